@@ -1,0 +1,65 @@
+// Every tspuma option with its default. Run: npx tspuma -C examples/tspuma.config.ts
+// Precedence: command line > TSPUMA_OPTS > environment variables > this file > defaults.
+// Times are in seconds, as in Puma. docs/configuration.md explains each option.
+import { defineConfig } from 'tspuma';
+
+export default defineConfig({
+  // The app file, relative to this file. Default: the APP argument, else ./app.ts, ./app.js, ./index.ts.
+  app: './hello.ts',
+
+  // Where to listen. Default: tcp://127.0.0.1:9292 in development, tcp://0.0.0.0:9292 otherwise.
+  // tcp://HOST:PORT?backlog=1024&low_latency=true | unix://PATH?mode=0660 | ssl://HOST:PORT?cert=FILE&key=FILE
+  bind: ['tcp://127.0.0.1:9292?backlog=1024'],
+
+  // Shorthand for bind tcp://HOST:PORT; PORT in the environment sets it too. Default: none.
+  // port: 9292,
+
+  // Most app invocations in flight at once (max); more wait in a FIFO queue. min is reported only:
+  // an event loop has no threads to pre-spawn. Default: { min: 0, max: 1024 }.
+  threads: { min: 0, max: 1024 },
+
+  // Worker processes. Cluster mode has not landed yet: only 0 (single mode). Default: 0.
+  workers: 0,
+
+  // NODE_ENV sets it too. 'production' hides error details from clients. Default: 'development'.
+  environment: 'development',
+
+  // A connection that sends part of a request and then nothing for this long gets 408 (Puma's first_data_timeout). Default: 30.
+  firstDataTimeout: 30,
+  // An idle keep-alive connection is closed after this long (Puma's persistent_timeout). Default: 20.
+  persistentTimeout: 20,
+  // Stop the server when no request arrives for this long; null never (Puma's idle_timeout). Default: null.
+  idleTimeout: null,
+  // A request the app has not answered in this long gets 503 through lowlevelErrorHandler; 0 disables. Default: 60.
+  requestTimeout: 60,
+  // After SIGTERM, requests still running after this long get 503: seconds, 'forever' or 'immediately'. Default: 'forever'.
+  forceShutdownAfter: 'forever',
+
+  // Bodies larger than this many bytes get 413 (Puma's http_content_length_limit); null for no limit. Default: null.
+  httpContentLengthLimit: null,
+  // Requests served on one keep-alive connection before it is closed (Puma's max_keep_alive). Default: 999.
+  maxKeepAlive: 999,
+  // Methods the app may receive; others get 501. 'any' allows every method. Default: Puma's list less CONNECT.
+  supportedHttpMethods: ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'],
+
+  // Called for app errors (500), malformed requests (400), 408, 413, 431, 501 and 503. Return a response in
+  // any app form, or nothing for the default. A handler that throws is logged and the default is used.
+  lowlevelErrorHandler(err, env, status) {
+    return [status, { 'content-type': 'text/plain' }, [`An error has occurred (${status}). Try again.\n`]];
+  },
+
+  // Log one line per request. Default: false.
+  logRequests: false,
+  // Log warnings and errors only. Default: false.
+  quiet: false,
+  // Shown in the process title: "tspuma 0.1.0 (http://127.0.0.1:9292) [tag]". Default: null.
+  tag: null,
+  // Write the pid here at boot; removed at stop. Default: null.
+  pidfile: null,
+  // The diagnostics layer (-d). Not available yet. Default: false.
+  debug: false,
+
+  // Hooks that apply in single mode. A hook that throws is logged with its name; the server goes on.
+  afterBooted: [() => console.log('afterBooted: serving')],
+  afterStopped: [],
+});

@@ -1,0 +1,133 @@
+// Created by app-loader.ts with the user's export; turns a Node listener, a fetch handler or
+// a Rack app into one (req, res) => Promise<void> that server.ts invokes inside a pool slot.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import {
+  APP_KIND,
+  type AppKind,
+  type FetchApp,
+  type FetchBindings,
+  type FetchHandler,
+  type NodeListener,
+  type RackApp,
+} from './app-types.js';
+import { TspumaError } from './errors.js';
+import { buildEnv } from './rack.js';
+import { normalize, writeResponse } from './response.js';
+
+/** What server.ts calls: resolves once the app has produced its response (or rejects with why not). */
+export type Invoke = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+export interface Adapted {
+  readonly kind: AppKind;
+  readonly invoke: Invoke;
+}
+
+type Tagged<T> = T & { [APP_KIND]: AppKind };
+
+function tag<T extends object>(fn: T, kind: AppKind): Tagged<T> {
+  Object.defineProperty(fn, APP_KIND, { value: kind, enumerable: false });
+  return fn as Tagged<T>;
+}
+
+/** Marks `(env) => [status, headers, body]` as a Rack app: one-argument functions are otherwise fetch handlers. */
+export function rack(app: RackApp): RackApp {
+  return tag(app, 'rack');
+}
+/** Marks a `(request) => Response` function as a fetch handler (the default for one argument). */
+export function fetchHandler(app: FetchHandler): FetchHandler {
+  return tag(app, 'fetch');
+}
+/** Marks a `(req, res)` function as a Node listener (the default for two or more arguments). */
+export function nodeListener(app: NodeListener): NodeListener {
+  return tag(app, 'node');
+}
+
+/**
+ * How an export is told apart: an explicit wrapper's tag wins; an object with fetch() is a
+ * fetch app (Hono); a function declaring two or more parameters is a Node listener (Express);
+ * any other function is a fetch handler. Rack apps must be wrapped with rack().
+ */
+export function detectKind(app: unknown): AppKind | null {
+  if (typeof app === 'function') {
+    const tagged = (app as { [APP_KIND]?: AppKind })[APP_KIND];
+    if (tagged) return tagged;
+    return app.length >= 2 ? 'node' : 'fetch';
+  }
+  if (app !== null && typeof app === 'object' && typeof (app as FetchApp).fetch === 'function') return 'fetch';
+  return null;
+}
+
+const RACK_EXPECTED = 'a Rack app must return [status, headers, body], e.g. [200, {"content-type": "text/plain"}, ["Hello"]]';
+const FETCH_EXPECTED = 'a fetch handler must return a Response';
+
+function rackInvoke(app: RackApp): Invoke {
+  return async (req, res) => {
+    const result = await app(buildEnv(req, res));
+    await writeResponse(res, normalize(result, RACK_EXPECTED));
+  };
+}
+
+/** Builds a web Request from node's request; the body streams from the socket, unbuffered. */
+export function toRequest(req: IncomingMessage): Request {
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const host = req.headers.host ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
+  const url = `${encrypted ? 'https' : 'http'}://${host}${req.url ?? '/'}`;
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    try {
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      /* llhttp accepted a header value fetch's Headers rejects: leave it out */
+    }
+  }
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const controller = new AbortController();
+  req.once('close', () => {
+    if (!req.complete) controller.abort();
+  });
+  return new Request(url, {
+    method,
+    headers,
+    signal: controller.signal,
+    ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
+  } as RequestInit);
+}
+
+function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
+  const call: FetchHandler = typeof app === 'function' ? app : (request, bindings) => app.fetch(request, bindings);
+  return async (req, res) => {
+    const bindings: FetchBindings = { incoming: req, outgoing: res };
+    const result: unknown = await call(toRequest(req), bindings);
+    if (result === undefined && res.writableEnded) return; // the handler answered through bindings.outgoing
+    if (Array.isArray(result)) {
+      throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
+        got: `a Rack-style array`,
+        expected: 'one-argument functions are fetch handlers; wrap a Rack app with rack() from "tspuma"',
+      });
+    }
+    await writeResponse(res, normalize(result, FETCH_EXPECTED));
+  };
+}
+
+function nodeInvoke(app: NodeListener): Invoke {
+  return (req, res) => {
+    const r = app(req, res);
+    // Express 5 and async listeners return a promise: a rejection is an app error.
+    if (r && typeof (r as Promise<unknown>).then === 'function') return (r as Promise<unknown>).then(() => undefined);
+    return undefined;
+  };
+}
+
+export function adapt(app: unknown, kind: AppKind): Adapted {
+  switch (kind) {
+    case 'rack':
+      return { kind, invoke: rackInvoke(app as RackApp) };
+    case 'fetch':
+      return { kind, invoke: fetchInvoke(app as FetchHandler | FetchApp) };
+    case 'node':
+      return { kind, invoke: nodeInvoke(app as NodeListener) };
+  }
+}

@@ -1,0 +1,104 @@
+// Created by cli.ts and single.ts with the resolved options; finds and imports the user's
+// app (TypeScript through tsx, with source maps) and hands an adapted invoke to server.ts.
+import { existsSync, statSync } from 'node:fs';
+import { extname, isAbsolute, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { adapt, detectKind, type Adapted } from './adapters.js';
+import { TspumaError, showValue } from './errors.js';
+
+export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
+/** Searched in order when neither the command line nor the config names an app. */
+export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
+
+let tsRegistered = false;
+
+/** Registers tsx's ESM and CJS loaders once, so .ts files import with source-mapped stacks. */
+export async function registerTypeScript(): Promise<void> {
+  if (tsRegistered) return;
+  tsRegistered = true;
+  const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+  register();
+  registerCjs();
+  process.setSourceMapsEnabled(true);
+}
+
+/** "file.ts:3:9" for the first stack frame inside `file`, to point at a load error. */
+function locate(err: unknown, file: string): string {
+  const stack = (err as Error)?.stack ?? '';
+  const url = pathToFileURL(file).href;
+  for (const line of stack.split('\n')) {
+    const m = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    if (m && (m[1] === file || m[1] === url)) return ` (at ${relative(process.cwd(), file) || file}:${m[2]}:${m[3]})`;
+  }
+  return '';
+}
+
+/** Imports a user module (.ts or .js); errors become `code` with the file and the location. */
+export async function importUserModule(
+  file: string,
+  code: 'TSPUMA_ERR_APP_LOAD' | 'TSPUMA_ERR_CONFIG_LOAD',
+): Promise<Record<string, unknown>> {
+  if (/\.[cm]?ts$/.test(file)) await registerTypeScript();
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    const e = err as Error;
+    const message = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}${locate(err, file)}`;
+    throw new TspumaError(code, { path: file, message }, { cause: err });
+  }
+}
+
+/** The module's app: its default export (unwrapping a CommonJS module.exports.default), else `app`. */
+export function pickExport(mod: Record<string, unknown>): unknown {
+  let candidate = mod.default ?? mod.app;
+  if (candidate && typeof candidate === 'object' && detectKind(candidate) === null && 'default' in candidate) {
+    candidate = (candidate as { default: unknown }).default;
+  }
+  return candidate;
+}
+
+export interface LoadedApp {
+  readonly adapted: Adapted;
+  /** The file the app came from, or null for an app given inline in the config. */
+  readonly file: string | null;
+}
+
+function resolveAppPath(app: string | undefined, base: string, source: string): string {
+  if (app !== undefined) {
+    const file = isAbsolute(app) ? app : resolve(base, app);
+    if (!APP_EXTENSIONS.includes(extname(file) as (typeof APP_EXTENSIONS)[number])) {
+      throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', { detail: `${showValue(app)} (${source}) is not a ${APP_EXTENSIONS.join(', ')} file` });
+    }
+    if (!existsSync(file) || !statSync(file).isFile()) {
+      throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', { detail: `${file} (${source}) does not exist` });
+    }
+    return file;
+  }
+  const tried = DEFAULT_APP_FILES.map((f) => resolve(base, f));
+  const found = tried.find((f) => existsSync(f));
+  if (!found) {
+    throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', {
+      detail: `no APP argument, no \`app\` in a config file, and none of ${tried.join(', ')} exists`,
+    });
+  }
+  return found;
+}
+
+/** Finds, imports and adapts the app named by `app` (a path, or an inline handler from the config). */
+export async function loadApp(app: unknown, base: string, source: string): Promise<LoadedApp> {
+  let file: string | null = null;
+  let exported = app;
+  if (app === undefined || typeof app === 'string') {
+    file = resolveAppPath(app, base, source);
+    const mod = await importUserModule(file, 'TSPUMA_ERR_APP_LOAD');
+    exported = pickExport(mod);
+    if (exported === undefined) {
+      throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file, got: `no default export (its exports: ${Object.keys(mod).join(', ') || 'none'})` });
+    }
+  }
+  const kind = detectKind(exported);
+  if (kind === null) {
+    throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
+  }
+  return { adapted: adapt(exported, kind), file };
+}

@@ -1,0 +1,83 @@
+// Types only: written by users (apps, hooks, handlers) and read by adapters.ts, options.ts
+// and lowlevel.ts. Holds the markers the rack()/fetchHandler()/nodeListener() wrappers set.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+
+/** Node's request listener, as Express 5 and plain handlers are. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** Second argument given to fetch-style handlers, as @hono/node-server gives it (c.env.incoming). */
+export interface FetchBindings {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+}
+
+export type FetchHandler = (request: Request, bindings: FetchBindings) => Response | Promise<Response>;
+export interface FetchApp {
+  fetch(request: Request, bindings: FetchBindings, ...rest: unknown[]): Response | Promise<Response>;
+}
+
+/** Rack's env: the CGI-style keys Rack defines plus HTTP_* for each request header. */
+export interface RackEnv {
+  REQUEST_METHOD: string;
+  SCRIPT_NAME: string;
+  PATH_INFO: string;
+  QUERY_STRING: string;
+  REQUEST_URI: string;
+  SERVER_NAME: string;
+  SERVER_PORT: string;
+  SERVER_PROTOCOL: string;
+  REMOTE_ADDR: string;
+  'rack.url_scheme': 'http' | 'https';
+  /** The request body as a Node stream (the IncomingMessage itself); empty when there is none. */
+  'rack.input': Readable | null;
+  /** The underlying node:http objects, for code that needs them. */
+  'tspuma.request'?: IncomingMessage;
+  'tspuma.response'?: ServerResponse;
+  [header: string]: unknown;
+}
+
+export type HeaderValue = string | number | readonly string[];
+export type RackHeaders = Record<string, HeaderValue | undefined>;
+
+/**
+ * A response body: a string or bytes, an array of them (Rack's usual ["Hello"]), a Node
+ * Readable, a web ReadableStream, or any (async) iterable of strings/bytes.
+ */
+export type Body =
+  | string
+  | Uint8Array
+  | readonly (string | Uint8Array)[]
+  | Readable
+  | ReadableStream<Uint8Array | string>
+  | AsyncIterable<string | Uint8Array>
+  | Iterable<string | Uint8Array>
+  | null
+  | undefined;
+
+export type RackResponse = [status: number, headers: RackHeaders, body: Body];
+export type RackApp = (env: RackEnv) => RackResponse | Promise<RackResponse>;
+
+/** A plain response object, accepted wherever a response is returned. */
+export interface PlainResponse {
+  status: number;
+  headers?: RackHeaders;
+  body?: Body;
+}
+
+/** Anything a handler may return as a response. */
+export type AnyResponse = RackResponse | Response | PlainResponse;
+
+export type LowlevelErrorHandler = (
+  err: Error,
+  env: RackEnv,
+  status: number,
+) => AnyResponse | null | undefined | void | Promise<AnyResponse | null | undefined | void>;
+
+export type Hook = (...args: unknown[]) => unknown;
+
+export const APP_KIND = Symbol.for('tspuma.appKind');
+export type AppKind = 'node' | 'fetch' | 'rack';
+
+export type TaggedApp = ((...args: never[]) => unknown) & { [APP_KIND]?: AppKind };
+export type AppInput = NodeListener | FetchHandler | FetchApp | RackApp | TaggedApp;

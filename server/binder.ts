@@ -1,0 +1,176 @@
+// Created by the launcher (single.ts) with the resolved binds; creates one node:http or
+// node:https server per bind, listens, and hands the listening servers to server.ts.
+import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { bindUrl, type BindSpec } from './binder-uri.js';
+import { TspumaError } from './errors.js';
+import { findPortHolder } from './port-holder.js';
+
+export interface Listener {
+  readonly spec: BindSpec;
+  readonly server: http.Server;
+  /** "http://127.0.0.1:9292" with the port the kernel gave for :0. */
+  readonly url: string;
+  readonly port: number | null;
+}
+
+/** What was passed to listen(), kept because listen errors arrive asynchronously. */
+export interface ListenCall {
+  readonly spec: BindSpec;
+  readonly args: Readonly<Record<string, unknown>>;
+  /** Stack at the listen() call, so an async failure still names the call site. */
+  readonly stack: string;
+}
+
+export const SERVER_OPTIONS: http.ServerOptions = {
+  // The reactor owns every connection deadline; node's own timers are switched off.
+  requestTimeout: 0,
+  headersTimeout: 0,
+  keepAliveTimeout: 0,
+  requireHostHeader: false,
+};
+
+export function readSomaxconn(): number | null {
+  try {
+    const n = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One server per bind; handshakeMs bounds a TLS handshake (the reactor takes over after it). */
+export function createHttpServer(spec: BindSpec, handshakeMs = 30_000): http.Server {
+  const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
+  if (spec.tls) {
+    return https.createServer({
+      ...options,
+      handshakeTimeout: handshakeMs,
+      cert: readFileSync(spec.tls.cert),
+      key: readFileSync(spec.tls.key),
+      ...(spec.tls.ca ? { ca: readFileSync(spec.tls.ca) } : {}),
+    });
+  }
+  return http.createServer(options);
+}
+
+/** Turns an OS listen error into a coded error naming the bind, the OS error and a hint. */
+export function listenError(err: NodeJS.ErrnoException, spec: BindSpec): TspumaError {
+  const uri = spec.uri;
+  const cause = { cause: err };
+  switch (err.code) {
+    case 'EADDRINUSE': {
+      if (spec.scheme === 'unix') {
+        return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { uri, hint: 'Another server is accepting connections on that socket file.' }, cause);
+      }
+      const holder = spec.port ? findPortHolder(spec.port) : null;
+      const hint = holder
+        ? `Port ${spec.port} is held by pid ${holder.pid} (${holder.command}).`
+        : `Find what holds it with \`ss -ltnp 'sport = :${spec.port}'\` or \`lsof -i :${spec.port}\`, or choose another port.`;
+      return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { uri, hint }, cause);
+    }
+    case 'EACCES':
+      return new TspumaError(
+        'TSPUMA_ERR_LISTEN_ACCESS',
+        {
+          uri,
+          hint:
+            spec.scheme === 'unix'
+              ? `The user cannot create ${spec.path} (check the permissions of ${dirname(spec.path!)}).`
+              : `Ports below 1024 need root or CAP_NET_BIND_SERVICE (see sysctl net.ipv4.ip_unprivileged_port_start); use a port from 1024 up behind a proxy.`,
+        },
+        cause,
+      );
+    case 'EADDRNOTAVAIL':
+      return new TspumaError(
+        'TSPUMA_ERR_LISTEN_ADDRNOTAVAIL',
+        { uri, host: spec.host, hint: 'Use 127.0.0.1, 0.0.0.0, or an address shown by `ip addr`.' },
+        cause,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new TspumaError('TSPUMA_ERR_LISTEN_ADDRNOTAVAIL', { uri, host: spec.host, hint: `The host name does not resolve (${err.code}).` }, cause);
+    case 'ENOENT':
+    case 'ENOTDIR':
+      if (spec.scheme === 'unix') {
+        return new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { uri, reason: `the directory ${dirname(spec.path!)} does not exist (${err.code}).` }, cause);
+      }
+      break;
+  }
+  return new TspumaError('TSPUMA_ERR_LISTEN', { uri, osCode: err.code ?? 'unknown', osMessage: err.message }, cause);
+}
+
+/** Removes a stale unix socket file; refuses to touch a live socket or a non-socket file. */
+export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void> {
+  const path = spec.path!;
+  if (path.startsWith('\0')) return; // abstract socket: no file
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) {
+    throw new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { uri: spec.uri, reason: `${path} exists and is not a socket; tspuma will not remove it.` });
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) {
+    throw new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { uri: spec.uri, hint: 'Another server is accepting connections on that socket file.' });
+  }
+  unlinkSync(path);
+  log.info({ path }, `Removed stale socket file ${path}`);
+}
+
+/** Listens on one bind. Resolves with the Listener, rejects with a coded TspumaError. */
+export async function listen(spec: BindSpec, server: http.Server, log: Logger, onCall?: (call: ListenCall) => void): Promise<Listener> {
+  const somaxconn = readSomaxconn();
+  if (somaxconn !== null && spec.backlog > somaxconn) {
+    log.warn(
+      { uri: spec.uri, backlog: spec.backlog, somaxconn },
+      `backlog ${spec.backlog} in ${spec.uri} exceeds net.core.somaxconn (${somaxconn}); the kernel will cap it at ${somaxconn}`,
+    );
+  }
+  if (spec.scheme === 'unix') await prepareUnixPath(spec, log);
+  const args: net.ListenOptions =
+    spec.scheme === 'unix' ? { path: spec.path!, backlog: spec.backlog } : { host: spec.host!, port: spec.port!, backlog: spec.backlog };
+  onCall?.({ spec, args: { ...args }, stack: new Error('listen call site').stack ?? '' });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(listenError(err, spec));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(args);
+  });
+  if (spec.scheme === 'unix' && spec.mode !== null && !spec.path!.startsWith('\0')) chmodSync(spec.path!, spec.mode);
+  const address = server.address();
+  const port = address && typeof address === 'object' ? address.port : null;
+  log.debug({ uri: spec.uri, port }, 'bound');
+  return { spec, server, url: bindUrl(spec, port ?? undefined), port };
+}
+
+/** Removes a unix socket file after its server closed (libuv usually has already). */
+export function removeUnixSocket(spec: BindSpec): void {
+  if (spec.scheme !== 'unix' || spec.path!.startsWith('\0')) return;
+  try {
+    if (lstatSync(spec.path!).isSocket()) unlinkSync(spec.path!);
+  } catch {
+    /* already gone */
+  }
+}

@@ -1,0 +1,204 @@
+// Created by every module that refuses input or reports a failure; TspumaError instances
+// are handed to the CLI (which prints them and exits) or to the lowlevel error handler.
+
+/**
+ * The one table of stable error codes. Key === code. Each entry has a message template
+ * whose {placeholders} are filled from the error's params, and the HTTP status used when
+ * the error ends a request (absent for errors that never reach a client).
+ * docs/errors.md documents every code; test/unit/errors.test.ts keeps the two in step.
+ */
+export const ERRORS = {
+  TSPUMA_ERR_OPTION_UNKNOWN: {
+    template: 'Unknown option `{name}` ({source}).{didYouMean}',
+  },
+  TSPUMA_ERR_OPTION_INVALID: {
+    template: 'Option `{name}` ({source}) must be {expected}; got {value}.',
+  },
+  TSPUMA_ERR_OPTION_CONFLICT: {
+    template: 'Options conflict: {rule} ({detail}).',
+  },
+  TSPUMA_ERR_NOT_AVAILABLE: {
+    template: '{feature} ({source}) is not available yet: {reason}',
+  },
+  TSPUMA_ERR_CLI_USAGE: {
+    template: '{problem} ({source}). Run `tspuma --help` for the options.',
+  },
+  TSPUMA_ERR_CONFIG_NOT_FOUND: {
+    template: 'Config file {path} ({source}) does not exist.',
+  },
+  TSPUMA_ERR_CONFIG_LOAD: {
+    template: 'Loading config file {path} failed: {message}',
+  },
+  TSPUMA_ERR_CONFIG_SHAPE: {
+    template: 'Config file {path} must default-export an object (use `export default defineConfig({...})`); it exports {got}.',
+  },
+  TSPUMA_ERR_APP_NOT_FOUND: {
+    template: 'No app to serve: {detail}.',
+  },
+  TSPUMA_ERR_APP_LOAD: {
+    template: 'Loading app {path} failed: {message}',
+  },
+  TSPUMA_ERR_APP_SHAPE: {
+    template: 'App {path} exports {got}; expected a (req, res) listener, a fetch handler (a function or an object with fetch(request)), or rack((env) => [status, headers, body]).',
+  },
+  TSPUMA_ERR_APP_RESULT: {
+    template: 'The app returned {got}; {expected}.',
+    status: 500,
+  },
+  TSPUMA_ERR_BIND_URI: {
+    template: 'Bind `{uri}` ({source}) is invalid: {reason}. Expected tcp://HOST:PORT, unix://PATH or ssl://HOST:PORT?cert=FILE&key=FILE.',
+  },
+  TSPUMA_ERR_BIND_BACKLOG: {
+    template: 'backlog={value} in bind `{uri}` ({source}) must be an integer from {min} to {max}.',
+  },
+  TSPUMA_ERR_BIND_TLS: {
+    template: 'Bind `{uri}` ({source}): {reason}.',
+  },
+  TSPUMA_ERR_LISTEN_ADDRINUSE: {
+    template: 'Cannot listen on {uri}: the address is already in use (EADDRINUSE). {hint}',
+  },
+  TSPUMA_ERR_LISTEN_ACCESS: {
+    template: 'Cannot listen on {uri}: permission denied (EACCES). {hint}',
+  },
+  TSPUMA_ERR_LISTEN_ADDRNOTAVAIL: {
+    template: 'Cannot listen on {uri}: {host} is not an address of this machine (EADDRNOTAVAIL). {hint}',
+  },
+  TSPUMA_ERR_LISTEN_UNIX_PATH: {
+    template: 'Cannot listen on {uri}: {reason}',
+  },
+  TSPUMA_ERR_LISTEN: {
+    template: 'Cannot listen on {uri}: {osCode} ({osMessage}).',
+  },
+  TSPUMA_ERR_REACTOR_ENTRY: {
+    template: 'Reactor entry #{id} in phase {phase} has an invalid deadline ({deadline}); it was evicted and its connection closed.',
+  },
+  TSPUMA_ERR_REACTOR_FAULT: {
+    template: 'Reactor fault while handling entry #{id} in phase {phase}: {message}; the entry was evicted.',
+  },
+  TSPUMA_ERR_REQUEST_TIMEOUT: {
+    template: '{method} {url} was not answered within requestTimeout ({seconds} s).',
+    status: 503,
+  },
+  TSPUMA_ERR_HTTP_PARSE: {
+    template: 'Malformed HTTP request: {reason} ({osCode}).',
+    status: 400,
+  },
+  TSPUMA_ERR_HTTP_HEADERS_TOO_LARGE: {
+    template: 'Request headers exceed {limit} bytes.',
+    status: 431,
+  },
+  TSPUMA_ERR_HTTP_URI_TOO_LONG: {
+    template: 'Request URI is {length} bytes; the limit is {limit}.',
+    status: 414,
+  },
+  TSPUMA_ERR_HTTP_BODY_TOO_LARGE: {
+    template: 'Request body of {length} bytes exceeds httpContentLengthLimit ({limit}).',
+    status: 413,
+  },
+  TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT: {
+    template: 'The client sent part of a request and then nothing for firstDataTimeout ({seconds} s).',
+    status: 408,
+  },
+  TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED: {
+    template: 'HTTP method {method} is not in supportedHttpMethods ({supported}).',
+    status: 501,
+  },
+  TSPUMA_ERR_HTTP_HOST_MISSING: {
+    template: 'HTTP/1.1 request without a Host header.',
+    status: 400,
+  },
+  TSPUMA_ERR_FORCED_SHUTDOWN: {
+    template: '{method} {url} was still running when forceShutdownAfter ({seconds}) expired.',
+    status: 503,
+  },
+  TSPUMA_ERR_LOWLEVEL_HANDLER: {
+    template: 'lowlevelErrorHandler {problem}; the default response was used.',
+  },
+  TSPUMA_ERR_RESPONSE_STREAM: {
+    template: 'The response body for {method} {url} failed after the headers were sent: {message}; the connection was closed.',
+  },
+  TSPUMA_ERR_HOOK: {
+    template: 'Hook {hook} threw: {message}',
+  },
+  TSPUMA_ERR_PIDFILE: {
+    template: 'Cannot write pidfile {path} ({source}): {message}',
+  },
+} as const satisfies Record<string, { template: string; status?: number }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export type ErrorParams = Record<string, unknown>;
+
+/** Renders a value for an error message: strings quoted, everything else JSON-ish, capped. */
+export function showValue(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'function') text = `a function ${value.name || '(anonymous)'}`;
+  else if (value === undefined) text = 'undefined';
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else {
+    try {
+      text = JSON.stringify(value) ?? String(value);
+    } catch {
+      text = Object.prototype.toString.call(value);
+    }
+  }
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+}
+
+export function formatMessage(code: ErrorCode, params: ErrorParams): string {
+  return ERRORS[code].template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const v = params[key];
+    return v === undefined ? '' : String(v);
+  });
+}
+
+export class TspumaError extends Error {
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+  /** HTTP status this error maps to when it ends a request. */
+  readonly status: number | undefined;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+    super(formatMessage(code, params), options);
+    this.name = 'TspumaError';
+    this.code = code;
+    this.params = params;
+    const entry = ERRORS[code] as { template: string; status?: number };
+    this.status = entry.status;
+  }
+}
+
+export function isTspumaError(err: unknown, code?: ErrorCode): err is TspumaError {
+  return err instanceof TspumaError && (code === undefined || err.code === code);
+}
+
+/** Levenshtein distance, for did-you-mean suggestions. */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** " Did you mean `x`?" for the closest candidate within a sensible distance, else "". */
+export function didYouMean(input: string, candidates: readonly string[]): string {
+  const lower = input.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(lower, c.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  const limit = Math.max(2, Math.floor(input.length / 3));
+  return best !== undefined && bestDistance <= limit ? ` Did you mean \`${best}\`?` : '';
+}

@@ -1,0 +1,30 @@
+// Created by cli.ts (and tests) from the resolved options; every module logs through the
+// pino logger it returns, pretty-printed by pino-pretty on a TTY and JSON lines otherwise.
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export interface LoggerOptions {
+  quiet?: boolean;
+  debug?: boolean;
+  /** Force pretty (true) or JSON (false); default: pretty when stdout is a TTY. */
+  pretty?: boolean;
+  /** Write here instead of stdout (tests). */
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const level = opts.debug ? 'debug' : opts.quiet ? 'warn' : 'info';
+  const base = { pid: process.pid };
+  const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
+  if (usePretty) {
+    const stream = pretty({
+      colorize: true,
+      sync: true,
+      ignore: 'pid,hostname',
+      translateTime: 'HH:MM:ss.l',
+      destination: opts.destination ?? 1,
+    });
+    return pino({ level, base }, stream);
+  }
+  return pino({ level, base }, (opts.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
+}

@@ -1,0 +1,125 @@
+// Created by server.ts; every error that ends a request (app throw, parse error, 413, 408,
+// 501, 503) comes here, goes to the user's lowlevelErrorHandler, and is written to the client.
+import type { ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
+import { TspumaError, isTspumaError } from './errors.js';
+import { normalize, writeResponse, type Normalized } from './response.js';
+
+/** How long a lowlevelErrorHandler may take before the default response is used. */
+export const HANDLER_TIMEOUT_MS = 5000;
+/** Largest body taken from a handler's response on the raw-socket path (parse errors). */
+const RAW_BODY_LIMIT = 64 * 1024;
+
+export interface LowlevelContext {
+  readonly handler: LowlevelErrorHandler | null;
+  readonly production: boolean;
+  readonly log: Logger;
+}
+
+/** Puma's default: the message and stack in development, nothing in production. */
+export function defaultResponse(err: Error, status: number, production: boolean): Normalized {
+  const headers = { 'content-type': 'text/plain; charset=utf-8' };
+  if (production || status !== 500) {
+    const text = isTspumaError(err) && !production ? err.message : (STATUS_CODES[status] ?? 'Error');
+    return { status, headers, body: `${status} ${text}\n` };
+  }
+  const stack = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).join('\n') : '';
+  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${stack}\n` };
+}
+
+function asError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const e = new Error(`A non-Error value was thrown: ${String(err)}`);
+  (e as { thrown?: unknown }).thrown = err;
+  return e;
+}
+
+/** Asks the user's handler for a response; falls back to the default on throw, bad shape or timeout. */
+export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
+  const err = asError(errIn);
+  if (!ctx.handler) return defaultResponse(err, status, ctx.production);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const result = await Promise.race([
+      Promise.resolve().then(() => ctx.handler!(err, env, status)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `did not return within ${HANDLER_TIMEOUT_MS} ms` })), HANDLER_TIMEOUT_MS);
+        timer.unref();
+      }),
+    ]);
+    if (result === undefined || result === null) return defaultResponse(err, status, ctx.production);
+    return normalize(result, 'lowlevelErrorHandler must return [status, headers, body], a Response or { status, headers, body }');
+  } catch (handlerErr) {
+    const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER')
+      ? handlerErr
+      : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
+    ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
+    return defaultResponse(err, status, ctx.production);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Answers a request that node:http parsed, with Connection: close. Never throws. */
+export async function respondError(ctx: LowlevelContext, res: ServerResponse, err: unknown, env: RackEnv, status: number): Promise<void> {
+  await sendError(ctx, res, await errorResponse(ctx, err, env, status));
+}
+
+/** Writes an error response made by errorResponse, replacing any headers the app had set. */
+export async function sendError(ctx: LowlevelContext, res: ServerResponse, r: Normalized): Promise<void> {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.shouldKeepAlive = false;
+  try {
+    await writeResponse(res, r, { connection: 'close' });
+  } catch (writeErr) {
+    ctx.log.error({ err: writeErr }, 'writing the error response failed; closing the connection');
+    res.destroy();
+  }
+}
+
+async function collect(body: Normalized['body']): Promise<Buffer> {
+  if (body === null || body === undefined) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body);
+  if (body instanceof Uint8Array) return Buffer.from(body);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<string | Uint8Array>) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    size += b.byteLength;
+    if (size > RAW_BODY_LIMIT) throw new Error(`error body exceeds ${RAW_BODY_LIMIT} bytes`);
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Answers on a raw socket, for requests node:http rejected before a ServerResponse existed. */
+export async function respondRaw(ctx: LowlevelContext, socket: Socket, err: unknown, env: RackEnv, status: number): Promise<void> {
+  let r = await errorResponse(ctx, err, env, status);
+  let body: Buffer;
+  try {
+    body = await collect(r.body);
+  } catch (collectErr) {
+    ctx.log.error({ err: collectErr }, 'lowlevelErrorHandler body unusable on a raw connection; default used');
+    r = defaultResponse(asError(err), status, ctx.production);
+    body = Buffer.from(r.body as string);
+  }
+  if (socket.destroyed || !socket.writable) return;
+  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Unknown'}\r\n`;
+  for (const [name, value] of Object.entries(r.headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || !TOKEN.test(name) || lower === 'content-length' || lower === 'connection' || lower === 'transfer-encoding') continue;
+    const values = Array.isArray(value) ? value : String(value).split('\n');
+    for (const v of values) if (!/[\r\n]/.test(String(v))) head += `${name}: ${v}\r\n`;
+  }
+  head += `content-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}

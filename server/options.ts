@@ -1,0 +1,393 @@
+// Created by the CLI (cli/args.ts feeds it layers) and by tests; hands a frozen Options
+// object to the launcher, server, binder and reactor. The one place defaults live.
+import type { AppInput, Hook, LowlevelErrorHandler } from './app-types.js';
+import { parseBind, type BindSpec } from './binder-uri.js';
+import { TspumaError, didYouMean, showValue } from './errors.js';
+
+/** What users write in tspuma.config.ts: every key optional. */
+export interface TspumaConfig {
+  afterBooted?: Hook | Hook[];
+  afterStopped?: Hook | Hook[];
+  app?: AppInput;
+  bind?: string | string[];
+  debug?: boolean;
+  environment?: string;
+  firstDataTimeout?: number;
+  forceShutdownAfter?: number | 'forever' | 'immediately';
+  httpContentLengthLimit?: number | null;
+  idleTimeout?: number | null;
+  logRequests?: boolean;
+  lowlevelErrorHandler?: LowlevelErrorHandler | null;
+  maxKeepAlive?: number;
+  persistentTimeout?: number;
+  pidfile?: string | null;
+  port?: number | null;
+  quiet?: boolean;
+  requestTimeout?: number;
+  supportedHttpMethods?: 'any' | string[];
+  tag?: string | null;
+  threads?: { min?: number; max?: number };
+  workers?: number;
+}
+
+/** The resolved, validated, frozen options every module reads. */
+export interface Options {
+  readonly afterBooted: readonly Hook[];
+  readonly afterStopped: readonly Hook[];
+  readonly app: AppInput | undefined;
+  /** Directory a relative `app` path is resolved against. */
+  readonly appBase: string;
+  readonly bind: readonly BindSpec[];
+  readonly debug: boolean;
+  readonly environment: string;
+  readonly firstDataTimeout: number;
+  /** Seconds; Infinity for Puma's :forever. */
+  readonly forceShutdownAfter: number;
+  readonly httpContentLengthLimit: number | null;
+  readonly idleTimeout: number | null;
+  readonly logRequests: boolean;
+  readonly lowlevelErrorHandler: LowlevelErrorHandler | null;
+  readonly maxKeepAlive: number;
+  readonly persistentTimeout: number;
+  readonly pidfile: string | null;
+  readonly port: number | null;
+  readonly quiet: boolean;
+  readonly requestTimeout: number;
+  readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
+  readonly tag: string | null;
+  readonly threads: { readonly min: number; readonly max: number };
+  readonly workers: number;
+  /** Where each option's value came from, for messages ("default", "config file x, key y", ...). */
+  readonly sources: Readonly<Record<string, string>>;
+}
+
+/** Puma's method list less CONNECT, which node:http delivers as a tunnel, not a request. */
+export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
+
+/**
+ * Alphabetised defaults. Times are in seconds, as in Puma. Puma's value is used wherever
+ * Puma has one; docs/configuration.md explains each.
+ */
+export const DEFAULTS = Object.freeze({
+  afterBooted: [] as Hook[],
+  afterStopped: [] as Hook[],
+  app: undefined as AppInput | undefined,
+  bind: [] as string[],
+  debug: false,
+  environment: 'development',
+  firstDataTimeout: 30,
+  forceShutdownAfter: 'forever' as number | 'forever' | 'immediately',
+  httpContentLengthLimit: null as number | null,
+  idleTimeout: null as number | null,
+  logRequests: false,
+  lowlevelErrorHandler: null as LowlevelErrorHandler | null,
+  maxKeepAlive: 999,
+  persistentTimeout: 20,
+  pidfile: null as string | null,
+  port: null as number | null,
+  quiet: false,
+  requestTimeout: 60,
+  supportedHttpMethods: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
+  tag: null as string | null,
+  threads: { min: 0, max: 1024 },
+  workers: 0,
+});
+
+export type OptionName = keyof typeof DEFAULTS;
+export const OPTION_NAMES = Object.keys(DEFAULTS) as OptionName[];
+
+/** Keys that belong to features still to come: named so users get a reason, not a did-you-mean. */
+const NOT_YET: Record<string, string> = {
+  beforeFork: 'cluster mode',
+  beforeWorkerFork: 'cluster mode',
+  afterWorkerFork: 'cluster mode',
+  beforeWorkerBoot: 'cluster mode',
+  beforeWorkerShutdown: 'cluster mode',
+  afterWorkerShutdown: 'cluster mode',
+  beforeRestart: 'cluster mode',
+  outOfBand: 'cluster mode',
+  workerTimeout: 'cluster mode',
+  workerCheckInterval: 'cluster mode',
+  workerBootTimeout: 'cluster mode',
+  workerShutdownTimeout: 'cluster mode',
+  preload: 'cluster mode',
+  controlUrl: 'the control app',
+  controlToken: 'the control app',
+  state: 'the control app',
+  inspect: 'the inspector tooling',
+};
+
+/** One source of option values, lowest precedence first when passed to resolveOptions. */
+export interface Layer {
+  /** e.g. "config file ./tspuma.config.ts", "command line", "TSPUMA_OPTS", "environment". */
+  readonly source: string;
+  /** Values as given; strings when fromString (CLI and environment). */
+  readonly values: Record<string, unknown>;
+  readonly fromString: boolean;
+  /** Per-key origin within the layer, e.g. "-t" or "TSPUMA_MAX_THREADS". */
+  readonly origins?: Record<string, string>;
+  /** Base directory for relative paths given in this layer. */
+  readonly baseDir?: string;
+}
+
+class Expected extends Error {}
+
+function describeSource(layer: Layer, key: string): string {
+  const origin = layer.origins?.[key];
+  if (layer.fromString) return origin ? `${origin} in ${layer.source}` : layer.source;
+  return `${layer.source}, key \`${key}\``;
+}
+
+function parseBool(raw: unknown, fromString: boolean): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (fromString && typeof raw === 'string') {
+    const s = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  }
+  throw new Expected('a boolean (true or false)');
+}
+
+function parseNumber(raw: unknown, fromString: boolean, expected: string, integer: boolean): number {
+  let n: number;
+  if (typeof raw === 'number') n = raw;
+  else if (fromString && typeof raw === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(raw)) n = Number(raw);
+  else throw new Expected(expected);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new Expected(expected);
+  return n;
+}
+
+function inRange(n: number, min: number, max: number, expected: string): number {
+  if (n < min || n > max) throw new Expected(expected);
+  return n;
+}
+
+const seconds = (min: number, allowZero: boolean) => (raw: unknown, fs: boolean) => {
+  const expected = allowZero
+    ? 'a number of seconds from 0 (off) to 86400'
+    : `a number of seconds greater than ${min} and at most 86400`;
+  const n = parseNumber(raw, fs, expected, false);
+  if (allowZero ? n < 0 : n <= min) throw new Expected(expected);
+  return inRange(n, 0, 86400, expected);
+};
+
+const nullable = <T>(inner: (raw: unknown, fs: boolean) => T) => (raw: unknown, fs: boolean): T | null => {
+  if (raw === null || (fs && typeof raw === 'string' && ['', 'none', 'null', 'off'].includes(raw.trim().toLowerCase())))
+    return null;
+  return inner(raw, fs);
+};
+
+function hooks(raw: unknown): Hook[] {
+  const list = Array.isArray(raw) ? raw : [raw];
+  if (list.every((h) => typeof h === 'function')) return list as Hook[];
+  throw new Expected('a function or an array of functions');
+}
+
+function nonEmptyString(raw: unknown, expected = 'a non-empty string'): string {
+  if (typeof raw === 'string' && raw.trim() !== '') return raw;
+  throw new Expected(expected);
+}
+
+function parseThreads(raw: unknown, fs: boolean): { min?: number; max?: number } {
+  const expected = 'MIN:MAX (or MAX) with integers 0 <= MIN <= MAX, 1 <= MAX <= 100000';
+  if (fs && typeof raw === 'string') {
+    const m = /^\s*(\d+)\s*(?::\s*(\d+)\s*)?$/.exec(raw);
+    if (!m) throw new Expected(expected);
+    return m[2] === undefined ? { max: Number(m[1]) } : { min: Number(m[1]), max: Number(m[2]) };
+  }
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const extra = Object.keys(raw).filter((k) => k !== 'min' && k !== 'max');
+    if (extra.length === 0) {
+      const out: { min?: number; max?: number } = {};
+      const { min, max } = raw as { min?: unknown; max?: unknown };
+      if (min !== undefined) out.min = parseNumber(min, false, expected, true);
+      if (max !== undefined) out.max = parseNumber(max, false, expected, true);
+      return out;
+    }
+  }
+  throw new Expected('an object { min, max } of integers with 0 <= min <= max');
+}
+
+/** Each option's validator: returns the normalised value or throws Expected. */
+const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> = {
+  afterBooted: (raw) => hooks(raw),
+  afterStopped: (raw) => hooks(raw),
+  app: (raw) => {
+    if (typeof raw === 'string') return nonEmptyString(raw);
+    if (typeof raw === 'function') return raw;
+    if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw;
+    throw new Expected('a path to a .ts/.mts/.js/.mjs file, a handler function, or an object with fetch()');
+  },
+  bind: (raw) => {
+    const list = Array.isArray(raw) ? raw : [raw];
+    if (list.length > 0 && list.every((b) => typeof b === 'string' && b.trim() !== '')) return list;
+    throw new Expected('a bind URI or an array of them (tcp://HOST:PORT, unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE)');
+  },
+  debug: parseBool,
+  environment: (raw) => nonEmptyString(raw, 'a non-empty string such as development or production'),
+  firstDataTimeout: seconds(0, false),
+  forceShutdownAfter: (raw, fs) => {
+    if (raw === 'forever' || raw === 'immediately') return raw;
+    const expected = 'a number of seconds >= 0, "forever" or "immediately"';
+    const n = parseNumber(raw, fs, expected, false);
+    if (n < 0) throw new Expected(expected);
+    return n;
+  },
+  httpContentLengthLimit: nullable((raw, fs) =>
+    inRange(parseNumber(raw, fs, 'a positive integer number of bytes, or null', true), 1, Number.MAX_SAFE_INTEGER, 'a positive integer number of bytes, or null'),
+  ),
+  idleTimeout: nullable(seconds(0, false)),
+  logRequests: parseBool,
+  lowlevelErrorHandler: (raw) => {
+    if (raw === null || typeof raw === 'function') return raw;
+    throw new Expected('a function (err, env, status) => response, or null');
+  },
+  maxKeepAlive: (raw, fs) =>
+    inRange(parseNumber(raw, fs, 'an integer from 0 (unlimited) to 1000000', true), 0, 1_000_000, 'an integer from 0 (unlimited) to 1000000'),
+  persistentTimeout: seconds(0, false),
+  pidfile: nullable((raw) => nonEmptyString(raw, 'a file path')),
+  port: nullable((raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 0 to 65535', true), 0, 65535, 'an integer from 0 to 65535')),
+  quiet: parseBool,
+  requestTimeout: seconds(0, true),
+  supportedHttpMethods: (raw, fs) => {
+    const expected = '"any" or an array of HTTP method names such as ["GET", "POST"]';
+    if (raw === 'any') return 'any';
+    const list = fs && typeof raw === 'string' ? raw.split(',').map((s) => s.trim()) : raw;
+    if (Array.isArray(list) && list.length > 0 && list.every((m) => typeof m === 'string' && /^[A-Za-z-]+$/.test(m)))
+      return list.map((m: string) => m.toUpperCase());
+    throw new Expected(expected);
+  },
+  tag: nullable((raw) => nonEmptyString(raw)),
+  threads: parseThreads,
+  workers: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 0 to 1024', true), 0, 1024, 'an integer from 0 to 1024'),
+};
+
+interface Resolved {
+  values: Record<string, unknown>;
+  sources: Record<string, string>;
+  rawShown: Record<string, unknown>;
+}
+
+function applyLayer(acc: Resolved, layer: Layer): void {
+  for (const [key, raw] of Object.entries(layer.values)) {
+    if (raw === undefined) continue;
+    const source = describeSource(layer, key);
+    if (!(key in SPECS)) {
+      if (key in NOT_YET) {
+        throw new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', {
+          feature: `Option \`${key}\``,
+          source,
+          reason: `${NOT_YET[key]} has not landed in this version of tspuma.`,
+        });
+      }
+      throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', {
+        name: key,
+        source,
+        didYouMean: didYouMean(key, OPTION_NAMES),
+      });
+    }
+    const name = key as OptionName;
+    let value: unknown;
+    try {
+      value = SPECS[name](raw, layer.fromString);
+    } catch (err) {
+      if (!(err instanceof Expected)) throw err;
+      throw new TspumaError('TSPUMA_ERR_OPTION_INVALID', { name, source, expected: err.message, value: showValue(raw) });
+    }
+    if (name === 'threads') {
+      // threads merges field by field: TSPUMA_MIN_THREADS may set min alone.
+      const prev = (acc.values.threads ?? {}) as { min?: number; max?: number };
+      value = { ...prev, ...(value as object) };
+    }
+    if (name === 'bind') {
+      value = (value as string[]).map((uri) => parseBind(uri, source, layer.baseDir));
+    }
+    if (name === 'app' && typeof value === 'string') acc.values.appBase = layer.baseDir ?? process.cwd();
+    acc.values[name] = value;
+    acc.sources[name] = source;
+    acc.rawShown[name] = raw;
+  }
+}
+
+function notAvailable(feature: string, source: string, reason: string): TspumaError {
+  return new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', { feature, source, reason });
+}
+
+/** Merges layers (lowest precedence first) over DEFAULTS, validates, and freezes. */
+export function resolveOptions(layers: readonly Layer[]): Options {
+  const acc: Resolved = { values: {}, sources: {}, rawShown: {} };
+  for (const layer of layers) applyLayer(acc, layer);
+
+  const v = acc.values;
+  const get = <K extends OptionName>(k: K): unknown => (k in v ? v[k] : DEFAULTS[k]);
+  const src = (k: string) => acc.sources[k] ?? 'default';
+
+  const threadsPartial = (v.threads ?? {}) as { min?: number; max?: number };
+  const threads = { min: threadsPartial.min ?? DEFAULTS.threads.min, max: threadsPartial.max ?? DEFAULTS.threads.max };
+  if (threads.min < 0 || threads.max < 1 || threads.max > 100000 || threads.min > threads.max) {
+    throw new TspumaError('TSPUMA_ERR_OPTION_INVALID', {
+      name: 'threads',
+      source: src('threads'),
+      expected: 'MIN:MAX with integers 0 <= MIN <= MAX, 1 <= MAX <= 100000',
+      value: `${threads.min}:${threads.max}`,
+    });
+  }
+
+  const workers = get('workers') as number;
+  if (workers > 0) {
+    throw notAvailable(`Cluster mode (workers: ${workers})`, src('workers'), 'cluster mode has not landed in this version; run with workers 0 (single mode).');
+  }
+  if (get('debug') === true) {
+    throw notAvailable('Debug mode', src('debug'), 'the diagnostics layer (-d) has not landed in this version.');
+  }
+
+  const environment = get('environment') as string;
+  const port = get('port') as number | null;
+  let bind = (v.bind as BindSpec[] | undefined) ?? [];
+  // PORT (or -p) overrides a bind list from a lower-precedence source, as a platform's PORT should.
+  const bindRank = layers.findLastIndex((l) => l.values.bind !== undefined);
+  const portRank = layers.findLastIndex((l) => l.values.port !== undefined && l.values.port !== null);
+  if (port !== null && (bind.length === 0 || portRank > bindRank)) {
+    const host = environment === 'development' ? '127.0.0.1' : '0.0.0.0';
+    bind = [parseBind(`tcp://${host}:${port}`, src('port'))];
+  } else if (bind.length === 0) {
+    const host = environment === 'development' ? '127.0.0.1' : '0.0.0.0';
+    bind = [parseBind(`tcp://${host}:9292`, 'default')];
+  }
+
+  const force = get('forceShutdownAfter') as number | 'forever' | 'immediately';
+  const methods = get('supportedHttpMethods') as 'any' | string[];
+
+  const options: Options = {
+    afterBooted: Object.freeze([...(get('afterBooted') as Hook[])]),
+    afterStopped: Object.freeze([...(get('afterStopped') as Hook[])]),
+    app: get('app') as AppInput | undefined,
+    appBase: (v.appBase as string | undefined) ?? process.cwd(),
+    bind: Object.freeze(bind.map((b) => Object.freeze(b))),
+    debug: get('debug') as boolean,
+    environment,
+    firstDataTimeout: get('firstDataTimeout') as number,
+    forceShutdownAfter: force === 'forever' ? Infinity : force === 'immediately' ? 0 : force,
+    httpContentLengthLimit: get('httpContentLengthLimit') as number | null,
+    idleTimeout: get('idleTimeout') as number | null,
+    logRequests: get('logRequests') as boolean,
+    lowlevelErrorHandler: get('lowlevelErrorHandler') as LowlevelErrorHandler | null,
+    maxKeepAlive: get('maxKeepAlive') as number,
+    persistentTimeout: get('persistentTimeout') as number,
+    pidfile: get('pidfile') as string | null,
+    port,
+    quiet: get('quiet') as boolean,
+    requestTimeout: get('requestTimeout') as number,
+    supportedHttpMethods: methods === 'any' ? 'any' : new Set(methods),
+    tag: get('tag') as string | null,
+    threads: Object.freeze(threads),
+    workers,
+    sources: Object.freeze({ ...acc.sources }),
+  };
+  return Object.freeze(options);
+}
+
+/** Typed identity for config files: `export default defineConfig({ ... })`. */
+export function defineConfig(config: TspumaConfig): TspumaConfig {
+  return config;
+}

@@ -1,0 +1,69 @@
+// Created by binder.ts when a listen fails with EADDRINUSE; hands back a description of the
+// process holding the port (read from /proc), or null where it cannot be found.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
+export interface PortHolder {
+  pid: number;
+  command: string;
+}
+
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // cols: sl local_address rem_address st ... inode(9)
+      if (cols.length < 10) continue;
+      if (cols[3] === '0A' && cols[1]!.endsWith(`:${hexPort}`)) inodes.add(cols[9]!);
+    }
+  }
+  return inodes;
+}
+
+/** Finds the process listening on a TCP port. Linux only; bounded to ~200 ms of scanning. */
+export function findPortHolder(port: number, budgetMs = 200): PortHolder | null {
+  const inodes = listeningInodes(port);
+  if (inodes.size === 0) return null;
+  const wanted = new Set([...inodes].map((i) => `socket:[${i}]`));
+  const deadline = Date.now() + budgetMs;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  for (const pid of pids) {
+    if (Date.now() > deadline) return null;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (wanted.has(target)) {
+        let command = '?';
+        try {
+          command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+        } catch {
+          /* process gone */
+        }
+        return { pid: Number(pid), command: command.length > 120 ? `${command.slice(0, 117)}...` : command };
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,349 @@
+// Created by single.ts (and tests) with resolved Options and an adapted app; owns the
+// listeners, the reactor and the pool, and hands each admitted request to the app.
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Adapted } from './adapters.js';
+import { createHttpServer, listen, removeUnixSocket, type Listener, type ListenCall } from './binder.js';
+import { TspumaError, isTspumaError } from './errors.js';
+import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
+import type { Options } from './options.js';
+import { Pool, type Ticket } from './pool.js';
+import { buildEnv, socketEnv } from './rack.js';
+import { Reactor, entryOf, type Entry, type Phase } from './reactor.js';
+
+/** Puma's MAX_REQUEST_URI_LENGTH. */
+export const MAX_URI_LENGTH = 12 * 1024;
+/** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
+export const MAX_HEADER_SIZE = 16 * 1024;
+
+export interface Stats {
+  started_at: string;
+  backlog: number;
+  running: number;
+  pool_capacity: number;
+  busy_threads: number;
+  max_threads: number;
+  requests_count: number;
+  connections: Record<Phase, number>;
+}
+
+const kState = Symbol('tspuma.requestState');
+interface RequestState {
+  readonly start: number;
+  /** The app holds a pool slot for this request. */
+  slot: boolean;
+  ticket: Ticket | null;
+  /** The server answered instead of the app (timeout, 413, shutdown); the app's writes are dropped. */
+  takenOver: boolean;
+}
+type TrackedResponse = http.ServerResponse & { [kState]?: RequestState };
+
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
+
+const NEUTERED = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;
+
+/** Makes the app's writes no-ops once the server has answered in its place. */
+function neuter(res: http.ServerResponse): void {
+  for (const name of NEUTERED) {
+    Object.defineProperty(res, name, {
+      configurable: true,
+      writable: true,
+      value: name === 'write' ? () => true : function (this: unknown) {
+        return this;
+      },
+    });
+  }
+}
+
+/** Restores ServerResponse's own methods (from its prototype). */
+function unneuter(res: http.ServerResponse): void {
+  for (const name of NEUTERED) delete (res as unknown as Record<string, unknown>)[name];
+}
+
+export class Server {
+  readonly reactor: Reactor;
+  readonly pool: Pool;
+  readonly listeners: Listener[] = [];
+  readonly startedAt = new Date();
+  /** Listen calls as made, for messages about asynchronous listen errors. */
+  readonly listenCalls: ListenCall[] = [];
+  private readonly lowlevel: LowlevelContext;
+  private draining = false;
+  private drained: Promise<void> | null = null;
+
+  constructor(
+    readonly options: Options,
+    readonly app: Adapted,
+    readonly log: Logger,
+    /** Called when idleTimeout passes with no request. */
+    onIdle: () => void = () => {},
+  ) {
+    this.pool = new Pool(options.threads.min, options.threads.max);
+    this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
+    this.reactor = new Reactor(
+      { firstData: options.firstDataTimeout, persistent: options.persistentTimeout, request: options.requestTimeout, idle: options.idleTimeout },
+      {
+        firstDataTimeout: (entry) => this.firstDataTimeout(entry),
+        requestTimeout: (entry) => this.requestTimeout(entry),
+        idle: onIdle,
+      },
+      log,
+    );
+  }
+
+  /** Creates and listens on every bind, in order. Rejects with the first coded listen error. */
+  async bind(): Promise<Listener[]> {
+    this.reactor.start();
+    for (const spec of this.options.bind) {
+      const server = createHttpServer(spec, this.options.firstDataTimeout * 1000);
+      this.attach(server, spec.tls !== null);
+      const listener = await listen(spec, server, this.log, (call) => this.listenCalls.push(call));
+      this.listeners.push(listener);
+    }
+    return this.listeners;
+  }
+
+  /** Wires a node:http server into the reactor, the pool and the lowlevel handler. */
+  attach(server: http.Server, tls = false): void {
+    server.maxRequestsPerSocket = this.options.maxKeepAlive;
+    // Under TLS the reactor tracks the TLS socket from the end of the handshake (bounded by handshakeTimeout).
+    if (tls) server.on('secureConnection', (socket: TLSSocket) => this.reactor.add(socket));
+    else server.on('connection', (socket: Socket) => this.reactor.add(socket));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+      const err = new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: 'CONNECT', supported: this.supportedText() });
+      entryOf(socket) && this.reactor.remove(entryOf(socket)!);
+      void respondRaw(this.lowlevel, socket, err, buildEnv(req), 501);
+    });
+  }
+
+  private supportedText(): string {
+    const m = this.options.supportedHttpMethods;
+    return m === 'any' ? 'any' : [...m].join(', ');
+  }
+
+  private onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
+    const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
+    this.reactor.toApp(entry, req, res);
+    const state: RequestState = { start: performance.now(), slot: false, ticket: null, takenOver: false };
+    res[kState] = state;
+    res.once('close', () => this.finished(entry, req, res, state));
+    if (this.draining) res.shouldKeepAlive = false;
+
+    const refused = this.admissionError(req);
+    if (refused) {
+      if (refused.status === 413) req.resume();
+      void this.answer(req, res, refused, refused.status!);
+      return;
+    }
+    if (expectsContinue) res.writeContinue();
+    if (this.options.httpContentLengthLimit !== null && req.headers['content-length'] === undefined) this.limitChunked(req, res, state);
+    state.ticket = this.pool.submit(() => this.run(req, res, state));
+  }
+
+  /** Puma's checks before the app: method, URI length, Host, declared body size. */
+  private admissionError(req: http.IncomingMessage): TspumaError | null {
+    const methods = this.options.supportedHttpMethods;
+    if (methods !== 'any' && !methods.has(req.method!)) {
+      return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: this.supportedText() });
+    }
+    const url = req.url ?? '';
+    if (url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
+    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+      return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
+    }
+    const limit = this.options.httpContentLengthLimit;
+    const declared = req.headers['content-length'];
+    if (limit !== null && declared !== undefined && Number(declared) > limit) {
+      return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(declared), limit });
+    }
+    return null;
+  }
+
+  /** Counts a chunked body as the parser delivers it; over the limit, answers 413 and drops the rest. */
+  private limitChunked(req: http.IncomingMessage, res: TrackedResponse, state: RequestState): void {
+    const limit = this.options.httpContentLengthLimit!;
+    let seen = 0;
+    const push = req.push.bind(req);
+    req.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk !== null && !state.takenOver) {
+        seen += (chunk as Buffer).byteLength;
+        if (seen > limit) {
+          void this.takeOver(req, res, new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: `at least ${seen}`, limit }), 413);
+        }
+      }
+      return state.takenOver ? true : push(chunk, encoding);
+    };
+  }
+
+  private run(req: http.IncomingMessage, res: TrackedResponse, state: RequestState): void {
+    state.slot = true;
+    state.ticket = null;
+    if (state.takenOver || res.destroyed) {
+      // The client left (or the server answered) while this request was queued.
+      if (res.destroyed) this.release(state);
+      return;
+    }
+    let result;
+    try {
+      result = this.app.invoke(req, res);
+    } catch (err) {
+      this.appError(req, res, state, err);
+      return;
+    }
+    if (result) result.catch((err: unknown) => this.appError(req, res, state, err));
+  }
+
+  private release(state: RequestState): void {
+    if (state.slot) {
+      state.slot = false;
+      this.pool.release();
+    }
+  }
+
+  private appError(req: http.IncomingMessage, res: TrackedResponse, state: RequestState, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (state.takenOver || (code !== undefined && CLIENT_GONE.has(code) && (res.destroyed || req.destroyed))) {
+      this.log.debug({ err, url: req.url }, 'app error after the response was taken over or the client left');
+      return;
+    }
+    if (res.headersSent) {
+      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err });
+      this.log.error({ err, code: coded.code }, coded.message);
+      res.destroy();
+      return;
+    }
+    const status = isTspumaError(err) && err.status ? err.status : 500;
+    this.log.error({ err, method: req.method, url: req.url, status }, `${req.method} ${req.url} failed: ${(err as Error)?.message ?? String(err)}`);
+    void this.answer(req, res, err, status);
+  }
+
+  /** Answers through the lowlevel handler with Connection: close. */
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, status: number): Promise<void> {
+    return respondError(this.lowlevel, res, err, buildEnv(req, res), status);
+  }
+
+  /** The server answers in the app's place; later writes by the app are dropped. */
+  private async takeOver(req: http.IncomingMessage, res: TrackedResponse, err: TspumaError, status: number): Promise<void> {
+    const state = res[kState];
+    if (!state || state.takenOver || res.writableEnded) return;
+    state.takenOver = true;
+    state.ticket?.cancel();
+    state.ticket = null;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    neuter(res); // the app may keep writing while the handler runs
+    const response = await errorResponse(this.lowlevel, err, buildEnv(req, res), status);
+    unneuter(res);
+    if (res.headersSent || res.destroyed) res.destroy();
+    else await sendError(this.lowlevel, res, response);
+    neuter(res);
+  }
+
+  private requestTimeout(entry: Entry): void {
+    const { req, res } = entry;
+    if (!req || !res) return;
+    const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url: req.url, seconds: this.options.requestTimeout });
+    this.log.warn({ code: err.code, method: req.method, url: req.url }, err.message);
+    void this.takeOver(req, res, err, 503);
+  }
+
+  private firstDataTimeout(entry: Entry): void {
+    const err = new TspumaError('TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT', { seconds: this.options.firstDataTimeout });
+    this.log.debug({ code: err.code, remote: entry.socket.remoteAddress }, err.message);
+    void respondRaw(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const entry = entryOf(socket);
+    if (entry) this.reactor.remove(entry);
+    const inFlight = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if ((err.code && CLIENT_GONE.has(err.code)) || !socket.writable || inFlight?.headersSent) {
+      this.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client connection error');
+      socket.destroy();
+      return;
+    }
+    let coded: TspumaError;
+    let status: number;
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      coded = new TspumaError('TSPUMA_ERR_HTTP_HEADERS_TOO_LARGE', { limit: MAX_HEADER_SIZE }, { cause: err });
+      status = 431;
+    } else {
+      const reason = String((err as { reason?: string }).reason ?? err.message).replace(/^Parse Error: /, '');
+      coded = new TspumaError('TSPUMA_ERR_HTTP_PARSE', { reason, osCode: err.code ?? 'unknown' }, { cause: err });
+      status = 400;
+    }
+    this.log.debug({ code: coded.code, remote: socket.remoteAddress, parser: err.code }, coded.message);
+    void respondRaw(this.lowlevel, socket, coded, socketEnv(socket), status).catch(() => socket.destroy());
+  }
+
+  private finished(entry: Entry, req: http.IncomingMessage, res: http.ServerResponse, state: RequestState): void {
+    state.ticket?.cancel();
+    state.ticket = null;
+    this.release(state);
+    this.reactor.toKeepalive(entry);
+    if (this.options.logRequests) {
+      const ms = Math.round((performance.now() - state.start) * 100) / 100;
+      this.log.info({ method: req.method, url: req.url, status: res.statusCode, ms, remote: req.socket.remoteAddress }, `${req.method} ${req.url} ${res.statusCode} ${ms}ms`);
+    }
+  }
+
+  stats(): Stats {
+    return { started_at: this.startedAt.toISOString(), ...this.pool.stats(), connections: this.reactor.counts() };
+  }
+
+  /**
+   * Graceful stop: stop accepting, close idle connections now, let requests in flight
+   * finish; after forceShutdownAfter seconds answer what is left with 503. Resolves once
+   * every connection is closed.
+   */
+  shutdown(): Promise<void> {
+    if (this.drained) return this.drained;
+    this.draining = true;
+    this.reactor.draining = true;
+    this.drained = new Promise<void>((resolve) => {
+      let forceTimer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(forceTimer);
+        this.reactor.stop();
+        for (const l of this.listeners) removeUnixSocket(l.spec);
+        resolve();
+      };
+      const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+      for (const entry of this.reactor.inApp()) if (entry.res && !entry.res.headersSent) entry.res.shouldKeepAlive = false;
+      this.reactor.onEmpty = () => void closed.then(done);
+      const closedIdle = this.reactor.closeIdle();
+      this.log.info({ closedIdle, remaining: this.reactor.size }, `Gracefully stopping, waiting for ${this.reactor.size} connection(s) to finish`);
+      if (this.reactor.size === 0) {
+        void closed.then(done);
+        return;
+      }
+      const after = this.options.forceShutdownAfter;
+      if (Number.isFinite(after)) {
+        forceTimer = setTimeout(() => this.force(), after * 1000);
+      }
+    });
+    return this.drained;
+  }
+
+  /** forceShutdownAfter expired: 503 for requests still in the app, then close everything. */
+  force(): void {
+    const pending: Promise<void>[] = [];
+    for (const entry of [...this.reactor.inApp()]) {
+      const { req, res } = entry;
+      if (!req || !res) continue;
+      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: req.url, seconds: this.options.forceShutdownAfter });
+      this.log.warn({ code: err.code }, err.message);
+      pending.push(this.takeOver(req, res, err, 503));
+    }
+    void Promise.allSettled(pending).then(() => {
+      for (const l of this.listeners) l.server.closeAllConnections();
+    });
+  }
+}

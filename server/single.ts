@@ -1,0 +1,141 @@
+// Created by cli.ts (and the programmatic start()) with options, a logger and a loaded app;
+// boots one Server, prints Puma's boot lines, and turns signals into a graceful stop.
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Hook } from './app-types.js';
+import type { LoadedApp } from './app-loader.js';
+import type { Listener } from './binder.js';
+import { TspumaError } from './errors.js';
+import type { Options } from './options.js';
+import { Server } from './server.js';
+import { VERSION } from './version.js';
+
+export interface Running {
+  readonly server: Server;
+  readonly listeners: readonly Listener[];
+  /** Graceful stop; resolves after afterStopped hooks ran. */
+  stop(): Promise<void>;
+  /** Settles when the server has stopped, with the exit code it chose. */
+  readonly stopped: Promise<number>;
+}
+
+async function runHooks(name: string, hooks: readonly Hook[], log: Logger, args: unknown[] = []): Promise<void> {
+  for (const hook of hooks) {
+    try {
+      await hook(...args);
+    } catch (err) {
+      const coded = new TspumaError('TSPUMA_ERR_HOOK', { hook: name, message: (err as Error)?.message ?? String(err) }, { cause: err });
+      log.error({ err, code: coded.code, hook: name }, coded.message);
+    }
+  }
+}
+
+export interface SingleOptions {
+  /** Install SIGTERM/SIGINT/SIGHUP handlers and exit the process at the end (the CLI does). */
+  readonly ownProcess?: boolean;
+}
+
+/** Boots single mode. Rejects with a coded error if a bind fails (nothing is left listening). */
+export async function runSingle(options: Options, loaded: LoadedApp, log: Logger, opts: SingleOptions = {}): Promise<Running> {
+  const { threads } = options;
+  log.info(`tspuma ${VERSION} starting in single mode...`);
+  log.info(`* Node version: ${process.version}, tspuma version: ${VERSION}`);
+  log.info(`*  Min threads: ${threads.min}`);
+  log.info(`*  Max threads: ${threads.max}`);
+  log.info(`*  Environment: ${options.environment}`);
+  log.info(`*          PID: ${process.pid}`);
+  if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
+
+  let stopping: Promise<void> | null = null;
+  let booted = false;
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((r) => (resolveStopped = r));
+  const server = new Server(options, loaded.adapted, log, () => {
+    log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
+    void stop();
+  });
+
+  // Installed before binding, so a signal during boot is not the default (an abrupt death).
+  if (opts.ownProcess) {
+    installSignals(server, () => {
+      if (booted) return stop();
+      log.info('Signal received while booting: exiting before serving');
+      process.exit(0);
+    }, log);
+  }
+  try {
+    await server.bind();
+  } catch (err) {
+    for (const l of server.listeners) l.server.close();
+    server.reactor.stop();
+    throw err;
+  }
+  for (const l of server.listeners) log.info({ url: l.url, port: l.port }, `* Listening on ${l.url}`);
+
+  const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
+  if (pidfile) {
+    try {
+      writeFileSync(pidfile, `${process.pid}\n`);
+    } catch (err) {
+      await server.shutdown();
+      throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+    }
+  }
+  const urls = server.listeners.map((l) => l.url).join(', ');
+  if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
+
+  async function stop(): Promise<void> {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      log.info('- Gracefully stopping, waiting for requests to finish');
+      await server.shutdown();
+      if (pidfile) {
+        try {
+          unlinkSync(pidfile);
+        } catch {
+          /* already gone */
+        }
+      }
+      await runHooks('afterStopped', options.afterStopped, log);
+      log.info('- Goodbye!');
+      resolveStopped(0);
+    })();
+    return stopping;
+  }
+
+  booted = true;
+  await runHooks('afterBooted', options.afterBooted, log);
+  log.info({ urls: server.listeners.map((l) => l.url) }, 'Use Ctrl-C to stop');
+  return { server, listeners: server.listeners, stop, stopped };
+}
+
+function installSignals(server: Server, stop: () => Promise<void>, log: Logger): void {
+  let signals = 0;
+  const graceful = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      log.info({ signal }, `Received ${signal}, stopping gracefully (send it again to force)`);
+      void stop();
+      return;
+    }
+    log.warn({ signal }, `Received ${signal} again: forcing shutdown`);
+    server.force();
+    setTimeout(() => process.exit(1), 1000).unref();
+  };
+  process.on('SIGTERM', graceful);
+  process.on('SIGINT', graceful);
+  // Puma: HUP without stdout_redirect behaves like INT.
+  process.on('SIGHUP', graceful);
+  for (const signal of ['SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
+    process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode, which has not landed yet`));
+  }
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
+  });
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, `Uncaught exception, stopping: ${err.message}`);
+    process.exitCode = 1;
+    void stop();
+  });
+}

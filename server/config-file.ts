@@ -28,9 +28,15 @@ export async function loadConfig(file: string): Promise<Layer> {
     throw new TspumaError('TSPUMA_ERR_CONFIG_SHAPE', { path: file, got: config === undefined ? 'no default export' : showValue(config) });
   }
   return {
-    source: `config file ${relative(process.cwd(), file) || file}`,
+    source: `config file ${displayPath(file)}`,
     values: { ...(config as Record<string, unknown>) },
     fromString: false,
     baseDir: dirname(file),
   };
+}
+
+/** A path relative to cwd when it is below cwd, else absolute. */
+function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel === '' || rel.startsWith('..') ? file : rel;
 }

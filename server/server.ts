@@ -287,6 +287,11 @@ export class Server {
     state.ticket?.cancel();
     state.ticket = null;
     this.release(state);
+    // Puma closes a connection after a `Connection: close` response; node:http may leave it
+    // open (a request pipelined past maxKeepAlive gets 503 and the socket lingers).
+    const flags = res as { _last?: boolean; maxRequestsOnConnectionReached?: boolean };
+    const last = !res.shouldKeepAlive || flags._last === true || flags.maxRequestsOnConnectionReached === true;
+    if (last && entry.socket.writable) entry.socket.end();
     this.reactor.toKeepalive(entry);
     if (this.options.logRequests) {
       const ms = Math.round((performance.now() - state.start) * 100) / 100;

@@ -1,0 +1,61 @@
+// Test helpers: raw sockets for bytes no well-behaved client sends, and polling with a deadline.
+import net from 'node:net';
+
+/** Polls `check` until it returns a truthy value or the deadline passes (then throws `what`). */
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export interface RawResult {
+  /** Everything the server sent before closing (or before the deadline). */
+  text: string;
+  /** The server closed the connection. */
+  closed: boolean;
+}
+
+/** Sends bytes on a fresh connection and collects the reply until the server closes or `timeoutMs`. */
+export function rawRequest(port: number, payload: string | Buffer, timeoutMs = 5000, host = '127.0.0.1'): Promise<RawResult> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: false });
+    }, timeoutMs);
+    socket.on('connect', () => socket.write(payload));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNRESET') return;
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: true });
+    });
+  });
+}
+
+/** The status code of the first response in a raw reply. */
+export function statusOf(text: string): number {
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** A port nothing listens on right now (bound then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

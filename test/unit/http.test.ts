@@ -1,0 +1,359 @@
+// In-process tests on 127.0.0.1:0: request handling, HTTP strictness and the lowlevel handler.
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rack, nodeListener } from '../../server/adapters.js';
+import type { RackEnv } from '../../server/app-types.js';
+import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { startTest, stopAll } from '../helpers/server.js';
+
+afterEach(stopAll);
+
+const hello = rack(() => [200, { 'content-type': 'text/plain' }, ['Hello World\n']]);
+
+/** A Rack app that records whether it ran. */
+function recording() {
+  const calls: string[] = [];
+  const app = rack((env) => {
+    calls.push(`${env.REQUEST_METHOD} ${env.REQUEST_URI}`);
+    return [200, {}, ['ok']];
+  });
+  return { app, calls };
+}
+
+describe('apps', () => {
+  it('serves a Rack app with Rack env keys', async () => {
+    let seen: RackEnv | undefined;
+    const t = await startTest({
+      app: rack((env) => {
+        seen = env;
+        return [201, { 'x-test': 'a\nb' }, ['Hello ', 'World']];
+      }),
+    });
+    const res = await fetch(`${t.url}/path/x?q=1`, { headers: { 'x-custom-header': 'v' } });
+    expect(res.status).toBe(201);
+    expect(await res.text()).toBe('Hello World');
+    expect(res.headers.get('content-length')).toBe('11');
+    expect(res.headers.get('x-test')).toBe('a, b');
+    expect(seen).toMatchObject({
+      REQUEST_METHOD: 'GET',
+      PATH_INFO: '/path/x',
+      QUERY_STRING: 'q=1',
+      SERVER_NAME: '127.0.0.1',
+      SERVER_PORT: String(t.port),
+      REMOTE_ADDR: '127.0.0.1',
+      HTTP_X_CUSTOM_HEADER: 'v',
+      'rack.url_scheme': 'http',
+    });
+  });
+
+  it('serves a fetch handler and streams the request body through', async () => {
+    const t = await startTest({
+      app: async (request: Request) => new Response(`${request.method} ${new URL(request.url).pathname} ${await request.text()}`),
+    });
+    const res = await fetch(`${t.url}/echo`, { method: 'POST', body: 'payload' });
+    expect(await res.text()).toBe('POST /echo payload');
+  });
+
+  it('serves an object with fetch() and a node listener', async () => {
+    const a = await startTest({ app: { fetch: () => new Response('from object', { status: 202 }) } });
+    const r1 = await fetch(a.url);
+    expect([r1.status, await r1.text()]).toEqual([202, 'from object']);
+    const b = await startTest({ app: (_req: unknown, res: import('node:http').ServerResponse) => res.end('from listener') });
+    expect(await (await fetch(b.url)).text()).toBe('from listener');
+  });
+
+  it('tells a one-argument function returning a Rack array to use rack()', async () => {
+    const t = await startTest({ app: (() => [200, {}, ['x']]) as never });
+    const res = await fetch(t.url);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain('wrap a Rack app with rack()');
+  });
+
+  it('streams Readable, ReadableStream and async-iterable bodies chunked', async () => {
+    const bodies: Record<string, () => unknown> = {
+      readable: () => Readable.from(['a', 'b', 'c']),
+      web: () =>
+        new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('a'));
+            c.enqueue(new TextEncoder().encode('bc'));
+            c.close();
+          },
+        }),
+      iterable: () =>
+        (async function* () {
+          yield 'a';
+          await new Promise((r) => setImmediate(r));
+          yield 'bc';
+        })(),
+    };
+    const t = await startTest({ app: rack((env) => [200, {}, bodies[env.PATH_INFO.slice(1)]!() as never]) });
+    for (const name of Object.keys(bodies)) {
+      const res = await fetch(`${t.url}/${name}`);
+      expect(res.headers.get('transfer-encoding')).toBe('chunked');
+      expect(await res.text()).toBe('abc');
+    }
+  });
+
+  it('applies backpressure: a slow reader holds the producer back', async () => {
+    let produced = 0;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const t = await startTest({
+      app: rack(() => [
+        200,
+        {},
+        (async function* () {
+          for (let i = 0; i < 2000; i++) {
+            produced++;
+            yield chunk;
+          }
+        })(),
+      ]),
+    });
+    const r = await import('node:http');
+    await new Promise<void>((resolve, reject) => {
+      const req = r.get(t.url, (res) => {
+        res.pause(); // read nothing: the socket buffers fill and the producer must wait
+        waitFor(() => produced > 0 && produced < 2000, 'production to start').then(async () => {
+          const before = produced;
+          await new Promise((s) => setTimeout(s, 300));
+          // Without backpressure all 2000 chunks (128 MB) would be produced at once.
+          expect(produced).toBeLessThan(2000);
+          expect(produced - before).toBeLessThan(50);
+          req.destroy();
+          resolve();
+        }, reject);
+      });
+      req.on('error', () => undefined);
+    });
+  });
+});
+
+describe('lowlevel error handler', () => {
+  it('answers an app throw with 500 and the development page', async () => {
+    const t = await startTest({
+      app: rack(() => {
+        throw new TypeError('boom in app');
+      }),
+    });
+    const res = await fetch(t.url);
+    expect(res.status).toBe(500);
+    expect(res.headers.get('connection')).toBe('close');
+    const body = await res.text();
+    expect(body).toMatch(/^tspuma caught this error: boom in app \(TypeError\)\n/);
+    expect(body).toContain('http.test.ts');
+    expect(t.lines.some((l) => l.level === 50 && String(l.msg).includes('boom in app'))).toBe(true);
+  });
+
+  it('answers an async rejection with 500 and hides details in production', async () => {
+    const t = await startTest({
+      environment: 'production',
+      app: async () => {
+        await new Promise((r) => setImmediate(r));
+        throw new Error('secret detail');
+      },
+    });
+    const res = await fetch(t.url);
+    expect(res.status).toBe(500);
+    const body = await res.text();
+    expect(body).not.toContain('secret detail');
+    expect(body).toBe('500 Internal Server Error\n');
+  });
+
+  it('uses a custom handler response, given err, env and status', async () => {
+    const seen: unknown[] = [];
+    const t = await startTest({
+      app: rack(() => {
+        throw new Error('Simulated crash before app');
+      }),
+      lowlevelErrorHandler: (err, env, status) => {
+        seen.push(err.message, env.REQUEST_URI, status);
+        return [500, { 'content-type': 'text/plain' }, ['An error has occurred. Try again.']];
+      },
+    });
+    const res = await fetch(`${t.url}/x?y=1`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('An error has occurred. Try again.');
+    expect(seen).toEqual(['Simulated crash before app', '/x?y=1', 500]);
+  });
+
+  it('falls back to the default when the handler throws, and logs it', async () => {
+    const t = await startTest({
+      app: rack(() => {
+        throw new Error('app failed');
+      }),
+      lowlevelErrorHandler: () => {
+        throw new Error('handler failed too');
+      },
+    });
+    const res = await fetch(t.url);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain('tspuma caught this error: app failed');
+    expect(t.lines.some((l) => l.code === 'TSPUMA_ERR_LOWLEVEL_HANDLER')).toBe(true);
+  });
+
+  it('gets parse errors too, without the app running', async () => {
+    const { app, calls } = recording();
+    const statuses: number[] = [];
+    const t = await startTest({
+      app,
+      lowlevelErrorHandler: (_e, _env, status) => {
+        statuses.push(status);
+        return [status, { 'x-handled': '1' }, ['handled']];
+      },
+    });
+    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    expect(statusOf(r.text)).toBe(400);
+    expect(r.text).toContain('x-handled: 1');
+    expect(r.text).toContain('connection: close');
+    expect(statuses).toEqual([400]);
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('HTTP strictness', () => {
+  it('rejects malformed requests with 400 before the app', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app });
+    for (const bad of ['GARBAGE\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n']) {
+      const r = await rawRequest(t.port, bad);
+      expect(statusOf(r.text), JSON.stringify(bad)).toBe(400);
+      expect(r.closed).toBe(true);
+    }
+    const noHost = await rawRequest(t.port, 'GET / HTTP/1.1\r\n\r\n');
+    expect(statusOf(noHost.text)).toBe(400);
+    expect(calls).toEqual([]);
+  });
+
+  it('answers 431 for oversized headers and 414 for an oversized URI', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app });
+    const big = await rawRequest(t.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(statusOf(big.text)).toBe(431);
+    const longUri = await rawRequest(t.port, `GET /${'a'.repeat(13_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect([414, 431]).toContain(statusOf(longUri.text));
+    const uri = await rawRequest(t.port, `GET /${'a'.repeat(12_500)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(statusOf(uri.text)).toBe(414);
+    expect(calls).toEqual([]);
+  });
+
+  it('answers 501 for methods outside supportedHttpMethods, including CONNECT', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app, supportedHttpMethods: ['GET', 'HEAD'] });
+    expect(statusOf((await rawRequest(t.port, 'DELETE / HTTP/1.1\r\nHost: x\r\n\r\n')).text)).toBe(501);
+    expect(statusOf((await rawRequest(t.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')).text)).toBe(501);
+    expect(calls).toEqual([]);
+    expect((await fetch(t.url)).status).toBe(200);
+  });
+
+  it('answers 413 for a declared or chunked body over httpContentLengthLimit', async () => {
+    const calls: string[] = [];
+    const app = async (req: Request) => {
+      calls.push(`${req.method} ${new URL(req.url).pathname}`);
+      return new Response(`read ${(await req.text()).length}`);
+    };
+    const t = await startTest({ app, httpContentLengthLimit: 10 });
+    const declared = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world');
+    expect(statusOf(declared.text)).toBe(413);
+    const chunked = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n');
+    expect(statusOf(chunked.text)).toBe(413);
+    const small = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
+    expect(statusOf(small.text)).toBe(200);
+    expect(small.text).toContain('read 5');
+    // The declared one never reached the app; the chunked one did, and its reader was cut off.
+    expect(calls).toEqual(['POST /', 'POST /']);
+  });
+
+  it('answers Expect: 100-continue with 100, or 413 when the body would be too large', async () => {
+    const t = await startTest({ app: async (req: Request) => new Response(await req.text()), httpContentLengthLimit: 100 });
+    const ok = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhi');
+    expect(ok.text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200/);
+    const big = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n');
+    expect(statusOf(big.text)).toBe(413);
+  });
+
+  it('sends no body for HEAD, 204 and 304', async () => {
+    const t = await startTest({ app: rack((env) => [Number(env.PATH_INFO.slice(1)) || 200, {}, ['body!']]) });
+    const head = await rawRequest(t.port, 'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(head.text).toMatch(/content-length: 5\r\n/i);
+    expect(head.text.endsWith('\r\n\r\n')).toBe(true);
+    for (const status of [204, 304]) {
+      const r = await rawRequest(t.port, `GET /${status} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expect(statusOf(r.text)).toBe(status);
+      expect(r.text).not.toContain('body!');
+      expect(r.text).not.toMatch(/content-length/i);
+    }
+  });
+
+  it('reads a chunked request body and caps requests per keep-alive connection', async () => {
+    const t = await startTest({ app: async (req: Request) => new Response(`got ${await req.text()}`), maxKeepAlive: 2 });
+    const one = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+    const r = await rawRequest(t.port, one + one + one);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses[0]).toContain('got abc');
+    expect(responses[0]).toMatch(/connection: keep-alive/i);
+    expect(responses[1]).toContain('got abc');
+    expect(responses[1]).toMatch(/connection: close/i);
+    // node:http answers a request pipelined past the cap with 503, never the app.
+    expect(responses.slice(2).map(statusOf)).toEqual(responses.length === 3 ? [503] : []);
+    expect(r.closed).toBe(true);
+  });
+
+  it('answers 408 when a request starts and then stalls for firstDataTimeout', async () => {
+    const t = await startTest({ app: hello, firstDataTimeout: 0.3 });
+    const started = Date.now();
+    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\n', 5000);
+    expect(statusOf(r.text)).toBe(408);
+    expect(r.closed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4000);
+    // A connection that sends nothing is closed without a response.
+    const silent = await rawRequest(t.port, '', 5000);
+    expect([silent.closed, silent.text]).toEqual([true, '']);
+  });
+
+  it('answers 503 through the handler when the app misses requestTimeout, and drops its late writes', async () => {
+    let late: ((v: unknown) => void) | undefined;
+    const t = await startTest({
+      requestTimeout: 0.3,
+      app: nodeListener((_req, res) => {
+        late = () => res.end('too late');
+      }),
+      lowlevelErrorHandler: (err, _env, status) => [status, {}, [`timeout handled: ${(err as { code?: string }).code}`]],
+    });
+    const res = await fetch(t.url);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe('timeout handled: TSPUMA_ERR_REQUEST_TIMEOUT');
+    late!(undefined);
+    expect(t.lines.some((l) => l.code === 'TSPUMA_ERR_REQUEST_TIMEOUT')).toBe(true);
+    expect((await fetch(t.url)).status).toBe(503); // still serving
+  });
+});
+
+describe('pool and stats', () => {
+  it('queues requests beyond threads.max in FIFO order and reports Puma stats keys', async () => {
+    const order: string[] = [];
+    const gates: (() => void)[] = [];
+    const t = await startTest({
+      threads: { min: 0, max: 1 },
+      app: rack(async (env) => {
+        order.push(env.PATH_INFO);
+        await new Promise<void>((r) => gates.push(r));
+        return [200, {}, [env.PATH_INFO]];
+      }),
+    });
+    const pending = ['/a', '/b', '/c'].map((p) => fetch(t.url + p).then((r) => r.text()));
+    await waitFor(() => t.running.server.stats().backlog === 2, 'two queued requests');
+    const stats = t.running.server.stats();
+    expect(stats).toMatchObject({ backlog: 2, running: 1, pool_capacity: 0, busy_threads: 3, max_threads: 1 });
+    expect(stats.connections.app).toBe(3);
+    expect(typeof stats.started_at).toBe('string');
+    for (let i = 0; i < 3; i++) {
+      await waitFor(() => gates.length > i, `request ${i} to start`);
+      gates[i]!();
+    }
+    expect(await Promise.all(pending)).toEqual(['/a', '/b', '/c']);
+    expect(order).toEqual(['/a', '/b', '/c']);
+    await waitFor(() => t.running.server.stats().running === 0, 'slots to free');
+    expect(t.running.server.stats().requests_count).toBe(3);
+  });
+});

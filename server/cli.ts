@@ -53,7 +53,8 @@ function report(err: unknown): void {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = process.exitCode || code;
+    // Exit now: app timers or handles left behind must not keep a stopped server alive.
+    process.exit(process.exitCode || code);
   },
   (err: unknown) => {
     report(err);

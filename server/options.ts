@@ -8,7 +8,7 @@ import { TspumaError, didYouMean, showValue } from './errors.js';
 export interface TspumaConfig {
   afterBooted?: Hook | Hook[];
   afterStopped?: Hook | Hook[];
-  app?: AppInput;
+  app?: string | AppInput;
   bind?: string | string[];
   debug?: boolean;
   environment?: string;

@@ -1,0 +1,74 @@
+// Spawns the built CLI (dist/server/cli.js) as a user would run `tspuma`, waits for its boot
+// line, and kills only what it started, by pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './net.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = `${ROOT}dist/server/cli.js`;
+
+export interface Spawned {
+  proc: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** JSON log lines from stdout. */
+  lines(): Record<string, unknown>[];
+  /** Resolves with the exit code (or 128+signal). */
+  exited: Promise<number>;
+}
+
+const children = new Set<ChildProcess>();
+
+export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Spawned {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd,
+    env: { ...process.env, NODE_ENV: undefined, PORT: undefined, WEB_CONCURRENCY: undefined, TSPUMA_OPTS: undefined, ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number>((resolve) => {
+    proc.on('exit', (code, signal) => {
+      children.delete(proc);
+      resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
+    });
+  });
+  const lines = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { proc, stdout: () => out, stderr: () => err, lines, exited };
+}
+
+export interface Booted extends Spawned {
+  urls: string[];
+  url: string;
+}
+
+/** Runs the CLI and waits for "Use Ctrl-C to stop"; fails with the output if it exits first. */
+export async function boot(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<Booted> {
+  const s = run(args, env, cwd);
+  let code: number | null = null;
+  void s.exited.then((c) => (code = c));
+  const ready = await waitFor(
+    () => {
+      if (code !== null) throw new Error(`tspuma exited ${code} before booting:\n${s.stdout()}\n${s.stderr()}`);
+      return s.lines().find((l) => l.msg === 'Use Ctrl-C to stop');
+    },
+    'the boot line',
+    20_000,
+  );
+  const urls = ready.urls as string[];
+  return { ...s, urls, url: urls[0]! };
+}
+
+/** Kills every child still running (afterEach). */
+export async function killAll(): Promise<void> {
+  const list = [...children];
+  for (const c of list) c.kill('SIGKILL');
+  await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
+}

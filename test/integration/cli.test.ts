@@ -1,0 +1,185 @@
+// Integration: the built `tspuma` CLI, started as a user would, driven by real clients and signals.
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const LOCAL = 'tcp://127.0.0.1:0';
+
+describe('serving', () => {
+  it('serves examples/hello.ts with Puma-style boot lines and stops on SIGTERM with exit 0', async () => {
+    const s = await boot(['-b', LOCAL, 'examples/hello.ts']);
+    const msgs = s.lines().map((l) => l.msg);
+    expect(msgs[0]).toMatch(/^tspuma \d+\.\d+\.\d+ starting in single mode/);
+    expect(msgs).toContain('*  Max threads: 1024');
+    expect(msgs).toContain('*  Environment: development');
+    expect(msgs).toContain(`* Listening on ${s.url}`);
+    const res = await fetch(s.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html');
+    expect(await res.text()).toBe('Hello World\n');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.lines().map((l) => l.msg)).toContain('- Goodbye!');
+  });
+
+  it('serves Express 5 from the real package', async () => {
+    const s = await boot(['-b', LOCAL, 'examples/express.ts']);
+    expect(await (await fetch(s.url)).text()).toBe('Hello from Express\n');
+    expect(await (await fetch(`${s.url}/users/7`)).json()).toEqual({ id: 7, name: 'user 7' });
+    const echo = await fetch(`${s.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    expect(await echo.json()).toEqual({ received: { a: 1 } });
+  });
+
+  it('serves Hono 4 from the real package, streaming included', async () => {
+    const s = await boot(['-b', LOCAL, 'examples/hono.ts']);
+    expect(await (await fetch(s.url)).text()).toBe('Hello from Hono\n');
+    expect(await (await fetch(`${s.url}/json/ann`)).json()).toEqual({ name: 'ann', remote: '127.0.0.1' });
+    expect(await (await fetch(`${s.url}/stream`)).text()).toBe('line 0\nline 1\nline 2\n');
+  });
+
+  it('serves fetch and node-listener examples', async () => {
+    const f = await boot(['-b', LOCAL, 'examples/fetch.ts']);
+    expect(await (await fetch(`${f.url}/echo`, { method: 'POST', body: 'ping' })).text()).toBe('ping');
+    expect(await (await fetch(`${f.url}/stream`)).text()).toBe('event 0\nevent 1\nevent 2\nevent 3\nevent 4\n');
+    const n = await boot(['-b', LOCAL, 'examples/node-listener.ts']);
+    expect(await (await fetch(`${n.url}/stream`)).text()).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
+  });
+
+  it('answers the raise example through the config file lowlevelErrorHandler', async () => {
+    const plain = await boot(['-b', LOCAL, 'examples/raise.ts']);
+    const r1 = await fetch(plain.url);
+    expect(r1.status).toBe(500);
+    expect(await r1.text()).toMatch(/^tspuma caught this error: Simulated crash before app \(Error\)\n.*examples\/raise\.ts:\d+/s);
+    const custom = await boot(['-C', 'examples/tspuma.config.ts', '-b', LOCAL, 'examples/raise.ts']);
+    const r2 = await fetch(custom.url);
+    expect(r2.status).toBe(500);
+    expect(await r2.text()).toBe('An error has occurred (500). Try again.\n');
+  });
+
+  it('serves tcp, unix and ssl binds at once and removes the socket file on stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const sock = join(dir, 'app.sock');
+    const s = await boot(['-b', LOCAL, '-b', `unix://${sock}`, '-b', `ssl://127.0.0.1:0?cert=test/fixtures/cert.pem&key=test/fixtures/key.pem`, 'examples/hello.ts']);
+    expect(s.urls).toHaveLength(3);
+    const viaUnix = await new Promise<string>((resolve, reject) => {
+      http.get({ socketPath: sock, path: '/' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    expect(viaUnix).toBe('Hello World\n');
+    const https = await import('node:https');
+    const viaTls = await new Promise<string>((resolve, reject) => {
+      https.get(s.urls[2]!, { rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    expect(viaTls).toBe('Hello World\n');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  it('writes and removes a pidfile, and takes TSPUMA_OPTS below the command line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const pidfile = join(dir, 'tspuma.pid');
+    const s = await boot(['-b', LOCAL, '--pidfile', pidfile, 'examples/hello.ts'], { TSPUMA_OPTS: '-t 3:7 -b tcp://127.0.0.1:1' });
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
+    const msgs = s.lines().map((l) => l.msg);
+    expect(msgs).toContain('*  Max threads: 7'); // from TSPUMA_OPTS
+    expect(s.url).not.toContain(':1'); // the command line's -b won over TSPUMA_OPTS's
+    s.proc.kill('SIGINT');
+    expect(await s.exited).toBe(0);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+});
+
+describe('refusing bad input', () => {
+  it.each([
+    ['backlog=abc', ['-b', 'tcp://127.0.0.1:0?backlog=abc'], /TSPUMA_ERR_BIND_BACKLOG: backlog="abc".*from 1 to 65535/],
+    ['backlog=0', ['-b', 'tcp://127.0.0.1:0?backlog=0'], /TSPUMA_ERR_BIND_BACKLOG: backlog="0".*from 1 to 65535/],
+    ['-t 5:2', ['-t', '5:2'], /TSPUMA_ERR_OPTION_INVALID: Option `threads` \(-t in command line\).*got 5:2/],
+    ['-w 2', ['-w', '2'], /TSPUMA_ERR_NOT_AVAILABLE/],
+    ['unknown flag', ['--thread', '4'], /TSPUMA_ERR_CLI_USAGE: unknown option --thread\. Did you mean `--threads`/],
+  ])('%s: exit 1 with a coded error and no stack', async (_name, args, pattern) => {
+    const s = run([...args, 'examples/hello.ts']);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(pattern);
+    expect(s.stderr()).not.toMatch(/\n\s+at /);
+  });
+
+  it('names the key and suggests a fix for an unknown config key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { app: '${ROOT}examples/hello.ts', persistenTimeout: 3 };\n`);
+    const s = run([], {}, dir);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(/TSPUMA_ERR_OPTION_UNKNOWN: Unknown option `persistenTimeout` \(config file tspuma\.config\.mjs, key `persistenTimeout`\)\. Did you mean `persistentTimeout`\?/);
+  });
+
+  it('lists what it tried when there is no app', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const s = run([], {}, dir);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_NOT_FOUND: .*app\.ts, .*app\.js, .*index\.ts/);
+  });
+
+  it('exits 1 naming the address and the holder when the port is in use', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const s = run(['-b', `tcp://127.0.0.1:${port}`, 'examples/hello.ts']);
+      expect(await s.exited).toBe(1);
+      expect(s.stderr()).toContain(`TSPUMA_ERR_LISTEN_ADDRINUSE: Cannot listen on tcp://127.0.0.1:${port}: the address is already in use`);
+      expect(s.stderr()).toContain(`held by pid ${process.pid}`);
+      expect(s.stderr()).not.toMatch(/\n\s+at /);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe('graceful stop', () => {
+  it('lets 50 slow in-flight requests finish after SIGTERM, then exits 0', async () => {
+    const s = await boot(['-b', LOCAL, 'test/fixtures/slow.ts']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http.get(`${s.url}${path}`, { agent }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        }).on('error', reject);
+      });
+    const pending = Array.from({ length: 50 }, () => get('/slow?ms=1500'));
+    await waitFor(async () => (await get('/inflight')).body === '50', '50 requests in flight');
+    s.proc.kill('SIGTERM');
+    const results = await Promise.all(pending);
+    expect(results.filter((r) => r.status === 200 && r.body === 'slept 1500\n')).toHaveLength(50);
+    expect(await s.exited).toBe(0);
+    agent.destroy();
+  });
+
+  it('answers 503 to requests still running after forceShutdownAfter, then exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { forceShutdownAfter: 0.5 };\n`);
+    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.ts']);
+    const pending = fetch(`${s.url}/slow?ms=20000`);
+    await waitFor(async () => (await (await fetch(`${s.url}/inflight`)).text()) === '1', 'the request in flight');
+    s.proc.kill('SIGTERM');
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(await s.exited).toBe(0);
+    expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_FORCED_SHUTDOWN')).toBe(true);
+  });
+});

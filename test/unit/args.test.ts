@@ -1,0 +1,55 @@
+// The command line, TSPUMA_OPTS word splitting and the environment layer.
+import { describe, expect, it } from 'vitest';
+import { FLAGS, envLayer, helpText, parseArgs, splitWords } from '../../server/cli/args.js';
+import { TspumaError } from '../../server/errors.js';
+
+describe('parseArgs', () => {
+  it('reads every form of flag', () => {
+    const p = parseArgs(['-b', 'tcp://127.0.0.1:1', '--bind=unix://x.sock', '-p3000', '-t', '0:16', '-dq', '--log-requests', '-C', 'c.ts', 'app.ts'], 'command line');
+    expect(p.values).toEqual({ bind: ['tcp://127.0.0.1:1', 'unix://x.sock'], port: '3000', threads: '0:16', debug: 'true', quiet: 'true', logRequests: 'true' });
+    expect(p.origins.port).toBe('-p');
+    expect(p.config).toBe('c.ts');
+    expect(p.app).toBe('app.ts');
+  });
+
+  it('reads -t N as N:N, like Puma', () => {
+    expect(parseArgs(['-t', '4'], 'x').values.threads).toBe('4:4');
+  });
+
+  it('rejects unknown flags with a suggestion, and missing values', () => {
+    expect(() => parseArgs(['--thread', '1'], 'command line')).toThrow(/unknown option --thread.*Did you mean `--threads`/);
+    expect(() => parseArgs(['-b'], 'command line')).toThrow(/-b needs a value/);
+    expect(() => parseArgs(['a.ts', 'b.ts'], 'command line')).toThrow(/one APP file expected/);
+  });
+
+  it('refuses flags of features still to come with a reason', () => {
+    try {
+      parseArgs(['--control-url', 'tcp://127.0.0.1:9293'], 'command line');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as TspumaError).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
+    }
+  });
+
+  it('documents every flag in --help with the precedence', () => {
+    const help = helpText('1.2.3');
+    for (const f of FLAGS) expect(help).toContain(`--${f.long}`);
+    expect(help).toContain('command line > TSPUMA_OPTS > environment variables > config file > defaults');
+  });
+});
+
+describe('splitWords', () => {
+  it('splits like a shell', () => {
+    expect(splitWords(` -d  --tag "my app" -b 'tcp://127.0.0.1:0?backlog=5' a\\ b `)).toEqual(['-d', '--tag', 'my app', '-b', 'tcp://127.0.0.1:0?backlog=5', 'a b']);
+    expect(() => splitWords('--tag "open')).toThrow(/unterminated/);
+  });
+});
+
+describe('envLayer', () => {
+  it('maps the environment variables and names them as origins', () => {
+    const l = envLayer({ PORT: '8080', WEB_CONCURRENCY: '0', TSPUMA_MAX_THREADS: '32', NODE_ENV: 'production' });
+    expect(l.values).toEqual({ port: '8080', workers: '0', threads: { max: 32 }, environment: 'production' });
+    expect(l.origins).toMatchObject({ port: 'PORT', threads: 'TSPUMA_MAX_THREADS', environment: 'NODE_ENV' });
+    expect(() => envLayer({ TSPUMA_MIN_THREADS: 'lots' })).toThrow(/TSPUMA_MIN_THREADS.*"lots"/);
+  });
+});

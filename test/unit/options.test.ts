@@ -1,0 +1,101 @@
+// Options: defaults, strict validation with sources, did-you-mean, precedence, freezing.
+import { describe, expect, it } from 'vitest';
+import { TspumaError } from '../../server/errors.js';
+import { DEFAULTS, OPTION_NAMES, resolveOptions, type Layer } from '../../server/options.js';
+
+const config = (values: Record<string, unknown>): Layer => ({ source: 'config file tspuma.config.ts', values, fromString: false });
+const cli = (values: Record<string, unknown>, origins: Record<string, string> = {}): Layer => ({ source: 'command line', values, origins, fromString: true });
+
+function errorOf(fn: () => unknown): TspumaError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof TspumaError) return err;
+    throw err;
+  }
+  throw new Error('expected a TspumaError');
+}
+
+describe('resolveOptions', () => {
+  it('keeps DEFAULTS alphabetised', () => {
+    expect(OPTION_NAMES).toEqual([...OPTION_NAMES].sort());
+  });
+
+  it('applies defaults and binds 127.0.0.1:9292 in development, 0.0.0.0 otherwise', () => {
+    const o = resolveOptions([]);
+    expect(o.threads).toEqual(DEFAULTS.threads);
+    expect(o.persistentTimeout).toBe(20);
+    expect(o.bind.map((b) => `${b.host}:${b.port}`)).toEqual(['127.0.0.1:9292']);
+    const prod = resolveOptions([config({ environment: 'production' })]);
+    expect(prod.bind[0]!.host).toBe('0.0.0.0');
+    expect(o.forceShutdownAfter).toBe(Infinity);
+  });
+
+  it('returns a frozen object', () => {
+    const o = resolveOptions([]);
+    expect(Object.isFrozen(o)).toBe(true);
+    expect(Object.isFrozen(o.threads)).toBe(true);
+    expect(() => {
+      (o as { quiet: boolean }).quiet = true;
+    }).toThrow();
+  });
+
+  it('rejects an unknown key with a did-you-mean naming the source', () => {
+    const err = errorOf(() => resolveOptions([config({ persistenTimeout: 3 })]));
+    expect(err.code).toBe('TSPUMA_ERR_OPTION_UNKNOWN');
+    expect(err.message).toContain('persistenTimeout');
+    expect(err.message).toContain('Did you mean `persistentTimeout`?');
+    expect(err.message).toContain('config file tspuma.config.ts');
+  });
+
+  it('names option, value, expectation and source for a wrong type or range', () => {
+    const err = errorOf(() => resolveOptions([config({ firstDataTimeout: 'soon' })]));
+    expect(err.code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(err.message).toMatch(/firstDataTimeout.*config file tspuma.config.ts, key `firstDataTimeout`.*seconds.*"soon"/);
+    const port = errorOf(() => resolveOptions([cli({ port: '70000' }, { port: '-p' })]));
+    expect(port.message).toContain('-p in command line');
+    expect(port.message).toContain('"70000"');
+  });
+
+  it('enforces threads min <= max', () => {
+    const err = errorOf(() => resolveOptions([cli({ threads: '5:2' }, { threads: '-t' })]));
+    expect(err.code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(err.message).toContain('5:2');
+    expect(err.message).toContain('-t in command line');
+  });
+
+  it('merges threads field by field across layers', () => {
+    const o = resolveOptions([config({ threads: { min: 2, max: 8 } }), { source: 'environment', values: { threads: { max: 16 } }, fromString: true }]);
+    expect(o.threads).toEqual({ min: 2, max: 16 });
+  });
+
+  it('lets higher layers win and records where each value came from', () => {
+    const o = resolveOptions([config({ persistentTimeout: 5, quiet: true }), cli({ persistentTimeout: '7' }, { persistentTimeout: '--persistent-timeout' })]);
+    expect(o.persistentTimeout).toBe(7);
+    expect(o.quiet).toBe(true);
+    expect(o.sources.quiet).toContain('config file');
+  });
+
+  it('lets PORT replace a bind list from a lower layer', () => {
+    const o = resolveOptions([config({ bind: 'tcp://127.0.0.1:4000' }), { source: 'environment', values: { port: '5000' }, fromString: true }]);
+    expect(o.bind.map((b) => b.port)).toEqual([5000]);
+    const keep = resolveOptions([{ source: 'environment', values: { port: '5000' }, fromString: true }, cli({ bind: ['tcp://127.0.0.1:4000'] })]);
+    expect(keep.bind.map((b) => b.port)).toEqual([4000]);
+  });
+
+  it('refuses features that have not landed with a reason, not silently', () => {
+    expect(errorOf(() => resolveOptions([cli({ workers: '2' }, { workers: '-w' })])).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
+    expect(errorOf(() => resolveOptions([cli({ debug: 'true' }, { debug: '-d' })])).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
+    const hook = errorOf(() => resolveOptions([config({ beforeFork: () => undefined })]));
+    expect(hook.code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
+    expect(hook.message).toContain('cluster mode');
+  });
+
+  it('validates hooks, methods and the handler', () => {
+    expect(errorOf(() => resolveOptions([config({ afterBooted: 'x' })])).message).toContain('a function or an array of functions');
+    expect(errorOf(() => resolveOptions([config({ supportedHttpMethods: ['GET', 42] })])).code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    const o = resolveOptions([config({ supportedHttpMethods: ['get', 'post'] })]);
+    expect(o.supportedHttpMethods).toEqual(new Set(['GET', 'POST']));
+    expect(errorOf(() => resolveOptions([config({ lowlevelErrorHandler: 'x' })])).code).toBe('TSPUMA_ERR_OPTION_INVALID');
+  });
+});

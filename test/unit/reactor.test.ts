@@ -1,0 +1,109 @@
+// The reactor: deadlines per phase and fault isolation (the seed's `timeout_at for nil`).
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Reactor } from '../../server/reactor.js';
+import { captureLogger } from '../helpers/server.js';
+import { waitFor } from '../helpers/net.js';
+
+const open: net.Socket[] = [];
+const servers: net.Server[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) s.close();
+});
+
+/** A connected pair: the server side goes to the reactor. */
+async function pair(): Promise<{ server: net.Socket; client: net.Socket }> {
+  const srv = net.createServer();
+  servers.push(srv);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+  const client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  const server = await accepted;
+  open.push(client, server);
+  return { server, client };
+}
+
+function reactor(handlers: Partial<ConstructorParameters<typeof Reactor>[1]> = {}) {
+  const cap = captureLogger(true);
+  const r = new Reactor({ firstData: 0.2, persistent: 0.2, request: 0, idle: null }, { firstDataTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
+  return { r, lines: cap.lines };
+}
+
+describe('Reactor', () => {
+  it('closes a connection that never sends a byte after firstDataTimeout', async () => {
+    const { r } = reactor();
+    const { server } = await pair();
+    r.add(server);
+    expect(r.counts().first_data).toBe(1);
+    r.sweep(performance.now() + 1000);
+    expect(server.destroyed).toBe(true);
+    expect(r.size).toBe(0);
+  });
+
+  it('moves a connection that sent part of a request to reading, then calls firstDataTimeout', async () => {
+    const timedOut: number[] = [];
+    const { r } = reactor({ firstDataTimeout: (e) => timedOut.push(e.id) });
+    const { server, client } = await pair();
+    const entry = r.add(server);
+    server.resume();
+    client.write('GET / HT');
+    await waitFor(() => server.bytesRead > 0, 'bytes to arrive');
+    expect(r.counts().reading).toBe(1);
+    r.sweep(performance.now() + 1000);
+    expect(entry.phase).toBe('reading');
+    r.sweep(performance.now() + 2000);
+    expect(timedOut).toEqual([entry.id]);
+  });
+
+  it('catches an entry with no deadline: logged once, evicted, sweeping goes on', async () => {
+    const { r, lines } = reactor();
+    const a = await pair();
+    const b = await pair();
+    const c = await pair();
+    const bad = r.add(a.server);
+    const bad2 = r.add(b.server);
+    const good = r.add(c.server);
+    (bad as { deadline: unknown }).deadline = undefined; // the seed's nil entry
+    (bad2 as { deadline: unknown }).deadline = undefined;
+    r.sweep(performance.now() + 1000);
+    expect(r.faults).toBe(2);
+    expect(a.server.destroyed && b.server.destroyed).toBe(true);
+    const errors = lines.filter((l) => l.code === 'TSPUMA_ERR_REACTOR_ENTRY' && l.level === 50);
+    expect(errors).toHaveLength(1); // the second of the same kind is a debug line, not a flood
+    expect(errors[0]!.entry).toMatchObject({ id: bad.id, phase: 'first_data', deadline: 'undefined' });
+    expect(c.server.destroyed).toBe(true); // the good one still expired normally in the same pass
+    expect(good.phase).toBe('first_data');
+    expect(r.size).toBe(0);
+  });
+
+  it('survives a handler that throws', async () => {
+    const { r, lines } = reactor({
+      firstDataTimeout: () => {
+        throw new Error('handler exploded');
+      },
+    });
+    const { server, client } = await pair();
+    r.add(server);
+    server.resume();
+    client.write('G');
+    await waitFor(() => server.bytesRead > 0, 'a byte');
+    r.sweep(performance.now() + 1000);
+    expect(() => r.sweep(performance.now() + 2000)).not.toThrow();
+    expect(lines.some((l) => l.code === 'TSPUMA_ERR_REACTOR_FAULT')).toBe(true);
+  });
+
+  it('closes only idle connections on shutdown', async () => {
+    const { r } = reactor();
+    const idle = await pair();
+    const busy = await pair();
+    r.add(idle.server);
+    r.add(busy.server);
+    busy.server.resume();
+    busy.client.write('GET');
+    await waitFor(() => busy.server.bytesRead > 0, 'bytes');
+    expect(r.closeIdle()).toBe(1);
+    expect(idle.server.destroyed).toBe(true);
+    expect(busy.server.destroyed).toBe(false);
+  });
+});

@@ -61,10 +61,15 @@ export function detectKind(app: unknown): AppKind | null {
 const RACK_EXPECTED = 'a Rack app must return [status, headers, body], e.g. [200, {"content-type": "text/plain"}, ["Hello"]]';
 const FETCH_EXPECTED = 'a fetch handler must return a Response';
 
+const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
+
+/** Rack: a synchronous app is answered synchronously (no promise on the hot path). */
 function rackInvoke(app: RackApp): Invoke {
-  return async (req, res) => {
-    const result = await app(buildEnv(req, res));
-    await writeResponse(res, normalize(result, RACK_EXPECTED));
+  const send = (res: ServerResponse, result: unknown) => writeResponse(res, normalize(result, RACK_EXPECTED));
+  return (req, res) => {
+    const result = app(buildEnv(req, res));
+    if (isThenable(result)) return Promise.resolve(result).then((r) => send(res, r));
+    return send(res, result);
   };
 }
 
@@ -98,9 +103,7 @@ export function toRequest(req: IncomingMessage): Request {
 
 function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
   const call: FetchHandler = typeof app === 'function' ? app : (request, bindings) => app.fetch(request, bindings);
-  return async (req, res) => {
-    const bindings: FetchBindings = { incoming: req, outgoing: res };
-    const result: unknown = await call(toRequest(req), bindings);
+  const send = (res: ServerResponse, result: unknown): void | Promise<void> => {
     if (result === undefined && res.writableEnded) return; // the handler answered through bindings.outgoing
     if (Array.isArray(result)) {
       throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
@@ -108,7 +111,13 @@ function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
         expected: 'one-argument functions are fetch handlers; wrap a Rack app with rack() from "tspuma"',
       });
     }
-    await writeResponse(res, normalize(result, FETCH_EXPECTED));
+    return writeResponse(res, normalize(result, FETCH_EXPECTED));
+  };
+  return (req, res) => {
+    const bindings: FetchBindings = { incoming: req, outgoing: res };
+    const result: unknown = call(toRequest(req), bindings);
+    if (isThenable(result)) return Promise.resolve(result).then((r) => send(res, r));
+    return send(res, result);
   };
 }
 

@@ -34,7 +34,7 @@ export interface TspumaConfig {
 export interface Options {
   readonly afterBooted: readonly Hook[];
   readonly afterStopped: readonly Hook[];
-  readonly app: AppInput | undefined;
+  readonly app: string | AppInput | undefined;
   /** Directory a relative `app` path is resolved against. */
   readonly appBase: string;
   readonly bind: readonly BindSpec[];
@@ -71,7 +71,7 @@ export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH'
 export const DEFAULTS = Object.freeze({
   afterBooted: [] as Hook[],
   afterStopped: [] as Hook[],
-  app: undefined as AppInput | undefined,
+  app: undefined as string | AppInput | undefined,
   bind: [] as string[],
   debug: false,
   environment: 'development',
@@ -361,7 +361,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
   const options: Options = {
     afterBooted: Object.freeze([...(get('afterBooted') as Hook[])]),
     afterStopped: Object.freeze([...(get('afterStopped') as Hook[])]),
-    app: get('app') as AppInput | undefined,
+    app: get('app') as string | AppInput | undefined,
     appBase: (v.appBase as string | undefined) ?? process.cwd(),
     bind: Object.freeze(bind.map((b) => Object.freeze(b))),
     debug: get('debug') as boolean,

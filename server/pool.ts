@@ -31,6 +31,14 @@ export class Pool {
     readonly max: number,
   ) {}
 
+  /** Takes a slot if one is free and nobody is queued; the caller then runs and later release()s. */
+  tryAcquire(): boolean {
+    if (this.running >= this.max || this.head !== null) return false;
+    this.running++;
+    this.requestsCount++;
+    return true;
+  }
+
   /** Runs `run` now if a slot is free, else queues it. Each started run must call release() once. */
   submit(run: () => void): Ticket | null {
     if (this.running < this.max && this.head === null) {

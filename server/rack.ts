@@ -18,8 +18,9 @@ function envKey(name: string): string {
 function splitHost(host: string | undefined, socket: Socket | undefined): [string, string] {
   const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   if (host) {
-    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host);
-    if (m) return [m[1]!, m[2] ?? (encrypted ? '443' : '80')];
+    const colon = host.lastIndexOf(':');
+    if (colon > host.lastIndexOf(']')) return [host.slice(0, colon), host.slice(colon + 1)];
+    return [host, encrypted ? '443' : '80'];
   }
   return [socket?.localAddress ?? 'localhost', String(socket?.localPort ?? (encrypted ? 443 : 80))];
 }

@@ -56,17 +56,23 @@ function bodyless(status: number): boolean {
   return status === 204 || status === 304 || (status >= 100 && status < 200);
 }
 
-/** Writes headers; Rack's "a\nb" multi-value strings become repeated headers. */
-function writeHead(res: ServerResponse, status: number, headers: RackHeaders, extra?: RackHeaders): void {
-  res.statusCode = status;
+/**
+ * Headers as one plain object for a single res.writeHead() (node's fast path); Rack's "a\nb"
+ * multi-value strings become arrays. Reports whether a content-length was given.
+ */
+function headerObject(headers: RackHeaders, extra?: RackHeaders): { out: Record<string, string | string[]>; lengthKey: string | null } {
+  const out: Record<string, string | string[]> = {};
+  let lengthKey: string | null = null;
   for (const source of extra ? [headers, extra] : [headers]) {
     for (const name in source) {
       const v = source[name];
       if (v === undefined || v === null) continue;
-      if (typeof v === 'string' && v.includes('\n')) res.setHeader(name, v.split('\n'));
-      else res.setHeader(name, typeof v === 'number' ? String(v) : (v as string | string[]));
+      if (lengthKey === null && name.length === 14 && name.toLowerCase() === 'content-length') lengthKey = name;
+      if (typeof v === 'string') out[name] = v.includes('\n') ? v.split('\n') : v;
+      else out[name] = typeof v === 'number' ? String(v) : (v as string[]);
     }
   }
+  return { out, lengthKey };
 }
 
 const toBuffer = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? Buffer.from(c) : c);
@@ -109,55 +115,55 @@ async function writeIterable(res: ServerResponse, body: AsyncIterable<string | U
 }
 
 /**
- * Writes a normalised response. Known-length bodies get Content-Length; others go chunked
- * (HTTP/1.1) with backpressure. node:http itself omits bodies for HEAD, 204 and 304.
+ * Writes a normalised response. Known-length bodies get Content-Length and go out in one
+ * write; others go chunked (HTTP/1.1) with backpressure and the returned promise settles when
+ * they are done. node:http itself omits bodies for HEAD, 204 and 304.
  */
-export async function writeResponse(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): Promise<void> {
+export function writeResponse(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): void | Promise<void> {
+  let pending: Promise<void> | undefined;
   try {
-    writeHead(res, r.status, r.headers, extraHeaders);
-    const body = r.body;
-    const noBody = bodyless(r.status);
-    if (body === null || body === undefined || noBody) {
-      if (!noBody && !res.hasHeader('content-length')) res.setHeader('content-length', '0');
-      if (noBody) res.removeHeader('content-length');
-      res.end();
-      return;
-    }
-    if (typeof body === 'string' || body instanceof Uint8Array) {
-      if (!res.hasHeader('content-length')) res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-      res.end(body);
-      return;
-    }
-    if (Array.isArray(body)) {
-      if (body.length === 1) {
-        const only = body[0] as string | Uint8Array;
-        if (!res.hasHeader('content-length')) res.setHeader('content-length', typeof only === 'string' ? Buffer.byteLength(only) : only.byteLength);
-        res.end(only);
-        return;
-      }
-      const chunks = (body as (string | Uint8Array)[]).map(toBuffer);
-      const joined = Buffer.concat(chunks);
-      if (!res.hasHeader('content-length')) res.setHeader('content-length', joined.byteLength);
-      res.end(joined);
-      return;
-    }
-    if (body instanceof Readable) {
-      await pipeline(body, res);
-      return;
-    }
-    if (typeof (body as ReadableStream).getReader === 'function') {
-      await writeIterable(res, body as unknown as AsyncIterable<Uint8Array>);
-      return;
-    }
-    if (typeof body === 'object' && (Symbol.asyncIterator in body || Symbol.iterator in body)) {
-      await writeIterable(res, body as AsyncIterable<Uint8Array>);
-      return;
-    }
-    throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
-      got: `a body that is ${describe(body)}`,
-      expected: 'a body must be a string, bytes, an array of them, a Node Readable, a ReadableStream or an (async) iterable',
-    });
+    pending = write(res, r, extraHeaders);
   } finally {
-    r.close?.();
+    if (pending === undefined) r.close?.();
   }
+  if (pending !== undefined && r.close) return pending.finally(r.close);
+  return pending;
+}
+
+function byteLength(chunk: string | Uint8Array): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+}
+
+function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): Promise<void> | undefined {
+  const { status, body } = r;
+  const noBody = bodyless(status);
+  const { out, lengthKey } = headerObject(r.headers, extraHeaders);
+  // The whole body when its length is known up front; undefined for a stream.
+  let whole: string | Uint8Array | null | undefined;
+  if (body === null || body === undefined || noBody) whole = null;
+  else if (typeof body === 'string' || body instanceof Uint8Array) whole = body;
+  else if (Array.isArray(body)) whole = body.length === 1 ? (body[0] as string | Uint8Array) : Buffer.concat((body as (string | Uint8Array)[]).map(toBuffer));
+  if (whole !== undefined) {
+    if (noBody) {
+      if (lengthKey !== null) delete out[lengthKey];
+    } else if (lengthKey === null) {
+      out['content-length'] = whole === null ? '0' : String(byteLength(whole));
+    }
+    res.writeHead(status, out);
+    if (whole === null) res.end();
+    else res.end(whole);
+    return undefined;
+  }
+  if (body instanceof Readable) {
+    res.writeHead(status, out);
+    return pipeline(body, res);
+  }
+  if (typeof body === 'object' && body !== null && (typeof (body as ReadableStream).getReader === 'function' || Symbol.asyncIterator in body || Symbol.iterator in body)) {
+    res.writeHead(status, out);
+    return writeIterable(res, body as AsyncIterable<Uint8Array>);
+  }
+  throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
+    got: `a body that is ${describe(body)}`,
+    expected: 'a body must be a string, bytes, an array of them, a Node Readable, a ReadableStream or an (async) iterable',
+  });
 }

@@ -31,6 +31,9 @@ export interface Stats {
 
 const kState = Symbol('tspuma.requestState');
 interface RequestState {
+  readonly server: Server;
+  readonly entry: Entry;
+  readonly req: http.IncomingMessage;
   readonly start: number;
   /** The app holds a pool slot for this request. */
   slot: boolean;
@@ -60,6 +63,12 @@ function neuter(res: http.ServerResponse): void {
 /** Restores ServerResponse's own methods (from its prototype). */
 function unneuter(res: http.ServerResponse): void {
   for (const name of NEUTERED) delete (res as unknown as Record<string, unknown>)[name];
+}
+
+/** One shared 'close' listener for every response: no closure per request. */
+function onResponseClose(this: TrackedResponse): void {
+  const state = this[kState];
+  if (state) state.server.finished(this, state);
 }
 
 export class Server {
@@ -129,9 +138,9 @@ export class Server {
   private onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
     this.reactor.toApp(entry, req, res);
-    const state: RequestState = { start: performance.now(), slot: false, ticket: null, takenOver: false };
+    const state: RequestState = { server: this, entry, req, start: performance.now(), slot: false, ticket: null, takenOver: false };
     res[kState] = state;
-    res.once('close', () => this.finished(entry, req, res, state));
+    res.on('close', onResponseClose);
     if (this.draining) res.shouldKeepAlive = false;
 
     const refused = this.admissionError(req);
@@ -142,7 +151,8 @@ export class Server {
     }
     if (expectsContinue) res.writeContinue();
     if (this.options.httpContentLengthLimit !== null && req.headers['content-length'] === undefined) this.limitChunked(req, res, state);
-    state.ticket = this.pool.submit(() => this.run(req, res, state));
+    if (this.pool.tryAcquire()) this.run(req, res, state);
+    else state.ticket = this.pool.submit(() => this.run(req, res, state));
   }
 
   /** Puma's checks before the app: method, URI length, Host, declared body size. */
@@ -283,7 +293,9 @@ export class Server {
     void respondRaw(this.lowlevel, socket, coded, socketEnv(socket), status).catch(() => socket.destroy());
   }
 
-  private finished(entry: Entry, req: http.IncomingMessage, res: http.ServerResponse, state: RequestState): void {
+  /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
+  finished(res: http.ServerResponse, state: RequestState): void {
+    const { entry, req } = state;
     state.ticket?.cancel();
     state.ticket = null;
     this.release(state);

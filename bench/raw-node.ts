@@ -1,0 +1,12 @@
+// The baseline for `npm run bench`: the same hello world on bare node:http, nothing else.
+// Spawned by bench/http.ts with the port as argv[2].
+import http from 'node:http';
+
+const body = 'Hello World\n';
+const server = http.createServer((_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+});
+server.keepAliveTimeout = 20_000;
+server.listen(Number(process.argv[2]), '127.0.0.1', () => process.stdout.write('ready\n'));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -4,23 +4,32 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
 
-/** "content-type" -> "HTTP_CONTENT_TYPE", cached: header names repeat across requests. */
+/**
+ * Raw header name as the client spelled it -> its env key ("Content-Type" -> "CONTENT_TYPE",
+ * "X-Id" -> "HTTP_X_ID"). Cached because names repeat across requests; bounded.
+ */
 const headerKeys = new Map<string, string>();
-function envKey(name: string): string {
-  let key = headerKeys.get(name);
+function envKey(raw: string): string {
+  let key = headerKeys.get(raw);
   if (key === undefined) {
-    key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
-    if (headerKeys.size < 1000) headerKeys.set(name, key);
+    const name = raw.toLowerCase();
+    key = name === 'content-type' ? 'CONTENT_TYPE' : name === 'content-length' ? 'CONTENT_LENGTH' : `HTTP_${name.toUpperCase().replace(/-/g, '_')}`;
+    if (headerKeys.size < 1000) headerKeys.set(raw, key);
   }
   return key;
 }
 
-function splitHost(host: string | undefined, socket: Socket | undefined): [string, string] {
-  const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+/** Host header -> [SERVER_NAME, SERVER_PORT], cached: one server sees few distinct hosts. */
+const hosts = new Map<string, [string, string]>();
+function splitHost(host: string | undefined, socket: Socket | undefined, encrypted: boolean): [string, string] {
   if (host) {
-    const colon = host.lastIndexOf(':');
-    if (colon > host.lastIndexOf(']')) return [host.slice(0, colon), host.slice(colon + 1)];
-    return [host, encrypted ? '443' : '80'];
+    let split = hosts.get(host);
+    if (split === undefined) {
+      const colon = host.lastIndexOf(':');
+      split = colon > host.lastIndexOf(']') ? [host.slice(0, colon), host.slice(colon + 1)] : [host, encrypted ? '443' : '80'];
+      if (hosts.size < 100) hosts.set(host, split);
+    }
+    return split;
   }
   return [socket?.localAddress ?? 'localhost', String(socket?.localPort ?? (encrypted ? 443 : 80))];
 }
@@ -29,7 +38,16 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const socket = req.socket as Socket | undefined;
-  const [serverName, serverPort] = splitHost(req.headers.host, socket);
+  const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  const raw = req.rawHeaders;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+      host = raw[i + 1];
+      break;
+    }
+  }
+  const [serverName, serverPort] = splitHost(host, socket, encrypted);
   const env: RackEnv = {
     REQUEST_METHOD: req.method ?? 'GET',
     SCRIPT_NAME: '',
@@ -38,23 +56,17 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     REQUEST_URI: url,
     SERVER_NAME: serverName,
     SERVER_PORT: serverPort,
-    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
     REMOTE_ADDR: socket?.remoteAddress ?? '',
-    'rack.url_scheme': (socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http',
+    'rack.url_scheme': encrypted ? 'https' : 'http',
     'rack.input': req,
     'tspuma.request': req,
+    'tspuma.response': res,
   };
-  if (res) env['tspuma.response'] = res;
-  const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (name === 'content-type') env.CONTENT_TYPE = raw[i + 1];
-    else if (name === 'content-length') env.CONTENT_LENGTH = raw[i + 1];
-    else {
-      const key = envKey(name);
-      const prev = env[key];
-      env[key] = prev === undefined ? raw[i + 1] : `${prev as string}${name === 'cookie' ? '; ' : ', '}${raw[i + 1]}`;
-    }
+    const key = envKey(raw[i]!);
+    const prev = env[key];
+    env[key] = prev === undefined ? raw[i + 1] : `${prev as string}${key === 'HTTP_COOKIE' ? '; ' : ', '}${raw[i + 1]}`;
   }
   return env;
 }

@@ -116,7 +116,8 @@ export class Server {
 
   /** Wires a node:http server into the reactor, the pool and the lowlevel handler. */
   attach(server: http.Server, tls = false): void {
-    server.maxRequestsPerSocket = this.options.maxKeepAlive;
+    // maxKeepAlive is enforced in onRequest (Puma's way: the last response says close), not by
+    // node's maxRequestsPerSocket, which answers requests pipelined past the cap with 503.
     // Under TLS the reactor tracks the TLS socket from the end of the handshake (bounded by handshakeTimeout).
     if (tls) server.on('secureConnection', (socket: TLSSocket) => this.reactor.add(socket));
     else server.on('connection', (socket: Socket) => this.reactor.add(socket));
@@ -141,7 +142,8 @@ export class Server {
     const state: RequestState = { server: this, entry, req, start: performance.now(), slot: false, ticket: null, takenOver: false };
     res[kState] = state;
     res.on('close', onResponseClose);
-    if (this.draining) res.shouldKeepAlive = false;
+    const max = this.options.maxKeepAlive;
+    if (this.draining || (max > 0 && entry.requests >= max)) res.shouldKeepAlive = false;
 
     const refused = this.admissionError(req);
     if (refused) {

@@ -26,6 +26,11 @@ const TARGETS: Target[] = [
     start: (port) => spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}examples/hello.ts`], { stdio: ['ignore', 'pipe', 'inherit'] }),
   },
   {
+    // Debug mode on a path that never throws: what the diagnostics layer costs when nothing fails.
+    name: 'tspuma single -d',
+    start: (port) => spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-d', '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}examples/hello.ts`], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  },
+  {
     // Puma's maxKeepAlive (999) closes each connection after 999 requests; autocannon reconnects
     // slowly, so this row shows the server's own cost without that client effect.
     name: 'tspuma single, maxKeepAlive 0',

@@ -56,8 +56,15 @@ export default defineConfig({
   tag: null,
   // Write the pid here at boot; removed at stop. Default: null.
   pidfile: null,
-  // The diagnostics layer (-d). Not available yet. Default: false.
+  // Interpreter-level failure dumps (-d, TSPUMA_OPTS=-d); see DEBUGGING.md. Default: false.
   debug: false,
+  // With debug: folder for .json/.txt dumps. Default: null (TSPUMA_DUMP_DIR, or ./tspuma-dumps when CI=true).
+  dumpDir: null,
+  // With debug: frames per dump. Default: 32.
+  dumpFrames: 32,
+  // With debug: extra names to redact, a regular expression source, added to
+  // password|passwd|secret|token|api[-_]?key|credential|private. Default: null.
+  redact: null,
 
   // Hooks that apply in single mode. A hook that throws is logged with its name; the server goes on.
   afterBooted: [() => console.log('afterBooted: serving')],

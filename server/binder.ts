@@ -7,6 +7,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { bindUrl, type BindSpec } from './binder-uri.js';
+import { diagnostics } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
 
@@ -145,10 +146,17 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger, o
   const args: net.ListenOptions =
     spec.scheme === 'unix' ? { path: spec.path!, backlog: spec.backlog } : { host: spec.host!, port: spec.port!, backlog: spec.backlog };
   onCall?.({ spec, args: { ...args }, stack: new Error('listen call site').stack ?? '' });
+  // Listen errors arrive asynchronously: photograph this frame's values now, for the dump later.
+  const snapshot = diagnostics?.snapshot('listen');
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      reject(listenError(err, spec));
+      const coded = listenError(err, spec);
+      if (diagnostics) {
+        diagnostics.report(coded, { phase: 'listen', kind: 'listen', snapshot, context: { uri: spec.uri, ...args, somaxconn } });
+        Object.defineProperty(coded, Symbol.for('tspuma.dumped'), { value: true });
+      }
+      reject(coded);
     };
     const onListening = () => {
       server.off('error', onError);

@@ -4,13 +4,37 @@
 import { loadApp } from './app-loader.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
-import { isTspumaError } from './errors.js';
+import { installDiagnostics, diagnostics } from './debug-hook.js';
+import type { Dump } from '../diagnostics/model.js';
+import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type Layer } from './options.js';
 import { runSingle } from './single.js';
 import { VERSION } from './version.js';
 
+/** Set on errors whose dump was already emitted where they happened (listen). */
+const DUMPED = Symbol.for('tspuma.dumped');
+
+/** `tspuma dump FILE.json`: prints a saved dump as text. */
+async function dumpCommand(args: string[]): Promise<number> {
+  if (args.length !== 1) throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: 'usage: tspuma dump FILE.json', source: 'command line' });
+  const { readFileSync } = await import('node:fs');
+  const { renderText } = await import('../diagnostics/render.js');
+  let dump: Dump;
+  try {
+    dump = JSON.parse(readFileSync(args[0]!, 'utf8')) as Dump;
+  } catch (err) {
+    throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `cannot read dump ${args[0]}: ${(err as Error).message}`, source: 'command line' });
+  }
+  if (dump?.version !== 1 || !Array.isArray(dump.frames)) {
+    throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${args[0]} is not a tspuma dump (version 1)`, source: 'command line' });
+  }
+  process.stdout.write(`${renderText(dump, process.stdout.isTTY === true)}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
   const cli = parseArgs(argv, 'command line');
   const optsText = process.env.TSPUMA_OPTS;
   const fromOpts: ParsedArgs | null = optsText && optsText.trim() !== '' ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
@@ -35,7 +59,22 @@ async function main(argv: string[]): Promise<number> {
     layers.push({ source: cli.app !== undefined ? 'command line' : 'TSPUMA_OPTS', values: { app: appArg }, origins: { app: 'APP argument' }, fromString: true });
   }
 
-  const options = resolveOptions(layers);
+  // Debug mode starts before options are validated, so a bad option gets a dump too.
+  const debug = lastValue(layers, 'debug');
+  if (debug === true || (typeof debug === 'string' && ['1', 'true', 'yes', 'on'].includes(debug.toLowerCase()))) {
+    const { enableDiagnostics } = await import('../diagnostics/index.js');
+    const dir = lastValue(layers, 'dumpDir');
+    const frames = Number(lastValue(layers, 'dumpFrames'));
+    const redact = lastValue(layers, 'redact');
+    installDiagnostics(
+      enableDiagnostics({
+        dir: typeof dir === 'string' ? dir : null,
+        ...(Number.isInteger(frames) && frames > 0 && frames <= 200 ? { frames } : {}),
+        redact: typeof redact === 'string' ? redact : null,
+      }),
+    );
+  }
+  const options = diagnostics ? diagnostics.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
   const log = createLogger({ quiet: options.quiet, debug: options.debug });
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
@@ -43,7 +82,20 @@ async function main(argv: string[]): Promise<number> {
   return running.stopped;
 }
 
+/** The highest-precedence raw value of an option across layers. */
+function lastValue(layers: readonly Layer[], key: string): unknown {
+  for (let i = layers.length - 1; i >= 0; i--) if (layers[i]!.values[key] !== undefined) return layers[i]!.values[key];
+  return undefined;
+}
+
 function report(err: unknown): void {
+  if (diagnostics && !(err as { [DUMPED]?: boolean })?.[DUMPED]) {
+    try {
+      diagnostics.report(err, { phase: isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_LISTEN') ? 'listen' : isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_APP') ? 'boot' : 'config' });
+    } catch {
+      /* the one-line error below still goes out */
+    }
+  }
   if (isTspumaError(err)) {
     process.stderr.write(`tspuma: ${err.code}: ${err.message}\n`);
   } else {
@@ -53,11 +105,13 @@ function report(err: unknown): void {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    diagnostics?.close();
     // Exit now: app timers or handles left behind must not keep a stopped server alive.
     process.exit(process.exitCode || code);
   },
   (err: unknown) => {
     report(err);
-    process.exitCode = 1;
+    diagnostics?.close();
+    process.exit(1);
   },
 );

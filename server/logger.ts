@@ -13,7 +13,8 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const level = opts.debug ? 'debug' : opts.quiet ? 'warn' : 'info';
+  // --quiet wins over --debug's debug lines: -d -q gives dumps without the chatter.
+  const level = opts.quiet ? 'warn' : opts.debug ? 'debug' : 'info';
   const base = { pid: process.pid };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {

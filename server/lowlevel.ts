@@ -5,6 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
+import { DUMP_ENV_KEY } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
@@ -20,14 +21,16 @@ export interface LowlevelContext {
 }
 
 /** Puma's default: the message and stack in development, nothing in production. */
-export function defaultResponse(err: Error, status: number, production: boolean): Normalized {
+export function defaultResponse(err: Error, status: number, production: boolean, env?: RackEnv): Normalized {
   const headers = { 'content-type': 'text/plain; charset=utf-8' };
   if (production || status !== 500) {
     const text = isTspumaError(err) && !production ? err.message : (STATUS_CODES[status] ?? 'Error');
     return { status, headers, body: `${status} ${text}\n` };
   }
   const stack = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).join('\n') : '';
-  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${stack}\n` };
+  // Debug mode: the interpreter-level dump, redacted, follows (never in production).
+  const dump = (env?.[DUMP_ENV_KEY] as { text?: string } | undefined)?.text;
+  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${stack}\n${dump ? `\n${dump}\n` : ''}` };
 }
 
 function asError(err: unknown): Error {
@@ -40,7 +43,7 @@ function asError(err: unknown): Error {
 /** Asks the user's handler for a response; falls back to the default on throw, bad shape or timeout. */
 export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
   const err = asError(errIn);
-  if (!ctx.handler) return defaultResponse(err, status, ctx.production);
+  if (!ctx.handler) return defaultResponse(err, status, ctx.production, env);
   let timer: NodeJS.Timeout | undefined;
   try {
     const result = await Promise.race([
@@ -50,14 +53,14 @@ export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: R
         timer.unref();
       }),
     ]);
-    if (result === undefined || result === null) return defaultResponse(err, status, ctx.production);
+    if (result === undefined || result === null) return defaultResponse(err, status, ctx.production, env);
     return normalize(result, 'lowlevelErrorHandler must return [status, headers, body], a Response or { status, headers, body }');
   } catch (handlerErr) {
     const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER')
       ? handlerErr
       : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
     ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
-    return defaultResponse(err, status, ctx.production);
+    return defaultResponse(err, status, ctx.production, env);
   } finally {
     clearTimeout(timer);
   }

@@ -11,6 +11,8 @@ export interface TspumaConfig {
   app?: string | AppInput;
   bind?: string | string[];
   debug?: boolean;
+  dumpDir?: string | null;
+  dumpFrames?: number;
   environment?: string;
   firstDataTimeout?: number;
   forceShutdownAfter?: number | 'forever' | 'immediately';
@@ -23,6 +25,7 @@ export interface TspumaConfig {
   pidfile?: string | null;
   port?: number | null;
   quiet?: boolean;
+  redact?: string | null;
   requestTimeout?: number;
   supportedHttpMethods?: 'any' | string[];
   tag?: string | null;
@@ -39,6 +42,9 @@ export interface Options {
   readonly appBase: string;
   readonly bind: readonly BindSpec[];
   readonly debug: boolean;
+  /** Folder for dump files (debug mode); null: TSPUMA_DUMP_DIR, or ./tspuma-dumps when CI=true. */
+  readonly dumpDir: string | null;
+  readonly dumpFrames: number;
   readonly environment: string;
   readonly firstDataTimeout: number;
   /** Seconds; Infinity for Puma's :forever. */
@@ -52,6 +58,8 @@ export interface Options {
   readonly pidfile: string | null;
   readonly port: number | null;
   readonly quiet: boolean;
+  /** Extra secret-name pattern for dumps, added to the built-in one. */
+  readonly redact: string | null;
   readonly requestTimeout: number;
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly tag: string | null;
@@ -74,6 +82,8 @@ export const DEFAULTS = Object.freeze({
   app: undefined as string | AppInput | undefined,
   bind: [] as string[],
   debug: false,
+  dumpDir: null as string | null,
+  dumpFrames: 32,
   environment: 'development',
   firstDataTimeout: 30,
   forceShutdownAfter: 'forever' as number | 'forever' | 'immediately',
@@ -86,6 +96,7 @@ export const DEFAULTS = Object.freeze({
   pidfile: null as string | null,
   port: null as number | null,
   quiet: false,
+  redact: null as string | null,
   requestTimeout: 60,
   supportedHttpMethods: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
   tag: null as string | null,
@@ -224,6 +235,8 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
     throw new Expected('a bind URI or an array of them (tcp://HOST:PORT, unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE)');
   },
   debug: parseBool,
+  dumpDir: nullable((raw) => nonEmptyString(raw, 'a folder path')),
+  dumpFrames: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 1 to 200', true), 1, 200, 'an integer from 1 to 200'),
   environment: (raw) => nonEmptyString(raw, 'a non-empty string such as development or production'),
   firstDataTimeout: seconds(0, false),
   forceShutdownAfter: (raw, fs) => {
@@ -248,6 +261,16 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
   pidfile: nullable((raw) => nonEmptyString(raw, 'a file path')),
   port: nullable((raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 0 to 65535', true), 0, 65535, 'an integer from 0 to 65535')),
   quiet: parseBool,
+  redact: nullable((raw) => {
+    const expected = 'a regular expression source matching secret names, e.g. "session|ssn"';
+    const text = nonEmptyString(raw, expected);
+    try {
+      new RegExp(text, 'i');
+    } catch {
+      throw new Expected(expected);
+    }
+    return text;
+  }),
   requestTimeout: seconds(0, true),
   supportedHttpMethods: (raw, fs) => {
     const expected = '"any" or an array of HTTP method names such as ["GET", "POST"]';
@@ -337,9 +360,6 @@ export function resolveOptions(layers: readonly Layer[]): Options {
   if (workers > 0) {
     throw notAvailable(`Cluster mode (workers: ${workers})`, src('workers'), 'cluster mode has not landed in this version; run with workers 0 (single mode).');
   }
-  if (get('debug') === true) {
-    throw notAvailable('Debug mode', src('debug'), 'the diagnostics layer (-d) has not landed in this version.');
-  }
 
   const environment = get('environment') as string;
   const port = get('port') as number | null;
@@ -365,6 +385,8 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     appBase: (v.appBase as string | undefined) ?? process.cwd(),
     bind: Object.freeze(bind.map((b) => Object.freeze(b))),
     debug: get('debug') as boolean,
+    dumpDir: get('dumpDir') as string | null,
+    dumpFrames: get('dumpFrames') as number,
     environment,
     firstDataTimeout: get('firstDataTimeout') as number,
     forceShutdownAfter: force === 'forever' ? Infinity : force === 'immediately' ? 0 : force,
@@ -377,6 +399,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     pidfile: get('pidfile') as string | null,
     port,
     quiet: get('quiet') as boolean,
+    redact: get('redact') as string | null,
     requestTimeout: get('requestTimeout') as number,
     supportedHttpMethods: methods === 'any' ? 'any' : new Set(methods),
     tag: get('tag') as string | null,

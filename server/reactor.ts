@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { diagnostics } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 
 /**
@@ -124,6 +125,7 @@ export class Reactor {
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
+    if (diagnostics) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
     this.sets.first_data.add(entry);
     socket.once('close', () => this.remove(entry));
     return entry;
@@ -220,6 +222,11 @@ export class Reactor {
 
   /** One pass over every phase's expired heads. Never throws; a faulty entry is evicted. */
   sweep(now: number = performance.now()): void {
+    if (diagnostics) diagnostics.scope('reactor', () => this.sweepAll(now));
+    else this.sweepAll(now);
+  }
+
+  private sweepAll(now: number): void {
     for (const phase of ['first_data', 'reading', 'keepalive', 'app'] as const) {
       for (const entry of this.sets[phase]) {
         try {
@@ -283,6 +290,7 @@ export class Reactor {
       remoteAddress: entry.socket.remoteAddress,
       url: entry.req?.url,
     };
+    diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: state });
     if (seen === 0) this.log.error({ err: coded, code: coded.code, entry: state }, coded.message);
     else this.log.debug({ code: coded.code, entry: state, repeats: seen + 1 }, 'reactor fault repeated');
     this.remove(entry);

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { createHttpServer, listen, removeUnixSocket, type Listener, type ListenCall } from './binder.js';
 import { TspumaError, isTspumaError } from './errors.js';
+import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
 import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import { Pool, type Ticket } from './pool.js';
@@ -40,6 +41,8 @@ interface RequestState {
   ticket: Ticket | null;
   /** The server answered instead of the app (timeout, 413, shutdown); the app's writes are dropped. */
   takenOver: boolean;
+  /** Debug mode: capture was entered for this request and must be left once. */
+  captured: boolean;
 }
 type TrackedResponse = http.ServerResponse & { [kState]?: RequestState };
 
@@ -124,6 +127,8 @@ export class Server {
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    // After listen, a server 'error' is an accept failure (EMFILE, ENFILE): log it and keep serving.
+    server.on('listening', () => server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err)));
     server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
       const err = new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: 'CONNECT', supported: this.supportedText() });
       entryOf(socket) && this.reactor.remove(entryOf(socket)!);
@@ -139,7 +144,7 @@ export class Server {
   private onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
     this.reactor.toApp(entry, req, res);
-    const state: RequestState = { server: this, entry, req, start: performance.now(), slot: false, ticket: null, takenOver: false };
+    const state: RequestState = { server: this, entry, req, start: performance.now(), slot: false, ticket: null, takenOver: false, captured: false };
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
@@ -200,6 +205,10 @@ export class Server {
       if (res.destroyed) this.release(state);
       return;
     }
+    if (diagnostics) {
+      diagnostics.enter('app'); // left in finished(), after the last await of the app
+      state.captured = true;
+    }
     let result;
     try {
       result = this.app.invoke(req, res);
@@ -231,12 +240,14 @@ export class Server {
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
     this.log.error({ err, method: req.method, url: req.url, status }, `${req.method} ${req.url} failed: ${(err as Error)?.message ?? String(err)}`);
-    void this.answer(req, res, err, status);
+    void this.answer(req, res, err, status, 'app');
   }
 
-  /** Answers through the lowlevel handler with Connection: close. */
-  private answer(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, status: number): Promise<void> {
-    return respondError(this.lowlevel, res, err, buildEnv(req, res), status);
+  /** Answers through the lowlevel handler with Connection: close; in debug mode with a dump in env. */
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, status: number, phase: 'app' | 'request' = 'request'): Promise<void> {
+    const env = buildEnv(req, res);
+    if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(err, { phase, request: req });
+    return respondError(this.lowlevel, res, err, env, status);
   }
 
   /** The server answers in the app's place; later writes by the app are dropped. */
@@ -292,7 +303,15 @@ export class Server {
       status = 400;
     }
     this.log.debug({ code: coded.code, remote: socket.remoteAddress, parser: err.code }, coded.message);
-    void respondRaw(this.lowlevel, socket, coded, socketEnv(socket), status).catch(() => socket.destroy());
+    const env = socketEnv(socket);
+    if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(coded, { phase: 'request' });
+    void respondRaw(this.lowlevel, socket, coded, env, status).catch(() => socket.destroy());
+  }
+
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    const hint = err.code === 'EMFILE' || err.code === 'ENFILE' ? ' (out of file descriptors: raise `ulimit -n` or lower the connection count)' : '';
+    this.log.error({ err, code: err.code, connections: this.reactor.size }, `accept failed: ${err.code ?? err.message}${hint}`);
+    diagnostics?.report(err, { phase: 'accept', context: { connections: this.reactor.size } });
   }
 
   /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
@@ -301,6 +320,10 @@ export class Server {
     state.ticket?.cancel();
     state.ticket = null;
     this.release(state);
+    if (state.captured) {
+      state.captured = false;
+      diagnostics?.leave();
+    }
     // Puma closes a connection after a `Connection: close` response; node:http may leave it
     // open (a request pipelined past maxKeepAlive gets 503 and the socket lingers).
     const flags = res as { _last?: boolean; maxRequestsOnConnectionReached?: boolean };

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Hook } from './app-types.js';
 import type { LoadedApp } from './app-loader.js';
 import type { Listener } from './binder.js';
+import { diagnostics } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { Server } from './server.js';
@@ -22,11 +23,16 @@ export interface Running {
 
 async function runHooks(name: string, hooks: readonly Hook[], log: Logger, args: unknown[] = []): Promise<void> {
   for (const hook of hooks) {
+    log.debug({ hook: name }, `running hook ${name}`);
+    diagnostics?.enter('hook');
     try {
       await hook(...args);
     } catch (err) {
       const coded = new TspumaError('TSPUMA_ERR_HOOK', { hook: name, message: (err as Error)?.message ?? String(err) }, { cause: err });
       log.error({ err, code: coded.code, hook: name }, coded.message);
+      diagnostics?.report(err, { phase: 'hook', context: { hook: name } });
+    } finally {
+      diagnostics?.leave();
     }
   }
 }
@@ -132,9 +138,11 @@ function installSignals(server: Server, stop: () => Promise<void>, log: Logger):
   }
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
+    diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
   });
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `Uncaught exception, stopping: ${err.message}`);
+    diagnostics?.report(err, { phase: 'app' });
     process.exitCode = 1;
     void stop();
   });

@@ -2,6 +2,7 @@
 // a config object like the CLI would and hands it to single.ts without touching signals.
 import type { Logger } from 'pino';
 import { loadApp } from './app-loader.js';
+import { diagnostics, installDiagnostics } from './debug-hook.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type TspumaConfig } from './options.js';
 import { runSingle, type Running } from './single.js';
@@ -17,6 +18,10 @@ export interface StartOptions {
 export async function start(config: TspumaConfig, opts: StartOptions = {}): Promise<Running> {
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
   const log = opts.logger ?? createLogger({ quiet: options.quiet, debug: options.debug });
+  if (options.debug && !diagnostics) {
+    const { enableDiagnostics } = await import('../diagnostics/index.js');
+    installDiagnostics(enableDiagnostics({ frames: options.dumpFrames, redact: options.redact, dir: options.dumpDir, onInternalError: (err) => log.error({ err }, 'diagnostics capture failed') }));
+  }
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
   return runSingle(options, loaded, log);
 }

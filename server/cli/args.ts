@@ -31,7 +31,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'workers', short: 'w', key: 'workers', arg: 'N', help: 'Worker processes (cluster mode is not available yet: 0 only).', dflt: '0' },
   { long: 'config', short: 'C', arg: 'FILE', help: 'Config file.', dflt: './tspuma.config.{ts,mts,js,mjs} if present' },
   { long: 'environment', short: 'e', key: 'environment', arg: 'ENV', help: 'Environment name.', dflt: 'development' },
-  { long: 'debug', short: 'd', key: 'debug', help: 'Diagnostics dumps (not available yet).', dflt: 'off' },
+  { long: 'debug', short: 'd', key: 'debug', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).', dflt: 'off' },
   { long: 'quiet', short: 'q', key: 'quiet', help: 'Log warnings and errors only.', dflt: 'off' },
   { long: 'log-requests', key: 'logRequests', help: 'Log one line per request.', dflt: 'off' },
   { long: 'pidfile', key: 'pidfile', arg: 'FILE', help: 'Write the pid to FILE; removed at stop.', dflt: 'none' },
@@ -205,7 +205,7 @@ export function argsLayer(parsed: ParsedArgs, source: string): Layer {
 }
 
 export function helpText(version: string): string {
-  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', ''];
+  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump FILE.json   print a saved failure dump as text', ''];
   lines.push('APP is a .ts, .mts, .js or .mjs file. Default: the config\'s `app`, else ./app.ts, ./app.js, ./index.ts.', '');
   lines.push('Options:');
   for (const f of FLAGS) {
@@ -218,6 +218,7 @@ export function helpText(version: string): string {
   lines.push('  TSPUMA_MIN_THREADS/MAX_THREADS  threads.min / threads.max.');
   lines.push('  NODE_ENV                      Same as --environment.');
   lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
+  lines.push('  TSPUMA_DUMP_DIR               With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).');
   lines.push('', 'Precedence: command line > TSPUMA_OPTS > environment variables > config file > defaults.');
   lines.push('Every config key and its default: docs/configuration.md. Signals: docs/architecture.md.');
   return lines.join('\n');

@@ -1,0 +1,137 @@
+// Created by diagnostics/index.ts; turns an error plus its capture (or its stack text when
+// nothing was captured) into one redacted Dump, which it hands to the sinks.
+import type { IncomingMessage } from 'node:http';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Capture } from './capture.js';
+import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpPhase, type Shown } from './model.js';
+import type { Redactor } from './redact.js';
+import { display, isLibrary, original } from './sourcemap.js';
+
+export interface DumpContext {
+  phase: DumpPhase;
+  kind?: Dump['kind'];
+  request?: IncomingMessage | null;
+  /** A capture taken earlier (listen's snapshot) instead of the one at the throw. */
+  capture?: Capture | null;
+  /** Values at the call site, shown with the dump. */
+  context?: Record<string, unknown>;
+  /** Site key known from an earlier capture at the same throw site. */
+  site?: string;
+  worker?: number | null;
+}
+
+function errorInfo(err: unknown): DumpError {
+  const e = err as { name?: string; message?: string; code?: unknown; cause?: unknown } | null;
+  const causes: DumpError['causes'] = [];
+  let cause = e?.cause as typeof e;
+  for (let depth = 0; cause && depth < 5; depth++) {
+    causes.push({ name: cause.name ?? 'Error', message: String(cause.message ?? cause), code: typeof cause.code === 'string' ? cause.code : null });
+    cause = cause.cause as typeof e;
+  }
+  if (e === null || typeof e !== 'object') return { name: typeof err, message: String(err), code: null, causes };
+  return { name: e.name ?? 'Error', message: String(e.message ?? ''), code: typeof e.code === 'string' ? e.code : null, causes };
+}
+
+/** Frames parsed from error.stack (already source-mapped for tsx-loaded code; .js.map files for the rest). */
+function stackFrames(err: unknown, cap: number): DumpFrame[] {
+  const stack = (err as Error | null)?.stack;
+  if (typeof stack !== 'string') return [];
+  const frames: DumpFrame[] = [];
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(line);
+    if (!m) continue;
+    // Stacks of tsx-loaded .ts code are already mapped by node; compiled .js is mapped here.
+    const where = /\.[cm]?tsx?$/.test(m[2]!)
+      ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) }
+      : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
+    frames.push({ function: m[1] ?? '(anonymous)', ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) });
+    if (frames.length >= cap) break;
+  }
+  return frames;
+}
+
+function shown(v: unknown): Shown {
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (typeof v === 'string') return v.length > 160 ? `${v.slice(0, 160)}…` : v;
+  if (v === undefined) return { summary: 'undefined' };
+  try {
+    const s = JSON.stringify(v);
+    return { summary: s.length > 200 ? `${s.slice(0, 200)}…` : s };
+  } catch {
+    return { summary: Object.prototype.toString.call(v) };
+  }
+}
+
+const RESOLUTION_MS = 20;
+const lateness = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
+
+export class DumpBuilder {
+  private nextId = 1;
+  private readonly delay: IntervalHistogram;
+
+  constructor(
+    private readonly redactor: Redactor,
+    private readonly frameCap: number,
+  ) {
+    this.delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    this.delay.enable();
+  }
+
+  build(err: unknown, capture: Capture | undefined | null, ctx: DumpContext): Dump {
+    const redactions: string[] = [...(capture?.redactions ?? [])];
+    const frames: DumpFrame[] = capture
+      ? capture.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }))
+      : stackFrames(err, this.frameCap);
+    if (capture) {
+      // V8 pauses with the synchronous frames only; the stack text knows the awaiting callers.
+      for (const f of stackFrames(err, this.frameCap)) {
+        if (frames.length >= this.frameCap) break;
+        if (f.function.startsWith('async ')) frames.push(f);
+      }
+    }
+    const culprit = frames.findIndex((f) => !f.library);
+    if (culprit >= 0) frames[culprit]!.culprit = true;
+    const top = frames[0];
+    const req = ctx.request ?? null;
+    let context: Record<string, Shown> | undefined;
+    if (ctx.context) {
+      context = {};
+      for (const [k, v] of Object.entries(ctx.context)) {
+        if (this.redactor.isSecretName(k)) {
+          context[k] = '[redacted]';
+          redactions.push(`context ${k}`);
+        } else context[k] = shown(v);
+      }
+    }
+    const mem = process.memoryUsage();
+    const dump: Dump = {
+      version: DUMP_VERSION,
+      id: this.nextId++,
+      kind: ctx.kind ?? (capture?.reason === 'promiseRejection' ? 'rejection' : 'exception'),
+      phase: ctx.phase,
+      error: errorInfo(err),
+      pid: process.pid,
+      worker: ctx.worker ?? null,
+      time: new Date().toISOString(),
+      // file:line of the throw: the same key whether the frames came from a capture or the stack text.
+      site: capture?.site ?? ctx.site ?? (top ? `${top.file}:${top.line}` : `${ctx.phase}:${errorInfo(err).code ?? 'unknown'}`),
+      culprit,
+      captured: Boolean(capture),
+      frames,
+      request: req
+        ? { method: req.method ?? '', url: req.url ?? '', headers: this.redactor.headers(req.headers, redactions) }
+        : null,
+      process: {
+        node: process.version,
+        rssBytes: mem.rss,
+        heapUsedBytes: mem.heapUsed,
+        uptimeSeconds: Math.round(process.uptime()),
+        // The histogram records whole timer intervals; the delay is what exceeds the resolution.
+        eventLoopDelayMs: this.delay.count > 0 ? { p50: lateness(this.delay.percentile(50)), max: lateness(this.delay.max) } : null,
+      },
+      redactions,
+      ...(context ? { context } : {}),
+    };
+    return dump;
+  }
+}

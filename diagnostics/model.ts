@@ -1,0 +1,66 @@
+// Types only: built by capture.ts and dumps.ts, read by render.ts, the sinks, the lowlevel
+// handler and `tspuma dump`. The JSON schema of a dump file (documented in DEBUGGING.md).
+
+export const DUMP_VERSION = 1;
+
+/** The server phase a failure happened in. */
+export type DumpPhase = 'config' | 'listen' | 'accept' | 'reactor' | 'request' | 'app' | 'hook' | 'boot';
+
+/**
+ * A value as captured: strings (capped), numbers, booleans and null as themselves; anything
+ * else (objects, functions, undefined, symbols) as { summary: "Class {a: 1, …}" }.
+ */
+export type Shown = string | number | boolean | null | { summary: string };
+
+export interface DumpFrame {
+  /** "Class.method", "fn" or "(anonymous)". */
+  function: string;
+  /** Original file (after source maps), relative to cwd when below it. */
+  file: string;
+  /** 1-based, original. */
+  line: number;
+  /** 1-based, original. */
+  column: number;
+  /** "ClassName" plus a short summary; "undefined" for none. */
+  receiver: string;
+  /** Arguments and locals from local, block, catch and closure scopes. */
+  locals: Record<string, Shown>;
+  /** The first frame in the app's or the server's own code. */
+  culprit?: true;
+  /** node internals or node_modules. */
+  library?: true;
+}
+
+export interface DumpError {
+  name: string;
+  message: string;
+  code: string | null;
+  /** error.cause chain, outermost first. */
+  causes: { name: string; message: string; code: string | null }[];
+}
+
+export interface Dump {
+  version: typeof DUMP_VERSION;
+  /** Sequence number in this process. */
+  id: number;
+  kind: 'exception' | 'rejection' | 'listen' | 'fault';
+  phase: DumpPhase;
+  error: DumpError;
+  pid: number;
+  /** Worker index in cluster mode; null in single mode. */
+  worker: number | null;
+  time: string;
+  /** Where the failure was raised: "file:line:column" of the throw site. */
+  site: string;
+  /** Index of the culprit frame in frames, or -1. */
+  culprit: number;
+  /** True when the frames came from a live capture (with values), false when only from the stack text. */
+  captured: boolean;
+  frames: DumpFrame[];
+  request: { method: string; url: string; headers: Record<string, string> } | null;
+  process: { node: string; rssBytes: number; heapUsedBytes: number; uptimeSeconds: number; eventLoopDelayMs: { p50: number; max: number } | null };
+  /** What was replaced by "[redacted]": "header authorization", "local password (frame 0)". */
+  redactions: string[];
+  /** Values given at the call site, for failures that surface later (listen errors). */
+  context?: Record<string, Shown>;
+}

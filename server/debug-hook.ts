@@ -1,0 +1,45 @@
+// Set by cli.ts (or start()) only when debug is on; read by binder, server, reactor and
+// single.ts, which hand failures to it. While it is null the diagnostics layer does not exist.
+import type { IncomingMessage } from 'node:http';
+import type { Dump, DumpPhase } from '../diagnostics/model.js';
+
+export interface ReportContext {
+  phase: DumpPhase;
+  kind?: Dump['kind'];
+  request?: IncomingMessage | null;
+  /** An earlier snapshot (from snapshot()) to use instead of the capture at the throw. */
+  snapshot?: unknown;
+  context?: Record<string, unknown>;
+}
+
+export interface Reported {
+  readonly dump: Dump;
+  readonly text: string;
+  /** The .json file written, if any. */
+  readonly path: string | null;
+  readonly repeat: boolean;
+}
+
+export interface DiagnosticsHook {
+  /** Runs fn with throw-site capture on. */
+  scope<T>(phase: DumpPhase, fn: () => T): T;
+  /** Capture on until leave(): for work that continues asynchronously (app calls). */
+  enter(phase: DumpPhase): void;
+  leave(): void;
+  /** Frames and values of the caller, for failures reported later. */
+  snapshot(phase: DumpPhase): unknown;
+  /** Builds, redacts and emits a dump for err. */
+  report(err: unknown, ctx: ReportContext): Reported;
+  /** Stops capturing; prints the exit summary in CI. */
+  close(): void;
+}
+
+/** The live hook; null when debug is off (the default). */
+export let diagnostics: DiagnosticsHook | null = null;
+
+export function installDiagnostics(hook: DiagnosticsHook | null): void {
+  diagnostics = hook;
+}
+
+/** Where lowlevel.ts finds a request's dump: env['tspuma.dump']. */
+export const DUMP_ENV_KEY = 'tspuma.dump';

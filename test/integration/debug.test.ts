@@ -1,0 +1,137 @@
+// Integration: `tspuma -d` (and TSPUMA_OPTS=-d) produce interpreter-level dumps: frames mapped to
+// .ts lines with receivers and locals, redacted, bounded under load, saved for CI.
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const LOCAL = 'tcp://127.0.0.1:0';
+const APP = 'test/fixtures/debug-app.ts';
+
+/** 1-based line of the first line in `file` containing `needle`, read from the source, not assumed. */
+function lineOf(file: string, needle: string): number {
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.includes(needle));
+  if (i < 0) throw new Error(`${needle} not in ${file}`);
+  return i + 1;
+}
+
+function dumpsIn(dir: string): Dump[] {
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as Dump);
+}
+
+describe('tspuma -d', () => {
+  it('names the binder frame at its .ts line with the backlog value when backlog is out of range', async () => {
+    const s = run(['-d', '-b', 'tcp://127.0.0.1:0?backlog=abc', 'examples/hello.ts']);
+    expect(await s.exited).toBe(1);
+    const line = lineOf('server/binder-uri.ts', "throw new TspumaError('TSPUMA_ERR_BIND_BACKLOG'");
+    expect(s.stderr()).toMatch(new RegExp(`> #0 parseBacklog  server/binder-uri\\.ts:${line}:\\d+`));
+    expect(s.stderr()).toContain('raw="abc"');
+    expect(s.stderr()).toContain('TSPUMA_ERR_BIND_BACKLOG: backlog="abc"');
+  });
+
+  it('shows the listen call values for an asynchronous EADDRINUSE', async () => {
+    const holder = await boot(['-b', LOCAL, 'examples/hello.ts']);
+    const port = new URL(holder.url).port;
+    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'examples/hello.ts'], { TSPUMA_OPTS: '-d' });
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(/tspuma dump #1 \[listen\].*EADDRINUSE/);
+    expect(s.stderr()).toMatch(/> #0 listen  server\/binder\.ts:\d+/);
+    expect(s.stderr()).toContain('backlog=77');
+  });
+
+  it('dumps an app throw and an async rejection: culprit helper at its .ts line with userId=42, secrets redacted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
+    const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const res = await fetch(`${s.url}/sync`, { headers: { authorization: 'Bearer sekret-token-1', cookie: 'sid=abc123' } });
+    expect(res.status).toBe(500);
+    const page = await res.text();
+    const throwLine = lineOf(APP, 'throw new Error(`user');
+    expect(page).toMatch(new RegExp(`> #0 loadUser  test/fixtures/debug-app\\.ts:${throwLine}:\\d+`));
+    expect(page).toContain('userId=42');
+    expect(page).toContain('password="[redacted]"');
+    for (const secret of ['hunter2', 'sekret-token-1', 'abc123']) expect(page).not.toContain(secret);
+
+    const json = await waitFor(() => dumpsIn(dir)[0], 'the dump file');
+    const culprit = json.frames[json.culprit]!;
+    expect(json.version).toBe(1);
+    expect(json.phase).toBe('app');
+    expect(culprit).toMatchObject({ function: 'loadUser', file: APP, line: throwLine });
+    expect(culprit.locals).toMatchObject({ userId: 42, password: '[redacted]', attempts: 3 });
+    expect(json.request).toMatchObject({ method: 'GET', url: '/sync', headers: { authorization: '[redacted]', cookie: '[redacted]' } });
+    expect(json.redactions).toEqual(expect.arrayContaining(['header authorization', 'header cookie', 'local password (frame 0)']));
+    const text = readFileSync(join(dir, readdirSync(dir).find((n) => n.endsWith('.txt'))!), 'utf8');
+    expect(text).toContain('userId=42');
+    for (const secret of ['hunter2', 'sekret-token-1', 'abc123']) {
+      expect(text).not.toContain(secret);
+      expect(JSON.stringify(json)).not.toContain(secret);
+      expect(s.stderr()).not.toContain(secret);
+    }
+
+    const asyncRes = await fetch(`${s.url}/async`);
+    expect(asyncRes.status).toBe(500);
+    const asyncPage = await asyncRes.text();
+    expect(asyncPage).toMatch(new RegExp(`> #0 loadUserLater  test/fixtures/debug-app\\.ts:${lineOf(APP, 'throw new TypeError')}:\\d+`));
+    expect(asyncPage).toContain('userId=42');
+    expect(asyncPage).toMatch(/#1 async app {2}test\/fixtures\/debug-app\.ts:\d+/);
+  });
+
+  it('keeps dumps out of production responses', async () => {
+    const s = await boot(['-d', '-e', 'production', '-b', LOCAL, APP]);
+    const res = await fetch(`${s.url}/sync`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('500 Internal Server Error\n');
+    expect(s.stderr()).toContain('tspuma dump #1 [app]'); // the operator still gets it
+  });
+
+  it('stays bounded when the app throws on every request under load, and keeps serving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
+    const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const result = await autocannon({ url: `${s.url}/sync`, connections: 10, duration: 3 });
+    expect(result.non2xx).toBeGreaterThan(500);
+    expect(result.errors).toBe(0);
+    const dumps = (s.stderr().match(/^tspuma dump #/gm) ?? []).length;
+    expect(dumps).toBe(1); // one distinct site: printed once, repeats counted
+    expect(s.stderr()).toMatch(/has happened (10|100|1000) times/);
+    expect(s.stderr().length).toBeLessThan(20_000);
+    expect(readdirSync(dir).length).toBe(2); // one .json and one .txt
+    const ok = await fetch(`${s.url}/ok`);
+    expect(await ok.text()).toBe('ok\n');
+  });
+
+  it('prints a saved dump with `tspuma dump`', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
+    const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    await (await fetch(`${s.url}/sync`)).text();
+    const file = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json')), 'a dump file');
+    const printed = run(['dump', join(dir, file)]);
+    expect(await printed.exited).toBe(0);
+    expect(printed.stdout()).toMatch(/tspuma dump #1 \[app\] Error: user 42 not found/);
+    expect(printed.stdout()).toContain('userId=42');
+    const bad = run(['dump', join(ROOT, 'package.json')]);
+    expect(await bad.exited).toBe(1);
+    expect(bad.stderr()).toContain('is not a tspuma dump');
+  });
+
+  it('in CI: dumps to ./tspuma-dumps, one summary line each, GitHub annotations, an exit summary', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'tspuma-ci-'));
+    const s = await boot(['-d', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true' }, cwd);
+    await (await fetch(`${s.url}/sync`)).text();
+    await waitFor(() => s.stderr().includes('::error file='), 'the annotation');
+    expect(s.stderr()).toMatch(/^tspuma dump #1 \[app\] Error: user 42 not found after 3 attempts \(7\) at .*debug-app\.ts:\d+ -> .*tspuma-dumps\/.*\.json$/m);
+    expect(s.stderr()).toMatch(/^::error file=.*debug-app\.ts,line=\d+,col=\d+,title=tspuma dump #1 \[app\]::Error: user 42 not found/m);
+    expect(readdirSync(join(cwd, 'tspuma-dumps')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.stderr()).toMatch(/tspuma: 1 failure dump\(s\) at 1 distinct site\(s\)/);
+  });
+});

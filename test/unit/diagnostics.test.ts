@@ -1,0 +1,90 @@
+// The diagnostics layer in-process: a reactor fault gives one dump and serving goes on;
+// redaction rules; capture scoping resumes on every path.
+import net from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redactor } from '../../diagnostics/redact.js';
+import { enableDiagnostics } from '../../diagnostics/index.js';
+import { installDiagnostics } from '../../server/debug-hook.js';
+import { rack } from '../../server/adapters.js';
+import { Reactor } from '../../server/reactor.js';
+import { captureLogger, startTest, stopAll } from '../helpers/server.js';
+
+const written: string[] = [];
+const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+installDiagnostics(diag);
+afterAll(async () => {
+  await stopAll();
+  installDiagnostics(null);
+  diag.close();
+});
+
+async function connectedSocket(): Promise<{ server: net.Socket; close: () => void }> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+  const client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  const server = await accepted;
+  return { server, close: () => (client.destroy(), server.destroy(), srv.close()) };
+}
+
+describe('diagnostics', () => {
+  it('gives one dump for an injected reactor fault, with the entry, and serving goes on', async () => {
+    const t = await startTest({ app: rack(() => [200, {}, ['still serving']]) });
+    const cap = captureLogger();
+    const reactor = new Reactor({ firstData: 10, persistent: 10, request: 0, idle: null }, { firstDataTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger);
+    const a = await connectedSocket();
+    const b = await connectedSocket();
+    const bad = reactor.add(a.server);
+    const bad2 = reactor.add(b.server);
+    (bad as { deadline: unknown }).deadline = undefined;
+    (bad2 as { deadline: unknown }).deadline = undefined;
+    const before = written.length;
+    reactor.sweep();
+    const dumps = written.slice(before).filter((w) => w.startsWith('tspuma dump #'));
+    expect(dumps).toHaveLength(1);
+    expect(dumps[0]).toContain('[reactor] TspumaError');
+    expect(dumps[0]).toContain('TSPUMA_ERR_REACTOR_ENTRY');
+    expect(dumps[0]).toMatch(/> #0 Reactor\.sweepAll {2}server\/reactor\.ts:\d+/);
+    expect(dumps[0]).toMatch(/deadline="undefined"|deadline=undefined/);
+    expect(reactor.size).toBe(0);
+    expect(await (await fetch(t.url)).text()).toBe('still serving');
+    a.close();
+    b.close();
+  });
+
+  it('captures only inside scopes, and a throw inside a scope still propagates', () => {
+    const pausesBefore = diag.capturer.stats.captures;
+    try {
+      throw new Error('outside any scope');
+    } catch {
+      /* not captured */
+    }
+    expect(diag.capturer.stats.captures).toBe(pausesBefore);
+    expect(() =>
+      diag.scope('hook', () => {
+        throw new Error('inside');
+      }),
+    ).toThrow('inside');
+    expect(diag.capturer.stats.captures).toBe(pausesBefore + 1);
+    try {
+      throw new Error('outside again');
+    } catch {
+      /* not captured: no scope is active */
+    }
+    expect(diag.capturer.stats.captures).toBe(pausesBefore + 1);
+  });
+});
+
+describe('Redactor', () => {
+  it('redacts secret names, headers and credential-looking values', () => {
+    const r = new Redactor('ssn');
+    for (const name of ['password', 'dbPassword', 'client_secret', 'apiKey', 'api-key', 'accessToken', 'credentials', 'privateKey', 'ssn']) expect(r.isSecretName(name), name).toBe(true);
+    for (const name of ['userId', 'path', 'keyboard']) expect(r.isSecretName(name), name).toBe(false);
+    expect(r.isSecretValue('Bearer abc.def')).toBe(true);
+    expect(r.isSecretValue('Basic dXNlcjpwYXNz')).toBe(true);
+    expect(r.isSecretValue('hello')).toBe(false);
+    const applied: string[] = [];
+    expect(r.headers({ authorization: 'x', Cookie: 'y', 'x-api-key': 'z', accept: '*/*' }, applied)).toEqual({ authorization: '[redacted]', Cookie: '[redacted]', 'x-api-key': '[redacted]', accept: '*/*' });
+    expect(applied).toHaveLength(3);
+  });
+});

@@ -132,6 +132,7 @@ export class Reactor {
   }
 
   private move(entry: Entry, phase: Phase, deadline: number): void {
+    if (diagnostics) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
     this.sets[entry.phase].delete(entry);
     entry.phase = phase;
     entry.deadline = deadline;

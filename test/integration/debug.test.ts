@@ -1,6 +1,6 @@
 // Integration: `tspuma -d` (and TSPUMA_OPTS=-d) produce interpreter-level dumps: frames mapped to
 // .ts lines with receivers and locals, redacted, bounded under load, saved for CI.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -83,6 +83,27 @@ describe('tspuma -d', () => {
     expect(asyncPage).toMatch(new RegExp(`> #0 loadUserLater  test/fixtures/debug-app\\.ts:${lineOf(APP, 'throw new TypeError')}:\\d+`));
     expect(asyncPage).toContain('userId=42');
     expect(asyncPage).toMatch(/#1 async app {2}test\/fixtures\/debug-app\.ts:\d+/);
+  });
+
+  it('turns on from the config file, hands the dump to lowlevelErrorHandler, and dumps a throwing hook', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-cfg-'));
+    writeFileSync(
+      join(dir, 'tspuma.config.mjs'),
+      `export default {
+  debug: true,
+  app: ${JSON.stringify(join(ROOT, APP))},
+  afterBooted: function warmCache() { const cacheKey = 'users'; throw new Error('cache ' + cacheKey + ' unavailable'); },
+  lowlevelErrorHandler(err, env, status) {
+    const d = env['tspuma.dump'].dump;
+    return [status, {}, ['culprit ' + d.frames[d.culprit].function + ' userId=' + d.frames[d.culprit].locals.userId]];
+  },
+};\n`,
+    );
+    const s = await boot(['-b', LOCAL], {}, dir);
+    expect(s.stderr()).toMatch(/tspuma dump #1 \[hook\] Error: cache users unavailable/);
+    expect(s.stderr()).toMatch(/> #0 warmCache .*tspuma\.config\.mjs:\d+:\d+\n\s+cacheKey="users"/);
+    const res = await fetch(`${s.url}/sync`);
+    expect(await res.text()).toBe('culprit loadUser userId=42');
   });
 
   it('keeps dumps out of production responses', async () => {

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // The `tspuma` bin: reads argv, TSPUMA_OPTS, the environment and the config file, resolves
 // options, loads the app and hands everything to single.ts. Coded errors end here (exit 1).
+import cluster from 'node:cluster';
 import { loadApp } from './app-loader.js';
+import { ctl } from './cli/ctl.js';
+import { WORKER_INDEX_ENV } from './cluster/messages.js';
+import { runCluster } from './cluster/run.js';
+import { runWorker } from './cluster/worker.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
 import { installDiagnostics, diagnostics } from './debug-hook.js';
@@ -35,6 +40,7 @@ async function dumpCommand(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
+  if (argv[0] === 'ctl') return ctl(argv.slice(1));
   const cli = parseArgs(argv, 'command line');
   const optsText = process.env.TSPUMA_OPTS;
   const fromOpts: ParsedArgs | null = optsText && optsText.trim() !== '' ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
@@ -76,7 +82,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const options = diagnostics ? diagnostics.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
+  if (cluster.isWorker) {
+    const index = Number(process.env[WORKER_INDEX_ENV]);
+    return runWorker(options, createLogger({ quiet: options.quiet, debug: options.debug }), index);
+  }
   const log = createLogger({ quiet: options.quiet, debug: options.debug });
+  if (options.workers > 0) return runCluster(options, log);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
   const running = await runSingle(options, loaded, log, { ownProcess: true });
   return running.stopped;

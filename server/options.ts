@@ -8,8 +8,17 @@ import { TspumaError, didYouMean, showValue } from './errors.js';
 export interface TspumaConfig {
   afterBooted?: Hook | Hook[];
   afterStopped?: Hook | Hook[];
+  afterWorkerFork?: Hook | Hook[];
+  afterWorkerShutdown?: Hook | Hook[];
+  beforeFork?: Hook | Hook[];
+  beforeRestart?: Hook | Hook[];
+  beforeWorkerBoot?: Hook | Hook[];
+  beforeWorkerFork?: Hook | Hook[];
+  beforeWorkerShutdown?: Hook | Hook[];
   app?: string | AppInput;
   bind?: string | string[];
+  controlToken?: string | null;
+  controlUrl?: string | null;
   debug?: boolean;
   dumpDir?: string | null;
   dumpFrames?: number;
@@ -21,26 +30,44 @@ export interface TspumaConfig {
   logRequests?: boolean;
   lowlevelErrorHandler?: LowlevelErrorHandler | null;
   maxKeepAlive?: number;
+  outOfBand?: Hook | Hook[];
   persistentTimeout?: number;
   pidfile?: string | null;
   port?: number | null;
+  preload?: boolean;
   quiet?: boolean;
   redact?: string | null;
   requestTimeout?: number;
+  state?: string | null;
   supportedHttpMethods?: 'any' | string[];
   tag?: string | null;
   threads?: { min?: number; max?: number };
+  workerBootTimeout?: number;
+  workerCheckInterval?: number;
   workers?: number;
+  workerShutdownTimeout?: number;
+  workerTimeout?: number;
 }
 
 /** The resolved, validated, frozen options every module reads. */
 export interface Options {
   readonly afterBooted: readonly Hook[];
   readonly afterStopped: readonly Hook[];
+  readonly afterWorkerFork: readonly Hook[];
+  readonly afterWorkerShutdown: readonly Hook[];
+  readonly beforeFork: readonly Hook[];
+  readonly beforeRestart: readonly Hook[];
+  readonly beforeWorkerBoot: readonly Hook[];
+  readonly beforeWorkerFork: readonly Hook[];
+  readonly beforeWorkerShutdown: readonly Hook[];
   readonly app: string | AppInput | undefined;
   /** Directory a relative `app` path is resolved against. */
   readonly appBase: string;
   readonly bind: readonly BindSpec[];
+  /** Control app token; null: a random one is made at boot. */
+  readonly controlToken: string | null;
+  /** Control app bind (tcp://127.0.0.1:9293 or unix://PATH); null: no control app. */
+  readonly controlUrl: BindSpec | null;
   readonly debug: boolean;
   /** Folder for dump files (debug mode); null: TSPUMA_DUMP_DIR, or ./tspuma-dumps when CI=true. */
   readonly dumpDir: string | null;
@@ -54,17 +81,26 @@ export interface Options {
   readonly logRequests: boolean;
   readonly lowlevelErrorHandler: LowlevelErrorHandler | null;
   readonly maxKeepAlive: number;
+  readonly outOfBand: readonly Hook[];
   readonly persistentTimeout: number;
   readonly pidfile: string | null;
   readonly port: number | null;
+  /** Cluster: the primary loads the app once before forking, to fail fast. */
+  readonly preload: boolean;
   readonly quiet: boolean;
   /** Extra secret-name pattern for dumps, added to the built-in one. */
   readonly redact: string | null;
   readonly requestTimeout: number;
+  /** State file (pid, control URL and token) for `tspuma ctl -S`. */
+  readonly state: string | null;
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly tag: string | null;
   readonly threads: { readonly min: number; readonly max: number };
+  readonly workerBootTimeout: number;
+  readonly workerCheckInterval: number;
   readonly workers: number;
+  readonly workerShutdownTimeout: number;
+  readonly workerTimeout: number;
   /** Where each option's value came from, for messages ("default", "config file x, key y", ...). */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -79,8 +115,17 @@ export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH'
 export const DEFAULTS = Object.freeze({
   afterBooted: [] as Hook[],
   afterStopped: [] as Hook[],
+  afterWorkerFork: [] as Hook[],
+  afterWorkerShutdown: [] as Hook[],
   app: undefined as string | AppInput | undefined,
+  beforeFork: [] as Hook[],
+  beforeRestart: [] as Hook[],
+  beforeWorkerBoot: [] as Hook[],
+  beforeWorkerFork: [] as Hook[],
+  beforeWorkerShutdown: [] as Hook[],
   bind: [] as string[],
+  controlToken: null as string | null,
+  controlUrl: null as string | null,
   debug: false,
   dumpDir: null as string | null,
   dumpFrames: 32,
@@ -92,15 +137,22 @@ export const DEFAULTS = Object.freeze({
   logRequests: false,
   lowlevelErrorHandler: null as LowlevelErrorHandler | null,
   maxKeepAlive: 999,
+  outOfBand: [] as Hook[],
   persistentTimeout: 20,
   pidfile: null as string | null,
   port: null as number | null,
+  preload: false,
   quiet: false,
   redact: null as string | null,
   requestTimeout: 60,
+  state: null as string | null,
   supportedHttpMethods: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
   tag: null as string | null,
   threads: { min: 0, max: 1024 },
+  workerBootTimeout: 60,
+  workerCheckInterval: 5,
+  workerShutdownTimeout: 30,
+  workerTimeout: 60,
   workers: 0,
 });
 
@@ -109,23 +161,14 @@ export const OPTION_NAMES = Object.keys(DEFAULTS) as OptionName[];
 
 /** Keys that belong to features still to come: named so users get a reason, not a did-you-mean. */
 const NOT_YET: Record<string, string> = {
-  beforeFork: 'cluster mode',
-  beforeWorkerFork: 'cluster mode',
-  afterWorkerFork: 'cluster mode',
-  beforeWorkerBoot: 'cluster mode',
-  beforeWorkerShutdown: 'cluster mode',
-  afterWorkerShutdown: 'cluster mode',
-  beforeRestart: 'cluster mode',
-  outOfBand: 'cluster mode',
-  workerTimeout: 'cluster mode',
-  workerCheckInterval: 'cluster mode',
-  workerBootTimeout: 'cluster mode',
-  workerShutdownTimeout: 'cluster mode',
-  preload: 'cluster mode',
-  controlUrl: 'the control app',
-  controlToken: 'the control app',
-  state: 'the control app',
   inspect: 'the inspector tooling',
+};
+
+/** Puma options with no faithful meaning in Node, refused with the reason. */
+const NO_EQUIVALENT: Record<string, string> = {
+  forkWorker: 'Node cannot fork a live heap, so there is no worker 0 to fork from; use preload to load the app once in the primary and fail fast',
+  refork: 'Node cannot fork a live heap',
+  nakayoshiFork: 'there is no copy-on-write heap to compact before forking in Node',
 };
 
 /** One source of option values, lowest precedence first when passed to resolveOptions. */
@@ -223,17 +266,33 @@ function parseThreads(raw: unknown, fs: boolean): { min?: number; max?: number }
 const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> = {
   afterBooted: (raw) => hooks(raw),
   afterStopped: (raw) => hooks(raw),
+  afterWorkerFork: (raw) => hooks(raw),
+  afterWorkerShutdown: (raw) => hooks(raw),
   app: (raw) => {
     if (typeof raw === 'string') return nonEmptyString(raw);
     if (typeof raw === 'function') return raw;
     if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw;
     throw new Expected('a path to a .ts/.mts/.js/.mjs file, a handler function, or an object with fetch()');
   },
+  beforeFork: (raw) => hooks(raw),
+  beforeRestart: (raw) => hooks(raw),
+  beforeWorkerBoot: (raw) => hooks(raw),
+  beforeWorkerFork: (raw) => hooks(raw),
+  beforeWorkerShutdown: (raw) => hooks(raw),
   bind: (raw) => {
     const list = Array.isArray(raw) ? raw : [raw];
     if (list.length > 0 && list.every((b) => typeof b === 'string' && b.trim() !== '')) return list;
     throw new Expected('a bind URI or an array of them (tcp://HOST:PORT, unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE)');
   },
+  controlToken: nullable((raw) => {
+    const expected = 'a token of 8 to 200 characters [A-Za-z0-9_-]';
+    if (typeof raw === 'string' && /^[\w-]{8,200}$/.test(raw)) return raw;
+    throw new Expected(expected);
+  }),
+  controlUrl: nullable((raw) => {
+    if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
+    throw new Expected('tcp://HOST:PORT or unix://PATH');
+  }),
   debug: parseBool,
   dumpDir: nullable((raw) => nonEmptyString(raw, 'a folder path')),
   dumpFrames: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 1 to 200', true), 1, 200, 'an integer from 1 to 200'),
@@ -257,9 +316,11 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
   },
   maxKeepAlive: (raw, fs) =>
     inRange(parseNumber(raw, fs, 'an integer from 0 (unlimited) to 1000000', true), 0, 1_000_000, 'an integer from 0 (unlimited) to 1000000'),
+  outOfBand: (raw) => hooks(raw),
   persistentTimeout: seconds(0, false),
   pidfile: nullable((raw) => nonEmptyString(raw, 'a file path')),
   port: nullable((raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 0 to 65535', true), 0, 65535, 'an integer from 0 to 65535')),
+  preload: parseBool,
   quiet: parseBool,
   redact: nullable((raw) => {
     const expected = 'a regular expression source matching secret names, e.g. "session|ssn"';
@@ -272,6 +333,7 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
     return text;
   }),
   requestTimeout: seconds(0, true),
+  state: nullable((raw) => nonEmptyString(raw, 'a file path')),
   supportedHttpMethods: (raw, fs) => {
     const expected = '"any" or an array of HTTP method names such as ["GET", "POST"]';
     if (raw === 'any') return 'any';
@@ -282,7 +344,11 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
   },
   tag: nullable((raw) => nonEmptyString(raw)),
   threads: parseThreads,
+  workerBootTimeout: seconds(0, false),
+  workerCheckInterval: seconds(0, false),
   workers: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 0 to 1024', true), 0, 1024, 'an integer from 0 to 1024'),
+  workerShutdownTimeout: seconds(0, false),
+  workerTimeout: seconds(0, false),
 };
 
 interface Resolved {
@@ -296,6 +362,9 @@ function applyLayer(acc: Resolved, layer: Layer): void {
     if (raw === undefined) continue;
     const source = describeSource(layer, key);
     if (!(key in SPECS)) {
+      if (key in NO_EQUIVALENT) {
+        throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', { name: key, source, didYouMean: ` It has no equivalent in tspuma: ${NO_EQUIVALENT[key]}.` });
+      }
       if (key in NOT_YET) {
         throw new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', {
           feature: `Option \`${key}\``,
@@ -357,9 +426,16 @@ export function resolveOptions(layers: readonly Layer[]): Options {
   }
 
   const workers = get('workers') as number;
-  if (workers > 0) {
-    throw notAvailable(`Cluster mode (workers: ${workers})`, src('workers'), 'cluster mode has not landed in this version; run with workers 0 (single mode).');
+  const checkInterval = get('workerCheckInterval') as number;
+  const workerTimeout = get('workerTimeout') as number;
+  if (workerTimeout <= checkInterval) {
+    throw new TspumaError('TSPUMA_ERR_OPTION_CONFLICT', {
+      rule: 'workerTimeout must be greater than workerCheckInterval, or every worker would miss its check-in',
+      detail: `workerTimeout ${workerTimeout} from ${src('workerTimeout')}, workerCheckInterval ${checkInterval} from ${src('workerCheckInterval')}`,
+    });
   }
+  const controlRaw = get('controlUrl') as string | null;
+  const controlUrl = controlRaw === null ? null : parseBind(controlRaw, src('controlUrl'));
 
   const environment = get('environment') as string;
   const port = get('port') as number | null;
@@ -378,12 +454,22 @@ export function resolveOptions(layers: readonly Layer[]): Options {
   const force = get('forceShutdownAfter') as number | 'forever' | 'immediately';
   const methods = get('supportedHttpMethods') as 'any' | string[];
 
+  const hookList = (k: OptionName) => Object.freeze([...(get(k) as Hook[])]);
   const options: Options = {
-    afterBooted: Object.freeze([...(get('afterBooted') as Hook[])]),
-    afterStopped: Object.freeze([...(get('afterStopped') as Hook[])]),
+    afterBooted: hookList('afterBooted'),
+    afterStopped: hookList('afterStopped'),
+    afterWorkerFork: hookList('afterWorkerFork'),
+    afterWorkerShutdown: hookList('afterWorkerShutdown'),
     app: get('app') as string | AppInput | undefined,
     appBase: (v.appBase as string | undefined) ?? process.cwd(),
+    beforeFork: hookList('beforeFork'),
+    beforeRestart: hookList('beforeRestart'),
+    beforeWorkerBoot: hookList('beforeWorkerBoot'),
+    beforeWorkerFork: hookList('beforeWorkerFork'),
+    beforeWorkerShutdown: hookList('beforeWorkerShutdown'),
     bind: Object.freeze(bind.map((b) => Object.freeze(b))),
+    controlToken: get('controlToken') as string | null,
+    controlUrl: controlUrl ? Object.freeze(controlUrl) : null,
     debug: get('debug') as boolean,
     dumpDir: get('dumpDir') as string | null,
     dumpFrames: get('dumpFrames') as number,
@@ -395,16 +481,23 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     logRequests: get('logRequests') as boolean,
     lowlevelErrorHandler: get('lowlevelErrorHandler') as LowlevelErrorHandler | null,
     maxKeepAlive: get('maxKeepAlive') as number,
+    outOfBand: hookList('outOfBand'),
     persistentTimeout: get('persistentTimeout') as number,
     pidfile: get('pidfile') as string | null,
     port,
+    preload: get('preload') as boolean,
     quiet: get('quiet') as boolean,
     redact: get('redact') as string | null,
     requestTimeout: get('requestTimeout') as number,
+    state: get('state') as string | null,
     supportedHttpMethods: methods === 'any' ? 'any' : new Set(methods),
     tag: get('tag') as string | null,
     threads: Object.freeze(threads),
+    workerBootTimeout: get('workerBootTimeout') as number,
+    workerCheckInterval: checkInterval,
     workers,
+    workerShutdownTimeout: get('workerShutdownTimeout') as number,
+    workerTimeout,
     sources: Object.freeze({ ...acc.sources }),
   };
   return Object.freeze(options);

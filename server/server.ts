@@ -1,7 +1,7 @@
 // Created by single.ts (and tests) with resolved Options and an adapted app; owns the
 // listeners, the reactor and the pool, and hands each admitted request to the app.
 import type http from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
@@ -83,6 +83,8 @@ export class Server {
   readonly listenCalls: ListenCall[] = [];
   private readonly lowlevel: LowlevelContext;
   private draining = false;
+  /** Remove unix socket files at stop (single mode); a cluster worker shares them and must not. */
+  ownsSockets = true;
   private drained: Promise<void> | null = null;
 
   constructor(
@@ -219,10 +221,18 @@ export class Server {
     if (result) result.catch((err: unknown) => this.appError(req, res, state, err));
   }
 
+  /** Cluster: called when the last request in the app finished (Puma's out_of_band). */
+  onOutOfBand: (() => Promise<void>) | null = null;
+  private outOfBandRunning = false;
+
   private release(state: RequestState): void {
     if (state.slot) {
       state.slot = false;
       this.pool.release();
+      if (this.onOutOfBand && this.pool.running === 0 && this.pool.backlog === 0 && !this.outOfBandRunning) {
+        this.outOfBandRunning = true;
+        setImmediate(() => void this.onOutOfBand!().finally(() => (this.outOfBandRunning = false)));
+      }
     }
   }
 
@@ -345,8 +355,9 @@ export class Server {
    * finish; after forceShutdownAfter seconds answer what is left with 503. Resolves once
    * every connection is closed.
    */
-  shutdown(): Promise<void> {
+  shutdown(opts: { lingerMs?: number } = {}): Promise<void> {
     if (this.drained) return this.drained;
+    const linger = opts.lingerMs ?? 0;
     this.draining = true;
     this.reactor.draining = true;
     this.drained = new Promise<void>((resolve) => {
@@ -354,13 +365,20 @@ export class Server {
       const done = () => {
         clearTimeout(forceTimer);
         this.reactor.stop();
-        for (const l of this.listeners) removeUnixSocket(l.spec);
+        if (this.ownsSockets) for (const l of this.listeners) removeUnixSocket(l.spec);
         resolve();
       };
-      const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+      // net.Server's close stops accepting only; http.Server's would also drop idle keep-alive
+      // connections at once, which the linger below exists to avoid.
+      const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => net.Server.prototype.close.call(l.server, () => r()))));
       for (const entry of this.reactor.inApp()) if (entry.res && !entry.res.headersSent) entry.res.shouldKeepAlive = false;
       this.reactor.onEmpty = () => void closed.then(done);
-      const closedIdle = this.reactor.closeIdle();
+      // With a linger (cluster restarts), idle keep-alive clients get time to send their next
+      // request, which is answered with Connection: close: closing under a client that is
+      // sending would fail its request. Without one (SIGTERM), idle connections close at once.
+      let closedIdle = 0;
+      if (linger > 0) setTimeout(() => this.reactor.closeIdle(), linger).unref();
+      else closedIdle = this.reactor.closeIdle();
       this.log.info({ closedIdle, remaining: this.reactor.size }, `Gracefully stopping, waiting for ${this.reactor.size} connection(s) to finish`);
       if (this.reactor.size === 0) {
         void closed.then(done);

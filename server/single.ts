@@ -3,10 +3,10 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { Hook } from './app-types.js';
 import type { LoadedApp } from './app-loader.js';
 import type { Listener } from './binder.js';
 import { diagnostics } from './debug-hook.js';
+import { runHooks } from './hooks.js';
 import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { Server } from './server.js';
@@ -19,22 +19,6 @@ export interface Running {
   stop(): Promise<void>;
   /** Settles when the server has stopped, with the exit code it chose. */
   readonly stopped: Promise<number>;
-}
-
-async function runHooks(name: string, hooks: readonly Hook[], log: Logger, args: unknown[] = []): Promise<void> {
-  for (const hook of hooks) {
-    log.debug({ hook: name }, `running hook ${name}`);
-    diagnostics?.enter('hook');
-    try {
-      await hook(...args);
-    } catch (err) {
-      const coded = new TspumaError('TSPUMA_ERR_HOOK', { hook: name, message: (err as Error)?.message ?? String(err) }, { cause: err });
-      log.error({ err, code: coded.code, hook: name }, coded.message);
-      diagnostics?.report(err, { phase: 'hook', context: { hook: name } });
-    } finally {
-      diagnostics?.leave();
-    }
-  }
 }
 
 export interface SingleOptions {

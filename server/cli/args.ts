@@ -28,7 +28,11 @@ export const FLAGS: readonly Flag[] = [
   { long: 'bind', short: 'b', key: 'bind', arg: 'URI', repeatable: true, help: 'Listen on URI: tcp://HOST:PORT[?backlog=N&low_latency=true], unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE. Repeatable.', dflt: 'tcp://127.0.0.1:9292 (development), tcp://0.0.0.0:9292 (otherwise)' },
   { long: 'port', short: 'p', key: 'port', arg: 'PORT', help: 'Listen on tcp://HOST:PORT; replaces binds from lower-precedence sources.', dflt: 'none' },
   { long: 'threads', short: 't', key: 'threads', arg: 'MIN:MAX', help: 'Most app invocations in flight at once (MAX); a single N means N:N, as in Puma.', dflt: `${DEFAULTS.threads.min}:${DEFAULTS.threads.max}` },
-  { long: 'workers', short: 'w', key: 'workers', arg: 'N', help: 'Worker processes (cluster mode is not available yet: 0 only).', dflt: '0' },
+  { long: 'workers', short: 'w', key: 'workers', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode.', dflt: '0' },
+  { long: 'preload', key: 'preload', help: 'Cluster: load the app once in the primary before forking, to fail fast.', dflt: 'off' },
+  { long: 'control-url', key: 'controlUrl', arg: 'URI', help: 'Serve the control app (stats, restarts) on tcp://127.0.0.1:PORT or unix://PATH.', dflt: 'none' },
+  { long: 'control-token', key: 'controlToken', arg: 'TOKEN', help: 'Token the control app requires.', dflt: 'random, printed at boot' },
+  { long: 'state', short: 'S', key: 'state', arg: 'FILE', help: 'Write pid, control URL and token here for `tspuma ctl -S FILE`.', dflt: 'none' },
   { long: 'config', short: 'C', arg: 'FILE', help: 'Config file.', dflt: './tspuma.config.{ts,mts,js,mjs} if present' },
   { long: 'environment', short: 'e', key: 'environment', arg: 'ENV', help: 'Environment name.', dflt: 'development' },
   { long: 'debug', short: 'd', key: 'debug', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).', dflt: 'off' },
@@ -42,12 +46,6 @@ export const FLAGS: readonly Flag[] = [
 
 /** Puma flags for features still to come: refused with a reason instead of "unknown". */
 const NOT_YET_FLAGS: Record<string, string> = {
-  'control-url': 'the control app',
-  'control-token': 'the control app',
-  state: 'the control app',
-  S: 'the control app',
-  preload: 'cluster mode',
-  'fork-worker': 'cluster mode',
   inspect: 'the inspector tooling',
 };
 
@@ -98,6 +96,9 @@ export function parseArgs(argv: readonly string[], source: string): ParsedArgs {
     }
     const shown = token.startsWith('--') ? `--${name}` : `-${name}`;
     if (!flag) {
+      if (name === 'fork-worker') {
+        usage('--fork-worker has no equivalent: Node cannot fork a live heap; --preload loads the app once in the primary to fail fast', source);
+      }
       if (name in NOT_YET_FLAGS) {
         throw new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', { feature: `Option ${shown}`, source, reason: `${NOT_YET_FLAGS[name]} has not landed in this version of tspuma.` });
       }

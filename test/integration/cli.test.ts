@@ -109,7 +109,8 @@ describe('refusing bad input', () => {
     ['backlog=abc', ['-b', 'tcp://127.0.0.1:0?backlog=abc'], /TSPUMA_ERR_BIND_BACKLOG: backlog="abc".*from 1 to 65535/],
     ['backlog=0', ['-b', 'tcp://127.0.0.1:0?backlog=0'], /TSPUMA_ERR_BIND_BACKLOG: backlog="0".*from 1 to 65535/],
     ['-t 5:2', ['-t', '5:2'], /TSPUMA_ERR_OPTION_INVALID: Option `threads` \(-t in command line\).*got 5:2/],
-    ['-w 2', ['-w', '2'], /TSPUMA_ERR_NOT_AVAILABLE/],
+    ['--fork-worker', ['--fork-worker'], /TSPUMA_ERR_CLI_USAGE: --fork-worker has no equivalent: Node cannot fork a live heap/],
+    ['--inspect', ['--inspect'], /TSPUMA_ERR_NOT_AVAILABLE/],
     ['unknown flag', ['--thread', '4'], /TSPUMA_ERR_CLI_USAGE: unknown option --thread\. Did you mean `--threads`/],
   ])('%s: exit 1 with a coded error and no stack', async (_name, args, pattern) => {
     const s = run([...args, 'examples/hello.ts']);

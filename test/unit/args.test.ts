@@ -24,7 +24,7 @@ describe('parseArgs', () => {
 
   it('refuses flags of features still to come with a reason', () => {
     try {
-      parseArgs(['--control-url', 'tcp://127.0.0.1:9293'], 'command line');
+      parseArgs(['--inspect'], 'command line');
       expect.unreachable();
     } catch (err) {
       expect((err as TspumaError).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');

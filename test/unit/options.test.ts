@@ -84,12 +84,15 @@ describe('resolveOptions', () => {
   });
 
   it('refuses features that have not landed with a reason, not silently', () => {
-    expect(errorOf(() => resolveOptions([cli({ workers: '2' }, { workers: '-w' })])).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
+    expect(resolveOptions([cli({ workers: '2' }, { workers: '-w' })]).workers).toBe(2);
+    expect(errorOf(() => resolveOptions([config({ inspect: true })])).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
+    const fork = errorOf(() => resolveOptions([config({ forkWorker: true })]));
+    expect(fork.message).toContain('Node cannot fork a live heap');
     expect(resolveOptions([cli({ debug: 'true' }, { debug: '-d' })]).debug).toBe(true);
     expect(errorOf(() => resolveOptions([config({ redact: '(' })])).message).toMatch(/redact.*regular expression/);
-    const hook = errorOf(() => resolveOptions([config({ beforeFork: () => undefined })]));
-    expect(hook.code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
-    expect(hook.message).toContain('cluster mode');
+    const conflict = errorOf(() => resolveOptions([config({ workerCheckInterval: 10, workerTimeout: 10 })]));
+    expect(conflict.code).toBe('TSPUMA_ERR_OPTION_CONFLICT');
+    expect(conflict.message).toMatch(/workerTimeout must be greater than workerCheckInterval.*workerTimeout 10 from config file/);
   });
 
   it('validates hooks, methods and the handler', () => {

@@ -1,0 +1,22 @@
+// The one union of messages between the primary (primary.ts, worker-handle.ts) and its
+// workers (worker.ts), sent over node:cluster's IPC channel. Stats travel as structured data.
+import type { Stats } from '../server.js';
+
+/** Worker -> primary. */
+export type WorkerMessage =
+  | { tspuma: 1; type: 'booted'; index: number; urls: string[] }
+  | { tspuma: 1; type: 'checkin'; index: number; stats: Stats }
+  | { tspuma: 1; type: 'boot-failed'; index: number; code: string | null; message: string };
+
+/** Primary -> worker. */
+export type PrimaryMessage = { tspuma: 1; type: 'stop' } | { tspuma: 1; type: 'gc' };
+
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;
+}
+export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
+  return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;
+}
+
+/** Environment a worker is forked with. */
+export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';

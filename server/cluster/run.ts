@@ -1,0 +1,68 @@
+// Called by cli.ts in the primary when workers > 0: boots the Primary, the control app, the
+// pidfile and state file, and maps signals to stops and restarts.
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { loadApp } from '../app-loader.js';
+import { bindUrl } from '../binder-uri.js';
+import { newToken, startControl } from '../control.js';
+import type { Options } from '../options.js';
+import { VERSION } from '../version.js';
+import { Primary } from './primary.js';
+
+export async function runCluster(options: Options, log: Logger): Promise<number> {
+  if (options.preload) {
+    // Fail fast: a broken app is reported once, by the primary, before any fork.
+    await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
+    log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
+  }
+  const primary = new Primary(options, log);
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ signal }, `Received ${signal} again: halting`);
+      primary.halt();
+      return;
+    }
+    log.info({ signal }, `Received ${signal}, stopping all workers gracefully`);
+    void primary.stop();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const report = (what: string) => (err: Error) => log.error({ err }, `${what} failed: ${err.message}`);
+  process.on('SIGUSR1', () => void primary.phasedRestart().catch(report('phased restart')));
+  process.on('SIGUSR2', () => void primary.hotRestart().catch(report('hot restart')));
+  process.on('SIGTTIN', () => primary.workerCountUp());
+  process.on('SIGTTOU', () => primary.workerCountDown());
+  process.on('SIGHUP', () => log.info('SIGHUP: logs go to stdout, there is no log file to reopen'));
+
+  await primary.start();
+  process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
+
+  let controlUrl: string | null = null;
+  const token = options.controlToken ?? newToken();
+  if (options.controlUrl) {
+    const control = await startControl(options.controlUrl, token, primary, log);
+    controlUrl = options.controlUrl.scheme === 'unix' ? bindUrl(options.controlUrl) : `tcp://${options.controlUrl.host}:${control.port}`;
+    log.info({ controlUrl, token: options.controlToken ? '(configured)' : token }, `* Control app on ${controlUrl}${options.controlToken ? '' : ` (token ${token})`}`);
+    void primary.stopped.then(() => control.server.close());
+  }
+  const files: string[] = [];
+  if (options.pidfile) {
+    writeFileSync(resolve(options.pidfile), `${process.pid}\n`);
+    files.push(resolve(options.pidfile));
+  }
+  if (options.state) {
+    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, running_from: process.cwd() }, null, 2)}\n`, { mode: 0o600 });
+    files.push(resolve(options.state));
+  }
+  const code = await primary.stopped;
+  for (const f of files) {
+    try {
+      unlinkSync(f);
+    } catch {
+      /* gone */
+    }
+  }
+  return code;
+}

@@ -1,0 +1,76 @@
+// Runs in each forked worker process (cli.ts calls runWorker when cluster.isWorker); boots one
+// Server on the primary's shared sockets, checks in with its stats, and stops when told to.
+import type { Logger } from 'pino';
+import type { LoadedApp } from '../app-loader.js';
+import { loadApp } from '../app-loader.js';
+import { runHooks } from '../hooks.js';
+import type { Options } from '../options.js';
+import { Server } from '../server.js';
+import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+
+const LINGER_MS = 1000;
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send!(message);
+}
+
+/** Boots the worker; resolves with the exit code once it has stopped. */
+export async function runWorker(options: Options, baseLog: Logger, index: number): Promise<number> {
+  const log = baseLog.child({ worker: index });
+  let loaded: LoadedApp;
+  let server: Server;
+  try {
+    await runHooks('beforeWorkerBoot', options.beforeWorkerBoot, log, [index], { rethrow: true });
+    loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
+    server = new Server(options, loaded.adapted, log);
+    server.ownsSockets = false;
+    if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, log, [index]);
+    await server.bind();
+  } catch (err) {
+    const e = err as { code?: unknown; message?: string };
+    send({ tspuma: 1, type: 'boot-failed', index, code: typeof e?.code === 'string' ? e.code : null, message: e?.message ?? String(err) });
+    log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
+    return 1;
+  }
+  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env.TSPUMA_WORKER_PHASE ?? 0}`);
+  send({ tspuma: 1, type: 'booted', index, urls: server.listeners.map((l) => l.url) });
+  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: server.stats() });
+  checkin();
+  const timer = setInterval(checkin, options.workerCheckInterval * 1000);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(timer);
+      log.info({ why }, `- Worker ${index} (PID: ${process.pid}) stopping: ${why}`);
+      await runHooks('beforeWorkerShutdown', options.beforeWorkerShutdown, log, [index]);
+      // Keep-alive clients get a moment to send their next request (answered with
+      // Connection: close) so a restart under load fails none.
+      await server.shutdown({ lingerMs: LINGER_MS });
+      resolve(0);
+    };
+    process.on('message', (m: unknown) => {
+      if (!isPrimaryMessage(m)) return;
+      const message: PrimaryMessage = m;
+      switch (message.type) {
+        case 'stop':
+          void stop('told to stop by the primary');
+          break;
+        case 'gc':
+          (globalThis as { gc?: () => void }).gc?.();
+          break;
+        default: {
+          const never: never = message;
+          log.warn({ message: never }, 'unknown message from the primary');
+        }
+      }
+    });
+    // The primary died: no orphans.
+    process.on('disconnect', () => void stop('the primary went away'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    // Ctrl-C reaches the whole process group; the primary decides what happens.
+    process.on('SIGINT', () => undefined);
+  });
+}

@@ -25,6 +25,11 @@ const TARGETS: Target[] = [
     name: 'tspuma single',
     start: (port) => spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}examples/hello.ts`], { stdio: ['ignore', 'pipe', 'inherit'] }),
   },
+  { name: 'raw node:cluster -w 2', start: (port) => spawn(process.execPath, [`${ROOT}dist/bench/raw-cluster.js`, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] }) },
+  {
+    name: 'tspuma -w 2',
+    start: (port) => spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-w', '2', '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}examples/hello.ts`], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  },
   {
     // Debug mode on a path that never throws: what the diagnostics layer costs when nothing fails.
     name: 'tspuma single -d',
@@ -115,21 +120,22 @@ async function main(): Promise<void> {
     for (const target of TARGETS) rows.push(median(rounds.get(target.name)!));
   }
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
-  const lines = [`machine: ${machine}`, `autocannon, keep-alive, median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up; ratio = req/s / raw node:http req/s at the same connections`, ''];
+  const lines = [`machine: ${machine}`, `autocannon, keep-alive, median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up; ratio = req/s / baseline req/s at the same connections (raw node:cluster -w 2 for -w 2 rows, raw node:http otherwise)`, ''];
   lines.push('| target | conns | req/s | p50 ms | p99 ms | errors | ratio |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
-    const base = rows.find((r) => r.connections === row.connections && r.target === 'raw node:http')!;
+    const baseName = row.target.includes('-w 2') ? 'raw node:cluster -w 2' : 'raw node:http';
+    const base = rows.find((r) => r.connections === row.connections && r.target === baseName)!;
     const ratio = row.reqPerSec / base.reqPerSec;
     lines.push(`| ${row.target} | ${row.connections} | ${Math.round(row.reqPerSec)} | ${row.p50} | ${row.p99} | ${row.errors + row.non2xx} | ${ratio.toFixed(2)}x |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
   writeFileSync(`${ROOT}bench/results/latest.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, rows }, null, 2)}\n`);
-  const single = rows.filter((r) => r.target.startsWith('tspuma single'));
+  const single = rows.filter((r) => r.target.startsWith('tspuma'));
   process.stdout.write('\n');
   for (const name of new Set(single.map((r) => r.target))) {
     // -d is measured against tspuma single (what debug mode costs), the others against raw node:http.
-    const base = name.endsWith(' -d') ? 'tspuma single' : 'raw node:http';
+    const base = name.endsWith(' -d') ? 'tspuma single' : name.includes('-w 2') ? 'raw node:cluster -w 2' : 'raw node:http';
     const target = name.endsWith(' -d') ? 0.95 : 0.9;
     const mine = single.filter((r) => r.target === name);
     const worst = Math.min(...mine.map((r) => r.reqPerSec / rows.find((b) => b.connections === r.connections && b.target === base)!.reqPerSec));

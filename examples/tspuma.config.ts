@@ -18,8 +18,23 @@ export default defineConfig({
   // an event loop has no threads to pre-spawn. Default: { min: 0, max: 1024 }.
   threads: { min: 0, max: 1024 },
 
-  // Worker processes. Cluster mode has not landed yet: only 0 (single mode). Default: 0.
+  // Worker processes sharing the listening sockets (cluster mode); 0 is single mode. WEB_CONCURRENCY sets it too. Default: 0.
   workers: 0,
+  // Cluster: the primary loads the app once before forking, to fail fast. Default: false.
+  preload: false,
+  // Cluster: workers check in this often (seconds). Default: 5.
+  workerCheckInterval: 5,
+  // Cluster: a worker that misses check-ins this long is killed and replaced; must exceed workerCheckInterval. Default: 60.
+  workerTimeout: 60,
+  // Cluster: a worker that has not booted in this long is killed and replaced. Default: 60.
+  workerBootTimeout: 60,
+  // Cluster: a stopping worker gets this long before SIGKILL. Default: 30.
+  workerShutdownTimeout: 30,
+  // Cluster: the control app (stats, restarts) and its token (random and printed at boot when null). Default: null.
+  controlUrl: null,
+  controlToken: null,
+  // Cluster: state file with pid, control URL and token for `tspuma ctl -S FILE`. Default: null.
+  state: null,
 
   // NODE_ENV sets it too. 'production' hides error details from clients. Default: 'development'.
   environment: 'development',
@@ -66,7 +81,16 @@ export default defineConfig({
   // password|passwd|secret|token|api[-_]?key|credential|private. Default: null.
   redact: null,
 
-  // Hooks that apply in single mode. A hook that throws is logged with its name; the server goes on.
+  // Hooks. A hook that throws is logged with its name; the server goes on (a throwing
+  // beforeWorkerBoot fails that worker's boot, which is retried with backoff).
   afterBooted: [() => console.log('afterBooted: serving')],
   afterStopped: [],
+  beforeFork: [],
+  beforeWorkerFork: [],
+  afterWorkerFork: [],
+  beforeWorkerBoot: [],
+  beforeWorkerShutdown: [],
+  afterWorkerShutdown: [],
+  beforeRestart: [],
+  outOfBand: [],
 });

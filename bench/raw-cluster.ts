@@ -1,0 +1,23 @@
+// Baseline for `npm run bench`: the same hello world on bare node:cluster with 2 workers
+// sharing the listening socket (SCHED_NONE, tspuma's model). Spawned with the port as argv[2].
+import cluster from 'node:cluster';
+import http from 'node:http';
+
+const port = Number(process.argv[2]);
+if (cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  let listening = 0;
+  for (let i = 0; i < 2; i++) cluster.fork().on('listening', () => ++listening === 2 && process.stdout.write('ready\n'));
+  process.on('SIGTERM', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    process.exit(0);
+  });
+} else {
+  const body = 'Hello World\n';
+  http
+    .createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    })
+    .listen(port, '127.0.0.1');
+}

@@ -159,6 +159,12 @@ export class Reactor {
     entry.req = null;
     entry.res = null;
     if (!this.sets[entry.phase].has(entry)) return; // already removed (closed)
+    if (entry.socket.writableEnded && !entry.socket.destroyed) {
+      // Closing lingeringly (our FIN is out, waiting for the client's): 'close' removes it.
+      entry.mark = entry.socket.bytesRead;
+      this.move(entry, 'keepalive', now + this.persistentMs);
+      return;
+    }
     if (this.draining) {
       this.evict(entry, 'draining');
       return;
@@ -212,7 +218,7 @@ export class Reactor {
     let closed = 0;
     for (const phase of ['first_data', 'keepalive'] as const) {
       for (const e of [...this.sets[phase]]) {
-        if (e.socket.bytesRead === e.mark) {
+        if (e.socket.bytesRead === e.mark && !e.socket.writableEnded) {
           this.evict(e, 'shutdown');
           closed++;
         }

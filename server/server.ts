@@ -46,6 +46,17 @@ interface RequestState {
 }
 type TrackedResponse = http.ServerResponse & { [kState]?: RequestState };
 
+const LINGER_MS = 2000;
+
+function lingeringClose(this: Socket): void {
+  if (this.writable) this.end();
+  if (this.destroyed) return;
+  const timer = setTimeout(() => this.destroy(), LINGER_MS);
+  timer.unref();
+  this.once('end', () => this.destroy());
+  this.once('close', () => clearTimeout(timer));
+}
+
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
 
 const NEUTERED = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;
@@ -125,7 +136,15 @@ export class Server {
     // node's maxRequestsPerSocket, which answers requests pipelined past the cap with 503.
     // Under TLS the reactor tracks the TLS socket from the end of the handshake (bounded by handshakeTimeout).
     if (tls) server.on('secureConnection', (socket: TLSSocket) => this.reactor.add(socket));
-    else server.on('connection', (socket: Socket) => this.reactor.add(socket));
+    else
+      server.on('connection', (socket: Socket) => {
+        this.reactor.add(socket);
+        // node:http closes after a `Connection: close` response with destroySoon(): if the
+        // client already sent its next request (clients that ignore the header do), the unread
+        // bytes turn the close into a reset. Close lingering instead: FIN, then wait for the
+        // client's FIN (or LINGER_MS) before releasing the socket.
+        (socket as Socket & { destroySoon: () => void }).destroySoon = lingeringClose;
+      });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
@@ -144,6 +163,12 @@ export class Server {
   }
 
   private onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
+    if (!req.socket.writable) {
+      // Sent after our `Connection: close` response, during the lingering close: nobody can
+      // answer it on this connection; the client sees our FIN and retries on a new one.
+      req.resume();
+      return;
+    }
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
     this.reactor.toApp(entry, req, res);
     const state: RequestState = { server: this, entry, req, start: performance.now(), slot: false, ticket: null, takenOver: false, captured: false };
@@ -338,7 +363,7 @@ export class Server {
     // open (a request pipelined past maxKeepAlive gets 503 and the socket lingers).
     const flags = res as { _last?: boolean; maxRequestsOnConnectionReached?: boolean };
     const last = !res.shouldKeepAlive || flags._last === true || flags.maxRequestsOnConnectionReached === true;
-    if (last && entry.socket.writable) entry.socket.end();
+    if (last && entry.socket.writable) lingeringClose.call(entry.socket);
     this.reactor.toKeepalive(entry);
     if (this.options.logRequests) {
       const ms = Math.round((performance.now() - state.start) * 100) / 100;

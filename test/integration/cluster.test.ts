@@ -113,6 +113,21 @@ describe('cluster mode', () => {
     expect((await s.stats()).worker_status.map((w) => w.pid)).toContain(other);
   });
 
+  it('leaves no orphans: workers exit when the primary is killed', async () => {
+    const s = await cluster();
+    const pids = (await s.stats()).worker_status.map((w) => w.pid);
+    s.proc.kill('SIGKILL');
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => !pids.some(alive), 'the workers to exit', 10_000);
+  });
+
   it('backs off a worker whose beforeWorkerBoot throws; the primary stays up and stats show it', async () => {
     const s = await cluster(`beforeWorkerBoot: [(index) => { if (index === 1) throw new Error('no database for worker ' + index); }],`);
     await waitFor(() => /failed to boot 2 time\(s\) in a row; respawning in 2 s/.test(s.stdout()), 'two backoff lines', 15_000);

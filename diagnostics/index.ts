@@ -39,8 +39,12 @@ export class Diagnostics implements DiagnosticsHook {
   private readonly builder: DumpBuilder;
   private readonly ci: boolean;
   private closed = false;
+  /** Cluster worker index (from TSPUMA_WORKER_INDEX), null in single mode and the primary. */
+  private readonly worker: number | null;
 
   constructor(private readonly opts: DiagnosticsOptions) {
+    const index = opts.env.TSPUMA_WORKER_INDEX;
+    this.worker = index !== undefined && /^\d+$/.test(index) ? Number(index) : null;
     const redactor = new Redactor(opts.redact);
     this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError);
     this.builder = new DumpBuilder(redactor, opts.frames);
@@ -76,7 +80,7 @@ export class Diagnostics implements DiagnosticsHook {
   report(err: unknown, ctx: ReportContext): Reported {
     const capture = (ctx.snapshot as Capture | undefined) ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
-    const dump = this.builder.build(err, capture, { phase: ctx.phase, kind: ctx.kind, request: ctx.request ?? null, capture, context: ctx.context, ...(site ? { site } : {}) });
+    const dump = this.builder.build(err, capture, { phase: ctx.phase, kind: ctx.kind, request: ctx.request ?? null, capture, context: ctx.context, worker: this.worker, ...(site ? { site } : {}) });
     const { repeat, path } = this.sinks.emit(dump);
     return { dump, text: renderText(dump), path, repeat };
   }

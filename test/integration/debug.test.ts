@@ -106,6 +106,15 @@ describe('tspuma -d', () => {
     expect(await res.text()).toBe('culprit loadUser userId=42');
   });
 
+  it('names the worker index in cluster mode', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
+    const s = await boot(['-d', '-w', '2', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    expect((await fetch(`${s.url}/sync`)).status).toBe(500);
+    const dump = await waitFor(() => dumpsIn(dir)[0], 'the dump file');
+    expect([0, 1]).toContain(dump.worker);
+    expect(dump.frames[dump.culprit]!.locals.userId).toBe(42);
+  });
+
   it('keeps dumps out of production responses', async () => {
     const s = await boot(['-d', '-e', 'production', '-b', LOCAL, APP]);
     const res = await fetch(`${s.url}/sync`);

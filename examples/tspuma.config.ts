@@ -20,6 +20,9 @@ export default defineConfig({
 
   // Worker processes sharing the listening sockets (cluster mode); 0 is single mode. WEB_CONCURRENCY sets it too. Default: 0.
   workers: 0,
+  // Cluster: a worker over 90% busy answers Connection: close so clients move; measured worse
+  // than the kernel's own balancing (npm run bench:spread). Default: false.
+  balanceBusyWorkers: false,
   // Cluster: the primary loads the app once before forking, to fail fast. Default: false.
   preload: false,
   // Cluster: workers check in this often (seconds). Default: 5.

@@ -16,6 +16,7 @@ export interface TspumaConfig {
   beforeWorkerFork?: Hook | Hook[];
   beforeWorkerShutdown?: Hook | Hook[];
   app?: string | AppInput;
+  balanceBusyWorkers?: boolean;
   bind?: string | string[];
   controlToken?: string | null;
   controlUrl?: string | null;
@@ -63,6 +64,8 @@ export interface Options {
   readonly app: string | AppInput | undefined;
   /** Directory a relative `app` path is resolved against. */
   readonly appBase: string;
+  /** Cluster: a saturated worker closes keep-alive connections so clients move to a freer one. */
+  readonly balanceBusyWorkers: boolean;
   readonly bind: readonly BindSpec[];
   /** Control app token; null: a random one is made at boot. */
   readonly controlToken: string | null;
@@ -118,6 +121,7 @@ export const DEFAULTS = Object.freeze({
   afterWorkerFork: [] as Hook[],
   afterWorkerShutdown: [] as Hook[],
   app: undefined as string | AppInput | undefined,
+  balanceBusyWorkers: false,
   beforeFork: [] as Hook[],
   beforeRestart: [] as Hook[],
   beforeWorkerBoot: [] as Hook[],
@@ -274,6 +278,7 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
     if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw;
     throw new Expected('a path to a .ts/.mts/.js/.mjs file, a handler function, or an object with fetch()');
   },
+  balanceBusyWorkers: parseBool,
   beforeFork: (raw) => hooks(raw),
   beforeRestart: (raw) => hooks(raw),
   beforeWorkerBoot: (raw) => hooks(raw),
@@ -462,6 +467,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     afterWorkerShutdown: hookList('afterWorkerShutdown'),
     app: get('app') as string | AppInput | undefined,
     appBase: (v.appBase as string | undefined) ?? process.cwd(),
+    balanceBusyWorkers: get('balanceBusyWorkers') as boolean,
     beforeFork: hookList('beforeFork'),
     beforeRestart: hookList('beforeRestart'),
     beforeWorkerBoot: hookList('beforeWorkerBoot'),

@@ -96,6 +96,24 @@ export class Server {
   private draining = false;
   /** Remove unix socket files at stop (single mode); a cluster worker shares them and must not. */
   ownsSockets = true;
+  /** Cluster (balanceBusyWorkers): true while this worker's event loop is saturated. */
+  private busy = false;
+  private busyTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Cluster: while the event loop is over 90% utilised, responses say Connection: close, so
+   * keep-alive clients reconnect and the kernel hands them to a worker that is free to accept
+   * (a saturated one rarely gets to accept). Puma's wait_for_less_busy_worker, for event loops.
+   */
+  balanceWhenBusy(): void {
+    let last = performance.eventLoopUtilization();
+    this.busyTimer = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      this.busy = performance.eventLoopUtilization(now, last).utilization > 0.9;
+      last = now;
+    }, 100);
+    this.busyTimer.unref();
+  }
   private drained: Promise<void> | null = null;
 
   constructor(
@@ -175,7 +193,7 @@ export class Server {
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
-    if (this.draining || (max > 0 && entry.requests >= max)) res.shouldKeepAlive = false;
+    if (this.draining || this.busy || (max > 0 && entry.requests >= max)) res.shouldKeepAlive = false;
 
     const refused = this.admissionError(req);
     if (refused) {
@@ -389,6 +407,7 @@ export class Server {
       let forceTimer: NodeJS.Timeout | undefined;
       const done = () => {
         clearTimeout(forceTimer);
+        if (this.busyTimer) clearInterval(this.busyTimer);
         this.reactor.stop();
         if (this.ownsSockets) for (const l of this.listeners) removeUnixSocket(l.spec);
         resolve();

@@ -147,10 +147,10 @@ export class Primary {
     for (const h of this.current.values()) {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
-        this.log.error({ worker: h.index, pid: h.pid }, `Terminating timed out worker ${h.index} (PID: ${h.pid}): failed to check in within ${this.options.workerTimeout} seconds`);
+        this.log.error({ worker: h.index, pid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to check in within ${this.options.workerTimeout} seconds; terminating it`);
         h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
-        this.log.error({ worker: h.index, pid: h.pid }, `Terminating worker ${h.index} (PID: ${h.pid}): failed to boot within ${this.options.workerBootTimeout} seconds`);
+        this.log.error({ worker: h.index, pid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
         h.kill();
       }
     }

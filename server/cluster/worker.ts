@@ -24,6 +24,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     server = new Server(options, loaded.adapted, log);
     server.ownsSockets = false;
+    if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, log, [index]);
     await server.bind();
   } catch (err) {

@@ -1,6 +1,6 @@
 // Integration: `tspuma -w 2` with real clients and signals: both workers serve, check-ins
 // advance, restarts under load fail nothing, dead and hung workers are replaced.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -39,7 +39,12 @@ async function pidOf(url: string): Promise<number> {
 
 describe('cluster mode', () => {
   it('serves from both workers; stats show 2 booted workers with last_checkin advancing; the token is required', async () => {
-    const s = await cluster();
+    const files = mkdtempSync(join(tmpdir(), 'tspuma-files-'));
+    const pidfile = join(files, 'tspuma.pid');
+    const state = join(files, 'tspuma.state');
+    const s = await cluster('', ['--pidfile', pidfile, '-S', state]);
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
+    expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({ pid: s.proc.pid, control_url: s.control.replace('http', 'tcp'), control_auth_token: TOKEN });
     const seen = new Set<number>();
     for (let i = 0; i < 200 && seen.size < 2; i++) seen.add(await pidOf(s.url));
     expect(seen.size).toBe(2);
@@ -53,11 +58,12 @@ describe('cluster mode', () => {
     }, 'both check-ins to advance', 5000);
     expect((await fetch(`${s.control}/stats`)).status).toBe(403);
     expect((await fetch(`${s.control}/stats?token=wrong-token-000000`)).status).toBe(403);
-    const ctl = run(['ctl', 'stats', '--control-url', s.control.replace('http', 'tcp'), '--control-token', TOKEN]);
+    const ctl = run(['ctl', 'stats', '-S', state]);
     expect(await ctl.exited).toBe(0);
     expect(JSON.parse(ctl.stdout()).booted_workers).toBe(2);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
+    expect(existsSync(pidfile) || existsSync(state)).toBe(false);
   });
 
   for (const kind of ['phased-restart', 'restart'] as const) {
@@ -105,7 +111,7 @@ describe('cluster mode', () => {
     const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1500), 'a worker to stop checking in', 5000);
     const other = pids.find((p) => p !== stuck.pid)!;
     for (let i = 0; i < 5; i++) expect(await pidOf(`${s.url}/`)).toBeDefined();
-    await waitFor(() => /Terminating timed out worker \d \(PID: \d+\): failed to check in within 4 seconds/.test(s.stdout()), 'the timeout message', 10_000);
+    await waitFor(() => /Worker \d \(PID: \d+\) failed to check in within 4 seconds; terminating it/.test(s.stdout()), 'the timeout message', 10_000);
     await waitFor(async () => {
       const st = await s.stats();
       return st.booted_workers === 2 && !st.worker_status.some((w) => w.pid === stuck.pid);

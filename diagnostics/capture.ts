@@ -165,7 +165,7 @@ export class Capturer {
     }
   }
 
-  /** Runs fn with capture on and turns pausing off again before returning (sync phases). */
+  /** Turns pausing off now if no phase is active and no delayed switch-off is pending. */
   private exitNow(): void {
     if (this.active === 0 && !this.offTimer) this.refresh();
   }

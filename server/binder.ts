@@ -19,14 +19,6 @@ export interface Listener {
   readonly port: number | null;
 }
 
-/** What was passed to listen(), kept because listen errors arrive asynchronously. */
-export interface ListenCall {
-  readonly spec: BindSpec;
-  readonly args: Readonly<Record<string, unknown>>;
-  /** Stack at the listen() call, so an async failure still names the call site. */
-  readonly stack: string;
-}
-
 export const SERVER_OPTIONS: http.ServerOptions = {
   // The reactor owns every connection deadline; node's own timers are switched off.
   requestTimeout: 0,
@@ -134,7 +126,7 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
 }
 
 /** Listens on one bind. Resolves with the Listener, rejects with a coded TspumaError. */
-export async function listen(spec: BindSpec, server: http.Server, log: Logger, onCall?: (call: ListenCall) => void): Promise<Listener> {
+export async function listen(spec: BindSpec, server: http.Server, log: Logger): Promise<Listener> {
   const somaxconn = readSomaxconn();
   if (somaxconn !== null && spec.backlog > somaxconn) {
     log.warn(
@@ -145,7 +137,6 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger, o
   if (spec.scheme === 'unix') await prepareUnixPath(spec, log);
   const args: net.ListenOptions =
     spec.scheme === 'unix' ? { path: spec.path!, backlog: spec.backlog } : { host: spec.host!, port: spec.port!, backlog: spec.backlog };
-  onCall?.({ spec, args: { ...args }, stack: new Error('listen call site').stack ?? '' });
   // Listen errors arrive asynchronously: photograph this frame's values now, for the dump later.
   const snapshot = diagnostics?.snapshot('listen');
   await new Promise<void>((resolve, reject) => {

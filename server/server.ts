@@ -5,7 +5,7 @@ import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { createHttpServer, listen, removeUnixSocket, type Listener, type ListenCall } from './binder.js';
+import { createHttpServer, listen, removeUnixSocket, type Listener } from './binder.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
 import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
@@ -90,8 +90,6 @@ export class Server {
   readonly pool: Pool;
   readonly listeners: Listener[] = [];
   readonly startedAt = new Date();
-  /** Listen calls as made, for messages about asynchronous listen errors. */
-  readonly listenCalls: ListenCall[] = [];
   private readonly lowlevel: LowlevelContext;
   private draining = false;
   /** Remove unix socket files at stop (single mode); a cluster worker shares them and must not. */
@@ -142,7 +140,7 @@ export class Server {
     for (const spec of this.options.bind) {
       const server = createHttpServer(spec, this.options.firstDataTimeout * 1000);
       this.attach(server, spec.tls !== null);
-      const listener = await listen(spec, server, this.log, (call) => this.listenCalls.push(call));
+      const listener = await listen(spec, server, this.log);
       this.listeners.push(listener);
     }
     return this.listeners;

@@ -31,6 +31,11 @@ async function cluster(extraConfig = '', args: string[] = []): Promise<Booted & 
   return { ...s, stats, control };
 }
 
+/** Requests served by all workers, from their last check-ins. */
+function served(stats: ClusterStats): number {
+  return stats.worker_status.reduce((n, w) => n + ((w as { last_status?: { requests_count?: number } }).last_status?.requests_count ?? 0), 0);
+}
+
 /** pid answering a request on a fresh connection. */
 async function pidOf(url: string): Promise<number> {
   const res = await fetch(url, { headers: { connection: 'close' } });
@@ -71,7 +76,7 @@ describe('cluster mode', () => {
       const s = await cluster();
       const oldPids = (await s.stats()).worker_status.map((w) => w.pid);
       const load = autocannon({ url: `${s.url}/slow?ms=5`, connections: 10, duration: 10 });
-      await new Promise((r) => setTimeout(r, 2000)); // load established before the restart
+      await waitFor(async () => served(await s.stats()) > 1000, 'the load to be established', 10_000);
       const ctl = run(['ctl', kind, '--wait', '--control-url', s.control.replace('http', 'tcp'), '--control-token', TOKEN]);
       expect(await ctl.exited).toBe(0);
       const result = await load;
@@ -90,7 +95,7 @@ describe('cluster mode', () => {
     const s = await cluster();
     const victim = (await s.stats()).worker_status[0]!;
     const load = autocannon({ url: s.url, connections: 10, duration: 4 });
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor(async () => served(await s.stats()) > 500, 'the load to be established', 10_000);
     const killedAt = Date.now();
     process.kill(victim.pid, 'SIGKILL');
     await waitFor(async () => {

@@ -114,15 +114,23 @@ describe('apps', () => {
     await new Promise<void>((resolve, reject) => {
       const req = r.get(t.url, (res) => {
         res.pause(); // read nothing: the socket buffers fill and the producer must wait
-        waitFor(() => produced > 0 && produced < 2000, 'production to start').then(async () => {
-          const before = produced;
-          await new Promise((s) => setTimeout(s, 300));
-          // Without backpressure all 2000 chunks (128 MB) would be produced at once.
-          expect(produced).toBeLessThan(2000);
-          expect(produced - before).toBeLessThan(50);
-          req.destroy();
-          resolve();
-        }, reject);
+        waitFor(() => produced > 0, 'production to start')
+          .then(() => {
+            // Poll until production stops advancing: the socket buffers are full and the
+            // producer waits for 'drain'. Without backpressure it would run to all 2000 chunks.
+            let seen = -1;
+            return waitFor(() => {
+              const stalled = produced === seen;
+              seen = produced;
+              return stalled;
+            }, 'the producer to stall on backpressure', 10_000, 100);
+          })
+          .then(() => {
+            expect(produced).toBeLessThan(2000);
+            req.destroy();
+            resolve();
+          })
+          .catch(reject);
       });
       req.on('error', () => undefined);
     });

@@ -39,16 +39,4 @@ export class Redactor {
     }
     return out;
   }
-
-  /**
-   * Redacts `name: value` pairs inside a rendered object summary (`{password: "x", ...}`), for
-   * properties the capture already rendered to text.
-   */
-  text(summary: string, where: string, applied: string[]): string {
-    return summary.replace(/([A-Za-z_$][\w$-]*)(\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^,}\]\s]+)/g, (whole, name: string, sep: string) => {
-      if (!this.isSecretName(name)) return whole;
-      applied.push(`property ${name} (${where})`);
-      return `${name}${sep}"${REDACTED}"`;
-    });
-  }
 }

@@ -41,8 +41,8 @@ export class Pool {
 
   /** Runs `run` now if a slot is free, else queues it. Each started run must call release() once. */
   submit(run: () => void): Ticket | null {
-    if (this.running < this.max && this.head === null) {
-      this.start(run);
+    if (this.tryAcquire()) {
+      run();
       return null;
     }
     const waiter: Waiter = { run, next: null, cancelled: false };

@@ -35,6 +35,7 @@ interface RequestState {
   readonly server: Server;
   readonly entry: Entry;
   readonly req: http.IncomingMessage;
+  /** performance.now() at admission, only taken when logRequests is on (0 otherwise). */
   readonly start: number;
   /** The app holds a pool slot for this request. */
   slot: boolean;
@@ -187,7 +188,7 @@ export class Server {
     }
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
     this.reactor.toApp(entry, req, res);
-    const state: RequestState = { server: this, entry, req, start: performance.now(), slot: false, ticket: null, takenOver: false, captured: false };
+    const state: RequestState = { server: this, entry, req, start: this.options.logRequests ? performance.now() : 0, slot: false, ticket: null, takenOver: false, captured: false };
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;

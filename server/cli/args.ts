@@ -49,8 +49,6 @@ const NOT_YET_FLAGS: Record<string, string> = {
   inspect: 'the inspector tooling',
 };
 
-const ENV_VARS = ['PORT', 'WEB_CONCURRENCY', 'TSPUMA_MIN_THREADS', 'TSPUMA_MAX_THREADS', 'NODE_ENV', 'TSPUMA_OPTS'] as const;
-
 function usage(problem: string, source: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem, source });
 }
@@ -225,4 +223,3 @@ export function helpText(version: string): string {
   return lines.join('\n');
 }
 
-export { ENV_VARS };

@@ -52,7 +52,6 @@ export class Diagnostics implements DiagnosticsHook {
     this.sinks = new Sinks({
       dir: dumpDirFrom(opts.env, opts.dir),
       maxFiles: opts.maxFiles,
-      ci: this.ci,
       githubActions: opts.env.GITHUB_ACTIONS === 'true',
       colour: opts.colour,
       write: opts.write,

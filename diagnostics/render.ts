@@ -30,9 +30,3 @@ export function renderText(dump: Dump, colour = false): string {
   return lines.join('\n');
 }
 
-/** One line for CI logs. */
-export function renderSummary(dump: Dump, path: string | null): string {
-  const culprit = dump.frames[dump.culprit];
-  const where = culprit ? ` at ${culprit.file}:${culprit.line}` : '';
-  return `tspuma dump #${dump.id} [${dump.phase}] ${dump.error.name}: ${dump.error.message}${where}${path ? ` -> ${path}` : ''}`;
-}

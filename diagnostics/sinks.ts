@@ -3,14 +3,13 @@
 import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Dump } from './model.js';
-import { renderSummary, renderText } from './render.js';
+import { renderText } from './render.js';
 
 export interface SinkOptions {
   /** Folder for .json/.txt files; null for none. */
   dir: string | null;
   /** Most dumps kept in dir (pairs of files); the oldest go first. */
   maxFiles: number;
-  ci: boolean;
   githubActions: boolean;
   colour: boolean;
   write: (text: string) => void;
@@ -48,8 +47,8 @@ export class Sinks {
     }
     const path = this.writeFiles(dump);
     this.sites.set(dump.site, { first: dump, count: 1, path });
-    if (this.opts.ci) this.opts.write(`${renderSummary(dump, path)}\n`);
-    else this.opts.write(`${renderText(dump, this.opts.colour)}\n`);
+    // The full text once per site, in CI too: the job log is the first place anyone looks.
+    this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
     const culprit = dump.frames[dump.culprit];
     if (this.opts.githubActions && culprit) {
       const message = `${dump.error.name}: ${dump.error.message}`.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');

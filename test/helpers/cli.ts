@@ -19,10 +19,16 @@ export interface Spawned {
 
 const children = new Set<ChildProcess>();
 
+/** The runner's environment without what changes tspuma's behaviour (CI=true on a CI machine, say). */
+const AMBIENT = /^(TSPUMA_.*|CI|GITHUB_ACTIONS|NODE_ENV|NODE_OPTIONS|PORT|WEB_CONCURRENCY|FORCE_COLOR|NO_COLOR)$/;
+export function hermeticEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !AMBIENT.test(k)));
+}
+
 export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Spawned {
   const proc = spawn(process.execPath, [CLI, ...args], {
     cwd,
-    env: { ...process.env, NODE_ENV: undefined, PORT: undefined, WEB_CONCURRENCY: undefined, TSPUMA_OPTS: undefined, ...env } as NodeJS.ProcessEnv,
+    env: { ...hermeticEnv(), ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);

@@ -152,12 +152,14 @@ describe('tspuma -d', () => {
     expect(bad.stderr()).toContain('is not a tspuma dump');
   });
 
-  it('in CI: dumps to ./tspuma-dumps, one summary line each, GitHub annotations, an exit summary', async () => {
+  it('in CI: dumps to ./tspuma-dumps, the full text and the file path in the log, GitHub annotations, an exit summary', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tspuma-ci-'));
     const s = await boot(['-d', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true' }, cwd);
     await (await fetch(`${s.url}/sync`)).text();
     await waitFor(() => s.stderr().includes('::error file='), 'the annotation');
-    expect(s.stderr()).toMatch(/^tspuma dump #1 \[app\] Error: user 42 not found after 3 attempts \(7\) at .*debug-app\.ts:\d+ -> .*tspuma-dumps\/.*\.json$/m);
+    expect(s.stderr()).toMatch(/^tspuma dump #1 \[app\] Error: user 42 not found after 3 attempts \(7\)/m);
+    expect(s.stderr()).toMatch(/^\s+> #0 loadUser  .*debug-app\.ts:\d+:\d+/m);
+    expect(s.stderr()).toMatch(/^\s+written to .*tspuma-dumps\/.*\.json$/m);
     expect(s.stderr()).toMatch(/^::error file=.*debug-app\.ts,line=\d+,col=\d+,title=tspuma dump #1 \[app\]::Error: user 42 not found/m);
     expect(readdirSync(join(cwd, 'tspuma-dumps')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
     s.proc.kill('SIGTERM');

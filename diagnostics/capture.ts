@@ -4,36 +4,14 @@
 import inspector from 'node:inspector';
 import type { DumpPhase, Shown } from './model.js';
 import type { Redactor } from './redact.js';
-import { original, isLibrary, type Original } from './sourcemap.js';
+import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
-interface RemoteObject {
-  type: string;
-  subtype?: string;
-  className?: string;
-  value?: unknown;
-  unserializableValue?: string;
-  description?: string;
-  objectId?: string;
-  preview?: { overflow: boolean; properties: { name: string; type: string; value?: string; subtype?: string }[] };
-}
-interface CallFrame {
-  functionName: string;
-  url: string;
-  location: { scriptId: string; lineNumber: number; columnNumber: number };
-  scopeChain: { type: string; object: RemoteObject }[];
-  this: RemoteObject;
-}
+export type { CapturedFrame } from './frames.js';
+
 interface PausedParams {
   reason: string;
   data?: RemoteObject;
   callFrames: CallFrame[];
-}
-
-export interface CapturedFrame extends Original {
-  function: string;
-  receiver: string;
-  locals: Record<string, Shown>;
-  library: boolean;
 }
 
 export interface Capture {
@@ -53,11 +31,7 @@ export interface CaptureLimits {
   globalPerSecond: number;
 }
 
-const MAX_LOCALS = 24;
-const MAX_STRING = 160;
-const MAX_PROPS = 8;
 const OFF_DELAY_MS = 1000;
-const SCOPES = new Set(['local', 'block', 'catch', 'closure']);
 const THROWN = Symbol.for('tspuma.diagnostics.thrown');
 /** URL prefix of this folder's compiled files. */
 const OWN_URL = new URL('./', import.meta.url).href;
@@ -85,17 +59,20 @@ export class Capturer {
 
   constructor(
     private readonly limits: CaptureLimits,
-    private readonly redactor: Redactor,
+    redactor: Redactor,
     private readonly onFailure: (err: unknown) => void,
-  ) {}
+  ) {
+    this.reader = new FrameReader(redactor);
+  }
 
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
-  private readonly scripts = new Map<string, string>();
+  private readonly scripts = new Map<string, ScriptInfo>();
+  private readonly reader: FrameReader;
 
   start(): void {
     this.session.connect();
     this.session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => {
-      if (message.params.url) this.scripts.set(message.params.scriptId, message.params.url);
+      if (message.params.url) this.scripts.set(message.params.scriptId, { url: message.params.url });
     });
     this.post('Debugger.enable');
     this.post('Debugger.setPauseOnExceptions', { state: 'none' });
@@ -223,6 +200,9 @@ export class Capturer {
   }
 
   private onPaused(params: PausedParams): void {
+    // A pause this session did not ask for (a DevTools breakpoint, `tspuma inspect stack`, a
+    // debugger statement) belongs to whoever asked: leave it paused.
+    if (!this.pausing || (params.reason !== 'exception' && params.reason !== 'promiseRejection')) return;
     this.stats.pauses++;
     try {
       if (this.active === 0) return;
@@ -250,7 +230,7 @@ export class Capturer {
           return;
         }
       }
-      const capture = this.build(params, snapshot);
+      const capture = this.build(params);
       if (!snapshot) {
         if (this.sites.size > 10_000) this.sites.clear();
         this.sites.set(site, { last: now, repeats: this.sites.get(site)?.repeats ?? 0, key: capture.site });
@@ -287,94 +267,15 @@ export class Capturer {
     return value;
   }
 
-  private build(params: PausedParams, snapshot: boolean): Capture {
-    const redactions: string[] = [];
-    const frames: CapturedFrame[] = [];
-    for (const cf of params.callFrames) {
-      if (frames.length >= this.limits.frames) break;
-      const url = cf.url || this.scripts.get(cf.location.scriptId) || '';
-      if (url.startsWith(OWN_URL)) continue; // the diagnostics layer's own frames (scope, snapshot)
-      const where = original(url, cf.location.lineNumber, cf.location.columnNumber);
-      const library = isLibrary(where.file);
-      const index = frames.length;
-      const locals: Record<string, Shown> = {};
-      let count = 0;
-      for (const scope of cf.scopeChain) {
-        if (!SCOPES.has(scope.type) || !scope.object.objectId) continue;
-        if (library && scope.type === 'closure') continue; // a library's closures are noise and slow to read
-        const { result } = this.post<{ result: { name: string; value?: RemoteObject }[] }>('Runtime.getProperties', {
-          objectId: scope.object.objectId,
-          ownProperties: true,
-          generatePreview: true,
-        });
-        for (const prop of result) {
-          if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
-          count++;
-          if (this.redactor.isSecretName(prop.name)) {
-            locals[prop.name] = '[redacted]';
-            redactions.push(`local ${prop.name} (frame ${index})`);
-          } else locals[prop.name] = this.show(prop.value, `local ${prop.name}, frame ${index}`, redactions);
-        }
-      }
-      const receiver = this.describe(cf.this, `receiver, frame ${index}`, redactions);
-      const cls = cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
-      const name = cf.functionName || '(anonymous)';
-      frames.push({ ...where, function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library });
-    }
+  private build(params: PausedParams): Capture {
+    const { frames, redactions } = this.reader.read(params.callFrames, {
+      frames: this.limits.frames,
+      scripts: this.scripts,
+      skipUrl: OWN_URL, // the diagnostics layer's own frames (scope, snapshot)
+      properties: (objectId) => this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }).result,
+    });
     const phase = this.phases[this.phases.length - 1] ?? 'app';
     const top = frames[0];
     return { phase, reason: params.reason, site: top ? `${top.file}:${top.line}` : phase, frames, redactions };
-  }
-
-  /** A value for the locals table: primitives as themselves, the rest summarised. */
-  private show(v: RemoteObject, where: string, redactions: string[]): Shown {
-    switch (v.type) {
-      case 'string': {
-        const s = v.value as string;
-        if (this.redactor.isSecretValue(s)) {
-          redactions.push(`value of ${where}`);
-          return '[redacted]';
-        }
-        return s.length > MAX_STRING ? `${s.slice(0, MAX_STRING)}…` : s;
-      }
-      case 'number':
-        return v.unserializableValue !== undefined ? { summary: v.unserializableValue } : (v.value as number);
-      case 'boolean':
-        return v.value as boolean;
-      case 'object':
-        if (v.subtype === 'null') return null;
-        return { summary: this.describe(v, where, redactions) };
-      default:
-        return { summary: this.describe(v, where, redactions) };
-    }
-  }
-
-  /** "ClassName {a: 1, b: "x"}" with caps on breadth and string length; secrets redacted by name. */
-  private describe(v: RemoteObject, where: string, redactions: string[]): string {
-    if (v.type === 'undefined') return 'undefined';
-    if (v.type === 'function') return `function ${(v.description ?? '').split('\n')[0]!.replace(/^(async )?function\s*/, '').slice(0, 60) || '(anonymous)'}`;
-    if (v.type === 'string') return JSON.stringify(v.value);
-    if (v.type !== 'object') return v.unserializableValue ?? v.description ?? String(v.value);
-    if (v.subtype === 'null') return 'null';
-    const head = v.description ?? v.className ?? 'Object';
-    const props = v.preview?.properties;
-    if (!props || props.length === 0 || v.subtype === 'error') return head.split('\n')[0]!.slice(0, MAX_STRING);
-    const visible = props.filter((p) => !p.name.startsWith('Symbol(') && !p.name.startsWith('#')).slice(0, MAX_PROPS);
-    if (visible.length === 0) return head.split('\n')[0]!.slice(0, MAX_STRING);
-    const array = v.subtype === 'array';
-    let secretNext = false; // in ["Authorization", "Bearer x"] the value after a secret header name
-    const items = visible.map((p) => {
-      const str = p.type === 'string' ? (p.value ?? '') : null;
-      const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && this.redactor.isSecretValue(str));
-      secretNext = array && str !== null && this.redactor.isSecretHeader(str);
-      if (redact) {
-        redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);
-        return array ? '"[redacted]"' : `${p.name}: "[redacted]"`;
-      }
-      const value = str !== null ? JSON.stringify(str.slice(0, 60)) : (p.value ?? p.subtype ?? p.type);
-      return array ? value : `${p.name}: ${value}`;
-    });
-    const more = v.preview!.overflow || props.length > visible.length ? ', …' : '';
-    return `${head.split('\n')[0]!.slice(0, 60)} ${array ? '[' : '{'}${items.join(', ')}${more}${array ? ']' : '}'}`;
   }
 }

@@ -20,7 +20,7 @@ export interface DumpContext {
   worker?: number | null;
 }
 
-function errorInfo(err: unknown): DumpError {
+export function errorInfo(err: unknown): DumpError {
   const e = err as { name?: string; message?: string; code?: unknown; cause?: unknown } | null;
   const causes: DumpError['causes'] = [];
   let cause = e?.cause as typeof e;
@@ -65,8 +65,13 @@ function shown(v: unknown): Shown {
 const RESOLUTION_MS = 20;
 const lateness = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
 
+let lastId = 0;
+/** Dump ids are per process, shared by every builder (failures, live stacks, autopsies). */
+export function nextDumpId(): number {
+  return ++lastId;
+}
+
 export class DumpBuilder {
-  private nextId = 1;
   private readonly delay: IntervalHistogram;
 
   constructor(
@@ -106,7 +111,7 @@ export class DumpBuilder {
     const mem = process.memoryUsage();
     const dump: Dump = {
       version: DUMP_VERSION,
-      id: this.nextId++,
+      id: nextDumpId(),
       kind: ctx.kind ?? (capture?.reason === 'promiseRejection' ? 'rejection' : 'exception'),
       phase: ctx.phase,
       error: errorInfo(err),

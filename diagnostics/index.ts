@@ -3,7 +3,7 @@
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder } from './dumps.js';
-import type { DumpPhase } from './model.js';
+import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
@@ -84,12 +84,29 @@ export class Diagnostics implements DiagnosticsHook {
     return { dump, text: renderText(dump), path, repeat };
   }
 
+  /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
+  emit(dump: Dump): Reported {
+    const { repeat, path } = this.sinks.emit(dump);
+    return { dump, text: renderText(dump), path, repeat };
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
+}
+
+/** Sinks for dumps made without the capture layer (autopsies with --inspect but not --debug). */
+export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null): Sinks {
+  return new Sinks({
+    dir: dumpDirFrom(env, dir),
+    maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
+    githubActions: env.GITHUB_ACTIONS === 'true',
+    colour: process.stderr.isTTY === true,
+    write: (text) => process.stderr.write(text),
+  });
 }
 
 export function enableDiagnostics(opts: Partial<DiagnosticsOptions> = {}): Diagnostics {

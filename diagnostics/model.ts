@@ -4,7 +4,7 @@
 export const DUMP_VERSION = 1;
 
 /** The server phase a failure happened in. */
-export type DumpPhase = 'config' | 'listen' | 'accept' | 'reactor' | 'request' | 'app' | 'hook' | 'boot';
+export type DumpPhase = 'config' | 'listen' | 'accept' | 'reactor' | 'request' | 'app' | 'hook' | 'boot' | 'stack' | 'hang';
 
 /**
  * A value as captured: strings (capped), numbers, booleans and null as themselves; anything
@@ -43,7 +43,8 @@ export interface Dump {
   version: typeof DUMP_VERSION;
   /** Sequence number in this process. */
   id: number;
-  kind: 'exception' | 'rejection' | 'listen' | 'fault';
+  /** stack: a live stack taken on demand; hang: a hung worker's autopsy before it was killed. */
+  kind: 'exception' | 'rejection' | 'listen' | 'fault' | 'stack' | 'hang';
   phase: DumpPhase;
   error: DumpError;
   pid: number;
@@ -63,4 +64,8 @@ export interface Dump {
   redactions: string[];
   /** Values given at the call site, for failures that surface later (listen errors). */
   context?: Record<string, Shown>;
+  /** Live stacks: no JavaScript was running (the process waits in its event loop; frames is empty). */
+  idle?: true;
+  /** Live stacks and autopsies: the requests in the app when the process was paused, oldest first. */
+  inFlight?: { method: string; url: string; ms: number }[];
 }

@@ -7,9 +7,29 @@ import { fileURLToPath } from 'node:url';
 
 const maps = new Map<string, SourceMap | null>();
 
-function mapFor(path: string): SourceMap | null {
+/** A source map URL as a script announced it: inline (data:) or a file next to the script. */
+function mapFromUrl(path: string, sourceMapURL: string): SourceMap | null {
+  try {
+    if (sourceMapURL.startsWith('data:')) {
+      const comma = sourceMapURL.indexOf(',');
+      const meta = sourceMapURL.slice(5, comma);
+      const data = sourceMapURL.slice(comma + 1);
+      const text = meta.endsWith(';base64') ? Buffer.from(data, 'base64').toString('utf8') : decodeURIComponent(data);
+      return new SourceMap(JSON.parse(text) as ConstructorParameters<typeof SourceMap>[0]);
+    }
+    const file = sourceMapURL.startsWith('file://') ? fileURLToPath(sourceMapURL) : resolve(dirname(path), sourceMapURL);
+    return new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+  } catch {
+    return null;
+  }
+}
+
+function mapFor(path: string, sourceMapURL?: string): SourceMap | null {
   if (maps.has(path)) return maps.get(path)!;
+  // This process's own modules first; a script of another process (inspector/remote.ts) by the
+  // source map URL it announced.
   let map: SourceMap | null = findSourceMap(path) ?? null;
+  if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
   if (map === null) {
     try {
       map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
@@ -37,12 +57,12 @@ export interface Original {
 }
 
 /** Maps a script URL and a 0-based position to the original file and 1-based position. */
-export function original(url: string, line0: number, col0: number): Original {
+export function original(url: string, line0: number, col0: number, sourceMapURL?: string): Original {
   let path: string | null = null;
   if (url.startsWith('file://')) path = fileURLToPath(url);
   else if (isAbsolute(url)) path = url;
   if (path === null) return { file: url || '<anonymous>', line: line0 + 1, column: col0 + 1 };
-  const map = mapFor(path);
+  const map = mapFor(path, sourceMapURL);
   const entry = map?.findEntry(line0, col0) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
   if (entry && entry.originalSource && entry.originalLine !== undefined) {
     let source = entry.originalSource;

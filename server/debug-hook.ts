@@ -30,6 +30,8 @@ export interface DiagnosticsHook {
   snapshot(phase: DumpPhase): unknown;
   /** Builds, redacts and emits a dump for err. */
   report(err: unknown, ctx: ReportContext): Reported;
+  /** Emits a dump made elsewhere (live stack, autopsy) through the same sinks. */
+  emit(dump: Dump): Reported;
   /** Stops capturing; prints the exit summary in CI. */
   close(): void;
 }

@@ -17,9 +17,6 @@ export const ERRORS = {
   TSPUMA_ERR_OPTION_CONFLICT: {
     template: 'Options conflict: {rule} ({detail}).',
   },
-  TSPUMA_ERR_NOT_AVAILABLE: {
-    template: '{feature} ({source}) is not available yet: {reason}',
-  },
   TSPUMA_ERR_CLI_USAGE: {
     template: '{problem} ({source}). Run `tspuma --help` for the options.',
   },
@@ -116,6 +113,21 @@ export const ERRORS = {
   },
   TSPUMA_ERR_RESPONSE_STREAM: {
     template: 'The response body for {method} {url} failed after the headers were sent: {message}; the connection was closed.',
+  },
+  TSPUMA_ERR_WORKER_TIMEOUT: {
+    template: 'Worker {index} (PID: {pid}) failed to check in within {seconds} seconds; terminating it',
+  },
+  TSPUMA_ERR_INSPECT_DISCOVERY: {
+    template: 'Cannot read the inspector list at {url} ({source}): {message}. {hint}',
+  },
+  TSPUMA_ERR_INSPECT_TARGET: {
+    template: 'No inspector target {wanted} at {url}; there are: {available}.',
+  },
+  TSPUMA_ERR_INSPECT_CONNECT: {
+    template: 'Cannot attach to the inspector of {target} ({ws}): {message}.',
+  },
+  TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT: {
+    template: '{target} did not pause within {ms} ms; it was left running. {hint}',
   },
   TSPUMA_ERR_HOOK: {
     template: 'Hook {hook} threw: {message}',

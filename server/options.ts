@@ -28,6 +28,8 @@ export interface TspumaConfig {
   forceShutdownAfter?: number | 'forever' | 'immediately';
   httpContentLengthLimit?: number | null;
   idleTimeout?: number | null;
+  /** DevTools inspectors: true, false, "HOST:PORT" or a port; default on with debug at 127.0.0.1:9229. */
+  inspect?: boolean | string | number | null;
   logRequests?: boolean;
   lowlevelErrorHandler?: LowlevelErrorHandler | null;
   maxKeepAlive?: number;
@@ -43,6 +45,7 @@ export interface TspumaConfig {
   supportedHttpMethods?: 'any' | string[];
   tag?: string | null;
   threads?: { min?: number; max?: number };
+  workerAutopsyTimeout?: number;
   workerBootTimeout?: number;
   workerCheckInterval?: number;
   workers?: number;
@@ -81,6 +84,8 @@ export interface Options {
   readonly forceShutdownAfter: number;
   readonly httpContentLengthLimit: number | null;
   readonly idleTimeout: number | null;
+  /** Inspector base address (discovery; +1 the primary; +2+i worker i); null: no inspector. */
+  readonly inspect: InspectAddress | null;
   readonly logRequests: boolean;
   readonly lowlevelErrorHandler: LowlevelErrorHandler | null;
   readonly maxKeepAlive: number;
@@ -99,6 +104,8 @@ export interface Options {
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly tag: string | null;
   readonly threads: { readonly min: number; readonly max: number };
+  /** Seconds a hung worker's autopsy may take before it is killed anyway; 0: no autopsy. */
+  readonly workerAutopsyTimeout: number;
   readonly workerBootTimeout: number;
   readonly workerCheckInterval: number;
   readonly workers: number;
@@ -138,6 +145,7 @@ export const DEFAULTS = Object.freeze({
   forceShutdownAfter: 'forever' as number | 'forever' | 'immediately',
   httpContentLengthLimit: null as number | null,
   idleTimeout: null as number | null,
+  inspect: null as boolean | string | null,
   logRequests: false,
   lowlevelErrorHandler: null as LowlevelErrorHandler | null,
   maxKeepAlive: 999,
@@ -153,6 +161,7 @@ export const DEFAULTS = Object.freeze({
   supportedHttpMethods: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
   tag: null as string | null,
   threads: { min: 0, max: 1024 },
+  workerAutopsyTimeout: 2,
   workerBootTimeout: 60,
   workerCheckInterval: 5,
   workerShutdownTimeout: 30,
@@ -161,12 +170,25 @@ export const DEFAULTS = Object.freeze({
 });
 
 export type OptionName = keyof typeof DEFAULTS;
+
+export interface InspectAddress {
+  readonly host: string;
+  readonly port: number;
+  /** Given by the user (a busy port is then worth a warning), not implied by debug. */
+  readonly explicit: boolean;
+}
+/** Node's own default inspector port, which chrome://inspect watches out of the box. */
+export const DEFAULT_INSPECT = Object.freeze({ host: '127.0.0.1', port: 9229 });
+
+/** "9229", "HOST:9229", "[::1]:9229" -> host and port; null when malformed. */
+export function parseInspectAddress(text: string): { host: string; port: number } | null {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) return null;
+  const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : DEFAULT_INSPECT.host;
+  return { host, port: Number(m[2]) };
+}
 export const OPTION_NAMES = Object.keys(DEFAULTS) as OptionName[];
 
-/** Keys that belong to features still to come: named so users get a reason, not a did-you-mean. */
-const NOT_YET: Record<string, string> = {
-  inspect: 'the inspector tooling',
-};
 
 /** Puma options with no faithful meaning in Node, refused with the reason. */
 const NO_EQUIVALENT: Record<string, string> = {
@@ -299,6 +321,18 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
     throw new Expected('tcp://HOST:PORT or unix://PATH');
   }),
   debug: parseBool,
+  inspect: (raw: unknown, fs: boolean): boolean | string | null => {
+    if (raw === null) return null;
+    const expected = 'true, false, a port, or HOST:PORT (an IPv6 host in brackets)';
+    if (typeof raw === 'boolean') return raw;
+    if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 65535) return String(raw);
+    if (typeof raw !== 'string') throw new Expected(expected);
+    const text = raw.trim();
+    if (fs && ['true', 'on', 'yes', '1'].includes(text.toLowerCase())) return true;
+    if (fs && ['false', 'off', 'no'].includes(text.toLowerCase())) return false;
+    if (parseInspectAddress(text) === null) throw new Expected(expected);
+    return text;
+  },
   dumpDir: nullable((raw) => nonEmptyString(raw, 'a folder path')),
   dumpFrames: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 1 to 200', true), 1, 200, 'an integer from 1 to 200'),
   environment: (raw) => nonEmptyString(raw, 'a non-empty string such as development or production'),
@@ -349,6 +383,7 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
   },
   tag: nullable((raw) => nonEmptyString(raw)),
   threads: parseThreads,
+  workerAutopsyTimeout: seconds(0, true),
   workerBootTimeout: seconds(0, false),
   workerCheckInterval: seconds(0, false),
   workers: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 0 to 1024', true), 0, 1024, 'an integer from 0 to 1024'),
@@ -369,13 +404,6 @@ function applyLayer(acc: Resolved, layer: Layer): void {
     if (!(key in SPECS)) {
       if (key in NO_EQUIVALENT) {
         throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', { name: key, source, didYouMean: ` It has no equivalent in tspuma: ${NO_EQUIVALENT[key]}.` });
-      }
-      if (key in NOT_YET) {
-        throw new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', {
-          feature: `Option \`${key}\``,
-          source,
-          reason: `${NOT_YET[key]} has not landed in this version of tspuma.`,
-        });
       }
       throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', {
         name: key,
@@ -406,10 +434,6 @@ function applyLayer(acc: Resolved, layer: Layer): void {
   }
 }
 
-function notAvailable(feature: string, source: string, reason: string): TspumaError {
-  return new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', { feature, source, reason });
-}
-
 /** Merges layers (lowest precedence first) over DEFAULTS, validates, and freezes. */
 export function resolveOptions(layers: readonly Layer[]): Options {
   const acc: Resolved = { values: {}, sources: {}, rawShown: {} };
@@ -437,6 +461,17 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     throw new TspumaError('TSPUMA_ERR_OPTION_CONFLICT', {
       rule: 'workerTimeout must be greater than workerCheckInterval, or every worker would miss its check-in',
       detail: `workerTimeout ${workerTimeout} from ${src('workerTimeout')}, workerCheckInterval ${checkInterval} from ${src('workerCheckInterval')}`,
+    });
+  }
+  const inspectRaw = get('inspect') as boolean | string | null;
+  const debugOn = get('debug') as boolean;
+  let inspect: InspectAddress | null = null;
+  if (inspectRaw === true || (inspectRaw === null && debugOn)) inspect = { ...DEFAULT_INSPECT, explicit: inspectRaw === true };
+  else if (typeof inspectRaw === 'string') inspect = { ...parseInspectAddress(inspectRaw)!, explicit: true };
+  if (inspect && inspect.port !== 0 && inspect.port + 2 + Math.max(0, (get('workers') as number) - 1) > 65535) {
+    throw new TspumaError('TSPUMA_ERR_OPTION_CONFLICT', {
+      rule: 'the inspector ports (base, base+1 for the primary, base+2+i for worker i) must stay below 65536',
+      detail: `inspect ${inspect.port} from ${src('inspect')}, workers ${get('workers') as number} from ${src('workers')}`,
     });
   }
   const controlRaw = get('controlUrl') as string | null;
@@ -484,6 +519,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     forceShutdownAfter: force === 'forever' ? Infinity : force === 'immediately' ? 0 : force,
     httpContentLengthLimit: get('httpContentLengthLimit') as number | null,
     idleTimeout: get('idleTimeout') as number | null,
+    inspect,
     logRequests: get('logRequests') as boolean,
     lowlevelErrorHandler: get('lowlevelErrorHandler') as LowlevelErrorHandler | null,
     maxKeepAlive: get('maxKeepAlive') as number,
@@ -499,6 +535,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     supportedHttpMethods: methods === 'any' ? 'any' : new Set(methods),
     tag: get('tag') as string | null,
     threads: Object.freeze(threads),
+    workerAutopsyTimeout: get('workerAutopsyTimeout') as number,
     workerBootTimeout: get('workerBootTimeout') as number,
     workerCheckInterval: checkInterval,
     workers,

@@ -19,6 +19,8 @@ interface Flag {
   readonly key?: string;
   /** Placeholder when the flag takes a value. */
   readonly arg?: string;
+  /** The value is optional and only given inline (--inspect=HOST:PORT). */
+  readonly optional?: boolean;
   readonly repeatable?: boolean;
   readonly help: string;
   readonly dflt?: string;
@@ -36,6 +38,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'config', short: 'C', arg: 'FILE', help: 'Config file.', dflt: './tspuma.config.{ts,mts,js,mjs} if present' },
   { long: 'environment', short: 'e', key: 'environment', arg: 'ENV', help: 'Environment name.', dflt: 'development' },
   { long: 'debug', short: 'd', key: 'debug', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).', dflt: 'off' },
+  { long: 'inspect', key: 'inspect', arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; --inspect=off disables.', dflt: 'on with --debug at 127.0.0.1:9229' },
   { long: 'quiet', short: 'q', key: 'quiet', help: 'Log warnings and errors only.', dflt: 'off' },
   { long: 'log-requests', key: 'logRequests', help: 'Log one line per request.', dflt: 'off' },
   { long: 'pidfile', key: 'pidfile', arg: 'FILE', help: 'Write the pid to FILE; removed at stop.', dflt: 'none' },
@@ -43,11 +46,6 @@ export const FLAGS: readonly Flag[] = [
   { long: 'version', short: 'V', help: 'Print the version and exit.' },
   { long: 'help', short: 'h', help: 'Print this help and exit.' },
 ];
-
-/** Puma flags for features still to come: refused with a reason instead of "unknown". */
-const NOT_YET_FLAGS: Record<string, string> = {
-  inspect: 'the inspector tooling',
-};
 
 function usage(problem: string, source: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem, source });
@@ -97,14 +95,13 @@ export function parseArgs(argv: readonly string[], source: string): ParsedArgs {
       if (name === 'fork-worker') {
         usage('--fork-worker has no equivalent: Node cannot fork a live heap; --preload loads the app once in the primary to fail fast', source);
       }
-      if (name in NOT_YET_FLAGS) {
-        throw new TspumaError('TSPUMA_ERR_NOT_AVAILABLE', { feature: `Option ${shown}`, source, reason: `${NOT_YET_FLAGS[name]} has not landed in this version of tspuma.` });
-      }
       const names = FLAGS.flatMap((f) => [`--${f.long}`, ...(f.short ? [`-${f.short}`] : [])]);
       usage(`unknown option ${shown}.${didYouMean(shown, names)}`, source);
     }
     let value: string | true = true;
-    if (flag.arg) {
+    if (flag.optional) {
+      value = inline ?? true;
+    } else if (flag.arg) {
       if (inline !== undefined) value = inline;
       else if (i + 1 < argv.length && !(argv[i + 1]!.startsWith('-') && argv[i + 1]!.length > 1)) value = argv[++i]!;
       else usage(`${shown} needs a value (${flag.arg})`, source);
@@ -204,11 +201,11 @@ export function argsLayer(parsed: ParsedArgs, source: string): Layer {
 }
 
 export function helpText(version: string): string {
-  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump FILE.json   print a saved failure dump as text', ''];
+  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump FILE.json   print a saved failure dump as text', '       tspuma ctl COMMAND      talk to a running cluster\'s control app (stats, restarts)', '       tspuma inspect list|stack|profile|heap   DevTools tooling on a running server (DEBUGGING.md)', ''];
   lines.push('APP is a .ts, .mts, .js or .mjs file. Default: the config\'s `app`, else ./app.ts, ./app.js, ./index.ts.', '');
   lines.push('Options:');
   for (const f of FLAGS) {
-    const names = `${f.short ? `-${f.short}, ` : '    '}--${f.long}${f.arg ? ` ${f.arg}` : ''}`;
+    const names = `${f.short ? `-${f.short}, ` : '    '}--${f.long}${f.optional ? `[=${f.arg}]` : f.arg ? ` ${f.arg}` : ''}`;
     lines.push(`  ${names.padEnd(28)} ${f.help}${f.dflt ? ` (default: ${f.dflt})` : ''}`);
   }
   lines.push('', 'Environment:');

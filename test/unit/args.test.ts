@@ -22,13 +22,10 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['a.ts', 'b.ts'], 'command line')).toThrow(/one APP file expected/);
   });
 
-  it('refuses flags of features still to come with a reason', () => {
-    try {
-      parseArgs(['--inspect'], 'command line');
-      expect.unreachable();
-    } catch (err) {
-      expect((err as TspumaError).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
-    }
+  it('--inspect takes its value only inline, so `--inspect app.ts` keeps app.ts as the APP', () => {
+    expect(parseArgs(['--inspect', 'app.ts'], 'command line')).toMatchObject({ values: { inspect: 'true' }, app: 'app.ts' });
+    expect(parseArgs(['--inspect=127.0.0.1:9300'], 'command line').values.inspect).toBe('127.0.0.1:9300');
+    expect(helpText('1.2.3')).toContain('--inspect[=HOST:PORT]');
   });
 
   it('documents every flag in --help with the precedence', () => {

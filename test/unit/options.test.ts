@@ -83,9 +83,24 @@ describe('resolveOptions', () => {
     expect(keep.bind.map((b) => b.port)).toEqual([4000]);
   });
 
-  it('refuses features that have not landed with a reason, not silently', () => {
+  it('inspect: implied by debug at 127.0.0.1:9229, explicit values, off, and the port range', () => {
+    expect(resolveOptions([]).inspect).toBeNull();
+    expect(resolveOptions([cli({ debug: 'true' }, { debug: '-d' })]).inspect).toEqual({ host: '127.0.0.1', port: 9229, explicit: false });
+    expect(resolveOptions([cli({ debug: 'true', inspect: 'off' }, { debug: '-d', inspect: '--inspect' })]).inspect).toBeNull();
+    expect(resolveOptions([cli({ inspect: 'true' }, { inspect: '--inspect' })]).inspect).toEqual({ host: '127.0.0.1', port: 9229, explicit: true });
+    expect(resolveOptions([cli({ inspect: '0.0.0.0:9300' }, { inspect: '--inspect' })]).inspect).toEqual({ host: '0.0.0.0', port: 9300, explicit: true });
+    expect(resolveOptions([config({ inspect: '[::1]:9300' })]).inspect).toEqual({ host: '::1', port: 9300, explicit: true });
+    expect(resolveOptions([config({ inspect: 0 })]).inspect).toEqual({ host: '127.0.0.1', port: 0, explicit: true });
+    const bad = errorOf(() => resolveOptions([config({ inspect: 'host:99999' })]));
+    expect(bad.code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(bad.message).toContain('"host:99999"');
+    const range = errorOf(() => resolveOptions([config({ inspect: 65534, workers: 4 })]));
+    expect(range.code).toBe('TSPUMA_ERR_OPTION_CONFLICT');
+    expect(range.message).toMatch(/inspect 65534 from config file .*workers 4/);
+  });
+
+  it('refuses Puma options with no meaning in Node with the reason', () => {
     expect(resolveOptions([cli({ workers: '2' }, { workers: '-w' })]).workers).toBe(2);
-    expect(errorOf(() => resolveOptions([config({ inspect: true })])).code).toBe('TSPUMA_ERR_NOT_AVAILABLE');
     const fork = errorOf(() => resolveOptions([config({ forkWorker: true })]));
     expect(fork.message).toContain('Node cannot fork a live heap');
     expect(resolveOptions([cli({ debug: 'true' }, { debug: '-d' })]).debug).toBe(true);

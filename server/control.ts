@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { listen, type Listener } from './binder.js';
 import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
+import type { TspumaError } from './errors.js';
 
 export function newToken(): string {
   return randomBytes(16).toString('hex');
@@ -61,6 +62,15 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
       case '/worker-count-down':
         primary.workerCountDown();
         return json(res, 200, { workers: primary.workerCount });
+      case '/stack': {
+        const worker = Number(url.searchParams.get('worker') ?? '0');
+        if (!Number.isInteger(worker) || worker < 0) return json(res, 400, { error: `worker must be a worker index; got ${JSON.stringify(url.searchParams.get('worker'))}` });
+        primary.stackOf(worker).then(
+          (dump) => json(res, 200, dump),
+          (err: TspumaError | Error) => json(res, 'code' in err && err.code === 'TSPUMA_ERR_INSPECT_TARGET' ? 404 : 504, { error: err.message, code: 'code' in err ? err.code : null }),
+        );
+        return;
+      }
       case '/gc':
         for (const h of primary.current.values()) h.send({ tspuma: 1, type: 'gc' });
         return json(res, 200, { message: 'gc requested (workers need --expose-gc)' });

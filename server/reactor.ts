@@ -29,6 +29,8 @@ export interface Entry {
   requests: number;
   /** Requests of this connection in the app (more than one when the client pipelines). */
   inflight: number;
+  /** performance.now() when the current request entered the app. */
+  appSince: number;
 }
 
 export interface ReactorTimeouts {
@@ -122,6 +124,7 @@ export class Reactor {
       res: null,
       requests: 0,
       inflight: 0,
+      appSince: 0,
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
@@ -147,6 +150,7 @@ export class Reactor {
     if (entry.inflight++ > 0) return; // pipelined: the first request's deadline stands
     entry.req = req;
     entry.res = res;
+    entry.appSince = now;
     this.move(entry, 'app', now + this.requestMs);
   }
 

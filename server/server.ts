@@ -19,6 +19,13 @@ export const MAX_URI_LENGTH = 12 * 1024;
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
 export const MAX_HEADER_SIZE = 16 * 1024;
 
+export interface InFlight {
+  method: string;
+  url: string;
+  /** How long it has been in the app. */
+  ms: number;
+}
+
 export interface Stats {
   started_at: string;
   backlog: number;
@@ -390,6 +397,14 @@ export class Server {
 
   stats(): Stats {
     return { started_at: this.startedAt.toISOString(), ...this.pool.stats(), connections: this.reactor.counts() };
+  }
+
+  /** Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector). */
+  inFlight(): InFlight[] {
+    const now = performance.now();
+    const out: InFlight[] = [];
+    for (const e of this.reactor.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: e.req.url ?? '', ms: Math.round(now - e.appSince) });
+    return out.sort((a, b) => b.ms - a.ms);
   }
 
   /**

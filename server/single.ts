@@ -11,6 +11,8 @@ import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { Server } from './server.js';
 import { VERSION } from './version.js';
+import { exposeInFlight } from '../inspector/open.js';
+import { startInspector, type InspectorSetup } from '../inspector/setup.js';
 
 export interface Running {
   readonly server: Server;
@@ -72,6 +74,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
     }
   }
+  let inspectorSetup: InspectorSetup | null = null;
+  if (options.inspect && opts.ownProcess) {
+    inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
+    exposeInFlight(() => server.inFlight());
+  }
   const urls = server.listeners.map((l) => l.url).join(', ');
   if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
 
@@ -80,6 +87,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     stopping = (async () => {
       log.info('- Gracefully stopping, waiting for requests to finish');
       await server.shutdown();
+      inspectorSetup?.close();
       if (pidfile) {
         try {
           unlinkSync(pidfile);
@@ -118,7 +126,7 @@ function installSignals(server: Server, stop: () => Promise<void>, log: Logger):
   // Puma: HUP without stdout_redirect behaves like INT.
   process.on('SIGHUP', graceful);
   for (const signal of ['SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
-    process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode, which has not landed yet`));
+    process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);

@@ -6,7 +6,9 @@ import type { Stats } from '../server.js';
 export type WorkerMessage =
   | { tspuma: 1; type: 'booted'; index: number; urls: string[] }
   | { tspuma: 1; type: 'checkin'; index: number; stats: Stats }
-  | { tspuma: 1; type: 'boot-failed'; index: number; code: string | null; message: string };
+  | { tspuma: 1; type: 'boot-failed'; index: number; code: string | null; message: string }
+  /** The worker's own inspector is open at url (ws://HOST:PORT/UUID). */
+  | { tspuma: 1; type: 'inspector'; index: number; url: string };
 
 /** Primary -> worker. */
 export type PrimaryMessage = { tspuma: 1; type: 'stop' } | { tspuma: 1; type: 'gc' };

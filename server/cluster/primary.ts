@@ -6,6 +6,12 @@ import { listen as listenOnce, createHttpServer } from '../binder.js';
 import { runHooks } from '../hooks.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
+import { autopsy } from '../../inspector/autopsy.js';
+import type { Target } from '../../inspector/discovery.js';
+import { liveStack, stackDump } from '../../inspector/remote.js';
+import { targetId, targetTitle, type InspectorSetup } from '../../inspector/setup.js';
+import type { Dump } from '../../diagnostics/model.js';
+import { TspumaError } from '../errors.js';
 import { WORKER_INDEX_ENV, isWorkerMessage, type WorkerMessage } from './messages.js';
 import { WorkerHandle } from './worker-handle.js';
 
@@ -31,6 +37,10 @@ export class Primary {
   private resolveStopped!: (code: number) => void;
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
   private readonly waiters = new Set<() => void>();
+  /** Set by run.ts when the inspector is on. */
+  inspector: InspectorSetup | null = null;
+  /** Where autopsy dumps go (the diagnostics sinks). */
+  emitDump: ((dump: Dump) => void) | null = null;
 
   constructor(
     readonly options: Options,
@@ -104,6 +114,14 @@ export class Primary {
         handle.lastStatus = message.stats;
         this.log.debug({ worker: handle.index, pid: handle.pid }, 'check-in');
         return;
+      case 'inspector':
+        handle.inspector = message.url;
+        if (this.inspector) {
+          this.inspector.refresh();
+          const id = targetId({ kind: 'worker', index: handle.index });
+          this.log.info({ worker: handle.index, pid: handle.pid, devtools: this.inspector.devtools(id) }, `* DevTools for worker ${handle.index} (PID: ${handle.pid}): ${this.inspector.devtools(id)}`);
+        }
+        return;
       case 'boot-failed':
         this.log.error({ worker: handle.index, pid: handle.pid, code: message.code }, `Worker ${handle.index} (PID: ${handle.pid}) failed to boot: ${message.message}`);
         return;
@@ -116,6 +134,7 @@ export class Primary {
 
   private onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {
     this.old.delete(handle);
+    this.inspector?.refresh();
     const isCurrent = this.current.get(handle.index) === handle;
     void runHooks('afterWorkerShutdown', this.options.afterWorkerShutdown, this.log, [handle]);
     this.notify();
@@ -147,13 +166,46 @@ export class Primary {
     for (const h of this.current.values()) {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
-        this.log.error({ worker: h.index, pid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to check in within ${this.options.workerTimeout} seconds; terminating it`);
-        h.kill();
+        const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
+        this.log.error({ worker: h.index, pid: h.pid, code: err.code }, err.message);
+        h.stopping = true;
+        const target = this.targetOf(h);
+        if (target && this.emitDump && this.options.workerAutopsyTimeout > 0) {
+          const opts = { timeoutMs: this.options.workerAutopsyTimeout * 1000, frames: this.options.dumpFrames, redact: this.options.redact };
+          void autopsy({ ...target, worker: h.index }, h.pid, this.options.workerTimeout, opts, this.emitDump, this.log).finally(() => h.kill());
+        } else h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
         this.log.error({ worker: h.index, pid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
         h.kill();
       }
     }
+  }
+
+  /** Every process with an inspector, under ids stable across respawns. */
+  targets(): Target[] {
+    const out: Target[] = [];
+    for (const h of [...this.current.values()].sort((a, b) => a.index - b.index)) {
+      const t = this.targetOf(h);
+      if (t) out.push(t);
+    }
+    return out;
+  }
+
+  private targetOf(h: WorkerHandle): Target | null {
+    if (!h.inspector || h.exited) return null;
+    const role = { kind: 'worker', index: h.index } as const;
+    return { id: targetId(role), title: targetTitle(role, h.pid), pid: h.pid, worker: h.index, ws: h.inspector };
+  }
+
+  /** A live stack of worker `index` (the control app's /stack). */
+  async stackOf(index: number): Promise<Dump> {
+    const h = this.current.get(index);
+    const target = h ? this.targetOf(h) : null;
+    if (!target) {
+      throw new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: this.targets().map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
+    }
+    const live = await liveStack(target, { frames: this.options.dumpFrames, redact: this.options.redact });
+    return stackDump(live, 'stack', { name: 'LiveStack', message: `${target.title} paused for a live stack`, code: null, causes: [] }, index);
   }
 
   private notify(): void {

@@ -8,6 +8,9 @@ import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
+import { diagnostics } from '../debug-hook.js';
+import { standaloneSinks } from '../../diagnostics/index.js';
+import { startInspector } from '../../inspector/setup.js';
 import { Primary } from './primary.js';
 
 export async function runCluster(options: Options, log: Logger): Promise<number> {
@@ -36,6 +39,12 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
   process.on('SIGTTOU', () => primary.workerCountDown());
   process.on('SIGHUP', () => log.info('SIGHUP: logs go to stdout, there is no log file to reopen'));
 
+  if (options.inspect) {
+    primary.inspector = await startInspector(options.inspect, { kind: 'primary' }, () => primary.targets(), log);
+    const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir);
+    primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump));
+    void primary.stopped.then(() => primary.inspector?.close());
+  }
   await primary.start();
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
 
@@ -53,7 +62,7 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
     files.push(resolve(options.pidfile));
   }
   if (options.state) {
-    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, running_from: process.cwd() }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`, { mode: 0o600 });
     files.push(resolve(options.state));
   }
   const code = await primary.stopped;

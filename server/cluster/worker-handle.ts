@@ -10,6 +10,8 @@ export class WorkerHandle {
   bootedAt: Date | null = null;
   lastCheckin: Date | null = null;
   lastStatus: Stats | null = null;
+  /** Its inspector's ws:// URL, once it reported one. */
+  inspector: string | null = null;
   /** term() or kill() was called: its exit is expected. */
   stopping = false;
   exited = false;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
 import { loadApp } from '../app-loader.js';
 import { runHooks } from '../hooks.js';
+import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { Server } from '../server.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -17,6 +18,12 @@ function send(message: WorkerMessage): void {
 /** Boots the worker; resolves with the exit code once it has stopped. */
 export async function runWorker(options: Options, baseLog: Logger, index: number): Promise<number> {
   const log = baseLog.child({ worker: index });
+  process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
+  if (options.inspect) {
+    // Open before boot, so a worker stuck booting can be attached too.
+    const url = openInspector(options.inspect, { kind: 'worker', index }, log);
+    if (url) send({ tspuma: 1, type: 'inspector', index, url });
+  }
   let loaded: LoadedApp;
   let server: Server;
   try {
@@ -27,6 +34,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, log, [index]);
     await server.bind();
+    if (options.inspect) exposeInFlight(() => server.inFlight());
   } catch (err) {
     const e = err as { code?: unknown; message?: string };
     send({ tspuma: 1, type: 'boot-failed', index, code: typeof e?.code === 'string' ? e.code : null, message: e?.message ?? String(err) });

@@ -1,0 +1,202 @@
+// Created by `tspuma inspect` (server/cli/inspect.ts), the control app's /stack and the primary's
+// hung-worker autopsy: attaches to another process's inspector with chrome-remote-interface and
+// hands its paused frames to the diagnostics layer's reader, redaction and Dump model.
+import { createWriteStream } from 'node:fs';
+import CDP from 'chrome-remote-interface';
+import { nextDumpId } from '../diagnostics/dumps.js';
+import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
+import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
+import { Redactor } from '../diagnostics/redact.js';
+import { TspumaError } from '../server/errors.js';
+import type { InFlight } from '../server/server.js';
+
+/** What to attach to: a name for messages and its WebSocket URL. */
+export interface RemoteTarget {
+  title: string;
+  ws: string;
+  worker: number | null;
+}
+
+/** The part of a chrome-remote-interface client used here. */
+interface Session {
+  send<T = unknown>(method: string, params?: object): Promise<T>;
+  on(event: string, listener: (params: never) => void): void;
+  close(): Promise<void>;
+}
+
+export const PAUSE_TIMEOUT_MS = 2000;
+
+function bounded<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(onTimeout()), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Connects to the target's inspector (the protocol description is the bundled one: Node serves none). */
+export async function attach(t: RemoteTarget, timeoutMs = PAUSE_TIMEOUT_MS): Promise<Session> {
+  const fail = (message: string) => new TspumaError('TSPUMA_ERR_INSPECT_CONNECT', { target: t.title, ws: t.ws, message });
+  const pending = CDP({ target: t.ws, local: true }) as unknown as Promise<Session>;
+  try {
+    return await bounded(pending, timeoutMs, () => fail(`no answer within ${timeoutMs} ms`));
+  } catch (err) {
+    // A connection that completes after the timeout is closed, not leaked.
+    void pending.then((s) => s.close()).catch(() => undefined);
+    throw err instanceof TspumaError ? err : fail((err as Error).message);
+  }
+}
+
+interface Paused {
+  reason: string;
+  callFrames: CallFrame[];
+}
+
+export interface LiveStack {
+  /** Nothing was running: the process waits in its event loop (frames is empty). */
+  idle: boolean;
+  frames: DumpFrame[];
+  redactions: string[];
+  inFlight: InFlight[];
+  process: { pid: number; node: string; rssBytes: number; heapUsedBytes: number; uptimeSeconds: number };
+}
+
+export interface StackOptions {
+  timeoutMs?: number;
+  frames?: number;
+  redact?: string | null;
+}
+
+/** What the paused process says about itself (and its requests in flight: inspector/open.ts). */
+const SELF = `(() => {
+  const f = globalThis[Symbol.for('tspuma.inFlight')];
+  const m = process.memoryUsage();
+  return { inFlight: typeof f === 'function' ? f() : [], pid: process.pid, node: process.version, rssBytes: m.rss, heapUsedBytes: m.heapUsed, uptimeSeconds: Math.round(process.uptime()) };
+})()`;
+
+const IDLE_MS = 500;
+
+type SelfInfo = { inFlight: InFlight[] } & LiveStack['process'];
+
+function selfInfo(v: SelfInfo | undefined): Pick<LiveStack, 'inFlight' | 'process'> {
+  return {
+    inFlight: v?.inFlight ?? [],
+    process: { pid: v?.pid ?? -1, node: v?.node ?? '', rssBytes: v?.rssBytes ?? 0, heapUsedBytes: v?.heapUsedBytes ?? 0, uptimeSeconds: v?.uptimeSeconds ?? 0 },
+  };
+}
+
+/**
+ * Pauses the target (a synchronous loop included: the inspector interrupts it), reads every frame
+ * with receivers and locals, and resumes it on every path. Rejects with
+ * TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT when it cannot be paused in time.
+ */
+export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promise<LiveStack> {
+  const timeoutMs = opts.timeoutMs ?? PAUSE_TIMEOUT_MS;
+  const cap = opts.frames ?? 32;
+  const s = await attach(t, timeoutMs);
+  const scripts = new Map<string, ScriptInfo>();
+  s.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }) => {
+    if (p.url) scripts.set(p.scriptId, { url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) });
+  });
+  let resolvePaused!: (p: Paused) => void;
+  const paused = new Promise<Paused>((r) => (resolvePaused = r));
+  s.on('Debugger.paused', (p: Paused) => resolvePaused(p));
+  const timeout = () =>
+    new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: t.title, ms: timeoutMs, hint: 'It is probably blocked outside JavaScript (a synchronous native call).' });
+  try {
+    // A main thread stuck outside JavaScript cannot even answer this.
+    await bounded(s.send('Debugger.enable'), timeoutMs, timeout);
+    await s.send('Debugger.pause');
+    // Running JavaScript pauses at once (the inspector interrupts it); an idle process pauses at
+    // its next callback, which may never come: then it is idle, and says so.
+    const params = await Promise.race([paused, new Promise<null>((r) => setTimeout(() => r(null), Math.min(IDLE_MS, timeoutMs)))]);
+    if (params === null) {
+      await s.send('Debugger.disable'); // cancels the pending pause
+      const self = await bounded(s.send<{ result: { value?: SelfInfo } }>('Runtime.evaluate', { expression: SELF, returnByValue: true, silent: true }), timeoutMs, timeout);
+      return { idle: true, frames: [], redactions: [], ...selfInfo(self.result.value) };
+    }
+    try {
+      const ids = scopeObjectIds(params.callFrames, { frames: cap, scripts });
+      const props = new Map<string, PropertyDescriptor[]>();
+      await Promise.all(
+        ids.map(async (objectId) => {
+          const { result } = await s.send<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true });
+          props.set(objectId, result);
+        }),
+      );
+      const reader = new FrameReader(new Redactor(opts.redact ?? null));
+      const read = reader.read(params.callFrames, { frames: cap, scripts, properties: (id) => props.get(id) ?? [] });
+      const self = await s.send<{ result: { value?: SelfInfo } }>('Runtime.evaluate', { expression: SELF, returnByValue: true, silent: true });
+      const frames: DumpFrame[] = read.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }));
+      return { idle: false, frames, redactions: read.redactions, ...selfInfo(self.result.value) };
+    } finally {
+      await s.send('Debugger.resume').catch(() => undefined);
+    }
+  } finally {
+    await s.send('Debugger.disable').catch(() => undefined);
+    await s.close().catch(() => undefined);
+  }
+}
+
+/** A live stack as a Dump, so the renderer, `tspuma dump` and the sinks take it like any other. */
+export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpError, worker: number | null): Dump {
+  const culprit = live.frames.findIndex((f) => !f.library);
+  if (culprit >= 0) live.frames[culprit]!.culprit = true;
+  const top = live.frames[culprit >= 0 ? culprit : 0];
+  return {
+    version: 1,
+    id: nextDumpId(),
+    kind,
+    phase: kind,
+    error,
+    pid: live.process.pid,
+    worker,
+    time: new Date().toISOString(),
+    site: top ? `${top.file}:${top.line}` : kind,
+    culprit,
+    captured: true,
+    frames: live.frames,
+    request: null,
+    process: { node: live.process.node, rssBytes: live.process.rssBytes, heapUsedBytes: live.process.heapUsedBytes, uptimeSeconds: live.process.uptimeSeconds, eventLoopDelayMs: null },
+    redactions: live.redactions,
+    inFlight: live.inFlight,
+    ...(live.idle ? { idle: true as const } : {}),
+  };
+}
+
+/** Samples the target for `seconds` and returns the profile (the .cpuprofile format DevTools loads). */
+export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ nodes: unknown[]; startTime: number; endTime: number }> {
+  const s = await attach(t);
+  try {
+    await s.send('Profiler.enable');
+    await s.send('Profiler.start');
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const { profile } = await s.send<{ profile: { nodes: unknown[]; startTime: number; endTime: number } }>('Profiler.stop');
+    await s.send('Profiler.disable');
+    return profile;
+  } finally {
+    await s.close().catch(() => undefined);
+  }
+}
+
+/** Streams a heap snapshot of the target to `path` (the .heapsnapshot format DevTools loads). */
+export async function heapSnapshot(t: RemoteTarget, path: string): Promise<number> {
+  const s = await attach(t);
+  const out = createWriteStream(path);
+  let bytes = 0;
+  try {
+    s.on('HeapProfiler.addHeapSnapshotChunk', (p: { chunk: string }) => {
+      bytes += Buffer.byteLength(p.chunk);
+      out.write(p.chunk);
+    });
+    await s.send('HeapProfiler.enable');
+    await s.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+    await s.send('HeapProfiler.disable');
+  } finally {
+    await new Promise((r) => out.end(r));
+    await s.close().catch(() => undefined);
+  }
+  return bytes;
+}

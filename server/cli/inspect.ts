@@ -1,0 +1,151 @@
+// `tspuma inspect list|stack|profile|heap`: created by cli.ts; reads a running tspuma's inspector
+// discovery (/json/list) and hands the chosen process to inspector/remote.ts.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ListEntry } from '../../inspector/discovery.js';
+import { cpuProfile, heapSnapshot, liveStack, stackDump, type RemoteTarget } from '../../inspector/remote.js';
+import { renderText } from '../../diagnostics/render.js';
+import { TspumaError } from '../errors.js';
+import { DEFAULT_INSPECT } from '../options.js';
+
+const COMMANDS = ['list', 'stack', 'profile', 'heap'] as const;
+type Command = (typeof COMMANDS)[number];
+
+const USAGE = 'usage: tspuma inspect list|stack|profile|heap [--worker N | --pid P] [--url http://HOST:PORT | -S STATEFILE] [--seconds S] [--out FILE] [--json] [--timeout MS]';
+
+function usage(problem: string): never {
+  throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
+}
+
+interface InspectArgs {
+  command: Command;
+  url: string;
+  urlSource: string;
+  worker: number | null;
+  pid: number | null;
+  seconds: number;
+  out: string | null;
+  json: boolean;
+  timeoutMs: number;
+}
+
+function positiveInt(flag: string, raw: string, min: number): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < min) usage(`${flag} must be an integer of at least ${min}; got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+export function parseInspectArgs(args: string[]): InspectArgs {
+  const command = args[0] as Command;
+  if (!(COMMANDS as readonly string[]).includes(command)) usage(`COMMAND must be one of ${COMMANDS.join(', ')}${args[0] ? `; got ${JSON.stringify(args[0])}` : ''}`);
+  const out: InspectArgs = { command, url: `http://${DEFAULT_INSPECT.host}:${DEFAULT_INSPECT.port}`, urlSource: 'the default', worker: null, pid: null, seconds: 10, out: null, json: false, timeoutMs: 2000 };
+  let state: string | null = null;
+  let url: string | null = null;
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i]!;
+    const value = () => args[++i] ?? usage(`${a} needs a value`);
+    if (a === '--worker' || a === '-w') out.worker = positiveInt(a, value(), 0);
+    else if (a === '--pid') out.pid = positiveInt(a, value(), 1);
+    else if (a === '--url') url = value();
+    else if (a === '-S' || a === '--state') state = value();
+    else if (a === '--seconds') out.seconds = positiveInt(a, value(), 1);
+    else if (a === '--out' || a === '-o') out.out = value();
+    else if (a === '--json') out.json = true;
+    else if (a === '--timeout') out.timeoutMs = positiveInt(a, value(), 1);
+    else usage(`unknown argument ${a}`);
+  }
+  if (out.worker !== null && out.pid !== null) usage('give --worker or --pid, not both');
+  if (url) {
+    out.url = url.replace(/\/+$/, '');
+    out.urlSource = '--url';
+  } else if (state) {
+    let inspectUrl: unknown;
+    try {
+      inspectUrl = (JSON.parse(readFileSync(state, 'utf8')) as { inspect_url?: unknown }).inspect_url;
+    } catch (err) {
+      usage(`cannot read state file ${state}: ${(err as Error).message}`);
+    }
+    if (typeof inspectUrl !== 'string') usage(`state file ${state} has no inspect_url: the server runs without --inspect or --debug`);
+    out.url = inspectUrl;
+    out.urlSource = `state file ${state}`;
+  }
+  if (!/^http:\/\/[^/]+$/.test(out.url)) usage(`--url must look like http://127.0.0.1:9229; got ${JSON.stringify(out.url)}`);
+  return out;
+}
+
+async function list(a: InspectArgs): Promise<ListEntry[]> {
+  const fail = (message: string) =>
+    new TspumaError('TSPUMA_ERR_INSPECT_DISCOVERY', { url: `${a.url}/json/list`, source: a.urlSource, message, hint: 'Is tspuma running with --inspect or --debug? Its boot lines print the discovery address.' });
+  let res: Response;
+  try {
+    res = await fetch(`${a.url}/json/list`, { signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    throw fail(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
+  }
+  if (!res.ok) throw fail(`HTTP ${res.status}`);
+  const entries = (await res.json()) as ListEntry[];
+  if (!Array.isArray(entries) || entries.some((e) => !e.tspuma)) throw fail('the answer is not a tspuma inspector list');
+  return entries;
+}
+
+function choose(a: InspectArgs, entries: ListEntry[]): RemoteTarget {
+  let entry: ListEntry | undefined;
+  let wanted: string;
+  if (a.pid !== null) {
+    wanted = `pid ${a.pid}`;
+    entry = entries.find((e) => e.tspuma.pid === a.pid);
+  } else if (a.worker !== null) {
+    wanted = `worker ${a.worker}`;
+    entry = entries.find((e) => e.tspuma.worker === a.worker);
+  } else {
+    // Default: the process that serves requests (worker 0 in cluster mode, else the only one).
+    wanted = 'worker 0 or a single process';
+    entry = entries.find((e) => e.tspuma.worker === 0) ?? (entries.length === 1 ? entries[0] : undefined);
+  }
+  if (!entry) throw new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted, url: `${a.url}/json/list`, available: entries.map((e) => e.title).join(', ') || 'none' });
+  return { title: entry.title, ws: entry.webSocketDebuggerUrl, worker: entry.tspuma.worker };
+}
+
+function table(entries: ListEntry[]): string {
+  const rows = [['ID', 'PID', 'WORKER', 'TITLE', 'DEVTOOLS']];
+  for (const e of entries) rows.push([e.id, String(e.tspuma.pid), e.tspuma.worker === null ? '-' : String(e.tspuma.worker), e.title, e.devtoolsFrontendUrl]);
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+}
+
+const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
+
+export async function inspect(args: string[]): Promise<number> {
+  const a = parseInspectArgs(args);
+  const entries = await list(a);
+  if (a.command === 'list') {
+    process.stdout.write(a.json ? `${JSON.stringify(entries, null, 2)}\n` : `${table(entries)}\n`);
+    return 0;
+  }
+  const target = choose(a, entries);
+  switch (a.command) {
+    case 'stack': {
+      const live = await liveStack(target, { timeoutMs: a.timeoutMs });
+      const dump = stackDump(live, 'stack', { name: 'LiveStack', message: `${target.title} paused for a live stack`, code: null, causes: [] }, target.worker);
+      process.stdout.write(a.json ? `${JSON.stringify(dump, null, 2)}\n` : `${renderText(dump, process.stdout.isTTY === true)}\n`);
+      return 0;
+    }
+    case 'profile': {
+      const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.cpuprofile`);
+      process.stderr.write(`tspuma: profiling ${target.title} for ${a.seconds} s...\n`);
+      writeFileSync(path, JSON.stringify(await cpuProfile(target, a.seconds)));
+      process.stdout.write(`${path}\n`);
+      return 0;
+    }
+    case 'heap': {
+      const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.heapsnapshot`);
+      const bytes = await heapSnapshot(target, path);
+      process.stderr.write(`tspuma: heap snapshot of ${target.title}: ${Math.round(bytes / 1048576)} MiB\n`);
+      process.stdout.write(`${path}\n`);
+      return 0;
+    }
+    default: {
+      const never: never = a.command;
+      return usage(`unknown command ${String(never)}`);
+    }
+  }
+}

@@ -26,6 +26,9 @@ export function hermeticEnv(): NodeJS.ProcessEnv {
 }
 
 export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Spawned {
+  // --debug implies inspectors on 9229 and up; tests must not take fixed ports on a shared machine.
+  const debug = args.some((a) => a === '-d' || a === '--debug') && !args.some((a) => a.startsWith('--inspect'));
+  if (debug) args = ['--inspect=127.0.0.1:0', ...args];
   const proc = spawn(process.execPath, [CLI, ...args], {
     cwd,
     env: { ...hermeticEnv(), ...env } as NodeJS.ProcessEnv,

@@ -110,7 +110,7 @@ describe('refusing bad input', () => {
     ['backlog=0', ['-b', 'tcp://127.0.0.1:0?backlog=0'], /TSPUMA_ERR_BIND_BACKLOG: backlog="0".*from 1 to 65535/],
     ['-t 5:2', ['-t', '5:2'], /TSPUMA_ERR_OPTION_INVALID: Option `threads` \(-t in command line\).*got 5:2/],
     ['--fork-worker', ['--fork-worker'], /TSPUMA_ERR_CLI_USAGE: --fork-worker has no equivalent: Node cannot fork a live heap/],
-    ['--inspect', ['--inspect'], /TSPUMA_ERR_NOT_AVAILABLE/],
+    ['--inspect=nowhere', ['--inspect=nowhere'], /TSPUMA_ERR_OPTION_INVALID: Option `inspect` \(--inspect in command line\) must be true, false, a port, or HOST:PORT.*got "nowhere"/],
     ['unknown flag', ['--thread', '4'], /TSPUMA_ERR_CLI_USAGE: unknown option --thread\. Did you mean `--threads`/],
   ])('%s: exit 1 with a coded error and no stack', async (_name, args, pattern) => {
     const s = run([...args, 'examples/hello.ts']);

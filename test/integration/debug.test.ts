@@ -42,7 +42,7 @@ describe('tspuma -d', () => {
   it('shows the listen call values for an asynchronous EADDRINUSE', async () => {
     const holder = await boot(['-b', LOCAL, 'examples/hello.ts']);
     const port = new URL(holder.url).port;
-    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'examples/hello.ts'], { TSPUMA_OPTS: '-d' });
+    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'examples/hello.ts'], { TSPUMA_OPTS: '-d --inspect=127.0.0.1:0' });
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/tspuma dump #1 \[listen\].*EADDRINUSE/);
     expect(s.stderr()).toMatch(/> #0 listen  server\/binder\.ts:\d+/);
@@ -91,6 +91,7 @@ describe('tspuma -d', () => {
       join(dir, 'tspuma.config.mjs'),
       `export default {
   debug: true,
+  inspect: '127.0.0.1:0',
   app: ${JSON.stringify(join(ROOT, APP))},
   afterBooted: function warmCache() { const cacheKey = 'users'; throw new Error('cache ' + cacheKey + ' unavailable'); },
   lowlevelErrorHandler(err, env, status) {

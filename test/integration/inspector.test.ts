@@ -1,0 +1,204 @@
+// Integration: `tspuma -w 2 --debug --inspect=…`: discovery lists every process and attaches
+// through its proxy, live stacks of a spinning worker, the hung-worker autopsy, profiles, heap
+// snapshots, and what stays closed (non-loopback, foreign Host headers, missing tokens).
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import CDP from 'chrome-remote-interface';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import type { ListEntry } from '../../inspector/discovery.js';
+import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { freePort, freePortRange, waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const APP = join(ROOT, 'test/fixtures/spin-app.ts');
+const TOKEN = 'inspect-token-0123456789';
+
+async function cluster(config: string, extra: string[] = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-inspect-'));
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 1, workerShutdownTimeout: 5, ${config} };\n`);
+  const base = await freePortRange(4);
+  const controlPort = await freePort();
+  const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', '--control-url', `tcp://127.0.0.1:${controlPort}`, '--control-token', TOKEN, ...extra, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  const discovery = `http://127.0.0.1:${base}`;
+  const list = async () => (await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[];
+  // Workers report their inspector as they boot.
+  await waitFor(async () => (await list()).length === 3, 'primary and 2 workers listed');
+  return { ...s, base, discovery, list, dir, control: `http://127.0.0.1:${controlPort}` };
+}
+
+/** Starts /spin in worker `index` (other workers answer 421; null: any process); resolves once it is spinning there. */
+async function spinIn(url: string, index: number | null, seconds: number): Promise<void> {
+  const query = index === null ? '' : `worker=${index}&`;
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const req = request(`${url}/spin?${query}seconds=${seconds}`, { headers: { connection: 'close' } }, (res) => {
+          res.resume();
+          resolve(false); // answered: another worker took it
+        });
+        req.on('error', () => undefined); // the spinning worker is killed later
+        // No answer within 300 ms: the wanted worker is spinning on it.
+        setTimeout(() => resolve(true), 300);
+        req.end();
+      }),
+    `worker ${index} spinning`,
+    15_000,
+    0,
+  );
+}
+
+async function evaluateOnePlusOne(ws: string): Promise<number> {
+  const client = await CDP({ target: ws, local: true });
+  try {
+    const { result } = await client.Runtime.evaluate({ expression: '1+1' });
+    return result.value as number;
+  } finally {
+    await client.close();
+  }
+}
+
+function localAddresses(port: number): string[] {
+  // /proc/net/tcp: "sl local_address rem_address st ...", addresses as little-endian hex.
+  const rows = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1);
+  const out: string[] = [];
+  for (const row of rows) {
+    const [, local, , st] = row.trim().split(/\s+/);
+    if (!local || st !== '0A') continue; // 0A: LISTEN
+    const [hex, p] = local.split(':');
+    if (parseInt(p!, 16) !== port) continue;
+    out.push([3, 2, 1, 0].map((i) => parseInt(hex!.slice(i * 2, i * 2 + 2), 16)).join('.'));
+  }
+  return out;
+}
+
+describe('inspector tooling', () => {
+  it('-w 2 --debug: discovery lists the primary and both workers; each evaluates 1+1; a respawned worker keeps its id', async () => {
+    const s = await cluster('workerTimeout: 60');
+    const entries = await s.list();
+    expect(entries.map((e) => e.id)).toEqual(['tspuma-primary', 'tspuma-worker-0', 'tspuma-worker-1']);
+    expect(entries.map((e) => e.title)).toEqual([expect.stringMatching(/^tspuma primary \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 0 \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 1 \(pid \d+\)$/)]);
+    // Predictable ports: the primary on base+1, worker i on base+2+i.
+    expect(entries.map((e) => new URL(e.tspuma.direct).port)).toEqual([s.base + 1, s.base + 2, s.base + 3].map(String));
+    // Every process through discovery's proxy under its stable id, the primary too: the proxy runs
+    // in a thread of its own, so it carries the resume of the primary's own pause.
+    for (const e of entries) {
+      expect(e.webSocketDebuggerUrl).toBe(`ws://127.0.0.1:${s.base}/${e.id}`);
+      expect(e.devtoolsFrontendUrl).toContain(`ws=${e.webSocketDebuggerUrl.slice('ws://'.length)}`);
+      expect(await evaluateOnePlusOne(e.webSocketDebuggerUrl)).toBe(2); // through the proxy
+      expect(await evaluateOnePlusOne(e.tspuma.direct)).toBe(2);
+    }
+    const version = (await (await fetch(`${s.discovery}/json/version`)).json()) as Record<string, string>;
+    expect(version.Browser).toMatch(/^tspuma\/.* node\.js\/v\d+/);
+    // Boot output: one DevTools URL per process.
+    expect(s.lines().filter((l) => String(l.msg).startsWith('* DevTools for '))).toHaveLength(3);
+
+    const old = entries[2]!.tspuma.pid;
+    process.kill(old, 'SIGKILL');
+    const fresh = await waitFor(async () => (await s.list()).find((e) => e.id === 'tspuma-worker-1' && e.tspuma.pid !== old), 'worker 1 respawned and listed', 15_000);
+    expect(fresh.title).toBe(`tspuma worker 1 (pid ${fresh.tspuma.pid})`);
+    expect(await evaluateOnePlusOne(fresh.webSocketDebuggerUrl)).toBe(2);
+    const table = run(['inspect', 'list', '--url', s.discovery]);
+    expect(await table.exited).toBe(0);
+    expect(table.stdout()).toMatch(/^ID\s+PID\s+WORKER\s+TITLE\s+DEVTOOLS$/m);
+    expect(table.stdout()).toMatch(new RegExp(`^tspuma-worker-1\\s+${fresh.tspuma.pid}\\s+1\\s+tspuma worker 1`, 'm'));
+  });
+
+  it('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; a replacement serves within 2 s', async () => {
+    const s = await cluster('workerTimeout: 6');
+    await spinIn(s.url, 0, 60);
+    const stack = run(['inspect', 'stack', '--worker', '0', '--url', s.discovery]);
+    expect(await stack.exited).toBe(0);
+    expect(stack.stdout()).toMatch(/^tspuma dump #1 \[stack\] LiveStack: tspuma worker 0 \(pid \d+\) paused for a live stack$/m);
+    expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
+    expect(stack.stdout()).toMatch(/in flight: GET \/spin\?worker=0&seconds=60 for \d+\.\d s/);
+    // The control app serves the same as JSON, behind its token.
+    const viaControl = (await (await fetch(`${s.control}/stack?worker=0&token=${TOKEN}`)).json()) as Dump;
+    expect(viaControl.frames[viaControl.culprit]!.function).toBe('app');
+    expect(viaControl.frames[viaControl.culprit]!.locals).toHaveProperty('end');
+    expect((await fetch(`${s.control}/stack?worker=0`)).status).toBe(403);
+
+    const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
+    await waitFor(() => s.stdout().includes('Autopsy of worker 0'), 'the autopsy', 20_000);
+    expect(s.stderr()).toMatch(/^tspuma dump #\d+ \[hang\] WorkerTimeout: Worker 0 \(PID: \d+\) failed to check in within 6 seconds; terminating it \(TSPUMA_ERR_WORKER_TIMEOUT\)$/m);
+    expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
+    expect(s.stderr()).toMatch(/in flight: GET \/spin\?worker=0&seconds=60 for [6-9]\.\d s/);
+    const files = readdirSync(join(s.dir, 'dumps')).filter((n) => n.endsWith('.json'));
+    const hang = files.map((n) => JSON.parse(readFileSync(join(s.dir, 'dumps', n), 'utf8')) as Dump).find((d) => d.kind === 'hang')!;
+    expect(hang.pid).toBe(spinning);
+    expect(hang.inFlight![0]!.url).toBe('/spin?worker=0&seconds=60');
+
+    // Killed after the autopsy; the replacement serves within 2 s of the kill.
+    const killedAt = await waitFor(() => s.lines().find((l) => l.msg === 'Autopsy of worker 0 (PID: ' + spinning + ') written')?.time as number | undefined, 'autopsy line');
+    const fresh = await waitFor(async () => (await s.list()).find((e) => e.id === 'tspuma-worker-0' && e.tspuma.pid !== spinning), 'worker 0 replaced', 10_000);
+    const booted = await waitFor(() => s.lines().find((l) => l.msg === `- Worker 0 (PID: ${fresh.tspuma.pid}) booted, phase 0`)?.time as number | undefined, 'replacement booted');
+    expect(booted - killedAt).toBeLessThan(2000);
+    const pids = new Set<number>();
+    await waitFor(async () => {
+      const res = await fetch(s.url, { headers: { connection: 'close' } });
+      pids.add(Number((await res.text()).split(' ')[1]));
+      return pids.has(fresh.tspuma.pid);
+    }, 'the replacement answering', 10_000);
+  });
+
+  it('profile and heap: DevTools files with their top-level keys, taken under load without failing a request', async () => {
+    const s = await cluster('workerTimeout: 60');
+    const out = mkdtempSync(join(tmpdir(), 'tspuma-prof-'));
+    const load = autocannon({ url: s.url, connections: 4, duration: 4 });
+    const profile = run(['inspect', 'profile', '--worker', '1', '--seconds', '2', '--out', join(out, 'w1.cpuprofile'), '--url', s.discovery]);
+    expect(await profile.exited).toBe(0);
+    const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'w0.heapsnapshot'), '--url', s.discovery]);
+    expect(await heap.exited).toBe(0);
+    const result = await load;
+    expect(result.errors).toBe(0);
+    expect(result.non2xx).toBe(0);
+    expect(result.requests.total).toBeGreaterThan(100);
+    const cpu = JSON.parse(readFileSync(join(out, 'w1.cpuprofile'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(cpu)).toEqual(expect.arrayContaining(['nodes', 'startTime', 'endTime', 'samples', 'timeDeltas']));
+    expect((cpu.nodes as unknown[]).length).toBeGreaterThan(1);
+    const snap = JSON.parse(readFileSync(join(out, 'w0.heapsnapshot'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(snap)).toEqual(expect.arrayContaining(['snapshot', 'nodes', 'edges', 'strings']));
+    expect((snap.snapshot as { node_count: number }).node_count).toBeGreaterThan(1000);
+  });
+
+  it('stays closed: loopback-only sockets, foreign Host headers refused, clear errors for a missing server or worker', async () => {
+    const s = await cluster('workerTimeout: 60');
+    const entries = await s.list();
+    for (const port of [s.base, ...entries.map((e) => Number(new URL(e.tspuma.direct).port))]) {
+      expect(localAddresses(port)).toEqual(['127.0.0.1']);
+    }
+    // DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing.
+    const rebound = await new Promise<number>((resolve, reject) => {
+      request(`${s.discovery}/json/list`, { headers: { host: 'evil.example:80' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(rebound).toBe(403);
+    const missing = run(['inspect', 'stack', '--worker', '7', '--url', s.discovery]);
+    expect(await missing.exited).toBe(1);
+    expect(missing.stderr()).toMatch(/TSPUMA_ERR_INSPECT_TARGET: No inspector target worker 7 .*there are: tspuma primary \(pid \d+\), tspuma worker 0/);
+    const nobody = run(['inspect', 'list', '--url', `http://127.0.0.1:${await freePort()}`]);
+    expect(await nobody.exited).toBe(1);
+    expect(nobody.stderr()).toMatch(/TSPUMA_ERR_INSPECT_DISCOVERY: Cannot read the inspector list at http:\/\/127\.0\.0\.1:\d+\/json\/list \(--url\).*--inspect or --debug/);
+  });
+
+  it('single mode with --debug: `inspect stack` pauses the app mid-spin (discovery answers from its own thread) and resumes it', async () => {
+    const base = await freePortRange(2);
+    const s = await boot(['--debug', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', APP]);
+    // The process's main thread is busy: only a discovery thread of its own can still answer.
+    await spinIn(s.url, null, 3);
+    const stack = run(['inspect', 'stack', '--url', `http://127.0.0.1:${base}`]);
+    expect(await stack.exited).toBe(0);
+    expect(stack.stdout()).toMatch(/\[stack\] LiveStack: tspuma \(pid \d+\) paused for a live stack/);
+    expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
+    // Resumed: it finishes the spin and still serves.
+    expect((await fetch(s.url)).status).toBe(200);
+  });
+});

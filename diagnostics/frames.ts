@@ -52,6 +52,8 @@ const MAX_LOCALS = 24;
 const MAX_STRING = 160;
 const MAX_PROPS = 8;
 const SCOPES = new Set(['local', 'block', 'catch', 'closure']);
+/** Closure bindings every compiled module has (esbuild's helpers, the CommonJS wrapper): noise. */
+const LOADER_BINDING = /^(__[A-Za-z]+|module|exports|require)$/;
 
 function locate(cf: CallFrame, scripts: Map<string, ScriptInfo>): { url: string; where: Original; library: boolean } {
   const info = scripts.get(cf.location.scriptId);
@@ -96,6 +98,7 @@ export class FrameReader {
         if (library && scope.type === 'closure') continue; // a library's closures are noise and slow to read
         for (const prop of opts.properties(scope.object.objectId)) {
           if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
+          if (scope.type === 'closure' && LOADER_BINDING.test(prop.name)) continue;
           count++;
           if (this.redactor.isSecretName(prop.name)) {
             locals[prop.name] = '[redacted]';

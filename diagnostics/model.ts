@@ -64,8 +64,12 @@ export interface Dump {
   redactions: string[];
   /** Values given at the call site, for failures that surface later (listen errors). */
   context?: Record<string, Shown>;
-  /** Live stacks: no JavaScript was running (the process waits in its event loop; frames is empty). */
+  /**
+   * Live stacks: no JavaScript was running when asked (the process waited in its event loop);
+   * frames is empty or holds its next callback, which paused pauseWaitMs later.
+   */
   idle?: true;
+  pauseWaitMs?: number;
   /** Live stacks and autopsies: the requests in the app when the process was paused, oldest first. */
   inFlight?: { method: string; url: string; ms: number }[];
 }

@@ -37,7 +37,8 @@ export class Sinks {
   /** Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat). */
   emit(dump: Dump): { repeat: boolean; path: string | null } {
     this.total++;
-    const known = this.sites.get(dump.site);
+    // A hang is one worker killed: each gets its own files, never folded into an earlier one.
+    const known = dump.kind === 'hang' ? undefined : this.sites.get(dump.site);
     if (known) {
       known.count++;
       if ([10, 100, 1000, 10000].includes(known.count) || known.count % 100000 === 0) {

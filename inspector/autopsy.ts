@@ -18,7 +18,7 @@ export async function autopsy(
   pid: number,
   seconds: number,
   opts: AutopsyOptions,
-  emit: (dump: Dump) => void,
+  emit: (dump: Dump) => string | null,
   log: Logger,
 ): Promise<Dump | null> {
   const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: target.worker, pid, seconds });
@@ -32,8 +32,8 @@ export async function autopsy(
       }),
     ]);
     const dump = stackDump(live, 'hang', { name: 'WorkerTimeout', message: err.message, code: err.code, causes: [] }, target.worker);
-    emit(dump);
-    log.info({ worker: target.worker, pid, ms: Math.round(performance.now() - started) }, `Autopsy of worker ${target.worker} (PID: ${pid}) written`);
+    const path = emit(dump);
+    log.info({ worker: target.worker, pid, ms: Math.round(performance.now() - started), path }, `Autopsy of worker ${target.worker} (PID: ${pid}) written${path ? ` to ${path}` : ''}`);
     return dump;
   } catch (e) {
     log.warn({ worker: target.worker, pid, err: e }, `Autopsy of worker ${target.worker} (PID: ${pid}) failed: ${(e as Error).message}`);

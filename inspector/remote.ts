@@ -55,8 +55,12 @@ interface Paused {
 }
 
 export interface LiveStack {
-  /** Nothing was running: the process waits in its event loop (frames is empty). */
+  /**
+   * Nothing was running when asked: frames is empty, or holds the next callback, which paused
+   * waitedMs later.
+   */
   idle: boolean;
+  waitedMs: number;
   frames: DumpFrame[];
   redactions: string[];
   inFlight: InFlight[];
@@ -77,6 +81,8 @@ const SELF = `(() => {
 })()`;
 
 const IDLE_MS = 500;
+/** Running JavaScript pauses within a round trip; a later pause is the process's next callback. */
+const BUSY_PAUSE_MS = 100;
 
 type SelfInfo = { inFlight: InFlight[] } & LiveStack['process'];
 
@@ -100,41 +106,74 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
   s.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }) => {
     if (p.url) scripts.set(p.scriptId, { url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) });
   });
-  let resolvePaused!: (p: Paused) => void;
-  const paused = new Promise<Paused>((r) => (resolvePaused = r));
-  s.on('Debugger.paused', (p: Paused) => resolvePaused(p));
+  const pauses: Paused[] = [];
+  let wake: (() => void) | null = null;
+  s.on('Debugger.paused', (p: Paused) => {
+    pauses.push(p);
+    wake?.();
+  });
+  /** The next pause, or null after ms. */
+  const nextPause = (ms: number) =>
+    new Promise<Paused | null>((resolve) => {
+      if (pauses.length > 0) return resolve(pauses.shift()!);
+      const timer = setTimeout(() => {
+        wake = null;
+        resolve(null);
+      }, ms);
+      wake = () => {
+        wake = null;
+        clearTimeout(timer);
+        resolve(pauses.shift()!);
+      };
+    });
   const timeout = () =>
     new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: t.title, ms: timeoutMs, hint: 'It is probably blocked outside JavaScript (a synchronous native call).' });
+  const evaluateSelf = () => s.send<{ result: { value?: SelfInfo } }>('Runtime.evaluate', { expression: SELF, returnByValue: true, silent: true });
+  let pausedOnce = false;
   try {
     // A main thread stuck outside JavaScript cannot even answer this.
     await bounded(s.send('Debugger.enable'), timeoutMs, timeout);
+    const asked = Date.now();
     await s.send('Debugger.pause');
-    // Running JavaScript pauses at once (the inspector interrupts it); an idle process pauses at
-    // its next callback, which may never come: then it is idle, and says so.
-    const params = await Promise.race([paused, new Promise<null>((r) => setTimeout(() => r(null), Math.min(IDLE_MS, timeoutMs)))]);
-    if (params === null) {
-      await s.send('Debugger.disable'); // cancels the pending pause
-      const self = await bounded(s.send<{ result: { value?: SelfInfo } }>('Runtime.evaluate', { expression: SELF, returnByValue: true, silent: true }), timeoutMs, timeout);
-      return { idle: true, frames: [], redactions: [], ...selfInfo(self.result.value) };
+    // Running JavaScript pauses at once (the inspector interrupts it). An idle process pauses at
+    // its next callback, which may never come: then an evaluation of our own gives it one, and
+    // a pause inside that evaluation (no frame with a script URL) means it was idle.
+    let params = await nextPause(IDLE_MS);
+    let evaluation: ReturnType<typeof evaluateSelf> | null = null;
+    if (!params) {
+      evaluation = evaluateSelf();
+      evaluation.catch(() => undefined);
+      params = await nextPause(Math.max(timeoutMs - IDLE_MS, 1));
+      if (!params) throw timeout();
     }
-    try {
-      const ids = scopeObjectIds(params.callFrames, { frames: cap, scripts });
-      const props = new Map<string, PropertyDescriptor[]>();
-      await Promise.all(
-        ids.map(async (objectId) => {
-          const { result } = await s.send<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true });
-          props.set(objectId, result);
-        }),
-      );
-      const reader = new FrameReader(new Redactor(opts.redact ?? null));
-      const read = reader.read(params.callFrames, { frames: cap, scripts, properties: (id) => props.get(id) ?? [] });
-      const self = await s.send<{ result: { value?: SelfInfo } }>('Runtime.evaluate', { expression: SELF, returnByValue: true, silent: true });
-      const frames: DumpFrame[] = read.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }));
-      return { idle: false, frames, redactions: read.redactions, ...selfInfo(self.result.value) };
-    } finally {
-      await s.send('Debugger.resume').catch(() => undefined);
+    pausedOnce = true;
+    const waitedMs = Date.now() - asked;
+    if (params.callFrames.every((cf) => !cf.url && !scripts.get(cf.location.scriptId)?.url)) {
+      await s.send('Debugger.resume');
+      pausedOnce = false;
+      const self = await bounded(evaluation ?? evaluateSelf(), timeoutMs, timeout);
+      return { idle: true, waitedMs, frames: [], redactions: [], ...selfInfo(self.result.value) };
     }
+    const ids = scopeObjectIds(params.callFrames, { frames: cap, scripts });
+    const props = new Map<string, PropertyDescriptor[]>();
+    await Promise.all(
+      ids.map(async (objectId) => {
+        const { result } = await s.send<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true });
+        props.set(objectId, result);
+      }),
+    );
+    const reader = new FrameReader(new Redactor(opts.redact ?? null));
+    const read = reader.read(params.callFrames, { frames: cap, scripts, properties: (id) => props.get(id) ?? [] });
+    // While paused, an evaluation runs in a nested loop; a pending one (above) answers after resume.
+    const selfNow = evaluation ? null : await evaluateSelf();
+    await s.send('Debugger.resume');
+    pausedOnce = false;
+    const self = selfNow ?? (await bounded(evaluation!, timeoutMs, timeout));
+    const frames: DumpFrame[] = read.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }));
+    return { idle: waitedMs > BUSY_PAUSE_MS, waitedMs, frames, redactions: read.redactions, ...selfInfo(self.result.value) };
   } finally {
+    // Resume on every path; a pause that lands late (after a timeout) is resumed too.
+    if (pausedOnce || pauses.length > 0) await s.send('Debugger.resume').catch(() => undefined);
     await s.send('Debugger.disable').catch(() => undefined);
     await s.close().catch(() => undefined);
   }
@@ -162,7 +201,7 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
     process: { node: live.process.node, rssBytes: live.process.rssBytes, heapUsedBytes: live.process.heapUsedBytes, uptimeSeconds: live.process.uptimeSeconds, eventLoopDelayMs: null },
     redactions: live.redactions,
     inFlight: live.inFlight,
-    ...(live.idle ? { idle: true as const } : {}),
+    ...(live.idle ? { idle: true as const, pauseWaitMs: live.waitedMs } : {}),
   };
 }
 

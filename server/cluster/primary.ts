@@ -40,7 +40,7 @@ export class Primary {
   /** Set by run.ts when the inspector is on. */
   inspector: InspectorSetup | null = null;
   /** Where autopsy dumps go (the diagnostics sinks). */
-  emitDump: ((dump: Dump) => void) | null = null;
+  emitDump: ((dump: Dump) => string | null) | null = null;
 
   constructor(
     readonly options: Options,

@@ -42,7 +42,7 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
   if (options.inspect) {
     primary.inspector = await startInspector(options.inspect, { kind: 'primary' }, () => primary.targets(), log);
     const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir);
-    primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump));
+    primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump)).path;
     void primary.stopped.then(() => primary.inspector?.close());
   }
   await primary.start();

@@ -200,5 +200,11 @@ describe('inspector tooling', () => {
     expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
     // Resumed: it finishes the spin and still serves.
     expect((await fetch(s.url)).status).toBe(200);
+    // Idle now: said so, whether its next callback came (a timer) or never did.
+    const idle = run(['inspect', 'stack', '--url', `http://127.0.0.1:${base}`]);
+    expect(await idle.exited).toBe(0);
+    expect(idle.stdout()).toMatch(/idle in its event loop/);
+    expect(idle.stdout()).not.toMatch(/spin-app\.ts/);
+    expect((await fetch(s.url)).status).toBe(200);
   });
 });

@@ -1,0 +1,48 @@
+// Sinks in-process: a repeated failure site is folded into its first dump, but every hang (one
+// worker killed each time) gets its own files.
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { Sinks } from '../../diagnostics/sinks.js';
+
+let id = 0;
+function dump(kind: Dump['kind'], site: string): Dump {
+  return {
+    version: 1,
+    id: ++id,
+    kind,
+    phase: kind === 'hang' ? 'hang' : 'app',
+    error: { name: 'Error', message: `at ${site}`, code: null, causes: [] },
+    pid: 4242,
+    worker: 0,
+    time: new Date(Date.UTC(2026, 0, 1, 0, 0, id)).toISOString(),
+    site,
+    culprit: 0,
+    captured: true,
+    frames: [{ function: 'app', file: site.split(':')[0]!, line: 10, column: 5, receiver: 'undefined', locals: {} }],
+    request: null,
+    process: { node: process.version, rssBytes: 1, heapUsedBytes: 1, uptimeSeconds: 1, eventLoopDelayMs: null },
+    redactions: [],
+  } as Dump;
+}
+
+describe('sinks', () => {
+  it('folds repeats of an app failure site, never hangs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-'));
+    const out: string[] = [];
+    const sinks = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t) });
+    const first = sinks.emit(dump('exception', 'app.ts:10'));
+    const again = sinks.emit(dump('exception', 'app.ts:10'));
+    expect(first.repeat).toBe(false);
+    expect(again).toEqual({ repeat: true, path: first.path });
+    const hang1 = sinks.emit(dump('hang', 'app.ts:10'));
+    const hang2 = sinks.emit(dump('hang', 'app.ts:10'));
+    expect(hang1.repeat).toBe(false);
+    expect(hang2.repeat).toBe(false);
+    expect(hang2.path).not.toBe(hang1.path);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(3);
+    expect(out.filter((t) => t.startsWith('tspuma dump #'))).toHaveLength(3);
+  });
+});

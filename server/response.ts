@@ -16,6 +16,23 @@ export interface Normalized {
 
 const isResponse = (v: unknown): v is Response => typeof Response !== 'undefined' && v instanceof Response;
 
+/** undici keeps a Response's state under a symbol described "state"; looked up once. */
+let responseState: symbol | null | undefined;
+
+/**
+ * The string or bytes a Response was built from (`new Response('hi')`, `Response.json(x)`), read
+ * from undici's state so the body is written in one piece without a trip through web streams
+ * (several times faster). Anything else (a stream, a Blob, a used body, another fetch
+ * implementation) gives undefined and goes through the stream.
+ */
+function sourceOf(value: Response): string | Uint8Array | undefined {
+  if (responseState === undefined) responseState = Object.getOwnPropertySymbols(value).find((s) => s.description === 'state') ?? null;
+  if (responseState === null || value.bodyUsed) return undefined;
+  const body = (value as unknown as Record<symbol, { body?: { source?: unknown; stream?: ReadableStream } | null } | undefined>)[responseState]?.body;
+  if (!body || body.stream?.locked) return undefined;
+  return typeof body.source === 'string' || body.source instanceof Uint8Array ? body.source : undefined;
+}
+
 /** Describes a returned value for TSPUMA_ERR_APP_RESULT. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -44,7 +61,7 @@ export function normalize(value: unknown, expected: string): Normalized {
     });
     const cookies = value.headers.getSetCookie();
     if (cookies.length > 0) headers['set-cookie'] = cookies;
-    return { status: value.status, headers, body: value.body as Body };
+    return { status: value.status, headers, body: sourceOf(value) ?? (value.body as Body) };
   } else if (value !== null && typeof value === 'object' && Number.isInteger((value as { status?: unknown }).status)) {
     const v = value as { status: number; headers?: RackHeaders; body?: Body };
     return { status: v.status, headers: v.headers ?? {}, body: v.body };
@@ -89,6 +106,24 @@ function waitDrain(res: ServerResponse): Promise<boolean> {
     res.on('drain', onDrain);
     res.on('close', onClose);
   });
+}
+
+/**
+ * Streams a web ReadableStream with backpressure. A reader, not for-await: the async iterator
+ * releases its lock at the end, which rejects a promise inside undici on every response (and,
+ * with --debug, pauses the capture layer on it). The client leaving cancels the stream.
+ */
+async function writeWebStream(res: ServerResponse, stream: ReadableStream<string | Uint8Array>): Promise<void> {
+  const reader = stream.getReader();
+  for (;;) {
+    const step = await reader.read();
+    if (step.done) break;
+    if (res.destroyed || (!res.write(step.value) && !(await waitDrain(res)))) {
+      await reader.cancel().catch(() => undefined);
+      return;
+    }
+  }
+  if (!res.destroyed) res.end();
 }
 
 /** Streams an (async) iterable with backpressure; stops and returns the iterator if the client leaves. */
@@ -158,7 +193,11 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
     res.writeHead(status, out);
     return pipeline(body, res);
   }
-  if (typeof body === 'object' && body !== null && (typeof (body as ReadableStream).getReader === 'function' || Symbol.asyncIterator in body || Symbol.iterator in body)) {
+  if (typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function') {
+    res.writeHead(status, out);
+    return writeWebStream(res, body as ReadableStream<string | Uint8Array>);
+  }
+  if (typeof body === 'object' && body !== null && (Symbol.asyncIterator in body || Symbol.iterator in body)) {
     res.writeHead(status, out);
     return writeIterable(res, body as AsyncIterable<Uint8Array>);
   }

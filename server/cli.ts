@@ -85,9 +85,9 @@ async function main(argv: string[]): Promise<number> {
   process.env.NODE_ENV ??= options.environment;
   if (cluster.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
-    return runWorker(options, createLogger({ quiet: options.quiet, debug: options.debug }), index);
+    return runWorker(options, createLogger({ level: options.logLevel }), index);
   }
-  const log = createLogger({ quiet: options.quiet, debug: options.debug });
+  const log = createLogger({ level: options.logLevel });
   if (options.workers > 0) return runCluster(options, log);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
   const running = await runSingle(options, loaded, log, { ownProcess: true });

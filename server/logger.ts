@@ -2,10 +2,11 @@
 // pino logger it returns, pretty-printed by pino-pretty on a TTY and JSON lines otherwise.
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
-  quiet?: boolean;
-  debug?: boolean;
+  /** Default info. */
+  level?: LogLevel;
   /** Force pretty (true) or JSON (false); default: pretty when stdout is a TTY. */
   pretty?: boolean;
   /** Write here instead of stdout (tests). */
@@ -13,8 +14,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  // --quiet wins over --debug's debug lines: -d -q gives dumps without the chatter.
-  const level = opts.quiet ? 'warn' : opts.debug ? 'debug' : 'info';
+  const level = opts.level ?? 'info';
   const base = { pid: process.pid };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {

@@ -5,6 +5,9 @@ import { parseBind, type BindSpec } from './binder-uri.js';
 import { TspumaError, didYouMean, showValue } from './errors.js';
 
 /** What users write in tspuma.config.ts: every key optional. */
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface TspumaConfig {
   afterBooted?: Hook | Hook[];
   afterStopped?: Hook | Hook[];
@@ -30,6 +33,7 @@ export interface TspumaConfig {
   idleTimeout?: number | null;
   /** DevTools inspectors: true, false, "HOST:PORT" or a port; default on with debug at 127.0.0.1:9229. */
   inspect?: boolean | string | number | null;
+  logLevel?: 'debug' | 'error' | 'info' | 'trace' | 'warn';
   logRequests?: boolean;
   lowlevelErrorHandler?: LowlevelErrorHandler | null;
   maxKeepAlive?: number;
@@ -86,6 +90,8 @@ export interface Options {
   readonly idleTimeout: number | null;
   /** Inspector base address (discovery; +1 the primary; +2+i worker i); null: no inspector. */
   readonly inspect: InspectAddress | null;
+  /** quiet lowers it to warn. */
+  readonly logLevel: LogLevel;
   readonly logRequests: boolean;
   readonly lowlevelErrorHandler: LowlevelErrorHandler | null;
   readonly maxKeepAlive: number;
@@ -146,6 +152,7 @@ export const DEFAULTS = Object.freeze({
   httpContentLengthLimit: null as number | null,
   idleTimeout: null as number | null,
   inspect: null as boolean | string | null,
+  logLevel: 'info' as LogLevel,
   logRequests: false,
   lowlevelErrorHandler: null as LowlevelErrorHandler | null,
   maxKeepAlive: 999,
@@ -348,6 +355,10 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
     inRange(parseNumber(raw, fs, 'a positive integer number of bytes, or null', true), 1, Number.MAX_SAFE_INTEGER, 'a positive integer number of bytes, or null'),
   ),
   idleTimeout: nullable(seconds(0, false)),
+  logLevel: (raw) => {
+    if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw.trim().toLowerCase())) return raw.trim().toLowerCase();
+    throw new Expected(`one of ${LOG_LEVELS.join(', ')}`);
+  },
   logRequests: parseBool,
   lowlevelErrorHandler: (raw) => {
     if (raw === null || typeof raw === 'function') return raw;
@@ -520,6 +531,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     httpContentLengthLimit: get('httpContentLengthLimit') as number | null,
     idleTimeout: get('idleTimeout') as number | null,
     inspect,
+    logLevel: get('quiet') === true ? 'warn' : (get('logLevel') as LogLevel),
     logRequests: get('logRequests') as boolean,
     lowlevelErrorHandler: get('lowlevelErrorHandler') as LowlevelErrorHandler | null,
     maxKeepAlive: get('maxKeepAlive') as number,

@@ -40,6 +40,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'debug', short: 'd', key: 'debug', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).', dflt: 'off' },
   { long: 'inspect', key: 'inspect', arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; --inspect=off disables.', dflt: 'on with --debug at 127.0.0.1:9229' },
   { long: 'quiet', short: 'q', key: 'quiet', help: 'Log warnings and errors only.', dflt: 'off' },
+  { long: 'log-level', key: 'logLevel', arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and reactor step).', dflt: 'info' },
   { long: 'log-requests', key: 'logRequests', help: 'Log one line per request.', dflt: 'off' },
   { long: 'pidfile', key: 'pidfile', arg: 'FILE', help: 'Write the pid to FILE; removed at stop.', dflt: 'none' },
   { long: 'tag', key: 'tag', arg: 'NAME', help: 'Name shown in the process title.', dflt: 'none' },
@@ -177,7 +178,7 @@ function envInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return Number(raw);
 }
 
-/** The environment-variable layer: PORT, WEB_CONCURRENCY, TSPUMA_MIN/MAX_THREADS, NODE_ENV. */
+/** The environment-variable layer: PORT, WEB_CONCURRENCY, TSPUMA_MIN/MAX_THREADS, NODE_ENV, TSPUMA_LOG_LEVEL. */
 export function envLayer(env: NodeJS.ProcessEnv): Layer {
   const values: Record<string, unknown> = {};
   const origins: Record<string, string> = {};
@@ -193,6 +194,7 @@ export function envLayer(env: NodeJS.ProcessEnv): Layer {
     set('threads', { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) }, min !== undefined && max !== undefined ? 'TSPUMA_MIN_THREADS/TSPUMA_MAX_THREADS' : min !== undefined ? 'TSPUMA_MIN_THREADS' : 'TSPUMA_MAX_THREADS');
   }
   if (env.NODE_ENV !== undefined && env.NODE_ENV.trim() !== '') set('environment', env.NODE_ENV, 'NODE_ENV');
+  if (env.TSPUMA_LOG_LEVEL !== undefined && env.TSPUMA_LOG_LEVEL.trim() !== '') set('logLevel', env.TSPUMA_LOG_LEVEL, 'TSPUMA_LOG_LEVEL');
   return { source: 'environment', values, origins, fromString: true };
 }
 
@@ -213,6 +215,7 @@ export function helpText(version: string): string {
   lines.push('  WEB_CONCURRENCY               Same as --workers.');
   lines.push('  TSPUMA_MIN_THREADS/MAX_THREADS  threads.min / threads.max.');
   lines.push('  NODE_ENV                      Same as --environment.');
+  lines.push('  TSPUMA_LOG_LEVEL              Same as --log-level.');
   lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
   lines.push('  TSPUMA_DUMP_DIR               With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).');
   lines.push('', 'Precedence: command line > TSPUMA_OPTS > environment variables > config file > defaults.');

@@ -19,7 +19,7 @@ export function captureLogger(debug = false): LogCapture {
       cb();
     },
   });
-  return { logger: createLogger({ debug, destination, pretty: false }), lines };
+  return { logger: createLogger({ level: debug ? 'debug' : 'info', destination, pretty: false }), lines };
 }
 
 export interface TestServer extends LogCapture {

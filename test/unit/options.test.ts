@@ -57,6 +57,17 @@ describe('resolveOptions', () => {
     expect(port.message).toContain('"70000"');
   });
 
+  it('logLevel: info by default, debug does not raise it, quiet lowers it, bad names are refused', () => {
+    expect(resolveOptions([]).logLevel).toBe('info');
+    expect(resolveOptions([cli({ debug: true })]).logLevel).toBe('info');
+    expect(resolveOptions([cli({ logLevel: 'DEBUG' })]).logLevel).toBe('debug');
+    expect(resolveOptions([cli({ logLevel: 'debug', quiet: true })]).logLevel).toBe('warn');
+    const err = errorOf(() => resolveOptions([{ source: 'environment', values: { logLevel: 'verbose' }, origins: { logLevel: 'TSPUMA_LOG_LEVEL' }, fromString: true }]));
+    expect(err.code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(err.message).toMatch(/TSPUMA_LOG_LEVEL.*one of trace, debug, info, warn, error|one of trace, debug, info, warn, error.*TSPUMA_LOG_LEVEL/);
+    expect(err.message).toContain('"verbose"');
+  });
+
   it('enforces threads min <= max', () => {
     const err = errorOf(() => resolveOptions([cli({ threads: '5:2' }, { threads: '-t' })]));
     expect(err.code).toBe('TSPUMA_ERR_OPTION_INVALID');

@@ -133,7 +133,9 @@ describe('inspector tooling', () => {
     expect(hang.inFlight![0]!.url).toBe('/spin?worker=0&seconds=60');
 
     // Killed after the autopsy; the replacement serves within 2 s of the kill.
-    const killedAt = await waitFor(() => s.lines().find((l) => l.msg === 'Autopsy of worker 0 (PID: ' + spinning + ') written')?.time as number | undefined, 'autopsy line');
+    const autopsyLine = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) written to `)), 'autopsy line');
+    expect(autopsyLine.msg).toBe(`Autopsy of worker 0 (PID: ${spinning}) written to ${join(s.dir, 'dumps', files.find((n) => n.includes(`-${spinning}-`))!)}`);
+    const killedAt = autopsyLine.time as number;
     const fresh = await waitFor(async () => (await s.list()).find((e) => e.id === 'tspuma-worker-0' && e.tspuma.pid !== spinning), 'worker 0 replaced', 10_000);
     const booted = await waitFor(() => s.lines().find((l) => l.msg === `- Worker 0 (PID: ${fresh.tspuma.pid}) booted, phase 0`)?.time as number | undefined, 'replacement booted');
     expect(booted - killedAt).toBeLessThan(2000);

@@ -29,6 +29,8 @@ export default defineConfig({
   workerCheckInterval: 5,
   // Cluster: a worker that misses check-ins this long is killed and replaced; must exceed workerCheckInterval. Default: 60.
   workerTimeout: 60,
+  // Cluster, with an inspector: before killing such a worker, pause it and dump its stack for at most this long; 0: kill at once. Default: 2.
+  workerAutopsyTimeout: 2,
   // Cluster: a worker that has not booted in this long is killed and replaced. Default: 60.
   workerBootTimeout: 60,
   // Cluster: a stopping worker gets this long before SIGKILL. Default: 30.
@@ -48,6 +50,8 @@ export default defineConfig({
   persistentTimeout: 20,
   // Stop the server when no request arrives for this long; null never (Puma's idle_timeout). Default: null.
   idleTimeout: null,
+  // Seconds without a byte before a WebSocket or an event stream is closed; null: never. Default: 300.
+  upgradedIdleTimeout: 300,
   // A request the app has not answered in this long gets 503 through lowlevelErrorHandler; 0 disables. Default: 60.
   requestTimeout: 60,
   // After SIGTERM, requests still running after this long get 503: seconds, 'forever' or 'immediately'. Default: 'forever'.
@@ -66,6 +70,8 @@ export default defineConfig({
     return [status, { 'content-type': 'text/plain' }, [`An error has occurred (${status}). Try again.\n`]];
   },
 
+  // trace, debug, info, warn or error (TSPUMA_LOG_LEVEL, --log-level). debug adds a line per connection. Default: 'info'.
+  logLevel: 'info',
   // Log one line per request. Default: false.
   logRequests: false,
   // Log warnings and errors only. Default: false.
@@ -83,6 +89,9 @@ export default defineConfig({
   // With debug: extra names to redact, a regular expression source, added to
   // password|passwd|secret|token|api[-_]?key|credential|private. Default: null.
   redact: null,
+  // DevTools inspectors (--inspect): discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; loopback unless a
+  // host is given. true: 127.0.0.1:9229; false: off even with debug. Default: null (on at 127.0.0.1:9229 when debug is).
+  inspect: null,
 
   // Hooks. A hook that throws is logged with its name; the server goes on (a throwing
   // beforeWorkerBoot fails that worker's boot, which is retried with backoff).

@@ -10,6 +10,8 @@ import {
   type FetchHandler,
   type NodeListener,
   type RackApp,
+  type UpgradeHandler,
+  type WebSocketHandler,
 } from './app-types.js';
 import { TspumaError } from './errors.js';
 import { buildEnv } from './rack.js';
@@ -21,6 +23,9 @@ export type Invoke = (req: IncomingMessage, res: ServerResponse) => Promise<void
 export interface Adapted {
   readonly kind: AppKind;
   readonly invoke: Invoke;
+  /** Long-lived connections (server.ts: onUpgrade); set by the app loader. */
+  readonly websocket?: WebSocketHandler;
+  readonly upgrade?: UpgradeHandler;
 }
 
 type Tagged<T> = T & { [APP_KIND]: AppKind };

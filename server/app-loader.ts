@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
+import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
 
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
@@ -88,9 +89,10 @@ function resolveAppPath(app: string | undefined, base: string, source: string): 
 export async function loadApp(app: unknown, base: string, source: string): Promise<LoadedApp> {
   let file: string | null = null;
   let exported = app;
+  let mod: Record<string, unknown> = {};
   if (app === undefined || typeof app === 'string') {
     file = resolveAppPath(app, base, source);
-    const mod = await importUserModule(file, 'TSPUMA_ERR_APP_LOAD');
+    mod = await importUserModule(file, 'TSPUMA_ERR_APP_LOAD');
     exported = pickExport(mod);
     if (exported === undefined) {
       throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file, got: `no default export (its exports: ${Object.keys(mod).join(', ') || 'none'})` });
@@ -100,5 +102,23 @@ export async function loadApp(app: unknown, base: string, source: string): Promi
   if (kind === null) {
     throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
   }
-  return { adapted: adapt(exported, kind), file };
+  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, file ?? `given inline (${source})`) }, file };
+}
+
+/**
+ * The app's handlers for upgrades: `websocket` and `upgrade`, as named exports of the module or
+ * properties of a default-exported object (Bun's `{ fetch, websocket }` shape).
+ */
+function longLived(mod: Record<string, unknown>, exported: unknown, where: string): Pick<Adapted, 'websocket' | 'upgrade'> {
+  const from = (name: string): unknown => mod[name] ?? (exported !== null && typeof exported === 'object' ? (exported as Record<string, unknown>)[name] : undefined);
+  const websocket = from('websocket');
+  const upgrade = from('upgrade');
+  if (websocket !== undefined) {
+    const ok = websocket !== null && typeof websocket === 'object' && ['accept', 'open', 'message', 'close'].every((k) => (websocket as Record<string, unknown>)[k] === undefined || typeof (websocket as Record<string, unknown>)[k] === 'function');
+    if (!ok) throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'websocket', got: showValue(websocket), expected: 'an object whose accept, open, message and close, where given, are functions' });
+  }
+  if (upgrade !== undefined && typeof upgrade !== 'function') {
+    throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'upgrade', got: showValue(upgrade), expected: 'a function (req, socket, head)' });
+  }
+  return { ...(websocket ? { websocket: websocket as WebSocketHandler } : {}), ...(upgrade ? { upgrade: upgrade as UpgradeHandler } : {}) };
 }

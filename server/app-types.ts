@@ -81,3 +81,22 @@ export type AppKind = 'node' | 'fetch' | 'rack';
 
 export type TaggedApp = ((...args: never[]) => unknown) & { [APP_KIND]?: AppKind };
 export type AppInput = NodeListener | FetchHandler | FetchApp | RackApp | TaggedApp;
+
+/**
+ * WebSocket handlers, exported by the app module as `websocket` (or as the `websocket` property
+ * of a default-exported object, beside `fetch`). tspuma accepts the upgrade with `ws`; the
+ * connection then leaves the request pool. `accept` may refuse an upgrade (return false or a
+ * status code); `ws` is a `ws` WebSocket.
+ */
+export interface WebSocketHandler {
+  accept?(req: IncomingMessage): boolean | number | Promise<boolean | number>;
+  open?(ws: import('ws').WebSocket, req: IncomingMessage): unknown;
+  message?(ws: import('ws').WebSocket, data: Buffer, isBinary: boolean): unknown;
+  close?(ws: import('ws').WebSocket, code: number, reason: Buffer): unknown;
+}
+
+/**
+ * A raw upgrade handler (export `upgrade`), for apps that run their own WebSocket server
+ * (`wss.handleUpgrade(req, socket, head, ...)`): the socket is the app's from then on.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => unknown;

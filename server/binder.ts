@@ -19,7 +19,46 @@ export interface Listener {
   readonly port: number | null;
 }
 
+/** Set on a response by server.ts: called when its head says it is an event stream. */
+export const kOnStreaming = Symbol('tspuma.onStreaming');
+
+function contentTypeOf(res: http.ServerResponse, args: unknown[]): unknown {
+  const headers = args.find((a) => a !== null && typeof a === 'object');
+  if (Array.isArray(headers)) {
+    // [name, value, name, value] or [[name, value], ...]
+    const flat = headers.flat() as unknown[];
+    for (let i = 0; i < flat.length - 1; i += 2) if (String(flat[i]).toLowerCase() === 'content-type') return flat[i + 1];
+  } else if (headers) {
+    for (const name in headers as Record<string, unknown>) if (name.length === 12 && name.toLowerCase() === 'content-type') return (headers as Record<string, unknown>)[name];
+  }
+  return res.getHeader('content-type');
+}
+
+/**
+ * node:http's response, plus one check when the head goes out (writeHead is also what an
+ * implicit head calls): a `text/event-stream` response is handed to server.ts, which takes it
+ * out of the pool, whichever kind of app wrote it.
+ */
+export class TspumaResponse extends http.ServerResponse {
+  declare [kOnStreaming]?: (res: http.ServerResponse) => void;
+}
+const writeHead = http.ServerResponse.prototype.writeHead;
+Object.defineProperty(TspumaResponse.prototype, 'writeHead', {
+  configurable: true,
+  writable: true,
+  value: function (this: TspumaResponse, ...args: unknown[]) {
+    (writeHead as (...a: unknown[]) => unknown).apply(this, args);
+    const hook = this[kOnStreaming];
+    if (hook) {
+      const type = contentTypeOf(this, args.slice(1));
+      if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
+    }
+    return this;
+  },
+});
+
 export const SERVER_OPTIONS: http.ServerOptions = {
+  ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
   // The reactor owns every connection deadline; node's own timers are switched off.
   requestTimeout: 0,
   headersTimeout: 0,

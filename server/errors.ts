@@ -38,6 +38,15 @@ export const ERRORS = {
   TSPUMA_ERR_APP_SHAPE: {
     template: 'App {path} exports {got}; expected a (req, res) listener, a fetch handler (a function or an object with fetch(request)), or rack((env) => [status, headers, body]).',
   },
+  TSPUMA_ERR_APP_HANDLER: {
+    template: 'App {path} exports `{name}` as {got}; expected {expected}.',
+  },
+  TSPUMA_ERR_UPGRADE_REFUSED: {
+    template: 'Upgrade of {method} {url} to "{protocol}" refused: {reason}.',
+  },
+  TSPUMA_ERR_UPGRADE_HANDLER: {
+    template: 'The app\'s {handler} handler for {url} failed: {message}',
+  },
   TSPUMA_ERR_APP_RESULT: {
     template: 'The app returned {got}; {expected}.',
     status: 500,

@@ -48,6 +48,7 @@ export interface TspumaConfig {
   state?: string | null;
   supportedHttpMethods?: 'any' | string[];
   tag?: string | null;
+  upgradedIdleTimeout?: number | null;
   threads?: { min?: number; max?: number };
   workerAutopsyTimeout?: number;
   workerBootTimeout?: number;
@@ -109,6 +110,7 @@ export interface Options {
   readonly state: string | null;
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly tag: string | null;
+  readonly upgradedIdleTimeout: number | null;
   readonly threads: { readonly min: number; readonly max: number };
   /** Seconds a hung worker's autopsy may take before it is killed anyway; 0: no autopsy. */
   readonly workerAutopsyTimeout: number;
@@ -168,6 +170,7 @@ export const DEFAULTS = Object.freeze({
   supportedHttpMethods: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
   tag: null as string | null,
   threads: { min: 0, max: 1024 },
+  upgradedIdleTimeout: 300 as number | null,
   workerAutopsyTimeout: 2,
   workerBootTimeout: 60,
   workerCheckInterval: 5,
@@ -394,6 +397,7 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
   },
   tag: nullable((raw) => nonEmptyString(raw)),
   threads: parseThreads,
+  upgradedIdleTimeout: nullable(seconds(0, false)),
   workerAutopsyTimeout: seconds(0, true),
   workerBootTimeout: seconds(0, false),
   workerCheckInterval: seconds(0, false),
@@ -547,6 +551,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     supportedHttpMethods: methods === 'any' ? 'any' : new Set(methods),
     tag: get('tag') as string | null,
     threads: Object.freeze(threads),
+    upgradedIdleTimeout: get('upgradedIdleTimeout') as number | null,
     workerAutopsyTimeout: get('workerAutopsyTimeout') as number,
     workerBootTimeout: get('workerBootTimeout') as number,
     workerCheckInterval: checkInterval,

@@ -10,10 +10,15 @@ import { TspumaError, isTspumaError } from './errors.js';
 /**
  * A connection's phase. first_data: accepted, no request yet. reading: bytes arrived but the
  * request head is not complete. app: a request is queued for or running in the app.
- * keepalive: idle between requests. upgraded: left HTTP (WebSocket), no deadline here.
+ * keepalive: idle between requests. upgraded: left HTTP (a WebSocket). streaming: a
+ * long-lived response (server-sent events) that left the pool. The last two hold no pool slot;
+ * their deadline is upgradedIdleTimeout, pushed back by bytes in either direction.
  */
-export type Phase = 'first_data' | 'reading' | 'app' | 'keepalive' | 'upgraded';
-export const PHASES: readonly Phase[] = ['first_data', 'reading', 'app', 'keepalive', 'upgraded'];
+export type Phase = 'first_data' | 'reading' | 'app' | 'keepalive' | 'upgraded' | 'streaming';
+export const PHASES: readonly Phase[] = ['first_data', 'reading', 'app', 'keepalive', 'upgraded', 'streaming'];
+
+/** Closes a long-lived connection cleanly (a WebSocket close frame, the end of an event stream). */
+export type LongLivedClose = (why: 'idle' | 'shutdown') => void;
 
 export interface Entry {
   readonly id: number;
@@ -31,6 +36,8 @@ export interface Entry {
   inflight: number;
   /** performance.now() when the current request entered the app. */
   appSince: number;
+  /** upgraded/streaming: how to close it cleanly. */
+  close: LongLivedClose | null;
 }
 
 export interface ReactorTimeouts {
@@ -41,6 +48,8 @@ export interface ReactorTimeouts {
   request: number;
   /** null disables. */
   idle: number | null;
+  /** Seconds without a byte either way before an upgraded or streaming connection is closed; null disables. */
+  upgradedIdle: number | null;
 }
 
 export interface ReactorHandlers {
@@ -55,6 +64,11 @@ export interface ReactorHandlers {
 export const kEntry = Symbol('tspuma.reactorEntry');
 type Tracked = Socket & { [kEntry]?: Entry };
 
+/** Bytes moved either way: what keeps a long-lived connection alive. */
+function progress(socket: Socket): number {
+  return socket.bytesRead + socket.bytesWritten;
+}
+
 export function entryOf(socket: Socket): Entry | undefined {
   return (socket as Tracked)[kEntry];
 }
@@ -66,7 +80,9 @@ export class Reactor {
     app: new Set(),
     keepalive: new Set(),
     upgraded: new Set(),
+    streaming: new Set(),
   };
+  private readonly upgradedIdleMs: number;
   private readonly firstDataMs: number;
   private readonly persistentMs: number;
   private readonly requestMs: number;
@@ -89,6 +105,7 @@ export class Reactor {
     this.persistentMs = timeouts.persistent * 1000;
     this.requestMs = timeouts.request > 0 ? timeouts.request * 1000 : Infinity;
     this.idleMs = timeouts.idle === null ? null : timeouts.idle * 1000;
+    this.upgradedIdleMs = timeouts.upgradedIdle === null ? Infinity : timeouts.upgradedIdle * 1000;
     const smallest = Math.min(this.firstDataMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity);
     this.tickMs = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
   }
@@ -125,6 +142,7 @@ export class Reactor {
       requests: 0,
       inflight: 0,
       appSince: 0,
+      close: null,
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
@@ -181,10 +199,21 @@ export class Reactor {
     this.move(entry, 'keepalive', now + this.persistentMs);
   }
 
-  toUpgraded(entry: Entry): void {
-    entry.req = null;
-    entry.res = null;
-    this.move(entry, 'upgraded', Infinity);
+  /**
+   * The connection left HTTP (upgraded) or its response became an event stream (streaming):
+   * out of the app phase, so requestTimeout no longer applies; closed by `close` when idle.
+   */
+  toLongLived(entry: Entry, phase: 'upgraded' | 'streaming', close: LongLivedClose): void {
+    if (!this.sets[entry.phase].has(entry)) return; // already closed
+    entry.close = close;
+    entry.inflight = 0;
+    entry.mark = progress(entry.socket);
+    this.move(entry, phase, performance.now() + this.upgradedIdleMs);
+  }
+
+  /** Upgraded and streaming connections (to close them at shutdown). */
+  longLived(): Entry[] {
+    return [...this.sets.upgraded, ...this.sets.streaming];
   }
 
   remove(entry: Entry): void {
@@ -202,7 +231,7 @@ export class Reactor {
 
   /** Counts per phase; first_data/keepalive entries that received bytes count as reading. */
   counts(): Record<Phase, number> {
-    const out = { first_data: 0, reading: this.sets.reading.size, app: this.sets.app.size, keepalive: 0, upgraded: this.sets.upgraded.size };
+    const out = { first_data: 0, reading: this.sets.reading.size, app: this.sets.app.size, keepalive: 0, upgraded: this.sets.upgraded.size, streaming: this.sets.streaming.size };
     for (const phase of ['first_data', 'keepalive'] as const) {
       for (const e of this.sets[phase]) {
         if (e.socket.bytesRead > e.mark) out.reading++;
@@ -238,7 +267,7 @@ export class Reactor {
   }
 
   private sweepAll(now: number): void {
-    for (const phase of ['first_data', 'reading', 'keepalive', 'app'] as const) {
+    for (const phase of ['first_data', 'reading', 'keepalive', 'app', 'upgraded', 'streaming'] as const) {
       for (const entry of this.sets[phase]) {
         try {
           const d = entry.deadline as unknown;
@@ -280,7 +309,19 @@ export class Reactor {
         this.handlers.requestTimeout(entry);
         return;
       case 'upgraded':
+      case 'streaming': {
+        const seen = progress(entry.socket);
+        if (seen > entry.mark) {
+          entry.mark = seen;
+          this.move(entry, phase, now + this.upgradedIdleMs);
+          return;
+        }
+        // Closing takes a round trip: looked at again after another period, when close() escalates.
+        this.move(entry, phase, now + this.upgradedIdleMs);
+        this.log.debug({ id: entry.id, phase }, 'reactor: closing idle long-lived connection');
+        entry.close?.('idle');
         return;
+      }
     }
   }
 

@@ -118,12 +118,12 @@ async function writeWebStream(res: ServerResponse, stream: ReadableStream<string
   for (;;) {
     const step = await reader.read();
     if (step.done) break;
-    if (res.destroyed || (!res.write(step.value) && !(await waitDrain(res)))) {
+    if (res.destroyed || res.writableEnded || (!res.write(step.value) && !(await waitDrain(res)))) {
       await reader.cancel().catch(() => undefined);
       return;
     }
   }
-  if (!res.destroyed) res.end();
+  if (!res.destroyed && !res.writableEnded) res.end();
 }
 
 /** Streams an (async) iterable with backpressure; stops and returns the iterator if the client leaves. */
@@ -140,13 +140,13 @@ async function writeIterable(res: ServerResponse, body: AsyncIterable<string | U
         finished = true;
         break;
       }
-      if (res.destroyed) break;
+      if (res.destroyed || res.writableEnded) break; // the client left, or the server ended an event stream
       if (!res.write(step.value) && !(await waitDrain(res))) break;
     }
   } finally {
     if (!finished) await it.return?.();
   }
-  if (!res.destroyed) res.end();
+  if (!res.destroyed && !res.writableEnded) res.end();
 }
 
 /**

@@ -5,7 +5,7 @@ import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { createHttpServer, listen, removeUnixSocket, type Listener } from './binder.js';
+import { TspumaResponse, createHttpServer, kOnStreaming, listen, removeUnixSocket, type Listener } from './binder.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
 import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
@@ -13,6 +13,7 @@ import type { Options } from './options.js';
 import { Pool, type Ticket } from './pool.js';
 import { buildEnv, socketEnv } from './rack.js';
 import { Reactor, entryOf, type Entry, type Phase } from './reactor.js';
+import { Upgrades } from './upgrade.js';
 
 /** Puma's MAX_REQUEST_URI_LENGTH. */
 export const MAX_URI_LENGTH = 12 * 1024;
@@ -87,6 +88,15 @@ function unneuter(res: http.ServerResponse): void {
   for (const name of NEUTERED) delete (res as unknown as Record<string, unknown>)[name];
 }
 
+/** Long-lived connections that do not answer a clean close within this long are cut. */
+const CLOSE_GRACE_MS = 5000;
+
+/** Installed once on the response prototype: a `text/event-stream` head leaves the pool. */
+TspumaResponse.prototype[kOnStreaming] = function (this: void, res: http.ServerResponse): void {
+  const state = (res as TrackedResponse)[kState];
+  if (state) state.server.streaming(res, state);
+};
+
 /** One shared 'close' listener for every response: no closure per request. */
 function onResponseClose(this: TrackedResponse): void {
   const state = this[kState];
@@ -132,7 +142,7 @@ export class Server {
     this.pool = new Pool(options.threads.min, options.threads.max);
     this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
     this.reactor = new Reactor(
-      { firstData: options.firstDataTimeout, persistent: options.persistentTimeout, request: options.requestTimeout, idle: options.idleTimeout },
+      { firstData: options.firstDataTimeout, persistent: options.persistentTimeout, request: options.requestTimeout, idle: options.idleTimeout, upgradedIdle: options.upgradedIdleTimeout },
       {
         firstDataTimeout: (entry) => this.firstDataTimeout(entry),
         requestTimeout: (entry) => this.requestTimeout(entry),
@@ -142,9 +152,19 @@ export class Server {
     );
   }
 
+  /** WebSocket and raw upgrades, when the app exports a handler for them. */
+  private upgrades: Upgrades | null = null;
+
   /** Creates and listens on every bind, in order. Rejects with the first coded listen error. */
   async bind(): Promise<Listener[]> {
     this.reactor.start();
+    if (this.app.websocket || this.app.upgrade) {
+      this.upgrades = new Upgrades(this.reactor, this.app, this.log, (req, socket, err, status) => {
+        this.log.debug({ code: err.code, url: req.url }, err.message);
+        void respondRaw(this.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
+      });
+      await this.upgrades.init();
+    }
     for (const spec of this.options.bind) {
       const server = createHttpServer(spec, this.options.firstDataTimeout * 1000);
       this.attach(server, spec.tls !== null);
@@ -170,6 +190,15 @@ export class Server {
         (socket as Socket & { destroySoon: () => void }).destroySoon = lingeringClose;
       });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
+    // Without a handler node:http answers an upgrade request as a plain request (the app's).
+    if (this.upgrades) {
+      server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        const refused = this.draining
+          ? { err: new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: req.url, protocol: String(req.headers.upgrade ?? ''), reason: 'the server is shutting down' }), status: 503 }
+          : this.admissionRefusal(req);
+        this.upgrades!.handle(req, socket, head, refused);
+      });
+    }
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     // After listen, a server 'error' is an accept failure (EMFILE, ENFILE): log it and keep serving.
@@ -211,6 +240,31 @@ export class Server {
     if (this.options.httpContentLengthLimit !== null && req.headers['content-length'] === undefined) this.limitChunked(req, res, state);
     if (this.pool.tryAcquire()) this.run(req, res, state);
     else state.ticket = this.pool.submit(() => this.run(req, res, state));
+  }
+
+  private admissionRefusal(req: http.IncomingMessage): { err: TspumaError; status: number } | null {
+    const err = this.admissionError(req);
+    return err ? { err, status: err.status ?? 400 } : null;
+  }
+
+  /**
+   * The response's head says `text/event-stream`: it leaves the pool (its slot goes to the next
+   * request) and the app phase (no requestTimeout); the reactor closes it when idle or at stop.
+   */
+  streaming(res: http.ServerResponse, state: RequestState): void {
+    if (state.takenOver || res.writableEnded) return;
+    this.release(state);
+    if (state.captured) {
+      state.captured = false;
+      diagnostics?.leave();
+    }
+    let closing = false;
+    this.reactor.toLongLived(state.entry, 'streaming', () => {
+      if (closing || res.destroyed) return void res.destroy();
+      closing = true;
+      res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
+      neuter(res); // the app may keep writing to it
+    });
   }
 
   /** Puma's checks before the app: method, URI length, Host, declared body size. */
@@ -437,6 +491,15 @@ export class Server {
       let closedIdle = 0;
       if (linger > 0) setTimeout(() => this.reactor.closeIdle(), linger).unref();
       else closedIdle = this.reactor.closeIdle();
+      // WebSockets get a close frame (1001) and event streams their end, now: their clients
+      // reconnect, to another worker during a restart. Cut if not closed within CLOSE_GRACE_MS.
+      const longLived = this.reactor.longLived();
+      for (const e of longLived) e.close?.('shutdown');
+      if (longLived.length > 0) {
+        setTimeout(() => {
+          for (const e of longLived) if (!e.socket.destroyed) e.close?.('shutdown');
+        }, CLOSE_GRACE_MS).unref();
+      }
       this.log.info({ closedIdle, remaining: this.reactor.size }, `Gracefully stopping, waiting for ${this.reactor.size} connection(s) to finish`);
       if (this.reactor.size === 0) {
         void closed.then(done);

@@ -26,11 +26,39 @@ async function pair(): Promise<{ server: net.Socket; client: net.Socket }> {
 
 function reactor(handlers: Partial<ConstructorParameters<typeof Reactor>[1]> = {}) {
   const cap = captureLogger(true);
-  const r = new Reactor({ firstData: 0.2, persistent: 0.2, request: 0, idle: null }, { firstDataTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
+  const r = new Reactor({ firstData: 0.2, persistent: 0.2, request: 0, idle: null, upgradedIdle: 5 }, { firstDataTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
   return { r, lines: cap.lines };
 }
 
 describe('Reactor', () => {
+  it('keeps an upgraded connection while bytes move either way, closes it when they stop, and lists it for shutdown', async () => {
+    const { r } = reactor();
+    const { server, client } = await pair();
+    const entry = r.add(server);
+    const closes: string[] = [];
+    r.toLongLived(entry, 'upgraded', (why) => closes.push(why));
+    expect(r.counts()).toMatchObject({ upgraded: 1, first_data: 0, app: 0 });
+    expect(r.longLived()).toEqual([entry]);
+    const t0 = performance.now();
+    // Bytes from the client push the deadline back.
+    server.resume();
+    client.write('ping');
+    await waitFor(() => server.bytesRead > 0, 'bytes to arrive');
+    r.sweep(t0 + 6000);
+    expect(closes).toEqual([]);
+    // Bytes to the client count too.
+    server.write('pong');
+    await waitFor(() => server.bytesWritten > 0, 'bytes to leave');
+    r.sweep(t0 + 12_000);
+    expect(closes).toEqual([]);
+    // Nothing moved since: closed as idle, and asked again a period later if still open.
+    r.sweep(t0 + 18_000);
+    expect(closes).toEqual(['idle']);
+    r.sweep(t0 + 24_000);
+    expect(closes).toEqual(['idle', 'idle']);
+    expect(entry.phase).toBe('upgraded');
+  });
+
   it('closes a connection that never sends a byte after firstDataTimeout', async () => {
     const { r } = reactor();
     const { server } = await pair();

@@ -1,0 +1,123 @@
+// Created by server.ts when the app exports `websocket` or `upgrade`: takes each HTTP upgrade
+// out of the request pool into the reactor's upgraded phase and hands it to ws or to the app.
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WebSocket, WebSocketServer } from 'ws';
+import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
+import { diagnostics } from './debug-hook.js';
+import { TspumaError } from './errors.js';
+import { entryOf, type Entry, type Reactor } from './reactor.js';
+
+/** Answers a refused upgrade on the raw socket (through the lowlevel handler) and closes it. */
+export type Refuse = (req: http.IncomingMessage, socket: Socket, err: TspumaError, status: number) => void;
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
+
+export class Upgrades {
+  private wss: WebSocketServer | null = null;
+
+  constructor(
+    private readonly reactor: Reactor,
+    private readonly handlers: { websocket?: WebSocketHandler; upgrade?: UpgradeHandler },
+    private readonly log: Logger,
+    private readonly refuse: Refuse,
+  ) {}
+
+  /** Loads ws only for apps that export `websocket`. */
+  async init(): Promise<void> {
+    if (!this.handlers.websocket || this.wss) return;
+    const { WebSocketServer } = await import('ws');
+    // clientTracking off: the reactor already tracks every connection.
+    this.wss = new WebSocketServer({ noServer: true, clientTracking: false });
+  }
+
+  /** node:http's 'upgrade': `refused` is the server's admission verdict (method, URI, Host, draining). */
+  handle(req: http.IncomingMessage, socket: Socket, head: Buffer, refused: { err: TspumaError; status: number } | null): void {
+    const entry = entryOf(socket) ?? this.reactor.add(socket);
+    if (refused) return this.refuse(req, socket, refused.err, refused.status);
+    if (this.handlers.upgrade) return this.raw(req, socket, head, entry, this.handlers.upgrade);
+    const protocol = String(req.headers.upgrade ?? '');
+    if (protocol.toLowerCase() !== 'websocket' || !this.wss) {
+      const err = new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: req.url, protocol, reason: 'only WebSocket upgrades are served (the app exports `websocket`)' });
+      return this.refuse(req, socket, err, 400);
+    }
+    // Out of first_data/keepalive at once: no request deadline while accept() decides.
+    this.reactor.toLongLived(entry, 'upgraded', () => socket.destroy());
+    void this.websocket(req, socket, head, entry, this.handlers.websocket!);
+  }
+
+  private raw(req: http.IncomingMessage, socket: Socket, head: Buffer, entry: Entry, handler: UpgradeHandler): void {
+    let closing = false;
+    this.reactor.toLongLived(entry, 'upgraded', () => {
+      // No protocol is known here: a FIN first, the socket's end if that is not enough.
+      if (closing) socket.destroy();
+      else {
+        closing = true;
+        socket.end();
+      }
+    });
+    this.call(() => handler(req, socket, head), (err) => {
+      this.failed('upgrade', req, err);
+      socket.destroy();
+    });
+  }
+
+  private async websocket(req: http.IncomingMessage, socket: Socket, head: Buffer, entry: Entry, handler: WebSocketHandler): Promise<void> {
+    let verdict: boolean | number = true;
+    if (handler.accept) {
+      try {
+        verdict = await (diagnostics ? diagnostics.scope('app', () => handler.accept!(req)) : handler.accept(req));
+      } catch (err) {
+        this.failed('accept', req, err);
+        return this.refuse(req, socket, new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler: 'websocket.accept', url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err }), 500);
+      }
+    }
+    if (verdict === false || (typeof verdict === 'number' && verdict >= 400 && verdict <= 599)) {
+      const status = typeof verdict === 'number' ? verdict : 403;
+      const err = new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: req.url, protocol: 'websocket', reason: `websocket.accept() answered ${verdict}` });
+      return this.refuse(req, socket, err, status);
+    }
+    if (socket.destroyed) return;
+    this.wss!.handleUpgrade(req, socket, head, (ws) => this.open(ws, req, entry, handler));
+  }
+
+  private open(ws: WebSocket, req: http.IncomingMessage, entry: Entry, handler: WebSocketHandler): void {
+    let closing = false;
+    entry.close = (why) => {
+      if (closing) return void ws.terminate();
+      closing = true;
+      ws.close(1001, why === 'idle' ? 'idle timeout' : 'server shutting down');
+    };
+    const fail = (name: string) => (err: unknown) => {
+      this.failed(`websocket.${name}`, req, err);
+      if (ws.readyState === ws.OPEN) ws.close(1011, 'internal error');
+    };
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (handler.message) this.call(() => handler.message!(ws, data, isBinary), fail('message'));
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (handler.close) this.call(() => handler.close!(ws, code, reason), (err) => this.failed('websocket.close', req, err));
+    });
+    ws.on('error', (err) => this.log.debug({ err, url: req.url }, 'websocket protocol error'));
+    if (handler.open) this.call(() => handler.open!(ws, req), fail('open'));
+  }
+
+  /** Runs an app handler inside the app phase (captured with -d); a throw or rejection goes to onError. */
+  private call(fn: () => unknown, onError: (err: unknown) => void): void {
+    let result: unknown;
+    try {
+      result = diagnostics ? diagnostics.scope('app', fn) : fn();
+    } catch (err) {
+      onError(err);
+      return;
+    }
+    if (isThenable(result)) Promise.resolve(result).catch(onError);
+  }
+
+  private failed(handler: string, req: http.IncomingMessage, err: unknown): void {
+    const coded = new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler, url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err });
+    this.log.error({ err, code: coded.code, url: req.url }, coded.message);
+    diagnostics?.report(err, { phase: 'app', request: req });
+  }
+}

@@ -1,0 +1,134 @@
+// Integration: examples/sse.ts and examples/websocket.ts under the built CLI with real clients
+// (an EventSource-compatible reader, ws): they leave the pool, show in stats, close when idle,
+// and a graceful stop ends streams and sends WebSockets a close frame.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { boot, killAll, ROOT } from '../helpers/cli.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { openSse } from '../helpers/sse.js';
+
+afterEach(killAll);
+
+const SSE = join(ROOT, 'examples/sse.ts');
+const WS = join(ROOT, 'examples/websocket.ts');
+const TOKEN = 'long-lived-token-0123456789';
+
+function config(body: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-long-'));
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { ${body} };\n`);
+  return join(dir, 'tspuma.config.mjs');
+}
+
+interface Connections {
+  app: number;
+  upgraded: number;
+  streaming: number;
+}
+interface WorkerStats {
+  last_status?: { running: number; connections: Connections };
+}
+
+/** One worker behind a control app, so its check-ins (every second) give its stats. */
+async function oneWorker(app: string) {
+  const controlPort = await freePort();
+  const cfg = config('workerCheckInterval: 1, workerShutdownTimeout: 10');
+  const s = await boot(['-C', cfg, '-w', '1', '-t', '1:1', '-b', 'tcp://127.0.0.1:0', '--control-url', `tcp://127.0.0.1:${controlPort}`, '--control-token', TOKEN, app]);
+  const stats = async () => ((await (await fetch(`http://127.0.0.1:${controlPort}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
+  return { ...s, stats };
+}
+
+function connect(url: string): Promise<{ ws: WebSocket; messages: string[]; closed: Promise<{ code: number; reason: string }> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const messages: string[] = [];
+    ws.on('message', (m) => messages.push(m.toString()));
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+    ws.once('open', () => resolve({ ws, messages, closed }));
+    ws.once('error', reject);
+  });
+}
+
+describe('long-lived connections', () => {
+  it('SSE: streams leave the pool (-t 1:1 still serves), count as streaming, and end at a graceful stop', async () => {
+    const s = await oneWorker(SSE);
+    const base = s.url.replace(/\/$/, '');
+    const streams = await Promise.all([1, 2, 3].map(() => openSse(`${base}/events?ms=50`)));
+    for (const st of streams) {
+      expect(st.status).toBe(200);
+      expect(st.contentType).toBe('text/event-stream');
+    }
+    await waitFor(() => streams.every((st) => st.events.length >= 3), 'three ticks on every stream');
+    expect(streams[0]!.events[0]).toMatchObject({ id: '1', event: 'tick' });
+    expect(JSON.parse(streams[0]!.events[0]!.data)).toMatchObject({ n: 1 });
+    // Three open streams and one slot: a plain request is still answered at once.
+    const plain = await fetch(`${base}/`, { signal: AbortSignal.timeout(3000) });
+    expect(plain.status).toBe(200);
+    const seen = await waitFor(async () => {
+      const st = await s.stats();
+      return st && st.connections.streaming === 3 ? st : null;
+    }, 'stats: 3 streaming', 10_000);
+    expect(seen.running).toBe(0);
+    expect(seen.connections.app).toBe(0);
+    // Last-Event-ID resumes the count, as EventSource does on reconnect.
+    const resumed = await openSse(`${base}/events?ms=50`, '41');
+    await waitFor(() => resumed.events.length >= 1, 'a resumed tick');
+    expect(resumed.events[0]!.id).toBe('42');
+    resumed.close();
+
+    s.proc.kill('SIGTERM');
+    expect(await Promise.all(streams.map((st) => st.ended))).toEqual([true, true, true]); // ended by the server, not cut
+    expect(await s.exited).toBe(0);
+  });
+
+  it('WebSocket: the chat works beside HTTP, counts as upgraded, refuses what accept() refuses, and gets 1001 at a graceful stop', async () => {
+    const s = await oneWorker(WS);
+    const wsBase = s.url.replace(/^http/, 'ws').replace(/\/$/, '');
+    const ann = await connect(`${wsBase}/chat?name=ann`);
+    const bob = await connect(`${wsBase}/chat?name=bob`);
+    bob.ws.send('hi ann');
+    await waitFor(() => ann.messages.includes('bob: hi ann'), 'ann hears bob');
+    bob.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    // Two sockets and one slot: HTTP is still answered.
+    const plain = await fetch(s.url, { signal: AbortSignal.timeout(3000) });
+    expect(await plain.text()).toMatch(/^2 in the chat room/);
+    await waitFor(async () => (await s.stats())?.connections.upgraded === 2, 'stats: 2 upgraded', 10_000);
+    // accept() answers 404 for another path: the handshake is refused with that status.
+    const refused = await new Promise<number>((resolve, reject) => {
+      const bad = new WebSocket(`${wsBase}/elsewhere`);
+      bad.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      bad.on('open', () => reject(new Error('opened')));
+      bad.on('error', () => undefined);
+    });
+    expect(refused).toBe(404);
+
+    s.proc.kill('SIGTERM');
+    const [a, b] = await Promise.all([ann.closed, bob.closed]);
+    expect(a).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(b.code).toBe(1001);
+    expect(await s.exited).toBe(0);
+  });
+
+  it('idle long-lived connections close after upgradedIdleTimeout: an end for a silent stream, 1001 for a silent WebSocket', async () => {
+    const cfg = config('upgradedIdleTimeout: 1');
+    const sse = await boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', SSE]);
+    // A tick a minute: nothing moves after the first bytes.
+    const quiet = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=60000`);
+    const busy = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=100`);
+    const started = Date.now();
+    expect(await quiet.ended).toBe(true);
+    const after = Date.now() - started;
+    expect(after).toBeGreaterThanOrEqual(900);
+    expect(after).toBeLessThan(5000);
+    // The busy one moves bytes, so it is still open.
+    const before = busy.events.length;
+    await waitFor(() => busy.events.length > before + 2, 'the busy stream keeps ticking');
+    busy.close();
+
+    const ws = await boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', WS]);
+    const silent = await connect(`${ws.url.replace(/^http/, 'ws').replace(/\/$/, '')}/chat?name=quiet`);
+    expect(await silent.closed).toEqual({ code: 1001, reason: 'idle timeout' });
+  });
+});

@@ -7,6 +7,7 @@ const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 });
-server.keepAliveTimeout = 20_000;
+// bench/connections.ts holds idle connections for minutes: RAW_KEEPALIVE_MS=0 keeps them.
+server.keepAliveTimeout = Number(process.env.RAW_KEEPALIVE_MS ?? 20_000);
 server.listen(Number(process.argv[2]), '127.0.0.1', () => process.stdout.write('ready\n'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -19,7 +19,7 @@ export interface Listener {
   readonly port: number | null;
 }
 
-/** Set on a response by server.ts: called when its head says it is an event stream. */
+/** Installed on the response prototype by server.ts: called when a head says it is an event stream. */
 export const kOnStreaming = Symbol('tspuma.onStreaming');
 
 function contentTypeOf(res: http.ServerResponse, args: unknown[]): unknown {
@@ -41,19 +41,27 @@ function contentTypeOf(res: http.ServerResponse, args: unknown[]): unknown {
  */
 export class TspumaResponse extends http.ServerResponse {
   declare [kOnStreaming]?: (res: http.ServerResponse) => void;
+
+  constructor(req: http.IncomingMessage, options?: object) {
+    // Explicit parameters: the implicit derived constructor spreads its arguments (slower).
+    // @ts-expect-error node:http passes its options (highWaterMark...) as a second argument; the types omit it
+    super(req, options);
+  }
 }
 const writeHead = http.ServerResponse.prototype.writeHead;
-Object.defineProperty(TspumaResponse.prototype, 'writeHead', {
-  configurable: true,
-  writable: true,
-  value: function (this: TspumaResponse, ...args: unknown[]) {
-    (writeHead as (...a: unknown[]) => unknown).apply(this, args);
-    const hook = this[kOnStreaming];
-    if (hook) {
-      const type = contentTypeOf(this, args.slice(1));
-      if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
-    }
-    return this;
+Object.defineProperties(TspumaResponse.prototype, {
+  writeHead: {
+    configurable: true,
+    writable: true,
+    value: function (this: TspumaResponse, code: number, a?: unknown, b?: unknown) {
+      (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
+      const hook = this[kOnStreaming];
+      if (hook) {
+        const type = contentTypeOf(this, [a, b]);
+        if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
+      }
+      return this;
+    },
   },
 });
 

@@ -2,7 +2,6 @@
 // hung-worker autopsy: attaches to another process's inspector with chrome-remote-interface and
 // hands its paused frames to the diagnostics layer's reader, redaction and Dump model.
 import { createWriteStream } from 'node:fs';
-import CDP from 'chrome-remote-interface';
 import { nextDumpId } from '../diagnostics/dumps.js';
 import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
 import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
@@ -39,6 +38,8 @@ function bounded<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<
 /** Connects to the target's inspector (the protocol description is the bundled one: Node serves none). */
 export async function attach(t: RemoteTarget, timeoutMs = PAUSE_TIMEOUT_MS): Promise<Session> {
   const fail = (message: string) => new TspumaError('TSPUMA_ERR_INSPECT_CONNECT', { target: t.title, ws: t.ws, message });
+  // Loaded on first use: every cluster primary imports this module, few ever attach (about 45 ms).
+  const { default: CDP } = await import('chrome-remote-interface');
   const pending = CDP({ target: t.ws, local: true }) as unknown as Promise<Session>;
   try {
     return await bounded(pending, timeoutMs, () => fail(`no answer within ${timeoutMs} ms`));

@@ -1,7 +1,7 @@
 // Created by cli.ts (and tests) from the resolved options; every module logs through the
 // pino logger it returns, pretty-printed by pino-pretty on a TTY and JSON lines otherwise.
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -18,6 +18,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const base = { pid: process.pid };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {
+    // Required only for a TTY: most servers log JSON, and pino-pretty costs about 50 ms of boot.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
       colorize: true,
       sync: true,

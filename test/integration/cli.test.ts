@@ -127,6 +127,14 @@ describe('refusing bad input', () => {
     expect(s.stderr()).toMatch(/TSPUMA_ERR_OPTION_UNKNOWN: Unknown option `persistenTimeout` \(config file tspuma\.config\.mjs, key `persistenTimeout`\)\. Did you mean `persistentTimeout`\?/);
   });
 
+  it('refuses a `websocket` export of the wrong shape at boot, naming the file and what was expected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    writeFileSync(join(dir, 'app.mjs'), `export default (req) => new Response('hi');\nexport const websocket = { message: 'not a function' };\n`);
+    const s = run(['-b', 'tcp://127.0.0.1:0', 'app.mjs'], {}, dir);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_HANDLER: App .*app\.mjs exports `websocket` as .*; expected an object whose accept, open, message and close, where given, are functions\./);
+  });
+
   it('lists what it tried when there is no app', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     const s = run([], {}, dir);

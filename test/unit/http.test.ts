@@ -62,6 +62,36 @@ describe('apps', () => {
     expect(await (await fetch(b.url)).text()).toBe('from listener');
   });
 
+  it('takes an event stream written by a node listener (setHeader, then flushHeaders) out of the pool', async () => {
+    const open: import('node:http').ServerResponse[] = [];
+    const t = await startTest({
+      threads: { min: 1, max: 1 },
+      app: nodeListener((req, res) => {
+        if (req.url === '/events') {
+          res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+          res.flushHeaders();
+          res.write('data: first\n\n');
+          open.push(res);
+          return;
+        }
+        res.end('plain');
+      }),
+    });
+    const streams = [new AbortController(), new AbortController()];
+    for (const s of streams) {
+      const res = await fetch(`${t.url}/events`, { signal: s.signal });
+      const reader = res.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: first\n\n');
+    }
+    // Two open streams, one slot: a plain request is still answered.
+    expect(await (await fetch(t.url, { signal: AbortSignal.timeout(3000) })).text()).toBe('plain');
+    const stats = t.running.server.stats();
+    expect(stats.connections.streaming).toBe(2);
+    expect(stats.running).toBe(0);
+    for (const s of streams) s.abort();
+    await waitFor(() => t.running.server.stats().connections.streaming === 0, 'streams closed');
+  });
+
   it('tells a one-argument function returning a Rack array to use rack()', async () => {
     const t = await startTest({ app: (() => [200, {}, ['x']]) as never });
     const res = await fetch(t.url);

@@ -20,7 +20,7 @@ export function renderText(dump: Dump, colour = false): string {
   for (const r of dump.inFlight ?? []) lines.push(`  in flight: ${r.method} ${r.url} for ${(r.ms / 1000).toFixed(1)} s`);
   if (dump.context) lines.push(`  at the call: ${Object.entries(dump.context).map(([k, v]) => `${k}=${value(v)}`).join(' ')}`);
   if (dump.idle && dump.frames.length === 0) lines.push('  frames: none, the process is idle in its event loop (no JavaScript running; requests in flight are awaiting I/O or promises)');
-  else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, which ran ${dump.pauseWaitMs ?? '?'} ms later:`);
+  else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
   else lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
   dump.frames.forEach((f, i) => {
     const mark = f.culprit ? '>' : ' ';

@@ -171,7 +171,10 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
     pausedOnce = false;
     const self = selfNow ?? (await bounded(evaluation!, timeoutMs, timeout));
     const frames: DumpFrame[] = read.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }));
-    return { idle: waitedMs > BUSY_PAUSE_MS, waitedMs, frames, redactions: read.redactions, ...selfInfo(self.result.value) };
+    // Idle: the pause waited for a callback, or landed where the event loop enters JavaScript
+    // (only Node's own frames: a timer, a socket read), not inside running code.
+    const entering = frames.length > 0 && frames.every((f) => f.file.startsWith('node:'));
+    return { idle: waitedMs > BUSY_PAUSE_MS || entering, waitedMs, frames, redactions: read.redactions, ...selfInfo(self.result.value) };
   } finally {
     // Resume on every path; a pause that lands late (after a timeout) is resumed too.
     if (pausedOnce || pauses.length > 0) await s.send('Debugger.resume').catch(() => undefined);

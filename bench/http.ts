@@ -3,8 +3,8 @@
 import autocannon from 'autocannon';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
+import { freePort } from './ports.js';
 import { fileURLToPath } from 'node:url';
 import { closeLoop } from './close-loop.js';
 
@@ -56,17 +56,6 @@ if (has('puma', ['--version'])) {
 if (has('ruby', ['-rwebrick', '-e', ''])) {
   TARGETS.push({ name: 'WEBrick', baseline: 'raw node:http', start: (port) => spawn('ruby', [`${ROOT}bench/webrick.rb`, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] }) });
 } else notes.push('WEBrick: skipped, ruby with webrick is not installed (apt-get install ruby-webrick)');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Milliseconds from spawn to the first 200 with the hello body. */
 async function waitReady(port: number, since: number, deadlineMs = 30_000): Promise<number> {

@@ -183,6 +183,12 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
   }
 }
 
+/** Pauses the target and gives its live stack as a `stack` dump (`tspuma inspect stack`, /stack). */
+export async function liveStackDump(t: RemoteTarget, opts: StackOptions = {}): Promise<Dump> {
+  const live = await liveStack(t, opts);
+  return stackDump(live, 'stack', { name: 'LiveStack', message: `${t.title} paused for a live stack`, code: null, causes: [] }, t.worker);
+}
+
 /** A live stack as a Dump, so the renderer, `tspuma dump` and the sinks take it like any other. */
 export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpError, worker: number | null): Dump {
   const culprit = live.frames.findIndex((f) => !f.library);

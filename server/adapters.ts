@@ -66,7 +66,7 @@ export function detectKind(app: unknown): AppKind | null {
 const RACK_EXPECTED = 'a Rack app must return [status, headers, body], e.g. [200, {"content-type": "text/plain"}, ["Hello"]]';
 const FETCH_EXPECTED = 'a fetch handler must return a Response';
 
-const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
+export const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 
 /** Rack: a synchronous app is answered synchronously (no promise on the hot path). */
 function rackInvoke(app: RackApp): Invoke {

@@ -22,8 +22,9 @@ export interface Listener {
 /** Installed on the response prototype by server.ts: called when a head says it is an event stream. */
 export const kOnStreaming = Symbol('tspuma.onStreaming');
 
-function contentTypeOf(res: http.ServerResponse, args: unknown[]): unknown {
-  const headers = args.find((a) => a !== null && typeof a === 'object');
+/** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
+function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
+  const headers = a !== null && typeof a === 'object' ? a : b !== null && typeof b === 'object' ? b : null;
   if (Array.isArray(headers)) {
     // [name, value, name, value] or [[name, value], ...]
     const flat = headers.flat() as unknown[];
@@ -57,7 +58,7 @@ Object.defineProperties(TspumaResponse.prototype, {
       (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
       const hook = this[kOnStreaming];
       if (hook) {
-        const type = contentTypeOf(this, [a, b]);
+        const type = contentTypeOf(this, a, b);
         if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
       }
       return this;

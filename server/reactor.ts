@@ -310,14 +310,14 @@ export class Reactor {
         return;
       case 'upgraded':
       case 'streaming': {
+        // Looked at again after another period either way: closing takes a round trip, and a
+        // second close() escalates.
+        this.move(entry, phase, now + this.upgradedIdleMs);
         const seen = progress(entry.socket);
         if (seen > entry.mark) {
           entry.mark = seen;
-          this.move(entry, phase, now + this.upgradedIdleMs);
           return;
         }
-        // Closing takes a round trip: looked at again after another period, when close() escalates.
-        this.move(entry, phase, now + this.upgradedIdleMs);
         this.log.debug({ id: entry.id, phase }, 'reactor: closing idle long-lived connection');
         entry.close?.('idle');
         return;

@@ -108,30 +108,23 @@ function waitDrain(res: ServerResponse): Promise<boolean> {
   });
 }
 
+type Chunks = Pick<AsyncIterator<string | Uint8Array>, 'next' | 'return'> | Iterator<string | Uint8Array>;
+
 /**
- * Streams a web ReadableStream with backpressure. A reader, not for-await: the async iterator
- * releases its lock at the end, which rejects a promise inside undici on every response (and,
- * with --debug, pauses the capture layer on it). The client leaving cancels the stream.
+ * A web ReadableStream read through its reader, not its async iterator: the iterator releases its
+ * lock at the end, which rejects a promise inside undici on every response (and, with --debug,
+ * pauses the capture layer on it). Stopping early cancels the stream.
  */
-async function writeWebStream(res: ServerResponse, stream: ReadableStream<string | Uint8Array>): Promise<void> {
+function readerOf(stream: ReadableStream<string | Uint8Array>): Chunks {
   const reader = stream.getReader();
-  for (;;) {
-    const step = await reader.read();
-    if (step.done) break;
-    if (res.destroyed || res.writableEnded || (!res.write(step.value) && !(await waitDrain(res)))) {
-      await reader.cancel().catch(() => undefined);
-      return;
-    }
-  }
-  if (!res.destroyed && !res.writableEnded) res.end();
+  return {
+    next: () => reader.read() as Promise<IteratorResult<string | Uint8Array>>,
+    return: () => reader.cancel().then(() => ({ done: true as const, value: undefined }), () => ({ done: true as const, value: undefined })),
+  };
 }
 
-/** Streams an (async) iterable with backpressure; stops and returns the iterator if the client leaves. */
-async function writeIterable(res: ServerResponse, body: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>): Promise<void> {
-  const it =
-    Symbol.asyncIterator in body
-      ? (body as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]()
-      : (body as Iterable<string | Uint8Array>)[Symbol.iterator]();
+/** Streams chunks with backpressure; stops (and returns the iterator) if the client leaves. */
+async function writeChunks(res: ServerResponse, it: Chunks): Promise<void> {
   let finished = false;
   try {
     for (;;) {
@@ -195,11 +188,12 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
   }
   if (typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function') {
     res.writeHead(status, out);
-    return writeWebStream(res, body as ReadableStream<string | Uint8Array>);
+    return writeChunks(res, readerOf(body as ReadableStream<string | Uint8Array>));
   }
   if (typeof body === 'object' && body !== null && (Symbol.asyncIterator in body || Symbol.iterator in body)) {
     res.writeHead(status, out);
-    return writeIterable(res, body as AsyncIterable<Uint8Array>);
+    const it = Symbol.asyncIterator in body ? (body as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]() : (body as Iterable<string | Uint8Array>)[Symbol.iterator]();
+    return writeChunks(res, it);
   }
   throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
     got: `a body that is ${describe(body)}`,

@@ -4,6 +4,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { isThenable } from './adapters.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { diagnostics } from './debug-hook.js';
 import { TspumaError } from './errors.js';
@@ -11,8 +12,6 @@ import { entryOf, type Entry, type Reactor } from './reactor.js';
 
 /** Answers a refused upgrade on the raw socket (through the lowlevel handler) and closes it. */
 export type Refuse = (req: http.IncomingMessage, socket: Socket, err: TspumaError, status: number) => void;
-
-const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 
 export class Upgrades {
   private wss: WebSocketServer | null = null;

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { cpuProfile, heapSnapshot, liveStack, stackDump, type RemoteTarget } from '../../inspector/remote.js';
+import { cpuProfile, heapSnapshot, liveStackDump, type RemoteTarget } from '../../inspector/remote.js';
 import { renderText } from '../../diagnostics/render.js';
 import { TspumaError } from '../errors.js';
 import { DEFAULT_INSPECT } from '../options.js';
@@ -124,8 +124,7 @@ export async function inspect(args: string[]): Promise<number> {
   const target = choose(a, entries);
   switch (a.command) {
     case 'stack': {
-      const live = await liveStack(target, { timeoutMs: a.timeoutMs });
-      const dump = stackDump(live, 'stack', { name: 'LiveStack', message: `${target.title} paused for a live stack`, code: null, causes: [] }, target.worker);
+      const dump = await liveStackDump(target, { timeoutMs: a.timeoutMs });
       process.stdout.write(a.json ? `${JSON.stringify(dump, null, 2)}\n` : `${renderText(dump, process.stdout.isTTY === true)}\n`);
       return 0;
     }

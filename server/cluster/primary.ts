@@ -8,7 +8,7 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { autopsy } from '../../inspector/autopsy.js';
 import type { Target } from '../../inspector/discovery.js';
-import { liveStack, stackDump } from '../../inspector/remote.js';
+import { liveStackDump } from '../../inspector/remote.js';
 import { targetId, targetTitle, type InspectorSetup } from '../../inspector/setup.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
@@ -204,8 +204,7 @@ export class Primary {
     if (!target) {
       throw new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: this.targets().map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
     }
-    const live = await liveStack(target, { frames: this.options.dumpFrames, redact: this.options.redact });
-    return stackDump(live, 'stack', { name: 'LiveStack', message: `${target.title} paused for a live stack`, code: null, causes: [] }, index);
+    return liveStackDump(target, { frames: this.options.dumpFrames, redact: this.options.redact });
   }
 
   private notify(): void {

@@ -25,7 +25,7 @@ export interface Entry {
   /** The accepted socket (the TCP socket under TLS): its bytesRead tells progress. */
   readonly socket: Socket;
   phase: Phase;
-  /** performance.now() milliseconds; Infinity for none. */
+  /** Reactor clock milliseconds (performance.now() at the last tick); Infinity for none. */
   deadline: number;
   /** socket.bytesRead when the current wait began. */
   mark: number;
@@ -34,10 +34,12 @@ export interface Entry {
   requests: number;
   /** Requests of this connection in the app (more than one when the client pipelines). */
   inflight: number;
-  /** performance.now() when the current request entered the app. */
+  /** Reactor clock when the current request entered the app (to the tick). */
   appSince: number;
   /** upgraded/streaming: how to close it cleanly. */
   close: LongLivedClose | null;
+  /** Removed from the reactor (closed or evicted): later transitions are ignored. */
+  gone: boolean;
 }
 
 export interface ReactorTimeouts {
@@ -73,15 +75,14 @@ export function entryOf(socket: Socket): Entry | undefined {
   return (socket as Tracked)[kEntry];
 }
 
+/**
+ * Every connection is one entry in one set; a transition only rewrites the entry's phase and
+ * deadline (no set moves, no clock read on the request path). Deadlines are taken from a clock
+ * the sweep advances every tick, plus one tick, so a timeout fires between its value and its
+ * value plus two ticks, never early. Each tick looks at every entry: O(connections) per tick.
+ */
 export class Reactor {
-  private readonly sets: Record<Phase, Set<Entry>> = {
-    first_data: new Set(),
-    reading: new Set(),
-    app: new Set(),
-    keepalive: new Set(),
-    upgraded: new Set(),
-    streaming: new Set(),
-  };
+  private readonly entries = new Set<Entry>();
   private readonly upgradedIdleMs: number;
   private readonly firstDataMs: number;
   private readonly persistentMs: number;
@@ -89,7 +90,9 @@ export class Reactor {
   private readonly idleMs: number | null;
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
-  private lastActive = performance.now();
+  /** performance.now() at the last sweep (or at construction): the clock deadlines are set by. */
+  private clock = performance.now();
+  private lastActive = this.clock;
   private idleFired = false;
   private readonly faultSignatures = new Map<string, number>();
   /** Faults caught since start: an invalid entry or a handler that threw. */
@@ -106,14 +109,20 @@ export class Reactor {
     this.requestMs = timeouts.request > 0 ? timeouts.request * 1000 : Infinity;
     this.idleMs = timeouts.idle === null ? null : timeouts.idle * 1000;
     this.upgradedIdleMs = timeouts.upgradedIdle === null ? Infinity : timeouts.upgradedIdle * 1000;
-    const smallest = Math.min(this.firstDataMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity);
+    const smallest = Math.min(this.firstDataMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
     this.tickMs = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
+    const remove = (entry: Entry) => this.remove(entry);
+    this.onSocketClose = function (this: Socket) {
+      const entry = entryOf(this);
+      if (entry) remove(entry);
+    };
   }
 
   readonly tickMs: number;
 
   start(): void {
     if (this.timer) return;
+    this.clock = performance.now();
     this.timer = setInterval(() => this.sweep(), this.tickMs);
     this.timer.unref();
   }
@@ -124,10 +133,16 @@ export class Reactor {
   }
 
   get size(): number {
-    let n = 0;
-    for (const p of PHASES) n += this.sets[p].size;
-    return n;
+    return this.entries.size;
   }
+
+  /** A deadline `ms` from now that cannot fire early: the clock lags real time by up to a tick. */
+  private after(ms: number): number {
+    return this.clock + ms + this.tickMs;
+  }
+
+  /** One shared 'close' listener per reactor: no closure or once-wrapper per connection. */
+  private readonly onSocketClose: (this: Socket) => void;
 
   /** A socket was accepted. `tracked` is the socket node:http hands to requests (TLS socket under TLS). */
   add(socket: Socket, tracked: Socket = socket): Entry {
@@ -135,7 +150,7 @@ export class Reactor {
       id: this.nextId++,
       socket,
       phase: 'first_data',
-      deadline: performance.now() + this.firstDataMs,
+      deadline: this.after(this.firstDataMs),
       mark: socket.bytesRead,
       req: null,
       res: null,
@@ -143,60 +158,58 @@ export class Reactor {
       inflight: 0,
       appSince: 0,
       close: null,
+      gone: false,
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
     if (diagnostics) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
-    this.sets.first_data.add(entry);
-    socket.once('close', () => this.remove(entry));
+    this.entries.add(entry);
+    socket.on('close', this.onSocketClose);
     return entry;
   }
 
   private move(entry: Entry, phase: Phase, deadline: number): void {
     if (diagnostics) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
-    this.sets[entry.phase].delete(entry);
     entry.phase = phase;
     entry.deadline = deadline;
-    this.sets[phase].add(entry);
   }
 
   toApp(entry: Entry, req: IncomingMessage, res: ServerResponse): void {
-    const now = performance.now();
-    this.lastActive = now;
+    this.lastActive = this.clock;
     this.idleFired = false;
     entry.requests++;
     if (entry.inflight++ > 0) return; // pipelined: the first request's deadline stands
     entry.req = req;
     entry.res = res;
-    entry.appSince = now;
-    this.move(entry, 'app', now + this.requestMs);
+    entry.appSince = this.clock;
+    this.move(entry, 'app', this.requestMs === Infinity ? Infinity : this.after(this.requestMs));
   }
 
   /** The response finished and the connection stays open for another request. */
   toKeepalive(entry: Entry): void {
-    const now = performance.now();
-    this.lastActive = now;
+    this.lastActive = this.clock;
     if (entry.inflight > 0) entry.inflight--;
     if (entry.inflight > 0) return;
     entry.req = null;
     entry.res = null;
-    if (!this.sets[entry.phase].has(entry)) return; // already removed (closed)
-    if (entry.socket.writableEnded && !entry.socket.destroyed) {
+    if (entry.gone) return;
+    const socket = entry.socket;
+    if (socket.writableEnded && !socket.destroyed) {
       // Closing lingeringly (our FIN is out, waiting for the client's): 'close' removes it.
-      entry.mark = entry.socket.bytesRead;
-      this.move(entry, 'keepalive', now + this.persistentMs);
+      entry.mark = socket.bytesRead;
+      this.move(entry, 'keepalive', this.after(this.persistentMs));
       return;
     }
     if (this.draining) {
       this.evict(entry, 'draining');
       return;
     }
-    if (entry.socket.destroyed) {
+    if (socket.destroyed) {
       this.remove(entry);
       return;
     }
-    entry.mark = entry.socket.bytesRead;
-    this.move(entry, 'keepalive', now + this.persistentMs);
+    entry.mark = socket.bytesRead;
+    this.move(entry, 'keepalive', this.after(this.persistentMs));
   }
 
   /**
@@ -204,20 +217,25 @@ export class Reactor {
    * out of the app phase, so requestTimeout no longer applies; closed by `close` when idle.
    */
   toLongLived(entry: Entry, phase: 'upgraded' | 'streaming', close: LongLivedClose): void {
-    if (!this.sets[entry.phase].has(entry)) return; // already closed
+    if (entry.gone) return; // already closed
     entry.close = close;
     entry.inflight = 0;
     entry.mark = progress(entry.socket);
-    this.move(entry, phase, performance.now() + this.upgradedIdleMs);
+    this.move(entry, phase, this.upgradedIdleMs === Infinity ? Infinity : this.after(this.upgradedIdleMs));
+  }
+
+  private *inPhase(...phases: Phase[]): IterableIterator<Entry> {
+    for (const e of this.entries) if (phases.includes(e.phase)) yield e;
   }
 
   /** Upgraded and streaming connections (to close them at shutdown). */
   longLived(): Entry[] {
-    return [...this.sets.upgraded, ...this.sets.streaming];
+    return [...this.inPhase('upgraded', 'streaming')];
   }
 
   remove(entry: Entry): void {
-    if (this.sets[entry.phase].delete(entry) && this.draining && this.onEmpty && this.size === 0) this.onEmpty();
+    entry.gone = true;
+    if (this.entries.delete(entry) && this.draining && this.onEmpty && this.entries.size === 0) this.onEmpty();
   }
 
   /** Called once the reactor holds no connection while draining. */
@@ -231,57 +249,54 @@ export class Reactor {
 
   /** Counts per phase; first_data/keepalive entries that received bytes count as reading. */
   counts(): Record<Phase, number> {
-    const out = { first_data: 0, reading: this.sets.reading.size, app: this.sets.app.size, keepalive: 0, upgraded: this.sets.upgraded.size, streaming: this.sets.streaming.size };
-    for (const phase of ['first_data', 'keepalive'] as const) {
-      for (const e of this.sets[phase]) {
-        if (e.socket.bytesRead > e.mark) out.reading++;
-        else out[phase]++;
-      }
+    const out: Record<Phase, number> = { first_data: 0, reading: 0, app: 0, keepalive: 0, upgraded: 0, streaming: 0 };
+    for (const e of this.entries) {
+      if ((e.phase === 'first_data' || e.phase === 'keepalive') && e.socket.bytesRead > e.mark) out.reading++;
+      else out[e.phase]++;
     }
     return out;
   }
 
   /** Entries currently running or queued for the app. */
   inApp(): IterableIterator<Entry> {
-    return this.sets.app.values();
+    return this.inPhase('app');
   }
 
   /** Closes every connection that is waiting with no request bytes; returns how many. */
   closeIdle(): number {
     let closed = 0;
-    for (const phase of ['first_data', 'keepalive'] as const) {
-      for (const e of [...this.sets[phase]]) {
-        if (e.socket.bytesRead === e.mark && !e.socket.writableEnded) {
-          this.evict(e, 'shutdown');
-          closed++;
-        }
+    for (const e of [...this.inPhase('first_data', 'keepalive')]) {
+      if (e.socket.bytesRead === e.mark && !e.socket.writableEnded) {
+        this.evict(e, 'shutdown');
+        closed++;
       }
     }
     return closed;
   }
 
-  /** One pass over every phase's expired heads. Never throws; a faulty entry is evicted. */
+  /** One pass over every entry, advancing the clock to `now`. Never throws; a faulty entry is evicted. */
   sweep(now: number = performance.now()): void {
+    this.clock = now;
     if (diagnostics) diagnostics.scope('reactor', () => this.sweepAll(now));
     else this.sweepAll(now);
   }
 
   private sweepAll(now: number): void {
-    for (const phase of ['first_data', 'reading', 'keepalive', 'app', 'upgraded', 'streaming'] as const) {
-      for (const entry of this.sets[phase]) {
-        try {
-          const d = entry.deadline as unknown;
-          if (typeof d !== 'number' || Number.isNaN(d)) {
-            throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase, deadline: String(d) });
-          }
-          if (d > now) break; // each phase's set is in deadline order
-          this.expire(entry, phase, now);
-        } catch (err) {
-          this.fault(entry, phase, err);
+    let inApp = false;
+    for (const entry of this.entries) {
+      const phase = entry.phase;
+      try {
+        const d = entry.deadline as unknown;
+        if (typeof d !== 'number' || Number.isNaN(d)) {
+          throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase, deadline: String(d) });
         }
+        if (d <= now) this.expire(entry, phase, now);
+        if (entry.phase === 'app') inApp = true;
+      } catch (err) {
+        this.fault(entry, phase, err);
       }
     }
-    if (this.idleMs !== null && !this.idleFired && this.sets.app.size === 0 && now - this.lastActive >= this.idleMs) {
+    if (this.idleMs !== null && !this.idleFired && !inApp && now - this.lastActive >= this.idleMs) {
       this.idleFired = true;
       this.handlers.idle();
     }
@@ -304,7 +319,7 @@ export class Reactor {
         }
         return;
       case 'app':
-        // Re-queue without a deadline first, so a throwing handler cannot fire twice.
+        // No deadline first, so a throwing handler cannot fire twice.
         this.move(entry, 'app', Infinity);
         this.handlers.requestTimeout(entry);
         return;

@@ -69,6 +69,18 @@ describe('Reactor', () => {
     expect(r.size).toBe(0);
   });
 
+  it('never fires a deadline early: the clock it is set by lags real time by up to a tick', async () => {
+    const { r } = reactor();
+    const { server } = await pair();
+    const t0 = performance.now();
+    r.sweep(t0 - r.tickMs); // the last tick was a whole tick ago
+    r.add(server); // at t0 or a little after, in real time: firstDataTimeout is 200 ms
+    r.sweep(t0 + 199);
+    expect(server.destroyed).toBe(false);
+    r.sweep(t0 + 200 + 2 * r.tickMs + 1);
+    expect(server.destroyed).toBe(true);
+  });
+
   it('moves a connection that sent part of a request to reading, then calls firstDataTimeout', async () => {
     const timedOut: number[] = [];
     const { r } = reactor({ firstDataTimeout: (e) => timedOut.push(e.id) });

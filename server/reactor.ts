@@ -40,6 +40,8 @@ export interface Entry {
   close: LongLivedClose | null;
   /** Removed from the reactor (closed or evicted): later transitions are ignored. */
   gone: boolean;
+  /** The client announced its last request (Connection: close, HTTP/1.0): closing needs no linger. */
+  clientClosing: boolean;
 }
 
 export interface ReactorTimeouts {
@@ -159,6 +161,7 @@ export class Reactor {
       appSince: 0,
       close: null,
       gone: false,
+      clientClosing: false,
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;

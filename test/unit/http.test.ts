@@ -1,4 +1,5 @@
 // In-process tests on 127.0.0.1:0: request handling, HTTP strictness and the lowlevel handler.
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rack, nodeListener } from '../../server/adapters.js';
@@ -44,6 +45,18 @@ describe('apps', () => {
       HTTP_X_CUSTOM_HEADER: 'v',
       'rack.url_scheme': 'http',
     });
+  });
+
+  it("reads REMOTE_ADDR when asked, lists it with the env's keys, and lets a proxy middleware overwrite it", async () => {
+    const t = await startTest({
+      app: rack((env) => {
+        const before = env.REMOTE_ADDR;
+        const listed = Object.keys(env).includes('REMOTE_ADDR');
+        env.REMOTE_ADDR = '203.0.113.7';
+        return [200, {}, [`${before} ${listed} ${env.REMOTE_ADDR} ${JSON.stringify({ ...env, 'rack.input': 0, 'tspuma.request': 0, 'tspuma.response': 0 }).includes('203.0.113.7')}`]];
+      }),
+    });
+    expect(await (await fetch(t.url)).text()).toBe('127.0.0.1 true 203.0.113.7 true');
   });
 
   it('serves a fetch handler and streams the request body through', async () => {
@@ -335,6 +348,25 @@ describe('HTTP strictness', () => {
     // node:http answers a request pipelined past the cap with 503, never the app.
     expect(responses.slice(2).map(statusOf)).toEqual(responses.length === 3 ? [503] : []);
     expect(r.closed).toBe(true);
+  });
+
+  it('closes at once after a client says Connection: close, and lingers only when the server chose to close', async () => {
+    const t = await startTest({ app: hello, maxKeepAlive: 1 });
+    const open = (request: string) =>
+      new Promise<net.Socket>((resolve) => {
+        const c = net.connect({ port: t.port, host: '127.0.0.1', allowHalfOpen: true }, () => c.write(request));
+        c.once('data', () => resolve(c)); // the response arrived; this client never ends its side
+      });
+    const byClient = await open('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    // The client announced its last request: nothing to wait for (LINGER_MS is 2 s).
+    await waitFor(() => t.running.server.reactor.size === 0, 'the connection to be released', 1500);
+    // maxKeepAlive 1: the server closes a connection the client meant to keep; it waits for
+    // the client's FIN (a request already on its way would otherwise be reset).
+    const byServer = await open('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(t.running.server.reactor.size).toBe(1);
+    byServer.end();
+    await waitFor(() => t.running.server.reactor.size === 0, 'the linger to end with the client FIN', 1500);
+    byClient.destroy();
   });
 
   it('answers 408 when a request starts and then stalls for firstDataTimeout', async () => {

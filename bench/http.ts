@@ -7,6 +7,7 @@ import os from 'node:os';
 import { freePort } from './ports.js';
 import { fileURLToPath } from 'node:url';
 import { closeLoop } from './close-loop.js';
+import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
@@ -23,11 +24,23 @@ interface Target {
   /** What its ratio is taken against. */
   baseline: string | null;
   start(port: number): ChildProcess;
-  /** The body hello world answers with (Puma's differs in nothing but is checked all the same). */
-  booted?: boolean;
+  /** A cluster (primary and workers) rather than one process. */
+  cluster?: boolean;
 }
 
-const node = (args: string[]) => spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * Where servers run under load (boot is measured unpinned). With two cores or more and taskset,
+ * the load generator (this process) gets core 0 and a single-process server a core of its own,
+ * so a row measures the server, not the two fighting over one core; a cluster gets every core but
+ * 0 when there are three or more, else every core.
+ */
+const CORES = os.cpus().length;
+const SOLO_CORES = String(CORES - 1);
+const CLUSTER_CORES = CORES >= 3 ? `1-${CORES - 1}` : `0-${CORES - 1}`;
+const ALL_CORES = `0-${CORES - 1}`;
+const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
+
+const node = (args: string[]) => spawn(process.execPath, args, { stdio });
 const tspuma = (port: number, extra: string[]) => node([`${ROOT}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}examples/hello.ts`]);
 
 function has(cmd: string, args: string[]): boolean {
@@ -45,16 +58,16 @@ const TARGETS: Target[] = [
   { name: 'tspuma single', baseline: 'raw node:http', start: (port) => tspuma(port, []) },
   // Debug mode on a path that never throws: what the diagnostics layer costs when nothing fails.
   { name: 'tspuma single -d', baseline: 'tspuma single', start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0']) },
-  { name: 'raw node:cluster -w 2', baseline: null, start: (port) => node([`${ROOT}dist/bench/raw-cluster.js`, String(port)]) },
-  { name: 'tspuma -w 2', baseline: 'raw node:cluster -w 2', start: (port) => tspuma(port, ['-w', '2']) },
+  { name: 'raw node:cluster -w 2', baseline: null, cluster: true, start: (port) => node([`${ROOT}dist/bench/raw-cluster.js`, String(port)]) },
+  { name: 'tspuma -w 2', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => tspuma(port, ['-w', '2']) },
 ];
 if (has('puma', ['--version'])) {
-  const puma = (port: number, extra: string[]) => spawn('puma', ['-e', 'production', '-b', `tcp://127.0.0.1:${port}`, ...extra, `${ROOT}bench/hello.ru`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const puma = (port: number, extra: string[]) => spawn('puma', ['-e', 'production', '-b', `tcp://127.0.0.1:${port}`, ...extra, `${ROOT}bench/hello.ru`], { stdio });
   TARGETS.push({ name: 'Puma single', baseline: 'raw node:http', start: (port) => puma(port, []) });
-  TARGETS.push({ name: 'Puma -w 2 -t 4:4', baseline: 'raw node:cluster -w 2', start: (port) => puma(port, ['-w', '2', '-t', '4:4']) });
+  TARGETS.push({ name: 'Puma -w 2 -t 4:4', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => puma(port, ['-w', '2', '-t', '4:4']) });
 } else notes.push('Puma: skipped, `puma` is not installed (apt-get install puma)');
 if (has('ruby', ['-rwebrick', '-e', ''])) {
-  TARGETS.push({ name: 'WEBrick', baseline: 'raw node:http', start: (port) => spawn('ruby', [`${ROOT}bench/webrick.rb`, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] }) });
+  TARGETS.push({ name: 'WEBrick', baseline: 'raw node:http', start: (port) => spawn('ruby', [`${ROOT}bench/webrick.rb`, String(port)], { stdio }) });
 } else notes.push('WEBrick: skipped, ruby with webrick is not installed (apt-get install ruby-webrick)');
 
 /** Milliseconds from spawn to the first 200 with the hello body. */
@@ -74,15 +87,20 @@ async function waitReady(port: number, since: number, deadlineMs = 30_000): Prom
 
 interface Load {
   reqPerSec: number;
+  /** Requests completed (for CPU per request). */
+  requests: number;
   p50: number;
   p99: number;
   errors: number;
 }
 
 async function load(port: number, connections: number, seconds: number, shape: Shape): Promise<Load> {
-  if (shape === 'close') return closeLoop(port, connections, seconds);
+  if (shape === 'close') {
+    const c = await closeLoop(port, connections, seconds);
+    return { ...c, requests: Math.round(c.reqPerSec * seconds) };
+  }
   const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
-  return { reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
+  return { reqPerSec: r.requests.average, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
 }
 
 interface Row extends Load {
@@ -90,6 +108,8 @@ interface Row extends Load {
   connections: number;
   shape: Shape;
   bootMs: number;
+  /** CPU time of the server's processes (all of them) per request, µs; null without /proc. */
+  cpuUs: number | null;
 }
 
 async function measure(target: Target, connections: number, shape: Shape): Promise<Row> {
@@ -98,10 +118,18 @@ async function measure(target: Target, connections: number, shape: Shape): Promi
   const child = target.start(port);
   try {
     const bootMs = await waitReady(port, since);
+    if (canPin) {
+      pin(process.pid, '0');
+      for (const pid of processTree(child.pid!)) pin(pid, target.cluster ? CLUSTER_CORES : SOLO_CORES);
+    }
     await load(port, connections, WARMUP, shape);
+    const before = treeCpuSeconds(child.pid!);
     const r = await load(port, connections, DURATION, shape);
-    return { target: target.name, connections, shape, bootMs: Math.round(bootMs), ...r };
+    const after = treeCpuSeconds(child.pid!);
+    const cpuUs = before === null || after === null || r.requests === 0 ? null : Math.round(((after - before) * 1e6) / r.requests);
+    return { target: target.name, connections, shape, bootMs: Math.round(bootMs), cpuUs, ...r };
   } finally {
+    if (canPin) pin(process.pid, ALL_CORES);
     child.kill('SIGTERM');
     const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -115,6 +143,11 @@ function median<T>(items: T[], by: (t: T) => number): T {
 }
 
 async function main(): Promise<void> {
+  notes.push(
+    canPin
+      ? `cores under load: the load generator on core 0, single-process servers on core ${SOLO_CORES}, clusters on cores ${CLUSTER_CORES} (boot unpinned)`
+      : 'cores: not pinned (one core, or no taskset): load generator and server share the machine',
+  );
   const rows: Row[] = [];
   for (const shape of SHAPES) {
     for (const connections of CONNECTIONS) {
@@ -136,13 +169,13 @@ async function main(): Promise<void> {
     `ratio: req/s against the row's baseline at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d, raw node:http otherwise)`,
     ...notes,
     '',
-    '| target | shape | conns | req/s | p50 ms | p99 ms | errors | ratio |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| target | shape | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | ratio |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of rows) {
     const target = TARGETS.find((t) => t.name === row.target)!;
     const base = target.baseline ? find(target.baseline, row) : row;
-    lines.push(`| ${row.target} | ${row.shape} | ${row.connections} | ${Math.round(row.reqPerSec)} | ${row.p50} | ${row.p99} | ${row.errors} | ${base ? (row.reqPerSec / base.reqPerSec).toFixed(2) : '-'}x |`);
+    lines.push(`| ${row.target} | ${row.shape} | ${row.connections} | ${Math.round(row.reqPerSec)} | ${row.p50} | ${row.p99} | ${row.errors} | ${row.cpuUs ?? '-'} | ${base ? (row.reqPerSec / base.reqPerSec).toFixed(2) : '-'}x |`);
   }
   // Boot: spawn to the first 200, the median over every run of that target.
   lines.push('', '| target | boot to first 200, ms (median of all runs) |', '| --- | ---: |');

@@ -1,0 +1,65 @@
+// Used by bench/http.ts: CPU seconds of a server's whole process tree (primary and workers) from
+// /proc, and pinning of the load generator and single-process servers to separate cores.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** user + system ticks of one process (all its threads), or 0 once it is gone. */
+function ticks(pid: number): number {
+  try {
+    // The command name may hold spaces and parentheses (tspuma sets process.title): parse after the last ") ".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const list = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (list) out.push(...list.split(' ').map(Number));
+    }
+  } catch {
+    /* gone, or no /proc */
+  }
+  return out;
+}
+
+/** The pid and every descendant, now. */
+export function processTree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...children(all[i]!));
+  return all;
+}
+
+/** CPU seconds used by a process tree; null where /proc is not there (not Linux). */
+export function treeCpuSeconds(pid: number): number | null {
+  try {
+    readFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return null;
+  }
+  return processTree(pid).reduce((sum, p) => sum + ticks(p), 0) / TICKS_PER_SECOND;
+}
+
+/** Whether `taskset` works here and there are at least two cores to split. */
+export const canPin = ((): boolean => {
+  if (os.cpus().length < 2 || process.env.BENCH_PIN === '0') return false;
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Pins a process (every thread of it) to a core list such as "1" or "0-3". */
+export function pin(pid: number, cores: string): void {
+  execFileSync('taskset', ['-a', '-cp', cores, String(pid)], { stdio: 'ignore' });
+}

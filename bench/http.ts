@@ -26,6 +26,10 @@ interface Target {
   start(port: number): ChildProcess;
   /** A cluster (primary and workers) rather than one process. */
   cluster?: boolean;
+  /** Only these shapes (all when absent). */
+  shapes?: Shape[];
+  /** Keep the server's stderr (for the debug capture cost line it prints at exit). */
+  stderr?: boolean;
 }
 
 /**
@@ -40,8 +44,9 @@ const CLUSTER_CORES = CORES >= 3 ? `1-${CORES - 1}` : `0-${CORES - 1}`;
 const ALL_CORES = `0-${CORES - 1}`;
 const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
 
-const node = (args: string[]) => spawn(process.execPath, args, { stdio });
-const tspuma = (port: number, extra: string[]) => node([`${ROOT}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}examples/hello.ts`]);
+const node = (args: string[], io: typeof stdio | ['ignore', 'ignore', 'pipe'] = stdio) => spawn(process.execPath, args, { stdio: io });
+const tspuma = (port: number, extra: string[], app = 'examples/hello.ts', io: typeof stdio | ['ignore', 'ignore', 'pipe'] = stdio) =>
+  node([`${ROOT}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}${app}`], io);
 
 function has(cmd: string, args: string[]): boolean {
   try {
@@ -53,11 +58,22 @@ function has(cmd: string, args: string[]): boolean {
 }
 
 const notes: string[] = [];
+/** The capture cost lines -d servers print at exit, one per run. */
+const costLines: string[] = [];
 const TARGETS: Target[] = [
   { name: 'raw node:http', baseline: null, start: (port) => node([`${ROOT}dist/bench/raw-node.js`, String(port)]) },
   { name: 'tspuma single', baseline: 'raw node:http', start: (port) => tspuma(port, []) },
   // Debug mode on a path that never throws: what the diagnostics layer costs when nothing fails.
   { name: 'tspuma single -d', baseline: 'tspuma single', start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0']) },
+  // An app that throws on every tenth request (a 500 each), without and with the capture layer.
+  { name: 'tspuma throws 10%', baseline: 'tspuma single', shapes: ['keep-alive'], start: (port) => tspuma(port, [], 'bench/throw-app.ts') },
+  {
+    name: 'tspuma throws 10% -d',
+    baseline: 'tspuma throws 10%',
+    shapes: ['keep-alive'],
+    stderr: true,
+    start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0'], 'bench/throw-app.ts', ['ignore', 'ignore', 'pipe']),
+  },
   { name: 'raw node:cluster -w 2', baseline: null, cluster: true, start: (port) => node([`${ROOT}dist/bench/raw-cluster.js`, String(port)]) },
   { name: 'tspuma -w 2', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => tspuma(port, ['-w', '2']) },
 ];
@@ -116,6 +132,10 @@ async function measure(target: Target, connections: number, shape: Shape): Promi
   const port = await freePort();
   const since = performance.now();
   const child = target.start(port);
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    if (stderr.length < 1_000_000) stderr += c.toString();
+  });
   try {
     const bootMs = await waitReady(port, since);
     if (canPin) {
@@ -135,6 +155,8 @@ async function measure(target: Target, connections: number, shape: Shape): Promi
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
+    const cost = /tspuma: debug capture cost: .*/.exec(stderr)?.[0];
+    if (cost) costLines.push(`${target.name}, ${shape}, ${connections} conns: ${cost.replace('tspuma: debug capture cost: ', '')}`);
   }
 }
 
@@ -154,11 +176,12 @@ async function main(): Promise<void> {
       const rounds = new Map<string, Row[]>();
       for (let round = 1; round <= ROUNDS; round++) {
         for (const target of TARGETS) {
+          if (target.shapes && !target.shapes.includes(shape)) continue;
           process.stderr.write(`round ${round}/${ROUNDS}: ${target.name}, ${shape}, ${connections} connections, ${DURATION} s...\n`);
           rounds.set(target.name, [...(rounds.get(target.name) ?? []), await measure(target, connections, shape)]);
         }
       }
-      for (const target of TARGETS) rows.push(median(rounds.get(target.name)!, (r) => r.reqPerSec));
+      for (const target of TARGETS) if (rounds.has(target.name)) rows.push(median(rounds.get(target.name)!, (r) => r.reqPerSec));
     }
   }
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
@@ -179,13 +202,17 @@ async function main(): Promise<void> {
   }
   // Boot: spawn to the first 200, the median over every run of that target.
   lines.push('', '| target | boot to first 200, ms (median of all runs) |', '| --- | ---: |');
-  for (const t of TARGETS) lines.push(`| ${t.name} | ${median(rows.filter((r) => r.target === t.name), (r) => r.bootMs).bootMs} |`);
+  for (const t of TARGETS) {
+    const runs = rows.filter((r) => r.target === t.name);
+    if (runs.length > 0) lines.push(`| ${t.name} | ${median(runs, (r) => r.bootMs).bootMs} |`);
+  }
   // The targets, as same-run ratios, worst cell first.
   const goals: [string, string, number][] = [
     ['tspuma single', 'raw node:http', 0.95],
     ['tspuma -w 2', 'raw node:cluster -w 2', 0.95],
     ['tspuma -w 2', 'Puma -w 2 -t 4:4', 1.7],
     ['tspuma single -d', 'tspuma single', 0.95],
+    ['tspuma throws 10% -d', 'tspuma throws 10%', 0.5],
   ];
   lines.push('');
   for (const [name, baseName, goal] of goals) {
@@ -200,6 +227,7 @@ async function main(): Promise<void> {
   }
   const bootSingle = median(rows.filter((r) => r.target === 'tspuma single'), (r) => r.bootMs).bootMs;
   lines.push(`tspuma single boot to first 200: ${bootSingle} ms (target <= 300 ms): ${bootSingle <= 300 ? 'met' : 'MISSED'}`);
+  if (costLines.length > 0) lines.push('', 'debug capture cost, as each -d server measured it (pause to resume):', ...costLines.map((l) => `- ${l}`));
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
   writeFileSync(`${ROOT}bench/results/latest.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, notes, rows, table: lines }, null, 2)}\n`);

@@ -36,6 +36,29 @@ const THROWN = Symbol.for('tspuma.diagnostics.thrown');
 /** URL prefix of this folder's compiled files. */
 const OWN_URL = new URL('./', import.meta.url).href;
 
+/**
+ * Durations (ms) of the last `size` handled pauses, for the cost line printed at exit: what a
+ * throw costs in debug mode, as measured in this process.
+ */
+export class Timings {
+  private readonly ring: Float64Array;
+  private count = 0;
+  constructor(size = 4096) {
+    this.ring = new Float64Array(size);
+  }
+  add(ms: number): void {
+    this.ring[this.count++ % this.ring.length] = ms;
+  }
+  get n(): number {
+    return this.count;
+  }
+  /** The q-quantile (0..1) of the kept durations; null when there are none. */
+  quantile(q: number): number | null {
+    const kept = this.ring.slice(0, Math.min(this.count, this.ring.length)).sort();
+    return kept.length === 0 ? null : kept[Math.min(kept.length - 1, Math.floor(q * kept.length))]!;
+  }
+}
+
 /** Thrown and caught on purpose to photograph the frames of a call site (listen). */
 export class SnapshotMarker extends Error {}
 
@@ -56,6 +79,9 @@ export class Capturer {
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
   readonly stats = { pauses: 0, captures: 0, repeats: 0, throttled: 0, failures: 0, trips: 0 };
+  /** Pause to resume, for every pause this session handled, and for those that built a capture. */
+  readonly pauseTimes = new Timings();
+  readonly captureTimes = new Timings();
 
   constructor(
     private readonly limits: CaptureLimits,
@@ -204,6 +230,8 @@ export class Capturer {
     // debugger statement) belongs to whoever asked: leave it paused.
     if (!this.pausing || (params.reason !== 'exception' && params.reason !== 'promiseRejection')) return;
     this.stats.pauses++;
+    const started = performance.now();
+    let built = false;
     try {
       // Every pause counts towards the budget, those between phases too (pausing stays on for
       // OFF_DELAY_MS after one): a library that throws and catches on each request would
@@ -234,6 +262,7 @@ export class Capturer {
         }
       }
       const capture = this.build(params);
+      built = true;
       if (!snapshot) {
         if (this.sites.size > 10_000) this.sites.clear();
         this.sites.set(site, { last: now, repeats: this.sites.get(site)?.repeats ?? 0, key: capture.site });
@@ -254,7 +283,18 @@ export class Capturer {
       } catch (err) {
         this.onFailure(err);
       }
+      const ms = performance.now() - started;
+      this.pauseTimes.add(ms);
+      if (built) this.captureTimes.add(ms);
     }
+  }
+
+  /** One line on what pausing cost in this process, or null if it never paused. */
+  costLine(): string | null {
+    if (this.pauseTimes.n === 0) return null;
+    const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
+    const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
+    return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)`;
   }
 
   /** The thrown JS value itself, fetched through the protocol while paused. */

@@ -94,6 +94,8 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
+    const cost = this.capturer.costLine();
+    if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
 }

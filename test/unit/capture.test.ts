@@ -37,8 +37,20 @@ describe('Capturer', () => {
       });
       expect(c.stats.trips).toBe(1);
       expect(c.stats.pauses).toBe(6); // 5 allowed, the 6th trips the limiter; the other 194 cost nothing
+      // Every handled pause is timed, and the exit line reports it.
+      expect(c.pauseTimes.n).toBe(6);
+      expect(c.pauseTimes.quantile(0.5)).toBeGreaterThan(0);
+      expect(c.costLine()).toMatch(/^tspuma: debug capture cost: 6 pause\(s\) at throws: p50 [\d.]+ ms, p99 [\d.]+ ms; 1 built a capture: .*; 4 repeat\(s\) and 1 throttled/);
     } finally {
       c.stop();
     }
+  });
+
+  it('keeps quantiles over the last durations only', async () => {
+    const { Timings } = await import('../../diagnostics/capture.js');
+    const t = new Timings(4);
+    expect(t.quantile(0.5)).toBeNull();
+    for (const ms of [100, 100, 100, 100, 1, 2, 3, 4]) t.add(ms);
+    expect([t.n, t.quantile(0), t.quantile(0.5), t.quantile(0.99)]).toEqual([8, 1, 3, 4]);
   });
 });

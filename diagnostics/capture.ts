@@ -232,6 +232,8 @@ export class Capturer {
     this.stats.pauses++;
     const started = performance.now();
     let built = false;
+    // The deliberate throw that photographs a listen() call is not a failure: not timed.
+    let deliberate = false;
     try {
       // Every pause counts towards the budget, those between phases too (pausing stays on for
       // OFF_DELAY_MS after one): a library that throws and catches on each request would
@@ -250,6 +252,7 @@ export class Capturer {
       const top = params.callFrames[0];
       if (!top) return;
       const snapshot = params.data?.className === 'SnapshotMarker';
+      deliberate = snapshot;
       const site = `${top.location.scriptId}:${top.location.lineNumber}:${top.location.columnNumber}`;
       if (!snapshot) {
         const seen = this.sites.get(site);
@@ -283,9 +286,11 @@ export class Capturer {
       } catch (err) {
         this.onFailure(err);
       }
-      const ms = performance.now() - started;
-      this.pauseTimes.add(ms);
-      if (built) this.captureTimes.add(ms);
+      if (!deliberate) {
+        const ms = performance.now() - started;
+        this.pauseTimes.add(ms);
+        if (built) this.captureTimes.add(ms);
+      }
     }
   }
 

@@ -139,33 +139,40 @@ export class Capturer {
   }
 
   private offTimer: NodeJS.Timeout | null = null;
+  /** Counts enters and leaves: the switch-off timer sees whether anything ran while it waited. */
+  private activity = 0;
 
   /** A phase begins: throws inside it are captured until leave(). */
   enter(phase: DumpPhase): void {
     this.phases.push(phase);
     this.active++;
-    if (this.offTimer) {
-      clearTimeout(this.offTimer);
-      this.offTimer = null;
-    }
-    if (this.active === 1) this.refresh();
+    this.activity++;
+    if (this.active === 1 && !this.pausing) this.refresh();
   }
 
   /**
-   * A phase ends. Pausing goes off OFF_DELAY_MS after the last phase ends, not at once: under
-   * load, app calls come and go constantly and toggling costs about 21 µs each time. Pauses
-   * while no phase is active are resumed at once without a capture.
+   * A phase ends. Pausing goes off once no phase has begun or ended for OFF_DELAY_MS (so between
+   * one and two delays after the last one), not at once: under load, app calls come and go
+   * constantly and toggling costs about 21 µs each time. One timer serves a whole busy period
+   * (a timer per request measured several µs). Pauses while no phase is active are resumed at
+   * once without a capture.
    */
   leave(): void {
     this.phases.pop();
     this.active--;
-    if (this.active === 0 && this.pausing && !this.offTimer) {
-      this.offTimer = setTimeout(() => {
-        this.offTimer = null;
-        this.refresh();
-      }, OFF_DELAY_MS);
-      this.offTimer.unref();
-    }
+    this.activity++;
+    if (this.active === 0 && this.pausing && !this.offTimer) this.armOff();
+  }
+
+  private armOff(): void {
+    const seen = this.activity;
+    this.offTimer = setTimeout(() => {
+      this.offTimer = null;
+      if (this.active > 0) return; // the leave() that brings it to 0 arms it again
+      if (this.activity !== seen) this.armOff();
+      else this.refresh();
+    }, OFF_DELAY_MS);
+    this.offTimer.unref();
   }
 
   /** Turns pausing off now if no phase is active and no delayed switch-off is pending. */

@@ -2,6 +2,7 @@
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
 import { describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
+import { waitFor } from '../helpers/net.js';
 
 describe('Capturer', () => {
   it('resumes and reports when capture itself fails, and the throw still propagates', async () => {
@@ -41,6 +42,36 @@ describe('Capturer', () => {
       expect(c.pauseTimes.n).toBe(6);
       expect(c.pauseTimes.quantile(0.5)).toBeGreaterThan(0);
       expect(c.costLine()).toMatch(/^tspuma: debug capture cost: 6 pause\(s\) at throws: p50 [\d.]+ ms, p99 [\d.]+ ms; 1 built a capture: .*; 4 repeat\(s\) and 1 throttled/);
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('keeps pausing on through a busy period and switches it off about a second after the last app call', async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 50 }, new Redactor(), () => undefined);
+    const pausing = () => (c as unknown as { pausing: boolean }).pausing;
+    c.start();
+    try {
+      const started = performance.now();
+      // App calls coming and going (each ending before the next begins) for 1.5 s.
+      while (performance.now() - started < 1500) {
+        c.enter('app');
+        c.leave();
+        expect(pausing()).toBe(true);
+        await new Promise((r) => setImmediate(r));
+      }
+      const last = performance.now();
+      await waitFor(() => !pausing(), 'pausing to go off', 5000);
+      const off = performance.now() - last;
+      expect(off).toBeGreaterThanOrEqual(900);
+      expect(off).toBeLessThan(3000);
+      try {
+        throw new Error('outside any phase');
+      } catch {
+        /* not paused on: pausing is off */
+      }
+      expect(c.stats.pauses).toBe(0);
     } finally {
       c.stop();
     }

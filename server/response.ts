@@ -47,12 +47,9 @@ export function normalize(value: unknown, expected: string): Normalized {
     const [status, headers, body] = value as unknown[];
     if (value.length === 3 && Number.isInteger(status) && headers !== null && typeof headers === 'object') {
       const close = (body as { close?: unknown } | null)?.close;
-      return {
-        status: status as number,
-        headers: headers as RackHeaders,
-        body: body as Body,
-        ...(typeof close === 'function' && !(body instanceof Readable) ? { close: () => close.call(body) } : {}),
-      };
+      const r: Normalized = { status: status as number, headers: headers as RackHeaders, body: body as Body };
+      if (typeof close === 'function' && !(body instanceof Readable)) r.close = () => close.call(body);
+      return r;
     }
   } else if (isResponse(value)) {
     const headers: RackHeaders = {};
@@ -79,17 +76,20 @@ function bodyless(status: number): boolean {
  */
 function headerObject(headers: RackHeaders, extra?: RackHeaders): { out: Record<string, string | string[]>; lengthKey: string | null } {
   const out: Record<string, string | string[]> = {};
-  let lengthKey: string | null = null;
-  for (const source of extra ? [headers, extra] : [headers]) {
-    for (const name in source) {
-      const v = source[name];
-      if (v === undefined || v === null) continue;
-      if (lengthKey === null && name.length === 14 && name.toLowerCase() === 'content-length') lengthKey = name;
-      if (typeof v === 'string') out[name] = v.includes('\n') ? v.split('\n') : v;
-      else out[name] = typeof v === 'number' ? String(v) : (v as string[]);
-    }
+  const lengthKey = copyHeaders(headers, out, null);
+  return { out, lengthKey: extra ? copyHeaders(extra, out, lengthKey) : lengthKey };
+}
+
+/** Copies one header set into `out`; returns the content-length key seen so far. */
+function copyHeaders(source: RackHeaders, out: Record<string, string | string[]>, lengthKey: string | null): string | null {
+  for (const name in source) {
+    const v = source[name];
+    if (v === undefined || v === null) continue;
+    if (lengthKey === null && name.length === 14 && name.toLowerCase() === 'content-length') lengthKey = name;
+    if (typeof v === 'string') out[name] = v.includes('\n') ? v.split('\n') : v;
+    else out[name] = typeof v === 'number' ? String(v) : (v as string[]);
   }
-  return { out, lengthKey };
+  return lengthKey;
 }
 
 const toBuffer = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? Buffer.from(c) : c);

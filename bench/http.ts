@@ -28,8 +28,6 @@ interface Target {
   cluster?: boolean;
   /** Only these shapes (all when absent). */
   shapes?: Shape[];
-  /** Keep the server's stderr (for the debug capture cost line it prints at exit). */
-  stderr?: boolean;
 }
 
 /**
@@ -42,10 +40,13 @@ const CORES = os.cpus().length;
 const SOLO_CORES = String(CORES - 1);
 const CLUSTER_CORES = CORES >= 3 ? `1-${CORES - 1}` : `0-${CORES - 1}`;
 const ALL_CORES = `0-${CORES - 1}`;
-const stdio: ['ignore', 'ignore', 'inherit'] = ['ignore', 'ignore', 'inherit'];
+type Stdio = ['ignore', 'ignore', 'inherit' | 'pipe'];
+const stdio: Stdio = ['ignore', 'ignore', 'inherit'];
+/** stderr piped: the capture cost line a -d server prints at exit is read from it. */
+const keepStderr: Stdio = ['ignore', 'ignore', 'pipe'];
 
-const node = (args: string[], io: typeof stdio | ['ignore', 'ignore', 'pipe'] = stdio) => spawn(process.execPath, args, { stdio: io });
-const tspuma = (port: number, extra: string[], app = 'examples/hello.ts', io: typeof stdio | ['ignore', 'ignore', 'pipe'] = stdio) =>
+const node = (args: string[], io = stdio) => spawn(process.execPath, args, { stdio: io });
+const tspuma = (port: number, extra: string[], app = 'examples/hello.ts', io = stdio) =>
   node([`${ROOT}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}${app}`], io);
 
 function has(cmd: string, args: string[]): boolean {
@@ -71,8 +72,7 @@ const TARGETS: Target[] = [
     name: 'tspuma throws 10% -d',
     baseline: 'tspuma throws 10%',
     shapes: ['keep-alive'],
-    stderr: true,
-    start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0'], 'bench/throw-app.ts', ['ignore', 'ignore', 'pipe']),
+    start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0'], 'bench/throw-app.ts', keepStderr),
   },
   { name: 'raw node:cluster -w 2', baseline: null, cluster: true, start: (port) => node([`${ROOT}dist/bench/raw-cluster.js`, String(port)]) },
   { name: 'tspuma -w 2', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => tspuma(port, ['-w', '2']) },
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   const lines = [
     `machine: ${machine}`,
     `median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
-    `ratio: req/s against the row's baseline at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d, raw node:http otherwise)`,
+    `ratio: req/s against the row's baseline at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
     ...notes,
     '',
     '| target | shape | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | ratio |',

@@ -239,8 +239,8 @@ export class Capturer {
     this.stats.pauses++;
     const started = performance.now();
     let built = false;
-    // The deliberate throw that photographs a listen() call is not a failure: not timed.
-    let deliberate = false;
+    // The deliberate throw that photographs a listen() call: not a failure, so not timed.
+    const snapshot = params.data?.className === 'SnapshotMarker';
     try {
       // Every pause counts towards the budget, those between phases too (pausing stays on for
       // OFF_DELAY_MS after one): a library that throws and catches on each request would
@@ -258,8 +258,6 @@ export class Capturer {
       if (this.active === 0) return;
       const top = params.callFrames[0];
       if (!top) return;
-      const snapshot = params.data?.className === 'SnapshotMarker';
-      deliberate = snapshot;
       const site = `${top.location.scriptId}:${top.location.lineNumber}:${top.location.columnNumber}`;
       if (!snapshot) {
         const seen = this.sites.get(site);
@@ -293,7 +291,7 @@ export class Capturer {
       } catch (err) {
         this.onFailure(err);
       }
-      if (!deliberate) {
+      if (!snapshot) {
         const ms = performance.now() - started;
         this.pauseTimes.add(ms);
         if (built) this.captureTimes.add(ms);

@@ -138,7 +138,7 @@ export class Reactor {
     return this.entries.size;
   }
 
-  /** A deadline `ms` from now that cannot fire early: the clock lags real time by up to a tick. */
+  /** A deadline `ms` from now that cannot fire early: the clock lags real time by up to a tick (Infinity stays Infinity). */
   private after(ms: number): number {
     return this.clock + ms + this.tickMs;
   }
@@ -185,7 +185,7 @@ export class Reactor {
     entry.req = req;
     entry.res = res;
     entry.appSince = this.clock;
-    this.move(entry, 'app', this.requestMs === Infinity ? Infinity : this.after(this.requestMs));
+    this.move(entry, 'app', this.after(this.requestMs));
   }
 
   /** The response finished and the connection stays open for another request. */
@@ -224,7 +224,7 @@ export class Reactor {
     entry.close = close;
     entry.inflight = 0;
     entry.mark = progress(entry.socket);
-    this.move(entry, phase, this.upgradedIdleMs === Infinity ? Infinity : this.after(this.upgradedIdleMs));
+    this.move(entry, phase, this.after(this.upgradedIdleMs));
   }
 
   private *inPhase(...phases: Phase[]): IterableIterator<Entry> {

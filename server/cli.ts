@@ -2,11 +2,7 @@
 // The `tspuma` bin: reads argv, TSPUMA_OPTS, the environment and the config file, resolves
 // options, loads the app and hands everything to single.ts. Coded errors end here (exit 1).
 import cluster from 'node:cluster';
-import { loadApp } from './app-loader.js';
-import { ctl } from './cli/ctl.js';
 import { WORKER_INDEX_ENV } from './cluster/messages.js';
-import { runCluster } from './cluster/run.js';
-import { runWorker } from './cluster/worker.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
 import { installDiagnostics, diagnostics } from './debug-hook.js';
@@ -14,7 +10,6 @@ import type { Dump } from '../diagnostics/model.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type Layer } from './options.js';
-import { runSingle } from './single.js';
 import { VERSION } from './version.js';
 
 /** Set on errors whose dump was already emitted where they happened (listen). */
@@ -40,7 +35,7 @@ async function dumpCommand(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
-  if (argv[0] === 'ctl') return ctl(argv.slice(1));
+  if (argv[0] === 'ctl') return (await import('./cli/ctl.js')).ctl(argv.slice(1));
   if (argv[0] === 'inspect') return (await import('./cli/inspect.js')).inspect(argv.slice(1));
   const cli = parseArgs(argv, 'command line');
   const optsText = process.env.TSPUMA_OPTS;
@@ -85,10 +80,12 @@ async function main(argv: string[]): Promise<number> {
   process.env.NODE_ENV ??= options.environment;
   if (cluster.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
+    const { runWorker } = await import('./cluster/worker.js');
     return runWorker(options, createLogger({ level: options.logLevel }), index);
   }
   const log = createLogger({ level: options.logLevel });
-  if (options.workers > 0) return runCluster(options, log);
+  if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log);
+  const [{ loadApp }, { runSingle }] = await Promise.all([import('./app-loader.js'), import('./single.js')]);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
   const running = await runSingle(options, loaded, log, { ownProcess: true });
   return running.stopped;

@@ -17,6 +17,9 @@ let tsRegistered = false;
 export async function registerTypeScript(): Promise<void> {
   if (tsRegistered) return;
   tsRegistered = true;
+  // The package entry first: an app's `import ... from 'tspuma'` then finds it loaded, where
+  // through tsx's loader thread its modules cost about 20 ms of boot.
+  await import('./index.js');
   const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
   register();
   registerCjs();

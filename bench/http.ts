@@ -86,6 +86,10 @@ if (has('ruby', ['-rwebrick', '-e', ''])) {
   TARGETS.push({ name: 'WEBrick', baseline: 'raw node:http', start: (port) => spawn('ruby', [`${ROOT}bench/webrick.rb`, String(port)], { stdio }) });
 } else notes.push('WEBrick: skipped, ruby with webrick is not installed (apt-get install ruby-webrick)');
 
+/** Boot only (no load): the seed's hello world as plain JavaScript, no TypeScript loader to start. */
+const BOOT_ONLY: Target = { name: 'tspuma single, bench/hello.mjs', baseline: null, start: (port) => tspuma(port, [], 'bench/hello.mjs') };
+const BOOT_RUNS = Number(process.env.BENCH_BOOT_RUNS ?? 5);
+
 /** Milliseconds from spawn to the first 200 with the hello body. */
 async function waitReady(port: number, since: number, deadlineMs = 30_000): Promise<number> {
   const end = Date.now() + deadlineMs;
@@ -150,13 +154,30 @@ async function measure(target: Target, connections: number, shape: Shape): Promi
     return { target: target.name, connections, shape, bootMs: Math.round(bootMs), cpuUs, ...r };
   } finally {
     if (canPin) pin(process.pid, ALL_CORES);
-    child.kill('SIGTERM');
-    const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await stop(child);
     const cost = /tspuma: debug capture cost: .*/.exec(stderr)?.[0];
     if (cost) costLines.push(`${target.name}, ${shape}, ${connections} conns: ${cost.replace('tspuma: debug capture cost: ', '')}`);
+  }
+}
+
+/** SIGTERM, then SIGKILL after 10 s; resolves when the server has exited. */
+async function stop(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Spawn to first 200 of a server started only for that, then stopped. */
+async function bootOnce(target: Target): Promise<number> {
+  const port = await freePort();
+  const since = performance.now();
+  const child = target.start(port);
+  try {
+    return Math.round(await waitReady(port, since));
+  } finally {
+    await stop(child);
   }
 }
 
@@ -184,6 +205,11 @@ async function main(): Promise<void> {
       for (const target of TARGETS) if (rounds.has(target.name)) rows.push(median(rounds.get(target.name)!, (r) => r.reqPerSec));
     }
   }
+  const bootOnly: number[] = [];
+  for (let i = 1; i <= BOOT_RUNS; i++) {
+    process.stderr.write(`boot ${i}/${BOOT_RUNS}: ${BOOT_ONLY.name}...\n`);
+    bootOnly.push(await bootOnce(BOOT_ONLY));
+  }
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
   const find = (name: string, r: Row) => rows.find((b) => b.target === name && b.connections === r.connections && b.shape === r.shape);
   const lines = [
@@ -206,6 +232,8 @@ async function main(): Promise<void> {
     const runs = rows.filter((r) => r.target === t.name);
     if (runs.length > 0) lines.push(`| ${t.name} | ${median(runs, (r) => r.bootMs).bootMs} |`);
   }
+  const bootCompiled = BOOT_RUNS > 0 ? median(bootOnly, (x) => x) : null;
+  if (bootCompiled !== null) lines.push(`| ${BOOT_ONLY.name} (boot only, ${BOOT_RUNS} runs) | ${bootCompiled} |`);
   // The targets, as same-run ratios, worst cell first.
   const goals: [string, string, number][] = [
     ['tspuma single', 'raw node:http', 0.95],
@@ -227,10 +255,13 @@ async function main(): Promise<void> {
   }
   const bootSingle = median(rows.filter((r) => r.target === 'tspuma single'), (r) => r.bootMs).bootMs;
   lines.push(`tspuma single boot to first 200: ${bootSingle} ms (target <= 300 ms): ${bootSingle <= 300 ? 'met' : 'MISSED'}`);
+  if (bootCompiled !== null) {
+    lines.push(`  the same app as compiled JavaScript (${BOOT_ONLY.name}): ${bootCompiled} ms; the difference is tsx's loader thread, started for .ts apps only`);
+  }
   if (costLines.length > 0) lines.push('', 'debug capture cost, as each -d server measured it (pause to resume):', ...costLines.map((l) => `- ${l}`));
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
-  writeFileSync(`${ROOT}bench/results/latest.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, notes, rows, table: lines }, null, 2)}\n`);
+  writeFileSync(`${ROOT}bench/results/latest.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, notes, rows, bootOnly: { target: BOOT_ONLY.name, runsMs: bootOnly }, table: lines }, null, 2)}\n`);
 }
 
 await main();

@@ -165,14 +165,15 @@ export class Reactor {
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
-    if (diagnostics) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
+    // The peer address costs a getpeername() per connection: only when the line is written.
+    if (diagnostics && this.log.isLevelEnabled('debug')) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
     this.entries.add(entry);
     socket.on('close', this.onSocketClose);
     return entry;
   }
 
   private move(entry: Entry, phase: Phase, deadline: number): void {
-    if (diagnostics) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
+    if (diagnostics && this.log.isLevelEnabled('debug')) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
     entry.phase = phase;
     entry.deadline = deadline;
   }

@@ -132,16 +132,22 @@ interface Row extends Load {
   cpuUs: number | null;
 }
 
-async function measure(target: Target, connections: number, shape: Shape): Promise<Row> {
+/** Starts a target on a free port; `ready` resolves with spawn-to-first-200 milliseconds. */
+async function launch(target: Target): Promise<{ port: number; child: ChildProcess; ready: Promise<number> }> {
   const port = await freePort();
   const since = performance.now();
   const child = target.start(port);
+  return { port, child, ready: waitReady(port, since).then(Math.round) };
+}
+
+async function measure(target: Target, connections: number, shape: Shape): Promise<Row> {
+  const { port, child, ready } = await launch(target);
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     if (stderr.length < 1_000_000) stderr += c.toString();
   });
   try {
-    const bootMs = await waitReady(port, since);
+    const bootMs = await ready;
     if (canPin) {
       pin(process.pid, '0');
       for (const pid of processTree(child.pid!)) pin(pid, target.cluster ? CLUSTER_CORES : SOLO_CORES);
@@ -151,7 +157,7 @@ async function measure(target: Target, connections: number, shape: Shape): Promi
     const r = await load(port, connections, DURATION, shape);
     const after = treeCpuSeconds(child.pid!);
     const cpuUs = before === null || after === null || r.requests === 0 ? null : Math.round(((after - before) * 1e6) / r.requests);
-    return { target: target.name, connections, shape, bootMs: Math.round(bootMs), cpuUs, ...r };
+    return { target: target.name, connections, shape, bootMs, cpuUs, ...r };
   } finally {
     if (canPin) pin(process.pid, ALL_CORES);
     await stop(child);
@@ -171,11 +177,9 @@ async function stop(child: ChildProcess): Promise<void> {
 
 /** Spawn to first 200 of a server started only for that, then stopped. */
 async function bootOnce(target: Target): Promise<number> {
-  const port = await freePort();
-  const since = performance.now();
-  const child = target.start(port);
+  const { child, ready } = await launch(target);
   try {
-    return Math.round(await waitReady(port, since));
+    return await ready;
   } finally {
     await stop(child);
   }

@@ -166,14 +166,19 @@ export class Reactor {
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
     // The peer address costs a getpeername() per connection: only when the line is written.
-    if (diagnostics && this.log.isLevelEnabled('debug')) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
+    if (this.tracing()) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
     this.entries.add(entry);
     socket.on('close', this.onSocketClose);
     return entry;
   }
 
+  /** Debug mode with debug logging on: accepts and transitions are logged. */
+  private tracing(): boolean {
+    return diagnostics !== null && this.log.isLevelEnabled('debug');
+  }
+
   private move(entry: Entry, phase: Phase, deadline: number): void {
-    if (diagnostics && this.log.isLevelEnabled('debug')) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
+    if (this.tracing()) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
     entry.phase = phase;
     entry.deadline = deadline;
   }

@@ -34,6 +34,30 @@ function splitHost(host: string | undefined, socket: Socket | undefined, encrypt
   return [socket?.localAddress ?? 'localhost', String(socket?.localPort ?? (encrypted ? 443 : 80))];
 }
 
+/** node's own cache of getpeername() on a socket, set by the first read of remoteAddress. */
+type PeerCached = Socket & { _peername?: { address?: string } };
+const kPeer = Symbol('tspuma.peerSocket');
+/** An env whose REMOTE_ADDR is still to be read from this socket. */
+type PendingEnv = RackEnv & { [kPeer]?: Socket };
+
+/**
+ * REMOTE_ADDR while nobody has asked for it: node reads a socket's peer address with a
+ * getpeername() system call (about 5 µs here), which bare node:http never makes. The key is
+ * still listed, copied by a spread and overwritable; the address is read on first use.
+ */
+const lazyRemoteAddr: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: PendingEnv): string {
+    const address = this[kPeer]?.remoteAddress ?? '';
+    Object.defineProperty(this, 'REMOTE_ADDR', { value: address, writable: true, enumerable: true, configurable: true });
+    return address;
+  },
+  set(this: RackEnv, value: unknown): void {
+    Object.defineProperty(this, 'REMOTE_ADDR', { value, writable: true, enumerable: true, configurable: true });
+  },
+};
+
 export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -48,7 +72,8 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     }
   }
   const [serverName, serverPort] = splitHost(host, socket, encrypted);
-  const env: RackEnv = {
+  // REMOTE_ADDR is added below, as a value or read on first use.
+  const env = {
     REQUEST_METHOD: req.method ?? 'GET',
     SCRIPT_NAME: '',
     PATH_INFO: q === -1 ? url : url.slice(0, q),
@@ -57,12 +82,18 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     SERVER_NAME: serverName,
     SERVER_PORT: serverPort,
     SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
-    REMOTE_ADDR: socket?.remoteAddress ?? '',
     'rack.url_scheme': encrypted ? 'https' : 'http',
     'rack.input': req,
     'tspuma.request': req,
     'tspuma.response': res,
-  };
+  } as unknown as PendingEnv;
+  // The connection's last request (the client asked to close, as `ab` without -k does) with the
+  // address not read yet: read on first use. Otherwise a plain value: a keep-alive connection
+  // reads it once, and a property defined per request would cost more than that one read.
+  if (socket && res && !res.shouldKeepAlive && (socket as PeerCached)._peername === undefined) {
+    env[kPeer] = socket;
+    Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
+  } else env.REMOTE_ADDR = socket?.remoteAddress ?? '';
   for (let i = 0; i < raw.length; i += 2) {
     const key = envKey(raw[i]!);
     const prev = env[key];

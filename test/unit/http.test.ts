@@ -56,7 +56,26 @@ describe('apps', () => {
         return [200, {}, [`${before} ${listed} ${env.REMOTE_ADDR} ${JSON.stringify({ ...env, 'rack.input': 0, 'tspuma.request': 0, 'tspuma.response': 0 }).includes('203.0.113.7')}`]];
       }),
     });
+    // Keep-alive (a plain value) and the connection's last request (read on first use).
     expect(await (await fetch(t.url)).text()).toBe('127.0.0.1 true 203.0.113.7 true');
+    const last = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(last.text.endsWith('\r\n\r\n127.0.0.1 true 203.0.113.7 true')).toBe(true);
+  });
+
+  it('gives REMOTE_ADDR to a copy of the env made before anyone read it, and to the error handler', async () => {
+    const t = await startTest({
+      app: rack((env) => {
+        const copy = { ...env };
+        if (env.PATH_INFO === '/fail') throw new Error('boom');
+        return [200, {}, [String(copy.REMOTE_ADDR)]];
+      }),
+      lowlevelErrorHandler: (_err: unknown, env: RackEnv) => [500, {}, [`handler saw ${String(env.REMOTE_ADDR)}`]],
+    });
+    const copied = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(copied.text.endsWith('\r\n\r\n127.0.0.1')).toBe(true);
+    const failed = await rawRequest(t.port, 'GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(statusOf(failed.text)).toBe(500);
+    expect(failed.text.endsWith('handler saw 127.0.0.1')).toBe(true);
   });
 
   it('serves a fetch handler and streams the request body through', async () => {

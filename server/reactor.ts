@@ -42,6 +42,9 @@ export interface Entry {
   gone: boolean;
   /** The client announced its last request (Connection: close, HTTP/1.0): closing needs no linger. */
   clientClosing: boolean;
+  /** The reactor's list: newer and older neighbours (null at the ends and once removed). */
+  newer: Entry | null;
+  older: Entry | null;
 }
 
 export interface ReactorTimeouts {
@@ -78,13 +81,21 @@ export function entryOf(socket: Socket): Entry | undefined {
 }
 
 /**
- * Every connection is one entry in one set; a transition only rewrites the entry's phase and
+ * Every connection is one entry in one list; a transition only rewrites the entry's phase and
  * deadline (no set moves, no clock read on the request path). Deadlines are taken from a clock
  * the sweep advances every tick, plus one tick, so a timeout fires between its value and its
  * value plus two ticks, never early. Each tick looks at every entry: O(connections) per tick.
+ *
+ * The list is intrusive (each entry links its neighbours) rather than a Set: a long-lived Set's
+ * table points from the old generation at every new connection, and under a new connection per
+ * request that doubled the time of each young-generation collection (close loop, --trace-gc:
+ * 112 against 62 ms of scavenges over 30,000 connections).
  */
 export class Reactor {
-  private readonly entries = new Set<Entry>();
+  /** The list's ends: entries in the order they were added. */
+  private oldest: Entry | null = null;
+  private newest: Entry | null = null;
+  private count = 0;
   private readonly upgradedIdleMs: number;
   private readonly firstDataMs: number;
   private readonly persistentMs: number;
@@ -135,7 +146,7 @@ export class Reactor {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   /** A deadline `ms` from now that cannot fire early: the clock lags real time by up to a tick (Infinity stays Infinity). */
@@ -162,12 +173,17 @@ export class Reactor {
       close: null,
       gone: false,
       clientClosing: false,
+      newer: null,
+      older: this.newest,
     };
     (socket as Tracked)[kEntry] = entry;
     if (tracked !== socket) (tracked as Tracked)[kEntry] = entry;
     // The peer address costs a getpeername() per connection: only when the line is written.
     if (this.tracing()) this.log.debug({ id: entry.id, remote: socket.remoteAddress }, 'accepted connection');
-    this.entries.add(entry);
+    if (this.newest) this.newest.newer = entry;
+    else this.oldest = entry;
+    this.newest = entry;
+    this.count++;
     socket.on('close', this.onSocketClose);
     return entry;
   }
@@ -233,8 +249,21 @@ export class Reactor {
     this.move(entry, phase, this.after(this.upgradedIdleMs));
   }
 
+  /**
+   * Every entry, oldest first. The next entry is taken before `e` is handed out, so the caller
+   * may remove `e`; an entry removed meanwhile ends the walk (the next tick sees the rest).
+   */
+  private *all(): IterableIterator<Entry> {
+    let e = this.oldest;
+    while (e !== null) {
+      const next = e.newer;
+      yield e;
+      e = next;
+    }
+  }
+
   private *inPhase(...phases: Phase[]): IterableIterator<Entry> {
-    for (const e of this.entries) if (phases.includes(e.phase)) yield e;
+    for (const e of this.all()) if (phases.includes(e.phase)) yield e;
   }
 
   /** Upgraded and streaming connections (to close them at shutdown). */
@@ -243,8 +272,15 @@ export class Reactor {
   }
 
   remove(entry: Entry): void {
+    if (entry.gone) return;
     entry.gone = true;
-    if (this.entries.delete(entry) && this.draining && this.onEmpty && this.entries.size === 0) this.onEmpty();
+    if (entry.newer) entry.newer.older = entry.older;
+    else this.newest = entry.older;
+    if (entry.older) entry.older.newer = entry.newer;
+    else this.oldest = entry.newer;
+    entry.newer = entry.older = null;
+    this.count--;
+    if (this.draining && this.onEmpty && this.count === 0) this.onEmpty();
   }
 
   /** Called once the reactor holds no connection while draining. */
@@ -259,7 +295,7 @@ export class Reactor {
   /** Counts per phase; first_data/keepalive entries that received bytes count as reading. */
   counts(): Record<Phase, number> {
     const out: Record<Phase, number> = { first_data: 0, reading: 0, app: 0, keepalive: 0, upgraded: 0, streaming: 0 };
-    for (const e of this.entries) {
+    for (const e of this.all()) {
       if ((e.phase === 'first_data' || e.phase === 'keepalive') && e.socket.bytesRead > e.mark) out.reading++;
       else out[e.phase]++;
     }
@@ -292,7 +328,9 @@ export class Reactor {
 
   private sweepAll(now: number): void {
     let inApp = false;
-    for (const entry of this.entries) {
+    // As all(): the next entry first, so this one may be evicted.
+    for (let entry = this.oldest; entry !== null; ) {
+      const next = entry.newer;
       const phase = entry.phase;
       try {
         const d = entry.deadline as unknown;
@@ -304,6 +342,7 @@ export class Reactor {
       } catch (err) {
         this.fault(entry, phase, err);
       }
+      entry = next;
     }
     if (this.idleMs !== null && !this.idleFired && !inApp && now - this.lastActive >= this.idleMs) {
       this.idleFired = true;

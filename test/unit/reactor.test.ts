@@ -117,6 +117,24 @@ describe('Reactor', () => {
     expect(r.size).toBe(0);
   });
 
+  it('keeps its list whole when connections leave from either end or the middle, and only once each', async () => {
+    const { r } = reactor();
+    const pairs = await Promise.all(Array.from({ length: 5 }, () => pair()));
+    const entries = pairs.map((p) => r.add(p.server));
+    r.remove(entries[1]!);
+    r.remove(entries[0]!);
+    r.remove(entries[4]!);
+    r.remove(entries[1]!); // a second 'close' for the same connection
+    expect(r.size).toBe(2);
+    expect(Object.values(r.counts()).reduce((a, b) => a + b, 0)).toBe(2);
+    const later = await pair();
+    r.add(later.server);
+    expect(r.closeIdle()).toBe(3);
+    expect(r.size).toBe(0);
+    expect([entries[2], entries[3], { socket: later.server }].every((e) => e!.socket.destroyed)).toBe(true);
+    expect(entries[0]!.socket.destroyed || entries[4]!.socket.destroyed).toBe(false);
+  });
+
   it('survives a handler that throws', async () => {
     const { r, lines } = reactor({
       firstDataTimeout: () => {

@@ -48,13 +48,14 @@ type PendingEnv = RackEnv & { [kPeer]?: Socket };
 const lazyRemoteAddr: PropertyDescriptor = {
   configurable: true,
   enumerable: true,
+  // Reflect.defineProperty: an env the app froze keeps answering instead of throwing.
   get(this: PendingEnv): string {
     const address = this[kPeer]?.remoteAddress ?? '';
-    Object.defineProperty(this, 'REMOTE_ADDR', { value: address, writable: true, enumerable: true, configurable: true });
+    Reflect.defineProperty(this, 'REMOTE_ADDR', { value: address, writable: true, enumerable: true, configurable: true });
     return address;
   },
   set(this: RackEnv, value: unknown): void {
-    Object.defineProperty(this, 'REMOTE_ADDR', { value, writable: true, enumerable: true, configurable: true });
+    Reflect.defineProperty(this, 'REMOTE_ADDR', { value, writable: true, enumerable: true, configurable: true });
   },
 };
 

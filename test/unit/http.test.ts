@@ -62,9 +62,10 @@ describe('apps', () => {
     expect(last.text.endsWith('\r\n\r\n127.0.0.1 true 203.0.113.7 true')).toBe(true);
   });
 
-  it('gives REMOTE_ADDR to a copy of the env made before anyone read it, and to the error handler', async () => {
+  it('gives REMOTE_ADDR to a copy of the env made before anyone read it, to the error handler and through a frozen env', async () => {
     const t = await startTest({
       app: rack((env) => {
+        if (env.PATH_INFO === '/frozen') return [200, {}, [`frozen ${String(Object.freeze(env).REMOTE_ADDR)}`]];
         const copy = { ...env };
         if (env.PATH_INFO === '/fail') throw new Error('boom');
         return [200, {}, [String(copy.REMOTE_ADDR)]];
@@ -76,6 +77,8 @@ describe('apps', () => {
     const failed = await rawRequest(t.port, 'GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(statusOf(failed.text)).toBe(500);
     expect(failed.text.endsWith('handler saw 127.0.0.1')).toBe(true);
+    const frozen = await rawRequest(t.port, 'GET /frozen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(frozen.text.endsWith('\r\n\r\nfrozen 127.0.0.1')).toBe(true);
   });
 
   it('serves a fetch handler and streams the request body through', async () => {

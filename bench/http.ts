@@ -86,9 +86,25 @@ if (has('ruby', ['-rwebrick', '-e', ''])) {
   TARGETS.push({ name: 'WEBrick', baseline: 'raw node:http', start: (port) => spawn('ruby', [`${ROOT}bench/webrick.rb`, String(port)], { stdio }) });
 } else notes.push('WEBrick: skipped, ruby with webrick is not installed (apt-get install ruby-webrick)');
 
+/**
+ * BENCH_TARGETS=name,name runs only those rows and their baselines (to re-measure one comparison);
+ * its results go to bench/results/partial.json, leaving the full run's latest.json alone.
+ */
+const SELECTED = process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean) ?? null;
+if (SELECTED) {
+  const unknown = SELECTED.filter((name) => !TARGETS.some((t) => t.name === name));
+  if (unknown.length > 0) {
+    process.stderr.write(`BENCH_TARGETS: unknown target(s) ${unknown.map((n) => JSON.stringify(n)).join(', ')}; expected names from: ${TARGETS.map((t) => t.name).join(', ')}\n`);
+    process.exit(2);
+  }
+  const keep = new Set(SELECTED);
+  for (const t of TARGETS) if (keep.has(t.name) && t.baseline) keep.add(t.baseline);
+  TARGETS.splice(0, TARGETS.length, ...TARGETS.filter((t) => keep.has(t.name)));
+}
+
 /** Boot only (no load): the seed's hello world as plain JavaScript, no TypeScript loader to start. */
 const BOOT_ONLY: Target = { name: 'tspuma single, bench/hello.mjs', baseline: null, start: (port) => tspuma(port, [], 'bench/hello.mjs') };
-const BOOT_RUNS = Number(process.env.BENCH_BOOT_RUNS ?? 5);
+const BOOT_RUNS = Number(process.env.BENCH_BOOT_RUNS ?? (SELECTED ? 0 : 5));
 
 /** Milliseconds from spawn to the first 200 with the hello body. */
 async function waitReady(port: number, since: number, deadlineMs = 30_000): Promise<number> {
@@ -249,6 +265,7 @@ async function main(): Promise<void> {
   lines.push('');
   for (const [name, baseName, goal] of goals) {
     const mine = rows.filter((r) => r.target === name);
+    if (mine.length === 0) continue; // not selected (BENCH_TARGETS)
     const ratios = mine.map((r) => find(baseName, r)).map((b, i) => (b ? mine[i]!.reqPerSec / b.reqPerSec : NaN)).filter((x) => !Number.isNaN(x));
     if (ratios.length === 0) {
       lines.push(`${name} vs ${baseName}: not measured (${baseName} not run)`);
@@ -257,15 +274,18 @@ async function main(): Promise<void> {
     const worst = Math.min(...ratios);
     lines.push(`${name} vs ${baseName}, worst cell: ${worst.toFixed(2)}x, best: ${Math.max(...ratios).toFixed(2)}x (target >= ${goal.toFixed(2)}x): ${worst >= goal ? 'met' : 'MISSED'}`);
   }
-  const bootSingle = median(rows.filter((r) => r.target === 'tspuma single'), (r) => r.bootMs).bootMs;
-  lines.push(`tspuma single boot to first 200: ${bootSingle} ms (target <= 300 ms): ${bootSingle <= 300 ? 'met' : 'MISSED'}`);
+  const singles = rows.filter((r) => r.target === 'tspuma single');
+  if (singles.length > 0) {
+    const bootSingle = median(singles, (r) => r.bootMs).bootMs;
+    lines.push(`tspuma single boot to first 200: ${bootSingle} ms (target <= 300 ms): ${bootSingle <= 300 ? 'met' : 'MISSED'}`);
+  }
   if (bootCompiled !== null) {
     lines.push(`  the same app as compiled JavaScript (${BOOT_ONLY.name}): ${bootCompiled} ms; the difference is tsx's loader thread, started for .ts apps only`);
   }
   if (costLines.length > 0) lines.push('', 'debug capture cost, as each -d server measured it (pause to resume):', ...costLines.map((l) => `- ${l}`));
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
-  writeFileSync(`${ROOT}bench/results/latest.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, notes, rows, bootOnly: { target: BOOT_ONLY.name, runsMs: bootOnly }, table: lines }, null, 2)}\n`);
+  writeFileSync(`${ROOT}bench/results/${SELECTED ? 'partial' : 'latest'}.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, notes, rows, bootOnly: { target: BOOT_ONLY.name, runsMs: bootOnly }, table: lines }, null, 2)}\n`);
 }
 
 await main();

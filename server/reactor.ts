@@ -82,7 +82,7 @@ export function entryOf(socket: Socket): Entry | undefined {
 
 /**
  * Every connection is one entry in one list; a transition only rewrites the entry's phase and
- * deadline (no set moves, no clock read on the request path). Deadlines are taken from a clock
+ * deadline (no list moves, no clock read on the request path). Deadlines are taken from a clock
  * the sweep advances every tick, plus one tick, so a timeout fires between its value and its
  * value plus two ticks, never early. Each tick looks at every entry: O(connections) per tick.
  *

@@ -48,16 +48,20 @@ type PendingEnv = RackEnv & { [kPeer]?: Socket };
 const lazyRemoteAddr: PropertyDescriptor = {
   configurable: true,
   enumerable: true,
-  // Reflect.defineProperty: an env the app froze keeps answering instead of throwing.
   get(this: PendingEnv): string {
     const address = this[kPeer]?.remoteAddress ?? '';
-    Reflect.defineProperty(this, 'REMOTE_ADDR', { value: address, writable: true, enumerable: true, configurable: true });
+    settle(this, address);
     return address;
   },
   set(this: RackEnv, value: unknown): void {
-    Reflect.defineProperty(this, 'REMOTE_ADDR', { value, writable: true, enumerable: true, configurable: true });
+    settle(this, value);
   },
 };
+
+/** REMOTE_ADDR becomes a plain value; Reflect, so an env the app froze answers instead of throwing. */
+function settle(env: RackEnv, value: unknown): void {
+  Reflect.defineProperty(env, 'REMOTE_ADDR', { value, writable: true, enumerable: true, configurable: true });
+}
 
 export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';

@@ -328,9 +328,7 @@ export class Reactor {
 
   private sweepAll(now: number): void {
     let inApp = false;
-    // As all(): the next entry first, so this one may be evicted.
-    for (let entry = this.oldest; entry !== null; ) {
-      const next = entry.newer;
+    for (const entry of this.all()) {
       const phase = entry.phase;
       try {
         const d = entry.deadline as unknown;
@@ -342,7 +340,6 @@ export class Reactor {
       } catch (err) {
         this.fault(entry, phase, err);
       }
-      entry = next;
     }
     if (this.idleMs !== null && !this.idleFired && !inApp && now - this.lastActive >= this.idleMs) {
       this.idleFired = true;

@@ -1,30 +1,16 @@
 // Created by cli.ts and single.ts with the resolved options; finds and imports the user's
-// app (TypeScript through tsx, with source maps) and hands an adapted invoke to server.ts.
+// app (TypeScript through ts-loader.ts, with source maps) and hands an adapted invoke to server.ts.
 import { existsSync, statSync } from 'node:fs';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
+import { registerTypeScript } from './ts-loader.js';
 
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
 /** Searched in order when neither the command line nor the config names an app. */
 export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
-
-let tsRegistered = false;
-
-/** Registers tsx's ESM and CJS loaders once, so .ts files import with source-mapped stacks. */
-export async function registerTypeScript(): Promise<void> {
-  if (tsRegistered) return;
-  tsRegistered = true;
-  // The package entry first: an app's `import ... from 'tspuma'` then finds it loaded, where
-  // through tsx's loader thread its modules cost about 20 ms of boot.
-  await import('./index.js');
-  const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
-  register();
-  registerCjs();
-  process.setSourceMapsEnabled(true);
-}
 
 /** "file.ts:3:9" for the first stack frame inside `file`, to point at a load error. */
 function locate(err: unknown, file: string): string {
@@ -42,7 +28,7 @@ export async function importUserModule(
   file: string,
   code: 'TSPUMA_ERR_APP_LOAD' | 'TSPUMA_ERR_CONFIG_LOAD',
 ): Promise<Record<string, unknown>> {
-  if (/\.[cm]?ts$/.test(file)) await registerTypeScript();
+  if (/\.[cm]?tsx?$/.test(file)) await registerTypeScript(file);
   try {
     return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {

@@ -11,6 +11,7 @@ import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { Server } from './server.js';
 import { VERSION } from './version.js';
+import { describeTsLoader, tsLoader } from './ts-loader.js';
 import { exposeInFlight } from '../inspector/open.js';
 import { startInspector, type InspectorSetup } from '../inspector/setup.js';
 
@@ -38,6 +39,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   log.info(`*  Environment: ${options.environment}`);
   log.info(`*          PID: ${process.pid}`);
   if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
+  const ts = tsLoader();
+  if (ts) log.info({ tsLoader: ts.kind }, `*   TypeScript: ${describeTsLoader(ts)}`);
 
   let stopping: Promise<void> | null = null;
   let booted = false;

@@ -218,6 +218,7 @@ export function helpText(version: string): string {
   lines.push('  TSPUMA_LOG_LEVEL              Same as --log-level.');
   lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
   lines.push('  TSPUMA_DUMP_DIR               With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).');
+  lines.push('  TSPUMA_TS_LOADER              How .ts files load: auto (esbuild with a compile cache in an ES-module package, else tsx) or tsx (default: auto).');
   lines.push('', 'Precedence: command line > TSPUMA_OPTS > environment variables > config file > defaults.');
   lines.push('Every config key and its default: docs/configuration.md. Signals: docs/architecture.md.');
   return lines.join('\n');

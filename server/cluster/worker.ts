@@ -7,6 +7,7 @@ import { runHooks } from '../hooks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { Server } from '../server.js';
+import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
@@ -29,6 +30,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   try {
     await runHooks('beforeWorkerBoot', options.beforeWorkerBoot, log, [index], { rethrow: true });
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
+    const ts = tsLoader();
+    if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
     server = new Server(options, loaded.adapted, log);
     server.ownsSockets = false;
     if (options.balanceBusyWorkers) server.balanceWhenBusy();

@@ -1,0 +1,140 @@
+// Loaded by node:module's register() (from ts-loader.ts) into Node's module-hooks thread;
+// compiles .ts/.mts/.tsx imports with esbuild, through a content-keyed cache, for the ESM loader.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What ts-loader.ts passes to register() as `data`. */
+export interface HooksData {
+  /** compilerOptions esbuild reads (jsx, decorators, class fields...), from the app's tsconfig. */
+  tsconfigRaw: { compilerOptions?: Record<string, unknown> };
+  /** Where compiled files are kept between boots; null: compile at every boot. */
+  cacheDir: string | null;
+  /** The installed esbuild's version, part of every cache key. */
+  esbuildVersion: string;
+}
+
+interface ResolveContext {
+  parentURL?: string;
+  conditions: string[];
+  importAttributes?: Record<string, string>;
+}
+interface ResolveResult {
+  url: string;
+  format?: string | null;
+  shortCircuit?: boolean;
+}
+type NextResolve = (specifier: string, context?: ResolveContext) => Promise<ResolveResult>;
+interface LoadResult {
+  format: string;
+  source?: string | ArrayBuffer | Uint8Array | null;
+  shortCircuit?: boolean;
+}
+type NextLoad = (url: string, context?: { format?: string | null; conditions: string[] }) => Promise<LoadResult>;
+
+let settings: HooksData = { tsconfigRaw: {}, cacheDir: null, esbuildVersion: 'unknown' };
+let tsconfigKey = '{}';
+
+export function initialize(data: HooksData | undefined): void {
+  if (data) settings = data;
+  tsconfigKey = JSON.stringify(settings.tsconfigRaw);
+}
+
+const LOADERS: Record<string, 'ts' | 'tsx' | 'jsx'> = { '.ts': 'ts', '.mts': 'ts', '.tsx': 'tsx', '.jsx': 'jsx' };
+const extensionOf = (path: string): string => /\.[^./\\]+$/.exec(path)?.[0] ?? '';
+
+/**
+ * What TypeScript's own resolution would also try for a relative import that does not exist as
+ * written: `./x.js` written for `./x.ts` (the NodeNext convention), and extensionless paths.
+ */
+export function candidates(specifier: string): string[] {
+  const [path, suffix = ''] = specifier.split(/(?=[?#])/, 2);
+  const ext = extensionOf(path!);
+  const stem = ext ? path!.slice(0, -ext.length) : path!;
+  let alternatives: string[];
+  if (ext === '.js') alternatives = [`${stem}.ts`, `${stem}.tsx`];
+  else if (ext === '.jsx') alternatives = [`${stem}.tsx`];
+  else if (ext === '.mjs') alternatives = [`${stem}.mts`];
+  else if (ext === '') {
+    const base = path!.endsWith('/') ? path!.slice(0, -1) : path!;
+    alternatives = ['.ts', '.tsx', '.mts', '.js', '.mjs', '/index.ts', '/index.tsx', '/index.js'].map((e) => `${base}${e}`);
+  } else alternatives = [];
+  return alternatives.map((a) => `${a}${suffix}`);
+}
+
+const isPathLike = (s: string): boolean => s.startsWith('./') || s.startsWith('../') || s.startsWith('/') || s.startsWith('file:') || s === '.' || s === '..';
+
+export async function resolve(specifier: string, context: ResolveContext, next: NextResolve): Promise<ResolveResult> {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code !== 'ERR_MODULE_NOT_FOUND' && code !== 'ERR_UNSUPPORTED_DIR_IMPORT') || !isPathLike(specifier)) throw err;
+    for (const candidate of candidates(specifier)) {
+      try {
+        return await next(candidate, context);
+      } catch {
+        /* the next candidate */
+      }
+    }
+    throw err;
+  }
+}
+
+/** The cache file for this content of `file` under the current settings, or null without a cache. */
+function cachePath(file: string, source: string): string | null {
+  if (settings.cacheDir === null) return null;
+  const key = createHash('sha256').update(`${settings.esbuildVersion}\0${tsconfigKey}\0${file}\0`).update(source).digest('hex').slice(0, 40);
+  return join(settings.cacheDir, `${key}.mjs`);
+}
+
+function readCached(path: string | null): string | null {
+  if (path === null) return null;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null; // not compiled yet
+  }
+}
+
+function store(path: string, code: string): void {
+  try {
+    mkdirSync(settings.cacheDir!, { recursive: true, mode: 0o700 });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, code, { mode: 0o600 });
+    renameSync(tmp, path); // whole or absent: another process may be reading it
+  } catch {
+    /* a read-only tree: compile again at the next boot */
+  }
+}
+
+/** Imported on the first cache miss only: a warm boot never loads esbuild. */
+let esbuild: Promise<typeof import('esbuild')> | null = null;
+
+export async function load(url: string, context: { format?: string | null; conditions: string[] }, next: NextLoad): Promise<LoadResult> {
+  if (!url.startsWith('file:')) return next(url, context);
+  const file = fileURLToPath(url);
+  const ext = extensionOf(file);
+  if (ext === '.cts') {
+    throw new Error(`${file}: .cts files are CommonJS TypeScript, which tspuma's esbuild loader does not load; start with TSPUMA_TS_LOADER=tsx`);
+  }
+  const loader = LOADERS[ext];
+  if (loader === undefined) return next(url, context);
+  const source = readFileSync(file, 'utf8');
+  const cache = cachePath(file, source);
+  let code = readCached(cache);
+  if (code === null) {
+    const { transform } = await (esbuild ??= import('esbuild'));
+    code = (await transform(source, {
+      loader,
+      format: 'esm',
+      sourcemap: 'inline',
+      sourcefile: file,
+      target: `node${process.versions.node}`,
+      tsconfigRaw: settings.tsconfigRaw as never,
+    })).code;
+    if (cache !== null) store(cache, code);
+  }
+  return { format: 'module', source: code, shortCircuit: true };
+}

@@ -1,0 +1,173 @@
+// Created by app-loader.ts before the first .ts import (an app or a config file); chooses how
+// TypeScript is loaded and registers it: ts-hooks.ts (esbuild, cached) or tsx's loaders.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { TspumaError, showValue } from './errors.js';
+import type { HooksData } from './ts-hooks.js';
+
+export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';
+export const TS_LOADERS = ['auto', 'tsx'] as const;
+
+/**
+ * The compilerOptions esbuild reads when it compiles one file (everything else in a tsconfig
+ * is about type checking or bundling and changes nothing here).
+ */
+const ESBUILD_OPTIONS = [
+  'alwaysStrict',
+  'experimentalDecorators',
+  'importsNotUsedAsValues',
+  'jsx',
+  'jsxFactory',
+  'jsxFragmentFactory',
+  'jsxImportSource',
+  'preserveValueImports',
+  'strict',
+  'target',
+  'useDefineForClassFields',
+  'verbatimModuleSyntax',
+] as const;
+
+export type TsLoaderChoice =
+  | { readonly kind: 'esbuild'; readonly data: HooksData; readonly tsconfig: string | null }
+  | { readonly kind: 'tsx'; readonly reason: string };
+
+/** The nearest `name` in `dir` or above it, or null. */
+function findUp(dir: string, name: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    const candidate = join(d, name);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(d) === d) return null;
+  }
+}
+
+/** JSON with the comments and trailing commas tsconfig files allow. */
+export function parseJsonc(text: string): unknown {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end === -1 ? text.length : end + 1;
+      out += ' ';
+    } else out += c;
+  }
+  return JSON.parse(out.replace(/,(\s*[}\]])/g, '$1'));
+}
+
+interface Tsconfig {
+  extends?: string | string[];
+  compilerOptions?: Record<string, unknown>;
+}
+
+/** compilerOptions of `file` with its `extends` chain applied (the file's own win). Throws on what it cannot read. */
+export function readCompilerOptions(file: string, depth = 0): Record<string, unknown> {
+  if (depth > 10) throw new Error(`${file}: \`extends\` nests more than 10 deep`);
+  const config = parseJsonc(readFileSync(file, 'utf8')) as Tsconfig;
+  if (config === null || typeof config !== 'object') throw new Error(`${file} is not a JSON object`);
+  let merged: Record<string, unknown> = {};
+  const bases = config.extends === undefined ? [] : Array.isArray(config.extends) ? config.extends : [config.extends];
+  for (const base of bases) {
+    if (typeof base !== 'string') throw new Error(`${file}: \`extends\` must be a string or strings, got ${showValue(base)}`);
+    merged = { ...merged, ...readCompilerOptions(resolveExtends(base, file), depth + 1) };
+  }
+  return { ...merged, ...(config.compilerOptions ?? {}) };
+}
+
+function resolveExtends(base: string, from: string): string {
+  if (base.startsWith('.') || isAbsolute(base)) {
+    const path = resolve(dirname(from), base);
+    return existsSync(path) || path.endsWith('.json') ? path : `${path}.json`;
+  }
+  const require = createRequire(from);
+  try {
+    return require.resolve(base);
+  } catch {
+    return require.resolve(`${base}/tsconfig.json`);
+  }
+}
+
+/**
+ * esbuild directly (one module-hooks thread, compiled files cached in node_modules/.cache) where
+ * it compiles exactly what tsx would: an ES-module package whose tsconfig maps no `paths`.
+ * Everything else, and TSPUMA_TS_LOADER=tsx, goes to tsx, which boots about 110 ms slower.
+ */
+export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.env): TsLoaderChoice {
+  const setting = env[TS_LOADER_ENV]?.trim() || 'auto';
+  if (!(TS_LOADERS as readonly string[]).includes(setting)) {
+    throw new TspumaError('TSPUMA_ERR_OPTION_INVALID', { name: TS_LOADER_ENV, source: 'environment', expected: `one of ${TS_LOADERS.join(', ')}`, value: showValue(env[TS_LOADER_ENV]) });
+  }
+  if (setting === 'tsx') return { kind: 'tsx', reason: `${TS_LOADER_ENV}=tsx` };
+  if (entry.endsWith('.cts')) return { kind: 'tsx', reason: `${entry} is CommonJS TypeScript` };
+  const dir = dirname(entry);
+  const pkg = findUp(dir, 'package.json');
+  let type: unknown;
+  try {
+    type = pkg ? (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type : undefined;
+  } catch (err) {
+    return { kind: 'tsx', reason: `cannot read ${pkg}: ${(err as Error).message}` };
+  }
+  if (type !== 'module') return { kind: 'tsx', reason: `${pkg ?? 'no package.json'} does not say "type": "module", so its .ts files may be CommonJS` };
+  const tsconfig = findUp(dir, 'tsconfig.json');
+  let options: Record<string, unknown> = {};
+  if (tsconfig) {
+    try {
+      options = readCompilerOptions(tsconfig);
+    } catch (err) {
+      return { kind: 'tsx', reason: `cannot read ${tsconfig}: ${(err as Error).message}` };
+    }
+    if (options.paths !== undefined) return { kind: 'tsx', reason: `${tsconfig} maps \`paths\`` };
+  }
+  const compilerOptions: Record<string, unknown> = {};
+  for (const key of ESBUILD_OPTIONS) if (options[key] !== undefined) compilerOptions[key] = options[key];
+  const modules = findUp(dir, 'node_modules');
+  let esbuildVersion = 'unknown';
+  try {
+    const require = createRequire(import.meta.url);
+    esbuildVersion = (JSON.parse(readFileSync(require.resolve('esbuild/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return { kind: 'tsx', reason: 'esbuild is not installed beside tspuma' };
+  }
+  return { kind: 'esbuild', tsconfig, data: { tsconfigRaw: { compilerOptions }, cacheDir: modules ? join(modules, '.cache', 'tspuma') : null, esbuildVersion } };
+}
+
+let registered: TsLoaderChoice | null = null;
+
+/** The loader registered in this process, or null before the first .ts import. */
+export function tsLoader(): TsLoaderChoice | null {
+  return registered;
+}
+
+/** The boot line's account of the loader: which one, and why tsx when it is tsx. */
+export function describeTsLoader(choice: TsLoaderChoice): string {
+  if (choice.kind === 'tsx') return `tsx (${choice.reason})`;
+  const cache = choice.data.cacheDir ? `compiled files cached in ${choice.data.cacheDir}` : 'no node_modules to cache compiled files in';
+  return `esbuild ${choice.data.esbuildVersion} (${cache}${choice.tsconfig ? `; ${choice.tsconfig}` : ''})`;
+}
+
+/** Registers TypeScript loading once, chosen for `entry` (the first .ts file imported). */
+export async function registerTypeScript(entry: string): Promise<void> {
+  if (registered) return;
+  const choice = chooseTsLoader(entry);
+  registered = choice;
+  // The package entry first: an app's `import ... from 'tspuma'` then finds it loaded, where
+  // through the loader thread its modules cost about 20 ms of boot.
+  await import('./index.js');
+  if (choice.kind === 'esbuild') {
+    const { register } = await import('node:module');
+    register(new URL('./ts-hooks.js', import.meta.url), { data: choice.data });
+  } else {
+    const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+    register();
+    registerCjs();
+  }
+  process.setSourceMapsEnabled(true);
+}

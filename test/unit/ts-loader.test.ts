@@ -1,0 +1,145 @@
+// TypeScript loading: which loader a project gets, its tsconfig reading, the esbuild hooks'
+// resolution fallbacks and their compile cache (called directly, outside a hooks thread).
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TspumaError } from '../../server/errors.js';
+import { candidates, initialize, load, resolve } from '../../server/ts-hooks.js';
+import { chooseTsLoader, parseJsonc, readCompilerOptions } from '../../server/ts-loader.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A project in a fresh temporary directory: path -> contents. */
+function project(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'tspuma-ts-'));
+  dirs.push(root);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+describe('tsconfig reading', () => {
+  it('reads comments and trailing commas, and keeps // and /* inside strings', () => {
+    const text = '{\n  // a comment\n  "a": "http://x/*y*/", /* block */\n  "b": [1, 2,],\n  "c": "q\\"//",\n}';
+    expect(parseJsonc(text)).toEqual({ a: 'http://x/*y*/', b: [1, 2], c: 'q"//' });
+  });
+
+  it('follows relative and package `extends`, the extending file winning', () => {
+    const root = project({
+      'node_modules/@acme/tsconfig/tsconfig.json': '{ "compilerOptions": { "target": "ES2020", "jsx": "react-jsx", "strict": true } }',
+      'node_modules/@acme/tsconfig/package.json': '{ "name": "@acme/tsconfig" }',
+      'base.json': '{ "extends": "@acme/tsconfig", "compilerOptions": { "experimentalDecorators": true, "target": "ES2021" } }',
+      'tsconfig.json': '{ "extends": "./base", "compilerOptions": { "target": "ES2022" } }',
+    });
+    expect(readCompilerOptions(join(root, 'tsconfig.json'))).toEqual({ target: 'ES2022', jsx: 'react-jsx', strict: true, experimentalDecorators: true });
+  });
+});
+
+describe('choosing the loader', () => {
+  it('uses esbuild for an ES-module package, with only what esbuild reads from tsconfig, cached under node_modules', () => {
+    const root = project({
+      'package.json': '{ "type": "module" }',
+      'tsconfig.json': '{ "compilerOptions": { "experimentalDecorators": true, "outDir": "dist", "strict": true } }',
+      'node_modules/.keep': '',
+      'src/app.ts': 'export default () => new Response("hi")',
+    });
+    const choice = chooseTsLoader(join(root, 'src/app.ts'), {});
+    expect(choice.kind).toBe('esbuild');
+    if (choice.kind !== 'esbuild') return;
+    expect(choice.data.tsconfigRaw).toEqual({ compilerOptions: { experimentalDecorators: true, strict: true } });
+    expect(choice.data.cacheDir).toBe(join(root, 'node_modules', '.cache', 'tspuma'));
+    expect(choice.tsconfig).toBe(join(root, 'tsconfig.json'));
+  });
+
+  it('hands tsx what esbuild alone would compile differently, saying why', () => {
+    const commonjs = project({ 'package.json': '{ "name": "x" }', 'app.ts': '' });
+    expect(chooseTsLoader(join(commonjs, 'app.ts'), {})).toMatchObject({ kind: 'tsx', reason: expect.stringContaining('"type": "module"') });
+    const paths = project({ 'package.json': '{ "type": "module" }', 'tsconfig.json': '{ "compilerOptions": { "paths": { "@/*": ["src/*"] } } }', 'app.ts': '' });
+    expect(chooseTsLoader(join(paths, 'app.ts'), {})).toMatchObject({ kind: 'tsx', reason: expect.stringContaining('`paths`') });
+    const broken = project({ 'package.json': '{ "type": "module" }', 'tsconfig.json': '{ "compilerOptions": ', 'app.ts': '' });
+    expect(chooseTsLoader(join(broken, 'app.ts'), {})).toMatchObject({ kind: 'tsx', reason: expect.stringContaining('cannot read') });
+    const esm = project({ 'package.json': '{ "type": "module" }', 'app.ts': '', 'app.cts': '' });
+    expect(chooseTsLoader(join(esm, 'app.cts'), {})).toMatchObject({ kind: 'tsx' });
+    expect(chooseTsLoader(join(esm, 'app.ts'), { TSPUMA_TS_LOADER: 'tsx' })).toEqual({ kind: 'tsx', reason: 'TSPUMA_TS_LOADER=tsx' });
+    expect(chooseTsLoader(join(esm, 'app.ts'), { TSPUMA_TS_LOADER: ' auto ' }).kind).toBe('esbuild');
+  });
+
+  it('refuses an unknown TSPUMA_TS_LOADER with a coded error naming the variable and the value', () => {
+    const root = project({ 'package.json': '{ "type": "module" }', 'app.ts': '' });
+    let err: unknown;
+    try {
+      chooseTsLoader(join(root, 'app.ts'), { TSPUMA_TS_LOADER: 'swc' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TspumaError);
+    expect((err as TspumaError).code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect((err as TspumaError).message).toContain('TSPUMA_TS_LOADER');
+    expect((err as TspumaError).message).toContain('"swc"');
+    expect((err as TspumaError).message).toContain('auto, tsx');
+  });
+});
+
+describe('esbuild hooks', () => {
+  it('tries the .ts file behind a .js specifier, and extensionless paths, keeping the query', () => {
+    expect(candidates('./lib.js')).toEqual(['./lib.ts', './lib.tsx']);
+    expect(candidates('../x.mjs?v=1')).toEqual(['../x.mts?v=1']);
+    expect(candidates('./dir')).toContain('./dir/index.ts');
+    expect(candidates('./data.json')).toEqual([]);
+  });
+
+  it('resolves ./lib.js to lib.ts only when lib.js is missing, and leaves bare specifiers alone', async () => {
+    const root = project({ 'lib.ts': '', 'real.js': '', 'real.ts': '' });
+    const parentURL = pathToFileURL(join(root, 'app.ts')).href;
+    const tried: string[] = [];
+    const next = async (specifier: string) => {
+      tried.push(specifier);
+      const url = new URL(specifier, parentURL);
+      if (!specifier.startsWith('.') || !readdirSync(root).includes(url.pathname.split('/').pop()!)) {
+        throw Object.assign(new Error(`not found: ${specifier}`), { code: 'ERR_MODULE_NOT_FOUND' });
+      }
+      return { url: url.href };
+    };
+    expect((await resolve('./lib.js', { parentURL, conditions: [] }, next)).url).toBe(pathToFileURL(join(root, 'lib.ts')).href);
+    expect((await resolve('./real.js', { parentURL, conditions: [] }, next)).url).toBe(pathToFileURL(join(root, 'real.js')).href);
+    tried.length = 0;
+    await expect(resolve('some-package', { parentURL, conditions: [] }, next)).rejects.toThrow('not found: some-package');
+    expect(tried).toEqual(['some-package']);
+  });
+
+  it('compiles with source maps, serves the cache while the source is unchanged, and recompiles when it changes', async () => {
+    const root = project({ 'app.ts': 'const n: number = 1;\nexport default n;\n' });
+    const cacheDir = join(root, 'cache');
+    initialize({ tsconfigRaw: {}, cacheDir, esbuildVersion: 'test' });
+    const url = pathToFileURL(join(root, 'app.ts')).href;
+    const next = async () => {
+      throw new Error('a .ts file must not reach the default loader');
+    };
+    const first = await load(url, { conditions: [] }, next);
+    expect(first.format).toBe('module');
+    expect(String(first.source)).toContain('const n = 1;');
+    expect(String(first.source)).toContain('sourceMappingURL=data:application/json');
+    const [cached] = readdirSync(cacheDir);
+    expect(cached).toMatch(/\.mjs$/);
+    // The cache, not a second compile, answers for the same content.
+    writeFileSync(join(cacheDir, cached!), 'export default "from the cache";');
+    expect(String((await load(url, { conditions: [] }, next)).source)).toBe('export default "from the cache";');
+    writeFileSync(join(root, 'app.ts'), 'const n: number = 2;\nexport default n;\n');
+    expect(String((await load(url, { conditions: [] }, next)).source)).toContain('const n = 2;');
+    expect(readdirSync(cacheDir).filter((f) => f.endsWith('.mjs'))).toHaveLength(2);
+  });
+
+  it('refuses .cts with a message naming the file and the way out, and passes other files on', async () => {
+    const root = project({ 'x.cts': 'module.exports = 1;' });
+    const next = async (u: string) => ({ format: 'module', source: `passed ${u}` });
+    await expect(load(pathToFileURL(join(root, 'x.cts')).href, { conditions: [] }, next)).rejects.toThrow(/x\.cts.*TSPUMA_TS_LOADER=tsx/);
+    expect((await load('node:fs', { conditions: [] }, next)).source).toBe('passed node:fs');
+  });
+});

@@ -64,6 +64,8 @@ const costLines: string[] = [];
 const TARGETS: Target[] = [
   { name: 'raw node:http', baseline: null, start: (port) => node([`${ROOT}dist/bench/raw-node.js`, String(port)]) },
   { name: 'tspuma single', baseline: 'raw node:http', start: (port) => tspuma(port, []) },
+  // raw node:http's own handler as a Node listener: the server without the Rack adapter's work.
+  { name: 'tspuma single (listener)', baseline: 'raw node:http', start: (port) => tspuma(port, [], 'bench/listener-app.ts') },
   // Debug mode on a path that never throws: what the diagnostics layer costs when nothing fails.
   { name: 'tspuma single -d', baseline: 'tspuma single', start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0']) },
   // An app that throws on every tenth request (a 500 each), without and with the capture layer.
@@ -237,6 +239,7 @@ async function main(): Promise<void> {
     `median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
     `ratio: req/s against the row's baseline at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
     ...notes,
+    'p50/p99 of keep-alive rows whose server closes connections (tspuma after maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request',
     '',
     '| target | shape | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | ratio |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -280,7 +283,7 @@ async function main(): Promise<void> {
     lines.push(`tspuma single boot to first 200: ${bootSingle} ms (target <= 300 ms): ${bootSingle <= 300 ? 'met' : 'MISSED'}`);
   }
   if (bootCompiled !== null) {
-    lines.push(`  the same app as compiled JavaScript (${BOOT_ONLY.name}): ${bootCompiled} ms; the difference is tsx's loader thread, started for .ts apps only`);
+    lines.push(`  the same app as compiled JavaScript (${BOOT_ONLY.name}): ${bootCompiled} ms; the difference is the module-hooks thread that compiles .ts (esbuild or tsx), started for .ts apps only`);
   }
   if (costLines.length > 0) lines.push('', 'debug capture cost, as each -d server measured it (pause to resume):', ...costLines.map((l) => `- ${l}`));
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -19,19 +19,43 @@ function envKey(raw: string): string {
   return key;
 }
 
-/** Host header -> [SERVER_NAME, SERVER_PORT], cached: one server sees few distinct hosts. */
-const hosts = new Map<string, [string, string]>();
-function splitHost(host: string | undefined, socket: Socket | undefined, encrypted: boolean): [string, string] {
-  if (host) {
-    let split = hosts.get(host);
-    if (split === undefined) {
-      const colon = host.lastIndexOf(':');
-      split = colon > host.lastIndexOf(']') ? [host.slice(0, colon), host.slice(colon + 1)] : [host, encrypted ? '443' : '80'];
-      if (hosts.size < 100) hosts.set(host, split);
-    }
-    return split;
+/**
+ * The previous request's header names and their keys, by position. A client sends the same
+ * names in the same order on every request, and comparing two short strings is cheaper than
+ * hashing a new one for the Map (the profile's largest share of building an env).
+ */
+const seenNames: string[] = [];
+const seenKeys: string[] = [];
+const SEEN_MAX = 64;
+function envKeyAt(raw: string, position: number): string {
+  if (seenNames[position] === raw) return seenKeys[position]!;
+  const key = envKey(raw);
+  if (position < SEEN_MAX) {
+    seenNames[position] = raw;
+    seenKeys[position] = key;
   }
-  return [socket?.localAddress ?? 'localhost', String(socket?.localPort ?? (encrypted ? 443 : 80))];
+  return key;
+}
+
+/** Host header -> SERVER_NAME and the port it names (null: the scheme's default). Bounded. */
+interface HostParts {
+  readonly name: string;
+  readonly port: string | null;
+}
+const hosts = new Map<string, HostParts>();
+let lastHost = '';
+let lastParts: HostParts = { name: '', port: null };
+function hostParts(host: string): HostParts {
+  if (host === lastHost) return lastParts;
+  let parts = hosts.get(host);
+  if (parts === undefined) {
+    const colon = host.lastIndexOf(':');
+    parts = colon > host.lastIndexOf(']') ? { name: host.slice(0, colon), port: host.slice(colon + 1) } : { name: host, port: null };
+    if (hosts.size < 100) hosts.set(host, parts);
+  }
+  lastHost = host;
+  lastParts = parts;
+  return parts;
 }
 
 /** node's own cache of getpeername() on a socket, set by the first read of remoteAddress. */
@@ -69,14 +93,18 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const socket = req.socket as Socket | undefined;
   const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const raw = req.rawHeaders;
-  let host: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
-      host = raw[i + 1];
-      break;
-    }
+  // node:http keeps the first Host header; server.ts's admission check has built req.headers.
+  const host = req.headers.host;
+  let serverName: string;
+  let serverPort: string;
+  if (host) {
+    const parts = hostParts(host);
+    serverName = parts.name;
+    serverPort = parts.port ?? (encrypted ? '443' : '80');
+  } else {
+    serverName = socket?.localAddress ?? 'localhost';
+    serverPort = String(socket?.localPort ?? (encrypted ? 443 : 80));
   }
-  const [serverName, serverPort] = splitHost(host, socket, encrypted);
   // REMOTE_ADDR is added below, as a value or read on first use.
   const env = {
     REQUEST_METHOD: req.method ?? 'GET',
@@ -100,7 +128,7 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
   } else env.REMOTE_ADDR = socket?.remoteAddress ?? '';
   for (let i = 0; i < raw.length; i += 2) {
-    const key = envKey(raw[i]!);
+    const key = envKeyAt(raw[i]!, i >> 1);
     const prev = env[key];
     env[key] = prev === undefined ? raw[i + 1] : `${prev as string}${key === 'HTTP_COOKIE' ? '; ' : ', '}${raw[i + 1]}`;
   }

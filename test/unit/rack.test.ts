@@ -1,0 +1,60 @@
+// In-process tests of the Rack env builder on requests shaped like node:http's: header keys,
+// repeated headers, the Host split per scheme, and the caches that must never leak across requests.
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { buildEnv } from '../../server/rack.js';
+
+/** What buildEnv reads from a node:http request, with rawHeaders as the client sent them. */
+function request(rawHeaders: string[], opts: { url?: string; encrypted?: boolean } = {}): IncomingMessage {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (!(name in headers)) headers[name] = rawHeaders[i + 1]!;
+  }
+  return {
+    url: opts.url ?? '/',
+    method: 'GET',
+    httpVersion: '1.1',
+    rawHeaders,
+    headers,
+    socket: { encrypted: opts.encrypted === true, remoteAddress: '192.0.2.1', localAddress: '127.0.0.1', localPort: 8443 },
+  } as unknown as IncomingMessage;
+}
+
+describe('buildEnv', () => {
+  it('gives each request its own header keys when names change order, spelling or count between requests', () => {
+    const first = buildEnv(request(['Host', 'a.test', 'X-One', '1', 'Accept', '*/*']));
+    expect([first.HTTP_X_ONE, first.HTTP_ACCEPT]).toEqual(['1', '*/*']);
+    const second = buildEnv(request(['Host', 'a.test', 'Accept', 'text/html', 'x-two', '2', 'Content-Type', 'text/plain']));
+    expect(second.HTTP_ACCEPT).toBe('text/html');
+    expect(second.HTTP_X_TWO).toBe('2');
+    expect(second.CONTENT_TYPE).toBe('text/plain');
+    expect(second).not.toHaveProperty('HTTP_X_ONE');
+    const third = buildEnv(request(['Host', 'a.test']));
+    expect(Object.keys(third).filter((k) => k.startsWith('HTTP_'))).toEqual(['HTTP_HOST']);
+  });
+
+  it('joins repeated headers with commas, and cookies with semicolons', () => {
+    const env = buildEnv(request(['Host', 'a.test', 'X-Forwarded-For', '10.0.0.1', 'Cookie', 'a=1', 'x-forwarded-for', '10.0.0.2', 'cookie', 'b=2']));
+    expect(env.HTTP_X_FORWARDED_FOR).toBe('10.0.0.1, 10.0.0.2');
+    expect(env.HTTP_COOKIE).toBe('a=1; b=2');
+  });
+
+  it("splits Host into SERVER_NAME and SERVER_PORT, with each scheme's default port for the same host", () => {
+    const plain = buildEnv(request(['Host', 'example.test']));
+    expect([plain.SERVER_NAME, plain.SERVER_PORT, plain['rack.url_scheme']]).toEqual(['example.test', '80', 'http']);
+    const tls = buildEnv(request(['Host', 'example.test'], { encrypted: true }));
+    expect([tls.SERVER_NAME, tls.SERVER_PORT, tls['rack.url_scheme']]).toEqual(['example.test', '443', 'https']);
+    const v6 = buildEnv(request(['Host', '[::1]:9292']));
+    expect([v6.SERVER_NAME, v6.SERVER_PORT]).toEqual(['[::1]', '9292']);
+    const bare = buildEnv(request(['Host', '[::1]']));
+    expect([bare.SERVER_NAME, bare.SERVER_PORT]).toEqual(['[::1]', '80']);
+  });
+
+  it('falls back to the socket address without a Host header, and splits the query string', () => {
+    const env = buildEnv(request([], { url: '/a/b?x=1&y=2' }));
+    expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual(['127.0.0.1', '8443']);
+    expect([env.PATH_INFO, env.QUERY_STRING, env.REQUEST_URI]).toEqual(['/a/b', 'x=1&y=2', '/a/b?x=1&y=2']);
+    expect(env.REMOTE_ADDR).toBe('192.0.2.1');
+  });
+});

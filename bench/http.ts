@@ -78,6 +78,8 @@ const TARGETS: Target[] = [
   },
   { name: 'raw node:cluster -w 2', baseline: null, cluster: true, start: (port) => node([`${ROOT}dist/bench/raw-cluster.js`, String(port)]) },
   { name: 'tspuma -w 2', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => tspuma(port, ['-w', '2']) },
+  // The same app as raw node:cluster's workers: cluster mode without the Rack adapter's work.
+  { name: 'tspuma -w 2 (listener)', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => tspuma(port, ['-w', '2'], 'bench/listener-app.ts') },
 ];
 if (has('puma', ['--version'])) {
   const puma = (port: number, extra: string[]) => spawn('puma', ['-e', 'production', '-b', `tcp://127.0.0.1:${port}`, ...extra, `${ROOT}bench/hello.ru`], { stdio });

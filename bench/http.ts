@@ -12,8 +12,8 @@ import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = 2;
-/** Targets run interleaved, ROUNDS times each; the median round is reported (this machine is noisy). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Targets run interleaved, ROUNDS times each, in a rotated order; the median round is reported (this machine is noisy). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,100').split(',').map(Number);
 /** keep-alive (autocannon) and close (a new connection per request, the seed's `ab -c 10 -n 5000` shape). */
 const SHAPES = (process.env.BENCH_SHAPES ?? 'keep-alive,close').split(',') as Shape[];
@@ -150,6 +150,19 @@ interface Row extends Load {
   bootMs: number;
   /** CPU time of the server's processes (all of them) per request, µs; null without /proc. */
   cpuUs: number | null;
+  /** Against the baseline: the median over rounds of this round's req/s over the baseline's in the same round. */
+  ratio?: number;
+}
+
+/**
+ * The median over rounds of `name`'s req/s over `baseName`'s in the same round: pairing by
+ * round cancels the drift of a shared machine between rounds, which dividing two medians does not.
+ */
+function pairedRatio(rounds: Map<string, Row[]>, name: string, baseName: string): number | null {
+  const mine = rounds.get(name);
+  const base = rounds.get(baseName);
+  if (!mine || !base || mine.length !== base.length) return null;
+  return median(mine.map((r, i) => r.reqPerSec / base[i]!.reqPerSec), (x) => x);
 }
 
 /** Starts a target on a free port; `ready` resolves with spawn-to-first-200 milliseconds. */
@@ -205,6 +218,15 @@ async function bootOnce(target: Target): Promise<number> {
   }
 }
 
+/** Issue 6's targets: [row, against, at least]. */
+const GOALS: [string, string, number][] = [
+  ['tspuma single', 'raw node:http', 0.95],
+  ['tspuma -w 2', 'raw node:cluster -w 2', 0.95],
+  ['tspuma -w 2', 'Puma -w 2 -t 4:4', 1.7],
+  ['tspuma single -d', 'tspuma single', 0.95],
+  ['tspuma throws 10% -d', 'tspuma throws 10%', 0.5],
+];
+
 function median<T>(items: T[], by: (t: T) => number): T {
   return [...items].sort((a, b) => by(a) - by(b))[Math.floor(items.length / 2)]!;
 }
@@ -216,17 +238,29 @@ async function main(): Promise<void> {
       : 'cores: not pinned (one core, or no taskset): load generator and server share the machine',
   );
   const rows: Row[] = [];
+  /** Each goal's paired ratio per cell, in GOALS order. */
+  const goalRatios: number[][] = GOALS.map(() => []);
   for (const shape of SHAPES) {
     for (const connections of CONNECTIONS) {
       const rounds = new Map<string, Row[]>();
       for (let round = 1; round <= ROUNDS; round++) {
-        for (const target of TARGETS) {
+        // Each round starts further down the list, so no target always runs first or last.
+        const shift = ((round - 1) * Math.max(1, Math.floor(TARGETS.length / ROUNDS))) % TARGETS.length;
+        for (const target of [...TARGETS.slice(shift), ...TARGETS.slice(0, shift)]) {
           if (target.shapes && !target.shapes.includes(shape)) continue;
           process.stderr.write(`round ${round}/${ROUNDS}: ${target.name}, ${shape}, ${connections} connections, ${DURATION} s...\n`);
           rounds.set(target.name, [...(rounds.get(target.name) ?? []), await measure(target, connections, shape)]);
         }
       }
-      for (const target of TARGETS) if (rounds.has(target.name)) rows.push(median(rounds.get(target.name)!, (r) => r.reqPerSec));
+      for (const target of TARGETS) {
+        if (!rounds.has(target.name)) continue;
+        const row = median(rounds.get(target.name)!, (r) => r.reqPerSec);
+        rows.push({ ...row, ratio: target.baseline ? pairedRatio(rounds, target.name, target.baseline) ?? undefined : 1 });
+      }
+      GOALS.forEach(([name, baseName], i) => {
+        const ratio = pairedRatio(rounds, name, baseName);
+        if (ratio !== null) goalRatios[i]!.push(ratio);
+      });
     }
   }
   const bootOnly: number[] = [];
@@ -235,11 +269,10 @@ async function main(): Promise<void> {
     bootOnly.push(await bootOnce(BOOT_ONLY));
   }
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
-  const find = (name: string, r: Row) => rows.find((b) => b.target === name && b.connections === r.connections && b.shape === r.shape);
   const lines = [
     `machine: ${machine}`,
-    `median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
-    `ratio: req/s against the row's baseline at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
+    `median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up, each round in a rotated order; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
+    `ratio: the median over rounds of req/s against the row's baseline in the same round, at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
     ...notes,
     'p50/p99 of keep-alive rows whose server closes connections (tspuma after maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request',
     '',
@@ -247,9 +280,7 @@ async function main(): Promise<void> {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of rows) {
-    const target = TARGETS.find((t) => t.name === row.target)!;
-    const base = target.baseline ? find(target.baseline, row) : row;
-    lines.push(`| ${row.target} | ${row.shape} | ${row.connections} | ${Math.round(row.reqPerSec)} | ${row.p50} | ${row.p99} | ${row.errors} | ${row.cpuUs ?? '-'} | ${base ? (row.reqPerSec / base.reqPerSec).toFixed(2) : '-'}x |`);
+    lines.push(`| ${row.target} | ${row.shape} | ${row.connections} | ${Math.round(row.reqPerSec)} | ${row.p50} | ${row.p99} | ${row.errors} | ${row.cpuUs ?? '-'} | ${row.ratio === undefined ? '-' : `${row.ratio.toFixed(2)}x`} |`);
   }
   // Boot: spawn to the first 200, the median over every run of that target.
   lines.push('', '| target | boot to first 200, ms (median of all runs) |', '| --- | ---: |');
@@ -259,19 +290,11 @@ async function main(): Promise<void> {
   }
   const bootCompiled = BOOT_RUNS > 0 ? median(bootOnly, (x) => x) : null;
   if (bootCompiled !== null) lines.push(`| ${BOOT_ONLY.name} (boot only, ${BOOT_RUNS} runs) | ${bootCompiled} |`);
-  // The targets, as same-run ratios, worst cell first.
-  const goals: [string, string, number][] = [
-    ['tspuma single', 'raw node:http', 0.95],
-    ['tspuma -w 2', 'raw node:cluster -w 2', 0.95],
-    ['tspuma -w 2', 'Puma -w 2 -t 4:4', 1.7],
-    ['tspuma single -d', 'tspuma single', 0.95],
-    ['tspuma throws 10% -d', 'tspuma throws 10%', 0.5],
-  ];
+  // The targets, as same-run ratios paired by round, worst cell first.
   lines.push('');
-  for (const [name, baseName, goal] of goals) {
-    const mine = rows.filter((r) => r.target === name);
-    if (mine.length === 0) continue; // not selected (BENCH_TARGETS)
-    const ratios = mine.map((r) => find(baseName, r)).map((b, i) => (b ? mine[i]!.reqPerSec / b.reqPerSec : NaN)).filter((x) => !Number.isNaN(x));
+  for (const [i, [name, baseName, goal]] of GOALS.entries()) {
+    if (!rows.some((r) => r.target === name)) continue; // not selected (BENCH_TARGETS)
+    const ratios = goalRatios[i]!;
     if (ratios.length === 0) {
       lines.push(`${name} vs ${baseName}: not measured (${baseName} not run)`);
       continue;

@@ -93,7 +93,8 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const socket = req.socket as Socket | undefined;
   const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const raw = req.rawHeaders;
-  // node:http keeps the first Host header; server.ts's admission check has built req.headers.
+  // node:http keeps the first Host header. For HTTP/1.1, server.ts's admission check has
+  // already built req.headers, so this read is free there.
   const host = req.headers.host;
   let serverName: string;
   let serverPort: string;

@@ -129,7 +129,7 @@ export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.e
   const compilerOptions: Record<string, unknown> = {};
   for (const key of ESBUILD_OPTIONS) if (options[key] !== undefined) compilerOptions[key] = options[key];
   const modules = findUp(dir, 'node_modules');
-  let esbuildVersion = 'unknown';
+  let esbuildVersion: string;
   try {
     const require = createRequire(import.meta.url);
     esbuildVersion = (JSON.parse(readFileSync(require.resolve('esbuild/package.json'), 'utf8')) as { version: string }).version;

@@ -3,7 +3,7 @@
 import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import http from 'node:http';
-import https from 'node:https';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { bindUrl, type BindSpec } from './binder-uri.js';
@@ -75,6 +75,10 @@ export const SERVER_OPTIONS: http.ServerOptions = {
   requireHostHeader: false,
 };
 
+const require = createRequire(import.meta.url);
+/** node:https, loaded by the first ssl:// bind: with node:tls it is about 5 ms of a plain boot. */
+let https: typeof import('node:https') | null = null;
+
 export function readSomaxconn(): number | null {
   try {
     const n = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
@@ -88,6 +92,7 @@ export function readSomaxconn(): number | null {
 export function createHttpServer(spec: BindSpec, handshakeMs = 30_000): http.Server {
   const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
   if (spec.tls) {
+    https ??= require('node:https') as typeof import('node:https');
     return https.createServer({
       ...options,
       handshakeTimeout: handshakeMs,

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `tspuma` bin: reads argv, TSPUMA_OPTS, the environment and the config file, resolves
 // options, loads the app and hands everything to single.ts. Coded errors end here (exit 1).
-import cluster from 'node:cluster';
 import { WORKER_INDEX_ENV } from './cluster/messages.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
@@ -78,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const options = diagnostics ? diagnostics.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
-  if (cluster.isWorker) {
+  // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
+  if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
     const { runWorker } = await import('./cluster/worker.js');
     return runWorker(options, createLogger({ level: options.logLevel }), index);

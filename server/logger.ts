@@ -1,6 +1,8 @@
 // Created by cli.ts (and tests) from the resolved options; every module logs through the
 // pino logger it returns, pretty-printed by pino-pretty on a TTY and JSON lines otherwise.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
 import type { LogLevel } from './options.js';
 
@@ -15,8 +17,11 @@ export interface LoggerOptions {
 
 const require = createRequire(import.meta.url);
 // Required, not imported: an ESM import of this CommonJS package scans its source for named
-// exports first, about 4 ms of every boot.
-const pino = require('pino') as typeof import('pino').default;
+// exports first, about 4 ms of every boot. And required from dist/vendor/pino.cjs, the same pino
+// bundled into one file by package.json's build: resolving and reading its two dozen files one by
+// one costs about 12 ms of every boot. The package itself where the bundle is absent.
+const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
+const pino = require(existsSync(BUNDLED) ? BUNDLED : 'pino') as typeof import('pino').default;
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';

@@ -12,8 +12,7 @@ import type { Options } from './options.js';
 import { Server } from './server.js';
 import { VERSION } from './version.js';
 import { describeTsLoader, tsLoader } from './ts-loader.js';
-import { exposeInFlight } from '../inspector/open.js';
-import { startInspector, type InspectorSetup } from '../inspector/setup.js';
+import type { InspectorSetup } from '../inspector/setup.js';
 
 export interface Running {
   readonly server: Server;
@@ -79,6 +78,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   }
   let inspectorSetup: InspectorSetup | null = null;
   if (options.inspect && opts.ownProcess) {
+    // Loaded only with --inspect: node:inspector and node:worker_threads stay out of a plain boot.
+    const [{ startInspector }, { exposeInFlight }] = await Promise.all([import('../inspector/setup.js'), import('../inspector/open.js')]);
     inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
     exposeInFlight(() => server.inFlight());
   }

@@ -1,4 +1,5 @@
 // Integration: the built `tspuma` CLI, started as a user would, driven by real clients and signals.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -29,6 +30,20 @@ describe('serving', () => {
     expect(s.lines().map((l) => l.msg)).toContain('- Goodbye!');
   });
 
+
+  it('logs through the one-file pino bundle that the build writes, not pino package files', async () => {
+    // The boot cost of pino's two dozen files is why the build bundles it (server/logger.ts).
+    const probe = [
+      `import { createRequire } from 'node:module';`,
+      `const { createLogger } = await import(${JSON.stringify(`${ROOT}dist/server/logger.js`)});`,
+      `createLogger({ pretty: false }).warn({ probe: 1 }, 'bundled');`,
+      `const loaded = Object.keys(createRequire(import.meta.url).cache);`,
+      `console.log(JSON.stringify({ bundle: loaded.filter((f) => f.endsWith('/dist/vendor/pino.cjs')).length, packageFiles: loaded.filter((f) => f.includes('/node_modules/pino/')).length }));`,
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 20_000 }).trim().split('\n');
+    expect(JSON.parse(out[0]!)).toMatchObject({ level: 40, probe: 1, msg: 'bundled' });
+    expect(JSON.parse(out[1]!)).toEqual({ bundle: 1, packageFiles: 0 });
+  });
   it('serves Express 5 from the real package', async () => {
     const s = await boot(['-b', LOCAL, 'examples/express.ts']);
     expect(await (await fetch(s.url)).text()).toBe('Hello from Express\n');

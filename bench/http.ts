@@ -218,6 +218,17 @@ async function bootOnce(target: Target): Promise<number> {
   }
 }
 
+/** `node -e 0`, spawn to exit: what any Node process costs to start here, before its own code. */
+function nodeStartMs(env: NodeJS.ProcessEnv): number {
+  const runs: number[] = [];
+  for (let i = 0; i < BOOT_RUNS; i++) {
+    const since = performance.now();
+    execFileSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore', timeout: 10_000 });
+    runs.push(performance.now() - since);
+  }
+  return Math.round(median(runs, (x) => x));
+}
+
 /** Issue 6's targets: [row, against, at least]. */
 const GOALS: [string, string, number][] = [
   ['tspuma single', 'raw node:http', 0.95],
@@ -268,6 +279,9 @@ async function main(): Promise<void> {
     process.stderr.write(`boot ${i}/${BOOT_RUNS}: ${BOOT_ONLY.name}...\n`);
     bootOnly.push(await bootOnce(BOOT_ONLY));
   }
+  const nodeStart = BOOT_RUNS > 0 ? nodeStartMs(process.env) : null;
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+  const nodeStartPlain = BOOT_RUNS > 0 && extraCa ? nodeStartMs(Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS'))) : null;
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
   const lines = [
     `machine: ${machine}`,
@@ -309,6 +323,10 @@ async function main(): Promise<void> {
   }
   if (bootCompiled !== null) {
     lines.push(`  the same app as compiled JavaScript (${BOOT_ONLY.name}): ${bootCompiled} ms; the difference is the module-hooks thread that compiles .ts (esbuild or tsx), started for .ts apps only`);
+  }
+  if (nodeStart !== null) {
+    const plain = nodeStartPlain === null ? '' : `; ${nodeStartPlain} ms without NODE_EXTRA_CA_CERTS (set here to ${extraCa}), which every process here pays at start, raw node:http's included`;
+    lines.push(`  node itself (\`node -e 0\`, start to exit, median of ${BOOT_RUNS}): ${nodeStart} ms${plain}`);
   }
   if (costLines.length > 0) lines.push('', 'debug capture cost, as each -d server measured it (pause to resume):', ...costLines.map((l) => `- ${l}`));
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -14,7 +14,7 @@ import {
   type WebSocketHandler,
 } from './app-types.js';
 import { TspumaError } from './errors.js';
-import { buildEnv } from './rack.js';
+import { buildEnv, firstHeader } from './rack.js';
 import { normalize, writeResponse } from './response.js';
 
 /** What server.ts calls: resolves once the app has produced its response (or rejects with why not). */
@@ -81,7 +81,7 @@ function rackInvoke(app: RackApp): Invoke {
 /** Builds a web Request from node's request; the body streams from the socket, unbuffered. */
 export function toRequest(req: IncomingMessage): Request {
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const host = req.headers.host ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
+  const host = firstHeader(req, 'host', 'Host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
   const url = `${encrypted ? 'https' : 'http'}://${host}${req.url ?? '/'}`;
   const headers = new Headers();
   const raw = req.rawHeaders;

@@ -21,16 +21,24 @@ export interface Listener {
 
 /** Installed on the response prototype by server.ts: called when a head says it is an event stream. */
 export const kOnStreaming = Symbol('tspuma.onStreaming');
+/** server.ts's state for the request a response answers (null until the request is admitted). */
+export const kRequestState = Symbol('tspuma.requestState');
+
+const isContentType = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
 
 /** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
 function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
   const headers = a !== null && typeof a === 'object' ? a : b !== null && typeof b === 'object' ? b : null;
   if (Array.isArray(headers)) {
-    // [name, value, name, value] or [[name, value], ...]
-    const flat = headers.flat() as unknown[];
-    for (let i = 0; i < flat.length - 1; i += 2) if (String(flat[i]).toLowerCase() === 'content-type') return flat[i + 1];
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      // [[name, value], ...]
+      for (const pair of headers as unknown[][]) if (isContentType(pair[0])) return pair[1];
+    } else {
+      // [name, value, name, value]
+      for (let i = 0; i + 1 < headers.length; i += 2) if (isContentType(headers[i])) return headers[i + 1];
+    }
   } else if (headers) {
-    for (const name in headers as Record<string, unknown>) if (name.length === 12 && name.toLowerCase() === 'content-type') return (headers as Record<string, unknown>)[name];
+    for (const name in headers as Record<string, unknown>) if (isContentType(name)) return (headers as Record<string, unknown>)[name];
   }
   return res.getHeader('content-type');
 }
@@ -42,11 +50,14 @@ function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknow
  */
 export class TspumaResponse extends http.ServerResponse {
   declare [kOnStreaming]?: (res: http.ServerResponse) => void;
+  declare [kRequestState]: unknown;
 
   constructor(req: http.IncomingMessage, options?: object) {
     // Explicit parameters: the implicit derived constructor spreads its arguments (slower).
     // @ts-expect-error node:http passes its options (highWaterMark...) as a second argument; the types omit it
     super(req, options);
+    // Set here so every response has the field from birth: setting it later would give each one a new shape.
+    this[kRequestState] = null;
   }
 }
 const writeHead = http.ServerResponse.prototype.writeHead;

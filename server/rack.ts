@@ -37,6 +37,23 @@ function envKeyAt(raw: string, position: number): string {
   return key;
 }
 
+/**
+ * The first value of a request header, read from rawHeaders: `lower` is its name in lowercase and
+ * `usual` as clients usually spell it ("Host"), which spares a toLowerCase() for each. The
+ * same value as `req.headers[lower]` for the headers node keeps the first of (Host,
+ * Content-Length), without building node's `req.headers` object, which bare node:http never
+ * builds for an app that does not read it (a keyed load and store per header).
+ */
+export function firstHeader(req: IncomingMessage, lower: string, usual: string): string | undefined {
+  const raw = req.rawHeaders;
+  const length = lower.length;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === length && (name === usual || name === lower || name.toLowerCase() === lower)) return raw[i + 1];
+  }
+  return undefined;
+}
+
 /** Host header -> SERVER_NAME and the port it names (null: the scheme's default). Bounded. */
 interface HostParts {
   readonly name: string;
@@ -93,9 +110,8 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const socket = req.socket as Socket | undefined;
   const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const raw = req.rawHeaders;
-  // node:http keeps the first Host header. For HTTP/1.1, server.ts's admission check has
-  // already built req.headers, so this read is free there.
-  const host = req.headers.host;
+  // node:http keeps the first Host header.
+  const host = firstHeader(req, 'host', 'Host');
   let serverName: string;
   let serverPort: string;
   if (host) {

@@ -70,26 +70,32 @@ function bodyless(status: number): boolean {
   return status === 204 || status === 304 || (status >= 100 && status < 200);
 }
 
-/**
- * Headers as one plain object for a single res.writeHead() (node's fast path); Rack's "a\nb"
- * multi-value strings become arrays. Reports whether a content-length was given.
- */
-function headerObject(headers: RackHeaders, extra?: RackHeaders): { out: Record<string, string | string[]>; lengthKey: string | null } {
-  const out: Record<string, string | string[]> = {};
-  const lengthKey = copyHeaders(headers, out, null);
-  return { out, lengthKey: extra ? copyHeaders(extra, out, lengthKey) : lengthKey };
+/** [name, value, name, value...]: what one res.writeHead() takes without a pass over an object's keys. */
+type HeaderList = (string | string[])[];
+
+/** Whether `extra` sets `name`, in any case. */
+function overridden(extra: RackHeaders, name: string): boolean {
+  const lower = name.toLowerCase();
+  for (const key in extra) if (key.toLowerCase() === lower) return true;
+  return false;
 }
 
-/** Copies one header set into `out`; returns the content-length key seen so far. */
-function copyHeaders(source: RackHeaders, out: Record<string, string | string[]>, lengthKey: string | null): string | null {
+/**
+ * Appends Rack headers to `out` as a flat list (Rack's "a\nb" multi-value strings become arrays,
+ * numbers strings, null and undefined are left out). A header `skip` sets is left out too.
+ * Returns the index in `out` of the content-length value, or `lengthAt` if there is none here.
+ */
+function appendHeaders(out: HeaderList, source: RackHeaders, lengthAt: number, skip?: RackHeaders): number {
   for (const name in source) {
     const v = source[name];
     if (v === undefined || v === null) continue;
-    if (lengthKey === null && name.length === 14 && name.toLowerCase() === 'content-length') lengthKey = name;
-    if (typeof v === 'string') out[name] = v.includes('\n') ? v.split('\n') : v;
-    else out[name] = typeof v === 'number' ? String(v) : (v as string[]);
+    if (skip !== undefined && overridden(skip, name)) continue;
+    const at = out.length;
+    if (lengthAt === -1 && name.length === 14 && name.toLowerCase() === 'content-length') lengthAt = at + 1;
+    out[at] = name;
+    out[at + 1] = typeof v === 'string' ? (v.includes('\n') ? v.split('\n') : v) : typeof v === 'number' ? String(v) : (v as string[]);
   }
-  return lengthKey;
+  return lengthAt;
 }
 
 const toBuffer = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? Buffer.from(c) : c);
@@ -165,7 +171,10 @@ function byteLength(chunk: string | Uint8Array): number {
 function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): Promise<void> | undefined {
   const { status, body } = r;
   const noBody = bodyless(status);
-  const { out, lengthKey } = headerObject(r.headers, extraHeaders);
+  const out: HeaderList = [];
+  // Headers the server adds (Connection: close on an error) replace the app's of the same name.
+  let lengthAt = appendHeaders(out, r.headers, -1, extraHeaders);
+  if (extraHeaders) lengthAt = appendHeaders(out, extraHeaders, lengthAt);
   // The whole body when its length is known up front; undefined for a stream.
   let whole: string | Uint8Array | null | undefined;
   if (body === null || body === undefined || noBody) whole = null;
@@ -173,9 +182,9 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
   else if (Array.isArray(body)) whole = body.length === 1 ? (body[0] as string | Uint8Array) : Buffer.concat((body as (string | Uint8Array)[]).map(toBuffer));
   if (whole !== undefined) {
     if (noBody) {
-      if (lengthKey !== null) delete out[lengthKey];
-    } else if (lengthKey === null) {
-      out['content-length'] = whole === null ? '0' : String(byteLength(whole));
+      if (lengthAt !== -1) out.splice(lengthAt - 1, 2);
+    } else if (lengthAt === -1) {
+      out.push('content-length', whole === null ? '0' : String(byteLength(whole)));
     }
     res.writeHead(status, out);
     if (whole === null) res.end();

@@ -5,13 +5,13 @@ import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { TspumaResponse, createHttpServer, kOnStreaming, listen, removeUnixSocket, type Listener } from './binder.js';
+import { TspumaResponse, createHttpServer, kOnStreaming, kRequestState as kState, listen, removeUnixSocket, type Listener } from './binder.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
 import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import { Pool, type Ticket } from './pool.js';
-import { buildEnv, socketEnv } from './rack.js';
+import { buildEnv, firstHeader, socketEnv } from './rack.js';
 import { Reactor, entryOf, type Entry, type Phase } from './reactor.js';
 import { Upgrades } from './upgrade.js';
 
@@ -38,7 +38,6 @@ export interface Stats {
   connections: Record<Phase, number>;
 }
 
-const kState = Symbol('tspuma.requestState');
 interface RequestState {
   readonly server: Server;
   readonly entry: Entry;
@@ -53,7 +52,7 @@ interface RequestState {
   /** Debug mode: capture was entered for this request and must be left once. */
   captured: boolean;
 }
-type TrackedResponse = http.ServerResponse & { [kState]?: RequestState };
+type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
 
 const LINGER_MS = 2000;
 
@@ -254,7 +253,7 @@ export class Server {
       return;
     }
     if (expectsContinue) res.writeContinue();
-    if (this.options.httpContentLengthLimit !== null && req.headers['content-length'] === undefined) this.limitChunked(req, res, state);
+    if (this.options.httpContentLengthLimit !== null && firstHeader(req, 'content-length', 'Content-Length') === undefined) this.limitChunked(req, res, state);
     if (this.pool.tryAcquire()) this.run(req, res, state);
     else state.ticket = this.pool.submit(() => this.run(req, res, state));
   }
@@ -284,7 +283,10 @@ export class Server {
     });
   }
 
-  /** Puma's checks before the app: method, URI length, Host, declared body size. */
+  /**
+   * Puma's checks before the app: method, URI length, Host, declared body size. Headers are read
+   * from rawHeaders: node's `req.headers` object is built only if the app asks for it.
+   */
   private admissionError(req: http.IncomingMessage): TspumaError | null {
     const methods = this.options.supportedHttpMethods;
     if (methods !== 'any' && !methods.has(req.method!)) {
@@ -292,12 +294,12 @@ export class Server {
     }
     const url = req.url ?? '';
     if (url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
-    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && firstHeader(req, 'host', 'Host') === undefined) {
       return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
     }
     const limit = this.options.httpContentLengthLimit;
-    const declared = req.headers['content-length'];
-    if (limit !== null && declared !== undefined && Number(declared) > limit) {
+    const declared = limit === null ? undefined : firstHeader(req, 'content-length', 'Content-Length');
+    if (declared !== undefined && Number(declared) > limit!) {
       return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(declared), limit });
     }
     return null;

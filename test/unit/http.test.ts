@@ -265,6 +265,20 @@ describe('lowlevel error handler', () => {
     expect(t.lines.some((l) => l.code === 'TSPUMA_ERR_LOWLEVEL_HANDLER')).toBe(true);
   });
 
+  it("sends its Connection: close in place of the handler's Connection header, whatever its case", async () => {
+    const t = await startTest({
+      app: rack(() => {
+        throw new Error('app failed');
+      }),
+      lowlevelErrorHandler: (_e, _env, status) => [status, { Connection: 'keep-alive', 'x-handled': '1' }, ['handled']],
+    });
+    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(statusOf(r.text)).toBe(500);
+    expect(r.text).toContain('x-handled: 1');
+    expect(r.text.match(/^connection:.*$/gim)).toEqual(['connection: close']);
+    expect(r.closed).toBe(true);
+  });
+
   it('gets parse errors too, without the app running', async () => {
     const { app, calls } = recording();
     const statuses: number[] = [];
@@ -296,6 +310,11 @@ describe('HTTP strictness', () => {
     const noHost = await rawRequest(t.port, 'GET / HTTP/1.1\r\n\r\n');
     expect(statusOf(noHost.text)).toBe(400);
     expect(calls).toEqual([]);
+    // Host in any spelling counts.
+    for (const name of ['host', 'HOST', 'hOsT']) {
+      const ok = await rawRequest(t.port, `GET / HTTP/1.1\r\n${name}: x\r\nConnection: close\r\n\r\n`);
+      expect(statusOf(ok.text), name).toBe(200);
+    }
   });
 
   it('answers 431 for oversized headers and 414 for an oversized URI', async () => {

@@ -51,6 +51,13 @@ describe('buildEnv', () => {
     expect([bare.SERVER_NAME, bare.SERVER_PORT]).toEqual(['[::1]', '80']);
   });
 
+  it('reads Host in any spelling, and the first of two as node:http does', () => {
+    const env = buildEnv(request(['HOST', 'upper.test:81', 'host', 'second.test']));
+    expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual(['upper.test', '81']);
+    const lower = buildEnv(request(['x-a', '1', 'host', 'lower.test:82']));
+    expect([lower.SERVER_NAME, lower.SERVER_PORT]).toEqual(['lower.test', '82']);
+  });
+
   it('falls back to the socket address without a Host header, and splits the query string', () => {
     const env = buildEnv(request([], { url: '/a/b?x=1&y=2' }));
     expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual(['127.0.0.1', '8443']);

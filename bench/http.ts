@@ -10,10 +10,21 @@ import { closeLoop } from './close-loop.js';
 import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+/** Seconds of one burst: every target of a cell is up at once, and bursts alternate between them. */
+const DURATION = Number(process.env.BENCH_SECONDS ?? 2);
 const WARMUP = 2;
-/** Targets run interleaved, ROUNDS times each, in a rotated order; the median round is reported (this machine is noisy). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/**
+ * Rounds of bursts, each round over every target in a rotated order. The machines here drift by a
+ * third within seconds (one server measured 26 to 49 µs of CPU per request in consecutive 7 s
+ * runs), so a target is compared with its baseline in bursts seconds apart, not runs minutes apart.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
+/**
+ * The rounds of a cell are split among this many launches of every target: the same server can
+ * measure differently from one launch to the next (the listener row gave 0.75x in one cell and
+ * 1.18x in the next of a one-launch run), so no row rests on one process.
+ */
+const LAUNCHES = Math.max(1, Math.min(ROUNDS, Number(process.env.BENCH_LAUNCHES ?? 3)));
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,100').split(',').map(Number);
 /** keep-alive (autocannon) and close (a new connection per request, the seed's `ab -c 10 -n 5000` shape). */
 const SHAPES = (process.env.BENCH_SHAPES ?? 'keep-alive,close').split(',') as Shape[];
@@ -108,7 +119,8 @@ if (SELECTED) {
 
 /** Boot only (no load): the seed's hello world as plain JavaScript, no TypeScript loader to start. */
 const BOOT_ONLY: Target = { name: 'tspuma single, bench/hello.mjs', baseline: null, start: (port) => tspuma(port, [], 'bench/hello.mjs') };
-const BOOT_RUNS = Number(process.env.BENCH_BOOT_RUNS ?? (SELECTED ? 0 : 5));
+/** Extra launches, alternating tspuma single on hello.ts and on hello.mjs, only to time boot (a cell launches each target once). */
+const BOOT_RUNS = Number(process.env.BENCH_BOOT_RUNS ?? (SELECTED ? 0 : 10));
 
 /** Milliseconds from spawn to the first 200 with the hello body. */
 async function waitReady(port: number, since: number, deadlineMs = 30_000): Promise<number> {
@@ -140,7 +152,7 @@ async function load(port: number, connections: number, seconds: number, shape: S
     return { ...c, requests: Math.round(c.reqPerSec * seconds) };
   }
   const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
-  return { reqPerSec: r.requests.average, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
+  return { reqPerSec: r.requests.total / seconds, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
 }
 
 interface Row extends Load {
@@ -154,11 +166,17 @@ interface Row extends Load {
   ratio?: number;
 }
 
+/** One burst against one target. */
+interface Burst extends Load {
+  /** CPU seconds of the server's processes during the burst; null without /proc. */
+  cpu: number | null;
+}
+
 /**
  * The median over rounds of `name`'s req/s over `baseName`'s in the same round: pairing by
  * round cancels the drift of a shared machine between rounds, which dividing two medians does not.
  */
-function pairedRatio(rounds: Map<string, Row[]>, name: string, baseName: string): number | null {
+function pairedRatio(rounds: Map<string, { reqPerSec: number }[]>, name: string, baseName: string): number | null {
   const mine = rounds.get(name);
   const base = rounds.get(baseName);
   if (!mine || !base || mine.length !== base.length) return null;
@@ -173,30 +191,102 @@ async function launch(target: Target): Promise<{ port: number; child: ChildProce
   return { port, child, ready: waitReady(port, since).then(Math.round) };
 }
 
-async function measure(target: Target, connections: number, shape: Shape): Promise<Row> {
-  const { port, child, ready } = await launch(target);
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    if (stderr.length < 1_000_000) stderr += c.toString();
-  });
+interface Live {
+  target: Target;
+  port: number;
+  child: ChildProcess;
+  bootMs: number;
+  stderr: string;
+  bursts: Burst[];
+}
+
+/** Pins a target's processes (a cluster's workers too, once they are up). */
+function pinTarget(l: Live): void {
+  if (canPin) for (const pid of processTree(l.child.pid!)) pin(pid, l.target.cluster ? CLUSTER_CORES : SOLO_CORES);
+}
+
+async function burst(l: Live, connections: number, shape: Shape): Promise<Burst> {
+  const before = treeCpuSeconds(l.child.pid!);
+  const r = await load(l.port, connections, DURATION, shape);
+  const after = treeCpuSeconds(l.child.pid!);
+  return { ...r, cpu: before === null || after === null ? null : after - before };
+}
+
+/**
+ * One launch within a cell (shape x connections): every target started (its boot timed), warmed,
+ * then `rounds` rounds of one burst each, the order rotated each round (from `firstRound`); then
+ * all stopped.
+ */
+async function runLaunch(shape: Shape, connections: number, firstRound: number, rounds: number): Promise<Live[]> {
+  const live: Live[] = [];
   try {
-    const bootMs = await ready;
-    if (canPin) {
-      pin(process.pid, '0');
-      for (const pid of processTree(child.pid!)) pin(pid, target.cluster ? CLUSTER_CORES : SOLO_CORES);
+    for (const target of TARGETS) {
+      if (target.shapes && !target.shapes.includes(shape)) continue;
+      process.stderr.write(`${shape}, ${connections} connections: starting ${target.name}...\n`);
+      const { port, child, ready } = await launch(target);
+      const l: Live = { target, port, child, bootMs: 0, stderr: '', bursts: [] };
+      child.stderr?.on('data', (c: Buffer) => {
+        if (l.stderr.length < 1_000_000) l.stderr += c.toString();
+      });
+      live.push(l);
+      l.bootMs = await ready;
     }
-    await load(port, connections, WARMUP, shape);
-    const before = treeCpuSeconds(child.pid!);
-    const r = await load(port, connections, DURATION, shape);
-    const after = treeCpuSeconds(child.pid!);
-    const cpuUs = before === null || after === null || r.requests === 0 ? null : Math.round(((after - before) * 1e6) / r.requests);
-    return { target: target.name, connections, shape, bootMs, cpuUs, ...r };
+    if (canPin) pin(process.pid, '0');
+    for (const l of live) {
+      pinTarget(l);
+      await load(l.port, connections, WARMUP, shape);
+      pinTarget(l); // workers forked since
+    }
+    for (let round = firstRound; round < firstRound + rounds; round++) {
+      process.stderr.write(`${shape}, ${connections} connections: round ${round + 1}/${ROUNDS} of ${DURATION} s bursts\n`);
+      const shift = round % live.length;
+      for (const l of [...live.slice(shift), ...live.slice(0, shift)]) l.bursts.push(await burst(l, connections, shape));
+    }
+    return live;
   } finally {
     if (canPin) pin(process.pid, ALL_CORES);
-    await stop(child);
-    const cost = /tspuma: debug capture cost: .*/.exec(stderr)?.[0];
-    if (cost) costLines.push(`${target.name}, ${shape}, ${connections} conns: ${cost.replace('tspuma: debug capture cost: ', '')}`);
+    await Promise.all(live.map((l) => stop(l.child)));
+    for (const l of live) {
+      const cost = /tspuma: debug capture cost: .*/.exec(l.stderr)?.[0];
+      if (cost) costLines.push(`${l.target.name}, ${shape}, ${connections} conns: ${cost.replace('tspuma: debug capture cost: ', '')}`);
+    }
   }
+}
+
+/** A cell: ROUNDS rounds split among LAUNCHES launches; each target's bursts and boots, in round order. */
+async function runCell(shape: Shape, connections: number): Promise<{ target: Target; bursts: Burst[]; boots: number[] }[]> {
+  const byName = new Map<string, { target: Target; bursts: Burst[]; boots: number[] }>();
+  let round = 0;
+  for (let launch = 0; launch < LAUNCHES; launch++) {
+    const rounds = Math.floor(ROUNDS / LAUNCHES) + (launch < ROUNDS % LAUNCHES ? 1 : 0);
+    for (const l of await runLaunch(shape, connections, round, rounds)) {
+      const entry = byName.get(l.target.name) ?? { target: l.target, bursts: [], boots: [] };
+      entry.bursts.push(...l.bursts);
+      entry.boots.push(l.bootMs);
+      byName.set(l.target.name, entry);
+    }
+    round += rounds;
+  }
+  return [...byName.values()];
+}
+
+/** A row from a target's bursts: req/s over all of them, latency and CPU per request from their sums and medians. */
+function rowOf(l: { target: Target; bursts: Burst[]; boots: number[] }, shape: Shape, connections: number): Row {
+  const requests = l.bursts.reduce((n, b) => n + b.requests, 0);
+  const cpus = l.bursts.map((b) => b.cpu);
+  const cpu = cpus.includes(null) ? null : (cpus as number[]).reduce((n, c) => n + c, 0);
+  return {
+    target: l.target.name,
+    connections,
+    shape,
+    bootMs: median(l.boots, (x) => x),
+    reqPerSec: requests / (l.bursts.length * DURATION),
+    requests,
+    p50: median(l.bursts, (b) => b.p50).p50,
+    p99: median(l.bursts, (b) => b.p99).p99,
+    errors: l.bursts.reduce((n, b) => n + b.errors, 0),
+    cpuUs: cpu === null || requests === 0 ? null : Math.round((cpu * 1e6) / requests),
+  };
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves when the server has exited. */
@@ -251,22 +341,15 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   /** Each goal's paired ratio per cell, in GOALS order. */
   const goalRatios: number[][] = GOALS.map(() => []);
+  /** Spawn-to-first-200 of every launch, by target. */
+  const boots = new Map<string, number[]>();
   for (const shape of SHAPES) {
     for (const connections of CONNECTIONS) {
-      const rounds = new Map<string, Row[]>();
-      for (let round = 1; round <= ROUNDS; round++) {
-        // Each round starts further down the list, so no target always runs first or last.
-        const shift = ((round - 1) * Math.max(1, Math.floor(TARGETS.length / ROUNDS))) % TARGETS.length;
-        for (const target of [...TARGETS.slice(shift), ...TARGETS.slice(0, shift)]) {
-          if (target.shapes && !target.shapes.includes(shape)) continue;
-          process.stderr.write(`round ${round}/${ROUNDS}: ${target.name}, ${shape}, ${connections} connections, ${DURATION} s...\n`);
-          rounds.set(target.name, [...(rounds.get(target.name) ?? []), await measure(target, connections, shape)]);
-        }
-      }
-      for (const target of TARGETS) {
-        if (!rounds.has(target.name)) continue;
-        const row = median(rounds.get(target.name)!, (r) => r.reqPerSec);
-        rows.push({ ...row, ratio: target.baseline ? pairedRatio(rounds, target.name, target.baseline) ?? undefined : 1 });
+      const live = await runCell(shape, connections);
+      const rounds = new Map(live.map((l) => [l.target.name, l.bursts]));
+      for (const l of live) {
+        boots.set(l.target.name, [...(boots.get(l.target.name) ?? []), ...l.boots]);
+        rows.push({ ...rowOf(l, shape, connections), ratio: l.target.baseline ? pairedRatio(rounds, l.target.name, l.target.baseline) ?? undefined : 1 });
       }
       GOALS.forEach(([name, baseName], i) => {
         const ratio = pairedRatio(rounds, name, baseName);
@@ -275,9 +358,11 @@ async function main(): Promise<void> {
     }
   }
   const bootOnly: number[] = [];
+  const single = TARGETS.find((t) => t.name === 'tspuma single');
   for (let i = 1; i <= BOOT_RUNS; i++) {
-    process.stderr.write(`boot ${i}/${BOOT_RUNS}: ${BOOT_ONLY.name}...\n`);
+    process.stderr.write(`boot ${i}/${BOOT_RUNS}: ${BOOT_ONLY.name}${single ? ` and ${single.name}` : ''}...\n`);
     bootOnly.push(await bootOnce(BOOT_ONLY));
+    if (single) boots.set(single.name, [...(boots.get(single.name) ?? []), await bootOnce(single)]);
   }
   const nodeStart = BOOT_RUNS > 0 ? nodeStartMs(process.env) : null;
   const extraCa = process.env.NODE_EXTRA_CA_CERTS;
@@ -285,8 +370,9 @@ async function main(): Promise<void> {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
   const lines = [
     `machine: ${machine}`,
-    `median of ${ROUNDS} interleaved rounds of ${DURATION} s after ${WARMUP} s warm-up, each round in a rotated order; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
-    `ratio: the median over rounds of req/s against the row's baseline in the same round, at the same shape and connections (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
+    `per cell (shape x connections): ${ROUNDS} rounds of one ${DURATION} s burst per target, each round in a rotated order, split among ${LAUNCHES} launches; in a launch every target is up at once and gets ${WARMUP} s of warm-up; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
+    `req/s: all of a row's requests over its bursts' time; p50/p99: the median burst's; server CPU: over all bursts`,
+    `ratio: the median over rounds of a burst's req/s against the baseline's burst in the same round, seconds apart (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
     ...notes,
     'p50/p99 of keep-alive rows whose server closes connections (tspuma after maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request',
     '',
@@ -296,14 +382,14 @@ async function main(): Promise<void> {
   for (const row of rows) {
     lines.push(`| ${row.target} | ${row.shape} | ${row.connections} | ${Math.round(row.reqPerSec)} | ${row.p50} | ${row.p99} | ${row.errors} | ${row.cpuUs ?? '-'} | ${row.ratio === undefined ? '-' : `${row.ratio.toFixed(2)}x`} |`);
   }
-  // Boot: spawn to the first 200, the median over every run of that target.
-  lines.push('', '| target | boot to first 200, ms (median of all runs) |', '| --- | ---: |');
+  // Boot: spawn to the first 200, the median over every launch of that target.
+  lines.push('', '| target | boot to first 200, ms (median of all launches) | launches |', '| --- | ---: | ---: |');
   for (const t of TARGETS) {
-    const runs = rows.filter((r) => r.target === t.name);
-    if (runs.length > 0) lines.push(`| ${t.name} | ${median(runs, (r) => r.bootMs).bootMs} |`);
+    const runs = boots.get(t.name);
+    if (runs && runs.length > 0) lines.push(`| ${t.name} | ${Math.round(median(runs, (x) => x))} | ${runs.length} |`);
   }
   const bootCompiled = BOOT_RUNS > 0 ? median(bootOnly, (x) => x) : null;
-  if (bootCompiled !== null) lines.push(`| ${BOOT_ONLY.name} (boot only, ${BOOT_RUNS} runs) | ${bootCompiled} |`);
+  if (bootCompiled !== null) lines.push(`| ${BOOT_ONLY.name} (boot only) | ${bootCompiled} | ${BOOT_RUNS} |`);
   // The targets, as same-run ratios paired by round, worst cell first.
   lines.push('');
   for (const [i, [name, baseName, goal]] of GOALS.entries()) {
@@ -316,9 +402,9 @@ async function main(): Promise<void> {
     const worst = Math.min(...ratios);
     lines.push(`${name} vs ${baseName}, worst cell: ${worst.toFixed(2)}x, best: ${Math.max(...ratios).toFixed(2)}x (target >= ${goal.toFixed(2)}x): ${worst >= goal ? 'met' : 'MISSED'}`);
   }
-  const singles = rows.filter((r) => r.target === 'tspuma single');
-  if (singles.length > 0) {
-    const bootSingle = median(singles, (r) => r.bootMs).bootMs;
+  const singleBoots = boots.get('tspuma single');
+  if (singleBoots && singleBoots.length > 0) {
+    const bootSingle = Math.round(median(singleBoots, (x) => x));
     lines.push(`tspuma single boot to first 200: ${bootSingle} ms (target <= 300 ms): ${bootSingle <= 300 ? 'met' : 'MISSED'}`);
   }
   if (bootCompiled !== null) {
@@ -331,7 +417,7 @@ async function main(): Promise<void> {
   if (costLines.length > 0) lines.push('', 'debug capture cost, as each -d server measured it (pause to resume):', ...costLines.map((l) => `- ${l}`));
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
-  writeFileSync(`${ROOT}bench/results/${SELECTED ? 'partial' : 'latest'}.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), durationSeconds: DURATION, rounds: ROUNDS, notes, rows, bootOnly: { target: BOOT_ONLY.name, runsMs: bootOnly }, table: lines }, null, 2)}\n`);
+  writeFileSync(`${ROOT}bench/results/${SELECTED ? 'partial' : 'latest'}.json`, `${JSON.stringify({ machine, date: new Date().toISOString(), burstSeconds: DURATION, rounds: ROUNDS, launches: LAUNCHES, notes, rows, bootOnly: { target: BOOT_ONLY.name, runsMs: bootOnly }, table: lines }, null, 2)}\n`);
 }
 
 await main();

@@ -15,7 +15,7 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 2);
 const WARMUP = 2;
 /**
  * Rounds of bursts, each round over every target in a rotated order. The machines here drift by a
- * third within seconds (one server measured 26 to 49 µs of CPU per request in consecutive 7 s
+ * third within seconds (one server measured 26 to 49 µs of CPU per request in consecutive 5 s
  * runs), so a target is compared with its baseline in bursts seconds apart, not runs minutes apart.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
@@ -253,9 +253,16 @@ async function runLaunch(shape: Shape, connections: number, firstRound: number, 
   }
 }
 
-/** A cell: ROUNDS rounds split among LAUNCHES launches; each target's bursts and boots, in round order. */
-async function runCell(shape: Shape, connections: number): Promise<{ target: Target; bursts: Burst[]; boots: number[] }[]> {
-  const byName = new Map<string, { target: Target; bursts: Burst[]; boots: number[] }>();
+/** A target's measurements in one cell, over all its launches: bursts in round order. */
+interface Measured {
+  target: Target;
+  bursts: Burst[];
+  boots: number[];
+}
+
+/** A cell: ROUNDS rounds split among LAUNCHES launches. */
+async function runCell(shape: Shape, connections: number): Promise<Measured[]> {
+  const byName = new Map<string, Measured>();
   let round = 0;
   for (let launch = 0; launch < LAUNCHES; launch++) {
     const rounds = Math.floor(ROUNDS / LAUNCHES) + (launch < ROUNDS % LAUNCHES ? 1 : 0);
@@ -271,7 +278,7 @@ async function runCell(shape: Shape, connections: number): Promise<{ target: Tar
 }
 
 /** A row from a target's bursts: req/s over all of them, latency and CPU per request from their sums and medians. */
-function rowOf(l: { target: Target; bursts: Burst[]; boots: number[] }, shape: Shape, connections: number): Row {
+function rowOf(l: Measured, shape: Shape, connections: number): Row {
   const requests = l.bursts.reduce((n, b) => n + b.requests, 0);
   const cpus = l.bursts.map((b) => b.cpu);
   const cpu = cpus.includes(null) ? null : (cpus as number[]).reduce((n, c) => n + c, 0);
@@ -345,9 +352,9 @@ async function main(): Promise<void> {
   const boots = new Map<string, number[]>();
   for (const shape of SHAPES) {
     for (const connections of CONNECTIONS) {
-      const live = await runCell(shape, connections);
-      const rounds = new Map(live.map((l) => [l.target.name, l.bursts]));
-      for (const l of live) {
+      const cell = await runCell(shape, connections);
+      const rounds = new Map(cell.map((l) => [l.target.name, l.bursts]));
+      for (const l of cell) {
         boots.set(l.target.name, [...(boots.get(l.target.name) ?? []), ...l.boots]);
         rows.push({ ...rowOf(l, shape, connections), ratio: l.target.baseline ? pairedRatio(rounds, l.target.name, l.target.baseline) ?? undefined : 1 });
       }

@@ -246,20 +246,21 @@ export class Server {
     const max = this.options.maxKeepAlive;
     if (this.draining || this.busy || (max > 0 && entry.requests >= max)) res.shouldKeepAlive = false;
 
-    const refused = this.admissionError(req);
+    const declared = this.declaredLength(req);
+    const refused = this.admissionError(req, declared);
     if (refused) {
       if (refused.status === 413) req.resume();
       void this.answer(req, res, refused, refused.status!);
       return;
     }
     if (expectsContinue) res.writeContinue();
-    if (this.options.httpContentLengthLimit !== null && firstHeader(req, 'content-length', 'Content-Length') === undefined) this.limitChunked(req, res, state);
+    if (this.options.httpContentLengthLimit !== null && declared === undefined) this.limitChunked(req, res, state);
     if (this.pool.tryAcquire()) this.run(req, res, state);
     else state.ticket = this.pool.submit(() => this.run(req, res, state));
   }
 
   private admissionRefusal(req: http.IncomingMessage): { err: TspumaError; status: number } | null {
-    const err = this.admissionError(req);
+    const err = this.admissionError(req, this.declaredLength(req));
     return err ? { err, status: err.status ?? 400 } : null;
   }
 
@@ -283,11 +284,16 @@ export class Server {
     });
   }
 
+  /** The request's Content-Length, read only when httpContentLengthLimit is set (nothing else needs it). */
+  private declaredLength(req: http.IncomingMessage): string | undefined {
+    return this.options.httpContentLengthLimit === null ? undefined : firstHeader(req, 'content-length', 'Content-Length');
+  }
+
   /**
    * Puma's checks before the app: method, URI length, Host, declared body size. Headers are read
    * from rawHeaders: node's `req.headers` object is built only if the app asks for it.
    */
-  private admissionError(req: http.IncomingMessage): TspumaError | null {
+  private admissionError(req: http.IncomingMessage, declared: string | undefined): TspumaError | null {
     const methods = this.options.supportedHttpMethods;
     if (methods !== 'any' && !methods.has(req.method!)) {
       return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: this.supportedText() });
@@ -298,8 +304,7 @@ export class Server {
       return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
     }
     const limit = this.options.httpContentLengthLimit;
-    const declared = limit === null ? undefined : firstHeader(req, 'content-length', 'Content-Length');
-    if (declared !== undefined && Number(declared) > limit!) {
+    if (limit !== null && declared !== undefined && Number(declared) > limit) {
       return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(declared), limit });
     }
     return null;

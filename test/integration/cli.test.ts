@@ -30,7 +30,6 @@ describe('serving', () => {
     expect(s.lines().map((l) => l.msg)).toContain('- Goodbye!');
   });
 
-
   it('logs through the one-file pino bundle that the build writes, not pino package files', async () => {
     // The boot cost of pino's two dozen files is why the build bundles it (server/logger.ts).
     const probe = [
@@ -44,6 +43,7 @@ describe('serving', () => {
     expect(JSON.parse(out[0]!)).toMatchObject({ level: 40, probe: 1, msg: 'bundled' });
     expect(JSON.parse(out[1]!)).toEqual({ bundle: 1, packageFiles: 0 });
   });
+
   it('serves Express 5 from the real package', async () => {
     const s = await boot(['-b', LOCAL, 'examples/express.ts']);
     expect(await (await fetch(s.url)).text()).toBe('Hello from Express\n');

@@ -46,6 +46,10 @@ export default defineConfig({
 
   // A connection that sends part of a request and then nothing for this long gets 408 (Puma's first_data_timeout). Default: 30.
   firstDataTimeout: 30,
+  // A request head must be complete this long after its first byte, or 408. Default: 20.
+  headersTimeout: 20,
+  // A body read before the app (up to bodyBufferSize) must be complete this long after its head, or 408. Default: 20.
+  bodyTimeout: 20,
   // An idle keep-alive connection is closed after this long (Puma's persistent_timeout). Default: 20.
   persistentTimeout: 20,
   // Stop the server when no request arrives for this long; null never (Puma's idle_timeout). Default: null.
@@ -57,8 +61,10 @@ export default defineConfig({
   // After SIGTERM, requests still running after this long get 503: seconds, 'forever' or 'immediately'. Default: 'forever'.
   forceShutdownAfter: 'forever',
 
-  // Bodies larger than this many bytes get 413 (Puma's http_content_length_limit); null for no limit. Default: null.
-  httpContentLengthLimit: null,
+  // Bodies larger than this many bytes get 413 (Puma's http_content_length_limit); null for no limit. Default: 104857600 (100 MiB).
+  httpContentLengthLimit: 100 * 1024 * 1024,
+  // Bodies up to this many bytes are read before the app runs (Puma's reactor does the same); 0 streams all. Default: 65536.
+  bodyBufferSize: 65536,
   // Requests served on one keep-alive connection before it is closed (Puma's max_keep_alive). Default: 999.
   maxKeepAlive: 999,
   // Methods the app may receive; others get 501. 'any' allows every method. Default: Puma's list less CONNECT.

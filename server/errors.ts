@@ -105,6 +105,18 @@ export const ERRORS = {
     template: 'The client sent part of a request and then nothing for firstDataTimeout ({seconds} s).',
     status: 408,
   },
+  TSPUMA_ERR_HTTP_HEADERS_TIMEOUT: {
+    template: 'The request head was not complete within headersTimeout ({seconds} s) of its first byte.',
+    status: 408,
+  },
+  TSPUMA_ERR_HTTP_BODY_TIMEOUT: {
+    template: 'The request body (read before the app runs, up to bodyBufferSize) was not complete within bodyTimeout ({seconds} s).',
+    status: 408,
+  },
+  TSPUMA_ERR_HTTP_TRANSFER_ENCODING: {
+    template: 'Transfer-Encoding "{value}" cannot frame a request body: {problem} (RFC 9112).',
+    status: 400,
+  },
   TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED: {
     template: 'HTTP method {method} is not in supportedHttpMethods ({supported}).',
     status: 501,

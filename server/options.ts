@@ -21,6 +21,8 @@ export interface TspumaConfig {
   app?: string | AppInput;
   balanceBusyWorkers?: boolean;
   bind?: string | string[];
+  bodyBufferSize?: number;
+  bodyTimeout?: number;
   controlToken?: string | null;
   controlUrl?: string | null;
   debug?: boolean;
@@ -29,6 +31,7 @@ export interface TspumaConfig {
   environment?: string;
   firstDataTimeout?: number;
   forceShutdownAfter?: number | 'forever' | 'immediately';
+  headersTimeout?: number;
   httpContentLengthLimit?: number | null;
   idleTimeout?: number | null;
   /** DevTools inspectors: true, false, "HOST:PORT" or a port; default on with debug at 127.0.0.1:9229. */
@@ -85,6 +88,12 @@ export interface Options {
   readonly dumpFrames: number;
   readonly environment: string;
   readonly firstDataTimeout: number;
+  /** Seconds a request head may take from its first byte. */
+  readonly headersTimeout: number;
+  /** Seconds a body read before the app (up to bodyBufferSize) may take after its head. */
+  readonly bodyTimeout: number;
+  /** Bodies up to this many bytes are read in full before the app runs; 0 streams every body. */
+  readonly bodyBufferSize: number;
   /** Seconds; Infinity for Puma's :forever. */
   readonly forceShutdownAfter: number;
   readonly httpContentLengthLimit: number | null;
@@ -143,6 +152,8 @@ export const DEFAULTS = Object.freeze({
   beforeWorkerFork: [] as Hook[],
   beforeWorkerShutdown: [] as Hook[],
   bind: [] as string[],
+  bodyBufferSize: 64 * 1024,
+  bodyTimeout: 20,
   controlToken: null as string | null,
   controlUrl: null as string | null,
   debug: false,
@@ -151,7 +162,8 @@ export const DEFAULTS = Object.freeze({
   environment: 'development',
   firstDataTimeout: 30,
   forceShutdownAfter: 'forever' as number | 'forever' | 'immediately',
-  httpContentLengthLimit: null as number | null,
+  headersTimeout: 20,
+  httpContentLengthLimit: (100 * 1024 * 1024) as number | null,
   idleTimeout: null as number | null,
   inspect: null as boolean | string | null,
   logLevel: 'info' as LogLevel,
@@ -347,6 +359,10 @@ const SPECS: Record<OptionName, (raw: unknown, fromString: boolean) => unknown> 
   dumpFrames: (raw, fs) => inRange(parseNumber(raw, fs, 'an integer from 1 to 200', true), 1, 200, 'an integer from 1 to 200'),
   environment: (raw) => nonEmptyString(raw, 'a non-empty string such as development or production'),
   firstDataTimeout: seconds(0, false),
+  headersTimeout: seconds(0, false),
+  bodyTimeout: seconds(0, false),
+  bodyBufferSize: (raw, fs) =>
+    inRange(parseNumber(raw, fs, 'an integer number of bytes from 0 (stream every body) to 16777216', true), 0, 16 * 1024 * 1024, 'an integer number of bytes from 0 (stream every body) to 16777216'),
   forceShutdownAfter: (raw, fs) => {
     if (raw === 'forever' || raw === 'immediately') return raw;
     const expected = 'a number of seconds >= 0, "forever" or "immediately"';
@@ -531,6 +547,9 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     dumpFrames: get('dumpFrames') as number,
     environment,
     firstDataTimeout: get('firstDataTimeout') as number,
+    headersTimeout: get('headersTimeout') as number,
+    bodyTimeout: get('bodyTimeout') as number,
+    bodyBufferSize: get('bodyBufferSize') as number,
     forceShutdownAfter: force === 'forever' ? Infinity : force === 'immediately' ? 0 : force,
     httpContentLengthLimit: get('httpContentLengthLimit') as number | null,
     idleTimeout: get('idleTimeout') as number | null,

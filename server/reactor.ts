@@ -8,8 +8,9 @@ import { diagnostics } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 
 /**
- * A connection's phase. first_data: accepted, no request yet. reading: bytes arrived but the
- * request head is not complete. app: a request is queued for or running in the app.
+ * A connection's phase. first_data: accepted, no request yet. reading: bytes of a request
+ * arrived but it is not complete (its head, or a body tspuma reads before calling the app). app:
+ * a request is queued for or running in the app.
  * keepalive: idle between requests. upgraded: left HTTP (a WebSocket). streaming: a
  * long-lived response (server-sent events) that left the pool. The last two hold no pool slot;
  * their deadline is upgradedIdleTimeout, pushed back by bytes in either direction.
@@ -27,8 +28,10 @@ export interface Entry {
   phase: Phase;
   /** Reactor clock milliseconds (performance.now() at the last tick); Infinity for none. */
   deadline: number;
-  /** socket.bytesRead when the current wait began. */
+  /** socket.bytesRead when the current wait began (reading: when the last byte was seen). */
   mark: number;
+  /** reading: the reactor clock by which the head (or the buffered body) must be complete. */
+  until: number;
   req: IncomingMessage | null;
   res: ServerResponse | null;
   requests: number;
@@ -48,8 +51,12 @@ export interface Entry {
 }
 
 export interface ReactorTimeouts {
-  /** Seconds. */
+  /** Seconds without a byte while a request is incomplete (and before the first one). */
   firstData: number;
+  /** Seconds a request head may take from its first byte, however the bytes trickle in. */
+  headers: number;
+  /** Seconds a body read before the app (see Server) may take from the end of its head. */
+  body: number;
   persistent: number;
   /** 0 disables. */
   request: number;
@@ -59,9 +66,12 @@ export interface ReactorTimeouts {
   upgradedIdle: number | null;
 }
 
+/** Why an incomplete request was cut: no byte for firstDataTimeout, or its total deadline passed. */
+export type ReadExpiry = 'stalled' | 'headers' | 'body';
+
 export interface ReactorHandlers {
-  /** Part of a request arrived, then nothing for firstDataTimeout: answer 408 and close. */
-  firstDataTimeout(entry: Entry): void;
+  /** Part of a request arrived and it did not complete in time: answer 408 and close. */
+  readTimeout(entry: Entry, why: ReadExpiry): void;
   /** The app has not answered within requestTimeout: answer 503. */
   requestTimeout(entry: Entry): void;
   /** No request for idleTimeout seconds. */
@@ -98,6 +108,8 @@ export class Reactor {
   private count = 0;
   private readonly upgradedIdleMs: number;
   private readonly firstDataMs: number;
+  private readonly headersMs: number;
+  private readonly bodyMs: number;
   private readonly persistentMs: number;
   private readonly requestMs: number;
   private readonly idleMs: number | null;
@@ -118,11 +130,13 @@ export class Reactor {
     private readonly log: Logger,
   ) {
     this.firstDataMs = timeouts.firstData * 1000;
+    this.headersMs = timeouts.headers * 1000;
+    this.bodyMs = timeouts.body * 1000;
     this.persistentMs = timeouts.persistent * 1000;
     this.requestMs = timeouts.request > 0 ? timeouts.request * 1000 : Infinity;
     this.idleMs = timeouts.idle === null ? null : timeouts.idle * 1000;
     this.upgradedIdleMs = timeouts.upgradedIdle === null ? Infinity : timeouts.upgradedIdle * 1000;
-    const smallest = Math.min(this.firstDataMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
+    const smallest = Math.min(this.firstDataMs, this.headersMs, this.bodyMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
     this.tickMs = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
     const remove = (entry: Entry) => this.remove(entry);
     this.onSocketClose = function (this: Socket) {
@@ -165,6 +179,7 @@ export class Reactor {
       phase: 'first_data',
       deadline: this.after(this.firstDataMs),
       mark: socket.bytesRead,
+      until: Infinity,
       req: null,
       res: null,
       requests: 0,
@@ -199,13 +214,30 @@ export class Reactor {
     entry.deadline = deadline;
   }
 
-  toApp(entry: Entry, req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * A request arrived: to `app` (requestTimeout), or, when the server reads its body before
+   * calling the app (`holdBody`), to `reading` (stall and bodyTimeout deadlines) until bodyRead().
+   */
+  toApp(entry: Entry, req: IncomingMessage, res: ServerResponse, holdBody = false): void {
     this.lastActive = this.clock;
     this.idleFired = false;
     entry.requests++;
     if (entry.inflight++ > 0) return; // pipelined: the first request's deadline stands
     entry.req = req;
     entry.res = res;
+    if (holdBody) {
+      entry.mark = entry.socket.bytesRead;
+      entry.until = this.clock + this.bodyMs;
+      this.move(entry, 'reading', Math.min(this.clock + this.firstDataMs, entry.until) + this.tickMs);
+      return;
+    }
+    entry.appSince = this.clock;
+    this.move(entry, 'app', this.after(this.requestMs));
+  }
+
+  /** The body toApp(..., true) held is in (or too large to wait for): the request goes to the app. */
+  bodyRead(entry: Entry, res: ServerResponse): void {
+    if (entry.gone || entry.res !== res || entry.phase !== 'reading') return;
     entry.appSince = this.clock;
     this.move(entry, 'app', this.after(this.requestMs));
   }
@@ -331,6 +363,8 @@ export class Reactor {
     for (const entry of this.all()) {
       const phase = entry.phase;
       try {
+        // Waiting for (more of) a request: a byte since the last look restarts the stall clock.
+        if ((phase === 'reading' || phase === 'first_data' || phase === 'keepalive') && entry.socket.bytesRead !== entry.mark) this.arrived(entry, now);
         const d = entry.deadline as unknown;
         if (typeof d !== 'number' || Number.isNaN(d)) {
           throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase, deadline: String(d) });
@@ -347,21 +381,29 @@ export class Reactor {
     }
   }
 
+  /**
+   * Bytes arrived on a connection waiting for a request (seen at this tick, so up to a tick after
+   * they came). The first byte of a head starts its headersTimeout; each byte pushes the stall
+   * deadline (firstDataTimeout) back, never past the total one.
+   */
+  private arrived(entry: Entry, now: number): void {
+    const socket = entry.socket;
+    entry.mark = socket.bytesRead;
+    // Closing lingeringly (our FIN is out): what the client still sends is read and dropped.
+    if (socket.writableEnded) return;
+    if (entry.phase !== 'reading') entry.until = now + this.headersMs;
+    this.move(entry, 'reading', Math.min(now + this.firstDataMs, entry.until) + this.tickMs);
+  }
+
   private expire(entry: Entry, phase: Phase, now: number): void {
-    const progressed = entry.socket.bytesRead > entry.mark;
     switch (phase) {
       case 'first_data':
       case 'keepalive':
+        this.evict(entry, phase === 'first_data' ? 'firstDataTimeout' : 'persistentTimeout');
+        return;
       case 'reading':
-        if (progressed) {
-          entry.mark = entry.socket.bytesRead;
-          this.move(entry, 'reading', now + this.firstDataMs);
-        } else if (phase === 'reading') {
-          this.remove(entry);
-          this.handlers.firstDataTimeout(entry);
-        } else {
-          this.evict(entry, phase === 'first_data' ? 'firstDataTimeout' : 'persistentTimeout');
-        }
+        this.remove(entry);
+        this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.req ? 'body' : 'headers');
         return;
       case 'app':
         // No deadline first, so a throwing handler cannot fire twice.

@@ -5,18 +5,20 @@ import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
+import type { RackEnv } from './app-types.js';
 import { TspumaResponse, createHttpServer, kOnStreaming, kRequestState as kState, listen, removeUnixSocket, type Listener } from './binder.js';
+import { MAX_URI_LENGTH, admissionError, readFraming, supportedText } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
 import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import { Pool, type Ticket } from './pool.js';
-import { buildEnv, firstHeader, socketEnv } from './rack.js';
-import { Reactor, entryOf, type Entry, type Phase } from './reactor.js';
+import { buildEnv, socketEnv } from './rack.js';
+import { Reactor, entryOf, type Entry, type Phase, type ReadExpiry } from './reactor.js';
+import { watchBody, type BodyOwner } from './request-body.js';
 import { Upgrades } from './upgrade.js';
 
-/** Puma's MAX_REQUEST_URI_LENGTH. */
-export const MAX_URI_LENGTH = 12 * 1024;
+export { MAX_URI_LENGTH };
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
 export const MAX_HEADER_SIZE = 16 * 1024;
 
@@ -42,6 +44,7 @@ interface RequestState {
   readonly server: Server;
   readonly entry: Entry;
   readonly req: http.IncomingMessage;
+  readonly res: TrackedResponse;
   /** performance.now() at admission, only taken when logRequests is on (0 otherwise). */
   readonly start: number;
   /** The app holds a pool slot for this request. */
@@ -49,6 +52,8 @@ interface RequestState {
   ticket: Ticket | null;
   /** The server answered instead of the app (timeout, 413, shutdown); the app's writes are dropped. */
   takenOver: boolean;
+  /** The body is being read before the app runs (bodyBufferSize); bodyReady() lets it run. */
+  waiting: boolean;
   /** Debug mode: capture was entered for this request and must be left once. */
   captured: boolean;
 }
@@ -117,7 +122,7 @@ function onResponseClose(this: TrackedResponse): void {
   if (state) state.server.finished(this, state);
 }
 
-export class Server {
+export class Server implements BodyOwner<RequestState> {
   readonly reactor: Reactor;
   readonly pool: Pool;
   readonly listeners: Listener[] = [];
@@ -156,9 +161,17 @@ export class Server {
     this.pool = new Pool(options.threads.min, options.threads.max);
     this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
     this.reactor = new Reactor(
-      { firstData: options.firstDataTimeout, persistent: options.persistentTimeout, request: options.requestTimeout, idle: options.idleTimeout, upgradedIdle: options.upgradedIdleTimeout },
       {
-        firstDataTimeout: (entry) => this.firstDataTimeout(entry),
+        firstData: options.firstDataTimeout,
+        headers: options.headersTimeout,
+        body: options.bodyTimeout,
+        persistent: options.persistentTimeout,
+        request: options.requestTimeout,
+        idle: options.idleTimeout,
+        upgradedIdle: options.upgradedIdleTimeout,
+      },
+      {
+        readTimeout: (entry, why) => this.readTimeout(entry, why),
         requestTimeout: (entry) => this.requestTimeout(entry),
         idle: onIdle,
       },
@@ -218,15 +231,10 @@ export class Server {
     // After listen, a server 'error' is an accept failure (EMFILE, ENFILE): log it and keep serving.
     server.on('listening', () => server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err)));
     server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
-      const err = new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: 'CONNECT', supported: this.supportedText() });
+      const err = new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: 'CONNECT', supported: supportedText(this.options.supportedHttpMethods) });
       entryOf(socket) && this.reactor.remove(entryOf(socket)!);
       void respondRaw(this.lowlevel, socket, err, buildEnv(req), 501);
     });
-  }
-
-  private supportedText(): string {
-    const m = this.options.supportedHttpMethods;
-    return m === 'any' ? 'any' : [...m].join(', ');
   }
 
   private onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
@@ -239,28 +247,53 @@ export class Server {
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!res.shouldKeepAlive) entry.clientClosing = true;
-    this.reactor.toApp(entry, req, res);
-    const state: RequestState = { server: this, entry, req, start: this.options.logRequests ? performance.now() : 0, slot: false, ticket: null, takenOver: false, captured: false };
+    const framing = readFraming(req);
+    const refused = admissionError(req, this.options, framing);
+    const chunked = framing.transferEncoding !== undefined;
+    const length = chunked || framing.length === undefined ? 0 : Number(framing.length);
+    // A small body (and the start of a chunked one) is read before the app runs: Puma's way.
+    const hold = this.options.bodyBufferSize;
+    const held = refused === null && hold > 0 && (chunked || (length > 0 && length <= hold));
+    this.reactor.toApp(entry, req, res, held);
+    const state: RequestState = { server: this, entry, req, res, start: this.options.logRequests ? performance.now() : 0, slot: false, ticket: null, takenOver: false, waiting: false, captured: false };
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
     if (this.draining || this.busy || (max > 0 && entry.requests >= max)) res.shouldKeepAlive = false;
 
-    const declared = this.declaredLength(req);
-    const refused = this.admissionError(req, declared);
     if (refused) {
+      // The server answers in the app's place, with Connection: close; a body is read and dropped.
+      state.takenOver = true;
       if (refused.status === 413) req.resume();
       void this.answer(req, res, refused, refused.status!);
       return;
     }
     if (expectsContinue) res.writeContinue();
-    if (this.options.httpContentLengthLimit !== null && declared === undefined) this.limitChunked(req, res, state);
+    const limit = chunked ? this.options.httpContentLengthLimit : null;
+    if (held || limit !== null) watchBody(req, state, this, limit, held ? hold : 0);
+    if (!state.waiting) this.admit(req, res, state);
+  }
+
+  /** To the app now, or to the pool's queue. */
+  private admit(req: http.IncomingMessage, res: TrackedResponse, state: RequestState): void {
     if (this.pool.tryAcquire()) this.run(req, res, state);
     else state.ticket = this.pool.submit(() => this.run(req, res, state));
   }
 
+  /** BodyOwner: the body held back from the app is in (or larger than the hold). */
+  bodyReady(state: RequestState): void {
+    if (state.takenOver) return;
+    this.reactor.bodyRead(state.entry, state.res);
+    this.admit(state.req, state.res, state);
+  }
+
+  /** BodyOwner: a chunked body passed httpContentLengthLimit. */
+  bodyTooLarge(state: RequestState, seen: number): void {
+    void this.takeOver(state.req, state.res, new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: `at least ${seen}`, limit: this.options.httpContentLengthLimit }), 413);
+  }
+
   private admissionRefusal(req: http.IncomingMessage): { err: TspumaError; status: number } | null {
-    const err = this.admissionError(req, this.declaredLength(req));
+    const err = admissionError(req, this.options, readFraming(req));
     return err ? { err, status: err.status ?? 400 } : null;
   }
 
@@ -282,48 +315,6 @@ export class Server {
       res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
       neuter(res); // the app may keep writing to it
     });
-  }
-
-  /** The request's Content-Length, read only when httpContentLengthLimit is set (nothing else needs it). */
-  private declaredLength(req: http.IncomingMessage): string | undefined {
-    return this.options.httpContentLengthLimit === null ? undefined : firstHeader(req, 'content-length', 'Content-Length');
-  }
-
-  /**
-   * Puma's checks before the app: method, URI length, Host, declared body size. Headers are read
-   * from rawHeaders: node's `req.headers` object is built only if the app asks for it.
-   */
-  private admissionError(req: http.IncomingMessage, declared: string | undefined): TspumaError | null {
-    const methods = this.options.supportedHttpMethods;
-    if (methods !== 'any' && !methods.has(req.method!)) {
-      return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: this.supportedText() });
-    }
-    const url = req.url ?? '';
-    if (url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
-    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && firstHeader(req, 'host', 'Host') === undefined) {
-      return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
-    }
-    const limit = this.options.httpContentLengthLimit;
-    if (limit !== null && declared !== undefined && Number(declared) > limit) {
-      return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(declared), limit });
-    }
-    return null;
-  }
-
-  /** Counts a chunked body as the parser delivers it; over the limit, answers 413 and drops the rest. */
-  private limitChunked(req: http.IncomingMessage, res: TrackedResponse, state: RequestState): void {
-    const limit = this.options.httpContentLengthLimit!;
-    let seen = 0;
-    const push = req.push.bind(req);
-    req.push = (chunk: unknown, encoding?: BufferEncoding) => {
-      if (chunk !== null && !state.takenOver) {
-        seen += (chunk as Buffer).byteLength;
-        if (seen > limit) {
-          void this.takeOver(req, res, new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: `at least ${seen}`, limit }), 413);
-        }
-      }
-      return state.takenOver ? true : push(chunk, encoding);
-    };
   }
 
   private run(req: http.IncomingMessage, res: TrackedResponse, state: RequestState): void {
@@ -414,21 +405,37 @@ export class Server {
     void this.takeOver(req, res, err, 503);
   }
 
-  private firstDataTimeout(entry: Entry): void {
-    const err = new TspumaError('TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT', { seconds: this.options.firstDataTimeout });
+  /** A request head (or a body read before the app) stalled or missed its total deadline: 408. */
+  private readTimeout(entry: Entry, why: ReadExpiry): void {
+    const o = this.options;
+    const err =
+      why === 'stalled'
+        ? new TspumaError('TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT', { seconds: o.firstDataTimeout })
+        : why === 'headers'
+          ? new TspumaError('TSPUMA_ERR_HTTP_HEADERS_TIMEOUT', { seconds: o.headersTimeout })
+          : new TspumaError('TSPUMA_ERR_HTTP_BODY_TIMEOUT', { seconds: o.bodyTimeout });
     this.log.debug({ code: err.code, remote: entry.socket.remoteAddress }, err.message);
-    void respondRaw(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
+    const state = (entry.res as TrackedResponse | null)?.[kState];
+    if (state?.waiting) void this.takeOver(state.req, state.res, err, 408);
+    else void respondRaw(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
   }
+
+  /** Parse errors that wait for the responses to the requests before them on their connection. */
+  private readonly afterResponses = new Map<Entry, () => void>();
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const entry = entryOf(socket);
-    if (entry) this.reactor.remove(entry);
-    const inFlight = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
-    if ((err.code && CLIENT_GONE.has(err.code)) || !socket.writable || inFlight?.headersSent) {
+    if ((err.code && CLIENT_GONE.has(err.code)) || !socket.writable) {
+      if (entry) this.reactor.remove(entry);
       this.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client connection error');
       socket.destroy();
       return;
     }
+    // The unfinished response at the head of this connection's queue, when a request came first.
+    const ahead = (socket as { _httpMessage?: TrackedResponse | null })._httpMessage;
+    const state = ahead?.[kState];
+    // Already answered by the server with Connection: close; or the parser repeating its error.
+    if (state?.takenOver || (entry && this.afterResponses.has(entry))) return;
     let coded: TspumaError;
     let status: number;
     if (err.code === 'HPE_HEADER_OVERFLOW') {
@@ -440,7 +447,22 @@ export class Server {
       status = 400;
     }
     this.log.debug({ code: coded.code, remote: socket.remoteAddress, parser: err.code }, coded.message);
-    const env = socketEnv(socket);
+    if (state && entry && !state.waiting) {
+      // A good request before the bad bytes is in the app: its response goes out first, then
+      // the 400 and the close (finished() runs this once the connection has none in flight).
+      this.afterResponses.set(entry, () => this.refuseRaw(socket, coded, status, socketEnv(socket)));
+      return;
+    }
+    // No request before it, or a body held back from the app (which now never runs).
+    if (state) state.takenOver = true;
+    this.refuseRaw(socket, coded, status, state ? buildEnv(state.req) : socketEnv(socket));
+  }
+
+  /** Answers on the raw socket through the lowlevel handler, then closes it. */
+  private refuseRaw(socket: Socket, coded: TspumaError, status: number, env: RackEnv): void {
+    const entry = entryOf(socket);
+    if (entry) this.reactor.remove(entry);
+    if (!socket.writable) return void socket.destroy();
     if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(coded, { phase: 'request' });
     void respondRaw(this.lowlevel, socket, coded, env, status).catch(() => socket.destroy());
   }
@@ -464,9 +486,18 @@ export class Server {
     // Puma closes a connection after a `Connection: close` response; node:http may leave it
     // open (a request pipelined past maxKeepAlive gets 503 and the socket lingers).
     const flags = res as { _last?: boolean; maxRequestsOnConnectionReached?: boolean };
-    const last = !res.shouldKeepAlive || flags._last === true || flags.maxRequestsOnConnectionReached === true;
+    // A body the app left unread is not drained for another request: the connection closes
+    // (lingering, so the client reads the response) and what still arrives is dropped.
+    const last = !res.shouldKeepAlive || flags._last === true || flags.maxRequestsOnConnectionReached === true || !req.complete;
     if (last && entry.socket.writable) lingeringClose.call(entry.socket);
     this.reactor.toKeepalive(entry);
+    if (this.afterResponses.size !== 0 && entry.inflight === 0) {
+      const after = this.afterResponses.get(entry);
+      if (after) {
+        this.afterResponses.delete(entry);
+        after();
+      }
+    }
     if (this.options.logRequests) {
       const ms = Math.round((performance.now() - state.start) * 100) / 100;
       this.log.info({ method: req.method, url: req.url, status: res.statusCode, ms, remote: req.socket.remoteAddress }, `${req.method} ${req.url} ${res.statusCode} ${ms}ms`);

@@ -1,5 +1,6 @@
 // Starts tspuma in-process on 127.0.0.1:0 with a captured logger, for unit tests.
 import { Writable } from 'node:stream';
+import { rack } from '../../server/adapters.js';
 import type { Logger } from 'pino';
 import { createLogger } from '../../server/logger.js';
 import type { TspumaConfig } from '../../server/options.js';
@@ -48,4 +49,14 @@ export async function stopAll(): Promise<void> {
       return stopped;
     }),
   );
+}
+
+/** A Rack app that records the requests it ran ("METHOD URI"). */
+export function recording() {
+  const calls: string[] = [];
+  const app = rack((env) => {
+    calls.push(`${env.REQUEST_METHOD} ${env.REQUEST_URI}`);
+    return [200, {}, ['ok']];
+  });
+  return { app, calls };
 }

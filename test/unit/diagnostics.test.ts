@@ -31,7 +31,7 @@ describe('diagnostics', () => {
   it('gives one dump for an injected reactor fault, with the entry, and serving goes on', async () => {
     const t = await startTest({ app: rack(() => [200, {}, ['still serving']]) });
     const cap = captureLogger();
-    const reactor = new Reactor({ firstData: 10, persistent: 10, request: 0, idle: null, upgradedIdle: null }, { firstDataTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger);
+    const reactor = new Reactor({ firstData: 10, headers: 10, body: 10, persistent: 10, request: 0, idle: null, upgradedIdle: null }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger);
     const a = await connectedSocket();
     const b = await connectedSocket();
     const bad = reactor.add(a.server);

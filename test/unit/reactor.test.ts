@@ -26,7 +26,7 @@ async function pair(): Promise<{ server: net.Socket; client: net.Socket }> {
 
 function reactor(handlers: Partial<ConstructorParameters<typeof Reactor>[1]> = {}) {
   const cap = captureLogger(true);
-  const r = new Reactor({ firstData: 0.2, persistent: 0.2, request: 0, idle: null, upgradedIdle: 5 }, { firstDataTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
+  const r = new Reactor({ firstData: 0.2, headers: 0.5, body: 0.4, persistent: 0.2, request: 0, idle: null, upgradedIdle: 5 }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
   return { r, lines: cap.lines };
 }
 
@@ -81,9 +81,9 @@ describe('Reactor', () => {
     expect(server.destroyed).toBe(true);
   });
 
-  it('moves a connection that sent part of a request to reading, then calls firstDataTimeout', async () => {
-    const timedOut: number[] = [];
-    const { r } = reactor({ firstDataTimeout: (e) => timedOut.push(e.id) });
+  it('moves a connection that sent part of a request to reading, then calls readTimeout', async () => {
+    const timedOut: string[] = [];
+    const { r } = reactor({ readTimeout: (e, why) => timedOut.push(`${e.id} ${why}`) });
     const { server, client } = await pair();
     const entry = r.add(server);
     server.resume();
@@ -93,7 +93,50 @@ describe('Reactor', () => {
     r.sweep(performance.now() + 1000);
     expect(entry.phase).toBe('reading');
     r.sweep(performance.now() + 2000);
-    expect(timedOut).toEqual([entry.id]);
+    expect(timedOut).toEqual([`${entry.id} headers`]);
+  });
+
+  it('measures firstDataTimeout from the last byte seen, not from the start of the wait', async () => {
+    const timedOut: string[] = [];
+    const { r } = reactor({ readTimeout: (e, why) => timedOut.push(why) });
+    const { server, client } = await pair();
+    const t0 = performance.now();
+    r.sweep(t0);
+    r.add(server); // first_data deadline: t0 + 200 ms (+ a tick)
+    server.resume();
+    client.write('GET / HT');
+    await waitFor(() => server.bytesRead > 0, 'bytes to arrive');
+    // The byte is seen 150 ms in: the stall is counted from there, so nothing fires at t0 + 300.
+    r.sweep(t0 + 150);
+    r.sweep(t0 + 300);
+    expect(timedOut).toEqual([]);
+    // Past 150 + 200 ms and two ticks, with no new byte: stalled, well inside headersTimeout (500 ms).
+    r.sweep(t0 + 150 + 200 + 2 * r.tickMs + 1);
+    expect(timedOut).toEqual(['stalled']);
+  });
+
+  it('ends a head dripped one byte per tick at headersTimeout from its first byte', async () => {
+    const timedOut: { why: string; at: number }[] = [];
+    let now = 0;
+    const { r } = reactor({ readTimeout: (_e, why) => timedOut.push({ why, at: now }) });
+    const { server, client } = await pair();
+    const t0 = performance.now();
+    r.sweep(t0);
+    r.add(server);
+    server.resume();
+    // A byte every 100 ms (firstDataTimeout is 200 ms, so each one would reset a stall clock).
+    for (let i = 1; i <= 12 && timedOut.length === 0; i++) {
+      const before = server.bytesRead;
+      client.write('G');
+      await waitFor(() => server.bytesRead > before, `byte ${i}`);
+      now = t0 + i * 100;
+      r.sweep(now);
+    }
+    // The first byte was seen at t0 + 100: headersTimeout (500 ms) ends it by t0 + 600 plus a tick.
+    expect(timedOut).toHaveLength(1);
+    expect(timedOut[0]!.why).toBe('headers');
+    expect(timedOut[0]!.at).toBeGreaterThanOrEqual(t0 + 600);
+    expect(timedOut[0]!.at).toBeLessThanOrEqual(t0 + 600 + 2 * r.tickMs);
   });
 
   it('catches an entry with no deadline: logged once, evicted, sweeping goes on', async () => {
@@ -137,7 +180,7 @@ describe('Reactor', () => {
 
   it('survives a handler that throws', async () => {
     const { r, lines } = reactor({
-      firstDataTimeout: () => {
+      readTimeout: () => {
         throw new Error('handler exploded');
       },
     });

@@ -1,0 +1,89 @@
+// The checks a request passes before it reaches the app: Puma's (method, URI length, Host,
+// declared body size) and the HTTP/1.1 framing rules llhttp leaves to the server (a
+// Transfer-Encoding must end in chunked). Headers are read from rawHeaders in one pass: node
+// builds its `req.headers` object only when something reads it.
+import type http from 'node:http';
+import { TspumaError } from './errors.js';
+
+/** Puma's MAX_REQUEST_URI_LENGTH. */
+export const MAX_URI_LENGTH = 12 * 1024;
+
+/** What one pass over a request's raw headers found (fields overwritten by each readFraming call). */
+export interface Framing {
+  host: string | undefined;
+  /** The first Content-Length (llhttp refuses differing duplicates). */
+  length: string | undefined;
+  /** Every Transfer-Encoding header, joined with ", " as one list. */
+  transferEncoding: string | undefined;
+}
+
+const framing: Framing = { host: undefined, length: undefined, transferEncoding: undefined };
+
+/**
+ * One pass over rawHeaders for the headers admission needs. The result is one shared object,
+ * valid until the next call: admission reads it synchronously.
+ */
+export function readFraming(req: http.IncomingMessage): Framing {
+  framing.host = framing.length = framing.transferEncoding = undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    switch (name.length) {
+      case 4:
+        if (framing.host === undefined && (name === 'Host' || name.toLowerCase() === 'host')) framing.host = raw[i + 1];
+        break;
+      case 14:
+        if (framing.length === undefined && (name === 'Content-Length' || name.toLowerCase() === 'content-length')) framing.length = raw[i + 1];
+        break;
+      case 17:
+        if (name === 'Transfer-Encoding' || name.toLowerCase() === 'transfer-encoding') {
+          framing.transferEncoding = framing.transferEncoding === undefined ? raw[i + 1] : `${framing.transferEncoding}, ${raw[i + 1]}`;
+        }
+        break;
+    }
+  }
+  return framing;
+}
+
+/**
+ * Why a Transfer-Encoding cannot frame a request body (RFC 9112 §6.1 and §6.3), or null when it
+ * can: the codings must end in exactly one `chunked`, and HTTP/1.0 has no Transfer-Encoding.
+ */
+export function transferEncodingProblem(value: string, req: http.IncomingMessage): string | null {
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return 'HTTP/1.0 requests cannot use Transfer-Encoding';
+  const codings = value.split(',').map((c) => c.trim().toLowerCase());
+  if (codings.at(-1) !== 'chunked') return 'the last coding must be chunked, or the body has no end the server can find';
+  if (codings.indexOf('chunked') !== codings.length - 1) return 'chunked may be applied only once';
+  return null;
+}
+
+export interface AdmissionRules {
+  readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
+  readonly httpContentLengthLimit: number | null;
+}
+
+export function supportedText(methods: AdmissionRules['supportedHttpMethods']): string {
+  return methods === 'any' ? 'any' : [...methods].join(', ');
+}
+
+/** The first rule the request breaks, as the coded error (with its status), or null. */
+export function admissionError(req: http.IncomingMessage, rules: AdmissionRules, f: Framing): TspumaError | null {
+  const methods = rules.supportedHttpMethods;
+  if (methods !== 'any' && !methods.has(req.method!)) {
+    return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: supportedText(methods) });
+  }
+  const url = req.url ?? '';
+  if (url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
+  if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && f.host === undefined) {
+    return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
+  }
+  if (f.transferEncoding !== undefined) {
+    const problem = transferEncodingProblem(f.transferEncoding, req);
+    if (problem) return new TspumaError('TSPUMA_ERR_HTTP_TRANSFER_ENCODING', { value: f.transferEncoding, problem });
+  }
+  const limit = rules.httpContentLengthLimit;
+  if (limit !== null && f.length !== undefined && Number(f.length) > limit) {
+    return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(f.length), limit });
+  }
+  return null;
+}

@@ -1,0 +1,204 @@
+// In-process tests on 127.0.0.1:0: request framing (Transfer-Encoding, pipelined errors, body
+// limits), bodies read before the app, and the deadlines that bound slow clients.
+import net from 'node:net';
+import express from 'express';
+import { Hono } from 'hono';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeListener, rack } from '../../server/adapters.js';
+import { resolveOptions } from '../../server/options.js';
+import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { recording, startTest, stopAll } from '../helpers/server.js';
+
+afterEach(stopAll);
+
+/** The error code the lowlevel handler was given, echoed in the body. */
+const echoCode = (err: unknown, _env: unknown, status: number) => [status, {}, [`code ${(err as { code?: string }).code}`]] as [number, Record<string, string>, string[]];
+
+/** Opens a connection and resolves with what it received and when it closed (ms after open). */
+function openDrip(port: number): { socket: net.Socket; done: Promise<{ text: string; closedAfter: number }> } {
+  const socket = net.connect(port, '127.0.0.1');
+  const opened = Date.now();
+  let text = '';
+  socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  socket.on('error', () => undefined);
+  const done = new Promise<{ text: string; closedAfter: number }>((resolve) => socket.on('close', () => resolve({ text, closedAfter: Date.now() - opened })));
+  return { socket, done };
+}
+
+describe('Transfer-Encoding', () => {
+  it('refuses a Transfer-Encoding that does not end in one chunked with 400 and Connection: close, before the app', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app, lowlevelErrorHandler: echoCode });
+    const cases = {
+      gzip: 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc',
+      xchunked: 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      'HTTP/1.0': 'POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    };
+    for (const [name, bytes] of Object.entries(cases)) {
+      const r = await rawRequest(t.port, bytes);
+      expect(statusOf(r.text), name).toBe(400);
+      expect(r.text, name).toMatch(/connection: close/i);
+      expect(r.text, name).toContain('code TSPUMA_ERR_HTTP_TRANSFER_ENCODING');
+      expect(r.closed, name).toBe(true);
+    }
+    // llhttp itself refuses chunked followed by another coding, as a parse error.
+    const parsed = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    expect(statusOf(parsed.text)).toBe(400);
+    expect(parsed.text).toContain('code TSPUMA_ERR_HTTP_PARSE');
+    expect(calls).toEqual([]);
+    // gzip applied before chunked is valid framing: the app gets it.
+    const ok = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    expect(statusOf(ok.text)).toBe(200);
+    expect(calls).toEqual(['POST /']);
+  });
+});
+
+describe('pipelined requests', () => {
+  it('answers a malformed request pipelined behind a good one with 400, after the good response, then closes', async () => {
+    const t = await startTest({
+      app: rack(async (env) => {
+        await new Promise((r) => setTimeout(r, 30)); // still in the app when the bad bytes are parsed
+        return [200, {}, [`good ${env.PATH_INFO}`]];
+      }),
+      lowlevelErrorHandler: echoCode,
+    });
+    const r = await rawRequest(t.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE / HTTP/1.1\r\n\r\n');
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 400]);
+    expect(responses[0]).toContain('good /first');
+    expect(responses[1]).toContain('code TSPUMA_ERR_HTTP_PARSE');
+    expect(r.closed).toBe(true);
+  });
+
+  it('does the same when the good request was answered synchronously', async () => {
+    const t = await startTest({ app: rack(() => [200, {}, ['sync']]) });
+    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n');
+    expect(r.text.split(/(?=HTTP\/1\.1 )/).map(statusOf)).toEqual([200, 400]);
+    expect(r.closed).toBe(true);
+  });
+});
+
+describe('body limit', () => {
+  it('has a default limit of 100 MiB: a larger declared body gets 413 before a byte of it is sent', async () => {
+    expect(resolveOptions([]).httpContentLengthLimit).toBe(100 * 1024 * 1024);
+    const { app, calls } = recording();
+    const t = await startTest({ app });
+    const r = await rawRequest(t.port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 ** 3}\r\n\r\n`);
+    expect(statusOf(r.text)).toBe(413);
+    expect(r.closed).toBe(true);
+    expect(calls).toEqual([]);
+  });
+
+  it('closes the connection after a response that left its request body unread, instead of reading it to the end', async () => {
+    // Larger than bodyBufferSize, so the app runs at once; it answers without reading.
+    const t = await startTest({ app: nodeListener((_req, res) => res.end('not reading that')), bodyBufferSize: 0 });
+    const { socket, done } = openDrip(t.port);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nx');
+    await waitFor(() => t.running.server.stats().requests_count === 1, 'the app to answer');
+    // A byte every 50 ms keeps arriving; the server closes within its 2 s linger anyway.
+    const drip = setInterval(() => socket.writable && socket.write('x'), 50);
+    const { text, closedAfter } = await done;
+    clearInterval(drip);
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('not reading that');
+    expect(closedAfter).toBeLessThan(4000);
+  });
+});
+
+describe('bodies read before the app', () => {
+  it('refuses a malformed chunk size with 400 and never runs the app', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nabc\r\n0\r\n\r\n');
+    expect(statusOf(r.text)).toBe(400);
+    expect(r.text).toContain('code TSPUMA_ERR_HTTP_PARSE');
+    expect(r.closed).toBe(true);
+    expect(calls).toEqual([]);
+    // With bodyBufferSize 0 the body streams: the app runs on the head, as documented.
+    const streaming = await startTest({ app, bodyBufferSize: 0 });
+    await rawRequest(streaming.port, 'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n\r\n');
+    expect(calls).toEqual(['POST /upload']);
+  });
+
+  it('holds no pool slot while a slow body arrives, and hands the whole body to the app', async () => {
+    const t = await startTest({
+      threads: { min: 0, max: 1 },
+      app: async (req: Request) => new Response(`${req.method} read ${(await req.text()).length}`),
+    });
+    const { socket, done } = openDrip(t.port);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello');
+    await waitFor(() => t.running.server.stats().connections.reading === 1, 'the body to be read before the app');
+    expect(t.running.server.stats().running).toBe(0);
+    // The only slot is free: another request is served while the upload is half done.
+    expect(await (await fetch(t.url)).text()).toBe('GET read 0');
+    socket.write('world');
+    const { text } = await done;
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('POST read 10');
+  });
+
+  it('gives 408 to a held body that stalls for firstDataTimeout, and to one that misses bodyTimeout', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app, firstDataTimeout: 0.4, bodyTimeout: 1, lowlevelErrorHandler: echoCode });
+    const stalled = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello', 5000);
+    expect(statusOf(stalled.text)).toBe(408);
+    expect(stalled.text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+    // A byte every 100 ms never stalls, but the whole body must be in within bodyTimeout.
+    const { socket, done } = openDrip(t.port);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n');
+    const drip = setInterval(() => socket.writable && socket.write('x'), 100);
+    const dripped = await done;
+    clearInterval(drip);
+    expect(statusOf(dripped.text)).toBe(408);
+    expect(dripped.text).toContain('code TSPUMA_ERR_HTTP_BODY_TIMEOUT');
+    expect(dripped.closedAfter).toBeGreaterThanOrEqual(1000);
+    expect(dripped.closedAfter).toBeLessThan(3000);
+    expect(calls).toEqual([]);
+  });
+
+  it('leaves the held body readable by Express (express.json) and Hono (c.req.json)', async () => {
+    const ex = express();
+    ex.use(express.json({ limit: '1mb' }));
+    ex.post('/echo', (req, res) => void res.json({ got: req.body as unknown }));
+    const hono = new Hono().post('/echo', async (c) => c.json({ got: await c.req.json() }));
+    for (const app of [ex, hono]) {
+      const t = await startTest({ app });
+      const small = await fetch(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1 }) });
+      expect(await small.json()).toEqual({ got: { a: 1 } });
+      // Over bodyBufferSize (64 KiB): streamed to the app after its first bytes, still whole.
+      const text = 'y'.repeat(200_000);
+      const large = await fetch(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+      expect(((await large.json()) as { got: { text: string } }).got.text).toBe(text);
+    }
+  });
+});
+
+describe('slow request heads', () => {
+  it('answers 408 when a head is dripped past headersTimeout, though no gap reaches firstDataTimeout', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app, firstDataTimeout: 0.5, headersTimeout: 1, lowlevelErrorHandler: echoCode });
+    const { socket, done } = openDrip(t.port);
+    const head = 'GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ' + 'a'.repeat(200);
+    let i = 0;
+    const drip = setInterval(() => socket.writable && i < head.length && socket.write(head[i++]!), 100);
+    const { text, closedAfter } = await done;
+    clearInterval(drip);
+    expect(statusOf(text)).toBe(408);
+    expect(text).toContain('code TSPUMA_ERR_HTTP_HEADERS_TIMEOUT');
+    expect(closedAfter).toBeGreaterThanOrEqual(1000);
+    expect(closedAfter).toBeLessThan(3000);
+    expect(calls).toEqual([]);
+  });
+
+  it('answers a stalled partial head with 408 firstDataTimeout after its last byte, not twice that', async () => {
+    const t = await startTest({ app: recording().app, firstDataTimeout: 1, lowlevelErrorHandler: echoCode });
+    const started = Date.now();
+    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\n', 5000);
+    const elapsed = Date.now() - started;
+    expect(statusOf(r.text)).toBe(408);
+    expect(r.text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+    // 1 s after the byte, late by at most two ticks (250 ms each here) plus scheduling.
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+    expect(elapsed).toBeLessThan(1800);
+  });
+});

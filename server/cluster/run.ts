@@ -4,6 +4,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadApp } from '../app-loader.js';
+import { writePrivateFile } from '../private-file.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
@@ -62,7 +63,8 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
     files.push(resolve(options.pidfile));
   }
   if (options.state) {
-    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`, { mode: 0o600 });
+    // The control token: 0600 even when a file (0644, say) is already there.
+    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`);
     files.push(resolve(options.state));
   }
   const code = await primary.stopped;

@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import { diagnostics } from '../debug-hook.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
 import { startInspector } from '../../inspector/setup.js';
+import { CLUSTER_RUN_ENV } from './messages.js';
 import { Primary } from './primary.js';
 
 export async function runCluster(options: Options, log: Logger): Promise<number> {
@@ -20,6 +21,8 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
     await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
   }
+  // Inherited by every worker forked: the run id under which they share the dump folder's sites.
+  process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   const primary = new Primary(options, log);
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {

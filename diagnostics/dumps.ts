@@ -105,26 +105,36 @@ export class DumpBuilder {
         if (this.redactor.isSecretName(k)) {
           context[k] = '[redacted]';
           redactions.push(`context ${k}`);
-        } else context[k] = shown(v);
+        } else {
+          const value = shown(v);
+          context[k] = typeof value === 'string' ? this.redactor.query(value, redactions, `context ${k}`) : value;
+        }
       }
     }
+    // A message may quote the request URL (a coded error, an app's own text).
+    const info = errorInfo(err);
+    const error: DumpError = {
+      ...info,
+      message: this.redactor.query(info.message, redactions, 'error message'),
+      causes: info.causes.map((c, i) => ({ ...c, message: this.redactor.query(c.message, redactions, `cause ${i + 1}`) })),
+    };
     const mem = process.memoryUsage();
     const dump: Dump = {
       version: DUMP_VERSION,
       id: nextDumpId(),
       kind: ctx.kind ?? (capture?.reason === 'promiseRejection' ? 'rejection' : 'exception'),
       phase: ctx.phase,
-      error: errorInfo(err),
+      error,
       pid: process.pid,
       worker: ctx.worker ?? null,
       time: new Date().toISOString(),
       // file:line of the throw: the same key whether the frames came from a capture or the stack text.
-      site: capture?.site ?? ctx.site ?? (top ? `${top.file}:${top.line}` : `${ctx.phase}:${errorInfo(err).code ?? 'unknown'}`),
+      site: capture?.site ?? ctx.site ?? (top ? `${top.file}:${top.line}` : `${ctx.phase}:${info.code ?? 'unknown'}`),
       culprit,
       captured: Boolean(capture),
       frames,
       request: req
-        ? { method: req.method ?? '', url: req.url ?? '', headers: this.redactor.headers(req.headers, redactions) }
+        ? { method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
         : null,
       process: {
         node: process.version,

@@ -123,7 +123,8 @@ export class FrameReader {
           redactions.push(`value of ${where}`);
           return '[redacted]';
         }
-        return s.length > MAX_STRING ? `${s.slice(0, MAX_STRING)}…` : s;
+        const q = this.redactor.query(s, redactions, where);
+        return q.length > MAX_STRING ? `${q.slice(0, MAX_STRING)}…` : q;
       }
       case 'number':
         return v.unserializableValue !== undefined ? { summary: v.unserializableValue } : (v.value as number);
@@ -141,7 +142,7 @@ export class FrameReader {
   describe(v: RemoteObject, where: string, redactions: string[]): string {
     if (v.type === 'undefined') return 'undefined';
     if (v.type === 'function') return `function ${(v.description ?? '').split('\n')[0]!.replace(/^(async )?function\s*/, '').slice(0, 60) || '(anonymous)'}`;
-    if (v.type === 'string') return JSON.stringify(v.value);
+    if (v.type === 'string') return JSON.stringify(this.redactor.query(String(v.value), redactions, where));
     if (v.type !== 'object') return v.unserializableValue ?? v.description ?? String(v.value);
     if (v.subtype === 'null') return 'null';
     const head = v.description ?? v.className ?? 'Object';
@@ -159,7 +160,7 @@ export class FrameReader {
         redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);
         return array ? '"[redacted]"' : `${p.name}: "[redacted]"`;
       }
-      const value = str !== null ? JSON.stringify(str.slice(0, 60)) : (p.value ?? p.subtype ?? p.type);
+      const value = str !== null ? JSON.stringify(this.redactor.query(str, redactions, `${array ? 'element' : 'property'} ${p.name}, ${where}`).slice(0, 60)) : (p.value ?? p.subtype ?? p.type);
       return array ? value : `${p.name}: ${value}`;
     });
     const more = v.preview!.overflow || props.length > visible.length ? ', …' : '';

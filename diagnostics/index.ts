@@ -1,5 +1,6 @@
 // Created by cli.ts / start() when debug is on (TSPUMA_OPTS=-d, --debug, debug: true); owns
 // the capturer, the dump builder and the sinks, and is handed to the server as its debug hook.
+import { CLUSTER_RUN_ENV } from '../server/cluster/messages.js';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder } from './dumps.js';
@@ -55,6 +56,7 @@ export class Diagnostics implements DiagnosticsHook {
       githubActions: opts.env.GITHUB_ACTIONS === 'true',
       colour: opts.colour,
       write: opts.write,
+      run: this.worker === null ? null : (opts.env[CLUSTER_RUN_ENV] ?? null),
     });
     process.setSourceMapsEnabled(true);
     this.capturer.start();

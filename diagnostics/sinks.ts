@@ -1,7 +1,9 @@
 // Created by diagnostics/index.ts; every dump goes here and leaves the process once per
-// distinct site: stderr (text), TSPUMA_DUMP_DIR (.json and .txt, bounded), CI annotations.
-import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// distinct site: stderr (text), TSPUMA_DUMP_DIR (.json and .txt, 0600, bounded across every
+// process writing there), CI annotations.
+import { resolve } from 'node:path';
+import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
+import { claimSite, clearStaleClaims, trimFolder } from './dump-budget.js';
 import type { Dump } from './model.js';
 import { renderText } from './render.js';
 
@@ -13,6 +15,11 @@ export interface SinkOptions {
   githubActions: boolean;
   colour: boolean;
   write: (text: string) => void;
+  /**
+   * A cluster worker: the run id its primary shares with every worker, under which sites are
+   * claimed in dir so a site gets one dump per server; null in single mode and the primary.
+   */
+  run?: string | null;
 }
 
 interface SiteRecord {
@@ -23,14 +30,12 @@ interface SiteRecord {
 
 export class Sinks {
   private readonly sites = new Map<string, SiteRecord>();
-  private readonly files: string[] = [];
   total = 0;
 
   constructor(private readonly opts: SinkOptions) {
     if (opts.dir) {
-      mkdirSync(opts.dir, { recursive: true });
-      // Files from earlier runs count towards the bound, oldest (by name: time first) first.
-      for (const name of readdirSync(opts.dir).filter((n) => n.endsWith('.json')).sort()) this.files.push(join(opts.dir, name.slice(0, -5)));
+      ensurePrivateDir(opts.dir);
+      if (opts.run) clearStaleClaims(opts.dir);
     }
   }
 
@@ -46,7 +51,16 @@ export class Sinks {
       }
       return { repeat: true, path: known.path };
     }
-    const path = this.writeFiles(dump);
+    const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
+    if (base && this.opts.run && dump.kind !== 'hang') {
+      // Another process of this server dumped this site first: a repeat, with its path.
+      const claim = claimSite(this.opts.dir!, this.opts.run, dump.site, `${base}.json`);
+      if (!claim.mine) {
+        this.sites.set(dump.site, { first: dump, count: 1, path: claim.path });
+        return { repeat: true, path: claim.path };
+      }
+    }
+    const path = base ? this.writeFiles(dump, base) : null;
     this.sites.set(dump.site, { first: dump, count: 1, path });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
@@ -58,28 +72,21 @@ export class Sinks {
     return { repeat: false, path };
   }
 
-  private writeFiles(dump: Dump): string | null {
-    if (!this.opts.dir) return null;
-    const base = join(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${dump.pid}-${String(dump.id).padStart(4, '0')}`);
+  /** Writes the pair (synchronously: a crashing process's dump is on disk when emit returns), then trims the folder. */
+  private writeFiles(dump: Dump, base: string): string | null {
     try {
-      writeFileSync(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
-      writeFileSync(`${base}.txt`, `${renderText(dump)}\n`);
+      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
+      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
     } catch (err) {
       this.opts.write(`tspuma: could not write dump files ${base}.*: ${(err as Error).message}\n`);
       return null;
     }
-    this.files.push(base);
-    while (this.files.length > this.opts.maxFiles) {
-      const old = this.files.shift()!;
-      for (const ext of ['.json', '.txt']) {
-        try {
-          unlinkSync(`${old}${ext}`);
-        } catch {
-          /* already gone */
-        }
-      }
+    try {
+      trimFolder(this.opts.dir!, this.opts.maxFiles);
+    } catch (err) {
+      this.opts.write(`tspuma: could not trim the dump folder ${this.opts.dir}: ${(err as Error).message}\n`);
     }
-    return resolve(`${base}.json`);
+    return `${base}.json`;
   }
 
   /** The exit summary: count, distinct sites, paths. */

@@ -6,6 +6,7 @@ import { nextDumpId } from '../diagnostics/dumps.js';
 import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
 import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
+import { openPrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { InFlight } from '../server/server.js';
 
@@ -233,7 +234,8 @@ export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ no
 /** Streams a heap snapshot of the target to `path` (the .heapsnapshot format DevTools loads). */
 export async function heapSnapshot(t: RemoteTarget, path: string): Promise<number> {
   const s = await attach(t);
-  const out = createWriteStream(path);
+  // Every string in the heap is in it (tokens, passwords): owner-only, like a dump.
+  const out = createWriteStream(path, { fd: openPrivateFile(path) });
   let bytes = 0;
   try {
     s.on('HeapProfiler.addHeapSnapshotChunk', (p: { chunk: string }) => {

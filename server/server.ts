@@ -17,6 +17,7 @@ import { buildEnv, socketEnv } from './rack.js';
 import { Reactor, entryOf, type Entry, type Phase, type ReadExpiry } from './reactor.js';
 import { watchBody, type BodyOwner } from './request-body.js';
 import { Upgrades } from './upgrade.js';
+import { urlRedactor } from '../diagnostics/redact.js';
 
 export { MAX_URI_LENGTH };
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
@@ -150,6 +151,8 @@ export class Server implements BodyOwner<RequestState> {
     this.busyTimer.unref();
   }
   private drained: Promise<void> | null = null;
+  /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
+  private readonly shownUrl: (url: string | undefined) => string;
 
   constructor(
     readonly options: Options,
@@ -159,6 +162,7 @@ export class Server implements BodyOwner<RequestState> {
     onIdle: () => void = () => {},
   ) {
     this.pool = new Pool(options.threads.min, options.threads.max);
+    this.shownUrl = urlRedactor(options.redact);
     this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
     this.reactor = new Reactor(
       {
@@ -187,7 +191,7 @@ export class Server implements BodyOwner<RequestState> {
     this.reactor.start();
     if (this.app.websocket || this.app.upgrade) {
       this.upgrades = new Upgrades(this.reactor, this.app, this.log, (req, socket, err, status) => {
-        this.log.debug({ code: err.code, url: req.url }, err.message);
+        this.log.debug({ code: err.code, url: this.shownUrl(req.url) }, err.message);
         void respondRaw(this.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
       });
       await this.upgrades.init();
@@ -221,7 +225,7 @@ export class Server implements BodyOwner<RequestState> {
     if (this.upgrades) {
       server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
         const refused = this.draining
-          ? { err: new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: req.url, protocol: String(req.headers.upgrade ?? ''), reason: 'the server is shutting down' }), status: 503 }
+          ? { err: new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: this.shownUrl(req.url), protocol: String(req.headers.upgrade ?? ''), reason: 'the server is shutting down' }), status: 503 }
           : this.admissionRefusal(req);
         this.upgrades!.handle(req, socket, head, refused);
       });
@@ -357,17 +361,18 @@ export class Server implements BodyOwner<RequestState> {
   private appError(req: http.IncomingMessage, res: TrackedResponse, state: RequestState, err: unknown): void {
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (state.takenOver || (code !== undefined && CLIENT_GONE.has(code) && (res.destroyed || req.destroyed))) {
-      this.log.debug({ err, url: req.url }, 'app error after the response was taken over or the client left');
+      this.log.debug({ err, url: this.shownUrl(req.url) }, 'app error after the response was taken over or the client left');
       return;
     }
     if (res.headersSent) {
-      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err });
+      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: this.shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       this.log.error({ err, code: coded.code }, coded.message);
       res.destroy();
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
-    this.log.error({ err, method: req.method, url: req.url, status }, `${req.method} ${req.url} failed: ${(err as Error)?.message ?? String(err)}`);
+    const url = this.shownUrl(req.url);
+    this.log.error({ err, method: req.method, url, status }, `${req.method} ${url} failed: ${this.shownUrl((err as Error)?.message ?? String(err))}`);
     void this.answer(req, res, err, status, 'app');
   }
 
@@ -400,8 +405,9 @@ export class Server implements BodyOwner<RequestState> {
   private requestTimeout(entry: Entry): void {
     const { req, res } = entry;
     if (!req || !res) return;
-    const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url: req.url, seconds: this.options.requestTimeout });
-    this.log.warn({ code: err.code, method: req.method, url: req.url }, err.message);
+    const url = this.shownUrl(req.url);
+    const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds: this.options.requestTimeout });
+    this.log.warn({ code: err.code, method: req.method, url }, err.message);
     void this.takeOver(req, res, err, 503);
   }
 
@@ -500,7 +506,8 @@ export class Server implements BodyOwner<RequestState> {
     }
     if (this.options.logRequests) {
       const ms = Math.round((performance.now() - state.start) * 100) / 100;
-      this.log.info({ method: req.method, url: req.url, status: res.statusCode, ms, remote: req.socket.remoteAddress }, `${req.method} ${req.url} ${res.statusCode} ${ms}ms`);
+      const url = this.shownUrl(req.url);
+      this.log.info({ method: req.method, url, status: res.statusCode, ms, remote: req.socket.remoteAddress }, `${req.method} ${url} ${res.statusCode} ${ms}ms`);
     }
   }
 
@@ -512,7 +519,7 @@ export class Server implements BodyOwner<RequestState> {
   inFlight(): InFlight[] {
     const now = performance.now();
     const out: InFlight[] = [];
-    for (const e of this.reactor.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: e.req.url ?? '', ms: Math.round(now - e.appSince) });
+    for (const e of this.reactor.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: this.shownUrl(e.req.url), ms: Math.round(now - e.appSince) });
     return out.sort((a, b) => b.ms - a.ms);
   }
 
@@ -574,7 +581,7 @@ export class Server implements BodyOwner<RequestState> {
     for (const entry of [...this.reactor.inApp()]) {
       const { req, res } = entry;
       if (!req || !res) continue;
-      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: req.url, seconds: this.options.forceShutdownAfter });
+      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.shownUrl(req.url), seconds: this.options.forceShutdownAfter });
       this.log.warn({ code: err.code }, err.message);
       pending.push(this.takeOver(req, res, err, 503));
     }

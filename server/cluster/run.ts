@@ -4,6 +4,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadApp } from '../app-loader.js';
+import { writePrivateFile } from '../private-file.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
@@ -11,6 +12,7 @@ import { VERSION } from '../version.js';
 import { diagnostics } from '../debug-hook.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
 import { startInspector } from '../../inspector/setup.js';
+import { CLUSTER_RUN_ENV } from './messages.js';
 import { Primary } from './primary.js';
 
 export async function runCluster(options: Options, log: Logger): Promise<number> {
@@ -19,6 +21,8 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
     await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
   }
+  // Inherited by every worker forked: the run id under which they share the dump folder's sites.
+  process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   const primary = new Primary(options, log);
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
@@ -62,7 +66,8 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
     files.push(resolve(options.pidfile));
   }
   if (options.state) {
-    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`, { mode: 0o600 });
+    // The control token: 0600 even when a file (0644, say) is already there.
+    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`);
     files.push(resolve(options.state));
   }
   const code = await primary.stopped;

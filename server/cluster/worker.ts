@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
 import { loadApp } from '../app-loader.js';
+import { diagnostics } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
@@ -78,6 +79,14 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
           log.warn({ message: never }, 'unknown message from the primary');
         }
       }
+    });
+    // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
+    // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
+    process.on('uncaughtException', (err) => {
+      log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
+      diagnostics?.report(err, { phase: 'app' });
+      process.exitCode = 1;
+      void stop('uncaught exception');
     });
     // The primary died: no orphans.
     process.on('disconnect', () => void stop('the primary went away'));

@@ -1,0 +1,94 @@
+// Created by sinks.ts for a dump folder: keeps the folder's bound (the newest maxFiles dumps)
+// and, for the processes of one cluster, the rule of one dump per failure site, across every
+// process that writes there. The state is the folder itself, read when a dump is written, so
+// a process never waits for another and a crashing worker's dump is on disk before it returns.
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
+
+/** A dump's files: `<ISO time with - for : and .>-<pid>-<id>.json` and `.txt`; they sort by time. */
+export const DUMP_FILE = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+-\d+\.json$/;
+/** Site claims of running clusters, one empty-ish file per site, in the dump folder. */
+export const CLAIMS_DIR = '.tspuma-sites';
+
+/** The dumps in `dir`, oldest first (by name: time first), as paths without extension. */
+export function dumpsIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => DUMP_FILE.test(n))
+    .sort()
+    .map((n) => join(dir, n.slice(0, -'.json'.length)));
+}
+
+/**
+ * Removes the oldest dumps until at most `maxFiles` are left. Processes trimming at once read the
+ * same listing or a later one, so they remove the same oldest files (an unlink of a file another
+ * removed first is ignored) and never more than the bound asks.
+ */
+export function trimFolder(dir: string, maxFiles: number): void {
+  const all = dumpsIn(dir);
+  for (const base of all.slice(0, Math.max(0, all.length - maxFiles))) {
+    for (const ext of ['.json', '.txt']) {
+      try {
+        unlinkSync(`${base}${ext}`);
+      } catch {
+        /* already gone: another process trimmed it */
+      }
+    }
+  }
+}
+
+export type Claim = { mine: true } | { mine: false; path: string | null };
+
+/**
+ * One process of cluster `run` takes `site`: the first to create its claim file (O_EXCL, atomic
+ * across processes) writes the dump; the others learn the path it wrote. Hangs are never claimed.
+ */
+export function claimSite(dir: string, run: string, site: string, path: string): Claim {
+  const claims = join(dir, CLAIMS_DIR);
+  const file = join(claims, `${run}-${createHash('sha1').update(site).digest('hex').slice(0, 20)}`);
+  try {
+    ensurePrivateDir(claims);
+    writeFileSync(file, path, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+    return { mine: true };
+  } catch (err) {
+    // A claim that cannot be made (a read-only folder, say) must not cost the dump.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return { mine: true };
+    let written = '';
+    try {
+      written = readFileSync(file, 'utf8');
+    } catch {
+      /* removed meanwhile */
+    }
+    // Empty while its owner is between creating and writing it.
+    return { mine: false, path: written === '' ? null : written };
+  }
+}
+
+/** Removes the claims of clusters whose primary (the pid that starts a run id) is gone. */
+export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = pidAlive): void {
+  let names: string[];
+  try {
+    names = readdirSync(join(dir, CLAIMS_DIR));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || alive(pid)) continue;
+    try {
+      unlinkSync(join(dir, CLAIMS_DIR, name));
+    } catch {
+      /* another worker cleared it */
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

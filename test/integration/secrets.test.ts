@@ -1,0 +1,200 @@
+// Integration: files that hold secrets are 0600 (0700 folders), secret query-string values are
+// redacted in every output (request log, error log, dumps, the 500 page) while the app sees them,
+// and one dump folder keeps one bound for a whole cluster.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, run } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const LOCAL = 'tcp://127.0.0.1:0';
+const DEBUG_APP = 'test/fixtures/debug-app.ts';
+const SECRETS_APP = 'test/fixtures/secrets-app.ts';
+const QUERY = '?token=abc123&page=2&api_key=xyz789';
+const SHOWN = '?token=[redacted]&page=2&api_key=[redacted]';
+const SECRETS = ['abc123', 'xyz789'];
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+const jsonIn = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+
+/** One GET on a fresh connection (so the kernel may pick another worker each time). */
+function get(url: string, socketPath?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+describe('files holding secrets', () => {
+  it('writes dump files 0600 in a dump folder it creates 0700 (parents too), and leaves an existing folder as it was', async () => {
+    const root = tmp('tspuma-modes-');
+    const created = join(root, 'new', 'dumps');
+    const s = await boot(['-d', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: created });
+    expect((await get(`${s.url}/sync`)).status).toBe(500);
+    const name = await waitFor(() => jsonIn(created)[0], 'the dump file');
+    expect(mode(join(root, 'new'))).toBe(0o700);
+    expect(mode(created)).toBe(0o700);
+    expect(mode(join(created, name))).toBe(0o600);
+    expect(mode(join(created, name.replace(/\.json$/, '.txt')))).toBe(0o600);
+
+    const existing = join(root, 'shared');
+    mkdirSync(existing);
+    chmodSync(existing, 0o755);
+    const t = await boot(['-d', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: existing });
+    expect((await get(`${t.url}/sync`)).status).toBe(500);
+    const other = await waitFor(() => jsonIn(existing)[0], 'the dump file');
+    expect(mode(existing)).toBe(0o755);
+    expect(mode(join(existing, other))).toBe(0o600);
+  });
+
+  it('rewrites an existing 0644 state file 0600 before the control token goes in', async () => {
+    const dir = tmp('tspuma-state-');
+    const state = join(dir, 'state.json');
+    writeFileSync(state, '{"old": true}\n', { mode: 0o644 });
+    chmodSync(state, 0o644);
+    const token = 'state-file-token-5b0c1e2d';
+    await boot(['-w', '1', '-S', state, '--control-url', LOCAL, '--control-token', token, '-b', LOCAL, 'examples/hello.ts']);
+    const written = await waitFor(() => (readFileSync(state, 'utf8').includes('control_auth_token') ? readFileSync(state, 'utf8') : null), 'the state file');
+    expect(JSON.parse(written).control_auth_token).toBe(token);
+    expect(mode(state)).toBe(0o600);
+  });
+
+  it('writes a heap snapshot 0600 over an existing 0644 file', async () => {
+    const dir = tmp('tspuma-heap-');
+    const out = join(dir, 'app.heapsnapshot');
+    writeFileSync(out, 'old\n');
+    chmodSync(out, 0o644);
+    const s = await boot(['--inspect=127.0.0.1:0', '-b', LOCAL, 'examples/hello.ts']);
+    const discovery = await waitFor(() => /Inspector discovery: (http:\/\/[^\s/]+)/.exec(s.stdout())?.[1], 'the discovery line');
+    const heap = run(['inspect', 'heap', '--out', out, '--url', discovery]);
+    expect(await heap.exited).toBe(0);
+    expect(readFileSync(out, 'utf8').startsWith('{"snapshot":')).toBe(true);
+    expect(mode(out)).toBe(0o600);
+  });
+});
+
+describe('secret query-string values', () => {
+  it('are redacted in a --log-requests line (url field and message) while the app sees the real URL', async () => {
+    const s = await boot(['--log-requests', '-b', LOCAL, 'examples/fetch.ts']);
+    const res = await get(`${s.url}/echo${QUERY}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('abc123'); // the app got the real URL
+    const line = await waitFor(() => s.lines().find((l) => typeof l.url === 'string' && (l.url as string).startsWith('/echo')), 'the request line');
+    expect(line.url).toBe(`/echo${SHOWN}`);
+    expect(line.msg).toBe(`GET /echo${SHOWN} 200 ${line.ms}ms`);
+    for (const secret of SECRETS) expect(s.stdout()).not.toContain(secret);
+  });
+
+  it('are redacted in the error log line with -q (url field and message)', async () => {
+    const dir = tmp('tspuma-quiet-');
+    const sock = join(dir, 'web.sock');
+    const s = run(['-q', '-b', `unix://${sock}`, DEBUG_APP]);
+    await waitFor(() => existsSync(sock), 'the unix socket');
+    expect((await get(`http://localhost/sync${QUERY}`, sock)).status).toBe(500);
+    const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the error line');
+    expect(line.url).toBe(`/sync${SHOWN}`);
+    expect(line.msg).toBe(`GET /sync${SHOWN} failed: user 42 not found after 3 attempts (7)`);
+    for (const secret of SECRETS) expect(s.stdout()).not.toContain(secret);
+  });
+
+  it('are redacted in the dump files, on stderr and in the development 500 page', async () => {
+    const dir = tmp('tspuma-dumps-');
+    const s = await boot(['-d', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir });
+    const res = await get(`${s.url}/sync${QUERY}`);
+    expect(res.status).toBe(500);
+    expect(res.body).toContain(`request: GET /sync${SHOWN}`);
+    const name = await waitFor(() => jsonIn(dir)[0], 'the dump file');
+    const json = readFileSync(join(dir, name), 'utf8');
+    const dump = JSON.parse(json) as Dump;
+    expect(dump.request!.url).toBe(`/sync${SHOWN}`);
+    expect(dump.redactions).toEqual(expect.arrayContaining(['query token (request url)', 'query api_key (request url)']));
+    // node:http's parser frame holds the raw URL as a local: redacted there too.
+    const parser = dump.frames.find((f) => f.function.endsWith('parserOnHeadersComplete'));
+    expect(parser?.locals.url).toBe(`/sync${SHOWN}`);
+    const text = readFileSync(join(dir, name.replace(/\.json$/, '.txt')), 'utf8');
+    expect(text).toContain(`request: GET /sync${SHOWN}`);
+    for (const secret of SECRETS) {
+      expect(res.body).not.toContain(secret);
+      expect(json).not.toContain(secret);
+      expect(text).not.toContain(secret);
+      expect(s.stderr()).not.toContain(secret);
+    }
+  });
+
+  it('are redacted in a Rack app dump: QUERY_STRING and REQUEST_URI held as locals', async () => {
+    const dir = tmp('tspuma-dumps-');
+    const s = await boot(['-d', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir });
+    expect((await get(`${s.url}/charge${QUERY}`)).status).toBe(500);
+    const name = await waitFor(() => jsonIn(dir)[0], 'the dump file');
+    const dump = JSON.parse(readFileSync(join(dir, name), 'utf8')) as Dump;
+    const culprit = dump.frames[dump.culprit]!;
+    expect(culprit.function).toBe('charge');
+    expect(culprit.locals).toMatchObject({ query: SHOWN.slice(1), uri: `/charge${SHOWN}` });
+    for (const secret of SECRETS) expect(JSON.stringify(dump)).not.toContain(secret);
+  });
+});
+
+describe('one dump budget per server', () => {
+  it('-w 2: more distinct failing sites than the budget leave exactly the budget (100 dumps), and a site failing in both workers one dump', async () => {
+    const dir = tmp('tspuma-budget-');
+    const dumps = join(dir, 'dumps');
+    const SITES = 120;
+    // One throw site per line: site N throws on line N + 2.
+    const lines = ['export default function app(request) {', '  const n = Number(new URL(request.url).searchParams.get("site"));'];
+    for (let i = 0; i < SITES; i++) lines.push(`  if (n === ${i}) throw new Error("site ${i}");`);
+    lines.push('  return new Response("ok\\n");', '}', '');
+    writeFileSync(join(dir, 'sites.mjs'), lines.join('\n'));
+    const s = await boot(['-d', '-w', '2', '-b', LOCAL, join(dir, 'sites.mjs')], { TSPUMA_DUMP_DIR: dumps });
+
+    // One site until both workers have failed there (bounded in count and time).
+    const workers = new Set<string>();
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; i < 200 && workers.size < 2 && Date.now() < deadline; i++) {
+      const res = await get(`${s.url}/?site=0`);
+      expect(res.status).toBe(500);
+      const w = /pid \d+, worker (\d+),/.exec(res.body)?.[1];
+      if (w) workers.add(w);
+    }
+    expect([...workers].sort()).toEqual(['0', '1']);
+    expect(jsonIn(dumps)).toHaveLength(1);
+
+    for (let i = 1; i < SITES; i++) expect((await get(`${s.url}/?site=${i}`)).status).toBe(500);
+    expect(jsonIn(dumps)).toHaveLength(100);
+    expect(readdirSync(dumps).filter((n) => n.endsWith('.txt'))).toHaveLength(100);
+    // The newest were kept: the last site's dump is there, site 0's (the oldest) is gone.
+    const messages = jsonIn(dumps).map((n) => (JSON.parse(readFileSync(join(dumps, n), 'utf8')) as Dump).error.message);
+    expect(messages).toContain(`site ${SITES - 1}`);
+    expect(messages).not.toContain('site 0');
+  });
+
+  it('keeps the dump of a worker dying of an uncaught exception when the folder is at its bound (the oldest goes)', async () => {
+    const dumps = tmp('tspuma-crash-');
+    // 100 dumps of an earlier run, older than anything this run writes.
+    for (let i = 0; i < 100; i++) {
+      const base = join(dumps, `2020-01-01T00-00-${String(Math.floor(i / 10)).padStart(2, '0')}-${String(i % 10).padStart(3, '0')}Z-1-${String(i + 1).padStart(4, '0')}`);
+      writeFileSync(`${base}.json`, '{}\n');
+      writeFileSync(`${base}.txt`, 'old\n');
+    }
+    const s = await boot(['-d', '-w', '1', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dumps });
+    expect((await get(`${s.url}/crash`)).status).toBe(200);
+    await waitFor(() => /Worker 0 \(PID: \d+\) died \(exit 1\); respawning/.test(s.stdout()), 'the respawn line', 15_000);
+    const names = jsonIn(dumps);
+    expect(names).toHaveLength(100);
+    expect(names[0]).not.toMatch(/^2020-01-01T00-00-00-000Z/); // the oldest was removed
+    const crash = JSON.parse(readFileSync(join(dumps, names[names.length - 1]!), 'utf8')) as Dump;
+    expect(crash).toMatchObject({ phase: 'app', worker: 0, error: { message: 'worker crash outside a request' } });
+  });
+});

@@ -1,0 +1,120 @@
+// In-process: the query-string rule shares the header rule (one predicate), private files are
+// 0600 whatever was there, and the dump folder's shared bound and site claims.
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLAIMS_DIR, claimSite, clearStaleClaims, trimFolder } from '../../diagnostics/dump-budget.js';
+import { Redactor, urlRedactor } from '../../diagnostics/redact.js';
+import { writePrivateFile } from '../../server/private-file.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'tspuma-secrets-'));
+
+describe('query-string redaction', () => {
+  const r = new Redactor();
+
+  it('replaces the values of secret-named parameters and lists each, leaving the others', () => {
+    const applied: string[] = [];
+    expect(r.query('/pay?token=abc&page=2&api_key=xyz', applied, 'request url')).toBe('/pay?token=[redacted]&page=2&api_key=[redacted]');
+    expect(applied).toEqual(['query token (request url)', 'query api_key (request url)']);
+  });
+
+  it('uses the header rule: a header name (cookie, authorization) is secret as a parameter too', () => {
+    expect(r.query('/x?cookie=sid1&authorization=a2&q=ok')).toBe('/x?cookie=[redacted]&authorization=[redacted]&q=ok');
+  });
+
+  it('decodes names and catches credential-shaped values whatever they are called', () => {
+    expect(r.query('/x?api%5Fkey=k1&auth=Bearer%20t0k&user_password=p+w')).toBe('/x?api%5Fkey=[redacted]&auth=[redacted]&user_password=[redacted]');
+  });
+
+  it('redacts a bare query string, a URL inside a message, and stops at a fragment or quote', () => {
+    expect(r.query('token=abc&page=2')).toBe('token=[redacted]&page=2');
+    expect(r.query('GET /a?secret=s3 failed: "x"')).toBe('GET /a?secret=[redacted] failed: "x"');
+    expect(r.query('/a?token=t#frag')).toBe('/a?token=[redacted]#frag');
+  });
+
+  it('leaves text without a secret parameter as it is, and redacted text unchanged', () => {
+    const plain = '/search?q=tokens are fun&page=2';
+    expect(r.query(plain)).toBe(plain);
+    expect(r.query('/a?token=[redacted]')).toBe('/a?token=[redacted]');
+    expect(r.query('/no/query')).toBe('/no/query');
+  });
+
+  it('adds the configured extra names (the redact option), for logs too', () => {
+    expect(new Redactor('session').query('/a?session_id=s1&page=2')).toBe('/a?session_id=[redacted]&page=2');
+    const shown = urlRedactor('session');
+    expect(shown('/a?session_id=s1&token=t&page=2')).toBe('/a?session_id=[redacted]&token=[redacted]&page=2');
+    expect(shown(undefined)).toBe('');
+  });
+
+  it('redacts a Referer quoting a secret URL among the headers', () => {
+    const applied: string[] = [];
+    expect(r.headers({ referer: 'http://a.test/b?token=t9', accept: '*/*' }, applied)).toEqual({ referer: 'http://a.test/b?token=[redacted]', accept: '*/*' });
+    expect(applied).toEqual(['query token (header referer)']);
+  });
+});
+
+describe('private files', () => {
+  it('writes a new file 0600 and rewrites an existing 0644 file 0600', () => {
+    const dir = tmp();
+    const fresh = join(dir, 'fresh');
+    writePrivateFile(fresh, 'a\n');
+    expect(statSync(fresh).mode & 0o777).toBe(0o600);
+    const old = join(dir, 'old');
+    writeFileSync(old, 'previous content that is longer\n');
+    chmodSync(old, 0o644);
+    writePrivateFile(old, 'secret\n');
+    expect(statSync(old).mode & 0o777).toBe(0o600);
+    expect(readFileSync(old, 'utf8')).toBe('secret\n');
+  });
+});
+
+describe('the dump folder budget', () => {
+  const pair = (dir: string, second: number, pid = 7) => {
+    const base = join(dir, `2026-01-01T00-00-${String(second).padStart(2, '0')}-000Z-${pid}-${String(second + 1).padStart(4, '0')}`);
+    writeFileSync(`${base}.json`, '{}');
+    writeFileSync(`${base}.txt`, '');
+  };
+
+  it('removes the oldest dumps down to the bound, and no file that is not a dump', () => {
+    const dir = tmp();
+    for (let s = 0; s < 6; s++) pair(dir, s);
+    writeFileSync(join(dir, 'notes.json'), '{}');
+    trimFolder(dir, 4);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json')).sort()).toEqual([
+      '2026-01-01T00-00-02-000Z-7-0003.json',
+      '2026-01-01T00-00-03-000Z-7-0004.json',
+      '2026-01-01T00-00-04-000Z-7-0005.json',
+      '2026-01-01T00-00-05-000Z-7-0006.json',
+      'notes.json',
+    ]);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.txt'))).toHaveLength(4);
+  });
+
+  it('trims to the bound when two writers trim the same listing (what one removed, the other skips)', () => {
+    const dir = tmp();
+    for (let s = 0; s < 5; s++) pair(dir, s, 1);
+    pair(dir, 10, 2);
+    pair(dir, 11, 3);
+    trimFolder(dir, 5);
+    trimFolder(dir, 5);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(5);
+  });
+
+  it('gives a site to the first claimant of a run; the others get its path; another run claims afresh', () => {
+    const dir = tmp();
+    expect(claimSite(dir, '100-a', 'app.ts:3', '/d/first.json')).toEqual({ mine: true });
+    expect(claimSite(dir, '100-a', 'app.ts:3', '/d/second.json')).toEqual({ mine: false, path: '/d/first.json' });
+    expect(claimSite(dir, '100-a', 'app.ts:4', '/d/third.json')).toEqual({ mine: true });
+    expect(claimSite(dir, '200-b', 'app.ts:3', '/d/fourth.json')).toEqual({ mine: true });
+    expect(statSync(join(dir, CLAIMS_DIR)).mode & 0o777).toBe(0o700);
+  });
+
+  it('clears the claims of runs whose primary is gone, and keeps the live ones', () => {
+    const dir = tmp();
+    claimSite(dir, '100-a', 'app.ts:3', '/d/1.json');
+    claimSite(dir, '200-b', 'app.ts:3', '/d/2.json');
+    clearStaleClaims(dir, (pid) => pid === 200);
+    expect(readdirSync(join(dir, CLAIMS_DIR)).map((n) => n.split('-')[0])).toEqual(['200']);
+  });
+});

@@ -3,6 +3,7 @@
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { TspumaError, didYouMean, showValue } from './errors.js';
+import { fileProblem } from './tls-files.js';
 
 export const BACKLOG_MIN = 1;
 export const BACKLOG_MAX = 65535;
@@ -73,12 +74,7 @@ function readableFile(raw: string | null, what: string, uri: string, source: str
   try {
     accessSync(file, constants.R_OK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TspumaError('TSPUMA_ERR_BIND_TLS', {
-      uri,
-      source,
-      reason: `${what} file ${file} is not readable (${code})`,
-    });
+    throw new TspumaError('TSPUMA_ERR_BIND_TLS', { uri, source, reason: `the ${what} file ${file} ${fileProblem((err as NodeJS.ErrnoException).code)}` });
   }
   return file;
 }

@@ -10,6 +10,7 @@ import { bindUrl, type BindSpec } from './binder-uri.js';
 import { diagnostics } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
+import { loadTlsFiles } from './tls-files.js';
 
 export interface Listener {
   readonly spec: BindSpec;
@@ -104,13 +105,7 @@ export function createHttpServer(spec: BindSpec, handshakeMs = 30_000): http.Ser
   const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
   if (spec.tls) {
     https ??= require('node:https') as typeof import('node:https');
-    return https.createServer({
-      ...options,
-      handshakeTimeout: handshakeMs,
-      cert: readFileSync(spec.tls.cert),
-      key: readFileSync(spec.tls.key),
-      ...(spec.tls.ca ? { ca: readFileSync(spec.tls.ca) } : {}),
-    });
+    return https.createServer({ ...options, handshakeTimeout: handshakeMs, ...loadTlsFiles(spec) });
   }
   return http.createServer(options);
 }

@@ -138,6 +138,12 @@ export const ERRORS = {
   TSPUMA_ERR_WORKER_TIMEOUT: {
     template: 'Worker {index} (PID: {pid}) failed to check in within {seconds} seconds; terminating it',
   },
+  TSPUMA_ERR_WORKER_BOOT: {
+    template: 'No worker has booted: worker {index} failed to boot {count} times in a row; giving up. {hint} The last failure: {reason}',
+  },
+  TSPUMA_ERR_RESTART_BOOT: {
+    template: 'Restart to phase {phase} rolled back: new worker {index} failed to boot ({reason}); the workers of phase {kept} keep serving.',
+  },
   TSPUMA_ERR_INSPECT_DISCOVERY: {
     template: 'Cannot read the inspector list at {url} ({source}): {message}. {hint}',
   },

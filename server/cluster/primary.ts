@@ -1,5 +1,6 @@
-// Created by cli.ts when workers > 0: forks the workers (they share the listening sockets,
-// node:cluster SCHED_NONE), watches their check-ins, respawns, restarts, and serves stats.
+// The cluster primary's bookkeeping: forks the workers (they share the listening sockets,
+// node:cluster SCHED_NONE), watches their check-ins, respawns with backoff, gives up on a deploy
+// that never boots, runs restarts that end with one generation serving, and serves stats.
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { listen as listenOnce, createHttpServer } from '../binder.js';
@@ -12,12 +13,49 @@ import { liveStackDump } from '../../inspector/remote.js';
 import { targetId, targetTitle, type InspectorSetup } from '../../inspector/setup.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
+import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { WORKER_INDEX_ENV, isWorkerMessage, type WorkerMessage } from './messages.js';
-import { WorkerHandle } from './worker-handle.js';
+import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 
 /** Backoff for a worker index that keeps failing at boot: 1 s doubling to 60 s. */
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
+/**
+ * Until some worker has booted, a worker index that fails this many boots in a row ends the
+ * primary (TSPUMA_ERR_WORKER_BOOT): a deploy that cannot boot fails instead of retrying for ever.
+ */
+export const BOOT_ATTEMPTS = 3;
+
+/** What the primary does to the world, replaced by fakes in tests. */
+export interface PrimaryDeps {
+  /** Forks one worker process whose environment adds `env`. */
+  fork(env: Record<string, string>): ForkedWorker;
+  clock: Clock;
+  /** Checks that every bind can listen (rejects with the coded error), before the first fork. */
+  probeBinds(options: Options, log: Logger): Promise<void>;
+}
+
+let clusterReady = false;
+/** node:cluster's fork, running this same CLI with the same arguments. */
+function clusterFork(env: Record<string, string>): ForkedWorker {
+  if (!clusterReady) {
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
+    clusterReady = true;
+  }
+  return cluster.fork(env);
+}
+
+/** Fail fast in the primary: every worker would hit the same listen error. */
+async function probeBinds(options: Options, log: Logger): Promise<void> {
+  for (const spec of options.bind) {
+    const probe = createHttpServer(spec);
+    await listenOnce(spec, probe, log);
+    await new Promise((r) => probe.close(r));
+  }
+}
+
+export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, probeBinds };
 
 export class Primary {
   /** The current worker of each index. */
@@ -29,8 +67,13 @@ export class Primary {
   workerCount: number;
   urls: string[] = [];
   stopping = false;
-  private readonly failures = new Map<number, { count: number; timer: NodeJS.Timeout | null }>();
-  private health: NodeJS.Timeout | null = null;
+  /** Set when the primary gave up (no worker could boot); run.ts reports it after the stop. */
+  failure: TspumaError | null = null;
+  private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
+  /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
+  private readonly restartPending = new Set<WorkerHandle>();
+  private health: TimerHandle | null = null;
+  private readonly clock: Clock;
   private bootedOnce = false;
   private servingOnce = false;
   private restarting: Promise<void> | null = null;
@@ -45,8 +88,10 @@ export class Primary {
   constructor(
     readonly options: Options,
     readonly log: Logger,
+    private readonly deps: PrimaryDeps = defaultDeps,
   ) {
     this.workerCount = options.workers;
+    this.clock = deps.clock;
   }
 
   /** Checks every bind can listen (coded errors, exit 1), then forks the workers. */
@@ -58,26 +103,18 @@ export class Primary {
     this.log.info(`*  Environment: ${this.options.environment}`);
     this.log.info(`*   Master PID: ${process.pid}`);
     this.log.info(`*      Workers: ${this.workerCount}`);
-    for (const spec of this.options.bind) {
-      // Fail fast in the primary: workers would all hit the same error.
-      const probe = createHttpServer(spec);
-      await listenOnce(spec, probe, this.log);
-      await new Promise((r) => probe.close(r));
-    }
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
+    await this.deps.probeBinds(this.options, this.log);
     await runHooks('beforeFork', this.options.beforeFork, this.log);
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);
-    this.health = setInterval(() => this.checkHealth(), 1000);
-    this.health.unref();
+    this.health = unref(this.clock.setInterval(() => this.checkHealth(), 1000));
   }
 
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this.log, [index]);
-    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index), TSPUMA_WORKER_PHASE: String(phase) });
-    const handle = new WorkerHandle(worker, index, phase);
+    const worker = this.deps.fork({ [WORKER_INDEX_ENV]: String(index), TSPUMA_WORKER_PHASE: String(phase) });
+    const handle = new WorkerHandle(worker, index, phase, this.clock);
     const previous = this.current.get(index);
-    if (previous) this.old.add(previous);
+    if (previous && !previous.exited) this.old.add(previous);
     this.current.set(index, handle);
     this.log.info(`- Worker ${index} (PID: ${handle.pid}) booting, phase ${phase}`);
     void runHooks('afterWorkerFork', this.options.afterWorkerFork, this.log, [index]);
@@ -92,8 +129,9 @@ export class Primary {
     switch (message.type) {
       case 'booted':
         handle.booted = true;
-        handle.bootedAt = new Date();
-        handle.lastCheckin = new Date();
+        handle.bootedAt = new Date(this.clock.now());
+        handle.lastCheckin = new Date(this.clock.now());
+        this.restartPending.delete(handle);
         this.failures.delete(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
         this.notify();
@@ -110,7 +148,7 @@ export class Primary {
         }
         return;
       case 'checkin':
-        handle.lastCheckin = new Date();
+        handle.lastCheckin = new Date(this.clock.now());
         handle.lastStatus = message.stats;
         this.log.debug({ worker: handle.index, pid: handle.pid }, 'check-in');
         return;
@@ -123,6 +161,7 @@ export class Primary {
         }
         return;
       case 'boot-failed':
+        handle.bootError = { code: message.code, message: message.message };
         this.log.error({ worker: handle.index, pid: handle.pid, code: message.code }, `Worker ${handle.index} (PID: ${handle.pid}) failed to boot: ${message.message}`);
         return;
       default: {
@@ -136,33 +175,63 @@ export class Primary {
     this.old.delete(handle);
     this.inspector?.refresh();
     const isCurrent = this.current.get(handle.index) === handle;
+    // A restart's worker that has not booted: the restart sees the exit and decides.
+    const pending = this.restartPending.delete(handle);
     void runHooks('afterWorkerShutdown', this.options.afterWorkerShutdown, this.log, [handle]);
     this.notify();
-    if (!isCurrent) return;
-    if (this.stopping || handle.index >= this.workerCount) {
-      this.current.delete(handle.index);
+    if (this.stopping) {
+      if (isCurrent) this.current.delete(handle.index);
       this.maybeStopped();
       return;
     }
-    if (!handle.booted) {
-      // Failing at boot: back off, never a hot crash loop. The primary stays up.
-      const f = this.failures.get(handle.index) ?? { count: 0, timer: null };
-      f.count++;
-      const delay = Math.min(BACKOFF_MIN_MS * 2 ** (f.count - 1), BACKOFF_MAX_MS);
-      this.failures.set(handle.index, f);
-      this.log.error({ worker: handle.index, failures: f.count, delayMs: delay }, `Worker ${handle.index} failed to boot ${f.count} time(s) in a row; respawning in ${delay / 1000} s`);
-      f.timer = setTimeout(() => {
-        f.timer = null;
-        if (!this.stopping && this.current.get(handle.index) === handle) this.fork(handle.index, this.phase);
-      }, delay);
+    if (!isCurrent || pending) return;
+    if (handle.index >= this.workerCount) {
+      this.current.delete(handle.index);
       return;
     }
+    if (!handle.booted) return this.bootFailed(handle);
     if (!handle.stopping) this.log.error({ worker: handle.index, pid: handle.pid, code, signal }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning`);
     this.fork(handle.index, this.phase);
   }
 
+  /** Why a worker that never booted is gone, as far as the primary knows. */
+  private bootFailureOf(h: WorkerHandle): string {
+    if (h.bootError) return h.bootError.message;
+    if (!h.exited) return 'it did not boot';
+    return h.exitSignal ? `it was killed by ${h.exitSignal} before booting` : `it exited with code ${h.exitCode} before booting`;
+  }
+
+  /**
+   * A current worker never booted: respawn its index with backoff (never a hot crash loop), or,
+   * while no worker has ever booted, give up after BOOT_ATTEMPTS failures in a row.
+   */
+  private bootFailed(handle: WorkerHandle): void {
+    const f = this.failures.get(handle.index) ?? { count: 0, timer: null };
+    f.count++;
+    this.failures.set(handle.index, f);
+    if (!this.servingOnce && f.count >= BOOT_ATTEMPTS) return this.giveUp(handle, f.count);
+    const delay = Math.min(BACKOFF_MIN_MS * 2 ** (f.count - 1), BACKOFF_MAX_MS);
+    this.log.error({ worker: handle.index, failures: f.count, delayMs: delay }, `Worker ${handle.index} failed to boot ${f.count} time(s) in a row; respawning in ${delay / 1000} s`);
+    f.timer = this.clock.setTimeout(() => {
+      f.timer = null;
+      if (!this.stopping && this.current.get(handle.index) === handle) this.fork(handle.index, this.phase);
+    }, delay);
+  }
+
+  /** No worker ever booted and one failed BOOT_ATTEMPTS times: stop everything; run.ts exits 1 with the error. */
+  private giveUp(handle: WorkerHandle, count: number): void {
+    const code = handle.bootError?.code ?? null;
+    const hint =
+      this.options.preload || code === 'TSPUMA_ERR_HOOK'
+        ? 'Fix the error above and start again; once a worker has booted, failed workers are respawned with backoff instead.'
+        : 'Start with --preload to load the app in the primary before forking: an app that cannot load then fails at once, with its own error and stack.';
+    this.failure = new TspumaError('TSPUMA_ERR_WORKER_BOOT', { index: handle.index, count, reason: this.bootFailureOf(handle), hint });
+    this.log.error({ worker: handle.index, pid: handle.pid, code: this.failure.code }, this.failure.message);
+    this.halt();
+  }
+
   private checkHealth(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const h of this.current.values()) {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
@@ -176,6 +245,7 @@ export class Primary {
         } else h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
         this.log.error({ worker: h.index, pid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
+        h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };
         h.kill();
       }
     }
@@ -220,29 +290,94 @@ export class Primary {
         cleanup();
         resolve();
       };
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         cleanup();
         reject(new Error(`${what} did not happen within ${ms / 1000} s`));
       }, ms);
       const cleanup = () => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.waiters.delete(check);
       };
       this.waiters.add(check);
     });
   }
 
+  /**
+   * Restarts end with one generation serving. Until a worker of the new phase has booted, a
+   * new worker that fails to boot rolls the restart back: the workers it started are killed,
+   * the old ones stay, the phase number goes back (TSPUMA_ERR_RESTART_BOOT). Once one has
+   * booted, the code is known to boot, so a later failure rolls forward: the failed index
+   * respawns with backoff and its old worker stops like the others.
+   */
+  private forkForRestart(index: number): WorkerHandle {
+    const h = this.fork(index, this.phase);
+    this.restartPending.add(h);
+    return h;
+  }
+
+  /** Waits until each worker has booted or exited; one still booting after workerBootTimeout is killed. */
+  private async awaitBoot(handles: WorkerHandle[]): Promise<WorkerHandle[]> {
+    const seconds = this.options.workerBootTimeout;
+    try {
+      await this.until(() => handles.every((h) => h.booted || h.exited), seconds * 1000, 'boot');
+    } catch {
+      for (const h of handles) {
+        if (h.booted || h.exited) continue;
+        h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${seconds} s)` };
+        h.kill();
+      }
+    }
+    if (this.stopping) throw new Error('the primary is stopping');
+    return handles.filter((h) => !h.booted);
+  }
+
+  /** Kills the restart's new workers and gives each index back its old worker. */
+  private rollBack(fresh: WorkerHandle[], olds: ReadonlyMap<number, WorkerHandle>, fromPhase: number, failed: WorkerHandle): never {
+    for (const h of fresh) {
+      this.restartPending.delete(h);
+      h.kill();
+    }
+    this.phase = fromPhase;
+    for (const h of fresh) {
+      const old = olds.get(h.index);
+      if (this.current.get(h.index) !== h) continue;
+      if (old && !old.exited) {
+        this.old.delete(old);
+        this.current.set(h.index, old);
+      } else {
+        this.current.delete(h.index);
+        if (h.index < this.workerCount) this.fork(h.index, this.phase);
+      }
+    }
+    throw new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: failed.index, phase: fromPhase + 1, reason: this.bootFailureOf(failed), kept: fromPhase });
+  }
+
+  /** A new worker failed after another of its phase booted: its index respawns with backoff. */
+  private rollForward(h: WorkerHandle): string {
+    this.restartPending.delete(h);
+    const why = `worker ${h.index} of phase ${h.phase} failed to boot (${this.bootFailureOf(h)}); it respawns with backoff`;
+    // Gone already: its exit was left to the restart. Still running: its exit will back off.
+    if (h.exited && this.current.get(h.index) === h && !this.stopping) this.bootFailed(h);
+    else h.kill();
+    return why;
+  }
+
   /** USR1: one worker at a time; each new one is booted before the old one is told to stop. */
   phasedRestart(): Promise<void> {
     return this.exclusive('phased restart', async () => {
-      this.phase++;
+      const from = this.phase++;
+      const problems: string[] = [];
+      let booted = 0;
       for (let i = 0; i < this.workerCount; i++) {
         const old = this.current.get(i);
-        const fresh = this.fork(i, this.phase);
-        await this.until(() => fresh.booted || fresh.exited, this.options.workerBootTimeout * 1000, `worker ${i} boot`);
-        if (!fresh.booted) throw new Error(`worker ${i} of phase ${this.phase} failed to boot; the old workers keep serving`);
+        const fresh = this.forkForRestart(i);
+        const [failed] = await this.awaitBoot([fresh]);
+        if (failed && booted === 0) this.rollBack([fresh], new Map(old ? [[i, old]] : []), from, failed);
+        if (failed) problems.push(this.rollForward(failed));
+        else booted++;
         if (old) await old.term(this.options.workerShutdownTimeout * 1000);
       }
+      return problems;
     });
   }
 
@@ -253,22 +388,28 @@ export class Primary {
    */
   hotRestart(): Promise<void> {
     return this.exclusive('hot restart', async () => {
-      this.phase++;
-      const olds = [...this.current.values()];
-      const fresh = Array.from({ length: this.workerCount }, (_, i) => this.fork(i, this.phase));
-      await this.until(() => fresh.every((h) => h.booted || h.exited), this.options.workerBootTimeout * 1000, 'new workers boot');
-      if (!fresh.every((h) => h.booted)) throw new Error('a new worker failed to boot; the restart is incomplete');
-      await Promise.all(olds.map((h) => h.term(this.options.workerShutdownTimeout * 1000)));
+      const from = this.phase++;
+      const olds = new Map(this.current);
+      const fresh = Array.from({ length: this.workerCount }, (_, i) => this.forkForRestart(i));
+      const failed = await this.awaitBoot(fresh);
+      if (failed.length > 0 && failed.length === fresh.length) this.rollBack(fresh, olds, from, failed[0]!);
+      const problems = failed.map((h) => this.rollForward(h));
+      await Promise.all([...olds.values()].map((h) => h.term(this.options.workerShutdownTimeout * 1000)));
+      return problems;
     });
   }
 
-  private exclusive(name: string, fn: () => Promise<void>): Promise<void> {
+  /** One restart at a time; fn returns what went wrong without undoing the restart. */
+  private exclusive(name: string, fn: () => Promise<string[]>): Promise<void> {
     if (this.restarting) return Promise.reject(new Error(`a restart is already running`));
+    if (this.stopping) return Promise.reject(new Error('the primary is stopping'));
     this.log.info(`- Starting ${name}, phase ${this.phase + 1}`);
     const run = (async () => {
       await runHooks('beforeRestart', this.options.beforeRestart, this.log);
-      await fn();
-      this.log.info(`- ${name[0]!.toUpperCase()}${name.slice(1)} finished, phase ${this.phase}`);
+      const problems = await fn();
+      const done = `- ${name[0]!.toUpperCase()}${name.slice(1)} finished, phase ${this.phase}`;
+      if (problems.length === 0) this.log.info(done);
+      else this.log.warn({ problems }, `${done}; ${problems.join('; ')}`);
     })();
     this.restarting = run.finally(() => (this.restarting = null));
     return this.restarting;
@@ -288,8 +429,7 @@ export class Primary {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.health) clearInterval(this.health);
-    for (const f of this.failures.values()) if (f.timer) clearTimeout(f.timer);
+    this.clearTimers();
     this.log.info('- Gracefully shutting down workers...');
     await Promise.all([...this.current.values(), ...this.old].map((h) => h.term(this.options.workerShutdownTimeout * 1000)));
     this.maybeStopped();
@@ -298,8 +438,15 @@ export class Primary {
   /** Immediate stop (halt): SIGKILL every worker. */
   halt(): void {
     this.stopping = true;
+    this.clearTimers();
     for (const h of [...this.current.values(), ...this.old]) h.kill();
     this.maybeStopped();
+  }
+
+  private clearTimers(): void {
+    if (this.health !== null) this.clock.clearInterval(this.health);
+    this.health = null;
+    for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);
   }
 
   private stoppedOnce = false;
@@ -310,7 +457,7 @@ export class Primary {
     this.stoppedOnce = true;
     void runHooks('afterStopped', this.options.afterStopped, this.log).then(() => {
       this.log.info('- Goodbye!');
-      this.resolveStopped(0);
+      this.resolveStopped(this.failure ? 1 : 0);
     });
   }
 

@@ -78,5 +78,7 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
       /* gone */
     }
   }
+  // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.
+  if (primary.failure) throw primary.failure;
   return code;
 }

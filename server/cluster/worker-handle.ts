@@ -1,33 +1,50 @@
-// Created by primary.ts for every worker it forks: the primary's record of one worker (pid,
-// index, phase, check-ins, last stats) and the term that escalates to kill.
-import type { Worker } from 'node:cluster';
+// The primary's record of one worker (pid, index, phase, check-ins, last stats) and the term
+// that escalates to kill. The process behind it is anything shaped like a node:cluster Worker.
 import type { Stats } from '../server.js';
+import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import type { PrimaryMessage } from './messages.js';
 
+/** The part of a node:cluster Worker the primary uses (a test passes a fake). */
+export interface ForkedWorker {
+  readonly process: { readonly pid?: number | undefined; kill(signal?: NodeJS.Signals): boolean };
+  isConnected(): boolean;
+  send(message: PrimaryMessage): unknown;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  once(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
+}
+
 export class WorkerHandle {
-  readonly startedAt = new Date();
+  readonly startedAt: Date;
   booted = false;
   bootedAt: Date | null = null;
   lastCheckin: Date | null = null;
   lastStatus: Stats | null = null;
   /** Its inspector's ws:// URL, once it reported one. */
   inspector: string | null = null;
+  /** What it reported when its boot failed (`boot-failed`), for the primary's messages. */
+  bootError: { code: string | null; message: string } | null = null;
   /** term() or kill() was called: its exit is expected. */
   stopping = false;
   exited = false;
+  exitCode: number | null = null;
+  exitSignal: string | null = null;
   readonly exit: Promise<{ code: number | null; signal: string | null }>;
-  private killTimer: NodeJS.Timeout | null = null;
+  private killTimer: TimerHandle | null = null;
 
   constructor(
-    readonly worker: Worker,
+    readonly worker: ForkedWorker,
     readonly index: number,
     /** Restart generation: 0 at boot, +1 per phased or hot restart. */
     readonly phase: number,
+    private readonly clock: Clock = realClock,
   ) {
+    this.startedAt = new Date(clock.now());
     this.exit = new Promise((resolve) => {
       worker.once('exit', (code, signal) => {
         this.exited = true;
-        if (this.killTimer) clearTimeout(this.killTimer);
+        this.exitCode = code;
+        this.exitSignal = signal;
+        if (this.killTimer !== null) clock.clearTimeout(this.killTimer);
         resolve({ code, signal });
       });
     });
@@ -47,8 +64,7 @@ export class WorkerHandle {
       this.stopping = true;
       this.send({ tspuma: 1, type: 'stop' });
       if (!this.worker.isConnected()) this.worker.process.kill('SIGTERM');
-      this.killTimer = setTimeout(() => this.kill(), timeoutMs);
-      this.killTimer.unref();
+      this.killTimer = unref(this.clock.setTimeout(() => this.kill(), timeoutMs));
     }
     return this.exit;
   }

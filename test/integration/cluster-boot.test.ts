@@ -1,0 +1,101 @@
+// Integration: `tspuma -w 2` when workers fail to boot: an app that can never boot ends the
+// primary with its error and a hint; a phased restart whose new worker fails once leaves one
+// generation serving and no leaked worker.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { freePort, waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const TOKEN = 'test-token-0123456789';
+
+interface ClusterStats {
+  workers: number;
+  phase: number;
+  booted_workers: number;
+  old_workers: number;
+  worker_status: { pid: number; index: number; booted: boolean; phase: number }[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('cluster boot failures', () => {
+  it('exits 1 with the app\'s error and the --preload hint when the app throws at import under -w 2', async () => {
+    const started = Date.now();
+    const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.ts')]);
+    await waitFor(() => s.proc.exitCode !== null || s.proc.signalCode !== null, 'the primary to give up', 25_000, 50);
+    const code = await s.exited;
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`gave up after ${seconds.toFixed(1)} s`);
+    expect(code).toBe(1);
+    const stderr = s.stderr();
+    expect(stderr).toMatch(/^tspuma: TSPUMA_ERR_WORKER_BOOT: No worker has booted: worker \d failed to boot 3 times in a row; giving up\. Start with --preload/m);
+    expect(stderr).toContain('DATABASE_URL is not set');
+    expect(stderr).not.toContain('unexpected error');
+    // Backoff before giving up: 1 s, then 2 s.
+    expect(seconds).toBeGreaterThan(3);
+    expect(seconds).toBeLessThan(25);
+  });
+
+  it('a phased restart whose first new worker fails to boot once leaves the old generation alone serving; the next one replaces every worker', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-restart-'));
+    const generation = join(dir, 'generation');
+    const marker = join(dir, 'fail-once');
+    writeFileSync(generation, 'A\n');
+    const controlPort = await freePort();
+    const control = `http://127.0.0.1:${controlPort}`;
+    const config = join(dir, 'tspuma.config.mjs');
+    writeFileSync(config, 'export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5 };\n');
+    const app = join(ROOT, 'test/fixtures/generation-app.ts');
+    const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
+    const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', `tcp://127.0.0.1:${controlPort}`, '--control-token', TOKEN, app], env);
+    const stats = async () => (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as ClusterStats;
+    /** Generations answering `count` requests, each on a fresh connection. */
+    const generations = async (count: number) => {
+      const seen = new Set<string>();
+      for (let i = 0; i < count; i++) seen.add((await (await fetch(s.url, { headers: { connection: 'close' } })).text()).split(' ')[1]!);
+      return [...seen].sort();
+    };
+    const first = await waitFor(async () => {
+      const st = await stats();
+      return st.booted_workers === 2 ? st : null;
+    }, 'two booted workers');
+    const oldPids = first.worker_status.map((w) => w.pid);
+
+    // A new deploy whose first boot fails once.
+    writeFileSync(generation, 'B\n');
+    writeFileSync(marker, '');
+    s.proc.kill('SIGUSR1');
+    await waitFor(() => /phased restart failed/.test(s.stdout()), 'the restart to fail', 20_000);
+    expect(s.stdout()).toContain('boot failure injected by the marker file');
+    expect(s.stdout()).toMatch(/Restart to phase 1 rolled back: new worker 0 failed to boot/);
+    const after = await stats();
+    expect({ phase: after.phase, booted: after.booted_workers, old: after.old_workers, pids: after.worker_status.map((w) => w.pid).sort() }).toEqual({
+      phase: 0,
+      booted: 2,
+      old: 0,
+      pids: [...oldPids].sort(),
+    });
+    expect(await generations(20)).toEqual(['A']);
+
+    // The fixed deploy: the marker is gone. Every worker is replaced; no old one survives.
+    s.proc.kill('SIGUSR1');
+    await waitFor(() => /Phased restart finished, phase 1/.test(s.stdout()), 'the second restart to finish', 20_000);
+    await waitFor(() => !oldPids.some(alive), 'the old workers to exit', 10_000);
+    const done = await stats();
+    expect({ phase: done.phase, booted: done.booted_workers, old: done.old_workers, phases: done.worker_status.map((w) => w.phase) }).toEqual({ phase: 1, booted: 2, old: 0, phases: [1, 1] });
+    expect(await generations(20)).toEqual(['B']);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+});

@@ -1,0 +1,64 @@
+// Integration: `tspuma -b ssl://...` with bad certificate or key files exits 1 with one coded
+// line naming the file and the problem, in single and cluster mode, without a stack.
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { killAll, run, ROOT } from '../helpers/cli.js';
+
+afterEach(killAll);
+
+const CERT = readFileSync(join(ROOT, 'test/fixtures/cert.pem'));
+const KEY = readFileSync(join(ROOT, 'test/fixtures/key.pem'));
+const APP = join(ROOT, 'examples/hello.ts');
+
+/** Runs tspuma on an ssl:// bind over files written to a temp dir; returns its exit code and stderr. */
+async function start(files: Record<string, string | Buffer>, cert: string, key: string, extra: string[] = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-tls-cli-'));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
+  const s = run(['-b', `ssl://127.0.0.1:0?cert=${join(dir, cert)}&key=${join(dir, key)}`, ...extra, APP]);
+  const code = await s.exited;
+  return { code, stderr: s.stderr(), dir };
+}
+
+describe('TLS file errors on the command line', () => {
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+  const encrypted = createPrivateKey(KEY).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' });
+  const cases: { name: string; files: Record<string, string | Buffer>; cert: string; key: string; says: (dir: string) => string }[] = [
+    {
+      name: 'swapped cert and key',
+      files: { 'cert.pem': CERT, 'key.pem': KEY },
+      cert: 'key.pem',
+      key: 'cert.pem',
+      says: (d) => `the cert file ${d}/key.pem holds a private key and the key file ${d}/cert.pem holds a certificate: they are swapped`,
+    },
+    { name: 'a cert file that is not PEM', files: { 'cert.txt': 'not a certificate\n', 'key.pem': KEY }, cert: 'cert.txt', key: 'key.pem', says: (d) => `the cert file ${d}/cert.txt is not PEM` },
+    { name: 'a missing key file', files: { 'cert.pem': CERT }, cert: 'cert.pem', key: 'nokey.pem', says: (d) => `the key file ${d}/nokey.pem does not exist` },
+    {
+      name: 'a key that does not match the certificate',
+      files: { 'cert.pem': CERT, 'other.pem': other },
+      cert: 'cert.pem',
+      key: 'other.pem',
+      says: (d) => `the key in ${d}/other.pem does not belong to the certificate in ${d}/cert.pem`,
+    },
+    { name: 'an encrypted key', files: { 'cert.pem': CERT, 'key.pem': encrypted }, cert: 'cert.pem', key: 'key.pem', says: (d) => `the key file ${d}/key.pem is encrypted with a passphrase, and tspuma takes none` },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name}: exit 1 and one TSPUMA_ERR_BIND_TLS line naming the file, no stack`, async () => {
+      const { code, stderr, dir } = await start(c.files, c.cert, c.key);
+      expect(code).toBe(1);
+      expect(stderr).toContain(`tspuma: TSPUMA_ERR_BIND_TLS: Bind \`ssl://127.0.0.1:0?cert=${dir}/${c.cert}&key=${dir}/${c.key}\` (-b in command line): ${c.says(dir)}`);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).not.toMatch(/unexpected error|^\s+at /m);
+    });
+  }
+
+  it('swapped cert and key under -w 2: the primary reports it once, before forking', async () => {
+    const { code, stderr, dir } = await start({ 'cert.pem': CERT, 'key.pem': KEY }, 'key.pem', 'cert.pem', ['-w', '2']);
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringContaining(`TSPUMA_ERR_BIND_TLS: Bind \`ssl://127.0.0.1:0?cert=${dir}/key.pem&key=${dir}/cert.pem\``)]);
+    expect(stderr).toContain('they are swapped');
+  });
+});

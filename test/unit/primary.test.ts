@@ -1,0 +1,329 @@
+// The cluster primary with a fake fork and a hand-driven clock: boot backoff, giving up on a
+// deploy that never boots, boot and check-in deadlines, the restart lock, and restarts that
+// end with one generation serving (rolled back or forward).
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { PrimaryMessage } from '../../server/cluster/messages.js';
+import { BOOT_ATTEMPTS, Primary } from '../../server/cluster/primary.js';
+import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
+import { TspumaError } from '../../server/errors.js';
+import { resolveOptions } from '../../server/options.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+
+/** A worker process that does what the test tells it to. */
+class FakeWorker extends EventEmitter implements ForkedWorker {
+  static nextPid = 1000;
+  readonly process: { pid: number; kill: (signal?: NodeJS.Signals) => boolean };
+  readonly sent: PrimaryMessage[] = [];
+  readonly signals: string[] = [];
+  exited = false;
+
+  constructor(
+    readonly index: number,
+    readonly phase: number,
+  ) {
+    super();
+    this.process = {
+      pid: FakeWorker.nextPid++,
+      kill: (signal = 'SIGTERM') => {
+        this.signals.push(signal);
+        if (signal === 'SIGKILL') queueMicrotask(() => this.exit(null, 'SIGKILL'));
+        return true;
+      },
+    };
+  }
+  isConnected(): boolean {
+    return !this.exited;
+  }
+  send(message: PrimaryMessage): boolean {
+    this.sent.push(message);
+    // A booted worker stops gracefully when told to.
+    if (message.type === 'stop') queueMicrotask(() => this.exit(0, null));
+    return true;
+  }
+  boot(): void {
+    this.emit('message', { tspuma: 1, type: 'booted', index: this.index, urls: ['http://127.0.0.1:1'] });
+  }
+  checkin(): void {
+    this.emit('message', { tspuma: 1, type: 'checkin', index: this.index, stats: {} });
+  }
+  /** What worker.ts does when the app throws at import: report, then exit 1. */
+  failBoot(message = 'Loading app /srv/app.ts failed: Error: no DATABASE_URL'): void {
+    this.emit('message', { tspuma: 1, type: 'boot-failed', index: this.index, code: 'TSPUMA_ERR_APP_LOAD', message });
+    this.exit(1, null);
+  }
+  exit(code: number | null, signal: string | null): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.emit('exit', code, signal);
+  }
+}
+
+interface LogLine {
+  level: string;
+  msg: string;
+}
+
+function fakeLog(lines: LogLine[]): Logger {
+  const at = (level: string) => (a: unknown, b?: unknown) => lines.push({ level, msg: typeof a === 'string' ? a : String(b) });
+  const log = { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), child: () => log };
+  return log as unknown as Logger;
+}
+
+async function setup(values: Record<string, unknown> = {}) {
+  const options = resolveOptions([{ source: 'test', values: { workers: 2, workerBootTimeout: 10, workerCheckInterval: 1, workerTimeout: 60, workerShutdownTimeout: 5, ...values }, fromString: false }]);
+  const clock = new FakeClock();
+  const forks: FakeWorker[] = [];
+  const lines: LogLine[] = [];
+  const fork = (env: Record<string, string>) => {
+    const w = new FakeWorker(Number(env.TSPUMA_WORKER_INDEX), Number(env.TSPUMA_WORKER_PHASE));
+    forks.push(w);
+    return w;
+  };
+  const primary = new Primary(options, fakeLog(lines), { fork, clock, probeBinds: async () => undefined });
+  await primary.start();
+  /** The newest fork of an index. */
+  const last = (index: number) => forks.filter((w) => w.index === index).at(-1)!;
+  /** Workers alive now, as index:phase, sorted. */
+  const alive = () =>
+    forks
+      .filter((w) => !w.exited)
+      .map((w) => `${w.index}:${w.phase}`)
+      .sort();
+  return { primary, clock, forks, lines, last, alive };
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('Primary: boot', () => {
+  it('forks one worker per index with its index and phase 0; stats count the booted ones', async () => {
+    const { primary, forks } = await setup();
+    expect(forks.map((w) => `${w.index}:${w.phase}`)).toEqual(['0:0', '1:0']);
+    forks[0]!.boot();
+    expect(primary.stats()).toMatchObject({ workers: 2, phase: 0, booted_workers: 1, old_workers: 0 });
+    forks[1]!.boot();
+    expect(primary.stats()).toMatchObject({ booted_workers: 2 });
+  });
+
+  it('respawns a worker that fails to boot after 1 s, then 2 s, and resets the backoff once it boots', async () => {
+    const { clock, forks, last, lines } = await setup();
+    forks[0]!.boot();
+    forks[1]!.failBoot();
+    await clock.advance(999);
+    expect(forks).toHaveLength(2);
+    await clock.advance(1);
+    expect(forks).toHaveLength(3);
+    last(1).failBoot();
+    await clock.advance(1999);
+    expect(forks).toHaveLength(3);
+    await clock.advance(1);
+    expect(forks).toHaveLength(4);
+    last(1).boot();
+    last(1).exit(1, null); // dies after booting: respawned at once
+    await settle();
+    expect(forks).toHaveLength(5);
+    last(1).failBoot();
+    await clock.advance(1000);
+    expect(forks).toHaveLength(6);
+    expect(lines.filter((l) => /failed to boot \d time\(s\) in a row; respawning in/.test(l.msg)).map((l) => l.msg.replace(/^Worker 1 failed to boot /, ''))).toEqual([
+      '1 time(s) in a row; respawning in 1 s',
+      '2 time(s) in a row; respawning in 2 s',
+      '1 time(s) in a row; respawning in 1 s',
+    ]);
+  });
+
+  it(`gives up when no worker has booted and one index failed ${BOOT_ATTEMPTS} times: the app's error, the --preload hint, exit status 1`, async () => {
+    const { primary, clock, forks, last, alive } = await setup();
+    for (let attempt = 1; attempt <= BOOT_ATTEMPTS; attempt++) {
+      last(0).failBoot(`Loading app /srv/app.ts failed: Error: attempt ${attempt}`);
+      if (attempt < BOOT_ATTEMPTS) await clock.advance(2 ** (attempt - 1) * 1000);
+    }
+    await settle();
+    expect(primary.failure).toBeInstanceOf(TspumaError);
+    expect(primary.failure!.code).toBe('TSPUMA_ERR_WORKER_BOOT');
+    expect(primary.failure!.message).toContain(`worker 0 failed to boot ${BOOT_ATTEMPTS} times in a row`);
+    expect(primary.failure!.message).toContain(`Error: attempt ${BOOT_ATTEMPTS}`);
+    expect(primary.failure!.message).toContain('--preload');
+    // Worker 1, still booting, is killed; nothing is forked any more.
+    expect(await primary.stopped).toBe(1);
+    expect(alive()).toEqual([]);
+    const count = forks.length;
+    await clock.advance(9000);
+    expect(forks).toHaveLength(count);
+  });
+
+  it('with --preload on, the give-up message does not suggest it; a worker killed before booting counts as a failure', async () => {
+    const { primary, clock, last } = await setup({ preload: true, workers: 1 });
+    last(0).exit(null, 'SIGSEGV');
+    await clock.advance(1000);
+    last(0).exit(null, 'SIGSEGV');
+    await clock.advance(2000);
+    last(0).exit(null, 'SIGSEGV');
+    await settle();
+    expect(primary.failure?.code).toBe('TSPUMA_ERR_WORKER_BOOT');
+    expect(primary.failure!.message).toContain('it was killed by SIGSEGV before booting');
+    expect(primary.failure!.message).not.toContain('--preload');
+  });
+
+  it('once a worker has booted, boot failures keep respawning past the limit and the primary stays up', async () => {
+    const { primary, clock, forks, last } = await setup();
+    forks[0]!.boot();
+    for (let attempt = 1; attempt <= BOOT_ATTEMPTS + 2; attempt++) {
+      last(1).failBoot();
+      await clock.advance(2 ** (attempt - 1) * 1000);
+    }
+    expect(primary.failure).toBeNull();
+    expect(forks.filter((w) => w.index === 1)).toHaveLength(BOOT_ATTEMPTS + 3);
+  });
+
+  it('kills a worker that has not booted within workerBootTimeout and backs its index off', async () => {
+    const { clock, forks, last } = await setup();
+    forks[0]!.boot();
+    await clock.advance(10_000);
+    expect(forks[1]!.signals).toEqual([]);
+    await clock.advance(1000);
+    expect(forks[1]!.signals).toEqual(['SIGKILL']);
+    expect(forks[1]!.exited).toBe(true);
+    await clock.advance(1000);
+    expect(last(1)).not.toBe(forks[1]);
+    expect(forks).toHaveLength(3);
+  });
+
+  it('kills a booted worker that misses check-ins for workerTimeout and replaces it; one that checks in is left alone', async () => {
+    const { clock, forks, lines } = await setup({ workerTimeout: 4 });
+    forks[0]!.boot();
+    forks[1]!.boot();
+    for (let s = 0; s < 6; s++) {
+      await clock.advance(1000);
+      forks[0]!.checkin();
+    }
+    expect(forks[0]!.signals).toEqual([]);
+    expect(forks[1]!.signals).toEqual(['SIGKILL']);
+    expect(lines.some((l) => l.msg === `Worker 1 (PID: ${forks[1]!.process.pid}) failed to check in within 4 seconds; terminating it`)).toBe(true);
+    await settle();
+    expect(forks.map((w) => `${w.index}:${w.exited}`)).toEqual(['0:false', '1:true', '1:false']);
+  });
+});
+
+describe('Primary: restarts', () => {
+  async function booted(values: Record<string, unknown> = {}) {
+    const t = await setup(values);
+    for (const w of t.forks) w.boot();
+    return t;
+  }
+
+  it('refuses a second restart while one runs, and allows one after it finished', async () => {
+    const { primary, last } = await booted();
+    const first = primary.phasedRestart();
+    expect((await rejection(primary.hotRestart())).message).toBe('a restart is already running');
+    last(0).boot();
+    await settle();
+    last(1).boot();
+    await first;
+    const second = primary.hotRestart();
+    await settle();
+    last(0).boot();
+    last(1).boot();
+    await second;
+    expect(primary.phase).toBe(2);
+  });
+
+  it('phased restart: each new worker boots before its old one is told to stop; phase 1 alone serves after', async () => {
+    const { primary, forks, last, alive } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    expect(alive()).toEqual(['0:0', '0:1', '1:0']);
+    expect(forks[0]!.sent).toEqual([]);
+    last(0).boot();
+    await settle();
+    expect(forks[0]!.sent.map((m) => m.type)).toEqual(['stop']);
+    expect(alive()).toEqual(['0:1', '1:0', '1:1']);
+    last(1).boot();
+    await restart;
+    expect(alive()).toEqual(['0:1', '1:1']);
+    expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+
+  it('phased restart whose first new worker fails to boot: rolled back, the old workers alone serve and nothing respawns', async () => {
+    const { primary, clock, forks, last, alive } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    last(0).failBoot('Loading app /srv/app.ts failed: SyntaxError: Unexpected token');
+    const err = await rejection(restart);
+    expect(err).toBeInstanceOf(TspumaError);
+    expect((err as TspumaError).code).toBe('TSPUMA_ERR_RESTART_BOOT');
+    expect(err.message).toContain('SyntaxError: Unexpected token');
+    expect(err.message).toContain('the workers of phase 0 keep serving');
+    const count = forks.length;
+    await clock.advance(9000);
+    expect(forks).toHaveLength(count);
+    expect(alive()).toEqual(['0:0', '1:0']);
+    expect(primary.stats()).toMatchObject({ phase: 0, booted_workers: 2, old_workers: 0 });
+    expect([...primary.current.values()].map((h) => h.pid).sort()).toEqual([forks[0]!.process.pid, forks[1]!.process.pid]);
+  });
+
+  it('phased restart whose new worker never boots: killed at workerBootTimeout and rolled back', async () => {
+    const { primary, clock, last, alive } = await booted();
+    const restart = primary.phasedRestart();
+    const caught = rejection(restart);
+    await clock.advance(10_000);
+    expect(last(0).signals).toEqual(['SIGKILL']);
+    expect((await caught).message).toContain('it did not boot within workerBootTimeout (10 s)');
+    await settle();
+    expect(alive()).toEqual(['0:0', '1:0']);
+  });
+
+  it('phased restart whose second new worker fails after the first booted: rolled forward, phase 1 alone serves once it respawns', async () => {
+    const { primary, clock, last, alive, lines } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    last(0).boot();
+    await settle();
+    last(1).failBoot();
+    await restart;
+    expect(lines.some((l) => l.level === 'warn' && /Phased restart finished, phase 1; worker 1 of phase 1 failed to boot .*; it respawns with backoff/.test(l.msg))).toBe(true);
+    expect(lines.filter((l) => /^Worker 1 failed to boot/.test(l.msg)).map((l) => l.msg)).toEqual(['Worker 1 failed to boot 1 time(s) in a row; respawning in 1 s']);
+    // The old worker 1 was stopped with the restart: no second generation serves.
+    expect(alive()).toEqual(['0:1']);
+    await clock.advance(1000);
+    expect(alive()).toEqual(['0:1', '1:1']);
+    last(1).boot();
+    expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+
+  it('hot restart whose new workers all fail: rolled back to the old set', async () => {
+    const { primary, clock, forks, last, alive } = await booted();
+    const restart = primary.hotRestart();
+    await settle();
+    last(0).failBoot();
+    last(1).failBoot();
+    expect((await rejection(restart)).message).toContain('Restart to phase 1 rolled back');
+    const count = forks.length;
+    await clock.advance(9000);
+    expect(forks).toHaveLength(count);
+    expect(alive()).toEqual(['0:0', '1:0']);
+    expect(primary.stats()).toMatchObject({ phase: 0, old_workers: 0 });
+  });
+
+  it('hot restart where one new worker boots and one fails: rolled forward, every old worker stops', async () => {
+    const { primary, clock, last, alive } = await booted();
+    const restart = primary.hotRestart();
+    await settle();
+    last(0).boot();
+    last(1).failBoot();
+    await restart;
+    expect(alive()).toEqual(['0:1']);
+    await clock.advance(1000);
+    last(1).boot();
+    expect(alive()).toEqual(['0:1', '1:1']);
+    expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+});

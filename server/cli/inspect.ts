@@ -131,7 +131,9 @@ export async function inspect(args: string[]): Promise<number> {
     case 'profile': {
       const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.cpuprofile`);
       process.stderr.write(`tspuma: profiling ${target.title} for ${a.seconds} s...\n`);
-      writeFileSync(path, JSON.stringify(await cpuProfile(target, a.seconds)));
+      const { profile, stats } = await cpuProfile(target, a.seconds);
+      writeFileSync(path, JSON.stringify(profile));
+      process.stderr.write(`tspuma: ${stats.mapped} of ${profile.nodes.length} call frames mapped to their source${stats.droppedTicks > 0 ? `; ${stats.droppedTicks} line tick(s) dropped (a generated line that spans several source lines)` : ''}\n`);
       process.stdout.write(`${path}\n`);
       return 0;
     }

@@ -83,6 +83,14 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
     exposeInFlight(() => server.inFlight());
   }
+  // The state file (-S): where `tspuma inspect` run in this directory finds this server.
+  const stateFile = options.state && opts.ownProcess ? resolve(options.state) : null;
+  if (stateFile) {
+    // setup.js is loaded already when the inspector is on; a plain boot does not load it.
+    const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], options).inspectors : [];
+    const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  }
   const urls = server.listeners.map((l) => l.url).join(', ');
   if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
 
@@ -92,9 +100,10 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       log.info('- Gracefully stopping, waiting for requests to finish');
       await server.shutdown();
       inspectorSetup?.close();
-      if (pidfile) {
+      for (const file of [pidfile, stateFile]) {
+        if (!file) continue;
         try {
-          unlinkSync(pidfile);
+          unlinkSync(file);
         } catch {
           /* already gone */
         }

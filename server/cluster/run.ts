@@ -10,7 +10,7 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { diagnostics } from '../debug-hook.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
-import { startInspector } from '../../inspector/setup.js';
+import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { Primary } from './primary.js';
 
 export async function runCluster(options: Options, log: Logger): Promise<number> {
@@ -62,8 +62,9 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
     files.push(resolve(options.pidfile));
   }
   if (options.state) {
-    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`, { mode: 0o600 });
     files.push(resolve(options.state));
+    primary.inspector?.trackState(resolve(options.state));
   }
   const code = await primary.stopped;
   for (const f of files) {

@@ -1,5 +1,6 @@
-// Created by capture.ts and dumps.ts to turn a V8 location (generated code, 0-based) into the
-// original .ts file, line and column; reads tsx's inline maps and tsc's .js.map files.
+// Created by capture.ts, dumps.ts and inspector/profile-map.ts to turn a V8 location (generated
+// code, 0-based) into the original .ts file, line and column; reads inline maps (esbuild, tsx)
+// and tsc's .js.map files.
 import { readFileSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
@@ -56,20 +57,55 @@ export interface Original {
   column: number;
 }
 
+/** The file path of a script URL (file:// or absolute), or null for node:, eval and the like. */
+function scriptPath(url: string): string | null {
+  if (url.startsWith('file://')) return fileURLToPath(url);
+  return isAbsolute(url) ? url : null;
+}
+
+interface Entry {
+  generatedLine?: number;
+  originalSource?: string;
+  originalLine?: number;
+  originalColumn?: number;
+}
+
+/** The original position (absolute path, 0-based) of a generated one, or null without a mapping. */
+export function originalPosition(url: string, line0: number, col0: number, sourceMapURL?: string): { path: string; line0: number; col0: number } | null {
+  const path = scriptPath(url);
+  if (path === null) return null;
+  const entry = mapFor(path, sourceMapURL)?.findEntry(line0, col0) as Entry | undefined;
+  if (!entry?.originalSource || entry.originalLine === undefined) return null;
+  let source = entry.originalSource;
+  if (source.startsWith('file://')) source = fileURLToPath(source);
+  else if (!isAbsolute(source)) source = resolve(dirname(path), source);
+  return { path: source, line0: entry.originalLine, col0: entry.originalColumn ?? 0 };
+}
+
+/**
+ * The one original line (0-based) a whole generated line maps to, or null when it maps to none
+ * or to several (a minified or one-line module): probes the line's mappings up to its last.
+ */
+export function originalLineOf(url: string, line0: number, sourceMapURL?: string): { path: string; line0: number } | null {
+  const path = scriptPath(url);
+  const map = path === null ? null : mapFor(path, sourceMapURL);
+  if (!map) return null;
+  const last = map.findEntry(line0, Number.MAX_SAFE_INTEGER) as Entry & { generatedColumn?: number };
+  if (last.generatedLine !== line0 || last.originalLine === undefined) return null;
+  for (let col = 0; col < (last.generatedColumn ?? 0); col = col === 0 ? 1 : col * 2) {
+    const e = map.findEntry(line0, col) as Entry;
+    if (e.generatedLine === line0 && (e.originalLine !== last.originalLine || e.originalSource !== last.originalSource)) return null;
+  }
+  const at = originalPosition(url, line0, last.generatedColumn ?? 0, sourceMapURL);
+  return at && { path: at.path, line0: at.line0 };
+}
+
 /** Maps a script URL and a 0-based position to the original file and 1-based position. */
 export function original(url: string, line0: number, col0: number, sourceMapURL?: string): Original {
-  let path: string | null = null;
-  if (url.startsWith('file://')) path = fileURLToPath(url);
-  else if (isAbsolute(url)) path = url;
+  const path = scriptPath(url);
   if (path === null) return { file: url || '<anonymous>', line: line0 + 1, column: col0 + 1 };
-  const map = mapFor(path, sourceMapURL);
-  const entry = map?.findEntry(line0, col0) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
-  if (entry && entry.originalSource && entry.originalLine !== undefined) {
-    let source = entry.originalSource;
-    if (source.startsWith('file://')) source = fileURLToPath(source);
-    else if (!isAbsolute(source)) source = resolve(dirname(path), source);
-    return { file: display(source), line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
-  }
+  const at = originalPosition(url, line0, col0, sourceMapURL);
+  if (at) return { file: display(at.path), line: at.line0 + 1, column: at.col0 + 1 };
   return { file: display(path), line: line0 + 1, column: col0 + 1 };
 }
 

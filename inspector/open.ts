@@ -1,9 +1,11 @@
 // Created by single.ts, cluster/run.ts (the primary) and cluster/worker.ts when inspect is on:
-// opens this process's own inspector on its predictable port and hands the URL to discovery.
+// opens this process's own inspector on its predictable port (or a logged fallback) and hands
+// the URL to discovery.
 import inspector from 'node:inspector';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
+import { findPortHolder } from '../server/port-holder.js';
 import type { InFlight } from '../server/server.js';
 
 /** Who a process is, for its port and its title. */
@@ -27,32 +29,62 @@ export function exposeInFlight(read: () => InFlight[]): void {
   (globalThis as Record<symbol, unknown>)[IN_FLIGHT] = read;
 }
 
+/** How a process is named in log lines: "the server", "the primary", "worker 1". */
+export function roleName(role: Role): string {
+  return role.kind === 'worker' ? `worker ${role.index}` : role.kind === 'single' ? 'the server' : 'the primary';
+}
+
 /**
- * Opens the inspector; a busy port is replaced by a free one with a warning (the server stays
- * up). Returns the ws:// URL, or null when no inspector could be opened.
+ * Node prints `Debugger listening on ...` and `For help, see ...` on stderr for every inspector
+ * it opens unless the process started with `--inspect-publish-uid=http`; workers inherit the
+ * primary's execArgv at fork, so this adds the flag for them (tspuma logs the same fact).
  */
-export function openInspector(addr: InspectAddress, role: Role, log: Logger): string | null {
+export function quietChildInspectors(execArgv: string[]): void {
+  if (!execArgv.some((a) => a.startsWith('--inspect-publish-uid'))) execArgv.push('--inspect-publish-uid=http');
+}
+
+/** Who holds a port, when it is known to be taken (Linux: /proc); null when it looks free. */
+export type PortProbe = (port: number) => { pid: number; command: string } | null;
+
+/**
+ * Opens the inspector on its port; a busy port is replaced by a free one (port 0, the kernel's
+ * choice) with a warning naming the holder, and the address actually opened is logged. A port
+ * seen taken beforehand is not tried, so Node's own `Starting inspector ... failed` line stays
+ * out of the output. Returns the ws:// URL, or null when no inspector could be opened.
+ */
+export function openInspector(addr: InspectAddress, role: Role, log: Logger, probe: PortProbe = findPortHolder): string | null {
   const already = inspector.url();
   if (already) return already; // started with node --inspect: keep it
   const port = inspectorPort(addr.port, role);
-  const who = role.kind === 'worker' ? `worker ${role.index}` : role.kind;
+  const who = roleName(role);
   if (!isLoopback(addr.host)) {
-    log.warn({ host: addr.host }, `The inspector of the ${who} listens on ${addr.host}, not loopback: anyone who reaches it can run code in this process`);
+    log.warn({ host: addr.host }, `The inspector of ${who} listens on ${addr.host}, not loopback: anyone who reaches it can run code in this process`);
   }
   try {
-    inspector.open(port, addr.host, false);
-    let url = inspector.url();
-    if (!url && port !== 0) {
-      log.warn({ port }, `Inspector port ${port} (${who}) is in use; using a free port instead`);
-      inspector.open(0, addr.host, false);
+    const holder = port === 0 ? null : probe(port);
+    let url: string | undefined;
+    if (!holder) {
+      inspector.open(port, addr.host, false);
       url = inspector.url();
     }
+    if (!url && port !== 0) {
+      inspector.open(0, addr.host, false);
+      url = inspector.url();
+      const held = holder ? ` (held by pid ${holder.pid}: ${holder.command})` : '';
+      log.warn({ port, inspector: url ?? null, holder: holder?.pid ?? null }, `Inspector port ${port} (${who}) is in use${held}; opened ${url ? hostPortOf(url) : 'none'} instead`);
+    }
     if (!url) throw new Error(`no port could be opened on ${addr.host}`);
+    log.info({ inspector: url, pid: process.pid, ...(role.kind === 'worker' ? { worker: role.index } : {}) }, `* Inspector of ${who} (PID: ${process.pid}): ${url}`);
     return url;
   } catch (err) {
-    log.error({ err }, `Cannot open the inspector of the ${who}: ${(err as Error).message}`);
+    log.error({ err }, `Cannot open the inspector of ${who}: ${(err as Error).message}`);
     return null;
   }
+}
+
+/** "127.0.0.1:9230" of "ws://127.0.0.1:9230/uuid". */
+function hostPortOf(ws: string): string {
+  return new URL(ws).host;
 }
 
 /** The DevTools address for a ws:// URL (host:port/path, no scheme). */

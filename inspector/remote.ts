@@ -9,6 +9,7 @@ import { Redactor } from '../diagnostics/redact.js';
 import { openPrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { InFlight } from '../server/server.js';
+import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
 
 /** What to attach to: a name for messages and its WebSocket URL. */
 export interface RemoteTarget {
@@ -216,16 +217,27 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
   };
 }
 
-/** Samples the target for `seconds` and returns the profile (the .cpuprofile format DevTools loads). */
-export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ nodes: unknown[]; startTime: number; endTime: number }> {
+/**
+ * Samples the target for `seconds` and returns the profile (the .cpuprofile format DevTools
+ * loads) with its call frames mapped to the original .ts positions (inspector/profile-map.ts).
+ * The debugger is enabled only after sampling, to learn each script's source map.
+ */
+export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ profile: CpuProfile; stats: MapStats }> {
   const s = await attach(t);
   try {
     await s.send('Profiler.enable');
     await s.send('Profiler.start');
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    const { profile } = await s.send<{ profile: { nodes: unknown[]; startTime: number; endTime: number } }>('Profiler.stop');
+    const { profile } = await s.send<{ profile: CpuProfile }>('Profiler.stop');
     await s.send('Profiler.disable');
-    return profile;
+    const scripts = new Map<string, ProfileScript>();
+    s.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }) => {
+      if (p.url) scripts.set(p.scriptId, { url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) });
+    });
+    // Every loaded script is announced before enable answers.
+    await s.send('Debugger.enable');
+    await s.send('Debugger.disable');
+    return { profile, stats: mapProfile(profile, scripts) };
   } finally {
     await s.close().catch(() => undefined);
   }

@@ -1,11 +1,13 @@
 // Created by single.ts and cluster/run.ts when inspect is on: opens the process's own inspector,
 // starts discovery in a worker thread (discovery-thread.ts) and prints the DevTools addresses.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
-import { devtoolsUrl, openInspector, type Role } from './open.js';
+import { devtoolsUrl, openInspector, quietChildInspectors, roleName, type Role } from './open.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
@@ -16,7 +18,40 @@ export interface InspectorSetup {
   devtools(id: string): string;
   /** Tells discovery the targets changed (a worker registered or exited). */
   refresh(): void;
+  /** Keeps the `inspectors` field of this state file current from now on, as workers come and go. */
+  trackState(file: string): void;
   close(): void;
+}
+
+/** What a state file (-S) says about the inspectors, next to `inspect_url` (discovery). */
+export interface InspectorState {
+  /** The app file, so `tspuma inspect` can say which server it talks to. */
+  app: string | null;
+  /** Each process's own inspector as opened at boot (a respawned worker's is in /json/list). */
+  inspectors: { id: string; pid: number; worker: number | null; ws: string }[];
+}
+
+const inspectorList = (targets: readonly Target[]): InspectorState['inspectors'] => targets.map((t) => ({ id: t.id, pid: t.pid, worker: t.worker, ws: t.ws }));
+
+export function inspectorState(setup: InspectorSetup | null, others: readonly Target[], options: { app: unknown; appBase: string }): InspectorState {
+  return {
+    app: typeof options.app === 'string' ? resolvePath(options.appBase, options.app) : null,
+    inspectors: inspectorList(setup ? [...(setup.self ? [setup.self] : []), ...others] : []),
+  };
+}
+
+/** Rewrites the state file's `inspectors` (whole or not at all; 0600 like the file). */
+function updateState(file: string, targets: readonly Target[], log: Logger): void {
+  if (!existsSync(file)) return; // removed at stop
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    state.inspectors = inspectorList(targets);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    log.warn({ err, file }, `Cannot update the inspectors in state file ${file}: ${(err as Error).message}`);
+  }
 }
 
 export function targetId(role: Role): string {
@@ -65,19 +100,32 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger): Prom
 }
 
 export async function startInspector(addr: InspectAddress, role: Role, others: () => Target[], log: Logger): Promise<InspectorSetup> {
+  // Before the first fork: workers print no plain-text inspector lines of Node's own.
+  if (role.kind === 'primary') quietChildInspectors(process.execArgv);
   const ws = openInspector(addr, role, log);
   const self: Target | null = ws ? { id: targetId(role), title: targetTitle(role, process.pid), pid: process.pid, worker: null, ws } : null;
   const targets = () => (self ? [self, ...others()] : others());
   const { worker, port } = await startThread(addr, targets(), log);
   const url = `http://${hostPort(addr.host, port)}`;
   const devtools = (id: string) => devtoolsUrl(`ws://${hostPort(addr.host, port)}/${id}`);
+  let stateFile: string | null = null;
   log.info({ inspect: `${url}/json/list` }, `* Inspector discovery: ${url}/json/list${port === 9229 && addr.host === '127.0.0.1' ? ' (chrome://inspect lists it with no setup)' : ` (add ${hostPort(addr.host, port)} in chrome://inspect, Configure)`}`);
-  if (self) log.info({ devtools: devtools(self.id) }, `* DevTools for the ${role.kind} (PID: ${process.pid}): ${devtools(self.id)}`);
+  if (self) log.info({ devtools: devtools(self.id) }, `* DevTools for ${roleName(role)} (PID: ${process.pid}): ${devtools(self.id)}`);
   return {
     url,
     self,
     devtools,
-    refresh: () => worker.postMessage({ type: 'targets', targets: targets() } satisfies ToThread),
-    close: () => void worker.terminate(),
+    refresh: () => {
+      worker.postMessage({ type: 'targets', targets: targets() } satisfies ToThread);
+      if (stateFile !== null) updateState(stateFile, targets(), log);
+    },
+    trackState: (file: string) => {
+      stateFile = file;
+      updateState(file, targets(), log);
+    },
+    close: () => {
+      stateFile = null;
+      void worker.terminate();
+    },
   };
 }

@@ -1,6 +1,7 @@
 // Created by cli.ts (and the programmatic start()) with options, a logger and a loaded app;
 // boots one Server, prints Puma's boot lines, and turns signals into a graceful stop.
 import { unlinkSync, writeFileSync } from 'node:fs';
+import { writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedApp } from './app-loader.js';
@@ -83,6 +84,14 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
     exposeInFlight(() => server.inFlight());
   }
+  // The state file (-S): where `tspuma inspect` run in this directory finds this server.
+  const stateFile = options.state && opts.ownProcess ? resolve(options.state) : null;
+  if (stateFile) {
+    // setup.js is loaded already when the inspector is on; a plain boot does not load it.
+    const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], options).inspectors : [];
+    const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
+    writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  }
   const urls = server.listeners.map((l) => l.url).join(', ');
   if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
 
@@ -92,9 +101,10 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       log.info('- Gracefully stopping, waiting for requests to finish');
       await server.shutdown();
       inspectorSetup?.close();
-      if (pidfile) {
+      for (const file of [pidfile, stateFile]) {
+        if (!file) continue;
         try {
-          unlinkSync(pidfile);
+          unlinkSync(file);
         } catch {
           /* already gone */
         }

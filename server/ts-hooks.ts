@@ -39,6 +39,11 @@ let tsconfigKey = '{}';
 export function initialize(data: HooksData | undefined): void {
   if (data) settings = data;
   tsconfigKey = JSON.stringify(settings.tsconfigRaw);
+  // This thread's event loop would drain between two imports, and Node then emits beforeExit
+  // here, where every --require preload of the process also runs: clinic's sampler takes it for
+  // the end of the process and exits (which ends the main thread too). A referenced timer keeps
+  // the loop from draining; the main thread unrefs this thread, so the process can still exit.
+  setInterval(() => undefined, 2 ** 31 - 1);
 }
 
 const LOADERS: Record<string, 'ts' | 'tsx' | 'jsx'> = { '.ts': 'ts', '.mts': 'ts', '.tsx': 'tsx', '.jsx': 'jsx' };

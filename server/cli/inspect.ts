@@ -1,10 +1,11 @@
 // `tspuma inspect list|stack|profile|heap`: created by cli.ts; reads a running tspuma's inspector
 // discovery (/json/list) and hands the chosen process to inspector/remote.ts.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { cpuProfile, heapSnapshot, liveStackDump, type RemoteTarget } from '../../inspector/remote.js';
 import { renderText } from '../../diagnostics/render.js';
+import { findConfig, loadConfig } from '../config-file.js';
 import { TspumaError } from '../errors.js';
 import { DEFAULT_INSPECT } from '../options.js';
 
@@ -21,6 +22,8 @@ interface InspectArgs {
   command: Command;
   url: string;
   urlSource: string;
+  /** The state file's contents, when the address came from one. */
+  state: ServerState | null;
   worker: number | null;
   pid: number | null;
   seconds: number;
@@ -34,10 +37,26 @@ function positiveInt(flag: string, raw: string, min: number): number {
   return Number(raw);
 }
 
-export function parseInspectArgs(args: string[]): InspectArgs {
+/** What a state file (-S) says about a server; the fields `tspuma inspect` reads. */
+interface ServerState {
+  pid?: unknown;
+  app?: unknown;
+  running_from?: unknown;
+  inspect_url?: unknown;
+}
+
+function readState(file: string): ServerState {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ServerState;
+  } catch (err) {
+    return usage(`cannot read state file ${file}: ${(err as Error).message}`);
+  }
+}
+
+export function parseInspectArgs(args: string[]): InspectArgs & { explicitUrl: string | null; stateFile: string | null } {
   const command = args[0] as Command;
   if (!(COMMANDS as readonly string[]).includes(command)) usage(`COMMAND must be one of ${COMMANDS.join(', ')}${args[0] ? `; got ${JSON.stringify(args[0])}` : ''}`);
-  const out: InspectArgs = { command, url: `http://${DEFAULT_INSPECT.host}:${DEFAULT_INSPECT.port}`, urlSource: 'the default', worker: null, pid: null, seconds: 10, out: null, json: false, timeoutMs: 2000 };
+  const out: InspectArgs = { command, url: `http://${DEFAULT_INSPECT.host}:${DEFAULT_INSPECT.port}`, urlSource: 'the default', state: null, worker: null, pid: null, seconds: 10, out: null, json: false, timeoutMs: 2000 };
   let state: string | null = null;
   let url: string | null = null;
   for (let i = 1; i < args.length; i++) {
@@ -54,22 +73,36 @@ export function parseInspectArgs(args: string[]): InspectArgs {
     else usage(`unknown argument ${a}`);
   }
   if (out.worker !== null && out.pid !== null) usage('give --worker or --pid, not both');
-  if (url) {
-    out.url = url.replace(/\/+$/, '');
-    out.urlSource = '--url';
-  } else if (state) {
-    let inspectUrl: unknown;
-    try {
-      inspectUrl = (JSON.parse(readFileSync(state, 'utf8')) as { inspect_url?: unknown }).inspect_url;
-    } catch (err) {
-      usage(`cannot read state file ${state}: ${(err as Error).message}`);
+  if (url !== null && !/^http:\/\/[^/]+\/*$/.test(url)) usage(`--url must look like http://127.0.0.1:9229; got ${JSON.stringify(url)}`);
+  return { ...out, explicitUrl: url === null ? null : url.replace(/\/+$/, ''), stateFile: state };
+}
+
+/**
+ * Where the server is: --url; else -S FILE; else the state file the config file in this
+ * directory names (as the server itself finds its config); else the default address.
+ */
+export async function locateServer(a: ReturnType<typeof parseInspectArgs>, cwd = process.cwd()): Promise<InspectArgs> {
+  if (a.explicitUrl !== null) return { ...a, url: a.explicitUrl, urlSource: '--url' };
+  let file = a.stateFile === null ? null : resolve(cwd, a.stateFile);
+  let source = `state file ${a.stateFile}`;
+  let fromConfig = false;
+  if (file === null) {
+    const config = findConfig(undefined, 'the current directory', cwd);
+    const named = config ? (await loadConfig(config)).values.state : undefined;
+    if (typeof named === 'string' && named !== '') {
+      file = resolve(cwd, named);
+      source = `state file ${named} (named by ${config})`;
+      fromConfig = true;
+      if (!existsSync(file)) return { ...a, urlSource: `the default (no state file ${file}: is the server of this directory running?)` };
     }
-    if (typeof inspectUrl !== 'string') usage(`state file ${state} has no inspect_url: the server runs without --inspect or --debug`);
-    out.url = inspectUrl;
-    out.urlSource = `state file ${state}`;
   }
-  if (!/^http:\/\/[^/]+$/.test(out.url)) usage(`--url must look like http://127.0.0.1:9229; got ${JSON.stringify(out.url)}`);
-  return out;
+  if (file === null) return a;
+  const state = readState(file);
+  if (typeof state.inspect_url !== 'string' || !/^http:\/\/[^/]+$/.test(state.inspect_url)) {
+    if (fromConfig) return { ...a, urlSource: `the default (${file} has no inspect_url: the server runs without --inspect or --debug)` };
+    return usage(`state file ${a.stateFile} has no inspect_url: the server runs without --inspect or --debug`);
+  }
+  return { ...a, url: state.inspect_url, urlSource: source, state };
 }
 
 async function list(a: InspectArgs): Promise<ListEntry[]> {
@@ -114,13 +147,27 @@ function table(entries: ListEntry[]): string {
 
 const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
 
+/** Which server answered: its main process (pid, app, cwd) and how its address was found. */
+export function serverLine(a: InspectArgs, entries: ListEntry[]): string {
+  const main = entries.find((e) => e.tspuma.worker === null);
+  const pid = main?.tspuma.pid ?? (typeof a.state?.pid === 'number' ? a.state.pid : null);
+  const cwd = main?.url.startsWith('file://') ? main.url.slice('file://'.length) : typeof a.state?.running_from === 'string' ? a.state.running_from : null;
+  const sameServer = a.state !== null && a.state.pid === pid;
+  const app = sameServer && typeof a.state?.app === 'string' ? a.state.app : null;
+  const stale = a.state !== null && !sameServer ? `; the state file names pid ${String(a.state.pid)}, which is not this server` : '';
+  return `tspuma server pid ${pid ?? '?'}, app ${app ?? '(not known without its state file)'}, cwd ${cwd ?? '?'}, at ${a.url} (from ${a.urlSource})${stale}`;
+}
+
 export async function inspect(args: string[]): Promise<number> {
-  const a = parseInspectArgs(args);
+  const a = await locateServer(parseInspectArgs(args));
   const entries = await list(a);
   if (a.command === 'list') {
-    process.stdout.write(a.json ? `${JSON.stringify(entries, null, 2)}\n` : `${table(entries)}\n`);
+    // With --json stdout stays pure JSON: the server line goes to stderr.
+    if (a.json) process.stderr.write(`${serverLine(a, entries)}\n`);
+    process.stdout.write(a.json ? `${JSON.stringify(entries, null, 2)}\n` : `${serverLine(a, entries)}\n${table(entries)}\n`);
     return 0;
   }
+  process.stderr.write(`${serverLine(a, entries)}\n`);
   const target = choose(a, entries);
   switch (a.command) {
     case 'stack': {
@@ -131,7 +178,9 @@ export async function inspect(args: string[]): Promise<number> {
     case 'profile': {
       const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.cpuprofile`);
       process.stderr.write(`tspuma: profiling ${target.title} for ${a.seconds} s...\n`);
-      writeFileSync(path, JSON.stringify(await cpuProfile(target, a.seconds)));
+      const { profile, stats } = await cpuProfile(target, a.seconds);
+      writeFileSync(path, JSON.stringify(profile));
+      process.stderr.write(`tspuma: ${stats.mapped} of ${profile.nodes.length} call frames mapped to their source${stats.droppedTicks > 0 ? `; ${stats.droppedTicks} line tick(s) dropped (a generated line that spans several source lines)` : ''}\n`);
       process.stdout.write(`${path}\n`);
       return 0;
     }

@@ -11,7 +11,7 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { diagnostics } from '../debug-hook.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
-import { startInspector } from '../../inspector/setup.js';
+import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from './messages.js';
 import { Primary } from './primary.js';
 
@@ -67,8 +67,9 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
   }
   if (options.state) {
     // The control token: 0600 even when a file (0644, say) is already there.
-    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd() }, null, 2)}\n`);
+    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`);
     files.push(resolve(options.state));
+    primary.inspector?.trackState(resolve(options.state));
   }
   const code = await primary.stopped;
   for (const f of files) {

@@ -1,6 +1,7 @@
 // Created in inspector/discovery-thread.ts (a worker thread of the primary or single process):
-// serves /json/list and /json/version for every process and proxies DevTools' WebSocket to each.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// serves /json/list, /json/version and /json/protocol for every process as Node's inspector does,
+// proxies DevTools' WebSocket to each, and refuses web pages (their Origin) and rebound Host names.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
@@ -47,8 +48,44 @@ function allowedHost(header: string | undefined): boolean {
   return host === 'localhost' || isIP(host) !== 0;
 }
 
+/**
+ * The web origin a request came from, or null. DevTools' front end sends devtools:// (or
+ * chrome-devtools://); command-line clients and chrome://inspect's own polling send none. A
+ * browser tab always sends its page's origin on a WebSocket handshake, so refusing every other
+ * value is what keeps the stable target ids out of reach of any page the user has open.
+ */
+function webOrigin(req: IncomingMessage): string | null {
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.toLowerCase() !== 'origin') continue;
+    const origin = req.rawHeaders[i + 1]!;
+    if (!/^(chrome-)?devtools:\/\//i.test(origin)) return origin;
+  }
+  return null;
+}
+
+/** Why a request is refused (403), or null when it may go on. */
+function refusal(req: IncomingMessage): { reason: string; origin: string | null } | null {
+  if (!allowedHost(req.headers.host)) return { reason: 'Host must be an IP address or localhost', origin: null };
+  const origin = webOrigin(req);
+  if (origin !== null) return { reason: `Origin ${origin} is a web page; inspectors accept DevTools (devtools://) and clients that send no Origin`, origin };
+  return null;
+}
+
+const JSON_TYPE = 'application/json; charset=UTF-8';
+const TEXT_TYPE = 'text/plain; charset=UTF-8';
+
+/** Every answer with its Content-Length, as Node's inspector sends it (Chrome's discovery needs it). */
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-cache', 'Content-Length': bytes.length }).end(bytes);
+}
+
 export class Discovery {
   private server: Server | null = null;
+  /** Node's /json/protocol as one target's inspector served it (every process runs the same node). */
+  private protocol: Promise<Buffer> | null = null;
+  /** Refusals so far, by kind: logged at the 1st, 10th, 100th... so a page retrying cannot flood the log. */
+  private readonly refused = { host: 0, origin: 0 };
   port = 0;
 
   constructor(
@@ -76,19 +113,55 @@ export class Discovery {
     });
   }
 
+  /** Logs a refusal (throttled) and returns the 403 body. */
+  private refuse(req: IncomingMessage, why: { reason: string; origin: string | null }): string {
+    const count = ++this.refused[why.origin === null ? 'host' : 'origin'];
+    if (/^10*$/.test(String(count))) {
+      this.log.warn({ origin: why.origin, host: req.headers.host ?? null, path: req.url ?? '/', count }, `Inspector discovery refused ${req.headers.upgrade ? 'a WebSocket' : 'a request'} for ${req.url ?? '/'}: ${why.reason}${count > 1 ? ` (${count} times)` : ''}`);
+    }
+    return `tspuma inspector discovery: ${why.reason}\n`;
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const why = refusal(req);
+    if (why) return send(res, 403, TEXT_TYPE, this.refuse(req, why));
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (body: unknown) => send(res, 200, JSON_TYPE, `${JSON.stringify(body, null, 2)}\n`);
+    if (req.method === 'GET' && (path === '/json' || path === '/json/list')) return reply(this.list(req.headers.host!));
+    if (req.method === 'GET' && path === '/json/version') return reply({ Browser: `tspuma/${VERSION} node.js/${process.version}`, 'Protocol-Version': '1.1' });
+    if (req.method === 'GET' && path === '/json/protocol') {
+      try {
+        return send(res, 200, JSON_TYPE, await this.protocolJson());
+      } catch (err) {
+        return send(res, 502, TEXT_TYPE, `tspuma inspector discovery: no inspector answered /json/protocol (${(err as Error).message})\n`);
+      }
+    }
+    send(res, 404, TEXT_TYPE, 'Not found: try /json/list\n');
+  }
+
+  /** The protocol description, from the first target whose inspector serves it. */
+  private protocolJson(): Promise<Buffer> {
+    this.protocol ??= (async () => {
+      const failures: string[] = [];
+      for (const t of this.targets()) {
+        try {
+          const res = await fetch(`http://${new URL(t.ws).host}/json/protocol`, { signal: AbortSignal.timeout(2000) });
+          if (res.ok) return Buffer.from(await res.arrayBuffer());
+          failures.push(`${t.id}: ${res.status}`);
+        } catch (err) {
+          failures.push(`${t.id}: ${(err as Error).message}`);
+        }
+      }
+      throw new Error(failures.length > 0 ? failures.join('; ') : 'no target is listed');
+    })();
+    // A failure is not kept: the next request asks again.
+    this.protocol.catch(() => (this.protocol = null));
+    return this.protocol;
+  }
+
   /** Listens on host:port; a busy port is replaced by a free one with a warning. */
   async listen(host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => {
-      if (!allowedHost(req.headers.host)) {
-        res.writeHead(403, { 'content-type': 'text/plain' }).end('tspuma inspector discovery: Host must be an IP address or localhost\n');
-        return;
-      }
-      const path = (req.url ?? '/').split('?')[0];
-      const reply = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' }).end(`${JSON.stringify(body, null, 2)}\n`);
-      if (req.method === 'GET' && (path === '/json' || path === '/json/list')) return reply(this.list(req.headers.host!));
-      if (req.method === 'GET' && path === '/json/version') return reply({ Browser: `tspuma/${VERSION} node.js/${process.version}`, 'Protocol-Version': '1.1' });
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: try /json/list\n');
-    });
+    const server = createServer((req, res) => void this.answer(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.proxy(req, socket, head));
     const bind = (p: number) =>
       new Promise<number>((resolve, reject) => {
@@ -113,9 +186,11 @@ export class Discovery {
   private proxy(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const id = (req.url ?? '/').slice(1).split('?')[0];
     const target = this.targets().find((t) => t.id === id);
-    const refuse = (status: string) => socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    if (!allowedHost(req.headers.host)) return void refuse('403 Forbidden');
-    if (!target) return void refuse('404 Not Found');
+    const refuse = (status: string, body = '') =>
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: ${TEXT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const why = refusal(req);
+    if (why) return void refuse('403 Forbidden', this.refuse(req, why));
+    if (!target) return void refuse('404 Not Found', `tspuma inspector discovery: no target ${id}; try /json/list\n`);
     const url = new URL(target.ws);
     const upstream = connect(Number(url.port), url.hostname.replace(/^\[|\]$/g, ''));
     const lines = [`GET ${url.pathname} HTTP/1.1`, `Host: ${url.host}`];

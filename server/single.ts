@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { LoadedApp } from './app-loader.js';
 import type { Listener } from './binder.js';
 import { diagnostics } from './debug-hook.js';
+import { exposureWarnings, warnExposure } from './exposure.js';
 import { runHooks } from './hooks.js';
 import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
@@ -41,6 +42,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
   const ts = tsLoader();
   if (ts) log.info({ tsLoader: ts.kind }, `*   TypeScript: ${describeTsLoader(ts)}`);
+  warnExposure(log, exposureWarnings(options, { control: false, inspector: opts.ownProcess === true }));
 
   let stopping: Promise<void> | null = null;
   let booted = false;

@@ -10,6 +10,7 @@ import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { diagnostics } from '../debug-hook.js';
+import { exposureWarnings, warnExposure } from '../exposure.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from './messages.js';
@@ -43,6 +44,7 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
   process.on('SIGTTOU', () => primary.workerCountDown());
   process.on('SIGHUP', () => log.info('SIGHUP: logs go to stdout, there is no log file to reopen'));
 
+  warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
   if (options.inspect) {
     primary.inspector = await startInspector(options.inspect, { kind: 'primary' }, () => primary.targets(), log);
     const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir);

@@ -1,0 +1,82 @@
+// Boot-time exposure warnings: from the resolved options, says which listening sockets reach
+// beyond this machine while they can run code, steer the server or show its internals.
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { BindSpec } from './binder-uri.js';
+import type { Options } from './options.js';
+
+/** One reason to warn, with what the user set and how to stop the warning. */
+export interface ExposureWarning {
+  /** The option, as the command line spells it. */
+  readonly option: string;
+  readonly value: string;
+  /** Where the value came from ("-b in command line", "default", ...). */
+  readonly source: string;
+  readonly msg: string;
+}
+
+/** What this process actually starts: the control app runs in cluster mode only. */
+export interface Started {
+  readonly control: boolean;
+  readonly inspector: boolean;
+}
+
+/**
+ * True for addresses only this machine can reach: `localhost`, 127.0.0.0/8, `::1`, and
+ * 127.0.0.0/8 written as an IPv4-mapped IPv6 address. Any other name may resolve anywhere.
+ */
+export function loopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  return isIP(v4) === 4 && v4.split('.')[0] === '127';
+}
+
+/** A unix socket is reached through the file system, never from another host. */
+const remoteBind = (spec: BindSpec) => spec.scheme !== 'unix' && spec.host !== null && !loopbackHost(spec.host);
+
+const where = (host: string) => (host === '0.0.0.0' || host === '::' ? 'every network interface' : host);
+
+type Exposed = Pick<Options, 'bind' | 'controlUrl' | 'debug' | 'environment' | 'inspect' | 'sources'>;
+
+/** The warnings for these options, in a fixed order; empty when everything stays on loopback. */
+export function exposureWarnings(options: Exposed, started: Started): ExposureWarning[] {
+  const out: ExposureWarning[] = [];
+  const control = options.controlUrl;
+  if (started.control && control && remoteBind(control)) {
+    out.push({
+      option: '--control-url',
+      value: control.uri,
+      source: control.source,
+      msg: `--control-url ${control.uri} (${control.source}) listens on ${where(control.host!)}: anyone who reaches it and sees the token (sent in clear over http) can stop, halt and restart the server and read worker stacks. Bind it to 127.0.0.1 (or a unix:// socket) to silence this.`,
+    });
+  }
+  const inspect = options.inspect;
+  if (started.inspector && inspect && !loopbackHost(inspect.host)) {
+    const value = `${inspect.host.includes(':') ? `[${inspect.host}]` : inspect.host}:${inspect.port}`;
+    const source = options.sources.inspect ?? options.sources.debug ?? 'default';
+    out.push({
+      option: '--inspect',
+      value,
+      source,
+      msg: `--inspect=${value} (${source}) puts inspector discovery and every process's inspector on ${where(inspect.host)}: anyone who reaches them can run code in the server. Use --inspect=127.0.0.1:${inspect.port} (and an SSH tunnel from elsewhere) to silence this.`,
+    });
+  }
+  const open = options.bind.filter(remoteBind);
+  if (options.debug && options.environment !== 'production' && open.length > 0) {
+    const source = options.sources.debug ?? 'default';
+    const binds = open.map((b) => b.uri).join(', ');
+    out.push({
+      option: '--debug',
+      value: `environment ${options.environment}`,
+      source,
+      msg: `--debug (${source}) with environment ${options.environment} on ${binds}: every 500 page sends the stack, the arguments and the local values of the failing code to whoever made the request, from any host. Bind to 127.0.0.1, or run with -e production (which keeps dumps out of responses), to silence this.`,
+    });
+  }
+  return out;
+}
+
+/** Logs each warning at warn level, with its option, value and source as fields. */
+export function warnExposure(log: Logger, warnings: readonly ExposureWarning[]): void {
+  for (const w of warnings) log.warn({ exposure: w.option, value: w.value, source: w.source }, w.msg);
+}

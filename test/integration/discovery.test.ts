@@ -1,0 +1,215 @@
+// Integration: inspector discovery of `tspuma -w 1 --inspect` as clients see it: web origins
+// refused on every path, answers framed and shaped as Node's own inspector frames them, and
+// chrome-remote-interface with its default options attaching, breaking at a .ts line and resuming.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { join } from 'node:path';
+import CDP from 'chrome-remote-interface';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { ListEntry } from '../../inspector/discovery.js';
+import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
+import { freePortRange, rawRequest, statusOf, waitFor } from '../helpers/net.js';
+
+const EXPRESS = join(ROOT, 'examples/express.ts');
+
+let s: Booted;
+let base: number;
+let entries: ListEntry[];
+let node: ChildProcess | null = null;
+let nodeInspector = '';
+
+beforeAll(async () => {
+  base = await freePortRange(3);
+  s = await boot(['-w', '1', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+  entries = await waitFor(async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${base}/json/list`)).json()) as ListEntry[];
+    return list.length === 2 ? list : null;
+  }, 'the primary and worker 0 listed');
+  // Node's own inspector, to compare answers with.
+  node = spawn(process.execPath, ['--inspect=127.0.0.1:0', '-e', 'setInterval(() => {}, 1000)'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  node.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  nodeInspector = await waitFor(() => /Debugger listening on ws:\/\/(127\.0\.0\.1:\d+)\//.exec(err)?.[1], 'node --inspect to listen');
+});
+
+afterAll(async () => {
+  node?.kill('SIGKILL');
+  await killAll();
+});
+
+/** One raw HTTP exchange, so framing (Content-Length against chunked) is seen as sent. */
+async function raw(path: string, headers: Record<string, string> = {}): Promise<{ status: number; head: string; body: string }> {
+  const lines = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${base}`, 'Connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  const { text } = await rawRequest(base, `${lines.join('\r\n')}\r\n\r\n`);
+  const split = text.indexOf('\r\n\r\n');
+  return { status: statusOf(text), head: text.slice(0, split), body: text.slice(split + 4) };
+}
+
+const header = (head: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(head)?.[1] ?? null;
+
+/** A WebSocket handshake with this Origin (none when undefined): the open socket, or the refusal. */
+function handshake(url: string, origin?: string): Promise<{ ws: WebSocket } | { status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, origin === undefined ? {} : { origin });
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Runtime.evaluate over an open socket; the value. */
+function evaluate(ws: WebSocket, expression: string): Promise<unknown> {
+  return new Promise((resolve) => {
+    ws.on('message', (data: Buffer) => {
+      const msg = JSON.parse(data.toString()) as { id?: number; result?: { result: { value: unknown } } };
+      if (msg.id === 1) resolve(msg.result!.result.value);
+    });
+    ws.send(JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression, returnByValue: true } }));
+  });
+}
+
+describe('discovery refuses web origins', () => {
+  it('a WebSocket to tspuma-worker-0 with Origin https://evil.example (or null) gets 403 with the reason, and the refusal is logged', async () => {
+    const url = `ws://127.0.0.1:${base}/tspuma-worker-0`;
+    for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1:8080']) {
+      const refused = await handshake(url, origin);
+      expect(refused).toEqual({ status: 403, body: expect.stringContaining(`Origin ${origin} is a web page`) });
+    }
+    // The primary's own id too: every path of the proxy.
+    expect(await handshake(`ws://127.0.0.1:${base}/tspuma-primary`, 'https://evil.example')).toMatchObject({ status: 403 });
+    const logged = await waitFor(() => s.lines().filter((l) => l.level === 40 && /^Inspector discovery refused /.test(String(l.msg))), 'the refusal logged');
+    expect(logged[0]).toMatchObject({ origin: 'https://evil.example', path: '/tspuma-worker-0' });
+  });
+
+  it('DevTools\' own origin (devtools://devtools) and a client without Origin attach to worker 0 and read its pid', async () => {
+    const worker0 = entries.find((e) => e.id === 'tspuma-worker-0')!;
+    for (const origin of ['devtools://devtools', undefined]) {
+      const opened = await handshake(`ws://127.0.0.1:${base}/tspuma-worker-0`, origin);
+      if (!('ws' in opened)) throw new Error(`refused ${origin}: ${opened.status} ${opened.body}`);
+      expect(await evaluate(opened.ws, 'process.pid')).toBe(worker0.tspuma.pid);
+      opened.ws.close();
+    }
+  });
+
+  it('plain HTTP with a web Origin is refused on /json/list, /json/version and /json/protocol; no Origin is served', async () => {
+    for (const path of ['/json/list', '/json', '/json/version', '/json/protocol']) {
+      const refused = await raw(path, { Origin: 'https://evil.example' });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toContain('Origin https://evil.example is a web page');
+      expect(refused.body).not.toContain('tspuma-worker-0');
+    }
+    expect((await raw('/json/list')).status).toBe(200);
+    expect((await raw('/json/list', { Origin: 'devtools://devtools' })).status).toBe(200);
+  });
+});
+
+describe('discovery answers as Node\'s inspector does', () => {
+  it('every answer has a Content-Length matching its body and no chunked encoding, as Node sends', async () => {
+    // Node's inspector keeps the socket open after its answer: read it with fetch.
+    const theirs = await fetch(`http://${nodeInspector}/json/list`);
+    expect(Number(theirs.headers.get('content-length'))).toBe((await theirs.arrayBuffer()).byteLength);
+    for (const path of ['/json', '/json/list', '/json/version', '/json/protocol', '/nothing-here']) {
+      const ours = await raw(path);
+      expect(header(ours.head, 'Transfer-Encoding')).toBeNull();
+      expect(Number(header(ours.head, 'Content-Length'))).toBe(Buffer.byteLength(ours.body, 'latin1'));
+      if (path !== '/nothing-here') expect(header(ours.head, 'Content-Type')).toBe(theirs.headers.get('content-type'));
+    }
+  });
+
+  it('/json/list entries have Node\'s fields in Node\'s order (plus `tspuma`); /json/version and /json/protocol match Node\'s', async () => {
+    const nodeList = (await (await fetch(`http://${nodeInspector}/json/list`)).json()) as Record<string, unknown>[];
+    const ours = (await (await fetch(`http://127.0.0.1:${base}/json/list`)).json()) as Record<string, unknown>[];
+    for (const entry of ours) {
+      expect(Object.keys(entry).filter((k) => k !== 'tspuma')).toEqual(Object.keys(nodeList[0]!));
+      for (const key of Object.keys(nodeList[0]!)) expect(typeof entry[key]).toBe('string');
+    }
+    const nodeVersion = (await (await fetch(`http://${nodeInspector}/json/version`)).json()) as Record<string, string>;
+    const version = (await (await fetch(`http://127.0.0.1:${base}/json/version`)).json()) as Record<string, string>;
+    expect(Object.keys(version)).toEqual(Object.keys(nodeVersion));
+    expect(version['Protocol-Version']).toBe(nodeVersion['Protocol-Version']);
+    type Protocol = { version: unknown; domains: { domain: string; commands?: { name: string }[] }[] };
+    const nodeProtocol = (await (await fetch(`http://${nodeInspector}/json/protocol`)).json()) as Protocol;
+    const protocol = (await (await fetch(`http://127.0.0.1:${base}/json/protocol`)).json()) as Protocol;
+    expect(protocol.version).toEqual(nodeProtocol.version);
+    expect(protocol.domains.map((d) => d.domain)).toEqual(nodeProtocol.domains.map((d) => d.domain));
+    expect(protocol.domains.find((d) => d.domain === 'Debugger')!.commands!.map((c) => c.name)).toContain('setBreakpoint');
+  });
+});
+
+interface ScriptParsed {
+  scriptId: string;
+  url: string;
+  sourceMapURL?: string;
+}
+
+/** A script's inline source map (esbuild writes a data: URL), or null. */
+function inlineMap(sourceMapURL: string | undefined): SourceMap | null {
+  if (!sourceMapURL?.startsWith('data:')) return null;
+  const data = sourceMapURL.slice(sourceMapURL.indexOf(',') + 1);
+  return new SourceMap(JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+}
+
+/** The first generated position that the map sends to `line0` of a source ending in `file`. */
+function generatedFor(map: SourceMap, source: string, file: string, line0: number): { lineNumber: number; columnNumber: number } | null {
+  const lines = source.split('\n');
+  for (let l = 0; l < lines.length; l++) {
+    for (let c = 0; c < lines[l]!.length; c++) {
+      const e = map.findEntry(l, c) as { originalSource?: string; originalLine?: number; generatedColumn?: number };
+      if (e.originalSource?.endsWith(file) && e.originalLine === line0 && e.generatedColumn === c) return { lineNumber: l, columnNumber: c };
+    }
+  }
+  return null;
+}
+
+describe('chrome-remote-interface with its default options', () => {
+  it('CDP({host, port}) reaches the primary and CDP({host, port, target: "tspuma-worker-0"}) evaluates process.pid in the worker', async () => {
+    const [primary, worker0] = [entries.find((e) => e.id === 'tspuma-primary')!, entries.find((e) => e.id === 'tspuma-worker-0')!];
+    for (const [options, pid] of [[{ host: '127.0.0.1', port: base }, primary.tspuma.pid], [{ host: '127.0.0.1', port: base, target: 'tspuma-worker-0' }, worker0.tspuma.pid]] as const) {
+      const client = await CDP(options);
+      try {
+        const { result } = await client.Runtime.evaluate({ expression: 'process.pid', returnByValue: true });
+        expect(result.value).toBe(pid);
+      } finally {
+        await client.close();
+      }
+    }
+  });
+
+  it('a breakpoint at express.ts\'s res.json line, set through the source map, pauses GET /users/42 with req.params.id "42"; resumed, the request completes', async () => {
+    const wanted = readFileSync(EXPRESS, 'utf8').split('\n').findIndex((l) => l.includes('res.json({ id: Number(req.params.id)'));
+    expect(wanted).toBeGreaterThan(0);
+    const client = await CDP({ host: '127.0.0.1', port: base, target: 'tspuma-worker-0' });
+    try {
+      const scripts: ScriptParsed[] = [];
+      client.on('Debugger.scriptParsed', (p: ScriptParsed) => void scripts.push(p));
+      await client.Debugger.enable({});
+      const script = await waitFor(() => scripts.find((p) => inlineMap(p.sourceMapURL)?.payload.sources.some((src: string) => src.endsWith('examples/express.ts'))), 'express.ts parsed with its source map');
+      const { scriptSource } = await client.Debugger.getScriptSource({ scriptId: script.scriptId });
+      const at = generatedFor(inlineMap(script.sourceMapURL)!, scriptSource, 'examples/express.ts', wanted);
+      if (!at) throw new Error(`no generated position for express.ts:${wanted + 1}`);
+      const { actualLocation } = await client.Debugger.setBreakpoint({ location: { scriptId: script.scriptId, ...at } });
+      expect(actualLocation.lineNumber).toBe(at.lineNumber);
+
+      const paused = new Promise<{ callFrames: { callFrameId: string; location: { lineNumber: number; columnNumber?: number } }[] }>((resolve) => client.on('Debugger.paused', resolve));
+      const response = fetch(`${s.url}/users/42`, { headers: { connection: 'close' } });
+      const { callFrames } = await paused;
+      const top = callFrames[0]!;
+      const back = inlineMap(script.sourceMapURL)!.findEntry(top.location.lineNumber, top.location.columnNumber ?? 0) as { originalLine: number };
+      expect(back.originalLine).toBe(wanted);
+      const { result } = await client.Debugger.evaluateOnCallFrame({ callFrameId: top.callFrameId, expression: 'req.params.id', returnByValue: true });
+      expect(result.value).toBe('42');
+      await client.Debugger.resume({});
+      const res = await response;
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ id: 42, name: 'user 42' });
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // chunked body against httpContentLengthLimit, and holds the app back until a small body is
 // complete (Puma's reactor reads bodies before a thread takes them), so a slow upload holds no
 // pool slot and a malformed chunk is refused before the app runs. The only place that wraps
-// IncomingMessage#push.
+// IncomingMessage#push or sets its private `_consuming` (each pinned by test/unit/request-body.test.ts).
 import type http from 'node:http';
 
 /** What the server does when the watch decides. */
@@ -43,6 +43,10 @@ export function watchBody<S extends BodyWatchState>(req: http.IncomingMessage, s
     if (!state.waiting) return room;
     if (chunk === null || seen > hold) {
       state.waiting = false;
+      // The whole body is in the stream's buffer, so reading it never calls _read(), which is
+      // where node marks a request as consumed; unmarked, node "dumps" it after the response
+      // (removeAllListeners('data'), resume(): about 1 µs a request for nothing to drain).
+      if (chunk === null) (req as unknown as { _consuming: boolean })._consuming = true;
       owner.bodyReady(state);
     }
     return true;

@@ -5,6 +5,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
 import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpPhase, type Shown } from './model.js';
 import type { Redactor } from './redact.js';
+import { requestIdOf } from '../server/request-id.js';
 import { display, isLibrary, original } from './sourcemap.js';
 
 export interface DumpContext {
@@ -134,7 +135,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
+        ? { id: requestIdOf(req), method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
         : null,
       process: {
         node: process.version,

@@ -16,7 +16,7 @@ export function renderText(dump: Dump, colour = false): string {
   lines.push(c('bold', `tspuma dump #${dump.id} [${dump.phase}] ${e.name}: ${e.message}${e.code ? ` (${e.code})` : ''}`));
   lines.push(`  pid ${dump.pid}${dump.worker === null ? '' : `, worker ${dump.worker}`}, ${dump.time}, node ${dump.process.node}, rss ${Math.round(dump.process.rssBytes / 1048576)} MiB, uptime ${dump.process.uptimeSeconds} s`);
   for (const cause of e.causes) lines.push(`  caused by ${cause.name}: ${cause.message}${cause.code ? ` (${cause.code})` : ''}`);
-  if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url}`);
+  if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id})`);
   for (const r of dump.inFlight ?? []) lines.push(`  in flight: ${r.method} ${r.url} for ${(r.ms / 1000).toFixed(1)} s`);
   if (dump.context) lines.push(`  at the call: ${Object.entries(dump.context).map(([k, v]) => `${k}=${value(v)}`).join(' ')}`);
   if (dump.idle && dump.frames.length === 0) lines.push('  frames: none, the process is idle in its event loop (no JavaScript running; requests in flight are awaiting I/O or promises)');

@@ -61,6 +61,16 @@ export class TspumaResponse extends http.ServerResponse {
     this[kRequestState] = null;
   }
 }
+/** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
+export class TspumaRequest extends http.IncomingMessage {
+  declare id: string;
+
+  constructor(socket: net.Socket) {
+    super(socket);
+    this.id = '';
+  }
+}
+
 const writeHead = http.ServerResponse.prototype.writeHead;
 Object.defineProperties(TspumaResponse.prototype, {
   writeHead: {
@@ -79,6 +89,7 @@ Object.defineProperties(TspumaResponse.prototype, {
 });
 
 export const SERVER_OPTIONS: http.ServerOptions = {
+  IncomingMessage: TspumaRequest,
   ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
   // The reactor owns every connection deadline; node's own timers are switched off.
   requestTimeout: 0,

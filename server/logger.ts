@@ -33,7 +33,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     const stream = pretty({
       colorize: true,
       sync: true,
-      ignore: 'pid,hostname',
+      // A request line's message says all of its `request` fields: one line per request.
+      ignore: 'pid,hostname,request',
       translateTime: 'HH:MM:ss.l',
       destination: opts.destination ?? 1,
     });

@@ -23,14 +23,17 @@ export interface LowlevelContext {
 /** Puma's default: the message and stack in development, nothing in production. */
 export function defaultResponse(err: Error, status: number, production: boolean, env?: RackEnv): Normalized {
   const headers = { 'content-type': 'text/plain; charset=utf-8' };
+  // The request id, so a user can quote it and the operator find the log line and the dump.
+  const id = env?.['tspuma.request_id'];
+  const idLine = typeof id === 'string' ? `request id: ${id}\n` : '';
   if (production || status !== 500) {
     const text = isTspumaError(err) && !production ? err.message : (STATUS_CODES[status] ?? 'Error');
-    return { status, headers, body: `${status} ${text}\n` };
+    return { status, headers, body: `${status} ${text}\n${idLine}` };
   }
   const stack = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).join('\n') : '';
   // Debug mode: the interpreter-level dump, redacted, follows (never in production).
   const dump = (env?.[DUMP_ENV_KEY] as { text?: string } | undefined)?.text;
-  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${stack}\n${dump ? `\n${dump}\n` : ''}` };
+  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${idLine}${stack}\n${dump ? `\n${dump}\n` : ''}` };
 }
 
 function asError(err: unknown): Error {

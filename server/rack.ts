@@ -3,6 +3,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
+import { firstHeader } from './raw-headers.js';
+import { requestIdOf } from './request-id.js';
+
+export { firstHeader };
 
 /**
  * Raw header name as the client spelled it -> its env key ("Content-Type" -> "CONTENT_TYPE",
@@ -37,22 +41,6 @@ function envKeyAt(raw: string, position: number): string {
   return key;
 }
 
-/**
- * The first value of a request header, read from rawHeaders: `lower` is its name in lowercase and
- * `usual` as clients usually spell it ("Host"), which spares a toLowerCase() for each. The
- * same value as `req.headers[lower]` for the headers node keeps the first of (Host,
- * Content-Length), without building node's `req.headers` object, which bare node:http never
- * builds for an app that does not read it (a keyed load and store per header).
- */
-export function firstHeader(req: IncomingMessage, lower: string, usual: string): string | undefined {
-  const raw = req.rawHeaders;
-  const length = lower.length;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === length && (name === usual || name === lower || name.toLowerCase() === lower)) return raw[i + 1];
-  }
-  return undefined;
-}
 
 /** Host header -> SERVER_NAME and the port it names (null: the scheme's default). Bounded. */
 interface HostParts {
@@ -136,6 +124,7 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     'rack.input': req,
     'tspuma.request': req,
     'tspuma.response': res,
+    'tspuma.request_id': requestIdOf(req),
   } as unknown as PendingEnv;
   // The connection's last request (the client asked to close, as `ab` without -k does) with the
   // address not read yet: read on first use. Otherwise a plain value: a keep-alive connection

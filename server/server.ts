@@ -16,6 +16,7 @@ import { Pool, type Ticket } from './pool.js';
 import { buildEnv, socketEnv } from './rack.js';
 import { Reactor, entryOf, type Entry, type Phase, type ReadExpiry } from './reactor.js';
 import { watchBody, type BodyOwner } from './request-body.js';
+import { assignRequestId, requestIdOf } from './request-id.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
 
@@ -46,8 +47,12 @@ interface RequestState {
   readonly entry: Entry;
   readonly req: http.IncomingMessage;
   readonly res: TrackedResponse;
+  /** The request line's URL as it arrived, before a router rewrites `req.url`. */
+  readonly url: string;
   /** performance.now() at admission, only taken when logRequests is on (0 otherwise). */
   readonly start: number;
+  /** The socket's bytesWritten at admission, only read when logRequests is on. */
+  readonly sent: number;
   /** The app holds a pool slot for this request. */
   slot: boolean;
   ticket: Ticket | null;
@@ -163,6 +168,7 @@ export class Server implements BodyOwner<RequestState> {
   ) {
     this.pool = new Pool(options.threads.min, options.threads.max);
     this.shownUrl = urlRedactor(options.redact);
+    this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
     this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
     this.reactor = new Reactor(
       {
@@ -251,6 +257,7 @@ export class Server implements BodyOwner<RequestState> {
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!res.shouldKeepAlive) entry.clientClosing = true;
+    assignRequestId(req);
     const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
     const chunked = framing.transferEncoding !== undefined;
@@ -259,7 +266,16 @@ export class Server implements BodyOwner<RequestState> {
     const hold = this.options.bodyBufferSize;
     const held = refused === null && hold > 0 && (chunked || (length > 0 && length <= hold));
     this.reactor.toApp(entry, req, res, held);
-    const state: RequestState = { server: this, entry, req, res, start: this.options.logRequests ? performance.now() : 0, slot: false, ticket: null, takenOver: false, waiting: false, captured: false };
+    const logged = this.requestLog !== null;
+    const state: RequestState = {
+      server: this,
+      entry,
+      req,
+      res,
+      url: req.url!,
+      start: logged ? performance.now() : 0,
+      sent: logged ? req.socket.bytesWritten : 0,
+      slot: false, ticket: null, takenOver: false, waiting: false, captured: false };
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
@@ -504,11 +520,26 @@ export class Server implements BodyOwner<RequestState> {
         after();
       }
     }
-    if (this.options.logRequests) {
-      const ms = Math.round((performance.now() - state.start) * 100) / 100;
-      const url = this.shownUrl(req.url);
-      this.log.info({ method: req.method, url, status: res.statusCode, ms, remote: req.socket.remoteAddress }, `${req.method} ${url} ${res.statusCode} ${ms}ms`);
-    }
+    if (this.requestLog) this.logRequest(this.requestLog, res, state);
+  }
+
+  /** Request lines: at info even under `quiet`, since logRequests asked for them. */
+  private readonly requestLog: Logger | null;
+
+  /**
+   * One line per request: the URL as received (secret query values redacted), status, time,
+   * bytes sent (head and body) and the request id. The fields are one `request` object, which a
+   * TTY's pretty printer leaves out: the message already says it all on one line.
+   */
+  private logRequest(log: Logger, res: http.ServerResponse, state: RequestState): void {
+    const { req } = state;
+    const ms = Math.round((performance.now() - state.start) * 100) / 100;
+    const url = this.shownUrl(state.url);
+    const bytes = Math.max(0, req.socket.bytesWritten - state.sent);
+    const remote = req.socket.remoteAddress;
+    const id = requestIdOf(req);
+    const request = { id, method: req.method, url, status: res.statusCode, ms, bytes, remote };
+    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${id}`);
   }
 
   stats(): Stats {

@@ -1,4 +1,5 @@
 // Test helpers: raw sockets for bytes no well-behaved client sends, and polling with a deadline.
+import http from 'node:http';
 import net from 'node:net';
 
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws `what`). */
@@ -76,4 +77,19 @@ export async function freePortRange(count: number): Promise<number> {
     if (ok) return base;
   }
   throw new Error(`no range of ${count} free ports found`);
+}
+
+/** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body. */
+export function get(url: string, socketPath?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
 }

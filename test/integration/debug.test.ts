@@ -118,9 +118,10 @@ describe('tspuma -d', () => {
 
   it('keeps dumps out of production responses', async () => {
     const s = await boot(['-d', '-e', 'production', '-b', LOCAL, APP]);
-    const res = await fetch(`${s.url}/sync`);
+    const res = await fetch(`${s.url}/sync`, { headers: { 'x-request-id': 'prod-1' } });
     expect(res.status).toBe(500);
-    expect(await res.text()).toBe('500 Internal Server Error\n');
+    // The request id (to quote to an operator), and nothing of the failure.
+    expect(await res.text()).toBe('500 Internal Server Error\nrequest id: prod-1\n');
     expect(s.stderr()).toContain('tspuma dump #1 [app]'); // the operator still gets it
   });
 

@@ -2,13 +2,12 @@
 // redacted in every output (request log, error log, dumps, the 500 page) while the app sees them,
 // and one dump folder keeps one bound for a whole cluster.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, run } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { get, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -24,20 +23,6 @@ const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 const jsonIn = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
 
 /** One GET on a fresh connection (so the kernel may pick another worker each time). */
-function get(url: string, socketPath?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
-    req.on('error', reject);
-  });
-}
-
 describe('files holding secrets', () => {
   it('writes dump files 0600 in a dump folder it creates 0700 (parents too), and leaves an existing folder as it was', async () => {
     const root = tmp('tspuma-modes-');
@@ -92,9 +77,10 @@ describe('secret query-string values', () => {
     const res = await get(`${s.url}/echo${QUERY}`);
     expect(res.status).toBe(200);
     expect(res.body).toContain('abc123'); // the app got the real URL
-    const line = await waitFor(() => s.lines().find((l) => typeof l.url === 'string' && (l.url as string).startsWith('/echo')), 'the request line');
-    expect(line.url).toBe(`/echo${SHOWN}`);
-    expect(line.msg).toBe(`GET /echo${SHOWN} 200 ${line.ms}ms`);
+    const line = await waitFor(() => s.lines().find((l) => (l.request as { url?: string } | undefined)?.url?.startsWith('/echo')), 'the request line');
+    const request = line.request as { url: string; ms: number; bytes: number; id: string };
+    expect(request.url).toBe(`/echo${SHOWN}`);
+    expect(line.msg).toBe(`GET /echo${SHOWN} 200 ${request.ms}ms ${request.bytes}B 127.0.0.1 ${request.id}`);
     for (const secret of SECRETS) expect(s.stdout()).not.toContain(secret);
   });
 

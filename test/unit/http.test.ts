@@ -216,11 +216,11 @@ describe('lowlevel error handler', () => {
         throw new Error('secret detail');
       },
     });
-    const res = await fetch(t.url);
+    const res = await fetch(t.url, { headers: { 'x-request-id': 'prod-2' } });
     expect(res.status).toBe(500);
     const body = await res.text();
     expect(body).not.toContain('secret detail');
-    expect(body).toBe('500 Internal Server Error\n');
+    expect(body).toBe('500 Internal Server Error\nrequest id: prod-2\n');
   });
 
   it('uses a custom handler response, given err, env and status', async () => {

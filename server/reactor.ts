@@ -45,6 +45,8 @@ export interface Entry {
   gone: boolean;
   /** The client announced its last request (Connection: close, HTTP/1.0): closing needs no linger. */
   clientClosing: boolean;
+  /** The server answers a request on it with Connection: close: requests pipelined after that one are not run. */
+  closeAfter: boolean;
   /** The reactor's list: newer and older neighbours (null at the ends and once removed). */
   newer: Entry | null;
   older: Entry | null;
@@ -188,6 +190,7 @@ export class Reactor {
       close: null,
       gone: false,
       clientClosing: false,
+      closeAfter: false,
       newer: null,
       older: this.newest,
     };

@@ -255,6 +255,14 @@ export class Server implements BodyOwner<RequestState> {
       return;
     }
     const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
+    if (entry.closeAfter) {
+      // Pipelined behind a request whose response says Connection: close (maxKeepAlive,
+      // shutdown, a refusal): not run, since its answer could never be sent. The connection
+      // closes after that response and the client retries this one on a new connection.
+      this.log.debug({ method: req.method, url: this.shownUrl(req.url) }, 'request pipelined after the connection\'s last one: not run');
+      req.resume();
+      return;
+    }
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!res.shouldKeepAlive) entry.clientClosing = true;
     assignRequestId(req);
@@ -279,11 +287,15 @@ export class Server implements BodyOwner<RequestState> {
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
-    if (this.draining || this.busy || (max > 0 && entry.requests >= max)) res.shouldKeepAlive = false;
+    if (this.draining || this.busy || (max > 0 && entry.requests >= max)) {
+      res.shouldKeepAlive = false;
+      entry.closeAfter = true;
+    }
 
     if (refused) {
       // The server answers in the app's place, with Connection: close; a body is read and dropped.
       state.takenOver = true;
+      entry.closeAfter = true;
       if (refused.status === 413) req.resume();
       void this.answer(req, res, refused, refused.status!);
       return;
@@ -505,12 +517,10 @@ export class Server implements BodyOwner<RequestState> {
       state.captured = false;
       diagnostics?.leave();
     }
-    // Puma closes a connection after a `Connection: close` response; node:http may leave it
-    // open (a request pipelined past maxKeepAlive gets 503 and the socket lingers).
-    const flags = res as { _last?: boolean; maxRequestsOnConnectionReached?: boolean };
-    // A body the app left unread is not drained for another request: the connection closes
-    // (lingering, so the client reads the response) and what still arrives is dropped.
-    const last = !res.shouldKeepAlive || flags._last === true || flags.maxRequestsOnConnectionReached === true || !req.complete;
+    // Puma closes a connection after a `Connection: close` response. A body the app left unread
+    // is not drained for another request either: the connection closes (lingering, so the client
+    // reads the response) and what still arrives is dropped.
+    const last = !res.shouldKeepAlive || (res as { _last?: boolean })._last === true || !req.complete;
     if (last && entry.socket.writable) lingeringClose.call(entry.socket);
     this.reactor.toKeepalive(entry);
     if (this.afterResponses.size !== 0 && entry.inflight === 0) {

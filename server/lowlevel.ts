@@ -33,7 +33,7 @@ export function defaultResponse(err: Error, status: number, production: boolean,
   const stack = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).join('\n') : '';
   // Debug mode: the interpreter-level dump, redacted, follows (never in production).
   const dump = (env?.[DUMP_ENV_KEY] as { text?: string } | undefined)?.text;
-  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${idLine}${stack}\n${dump ? `\n${dump}\n` : ''}` };
+  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
 }
 
 function asError(err: unknown): Error {

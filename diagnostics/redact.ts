@@ -175,11 +175,6 @@ export class Redactor {
     s = s.replace(KEY_SHAPE, () => (note('key'), REDACTED));
     return s;
   }
-
-  /** The same rules as query(), by the name that says what they do. */
-  text(text: string, applied?: string[], where?: string): string {
-    return this.query(text, applied, where);
-  }
 }
 
 /** What a log line prints for a request URL: `Redactor.query` with the configured extra names. */

@@ -325,7 +325,8 @@ export class Capturer {
       frames: this.limits.frames,
       scripts: this.scripts,
       skipUrl: OWN_URL, // the diagnostics layer's own frames (scope, snapshot)
-      properties: (objectId) => this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }).result,
+      // The whole answer: a function's internal [[FunctionLocation]] names where it is defined.
+      properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
     });
     const phase = this.phases[this.phases.length - 1] ?? 'app';
     const top = frames[0];

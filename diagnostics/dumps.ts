@@ -6,6 +6,7 @@ import type { Capture } from './capture.js';
 import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpPhase, type Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
+import { dumpFrame, finishFrames } from './finish.js';
 import { display, isLibrary, original } from './sourcemap.js';
 
 export interface DumpContext {
@@ -86,7 +87,7 @@ export class DumpBuilder {
   build(err: unknown, capture: Capture | undefined | null, ctx: DumpContext): Dump {
     const redactions: string[] = [...(capture?.redactions ?? [])];
     const frames: DumpFrame[] = capture
-      ? capture.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }))
+      ? capture.frames.map(dumpFrame)
       : stackFrames(err, this.frameCap);
     if (capture) {
       // V8 pauses with the synchronous frames only; the stack text knows the awaiting callers.
@@ -95,8 +96,7 @@ export class DumpBuilder {
         if (f.function.startsWith('async ')) frames.push(f);
       }
     }
-    const culprit = frames.findIndex((f) => !f.library);
-    if (culprit >= 0) frames[culprit]!.culprit = true;
+    const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit's source line
     const top = frames[0];
     const req = ctx.request ?? null;
     let context: Record<string, Shown> | undefined;

@@ -1,8 +1,10 @@
 // Used by capture.ts (same-thread session, at a throw) and inspector/remote.ts (another process,
-// paused from outside): turns the protocol's call frames into redacted, source-mapped frames.
-import type { Shown } from './model.js';
+// paused from outside): turns the protocol's call frames into redacted, source-mapped frames
+// with their locals and their receiver's fields.
+import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
-import { original, isLibrary, type Original } from './sourcemap.js';
+import { originOf } from './finish.js';
+import { original, type Original } from './sourcemap.js';
 
 export interface RemoteObject {
   type: string;
@@ -14,23 +16,33 @@ export interface RemoteObject {
   objectId?: string;
   preview?: { overflow: boolean; properties: { name: string; type: string; value?: string; subtype?: string }[] };
 }
+export interface Scope {
+  type: string;
+  object: RemoteObject;
+  name?: string;
+  startLocation?: { scriptId: string; lineNumber: number; columnNumber: number };
+}
 export interface CallFrame {
   functionName: string;
   url: string;
   location: { scriptId: string; lineNumber: number; columnNumber: number };
-  scopeChain: { type: string; object: RemoteObject }[];
+  scopeChain: Scope[];
   this: RemoteObject;
 }
 export interface PropertyDescriptor {
   name: string;
   value?: RemoteObject;
 }
+/** Runtime.getProperties' answer: its `result`, or all of it (then functions get their location). */
+export type PropertiesAnswer = PropertyDescriptor[] | { result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] };
 
 export interface CapturedFrame extends Original {
   function: string;
   receiver: string;
   locals: Record<string, Shown>;
   library: boolean;
+  origin: FrameOrigin;
+  receiverFields?: Record<string, Shown>;
 }
 
 /** Where each script came from: its URL and, for code loaded elsewhere, its source map URL. */
@@ -44,74 +56,180 @@ export interface ReadOptions {
   scripts: Map<string, ScriptInfo>;
   /** Frames whose script URL starts with this are skipped (the reader's own). */
   skipUrl?: string;
-  /** Properties of a scope object: synchronous here, prefetched by remote readers. */
-  properties(objectId: string): PropertyDescriptor[];
+  /**
+   * Properties of a scope object, a receiver or a function: synchronous here, prefetched by
+   * remote readers (an id that was not prefetched answers []).
+   */
+  properties(objectId: string): PropertiesAnswer;
 }
 
 const MAX_LOCALS = 24;
 const MAX_STRING = 160;
-const MAX_PROPS = 8;
+/** Fields of a receiver, properties of an object summary. */
+export const MAX_FIELDS = 12;
+/** Objects per read asked for their properties (functions: name, arity, location; objects past V8's 5-property preview). */
+const MAX_FUNCTION_LOOKUPS = 64;
 const SCOPES = new Set(['local', 'block', 'catch', 'closure']);
 /** Closure bindings every compiled module has (esbuild's helpers, the CommonJS wrapper): noise. */
-const LOADER_BINDING = /^(__[A-Za-z]+|module|exports|require)$/;
+const LOADER_BINDING = /^(__[A-Za-z]+|module|exports|require|__filename|__dirname)$/;
+/** esbuild's name for an imported module's binding in CommonJS output (`import_node_http`). */
+const IMPORT_BINDING = /^import_/;
+const NO_RECEIVER = new Set(['global', 'Window', 'Module']);
 
-function locate(cf: CallFrame, scripts: Map<string, ScriptInfo>): { url: string; where: Original; library: boolean } {
+function locate(cf: CallFrame, scripts: Map<string, ScriptInfo>): { url: string; where: Original; origin: FrameOrigin; library: boolean } {
   const info = scripts.get(cf.location.scriptId);
   const url = cf.url || info?.url || '';
   const where = original(url, cf.location.lineNumber, cf.location.columnNumber, info?.sourceMapURL);
-  return { url, where, library: isLibrary(where.file) };
+  const origin = originOf(where.file);
+  return { url, where, origin, library: origin === 'node' || origin === 'dependency' };
 }
 
-/** The scope objects readFrames will ask properties() for, in order (for prefetching). */
+/**
+ * A CommonJS module's own scope: a closure that starts on the script's first line, where
+ * Node's module wrapper (and tsx's, inside it) begins. Its bindings are the module's imports,
+ * functions and constants.
+ */
+function isModuleScope(scope: Scope): boolean {
+  return scope.type === 'closure' && scope.startLocation?.lineNumber === 0;
+}
+
+/** Receivers whose fields are read: in app frames, and in the top frame when it is tspuma's. */
+function readsReceiver(cf: CallFrame, origin: FrameOrigin, index: number): boolean {
+  return (origin === 'app' || (origin === 'tspuma' && index === 0)) && cf.this.type === 'object' && cf.this.subtype !== 'null' && Boolean(cf.this.objectId) && !NO_RECEIVER.has(cf.this.className ?? '');
+}
+
+function resultOf(answer: PropertiesAnswer): PropertyDescriptor[] {
+  return Array.isArray(answer) ? answer : answer.result;
+}
+
+/** The objects readFrames will ask properties() for, in order (for prefetching): scopes and receivers. */
 export function scopeObjectIds(callFrames: CallFrame[], opts: Omit<ReadOptions, 'properties'>): string[] {
   const ids: string[] = [];
   let count = 0;
   for (const cf of callFrames) {
     if (count >= opts.frames) break;
-    const { url, library } = locate(cf, opts.scripts);
+    const { url, library, origin } = locate(cf, opts.scripts);
     if (opts.skipUrl && url.startsWith(opts.skipUrl)) continue;
-    count++;
+    const index = count++;
     for (const scope of cf.scopeChain) {
       if (!SCOPES.has(scope.type) || !scope.object.objectId) continue;
       if (library && scope.type === 'closure') continue;
       ids.push(scope.object.objectId);
     }
+    if (readsReceiver(cf, origin, index)) ids.push(cf.this.objectId!);
   }
   return ids;
 }
 
+/** A function's name and arity read from its source text (when its properties are not at hand). */
+export function functionFromText(description: string): { kind: 'function' | 'class'; name: string; arity: number } {
+  const text = description.trimStart();
+  const cls = /^class\b\s*([\w$]*)/.exec(text);
+  if (cls) return { kind: 'class', name: cls[1] || '(anonymous)', arity: 0 };
+  const named = /^(?:async\s+)?(?:function\b\s*\*?\s*([\w$]*)|(?:get\s+|set\s+|static\s+)*\*?\s*([\w$#]+)\s*\()/.exec(text);
+  const name = named?.[1] || (named?.[2] && named[2] !== 'function' ? named[2] : '') || '(anonymous)';
+  const open = text.indexOf('(');
+  const arrow = /^(?:async\s+)?[\w$]+\s*=>/.test(text);
+  if (arrow) return { kind: 'function', name, arity: 1 };
+  if (open < 0) return { kind: 'function', name, arity: 0 };
+  // Parameters before the first default or rest parameter, as Function.length counts them.
+  let depth = 0;
+  let arity = 0;
+  let seen = false;
+  for (let i = open + 1; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') {
+      if (depth === 0) return { kind: 'function', name, arity: arity + (seen ? 1 : 0) };
+      depth--;
+    } else if (depth === 0 && (c === '=' || text.startsWith('...', i))) return { kind: 'function', name, arity };
+    else if (depth === 0 && c === ',') {
+      if (seen) arity++;
+      seen = false;
+    } else if (!/\s/.test(c)) seen = true;
+  }
+  return { kind: 'function', name, arity };
+}
+
 export class FrameReader {
+  /** Set for the duration of read(): where properties and script URLs come from. */
+  private opts: ReadOptions | null = null;
+  private lookups = 0;
+  /** The frame being read is the app's: only there are objects and functions read further. */
+  private inApp = false;
+
   constructor(private readonly redactor: Redactor) {}
 
   read(callFrames: CallFrame[], opts: ReadOptions): { frames: CapturedFrame[]; redactions: string[] } {
+    this.opts = opts;
+    this.lookups = 0;
+    try {
+      return this.readAll(callFrames, opts);
+    } finally {
+      this.opts = null;
+    }
+  }
+
+  private readAll(callFrames: CallFrame[], opts: ReadOptions): { frames: CapturedFrame[]; redactions: string[] } {
     const redactions: string[] = [];
     const frames: CapturedFrame[] = [];
     for (const cf of callFrames) {
       if (frames.length >= opts.frames) break;
-      const { url, where, library } = locate(cf, opts.scripts);
+      const { url, where, origin, library } = locate(cf, opts.scripts);
       if (opts.skipUrl && url.startsWith(opts.skipUrl)) continue;
       const index = frames.length;
+      this.inApp = origin === 'app';
       const locals: Record<string, Shown> = {};
       let count = 0;
-      for (const scope of cf.scopeChain) {
-        if (!SCOPES.has(scope.type) || !scope.object.objectId) continue;
-        if (library && scope.type === 'closure') continue; // a library's closures are noise and slow to read
-        for (const prop of opts.properties(scope.object.objectId)) {
+      cf.scopeChain.forEach((scope) => {
+        if (!SCOPES.has(scope.type) || !scope.object.objectId) return;
+        if (library && scope.type === 'closure') return; // a library's closures are noise and slow to read
+        const moduleScope = isModuleScope(scope);
+        for (const prop of resultOf(opts.properties(scope.object.objectId))) {
           if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
-          if (scope.type === 'closure' && LOADER_BINDING.test(prop.name)) continue;
+          if (scope.type === 'closure' && (LOADER_BINDING.test(prop.name) || prop.value.type === 'function')) continue;
+          if (scope.type === 'closure' && IMPORT_BINDING.test(prop.name)) continue;
+          if (moduleScope && this.looksImported(prop.value)) continue;
           count++;
-          if (this.redactor.isSecretName(prop.name)) {
-            locals[prop.name] = '[redacted]';
-            redactions.push(`local ${prop.name} (frame ${index})`);
-          } else locals[prop.name] = this.show(prop.value, `local ${prop.name}, frame ${index}`, redactions);
+          locals[prop.name] = this.named(prop.name, prop.value, `local ${prop.name}`, index, redactions);
         }
-      }
+      });
       const receiver = this.describe(cf.this, `receiver, frame ${index}`, redactions);
+      const receiverFields = readsReceiver(cf, origin, index) ? this.fields(cf.this.objectId!, index, redactions) : undefined;
       const cls = cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
       const name = cf.functionName || '(anonymous)';
-      frames.push({ ...where, function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library });
+      frames.push({ ...where, function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library, origin, ...(receiverFields ? { receiverFields } : {}) });
     }
     return { frames, redactions };
+  }
+
+  /** A module's namespace or exports object: imported, not state. */
+  private looksImported(v: RemoteObject): boolean {
+    if (v.type === 'function') return true;
+    if (v.type !== 'object' || v.subtype) return false;
+    if (v.className === 'Module') return true;
+    const props = v.preview?.properties ?? [];
+    // esbuild's `import * as x` wraps the exports in getters (`accessor` in a preview).
+    return props.some((p) => p.name === '__esModule' || p.type === 'accessor') || (props.length > 0 && props.every((p) => p.type === 'function'));
+  }
+
+  /** A named value (local, field): "[redacted]" when the name is secret, else shown. */
+  private named(name: string, value: RemoteObject, what: string, index: number, redactions: string[]): Shown {
+    if (this.redactor.isSecretName(name)) {
+      redactions.push(`${what} (frame ${index})`);
+      return '[redacted]';
+    }
+    return this.show(value, `${what}, frame ${index}`, redactions);
+  }
+
+  /** The receiver's own data fields, up to MAX_FIELDS (then "…": "N more"). */
+  private fields(objectId: string, index: number, redactions: string[]): Record<string, Shown> | undefined {
+    const props = resultOf(this.opts!.properties(objectId)).filter((p) => p.value && !p.name.startsWith('Symbol(') && p.value.type !== 'function');
+    if (props.length === 0) return undefined;
+    const out: Record<string, Shown> = {};
+    for (const p of props.slice(0, MAX_FIELDS)) out[p.name] = this.named(p.name, p.value!, `field ${p.name}`, index, redactions);
+    if (props.length > MAX_FIELDS) out['…'] = { summary: `${props.length - MAX_FIELDS} more` };
+    return out;
   }
 
   /** A value for the locals table: primitives as themselves, the rest summarised. */
@@ -138,18 +256,62 @@ export class FrameReader {
     }
   }
 
-  /** "ClassName {a: 1, b: "x"}" with caps on breadth and string length; secrets redacted by name. */
+  /**
+   * A function as its name, arity and location (`function take/1 at app.ts:9`), never its
+   * source text: the properties when at hand, else what the text's first line says.
+   */
+  private fn(v: RemoteObject): string {
+    const parsed = functionFromText(v.description ?? '');
+    let name = parsed.name;
+    let arity = parsed.arity;
+    let at = '';
+    if (v.objectId && this.opts && this.inApp && this.lookups < MAX_FUNCTION_LOOKUPS) {
+      this.lookups++;
+      const answer = this.opts.properties(v.objectId);
+      for (const p of resultOf(answer)) {
+        if (p.name === 'name' && typeof p.value?.value === 'string' && p.value.value !== '') name = p.value.value;
+        if (p.name === 'length' && typeof p.value?.value === 'number') arity = p.value.value;
+      }
+      const loc = Array.isArray(answer) ? undefined : answer.internalProperties?.find((p) => p.name === '[[FunctionLocation]]')?.value?.value as CallFrame['location'] | undefined;
+      const script = loc && this.opts.scripts.get(loc.scriptId);
+      if (loc && script) {
+        const o = original(script.url, loc.lineNumber, loc.columnNumber, script.sourceMapURL);
+        at = ` at ${o.file}:${o.line}`;
+      }
+    }
+    return parsed.kind === 'class' ? `class ${name}${at}` : `function ${name}/${arity}${at}`;
+  }
+
+  /**
+   * V8 previews an object with its first 5 properties; a plain object that has more is read
+   * whole (up to MAX_FIELDS shown), within the per-read budget. Remote readers that did not
+   * prefetch it answer [] and the preview stands.
+   */
+  private fullPreview(v: RemoteObject): NonNullable<RemoteObject['preview']>['properties'] | null {
+    if (!v.preview?.overflow || !v.objectId || !this.opts || !this.inApp || v.subtype || this.lookups >= MAX_FUNCTION_LOOKUPS) return null;
+    this.lookups++;
+    const own = resultOf(this.opts.properties(v.objectId)).filter((p) => p.value && p.name !== '__proto__');
+    if (own.length <= v.preview.properties.length) return null;
+    return own.slice(0, MAX_FIELDS + 1).map((p) => {
+      const x = p.value!;
+      const value = x.type === 'string' ? String(x.value) : x.type === 'object' ? (x.subtype === 'null' ? 'null' : (x.description ?? x.className ?? 'Object').split('\n')[0]) : (x.unserializableValue ?? x.description ?? String(x.value));
+      return { name: p.name, type: x.type, value, ...(x.subtype ? { subtype: x.subtype } : {}) };
+    });
+  }
+
+  /** "ClassName {a: 1, b: "x"}" with caps on breadth and string length; secrets redacted by name and value. */
   describe(v: RemoteObject, where: string, redactions: string[]): string {
     if (v.type === 'undefined') return 'undefined';
-    if (v.type === 'function') return `function ${(v.description ?? '').split('\n')[0]!.replace(/^(async )?function\s*/, '').slice(0, 60) || '(anonymous)'}`;
+    if (v.type === 'function') return this.fn(v);
     if (v.type === 'string') return JSON.stringify(this.redactor.query(String(v.value), redactions, where));
     if (v.type !== 'object') return v.unserializableValue ?? v.description ?? String(v.value);
     if (v.subtype === 'null') return 'null';
-    const head = v.description ?? v.className ?? 'Object';
-    const props = v.preview?.properties;
-    if (!props || props.length === 0 || v.subtype === 'error') return head.split('\n')[0]!.slice(0, MAX_STRING);
-    const visible = props.filter((p) => !p.name.startsWith('Symbol(') && !p.name.startsWith('#')).slice(0, MAX_PROPS);
-    if (visible.length === 0) return head.split('\n')[0]!.slice(0, MAX_STRING);
+    // An error's description is its stack, whose first line is its message.
+    const head = this.redactor.query((v.description ?? v.className ?? 'Object').split('\n')[0]!, redactions, where);
+    const props = this.fullPreview(v) ?? v.preview?.properties;
+    if (!props || props.length === 0 || v.subtype === 'error') return head.slice(0, MAX_STRING);
+    const visible = props.filter((p) => !p.name.startsWith('Symbol(') && !p.name.startsWith('#')).slice(0, MAX_FIELDS);
+    if (visible.length === 0) return head.slice(0, MAX_STRING);
     const array = v.subtype === 'array';
     let secretNext = false; // in ["Authorization", "Bearer x"] the value after a secret header name
     const items = visible.map((p) => {
@@ -160,10 +322,10 @@ export class FrameReader {
         redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);
         return array ? '"[redacted]"' : `${p.name}: "[redacted]"`;
       }
-      const value = str !== null ? JSON.stringify(this.redactor.query(str, redactions, `${array ? 'element' : 'property'} ${p.name}, ${where}`).slice(0, 60)) : (p.value ?? p.subtype ?? p.type);
+      const value = str !== null ? JSON.stringify(this.redactor.query(str, redactions, `${array ? 'element' : 'property'} ${p.name}, ${where}`).slice(0, 60)) : p.type === 'function' ? 'function' : (p.value ?? p.subtype ?? p.type);
       return array ? value : `${p.name}: ${value}`;
     });
-    const more = v.preview!.overflow || props.length > visible.length ? ', …' : '';
-    return `${head.split('\n')[0]!.slice(0, 60)} ${array ? '[' : '{'}${items.join(', ')}${more}${array ? ']' : '}'}`;
+    const more = (props !== v.preview?.properties ? props.length > MAX_FIELDS : v.preview!.overflow) || props.length > visible.length ? ', …' : '';
+    return `${head.slice(0, 60)} ${array ? '[' : '{'}${items.join(', ')}${more}${array ? ']' : '}'}`;
   }
 }

@@ -29,7 +29,19 @@ export interface DumpFrame {
   culprit?: true;
   /** node internals or node_modules. */
   library?: true;
+  /** Whose code: the app's, tspuma's own, node's internals, or an installed package. */
+  origin?: FrameOrigin;
+  /** The receiver's own fields, one level (app and tspuma frames), redacted like locals. */
+  receiverFields?: Record<string, Shown>;
+  /** This frame (with the `cycle - 1` frames after it) repeated this many times in a row: folded. */
+  repeat?: number;
+  /** Frames in the repeated block, when more than one (mutual recursion). */
+  cycle?: number;
+  /** The culprit's source line (redacted, at most 240 characters) and the 1-based column in it. */
+  source?: { text: string; column: number };
 }
+
+export type FrameOrigin = 'app' | 'tspuma' | 'node' | 'dependency';
 
 export interface DumpError {
   name: string;

@@ -1,15 +1,50 @@
 // Created by sinks.ts, the 500 page and `tspuma dump`; renders a Dump as text in topaz's
-// spirit: one frame per line with its receiver and locals, the culprit marked.
-import type { Dump, Shown } from './model.js';
+// spirit, signal first: the app's frames (and the culprit) in full with receiver fields and
+// locals, the culprit's source line with a caret, tspuma's and node's frames one line each.
+import type { Dump, DumpFrame, Shown } from './model.js';
+import { originOf } from './finish.js';
 
 const C = { red: '\x1b[31m', bold: '\x1b[1m', dim: '\x1b[2m', cyan: '\x1b[36m', reset: '\x1b[0m' };
+
+export interface RenderOptions {
+  /** Every frame in full, tspuma's and node's too (`tspuma dump --all-frames`). */
+  allFrames?: boolean;
+}
 
 function value(v: Shown): string {
   if (v !== null && typeof v === 'object') return v.summary;
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
-export function renderText(dump: Dump, colour = false): string {
+const pairs = (o: Record<string, Shown>) => Object.entries(o).map(([k, v]) => (k === '…' ? `… ${value(v)}` : `${k}=${value(v)}`));
+
+function isStackOverflow(dump: Dump): boolean {
+  return dump.error.name === 'RangeError' && dump.error.message.includes('Maximum call stack size exceeded');
+}
+
+/** "walk calls itself": the frame (or block) that repeats most, and how many frames the stack text held. */
+function overflowLine(dump: Dump): string {
+  const held = dump.frames.reduce((n, f) => n + (f.repeat ?? 1) * (f.cycle ?? 1), 0) - dump.frames.reduce((n, f) => n + ((f.cycle ?? 1) - 1), 0);
+  const top = dump.frames.filter((f) => f.repeat).sort((a, b) => b.repeat! * (b.cycle ?? 1) - a.repeat! * (a.cycle ?? 1))[0];
+  const which = top
+    ? top.cycle
+      ? `${top.function} and the ${top.cycle - 1} frame(s) after it repeat ×${top.repeat}`
+      : `${top.function} calls itself (×${top.repeat})`
+    : 'no frame repeats in what was kept';
+  return `  stack overflow: ${which}. The stack text keeps only Error.stackTraceLimit frames (${held} here), so the real depth is larger; V8 does not pause on a stack overflow, so no values were captured.`;
+}
+
+/** The source line and a caret under the column, as TypeScript and V8 print them. */
+function sourceLines(f: DumpFrame, c: (code: keyof typeof C, s: string) => string): string[] {
+  if (!f.source) return [];
+  const n = String(f.line);
+  const pad = ' '.repeat(n.length);
+  // Tabs stay tabs in the gutter under them, so the caret lines up however they are shown.
+  const under = f.source.text.slice(0, f.source.column - 1).replace(/[^\t]/g, ' ');
+  return [`        ${n} | ${f.source.text}`, `        ${pad} | ${under}${c('red', '^')}`];
+}
+
+export function renderText(dump: Dump, colour = false, opts: RenderOptions = {}): string {
   const c = (code: keyof typeof C, s: string) => (colour ? `${C[code]}${s}${C.reset}` : s);
   const e = dump.error;
   const lines: string[] = [];
@@ -19,17 +54,30 @@ export function renderText(dump: Dump, colour = false): string {
   if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id})`);
   for (const r of dump.inFlight ?? []) lines.push(`  in flight: ${r.method} ${r.url} for ${(r.ms / 1000).toFixed(1)} s`);
   if (dump.context) lines.push(`  at the call: ${Object.entries(dump.context).map(([k, v]) => `${k}=${value(v)}`).join(' ')}`);
+  if (isStackOverflow(dump)) lines.push(overflowLine(dump));
   if (dump.idle && dump.frames.length === 0) lines.push('  frames: none, the process is idle in its event loop (no JavaScript running; requests in flight are awaiting I/O or promises)');
   else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
   else lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
+  let hidden = 0;
   dump.frames.forEach((f, i) => {
+    const origin = f.origin ?? originOf(f.file);
+    const full = opts.allFrames || f.culprit || origin === 'app';
     const mark = f.culprit ? '>' : ' ';
-    const head = `  ${mark} #${i} ${f.function}  ${f.file}:${f.line}:${f.column}${f.receiver !== 'undefined' ? `  receiver ${f.receiver}` : ''}`;
+    const times = f.repeat ? `  ×${f.repeat.toLocaleString('en-US')}${f.cycle ? ` (with the next ${f.cycle - 1} frame(s))` : ''}` : '';
+    if (!full) {
+      // One line: where it is and whose code it is; its values stay in the .json file.
+      if (Object.keys(f.locals).length > 0 || (f.receiverFields && Object.keys(f.receiverFields).length > 0)) hidden++;
+      lines.push(c('dim', `  ${mark} #${i} ${f.function}  ${f.file}:${f.line}:${f.column}${times}  (${origin})`));
+      return;
+    }
+    const head = `  ${mark} #${i} ${f.function}  ${f.file}:${f.line}:${f.column}${times}${f.receiver !== 'undefined' ? `  receiver ${f.receiver}` : ''}`;
     lines.push(f.culprit ? c('red', head) : f.library ? c('dim', head) : head);
-    const locals = Object.entries(f.locals);
-    if (locals.length > 0) lines.push(`        ${locals.map(([k, v]) => `${k}=${value(v)}`).join('  ')}`);
+    if (f.receiverFields && Object.keys(f.receiverFields).length > 0) lines.push(`        this: ${pairs(f.receiverFields).join('  ')}`);
+    const locals = pairs(f.locals);
+    if (locals.length > 0) lines.push(`        ${locals.join('  ')}`);
+    lines.push(...sourceLines(f, c));
   });
+  if (hidden > 0) lines.push(c('dim', `  (${hidden} tspuma/node frame(s) shown without their values: the .json file has them; \`tspuma dump --all-frames FILE.json\` prints them)`));
   if (dump.redactions.length > 0) lines.push(c('cyan', `  redacted: ${dump.redactions.join('; ')}`));
   return lines.join('\n');
 }
-

@@ -4,6 +4,7 @@
 import { createWriteStream } from 'node:fs';
 import { nextDumpId } from '../diagnostics/dumps.js';
 import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
+import { dumpFrame, finishFrames } from '../diagnostics/finish.js';
 import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { openPrivateFile } from '../server/private-file.js';
@@ -165,14 +166,16 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
         props.set(objectId, result);
       }),
     );
-    const reader = new FrameReader(new Redactor(opts.redact ?? null));
+    const redactor = new Redactor(opts.redact ?? null);
+    const reader = new FrameReader(redactor);
     const read = reader.read(params.callFrames, { frames: cap, scripts, properties: (id) => props.get(id) ?? [] });
     // While paused, an evaluation runs in a nested loop; a pending one (above) answers after resume.
     const selfNow = evaluation ? null : await evaluateSelf();
     await s.send('Debugger.resume');
     pausedOnce = false;
     const self = selfNow ?? (await bounded(evaluation!, timeoutMs, timeout));
-    const frames: DumpFrame[] = read.frames.map((f) => ({ function: f.function, file: f.file, line: f.line, column: f.column, receiver: f.receiver, locals: f.locals, ...(f.library ? { library: true as const } : {}) }));
+    const frames: DumpFrame[] = read.frames.map(dumpFrame);
+    finishFrames(frames, redactor);
     // Idle: the pause waited for a callback, or landed where the event loop enters JavaScript
     // (only Node's own frames: a timer, a socket read), not inside running code.
     const entering = frames.length > 0 && frames.every((f) => f.file.startsWith('node:'));

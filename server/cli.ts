@@ -14,9 +14,11 @@ import { VERSION } from './version.js';
 /** Set on errors whose dump was already emitted where they happened (listen). */
 const DUMPED = Symbol.for('tspuma.dumped');
 
-/** `tspuma dump FILE.json`: prints a saved dump as text. */
-async function dumpCommand(args: string[]): Promise<number> {
-  if (args.length !== 1) throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: 'usage: tspuma dump FILE.json', source: 'command line' });
+/** `tspuma dump [--all-frames] FILE.json`: prints a saved dump as text (every frame in full with --all-frames). */
+async function dumpCommand(argv: string[]): Promise<number> {
+  const allFrames = argv.includes('--all-frames');
+  const args = argv.filter((a) => a !== '--all-frames');
+  if (args.length !== 1) throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: 'usage: tspuma dump [--all-frames] FILE.json', source: 'command line' });
   const { readFileSync } = await import('node:fs');
   const { renderText } = await import('../diagnostics/render.js');
   let dump: Dump;
@@ -28,7 +30,7 @@ async function dumpCommand(args: string[]): Promise<number> {
   if (dump?.version !== 1 || !Array.isArray(dump.frames)) {
     throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${args[0]} is not a tspuma dump (version 1)`, source: 'command line' });
   }
-  process.stdout.write(`${renderText(dump, process.stdout.isTTY === true)}\n`);
+  process.stdout.write(`${renderText(dump, process.stdout.isTTY === true, { allFrames })}\n`);
   return 0;
 }
 

@@ -5,7 +5,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
-import { DUMP_ENV_KEY } from './debug-hook.js';
+import { Redactor } from '../diagnostics/redact.js';
+import { DUMP_ENV_KEY, type Reported } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
@@ -20,7 +21,14 @@ export interface LowlevelContext {
   readonly log: Logger;
 }
 
-/** Puma's default: the message and stack in development, nothing in production. */
+/** The development page's rules when no dump (with the configured names) came with the error. */
+const pageRedactor = new Redactor();
+
+/**
+ * Puma's default: the message and stack in development, nothing in production. The message and
+ * stack are redacted like a dump (a message may quote a connection string or a request body):
+ * with a dump, its message is the one shown, redacted with the configured names too.
+ */
 export function defaultResponse(err: Error, status: number, production: boolean, env?: RackEnv): Normalized {
   const headers = { 'content-type': 'text/plain; charset=utf-8' };
   // The request id, so a user can quote it and the operator find the log line and the dump.
@@ -30,10 +38,12 @@ export function defaultResponse(err: Error, status: number, production: boolean,
     const text = isTspumaError(err) && !production ? err.message : (STATUS_CODES[status] ?? 'Error');
     return { status, headers, body: `${status} ${text}\n${idLine}` };
   }
-  const stack = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).join('\n') : '';
   // Debug mode: the interpreter-level dump, redacted, follows (never in production).
-  const dump = (env?.[DUMP_ENV_KEY] as { text?: string } | undefined)?.text;
-  return { status, headers, body: `tspuma caught this error: ${err.message} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
+  const reported = env?.[DUMP_ENV_KEY] as Partial<Reported> | undefined;
+  const message = reported?.dump?.error.message ?? pageRedactor.query(String(err.message));
+  const stack = typeof err.stack === 'string' ? pageRedactor.query(err.stack.split('\n').slice(1).join('\n')) : '';
+  const dump = reported?.text;
+  return { status, headers, body: `tspuma caught this error: ${message} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
 }
 
 function asError(err: unknown): Error {

@@ -1,0 +1,215 @@
+// In-process: the redaction rules (by name segment and by value shape), the frame reader on
+// protocol frames (as a remote reader gets them), the renderer's signal-first text with the
+// caret, and the folding of a real stack overflow's frames.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DumpBuilder } from '../../diagnostics/dumps.js';
+import { finishFrames, foldRepeats } from '../../diagnostics/finish.js';
+import { FrameReader, functionFromText, type CallFrame, type PropertyDescriptor, type RemoteObject } from '../../diagnostics/frames.js';
+import type { Dump, DumpFrame } from '../../diagnostics/model.js';
+import { Redactor } from '../../diagnostics/redact.js';
+import { renderText } from '../../diagnostics/render.js';
+import type { RackEnv } from '../../server/app-types.js';
+import { DUMP_ENV_KEY } from '../../server/debug-hook.js';
+import { defaultResponse } from '../../server/lowlevel.js';
+
+const SECRETS = ['PGPASS-7781', 'SVCPASS-8812', 'FORMPASS-9923', 'JSONPASS-1134', 'JWTLIKE-2245', 'sk_live_FNKEY3356aa'];
+const DSN = 'postgres://app:PGPASS-7781@db.internal/orders';
+const UPSTREAM = 'https://svc:SVCPASS-8812@api.example.test/v1/charge';
+const FORM = 'user=ann&password=FORMPASS-9923&remember=1';
+const JSON_BODY = '{"user":"ann","password":"JSONPASS-1134","note":"Bearer JWTLIKE-2245.abc"}';
+const SIGN_SOURCE = "(payload) => { const apiKey = 'sk_live_FNKEY3356aa'; return payload + apiKey; }";
+
+describe('names: whole words and camelCase/snake_case segments', () => {
+  const r = new Redactor();
+  it('redacts password, accessToken, api_key and their kin, and leaves tokens, tokenizer, secretary', () => {
+    for (const name of ['password', 'accessToken', 'api_key', 'apiKey', 'x-api-key', 'DB_PASSWORD', 'client_secret', 'privateKey', 'credentials', 'sessionToken', 'password2']) expect(r.isSecretName(name), name).toBe(true);
+    for (const name of ['tokens', 'tokenizer', 'secretary', 'keyboard', 'author', 'userId', 'passThrough']) expect(r.isSecretName(name), name).toBe(false);
+  });
+
+  it('applies the configured pattern to segments too, so "ssn" catches userSsn and not lessons', () => {
+    const extra = new Redactor('ssn');
+    expect(extra.isSecretName('userSsn')).toBe(true);
+    expect(extra.isSecretName('lessons')).toBe(false);
+    expect(extra.query('/a?user_ssn=1&tokens=4')).toBe('/a?user_ssn=[redacted]&tokens=4');
+  });
+});
+
+describe('values: secrets wherever they stand in a string', () => {
+  const r = new Redactor();
+  it('replaces URL userinfo passwords, form and JSON secret values, and lists each', () => {
+    const applied: string[] = [];
+    expect(r.query(DSN, applied, 'local dsn')).toBe('postgres://app:[redacted]@db.internal/orders');
+    expect(r.query(`calling ${UPSTREAM} now`)).toBe('calling https://svc:[redacted]@api.example.test/v1/charge now');
+    expect(r.query(FORM)).toBe('user=ann&password=[redacted]&remember=1');
+    expect(r.query(JSON_BODY)).toBe('{"user":"ann","password":"[redacted]","note":"Bearer [redacted]"}');
+    expect(applied).toEqual(['url password (local dsn)']);
+  });
+
+  it('finds Bearer/Basic credentials, secret pairs, PEM private keys and key formats inside longer strings', () => {
+    expect(r.query('retry with {"headers":{"x":"Basic dXNlcjpwYXNz"}}')).toBe('retry with {"headers":{"x":"Basic [redacted]"}}');
+    expect(r.query('built /v1/pay?amount=3&token=tk-991 for ann')).toBe('built /v1/pay?amount=3&token=[redacted] for ann');
+    expect(r.query("opts { password: 'hunter2', tokens: 3 }")).toBe("opts { password: '[redacted]', tokens: 3 }");
+    expect(r.query('k=-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----!')).toBe('k=-----BEGIN EC PRIVATE KEY-----[redacted]-----END EC PRIVATE KEY-----!');
+    expect(r.query('charging with sk_live_abcdef123 now')).toBe('charging with [redacted] now');
+    expect(r.query('Server=db;Password=p4;User Id=app')).toBe('Server=db;Password=[redacted];User Id=app');
+  });
+
+  it('leaves prose and non-secret pairs alone', () => {
+    for (const s of ['Basic authentication required', 'tokens: 3', 'http://localhost:8080/a?page=2', 'tokenizer=words&x=1']) expect(r.query(s)).toBe(s);
+  });
+
+  it('redacts a userinfo password cut short by a capped preview', () => {
+    expect(r.query('postgres://app:PGPASS-77…')).toBe('postgres://app:[redacted]…');
+  });
+});
+
+/** Protocol objects as a paused V8 gives them. */
+const str = (value: string): RemoteObject => ({ type: 'string', value });
+const num = (value: number): RemoteObject => ({ type: 'number', value, description: String(value) });
+const prop = (name: string, value: RemoteObject): PropertyDescriptor => ({ name, value });
+
+function leakyFrames(file: string): { frames: CallFrame[]; properties: Map<string, PropertyDescriptor[]> } {
+  const properties = new Map<string, PropertyDescriptor[]>([
+    ['local', [prop('tokens', num(3)), prop('tokenizer', str('words')), prop('dsn', str(DSN)), prop('upstream', str(UPSTREAM)), prop('form', str(FORM)), prop('body', str(JSON_BODY)), prop('sign', { type: 'function', className: 'Function', description: SIGN_SOURCE, objectId: 'fn' })]],
+    ['module', [prop('helper', { type: 'function', className: 'Function', description: 'function helper(a, b) { return a }', objectId: 'fn2' }), prop('import_node_path', { type: 'object', className: 'Object', description: 'Object', objectId: 'ns', preview: { overflow: true, properties: [{ name: 'join', type: 'function', value: '' }] } }), prop('LIMIT', num(3))]],
+    ['this', [prop('tokens', num(0)), prop('capacity', num(5)), prop('secret', str('shh-443')), prop('conn', str(DSN))]],
+  ]);
+  const frame: CallFrame = {
+    functionName: 'take',
+    url: pathToFileURL(file).href,
+    location: { scriptId: '1', lineNumber: 2, columnNumber: 4 },
+    scopeChain: [
+      { type: 'local', object: { type: 'object', objectId: 'local' } },
+      { type: 'closure', object: { type: 'object', objectId: 'module' }, startLocation: { scriptId: '1', lineNumber: 0, columnNumber: 0 } },
+      { type: 'global', object: { type: 'object', objectId: 'global' } },
+    ],
+    this: { type: 'object', className: 'RateLimiter', description: 'RateLimiter', objectId: 'this' },
+  };
+  return { frames: [frame], properties };
+}
+
+function readLeaky() {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-render-'));
+  const file = join(dir, 'app.ts');
+  writeFileSync(file, "class RateLimiter {\n  take() {\n    if (this.tokens === 0) throw new Error('no tokens: ' + this.conn);\n  }\n}\n");
+  const { frames, properties } = leakyFrames(file);
+  const redactor = new Redactor();
+  // A remote reader: only prefetched ids answer (functions then show name and arity, no location).
+  const read = new FrameReader(redactor).read(frames, { frames: 8, scripts: new Map([['1', { url: pathToFileURL(file).href }]]), properties: (id) => properties.get(id) ?? [] });
+  return { read, redactor, file };
+}
+
+describe('the frame reader', () => {
+  it('shows a function as name, arity and location, never its source text', () => {
+    const reader = new FrameReader(new Redactor());
+    const fn: RemoteObject = { type: 'function', className: 'Function', description: SIGN_SOURCE, objectId: 'f1' };
+    const shown = reader.read(
+      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
+      {
+        frames: 1,
+        scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]),
+        properties: (id) =>
+          id === 'l'
+            ? [prop('sign', fn)]
+            : { result: [prop('length', num(1)), prop('name', str('sign'))], internalProperties: [{ name: '[[FunctionLocation]]', value: { type: 'object', subtype: 'internal#location', value: { scriptId: '1', lineNumber: 9, columnNumber: 15 } } }] },
+      },
+    );
+    expect(shown.frames[0]!.locals.sign).toEqual({ summary: 'function sign/1 at /srv/app.ts:10' });
+    expect(functionFromText('async function load(a, b = 2, ...rest) {')).toEqual({ kind: 'function', name: 'load', arity: 1 });
+    expect(functionFromText('class RateLimiter { take() {} }')).toEqual({ kind: 'class', name: 'RateLimiter', arity: 0 });
+  });
+
+  it('reads the receiver fields with the locals rules, and leaves module functions and imports out of the locals', () => {
+    const { read } = readLeaky();
+    const f = read.frames[0]!;
+    expect(f.function).toBe('RateLimiter.take');
+    expect(f.receiverFields).toEqual({ tokens: 0, capacity: 5, secret: '[redacted]', conn: 'postgres://app:[redacted]@db.internal/orders' });
+    expect(Object.keys(f.locals)).toEqual(['tokens', 'tokenizer', 'dsn', 'upstream', 'form', 'body', 'sign', 'LIMIT']);
+    expect(f.locals).toMatchObject({ tokens: 3, tokenizer: 'words', LIMIT: 3, sign: { summary: 'function (anonymous)/1' } });
+    expect(read.redactions).toEqual(expect.arrayContaining(['field secret (frame 0)', 'url password (local dsn, frame 0)', 'query password (local form, frame 0)', 'key password (local body, frame 0)']));
+    for (const secret of [...SECRETS, 'shh-443']) expect(JSON.stringify(read.frames)).not.toContain(secret);
+  });
+
+  it('redacts every destination built from the frames: dump JSON, text, the development page and a handler', () => {
+    const { read, redactor } = readLeaky();
+    const err = new Error(`upstream ${UPSTREAM} refused; sent ${FORM}`);
+    const dump = new DumpBuilder(redactor, 8).build(err, { phase: 'app', reason: 'exception', site: 'app.ts:3', frames: read.frames, redactions: read.redactions }, { phase: 'app' });
+    const text = renderText(dump);
+    const page = defaultResponse(err, 500, false, { [DUMP_ENV_KEY]: { dump, text, path: null, repeat: false } } as unknown as RackEnv).body as string;
+    const bare = defaultResponse(err, 500, false).body as string; // without -d: the page's own pass
+    for (const out of [JSON.stringify(dump), text, page, bare]) for (const secret of SECRETS) expect(out).not.toContain(secret);
+    expect(text).toContain('this: tokens=0  capacity=5');
+    expect(text).toContain('tokens=3  tokenizer="words"');
+    expect(page).toContain('tspuma caught this error: upstream https://svc:[redacted]@api.example.test/v1/charge refused; sent user=ann&password=[redacted]&remember=1');
+  });
+});
+
+const frame = (fn: string, file: string, line: number, column = 3): DumpFrame => ({ function: fn, file, line, column, receiver: 'undefined', locals: {} });
+
+describe('signal first', () => {
+  it('prints app frames and the culprit in full with a caret under the column; tspuma and node frames one line each', () => {
+    const { read, redactor, file } = readLeaky();
+    const frames: DumpFrame[] = [
+      { ...read.frames[0]!, line: 3, column: 28, library: undefined } as DumpFrame,
+      { ...frame('Server.run', 'server/server.ts', 338), locals: { req: { summary: 'IncomingMessage {_events: Object}' } } },
+      { ...frame('Server.emit', 'node:events', 524), locals: { args: { summary: 'Array(2)' } } },
+    ];
+    const culprit = finishFrames(frames, redactor);
+    expect(culprit).toBe(0);
+    expect(frames.map((f) => f.origin)).toEqual(['app', 'tspuma', 'node']);
+    const dump = { ...new DumpBuilder(redactor, 8).build(new Error('no tokens'), null, { phase: 'app' }), frames, culprit } as Dump;
+    const lines = renderText(dump).split('\n');
+    const at = lines.findIndex((l) => l.includes(`> #0 RateLimiter.take  ${file}:3:28`));
+    expect(lines[at + 1]).toBe('        this: tokens=0  capacity=5  secret="[redacted]"  conn="postgres://app:[redacted]@db.internal/orders"');
+    const src = lines.findIndex((l) => l.startsWith('        3 | '));
+    expect(lines[src]).toBe("        3 |     if (this.tokens === 0) throw new Error('no tokens: ' + this.conn);");
+    expect(lines[src + 1]).toBe(`          | ${' '.repeat(27)}^`);
+    expect(lines[src + 1]!.indexOf('^') - lines[src]!.indexOf('if') + 4).toBe(27); // column 28 of the line
+    expect(lines).toContain('    #1 Server.run  server/server.ts:338:3  (tspuma)');
+    expect(lines).toContain('    #2 Server.emit  node:events:524:3  (node)');
+    expect(renderText(dump)).not.toContain('IncomingMessage');
+    expect(renderText(dump, false, { allFrames: true })).toContain('req=IncomingMessage {_events: Object}');
+  });
+});
+
+describe('stack overflow', () => {
+  function walk(depth: number): number {
+    return walk(depth + 1) + 1;
+  }
+
+  it('folds a real overflow to the recursive function with its count, and says why it has no values', () => {
+    let err: unknown;
+    try {
+      walk(0);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).toBe('Maximum call stack size exceeded');
+    const kept = Error.stackTraceLimit;
+    const dump = new DumpBuilder(new Redactor(), 32).build(err, null, { phase: 'app' });
+    const walks = dump.frames.filter((f) => f.function === 'walk');
+    expect(walks.length).toBeLessThanOrEqual(2); // the throwing column, then the folded calls
+    expect(walks.reduce((n, f) => n + (f.repeat ?? 1), 0)).toBe(kept);
+    const text = renderText(dump);
+    expect(text).toMatch(new RegExp(`#\\d walk  test/unit/dump-render\\.test\\.ts:\\d+:\\d+  ×${walks.find((f) => f.repeat)!.repeat}`));
+    expect(text).toContain(`stack overflow: walk calls itself (×${walks.find((f) => f.repeat)!.repeat})`);
+    expect(text).toContain(`(${kept} here)`);
+    expect(text).toContain('V8 does not pause on a stack overflow');
+  });
+
+  it('folds mutual recursion as a block', () => {
+    const a = frame('even', 'app.ts', 2);
+    const b = frame('odd', 'app.ts', 5);
+    const folded = foldRepeats([frame('top', 'app.ts', 9), a, b, a, b, a, b, frame('main', 'app.ts', 12)]);
+    expect(folded.map((f) => [f.function, f.repeat, f.cycle])).toEqual([
+      ['top', undefined, undefined],
+      ['even', 3, 2],
+      ['odd', undefined, undefined],
+      ['main', undefined, undefined],
+    ]);
+  });
+});

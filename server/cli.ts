@@ -83,9 +83,9 @@ async function main(argv: string[]): Promise<number> {
   if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
     const { runWorker } = await import('./cluster/worker.js');
-    return runWorker(options, createLogger({ level: options.logLevel }), index);
+    return runWorker(options, createLogger({ level: options.logLevel, redact: options.redact }), index);
   }
-  const log = createLogger({ level: options.logLevel });
+  const log = createLogger({ level: options.logLevel, redact: options.redact });
   if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log);
   const [{ loadApp }, { runSingle }] = await Promise.all([import('./app-loader.js'), import('./single.js')]);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
+import { Redactor } from '../diagnostics/redact.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -13,6 +14,20 @@ export interface LoggerOptions {
   pretty?: boolean;
   /** Write here instead of stdout (tests). */
   destination?: NodeJS.WritableStream;
+  /** Extra secret names (the `redact` option) for what error lines print. */
+  redact?: string | null;
+}
+
+/**
+ * pino's error serializer, then the dump's value rules over what it prints: an app's message or
+ * stack may quote a connection string, a URL with a password or a request's query string.
+ */
+function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
+  return (err) => {
+    const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+    for (const key of ['message', 'stack'] as const) if (typeof out[key] === 'string') out[key] = redactor.query(out[key]);
+    return out;
+  };
 }
 
 const require = createRequire(import.meta.url);
@@ -26,6 +41,7 @@ const pino = require(existsSync(BUNDLED) ? BUNDLED : 'pino') as typeof import('p
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const base = { pid: process.pid };
+  const serializers = { err: errorSerializer(new Redactor(opts.redact ?? null)) };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {
     // Required only for a TTY: most servers log JSON, and pino-pretty costs about 50 ms of boot.
@@ -38,7 +54,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       translateTime: 'HH:MM:ss.l',
       destination: opts.destination ?? 1,
     });
-    return pino({ level, base }, stream);
+    return pino({ level, base, serializers }, stream);
   }
-  return pino({ level, base }, (opts.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
+  return pino({ level, base, serializers }, (opts.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
 }

@@ -17,7 +17,7 @@ export interface StartOptions {
 /** Starts single mode in this process from a config object. Stop it with `running.stop()`. */
 export async function start(config: TspumaConfig, opts: StartOptions = {}): Promise<Running> {
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
-  const log = opts.logger ?? createLogger({ level: options.logLevel });
+  const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
   if (options.debug && !diagnostics) {
     const { enableDiagnostics } = await import('../diagnostics/index.js');
     installDiagnostics(enableDiagnostics({ frames: options.dumpFrames, redact: options.redact, dir: options.dumpDir, onInternalError: (err) => log.error({ err }, 'diagnostics capture failed') }));

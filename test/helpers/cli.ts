@@ -1,5 +1,6 @@
 // Spawns the built CLI (dist/server/cli.js) as a user would run `tspuma`, waits for its boot
-// line, and kills only what it started, by pid.
+// line, reads the addresses it bound on port 0 back from its log lines, and kills only what it
+// started, by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './net.js';
@@ -73,6 +74,46 @@ export async function boot(args: string[], env: Record<string, string | undefine
   );
   const urls = ready.urls as string[];
   return { ...s, urls, url: urls[0]! };
+}
+
+/**
+ * Waits for the first log line `pick` returns a value for, failing with the output if the
+ * process exits first: how a test learns the ports a child bound (port 0, kernel's choice).
+ */
+export function fromLog<T>(s: Spawned, pick: (line: Record<string, unknown>) => T | undefined, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  return waitFor(
+    () => {
+      for (const line of s.lines()) {
+        const v = pick(line);
+        if (v !== undefined && v !== null) return v;
+      }
+      if (s.proc.exitCode !== null || s.proc.signalCode !== null) throw new Error(`tspuma exited before logging ${what}:\n${s.stdout()}\n${s.stderr()}`);
+      return undefined;
+    },
+    what,
+    timeoutMs,
+  );
+}
+
+/** http://HOST:PORT of the control app, from its `* Control app on tcp://…` line. */
+export async function controlUrl(s: Spawned): Promise<string> {
+  const tcp = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control app line');
+  return tcp.replace(/^tcp:/, 'http:');
+}
+
+/** http://HOST:PORT of inspector discovery, from its `* Inspector discovery: …/json/list` line. */
+export async function discoveryUrl(s: Spawned): Promise<string> {
+  const list = await fromLog(s, (l) => (typeof l.inspect === 'string' ? l.inspect : undefined), 'the inspector discovery line');
+  return list.replace(/\/json\/list$/, '');
+}
+
+/** ws:// URL of a process's own inspector (worker i, or the primary / single process for null), from its `* Inspector of …` line. */
+export function inspectorUrl(s: Spawned, worker: number | null, pid?: number): Promise<string> {
+  return fromLog(
+    s,
+    (l) => (typeof l.inspector === 'string' && String(l.msg).startsWith('* Inspector of ') && (l.worker ?? null) === worker && (pid === undefined || l.pid === pid) ? l.inspector : undefined),
+    `the inspector line of ${worker === null ? 'the primary' : `worker ${worker}`}`,
+  );
 }
 
 /** Kills every child still running (afterEach). */

@@ -1,4 +1,6 @@
 // Test helpers: raw sockets for bytes no well-behaved client sends, and polling with a deadline.
+// No helper picks a port for a child: a child binds port 0 and logs the address it got
+// (test/helpers/cli.ts reads it back).
 import http from 'node:http';
 import net from 'node:net';
 
@@ -49,34 +51,29 @@ export function statusOf(text: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-/** A port nothing listens on right now (bound then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
+/**
+ * A loopback port nothing listens on, for "no server there" errors: the local port of a client
+ * socket this process keeps connected to a listener of its own, so it stays bound (connecting to it
+ * is refused) and no other process can listen on it until `release()`.
+ */
+export async function refusingPort(): Promise<{ port: number; release: () => void }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
   });
-}
-
-/** A base port with base..base+count-1 all free right now (the inspector takes a range). */
-export async function freePortRange(count: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base + count > 65535) continue;
-    let ok = true;
-    for (let p = base + 1; p < base + count && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error(`no range of ${count} free ports found`);
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    client.once('error', reject);
+    client.once('connect', resolve);
+  });
+  return {
+    port: client.localPort!,
+    release: () => {
+      client.destroy();
+      server.close();
+    },
+  };
 }
 
 /** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body. */

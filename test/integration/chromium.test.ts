@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { boot, killAll, ROOT } from '../helpers/cli.js';
-import { freePortRange, waitFor } from '../helpers/net.js';
+import { boot, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 
 /** Why Chromium cannot run here, or null; decided when the file loads. */
 function chromiumMissing(): string | null {
@@ -65,8 +65,8 @@ interface TargetInfo {
 
 describe('chrome://inspect discovery with Chromium', () => {
   it.skipIf(skip)(`lists the primary and both workers of -w 2 as node targets, and a SIGKILLed worker's replacement under the same id${skip ? ` (skipped: ${missing})` : ''}`, async () => {
-    const base = await freePortRange(4);
-    const s = await boot(['-w', '2', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+    const s = await boot(['-w', '2', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+    const base = Number(new URL(await discoveryUrl(s)).port);
     const list = async () => (await (await fetch(`http://127.0.0.1:${base}/json/list`)).json()) as ListEntry[];
     const entries = await waitFor(async () => ((await list()).length === 3 ? list() : null), 'the primary and 2 workers listed');
 

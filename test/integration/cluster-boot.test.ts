@@ -5,8 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, run, ROOT } from '../helpers/cli.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { boot, controlUrl, killAll, run, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -52,13 +52,12 @@ describe('cluster boot failures', () => {
     const generation = join(dir, 'generation');
     const marker = join(dir, 'fail-once');
     writeFileSync(generation, 'A\n');
-    const controlPort = await freePort();
-    const control = `http://127.0.0.1:${controlPort}`;
     const config = join(dir, 'tspuma.config.mjs');
     writeFileSync(config, 'export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5 };\n');
     const app = join(ROOT, 'test/fixtures/generation-app.ts');
     const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
-    const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', `tcp://127.0.0.1:${controlPort}`, '--control-token', TOKEN, app], env);
+    const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app], env);
+    const control = await controlUrl(s);
     const stats = async () => (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as ClusterStats;
     /** Generations answering `count` requests, each on a fresh connection. */
     const generations = async (count: number) => {

@@ -9,20 +9,21 @@ import CDP from 'chrome-remote-interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
-import { freePortRange, rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { boot, discoveryUrl, killAll, ROOT, type Booted } from '../helpers/cli.js';
+import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 
 let s: Booted;
+/** Discovery's port: kernel-chosen (--inspect=127.0.0.1:0), read from its boot line. */
 let base: number;
 let entries: ListEntry[];
 let node: ChildProcess | null = null;
 let nodeInspector = '';
 
 beforeAll(async () => {
-  base = await freePortRange(3);
-  s = await boot(['-w', '1', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+  s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+  base = Number(new URL(await discoveryUrl(s)).port);
   entries = await waitFor(async () => {
     const list = (await (await fetch(`http://127.0.0.1:${base}/json/list`)).json()) as ListEntry[];
     return list.length === 2 ? list : null;

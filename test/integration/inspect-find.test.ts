@@ -7,8 +7,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, run, ROOT } from '../helpers/cli.js';
-import { freePortRange, waitFor } from '../helpers/net.js';
+import { boot, discoveryUrl, inspectorUrl, killAll, run, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 
 const held: net.Server[] = [];
 afterEach(async () => {
@@ -18,13 +18,32 @@ afterEach(async () => {
 
 const APP = join(ROOT, 'test/fixtures/profile/app.ts');
 
-function hold(port: number): Promise<void> {
+/** Listens on 127.0.0.1:port in this process; the port it got. */
+function hold(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
-    s.listen(port, '127.0.0.1', () => resolve());
-    held.push(s);
+    s.listen(port, '127.0.0.1', () => {
+      held.push(s);
+      resolve((s.address() as net.AddressInfo).port);
+    });
   });
+}
+
+/**
+ * Holds `count` consecutive ports (the first the kernel's choice) until the test ends: ports
+ * another process owns, taken before tspuma starts and never let go in between.
+ */
+async function holdRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const mark = held.length;
+    const base = await hold(0);
+    let ok = base + count <= 65536;
+    for (let p = base + 1; p < base + count && ok; p++) ok = await hold(p).then(() => true, () => false);
+    if (ok) return base;
+    for (const s of held.splice(mark)) s.close();
+  }
+  throw new Error(`no ${count} consecutive ports could be held`);
 }
 
 /** A directory whose tspuma.config.mjs names a state file, as a project would. */
@@ -44,9 +63,7 @@ interface State {
 
 describe('finding a server\'s inspectors', () => {
   it('single mode, both ports taken: free ports used and logged, the state file holds them, `inspect list` in the project finds this server', async () => {
-    const base = await freePortRange(2);
-    await hold(base);
-    await hold(base + 1);
+    const base = await holdRange(2);
     const dir = project();
     mkdirSync(join(dir, 'tmp'));
     const s = await boot([`--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', APP], {}, dir);
@@ -81,24 +98,23 @@ describe('finding a server\'s inspectors', () => {
   });
 
   it('-w 1: the state file lists the primary\'s and the worker\'s inspectors; only the primary prints Node\'s own "Debugger listening" line', async () => {
-    const base = await freePortRange(3);
     const dir = project('workerCheckInterval: 1');
-    const s = await boot(['-w', '1', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', '-S', join(dir, 'state.json'), APP], {}, dir);
+    const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '-S', join(dir, 'state.json'), APP], {}, dir);
+    const discovery = await discoveryUrl(s);
     // The worker registers its inspector as it boots; the primary then rewrites the file.
     const read = () => (existsSync(join(dir, 'state.json')) ? (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State) : null);
     const state = await waitFor(() => (read()?.inspectors?.length === 2 ? read() : null), 'the state file with 2 inspectors');
-    const workerLine = s.lines().find((l) => String(l.msg).startsWith('* Inspector of worker 0 (PID: '))!;
-    expect(state.inspect_url).toBe(`http://127.0.0.1:${base}`);
-    expect(state.inspectors.map((t) => [t.id, t.worker, new URL(t.ws).port])).toEqual([
-      ['tspuma-primary', null, String(base + 1)],
-      ['tspuma-worker-0', 0, String(base + 2)],
+    // Port 0: each inspector on a port of its own, as each process logged it.
+    expect(state.inspect_url).toBe(discovery);
+    expect(state.inspectors.map((t) => [t.id, t.worker, t.ws])).toEqual([
+      ['tspuma-primary', null, await inspectorUrl(s, null)],
+      ['tspuma-worker-0', 0, await inspectorUrl(s, 0)],
     ]);
-    expect(state.inspectors[1]!.ws).toBe(workerLine.inspector);
     expect(s.stderr().match(/Debugger listening on/g)).toHaveLength(1);
     expect(s.stderr()).toContain(`Debugger listening on ${state.inspectors[0]!.ws}`);
     // -S names the file explicitly; the header says where the address came from.
     const listed = run(['inspect', 'list', '-S', join(dir, 'state.json')], {}, ROOT);
     expect(await listed.exited, listed.stderr()).toBe(0);
-    expect(listed.stdout().split('\n')[0]).toBe(`tspuma server pid ${s.proc.pid}, app ${APP}, cwd ${dir}, at http://127.0.0.1:${base} (from state file ${join(dir, 'state.json')})`);
+    expect(listed.stdout().split('\n')[0]).toBe(`tspuma server pid ${s.proc.pid}, app ${APP}, cwd ${dir}, at ${discovery} (from state file ${join(dir, 'state.json')})`);
   });
 });

@@ -5,13 +5,13 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { boot, killAll, run, ROOT } from '../helpers/cli.js';
-import { freePort, freePortRange, waitFor } from '../helpers/net.js';
+import { boot, controlUrl, discoveryUrl, inspectorUrl, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { loadUntil } from '../helpers/load.js';
+import { refusingPort, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -21,34 +21,44 @@ const TOKEN = 'inspect-token-0123456789';
 async function cluster(config: string, extra: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-inspect-'));
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 1, workerShutdownTimeout: 5, ${config} };\n`);
-  const base = await freePortRange(4);
-  const controlPort = await freePort();
-  const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', '--control-url', `tcp://127.0.0.1:${controlPort}`, '--control-token', TOKEN, ...extra, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
-  const discovery = `http://127.0.0.1:${base}`;
+  // Every socket on port 0: discovery, each inspector and the control app log what they bound.
+  const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, ...extra, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  const discovery = await discoveryUrl(s);
   const list = async () => (await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[];
   // Workers report their inspector as they boot.
   await waitFor(async () => (await list()).length === 3, 'primary and 2 workers listed');
-  return { ...s, base, discovery, list, dir, control: `http://127.0.0.1:${controlPort}` };
+  return { ...s, discovery, list, dir, control: await controlUrl(s) };
 }
 
-/** Starts /spin in worker `index` (other workers answer 421; null: any process); resolves once it is spinning there. */
-async function spinIn(url: string, index: number | null, seconds: number): Promise<void> {
+/**
+ * Sends /spin (to worker `index`; null: any process) until process `pid` says it is spinning on
+ * one. One request at a time: another worker answers 421 and the next is sent; the one that
+ * spins never answers, and the app's own line says so.
+ */
+async function spinIn(s: Spawned, url: string, index: number | null, pid: number, seconds: number): Promise<void> {
   const query = index === null ? '' : `worker=${index}&`;
+  const line = `spin-app: pid ${pid} spinning for ${seconds} s`;
+  let waiting = false;
+  let unexpected: string | null = null;
+  const send = () => {
+    waiting = true;
+    const req = request(`${url}/spin?${query}seconds=${seconds}`, { headers: { connection: 'close' } }, (res) => {
+      res.resume();
+      if (res.statusCode !== 421) unexpected = `/spin answered ${res.statusCode}`;
+      waiting = false;
+    });
+    req.on('error', () => undefined); // the spinning worker is killed later
+    req.end();
+  };
   await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const req = request(`${url}/spin?${query}seconds=${seconds}`, { headers: { connection: 'close' } }, (res) => {
-          res.resume();
-          resolve(false); // answered: another worker took it
-        });
-        req.on('error', () => undefined); // the spinning worker is killed later
-        // No answer within 300 ms: the wanted worker is spinning on it.
-        setTimeout(() => resolve(true), 300);
-        req.end();
-      }),
-    `worker ${index} spinning`,
+    () => {
+      if (unexpected) throw new Error(unexpected);
+      if (s.stdout().includes(line)) return true;
+      if (!waiting) send();
+      return false;
+    },
+    `${index === null ? 'the server' : `worker ${index}`} (pid ${pid}) spinning`,
     15_000,
-    0,
   );
 }
 
@@ -82,12 +92,14 @@ describe('inspector tooling', () => {
     const entries = await s.list();
     expect(entries.map((e) => e.id)).toEqual(['tspuma-primary', 'tspuma-worker-0', 'tspuma-worker-1']);
     expect(entries.map((e) => e.title)).toEqual([expect.stringMatching(/^tspuma primary \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 0 \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 1 \(pid \d+\)$/)]);
-    // Predictable ports: the primary on base+1, worker i on base+2+i.
-    expect(entries.map((e) => new URL(e.tspuma.direct).port)).toEqual([s.base + 1, s.base + 2, s.base + 3].map(String));
+    // Each process's own inspector, on the port it bound and logged (port 0: every one its own;
+    // the base+1, base+2+i layout of a fixed base is test/unit/inspector-open.test.ts's).
+    expect(entries.map((e) => e.tspuma.direct)).toEqual([await inspectorUrl(s, null), await inspectorUrl(s, 0), await inspectorUrl(s, 1)]);
+    expect(new Set(entries.map((e) => new URL(e.tspuma.direct).port)).size).toBe(3);
     // Every process through discovery's proxy under its stable id, the primary too: the proxy runs
     // in a thread of its own, so it carries the resume of the primary's own pause.
     for (const e of entries) {
-      expect(e.webSocketDebuggerUrl).toBe(`ws://127.0.0.1:${s.base}/${e.id}`);
+      expect(e.webSocketDebuggerUrl).toBe(`${s.discovery.replace(/^http/, 'ws')}/${e.id}`);
       expect(e.devtoolsFrontendUrl).toContain(`ws=${e.webSocketDebuggerUrl.slice('ws://'.length)}`);
       expect(await evaluateOnePlusOne(e.webSocketDebuggerUrl)).toBe(2); // through the proxy
       expect(await evaluateOnePlusOne(e.tspuma.direct)).toBe(2);
@@ -110,7 +122,8 @@ describe('inspector tooling', () => {
 
   it('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; a replacement serves within 2 s', async () => {
     const s = await cluster('workerTimeout: 6');
-    await spinIn(s.url, 0, 60);
+    const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
+    await spinIn(s, s.url, 0, spinning, 60);
     const stack = run(['inspect', 'stack', '--worker', '0', '--url', s.discovery]);
     expect(await stack.exited).toBe(0);
     expect(stack.stdout()).toMatch(/^tspuma dump #1 \[stack\] LiveStack: tspuma worker 0 \(pid \d+\) paused for a live stack$/m);
@@ -122,7 +135,6 @@ describe('inspector tooling', () => {
     expect(viaControl.frames[viaControl.culprit]!.locals).toHaveProperty('end');
     expect((await fetch(`${s.control}/stack?worker=0`)).status).toBe(403);
 
-    const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
     await waitFor(() => s.stdout().includes('Autopsy of worker 0'), 'the autopsy', 20_000);
     expect(s.stderr()).toMatch(/^tspuma dump #\d+ \[hang\] WorkerTimeout: Worker 0 \(PID: \d+\) failed to check in within 6 seconds; terminating it \(TSPUMA_ERR_WORKER_TIMEOUT\)$/m);
     expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
@@ -150,12 +162,12 @@ describe('inspector tooling', () => {
   it('profile and heap: DevTools files with their top-level keys, taken under load without failing a request', async () => {
     const s = await cluster('workerTimeout: 60');
     const out = mkdtempSync(join(tmpdir(), 'tspuma-prof-'));
-    const load = autocannon({ url: s.url, connections: 4, duration: 4 });
-    const profile = run(['inspect', 'profile', '--worker', '1', '--seconds', '2', '--out', join(out, 'w1.cpuprofile'), '--url', s.discovery]);
-    expect(await profile.exited).toBe(0);
-    const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'w0.heapsnapshot'), '--url', s.discovery]);
-    expect(await heap.exited).toBe(0);
-    const result = await load;
+    const result = await loadUntil(s.url, 4, 20, async () => {
+      const profile = run(['inspect', 'profile', '--worker', '1', '--seconds', '1', '--out', join(out, 'w1.cpuprofile'), '--url', s.discovery]);
+      expect(await profile.exited).toBe(0);
+      const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'w0.heapsnapshot'), '--url', s.discovery]);
+      expect(await heap.exited).toBe(0);
+    });
     expect(result.errors).toBe(0);
     expect(result.non2xx).toBe(0);
     expect(result.requests.total).toBeGreaterThan(100);
@@ -170,7 +182,7 @@ describe('inspector tooling', () => {
   it('stays closed: loopback-only sockets, foreign Host headers refused, clear errors for a missing server or worker', async () => {
     const s = await cluster('workerTimeout: 60');
     const entries = await s.list();
-    for (const port of [s.base, ...entries.map((e) => Number(new URL(e.tspuma.direct).port))]) {
+    for (const port of [Number(new URL(s.discovery).port), ...entries.map((e) => Number(new URL(e.tspuma.direct).port))]) {
       expect(localAddresses(port)).toEqual(['127.0.0.1']);
     }
     // DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing.
@@ -186,24 +198,26 @@ describe('inspector tooling', () => {
     const missing = run(['inspect', 'stack', '--worker', '7', '--url', s.discovery]);
     expect(await missing.exited).toBe(1);
     expect(missing.stderr()).toMatch(/TSPUMA_ERR_INSPECT_TARGET: No inspector target worker 7 .*there are: tspuma primary \(pid \d+\), tspuma worker 0/);
-    const nobody = run(['inspect', 'list', '--url', `http://127.0.0.1:${await freePort()}`]);
+    const nothing = await refusingPort();
+    const nobody = run(['inspect', 'list', '--url', `http://127.0.0.1:${nothing.port}`]);
     expect(await nobody.exited).toBe(1);
+    nothing.release();
     expect(nobody.stderr()).toMatch(/TSPUMA_ERR_INSPECT_DISCOVERY: Cannot read the inspector list at http:\/\/127\.0\.0\.1:\d+\/json\/list \(--url\).*--inspect or --debug/);
   });
 
   it('single mode with --debug: `inspect stack` pauses the app mid-spin (discovery answers from its own thread) and resumes it', async () => {
-    const base = await freePortRange(2);
-    const s = await boot(['--debug', `--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', APP]);
+    const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
+    const discovery = await discoveryUrl(s);
     // The process's main thread is busy: only a discovery thread of its own can still answer.
-    await spinIn(s.url, null, 3);
-    const stack = run(['inspect', 'stack', '--url', `http://127.0.0.1:${base}`]);
+    await spinIn(s, s.url, null, s.proc.pid!, 3);
+    const stack = run(['inspect', 'stack', '--url', discovery]);
     expect(await stack.exited).toBe(0);
     expect(stack.stdout()).toMatch(/\[stack\] LiveStack: tspuma \(pid \d+\) paused for a live stack/);
     expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
     // Resumed: it finishes the spin and still serves.
     expect((await fetch(s.url)).status).toBe(200);
     // Idle now: said so, whether its next callback came (a timer) or never did.
-    const idle = run(['inspect', 'stack', '--url', `http://127.0.0.1:${base}`]);
+    const idle = run(['inspect', 'stack', '--url', discovery]);
     expect(await idle.exited).toBe(0);
     expect(idle.stdout()).toMatch(/idle in its event loop/);
     expect(idle.stdout()).not.toMatch(/spin-app\.ts/);

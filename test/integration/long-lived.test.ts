@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { boot, killAll, ROOT } from '../helpers/cli.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { boot, controlUrl, killAll, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 import { openSse } from '../helpers/sse.js';
 
 afterEach(killAll);
@@ -33,10 +33,10 @@ interface WorkerStats {
 
 /** One worker behind a control app, so its check-ins (every second) give its stats. */
 async function oneWorker(app: string) {
-  const controlPort = await freePort();
   const cfg = config('workerCheckInterval: 1, workerShutdownTimeout: 10');
-  const s = await boot(['-C', cfg, '-w', '1', '-t', '1:1', '-b', 'tcp://127.0.0.1:0', '--control-url', `tcp://127.0.0.1:${controlPort}`, '--control-token', TOKEN, app]);
-  const stats = async () => ((await (await fetch(`http://127.0.0.1:${controlPort}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
+  const s = await boot(['-C', cfg, '-w', '1', '-t', '1:1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app]);
+  const control = await controlUrl(s);
+  const stats = async () => ((await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
   return { ...s, stats };
 }
 

@@ -1,0 +1,53 @@
+// Which port each process asks node:inspector for: a fixed base gives the predictable layout
+// (the primary or single process on base+1, worker i on base+2+i); base 0 leaves every port to
+// the kernel. node:inspector is replaced, so nothing opens in the test process.
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { openInspector, type Role } from '../../inspector/open.js';
+import { captureLogger } from '../helpers/server.js';
+
+const fake = vi.hoisted(() => ({ opened: [] as { port: number; host: string }[], url: undefined as string | undefined }));
+vi.mock('node:inspector', () => ({
+  default: {
+    url: () => fake.url,
+    open: (port: number, host: string) => {
+      fake.opened.push({ port, host });
+      fake.url = `ws://${host}:${port === 0 ? 40123 : port}/uuid`;
+    },
+  },
+}));
+
+beforeEach(() => {
+  fake.opened = [];
+  fake.url = undefined;
+});
+
+const free = () => null;
+
+describe('openInspector', () => {
+  const cases: [Role, number][] = [
+    [{ kind: 'single' }, 9301],
+    [{ kind: 'primary' }, 9301],
+    [{ kind: 'worker', index: 0 }, 9302],
+    [{ kind: 'worker', index: 3 }, 9305],
+  ];
+  for (const [role, port] of cases) {
+    it(`base 9300: ${role.kind}${role.kind === 'worker' ? ` ${role.index}` : ''} opens port ${port} and logs its address`, () => {
+      const { logger, lines } = captureLogger();
+      expect(openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, role, logger, free)).toBe(`ws://127.0.0.1:${port}/uuid`);
+      expect(fake.opened).toEqual([{ port, host: '127.0.0.1' }]);
+      expect(lines.map((l) => l.inspector)).toEqual([`ws://127.0.0.1:${port}/uuid`]);
+    });
+  }
+
+  it('base 0: every role asks for port 0 (the kernel picks) and logs the port it got', () => {
+    for (const role of cases.map(([r]) => r)) {
+      fake.url = undefined;
+      const { logger, lines } = captureLogger();
+      openInspector({ host: '127.0.0.1', port: 0, explicit: true }, role, logger, () => {
+        throw new Error('port 0 is never probed');
+      });
+      expect(lines.map((l) => l.inspector)).toEqual(['ws://127.0.0.1:40123/uuid']);
+    }
+    expect(fake.opened.map((o) => o.port)).toEqual([0, 0, 0, 0]);
+  });
+});

@@ -5,7 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
-import { DUMP_ENV_KEY } from './debug-hook.js';
+import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
@@ -60,6 +60,8 @@ export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: R
       ? handlerErr
       : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
     ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
+    // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
+    if (coded !== handlerErr) diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
     return defaultResponse(err, status, ctx.production, env);
   } finally {
     clearTimeout(timer);

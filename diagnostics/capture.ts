@@ -1,9 +1,14 @@
 // Created by diagnostics/index.ts when debug is on (never otherwise); pauses V8 at throw sites
-// inside the server's phases through a same-thread inspector session and hands frames with
-// receivers and locals to dumps.ts. Resume is guaranteed on every path.
+// (in app calls, timers, promises, emitters and streams alike) through a same-thread inspector
+// session, within the budget of capture-budget.ts, and keeps frames with receivers and locals
+// for the first throw of each error. Resume is guaranteed on every path.
+import type { IncomingMessage } from 'node:http';
 import inspector from 'node:inspector';
 import type { DumpPhase, Shown } from './model.js';
 import type { Redactor } from './redact.js';
+import type { CallRecord, Thrown } from './attribution.js';
+import { CaptureBudget } from './capture-budget.js';
+import { culpritIndex } from './culprit.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -20,6 +25,8 @@ export interface Capture {
   site: string;
   frames: CapturedFrame[];
   redactions: string[];
+  /** The request whose async context the throw happened in, if any. */
+  request?: IncomingMessage | null;
 }
 
 export interface CaptureLimits {
@@ -31,10 +38,32 @@ export interface CaptureLimits {
   globalPerSecond: number;
 }
 
-const OFF_DELAY_MS = 1000;
+/**
+ * Scripts V8 does not pause in for a caught exception (nor for an uncaught one whose every frame
+ * is in them): node internals and installed packages. A library that throws and catches on
+ * every request then costs nothing, and a re-emit inside node:events or the streams does not
+ * pause again.
+ */
+export const BLACKBOX_PATTERNS = ['^node:', '/node_modules/'];
+/** Primitive values thrown or rejected recently, matched by value when reported. */
+const PRIMITIVES_KEPT = 32;
 const THROWN = Symbol.for('tspuma.diagnostics.thrown');
 /** URL prefix of this folder's compiled files. */
 const OWN_URL = new URL('./', import.meta.url).href;
+
+/** A script URL in node internals, an installed package or nowhere: not where a failure starts. */
+export function isLibraryUrl(url: string): boolean {
+  return url === '' || url.startsWith('node:') || url.includes('/node_modules/');
+}
+
+export interface CapturerDeps {
+  /** The clock of the budget (ms); performance.now by default. */
+  now?: () => number;
+  /** The app call whose async context is running (diagnostics/attribution.ts). */
+  context?: () => CallRecord | undefined;
+  /** Records a throw in that call's record. */
+  noteThrown?: (record: CallRecord, thrown: Thrown) => void;
+}
 
 /**
  * Durations (ms) of the last `size` handled pauses, for the cost line printed at exit: what a
@@ -64,21 +93,19 @@ export class SnapshotMarker extends Error {}
 
 export class Capturer {
   private readonly session = new inspector.Session();
-  private active = 0;
   private pausing = false;
+  private started = false;
   private readonly phases: DumpPhase[] = [];
-  private readonly sites = new Map<string, { last: number; repeats: number; key: string }>();
+  private readonly budget: CaptureBudget;
   /** Errors thrown again at an already-captured site -> that site's key (no new capture). */
   private readonly repeatSite = new WeakMap<object, string>();
   private readonly byError = new WeakMap<object, Capture>();
-  private windowStart = 0;
-  private windowCount = 0;
-  private backoffMs = 1000;
-  private backoffUntil = 0;
-  private lastTrip = 0;
+  /** Recent primitive throws and rejections (`reject('timeout')`), newest last. */
+  private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, throttled: 0, failures: 0, trips: 0 };
+  private readonly now: () => number;
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0 };
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
   readonly pauseTimes = new Timings();
   readonly captureTimes = new Timings();
@@ -87,27 +114,33 @@ export class Capturer {
     private readonly limits: CaptureLimits,
     redactor: Redactor,
     private readonly onFailure: (err: unknown) => void,
+    private readonly deps: CapturerDeps = {},
   ) {
     this.reader = new FrameReader(redactor);
+    this.now = deps.now ?? (() => performance.now());
+    this.budget = new CaptureBudget(limits, this.now);
   }
 
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
   private readonly scripts = new Map<string, ScriptInfo>();
   private readonly reader: FrameReader;
 
+  /** Pausing is on from here on, whenever the budget allows: throws outside app calls count too. */
   start(): void {
     this.session.connect();
     this.session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => {
       if (message.params.url) this.scripts.set(message.params.scriptId, { url: message.params.url });
     });
     this.post('Debugger.enable');
-    this.post('Debugger.setPauseOnExceptions', { state: 'none' });
+    this.post('Debugger.setBlackboxPatterns', { patterns: BLACKBOX_PATTERNS });
     this.session.on('Debugger.paused', (message: { params: PausedParams }) => this.onPaused(message.params));
+    this.started = true;
+    this.refresh();
   }
 
   stop(): void {
+    this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    if (this.offTimer) clearTimeout(this.offTimer);
     try {
       this.post('Debugger.setPauseOnExceptions', { state: 'none' });
       this.session.disconnect();
@@ -135,71 +168,37 @@ export class Capturer {
   }
 
   private refresh(): void {
-    this.setPausing(this.active > 0 && performance.now() >= this.backoffUntil);
+    this.setPausing(this.started && this.budget.pausingAllowed());
   }
 
-  private offTimer: NodeJS.Timeout | null = null;
-  /** Counts enters and leaves: the switch-off timer sees whether anything ran while it waited. */
-  private activity = 0;
-
-  /** A phase begins: throws inside it are captured until leave(). */
+  /** A phase begins: captures taken until leave() are labelled with it (the default is `app`). */
   enter(phase: DumpPhase): void {
     this.phases.push(phase);
-    this.active++;
-    this.activity++;
-    if (this.active === 1 && !this.pausing) this.refresh();
   }
 
-  /**
-   * A phase ends. Pausing goes off once no phase has begun or ended for OFF_DELAY_MS (so between
-   * one and two delays after the last one), not at once: under load, app calls come and go
-   * constantly and toggling costs about 21 µs each time. One timer serves a whole busy period
-   * (a timer per request measured several µs). Pauses while no phase is active are resumed at
-   * once without a capture.
-   */
   leave(): void {
     this.phases.pop();
-    this.active--;
-    this.activity++;
-    if (this.active === 0 && this.pausing && !this.offTimer) this.armOff();
   }
 
-  private armOff(): void {
-    const seen = this.activity;
-    this.offTimer = setTimeout(() => {
-      this.offTimer = null;
-      if (this.active > 0) return; // the leave() that brings it to 0 arms it again
-      if (this.activity !== seen) this.armOff();
-      else this.refresh();
-    }, OFF_DELAY_MS);
-    this.offTimer.unref();
-  }
-
-  /** Turns pausing off now if no phase is active and no delayed switch-off is pending. */
-  private exitNow(): void {
-    if (this.active === 0 && !this.offTimer) this.refresh();
-  }
-
-  /** Runs fn with capture on; pausing is restored on every path. */
+  /** Runs fn inside a phase. */
   scope<T>(phase: DumpPhase, fn: () => T): T {
-    const wasPausing = this.pausing;
     this.enter(phase);
     try {
       return fn();
     } finally {
       this.leave();
-      // A synchronous phase that switched pausing on switches it off itself.
-      if (!wasPausing && this.active === 0) {
-        if (this.offTimer) clearTimeout(this.offTimer);
-        this.offTimer = null;
-        this.exitNow();
-      }
     }
   }
 
-  /** The capture taken when `err` was thrown, if it was thrown inside a phase and not throttled. */
+  /**
+   * The capture of `err`'s first throw: by identity for objects; for a primitive (a string
+   * rejection), the latest capture of an equal value.
+   */
   captureFor(err: unknown): Capture | undefined {
-    return err !== null && typeof err === 'object' ? this.byError.get(err) : undefined;
+    if (err !== null && (typeof err === 'object' || typeof err === 'function')) return this.byError.get(err);
+    const key = primitiveKey(err);
+    for (let i = this.primitives.length - 1; i >= 0; i--) if (this.primitives[i]!.key === key) return this.primitives[i]!.capture ?? undefined;
+    return undefined;
   }
 
   /** Photographs the caller's frames with their values (used at listen(), whose errors arrive later). */
@@ -215,21 +214,30 @@ export class Capturer {
     return this.lastSnapshot;
   }
 
-  /** The site key of an error thrown again where an earlier one was captured. */
+  /** The site key of an error thrown at a site captured shortly before (a counted repeat). */
   siteFor(err: unknown): string | undefined {
-    return err !== null && typeof err === 'object' ? this.repeatSite.get(err) : undefined;
+    if (err !== null && typeof err === 'object') return this.repeatSite.get(err);
+    const key = primitiveKey(err);
+    for (let i = this.primitives.length - 1; i >= 0; i--) if (this.primitives[i]!.key === key) return this.primitives[i]!.site ?? undefined;
+    return undefined;
   }
 
-  private trip(now: number): void {
+  private trip(): void {
     this.stats.trips++;
-    if (now - this.lastTrip > 60_000) this.backoffMs = 1000;
-    else this.backoffMs = Math.min(this.backoffMs * 2, 60_000);
-    this.lastTrip = now;
-    this.backoffUntil = now + this.backoffMs;
     this.setPausing(false);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    this.backoffTimer = setTimeout(() => this.refresh(), this.backoffMs);
+    this.backoffTimer = setTimeout(() => this.refresh(), Math.max(0, this.budget.backoffUntil - this.now()));
     this.backoffTimer.unref();
+  }
+
+  /** The first frame in code that is not a library's nor this folder's, or -1. */
+  private firstOwnFrame(callFrames: CallFrame[]): number {
+    for (let i = 0; i < callFrames.length; i++) {
+      const cf = callFrames[i]!;
+      const url = cf.url || this.scripts.get(cf.location.scriptId)?.url || '';
+      if (!isLibraryUrl(url) && !url.startsWith(OWN_URL)) return i;
+    }
+    return -1;
   }
 
   private onPaused(params: PausedParams): void {
@@ -242,46 +250,55 @@ export class Capturer {
     // The deliberate throw that photographs a listen() call: not a failure, so not timed.
     const snapshot = params.data?.className === 'SnapshotMarker';
     try {
-      // Every pause counts towards the budget, those between phases too (pausing stays on for
-      // OFF_DELAY_MS after one): a library that throws and catches on each request would
-      // otherwise cost about 1.6 ms per throw, forever.
-      const now = performance.now();
-      if (now - this.windowStart >= 1000) {
-        this.windowStart = now;
-        this.windowCount = 0;
-      }
-      if (++this.windowCount > this.limits.globalPerSecond) {
+      // Every pause counts towards the budget: past the rate, pausing goes off for a backoff.
+      if (!this.budget.admit()) {
         this.stats.throttled++;
-        this.trip(now);
+        this.trip();
         return;
       }
-      if (this.active === 0) return;
-      const top = params.callFrames[0];
-      if (!top) return;
-      const site = `${top.location.scriptId}:${top.location.lineNumber}:${top.location.columnNumber}`;
-      if (!snapshot) {
-        const seen = this.sites.get(site);
-        if (seen && now - seen.last < this.limits.perSiteMs) {
-          seen.repeats++;
-          this.stats.repeats++;
-          const thrown = this.thrownValue(params.data);
-          if (thrown !== null && typeof thrown === 'object') this.repeatSite.set(thrown, seen.key);
-          return;
-        }
+      // Blackboxing spares most library throws; one with no frame of the app's (a library's
+      // promise rejected from its own code) is resumed at once.
+      const own = this.firstOwnFrame(params.callFrames);
+      if (own < 0) {
+        this.stats.skipped++;
+        return;
       }
-      const capture = this.build(params);
-      built = true;
-      if (!snapshot) {
-        if (this.sites.size > 10_000) this.sites.clear();
-        this.sites.set(site, { last: now, repeats: this.sites.get(site)?.repeats ?? 0, key: capture.site });
-      }
-      this.stats.captures++;
       if (snapshot) {
-        this.lastSnapshot = capture;
+        this.lastSnapshot = this.build(params);
+        built = true;
+        this.stats.captures++;
         return;
       }
       const thrown = this.thrownValue(params.data);
-      if (thrown !== null && (typeof thrown === 'object' || typeof thrown === 'function')) this.byError.set(thrown, capture);
+      const isObject = thrown !== null && (typeof thrown === 'object' || typeof thrown === 'function');
+      // The first throw wins: a re-throw, a re-emit or a re-rejection of the same error only counts.
+      if (isObject && (this.byError.has(thrown as object) || this.repeatSite.has(thrown as object))) {
+        this.stats.rethrows++;
+        return;
+      }
+      const record = this.deps.context?.();
+      const at = params.callFrames[own]!.location;
+      const key = `${at.scriptId}:${at.lineNumber}:${at.columnNumber}`;
+      let capture: Capture | null = null;
+      let site: string | null = null;
+      if (this.budget.site(key) === 'repeat') {
+        this.stats.repeats++;
+        site = this.siteKeys.get(key) ?? null;
+        if (isObject && site) this.repeatSite.set(thrown as object, site);
+      } else {
+        capture = this.build(params);
+        built = true;
+        capture.request = record?.req ?? null;
+        this.stats.captures++;
+        if (this.siteKeys.size > 10_000) this.siteKeys.clear();
+        this.siteKeys.set(key, capture.site);
+        if (isObject) this.byError.set(thrown as object, capture);
+      }
+      if (!isObject) {
+        if (this.primitives.length >= PRIMITIVES_KEPT) this.primitives.shift();
+        this.primitives.push({ key: primitiveKey(thrown), capture, site });
+      }
+      if (record) this.deps.noteThrown?.(record, { value: thrown, capture, site });
     } catch (err) {
       this.stats.failures++;
       this.onFailure(err);
@@ -299,17 +316,22 @@ export class Capturer {
     }
   }
 
+  /** V8 site (script:line:column) -> the dump site key of its capture. */
+  private readonly siteKeys = new Map<string, string>();
+
   /** One line on what pausing cost in this process, or null if it never paused. */
   costLine(): string | null {
     if (this.pauseTimes.n === 0) return null;
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}`;
+    return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 
   /** The thrown JS value itself, fetched through the protocol while paused. */
   private thrownValue(data: RemoteObject | undefined): unknown {
-    if (!data?.objectId) return null;
+    if (!data) return null;
+    if (!data.objectId) return data.type === 'undefined' ? undefined : data.subtype === 'null' ? null : data.unserializableValue ?? data.value;
     const g = globalThis as Record<symbol, unknown>;
     this.post('Runtime.callFunctionOn', {
       objectId: data.objectId,
@@ -329,7 +351,14 @@ export class Capturer {
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
     });
     const phase = this.phases[this.phases.length - 1] ?? 'app';
-    const top = frames[0];
-    return { phase, reason: params.reason, site: top ? `${top.file}:${top.line}` : phase, frames, redactions };
+    // Dumps are grouped by the culprit's line: a throw re-emitted by node:events or a stream
+    // still groups under the app line it started at.
+    const at = frames[culpritIndex(frames)] ?? frames[0];
+    return { phase, reason: params.reason, site: at ? `${at.file}:${at.line}` : phase, frames, redactions };
   }
+}
+
+/** The key under which a primitive thrown value is matched when it is reported. */
+function primitiveKey(v: unknown): string {
+  return `${typeof v}:${String(v)}`;
 }

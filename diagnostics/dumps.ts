@@ -3,7 +3,8 @@
 import type { IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
-import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpPhase, type Shown } from './model.js';
+import { culpritIndex, isServerFile } from './culprit.js';
+import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
 import { dumpFrame, finishFrames } from './finish.js';
@@ -20,6 +21,35 @@ export interface DumpContext {
   /** Site key known from an earlier capture at the same throw site. */
   site?: string;
   worker?: number | null;
+  /** The capture of another error's first throw (causes, AggregateError members). */
+  lookup?: (err: unknown) => Capture | undefined;
+  /** The status the app answered with itself (a framework caught the throw). */
+  response?: { status: number };
+  /** How the failure reached tspuma, when that is not plain (see Dump.note). */
+  note?: string;
+  /** Requests in the app at the time (an uncaught exception). */
+  inFlight?: Dump['inFlight'];
+}
+
+const MAX_CHAIN = 5;
+const MAX_MEMBERS = 10;
+const MEMBER_FRAMES = 8;
+
+/** err, its cause, the cause's cause...: outermost first, at most MAX_CHAIN causes. */
+function chainOf(err: unknown): unknown[] {
+  const chain = [err];
+  let cur = err as { cause?: unknown } | null;
+  while (chain.length <= MAX_CHAIN && cur !== null && typeof cur === 'object' && 'cause' in cur && cur.cause !== undefined) {
+    chain.push(cur.cause);
+    cur = cur.cause as { cause?: unknown } | null;
+  }
+  return chain;
+}
+
+const isAppFrame = (f: { file: string; library?: boolean }) => !f.library && !isServerFile(f.file);
+
+function fromCapture(capture: Capture): DumpFrame[] {
+  return capture.frames.map(dumpFrame);
 }
 
 export function errorInfo(err: unknown): DumpError {
@@ -84,11 +114,46 @@ export class DumpBuilder {
     this.delay.enable();
   }
 
-  build(err: unknown, capture: Capture | undefined | null, ctx: DumpContext): Dump {
+  build(errIn: unknown, captureIn: Capture | undefined | null, ctx: DumpContext): Dump {
+    const lookup = ctx.lookup ?? (() => undefined);
+    // The innermost throw in app code explains an error that travelled: a cause chain's
+    // innermost captured cause, else (nothing captured) the innermost one whose stack has app code.
+    const chain = chainOf(errIn);
+    let framesFromCause = 0;
+    let capture = captureIn ?? undefined;
+    let err = errIn;
+    if (!ctx.capture) {
+      for (let i = chain.length - 1; i >= 1; i--) {
+        const c = lookup(chain[i]);
+        if (c && c.frames.some(isAppFrame)) {
+          capture = c;
+          err = chain[i];
+          framesFromCause = i;
+          break;
+        }
+      }
+      if (!capture) {
+        for (let i = chain.length - 1; i >= 1; i--) {
+          if (stackFrames(chain[i], this.frameCap).some(isAppFrame)) {
+            err = chain[i];
+            framesFromCause = i;
+            break;
+          }
+        }
+      }
+    }
+    // An AggregateError (Promise.any) is raised by the runtime: its first captured member's throw explains it.
+    let framesFromMember = -1;
+    const listed = (errIn as { errors?: unknown } | null)?.errors;
+    if (!capture && !ctx.capture && errIn instanceof AggregateError && Array.isArray(listed)) {
+      framesFromMember = listed.slice(0, MAX_MEMBERS).findIndex((m) => lookup(m) !== undefined);
+      if (framesFromMember >= 0) {
+        err = listed[framesFromMember];
+        capture = lookup(err);
+      }
+    }
     const redactions: string[] = [...(capture?.redactions ?? [])];
-    const frames: DumpFrame[] = capture
-      ? capture.frames.map(dumpFrame)
-      : stackFrames(err, this.frameCap);
+    const frames: DumpFrame[] = capture ? fromCapture(capture) : stackFrames(err, this.frameCap);
     if (capture) {
       // V8 pauses with the synchronous frames only; the stack text knows the awaiting callers.
       for (const f of stackFrames(err, this.frameCap)) {
@@ -96,8 +161,8 @@ export class DumpBuilder {
         if (f.function.startsWith('async ')) frames.push(f);
       }
     }
-    const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit's source line
-    const top = frames[0];
+    const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit (an app frame first) and its source line
+    const top = frames[culprit] ?? frames[0];
     const req = ctx.request ?? null;
     let context: Record<string, Shown> | undefined;
     if (ctx.context) {
@@ -113,12 +178,13 @@ export class DumpBuilder {
       }
     }
     // A message may quote the request URL (a coded error, an app's own text).
-    const info = errorInfo(err);
+    const info = errorInfo(errIn);
     const error: DumpError = {
       ...info,
       message: this.redactor.query(info.message, redactions, 'error message'),
-      causes: info.causes.map((c, i) => ({ ...c, message: this.redactor.query(c.message, redactions, `cause ${i + 1}`) })),
+      causes: info.causes.map((c, i) => ({ ...c, message: this.redactor.query(c.message, redactions, `cause ${i + 1}`), ...this.whereThrown(chain[i + 1], lookup) })),
     };
+    const members = this.members(errIn, lookup, redactions, framesFromMember);
     const mem = process.memoryUsage();
     const dump: Dump = {
       version: DUMP_VERSION,
@@ -147,7 +213,43 @@ export class DumpBuilder {
       },
       redactions,
       ...(context ? { context } : {}),
+      ...(framesFromCause > 0 ? { framesFromCause } : {}),
+      ...(members ? { members } : {}),
+      ...(framesFromMember >= 0 ? { framesFromMember } : {}),
+      ...(ctx.response ? { response: ctx.response } : {}),
+      ...(ctx.note ? { note: ctx.note } : {}),
+      ...(ctx.inFlight && ctx.inFlight.length > 0 ? { inFlight: ctx.inFlight } : {}),
     };
     return dump;
+  }
+
+  /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */
+  private whereThrown(cause: unknown, lookup: (e: unknown) => Capture | undefined): { site?: string; captured: boolean } {
+    const c = lookup(cause);
+    const frames = c ? fromCapture(c) : stackFrames(cause, this.frameCap);
+    const at = frames[culpritIndex(frames)];
+    return { ...(at ? { site: `${at.file}:${at.line}` } : {}), captured: Boolean(c) };
+  }
+
+  /** An AggregateError's members (Promise.any, Promise.allSettled users), each with its own throw's capture. */
+  private members(err: unknown, lookup: (e: unknown) => Capture | undefined, redactions: string[], shown: number): DumpMember[] | null {
+    const list = (err as { errors?: unknown } | null)?.errors;
+    if (!(err instanceof AggregateError) || !Array.isArray(list)) return null;
+    return list.slice(0, MAX_MEMBERS).map((m, i) => {
+      const c = lookup(m);
+      if (c && i !== shown) redactions.push(...c.redactions.map((r) => `${r} of member ${i}`)); // the shown member's are the dump's own
+      const frames = (c ? fromCapture(c) : stackFrames(m, this.frameCap)).slice(0, MEMBER_FRAMES);
+      const culprit = culpritIndex(frames);
+      if (culprit >= 0) frames[culprit]!.culprit = true;
+      const info = errorInfo(m);
+      const at = frames[culprit];
+      return {
+        error: { ...info, message: this.redactor.query(info.message, redactions, `member ${i} message`), causes: [] },
+        ...(at ? { site: `${at.file}:${at.line}` } : {}),
+        captured: Boolean(c),
+        culprit,
+        frames,
+      };
+    });
   }
 }

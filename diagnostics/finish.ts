@@ -4,29 +4,17 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DumpFrame, FrameOrigin } from './model.js';
+import { culpritIndex, originOf } from './culprit.js';
+import type { DumpFrame } from './model.js';
+
+export { originOf };
 import type { Redactor } from './redact.js';
 import type { CapturedFrame } from './frames.js';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-/** tspuma's package folder: this file is in diagnostics/ there, or in dist/diagnostics/. */
-const PARENT = dirname(HERE);
-const ROOT = basename(PARENT) === 'dist' ? dirname(PARENT) : PARENT;
-const OWN = ['server', 'diagnostics', 'inspector', 'dist'].map((d) => `${join(ROOT, d)}${sep}`);
 
 /** Longest source line kept; a longer one is cut to a window around the column. */
 const MAX_SOURCE = 240;
 /** Longest block of frames that folding looks for (a calls b calls a: 2). */
 const MAX_CYCLE = 4;
-
-/** Whose code a frame's file (as a dump shows it: relative to cwd, or absolute) is. */
-export function originOf(file: string): FrameOrigin {
-  if (file.startsWith('node:') || file.startsWith('internal/') || file === '<anonymous>' || file === '') return 'node';
-  const abs = isAbsolute(file) ? file : resolve(process.cwd(), file);
-  if (OWN.some((dir) => abs.startsWith(dir))) return 'tspuma';
-  if (abs.includes(`${sep}node_modules${sep}`)) return 'dependency';
-  return 'app';
-}
 
 /** A frame as the dump holds it. */
 export function dumpFrame(f: CapturedFrame): DumpFrame {
@@ -127,7 +115,7 @@ export function finishFrames(frames: DumpFrame[], redactor: Redactor): number {
   }
   const folded = foldRepeats(frames);
   frames.splice(0, frames.length, ...folded);
-  const culprit = frames.findIndex((f) => !f.library);
+  const culprit = culpritIndex(frames);
   if (culprit >= 0) {
     const f = frames[culprit]!;
     f.culprit = true;

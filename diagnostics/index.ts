@@ -1,7 +1,9 @@
 // Created by cli.ts / start() when debug is on (TSPUMA_OPTS=-d, --debug, debug: true); owns
 // the capturer, the dump builder and the sinks, and is handed to the server as its debug hook.
 import { CLUSTER_RUN_ENV } from '../server/cluster/messages.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
+import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder } from './dumps.js';
 import type { Dump, DumpPhase } from './model.js';
@@ -23,6 +25,18 @@ export interface DiagnosticsOptions {
   colour: boolean;
   /** Logged when capture itself fails. */
   onInternalError: (err: unknown) => void;
+  /** Watch console.error inside app calls (errors a framework logs for the 5xx it answers). */
+  watchConsole?: boolean;
+}
+
+const NEVER_THROWN =
+  'no throw of this error was captured: it was created and handed on without a throw in app code (next(err), returned, logged, or thrown inside a library), so the frames are where it was created, from its stack, and values are not obtainable';
+
+/** A stack text a framework logged (Express logs err.stack in some versions) as an error-like value. */
+function fromStackText(text: string): { name: string; message: string; stack: string } {
+  const first = text.split('\n', 1)[0]!;
+  const m = /^(\w*(?:Error|Exception)\w*):\s?(.*)$/.exec(first);
+  return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
 }
 
 export const DIAGNOSTICS_DEFAULTS = { frames: 32, maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
@@ -47,7 +61,10 @@ export class Diagnostics implements DiagnosticsHook {
     const index = opts.env.TSPUMA_WORKER_INDEX;
     this.worker = index !== undefined && /^\d+$/.test(index) ? Number(index) : null;
     const redactor = new Redactor(opts.redact);
-    this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError);
+    this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError, {
+      context: () => this.attribution.current(),
+      noteThrown: (record, thrown) => this.attribution.noteThrown(record, thrown),
+    });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';
     this.sinks = new Sinks({
@@ -60,6 +77,55 @@ export class Diagnostics implements DiagnosticsHook {
     });
     process.setSourceMapsEnabled(true);
     this.capturer.start();
+    if (opts.watchConsole !== false) this.watchConsole();
+  }
+
+  private readonly attribution = new Attribution();
+
+  /** console.error inside an app call notes the errors it prints (the app's output is unchanged). */
+  private watchConsole(): void {
+    const original = console.error;
+    const attribution = this.attribution;
+    console.error = function (this: unknown, ...args: unknown[]) {
+      try {
+        attribution.noteLogged(args);
+      } catch {
+        /* never in the way of the app's own logging */
+      }
+      return original.apply(this, args);
+    };
+  }
+
+  call<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
+    return this.attribution.run(req, res, fn);
+  }
+
+  settled(req: IncomingMessage, res: ServerResponse): void {
+    const record = this.attribution.of(req);
+    if (!record) return;
+    this.attribution.forget(req);
+    if (record.reported || !res.headersSent || res.statusCode < 500) return;
+    const status = res.statusCode;
+    // A framework may log the error it answered for just after the response (Express does, in a
+    // setImmediate): decide once that has run.
+    setImmediate(() => this.explain(record, status));
+  }
+
+  /** The dump of a 5xx the app answered itself: the error behind it, as well as can be told. */
+  private explain(record: CallRecord, status: number): void {
+    if (record.reported) return;
+    const ctx = { phase: 'app' as const, request: record.req, response: { status } };
+    // The error the app or its framework logged is the one it answered for.
+    for (let i = record.logged.length - 1; i >= 0; i--) {
+      if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
+    }
+    // Else the last throw in the call with a capture in app code, then any capture, then a repeat.
+    const thrown = record.thrown;
+    const appCapture = [...thrown].reverse().find((t) => t.capture && t.capture.frames.some((f) => !f.library));
+    const pick = appCapture ?? [...thrown].reverse().find((t) => t.capture) ?? [...thrown].reverse().find((t) => t.site);
+    if (pick) return void this.report(pick.value, ctx);
+    const last = record.logged[record.logged.length - 1];
+    if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
   }
 
   scope<T>(phase: DumpPhase, fn: () => T): T {
@@ -78,10 +144,28 @@ export class Diagnostics implements DiagnosticsHook {
     return this.capturer.snapshot(phase);
   }
 
-  report(err: unknown, ctx: ReportContext): Reported {
-    const capture = (ctx.snapshot as Capture | undefined) ?? this.capturer.captureFor(err);
+  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string }): Reported {
+    const snapshot = ctx.snapshot as Capture | undefined;
+    const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
-    const dump = this.builder.build(err, capture, { phase: ctx.phase, kind: ctx.kind, request: ctx.request ?? null, capture, context: ctx.context, worker: this.worker, ...(site ? { site } : {}) });
+    // A throw in a request's async context names that request, whoever reports it later.
+    const request = ctx.request ?? capture?.request ?? null;
+    const record = request ? this.attribution.of(request) : undefined;
+    if (record) record.reported = true;
+    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !(err instanceof AggregateError) && !snapshot && !err.cause ? NEVER_THROWN : undefined);
+    const dump = this.builder.build(err, capture, {
+      phase: ctx.phase,
+      kind: ctx.kind,
+      request,
+      capture: snapshot ?? null,
+      context: ctx.context,
+      worker: this.worker,
+      lookup: (e) => this.capturer.captureFor(e),
+      ...(site ? { site } : {}),
+      ...(ctx.response ? { response: ctx.response } : {}),
+      ...(note ? { note } : {}),
+      ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
+    });
     const { repeat, path } = this.sinks.emit(dump);
     return { dump, text: renderText(dump), path, repeat };
   }

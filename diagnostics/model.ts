@@ -47,8 +47,21 @@ export interface DumpError {
   name: string;
   message: string;
   code: string | null;
-  /** error.cause chain, outermost first. */
-  causes: { name: string; message: string; code: string | null }[];
+  /**
+   * error.cause chain, outermost first; `site` is where each cause was thrown (its culprit's
+   * file:line) and `captured` whether its throw was captured with values.
+   */
+  causes: { name: string; message: string; code: string | null; site?: string; captured?: boolean }[];
+}
+
+/** One error of an AggregateError, with the frames of its own throw. */
+export interface DumpMember {
+  error: DumpError;
+  site?: string;
+  captured: boolean;
+  /** Index of the culprit in frames, or -1. */
+  culprit: number;
+  frames: DumpFrame[];
 }
 
 export interface Dump {
@@ -83,6 +96,19 @@ export interface Dump {
    */
   idle?: true;
   pauseWaitMs?: number;
-  /** Live stacks and autopsies: the requests in the app when the process was paused, oldest first. */
+  /**
+   * Live stacks and autopsies: the requests in the app when the process was paused, oldest first;
+   * an uncaught exception: the requests in the app when it happened.
+   */
   inFlight?: { method: string; url: string; ms: number }[];
+  /** frames (and culprit) are those of error.causes[framesFromCause - 1]: the innermost throw in app code. */
+  framesFromCause?: number;
+  /** frames (and culprit) are those of members[framesFromMember]: an AggregateError has no throw of its own. */
+  framesFromMember?: number;
+  /** An AggregateError's errors, each with its own throw. */
+  members?: DumpMember[];
+  /** The app (or its framework) caught the throw and answered with this status itself. */
+  response?: { status: number };
+  /** How the failure reached tspuma when that was not a plain throw (never thrown, logged by the app...). */
+  note?: string;
 }

@@ -3,6 +3,7 @@
 // locals, the culprit's source line with a caret, tspuma's and node's frames one line each.
 import type { Dump, DumpFrame, Shown } from './model.js';
 import { originOf } from './finish.js';
+import { travelLines } from './render-travel.js'; // capture/attribution's lines (render-travel.ts)
 
 const C = { red: '\x1b[31m', bold: '\x1b[1m', dim: '\x1b[2m', cyan: '\x1b[36m', reset: '\x1b[0m' };
 
@@ -51,6 +52,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   lines.push(c('bold', `tspuma dump #${dump.id} [${dump.phase}] ${e.name}: ${e.message}${e.code ? ` (${e.code})` : ''}`));
   lines.push(`  pid ${dump.pid}${dump.worker === null ? '' : `, worker ${dump.worker}`}, ${dump.time}, node ${dump.process.node}, rss ${Math.round(dump.process.rssBytes / 1048576)} MiB, uptime ${dump.process.uptimeSeconds} s`);
   for (const cause of e.causes) lines.push(`  caused by ${cause.name}: ${cause.message}${cause.code ? ` (${cause.code})` : ''}`);
+  lines.push(...travelLines(dump)); // capture/attribution's lines (render-travel.ts)
   if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id})`);
   for (const r of dump.inFlight ?? []) lines.push(`  in flight: ${r.method} ${r.url} for ${(r.ms / 1000).toFixed(1)} s`);
   if (dump.context) lines.push(`  at the call: ${Object.entries(dump.context).map(([k, v]) => `${k}=${value(v)}`).join(' ')}`);

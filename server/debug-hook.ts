@@ -1,6 +1,6 @@
 // Set by cli.ts (or start()) only when debug is on; read by binder, server, reactor and
 // single.ts, which hand failures to it. While it is null the diagnostics layer does not exist.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dump, DumpPhase } from '../diagnostics/model.js';
 
 export interface ReportContext {
@@ -10,6 +10,8 @@ export interface ReportContext {
   /** An earlier snapshot (from snapshot()) to use instead of the capture at the throw. */
   snapshot?: unknown;
   context?: Record<string, unknown>;
+  /** The requests in the app at the time (an uncaught exception). */
+  inFlight?: { method: string; url: string; ms: number }[];
 }
 
 export interface Reported {
@@ -26,6 +28,16 @@ export interface DiagnosticsHook {
   /** Capture on until leave(): for work that continues asynchronously (app calls). */
   enter(phase: DumpPhase): void;
   leave(): void;
+  /**
+   * Runs fn as the app call for req: throws anywhere in its async work (awaits, timers and
+   * promises it starts) are attributed to req.
+   */
+  call<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T;
+  /**
+   * req's response closed: a 5xx the app answered itself, after a throw captured in the call (a
+   * framework caught it), gets its dump, unless one was already reported for req.
+   */
+  settled(req: IncomingMessage, res: ServerResponse): void;
   /** Frames and values of the caller, for failures reported later. */
   snapshot(phase: DumpPhase): unknown;
   /** Builds, redacts and emits a dump for err. */

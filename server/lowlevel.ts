@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { DUMP_ENV_KEY, type Reported } from './debug-hook.js';
+import { DUMP_ENV_KEY, diagnostics, type Reported } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
@@ -73,6 +73,8 @@ export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: R
       ? handlerErr
       : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
     ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
+    // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
+    if (coded !== handlerErr) diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
     return defaultResponse(err, status, ctx.production, env);
   } finally {
     clearTimeout(timer);

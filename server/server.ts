@@ -363,7 +363,7 @@ export class Server implements BodyOwner<RequestState> {
     }
     let result;
     try {
-      result = this.app.invoke(req, res);
+      result = diagnostics ? diagnostics.call(req, res, () => this.app.invoke(req, res)) : this.app.invoke(req, res);
     } catch (err) {
       this.appError(req, res, state, err);
       return;
@@ -395,6 +395,7 @@ export class Server implements BodyOwner<RequestState> {
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: this.shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       this.log.error({ err, code: coded.code }, coded.message);
+      diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;
     }
@@ -516,6 +517,7 @@ export class Server implements BodyOwner<RequestState> {
     if (state.captured) {
       state.captured = false;
       diagnostics?.leave();
+      diagnostics?.settled(req, res); // a 5xx the app answered itself after a captured throw
     }
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client

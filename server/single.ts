@@ -46,6 +46,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   let stopping: Promise<void> | null = null;
   let booted = false;
+  /** Stopping because of an uncaught exception: the last line says so. */
+  let uncaught = false;
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));
   const server = new Server(options, loaded.adapted, log, () => {
@@ -55,10 +57,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   // Installed before binding, so a signal during boot is not the default (an abrupt death).
   if (opts.ownProcess) {
-    installSignals(server, () => {
+    installSignals(server, (why) => {
+      if (why === 'uncaught') uncaught = true;
       if (booted) return stop();
       log.info('Signal received while booting: exiting before serving');
-      process.exit(0);
+      process.exit(why === 'uncaught' ? 1 : 0);
     }, log);
   }
   try {
@@ -112,7 +115,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
         }
       }
       await runHooks('afterStopped', options.afterStopped, log);
-      log.info('- Goodbye!');
+      if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
+      else log.info('- Goodbye!');
       resolveStopped(0);
     })();
     return stopping;
@@ -124,7 +128,14 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   return { server, listeners: server.listeners, stop, stopped };
 }
 
-function installSignals(server: Server, stop: () => Promise<void>, log: Logger): void {
+/** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
+export const UNCAUGHT_GRACE_S = 5;
+
+/** The last line of a single-mode server stopped by an uncaught exception. */
+export const UNCAUGHT_LAST_LINE =
+  '- Stopped because of an uncaught exception (exit code 1; its dump, with -d, is above). Nothing restarts a single-mode server: run it under a supervisor, or in cluster mode (-w N), whose primary replaces a worker that stops this way.';
+
+function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void> | void, log: Logger): void {
   let signals = 0;
   const graceful = (signal: NodeJS.Signals) => {
     signals++;
@@ -148,10 +159,19 @@ function installSignals(server: Server, stop: () => Promise<void>, log: Logger):
     log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
     diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
   });
+  // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
+  // The dump is written first, synchronously, with the requests still in the app; then the
+  // requests in flight finish (graceful stop) and the process exits 1.
   process.on('uncaughtException', (err) => {
-    log.fatal({ err }, `Uncaught exception, stopping: ${err.message}`);
-    diagnostics?.report(err, { phase: 'app' });
+    log.fatal({ err }, `Uncaught exception, stopping: ${(err as Error | null)?.message ?? String(err)}`);
+    try {
+      diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+    } catch {
+      /* the stop below must happen */
+    }
     process.exitCode = 1;
-    void stop();
+    void stop('uncaught');
+    // Requests still in the app get a bounded grace (the app's state is unknown), then 503.
+    setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
   });
 }

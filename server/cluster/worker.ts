@@ -8,10 +8,12 @@ import { runHooks } from '../hooks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { Server } from '../server.js';
+import { UNCAUGHT_GRACE_S } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
+const UNCAUGHT = 'uncaught exception';
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message);
@@ -62,6 +64,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       // Keep-alive clients get a moment to send their next request (answered with
       // Connection: close) so a restart under load fails none.
       await server.shutdown({ lingerMs: LINGER_MS });
+      if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
       resolve(0);
     };
     process.on('message', (m: unknown) => {
@@ -84,9 +87,15 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
     process.on('uncaughtException', (err) => {
       log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
-      diagnostics?.report(err, { phase: 'app' });
+      try {
+        diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+      } catch {
+        /* the stop below must happen */
+      }
       process.exitCode = 1;
-      void stop('uncaught exception');
+      void stop(UNCAUGHT);
+      // As in single mode: requests in flight get a bounded grace, then 503.
+      setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
     });
     // The primary died: no orphans.
     process.on('disconnect', () => void stop('the primary went away'));

@@ -5,29 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const APP = 'test/fixtures/debug-app.ts';
-
-/** 1-based line of the first line in `file` containing `needle`, read from the source, not assumed. */
-function lineOf(file: string, needle: string): number {
-  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
-  const i = lines.findIndex((l) => l.includes(needle));
-  if (i < 0) throw new Error(`${needle} not in ${file}`);
-  return i + 1;
-}
-
-function dumpsIn(dir: string): Dump[] {
-  return readdirSync(dir)
-    .filter((n) => n.endsWith('.json'))
-    .sort()
-    .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as Dump);
-}
 
 describe('tspuma -d', () => {
   it('names the binder frame at its .ts line with the backlog value when backlog is out of range', async () => {

@@ -2,7 +2,6 @@
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
 import { describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
-import { waitFor } from '../helpers/net.js';
 
 describe('Capturer', () => {
   it('resumes and reports when capture itself fails, and the throw still propagates', async () => {
@@ -47,31 +46,86 @@ describe('Capturer', () => {
     }
   });
 
-  it('keeps pausing on through a busy period and switches it off about a second after the last app call', async () => {
+  it('captures a throw between app calls (a timer, a fire-and-forget promise) with its values, attributed to the call that started it', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
-    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 50 }, new Redactor(), () => undefined);
-    const pausing = () => (c as unknown as { pausing: boolean }).pausing;
+    const { Attribution } = await import('../../diagnostics/attribution.js');
+    const attribution = new Attribution();
+    const c = new Capturer({ frames: 8, perSiteMs: 60_000, globalPerSecond: 50 }, new Redactor(), () => undefined, {
+      context: () => attribution.current(),
+      noteThrown: (record, thrown) => attribution.noteThrown(record, thrown),
+    });
     c.start();
     try {
-      const started = performance.now();
-      // App calls coming and going (each ending before the next begins) for 1.5 s.
-      while (performance.now() - started < 1500) {
-        c.enter('app');
-        c.leave();
-        expect(pausing()).toBe(true);
-        await new Promise((r) => setImmediate(r));
+      const req = { method: 'POST', url: '/signup' } as never;
+      const rejected = new Promise<unknown>((resolve) => {
+        attribution.run(req, null, () => {
+          setTimeout(() => {
+            void (async () => {
+              const userId = 'u-17';
+              await new Promise((r) => setImmediate(r));
+              throw new Error(`welcome mail for ${userId} bounced`);
+            })().catch(resolve);
+          }, 1);
+        });
+      });
+      const err = await rejected;
+      const capture = c.captureFor(err)!;
+      expect(capture.frames[0]!.locals.userId).toBe('u-17');
+      expect(capture.request).toBe(req);
+      expect(attribution.of(req)!.thrown.map((t) => t.value)).toEqual([err]);
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('keeps the first throw of an error: a re-throw and a re-emit only count', async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 8, perSiteMs: 60_000, globalPerSecond: 50 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      let caught: unknown;
+      function parseRow(row: string): never {
+        const column = 3;
+        throw new SyntaxError(`bad column ${column} in ${row}`);
       }
-      const last = performance.now();
-      await waitFor(() => !pausing(), 'pausing to go off', 5000);
-      const off = performance.now() - last;
-      expect(off).toBeGreaterThanOrEqual(900);
-      expect(off).toBeLessThan(3000);
+      function importRows(): void {
+        try {
+          parseRow('a;b');
+        } catch (err) {
+          const retried = true;
+          void retried;
+          throw err; // catch-and-rethrow elsewhere
+        }
+      }
       try {
-        throw new Error('outside any phase');
-      } catch {
-        /* not paused on: pausing is off */
+        importRows();
+      } catch (err) {
+        caught = err;
       }
-      expect(c.stats.pauses).toBe(0);
+      const capture = c.captureFor(caught)!;
+      expect(capture.frames[0]).toMatchObject({ function: 'parseRow', locals: { column: 3, row: 'a;b' } });
+      expect(c.stats.captures).toBe(1);
+      expect(c.stats.rethrows).toBe(1);
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('matches a primitive rejection to the capture taken when it was rejected', async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 8, perSiteMs: 60_000, globalPerSecond: 50 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      const reason = await new Promise((_, reject) => {
+        const waitedMs = 250;
+        void waitedMs;
+        reject('upstream timeout');
+      }).catch((r: unknown) => r);
+      expect(reason).toBe('upstream timeout');
+      const capture = c.captureFor('upstream timeout')!;
+      expect(capture.reason).toBe('promiseRejection');
+      expect(capture.frames[0]!.locals.waitedMs).toBe(250);
+      expect(c.captureFor('another string')).toBeUndefined();
     } finally {
       c.stop();
     }

@@ -1,5 +1,5 @@
 // The diagnostics layer in-process: a reactor fault gives one dump and serving goes on;
-// redaction rules; capture scoping resumes on every path.
+// redaction rules; capture inside and outside scopes resumes on every path.
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
@@ -52,26 +52,32 @@ describe('diagnostics', () => {
     b.close();
   });
 
-  it('captures only inside scopes, and a throw inside a scope still propagates', () => {
-    const pausesBefore = diag.capturer.stats.captures;
+  it('captures throws outside any scope too, labels a scope\'s captures with its phase, and a throw inside a scope still propagates', () => {
+    const before = diag.capturer.stats.captures;
+    let outside: unknown;
     try {
-      throw new Error('outside any scope');
-    } catch {
-      /* not captured */
+      const jobId = 'nightly-7';
+      throw new Error(`job ${jobId} failed outside any scope`);
+    } catch (err) {
+      outside = err;
     }
-    expect(diag.capturer.stats.captures).toBe(pausesBefore);
+    expect(diag.capturer.stats.captures).toBe(before + 1);
+    const timerCapture = diag.capturer.captureFor(outside)!;
+    expect(timerCapture.phase).toBe('app');
+    expect(timerCapture.frames[0]!.locals.jobId).toBe('nightly-7');
+    let inside: unknown;
     expect(() =>
       diag.scope('hook', () => {
-        throw new Error('inside');
+        try {
+          throw new Error('inside');
+        } catch (err) {
+          inside = err;
+          throw err; // a re-throw of the same error: no second capture
+        }
       }),
     ).toThrow('inside');
-    expect(diag.capturer.stats.captures).toBe(pausesBefore + 1);
-    try {
-      throw new Error('outside again');
-    } catch {
-      /* not captured: no scope is active */
-    }
-    expect(diag.capturer.stats.captures).toBe(pausesBefore + 1);
+    expect(diag.capturer.stats.captures).toBe(before + 2);
+    expect(diag.capturer.captureFor(inside)!.phase).toBe('hook');
   });
 });
 

@@ -1,0 +1,25 @@
+// Called by render.ts (one line there): the text of what a dump says about how its error
+// travelled: the status the app answered itself, a note, where each cause was thrown, and an
+// AggregateError's members with their culprit frames and values.
+import type { Dump, Shown } from './model.js';
+
+function value(v: Shown): string {
+  if (v !== null && typeof v === 'object') return v.summary;
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+export function travelLines(dump: Dump): string[] {
+  const lines: string[] = [];
+  if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself (it, or its framework, caught this error)`);
+  if (dump.note) lines.push(`  note: ${dump.note}`);
+  dump.error.causes.forEach((c, i) => {
+    if (c.site) lines.push(`  cause ${i + 1} thrown at ${c.site}${c.captured ? '' : ' (no values captured)'}${dump.framesFromCause === i + 1 ? ': the frames below are its throw' : ''}`);
+  });
+  (dump.members ?? []).forEach((m, i) => {
+    const f = m.frames[m.culprit];
+    lines.push(`  member ${i}: ${m.error.name}: ${m.error.message}${f ? ` at ${f.function}  ${f.file}:${f.line}:${f.column}` : ''}${m.captured ? '' : ' (no values captured)'}${dump.framesFromMember === i ? ': the frames below are its throw' : ''}`);
+    const locals = f ? Object.entries(f.locals) : [];
+    if (locals.length > 0) lines.push(`        ${locals.map(([k, v]) => `${k}=${value(v)}`).join('  ')}`);
+  });
+  return lines;
+}

@@ -1,0 +1,238 @@
+// Integration: with -d, failures an app's framework answers itself (Express 5, Hono 4), work
+// after the response (a promise left to reject, timers, emitters, streams, interval jobs),
+// errors that travel (cause chains, AggregateError, string rejections, errors never thrown),
+// long-lived responses and tspuma's own handler each give a dump with the culprit's .ts line
+// and its values. Cases share one server boot per app; uncaught exceptions need one each.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Dump, DumpFrame } from '../../diagnostics/model.js';
+import { boot, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const LOCAL = 'tcp://127.0.0.1:0';
+const EXPRESS = 'test/fixtures/apps/express-app.ts';
+const HONO = 'test/fixtures/apps/hono-app.ts';
+const FETCH = 'test/fixtures/apps/fetch-app.ts';
+const CRASH = 'test/fixtures/apps/crash-app.ts';
+
+/** The dump whose error message contains `text`, once its file is written. */
+function dumpFor(dir: string, text: string, timeoutMs = 10_000): Promise<Dump> {
+  return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`, timeoutMs);
+}
+
+const culprit = (d: Dump): DumpFrame => d.frames[d.culprit]!;
+const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
+
+afterAll(killAll);
+
+describe('Express 5: errors Express answers itself', () => {
+  let s: Booted;
+  const dir = tmp('express');
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+  });
+
+  it('dumps an async handler throwing after an await in a repository helper, with id=7, and leaves Express\'s own 500 alone', async () => {
+    const res = await fetch(`${s.url}/users/7`);
+    expect(res.status).toBe(500);
+    const body = await res.text();
+    expect(body).toContain('<!DOCTYPE html>'); // Express's finalhandler page, not tspuma's
+    expect(body).not.toContain('tspuma');
+    const d = await dumpFor(dir, 'no row for user 7');
+    expect(culprit(d)).toMatchObject({ function: 'findUser', file: EXPRESS, line: lineOf(EXPRESS, 'throw new Error(`no row for user'), locals: { id: 7, table: 'users' } });
+    expect(d.captured).toBe(true);
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.request).toMatchObject({ method: 'GET', url: '/users/7' });
+  });
+
+  it('dumps a sync middleware throw with its tenant local', async () => {
+    expect((await fetch(`${s.url}/admin`)).status).toBe(500);
+    const d = await dumpFor(dir, 'no tenant header');
+    expect(culprit(d)).toMatchObject({ function: 'requireTenant', line: lineOf(EXPRESS, "if (tenant === 'none') throw"), locals: { tenant: 'none' } });
+  });
+
+  it('names where an error handed to next(err) without a throw was created, and says its values are not obtainable', async () => {
+    expect((await fetch(`${s.url}/orders/5/validate`)).status).toBe(500);
+    const d = await dumpFor(dir, 'quantity -2');
+    expect(d.error.name).toBe('RangeError');
+    expect(culprit(d)).toMatchObject({ function: 'validateOrder', file: EXPRESS, line: lineOf(EXPRESS, 'next(new RangeError(') });
+    expect(d.captured).toBe(false);
+    expect(d.note).toMatch(/without a throw in app code .*values are not obtainable/);
+  });
+
+  it('shows a cause chain and takes the frames of the innermost throw in app code (cents=1299)', async () => {
+    expect((await fetch(`${s.url}/orders/5/pay`)).status).toBe(500);
+    const d = await dumpFor(dir, 'payment of order 5 failed');
+    expect(d.error.causes).toEqual([expect.objectContaining({ message: 'card declined for 1299 cents on 5', site: `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`card declined')}`, captured: true })]);
+    expect(d.framesFromCause).toBe(1);
+    expect(culprit(d)).toMatchObject({ function: 'chargeCard', line: lineOf(EXPRESS, 'throw new Error(`card declined'), locals: { cents: 1299, orderId: '5' } });
+  });
+
+  it('lists an AggregateError\'s members from Promise.any, each with the capture of its own throw', async () => {
+    expect((await fetch(`${s.url}/mirrors`)).status).toBe(500);
+    const d = await dumpFor(dir, 'All promises were rejected');
+    expect(d.error.name).toBe('AggregateError');
+    const members = d.members!.map((m) => ({ captured: m.captured, ...culprit(m as unknown as Dump) }));
+    expect(members).toEqual([
+      expect.objectContaining({ captured: true, function: 'fromPrimary', line: lineOf(EXPRESS, 'throw new Error(`primary'), locals: { region: 'eu-1' } }),
+      expect.objectContaining({ captured: true, function: 'fromBackup', line: lineOf(EXPRESS, 'throw new Error(`backup'), locals: { region: 'us-2' } }),
+    ]);
+    expect(culprit(d).function).toBe('fromPrimary');
+  });
+
+  it('matches a string rejection to where it was rejected (waitedMs=5)', async () => {
+    expect((await fetch(`${s.url}/upstream`)).status).toBe(500);
+    const d = await dumpFor(dir, 'upstream timeout after 5 ms');
+    expect(d.error.name).toBe('string');
+    expect(culprit(d)).toMatchObject({ line: lineOf(EXPRESS, 'reject(`upstream timeout'), locals: { waitedMs: 5 } });
+  });
+
+  it('dumps `void sendWelcomeEmail()` rejecting after the response, with its values and the request that started it', async () => {
+    expect((await fetch(`${s.url}/signup`, { method: 'POST' })).status).toBe(201);
+    const d = await dumpFor(dir, 'welcome mail to user 31');
+    expect(d.kind).toBe('rejection');
+    expect(culprit(d)).toMatchObject({ function: 'sendWelcomeEmail', line: lineOf(EXPRESS, 'throw new Error(`welcome mail'), locals: { userId: 31, smtpHost: 'mail.invalid' } });
+    expect(d.request).toMatchObject({ method: 'POST', url: '/signup' });
+    expect(d.response).toBeUndefined();
+    expect((await fetch(`${s.url}/ok`)).status).toBe(200);
+  });
+});
+
+describe('Hono 4 and fetch handlers', () => {
+  it('dumps a Hono handler throwing after `await c.req.json()`, Hono\'s 500 untouched', async () => {
+    const dir = tmp('hono');
+    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const res = await fetch(`${s.url}/cart`, { method: 'POST', body: JSON.stringify({ sku: 'A-1', qty: 12 }), headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('Internal Server Error');
+    const d = await dumpFor(dir, 'qty 12 of A-1');
+    expect(culprit(d)).toMatchObject({ function: 'priceFor', file: HONO, line: lineOf(HONO, 'throw new RangeError'), locals: { unitCents: 250 } });
+    expect(d.response).toEqual({ status: 500 });
+  });
+
+  describe('a fetch app with a WebSocket handler and a throwing lowlevelErrorHandler', () => {
+    let s: Booted;
+    const dir = tmp('fetch');
+    const cfg = tmp('fetch-cfg');
+    const config = join(cfg, 'tspuma.config.mjs');
+    beforeAll(async () => {
+      writeFileSync(
+        config,
+        `export default {
+  debug: true,
+  app: ${JSON.stringify(join(ROOT, FETCH))},
+  lowlevelErrorHandler(err, env, status) {
+    if (env.PATH_INFO !== '/report') return null;
+    const trackerUrl = 'https://errors.invalid/api';
+    throw new Error('error tracker ' + trackerUrl + ' unreachable');
+  },
+};\n`,
+      );
+      s = await boot(['--inspect=127.0.0.1:0', '-b', LOCAL], { TSPUMA_DUMP_DIR: dir }, cfg);
+    });
+
+    it('dumps a throw after `await request.text()` with the body it parsed', async () => {
+      expect((await fetch(`${s.url}/orders`, { method: 'POST', body: 'a,b' })).status).toBe(500);
+      const d = await dumpFor(dir, 'an order needs 3 fields');
+      expect(culprit(d)).toMatchObject({ function: 'parseOrder', line: lineOf(FETCH, 'throw new Error(`an order needs'), locals: { body: 'a,b' } });
+      expect(culprit(d).file.endsWith(FETCH)).toBe(true); // absolute: the server runs in the config's folder
+    });
+
+    it('dumps an event stream that throws after its headers and three events (lastEventId=3)', async () => {
+      const res = await fetch(`${s.url}/prices`);
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      let text = '';
+      const reader = res.body!.getReader();
+      try {
+        for (let r = await reader.read(); !r.done; r = await reader.read()) text += Buffer.from(r.value).toString();
+      } catch {
+        /* the server cut the stream: expected */
+      }
+      expect(text).toContain('data: tick 3\n\n');
+      expect(text).not.toContain('tick 4');
+      const d = await dumpFor(dir, 'price feed broke after event 3');
+      expect(culprit(d)).toMatchObject({ function: 'pull', line: lineOf(FETCH, 'throw new Error(`price feed broke'), locals: { lastEventId: 3 } });
+      expect(d.request).toMatchObject({ url: '/prices' });
+    });
+
+    it('dumps a WebSocket message handler throwing after an await (command="launch")', async () => {
+      const ws = new WebSocket(`${s.url.replace('http', 'ws')}/socket`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      ws.send('launch');
+      const closed = await new Promise<number>((resolve) => ws.once('close', resolve));
+      expect(closed).toBe(1011);
+      const d = await dumpFor(dir, 'unknown command launch');
+      expect(culprit(d)).toMatchObject({ function: 'message', line: lineOf(FETCH, 'throw new Error(`unknown command'), locals: { command: 'launch' } });
+    });
+
+    it('dumps a throwing lowlevelErrorHandler at its own frame; the client still gets a 500 and the server stays up', async () => {
+      const res = await fetch(`${s.url}/report`);
+      expect(res.status).toBe(500);
+      const d = await dumpFor(dir, 'lowlevelErrorHandler');
+      expect(d.error.code).toBe('TSPUMA_ERR_LOWLEVEL_HANDLER');
+      expect(d.phase).toBe('hook');
+      const configLine = readFileSync(config, 'utf8').split('\n').findIndex((l) => l.includes("throw new Error('error tracker")) + 1;
+      expect(culprit(d)).toMatchObject({ function: 'lowlevelErrorHandler', line: configLine, locals: { trackerUrl: 'https://errors.invalid/api' } });
+      expect(culprit(d).file.endsWith('tspuma.config.mjs')).toBe(true);
+      expect(await (await fetch(`${s.url}/ok`)).text()).toBe('ok\n');
+    });
+  });
+});
+
+describe('cluster mode', () => {
+  it('dumps the Express case under -w 2 with the worker index', async () => {
+    const dir = tmp('express-w2');
+    const s = await boot(['-d', '-w', '2', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    expect((await fetch(`${s.url}/users/9`)).status).toBe(500);
+    const d = await dumpFor(dir, 'no row for user 9');
+    expect([0, 1]).toContain(d.worker);
+    expect(culprit(d)).toMatchObject({ function: 'findUser', line: lineOf(EXPRESS, 'throw new Error(`no row for user'), locals: { id: 9 } });
+  });
+});
+
+describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last line saying why', () => {
+  async function crash(route: string | null, env: Record<string, string> = {}, hold = false): Promise<{ dump: Dump; last: Record<string, unknown> }> {
+    const dir = tmp('crash');
+    // A job started at module load may fail before or after the boot line: only the exit is awaited.
+    const s = route === null ? run(['-d', '-b', LOCAL, CRASH], { TSPUMA_DUMP_DIR: dir, ...env }) : await boot(['-d', '-b', LOCAL, CRASH], { TSPUMA_DUMP_DIR: dir, ...env });
+    // Its head arrives while its body stays open: the request is in the app before the crash.
+    const held = hold ? await fetch(`${(s as Booted).url}/hold`) : null;
+    if (route) await fetch(`${(s as Booted).url}${route}`).then((r) => r.text()).catch(() => 'cut');
+    expect(await s.exited).toBe(1);
+    await held?.text().catch(() => 'cut');
+    const lines = s.lines();
+    return { dump: dumpsIn(dir)[0]!, last: lines[lines.length - 1]! };
+  }
+
+  it('a timer callback: culprit retryPayment (attempt=3), with the request still open attached', async () => {
+    const { dump, last } = await crash('/timer', {}, true);
+    expect(culprit(dump).function).toMatch(/retryPayment$/);
+    expect(culprit(dump)).toMatchObject({ line: lineOf(CRASH, 'throw new Error(`payment retry'), locals: { attempt: 3 } });
+    expect(dump.inFlight).toEqual(expect.arrayContaining([expect.objectContaining({ method: 'GET', url: '/hold' })]));
+    expect(String(last.msg)).toMatch(/uncaught exception.*-w N/);
+  });
+
+  it('an EventEmitter error with no listener: the app line that emitted it (jobId="job-9")', async () => {
+    const { dump } = await crash('/emitter');
+    expect(culprit(dump)).toMatchObject({ file: CRASH, line: lineOf(CRASH, "queue.emit('error'"), locals: { jobId: 'job-9' } });
+    expect(dump.site).toBe(`${CRASH}:${lineOf(CRASH, "queue.emit('error'")}`);
+  });
+
+  it('a Transform piped to the response: the transform frame (row="b"), not the stream re-emit', async () => {
+    const { dump } = await crash('/transform');
+    expect(dump.captured).toBe(true);
+    expect(culprit(dump)).toMatchObject({ line: lineOf(CRASH, 'cannot transform row'), locals: { row: 'b' } });
+    expect(dump.site).toBe(`${CRASH}:${lineOf(CRASH, 'cannot transform row')}`);
+  });
+
+  it('an interval job started at module load (expired=4)', async () => {
+    const { dump } = await crash(null, { CRASH_INTERVAL: '1' });
+    expect(culprit(dump).function).toMatch(/sweepSessions$/);
+    expect(culprit(dump)).toMatchObject({ line: lineOf(CRASH, 'throw new Error(`sweep of'), locals: { expired: 4, runs: 3 } });
+  });
+});
+

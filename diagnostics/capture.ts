@@ -4,7 +4,7 @@
 // for the first throw of each error. Resume is guaranteed on every path.
 import type { IncomingMessage } from 'node:http';
 import inspector from 'node:inspector';
-import type { DumpPhase, Shown } from './model.js';
+import type { DumpPhase } from './model.js';
 import type { Redactor } from './redact.js';
 import type { CallRecord, Thrown } from './attribution.js';
 import { CaptureBudget } from './capture-budget.js';
@@ -250,17 +250,19 @@ export class Capturer {
     // The deliberate throw that photographs a listen() call: not a failure, so not timed.
     const snapshot = params.data?.className === 'SnapshotMarker';
     try {
-      // Every pause counts towards the budget: past the rate, pausing goes off for a backoff.
-      if (!this.budget.admit()) {
-        this.stats.throttled++;
-        this.trip();
-        return;
-      }
       // Blackboxing spares most library throws; one with no frame of the app's (a library's
-      // promise rejected from its own code) is resumed at once.
+      // promise rejected from its own code, a loader's probes at boot) is resumed at once, and
+      // does not count towards the rate: a loader throwing at boot must not switch pausing off
+      // for the app's first failure.
       const own = this.firstOwnFrame(params.callFrames);
       if (own < 0) {
         this.stats.skipped++;
+        return;
+      }
+      // Every other pause counts towards the budget: past the rate, pausing goes off for a backoff.
+      if (!this.budget.admit()) {
+        this.stats.throttled++;
+        this.trip();
         return;
       }
       if (snapshot) {

@@ -2,14 +2,13 @@
 // stack text: whose code each frame is (origin), folding of repeated frames (recursion), the
 // culprit, and the culprit's source line for the caret under its column.
 import { readFileSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
 import { culpritIndex, originOf } from './culprit.js';
+import type { CapturedFrame } from './frames.js';
 import type { DumpFrame } from './model.js';
+import type { Redactor } from './redact.js';
 
 export { originOf };
-import type { Redactor } from './redact.js';
-import type { CapturedFrame } from './frames.js';
 
 /** Longest source line kept; a longer one is cut to a window around the column. */
 const MAX_SOURCE = 240;

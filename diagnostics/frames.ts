@@ -65,6 +65,15 @@ export interface ReadOptions {
 
 const MAX_LOCALS = 24;
 const MAX_STRING = 160;
+/**
+ * node:http objects (and Express's, which keep node's class names) in an app frame show these own
+ * fields only: a request's first preview fields are stream internals (`_events`, `_readableState`).
+ */
+const TELLING_FIELDS: Record<string, readonly string[]> = {
+  IncomingMessage: ['method', 'originalUrl', 'url', 'id', 'complete'],
+  ServerResponse: ['statusCode', 'statusMessage', 'finished'],
+};
+
 /** Fields of a receiver, properties of an object summary. */
 export const MAX_FIELDS = 12;
 /** Objects per read asked for their properties (functions: name, arity, location; objects past V8's 5-property preview). */
@@ -290,8 +299,11 @@ export class FrameReader {
   private fullPreview(v: RemoteObject): NonNullable<RemoteObject['preview']>['properties'] | null {
     if (!v.preview?.overflow || !v.objectId || !this.opts || !this.inApp || v.subtype || this.lookups >= MAX_FUNCTION_LOOKUPS) return null;
     this.lookups++;
-    const own = resultOf(this.opts.properties(v.objectId)).filter((p) => p.value && p.name !== '__proto__');
-    if (own.length <= v.preview.properties.length) return null;
+    let own = resultOf(this.opts.properties(v.objectId)).filter((p) => p.value && p.name !== '__proto__');
+    // node's request and response objects: the fields that tell which one it is, not its internals.
+    const telling = TELLING_FIELDS[v.className ?? ''];
+    if (telling) own = telling.flatMap((name) => own.filter((p) => p.name === name));
+    else if (own.length <= v.preview.properties.length) return null;
     return own.slice(0, MAX_FIELDS + 1).map((p) => {
       const x = p.value!;
       const value = x.type === 'string' ? String(x.value) : x.type === 'object' ? (x.subtype === 'null' ? 'null' : (x.description ?? x.className ?? 'Object').split('\n')[0]) : (x.unserializableValue ?? x.description ?? String(x.value));

@@ -45,6 +45,22 @@ function sourceLines(f: DumpFrame, c: (code: keyof typeof C, s: string) => strin
   return [`        ${n} | ${f.source.text}`, `        ${pad} | ${under}${c('red', '^')}`];
 }
 
+/** Whose code a run of frames is, as one line says it: packages by name, then tspuma and node. */
+function owners(frames: readonly DumpFrame[]): string {
+  const names = new Set<string>();
+  for (const f of frames) {
+    const origin = f.origin ?? originOf(f.file);
+    if (origin === 'dependency') {
+      const m = /node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(f.file);
+      names.add(m ? m[1]!.replace('\\', '/') : 'dependencies');
+    } else names.add(origin === 'node' ? 'node' : origin);
+  }
+  return [...names].join(', ');
+}
+
+/** Consecutive frames shown one line each are folded into one line from this many on. */
+const FOLD_RUN = 3;
+
 export function renderText(dump: Dump, colour = false, opts: RenderOptions = {}): string {
   const c = (code: keyof typeof C, s: string) => (colour ? `${C[code]}${s}${C.reset}` : s);
   const e = dump.error;
@@ -61,14 +77,28 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
   else lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
   let hidden = 0;
+  const isFull = (f: DumpFrame) => opts.allFrames || f.culprit || (f.origin ?? originOf(f.file)) === 'app';
   dump.frames.forEach((f, i) => {
     const origin = f.origin ?? originOf(f.file);
-    const full = opts.allFrames || f.culprit || origin === 'app';
+    const full = isFull(f);
     const mark = f.culprit ? '>' : ' ';
     const times = f.repeat ? `  ×${f.repeat.toLocaleString('en-US')}${f.cycle ? ` (with the next ${f.cycle - 1} frame(s))` : ''}` : '';
     if (!full) {
       // One line: where it is and whose code it is; its values stay in the .json file.
       if (Object.keys(f.locals).length > 0 || (f.receiverFields && Object.keys(f.receiverFields).length > 0)) hidden++;
+      // A run of such frames (a framework's router, tspuma's and node's dispatch) is one line.
+      const prevFolded = i > 0 && !isFull(dump.frames[i - 1]!);
+      let end = i;
+      while (end + 1 < dump.frames.length && !isFull(dump.frames[end + 1]!)) end++;
+      if (prevFolded) {
+        let start = i;
+        while (start > 0 && !isFull(dump.frames[start - 1]!)) start--;
+        if (end - start + 1 >= FOLD_RUN) return; // said by the run's first frame
+      } else if (end - i + 1 >= FOLD_RUN) {
+        const run = dump.frames.slice(i, end + 1);
+        lines.push(c('dim', `    #${i}-#${end} ${run.length} frames in ${owners(run)}: ${f.function}  ${f.file}:${f.line}:${f.column} and below`));
+        return;
+      }
       lines.push(c('dim', `  ${mark} #${i} ${f.function}  ${f.file}:${f.line}:${f.column}${times}  (${origin})`));
       return;
     }

@@ -174,6 +174,31 @@ describe('signal first', () => {
     expect(renderText(dump)).not.toContain('IncomingMessage');
     expect(renderText(dump, false, { allFrames: true })).toContain('req=IncomingMessage {_events: Object}');
   });
+
+  it("folds a run of three or more frames outside the app (a framework's router, tspuma's and node's dispatch) into one line naming whose they are", () => {
+    const frames: DumpFrame[] = [
+      { ...frame('take', 'app.ts', 6), culprit: true },
+      frame('(anonymous)', 'app.ts', 26),
+      frame('Layer.handleRequest', '/srv/node_modules/router/lib/layer.js', 169),
+      frame('next', '/srv/node_modules/router/lib/route.js', 163),
+      frame('handle', '/srv/node_modules/express/lib/application.js', 177),
+      frame('Server.run', 'server/server.ts', 366),
+      frame('Server.emit', 'node:events', 524),
+      frame('middle', 'app.ts', 40),
+      frame('Server.emit', 'node:events', 524),
+      frame('parserOnIncoming', 'node:_http_server', 1139),
+    ];
+    finishFrames(frames, new Redactor());
+    const dump = { ...new DumpBuilder(new Redactor(), 16).build(new Error('x'), null, { phase: 'app' }), frames, culprit: 0 } as Dump;
+    const lines = renderText(dump).split('\n');
+    expect(lines).toContain('    #2-#6 5 frames in router, express, tspuma, node: Layer.handleRequest  /srv/node_modules/router/lib/layer.js:169:3 and below');
+    // A run of two stays two lines; app frames are never folded.
+    expect(lines).toContain('    #7 middle  app.ts:40:3');
+    expect(lines).toContain('    #8 Server.emit  node:events:524:3  (node)');
+    expect(lines).toContain('    #9 parserOnIncoming  node:_http_server:1139:3  (node)');
+    expect(lines.filter((l) => l.includes('Layer.handleRequest') || l.includes('application.js'))).toHaveLength(1);
+    expect(renderText(dump, false, { allFrames: true })).toContain('    #4 handle  /srv/node_modules/express/lib/application.js:177:3');
+  });
 });
 
 describe('stack overflow', () => {

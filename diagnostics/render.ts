@@ -77,7 +77,14 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
   else lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
   let hidden = 0;
-  const isFull = (f: DumpFrame) => opts.allFrames || f.culprit || (f.origin ?? originOf(f.file)) === 'app';
+  // A failure in tspuma's own code (a bad option, a listen error) shows tspuma's frames as it shows an app's.
+  const culprit = dump.frames[dump.culprit];
+  const own = culprit ? (culprit.origin ?? originOf(culprit.file)) : 'app';
+  const isFull = (f: DumpFrame) => {
+    if (opts.allFrames || f.culprit) return true;
+    const origin = f.origin ?? originOf(f.file);
+    return origin === 'app' || (own === 'tspuma' && origin === 'tspuma');
+  };
   dump.frames.forEach((f, i) => {
     const origin = f.origin ?? originOf(f.file);
     const full = isFull(f);

@@ -199,6 +199,24 @@ describe('signal first', () => {
     expect(lines.filter((l) => l.includes('Layer.handleRequest') || l.includes('application.js'))).toHaveLength(1);
     expect(renderText(dump, false, { allFrames: true })).toContain('    #4 handle  /srv/node_modules/express/lib/application.js:177:3');
   });
+
+  it("shows tspuma's frames in full when the culprit is tspuma's own code (a bad option, a listen error)", () => {
+    const frames: DumpFrame[] = [
+      { ...frame('parseBacklog', 'server/binder-uri.ts', 51), locals: { raw: 'abc' } },
+      { ...frame('parseBind', 'server/binder-uri.ts', 96), locals: { scheme: 'tcp' } },
+      { ...frame('applyLayer', 'server/options.ts', 459), locals: { name: 'bind' } },
+      { ...frame('main', 'server/cli.ts', 80), locals: { appArg: 'app.ts' } },
+      frame('run', 'node:internal/modules/run_main', 1),
+    ];
+    const culprit = finishFrames(frames, new Redactor());
+    expect(culprit).toBe(0);
+    const dump = { ...new DumpBuilder(new Redactor(), 16).build(new Error('x'), null, { phase: 'config' }), frames, culprit } as Dump;
+    const lines = renderText(dump).split('\n');
+    expect(lines).toContain('    #2 applyLayer  server/options.ts:459:3');
+    expect(lines).toContain('        name="bind"');
+    expect(lines).toContain('        appArg="app.ts"');
+    expect(lines).toContain('    #4 run  node:internal/modules/run_main:1:3  (node)');
+  });
 });
 
 describe('stack overflow', () => {

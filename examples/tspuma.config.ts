@@ -1,4 +1,4 @@
-// Every tspuma option. Run: npx tspuma -C examples/tspuma.config.ts
+// tspuma's options, commented (docs/configuration.md lists every one). Run: npx tspuma -C examples/tspuma.config.ts
 // Each value is the option's default, except app, bind, lowlevelErrorHandler and afterBooted,
 // which show what a value looks like (test/unit/option-records.test.ts checks this).
 // Precedence: command line > TSPUMA_OPTS > environment variables > this file > defaults.

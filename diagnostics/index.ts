@@ -1,6 +1,7 @@
 // Created by cli.ts / start() when debug is on (TSPUMA_OPTS=-d, --debug, debug: true); owns
 // the capturer, the dump builder and the sinks, and is handed to the server as its debug hook.
 import { CLUSTER_RUN_ENV } from '../server/cluster/messages.js';
+import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
@@ -39,7 +40,7 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
 }
 
-export const DIAGNOSTICS_DEFAULTS = { frames: 32, maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
+export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
 export function dumpDirFrom(env: NodeJS.ProcessEnv, explicit: string | null): string | null {
   if (explicit) return explicit;
@@ -199,7 +200,7 @@ export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null): Sin
 
 export function enableDiagnostics(opts: Partial<DiagnosticsOptions> = {}): Diagnostics {
   return new Diagnostics({
-    frames: opts.frames ?? DIAGNOSTICS_DEFAULTS.frames,
+    frames: opts.frames ?? DEFAULTS.dumpFrames,
     redact: opts.redact ?? null,
     dir: opts.dir ?? null,
     maxFiles: opts.maxFiles ?? DIAGNOSTICS_DEFAULTS.maxFiles,

@@ -9,6 +9,7 @@ import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { openPrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
+import { DEFAULTS } from '../server/option-records.js';
 import type { InFlight } from '../server/server.js';
 import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
 
@@ -104,7 +105,7 @@ function selfInfo(v: SelfInfo | undefined): Pick<LiveStack, 'inFlight' | 'proces
  */
 export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promise<LiveStack> {
   const timeoutMs = opts.timeoutMs ?? PAUSE_TIMEOUT_MS;
-  const cap = opts.frames ?? 32;
+  const cap = opts.frames ?? DEFAULTS.dumpFrames;
   const s = await attach(t, timeoutMs);
   const scripts = new Map<string, ScriptInfo>();
   s.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }) => {

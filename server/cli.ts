@@ -8,7 +8,7 @@ import { installDiagnostics, diagnostics } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
-import { resolveOptions, type Layer } from './options.js';
+import { peekOption, resolveOptions, type Layer } from './options.js';
 import { VERSION } from './version.js';
 
 /** Set on errors whose dump was already emitted where they happened (listen). */
@@ -63,19 +63,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Debug mode starts before options are validated, so a bad option gets a dump too.
-  const debug = lastValue(layers, 'debug');
-  if (debug === true || (typeof debug === 'string' && ['1', 'true', 'yes', 'on'].includes(debug.toLowerCase()))) {
+  if (peekOption(layers, 'debug')) {
     const { enableDiagnostics } = await import('../diagnostics/index.js');
-    const dir = lastValue(layers, 'dumpDir');
-    const frames = Number(lastValue(layers, 'dumpFrames'));
-    const redact = lastValue(layers, 'redact');
-    installDiagnostics(
-      enableDiagnostics({
-        dir: typeof dir === 'string' ? dir : null,
-        ...(Number.isInteger(frames) && frames > 0 && frames <= 200 ? { frames } : {}),
-        redact: typeof redact === 'string' ? redact : null,
-      }),
-    );
+    installDiagnostics(enableDiagnostics({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }));
   }
   const options = diagnostics ? diagnostics.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
@@ -91,12 +81,6 @@ async function main(argv: string[]): Promise<number> {
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
   const running = await runSingle(options, loaded, log, { ownProcess: true });
   return running.stopped;
-}
-
-/** The highest-precedence raw value of an option across layers. */
-function lastValue(layers: readonly Layer[], key: string): unknown {
-  for (let i = layers.length - 1; i >= 0; i--) if (layers[i]!.values[key] !== undefined) return layers[i]!.values[key];
-  return undefined;
 }
 
 function report(err: unknown): void {

@@ -1,7 +1,10 @@
 // Created by cli.ts for argv, TSPUMA_OPTS and the environment; hands option layers to
-// options.ts and the APP / -C paths back to cli.ts. Parsing only, nothing is started here.
+// options.ts and the APP / -C paths back to cli.ts. Flags and variables come from the option
+// records (option-records.ts). Parsing only, nothing is started here.
 import { TspumaError, didYouMean, showValue } from '../errors.js';
-import { DEFAULTS, type Layer } from '../options.js';
+import { Expected } from '../option-checks.js';
+import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionName } from '../option-records.js';
+import type { Layer } from '../options.js';
 
 export interface ParsedArgs {
   readonly values: Record<string, unknown>;
@@ -15,38 +18,34 @@ export interface ParsedArgs {
 interface Flag {
   readonly long: string;
   readonly short?: string;
-  /** Option key it sets; absent for -C, -h, -V. */
-  readonly key?: string;
+  /** Option it sets; absent for -C, -h, -V. */
+  readonly key?: OptionName;
   /** Placeholder when the flag takes a value. */
   readonly arg?: string;
   /** The value is optional and only given inline (--inspect=HOST:PORT). */
   readonly optional?: boolean;
   readonly repeatable?: boolean;
+  readonly read?: (text: string) => string;
   readonly help: string;
+  /** The default, for --help. */
   readonly dflt?: string;
 }
 
+/** Every option's flag, from its record, between the flags that steer the command itself. */
 export const FLAGS: readonly Flag[] = [
-  { long: 'bind', short: 'b', key: 'bind', arg: 'URI', repeatable: true, help: 'Listen on URI: tcp://HOST:PORT[?backlog=N&low_latency=true], unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE. Repeatable.', dflt: 'tcp://127.0.0.1:9292 (development), tcp://0.0.0.0:9292 (otherwise)' },
-  { long: 'port', short: 'p', key: 'port', arg: 'PORT', help: 'Listen on tcp://HOST:PORT; replaces binds from lower-precedence sources.', dflt: 'none' },
-  { long: 'threads', short: 't', key: 'threads', arg: 'MIN:MAX', help: 'Most app invocations in flight at once (MAX); a single N means N:N, as in Puma.', dflt: `${DEFAULTS.threads.min}:${DEFAULTS.threads.max}` },
-  { long: 'workers', short: 'w', key: 'workers', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode.', dflt: '0' },
-  { long: 'preload', key: 'preload', help: 'Cluster: load the app once in the primary before forking, to fail fast.', dflt: 'off' },
-  { long: 'control-url', key: 'controlUrl', arg: 'URI', help: 'Serve the control app (stats, restarts) on tcp://127.0.0.1:PORT or unix://PATH.', dflt: 'none' },
-  { long: 'control-token', key: 'controlToken', arg: 'TOKEN', help: 'Token the control app requires.', dflt: 'random, printed at boot' },
-  { long: 'state', short: 'S', key: 'state', arg: 'FILE', help: 'Write pid, control URL and token here for `tspuma ctl -S FILE`.', dflt: 'none' },
   { long: 'config', short: 'C', arg: 'FILE', help: 'Config file.', dflt: './tspuma.config.{ts,mts,js,mjs} if present' },
-  { long: 'environment', short: 'e', key: 'environment', arg: 'ENV', help: 'Environment name.', dflt: 'development' },
-  { long: 'debug', short: 'd', key: 'debug', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).', dflt: 'off' },
-  { long: 'inspect', key: 'inspect', arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; --inspect=off disables.', dflt: 'on with --debug at 127.0.0.1:9229' },
-  { long: 'quiet', short: 'q', key: 'quiet', help: 'Log warnings and errors only.', dflt: 'off' },
-  { long: 'log-level', key: 'logLevel', arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and reactor step).', dflt: 'info' },
-  { long: 'log-requests', key: 'logRequests', help: 'Log one line per request.', dflt: 'off' },
-  { long: 'pidfile', key: 'pidfile', arg: 'FILE', help: 'Write the pid to FILE; removed at stop.', dflt: 'none' },
-  { long: 'tag', key: 'tag', arg: 'NAME', help: 'Name shown in the process title.', dflt: 'none' },
+  ...OPTION_NAMES.flatMap((key): Flag[] => {
+    const flag = recordOf(key).flag;
+    return flag ? [{ ...flag, long: longFlag(key), key, dflt: plain(shownDefault(key)) }] : [];
+  }),
   { long: 'version', short: 'V', help: 'Print the version and exit.' },
   { long: 'help', short: 'h', help: 'Print this help and exit.' },
 ];
+
+/** Markdown → terminal text: backticks dropped. */
+function plain(markdown: string): string {
+  return markdown.replaceAll('`', '');
+}
 
 function usage(problem: string, source: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem, source });
@@ -120,16 +119,9 @@ export function parseArgs(argv: readonly string[], source: string): ParsedArgs {
       case 'config':
         config = value as string;
         continue;
-      case 'threads':
-        // Puma: -t N means N:N.
-        values.threads = /^\s*\d+\s*$/.test(value as string) ? `${value}:${value}` : value;
-        break;
-      case 'bind':
-        values.bind = [...((values.bind as string[] | undefined) ?? []), value];
-        break;
-      default:
-        values[flag.key!] = value === true ? 'true' : value;
     }
+    const text = value === true ? 'true' : flag.read ? flag.read(value) : value;
+    values[flag.key!] = flag.repeatable ? [...((values[flag.key!] as string[] | undefined) ?? []), text] : text;
     origins[flag.key!] = origin;
   }
   if (positional.length > 1) usage(`one APP file expected; got ${positional.map((p) => showValue(p)).join(', ')}`, source);
@@ -169,32 +161,28 @@ export function splitWords(text: string): string[] {
   return words;
 }
 
-function envInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  if (!/^\s*\d+\s*$/.test(raw)) {
-    throw new TspumaError('TSPUMA_ERR_OPTION_INVALID', { name, source: 'environment', expected: 'a non-negative integer', value: showValue(raw) });
-  }
-  return Number(raw);
-}
-
-/** The environment-variable layer: PORT, WEB_CONCURRENCY, TSPUMA_MIN/MAX_THREADS, NODE_ENV, TSPUMA_LOG_LEVEL. */
+/** The environment-variable layer, from the records' variables (PORT, WEB_CONCURRENCY, NODE_ENV, ...). */
 export function envLayer(env: NodeJS.ProcessEnv): Layer {
   const values: Record<string, unknown> = {};
   const origins: Record<string, string> = {};
-  const set = (key: string, value: unknown, origin: string) => {
-    values[key] = value;
-    origins[key] = origin;
-  };
-  if (env.PORT !== undefined && env.PORT.trim() !== '') set('port', env.PORT, 'PORT');
-  if (env.WEB_CONCURRENCY !== undefined && env.WEB_CONCURRENCY.trim() !== '') set('workers', env.WEB_CONCURRENCY, 'WEB_CONCURRENCY');
-  const min = envInteger(env, 'TSPUMA_MIN_THREADS');
-  const max = envInteger(env, 'TSPUMA_MAX_THREADS');
-  if (min !== undefined || max !== undefined) {
-    set('threads', { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) }, min !== undefined && max !== undefined ? 'TSPUMA_MIN_THREADS/TSPUMA_MAX_THREADS' : min !== undefined ? 'TSPUMA_MIN_THREADS' : 'TSPUMA_MAX_THREADS');
+  for (const key of OPTION_NAMES) {
+    for (const { name, read } of recordOf(key).env ?? []) {
+      const raw = env[name];
+      if (raw === undefined || raw.trim() === '') continue;
+      let value: unknown;
+      try {
+        value = read ? read(raw) : raw;
+      } catch (err) {
+        if (!(err instanceof Expected)) throw err;
+        throw new TspumaError('TSPUMA_ERR_OPTION_INVALID', { name, source: 'environment', expected: err.message, value: showValue(raw) });
+      }
+      // Two variables of one option (TSPUMA_MIN_THREADS, TSPUMA_MAX_THREADS) each set a part of it.
+      const prev = values[key];
+      const merged = prev !== null && typeof prev === 'object' && value !== null && typeof value === 'object';
+      values[key] = merged ? { ...(prev as object), ...(value as object) } : value;
+      origins[key] = merged ? `${origins[key]}/${name}` : name;
+    }
   }
-  if (env.NODE_ENV !== undefined && env.NODE_ENV.trim() !== '') set('environment', env.NODE_ENV, 'NODE_ENV');
-  if (env.TSPUMA_LOG_LEVEL !== undefined && env.TSPUMA_LOG_LEVEL.trim() !== '') set('logLevel', env.TSPUMA_LOG_LEVEL, 'TSPUMA_LOG_LEVEL');
   return { source: 'environment', values, origins, fromString: true };
 }
 
@@ -211,11 +199,10 @@ export function helpText(version: string): string {
     lines.push(`  ${names.padEnd(28)} ${f.help}${f.dflt ? ` (default: ${f.dflt})` : ''}`);
   }
   lines.push('', 'Environment:');
-  lines.push('  PORT                          Same as --port.');
-  lines.push('  WEB_CONCURRENCY               Same as --workers.');
-  lines.push('  TSPUMA_MIN_THREADS/MAX_THREADS  threads.min / threads.max.');
-  lines.push('  NODE_ENV                      Same as --environment.');
-  lines.push('  TSPUMA_LOG_LEVEL              Same as --log-level.');
+  for (const key of OPTION_NAMES) {
+    const flag = recordOf(key).flag;
+    for (const v of recordOf(key).env ?? []) lines.push(`  ${v.name.padEnd(29)} ${v.help ?? (flag ? `Same as --${longFlag(key)}.` : `Sets ${key}.`)}`);
+  }
   lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
   lines.push('  TSPUMA_DUMP_DIR               With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).');
   lines.push('  TSPUMA_TS_LOADER              How .ts files load: auto (esbuild with a compile cache in an ES-module package, else tsx) or tsx (default: auto).');

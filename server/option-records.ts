@@ -1,0 +1,360 @@
+// One record per option: its default, its check, its command-line flag and environment
+// variables, its --help line and its row in docs/configuration.md. The option types, DEFAULTS,
+// the flag and environment parsing, --help and the docs table are all derived from RECORDS.
+import type { AppInput, Hook, LowlevelErrorHandler } from './app-types.js';
+import {
+  Expected, envCount, hooks, integer, nonEmptyString, nullable, parseBool, parseNumber, parseInspect, parseMethods, parseRegexSource,
+  parseThreads, seconds, LOG_LEVELS, type Check, type LogLevel,
+} from './option-checks.js';
+
+/** The command-line flag of an option; its long name is the option's name in kebab case. */
+export interface OptionFlag {
+  readonly short?: string;
+  /** Placeholder when the flag takes a value. */
+  readonly arg?: string;
+  /** The value is optional and only given inline (--inspect=HOST:PORT). */
+  readonly optional?: boolean;
+  /** Each use adds to a list. */
+  readonly repeatable?: boolean;
+  /** The flag's text → the option's text (-t N means N:N). */
+  readonly read?: (text: string) => string;
+  /** The --help line. */
+  readonly help: string;
+}
+
+/** An environment variable that sets an option (in the environment layer). */
+export interface OptionEnv {
+  readonly name: string;
+  /** The variable's text → the option's value, or throws Expected; default: the text. */
+  readonly read?: (text: string) => unknown;
+  /** The --help line; default: "Same as --FLAG." */
+  readonly help?: string;
+}
+
+/** Carries, in types only, what a config file may write when that is wider than the check's result. */
+export interface Accepts<T> {
+  readonly accepts?: T;
+}
+
+export interface OptionRecord<In = unknown, Out = unknown, D extends Out = Out> {
+  readonly default: D;
+  readonly check: Check<Out>;
+  /** Markdown replacing the shown default, for defaults worked out at boot. */
+  readonly defaultText?: string;
+  /** Markdown after the shown default, e.g. "(100 MiB)". */
+  readonly defaultNote?: string;
+  readonly flag?: OptionFlag;
+  readonly env?: readonly OptionEnv[];
+  /** Markdown for other ways to set it, ending the docs table's "CLI / env" cell. */
+  readonly alsoFrom?: string;
+  /** The docs table's "meaning" cell (markdown). */
+  readonly doc: string;
+  readonly input?: Accepts<In>;
+}
+
+/** Builds a record; `input` names the config-file type when it is wider than the check's result. */
+function option<Out, D extends Out, In = Out>(record: OptionRecord<In, Out, D>): OptionRecord<In, Out, D> {
+  return record;
+}
+const accepts = <T>(): Accepts<T> => ({});
+
+/** A boolean option, off unless set (its flag, if any, turns it on). */
+const switchOption = (doc: string, flag?: OptionFlag, alsoFrom?: string) =>
+  option({ default: false, check: parseBool, doc, ...(flag ? { flag } : {}), ...(alsoFrom ? { alsoFrom } : {}) });
+const hookOption = (doc: string) => option({ default: [] as Hook[], check: hooks, doc, input: accepts<Hook | Hook[]>() });
+
+/** Puma's method list less CONNECT, which node:http delivers as a tunnel, not a request. */
+export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
+
+/** Alphabetised. Times are in seconds, as in Puma; Puma's default wherever Puma has one. */
+export const RECORDS = {
+  afterBooted: hookOption('Hook(s) run once every bind listens. A hook that throws is logged (`TSPUMA_ERR_HOOK`) and the server goes on.'),
+  afterStopped: hookOption('Hook(s) run after a graceful stop, before exit.'),
+  afterWorkerFork: hookOption('Cluster, in the primary: `(index)` after forking a worker.'),
+  afterWorkerShutdown: hookOption('Cluster, in the primary: `(handle)` after a worker exited.'),
+  app: option({
+    default: undefined as string | AppInput | undefined,
+    check: (raw): string | AppInput | undefined => {
+      if (typeof raw === 'string') return nonEmptyString()(raw, false);
+      if (typeof raw === 'function') return raw as AppInput;
+      if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw as AppInput;
+      throw new Expected('a path to a .ts/.mts/.js/.mjs file, a handler function, or an object with fetch()');
+    },
+    defaultText: '`./app.ts`, `./app.js`, `./index.ts` (first found)',
+    alsoFrom: '`APP` argument',
+    doc: 'The app file (.ts, .mts, .js, .mjs), or in a config file the handler itself.',
+  }),
+  balanceBusyWorkers: switchOption(
+    'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',
+  ),
+  beforeFork: hookOption('Cluster, in the primary: before the first fork.'),
+  beforeRestart: hookOption('Cluster: before a phased or hot restart.'),
+  beforeWorkerBoot: hookOption('Cluster, in the worker: `(index)` before the app loads; a throw fails the boot (retried with backoff: 1 s doubling to 60 s; while no worker has booted, 3 failed boots of one worker end the primary with `TSPUMA_ERR_WORKER_BOOT`).'),
+  beforeWorkerFork: hookOption('Cluster, in the primary: `(index)` before forking a worker.'),
+  beforeWorkerShutdown: hookOption('Cluster, in the worker: `(index)` before it stops.'),
+  bind: option({
+    default: [] as string[],
+    check: (raw): string[] => {
+      const list: unknown[] = Array.isArray(raw) ? raw : [raw];
+      if (list.length > 0 && list.every((b) => typeof b === 'string' && b.trim() !== '')) return list as string[];
+      throw new Expected('a bind URI or an array of them (tcp://HOST:PORT, unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE)');
+    },
+    input: accepts<string | string[]>(),
+    defaultText: '`tcp://127.0.0.1:9292` in development, `tcp://0.0.0.0:9292` otherwise',
+    flag: { short: 'b', arg: 'URI', repeatable: true, help: 'Listen on URI: tcp://HOST:PORT[?backlog=N&low_latency=true], unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE. Repeatable.' },
+    doc: 'Listen URIs: `tcp://HOST:PORT?backlog=N&low_latency=BOOL`, `unix://PATH?mode=0660&backlog=N`, `ssl://HOST:PORT?cert=FILE&key=FILE&ca=FILE`. `backlog`: integer 1..65535, default 1024 (Puma\'s). `low_latency` (TCP_NODELAY): default true. `ssl://` files are PEM and checked at bind (`TSPUMA_ERR_BIND_TLS` names the file): the cert file must hold a certificate, the key file the unencrypted private key of that certificate (tspuma takes no passphrase).',
+  }),
+  bodyBufferSize: option({
+    default: 64 * 1024,
+    check: integer(0, 16 * 1024 * 1024, 'an integer number of bytes from 0 (stream every body) to 16777216'),
+    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no pool slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
+  }),
+  bodyTimeout: option({
+    default: 20,
+    check: seconds(false),
+    doc: 'A body read before the app (see `bodyBufferSize`) must be complete this many seconds after its head, or the request gets 408 (`TSPUMA_ERR_HTTP_BODY_TIMEOUT`) and never reaches the app.',
+  }),
+  controlToken: option({
+    default: null,
+    check: nullable((raw) => {
+      if (typeof raw === 'string' && /^[\w-]{8,200}$/.test(raw)) return raw;
+      throw new Expected('a token of 8 to 200 characters [A-Za-z0-9_-]');
+    }),
+    defaultNote: '(random, printed at boot)',
+    flag: { arg: 'TOKEN', help: 'Token the control app requires.' },
+    doc: 'Token the control app requires (`?token=` or `Authorization: Bearer`).',
+  }),
+  controlUrl: option({
+    default: null,
+    check: nullable((raw) => {
+      if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
+      throw new Expected('tcp://HOST:PORT or unix://PATH');
+    }),
+    flag: { arg: 'URI', help: 'Serve the control app (stats, restarts) on tcp://127.0.0.1:PORT or unix://PATH.' },
+    doc: 'Cluster: the control app, `tcp://127.0.0.1:9293` or `unix://PATH`: GET /stats, /stop, /halt, /restart, /phased-restart, /worker-count-up, /worker-count-down, /gc (`?wait=1` blocks until a restart finished).',
+  }),
+  debug: switchOption(
+    'Interpreter-level failure dumps: frames with receivers and locals, mapped to .ts lines ([DEBUGGING.md](../DEBUGGING.md)). Off, the diagnostics layer is never loaded.',
+    { short: 'd', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).' },
+    '`TSPUMA_OPTS=-d`',
+  ),
+  dumpDir: option({
+    default: null,
+    check: nullable(nonEmptyString('a folder path')),
+    alsoFrom: '`TSPUMA_DUMP_DIR` (read when `dumpDir` is `null`)',
+    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). At most 100 dumps kept in the folder, counted across every process writing there (a cluster\'s primary and workers), oldest removed. `CI=true` defaults it to `./tspuma-dumps`.',
+  }),
+  dumpFrames: option({ default: 32, check: integer(1, 200, 'an integer from 1 to 200'), doc: 'With debug: frames per dump (1..200).' }),
+  environment: option({
+    default: 'development',
+    check: nonEmptyString('a non-empty string such as development or production'),
+    flag: { short: 'e', arg: 'ENV', help: 'Environment name.' },
+    env: [{ name: 'NODE_ENV' }],
+    doc: '`production` keeps error details out of responses. `NODE_ENV` is set to it when unset.',
+  }),
+  firstDataTimeout: option({
+    default: 30,
+    check: seconds(false),
+    doc: 'A connection that sent part of a request (head, or a body read before the app), then no byte for this long, gets 408 and is closed; measured from its last byte. One that sends nothing is closed silently after this long.',
+  }),
+  forceShutdownAfter: option({
+    default: 'forever',
+    check: (raw, fs): number | 'forever' | 'immediately' => {
+      if (raw === 'forever' || raw === 'immediately') return raw;
+      const expected = 'a number of seconds >= 0, "forever" or "immediately"';
+      const n = parseNumber(raw, fs, expected, false);
+      if (n < 0) throw new Expected(expected);
+      return n;
+    },
+    doc: 'After SIGTERM/SIGINT, requests still running after this many seconds get 503 (`\'immediately\'` = 0).',
+  }),
+  headersTimeout: option({
+    default: 20,
+    check: seconds(false),
+    doc: 'A request head must be complete this many seconds after its first byte, however the bytes trickle in, or it gets 408 (`TSPUMA_ERR_HTTP_HEADERS_TIMEOUT`): a client dripping a byte now and then cannot hold a connection.',
+  }),
+  httpContentLengthLimit: option({
+    default: 100 * 1024 * 1024,
+    check: nullable(integer(1, Number.MAX_SAFE_INTEGER, 'a positive integer number of bytes, or null')),
+    defaultNote: '(100 MiB)',
+    doc: 'Request bodies over this many bytes get 413: by `Content-Length` before the app runs, or counted as a chunked body arrives. `null`: no limit.',
+  }),
+  idleTimeout: option({
+    default: null,
+    check: nullable(seconds(false)),
+    defaultNote: '(never)',
+    doc: 'Stop the server (exit 0) after this long without a request.',
+  }),
+  inspect: option({
+    default: null,
+    check: parseInspect,
+    input: accepts<boolean | string | number | null>(),
+    flag: { arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; --inspect=off disables.' },
+    doc: 'DevTools inspectors (DEBUGGING.md, "DevTools"): discovery (`/json/list` of every process, loopback-only) on PORT, the primary (or the single process) on PORT+1, worker i on PORT+2+i. `null`: on when `debug` is, at `127.0.0.1:9229`; `true`: the same without debug; `false` (`--inspect=off`): off even with debug. A busy port is replaced by a free one with a warning. A host other than loopback prints a security warning.',
+  }),
+  logLevel: option({
+    default: 'info',
+    check: (raw): LogLevel => {
+      const level = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+      if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
+      throw new Expected(`one of ${LOG_LEVELS.join(', ')}`);
+    },
+    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and reactor step).' },
+    env: [{ name: 'TSPUMA_LOG_LEVEL' }],
+    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, reactor step and check-in. `quiet: true` lowers it to `warn`.',
+  }),
+  logRequests: switchOption(
+    'One log line per request, also under `quiet`: `GET /api/users/1 200 3.59ms 312B 127.0.0.1 3f9a1c2e-1a`, with the same fields as a `request` object in JSON: `id`, `method`, `url` as received (before a router rewrites `req.url`; secret query values redacted, see `redact`), `status`, `ms`, `bytes` sent (head and body), `remote`. One line per request on a terminal. The id is the request\'s `X-Request-Id` when well-formed (1..128 of `A-Za-z0-9._:@/+=~-`), else one tspuma makes (a per-process prefix and a counter); apps read it as `req.id` (Node listeners, Express; `incoming.id` for fetch handlers) or `env[\'tspuma.request_id\']` (Rack), and dumps and the 500 page show it.',
+    { help: 'Log one line per request.' },
+  ),
+  lowlevelErrorHandler: option({
+    default: null,
+    check: (raw): LowlevelErrorHandler | null => {
+      if (raw === null || typeof raw === 'function') return raw as LowlevelErrorHandler | null;
+      throw new Expected('a function (err, env, status) => response, or null');
+    },
+    doc: '`(err, env, status) => response`; see below.',
+  }),
+  maxKeepAlive: option({
+    default: 999,
+    check: integer(0, 1_000_000, 'an integer from 0 (unlimited) to 1000000'),
+    doc: 'Requests on one keep-alive connection before tspuma answers with `Connection: close` and closes it; requests the client pipelined after that one are not run (the client resends them on a new connection). 0 = unlimited.',
+  }),
+  outOfBand: hookOption('Cluster, in the worker: `(index)` when its last request finished and none is queued (Puma\'s out_of_band).'),
+  persistentTimeout: option({ default: 20, check: seconds(false), doc: 'An idle keep-alive connection is closed after this long.' }),
+  pidfile: option({
+    default: null,
+    check: nullable(nonEmptyString('a file path')),
+    flag: { arg: 'FILE', help: 'Write the pid to FILE; removed at stop.' },
+    doc: 'Write the pid here at boot, remove it at stop.',
+  }),
+  port: option({
+    default: null,
+    check: nullable(integer(0, 65535, 'an integer from 0 to 65535')),
+    flag: { short: 'p', arg: 'PORT', help: 'Listen on tcp://HOST:PORT; replaces binds from lower-precedence sources.' },
+    env: [{ name: 'PORT' }],
+    doc: 'Shorthand for `bind: tcp://HOST:PORT` (HOST as in the bind default). It replaces binds that come from a lower-precedence source, so a platform\'s `PORT` wins over a config file\'s `bind`.',
+  }),
+  preload: switchOption(
+    'Cluster: the primary loads the app once before forking, so a broken app fails once, fast. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
+    { help: 'Cluster: load the app once in the primary before forking, to fail fast.' },
+  ),
+  quiet: switchOption(
+    'Log warnings and errors only (and request lines, when `logRequests` asks for them).',
+    { short: 'q', help: 'Log warnings and errors only.' },
+  ),
+  redact: option({
+    default: null,
+    check: nullable(parseRegexSource),
+    doc: 'Extra secret names (a regular expression source) added to the built-in words (`password`, `secret`, `token`, `apikey`, ... see DEBUGGING.md, Redaction), matched whole against the segments of a name (`ssn` catches `userSsn`, not `lessons`): in dumps (with debug), and for the query parameters whose values log lines replace by `[redacted]` (always).',
+  }),
+  requestTimeout: option({
+    default: 60,
+    check: seconds(true),
+    doc: 'A request the app has not answered in this long gets 503 through the lowlevel handler and a log line; anything the app writes later is dropped. 0 disables. Puma has no such timeout.',
+  }),
+  state: option({
+    default: null,
+    check: nullable(nonEmptyString('a file path')),
+    flag: { short: 'S', arg: 'FILE', help: 'Write pid, control URL and token here for `tspuma ctl -S FILE`.' },
+    doc: 'Cluster: a JSON state file (pid, control URL, token; mode 0600, also when the file was already there with another mode) for `tspuma ctl -S FILE`; removed at stop.',
+  }),
+  supportedHttpMethods: option({
+    default: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
+    check: parseMethods,
+    doc: 'Other methods get 501 before the app. `\'any\'` allows all. CONNECT always gets 501.',
+  }),
+  tag: option({
+    default: null,
+    check: nullable(nonEmptyString()),
+    flag: { arg: 'NAME', help: 'Name shown in the process title.' },
+    doc: 'Shown in the process title: `tspuma 0.1.0 (http://127.0.0.1:9292) [tag]`.',
+  }),
+  threads: option({
+    default: { min: 0, max: 1024 },
+    check: parseThreads,
+    flag: {
+      short: 't',
+      arg: 'MIN:MAX',
+      // Puma: -t N means N:N.
+      read: (text) => (/^\s*\d+\s*$/.test(text) ? `${text}:${text}` : text),
+      help: 'Most app invocations in flight at once (MAX); a single N means N:N, as in Puma.',
+    },
+    env: [
+      { name: 'TSPUMA_MIN_THREADS', read: (text) => ({ min: envCount(text) }), help: 'threads.min.' },
+      { name: 'TSPUMA_MAX_THREADS', read: (text) => ({ max: envCount(text) }), help: 'threads.max.' },
+    ],
+    alsoFrom: '`-t N` = `-t N:N`',
+    doc: 'See below.',
+  }),
+  upgradedIdleTimeout: option({
+    default: 300,
+    check: nullable(seconds(false)),
+    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the reactor; `null` never. Send heartbeats to keep quiet ones open.',
+  }),
+  workerAutopsyTimeout: option({
+    default: 2,
+    check: seconds(true),
+    doc: 'Cluster with the inspector on: before a worker that missed `workerTimeout` is killed, the primary pauses it and writes its stack (frames, locals, requests in flight) as a dump, taking at most this many seconds. 0 disables.',
+  }),
+  workerBootTimeout: option({
+    default: 60,
+    check: seconds(false),
+    doc: 'Cluster: a worker not booted in this long is killed ("failed to boot within") and replaced, as any failed boot: with backoff, and counted towards the 3 failed boots that end a primary no worker has booted in. During a restart it fails the restart\'s new worker (docs/architecture.md, "Restarts that fail").',
+  }),
+  workerCheckInterval: option({ default: 5, check: seconds(false), doc: 'Cluster: how often workers check in with their stats.' }),
+  workerShutdownTimeout: option({ default: 30, check: seconds(false), doc: 'Cluster: a stopping worker is killed (SIGKILL) after this long.' }),
+  workerTimeout: option({
+    default: 60,
+    check: seconds(false),
+    doc: 'Cluster: a worker that misses check-ins this long is killed ("failed to check in within") and replaced. Must exceed `workerCheckInterval` (`TSPUMA_ERR_OPTION_CONFLICT`).',
+  }),
+  workers: option({
+    default: 0,
+    check: integer(0, 1024, 'an integer from 0 to 1024'),
+    flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode.' },
+    env: [{ name: 'WEB_CONCURRENCY' }],
+    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode.',
+  }),
+};
+
+type Records = typeof RECORDS;
+export type OptionName = keyof Records;
+/** What a config file may write for an option. */
+export type ConfigValue<K extends OptionName> = Records[K] extends OptionRecord<infer In, infer _Out, infer _D> ? In : never;
+/** An option's value after its check. */
+export type CheckedValue<K extends OptionName> = Records[K] extends OptionRecord<infer _In, infer Out, infer _D> ? Out : never;
+/** An option's default, as precisely as its record states it. */
+export type DefaultValue<K extends OptionName> = Records[K]['default'];
+
+export const OPTION_NAMES = Object.keys(RECORDS) as OptionName[];
+
+/** Every option's default, alphabetised; docs/configuration.md shows them. */
+export const DEFAULTS = Object.freeze(Object.fromEntries(OPTION_NAMES.map((k) => [k, RECORDS[k].default]))) as {
+  readonly [K in OptionName]: DefaultValue<K>;
+};
+
+/** The long flag of an option: its name in kebab case (controlUrl → control-url). */
+export function longFlag(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A record seen without its value types, for code that walks every option. */
+export function recordOf(name: OptionName): OptionRecord {
+  return RECORDS[name] as OptionRecord;
+}
+
+/** A default as a config file would write it: 'forever', [], { min: 0, max: 1024 }. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (Array.isArray(value)) return `[${value.map(formatValue).join(', ')}]`;
+  if (value && typeof value === 'object') return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v)}`).join(', ')} }`;
+  return String(value);
+}
+
+/** An option's default for people (markdown): the value, or the record's words for it. */
+export function shownDefault(name: OptionName): string {
+  const r = recordOf(name);
+  if (r.defaultText !== undefined) return r.defaultText;
+  return `\`${formatValue(r.default)}\`${r.defaultNote ? ` ${r.defaultNote}` : ''}`;
+}

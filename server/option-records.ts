@@ -187,6 +187,7 @@ export const RECORDS = {
   }),
   inspect: option({
     default: null,
+    defaultText: 'on with --debug, at 127.0.0.1:9229',
     check: parseInspect,
     input: accepts<boolean | string | number | null>(),
     flag: { arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; --inspect=off disables.' },
@@ -241,7 +242,7 @@ export const RECORDS = {
   ),
   quiet: switchOption(
     'Log warnings and errors only (and request lines, when `logRequests` asks for them).',
-    { short: 'q', help: 'Log warnings and errors only.' },
+    { short: 'q', help: 'Log warnings and errors only (and request lines with --log-requests).' },
   ),
   redact: option({
     default: null,

@@ -79,10 +79,11 @@ describe('option records', () => {
   it('every default passes its own check unchanged, except those worked out at boot', () => {
     for (const key of OPTION_NAMES) {
       const r = recordOf(key);
-      if (r.defaultText !== undefined) continue; // app and bind: found or derived at boot
+      if (key === 'app' || key === 'bind') continue; // found or derived at boot
       expect(r.check(r.default, false), key).toEqual(r.default);
     }
-    expect(OPTION_NAMES.filter((k) => recordOf(k).defaultText !== undefined)).toEqual(['app', 'bind']);
+    // A default shown in words: found or derived at boot (app, bind), or null meaning "on with --debug" (inspect).
+    expect(OPTION_NAMES.filter((k) => recordOf(k).defaultText !== undefined)).toEqual(['app', 'bind', 'inspect']);
   });
 
   it('examples/tspuma.config.ts sets each option it shows to its default, but for the four it shows off', () => {

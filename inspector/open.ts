@@ -37,10 +37,29 @@ export function roleName(role: Role): string {
 /**
  * Node prints `Debugger listening on ...` and `For help, see ...` on stderr for every inspector
  * it opens unless the process started with `--inspect-publish-uid=http`; workers inherit the
- * primary's execArgv at fork, so this adds the flag for them (tspuma logs the same fact).
+ * primary's execArgv at fork, so this adds the flag for them (tspuma logs the same fact). The
+ * running process cannot drop its own two lines: Node reads the flag only at startup, and
+ * `inspector.open()` takes no such option (DEBUGGING.md, "Node's own lines").
  */
 export function quietChildInspectors(execArgv: string[]): void {
   if (!execArgv.some((a) => a.startsWith('--inspect-publish-uid'))) execArgv.push('--inspect-publish-uid=http');
+}
+
+/**
+ * Whether Node prints its own two lines when this process opens an inspector: the last
+ * `--inspect-publish-uid` of NODE_OPTIONS and then the command line (which wins) lists `stderr`,
+ * or none is given (Node's default is `stderr,http`).
+ */
+export function nodePrintsInspectorLines(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  let value = 'stderr,http';
+  for (const args of [(nodeOptions ?? '').split(/\s+/), execArgv]) {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a.startsWith('--inspect-publish-uid=')) value = a.slice('--inspect-publish-uid='.length);
+      else if (a === '--inspect-publish-uid' && args[i + 1] !== undefined) value = args[++i]!;
+    }
+  }
+  return value.split(',').some((d) => d.trim().replace(/^["']|["']$/g, '') === 'stderr');
 }
 
 /** Who holds a port, when it is known to be taken (Linux: /proc); null when it looks free. */
@@ -50,9 +69,17 @@ export type PortProbe = (port: number) => { pid: number; command: string } | nul
  * Opens the inspector on its port; a busy port is replaced by a free one (port 0, the kernel's
  * choice) with a warning naming the holder, and the address actually opened is logged. A port
  * seen taken beforehand is not tried, so Node's own `Starting inspector ... failed` line stays
- * out of the output. Returns the ws:// URL, or null when no inspector could be opened.
+ * out of the output. tspuma's own line comes first after Node's two (when Node prints them, see
+ * nodePrintsInspectorLines) and says it is the same inspector, so the three read as one
+ * message. Returns the ws:// URL, or null when no inspector could be opened.
  */
-export function openInspector(addr: InspectAddress, role: Role, log: Logger, probe: PortProbe = findPortHolder): string | null {
+export function openInspector(
+  addr: InspectAddress,
+  role: Role,
+  log: Logger,
+  probe: PortProbe = findPortHolder,
+  nodePrints: boolean = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS),
+): string | null {
   const already = inspector.url();
   if (already) return already; // started with node --inspect: keep it
   const port = inspectorPort(addr.port, role);
@@ -67,14 +94,22 @@ export function openInspector(addr: InspectAddress, role: Role, log: Logger, pro
       inspector.open(port, addr.host, false);
       url = inspector.url();
     }
+    let fallback: (() => void) | null = null;
     if (!url && port !== 0) {
       inspector.open(0, addr.host, false);
       url = inspector.url();
       const held = holder ? ` (held by pid ${holder.pid}: ${holder.command})` : '';
-      log.warn({ port, inspector: url ?? null, holder: holder?.pid ?? null }, `Inspector port ${port} (${who}) is in use${held}; opened ${url ? hostPortOf(url) : 'none'} instead`);
+      const opened = url ?? null;
+      fallback = () => log.warn({ port, inspector: opened, holder: holder?.pid ?? null }, `Inspector port ${port} (${who}) is in use${held}; opened ${opened ? hostPortOf(opened) : 'none'} instead`);
     }
-    if (!url) throw new Error(`no port could be opened on ${addr.host}`);
-    log.info({ inspector: url, pid: process.pid, ...(role.kind === 'worker' ? { worker: role.index } : {}) }, `* Inspector of ${who} (PID: ${process.pid}): ${url}`);
+    if (!url) {
+      fallback?.();
+      throw new Error(`no port could be opened on ${addr.host}`);
+    }
+    const node = nodePrints ? ` (Node's own "Debugger listening" line on stderr names the same address)` : '';
+    log.info({ inspector: url, pid: process.pid, ...(role.kind === 'worker' ? { worker: role.index } : {}) }, `* Inspector of ${who} (PID: ${process.pid}): ${url}${node}`);
+    // After the line that names the address: Node's two lines and tspuma's stay together.
+    fallback?.();
     return url;
   } catch (err) {
     log.error({ err }, `Cannot open the inspector of ${who}: ${(err as Error).message}`);

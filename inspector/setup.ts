@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
-import { devtoolsUrl, openInspector, quietChildInspectors, roleName, type Role } from './open.js';
+import { devtoolsUrl, nodePrintsInspectorLines, openInspector, quietChildInspectors, roleName, type Role } from './open.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
@@ -100,9 +100,11 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger): Prom
 }
 
 export async function startInspector(addr: InspectAddress, role: Role, others: () => Target[], log: Logger): Promise<InspectorSetup> {
+  // Read before the flag below is added: it is for the workers, Node prints this process's lines.
+  const nodePrints = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS);
   // Before the first fork: workers print no plain-text inspector lines of Node's own.
   if (role.kind === 'primary') quietChildInspectors(process.execArgv);
-  const ws = openInspector(addr, role, log);
+  const ws = openInspector(addr, role, log, undefined, nodePrints);
   const self: Target | null = ws ? { id: targetId(role), title: targetTitle(role, process.pid), pid: process.pid, worker: null, ws } : null;
   const targets = () => (self ? [self, ...others()] : others());
   const { worker, port } = await startThread(addr, targets(), log);

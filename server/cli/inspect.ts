@@ -1,6 +1,7 @@
 // `tspuma inspect list|stack|profile|heap`: created by cli.ts; reads a running tspuma's inspector
 // discovery (/json/list) and hands the chosen process to inspector/remote.ts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { resolve } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { cpuProfile, heapSnapshot, liveStackDump, type RemoteTarget } from '../../inspector/remote.js';
@@ -105,19 +106,88 @@ export async function locateServer(a: ReturnType<typeof parseInspectArgs>, cwd =
   return { ...a, url: state.inspect_url, urlSource: source, state };
 }
 
+/** How long `tspuma inspect` waits for discovery's whole answer. */
+export const LIST_TIMEOUT_MS = 5000;
+/** A list of a few hundred processes is well under this; more is not a tspuma discovery. */
+const MAX_LIST_BYTES = 4 * 1024 * 1024;
+
+/**
+ * GETs url and parses its body as JSON; rejects with what happened, in words. node:http, not
+ * fetch: Node 20's fetch never settles when a server accepts the connection and closes it
+ * without answering, and the timer behind AbortSignal.timeout keeps no process alive, so the
+ * command used to end with exit code 0 and no output. node:http reports that close; the timer
+ * here is referenced while the request is out, so a server that never answers ends too.
+ */
+export function getJson(url: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    /** What came back so far, for the timeout's message. */
+    let received = 'nothing came back';
+    const finish = (err: Error | null, value?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const req = get(url, { agent: false, headers: { accept: 'application/json' } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        finish(new Error(`it answered HTTP ${res.statusCode ?? '?'}, not 200`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      received = 'the head of an answer came back, no body';
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        received = `the head and ${size} bytes of the body came back`;
+        if (size > MAX_LIST_BYTES) finish(new Error(`its answer is larger than ${MAX_LIST_BYTES} bytes`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        try {
+          finish(null, JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          finish(new Error('its answer is not JSON'));
+        }
+      });
+      res.on('close', () => finish(new Error(`the server closed the connection in the middle of its answer (${size} bytes read)`)));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => finish(new Error(describeFailure(err))));
+    timer = setTimeout(() => finish(new Error(`no complete answer within ${timeoutMs} ms (${received}; the connection is still open)`)), timeoutMs);
+  });
+}
+
+/** A request error in words, with its code. */
+function describeFailure(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'the connection was refused: nothing listens there (ECONNREFUSED)';
+    case 'ECONNRESET':
+      // node:http's "socket hang up": closed before any byte of an answer.
+      return 'the server accepted the connection and closed it without answering (ECONNRESET)';
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_VERSION':
+      return `it does not speak HTTP (${err.code})`;
+    default:
+      return err.code ? `${err.message} (${err.code})` : err.message;
+  }
+}
+
 async function list(a: InspectArgs): Promise<ListEntry[]> {
   const fail = (message: string) =>
     new TspumaError('TSPUMA_ERR_INSPECT_DISCOVERY', { url: `${a.url}/json/list`, source: a.urlSource, message, hint: 'Is tspuma running with --inspect or --debug? Its boot lines print the discovery address.' });
-  let res: Response;
+  let entries: unknown;
   try {
-    res = await fetch(`${a.url}/json/list`, { signal: AbortSignal.timeout(5000) });
+    entries = await getJson(`${a.url}/json/list`, LIST_TIMEOUT_MS);
   } catch (err) {
-    throw fail(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
+    throw fail((err as Error).message);
   }
-  if (!res.ok) throw fail(`HTTP ${res.status}`);
-  const entries = (await res.json()) as ListEntry[];
-  if (!Array.isArray(entries) || entries.some((e) => !e.tspuma)) throw fail('the answer is not a tspuma inspector list');
-  return entries;
+  if (!Array.isArray(entries) || entries.some((e: Partial<ListEntry> | null) => typeof e?.tspuma !== 'object' || e.tspuma === null)) throw fail('the answer is not a tspuma inspector list');
+  return entries as ListEntry[];
 }
 
 function choose(a: InspectArgs, entries: ListEntry[]): RemoteTarget {

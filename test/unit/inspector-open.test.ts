@@ -2,7 +2,7 @@
 // (the primary or single process on base+1, worker i on base+2+i); base 0 leaves every port to
 // the kernel. node:inspector is replaced, so nothing opens in the test process.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { openInspector, type Role } from '../../inspector/open.js';
+import { nodePrintsInspectorLines, openInspector, type Role } from '../../inspector/open.js';
 import { captureLogger } from '../helpers/server.js';
 
 const fake = vi.hoisted(() => ({ opened: [] as { port: number; host: string }[], url: undefined as string | undefined }));
@@ -49,5 +49,37 @@ describe('openInspector', () => {
       expect(lines.map((l) => l.inspector)).toEqual(['ws://127.0.0.1:40123/uuid']);
     }
     expect(fake.opened.map((o) => o.port)).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe("Node's own inspector lines", () => {
+  it('Node prints them unless the last --inspect-publish-uid (NODE_OPTIONS, then the command line, which wins) leaves out stderr', () => {
+    expect(nodePrintsInspectorLines([], undefined)).toBe(true);
+    expect(nodePrintsInspectorLines(['--inspect-publish-uid=http'], undefined)).toBe(false);
+    expect(nodePrintsInspectorLines([], '--max-old-space-size=512 --inspect-publish-uid=http')).toBe(false);
+    expect(nodePrintsInspectorLines([], '--inspect-publish-uid http')).toBe(false);
+    expect(nodePrintsInspectorLines(['--inspect-publish-uid=stderr'], '--inspect-publish-uid=http')).toBe(true);
+    expect(nodePrintsInspectorLines(['--inspect-publish-uid=http,stderr'], undefined)).toBe(true);
+  });
+
+  it("tspuma's line says Node's line names the same address only when Node printed one", () => {
+    const said = (nodePrints: boolean) => {
+      fake.url = undefined;
+      const { logger, lines } = captureLogger();
+      openInspector({ host: '127.0.0.1', port: 0, explicit: true }, { kind: 'single' }, logger, free, nodePrints);
+      return lines.map((l) => l.msg);
+    };
+    expect(said(true)).toEqual([`* Inspector of the server (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`]);
+    expect(said(false)).toEqual([`* Inspector of the server (PID: ${process.pid}): ws://127.0.0.1:40123/uuid`]);
+  });
+
+  it("a busy port: the address line comes first (right after Node's lines), the warning naming the holder after it", () => {
+    const { logger, lines } = captureLogger();
+    openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, { kind: 'primary' }, logger, () => ({ pid: 4242, command: 'node other.js' }), true);
+    expect(fake.opened).toEqual([{ port: 0, host: '127.0.0.1' }]);
+    expect(lines.map((l) => l.msg)).toEqual([
+      `* Inspector of the primary (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`,
+      'Inspector port 9301 (the primary) is in use (held by pid 4242: node other.js); opened 127.0.0.1:40123 instead',
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 // Created by cli.ts / start() when debug is on (TSPUMA_OPTS=-d, --debug, debug: true); owns
 // the capturer, the dump builder and the sinks, and is handed to the server as its debug hook.
-import { CLUSTER_RUN_ENV } from '../server/cluster/messages.js';
+import { CLUSTER_RUN_ENV, DUMP_DIR_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
@@ -43,7 +43,8 @@ export const DIAGNOSTICS_DEFAULTS = { frames: 32, maxFiles: 100, perSiteMs: 60_0
 
 export function dumpDirFrom(env: NodeJS.ProcessEnv, explicit: string | null): string | null {
   if (explicit) return explicit;
-  if (env.TSPUMA_DUMP_DIR && env.TSPUMA_DUMP_DIR.trim() !== '') return env.TSPUMA_DUMP_DIR;
+  const fromEnv = env[DUMP_DIR_ENV];
+  if (fromEnv && fromEnv.trim() !== '') return fromEnv;
   if (env.CI === 'true' || env.CI === '1') return 'tspuma-dumps';
   return null;
 }
@@ -58,7 +59,7 @@ export class Diagnostics implements DiagnosticsHook {
   private readonly worker: number | null;
 
   constructor(private readonly opts: DiagnosticsOptions) {
-    const index = opts.env.TSPUMA_WORKER_INDEX;
+    const index = opts.env[WORKER_INDEX_ENV];
     this.worker = index !== undefined && /^\d+$/.test(index) ? Number(index) : null;
     const redactor = new Redactor(opts.redact);
     this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError, {

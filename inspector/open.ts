@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import { findPortHolder } from '../server/port-holder.js';
+import { kInFlight } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 
 /** Who a process is, for its port and its title. */
@@ -21,12 +22,10 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
-/** Where a remote reader finds the requests in flight (see inspector/remote.ts). */
-export const IN_FLIGHT = Symbol.for('tspuma.inFlight');
 
 /** Lets an autopsy read the requests in flight while the process is paused. */
 export function exposeInFlight(read: () => InFlight[]): void {
-  (globalThis as Record<symbol, unknown>)[IN_FLIGHT] = read;
+  (globalThis as Record<symbol, unknown>)[kInFlight] = read;
 }
 
 /** How a process is named in log lines: "the server", "the primary", "worker 1". */

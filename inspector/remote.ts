@@ -9,6 +9,7 @@ import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { openPrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
+import { IN_FLIGHT_KEY } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
 
@@ -79,7 +80,7 @@ export interface StackOptions {
 
 /** What the paused process says about itself (and its requests in flight: inspector/open.ts). */
 const SELF = `(() => {
-  const f = globalThis[Symbol.for('tspuma.inFlight')];
+  const f = globalThis[Symbol.for(${JSON.stringify(IN_FLIGHT_KEY)})];
   const m = process.memoryUsage();
   return { inFlight: typeof f === 'function' ? f() : [], pid: process.pid, node: process.version, rssBytes: m.rss, heapUsedBytes: m.heapUsed, uptimeSeconds: Math.round(process.uptime()) };
 })()`;

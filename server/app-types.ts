@@ -76,10 +76,10 @@ export type LowlevelErrorHandler = (
 
 export type Hook = (...args: unknown[]) => unknown;
 
-export const APP_KIND = Symbol.for('tspuma.appKind');
+import type { kAppKind } from './shared-names.js';
 export type AppKind = 'node' | 'fetch' | 'rack';
 
-export type TaggedApp = ((...args: never[]) => unknown) & { [APP_KIND]?: AppKind };
+export type TaggedApp = ((...args: never[]) => unknown) & { [kAppKind]?: AppKind };
 export type AppInput = NodeListener | FetchHandler | FetchApp | RackApp | TaggedApp;
 
 /**

@@ -11,6 +11,7 @@ import { diagnostics } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
+import { kDumped } from './shared-names.js';
 
 export interface Listener {
   readonly spec: BindSpec;
@@ -215,7 +216,7 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger): 
       const coded = listenError(err, spec);
       if (diagnostics) {
         diagnostics.report(coded, { phase: 'listen', kind: 'listen', snapshot, context: { uri: spec.uri, ...args, somaxconn } });
-        Object.defineProperty(coded, Symbol.for('tspuma.dumped'), { value: true });
+        Object.defineProperty(coded, kDumped, { value: true });
       }
       reject(coded);
     };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `tspuma` bin: reads argv, TSPUMA_OPTS, the environment and the config file, resolves
 // options, loads the app and hands everything to single.ts. Coded errors end here (exit 1).
-import { WORKER_INDEX_ENV } from './cluster/messages.js';
+import { WORKER_INDEX_ENV, kDumped } from './shared-names.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
 import { installDiagnostics, diagnostics } from './debug-hook.js';
@@ -10,9 +10,6 @@ import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type Layer } from './options.js';
 import { VERSION } from './version.js';
-
-/** Set on errors whose dump was already emitted where they happened (listen). */
-const DUMPED = Symbol.for('tspuma.dumped');
 
 /** `tspuma dump [--all-frames] FILE.json`: prints a saved dump as text (every frame in full with --all-frames). */
 async function dumpCommand(argv: string[]): Promise<number> {
@@ -100,7 +97,7 @@ function lastValue(layers: readonly Layer[], key: string): unknown {
 }
 
 function report(err: unknown): void {
-  if (diagnostics && !(err as { [DUMPED]?: boolean })?.[DUMPED]) {
+  if (diagnostics && !(err as { [kDumped]?: boolean })?.[kDumped]) {
     try {
       diagnostics.report(err, { phase: isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_LISTEN') ? 'listen' : isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_APP') ? 'boot' : 'config' });
     } catch {

@@ -54,6 +54,3 @@ export let diagnostics: DiagnosticsHook | null = null;
 export function installDiagnostics(hook: DiagnosticsHook | null): void {
   diagnostics = hook;
 }
-
-/** Where lowlevel.ts finds a request's dump: env['tspuma.dump']. */
-export const DUMP_ENV_KEY = 'tspuma.dump';

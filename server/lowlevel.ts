@@ -6,7 +6,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { DUMP_ENV_KEY, diagnostics, type Reported } from './debug-hook.js';
+import { diagnostics, type Reported } from './debug-hook.js';
+import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 

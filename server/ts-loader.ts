@@ -4,9 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TspumaError, showValue } from './errors.js';
+import { TS_LOADER_ENV } from './shared-names.js';
 import type { HooksData } from './ts-hooks.js';
 
-export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';
 export const TS_LOADERS = ['auto', 'tsx'] as const;
 
 /**

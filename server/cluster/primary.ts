@@ -14,7 +14,8 @@ import { targetId, targetTitle, type InspectorSetup } from '../../inspector/setu
 import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
-import { WORKER_INDEX_ENV, isWorkerMessage, type WorkerMessage } from './messages.js';
+import { isWorkerMessage, type WorkerMessage } from './messages.js';
+import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 
 /** Backoff for a worker index that keeps failing at boot: 1 s doubling to 60 s. */
@@ -111,7 +112,7 @@ export class Primary {
 
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this.log, [index]);
-    const worker = this.deps.fork({ [WORKER_INDEX_ENV]: String(index), TSPUMA_WORKER_PHASE: String(phase) });
+    const worker = this.deps.fork({ [WORKER_INDEX_ENV]: String(index), [WORKER_GENERATION_ENV]: String(phase) });
     const handle = new WorkerHandle(worker, index, phase, this.clock);
     const previous = this.current.get(index);
     if (previous && !previous.exited) this.old.add(previous);

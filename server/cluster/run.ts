@@ -13,7 +13,7 @@ import { diagnostics } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
-import { CLUSTER_RUN_ENV } from './messages.js';
+import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
 
 export async function runCluster(options: Options, log: Logger): Promise<number> {

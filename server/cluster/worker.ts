@@ -10,6 +10,7 @@ import type { Options } from '../options.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
+import { WORKER_GENERATION_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
@@ -47,7 +48,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
     return 1;
   }
-  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env.TSPUMA_WORKER_PHASE ?? 0}`);
+  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_GENERATION_ENV] ?? 0}`);
   send({ tspuma: 1, type: 'booted', index, urls: server.listeners.map((l) => l.url) });
   const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: server.stats() });
   checkin();

@@ -13,7 +13,7 @@ import type { Dump, DumpFrame } from '../../diagnostics/model.js';
 import { Redactor } from '../../diagnostics/redact.js';
 import { renderText } from '../../diagnostics/render.js';
 import type { RackEnv } from '../../server/app-types.js';
-import { DUMP_ENV_KEY } from '../../server/debug-hook.js';
+import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultResponse } from '../../server/lowlevel.js';
 
 const SECRETS = ['PGPASS-7781', 'SVCPASS-8812', 'FORMPASS-9923', 'JSONPASS-1134', 'JWTLIKE-2245', 'sk_live_FNKEY3356aa'];

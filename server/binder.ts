@@ -12,6 +12,7 @@ import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
 import { kDumped } from './shared-names.js';
+import { SERVER_OPTIONS } from './node-http.js';
 
 export interface Listener {
   readonly spec: BindSpec;
@@ -20,84 +21,6 @@ export interface Listener {
   readonly url: string;
   readonly port: number | null;
 }
-
-/** Installed on the response prototype by server.ts: called when a head says it is an event stream. */
-export const kOnStreaming = Symbol('tspuma.onStreaming');
-/** server.ts's state for the request a response answers (null until the request is admitted). */
-export const kRequestState = Symbol('tspuma.requestState');
-
-const isContentType = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
-
-/** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
-function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
-  const headers = a !== null && typeof a === 'object' ? a : b !== null && typeof b === 'object' ? b : null;
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      // [[name, value], ...]
-      for (const pair of headers as unknown[][]) if (isContentType(pair[0])) return pair[1];
-    } else {
-      // [name, value, name, value]
-      for (let i = 0; i + 1 < headers.length; i += 2) if (isContentType(headers[i])) return headers[i + 1];
-    }
-  } else if (headers) {
-    for (const name in headers as Record<string, unknown>) if (isContentType(name)) return (headers as Record<string, unknown>)[name];
-  }
-  return res.getHeader('content-type');
-}
-
-/**
- * node:http's response, plus one check when the head goes out (writeHead is also what an
- * implicit head calls): a `text/event-stream` response is handed to server.ts, which takes it
- * out of the pool, whichever kind of app wrote it.
- */
-export class TspumaResponse extends http.ServerResponse {
-  declare [kOnStreaming]?: (res: http.ServerResponse) => void;
-  declare [kRequestState]: unknown;
-
-  constructor(req: http.IncomingMessage, options?: object) {
-    // Explicit parameters: the implicit derived constructor spreads its arguments (slower).
-    // @ts-expect-error node:http passes its options (highWaterMark...) as a second argument; the types omit it
-    super(req, options);
-    // Set here so every response has the field from birth: setting it later would give each one a new shape.
-    this[kRequestState] = null;
-  }
-}
-/** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
-export class TspumaRequest extends http.IncomingMessage {
-  declare id: string;
-
-  constructor(socket: net.Socket) {
-    super(socket);
-    this.id = '';
-  }
-}
-
-const writeHead = http.ServerResponse.prototype.writeHead;
-Object.defineProperties(TspumaResponse.prototype, {
-  writeHead: {
-    configurable: true,
-    writable: true,
-    value: function (this: TspumaResponse, code: number, a?: unknown, b?: unknown) {
-      (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
-      const hook = this[kOnStreaming];
-      if (hook) {
-        const type = contentTypeOf(this, a, b);
-        if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
-      }
-      return this;
-    },
-  },
-});
-
-export const SERVER_OPTIONS: http.ServerOptions = {
-  IncomingMessage: TspumaRequest,
-  ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
-  // The reactor owns every connection deadline; node's own timers are switched off.
-  requestTimeout: 0,
-  headersTimeout: 0,
-  keepAliveTimeout: 0,
-  requireHostHeader: false,
-};
 
 const require = createRequire(import.meta.url);
 /** node:https, loaded by the first ssl:// bind: with node:tls it is about 5 ms of a plain boot. */

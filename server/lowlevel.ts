@@ -9,6 +9,7 @@ import { Redactor } from '../diagnostics/redact.js';
 import { diagnostics, type Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
+import { closeAfterResponse } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
 /** How long a lowlevelErrorHandler may take before the default response is used. */
@@ -94,7 +95,7 @@ export async function sendError(ctx: LowlevelContext, res: ServerResponse, r: No
     return;
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  res.shouldKeepAlive = false;
+  closeAfterResponse(res);
   try {
     await writeResponse(res, r, { connection: 'close' });
   } catch (writeErr) {

@@ -1,12 +1,13 @@
 // Created by single.ts (and tests) with resolved Options and an adapted app; owns the
 // listeners, the reactor and the pool, and hands each admitted request to the app.
 import type http from 'node:http';
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import type { RackEnv } from './app-types.js';
-import { TspumaResponse, createHttpServer, kOnStreaming, kRequestState as kState, listen, removeUnixSocket, type Listener } from './binder.js';
+import { createHttpServer, listen, removeUnixSocket, type Listener } from './binder.js';
+import { closeAfterResponse, closeLingering, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming, supportedText } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { diagnostics } from './debug-hook.js';
@@ -66,62 +67,27 @@ interface RequestState {
 }
 type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
 
-const LINGER_MS = 2000;
-
 /**
- * Our FIN is out: node:http calls end() again when the client's FIN arrives, and a second end()
- * builds an ERR_STREAM_ALREADY_FINISHED with its stack, about 20 µs per connection for nothing.
+ * node:http's close after a `Connection: close` response. The client said this was its last
+ * request (Connection: close, or HTTP/1.0 without keep-alive): it sends nothing more, so there is
+ * nothing to linger for, and closing at once saves a wakeup, a read and a timer per connection
+ * (about 30 µs of CPU in the close loop). Otherwise close lingering (node-http.ts).
  */
-function alreadyEnded(this: Socket): Socket {
-  return this;
-}
-
-const plainDestroySoon = (net.Socket.prototype as unknown as { destroySoon: (this: Socket) => void }).destroySoon;
-
-function lingeringClose(this: Socket): void {
-  // The client said this was its last request (Connection: close, or HTTP/1.0 without
-  // keep-alive): it sends nothing more, so there is nothing to linger for. Closing at once
-  // saves a wakeup, a read and a timer per connection (about 30 µs of CPU in the close loop).
-  if (entryOf(this)?.clientClosing) return plainDestroySoon.call(this);
-  if (this.writable) this.end();
-  (this as { end: unknown }).end = alreadyEnded;
-  if (this.destroyed) return;
-  const timer = setTimeout(() => this.destroy(), LINGER_MS);
-  timer.unref();
-  this.once('end', () => this.destroy());
-  this.once('close', () => clearTimeout(timer));
+function closeAfterLastResponse(this: Socket): void {
+  if (entryOf(this)?.clientClosing) return destroySoon(this);
+  closeLingering(this);
 }
 
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
 
-const NEUTERED = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;
-
-/** Makes the app's writes no-ops once the server has answered in its place. */
-function neuter(res: http.ServerResponse): void {
-  for (const name of NEUTERED) {
-    Object.defineProperty(res, name, {
-      configurable: true,
-      writable: true,
-      value: name === 'write' ? () => true : function (this: unknown) {
-        return this;
-      },
-    });
-  }
-}
-
-/** Restores ServerResponse's own methods (from its prototype). */
-function unneuter(res: http.ServerResponse): void {
-  for (const name of NEUTERED) delete (res as unknown as Record<string, unknown>)[name];
-}
-
 /** Long-lived connections that do not answer a clean close within this long are cut. */
 const CLOSE_GRACE_MS = 5000;
 
-/** Installed once on the response prototype: a `text/event-stream` head leaves the pool. */
-TspumaResponse.prototype[kOnStreaming] = function (this: void, res: http.ServerResponse): void {
+/** Once per process: a `text/event-stream` head leaves the pool. */
+setEventStreamHandler((res) => {
   const state = (res as TrackedResponse)[kState];
   if (state) state.server.streaming(res, state);
-};
+});
 
 /** One shared 'close' listener for every response: no closure per request. */
 function onResponseClose(this: TrackedResponse): void {
@@ -225,7 +191,7 @@ export class Server implements BodyOwner<RequestState> {
         // client already sent its next request (clients that ignore the header do), the unread
         // bytes turn the close into a reset. Close lingering instead: FIN, then wait for the
         // client's FIN (or LINGER_MS) before releasing the socket.
-        (socket as Socket & { destroySoon: () => void }).destroySoon = lingeringClose;
+        replaceDestroySoon(socket, closeAfterLastResponse);
       });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
     // Without a handler node:http answers an upgrade request as a plain request (the app's).
@@ -265,7 +231,7 @@ export class Server implements BodyOwner<RequestState> {
       return;
     }
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
-    if (!res.shouldKeepAlive) entry.clientClosing = true;
+    if (!keepsAlive(res)) entry.clientClosing = true;
     assignRequestId(req);
     const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
@@ -289,7 +255,7 @@ export class Server implements BodyOwner<RequestState> {
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
     if (this.draining || this.busy || (max > 0 && entry.requests >= max)) {
-      res.shouldKeepAlive = false;
+      closeAfterResponse(res);
       entry.closeAfter = true;
     }
 
@@ -346,7 +312,7 @@ export class Server implements BodyOwner<RequestState> {
       if (closing || res.destroyed) return void res.destroy();
       closing = true;
       res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
-      neuter(res); // the app may keep writing to it
+      dropAppWrites(res); // the app may keep writing to it
     });
   }
 
@@ -424,12 +390,12 @@ export class Server implements BodyOwner<RequestState> {
       res.destroy();
       return;
     }
-    neuter(res); // the app may keep writing while the handler runs
+    dropAppWrites(res); // the app may keep writing while the handler runs
     const response = await errorResponse(this.lowlevel, err, buildEnv(req, res), status);
-    unneuter(res);
+    restoreAppWrites(res);
     if (res.headersSent || res.destroyed) res.destroy();
     else await sendError(this.lowlevel, res, response);
-    neuter(res);
+    dropAppWrites(res);
   }
 
   private requestTimeout(entry: Entry): void {
@@ -468,7 +434,7 @@ export class Server implements BodyOwner<RequestState> {
       return;
     }
     // The unfinished response at the head of this connection's queue, when a request came first.
-    const ahead = (socket as { _httpMessage?: TrackedResponse | null })._httpMessage;
+    const ahead = currentResponse<TrackedResponse>(socket);
     const state = ahead?.[kState];
     // Already answered by the server with Connection: close; or the parser repeating its error.
     if (state?.takenOver || (entry && this.afterResponses.has(entry))) return;
@@ -523,8 +489,8 @@ export class Server implements BodyOwner<RequestState> {
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client
     // reads the response) and what still arrives is dropped.
-    const last = !res.shouldKeepAlive || (res as { _last?: boolean })._last === true || !req.complete;
-    if (last && entry.socket.writable) lingeringClose.call(entry.socket);
+    const last = !keepsAlive(res) || isLastResponse(res) || !req.complete;
+    if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
     this.reactor.toKeepalive(entry);
     if (this.afterResponses.size !== 0 && entry.inflight === 0) {
       const after = this.afterResponses.get(entry);
@@ -586,10 +552,9 @@ export class Server implements BodyOwner<RequestState> {
         if (this.ownsSockets) for (const l of this.listeners) removeUnixSocket(l.spec);
         resolve();
       };
-      // net.Server's close stops accepting only; http.Server's would also drop idle keep-alive
-      // connections at once, which the linger below exists to avoid.
-      const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => net.Server.prototype.close.call(l.server, () => r()))));
-      for (const entry of this.reactor.inApp()) if (entry.res && !entry.res.headersSent) entry.res.shouldKeepAlive = false;
+      // Stop accepting only: closing idle keep-alive connections at once is what the linger below avoids.
+      const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => stopAccepting(l.server, r))));
+      for (const entry of this.reactor.inApp()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
       this.reactor.onEmpty = () => void closed.then(done);
       // With a linger (cluster restarts), idle keep-alive clients get time to send their next
       // request, which is answered with Connection: close: closing under a client that is

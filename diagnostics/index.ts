@@ -1,5 +1,5 @@
-// Created by cli.ts / start() when debug is on (TSPUMA_OPTS=-d, --debug, debug: true); owns
-// the capturer, the dump builder and the sinks, and is handed to the server as its debug hook.
+// Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
+// builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
 import { CLUSTER_RUN_ENV, DUMP_DIR_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
@@ -83,17 +83,24 @@ export class Diagnostics implements DiagnosticsHook {
 
   private readonly attribution = new Attribution();
 
+  /** Undoes watchConsole() at close, unless something replaced console.error since. */
+  private unwatchConsole: (() => void) | null = null;
+
   /** console.error inside an app call notes the errors it prints (the app's output is unchanged). */
   private watchConsole(): void {
     const original = console.error;
     const attribution = this.attribution;
-    console.error = function (this: unknown, ...args: unknown[]) {
+    const watching = function (this: unknown, ...args: unknown[]) {
       try {
         attribution.noteLogged(args);
       } catch {
         /* never in the way of the app's own logging */
       }
       return original.apply(this, args);
+    };
+    console.error = watching;
+    this.unwatchConsole = () => {
+      if (console.error === watching) console.error = original;
     };
   }
 
@@ -181,6 +188,7 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
+    this.unwatchConsole?.();
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);

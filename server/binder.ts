@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { bindUrl, type BindSpec } from './binder-uri.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
@@ -120,7 +120,7 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
 }
 
 /** Listens on one bind. Resolves with the Listener, rejects with a coded TspumaError. */
-export async function listen(spec: BindSpec, server: http.Server, log: Logger): Promise<Listener> {
+export async function listen(spec: BindSpec, server: http.Server, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<Listener> {
   const somaxconn = readSomaxconn();
   if (somaxconn !== null && spec.backlog > somaxconn) {
     log.warn(

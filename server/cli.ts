@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The `tspuma` bin: reads argv, TSPUMA_OPTS, the environment and the config file, resolves
-// options, loads the app and hands everything to single.ts. Coded errors end here (exit 1).
+// options, turns debug mode on (enableDebug, as start() does), and runs single mode, cluster
+// mode or a worker. Coded errors end here (exit 1).
 import { WORKER_INDEX_ENV, kDumped } from './shared-names.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
-import { installDiagnostics, diagnostics } from './debug-hook.js';
+import type { Logger } from 'pino';
+import { enableDebug, type DiagnosticsHook } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -30,6 +32,9 @@ async function dumpCommand(argv: string[]): Promise<number> {
   process.stdout.write(`${renderText(dump, process.stdout.isTTY === true, { allFrames })}\n`);
   return 0;
 }
+
+/** Debug mode's hook, once main() turned it on: report() and the exit close it. */
+let diagnostics: DiagnosticsHook | null = null;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
@@ -61,32 +66,35 @@ async function main(argv: string[]): Promise<number> {
 
   // Debug mode starts before options are validated, so a bad option gets a dump too.
   const debug = lastValue(layers, 'debug');
+  // Capture failures go to stderr until the logger exists, then to it (as with start()).
+  let log: Logger | null = null;
   if (debug === true || (typeof debug === 'string' && ['1', 'true', 'yes', 'on'].includes(debug.toLowerCase()))) {
-    const { enableDiagnostics } = await import('../diagnostics/index.js');
     const dir = lastValue(layers, 'dumpDir');
     const frames = Number(lastValue(layers, 'dumpFrames'));
     const redact = lastValue(layers, 'redact');
-    installDiagnostics(
-      enableDiagnostics({
+    diagnostics = await enableDebug(
+      {
         dir: typeof dir === 'string' ? dir : null,
         ...(Number.isInteger(frames) && frames > 0 && frames <= 200 ? { frames } : {}),
         redact: typeof redact === 'string' ? redact : null,
-      }),
+      },
+      () => log,
     );
   }
-  const options = diagnostics ? diagnostics.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
+  const d = diagnostics;
+  const options = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
+  log = createLogger({ level: options.logLevel, redact: options.redact });
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
     const { runWorker } = await import('./cluster/worker.js');
-    return runWorker(options, createLogger({ level: options.logLevel, redact: options.redact }), index);
+    return runWorker(options, log, index, d);
   }
-  const log = createLogger({ level: options.logLevel, redact: options.redact });
-  if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log);
+  if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log, d);
   const [{ loadApp }, { runSingle }] = await Promise.all([import('./app-loader.js'), import('./single.js')]);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-  const running = await runSingle(options, loaded, log, { ownProcess: true });
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d });
   return running.stopped;
 }
 

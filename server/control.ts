@@ -1,5 +1,5 @@
-// Created by cli.ts in cluster mode when controlUrl is set; a token-guarded HTTP app that
-// hands stats and commands (stop, restarts, worker counts) to the Primary.
+// The cluster's control app: a token-guarded HTTP app that hands stats and commands (stop,
+// restarts, worker counts, live stacks) to the Primary.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
@@ -78,5 +78,5 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         return json(res, 404, { error: `unknown command ${url.pathname}` });
     }
   });
-  return listen(spec, server, log);
+  return listen(spec, server, log, primary.diagnostics);
 }

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { diagnostics, type Reported } from './debug-hook.js';
+import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { closeAfterResponse } from './node-http.js';
@@ -21,6 +21,8 @@ export interface LowlevelContext {
   readonly handler: LowlevelErrorHandler | null;
   readonly production: boolean;
   readonly log: Logger;
+  /** Debug mode's hook: a throwing lowlevelErrorHandler is dumped through it. */
+  readonly diagnostics: DiagnosticsHook | null;
 }
 
 /** The development page's rules when no dump (with the configured names) came with the error. */
@@ -76,7 +78,7 @@ export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: R
       : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
     ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
     // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
-    if (coded !== handlerErr) diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
+    if (coded !== handlerErr) ctx.diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
     return defaultResponse(err, status, ctx.production, env);
   } finally {
     clearTimeout(timer);

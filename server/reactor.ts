@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 
 /**
@@ -130,6 +130,8 @@ export class Reactor {
     timeouts: ReactorTimeouts,
     private readonly handlers: ReactorHandlers,
     private readonly log: Logger,
+    /** Debug mode's hook: sweeps run under capture and faults are dumped (null: debug off). */
+    private readonly diagnostics: DiagnosticsHook | null = null,
   ) {
     this.firstDataMs = timeouts.firstData * 1000;
     this.headersMs = timeouts.headers * 1000;
@@ -208,7 +210,7 @@ export class Reactor {
 
   /** Debug mode with debug logging on: accepts and transitions are logged. */
   private tracing(): boolean {
-    return diagnostics !== null && this.log.isLevelEnabled('debug');
+    return this.diagnostics !== null && this.log.isLevelEnabled('debug');
   }
 
   private move(entry: Entry, phase: Phase, deadline: number): void {
@@ -357,7 +359,7 @@ export class Reactor {
   /** One pass over every entry, advancing the clock to `now`. Never throws; a faulty entry is evicted. */
   sweep(now: number = performance.now()): void {
     this.clock = now;
-    if (diagnostics) diagnostics.scope('reactor', () => this.sweepAll(now));
+    if (this.diagnostics) this.diagnostics.scope('reactor', () => this.sweepAll(now));
     else this.sweepAll(now);
   }
 
@@ -447,7 +449,7 @@ export class Reactor {
       remoteAddress: entry.socket.remoteAddress,
       url: entry.req?.url,
     };
-    diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: state });
+    this.diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: state });
     if (seen === 0) this.log.error({ err: coded, code: coded.code, entry: state }, coded.message);
     else this.log.debug({ code: coded.code, entry: state, repeats: seen + 1 }, 'reactor fault repeated');
     this.remove(entry);

@@ -10,7 +10,7 @@ import { createHttpServer, listen, removeUnixSocket, type Listener } from './bin
 import { closeAfterResponse, closeLingering, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming, supportedText } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
@@ -95,6 +95,13 @@ function onResponseClose(this: TrackedResponse): void {
   if (state) state.server.finished(this, state);
 }
 
+export interface ServerDeps {
+  /** Debug mode's hook; null or absent: debug off. */
+  readonly diagnostics?: DiagnosticsHook | null;
+  /** Called when idleTimeout passes with no request. */
+  readonly onIdle?: () => void;
+}
+
 export class Server implements BodyOwner<RequestState> {
   readonly reactor: Reactor;
   readonly pool: Pool;
@@ -126,17 +133,20 @@ export class Server implements BodyOwner<RequestState> {
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   private readonly shownUrl: (url: string | undefined) => string;
 
+  /** Debug mode's hook (null: debug off); failures and app calls go through it. */
+  readonly diagnostics: DiagnosticsHook | null;
+
   constructor(
     readonly options: Options,
     readonly app: Adapted,
     readonly log: Logger,
-    /** Called when idleTimeout passes with no request. */
-    onIdle: () => void = () => {},
+    deps: ServerDeps = {},
   ) {
+    const diagnostics = (this.diagnostics = deps.diagnostics ?? null);
     this.pool = new Pool(options.threads.min, options.threads.max);
     this.shownUrl = urlRedactor(options.redact);
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
-    this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
+    this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log, diagnostics };
     this.reactor = new Reactor(
       {
         firstData: options.firstDataTimeout,
@@ -150,9 +160,10 @@ export class Server implements BodyOwner<RequestState> {
       {
         readTimeout: (entry, why) => this.readTimeout(entry, why),
         requestTimeout: (entry) => this.requestTimeout(entry),
-        idle: onIdle,
+        idle: deps.onIdle ?? (() => {}),
       },
       log,
+      diagnostics,
     );
   }
 
@@ -166,13 +177,13 @@ export class Server implements BodyOwner<RequestState> {
       this.upgrades = new Upgrades(this.reactor, this.app, this.log, (req, socket, err, status) => {
         this.log.debug({ code: err.code, url: this.shownUrl(req.url) }, err.message);
         void respondRaw(this.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
-      });
+      }, this.diagnostics);
       await this.upgrades.init();
     }
     for (const spec of this.options.bind) {
       const server = createHttpServer(spec, this.options.firstDataTimeout * 1000);
       this.attach(server, spec.tls !== null);
-      const listener = await listen(spec, server, this.log);
+      const listener = await listen(spec, server, this.log, this.diagnostics);
       this.listeners.push(listener);
     }
     return this.listeners;
@@ -305,7 +316,7 @@ export class Server implements BodyOwner<RequestState> {
     this.release(state);
     if (state.captured) {
       state.captured = false;
-      diagnostics?.leave();
+      this.diagnostics?.leave();
     }
     let closing = false;
     this.reactor.toLongLived(state.entry, 'streaming', () => {
@@ -324,6 +335,7 @@ export class Server implements BodyOwner<RequestState> {
       if (res.destroyed) this.release(state);
       return;
     }
+    const diagnostics = this.diagnostics;
     if (diagnostics) {
       diagnostics.enter('app'); // left in finished(), after the last await of the app
       state.captured = true;
@@ -362,7 +374,7 @@ export class Server implements BodyOwner<RequestState> {
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: this.shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       this.log.error({ err, code: coded.code }, coded.message);
-      diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
+      this.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;
     }
@@ -375,7 +387,7 @@ export class Server implements BodyOwner<RequestState> {
   /** Answers through the lowlevel handler with Connection: close; in debug mode with a dump in env. */
   private answer(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, status: number, phase: 'app' | 'request' = 'request'): Promise<void> {
     const env = buildEnv(req, res);
-    if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(err, { phase, request: req });
+    if (this.diagnostics) env[DUMP_ENV_KEY] = this.diagnostics.report(err, { phase, request: req });
     return respondError(this.lowlevel, res, err, env, status);
   }
 
@@ -465,14 +477,14 @@ export class Server implements BodyOwner<RequestState> {
     const entry = entryOf(socket);
     if (entry) this.reactor.remove(entry);
     if (!socket.writable) return void socket.destroy();
-    if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(coded, { phase: 'request' });
+    if (this.diagnostics) env[DUMP_ENV_KEY] = this.diagnostics.report(coded, { phase: 'request' });
     void respondRaw(this.lowlevel, socket, coded, env, status).catch(() => socket.destroy());
   }
 
   private onAcceptError(err: NodeJS.ErrnoException): void {
     const hint = err.code === 'EMFILE' || err.code === 'ENFILE' ? ' (out of file descriptors: raise `ulimit -n` or lower the connection count)' : '';
     this.log.error({ err, code: err.code, connections: this.reactor.size }, `accept failed: ${err.code ?? err.message}${hint}`);
-    diagnostics?.report(err, { phase: 'accept', context: { connections: this.reactor.size } });
+    this.diagnostics?.report(err, { phase: 'accept', context: { connections: this.reactor.size } });
   }
 
   /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
@@ -483,8 +495,9 @@ export class Server implements BodyOwner<RequestState> {
     this.release(state);
     if (state.captured) {
       state.captured = false;
-      diagnostics?.leave();
-      diagnostics?.settled(req, res); // a 5xx the app answered itself after a captured throw
+      const diagnostics = this.diagnostics!; // captured only in debug mode
+      diagnostics.leave();
+      diagnostics.settled(req, res); // a 5xx the app answered itself after a captured throw
     }
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client

@@ -1,12 +1,12 @@
-// Created by cli.ts (and the programmatic start()) with options, a logger and a loaded app;
-// boots one Server, prints Puma's boot lines, and turns signals into a graceful stop.
+// Single mode: boots one Server, prints Puma's boot lines, writes the pidfile and state file,
+// runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedApp } from './app-loader.js';
 import type { Listener } from './binder.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { exposureWarnings, warnExposure } from './exposure.js';
 import { runHooks } from './hooks.js';
 import { TspumaError } from './errors.js';
@@ -28,6 +28,8 @@ export interface Running {
 export interface SingleOptions {
   /** Install SIGTERM/SIGINT/SIGHUP handlers and exit the process at the end (the CLI does). */
   readonly ownProcess?: boolean;
+  /** Debug mode's hook (null: debug off). */
+  readonly diagnostics?: DiagnosticsHook | null;
 }
 
 /** Boots single mode. Rejects with a coded error if a bind fails (nothing is left listening). */
@@ -50,9 +52,12 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   let uncaught = false;
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));
-  const server = new Server(options, loaded.adapted, log, () => {
-    log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
-    void stop();
+  const server = new Server(options, loaded.adapted, log, {
+    diagnostics: opts.diagnostics ?? null,
+    onIdle: () => {
+      log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
+      void stop();
+    },
   });
 
   // Installed before binding, so a signal during boot is not the default (an abrupt death).
@@ -114,7 +119,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
           /* already gone */
         }
       }
-      await runHooks('afterStopped', options.afterStopped, log);
+      await runHooks('afterStopped', options.afterStopped, server);
       if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
       else log.info('- Goodbye!');
       resolveStopped(0);
@@ -123,7 +128,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   }
 
   booted = true;
-  await runHooks('afterBooted', options.afterBooted, log);
+  await runHooks('afterBooted', options.afterBooted, server);
   log.info({ urls: server.listeners.map((l) => l.url) }, 'Use Ctrl-C to stop');
   return { server, listeners: server.listeners, stop, stopped };
 }
@@ -157,7 +162,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   }
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
-    diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
+    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
   });
   // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
   // The dump is written first, synchronously, with the requests still in the app; then the
@@ -165,7 +170,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `Uncaught exception, stopping: ${(err as Error | null)?.message ?? String(err)}`);
     try {
-      diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+      server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
     } catch {
       /* the stop below must happen */
     }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { isThenable } from './adapters.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { entryOf, type Entry, type Reactor } from './reactor.js';
 
@@ -21,6 +21,7 @@ export class Upgrades {
     private readonly handlers: { websocket?: WebSocketHandler; upgrade?: UpgradeHandler },
     private readonly log: Logger,
     private readonly refuse: Refuse,
+    private readonly diagnostics: DiagnosticsHook | null,
   ) {}
 
   /** Loads ws only for apps that export `websocket`. */
@@ -66,7 +67,7 @@ export class Upgrades {
     let verdict: boolean | number = true;
     if (handler.accept) {
       try {
-        verdict = await (diagnostics ? diagnostics.scope('app', () => handler.accept!(req)) : handler.accept(req));
+        verdict = await (this.diagnostics ? this.diagnostics.scope('app', () => handler.accept!(req)) : handler.accept(req));
       } catch (err) {
         this.failed('accept', req, err);
         return this.refuse(req, socket, new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler: 'websocket.accept', url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err }), 500);
@@ -106,7 +107,7 @@ export class Upgrades {
   private call(fn: () => unknown, onError: (err: unknown) => void): void {
     let result: unknown;
     try {
-      result = diagnostics ? diagnostics.scope('app', fn) : fn();
+      result = this.diagnostics ? this.diagnostics.scope('app', fn) : fn();
     } catch (err) {
       onError(err);
       return;
@@ -117,6 +118,6 @@ export class Upgrades {
   private failed(handler: string, req: http.IncomingMessage, err: unknown): void {
     const coded = new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler, url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err });
     this.log.error({ err, code: coded.code, url: req.url }, coded.message);
-    diagnostics?.report(err, { phase: 'app', request: req });
+    this.diagnostics?.report(err, { phase: 'app', request: req });
   }
 }

@@ -1,4 +1,4 @@
-// Created by diagnostics/index.ts when debug is on (never otherwise); pauses V8 at throw sites
+// Capture at throw sites (debug mode only, never loaded otherwise): pauses V8 at throw sites
 // (in app calls, timers, promises, emitters and streams alike) through a same-thread inspector
 // session, within the budget of capture-budget.ts, and keeps frames with receivers and locals
 // for the first throw of each error. Resume is guaranteed on every path.

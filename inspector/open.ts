@@ -1,6 +1,5 @@
-// Created by single.ts, cluster/run.ts (the primary) and cluster/worker.ts when inspect is on:
-// opens this process's own inspector on its predictable port (or a logged fallback) and hands
-// the URL to discovery.
+// This process's own inspector: opened on its predictable port (or a logged fallback) when
+// inspect is on, its URL for discovery, and the requests in flight exposed to a remote reader.
 import inspector from 'node:inspector';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';

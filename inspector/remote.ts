@@ -1,6 +1,6 @@
-// Created by `tspuma inspect` (server/cli/inspect.ts), the control app's /stack and the primary's
-// hung-worker autopsy: attaches to another process's inspector with chrome-remote-interface and
-// hands its paused frames to the diagnostics layer's reader, redaction and Dump model.
+// Attaching to another process's inspector with chrome-remote-interface: live stacks, CPU
+// profiles and heap snapshots; its paused frames go through the diagnostics layer's reader,
+// redaction and Dump model.
 import { createWriteStream } from 'node:fs';
 import { nextDumpId } from '../diagnostics/dumps.js';
 import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';

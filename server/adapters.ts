@@ -1,5 +1,5 @@
-// Created by app-loader.ts with the user's export; turns a Node listener, a fetch handler or
-// a Rack app into one (req, res) => Promise<void> that server.ts invokes inside a pool slot.
+// App kinds: tells a Node listener, a fetch handler and a Rack app apart and turns each into one
+// (req, res) => Promise<void> invoke, which runs inside an invocation slot.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { kAppKind } from './shared-names.js';

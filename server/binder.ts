@@ -1,5 +1,5 @@
-// Created by the launcher (single.ts) with the resolved binds; creates one node:http or
-// node:https server per bind, listens, and hands the listening servers to server.ts.
+// Binding: creates one node:http or node:https server per bind (node's own timers off), listens
+// with its backlog, and turns listen errors into coded errors naming the bind and a hint.
 import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import http from 'node:http';
@@ -14,7 +14,8 @@ import { loadTlsFiles } from './tls-files.js';
 import { kDumped } from './shared-names.js';
 import { SERVER_OPTIONS } from './node-http.js';
 
-export interface Listener {
+/** A node:http server listening on one bind. */
+export interface BoundServer {
   readonly spec: BindSpec;
   readonly server: http.Server;
   /** "http://127.0.0.1:9292" with the port the kernel gave for :0. */
@@ -35,7 +36,7 @@ export function readSomaxconn(): number | null {
   }
 }
 
-/** One server per bind; handshakeMs bounds a TLS handshake (the reactor takes over after it). */
+/** One server per bind; handshakeMs bounds a TLS handshake (the connection deadlines take over after it). */
 export function createHttpServer(spec: BindSpec, handshakeMs = 30_000): http.Server {
   const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
   if (spec.tls) {
@@ -119,8 +120,8 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
   log.info({ path }, `Removed stale socket file ${path}`);
 }
 
-/** Listens on one bind. Resolves with the Listener, rejects with a coded TspumaError. */
-export async function listen(spec: BindSpec, server: http.Server, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<Listener> {
+/** Listens on one bind. Resolves with the BoundServer, rejects with a coded TspumaError. */
+export async function listen(spec: BindSpec, server: http.Server, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<BoundServer> {
   const somaxconn = readSomaxconn();
   if (somaxconn !== null && spec.backlog > somaxconn) {
     log.warn(

@@ -3,7 +3,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { listen, type Listener } from './binder.js';
+import { listen, type BoundServer } from './binder.js';
 import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
 import type { TspumaError } from './errors.js';
@@ -26,7 +26,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /** Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN. */
-export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger): Promise<Listener> {
+export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger): Promise<BoundServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;

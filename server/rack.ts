@@ -1,5 +1,5 @@
-// Created by adapters.ts (Rack apps) and lowlevel.ts (the env given to lowlevelErrorHandler);
-// turns a node:http request into Rack's env hash, which it hands to the app or the handler.
+// Rack's env: a node:http request (or, for a request node:http could not parse, its socket)
+// turned into Rack's env hash.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';

@@ -1,7 +1,7 @@
 // Watches a request body as node:http's parser pushes it into the request stream: counts a
 // chunked body against httpContentLengthLimit, and holds the app back until a small body is
 // complete (Puma's reactor reads bodies before a thread takes them), so a slow upload holds no
-// pool slot and a malformed chunk is refused before the app runs. The push it wraps and the
+// invocation slot and a malformed chunk is refused before the app runs. The push it wraps and the
 // `_consuming` mark it sets are node:http internals, reached through node-http.ts.
 import type http from 'node:http';
 import { interceptPush, markConsumed } from './node-http.js';

@@ -5,7 +5,7 @@ import { writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedApp } from './app-loader.js';
-import type { Listener } from './binder.js';
+import type { BoundServer } from './binder.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { exposureWarnings, warnExposure } from './exposure.js';
 import { runHooks } from './hooks.js';
@@ -18,7 +18,8 @@ import type { InspectorSetup } from '../inspector/setup.js';
 
 export interface Running {
   readonly server: Server;
-  readonly listeners: readonly Listener[];
+  /** The bound servers (one per bind) with the ports the kernel gave; `listeners` is the exported name. */
+  readonly listeners: readonly BoundServer[];
   /** Graceful stop; resolves after afterStopped hooks ran. */
   stop(): Promise<void>;
   /** Settles when the server has stopped, with the exit code it chose. */
@@ -72,11 +73,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   try {
     await server.bind();
   } catch (err) {
-    for (const l of server.listeners) l.server.close();
-    server.reactor.stop();
+    for (const b of server.boundServers) b.server.close();
+    server.deadlines.stop();
     throw err;
   }
-  for (const l of server.listeners) log.info({ url: l.url, port: l.port }, `* Listening on ${l.url}`);
+  for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
@@ -102,7 +103,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
     writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   }
-  const urls = server.listeners.map((l) => l.url).join(', ');
+  const urls = server.boundServers.map((b) => b.url).join(', ');
   if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
 
   async function stop(): Promise<void> {
@@ -129,8 +130,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   booted = true;
   await runHooks('afterBooted', options.afterBooted, server);
-  log.info({ urls: server.listeners.map((l) => l.url) }, 'Use Ctrl-C to stop');
-  return { server, listeners: server.listeners, stop, stopped };
+  log.info({ urls: server.boundServers.map((b) => b.url) }, 'Use Ctrl-C to stop');
+  return { server, listeners: server.boundServers, stop, stopped };
 }
 
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */

@@ -1,5 +1,5 @@
-// The one union of messages between the primary (primary.ts, worker-handle.ts) and its
-// workers (worker.ts), sent over node:cluster's IPC channel. Stats travel as structured data.
+// The one union of messages between the cluster primary and its workers, sent over
+// node:cluster's IPC channel. Stats travel as structured data.
 import type { Stats } from '../server.js';
 
 /** Worker -> primary. */

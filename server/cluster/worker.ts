@@ -50,7 +50,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     return 1;
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_GENERATION_ENV] ?? 0}`);
-  send({ tspuma: 1, type: 'booted', index, urls: server.listeners.map((l) => l.url) });
+  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
   const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: server.stats() });
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);

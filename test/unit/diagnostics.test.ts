@@ -1,11 +1,11 @@
-// The diagnostics layer in-process: a reactor fault gives one dump and serving goes on;
+// The diagnostics layer in-process: a connection-deadline fault gives one dump and serving goes on;
 // redaction rules; capture inside and outside scopes resumes on every path.
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
 import { rack } from '../../server/adapters.js';
-import { Reactor } from '../../server/reactor.js';
+import { ConnectionDeadlines } from '../../server/deadlines.js';
 import { internalErrorReporter } from '../../server/debug-hook.js';
 import { start } from '../../server/start.js';
 import { waitFor } from '../helpers/net.js';
@@ -31,7 +31,7 @@ describe('diagnostics', () => {
   it('gives one dump for an injected reactor fault, with the entry, and serving goes on', async () => {
     const t = await startTest({ app: rack(() => [200, {}, ['still serving']]) });
     const cap = captureLogger();
-    const reactor = new Reactor({ firstData: 10, headers: 10, body: 10, persistent: 10, request: 0, idle: null, upgradedIdle: null }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger, diag);
+    const reactor = new ConnectionDeadlines({ firstData: 10, headers: 10, body: 10, persistent: 10, request: 0, idle: null, upgradedIdle: null }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger, diag);
     const a = await connectedSocket();
     const b = await connectedSocket();
     const bad = reactor.add(a.server);
@@ -45,7 +45,7 @@ describe('diagnostics', () => {
     expect(dumps[0]).toContain('[reactor] TspumaError');
     expect(dumps[0]).toContain('TSPUMA_ERR_REACTOR_ENTRY');
     // The sweep was called from this test, which the dump takes for the app (its culprit): the fault is frame #0.
-    expect(dumps[0]).toMatch(/ #0 Reactor\.sweepAll {2}server\/reactor\.ts:\d+/);
+    expect(dumps[0]).toMatch(/ #0 ConnectionDeadlines\.sweepAll {2}server\/deadlines\.ts:\d+/);
     expect(dumps[0]).toMatch(/deadline="undefined"|deadline=undefined/);
     expect(reactor.size).toBe(0);
     expect(await (await fetch(t.url)).text()).toBe('still serving');

@@ -1,4 +1,4 @@
-// Created by diagnostics/index.ts: the record of one app call (a request), carried through its
+// The record of one app call (a request), carried through its
 // async context, in which the capturer notes every throw captured while the call's work runs
 // (awaits, timers, fire-and-forget promises it started) and what the app logged, so a 5xx the
 // app (or its framework) answered itself can be explained by the throw behind it.

@@ -1,4 +1,4 @@
-// Created by capture.ts; decides, on an injected clock, what a pause at a throw may cost: a
+// What a pause at a throw may cost, decided on an injected clock: a
 // capture (frames and values), a counted repeat at a known site, or nothing because throws come
 // faster than the global rate (pausing then goes off for a backoff that doubles while it keeps
 // tripping and resets after a quiet minute).

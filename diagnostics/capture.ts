@@ -1,4 +1,4 @@
-// Created by diagnostics/index.ts when debug is on (never otherwise); pauses V8 at throw sites
+// Capture at throw sites (debug mode only, never loaded otherwise): pauses V8 at throw sites
 // (in app calls, timers, promises, emitters and streams alike) through a same-thread inspector
 // session, within the budget of capture-budget.ts, and keeps frames with receivers and locals
 // for the first throw of each error. Resume is guaranteed on every path.
@@ -9,6 +9,7 @@ import type { Redactor } from './redact.js';
 import type { CallRecord, Thrown } from './attribution.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
+import { THROWN_KEY, kThrown } from '../server/shared-names.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -47,7 +48,6 @@ export interface CaptureLimits {
 export const BLACKBOX_PATTERNS = ['^node:', '/node_modules/'];
 /** Primitive values thrown or rejected recently, matched by value when reported. */
 const PRIMITIVES_KEPT = 32;
-const THROWN = Symbol.for('tspuma.diagnostics.thrown');
 /** URL prefix of this folder's compiled files. */
 const OWN_URL = new URL('./', import.meta.url).href;
 
@@ -337,10 +337,10 @@ export class Capturer {
     const g = globalThis as Record<symbol, unknown>;
     this.post('Runtime.callFunctionOn', {
       objectId: data.objectId,
-      functionDeclaration: `function () { globalThis[Symbol.for('tspuma.diagnostics.thrown')] = this; }`,
+      functionDeclaration: `function () { globalThis[Symbol.for(${JSON.stringify(THROWN_KEY)})] = this; }`,
     });
-    const value = g[THROWN];
-    delete g[THROWN];
+    const value = g[kThrown];
+    delete g[kThrown];
     return value;
   }
 

@@ -1,4 +1,4 @@
-// Created by sinks.ts for a dump folder: keeps the folder's bound (the newest maxFiles dumps)
+// A dump folder's bound: keeps the newest maxFiles dumps
 // and, for the processes of one cluster, the rule of one dump per failure site, across every
 // process that writes there. The state is the folder itself, read when a dump is written, so
 // a process never waits for another and a crashing worker's dump is on disk before it returns.

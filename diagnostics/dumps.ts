@@ -1,5 +1,5 @@
-// Created by diagnostics/index.ts; turns an error plus its capture (or its stack text when
-// nothing was captured) into one redacted Dump, which it hands to the sinks.
+// Building a dump: an error plus its capture (or its stack text when nothing was captured)
+// turned into one redacted Dump.
 import type { IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';

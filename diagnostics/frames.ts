@@ -1,6 +1,6 @@
-// Used by capture.ts (same-thread session, at a throw) and inspector/remote.ts (another process,
-// paused from outside): turns the protocol's call frames into redacted, source-mapped frames
-// with their locals and their receiver's fields.
+// Reading frames through the inspector protocol (a same-thread session at a throw, or another
+// process paused from outside): the protocol's call frames turned into redacted, source-mapped
+// frames with their locals and their receiver's fields.
 import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { originOf } from './finish.js';

@@ -1,6 +1,6 @@
-// Created by cli.ts / start() when debug is on (TSPUMA_OPTS=-d, --debug, debug: true); owns
-// the capturer, the dump builder and the sinks, and is handed to the server as its debug hook.
-import { CLUSTER_RUN_ENV } from '../server/cluster/messages.js';
+// Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
+// builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
+import { CLUSTER_RUN_ENV, DUMP_DIR_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
@@ -44,7 +44,8 @@ export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPe
 
 export function dumpDirFrom(env: NodeJS.ProcessEnv, explicit: string | null): string | null {
   if (explicit) return explicit;
-  if (env.TSPUMA_DUMP_DIR && env.TSPUMA_DUMP_DIR.trim() !== '') return env.TSPUMA_DUMP_DIR;
+  const fromEnv = env[DUMP_DIR_ENV];
+  if (fromEnv && fromEnv.trim() !== '') return fromEnv;
   if (env.CI === 'true' || env.CI === '1') return 'tspuma-dumps';
   return null;
 }
@@ -59,7 +60,7 @@ export class Diagnostics implements DiagnosticsHook {
   private readonly worker: number | null;
 
   constructor(private readonly opts: DiagnosticsOptions) {
-    const index = opts.env.TSPUMA_WORKER_INDEX;
+    const index = opts.env[WORKER_INDEX_ENV];
     this.worker = index !== undefined && /^\d+$/.test(index) ? Number(index) : null;
     const redactor = new Redactor(opts.redact);
     this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError, {
@@ -83,17 +84,24 @@ export class Diagnostics implements DiagnosticsHook {
 
   private readonly attribution = new Attribution();
 
+  /** Undoes watchConsole() at close, unless something replaced console.error since. */
+  private unwatchConsole: (() => void) | null = null;
+
   /** console.error inside an app call notes the errors it prints (the app's output is unchanged). */
   private watchConsole(): void {
     const original = console.error;
     const attribution = this.attribution;
-    console.error = function (this: unknown, ...args: unknown[]) {
+    const watching = function (this: unknown, ...args: unknown[]) {
       try {
         attribution.noteLogged(args);
       } catch {
         /* never in the way of the app's own logging */
       }
       return original.apply(this, args);
+    };
+    console.error = watching;
+    this.unwatchConsole = () => {
+      if (console.error === watching) console.error = original;
     };
   }
 
@@ -181,6 +189,7 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
+    this.unwatchConsole?.();
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);

@@ -1,5 +1,5 @@
-// Types only: built by capture.ts and dumps.ts, read by render.ts, the sinks, the lowlevel
-// handler and `tspuma dump`. The JSON schema of a dump file (documented in DEBUGGING.md).
+// Types only: the Dump and its frames, the JSON schema of a dump file (documented in
+// DEBUGGING.md).
 
 export const DUMP_VERSION = 1;
 

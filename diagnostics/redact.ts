@@ -1,7 +1,6 @@
-// Created by dumps.ts for every dump, before it leaves the process (stderr, files, handler,
-// 500 page), by the frame reader for every value it shows, and by server.ts for the URLs its
-// log lines print; hands back the same values with secrets replaced by "[redacted]". It
-// imports nothing, so the server can load it when debug mode is off.
+// Redaction: values (dumps, frame values, logged URLs and errors) handed back with secrets, by
+// name and by shape, replaced by "[redacted]". It imports nothing, so the server can load it
+// when debug mode is off.
 
 export const REDACTED = '[redacted]';
 export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);

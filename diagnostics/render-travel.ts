@@ -1,4 +1,4 @@
-// Called by render.ts (one line there): the text of what a dump says about how its error
+// The text of what a dump says about how its error
 // travelled: the status the app answered itself, a note, where each cause was thrown, and an
 // AggregateError's members with their culprit frames and values.
 import type { Dump, Shown } from './model.js';

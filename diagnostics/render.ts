@@ -1,4 +1,4 @@
-// Created by sinks.ts, the 500 page and `tspuma dump`; renders a Dump as text in topaz's
+// Rendering: a Dump as text in topaz's
 // spirit, signal first: the app's frames (and the culprit) in full with receiver fields and
 // locals, the culprit's source line with a caret, tspuma's and node's frames one line each.
 import type { Dump, DumpFrame, Shown } from './model.js';

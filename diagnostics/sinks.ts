@@ -1,4 +1,4 @@
-// Created by diagnostics/index.ts; every dump goes here and leaves the process once per
+// Where dumps go: every dump leaves the process once per
 // distinct site: stderr (text), TSPUMA_DUMP_DIR (.json and .txt, 0600, bounded across every
 // process writing there), CI annotations.
 import { resolve } from 'node:path';

@@ -1,6 +1,5 @@
-// Created by capture.ts, dumps.ts and inspector/profile-map.ts to turn a V8 location (generated
-// code, 0-based) into the original .ts file, line and column; reads inline maps (esbuild, tsx)
-// and tsc's .js.map files.
+// Source maps: a V8 location (generated code, 0-based) turned into the original .ts file, line
+// and column; reads inline maps (esbuild, tsx) and tsc's .js.map files.
 import { readFileSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';

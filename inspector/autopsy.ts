@@ -1,4 +1,4 @@
-// Created by cluster/primary.ts when a worker misses workerTimeout and has an inspector: pauses it,
+// The autopsy of a hung worker (one that missed workerTimeout, with an inspector): pauses it and
 // writes its stack and requests in flight as a `hang` dump through the sinks, all time-bounded.
 import type { Logger } from 'pino';
 import type { Dump } from '../diagnostics/model.js';

@@ -1,5 +1,5 @@
-// Run by inspector/setup.ts in a worker thread, so discovery and the DevTools proxy keep answering
-// while the main thread spins or sits paused; hands every request to Discovery.
+// The worker-thread entry of discovery: discovery and the DevTools proxy keep answering while the
+// main thread spins or sits paused; every request goes to Discovery.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Discovery, type Target } from './discovery.js';
 

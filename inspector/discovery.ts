@@ -1,4 +1,4 @@
-// Created in inspector/discovery-thread.ts (a worker thread of the primary or single process):
+// Inspector discovery (in a worker thread of the primary or single process):
 // serves /json/list, /json/version and /json/protocol for every process as Node's inspector does,
 // proxies DevTools' WebSocket to each, and refuses web pages (their Origin) and rebound Host names.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

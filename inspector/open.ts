@@ -1,11 +1,11 @@
-// Created by single.ts, cluster/run.ts (the primary) and cluster/worker.ts when inspect is on:
-// opens this process's own inspector on its predictable port (or a logged fallback) and hands
-// the URL to discovery.
+// This process's own inspector: opened on its predictable port (or a logged fallback) when
+// inspect is on, its URL for discovery, and the requests in flight exposed to a remote reader.
 import inspector from 'node:inspector';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import { findPortHolder } from '../server/port-holder.js';
+import { kInFlight } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 
 /** Who a process is, for its port and its title. */
@@ -21,12 +21,10 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
-/** Where a remote reader finds the requests in flight (see inspector/remote.ts). */
-export const IN_FLIGHT = Symbol.for('tspuma.inFlight');
 
 /** Lets an autopsy read the requests in flight while the process is paused. */
 export function exposeInFlight(read: () => InFlight[]): void {
-  (globalThis as Record<symbol, unknown>)[IN_FLIGHT] = read;
+  (globalThis as Record<symbol, unknown>)[kInFlight] = read;
 }
 
 /** How a process is named in log lines: "the server", "the primary", "worker 1". */

@@ -1,6 +1,6 @@
-// Created by `tspuma inspect` (server/cli/inspect.ts), the control app's /stack and the primary's
-// hung-worker autopsy: attaches to another process's inspector with chrome-remote-interface and
-// hands its paused frames to the diagnostics layer's reader, redaction and Dump model.
+// Attaching to another process's inspector with chrome-remote-interface: live stacks, CPU
+// profiles and heap snapshots; its paused frames go through the diagnostics layer's reader,
+// redaction and Dump model.
 import { createWriteStream } from 'node:fs';
 import { nextDumpId } from '../diagnostics/dumps.js';
 import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
@@ -10,6 +10,7 @@ import { Redactor } from '../diagnostics/redact.js';
 import { openPrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import { DEFAULTS } from '../server/option-records.js';
+import { IN_FLIGHT_KEY } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
 
@@ -80,7 +81,7 @@ export interface StackOptions {
 
 /** What the paused process says about itself (and its requests in flight: inspector/open.ts). */
 const SELF = `(() => {
-  const f = globalThis[Symbol.for('tspuma.inFlight')];
+  const f = globalThis[Symbol.for(${JSON.stringify(IN_FLIGHT_KEY)})];
   const m = process.memoryUsage();
   return { inFlight: typeof f === 'function' ? f() : [], pid: process.pid, node: process.version, rssBytes: m.rss, heapUsedBytes: m.heapUsed, uptimeSeconds: Math.round(process.uptime()) };
 })()`;

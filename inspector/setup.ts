@@ -1,5 +1,5 @@
-// Created by single.ts and cluster/run.ts when inspect is on: opens the process's own inspector,
-// starts discovery in a worker thread (discovery-thread.ts) and prints the DevTools addresses.
+// Inspect mode for a serving process: opens its own inspector, starts discovery in a worker
+// thread (discovery-thread.ts) and prints the DevTools addresses.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';

@@ -1,9 +1,9 @@
-// Created by app-loader.ts with the user's export; turns a Node listener, a fetch handler or
-// a Rack app into one (req, res) => Promise<void> that server.ts invokes inside a pool slot.
+// App kinds: tells a Node listener, a fetch handler and a Rack app apart and turns each into one
+// (req, res) => Promise<void> invoke, which runs inside an invocation slot.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { kAppKind } from './shared-names.js';
 import {
-  APP_KIND,
   type AppKind,
   type FetchApp,
   type FetchBindings,
@@ -28,10 +28,10 @@ export interface Adapted {
   readonly upgrade?: UpgradeHandler;
 }
 
-type Tagged<T> = T & { [APP_KIND]: AppKind };
+type Tagged<T> = T & { [kAppKind]: AppKind };
 
 function tag<T extends object>(fn: T, kind: AppKind): Tagged<T> {
-  Object.defineProperty(fn, APP_KIND, { value: kind, enumerable: false });
+  Object.defineProperty(fn, kAppKind, { value: kind, enumerable: false });
   return fn as Tagged<T>;
 }
 
@@ -55,7 +55,7 @@ export function nodeListener(app: NodeListener): NodeListener {
  */
 export function detectKind(app: unknown): AppKind | null {
   if (typeof app === 'function') {
-    const tagged = (app as { [APP_KIND]?: AppKind })[APP_KIND];
+    const tagged = (app as { [kAppKind]?: AppKind })[kAppKind];
     if (tagged) return tagged;
     return app.length >= 2 ? 'node' : 'fetch';
   }

@@ -1,5 +1,5 @@
-// Created by cli.ts and single.ts with the resolved options; finds and imports the user's
-// app (TypeScript through ts-loader.ts, with source maps) and hands an adapted invoke to server.ts.
+// Loading the app: finds and imports the user's app module (TypeScript through ts-loader.ts, with
+// source maps), picks its export and adapts it (adapters.ts) into one invoke.
 import { existsSync, statSync } from 'node:fs';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

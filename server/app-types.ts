@@ -1,5 +1,5 @@
-// Types only: written by users (apps, hooks, handlers) and read by adapters.ts, options.ts
-// and lowlevel.ts. Holds the markers the rack()/fetchHandler()/nodeListener() wrappers set.
+// Types only: the shapes users write (apps, responses, hooks, the lowlevel error handler, upgrade
+// and WebSocket handlers) and the app kinds the rack()/fetchHandler()/nodeListener() wrappers mark.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 
@@ -76,16 +76,16 @@ export type LowlevelErrorHandler = (
 
 export type Hook = (...args: unknown[]) => unknown;
 
-export const APP_KIND = Symbol.for('tspuma.appKind');
+import type { kAppKind } from './shared-names.js';
 export type AppKind = 'node' | 'fetch' | 'rack';
 
-export type TaggedApp = ((...args: never[]) => unknown) & { [APP_KIND]?: AppKind };
+export type TaggedApp = ((...args: never[]) => unknown) & { [kAppKind]?: AppKind };
 export type AppInput = NodeListener | FetchHandler | FetchApp | RackApp | TaggedApp;
 
 /**
  * WebSocket handlers, exported by the app module as `websocket` (or as the `websocket` property
  * of a default-exported object, beside `fetch`). tspuma accepts the upgrade with `ws`; the
- * connection then leaves the request pool. `accept` may refuse an upgrade (return false or a
+ * connection then gives up its invocation slot. `accept` may refuse an upgrade (return false or a
  * status code); `ws` is a `ws` WebSocket.
  */
 export interface WebSocketHandler {

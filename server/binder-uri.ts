@@ -1,5 +1,5 @@
-// Created by options.ts for every bind URI (config, -b, PORT); hands validated BindSpecs to
-// binder.ts, which listens on them. Parsing only: no socket is touched here.
+// Bind URIs (tcp://, ssl://, unix://, with backlog, mode and TLS files) parsed and checked into
+// BindSpecs, and a bind's URL for boot lines. Parsing only: no socket is touched here.
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { TspumaError, didYouMean, showValue } from './errors.js';

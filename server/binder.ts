@@ -1,5 +1,5 @@
-// Created by the launcher (single.ts) with the resolved binds; creates one node:http or
-// node:https server per bind, listens, and hands the listening servers to server.ts.
+// Binding: creates one node:http or node:https server per bind (node's own timers off), listens
+// with its backlog, and turns listen errors into coded errors naming the bind and a hint.
 import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import http from 'node:http';
@@ -7,96 +7,21 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { bindUrl, type BindSpec } from './binder-uri.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
+import { kDumped } from './shared-names.js';
+import { SERVER_OPTIONS } from './node-http.js';
 
-export interface Listener {
+/** A node:http server listening on one bind. */
+export interface BoundServer {
   readonly spec: BindSpec;
   readonly server: http.Server;
   /** "http://127.0.0.1:9292" with the port the kernel gave for :0. */
   readonly url: string;
   readonly port: number | null;
 }
-
-/** Installed on the response prototype by server.ts: called when a head says it is an event stream. */
-export const kOnStreaming = Symbol('tspuma.onStreaming');
-/** server.ts's state for the request a response answers (null until the request is admitted). */
-export const kRequestState = Symbol('tspuma.requestState');
-
-const isContentType = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
-
-/** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
-function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
-  const headers = a !== null && typeof a === 'object' ? a : b !== null && typeof b === 'object' ? b : null;
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      // [[name, value], ...]
-      for (const pair of headers as unknown[][]) if (isContentType(pair[0])) return pair[1];
-    } else {
-      // [name, value, name, value]
-      for (let i = 0; i + 1 < headers.length; i += 2) if (isContentType(headers[i])) return headers[i + 1];
-    }
-  } else if (headers) {
-    for (const name in headers as Record<string, unknown>) if (isContentType(name)) return (headers as Record<string, unknown>)[name];
-  }
-  return res.getHeader('content-type');
-}
-
-/**
- * node:http's response, plus one check when the head goes out (writeHead is also what an
- * implicit head calls): a `text/event-stream` response is handed to server.ts, which takes it
- * out of the pool, whichever kind of app wrote it.
- */
-export class TspumaResponse extends http.ServerResponse {
-  declare [kOnStreaming]?: (res: http.ServerResponse) => void;
-  declare [kRequestState]: unknown;
-
-  constructor(req: http.IncomingMessage, options?: object) {
-    // Explicit parameters: the implicit derived constructor spreads its arguments (slower).
-    // @ts-expect-error node:http passes its options (highWaterMark...) as a second argument; the types omit it
-    super(req, options);
-    // Set here so every response has the field from birth: setting it later would give each one a new shape.
-    this[kRequestState] = null;
-  }
-}
-/** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
-export class TspumaRequest extends http.IncomingMessage {
-  declare id: string;
-
-  constructor(socket: net.Socket) {
-    super(socket);
-    this.id = '';
-  }
-}
-
-const writeHead = http.ServerResponse.prototype.writeHead;
-Object.defineProperties(TspumaResponse.prototype, {
-  writeHead: {
-    configurable: true,
-    writable: true,
-    value: function (this: TspumaResponse, code: number, a?: unknown, b?: unknown) {
-      (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
-      const hook = this[kOnStreaming];
-      if (hook) {
-        const type = contentTypeOf(this, a, b);
-        if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
-      }
-      return this;
-    },
-  },
-});
-
-export const SERVER_OPTIONS: http.ServerOptions = {
-  IncomingMessage: TspumaRequest,
-  ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
-  // The reactor owns every connection deadline; node's own timers are switched off.
-  requestTimeout: 0,
-  headersTimeout: 0,
-  keepAliveTimeout: 0,
-  requireHostHeader: false,
-};
 
 const require = createRequire(import.meta.url);
 /** node:https, loaded by the first ssl:// bind: with node:tls it is about 5 ms of a plain boot. */
@@ -111,7 +36,7 @@ export function readSomaxconn(): number | null {
   }
 }
 
-/** One server per bind; handshakeMs bounds a TLS handshake (the reactor takes over after it). */
+/** One server per bind; handshakeMs bounds a TLS handshake (the connection deadlines take over after it). */
 export function createHttpServer(spec: BindSpec, handshakeMs = 30_000): http.Server {
   const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
   if (spec.tls) {
@@ -195,8 +120,8 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
   log.info({ path }, `Removed stale socket file ${path}`);
 }
 
-/** Listens on one bind. Resolves with the Listener, rejects with a coded TspumaError. */
-export async function listen(spec: BindSpec, server: http.Server, log: Logger): Promise<Listener> {
+/** Listens on one bind. Resolves with the BoundServer, rejects with a coded TspumaError. */
+export async function listen(spec: BindSpec, server: http.Server, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<BoundServer> {
   const somaxconn = readSomaxconn();
   if (somaxconn !== null && spec.backlog > somaxconn) {
     log.warn(
@@ -215,7 +140,7 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger): 
       const coded = listenError(err, spec);
       if (diagnostics) {
         diagnostics.report(coded, { phase: 'listen', kind: 'listen', snapshot, context: { uri: spec.uri, ...args, somaxconn } });
-        Object.defineProperty(coded, Symbol.for('tspuma.dumped'), { value: true });
+        Object.defineProperty(coded, kDumped, { value: true });
       }
       reject(coded);
     };

@@ -1,18 +1,17 @@
 #!/usr/bin/env node
 // The `tspuma` bin: reads argv, TSPUMA_OPTS, the environment and the config file, resolves
-// options, loads the app and hands everything to single.ts. Coded errors end here (exit 1).
-import { WORKER_INDEX_ENV } from './cluster/messages.js';
+// options, turns debug mode on (enableDebug, as start() does), and runs single mode, cluster
+// mode or a worker. Coded errors end here (exit 1).
+import { WORKER_INDEX_ENV, kDumped } from './shared-names.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
-import { installDiagnostics, diagnostics } from './debug-hook.js';
+import type { Logger } from 'pino';
+import { enableDebug, type DiagnosticsHook } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
 import { peekOption, resolveOptions, type Layer } from './options.js';
 import { VERSION } from './version.js';
-
-/** Set on errors whose dump was already emitted where they happened (listen). */
-const DUMPED = Symbol.for('tspuma.dumped');
 
 /** `tspuma dump [--all-frames] FILE.json`: prints a saved dump as text (every frame in full with --all-frames). */
 async function dumpCommand(argv: string[]): Promise<number> {
@@ -33,6 +32,9 @@ async function dumpCommand(argv: string[]): Promise<number> {
   process.stdout.write(`${renderText(dump, process.stdout.isTTY === true, { allFrames })}\n`);
   return 0;
 }
+
+/** Debug mode's hook, once main() turned it on: report() and the exit close it. */
+let diagnostics: DiagnosticsHook | null = null;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
@@ -63,28 +65,30 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Debug mode starts before options are validated, so a bad option gets a dump too.
+  // Capture failures go to stderr until the logger exists, then to it (as with start()).
+  let log: Logger | null = null;
   if (peekOption(layers, 'debug')) {
-    const { enableDiagnostics } = await import('../diagnostics/index.js');
-    installDiagnostics(enableDiagnostics({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }));
+    diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
   }
-  const options = diagnostics ? diagnostics.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
+  const d = diagnostics;
+  const options = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
+  log = createLogger({ level: options.logLevel, redact: options.redact });
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
     const { runWorker } = await import('./cluster/worker.js');
-    return runWorker(options, createLogger({ level: options.logLevel, redact: options.redact }), index);
+    return runWorker(options, log, index, d);
   }
-  const log = createLogger({ level: options.logLevel, redact: options.redact });
-  if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log);
+  if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log, d);
   const [{ loadApp }, { runSingle }] = await Promise.all([import('./app-loader.js'), import('./single.js')]);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-  const running = await runSingle(options, loaded, log, { ownProcess: true });
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d });
   return running.stopped;
 }
 
 function report(err: unknown): void {
-  if (diagnostics && !(err as { [DUMPED]?: boolean })?.[DUMPED]) {
+  if (diagnostics && !(err as { [kDumped]?: boolean })?.[kDumped]) {
     try {
       diagnostics.report(err, { phase: isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_LISTEN') ? 'listen' : isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_APP') ? 'boot' : 'config' });
     } catch {

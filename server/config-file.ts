@@ -1,5 +1,5 @@
-// Created by cli.ts before options are resolved; imports tspuma.config.{ts,mts,js,mjs} and
-// hands its default export to options.ts as the lowest-precedence layer above the defaults.
+// The config file: finds tspuma.config.{ts,mts,js,mjs} (or the -C path), imports it and makes
+// its default export the option layer with the lowest precedence above the defaults.
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { importUserModule } from './app-loader.js';

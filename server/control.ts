@@ -1,9 +1,9 @@
-// Created by cli.ts in cluster mode when controlUrl is set; a token-guarded HTTP app that
-// hands stats and commands (stop, restarts, worker counts) to the Primary.
+// The cluster's control app: a token-guarded HTTP app that hands stats and commands (stop,
+// restarts, worker counts, live stacks) to the Primary.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { listen, type Listener } from './binder.js';
+import { listen, type BoundServer } from './binder.js';
 import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
 import type { TspumaError } from './errors.js';
@@ -26,7 +26,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /** Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN. */
-export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger): Promise<Listener> {
+export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger): Promise<BoundServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
@@ -78,5 +78,5 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         return json(res, 404, { error: `unknown command ${url.pathname}` });
     }
   });
-  return listen(spec, server, log);
+  return listen(spec, server, log, primary.diagnostics);
 }

@@ -1,6 +1,8 @@
-// Set by cli.ts (or start()) only when debug is on; read by binder, server, reactor and
-// single.ts, which hand failures to it. While it is null the diagnostics layer does not exist.
+// The diagnostics hook: what the server hands failures to in debug mode, and the one way to turn
+// it on (enableDebug, for the CLI and start() alike). Each module that reports gets the hook
+// passed in; null (debug off, the default) means the diagnostics layer is never loaded.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { Dump, DumpPhase } from '../diagnostics/model.js';
 
 export interface ReportContext {
@@ -48,12 +50,35 @@ export interface DiagnosticsHook {
   close(): void;
 }
 
-/** The live hook; null when debug is off (the default). */
-export let diagnostics: DiagnosticsHook | null = null;
-
-export function installDiagnostics(hook: DiagnosticsHook | null): void {
-  diagnostics = hook;
+/** What debug mode is built from: the options (or, in the CLI, their raw values before validation). */
+export interface DebugSettings {
+  /** Dump folder (null: TSPUMA_DUMP_DIR, or ./tspuma-dumps in CI). */
+  readonly dir: string | null;
+  /** Frames per dump (undefined: the default). */
+  readonly frames?: number;
+  /** Extra secret-name pattern. */
+  readonly redact: string | null;
 }
 
-/** Where lowlevel.ts finds a request's dump: env['tspuma.dump']. */
-export const DUMP_ENV_KEY = 'tspuma.dump';
+/**
+ * Where capture's own failures go: the server's log once there is one (`logOf` returns it),
+ * stderr before (the CLI turns debug on before options are resolved, so a bad option gets a dump).
+ */
+export function internalErrorReporter(logOf: () => Logger | null, write: (text: string) => void = (t) => process.stderr.write(t)): (err: unknown) => void {
+  return (err) => {
+    const log = logOf();
+    if (log) log.error({ err }, 'diagnostics capture failed');
+    else write(`tspuma: diagnostics capture failed: ${(err as Error)?.message ?? String(err)}\n`);
+  };
+}
+
+/** Turns debug mode on: loads the diagnostics layer (only now) and starts capturing. */
+export async function enableDebug(settings: DebugSettings, logOf: () => Logger | null): Promise<DiagnosticsHook> {
+  const { enableDiagnostics } = await import('../diagnostics/index.js');
+  return enableDiagnostics({
+    dir: settings.dir,
+    ...(settings.frames !== undefined ? { frames: settings.frames } : {}),
+    redact: settings.redact,
+    onInternalError: internalErrorReporter(logOf),
+  });
+}

@@ -1,5 +1,5 @@
-// Created by every module that refuses input or reports a failure; TspumaError instances
-// are handed to the CLI (which prints them and exits) or to the lowlevel error handler.
+// The TSPUMA_ERR_* table (code, message template, status) and TspumaError, the coded error every
+// refusal and failure is reported with; docs/errors.md lists the same codes (a test checks).
 
 /**
  * The one table of stable error codes. Key === code. Each entry has a message template

@@ -1,12 +1,19 @@
-// Called by single.ts, cluster/primary.ts and cluster/worker.ts at each lifecycle point; runs
-// the user's hooks in order and hands a throwing hook to the log (and the diagnostics layer).
+// Runs the user's lifecycle hooks in order; a throwing hook goes to the log (and, in debug mode,
+// to the diagnostics hook) with the hook's name.
 import type { Logger } from 'pino';
 import type { Hook } from './app-types.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 
+/** Where hook failures go (a Server and a Primary are both). */
+export interface HookReporting {
+  readonly log: Logger;
+  readonly diagnostics: DiagnosticsHook | null;
+}
+
 /** Runs hooks in order. A throw is logged with the hook's name; with rethrow it also propagates. */
-export async function runHooks(name: string, hooks: readonly Hook[], log: Logger, args: unknown[] = [], opts: { rethrow?: boolean } = {}): Promise<void> {
+export async function runHooks(name: string, hooks: readonly Hook[], to: HookReporting, args: unknown[] = [], opts: { rethrow?: boolean } = {}): Promise<void> {
+  const { log, diagnostics } = to;
   for (const hook of hooks) {
     log.debug({ hook: name }, `running hook ${name}`);
     diagnostics?.enter('hook');

@@ -1,5 +1,5 @@
-// The package entry ("tspuma"): what apps and config files import. Created by nobody;
-// it re-exports the wrappers, defineConfig, start() and the public types, nothing else.
+// The package entry ("tspuma"): the wrappers, defineConfig, start() and the public types,
+// re-exported, nothing else.
 export { rack, fetchHandler, nodeListener } from './adapters.js';
 export { defineConfig } from './options.js';
 export { ERRORS, TspumaError } from './errors.js';

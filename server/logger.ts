@@ -1,5 +1,5 @@
-// Created by cli.ts (and tests) from the resolved options; every module logs through the
-// pino logger it returns, pretty-printed by pino-pretty on a TTY and JSON lines otherwise.
+// The logger: pino at the configured level with secrets redacted, pretty-printed by pino-pretty
+// on a TTY and JSON lines otherwise.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';

@@ -1,13 +1,16 @@
-// Created by server.ts; every error that ends a request (app throw, parse error, 413, 408,
-// 501, 503) comes here, goes to the user's lowlevelErrorHandler, and is written to the client.
+// The error responses that end a request (app throw, parse error, 413, 408, 501, 503): the one
+// the user's lowlevelErrorHandler builds (or tspuma's default), written on a node:http response
+// or, before node:http made one, on the raw socket, always with Connection: close.
 import type { ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { DUMP_ENV_KEY, diagnostics, type Reported } from './debug-hook.js';
+import type { DiagnosticsHook, Reported } from './debug-hook.js';
+import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
+import { closeAfterResponse } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
 /** How long a lowlevelErrorHandler may take before the default response is used. */
@@ -19,17 +22,19 @@ export interface LowlevelContext {
   readonly handler: LowlevelErrorHandler | null;
   readonly production: boolean;
   readonly log: Logger;
+  /** Debug mode's hook: a throwing lowlevelErrorHandler is dumped through it. */
+  readonly diagnostics: DiagnosticsHook | null;
 }
 
 /** The development page's rules when no dump (with the configured names) came with the error. */
 const pageRedactor = new Redactor();
 
 /**
- * Puma's default: the message and stack in development, nothing in production. The message and
+ * tspuma's own error response (Puma's default): the message and stack in development, nothing in production. The message and
  * stack are redacted like a dump (a message may quote a connection string or a request body):
  * with a dump, its message is the one shown, redacted with the configured names too.
  */
-export function defaultResponse(err: Error, status: number, production: boolean, env?: RackEnv): Normalized {
+export function defaultErrorResponse(err: Error, status: number, production: boolean, env?: RackEnv): Normalized {
   const headers = { 'content-type': 'text/plain; charset=utf-8' };
   // The request id, so a user can quote it and the operator find the log line and the dump.
   const id = env?.['tspuma.request_id'];
@@ -53,10 +58,10 @@ function asError(err: unknown): Error {
   return e;
 }
 
-/** Asks the user's handler for a response; falls back to the default on throw, bad shape or timeout. */
-export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
+/** The error response the user's lowlevelErrorHandler builds; the default one if there is none, or on its throw, bad shape or timeout. */
+export async function handlerErrorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
   const err = asError(errIn);
-  if (!ctx.handler) return defaultResponse(err, status, ctx.production, env);
+  if (!ctx.handler) return defaultErrorResponse(err, status, ctx.production, env);
   let timer: NodeJS.Timeout | undefined;
   try {
     const result = await Promise.race([
@@ -66,7 +71,7 @@ export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: R
         timer.unref();
       }),
     ]);
-    if (result === undefined || result === null) return defaultResponse(err, status, ctx.production, env);
+    if (result === undefined || result === null) return defaultErrorResponse(err, status, ctx.production, env);
     return normalize(result, 'lowlevelErrorHandler must return [status, headers, body], a Response or { status, headers, body }');
   } catch (handlerErr) {
     const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER')
@@ -74,26 +79,26 @@ export async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: R
       : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
     ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
     // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
-    if (coded !== handlerErr) diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
-    return defaultResponse(err, status, ctx.production, env);
+    if (coded !== handlerErr) ctx.diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
+    return defaultErrorResponse(err, status, ctx.production, env);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Answers a request that node:http parsed, with Connection: close. Never throws. */
-export async function respondError(ctx: LowlevelContext, res: ServerResponse, err: unknown, env: RackEnv, status: number): Promise<void> {
-  await sendError(ctx, res, await errorResponse(ctx, err, env, status));
+/** Builds (handlerErrorResponse) and writes (writeErrorResponse) the error response to a request node:http parsed. Never throws. */
+export async function answerWithError(ctx: LowlevelContext, res: ServerResponse, err: unknown, env: RackEnv, status: number): Promise<void> {
+  await writeErrorResponse(ctx, res, await handlerErrorResponse(ctx, err, env, status));
 }
 
-/** Writes an error response made by errorResponse, replacing any headers the app had set. */
-export async function sendError(ctx: LowlevelContext, res: ServerResponse, r: Normalized): Promise<void> {
+/** Writes an error response made by handlerErrorResponse, replacing any headers the app had set. */
+export async function writeErrorResponse(ctx: LowlevelContext, res: ServerResponse, r: Normalized): Promise<void> {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  res.shouldKeepAlive = false;
+  closeAfterResponse(res);
   try {
     await writeResponse(res, r, { connection: 'close' });
   } catch (writeErr) {
@@ -119,15 +124,15 @@ async function collect(body: Normalized['body']): Promise<Buffer> {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Answers on a raw socket, for requests node:http rejected before a ServerResponse existed. */
-export async function respondRaw(ctx: LowlevelContext, socket: Socket, err: unknown, env: RackEnv, status: number): Promise<void> {
-  let r = await errorResponse(ctx, err, env, status);
+/** Builds the error response and writes it on the raw socket, for requests node:http rejected before a ServerResponse existed. */
+export async function answerOnRawSocket(ctx: LowlevelContext, socket: Socket, err: unknown, env: RackEnv, status: number): Promise<void> {
+  let r = await handlerErrorResponse(ctx, err, env, status);
   let body: Buffer;
   try {
     body = await collect(r.body);
   } catch (collectErr) {
     ctx.log.error({ err: collectErr }, 'lowlevelErrorHandler body unusable on a raw connection; default used');
-    r = defaultResponse(asError(err), status, ctx.production);
+    r = defaultErrorResponse(asError(err), status, ctx.production);
     body = Buffer.from(r.body as string);
   }
   if (socket.destroyed || !socket.writable) return;

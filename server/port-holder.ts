@@ -1,5 +1,5 @@
-// Created by binder.ts when a listen fails with EADDRINUSE; hands back a description of the
-// process holding the port (read from /proc), or null where it cannot be found.
+// Which process holds a TCP port (read from /proc), for the hint of an EADDRINUSE listen error;
+// null where it cannot be found.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 export interface PortHolder {

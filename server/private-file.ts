@@ -1,5 +1,5 @@
-// Used wherever tspuma writes a file that may hold a secret (the state file's control token,
-// dump files, heap snapshots): such files are readable by their owner only, 0600 whatever mode
+// Files that may hold a secret (the state file's control token, dump files, heap snapshots):
+// such files are readable by their owner only, 0600 whatever mode
 // a file already at that path had, and the folders tspuma creates for them are 0700.
 import { closeSync, fchmodSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 

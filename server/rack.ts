@@ -1,8 +1,9 @@
-// Created by adapters.ts (Rack apps) and lowlevel.ts (the env given to lowlevelErrorHandler);
-// turns a node:http request into Rack's env hash, which it hands to the app or the handler.
+// Rack's env: a node:http request (or, for a request node:http could not parse, its socket)
+// turned into Rack's env hash.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
+import { keepsAlive, peerAddressKnown } from './node-http.js';
 import { firstHeader } from './raw-headers.js';
 import { requestIdOf } from './request-id.js';
 
@@ -63,8 +64,6 @@ function hostParts(host: string): HostParts {
   return parts;
 }
 
-/** node's own cache of getpeername() on a socket, set by the first read of remoteAddress. */
-type PeerCached = Socket & { _peername?: { address?: string } };
 const kPeer = Symbol('tspuma.peerSocket');
 /** An env whose REMOTE_ADDR is still to be read from this socket. */
 type PendingEnv = RackEnv & { [kPeer]?: Socket };
@@ -129,7 +128,7 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   // The connection's last request (the client asked to close, as `ab` without -k does) with the
   // address not read yet: read on first use. Otherwise a plain value: a keep-alive connection
   // reads it once, and a property defined per request would cost more than that one read.
-  if (socket && res && !res.shouldKeepAlive && (socket as PeerCached)._peername === undefined) {
+  if (socket && res && !keepsAlive(res) && !peerAddressKnown(socket)) {
     env[kPeer] = socket;
     Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
   } else env.REMOTE_ADDR = socket?.remoteAddress ?? '';

@@ -1,9 +1,10 @@
 // Watches a request body as node:http's parser pushes it into the request stream: counts a
 // chunked body against httpContentLengthLimit, and holds the app back until a small body is
 // complete (Puma's reactor reads bodies before a thread takes them), so a slow upload holds no
-// pool slot and a malformed chunk is refused before the app runs. The only place that wraps
-// IncomingMessage#push or sets its private `_consuming` (each pinned by test/unit/request-body.test.ts).
+// invocation slot and a malformed chunk is refused before the app runs. The push it wraps and the
+// `_consuming` mark it sets are node:http internals, reached through node-http.ts.
 import type http from 'node:http';
+import { interceptPush, markConsumed } from './node-http.js';
 
 /** What the server does when the watch decides. */
 export interface BodyOwner<S> {
@@ -29,8 +30,7 @@ export interface BodyWatchState {
 export function watchBody<S extends BodyWatchState>(req: http.IncomingMessage, state: S, owner: BodyOwner<S>, limit: number | null, hold: number): void {
   let seen = 0;
   state.waiting = hold > 0;
-  const push = req.push.bind(req);
-  req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+  const push = interceptPush(req, (chunk: unknown, encoding?: BufferEncoding): boolean => {
     if (state.takenOver) return true;
     if (chunk !== null) {
       seen += (chunk as Buffer).byteLength;
@@ -43,12 +43,10 @@ export function watchBody<S extends BodyWatchState>(req: http.IncomingMessage, s
     if (!state.waiting) return room;
     if (chunk === null || seen > hold) {
       state.waiting = false;
-      // The whole body is in the stream's buffer, so reading it never calls _read(), which is
-      // where node marks a request as consumed; unmarked, node "dumps" it after the response
-      // (removeAllListeners('data'), resume(): about 1 µs a request for nothing to drain).
-      if (chunk === null) (req as unknown as { _consuming: boolean })._consuming = true;
+      // The whole body is in the stream's buffer: reading it will not mark the request consumed.
+      if (chunk === null) markConsumed(req);
       owner.bodyReady(state);
     }
     return true;
-  };
+  });
 }

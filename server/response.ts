@@ -1,5 +1,5 @@
-// Created by adapters.ts and lowlevel.ts with whatever a handler returned; normalises Rack
-// arrays, fetch Responses and plain objects, and hands the bytes to node:http's ServerResponse.
+// Responses: normalises what a handler returned (Rack arrays, fetch Responses, plain objects) and
+// writes it to node:http's ServerResponse, with backpressure.
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -1,20 +1,23 @@
-// Created by single.ts (and tests) with resolved Options and an adapted app; owns the
-// listeners, the reactor and the pool, and hands each admitted request to the app.
+// One HTTP server over every bind: owns the bound node:http servers, the connection deadlines and
+// the invocation limit; admits each request, hands it to the app, answers in its place when
+// it must (refusals, timeouts, parse errors, shutdown), and stops gracefully.
 import type http from 'node:http';
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import type { RackEnv } from './app-types.js';
-import { TspumaResponse, createHttpServer, kOnStreaming, kRequestState as kState, listen, removeUnixSocket, type Listener } from './binder.js';
+import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
+import { closeAfterResponse, closeLingering, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming, supportedText } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
-import { DUMP_ENV_KEY, diagnostics } from './debug-hook.js';
-import { errorResponse, respondError, respondRaw, sendError, type LowlevelContext } from './lowlevel.js';
+import type { DiagnosticsHook } from './debug-hook.js';
+import { DUMP_ENV_KEY } from './shared-names.js';
+import { handlerErrorResponse, answerWithError, answerOnRawSocket, writeErrorResponse, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
-import { Pool, type Ticket } from './pool.js';
+import { InvocationLimit, type Ticket } from './invocation-limit.js';
 import { buildEnv, socketEnv } from './rack.js';
-import { Reactor, entryOf, type Entry, type Phase, type ReadExpiry } from './reactor.js';
+import { ConnectionDeadlines, entryOf, type ConnectionState, type Entry, type ReadExpiry } from './deadlines.js';
 import { watchBody, type BodyOwner } from './request-body.js';
 import { assignRequestId, requestIdOf } from './request-id.js';
 import { Upgrades } from './upgrade.js';
@@ -39,7 +42,7 @@ export interface Stats {
   busy_threads: number;
   max_threads: number;
   requests_count: number;
-  connections: Record<Phase, number>;
+  connections: Record<ConnectionState, number>;
 }
 
 interface RequestState {
@@ -53,7 +56,7 @@ interface RequestState {
   readonly start: number;
   /** The socket's bytesWritten at admission, only read when logRequests is on. */
   readonly sent: number;
-  /** The app holds a pool slot for this request. */
+  /** The app holds an invocation slot for this request. */
   slot: boolean;
   ticket: Ticket | null;
   /** The server answered instead of the app (timeout, 413, shutdown); the app's writes are dropped. */
@@ -65,62 +68,27 @@ interface RequestState {
 }
 type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
 
-const LINGER_MS = 2000;
-
 /**
- * Our FIN is out: node:http calls end() again when the client's FIN arrives, and a second end()
- * builds an ERR_STREAM_ALREADY_FINISHED with its stack, about 20 µs per connection for nothing.
+ * node:http's close after a `Connection: close` response. The client said this was its last
+ * request (Connection: close, or HTTP/1.0 without keep-alive): it sends nothing more, so there is
+ * nothing to linger for, and closing at once saves a wakeup, a read and a timer per connection
+ * (about 30 µs of CPU in the close loop). Otherwise close lingering (node-http.ts).
  */
-function alreadyEnded(this: Socket): Socket {
-  return this;
-}
-
-const plainDestroySoon = (net.Socket.prototype as unknown as { destroySoon: (this: Socket) => void }).destroySoon;
-
-function lingeringClose(this: Socket): void {
-  // The client said this was its last request (Connection: close, or HTTP/1.0 without
-  // keep-alive): it sends nothing more, so there is nothing to linger for. Closing at once
-  // saves a wakeup, a read and a timer per connection (about 30 µs of CPU in the close loop).
-  if (entryOf(this)?.clientClosing) return plainDestroySoon.call(this);
-  if (this.writable) this.end();
-  (this as { end: unknown }).end = alreadyEnded;
-  if (this.destroyed) return;
-  const timer = setTimeout(() => this.destroy(), LINGER_MS);
-  timer.unref();
-  this.once('end', () => this.destroy());
-  this.once('close', () => clearTimeout(timer));
+function closeAfterLastResponse(this: Socket): void {
+  if (entryOf(this)?.clientClosing) return destroySoon(this);
+  closeLingering(this);
 }
 
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
 
-const NEUTERED = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;
-
-/** Makes the app's writes no-ops once the server has answered in its place. */
-function neuter(res: http.ServerResponse): void {
-  for (const name of NEUTERED) {
-    Object.defineProperty(res, name, {
-      configurable: true,
-      writable: true,
-      value: name === 'write' ? () => true : function (this: unknown) {
-        return this;
-      },
-    });
-  }
-}
-
-/** Restores ServerResponse's own methods (from its prototype). */
-function unneuter(res: http.ServerResponse): void {
-  for (const name of NEUTERED) delete (res as unknown as Record<string, unknown>)[name];
-}
-
 /** Long-lived connections that do not answer a clean close within this long are cut. */
 const CLOSE_GRACE_MS = 5000;
 
-/** Installed once on the response prototype: a `text/event-stream` head leaves the pool. */
-TspumaResponse.prototype[kOnStreaming] = function (this: void, res: http.ServerResponse): void {
+/** Once per process: a `text/event-stream` head gives up its invocation slot. */
+setEventStreamHandler((res) => {
   const state = (res as TrackedResponse)[kState];
   if (state) state.server.streaming(res, state);
-};
+});
 
 /** One shared 'close' listener for every response: no closure per request. */
 function onResponseClose(this: TrackedResponse): void {
@@ -128,10 +96,17 @@ function onResponseClose(this: TrackedResponse): void {
   if (state) state.server.finished(this, state);
 }
 
+export interface ServerDeps {
+  /** Debug mode's hook; null or absent: debug off. */
+  readonly diagnostics?: DiagnosticsHook | null;
+  /** Called when idleTimeout passes with no request. */
+  readonly onIdle?: () => void;
+}
+
 export class Server implements BodyOwner<RequestState> {
-  readonly reactor: Reactor;
-  readonly pool: Pool;
-  readonly listeners: Listener[] = [];
+  readonly deadlines: ConnectionDeadlines;
+  readonly invocations: InvocationLimit;
+  readonly boundServers: BoundServer[] = [];
   readonly startedAt = new Date();
   private readonly lowlevel: LowlevelContext;
   private draining = false;
@@ -159,18 +134,21 @@ export class Server implements BodyOwner<RequestState> {
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   private readonly shownUrl: (url: string | undefined) => string;
 
+  /** Debug mode's hook (null: debug off); failures and app calls go through it. */
+  readonly diagnostics: DiagnosticsHook | null;
+
   constructor(
     readonly options: Options,
     readonly app: Adapted,
     readonly log: Logger,
-    /** Called when idleTimeout passes with no request. */
-    onIdle: () => void = () => {},
+    deps: ServerDeps = {},
   ) {
-    this.pool = new Pool(options.threads.min, options.threads.max);
+    const diagnostics = (this.diagnostics = deps.diagnostics ?? null);
+    this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     this.shownUrl = urlRedactor(options.redact);
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
-    this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log };
-    this.reactor = new Reactor(
+    this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log, diagnostics };
+    this.deadlines = new ConnectionDeadlines(
       {
         firstData: options.firstDataTimeout,
         headers: options.headersTimeout,
@@ -183,9 +161,10 @@ export class Server implements BodyOwner<RequestState> {
       {
         readTimeout: (entry, why) => this.readTimeout(entry, why),
         requestTimeout: (entry) => this.requestTimeout(entry),
-        idle: onIdle,
+        idle: deps.onIdle ?? (() => {}),
       },
       log,
+      diagnostics,
     );
   }
 
@@ -193,38 +172,37 @@ export class Server implements BodyOwner<RequestState> {
   private upgrades: Upgrades | null = null;
 
   /** Creates and listens on every bind, in order. Rejects with the first coded listen error. */
-  async bind(): Promise<Listener[]> {
-    this.reactor.start();
+  async bind(): Promise<BoundServer[]> {
+    this.deadlines.start();
     if (this.app.websocket || this.app.upgrade) {
-      this.upgrades = new Upgrades(this.reactor, this.app, this.log, (req, socket, err, status) => {
+      this.upgrades = new Upgrades(this.deadlines, this.app, this.log, (req, socket, err, status) => {
         this.log.debug({ code: err.code, url: this.shownUrl(req.url) }, err.message);
-        void respondRaw(this.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
-      });
+        void answerOnRawSocket(this.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
+      }, this.diagnostics);
       await this.upgrades.init();
     }
     for (const spec of this.options.bind) {
       const server = createHttpServer(spec, this.options.firstDataTimeout * 1000);
       this.attach(server, spec.tls !== null);
-      const listener = await listen(spec, server, this.log);
-      this.listeners.push(listener);
+      this.boundServers.push(await listen(spec, server, this.log, this.diagnostics));
     }
-    return this.listeners;
+    return this.boundServers;
   }
 
-  /** Wires a node:http server into the reactor, the pool and the lowlevel handler. */
+  /** Wires a node:http server into the connection deadlines, the invocation limit and the lowlevel handler. */
   attach(server: http.Server, tls = false): void {
     // maxKeepAlive is enforced in onRequest (Puma's way: the last response says close), not by
     // node's maxRequestsPerSocket, which answers requests pipelined past the cap with 503.
-    // Under TLS the reactor tracks the TLS socket from the end of the handshake (bounded by handshakeTimeout).
-    if (tls) server.on('secureConnection', (socket: TLSSocket) => this.reactor.add(socket));
+    // Under TLS the deadlines track the TLS socket from the end of the handshake (bounded by handshakeTimeout).
+    if (tls) server.on('secureConnection', (socket: TLSSocket) => this.deadlines.add(socket));
     else
       server.on('connection', (socket: Socket) => {
-        this.reactor.add(socket);
+        this.deadlines.add(socket);
         // node:http closes after a `Connection: close` response with destroySoon(): if the
         // client already sent its next request (clients that ignore the header do), the unread
         // bytes turn the close into a reset. Close lingering instead: FIN, then wait for the
         // client's FIN (or LINGER_MS) before releasing the socket.
-        (socket as Socket & { destroySoon: () => void }).destroySoon = lingeringClose;
+        replaceDestroySoon(socket, closeAfterLastResponse);
       });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
     // Without a handler node:http answers an upgrade request as a plain request (the app's).
@@ -242,8 +220,8 @@ export class Server implements BodyOwner<RequestState> {
     server.on('listening', () => server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err)));
     server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
       const err = new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: 'CONNECT', supported: supportedText(this.options.supportedHttpMethods) });
-      entryOf(socket) && this.reactor.remove(entryOf(socket)!);
-      void respondRaw(this.lowlevel, socket, err, buildEnv(req), 501);
+      entryOf(socket) && this.deadlines.remove(entryOf(socket)!);
+      void answerOnRawSocket(this.lowlevel, socket, err, buildEnv(req), 501);
     });
   }
 
@@ -254,7 +232,7 @@ export class Server implements BodyOwner<RequestState> {
       req.resume();
       return;
     }
-    const entry = entryOf(req.socket) ?? this.reactor.add(req.socket);
+    const entry = entryOf(req.socket) ?? this.deadlines.add(req.socket);
     if (entry.closeAfter) {
       // Pipelined behind a request whose response says Connection: close (maxKeepAlive,
       // shutdown, a refusal): not run, since its answer could never be sent. The connection
@@ -264,7 +242,7 @@ export class Server implements BodyOwner<RequestState> {
       return;
     }
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
-    if (!res.shouldKeepAlive) entry.clientClosing = true;
+    if (!keepsAlive(res)) entry.clientClosing = true;
     assignRequestId(req);
     const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
@@ -273,7 +251,7 @@ export class Server implements BodyOwner<RequestState> {
     // A small body (and the start of a chunked one) is read before the app runs: Puma's way.
     const hold = this.options.bodyBufferSize;
     const held = refused === null && hold > 0 && (chunked || (length > 0 && length <= hold));
-    this.reactor.toApp(entry, req, res, held);
+    this.deadlines.toApp(entry, req, res, held);
     const logged = this.requestLog !== null;
     const state: RequestState = {
       server: this,
@@ -288,7 +266,7 @@ export class Server implements BodyOwner<RequestState> {
     res.on('close', onResponseClose);
     const max = this.options.maxKeepAlive;
     if (this.draining || this.busy || (max > 0 && entry.requests >= max)) {
-      res.shouldKeepAlive = false;
+      closeAfterResponse(res);
       entry.closeAfter = true;
     }
 
@@ -306,16 +284,16 @@ export class Server implements BodyOwner<RequestState> {
     if (!state.waiting) this.admit(req, res, state);
   }
 
-  /** To the app now, or to the pool's queue. */
+  /** To the app now, or to the invocation queue. */
   private admit(req: http.IncomingMessage, res: TrackedResponse, state: RequestState): void {
-    if (this.pool.tryAcquire()) this.run(req, res, state);
-    else state.ticket = this.pool.submit(() => this.run(req, res, state));
+    if (this.invocations.tryAcquire()) this.run(req, res, state);
+    else state.ticket = this.invocations.submit(() => this.run(req, res, state));
   }
 
   /** BodyOwner: the body held back from the app is in (or larger than the hold). */
   bodyReady(state: RequestState): void {
     if (state.takenOver) return;
-    this.reactor.bodyRead(state.entry, state.res);
+    this.deadlines.bodyRead(state.entry, state.res);
     this.admit(state.req, state.res, state);
   }
 
@@ -330,22 +308,22 @@ export class Server implements BodyOwner<RequestState> {
   }
 
   /**
-   * The response's head says `text/event-stream`: it leaves the pool (its slot goes to the next
-   * request) and the app phase (no requestTimeout); the reactor closes it when idle or at stop.
+   * The response's head says `text/event-stream`: it gives up its invocation slot (to the next
+   * request) and leaves the app state (no requestTimeout); its deadline closes it when idle or at stop.
    */
   streaming(res: http.ServerResponse, state: RequestState): void {
     if (state.takenOver || res.writableEnded) return;
     this.release(state);
     if (state.captured) {
       state.captured = false;
-      diagnostics?.leave();
+      this.diagnostics?.leave();
     }
     let closing = false;
-    this.reactor.toLongLived(state.entry, 'streaming', () => {
+    this.deadlines.toLongLived(state.entry, 'streaming', () => {
       if (closing || res.destroyed) return void res.destroy();
       closing = true;
       res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
-      neuter(res); // the app may keep writing to it
+      dropAppWrites(res); // the app may keep writing to it
     });
   }
 
@@ -357,6 +335,7 @@ export class Server implements BodyOwner<RequestState> {
       if (res.destroyed) this.release(state);
       return;
     }
+    const diagnostics = this.diagnostics;
     if (diagnostics) {
       diagnostics.enter('app'); // left in finished(), after the last await of the app
       state.captured = true;
@@ -378,8 +357,8 @@ export class Server implements BodyOwner<RequestState> {
   private release(state: RequestState): void {
     if (state.slot) {
       state.slot = false;
-      this.pool.release();
-      if (this.onOutOfBand && this.pool.running === 0 && this.pool.backlog === 0 && !this.outOfBandRunning) {
+      this.invocations.release();
+      if (this.onOutOfBand && this.invocations.running === 0 && this.invocations.backlog === 0 && !this.outOfBandRunning) {
         this.outOfBandRunning = true;
         setImmediate(() => void this.onOutOfBand!().finally(() => (this.outOfBandRunning = false)));
       }
@@ -395,7 +374,7 @@ export class Server implements BodyOwner<RequestState> {
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: this.shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       this.log.error({ err, code: coded.code }, coded.message);
-      diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
+      this.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;
     }
@@ -406,10 +385,10 @@ export class Server implements BodyOwner<RequestState> {
   }
 
   /** Answers through the lowlevel handler with Connection: close; in debug mode with a dump in env. */
-  private answer(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, status: number, phase: 'app' | 'request' = 'request'): Promise<void> {
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, status: number, dumpPhase: 'app' | 'request' = 'request'): Promise<void> {
     const env = buildEnv(req, res);
-    if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(err, { phase, request: req });
-    return respondError(this.lowlevel, res, err, env, status);
+    if (this.diagnostics) env[DUMP_ENV_KEY] = this.diagnostics.report(err, { phase: dumpPhase, request: req });
+    return answerWithError(this.lowlevel, res, err, env, status);
   }
 
   /** The server answers in the app's place; later writes by the app are dropped. */
@@ -423,12 +402,12 @@ export class Server implements BodyOwner<RequestState> {
       res.destroy();
       return;
     }
-    neuter(res); // the app may keep writing while the handler runs
-    const response = await errorResponse(this.lowlevel, err, buildEnv(req, res), status);
-    unneuter(res);
+    dropAppWrites(res); // the app may keep writing while the handler runs
+    const response = await handlerErrorResponse(this.lowlevel, err, buildEnv(req, res), status);
+    restoreAppWrites(res);
     if (res.headersSent || res.destroyed) res.destroy();
-    else await sendError(this.lowlevel, res, response);
-    neuter(res);
+    else await writeErrorResponse(this.lowlevel, res, response);
+    dropAppWrites(res);
   }
 
   private requestTimeout(entry: Entry): void {
@@ -452,7 +431,7 @@ export class Server implements BodyOwner<RequestState> {
     this.log.debug({ code: err.code, remote: entry.socket.remoteAddress }, err.message);
     const state = (entry.res as TrackedResponse | null)?.[kState];
     if (state?.waiting) void this.takeOver(state.req, state.res, err, 408);
-    else void respondRaw(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
+    else void answerOnRawSocket(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
   }
 
   /** Parse errors that wait for the responses to the requests before them on their connection. */
@@ -461,13 +440,13 @@ export class Server implements BodyOwner<RequestState> {
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const entry = entryOf(socket);
     if ((err.code && CLIENT_GONE.has(err.code)) || !socket.writable) {
-      if (entry) this.reactor.remove(entry);
+      if (entry) this.deadlines.remove(entry);
       this.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client connection error');
       socket.destroy();
       return;
     }
     // The unfinished response at the head of this connection's queue, when a request came first.
-    const ahead = (socket as { _httpMessage?: TrackedResponse | null })._httpMessage;
+    const ahead = currentResponse<TrackedResponse>(socket);
     const state = ahead?.[kState];
     // Already answered by the server with Connection: close; or the parser repeating its error.
     if (state?.takenOver || (entry && this.afterResponses.has(entry))) return;
@@ -496,16 +475,16 @@ export class Server implements BodyOwner<RequestState> {
   /** Answers on the raw socket through the lowlevel handler, then closes it. */
   private refuseRaw(socket: Socket, coded: TspumaError, status: number, env: RackEnv): void {
     const entry = entryOf(socket);
-    if (entry) this.reactor.remove(entry);
+    if (entry) this.deadlines.remove(entry);
     if (!socket.writable) return void socket.destroy();
-    if (diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(coded, { phase: 'request' });
-    void respondRaw(this.lowlevel, socket, coded, env, status).catch(() => socket.destroy());
+    if (this.diagnostics) env[DUMP_ENV_KEY] = this.diagnostics.report(coded, { phase: 'request' });
+    void answerOnRawSocket(this.lowlevel, socket, coded, env, status).catch(() => socket.destroy());
   }
 
   private onAcceptError(err: NodeJS.ErrnoException): void {
     const hint = err.code === 'EMFILE' || err.code === 'ENFILE' ? ' (out of file descriptors: raise `ulimit -n` or lower the connection count)' : '';
-    this.log.error({ err, code: err.code, connections: this.reactor.size }, `accept failed: ${err.code ?? err.message}${hint}`);
-    diagnostics?.report(err, { phase: 'accept', context: { connections: this.reactor.size } });
+    this.log.error({ err, code: err.code, connections: this.deadlines.size }, `accept failed: ${err.code ?? err.message}${hint}`);
+    this.diagnostics?.report(err, { phase: 'accept', context: { connections: this.deadlines.size } });
   }
 
   /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
@@ -516,15 +495,16 @@ export class Server implements BodyOwner<RequestState> {
     this.release(state);
     if (state.captured) {
       state.captured = false;
-      diagnostics?.leave();
-      diagnostics?.settled(req, res); // a 5xx the app answered itself after a captured throw
+      const diagnostics = this.diagnostics!; // captured only in debug mode
+      diagnostics.leave();
+      diagnostics.settled(req, res); // a 5xx the app answered itself after a captured throw
     }
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client
     // reads the response) and what still arrives is dropped.
-    const last = !res.shouldKeepAlive || (res as { _last?: boolean })._last === true || !req.complete;
-    if (last && entry.socket.writable) lingeringClose.call(entry.socket);
-    this.reactor.toKeepalive(entry);
+    const last = !keepsAlive(res) || isLastResponse(res) || !req.complete;
+    if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
+    this.deadlines.toKeepalive(entry);
     if (this.afterResponses.size !== 0 && entry.inflight === 0) {
       const after = this.afterResponses.get(entry);
       if (after) {
@@ -555,14 +535,14 @@ export class Server implements BodyOwner<RequestState> {
   }
 
   stats(): Stats {
-    return { started_at: this.startedAt.toISOString(), ...this.pool.stats(), connections: this.reactor.counts() };
+    return { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
   }
 
   /** Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector). */
   inFlight(): InFlight[] {
     const now = performance.now();
     const out: InFlight[] = [];
-    for (const e of this.reactor.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: this.shownUrl(e.req.url), ms: Math.round(now - e.appSince) });
+    for (const e of this.deadlines.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: this.shownUrl(e.req.url), ms: Math.round(now - e.appSince) });
     return out.sort((a, b) => b.ms - a.ms);
   }
 
@@ -575,38 +555,37 @@ export class Server implements BodyOwner<RequestState> {
     if (this.drained) return this.drained;
     const linger = opts.lingerMs ?? 0;
     this.draining = true;
-    this.reactor.draining = true;
+    this.deadlines.draining = true;
     this.drained = new Promise<void>((resolve) => {
       let forceTimer: NodeJS.Timeout | undefined;
       const done = () => {
         clearTimeout(forceTimer);
         if (this.busyTimer) clearInterval(this.busyTimer);
-        this.reactor.stop();
-        if (this.ownsSockets) for (const l of this.listeners) removeUnixSocket(l.spec);
+        this.deadlines.stop();
+        if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();
       };
-      // net.Server's close stops accepting only; http.Server's would also drop idle keep-alive
-      // connections at once, which the linger below exists to avoid.
-      const closed = Promise.all(this.listeners.map((l) => new Promise<void>((r) => net.Server.prototype.close.call(l.server, () => r()))));
-      for (const entry of this.reactor.inApp()) if (entry.res && !entry.res.headersSent) entry.res.shouldKeepAlive = false;
-      this.reactor.onEmpty = () => void closed.then(done);
+      // Stop accepting only: closing idle keep-alive connections at once is what the linger below avoids.
+      const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r))));
+      for (const entry of this.deadlines.inApp()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
+      this.deadlines.onEmpty = () => void closed.then(done);
       // With a linger (cluster restarts), idle keep-alive clients get time to send their next
       // request, which is answered with Connection: close: closing under a client that is
       // sending would fail its request. Without one (SIGTERM), idle connections close at once.
       let closedIdle = 0;
-      if (linger > 0) setTimeout(() => this.reactor.closeIdle(), linger).unref();
-      else closedIdle = this.reactor.closeIdle();
+      if (linger > 0) setTimeout(() => this.deadlines.closeIdle(), linger).unref();
+      else closedIdle = this.deadlines.closeIdle();
       // WebSockets get a close frame (1001) and event streams their end, now: their clients
       // reconnect, to another worker during a restart. Cut if not closed within CLOSE_GRACE_MS.
-      const longLived = this.reactor.longLived();
+      const longLived = this.deadlines.longLived();
       for (const e of longLived) e.close?.('shutdown');
       if (longLived.length > 0) {
         setTimeout(() => {
           for (const e of longLived) if (!e.socket.destroyed) e.close?.('shutdown');
         }, CLOSE_GRACE_MS).unref();
       }
-      this.log.info({ closedIdle, remaining: this.reactor.size }, `Gracefully stopping, waiting for ${this.reactor.size} connection(s) to finish`);
-      if (this.reactor.size === 0) {
+      this.log.info({ closedIdle, remaining: this.deadlines.size }, `Gracefully stopping, waiting for ${this.deadlines.size} connection(s) to finish`);
+      if (this.deadlines.size === 0) {
         void closed.then(done);
         return;
       }
@@ -621,7 +600,7 @@ export class Server implements BodyOwner<RequestState> {
   /** forceShutdownAfter expired: 503 for requests still in the app, then close everything. */
   force(): void {
     const pending: Promise<void>[] = [];
-    for (const entry of [...this.reactor.inApp()]) {
+    for (const entry of [...this.deadlines.inApp()]) {
       const { req, res } = entry;
       if (!req || !res) continue;
       const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.shownUrl(req.url), seconds: this.options.forceShutdownAfter });
@@ -629,7 +608,7 @@ export class Server implements BodyOwner<RequestState> {
       pending.push(this.takeOver(req, res, err, 503));
     }
     void Promise.allSettled(pending).then(() => {
-      for (const l of this.listeners) l.server.closeAllConnections();
+      for (const b of this.boundServers) b.server.closeAllConnections();
     });
   }
 }

@@ -1,12 +1,12 @@
-// Created by cli.ts (and the programmatic start()) with options, a logger and a loaded app;
-// boots one Server, prints Puma's boot lines, and turns signals into a graceful stop.
+// Single mode: boots one Server, prints Puma's boot lines, writes the pidfile and state file,
+// runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedApp } from './app-loader.js';
-import type { Listener } from './binder.js';
-import { diagnostics } from './debug-hook.js';
+import type { BoundServer } from './binder.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { exposureWarnings, warnExposure } from './exposure.js';
 import { runHooks } from './hooks.js';
 import { TspumaError } from './errors.js';
@@ -18,7 +18,8 @@ import type { InspectorSetup } from '../inspector/setup.js';
 
 export interface Running {
   readonly server: Server;
-  readonly listeners: readonly Listener[];
+  /** The bound servers (one per bind) with the ports the kernel gave; `listeners` is the exported name. */
+  readonly listeners: readonly BoundServer[];
   /** Graceful stop; resolves after afterStopped hooks ran. */
   stop(): Promise<void>;
   /** Settles when the server has stopped, with the exit code it chose. */
@@ -28,6 +29,8 @@ export interface Running {
 export interface SingleOptions {
   /** Install SIGTERM/SIGINT/SIGHUP handlers and exit the process at the end (the CLI does). */
   readonly ownProcess?: boolean;
+  /** Debug mode's hook (null: debug off). */
+  readonly diagnostics?: DiagnosticsHook | null;
 }
 
 /** Boots single mode. Rejects with a coded error if a bind fails (nothing is left listening). */
@@ -50,9 +53,12 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   let uncaught = false;
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((r) => (resolveStopped = r));
-  const server = new Server(options, loaded.adapted, log, () => {
-    log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
-    void stop();
+  const server = new Server(options, loaded.adapted, log, {
+    diagnostics: opts.diagnostics ?? null,
+    onIdle: () => {
+      log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
+      void stop();
+    },
   });
 
   // Installed before binding, so a signal during boot is not the default (an abrupt death).
@@ -67,11 +73,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   try {
     await server.bind();
   } catch (err) {
-    for (const l of server.listeners) l.server.close();
-    server.reactor.stop();
+    for (const b of server.boundServers) b.server.close();
+    server.deadlines.stop();
     throw err;
   }
-  for (const l of server.listeners) log.info({ url: l.url, port: l.port }, `* Listening on ${l.url}`);
+  for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
@@ -97,7 +103,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
     writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   }
-  const urls = server.listeners.map((l) => l.url).join(', ');
+  const urls = server.boundServers.map((b) => b.url).join(', ');
   if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
 
   async function stop(): Promise<void> {
@@ -114,7 +120,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
           /* already gone */
         }
       }
-      await runHooks('afterStopped', options.afterStopped, log);
+      await runHooks('afterStopped', options.afterStopped, server);
       if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
       else log.info('- Goodbye!');
       resolveStopped(0);
@@ -123,9 +129,9 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   }
 
   booted = true;
-  await runHooks('afterBooted', options.afterBooted, log);
-  log.info({ urls: server.listeners.map((l) => l.url) }, 'Use Ctrl-C to stop');
-  return { server, listeners: server.listeners, stop, stopped };
+  await runHooks('afterBooted', options.afterBooted, server);
+  log.info({ urls: server.boundServers.map((b) => b.url) }, 'Use Ctrl-C to stop');
+  return { server, listeners: server.boundServers, stop, stopped };
 }
 
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
@@ -157,7 +163,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   }
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
-    diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
+    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
   });
   // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
   // The dump is written first, synchronously, with the requests still in the app; then the
@@ -165,7 +171,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `Uncaught exception, stopping: ${(err as Error | null)?.message ?? String(err)}`);
     try {
-      diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+      server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
     } catch {
       /* the stop below must happen */
     }

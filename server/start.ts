@@ -1,8 +1,9 @@
-// Created by users and tests that embed tspuma (`import { start } from 'tspuma'`); resolves
-// a config object like the CLI would and hands it to single.ts without touching signals.
+// Embedding: `import { start } from 'tspuma'` resolves a config object as the CLI resolves its
+// layers, turns debug mode on the same way (enableDebug), and boots single mode without
+// touching signals or the process's exit.
 import type { Logger } from 'pino';
 import { loadApp } from './app-loader.js';
-import { diagnostics, installDiagnostics } from './debug-hook.js';
+import { enableDebug } from './debug-hook.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type TspumaConfig } from './options.js';
 import { runSingle, type Running } from './single.js';
@@ -18,10 +19,16 @@ export interface StartOptions {
 export async function start(config: TspumaConfig, opts: StartOptions = {}): Promise<Running> {
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
   const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
-  if (options.debug && !diagnostics) {
-    const { enableDiagnostics } = await import('../diagnostics/index.js');
-    installDiagnostics(enableDiagnostics({ frames: options.dumpFrames, redact: options.redact, dir: options.dumpDir, onInternalError: (err) => log.error({ err }, 'diagnostics capture failed') }));
+  const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, frames: options.dumpFrames, redact: options.redact }, () => log) : null;
+  let running: Running;
+  try {
+    const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
+    running = await runSingle(options, loaded, log, { diagnostics });
+  } catch (err) {
+    diagnostics?.close();
+    throw err;
   }
-  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-  return runSingle(options, loaded, log);
+  // This server's capture ends with it (the CLI closes its own at exit).
+  if (diagnostics) void running.stopped.then(() => diagnostics.close());
+  return running;
 }

@@ -1,5 +1,5 @@
-// Loaded by node:module's register() (from ts-loader.ts) into Node's module-hooks thread;
-// compiles .ts/.mts/.tsx imports with esbuild, through a content-keyed cache, for the ESM loader.
+// Module hooks for Node's module-hooks thread (node:module register()): compile .ts/.mts/.tsx
+// imports with esbuild, through a content-keyed cache, for the ESM loader.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,12 +1,12 @@
-// Created by app-loader.ts before the first .ts import (an app or a config file); chooses how
-// TypeScript is loaded and registers it: ts-hooks.ts (esbuild, cached) or tsx's loaders.
+// Loading TypeScript: chooses how .ts files (an app or a config file) are loaded and registers it
+// before the first one is imported: ts-hooks.ts (esbuild, cached) or tsx's loaders.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TspumaError, showValue } from './errors.js';
+import { TS_LOADER_ENV } from './shared-names.js';
 import type { HooksData } from './ts-hooks.js';
 
-export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';
 export const TS_LOADERS = ['auto', 'tsx'] as const;
 
 /**

@@ -1,14 +1,14 @@
-// Created by server.ts when the app exports `websocket` or `upgrade`: takes each HTTP upgrade
-// out of the request pool into the reactor's upgraded phase and hands it to ws or to the app.
+// HTTP upgrades, for apps that export `websocket` or `upgrade`: each one leaves the invocation
+// limit for the `upgraded` connection state and goes to ws or to the app's own handler.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { isThenable } from './adapters.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
-import { entryOf, type Entry, type Reactor } from './reactor.js';
+import { entryOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
 
 /** Answers a refused upgrade on the raw socket (through the lowlevel handler) and closes it. */
 export type Refuse = (req: http.IncomingMessage, socket: Socket, err: TspumaError, status: number) => void;
@@ -17,23 +17,24 @@ export class Upgrades {
   private wss: WebSocketServer | null = null;
 
   constructor(
-    private readonly reactor: Reactor,
+    private readonly deadlines: ConnectionDeadlines,
     private readonly handlers: { websocket?: WebSocketHandler; upgrade?: UpgradeHandler },
     private readonly log: Logger,
     private readonly refuse: Refuse,
+    private readonly diagnostics: DiagnosticsHook | null,
   ) {}
 
   /** Loads ws only for apps that export `websocket`. */
   async init(): Promise<void> {
     if (!this.handlers.websocket || this.wss) return;
     const { WebSocketServer } = await import('ws');
-    // clientTracking off: the reactor already tracks every connection.
+    // clientTracking off: the connection deadlines already track every connection.
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false });
   }
 
   /** node:http's 'upgrade': `refused` is the server's admission verdict (method, URI, Host, draining). */
   handle(req: http.IncomingMessage, socket: Socket, head: Buffer, refused: { err: TspumaError; status: number } | null): void {
-    const entry = entryOf(socket) ?? this.reactor.add(socket);
+    const entry = entryOf(socket) ?? this.deadlines.add(socket);
     if (refused) return this.refuse(req, socket, refused.err, refused.status);
     if (this.handlers.upgrade) return this.raw(req, socket, head, entry, this.handlers.upgrade);
     const protocol = String(req.headers.upgrade ?? '');
@@ -42,13 +43,13 @@ export class Upgrades {
       return this.refuse(req, socket, err, 400);
     }
     // Out of first_data/keepalive at once: no request deadline while accept() decides.
-    this.reactor.toLongLived(entry, 'upgraded', () => socket.destroy());
+    this.deadlines.toLongLived(entry, 'upgraded', () => socket.destroy());
     void this.websocket(req, socket, head, entry, this.handlers.websocket!);
   }
 
   private raw(req: http.IncomingMessage, socket: Socket, head: Buffer, entry: Entry, handler: UpgradeHandler): void {
     let closing = false;
-    this.reactor.toLongLived(entry, 'upgraded', () => {
+    this.deadlines.toLongLived(entry, 'upgraded', () => {
       // No protocol is known here: a FIN first, the socket's end if that is not enough.
       if (closing) socket.destroy();
       else {
@@ -66,7 +67,7 @@ export class Upgrades {
     let verdict: boolean | number = true;
     if (handler.accept) {
       try {
-        verdict = await (diagnostics ? diagnostics.scope('app', () => handler.accept!(req)) : handler.accept(req));
+        verdict = await (this.diagnostics ? this.diagnostics.scope('app', () => handler.accept!(req)) : handler.accept(req));
       } catch (err) {
         this.failed('accept', req, err);
         return this.refuse(req, socket, new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler: 'websocket.accept', url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err }), 500);
@@ -102,11 +103,11 @@ export class Upgrades {
     if (handler.open) this.call(() => handler.open!(ws, req), fail('open'));
   }
 
-  /** Runs an app handler inside the app phase (captured with -d); a throw or rejection goes to onError. */
+  /** Runs an app handler in the `app` dump phase (captured with -d); a throw or rejection goes to onError. */
   private call(fn: () => unknown, onError: (err: unknown) => void): void {
     let result: unknown;
     try {
-      result = diagnostics ? diagnostics.scope('app', fn) : fn();
+      result = this.diagnostics ? this.diagnostics.scope('app', fn) : fn();
     } catch (err) {
       onError(err);
       return;
@@ -117,6 +118,6 @@ export class Upgrades {
   private failed(handler: string, req: http.IncomingMessage, err: unknown): void {
     const coded = new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler, url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err });
     this.log.error({ err, code: coded.code, url: req.url }, coded.message);
-    diagnostics?.report(err, { phase: 'app', request: req });
+    this.diagnostics?.report(err, { phase: 'app', request: req });
   }
 }

@@ -1,5 +1,4 @@
-// Read once by cli.ts and single.ts for boot lines, --version and process.title.
-// Hands nothing on: the version comes from the package.json next to dist/.
+// tspuma's version, from the package.json next to dist/ (boot lines, --version, process.title).
 import { readFileSync } from 'node:fs';
 
 function readVersion(): string {

@@ -1,4 +1,4 @@
-// `tspuma ctl COMMAND`: created by cli.ts; sends one command to a running primary's control app
+// `tspuma ctl COMMAND`: sends one command to a running primary's control app
 // (from --control-url/--control-token or the -S state file) and prints the answer.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';

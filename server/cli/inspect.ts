@@ -1,5 +1,5 @@
-// `tspuma inspect list|stack|profile|heap`: created by cli.ts; reads a running tspuma's inspector
-// discovery (/json/list) and hands the chosen process to inspector/remote.ts.
+// `tspuma inspect list|stack|profile|heap`: reads a running tspuma's inspector discovery
+// (/json/list) and attaches to the chosen process (inspector/remote.ts).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { resolve } from 'node:path';

@@ -1,5 +1,5 @@
-// The one union of messages between the primary (primary.ts, worker-handle.ts) and its
-// workers (worker.ts), sent over node:cluster's IPC channel. Stats travel as structured data.
+// The one union of messages between the cluster primary and its workers, sent over
+// node:cluster's IPC channel. Stats travel as structured data.
 import type { Stats } from '../server.js';
 
 /** Worker -> primary. */
@@ -19,11 +19,3 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
 export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
   return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;
 }
-
-/** Environment a worker is forked with. */
-export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';
-/**
- * Environment the primary sets before forking: `<primary pid>-<start>`, the run id its workers
- * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
- */
-export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';

@@ -4,6 +4,7 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { listen as listenOnce, createHttpServer } from '../binder.js';
+import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
@@ -14,7 +15,8 @@ import { targetId, targetTitle, type InspectorSetup } from '../../inspector/setu
 import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
-import { WORKER_INDEX_ENV, isWorkerMessage, type WorkerMessage } from './messages.js';
+import { isWorkerMessage, type WorkerMessage } from './messages.js';
+import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 
 /** Backoff for a worker index that keeps failing at boot: 1 s doubling to 60 s. */
@@ -32,7 +34,7 @@ export interface PrimaryDeps {
   fork(env: Record<string, string>): ForkedWorker;
   clock: Clock;
   /** Checks that every bind can listen (rejects with the coded error), before the first fork. */
-  probeBinds(options: Options, log: Logger): Promise<void>;
+  probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void>;
 }
 
 let clusterReady = false;
@@ -47,10 +49,10 @@ function clusterFork(env: Record<string, string>): ForkedWorker {
 }
 
 /** Fail fast in the primary: every worker would hit the same listen error. */
-async function probeBinds(options: Options, log: Logger): Promise<void> {
+async function probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void> {
   for (const spec of options.bind) {
     const probe = createHttpServer(spec);
-    await listenOnce(spec, probe, log);
+    await listenOnce(spec, probe, log, diagnostics);
     await new Promise((r) => probe.close(r));
   }
 }
@@ -89,6 +91,8 @@ export class Primary {
     readonly options: Options,
     readonly log: Logger,
     private readonly deps: PrimaryDeps = defaultDeps,
+    /** Debug mode's hook: hook failures in the primary are dumped through it. */
+    readonly diagnostics: DiagnosticsHook | null = null,
   ) {
     this.workerCount = options.workers;
     this.clock = deps.clock;
@@ -103,21 +107,21 @@ export class Primary {
     this.log.info(`*  Environment: ${this.options.environment}`);
     this.log.info(`*   Master PID: ${process.pid}`);
     this.log.info(`*      Workers: ${this.workerCount}`);
-    await this.deps.probeBinds(this.options, this.log);
-    await runHooks('beforeFork', this.options.beforeFork, this.log);
+    await this.deps.probeBinds(this.options, this.log, this.diagnostics);
+    await runHooks('beforeFork', this.options.beforeFork, this);
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);
     this.health = unref(this.clock.setInterval(() => this.checkHealth(), 1000));
   }
 
   private fork(index: number, phase: number): WorkerHandle {
-    void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this.log, [index]);
-    const worker = this.deps.fork({ [WORKER_INDEX_ENV]: String(index), TSPUMA_WORKER_PHASE: String(phase) });
+    void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
+    const worker = this.deps.fork({ [WORKER_INDEX_ENV]: String(index), [WORKER_GENERATION_ENV]: String(phase) });
     const handle = new WorkerHandle(worker, index, phase, this.clock);
     const previous = this.current.get(index);
     if (previous && !previous.exited) this.old.add(previous);
     this.current.set(index, handle);
     this.log.info(`- Worker ${index} (PID: ${handle.pid}) booting, phase ${phase}`);
-    void runHooks('afterWorkerFork', this.options.afterWorkerFork, this.log, [index]);
+    void runHooks('afterWorkerFork', this.options.afterWorkerFork, this, [index]);
     worker.on('message', (m: unknown) => {
       if (isWorkerMessage(m)) this.onMessage(handle, m);
     });
@@ -144,7 +148,7 @@ export class Primary {
         if (!this.bootedOnce && [...this.current.values()].every((h) => h.booted)) {
           this.bootedOnce = true;
           this.log.info(`- All ${this.workerCount} workers booted`);
-          void runHooks('afterBooted', this.options.afterBooted, this.log);
+          void runHooks('afterBooted', this.options.afterBooted, this);
         }
         return;
       case 'checkin':
@@ -177,7 +181,7 @@ export class Primary {
     const isCurrent = this.current.get(handle.index) === handle;
     // A restart's worker that has not booted: the restart sees the exit and decides.
     const pending = this.restartPending.delete(handle);
-    void runHooks('afterWorkerShutdown', this.options.afterWorkerShutdown, this.log, [handle]);
+    void runHooks('afterWorkerShutdown', this.options.afterWorkerShutdown, this, [handle]);
     this.notify();
     if (this.stopping) {
       if (isCurrent) this.current.delete(handle.index);
@@ -405,7 +409,7 @@ export class Primary {
     if (this.stopping) return Promise.reject(new Error('the primary is stopping'));
     this.log.info(`- Starting ${name}, phase ${this.phase + 1}`);
     const run = (async () => {
-      await runHooks('beforeRestart', this.options.beforeRestart, this.log);
+      await runHooks('beforeRestart', this.options.beforeRestart, this);
       const problems = await fn();
       const done = `- ${name[0]!.toUpperCase()}${name.slice(1)} finished, phase ${this.phase}`;
       if (problems.length === 0) this.log.info(done);
@@ -455,7 +459,7 @@ export class Primary {
     if (!this.stopping || this.stoppedOnce) return;
     if ([...this.current.values(), ...this.old].some((h) => !h.exited)) return;
     this.stoppedOnce = true;
-    void runHooks('afterStopped', this.options.afterStopped, this.log).then(() => {
+    void runHooks('afterStopped', this.options.afterStopped, this).then(() => {
       this.log.info('- Goodbye!');
       this.resolveStopped(this.failure ? 1 : 0);
     });

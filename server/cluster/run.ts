@@ -1,5 +1,5 @@
-// Called by cli.ts in the primary when workers > 0: boots the Primary, the control app, the
-// pidfile and state file, and maps signals to stops and restarts.
+// Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
+// state file, and maps signals to stops and restarts.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -9,14 +9,14 @@ import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
-import { diagnostics } from '../debug-hook.js';
+import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
-import { CLUSTER_RUN_ENV } from './messages.js';
+import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
 
-export async function runCluster(options: Options, log: Logger): Promise<number> {
+export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<number> {
   if (options.preload) {
     // Fail fast: a broken app is reported once, by the primary, before any fork.
     await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
@@ -24,7 +24,7 @@ export async function runCluster(options: Options, log: Logger): Promise<number>
   }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
-  const primary = new Primary(options, log);
+  const primary = new Primary(options, log, undefined, diagnostics);
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

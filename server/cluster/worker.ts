@@ -1,15 +1,16 @@
-// Runs in each forked worker process (cli.ts calls runWorker when cluster.isWorker); boots one
-// Server on the primary's shared sockets, checks in with its stats, and stops when told to.
+// A cluster worker process: boots one Server on the primary's shared sockets, checks in with its
+// stats, and stops when told to, when the primary goes away or after an uncaught exception.
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
 import { loadApp } from '../app-loader.js';
-import { diagnostics } from '../debug-hook.js';
+import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
+import { WORKER_GENERATION_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
@@ -20,8 +21,9 @@ function send(message: WorkerMessage): void {
 }
 
 /** Boots the worker; resolves with the exit code once it has stopped. */
-export async function runWorker(options: Options, baseLog: Logger, index: number): Promise<number> {
+export async function runWorker(options: Options, baseLog: Logger, index: number, diagnostics: DiagnosticsHook | null = null): Promise<number> {
   const log = baseLog.child({ worker: index });
+  const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
@@ -31,14 +33,14 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   let loaded: LoadedApp;
   let server: Server;
   try {
-    await runHooks('beforeWorkerBoot', options.beforeWorkerBoot, log, [index], { rethrow: true });
+    await runHooks('beforeWorkerBoot', options.beforeWorkerBoot, reporting, [index], { rethrow: true });
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     const ts = tsLoader();
     if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
-    server = new Server(options, loaded.adapted, log);
+    server = new Server(options, loaded.adapted, log, { diagnostics });
     server.ownsSockets = false;
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
-    if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, log, [index]);
+    if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, reporting, [index]);
     await server.bind();
     if (options.inspect) exposeInFlight(() => server.inFlight());
   } catch (err) {
@@ -47,8 +49,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
     return 1;
   }
-  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env.TSPUMA_WORKER_PHASE ?? 0}`);
-  send({ tspuma: 1, type: 'booted', index, urls: server.listeners.map((l) => l.url) });
+  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_GENERATION_ENV] ?? 0}`);
+  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
   const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: server.stats() });
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);
@@ -60,7 +62,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       stopping = true;
       clearInterval(timer);
       log.info({ why }, `- Worker ${index} (PID: ${process.pid}) stopping: ${why}`);
-      await runHooks('beforeWorkerShutdown', options.beforeWorkerShutdown, log, [index]);
+      await runHooks('beforeWorkerShutdown', options.beforeWorkerShutdown, reporting, [index]);
       // Keep-alive clients get a moment to send their next request (answered with
       // Connection: close) so a restart under load fails none.
       await server.shutdown({ lingerMs: LINGER_MS });

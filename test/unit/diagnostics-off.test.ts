@@ -2,7 +2,6 @@
 import inspector from 'node:inspector';
 import { afterEach, expect, it, vi } from 'vitest';
 import { rack } from '../../server/adapters.js';
-import { diagnostics } from '../../server/debug-hook.js';
 import { startTest, stopAll } from '../helpers/server.js';
 
 afterEach(async () => {
@@ -24,7 +23,7 @@ it('creates no inspector session and no hook when debug is off, even when the ap
   expect(res.status).toBe(500);
   expect(await res.text()).not.toContain('tspuma dump');
   expect(t.lines.some((l) => String(l.msg).includes('no dump for me'))).toBe(true); // the throw happened
-  expect(diagnostics).toBeNull();
+  expect(t.running.server.diagnostics).toBeNull();
   expect(connect).not.toHaveBeenCalled();
   expect(connectToMainThread).not.toHaveBeenCalled();
   // No inspector server either.

@@ -1,20 +1,20 @@
-// The diagnostics layer in-process: a reactor fault gives one dump and serving goes on;
+// The diagnostics layer in-process: a connection-deadline fault gives one dump and serving goes on;
 // redaction rules; capture inside and outside scopes resumes on every path.
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
-import { installDiagnostics } from '../../server/debug-hook.js';
 import { rack } from '../../server/adapters.js';
-import { Reactor } from '../../server/reactor.js';
+import { ConnectionDeadlines } from '../../server/deadlines.js';
+import { internalErrorReporter } from '../../server/debug-hook.js';
+import { start } from '../../server/start.js';
+import { waitFor } from '../helpers/net.js';
 import { captureLogger, startTest, stopAll } from '../helpers/server.js';
 
 const written: string[] = [];
 const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
-installDiagnostics(diag);
 afterAll(async () => {
   await stopAll();
-  installDiagnostics(null);
   diag.close();
 });
 
@@ -31,7 +31,7 @@ describe('diagnostics', () => {
   it('gives one dump for an injected reactor fault, with the entry, and serving goes on', async () => {
     const t = await startTest({ app: rack(() => [200, {}, ['still serving']]) });
     const cap = captureLogger();
-    const reactor = new Reactor({ firstData: 10, headers: 10, body: 10, persistent: 10, request: 0, idle: null, upgradedIdle: null }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger);
+    const reactor = new ConnectionDeadlines({ firstData: 10, headers: 10, body: 10, persistent: 10, request: 0, idle: null, upgradedIdle: null }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger, diag);
     const a = await connectedSocket();
     const b = await connectedSocket();
     const bad = reactor.add(a.server);
@@ -46,7 +46,7 @@ describe('diagnostics', () => {
     expect(dumps[0]).toContain('TSPUMA_ERR_REACTOR_ENTRY');
     // The sweep was called from this test, which the dump takes for the app (its culprit): the
     // fault is frame #0, first of the three tspuma frames folded into one line.
-    expect(dumps[0]).toMatch(/ #0-#2 3 frames in tspuma: Reactor\.sweepAll {2}server\/reactor\.ts:\d+/);
+    expect(dumps[0]).toMatch(/ #0-#2 3 frames in tspuma: ConnectionDeadlines\.sweepAll {2}server\/deadlines\.ts:\d+/);
     expect(dumps[0]).toMatch(/deadline="undefined"|deadline=undefined/);
     expect(reactor.size).toBe(0);
     expect(await (await fetch(t.url)).text()).toBe('still serving');
@@ -80,6 +80,34 @@ describe('diagnostics', () => {
     ).toThrow('inside');
     expect(diag.capturer.stats.captures).toBe(before + 2);
     expect(diag.capturer.captureFor(inside)!.phase).toBe('hook');
+  });
+});
+
+describe('turning debug mode on (enableDebug, shared by the CLI and start())', () => {
+  it('sends capture failures to the server\'s log once it exists, and to stderr before', () => {
+    const cap = captureLogger();
+    let log: typeof cap.logger | null = null;
+    const written: string[] = [];
+    const report = internalErrorReporter(() => log, (t) => written.push(t));
+    report(new Error('session gone'));
+    expect(written).toEqual(['tspuma: diagnostics capture failed: session gone\n']);
+    log = cap.logger;
+    report(new Error('pause failed'));
+    expect(written).toHaveLength(1);
+    const line = cap.lines.find((l) => l.msg === 'diagnostics capture failed');
+    expect((line?.err as { message?: string } | undefined)?.message).toBe('pause failed');
+  });
+
+  it('hands start({ debug: true })\'s own hook to its server and closes it (console.error given back) when the server stops', async () => {
+    const cap = captureLogger();
+    const consoleBefore = console.error;
+    const running = await start({ bind: 'tcp://127.0.0.1:0', debug: true, app: rack(() => [200, {}, ['ok']]) }, { logger: cap.logger });
+    const hook = running.server.diagnostics;
+    expect(hook).not.toBeNull();
+    expect(hook).not.toBe(diag);
+    expect(console.error).not.toBe(consoleBefore); // its console watch is on
+    await running.stop();
+    await waitFor(() => console.error === consoleBefore, 'the hook to close and give console.error back');
   });
 });
 

@@ -13,8 +13,8 @@ import type { Dump, DumpFrame } from '../../diagnostics/model.js';
 import { Redactor } from '../../diagnostics/redact.js';
 import { renderText } from '../../diagnostics/render.js';
 import type { RackEnv } from '../../server/app-types.js';
-import { DUMP_ENV_KEY } from '../../server/debug-hook.js';
-import { defaultResponse } from '../../server/lowlevel.js';
+import { DUMP_ENV_KEY } from '../../server/shared-names.js';
+import { defaultErrorResponse } from '../../server/lowlevel.js';
 
 const SECRETS = ['PGPASS-7781', 'SVCPASS-8812', 'FORMPASS-9923', 'JSONPASS-1134', 'JWTLIKE-2245', 'sk_live_FNKEY3356aa'];
 const DSN = 'postgres://app:PGPASS-7781@db.internal/orders';
@@ -139,8 +139,8 @@ describe('the frame reader', () => {
     const err = new Error(`upstream ${UPSTREAM} refused; sent ${FORM}`);
     const dump = new DumpBuilder(redactor, 8).build(err, { phase: 'app', reason: 'exception', site: 'app.ts:3', frames: read.frames, redactions: read.redactions }, { phase: 'app' });
     const text = renderText(dump);
-    const page = defaultResponse(err, 500, false, { [DUMP_ENV_KEY]: { dump, text, path: null, repeat: false } } as unknown as RackEnv).body as string;
-    const bare = defaultResponse(err, 500, false).body as string; // without -d: the page's own pass
+    const page = defaultErrorResponse(err, 500, false, { [DUMP_ENV_KEY]: { dump, text, path: null, repeat: false } } as unknown as RackEnv).body as string;
+    const bare = defaultErrorResponse(err, 500, false).body as string; // without -d: the page's own pass
     for (const out of [JSON.stringify(dump), text, page, bare]) for (const secret of SECRETS) expect(out).not.toContain(secret);
     expect(text).toContain('this: tokens=0  capacity=5');
     expect(text).toContain('tokens=3  tokenizer="words"');

@@ -402,13 +402,13 @@ describe('HTTP strictness', () => {
       });
     const byClient = await open('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     // The client announced its last request: nothing to wait for (LINGER_MS is 2 s).
-    await waitFor(() => t.running.server.reactor.size === 0, 'the connection to be released', 1500);
+    await waitFor(() => t.running.server.deadlines.size === 0, 'the connection to be released', 1500);
     // maxKeepAlive 1: the server closes a connection the client meant to keep; it waits for
     // the client's FIN (a request already on its way would otherwise be reset).
     const byServer = await open('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect(t.running.server.reactor.size).toBe(1);
+    expect(t.running.server.deadlines.size).toBe(1);
     byServer.end();
-    await waitFor(() => t.running.server.reactor.size === 0, 'the linger to end with the client FIN', 1500);
+    await waitFor(() => t.running.server.deadlines.size === 0, 'the linger to end with the client FIN', 1500);
     byClient.destroy();
   });
 

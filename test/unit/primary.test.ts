@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
+import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary } from '../../server/cluster/primary.js';
 import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
 import { TspumaError } from '../../server/errors.js';
@@ -77,7 +78,7 @@ async function setup(values: Record<string, unknown> = {}) {
   const forks: FakeWorker[] = [];
   const lines: LogLine[] = [];
   const fork = (env: Record<string, string>) => {
-    const w = new FakeWorker(Number(env.TSPUMA_WORKER_INDEX), Number(env.TSPUMA_WORKER_PHASE));
+    const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_GENERATION_ENV]));
     forks.push(w);
     return w;
   };

@@ -1,7 +1,7 @@
-// The reactor: deadlines per phase and fault isolation (the seed's `timeout_at for nil`).
+// Connection deadlines: deadlines per state and fault isolation (the seed's `timeout_at for nil`).
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Reactor } from '../../server/reactor.js';
+import { ConnectionDeadlines } from '../../server/deadlines.js';
 import { captureLogger } from '../helpers/server.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -12,7 +12,7 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-/** A connected pair: the server side goes to the reactor. */
+/** A connected pair: the server side goes to the deadlines. */
 async function pair(): Promise<{ server: net.Socket; client: net.Socket }> {
   const srv = net.createServer();
   servers.push(srv);
@@ -24,15 +24,15 @@ async function pair(): Promise<{ server: net.Socket; client: net.Socket }> {
   return { server, client };
 }
 
-function reactor(handlers: Partial<ConstructorParameters<typeof Reactor>[1]> = {}) {
+function deadlines(handlers: Partial<ConstructorParameters<typeof ConnectionDeadlines>[1]> = {}) {
   const cap = captureLogger(true);
-  const r = new Reactor({ firstData: 0.2, headers: 0.5, body: 0.4, persistent: 0.2, request: 0, idle: null, upgradedIdle: 5 }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
+  const r = new ConnectionDeadlines({ firstData: 0.2, headers: 0.5, body: 0.4, persistent: 0.2, request: 0, idle: null, upgradedIdle: 5 }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined, ...handlers }, cap.logger);
   return { r, lines: cap.lines };
 }
 
-describe('Reactor', () => {
+describe('ConnectionDeadlines', () => {
   it('keeps an upgraded connection while bytes move either way, closes it when they stop, and lists it for shutdown', async () => {
-    const { r } = reactor();
+    const { r } = deadlines();
     const { server, client } = await pair();
     const entry = r.add(server);
     const closes: string[] = [];
@@ -56,11 +56,11 @@ describe('Reactor', () => {
     expect(closes).toEqual(['idle']);
     r.sweep(t0 + 24_000);
     expect(closes).toEqual(['idle', 'idle']);
-    expect(entry.phase).toBe('upgraded');
+    expect(entry.state).toBe('upgraded');
   });
 
   it('closes a connection that never sends a byte after firstDataTimeout', async () => {
-    const { r } = reactor();
+    const { r } = deadlines();
     const { server } = await pair();
     r.add(server);
     expect(r.counts().first_data).toBe(1);
@@ -70,7 +70,7 @@ describe('Reactor', () => {
   });
 
   it('never fires a deadline early: the clock it is set by lags real time by up to a tick', async () => {
-    const { r } = reactor();
+    const { r } = deadlines();
     const { server } = await pair();
     const t0 = performance.now();
     r.sweep(t0 - r.tickMs); // the last tick was a whole tick ago
@@ -83,7 +83,7 @@ describe('Reactor', () => {
 
   it('moves a connection that sent part of a request to reading, then calls readTimeout', async () => {
     const timedOut: string[] = [];
-    const { r } = reactor({ readTimeout: (e, why) => timedOut.push(`${e.id} ${why}`) });
+    const { r } = deadlines({ readTimeout: (e, why) => timedOut.push(`${e.id} ${why}`) });
     const { server, client } = await pair();
     const entry = r.add(server);
     server.resume();
@@ -91,14 +91,14 @@ describe('Reactor', () => {
     await waitFor(() => server.bytesRead > 0, 'bytes to arrive');
     expect(r.counts().reading).toBe(1);
     r.sweep(performance.now() + 1000);
-    expect(entry.phase).toBe('reading');
+    expect(entry.state).toBe('reading');
     r.sweep(performance.now() + 2000);
     expect(timedOut).toEqual([`${entry.id} headers`]);
   });
 
   it('measures firstDataTimeout from the last byte seen, not from the start of the wait', async () => {
     const timedOut: string[] = [];
-    const { r } = reactor({ readTimeout: (e, why) => timedOut.push(why) });
+    const { r } = deadlines({ readTimeout: (e, why) => timedOut.push(why) });
     const { server, client } = await pair();
     const t0 = performance.now();
     r.sweep(t0);
@@ -118,7 +118,7 @@ describe('Reactor', () => {
   it('ends a head dripped one byte per tick at headersTimeout from its first byte', async () => {
     const timedOut: { why: string; at: number }[] = [];
     let now = 0;
-    const { r } = reactor({ readTimeout: (_e, why) => timedOut.push({ why, at: now }) });
+    const { r } = deadlines({ readTimeout: (_e, why) => timedOut.push({ why, at: now }) });
     const { server, client } = await pair();
     const t0 = performance.now();
     r.sweep(t0);
@@ -140,7 +140,7 @@ describe('Reactor', () => {
   });
 
   it('catches an entry with no deadline: logged once, evicted, sweeping goes on', async () => {
-    const { r, lines } = reactor();
+    const { r, lines } = deadlines();
     const a = await pair();
     const b = await pair();
     const c = await pair();
@@ -156,12 +156,12 @@ describe('Reactor', () => {
     expect(errors).toHaveLength(1); // the second of the same kind is a debug line, not a flood
     expect(errors[0]!.entry).toMatchObject({ id: bad.id, phase: 'first_data', deadline: 'undefined' });
     expect(c.server.destroyed).toBe(true); // the good one still expired normally in the same pass
-    expect(good.phase).toBe('first_data');
+    expect(good.state).toBe('first_data');
     expect(r.size).toBe(0);
   });
 
   it('keeps its list whole when connections leave from either end or the middle, and only once each', async () => {
-    const { r } = reactor();
+    const { r } = deadlines();
     const pairs = await Promise.all(Array.from({ length: 5 }, () => pair()));
     const entries = pairs.map((p) => r.add(p.server));
     r.remove(entries[1]!);
@@ -179,7 +179,7 @@ describe('Reactor', () => {
   });
 
   it('survives a handler that throws', async () => {
-    const { r, lines } = reactor({
+    const { r, lines } = deadlines({
       readTimeout: () => {
         throw new Error('handler exploded');
       },
@@ -195,7 +195,7 @@ describe('Reactor', () => {
   });
 
   it('closes only idle connections on shutdown', async () => {
-    const { r } = reactor();
+    const { r } = deadlines();
     const idle = await pair();
     const busy = await pair();
     r.add(idle.server);

@@ -1,5 +1,5 @@
-// Created by server.ts, one per process; it admits app invocations up to `threads.max` at
-// once and hands queued ones to the app, first in first out, as slots free up.
+// A counting semaphore for app invocations: at most `threads.max` in flight at once (Puma's
+// thread pool, for an event loop); the rest wait in a FIFO queue and start as slots free up.
 
 /** A queued invocation; cancel() removes it if the client went away before its turn. */
 export interface Ticket {
@@ -13,11 +13,11 @@ interface Waiter {
 }
 
 /**
- * Puma's thread pool, for an event loop: `max` is the most app invocations in flight (an
+ * No threads: `max` is the most app invocations in flight (an
  * async handler awaiting I/O still holds its slot until the response is finished). Work over
  * the limit waits in a FIFO queue instead of piling onto the event loop.
  */
-export class Pool {
+export class InvocationLimit {
   running = 0;
   /** Queued, not cancelled. */
   backlog = 0;
@@ -77,7 +77,7 @@ export class Pool {
     run();
   }
 
-  /** Puma's pool stats, with Puma's meanings mapped onto slots. */
+  /** Puma's thread-pool stats, with Puma's meanings mapped onto slots. */
   stats(): { backlog: number; running: number; pool_capacity: number; busy_threads: number; max_threads: number; requests_count: number } {
     return {
       backlog: this.backlog,

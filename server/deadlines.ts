@@ -1,22 +1,23 @@
-// Created by server.ts, one per process; server.ts reports each connection's transitions and
-// the reactor hands expiries back to it (408, 503, close) and closes idle connections on stop.
+// Every connection's state and deadline (not Puma's select loop: node's event loop reads the
+// sockets): the server reports each transition, a sweep every tick hands expiries back to it
+// (408, 503, close), and idle connections are closed on stop.
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { diagnostics } from './debug-hook.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
 
 /**
- * A connection's phase. first_data: accepted, no request yet. reading: bytes of a request
+ * A connection's state (the keys of the `connections` stats, Puma's names). first_data: accepted, no request yet. reading: bytes of a request
  * arrived but it is not complete (its head, or a body tspuma reads before calling the app). app:
  * a request is queued for or running in the app.
  * keepalive: idle between requests. upgraded: left HTTP (a WebSocket). streaming: a
- * long-lived response (server-sent events) that left the pool. The last two hold no pool slot;
+ * long-lived response (server-sent events) that gave up its invocation slot. The last two hold no slot;
  * their deadline is upgradedIdleTimeout, pushed back by bytes in either direction.
  */
-export type Phase = 'first_data' | 'reading' | 'app' | 'keepalive' | 'upgraded' | 'streaming';
-export const PHASES: readonly Phase[] = ['first_data', 'reading', 'app', 'keepalive', 'upgraded', 'streaming'];
+export type ConnectionState = 'first_data' | 'reading' | 'app' | 'keepalive' | 'upgraded' | 'streaming';
+export const CONNECTION_STATES: readonly ConnectionState[] = ['first_data', 'reading', 'app', 'keepalive', 'upgraded', 'streaming'];
 
 /** Closes a long-lived connection cleanly (a WebSocket close frame, the end of an event stream). */
 export type LongLivedClose = (why: 'idle' | 'shutdown') => void;
@@ -25,34 +26,34 @@ export interface Entry {
   readonly id: number;
   /** The accepted socket (the TCP socket under TLS): its bytesRead tells progress. */
   readonly socket: Socket;
-  phase: Phase;
-  /** Reactor clock milliseconds (performance.now() at the last tick); Infinity for none. */
+  state: ConnectionState;
+  /** Sweep clock milliseconds (performance.now() at the last tick); Infinity for none. */
   deadline: number;
   /** socket.bytesRead when the current wait began (reading: when the last byte was seen). */
   mark: number;
-  /** reading: the reactor clock by which the head (or the buffered body) must be complete. */
+  /** reading: the sweep clock by which the head (or the buffered body) must be complete. */
   until: number;
   req: IncomingMessage | null;
   res: ServerResponse | null;
   requests: number;
   /** Requests of this connection in the app (more than one when the client pipelines). */
   inflight: number;
-  /** Reactor clock when the current request entered the app (to the tick). */
+  /** Sweep clock when the current request entered the app (to the tick). */
   appSince: number;
   /** upgraded/streaming: how to close it cleanly. */
   close: LongLivedClose | null;
-  /** Removed from the reactor (closed or evicted): later transitions are ignored. */
+  /** Removed from the deadlines (closed or evicted): later transitions are ignored. */
   gone: boolean;
   /** The client announced its last request (Connection: close, HTTP/1.0): closing needs no linger. */
   clientClosing: boolean;
   /** The server answers a request on it with Connection: close: requests pipelined after that one are not run. */
   closeAfter: boolean;
-  /** The reactor's list: newer and older neighbours (null at the ends and once removed). */
+  /** The list of entries: newer and older neighbours (null at the ends and once removed). */
   newer: Entry | null;
   older: Entry | null;
 }
 
-export interface ReactorTimeouts {
+export interface DeadlineTimeouts {
   /** Seconds without a byte while a request is incomplete (and before the first one). */
   firstData: number;
   /** Seconds a request head may take from its first byte, however the bytes trickle in. */
@@ -71,7 +72,7 @@ export interface ReactorTimeouts {
 /** Why an incomplete request was cut: no byte for firstDataTimeout, or its total deadline passed. */
 export type ReadExpiry = 'stalled' | 'headers' | 'body';
 
-export interface ReactorHandlers {
+export interface DeadlineHandlers {
   /** Part of a request arrived and it did not complete in time: answer 408 and close. */
   readTimeout(entry: Entry, why: ReadExpiry): void;
   /** The app has not answered within requestTimeout: answer 503. */
@@ -80,7 +81,7 @@ export interface ReactorHandlers {
   idle(): void;
 }
 
-export const kEntry = Symbol('tspuma.reactorEntry');
+export const kEntry = Symbol('tspuma.connectionEntry');
 type Tracked = Socket & { [kEntry]?: Entry };
 
 /** Bytes moved either way: what keeps a long-lived connection alive. */
@@ -93,7 +94,7 @@ export function entryOf(socket: Socket): Entry | undefined {
 }
 
 /**
- * Every connection is one entry in one list; a transition only rewrites the entry's phase and
+ * Every connection is one entry in one list; a transition only rewrites the entry's state and
  * deadline (no list moves, no clock read on the request path). Deadlines are taken from a clock
  * the sweep advances every tick, plus one tick, so a timeout fires between its value and its
  * value plus two ticks, never early. Each tick looks at every entry: O(connections) per tick.
@@ -103,7 +104,7 @@ export function entryOf(socket: Socket): Entry | undefined {
  * request that doubled the time of each young-generation collection (close loop, --trace-gc:
  * 112 against 62 ms of scavenges over 30,000 connections).
  */
-export class Reactor {
+export class ConnectionDeadlines {
   /** The list's ends: entries in the order they were added. */
   private oldest: Entry | null = null;
   private newest: Entry | null = null;
@@ -127,9 +128,11 @@ export class Reactor {
   draining = false;
 
   constructor(
-    timeouts: ReactorTimeouts,
-    private readonly handlers: ReactorHandlers,
+    timeouts: DeadlineTimeouts,
+    private readonly handlers: DeadlineHandlers,
     private readonly log: Logger,
+    /** Debug mode's hook: sweeps run under capture and faults are dumped (null: debug off). */
+    private readonly diagnostics: DiagnosticsHook | null = null,
   ) {
     this.firstDataMs = timeouts.firstData * 1000;
     this.headersMs = timeouts.headers * 1000;
@@ -170,7 +173,7 @@ export class Reactor {
     return this.clock + ms + this.tickMs;
   }
 
-  /** One shared 'close' listener per reactor: no closure or once-wrapper per connection. */
+  /** One shared 'close' listener for every connection: no closure or once-wrapper per connection. */
   private readonly onSocketClose: (this: Socket) => void;
 
   /** A socket was accepted. `tracked` is the socket node:http hands to requests (TLS socket under TLS). */
@@ -178,7 +181,7 @@ export class Reactor {
     const entry: Entry = {
       id: this.nextId++,
       socket,
-      phase: 'first_data',
+      state: 'first_data',
       deadline: this.after(this.firstDataMs),
       mark: socket.bytesRead,
       until: Infinity,
@@ -208,12 +211,12 @@ export class Reactor {
 
   /** Debug mode with debug logging on: accepts and transitions are logged. */
   private tracing(): boolean {
-    return diagnostics !== null && this.log.isLevelEnabled('debug');
+    return this.diagnostics !== null && this.log.isLevelEnabled('debug');
   }
 
-  private move(entry: Entry, phase: Phase, deadline: number): void {
-    if (this.tracing()) this.log.debug({ id: entry.id, from: entry.phase, to: phase }, 'reactor transition');
-    entry.phase = phase;
+  private move(entry: Entry, state: ConnectionState, deadline: number): void {
+    if (this.tracing()) this.log.debug({ id: entry.id, from: entry.state, to: state }, 'connection state change');
+    entry.state = state;
     entry.deadline = deadline;
   }
 
@@ -240,7 +243,7 @@ export class Reactor {
 
   /** The body toApp(..., true) held is in (or too large to wait for): the request goes to the app. */
   bodyRead(entry: Entry, res: ServerResponse): void {
-    if (entry.gone || entry.res !== res || entry.phase !== 'reading') return;
+    if (entry.gone || entry.res !== res || entry.state !== 'reading') return;
     entry.appSince = this.clock;
     this.move(entry, 'app', this.after(this.requestMs));
   }
@@ -274,14 +277,14 @@ export class Reactor {
 
   /**
    * The connection left HTTP (upgraded) or its response became an event stream (streaming):
-   * out of the app phase, so requestTimeout no longer applies; closed by `close` when idle.
+   * out of the app state, so requestTimeout no longer applies; closed by `close` when idle.
    */
-  toLongLived(entry: Entry, phase: 'upgraded' | 'streaming', close: LongLivedClose): void {
+  toLongLived(entry: Entry, state: 'upgraded' | 'streaming', close: LongLivedClose): void {
     if (entry.gone) return; // already closed
     entry.close = close;
     entry.inflight = 0;
     entry.mark = progress(entry.socket);
-    this.move(entry, phase, this.after(this.upgradedIdleMs));
+    this.move(entry, state, this.after(this.upgradedIdleMs));
   }
 
   /**
@@ -297,13 +300,13 @@ export class Reactor {
     }
   }
 
-  private *inPhase(...phases: Phase[]): IterableIterator<Entry> {
-    for (const e of this.all()) if (phases.includes(e.phase)) yield e;
+  private *inState(...states: ConnectionState[]): IterableIterator<Entry> {
+    for (const e of this.all()) if (states.includes(e.state)) yield e;
   }
 
   /** Upgraded and streaming connections (to close them at shutdown). */
   longLived(): Entry[] {
-    return [...this.inPhase('upgraded', 'streaming')];
+    return [...this.inState('upgraded', 'streaming')];
   }
 
   remove(entry: Entry): void {
@@ -318,34 +321,34 @@ export class Reactor {
     if (this.draining && this.onEmpty && this.count === 0) this.onEmpty();
   }
 
-  /** Called once the reactor holds no connection while draining. */
+  /** Called once no connection is left while draining. */
   onEmpty: (() => void) | null = null;
 
   private evict(entry: Entry, why: string): void {
     this.remove(entry);
-    this.log.debug({ id: entry.id, phase: entry.phase, why }, 'reactor: closing connection');
+    this.log.debug({ id: entry.id, state: entry.state, why }, 'closing connection');
     entry.socket.destroy();
   }
 
-  /** Counts per phase; first_data/keepalive entries that received bytes count as reading. */
-  counts(): Record<Phase, number> {
-    const out: Record<Phase, number> = { first_data: 0, reading: 0, app: 0, keepalive: 0, upgraded: 0, streaming: 0 };
+  /** Counts per state; first_data/keepalive entries that received bytes count as reading. */
+  counts(): Record<ConnectionState, number> {
+    const out: Record<ConnectionState, number> = { first_data: 0, reading: 0, app: 0, keepalive: 0, upgraded: 0, streaming: 0 };
     for (const e of this.all()) {
-      if ((e.phase === 'first_data' || e.phase === 'keepalive') && e.socket.bytesRead > e.mark) out.reading++;
-      else out[e.phase]++;
+      if ((e.state === 'first_data' || e.state === 'keepalive') && e.socket.bytesRead > e.mark) out.reading++;
+      else out[e.state]++;
     }
     return out;
   }
 
   /** Entries currently running or queued for the app. */
   inApp(): IterableIterator<Entry> {
-    return this.inPhase('app');
+    return this.inState('app');
   }
 
   /** Closes every connection that is waiting with no request bytes; returns how many. */
   closeIdle(): number {
     let closed = 0;
-    for (const e of [...this.inPhase('first_data', 'keepalive')]) {
+    for (const e of [...this.inState('first_data', 'keepalive')]) {
       if (e.socket.bytesRead === e.mark && !e.socket.writableEnded) {
         this.evict(e, 'shutdown');
         closed++;
@@ -357,25 +360,25 @@ export class Reactor {
   /** One pass over every entry, advancing the clock to `now`. Never throws; a faulty entry is evicted. */
   sweep(now: number = performance.now()): void {
     this.clock = now;
-    if (diagnostics) diagnostics.scope('reactor', () => this.sweepAll(now));
+    if (this.diagnostics) this.diagnostics.scope('reactor', () => this.sweepAll(now));
     else this.sweepAll(now);
   }
 
   private sweepAll(now: number): void {
     let inApp = false;
     for (const entry of this.all()) {
-      const phase = entry.phase;
+      const state = entry.state;
       try {
         // Waiting for (more of) a request: a byte since the last look restarts the stall clock.
-        if ((phase === 'reading' || phase === 'first_data' || phase === 'keepalive') && entry.socket.bytesRead !== entry.mark) this.arrived(entry, now);
+        if ((state === 'reading' || state === 'first_data' || state === 'keepalive') && entry.socket.bytesRead !== entry.mark) this.arrived(entry, now);
         const d = entry.deadline as unknown;
         if (typeof d !== 'number' || Number.isNaN(d)) {
-          throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase, deadline: String(d) });
+          throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase: state, deadline: String(d) });
         }
-        if (d <= now) this.expire(entry, phase, now);
-        if (entry.phase === 'app') inApp = true;
+        if (d <= now) this.expire(entry, state, now);
+        if (entry.state === 'app') inApp = true;
       } catch (err) {
-        this.fault(entry, phase, err);
+        this.fault(entry, state, err);
       }
     }
     if (this.idleMs !== null && !this.idleFired && !inApp && now - this.lastActive >= this.idleMs) {
@@ -394,15 +397,15 @@ export class Reactor {
     entry.mark = socket.bytesRead;
     // Closing lingeringly (our FIN is out): what the client still sends is read and dropped.
     if (socket.writableEnded) return;
-    if (entry.phase !== 'reading') entry.until = now + this.headersMs;
+    if (entry.state !== 'reading') entry.until = now + this.headersMs;
     this.move(entry, 'reading', Math.min(now + this.firstDataMs, entry.until) + this.tickMs);
   }
 
-  private expire(entry: Entry, phase: Phase, now: number): void {
-    switch (phase) {
+  private expire(entry: Entry, state: ConnectionState, now: number): void {
+    switch (state) {
       case 'first_data':
       case 'keepalive':
-        this.evict(entry, phase === 'first_data' ? 'firstDataTimeout' : 'persistentTimeout');
+        this.evict(entry, state === 'first_data' ? 'firstDataTimeout' : 'persistentTimeout');
         return;
       case 'reading':
         this.remove(entry);
@@ -417,39 +420,40 @@ export class Reactor {
       case 'streaming': {
         // Looked at again after another period either way: closing takes a round trip, and a
         // second close() escalates.
-        this.move(entry, phase, now + this.upgradedIdleMs);
+        this.move(entry, state, now + this.upgradedIdleMs);
         const seen = progress(entry.socket);
         if (seen > entry.mark) {
           entry.mark = seen;
           return;
         }
-        this.log.debug({ id: entry.id, phase }, 'reactor: closing idle long-lived connection');
+        this.log.debug({ id: entry.id, state }, 'closing idle long-lived connection');
         entry.close?.('idle');
         return;
       }
     }
   }
 
-  private fault(entry: Entry, phase: Phase, err: unknown): void {
+  /** Logged and dumped with `phase` (the error codes' parameter name) holding the state. */
+  private fault(entry: Entry, state: ConnectionState, err: unknown): void {
     this.faults++;
     const coded = isTspumaError(err)
       ? err
-      : new TspumaError('TSPUMA_ERR_REACTOR_FAULT', { id: entry.id, phase, message: (err as Error)?.message ?? String(err) }, { cause: err });
-    const signature = `${coded.code}:${phase}`;
+      : new TspumaError('TSPUMA_ERR_REACTOR_FAULT', { id: entry.id, phase: state, message: (err as Error)?.message ?? String(err) }, { cause: err });
+    const signature = `${coded.code}:${state}`;
     const seen = this.faultSignatures.get(signature) ?? 0;
     this.faultSignatures.set(signature, seen + 1);
-    const state = {
+    const seenState = {
       id: entry.id,
-      phase,
+      phase: state,
       deadline: String(entry.deadline),
       requests: entry.requests,
       bytesRead: entry.socket.bytesRead,
       remoteAddress: entry.socket.remoteAddress,
       url: entry.req?.url,
     };
-    diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: state });
-    if (seen === 0) this.log.error({ err: coded, code: coded.code, entry: state }, coded.message);
-    else this.log.debug({ code: coded.code, entry: state, repeats: seen + 1 }, 'reactor fault repeated');
+    this.diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: seenState });
+    if (seen === 0) this.log.error({ err: coded, code: coded.code, entry: seenState }, coded.message);
+    else this.log.debug({ code: coded.code, entry: seenState, repeats: seen + 1 }, 'connection deadline fault repeated');
     this.remove(entry);
     entry.socket.destroy();
   }

@@ -1,10 +1,10 @@
-// The pool: at most max in flight, FIFO, cancellation.
+// The invocation limit: at most max in flight, FIFO, cancellation.
 import { describe, expect, it } from 'vitest';
-import { Pool } from '../../server/pool.js';
+import { InvocationLimit } from '../../server/invocation-limit.js';
 
-describe('Pool', () => {
+describe('InvocationLimit', () => {
   it('runs up to max and queues the rest in order', () => {
-    const pool = new Pool(0, 2);
+    const pool = new InvocationLimit(0, 2);
     const ran: number[] = [];
     for (let i = 0; i < 5; i++) pool.submit(() => ran.push(i));
     expect(ran).toEqual([0, 1]);
@@ -18,7 +18,7 @@ describe('Pool', () => {
   });
 
   it('skips cancelled waiters', () => {
-    const pool = new Pool(0, 1);
+    const pool = new InvocationLimit(0, 1);
     const ran: string[] = [];
     pool.submit(() => ran.push('a'));
     const b = pool.submit(() => ran.push('b'));

@@ -1,0 +1,210 @@
+// Every use of node:http's (and node:net's) undocumented fields and every method tspuma replaces
+// on their objects, in one place: the request and response classes node:http is told to build,
+// the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
+// the response methods dropped once the server answers in the app's place, the request body's
+// push, and the private fields read (_httpMessage, _last, _consuming, _peername, shouldKeepAlive).
+// test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
+// fails there first.
+import http from 'node:http';
+import net, { type Socket } from 'node:net';
+
+/** A response's event-stream handler, installed once on the response prototype (setEventStreamHandler). */
+export const kOnStreaming = Symbol('tspuma.onStreaming');
+/** The server's state for the request a response answers (null until the request is admitted). */
+export const kRequestState = Symbol('tspuma.requestState');
+
+const isContentType = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
+
+/** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
+function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
+  const headers = a !== null && typeof a === 'object' ? a : b !== null && typeof b === 'object' ? b : null;
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      // [[name, value], ...]
+      for (const pair of headers as unknown[][]) if (isContentType(pair[0])) return pair[1];
+    } else {
+      // [name, value, name, value]
+      for (let i = 0; i + 1 < headers.length; i += 2) if (isContentType(headers[i])) return headers[i + 1];
+    }
+  } else if (headers) {
+    for (const name in headers as Record<string, unknown>) if (isContentType(name)) return (headers as Record<string, unknown>)[name];
+  }
+  return res.getHeader('content-type');
+}
+
+/**
+ * node:http's response, plus one check when the head goes out (writeHead is also what an
+ * implicit head calls): a `text/event-stream` response goes to the event-stream handler,
+ * whichever kind of app wrote it.
+ */
+export class TspumaResponse extends http.ServerResponse {
+  declare [kOnStreaming]?: (res: http.ServerResponse) => void;
+  declare [kRequestState]: unknown;
+
+  constructor(req: http.IncomingMessage, options?: object) {
+    // Explicit parameters: the implicit derived constructor spreads its arguments (slower).
+    // @ts-expect-error node:http passes its options (highWaterMark...) as a second argument; the types omit it
+    super(req, options);
+    // Set here so every response has the field from birth: setting it later would give each one a new shape.
+    this[kRequestState] = null;
+  }
+}
+/** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
+export class TspumaRequest extends http.IncomingMessage {
+  declare id: string;
+
+  constructor(socket: net.Socket) {
+    super(socket);
+    this.id = '';
+  }
+}
+
+const writeHead = http.ServerResponse.prototype.writeHead;
+Object.defineProperties(TspumaResponse.prototype, {
+  writeHead: {
+    configurable: true,
+    writable: true,
+    value: function (this: TspumaResponse, code: number, a?: unknown, b?: unknown) {
+      (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
+      const hook = this[kOnStreaming];
+      if (hook) {
+        const type = contentTypeOf(this, a, b);
+        if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
+      }
+      return this;
+    },
+  },
+});
+
+/** Called (once per process, on the prototype: no closure per response) when a head says `text/event-stream`. */
+export function setEventStreamHandler(handler: (this: void, res: http.ServerResponse) => void): void {
+  TspumaResponse.prototype[kOnStreaming] = handler;
+}
+
+export const SERVER_OPTIONS: http.ServerOptions = {
+  IncomingMessage: TspumaRequest,
+  ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
+  // The connection deadlines (deadlines.ts) own every timeout; node's own timers are switched off.
+  requestTimeout: 0,
+  headersTimeout: 0,
+  keepAliveTimeout: 0,
+  requireHostHeader: false,
+};
+
+// ---- Closing a connection after its last response ----
+
+const LINGER_MS = 2000;
+
+type ClosingSocket = Socket & { destroySoon: (this: Socket) => void };
+const plainDestroySoon = (net.Socket.prototype as ClosingSocket).destroySoon;
+
+/**
+ * node:http closes a connection after a `Connection: close` response with socket.destroySoon():
+ * `close` replaces it on this socket (pass a shared function: no closure per connection).
+ */
+export function replaceDestroySoon(socket: Socket, close: (this: Socket) => void): void {
+  (socket as ClosingSocket).destroySoon = close;
+}
+
+/** node:net's own destroySoon: end, then destroy once the write side has finished. */
+export function destroySoon(socket: Socket): void {
+  plainDestroySoon.call(socket);
+}
+
+/**
+ * Our FIN is out: node:http calls end() again when the client's FIN arrives, and a second end()
+ * builds an ERR_STREAM_ALREADY_FINISHED with its stack, about 20 µs per connection for nothing.
+ */
+function alreadyEnded(this: Socket): Socket {
+  return this;
+}
+
+/**
+ * Closes lingering: FIN now, then wait for the client's FIN (or LINGER_MS) before releasing the
+ * socket, so bytes the client already sent (a request pipelined after our last response) do not
+ * turn the close into a reset that loses the response.
+ */
+export function closeLingering(socket: Socket): void {
+  if (socket.writable) socket.end();
+  (socket as { end: unknown }).end = alreadyEnded;
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** Stops accepting only: http.Server#close would also close idle keep-alive connections at once. */
+export function stopAccepting(server: http.Server, done: () => void): void {
+  net.Server.prototype.close.call(server, () => done());
+}
+
+// ---- Responses the server took over ----
+
+const APP_WRITES = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;
+
+/** Makes the app's writes to `res` no-ops (own properties shadowing the prototype's methods). */
+export function dropAppWrites(res: http.ServerResponse): void {
+  for (const name of APP_WRITES) {
+    Object.defineProperty(res, name, {
+      configurable: true,
+      writable: true,
+      value: name === 'write' ? () => true : function (this: unknown) {
+        return this;
+      },
+    });
+  }
+}
+
+/** Gives `res` back ServerResponse's own methods (from its prototype). */
+export function restoreAppWrites(res: http.ServerResponse): void {
+  for (const name of APP_WRITES) delete (res as unknown as Record<string, unknown>)[name];
+}
+
+/** node:http's verdict on keeping the connection open after `res` (from the request, then from what the server decided). */
+export function keepsAlive(res: http.ServerResponse): boolean {
+  return (res as { shouldKeepAlive?: boolean }).shouldKeepAlive === true;
+}
+
+/** `res` will say `Connection: close` and node:http closes the connection after it (if its head is not out yet). */
+export function closeAfterResponse(res: http.ServerResponse): void {
+  (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+}
+
+/** node:http marked `res` as its connection's last response (a `Connection: close` it sent). */
+export function isLastResponse(res: http.ServerResponse): boolean {
+  return (res as { _last?: boolean })._last === true;
+}
+
+/** The response node:http is writing on this connection (the first unfinished one when requests are pipelined). */
+export function currentResponse<R extends http.ServerResponse>(socket: Socket): R | null {
+  return (socket as { _httpMessage?: R | null })._httpMessage ?? null;
+}
+
+/** node:net has already read the peer address (getpeername()) of this socket. */
+export function peerAddressKnown(socket: Socket): boolean {
+  return (socket as { _peername?: unknown })._peername !== undefined;
+}
+
+// ---- Request bodies ----
+
+export type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;
+
+/**
+ * The parser delivers a body through the request's push(), ending with push(null): `push`
+ * replaces it on this request. Returns node's own push, bound to `req`, for `push` to call.
+ */
+export function interceptPush(req: http.IncomingMessage, push: Push): Push {
+  const own = req.push.bind(req) as Push;
+  req.push = push;
+  return own;
+}
+
+/**
+ * Marks `req` as consumed. A body that is wholly in the stream's buffer is read without _read(),
+ * where node marks a request as consumed; unmarked, node "dumps" it after the response
+ * (removeAllListeners('data'), resume(): about 1 µs a request for nothing to drain).
+ */
+export function markConsumed(req: http.IncomingMessage): void {
+  (req as unknown as { _consuming: boolean })._consuming = true;
+}

@@ -1,0 +1,36 @@
+// The names tspuma's modules and processes agree on, in one place: the global symbols (reached
+// across copies of a module, and by expressions the inspector evaluates in a paused process),
+// the Rack env key a request's dump travels under, and the environment variables a process
+// hands its children.
+
+/** Set on an error whose dump was already emitted where it happened (a listen error). */
+export const DUMPED_KEY = 'tspuma.dumped';
+export const kDumped = Symbol.for(DUMPED_KEY);
+
+/** On globalThis: a function returning the requests in the app (read by a paused-process autopsy). */
+export const IN_FLIGHT_KEY = 'tspuma.inFlight';
+export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
+
+/** On globalThis for one synchronous moment: the thrown value, handed over by the inspector. */
+export const THROWN_KEY = 'tspuma.diagnostics.thrown';
+export const kThrown = Symbol.for(THROWN_KEY);
+
+/** On a wrapped app: which kind it is (rack, fetch, node), so two copies of tspuma agree. */
+export const kAppKind = Symbol.for('tspuma.appKind');
+
+/** Where a request's dump is in the Rack env handed to the lowlevel error handler: env['tspuma.dump']. */
+export const DUMP_ENV_KEY = 'tspuma.dump';
+
+/** Environment a worker is forked with: its index. */
+export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';
+/** Environment a worker is forked with: the restart generation it belongs to. */
+export const WORKER_GENERATION_ENV = 'TSPUMA_WORKER_PHASE';
+/**
+ * Environment the primary sets before forking: `<primary pid>-<start>`, the run id its workers
+ * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
+ */
+export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
+/** The dump folder when no `dumpDir` option is set. */
+export const DUMP_DIR_ENV = 'TSPUMA_DUMP_DIR';
+/** How .ts files load: auto or tsx. */
+export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

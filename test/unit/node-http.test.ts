@@ -1,0 +1,226 @@
+// Pins each node:http internal server/node-http.ts relies on, one test per assumption, so a Node
+// upgrade that changes one fails here by name rather than as a slow or wrong server elsewhere.
+import http from 'node:http';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  SERVER_OPTIONS,
+  TspumaRequest,
+  TspumaResponse,
+  closeAfterResponse,
+  closeLingering,
+  currentResponse,
+  dropAppWrites,
+  interceptPush,
+  isLastResponse,
+  keepsAlive,
+  markConsumed,
+  peerAddressKnown,
+  replaceDestroySoon,
+  restoreAppWrites,
+  stopAccepting,
+} from '../../server/node-http.js';
+import { rawRequest, waitFor } from '../helpers/net.js';
+
+const servers: http.Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+async function serve(handler: http.RequestListener, options: http.ServerOptions = {}, onServer?: (s: http.Server) => void): Promise<number> {
+  const server = http.createServer(options, handler);
+  onServer?.(server);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as net.AddressInfo).port;
+}
+
+const KEEP_ALIVE = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+const CLOSE = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+describe('node:http internals used by node-http.ts', () => {
+  it('builds requests and responses from the IncomingMessage and ServerResponse classes in the server options', async () => {
+    const seen: boolean[] = [];
+    const port = await serve((req, res) => {
+      seen.push(req instanceof TspumaRequest, res instanceof TspumaResponse, (req as TspumaRequest).id === '');
+      res.end('ok');
+    }, SERVER_OPTIONS);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
+    expect(seen).toEqual([true, true, true]);
+  });
+
+  it('calls writeHead for an implicit head (setHeader then write), so the event-stream check sees every head', async () => {
+    const heads: unknown[] = [];
+    const port = await serve((_req, res) => {
+      const own = res.writeHead;
+      res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+        heads.push(this.getHeader('content-type'));
+        return (own as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+      } as typeof res.writeHead;
+      res.setHeader('content-type', 'text/event-stream');
+      res.write('data: 1\n\n');
+      res.end();
+    });
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('data: 1\n\n');
+    expect(heads).toEqual(['text/event-stream']);
+  });
+
+  it('closes a connection after a Connection: close response through socket.destroySoon()', async () => {
+    let calls = 0;
+    const port = await serve(
+      (_req, res) => res.end('ok'),
+      {},
+      (s) =>
+        s.on('connection', (socket: net.Socket) =>
+          replaceDestroySoon(socket, function (this: net.Socket) {
+            calls++;
+            this.destroy();
+          }),
+        ),
+    );
+    const reply = await rawRequest(port, CLOSE);
+    expect(reply.closed).toBe(true);
+    expect(calls).toBe(1);
+  });
+
+  it('closes lingering: our FIN goes out at once and the socket is released when the client\'s FIN arrives', async () => {
+    // Half-open on both sides, as node:http's sockets are: a FIN does not end the other side.
+    const srv = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+    const client = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    const socket = await accepted;
+    let clientSawEnd = false;
+    client.on('end', () => (clientSawEnd = true));
+    closeLingering(socket);
+    await waitFor(() => clientSawEnd, 'the client to see our FIN');
+    expect(socket.destroyed).toBe(false); // still waiting for the client's FIN
+    socket.end(); // node:http calls end() again on the client's FIN: a no-op now
+    client.end();
+    await waitFor(() => socket.destroyed, 'the socket to be released after the client\'s FIN');
+    client.destroy();
+    srv.close();
+  });
+
+  it('reports keep-alive through shouldKeepAlive: false for a Connection: close request, and setting it false makes the response say close', async () => {
+    const verdicts: boolean[] = [];
+    const port = await serve((req, res) => {
+      verdicts.push(keepsAlive(res));
+      if (req.url === '/server-closes') closeAfterResponse(res);
+      res.end('ok');
+    });
+    await rawRequest(port, CLOSE);
+    const kept = await rawRequest(port, 'GET /server-closes HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(verdicts).toEqual([false, true]);
+    expect(kept.text.toLowerCase()).toContain('connection: close');
+    expect(kept.closed).toBe(true);
+  });
+
+  it('marks a response that closes its connection with _last, and only that one', async () => {
+    const last: boolean[] = [];
+    const port = await serve((_req, res) => {
+      res.on('finish', () => last.push(isLastResponse(res)));
+      res.end('ok');
+    });
+    await rawRequest(port, KEEP_ALIVE, 300);
+    await rawRequest(port, CLOSE);
+    await waitFor(() => last.length === 2, 'both responses to finish');
+    expect(last).toEqual([false, true]);
+  });
+
+  it('keeps the response being written on the socket as _httpMessage', async () => {
+    const same: boolean[] = [];
+    const port = await serve((req, res) => {
+      same.push(currentResponse(req.socket) === res);
+      res.end('ok');
+    });
+    await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    expect(same).toEqual([true]);
+  });
+
+  it('caches the peer address in _peername only once remoteAddress is read', async () => {
+    const known: boolean[] = [];
+    const port = await serve((req, res) => {
+      known.push(peerAddressKnown(req.socket));
+      void req.socket.remoteAddress;
+      known.push(peerAddressKnown(req.socket));
+      res.end('ok');
+    });
+    await rawRequest(port, CLOSE);
+    expect(known).toEqual([false, true]);
+  });
+
+  it('lets own properties shadow the response methods, and deleting them restores the prototype\'s', async () => {
+    const port = await serve((_req, res) => {
+      dropAppWrites(res);
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('dropped');
+      restoreAppWrites(res);
+      res.end('written');
+    });
+    const reply = await rawRequest(port, CLOSE);
+    expect(reply.text).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(reply.text).toMatch(/written$/);
+    expect(reply.text).not.toContain('dropped');
+  });
+
+  it('stops accepting with net.Server#close while an idle keep-alive connection stays open', async () => {
+    const port = await serve((_req, res) => res.end('ok'));
+    const client = net.connect(port, '127.0.0.1');
+    let reply = '';
+    client.on('data', (c) => (reply += c.toString()));
+    client.write(KEEP_ALIVE);
+    await waitFor(() => reply.endsWith('ok'), 'the first response');
+    let stopped = false;
+    stopAccepting(servers[0]!, () => (stopped = true));
+    const refused = await new Promise<boolean>((r) => net.connect(port, '127.0.0.1').once('error', () => r(true)).once('connect', () => r(false)));
+    expect(refused).toBe(true);
+    client.write(KEEP_ALIVE); // the idle connection is still served
+    await waitFor(() => reply.split('ok').length === 3, 'the second response on the idle connection');
+    expect(stopped).toBe(false); // close waits for that connection
+    client.destroy();
+    await waitFor(() => stopped, 'the server to close once the connection went');
+  });
+
+  it('delivers a request body through the instance push(), ending with push(null)', async () => {
+    const pushed: (string | null)[] = [];
+    const port = await serve((req, res) => {
+      const push = interceptPush(req, (chunk: unknown, enc?: BufferEncoding) => {
+        pushed.push(chunk === null ? null : String(chunk));
+        return push(chunk, enc);
+      });
+      req.on('end', () => res.end('ok'));
+      req.resume();
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'hello' });
+    expect(await res.text()).toBe('ok');
+    expect(pushed).toEqual(['hello', null]);
+  });
+
+  it('has a boolean _consuming that is false until the body is read, and node dumps an unconsumed request after the response', async () => {
+    const seen: { before: unknown; dumped: boolean }[] = [];
+    const port = await serve((req, res) => {
+      const before = (req as unknown as { _consuming: unknown })._consuming;
+      res.on('finish', () => setImmediate(() => seen.push({ before, dumped: (req as unknown as { _dumped: boolean })._dumped })));
+      res.end('ok');
+    });
+    await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'hello' })).text();
+    await waitFor(() => seen.length > 0, 'the response to finish');
+    expect(seen).toEqual([{ before: false, dumped: true }]);
+  });
+
+  it('does not dump a request marked consumed', async () => {
+    const dumped: boolean[] = [];
+    const port = await serve((req, res) => {
+      markConsumed(req);
+      res.on('finish', () => setImmediate(() => dumped.push((req as unknown as { _dumped: boolean })._dumped)));
+      res.end('ok');
+    });
+    await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'hello' })).text();
+    await waitFor(() => dumped.length > 0, 'the response to finish');
+    expect(dumped).toEqual([false]);
+  });
+});

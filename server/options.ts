@@ -1,6 +1,6 @@
-// Created by the CLI (cli/args.ts feeds it layers) and by tests; hands a frozen Options
-// object to the launcher, server, binder and reactor. Merges the layers over the records'
-// defaults, checks each value with its record, then the rules that tie options together.
+// Resolves options: merges the layers (command line, TSPUMA_OPTS, environment, config file)
+// over the records' defaults, checks each value with its record, then the rules that tie
+// options together, into one frozen Options object.
 import type { BindSpec } from './binder-uri.js';
 import { parseBind } from './binder-uri.js';
 import { TspumaError, didYouMean, showValue } from './errors.js';

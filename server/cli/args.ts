@@ -1,6 +1,6 @@
-// Created by cli.ts for argv, TSPUMA_OPTS and the environment; hands option layers to
-// options.ts and the APP / -C paths back to cli.ts. Flags and variables come from the option
-// records (option-records.ts). Parsing only, nothing is started here.
+// Parses the command line, TSPUMA_OPTS and the environment into option layers, plus the APP and
+// -C paths. Flags and variables come from the option records (option-records.ts). Parsing
+// only: nothing is started here.
 import { TspumaError, didYouMean, showValue } from '../errors.js';
 import { Expected } from '../option-checks.js';
 import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionName } from '../option-records.js';

@@ -121,10 +121,11 @@ describe('cluster mode', () => {
   });
 
   it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', async () => {
-    const s = await cluster();
+    // Check-ins every 0.5 s and a 2 s timeout: the same four missed check-ins as the defaults above, sooner.
+    const s = await cluster('workerCheckInterval: 0.5, workerTimeout: 2');
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
     void fetch(`${s.url}/spin`, { headers: { connection: 'close' } }).catch(() => undefined);
-    const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1500), 'a worker to stop checking in', 5000);
+    const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1000), 'a worker to stop checking in', 5000);
     const other = pids.find((p) => p !== stuck.pid)!;
     // From now until the replacement has booted, fresh connections one after another: each must be
     // answered (pidOf throws after 3 s), by the other worker or, once booted, the replacement.
@@ -141,7 +142,7 @@ describe('cluster mode', () => {
     try {
       await waitFor(() => {
         servingOk();
-        return /Worker \d \(PID: \d+\) failed to check in within 4 seconds; terminating it/.test(s.stdout());
+        return /Worker \d \(PID: \d+\) failed to check in within 2 seconds; terminating it/.test(s.stdout());
       }, 'the timeout message', 10_000);
       replacement = await waitFor(async () => {
         servingOk();

@@ -23,7 +23,8 @@ interface ClusterStats {
 async function cluster(extraConfig = '', args: string[] = []): Promise<Booted & { stats: () => Promise<ClusterStats>; control: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-cluster-'));
   const config = join(dir, 'tspuma.config.mjs');
-  writeFileSync(config, `export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5, ${extraConfig} };\n`);
+  // Check-ins every 0.5 s: the stats a test waits on are at most that old.
+  writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: 4, workerShutdownTimeout: 5, ${extraConfig} };\n`);
   // The control app binds port 0 too: its boot line says where it listens.
   const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, ...args, APP]);
   const control = await controlUrl(s);
@@ -121,8 +122,8 @@ describe('cluster mode', () => {
   });
 
   it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', async () => {
-    // Check-ins every 0.5 s and a 2 s timeout: the same four missed check-ins as the defaults above, sooner.
-    const s = await cluster('workerCheckInterval: 0.5, workerTimeout: 2');
+    // A 2 s timeout: four missed check-ins, as 4 s were at the 1 s interval this test had.
+    const s = await cluster('workerTimeout: 2');
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
     void fetch(`${s.url}/spin`, { headers: { connection: 'close' } }).catch(() => undefined);
     const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1000), 'a worker to stop checking in', 5000);

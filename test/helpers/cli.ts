@@ -66,7 +66,7 @@ export async function boot(args: string[], env: Record<string, string | undefine
   void s.exited.then((c) => (code = c));
   const ready = await waitFor(
     () => {
-      if (code !== null) throw new Error(`tspuma exited ${code} before booting:\n${s.stdout()}\n${s.stderr()}`);
+      if (code !== null) throw new Error(`tspuma exited ${code}${s.proc.signalCode ? ` (${s.proc.signalCode})` : ''} before booting:\n${s.stdout()}\n${s.stderr()}`);
       return s.lines().find((l) => l.msg === 'Use Ctrl-C to stop');
     },
     'the boot line',

@@ -23,7 +23,8 @@ interface ClusterStats {
 async function cluster(extraConfig = '', args: string[] = []): Promise<Booted & { stats: () => Promise<ClusterStats>; control: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-cluster-'));
   const config = join(dir, 'tspuma.config.mjs');
-  writeFileSync(config, `export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5, ${extraConfig} };\n`);
+  // Check-ins every 0.5 s: the stats a test waits on are at most that old.
+  writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: 4, workerShutdownTimeout: 5, ${extraConfig} };\n`);
   // The control app binds port 0 too: its boot line says where it listens.
   const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, ...args, APP]);
   const control = await controlUrl(s);
@@ -121,10 +122,11 @@ describe('cluster mode', () => {
   });
 
   it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', async () => {
-    const s = await cluster();
+    // A 2 s timeout: four missed check-ins, as 4 s were at the 1 s interval this test had.
+    const s = await cluster('workerTimeout: 2');
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
     void fetch(`${s.url}/spin`, { headers: { connection: 'close' } }).catch(() => undefined);
-    const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1500), 'a worker to stop checking in', 5000);
+    const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1000), 'a worker to stop checking in', 5000);
     const other = pids.find((p) => p !== stuck.pid)!;
     // From now until the replacement has booted, fresh connections one after another: each must be
     // answered (pidOf throws after 3 s), by the other worker or, once booted, the replacement.
@@ -141,7 +143,7 @@ describe('cluster mode', () => {
     try {
       await waitFor(() => {
         servingOk();
-        return /Worker \d \(PID: \d+\) failed to check in within 4 seconds; terminating it/.test(s.stdout());
+        return /Worker \d \(PID: \d+\) failed to check in within 2 seconds; terminating it/.test(s.stdout());
       }, 'the timeout message', 10_000);
       replacement = await waitFor(async () => {
         servingOk();

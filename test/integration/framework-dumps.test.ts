@@ -197,8 +197,13 @@ describe('cluster mode', () => {
 describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last line saying why', () => {
   async function crash(route: string | null, env: Record<string, string> = {}, hold = false): Promise<{ dump: Dump; last: Record<string, unknown> }> {
     const dir = tmp('crash');
+    // Requests left in the app (the held one, a cut stream) get min(5 s, forceShutdownAfter) to
+    // finish before the exit; that wait is the same with half a second.
+    const config = join(dir, 'tspuma.config.mjs');
+    writeFileSync(config, 'export default { forceShutdownAfter: 0.5 };\n');
+    const args = ['-d', '-C', config, '-b', LOCAL, CRASH];
     // A job started at module load may fail before or after the boot line: only the exit is awaited.
-    const s = route === null ? run(['-d', '-b', LOCAL, CRASH], { TSPUMA_DUMP_DIR: dir, ...env }) : await boot(['-d', '-b', LOCAL, CRASH], { TSPUMA_DUMP_DIR: dir, ...env });
+    const s = route === null ? run(args, { TSPUMA_DUMP_DIR: dir, ...env }) : await boot(args, { TSPUMA_DUMP_DIR: dir, ...env });
     // Its head arrives while its body stays open: the request is in the app before the crash.
     const held = hold ? await fetch(`${(s as Booted).url}/hold`) : null;
     if (route) await fetch(`${(s as Booted).url}${route}`).then((r) => r.text()).catch(() => 'cut');

@@ -35,7 +35,7 @@ async function profileOf(app: string, env: Record<string, string>) {
   const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', app], env);
   const discovery = String(s.lines().find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
   const out = join(mkdtempSync(join(tmpdir(), 'tspuma-profile-')), 'p.cpuprofile');
-  const profiler = run(['inspect', 'profile', '--seconds', '2', '--out', out, '--url', discovery]);
+  const profiler = run(['inspect', 'profile', '--seconds', '1', '--out', out, '--url', discovery]);
   const answered = await load(s.url, profiler.exited);
   expect(await profiler.exited, profiler.stderr()).toBe(0);
   expect(answered).toBeGreaterThan(0);

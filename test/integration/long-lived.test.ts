@@ -31,9 +31,9 @@ interface WorkerStats {
   last_status?: { running: number; connections: Connections };
 }
 
-/** One worker behind a control app, so its check-ins (every second) give its stats. */
+/** One worker behind a control app, so its check-ins (every half second) give its stats. */
 async function oneWorker(app: string) {
-  const cfg = config('workerCheckInterval: 1, workerShutdownTimeout: 10');
+  const cfg = config('workerCheckInterval: 0.5, workerShutdownTimeout: 10');
   const s = await boot(['-C', cfg, '-w', '1', '-t', '1:1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app]);
   const control = await controlUrl(s);
   const stats = async () => ((await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
@@ -113,7 +113,9 @@ describe('long-lived connections', () => {
 
   it('idle long-lived connections close after upgradedIdleTimeout: an end for a silent stream, 1001 for a silent WebSocket', async () => {
     const cfg = config('upgradedIdleTimeout: 1');
-    const sse = await boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', SSE]);
+    // Two servers, booted and left idle at the same time.
+    const [sse, ws] = await Promise.all([boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', SSE]), boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', WS])]);
+    const silent = await connect(`${ws.url.replace(/^http/, 'ws').replace(/\/$/, '')}/chat?name=quiet`);
     // A tick a minute: nothing moves after the first bytes.
     const quiet = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=60000`);
     const busy = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=100`);
@@ -127,8 +129,6 @@ describe('long-lived connections', () => {
     await waitFor(() => busy.events.length > before + 2, 'the busy stream keeps ticking');
     busy.close();
 
-    const ws = await boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', WS]);
-    const silent = await connect(`${ws.url.replace(/^http/, 'ws').replace(/\/$/, '')}/chat?name=quiet`);
     expect(await silent.closed).toEqual({ code: 1001, reason: 'idle timeout' });
   });
 });

@@ -97,7 +97,7 @@ export default defineConfig({
   // With debug: extra names to redact, a regular expression source, added to
   // password|passwd|secret|token|api[-_]?key|credential|private.
   redact: null,
-  // DevTools inspectors (--inspect): discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; loopback unless a
+  // DevTools inspectors (--inspect): discovery (and the primary's target) on PORT, worker i on PORT+2+i; loopback unless a
   // host is given. true: 127.0.0.1:9229; false: off even with debug. null: on at 127.0.0.1:9229 when debug is.
   inspect: null,
 

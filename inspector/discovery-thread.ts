@@ -1,7 +1,10 @@
-// The worker-thread entry of discovery: discovery and the DevTools proxy keep answering while the
-// main thread spins or sits paused; every request goes to Discovery.
+// The worker-thread entry of discovery: discovery, the DevTools proxy and the bridge to the main
+// thread keep answering while the main thread spins or sits paused; every request goes to Discovery.
+import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
+import { MainThreadBridge, type BridgeSession } from './bridge.js';
 import { Discovery, type Target } from './discovery.js';
+import { readNodeProtocol } from './node-protocol.js';
 
 /** Main thread -> discovery thread. */
 export type ToThread = { type: 'targets'; targets: Target[] };
@@ -27,7 +30,12 @@ if (port) {
     warn: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
     debug: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'debug', obj: { ...obj, err: obj.err instanceof Error ? obj.err.message : obj.err }, msg }),
   };
-  const discovery = new Discovery(() => targets, log);
+  const connect = (): BridgeSession => {
+    const session = new Session();
+    session.connectToMainThread();
+    return session as unknown as BridgeSession;
+  };
+  const discovery = new Discovery(() => targets, log, new MainThreadBridge(connect, log), () => readNodeProtocol());
   port.on('message', (message: ToThread) => {
     switch (message.type) {
       case 'targets':

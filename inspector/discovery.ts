@@ -1,10 +1,12 @@
 // Inspector discovery (in a worker thread of the primary or single process):
 // serves /json/list, /json/version and /json/protocol for every process as Node's inspector does,
-// proxies DevTools' WebSocket to each, and refuses web pages (their Origin) and rebound Host names.
+// proxies DevTools' WebSocket to each worker's inspector, hands the process's own target to the
+// main-thread bridge (bridge.ts), and refuses web pages (their Origin) and rebound Host names.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
+import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
 
 export interface Target {
@@ -14,8 +16,13 @@ export interface Target {
   pid: number;
   /** Worker index; null for the primary or the single process. */
   worker: number | null;
-  /** The process's own inspector: ws://HOST:PORT/UUID. */
+  /**
+   * A worker's own inspector (ws://HOST:PORT/UUID); for the bridged target, its address on
+   * discovery (ws://HOST:BASE/tspuma-single).
+   */
   ws: string;
+  /** Served by this thread's bridge to the main thread: the process discovery runs in. */
+  bridge?: true;
 }
 
 /** Where discovery reports; the thread forwards it to the process's logger. */
@@ -91,6 +98,10 @@ export class Discovery {
   constructor(
     private readonly targets: () => Target[],
     private readonly log: DiscoveryLog,
+    /** Serves the bridged target; null: it is refused with 502. */
+    private readonly bridge: MainThreadBridge | null,
+    /** Node's /json/protocol when no listed process has an inspector port to ask. */
+    private readonly fallbackProtocol: () => Promise<Buffer>,
   ) {}
 
   /** The list as served, with addresses through this server (host as the client named it). */
@@ -139,11 +150,16 @@ export class Discovery {
     send(res, 404, TEXT_TYPE, 'Not found: try /json/list\n');
   }
 
-  /** The protocol description, from the first target whose inspector serves it. */
+  /**
+   * The protocol description, from the first worker whose inspector serves it, else from
+   * fallbackProtocol (the bridged target has no inspector port).
+   */
   private protocolJson(): Promise<Buffer> {
     this.protocol ??= (async () => {
       const failures: string[] = [];
-      for (const t of this.targets()) {
+      const direct = this.targets().filter((t) => !t.bridge);
+      if (direct.length === 0) return this.fallbackProtocol();
+      for (const t of direct) {
         try {
           const res = await fetch(`http://${new URL(t.ws).host}/json/protocol`, { signal: AbortSignal.timeout(2000) });
           if (res.ok) return Buffer.from(await res.arrayBuffer());
@@ -152,7 +168,11 @@ export class Discovery {
           failures.push(`${t.id}: ${(err as Error).message}`);
         }
       }
-      throw new Error(failures.length > 0 ? failures.join('; ') : 'no target is listed');
+      try {
+        return await this.fallbackProtocol();
+      } catch (err) {
+        throw new Error(`${failures.join('; ')}; ${(err as Error).message}`);
+      }
     })();
     // A failure is not kept: the next request asks again.
     this.protocol.catch(() => (this.protocol = null));
@@ -182,7 +202,10 @@ export class Discovery {
     return this.port;
   }
 
-  /** DevTools connects to ws://HOST:BASE/tspuma-worker-1; the bytes go to that worker's inspector. */
+  /**
+   * DevTools connects to ws://HOST:BASE/tspuma-worker-1; the bytes go to that worker's inspector.
+   * The bridged target's connection goes to the bridge, after the same refusals.
+   */
   private proxy(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const id = (req.url ?? '/').slice(1).split('?')[0];
     const target = this.targets().find((t) => t.id === id);
@@ -191,6 +214,10 @@ export class Discovery {
     const why = refusal(req);
     if (why) return void refuse('403 Forbidden', this.refuse(req, why));
     if (!target) return void refuse('404 Not Found', `tspuma inspector discovery: no target ${id}; try /json/list\n`);
+    if (target.bridge) {
+      if (!this.bridge) return void refuse('502 Bad Gateway', `tspuma inspector discovery: no bridge to ${id}\n`);
+      return this.bridge.accept(req, socket, head, target.id);
+    }
     const url = new URL(target.ws);
     const upstream = connect(Number(url.port), url.hostname.replace(/^\[|\]$/g, ''));
     const lines = [`GET ${url.pathname} HTTP/1.1`, `Host: ${url.host}`];
@@ -216,6 +243,7 @@ export class Discovery {
   }
 
   close(): void {
+    this.bridge?.close();
     this.server?.close();
     this.server?.closeAllConnections();
   }

@@ -1,5 +1,6 @@
-// This process's own inspector: opened on its predictable port (or a logged fallback) when
-// inspect is on, its URL for discovery, and the requests in flight exposed to a remote reader.
+// A worker's own inspector: opened on its predictable port (or a logged fallback) when inspect is
+// on, its URL for discovery; and, for every process, the requests in flight exposed to a remote
+// reader. (The primary and the single process open none: discovery's bridge serves them.)
 import inspector from 'node:inspector';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -8,13 +9,17 @@ import { findPortHolder } from '../server/port-holder.js';
 import { kInFlight } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 
-/** Who a process is, for its port and its title. */
-export type Role = { kind: 'single' } | { kind: 'primary' } | { kind: 'worker'; index: number };
+/** Who a process is, for its title and its target id. */
+export type Role = { kind: 'single' } | { kind: 'primary' } | WorkerRole;
+export type WorkerRole = { kind: 'worker'; index: number };
 
-/** Discovery on base, the primary (or the single process) on base+1, worker i on base+2+i. */
-export function inspectorPort(base: number, role: Role): number {
+/**
+ * Discovery (and through it the primary or the single process) on base, worker i on base+2+i;
+ * base+1 stays unused, so worker ports are where they always were.
+ */
+export function inspectorPort(base: number, role: WorkerRole): number {
   if (base === 0) return 0;
-  return role.kind === 'worker' ? base + 2 + role.index : base + 1;
+  return base + 2 + role.index;
 }
 
 export function isLoopback(host: string): boolean {
@@ -36,8 +41,7 @@ export function roleName(role: Role): string {
  * Node prints `Debugger listening on ...` and `For help, see ...` on stderr for every inspector
  * it opens unless the process started with `--inspect-publish-uid=http`; workers inherit the
  * primary's execArgv at fork, so this adds the flag for them (tspuma logs the same fact). The
- * running process cannot drop its own two lines: Node reads the flag only at startup, and
- * `inspector.open()` takes no such option (DEBUGGING.md, "Node's own lines").
+ * primary itself opens no inspector (DEBUGGING.md, "Node's own lines").
  */
 export function quietChildInspectors(execArgv: string[]): void {
   if (!execArgv.some((a) => a.startsWith('--inspect-publish-uid'))) execArgv.push('--inspect-publish-uid=http');
@@ -73,7 +77,7 @@ export type PortProbe = (port: number) => { pid: number; command: string } | nul
  */
 export function openInspector(
   addr: InspectAddress,
-  role: Role,
+  role: WorkerRole,
   log: Logger,
   probe: PortProbe = findPortHolder,
   nodePrints: boolean = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS),
@@ -105,7 +109,7 @@ export function openInspector(
       throw new Error(`no port could be opened on ${addr.host}`);
     }
     const node = nodePrints ? ` (Node's own "Debugger listening" line on stderr names the same address)` : '';
-    log.info({ inspector: url, pid: process.pid, ...(role.kind === 'worker' ? { worker: role.index } : {}) }, `* Inspector of ${who} (PID: ${process.pid}): ${url}${node}`);
+    log.info({ inspector: url, pid: process.pid, worker: role.index }, `* Inspector of ${who} (PID: ${process.pid}): ${url}${node}`);
     // After the line that names the address: Node's two lines and tspuma's stay together.
     fallback?.();
     return url;

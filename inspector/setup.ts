@@ -1,5 +1,6 @@
-// Inspect mode for a serving process: opens its own inspector, starts discovery in a worker
-// thread (discovery-thread.ts) and prints the DevTools addresses.
+// Inspect mode for a serving process: starts discovery in a worker thread (discovery-thread.ts),
+// which also serves this process's own DevTools target through its bridge to the main thread (no
+// inspector port of its own, so Node prints no line), and prints the DevTools addresses.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -7,12 +8,12 @@ import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
-import { devtoolsUrl, nodePrintsInspectorLines, openInspector, quietChildInspectors, roleName, type Role } from './open.js';
+import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
   readonly url: string;
-  /** This process's own target. */
+  /** This process's own target (served by discovery's bridge). */
   readonly self: Target | null;
   /** The DevTools address of a process through discovery (stable across respawns). */
   devtools(id: string): string;
@@ -27,7 +28,10 @@ export interface InspectorSetup {
 export interface InspectorState {
   /** The app file, so `tspuma inspect` can say which server it talks to. */
   app: string | null;
-  /** Each process's own inspector as opened at boot (a respawned worker's is in /json/list). */
+  /**
+   * Each process's inspector as known at boot (a respawned worker's is in /json/list): a worker's
+   * own, and for the primary or the single process its target on discovery.
+   */
   inspectors: { id: string; pid: number; worker: number | null; ws: string }[];
 }
 
@@ -100,19 +104,20 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger): Prom
 }
 
 export async function startInspector(addr: InspectAddress, role: Role, others: () => Target[], log: Logger): Promise<InspectorSetup> {
-  // Read before the flag below is added: it is for the workers, Node prints this process's lines.
-  const nodePrints = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS);
-  // Before the first fork: workers print no plain-text inspector lines of Node's own.
+  // Before the first fork: workers open their inspector with no plain-text lines of Node's own.
   if (role.kind === 'primary') quietChildInspectors(process.execArgv);
-  const ws = openInspector(addr, role, log, undefined, nodePrints);
-  const self: Target | null = ws ? { id: targetId(role), title: targetTitle(role, process.pid), pid: process.pid, worker: null, ws } : null;
+  let self: Target | null = null;
   const targets = () => (self ? [self, ...others()] : others());
   const { worker, port } = await startThread(addr, targets(), log);
   const url = `http://${hostPort(addr.host, port)}`;
   const devtools = (id: string) => devtoolsUrl(`ws://${hostPort(addr.host, port)}/${id}`);
+  const who = roleName(role);
+  self = { id: targetId(role), title: targetTitle(role, process.pid), pid: process.pid, worker: null, ws: `ws://${hostPort(addr.host, port)}/${targetId(role)}`, bridge: true };
+  worker.postMessage({ type: 'targets', targets: targets() } satisfies ToThread);
   let stateFile: string | null = null;
   log.info({ inspect: `${url}/json/list` }, `* Inspector discovery: ${url}/json/list${port === 9229 && addr.host === '127.0.0.1' ? ' (chrome://inspect lists it with no setup)' : ` (add ${hostPort(addr.host, port)} in chrome://inspect, Configure)`}`);
-  if (self) log.info({ devtools: devtools(self.id) }, `* DevTools for ${roleName(role)} (PID: ${process.pid}): ${devtools(self.id)}`);
+  log.info({ inspector: self.ws, pid: process.pid }, `* Inspector of ${who} (PID: ${process.pid}): ${self.ws} (through discovery: no inspector port of its own, no line of Node's)`);
+  log.info({ devtools: devtools(self.id) }, `* DevTools for ${who} (PID: ${process.pid}): ${devtools(self.id)}`);
   return {
     url,
     self,

@@ -190,8 +190,8 @@ export const RECORDS = {
     defaultText: 'on with --debug, at 127.0.0.1:9229',
     check: parseInspect,
     input: accepts<boolean | string | number | null>(),
-    flag: { arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery on PORT, the primary on PORT+1, worker i on PORT+2+i; --inspect=off disables.' },
-    doc: 'DevTools inspectors (DEBUGGING.md, "DevTools"): discovery (`/json/list` of every process, loopback-only) on PORT, the primary (or the single process) on PORT+1, worker i on PORT+2+i. `null`: on when `debug` is, at `127.0.0.1:9229`; `true`: the same without debug; `false` (`--inspect=off`): off even with debug. A busy port is replaced by a free one with a warning. A host other than loopback prints a security warning.',
+    flag: { arg: 'HOST:PORT', optional: true, help: 'DevTools inspectors: discovery (with the primary\'s target) on PORT, worker i on PORT+2+i; --inspect=off disables.' },
+    doc: 'DevTools inspectors (DEBUGGING.md, "DevTools"): discovery (`/json/list` of every process, loopback-only) on PORT, which also serves the primary\'s (or the single process\'s) own target, worker i on PORT+2+i. `null`: on when `debug` is, at `127.0.0.1:9229`; `true`: the same without debug; `false` (`--inspect=off`): off even with debug. A busy port is replaced by a free one with a warning. A host other than loopback prints a security warning.',
   }),
   logLevel: option({
     default: 'info',

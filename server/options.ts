@@ -138,7 +138,7 @@ export function resolveOptions(layers: readonly Layer[]): Options {
   else if (typeof inspectRaw === 'string') inspect = { ...parseInspectAddress(inspectRaw)!, explicit: true };
   if (inspect && inspect.port !== 0 && inspect.port + 2 + Math.max(0, get('workers') - 1) > 65535) {
     throw new TspumaError('TSPUMA_ERR_OPTION_CONFLICT', {
-      rule: 'the inspector ports (base, base+1 for the primary, base+2+i for worker i) must stay below 65536',
+      rule: 'the inspector ports (base for discovery, base+2+i for worker i) must stay below 65536',
       detail: `inspect ${inspect.port} from ${src('inspect')}, workers ${get('workers')} from ${src('workers')}`,
     });
   }

@@ -1,5 +1,6 @@
-// Integration: inspector discovery of `tspuma -w 1 --inspect` as clients see it: web origins
-// refused on every path, answers framed and shaped as Node's own inspector frames them, and
+// Integration: inspector discovery of `tspuma -w 1 --inspect` (and of single mode) as clients see
+// it: web origins refused on every path, the bridge to the primary's or the server's own main
+// thread included, answers framed and shaped as Node's own inspector frames them, and
 // chrome-remote-interface with its default options attaching, breaking at a .ts line and resuming.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -51,9 +52,9 @@ async function raw(path: string, headers: Record<string, string> = {}): Promise<
 const header = (head: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(head)?.[1] ?? null;
 
 /** A WebSocket handshake with this Origin (none when undefined): the open socket, or the refusal. */
-function handshake(url: string, origin?: string): Promise<{ ws: WebSocket } | { status: number; body: string }> {
+function handshake(url: string, origin?: string, host?: string): Promise<{ ws: WebSocket } | { status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, origin === undefined ? {} : { origin });
+    const ws = new WebSocket(url, { ...(origin === undefined ? {} : { origin }), ...(host === undefined ? {} : { headers: { host } }) });
     ws.once('open', () => resolve({ ws }));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -82,19 +83,23 @@ describe('discovery refuses web origins', () => {
       const refused = await handshake(url, origin);
       expect(refused).toEqual({ status: 403, body: expect.stringContaining(`Origin ${origin} is a web page`) });
     }
-    // The primary's own id too: every path of the proxy.
-    expect(await handshake(`ws://127.0.0.1:${base}/tspuma-primary`, 'https://evil.example')).toMatchObject({ status: 403 });
+    // The primary's id too, which the bridge serves: every path of the proxy.
+    for (const origin of ['https://evil.example', 'null']) {
+      expect(await handshake(`ws://127.0.0.1:${base}/tspuma-primary`, origin)).toEqual({ status: 403, body: expect.stringContaining(`Origin ${origin} is a web page`) });
+    }
+    expect(await handshake(`ws://127.0.0.1:${base}/tspuma-primary`, undefined, 'evil.example')).toMatchObject({ status: 403, body: expect.stringContaining('Host must be an IP address or localhost') });
     const logged = await waitFor(() => s.lines().filter((l) => l.level === 40 && /^Inspector discovery refused /.test(String(l.msg))), 'the refusal logged');
     expect(logged[0]).toMatchObject({ origin: 'https://evil.example', path: '/tspuma-worker-0' });
   });
 
-  it('DevTools\' own origin (devtools://devtools) and a client without Origin attach to worker 0 and read its pid', async () => {
-    const worker0 = entries.find((e) => e.id === 'tspuma-worker-0')!;
-    for (const origin of ['devtools://devtools', undefined]) {
-      const opened = await handshake(`ws://127.0.0.1:${base}/tspuma-worker-0`, origin);
-      if (!('ws' in opened)) throw new Error(`refused ${origin}: ${opened.status} ${opened.body}`);
-      expect(await evaluate(opened.ws, 'process.pid')).toBe(worker0.tspuma.pid);
-      opened.ws.close();
+  it('DevTools\' own origin (devtools://devtools) and a client without Origin attach to worker 0 (proxy) and the primary (bridge) and read their pids', async () => {
+    for (const [id, pid] of [['tspuma-worker-0', entries.find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid], ['tspuma-primary', s.proc.pid!]] as const) {
+      for (const origin of ['devtools://devtools', undefined]) {
+        const opened = await handshake(`ws://127.0.0.1:${base}/${id}`, origin);
+        if (!('ws' in opened)) throw new Error(`refused ${origin}: ${opened.status} ${opened.body}`);
+        expect(await evaluate(opened.ws, 'process.pid')).toBe(pid);
+        opened.ws.close();
+      }
     }
   });
 
@@ -168,6 +173,43 @@ function generatedFor(map: SourceMap, source: string, file: string, line0: numbe
   return null;
 }
 
+/**
+ * Through discovery at `port`, target `target` (undefined: CRI's default choice): a breakpoint at
+ * express.ts's res.json line, set through the source map, pauses GET /users/42 of `url`; the
+ * local req.params.id reads "42"; resumed, the request completes.
+ */
+async function breakAtUsersJson(port: number, target: string | undefined, url: string): Promise<void> {
+  const wanted = readFileSync(EXPRESS, 'utf8').split('\n').findIndex((l) => l.includes('res.json({ id: Number(req.params.id)'));
+  expect(wanted).toBeGreaterThan(0);
+  const client = await CDP({ host: '127.0.0.1', port, ...(target ? { target } : {}) });
+  try {
+    const scripts: ScriptParsed[] = [];
+    client.on('Debugger.scriptParsed', (p: ScriptParsed) => void scripts.push(p));
+    await client.Debugger.enable({});
+    const script = await waitFor(() => scripts.find((p) => inlineMap(p.sourceMapURL)?.payload.sources.some((src: string) => src.endsWith('examples/express.ts'))), 'express.ts parsed with its source map');
+    const { scriptSource } = await client.Debugger.getScriptSource({ scriptId: script.scriptId });
+    const at = generatedFor(inlineMap(script.sourceMapURL)!, scriptSource, 'examples/express.ts', wanted);
+    if (!at) throw new Error(`no generated position for express.ts:${wanted + 1}`);
+    const { actualLocation } = await client.Debugger.setBreakpoint({ location: { scriptId: script.scriptId, ...at } });
+    expect(actualLocation.lineNumber).toBe(at.lineNumber);
+
+    const paused = new Promise<{ callFrames: { callFrameId: string; location: { lineNumber: number; columnNumber?: number } }[] }>((resolve) => client.on('Debugger.paused', resolve));
+    const response = fetch(`${url}/users/42`, { headers: { connection: 'close' } });
+    const { callFrames } = await paused;
+    const top = callFrames[0]!;
+    const back = inlineMap(script.sourceMapURL)!.findEntry(top.location.lineNumber, top.location.columnNumber ?? 0) as { originalLine: number };
+    expect(back.originalLine).toBe(wanted);
+    const { result } = await client.Debugger.evaluateOnCallFrame({ callFrameId: top.callFrameId, expression: 'req.params.id', returnByValue: true });
+    expect(result.value).toBe('42');
+    await client.Debugger.resume({});
+    const res = await response;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ id: 42, name: 'user 42' });
+  } finally {
+    await client.close();
+  }
+}
+
 describe('chrome-remote-interface with its default options', () => {
   it('CDP({host, port}) reaches the primary and CDP({host, port, target: "tspuma-worker-0"}) evaluates process.pid in the worker', async () => {
     const [primary, worker0] = [entries.find((e) => e.id === 'tspuma-primary')!, entries.find((e) => e.id === 'tspuma-worker-0')!];
@@ -180,37 +222,58 @@ describe('chrome-remote-interface with its default options', () => {
         await client.close();
       }
     }
+    expect(primary.tspuma.pid).toBe(s.proc.pid);
   });
 
-  it('a breakpoint at express.ts\'s res.json line, set through the source map, pauses GET /users/42 with req.params.id "42"; resumed, the request completes', async () => {
-    const wanted = readFileSync(EXPRESS, 'utf8').split('\n').findIndex((l) => l.includes('res.json({ id: Number(req.params.id)'));
-    expect(wanted).toBeGreaterThan(0);
-    const client = await CDP({ host: '127.0.0.1', port: base, target: 'tspuma-worker-0' });
-    try {
-      const scripts: ScriptParsed[] = [];
-      client.on('Debugger.scriptParsed', (p: ScriptParsed) => void scripts.push(p));
-      await client.Debugger.enable({});
-      const script = await waitFor(() => scripts.find((p) => inlineMap(p.sourceMapURL)?.payload.sources.some((src: string) => src.endsWith('examples/express.ts'))), 'express.ts parsed with its source map');
-      const { scriptSource } = await client.Debugger.getScriptSource({ scriptId: script.scriptId });
-      const at = generatedFor(inlineMap(script.sourceMapURL)!, scriptSource, 'examples/express.ts', wanted);
-      if (!at) throw new Error(`no generated position for express.ts:${wanted + 1}`);
-      const { actualLocation } = await client.Debugger.setBreakpoint({ location: { scriptId: script.scriptId, ...at } });
-      expect(actualLocation.lineNumber).toBe(at.lineNumber);
+  it('a breakpoint at express.ts\'s res.json line in worker 0, set through the source map, pauses GET /users/42 with req.params.id "42"; resumed, the request completes', async () => {
+    await breakAtUsersJson(base, 'tspuma-worker-0', s.url);
+  });
+});
 
-      const paused = new Promise<{ callFrames: { callFrameId: string; location: { lineNumber: number; columnNumber?: number } }[] }>((resolve) => client.on('Debugger.paused', resolve));
-      const response = fetch(`${s.url}/users/42`, { headers: { connection: 'close' } });
-      const { callFrames } = await paused;
-      const top = callFrames[0]!;
-      const back = inlineMap(script.sourceMapURL)!.findEntry(top.location.lineNumber, top.location.columnNumber ?? 0) as { originalLine: number };
-      expect(back.originalLine).toBe(wanted);
-      const { result } = await client.Debugger.evaluateOnCallFrame({ callFrameId: top.callFrameId, expression: 'req.params.id', returnByValue: true });
-      expect(result.value).toBe('42');
-      await client.Debugger.resume({});
-      const res = await response;
-      expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ id: 42, name: 'user 42' });
+describe('single mode: the server\'s own target, served by discovery\'s bridge', () => {
+  let single: Booted;
+  let port: number;
+  beforeAll(async () => {
+    single = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+    port = Number(new URL(await discoveryUrl(single)).port);
+  });
+
+  it('CDP({host, port}) with default options evaluates process.pid in the server process itself; Node printed no "Debugger listening" line', async () => {
+    const client = await CDP({ host: '127.0.0.1', port });
+    try {
+      const { result } = await client.Runtime.evaluate({ expression: 'process.pid', returnByValue: true });
+      expect(result.value).toBe(single.proc.pid);
     } finally {
       await client.close();
     }
+    expect(single.stderr()).not.toContain('Debugger listening');
+  });
+
+  it("/json/protocol is Node's own though no process has an inspector port (read from a short-lived node of the same binary)", async () => {
+    type Protocol = { domains: { domain: string }[] };
+    const nodeProtocol = (await (await fetch(`http://${nodeInspector}/json/protocol`)).json()) as Protocol;
+    const protocol = (await (await fetch(`http://127.0.0.1:${port}/json/protocol`)).json()) as Protocol;
+    expect(protocol.domains.map((d) => d.domain)).toEqual(nodeProtocol.domains.map((d) => d.domain));
+  });
+
+  it('a breakpoint at express.ts\'s res.json line, set through the bridge and the source map, pauses GET /users/42 with req.params.id "42"; resumed, the request completes', async () => {
+    await breakAtUsersJson(port, undefined, single.url);
+  });
+
+  it('a client that leaves while the server is paused resumes it: the paused request completes', async () => {
+    const client = await CDP({ host: '127.0.0.1', port });
+    let response: Promise<Response> | null = null;
+    try {
+      await client.Debugger.enable({});
+      const paused = new Promise((resolve) => client.on('Debugger.paused', resolve));
+      await client.Debugger.pause();
+      response = fetch(`${single.url}/users/7`, { headers: { connection: 'close' } });
+      await paused;
+    } finally {
+      await client.close();
+    }
+    const res = await response!;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ id: 7, name: 'user 7' });
   });
 });

@@ -1,4 +1,4 @@
-// Integration: a server whose inspector ports are taken falls back to free ports and says where
+// Integration: a server whose discovery port is taken falls back to a free port and says where
 // (boot log and state file); `tspuma inspect` run in the server's directory finds it through
 // the state file its config names, and says which server it talks to. Node's own plain-text
 // inspector lines stay out where tspuma logs the same fact.
@@ -62,8 +62,8 @@ interface State {
 }
 
 describe('finding a server\'s inspectors', () => {
-  it('single mode, both ports taken: free ports used and logged, the state file holds them, `inspect list` in the project finds this server', async () => {
-    const base = await holdRange(2);
+  it('single mode, discovery\'s port taken: a free port used and logged, the server\'s target on it, the state file holds it, `inspect list` in the project finds this server', async () => {
+    const base = await holdRange(1);
     const dir = project();
     mkdirSync(join(dir, 'tmp'));
     const s = await boot([`--inspect=127.0.0.1:${base}`, '-b', 'tcp://127.0.0.1:0', APP], {}, dir);
@@ -71,13 +71,11 @@ describe('finding a server\'s inspectors', () => {
     const discovery = String(lines.find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
     const own = lines.find((l) => String(l.msg).startsWith('* Inspector of the server (PID: '))!;
     expect(new URL(discovery).port).not.toBe(String(base));
-    expect(new URL(String(own.inspector)).port).not.toBe(String(base + 1));
-    const fallback = lines.find((l) => String(l.msg).startsWith(`Inspector port ${base + 1} (the server) is in use`))!;
-    expect(fallback.msg).toContain(`held by pid ${process.pid}`);
-    expect(fallback.msg).toContain(`opened ${new URL(String(own.inspector)).host} instead`);
+    expect(lines.some((l) => l.msg === `Inspector discovery port ${base} is in use; using a free port instead`)).toBe(true);
+    // No port of its own: discovery's bridge serves the server's target.
+    expect(own.inspector).toBe(`${discovery.replace(/^http/, 'ws')}/tspuma-single`);
     expect(lines.some((l) => String(l.msg).startsWith(`* DevTools for the server (PID: ${s.proc.pid}): devtools://`))).toBe(true);
-    // tspuma saw the port taken and did not ask Node, so Node printed no failure of its own.
-    expect(s.stderr()).not.toContain('Starting inspector on');
+    expect(s.stderr()).not.toContain('Debugger listening');
 
     const state = JSON.parse(readFileSync(join(dir, 'tmp/tspuma.state'), 'utf8')) as State;
     expect(state.pid).toBe(s.proc.pid);
@@ -97,21 +95,21 @@ describe('finding a server\'s inspectors', () => {
     expect(existsSync(join(dir, 'tmp/tspuma.state'))).toBe(false);
   });
 
-  it('-w 1: the state file lists the primary\'s and the worker\'s inspectors; only the primary prints Node\'s own "Debugger listening" line', async () => {
+  it('-w 1: the state file lists the primary\'s target on discovery and the worker\'s own inspector; no process prints Node\'s own "Debugger listening" line', async () => {
     const dir = project('workerCheckInterval: 1');
     const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '-S', join(dir, 'state.json'), APP], {}, dir);
     const discovery = await discoveryUrl(s);
     // The worker registers its inspector as it boots; the primary then rewrites the file.
     const read = () => (existsSync(join(dir, 'state.json')) ? (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State) : null);
     const state = await waitFor(() => (read()?.inspectors?.length === 2 ? read() : null), 'the state file with 2 inspectors');
-    // Port 0: each inspector on a port of its own, as each process logged it.
+    // The primary through discovery's bridge; the worker on a port of its own, as it logged it.
     expect(state.inspect_url).toBe(discovery);
     expect(state.inspectors.map((t) => [t.id, t.worker, t.ws])).toEqual([
-      ['tspuma-primary', null, await inspectorUrl(s, null)],
+      ['tspuma-primary', null, `${discovery.replace(/^http/, 'ws')}/tspuma-primary`],
       ['tspuma-worker-0', 0, await inspectorUrl(s, 0)],
     ]);
-    expect(s.stderr().match(/Debugger listening on/g)).toHaveLength(1);
-    expect(s.stderr()).toContain(`Debugger listening on ${state.inspectors[0]!.ws}`);
+    expect(await inspectorUrl(s, null)).toBe(state.inspectors[0]!.ws);
+    expect(s.stderr()).not.toContain('Debugger listening');
     // -S names the file explicitly; the header says where the address came from.
     const listed = run(['inspect', 'list', '-S', join(dir, 'state.json')], {}, ROOT);
     expect(await listed.exited, listed.stderr()).toBe(0);

@@ -1,7 +1,7 @@
 // Integration: what a user reads when the inspector opens, stdout and stderr in one file in the
-// order they were written (as a terminal or a journal shows them): Node's own two lines for the
-// single process and the primary, tspuma's line naming the same address right after them, and
-// none of Node's lines for a worker or under NODE_OPTIONS=--inspect-publish-uid=http.
+// order they were written (as a terminal or a journal shows them): none of Node's own lines
+// (the single process and the primary open no inspector port, workers start with
+// --inspect-publish-uid=http), and tspuma's line naming each process's target.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,31 +46,22 @@ async function bootLines(args: string[], env: Record<string, string> = {}): Prom
 
 const msgOf = (line: string | undefined) => (line?.startsWith('{') ? String((JSON.parse(line) as { msg: unknown }).msg) : line);
 
+const nodeLine = (l: string) => l.startsWith('Debugger listening') || l.startsWith('For help, see') || l.startsWith('Waiting for the debugger');
+
 describe("the inspector's opening lines", () => {
-  it("single mode: Node's two lines, then at once tspuma's line with the same address, which says Node's line names it", async () => {
+  it("single mode: none of Node's lines; tspuma's line gives the server's target on discovery", async () => {
     const lines = await bootLines([]);
-    const at = lines.findIndex((l) => l.startsWith('Debugger listening on ws://'));
-    expect(at).toBeGreaterThanOrEqual(0);
-    const ws = lines[at]!.slice('Debugger listening on '.length);
-    expect(lines[at + 1]).toMatch(/^For help, see: https:\/\//);
-    expect(msgOf(lines[at + 2])).toMatch(new RegExp(`^\\* Inspector of the server \\(PID: \\d+\\): ${ws} \\(Node's own "Debugger listening" line on stderr names the same address\\)$`));
-    expect(lines.filter((l) => l.startsWith('Debugger listening')).length).toBe(1);
+    expect(lines.filter(nodeLine)).toEqual([]);
+    const discovery = lines.map(msgOf).find((m) => m?.startsWith('* Inspector discovery: '))!.match(/http:\/\/(127\.0\.0\.1:\d+)\/json\/list/)![1];
+    expect(lines.map(msgOf).find((m) => m?.startsWith('* Inspector of the server'))).toBe(`* Inspector of the server (PID: ${lines.map(msgOf).find((m) => m?.startsWith('*          PID: '))!.slice('*          PID: '.length)}): ws://${discovery}/tspuma-single (through discovery: no inspector port of its own, no line of Node's)`);
   });
 
-  it("-w 1: the primary's line follows Node's two at once; the worker prints none of Node's lines and its own line does not mention them", async () => {
+  it("-w 1: none of Node's lines, from the primary or the worker; the primary's target is on discovery, the worker's its own", async () => {
     const lines = await bootLines(['-w', '1']);
-    const at = lines.findIndex((l) => l.startsWith('Debugger listening on ws://'));
-    const ws = lines[at]!.slice('Debugger listening on '.length);
-    expect(lines[at + 1]).toMatch(/^For help, see: /);
-    expect(msgOf(lines[at + 2])).toMatch(new RegExp(`^\\* Inspector of the primary \\(PID: \\d+\\): ${ws} \\(Node's own`));
-    expect(lines.filter((l) => l.startsWith('Debugger listening')).length).toBe(1);
+    expect(lines.filter(nodeLine)).toEqual([]);
+    const discovery = lines.map(msgOf).find((m) => m?.startsWith('* Inspector discovery: '))!.match(/http:\/\/(127\.0\.0\.1:\d+)\/json\/list/)![1];
+    expect(lines.map(msgOf).find((m) => m?.startsWith('* Inspector of the primary'))).toMatch(new RegExp(`^\\* Inspector of the primary \\(PID: \\d+\\): ws://${discovery}/tspuma-primary \\(through discovery`));
     const worker = lines.map(msgOf).find((m) => m?.startsWith('* Inspector of worker 0'));
     expect(worker).toMatch(/^\* Inspector of worker 0 \(PID: \d+\): ws:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+$/);
-  });
-
-  it("NODE_OPTIONS=--inspect-publish-uid=http: none of Node's lines, and tspuma's line does not point at them", async () => {
-    const lines = await bootLines([], { NODE_OPTIONS: '--inspect-publish-uid=http' });
-    expect(lines.some((l) => l.startsWith('Debugger listening') || l.startsWith('For help, see'))).toBe(false);
-    expect(lines.map(msgOf).find((m) => m?.startsWith('* Inspector of the server'))).toMatch(/^\* Inspector of the server \(PID: \d+\): ws:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+$/);
   });
 });

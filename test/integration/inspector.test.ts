@@ -95,9 +95,11 @@ describe('inspector tooling', () => {
     const entries = await s.list();
     expect(entries.map((e) => e.id)).toEqual(['tspuma-primary', 'tspuma-worker-0', 'tspuma-worker-1']);
     expect(entries.map((e) => e.title)).toEqual([expect.stringMatching(/^tspuma primary \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 0 \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 1 \(pid \d+\)$/)]);
-    // Each process's own inspector, on the port it bound and logged (port 0: every one its own;
-    // the base+1, base+2+i layout of a fixed base is test/unit/inspector-open.test.ts's).
+    // Each worker's own inspector, on the port it bound and logged (port 0: every one its own;
+    // the base+2+i layout of a fixed base is test/unit/inspector-open.test.ts's); the primary's
+    // target is discovery's bridge, on discovery's port.
     expect(entries.map((e) => e.tspuma.direct)).toEqual([await inspectorUrl(s, null), await inspectorUrl(s, 0), await inspectorUrl(s, 1)]);
+    expect(entries[0]!.tspuma.direct).toBe(`${s.discovery.replace(/^http/, 'ws')}/tspuma-primary`);
     expect(new Set(entries.map((e) => new URL(e.tspuma.direct).port)).size).toBe(3);
     // Every process through discovery's proxy under its stable id, the primary too: the proxy runs
     // in a thread of its own, so it carries the resume of the primary's own pause.

@@ -1,8 +1,9 @@
-// Which port each process asks node:inspector for: a fixed base gives the predictable layout
-// (the primary or single process on base+1, worker i on base+2+i); base 0 leaves every port to
-// the kernel. node:inspector is replaced, so nothing opens in the test process.
+// Which port each worker asks node:inspector for: a fixed base gives the predictable layout
+// (worker i on base+2+i; the primary and the single process open none, discovery's bridge serves
+// them); base 0 leaves every port to the kernel. node:inspector is replaced, so nothing opens in
+// the test process.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { nodePrintsInspectorLines, openInspector, type Role } from '../../inspector/open.js';
+import { nodePrintsInspectorLines, openInspector, type WorkerRole } from '../../inspector/open.js';
 import { captureLogger } from '../helpers/server.js';
 
 const fake = vi.hoisted(() => ({ opened: [] as { port: number; host: string }[], url: undefined as string | undefined }));
@@ -24,14 +25,13 @@ beforeEach(() => {
 const free = () => null;
 
 describe('openInspector', () => {
-  const cases: [Role, number][] = [
-    [{ kind: 'single' }, 9301],
-    [{ kind: 'primary' }, 9301],
+  const cases: [WorkerRole, number][] = [
     [{ kind: 'worker', index: 0 }, 9302],
+    [{ kind: 'worker', index: 1 }, 9303],
     [{ kind: 'worker', index: 3 }, 9305],
   ];
   for (const [role, port] of cases) {
-    it(`base 9300: ${role.kind}${role.kind === 'worker' ? ` ${role.index}` : ''} opens port ${port} and logs its address`, () => {
+    it(`base 9300: worker ${role.index} opens port ${port} and logs its address`, () => {
       const { logger, lines } = captureLogger();
       expect(openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, role, logger, free)).toBe(`ws://127.0.0.1:${port}/uuid`);
       expect(fake.opened).toEqual([{ port, host: '127.0.0.1' }]);
@@ -39,7 +39,7 @@ describe('openInspector', () => {
     });
   }
 
-  it('base 0: every role asks for port 0 (the kernel picks) and logs the port it got', () => {
+  it('base 0: every worker asks for port 0 (the kernel picks) and logs the port it got', () => {
     for (const role of cases.map(([r]) => r)) {
       fake.url = undefined;
       const { logger, lines } = captureLogger();
@@ -48,7 +48,7 @@ describe('openInspector', () => {
       });
       expect(lines.map((l) => l.inspector)).toEqual(['ws://127.0.0.1:40123/uuid']);
     }
-    expect(fake.opened.map((o) => o.port)).toEqual([0, 0, 0, 0]);
+    expect(fake.opened.map((o) => o.port)).toEqual([0, 0, 0]);
   });
 });
 
@@ -66,20 +66,20 @@ describe("Node's own inspector lines", () => {
     const said = (nodePrints: boolean) => {
       fake.url = undefined;
       const { logger, lines } = captureLogger();
-      openInspector({ host: '127.0.0.1', port: 0, explicit: true }, { kind: 'single' }, logger, free, nodePrints);
+      openInspector({ host: '127.0.0.1', port: 0, explicit: true }, { kind: 'worker', index: 0 }, logger, free, nodePrints);
       return lines.map((l) => l.msg);
     };
-    expect(said(true)).toEqual([`* Inspector of the server (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`]);
-    expect(said(false)).toEqual([`* Inspector of the server (PID: ${process.pid}): ws://127.0.0.1:40123/uuid`]);
+    expect(said(true)).toEqual([`* Inspector of worker 0 (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`]);
+    expect(said(false)).toEqual([`* Inspector of worker 0 (PID: ${process.pid}): ws://127.0.0.1:40123/uuid`]);
   });
 
   it("a busy port: the address line comes first (right after Node's lines), the warning naming the holder after it", () => {
     const { logger, lines } = captureLogger();
-    openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, { kind: 'primary' }, logger, () => ({ pid: 4242, command: 'node other.js' }), true);
+    openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, { kind: 'worker', index: 1 }, logger, () => ({ pid: 4242, command: 'node other.js' }), true);
     expect(fake.opened).toEqual([{ port: 0, host: '127.0.0.1' }]);
     expect(lines.map((l) => l.msg)).toEqual([
-      `* Inspector of the primary (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`,
-      'Inspector port 9301 (the primary) is in use (held by pid 4242: node other.js); opened 127.0.0.1:40123 instead',
+      `* Inspector of worker 1 (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`,
+      'Inspector port 9303 (worker 1) is in use (held by pid 4242: node other.js); opened 127.0.0.1:40123 instead',
     ]);
   });
 });

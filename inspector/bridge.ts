@@ -1,0 +1,101 @@
+// The DevTools target of the process discovery runs in (the single process or the cluster
+// primary): each WebSocket client gets its own node:inspector session to the main thread, and
+// the Chrome DevTools Protocol messages go through it both ways. No inspector port is opened, so
+// Node prints no "Debugger listening" line; the main thread pausing does not stop this thread.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+
+/** The part of a node:inspector Session the bridge uses (connected to the main thread). */
+export interface BridgeSession {
+  post(method: string, params: object, callback: (err: Error | null, result?: object) => void): void;
+  on(event: 'inspectorNotification', listener: (message: { method: string; params?: object }) => void): void;
+  disconnect(): void;
+}
+
+/** A protocol error as DevTools expects it: the inspector's own code and message when known. */
+export function protocolError(err: Error): { code: number; message: string } {
+  // node:inspector reports the inspector's {code, message} as "Inspector error CODE: MESSAGE".
+  const parsed = /^Inspector error (-?\d+): ([\s\S]*)$/.exec(err.message);
+  if (parsed) return { code: Number(parsed[1]), message: parsed[2]! };
+  return { code: -32000, message: err.message };
+}
+
+/** What a client sent, checked: a command to post, or the error to answer. */
+export function parseCommand(data: string): { id: number; method: string; params: object } | { id: number; error: { code: number; message: string } } {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    return { id: 0, error: { code: -32700, message: 'Message must be a valid JSON' } };
+  }
+  const m = (msg ?? {}) as { id?: unknown; method?: unknown; params?: unknown };
+  if (typeof m.id !== 'number' || !Number.isInteger(m.id)) return { id: 0, error: { code: -32600, message: 'Message must have integer \'id\' property' } };
+  if (typeof m.method !== 'string') return { id: m.id, error: { code: -32600, message: 'Message must have string \'method\' property' } };
+  if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null || Array.isArray(m.params))) {
+    return { id: m.id, error: { code: -32602, message: 'Invalid parameters: \'params\' must be an object' } };
+  }
+  return { id: m.id, method: m.method, params: (m.params as object | undefined) ?? {} };
+}
+
+export interface BridgeLog {
+  debug(obj: Record<string, unknown>, msg: string): void;
+}
+
+export class MainThreadBridge {
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+  /** Clients attached now, for close(). */
+  private readonly clients = new Set<WebSocket>();
+
+  constructor(
+    private readonly connect: () => BridgeSession,
+    private readonly log: BridgeLog,
+  ) {}
+
+  /** Completes the handshake of an upgrade discovery has already checked (Host, Origin, target). */
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, target: string): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, target));
+  }
+
+  private serve(ws: WebSocket, target: string): void {
+    let session: BridgeSession;
+    try {
+      session = this.connect();
+    } catch (err) {
+      this.log.debug({ err, target }, 'inspector bridge: cannot connect to the main thread');
+      ws.close(1011, 'cannot connect to the main thread');
+      return;
+    }
+    this.clients.add(ws);
+    const send = (message: object) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+    };
+    session.on('inspectorNotification', (n) => send({ method: n.method, params: n.params ?? {} }));
+    // Node prints "Waiting for the debugger to disconnect..." when the process exits with a
+    // session attached, unless a session asked for this notification instead.
+    session.post('NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }, () => undefined);
+    ws.on('message', (data: RawData) => {
+      const command = parseCommand(data.toString());
+      if ('error' in command) return send(command);
+      session.post(command.method, command.params, (err, result) => send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} }));
+    });
+    let gone = false;
+    const leave = () => {
+      if (gone) return;
+      gone = true;
+      this.clients.delete(ws);
+      // Disconnecting resumes a main thread this client left paused (as Node does for its own clients).
+      session.disconnect();
+    };
+    ws.on('close', leave);
+    ws.on('error', (err) => {
+      this.log.debug({ err, target }, 'inspector bridge: client socket error');
+      leave();
+    });
+  }
+
+  close(): void {
+    for (const ws of this.clients) ws.terminate();
+    this.wss.close();
+  }
+}

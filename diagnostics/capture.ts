@@ -9,6 +9,7 @@ import type { Redactor } from './redact.js';
 import type { CallRecord, Thrown } from './attribution.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
+import { madeElsewhere, madeLine } from './stack-text.js';
 import { THROWN_KEY, kThrown } from '../server/shared-names.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
@@ -280,7 +281,9 @@ export class Capturer {
       }
       const record = this.deps.context?.();
       const at = params.callFrames[own]!.location;
-      const key = `${at.scriptId}:${at.lineNumber}:${at.columnNumber}`;
+      // Keyed by where the error was made too: a catch-all that re-throws (an error middleware)
+      // throws many errors made elsewhere at one line, and each is its own failure.
+      const key = `${at.scriptId}:${at.lineNumber}:${at.columnNumber}${isObject ? `|${madeLine(thrown)}` : ''}`;
       let capture: Capture | null = null;
       let site: string | null = null;
       if (this.budget.site(key) === 'repeat') {
@@ -288,7 +291,7 @@ export class Capturer {
         site = this.siteKeys.get(key) ?? null;
         if (isObject && site) this.repeatSite.set(thrown as object, site);
       } else {
-        capture = this.build(params);
+        capture = this.build(params, thrown);
         built = true;
         capture.request = record?.req ?? null;
         this.stats.captures++;
@@ -344,7 +347,7 @@ export class Capturer {
     return value;
   }
 
-  private build(params: PausedParams): Capture {
+  private build(params: PausedParams, thrown?: unknown): Capture {
     const { frames, redactions } = this.reader.read(params.callFrames, {
       frames: this.limits.frames,
       scripts: this.scripts,
@@ -355,8 +358,12 @@ export class Capturer {
     const phase = this.phases[this.phases.length - 1] ?? 'app';
     // Dumps are grouped by the culprit's line: a throw re-emitted by node:events or a stream
     // still groups under the app line it started at.
+    // An error made elsewhere and first thrown here (re-thrown by a catch-all) groups under
+    // where it was made, as it would have without the catch-all.
     const at = frames[culpritIndex(frames)] ?? frames[0];
-    return { phase, reason: params.reason, site: at ? `${at.file}:${at.line}` : phase, frames, redactions };
+    const thrownAt = at ? `${at.file}:${at.line}` : phase;
+    const site = at && thrown !== null && typeof thrown === 'object' ? (madeElsewhere(thrown, thrownAt, this.limits.frames) ?? thrownAt) : thrownAt;
+    return { phase, reason: params.reason, site, frames, redactions };
   }
 }
 

@@ -8,7 +8,7 @@ import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpMembe
 import type { Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
 import { dumpFrame, finishFrames } from './finish.js';
-import { display, isLibrary, original } from './sourcemap.js';
+import { stackFrames } from './stack-text.js';
 
 export interface DumpContext {
   phase: DumpPhase;
@@ -62,24 +62,6 @@ export function errorInfo(err: unknown): DumpError {
   }
   if (e === null || typeof e !== 'object') return { name: typeof err, message: String(err), code: null, causes };
   return { name: e.name ?? 'Error', message: String(e.message ?? ''), code: typeof e.code === 'string' ? e.code : null, causes };
-}
-
-/** Frames parsed from error.stack (already source-mapped for tsx-loaded code; .js.map files for the rest). */
-function stackFrames(err: unknown, cap: number): DumpFrame[] {
-  const stack = (err as Error | null)?.stack;
-  if (typeof stack !== 'string') return [];
-  const frames: DumpFrame[] = [];
-  for (const line of stack.split('\n').slice(1)) {
-    const m = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(line);
-    if (!m) continue;
-    // Stacks of tsx-loaded .ts code are already mapped by node; compiled .js is mapped here.
-    const where = /\.[cm]?tsx?$/.test(m[2]!)
-      ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) }
-      : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
-    frames.push({ function: m[1] ?? '(anonymous)', ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) });
-    if (frames.length >= cap) break;
-  }
-  return frames;
 }
 
 function shown(v: unknown): Shown {

@@ -66,12 +66,17 @@ export interface ReadOptions {
 const MAX_LOCALS = 24;
 const MAX_STRING = 160;
 /**
- * node:http objects (and Express's, which keep node's class names) in an app frame show these own
+ * node:http objects (Express's keep node's class names; tspuma's subclass them) in an app frame show these own
  * fields only: a request's first preview fields are stream internals (`_events`, `_readableState`).
  */
+const REQUEST_FIELDS = ['method', 'originalUrl', 'url', 'id', 'complete'] as const;
+const RESPONSE_FIELDS = ['statusCode', 'statusMessage', 'finished'] as const;
 const TELLING_FIELDS: Record<string, readonly string[]> = {
-  IncomingMessage: ['method', 'originalUrl', 'url', 'id', 'complete'],
-  ServerResponse: ['statusCode', 'statusMessage', 'finished'],
+  IncomingMessage: REQUEST_FIELDS,
+  ServerResponse: RESPONSE_FIELDS,
+  // server/node-http.ts's subclasses: what a plain Node listener receives.
+  TspumaRequest: REQUEST_FIELDS,
+  TspumaResponse: RESPONSE_FIELDS,
 };
 
 /** Fields of a receiver, properties of an object summary. */

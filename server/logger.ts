@@ -24,7 +24,9 @@ export interface LoggerOptions {
  */
 function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
   return (err) => {
-    const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+    const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown> | null;
+    // An app may reject with null (or any value): that is logged as it is.
+    if (out === null || typeof out !== 'object') return out as never;
     for (const key of ['message', 'stack'] as const) if (typeof out[key] === 'string') out[key] = redactor.query(out[key]);
     return out;
   };

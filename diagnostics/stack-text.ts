@@ -1,0 +1,56 @@
+// Frames read from an error's stack text (where it was made), for errors with no capture, and
+// where a thrown error was made when that is not where it was thrown.
+import { culpritIndex } from './culprit.js';
+import type { DumpFrame } from './model.js';
+import { display, isLibrary, original } from './sourcemap.js';
+
+/** Frames parsed from error.stack (already source-mapped for tsx-loaded code; .js.map files for the rest). */
+export function stackFrames(err: unknown, cap: number): DumpFrame[] {
+  const stack = (err as Error | null)?.stack;
+  if (typeof stack !== 'string') return [];
+  const frames: DumpFrame[] = [];
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(line);
+    if (!m) continue;
+    // Stacks of tsx-loaded .ts code are already mapped by node; compiled .js is mapped here.
+    const where = /\.[cm]?tsx?$/.test(m[2]!)
+      ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) }
+      : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
+    frames.push({ function: m[1] ?? '(anonymous)', ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) });
+    if (frames.length >= cap) break;
+  }
+  return frames;
+}
+
+/** The first frame line of an error's stack text (where it was made), or '' when it has none. */
+export function madeLine(err: unknown): string {
+  let stack: unknown;
+  try {
+    stack = (err as { stack?: unknown } | null)?.stack;
+  } catch {
+    return ''; // an app's Error.prepareStackTrace that throws
+  }
+  if (typeof stack !== 'string') return '';
+  const at = stack.indexOf('\n    at ');
+  if (at < 0) return '';
+  const end = stack.indexOf('\n', at + 1);
+  return stack.slice(at + 1, end < 0 ? undefined : end);
+}
+
+/**
+ * Where an error thrown at `thrownAt` (file:line) was made, as `file:line` of its stack text's
+ * culprit, when the throw is not on that stack: a re-throw of an error made elsewhere (a
+ * library's rejection, an error handed to next(err), a stack overflow) that no earlier throw in
+ * app code captured. Null when it was made where it was thrown (or in a call made from there).
+ */
+export function madeElsewhere(err: unknown, thrownAt: string, cap: number): string | null {
+  let frames: DumpFrame[];
+  try {
+    frames = stackFrames(err, cap);
+  } catch {
+    return null;
+  }
+  if (frames.length === 0 || frames.some((f) => `${f.file}:${f.line}` === thrownAt)) return null;
+  const made = frames[culpritIndex(frames)] ?? frames[0]!;
+  return `${made.file}:${made.line}`;
+}

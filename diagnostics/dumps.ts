@@ -52,6 +52,10 @@ function fromCapture(capture: Capture): DumpFrame[] {
   return capture.frames.map(dumpFrame);
 }
 
+/** Fields every error (or tspuma's coded error) has, shown elsewhere in a dump. */
+const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors', 'params', 'status']);
+const MAX_ERROR_FIELDS = 12;
+
 export function errorInfo(err: unknown): DumpError {
   const e = err as { name?: string; message?: string; code?: unknown; cause?: unknown } | null;
   const causes: DumpError['causes'] = [];
@@ -94,6 +98,31 @@ export class DumpBuilder {
   ) {
     this.delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.delay.enable();
+  }
+
+  /** The error's own enumerable fields beyond the ones every error has, at most 12, redacted. */
+  private errorFields(err: unknown, redactions: string[]): Record<string, Shown> | null {
+    if (err === null || typeof err !== 'object') return null;
+    const out: Record<string, Shown> = {};
+    let n = 0;
+    for (const key of Object.keys(err)) {
+      if (STANDARD_ERROR_KEYS.has(key)) continue;
+      if (++n > MAX_ERROR_FIELDS) {
+        out['…'] = { summary: `${Object.keys(err).length - MAX_ERROR_FIELDS} more` };
+        break;
+      }
+      if (this.redactor.isSecretName(key)) {
+        out[key] = '[redacted]';
+        redactions.push(`error field ${key}`);
+        continue;
+      }
+      const value = shown((err as Record<string, unknown>)[key]);
+      // An object field is shown as its JSON, which the value rules redact like a JSON body.
+      if (typeof value === 'string') out[key] = this.redactor.query(value, redactions, `error field ${key}`);
+      else if (value !== null && typeof value === 'object') out[key] = { summary: this.redactor.query(value.summary, redactions, `error field ${key}`) };
+      else out[key] = value;
+    }
+    return n > 0 ? out : null;
   }
 
   build(errIn: unknown, captureIn: Capture | undefined | null, ctx: DumpContext): Dump {
@@ -161,8 +190,10 @@ export class DumpBuilder {
     }
     // A message may quote the request URL (a coded error, an app's own text).
     const info = errorInfo(errIn);
+    const fields = this.errorFields(errIn, redactions);
     const error: DumpError = {
       ...info,
+      ...(fields ? { fields } : {}),
       message: this.redactor.query(info.message, redactions, 'error message'),
       causes: info.causes.map((c, i) => ({ ...c, message: this.redactor.query(c.message, redactions, `cause ${i + 1}`), ...this.whereThrown(chain[i + 1], lookup) })),
     };

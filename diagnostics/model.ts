@@ -52,6 +52,12 @@ export interface DumpError {
    * file:line) and `captured` whether its throw was captured with values.
    */
   causes: { name: string; message: string; code: string | null; site?: string; captured?: boolean }[];
+  /**
+   * The error's own fields beyond name, message, stack, code and cause (a database error's
+   * `detail`, `constraint`, `table`; a validation error's `issues`), summarised and redacted
+   * like locals. Absent when it has none.
+   */
+  fields?: Record<string, Shown>;
 }
 
 /** One error of an AggregateError, with the frames of its own throw. */

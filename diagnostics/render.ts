@@ -67,6 +67,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   const lines: string[] = [];
   lines.push(c('bold', `tspuma dump #${dump.id} [${dump.phase}] ${e.name}: ${e.message}${e.code ? ` (${e.code})` : ''}`));
   lines.push(`  pid ${dump.pid}${dump.worker === null ? '' : `, worker ${dump.worker}`}, ${dump.time}, node ${dump.process.node}, rss ${Math.round(dump.process.rssBytes / 1048576)} MiB, uptime ${dump.process.uptimeSeconds} s`);
+  if (e.fields) lines.push(`  error fields: ${pairs(e.fields).join('  ')}`);
   for (const cause of e.causes) lines.push(`  caused by ${cause.name}: ${cause.message}${cause.code ? ` (${cause.code})` : ''}`);
   lines.push(...travelLines(dump)); // capture/attribution's lines (render-travel.ts)
   if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id})`);

@@ -64,6 +64,7 @@ export function errorInfo(err: unknown): DumpError {
     causes.push({ name: cause.name ?? 'Error', message: String(cause.message ?? cause), code: typeof cause.code === 'string' ? cause.code : null });
     cause = cause.cause as typeof e;
   }
+  if (err === undefined || err === null) return { name: String(err), message: `thrown or rejected with ${String(err)}, which says nothing of what failed: the frames say where`, code: null, causes };
   if (e === null || typeof e !== 'object') return { name: typeof err, message: String(err), code: null, causes };
   return { name: e.name ?? 'Error', message: String(e.message ?? ''), code: typeof e.code === 'string' ? e.code : null, causes };
 }

@@ -66,6 +66,8 @@ describe('a plain Node listener', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     const d = await waitFor(() => dumpsIn(dir).find((x) => x.request?.url === '/null'), 'the dump of /null');
     expect(d.frames[d.culprit]).toMatchObject({ file: LISTENER, line: lineOf(LISTENER, 'return Promise.reject(null);') });
+    // The header says a null came, not "object: null".
+    expect(d.error).toMatchObject({ name: 'null', message: 'thrown or rejected with null, which says nothing of what failed: the frames say where' });
     expect(dumpsIn(dir).filter((x) => x.frames.some((f) => f.file.includes('logger'))).length).toBe(0);
   });
 

@@ -345,6 +345,11 @@ export class ConnectionDeadlines {
     return this.inState('app');
   }
 
+  /** Entries with a request whose response has not finished: in the app, queued, or waiting for its held body. */
+  withRequest(): IterableIterator<Entry> {
+    return this.inState('app', 'reading');
+  }
+
   /** Closes every connection that is waiting with no request bytes; returns how many. */
   closeIdle(): number {
     let closed = 0;

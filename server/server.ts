@@ -567,7 +567,8 @@ export class Server implements BodyOwner<RequestState> {
       };
       // Stop accepting only: closing idle keep-alive connections at once is what the linger below avoids.
       const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r))));
-      for (const entry of this.deadlines.inApp()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
+      // Their responses say the connection closes, as the ones onRequest admits from now on do.
+      for (const entry of this.deadlines.withRequest()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
       this.deadlines.onEmpty = () => void closed.then(done);
       // With a linger (cluster restarts), idle keep-alive clients get time to send their next
       // request, which is answered with Connection: close: closing under a client that is

@@ -156,6 +156,22 @@ describe('bodies read before the app', () => {
     expect(calls).toEqual([]);
   });
 
+  it('answers a body held when a graceful stop begins with Connection: close, as a request in the app', async () => {
+    const t = await startTest({ app: async (req: Request) => new Response(`read ${(await req.text()).length}`) });
+    const { socket, done } = openDrip(t.port);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello');
+    await waitFor(() => t.running.server.stats().connections.reading === 1, 'the body to be read before the app');
+    const stopping = t.running.stop();
+    await waitFor(() => t.lines.some((l) => String(l.msg).startsWith('Gracefully stopping, waiting')), 'the graceful stop to begin');
+    socket.write('world');
+    const { text } = await done;
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('read 10');
+    // The server closes the connection after this response: the response must say so.
+    expect(text).toMatch(/^connection: close\r$/im);
+    await stopping;
+  });
+
   it('leaves the held body readable by Express (express.json) and Hono (c.req.json)', async () => {
     const ex = express();
     ex.use(express.json({ limit: '1mb' }));

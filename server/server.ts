@@ -434,8 +434,12 @@ export class Server implements BodyOwner<RequestState> {
     else void answerOnRawSocket(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
   }
 
-  /** Parse errors that wait for the responses to the requests before them on their connection. */
-  private readonly afterResponses = new Map<Entry, () => void>();
+  /**
+   * Parse errors that wait for the responses to the requests before them on their connection:
+   * `run` answers once none is in flight, or once only `held` is left (a request whose held body
+   * the error cut short: it never runs, so its response never comes).
+   */
+  private readonly afterResponses = new Map<Entry, { run: () => void; held: RequestState | null }>();
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const entry = entryOf(socket);
@@ -461,10 +465,19 @@ export class Server implements BodyOwner<RequestState> {
       status = 400;
     }
     this.log.debug({ code: coded.code, remote: socket.remoteAddress, parser: err.code }, coded.message);
+    // The connection's last request, when it is not the current one: pipelined behind it.
+    const lastRes = entry?.pipelined?.at(-1)?.res as TrackedResponse | undefined;
+    const held = lastRes?.[kState]?.waiting ? lastRes[kState]! : null;
+    if (held) {
+      // The bad bytes are in that request's held body: the app never runs it.
+      held.takenOver = true;
+      held.waiting = false;
+    }
     if (state && entry && !state.waiting) {
       // A good request before the bad bytes is in the app: its response goes out first, then
       // the 400 and the close (finished() runs this once the connection has none in flight).
-      this.afterResponses.set(entry, () => this.refuseRaw(socket, coded, status, socketEnv(socket)));
+      const env = held ? buildEnv(held.req) : socketEnv(socket);
+      this.afterResponses.set(entry, { run: () => this.refuseRaw(socket, coded, status, env), held });
       return;
     }
     // No request before it, or a body held back from the app (which now never runs).
@@ -504,12 +517,12 @@ export class Server implements BodyOwner<RequestState> {
     // reads the response) and what still arrives is dropped.
     const last = !keepsAlive(res) || isLastResponse(res) || !req.complete;
     if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
-    this.deadlines.toKeepalive(entry);
-    if (this.afterResponses.size !== 0 && entry.inflight === 0) {
+    this.deadlines.toKeepalive(entry, res);
+    if (this.afterResponses.size !== 0) {
       const after = this.afterResponses.get(entry);
-      if (after) {
+      if (after && (entry.inflight === 0 || (after.held !== null && entry.res === after.held.res))) {
         this.afterResponses.delete(entry);
-        after();
+        after.run();
       }
     }
     if (this.requestLog) this.logRequest(this.requestLog, res, state);

@@ -78,6 +78,57 @@ describe('pipelined requests', () => {
   });
 });
 
+describe('requests pipelined behind one in the app', () => {
+  /** Answers /fast after 30 ms (so what is pipelined behind it is parsed first); /hang never. */
+  const slowThenHang = rack(async (env) => {
+    if (env.PATH_INFO === '/hang') return new Promise<never>(() => undefined);
+    await new Promise((r) => setTimeout(r, 30));
+    return [200, {}, [`fast ${env.REQUEST_METHOD}`]];
+  });
+
+  /** Records each request it runs, and answers it 30 ms later. */
+  function recordingAfter30ms() {
+    const calls: string[] = [];
+    const app = rack(async (env) => {
+      calls.push(`${env.REQUEST_METHOD} ${env.PATH_INFO}`);
+      await new Promise((r) => setTimeout(r, 30));
+      return [200, {}, ['ok']];
+    });
+    return { app, calls };
+  }
+
+  it('gives the pipelined request its own requestTimeout once the one before it is answered', async () => {
+    const t = await startTest({ app: slowThenHang, requestTimeout: 1, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /hang HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 503]);
+    expect(responses[1]).toContain('code TSPUMA_ERR_REQUEST_TIMEOUT');
+    expect(r.closed).toBe(true);
+  });
+
+  it('bounds a held body pipelined behind it with firstDataTimeout, and never runs the app for it', async () => {
+    const { app, calls } = recordingAfter30ms();
+    const t = await startTest({ app, firstDataTimeout: 0.5, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc', 5000);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 408]);
+    expect(responses[1]).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+    expect(r.closed).toBe(true);
+    expect(calls).toEqual(['GET /first']);
+  });
+
+  it('answers a malformed chunk in a held body pipelined behind it with 400 after its response, and never runs the app for it', async () => {
+    const { app, calls } = recordingAfter30ms();
+    const t = await startTest({ app, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 5000);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 400]);
+    expect(responses[1]).toContain('code TSPUMA_ERR_HTTP_PARSE');
+    expect(r.closed).toBe(true);
+    expect(calls).toEqual(['GET /first']);
+  });
+});
+
 describe('body limit', () => {
   it('has a default limit of 100 MiB: a larger declared body gets 413 before a byte of it is sent', async () => {
     expect(resolveOptions([]).httpContentLengthLimit).toBe(100 * 1024 * 1024);

@@ -232,7 +232,7 @@ describe('bodies read before the app', () => {
       const t = await startTest({ app });
       const small = await fetch(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1 }) });
       expect(await small.json()).toEqual({ got: { a: 1 } });
-      // Over bodyBufferSize (64 KiB): streamed to the app after its first bytes, still whole.
+      // Over bodyBufferSize (64 KiB), by Content-Length: streamed to the app from its head, still whole.
       const text = 'y'.repeat(200_000);
       const large = await fetch(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
       expect(((await large.json()) as { got: { text: string } }).got.text).toBe(text);

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import type { RackEnv } from './app-types.js';
 import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
-import { closeAfterResponse, closeLingering, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
+import { closeAfterResponse, closeLingering, markBodyExpected, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming, supportedText } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -278,6 +278,7 @@ export class Server implements BodyOwner<RequestState> {
       void this.answer(req, res, refused, refused.status!);
       return;
     }
+    if (chunked || length > 0) markBodyExpected(res);
     if (expectsContinue) res.writeContinue();
     const limit = chunked ? this.options.httpContentLengthLimit : null;
     if (held || limit !== null) watchBody(req, state, this, limit, held ? hold : 0);

@@ -1,5 +1,6 @@
 // In-process tests on 127.0.0.1:0: request framing (Transfer-Encoding, pipelined errors, body
 // limits), bodies read before the app, and the deadlines that bound slow clients.
+import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
 import { Hono } from 'hono';
@@ -153,6 +154,41 @@ describe('body limit', () => {
     expect(statusOf(text)).toBe(200);
     expect(text).toContain('not reading that');
     expect(closedAfter).toBeLessThan(4000);
+  });
+});
+
+describe('the Connection header of a response that leaves its request body unread', () => {
+  /** POSTs `size` bytes on a keep-alive agent of one socket: the status and Connection header. */
+  function post(agent: http.Agent, port: number, path: string, size: number): Promise<{ status: number; connection: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-length': size } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end(Buffer.alloc(size, 97));
+    });
+  }
+
+  it('says close when the body is still arriving, so a keep-alive client sends its next request on a new connection', async () => {
+    const app = nodeListener((req, res) => {
+      if (req.url === '/ignore') return void res.end('not reading that');
+      req.resume();
+      req.on('end', () => res.end('read'));
+    });
+    const t = await startTest({ app });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // Over bodyBufferSize, so the app answers before the body is in: the server closes after it.
+      expect(await post(agent, t.port, '/ignore', 200_000)).toEqual({ status: 200, connection: 'close' });
+      expect(await post(agent, t.port, '/read', 10)).toEqual({ status: 200, connection: 'keep-alive' });
+      // A held body is complete when the app runs: ignoring it keeps the connection.
+      expect(await post(agent, t.port, '/ignore', 10)).toEqual({ status: 200, connection: 'keep-alive' });
+      // A request without a body, answered synchronously, keeps it too.
+      expect(await post(agent, t.port, '/ignore', 0)).toEqual({ status: 200, connection: 'keep-alive' });
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

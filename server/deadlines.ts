@@ -38,6 +38,8 @@ export interface Entry {
   requests: number;
   /** Requests of this connection in the app (more than one when the client pipelines). */
   inflight: number;
+  /** Requests pipelined behind the current one, oldest first: each gets its deadline when it becomes current. */
+  pipelined: Pipelined[] | null;
   /** Sweep clock when the current request entered the app (to the tick). */
   appSince: number;
   /** upgraded/streaming: how to close it cleanly. */
@@ -51,6 +53,14 @@ export interface Entry {
   /** The list of entries: newer and older neighbours (null at the ends and once removed). */
   newer: Entry | null;
   older: Entry | null;
+}
+
+/** A request pipelined behind the connection's current one. */
+export interface Pipelined {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Its body is still being read before the app (bodyRead() not called yet). */
+  held: boolean;
 }
 
 export interface DeadlineTimeouts {
@@ -189,6 +199,7 @@ export class ConnectionDeadlines {
       res: null,
       requests: 0,
       inflight: 0,
+      pipelined: null,
       appSince: 0,
       close: null,
       gone: false,
@@ -228,7 +239,16 @@ export class ConnectionDeadlines {
     this.lastActive = this.clock;
     this.idleFired = false;
     entry.requests++;
-    if (entry.inflight++ > 0) return; // pipelined: the first request's deadline stands
+    if (entry.inflight++ > 0) {
+      // Pipelined: the current request's deadline stands; this one's starts when it becomes current.
+      (entry.pipelined ??= []).push({ req, res, held: holdBody });
+      return;
+    }
+    this.current(entry, req, res, holdBody);
+  }
+
+  /** The request whose deadline the connection keeps: `app`, or `reading` while its body is held. */
+  private current(entry: Entry, req: IncomingMessage, res: ServerResponse, holdBody: boolean): void {
     entry.req = req;
     entry.res = res;
     if (holdBody) {
@@ -243,16 +263,33 @@ export class ConnectionDeadlines {
 
   /** The body toApp(..., true) held is in (or too large to wait for): the request goes to the app. */
   bodyRead(entry: Entry, res: ServerResponse): void {
-    if (entry.gone || entry.res !== res || entry.state !== 'reading') return;
+    if (entry.gone) return;
+    if (entry.res !== res) {
+      const queued = entry.pipelined?.find((p) => p.res === res);
+      if (queued) queued.held = false;
+      return;
+    }
+    if (entry.state !== 'reading') return;
     entry.appSince = this.clock;
     this.move(entry, 'app', this.after(this.requestMs));
   }
 
   /** The response finished and the connection stays open for another request. */
-  toKeepalive(entry: Entry): void {
+  toKeepalive(entry: Entry, res: ServerResponse | null = entry.res): void {
     this.lastActive = this.clock;
     if (entry.inflight > 0) entry.inflight--;
+    const queue = entry.pipelined;
+    if (queue !== null && queue.length > 0) {
+      // A pipelined response closed before the current one (the connection is going): drop it.
+      const at = res === entry.res ? -1 : queue.findIndex((p) => p.res === res);
+      if (at >= 0) return void queue.splice(at, 1);
+      // The next pipelined request becomes current, with its own deadline.
+      const next = queue.shift()!;
+      if (!entry.gone) this.current(entry, next.req, next.res, next.held);
+      return;
+    }
     if (entry.inflight > 0) return;
+    entry.pipelined = null;
     entry.req = null;
     entry.res = null;
     if (entry.gone) return;
@@ -283,6 +320,7 @@ export class ConnectionDeadlines {
     if (entry.gone) return; // already closed
     entry.close = close;
     entry.inflight = 0;
+    entry.pipelined = null;
     entry.mark = progress(entry.socket);
     this.move(entry, state, this.after(this.upgradedIdleMs));
   }
@@ -343,6 +381,11 @@ export class ConnectionDeadlines {
   /** Entries currently running or queued for the app. */
   inApp(): IterableIterator<Entry> {
     return this.inState('app');
+  }
+
+  /** Entries with a request whose response has not finished: in the app, queued, or waiting for its held body. */
+  withRequest(): IterableIterator<Entry> {
+    return this.inState('app', 'reading');
   }
 
   /** Closes every connection that is waiting with no request bytes; returns how many. */

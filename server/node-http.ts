@@ -8,8 +8,8 @@
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 
-/** A response's event-stream handler, installed once on the response prototype (setEventStreamHandler). */
-export const kOnStreaming = Symbol('tspuma.onStreaming');
+/** The request has a body (markBodyExpected): if it is not all in when the head goes out, the head says close. */
+const kBodyExpected = Symbol('tspuma.bodyExpected');
 /** The server's state for the request a response answers (null until the request is admitted). */
 export const kRequestState = Symbol('tspuma.requestState');
 
@@ -32,14 +32,35 @@ function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknow
   return res.getHeader('content-type');
 }
 
+/** The event-stream handler (setEventStreamHandler), one per process. */
+let onEventStream: ((res: http.ServerResponse) => void) | null = null;
+
+const writeHead = http.ServerResponse.prototype.writeHead;
+
 /**
- * node:http's response, plus one check when the head goes out (writeHead is also what an
- * implicit head calls): a `text/event-stream` response goes to the event-stream handler,
- * whichever kind of app wrote it.
+ * writeHead plus two checks when the head goes out (writeHead is also what an implicit head
+ * calls): a response to a request whose body is still arriving says `Connection: close` (the
+ * server closes after it rather than read the rest), and a `text/event-stream` response goes to
+ * the event-stream handler, whichever kind of app wrote it.
+ */
+function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: unknown): TspumaResponse {
+  if (this[kBodyExpected] && !this.req.complete) (this as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+  (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
+  if (onEventStream) {
+    const type = contentTypeOf(this, a, b);
+    if (typeof type === 'string' && type.startsWith('text/event-stream')) onEventStream(this);
+  }
+  return this;
+}
+
+/**
+ * node:http's response, with writeHeadChecked as an own method: Express gives each response its
+ * own prototype (app.response, over ServerResponse's), which a method on this class's prototype
+ * would not survive.
  */
 export class TspumaResponse extends http.ServerResponse {
-  declare [kOnStreaming]?: (res: http.ServerResponse) => void;
   declare [kRequestState]: unknown;
+  declare [kBodyExpected]: boolean;
 
   constructor(req: http.IncomingMessage, options?: object) {
     // Explicit parameters: the implicit derived constructor spreads its arguments (slower).
@@ -47,6 +68,8 @@ export class TspumaResponse extends http.ServerResponse {
     super(req, options);
     // Set here so every response has the field from birth: setting it later would give each one a new shape.
     this[kRequestState] = null;
+    this[kBodyExpected] = false;
+    (this as { writeHead: unknown }).writeHead = writeHeadChecked;
   }
 }
 /** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
@@ -59,26 +82,9 @@ export class TspumaRequest extends http.IncomingMessage {
   }
 }
 
-const writeHead = http.ServerResponse.prototype.writeHead;
-Object.defineProperties(TspumaResponse.prototype, {
-  writeHead: {
-    configurable: true,
-    writable: true,
-    value: function (this: TspumaResponse, code: number, a?: unknown, b?: unknown) {
-      (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
-      const hook = this[kOnStreaming];
-      if (hook) {
-        const type = contentTypeOf(this, a, b);
-        if (typeof type === 'string' && type.startsWith('text/event-stream')) hook(this);
-      }
-      return this;
-    },
-  },
-});
-
-/** Called (once per process, on the prototype: no closure per response) when a head says `text/event-stream`. */
+/** Called (set once per process: no closure per response) when a head says `text/event-stream`. */
 export function setEventStreamHandler(handler: (this: void, res: http.ServerResponse) => void): void {
-  TspumaResponse.prototype[kOnStreaming] = handler;
+  onEventStream = handler;
 }
 
 export const SERVER_OPTIONS: http.ServerOptions = {
@@ -156,14 +162,24 @@ export function dropAppWrites(res: http.ServerResponse): void {
   }
 }
 
-/** Gives `res` back ServerResponse's own methods (from its prototype). */
+/** Gives `res` back ServerResponse's own methods (from its prototype; writeHeadChecked for a TspumaResponse). */
 export function restoreAppWrites(res: http.ServerResponse): void {
   for (const name of APP_WRITES) delete (res as unknown as Record<string, unknown>)[name];
+  if (kBodyExpected in res) (res as { writeHead: unknown }).writeHead = writeHeadChecked;
 }
 
 /** node:http's verdict on keeping the connection open after `res` (from the request, then from what the server decided). */
 export function keepsAlive(res: http.ServerResponse): boolean {
   return (res as { shouldKeepAlive?: boolean }).shouldKeepAlive === true;
+}
+
+/**
+ * `res` answers a request with a body: if the body is not all in when its head goes out, the head
+ * says `Connection: close`, since the server closes after a response that left its body unread
+ * (a keep-alive client would otherwise send its next request on a closing connection).
+ */
+export function markBodyExpected(res: http.ServerResponse): void {
+  (res as TspumaResponse)[kBodyExpected] = true;
 }
 
 /** `res` will say `Connection: close` and node:http closes the connection after it (if its head is not out yet). */

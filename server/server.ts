@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import type { RackEnv } from './app-types.js';
 import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
-import { closeAfterResponse, closeLingering, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
+import { closeAfterResponse, closeLingering, markBodyExpected, currentResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState, replaceDestroySoon, restoreAppWrites, setEventStreamHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming, supportedText } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -278,6 +278,7 @@ export class Server implements BodyOwner<RequestState> {
       void this.answer(req, res, refused, refused.status!);
       return;
     }
+    if (chunked || length > 0) markBodyExpected(res);
     if (expectsContinue) res.writeContinue();
     const limit = chunked ? this.options.httpContentLengthLimit : null;
     if (held || limit !== null) watchBody(req, state, this, limit, held ? hold : 0);
@@ -434,8 +435,12 @@ export class Server implements BodyOwner<RequestState> {
     else void answerOnRawSocket(this.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
   }
 
-  /** Parse errors that wait for the responses to the requests before them on their connection. */
-  private readonly afterResponses = new Map<Entry, () => void>();
+  /**
+   * Parse errors that wait for the responses to the requests before them on their connection:
+   * `run` answers once none is in flight, or once only `held` is left (a request whose held body
+   * the error cut short: it never runs, so its response never comes).
+   */
+  private readonly afterResponses = new Map<Entry, { run: () => void; held: RequestState | null }>();
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const entry = entryOf(socket);
@@ -461,10 +466,19 @@ export class Server implements BodyOwner<RequestState> {
       status = 400;
     }
     this.log.debug({ code: coded.code, remote: socket.remoteAddress, parser: err.code }, coded.message);
+    // The connection's last request, when it is not the current one: pipelined behind it.
+    const lastRes = entry?.pipelined?.at(-1)?.res as TrackedResponse | undefined;
+    const held = lastRes?.[kState]?.waiting ? lastRes[kState]! : null;
+    if (held) {
+      // The bad bytes are in that request's held body: the app never runs it.
+      held.takenOver = true;
+      held.waiting = false;
+    }
     if (state && entry && !state.waiting) {
       // A good request before the bad bytes is in the app: its response goes out first, then
       // the 400 and the close (finished() runs this once the connection has none in flight).
-      this.afterResponses.set(entry, () => this.refuseRaw(socket, coded, status, socketEnv(socket)));
+      const env = held ? buildEnv(held.req) : socketEnv(socket);
+      this.afterResponses.set(entry, { run: () => this.refuseRaw(socket, coded, status, env), held });
       return;
     }
     // No request before it, or a body held back from the app (which now never runs).
@@ -504,12 +518,12 @@ export class Server implements BodyOwner<RequestState> {
     // reads the response) and what still arrives is dropped.
     const last = !keepsAlive(res) || isLastResponse(res) || !req.complete;
     if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
-    this.deadlines.toKeepalive(entry);
-    if (this.afterResponses.size !== 0 && entry.inflight === 0) {
+    this.deadlines.toKeepalive(entry, res);
+    if (this.afterResponses.size !== 0) {
       const after = this.afterResponses.get(entry);
-      if (after) {
+      if (after && (entry.inflight === 0 || (after.held !== null && entry.res === after.held.res))) {
         this.afterResponses.delete(entry);
-        after();
+        after.run();
       }
     }
     if (this.requestLog) this.logRequest(this.requestLog, res, state);
@@ -567,7 +581,8 @@ export class Server implements BodyOwner<RequestState> {
       };
       // Stop accepting only: closing idle keep-alive connections at once is what the linger below avoids.
       const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r))));
-      for (const entry of this.deadlines.inApp()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
+      // Their responses say the connection closes, as the ones onRequest admits from now on do.
+      for (const entry of this.deadlines.withRequest()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
       this.deadlines.onEmpty = () => void closed.then(done);
       // With a linger (cluster restarts), idle keep-alive clients get time to send their next
       // request, which is answered with Connection: close: closing under a client that is

@@ -43,6 +43,7 @@ export async function ctl(args: string[]): Promise<number> {
     } catch (err) {
       return usage(`cannot read state file ${stateFile}: ${(err as Error).message}`);
     }
+    if (!url && !state.control_url) usage(`the state file ${stateFile} has no control URL: start the server with --control-url (tcp://127.0.0.1:9293 or unix://PATH) to control it with tspuma ctl`);
     url ??= state.control_url ?? undefined;
     token ??= state.control_auth_token ?? undefined;
   }

@@ -1,5 +1,6 @@
 // In-process tests on 127.0.0.1:0: request framing (Transfer-Encoding, pipelined errors, body
 // limits), bodies read before the app, and the deadlines that bound slow clients.
+import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
 import { Hono } from 'hono';
@@ -78,6 +79,57 @@ describe('pipelined requests', () => {
   });
 });
 
+describe('requests pipelined behind one in the app', () => {
+  /** Answers /fast after 30 ms (so what is pipelined behind it is parsed first); /hang never. */
+  const slowThenHang = rack(async (env) => {
+    if (env.PATH_INFO === '/hang') return new Promise<never>(() => undefined);
+    await new Promise((r) => setTimeout(r, 30));
+    return [200, {}, [`fast ${env.REQUEST_METHOD}`]];
+  });
+
+  /** Records each request it runs, and answers it 30 ms later. */
+  function recordingAfter30ms() {
+    const calls: string[] = [];
+    const app = rack(async (env) => {
+      calls.push(`${env.REQUEST_METHOD} ${env.PATH_INFO}`);
+      await new Promise((r) => setTimeout(r, 30));
+      return [200, {}, ['ok']];
+    });
+    return { app, calls };
+  }
+
+  it('gives the pipelined request its own requestTimeout once the one before it is answered', async () => {
+    const t = await startTest({ app: slowThenHang, requestTimeout: 1, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /hang HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 503]);
+    expect(responses[1]).toContain('code TSPUMA_ERR_REQUEST_TIMEOUT');
+    expect(r.closed).toBe(true);
+  });
+
+  it('bounds a held body pipelined behind it with firstDataTimeout, and never runs the app for it', async () => {
+    const { app, calls } = recordingAfter30ms();
+    const t = await startTest({ app, firstDataTimeout: 0.5, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc', 5000);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 408]);
+    expect(responses[1]).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+    expect(r.closed).toBe(true);
+    expect(calls).toEqual(['GET /first']);
+  });
+
+  it('answers a malformed chunk in a held body pipelined behind it with 400 after its response, and never runs the app for it', async () => {
+    const { app, calls } = recordingAfter30ms();
+    const t = await startTest({ app, lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 5000);
+    const responses = r.text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses.map(statusOf)).toEqual([200, 400]);
+    expect(responses[1]).toContain('code TSPUMA_ERR_HTTP_PARSE');
+    expect(r.closed).toBe(true);
+    expect(calls).toEqual(['GET /first']);
+  });
+});
+
 describe('body limit', () => {
   it('has a default limit of 100 MiB: a larger declared body gets 413 before a byte of it is sent', async () => {
     expect(resolveOptions([]).httpContentLengthLimit).toBe(100 * 1024 * 1024);
@@ -102,6 +154,41 @@ describe('body limit', () => {
     expect(statusOf(text)).toBe(200);
     expect(text).toContain('not reading that');
     expect(closedAfter).toBeLessThan(4000);
+  });
+});
+
+describe('the Connection header of a response that leaves its request body unread', () => {
+  /** POSTs `size` bytes on a keep-alive agent of one socket: the status and Connection header. */
+  function post(agent: http.Agent, port: number, path: string, size: number): Promise<{ status: number; connection: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-length': size } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end(Buffer.alloc(size, 97));
+    });
+  }
+
+  it('says close when the body is still arriving, so a keep-alive client sends its next request on a new connection', async () => {
+    const app = nodeListener((req, res) => {
+      if (req.url === '/ignore') return void res.end('not reading that');
+      req.resume();
+      req.on('end', () => res.end('read'));
+    });
+    const t = await startTest({ app });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // Over bodyBufferSize, so the app answers before the body is in: the server closes after it.
+      expect(await post(agent, t.port, '/ignore', 200_000)).toEqual({ status: 200, connection: 'close' });
+      expect(await post(agent, t.port, '/read', 10)).toEqual({ status: 200, connection: 'keep-alive' });
+      // A held body is complete when the app runs: ignoring it keeps the connection.
+      expect(await post(agent, t.port, '/ignore', 10)).toEqual({ status: 200, connection: 'keep-alive' });
+      // A request without a body, answered synchronously, keeps it too.
+      expect(await post(agent, t.port, '/ignore', 0)).toEqual({ status: 200, connection: 'keep-alive' });
+    } finally {
+      agent.destroy();
+    }
   });
 });
 
@@ -156,6 +243,22 @@ describe('bodies read before the app', () => {
     expect(calls).toEqual([]);
   });
 
+  it('answers a body held when a graceful stop begins with Connection: close, as a request in the app', async () => {
+    const t = await startTest({ app: async (req: Request) => new Response(`read ${(await req.text()).length}`) });
+    const { socket, done } = openDrip(t.port);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello');
+    await waitFor(() => t.running.server.stats().connections.reading === 1, 'the body to be read before the app');
+    const stopping = t.running.stop();
+    await waitFor(() => t.lines.some((l) => String(l.msg).startsWith('Gracefully stopping, waiting')), 'the graceful stop to begin');
+    socket.write('world');
+    const { text } = await done;
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('read 10');
+    // The server closes the connection after this response: the response must say so.
+    expect(text).toMatch(/^connection: close\r$/im);
+    await stopping;
+  });
+
   it('leaves the held body readable by Express (express.json) and Hono (c.req.json)', async () => {
     const ex = express();
     ex.use(express.json({ limit: '1mb' }));
@@ -165,7 +268,7 @@ describe('bodies read before the app', () => {
       const t = await startTest({ app });
       const small = await fetch(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1 }) });
       expect(await small.json()).toEqual({ got: { a: 1 } });
-      // Over bodyBufferSize (64 KiB): streamed to the app after its first bytes, still whole.
+      // Over bodyBufferSize (64 KiB), by Content-Length: streamed to the app from its head, still whole.
       const text = 'y'.repeat(200_000);
       const large = await fetch(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
       expect(((await large.json()) as { got: { text: string } }).got.text).toBe(text);

@@ -16,6 +16,7 @@ import {
 import { TspumaError } from './errors.js';
 import { buildEnv, firstHeader } from './rack.js';
 import { normalize, writeResponse } from './response.js';
+import { forwardedOf } from './trusted-proxy.js';
 
 /** What server.ts calls: resolves once the app has produced its response (or rejects with why not). */
 export type Invoke = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -78,11 +79,16 @@ function rackInvoke(app: RackApp): Invoke {
   };
 }
 
-/** Builds a web Request from node's request; the body streams from the socket, unbuffered. */
+/**
+ * Builds a web Request from node's request; the body streams from the socket, unbuffered. Its
+ * URL has the scheme and host a trusted proxy named (trustProxy), else the connection's own.
+ */
 export function toRequest(req: IncomingMessage): Request {
+  const forwarded = forwardedOf(req);
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const host = firstHeader(req, 'host', 'Host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
-  const url = `${encrypted ? 'https' : 'http'}://${host}${req.url ?? '/'}`;
+  const scheme = forwarded?.scheme ?? (encrypted ? 'https' : 'http');
+  const host = forwarded?.host ?? firstHeader(req, 'host', 'Host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
+  const url = `${scheme}://${host}${req.url ?? '/'}`;
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {

@@ -4,6 +4,7 @@ import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { TspumaError, didYouMean, showValue } from './errors.js';
 import { fileProblem } from './tls-files.js';
+import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './proxy-protocol.js';
 
 export const BACKLOG_MIN = 1;
 export const BACKLOG_MAX = 65535;
@@ -30,14 +31,16 @@ export interface BindSpec {
   /** unix:// socket file mode, e.g. 0o660. */
   readonly mode: number | null;
   readonly tls: TlsSpec | null;
+  /** `?proxy_protocol=`: each connection starts with a PROXY protocol header of this version; null: none. */
+  readonly proxyProtocol: ProxyProtocolMode | null;
   /** Where the bind came from ("-b in command line", "config file x, key `bind`"). */
   readonly source: string;
 }
 
 const PARAMS: Record<BindSpec['scheme'], readonly string[]> = {
-  tcp: ['backlog', 'low_latency'],
+  tcp: ['backlog', 'low_latency', 'proxy_protocol'],
   ssl: ['backlog', 'low_latency', 'cert', 'key', 'ca'],
-  unix: ['backlog', 'mode'],
+  unix: ['backlog', 'mode', 'proxy_protocol'],
 };
 
 function fail(uri: string, source: string, reason: string): never {
@@ -89,11 +92,19 @@ export function parseBind(uri: string, source: string, baseDir: string = process
   }
   const params = new URLSearchParams(m[3] ?? '');
   for (const key of params.keys()) {
+    if (key === 'proxy_protocol' && scheme === 'ssl') {
+      fail(uri, source, 'proxy_protocol is not supported on ssl:// (terminate TLS at the load balancer and bind tcp://, or pass TLS through without the PROXY header)');
+    }
     if (!PARAMS[scheme].includes(key)) {
       fail(uri, source, `unknown parameter ${key} for ${scheme}:// (known: ${PARAMS[scheme].join(', ')})${didYouMean(key, PARAMS[scheme])}`);
     }
   }
   const backlog = parseBacklog(params.get('backlog'), uri, source);
+  const proxyRaw = params.get('proxy_protocol');
+  if (proxyRaw !== null && !(PROXY_PROTOCOL_MODES as readonly string[]).includes(proxyRaw)) {
+    fail(uri, source, `proxy_protocol=${showValue(proxyRaw)} must be one of ${PROXY_PROTOCOL_MODES.join(', ')}`);
+  }
+  const proxyProtocol = proxyRaw as ProxyProtocolMode | null;
   const rest = decodeURIComponent(m[2]!);
 
   if (scheme === 'unix') {
@@ -108,7 +119,7 @@ export function parseBind(uri: string, source: string, baseDir: string = process
       if (!/^0?[0-7]{3}$/.test(modeRaw)) fail(uri, source, `mode=${showValue(modeRaw)} must be an octal file mode such as 0660`);
       mode = parseInt(modeRaw, 8);
     }
-    return { uri, scheme, host: null, port: null, path, backlog, lowLatency: false, mode, tls: null, source };
+    return { uri, scheme, host: null, port: null, path, backlog, lowLatency: false, mode, tls: null, proxyProtocol, source };
   }
 
   const hp = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d+)$/.exec(rest);
@@ -127,7 +138,7 @@ export function parseBind(uri: string, source: string, baseDir: string = process
       ca: params.get('ca') === null ? null : readableFile(params.get('ca'), 'ca', uri, source, baseDir),
     };
   }
-  return { uri, scheme, host, port, path: null, backlog, lowLatency, mode: null, tls, source };
+  return { uri, scheme, host, port, path: null, backlog, lowLatency, mode: null, tls, proxyProtocol, source };
 }
 
 /** The URL a bind serves on, as printed in "Listening on ...". */

@@ -1,5 +1,6 @@
 // Binding: creates one node:http or node:https server per bind (node's own timers off), listens
-// with its backlog, and turns listen errors into coded errors naming the bind and a hint.
+// with its backlog, reads the PROXY protocol header on binds that ask for it, and turns listen
+// errors into coded errors naming the bind and a hint.
 import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import http from 'node:http';
@@ -11,6 +12,7 @@ import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
+import { acceptProxyProtocol } from './proxy-protocol.js';
 import { kDumped } from './shared-names.js';
 import { SERVER_OPTIONS } from './node-http.js';
 
@@ -36,9 +38,18 @@ export function readSomaxconn(): number | null {
   }
 }
 
-/** One server per bind; handshakeMs bounds a TLS handshake (the connection deadlines take over after it). */
-export function createHttpServer(spec: BindSpec, handshakeMs = 30_000): http.Server {
+/**
+ * One server per bind; handshakeMs bounds a TLS handshake or a PROXY protocol header (the
+ * connection deadlines take over after it). A server that will accept connections passes the
+ * log its PROXY protocol refusals go to; a probe that only listens passes none.
+ */
+export function createHttpServer(spec: BindSpec, handshakeMs = 30_000, log: Logger | null = null): http.Server {
   const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
+  if (spec.proxyProtocol !== null && log !== null) {
+    const server = http.createServer(options);
+    acceptProxyProtocol(server, { uri: spec.uri, mode: spec.proxyProtocol, timeoutMs: handshakeMs, log });
+    return server;
+  }
   if (spec.tls) {
     https ??= require('node:https') as typeof import('node:https');
     return https.createServer({ ...options, handshakeTimeout: handshakeMs, ...loadTlsFiles(spec) });

@@ -60,6 +60,9 @@ export const ERRORS = {
   TSPUMA_ERR_BIND_TLS: {
     template: 'Bind `{uri}` ({source}): {reason}.',
   },
+  TSPUMA_ERR_PROXY_PROTOCOL: {
+    template: 'Connection from {remote} to {uri} closed before the app: its PROXY protocol header is not valid: {reason}.',
+  },
   TSPUMA_ERR_LISTEN_ADDRINUSE: {
     template: 'Cannot listen on {uri}: the address is already in use (EADDRINUSE). {hint}',
   },

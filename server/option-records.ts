@@ -6,6 +6,7 @@ import {
   Expected, envCount, hooks, integer, nonEmptyString, nullable, parseBool, parseNumber, parseInspect, parseMethods, parseRegexSource,
   parseThreads, seconds, LOG_LEVELS, type Check, type LogLevel,
 } from './option-checks.js';
+import { compileTrust, FORWARDED_HEADERS, TRUST_NAMES, type ForwardedHeaders } from './trusted-proxy.js';
 
 /** The command-line flag of an option; its long name is the option's name in kebab case. */
 export interface OptionFlag {
@@ -101,8 +102,8 @@ export const RECORDS = {
     },
     input: accepts<string | string[]>(),
     defaultText: '`tcp://127.0.0.1:9292` in development, `tcp://0.0.0.0:9292` otherwise',
-    flag: { short: 'b', arg: 'URI', repeatable: true, help: 'Listen on URI: tcp://HOST:PORT[?backlog=N&low_latency=true], unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE. Repeatable.' },
-    doc: 'Listen URIs: `tcp://HOST:PORT?backlog=N&low_latency=BOOL`, `unix://PATH?mode=0660&backlog=N`, `ssl://HOST:PORT?cert=FILE&key=FILE&ca=FILE`. `backlog`: integer 1..65535, default 1024 (Puma\'s). `low_latency` (TCP_NODELAY): default true. `ssl://` files are PEM and checked at bind (`TSPUMA_ERR_BIND_TLS` names the file): the cert file must hold a certificate, the key file the unencrypted private key of that certificate (tspuma takes no passphrase).',
+    flag: { short: 'b', arg: 'URI', repeatable: true, help: 'Listen on URI: tcp://HOST:PORT[?backlog=N&low_latency=true&proxy_protocol=v1|v2|auto], unix://PATH, ssl://HOST:PORT?cert=FILE&key=FILE. Repeatable.' },
+    doc: 'Listen URIs: `tcp://HOST:PORT?backlog=N&low_latency=BOOL`, `unix://PATH?mode=0660&backlog=N`, `ssl://HOST:PORT?cert=FILE&key=FILE&ca=FILE`. `backlog`: integer 1..65535, default 1024 (Puma\'s). `low_latency` (TCP_NODELAY): default true. `ssl://` files are PEM and checked at bind (`TSPUMA_ERR_BIND_TLS` names the file): the cert file must hold a certificate, the key file the unencrypted private key of that certificate (tspuma takes no passphrase). `proxy_protocol=v1|v2|auto` (`tcp://`, `unix://`): every connection must start with a PROXY protocol header of that version (HAProxy `send-proxy`, `send-proxy-v2`; `auto` takes either), whose source address becomes the connection\'s remote address (`REMOTE_ADDR`, `req.socket.remoteAddress`, the request log), independent of `trustProxy`; a connection without a valid header is closed before the app (`TSPUMA_ERR_PROXY_PROTOCOL`). See docs/deployment.md.',
   }),
   bodyBufferSize: option({
     default: 64 * 1024,
@@ -287,6 +288,33 @@ export const RECORDS = {
     ],
     alsoFrom: '`-t N` = `-t N:N`',
     doc: 'See below.',
+  }),
+  trustProxy: option({
+    default: null as string[] | null,
+    check: nullable((raw): string[] => {
+      const expected = `addresses, CIDR ranges or the names ${TRUST_NAMES.join(', ')} (a list, or comma-separated text), e.g. "loopback,10.0.0.0/8"`;
+      const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+      if (!Array.isArray(list) || list.length === 0 || !list.every((e) => typeof e === 'string')) throw new Expected(expected);
+      try {
+        compileTrust(list as string[]);
+      } catch (err) {
+        throw new Expected(`${expected} (${(err as Error).message})`);
+      }
+      return list as string[];
+    }),
+    input: accepts<string | string[] | null>(),
+    flag: { arg: 'LIST', help: 'Peers whose X-Forwarded-For/-Proto/-Host (or Forwarded) name the client: addresses, CIDRs, loopback, linklocal, uniquelocal.' },
+    env: [{ name: 'TSPUMA_TRUST_PROXY' }],
+    doc: 'Off by default: the client is the connection\'s peer (or the address a PROXY protocol header named, see `bind`). Set to the proxies in front of tspuma (addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`) and, for a request from one of them, the client\'s address is read from `X-Forwarded-For` (walking right to left while each hop is trusted), the scheme from `X-Forwarded-Proto` and the host from `X-Forwarded-Host` (their last values), or from `Forwarded` (see `trustProxyHeaders`). It shows in the Rack env (`REMOTE_ADDR`, `rack.url_scheme`, `SERVER_NAME`, `SERVER_PORT`), the fetch `Request`\'s URL, `req.clientAddress` (Node listeners; `req.socket.remoteAddress` stays the proxy), the request log\'s `remote` and dumps. A request from any other peer keeps its own address, whatever headers it sent. See docs/deployment.md.',
+  }),
+  trustProxyHeaders: option({
+    default: 'x-forwarded' as ForwardedHeaders,
+    check: (raw): ForwardedHeaders => {
+      if (typeof raw === 'string' && (FORWARDED_HEADERS as readonly string[]).includes(raw.trim().toLowerCase())) return raw.trim().toLowerCase() as ForwardedHeaders;
+      throw new Expected(`one of ${FORWARDED_HEADERS.map((h) => `'${h}'`).join(', ')}`);
+    },
+    flag: { arg: 'NAME', help: 'With --trust-proxy: read x-forwarded (X-Forwarded-For/-Proto/-Host) or forwarded (RFC 7239).' },
+    doc: 'With `trustProxy`: `\'x-forwarded\'` reads `X-Forwarded-For`/`-Proto`/`-Host`, `\'forwarded\'` reads `Forwarded` (`for`, `proto`, `host`; the outermost element a trusted proxy added gives scheme and host). The other family is ignored, since a proxy passes a client\'s header it does not set through unchanged: pick the one your proxy writes.',
   }),
   upgradedIdleTimeout: option({
     default: 300,

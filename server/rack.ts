@@ -1,11 +1,12 @@
 // Rack's env: a node:http request (or, for a request node:http could not parse, its socket)
-// turned into Rack's env hash.
+// turned into Rack's env hash, with the client a trusted proxy named (trusted-proxy.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
 import { keepsAlive, peerAddressKnown } from './node-http.js';
 import { firstHeader } from './raw-headers.js';
 import { requestIdOf } from './request-id.js';
+import { forwardedOf } from './trusted-proxy.js';
 
 export { firstHeader };
 
@@ -95,10 +96,12 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const socket = req.socket as Socket | undefined;
-  const encrypted = (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  // Set only with trustProxy, from a trusted peer: the client's address, scheme and host.
+  const forwarded = forwardedOf(req);
+  const encrypted = forwarded?.scheme ? forwarded.scheme === 'https' : (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const raw = req.rawHeaders;
   // node:http keeps the first Host header.
-  const host = firstHeader(req, 'host', 'Host');
+  const host = forwarded?.host ?? firstHeader(req, 'host', 'Host');
   let serverName: string;
   let serverPort: string;
   if (host) {
@@ -128,7 +131,8 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   // The connection's last request (the client asked to close, as `ab` without -k does) with the
   // address not read yet: read on first use. Otherwise a plain value: a keep-alive connection
   // reads it once, and a property defined per request would cost more than that one read.
-  if (socket && res && !keepsAlive(res) && !peerAddressKnown(socket)) {
+  if (forwarded) env.REMOTE_ADDR = forwarded.address;
+  else if (socket && res && !keepsAlive(res) && !peerAddressKnown(socket)) {
     env[kPeer] = socket;
     Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
   } else env.REMOTE_ADDR = socket?.remoteAddress ?? '';

@@ -22,6 +22,7 @@ import { watchBody, type BodyOwner } from './request-body.js';
 import { assignRequestId, requestIdOf } from './request-id.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
+import { clientAddressOf, compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 
 export { MAX_URI_LENGTH };
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
@@ -136,6 +137,8 @@ export class Server implements BodyOwner<RequestState> {
 
   /** Debug mode's hook (null: debug off); failures and app calls go through it. */
   readonly diagnostics: DiagnosticsHook | null;
+  /** trustProxy as a function; null: off, and no request pays for it. */
+  private readonly trust: Trust | null;
 
   constructor(
     readonly options: Options,
@@ -146,6 +149,7 @@ export class Server implements BodyOwner<RequestState> {
     const diagnostics = (this.diagnostics = deps.diagnostics ?? null);
     this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     this.shownUrl = urlRedactor(options.redact);
+    this.trust = options.trustProxy ? compileTrust(options.trustProxy) : null;
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
     this.lowlevel = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log, diagnostics };
     this.deadlines = new ConnectionDeadlines(
@@ -182,7 +186,7 @@ export class Server implements BodyOwner<RequestState> {
       await this.upgrades.init();
     }
     for (const spec of this.options.bind) {
-      const server = createHttpServer(spec, this.options.firstDataTimeout * 1000);
+      const server = createHttpServer(spec, this.options.firstDataTimeout * 1000, this.log);
       this.attach(server, spec.tls !== null);
       this.boundServers.push(await listen(spec, server, this.log, this.diagnostics));
     }
@@ -208,6 +212,7 @@ export class Server implements BodyOwner<RequestState> {
     // Without a handler node:http answers an upgrade request as a plain request (the app's).
     if (this.upgrades) {
       server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        if (this.trust) resolveClient(req, this.trust, this.options.trustProxyHeaders);
         const refused = this.draining
           ? { err: new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: this.shownUrl(req.url), protocol: String(req.headers.upgrade ?? ''), reason: 'the server is shutting down' }), status: 503 }
           : this.admissionRefusal(req);
@@ -244,6 +249,7 @@ export class Server implements BodyOwner<RequestState> {
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!keepsAlive(res)) entry.clientClosing = true;
     assignRequestId(req);
+    if (this.trust) resolveClient(req, this.trust, this.options.trustProxyHeaders);
     const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
     const chunked = framing.transferEncoding !== undefined;
@@ -542,7 +548,7 @@ export class Server implements BodyOwner<RequestState> {
     const ms = Math.round((performance.now() - state.start) * 100) / 100;
     const url = this.shownUrl(state.url);
     const bytes = Math.max(0, req.socket.bytesWritten - state.sent);
-    const remote = req.socket.remoteAddress;
+    const remote = clientAddressOf(req);
     const id = requestIdOf(req);
     const request = { id, method: req.method, url, status: res.statusCode, ms, bytes, remote };
     log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${id}`);

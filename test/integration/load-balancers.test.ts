@@ -1,0 +1,222 @@
+// Two tspuma instances behind a real nginx (X-Forwarded-For, trustProxy) and a real HAProxy
+// (PROXY protocol v1 and v2): the app sees the real client, which connects from 127.0.0.2 while
+// the proxies reach tspuma from 127.0.0.1. Each proxy runs as this test's child in the
+// foreground, its config, pid file and logs in a temp dir, on listening sockets the test bound
+// itself (port 0) and hands over as inherited fds; it is stopped by pid afterwards. nginx runs
+// with its master process: nginx 1.22 with `master_process off` crashes (SIGSEGV) on inherited
+// sockets.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boot, type Booted } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+const APP = 'test/fixtures/apps/client-app.ts';
+const CLIENT = '127.0.0.2';
+const NGINX = '/usr/sbin/nginx';
+const HAPROXY = '/usr/sbin/haproxy';
+
+/** A listening socket on 127.0.0.1:0, bound here; its fd is what a proxy inherits. */
+async function listening(): Promise<{ server: net.Server; port: number; fd: number }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  return { server, port: (server.address() as net.AddressInfo).port, fd };
+}
+
+/** GET / from CLIENT (a loopback address other than the proxies' 127.0.0.1), on a new connection. */
+function getFrom(port: number, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', localAddress: CLIENT, agent: false, headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+    req.on('error', reject);
+  });
+}
+
+const portOf = (url: string) => Number(new URL(url).port);
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+const instances: Booted[] = [];
+
+/** Starts a proxy in the foreground with the listening fds as fds 3, 4, ...; waits until the first answers. */
+async function startProxy(cmd: string, args: string[], fronts: { server: net.Server; fd: number }[], env: Record<string, string>, dir: string, probePort: number): Promise<ChildProcess> {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', ...fronts.map((f) => f.fd)], env: { ...process.env, ...env } });
+  children.push(proc);
+  // The child holds its own copies of the sockets: only it accepts from now on.
+  for (const f of fronts) f.server.close();
+  let output = '';
+  proc.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  let exited: number | null = null;
+  proc.on('exit', (code) => (exited = code ?? -1));
+  await waitFor(
+    async () => {
+      if (exited !== null) throw new Error(`${cmd} exited ${exited}: ${output}\n${readLog(join(dir, 'error.log'))}`);
+      return getFrom(probePort).then((r) => r.status === 200, () => false);
+    },
+    `${cmd} answering`,
+    15_000,
+    50,
+  );
+  return proc;
+}
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Four requests through the proxy: each answer names CLIENT, and both instances served (each answer names its pid). */
+async function expectClientSeenByBoth(port: number): Promise<void> {
+  const replies = [];
+  for (let i = 0; i < 4; i++) replies.push(await getFrom(port));
+  for (const r of replies) expect(r).toMatchObject({ status: 200, body: expect.stringMatching(/^127\.0\.0\.2 \d+$/) });
+  expect(new Set(replies.map((r) => r.body.split(' ')[1]))).toEqual(new Set(instances.map((i) => String(i.proc.pid))));
+}
+
+beforeAll(async () => {
+  // Two instances, each with a plain bind (behind nginx) and a PROXY v1 and v2 bind (behind HAProxy).
+  for (let i = 0; i < 2; i++) {
+    instances.push(
+      await boot([
+        APP,
+        '-b', 'tcp://127.0.0.1:0',
+        '-b', 'tcp://127.0.0.1:0?proxy_protocol=v1',
+        '-b', 'tcp://127.0.0.1:0?proxy_protocol=v2',
+        '--trust-proxy', '127.0.0.1',
+      ]),
+    );
+  }
+}, 60_000);
+
+afterAll(async () => {
+  // SIGTERM: nginx's master stops its worker before it exits (a SIGKILL would orphan the worker).
+  const stopped = children.map((p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => p.once('exit', () => resolve()))));
+  for (const p of children) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGTERM');
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
+  await Promise.race([Promise.all(stopped), deadline]);
+  for (const p of children) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+  for (const i of instances) if (i.proc.exitCode === null && i.proc.pid) process.kill(i.proc.pid, 'SIGTERM');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('behind nginx', () => {
+  let port = 0;
+  beforeAll(async () => {
+    expect(spawnSync(NGINX, ['-v']).status, 'nginx is installed (.ci/run installs it)').toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-nginx-'));
+    dirs.push(dir);
+    const front = await listening();
+    port = front.port;
+    const upstreams = instances.map((i) => `    server 127.0.0.1:${portOf(i.urls[0]!)};`).join('\n');
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream tspuma {
+${upstreams}
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://tspuma;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header Host $host;
+    }
+  }
+}
+`,
+    );
+    await startProxy(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], [front], { NGINX: '3;' }, dir, port);
+  }, 30_000);
+
+  it('the app sees the real client address, from either instance', async () => {
+    await expectClientSeenByBoth(port);
+  });
+
+  it('a client-written X-Forwarded-For ahead of nginx\'s entry is ignored', async () => {
+    const r = await getFrom(port, { 'X-Forwarded-For': '6.6.6.6' });
+    expect(r.body).toMatch(/^127\.0\.0\.2 /);
+  });
+
+  it('a spoofed X-Forwarded-For from a peer that is not trusted is ignored', async () => {
+    const r = await getFrom(portOf(instances[0]!.urls[0]!), { 'X-Forwarded-For': '6.6.6.6' });
+    expect(r.body).toMatch(/^127\.0\.0\.2 /);
+  });
+});
+
+describe('behind HAProxy', () => {
+  let v1 = 0;
+  let v2 = 0;
+  beforeAll(async () => {
+    expect(spawnSync(HAPROXY, ['-v']).status, 'haproxy is installed (.ci/run installs it)').toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-haproxy-'));
+    dirs.push(dir);
+    const one = await listening();
+    const two = await listening();
+    v1 = one.port;
+    v2 = two.port;
+    const servers = (bind: number, send: string) => instances.map((inst, i) => `  server t${i} 127.0.0.1:${portOf(inst.urls[bind]!)} ${send}`).join('\n');
+    writeFileSync(
+      join(dir, 'haproxy.cfg'),
+      `global
+  log stderr format raw local0 warning
+defaults
+  mode http
+  log global
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend v1
+  bind fd@3
+  default_backend v1
+frontend v2
+  bind fd@4
+  default_backend v2
+backend v1
+  balance roundrobin
+${servers(1, 'send-proxy')}
+backend v2
+  balance roundrobin
+${servers(2, 'send-proxy-v2')}
+`,
+    );
+    await startProxy(HAPROXY, ['-db', '-f', `${dir}/haproxy.cfg`, '-p', `${dir}/haproxy.pid`], [one, two], {}, dir, v1);
+  }, 30_000);
+
+  it('send-proxy (v1): the app sees the real client address, from either instance', async () => {
+    await expectClientSeenByBoth(v1);
+  });
+
+  it('send-proxy-v2: the app sees the real client address, from either instance', async () => {
+    await expectClientSeenByBoth(v2);
+  });
+
+  it('a client reaching a PROXY-protocol bind directly is closed before the app, and logged', async () => {
+    const direct = getFrom(portOf(instances[0]!.urls[1]!));
+    await expect(direct).rejects.toThrow(/socket hang up|ECONNRESET/);
+    await waitFor(() => instances[0]!.lines().find((l) => l.code === 'TSPUMA_ERR_PROXY_PROTOCOL' && l.remote === CLIENT), 'the coded warning');
+  });
+});

@@ -311,11 +311,14 @@ export const RECORDS = {
     doc: 'Cluster: a worker that misses check-ins this long is killed ("failed to check in within") and replaced. Must exceed `workerCheckInterval` (`TSPUMA_ERR_OPTION_CONFLICT`).',
   }),
   workers: option({
-    default: 0,
-    check: integer(0, 1024, 'an integer from 0 to 1024'),
-    flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode.' },
+    default: 0 as number | 'auto',
+    check: (raw, fs): number | 'auto' => {
+      if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return 'auto';
+      return integer(0, 1024, 'an integer from 0 to 1024, or \'auto\'')(raw, fs);
+    },
+    flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode; auto: one per CPU the container may use.' },
     env: [{ name: 'WEB_CONCURRENCY' }],
-    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode.',
+    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode. `\'auto\'` (`-w auto`, `WEB_CONCURRENCY=auto`): `os.availableParallelism()`, lowered to the cgroup CPU quota rounded up (v2 `cpu.max`, v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), at least 1; the `Workers:` boot line says how the number was found.',
   }),
 };
 

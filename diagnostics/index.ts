@@ -11,6 +11,8 @@ import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
+import { DumpDelivery, type OnDump } from './dump-delivery.js';
+import type { Logger } from 'pino';
 
 export interface DiagnosticsOptions {
   /** Frames per dump. */
@@ -185,6 +187,10 @@ export class Diagnostics implements DiagnosticsHook {
     return { dump, text: renderText(dump), path, repeat };
   }
 
+  deliverDumps(onDump: OnDump | null, log: Logger): void {
+    this.sinks.deliverTo(deliveryFor(onDump, log));
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -196,9 +202,15 @@ export class Diagnostics implements DiagnosticsHook {
   }
 }
 
+/** onDump wrapped so its failures are logged as warnings with their code; null without onDump. */
+export function deliveryFor(onDump: OnDump | null, log: Logger): DumpDelivery | null {
+  return onDump ? new DumpDelivery(onDump, (err) => log.warn({ err, code: err.code }, err.message)) : null;
+}
+
 /** Sinks for dumps made without the capture layer (autopsies with --inspect but not --debug). */
-export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null): Sinks {
+export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null, delivery: DumpDelivery | null = null): Sinks {
   return new Sinks({
+    delivery,
     dir: dumpDirFrom(env, dir),
     maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
     githubActions: env.GITHUB_ACTIONS === 'true',

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dump, DumpPhase } from '../diagnostics/model.js';
+import type { OnDump } from '../diagnostics/dump-delivery.js';
 
 export interface ReportContext {
   phase: DumpPhase;
@@ -46,6 +47,8 @@ export interface DiagnosticsHook {
   report(err: unknown, ctx: ReportContext): Reported;
   /** Emits a dump made elsewhere (live stack, autopsy) through the same sinks. */
   emit(dump: Dump): Reported;
+  /** Hands each new dump to onDump from now on (null: no more); its failures are logged to log. */
+  deliverDumps(onDump: OnDump | null, log: Logger): void;
   /** Stops capturing; prints the exit summary in CI. */
   close(): void;
 }

@@ -10,27 +10,9 @@ import { DumpDelivery, type DeliveryTimers, type DumpExtras } from '../../diagno
 import type { Dump } from '../../diagnostics/model.js';
 import { Sinks } from '../../diagnostics/sinks.js';
 import type { TspumaError } from '../../server/errors.js';
+import { fixtureDump } from '../helpers/dump-fixture.js';
 
-let id = 0;
-function dump(site: string, kind: Dump['kind'] = 'exception'): Dump {
-  return {
-    version: 1,
-    id: ++id,
-    kind,
-    phase: kind === 'hang' ? 'hang' : 'app',
-    error: { name: 'TypeError', message: `broke at ${site}`, code: null, causes: [] },
-    pid: 4242,
-    worker: null,
-    time: new Date(Date.UTC(2026, 0, 1, 0, 0, id)).toISOString(),
-    site,
-    culprit: 0,
-    captured: true,
-    frames: [{ function: 'app', file: site.split(':')[0]!, line: 10, column: 5, receiver: 'undefined', locals: {} }],
-    request: null,
-    process: { node: process.version, rssBytes: 1, heapUsedBytes: 1, uptimeSeconds: 1, eventLoopDelayMs: null },
-    redactions: [],
-  } as Dump;
-}
+const dump = (site: string, kind: Dump['kind'] = 'exception'): Dump => fixtureDump(kind, site, 'TypeError');
 
 /** Timers run by hand: soon() queues, after() fires when advance() passes it, now() is set. */
 function manualTimers() {
@@ -88,7 +70,7 @@ describe('DumpDelivery', () => {
     expect(() => m.runSoon()).not.toThrow();
     await flush();
     expect(warned.map((e) => e.code)).toEqual(['TSPUMA_ERR_DUMP_SINK', 'TSPUMA_ERR_DUMP_SINK']);
-    expect(warned[0]!.message).toContain(`dump #${a.id} (TypeError: broke at app.ts:2) threw Error: tracker down`);
+    expect(warned[0]!.message).toContain(`dump #${a.id} (TypeError: at app.ts:2) threw Error: tracker down`);
     expect(warned[1]!.message).toContain('rejected with Error: 403 from tracker');
   });
 
@@ -107,7 +89,7 @@ describe('DumpDelivery', () => {
     expect(warned).toHaveLength(0);
     m.advance(1);
     expect(warned).toHaveLength(1);
-    expect(warned[0]!.message).toContain('broke at app.ts:4) has not settled after 100 ms');
+    expect(warned[0]!.message).toContain('at app.ts:4) has not settled after 100 ms');
   });
 
   it('logs a synchronous call that ran past the bound', () => {
@@ -135,7 +117,7 @@ describe('Sinks beyond one machine', () => {
     const sites: string[] = [];
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-deliver-'));
     const sinks = new Sinks({ dir, maxFiles: 10, githubActions: false, colour: false, write: () => {}, host: 'h' });
-    sinks.deliverTo(new DumpDelivery((d, x) => void sites.push(`${d.kind} ${d.site} ${x.path === null ? 'no file' : 'file'} ${x.text.includes('broke at') ? 'text' : 'no text'}`), () => {}, m.timers));
+    sinks.deliverTo(new DumpDelivery((d, x) => void sites.push(`${d.kind} ${d.site} ${x.path === null ? 'no file' : 'file'} ${x.text.includes('at') ? 'text' : 'no text'}`), () => {}, m.timers));
     sinks.emit(dump('app.ts:8'));
     sinks.emit(dump('app.ts:8'));
     sinks.emit(dump('app.ts:9'));

@@ -22,6 +22,7 @@ import { watchBody, type BodyOwner } from './request-body.js';
 import { assignRequestId, requestIdOf } from './request-id.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
+import type { Tracing } from './otel.js';
 
 export { MAX_URI_LENGTH };
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
@@ -101,6 +102,8 @@ export interface ServerDeps {
   readonly diagnostics?: DiagnosticsHook | null;
   /** Called when idleTimeout passes with no request. */
   readonly onIdle?: () => void;
+  /** OpenTelemetry's server spans (server/otel.ts); null or absent: no @opentelemetry/api. */
+  readonly tracing?: Tracing | null;
 }
 
 export class Server implements BodyOwner<RequestState> {
@@ -136,6 +139,7 @@ export class Server implements BodyOwner<RequestState> {
 
   /** Debug mode's hook (null: debug off); failures and app calls go through it. */
   readonly diagnostics: DiagnosticsHook | null;
+  private readonly tracing: Tracing | null;
 
   constructor(
     readonly options: Options,
@@ -144,6 +148,7 @@ export class Server implements BodyOwner<RequestState> {
     deps: ServerDeps = {},
   ) {
     const diagnostics = (this.diagnostics = deps.diagnostics ?? null);
+    this.tracing = deps.tracing ?? null;
     this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     this.shownUrl = urlRedactor(options.redact);
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
@@ -244,6 +249,7 @@ export class Server implements BodyOwner<RequestState> {
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!keepsAlive(res)) entry.clientClosing = true;
     assignRequestId(req);
+    this.tracing?.request(req, res); // the server span, before a queue can run the app in another request's context
     const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
     const chunked = framing.transferEncoding !== undefined;
@@ -371,6 +377,7 @@ export class Server implements BodyOwner<RequestState> {
       this.log.debug({ err, url: this.shownUrl(req.url) }, 'app error after the response was taken over or the client left');
       return;
     }
+    this.tracing?.exception(req, err);
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: this.shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       this.log.error({ err, code: coded.code }, coded.message);

@@ -62,4 +62,14 @@ describe('OpenTelemetry', () => {
     expect(spans.get('/throw')!.events.map((e) => e.name)).toEqual(['exception']);
     expect(spans.get('/fine')!.events).toEqual([]);
   });
+
+  it('-w 1 -d: a worker (which inherits NODE_OPTIONS) records the exception and puts the trace in its dump', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-w-'));
+    const s = await boot(['-d', '-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    expect((await fetch(`${s.url}/reject`)).status).toBe(500);
+    const span = (await spansFor(s.url, ['/reject'])).get('/reject')!;
+    expect(span.events.map((e) => e.attributes?.['exception.message'])).toEqual(['rejected after a tick']);
+    const dump = await waitFor(() => dumpsIn(dir).find((d) => d.request?.url === '/reject'), 'the dump of /reject');
+    expect(dump).toMatchObject({ worker: 0, trace: { trace_id: span.traceId, span_id: span.spanId } });
+  });
 });

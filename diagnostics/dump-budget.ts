@@ -7,8 +7,18 @@ import { readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
 
-/** A dump's files: `<ISO time with - for : and .>-<pid>-<id>.json` and `.txt`; they sort by time. */
-export const DUMP_FILE = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+-\d+\.json$/;
+/**
+ * A dump's files: `<ISO time with - for : and .>-<host>-<pid>-<id>.json` and `.txt`; they sort by
+ * time, whichever machine wrote them, so one folder shared by many hosts keeps the newest. Names
+ * without the host (written before hosts were named) are counted too.
+ */
+export const DUMP_FILE = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-(?:[A-Za-z0-9._-]+-)?\d+-\d+\.json$/;
+
+/** A host name as it goes in a dump's file name: letters, digits, `.`, `_`, `-`; at most 64. */
+export function fileHost(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
+  return safe === '' ? 'host' : safe;
+}
 /** Site claims of running clusters, one empty-ish file per site, in the dump folder. */
 export const CLAIMS_DIR = '.tspuma-sites';
 

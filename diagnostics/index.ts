@@ -11,6 +11,9 @@ import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
+import { traceOf } from '../server/otel.js';
+import { DumpDelivery, type OnDump } from './dump-delivery.js';
+import type { Logger } from 'pino';
 
 export interface DiagnosticsOptions {
   /** Frames per dump. */
@@ -120,6 +123,17 @@ export class Diagnostics implements DiagnosticsHook {
     setImmediate(() => this.explain(record, status));
   }
 
+  /** The last throw in the call with a capture in app code, then any capture, then a repeat. */
+  private lastThrow(record: CallRecord): CallRecord['thrown'][number] | undefined {
+    const thrown = [...record.thrown].reverse();
+    return thrown.find((t) => t.capture && t.capture.frames.some((f) => !f.library)) ?? thrown.find((t) => t.capture) ?? thrown.find((t) => t.site);
+  }
+
+  capturedThrow(req: IncomingMessage): unknown {
+    const record = this.attribution.of(req);
+    return record ? this.lastThrow(record)?.value : undefined;
+  }
+
   /** The dump of a 5xx the app answered itself: the error behind it, as well as can be told. */
   private explain(record: CallRecord, status: number): void {
     if (record.reported) return;
@@ -128,10 +142,7 @@ export class Diagnostics implements DiagnosticsHook {
     for (let i = record.logged.length - 1; i >= 0; i--) {
       if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
     }
-    // Else the last throw in the call with a capture in app code, then any capture, then a repeat.
-    const thrown = record.thrown;
-    const appCapture = [...thrown].reverse().find((t) => t.capture && t.capture.frames.some((f) => !f.library));
-    const pick = appCapture ?? [...thrown].reverse().find((t) => t.capture) ?? [...thrown].reverse().find((t) => t.site);
+    const pick = this.lastThrow(record);
     if (pick) return void this.report(pick.value, ctx);
     const last = record.logged[record.logged.length - 1];
     if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
@@ -175,6 +186,8 @@ export class Diagnostics implements DiagnosticsHook {
       ...(note ? { note } : {}),
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
     });
+    const trace = traceOf(request);
+    if (trace) dump.trace = trace;
     const { repeat, path } = this.sinks.emit(dump);
     return { dump, text: renderText(dump), path, repeat };
   }
@@ -183,6 +196,10 @@ export class Diagnostics implements DiagnosticsHook {
   emit(dump: Dump): Reported {
     const { repeat, path } = this.sinks.emit(dump);
     return { dump, text: renderText(dump), path, repeat };
+  }
+
+  deliverDumps(onDump: OnDump | null, log: Logger): void {
+    this.sinks.deliverTo(deliveryFor(onDump, log));
   }
 
   close(): void {
@@ -196,9 +213,15 @@ export class Diagnostics implements DiagnosticsHook {
   }
 }
 
+/** onDump wrapped so its failures are logged as warnings with their code; null without onDump. */
+export function deliveryFor(onDump: OnDump | null, log: Logger): DumpDelivery | null {
+  return onDump ? new DumpDelivery(onDump, (err) => log.warn({ err, code: err.code }, err.message)) : null;
+}
+
 /** Sinks for dumps made without the capture layer (autopsies with --inspect but not --debug). */
-export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null): Sinks {
+export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null, delivery: DumpDelivery | null = null): Sinks {
   return new Sinks({
+    delivery,
     dir: dumpDirFrom(env, dir),
     maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
     githubActions: env.GITHUB_ACTIONS === 'true',

@@ -117,4 +117,6 @@ export interface Dump {
   response?: { status: number };
   /** How the failure reached tspuma when that was not a plain throw (never thrown, logged by the app...). */
   note?: string;
+  /** The request's OpenTelemetry server span (with @opentelemetry/api and a tracer), as hex ids. */
+  trace?: { trace_id: string; span_id: string };
 }

@@ -1,9 +1,12 @@
 // Where dumps go: every dump leaves the process once per
 // distinct site: stderr (text), TSPUMA_DUMP_DIR (.json and .txt, 0600, bounded across every
-// process writing there), CI annotations.
+// process writing there; named with the host, so many machines can share one folder), CI
+// annotations, and the user's onDump.
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
-import { claimSite, clearStaleClaims, trimFolder } from './dump-budget.js';
+import { claimSite, clearStaleClaims, fileHost, trimFolder } from './dump-budget.js';
+import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
 import { renderText } from './render.js';
 
@@ -20,6 +23,10 @@ export interface SinkOptions {
    * claimed in dir so a site gets one dump per server; null in single mode and the primary.
    */
   run?: string | null;
+  /** The machine's name in file names (default os.hostname()). */
+  host?: string;
+  /** The user's onDump, called once per new site after the files are written. */
+  delivery?: DumpDelivery | null;
 }
 
 interface SiteRecord {
@@ -31,12 +38,21 @@ interface SiteRecord {
 export class Sinks {
   private readonly sites = new Map<string, SiteRecord>();
   total = 0;
+  private readonly host: string;
+  private delivery: DumpDelivery | null;
 
   constructor(private readonly opts: SinkOptions) {
+    this.host = fileHost(opts.host ?? hostname());
+    this.delivery = opts.delivery ?? null;
     if (opts.dir) {
       ensurePrivateDir(opts.dir);
       if (opts.run) clearStaleClaims(opts.dir);
     }
+  }
+
+  /** Sets (or, with null, removes) the onDump delivery: it is known only once options are. */
+  deliverTo(delivery: DumpDelivery | null): void {
+    this.delivery = delivery;
   }
 
   /** Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat). */
@@ -51,7 +67,7 @@ export class Sinks {
       }
       return { repeat: true, path: known.path };
     }
-    const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
+    const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
     if (base && this.opts.run && dump.kind !== 'hang') {
       // Another process of this server dumped this site first: a repeat, with its path.
       const claim = claimSite(this.opts.dir!, this.opts.run, dump.site, `${base}.json`);
@@ -64,6 +80,7 @@ export class Sinks {
     this.sites.set(dump.site, { first: dump, count: 1, path });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
+    this.delivery?.deliver(dump, { text: renderText(dump), path });
     const culprit = dump.frames[dump.culprit];
     if (this.opts.githubActions && culprit) {
       const message = `${dump.error.name}: ${dump.error.message}`.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');

@@ -74,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
   const options = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   process.env.NODE_ENV ??= options.environment;
   log = createLogger({ level: options.logLevel, redact: options.redact });
+  d?.deliverDumps(options.onDump, log);
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Dump, DumpPhase } from '../diagnostics/model.js';
+import type { OnDump } from '../diagnostics/dump-delivery.js';
 
 export interface ReportContext {
   phase: DumpPhase;
@@ -46,6 +47,10 @@ export interface DiagnosticsHook {
   report(err: unknown, ctx: ReportContext): Reported;
   /** Emits a dump made elsewhere (live stack, autopsy) through the same sinks. */
   emit(dump: Dump): Reported;
+  /** The error captured in req's app call that its 5xx answer is for, if any (for its trace span). */
+  capturedThrow(req: IncomingMessage): unknown;
+  /** Hands each new dump to onDump from now on (null: no more); its failures are logged to log. */
+  deliverDumps(onDump: OnDump | null, log: Logger): void;
   /** Stops capturing; prints the exit summary in CI. */
   close(): void;
 }

@@ -162,6 +162,9 @@ export const ERRORS = {
   TSPUMA_ERR_HOOK: {
     template: 'Hook {hook} threw: {message}',
   },
+  TSPUMA_ERR_DUMP_SINK: {
+    template: 'onDump for {dump} {problem}. The dump is still in the log and the dump folder; responses are not affected.',
+  },
   TSPUMA_ERR_PIDFILE: {
     template: 'Cannot write pidfile {path} ({source}): {message}',
   },

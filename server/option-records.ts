@@ -2,6 +2,7 @@
 // variables, its --help line and its row in docs/configuration.md. The option types, DEFAULTS,
 // the flag and environment parsing, --help and the docs table are all derived from RECORDS.
 import type { AppInput, Hook, LowlevelErrorHandler } from './app-types.js';
+import type { OnDump } from '../diagnostics/dump-delivery.js';
 import {
   Expected, envCount, hooks, integer, nonEmptyString, nullable, parseBool, parseNumber, parseInspect, parseMethods, parseRegexSource,
   parseThreads, seconds, LOG_LEVELS, type Check, type LogLevel,
@@ -222,6 +223,14 @@ export const RECORDS = {
     check: integer(0, 1_000_000, 'an integer from 0 (unlimited) to 1000000'),
     doc: 'Requests on one keep-alive connection before tspuma answers with `Connection: close` and closes it; requests the client pipelined after that one are not run (the client resends them on a new connection). 0 = unlimited.',
   }),
+  onDump: option({
+    default: null,
+    check: (raw): OnDump | null => {
+      if (raw === null || typeof raw === 'function') return raw as OnDump | null;
+      throw new Expected('a function (dump, { text, path }) => void or a promise, or null');
+    },
+    doc: 'With debug (config file only): `(dump, { text, path })` called once for each new failure site (repeats are counted, not delivered; a cluster delivers a site once), the primary\'s hung-worker autopsies included, after the dump was printed and written and after the failing request was answered: send it to an error tracker or a bucket (DEBUGGING.md, "Sending dumps elsewhere"). `dump` is a copy of the JSON model, `text` the rendered dump, `path` its .json file or null. A throw, a rejection or a call unsettled after 10 s is logged (`TSPUMA_ERR_DUMP_SINK`) and changes nothing else.',
+  }),
   outOfBand: hookOption('Cluster, in the worker: `(index)` when its last request finished and none is queued (Puma\'s out_of_band).'),
   persistentTimeout: option({ default: 20, check: seconds(false), doc: 'An idle keep-alive connection is closed after this long.' }),
   pidfile: option({
@@ -339,11 +348,14 @@ export const RECORDS = {
     doc: 'Cluster: a worker that misses check-ins this long is killed ("failed to check in within") and replaced. Must exceed `workerCheckInterval` (`TSPUMA_ERR_OPTION_CONFLICT`).',
   }),
   workers: option({
-    default: 0,
-    check: integer(0, 1024, 'an integer from 0 to 1024'),
-    flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode.' },
+    default: 0 as number | 'auto',
+    check: (raw, fs): number | 'auto' => {
+      if (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') return 'auto';
+      return integer(0, 1024, 'an integer from 0 to 1024, or \'auto\'')(raw, fs);
+    },
+    flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode; auto: one per CPU the container may use.' },
     env: [{ name: 'WEB_CONCURRENCY' }],
-    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode.',
+    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode. `\'auto\'` (`-w auto`, `WEB_CONCURRENCY=auto`): `os.availableParallelism()`, lowered to the cgroup CPU quota rounded up (v2 `cpu.max`, v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), at least 1; the `Workers:` boot line says how the number was found.',
   }),
 };
 

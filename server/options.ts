@@ -3,6 +3,7 @@
 // options together, into one frozen Options object.
 import type { BindSpec } from './binder-uri.js';
 import { parseBind } from './binder-uri.js';
+import { availableCpus, type CpuCount } from './available-cpus.js';
 import { TspumaError, didYouMean, showValue } from './errors.js';
 import { DEFAULT_INSPECT, Expected, parseInspectAddress, type LogLevel } from './option-checks.js';
 import { DEFAULTS, OPTION_NAMES, RECORDS, recordOf, type CheckedValue, type ConfigValue, type DefaultValue, type OptionName } from './option-records.js';
@@ -14,7 +15,7 @@ export { DEFAULT_HTTP_METHODS, DEFAULTS, OPTION_NAMES, type OptionName } from '.
 export type TspumaConfig = { [K in OptionName]?: ConfigValue<K> };
 
 /** Options whose resolved form is worked out from more than their own value (in resolveOptions). */
-type WorkedOut = 'bind' | 'controlUrl' | 'forceShutdownAfter' | 'inspect' | 'supportedHttpMethods' | 'threads';
+type WorkedOut = 'bind' | 'controlUrl' | 'forceShutdownAfter' | 'inspect' | 'supportedHttpMethods' | 'threads' | 'workers';
 type Frozen<T> = T extends readonly (infer E)[] ? readonly E[] : T;
 
 /** The resolved, validated, frozen options every module reads. */
@@ -28,6 +29,10 @@ export type Options = { readonly [K in Exclude<OptionName, WorkedOut>]: Frozen<C
   readonly inspect: InspectAddress | null;
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly threads: { readonly min: number; readonly max: number };
+  /** Worker processes; 0 is single mode. `'auto'` is resolved here. */
+  readonly workers: number;
+  /** How `workers: 'auto'` was resolved (for the boot line); null when a number was given. */
+  readonly workersAuto: string | null;
   /** Directory a relative `app` path is resolved against. */
   readonly appBase: string;
   /** Where each option's value came from, for messages ("default", "config file x, key y", ...). */
@@ -104,8 +109,14 @@ function applyLayer(acc: Merged, layer: Layer): void {
   }
 }
 
+/** What resolving reads from the machine; tests inject it. */
+export interface OptionSystem {
+  /** The worker count `workers: 'auto'` stands for. */
+  readonly cpus: () => CpuCount;
+}
+
 /** Merges layers (lowest precedence first) over DEFAULTS, validates, and freezes. */
-export function resolveOptions(layers: readonly Layer[]): Options {
+export function resolveOptions(layers: readonly Layer[], system: OptionSystem = { cpus: () => availableCpus() }): Options {
   const acc: Merged = { values: {}, sources: {} };
   for (const layer of layers) applyLayer(acc, layer);
 
@@ -124,6 +135,10 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     });
   }
 
+  const workersRaw = get('workers');
+  const auto = workersRaw === 'auto' ? system.cpus() : null;
+  const workers = auto ? auto.count : (workersRaw as number);
+
   const checkInterval = get('workerCheckInterval');
   const workerTimeout = get('workerTimeout');
   if (workerTimeout <= checkInterval) {
@@ -136,10 +151,10 @@ export function resolveOptions(layers: readonly Layer[]): Options {
   let inspect: InspectAddress | null = null;
   if (inspectRaw === true || (inspectRaw === null && get('debug'))) inspect = { ...DEFAULT_INSPECT, explicit: inspectRaw === true };
   else if (typeof inspectRaw === 'string') inspect = { ...parseInspectAddress(inspectRaw)!, explicit: true };
-  if (inspect && inspect.port !== 0 && inspect.port + 2 + Math.max(0, get('workers') - 1) > 65535) {
+  if (inspect && inspect.port !== 0 && inspect.port + 2 + Math.max(0, workers - 1) > 65535) {
     throw new TspumaError('TSPUMA_ERR_OPTION_CONFLICT', {
       rule: 'the inspector ports (base for discovery, base+2+i for worker i) must stay below 65536',
-      detail: `inspect ${inspect.port} from ${src('inspect')}, workers ${get('workers')} from ${src('workers')}`,
+      detail: `inspect ${inspect.port} from ${src('inspect')}, workers ${workers} from ${src('workers')}`,
     });
   }
   const controlRaw = get('controlUrl');
@@ -172,6 +187,8 @@ export function resolveOptions(layers: readonly Layer[]): Options {
     logLevel: get('quiet') ? 'warn' : get('logLevel'),
     supportedHttpMethods: methods === 'any' ? 'any' : new Set(methods),
     threads: Object.freeze(threads),
+    workers,
+    workersAuto: auto ? auto.how : null,
     sources: Object.freeze({ ...acc.sources }),
   } satisfies Partial<Record<keyof Options, unknown>>);
   return Object.freeze(options) as Options;

@@ -23,6 +23,7 @@ import { assignRequestId, requestIdOf } from './request-id.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
 import { clientAddressOf, compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
+import type { Tracing } from './otel.js';
 
 export { MAX_URI_LENGTH };
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
@@ -102,6 +103,8 @@ export interface ServerDeps {
   readonly diagnostics?: DiagnosticsHook | null;
   /** Called when idleTimeout passes with no request. */
   readonly onIdle?: () => void;
+  /** OpenTelemetry's server spans (server/otel.ts); null or absent: no @opentelemetry/api. */
+  readonly tracing?: Tracing | null;
 }
 
 export class Server implements BodyOwner<RequestState> {
@@ -139,6 +142,7 @@ export class Server implements BodyOwner<RequestState> {
   readonly diagnostics: DiagnosticsHook | null;
   /** trustProxy as a function; null: off, and no request pays for it. */
   private readonly trust: Trust | null;
+  private readonly tracing: Tracing | null;
 
   constructor(
     readonly options: Options,
@@ -147,6 +151,7 @@ export class Server implements BodyOwner<RequestState> {
     deps: ServerDeps = {},
   ) {
     const diagnostics = (this.diagnostics = deps.diagnostics ?? null);
+    this.tracing = deps.tracing ?? null;
     this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     this.shownUrl = urlRedactor(options.redact);
     this.trust = options.trustProxy ? compileTrust(options.trustProxy) : null;
@@ -250,6 +255,7 @@ export class Server implements BodyOwner<RequestState> {
     if (!keepsAlive(res)) entry.clientClosing = true;
     assignRequestId(req);
     if (this.trust) resolveClient(req, this.trust, this.options.trustProxyHeaders);
+    this.tracing?.request(req, res); // the server span, before a queue can run the app in another request's context
     const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
     const chunked = framing.transferEncoding !== undefined;
@@ -378,6 +384,7 @@ export class Server implements BodyOwner<RequestState> {
       this.log.debug({ err, url: this.shownUrl(req.url) }, 'app error after the response was taken over or the client left');
       return;
     }
+    this.tracing?.exception(req, err);
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: this.shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       this.log.error({ err, code: coded.code }, coded.message);

@@ -11,6 +11,7 @@ import { exposureWarnings, warnExposure } from './exposure.js';
 import { runHooks } from './hooks.js';
 import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
+import { openTelemetry } from './otel.js';
 import { Server } from './server.js';
 import { VERSION } from './version.js';
 import { describeTsLoader, tsLoader } from './ts-loader.js';
@@ -55,6 +56,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   const stopped = new Promise<number>((r) => (resolveStopped = r));
   const server = new Server(options, loaded.adapted, log, {
     diagnostics: opts.diagnostics ?? null,
+    tracing: await openTelemetry(options.appBase, opts.diagnostics ? (req) => opts.diagnostics!.capturedThrow(req) : undefined),
     onIdle: () => {
       log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
       void stop();

@@ -20,6 +20,7 @@ export async function start(config: TspumaConfig, opts: StartOptions = {}): Prom
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
   const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
   const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, frames: options.dumpFrames, redact: options.redact }, () => log) : null;
+  diagnostics?.deliverDumps(options.onDump, log);
   let running: Running;
   try {
     const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');

@@ -106,7 +106,7 @@ export class Primary {
     this.log.info(`*  Min threads: ${threads.min}, max threads: ${threads.max} (per worker)`);
     this.log.info(`*  Environment: ${this.options.environment}`);
     this.log.info(`*   Master PID: ${process.pid}`);
-    this.log.info(`*      Workers: ${this.workerCount}`);
+    this.log.info(`*      Workers: ${this.workerCount}${this.options.workersAuto ? ` (${this.options.workersAuto})` : ''}`);
     await this.deps.probeBinds(this.options, this.log, this.diagnostics);
     await runHooks('beforeFork', this.options.beforeFork, this);
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);

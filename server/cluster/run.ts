@@ -11,7 +11,7 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
-import { standaloneSinks } from '../../diagnostics/index.js';
+import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
@@ -47,7 +47,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
   if (options.inspect) {
     primary.inspector = await startInspector(options.inspect, { kind: 'primary' }, () => primary.targets(), log);
-    const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir);
+    const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir, deliveryFor(options.onDump, log));
     primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump)).path;
     void primary.stopped.then(() => primary.inspector?.close());
   }

@@ -7,6 +7,7 @@ import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
+import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
@@ -37,7 +38,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     const ts = tsLoader();
     if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
-    server = new Server(options, loaded.adapted, log, { diagnostics });
+    server = new Server(options, loaded.adapted, log, { diagnostics, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
     server.ownsSockets = false;
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, reporting, [index]);

@@ -4,29 +4,10 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Dump } from '../../diagnostics/model.js';
 import { Sinks } from '../../diagnostics/sinks.js';
+import { fixtureDump } from '../helpers/dump-fixture.js';
 
-let id = 0;
-function dump(kind: Dump['kind'], site: string): Dump {
-  return {
-    version: 1,
-    id: ++id,
-    kind,
-    phase: kind === 'hang' ? 'hang' : 'app',
-    error: { name: 'Error', message: `at ${site}`, code: null, causes: [] },
-    pid: 4242,
-    worker: 0,
-    time: new Date(Date.UTC(2026, 0, 1, 0, 0, id)).toISOString(),
-    site,
-    culprit: 0,
-    captured: true,
-    frames: [{ function: 'app', file: site.split(':')[0]!, line: 10, column: 5, receiver: 'undefined', locals: {} }],
-    request: null,
-    process: { node: process.version, rssBytes: 1, heapUsedBytes: 1, uptimeSeconds: 1, eventLoopDelayMs: null },
-    redactions: [],
-  } as Dump;
-}
+const dump = fixtureDump;
 
 describe('sinks', () => {
   it('folds a repeated app failure site into its first dump, but never folds a hang: each hang has its own files', () => {

@@ -1,0 +1,107 @@
+// OpenTelemetry, when the app's project has `@opentelemetry/api` (an optional peer, resolved at
+// boot from the app's folder, then from tspuma's; absent, this module gives null and nothing of
+// it runs per request): each request is marked with its server span (the span active when
+// node:http emitted the request, which OpenTelemetry's HTTP instrumentation starts), an app
+// failure is recorded on that span as an `exception` event (type, message, the stack as Node
+// prints it, source-mapped for .ts apps), and dumps read the span's trace and span ids.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** The parts of @opentelemetry/api's Span this module uses. */
+export interface SpanLike {
+  spanContext(): { traceId: string; spanId: string };
+  isRecording(): boolean;
+  addEvent(name: string, attributes: Record<string, string>): unknown;
+  setStatus(status: { code: number; message?: string }): unknown;
+}
+
+/** The parts of @opentelemetry/api this module uses. */
+export interface OtelApi {
+  trace: { getActiveSpan(): SpanLike | undefined };
+}
+
+/** Where a request keeps its server span (on the request, like its id). */
+export const kSpan = Symbol('tspuma.span');
+type Marked = IncomingMessage & { [kSpan]?: SpanLike; [kRecorded]?: true };
+const kRecorded = Symbol('tspuma.span.exception');
+
+/** OpenTelemetry's status code for an error (SpanStatusCode.ERROR). */
+const STATUS_ERROR = 2;
+
+/** A request's trace, as dumps carry it; null when it has no span. */
+export function traceOf(req: IncomingMessage | null | undefined): { trace_id: string; span_id: string } | null {
+  const span = req ? (req as Marked)[kSpan] : undefined;
+  if (!span) return null;
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
+export class Tracing {
+  /**
+   * @param thrown the error captured for a request whose framework answered 5xx itself (debug
+   * mode's attribution); undefined when none was captured.
+   */
+  constructor(
+    private readonly api: OtelApi,
+    private readonly thrown: (req: IncomingMessage) => unknown = () => undefined,
+  ) {}
+
+  /** At the request event: keeps the active server span on req, and watches for a 5xx answered without a throw reaching tspuma. */
+  request(req: IncomingMessage, res: ServerResponse): void {
+    const span = this.api.trace.getActiveSpan();
+    if (!span || !span.isRecording()) return;
+    (req as Marked)[kSpan] = span;
+    // Before the instrumentation's own 'close' listener ends the span.
+    res.prependOnceListener('close', () => {
+      if (res.statusCode < 500 || (req as Marked)[kRecorded]) return;
+      const err = this.thrown(req);
+      if (err !== undefined) this.exception(req, err);
+    });
+  }
+
+  /** Records err on req's server span as an `exception` event (once per request). */
+  exception(req: IncomingMessage, err: unknown): void {
+    const marked = req as Marked;
+    const span = marked[kSpan];
+    if (!span || marked[kRecorded] || !span.isRecording()) return;
+    marked[kRecorded] = true;
+    const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
+    const type = err instanceof Error ? (err.constructor?.name && err.constructor.name !== 'Error' ? err.constructor.name : err.name) : typeof err;
+    const message = typeof e?.message === 'string' ? e.message : String(err);
+    span.addEvent('exception', {
+      'exception.type': type,
+      'exception.message': message,
+      ...(typeof e?.stack === 'string' ? { 'exception.stacktrace': e.stack } : {}),
+    });
+    span.setStatus({ code: STATUS_ERROR, message });
+  }
+}
+
+/** Imports @opentelemetry/api from the app's folder, else from tspuma's; null when neither has it. */
+export async function loadOtelApi(appBase: string, load: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<OtelApi | null> {
+  const candidates: string[] = [];
+  try {
+    candidates.push(pathToFileURL(createRequire(join(appBase, 'package.json')).resolve('@opentelemetry/api')).href);
+  } catch {
+    /* not installed in the app's project */
+  }
+  candidates.push('@opentelemetry/api');
+  for (const specifier of candidates) {
+    try {
+      const mod = (await load(specifier)) as { trace?: unknown; default?: { trace?: unknown } };
+      const api = (typeof mod.trace === 'object' ? mod : mod.default) as OtelApi | undefined;
+      if (api && typeof api.trace?.getActiveSpan === 'function') return api;
+    } catch {
+      /* not installed here either */
+    }
+  }
+  return null;
+}
+
+/** The tracing hook for a Server: null without @opentelemetry/api, so requests pay nothing. */
+export async function openTelemetry(appBase: string, thrown?: (req: IncomingMessage) => unknown): Promise<Tracing | null> {
+  const api = await loadOtelApi(appBase);
+  return api ? new Tracing(api, thrown) : null;
+}

@@ -1,0 +1,41 @@
+// Integration: a config file's onDump gets each new failure site once, with the dump's text and
+// file; when it throws or rejects, the failing requests are answered as without it and the
+// failure is logged with TSPUMA_ERR_DUMP_SINK.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, killAll, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+describe('onDump', () => {
+  it('is called once per new site; its throw and rejection leave the 500s as they are and are logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-ondump-'));
+    const out = join(dir, 'delivered.txt');
+    writeFileSync(out, '');
+    const args = ['-d', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
+    const plain = await boot(args, { TSPUMA_DUMP_DIR: join(dir, 'plain') });
+    // The production 500 page, less its request id (one per request).
+    const page = async (res: Response) => (await res.text()).replace(/^request id.*$/m, 'request id');
+    const expected = await page(await fetch(`${plain.url}/throw`));
+    expect(expected).toContain('500 Internal Server Error');
+    const s = await boot(['-C', join(ROOT, 'test/fixtures/ondump/tspuma.config.mjs'), ...args], { TSPUMA_DUMP_DIR: join(dir, 'dumps'), ONDUMP_OUT: out });
+    for (const path of ['/throw', '/throw', '/reject']) {
+      const res = await fetch(`${s.url}${path}`);
+      expect(res.status).toBe(500);
+      if (path === '/throw') expect(await page(res)).toBe(expected);
+    }
+    const warnings = await waitFor(() => {
+      const w = s.lines().filter((l) => l.code === 'TSPUMA_ERR_DUMP_SINK');
+      return w.length === 2 ? w : undefined;
+    }, 'two TSPUMA_ERR_DUMP_SINK lines');
+    expect(warnings.map((w) => String(w.msg))).toEqual([
+      expect.stringMatching(/^onDump for dump #\d+ \(Error: order A-17 vanished\) threw Error: tracker refused\./),
+      expect.stringMatching(/^onDump for dump #\d+ \(RangeError: rejected after a tick\) rejected with Error: tracker offline\./),
+    ]);
+    expect(readFileSync(out, 'utf8')).toBe('/throw file text\n/reject file text\n');
+    expect((await fetch(`${s.url}/fine`)).status).toBe(200);
+  });
+});

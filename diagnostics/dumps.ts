@@ -7,6 +7,7 @@ import { culpritIndex, isServerFile } from './culprit.js';
 import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
+import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
 import { stackFrames } from './stack-text.js';
 
@@ -215,7 +216,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { id: requestIdOf(req), method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
+        ? { id: requestIdOf(req), remote: clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
         : null,
       process: {
         node: process.version,

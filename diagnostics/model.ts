@@ -89,8 +89,11 @@ export interface Dump {
   /** True when the frames came from a live capture (with values), false when only from the stack text. */
   captured: boolean;
   frames: DumpFrame[];
-  /** `id`: the request id (X-Request-Id when well-formed, else tspuma's), as in the request log. */
-  request: { id: string; method: string; url: string; headers: Record<string, string> } | null;
+  /**
+   * `id`: the request id (X-Request-Id when well-formed, else tspuma's), as in the request log;
+   * `remote`: the client's address (behind a trusted proxy or the PROXY protocol, the client's).
+   */
+  request: { id: string; remote?: string | null; method: string; url: string; headers: Record<string, string> } | null;
   process: { node: string; rssBytes: number; heapUsedBytes: number; uptimeSeconds: number; eventLoopDelayMs: { p50: number; max: number } | null };
   /** What was replaced by "[redacted]": "header authorization", "local password (frame 0)". */
   redactions: string[];

@@ -70,7 +70,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   if (e.fields) lines.push(`  error fields: ${pairs(e.fields).join('  ')}`);
   for (const cause of e.causes) lines.push(`  caused by ${cause.name}: ${cause.message}${cause.code ? ` (${cause.code})` : ''}`);
   lines.push(...travelLines(dump)); // capture/attribution's lines (render-travel.ts)
-  if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id})`);
+  if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id}${dump.request.remote ? `, from ${dump.request.remote}` : ''})`);
   if (dump.trace) lines.push(`  trace: trace_id=${dump.trace.trace_id} span_id=${dump.trace.span_id}`);
   for (const r of dump.inFlight ?? []) lines.push(`  in flight: ${r.method} ${r.url} for ${(r.ms / 1000).toFixed(1)} s`);
   if (dump.context) lines.push(`  at the call: ${Object.entries(dump.context).map(([k, v]) => `${k}=${value(v)}`).join(' ')}`);

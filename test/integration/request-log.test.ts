@@ -39,18 +39,19 @@ describe('request log', () => {
     expect(logged.map((l) => l.request!.id)).toEqual(['abc-123', made.slice(3)]);
 
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-reqid-'));
-    const rack = await boot(['-d', '--log-requests', '-b', 'tcp://127.0.0.1:0', RACK], { TSPUMA_DUMP_DIR: dir });
+    const rack = await boot(['-d', '--log-requests', '--trust-proxy', 'loopback', '-b', 'tcp://127.0.0.1:0', RACK], { TSPUMA_DUMP_DIR: dir });
     expect(await (await fetch(`${rack.url}/`, { headers: { 'x-request-id': 'rack-1' } })).text()).toBe('env id rack-1');
     const generated = (await (await fetch(`${rack.url}/`)).text()).slice('env id '.length);
     expect(generated).toMatch(GENERATED);
-    const page = await fetch(`${rack.url}/fail`, { headers: { 'x-request-id': 'fail-9' } });
+    // Sent as a trusted proxy would: the dump names the client it forwarded for.
+    const page = await fetch(`${rack.url}/fail`, { headers: { 'x-request-id': 'fail-9', 'x-forwarded-for': '203.0.113.9' } });
     expect(page.status).toBe(500);
     expect(await page.text()).toContain('request id: fail-9\n');
     const json = await waitFor(() => readdirSync(dir).find((f) => f.endsWith('.json')), 'the dump file');
-    const dump = JSON.parse(readFileSync(join(dir, json), 'utf8')) as { request: { id: string } };
-    expect(dump.request.id).toBe('fail-9');
+    const dump = JSON.parse(readFileSync(join(dir, json), 'utf8')) as { request: { id: string; remote: string } };
+    expect(dump.request).toMatchObject({ id: 'fail-9', remote: '203.0.113.9' });
     const txt = readFileSync(join(dir, json.replace(/\.json$/, '.txt')), 'utf8');
-    expect(txt).toContain('request: GET /fail (id fail-9)');
+    expect(txt).toContain('request: GET /fail (id fail-9, from 203.0.113.9)');
   });
 
   it('logs requests with -q --log-requests, and none with -q alone', async () => {

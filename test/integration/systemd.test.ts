@@ -111,6 +111,32 @@ describe('socket activation', () => {
     proc.kill('SIGTERM');
     await waitFor(() => proc.exitCode !== null, 'the primary to exit');
   });
+
+  it('single mode serves a TCP socket passed as fd 3 (LISTEN_PID set by the exec), shows its address and binds no port of its own', async () => {
+    const listener = net.createServer();
+    await new Promise<void>((r) => listener.listen({ host: '127.0.0.1', port: 0 }, r));
+    const port = (listener.address() as net.AddressInfo).port;
+    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    // exec keeps the shell's pid, so $$ is tspuma's pid, as systemd sets it.
+    const proc = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', process.execPath, CLI, APP], {
+      env: hermeticEnv(),
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
+    own.push(proc);
+    listener.close();
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    await waitFor(() => out.includes('Use Ctrl-C to stop'), 'the boot line');
+    expect(out).toContain(`"urls":["http://127.0.0.1:${port}"]`);
+    const r = await get({ host: '127.0.0.1', port, path: '/' });
+    const body = JSON.parse(r.body) as { pid: number; env: string[] };
+    expect([r.status, body.pid]).toEqual([200, proc.pid]);
+    const listening = tcpListenInodes();
+    expect(socketInodes(proc.pid!).filter((i) => listening.has(i))).toHaveLength(1);
+    proc.kill('SIGTERM');
+    await waitFor(() => proc.exitCode !== null, 'tspuma to exit');
+    expect(proc.exitCode).toBe(0);
+  });
 });
 
 /** A python3 stand-in for systemd: receives datagrams on `address` and prints each with its time. */

@@ -15,6 +15,7 @@ import { loadTlsFiles } from './tls-files.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
 import { kDumped } from './shared-names.js';
 import { SERVER_OPTIONS } from './node-http.js';
+import { isFdBind } from './systemd.js';
 
 /** A node:http server listening on one bind. */
 export interface BoundServer {
@@ -140,9 +141,10 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger, d
       `backlog ${spec.backlog} in ${spec.uri} exceeds net.core.somaxconn (${somaxconn}); the kernel will cap it at ${somaxconn}`,
     );
   }
-  if (spec.scheme === 'unix') await prepareUnixPath(spec, log);
-  const args: net.ListenOptions =
-    spec.scheme === 'unix' ? { path: spec.path!, backlog: spec.backlog } : { host: spec.host!, port: spec.port!, backlog: spec.backlog };
+  if (spec.scheme === 'unix' && !isFdBind(spec)) await prepareUnixPath(spec, log);
+  const args: net.ListenOptions | { fd: number } = isFdBind(spec)
+    ? { fd: spec.fd }
+    : spec.scheme === 'unix' ? { path: spec.path!, backlog: spec.backlog } : { host: spec.host!, port: spec.port!, backlog: spec.backlog };
   // Listen errors arrive asynchronously: photograph this frame's values now, for the dump later.
   const snapshot = diagnostics?.snapshot('listen');
   await new Promise<void>((resolve, reject) => {
@@ -161,13 +163,40 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger, d
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(args);
+    if (isFdBind(spec)) listenOnOwnFd(server, spec.fd);
+    else server.listen(args as net.ListenOptions);
   });
   if (spec.scheme === 'unix' && spec.mode !== null && !spec.path!.startsWith('\0')) chmodSync(spec.path!, spec.mode);
   const address = server.address();
   const port = address && typeof address === 'object' ? address.port : null;
   log.debug({ uri: spec.uri, port }, 'bound');
+  if (isFdBind(spec)) return { spec, server, url: inheritedUrl(address) ?? spec.uri, port };
   return { spec, server, url: bindUrl(spec, port ?? undefined), port };
+}
+
+/**
+ * Listens on an inherited socket (systemd socket activation) in this process. In a cluster
+ * worker node:cluster would send listen({ fd }) to the primary, which opens the fd as a shared
+ * handle and closes it (for good) when its last worker exits; a worker has its own copy instead
+ * (fd 4.., see systemd.ts), so node is told, for this synchronous call, to listen as a primary does.
+ */
+function listenOnOwnFd(server: net.Server, fd: number): void {
+  const cluster = require('node:cluster') as { isPrimary: boolean };
+  const was = cluster.isPrimary;
+  cluster.isPrimary = true;
+  try {
+    server.listen({ fd });
+  } finally {
+    cluster.isPrimary = was;
+  }
+}
+
+/** The URL of an inherited socket, from what it is bound to (node knows no path for a unix one). */
+function inheritedUrl(address: net.AddressInfo | string | null): string | null {
+  if (typeof address === 'string') return `unix://${address}`;
+  if (!address) return null;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
 
 /** Removes a unix socket file after its server closed (libuv usually has already). */

@@ -12,6 +12,7 @@ import { TspumaError, isTspumaError } from './errors.js';
 import { createLogger } from './logger.js';
 import { peekOption, resolveOptions, type Layer } from './options.js';
 import { VERSION } from './version.js';
+import { Notifier, takeActivatedSockets, withActivatedBinds } from './systemd.js';
 
 /** `tspuma dump [--all-frames] FILE.json`: prints a saved dump as text (every frame in full with --all-frames). */
 async function dumpCommand(argv: string[]): Promise<number> {
@@ -71,7 +72,11 @@ async function main(argv: string[]): Promise<number> {
     diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
   }
   const d = diagnostics;
-  const options = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
+  const resolved = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
+  // Taken out of the environment before the app loads or a worker forks: sockets systemd passed
+  // become binds, and sd_notify is this process's alone.
+  const options = withActivatedBinds(resolved, takeActivatedSockets(process.env, process.pid));
+  const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn(message) });
   process.env.NODE_ENV ??= options.environment;
   log = createLogger({ level: options.logLevel, redact: options.redact });
   d?.deliverDumps(options.onDump, log);
@@ -81,11 +86,17 @@ async function main(argv: string[]): Promise<number> {
     const { runWorker } = await import('./cluster/worker.js');
     return runWorker(options, log, index, d);
   }
-  if (options.workers > 0) return (await import('./cluster/run.js')).runCluster(options, log, d);
+  if (options.workers > 0) {
+    const code = await (await import('./cluster/run.js')).runCluster(options, log, d, notifier);
+    await notifier.flush();
+    return code;
+  }
   const [{ loadApp }, { runSingle }] = await Promise.all([import('./app-loader.js'), import('./single.js')]);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d });
-  return running.stopped;
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier });
+  const code = await running.stopped;
+  await notifier.flush();
+  return code;
 }
 
 function report(err: unknown): void {

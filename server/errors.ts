@@ -168,6 +168,9 @@ export const ERRORS = {
   TSPUMA_ERR_PIDFILE: {
     template: 'Cannot write pidfile {path} ({source}): {message}',
   },
+  TSPUMA_ERR_SOCKET_ACTIVATION: {
+    template: 'Socket activation: {name}={value} in the environment; expected {expected}',
+  },
 } as const satisfies Record<string, { template: string; status?: number }>;
 
 export type ErrorCode = keyof typeof ERRORS;

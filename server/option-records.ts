@@ -68,6 +68,12 @@ const hookOption = (doc: string) => option({ default: [] as Hook[], check: hooks
 /** Puma's method list less CONNECT, which node:http delivers as a tunnel, not a request. */
 export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
 
+/** A tcp:// or unix:// URI of a socket tspuma serves itself on (control app, health checks), or null. */
+const socketUri = nullable((raw) => {
+  if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
+  throw new Expected('tcp://HOST:PORT or unix://PATH');
+});
+
 /** Alphabetised. Times are in seconds, as in Puma; Puma's default wherever Puma has one. */
 export const RECORDS = {
   afterBooted: hookOption('Hook(s) run once every bind listens. A hook that throws is logged (`TSPUMA_ERR_HOOK`) and the server goes on.'),
@@ -128,10 +134,7 @@ export const RECORDS = {
   }),
   controlUrl: option({
     default: null,
-    check: nullable((raw) => {
-      if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
-      throw new Expected('tcp://HOST:PORT or unix://PATH');
-    }),
+    check: socketUri,
     flag: { arg: 'URI', help: 'Serve the control app (stats, restarts) on tcp://127.0.0.1:PORT or unix://PATH.' },
     doc: 'Cluster: the control app, `tcp://127.0.0.1:9293` or `unix://PATH`: GET /stats, /stop, /halt, /restart, /phased-restart, /worker-count-up, /worker-count-down, /gc (`?wait=1` blocks until a restart finished).',
   }),
@@ -140,6 +143,12 @@ export const RECORDS = {
     { short: 'd', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).' },
     '`TSPUMA_OPTS=-d`',
   ),
+  drainDelay: option({
+    default: 0,
+    check: seconds(true),
+    flag: { arg: 'SECONDS', help: 'After SIGTERM/SIGINT, keep serving this long with /ready answering 503, then stop gracefully.' },
+    doc: 'After SIGTERM/SIGINT, seconds during which the server keeps serving while `healthUrl`\'s `/ready` answers 503, so a load balancer or Kubernetes takes the instance out of rotation before it stops accepting; then the graceful stop. Set it above the balancer\'s check interval times its fall count. A second signal stops at once.',
+  }),
   dumpDir: option({
     default: null,
     check: nullable(nonEmptyString('a folder path')),
@@ -174,6 +183,12 @@ export const RECORDS = {
     default: 20,
     check: seconds(false),
     doc: 'A request head must be complete this many seconds after its first byte, however the bytes trickle in, or it gets 408 (`TSPUMA_ERR_HTTP_HEADERS_TIMEOUT`): a client dripping a byte now and then cannot hold a connection.',
+  }),
+  healthUrl: option({
+    default: null,
+    check: socketUri,
+    flag: { arg: 'URI', help: 'Answer GET /health and /ready (no token) on tcp://HOST:PORT or unix://PATH.' },
+    doc: 'Health checks on their own socket, outside the app and its invocation slots, without a token: `GET /health` is 200 while the process runs; `GET /ready` is 200 once booted (in cluster mode: a worker serves) and 503 while booting or draining (`drainDelay`, stop). In cluster mode the primary answers.',
   }),
   httpContentLengthLimit: option({
     default: 100 * 1024 * 1024,

@@ -16,6 +16,8 @@ import { Server } from './server.js';
 import { VERSION } from './version.js';
 import { describeTsLoader, tsLoader } from './ts-loader.js';
 import type { InspectorSetup } from '../inspector/setup.js';
+import { startHealth, type Readiness } from './health.js';
+import type { Notifier } from './systemd.js';
 
 export interface Running {
   readonly server: Server;
@@ -32,7 +34,12 @@ export interface SingleOptions {
   readonly ownProcess?: boolean;
   /** Debug mode's hook (null: debug off). */
   readonly diagnostics?: DiagnosticsHook | null;
+  /** sd_notify (READY, STATUS, WATCHDOG, STOPPING); absent or disabled: nothing is sent. */
+  readonly notifier?: Notifier | null;
 }
+
+/** Idle keep-alive connections get this long at stop to send one more request (answered with Connection: close). */
+export const STOP_LINGER_MS = 1000;
 
 /** Boots single mode. Rejects with a coded error if a bind fails (nothing is left listening). */
 export async function runSingle(options: Options, loaded: LoadedApp, log: Logger, opts: SingleOptions = {}): Promise<Running> {
@@ -50,6 +57,9 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   let stopping: Promise<void> | null = null;
   let booted = false;
+  let readiness: Readiness = 'booting';
+  const notifier = opts.notifier ?? null;
+  void notifier?.status('Booting');
   /** Stopping because of an uncaught exception: the last line says so. */
   let uncaught = false;
   let resolveStopped!: (code: number) => void;
@@ -80,6 +90,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     throw err;
   }
   for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
+  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness: () => readiness }, log) : null;
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
@@ -110,9 +121,19 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   async function stop(): Promise<void> {
     if (stopping) return stopping;
+    readiness = 'draining';
     stopping = (async () => {
+      const delay = options.drainDelay;
+      if (delay > 0) {
+        void notifier?.stopping(`Draining for ${delay} s, then stopping`);
+        log.info({ drainDelay: delay }, `- Draining: /ready answers 503, serving on for drainDelay (${delay} s)`);
+        await new Promise((r) => setTimeout(r, delay * 1000));
+      } else void notifier?.stopping('Stopping gracefully');
       log.info('- Gracefully stopping, waiting for requests to finish');
-      await server.shutdown();
+      // Idle keep-alive clients get a moment to send their next request (answered with
+      // Connection: close): closing under a client that is sending would fail its request.
+      await server.shutdown({ lingerMs: opts.ownProcess ? STOP_LINGER_MS : 0 });
+      health?.server.close();
       inspectorSetup?.close();
       for (const file of [pidfile, stateFile]) {
         if (!file) continue;
@@ -131,6 +152,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   }
 
   booted = true;
+  readiness = 'ready';
+  void notifier?.ready(`Serving on ${urls}`);
   await runHooks('afterBooted', options.afterBooted, server);
   log.info({ urls: server.boundServers.map((b) => b.url) }, 'Use Ctrl-C to stop');
   return { server, listeners: server.boundServers, stop, stopped };

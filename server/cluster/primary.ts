@@ -18,6 +18,17 @@ import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
+import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
+
+/** What the primary tells the service manager (run.ts wires it to sd_notify). */
+export interface PrimaryEvents {
+  /** The first worker booted: every bind listens. */
+  serving(urls: readonly string[]): void;
+  /** A phased or hot restart starts. */
+  reloading(what: string): void;
+  /** The restart ended (finished, or rolled back); `phase` is the generation serving. */
+  reloaded(phase: number): void;
+}
 
 /** Backoff for a worker index that keeps failing at boot: 1 s doubling to 60 s. */
 const BACKOFF_MIN_MS = 1000;
@@ -30,8 +41,8 @@ export const BOOT_ATTEMPTS = 3;
 
 /** What the primary does to the world, replaced by fakes in tests. */
 export interface PrimaryDeps {
-  /** Forks one worker process whose environment adds `env`. */
-  fork(env: Record<string, string>): ForkedWorker;
+  /** Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel. */
+  fork(env: Record<string, string>, fds?: readonly number[]): ForkedWorker;
   clock: Clock;
   /** Checks that every bind can listen (rejects with the coded error), before the first fork. */
   probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void>;
@@ -39,10 +50,12 @@ export interface PrimaryDeps {
 
 let clusterReady = false;
 /** node:cluster's fork, running this same CLI with the same arguments. */
-function clusterFork(env: Record<string, string>): ForkedWorker {
+function clusterFork(env: Record<string, string>, fds: readonly number[] = []): ForkedWorker {
   if (!clusterReady) {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
+    // Activated sockets (systemd) go to each worker as fds 4.. (3 is its IPC channel).
+    const stdio = fds.length > 0 ? { stdio: [0, 1, 2, 'ipc', ...fds] } : {};
+    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false, ...stdio });
     clusterReady = true;
   }
   return cluster.fork(env);
@@ -51,6 +64,8 @@ function clusterFork(env: Record<string, string>): ForkedWorker {
 /** Fail fast in the primary: every worker would hit the same listen error. */
 async function probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void> {
   for (const spec of options.bind) {
+    // An inherited socket listens already; closing a probe on it would close it for good.
+    if (isFdBind(spec)) continue;
     const probe = createHttpServer(spec);
     await listenOnce(spec, probe, log, diagnostics);
     await new Promise((r) => probe.close(r));
@@ -86,6 +101,9 @@ export class Primary {
   inspector: InspectorSetup | null = null;
   /** Where autopsy dumps go (the diagnostics sinks). */
   emitDump: ((dump: Dump) => string | null) | null = null;
+  /** Set by run.ts: boot and restart events for sd_notify. */
+  events: PrimaryEvents | null = null;
+  private readonly listenFds: ReturnType<typeof workerListenFds>;
 
   constructor(
     readonly options: Options,
@@ -96,6 +114,7 @@ export class Primary {
   ) {
     this.workerCount = options.workers;
     this.clock = deps.clock;
+    this.listenFds = workerListenFds(options.bind);
   }
 
   /** Checks every bind can listen (coded errors, exit 1), then forks the workers. */
@@ -115,7 +134,8 @@ export class Primary {
 
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
-    const worker = this.deps.fork({ [WORKER_INDEX_ENV]: String(index), [WORKER_GENERATION_ENV]: String(phase) });
+    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_GENERATION_ENV]: String(phase) };
+    const worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio) : this.deps.fork(env);
     const handle = new WorkerHandle(worker, index, phase, this.clock);
     const previous = this.current.get(index);
     if (previous && !previous.exited) this.old.add(previous);
@@ -144,6 +164,7 @@ export class Primary {
           this.servingOnce = true;
           for (const url of this.urls) this.log.info({ url }, `* Listening on ${url}`);
           this.log.info({ urls: this.urls }, 'Use Ctrl-C to stop');
+          this.events?.serving(this.urls);
         }
         if (!this.bootedOnce && [...this.current.values()].every((h) => h.booted)) {
           this.bootedOnce = true;
@@ -408,6 +429,7 @@ export class Primary {
     if (this.restarting) return Promise.reject(new Error(`a restart is already running`));
     if (this.stopping) return Promise.reject(new Error('the primary is stopping'));
     this.log.info(`- Starting ${name}, phase ${this.phase + 1}`);
+    this.events?.reloading(`${name[0]!.toUpperCase()}${name.slice(1)} to phase ${this.phase + 1}`);
     const run = (async () => {
       await runHooks('beforeRestart', this.options.beforeRestart, this);
       const problems = await fn();
@@ -415,7 +437,10 @@ export class Primary {
       if (problems.length === 0) this.log.info(done);
       else this.log.warn({ problems }, `${done}; ${problems.join('; ')}`);
     })();
-    this.restarting = run.finally(() => (this.restarting = null));
+    this.restarting = run.finally(() => {
+      this.restarting = null;
+      if (!this.stopping) this.events?.reloaded(this.phase);
+    });
     return this.restarting;
   }
 

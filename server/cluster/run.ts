@@ -15,8 +15,10 @@ import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
+import { startHealth, type Readiness } from '../health.js';
+import type { Notifier } from '../systemd.js';
 
-export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<number> {
+export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
   if (options.preload) {
     // Fail fast: a broken app is reported once, by the primary, before any fork.
     await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
@@ -25,6 +27,20 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   const primary = new Primary(options, log, undefined, diagnostics);
+  void notifier?.status('Booting');
+  primary.events = notifier && {
+    serving: (urls) => void notifier.ready(`Serving on ${urls.join(', ')} with ${primary.workerCount} worker(s)`),
+    reloading: (what) => void notifier.reloading(what),
+    reloaded: (phase) => void notifier.ready(`Serving, phase ${phase}, ${primary.workerCount} worker(s)`),
+  };
+  let draining = false;
+  let servedOnce = false;
+  void primary.stopped.then(() => (draining = true));
+  const readiness = (): Readiness => {
+    if (draining || primary.stopping) return 'draining';
+    servedOnce ||= [...primary.current.values()].some((h) => h.booted);
+    return servedOnce ? 'ready' : 'booting';
+  };
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
@@ -32,6 +48,15 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
       primary.halt();
       return;
     }
+    draining = true;
+    const delay = options.drainDelay;
+    if (delay > 0) {
+      void notifier?.stopping(`Draining for ${delay} s, then stopping`);
+      log.info({ signal, drainDelay: delay }, `Received ${signal}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
+      setTimeout(() => void primary.stop(), delay * 1000);
+      return;
+    }
+    void notifier?.stopping('Stopping gracefully');
     log.info({ signal }, `Received ${signal}, stopping all workers gracefully`);
     void primary.stop();
   };
@@ -51,6 +76,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump)).path;
     void primary.stopped.then(() => primary.inspector?.close());
   }
+  // Before the workers boot, so a check sees 'booting' rather than a refused connection.
+  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness }, log) : null;
+  void primary.stopped.then(() => health?.server.close());
   await primary.start();
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
 

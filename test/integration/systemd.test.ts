@@ -1,0 +1,268 @@
+// Under systemd and Kubernetes: socket activation through systemd-socket-activate, sd_notify
+// datagrams received by a python3 stand-in for systemd, /health and /ready, drainDelay, and
+// single mode's Connection: close to a request sent on an idle connection during stop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll, run } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+const APP = join(ROOT, 'test/fixtures/environ-app.mjs');
+const own: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  own.length = 0;
+  await killAll();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'tspuma-systemd-'));
+  dirs.push(d);
+  return d;
+}
+
+function get(opts: http.RequestOptions): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ agent: false, timeout: 5000, ...opts }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+  });
+}
+
+/** Socket inodes of the listening TCP sockets (state 0A) in /proc/net/tcp and tcp6. */
+function tcpListenInodes(): Set<string> {
+  const out = new Set<string>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A') out.add(cols[9]!);
+    }
+  }
+  return out;
+}
+function socketInodes(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      return m ? [m[1]!] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('socket activation', () => {
+  it('serves the socket systemd-socket-activate passes as fd 3 from both workers, binds nothing else, and keeps LISTEN_* from the workers', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'web.sock');
+    const proc = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, '-w', '2', APP], { env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    own.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    await waitFor(() => { try { return readdirSync(dir).includes('web.sock'); } catch { return false; } }, 'the activation socket');
+    // The first request is the one that makes tspuma start.
+    const first = await get({ socketPath: sock, path: '/' });
+    expect(first.status).toBe(200);
+    const pids = new Set<number>([JSON.parse(first.body).pid]);
+    const envs: string[][] = [JSON.parse(first.body).env];
+    for (let i = 0; i < 200 && pids.size < 2; i++) {
+      const r = await get({ socketPath: sock, path: '/' });
+      expect(r.status).toBe(200);
+      const b = JSON.parse(r.body) as { pid: number; env: string[] };
+      if (!pids.has(b.pid)) envs.push(b.env);
+      pids.add(b.pid);
+    }
+    expect(pids.size).toBe(2);
+    for (const env of envs) expect(env.filter((n) => /^(LISTEN_(FDS|PID|FDNAMES)|NOTIFY_SOCKET)$/.test(n))).toEqual([]);
+    // No listener of its own: the default bind (tcp 9292) was not used, by the primary or a worker.
+    expect(out).toContain('"urls":["fd://3"]');
+    expect(out).not.toContain('9292');
+    const listening = tcpListenInodes();
+    for (const pid of [proc.pid!, ...pids]) expect(socketInodes(pid).filter((i) => listening.has(i))).toEqual([]);
+    proc.kill('SIGTERM');
+    await waitFor(() => proc.exitCode !== null, 'the primary to exit');
+    expect(proc.exitCode).toBe(0);
+  });
+
+  it('keeps serving the activated socket after its only worker is killed and respawned', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'web.sock');
+    const proc = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, '-w', '1', APP], { env: hermeticEnv(), stdio: ['ignore', 'ignore', 'ignore'] });
+    own.push(proc);
+    await waitFor(() => { try { return readdirSync(dir).includes('web.sock'); } catch { return false; } }, 'the activation socket');
+    const first = JSON.parse((await get({ socketPath: sock, path: '/' })).body) as { pid: number };
+    process.kill(first.pid, 'SIGKILL');
+    const next = await waitFor(async () => {
+      const r = await get({ socketPath: sock, path: '/' }).catch(() => null);
+      return r && r.status === 200 && (JSON.parse(r.body) as { pid: number }).pid !== first.pid ? r : null;
+    }, 'the respawned worker to answer', 15_000, 100);
+    expect(next.status).toBe(200);
+    proc.kill('SIGTERM');
+    await waitFor(() => proc.exitCode !== null, 'the primary to exit');
+  });
+
+  it('single mode serves a TCP socket passed as fd 3 (LISTEN_PID set by the exec), shows its address and binds no port of its own', async () => {
+    const listener = net.createServer();
+    await new Promise<void>((r) => listener.listen({ host: '127.0.0.1', port: 0 }, r));
+    const port = (listener.address() as net.AddressInfo).port;
+    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    // exec keeps the shell's pid, so $$ is tspuma's pid, as systemd sets it.
+    const proc = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', process.execPath, CLI, APP], {
+      env: hermeticEnv(),
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
+    own.push(proc);
+    listener.close();
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    await waitFor(() => out.includes('Use Ctrl-C to stop'), 'the boot line');
+    expect(out).toContain(`"urls":["http://127.0.0.1:${port}"]`);
+    const r = await get({ host: '127.0.0.1', port, path: '/' });
+    const body = JSON.parse(r.body) as { pid: number; env: string[] };
+    expect([r.status, body.pid]).toEqual([200, proc.pid]);
+    const listening = tcpListenInodes();
+    expect(socketInodes(proc.pid!).filter((i) => listening.has(i))).toHaveLength(1);
+    proc.kill('SIGTERM');
+    await waitFor(() => proc.exitCode !== null, 'tspuma to exit');
+    expect(proc.exitCode).toBe(0);
+  });
+});
+
+/** A python3 stand-in for systemd: receives datagrams on `address` and prints each with its time. */
+function notifyReceiver(address: string): { proc: ChildProcess; messages: () => { t: number; lines: string[] }[] } {
+  const script = [
+    'import socket, sys, json, time',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    "a = sys.argv[1]",
+    "s.bind('\\0' + a[1:] if a.startswith('@') else a)",
+    "print(json.dumps({'ready': True}), flush=True)",
+    'while True:',
+    '    d = s.recv(65536)',
+    "    print(json.dumps({'t': time.monotonic(), 'm': d.decode()}), flush=True)",
+  ].join('\n');
+  const proc = spawn('python3', ['-c', script, address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  own.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const messages = () =>
+    out.split('\n').filter((l) => l.startsWith('{"t"')).map((l) => {
+      const j = JSON.parse(l) as { t: number; m: string };
+      return { t: j.t * 1000, lines: j.m.split('\n').filter(Boolean) };
+    });
+  (proc as ChildProcess & { ready?: Promise<unknown> }).ready = waitFor(() => out.includes('"ready"'), 'the python3 receiver');
+  return { proc, messages };
+}
+
+describe('sd_notify', () => {
+  it('sends STATUS, READY, WATCHDOG every half WATCHDOG_USEC, RELOADING on a phased restart and STOPPING, in order', async () => {
+    const dir = tempDir();
+    const address = join(dir, 'notify.sock');
+    const rx = notifyReceiver(address);
+    await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: address, WATCHDOG_USEC: '400000' });
+    const has = (key: string) => rx.messages().filter((m) => m.lines.some((l) => l.startsWith(key)));
+    await waitFor(() => has('WATCHDOG=1').length >= 4, 'four WATCHDOG=1');
+    // Every half of 400 ms on average (each is a spawn of systemd-notify, so one may be late and
+    // the next early), and never a gap that reaches systemd's 400 ms deadline.
+    const ts = has('WATCHDOG=1').slice(0, 4).map((m) => m.t);
+    const mean = (ts[3]! - ts[0]!) / 3;
+    expect(mean).toBeGreaterThan(150);
+    expect(mean).toBeLessThan(300);
+    for (let i = 1; i < ts.length; i++) expect(ts[i]! - ts[i - 1]!).toBeLessThan(400);
+    s.proc.kill('SIGUSR1');
+    await waitFor(() => has('RELOADING=1').length >= 1 && has('READY=1').length >= 2, 'RELOADING=1 then READY=1');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    await waitFor(() => has('STOPPING=1').length === 1, 'STOPPING=1');
+    const kinds = rx.messages().map((m) => m.lines.find((l) => /^(READY|WATCHDOG|RELOADING|STOPPING)=/.test(l)) ?? m.lines.find((l) => l.startsWith('STATUS=')) ?? m.lines.join(' '));
+    const firstOf = (k: string) => kinds.findIndex((x) => x.startsWith(k));
+    expect(kinds[0]).toBe('STATUS=Booting');
+    expect(firstOf('READY=1')).toBeLessThan(firstOf('WATCHDOG=1'));
+    expect(firstOf('WATCHDOG=1')).toBeLessThan(firstOf('RELOADING=1'));
+    expect(firstOf('RELOADING=1')).toBeLessThan(kinds.lastIndexOf('READY=1'));
+    expect(kinds.lastIndexOf('READY=1')).toBeLessThan(firstOf('STOPPING=1'));
+    const ready = has('READY=1')[0]!;
+    expect(ready.lines.find((l) => l.startsWith('STATUS='))).toMatch(/^STATUS=Serving on http:\/\/127\.0\.0\.1:\d+ with 1 worker/);
+    expect(has('RELOADING=1')[0]!.lines.some((l) => /^MONOTONIC_USEC=\d+$/.test(l))).toBe(true);
+  });
+
+  it('reaches an abstract NOTIFY_SOCKET (@name) in single mode', async () => {
+    const address = `@tspuma-test-${process.pid}-${Date.now()}`;
+    const rx = notifyReceiver(address);
+    await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: address });
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1');
+    // No watchdog without WATCHDOG_USEC.
+    expect(rx.messages().filter((m) => m.lines.includes('WATCHDOG=1'))).toEqual([]);
+  });
+});
+
+async function healthOf(s: Parameters<typeof fromLog>[0]): Promise<number> {
+  const url = await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line');
+  return Number(/:(\d+)$/.exec(url)![1]);
+}
+
+describe('health, readiness and drainDelay', () => {
+  for (const mode of [[], ['-w', '1']]) {
+    const name = mode.length ? 'cluster mode' : 'single mode';
+    it(`${name}: /ready turns 503 at SIGTERM while the app still answers 200 for drainDelay, /health stays 200`, async () => {
+      const s = await boot([...mode, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', APP]);
+      const hp = await healthOf(s);
+      const appPort = Number(new URL(s.url).port);
+      expect((await get({ port: hp, host: '127.0.0.1', path: '/health' })).status).toBe(200);
+      const ready = await get({ port: hp, host: '127.0.0.1', path: '/ready' });
+      expect([ready.status, JSON.parse(ready.body).status]).toEqual([200, 'ready']);
+      expect((await get({ port: hp, host: '127.0.0.1', path: '/nope' })).status).toBe(404);
+      const signalled = Date.now();
+      s.proc.kill('SIGTERM');
+      await waitFor(async () => (await get({ port: hp, host: '127.0.0.1', path: '/ready' })).status === 503, '/ready 503');
+      // Still serving on new connections through the drain.
+      let served = 0;
+      while (Date.now() - signalled < 1500 && served < 50) {
+        expect((await get({ port: appPort, host: '127.0.0.1', path: '/' })).status).toBe(200);
+        expect((await get({ port: hp, host: '127.0.0.1', path: '/health' })).status).toBe(200);
+        served++;
+      }
+      expect(served).toBeGreaterThan(0);
+      expect(await s.exited).toBe(0);
+      expect(Date.now() - signalled).toBeGreaterThanOrEqual(2000);
+    });
+  }
+});
+
+describe('single mode stop', () => {
+  it('answers a request sent on an idle keep-alive connection after SIGTERM with Connection: close', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP]);
+    const port = Number(new URL(s.url).port);
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => (closed = true));
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => text.includes('"pid"'), 'the first response');
+    text = '';
+    s.proc.kill('SIGTERM');
+    await fromLog(s, (l) => (String(l.msg).startsWith('Gracefully stopping, waiting for') ? true : undefined), 'the stop line');
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => closed, 'the connection to close');
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(text.toLowerCase()).toContain('connection: close');
+    expect(await s.exited).toBe(0);
+  });
+});

@@ -14,7 +14,7 @@ import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
 import { kDumped } from './shared-names.js';
-import { SERVER_OPTIONS } from './node-http.js';
+import { SERVER_OPTIONS, listenOnOwnFd } from './node-http.js';
 import { isFdBind } from './systemd.js';
 
 /** A node:http server listening on one bind. */
@@ -172,23 +172,6 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger, d
   log.debug({ uri: spec.uri, port }, 'bound');
   if (isFdBind(spec)) return { spec, server, url: inheritedUrl(address) ?? spec.uri, port };
   return { spec, server, url: bindUrl(spec, port ?? undefined), port };
-}
-
-/**
- * Listens on an inherited socket (systemd socket activation) in this process. In a cluster
- * worker node:cluster would send listen({ fd }) to the primary, which opens the fd as a shared
- * handle and closes it (for good) when its last worker exits; a worker has its own copy instead
- * (fd 4.., see systemd.ts), so node is told, for this synchronous call, to listen as a primary does.
- */
-function listenOnOwnFd(server: net.Server, fd: number): void {
-  const cluster = require('node:cluster') as { isPrimary: boolean };
-  const was = cluster.isPrimary;
-  cluster.isPrimary = true;
-  try {
-    server.listen({ fd });
-  } finally {
-    cluster.isPrimary = was;
-  }
 }
 
 /** The URL of an inherited socket, from what it is bound to (node knows no path for a unix one). */

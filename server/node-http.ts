@@ -6,7 +6,10 @@
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
 // fails there first.
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+
+const require = createRequire(import.meta.url);
 
 /** The request has a body (markBodyExpected): if it is not all in when the head goes out, the head says close. */
 const kBodyExpected = Symbol('tspuma.bodyExpected');
@@ -223,4 +226,23 @@ export function interceptPush(req: http.IncomingMessage, push: Push): Push {
  */
 export function markConsumed(req: http.IncomingMessage): void {
   (req as unknown as { _consuming: boolean })._consuming = true;
+}
+
+/**
+ * Listens on an inherited socket (systemd socket activation) in this process. In a cluster
+ * worker node:cluster would send listen({ fd }) to the primary, which opens the fd as a shared
+ * handle and closes it (for good) when its last worker exits; a worker has its own copy instead
+ * (fd 4.., see systemd.ts), so node is told, for this synchronous call, to listen as a primary does.
+ * Node internal relied on: net's listen reads `cluster.isPrimary` when called, and the property
+ * is writable (pinned by test/integration/systemd.test.ts's respawn test).
+ */
+export function listenOnOwnFd(server: net.Server, fd: number): void {
+  const cluster = require('node:cluster') as { isPrimary: boolean };
+  const was = cluster.isPrimary;
+  cluster.isPrimary = true;
+  try {
+    server.listen({ fd });
+  } finally {
+    cluster.isPrimary = was;
+  }
 }

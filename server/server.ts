@@ -19,7 +19,7 @@ import { InvocationLimit, type Ticket } from './invocation-limit.js';
 import { buildEnv, socketEnv } from './rack.js';
 import { ConnectionDeadlines, entryOf, type ConnectionState, type Entry, type ReadExpiry } from './deadlines.js';
 import { watchBody, type BodyOwner } from './request-body.js';
-import { assignRequestId, requestIdOf } from './request-id.js';
+import { assignRequestId, requestIdOf, shownRequestId } from './request-id.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
 
@@ -531,7 +531,7 @@ export class Server implements BodyOwner<RequestState> {
     const remote = req.socket.remoteAddress;
     const id = requestIdOf(req);
     const request = { id, method: req.method, url, status: res.statusCode, ms, bytes, remote };
-    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${id}`);
+    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
   }
 
   stats(): Stats {

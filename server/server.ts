@@ -538,11 +538,18 @@ export class Server implements BodyOwner<RequestState> {
     return { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
   }
 
-  /** Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector). */
+  /**
+   * Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector),
+   * each by the URL it arrived with, as the request log names it, not what a router left in req.url.
+   */
   inFlight(): InFlight[] {
     const now = performance.now();
     const out: InFlight[] = [];
-    for (const e of this.deadlines.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: this.shownUrl(e.req.url), ms: Math.round(now - e.appSince) });
+    for (const e of this.deadlines.inApp()) {
+      if (!e.req) continue;
+      const received = (e.res as TrackedResponse | null)?.[kState]?.url ?? e.req.url;
+      out.push({ method: e.req.method ?? '', url: this.shownUrl(received), ms: Math.round(now - e.appSince) });
+    }
     return out.sort((a, b) => b.ms - a.ms);
   }
 

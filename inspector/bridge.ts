@@ -44,8 +44,10 @@ export interface BridgeLog {
 
 export class MainThreadBridge {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
-  /** Clients attached now, for close(). */
-  private readonly clients = new Set<WebSocket>();
+  /** Clients attached now, each with what ends its session, for close() and release(). */
+  private readonly clients = new Map<WebSocket, () => void>();
+  /** Clients whose session last saw the main thread pause (and not resume). */
+  private readonly pausing = new Set<WebSocket>();
 
   constructor(
     private readonly connect: () => BridgeSession,
@@ -66,11 +68,14 @@ export class MainThreadBridge {
       ws.close(1011, 'cannot connect to the main thread');
       return;
     }
-    this.clients.add(ws);
     const send = (message: object) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     };
-    session.on('inspectorNotification', (n) => send({ method: n.method, params: n.params ?? {} }));
+    session.on('inspectorNotification', (n) => {
+      if (n.method === 'Debugger.paused') this.pausing.add(ws);
+      else if (n.method === 'Debugger.resumed') this.pausing.delete(ws);
+      send({ method: n.method, params: n.params ?? {} });
+    });
     // Node prints "Waiting for the debugger to disconnect..." when the process exits with a
     // session attached, unless a session asked for this notification instead.
     session.post('NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }, () => undefined);
@@ -84,9 +89,11 @@ export class MainThreadBridge {
       if (gone) return;
       gone = true;
       this.clients.delete(ws);
+      this.pausing.delete(ws);
       // Disconnecting resumes a main thread this client left paused (as Node does for its own clients).
       session.disconnect();
     };
+    this.clients.set(ws, leave);
     ws.on('close', leave);
     ws.on('error', (err) => {
       this.log.debug({ err, target }, 'inspector bridge: client socket error');
@@ -94,8 +101,23 @@ export class MainThreadBridge {
     });
   }
 
+  /**
+   * When a client holds the main thread paused, closes every client (1001, with `reason`):
+   * their sessions disconnect, which resumes the main thread and drops their breakpoints, so what
+   * was waiting on it (a stop signal's handler) runs. Returns how many clients were closed.
+   */
+  release(reason: string): number {
+    if (this.pausing.size === 0) return 0;
+    const count = this.clients.size;
+    for (const [ws, leave] of this.clients) {
+      ws.close(1001, reason);
+      leave(); // now, not after the client's closing handshake
+    }
+    return count;
+  }
+
   close(): void {
-    for (const ws of this.clients) ws.terminate();
+    for (const ws of this.clients.keys()) ws.terminate();
     this.wss.close();
   }
 }

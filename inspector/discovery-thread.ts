@@ -1,10 +1,12 @@
 // The worker-thread entry of discovery: discovery, the DevTools proxy and the bridge to the main
-// thread keep answering while the main thread spins or sits paused; every request goes to Discovery.
+// thread keep answering while the main thread spins or sits paused; every request goes to Discovery;
+// a stop signal releases a main thread a client holds paused.
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MainThreadBridge, type BridgeSession } from './bridge.js';
 import { Discovery, type Target } from './discovery.js';
 import { readNodeProtocol } from './node-protocol.js';
+import { watchStopSignals } from './thread-signals.js';
 
 /** Main thread -> discovery thread. */
 export type ToThread = { type: 'targets'; targets: Target[] };
@@ -35,7 +37,14 @@ if (port) {
     session.connectToMainThread();
     return session as unknown as BridgeSession;
   };
-  const discovery = new Discovery(() => targets, log, new MainThreadBridge(connect, log), () => readNodeProtocol());
+  const bridge = new MainThreadBridge(connect, log);
+  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol());
+  // A stop signal's handler runs on the main thread, which waits while a DevTools client holds it
+  // paused: the signal releases the pause, so stopping never waits on a forgotten DevTools window.
+  watchStopSignals((signal) => {
+    const closed = bridge.release(`tspuma is stopping (${signal}): the paused main thread was resumed`);
+    if (closed > 0) log.warn({ signal, clients: closed }, `Resumed the main thread, paused by a DevTools client, to handle ${signal} (${closed} DevTools client(s) closed)`);
+  });
   port.on('message', (message: ToThread) => {
     switch (message.type) {
       case 'targets':

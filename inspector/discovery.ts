@@ -110,7 +110,7 @@ export class Discovery {
       // Through this proxy, which runs off the main thread, so it carries a paused process's resume.
       const ws = `${host}/${t.id}`;
       return {
-        description: `tspuma ${VERSION} ${t.worker === null ? 'primary' : `worker ${t.worker}`}`,
+        description: `tspuma ${VERSION} ${t.worker !== null ? `worker ${t.worker}` : t.id === 'tspuma-single' ? 'server' : 'primary'}`,
         devtoolsFrontendUrl: devtoolsUrl(`ws://${ws}`),
         devtoolsFrontendUrlCompat: `devtools://devtools/bundled/inspector.html?experiments=true&v8only=true&ws=${ws}`,
         faviconUrl: 'https://nodejs.org/static/images/favicons/favicon.ico',

@@ -109,7 +109,8 @@ export function openInspector(
       throw new Error(`no port could be opened on ${addr.host}`);
     }
     const node = nodePrints ? ` (Node's own "Debugger listening" line on stderr names the same address)` : '';
-    log.info({ inspector: url, pid: process.pid, worker: role.index }, `* Inspector of ${who} (PID: ${process.pid}): ${url}${node}`);
+    // The worker's logger already names its pid and worker: each key once in the JSON line.
+    log.info({ inspector: url }, `* Inspector of ${who} (PID: ${process.pid}): ${url}${node}`);
     // After the line that names the address: Node's two lines and tspuma's stay together.
     fallback?.();
     return url;

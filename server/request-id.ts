@@ -2,7 +2,8 @@
 // made here, unique per process and cheap (a random per-process prefix and a counter). It is
 // `req.id` (an own property, so it survives frameworks that swap the request's prototype, as
 // Express does; middleware that assigns `req.id`, such as pino-http, changes what tspuma logs
-// too), and the request log, the Rack env (`tspuma.request_id`), dumps and the 500 page read it.
+// too), and the request log, the Rack env (`tspuma.request_id`), dumps and the 500 page read it;
+// the request line shows an odd one quoted.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { firstHeader } from './raw-headers.js';
@@ -32,4 +33,19 @@ export function assignRequestId(req: IncomingMessage): string {
 export function requestIdOf(req: IncomingMessage): string {
   const id = (req as WithId).id;
   return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : assignRequestId(req);
+}
+
+/** Characters a request line shows escaped: C0/C1 controls, DEL, line and paragraph separators, bidirectional controls. */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** An id that reads as one field of a request line as it is. */
+const PLAIN = /^[^\s"\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/;
+
+/**
+ * The id as a request line's message shows it: as is when it is one plain token (any id tspuma
+ * takes or makes), else quoted with its odd characters escaped (`"abc def\n…"`), so an id an app
+ * assigns from what a client sent keeps the line one line of space-separated fields.
+ */
+export function shownRequestId(id: string): string {
+  if (PLAIN.test(id)) return id;
+  return `"${id.replace(/["\\]/g, '\\$&').replace(UNSAFE, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))}"`;
 }

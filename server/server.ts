@@ -19,7 +19,7 @@ import { InvocationLimit, type Ticket } from './invocation-limit.js';
 import { buildEnv, socketEnv } from './rack.js';
 import { ConnectionDeadlines, entryOf, type ConnectionState, type Entry, type ReadExpiry } from './deadlines.js';
 import { watchBody, type BodyOwner } from './request-body.js';
-import { assignRequestId, requestIdOf } from './request-id.js';
+import { assignRequestId, requestIdOf, shownRequestId } from './request-id.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
 import { clientAddressOf, compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
@@ -558,18 +558,25 @@ export class Server implements BodyOwner<RequestState> {
     const remote = clientAddressOf(req);
     const id = requestIdOf(req);
     const request = { id, method: req.method, url, status: res.statusCode, ms, bytes, remote };
-    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${id}`);
+    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
   }
 
   stats(): Stats {
     return { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
   }
 
-  /** Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector). */
+  /**
+   * Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector),
+   * each by the URL it arrived with, as the request log names it, not what a router left in req.url.
+   */
   inFlight(): InFlight[] {
     const now = performance.now();
     const out: InFlight[] = [];
-    for (const e of this.deadlines.inApp()) if (e.req) out.push({ method: e.req.method ?? '', url: this.shownUrl(e.req.url), ms: Math.round(now - e.appSince) });
+    for (const e of this.deadlines.inApp()) {
+      if (!e.req) continue;
+      const received = (e.res as TrackedResponse | null)?.[kState]?.url ?? e.req.url;
+      out.push({ method: e.req.method ?? '', url: this.shownUrl(received), ms: Math.round(now - e.appSince) });
+    }
     return out.sort((a, b) => b.ms - a.ms);
   }
 

@@ -2,7 +2,7 @@
 // (/json/list) and attaches to the chosen process (inspector/remote.ts).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { cpuProfile, heapSnapshot, liveStackDump, type RemoteTarget } from '../../inspector/remote.js';
 import { renderText } from '../../diagnostics/render.js';
@@ -217,15 +217,24 @@ function table(entries: ListEntry[]): string {
 
 const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
 
-/** Which server answered: its main process (pid, app, cwd) and how its address was found. */
-export function serverLine(a: InspectArgs, entries: ListEntry[]): string {
+/**
+ * Which server answered: its main process (pid, app, cwd) and how its address was found. A
+ * server found at the default address that runs from another directory than `cwd` (nor one of
+ * its parents) is pointed out: it may well be another project's, this one's having fallen back
+ * to another discovery port.
+ */
+export function serverLine(a: InspectArgs, entries: ListEntry[], here = process.cwd()): string {
   const main = entries.find((e) => e.tspuma.worker === null);
   const pid = main?.tspuma.pid ?? (typeof a.state?.pid === 'number' ? a.state.pid : null);
   const cwd = main?.url.startsWith('file://') ? main.url.slice('file://'.length) : typeof a.state?.running_from === 'string' ? a.state.running_from : null;
   const sameServer = a.state !== null && a.state.pid === pid;
   const app = sameServer && typeof a.state?.app === 'string' ? a.state.app : null;
   const stale = a.state !== null && !sameServer ? `; the state file names pid ${String(a.state.pid)}, which is not this server` : '';
-  return `tspuma server pid ${pid ?? '?'}, app ${app ?? '(not known without its state file)'}, cwd ${cwd ?? '?'}, at ${a.url} (from ${a.urlSource})${stale}`;
+  const guessed = a.urlSource.startsWith('the default');
+  const elsewhere = guessed && cwd !== null && here !== cwd && !here.startsWith(cwd.endsWith(sep) ? cwd : `${cwd}${sep}`)
+    ? `; NOTE: it runs from ${cwd}, not from this directory (${here}); for this directory's server give -S STATEFILE or --url (its boot log prints the discovery address)`
+    : '';
+  return `tspuma server pid ${pid ?? '?'}, app ${app ?? '(not known without its state file)'}, cwd ${cwd ?? '?'}, at ${a.url} (from ${a.urlSource})${stale}${elsewhere}`;
 }
 
 export async function inspect(args: string[]): Promise<number> {

@@ -238,6 +238,11 @@ describe('single mode: the server\'s own target, served by discovery\'s bridge',
     port = Number(new URL(await discoveryUrl(single)).port);
   });
 
+  it('the list describes the server as the server, not as a primary', async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as ListEntry[];
+    expect(list.map((e) => [e.id, e.description])).toEqual([['tspuma-single', expect.stringMatching(/^tspuma \S+ server$/)]]);
+  });
+
   it('CDP({host, port}) with default options evaluates process.pid in the server process itself; Node printed no "Debugger listening" line', async () => {
     const client = await CDP({ host: '127.0.0.1', port });
     try {

@@ -2,7 +2,7 @@
 // (boot log and state file); `tspuma inspect` run in the server's directory finds it through
 // the state file its config names, and says which server it talks to. Node's own plain-text
 // inspector lines stay out where tspuma logs the same fact.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,5 +114,17 @@ describe('finding a server\'s inspectors', () => {
     const listed = run(['inspect', 'list', '-S', join(dir, 'state.json')], {}, ROOT);
     expect(await listed.exited, listed.stderr()).toBe(0);
     expect(listed.stdout().split('\n')[0]).toBe(`tspuma server pid ${s.proc.pid}, app ${APP}, cwd ${dir}, at ${discovery} (from state file ${join(dir, 'state.json')})`);
+  });
+
+  it('-w 1 with no APP argument (./app.ts found by default): the state file and `inspect list` name that app', async () => {
+    const dir = project();
+    copyFileSync(APP, join(dir, 'app.ts'));
+    const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '-S', 'state.json'], {}, dir);
+    const discovery = await discoveryUrl(s);
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State;
+    expect(state.app).toBe(join(dir, 'app.ts'));
+    const listed = run(['inspect', 'list', '-S', 'state.json'], {}, dir);
+    expect(await listed.exited, listed.stderr()).toBe(0);
+    expect(listed.stdout().split('\n')[0]).toBe(`tspuma server pid ${s.proc.pid}, app ${join(dir, 'app.ts')}, cwd ${dir}, at ${discovery} (from state file state.json)`);
   });
 });

@@ -64,4 +64,11 @@ describe("the inspector's opening lines", () => {
     const worker = lines.map(msgOf).find((m) => m?.startsWith('* Inspector of worker 0'));
     expect(worker).toMatch(/^\* Inspector of worker 0 \(PID: \d+\): ws:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+$/);
   });
+
+  it('-w 1: the worker\'s inspector line is JSON with each key once (its logger already names pid and worker)', async () => {
+    const raw = (await bootLines(['-w', '1'])).find((l) => l.includes('"msg":"* Inspector of worker 0'))!;
+    expect(raw.match(/"pid":/g)).toHaveLength(1);
+    expect(raw.match(/"worker":/g)).toHaveLength(1);
+    expect(JSON.parse(raw)).toMatchObject({ worker: 0, inspector: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\//) });
+  });
 });

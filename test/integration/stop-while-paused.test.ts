@@ -1,0 +1,41 @@
+// Integration: a stop signal reaches a server whose main thread a DevTools client holds paused
+// (through discovery's bridge): the pause is released, the client told why, and the process
+// stops gracefully instead of waiting for the client to resume or leave.
+import { join } from 'node:path';
+import CDP from 'chrome-remote-interface';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+describe('a stop signal while DevTools holds the main thread paused', () => {
+  for (const [mode, args, target] of [
+    ['single mode', [], 'tspuma-single'],
+    ['the cluster primary', ['-w', '1'], 'tspuma-primary'],
+  ] as const) {
+    it(`${mode}: SIGTERM releases the pause, closes the client with the reason, and the server says Goodbye within 15 s`, async () => {
+      const s = await boot([...args, '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+      const port = Number(new URL(await discoveryUrl(s)).port);
+      const client = await CDP({ port, target });
+      let closed: { code: number; reason: string } | null = null;
+      // chrome-remote-interface keeps its WebSocket as _ws; its close event carries the reason.
+      (client as unknown as { _ws: { on(e: 'close', f: (code: number, reason: Buffer) => void): void } })._ws.on('close', (code, reason) => (closed = { code, reason: reason.toString() }));
+      let paused = false;
+      client.on('Debugger.paused', () => (paused = true));
+      await client.send('Debugger.enable');
+      await client.send('Debugger.pause');
+      // A request runs JavaScript on the main thread in single mode; the primary's timers do it there.
+      if (mode === 'single mode') void fetch(s.url).catch(() => undefined);
+      await waitFor(() => paused, 'the main thread to pause');
+
+      s.proc.kill('SIGTERM');
+      const code = await Promise.race([s.exited, new Promise<string>((r) => setTimeout(() => r('still running after 15 s'), 15_000).unref())]);
+      expect(code).toBe(0);
+      expect(s.lines().map((l) => l.msg)).toContain('- Goodbye!');
+      expect(closed).toEqual({ code: 1001, reason: expect.stringContaining('SIGTERM') });
+      expect(s.lines().some((l) => String(l.msg).startsWith('Resumed the main thread, paused by a DevTools client, to handle SIGTERM'))).toBe(true);
+      expect(s.stderr()).not.toContain('DeprecationWarning');
+    }, 40_000);
+  }
+});

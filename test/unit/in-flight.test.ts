@@ -1,0 +1,35 @@
+// Unit: the requests in flight (read by `tspuma inspect stack`, a hung worker's autopsy and an
+// uncaught error's dump) name each request by the URL it arrived with, as the request log does,
+// not by the path a mounted router left in req.url.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../server/logger.js';
+import type { Running } from '../../server/single.js';
+import { start } from '../../server/start.js';
+import { waitFor } from '../helpers/net.js';
+
+const running: Running[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+});
+
+describe('requests in flight', () => {
+  it('name the URL as received after the app rewrote req.url (an Express router mounted at /api)', async () => {
+    let release = () => {};
+    const app = (req: IncomingMessage, res: ServerResponse) => {
+      req.url = req.url!.replace(/^\/api/, ''); // what router.handle does for a mounted router
+      release = () => res.end('done');
+    };
+    const r = await start({ bind: 'tcp://127.0.0.1:0', app }, { logger: createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, cb) => cb() }) }) });
+    running.push(r);
+    const answered = fetch(`http://127.0.0.1:${r.listeners[0]!.port}/api/spin?n=1`).then((res) => res.text());
+    try {
+      const inFlight = await waitFor(() => (r.server.inFlight().length === 1 ? r.server.inFlight() : null), 'the request in the app');
+      expect(inFlight.map((f) => [f.method, f.url])).toEqual([['GET', '/api/spin?n=1']]);
+    } finally {
+      release();
+    }
+    expect(await answered).toBe('done');
+  });
+});

@@ -74,6 +74,11 @@ async function probeBinds(options: Options, log: Logger, diagnostics: Diagnostic
 
 export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, probeBinds };
 
+/** How often the primary checks its workers' check-ins and boots. */
+const HEALTH_EVERY_MS = 1000;
+/** A gap between two checks longer than this means the primary itself was stopped. */
+const STALLED_MS = 5 * HEALTH_EVERY_MS;
+
 export class Primary {
   /** The current worker of each index. */
   readonly current = new Map<number, WorkerHandle>();
@@ -90,6 +95,8 @@ export class Primary {
   /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
   private readonly restartPending = new Set<WorkerHandle>();
   private health: TimerHandle | null = null;
+  /** When checkHealth last ran: a longer gap means the primary itself did not run. */
+  private lastHealth = 0;
   private readonly clock: Clock;
   private bootedOnce = false;
   private servingOnce = false;
@@ -129,7 +136,8 @@ export class Primary {
     await this.deps.probeBinds(this.options, this.log, this.diagnostics);
     await runHooks('beforeFork', this.options.beforeFork, this);
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);
-    this.health = unref(this.clock.setInterval(() => this.checkHealth(), 1000));
+    this.lastHealth = this.clock.now();
+    this.health = unref(this.clock.setInterval(() => this.checkHealth(), HEALTH_EVERY_MS));
   }
 
   private fork(index: number, phase: number): WorkerHandle {
@@ -175,19 +183,19 @@ export class Primary {
       case 'checkin':
         handle.lastCheckin = new Date(this.clock.now());
         handle.lastStatus = message.stats;
-        this.log.debug({ worker: handle.index, pid: handle.pid }, 'check-in');
+        this.log.debug({ worker: handle.index, workerPid: handle.pid }, 'check-in');
         return;
       case 'inspector':
         handle.inspector = message.url;
         if (this.inspector) {
           this.inspector.refresh();
           const id = targetId({ kind: 'worker', index: handle.index });
-          this.log.info({ worker: handle.index, pid: handle.pid, devtools: this.inspector.devtools(id) }, `* DevTools for worker ${handle.index} (PID: ${handle.pid}): ${this.inspector.devtools(id)}`);
+          this.log.info({ worker: handle.index, workerPid: handle.pid, devtools: this.inspector.devtools(id) }, `* DevTools for worker ${handle.index} (PID: ${handle.pid}): ${this.inspector.devtools(id)}`);
         }
         return;
       case 'boot-failed':
         handle.bootError = { code: message.code, message: message.message };
-        this.log.error({ worker: handle.index, pid: handle.pid, code: message.code }, `Worker ${handle.index} (PID: ${handle.pid}) failed to boot: ${message.message}`);
+        this.log.error({ worker: handle.index, workerPid: handle.pid, code: message.code }, `Worker ${handle.index} (PID: ${handle.pid}) failed to boot: ${message.message}`);
         return;
       default: {
         const never: never = message;
@@ -215,7 +223,7 @@ export class Primary {
       return;
     }
     if (!handle.booted) return this.bootFailed(handle);
-    if (!handle.stopping) this.log.error({ worker: handle.index, pid: handle.pid, code, signal }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning`);
+    if (!handle.stopping) this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning`);
     this.fork(handle.index, this.phase);
   }
 
@@ -251,17 +259,30 @@ export class Primary {
         ? 'Fix the error above and start again; once a worker has booted, failed workers are respawned with backoff instead.'
         : 'Start with --preload to load the app in the primary before forking: an app that cannot load then fails at once, with its own error and stack.';
     this.failure = new TspumaError('TSPUMA_ERR_WORKER_BOOT', { index: handle.index, count, reason: this.bootFailureOf(handle), hint });
-    this.log.error({ worker: handle.index, pid: handle.pid, code: this.failure.code }, this.failure.message);
+    this.log.error({ worker: handle.index, workerPid: handle.pid, code: this.failure.code }, this.failure.message);
     this.halt();
   }
 
   private checkHealth(): void {
     const now = this.clock.now();
+    const gap = now - this.lastHealth;
+    this.lastHealth = now;
+    if (gap > STALLED_MS) {
+      // The primary itself did not run (paused in a debugger, the process suspended): the
+      // workers' check-ins waited in the IPC channel, so their deadlines move by the gap rather
+      // than healthy workers being killed for the primary's pause.
+      for (const h of this.current.values()) {
+        if (h.lastCheckin) h.lastCheckin = new Date(h.lastCheckin.getTime() + gap);
+        h.startedAt = new Date(h.startedAt.getTime() + gap);
+      }
+      this.log.warn({ seconds: Math.round(gap / 100) / 10 }, `The primary did not run for ${Math.round(gap / 100) / 10} s (paused in a debugger, or the process was suspended): worker check-in and boot deadlines move by as much`);
+      return;
+    }
     for (const h of this.current.values()) {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        this.log.error({ worker: h.index, pid: h.pid, code: err.code }, err.message);
+        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code }, err.message);
         h.stopping = true;
         const target = this.targetOf(h);
         if (target && this.emitDump && this.options.workerAutopsyTimeout > 0) {
@@ -269,7 +290,7 @@ export class Primary {
           void autopsy({ ...target, worker: h.index }, h.pid, this.options.workerTimeout, opts, this.emitDump, this.log).finally(() => h.kill());
         } else h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
-        this.log.error({ worker: h.index, pid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
+        this.log.error({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
         h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };
         h.kill();
       }

@@ -14,7 +14,7 @@ export interface ForkedWorker {
 }
 
 export class WorkerHandle {
-  readonly startedAt: Date;
+  startedAt: Date;
   booted = false;
   bootedAt: Date | null = null;
   lastCheckin: Date | null = null;

@@ -40,6 +40,15 @@ export class FakeClock implements Clock {
     return this.timers.size;
   }
 
+  /**
+   * The process did not run for ms (paused in a debugger, suspended): time jumps and no timer
+   * fires; each overdue timer fires once at the next advance, as node's do after a block.
+   */
+  stall(ms: number): void {
+    this.time += ms;
+    for (const t of this.timers.values()) if (t.at < this.time) t.at = this.time;
+  }
+
   /** Moves time forward by ms, firing each due timer at its own deadline, in order. */
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;

@@ -117,6 +117,9 @@ describe('cluster mode', () => {
     });
     console.log(`kill -9: replaced in ${replacedMs} ms; ${result.requests.total} requests, ${result.errors} errors, ${result.non2xx} non-2xx`);
     expect(replacedMs).toBeLessThan(2000);
+    // The primary's line names the dead worker's pid as workerPid; `pid` stays the line's writer.
+    const died = s.lines().find((l) => String(l.msg).startsWith('Worker 0 (PID: ') && String(l.msg).includes(' died ('))!;
+    expect(died).toMatchObject({ pid: s.proc.pid, worker: 0, workerPid: victim.pid });
     // Only requests in flight on the killed worker may fail: at most one per connection.
     expect(result.errors + result.non2xx).toBeLessThanOrEqual(10);
   });

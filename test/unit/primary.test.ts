@@ -214,6 +214,29 @@ describe('Primary: boot', () => {
   });
 });
 
+describe('Primary: when the primary itself stops running', () => {
+  it('moves check-in deadlines by a stall of its own (a debugger pause) instead of killing the workers that checked in meanwhile', async () => {
+    const { clock, forks, lines } = await setup({ workerTimeout: 4 });
+    forks[0]!.boot();
+    forks[1]!.boot();
+    await clock.advance(1000);
+    // Paused for two minutes: the workers' check-ins wait in the IPC channel until it runs again.
+    clock.stall(120_000);
+    await clock.advance(0);
+    for (const w of forks) w.checkin();
+    await clock.advance(1000);
+    expect(forks.map((w) => w.signals)).toEqual([[], []]);
+    expect(lines.some((l) => l.level === 'warn' && l.msg.startsWith('The primary did not run for 120'))).toBe(true);
+    // A worker that then stops checking in is still caught.
+    for (let s = 0; s < 6; s++) {
+      await clock.advance(1000);
+      forks[0]!.checkin();
+    }
+    expect(forks[0]!.signals).toEqual([]);
+    expect(forks[1]!.signals).toEqual(['SIGKILL']);
+  });
+});
+
 describe('Primary: restarts', () => {
   async function booted(values: Record<string, unknown> = {}) {
     const t = await setup(values);

@@ -2,7 +2,9 @@
 // listening sockets itself on 127.0.0.1:0 and hands them to a proxy running in the foreground as
 // inherited fds 3, 4, ...; the proxy is stopped by pid afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import { waitFor } from './net.js';
 
@@ -15,6 +17,14 @@ export async function listening(): Promise<{ server: net.Server; port: number; f
 }
 
 const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+/** A temp dir for a proxy's config, pid file, logs and sockets; `stopProxies` removes it. */
+export function proxyDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
+  dirs.push(d);
+  return d;
+}
 
 function readLog(path: string | undefined): string {
   if (!path) return '';
@@ -58,7 +68,7 @@ export async function startProxy(
   return { proc, output: () => output };
 }
 
-/** Stops every proxy started here: SIGTERM (nginx's master stops its worker first), SIGKILL after 10 s. */
+/** Stops every proxy started here: SIGTERM (nginx's master stops its worker first), SIGKILL after 10 s; removes the proxy dirs. */
 export async function stopProxies(): Promise<void> {
   const running = children.splice(0).filter((p) => p.exitCode === null && p.signalCode === null && p.pid);
   const stopped = running.map((p) => new Promise<void>((resolve) => p.once('exit', () => resolve())));
@@ -66,4 +76,5 @@ export async function stopProxies(): Promise<void> {
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
   await Promise.race([Promise.all(stopped), deadline]);
   for (const p of running) if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }

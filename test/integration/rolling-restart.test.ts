@@ -5,26 +5,21 @@
 // stays fixed across restarts. Each instance in turn gets SIGTERM, exits 0 and is started again
 // on the same sockets; with drainDelay no request fails.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { keepAliveLoop, type LoopTally } from '../helpers/load.js';
 import { get, waitFor } from '../helpers/net.js';
-import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
+import { listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const APP = 'test/fixtures/apps/client-app.ts';
 const HAPROXY = '/usr/sbin/haproxy';
 const NAMES = ['a', 'b'] as const;
-const dirs: string[] = [];
 
 afterEach(async () => {
   await stopProxies();
   await killAll();
-});
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 beforeAll(() => {
   expect(spawnSync(HAPROXY, ['-v']).status, 'haproxy is installed (.ci/run installs it)').toBe(0);
@@ -62,8 +57,7 @@ ${check}
  * HAProxy) and stops the load once both new instances answered after the roll.
  */
 async function roll(drain: string[]): Promise<{ tally: LoopTally; before: number[]; after: number[]; exits: number[]; rollEnd: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-roll-'));
-  dirs.push(dir);
+  const dir = proxyDir('roll');
   const start = (n: string) => boot([APP, '-b', `unix://${dir}/${n}.sock`, '--health-url', `unix://${dir}/${n}-health.sock`, ...drain]);
   const first: Booted[] = [];
   for (const n of NAMES) first.push(await start(n));

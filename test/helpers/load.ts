@@ -1,5 +1,7 @@
-// Load for integration tests: autocannon bounded in time, stopped as soon as the test has seen
-// what it needed under load.
+// Load for integration tests, bounded in time (and count): autocannon, stopped as soon as the
+// test has seen what it needed under load, and a keep-alive client loop that tallies every answer
+// and error and keeps each body (who served it).
+import http from 'node:http';
 import autocannon from 'autocannon';
 
 /** Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. */
@@ -14,4 +16,58 @@ export async function loadUntil(url: string, connections: number, maxSeconds: nu
     load.stop();
   }
   return result;
+}
+
+export interface LoopTally {
+  /** Answers by status code. */
+  statuses: Map<number, number>;
+  /** Requests that got no answer, by error code (ECONNRESET, ...). */
+  errors: Map<string, number>;
+  /** Every answer's body, in order of arrival (bodies are short: a pid, say). */
+  bodies: string[];
+  requests: number;
+}
+
+/**
+ * `connections` keep-alive clients, each sending GET requests one after the other to
+ * http://127.0.0.1:PORT/, until `stop()` is called, `maxMs` passed or `maxRequests` were sent;
+ * `done` resolves with what they got.
+ */
+export function keepAliveLoop(port: number, connections: number, maxMs: number, maxRequests: number): { tally: LoopTally; stop: () => void; done: Promise<LoopTally> } {
+  const tally: LoopTally = { statuses: new Map(), errors: new Map(), bodies: [], requests: 0 };
+  const deadline = Date.now() + maxMs;
+  let stopped = false;
+  const bump = <K>(m: Map<K, number>, k: K) => m.set(k, (m.get(k) ?? 0) + 1);
+  const one = (agent: http.Agent) =>
+    new Promise<void>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 5000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          bump(tally.statuses, res.statusCode ?? 0);
+          tally.bodies.push(body);
+          resolve();
+        });
+        res.on('error', (err: NodeJS.ErrnoException) => {
+          bump(tally.errors, err.code ?? err.message);
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in 5 s'), { code: 'TIMEOUT' })));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        bump(tally.errors, err.code ?? err.message);
+        resolve();
+      });
+    });
+  const client = async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    while (!stopped && Date.now() < deadline && tally.requests < maxRequests) {
+      tally.requests++;
+      await one(agent);
+    }
+    agent.destroy();
+  };
+  const done = Promise.all(Array.from({ length: connections }, client)).then(() => tally);
+  return { tally, stop: () => (stopped = true), done };
 }

@@ -5,8 +5,8 @@
 // itself (port 0) and hands over as inherited fds; it is stopped by pid afterwards. nginx runs
 // with its master process: nginx 1.22 with `master_process off` crashes (SIGSEGV) on inherited
 // sockets.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,19 +14,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const APP = 'test/fixtures/apps/client-app.ts';
 const CLIENT = '127.0.0.2';
 const NGINX = '/usr/sbin/nginx';
 const HAPROXY = '/usr/sbin/haproxy';
-
-/** A listening socket on 127.0.0.1:0, bound here; its fd is what a proxy inherits. */
-async function listening(): Promise<{ server: net.Server; port: number; fd: number }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-  return { server, port: (server.address() as net.AddressInfo).port, fd };
-}
 
 /** GET / from CLIENT (a loopback address other than the proxies' 127.0.0.1), on a new connection. */
 function getFrom(port: number, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -42,39 +35,12 @@ function getFrom(port: number, headers: Record<string, string> = {}): Promise<{ 
 }
 
 const portOf = (url: string) => Number(new URL(url).port);
-const children: ChildProcess[] = [];
 const dirs: string[] = [];
 const instances: Booted[] = [];
 
-/** Starts a proxy in the foreground with the listening fds as fds 3, 4, ...; waits until the first answers. */
-async function startProxy(cmd: string, args: string[], fronts: { server: net.Server; fd: number }[], env: Record<string, string>, dir: string, probePort: number): Promise<ChildProcess> {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', ...fronts.map((f) => f.fd)], env: { ...process.env, ...env } });
-  children.push(proc);
-  // The child holds its own copies of the sockets: only it accepts from now on.
-  for (const f of fronts) f.server.close();
-  let output = '';
-  proc.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  let exited: number | null = null;
-  proc.on('exit', (code) => (exited = code ?? -1));
-  await waitFor(
-    async () => {
-      if (exited !== null) throw new Error(`${cmd} exited ${exited}: ${output}\n${readLog(join(dir, 'error.log'))}`);
-      return getFrom(probePort).then((r) => r.status === 200, () => false);
-    },
-    `${cmd} answering`,
-    15_000,
-    50,
-  );
-  return proc;
-}
-
-function readLog(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
+/** Starts a proxy on the given fronts; it is up once `probePort` answers a GET with 200. */
+function startAt(cmd: string, args: string[], fronts: { server: net.Server; fd: number }[], env: Record<string, string>, dir: string, probePort: number) {
+  return startProxy(cmd, args, fronts, env, () => getFrom(probePort).then((r) => r.status === 200, () => false), join(dir, 'error.log'));
 }
 
 /** Four requests through the proxy: each answer names CLIENT, and both instances served (each answer names its pid). */
@@ -101,12 +67,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  // SIGTERM: nginx's master stops its worker before it exits (a SIGKILL would orphan the worker).
-  const stopped = children.map((p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => p.once('exit', () => resolve()))));
-  for (const p of children) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGTERM');
-  const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
-  await Promise.race([Promise.all(stopped), deadline]);
-  for (const p of children) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+  await stopProxies();
   for (const i of instances) if (i.proc.exitCode === null && i.proc.pid) process.kill(i.proc.pid, 'SIGTERM');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -149,7 +110,7 @@ ${upstreams}
 }
 `,
     );
-    await startProxy(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], [front], { NGINX: '3;' }, dir, port);
+    await startAt(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], [front], { NGINX: '3;' }, dir, port);
   }, 30_000);
 
   it('the app sees the real client address, from either instance', async () => {
@@ -203,7 +164,7 @@ backend v2
 ${servers(2, 'send-proxy-v2')}
 `,
     );
-    await startProxy(HAPROXY, ['-db', '-f', `${dir}/haproxy.cfg`, '-p', `${dir}/haproxy.pid`], [one, two], {}, dir, v1);
+    await startAt(HAPROXY, ['-db', '-f', `${dir}/haproxy.cfg`, '-p', `${dir}/haproxy.pid`], [one, two], {}, dir, v1);
   }, 30_000);
 
   it('send-proxy (v1): the app sees the real client address, from either instance', async () => {

@@ -1,0 +1,80 @@
+// Real proxies (nginx, HAProxy) as a test's own children: the test binds the client-facing
+// listening sockets itself on 127.0.0.1:0 and hands them to a proxy running in the foreground as
+// inherited fds 3, 4, ...; the proxy is stopped by pid afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { waitFor } from './net.js';
+
+/** A listening socket on 127.0.0.1:0, bound here; its fd is what a proxy inherits. */
+export async function listening(): Promise<{ server: net.Server; port: number; fd: number }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  return { server, port: (server.address() as net.AddressInfo).port, fd };
+}
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+/** A temp dir for a proxy's config, pid file, logs and sockets; `stopProxies` removes it. */
+export function proxyDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
+  dirs.push(d);
+  return d;
+}
+
+function readLog(path: string | undefined): string {
+  if (!path) return '';
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Starts a proxy in the foreground with the listening sockets as fds 3, 4, ... and waits until
+ * `answering` says it serves; fails with its output (and `errorLog`) if it exits first.
+ */
+export async function startProxy(
+  cmd: string,
+  args: string[],
+  fronts: { server: net.Server; fd: number }[],
+  env: Record<string, string>,
+  answering: () => Promise<boolean>,
+  errorLog?: string,
+): Promise<{ proc: ChildProcess; output: () => string }> {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', ...fronts.map((f) => f.fd)], env: { ...process.env, ...env } });
+  children.push(proc);
+  // The child holds its own copies of the sockets: only it accepts from now on.
+  for (const f of fronts) f.server.close();
+  let output = '';
+  proc.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  let exited: number | null = null;
+  proc.on('exit', (code) => (exited = code ?? -1));
+  await waitFor(
+    async () => {
+      if (exited !== null) throw new Error(`${cmd} exited ${exited}: ${output}\n${readLog(errorLog)}`);
+      return answering();
+    },
+    `${cmd} answering`,
+    15_000,
+    50,
+  );
+  return { proc, output: () => output };
+}
+
+/** Stops every proxy started here: SIGTERM (nginx's master stops its worker first), SIGKILL after 10 s; removes the proxy dirs. */
+export async function stopProxies(): Promise<void> {
+  const running = children.splice(0).filter((p) => p.exitCode === null && p.signalCode === null && p.pid);
+  const stopped = running.map((p) => new Promise<void>((resolve) => p.once('exit', () => resolve())));
+  for (const p of running) process.kill(p.pid!, 'SIGTERM');
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
+  await Promise.race([Promise.all(stopped), deadline]);
+  for (const p of running) if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}

@@ -1,0 +1,116 @@
+// A rolling restart behind a real HAProxy: two single-mode tspuma instances, each on a unix
+// socket with its healthUrl on another, under a bounded keep-alive load. HAProxy checks each
+// instance's /ready (`option httpchk`, inter 200 ms, fall 2) in a backend of its own that the
+// serving backend's servers `track`, so the checked address can differ from the served one and
+// stays fixed across restarts. Each instance in turn gets SIGTERM, exits 0 and is started again
+// on the same sockets; with drainDelay no request fails.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { boot, killAll, type Booted } from '../helpers/cli.js';
+import { keepAliveLoop, type LoopTally } from '../helpers/load.js';
+import { get, waitFor } from '../helpers/net.js';
+import { listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
+
+const APP = 'test/fixtures/apps/client-app.ts';
+const HAPROXY = '/usr/sbin/haproxy';
+const NAMES = ['a', 'b'] as const;
+
+afterEach(async () => {
+  await stopProxies();
+  await killAll();
+});
+beforeAll(() => {
+  expect(spawnSync(HAPROXY, ['-v']).status, 'haproxy is installed (.ci/run installs it)').toBe(0);
+});
+
+/** The pid an answer of client-app names ("REMOTE_ADDR PID"). */
+const pidOf = (body: string) => Number(/(\d+)$/.exec(body)?.[1]);
+
+function haproxyConfig(dir: string): string {
+  const serve = NAMES.map((n) => `  server ${n} unix@${dir}/${n}.sock track ready/${n}`).join('\n');
+  const check = NAMES.map((n) => `  server ${n} unix@${dir}/${n}-health.sock check inter 200 fall 2 rise 2`).join('\n');
+  return `global
+  log stderr format raw local0 warning
+defaults
+  mode http
+  log global
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend web
+  bind fd@3
+  default_backend tspuma
+backend tspuma
+  balance roundrobin
+${serve}
+backend ready
+  option httpchk GET /ready
+${check}
+`;
+}
+
+/**
+ * Boots both instances and HAProxy in front, runs the load, restarts each instance in turn
+ * (SIGTERM, exit 0, boot again on the same sockets, wait until its new pid answers through
+ * HAProxy) and stops the load once both new instances answered after the roll.
+ */
+async function roll(drain: string[]): Promise<{ tally: LoopTally; before: number[]; after: number[]; exits: number[]; rollEnd: number }> {
+  const dir = proxyDir('roll');
+  const start = (n: string) => boot([APP, '-b', `unix://${dir}/${n}.sock`, '--health-url', `unix://${dir}/${n}-health.sock`, ...drain]);
+  const first: Booted[] = [];
+  for (const n of NAMES) first.push(await start(n));
+  const before = first.map((i) => i.proc.pid!);
+  writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig(dir));
+  const front = await listening();
+  const url = `http://127.0.0.1:${front.port}/`;
+  // Up once both instances are checked up: two answers in a row from different pids.
+  await startProxy(HAPROXY, ['-db', '-f', `${dir}/haproxy.cfg`, '-p', `${dir}/haproxy.pid`], [front], {}, async () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 2; i++) seen.add(pidOf((await get(url).catch(() => ({ body: '' }))).body));
+    return seen.size === 2 && before.every((p) => seen.has(p));
+  });
+
+  const load = keepAliveLoop(front.port, 20, 15_000, 200_000);
+  const served = (pid: number, from = 0) => load.tally.bodies.slice(from).some((b) => pidOf(b) === pid);
+  await waitFor(() => before.every((p) => served(p)), 'both instances to serve under load');
+  const exits: number[] = [];
+  const after: number[] = [];
+  for (const [i, n] of NAMES.entries()) {
+    first[i]!.proc.kill('SIGTERM');
+    exits.push(await first[i]!.exited);
+    const next = await start(n);
+    after.push(next.proc.pid!);
+    await waitFor(() => served(next.proc.pid!), `the restarted instance ${n} to serve through HAProxy`, 10_000);
+  }
+  const rollEnd = load.tally.bodies.length;
+  await waitFor(() => after.every((p) => served(p, rollEnd)), 'both restarted instances to serve after the roll', 5_000);
+  load.stop();
+  return { tally: await load.done, before, after, exits, rollEnd };
+}
+
+const count = (m: Map<unknown, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+describe('rolling restart behind HAProxy', () => {
+  it('with drainDelay 1.5 s (checks every 200 ms, fall 2), restarting both instances in turn under load fails no request', async () => {
+    const { tally, before, after, exits, rollEnd } = await roll(['--drain-delay', '1.5']);
+    console.info(`rolling restart with drainDelay: ${tally.requests} requests, statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...tally.errors])}`);
+    expect(exits).toEqual([0, 0]);
+    expect({ non2xx: [...tally.statuses].filter(([s]) => s < 200 || s > 299), errors: [...tally.errors] }).toEqual({ non2xx: [], errors: [] });
+    expect(count(tally.statuses)).toBe(tally.requests);
+    const pids = (bodies: string[]) => new Set(bodies.map(pidOf));
+    const beforeRoll = pids(tally.bodies.slice(0, rollEnd));
+    for (const p of before) expect(beforeRoll.has(p), `old instance ${p} served`).toBe(true);
+    for (const p of after) expect(pids(tally.bodies.slice(rollEnd)).has(p), `new instance ${p} served after the roll`).toBe(true);
+  }, 40_000);
+
+  it('without drainDelay the same roll completes with both new instances serving (its failed requests are logged, not asserted)', async () => {
+    const { tally, after, exits, rollEnd } = await roll([]);
+    const failed = count(tally.errors) + [...tally.statuses].filter(([s]) => s < 200 || s > 299).reduce((a, [, c]) => a + c, 0);
+    console.info(`rolling restart without drainDelay: ${tally.requests} requests, ${failed} failed: statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...tally.errors])}`);
+    expect(exits).toEqual([0, 0]);
+    const afterRoll = new Set(tally.bodies.slice(rollEnd).map(pidOf));
+    for (const p of after) expect(afterRoll.has(p), `new instance ${p} served after the roll`).toBe(true);
+  }, 40_000);
+});

@@ -65,6 +65,12 @@ export const nullable = <T>(inner: Check<T>): Check<T | null> => (raw, fs) => {
   return inner(raw, fs);
 };
 
+/** A function (checked by type only: what it does is the user's), or null. */
+export const functionOrNull = <T>(expected: string): Check<T | null> => (raw) => {
+  if (raw === null || typeof raw === 'function') return raw as T | null;
+  throw new Expected(expected);
+};
+
 export const hooks: Check<Hook[]> = (raw) => {
   const list = Array.isArray(raw) ? raw : [raw];
   if (list.every((h) => typeof h === 'function')) return list as Hook[];

@@ -4,7 +4,7 @@
 import type { AppInput, Hook, LowlevelErrorHandler } from './app-types.js';
 import type { OnDump } from '../diagnostics/dump-delivery.js';
 import {
-  Expected, envCount, hooks, integer, nonEmptyString, nullable, parseBool, parseNumber, parseInspect, parseMethods, parseRegexSource,
+  Expected, envCount, functionOrNull, hooks, integer, nonEmptyString, nullable, parseBool, parseNumber, parseInspect, parseMethods, parseRegexSource,
   parseThreads, seconds, LOG_LEVELS, type Check, type LogLevel,
 } from './option-checks.js';
 import { compileTrust, FORWARDED_HEADERS, TRUST_NAMES, type ForwardedHeaders } from './trusted-proxy.js';
@@ -227,10 +227,7 @@ export const RECORDS = {
   ),
   lowlevelErrorHandler: option({
     default: null,
-    check: (raw): LowlevelErrorHandler | null => {
-      if (raw === null || typeof raw === 'function') return raw as LowlevelErrorHandler | null;
-      throw new Expected('a function (err, env, status) => response, or null');
-    },
+    check: functionOrNull<LowlevelErrorHandler>('a function (err, env, status) => response, or null'),
     doc: '`(err, env, status) => response`; see below.',
   }),
   maxKeepAlive: option({
@@ -240,10 +237,7 @@ export const RECORDS = {
   }),
   onDump: option({
     default: null,
-    check: (raw): OnDump | null => {
-      if (raw === null || typeof raw === 'function') return raw as OnDump | null;
-      throw new Expected('a function (dump, { text, path }) => void or a promise, or null');
-    },
+    check: functionOrNull<OnDump>('a function (dump, { text, path }) => void or a promise, or null'),
     doc: 'With debug (config file only): `(dump, { text, path })` called once for each new failure site (repeats are counted, not delivered; a cluster delivers a site once), the primary\'s hung-worker autopsies included, after the dump was printed and written and after the failing request was answered: send it to an error tracker or a bucket (DEBUGGING.md, "Sending dumps elsewhere"). `dump` is a copy of the JSON model, `text` the rendered dump, `path` its .json file or null. A throw, a rejection or a call unsettled after 10 s is logged (`TSPUMA_ERR_DUMP_SINK`) and changes nothing else.',
   }),
   outOfBand: hookOption('Cluster, in the worker: `(index)` when its last request finished and none is queued (Puma\'s out_of_band).'),

@@ -5,7 +5,7 @@ import type { BindSpec } from './binder-uri.js';
 import { parseBind } from './binder-uri.js';
 import { availableCpus, type CpuCount } from './available-cpus.js';
 import { TspumaError, didYouMean, showValue } from './errors.js';
-import { DEFAULT_INSPECT, Expected, parseInspectAddress, type LogLevel } from './option-checks.js';
+import { DEFAULT_INSPECT, Expected, parseInspectAddress } from './option-checks.js';
 import { DEFAULTS, OPTION_NAMES, RECORDS, recordOf, type CheckedValue, type ConfigValue, type DefaultValue, type OptionName } from './option-records.js';
 
 export { DEFAULT_INSPECT, LOG_LEVELS, parseInspectAddress, type LogLevel } from './option-checks.js';

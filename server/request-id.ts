@@ -21,9 +21,11 @@ export function newRequestId(): string {
 
 type WithId = IncomingMessage & { id?: unknown };
 
-/** Gives the request its id (from X-Request-Id, or a new one) as `req.id`; returns it. */
-export function assignRequestId(req: IncomingMessage): string {
-  const incoming = firstHeader(req, 'x-request-id', 'X-Request-Id');
+/**
+ * Gives the request its id (from its X-Request-Id, `incoming`, as the caller read it: admission's
+ * one pass over rawHeaders; or a new one) as `req.id`; returns it.
+ */
+export function assignRequestId(req: IncomingMessage, incoming: string | undefined): string {
   const id = incoming !== undefined && WELL_FORMED.test(incoming) ? incoming : newRequestId();
   (req as WithId).id = id;
   return id;
@@ -32,7 +34,7 @@ export function assignRequestId(req: IncomingMessage): string {
 /** The request's id: `req.id` when it holds one (set at admission, or by the app), else assigned now. */
 export function requestIdOf(req: IncomingMessage): string {
   const id = (req as WithId).id;
-  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : assignRequestId(req);
+  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : assignRequestId(req, firstHeader(req, 'x-request-id', 'X-Request-Id'));
 }
 
 /** Characters a request line shows escaped: C0/C1 controls, DEL, line and paragraph separators, bidirectional controls. */

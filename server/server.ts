@@ -253,10 +253,11 @@ export class Server implements BodyOwner<RequestState> {
     }
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!keepsAlive(res)) entry.clientClosing = true;
-    assignRequestId(req);
+    // One pass over rawHeaders for Host, the body's framing and X-Request-Id.
+    const framing = readFraming(req);
+    assignRequestId(req, framing.requestId);
     if (this.trust) resolveClient(req, this.trust, this.options.trustProxyHeaders);
     this.tracing?.request(req, res); // the server span, before a queue can run the app in another request's context
-    const framing = readFraming(req);
     const refused = admissionError(req, this.options, framing);
     const chunked = framing.transferEncoding !== undefined;
     const length = chunked || framing.length === undefined ? 0 : Number(framing.length);

@@ -90,7 +90,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     throw err;
   }
   for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
-  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness: () => readiness }, log) : null;
+  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }) }, log) : null;
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {

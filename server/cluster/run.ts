@@ -15,7 +15,7 @@ import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
-import { startHealth, type Readiness } from '../health.js';
+import { clusterReadiness, startHealth, type ReadinessReport } from '../health.js';
 import type { Notifier } from '../systemd.js';
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
@@ -36,10 +36,12 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   let draining = false;
   let servedOnce = false;
   void primary.stopped.then(() => (draining = true));
-  const readiness = (): Readiness => {
-    if (draining || primary.stopping) return 'draining';
-    servedOnce ||= [...primary.current.values()].some((h) => h.booted);
-    return servedOnce ? 'ready' : 'booting';
+  // Ready only while some worker serves: not once booted forever (a cluster whose only worker
+  // died and whose replacement cannot boot must leave the balancer's rotation).
+  const readiness = (): ReadinessReport => {
+    const workers = [...primary.current.values(), ...primary.old];
+    servedOnce ||= workers.some((h) => h.booted);
+    return clusterReadiness(workers, draining || primary.stopping, servedOnce);
   };
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {

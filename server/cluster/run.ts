@@ -15,6 +15,7 @@ import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
+import { onHangup } from '../single.js';
 import { clusterReadiness, startHealth, type ReadinessReport } from '../health.js';
 import type { Notifier } from '../systemd.js';
 
@@ -44,9 +45,11 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     return clusterReadiness(workers, draining || primary.stopping, servedOnce);
   };
   let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
+  // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:
+  // /ready 503 and STOPPING=1 at once, the workers serve on for drainDelay, then stop gracefully.
+  const stop = (why: string) => {
     if (++signals > 1) {
-      log.warn({ signal }, `Received ${signal} again: halting`);
+      log.warn({ signal: why }, `Received ${why} again: halting`);
       primary.halt();
       return;
     }
@@ -54,22 +57,22 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     const delay = options.drainDelay;
     if (delay > 0) {
       void notifier?.stopping(`Draining for ${delay} s, then stopping`);
-      log.info({ signal, drainDelay: delay }, `Received ${signal}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
+      log.info({ signal: why, drainDelay: delay }, `Received ${why}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
       setTimeout(() => void primary.stop(), delay * 1000);
       return;
     }
     void notifier?.stopping('Stopping gracefully');
-    log.info({ signal }, `Received ${signal}, stopping all workers gracefully`);
+    log.info({ signal: why }, `Received ${why}, stopping all workers gracefully`);
     void primary.stop();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  onHangup(log, () => stop('SIGHUP'));
   const report = (what: string) => (err: Error) => log.error({ err }, `${what} failed: ${err.message}`);
   process.on('SIGUSR1', () => void primary.phasedRestart().catch(report('phased restart')));
   process.on('SIGUSR2', () => void primary.hotRestart().catch(report('hot restart')));
   process.on('SIGTTIN', () => primary.workerCountUp());
   process.on('SIGTTOU', () => primary.workerCountDown());
-  process.on('SIGHUP', () => log.info('SIGHUP: logs go to stdout, there is no log file to reopen'));
 
   warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
   if (options.inspect) {
@@ -87,7 +90,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   let controlUrl: string | null = null;
   const token = options.controlToken ?? newToken();
   if (options.controlUrl) {
-    const control = await startControl(options.controlUrl, token, primary, log);
+    const control = await startControl(options.controlUrl, token, primary, log, () => stop('ctl stop'));
     controlUrl = options.controlUrl.scheme === 'unix' ? bindUrl(options.controlUrl) : `tcp://${options.controlUrl.host}:${control.port}`;
     log.info({ controlUrl, token: options.controlToken ? '(configured)' : token }, `* Control app on ${controlUrl}${options.controlToken ? '' : ` (token ${token})`}`);
     void primary.stopped.then(() => control.server.close());

@@ -305,6 +305,30 @@ describe('health, readiness and drainDelay', () => {
   }
 });
 
+describe('tspuma ctl stop', () => {
+  it('follows the SIGTERM sequence: STOPPING=1 at once, /ready 503 while the workers serve on for drainDelay, then a graceful stop and exit 0', async () => {
+    const dir = tempDir();
+    const address = join(dir, 'notify.sock');
+    const rx = notifyReceiver(address);
+    await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token', APP], { NOTIFY_SOCKET: address });
+    const hp = await healthOf(s);
+    const control = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line');
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1');
+    const asked = Date.now();
+    const ctl = run(['ctl', 'stop', '--control-url', control, '--control-token', 'secret-token']);
+    expect(await ctl.exited, ctl.stderr()).toBe(0);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1', 1_500);
+    await waitFor(async () => (await get({ port: hp, host: '127.0.0.1', path: '/ready' })).status === 503, '/ready 503', 1_500);
+    // The workers still serve new connections during the drain.
+    expect((await get({ port: Number(new URL(s.url).port), host: '127.0.0.1', path: '/' })).status).toBe(200);
+    expect(s.proc.exitCode).toBe(null);
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(2000);
+    expect(s.lines().some((l) => /^Received ctl stop: draining/.test(String(l.msg)))).toBe(true);
+  });
+});
+
 describe('single mode stop', () => {
   it('answers a request sent on an idle keep-alive connection after SIGTERM with Connection: close', async () => {
     const s = await boot(['-b', 'tcp://127.0.0.1:0', APP]);

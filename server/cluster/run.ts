@@ -13,7 +13,8 @@ import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary, defaultDeps } from './primary.js';
-import { startHealth, type Readiness } from '../health.js';
+import { onHangup } from '../single.js';
+import { clusterReadiness, startHealth, type ReadinessReport } from '../health.js';
 import type { Notifier } from '../systemd.js';
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
@@ -37,15 +38,19 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   let draining = false;
   let servedOnce = false;
   void primary.stopped.then(() => (draining = true));
-  const readiness = (): Readiness => {
-    if (draining || primary.stopping) return 'draining';
-    servedOnce ||= [...primary.current.values()].some((h) => h.booted);
-    return servedOnce ? 'ready' : 'booting';
+  // Ready only while some worker serves: not once booted forever (a cluster whose only worker
+  // died and whose replacement cannot boot must leave the balancer's rotation).
+  const readiness = (): ReadinessReport => {
+    const workers = [...primary.current.values(), ...primary.old];
+    servedOnce ||= workers.some((h) => h.booted);
+    return clusterReadiness(workers, draining || primary.stopping, servedOnce);
   };
   let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
+  // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:
+  // /ready 503 and STOPPING=1 at once, the workers serve on for drainDelay, then stop gracefully.
+  const stop = (why: string) => {
     if (++signals > 1) {
-      log.warn({ signal }, `Received ${signal} again: halting`);
+      log.warn({ signal: why }, `Received ${why} again: halting`);
       primary.halt();
       return;
     }
@@ -53,22 +58,22 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     const delay = options.drainDelay;
     if (delay > 0) {
       void notifier?.stopping(`Draining for ${delay} s, then stopping`);
-      log.info({ signal, drainDelay: delay }, `Received ${signal}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
+      log.info({ signal: why, drainDelay: delay }, `Received ${why}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
       setTimeout(() => void primary.stop(), delay * 1000);
       return;
     }
     void notifier?.stopping('Stopping gracefully');
-    log.info({ signal }, `Received ${signal}, stopping all workers gracefully`);
+    log.info({ signal: why }, `Received ${why}, stopping all workers gracefully`);
     void primary.stop();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  onHangup(log, () => stop('SIGHUP'));
   const report = (what: string) => (err: Error) => log.error({ err }, `${what} failed: ${err.message}`);
   process.on('SIGUSR1', () => void primary.phasedRestart().catch(report('phased restart')));
   process.on('SIGUSR2', () => void primary.hotRestart().catch(report('hot restart')));
   process.on('SIGTTIN', () => primary.workerCountUp());
   process.on('SIGTTOU', () => primary.workerCountDown());
-  process.on('SIGHUP', () => log.info('SIGHUP: logs go to stdout, there is no log file to reopen'));
 
   warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
   if (devtools && options.inspect) {
@@ -84,7 +89,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   let controlUrl: string | null = null;
   const token = options.controlToken ?? newToken();
   if (options.controlUrl) {
-    const control = await startControl(options.controlUrl, token, primary, log);
+    const control = await startControl(options.controlUrl, token, primary, log, () => stop('ctl stop'));
     controlUrl = options.controlUrl.scheme === 'unix' ? bindUrl(options.controlUrl) : `tcp://${options.controlUrl.host}:${control.port}`;
     log.info({ controlUrl, token: options.controlToken ? '(configured)' : token }, `* Control app on ${controlUrl}${options.controlToken ? '' : ` (token ${token})`}`);
     void primary.stopped.then(() => control.server.close());

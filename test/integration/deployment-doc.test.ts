@@ -13,6 +13,7 @@ import { resolveOptions } from '../../server/options.js';
 import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll, unprivileged, type Booted } from '../helpers/cli.js';
 import { docBlock, substitute } from '../helpers/doc-blocks.js';
 import { get, waitFor } from '../helpers/net.js';
+import { lateNotifyReceiver } from '../helpers/notify.js';
 import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const DOC = 'docs/deployment.md';
@@ -180,7 +181,8 @@ describe('systemd', () => {
     chmodSync(root, 0o777);
     const sock = join(root, 'web.sock');
     const notify = join(root, 'notify.sock');
-    const rx = lateNotifyReader(notify);
+    const rx = lateNotifyReceiver(notify, 300);
+    own.push(rx.proc);
     await rx.ready;
     const exec = substitute(execStart().join(' '), { '/srv/web': root, '-w 4': '-w 2', '--drain-delay 5': '--drain-delay 1', 'tcp://10.0.0.11:9393': 'tcp://127.0.0.1:0', 'app.ts': join(ROOT, 'test/fixtures/environ-app.mjs') }).split(' ');
     const proc = spawn('systemd-socket-activate', ['-l', sock, `--setenv=NOTIFY_SOCKET=${notify}`, ...unprivileged(exec)], { cwd: root, env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -191,12 +193,12 @@ describe('systemd', () => {
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     await waitFor(() => existsSync(sock), 'the activation socket');
     expect((await get('http://localhost/', sock)).status).toBe(200);
-    await waitFor(() => rx.messages().some((m) => m.m.includes('READY=1')), 'READY=1', 15_000);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1', 15_000);
     proc.kill('SIGTERM');
     expect(await exited, out).toBe(0);
     expect(out).not.toMatch(/died/);
     expect(out).toMatch(/Goodbye/);
-    expect(rx.messages().filter((m) => !m.m.includes('BARRIER=1')).every((m) => m.alive)).toBe(true);
+    expect(rx.messages().filter((m) => !m.lines.includes('BARRIER=1')).every((m) => m.alive)).toBe(true);
   });
 });
 
@@ -278,32 +280,3 @@ describe('Kubernetes', () => {
     expect(await exited, out).toBe(0);
   });
 });
-
-/** A notify socket read 300 ms late per datagram, saying whether each sender still ran when read. */
-function lateNotifyReader(address: string): { ready: Promise<unknown>; messages: () => { m: string; alive: boolean }[] } {
-  const script = [
-    'import socket, sys, json, time, os, struct',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    's.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)',
-    's.bind(sys.argv[1])',
-    'os.chmod(sys.argv[1], 0o666)',
-    "print(json.dumps({'ready': True}), flush=True)",
-    'while True:',
-    '    time.sleep(0.3)',
-    '    d, anc, fl, ad = s.recvmsg(65536, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(64))',
-    '    pid = 0',
-    '    for lvl, typ, data in anc:',
-    '        if typ == socket.SCM_CREDENTIALS: pid = struct.unpack("i", data[:4])[0]',
-    '        if typ == socket.SCM_RIGHTS:',
-    '            for i in range(0, len(data) - len(data) % 4, 4): os.close(struct.unpack("i", data[i:i+4])[0])',
-    "    print(json.dumps({'m': d.decode(), 'alive': os.path.exists('/proc/%d' % pid)}), flush=True)",
-  ].join('\n');
-  const proc = spawn('python3', ['-c', script, address], { stdio: ['ignore', 'pipe', 'inherit'] });
-  own.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  return {
-    ready: waitFor(() => out.includes('"ready"'), 'the notify reader'),
-    messages: () => out.split('\n').filter((l) => l.startsWith('{"m"')).map((l) => JSON.parse(l) as { m: string; alive: boolean }),
-  };
-}

@@ -1,5 +1,6 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
+import { githubContext } from './github.js';
 import { CLUSTER_RUN_ENV, DUMP_DIR_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -76,6 +77,7 @@ export class Diagnostics implements DiagnosticsHook {
       dir: dumpDirFrom(opts.env, opts.dir),
       maxFiles: opts.maxFiles,
       githubActions: opts.env.GITHUB_ACTIONS === 'true',
+      github: githubContext(opts.env),
       colour: opts.colour,
       write: opts.write,
       run: this.worker === null ? null : (opts.env[CLUSTER_RUN_ENV] ?? null),
@@ -226,6 +228,7 @@ export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null, deli
     dir: dumpDirFrom(env, dir),
     maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
     githubActions: env.GITHUB_ACTIONS === 'true',
+    github: githubContext(env),
     colour: process.stderr.isTTY === true,
     write: (text) => process.stderr.write(text),
   });

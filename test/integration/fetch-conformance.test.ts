@@ -187,8 +187,8 @@ describe('HEAD, 204 and 304 framing (RFC 9110 §6.4.1, §8.6; RFC 9112 §6.3)', 
     expect(r.raw.toString('latin1').endsWith('\r\n\r\n')).toBe(true);
   });
 
-  it('HEAD on a fetch route whose Response has an 11-byte body: Content-Length 11, no body bytes', async () => {
-    const r = await exchange(port, get('/body/string', '', 'HEAD'), { noBody: true });
+  it('HEAD on a plain fetch route whose Response has an 11-byte body: Content-Length 11, no body bytes', async () => {
+    const r = await exchange(port, get('/plain/string', '', 'HEAD'), { noBody: true });
     expect(r.headers['content-length']).toEqual(['11']);
     expect(r.raw.toString('latin1').endsWith('\r\n\r\n')).toBe(true);
   });

@@ -152,8 +152,8 @@ export const RECORDS = {
   dumpDir: option({
     default: null,
     check: nullable(nonEmptyString('a folder path')),
-    alsoFrom: '`TSPUMA_DUMP_DIR` (read when `dumpDir` is `null`)',
-    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). At most 100 dumps kept in the folder, counted across every process writing there (a cluster\'s primary and workers), oldest removed. `CI=true` defaults it to `./tspuma-dumps`.',
+    env: [{ name: 'TSPUMA_DUMP_DIR', help: 'With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).' }],
+    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). The folder is bounded for the whole server, oldest dumps removed ([one budget per server](../DEBUGGING.md#one-budget-per-server)). `CI=true` defaults it to `./tspuma-dumps`.',
   }),
   dumpFrames: option({ default: 32, check: integer(1, 200, 'an integer from 1 to 200'), doc: 'With debug: frames per dump (1..200).' }),
   environment: option({

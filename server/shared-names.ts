@@ -30,7 +30,5 @@ export const WORKER_GENERATION_ENV = 'TSPUMA_WORKER_PHASE';
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
-/** The dump folder when no `dumpDir` option is set. */
-export const DUMP_DIR_ENV = 'TSPUMA_DUMP_DIR';
 /** How .ts files load: auto or tsx. */
 export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

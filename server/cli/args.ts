@@ -204,7 +204,6 @@ export function helpText(version: string): string {
     for (const v of recordOf(key).env ?? []) lines.push(`  ${v.name.padEnd(29)} ${v.help ?? (flag ? `Same as --${longFlag(key)}.` : `Sets ${key}.`)}`);
   }
   lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
-  lines.push('  TSPUMA_DUMP_DIR               With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).');
   lines.push('  TSPUMA_TS_LOADER              How .ts files load: auto (esbuild with a compile cache in an ES-module package, else tsx) or tsx (default: auto).');
   lines.push('', 'Precedence: command line > TSPUMA_OPTS > environment variables > config file > defaults.');
   lines.push('Every config key and its default: docs/configuration.md. Signals: docs/architecture.md.');

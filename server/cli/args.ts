@@ -3,7 +3,7 @@
 // only: nothing is started here.
 import { TspumaError, didYouMean, showValue } from '../errors.js';
 import { Expected } from '../option-checks.js';
-import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionName } from '../option-records.js';
+import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionFlag, type OptionName } from '../option-records.js';
 import type { Layer } from '../options.js';
 
 export interface ParsedArgs {
@@ -15,18 +15,11 @@ export interface ParsedArgs {
   readonly version: boolean;
 }
 
-interface Flag {
+/** A flag of the command line: an option's flag (its record's OptionFlag) or one that steers the command (-C, -V, -h). */
+interface Flag extends OptionFlag {
   readonly long: string;
-  readonly short?: string;
   /** Option it sets; absent for -C, -h, -V. */
   readonly key?: OptionName;
-  /** Placeholder when the flag takes a value. */
-  readonly arg?: string;
-  /** The value is optional and only given inline (--inspect=HOST:PORT). */
-  readonly optional?: boolean;
-  readonly repeatable?: boolean;
-  readonly read?: (text: string) => string;
-  readonly help: string;
   /** The default, for --help. */
   readonly dflt?: string;
 }

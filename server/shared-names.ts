@@ -23,8 +23,8 @@ export const DUMP_ENV_KEY = 'tspuma.dump';
 
 /** Environment a worker is forked with: its index. */
 export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';
-/** Environment a worker is forked with: the restart generation it belongs to. */
-export const WORKER_GENERATION_ENV = 'TSPUMA_WORKER_PHASE';
+/** Environment a worker is forked with: its cluster phase (the restart generation it belongs to; stats' `phase`). */
+export const WORKER_PHASE_ENV = 'TSPUMA_WORKER_PHASE';
 /**
  * Environment the primary sets before forking: `<primary pid>-<start>`, the run id its workers
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).

@@ -236,7 +236,7 @@ describe('bodies read before the app', () => {
     expect(calls).toEqual(['POST /upload']);
   });
 
-  it('holds no pool slot while a slow body arrives, and hands the whole body to the app', async () => {
+  it('holds no invocation slot while a slow body arrives, and hands the whole body to the app', async () => {
     const t = await startTest({
       threads: { min: 0, max: 1 },
       app: async (req: Request) => new Response(`${req.method} read ${(await req.text()).length}`),

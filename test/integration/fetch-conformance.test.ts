@@ -258,6 +258,11 @@ describe('the Request and Response a fetch app sees are standard', () => {
     expect(JSON.parse(text(r))).toEqual({ total: 11, chunks: true });
   });
 
+  it('new Request(request, init) takes the request tspuma built, body included', async () => {
+    const r = await exchange(port, `POST /rewrap-request HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`);
+    expect(JSON.parse(text(r))).toEqual({ isRequest: true, method: 'POST', url: 'http://t/rewrap-request', added: '1', body: 'abc' });
+  });
+
   it('Response.json keeps status and headers', async () => {
     const r = await exchange(port, get('/json'));
     expect(r.status).toBe(201);

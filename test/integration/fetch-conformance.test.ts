@@ -282,6 +282,12 @@ describe('the Request and Response a fetch app sees are standard', () => {
     expect(r.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
   });
 
+  it('a header given twice in different case (Hono c.json with its own content-type) goes out as one header, as Headers joins it', async () => {
+    const [ours, theirs] = await Promise.all([exchange(port, get('/json-typed')), exchange(peerPort, get('/json-typed'))]);
+    expect(ours.headers['content-type']).toHaveLength(1);
+    expect(ours.headers['content-type']).toEqual(theirs.headers['content-type']);
+  });
+
   it('instanceof Request and Response hold for what the app gets and makes', async () => {
     const r = await exchange(port, get('/instanceof'));
     expect(JSON.parse(text(r))).toEqual({ request: true, response: true, status: 200 });

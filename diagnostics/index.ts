@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
-import { DumpBuilder } from './dumps.js';
+import { DumpBuilder, isAggregate } from './dumps.js';
 import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
@@ -174,7 +174,7 @@ export class Diagnostics implements DiagnosticsHook {
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !(err instanceof AggregateError) && !snapshot && !err.cause ? NEVER_THROWN : undefined);
+    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? NEVER_THROWN : undefined);
     const dump = this.builder.build(err, capture, {
       phase: ctx.phase,
       kind: ctx.kind,
@@ -183,6 +183,7 @@ export class Diagnostics implements DiagnosticsHook {
       context: ctx.context,
       worker: this.worker,
       lookup: (e) => this.capturer.captureFor(e),
+      lookupSite: (at) => this.capturer.captureAt(at),
       ...(site ? { site } : {}),
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),

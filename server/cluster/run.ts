@@ -3,7 +3,7 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadApp } from '../app-loader.js';
+import { appFileOf, loadApp } from '../app-loader.js';
 import { writePrivateFile } from '../private-file.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
@@ -11,10 +11,8 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
-import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
-import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
-import { Primary } from './primary.js';
+import { Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../single.js';
 import { clusterReadiness, startHealth, type ReadinessReport } from '../health.js';
 import type { Notifier } from '../systemd.js';
@@ -27,7 +25,10 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
-  const primary = new Primary(options, log, undefined, diagnostics);
+  // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
+  // or diagnostics module is loaded in the primary.
+  const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;
+  const primary = new Primary(options, log, { ...defaultDeps, devtools }, diagnostics);
   void notifier?.status('Booting');
   primary.events = notifier && {
     serving: (urls) => void notifier.ready(`Serving on ${urls.join(', ')} with ${primary.workerCount} worker(s)`),
@@ -75,11 +76,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   process.on('SIGTTOU', () => primary.workerCountDown());
 
   warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
-  if (options.inspect) {
-    primary.inspector = await startInspector(options.inspect, { kind: 'primary' }, () => primary.targets(), log);
-    const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir, deliveryFor(options.onDump, log));
-    primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump)).path;
-    void primary.stopped.then(() => primary.inspector?.close());
+  if (devtools && options.inspect) {
+    await devtools.start(options.inspect, primary.current);
+    void primary.stopped.then(() => devtools.close());
   }
   // Before the workers boot, so a check sees 'booting' rather than a refused connection.
   const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness }, log) : null;
@@ -102,9 +101,11 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   if (options.state) {
     // The control token: 0600 even when a file (0644, say) is already there.
-    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`);
+    // Without DevTools the state file lists no inspectors; with them it is kept current as workers come and go.
+    const inspectors = devtools ? devtools.state() : { app: appFileOf(options.app, options.appBase), inspectors: [] };
+    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`);
     files.push(resolve(options.state));
-    primary.inspector?.trackState(resolve(options.state));
+    devtools?.trackState(resolve(options.state));
   }
   const code = await primary.stopped;
   for (const f of files) {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
+import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
@@ -70,6 +71,8 @@ export function pickExport(mod: Record<string, unknown>): unknown {
 
 export interface LoadedApp {
   readonly adapted: Adapted;
+  /** The app's ready(), health() and shutdown() exports (app-checks.ts). */
+  readonly hooks: AppHooks;
   /** The file the app came from, or null for an app given inline in the config. */
   readonly file: string | null;
 }
@@ -124,7 +127,8 @@ export async function loadApp(app: unknown, base: string, source: string): Promi
   if (kind === null) {
     throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
   }
-  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, file ?? `given inline (${source})`) }, file };
+  const where = file ?? `given inline (${source})`;
+  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file };
 }
 
 /**

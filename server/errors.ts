@@ -168,6 +168,15 @@ export const ERRORS = {
   TSPUMA_ERR_PIDFILE: {
     template: 'Cannot write pidfile {path} ({source}): {message}',
   },
+  TSPUMA_ERR_CONTROL_REFUSED: {
+    template: 'Control app refused {method} {path} from {client}: {reason}.',
+  },
+  TSPUMA_ERR_FILE_UNSAFE: {
+    template: 'Refusing to write the {what} {path}: {problem}. Remove it, or choose a path in a folder only this user can write.',
+  },
+  TSPUMA_ERR_FILE_WRITE: {
+    template: 'Cannot write the {what} {path} ({osCode}): {message}. Nothing was left at that path.',
+  },
   TSPUMA_ERR_SOCKET_ACTIVATION: {
     template: 'Socket activation: {name}={value} in the environment; expected {expected}',
   },

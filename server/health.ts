@@ -1,10 +1,10 @@
 // Health and readiness checks on their own socket (the `healthUrl` option), answered by tspuma
 // outside the app and its invocation slots, without a token: /health while the process runs,
 // /ready once booted and until draining starts.
-import http from 'node:http';
 import type { Logger } from 'pino';
 import { parseBind } from './binder-uri.js';
 import { listen, type BoundServer } from './binder.js';
+import { SIDE_LIMITS, createSideServer } from './side-listener.js';
 
 /** Where the server is in its life, as /ready reports it. */
 export type Readiness = 'booting' | 'ready' | 'draining';
@@ -25,7 +25,9 @@ export function healthAnswer(method: string | undefined, path: string, state: He
 /** Listens on `uri` and answers health checks; the server is closed by the caller at exit. */
 export async function startHealth(uri: string, state: HealthState, log: Logger): Promise<BoundServer> {
   const spec = parseBind(uri, 'healthUrl option');
-  const server = http.createServer((req, res) => {
+  // tspuma's header deadline, an idle timeout and a connection cap: a client holding idle
+  // connections here cannot take the descriptors the primary needs to fork workers.
+  const server = createSideServer('health checks', SIDE_LIMITS.health, log, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const answer = healthAnswer(req.method, path, state);
     const body = `${JSON.stringify(answer.body)}\n`;
@@ -37,8 +39,6 @@ export async function startHealth(uri: string, state: HealthState, log: Logger):
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
-  // A check must not keep a stopping process alive.
-  server.keepAliveTimeout = 1000;
   const bound = await listen(spec, server, log);
   log.info({ healthUrl: bound.url }, `* Health checks on ${bound.url} (GET /health, /ready)`);
   return bound;

@@ -1,10 +1,11 @@
 // Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
 // state file, and maps signals to stops and restarts.
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadApp } from '../app-loader.js';
-import { writePrivateFile } from '../private-file.js';
+import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from '../private-file.js';
+import { TspumaError } from '../errors.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
@@ -15,8 +16,36 @@ import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
 import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary } from './primary.js';
+import { splitWords } from '../cli/args.js';
 import { startHealth, type Readiness } from '../health.js';
 import type { Notifier } from '../systemd.js';
+
+/** argv without `--control-token TOKEN` / `--control-token=TOKEN`. */
+export function withoutControlToken(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--control-token') i++;
+    else if (!argv[i]!.startsWith('--control-token=')) out.push(argv[i]!);
+  }
+  return out;
+}
+
+/**
+ * Workers never need the control token, and a command line is readable by every user of the
+ * machine (ps, /proc/PID/cmdline) and printed in a failed spawn's error: the token is taken off
+ * the arguments and environment they are forked with (workers run this CLI with the primary's).
+ */
+function keepTokenFromWorkers(): void {
+  process.argv = [process.argv[0]!, process.argv[1]!, ...withoutControlToken(process.argv.slice(2))];
+  delete process.env.TSPUMA_CONTROL_TOKEN;
+  const opts = process.env.TSPUMA_OPTS;
+  if (opts && opts.includes('--control-token')) process.env.TSPUMA_OPTS = withoutControlToken(splitWords(opts)).map(quoteWord).join(' ');
+}
+
+/** A word as splitWords reads it back. */
+function quoteWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
   if (options.preload) {
@@ -24,6 +53,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
   }
+  keepTokenFromWorkers();
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   const primary = new Primary(options, log, undefined, diagnostics);
@@ -91,15 +121,27 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     void primary.stopped.then(() => control.server.close());
   }
   const files: string[] = [];
-  if (options.pidfile) {
-    writeFileSync(resolve(options.pidfile), `${process.pid}\n`);
-    files.push(resolve(options.pidfile));
-  }
-  if (options.state) {
-    // The control token: 0600 even when a file (0644, say) is already there.
-    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`);
-    files.push(resolve(options.state));
-    primary.inspector?.trackState(resolve(options.state));
+  try {
+    if (options.pidfile) {
+      const pidfile = resolve(options.pidfile);
+      try {
+        writeFileSafely(pidfile, `${process.pid}\n`, { what: 'pidfile', mode: PUBLIC_FILE_MODE });
+      } catch (err) {
+        throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+      }
+      files.push(pidfile);
+    }
+    if (options.state) {
+      // The control token: a new 0600 file renamed into place, never written through a symlink
+      // or into a file another user created.
+      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`, 'state file (-S)');
+      files.push(resolve(options.state));
+      primary.inspector?.trackState(resolve(options.state));
+    }
+  } catch (err) {
+    // The workers are running: stop them before cli.ts prints the coded error and exits 1.
+    primary.failure ??= err as TspumaError;
+    void primary.stop();
   }
   const code = await primary.stopped;
   for (const f of files) {

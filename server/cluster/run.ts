@@ -4,7 +4,7 @@ import { unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadApp } from '../app-loader.js';
-import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from '../private-file.js';
+import { PUBLIC_FILE_MODE, checkTarget, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
@@ -19,6 +19,13 @@ import { Primary } from './primary.js';
 import { splitWords } from '../cli/args.js';
 import { startHealth, type Readiness } from '../health.js';
 import type { Notifier } from '../systemd.js';
+
+const PIDFILE_RULES = { what: 'pidfile', mode: PUBLIC_FILE_MODE } as const;
+const STATE_RULES = { what: 'state file (-S)' } as const;
+
+function pidfileError(path: string, options: Options, err: unknown): TspumaError {
+  return new TspumaError('TSPUMA_ERR_PIDFILE', { path, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+}
 
 /** argv without `--control-token TOKEN` / `--control-token=TOKEN`. */
 export function withoutControlToken(argv: readonly string[]): string[] {
@@ -54,6 +61,17 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
   }
   keepTokenFromWorkers();
+  // A pidfile or state file path someone else planted (a symlink, their file) fails the start
+  // before any worker is forked; the files themselves are written once the control app is up.
+  const pidfile = options.pidfile ? resolve(options.pidfile) : null;
+  if (pidfile) {
+    try {
+      checkTarget(pidfile, PIDFILE_RULES);
+    } catch (err) {
+      throw pidfileError(pidfile, options, err);
+    }
+  }
+  if (options.state) checkTarget(resolve(options.state), STATE_RULES);
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   const primary = new Primary(options, log, undefined, diagnostics);
@@ -122,19 +140,18 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   const files: string[] = [];
   try {
-    if (options.pidfile) {
-      const pidfile = resolve(options.pidfile);
+    if (pidfile) {
       try {
-        writeFileSafely(pidfile, `${process.pid}\n`, { what: 'pidfile', mode: PUBLIC_FILE_MODE });
+        writeFileSafely(pidfile, `${process.pid}\n`, PIDFILE_RULES);
       } catch (err) {
-        throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+        throw pidfileError(pidfile, options, err);
       }
       files.push(pidfile);
     }
     if (options.state) {
       // The control token: a new 0600 file renamed into place, never written through a symlink
       // or into a file another user created.
-      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`, 'state file (-S)');
+      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`, STATE_RULES.what);
       files.push(resolve(options.state));
       primary.inspector?.trackState(resolve(options.state));
     }

@@ -42,6 +42,8 @@ export interface Entry {
   pipelined: Pipelined[] | null;
   /** Sweep clock when the current request entered the app (to the tick). */
   appSince: number;
+  /** app: the response's head is out and requestTimeout passed: watched for write progress (mark) instead. */
+  sending: boolean;
   /** upgraded/streaming: how to close it cleanly. */
   close: LongLivedClose | null;
   /** Removed from the deadlines (closed or evicted): later transitions are ignored. */
@@ -71,8 +73,10 @@ export interface DeadlineTimeouts {
   /** Seconds a body read before the app (see Server) may take from the end of its head. */
   body: number;
   persistent: number;
-  /** 0 disables. */
+  /** 0 disables. Bounds the time to the response head. */
   request: number;
+  /** Seconds a response whose head is out may move no byte to the client (default 60). */
+  stall?: number;
   /** null disables. */
   idle: number | null;
   /** Seconds without a byte either way before an upgraded or streaming connection is closed; null disables. */
@@ -87,12 +91,19 @@ export interface DeadlineHandlers {
   readTimeout(entry: Entry, why: ReadExpiry): void;
   /** The app has not answered within requestTimeout: answer 503. */
   requestTimeout(entry: Entry): void;
+  /** A response whose head is out moved no byte for the stall timeout: log it and close the connection (default: close). */
+  responseStalled?(entry: Entry, sentBytes: number): void;
   /** No request for idleTimeout seconds. */
   idle(): void;
 }
 
 export const kEntry = Symbol('tspuma.connectionEntry');
 type Tracked = Socket & { [kEntry]?: Entry };
+
+/** Bytes handed to the kernel (not those still queued in the stream): a response's progress. */
+function dispatched(socket: Socket): number {
+  return socket.bytesWritten - socket.writableLength;
+}
 
 /** Bytes moved either way: what keeps a long-lived connection alive. */
 function progress(socket: Socket): number {
@@ -125,6 +136,7 @@ export class ConnectionDeadlines {
   private readonly bodyMs: number;
   private readonly persistentMs: number;
   private readonly requestMs: number;
+  private readonly stallMs: number;
   private readonly idleMs: number | null;
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
@@ -149,6 +161,7 @@ export class ConnectionDeadlines {
     this.bodyMs = timeouts.body * 1000;
     this.persistentMs = timeouts.persistent * 1000;
     this.requestMs = timeouts.request > 0 ? timeouts.request * 1000 : Infinity;
+    this.stallMs = (timeouts.stall ?? 60) * 1000;
     this.idleMs = timeouts.idle === null ? null : timeouts.idle * 1000;
     this.upgradedIdleMs = timeouts.upgradedIdle === null ? Infinity : timeouts.upgradedIdle * 1000;
     const smallest = Math.min(this.firstDataMs, this.headersMs, this.bodyMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
@@ -201,6 +214,7 @@ export class ConnectionDeadlines {
       inflight: 0,
       pipelined: null,
       appSince: 0,
+      sending: false,
       close: null,
       gone: false,
       clientClosing: false,
@@ -251,6 +265,7 @@ export class ConnectionDeadlines {
   private current(entry: Entry, req: IncomingMessage, res: ServerResponse, holdBody: boolean): void {
     entry.req = req;
     entry.res = res;
+    entry.sending = false;
     if (holdBody) {
       entry.mark = entry.socket.bytesRead;
       entry.until = this.clock + this.bodyMs;
@@ -454,11 +469,28 @@ export class ConnectionDeadlines {
         this.remove(entry);
         this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.req ? 'body' : 'headers');
         return;
-      case 'app':
+      case 'app': {
+        // requestTimeout bounds the time to the head. A response whose head is out is bounded by
+        // its progress instead: each stall period that moved bytes grants another.
+        const res = entry.res;
+        if (res !== null && res.headersSent && !res.writableFinished) {
+          const sent = dispatched(entry.socket);
+          if (!entry.sending || sent > entry.mark) {
+            entry.sending = true;
+            entry.mark = sent;
+            this.move(entry, 'app', now + this.stallMs + this.tickMs);
+            return;
+          }
+          this.move(entry, 'app', Infinity);
+          if (this.handlers.responseStalled) this.handlers.responseStalled(entry, sent);
+          else entry.socket.destroy();
+          return;
+        }
         // No deadline first, so a throwing handler cannot fire twice.
         this.move(entry, 'app', Infinity);
         this.handlers.requestTimeout(entry);
         return;
+      }
       case 'upgraded':
       case 'streaming': {
         // Looked at again after another period either way: closing takes a round trip, and a

@@ -88,6 +88,13 @@ export const ERRORS = {
     template: '{method} {url} was not answered within requestTimeout ({seconds} s).',
     status: 503,
   },
+  TSPUMA_ERR_HTTP_REQUEST_LINE: {
+    template: 'Malformed request line: {problem}.',
+    status: 400,
+  },
+  TSPUMA_ERR_RESPONSE_STALLED: {
+    template: 'The response to {method} {url} ({status}, head sent) moved no byte to the client for responseStallTimeout ({seconds} s); closed after {bytes} bytes.',
+  },
   TSPUMA_ERR_HTTP_PARSE: {
     template: 'Malformed HTTP request: {reason} ({osCode}).',
     status: 400,

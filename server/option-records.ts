@@ -276,7 +276,12 @@ export const RECORDS = {
   requestTimeout: option({
     default: 60,
     check: seconds(true),
-    doc: 'A request the app has not answered in this long gets 503 through the lowlevel handler and a log line; anything the app writes later is dropped. 0 disables. Puma has no such timeout.',
+    doc: 'A request whose response head the app has not sent in this long gets 503 through the lowlevel handler and a log line (`TSPUMA_ERR_REQUEST_TIMEOUT`); anything the app writes later is dropped. It bounds the time to the head only: a response already streaming is bounded by `responseStallTimeout`. 0 disables. Puma has no such timeout.',
+  }),
+  responseStallTimeout: option({
+    default: 60,
+    check: seconds(false),
+    doc: 'Once a response\'s head is out (after `requestTimeout` has passed), the response is closed when none of its bytes reach the client for this many seconds: a client that stopped reading, or an app that stopped writing (`TSPUMA_ERR_RESPONSE_STALLED`, logged). A download that keeps moving, however slowly, is never cut.',
   }),
   state: option({
     default: null,

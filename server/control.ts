@@ -76,8 +76,12 @@ function refusal(req: http.IncomingMessage): string | null {
   return null;
 }
 
-/** Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN. */
-export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger, budget = new FailureBudget()): Promise<BoundServer> {
+/**
+ * Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN.
+ * `stop` is the stop sequence signals get (drainDelay, sd_notify's STOPPING=1); by default the
+ * primary's graceful stop.
+ */
+export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger, stop: () => void = () => void primary.stop(), budget = new FailureBudget()): Promise<BoundServer> {
   const throttle = new Throttle();
   /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string, extra: Record<string, unknown> = {}) => {
@@ -122,7 +126,7 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         return json(res, 200, primary.stats());
       case '/stop':
         json(res, 200, { message: 'stopping' });
-        return void primary.stop();
+        return stop();
       case '/halt':
         json(res, 200, { message: 'halting' });
         return primary.halt();

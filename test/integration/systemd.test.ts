@@ -2,7 +2,7 @@
 // datagrams received by a python3 stand-in for systemd, /health and /ready, drainDelay, and
 // single mode's Connection: close to a request sent on an idle connection during stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -164,6 +164,42 @@ function notifyReceiver(address: string): { proc: ChildProcess; messages: () => 
   return { proc, messages };
 }
 
+/**
+ * A stand-in for a busy systemd: reads each datagram `delayMs` after the previous read, with the
+ * sender's credentials (SO_PASSCRED), and says whether the sending process still existed when it
+ * was read, which is what systemd needs to tell which unit a message belongs to. Fds passed with
+ * a message (systemd-notify's BARRIER=1) are closed, as systemd does once it processed it.
+ */
+function lateNotifyReceiver(address: string, delayMs: number): { proc: ChildProcess; ready: Promise<unknown>; messages: () => { lines: string[]; pid: number; uid: number; alive: boolean }[] } {
+  const script = [
+    'import socket, sys, json, time, os, struct',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)',
+    's.bind(sys.argv[1])',
+    'os.chmod(sys.argv[1], 0o666)',
+    "print(json.dumps({'ready': True}), flush=True)",
+    'while True:',
+    '    time.sleep(float(sys.argv[2]) / 1000)',
+    '    d, anc, fl, ad = s.recvmsg(65536, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(64))',
+    '    pid, uid = 0, -1',
+    '    for lvl, typ, data in anc:',
+    '        if typ == socket.SCM_CREDENTIALS: pid, uid, gid = struct.unpack("iII", data[:12])',
+    '        if typ == socket.SCM_RIGHTS:',
+    '            for i in range(0, len(data) - len(data) % 4, 4): os.close(struct.unpack("i", data[i:i+4])[0])',
+    "    print(json.dumps({'m': d.decode(), 'pid': pid, 'uid': uid, 'alive': os.path.exists('/proc/%d' % pid)}), flush=True)",
+  ].join('\n');
+  const proc = spawn('python3', ['-c', script, address, String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  own.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const messages = () =>
+    out.split('\n').filter((l) => l.startsWith('{"m"')).map((l) => {
+      const j = JSON.parse(l) as { m: string; pid: number; uid: number; alive: boolean };
+      return { lines: j.m.split('\n').filter(Boolean), pid: j.pid, uid: j.uid, alive: j.alive };
+    });
+  return { proc, ready: waitFor(() => out.includes('"ready"'), 'the python3 receiver'), messages };
+}
+
 describe('sd_notify', () => {
   it('sends STATUS, READY, WATCHDOG every half WATCHDOG_USEC, RELOADING on a phased restart and STOPPING, in order', async () => {
     const dir = tempDir();
@@ -195,6 +231,31 @@ describe('sd_notify', () => {
     const ready = has('READY=1')[0]!;
     expect(ready.lines.find((l) => l.startsWith('STATUS='))).toMatch(/^STATUS=Serving on http:\/\/127\.0\.0\.1:\d+ with 1 worker/);
     expect(has('RELOADING=1')[0]!.lines.some((l) => /^MONOTONIC_USEC=\d+$/.test(l))).toBe(true);
+  });
+
+  it('as a user without privileges, every message (READY, STATUS, STOPPING) is read while its sender still runs, with a receiver that reads each 300 ms late', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    const address = join(dir, 'notify.sock');
+    const rx = lateNotifyReceiver(address, 300);
+    await rx.ready;
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: address }, ROOT, { unprivileged: true });
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1', 15_000);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1', 15_000);
+    const sent = rx.messages().filter((m) => !m.lines.includes('BARRIER=1'));
+    expect(sent.map((m) => m.lines.find((l) => /^(READY|STOPPING)=/.test(l)) ?? m.lines.find((l) => l.startsWith('STATUS=')))).toEqual(['STATUS=Booting', 'READY=1', 'STOPPING=1']);
+    if (process.getuid?.() === 0) expect(new Set(sent.map((m) => m.uid))).toEqual(new Set([65534]));
+    // systemd attributes a message through its sender's pid: a sender gone before the read is a lost message.
+    expect(sent.map((m) => ({ message: m.lines.join(' '), senderAliveWhenRead: m.alive }))).toEqual(sent.map((m) => ({ message: m.lines.join(' '), senderAliveWhenRead: true })));
+  });
+
+  it('warns at boot, with TSPUMA_ERR_SD_NOTIFY, when NOTIFY_SOCKET is set and no systemd-notify is on PATH, and serves on', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: join(tempDir(), 'notify.sock'), PATH: tempDir() });
+    const line = await fromLog(s, (l) => (l.code === 'TSPUMA_ERR_SD_NOTIFY' ? l : undefined), 'the sd_notify warning');
+    expect([line.level, line.msg]).toEqual([40, expect.stringMatching(/^TSPUMA_ERR_SD_NOTIFY: sd_notify: NOTIFY_SOCKET=\S+ is set but systemd-notify is not on PATH/)]);
+    expect((await get({ host: '127.0.0.1', port: Number(new URL(s.url).port), path: '/' })).status).toBe(200);
   });
 
   it('reaches an abstract NOTIFY_SOCKET (@name) in single mode', async () => {
@@ -242,6 +303,30 @@ describe('health, readiness and drainDelay', () => {
       expect(Date.now() - signalled).toBeGreaterThanOrEqual(2000);
     });
   }
+});
+
+describe('tspuma ctl stop', () => {
+  it('follows the SIGTERM sequence: STOPPING=1 at once, /ready 503 while the workers serve on for drainDelay, then a graceful stop and exit 0', async () => {
+    const dir = tempDir();
+    const address = join(dir, 'notify.sock');
+    const rx = notifyReceiver(address);
+    await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token', APP], { NOTIFY_SOCKET: address });
+    const hp = await healthOf(s);
+    const control = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line');
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1');
+    const asked = Date.now();
+    const ctl = run(['ctl', 'stop', '--control-url', control, '--control-token', 'secret-token']);
+    expect(await ctl.exited, ctl.stderr()).toBe(0);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1', 1_500);
+    await waitFor(async () => (await get({ port: hp, host: '127.0.0.1', path: '/ready' })).status === 503, '/ready 503', 1_500);
+    // The workers still serve new connections during the drain.
+    expect((await get({ port: Number(new URL(s.url).port), host: '127.0.0.1', path: '/' })).status).toBe(200);
+    expect(s.proc.exitCode).toBe(null);
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(2000);
+    expect(s.lines().some((l) => /^Received ctl stop: draining/.test(String(l.msg)))).toBe(true);
+  });
 });
 
 describe('single mode stop', () => {

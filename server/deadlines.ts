@@ -95,6 +95,11 @@ export interface DeadlineHandlers {
   responseStalled?(entry: Entry, sentBytes: number): void;
   /** No request for idleTimeout seconds. */
   idle(): void;
+  /**
+   * The connection's socket closed: every request still on it (the current one and those
+   * pipelined behind it) is over, whether or not node ever emits its response's 'close'.
+   */
+  closed?(entry: Entry): void;
 }
 
 export const kEntry = Symbol('tspuma.connectionEntry');
@@ -164,12 +169,16 @@ export class ConnectionDeadlines {
     this.stallMs = (timeouts.stall ?? 60) * 1000;
     this.idleMs = timeouts.idle === null ? null : timeouts.idle * 1000;
     this.upgradedIdleMs = timeouts.upgradedIdle === null ? Infinity : timeouts.upgradedIdle * 1000;
-    const smallest = Math.min(this.firstDataMs, this.headersMs, this.bodyMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
+    const smallest = Math.min(this.firstDataMs, this.headersMs, this.bodyMs, this.persistentMs, this.requestMs, this.stallMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
     this.tickMs = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
-    const remove = (entry: Entry) => this.remove(entry);
+    const closed = (entry: Entry) => {
+      this.remove(entry);
+      // After node's own 'close' listeners (added before this one): the responses it did close are finished already.
+      this.handlers.closed?.(entry);
+    };
     this.onSocketClose = function (this: Socket) {
       const entry = entryOf(this);
-      if (entry) remove(entry);
+      if (entry) closed(entry);
     };
   }
 
@@ -433,7 +442,9 @@ export class ConnectionDeadlines {
         if (typeof d !== 'number' || Number.isNaN(d)) {
           throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase: state, deadline: String(d) });
         }
-        if (d <= now) this.expire(entry, state, now);
+        // A response whose head went out leaves requestTimeout for the write-progress deadline.
+        if (state === 'app' && !entry.sending && entry.res !== null && entry.res.headersSent) this.sendingSince(entry, now);
+        if (entry.deadline <= now) this.expire(entry, state, now);
         if (entry.state === 'app') inApp = true;
       } catch (err) {
         this.fault(entry, state, err);
@@ -459,6 +470,13 @@ export class ConnectionDeadlines {
     this.move(entry, 'reading', Math.min(now + this.firstDataMs, entry.until) + this.tickMs);
   }
 
+  /** The current response's head is out: from now on its deadline is write progress (responseStallTimeout). */
+  private sendingSince(entry: Entry, now: number): void {
+    entry.sending = true;
+    entry.mark = dispatched(entry.socket);
+    this.move(entry, 'app', now + this.stallMs + this.tickMs);
+  }
+
   private expire(entry: Entry, state: ConnectionState, now: number): void {
     switch (state) {
       case 'first_data':
@@ -472,11 +490,9 @@ export class ConnectionDeadlines {
       case 'app': {
         // requestTimeout bounds the time to the head. A response whose head is out is bounded by
         // its progress instead: each stall period that moved bytes grants another.
-        const res = entry.res;
-        if (res !== null && res.headersSent && !res.writableFinished) {
+        if (entry.sending) {
           const sent = dispatched(entry.socket);
-          if (!entry.sending || sent > entry.mark) {
-            entry.sending = true;
+          if (sent > entry.mark || entry.res?.writableFinished) {
             entry.mark = sent;
             this.move(entry, 'app', now + this.stallMs + this.tickMs);
             return;

@@ -67,6 +67,11 @@ export class DescriptorWatch {
     const connections = this.deps.connections();
     const hint = OUT_OF_FDS.has(code) ? FD_HINT : '';
     this.deps.log.error({ err, code, connections, count }, `accept failed: ${code}${hint}${count > 1 ? ` (${count} times)` : ''}`);
-    this.deps.diagnostics?.report(err, { phase: 'accept', context: { connections } });
+    try {
+      this.deps.diagnostics?.report(err, { phase: 'accept', context: { connections } });
+    } catch (dumpErr) {
+      // Out of descriptors, a dump may fail too: the line above stands, and the server keeps serving.
+      this.deps.log.debug({ err: dumpErr }, 'the [accept] dump could not be made');
+    }
   }
 }

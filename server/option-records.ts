@@ -281,7 +281,7 @@ export const RECORDS = {
   responseStallTimeout: option({
     default: 60,
     check: seconds(false),
-    doc: 'Once a response\'s head is out (after `requestTimeout` has passed), the response is closed when none of its bytes reach the client for this many seconds: a client that stopped reading, or an app that stopped writing (`TSPUMA_ERR_RESPONSE_STALLED`, logged). A download that keeps moving, however slowly, is never cut.',
+    doc: 'Once a response\'s head is out, requestTimeout no longer applies to it: the response is closed when none of its bytes reach the client for this many seconds: a client that stopped reading, or an app that stopped writing (`TSPUMA_ERR_RESPONSE_STALLED`, logged). A download that keeps moving, however slowly, is never cut.',
   }),
   state: option({
     default: null,

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import CDP from 'chrome-remote-interface';
 import { boot, discoveryUrl, fromLog, killAll, type Booted } from '../helpers/cli.js';
-import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { rawRequest, sendAndHangUp, statusOf, waitFor } from '../helpers/net.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const TOKEN = 'adversarial-token-7c41e9b2d8';
@@ -16,18 +16,6 @@ const results: { shape: string; pass: boolean; detail: string }[] = [];
 function report(shape: string, pass: boolean, detail: string): void {
   results.push({ shape, pass, detail });
   process.stdout.write(`[${pass ? 'PASS' : 'FAIL'}] ${shape}: ${detail}\n`);
-}
-
-/** Connects, writes `payload` in one write and closes at once. */
-function hitAndRun(port: number, payload: string): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.write(payload);
-      s.destroy();
-    });
-    s.on('error', () => resolve());
-    s.on('close', () => resolve());
-  });
 }
 
 async function timedGet(url: string, ms: number): Promise<{ status: number; ms: number } | { error: string; ms: number }> {
@@ -45,13 +33,13 @@ const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\n
 
 async function freeze(workers: number): Promise<void> {
   const shape = `freeze: pipelined requests then a hang-up (${workers ? `-w ${workers}` : 'single'}, -t 0:8)`;
-  const s = await boot([...(workers ? ['-w', String(workers), '--control-url', LOCAL, '--control-token', TOKEN] : []), '-t', '0:8', '-b', LOCAL, 'test/adversarial/sleep-app.ts']);
+  const s = await boot([...(workers ? ['-w', String(workers), '--control-url', LOCAL, '--control-token', TOKEN] : []), '-t', '0:8', '-b', LOCAL, 'test/fixtures/sleep-app.ts']);
   const port = Number(new URL(s.url).port);
   const connections = workers ? 800 : 40;
   const deadline = Date.now() + 6000;
   let sent = 0;
   while (sent < connections && Date.now() < deadline) {
-    await Promise.all(Array.from({ length: 40 }, () => hitAndRun(port, PIPELINED)));
+    await Promise.all(Array.from({ length: 40 }, () => sendAndHangUp(port, PIPELINED)));
     sent += 40;
   }
   const after = await timedGet(`${s.url}/after`, 2000);

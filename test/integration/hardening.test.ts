@@ -2,13 +2,13 @@
 // worker is respawned, SIGUSR1 in single mode, the primary killed under in-flight requests, and
 // a pidfile or state file planted as a symlink.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, run } from '../helpers/cli.js';
-import { get, waitFor } from '../helpers/net.js';
+import { get, sendAndHangUp, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -29,7 +29,26 @@ async function holdConnections(port: number, n: number): Promise<net.Socket[]> {
   return sockets;
 }
 
+const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\nHost: t\r\n\r\n';
+
 describe('hardening against hostile clients', () => {
+  it('-w 2: 400 connections that pipeline two requests and hang up leave every worker answering within 2 s, running back to 0', async () => {
+    const s = await boot(['-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.ts']);
+    const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
+    const port = Number(new URL(s.url).port);
+    for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 40 }, () => sendAndHangUp(port, PIPELINED)));
+    // Several requests, so both workers (the kernel picks) are asked.
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${s.url}/after`, { signal: AbortSignal.timeout(2000) });
+      expect(await res.text()).toBe('slept\n');
+    }
+    const running = async () => {
+      const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status: { running: number } | null }[] };
+      return stats.worker_status.map((w) => w.last_status?.running ?? -1);
+    };
+    await waitFor(async () => (await running()).every((n) => n === 0), 'running 0 in both workers\' check-ins', 15_000);
+  });
+
   it('a flood of idle connections to the health port (ulimit -n 256) neither crashes the primary nor stops a respawn; the token is never printed', async () => {
     const s = await boot(['-w', '1', '-b', LOCAL, '--health-url', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'examples/hello.ts']);
     const health = (await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line')).replace('tcp:', 'http:');
@@ -45,6 +64,24 @@ describe('hardening against hostile clients', () => {
     await waitFor(async () => (await get(`${health}/health`).catch(() => ({ status: 0 }))).status === 200, '/health answering again', 10_000);
     expect(s.lines().some((l) => typeof l.msg === 'string' && l.msg.includes('health checks: refused a connection'))).toBe(true);
     expect(`${s.stdout()}${s.stderr()}`).not.toContain(TOKEN);
+  });
+
+  it('running out of descriptors logs `accept failed: EMFILE` (throttled) with an [accept] dump under -d, then recovers and serves', async () => {
+    const s = await boot(['-d', '-b', LOCAL, 'examples/hello.ts'], { TSPUMA_DUMP_DIR: '' });
+    const inUse = readdirSync(`/proc/${s.proc.pid}/fd`).length;
+    execFileSync('prlimit', ['--pid', String(s.proc.pid), `--nofile=${inUse + 20}:${inUse + 20}`]);
+    const flood = await holdConnections(Number(new URL(s.url).port), 200);
+    try {
+      const line = await fromLog(s, (l) => (typeof l.msg === 'string' && l.msg.startsWith('accept failed: EMFILE') ? l : undefined), 'the accept failed line', 15_000);
+      expect(line.msg).toContain('out of file descriptors');
+      await waitFor(() => /tspuma dump #\d+ \[accept\]/.test(s.stderr()), 'the [accept] dump', 10_000);
+    } finally {
+      for (const c of flood) c.destroy();
+    }
+    await fromLog(s, (l) => (typeof l.msg === 'string' && l.msg.startsWith('accept recovered') ? l : undefined), 'the recovery line', 15_000);
+    expect((await get(s.url)).status).toBe(200);
+    // Throttled: far fewer lines than failed checks.
+    expect(s.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('accept failed')).length).toBeLessThanOrEqual(3);
   });
 
   it('single mode logs SIGUSR1 and never opens node\'s inspector', async () => {

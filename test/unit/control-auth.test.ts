@@ -31,7 +31,7 @@ function request(port: number, path: string, headers: Record<string, string> = {
 
 async function control(budget?: FailureBudget) {
   const cap = captureLogger();
-  const bound = await startControl(parseBind('tcp://127.0.0.1:0', 'test'), TOKEN, fakePrimary, cap.logger, budget);
+  const bound = await startControl(parseBind('tcp://127.0.0.1:0', 'test'), TOKEN, fakePrimary, cap.logger, undefined, budget);
   open.push(bound);
   return { ...cap, port: bound.port! };
 }

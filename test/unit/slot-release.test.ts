@@ -2,10 +2,9 @@
 // the request closing, the socket closing, or the request's deadline. Clients that pipeline and
 // hang up (node emits neither 'close' nor 'finish' for a response never attached to its socket)
 // must not leave slots, deadlines or sockets behind.
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rack } from '../../server/adapters.js';
-import { waitFor } from '../helpers/net.js';
+import { sendAndHangUp, waitFor } from '../helpers/net.js';
 import { startTest, stopAll, type TestServer } from '../helpers/server.js';
 
 afterEach(stopAll);
@@ -18,18 +17,6 @@ const sleepy = rack(async () => {
 
 const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\nHost: t\r\n\r\n';
 
-/** Connects, writes `payload` in one write, and closes at once. */
-function hitAndRun(port: number, payload: string): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.write(payload);
-      s.destroy();
-    });
-    s.on('error', () => undefined);
-    s.on('close', () => resolve());
-  });
-}
-
 async function answeredWithin(t: TestServer, ms: number): Promise<number> {
   const res = await fetch(`${t.url}/after`, { signal: AbortSignal.timeout(ms) });
   await res.text();
@@ -39,7 +26,7 @@ async function answeredWithin(t: TestServer, ms: number): Promise<number> {
 describe('invocation slots', () => {
   it('pipelined requests on connections closed at once leave no slot held: a later request is answered within 2 s and running returns to 0', async () => {
     const t = await startTest({ app: sleepy, threads: { min: 0, max: 8 } });
-    for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 40 }, () => hitAndRun(t.port, PIPELINED)));
+    for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 40 }, () => sendAndHangUp(t.port, PIPELINED)));
     expect(await answeredWithin(t, 2000)).toBe(200);
     await waitFor(() => t.running.server.stats().running === 0 && t.running.server.stats().backlog === 0, 'every slot released', 5000);
     await waitFor(() => t.running.server.deadlines.size === 0, 'every connection entry removed', 5000);
@@ -57,7 +44,7 @@ describe('invocation slots', () => {
     });
     const holder = fetch(`${t.url}/hold`);
     await waitFor(() => t.running.server.stats().running === 1, 'the slot taken');
-    await Promise.all(Array.from({ length: 10 }, () => hitAndRun(t.port, PIPELINED)));
+    await Promise.all(Array.from({ length: 10 }, () => sendAndHangUp(t.port, PIPELINED)));
     release();
     expect((await holder).status).toBe(200);
     expect(await answeredWithin(t, 2000)).toBe(200);

@@ -1,5 +1,6 @@
 // Building a dump: an error plus its capture (or its stack text when nothing was captured)
 // turned into one redacted Dump.
+import { getHeapStatistics } from 'node:v8';
 import type { IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
@@ -265,7 +266,14 @@ export class DumpBuilder {
       }),
     };
     const members = this.members(errIn, lookup, redactions, framesFromMember);
-    const mem = process.memoryUsage();
+    // Reading the RSS opens /proc/self/stat: out of descriptors (an [accept] dump's very cause) it
+    // throws, and the dump goes on with the heap figures alone.
+    let mem: { rss: number; heapUsed: number };
+    try {
+      mem = process.memoryUsage();
+    } catch {
+      mem = { rss: 0, heapUsed: getHeapStatistics().used_heap_size };
+    }
     const dump: Dump = {
       version: DUMP_VERSION,
       id: nextDumpId(),

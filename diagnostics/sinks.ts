@@ -4,8 +4,9 @@
 // Actions (annotations and the step summary, github.ts), and the user's onDump.
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { unlinkSync } from 'node:fs';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
-import { claimSite, clearStaleClaims, fileHost, trimFolder } from './dump-budget.js';
+import { claimSite, clearStaleClaims, fileHost, releaseSite, trimFolder } from './dump-budget.js';
 import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
 import { renderText } from './render.js';
@@ -80,6 +81,9 @@ export class Sinks {
       }
     }
     const path = base ? this.writeFiles(dump, base) : null;
+    // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
+    // share of the folder's budget and the next process failing there may write it.
+    if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.opts.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
@@ -96,11 +100,22 @@ export class Sinks {
 
   /** Writes the pair (synchronously: a crashing process's dump is on disk when emit returns), then trims the folder. */
   private writeFiles(dump: Dump, base: string): string | null {
+    // Each file is written whole or not at all (temporary file + rename); the .txt goes first, so
+    // a .json (what the folder's bound counts) is never left without it.
     try {
-      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
-      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
+      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`, 'dump file');
+      try {
+        writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`, 'dump file');
+      } catch (err) {
+        try {
+          unlinkSync(`${base}.txt`);
+        } catch {
+          /* already gone */
+        }
+        throw err;
+      }
     } catch (err) {
-      this.opts.write(`tspuma: could not write dump files ${base}.*: ${(err as Error).message}\n`);
+      this.opts.write(`tspuma: ${(err as Error).message}\n`);
       return null;
     }
     try {

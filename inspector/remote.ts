@@ -7,7 +7,7 @@ import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, t
 import { dumpFrame, finishFrames } from '../diagnostics/finish.js';
 import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { openPrivateFile } from '../server/private-file.js';
+import { beginFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import { DEFAULTS } from '../server/option-records.js';
 import { IN_FLIGHT_KEY } from '../server/shared-names.js';
@@ -251,8 +251,12 @@ export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ pr
 /** Streams a heap snapshot of the target to `path` (the .heapsnapshot format DevTools loads). */
 export async function heapSnapshot(t: RemoteTarget, path: string): Promise<number> {
   const s = await attach(t);
-  // Every string in the heap is in it (tokens, passwords): owner-only, like a dump.
-  const out = createWriteStream(path, { fd: openPrivateFile(path) });
+  // Every string in the heap is in it (tokens, passwords): owner-only, like a dump, written to a
+  // temporary file renamed over `path` once complete (never through a symlink planted there).
+  const file = beginFile(path, { what: 'heap snapshot' });
+  const out = createWriteStream(path, { fd: file.fd, autoClose: false });
+  let failed: Error | null = null;
+  out.on('error', (err) => (failed ??= err));
   let bytes = 0;
   try {
     s.on('HeapProfiler.addHeapSnapshotChunk', (p: { chunk: string }) => {
@@ -262,9 +266,16 @@ export async function heapSnapshot(t: RemoteTarget, path: string): Promise<numbe
     await s.send('HeapProfiler.enable');
     await s.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
     await s.send('HeapProfiler.disable');
+  } catch (err) {
+    failed ??= err as Error;
   } finally {
-    await new Promise((r) => out.end(r));
+    await new Promise<void>((r) => out.end(() => r()));
     await s.close().catch(() => undefined);
   }
+  if (failed) {
+    file.abort();
+    throw failed;
+  }
+  file.commit();
   return bytes;
 }

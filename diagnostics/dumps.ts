@@ -72,7 +72,9 @@ function fromCapture(capture: Capture): DumpFrame[] {
 }
 
 /** Fields every error (or tspuma's coded error) has, shown elsewhere in a dump. */
-const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors', 'params', 'status']);
+const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors']);
+/** tspuma's coded errors also carry these, shown in their message. */
+const CODED_ERROR_KEYS = new Set(['params', 'status']);
 const MAX_ERROR_FIELDS = 12;
 
 export function errorInfo(err: unknown): DumpError {
@@ -165,7 +167,7 @@ export class DumpBuilder {
     const out: Record<string, Shown> = {};
     let n = 0;
     for (const key of Object.keys(err)) {
-      if (STANDARD_ERROR_KEYS.has(key)) continue;
+      if (STANDARD_ERROR_KEYS.has(key) || (CODED_ERROR_KEYS.has(key) && (err as { name?: unknown }).name === 'TspumaError')) continue;
       if (++n > MAX_ERROR_FIELDS) {
         out['…'] = { summary: `${Object.keys(err).length - MAX_ERROR_FIELDS} more` };
         break;
@@ -198,7 +200,8 @@ export class DumpBuilder {
     let err = errIn;
     if (!ctx.capture) {
       for (let i = chain.length - 1; i >= 1; i--) {
-        const c = lookup(chain[i]);
+        // Its own capture, else the first throw at its site in the window (a retry's later attempt).
+        const c = lookup(chain[i]) ?? this.atSite(chain[i], ctx.lookupSite);
         if (c && c.frames.some(isAppFrame)) {
           capture = c;
           err = chain[i];
@@ -301,6 +304,14 @@ export class DumpBuilder {
       ...(ctx.inFlight && ctx.inFlight.length > 0 ? { inFlight: ctx.inFlight } : {}),
     };
     return scrubDump(dump);
+  }
+
+  /** The capture taken at the site where `err` was made (its stack's culprit), if any. */
+  private atSite(err: unknown, lookupSite?: (site: string) => Capture | undefined): Capture | undefined {
+    if (!lookupSite) return undefined;
+    const frames = stackFrames(err, this.frameCap);
+    const at = frames[culpritIndex(frames)];
+    return at ? lookupSite(`${at.file}:${at.line}`) : undefined;
   }
 
   /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */

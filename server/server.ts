@@ -208,6 +208,7 @@ export class Server {
         clearTimeout(forceTimer);
         if (this.busyTimer) clearInterval(this.busyTimer);
         this.deadlines.stop();
+        this.requests.failures.close(); // folded error lines' counts, before the stop's last lines
         if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();
       };

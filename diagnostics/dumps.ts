@@ -32,6 +32,8 @@ export interface DumpContext {
   note?: string;
   /** Requests in the app at the time (an uncaught exception). */
   inFlight?: Dump['inFlight'];
+  /** The client's address as recorded when the request arrived. */
+  remote?: string;
 }
 
 const MAX_CHAIN = 5;
@@ -284,7 +286,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { id: requestIdOf(req), remote: clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
+        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
         : null,
       process: {
         node: process.version,

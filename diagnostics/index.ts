@@ -184,8 +184,9 @@ export class Diagnostics implements DiagnosticsHook {
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
-    // kind (class and message, digits aside) are taken for the same site within the window.
-    const kind = ctx.note || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err);
+    // kind (class and the same message) are taken for the same site: two sites failing with one
+    // message while pausing is off share a dump, which the count says.
+    const kind = ctx.note || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
     const known = capture || kind === null ? null : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
@@ -211,6 +212,7 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
+      ...(record?.remote ? { remote: record.remote } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;

@@ -62,7 +62,7 @@ export class Sinks {
   emit(dump: Dump): { repeat: boolean; path: string | null } {
     // A hang is one worker killed: each gets its own files, never folded into an earlier one.
     const known = dump.kind === 'hang' ? undefined : this.repeat(dump.site, dump.error);
-    if (known) return known;
+    if (known) return { repeat: true, path: known.path };
     this.total++;
     const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
     if (base && this.opts.run && dump.kind !== 'hang') {

@@ -89,11 +89,11 @@ export class FailureFolder {
   ) {}
 
   /** The kind of a failure, read without formatting its stack. */
-  static kindOf(err: unknown, where = ''): string {
+  static kindOf(err: unknown, where = '', exact = false): string {
     const e = err as { name?: unknown; message?: unknown } | null;
     const name = e !== null && typeof e === 'object' ? String(e.name ?? 'Error') : typeof err;
-    const message = e !== null && typeof e === 'object' ? String(e.message ?? '') : String(err);
-    return `${where}|${name}: ${message.slice(0, 300).replace(/\d+/g, '#')}`;
+    const message = (e !== null && typeof e === 'object' ? String(e.message ?? '') : String(err)).slice(0, 300);
+    return `${where}|${name}: ${exact ? message : message.replace(/\d+/g, '#')}`;
   }
 
   /** True: log this failure in full. False: it was counted, and the count goes out when its interval ends. */

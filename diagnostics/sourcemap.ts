@@ -99,6 +99,15 @@ export function originalLineOf(url: string, line0: number, sourceMapURL?: string
   return at && { path: at.path, line0: at.line0 };
 }
 
+/** The original files (absolute paths) a script's source map names; [] without a map. */
+export function sourcesOf(url: string, sourceMapURL?: string): string[] {
+  const path = scriptPath(url);
+  const map = path === null ? null : mapFor(path, sourceMapURL);
+  if (!map || path === null) return [];
+  const sources = (map.payload as { sources?: string[] }).sources ?? [];
+  return sources.map((s) => (s.startsWith('file://') ? fileURLToPath(s) : isAbsolute(s) ? s : resolve(dirname(path), s)));
+}
+
 /** Maps a script URL and a 0-based position to the original file and 1-based position. */
 export function original(url: string, line0: number, col0: number, sourceMapURL?: string): Original {
   const path = scriptPath(url);

@@ -13,6 +13,7 @@ import { UNCAUGHT_GRACE_S } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_GENERATION_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import type { ProbeEngine } from '../../inspector/probes.js';
 
 const LINGER_MS = 1000;
 const UNCAUGHT = 'uncaught exception';
@@ -21,11 +22,34 @@ function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message);
 }
 
+/**
+ * Probes (inspector/probes.ts) are loaded with the first one the primary sends, never before: a
+ * server with no probe set runs none of their code. Listening starts before the app loads, and
+ * the hello asks the primary for every probe already set (a respawned or restarted worker).
+ */
+function listenForProbes(options: Options, log: Logger, index: number): void {
+  let engine: Promise<ProbeEngine | null> | null = null;
+  process.on('message', (m: unknown) => {
+    if (!isPrimaryMessage(m) || (m.type !== 'probe-set' && m.type !== 'probe-rm')) return;
+    if (!engine && m.type === 'probe-rm') return;
+    engine ??= import('../../inspector/probes.js').then(
+      ({ ProbeEngine }) => ProbeEngine.start({ worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget }),
+      (err: Error) => {
+        log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`);
+        return null;
+      },
+    );
+    void engine.then((e) => e?.handle(m));
+  });
+  send({ tspuma: 1, type: 'probe-hello', index });
+}
+
 /** Boots the worker; resolves with the exit code once it has stopped. */
 export async function runWorker(options: Options, baseLog: Logger, index: number, diagnostics: DiagnosticsHook | null = null): Promise<number> {
   const log = baseLog.child({ worker: index });
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
+  listenForProbes(options, log, index);
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
     const url = openInspector(options.inspect, { kind: 'worker', index }, log);
@@ -80,6 +104,9 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         case 'gc':
           (globalThis as { gc?: () => void }).gc?.();
           break;
+        case 'probe-set':
+        case 'probe-rm':
+          break; // listenForProbes's
         default: {
           const never: never = message;
           log.warn({ message: never }, 'unknown message from the primary');

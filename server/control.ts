@@ -7,6 +7,7 @@ import { listen, type BoundServer } from './binder.js';
 import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
 import type { TspumaError } from './errors.js';
+import { probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
   return randomBytes(16).toString('hex');
@@ -43,6 +44,7 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         (err: Error) => json(res, 500, { error: err.message }),
       );
     };
+    if (url.pathname === '/probes' || url.pathname.startsWith('/probes/')) return probeRoutes(req, res, url, primary.probes);
     switch (url.pathname) {
       case '/stats':
         return json(res, 200, primary.stats());

@@ -42,7 +42,8 @@ export interface ListEntry {
   type: 'node';
   url: string;
   webSocketDebuggerUrl: string;
-  tspuma: { pid: number; worker: number | null; direct: string };
+  /** `clients`: WebSocket clients attached through this server now (`tspuma replay` reads it). */
+  tspuma: { pid: number; worker: number | null; direct: string; clients: number };
 }
 
 /**
@@ -93,6 +94,8 @@ export class Discovery {
   private protocol: Promise<Buffer> | null = null;
   /** Refusals so far, by kind: logged at the 1st, 10th, 100th... so a page retrying cannot flood the log. */
   private readonly refused = { host: 0, origin: 0 };
+  /** Clients proxied to each worker now, by target id. */
+  private readonly attached = new Map<string, number>();
   port = 0;
 
   constructor(
@@ -119,7 +122,7 @@ export class Discovery {
         type: 'node',
         url: `file://${process.cwd()}`,
         webSocketDebuggerUrl: `ws://${ws}`,
-        tspuma: { pid: t.pid, worker: t.worker, direct: t.ws },
+        tspuma: { pid: t.pid, worker: t.worker, direct: t.ws, clients: this.attached.get(t.id) ?? 0 },
       };
     });
   }
@@ -224,6 +227,12 @@ export class Discovery {
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       if (req.rawHeaders[i]!.toLowerCase() !== 'host') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
     }
+    this.attached.set(target.id, (this.attached.get(target.id) ?? 0) + 1);
+    upstream.once('close', () => {
+      const n = (this.attached.get(target.id) ?? 1) - 1;
+      if (n > 0) this.attached.set(target.id, n);
+      else this.attached.delete(target.id);
+    });
     upstream.once('connect', () => {
       upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);

@@ -43,8 +43,8 @@ interface Armed {
   spec: ProbeSpec;
   parts: TemplatePart[];
   where: string;
-  /** scriptId -> V8 breakpoint id. */
-  breakpoints: Map<string, string>;
+  /** Where it is armed: one site per loaded script of its file. */
+  sites: Map<string, Site>;
   /** Hits that paused (or, for count, every hit) since the last report, and in all. */
   pendingHits: number;
   pendingPaused: number;
@@ -54,6 +54,17 @@ interface Armed {
   suspended: boolean;
   /** `when` was checked with the side-effect check in this worker. */
   whenChecked: boolean;
+}
+
+/**
+ * One V8 breakpoint (V8 allows one per place and session), shared by every probe armed there: a
+ * logpoint and a snapshot on the same line each get their turn at the gate.
+ */
+interface Site {
+  scriptId: string;
+  location: { lineNumber: number; columnNumber: number };
+  breakpointId: string | null;
+  probes: Set<Armed>;
 }
 
 interface Paused {
@@ -80,7 +91,11 @@ export class ProbeEngine {
   private readonly session = new inspector.Session();
   private readonly scripts = new Map<string, LoadedScript>();
   private readonly probes = new Map<number, Armed>();
-  private readonly byBreakpoint = new Map<string, Armed>();
+  /** "scriptId:line:column" -> its site; V8 breakpoint id -> its site. */
+  private readonly sites = new Map<string, Site>();
+  private readonly siteOf = new Map<string, Site>();
+  /** The probes whose gate let the current hit pause the thread. */
+  private admitted: Armed[] = [];
   private readonly redactor: Redactor;
   private readonly reader: FrameReader;
   private builder: DumpBuilder | null = null;
@@ -162,7 +177,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), breakpoints: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false };
     this.probes.set(spec.id, armed);
     let at: string | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -185,28 +200,55 @@ export class ProbeEngine {
   }
 
   private describe(armed: Armed, script: LoadedScript): string {
-    const bp = armed.breakpoints.get(script.scriptId);
-    const loc = bp ? this.locations.get(bp) : undefined;
+    const loc = armed.sites.get(script.scriptId)?.location;
     return loc ? `${script.url}, generated line ${loc.lineNumber + 1} column ${loc.columnNumber + 1}` : script.url;
   }
 
-  private readonly locations = new Map<string, { lineNumber: number; columnNumber: number }>();
-
   /** true: armed in this script; null: the script is not that file's; else the lines with code. */
   private armIn(armed: Armed, script: LoadedScript): true | null | { below: number | null; above: number | null } {
-    if (armed.breakpoints.has(script.scriptId) || !scriptHolds(script, armed.spec.file)) return null;
+    if (armed.sites.has(script.scriptId) || !scriptHolds(script, armed.spec.file)) return null;
     const placed = place(script, armed.spec.file, armed.spec.line, (scriptId) =>
       this.post<{ locations: { scriptId: string; lineNumber: number; columnNumber: number }[] }>('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: 0, columnNumber: 0 } }).locations,
     );
     if (!placed.ok) return placed;
-    const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
-      location: placed.location,
-      condition: v8Condition(armed.spec),
-    });
-    armed.breakpoints.set(script.scriptId, breakpointId);
-    this.byBreakpoint.set(breakpointId, armed);
-    this.locations.set(breakpointId, actualLocation);
+    const { scriptId, lineNumber, columnNumber } = placed.location;
+    const key = `${scriptId}:${lineNumber}:${columnNumber}`;
+    let site = this.sites.get(key);
+    if (!site) {
+      site = { scriptId, location: { lineNumber, columnNumber }, breakpointId: null, probes: new Set() };
+      this.sites.set(key, site);
+    }
+    site.probes.add(armed);
+    armed.sites.set(script.scriptId, site);
+    this.rearm(site);
     return true;
+  }
+
+  /** Sets the site's breakpoint again with the conditions of the probes armed there (or removes it). */
+  private rearm(site: Site): void {
+    if (site.breakpointId !== null) {
+      this.siteOf.delete(site.breakpointId);
+      try {
+        this.post('Debugger.removeBreakpoint', { breakpointId: site.breakpointId });
+      } catch {
+        /* its script is gone */
+      }
+      site.breakpointId = null;
+    }
+    const probes = [...site.probes];
+    if (probes.length === 0) {
+      this.sites.delete(`${site.scriptId}:${site.location.lineNumber}:${site.location.columnNumber}`);
+      return;
+    }
+    // Each probe's condition is evaluated (| does not stop early), so each gate counts its hit.
+    const condition = probes.length === 1 ? v8Condition(probes[0]!.spec) : probes.map((p) => `!!(${v8Condition(p.spec)})`).join(' | ');
+    const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
+      location: { scriptId: site.scriptId, ...site.location },
+      condition,
+    });
+    site.breakpointId = breakpointId;
+    site.location = { lineNumber: actualLocation.lineNumber, columnNumber: actualLocation.columnNumber };
+    this.siteOf.set(breakpointId, site);
   }
 
   private onScript(p: { scriptId: string; url: string; sourceMapURL?: string }): void {
@@ -215,7 +257,7 @@ export class ProbeEngine {
     this.scripts.set(p.scriptId, script);
     for (const armed of [...this.probes.values()]) {
       if (armed.suspended) continue;
-      const had = armed.breakpoints.size > 0;
+      const had = armed.sites.size > 0;
       try {
         const r = this.armIn(armed, script);
         if (r === true && !had) {
@@ -240,16 +282,11 @@ export class ProbeEngine {
   }
 
   private removeBreakpoints(armed: Armed): void {
-    for (const bp of armed.breakpoints.values()) {
-      this.byBreakpoint.delete(bp);
-      this.locations.delete(bp);
-      try {
-        this.post('Debugger.removeBreakpoint', { breakpointId: bp });
-      } catch {
-        /* its script is gone */
-      }
+    for (const site of armed.sites.values()) {
+      site.probes.delete(armed);
+      this.rearm(site);
     }
-    armed.breakpoints.clear();
+    armed.sites.clear();
   }
 
   /**
@@ -271,13 +308,16 @@ export class ProbeEngine {
       if (armed.tokens < 1) return false;
       armed.tokens -= 1;
     }
+    this.admitted.push(armed);
     return true;
   }
 
   private onPaused(params: Paused): void {
-    const hit = (params.hitBreakpoints ?? []).map((b) => this.byBreakpoint.get(b)).filter((a): a is Armed => a !== undefined);
+    const ours = (params.hitBreakpoints ?? []).some((b) => this.siteOf.has(b));
+    const hit = this.admitted;
+    this.admitted = [];
     // Someone else's pause (a DevTools breakpoint, debug mode's capture at a throw): theirs.
-    if (hit.length === 0) return;
+    if (!ours) return;
     const started = this.now();
     this.pauseStarted = started;
     let stay = false;

@@ -107,4 +107,30 @@ describe('tspuma replay DUMP.json', () => {
     expect(snap.frames[snap.culprit]).toMatchObject({ function: 'discountFor', line: THROW_LINE, locals: { coupon: 'NOPE-7731', subtotal: 80 } });
     expect(replay.stderr()).toMatch(/no debugger is attached to any worker/);
   });
+
+  it('a logpoint hit in a worker a DevTools client is attached to (debugger enabled) does not stop it', async () => {
+    const port = Number(new URL(discovery).port);
+    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    try {
+      for (const c of clients) await c.Debugger.enable({});
+      const control = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
+      const res = await fetch(`${control.control_url.replace(/^tcp:/, 'http:')}/probes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${control.control_auth_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'log', location: `${EXPRESS}:${lineOf('examples/express.ts', 'res.json({ id: Number(req.params.id)')}`, template: 'user {req.params.id}' }),
+      });
+      expect(res.status).toBe(201);
+      const id = ((await res.json()) as { id: number }).id;
+      for (let i = 0; i < 6; i++) {
+        const started = Date.now();
+        const answer = await fetch(`${s.url}/users/${i}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+        expect(answer.status).toBe(200);
+        // Not stopped until a client resumes: answered in well under the 10 s a stuck worker waited.
+        expect(Date.now() - started).toBeLessThan(5000);
+      }
+      await waitFor(() => s.lines().filter((l) => l.probe === id && typeof l.values === 'object').length === 6, 'six logpoint lines');
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
 });

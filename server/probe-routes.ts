@@ -32,7 +32,7 @@ export function requester(req: IncomingMessage, claimed: unknown): string {
   const name = typeof claimed === 'string' && claimed.trim() !== '' ? claimed.trim().slice(0, 100).replace(/[^\x20-\x7e]/g, '?') : 'an unnamed client';
   const agent = (req.headers['user-agent'] ?? '').slice(0, 60).replace(/[^\x20-\x7e]/g, '?');
   const from = req.socket.remoteAddress ?? 'the control socket (unix)';
-  return `${name}${agent ? ` (${agent})` : ''} from ${from}`;
+  return `${name}${agent && agent !== 'tspuma-cli' ? ` (${agent})` : ''} from ${from}`;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -10,6 +10,8 @@ import type { StateFile } from './ctl.js';
 export interface ControlTarget {
   url: string;
   token: string;
+  /** Who is asking (whoAmI), sent with every request for the server's log. */
+  by?: string;
   /** The state file's other fields (inspect_url, running_from), when one was read. */
   state: (StateFile & { inspect_url?: string | null; running_from?: string }) | null;
 }
@@ -73,7 +75,7 @@ export function controlRequest<T>(target: ControlTarget, method: string, path: s
   const unix = /^unix:\/\/(.+)$/.exec(target.url);
   const tcp = new URL(`http://${/^tcp:\/\/(.+)$/.exec(target.url)?.[1] ?? target.url.replace(/^https?:\/\//, '')}`);
   const data = body === undefined ? null : JSON.stringify(body);
-  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, 'user-agent': 'tspuma-cli' };
+  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, 'user-agent': 'tspuma-cli', ...(target.by ? { 'x-tspuma-by': target.by } : {}) };
   if (data !== null) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) });
   const where: http.RequestOptions = unix ? { socketPath: unix[1]! } : { host: tcp.hostname, port: tcp.port };
   return new Promise((resolve, reject) => {

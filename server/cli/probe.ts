@@ -59,7 +59,7 @@ export async function probe(args: string[], io: ProbeOutput = STD): Promise<numb
     else positional.push(a);
   }
   if (!command) usage('a command is needed');
-  const target = controlTarget(flags, usage);
+  const target = { ...controlTarget(flags, usage), by: whoAmI(`probe ${command}`) };
   switch (command) {
     case 'log':
       if (positional.length !== 2) usage('probe log takes FILE:LINE and a template');
@@ -142,6 +142,9 @@ async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): P
   }
 }
 
+/** A reason cut for a table cell (tspuma probe list --json has it whole). */
+const short = (text: string) => (text.length > 48 ? `${text.slice(0, 47)}…` : text);
+
 async function list(target: ControlTarget, asJson: boolean, io: ProbeOutput): Promise<number> {
   const answer = await controlRequest<{ probes: ProbeView[] }>(target, 'GET', '/probes');
   if (answer.status !== 200) return fail('list', answer, io);
@@ -153,7 +156,7 @@ async function list(target: ControlTarget, asJson: boolean, io: ProbeOutput): Pr
   const rows = [['ID', 'KIND', 'LOCATION', 'STATE', 'HITS', 'UNTIL', 'WORKERS', 'SET BY']];
   for (const p of probes) {
     const workers = Object.entries(p.workers).map(([i, w]) => `${i}:${w.state}`).join(',') || '-';
-    rows.push([String(p.id), p.kind, `${p.location}${p.template ? ` ${JSON.stringify(p.template)}` : ''}${p.when ? ` when ${p.when}` : ''}`, p.active ? 'active' : (p.ended ?? 'ended'), `${p.hitsSeen}${p.hits !== null ? `/${p.hits}` : ''}`, p.expiresAt.slice(11, 19), workers, p.setBy]);
+    rows.push([String(p.id), p.kind, `${p.location}${p.template ? ` ${JSON.stringify(p.template)}` : ''}${p.when ? ` when ${p.when}` : ''}`, p.active ? 'active' : short(p.ended ?? 'ended'), `${p.hitsSeen}${p.hits !== null ? `/${p.hits}` : ''}`, p.expiresAt.slice(11, 19), workers, p.setBy]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) io.out(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}\n`);

@@ -119,7 +119,7 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   if (!dump.request) throw replayError(file, `it holds no request (a ${dump.kind} in phase ${dump.phase}, not a request's failure)`);
   const culprit = dump.frames[dump.culprit];
   if (!culprit) throw replayError(file, 'it names no culprit frame to stop at');
-  const target = controlTarget(flags, usage);
+  const target = { ...controlTarget(flags, usage), by: whoAmI('replay') };
   const serverCwd = target.state?.running_from ?? process.cwd();
   const location = `${isAbsolute(culprit.file) ? culprit.file : resolve(serverCwd, culprit.file)}:${culprit.line}`;
   const base = new URL(url ?? (dump.request.headers.host ? `http://${dump.request.headers.host}` : usage('the dump names no Host: give --url')));

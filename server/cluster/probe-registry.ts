@@ -229,6 +229,7 @@ export class ProbeRegistry {
     if (!entry) return null;
     this.active.delete(id);
     if (entry.expiry !== null) this.clock.clearTimeout(entry.expiry);
+    why = why.replace(/\.$/, '');
     entry.view.active = false;
     entry.view.ended = why;
     for (const w of this.listening.values()) w.send({ tspuma: 1, type: 'probe-rm', id });

@@ -99,7 +99,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(new Set(hitsOf(id).map((l) => l.pid)).size).toBe(2);
     // Set from the CLI: who asked and from where, never the token.
     const setLine = s.lines().find((l) => String(l.msg).startsWith(`Probe ${id} set by `))!;
-    expect(setLine.msg).toMatch(/set by \S+@\S+ \(tspuma probe log\) \(tspuma-cli\) from 127\.0\.0\.1/);
+    expect(setLine.msg).toMatch(/set by \S+@\S+ \(tspuma probe log\) from 127\.0\.0\.1: logpoint/);
     expect(s.stdout()).not.toContain(TOKEN);
     expect(s.stdout() + s.stderr()).not.toMatch(/Debugger listening|\* Inspector of/);
   });

@@ -195,6 +195,9 @@ export const ERRORS = {
   TSPUMA_ERR_REPLAY: {
     template: 'Cannot replay {dump}: {problem}.',
   },
+  TSPUMA_ERR_SD_NOTIFY: {
+    template: 'sd_notify: {problem}',
+  },
 } as const satisfies Record<string, { template: string; status?: number }>;
 
 export type ErrorCode = keyof typeof ERRORS;

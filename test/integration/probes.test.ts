@@ -189,4 +189,41 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(r.err).toMatch(new RegExp(`TSPUMA_ERR_PROBE_NO_CODE: examples/express.ts:${INTERFACE_LINE} has no code a probe can stop at in worker \\d .*the nearest lines with code are \\d+ and \\d+`));
     expect((await api<{ probes: ProbeView[] }>('GET', '/probes')).body.probes.filter((p) => p.active)).toEqual([]);
   });
+
+  it('the control app refuses bad probe requests with coded errors, and any without the token', async () => {
+    const bad = await fetch(`${control}/probes`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{"kind": "log",' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: 'TSPUMA_ERR_PROBE_INVALID', error: expect.stringContaining('not JSON') });
+    const writes = await api<{ code: string; error: string }>('POST', '/probes', { kind: 'log', location: `${EXPRESS}:${CHARGE_LINE}`, template: 'x', when: 'order.total = 0' });
+    expect(writes).toMatchObject({ status: 400, body: { code: 'TSPUMA_ERR_PROBE_INVALID', error: expect.stringContaining('`=` at column 13 would change the program') } });
+    const missing = await api<{ code: string }>('POST', '/probes', { kind: 'count', location: 'examples/nope.ts:3' });
+    expect(missing).toMatchObject({ status: 400, body: { code: 'TSPUMA_ERR_PROBE_FILE' } });
+    expect(await api<{ code: string }>('DELETE', '/probes/99')).toMatchObject({ status: 404, body: { code: 'TSPUMA_ERR_PROBE_NOT_FOUND' } });
+    const anonymous = await fetch(`${control}/probes`);
+    expect(anonymous.status).toBe(403);
+  });
+
+  it('a worker added by TTIN and every worker of a phased and of a hot restart get the probe', async () => {
+    const set = await api<ProbeView>('POST', '/probes', { kind: 'count', location: `${EXPRESS}:${CHARGE_LINE}`, by: 'the test' });
+    expect(set.status).toBe(201);
+    const id = set.body.id;
+    const before = Object.values(set.body.workers).map((w) => w.pid);
+    const ctl = (command: string) => fetch(`${control}/${command}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    await ctl('worker-count-up');
+    await waitFor(async () => (await api<ProbeView>('GET', `/probes/${id}`)).body.workers['2']?.state === 'armed', 'worker 2 armed', 20_000);
+    expect((await ctl('phased-restart?wait=1')).status).toBe(200);
+    const after = await waitFor(async () => {
+      const v = (await api<ProbeView>('GET', `/probes/${id}`)).body;
+      const ws = ['0', '1', '2'].map((i) => v.workers[i]);
+      return ws.every((w) => w && w.state === 'armed' && !before.includes(w.pid)) ? ws : null;
+    }, 'every worker of the new phase armed', 30_000);
+    expect(new Set(after.map((w) => w!.pid)).size).toBe(3);
+    const phased = after.map((w) => w!.pid);
+    expect((await ctl('restart?wait=1')).status).toBe(200);
+    await waitFor(async () => {
+      const v = (await api<ProbeView>('GET', `/probes/${id}`)).body;
+      return ['0', '1', '2'].every((i) => v.workers[i]?.state === 'armed' && !phased.includes(v.workers[i]!.pid));
+    }, 'every worker of the hot restart armed', 30_000);
+    await ctl('worker-count-down');
+  });
 });

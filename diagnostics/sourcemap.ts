@@ -1,6 +1,6 @@
 // Source maps: a V8 location (generated code, 0-based) turned into the original .ts file, line
 // and column; reads inline maps (esbuild, tsx) and tsc's .js.map files.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,8 @@ function mapFor(path: string, sourceMapURL?: string): SourceMap | null {
   // source map URL it announced.
   let map: SourceMap | null = findSourceMap(path) ?? null;
   if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
-  if (map === null) {
+  // Checked first: a throw here would pause debug mode's capture (and probes' arming) for nothing.
+  if (map === null && existsSync(`${path}.map`)) {
     try {
       map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
     } catch {

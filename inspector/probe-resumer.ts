@@ -9,19 +9,23 @@ import { Worker } from 'node:worker_threads';
 import { kResumeRequested } from '../server/shared-names.js';
 
 export interface Resumer {
-  /** Asks for the current pause to be resumed: call last in a Debugger.paused handler. */
-  request(): void;
+  /**
+   * Asks for the current pause to be resumed (call last in a Debugger.paused handler): at once,
+   * or, for a pause left to a debugger, after holdMs unless the debugger resumes it first.
+   */
+  request(holdMs?: number): void;
   close(): void;
 }
 
 /** Starts the thread; resolves once its session listens, so no pause goes unanswered. */
 export function startResumer(): Promise<Resumer> {
-  const shared = new SharedArrayBuffer(4);
+  const shared = new SharedArrayBuffer(8);
   const counter = new Int32Array(shared);
   const worker = new Worker(new URL('./probe-resume-thread.js', import.meta.url), { workerData: { shared }, execArgv: [], stdout: false, stderr: false, name: 'tspuma probe resumer' });
   const g = globalThis as Record<symbol, unknown>;
-  /** The handler of the current pause is done and wants it resumed. */
-  const request = () => {
+  /** The handler of the current pause is done: resume it now, or after holdMs unless a debugger does. */
+  const request = (holdMs = 0) => {
+    Atomics.store(counter, 1, Math.max(0, Math.round(holdMs)));
     Atomics.add(counter, 0, 1);
     Atomics.notify(counter, 0);
   };
@@ -29,7 +33,7 @@ export function startResumer(): Promise<Resumer> {
     worker.once('error', reject);
     worker.once('message', () => {
       worker.unref(); // never what keeps the process alive
-      g[kResumeRequested] = request;
+      g[kResumeRequested] = () => request();
       resolve({
         request,
         close: () => {

@@ -36,6 +36,8 @@ export interface ProbeEngineOptions {
   dumpDir: string | null;
   /** probePauseBudget: ms per second. */
   budgetMs: number;
+  /** Longest a replay stop is left to a debugger (kept under workerTimeout, which would kill the worker). */
+  holdMs: number;
   now?: () => number;
 }
 
@@ -320,19 +322,21 @@ export class ProbeEngine {
     if (!ours) return;
     const started = this.now();
     this.pauseStarted = started;
-    let stay = false;
+    /** ms to leave the thread paused for a debugger (replay's stop); 0: resume now. */
+    let hold = 0;
     try {
       const top = params.callFrames[0];
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
         if (armed.spec.when && !armed.whenChecked && !this.checkWhen(armed, top.callFrameId)) continue;
-        stay = this.onHit(armed, params) || stay;
+        hold = Math.max(hold, this.onHit(armed, params));
       }
     } catch (err) {
       this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
     } finally {
-      if (!stay) {
+      if (hold > 0) this.resumer.request(hold);
+      else {
         try {
           this.post('Debugger.resume');
         } catch (err) {
@@ -371,14 +375,14 @@ export class ProbeEngine {
     return { tspuma: 1, type: 'probe-event', index: this.opts.worker, id, ...e };
   }
 
-  /** One hit that paused; true when the thread is to stay paused (replay's breakpoint). */
-  private onHit(armed: Armed, params: Paused): boolean {
+  /** One hit that paused; how long the thread stays paused for a debugger (replay's stop), else 0. */
+  private onHit(armed: Armed, params: Paused): number {
     const spec = armed.spec;
     const top = params.callFrames[0]!;
     const request = this.requestOf(params.callFrames);
     const requestId = request ? String((request as { id?: unknown }).id ?? '') || null : null;
     // Replay's probes stop only for the request it sent.
-    if (spec.requestId !== null && requestId !== spec.requestId) return false;
+    if (spec.requestId !== null && requestId !== spec.requestId) return 0;
     armed.paused++;
     armed.pendingPaused++;
     const done = spec.hits !== null && armed.paused >= spec.hits;
@@ -386,12 +390,16 @@ export class ProbeEngine {
     if (spec.kind === 'log') this.logLine(armed, top.callFrameId, requestId);
     else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
     else if (spec.kind === 'break') {
-      this.opts.log.warn({ probe: spec.id, request: requestId, location: armed.where }, `Probe ${spec.id}: worker ${this.opts.worker} (PID: ${process.pid}) stopped at ${armed.where} for request ${requestId ?? '(none found)'}; it stays paused until the attached debugger resumes it`);
+      const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
+      this.opts.log.warn(
+        { probe: spec.id, request: requestId, location: armed.where, holdMs: hold },
+        `Probe ${spec.id}: worker ${this.opts.worker} (PID: ${process.pid}) stopped at ${armed.where} for request ${requestId ?? '(none found)'}; it stays paused until the attached debugger resumes it, at most ${Math.round(hold / 1000)} s (then it resumes by itself, before workerTimeout)`,
+      );
       this.flush();
       this.event(spec.id, { event: 'paused', requestId });
-      return true;
+      return hold;
     }
-    return false;
+    return 0;
   }
 
   private evaluate(callFrameId: string, expression: string): Evaluated {

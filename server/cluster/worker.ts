@@ -33,7 +33,7 @@ function listenForProbes(options: Options, log: Logger, index: number): void {
     if (!isPrimaryMessage(m) || (m.type !== 'probe-set' && m.type !== 'probe-rm')) return;
     if (!engine && m.type === 'probe-rm') return;
     engine ??= import('../../inspector/probes.js').then(
-      ({ ProbeEngine }) => ProbeEngine.start({ worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget }),
+      ({ ProbeEngine }) => ProbeEngine.start({ worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget, holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000 }),
       (err: Error) => {
         log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`);
         return null;

@@ -34,7 +34,8 @@ async function failingOrder(coupon: string): Promise<Dump> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
   state = join(dir, 'tspuma.state');
-  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5 };\n');
+  // workerTimeout 8 s: a replay stop left to a debugger lasts at most 6 s (two check-ins less).
+  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5, workerTimeout: 8 };\n');
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'replay-token-0123456789', '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   discovery = await discoveryUrl(s);
   await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).length === 3, 'both workers listed');
@@ -133,4 +134,24 @@ describe('tspuma replay DUMP.json', () => {
       await Promise.all(clients.map((c) => c.close()));
     }
   });
+
+  it('a replay stop the debugger never resumes ends by itself before workerTimeout, and the worker is not killed', async () => {
+    const port = Number(new URL(discovery).port);
+    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    try {
+      for (const c of clients) await c.Debugger.enable({});
+      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted');
+      const pids = s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length;
+      const replay = run(['replay', fileOf(dump), '-S', state]);
+      const code = await replay.exited;
+      expect(code, replay.stderr()).toBe(0);
+      expect(replay.stdout()).toMatch(/worker \d stopped at examples\/express\.ts:\d+/);
+      expect(replay.stderr()).toContain('answered 500');
+      expect(s.lines().some((l) => String(l.msg).includes('at most 6 s (then it resumes by itself, before workerTimeout)'))).toBe(true);
+      expect(s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length).toBe(pids);
+      expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_WORKER_TIMEOUT')).toBe(false);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  }, 40_000);
 });

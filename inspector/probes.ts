@@ -159,6 +159,11 @@ export class ProbeEngine {
     return result as T;
   }
 
+  /** Probes armed (or pending) here. */
+  get size(): number {
+    return this.probes.size;
+  }
+
   handle(message: PrimaryMessage): void {
     if (this.closed) return;
     if (message.type === 'probe-set') this.arm(message.probe);
@@ -538,6 +543,7 @@ export class ProbeEngine {
       /* gone */
     }
     this.resumer.close();
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
   }
 }
 

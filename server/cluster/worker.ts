@@ -28,18 +28,26 @@ function send(message: WorkerMessage): void {
  * the hello asks the primary for every probe already set (a respawned or restarted worker).
  */
 function listenForProbes(options: Options, log: Logger, index: number): void {
-  let engine: Promise<ProbeEngine | null> | null = null;
+  let engine: ProbeEngine | null = null;
+  // One message at a time: the engine starts (its resumer thread) before the first is handled.
+  let queue = Promise.resolve();
   process.on('message', (m: unknown) => {
     if (!isPrimaryMessage(m) || (m.type !== 'probe-set' && m.type !== 'probe-rm')) return;
-    if (!engine && m.type === 'probe-rm') return;
-    engine ??= import('../../inspector/probes.js').then(
-      ({ ProbeEngine }) => ProbeEngine.start({ worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget, holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000 }),
-      (err: Error) => {
-        log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`);
-        return null;
-      },
-    );
-    void engine.then((e) => e?.handle(m));
+    queue = queue
+      .then(async () => {
+        if (!engine && m.type === 'probe-rm') return;
+        engine ??= await (await import('../../inspector/probes.js')).ProbeEngine.start({
+          worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
+          holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
+        });
+        engine.handle(m);
+        // The last probe gone: the session, its breakpoints and the resumer thread go too.
+        if (engine.size === 0) {
+          engine.close();
+          engine = null;
+        }
+      })
+      .catch((err: Error) => log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`));
   });
   send({ tspuma: 1, type: 'probe-hello', index });
 }

@@ -225,5 +225,5 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
       return ['0', '1', '2'].every((i) => v.workers[i]?.state === 'armed' && !phased.includes(v.workers[i]!.pid));
     }, 'every worker of the hot restart armed', 30_000);
     await ctl('worker-count-down');
-  });
+  }, 90_000);
 });

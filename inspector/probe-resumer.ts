@@ -14,7 +14,8 @@ export interface Resumer {
    * or, for a pause left to a debugger, after holdMs unless the debugger resumes it first.
    */
   request(holdMs?: number): void;
-  close(): void;
+  /** Ends the thread; resolves once it is gone (its session with it). */
+  close(): Promise<void>;
 }
 
 /** Starts the thread; resolves once its session listens, so no pause goes unanswered. */
@@ -36,9 +37,9 @@ export function startResumer(): Promise<Resumer> {
       g[kResumeRequested] = () => request();
       resolve({
         request,
-        close: () => {
+        close: async () => {
           delete g[kResumeRequested];
-          void worker.terminate();
+          await worker.terminate();
         },
       });
     });

@@ -531,8 +531,9 @@ export class ProbeEngine {
     if (hits.length > 0) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits });
   }
 
-  close(): void {
-    if (this.closed) return;
+  /** Disarms everything and ends the session; resolves once the resumer thread is gone too. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     clearInterval(this.report);
     this.flush();
@@ -542,8 +543,8 @@ export class ProbeEngine {
     } catch {
       /* gone */
     }
-    this.resumer.close();
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
+    return this.resumer.close();
   }
 }
 

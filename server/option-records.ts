@@ -275,9 +275,9 @@ export const RECORDS = {
     doc: 'Cluster: the most probes set at once; one more is refused with `TSPUMA_ERR_PROBE_LIMIT`.',
   }),
   probePauseBudget: option({
-    default: 50,
+    default: 200,
     check: integer(1, 1000, 'a number of milliseconds from 1 to 1000'),
-    doc: 'Cluster: milliseconds per second a worker may spend paused for logpoints and snapshots; past it, each probe that paused it in that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume).',
+    doc: 'Cluster: milliseconds per second a worker may spend paused for logpoints and snapshots (200: probes never take more than a fifth of a worker); past it, each probe that paused it in that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume).',
   }),
   probeSnapshotRate: option({
     default: 1,

@@ -27,7 +27,7 @@ function send(message: WorkerMessage): void {
  * server with no probe set runs none of their code. Listening starts before the app loads, and
  * the hello asks the primary for every probe already set (a respawned or restarted worker).
  */
-function listenForProbes(options: Options, log: Logger, index: number): void {
+function listenForProbes(options: Options, log: Logger, index: number): () => Promise<void> {
   let engine: ProbeEngine | null = null;
   // One message at a time: the engine starts (its resumer thread) before the first is handled.
   let queue = Promise.resolve();
@@ -43,13 +43,21 @@ function listenForProbes(options: Options, log: Logger, index: number): void {
         engine.handle(m);
         // The last probe gone: the session, its breakpoints and the resumer thread go too.
         if (engine.size === 0) {
-          engine.close();
+          const closing = engine.close();
           engine = null;
+          await closing;
         }
       })
       .catch((err: Error) => log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`));
   });
   send({ tspuma: 1, type: 'probe-hello', index });
+  // At stop: the resumer thread's session would make Node wait at exit ("Waiting for the debugger to disconnect...").
+  return () =>
+    (queue = queue.then(async () => {
+      const closing = engine?.close();
+      engine = null;
+      await closing;
+    }));
 }
 
 /** Boots the worker; resolves with the exit code once it has stopped. */
@@ -57,7 +65,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   const log = baseLog.child({ worker: index });
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
-  listenForProbes(options, log, index);
+  const closeProbes = listenForProbes(options, log, index);
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
     const url = openInspector(options.inspect, { kind: 'worker', index }, log);
@@ -99,6 +107,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       // Keep-alive clients get a moment to send their next request (answered with
       // Connection: close) so a restart under load fails none.
       await server.shutdown({ lingerMs: LINGER_MS });
+      await closeProbes();
       if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
       resolve(0);
     };

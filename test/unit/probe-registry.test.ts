@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { PrimaryMessage, WorkerMessage } from '../../server/cluster/messages.js';
+import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
 import { ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
 import { checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../inspector/probe-spec.js';
 import { captureLogger } from '../helpers/server.js';
@@ -39,7 +39,7 @@ function setup(limits: Partial<ConstructorParameters<typeof ProbeRegistry>[1]> =
   const registry = new ProbeRegistry(logs.logger, { max: 3, expirySeconds: 900, logRate: 100, snapshotRate: 1, ...limits }, clock);
   const workers = [new FakeProbeWorker(0, 100), new FakeProbeWorker(1, 101)];
   for (const w of workers) registry.onMessage(w, { tspuma: 1, type: 'probe-hello', index: w.index });
-  const answer = (w: FakeProbeWorker, m: Omit<Extract<WorkerMessage, { type: 'probe-state' }>, 'tspuma' | 'type' | 'index'>) => registry.onMessage(w, { tspuma: 1, type: 'probe-state', index: w.index, ...m } as WorkerMessage);
+  const answer = (w: FakeProbeWorker, m: { id: number } & ProbeArmState) => registry.onMessage(w, { tspuma: 1, type: 'probe-state', index: w.index, ...m });
   return { clock, logs, registry, workers, answer };
 }
 

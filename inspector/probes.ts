@@ -23,7 +23,7 @@ import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
 import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
-import { PROBE_GATE_KEY, locationText, parseTemplate, v8Condition, type ProbeSpec, type TemplatePart } from './probe-spec.js';
+import { PROBE_GATE_KEY, locationText, parseTemplate, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {

@@ -3,7 +3,7 @@
 // names plus the address it came from; the token is never logged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
-import type { ProbeRequest } from '../inspector/probe-spec.js';
+import type { ProbeRequest } from './probe-spec.js';
 
 /** Largest JSON body a probe request may have. */
 const MAX_BODY = 64 * 1024;

@@ -1,7 +1,7 @@
 // `tspuma probe log|snapshot|count|list|rm`: sets, watches and removes probes on a running
 // cluster through its control app (server/probe-routes.ts), found like `tspuma ctl` finds it.
 import { TspumaError } from '../errors.js';
-import { parseDuration, type ProbeKind, type ProbeRequest } from '../../inspector/probe-spec.js';
+import { parseDuration, type ProbeKind, type ProbeRequest } from '../probe-spec.js';
 import type { ProbeView } from '../cluster/probe-registry.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI, type ControlTarget } from './control-client.js';
 

@@ -11,7 +11,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Dump } from '../../diagnostics/model.js';
 import { REDACTED } from '../../diagnostics/redact.js';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { parseDuration, type ProbeRequest } from '../../inspector/probe-spec.js';
+import { parseDuration, type ProbeRequest } from '../probe-spec.js';
 import type { ProbeView } from '../cluster/probe-registry.js';
 import { TspumaError } from '../errors.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI } from './control-client.js';

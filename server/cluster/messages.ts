@@ -1,7 +1,7 @@
 // The one union of messages between the cluster primary and its workers, sent over
 // node:cluster's IPC channel. Stats travel as structured data.
 import type { Stats } from '../server.js';
-import type { ProbeSpec } from '../../inspector/probe-spec.js';
+import type { ProbeSpec } from '../probe-spec.js';
 
 /** What a worker says about one probe after arming it (or trying to). */
 export type ProbeArmState =

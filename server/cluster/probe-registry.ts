@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import type { PrimaryMessage, WorkerMessage } from './messages.js';
-import { PROBE_BOUNDS, PROBE_KINDS, checkReadOnly, locationText, parseLocation, parseTemplate, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../../inspector/probe-spec.js';
+import { PROBE_BOUNDS, PROBE_KINDS, checkReadOnly, locationText, parseLocation, parseTemplate, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../probe-spec.js';
 
 /** A running worker, as the registry sees it. */
 export interface ProbeWorker {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
 import { ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
-import { checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../inspector/probe-spec.js';
+import { checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../server/probe-spec.js';
 import { captureLogger } from '../helpers/server.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 

@@ -2,7 +2,7 @@
 // CLI, the control app, the primary and the workers agree on it; and the checks every layer
 // shares: FILE:LINE, templates, read-only expressions, durations. Imports nothing heavy: the
 // primary and the CLI load it, a worker only once a probe is set.
-import { TspumaError } from '../server/errors.js';
+import { TspumaError } from './errors.js';
 
 export const PROBE_KINDS = ['log', 'snapshot', 'count', 'break'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];

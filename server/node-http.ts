@@ -16,7 +16,9 @@ const kBodyExpected = Symbol('tspuma.bodyExpected');
 /** The server's state for the request a response answers (null until the request is admitted). */
 export const kRequestState = Symbol('tspuma.requestState');
 
-const isContentType = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
+/** The two usual spellings compare without lowercasing (toLowerCase was a tenth of tspuma's own cost per response). */
+const isContentType = (name: unknown): boolean =>
+  name === 'content-type' || name === 'Content-Type' || (typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type');
 
 /** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
 function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
@@ -56,10 +58,41 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   return this;
 }
 
+/** The response-close handler (setResponseCloseHandler), one per process. */
+let onResponseClose: ((res: http.ServerResponse) => void) | null = null;
+
+const emit = http.ServerResponse.prototype.emit;
+
 /**
- * node:http's response, with writeHeadChecked as an own method: Express gives each response its
- * own prototype (app.response, over ServerResponse's), which a method on this class's prototype
- * would not survive.
+ * emit, which sees a response's `close` (however it came: finished, destroyed by the app, the
+ * client gone) and hands it to the close handler before any listener runs: the server learns
+ * that a response ended without a listener, and its closure, added to every response. Arguments
+ * are passed on as they came (listeners may look at their count).
+ */
+function emitChecked(this: TspumaResponse, event: string | symbol, a?: unknown, b?: unknown): boolean {
+  if (event === 'close' && onResponseClose !== null) onResponseClose(this);
+  switch (arguments.length) {
+    case 1:
+      return emit.call(this, event);
+    case 2:
+      return emit.call(this, event, a);
+    case 3:
+      return emit.call(this, event, a, b);
+    default:
+      // eslint-disable-next-line prefer-rest-params
+      return Reflect.apply(emit, this, arguments) as boolean;
+  }
+}
+
+/** Called (set once per process) with each response that closes, before its own 'close' listeners. */
+export function setResponseCloseHandler(handler: (this: void, res: http.ServerResponse) => void): void {
+  onResponseClose = handler;
+}
+
+/**
+ * node:http's response, with writeHeadChecked and emitChecked as own methods: Express gives each
+ * response its own prototype (app.response, over ServerResponse's), which a method on this
+ * class's prototype would not survive.
  */
 export class TspumaResponse extends http.ServerResponse {
   declare [kRequestState]: unknown;
@@ -73,16 +106,44 @@ export class TspumaResponse extends http.ServerResponse {
     this[kRequestState] = null;
     this[kBodyExpected] = false;
     (this as { writeHead: unknown }).writeHead = writeHeadChecked;
+    (this as { emit: unknown }).emit = emitChecked;
   }
 }
-/** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
+/** Where a request keeps its id (request-id.ts): undefined until something reads or assigns `req.id`. */
+export const kRequestId = Symbol('tspuma.requestId');
+
+/** node:http's request, with its id's field from birth: one shape for every request. */
 export class TspumaRequest extends http.IncomingMessage {
-  declare id: string;
+  declare [kRequestId]: unknown;
 
   constructor(socket: net.Socket) {
     super(socket);
-    this.id = '';
+    this[kRequestId] = undefined;
   }
+}
+
+/**
+ * `req.id` of every request node:http builds for tspuma, made by `make` when first read (most apps
+ * never read it: nothing is made for them). An accessor on IncomingMessage.prototype, not on
+ * TspumaRequest's: Express replaces a request's prototype with one that inherits from
+ * IncomingMessage.prototype. Assigning `req.id` (pino-http does) stores the value. Messages
+ * tspuma did not build (node:http client responses) read undefined, as before, and an assignment
+ * gives them an own property, as before.
+ */
+export function defineRequestId(make: (req: http.IncomingMessage) => string): void {
+  Object.defineProperty(http.IncomingMessage.prototype, 'id', {
+    configurable: true,
+    enumerable: false,
+    get(this: TspumaRequest): unknown {
+      if (!(kRequestId in this)) return undefined;
+      const id = this[kRequestId];
+      return id !== undefined ? id : (this[kRequestId] = make(this));
+    },
+    set(this: TspumaRequest, value: unknown): void {
+      if (kRequestId in this) this[kRequestId] = value;
+      else Object.defineProperty(this, 'id', { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
 }
 
 /** Called (set once per process: no closure per response) when a head says `text/event-stream`. */

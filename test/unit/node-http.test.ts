@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   SERVER_OPTIONS,
   TspumaRequest,
+  kRequestId,
   TspumaResponse,
   closeAfterResponse,
   closeLingering,
@@ -45,7 +46,7 @@ describe('node:http internals used by node-http.ts', () => {
   it('builds requests and responses from the IncomingMessage and ServerResponse classes in the server options', async () => {
     const seen: boolean[] = [];
     const port = await serve((req, res) => {
-      seen.push(req instanceof TspumaRequest, res instanceof TspumaResponse, (req as TspumaRequest).id === '');
+      seen.push(req instanceof TspumaRequest, res instanceof TspumaResponse, kRequestId in req && (req as TspumaRequest)[kRequestId] === undefined);
       res.end('ok');
     }, SERVER_OPTIONS);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');

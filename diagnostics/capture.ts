@@ -11,6 +11,8 @@ import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
 import { THROWN_KEY, kThrown } from '../server/shared-names.js';
+import { fileURLToPath } from 'node:url';
+import { originOf } from './culprit.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -41,12 +43,13 @@ export interface CaptureLimits {
 }
 
 /**
- * Scripts V8 does not pause in for a caught exception (nor for an uncaught one whose every frame
- * is in them): node internals and installed packages. A library that throws and catches on
- * every request then costs nothing, and a re-emit inside node:events or the streams does not
- * pause again.
+ * No script is blackboxed for pausing: a throw inside node's code or an installed package, under
+ * an app frame (a strict template, a validator, `createDecipheriv` with a bad key), is paused at
+ * and captured with the values of the app frames below it. Whose code a frame is decides how a
+ * dump shows it (culprit, one line or in full), never whether values are taken. A throw with no
+ * app frame under it is resumed at once and not counted (see onPaused).
  */
-export const BLACKBOX_PATTERNS = ['^node:', '/node_modules/'];
+export const BLACKBOX_PATTERNS: string[] = [];
 /** Primitive values thrown or rejected recently, matched by value when reported. */
 const PRIMITIVES_KEPT = 32;
 /** URL prefix of this folder's compiled files. */
@@ -55,6 +58,29 @@ const OWN_URL = new URL('./', import.meta.url).href;
 /** A script URL in node internals, an installed package or nowhere: not where a failure starts. */
 export function isLibraryUrl(url: string): boolean {
   return url === '' || url.startsWith('node:') || url.includes('/node_modules/');
+}
+
+/** Whose code a script URL is (app, tspuma, node, dependency), as a dump names it. */
+function urlOrigin(url: string): 'app' | 'tspuma' | 'library' {
+  if (isLibraryUrl(url)) return 'library';
+  if (url.startsWith(OWN_URL)) return 'tspuma';
+  let file = url;
+  if (url.startsWith('file:')) {
+    try {
+      file = fileURLToPath(url);
+    } catch {
+      return 'app';
+    }
+  }
+  return originOf(file) === 'tspuma' ? 'tspuma' : 'app';
+}
+
+/** What a pause's stack holds: the first app frame, the first frame that is not a library's, and who threw. */
+interface StackOwners {
+  /** Index of the first frame in the app's own code, or -1. */
+  app: number;
+  /** Index of the first frame that is the app's or tspuma's (not node's, not a package's), or -1. */
+  own: number;
 }
 
 export interface CapturerDeps {
@@ -231,14 +257,19 @@ export class Capturer {
     this.backoffTimer.unref();
   }
 
-  /** The first frame in code that is not a library's nor this folder's, or -1. */
-  private firstOwnFrame(callFrames: CallFrame[]): number {
+  /** The first app frame and the first frame that is the app's or tspuma's (this folder's frames skipped). */
+  private owners(callFrames: CallFrame[]): StackOwners {
+    let own = -1;
     for (let i = 0; i < callFrames.length; i++) {
       const cf = callFrames[i]!;
       const url = cf.url || this.scripts.get(cf.location.scriptId)?.url || '';
-      if (!isLibraryUrl(url) && !url.startsWith(OWN_URL)) return i;
+      if (url.startsWith(OWN_URL)) continue;
+      const origin = urlOrigin(url);
+      if (origin === 'library') continue;
+      if (own < 0) own = i;
+      if (origin === 'app') return { app: i, own };
     }
-    return -1;
+    return { app: -1, own };
   }
 
   private onPaused(params: PausedParams): void {
@@ -251,39 +282,50 @@ export class Capturer {
     // The deliberate throw that photographs a listen() call: not a failure, so not timed.
     const snapshot = params.data?.className === 'SnapshotMarker';
     try {
-      // Blackboxing spares most library throws; one with no frame of the app's (a library's
-      // promise rejected from its own code, a loader's probes at boot) is resumed at once, and
-      // does not count towards the rate: a loader throwing at boot must not switch pausing off
-      // for the app's first failure.
-      const own = this.firstOwnFrame(params.callFrames);
-      if (own < 0) {
-        this.stats.skipped++;
-        return;
-      }
-      // Every other pause counts towards the budget: past the rate, pausing goes off for a backoff.
-      if (!this.budget.admit()) {
-        this.stats.throttled++;
-        this.trip();
-        return;
-      }
+      const { app, own } = this.owners(params.callFrames);
       if (snapshot) {
+        if (own < 0) return;
         this.lastSnapshot = this.build(params);
         built = true;
         this.stats.captures++;
         return;
       }
+      // With no app frame on the stack, a throw is node's, a package's (a promise rejected from
+      // its own code, an evaluation a DevTools client ran) or tspuma's own (a port-holder scan
+      // reading /proc, a probe at boot): resumed at once and never counted towards the rate, so
+      // none of it can switch pausing off for the app's first failure. tspuma's own throws are
+      // captured only when they are the failure a dump is for: a coded error (a bad option, a
+      // listen error) or a throw inside a phase tspuma dumps (a deadline sweep, a hook).
+      if (app < 0) {
+        const phase = this.phases[this.phases.length - 1];
+        const tspumaFailure = own >= 0 && (params.data?.className === 'TspumaError' || (phase !== undefined && phase !== 'app'));
+        if (!tspumaFailure) {
+          this.stats.skipped++;
+          return;
+        }
+      }
       const thrown = this.thrownValue(params.data);
       const isObject = thrown !== null && (typeof thrown === 'object' || typeof thrown === 'function');
-      // The first throw wins: a re-throw, a re-emit or a re-rejection of the same error only counts.
+      // The first throw wins: a re-throw, a re-emit or a re-rejection of the same error only
+      // counts, and is not held against the rate (node:events and the streams re-throw).
       if (isObject && (this.byError.has(thrown as object) || this.repeatSite.has(thrown as object))) {
         this.stats.rethrows++;
         return;
       }
+      // Every throw with an app frame counts towards the budget: past the rate, pausing goes off
+      // for a backoff. tspuma's own failures (boot, a sweep) are not the app's and never count.
+      if (app >= 0 && !this.budget.admit()) {
+        this.stats.throttled++;
+        this.trip();
+        return;
+      }
       const record = this.deps.context?.();
-      const at = params.callFrames[own]!.location;
+      const top = params.callFrames[0]!.location;
+      const at = params.callFrames[app >= 0 ? app : own]!.location;
       // Keyed by where the error was made too: a catch-all that re-throws (an error middleware)
-      // throws many errors made elsewhere at one line, and each is its own failure.
-      const key = `${at.scriptId}:${at.lineNumber}:${at.columnNumber}${isObject ? `|${madeLine(thrown)}` : ''}`;
+      // throws many errors made elsewhere at one line, and each is its own failure. And by the
+      // frame that threw: node's code or a package throwing under one app line for two reasons.
+      const key = `${top.scriptId}:${top.lineNumber}:${top.columnNumber}|${at.scriptId}:${at.lineNumber}:${at.columnNumber}${isObject ? `|${madeLine(thrown)}` : ''}`;
       let capture: Capture | null = null;
       let site: string | null = null;
       if (this.budget.site(key) === 'repeat') {
@@ -297,6 +339,8 @@ export class Capturer {
         this.stats.captures++;
         if (this.siteKeys.size > 10_000) this.siteKeys.clear();
         this.siteKeys.set(key, capture.site);
+        this.bySite.set(capture.site, capture);
+        if (this.bySite.size > 1000) this.bySite.delete(this.bySite.keys().next().value!);
         if (isObject) this.byError.set(thrown as object, capture);
       }
       if (!isObject) {
@@ -319,6 +363,14 @@ export class Capturer {
         if (built) this.captureTimes.add(ms);
       }
     }
+  }
+
+  /** Dump site -> the latest capture taken there (a cause thrown at a site captured earlier in the window). */
+  private readonly bySite = new Map<string, Capture>();
+
+  /** The capture taken at a dump site (`file:line`) in the current window, if any. */
+  captureAt(site: string): Capture | undefined {
+    return this.bySite.get(site);
   }
 
   /** V8 site (script:line:column) -> the dump site key of its capture. */
@@ -353,7 +405,8 @@ export class Capturer {
       scripts: this.scripts,
       skipUrl: OWN_URL, // the diagnostics layer's own frames (scope, snapshot)
       // The whole answer: a function's internal [[FunctionLocation]] names where it is defined.
-      properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
+      properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[]; privateProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
+      call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
     });
     const phase = this.phases[this.phases.length - 1] ?? 'app';
     // Dumps are grouped by the culprit's line: a throw re-emitted by node:events or a stream

@@ -5,7 +5,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
 import { culpritIndex, isServerFile } from './culprit.js';
 import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type Shown } from './model.js';
-import type { Redactor } from './redact.js';
+import { redactDeep, scrubRemembered, type Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
@@ -24,6 +24,8 @@ export interface DumpContext {
   worker?: number | null;
   /** The capture of another error's first throw (causes, AggregateError members). */
   lookup?: (err: unknown) => Capture | undefined;
+  /** The capture taken at a site (`file:line`) in the current window: a cause thrown where an earlier throw was captured. */
+  lookupSite?: (site: string) => Capture | undefined;
   /** The status the app answered with itself (a framework caught the throw). */
   response?: { status: number };
   /** How the failure reached tspuma, when that is not plain (see Dump.note). */
@@ -45,6 +47,22 @@ function chainOf(err: unknown): unknown[] {
     cur = cur.cause as { cause?: unknown } | null;
   }
   return chain;
+}
+
+/**
+ * An error that aggregates others: the built-in AggregateError (Promise.any), and the classes of
+ * packages that predate it or wrap it (aggregate-error, p-any, bluebird), known by their `errors` list.
+ */
+export function isAggregate(err: unknown): boolean {
+  if (err instanceof AggregateError) return true;
+  if (err === null || typeof err !== 'object') return false;
+  let list: unknown;
+  try {
+    list = (err as { errors?: unknown }).errors;
+  } catch {
+    return false;
+  }
+  return Array.isArray(list) && list.length > 0 && list.some((m) => m instanceof Error) && /Aggregate|Error/.test(String((err as { name?: unknown }).name ?? ''));
 }
 
 const isAppFrame = (f: { file: string; library?: boolean }) => !f.library && !isServerFile(f.file);
@@ -85,10 +103,49 @@ function shown(v: unknown): Shown {
 const RESOLUTION_MS = 20;
 const lateness = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
 
+/**
+ * Redaction follows the value: a value redacted anywhere in this capture (a local named
+ * `password`, a header) is replaced wherever else it appears in the dump (a local `pw`, another
+ * object's property, the message, the culprit's source line). Strings only; numbers stay.
+ */
+function scrubDump(dump: Dump): Dump {
+  let changed = false;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      const s = scrubRemembered(v);
+      if (s !== v) changed = true;
+      return s;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) if (k !== 'redactions') o[k] = walk(o[k]);
+    }
+    return v;
+  };
+  walk(dump);
+  if (changed) dump.redactions.push('values seen redacted elsewhere in this capture');
+  return dump;
+}
+
 let lastId = 0;
 /** Dump ids are per process, shared by every builder (failures, live stacks, autopsies). */
 export function nextDumpId(): number {
   return ++lastId;
+}
+
+/** Whose code threw, above the culprit: "node's code" or "the package NAME". */
+function whoseCode(f: DumpFrame): string {
+  if (f.origin === 'node' || f.file.startsWith('node:') || f.file === '') return "node's code";
+  const m = /node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(f.file);
+  return m ? `the package ${m[1]!.replace('\\', '/')}` : 'a dependency';
+}
+
+/** The note of a throw inside node's code or a package, under the culprit (an app frame): who threw, and whose values are shown. */
+function thrownBy(frames: DumpFrame[], culprit: number): string {
+  const top = frames[0]!;
+  const app = frames[culprit]!;
+  return `thrown inside ${whoseCode(top)} (${top.function} at ${top.file}:${top.line}:${top.column}), called from ${app.function} at ${app.file}:${app.line}: the values are the app frames' at that call`;
 }
 
 export class DumpBuilder {
@@ -113,16 +170,20 @@ export class DumpBuilder {
         out['…'] = { summary: `${Object.keys(err).length - MAX_ERROR_FIELDS} more` };
         break;
       }
-      if (this.redactor.isSecretName(key)) {
+      let raw: unknown;
+      try {
+        raw = (err as Record<string, unknown>)[key];
+      } catch {
+        continue; // a throwing getter
+      }
+      if (this.redactor.isSecretKey(key)) {
+        if (raw !== undefined && raw !== null) redactDeep({ [key]: raw }, this.redactor); // remembered: redaction follows the value
         out[key] = '[redacted]';
         redactions.push(`error field ${key}`);
         continue;
       }
-      const value = shown((err as Record<string, unknown>)[key]);
-      // An object field is shown as its JSON, which the value rules redact like a JSON body.
-      if (typeof value === 'string') out[key] = this.redactor.query(value, redactions, `error field ${key}`);
-      else if (value !== null && typeof value === 'object') out[key] = { summary: this.redactor.query(value.summary, redactions, `error field ${key}`) };
-      else out[key] = value;
+      // Redacted at every level before it is summarised (an axios error's config.headers.authorization).
+      out[key] = shown(redactDeep(raw, this.redactor, redactions, `error field ${key}`));
     }
     return n > 0 ? out : null;
   }
@@ -158,7 +219,7 @@ export class DumpBuilder {
     // An AggregateError (Promise.any) is raised by the runtime: its first captured member's throw explains it.
     let framesFromMember = -1;
     const listed = (errIn as { errors?: unknown } | null)?.errors;
-    if (!capture && !ctx.capture && errIn instanceof AggregateError && Array.isArray(listed)) {
+    if (!capture && !ctx.capture && isAggregate(errIn) && Array.isArray(listed)) {
       framesFromMember = listed.slice(0, MAX_MEMBERS).findIndex((m) => lookup(m) !== undefined);
       if (framesFromMember >= 0) {
         err = listed[framesFromMember];
@@ -176,6 +237,7 @@ export class DumpBuilder {
     }
     const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit (an app frame first) and its source line
     const top = frames[culprit] ?? frames[0];
+    const thrownInside = capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;
     const req = ctx.request ?? null;
     let context: Record<string, Shown> | undefined;
     if (ctx.context) {
@@ -197,7 +259,10 @@ export class DumpBuilder {
       ...info,
       ...(fields ? { fields } : {}),
       message: this.redactor.query(info.message, redactions, 'error message'),
-      causes: info.causes.map((c, i) => ({ ...c, message: this.redactor.query(c.message, redactions, `cause ${i + 1}`), ...this.whereThrown(chain[i + 1], lookup) })),
+      causes: info.causes.map((c, i) => {
+        const causeFields = this.errorFields(chain[i + 1], redactions);
+        return { ...c, message: this.redactor.query(c.message, redactions, `cause ${i + 1}`), ...(causeFields ? { fields: causeFields } : {}), ...this.whereThrown(chain[i + 1], lookup, ctx.lookupSite) };
+      }),
     };
     const members = this.members(errIn, lookup, redactions, framesFromMember);
     const mem = process.memoryUsage();
@@ -232,24 +297,30 @@ export class DumpBuilder {
       ...(members ? { members } : {}),
       ...(framesFromMember >= 0 ? { framesFromMember } : {}),
       ...(ctx.response ? { response: ctx.response } : {}),
-      ...(ctx.note ? { note: ctx.note } : {}),
+      ...(ctx.note || thrownInside ? { note: ctx.note ?? thrownInside } : {}),
       ...(ctx.inFlight && ctx.inFlight.length > 0 ? { inFlight: ctx.inFlight } : {}),
     };
-    return dump;
+    return scrubDump(dump);
   }
 
   /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */
-  private whereThrown(cause: unknown, lookup: (e: unknown) => Capture | undefined): { site?: string; captured: boolean } {
-    const c = lookup(cause);
-    const frames = c ? fromCapture(c) : stackFrames(cause, this.frameCap);
+  private whereThrown(cause: unknown, lookup: (e: unknown) => Capture | undefined, lookupSite?: (site: string) => Capture | undefined): { site?: string; captured: boolean; values?: Record<string, Shown> } {
+    const own = lookup(cause);
+    const frames = own ? fromCapture(own) : stackFrames(cause, this.frameCap);
     const at = frames[culpritIndex(frames)];
-    return { ...(at ? { site: `${at.file}:${at.line}` } : {}), captured: Boolean(c) };
+    const site = at ? `${at.file}:${at.line}` : undefined;
+    // Not captured itself (a repeat of its site in the window, a retry's later attempt): the
+    // capture of the first throw at that same site, in this request or window, has its values.
+    const c = own ?? (site ? lookupSite?.(site) : undefined);
+    const cf = c ? c.frames[culpritIndex(c.frames)] : undefined;
+    const values = cf && Object.keys(cf.locals).length > 0 ? cf.locals : undefined;
+    return { ...(site ? { site } : {}), captured: Boolean(c), ...(values ? { values } : {}) };
   }
 
   /** An AggregateError's members (Promise.any, Promise.allSettled users), each with its own throw's capture. */
   private members(err: unknown, lookup: (e: unknown) => Capture | undefined, redactions: string[], shown: number): DumpMember[] | null {
     const list = (err as { errors?: unknown } | null)?.errors;
-    if (!(err instanceof AggregateError) || !Array.isArray(list)) return null;
+    if (!isAggregate(err) || !Array.isArray(list)) return null;
     return list.slice(0, MAX_MEMBERS).map((m, i) => {
       const c = lookup(m);
       if (c && i !== shown) redactions.push(...c.redactions.map((r) => `${r} of member ${i}`)); // the shown member's are the dump's own
@@ -259,7 +330,7 @@ export class DumpBuilder {
       const info = errorInfo(m);
       const at = frames[culprit];
       return {
-        error: { ...info, message: this.redactor.query(info.message, redactions, `member ${i} message`), causes: [] },
+        error: { ...info, message: this.redactor.query(info.message, redactions, `member ${i} message`), causes: [], ...((f) => (f ? { fields: f } : {}))(this.errorFields(m, redactions)) },
         ...(at ? { site: `${at.file}:${at.line}` } : {}),
         captured: Boolean(c),
         culprit,

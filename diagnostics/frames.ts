@@ -5,6 +5,8 @@ import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { originOf } from './finish.js';
 import { original, type Original } from './sourcemap.js';
+import { rememberSecret, REDACTED } from './redact.js';
+import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';
 
 export interface RemoteObject {
   type: string;
@@ -14,7 +16,13 @@ export interface RemoteObject {
   unserializableValue?: string;
   description?: string;
   objectId?: string;
-  preview?: { overflow: boolean; properties: { name: string; type: string; value?: string; subtype?: string }[] };
+  preview?: { overflow: boolean; properties: { name: string; type: string; value?: string; subtype?: string }[]; entries?: { key?: PreviewValue; value: PreviewValue }[] };
+}
+/** A value inside V8's object preview (a Map's or Set's entry). */
+interface PreviewValue {
+  type: string;
+  subtype?: string;
+  description?: string;
 }
 export interface Scope {
   type: string;
@@ -34,7 +42,7 @@ export interface PropertyDescriptor {
   value?: RemoteObject;
 }
 /** Runtime.getProperties' answer: its `result`, or all of it (then functions get their location). */
-export type PropertiesAnswer = PropertyDescriptor[] | { result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] };
+export type PropertiesAnswer = PropertyDescriptor[] | { result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[]; privateProperties?: PropertyDescriptor[] };
 
 export interface CapturedFrame extends Original {
   function: string;
@@ -61,6 +69,12 @@ export interface ReadOptions {
    * remote readers (an id that was not prefetched answers []).
    */
   properties(objectId: string): PropertiesAnswer;
+  /**
+   * Runs a function declaration on an object and returns its result by value (same-thread
+   * captures only: Maps, Sets, bytes, URLs and Dates are read this way); absent for remote readers,
+   * which show V8's preview instead.
+   */
+  call?(objectId: string, functionDeclaration: string): unknown;
 }
 
 const MAX_LOCALS = 24;
@@ -83,7 +97,7 @@ const TELLING_FIELDS: Record<string, readonly string[]> = {
 export const MAX_FIELDS = 12;
 /** Objects per read asked for their properties (functions: name, arity, location; objects past V8's 5-property preview). */
 const MAX_FUNCTION_LOOKUPS = 64;
-const SCOPES = new Set(['local', 'block', 'catch', 'closure']);
+const SCOPES = new Set(['local', 'block', 'catch', 'closure', 'module']);
 /** Closure bindings every compiled module has (esbuild's helpers, the CommonJS wrapper): noise. */
 const LOADER_BINDING = /^(__[A-Za-z]+|module|exports|require|__filename|__dirname)$/;
 /** esbuild's name for an imported module's binding in CommonJS output (`import_node_http`). */
@@ -127,7 +141,7 @@ export function scopeObjectIds(callFrames: CallFrame[], opts: Omit<ReadOptions, 
     const index = count++;
     for (const scope of cf.scopeChain) {
       if (!SCOPES.has(scope.type) || !scope.object.objectId) continue;
-      if (library && scope.type === 'closure') continue;
+      if (library && (scope.type === 'closure' || scope.type === 'module')) continue;
       ids.push(scope.object.objectId);
     }
     if (readsReceiver(cf, origin, index)) ids.push(cf.this.objectId!);
@@ -187,6 +201,8 @@ export class FrameReader {
   private readAll(callFrames: CallFrame[], opts: ReadOptions): { frames: CapturedFrame[]; redactions: string[] } {
     const redactions: string[] = [];
     const frames: CapturedFrame[] = [];
+    // A CommonJS module's constants are shown once, in the first frame that sees them.
+    const moduleScopesShown = new Set<string>();
     for (const cf of callFrames) {
       if (frames.length >= opts.frames) break;
       const { url, where, origin, library } = locate(cf, opts.scripts);
@@ -198,10 +214,16 @@ export class FrameReader {
       cf.scopeChain.forEach((scope) => {
         if (!SCOPES.has(scope.type) || !scope.object.objectId) return;
         if (library && scope.type === 'closure') return; // a library's closures are noise and slow to read
-        const moduleScope = isModuleScope(scope);
+        const moduleScope = isModuleScope(scope) || scope.type === 'module';
+        if (moduleScope) {
+          if (library) return;
+          const scriptId = scope.startLocation?.scriptId ?? `${locate(cf, opts.scripts).url}`;
+          if (moduleScopesShown.has(scriptId)) return;
+          moduleScopesShown.add(scriptId);
+        }
         for (const prop of resultOf(opts.properties(scope.object.objectId))) {
           if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
-          if (scope.type === 'closure' && (LOADER_BINDING.test(prop.name) || prop.value.type === 'function')) continue;
+          if ((scope.type === 'closure' || scope.type === 'module') && (LOADER_BINDING.test(prop.name) || prop.value.type === 'function')) continue;
           if (scope.type === 'closure' && IMPORT_BINDING.test(prop.name)) continue;
           if (moduleScope && this.looksImported(prop.value)) continue;
           count++;
@@ -229,16 +251,20 @@ export class FrameReader {
 
   /** A named value (local, field): "[redacted]" when the name is secret, else shown. */
   private named(name: string, value: RemoteObject, what: string, index: number, redactions: string[]): Shown {
-    if (this.redactor.isSecretName(name)) {
+    if (this.redactor.isSecretName(name) || (isBinary(value) && isSecretBinaryName(name))) {
+      if (value.type === 'string') rememberSecret(value.value);
       redactions.push(`${what} (frame ${index})`);
-      return '[redacted]';
+      return REDACTED;
     }
     return this.show(value, `${what}, frame ${index}`, redactions);
   }
 
   /** The receiver's own data fields, up to MAX_FIELDS (then "…": "N more"). */
   private fields(objectId: string, index: number, redactions: string[]): Record<string, Shown> | undefined {
-    const props = resultOf(this.opts!.properties(objectId)).filter((p) => p.value && !p.name.startsWith('Symbol(') && p.value.type !== 'function');
+    const answer = this.opts!.properties(objectId);
+    // ES private fields (`#balanceCents`) after the public ones: the inspector hands them apart.
+    const privates = Array.isArray(answer) ? [] : (answer.privateProperties ?? []);
+    const props = [...resultOf(answer), ...privates].filter((p) => p.value && !p.name.startsWith('Symbol(') && p.value.type !== 'function');
     if (props.length === 0) return undefined;
     const out: Record<string, Shown> = {};
     for (const p of props.slice(0, MAX_FIELDS)) out[p.name] = this.named(p.name, p.value!, `field ${p.name}`, index, redactions);
@@ -251,9 +277,10 @@ export class FrameReader {
     switch (v.type) {
       case 'string': {
         const s = v.value as string;
-        if (this.redactor.isSecretValue(s)) {
+        if (this.redactor.isSecretValue(s) || this.redactor.isCardNumber(s)) {
+          rememberSecret(s);
           redactions.push(`value of ${where}`);
-          return '[redacted]';
+          return REDACTED;
         }
         const q = this.redactor.query(s, redactions, where);
         return q.length > MAX_STRING ? `${q.slice(0, MAX_STRING)}…` : q;
@@ -264,9 +291,20 @@ export class FrameReader {
         return v.value as boolean;
       case 'object':
         if (v.subtype === 'null') return null;
-        return { summary: this.describe(v, where, redactions) };
+        return { summary: this.special(v, where, redactions) ?? this.describe(v, where, redactions) };
       default:
         return { summary: this.describe(v, where, redactions) };
+    }
+  }
+
+  /** A Map, Set, byte array, URL or Date read in the paused process (same-thread captures only). */
+  private special(v: RemoteObject, where: string, redactions: string[]): string | null {
+    if (!v.objectId || !this.opts?.call || !isSpecial(v) || this.lookups >= MAX_FUNCTION_LOOKUPS) return null;
+    this.lookups++;
+    try {
+      return showSpecial(this.opts.call(v.objectId, READ_SPECIAL), this.redactor, redactions, where);
+    } catch {
+      return null;
     }
   }
 
@@ -327,22 +365,30 @@ export class FrameReader {
     const head = this.redactor.query((v.description ?? v.className ?? 'Object').split('\n')[0]!, redactions, where);
     const props = this.fullPreview(v) ?? v.preview?.properties;
     if (!props || props.length === 0 || v.subtype === 'error') return head.slice(0, MAX_STRING);
-    const visible = props.filter((p) => !p.name.startsWith('Symbol(') && !p.name.startsWith('#')).slice(0, MAX_FIELDS);
+    // Data fields, not methods: a framework's context object (Hono's Context) holds its methods as
+    // own properties; they are left out when it has data (`N methods` says how many).
+    const named = props.filter((p) => !p.name.startsWith('Symbol('));
+    const data = v.subtype === 'array' ? named : named.filter((p) => p.type !== 'function');
+    const methods = named.length - data.length;
+    const visible = (data.length > 0 ? data : named).slice(0, MAX_FIELDS);
     if (visible.length === 0) return head.slice(0, MAX_STRING);
     const array = v.subtype === 'array';
     let secretNext = false; // in ["Authorization", "Bearer x"] the value after a secret header name
     const items = visible.map((p) => {
       const str = p.type === 'string' ? (p.value ?? '') : null;
-      const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && this.redactor.isSecretValue(str));
-      secretNext = array && str !== null && this.redactor.isSecretHeader(str);
+      const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && (this.redactor.isSecretValue(str) || this.redactor.isCardNumber(str)));
+      // A flat name/value array (node's rawHeaders): the value after a secret name.
+      secretNext = array && str !== null && this.redactor.isSecretKey(str);
       if (redact) {
+        if (str !== null) rememberSecret(str);
         redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);
         return array ? '"[redacted]"' : `${p.name}: "[redacted]"`;
       }
       const value = str !== null ? JSON.stringify(this.redactor.query(str, redactions, `${array ? 'element' : 'property'} ${p.name}, ${where}`).slice(0, 60)) : p.type === 'function' ? 'function' : (p.value ?? p.subtype ?? p.type);
       return array ? value : `${p.name}: ${value}`;
     });
-    const more = (props !== v.preview?.properties ? props.length > MAX_FIELDS : v.preview!.overflow) || props.length > visible.length ? ', …' : '';
+    const more = (props !== v.preview?.properties ? props.length > MAX_FIELDS : v.preview!.overflow) || data.length > visible.length ? ', …' : '';
+    if (methods > 0 && data.length > 0) items.push(`${methods} method(s)`);
     return `${head.slice(0, 60)} ${array ? '[' : '{'}${items.join(', ')}${more}${array ? ']' : '}'}`;
   }
 }

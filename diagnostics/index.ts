@@ -1,12 +1,13 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
+import { githubContext } from './github.js';
 import { CLUSTER_RUN_ENV, DUMP_DIR_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
-import { DumpBuilder } from './dumps.js';
+import { DumpBuilder, isAggregate } from './dumps.js';
 import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
@@ -76,6 +77,7 @@ export class Diagnostics implements DiagnosticsHook {
       dir: dumpDirFrom(opts.env, opts.dir),
       maxFiles: opts.maxFiles,
       githubActions: opts.env.GITHUB_ACTIONS === 'true',
+      github: githubContext(opts.env),
       colour: opts.colour,
       write: opts.write,
       run: this.worker === null ? null : (opts.env[CLUSTER_RUN_ENV] ?? null),
@@ -172,7 +174,7 @@ export class Diagnostics implements DiagnosticsHook {
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !(err instanceof AggregateError) && !snapshot && !err.cause ? NEVER_THROWN : undefined);
+    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? NEVER_THROWN : undefined);
     const dump = this.builder.build(err, capture, {
       phase: ctx.phase,
       kind: ctx.kind,
@@ -181,6 +183,7 @@ export class Diagnostics implements DiagnosticsHook {
       context: ctx.context,
       worker: this.worker,
       lookup: (e) => this.capturer.captureFor(e),
+      lookupSite: (at) => this.capturer.captureAt(at),
       ...(site ? { site } : {}),
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),
@@ -225,6 +228,7 @@ export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null, deli
     dir: dumpDirFrom(env, dir),
     maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
     githubActions: env.GITHUB_ACTIONS === 'true',
+    github: githubContext(env),
     colour: process.stderr.isTTY === true,
     write: (text) => process.stderr.write(text),
   });

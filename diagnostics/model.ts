@@ -49,9 +49,11 @@ export interface DumpError {
   code: string | null;
   /**
    * error.cause chain, outermost first; `site` is where each cause was thrown (its culprit's
-   * file:line) and `captured` whether its throw was captured with values.
+   * file:line) and `captured` whether its throw was captured with values (its own, or the
+   * first throw at the same site in the window); `fields`: the cause's own fields, redacted like
+   * locals; `values`: the locals of its capture's culprit frame.
    */
-  causes: { name: string; message: string; code: string | null; site?: string; captured?: boolean }[];
+  causes: { name: string; message: string; code: string | null; site?: string; captured?: boolean; fields?: Record<string, Shown>; values?: Record<string, Shown> }[];
   /**
    * The error's own fields beyond name, message, stack, code and cause (a database error's
    * `detail`, `constraint`, `table`; a validation error's `issues`), summarised and redacted

@@ -40,7 +40,78 @@ const PEM = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----[\s\S]*?(?:-----END \1P
 /** Well-known key formats: Stripe secret keys, GitHub tokens, Slack tokens, AWS key ids, JWTs. */
 const KEY_SHAPE = /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,})/g;
 /** Cheap first look: a string with none of these cannot match any value rule. */
-const MAYBE = /[=:@]|-----BEGIN|Bearer|Basic|Digest|Token|sk_|rk_|gh[pousr]_|xox|AKIA|eyJ/;
+const MAYBE = /[=:@,]|-----BEGIN|Bearer|Basic|Digest|Token|sk_|rk_|gh[pousr]_|xox|AKIA|eyJ|\d{4}/;
+/**
+ * Query parameter names that carry a signature, a one-time code or a session, beyond the secret
+ * words: presigned URLs (`X-Amz-Signature`, `X-Goog-Signature`, Azure's `sig`), OAuth's `code`,
+ * `key` (Google APIs), `pwd`, `session`, `sid` and the session cookies' names.
+ */
+export const SECRET_QUERY_NAMES = new Set([
+  'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature', 'x-goog-credential', 'signature', 'sig', 'code', 'key', 'pwd', 'pass',
+  'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret',
+]);
+/** In a JSON or literal array of name/value pairs (node's rawHeaders): `"x-api-key","value"`. */
+const FLAT_PAIR = /(["'])([A-Za-z][\w.-]*)\1(\s*,\s*)(["'])((?:\\.|(?!\4)[^\\\n])*)(\4|$)/g;
+/** A run of 13 to 19 digits, with single spaces or dashes between groups: a payment card's shape. */
+const CARD = /(?<![\d.-])(?:\d[ -]?){12,18}\d(?![\d-])/g;
+/** Issuer prefixes of the card networks (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro). */
+const CARD_PREFIX = /^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6011|64[4-9]|65|35|62|50|5[6-8]|6[37])/;
+
+/** A Luhn-valid number with a card network's prefix and length: what error trackers scrub by default. */
+export function isCardNumber(text: string): boolean {
+  const digits = text.replace(/[ -]/g, '');
+  if (!/^\d{13,19}$/.test(digits) || !CARD_PREFIX.test(digits)) return false;
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * Values redacted somewhere (by name, by shape, by position) are remembered for a while, so the
+ * same value under another name (`pw=`, a property of another object, the error's message, a
+ * log line, the 500 page) is redacted too: redaction follows the value. Values shorter than
+ * MIN_REMEMBERED characters are not remembered (they would blank out common words and numbers).
+ */
+const MIN_REMEMBERED = 6;
+const MAX_REMEMBERED = 256;
+const remembered = new Map<string, true>();
+
+/** Remembers a redacted value (its Bearer/Basic token too). */
+export function rememberSecret(value: unknown): void {
+  if (typeof value !== 'string') return;
+  const v = value.trim();
+  if (v.length < MIN_REMEMBERED || v === REDACTED || v.length > 4096) return;
+  remembered.delete(v);
+  remembered.set(v, true);
+  if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  const token = /^(?:Bearer|Basic|Digest|Token)\s+(\S+)$/i.exec(v);
+  if (token) rememberSecret(token[1]);
+}
+
+/** `text` with every remembered secret value replaced. */
+export function scrubRemembered(text: string, applied?: string[], where?: string): string {
+  if (remembered.size === 0 || text.length < MIN_REMEMBERED) return text;
+  let s = text;
+  for (const secret of remembered.keys()) {
+    if (s.length >= secret.length && s.includes(secret)) {
+      s = s.split(secret).join(REDACTED);
+      applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
+    }
+  }
+  return s;
+}
+
+/** Forgets every remembered value (tests). */
+export function forgetSecrets(): void {
+  remembered.clear();
+}
 /** Longest string the value rules read; the rest of a longer one is dropped, not shown. */
 export const MAX_SCANNED = 64 * 1024;
 
@@ -68,8 +139,12 @@ export class Redactor {
   private readonly extra: RegExp | null;
   private readonly known = new Map<string, boolean>();
 
+  /** Card numbers are redacted (the `redactCardNumbers` option). */
+  readonly cards: boolean;
+
   /** `extra`: more secret names (a regular expression source), matched by the same segment rule. */
-  constructor(extra?: string | null) {
+  constructor(extra?: string | null, opts: { cards?: boolean } = {}) {
+    this.cards = opts.cards ?? true;
     this.words = new RegExp(`^(?:${DEFAULT_SECRET_NAMES})$`);
     this.extra = extra ? new RegExp(`^(?:${extra})$`, 'i') : null;
   }
@@ -94,6 +169,16 @@ export class Redactor {
     return this.isSecretHeader(name) || this.isSecretName(name);
   }
 
+  /** A query parameter's name whose value is secret: the name rules plus SECRET_QUERY_NAMES. */
+  isSecretQueryName(name: string): boolean {
+    return SECRET_QUERY_NAMES.has(name.toLowerCase()) || this.isSecretKey(name);
+  }
+
+  /** A card number (Luhn-valid, a network's prefix), unless card redaction is off. */
+  isCardNumber(value: string): boolean {
+    return this.cards && isCardNumber(value);
+  }
+
   /** Values that are credentials whatever they are called: "Bearer …", "Basic …", a known key format. */
   isSecretValue(value: string): boolean {
     if (/^(Bearer|Basic|Digest|Token)\s+\S/i.test(value)) return true;
@@ -108,6 +193,7 @@ export class Redactor {
     for (const [name, value] of Object.entries(headers)) {
       if (value === undefined) continue;
       if (this.isSecretKey(name)) {
+        for (const v of Array.isArray(value) ? value : [value]) rememberSecret(v);
         out[name] = REDACTED;
         applied.push(`header ${name.toLowerCase()}`);
       } else out[name] = this.query(Array.isArray(value) ? value.join(', ') : value, applied, `header ${name.toLowerCase()}`); // a Referer quotes a URL
@@ -127,7 +213,7 @@ export class Redactor {
    * than MAX_SCANNED are cut there first.
    */
   query(text: string, applied?: string[], where?: string): string {
-    if (!MAYBE.test(text)) return text;
+    if (!MAYBE.test(text)) return scrubRemembered(text, applied, where);
     let s = text.length > MAX_SCANNED ? `${text.slice(0, MAX_SCANNED)}…` : text;
     const note = (what: string) => applied?.push(`${what}${where ? ` (${where})` : ''}`);
     if (s.includes('-----BEGIN')) {
@@ -145,9 +231,13 @@ export class Redactor {
       if (s.endsWith('…')) s = s.replace(USERINFO_CUT, (_all, head: string) => (note('url password'), `${head}${REDACTED}…`));
     }
     if (s.includes('=')) {
+      const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose
       s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string) => {
         if (value === '' || value === REDACTED) return all;
-        if (!this.isSecretKey(decoded(name)) && !this.isSecretValue(decoded(value))) return all;
+        // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
+        const inQuery = /[?&;]/.test(before) || (before === '' && queryLike);
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(value))) return all;
+        rememberSecret(decoded(value));
         note(`query ${name}`);
         return `${before}${name}=${REDACTED}`;
       });
@@ -156,11 +246,21 @@ export class Redactor {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open?: string, quoted?: string, close?: string, bare?: string) => {
         const value = quoted ?? bare ?? '';
         if (value === '' || value === REDACTED || value.startsWith('//') || !this.isSecretKey(name)) return all;
+        rememberSecret(value);
         note(`key ${name}`);
         return open !== undefined ? `${q}${name}${q}${sep}${open}${REDACTED}${close}` : `${q}${name}${q}${sep}${REDACTED}`;
       });
     }
+    if (s.includes(',')) {
+      s = s.replace(FLAT_PAIR, (all, q: string, name: string, sep: string, open: string, value: string, close: string) => {
+        if (value === '' || value === REDACTED || !this.isSecretKey(name)) return all;
+        rememberSecret(value);
+        note(`element after ${name}`);
+        return `${q}${name}${q}${sep}${open}${REDACTED}${close}`;
+      });
+    }
     s = s.replace(QUOTED_CREDENTIAL, (_all, q: string, value: string) => {
+      rememberSecret(value);
       note('credential');
       return `${q}${value.split(/\s+/)[0]} ${REDACTED}${q}`;
     });
@@ -168,11 +268,19 @@ export class Redactor {
       // Inside prose ("Basic authentication") only what looks like a credential goes.
       const looks = /[0-9._~+/=-]/.test(token) || (/[A-Z]/.test(token.slice(1)) && /[a-z]/.test(token)) || token.length >= 16;
       if (!looks && s.trim() !== all) return all;
+      rememberSecret(token);
       note('credential');
       return `${scheme}${space}${REDACTED}`;
     });
     s = s.replace(KEY_SHAPE, () => (note('key'), REDACTED));
-    return s;
+    if (this.cards && /\d{4}/.test(s)) {
+      s = s.replace(CARD, (m) => {
+        if (!isCardNumber(m)) return m;
+        note('card number');
+        return REDACTED;
+      });
+    }
+    return scrubRemembered(s, applied, where);
   }
 }
 
@@ -180,4 +288,61 @@ export class Redactor {
 export function urlRedactor(extra: string | null): (url: string | undefined) => string {
   const redactor = new Redactor(extra);
   return (url) => (url === undefined ? '' : redactor.query(url));
+}
+
+const MAX_DEEP_DEPTH = 8;
+const MAX_DEEP_NODES = 2000;
+
+/**
+ * A copy of `value` (an error's own fields, a config object, a log field) with the same rules as
+ * a dump's values applied at every level: a secret-named key's value replaced whole (an axios
+ * error's `config.headers.authorization`), the value after a secret name in a flat name/value
+ * array (`rawHeaders`), and the value rules on every string. Depth and size are bounded; a cycle
+ * is cut as `[Circular]`; byte arrays are shown by their length only.
+ */
+export function redactDeep(value: unknown, redactor: Redactor, applied?: string[], path = ''): unknown {
+  const seen = new WeakSet<object>();
+  let nodes = 0;
+  const walk = (v: unknown, at: string, depth: number): unknown => {
+    if (typeof v === 'string') return redactor.query(v, applied, at || undefined);
+    if (v === null || typeof v !== 'object') return v;
+    if (++nodes > MAX_DEEP_NODES || depth > MAX_DEEP_DEPTH) return '[…]';
+    if (seen.has(v)) return '[Circular]';
+    seen.add(v);
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return `[${v.constructor?.name ?? 'bytes'}(${v.byteLength})]`;
+    if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
+    if (v instanceof Map) v = Object.fromEntries([...v.entries()].map(([k, x]) => [String(k), x]));
+    else if (v instanceof Set) v = [...v];
+    if (Array.isArray(v)) {
+      const out: unknown[] = [];
+      let secretNext = false;
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (secretNext && x !== undefined && x !== null) {
+          rememberSecret(x);
+          applied?.push(`element ${i} (${at || 'value'})`);
+          out.push(REDACTED);
+        } else out.push(walk(x, `${at}[${i}]`, depth + 1));
+        secretNext = typeof x === 'string' && redactor.isSecretKey(x);
+      }
+      return out;
+    }
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(v as object)) {
+      let x: unknown;
+      try {
+        x = (v as Record<string, unknown>)[key];
+      } catch {
+        continue; // a throwing getter
+      }
+      const where = at ? `${at}.${key}` : key;
+      if (redactor.isSecretKey(key) && x !== undefined && x !== null && x !== '') {
+        if (typeof x === 'string') rememberSecret(x);
+        applied?.push(`field ${where}`);
+        out[key] = REDACTED;
+      } else out[key] = walk(x, where, depth + 1);
+    }
+    return out;
+  };
+  return walk(value, path, 0);
 }

@@ -8,16 +8,21 @@ function value(v: Shown): string {
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
+const pairs = (o: Record<string, Shown>) => Object.entries(o).map(([k, v]) => `${k}=${value(v)}`).join('  ');
+
 export function travelLines(dump: Dump): string[] {
   const lines: string[] = [];
   if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself (it, or its framework, caught this error)`);
   if (dump.note) lines.push(`  note: ${dump.note}`);
   dump.error.causes.forEach((c, i) => {
     if (c.site) lines.push(`  cause ${i + 1} thrown at ${c.site}${c.captured ? '' : ' (no values captured)'}${dump.framesFromCause === i + 1 ? ': the frames below are its throw' : ''}`);
+    if (c.fields) lines.push(`        fields: ${pairs(c.fields)}`);
+    if (c.values && dump.framesFromCause !== i + 1) lines.push(`        values at its throw: ${pairs(c.values)}`);
   });
   (dump.members ?? []).forEach((m, i) => {
     const f = m.frames[m.culprit];
     lines.push(`  member ${i}: ${m.error.name}: ${m.error.message}${f ? ` at ${f.function}  ${f.file}:${f.line}:${f.column}` : ''}${m.captured ? '' : ' (no values captured)'}${dump.framesFromMember === i ? ': the frames below are its throw' : ''}`);
+    if (m.error.fields) lines.push(`        fields: ${pairs(m.error.fields)}`);
     const locals = f ? Object.entries(f.locals) : [];
     if (locals.length > 0) lines.push(`        ${locals.map(([k, v]) => `${k}=${value(v)}`).join('  ')}`);
   });

@@ -1,7 +1,7 @@
 // Where dumps go: every dump leaves the process once per
 // distinct site: stderr (text), TSPUMA_DUMP_DIR (.json and .txt, 0600, bounded across every
-// process writing there; named with the host, so many machines can share one folder), CI
-// annotations, and the user's onDump.
+// process writing there; named with the host, so many machines can share one folder), GitHub
+// Actions (annotations and the step summary, github.ts), and the user's onDump.
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
@@ -9,6 +9,7 @@ import { claimSite, clearStaleClaims, fileHost, trimFolder } from './dump-budget
 import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
 import { renderText } from './render.js';
+import { annotation, appendSummary, type GithubContext } from './github.js';
 
 export interface SinkOptions {
   /** Folder for .json/.txt files; null for none. */
@@ -16,6 +17,8 @@ export interface SinkOptions {
   /** Most dumps kept in dir (pairs of files); the oldest go first. */
   maxFiles: number;
   githubActions: boolean;
+  /** The workflow's context (workspace, step summary, links); from githubContext(env). */
+  github?: GithubContext | null;
   colour: boolean;
   write: (text: string) => void;
   /**
@@ -81,10 +84,12 @@ export class Sinks {
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: renderText(dump), path });
-    const culprit = dump.frames[dump.culprit];
-    if (this.opts.githubActions && culprit) {
-      const message = `${dump.error.name}: ${dump.error.message}`.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-      this.opts.write(`::error file=${culprit.file},line=${culprit.line},col=${culprit.column},title=tspuma dump #${dump.id} [${dump.phase}]::${message}\n`);
+    if (this.opts.githubActions) {
+      const gh = this.opts.github ?? null;
+      const command = annotation(dump, gh);
+      if (command) this.opts.write(command);
+      const problem = gh ? appendSummary(dump, path, gh) : null;
+      if (problem) this.opts.write(`tspuma: ${problem}\n`);
     }
     return { repeat: false, path };
   }

@@ -2,10 +2,9 @@
 // which also serves this process's own DevTools target through its bridge to the main thread (no
 // inspector port of its own, so Node prints no line), and prints the DevTools addresses.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { DEFAULT_APP_FILES } from '../server/app-loader.js';
+import { appFileOf } from '../server/app-loader.js';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
@@ -38,16 +37,9 @@ export interface InspectorState {
 
 const inspectorList = (targets: readonly Target[]): InspectorState['inspectors'] => targets.map((t) => ({ id: t.id, pid: t.pid, worker: t.worker, ws: t.ws }));
 
-/** The app's file as the loader finds it: the path given, else the first default file present; null for an inline app. */
-function appFile(app: unknown, base: string): string | null {
-  if (typeof app === 'string') return resolvePath(base, app);
-  if (app !== undefined) return null;
-  return DEFAULT_APP_FILES.map((f) => resolvePath(base, f)).find((f) => existsSync(f)) ?? null;
-}
-
 export function inspectorState(setup: InspectorSetup | null, others: readonly Target[], options: { app: unknown; appBase: string }): InspectorState {
   return {
-    app: appFile(options.app, options.appBase),
+    app: appFileOf(options.app, options.appBase),
     inspectors: inspectorList(setup ? [...(setup.self ? [setup.self] : []), ...others] : []),
   };
 }

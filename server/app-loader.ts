@@ -53,6 +53,13 @@ export interface LoadedApp {
   readonly file: string | null;
 }
 
+/** The app's file as the loader finds it: the path given, else the first default file present; null for an inline app (state files name it). */
+export function appFileOf(app: unknown, base: string): string | null {
+  if (typeof app === 'string') return resolve(base, app);
+  if (app !== undefined) return null;
+  return DEFAULT_APP_FILES.map((f) => resolve(base, f)).find((f) => existsSync(f)) ?? null;
+}
+
 function resolveAppPath(app: string | undefined, base: string, source: string): string {
   if (app !== undefined) {
     const file = isAbsolute(app) ? app : resolve(base, app);

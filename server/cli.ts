@@ -76,9 +76,11 @@ async function main(argv: string[]): Promise<number> {
   // Taken out of the environment before the app loads or a worker forks: sockets systemd passed
   // become binds, and sd_notify is this process's alone.
   const options = withActivatedBinds(resolved, takeActivatedSockets(process.env, process.pid));
-  const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn(message) });
+  const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: message }).message}`) });
   process.env.NODE_ENV ??= options.environment;
   log = createLogger({ level: options.logLevel, redact: options.redact });
+  const noSender = notifier.senderProblem();
+  if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
   d?.deliverDumps(options.onDump, log);
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {

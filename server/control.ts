@@ -25,8 +25,12 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN. */
-export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger): Promise<BoundServer> {
+/**
+ * Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN.
+ * `stop` is the stop sequence signals get (drainDelay, sd_notify's STOPPING=1); by default the
+ * primary's graceful stop.
+ */
+export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger, stop: () => void = () => void primary.stop()): Promise<BoundServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
@@ -48,7 +52,7 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         return json(res, 200, primary.stats());
       case '/stop':
         json(res, 200, { message: 'stopping' });
-        return void primary.stop();
+        return stop();
       case '/halt':
         json(res, 200, { message: 'halting' });
         return primary.halt();

@@ -171,6 +171,9 @@ export const ERRORS = {
   TSPUMA_ERR_SOCKET_ACTIVATION: {
     template: 'Socket activation: {name}={value} in the environment; expected {expected}',
   },
+  TSPUMA_ERR_SD_NOTIFY: {
+    template: 'sd_notify: {problem}',
+  },
 } as const satisfies Record<string, { template: string; status?: number }>;
 
 export type ErrorCode = keyof typeof ERRORS;

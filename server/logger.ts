@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
-import { Redactor } from '../diagnostics/redact.js';
+import { redactDeep, Redactor } from '../diagnostics/redact.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -19,15 +19,20 @@ export interface LoggerOptions {
 }
 
 /**
- * pino's error serializer, then the dump's value rules over what it prints: an app's message or
- * stack may quote a connection string, a URL with a password or a request's query string.
+ * pino's error serializer, then the dump's rules over all it prints (one redaction pass, as for
+ * dumps): an app's message or stack may quote a connection string, a URL with a password or a
+ * request's query string, and an error's own fields may hold a request's headers.
  */
 function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
   return (err) => {
     const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown> | null;
     // An app may reject with null (or any value): that is logged as it is.
     if (out === null || typeof out !== 'object') return out as never;
-    for (const key of ['message', 'stack'] as const) if (typeof out[key] === 'string') out[key] = redactor.query(out[key]);
+    // Every field the error carries goes through the dump's rules, at every level: an axios-style
+    // error's config.headers.authorization, a database error's connection string, a rawHeaders array.
+    for (const key of Object.keys(out)) {
+      if (key !== 'type') out[key] = redactDeep(out[key], redactor, undefined, key);
+    }
     return out;
   };
 }

@@ -1,6 +1,7 @@
 // The error responses that end a request (app throw, parse error, 413, 408, 501, 503): the one
-// the user's lowlevelErrorHandler builds (or tspuma's default), written on a node:http response
-// or, before node:http made one, on the raw socket, always with Connection: close.
+// the user's lowlevelErrorHandler builds (or tspuma's default), always with Connection: close.
+// Two ways to answer: answerOnResponse (a request node:http parsed) and answerOnSocket (before
+// node:http made a response, or after it gave the connection up).
 import type { ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -10,7 +11,7 @@ import { Redactor } from '../diagnostics/redact.js';
 import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
-import { closeAfterResponse } from './node-http.js';
+import { closeAfterResponse, dropAppWrites, restoreAppWrites } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
 /** How long a lowlevelErrorHandler may take before the default response is used. */
@@ -59,7 +60,7 @@ function asError(err: unknown): Error {
 }
 
 /** The error response the user's lowlevelErrorHandler builds; the default one if there is none, or on its throw, bad shape or timeout. */
-export async function handlerErrorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
+async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
   const err = asError(errIn);
   if (!ctx.handler) return defaultErrorResponse(err, status, ctx.production, env);
   let timer: NodeJS.Timeout | undefined;
@@ -86,13 +87,21 @@ export async function handlerErrorResponse(ctx: LowlevelContext, errIn: unknown,
   }
 }
 
-/** Builds (handlerErrorResponse) and writes (writeErrorResponse) the error response to a request node:http parsed. Never throws. */
-export async function answerWithError(ctx: LowlevelContext, res: ServerResponse, err: unknown, env: RackEnv, status: number): Promise<void> {
-  await writeErrorResponse(ctx, res, await handlerErrorResponse(ctx, err, env, status));
+/**
+ * Answers a request node:http parsed with the error response, replacing any headers the app had
+ * set; a response whose head went out already is destroyed. `takeOver`: the server answers in
+ * the app's place while the app may still run (timeouts, shutdown), so the app's writes are
+ * dropped while the handler builds the answer and after it. Never throws.
+ */
+export async function answerOnResponse(ctx: LowlevelContext, res: ServerResponse, err: unknown, env: RackEnv, status: number, takeOver = false): Promise<void> {
+  if (takeOver) dropAppWrites(res); // the app may keep writing while the handler runs
+  const r = await errorResponse(ctx, err, env, status);
+  if (takeOver) restoreAppWrites(res);
+  await writeErrorResponse(ctx, res, r);
+  if (takeOver) dropAppWrites(res);
 }
 
-/** Writes an error response made by handlerErrorResponse, replacing any headers the app had set. */
-export async function writeErrorResponse(ctx: LowlevelContext, res: ServerResponse, r: Normalized): Promise<void> {
+async function writeErrorResponse(ctx: LowlevelContext, res: ServerResponse, r: Normalized): Promise<void> {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -125,8 +134,8 @@ async function collect(body: Normalized['body']): Promise<Buffer> {
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Builds the error response and writes it on the raw socket, for requests node:http rejected before a ServerResponse existed. */
-export async function answerOnRawSocket(ctx: LowlevelContext, socket: Socket, err: unknown, env: RackEnv, status: number): Promise<void> {
-  let r = await handlerErrorResponse(ctx, err, env, status);
+export async function answerOnSocket(ctx: LowlevelContext, socket: Socket, err: unknown, env: RackEnv, status: number): Promise<void> {
+  let r = await errorResponse(ctx, err, env, status);
   let body: Buffer;
   try {
     body = await collect(r.body);

@@ -90,7 +90,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     throw err;
   }
   for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
-  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness: () => readiness }, log) : null;
+  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }) }, log) : null;
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
@@ -181,8 +181,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   };
   process.on('SIGTERM', graceful);
   process.on('SIGINT', graceful);
-  // Puma: HUP without stdout_redirect behaves like INT.
-  process.on('SIGHUP', graceful);
+  onHangup(log, () => graceful('SIGHUP'));
   for (const signal of ['SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
     process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
@@ -204,5 +203,18 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     void stop('uncaught');
     // Requests still in the app get a bounded grace (the app's state is unknown), then 503.
     setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
+  });
+}
+
+/**
+ * SIGHUP as Puma treats it without stdout_redirect: the terminal the server was started from went
+ * away, so stop as for SIGINT. That holds while the output goes to a terminal; with the output
+ * redirected (a file, a pipe, the journal: `nohup tspuma > log &`), a hangup says nothing about
+ * the server, and it is logged and ignored (there is no log file to reopen).
+ */
+export function onHangup(log: Logger, stop: () => void, stdoutIsTerminal = process.stdout.isTTY === true): void {
+  process.on('SIGHUP', () => {
+    if (stdoutIsTerminal) return stop();
+    log.info({ signal: 'SIGHUP' }, 'Received SIGHUP: ignored, the output is redirected (not a terminal that hung up) and there is no log file to reopen');
   });
 }

@@ -3,6 +3,8 @@
 // sd_notify messages (READY, STATUS, WATCHDOG, RELOADING, STOPPING) sent through systemd's own
 // `systemd-notify` tool, one at a time and in order. Without NOTIFY_SOCKET nothing is spawned.
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { BACKLOG_DEFAULT, type BindSpec } from './binder-uri.js';
 import { TspumaError, showValue } from './errors.js';
 import type { Options } from './options.js';
@@ -112,6 +114,21 @@ const spawnNotify: NotifySpawn = (args, env) =>
     child.once('exit', (code) => resolve(code ?? -1));
   });
 
+/** The `systemd-notify` executable on PATH, or null. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const file = join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      /* the next directory */
+    }
+  }
+  return null;
+}
+
 export interface NotifierDeps {
   spawn?: NotifySpawn;
   setInterval?: (fn: () => void, ms: number) => { unref?(): void };
@@ -120,12 +137,17 @@ export interface NotifierDeps {
   monotonicUsec?: () => bigint;
   /** Told once when a message could not be sent (systemd-notify missing or failing). */
   onFailure?: (message: string) => void;
+  /** Where the sender is: PATH's systemd-notify, or null when there is none. */
+  findSender?: () => string | null;
 }
 
 /**
  * sd_notify to NOTIFY_SOCKET (a path, or `@name` for an abstract socket), read once and removed
  * from the environment with WATCHDOG_USEC/WATCHDOG_PID, so workers and the app do not notify.
- * The sender is the systemd-notify child: the unit needs `NotifyAccess=all`.
+ * The sender is a systemd-notify child (the unit needs `NotifyAccess=all`), run without
+ * `--no-block`: it then waits until the receiver has read the message (its BARRIER=1), so the
+ * sender still exists when systemd looks it up, even when tspuma is not root and cannot send
+ * with its own pid's credentials. Messages go one at a time, in order.
  */
 export class Notifier {
   readonly socket: string | null;
@@ -133,6 +155,8 @@ export class Notifier {
   readonly watchdogMs: number | null;
   private queue: Promise<void> = Promise.resolve();
   private watchdog: unknown = null;
+  /** A WATCHDOG=1 is queued and not sent yet: a slow receiver does not pile them up. */
+  private watchdogQueued = false;
   private failed = false;
   private readonly deps: Required<NotifierDeps>;
 
@@ -148,7 +172,17 @@ export class Notifier {
       clearInterval: deps.clearInterval ?? ((t) => clearInterval(t as NodeJS.Timeout)),
       monotonicUsec: deps.monotonicUsec ?? (() => process.hrtime.bigint() / 1000n),
       onFailure: deps.onFailure ?? (() => {}),
+      findSender: deps.findSender ?? (() => findOnPath('systemd-notify')),
     };
+  }
+
+  /**
+   * The boot warning when NOTIFY_SOCKET is set and nothing can send to it (a container image
+   * without the systemd package): READY would never reach the service manager. Null when fine.
+   */
+  senderProblem(): string | null {
+    if (!this.socket || this.deps.findSender() !== null) return null;
+    return `NOTIFY_SOCKET=${this.socket} is set but systemd-notify is not on PATH, so READY=1, WATCHDOG=1 and STOPPING=1 will not be sent (a Type=notify unit times out): install the systemd package (Debian, Ubuntu: apt-get install systemd; Alpine: apk add systemd) or unset NOTIFY_SOCKET`;
   }
 
   get enabled(): boolean {
@@ -159,7 +193,8 @@ export class Notifier {
   send(...lines: string[]): Promise<void> {
     const socket = this.socket;
     if (!socket) return Promise.resolve();
-    const args = [`--pid=${this.pid}`, '--no-block', ...lines];
+    // No --no-block: systemd-notify returns once the message was read (see the class comment).
+    const args = [`--pid=${this.pid}`, ...lines];
     this.queue = this.queue.then(async () => {
       const code = await this.deps.spawn(args, { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket });
       if (code !== 0 && !this.failed) {
@@ -194,7 +229,11 @@ export class Notifier {
 
   private startWatchdog(): void {
     if (this.watchdogMs === null || this.watchdog !== null) return;
-    const t = this.deps.setInterval(() => void this.send('WATCHDOG=1'), this.watchdogMs);
+    const t = this.deps.setInterval(() => {
+      if (this.watchdogQueued) return;
+      this.watchdogQueued = true;
+      void this.send('WATCHDOG=1').finally(() => (this.watchdogQueued = false));
+    }, this.watchdogMs);
     t.unref?.();
     this.watchdog = t;
   }

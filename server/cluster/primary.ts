@@ -1,6 +1,8 @@
 // The cluster primary's bookkeeping: forks the workers (they share the listening sockets,
 // node:cluster SCHED_NONE), watches their check-ins, respawns with backoff, gives up on a deploy
 // that never boots, runs restarts that end with one generation serving, and serves stats.
+// DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
+// only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { listen as listenOnce, createHttpServer } from '../binder.js';
@@ -8,10 +10,7 @@ import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
-import { autopsy } from '../../inspector/autopsy.js';
 import type { Target } from '../../inspector/discovery.js';
-import { liveStackDump } from '../../inspector/remote.js';
-import { targetId, targetTitle, type InspectorSetup } from '../../inspector/setup.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
@@ -39,6 +38,21 @@ const BACKOFF_MAX_MS = 60_000;
  */
 export const BOOT_ATTEMPTS = 3;
 
+/** The primary's DevTools work (inspector/primary-devtools.ts), with --inspect or -d. */
+export interface DevTools {
+  /** A worker's inspector opened (handle.inspector is its URL): discovery lists it, its DevTools link is logged. */
+  inspectorOpened(h: WorkerHandle): void;
+  /** A worker exited: discovery drops it. */
+  exited(h: WorkerHandle): void;
+  /**
+   * A worker missed workerTimeout: pauses it and writes its `[hang]` dump; settles (never
+   * rejects) within workerAutopsyTimeout. Null: no autopsy (no inspector, or autopsies off).
+   */
+  autopsy(h: WorkerHandle): Promise<unknown> | null;
+  /** A live stack of worker `index`; rejects with TSPUMA_ERR_INSPECT_TARGET when it has no inspector. */
+  stackOf(index: number): Promise<Dump>;
+}
+
 /** What the primary does to the world, replaced by fakes in tests. */
 export interface PrimaryDeps {
   /** Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel. */
@@ -46,6 +60,13 @@ export interface PrimaryDeps {
   clock: Clock;
   /** Checks that every bind can listen (rejects with the coded error), before the first fork. */
   probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void>;
+  /** DevTools work; null or absent (no --inspect, no -d): none, and no inspector module is loaded. */
+  devtools?: DevTools | null;
+}
+
+/** /stack of a worker that has no inspector: the targets there are, or a hint when there are none. */
+export function noInspectTarget(index: number, available: readonly Target[]): TspumaError {
+  return new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: available.map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
 }
 
 let clusterReady = false;
@@ -104,10 +125,8 @@ export class Primary {
   private resolveStopped!: (code: number) => void;
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
   private readonly waiters = new Set<() => void>();
-  /** Set by run.ts when the inspector is on. */
-  inspector: InspectorSetup | null = null;
-  /** Where autopsy dumps go (the diagnostics sinks). */
-  emitDump: ((dump: Dump) => string | null) | null = null;
+  /** DevTools (--inspect or -d), else null. */
+  readonly devtools: DevTools | null;
   /** Set by run.ts: boot and restart events for sd_notify. */
   events: PrimaryEvents | null = null;
   private readonly listenFds: ReturnType<typeof workerListenFds>;
@@ -121,6 +140,7 @@ export class Primary {
   ) {
     this.workerCount = options.workers;
     this.clock = deps.clock;
+    this.devtools = deps.devtools ?? null;
     this.listenFds = workerListenFds(options.bind);
   }
 
@@ -187,11 +207,7 @@ export class Primary {
         return;
       case 'inspector':
         handle.inspector = message.url;
-        if (this.inspector) {
-          this.inspector.refresh();
-          const id = targetId({ kind: 'worker', index: handle.index });
-          this.log.info({ worker: handle.index, workerPid: handle.pid, devtools: this.inspector.devtools(id) }, `* DevTools for worker ${handle.index} (PID: ${handle.pid}): ${this.inspector.devtools(id)}`);
-        }
+        this.devtools?.inspectorOpened(handle);
         return;
       case 'boot-failed':
         handle.bootError = { code: message.code, message: message.message };
@@ -206,7 +222,7 @@ export class Primary {
 
   private onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {
     this.old.delete(handle);
-    this.inspector?.refresh();
+    this.devtools?.exited(handle);
     const isCurrent = this.current.get(handle.index) === handle;
     // A restart's worker that has not booted: the restart sees the exit and decides.
     const pending = this.restartPending.delete(handle);
@@ -284,11 +300,9 @@ export class Primary {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
         this.log.error({ worker: h.index, workerPid: h.pid, code: err.code }, err.message);
         h.stopping = true;
-        const target = this.targetOf(h);
-        if (target && this.emitDump && this.options.workerAutopsyTimeout > 0) {
-          const opts = { timeoutMs: this.options.workerAutopsyTimeout * 1000, frames: this.options.dumpFrames, redact: this.options.redact };
-          void autopsy({ ...target, worker: h.index }, h.pid, this.options.workerTimeout, opts, this.emitDump, this.log).finally(() => h.kill());
-        } else h.kill();
+        const autopsy = this.devtools?.autopsy(h) ?? null;
+        if (autopsy) void autopsy.finally(() => h.kill());
+        else h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
         this.log.error({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
         h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };
@@ -297,30 +311,9 @@ export class Primary {
     }
   }
 
-  /** Every process with an inspector, under ids stable across respawns. */
-  targets(): Target[] {
-    const out: Target[] = [];
-    for (const h of [...this.current.values()].sort((a, b) => a.index - b.index)) {
-      const t = this.targetOf(h);
-      if (t) out.push(t);
-    }
-    return out;
-  }
-
-  private targetOf(h: WorkerHandle): Target | null {
-    if (!h.inspector || h.exited) return null;
-    const role = { kind: 'worker', index: h.index } as const;
-    return { id: targetId(role), title: targetTitle(role, h.pid), pid: h.pid, worker: h.index, ws: h.inspector };
-  }
-
-  /** A live stack of worker `index` (the control app's /stack). */
-  async stackOf(index: number): Promise<Dump> {
-    const h = this.current.get(index);
-    const target = h ? this.targetOf(h) : null;
-    if (!target) {
-      throw new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: this.targets().map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
-    }
-    return liveStackDump(target, { frames: this.options.dumpFrames, redact: this.options.redact });
+  /** A live stack of worker `index` (the control app's /stack), through DevTools. */
+  stackOf(index: number): Promise<Dump> {
+    return this.devtools ? this.devtools.stackOf(index) : Promise.reject(noInspectTarget(index, []));
   }
 
   private notify(): void {

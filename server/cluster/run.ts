@@ -3,7 +3,7 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadApp } from '../app-loader.js';
+import { appFileOf, loadApp } from '../app-loader.js';
 import { writePrivateFile } from '../private-file.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
@@ -11,11 +11,10 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
-import { deliveryFor, standaloneSinks } from '../../diagnostics/index.js';
-import { inspectorState, startInspector } from '../../inspector/setup.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
-import { Primary } from './primary.js';
-import { startHealth, type Readiness } from '../health.js';
+import { Primary, defaultDeps } from './primary.js';
+import { onHangup } from '../single.js';
+import { clusterReadiness, startHealth, type ReadinessReport } from '../health.js';
 import type { Notifier } from '../systemd.js';
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
@@ -26,7 +25,10 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
-  const primary = new Primary(options, log, undefined, diagnostics);
+  // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
+  // or diagnostics module is loaded in the primary.
+  const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;
+  const primary = new Primary(options, log, { ...defaultDeps, devtools }, diagnostics);
   void notifier?.status('Booting');
   primary.events = notifier && {
     serving: (urls) => void notifier.ready(`Serving on ${urls.join(', ')} with ${primary.workerCount} worker(s)`),
@@ -36,15 +38,19 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   let draining = false;
   let servedOnce = false;
   void primary.stopped.then(() => (draining = true));
-  const readiness = (): Readiness => {
-    if (draining || primary.stopping) return 'draining';
-    servedOnce ||= [...primary.current.values()].some((h) => h.booted);
-    return servedOnce ? 'ready' : 'booting';
+  // Ready only while some worker serves: not once booted forever (a cluster whose only worker
+  // died and whose replacement cannot boot must leave the balancer's rotation).
+  const readiness = (): ReadinessReport => {
+    const workers = [...primary.current.values(), ...primary.old];
+    servedOnce ||= workers.some((h) => h.booted);
+    return clusterReadiness(workers, draining || primary.stopping, servedOnce);
   };
   let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
+  // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:
+  // /ready 503 and STOPPING=1 at once, the workers serve on for drainDelay, then stop gracefully.
+  const stop = (why: string) => {
     if (++signals > 1) {
-      log.warn({ signal }, `Received ${signal} again: halting`);
+      log.warn({ signal: why }, `Received ${why} again: halting`);
       primary.halt();
       return;
     }
@@ -52,29 +58,27 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     const delay = options.drainDelay;
     if (delay > 0) {
       void notifier?.stopping(`Draining for ${delay} s, then stopping`);
-      log.info({ signal, drainDelay: delay }, `Received ${signal}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
+      log.info({ signal: why, drainDelay: delay }, `Received ${why}: draining (/ready answers 503, workers serve on for drainDelay, ${delay} s), then stopping all workers gracefully`);
       setTimeout(() => void primary.stop(), delay * 1000);
       return;
     }
     void notifier?.stopping('Stopping gracefully');
-    log.info({ signal }, `Received ${signal}, stopping all workers gracefully`);
+    log.info({ signal: why }, `Received ${why}, stopping all workers gracefully`);
     void primary.stop();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  onHangup(log, () => stop('SIGHUP'));
   const report = (what: string) => (err: Error) => log.error({ err }, `${what} failed: ${err.message}`);
   process.on('SIGUSR1', () => void primary.phasedRestart().catch(report('phased restart')));
   process.on('SIGUSR2', () => void primary.hotRestart().catch(report('hot restart')));
   process.on('SIGTTIN', () => primary.workerCountUp());
   process.on('SIGTTOU', () => primary.workerCountDown());
-  process.on('SIGHUP', () => log.info('SIGHUP: logs go to stdout, there is no log file to reopen'));
 
   warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
-  if (options.inspect) {
-    primary.inspector = await startInspector(options.inspect, { kind: 'primary' }, () => primary.targets(), log);
-    const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir, deliveryFor(options.onDump, log));
-    primary.emitDump = (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump)).path;
-    void primary.stopped.then(() => primary.inspector?.close());
+  if (devtools && options.inspect) {
+    await devtools.start(options.inspect, primary.current);
+    void primary.stopped.then(() => devtools.close());
   }
   // Before the workers boot, so a check sees 'booting' rather than a refused connection.
   const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness }, log) : null;
@@ -85,7 +89,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   let controlUrl: string | null = null;
   const token = options.controlToken ?? newToken();
   if (options.controlUrl) {
-    const control = await startControl(options.controlUrl, token, primary, log);
+    const control = await startControl(options.controlUrl, token, primary, log, () => stop('ctl stop'));
     controlUrl = options.controlUrl.scheme === 'unix' ? bindUrl(options.controlUrl) : `tcp://${options.controlUrl.host}:${control.port}`;
     log.info({ controlUrl, token: options.controlToken ? '(configured)' : token }, `* Control app on ${controlUrl}${options.controlToken ? '' : ` (token ${token})`}`);
     void primary.stopped.then(() => control.server.close());
@@ -97,9 +101,11 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   if (options.state) {
     // The control token: 0600 even when a file (0644, say) is already there.
-    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: primary.inspector?.url ?? null, running_from: process.cwd(), ...inspectorState(primary.inspector, primary.targets(), options) }, null, 2)}\n`);
+    // Without DevTools the state file lists no inspectors; with them it is kept current as workers come and go.
+    const inspectors = devtools ? devtools.state() : { app: appFileOf(options.app, options.appBase), inspectors: [] };
+    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`);
     files.push(resolve(options.state));
-    primary.inspector?.trackState(resolve(options.state));
+    devtools?.trackState(resolve(options.state));
   }
   const code = await primary.stopped;
   for (const f of files) {

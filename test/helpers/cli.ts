@@ -26,11 +26,25 @@ export function hermeticEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !AMBIENT.test(k)));
 }
 
-export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Spawned {
+/**
+ * How to start a command as a user without privileges: setpriv to nobody (it execs, so the pid is
+ * the command's) when the tests run as root, the command itself otherwise.
+ */
+export function unprivileged(command: string[]): string[] {
+  return process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', ...command] : command;
+}
+
+export interface RunOptions {
+  /** Run as a user without privileges (nobody when the tests run as root). */
+  unprivileged?: boolean;
+}
+
+export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT, opts: RunOptions = {}): Spawned {
   // --debug implies inspectors on 9229 and up; tests must not take fixed ports on a shared machine.
   const debug = args.some((a) => a === '-d' || a === '--debug') && !args.some((a) => a.startsWith('--inspect'));
   if (debug) args = ['--inspect=127.0.0.1:0', ...args];
-  const proc = spawn(process.execPath, [CLI, ...args], {
+  const [command, ...argv] = opts.unprivileged ? unprivileged([process.execPath, CLI, ...args]) : [process.execPath, CLI, ...args];
+  const proc = spawn(command!, argv, {
     cwd,
     env: { ...hermeticEnv(), ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,8 +74,8 @@ export interface Booted extends Spawned {
 }
 
 /** Runs the CLI and waits for "Use Ctrl-C to stop"; fails with the output if it exits first. */
-export async function boot(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<Booted> {
-  const s = run(args, env, cwd);
+export async function boot(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT, opts: RunOptions = {}): Promise<Booted> {
+  const s = run(args, env, cwd, opts);
   let code: number | null = null;
   void s.exited.then((c) => (code = c));
   const ready = await waitFor(

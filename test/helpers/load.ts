@@ -26,6 +26,10 @@ export interface LoopTally {
   /** Every answer's body, in order of arrival (bodies are short: a pid, say). */
   bodies: string[];
   requests: number;
+  /** How many of the requests were POSTs. */
+  posts: number;
+  /** Failed POSTs (an error, or a status that is not 2xx). */
+  failedPosts: number;
 }
 
 /**
@@ -33,38 +37,52 @@ export interface LoopTally {
  * http://127.0.0.1:PORT/, until `stop()` is called, `maxMs` passed or `maxRequests` were sent;
  * `done` resolves with what they got.
  */
-export function keepAliveLoop(port: number, connections: number, maxMs: number, maxRequests: number): { tally: LoopTally; stop: () => void; done: Promise<LoopTally> } {
-  const tally: LoopTally = { statuses: new Map(), errors: new Map(), bodies: [], requests: 0 };
+export function keepAliveLoop(
+  port: number,
+  connections: number,
+  maxMs: number,
+  maxRequests: number,
+  /** Host header (default 127.0.0.1:PORT), and POST with a small body on every `postEvery`-th client (0: none). */
+  opts: { host?: string; postEvery?: number } = {},
+): { tally: LoopTally; stop: () => void; done: Promise<LoopTally> } {
+  const tally: LoopTally = { statuses: new Map(), errors: new Map(), bodies: [], requests: 0, posts: 0, failedPosts: 0 };
   const deadline = Date.now() + maxMs;
   let stopped = false;
   const bump = <K>(m: Map<K, number>, k: K) => m.set(k, (m.get(k) ?? 0) + 1);
-  const one = (agent: http.Agent) =>
+  const one = (agent: http.Agent, post: boolean) =>
     new Promise<void>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 5000 }, (res) => {
+      const headers = { ...(opts.host ? { host: opts.host } : {}), ...(post ? { 'content-type': 'text/plain', 'content-length': '5' } : {}) };
+      const req = http.request({ host: '127.0.0.1', port, path: '/', method: post ? 'POST' : 'GET', agent, timeout: 5000, headers }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
         res.on('end', () => {
           bump(tally.statuses, res.statusCode ?? 0);
+          if (post && (res.statusCode! < 200 || res.statusCode! > 299)) tally.failedPosts++;
           tally.bodies.push(body);
           resolve();
         });
         res.on('error', (err: NodeJS.ErrnoException) => {
           bump(tally.errors, err.code ?? err.message);
+          if (post) tally.failedPosts++;
           resolve();
         });
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in 5 s'), { code: 'TIMEOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
         bump(tally.errors, err.code ?? err.message);
+        if (post) tally.failedPosts++;
         resolve();
       });
+      req.end(post ? 'hello' : undefined);
     });
-  const client = async () => {
+  const client = async (_: unknown, i: number) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = !!opts.postEvery && i % opts.postEvery === 0;
     while (!stopped && Date.now() < deadline && tally.requests < maxRequests) {
       tally.requests++;
-      await one(agent);
+      if (post) tally.posts++;
+      await one(agent, post);
     }
     agent.destroy();
   };

@@ -1,11 +1,14 @@
 // Real proxies (nginx, HAProxy) as a test's own children: the test binds the client-facing
 // listening sockets itself on 127.0.0.1:0 and hands them to a proxy running in the foreground as
 // inherited fds 3, 4, ...; the proxy is stopped by pid afterwards.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import net from 'node:net';
+import { expect } from 'vitest';
+import { docBlock, substitute } from './doc-blocks.js';
 import { waitFor } from './net.js';
 
 /** A listening socket on 127.0.0.1:0, bound here; its fd is what a proxy inherits. */
@@ -78,3 +81,40 @@ export async function stopProxies(): Promise<void> {
   for (const p of running) if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGKILL');
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
+
+/** docs/deployment.md's nginx block, its addresses substituted (HOST:PORT of two instances), checked by nginx -t and started; the site answers Host shop.example:PORT. */
+export async function docNginx(instances: string[]): Promise<{ port: number; dir: string }> {
+  const dir = proxyDir('nginx');
+  const front = await listening();
+  const block = substitute(docBlock('docs/deployment.md', '# nginx.conf, http block'), {
+    '127.0.0.1:9292': instances[0]!,
+    '127.0.0.1:9293': instances[1]!,
+    'listen 80': `listen 127.0.0.1:${front.port}`,
+  });
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 256; }\nhttp {\n  access_log ${dir}/access.log;\n${temp}\n${block}}\n`,
+  );
+  const args = ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`];
+  const t = spawnSync('/usr/sbin/nginx', ['-t', ...args], { encoding: 'utf8' });
+  expect({ status: t.status, output: t.status === 0 ? '' : t.stderr }).toEqual({ status: 0, output: '' });
+  const host = `shop.example:${front.port}`;
+  await startProxy('/usr/sbin/nginx', args, [front], { NGINX: '3;' }, () => hostRequest(front.port, host).then((r) => r.status === 200, () => false), `${dir}/error.log`);
+  return { port: front.port, dir };
+}
+
+/** GET / through 127.0.0.1:PORT with this Host (and more headers). */
+export function hostRequest(port: number, host: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000, headers: { host, ...headers } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+

@@ -148,13 +148,19 @@ describe('tspuma -d', () => {
 
   it('in CI: dumps to ./tspuma-dumps, the full text and the file path in the log, GitHub annotations, an exit summary', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tspuma-ci-'));
-    const s = await boot(['-d', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true' }, cwd);
+    // The repository is checked out at GITHUB_WORKSPACE; the step runs in another folder (a monorepo's package).
+    const summary = join(cwd, 'step-summary.md');
+    const s = await boot(['-d', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: ROOT, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: 'f00d', GITHUB_RUN_ID: '7' }, cwd);
     await (await fetch(`${s.url}/sync`)).text();
     await waitFor(() => s.stderr().includes('::error file='), 'the annotation');
     expect(s.stderr()).toMatch(/^tspuma dump #1 \[app\] Error: user 42 not found after 3 attempts \(7\)/m);
     expect(s.stderr()).toMatch(/^\s+> #0 loadUser  .*debug-app\.ts:\d+:\d+/m);
     expect(s.stderr()).toMatch(/^\s+written to .*tspuma-dumps\/.*\.json$/m);
-    expect(s.stderr()).toMatch(/^::error file=.*debug-app\.ts,line=\d+,col=\d+,title=tspuma dump #1 \[app\]::Error: user 42 not found/m);
+    expect(s.stderr()).toMatch(new RegExp(`^::error file=${APP.replace(/[.]/g, '\\.')},line=\\d+,col=\\d+,title=tspuma dump #1 \\[app\\]::Error: user 42 not found`, 'm'));
+    const section = readFileSync(summary, 'utf8');
+    expect(section).toMatch(/^\n### tspuma dump #1 \[app\] Error: user 42 not found after 3 attempts/);
+    expect(section).toMatch(new RegExp(`- culprit: \\[${APP.replace(/[.]/g, '\\.')}:\\d+\\]\\(https://github\\.com/acme/shop/blob/f00d/${APP.replace(/[.]/g, '\\.')}#L\\d+\\) in \`loadUser\``));
+    expect(section).toMatch(/- dump: `.*tspuma-dumps\/.*\.json` and its `\.txt` \(upload the dump folder as an artifact: \[this run's artifacts\]\(https:\/\/github\.com\/acme\/shop\/actions\/runs\/7#artifacts\)\)/);
     expect(readdirSync(join(cwd, 'tspuma-dumps')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);

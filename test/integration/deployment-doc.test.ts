@@ -3,21 +3,25 @@
 // serve requests to tspuma instances; the systemd units pass `systemd-analyze verify`; the
 // Kubernetes manifest's command line is parsed by tspuma's own option parser and its probes and
 // stop budget are checked against it.
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { argsLayer, parseArgs, splitWords } from '../../server/cli/args.js';
 import { RECORDS } from '../../server/option-records.js';
 import { resolveOptions } from '../../server/options.js';
-import { boot, fromLog, killAll, type Booted } from '../helpers/cli.js';
+import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll, unprivileged, type Booted } from '../helpers/cli.js';
 import { docBlock, substitute } from '../helpers/doc-blocks.js';
 import { get, waitFor } from '../helpers/net.js';
-import { listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
+import { lateNotifyReceiver } from '../helpers/notify.js';
+import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const DOC = 'docs/deployment.md';
 const APP = 'test/fixtures/apps/client-app.ts';
+const FORWARDED_APP = 'test/fixtures/apps/forwarded-app.ts';
+const own: ChildProcess[] = [];
 afterEach(async () => {
+  for (const c of own.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await stopProxies();
   await killAll();
 });
@@ -54,26 +58,30 @@ function haproxyCheck(cfg: string, front: { fd: number }): void {
 }
 
 describe('nginx', () => {
-  it('the upstream and location block passes nginx -t and serves both instances', async () => {
+  it('the block passes nginx -t and serves both instances of the site it names', async () => {
     const instances = [await boot([APP, '-b', 'tcp://127.0.0.1:0']), await boot([APP, '-b', 'tcp://127.0.0.1:0'])];
-    const dir = tempDir();
-    const front = await listening();
-    const block = substitute(docBlock(DOC, '# nginx.conf, http block'), {
-      '127.0.0.1:9292': hostPort(instances[0]!.url),
-      '127.0.0.1:9293': hostPort(instances[1]!.url),
-      'listen 80;': `listen 127.0.0.1:${front.port};`,
-    });
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 64; }\nhttp {\n  access_log ${dir}/access.log;\n${temp}\n${block}}\n`,
-    );
-    const args = ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`];
-    const t = spawnSync('/usr/sbin/nginx', ['-t', ...args], { encoding: 'utf8' });
-    expect({ status: t.status, output: t.status === 0 ? '' : t.stderr }).toEqual({ status: 0, output: '' });
-    const url = `http://127.0.0.1:${front.port}/`;
-    await startProxy('/usr/sbin/nginx', args, [front], { NGINX: '3;' }, () => get(url).then((r) => r.status === 200, () => false), `${dir}/error.log`);
-    await expectBothServe(front.port, instances);
+    const { port } = await docNginx(instances.map((i) => hostPort(i.url)));
+    const seen = new Set<number>();
+    await waitFor(async () => {
+      const r = await hostRequest(port, `shop.example:${port}`);
+      expect(r.status).toBe(200);
+      seen.add(pidOf(r.body));
+      return instances.every((i) => seen.has(i.proc.pid!));
+    }, 'both instances to answer through nginx', 5_000);
+  });
+
+  it("gives the app the client's address and the host and port the client asked for, never a client's own X-Forwarded-Host or -Proto, and answers no other Host", async () => {
+    const instances = [await boot([FORWARDED_APP, '-b', 'tcp://127.0.0.1:0', '--trust-proxy', '127.0.0.1']), await boot([FORWARDED_APP, '-b', 'tcp://127.0.0.1:0', '--trust-proxy', '127.0.0.1'])];
+    const { port } = await docNginx(instances.map((i) => hostPort(i.url)));
+    const hostile = { 'x-forwarded-host': 'evil.example:8443', 'x-forwarded-proto': 'https', 'x-forwarded-for': '6.6.6.6' };
+    for (let i = 0; i < 4; i++) {
+      const r = await hostRequest(port, `shop.example:${port}`, hostile);
+      expect(r.status).toBe(200);
+      const seen = JSON.parse(r.body) as Record<string, unknown>;
+      expect({ remote: seen.remote, scheme: seen.scheme, host: seen.host, port: seen.port }).toEqual({ remote: '127.0.0.1', scheme: 'http', host: 'shop.example', port: String(port) });
+    }
+    // Another Host: the default server closes the connection without an answer (444).
+    await expect(hostRequest(port, 'evil.example')).rejects.toThrow(/socket hang up|ECONNRESET/);
   });
 });
 
@@ -127,26 +135,70 @@ describe('systemd', () => {
   const socket = docBlock(DOC, '# tspuma.socket');
   const service = docBlock(DOC, '# tspuma.service');
   const key = (unit: string, name: string) => [...unit.matchAll(new RegExp(`^${name}=(.*)$`, 'gm'))].map((m) => m[1]!.trim());
+  const execStart = () => splitWords(key(service, 'ExecStart')[0]!);
+  /** A project folder standing in for WorkingDirectory: node_modules/.bin/tspuma is the built CLI. */
+  const project = () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'node_modules/.bin'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules/.bin/tspuma'), `#!/bin/sh\nexec '${process.execPath}' '${CLI}' "$@"\n`, { mode: 0o755 });
+    return dir;
+  };
 
   it('the socket and service units pass systemd-analyze verify', () => {
     const dir = tempDir();
+    const root = project();
     writeFileSync(join(dir, 'tspuma.socket'), socket);
-    writeFileSync(join(dir, 'tspuma.service'), service);
+    writeFileSync(join(dir, 'tspuma.service'), substitute(service, { '/srv/web': root }));
     const r = spawnSync('systemd-analyze', ['verify', join(dir, 'tspuma.socket'), join(dir, 'tspuma.service')], { encoding: 'utf8' });
     expect({ status: r.status, output: r.stdout + r.stderr }).toEqual({ status: 0, output: '' });
   });
 
-  it('the service is Type=notify with NotifyAccess=all, its ExecStart is a valid tspuma command line, and its stop budget covers drainDelay plus workerShutdownTimeout', () => {
-    expect([key(service, 'Type'), key(service, 'NotifyAccess')]).toEqual([['notify'], ['all']]);
-    const exec = splitWords(key(service, 'ExecStart')[0]!);
-    const argv = exec.slice(exec.indexOf('tspuma') + 1);
-    expect(exec.indexOf('tspuma')).toBeGreaterThan(-1);
-    const o = optionsOf(argv);
+  it('the service is complete: Type=notify, NotifyAccess=all, Requires its socket, a User, a WorkingDirectory, Restart, KillMode=mixed, node_modules/.bin/tspuma (no npx) with a valid command line, and a stop budget over drainDelay plus workerShutdownTimeout', () => {
+    expect([key(service, 'Type'), key(service, 'NotifyAccess'), key(service, 'KillMode')]).toEqual([['notify'], ['all'], ['mixed']]);
+    expect(key(service, 'Requires').join(' ').split(/\s+/)).toContain('tspuma.socket');
+    expect(key(service, 'After').join(' ').split(/\s+/)).toContain('tspuma.socket');
+    for (const k of ['User', 'WorkingDirectory', 'Restart']) expect(key(service, k), k).toEqual([expect.stringMatching(/\S/)]);
+    const exec = execStart();
+    expect(exec[0]).toBe(`${key(service, 'WorkingDirectory')[0]}/node_modules/.bin/tspuma`);
+    const o = optionsOf(exec.slice(1));
     expect(o.healthUrl).toMatch(/^tcp:\/\//);
     expect(o.drainDelay).toBeGreaterThan(0);
     expect(Number(key(service, 'TimeoutStopSec')[0])).toBeGreaterThan(o.drainDelay + o.workerShutdownTimeout);
     // One stream socket, host:port or a path: what tspuma adopts as fd 3.
     expect(key(socket, 'ListenStream')).toEqual([expect.stringMatching(/^[\d.]+:\d+$|^\//)]);
+  });
+
+  it("agrees with the HAProxy block: HAProxy's first server is the socket's address, and its check port is the service's healthUrl on that host", () => {
+    const haproxy = docBlock(DOC, '# haproxy.cfg: out of rotation when /ready turns 503');
+    const [, served, checkPort] = /^\s*server \S+ (\S+) check port (\d+)/m.exec(haproxy)!;
+    expect(key(socket, 'ListenStream')).toEqual([served]);
+    const health = new URL(optionsOf(execStart().slice(1)).healthUrl!);
+    expect(`${health.hostname}:${health.port}`).toBe(`${new URL(`tcp://${served}`).hostname}:${checkPort}`);
+  });
+
+  it('run as systemd runs it (socket activation, User= without privileges, NOTIFY_SOCKET, KillMode=mixed: SIGTERM to the main process only): READY=1 reaches a late reader, the workers are never reported dead, exit 0', async () => {
+    const root = project();
+    chmodSync(root, 0o777);
+    const sock = join(root, 'web.sock');
+    const notify = join(root, 'notify.sock');
+    const rx = lateNotifyReceiver(notify, 300);
+    own.push(rx.proc);
+    await rx.ready;
+    const exec = substitute(execStart().join(' '), { '/srv/web': root, '-w 4': '-w 2', '--drain-delay 5': '--drain-delay 1', 'tcp://10.0.0.11:9393': 'tcp://127.0.0.1:0', 'app.ts': join(ROOT, 'test/fixtures/environ-app.mjs') }).split(' ');
+    const proc = spawn('systemd-socket-activate', ['-l', sock, `--setenv=NOTIFY_SOCKET=${notify}`, ...unprivileged(exec)], { cwd: root, env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    own.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    await waitFor(() => existsSync(sock), 'the activation socket');
+    expect((await get('http://localhost/', sock)).status).toBe(200);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1', 15_000);
+    proc.kill('SIGTERM');
+    expect(await exited, out).toBe(0);
+    expect(out).not.toMatch(/died/);
+    expect(out).toMatch(/Goodbye/);
+    expect(rx.messages().filter((m) => !m.lines.includes('BARRIER=1')).every((m) => m.alive)).toBe(true);
   });
 });
 
@@ -162,18 +214,27 @@ describe('Kubernetes', () => {
     return { indent, text: lines.slice(at, end === -1 ? undefined : end).join('\n') };
   };
   const command = () => JSON.parse(section('command').text.replace(/^\s*command:/, '').replace(/\s+/g, ' ')) as string[];
+  const tspumaArgs = () => command().slice(2);
 
-  it('is a Deployment whose command is a valid tspuma command line with a healthUrl other hosts can reach', () => {
+  it('runs node itself on the package\'s bin (no npx: npm and its shell would take the SIGTERM), a valid tspuma command line with a healthUrl other hosts can reach', () => {
     expect(manifest).toMatch(/^apiVersion: apps\/v1\nkind: Deployment$/m);
-    const argv = command();
-    const o = optionsOf(argv.slice(argv.indexOf('tspuma') + 1));
+    const [node, cli] = command();
+    expect(node).toBe('node');
+    const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.tspuma;
+    expect(cli).toBe(`node_modules/tspuma/${bin}`);
+    const o = optionsOf(tspumaArgs());
     expect(o.healthUrl).toMatch(/^tcp:\/\/0\.0\.0\.0:\d+$/);
     expect(o.drainDelay).toBeGreaterThan(0);
   });
 
+  it('sets a CPU limit when it uses -w auto (without one, auto means every CPU of the node)', () => {
+    const argv = tspumaArgs();
+    expect(argv.join(' ')).toContain('-w auto');
+    expect(section('resources').text).toMatch(/limits: \{ cpu: "\d+m?" \}/);
+  });
+
   it('probes /ready and /health on the healthUrl port, the readiness probe fails within drainDelay, and terminationGracePeriodSeconds (pod spec) exceeds drainDelay plus workerShutdownTimeout', () => {
-    const argv = command();
-    const o = optionsOf(argv.slice(argv.indexOf('tspuma') + 1));
+    const o = optionsOf(tspumaArgs());
     const port = Number(new URL(o.healthUrl!).port);
     const readiness = section('readinessProbe').text;
     expect(readiness).toContain(`httpGet: { path: /ready, port: ${port} }`);
@@ -186,5 +247,36 @@ describe('Kubernetes', () => {
     expect(grace.indent).toBe(section('containers').indent);
     expect(Number(/terminationGracePeriodSeconds: (\d+)/.exec(grace.text)![1])).toBeGreaterThan(o.drainDelay + RECORDS.workerShutdownTimeout.default);
     expect(manifest).not.toContain('preStop');
+  });
+
+  it('the command as PID 1 of a pid namespace (a pod), as a user without privileges: SIGTERM turns /ready 503, a request in flight gets its answer, exit 0', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(ROOT.replace(/\/$/, ''), join(dir, 'node_modules/tspuma'));
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+    writeFileSync(join(dir, 'app.ts'), "export default (req: { url?: string }, res: { end(b: string): void }): void => { setTimeout(() => res.end(`done ${req.url}`), req.url === '/slow' ? 1500 : 0); };\n");
+    const argv = command().map((a) => (a === 'tcp://0.0.0.0:9292' || a === 'tcp://0.0.0.0:9393' ? 'tcp://127.0.0.1:0' : a));
+    argv[argv.indexOf('--drain-delay') + 1] = '1';
+    const proc = spawn('unshare', ['--pid', '--fork', '--kill-child', ...unprivileged(argv)], { cwd: dir, env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    own.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const json = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ready = await waitFor(() => json().find((l) => l.msg === 'Use Ctrl-C to stop'), 'the boot line', 30_000);
+    const health = String(json().find((l) => typeof l.healthUrl === 'string')!.healthUrl).replace(/^tcp:/, 'http:');
+    const app = (ready.urls as string[])[0]!;
+    // The pod's PID 1: unshare's only child.
+    const pid1 = Number(readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim());
+    expect(readFileSync(`/proc/${pid1}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
+    await waitFor(async () => (await get(`${health}/ready`)).status === 200, '/ready 200');
+    const slow = get(`${app}/slow`);
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(pid1, 'SIGTERM');
+    await waitFor(async () => (await get(`${health}/ready`).catch(() => ({ status: 0 }))).status === 503, '/ready 503 after SIGTERM', 1_000);
+    expect(await slow).toEqual({ status: 200, body: 'done /slow' });
+    expect(await exited, out).toBe(0);
   });
 });

@@ -30,7 +30,7 @@ describe('an Express error middleware that logs and re-throws', () => {
   });
 
   it('writes one dump per failure re-thrown at its one line, each grouped where the error was made', async () => {
-    for (const path of ['/coupon?code=SPRING', '/stock?sku=A-1', '/overflow']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
+    for (const path of ['/coupon?coupon=SPRING', '/stock?sku=A-1', '/overflow']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
     const coupon = await dumpFor(dir, 'coupon SPRING expired');
     const stock = await dumpFor(dir, 'stock of A-1 is negative');
     const overflow = await dumpFor(dir, 'Maximum call stack size exceeded');

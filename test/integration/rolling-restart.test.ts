@@ -11,7 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { keepAliveLoop, type LoopTally } from '../helpers/load.js';
 import { get, waitFor } from '../helpers/net.js';
-import { listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
+import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const APP = 'test/fixtures/apps/client-app.ts';
 const HAPROXY = '/usr/sbin/haproxy';
@@ -113,4 +113,37 @@ describe('rolling restart behind HAProxy', () => {
     const afterRoll = new Set(tally.bodies.slice(rollEnd).map(pidOf));
     for (const p of after) expect(afterRoll.has(p), `new instance ${p} served after the roll`).toBe(true);
   }, 40_000);
+});
+
+describe("rolling restart behind docs/deployment.md's nginx block", () => {
+  it('restarting both instances in turn under keep-alive GET and POST load: no GET fails (a refused connection goes to the other instance); failed POSTs are counted', async () => {
+    const first = [await boot([APP, '-b', 'tcp://127.0.0.1:0']), await boot([APP, '-b', 'tcp://127.0.0.1:0'])];
+    const addresses = first.map((i) => new URL(i.url).host);
+    const before = first.map((i) => i.proc.pid!);
+    const { port } = await docNginx(addresses);
+    const host = `shop.example:${port}`;
+    // Both instances answer through nginx before the load starts.
+    const seen = new Set<number>();
+    await waitFor(async () => (seen.add(pidOf((await hostRequest(port, host)).body)), before.every((p) => seen.has(p))), 'both instances through nginx', 5_000);
+    const load = keepAliveLoop(port, 20, 20_000, 200_000, { host, postEvery: 4 });
+    const served = (pid: number, from = 0) => load.tally.bodies.slice(from).some((b) => pidOf(b) === pid);
+    await waitFor(() => before.every((p) => served(p)), 'both instances to serve under load');
+    const exits: number[] = [];
+    const after: number[] = [];
+    for (const [i, address] of addresses.entries()) {
+      first[i]!.proc.kill('SIGTERM');
+      exits.push(await first[i]!.exited);
+      const next = await boot([APP, '-b', `tcp://${address}`]);
+      after.push(next.proc.pid!);
+      await waitFor(() => served(next.proc.pid!), `the restarted instance ${i} to serve through nginx`, 10_000);
+    }
+    const rollEnd = load.tally.bodies.length;
+    await waitFor(() => after.every((p) => served(p, rollEnd)), 'both restarted instances to serve after the roll', 5_000);
+    load.stop();
+    const tally = await load.done;
+    const failed = count(tally.errors) + [...tally.statuses].filter(([st]) => st < 200 || st > 299).reduce((a, [, c]) => a + c, 0);
+    console.info(`rolling restart behind nginx (max_fails=0): ${tally.requests} requests (${tally.posts} POST), ${failed} failed (${tally.failedPosts} POST): statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...tally.errors])}`);
+    expect(exits).toEqual([0, 0]);
+    expect(failed - tally.failedPosts).toBe(0);
+  }, 60_000);
 });

@@ -2,7 +2,7 @@
 // datagrams received by a python3 stand-in for systemd, /health and /ready, drainDelay, and
 // single mode's Connection: close to a request sent on an idle connection during stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll, run } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { lateNotifyReceiver } from '../helpers/notify.js';
 
 const APP = join(ROOT, 'test/fixtures/environ-app.mjs');
 const own: ChildProcess[] = [];
@@ -197,6 +198,32 @@ describe('sd_notify', () => {
     expect(has('RELOADING=1')[0]!.lines.some((l) => /^MONOTONIC_USEC=\d+$/.test(l))).toBe(true);
   });
 
+  it('as a user without privileges, every message (READY, STATUS, STOPPING) is read while its sender still runs, with a receiver that reads each 300 ms late', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    const address = join(dir, 'notify.sock');
+    const rx = lateNotifyReceiver(address, 300);
+    own.push(rx.proc);
+    await rx.ready;
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: address }, ROOT, { unprivileged: true });
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1', 15_000);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1', 15_000);
+    const sent = rx.messages().filter((m) => !m.lines.includes('BARRIER=1'));
+    expect(sent.map((m) => m.lines.find((l) => /^(READY|STOPPING)=/.test(l)) ?? m.lines.find((l) => l.startsWith('STATUS=')))).toEqual(['STATUS=Booting', 'READY=1', 'STOPPING=1']);
+    if (process.getuid?.() === 0) expect(new Set(sent.map((m) => m.uid))).toEqual(new Set([65534]));
+    // systemd attributes a message through its sender's pid: a sender gone before the read is a lost message.
+    expect(sent.map((m) => ({ message: m.lines.join(' '), senderAliveWhenRead: m.alive }))).toEqual(sent.map((m) => ({ message: m.lines.join(' '), senderAliveWhenRead: true })));
+  });
+
+  it('warns at boot, with TSPUMA_ERR_SD_NOTIFY, when NOTIFY_SOCKET is set and no systemd-notify is on PATH, and serves on', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: join(tempDir(), 'notify.sock'), PATH: tempDir() });
+    const line = await fromLog(s, (l) => (l.code === 'TSPUMA_ERR_SD_NOTIFY' ? l : undefined), 'the sd_notify warning');
+    expect([line.level, line.msg]).toEqual([40, expect.stringMatching(/^TSPUMA_ERR_SD_NOTIFY: sd_notify: NOTIFY_SOCKET=\S+ is set but systemd-notify is not on PATH/)]);
+    expect((await get({ host: '127.0.0.1', port: Number(new URL(s.url).port), path: '/' })).status).toBe(200);
+  });
+
   it('reaches an abstract NOTIFY_SOCKET (@name) in single mode', async () => {
     const address = `@tspuma-test-${process.pid}-${Date.now()}`;
     const rx = notifyReceiver(address);
@@ -242,6 +269,30 @@ describe('health, readiness and drainDelay', () => {
       expect(Date.now() - signalled).toBeGreaterThanOrEqual(2000);
     });
   }
+});
+
+describe('tspuma ctl stop', () => {
+  it('follows the SIGTERM sequence: STOPPING=1 at once, /ready 503 while the workers serve on for drainDelay, then a graceful stop and exit 0', async () => {
+    const dir = tempDir();
+    const address = join(dir, 'notify.sock');
+    const rx = notifyReceiver(address);
+    await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token', APP], { NOTIFY_SOCKET: address });
+    const hp = await healthOf(s);
+    const control = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line');
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1');
+    const asked = Date.now();
+    const ctl = run(['ctl', 'stop', '--control-url', control, '--control-token', 'secret-token']);
+    expect(await ctl.exited, ctl.stderr()).toBe(0);
+    await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1', 1_500);
+    await waitFor(async () => (await get({ port: hp, host: '127.0.0.1', path: '/ready' })).status === 503, '/ready 503', 1_500);
+    // The workers still serve new connections during the drain.
+    expect((await get({ port: Number(new URL(s.url).port), host: '127.0.0.1', path: '/' })).status).toBe(200);
+    expect(s.proc.exitCode).toBe(null);
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(2000);
+    expect(s.lines().some((l) => /^Received ctl stop: draining/.test(String(l.msg)))).toBe(true);
+  });
 });
 
 describe('single mode stop', () => {

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
-import { BOOT_ATTEMPTS, Primary } from '../../server/cluster/primary.js';
+import { BOOT_ATTEMPTS, Primary, type DevTools } from '../../server/cluster/primary.js';
+import type { Dump } from '../../diagnostics/model.js';
 import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
 import { TspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
@@ -72,7 +73,7 @@ function fakeLog(lines: LogLine[]): Logger {
   return log as unknown as Logger;
 }
 
-async function setup(values: Record<string, unknown> = {}) {
+async function setup(values: Record<string, unknown> = {}, devtools: DevTools | null = null) {
   const options = resolveOptions([{ source: 'test', values: { workers: 2, workerBootTimeout: 10, workerCheckInterval: 1, workerTimeout: 60, workerShutdownTimeout: 5, ...values }, fromString: false }]);
   const clock = new FakeClock();
   const forks: FakeWorker[] = [];
@@ -82,7 +83,7 @@ async function setup(values: Record<string, unknown> = {}) {
     forks.push(w);
     return w;
   };
-  const primary = new Primary(options, fakeLog(lines), { fork, clock, probeBinds: async () => undefined });
+  const primary = new Primary(options, fakeLog(lines), { fork, clock, probeBinds: async () => undefined, devtools });
   await primary.start();
   /** The newest fork of an index. */
   const last = (index: number) => forks.filter((w) => w.index === index).at(-1)!;
@@ -211,6 +212,53 @@ describe('Primary: boot', () => {
     expect(lines.some((l) => l.msg === `Worker 1 (PID: ${forks[1]!.process.pid}) failed to check in within 4 seconds; terminating it`)).toBe(true);
     await settle();
     expect(forks.map((w) => `${w.index}:${w.exited}`)).toEqual(['0:false', '1:true', '1:false']);
+  });
+});
+
+/** DevTools that record what the primary asks of them; autopsies settle when the test says. */
+function fakeDevTools() {
+  const calls: string[] = [];
+  const autopsies: (() => void)[] = [];
+  const devtools: DevTools = {
+    inspectorOpened: (h) => void calls.push(`opened ${h.index} ${h.inspector}`),
+    exited: (h) => void calls.push(`exited ${h.index}`),
+    autopsy: (h) => {
+      calls.push(`autopsy ${h.index}`);
+      return new Promise<void>((resolve) => autopsies.push(resolve));
+    },
+    stackOf: async (index) => ({ kind: 'stack', worker: index }) as unknown as Dump,
+  };
+  return { devtools, calls, autopsies };
+}
+
+describe('Primary: DevTools, injected (--inspect or -d)', () => {
+  it('hands a worker that misses workerTimeout to its autopsy and kills it only once the autopsy settled', async () => {
+    const { devtools, calls, autopsies } = fakeDevTools();
+    const { clock, forks } = await setup({ workerTimeout: 4 }, devtools);
+    forks[0]!.boot();
+    forks[1]!.boot();
+    for (let s = 0; s < 6; s++) {
+      await clock.advance(1000);
+      forks[0]!.checkin();
+    }
+    expect(calls).toEqual(['autopsy 1']);
+    expect(forks[1]!.signals).toEqual([]);
+    autopsies[0]!();
+    await settle();
+    expect(forks[1]!.signals).toEqual(['SIGKILL']);
+    expect(calls).toEqual(['autopsy 1', 'exited 1']);
+  });
+
+  it("passes each worker's inspector URL on and asks it for live stacks; without DevTools /stack names the missing --inspect", async () => {
+    const { devtools, calls } = fakeDevTools();
+    const { primary, forks } = await setup({}, devtools);
+    forks[0]!.emit('message', { tspuma: 1, type: 'inspector', index: 0, url: 'ws://127.0.0.1:1/w0' });
+    expect(calls).toEqual(['opened 0 ws://127.0.0.1:1/w0']);
+    expect(await primary.stackOf(0)).toEqual({ kind: 'stack', worker: 0 });
+    const bare = await setup();
+    const err = await rejection(bare.primary.stackOf(0));
+    expect(err).toMatchObject({ code: 'TSPUMA_ERR_INSPECT_TARGET' });
+    expect(err.message).toContain('none (is --inspect or --debug on?)');
   });
 });
 

@@ -2,7 +2,7 @@
 // in order with an injected spawn and timers, nothing spawned without NOTIFY_SOCKET, and the
 // health answers for each readiness.
 import { describe, expect, it } from 'vitest';
-import { healthAnswer } from '../../server/health.js';
+import { clusterReadiness, healthAnswer, type WorkerView } from '../../server/health.js';
 import { Notifier, WORKER_LISTEN_FDS_ENV, activatedBinds, takeActivatedSockets, workerListenFds, type NotifySpawn } from '../../server/systemd.js';
 
 describe('takeActivatedSockets', () => {
@@ -79,12 +79,42 @@ describe('Notifier', () => {
     void f.notifier.reloading('Phased restart to phase 1');
     await f.notifier.stopping('Stopping');
     expect(f.sent.map((s) => s.args)).toEqual([
-      ['--pid=42', '--no-block', 'READY=1', 'STATUS=Serving'],
-      ['--pid=42', '--no-block', 'WATCHDOG=1'],
-      ['--pid=42', '--no-block', 'RELOADING=1', 'MONOTONIC_USEC=123', 'STATUS=Phased restart to phase 1'],
-      ['--pid=42', '--no-block', 'STOPPING=1', 'STATUS=Stopping'],
+      ['--pid=42', 'READY=1', 'STATUS=Serving'],
+      ['--pid=42', 'WATCHDOG=1'],
+      ['--pid=42', 'RELOADING=1', 'MONOTONIC_USEC=123', 'STATUS=Phased restart to phase 1'],
+      ['--pid=42', 'STOPPING=1', 'STATUS=Stopping'],
     ]);
     expect(f.sent.every((s) => s.env.NOTIFY_SOCKET === '@sd')).toBe(true);
+  });
+
+  it('sends without --no-block, so systemd-notify waits until the message was read', async () => {
+    const f = fakeNotify({ NOTIFY_SOCKET: '/run/x' });
+    await f.notifier.ready('Serving');
+    expect(f.sent.flatMap((s) => s.args).filter((a) => a.startsWith('--'))).toEqual(['--pid=42']);
+  });
+
+  it('queues at most one WATCHDOG=1 while a receiver is slow to read', async () => {
+    const sent: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let tick: () => void = () => {};
+    const notifier = new Notifier({ NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '400000' }, 42, {
+      spawn: async (args) => (sent.push(args), await gate, 0),
+      setInterval: (fn) => ((tick = fn), {}),
+      clearInterval: () => {},
+    });
+    const ready = notifier.ready('Serving');
+    for (let i = 0; i < 5; i++) tick();
+    release();
+    await ready;
+    await notifier.flush();
+    expect(sent.map((a) => a.slice(1))).toEqual([['READY=1', 'STATUS=Serving'], ['WATCHDOG=1']]);
+  });
+
+  it('says at boot when NOTIFY_SOCKET is set and systemd-notify is not on PATH, and nothing otherwise', () => {
+    expect(new Notifier({ NOTIFY_SOCKET: '/run/n' }, 42, { findSender: () => null }).senderProblem()).toMatch(/^NOTIFY_SOCKET=\/run\/n is set but systemd-notify is not on PATH, so READY=1/);
+    expect(new Notifier({ NOTIFY_SOCKET: '/run/n' }, 42, { findSender: () => '/usr/bin/systemd-notify' }).senderProblem()).toBe(null);
+    expect(new Notifier({}, 42, { findSender: () => null }).senderProblem()).toBe(null);
   });
 
   it('starts no watchdog when WATCHDOG_PID names another process', async () => {
@@ -96,12 +126,39 @@ describe('Notifier', () => {
 });
 
 describe('healthAnswer', () => {
-  it('answers /health 200 always and /ready 200 only when ready', () => {
-    for (const r of ['booting', 'ready', 'draining'] as const) {
-      expect(healthAnswer('GET', '/health', { readiness: () => r }).status).toBe(200);
-      expect(healthAnswer('GET', '/ready', { readiness: () => r })).toEqual({ status: r === 'ready' ? 200 : 503, body: { status: r } });
+  it('answers /health 200 always and /ready 200 only when ready, with the reason otherwise', async () => {
+    for (const status of ['booting', 'ready', 'draining', 'unavailable'] as const) {
+      const state = { readiness: () => ({ status, ...(status === 'ready' ? {} : { reason: `why ${status}` }) }) };
+      expect((await healthAnswer('GET', '/health', state)).status).toBe(200);
+      expect(await healthAnswer('GET', '/ready', state)).toEqual(status === 'ready' ? { status: 200, body: { status } } : { status: 503, body: { status, reason: `why ${status}` } });
     }
-    expect(healthAnswer('POST', '/ready', { readiness: () => 'ready' }).status).toBe(405);
-    expect(healthAnswer('GET', '/stats', { readiness: () => 'ready' }).status).toBe(404);
+    const ready = { readiness: () => ({ status: 'ready' as const }) };
+    expect((await healthAnswer('POST', '/ready', ready)).status).toBe(405);
+    expect((await healthAnswer('GET', '/stats', ready)).status).toBe(404);
+  });
+
+  it("asks the app's check only after tspuma's own answer is a success, and turns its failure into 503 with its reason", async () => {
+    const asked: string[] = [];
+    const appCheck = async (kind: 'ready' | 'health') => (asked.push(kind), { ok: false, reason: `${kind}: database down` });
+    expect(await healthAnswer('GET', '/ready', { readiness: () => ({ status: 'booting', reason: 'b' }), appCheck })).toEqual({ status: 503, body: { status: 'booting', reason: 'b' } });
+    expect(asked).toEqual([]);
+    expect(await healthAnswer('GET', '/ready', { readiness: () => ({ status: 'ready' }), appCheck })).toEqual({ status: 503, body: { status: 'unavailable', reason: 'ready: database down' } });
+    expect(await healthAnswer('GET', '/health', { readiness: () => ({ status: 'ready' }), appCheck })).toEqual({ status: 503, body: { status: 'unhealthy', pid: process.pid, reason: 'health: database down' } });
+  });
+});
+
+describe('clusterReadiness', () => {
+  const w = (index: number, over: Partial<WorkerView> = {}): WorkerView => ({ index, pid: 100 + index, booted: true, stopping: false, exited: false, ...over });
+  it('is ready while one worker has booted and is neither stopping nor gone', () => {
+    expect(clusterReadiness([w(0, { exited: true, exitSignal: 'SIGKILL' }), w(1)], false, true)).toEqual({ status: 'ready' });
+  });
+  it('names each worker when none serves: booting before the first boot, unavailable after, draining at stop', () => {
+    expect(clusterReadiness([w(0, { booted: false })], false, false)).toEqual({ status: 'booting', reason: 'no worker serves: worker 0 is booting (PID 100)' });
+    expect(clusterReadiness([w(1, { booted: false, bootError: { message: 'Error: boom' } }), w(0, { exited: true, exitSignal: 'SIGKILL' })], false, true)).toEqual({
+      status: 'unavailable',
+      reason: 'no worker serves: worker 0 died (SIGKILL); worker 1 is booting (PID 101), last boot failed: Error: boom',
+    });
+    expect(clusterReadiness([w(0, { stopping: true })], false, true)).toEqual({ status: 'unavailable', reason: 'no worker serves: worker 0 is stopping' });
+    expect(clusterReadiness([w(0)], true, true)).toEqual({ status: 'draining', reason: 'the server is stopping' });
   });
 });

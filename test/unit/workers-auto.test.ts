@@ -36,6 +36,23 @@ describe('availableCpus', () => {
     expect(availableCpus(machine(0, {})).count).toBe(1);
   });
 
+  it("reads a quota on the process's own nested cgroup v2 (systemd CPUQuota= on its service) through /proc/self/cgroup", () => {
+    const r = availableCpus(machine(8, { '/proc/self/cgroup': '0::/system.slice/web.service\n', '/sys/fs/cgroup/system.slice/web.service/cpu.max': '200000 100000\n', '/sys/fs/cgroup/system.slice/cpu.max': 'max 100000\n', [CGROUP_V2_MAX]: 'max 100000\n' }));
+    expect(r).toEqual({ count: 2, how: 'auto: cgroup quota 200000/100000 = 2 CPU(s) in /sys/fs/cgroup/system.slice/web.service/cpu.max, rounded up; 8 CPU(s) available' });
+  });
+
+  it('takes the tightest quota on the way from the cgroup up to the root (a slice limits every service in it)', () => {
+    const files = { '/proc/self/cgroup': '0::/app.slice/web.service\n', '/sys/fs/cgroup/app.slice/web.service/cpu.max': '400000 100000', '/sys/fs/cgroup/app.slice/cpu.max': '150000 100000', [CGROUP_V2_MAX]: 'max 100000' };
+    expect(availableCpus(machine(8, files)).how).toContain('150000/100000 = 1.5 CPU(s) in /sys/fs/cgroup/app.slice/cpu.max');
+    expect(availableCpus(machine(8, files)).count).toBe(2);
+  });
+
+  it('reads a nested cgroup v1 cpu controller path from /proc/self/cgroup', () => {
+    const r = availableCpus(machine(16, { '/proc/self/cgroup': '4:memory:/x\n3:cpu,cpuacct:/system.slice/web.service\n', '/sys/fs/cgroup/cpu,cpuacct/system.slice/web.service/cpu.cfs_quota_us': '300000\n', '/sys/fs/cgroup/cpu,cpuacct/system.slice/web.service/cpu.cfs_period_us': '100000\n' }));
+    expect(r.count).toBe(3);
+    expect(r.how).toContain('in /sys/fs/cgroup/cpu,cpuacct/system.slice/web.service/cpu.cfs_quota_us');
+  });
+
   it('ignores a malformed cpu.max instead of failing', () => {
     expect(availableCpus(machine(3, { [CGROUP_V2_MAX]: 'garbage' })).count).toBe(3);
   });

@@ -1,0 +1,383 @@
+// One request's life, from node:http's `request` event to its response's `close`: admission, a
+// small body held back from the app, the invocation queue, the app call, the server's answer in
+// the app's place (refusal, app failure, timeout, forced stop), the release of the invocation
+// slot, keep-alive or close, and the request log. Owns each request's state (RequestState,
+// reached from the response through node-http.ts's kRequestState).
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Adapted } from './adapters.js';
+import { closeAfterResponse, closeLingering, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { admissionError, readFraming } from './admission.js';
+import { TspumaError, isTspumaError } from './errors.js';
+import type { DiagnosticsHook } from './debug-hook.js';
+import type { DumpPhase } from '../diagnostics/model.js';
+import { DUMP_ENV_KEY } from './shared-names.js';
+import { answerOnResponse, type LowlevelContext } from './lowlevel.js';
+import type { Options } from './options.js';
+import type { InvocationLimit, Ticket } from './invocation-limit.js';
+import { buildEnv } from './rack.js';
+import { entryOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
+import { watchBody, type BodyOwner } from './request-body.js';
+import { assignRequestId, requestIdOf, shownRequestId } from './request-id.js';
+import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
+import type { Tracing } from './otel.js';
+
+export interface InFlight {
+  method: string;
+  url: string;
+  /** How long it has been in the app. */
+  ms: number;
+}
+
+export interface RequestState {
+  readonly owner: RequestLifecycle;
+  readonly entry: Entry;
+  readonly req: http.IncomingMessage;
+  readonly res: TrackedResponse;
+  /** The request line's URL as it arrived, before a router rewrites `req.url`. */
+  readonly url: string;
+  /** performance.now() at admission, only taken when logRequests is on (0 otherwise). */
+  readonly start: number;
+  /** The socket's bytesWritten at admission, only read when logRequests is on. */
+  readonly sent: number;
+  /** The app holds an invocation slot for this request. */
+  slot: boolean;
+  ticket: Ticket | null;
+  /** The server answered instead of the app (timeout, 413, shutdown); the app's writes are dropped. */
+  takenOver: boolean;
+  /** The body is being read before the app runs (bodyBufferSize); bodyReady() lets it run. */
+  waiting: boolean;
+  /** Debug mode: capture was entered for this request and must be left once. */
+  captured: boolean;
+}
+export type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
+
+/** The state of the request `res` answers, if tspuma admitted it. */
+export function stateOf(res: http.ServerResponse | null | undefined): RequestState | null {
+  return (res as TrackedResponse | null | undefined)?.[kState] ?? null;
+}
+
+/** Errors that mean the client left: the app's failure is not answered, only logged at debug. */
+export const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
+
+/**
+ * node:http's close after a `Connection: close` response. The client said this was its last
+ * request (Connection: close, or HTTP/1.0 without keep-alive): it sends nothing more, so there is
+ * nothing to linger for, and closing at once saves a wakeup, a read and a timer per connection
+ * (about 30 µs of CPU in the close loop). Otherwise close lingering (node-http.ts).
+ */
+export function closeAfterLastResponse(this: Socket): void {
+  if (entryOf(this)?.clientClosing) return destroySoon(this);
+  closeLingering(this);
+}
+
+/** node-http.ts's event-stream handler (set by each Server): a `text/event-stream` head gives up its invocation slot. */
+export function onEventStream(res: http.ServerResponse): void {
+  const state = stateOf(res);
+  if (state) state.owner.streaming(res, state);
+}
+
+/** One shared 'close' listener for every response: no closure per request. */
+function onResponseClose(this: TrackedResponse): void {
+  const state = this[kState];
+  if (state) state.owner.finished(this, state);
+}
+
+/** What a request's life needs from the server that owns it. */
+export interface LifecycleDeps {
+  readonly options: Options;
+  readonly app: Adapted;
+  readonly log: Logger;
+  readonly deadlines: ConnectionDeadlines;
+  readonly invocations: InvocationLimit;
+  readonly lowlevel: LowlevelContext;
+  /** Debug mode's hook (null: debug off); app calls go through it. */
+  readonly diagnostics: DiagnosticsHook | null;
+  readonly tracing: Tracing | null;
+  /** trustProxy as a function; null: off, and no request pays for it. */
+  readonly trust: Trust | null;
+  /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
+  readonly shownUrl: (url: string | undefined) => string;
+  /** Responses admitted now say Connection: close (the server is draining, or the worker is busy). */
+  closing(): boolean;
+  /** A response on `entry` closed: a parse error waiting for it may go out now (client-errors.ts). */
+  afterResponse(entry: Entry): void;
+}
+
+export class RequestLifecycle implements BodyOwner<RequestState> {
+  /** Request lines: at info even under `quiet`, since logRequests asked for them. */
+  private readonly requestLog: Logger | null;
+  /** Cluster: called when the last request in the app finished (Puma's out_of_band). */
+  onOutOfBand: (() => Promise<void>) | null = null;
+  private outOfBandRunning = false;
+
+  constructor(private readonly d: LifecycleDeps) {
+    const { options, log } = d;
+    this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
+  }
+
+  /** node:http's `request` (or `checkContinue`): admission, then the app (now, queued, or once its body is in). */
+  onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
+    const { options, deadlines } = this.d;
+    if (!req.socket.writable) {
+      // Sent after our `Connection: close` response, during the lingering close: nobody can
+      // answer it on this connection; the client sees our FIN and retries on a new one.
+      req.resume();
+      return;
+    }
+    const entry = entryOf(req.socket) ?? deadlines.add(req.socket);
+    if (entry.closeAfter) {
+      // Pipelined behind a request whose response says Connection: close (maxKeepAlive,
+      // shutdown, a refusal): not run, since its answer could never be sent. The connection
+      // closes after that response and the client retries this one on a new connection.
+      this.d.log.debug({ method: req.method, url: this.d.shownUrl(req.url) }, 'request pipelined after the connection\'s last one: not run');
+      req.resume();
+      return;
+    }
+    // node:http's verdict from the request alone, before the server adds its own reasons to close.
+    if (!keepsAlive(res)) entry.clientClosing = true;
+    // One pass over rawHeaders for Host, the body's framing and X-Request-Id.
+    const framing = readFraming(req);
+    assignRequestId(req, framing.requestId);
+    if (this.d.trust) resolveClient(req, this.d.trust, options.trustProxyHeaders);
+    this.d.tracing?.request(req, res); // the server span, before a queue can run the app in another request's context
+    const refused = admissionError(req, options, framing);
+    const chunked = framing.transferEncoding !== undefined;
+    const length = chunked || framing.length === undefined ? 0 : Number(framing.length);
+    // A small body (and the start of a chunked one) is read before the app runs: Puma's way.
+    const hold = options.bodyBufferSize;
+    const held = refused === null && hold > 0 && (chunked || (length > 0 && length <= hold));
+    deadlines.toApp(entry, req, res, held);
+    const logged = this.requestLog !== null;
+    const state: RequestState = {
+      owner: this,
+      entry,
+      req,
+      res,
+      url: req.url!,
+      start: logged ? performance.now() : 0,
+      sent: logged ? req.socket.bytesWritten : 0,
+      slot: false, ticket: null, takenOver: false, waiting: false, captured: false };
+    res[kState] = state;
+    res.on('close', onResponseClose);
+    const max = options.maxKeepAlive;
+    if (this.d.closing() || (max > 0 && entry.requests >= max)) {
+      closeAfterResponse(res);
+      entry.closeAfter = true;
+    }
+
+    if (refused) {
+      // The server answers in the app's place, with Connection: close; a body is read and dropped.
+      state.takenOver = true;
+      entry.closeAfter = true;
+      if (refused.status === 413) req.resume();
+      void this.answer(state, refused, refused.status!, { dump: 'request' });
+      return;
+    }
+    if (chunked || length > 0) markBodyExpected(res);
+    if (expectsContinue) res.writeContinue();
+    const limit = chunked ? options.httpContentLengthLimit : null;
+    if (held || limit !== null) watchBody(req, state, this, limit, held ? hold : 0);
+    if (!state.waiting) this.admit(state);
+  }
+
+  /** To the app now, or to the invocation queue. */
+  private admit(state: RequestState): void {
+    if (this.d.invocations.tryAcquire()) this.run(state);
+    else state.ticket = this.d.invocations.submit(() => this.run(state));
+  }
+
+  /** BodyOwner: the body held back from the app is in (or larger than the hold). */
+  bodyReady(state: RequestState): void {
+    if (state.takenOver) return;
+    this.d.deadlines.bodyRead(state.entry, state.res);
+    this.admit(state);
+  }
+
+  /** BodyOwner: a chunked body passed httpContentLengthLimit. */
+  bodyTooLarge(state: RequestState, seen: number): void {
+    const err = new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: `at least ${seen}`, limit: this.d.options.httpContentLengthLimit });
+    void this.answer(state, err, 413, { takeOver: true });
+  }
+
+  /**
+   * The response's head says `text/event-stream`: it gives up its invocation slot (to the next
+   * request) and leaves the app state (no requestTimeout); its deadline closes it when idle or at stop.
+   */
+  streaming(res: http.ServerResponse, state: RequestState): void {
+    if (state.takenOver || res.writableEnded) return;
+    this.release(state);
+    if (state.captured) {
+      state.captured = false;
+      this.d.diagnostics?.leave();
+    }
+    let closing = false;
+    this.d.deadlines.toLongLived(state.entry, 'streaming', () => {
+      if (closing || res.destroyed) return void res.destroy();
+      closing = true;
+      res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
+      dropAppWrites(res); // the app may keep writing to it
+    });
+  }
+
+  private run(state: RequestState): void {
+    const { req, res } = state;
+    state.slot = true;
+    state.ticket = null;
+    if (state.takenOver || res.destroyed) {
+      // The client left (or the server answered) while this request was queued.
+      if (res.destroyed) this.release(state);
+      return;
+    }
+    const { diagnostics, app } = this.d;
+    if (diagnostics) {
+      diagnostics.enter('app'); // left in finished(), after the last await of the app
+      state.captured = true;
+    }
+    let result;
+    try {
+      result = diagnostics ? diagnostics.call(req, res, () => app.invoke(req, res)) : app.invoke(req, res);
+    } catch (err) {
+      this.appError(state, err);
+      return;
+    }
+    if (result) result.catch((err: unknown) => this.appError(state, err));
+  }
+
+  private release(state: RequestState): void {
+    if (state.slot) {
+      state.slot = false;
+      const invocations = this.d.invocations;
+      invocations.release();
+      if (this.onOutOfBand && invocations.running === 0 && invocations.backlog === 0 && !this.outOfBandRunning) {
+        this.outOfBandRunning = true;
+        setImmediate(() => void this.onOutOfBand!().finally(() => (this.outOfBandRunning = false)));
+      }
+    }
+  }
+
+  private appError(state: RequestState, err: unknown): void {
+    const { req, res } = state;
+    const { log, shownUrl } = this.d;
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (state.takenOver || (code !== undefined && CLIENT_GONE.has(code) && (res.destroyed || req.destroyed))) {
+      log.debug({ err, url: shownUrl(req.url) }, 'app error after the response was taken over or the client left');
+      return;
+    }
+    this.d.tracing?.exception(req, err);
+    if (res.headersSent) {
+      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
+      log.error({ err, code: coded.code }, coded.message);
+      this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
+      res.destroy();
+      return;
+    }
+    const status = isTspumaError(err) && err.status ? err.status : 500;
+    const url = shownUrl(req.url);
+    log.error({ err, method: req.method, url, status }, `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`);
+    void this.answer(state, err, status, { dump: 'app' });
+  }
+
+  /**
+   * The server's error answer to a request, through the lowlevel handler, with Connection: close.
+   * `dump`: in debug mode the failure is dumped and the dump goes to the handler's env (a refusal,
+   * the app's own failure). `takeOver`: the app may still be running (timeouts, a body too large,
+   * a forced stop): the request counts as answered, leaves the queue, and the app's writes are dropped.
+   */
+  answer(state: RequestState, err: unknown, status: number, how: { dump?: DumpPhase; takeOver?: boolean }): Promise<void> {
+    const { req, res } = state;
+    if (how.takeOver) {
+      if (state.takenOver || res.writableEnded) return Promise.resolve();
+      state.takenOver = true;
+      state.ticket?.cancel();
+      state.ticket = null;
+      if (res.headersSent) {
+        res.destroy();
+        return Promise.resolve();
+      }
+    }
+    const env = buildEnv(req, res);
+    const diagnostics = this.d.diagnostics;
+    if (how.dump && diagnostics) env[DUMP_ENV_KEY] = diagnostics.report(err, { phase: how.dump, request: req });
+    return answerOnResponse(this.d.lowlevel, res, err, env, status, how.takeOver === true);
+  }
+
+  /** The sweep: the app has not answered by requestTimeout; 503 in its place. */
+  requestTimeout(entry: Entry): void {
+    const { req, res } = entry;
+    if (!req || !res) return;
+    const url = this.d.shownUrl(req.url);
+    const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds: this.d.options.requestTimeout });
+    this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
+    const state = stateOf(res);
+    if (state) void this.answer(state, err, 503, { takeOver: true });
+  }
+
+  /** forceShutdownAfter expired: 503 for each request still in the app. */
+  forceAnswers(): Promise<void>[] {
+    const pending: Promise<void>[] = [];
+    for (const entry of [...this.d.deadlines.inApp()]) {
+      const { req, res } = entry;
+      const state = stateOf(res);
+      if (!req || !res) continue;
+      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(req.url), seconds: this.d.options.forceShutdownAfter });
+      this.d.log.warn({ code: err.code }, err.message);
+      if (state) pending.push(this.answer(state, err, 503, { takeOver: true }));
+    }
+    return pending;
+  }
+
+  /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
+  finished(res: http.ServerResponse, state: RequestState): void {
+    const { entry, req } = state;
+    state.ticket?.cancel();
+    state.ticket = null;
+    this.release(state);
+    if (state.captured) {
+      state.captured = false;
+      const diagnostics = this.d.diagnostics!; // captured only in debug mode
+      diagnostics.leave();
+      diagnostics.settled(req, res); // a 5xx the app answered itself after a captured throw
+    }
+    // Puma closes a connection after a `Connection: close` response. A body the app left unread
+    // is not drained for another request either: the connection closes (lingering, so the client
+    // reads the response) and what still arrives is dropped.
+    const last = !keepsAlive(res) || isLastResponse(res) || !req.complete;
+    if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
+    this.d.deadlines.toKeepalive(entry, res);
+    this.d.afterResponse(entry);
+    if (this.requestLog) this.logRequest(this.requestLog, res, state);
+  }
+
+  /**
+   * One line per request: the URL as received (secret query values redacted), status, time,
+   * bytes sent (head and body) and the request id. The fields are one `request` object, which a
+   * TTY's pretty printer leaves out: the message already says it all on one line.
+   */
+  private logRequest(log: Logger, res: http.ServerResponse, state: RequestState): void {
+    const { req } = state;
+    const ms = Math.round((performance.now() - state.start) * 100) / 100;
+    const url = this.d.shownUrl(state.url);
+    const bytes = Math.max(0, req.socket.bytesWritten - state.sent);
+    const remote = clientAddressOf(req);
+    const id = requestIdOf(req);
+    const request = { id, method: req.method, url, status: res.statusCode, ms, bytes, remote };
+    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
+  }
+
+  /**
+   * Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector),
+   * each by the URL it arrived with, as the request log names it, not what a router left in req.url.
+   */
+  inFlight(): InFlight[] {
+    const now = performance.now();
+    const out: InFlight[] = [];
+    for (const e of this.d.deadlines.inApp()) {
+      if (!e.req) continue;
+      const received = stateOf(e.res)?.url ?? e.req.url;
+      out.push({ method: e.req.method ?? '', url: this.d.shownUrl(received), ms: Math.round(now - e.appSince) });
+    }
+    return out.sort((a, b) => b.ms - a.ms);
+  }
+}

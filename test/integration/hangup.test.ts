@@ -1,0 +1,63 @@
+// SIGHUP as Puma treats it: a cluster started on a terminal stops gracefully when the terminal
+// hangs up (the whole process group gets SIGHUP: the workers leave the decision to the primary);
+// with its output redirected, a hangup is logged and ignored.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll } from '../helpers/cli.js';
+import { get, waitFor } from '../helpers/net.js';
+
+const APP = join(ROOT, 'test/fixtures/environ-app.mjs');
+const own: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  own.length = 0;
+  await killAll();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** The children of `pid` (its workers), from /proc. */
+const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+/** The process group of `pid`, from /proc/PID/stat (the field after the state). */
+const pgidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[2]);
+
+describe('SIGHUP in cluster mode', () => {
+  it('on a terminal: a hangup of the process group stops the primary gracefully ("Goodbye") and its worker with it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-hup-'));
+    dirs.push(dir);
+    const pidfile = join(dir, 'tspuma.pid');
+    // script(1) runs tspuma on a pseudo-terminal of its own, as a shell in a terminal window does.
+    const command = [process.execPath, CLI, '-w', '1', '-b', 'tcp://127.0.0.1:0', '--pidfile', pidfile, APP].map((a) => `'${a}'`).join(' ');
+    const proc = spawn('script', ['-qfec', command, '/dev/null'], { env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    own.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    await waitFor(() => existsSync(pidfile) && /Worker 0 \(PID: \d+\) booted/.test(out), 'the cluster to boot on the terminal', 20_000);
+    const primary = Number(readFileSync(pidfile, 'utf8'));
+    const workers = childrenOf(primary);
+    expect(workers).toHaveLength(1);
+    process.kill(-pgidOf(primary), 'SIGHUP');
+    await waitFor(() => !alive(primary) && workers.every((w) => !alive(w)), 'the primary and its worker to exit', 15_000);
+    expect(out).toContain('Received SIGHUP, stopping all workers gracefully');
+    expect(out).toContain('Goodbye');
+  });
+
+  it('with the output redirected: a SIGHUP is logged as ignored and the cluster serves on', async () => {
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
+    s.proc.kill('SIGHUP');
+    await fromLog(s, (l) => (l.signal === 'SIGHUP' && /ignored, the output is redirected/.test(String(l.msg)) ? true : undefined), 'the SIGHUP line');
+    expect((await get(s.url)).status).toBe(200);
+    expect(s.proc.exitCode).toBe(null);
+  });
+});

@@ -1,0 +1,53 @@
+// Which of tspuma's modules a cluster primary loads: with debug off and no --inspect, none of the
+// diagnostics layer (capture, dumps, sinks) and none of the inspector's (DevTools targets, live
+// stacks, autopsies), as the `debug` option's description promises. Each module the primary
+// process loads is recorded by module hooks (test/fixtures/module-log) registered with --import.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ROOT, boot, killAll, type Booted } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(killAll);
+
+const DIST = pathToFileURL(`${ROOT}dist/`).href;
+const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: dir };
+
+/** tspuma's modules (paths under dist/) the process `pid` loaded so far. */
+function loadedBy(pid: number): string[] {
+  const urls = readFileSync(join(dir, `${pid}.txt`), 'utf8').split('\n');
+  return urls.filter((u) => u.startsWith(DIST)).map((u) => u.slice(DIST.length));
+}
+
+/**
+ * The one module under diagnostics/ that is not the diagnostics layer: the redaction rules every
+ * log line goes through (server/logger.ts), loaded in every process.
+ */
+const LOG_REDACTION = 'diagnostics/redact.js';
+
+async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
+  const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
+  // The primary loads the control app and writes the state file after the first boot line.
+  const modules = await waitFor(() => {
+    const m = loadedBy(s.proc.pid!);
+    return m.includes('server/control.js') ? m : null;
+  }, 'the control app loaded in the primary');
+  return { s, modules };
+}
+
+describe('the modules a cluster primary loads', () => {
+  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/', async () => {
+    const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0']);
+    expect(modules).toContain('server/cluster/primary.js');
+    expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+  }, 30_000);
+
+  it('with --inspect: the DevTools module (targets, live stacks, autopsies) and discovery are loaded', async () => {
+    const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0']);
+    expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));
+  }, 30_000);
+});

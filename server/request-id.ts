@@ -32,14 +32,6 @@ defineRequestId(makeRequestId);
 
 type WithId = IncomingMessage & { id?: unknown };
 
-/**
- * Gives the request the X-Request-Id `incoming` (as the caller read it) as `req.id` when it is
- * well-formed; any other request's id is made when something first reads `req.id`.
- */
-export function assignRequestId(req: IncomingMessage, incoming: string | undefined): void {
-  if (incoming !== undefined && WELL_FORMED.test(incoming)) (req as WithId).id = incoming;
-}
-
 /** The request's id as a string: `req.id` (the client's, the app's, or made now). */
 export function requestIdOf(req: IncomingMessage): string {
   const id = (req as WithId).id;

@@ -109,39 +109,29 @@ export class TspumaResponse extends http.ServerResponse {
     (this as { emit: unknown }).emit = emitChecked;
   }
 }
-/** Where a request keeps its id (request-id.ts): undefined until something reads or assigns `req.id`. */
-export const kRequestId = Symbol('tspuma.requestId');
+/** Where a request keeps its id (request-id.ts), once read or assigned. */
+const kRequestId = Symbol('tspuma.requestId');
 
-/** node:http's request, with its id's field from birth: one shape for every request. */
-export class TspumaRequest extends http.IncomingMessage {
-  declare [kRequestId]: unknown;
-
-  constructor(socket: net.Socket) {
-    super(socket);
-    this[kRequestId] = undefined;
-  }
-}
+type WithId = http.IncomingMessage & { [kRequestId]?: unknown };
 
 /**
- * `req.id` of every request node:http builds for tspuma, made by `make` when first read (most apps
- * never read it: nothing is made for them). An accessor on IncomingMessage.prototype, not on
- * TspumaRequest's: Express replaces a request's prototype with one that inherits from
- * IncomingMessage.prototype. Assigning `req.id` (pino-http does) stores the value. Messages
- * tspuma did not build (node:http client responses) read undefined, as before, and an assignment
- * gives them an own property, as before.
+ * `req.id` of every request a node:http server builds, made by `make` when first read (most apps
+ * never read it: nothing is made for them, and requests stay node's own IncomingMessage, with no
+ * subclass to construct). An accessor on IncomingMessage.prototype: Express replaces a request's
+ * prototype with one that inherits from it. Assigning `req.id` (pino-http does) stores the value.
+ * A node:http client response (no method) reads undefined until assigned, as before.
  */
 export function defineRequestId(make: (req: http.IncomingMessage) => string): void {
   Object.defineProperty(http.IncomingMessage.prototype, 'id', {
     configurable: true,
     enumerable: false,
-    get(this: TspumaRequest): unknown {
-      if (!(kRequestId in this)) return undefined;
+    get(this: WithId): unknown {
       const id = this[kRequestId];
-      return id !== undefined ? id : (this[kRequestId] = make(this));
+      if (id !== undefined || typeof this.method !== 'string') return id;
+      return (this[kRequestId] = make(this));
     },
-    set(this: TspumaRequest, value: unknown): void {
-      if (kRequestId in this) this[kRequestId] = value;
-      else Object.defineProperty(this, 'id', { value, writable: true, enumerable: true, configurable: true });
+    set(this: WithId, value: unknown): void {
+      this[kRequestId] = value;
     },
   });
 }
@@ -152,7 +142,6 @@ export function setEventStreamHandler(handler: (this: void, res: http.ServerResp
 }
 
 export const SERVER_OPTIONS: http.ServerOptions = {
-  IncomingMessage: TspumaRequest,
   ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
   // The connection deadlines (deadlines.ts) own every timeout; node's own timers are switched off.
   requestTimeout: 0,

@@ -4,6 +4,7 @@
 // worker's inspector opens, live stacks for the control app's /stack, and the `[hang]` autopsy
 // of a worker that missed workerTimeout, written through the diagnostics sinks.
 import type { Logger } from 'pino';
+import { appFileOf } from '../server/app-loader.js';
 import type { WorkerHandle } from '../server/cluster/worker-handle.js';
 import { noInspectTarget, type DevTools } from '../server/cluster/primary.js';
 import type { DiagnosticsHook } from '../server/debug-hook.js';
@@ -41,7 +42,7 @@ export class PrimaryDevTools implements DevTools {
 
   /** What the state file says about the inspectors at boot. */
   state(): InspectorState {
-    return inspectorState(this.setup, this.targets(), this.options);
+    return inspectorState(this.setup, this.targets(), appFileOf(this.options.app, this.options.appBase));
   }
 
   /** Keeps the state file's inspectors current from now on, as workers come and go. */

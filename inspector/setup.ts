@@ -4,7 +4,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { appFileOf } from '../server/app-loader.js';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
@@ -37,9 +36,10 @@ export interface InspectorState {
 
 const inspectorList = (targets: readonly Target[]): InspectorState['inspectors'] => targets.map((t) => ({ id: t.id, pid: t.pid, worker: t.worker, ws: t.ws }));
 
-export function inspectorState(setup: InspectorSetup | null, others: readonly Target[], options: { app: unknown; appBase: string }): InspectorState {
+/** `app`: the app's file (app-loader.ts's appFileOf, or the file loaded). */
+export function inspectorState(setup: InspectorSetup | null, others: readonly Target[], app: string | null): InspectorState {
   return {
-    app: appFileOf(options.app, options.appBase),
+    app,
     inspectors: inspectorList(setup ? [...(setup.self ? [setup.self] : []), ...others] : []),
   };
 }

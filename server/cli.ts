@@ -82,8 +82,14 @@ async function main(argv: string[]): Promise<number> {
   const noSender = notifier.senderProblem();
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
   d?.deliverDumps(options.onDump, log);
+  const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
+  // Before a process loads the app (a worker, single mode, a primary with --preload): tspuma's
+  // package entry, so an app's `import ... from 'tspuma'` finds it loaded, where through the
+  // TypeScript loader's thread its modules cost about 20 ms of boot. Here rather than in
+  // ts-loader.ts: the entry imports start.ts, which imports the app loader (an import circle).
+  if (isWorker || options.workers === 0 || options.preload) await import('./index.js');
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
-  if (process.env[WORKER_INDEX_ENV] !== undefined && (await import('node:cluster')).default.isWorker) {
+  if (isWorker && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
     const { runWorker } = await import('./cluster/worker.js');
     return runWorker(options, log, index, d);

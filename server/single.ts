@@ -112,7 +112,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   const stateFile = options.state && opts.ownProcess ? resolve(options.state) : null;
   if (stateFile) {
     // setup.js is loaded already when the inspector is on; a plain boot does not load it.
-    const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], options).inspectors : [];
+    const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], loaded.file).inspectors : [];
     const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
     writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   }

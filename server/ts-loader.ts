@@ -158,9 +158,6 @@ export async function registerTypeScript(entry: string): Promise<void> {
   if (registered) return;
   const choice = chooseTsLoader(entry);
   registered = choice;
-  // The package entry first: an app's `import ... from 'tspuma'` then finds it loaded, where
-  // through the loader thread its modules cost about 20 ms of boot.
-  await import('./index.js');
   if (choice.kind === 'esbuild') {
     const { register } = await import('node:module');
     register(new URL('./ts-hooks.js', import.meta.url), { data: choice.data });

@@ -101,25 +101,26 @@ describe('cluster mode', () => {
     });
   }
 
-  it('replaces a worker killed with SIGKILL within 2 s', async () => {
+  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load', async () => {
     const s = await cluster();
     const victim = (await s.stats()).worker_status[0]!;
-    let replacedMs = 0;
     const result = await loadUntil(s.url, 10, 20, async () => {
       await waitFor(async () => served(await s.stats()) > 500, 'the load to be established', 10_000);
-      const killedAt = Date.now();
       process.kill(victim.pid, 'SIGKILL');
       await waitFor(async () => {
         const st = await s.stats();
         return st.booted_workers === 2 && !st.worker_status.some((w) => w.pid === victim.pid);
-      }, 'a replacement worker', 5000, 50);
-      replacedMs = Date.now() - killedAt;
+      }, 'a replacement worker', 15_000, 50);
     });
-    console.log(`kill -9: replaced in ${replacedMs} ms; ${result.requests.total} requests, ${result.errors} errors, ${result.non2xx} non-2xx`);
-    expect(replacedMs).toBeLessThan(2000);
+    console.log(`kill -9: ${result.requests.total} requests, ${result.errors} errors, ${result.non2xx} non-2xx`);
     // The primary's line names the dead worker's pid as workerPid; `pid` stays the line's writer.
-    const died = s.lines().find((l) => String(l.msg).startsWith('Worker 0 (PID: ') && String(l.msg).includes(' died ('))!;
-    expect(died).toMatchObject({ pid: s.proc.pid, worker: 0, workerPid: victim.pid });
+    const own = s.lines().filter((l) => l.pid === s.proc.pid);
+    const died = own.findIndex((l) => String(l.msg).startsWith('Worker 0 (PID: ') && String(l.msg).includes(' died ('));
+    expect(own[died]).toMatchObject({ pid: s.proc.pid, worker: 0, workerPid: victim.pid });
+    // Its replacement is forked in the same turn as the exit is seen (the primary's next line),
+    // not after a boot backoff: a wall-clock bound would measure the machine's load instead.
+    expect(String(own[died + 1]?.msg)).toMatch(/^- Worker 0 \(PID: \d+\) booting, phase 0$/);
+    expect(own.some((l) => /^Worker 0 failed to boot/.test(String(l.msg)))).toBe(false);
     // Only requests in flight on the killed worker may fail: at most one per connection.
     expect(result.errors + result.non2xx).toBeLessThanOrEqual(10);
   });

@@ -110,18 +110,19 @@ describe('tspuma -d', () => {
     expect(s.stderr()).toContain('tspuma dump #1 [app]'); // the operator still gets it
   });
 
-  it('stays bounded when the app throws on every request under load, and keeps serving', async () => {
+  it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 90_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
     const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
-    // Stopped at 600 answers, or after 15 s (fewer than 500 then fail the count below).
+    // Stopped at 600 answers, however long a loaded machine takes, or after 60 s. (autocannon's
+    // `amount` counts requests sent: it sends on a connection the 500's Connection: close ends.)
     let answered = 0;
     let load!: autocannon.Instance;
     const done = new Promise<autocannon.Result>((resolve, reject) => {
-      load = autocannon({ url: `${s.url}/sync`, connections: 10, duration: 15 }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+      load = autocannon({ url: `${s.url}/sync`, connections: 10, duration: 60 }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
     });
     load.on('response', () => ++answered === 600 && load.stop());
     const result = await done;
-    expect(result.non2xx).toBeGreaterThan(500);
+    expect(result.non2xx).toBeGreaterThanOrEqual(600);
     expect(result.errors).toBe(0);
     const dumps = (s.stderr().match(/^tspuma dump #/gm) ?? []).length;
     expect(dumps).toBe(1); // one distinct site: printed once, repeats counted

@@ -93,7 +93,15 @@ async function setup(values: Record<string, unknown> = {}, devtools: DevTools | 
       .filter((w) => !w.exited)
       .map((w) => `${w.index}:${w.phase}`)
       .sort();
-  return { primary, clock, forks, lines, last, alive };
+  /**
+   * The primary's current worker of each index, as index:phase and which fork it is (the n-th fork
+   * of the test, from 0): what stats, the control app and the next restart take as serving.
+   */
+  const current = () =>
+    [...primary.current.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, h]) => `${index}:${h.phase}:#${forks.findIndex((w) => w.process.pid === h.pid)}`);
+  return { primary, clock, forks, lines, last, alive, current };
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -325,7 +333,7 @@ describe('Primary: restarts', () => {
   });
 
   it('phased restart whose first new worker fails to boot: rolled back, the old workers alone serve and nothing respawns', async () => {
-    const { primary, clock, forks, last, alive } = await booted();
+    const { primary, clock, forks, last, alive, current } = await booted();
     const restart = primary.phasedRestart();
     await settle();
     last(0).failBoot('Loading app /srv/app.ts failed: SyntaxError: Unexpected token');
@@ -340,10 +348,11 @@ describe('Primary: restarts', () => {
     expect(alive()).toEqual(['0:0', '1:0']);
     expect(primary.stats()).toMatchObject({ phase: 0, booted_workers: 2, old_workers: 0 });
     expect([...primary.current.values()].map((h) => h.pid).sort()).toEqual([forks[0]!.process.pid, forks[1]!.process.pid]);
+    expect(current()).toEqual(['0:0:#0', '1:0:#1']);
   });
 
   it('phased restart whose new worker never boots: killed at workerBootTimeout and rolled back', async () => {
-    const { primary, clock, last, alive } = await booted();
+    const { primary, clock, last, alive, current } = await booted();
     const restart = primary.phasedRestart();
     const caught = rejection(restart);
     await clock.advance(10_000);
@@ -351,10 +360,12 @@ describe('Primary: restarts', () => {
     expect((await caught).message).toContain('it did not boot within workerBootTimeout (10 s)');
     await settle();
     expect(alive()).toEqual(['0:0', '1:0']);
+    expect(current()).toEqual(['0:0:#0', '1:0:#1']);
+    expect(primary.stats()).toMatchObject({ phase: 0, booted_workers: 2, old_workers: 0 });
   });
 
   it('phased restart whose second new worker fails after the first booted: rolled forward, phase 1 alone serves once it respawns', async () => {
-    const { primary, clock, last, alive, lines } = await booted();
+    const { primary, clock, last, alive, lines, current } = await booted();
     const restart = primary.phasedRestart();
     await settle();
     last(0).boot();
@@ -369,10 +380,12 @@ describe('Primary: restarts', () => {
     expect(alive()).toEqual(['0:1', '1:1']);
     last(1).boot();
     expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+    // Forks: #0 #1 (phase 0), #2 (new 0), #3 (new 1, failed), #4 (its respawn).
+    expect(current()).toEqual(['0:1:#2', '1:1:#4']);
   });
 
   it('hot restart whose new workers all fail: rolled back to the old set', async () => {
-    const { primary, clock, forks, last, alive } = await booted();
+    const { primary, clock, forks, last, alive, current } = await booted();
     const restart = primary.hotRestart();
     await settle();
     last(0).failBoot();
@@ -382,11 +395,12 @@ describe('Primary: restarts', () => {
     await clock.advance(9000);
     expect(forks).toHaveLength(count);
     expect(alive()).toEqual(['0:0', '1:0']);
-    expect(primary.stats()).toMatchObject({ phase: 0, old_workers: 0 });
+    expect(current()).toEqual(['0:0:#0', '1:0:#1']);
+    expect(primary.stats()).toMatchObject({ phase: 0, booted_workers: 2, old_workers: 0 });
   });
 
   it('hot restart where one new worker boots and one fails: rolled forward, every old worker stops', async () => {
-    const { primary, clock, last, alive } = await booted();
+    const { primary, clock, last, alive, current } = await booted();
     const restart = primary.hotRestart();
     await settle();
     last(0).boot();
@@ -397,5 +411,6 @@ describe('Primary: restarts', () => {
     last(1).boot();
     expect(alive()).toEqual(['0:1', '1:1']);
     expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+    expect(current()).toEqual(['0:1:#2', '1:1:#4']);
   });
 });

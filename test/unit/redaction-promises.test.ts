@@ -1,0 +1,88 @@
+// Every redaction DEBUGGING.md promises (its "Redaction" section), one row each: the secret
+// words and headers by name, and each shape by value (URL userinfo, query and form pairs, JSON and
+// object literals, credentials, PEM keys, each well-known key format). A row's input holds only
+// the shape it is about, so removing any one rule (a word, a header, a pattern, one alternative
+// of the key formats) fails its row.
+import { describe, expect, it } from 'vitest';
+import { Redactor, forgetSecrets } from '../../diagnostics/redact.js';
+
+const redactor = new Redactor();
+
+describe('redaction by name (DEBUGGING.md: the secret words and headers)', () => {
+  const secretNames: [string, string][] = [
+    ['password', 'password'],
+    ['passwords', 'passwords'],
+    ['passwd', 'DB_PASSWD'],
+    ['passphrase', 'keyPassphrase'],
+    ['secret', 'client_secret'],
+    ['secrets', 'appSecrets'],
+    ['token', 'accessToken'],
+    ['apikey', 'x-api-key'],
+    ['credential', 'awsCredential'],
+    ['credentials', 'credentials'],
+    ['private', 'privateKey'],
+    ['auth', 'x-auth'],
+    ['authorization', 'authorization'],
+    ['cookie', 'sessionCookie'],
+    ['cookies', 'cookies'],
+    ['password (segment)', 'userPassword2'],
+    ['token (segment)', 'CSRF_TOKEN'],
+    ['apikey (segments written together)', 'apiKey'],
+  ];
+  it.each(secretNames)('a name with the word %s is secret: %s', (_word, name) => {
+    expect(redactor.isSecretName(name)).toBe(true);
+  });
+
+  it.each(['tokens', 'tokenizer', 'secretary', 'author', 'keyboard'])('%s is not secret (another word)', (name) => {
+    expect(redactor.isSecretName(name)).toBe(false);
+  });
+
+  it.each(['authorization', 'proxy-authorization', 'cookie', 'set-cookie'])('the %s header is secret', (header) => {
+    expect(redactor.isSecretHeader(header)).toBe(true);
+  });
+});
+
+describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () => {
+  const rows: [string, string, string][] = [
+    ['URL userinfo', 'connect postgres://app:s3cret@db/x failed', 'connect postgres://app:[redacted]@db/x failed'],
+    ['URL userinfo, https', 'GET https://svc:pw@host/v1', 'GET https://svc:[redacted]@host/v1'],
+    ['a form body pair', 'user=ann&password=hunter2', 'user=ann&password=[redacted]'],
+    ['a query pair', '/pay?amount=3&token=t0k', '/pay?amount=3&token=[redacted]'],
+    ['a presigned URL (a query name beyond the secret words)', 'GET /f?X-Amz-Signature=ab12&page=2', 'GET /f?X-Amz-Signature=[redacted]&page=2'],
+    ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
+    ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],
+    ['an object-literal key', "{ apiKey: 'k-1' }", "{ apiKey: '[redacted]' }"],
+    ['an assignment', 'token = "t-2"', 'token = "[redacted]"'],
+    ['Bearer as a whole value', 'Bearer abc.def', 'Bearer [redacted]'],
+    ['Basic as a whole value', 'Basic dXNlcjpwYXNz', 'Basic [redacted]'],
+    ['Digest as a whole value', 'Digest 7f3a9c', 'Digest [redacted]'],
+    ['Token in a quoted string', 'sent "Token q81x" upstream', 'sent "Token [redacted]" upstream'],
+    ['Bearer inside prose', 'upstream refused Bearer eyJhbGciOiJIUzI1NiJ9x today', 'upstream refused Bearer [redacted] today'],
+    ['a PEM private key', '-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----[redacted]-----END RSA PRIVATE KEY-----'],
+    ['a Stripe live key', 'charge failed for sk_live_4eC39HqLyjWD today', 'charge failed for [redacted] today'],
+    ['a Stripe test key', 'charge failed for sk_test_4eC39HqLyjWD today', 'charge failed for [redacted] today'],
+    ['a Stripe restricted live key', 'charge failed for rk_live_9aB8cD7eF6 today', 'charge failed for [redacted] today'],
+    ['a Stripe restricted test key', 'charge failed for rk_test_9aB8cD7eF6 today', 'charge failed for [redacted] today'],
+    ['a GitHub personal token', 'push with ghp_16C7e42F292c6912E7710c838347Ae178B4a now', 'push with [redacted] now'],
+    ['a GitHub OAuth token', 'push with gho_16C7e42F292c6912E7710c838347Ae178B4a now', 'push with [redacted] now'],
+    ['a GitHub user-to-server token', 'push with ghu_16C7e42F292c6912E7710c838347Ae178B4a now', 'push with [redacted] now'],
+    ['a GitHub server-to-server token', 'push with ghs_16C7e42F292c6912E7710c838347Ae178B4a now', 'push with [redacted] now'],
+    ['a GitHub refresh token', 'push with ghr_16C7e42F292c6912E7710c838347Ae178B4a now', 'push with [redacted] now'],
+    ['a Slack bot token', 'post with xoxb-2634528-1234567890 now', 'post with [redacted] now'],
+    ['a Slack user token', 'post with xoxp-2634528-1234567890 now', 'post with [redacted] now'],
+    ['a Slack app token', 'post with xoxa-2634528-1234567890 now', 'post with [redacted] now'],
+    ['a Slack refresh token', 'post with xoxr-2634528-1234567890 now', 'post with [redacted] now'],
+    ['a Slack legacy token', 'post with xoxs-2634528-1234567890 now', 'post with [redacted] now'],
+    ['an AWS access key id', 'S3 denied AKIAIOSFODNN7EXAMPLE here', 'S3 denied [redacted] here'],
+    ['a JWT', 'got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.SflKxwRJSMeKKF2QT4fw back', 'got [redacted] back'],
+  ];
+  it.each(rows)('%s', (_shape, input, shown) => {
+    forgetSecrets(); // a value another row redacted must not be scrubbed here from memory
+    expect(redactor.query(input)).toBe(shown);
+  });
+
+  it('leaves prose that only names a scheme alone: "Basic authentication required"', () => {
+    forgetSecrets();
+    expect(redactor.query('Basic authentication required')).toBe('Basic authentication required');
+  });
+});

@@ -13,7 +13,6 @@ import { freePort } from './ports.js';
 import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = `${ROOT}dist/server/cli.js`;
 
 /** What the client sends: GET / unless a target says otherwise. */
 interface Shape {
@@ -28,26 +27,26 @@ interface Target {
   name: string;
   /** The target its ratios are taken against (same client, same request count). */
   baseline: string | null;
-  /** argv after `node` (the server listens on `port`). */
-  argv(port: number): string[];
+  /** argv after `node` (the server listens on `port`), from a built checkout at `root`. */
+  argv(port: number, root?: string): string[];
   cluster?: boolean;
   shape?: Shape;
   /** Answered 200 once the server is up. */
   ready?: string;
 }
 
-const tspuma = (port: number, app: string, extra: string[] = []) => [CLI, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${ROOT}${app}`];
+const tspuma = (port: number, app: string, extra: string[] = [], root = ROOT) => [`${root}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${root}${app}`];
 const TARGETS: Target[] = [
-  { name: 'raw', baseline: null, argv: (port) => [`${ROOT}dist/bench/raw-node.js`, String(port)] },
-  { name: 'listener', baseline: 'raw', argv: (port) => tspuma(port, 'bench/listener-app.ts') },
-  { name: 'rack', baseline: 'raw', argv: (port) => tspuma(port, 'examples/hello.ts') },
-  { name: 'raw-cluster', baseline: null, cluster: true, argv: (port) => [`${ROOT}dist/bench/raw-cluster.js`, String(port)] },
-  { name: 'cluster', baseline: 'raw-cluster', cluster: true, argv: (port) => tspuma(port, 'examples/hello.ts', ['-w', '2']) },
-  { name: 'cluster-listener', baseline: 'raw-cluster', cluster: true, argv: (port) => tspuma(port, 'bench/listener-app.ts', ['-w', '2']) },
+  { name: 'raw', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  { name: 'rack', baseline: 'raw', argv: (port, root) => tspuma(port, 'examples/hello.ts', [], root) },
+  { name: 'raw-cluster', baseline: null, cluster: true, argv: (port, root = ROOT) => [`${root}dist/bench/raw-cluster.js`, String(port)] },
+  { name: 'cluster', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'examples/hello.ts', ['-w', '2'], root) },
+  { name: 'cluster-listener', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-w', '2'], root) },
   // No-regression guards (issue 27): a streamed Rack body, a server-sent event stream, a 1 MB upload.
-  { name: 'stream', baseline: null, shape: { method: 'GET', path: '/stream', body: 0 }, argv: (port) => tspuma(port, 'bench/stream-app.ts') },
-  { name: 'sse', baseline: null, shape: { method: 'GET', path: '/sse', body: 0 }, argv: (port) => tspuma(port, 'bench/stream-app.ts') },
-  { name: 'upload', baseline: null, shape: { method: 'POST', path: '/upload', body: 1 << 20 }, argv: (port) => tspuma(port, 'bench/stream-app.ts') },
+  { name: 'stream', baseline: null, shape: { method: 'GET', path: '/stream', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
+  { name: 'sse', baseline: null, shape: { method: 'GET', path: '/sse', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
+  { name: 'upload', baseline: null, shape: { method: 'POST', path: '/upload', body: 1 << 20 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
 ];
 
 const MODE = process.env.MODE ?? 'cpu';
@@ -59,15 +58,25 @@ const WARMUP = Number(process.env.WARMUP ?? 8000);
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
 const WINDOWS = Number(process.env.WINDOWS ?? 4);
 
+/**
+ * BASE=/path/to/another/built/checkout (the code before a change): each target also runs from
+ * there, as `NAME@base`, in the same alternating rounds; its ratio is taken against that twin.
+ */
+const BASE = process.env.BASE ? `${path.resolve(process.env.BASE)}/` : null;
+
 function selected(): Target[] {
   const names = process.argv.slice(2);
-  if (names.length === 0) return TARGETS.filter((t) => ['raw', 'listener', 'rack'].includes(t.name));
   const unknown = names.filter((n) => !TARGETS.some((t) => t.name === n));
   if (unknown.length > 0) {
     process.stderr.write(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}\n`);
     process.exit(2);
   }
-  return names.map((n) => TARGETS.find((t) => t.name === n)!);
+  const chosen = names.length === 0 ? TARGETS.filter((t) => ['raw', 'listener', 'rack'].includes(t.name)) : names.map((n) => TARGETS.find((t) => t.name === n)!);
+  if (!BASE) return chosen;
+  return chosen.flatMap((t) => [
+    { ...t, name: `${t.name}@base`, baseline: null, argv: (port: number) => t.argv(port, BASE) },
+    { ...t, baseline: `${t.name}@base` },
+  ]);
 }
 
 const median = (xs: number[]): number => {
@@ -100,7 +109,7 @@ function drive(port: number, count: number, shape: Shape): Promise<void> {
   }).finally(() => agent.destroy());
 }
 
-async function waitUp(port: number, shape: Shape, child: ChildProcess, deadlineMs = 120_000): Promise<void> {
+async function waitUp(port: number, shape: Shape, child: ChildProcess, deadlineMs = 600_000): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (Date.now() < end) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before answering`);
@@ -250,13 +259,14 @@ async function cpu(targets: Target[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   console.log(`cpu: server CPU µs per request (/proc, the whole process tree) and req/s, wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds of ${SECONDS} s in rotated order${canPin ? '; wrk on core 0, single servers on core 1' : ''}`);
-  console.log('| target | CPU µs/request | req/s | req/s ratio to baseline (median of rounds) |');
+  console.log('| target | CPU µs/request | req/s | against baseline, median of rounds: CPU per request, req/s |');
   console.log('| --- | ---: | ---: | ---: |');
   for (const t of targets) {
     const mine = us.get(t.name);
     if (!mine) continue;
     const base = t.baseline ? rps.get(t.baseline) : undefined;
-    const ratio = base ? median(rps.get(t.name)!.map((r, i) => r / base[i]!)).toFixed(3) : '';
+    const baseUs = t.baseline ? us.get(t.baseline) : undefined;
+    const ratio = base && baseUs ? `${median(mine.map((u, i) => u / baseUs[i]!)).toFixed(3)}x CPU, ${median(rps.get(t.name)!.map((r, i) => r / base[i]!)).toFixed(3)}x req/s` : '';
     console.log(`| ${t.name} | ${median(mine).toFixed(1)} | ${Math.round(median(rps.get(t.name)!))} | ${ratio} |`);
   }
 }

@@ -68,6 +68,8 @@ const hookOption = (doc: string) => option({ default: [] as Hook[], check: hooks
 /** Puma's method list less CONNECT, which node:http delivers as a tunnel, not a request. */
 export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
 
+/** A control token needs this many different characters (`aaaaaaaaaaaaaaaa` is refused). */
+export const CONTROL_TOKEN_VARIETY = 6;
 /** A tcp:// or unix:// URI of a socket tspuma serves itself on (control app, health checks), or null. */
 const socketUri = nullable((raw) => {
   if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
@@ -115,7 +117,7 @@ export const RECORDS = {
   bodyBufferSize: option({
     default: 64 * 1024,
     check: integer(0, 16 * 1024 * 1024, 'an integer number of bytes from 0 (stream every body) to 16777216'),
-    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no pool slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
+    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no invocation slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
   }),
   bodyTimeout: option({
     default: 20,
@@ -124,13 +126,16 @@ export const RECORDS = {
   }),
   controlToken: option({
     default: null,
-    check: nullable((raw) => {
-      if (typeof raw === 'string' && /^[\w-]{8,200}$/.test(raw)) return raw;
-      throw new Expected('a token of 8 to 200 characters [A-Za-z0-9_-]');
-    }),
+    // Not `nullable`: a blank token (an unset variable in a unit file) is refused, not replaced.
+    check: (raw) => {
+      if (raw === null) return null;
+      if (typeof raw === 'string' && /^[\w-]{16,200}$/.test(raw) && new Set(raw).size >= CONTROL_TOKEN_VARIETY) return raw;
+      throw new Expected(`a token of 16 to 200 characters [A-Za-z0-9_-] with at least ${CONTROL_TOKEN_VARIETY} different characters (\`openssl rand -hex 16\` makes one), or no option for a random token${typeof raw === 'string' && raw.trim() === '' ? ' (a blank token is never replaced by a random one: a token set from an empty variable is a mistake)' : ''}`);
+    },
     defaultNote: '(random, printed at boot)',
-    flag: { arg: 'TOKEN', help: 'Token the control app requires.' },
-    doc: 'Token the control app requires (`?token=` or `Authorization: Bearer`).',
+    flag: { arg: 'TOKEN', help: 'Token the control app requires (16+ characters; default: random).' },
+    env: [{ name: 'TSPUMA_CONTROL_TOKEN' }],
+    doc: `Token the control app requires (\`?token=\` or \`Authorization: Bearer\`): 16 to 200 characters \`[A-Za-z0-9_-]\` with at least ${CONTROL_TOKEN_VARIETY} different characters. Unset, a random token is made and printed at boot. Prefer \`TSPUMA_CONTROL_TOKEN\` (or the config file) to the flag: any user of the machine can read a process's command line. Workers never receive it: it is taken off their command line, \`TSPUMA_OPTS\` and environment.`,
   }),
   controlUrl: option({
     default: null,
@@ -152,8 +157,8 @@ export const RECORDS = {
   dumpDir: option({
     default: null,
     check: nullable(nonEmptyString('a folder path')),
-    alsoFrom: '`TSPUMA_DUMP_DIR` (read when `dumpDir` is `null`)',
-    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). At most 100 dumps kept in the folder, counted across every process writing there (a cluster\'s primary and workers), oldest removed. `CI=true` defaults it to `./tspuma-dumps`.',
+    env: [{ name: 'TSPUMA_DUMP_DIR', help: 'With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).' }],
+    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). The folder is bounded for the whole server, oldest dumps removed ([one budget per server](../DEBUGGING.md#one-budget-per-server)). `CI=true` defaults it to `./tspuma-dumps`.',
   }),
   dumpFrames: option({ default: 32, check: integer(1, 200, 'an integer from 1 to 200'), doc: 'With debug: frames per dump (1..200).' }),
   environment: option({
@@ -183,6 +188,12 @@ export const RECORDS = {
     default: 20,
     check: seconds(false),
     doc: 'A request head must be complete this many seconds after its first byte, however the bytes trickle in, or it gets 408 (`TSPUMA_ERR_HTTP_HEADERS_TIMEOUT`): a client dripping a byte now and then cannot hold a connection.',
+  }),
+  healthCheckTimeout: option({
+    default: 2,
+    check: seconds(false),
+    flag: { arg: 'SECONDS', help: "How long the app's ready() or health() may take before /ready or /health fails." },
+    doc: "Seconds the app's own `ready()` or `health()` export may take before the check counts as failed (`/ready` or `/health` answers 503 with that reason). The app's checks run only when tspuma's own answer is a success.",
   }),
   healthUrl: option({
     default: null,
@@ -217,9 +228,9 @@ export const RECORDS = {
       if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
       throw new Expected(`one of ${LOG_LEVELS.join(', ')}`);
     },
-    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and reactor step).' },
+    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and deadline expiry).' },
     env: [{ name: 'TSPUMA_LOG_LEVEL' }],
-    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, reactor step and check-in. `quiet: true` lowers it to `warn`.',
+    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, connection-deadline expiry and check-in. `quiet: true` lowers it to `warn`.',
   }),
   logRequests: switchOption(
     'One log line per request, also under `quiet`: `GET /api/users/1 200 3.59ms 312B 127.0.0.1 3f9a1c2e-1a`, with the same fields as a `request` object in JSON: `id`, `method`, `url` as received (before a router rewrites `req.url`; secret query values redacted, see `redact`), `status`, `ms`, `bytes` sent (head and body), `remote`. One line per request on a terminal. The id is the request\'s `X-Request-Id` when well-formed (1..128 of `A-Za-z0-9._:@/+=~-`), else one tspuma makes (a per-process prefix and a counter); apps read it as `req.id` (Node listeners, Express; `incoming.id` for fetch handlers) or `env[\'tspuma.request_id\']` (Rack), and dumps and the 500 page show it. An id the app assigns that is not one plain token (spaces, quotes, control characters) is quoted and escaped in the message (`"abc def\\n…"`), and kept as is in `request.id`.',
@@ -268,10 +279,27 @@ export const RECORDS = {
     check: nullable(parseRegexSource),
     doc: 'Extra secret names (a regular expression source) added to the built-in words (`password`, `secret`, `token`, `apikey`, ... see DEBUGGING.md, Redaction), matched whole against the segments of a name (`ssn` catches `userSsn`, not `lessons`): in dumps (with debug), and for the query parameters whose values log lines replace by `[redacted]` (always).',
   }),
+  redactCardNumbers: option({
+    default: true,
+    check: parseBool,
+    env: [{ name: 'TSPUMA_REDACT_CARD_NUMBERS', help: 'Same as redactCardNumbers: false keeps card numbers as they are.' }],
+    doc: 'Replace payment card numbers (13 to 19 digits, spaces or dashes allowed, with a card network\'s prefix and a valid Luhn check digit) by `[redacted]` wherever tspuma writes a value: dumps, log lines, the development 500 page, OpenTelemetry events, as error trackers do by default. Turn it off when such numbers are not secrets in your data (test card ranges, identifiers that happen to pass Luhn).',
+  }),
   requestTimeout: option({
     default: 60,
     check: seconds(true),
-    doc: 'A request the app has not answered in this long gets 503 through the lowlevel handler and a log line; anything the app writes later is dropped. 0 disables. Puma has no such timeout.',
+    doc: 'A request whose response head the app has not sent in this long gets 503 through the lowlevel handler and a log line (`TSPUMA_ERR_REQUEST_TIMEOUT`); anything the app writes later is dropped. It bounds the time to the head only: a response already streaming is bounded by `responseStallTimeout`. 0 disables. Puma has no such timeout.',
+  }),
+  responseStallTimeout: option({
+    default: 60,
+    check: seconds(false),
+    doc: 'Once a response\'s head is out, requestTimeout no longer applies to it: the response is closed when none of its bytes reach the client for this many seconds: a client that stopped reading, or an app that stopped writing (`TSPUMA_ERR_RESPONSE_STALLED`, logged). A download that keeps moving, however slowly, is never cut.',
+  }),
+  shutdownHookTimeout: option({
+    default: 10,
+    check: seconds(false),
+    flag: { arg: 'SECONDS', help: "How long the app's shutdown() export may run at stop." },
+    doc: "Seconds the app's `shutdown()` export (closing its database pool, flushing queues) may run once the server has stopped serving (each cluster worker runs its own); after that the stop goes on without it and a warning is logged.",
   }),
   state: option({
     default: null,
@@ -337,7 +365,7 @@ export const RECORDS = {
   upgradedIdleTimeout: option({
     default: 300,
     check: nullable(seconds(false)),
-    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the reactor; `null` never. Send heartbeats to keep quiet ones open.',
+    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the connection-deadline sweep; `null` never. Send heartbeats to keep quiet ones open.',
   }),
   workerAutopsyTimeout: option({
     default: 2,

@@ -15,7 +15,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
-import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
+import { WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
 
@@ -162,7 +162,7 @@ export class Primary {
 
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
-    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_GENERATION_ENV]: String(phase) };
+    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase) };
     const worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio) : this.deps.fork(env);
     const handle = new WorkerHandle(worker, index, phase, this.clock);
     const previous = this.current.get(index);
@@ -301,8 +301,18 @@ export class Primary {
         this.log.error({ worker: h.index, workerPid: h.pid, code: err.code }, err.message);
         h.stopping = true;
         const autopsy = this.devtools?.autopsy(h) ?? null;
-        if (autopsy) void autopsy.finally(() => h.kill());
-        else h.kill();
+        if (autopsy) {
+          void autopsy.then(
+            (dump) => {
+              if ((dump as { error?: { name?: string } } | null)?.error?.name !== 'WorkerPausedInDebugger') return h.kill();
+              // A DevTools client holds it paused: not hung. Its deadline starts again from now.
+              h.stopping = false;
+              h.lastCheckin = new Date(this.clock.now());
+              this.log.warn({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is paused in a debugger (a DevTools client holds it): not killed; resume it in DevTools`);
+            },
+            () => h.kill(),
+          );
+        } else h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
         this.log.error({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
         h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };

@@ -1,17 +1,19 @@
 // A cluster worker process: boots one Server on the primary's shared sockets, checks in with its
 // stats, and stops when told to, when the primary goes away or after an uncaught exception.
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
 import { loadApp } from '../app-loader.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
+import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '../app-checks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
-import { WORKER_GENERATION_ENV } from '../shared-names.js';
+import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
@@ -26,6 +28,12 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   const log = baseLog.child({ worker: index });
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
+  guardInspectorSignal(log, `restarts are the primary's to run: send SIGUSR1 to the primary (PID ${process.ppid})`);
+  // node:cluster exits a worker the moment its primary disconnects, cutting its requests in flight;
+  // marking the disconnect as expected keeps it alive for the graceful stop below.
+  cluster.worker?.on('disconnect', () => {
+    if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+  });
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
     const url = openInspector(options.inspect, { kind: 'worker', index }, log);
@@ -50,9 +58,13 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
     return 1;
   }
-  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_GENERATION_ENV] ?? 0}`);
+  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
-  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: server.stats() });
+  // The app's ready()/health() results go with the check-ins (the primary answers /ready and
+  // /health for the cluster); they are run every second and a change is reported at once.
+  const appStats: AppCheckStats = {};
+  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), ...appStats } });
+  const appChecks = await startAppChecks(loaded.hooks, options.healthCheckTimeout * 1000, appStats, checkin);
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);
 
@@ -62,11 +74,13 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       if (stopping) return;
       stopping = true;
       clearInterval(timer);
+      appChecks.stop();
       log.info({ why }, `- Worker ${index} (PID: ${process.pid}) stopping: ${why}`);
       await runHooks('beforeWorkerShutdown', options.beforeWorkerShutdown, reporting, [index]);
       // Keep-alive clients get a moment to send their next request (answered with
       // Connection: close) so a restart under load fails none.
       await server.shutdown({ lingerMs: LINGER_MS });
+      await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
       resolve(0);
     };
@@ -100,12 +114,42 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       // As in single mode: requests in flight get a bounded grace, then 503.
       setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
     });
-    // The primary died: no orphans.
-    process.on('disconnect', () => void stop('the primary went away'));
+    // The primary died: requests in flight finish (up to workerShutdownTimeout, the budget the
+    // primary would have given), then the worker exits: no orphans.
+    process.on('disconnect', () => {
+      void stop('the primary went away');
+      setTimeout(() => {
+        log.warn({ seconds: options.workerShutdownTimeout }, `- Worker ${index} (PID: ${process.pid}): requests still in flight ${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away; answering them 503 and exiting`);
+        server.force();
+        setTimeout(() => resolve(1), 1000).unref();
+      }, options.workerShutdownTimeout * 1000).unref();
+    });
     process.on('SIGTERM', () => void stop('SIGTERM'));
     // Ctrl-C reaches the whole process group; the primary decides what happens.
     process.on('SIGINT', () => undefined);
     // A closed terminal hangs up the whole process group: the primary decides (single.ts onHangup).
     process.on('SIGHUP', () => undefined);
   });
+}
+
+/** Runs the app's ready() and health() every second into `stats`, calling `changed` when a result changes. */
+async function startAppChecks(hooks: AppHooks, timeoutMs: number, stats: AppCheckStats, changed: () => void): Promise<{ stop(): void }> {
+  if (!hooks.ready && !hooks.health) return { stop: () => {} };
+  const key = (r: { ok: boolean; reason?: string } | undefined) => (r ? `${r.ok}${r.reason ?? ''}` : '');
+  let running = false;
+  const round = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const before = key(stats.app_ready) + key(stats.app_health);
+      if (hooks.ready) stats.app_ready = await runCheck('ready', hooks.ready, timeoutMs);
+      if (hooks.health) stats.app_health = await runCheck('health', hooks.health, timeoutMs);
+      if (key(stats.app_ready) + key(stats.app_health) !== before) changed();
+    } finally {
+      running = false;
+    }
+  };
+  await round();
+  const timer = setInterval(() => void round(), 1000);
+  return { stop: () => clearInterval(timer) };
 }

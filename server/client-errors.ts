@@ -52,6 +52,15 @@ export class ClientErrors {
     }
     // The unfinished response at the head of this connection's queue, when a request came first.
     const state = stateOf(currentResponse(socket));
+    if (err.code === 'HPE_INVALID_EOF_STATE' && state && !state.req.complete) {
+      // The client closed its side in the middle of a body the app is reading: it is gone for
+      // this request, whose body can never end. Closing the socket ends the request stream with
+      // an error and closes the response, so the app's request.signal aborts.
+      if (entry) this.d.deadlines.remove(entry);
+      this.d.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client closed the connection during a request body');
+      socket.destroy();
+      return;
+    }
     // Already answered by the server with Connection: close; or the parser repeating its error.
     if (state?.takenOver || (entry && this.afterResponses.has(entry))) return;
     let coded: TspumaError;

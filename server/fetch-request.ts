@@ -76,9 +76,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     };
-    const onError = (err: Error) => {
+    const onError = (err: NodeJS.ErrnoException) => {
       cleanup();
-      reject(err);
+      // node's "aborted" (ECONNRESET): the client left mid-body, as a fetch body read reports it.
+      reject(err.code === 'ECONNRESET' ? new DOMException('The client closed the connection before the request body was complete', 'AbortError') : err);
     };
     const onClose = () => {
       if (req.readableEnded) return onEnd();

@@ -137,17 +137,47 @@ const CANONICAL_PATH = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/%?]*$/;
 const DOT_SEGMENT = /\/\.\.?(?:[/?]|$)|%2e/i;
 const CANONICAL_HOST = /^[a-z0-9.-]+$/;
 
+/** "scheme://host[:port]" per authority and scheme, and whether the URL parser would print it as is. */
+const origins = new WeakMap<Authority, { http?: string; https?: string; canonical: boolean }>();
+
+function originOf(scheme: 'http' | 'https', authority: Authority): { origin: string; canonical: boolean } {
+  let entry = origins.get(authority);
+  if (entry === undefined) origins.set(authority, (entry = { canonical: CANONICAL_HOST.test(authority.hostname) }));
+  let origin = entry[scheme];
+  if (origin === undefined) {
+    const defaultPort = authority.port === null || authority.port === (scheme === 'https' ? 443 : 80);
+    origin = entry[scheme] = `${scheme}://${defaultPort ? authority.hostname : `${authority.hostname}:${authority.port}`}`;
+  }
+  return { origin, canonical: entry.canonical };
+}
+
+/** The last URL built, for the next request of a keep-alive client asking for the same one. */
+let lastScheme = '';
+let lastAuthority_: Authority | null = null;
+let lastPath = '';
+let lastUrl = '';
+
 /**
- * The absolute URL an app is given: scheme, a validated authority and an origin-form path and
- * query (no fragment). Already-canonical parts are joined as they are; anything else (dot
- * segments, characters the URL serializer escapes, IPv6, a default port) goes through the URL
- * parser with the validated authority, so the result equals `new URL(...).href`.
+ * The absolute URL an app is given for an origin-form `pathAndQuery` (starting with "/", no
+ * fragment): scheme, a validated authority, the path. Already-canonical parts are joined as they
+ * are; anything else (dot segments, characters the URL serializer escapes, IPv6, a default port)
+ * goes through the URL parser with the validated authority, so the result equals
+ * `new URL(...).href`.
  */
+export function originFormUrl(scheme: 'http' | 'https', authority: Authority, pathAndQuery: string): string {
+  if (pathAndQuery === lastPath && authority === lastAuthority_ && scheme === lastScheme) return lastUrl;
+  const { origin, canonical } = originOf(scheme, authority);
+  const joined = origin + pathAndQuery;
+  const url = canonical && CANONICAL_PATH.test(pathAndQuery) && !DOT_SEGMENT.test(pathAndQuery) ? joined : new URL(joined).href;
+  lastScheme = scheme;
+  lastAuthority_ = authority;
+  lastPath = pathAndQuery;
+  lastUrl = url;
+  return url;
+}
+
+/** The absolute URL for a parsed target (see originFormUrl); asterisk-form becomes "/". */
 export function absoluteUrl(scheme: 'http' | 'https', authority: Authority, target: Target): string {
   const pathAndQuery = target.path === '*' ? '/' : target.hasQuery ? `${target.path}?${target.query}` : target.path;
-  const defaultPort = authority.port === null || authority.port === (scheme === 'https' ? 443 : 80);
-  const host = defaultPort ? authority.hostname : `${authority.hostname}:${authority.port}`;
-  const joined = `${scheme}://${host}${pathAndQuery}`;
-  if (CANONICAL_HOST.test(authority.hostname) && CANONICAL_PATH.test(pathAndQuery) && !DOT_SEGMENT.test(pathAndQuery)) return joined;
-  return new URL(joined).href;
+  return originFormUrl(scheme, authority, pathAndQuery);
 }

@@ -53,10 +53,11 @@ export class ClientErrors {
     // The unfinished response at the head of this connection's queue, when a request came first.
     const state = stateOf(currentResponse(socket));
     if (err.code === 'HPE_INVALID_EOF_STATE' && state && !state.req.complete) {
-      // The client closed its side in the middle of that request's body: it can never be
-      // complete, and the app reading it would wait for bytes that never come. Gone, as above:
-      // closing aborts the body the app reads, and the socket's close finishes the request.
-      this.d.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client closed in the middle of a request body');
+      // The client closed its side in the middle of a body the app is reading: it is gone for
+      // this request, whose body can never end. Closing the socket ends the request stream with
+      // an error and closes the response, so the app's request.signal aborts.
+      if (entry) this.d.deadlines.remove(entry);
+      this.d.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client closed the connection during a request body');
       socket.destroy();
       return;
     }

@@ -7,8 +7,8 @@
 // complete, at any stage.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { absoluteUrl, parseTarget, type Authority } from './authority.js';
-import { requestAuthority } from './rack.js';
+import { absoluteUrl, originFormUrl, parseAuthority, parseTarget, type Authority } from './authority.js';
+import { firstHeader, requestAuthority } from './rack.js';
 import { forwardedOf } from './trusted-proxy.js';
 
 /** undici's Request, whatever the global is later replaced with. */
@@ -20,8 +20,18 @@ const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
 /** The URL of `req` for a fetch app: scheme and a validated authority, an origin-form path (authority.ts). */
 export function requestUrl(req: IncomingMessage): string {
   const url = req.url ?? '/';
-  const target = parseTarget(url) ?? { authority: null, scheme: null, path: '/', query: '', hasQuery: false };
   const forwarded = forwardedOf(req);
+  if (forwarded === undefined && url.charCodeAt(0) === 47 /* / */ && !url.includes('#')) {
+    // The common shape: origin-form, Host names the server.
+    const host = firstHeader(req, 'host', 'Host');
+    const authority = host ? parseAuthority(host) : null;
+    if (authority !== null) return originFormUrl((req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http', authority, url);
+  }
+  return targetUrl(req, url, forwarded);
+}
+
+function targetUrl(req: IncomingMessage, url: string, forwarded: ReturnType<typeof forwardedOf>): string {
+  const target = parseTarget(url) ?? { authority: null, scheme: null, path: '/', query: '', hasQuery: false };
   const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const scheme = forwarded?.scheme ?? target.scheme ?? (encrypted ? 'https' : 'http');
   const authority: Authority = requestAuthority(req, target, forwarded?.host) ?? localAuthority(req);
@@ -66,9 +76,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     };
-    const onError = (err: Error) => {
+    const onError = (err: NodeJS.ErrnoException) => {
       cleanup();
-      reject(err);
+      // node's "aborted" (ECONNRESET): the client left mid-body, as a fetch body read reports it.
+      reject(err.code === 'ECONNRESET' ? new DOMException('The client closed the connection before the request body was complete', 'AbortError') : err);
     };
     const onClose = () => {
       if (req.readableEnded) return onEnd();

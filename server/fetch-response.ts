@@ -157,12 +157,12 @@ export class FetchResponse {
   }
 
   constructor(body: BodyInit | null = null, init?: Init) {
-    const status = init?.status ?? 200;
-    if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive (got ${status}).`);
-    const statusText = init?.statusText ?? '';
-    if (!REASON_PHRASE.test(String(statusText))) throw new TypeError('Invalid statusText');
+    const status = init === undefined ? 200 : (init.status ?? 200);
+    if (status !== 200 && (!Number.isInteger(status) || status < 200 || status > 599)) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive (got ${status}).`);
+    const statusText = init?.statusText;
+    if (statusText !== undefined && statusText !== '' && !REASON_PHRASE.test(String(statusText))) throw new TypeError('Invalid statusText');
     this.#status = status;
-    this.#statusText = String(statusText);
+    this.#statusText = statusText === undefined ? '' : String(statusText);
     this.#bodyType = null;
     // A Response given as init: its headers are copied now (Fetch fills the new headers from them).
     const given = init?.headers;

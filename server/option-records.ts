@@ -335,7 +335,7 @@ export const RECORDS = {
   supportedHttpMethods: option({
     default: [...DEFAULT_HTTP_METHODS] as 'any' | string[],
     check: parseMethods,
-    doc: 'Other methods get 501 before the app. `\'any\'` allows all. CONNECT always gets 501.',
+    doc: 'Other methods get 501 before the app, for every app kind (TRACE, in the list, reaches fetch apps too). Add one in a config file, e.g. `[...defaults, \'PURGE\']`; `\'any\'` allows every method llhttp parses. CONNECT always gets 501.',
   }),
   tag: option({
     default: null,

@@ -78,6 +78,18 @@ describe('request.signal aborts when the client goes away', () => {
     expect(await waitForEvent(port, id, 'aborted')).toEqual(['body 5', 'aborted']);
   });
 
+  it('while the app reads a streamed body: text() rejects with an AbortError and the signal aborts', async () => {
+    const id = nextId();
+    const c = await hold(port, `PUT /read-wait/${id} HTTP/1.1\r\nHost: t\r\nContent-Length: 200000\r\n\r\n${'x'.repeat(100_000)}`);
+    await waitForEvent(port, id, 'reading');
+    c.hangUp();
+    const list = await waitFor(async () => {
+      const l = await events(port, id);
+      return l.includes('aborted') && l.some((e) => e.startsWith('text rejected')) ? l : undefined;
+    }, 'abort and the rejected read', 10_000, 50);
+    expect([...list].sort()).toEqual(['aborted', 'reading', 'text rejected AbortError']);
+  });
+
   it('while the response streams: the signal aborts and the body stream is cancelled', async () => {
     const id = nextId();
     const c = await hold(port, `GET /stream/${id} HTTP/1.1\r\nHost: t\r\n\r\n`);

@@ -54,6 +54,9 @@ describe('absoluteUrl', () => {
   it('equals what the URL parser prints, whether or not it needed the parser', () => {
     const cases: [scheme: 'http' | 'https', host: string, target: string][] = [
       ['http', 't', '/json/x?y=1'],
+      // The same path again for another scheme and another host: the last-URL memo must miss.
+      ['https', 't', '/json/x?y=1'],
+      ['https', 'u', '/json/x?y=1'],
       ['http', 't:80', '/'],
       ['https', 't:443', '/a'],
       ['https', 't:8443', '/a'],

@@ -115,7 +115,7 @@ export const RECORDS = {
   bodyBufferSize: option({
     default: 64 * 1024,
     check: integer(0, 16 * 1024 * 1024, 'an integer number of bytes from 0 (stream every body) to 16777216'),
-    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no pool slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
+    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no invocation slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
   }),
   bodyTimeout: option({
     default: 20,
@@ -152,8 +152,8 @@ export const RECORDS = {
   dumpDir: option({
     default: null,
     check: nullable(nonEmptyString('a folder path')),
-    alsoFrom: '`TSPUMA_DUMP_DIR` (read when `dumpDir` is `null`)',
-    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). At most 100 dumps kept in the folder, counted across every process writing there (a cluster\'s primary and workers), oldest removed. `CI=true` defaults it to `./tspuma-dumps`.',
+    env: [{ name: 'TSPUMA_DUMP_DIR', help: 'With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).' }],
+    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). The folder is bounded for the whole server, oldest dumps removed ([one budget per server](../DEBUGGING.md#one-budget-per-server)). `CI=true` defaults it to `./tspuma-dumps`.',
   }),
   dumpFrames: option({ default: 32, check: integer(1, 200, 'an integer from 1 to 200'), doc: 'With debug: frames per dump (1..200).' }),
   environment: option({
@@ -223,9 +223,9 @@ export const RECORDS = {
       if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
       throw new Expected(`one of ${LOG_LEVELS.join(', ')}`);
     },
-    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and reactor step).' },
+    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and deadline expiry).' },
     env: [{ name: 'TSPUMA_LOG_LEVEL' }],
-    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, reactor step and check-in. `quiet: true` lowers it to `warn`.',
+    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, connection-deadline expiry and check-in. `quiet: true` lowers it to `warn`.',
   }),
   logRequests: switchOption(
     'One log line per request, also under `quiet`: `GET /api/users/1 200 3.59ms 312B 127.0.0.1 3f9a1c2e-1a`, with the same fields as a `request` object in JSON: `id`, `method`, `url` as received (before a router rewrites `req.url`; secret query values redacted, see `redact`), `status`, `ms`, `bytes` sent (head and body), `remote`. One line per request on a terminal. The id is the request\'s `X-Request-Id` when well-formed (1..128 of `A-Za-z0-9._:@/+=~-`), else one tspuma makes (a per-process prefix and a counter); apps read it as `req.id` (Node listeners, Express; `incoming.id` for fetch handlers) or `env[\'tspuma.request_id\']` (Rack), and dumps and the 500 page show it. An id the app assigns that is not one plain token (spaces, quotes, control characters) is quoted and escaped in the message (`"abc def\\n…"`), and kept as is in `request.id`.',
@@ -349,7 +349,7 @@ export const RECORDS = {
   upgradedIdleTimeout: option({
     default: 300,
     check: nullable(seconds(false)),
-    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the reactor; `null` never. Send heartbeats to keep quiet ones open.',
+    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the connection-deadline sweep; `null` never. Send heartbeats to keep quiet ones open.',
   }),
   workerAutopsyTimeout: option({
     default: 2,

@@ -12,7 +12,7 @@ import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
-import { WORKER_GENERATION_ENV } from '../shared-names.js';
+import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
@@ -51,7 +51,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
     return 1;
   }
-  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_GENERATION_ENV] ?? 0}`);
+  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.

@@ -60,6 +60,21 @@ const require = createRequire(import.meta.url);
 const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
 const pino = require(existsSync(BUNDLED) ? BUNDLED : 'pino') as typeof import('pino').default;
 
+/**
+ * stdout, written synchronously. When the terminal it goes to closes (EIO) or the reader of its
+ * pipe goes away (EPIPE), further lines are dropped: a closed terminal's SIGHUP must lead to a
+ * graceful stop, not to a crash on the next log line.
+ */
+function stdout(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: true });
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err;
+    const mute = dest as unknown as Record<string, unknown>;
+    for (const method of ['write', 'flushSync', 'end']) mute[method] = () => true;
+  });
+  return dest;
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const base = { pid: process.pid };
@@ -74,11 +89,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       include: PRETTY_INCLUDE,
       messageFormat: prettyMessage as never,
       translateTime: 'HH:MM:ss.l',
-      destination: opts.destination ?? 1,
+      destination: opts.destination ?? stdout(),
     });
     return pino({ level, base, serializers }, stream);
   }
-  return pino({ level, base, serializers }, (opts.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
+  return pino({ level, base, serializers }, (opts.destination as DestinationStream | undefined) ?? stdout());
 }
 
 /** How long one failure's error lines are folded after its first full line. */

@@ -16,7 +16,7 @@ import { Server } from './server.js';
 import { VERSION } from './version.js';
 import { describeTsLoader, tsLoader } from './ts-loader.js';
 import type { InspectorSetup } from '../inspector/setup.js';
-import { startHealth, type Readiness } from './health.js';
+import { startHealth, type HealthState, type Readiness } from './health.js';
 import { runCheck, runShutdownHook } from './app-checks.js';
 import type { Notifier } from './systemd.js';
 
@@ -91,14 +91,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     throw err;
   }
   for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
-  const health = options.healthUrl ? await startHealth(
-        options.healthUrl,
-        {
-          readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }),
-          appCheck: async (kind) => (loaded.hooks[kind] ? runCheck(kind, loaded.hooks[kind]!, options.healthCheckTimeout * 1000) : null),
-        },
-        log,
-      ) : null;
+  const healthState: HealthState = {
+    readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }),
+    appCheck: async (kind) => (loaded.hooks[kind] ? runCheck(kind, loaded.hooks[kind]!, options.healthCheckTimeout * 1000) : null),
+  };
+  const health = options.healthUrl ? await startHealth(options.healthUrl, healthState, log) : null;
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {

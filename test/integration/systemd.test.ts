@@ -62,6 +62,16 @@ function socketInodes(pid: number): string[] {
   });
 }
 
+/** GET / on the socket systemd-socket-activate listens on, once it does (the file exists a moment before it listens). */
+function firstRequest(sock: string): Promise<{ status: number; body: string }> {
+  return waitFor(
+    () => get({ socketPath: sock, path: '/' }).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? null : Promise.reject(err))),
+    'the activation socket to answer',
+    20_000,
+    50,
+  );
+}
+
 describe('socket activation', () => {
   it('serves the socket systemd-socket-activate passes as fd 3 from both workers, binds nothing else, and keeps LISTEN_* from the workers', async () => {
     const dir = tempDir();
@@ -71,9 +81,8 @@ describe('socket activation', () => {
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    await waitFor(() => { try { return readdirSync(dir).includes('web.sock'); } catch { return false; } }, 'the activation socket');
     // The first request is the one that makes tspuma start.
-    const first = await get({ socketPath: sock, path: '/' });
+    const first = await firstRequest(sock);
     expect(first.status).toBe(200);
     const pids = new Set<number>([JSON.parse(first.body).pid]);
     const envs: string[][] = [JSON.parse(first.body).env];
@@ -101,8 +110,7 @@ describe('socket activation', () => {
     const sock = join(dir, 'web.sock');
     const proc = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, '-w', '1', APP], { env: hermeticEnv(), stdio: ['ignore', 'ignore', 'ignore'] });
     own.push(proc);
-    await waitFor(() => { try { return readdirSync(dir).includes('web.sock'); } catch { return false; } }, 'the activation socket');
-    const first = JSON.parse((await get({ socketPath: sock, path: '/' })).body) as { pid: number };
+    const first = JSON.parse((await firstRequest(sock)).body) as { pid: number };
     process.kill(first.pid, 'SIGKILL');
     const next = await waitFor(async () => {
       const r = await get({ socketPath: sock, path: '/' }).catch(() => null);

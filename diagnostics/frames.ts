@@ -216,7 +216,7 @@ export class FrameReader {
         if (library && scope.type === 'closure') return; // a library's closures are noise and slow to read
         const moduleScope = isModuleScope(scope) || scope.type === 'module';
         if (moduleScope) {
-          if (library) return;
+          if (origin !== 'app') return; // tspuma's and libraries' module state is not the story
           const scriptId = scope.startLocation?.scriptId ?? `${locate(cf, opts.scripts).url}`;
           if (moduleScopesShown.has(scriptId)) return;
           moduleScopesShown.add(scriptId);

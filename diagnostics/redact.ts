@@ -242,23 +242,7 @@ export class Redactor {
         return `${before}${name}=${REDACTED}`;
       });
     }
-    if (s.includes(':') || s.includes('=')) {
-      s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open?: string, quoted?: string, close?: string, bare?: string) => {
-        const value = quoted ?? bare ?? '';
-        if (value === '' || value === REDACTED || value.startsWith('//') || !this.isSecretKey(name)) return all;
-        rememberSecret(value);
-        note(`key ${name}`);
-        return open !== undefined ? `${q}${name}${q}${sep}${open}${REDACTED}${close}` : `${q}${name}${q}${sep}${REDACTED}`;
-      });
-    }
-    if (s.includes(',')) {
-      s = s.replace(FLAT_PAIR, (all, q: string, name: string, sep: string, open: string, value: string, close: string) => {
-        if (value === '' || value === REDACTED || !this.isSecretKey(name)) return all;
-        rememberSecret(value);
-        note(`element after ${name}`);
-        return `${q}${name}${q}${sep}${open}${REDACTED}${close}`;
-      });
-    }
+    // Credentials first: `Authorization: Bearer x` keeps its scheme, and the key rule below leaves it.
     s = s.replace(QUOTED_CREDENTIAL, (_all, q: string, value: string) => {
       rememberSecret(value);
       note('credential');
@@ -272,6 +256,24 @@ export class Redactor {
       note('credential');
       return `${scheme}${space}${REDACTED}`;
     });
+    if (s.includes(':') || s.includes('=')) {
+      s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
+        const value = quoted ?? bare ?? '';
+        if (value === '' || value === REDACTED || value.startsWith('//') || !this.isSecretKey(name)) return all;
+        if (bare !== undefined && /^(Bearer|Basic|Digest|Token)$/i.test(bare) && s.startsWith(` ${REDACTED}`, offset + all.length)) return all;
+        rememberSecret(value);
+        note(`key ${name}`);
+        return open !== undefined ? `${q}${name}${q}${sep}${open}${REDACTED}${close}` : `${q}${name}${q}${sep}${REDACTED}`;
+      });
+    }
+    if (s.includes(',')) {
+      s = s.replace(FLAT_PAIR, (all, q: string, name: string, sep: string, open: string, value: string, close: string) => {
+        if (value === '' || value === REDACTED || !this.isSecretKey(name)) return all;
+        rememberSecret(value);
+        note(`element after ${name}`);
+        return `${q}${name}${q}${sep}${open}${REDACTED}${close}`;
+      });
+    }
     s = s.replace(KEY_SHAPE, () => (note('key'), REDACTED));
     if (this.cards && /\d{4}/.test(s)) {
       s = s.replace(CARD, (m) => {

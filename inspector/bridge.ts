@@ -38,6 +38,20 @@ export function parseCommand(data: string): { id: number; method: string; params
   return { id: m.id, method: m.method, params: (m.params as object | undefined) ?? {} };
 }
 
+/** Commands that run a client's code (the console, watch expressions, hover previews, completions). */
+const EVALUATIONS = new Set(['Runtime.evaluate', 'Runtime.callFunctionOn', 'Runtime.runScript']);
+
+/**
+ * A client's evaluation runs silent: a throw in it (a console typo) is answered as the
+ * evaluation's exception and never pauses the process, whoever asked for pauses on exceptions
+ * (debug mode's capture, or the client itself). Node loses the answer to an evaluation from a
+ * session connected to the main thread when a pause interrupts it, so the process would wait
+ * for a reply that never comes.
+ */
+export function quietEvaluation(method: string, params: object): object {
+  return EVALUATIONS.has(method) ? { ...params, silent: true } : params;
+}
+
 export interface BridgeLog {
   debug(obj: Record<string, unknown>, msg: string): void;
 }
@@ -82,7 +96,7 @@ export class MainThreadBridge {
     ws.on('message', (data: RawData) => {
       const command = parseCommand(data.toString());
       if ('error' in command) return send(command);
-      session.post(command.method, command.params, (err, result) => send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} }));
+      session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} }));
     });
     let gone = false;
     const leave = () => {

@@ -1,13 +1,14 @@
 // Inspector discovery (in a worker thread of the primary or single process):
 // serves /json/list, /json/version and /json/protocol for every process as Node's inspector does,
-// proxies DevTools' WebSocket to each worker's inspector, hands the process's own target to the
+// proxies DevTools' WebSocket to each worker's inspector (worker-proxy.ts), hands the process's own target to the
 // main-thread bridge (bridge.ts), and refuses web pages (their Origin) and rebound Host names.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
+import { WorkerProxy } from './worker-proxy.js';
 
 export interface Target {
   /** Stable across respawns: "tspuma-primary", "tspuma-worker-1". */
@@ -102,7 +103,12 @@ export class Discovery {
     private readonly bridge: MainThreadBridge | null,
     /** Node's /json/protocol when no listed process has an inspector port to ask. */
     private readonly fallbackProtocol: () => Promise<Buffer>,
-  ) {}
+  ) {
+    this.workers = new WorkerProxy(log);
+  }
+
+  /** Client connections to workers' inspectors. */
+  private readonly workers: WorkerProxy;
 
   /** The list as served, with addresses through this server (host as the client named it). */
   list(host: string): ListEntry[] {
@@ -218,31 +224,12 @@ export class Discovery {
       if (!this.bridge) return void refuse('502 Bad Gateway', `tspuma inspector discovery: no bridge to ${id}\n`);
       return this.bridge.accept(req, socket, head, target.id);
     }
-    const url = new URL(target.ws);
-    const upstream = connect(Number(url.port), url.hostname.replace(/^\[|\]$/g, ''));
-    const lines = [`GET ${url.pathname} HTTP/1.1`, `Host: ${url.host}`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      if (req.rawHeaders[i]!.toLowerCase() !== 'host') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    }
-    upstream.once('connect', () => {
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(socket).pipe(upstream);
-    });
-    const close = () => {
-      upstream.destroy();
-      socket.destroy();
-    };
-    upstream.on('error', (err) => {
-      this.log.debug({ err, target: target.id }, 'inspector proxy: upstream error');
-      if (upstream.connecting) refuse('502 Bad Gateway'); // the process went away: say so, then close
-      else close();
-    });
-    socket.on('error', close);
-    socket.on('close', () => upstream.destroy());
+    // Message by message, so a client's evaluations run silent (worker-proxy.ts).
+    this.workers.accept(req, socket, head, target.ws, target.id);
   }
 
   close(): void {
+    this.workers.close();
     this.bridge?.close();
     this.server?.close();
     this.server?.closeAllConnections();

@@ -1,7 +1,6 @@
 // App kinds: tells a Node listener, a fetch handler and a Rack app apart and turns each into one
 // (req, res) => Promise<void> invoke, which runs inside an invocation slot.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { kAppKind } from './shared-names.js';
 import {
   type AppKind,
@@ -14,9 +13,10 @@ import {
   type WebSocketHandler,
 } from './app-types.js';
 import { TspumaError } from './errors.js';
-import { buildEnv, firstHeader } from './rack.js';
+import { buildEnv } from './rack.js';
 import { normalize, writeResponse } from './response.js';
-import { forwardedOf } from './trusted-proxy.js';
+import { IncomingRequest } from './fetch-request.js';
+import { installFetchGlobals } from './fetch-globals.js';
 
 /** What server.ts calls: resolves once the app has produced its response (or rejects with why not). */
 export type Invoke = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -80,36 +80,23 @@ function rackInvoke(app: RackApp): Invoke {
 }
 
 /**
- * Builds a web Request from node's request; the body streams from the socket, unbuffered. Its
- * URL has the scheme and host a trusted proxy named (trustProxy), else the connection's own.
+ * The Request a fetch app is called with (fetch-request.ts): method and URL at once, headers and
+ * body when read, undici's Request only when needed. Its URL has the scheme and host a trusted
+ * proxy named (trustProxy), else the target's or Host's validated authority (authority.ts).
  */
-export function toRequest(req: IncomingMessage): Request {
-  const forwarded = forwardedOf(req);
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const scheme = forwarded?.scheme ?? (encrypted ? 'https' : 'http');
-  const host = forwarded?.host ?? firstHeader(req, 'host', 'Host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
-  const url = `${scheme}://${host}${req.url ?? '/'}`;
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    try {
-      headers.append(raw[i]!, raw[i + 1]!);
-    } catch {
-      /* llhttp accepted a header value fetch's Headers rejects: leave it out */
-    }
+export function toRequest(req: IncomingMessage, res: ServerResponse): Request {
+  return new IncomingRequest(req, res) as unknown as Request;
+}
+
+/**
+ * A rejection whose error is named TimeoutError (AbortSignal.timeout() on an upstream call) is a
+ * gateway timeout: 504, as @hono/node-server answers it; the error stays its cause.
+ */
+function timeoutAs504(err: unknown): never {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.constructor?.name === 'TimeoutError')) {
+    throw new TspumaError('TSPUMA_ERR_APP_TIMEOUT', { message: err.message }, { cause: err });
   }
-  const method = req.method ?? 'GET';
-  const hasBody = method !== 'GET' && method !== 'HEAD';
-  const controller = new AbortController();
-  req.once('close', () => {
-    if (!req.complete) controller.abort();
-  });
-  return new Request(url, {
-    method,
-    headers,
-    signal: controller.signal,
-    ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
-  } as RequestInit);
+  throw err;
 }
 
 function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
@@ -126,8 +113,8 @@ function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
   };
   return (req, res) => {
     const bindings: FetchBindings = { incoming: req, outgoing: res };
-    const result: unknown = call(toRequest(req), bindings);
-    if (isThenable(result)) return Promise.resolve(result).then((r) => send(res, r));
+    const result: unknown = call(toRequest(req, res), bindings);
+    if (isThenable(result)) return Promise.resolve(result).then((r) => send(res, r), timeoutAs504);
     return send(res, result);
   };
 }
@@ -146,6 +133,7 @@ export function adapt(app: unknown, kind: AppKind): Adapted {
     case 'rack':
       return { kind, invoke: rackInvoke(app as RackApp) };
     case 'fetch':
+      installFetchGlobals();
       return { kind, invoke: fetchInvoke(app as FetchHandler | FetchApp) };
     case 'node':
       return { kind, invoke: nodeInvoke(app as NodeListener) };

@@ -3,6 +3,7 @@
 // Transfer-Encoding must end in chunked). Headers are read from rawHeaders in one pass: node
 // builds its `req.headers` object only when something reads it.
 import type http from 'node:http';
+import { authorityProblem, parseAuthority, parseTarget } from './authority.js';
 import { TspumaError } from './errors.js';
 
 /** Puma's MAX_REQUEST_URI_LENGTH. */
@@ -11,6 +12,8 @@ export const MAX_URI_LENGTH = 12 * 1024;
 /** What one pass over a request's raw headers found (fields overwritten by each readFraming call). */
 export interface Framing {
   host: string | undefined;
+  /** How many Host header lines there were (RFC 9112 §3.2: more than one is refused). */
+  hosts: number;
   /** The first Content-Length (llhttp refuses differing duplicates). */
   length: string | undefined;
   /** Every Transfer-Encoding header, joined with ", " as one list. */
@@ -19,7 +22,7 @@ export interface Framing {
   requestId: string | undefined;
 }
 
-const framing: Framing = { host: undefined, length: undefined, transferEncoding: undefined, requestId: undefined };
+const framing: Framing = { host: undefined, hosts: 0, length: undefined, transferEncoding: undefined, requestId: undefined };
 
 /**
  * One pass over rawHeaders for the headers admission needs. The result is one shared object,
@@ -27,12 +30,15 @@ const framing: Framing = { host: undefined, length: undefined, transferEncoding:
  */
 export function readFraming(req: http.IncomingMessage): Framing {
   framing.host = framing.length = framing.transferEncoding = framing.requestId = undefined;
+  framing.hosts = 0;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     switch (name.length) {
       case 4:
-        if (framing.host === undefined && (name === 'Host' || name.toLowerCase() === 'host')) framing.host = raw[i + 1];
+        if (name === 'Host' || name.toLowerCase() === 'host') {
+          if (framing.hosts++ === 0) framing.host = raw[i + 1];
+        }
         break;
       case 12:
         if (framing.requestId === undefined && (name === 'X-Request-Id' || name.toLowerCase() === 'x-request-id')) framing.requestId = raw[i + 1];
@@ -82,6 +88,8 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
   if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && f.host === undefined) {
     return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
   }
+  const hostError = hostProblem(url, f);
+  if (hostError) return hostError;
   if (f.transferEncoding !== undefined) {
     const problem = transferEncodingProblem(f.transferEncoding, req);
     if (problem) return new TspumaError('TSPUMA_ERR_HTTP_TRANSFER_ENCODING', { value: f.transferEncoding, problem });
@@ -89,6 +97,22 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
   const limit = rules.httpContentLengthLimit;
   if (limit !== null && f.length !== undefined && Number(f.length) > limit) {
     return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(f.length), limit });
+  }
+  return null;
+}
+
+/**
+ * RFC 9112 §3.2: one Host line, whose value is empty or one valid authority (authority.ts, the
+ * validator every URL an app gets is built with); a request target in origin-, absolute- or
+ * asterisk-form, an absolute-form authority valid by the same rule.
+ */
+function hostProblem(url: string, f: Framing): TspumaError | null {
+  if (f.hosts > 1) return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: f.host, problem: `${f.hosts} Host headers; a request has at most one` });
+  if (f.host !== undefined && f.host !== '' && parseAuthority(f.host) === null) {
+    return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: f.host, problem: authorityProblem(f.host) });
+  }
+  if (url.charCodeAt(0) !== 47 /* / */ && parseTarget(url) === null) {
+    return new TspumaError('TSPUMA_ERR_HTTP_TARGET_INVALID', { target: url.slice(0, 200) });
   }
   return null;
 }

@@ -41,12 +41,13 @@ export type HeaderValue = string | number | readonly string[];
 export type RackHeaders = Record<string, HeaderValue | undefined>;
 
 /**
- * A response body: a string or bytes, an array of them (Rack's usual ["Hello"]), a Node
+ * A response body: a string or bytes, an array of them (Rack's usual ["Hello"]), a Blob, a Node
  * Readable, a web ReadableStream, or any (async) iterable of strings/bytes.
  */
 export type Body =
   | string
   | Uint8Array
+  | Blob
   | readonly (string | Uint8Array)[]
   | Readable
   | ReadableStream<Uint8Array | string>

@@ -128,6 +128,18 @@ export const ERRORS = {
     template: 'HTTP/1.1 request without a Host header.',
     status: 400,
   },
+  TSPUMA_ERR_HTTP_HOST_INVALID: {
+    template: 'Host header {value} is not one valid authority (RFC 9112 §3.2): {problem}.',
+    status: 400,
+  },
+  TSPUMA_ERR_HTTP_TARGET_INVALID: {
+    template: 'Request target {target} is neither a path (/...), an absolute http(s) URL with a valid authority, nor * (RFC 9112 §3.2).',
+    status: 400,
+  },
+  TSPUMA_ERR_APP_TIMEOUT: {
+    template: 'The app rejected with a TimeoutError ({message}): answered 504 Gateway Timeout.',
+    status: 504,
+  },
   TSPUMA_ERR_FORCED_SHUTDOWN: {
     template: '{method} {url} was still running when forceShutdownAfter ({seconds}) expired.',
     status: 503,

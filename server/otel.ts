@@ -3,11 +3,15 @@
 // it runs per request): each request is marked with its server span (the span active when
 // node:http emitted the request, which OpenTelemetry's HTTP instrumentation starts), an app
 // failure is recorded on that span as an `exception` event (type, message, the stack as Node
-// prints it, source-mapped for .ts apps), and dumps read the span's trace and span ids.
+// prints it, source-mapped for .ts apps; message and stack redacted as dumps and log lines are), and dumps read the span's trace and span ids.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Redactor } from '../diagnostics/redact.js';
+
+/** The event's message and stack go through the rules of dumps and log lines (a message may quote a token). */
+const eventRedactor = new Redactor();
 
 /** The parts of @opentelemetry/api's Span this module uses. */
 export interface SpanLike {
@@ -69,11 +73,11 @@ export class Tracing {
     marked[kRecorded] = true;
     const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
     const type = err instanceof Error ? (err.constructor?.name && err.constructor.name !== 'Error' ? err.constructor.name : err.name) : typeof err;
-    const message = typeof e?.message === 'string' ? e.message : String(err);
+    const message = eventRedactor.query(typeof e?.message === 'string' ? e.message : String(err));
     span.addEvent('exception', {
       'exception.type': type,
       'exception.message': message,
-      ...(typeof e?.stack === 'string' ? { 'exception.stacktrace': e.stack } : {}),
+      ...(typeof e?.stack === 'string' ? { 'exception.stacktrace': eventRedactor.query(e.stack) } : {}),
     });
     span.setStatus({ code: STATUS_ERROR, message });
   }

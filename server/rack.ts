@@ -7,6 +7,7 @@ import { keepsAlive, peerAddressKnown } from './node-http.js';
 import { firstHeader } from './raw-headers.js';
 import { requestIdOf } from './request-id.js';
 import { forwardedOf } from './trusted-proxy.js';
+import { parseAuthority, parseTarget, type Authority, type Target } from './authority.js';
 
 export { firstHeader };
 
@@ -44,27 +45,6 @@ function envKeyAt(raw: string, position: number): string {
 }
 
 
-/** Host header -> SERVER_NAME and the port it names (null: the scheme's default). Bounded. */
-interface HostParts {
-  readonly name: string;
-  readonly port: string | null;
-}
-const hosts = new Map<string, HostParts>();
-let lastHost = '';
-let lastParts: HostParts = { name: '', port: null };
-function hostParts(host: string): HostParts {
-  if (host === lastHost) return lastParts;
-  let parts = hosts.get(host);
-  if (parts === undefined) {
-    const colon = host.lastIndexOf(':');
-    parts = colon > host.lastIndexOf(']') ? { name: host.slice(0, colon), port: host.slice(colon + 1) } : { name: host, port: null };
-    if (hosts.size < 100) hosts.set(host, parts);
-  }
-  lastHost = host;
-  lastParts = parts;
-  return parts;
-}
-
 const kPeer = Symbol('tspuma.peerSocket');
 /** An env whose REMOTE_ADDR is still to be read from this socket. */
 type PendingEnv = RackEnv & { [kPeer]?: Socket };
@@ -92,33 +72,49 @@ function settle(env: RackEnv, value: unknown): void {
   Reflect.defineProperty(env, 'REMOTE_ADDR', { value, writable: true, enumerable: true, configurable: true });
 }
 
+/** What a target node:http passed but admission would refuse leaves to the env: the raw path. */
+function fallbackTarget(url: string): Target {
+  const q = url.indexOf('?');
+  return { authority: null, scheme: null, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1), hasQuery: q !== -1 };
+}
+
+/**
+ * The authority a request names (authority.ts validated it): a trusted proxy's host, else an
+ * absolute-form target's own, else Host; null when none is valid (then the bound address).
+ */
+export function requestAuthority(req: IncomingMessage, target: Target, forwardedHost: string | null | undefined): Authority | null {
+  if (forwardedHost) return parseAuthority(forwardedHost);
+  if (target.authority) return target.authority;
+  const host = firstHeader(req, 'host', 'Host');
+  return host ? parseAuthority(host) : null;
+}
+
 export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';
-  const q = url.indexOf('?');
+  const target = parseTarget(url) ?? fallbackTarget(url);
   const socket = req.socket as Socket | undefined;
   // Set only with trustProxy, from a trusted peer: the client's address, scheme and host.
   const forwarded = forwardedOf(req);
-  const encrypted = forwarded?.scheme ? forwarded.scheme === 'https' : (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  const encrypted = forwarded?.scheme ? forwarded.scheme === 'https' : target.scheme ? target.scheme === 'https' : (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const raw = req.rawHeaders;
-  // node:http keeps the first Host header.
-  const host = forwarded?.host ?? firstHeader(req, 'host', 'Host');
+  const authority = requestAuthority(req, target, forwarded?.host);
   let serverName: string;
   let serverPort: string;
-  if (host) {
-    const parts = hostParts(host);
-    serverName = parts.name;
-    serverPort = parts.port ?? (encrypted ? '443' : '80');
+  if (authority) {
+    serverName = authority.hostname;
+    serverPort = String(authority.port ?? (encrypted ? 443 : 80));
   } else {
     serverName = socket?.localAddress ?? 'localhost';
     serverPort = String(socket?.localPort ?? (encrypted ? 443 : 80));
   }
+  const hash = url.indexOf('#');
   // REMOTE_ADDR is added below, as a value or read on first use.
   const env = {
     REQUEST_METHOD: req.method ?? 'GET',
     SCRIPT_NAME: '',
-    PATH_INFO: q === -1 ? url : url.slice(0, q),
-    QUERY_STRING: q === -1 ? '' : url.slice(q + 1),
-    REQUEST_URI: url,
+    PATH_INFO: target.path,
+    QUERY_STRING: target.query,
+    REQUEST_URI: hash === -1 ? url : url.slice(0, hash),
     SERVER_NAME: serverName,
     SERVER_PORT: serverPort,
     SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Body, RackHeaders } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
+import { nativeBody, partsOf } from './fetch-response.js';
 
 export interface Normalized {
   status: number;
@@ -12,26 +13,13 @@ export interface Normalized {
   body: Body;
   /** Rack's body.close(), called once the body is written or abandoned. */
   close?: () => void;
+  /** A fetch Response's status text ('' or absent: node's default reason phrase). */
+  statusText?: string;
+  /** The length of a body whose bytes are not at hand (a Blob, undici's FormData): its Content-Length. */
+  length?: number;
 }
 
 const isResponse = (v: unknown): v is Response => typeof Response !== 'undefined' && v instanceof Response;
-
-/** undici keeps a Response's state under a symbol described "state"; looked up once. */
-let responseState: symbol | null | undefined;
-
-/**
- * The string or bytes a Response was built from (`new Response('hi')`, `Response.json(x)`), read
- * from undici's state so the body is written in one piece without a trip through web streams
- * (several times faster). Anything else (a stream, a Blob, a used body, another fetch
- * implementation) gives undefined and goes through the stream.
- */
-function sourceOf(value: Response): string | Uint8Array | undefined {
-  if (responseState === undefined) responseState = Object.getOwnPropertySymbols(value).find((s) => s.description === 'state') ?? null;
-  if (responseState === null || value.bodyUsed) return undefined;
-  const body = (value as unknown as Record<symbol, { body?: { source?: unknown; stream?: ReadableStream } | null } | undefined>)[responseState]?.body;
-  if (!body || body.stream?.locked) return undefined;
-  return typeof body.source === 'string' || body.source instanceof Uint8Array ? body.source : undefined;
-}
 
 /** Describes a returned value for TSPUMA_ERR_APP_RESULT. */
 export function describe(value: unknown): string {
@@ -52,13 +40,18 @@ export function normalize(value: unknown, expected: string): Normalized {
       return r;
     }
   } else if (isResponse(value)) {
+    const native = partsOf(value);
+    if (!isResponse(native)) return native;
     const headers: RackHeaders = {};
-    value.headers.forEach((v, k) => {
+    native.headers.forEach((v, k) => {
       if (k !== 'set-cookie') headers[k] = v;
     });
-    const cookies = value.headers.getSetCookie();
+    const cookies = native.headers.getSetCookie();
     if (cookies.length > 0) headers['set-cookie'] = cookies;
-    return { status: value.status, headers, body: sourceOf(value) ?? (value.body as Body) };
+    const { source, length } = nativeBody(native);
+    const r: Normalized = { status: native.status, statusText: native.statusText, headers, body: source ?? (native.body as Body) };
+    if (source === undefined && length !== undefined) r.length = length;
+    return r;
   } else if (value !== null && typeof value === 'object' && Number.isInteger((value as { status?: unknown }).status)) {
     const v = value as { status: number; headers?: RackHeaders; body?: Body };
     return { status: v.status, headers: v.headers ?? {}, body: v.body };
@@ -129,9 +122,20 @@ function readerOf(stream: ReadableStream<string | Uint8Array>): Chunks {
   };
 }
 
-/** Streams chunks with backpressure; stops (and returns the iterator) if the client leaves. */
+/**
+ * Streams chunks with backpressure. If the client leaves, the iterator is returned at once, even
+ * while it waits for its next chunk (a ReadableStream's cancel() runs), so an event stream's
+ * producer stops with the connection.
+ */
 async function writeChunks(res: ServerResponse, it: Chunks): Promise<void> {
   let finished = false;
+  let returned = false;
+  const stop = () => {
+    if (finished || returned) return;
+    returned = true;
+    void Promise.resolve(it.return?.()).catch(() => {});
+  };
+  res.once('close', stop);
   try {
     for (;;) {
       const step = await it.next();
@@ -143,15 +147,27 @@ async function writeChunks(res: ServerResponse, it: Chunks): Promise<void> {
       if (!res.write(step.value) && !(await waitDrain(res))) break;
     }
   } finally {
-    if (!finished) await it.return?.();
+    res.off('close', stop);
+    if (!finished) stop();
   }
   if (!res.destroyed && !res.writableEnded) res.end();
 }
 
+/** Abandons a body that will not be sent (HEAD, 204, 304): streams are cancelled, iterators returned. */
+function discard(body: Body): void {
+  if (body === null || body === undefined || typeof body !== 'object') return;
+  if (body instanceof Readable) body.destroy();
+  else if (typeof (body as ReadableStream).cancel === 'function' && typeof (body as ReadableStream).getReader === 'function') {
+    if (!(body as ReadableStream).locked) void (body as ReadableStream).cancel().catch(() => {});
+  } else if (Symbol.asyncIterator in body) void (body as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.()?.catch(() => {});
+}
+
 /**
  * Writes a normalised response. Known-length bodies get Content-Length and go out in one
- * write; others go chunked (HTTP/1.1) with backpressure and the returned promise settles when
- * they are done. node:http itself omits bodies for HEAD, 204 and 304.
+ * write; others go chunked (HTTP/1.1) with backpressure, their head sent at once, and the
+ * returned promise settles when they are done. HEAD gets the head a GET would get (with the
+ * Content-Length of a body whose length is known) and no body; 204 and 304 (and 1xx) get neither a
+ * body nor Content-Length/Transfer-Encoding (RFC 9110 §6.4.1, §8.6; RFC 9112 §6.3).
  */
 export function writeResponse(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): void | Promise<void> {
   let pending: Promise<void> | undefined;
@@ -168,44 +184,86 @@ function byteLength(chunk: string | Uint8Array): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
 }
 
+/** Removes every `name` (lower-case) header from a flat list. */
+function removeHeader(out: HeaderList, name: string): void {
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    const n = out[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name) out.splice(i, 2);
+  }
+}
+
+function head(res: ServerResponse, status: number, statusText: string | undefined, out: HeaderList): void {
+  if (statusText) res.writeHead(status, statusText, out);
+  else res.writeHead(status, out);
+}
+
+const isWebStream = (body: unknown): body is ReadableStream<string | Uint8Array> => typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function';
+
 function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): Promise<void> | undefined {
   const { status, body } = r;
+  if (!Number.isInteger(status) || status < 200 || status > 999) {
+    discard(body);
+    throw new TspumaError('TSPUMA_ERR_APP_RESULT', { got: `status ${showValue(status)}`, expected: 'a final status: an integer from 200 to 999 (1xx responses are interim and cannot end a request)' });
+  }
   const noBody = bodyless(status);
+  const isHead = (res as ServerResponse & { req?: { method?: string } }).req?.method === 'HEAD';
   const out: HeaderList = [];
   // Headers the server adds (Connection: close on an error) replace the app's of the same name.
   let lengthAt = appendHeaders(out, r.headers, -1, extraHeaders);
   if (extraHeaders) lengthAt = appendHeaders(out, extraHeaders, lengthAt);
+  if (noBody) {
+    // RFC 9110 §8.6: no Content-Length in a 204; a 304 has no body to measure. Neither is chunked.
+    removeHeader(out, 'content-length');
+    removeHeader(out, 'transfer-encoding');
+    discard(body);
+    head(res, status, r.statusText, out);
+    res.end();
+    return undefined;
+  }
   // The whole body when its length is known up front; undefined for a stream.
   let whole: string | Uint8Array | null | undefined;
-  if (body === null || body === undefined || noBody) whole = null;
+  if (body === null || body === undefined) whole = null;
   else if (typeof body === 'string' || body instanceof Uint8Array) whole = body;
   else if (Array.isArray(body)) whole = body.length === 1 ? (body[0] as string | Uint8Array) : Buffer.concat((body as (string | Uint8Array)[]).map(toBuffer));
   if (whole !== undefined) {
-    if (noBody) {
-      if (lengthAt !== -1) out.splice(lengthAt - 1, 2);
-    } else if (lengthAt === -1) {
-      out.push('content-length', whole === null ? '0' : String(byteLength(whole)));
-    }
-    res.writeHead(status, out);
-    if (whole === null) res.end();
+    // A HEAD response's Content-Length, when sent, is the GET's: unknown for a null body.
+    if (lengthAt === -1 && !(isHead && whole === null)) out.push('content-length', whole === null ? '0' : String(byteLength(whole)));
+    head(res, status, r.statusText, out);
+    if (whole === null || isHead) res.end();
     else res.end(whole);
     return undefined;
   }
-  if (body instanceof Readable) {
-    res.writeHead(status, out);
-    return pipeline(body, res);
+  let stream: Body = body;
+  let length = r.length;
+  if (body instanceof Blob) {
+    length = body.size;
+    stream = body.stream() as ReadableStream<Uint8Array>;
   }
-  if (typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function') {
-    res.writeHead(status, out);
-    return writeChunks(res, readerOf(body as ReadableStream<string | Uint8Array>));
+  if (lengthAt === -1 && length !== undefined) out.push('content-length', String(length));
+  if (isHead) {
+    discard(stream);
+    head(res, status, r.statusText, out);
+    res.end();
+    return undefined;
   }
-  if (typeof body === 'object' && body !== null && (Symbol.asyncIterator in body || Symbol.iterator in body)) {
-    res.writeHead(status, out);
-    const it = Symbol.asyncIterator in body ? (body as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]() : (body as Iterable<string | Uint8Array>)[Symbol.iterator]();
+  if (stream instanceof Readable) {
+    head(res, status, r.statusText, out);
+    res.flushHeaders();
+    return pipeline(stream, res);
+  }
+  if (isWebStream(stream)) {
+    head(res, status, r.statusText, out);
+    res.flushHeaders(); // an event stream's client sees the head before the first event
+    return writeChunks(res, readerOf(stream));
+  }
+  if (typeof stream === 'object' && stream !== null && (Symbol.asyncIterator in stream || Symbol.iterator in stream)) {
+    head(res, status, r.statusText, out);
+    res.flushHeaders();
+    const it = Symbol.asyncIterator in stream ? (stream as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]() : (stream as Iterable<string | Uint8Array>)[Symbol.iterator]();
     return writeChunks(res, it);
   }
   throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
     got: `a body that is ${describe(body)}`,
-    expected: 'a body must be a string, bytes, an array of them, a Node Readable, a ReadableStream or an (async) iterable',
+    expected: 'a body must be a string, bytes, an array of them, a Blob, a Node Readable, a ReadableStream or an (async) iterable',
   });
 }

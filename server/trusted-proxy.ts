@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
+import { parseAuthority } from './authority.js';
 
 const require = createRequire(import.meta.url);
 /** proxy-addr, loaded by the first trust list (a server without trustProxy never loads it). */
@@ -113,10 +114,10 @@ const scheme = (text: string | null | undefined): 'http' | 'https' | null => {
   const s = text?.trim().toLowerCase();
   return s === 'http' || s === 'https' ? s : null;
 };
-const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+/** A forwarded host, kept only when it is one valid authority (authority.ts, as Host is checked). */
 const hostOf = (text: string | null | undefined): string | null => {
   const s = text?.trim();
-  return s && HOST.test(s) ? s : null;
+  return s && parseAuthority(s) !== null ? s : null;
 };
 const lastOf = (list: string | null): string | null => (list === null ? null : list.slice(list.lastIndexOf(',') + 1));
 

@@ -9,6 +9,11 @@ import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { entryOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
+import { Redactor } from '../diagnostics/redact.js';
+
+/** The URL in a handler's error line and message, with the query rules of request lines. */
+const urlRedactor = new Redactor();
+const shown = (url: string | undefined) => urlRedactor.query(url ?? '');
 
 /** Answers a refused upgrade on the raw socket (through the lowlevel handler) and closes it. */
 export type Refuse = (req: http.IncomingMessage, socket: Socket, err: TspumaError, status: number) => void;
@@ -39,7 +44,7 @@ export class Upgrades {
     if (this.handlers.upgrade) return this.raw(req, socket, head, entry, this.handlers.upgrade);
     const protocol = String(req.headers.upgrade ?? '');
     if (protocol.toLowerCase() !== 'websocket' || !this.wss) {
-      const err = new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: req.url, protocol, reason: 'only WebSocket upgrades are served (the app exports `websocket`)' });
+      const err = new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: shown(req.url), protocol, reason: 'only WebSocket upgrades are served (the app exports `websocket`)' });
       return this.refuse(req, socket, err, 400);
     }
     // Out of first_data/keepalive at once: no request deadline while accept() decides.
@@ -70,12 +75,12 @@ export class Upgrades {
         verdict = await (this.diagnostics ? this.diagnostics.scope('app', () => handler.accept!(req)) : handler.accept(req));
       } catch (err) {
         this.failed('accept', req, err);
-        return this.refuse(req, socket, new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler: 'websocket.accept', url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err }), 500);
+        return this.refuse(req, socket, new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler: 'websocket.accept', url: shown(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err }), 500);
       }
     }
     if (verdict === false || (typeof verdict === 'number' && verdict >= 400 && verdict <= 599)) {
       const status = typeof verdict === 'number' ? verdict : 403;
-      const err = new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: req.url, protocol: 'websocket', reason: `websocket.accept() answered ${verdict}` });
+      const err = new TspumaError('TSPUMA_ERR_UPGRADE_REFUSED', { method: req.method, url: shown(req.url), protocol: 'websocket', reason: `websocket.accept() answered ${verdict}` });
       return this.refuse(req, socket, err, status);
     }
     if (socket.destroyed) return;
@@ -99,7 +104,7 @@ export class Upgrades {
     ws.on('close', (code: number, reason: Buffer) => {
       if (handler.close) this.call(() => handler.close!(ws, code, reason), (err) => this.failed('websocket.close', req, err));
     });
-    ws.on('error', (err) => this.log.debug({ err, url: req.url }, 'websocket protocol error'));
+    ws.on('error', (err) => this.log.debug({ err, url: shown(req.url) }, 'websocket protocol error'));
     if (handler.open) this.call(() => handler.open!(ws, req), fail('open'));
   }
 
@@ -116,8 +121,8 @@ export class Upgrades {
   }
 
   private failed(handler: string, req: http.IncomingMessage, err: unknown): void {
-    const coded = new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler, url: req.url, message: (err as Error)?.message ?? String(err) }, { cause: err });
-    this.log.error({ err, code: coded.code, url: req.url }, coded.message);
+    const coded = new TspumaError('TSPUMA_ERR_UPGRADE_HANDLER', { handler, url: shown(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
+    this.log.error({ err, code: coded.code, url: shown(req.url) }, urlRedactor.query(coded.message));
     this.diagnostics?.report(err, { phase: 'app', request: req });
   }
 }

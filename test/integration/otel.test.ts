@@ -54,6 +54,15 @@ describe('OpenTelemetry', () => {
     expect(text).toContain(`  trace: trace_id=${dump.trace!.trace_id} span_id=${dump.trace!.span_id}`);
   });
 
+  it('-d: the exception event says no secret the dump redacts (a token in the message, a value held in a local named password)', async () => {
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], PRELOAD);
+    expect((await fetch(`${s.url}/leak`)).status).toBe(500);
+    const spans = await spansFor(s.url, ['/leak']);
+    const [event] = spans.get('/leak')!.events.filter((e) => e.name === 'exception');
+    expect(event!.attributes!['exception.message']).toBe('upstream refused Authorization: Bearer [redacted] for password [redacted]');
+    expect(JSON.stringify(spans.get('/leak'))).not.toMatch(/OTEL-TOKEN-71d0e9|OTEL-PW-48213/);
+  });
+
   it('without -d: a throw still gets its exception event, and a request that did not fail gets none', async () => {
     const s = await boot(['-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], PRELOAD);
     expect((await fetch(`${s.url}/throw`)).status).toBe(500);

@@ -34,6 +34,20 @@ describe('buildEnv', () => {
     expect(Object.keys(third).filter((k) => k.startsWith('HTTP_'))).toEqual(['HTTP_HOST']);
   });
 
+  it('takes an absolute-form target\'s authority for SERVER_NAME/SERVER_PORT and its path for PATH_INFO, never Host', () => {
+    const env = buildEnv(request(['Host', 'inner.test'], { url: 'http://other.example:8080/x/y?q=1' }));
+    expect([env.SERVER_NAME, env.SERVER_PORT, env.PATH_INFO, env.QUERY_STRING]).toEqual(['other.example', '8080', '/x/y', 'q=1']);
+    const plain = buildEnv(request(['Host', 'inner.test'], { url: 'https://other.example/z' }));
+    expect([plain.SERVER_NAME, plain.SERVER_PORT, plain.PATH_INFO, plain['rack.url_scheme']]).toEqual(['other.example', '443', '/z', 'https']);
+  });
+
+  it('passes no fragment on: PATH_INFO and QUERY_STRING end where a # starts', () => {
+    const env = buildEnv(request(['Host', 'a.test'], { url: '/p?q=1#frag' }));
+    expect([env.PATH_INFO, env.QUERY_STRING]).toEqual(['/p', 'q=1']);
+    const noQuery = buildEnv(request(['Host', 'a.test'], { url: '/p#frag?x' }));
+    expect([noQuery.PATH_INFO, noQuery.QUERY_STRING]).toEqual(['/p', '']);
+  });
+
   it('joins repeated headers with commas, and cookies with semicolons', () => {
     const env = buildEnv(request(['Host', 'a.test', 'X-Forwarded-For', '10.0.0.1', 'Cookie', 'a=1', 'x-forwarded-for', '10.0.0.2', 'cookie', 'b=2']));
     expect(env.HTTP_X_FORWARDED_FOR).toBe('10.0.0.1, 10.0.0.2');

@@ -122,6 +122,15 @@ describe('a server with trustProxy', () => {
     expect(await get(off.port, FORWARDED)).toBe('127.0.0.1 http backend 9000');
   });
 
+  it('ignores a trusted X-Forwarded-Host or Forwarded host= that is not one valid authority (evil:99999, a/b, u@h): Host names the server', async () => {
+    const t = await startTest({ app: rackApp, trustProxy: ['loopback'] });
+    for (const host of ['evil:99999', 'evil.example/admin', 'user@evil.example', 'a b']) {
+      expect(await get(t.port, { ...FORWARDED, 'x-forwarded-host': host })).toBe('203.0.113.9 https backend 9000');
+    }
+    const fw = await startTest({ app: rackApp, trustProxy: ['loopback'], trustProxyHeaders: 'forwarded' });
+    expect(await get(fw.port, { forwarded: 'for=203.0.113.9;proto=https;host="evil:99999"' })).toBe('203.0.113.9 https backend 9000');
+  });
+
   it("puts the forwarded scheme and host in the fetch Request's URL", async () => {
     const t = await startTest({ app: fetchHandler((request) => new Response(request.url)), trustProxy: ['loopback'] });
     expect(await get(t.port, FORWARDED)).toBe('https://shop.example/p?q=1');

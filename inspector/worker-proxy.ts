@@ -1,0 +1,72 @@
+// The WebSocket proxy from a DevTools client (through discovery) to a worker's own inspector,
+// message by message: each client command goes on as sent, except evaluations, which run silent
+// (bridge.ts's quietEvaluation), so a console typo never pauses a worker, whoever asked for pauses
+// on exceptions. Answers and events come back as they are.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { quietEvaluation } from './bridge.js';
+
+const MAX_PAYLOAD = 256 * 1024 * 1024;
+
+/** A client's message with its evaluation made silent; anything that is not a command passes unchanged. */
+export function quietMessage(text: string): string {
+  if (!text.includes('"Runtime.')) return text;
+  try {
+    const m = JSON.parse(text) as { method?: unknown; params?: unknown };
+    if (typeof m.method !== 'string' || (m.params !== undefined && (typeof m.params !== 'object' || m.params === null))) return text;
+    const params = (m.params as object | undefined) ?? {};
+    const quiet = quietEvaluation(m.method, params);
+    return quiet === params ? text : JSON.stringify({ ...m, params: quiet });
+  } catch {
+    return text; // the inspector answers a malformed message itself
+  }
+}
+
+export class WorkerProxy {
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+  private readonly open = new Set<WebSocket>();
+
+  constructor(private readonly log: { debug(obj: Record<string, unknown>, msg: string): void }) {}
+
+  /** Completes the client's handshake (discovery has checked Host, Origin and the target) and connects it to `upstream`. */
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: string, target: string): void {
+    this.wss.handleUpgrade(req, socket, head, (client) => {
+      const server = new WebSocket(upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+      this.open.add(client);
+      const waiting: string[] = [];
+      const close = (code: number, reason: string) => {
+        this.open.delete(client);
+        if (client.readyState === client.OPEN || client.readyState === client.CONNECTING) client.close(code, reason);
+        if (server.readyState === server.OPEN) server.close();
+        else if (server.readyState === server.CONNECTING) server.terminate();
+      };
+      client.on('message', (data: RawData) => {
+        const text = quietMessage(data.toString());
+        if (server.readyState === server.OPEN) server.send(text);
+        else waiting.push(text);
+      });
+      server.on('open', () => {
+        for (const text of waiting.splice(0)) server.send(text);
+      });
+      server.on('message', (data: RawData, isBinary: boolean) => {
+        if (client.readyState === client.OPEN) client.send(data, { binary: isBinary });
+      });
+      server.on('close', () => close(1001, 'the worker closed its inspector'));
+      server.on('error', (err) => {
+        this.log.debug({ err, target }, 'inspector proxy: upstream error');
+        close(1011, `cannot reach ${target}: ${err.message}`);
+      });
+      client.on('close', () => close(1000, ''));
+      client.on('error', (err) => {
+        this.log.debug({ err, target }, 'inspector proxy: client socket error');
+        close(1011, '');
+      });
+    });
+  }
+
+  close(): void {
+    for (const c of this.open) c.terminate();
+    this.wss.close();
+  }
+}

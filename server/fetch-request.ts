@@ -1,0 +1,218 @@
+// The Request a fetch app is called with: a standard Request (instanceof Request; method, url,
+// headers, signal, body, text/json/arrayBuffer/blob/bytes/formData/clone) that reads node's
+// request only for what the app touches. Method and URL are set at once; headers are built on
+// first read; text(), json(), arrayBuffer() read the body straight from the socket; undici's own
+// Request is built only when something needs it (body as a stream, formData, clone, passing it
+// to `new Request`). request.signal aborts when the client goes away before the response is
+// complete, at any stage.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { absoluteUrl, parseTarget, type Authority } from './authority.js';
+import { requestAuthority } from './rack.js';
+import { forwardedOf } from './trusted-proxy.js';
+
+/** undici's Request, whatever the global is later replaced with. */
+export const NativeRequest: typeof Request = globalThis.Request;
+
+/** Methods undici's Request refuses (Fetch's forbidden methods); node:http can still receive them. */
+const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+/** The URL of `req` for a fetch app: scheme and a validated authority, an origin-form path (authority.ts). */
+export function requestUrl(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const target = parseTarget(url) ?? { authority: null, scheme: null, path: '/', query: '', hasQuery: false };
+  const forwarded = forwardedOf(req);
+  const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  const scheme = forwarded?.scheme ?? target.scheme ?? (encrypted ? 'https' : 'http');
+  const authority: Authority = requestAuthority(req, target, forwarded?.host) ?? localAuthority(req);
+  return absoluteUrl(scheme, authority, target);
+}
+
+/** A request with an empty Host (or none, on HTTP/1.0): the address it arrived on. */
+function localAuthority(req: IncomingMessage): Authority {
+  const address = req.socket?.localAddress ?? '127.0.0.1';
+  return { hostname: address.includes(':') ? `[${address}]` : address, port: req.socket?.localPort ?? null };
+}
+
+/** Request headers as fetch's Headers, from rawHeaders (a value Headers refuses is left out). */
+function headersOf(raw: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < raw.length; i += 2) {
+    try {
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      /* llhttp accepted a header value fetch's Headers refuses: leave it out */
+    }
+  }
+  return headers;
+}
+
+const bodyUnusable = () => new TypeError('Body is unusable: Body has already been read');
+
+/** Reads the whole body from node's request; rejects if the client goes away first. */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (c: Buffer) => chunks.push(c);
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      if (req.readableEnded) return onEnd();
+      cleanup();
+      reject(new DOMException('The client closed the connection before the request body was complete', 'AbortError'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+const kNative = Symbol('tspuma.nativeRequest');
+
+/**
+ * What a fetch app gets as its `request`. A plain class whose prototype chain goes through
+ * Request.prototype (fetch-globals.ts points it at the global Request class tspuma installs).
+ */
+export class IncomingRequest {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #method: string;
+  readonly #url: string;
+  #headers: Headers | undefined;
+  #controller: AbortController | undefined;
+  #native: Request | undefined;
+  /** The body was read by text()/json()/arrayBuffer()/... without undici. */
+  #consumed = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.#req = req;
+    this.#res = res;
+    this.#method = req.method ?? 'GET';
+    this.#url = requestUrl(req);
+  }
+
+  get method(): string {
+    return this.#method;
+  }
+  get url(): string {
+    return this.#url;
+  }
+  get headers(): Headers {
+    return (this.#headers ??= headersOf(this.#req.rawHeaders));
+  }
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = (this.#controller = new AbortController());
+      const res = this.#res;
+      const abort = () => {
+        if (!res.writableFinished) controller.abort(new DOMException('The client closed the connection before the response was complete', 'AbortError'));
+      };
+      if (res.closed) abort();
+      else res.once('close', abort);
+    }
+    return this.#controller.signal;
+  }
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.#nativeRequest().body;
+  }
+  get bodyUsed(): boolean {
+    return this.#consumed || (this.#native?.bodyUsed ?? false);
+  }
+
+  /** undici's Request for this one, built once: its body streams from the socket. */
+  #nativeRequest(): Request {
+    if (this.#native) return this.#native;
+    const method = this.#method;
+    const forbidden = FORBIDDEN.has(method.toUpperCase());
+    const hasBody = !forbidden && method !== 'GET' && method !== 'HEAD';
+    const init: RequestInit & { duplex?: 'half' } = { method: forbidden ? 'GET' : method, headers: this.headers, signal: this.signal };
+    if (hasBody) {
+      init.body = this.#consumed ? new ReadableStream({ start: (c) => c.close() }) : (Readable.toWeb(this.#req) as ReadableStream<Uint8Array>);
+      init.duplex = 'half';
+    }
+    const native = new NativeRequest(this.#url, init);
+    // undici cannot make a TRACE (or TRACK) Request: a GET that says its real method.
+    if (forbidden) Object.defineProperty(native, 'method', { value: method, enumerable: true });
+    if (this.#consumed) void native.arrayBuffer().catch(() => {}); // marks it used, as this one is
+    return (this.#native = native);
+  }
+
+  /** The body as one Buffer, read straight from the socket (once). */
+  #bytes(): Promise<Buffer> {
+    if (this.bodyUsed) return Promise.reject(bodyUnusable());
+    if (this.#native) return this.#native.arrayBuffer().then((b) => Buffer.from(b));
+    this.#consumed = true;
+    const m = this.#method;
+    if (m === 'GET' || m === 'HEAD') return Promise.resolve(Buffer.alloc(0));
+    return readBody(this.#req);
+  }
+
+  text(): Promise<string> {
+    return this.#bytes().then((b) => b.toString('utf8'));
+  }
+  json(): Promise<unknown> {
+    return this.text().then((t) => JSON.parse(t) as unknown);
+  }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#bytes().then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+  }
+  bytes(): Promise<Uint8Array> {
+    return this.#bytes().then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+  }
+  blob(): Promise<Blob> {
+    const type = this.headers.get('content-type') ?? '';
+    return this.#bytes().then((b) => new Blob([b], type ? { type } : {}));
+  }
+  formData(): Promise<FormData> {
+    if (this.#consumed) return Promise.reject(bodyUnusable());
+    return this.#nativeRequest().formData();
+  }
+  clone(): Request {
+    if (this.#consumed) throw bodyUnusable();
+    return this.#nativeRequest().clone();
+  }
+
+  /** undici's Request (for `new Request(request)`, fetch-globals.ts). */
+  static [kNative](r: IncomingRequest): Request {
+    return r.#nativeRequest();
+  }
+}
+
+for (const name of ['cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy']) {
+  Object.defineProperty(IncomingRequest.prototype, name, {
+    get(this: IncomingRequest) {
+      return (IncomingRequest[kNative](this) as unknown as Record<string, unknown>)[name];
+    },
+    configurable: true,
+  });
+}
+Object.defineProperty(IncomingRequest.prototype, Symbol.toStringTag, { value: 'Request', configurable: true });
+Object.defineProperty(IncomingRequest.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  value(this: IncomingRequest, depth: number, options: object, inspect: (v: unknown, o: object) => string) {
+    return `Request ${inspect({ method: this.method, url: this.url, headers: this.headers, bodyUsed: this.bodyUsed }, { ...options, depth: depth - 1 })}`;
+  },
+});
+
+/** undici's Request behind an IncomingRequest (other values as they are). */
+export function nativeRequestOf<T>(value: T): T | Request {
+  return value instanceof Object && IncomingRequest.prototype.isPrototypeOf(value) ? IncomingRequest[kNative](value as unknown as IncomingRequest) : value;
+}
+
+/** Points IncomingRequest's prototype chain at `base` (the global Request class's prototype). */
+export function inheritRequest(base: object): void {
+  Object.setPrototypeOf(IncomingRequest.prototype, base);
+}
+inheritRequest(NativeRequest.prototype);

@@ -1,0 +1,339 @@
+// The Response fetch apps build while tspuma serves them: a standard Response (instanceof
+// Response, the same constructor checks, statics and getters) that keeps the body it was given
+// (string, bytes, Blob, stream) so response.ts can write a string or bytes to the socket in one
+// piece with its Content-Length, without undici building a ReadableStream per response. Anything
+// that needs undici's own object (reading the body, clone of an unusual body, FormData) gets one,
+// built once, and every later call goes to it. installed by fetch-globals.ts.
+import type { RackHeaders } from './app-types.js';
+
+/** The DOM lib's init types, as undici's constructors take them (the project compiles without lib.dom). */
+type HeadersInit = ConstructorParameters<typeof Headers>[0];
+type BodyInit = ConstructorParameters<typeof Response>[0];
+type ResponseType = Response['type'];
+
+/** undici's Response, whatever the global is later replaced with. */
+export const NativeResponse: typeof Response = globalThis.Response;
+
+/** A body the writer can send without undici: null, a string, bytes, a Blob or a stream. */
+export type Source = string | Uint8Array | Blob | ReadableStream<Uint8Array> | null;
+
+type Kept = string | Uint8Array | Blob;
+
+/** Streams handed out by `response.body` for a kept body, with what they were made from. */
+const streamSources = new WeakMap<ReadableStream, { source: Kept; pulled: boolean }>();
+
+/**
+ * A stream over a string, bytes or a Blob that remembers its source until read: a response
+ * re-wrapped as `new Response(res.body, res)` (Hono middleware does) keeps a known length and,
+ * for strings and bytes, the one-write path.
+ */
+function sourceStream(source: Kept): ReadableStream<Uint8Array> {
+  const tag = { source, pulled: false };
+  let blobReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        tag.pulled = true;
+        if (source instanceof Blob) {
+          blobReader ??= (source.stream() as ReadableStream<Uint8Array>).getReader();
+          const step = await blobReader.read();
+          if (step.done) controller.close();
+          else controller.enqueue(step.value);
+          return;
+        }
+        // A copy: the reader may keep or transfer the chunk; the source stays whole.
+        controller.enqueue(typeof source === 'string' ? Buffer.from(source) : new Uint8Array(source));
+        controller.close();
+      },
+      cancel(reason) {
+        return blobReader?.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  streamSources.set(stream, tag);
+  return stream;
+}
+
+/** What a stream sourceStream made was made from, while nobody has read or locked it. */
+function unreadSource(stream: ReadableStream): Kept | undefined {
+  const tag = streamSources.get(stream);
+  return tag !== undefined && !tag.pulled && !stream.locked ? tag.source : undefined;
+}
+
+/** Lengths of streams handed out as `body` by a response whose length undici knew (FormData). */
+const streamLengths = new WeakMap<ReadableStream, number>();
+
+/** undici keeps a Response's state under a symbol described "state"; looked up once. */
+let responseState: symbol | null | undefined;
+
+/**
+ * The string or bytes undici's Response was built from (`new Response('hi')` made before tspuma's
+ * Response was installed, a Response from fetch()), read from undici's state so the body is written
+ * in one piece without a trip through web streams, and the length undici knows (Blob, FormData).
+ * Anything else (a used body, another fetch implementation) gives {} and goes through the stream.
+ */
+export function nativeBody(value: Response): { source?: string | Uint8Array; length?: number } {
+  if (responseState === undefined) responseState = Object.getOwnPropertySymbols(value).find((s) => s.description === 'state') ?? null;
+  if (responseState === null || value.bodyUsed) return {};
+  const body = (value as unknown as Record<symbol, { body?: { source?: unknown; stream?: ReadableStream; length?: unknown } | null } | undefined>)[responseState]?.body;
+  if (!body || body.stream?.locked) return {};
+  const length = typeof body.length === 'number' ? body.length : undefined;
+  return typeof body.source === 'string' || body.source instanceof Uint8Array ? { source: body.source, length } : { length };
+}
+
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const TEXT_PLAIN = 'text/plain;charset=UTF-8';
+const FORM_URLENCODED = 'application/x-www-form-urlencoded;charset=UTF-8';
+
+type Init = ResponseInit | Response | undefined;
+
+/** Everything the writer needs from a kept response (response.ts reads it through partsOf). */
+export interface Parts {
+  status: number;
+  statusText: string;
+  headers: RackHeaders;
+  body: Source;
+  /** Bytes of a Blob body (strings and bytes carry their own length; streams have none). */
+  length: number | undefined;
+}
+
+/** The headers of `init` as a flat record for the writer (set-cookie as a list), and whether Content-Type is among them. */
+function headersRecord(init: HeadersInit | undefined): { record: RackHeaders; hasType: boolean } {
+  const record: RackHeaders = {};
+  let hasType = false;
+  if (init === undefined || init === null) return { record, hasType };
+  if (init instanceof Headers) {
+    init.forEach((v, k) => {
+      if (k !== 'set-cookie') record[k] = v;
+    });
+    const cookies = init.getSetCookie();
+    if (cookies.length > 0) record['set-cookie'] = cookies;
+    return { record, hasType: init.has('content-type') };
+  }
+  if (Array.isArray(init) || typeof (init as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    // Sequences of pairs, as Headers takes them: go through Headers for its joining rules.
+    return headersRecord(new Headers(init));
+  }
+  for (const name in init as Record<string, string>) {
+    const value = (init as Record<string, string>)[name];
+    record[name] = String(value);
+    if (!hasType && name.length === 12 && name.toLowerCase() === 'content-type') hasType = true;
+  }
+  return { record, hasType };
+}
+
+/** Reads a FetchResponse's kept parts (response.ts, through partsOf). */
+export const kParts = Symbol('tspuma.responseParts');
+
+/**
+ * The Response class fetch apps see while tspuma serves them (globalThis.Response). Its
+ * prototype chain goes through undici's Response.prototype, so `instanceof` holds both ways
+ * (static Symbol.hasInstance lets undici's own responses, from fetch(), count as one too).
+ */
+export class FetchResponse {
+  #status: number;
+  #statusText: string;
+  /** HeadersInit as given (a plain record stays plain until someone reads `headers`). */
+  #headersInit: HeadersInit | undefined;
+  #headers: Headers | undefined;
+  /** The Content-Type the body implies (Fetch's "extract a body"), or null. */
+  #bodyType: string | null;
+  #body: Source;
+  /** undici's Response, once something needed it; from then on the source of truth. */
+  #native: Response | undefined;
+  #stream: ReadableStream<Uint8Array> | undefined;
+  /** The length of a stream body, when the response it came from knew it. */
+  #length: number | undefined;
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (this === FetchResponse) return value instanceof NativeResponse;
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  constructor(body: BodyInit | null = null, init?: Init) {
+    const status = init?.status ?? 200;
+    if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive (got ${status}).`);
+    const statusText = init?.statusText ?? '';
+    if (!REASON_PHRASE.test(String(statusText))) throw new TypeError('Invalid statusText');
+    this.#status = status;
+    this.#statusText = String(statusText);
+    this.#bodyType = null;
+    // A Response given as init: its headers are copied now (Fetch fills the new headers from them).
+    const given = init?.headers;
+    this.#headersInit = given instanceof Headers ? new Headers(given) : given;
+    if (body === null || body === undefined) {
+      this.#body = null;
+      return;
+    }
+    if (NULL_BODY_STATUS.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
+    if (typeof body === 'string') {
+      this.#body = body;
+      this.#bodyType = TEXT_PLAIN;
+    } else if (body instanceof Uint8Array) {
+      this.#body = body;
+    } else if (body instanceof ArrayBuffer) {
+      this.#body = new Uint8Array(body.slice(0));
+    } else if (ArrayBuffer.isView(body)) {
+      // Only the view's own bytes, also when it looks at a larger buffer.
+      this.#body = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    } else if (body instanceof Blob) {
+      this.#body = body;
+      this.#bodyType = body.type === '' ? null : body.type;
+    } else if (body instanceof URLSearchParams) {
+      this.#body = body.toString();
+      this.#bodyType = FORM_URLENCODED;
+    } else if (body instanceof ReadableStream) {
+      const source = unreadSource(body);
+      if (source !== undefined) streamSources.get(body)!.pulled = true; // the new response owns it
+      this.#body = source ?? (body as ReadableStream<Uint8Array>);
+      if (source === undefined) this.#length = streamLengths.get(body);
+    } else {
+      // FormData and anything else undici knows how to extract: undici's Response, now.
+      this.#body = null;
+      this.#native = new NativeResponse(body, { status, statusText: this.#statusText, headers: this.#headersInit });
+    }
+  }
+
+  /** undici's Response for this one, built on first need (reading the body, FormData, ...). */
+  #materialize(): Response {
+    if (this.#native) return this.#native;
+    let body: BodyInit | null = this.#body;
+    if (this.#stream) body = this.#stream;
+    this.#native = new NativeResponse(body, { status: this.#status, statusText: this.#statusText, headers: this.headers });
+    this.#headers = undefined;
+    return this.#native;
+  }
+
+  get status(): number {
+    return this.#native ? this.#native.status : this.#status;
+  }
+  get statusText(): string {
+    return this.#native ? this.#native.statusText : this.#statusText;
+  }
+  get ok(): boolean {
+    const s = this.status;
+    return s >= 200 && s <= 299;
+  }
+  get headers(): Headers {
+    if (this.#native) return this.#native.headers;
+    if (this.#headers === undefined) {
+      const h = new Headers(this.#headersInit);
+      if (this.#bodyType !== null && !h.has('content-type')) h.set('content-type', this.#bodyType);
+      this.#headers = h;
+      this.#headersInit = h;
+      this.#bodyType = null;
+    }
+    return this.#headers;
+  }
+  get type(): ResponseType {
+    return this.#native ? this.#native.type : 'default';
+  }
+  get url(): string {
+    return this.#native ? this.#native.url : '';
+  }
+  get redirected(): boolean {
+    return this.#native ? this.#native.redirected : false;
+  }
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#native) {
+      const stream = this.#native.body;
+      if (stream !== null && !streamLengths.has(stream)) {
+        const { length } = nativeBody(this.#native);
+        if (length !== undefined) streamLengths.set(stream, length);
+      }
+      return stream;
+    }
+    const b = this.#body;
+    if (b === null) return null;
+    if (this.#stream === undefined) {
+      this.#stream = b instanceof ReadableStream ? b : sourceStream(b);
+    }
+    return this.#stream;
+  }
+  get bodyUsed(): boolean {
+    if (this.#native) return this.#native.bodyUsed;
+    if (this.#stream === undefined) return false;
+    const tag = streamSources.get(this.#stream);
+    return tag !== undefined ? tag.pulled : this.#stream.locked;
+  }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#materialize().arrayBuffer();
+  }
+  blob(): Promise<Blob> {
+    return this.#materialize().blob();
+  }
+  bytes(): Promise<Uint8Array> {
+    const native = this.#materialize() as Response & { bytes?: () => Promise<Uint8Array> };
+    return native.bytes ? native.bytes() : native.arrayBuffer().then((b) => new Uint8Array(b));
+  }
+  formData(): Promise<FormData> {
+    return this.#materialize().formData();
+  }
+  json(): Promise<unknown> {
+    return this.#materialize().json();
+  }
+  text(): Promise<string> {
+    return this.#materialize().text();
+  }
+  clone(): Response {
+    const b = this.#body;
+    if (!this.#native && this.#stream === undefined && (b === null || typeof b === 'string' || b instanceof Uint8Array || b instanceof Blob)) {
+      // An immutable (or copied) source: the clone keeps the fast path.
+      return new FetchResponse(b, { status: this.#status, statusText: this.#statusText, headers: this.headers }) as unknown as Response;
+    }
+    if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
+    return this.#materialize().clone();
+  }
+
+  /**
+   * What the writer sends (response.ts): the kept body and headers, or null when undici's own
+   * Response is the one to write (then `native` is it).
+   */
+  static [kParts](r: FetchResponse): Parts | Response {
+    if (r.#native) return r.#native;
+    let body = r.#body;
+    if (r.#stream !== undefined) {
+      // Someone asked for `body` (a stream): write what is left of it, unless it is still untouched.
+      body = unreadSource(r.#stream) ?? r.#stream;
+    }
+    const { record, hasType } = r.#headers ? headersRecord(r.#headers) : headersRecord(r.#headersInit);
+    if (!hasType && r.#bodyType !== null) record['content-type'] = r.#bodyType;
+    return { status: r.#status, statusText: r.#statusText, headers: record, body, length: body instanceof Blob ? body.size : body === r.#body ? r.#length : undefined };
+  }
+
+  static json(data: unknown, init?: ResponseInit): Response {
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new TypeError('Response.json: the data is not JSON serializable');
+    const headers = new Headers(init?.headers);
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    return new FetchResponse(text, { status: init?.status, statusText: init?.statusText, headers }) as unknown as Response;
+  }
+
+  static redirect(url: string | URL, status = 302): Response {
+    if (!REDIRECT_STATUS.has(status)) throw new RangeError(`Invalid status code ${status}`);
+    const location = new URL(String(url)).href;
+    return new FetchResponse(null, { status, headers: { location } }) as unknown as Response;
+  }
+
+  static error(): Response {
+    return NativeResponse.error();
+  }
+}
+
+Object.setPrototypeOf(FetchResponse, NativeResponse);
+Object.setPrototypeOf(FetchResponse.prototype, NativeResponse.prototype);
+Object.defineProperty(FetchResponse, 'name', { value: 'Response' });
+Object.defineProperty(FetchResponse.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
+Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  value(this: FetchResponse, depth: number, options: object, inspect: (v: unknown, o: object) => string) {
+    return `Response ${inspect({ status: this.status, statusText: this.statusText, headers: this.headers, bodyUsed: this.bodyUsed }, { ...options, depth: depth - 1 })}`;
+  },
+});
+
+/** The writer's view of a response kept by FetchResponse; undici's Response when it is one. */
+export function partsOf(r: Response): Parts | Response {
+  return FetchResponse.prototype.isPrototypeOf(r) ? FetchResponse[kParts](r as unknown as FetchResponse) : r;
+}

@@ -1,0 +1,50 @@
+// Integration: with -d, an evaluation a DevTools client runs (the console, Runtime.evaluate over
+// chrome-remote-interface) that throws is answered with its exception at once and never pauses the
+// process through debug mode's capture: requests keep being answered, in single mode (the bridge
+// to the main thread) and in a cluster (the proxy to each worker's own inspector).
+import CDP from 'chrome-remote-interface';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterAll(killAll);
+
+/** Resolves with the promise's value, or 'no answer' after ms. */
+const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'no answer'>((r) => setTimeout(() => r('no answer'), ms).unref())]);
+
+async function typoIn(base: string, target: string, debuggerOn: boolean): Promise<{ answer: unknown; paused: string[] }> {
+  const url = new URL(base);
+  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  const paused: string[] = [];
+  try {
+    if (debuggerOn) {
+      client.Debugger.paused((p) => paused.push(p.reason));
+      await client.Debugger.enable({});
+    }
+    const answer = await within(client.Runtime.evaluate({ expression: 'undefinedThing + 1' }), 8000);
+    return { answer, paused };
+  } finally {
+    await client.close();
+  }
+}
+
+describe('a DevTools console typo under -d', () => {
+  for (const [mode, args, targets] of [
+    ['single mode', [], ['tspuma-single']],
+    ['-w 2', ['-w', '2'], ['tspuma-primary', 'tspuma-worker-0', 'tspuma-worker-1']],
+  ] as const) {
+    it(`is answered with its ReferenceError and requests keep being answered (${mode}: ${targets.join(', ')})`, async () => {
+      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts']);
+      const base = await discoveryUrl(s);
+      if (targets.length > 1) await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed');
+      for (const target of targets) {
+        for (const debuggerOn of [false, true]) {
+          const { answer, paused } = await typoIn(base, target, debuggerOn);
+          expect(answer, `${target}, Debugger ${debuggerOn ? 'enabled' : 'off'}`).toMatchObject({ result: { className: 'ReferenceError', description: expect.stringContaining('undefinedThing is not defined') }, exceptionDetails: expect.anything() });
+          expect(paused).toEqual([]);
+          expect(await within(fetch(s.url).then((r) => r.status), 8000)).toBe(200);
+        }
+      }
+    });
+  }
+});

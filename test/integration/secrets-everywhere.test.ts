@@ -1,0 +1,92 @@
+// Integration: a secret redacted anywhere is redacted everywhere tspuma writes: dumps (JSON and
+// text), stderr, log lines, the development 500 page. A password copied under other names, a
+// card number in a JSON body, a header in node's flat rawHeaders array, an axios-style error's
+// config.headers.authorization, a WebSocket upgrade URL's access_token.
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, type Booted } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const APP = 'test/fixtures/apps/secrets-follow-app.ts';
+const AXIOS = 'test/fixtures/apps/axios-error-app.ts';
+const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
+
+function dumpFor(dir: string, text: string): Promise<Dump> {
+  return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`);
+}
+/** Every file in the dump folder, as text. */
+const folder = (dir: string) => readdirSync(dir).map((n) => readFileSync(join(dir, n), 'utf8')).join('\n');
+
+afterAll(killAll);
+
+describe('redaction follows the value', () => {
+  let s: Booted;
+  const dir = tmp('follow');
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+  });
+  const outputs = () => [folder(dir), s.stderr(), s.stdout()];
+
+  it('redacts a password under every other name it is copied to (pw, a property k of another object)', async () => {
+    const res = await fetch(`${s.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ann', password: 'PW-FOLLOW-77123' }) });
+    expect(res.status).toBe(500);
+    expect(await res.text()).not.toContain('PW-FOLLOW-77123');
+    const d = await dumpFor(dir, 'login refused for ann');
+    const culprit = d.frames[d.culprit]!;
+    expect(culprit).toMatchObject({ function: 'checkLogin', line: lineOf(APP, 'throw new Error(`login refused'), locals: { user: 'ann', pw: '[redacted]', attempt: { summary: 'Object {u: "ann", k: "[redacted]"}' } } });
+    expect(d.frames.find((f) => f.locals.password !== undefined)!.locals.password).toBe('[redacted]');
+    for (const out of outputs()) expect(out).not.toContain('PW-FOLLOW-77123');
+  });
+
+  it('redacts a Luhn-valid card number in a JSON body wherever it lands (the local, body-parser\'s raw body)', async () => {
+    const res = await fetch(`${s.url}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cardNumber: '4111111111111111', amount: 500 }) });
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, 'amount 500 over the limit');
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'charge', line: lineOf(APP, 'throw new Error(`amount'), locals: { order: { summary: 'Object {cardNumber: "[redacted]", amount: 500}' } } });
+    for (const out of outputs()) expect(out).not.toContain('4111111111111111');
+  });
+
+  it("redacts the value after a secret header's name in node's flat rawHeaders array", async () => {
+    const res = await fetch(`${s.url}/forward`, { headers: { 'x-api-key': 'RAWKEY-55aa-90', 'x-trace': 'visible-1' } });
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, 'upstream refused');
+    const headers = (d.frames[d.culprit]!.locals.headers as { summary: string }).summary;
+    expect(headers).toMatch(/"x-api-key", "\[redacted\]"/);
+    expect(headers).toContain('"x-trace", "visible-1"');
+    for (const out of outputs()) expect(out).not.toContain('RAWKEY-55aa-90');
+  });
+
+  it("logs a failing WebSocket handler's upgrade URL with its access_token redacted, as request lines do", async () => {
+    const ws = new WebSocket(`${s.url.replace('http', 'ws')}/socket?access_token=WS-TOKEN-8c1e44&fail=open`);
+    await new Promise<void>((resolve) => ws.on('close', () => resolve()).on('error', () => resolve()));
+    const line = await waitFor(() => s.lines().find((l) => String(l.msg).includes('websocket.open')), 'the handler error line');
+    expect(JSON.stringify(line)).toContain('access_token=[redacted]&fail=open');
+    for (const out of outputs()) expect(out).not.toContain('WS-TOKEN-8c1e44');
+  });
+});
+
+describe("an axios-style error's request config", () => {
+  for (const debug of [true, false]) {
+    it(`never leaks its Authorization header (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
+      const dir = tmp('axios');
+      const s = await boot([...(debug ? ['-d'] : []), '-b', 'tcp://127.0.0.1:0', AXIOS], { TSPUMA_DUMP_DIR: dir });
+      const res = await fetch(s.url);
+      expect(res.status).toBe(500);
+      const page = await res.text();
+      const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the request error line');
+      // The line keeps what explains the failure: the response, the config's URL and method.
+      expect(line.err).toMatchObject({ type: 'AxiosLikeError', config: { url: 'https://api.example.test/me', method: 'get', headers: { Accept: 'application/json', Authorization: '[redacted]' } }, response: { status: 401, data: { error: 'invalid_token' } } });
+      if (debug) {
+        const d = await dumpFor(dir, 'Request failed with status code 401');
+        expect(d.error.fields!.config).toEqual({ summary: expect.stringContaining('"Authorization":"[redacted]"') });
+        expect(page).toContain('tspuma dump #1 [app] AxiosError: Request failed with status code 401');
+      }
+      for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) expect(out).not.toContain('AXIOS-TOKEN-6f1d2c');
+    });
+  }
+});

@@ -6,6 +6,7 @@ import type http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
+import { holdConnections, replacePeer } from './node-http.js';
 
 /** Which header a bind accepts (`?proxy_protocol=`); auto tells the two apart by their first byte. */
 export type ProxyProtocolMode = 'v1' | 'v2' | 'auto';
@@ -148,12 +149,8 @@ export function proxyPeerOf(socket: Socket): string | null {
  */
 function adoptSource(socket: Socket, source: ProxyEndpoint): void {
   const peer = socket.remoteAddress ?? '';
-  Object.defineProperties(socket, {
-    [kProxyPeer]: { value: peer },
-    remoteAddress: { value: source.address, configurable: true },
-    remotePort: { value: source.port, configurable: true },
-    remoteFamily: { value: source.family, configurable: true },
-  });
+  Object.defineProperty(socket, kProxyPeer, { value: peer });
+  replacePeer(socket, source);
 }
 
 export interface ProxyProtocolContext {
@@ -169,19 +166,15 @@ export interface ProxyProtocolContext {
  * `connection` listener) sees it only then, with the bytes after the header put back in front.
  */
 export function acceptProxyProtocol(server: http.Server, ctx: ProxyProtocolContext): void {
-  const emit = server.emit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event !== 'connection') return emit.call(this, event, ...args);
-    const socket = args[0] as Socket;
+  holdConnections(server, (socket, release) => {
     readHeader(socket, ctx, (rest) => {
       // Put the bytes after the header back for node:http's parser, paused so none is emitted
       // before its data listener exists; resumed once it does.
       if (rest.length > 0) socket.unshift(rest);
-      emit.call(this, 'connection', socket);
+      release();
       socket.resume();
     });
-    return true;
-  } as typeof server.emit;
+  });
 }
 
 function readHeader(socket: Socket, ctx: ProxyProtocolContext, done: (rest: Buffer) => void): void {

@@ -6,7 +6,8 @@
 // its header names, and the private fields read (_httpMessage, _last, _consuming, _peername,
 // shouldKeepAlive).
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
-// fails there first.
+// fails there first. undici's one private member read (a Response's `state` symbol) lives in
+// fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';

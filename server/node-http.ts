@@ -11,6 +11,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+import { kHost } from './raw-headers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -86,11 +87,13 @@ export class TspumaResponse extends http.ServerResponse {
 export class TspumaRequest extends http.IncomingMessage {
   declare id: string;
   declare clientAddress: string | undefined;
+  declare [kHost]: string | null | undefined;
 
   constructor(socket: net.Socket) {
     super(socket);
     this.id = '';
     this.clientAddress = undefined;
+    this[kHost] = undefined;
   }
 }
 

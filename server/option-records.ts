@@ -184,6 +184,12 @@ export const RECORDS = {
     check: seconds(false),
     doc: 'A request head must be complete this many seconds after its first byte, however the bytes trickle in, or it gets 408 (`TSPUMA_ERR_HTTP_HEADERS_TIMEOUT`): a client dripping a byte now and then cannot hold a connection.',
   }),
+  healthCheckTimeout: option({
+    default: 2,
+    check: seconds(false),
+    flag: { arg: 'SECONDS', help: "How long the app's ready() or health() may take before /ready or /health fails." },
+    doc: "Seconds the app's own `ready()` or `health()` export may take before the check counts as failed (`/ready` or `/health` answers 503 with that reason). The app's checks run only when tspuma's own answer is a success.",
+  }),
   healthUrl: option({
     default: null,
     check: socketUri,
@@ -272,6 +278,12 @@ export const RECORDS = {
     default: 60,
     check: seconds(true),
     doc: 'A request the app has not answered in this long gets 503 through the lowlevel handler and a log line; anything the app writes later is dropped. 0 disables. Puma has no such timeout.',
+  }),
+  shutdownHookTimeout: option({
+    default: 10,
+    check: seconds(false),
+    flag: { arg: 'SECONDS', help: "How long the app's shutdown() export may run at stop." },
+    doc: "Seconds the app's `shutdown()` export (closing its database pool, flushing queues) may run once the server has stopped serving (each cluster worker runs its own); after that the stop goes on without it and a warning is logged.",
   }),
   state: option({
     default: null,

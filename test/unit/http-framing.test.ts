@@ -5,7 +5,7 @@ import net from 'node:net';
 import express from 'express';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nodeListener, rack } from '../../server/adapters.js';
+import { fetchHandler, nodeListener, rack } from '../../server/adapters.js';
 import { resolveOptions } from '../../server/options.js';
 import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
 import { recording, startTest, stopAll, type TestServer } from '../helpers/server.js';
@@ -356,5 +356,61 @@ describe('slow request heads', () => {
     const { text } = await done;
     expect(statusOf(text)).toBe(408);
     expect(text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+  });
+});
+
+describe('response framing (RFC 9110 §6.4.1, §8.6; RFC 9112 §6.3)', () => {
+  const head = (path: string, method = 'GET') => `${method} ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
+
+  it('a Rack app: HEAD gets the GET\'s Content-Length and no body; 204 and 304 lose Content-Length, Transfer-Encoding and the body', async () => {
+    const app = rack((env) => {
+      if (env.PATH_INFO === '/nc') return [204, { 'content-length': '5', 'transfer-encoding': 'chunked' }, ['hello']];
+      if (env.PATH_INFO === '/nm') return [304, { etag: '"e"', 'content-length': '5' }, ['hello']];
+      return [200, { 'content-type': 'text/plain' }, ['twelve bytes']];
+    });
+    const t = await startTest({ app });
+    const h = await rawRequest(t.port, head('/', 'HEAD'));
+    expect(h.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(h.text).toMatch(/\r\ncontent-length: 12\r\n/i);
+    expect(h.text.endsWith('\r\n\r\n')).toBe(true);
+    for (const [path, status] of [['/nc', 204], ['/nm', 304]] as const) {
+      const r = await rawRequest(t.port, head(path));
+      expect(statusOf(r.text)).toBe(status);
+      expect(r.text).not.toMatch(/content-length|transfer-encoding/i);
+      expect(r.text.endsWith('\r\n\r\n')).toBe(true);
+    }
+  });
+
+  it('a Rack app returning a 1xx status as its final answer gets TSPUMA_ERR_APP_RESULT (500), not a response with no end', async () => {
+    const t = await startTest({ app: rack(() => [103, {}, []]), lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, head('/'));
+    expect(statusOf(r.text)).toBe(500);
+    expect(r.text).toContain('code TSPUMA_ERR_APP_RESULT');
+  });
+
+  it('a fetch handler: HEAD of a string body gets its Content-Length and no body; a null body gets no Content-Length', async () => {
+    const t = await startTest({ app: fetchHandler((request) => new Response(new URL(request.url).pathname === '/null' ? null : 'twelve bytes')) });
+    const h = await rawRequest(t.port, head('/', 'HEAD'));
+    expect(h.text).toMatch(/\r\ncontent-length: 12\r\n/i);
+    expect(h.text.endsWith('\r\n\r\n')).toBe(true);
+    const n = await rawRequest(t.port, head('/null', 'HEAD'));
+    expect(statusOf(n.text)).toBe(200);
+    expect(n.text).not.toMatch(/content-length/i);
+  });
+
+  it('a fetch handler that throws a TimeoutError synchronously or rejects with one gets 504 TSPUMA_ERR_APP_TIMEOUT', async () => {
+    const timeout = () => new DOMException('upstream took too long', 'TimeoutError');
+    const t = await startTest({
+      app: fetchHandler((request) => {
+        if (request.url.endsWith('/sync')) throw timeout();
+        return Promise.reject(timeout());
+      }),
+      lowlevelErrorHandler: echoCode,
+    });
+    for (const path of ['/sync', '/async']) {
+      const r = await rawRequest(t.port, head(path));
+      expect(statusOf(r.text)).toBe(504);
+      expect(r.text).toContain('code TSPUMA_ERR_APP_TIMEOUT');
+    }
   });
 });

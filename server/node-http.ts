@@ -2,12 +2,16 @@
 // on their objects, in one place: the request and response classes node:http is told to build,
 // the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
 // the response methods dropped once the server answers in the app's place, the request body's
-// push, and the private fields read (_httpMessage, _last, _consuming, _peername, shouldKeepAlive).
+// push, a server's emit held back for the PROXY protocol and a socket's peer replaced by the one
+// its header names, and the private fields read (_httpMessage, _last, _consuming, _peername,
+// shouldKeepAlive).
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
-// fails there first.
+// fails there first. undici's one private member read (a Response's `state` symbol) lives in
+// fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+import { kHost } from './raw-headers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -295,4 +299,34 @@ export function listenOnOwnFd(server: net.Server, fd: number): void {
   } finally {
     cluster.isPrimary = was;
   }
+}
+
+/**
+ * Holds each new connection of `server` back from node:http (and every other `connection`
+ * listener) until `hold` calls `release`: the server's own emit is replaced by one that passes
+ * every other event through. Node internal relied on: net.Server announces a connection through
+ * `this.emit('connection', socket)`, which an own property shadows (pinned by node-http.test.ts).
+ */
+export function holdConnections(server: net.Server, hold: (socket: Socket, release: () => void) => void): void {
+  const emit = server.emit as (this: net.Server, event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'connection') return emit.call(this, event, ...args);
+    const socket = args[0] as Socket;
+    hold(socket, () => emit.call(this, 'connection', socket));
+    return true;
+  } as typeof server.emit;
+}
+
+/**
+ * Makes the socket's remoteAddress, remotePort and remoteFamily the given peer's (own properties
+ * over node:net's getters), for every reader: REMOTE_ADDR, the request log, a framework's req.ip,
+ * trustProxy's first hop. Pinned by node-http.test.ts: node:net reads them through getters an
+ * own property shadows, and node:http's req.socket is the same object.
+ */
+export function replacePeer(socket: Socket, peer: { address: string; port: number; family: string }): void {
+  Object.defineProperties(socket, {
+    remoteAddress: { value: peer.address, configurable: true },
+    remotePort: { value: peer.port, configurable: true },
+    remoteFamily: { value: peer.family, configurable: true },
+  });
 }

@@ -144,7 +144,7 @@ export const RECORDS = {
     doc: 'Cluster: the control app, `tcp://127.0.0.1:9293` or `unix://PATH`: GET /stats, /stop, /halt, /restart, /phased-restart, /worker-count-up, /worker-count-down, /gc (`?wait=1` blocks until a restart finished).',
   }),
   debug: switchOption(
-    'Interpreter-level failure dumps: frames with receivers and locals, mapped to .ts lines ([DEBUGGING.md](../DEBUGGING.md)). Off, the diagnostics layer is never loaded.',
+    'Interpreter-level failure dumps: frames with receivers and locals, mapped to .ts lines ([DEBUGGING.md](../DEBUGGING.md)). Off, the diagnostics layer is never loaded: no process (a cluster primary, its workers, single mode) imports a capture, dump or inspector module, only the redaction rules every log line uses.',
     { short: 'd', help: 'Interpreter-level failure dumps (frames, receivers, locals; see DEBUGGING.md).' },
     '`TSPUMA_OPTS=-d`',
   ),

@@ -6,6 +6,7 @@ import type http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
+import { holdConnections, replacePeer } from './node-http.js';
 import { Throttle } from './side-listener.js';
 
 /** Which header a bind accepts (`?proxy_protocol=`); auto tells the two apart by their first byte. */
@@ -152,12 +153,8 @@ export function proxyPeerOf(socket: Socket): string | null {
  */
 function adoptSource(socket: Socket, source: ProxyEndpoint): void {
   const peer = socket.remoteAddress ?? '';
-  Object.defineProperties(socket, {
-    [kProxyPeer]: { value: peer },
-    remoteAddress: { value: source.address, configurable: true },
-    remotePort: { value: source.port, configurable: true },
-    remoteFamily: { value: source.family, configurable: true },
-  });
+  Object.defineProperty(socket, kProxyPeer, { value: peer });
+  replacePeer(socket, source);
 }
 
 export interface ProxyProtocolContext {
@@ -176,19 +173,15 @@ export function acceptProxyProtocol(server: http.Server, ctx: ProxyProtocolConte
   // Refusals are logged at the 1st, 10th, 100th... per bind, as discovery's are: a client opening
   // thousands of connections without a header cannot fill the log.
   const throttle = new Throttle();
-  const emit = server.emit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event !== 'connection') return emit.call(this, event, ...args);
-    const socket = args[0] as Socket;
+  holdConnections(server, (socket, release) => {
     readHeader(socket, ctx, throttle, (rest) => {
       // Put the bytes after the header back for node:http's parser, paused so none is emitted
       // before its data listener exists; resumed once it does.
       if (rest.length > 0) socket.unshift(rest);
-      emit.call(this, 'connection', socket);
+      release();
       socket.resume();
     });
-    return true;
-  } as typeof server.emit;
+  });
 }
 
 function readHeader(socket: Socket, ctx: ProxyProtocolContext, throttle: Throttle, done: (rest: Buffer) => void): void {

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
 import { keepsAlive, peerAddressKnown } from './node-http.js';
-import { firstHeader } from './raw-headers.js';
+import { firstHeader, hostHeader } from './raw-headers.js';
 import { requestIdOf } from './request-id.js';
 import { forwardedOf } from './trusted-proxy.js';
 import { parseAuthority, parseTarget, type Authority, type Target } from './authority.js';
@@ -85,7 +85,7 @@ function fallbackTarget(url: string): Target {
 export function requestAuthority(req: IncomingMessage, target: Target, forwardedHost: string | null | undefined): Authority | null {
   if (forwardedHost) return parseAuthority(forwardedHost);
   if (target.authority) return target.authority;
-  const host = firstHeader(req, 'host', 'Host');
+  const host = hostHeader(req);
   return host ? parseAuthority(host) : null;
 }
 

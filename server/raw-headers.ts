@@ -2,6 +2,18 @@
 import type { IncomingMessage } from 'node:http';
 
 /**
+ * The Host header admission's one pass read (admission.ts's readFraming): a string, null when the
+ * request had none, undefined when no pass read it.
+ */
+export const kHost = Symbol('tspuma.host');
+
+/** The request's Host: what admission read, else (a request admission never saw) a scan of rawHeaders. */
+export function hostHeader(req: IncomingMessage): string | undefined {
+  const read = (req as { [kHost]?: string | null })[kHost];
+  return read === undefined ? firstHeader(req, 'host', 'Host') : (read ?? undefined);
+}
+
+/**
  * The first value of a request header, read from rawHeaders: `lower` is its name in lowercase and
  * `usual` as clients usually spell it ("Host"), which spares a toLowerCase() for each. The
  * same value as `req.headers[lower]` for the headers node keeps the first of (Host,

@@ -7,7 +7,6 @@ import { loadApp } from '../app-loader.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '../app-checks.js';
-import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
@@ -74,9 +73,11 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   });
   const closeProbes = listenForProbes(options, log, index);
-  if (options.inspect) {
+  // The inspector's module only with --inspect (or -d): with debug off a worker loads none.
+  const inspector = options.inspect ? await import('../../inspector/open.js') : null;
+  if (inspector && options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
-    const url = openInspector(options.inspect, { kind: 'worker', index }, log);
+    const url = inspector.openInspector(options.inspect, { kind: 'worker', index }, log);
     if (url) send({ tspuma: 1, type: 'inspector', index, url });
   }
   let loaded: LoadedApp;
@@ -91,7 +92,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, reporting, [index]);
     await server.bind();
-    if (options.inspect) exposeInFlight(() => server.inFlight());
+    inspector?.exposeInFlight(() => server.inFlight());
   } catch (err) {
     const e = err as { code?: unknown; message?: string };
     send({ tspuma: 1, type: 'boot-failed', index, code: typeof e?.code === 'string' ? e.code : null, message: e?.message ?? String(err) });

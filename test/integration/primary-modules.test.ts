@@ -1,4 +1,4 @@
-// Which of tspuma's modules a cluster primary loads: with debug off and no --inspect, none of the
+// Which of tspuma's modules a cluster primary (and its worker) loads: with debug off and no --inspect, none of the
 // diagnostics layer (capture, dumps, sinks) and none of the inspector's (DevTools targets, live
 // stacks, autopsies), as the `debug` option's description promises. Each module the primary
 // process loads is recorded by module hooks (test/fixtures/module-log) registered with --import.
@@ -40,9 +40,20 @@ async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[]
 }
 
 describe('the modules a cluster primary loads', () => {
-  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/', async () => {
-    const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0']);
+  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker', async () => {
+    const { s, modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0']);
     expect(modules).toContain('server/cluster/primary.js');
+    expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+    const booted = s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg)))!;
+    const worker = loadedBy(Number(/PID: (\d+)/.exec(String(booted.msg))![1]));
+    expect(worker).toContain('server/cluster/worker.js');
+    expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+  }, 30_000);
+
+  it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toContain('server/single.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
   }, 30_000);
 

@@ -182,13 +182,8 @@ describe('sd_notify', () => {
     const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: address, WATCHDOG_USEC: '400000' });
     const has = (key: string) => rx.messages().filter((m) => m.lines.some((l) => l.startsWith(key)));
     await waitFor(() => has('WATCHDOG=1').length >= 4, 'four WATCHDOG=1');
-    // Every half of 400 ms on average (each is a spawn of systemd-notify, so one may be late and
-    // the next early), and never a gap that reaches systemd's 400 ms deadline.
-    const ts = has('WATCHDOG=1').slice(0, 4).map((m) => m.t);
-    const mean = (ts[3]! - ts[0]!) / 3;
-    expect(mean).toBeGreaterThan(150);
-    expect(mean).toBeLessThan(300);
-    for (let i = 1; i < ts.length; i++) expect(ts[i]! - ts[i - 1]!).toBeLessThan(400);
+    // The period (half of WATCHDOG_USEC) is pinned through the Notifier's injected timer in
+    // test/unit/systemd.test.ts: measured here it would be the machine's load, not tspuma's.
     s.proc.kill('SIGUSR1');
     await waitFor(() => has('RELOADING=1').length >= 1 && has('READY=1').length >= 2, 'RELOADING=1 then READY=1');
     s.proc.kill('SIGTERM');

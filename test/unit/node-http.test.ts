@@ -11,12 +11,14 @@ import {
   closeLingering,
   currentResponse,
   dropAppWrites,
+  holdConnections,
   interceptPush,
   isLastResponse,
   keepsAlive,
   markConsumed,
   peerAddressKnown,
   replaceDestroySoon,
+  replacePeer,
   restoreAppWrites,
   stopAccepting,
 } from '../../server/node-http.js';
@@ -74,6 +76,49 @@ describe('node:http internals used by node-http.ts', () => {
     }
     const sequence = [[], [1], [1, 2], [1, 2, 3, 4]];
     expect(seen).toEqual([...sequence, ['handler', '/end'], ['listener', '/end', 0], ...sequence, ['handler', '/destroy'], ['listener', '/destroy', 0]]);
+  });
+
+  it('announces a connection through the server\'s own emit, so holdConnections keeps it from node:http until released', async () => {
+    let release: (() => void) | null = null;
+    let held: net.Socket | null = null;
+    let requests = 0;
+    const port = await serve(
+      (_req, res) => {
+        requests++;
+        res.end('ok');
+      },
+      {},
+      (server) =>
+        holdConnections(server, (socket, go) => {
+          held = socket;
+          release = go;
+        }),
+    );
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.on('data', (c: Buffer) => (reply += c.toString()));
+    socket.write(CLOSE);
+    // The request's bytes wait in the held socket: node:http has not seen the connection.
+    await waitFor(() => (held && held.readableLength >= CLOSE.length ? held : null), 'the request bytes in the held connection');
+    expect(requests).toBe(0);
+    release!();
+    await waitFor(() => reply.includes('ok'), 'the request served once released');
+    expect(requests).toBe(1);
+    socket.destroy();
+  });
+
+  it('reads remoteAddress, remotePort and remoteFamily through getters an own property shadows (replacePeer), also as req.socket', async () => {
+    const seen: string[] = [];
+    const port = await serve(
+      (req, res) => {
+        seen.push(`${req.socket.remoteAddress} ${req.socket.remotePort} ${req.socket.remoteFamily}`);
+        res.end('ok');
+      },
+      {},
+      (server) => server.on('connection', (socket: net.Socket) => replacePeer(socket, { address: '203.0.113.7', port: 4242, family: 'IPv4' })),
+    );
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
+    expect(seen).toEqual(['203.0.113.7 4242 IPv4']);
   });
 
   it('calls writeHead for an implicit head (setHeader then write), so the event-stream check sees every head', async () => {

@@ -79,3 +79,16 @@ describe('buildEnv', () => {
     expect(env.REMOTE_ADDR).toBe('192.0.2.1');
   });
 });
+
+describe('one pass over rawHeaders', () => {
+  it("takes the Host of an admitted request from admission's pass, not from a second scan of rawHeaders", async () => {
+    const { readFraming } = await import('../../server/admission.js');
+    const req = request(['Host', 'admitted.test:8080', 'Accept', '*/*']);
+    readFraming(req);
+    // Were rawHeaders read again, this Host would show.
+    (req.rawHeaders as string[])[1] = 'rescanned.test:9090';
+    expect(buildEnv(req)).toMatchObject({ SERVER_NAME: 'admitted.test', SERVER_PORT: '8080' });
+    // A request admission never saw (a parse error's env) is still read from rawHeaders.
+    expect(buildEnv(request(['Host', 'raw.test:81']))).toMatchObject({ SERVER_NAME: 'raw.test', SERVER_PORT: '81' });
+  });
+});

@@ -75,6 +75,15 @@ export function claimSite(dir: string, run: string, site: string, path: string):
   }
 }
 
+/** Gives `site`'s claim back (its dump could not be written): another process may take it. */
+export function releaseSite(dir: string, run: string, site: string): void {
+  try {
+    unlinkSync(join(dir, CLAIMS_DIR, `${run}-${createHash('sha1').update(site).digest('hex').slice(0, 20)}`));
+  } catch {
+    /* never made (a read-only folder) or already gone */
+  }
+}
+
 /** Removes the claims of clusters whose primary (the pid that starts a run id) is gone. */
 export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = pidAlive): void {
   let names: string[];

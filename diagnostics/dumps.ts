@@ -1,5 +1,6 @@
 // Building a dump: an error plus its capture (or its stack text when nothing was captured)
 // turned into one redacted Dump.
+import { getHeapStatistics } from 'node:v8';
 import type { IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
@@ -32,6 +33,8 @@ export interface DumpContext {
   note?: string;
   /** Requests in the app at the time (an uncaught exception). */
   inFlight?: Dump['inFlight'];
+  /** The client's address as recorded when the request arrived. */
+  remote?: string;
 }
 
 const MAX_CHAIN = 5;
@@ -74,7 +77,9 @@ function fromCapture(capture: Capture): DumpFrame[] {
 }
 
 /** Fields every error (or tspuma's coded error) has, shown elsewhere in a dump. */
-const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors', 'params', 'status']);
+const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors']);
+/** tspuma's coded errors also carry these, shown in their message. */
+const CODED_ERROR_KEYS = new Set(['params', 'status']);
 const MAX_ERROR_FIELDS = 12;
 
 export function errorInfo(err: unknown): DumpError {
@@ -167,7 +172,7 @@ export class DumpBuilder {
     const out: Record<string, Shown> = {};
     let n = 0;
     for (const key of Object.keys(err)) {
-      if (STANDARD_ERROR_KEYS.has(key)) continue;
+      if (STANDARD_ERROR_KEYS.has(key) || (CODED_ERROR_KEYS.has(key) && (err as { name?: unknown }).name === 'TspumaError')) continue;
       if (++n > MAX_ERROR_FIELDS) {
         out['…'] = { summary: `${Object.keys(err).length - MAX_ERROR_FIELDS} more` };
         break;
@@ -200,7 +205,8 @@ export class DumpBuilder {
     let err = errIn;
     if (!ctx.capture) {
       for (let i = chain.length - 1; i >= 1; i--) {
-        const c = lookup(chain[i]);
+        // Its own capture, else the first throw at its site in the window (a retry's later attempt).
+        const c = lookup(chain[i]) ?? this.atSite(chain[i], ctx.lookupSite);
         if (c && c.frames.some(isAppFrame)) {
           capture = c;
           err = chain[i];
@@ -267,7 +273,14 @@ export class DumpBuilder {
       }),
     };
     const members = this.members(errIn, lookup, redactions, framesFromMember);
-    const mem = process.memoryUsage();
+    // Reading the RSS opens /proc/self/stat: out of descriptors (an [accept] dump's very cause) it
+    // throws, and the dump goes on with the heap figures alone.
+    let mem: { rss: number; heapUsed: number };
+    try {
+      mem = process.memoryUsage();
+    } catch {
+      mem = { rss: 0, heapUsed: getHeapStatistics().used_heap_size };
+    }
     const dump: Dump = {
       version: DUMP_VERSION,
       id: nextDumpId(),
@@ -283,7 +296,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { id: requestIdOf(req), remote: clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions), ...this.body(req, redactions) }
+        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions), ...this.body(req, redactions) }
         : null,
       process: {
         node: process.version,
@@ -323,6 +336,14 @@ export class DumpBuilder {
     }
     if (!body || body.text.length > MAX_BODY) return {};
     return { body: { type: body.type, text: this.redactor.query(body.text, redactions, 'request body') } };
+  }
+
+  /** The capture taken at the site where `err` was made (its stack's culprit), if any. */
+  private atSite(err: unknown, lookupSite?: (site: string) => Capture | undefined): Capture | undefined {
+    if (!lookupSite) return undefined;
+    const frames = stackFrames(err, this.frameCap);
+    const at = frames[culpritIndex(frames)];
+    return at ? lookupSite(`${at.file}:${at.line}`) : undefined;
   }
 
   /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */

@@ -4,8 +4,9 @@
 // Actions (annotations and the step summary, github.ts), and the user's onDump.
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { unlinkSync } from 'node:fs';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
-import { claimSite, clearStaleClaims, fileHost, trimFolder } from './dump-budget.js';
+import { claimSite, clearStaleClaims, fileHost, releaseSite, trimFolder } from './dump-budget.js';
 import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
 import { renderText } from './render.js';
@@ -60,16 +61,10 @@ export class Sinks {
 
   /** Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat). */
   emit(dump: Dump): { repeat: boolean; path: string | null } {
-    this.total++;
     // A hang is one worker killed: each gets its own files, never folded into an earlier one.
-    const known = dump.kind === 'hang' ? undefined : this.sites.get(dump.site);
-    if (known) {
-      known.count++;
-      if ([10, 100, 1000, 10000].includes(known.count) || known.count % 100000 === 0) {
-        this.opts.write(`tspuma: the failure of dump #${known.first.id} (${dump.error.name}: ${dump.error.message}) has happened ${known.count} times\n`);
-      }
-      return { repeat: true, path: known.path };
-    }
+    const known = dump.kind === 'hang' ? undefined : this.repeat(dump.site, dump.error);
+    if (known) return { repeat: true, path: known.path };
+    this.total++;
     const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
     if (base && this.opts.run && dump.kind !== 'hang') {
       // Another process of this server dumped this site first: a repeat, with its path.
@@ -80,6 +75,9 @@ export class Sinks {
       }
     }
     const path = base ? this.writeFiles(dump, base) : null;
+    // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
+    // share of the folder's budget and the next process failing there may write it.
+    if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.opts.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
@@ -94,13 +92,39 @@ export class Sinks {
     return { repeat: false, path };
   }
 
+  /**
+   * Counts a repeat of a site already emitted (null when it was not): the failure of an earlier
+   * dump happening again. `error` is the new one's, for the count's line.
+   */
+  repeat(site: string, error: { name: string; message: string }): { repeat: true; path: string | null; first: Dump } | null {
+    const known = this.sites.get(site);
+    if (!known) return null;
+    this.total++;
+    known.count++;
+    if ([10, 100, 1000, 10000].includes(known.count) || known.count % 100000 === 0) {
+      this.opts.write(`tspuma: the failure of dump #${known.first.id} (${error.name}: ${error.message}) has happened ${known.count} times\n`);
+    }
+    return { repeat: true, path: known.path, first: known.first };
+  }
+
   /** Writes the pair (synchronously: a crashing process's dump is on disk when emit returns), then trims the folder. */
   private writeFiles(dump: Dump, base: string): string | null {
+    // Each file is written whole or not at all (temporary file + rename); the .txt goes first, so
+    // a .json (what the folder's bound counts) is never left without it.
     try {
-      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
-      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
+      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`, 'dump file');
+      try {
+        writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`, 'dump file');
+      } catch (err) {
+        try {
+          unlinkSync(`${base}.txt`);
+        } catch {
+          /* already gone */
+        }
+        throw err;
+      }
     } catch (err) {
-      this.opts.write(`tspuma: could not write dump files ${base}.*: ${(err as Error).message}\n`);
+      this.opts.write(`tspuma: ${(err as Error).message}\n`);
       return null;
     }
     try {

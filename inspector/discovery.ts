@@ -2,10 +2,10 @@
 // serves /json/list, /json/version and /json/protocol for every process as Node's inspector does,
 // proxies DevTools' WebSocket to each worker's inspector (worker-proxy.ts), hands the process's own target to the
 // main-thread bridge (bridge.ts), and refuses web pages (their Origin) and rebound Host names.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
+import { SIDE_LIMITS, allowedHost, createSideServer, webOrigin } from '../server/side-listener.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
 import { WorkerProxy } from './worker-proxy.js';
@@ -45,31 +45,6 @@ export interface ListEntry {
   webSocketDebuggerUrl: string;
   /** `clients`: WebSocket clients attached through this server now (`tspuma replay` reads it). */
   tspuma: { pid: number; worker: number | null; direct: string; clients: number };
-}
-
-/**
- * Host header check against DNS rebinding (as Node's own inspector does): a page on evil.example
- * resolving to 127.0.0.1 must not read the list or attach.
- */
-function allowedHost(header: string | undefined): boolean {
-  if (!header) return false;
-  const host = header.startsWith('[') ? header.slice(1, header.indexOf(']')) : header.replace(/:\d+$/, '');
-  return host === 'localhost' || isIP(host) !== 0;
-}
-
-/**
- * The web origin a request came from, or null. DevTools' front end sends devtools:// (or
- * chrome-devtools://); command-line clients and chrome://inspect's own polling send none. A
- * browser tab always sends its page's origin on a WebSocket handshake, so refusing every other
- * value is what keeps the stable target ids out of reach of any page the user has open.
- */
-function webOrigin(req: IncomingMessage): string | null {
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() !== 'origin') continue;
-    const origin = req.rawHeaders[i + 1]!;
-    if (!/^(chrome-)?devtools:\/\//i.test(origin)) return origin;
-  }
-  return null;
 }
 
 /** Why a request is refused (403), or null when it may go on. */
@@ -190,7 +165,8 @@ export class Discovery {
 
   /** Listens on host:port; a busy port is replaced by a free one with a warning. */
   async listen(host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => void this.answer(req, res));
+    // tspuma's header deadline, an idle timeout and a connection cap (WebSockets, once upgraded, are not cut).
+    const server = createSideServer('inspector discovery', SIDE_LIMITS.discovery, this.log, (req, res) => void this.answer(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.proxy(req, socket, head));
     const bind = (p: number) =>
       new Promise<number>((resolve, reject) => {

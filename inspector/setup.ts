@@ -1,13 +1,14 @@
 // Inspect mode for a serving process: starts discovery in a worker thread (discovery-thread.ts),
 // which also serves this process's own DevTools target through its bridge to the main thread (no
 // inspector port of its own, so Node prints no line), and prints the DevTools addresses.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
 import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
+import { writePrivateFile } from '../server/private-file.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
@@ -50,9 +51,7 @@ function updateState(file: string, targets: readonly Target[], log: Logger): voi
   try {
     const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     state.inspectors = inspectorList(targets);
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, file);
+    writePrivateFile(file, `${JSON.stringify(state, null, 2)}\n`, 'state file');
   } catch (err) {
     log.warn({ err, file }, `Cannot update the inspectors in state file ${file}: ${(err as Error).message}`);
   }

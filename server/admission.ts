@@ -85,6 +85,9 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
   }
   const url = req.url ?? '';
   if (url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
+  // llhttp takes both; RFC 9112 has no HTTP/0.9 and a fragment never travels in a request target.
+  if (req.httpVersionMajor !== 1) return new TspumaError('TSPUMA_ERR_HTTP_REQUEST_LINE', { problem: `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not HTTP/1.0 or HTTP/1.1 (an HTTP/0.9 request line has no version)` });
+  if (url.includes('#')) return new TspumaError('TSPUMA_ERR_HTTP_REQUEST_LINE', { problem: 'the request target carries a #fragment, which clients never send (RFC 9112 §3.2)' });
   if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && f.host === undefined) {
     return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
   }

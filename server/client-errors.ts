@@ -1,6 +1,6 @@
 // Errors of the client and of its socket, answered on the raw socket because node:http made no
 // response for them (or gave the connection up): bytes llhttp cannot parse (400, 431), a head or
-// held body too slow (408), CONNECT (501), a refused upgrade, and accept failures. A parse error
+// held body too slow (408), CONNECT (501), a refused upgrade, a client gone mid-body. A parse error
 // pipelined behind a request still in the app waits for that request's response.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
@@ -52,6 +52,14 @@ export class ClientErrors {
     }
     // The unfinished response at the head of this connection's queue, when a request came first.
     const state = stateOf(currentResponse(socket));
+    if (err.code === 'HPE_INVALID_EOF_STATE' && state && !state.req.complete) {
+      // The client closed its side in the middle of that request's body: it can never be
+      // complete, and the app reading it would wait for bytes that never come. Gone, as above:
+      // closing aborts the body the app reads, and the socket's close finishes the request.
+      this.d.log.debug({ code: err.code, remote: socket.remoteAddress }, 'client closed in the middle of a request body');
+      socket.destroy();
+      return;
+    }
     // Already answered by the server with Connection: close; or the parser repeating its error.
     if (state?.takenOver || (entry && this.afterResponses.has(entry))) return;
     let coded: TspumaError;
@@ -122,13 +130,6 @@ export class ClientErrors {
   upgradeRefused(req: http.IncomingMessage, socket: Socket, err: TspumaError, status: number): void {
     this.d.log.debug({ code: err.code, url: this.d.shownUrl(req.url) }, err.message);
     void answerOnSocket(this.d.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
-  }
-
-  /** After listen, a server 'error' is an accept failure (EMFILE, ENFILE): logged, and the server keeps serving. */
-  onAcceptError(err: NodeJS.ErrnoException): void {
-    const hint = err.code === 'EMFILE' || err.code === 'ENFILE' ? ' (out of file descriptors: raise `ulimit -n` or lower the connection count)' : '';
-    this.d.log.error({ err, code: err.code, connections: this.d.deadlines.size }, `accept failed: ${err.code ?? err.message}${hint}`);
-    this.d.diagnostics?.report(err, { phase: 'accept', context: { connections: this.d.deadlines.size } });
   }
 
   /** Answers on the raw socket through the lowlevel handler (with a dump in debug mode), then closes it. */

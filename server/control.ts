@@ -1,12 +1,13 @@
 // The cluster's control app: a token-guarded HTTP app that hands stats and commands (stop,
 // restarts, worker counts, live stacks) to the Primary.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Logger } from 'pino';
 import { listen, type BoundServer } from './binder.js';
 import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
-import type { TspumaError } from './errors.js';
+import { TspumaError } from './errors.js';
+import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, webOrigin } from './side-listener.js';
 import { probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
@@ -26,16 +27,89 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Wrong tokens a client may send within FAILURE_WINDOW_MS before it is refused without a look at its token. */
+export const FAILURE_BUDGET = 10;
+export const FAILURE_WINDOW_MS = 60_000;
+
+/**
+ * Wrong-token attempts per client address: past FAILURE_BUDGET within FAILURE_WINDOW_MS, the
+ * client gets 429 until its window ends, whatever it sends (guessing a 128-bit token was already
+ * hopeless; this keeps a client from making the primary compare tokens 20,000 times a second).
+ */
+export class FailureBudget {
+  private readonly clients = new Map<string, { failures: number; since: number }>();
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly budget = FAILURE_BUDGET,
+    private readonly windowMs = FAILURE_WINDOW_MS,
+  ) {}
+
+  /** Milliseconds until `client` may try again, or 0 when it may now. */
+  blockedFor(client: string): number {
+    const c = this.clients.get(client);
+    if (!c) return 0;
+    const left = c.since + this.windowMs - this.now();
+    if (left <= 0) {
+      this.clients.delete(client);
+      return 0;
+    }
+    return c.failures >= this.budget ? left : 0;
+  }
+
+  failed(client: string): number {
+    if (this.clients.size >= 4096 && !this.clients.has(client)) this.clients.clear(); // bounded: a flood of addresses starts afresh
+    const c = this.clients.get(client) ?? { failures: 0, since: this.now() };
+    c.failures++;
+    this.clients.set(client, c);
+    return c.failures;
+  }
+
+  succeeded(client: string): void {
+    this.clients.delete(client);
+  }
+}
+
+/** Why a request to the control app is refused before its token is looked at, or null. */
+function refusal(req: http.IncomingMessage): string | null {
+  if (!allowedHost(req.headers.host)) return `Host ${JSON.stringify(req.headers.host ?? '')} is not an IP address or localhost (a web page's DNS name pointed at this address)`;
+  const origin = webOrigin(req);
+  if (origin !== null) return `Origin ${JSON.stringify(origin)} is a web page; the control app takes requests from tspuma ctl and scripts, which send no Origin`;
+  return null;
+}
+
 /**
  * Starts the control app; every request needs ?token=TOKEN or Authorization: Bearer TOKEN.
  * `stop` is the stop sequence signals get (drainDelay, sd_notify's STOPPING=1); by default the
  * primary's graceful stop.
  */
-export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger, stop: () => void = () => void primary.stop()): Promise<BoundServer> {
-  const server = http.createServer((req, res) => {
+export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger, stop: () => void = () => void primary.stop(), budget = new FailureBudget()): Promise<BoundServer> {
+  const throttle = new Throttle();
+  /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string, extra: Record<string, unknown> = {}) => {
+    const client = req.socket.remoteAddress ?? 'local';
+    const count = throttle.hit(`${client} ${kind}`);
+    if (count !== null) {
+      const err = new TspumaError('TSPUMA_ERR_CONTROL_REFUSED', { method: req.method, path: (req.url ?? '/').split('?')[0], client, reason });
+      log.warn({ code: err.code, remote: client, count, status }, `${err.message}${count > 1 ? ` (${count} times)` : ''}`);
+    }
+    json(res, status, { error: reason, ...extra });
+  };
+  const server = createSideServer('control app', SIDE_LIMITS.control, log, (req, res) => {
+    const client = req.socket.remoteAddress ?? 'local';
+    const refused = refusal(req);
+    if (refused) return refuse(req, res, 403, 'origin', refused);
+    const blocked = budget.blockedFor(client);
+    if (blocked > 0) {
+      res.setHeader('retry-after', String(Math.ceil(blocked / 1000)));
+      return refuse(req, res, 429, 'budget', `too many wrong tokens from ${client}; try again in ${Math.ceil(blocked / 1000)} s`);
+    }
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
-    if (!tokenOk(url.searchParams.get('token') ?? bearer, token)) return json(res, 403, { error: 'a valid token is required (?token= or Authorization: Bearer)' });
+    if (!tokenOk(url.searchParams.get('token') ?? bearer, token)) {
+      const failures = budget.failed(client);
+      return refuse(req, res, 403, 'token', `a valid token is required (?token= or Authorization: Bearer); wrong or missing (${failures} of ${FAILURE_BUDGET} allowed per ${FAILURE_WINDOW_MS / 1000} s)`);
+    }
+    budget.succeeded(client);
     const wait = url.searchParams.get('wait') === '1' || url.searchParams.get('wait') === 'true';
     const restart = (run: () => Promise<void>) => {
       const p = run();

@@ -42,6 +42,8 @@ export interface Entry {
   pipelined: Pipelined[] | null;
   /** Sweep clock when the current request entered the app (to the tick). */
   appSince: number;
+  /** app: the response's head is out and requestTimeout passed: watched for write progress (mark) instead. */
+  sending: boolean;
   /** upgraded/streaming: how to close it cleanly. */
   close: LongLivedClose | null;
   /** Removed from the deadlines (closed or evicted): later transitions are ignored. */
@@ -71,8 +73,10 @@ export interface DeadlineTimeouts {
   /** Seconds a body read before the app (see Server) may take from the end of its head. */
   body: number;
   persistent: number;
-  /** 0 disables. */
+  /** 0 disables. Bounds the time to the response head. */
   request: number;
+  /** Seconds a response whose head is out may move no byte to the client (default 60). */
+  stall?: number;
   /** null disables. */
   idle: number | null;
   /** Seconds without a byte either way before an upgraded or streaming connection is closed; null disables. */
@@ -87,12 +91,24 @@ export interface DeadlineHandlers {
   readTimeout(entry: Entry, why: ReadExpiry): void;
   /** The app has not answered within requestTimeout: answer 503. */
   requestTimeout(entry: Entry): void;
+  /** A response whose head is out moved no byte for the stall timeout: log it and close the connection (default: close). */
+  responseStalled?(entry: Entry, sentBytes: number): void;
   /** No request for idleTimeout seconds. */
   idle(): void;
+  /**
+   * The connection's socket closed: every request still on it (the current one and those
+   * pipelined behind it) is over, whether or not node ever emits its response's 'close'.
+   */
+  closed?(entry: Entry): void;
 }
 
 export const kEntry = Symbol('tspuma.connectionEntry');
 type Tracked = Socket & { [kEntry]?: Entry };
+
+/** Bytes handed to the kernel (not those still queued in the stream): a response's progress. */
+function dispatched(socket: Socket): number {
+  return socket.bytesWritten - socket.writableLength;
+}
 
 /** Bytes moved either way: what keeps a long-lived connection alive. */
 function progress(socket: Socket): number {
@@ -125,6 +141,7 @@ export class ConnectionDeadlines {
   private readonly bodyMs: number;
   private readonly persistentMs: number;
   private readonly requestMs: number;
+  private readonly stallMs: number;
   private readonly idleMs: number | null;
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
@@ -149,14 +166,19 @@ export class ConnectionDeadlines {
     this.bodyMs = timeouts.body * 1000;
     this.persistentMs = timeouts.persistent * 1000;
     this.requestMs = timeouts.request > 0 ? timeouts.request * 1000 : Infinity;
+    this.stallMs = (timeouts.stall ?? 60) * 1000;
     this.idleMs = timeouts.idle === null ? null : timeouts.idle * 1000;
     this.upgradedIdleMs = timeouts.upgradedIdle === null ? Infinity : timeouts.upgradedIdle * 1000;
-    const smallest = Math.min(this.firstDataMs, this.headersMs, this.bodyMs, this.persistentMs, this.requestMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
+    const smallest = Math.min(this.firstDataMs, this.headersMs, this.bodyMs, this.persistentMs, this.requestMs, this.stallMs, this.idleMs ?? Infinity, this.upgradedIdleMs);
     this.tickMs = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
-    const remove = (entry: Entry) => this.remove(entry);
+    const closed = (entry: Entry) => {
+      this.remove(entry);
+      // After node's own 'close' listeners (added before this one): the responses it did close are finished already.
+      this.handlers.closed?.(entry);
+    };
     this.onSocketClose = function (this: Socket) {
       const entry = entryOf(this);
-      if (entry) remove(entry);
+      if (entry) closed(entry);
     };
   }
 
@@ -201,6 +223,7 @@ export class ConnectionDeadlines {
       inflight: 0,
       pipelined: null,
       appSince: 0,
+      sending: false,
       close: null,
       gone: false,
       clientClosing: false,
@@ -251,6 +274,7 @@ export class ConnectionDeadlines {
   private current(entry: Entry, req: IncomingMessage, res: ServerResponse, holdBody: boolean): void {
     entry.req = req;
     entry.res = res;
+    entry.sending = false;
     if (holdBody) {
       entry.mark = entry.socket.bytesRead;
       entry.until = this.clock + this.bodyMs;
@@ -418,7 +442,9 @@ export class ConnectionDeadlines {
         if (typeof d !== 'number' || Number.isNaN(d)) {
           throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase: state, deadline: String(d) });
         }
-        if (d <= now) this.expire(entry, state, now);
+        // A response whose head went out leaves requestTimeout for the write-progress deadline.
+        if (state === 'app' && !entry.sending && entry.res !== null && entry.res.headersSent) this.sendingSince(entry, now);
+        if (entry.deadline <= now) this.expire(entry, state, now);
         if (entry.state === 'app') inApp = true;
       } catch (err) {
         this.fault(entry, state, err);
@@ -444,6 +470,13 @@ export class ConnectionDeadlines {
     this.move(entry, 'reading', Math.min(now + this.firstDataMs, entry.until) + this.tickMs);
   }
 
+  /** The current response's head is out: from now on its deadline is write progress (responseStallTimeout). */
+  private sendingSince(entry: Entry, now: number): void {
+    entry.sending = true;
+    entry.mark = dispatched(entry.socket);
+    this.move(entry, 'app', now + this.stallMs + this.tickMs);
+  }
+
   private expire(entry: Entry, state: ConnectionState, now: number): void {
     switch (state) {
       case 'first_data':
@@ -454,11 +487,26 @@ export class ConnectionDeadlines {
         this.remove(entry);
         this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.req ? 'body' : 'headers');
         return;
-      case 'app':
+      case 'app': {
+        // requestTimeout bounds the time to the head. A response whose head is out is bounded by
+        // its progress instead: each stall period that moved bytes grants another.
+        if (entry.sending) {
+          const sent = dispatched(entry.socket);
+          if (sent > entry.mark || entry.res?.writableFinished) {
+            entry.mark = sent;
+            this.move(entry, 'app', now + this.stallMs + this.tickMs);
+            return;
+          }
+          this.move(entry, 'app', Infinity);
+          if (this.handlers.responseStalled) this.handlers.responseStalled(entry, sent);
+          else entry.socket.destroy();
+          return;
+        }
         // No deadline first, so a throwing handler cannot fire twice.
         this.move(entry, 'app', Infinity);
         this.handlers.requestTimeout(entry);
         return;
+      }
       case 'upgraded':
       case 'streaming': {
         // Looked at again after another period either way: closing takes a round trip, and a

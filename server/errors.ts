@@ -88,6 +88,13 @@ export const ERRORS = {
     template: '{method} {url} was not answered within requestTimeout ({seconds} s).',
     status: 503,
   },
+  TSPUMA_ERR_HTTP_REQUEST_LINE: {
+    template: 'Malformed request line: {problem}.',
+    status: 400,
+  },
+  TSPUMA_ERR_RESPONSE_STALLED: {
+    template: 'The response to {method} {url} ({status}, head sent) moved no byte to the client for responseStallTimeout ({seconds} s); closed after {bytes} bytes.',
+  },
   TSPUMA_ERR_HTTP_PARSE: {
     template: 'Malformed HTTP request: {reason} ({osCode}).',
     status: 400,
@@ -179,6 +186,15 @@ export const ERRORS = {
   },
   TSPUMA_ERR_PIDFILE: {
     template: 'Cannot write pidfile {path} ({source}): {message}',
+  },
+  TSPUMA_ERR_CONTROL_REFUSED: {
+    template: 'Control app refused {method} {path} from {client}: {reason}.',
+  },
+  TSPUMA_ERR_FILE_UNSAFE: {
+    template: 'Refusing to write the {what} {path}: {problem}. Remove it, or choose a path in a folder only this user can write.',
+  },
+  TSPUMA_ERR_FILE_WRITE: {
+    template: 'Cannot write the {what} {path} ({osCode}): {message}. Nothing was left at that path.',
   },
   TSPUMA_ERR_SOCKET_ACTIVATION: {
     template: 'Socket activation: {name}={value} in the environment; expected {expected}',

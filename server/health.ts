@@ -3,10 +3,10 @@
 // /ready while something serves (booted, not draining, and in cluster mode some worker alive),
 // each with the reason when it fails, and the app's own `ready()`/`health()` checks (app-checks.ts)
 // after tspuma's.
-import http from 'node:http';
 import type { Logger } from 'pino';
 import { parseBind } from './binder-uri.js';
 import { listen, type BoundServer } from './binder.js';
+import { SIDE_LIMITS, createSideServer } from './side-listener.js';
 
 /** Where the server is in its life, as /ready reports it. */
 export type Readiness = 'booting' | 'ready' | 'draining' | 'unavailable';
@@ -50,7 +50,10 @@ export async function healthAnswer(method: string | undefined, path: string, sta
 /** Listens on `uri` and answers health checks; the server is closed by the caller at exit. */
 export async function startHealth(uri: string, state: HealthState, log: Logger): Promise<BoundServer> {
   const spec = parseBind(uri, 'healthUrl option');
-  const server = http.createServer((req, res) => {
+  // tspuma's header deadline, an idle timeout (1 s: a check must not keep a stopping process
+  // alive) and a connection cap: a client holding idle connections here cannot take the
+  // descriptors the primary needs to fork workers.
+  const server = createSideServer('health checks', SIDE_LIMITS.health, log, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     void healthAnswer(req.method, path, state)
       .catch((err: unknown): Answer => ({ status: 500, body: { status: 'error', reason: (err as Error)?.message ?? String(err) } }))
@@ -65,8 +68,6 @@ export async function startHealth(uri: string, state: HealthState, log: Logger):
         res.end(req.method === 'HEAD' ? undefined : body);
       });
   });
-  // A check must not keep a stopping process alive.
-  server.keepAliveTimeout = 1000;
   const bound = await listen(spec, server, log);
   log.info({ healthUrl: bound.url }, `* Health checks on ${bound.url} (GET /health, /ready)`);
   return bound;

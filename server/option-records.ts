@@ -68,6 +68,8 @@ const hookOption = (doc: string) => option({ default: [] as Hook[], check: hooks
 /** Puma's method list less CONNECT, which node:http delivers as a tunnel, not a request. */
 export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'] as const;
 
+/** A control token needs this many different characters (`aaaaaaaaaaaaaaaa` is refused). */
+export const CONTROL_TOKEN_VARIETY = 6;
 /** A tcp:// or unix:// URI of a socket tspuma serves itself on (control app, health checks), or null. */
 const socketUri = nullable((raw) => {
   if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
@@ -124,13 +126,16 @@ export const RECORDS = {
   }),
   controlToken: option({
     default: null,
-    check: nullable((raw) => {
-      if (typeof raw === 'string' && /^[\w-]{8,200}$/.test(raw)) return raw;
-      throw new Expected('a token of 8 to 200 characters [A-Za-z0-9_-]');
-    }),
+    // Not `nullable`: a blank token (an unset variable in a unit file) is refused, not replaced.
+    check: (raw) => {
+      if (raw === null) return null;
+      if (typeof raw === 'string' && /^[\w-]{16,200}$/.test(raw) && new Set(raw).size >= CONTROL_TOKEN_VARIETY) return raw;
+      throw new Expected(`a token of 16 to 200 characters [A-Za-z0-9_-] with at least ${CONTROL_TOKEN_VARIETY} different characters (\`openssl rand -hex 16\` makes one), or no option for a random token${typeof raw === 'string' && raw.trim() === '' ? ' (a blank token is never replaced by a random one: a token set from an empty variable is a mistake)' : ''}`);
+    },
     defaultNote: '(random, printed at boot)',
-    flag: { arg: 'TOKEN', help: 'Token the control app requires.' },
-    doc: 'Token the control app requires (`?token=` or `Authorization: Bearer`).',
+    flag: { arg: 'TOKEN', help: 'Token the control app requires (16+ characters; default: random).' },
+    env: [{ name: 'TSPUMA_CONTROL_TOKEN' }],
+    doc: `Token the control app requires (\`?token=\` or \`Authorization: Bearer\`): 16 to 200 characters \`[A-Za-z0-9_-]\` with at least ${CONTROL_TOKEN_VARIETY} different characters. Unset, a random token is made and printed at boot. Prefer \`TSPUMA_CONTROL_TOKEN\` (or the config file) to the flag: any user of the machine can read a process's command line. Workers never receive it: it is taken off their command line, \`TSPUMA_OPTS\` and environment.`,
   }),
   controlUrl: option({
     default: null,
@@ -299,10 +304,21 @@ export const RECORDS = {
     check: nullable(parseRegexSource),
     doc: 'Extra secret names (a regular expression source) added to the built-in words (`password`, `secret`, `token`, `apikey`, ... see DEBUGGING.md, Redaction), matched whole against the segments of a name (`ssn` catches `userSsn`, not `lessons`): in dumps (with debug), and for the query parameters whose values log lines replace by `[redacted]` (always).',
   }),
+  redactCardNumbers: option({
+    default: true,
+    check: parseBool,
+    env: [{ name: 'TSPUMA_REDACT_CARD_NUMBERS', help: 'Same as redactCardNumbers: false keeps card numbers as they are.' }],
+    doc: 'Replace payment card numbers (13 to 19 digits, spaces or dashes allowed, with a card network\'s prefix and a valid Luhn check digit) by `[redacted]` wherever tspuma writes a value: dumps, log lines, the development 500 page, OpenTelemetry events, as error trackers do by default. Turn it off when such numbers are not secrets in your data (test card ranges, identifiers that happen to pass Luhn).',
+  }),
   requestTimeout: option({
     default: 60,
     check: seconds(true),
-    doc: 'A request the app has not answered in this long gets 503 through the lowlevel handler and a log line; anything the app writes later is dropped. 0 disables. Puma has no such timeout.',
+    doc: 'A request whose response head the app has not sent in this long gets 503 through the lowlevel handler and a log line (`TSPUMA_ERR_REQUEST_TIMEOUT`); anything the app writes later is dropped. It bounds the time to the head only: a response already streaming is bounded by `responseStallTimeout`. 0 disables. Puma has no such timeout.',
+  }),
+  responseStallTimeout: option({
+    default: 60,
+    check: seconds(false),
+    doc: 'Once a response\'s head is out, requestTimeout no longer applies to it: the response is closed when none of its bytes reach the client for this many seconds: a client that stopped reading, or an app that stopped writing (`TSPUMA_ERR_RESPONSE_STALLED`, logged). A download that keeps moving, however slowly, is never cut.',
   }),
   shutdownHookTimeout: option({
     default: 10,

@@ -1,37 +1,148 @@
-// Files that may hold a secret (the state file's control token, dump files, heap snapshots):
-// such files are readable by their owner only, 0600 whatever mode
-// a file already at that path had, and the folders tspuma creates for them are 0700.
-import { closeSync, fchmodSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+// Files tspuma writes where others may also write (the state file and its control token, the
+// pidfile, dump files, heap snapshots): written to a temporary file created exclusively beside
+// the target (O_EXCL|O_NOFOLLOW, so no symlink or file planted there is followed), then renamed
+// over it, so a reader never sees half a file and a failed write (ENOSPC, EROFS) leaves nothing.
+// A target that is a symlink, not a regular file, or owned by another user is refused with a
+// coded error naming it. Files that may hold a secret are 0600, in 0700 folders tspuma creates.
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { TspumaError } from './errors.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
+/** A pidfile: readable by every user (`kill $(cat pidfile)`), writable by its owner. */
+export const PUBLIC_FILE_MODE = 0o644;
 
 /** Creates `dir` and any missing parents 0700; a folder that exists is left as its owner made it. */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
 }
 
+export interface FileRules {
+  /** What the file is, for the error message: "state file (-S)", "pidfile", "dump file". */
+  readonly what: string;
+  /** The mode the file gets (default 0600). */
+  readonly mode?: number;
+  /** The user the target must belong to if it exists (default this process's uid). */
+  readonly uid?: number;
+}
+
+const ownUid = (): number | null => (typeof process.getuid === 'function' ? process.getuid() : null);
+
 /**
- * Opens `path` for writing, truncated and 0600: `open` applies a mode only when it creates the
- * file, so an existing file is chmod-ed through its descriptor before a byte is written.
+ * Throws TSPUMA_ERR_FILE_UNSAFE if `path` exists and is a symbolic link, not a regular file, or
+ * owned by another user than `rules.uid`: such a file was put there by someone else, who could
+ * read what tspuma writes or have it overwrite a file of theirs choosing.
  */
-export function openPrivateFile(path: string): number {
-  const fd = openSync(path, 'w', PRIVATE_FILE_MODE);
+export function checkTarget(path: string, rules: FileRules): void {
+  let st;
   try {
-    fchmodSync(fd, PRIVATE_FILE_MODE);
+    st = lstatSync(path);
   } catch (err) {
-    closeSync(fd);
-    throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw writeError(path, rules, err);
   }
-  return fd;
+  const uid = rules.uid ?? ownUid();
+  let problem: string | null = null;
+  if (st.isSymbolicLink()) {
+    let to = '?';
+    try {
+      to = readlinkSync(path);
+    } catch {
+      /* removed meanwhile */
+    }
+    problem = `it is a symbolic link (to ${JSON.stringify(to)}); tspuma never writes through one`;
+  } else if (!st.isFile()) problem = 'it is not a regular file';
+  else if (uid !== null && st.uid !== uid) problem = `it belongs to uid ${st.uid}, not to this process's uid ${uid}: whoever created it could read or redirect what is written`;
+  if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
+}
+
+function writeError(path: string, rules: FileRules, err: unknown): TspumaError {
+  const e = err as NodeJS.ErrnoException;
+  return new TspumaError('TSPUMA_ERR_FILE_WRITE', { what: rules.what, path, message: e?.message ?? String(err), osCode: e?.code ?? 'unknown' }, { cause: err });
+}
+
+/** A file being written: bytes go to a temporary file beside the target until commit() renames it. */
+export interface PendingFile {
+  readonly fd: number;
+  readonly path: string;
+  /** Closes (after fsync) and renames over the target; on failure removes the temporary file and throws TSPUMA_ERR_FILE_WRITE. */
+  commit(): void;
+  /** Closes and removes the temporary file: the target is left as it was. */
+  abort(): void;
+}
+
+/**
+ * Opens a temporary file beside `path` (exclusive create, no symlink followed, `rules.mode`),
+ * after checking the target. Errors are coded and name the file.
+ */
+export function beginFile(path: string, rules: FileRules): PendingFile {
+  checkTarget(path, rules);
+  const mode = rules.mode ?? PRIVATE_FILE_MODE;
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  } catch (err) {
+    throw writeError(path, rules, err);
+  }
+  let open = true;
+  const discard = () => {
+    if (open) {
+      open = false;
+      try {
+        closeSync(fd);
+      } catch {
+        /* closed */
+      }
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created or already gone */
+    }
+  };
+  try {
+    fchmodSync(fd, mode); // the umask may have taken bits off (0644 under umask 077)
+  } catch (err) {
+    discard();
+    throw writeError(path, rules, err);
+  }
+  return {
+    fd,
+    path,
+    commit() {
+      try {
+        fsyncSync(fd);
+        open = false;
+        closeSync(fd);
+        // The target again, just before it is replaced: rename replaces a link itself, never its target.
+        checkTarget(path, rules);
+        renameSync(tmp, path);
+      } catch (err) {
+        discard();
+        throw err instanceof TspumaError ? err : writeError(path, rules, err);
+      }
+    },
+    abort: discard,
+  };
+}
+
+/** Writes `data` to `path` as a whole (temporary file + rename); see beginFile. */
+export function writeFileSafely(path: string, data: string | Uint8Array, rules: FileRules): void {
+  const file = beginFile(path, rules);
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let at = 0; at < bytes.length; ) at += writeSync(file.fd, bytes, at, bytes.length - at);
+  } catch (err) {
+    file.abort();
+    throw writeError(path, rules, err);
+  }
+  file.commit();
 }
 
 /** Writes `data` to `path` (replacing it) readable by its owner only. */
-export function writePrivateFile(path: string, data: string): void {
-  const fd = openPrivateFile(path);
-  try {
-    writeFileSync(fd, data);
-  } finally {
-    closeSync(fd);
-  }
+export function writePrivateFile(path: string, data: string, what = 'private file'): void {
+  writeFileSafely(path, data, { what, mode: PRIVATE_FILE_MODE });
 }

@@ -6,6 +6,7 @@ import type http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
+import { Throttle } from './side-listener.js';
 
 /** Which header a bind accepts (`?proxy_protocol=`); auto tells the two apart by their first byte. */
 export type ProxyProtocolMode = 'v1' | 'v2' | 'auto';
@@ -116,6 +117,9 @@ function parseV2(buf: Buffer): ParseStep {
   const family = buf[13]! >> 4;
   const transport = buf[13]! & 0x0f;
   if (command === 0) return { kind: 'done', header: { version: 2, source: null, destination: null }, rest };
+  // The spec's families are UNSPEC (0), INET (1), INET6 (2) and UNIX (3), its transports UNSPEC
+  // (0), STREAM (1) and DGRAM (2): anything else is not a PROXY header this server understands.
+  if (family > 3 || transport > 2) return { kind: 'error', reason: `the v2 header's address family and transport byte 0x${buf[13]!.toString(16).padStart(2, '0')} names no known family (0-3) and transport (0-2)` };
   // Only stream (TCP) addresses name an HTTP client; UNSPEC, unix and datagram keep the peer.
   if (transport !== 1 || (family !== 1 && family !== 2)) return { kind: 'done', header: { version: 2, source: null, destination: null }, rest };
   const need = family === 1 ? 12 : 36;
@@ -169,11 +173,14 @@ export interface ProxyProtocolContext {
  * `connection` listener) sees it only then, with the bytes after the header put back in front.
  */
 export function acceptProxyProtocol(server: http.Server, ctx: ProxyProtocolContext): void {
+  // Refusals are logged at the 1st, 10th, 100th... per bind, as discovery's are: a client opening
+  // thousands of connections without a header cannot fill the log.
+  const throttle = new Throttle();
   const emit = server.emit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
   server.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'connection') return emit.call(this, event, ...args);
     const socket = args[0] as Socket;
-    readHeader(socket, ctx, (rest) => {
+    readHeader(socket, ctx, throttle, (rest) => {
       // Put the bytes after the header back for node:http's parser, paused so none is emitted
       // before its data listener exists; resumed once it does.
       if (rest.length > 0) socket.unshift(rest);
@@ -184,7 +191,7 @@ export function acceptProxyProtocol(server: http.Server, ctx: ProxyProtocolConte
   } as typeof server.emit;
 }
 
-function readHeader(socket: Socket, ctx: ProxyProtocolContext, done: (rest: Buffer) => void): void {
+function readHeader(socket: Socket, ctx: ProxyProtocolContext, throttle: Throttle, done: (rest: Buffer) => void): void {
   let buf: Buffer = Buffer.alloc(0);
   const finish = (): void => {
     clearTimeout(timer);
@@ -195,7 +202,9 @@ function readHeader(socket: Socket, ctx: ProxyProtocolContext, done: (rest: Buff
   const fail = (reason: string): void => {
     finish();
     const err = new TspumaError('TSPUMA_ERR_PROXY_PROTOCOL', { uri: ctx.uri, remote: socket.remoteAddress ?? '-', reason });
-    ctx.log.warn({ code: err.code, uri: ctx.uri, remote: socket.remoteAddress }, err.message);
+    const count = throttle.hit('refused');
+    if (count !== null) ctx.log.warn({ code: err.code, uri: ctx.uri, remote: socket.remoteAddress, count }, `${err.message}${count > 1 ? ` (${count} connections refused so far)` : ''}`);
+    else ctx.log.debug({ code: err.code, uri: ctx.uri, remote: socket.remoteAddress }, err.message);
     socket.destroy();
   };
   const onData = (chunk: Buffer): void => {

@@ -22,6 +22,7 @@ import { watchBody, type BodyOwner } from './request-body.js';
 import { assignRequestId, requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
+import { FailureFolder } from './logger.js';
 
 export interface InFlight {
   method: string;
@@ -50,6 +51,8 @@ export interface RequestState {
   waiting: boolean;
   /** Debug mode: capture was entered for this request and must be left once. */
   captured: boolean;
+  /** finished() ran: the slot is released, the connection moved on; later events are ignored. */
+  done: boolean;
 }
 export type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
 
@@ -112,8 +115,12 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   onOutOfBand: (() => Promise<void>) | null = null;
   private outOfBandRunning = false;
 
+  /** Repeated app failures: one full error line per kind per interval, then a count. */
+  readonly failures: FailureFolder;
+
   constructor(private readonly d: LifecycleDeps) {
     const { options, log } = d;
+    this.failures = new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `${folded} more failure(s) like "${sample}" in the last ${seconds} s (folded: the first was logged in full)`));
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
   }
 
@@ -158,7 +165,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       url: req.url!,
       start: logged ? performance.now() : 0,
       sent: logged ? req.socket.bytesWritten : 0,
-      slot: false, ticket: null, takenOver: false, waiting: false, captured: false };
+      slot: false, ticket: null, takenOver: false, waiting: false, captured: false, done: false };
     res[kState] = state;
     res.on('close', onResponseClose);
     const max = options.maxKeepAlive;
@@ -225,9 +232,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const { req, res } = state;
     state.slot = true;
     state.ticket = null;
-    if (state.takenOver || res.destroyed) {
+    if (state.done || state.takenOver || res.destroyed) {
       // The client left (or the server answered) while this request was queued.
-      if (res.destroyed) this.release(state);
+      if (state.done || res.destroyed) this.release(state);
       return;
     }
     const { diagnostics, app } = this.d;
@@ -275,7 +282,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
     const url = shownUrl(req.url);
-    log.error({ err, method: req.method, url, status }, `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`);
+    const message = `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
+    // The first failure of a kind in full; the ones like it in the next interval are counted (logger.ts).
+    if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message);
     void this.answer(state, err, status, { dump: 'app' });
   }
 
@@ -311,7 +320,36 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds: this.d.options.requestTimeout });
     this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     const state = stateOf(res);
-    if (state) void this.answer(state, err, 503, { takeOver: true });
+    if (!state) return;
+    void this.answer(state, err, 503, { takeOver: true });
+    // The deadline frees the slot now, whatever becomes of the 503 (the app's late writes are dropped).
+    this.release(state);
+  }
+
+  /** The sweep: a response whose head is out moved no byte for responseStallTimeout; its connection is closed. */
+  responseStalled(entry: Entry, sent: number): void {
+    const { req, res } = entry;
+    if (req && res) {
+      const url = this.d.shownUrl(req.url);
+      const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
+      this.d.log.warn({ code: err.code, method: req.method, url, bytes: sent }, err.message);
+    }
+    entry.socket.destroy();
+  }
+
+  /**
+   * The connection's socket closed: every request still on it is finished, once. node emits no
+   * 'close' for a response it never attached to the socket (one pipelined behind another when the
+   * client hung up), so without this its invocation slot would be held for good.
+   */
+  socketClosed(entry: Entry): void {
+    const open: http.ServerResponse[] = [];
+    if (entry.res) open.push(entry.res);
+    for (const p of entry.pipelined ?? []) open.push(p.res);
+    for (const res of open) {
+      const state = stateOf(res);
+      if (state && !state.done) this.finished(res, state);
+    }
   }
 
   /** forceShutdownAfter expired: 503 for each request still in the app. */
@@ -330,6 +368,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
   finished(res: http.ServerResponse, state: RequestState): void {
+    if (state.done) return;
+    state.done = true;
     const { entry, req } = state;
     state.ticket?.cancel();
     state.ticket = null;

@@ -1,8 +1,8 @@
 // One HTTP server over every bind: creates and listens on the bound node:http servers and wires
 // their events to the connection deadlines, the request lifecycle (request-lifecycle.ts: each
-// request from admission to its response's close) and the client errors (client-errors.ts:
-// parse errors, slow heads, CONNECT, accept failures); balances a busy cluster worker, stops
-// gracefully and serves stats.
+// request from admission to its response's close), the client errors (client-errors.ts: parse
+// errors, slow heads, CONNECT) and accept failures (descriptor-watch.ts); balances a busy cluster
+// worker, stops gracefully and serves stats.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -23,6 +23,7 @@ import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { RequestLifecycle, closeAfterLastResponse, onEventStream, type InFlight } from './request-lifecycle.js';
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
+import { DescriptorWatch } from './descriptor-watch.js';
 
 export { MAX_URI_LENGTH, MAX_HEADER_SIZE, type InFlight };
 
@@ -56,8 +57,10 @@ export class Server {
   readonly startedAt = new Date();
   /** Each request's life: admission, the app call, the server's answers on a response, the request log. */
   private readonly requests: RequestLifecycle;
-  /** Errors answered on the raw socket: parse errors, slow heads, CONNECT, refused upgrades, accept failures. */
+  /** Errors answered on the raw socket: parse errors, slow heads, CONNECT, refused upgrades. */
   private readonly clientErrors: ClientErrors;
+  /** Accept failures, including the EMFILE libuv hides from node (descriptor-watch.ts). */
+  private readonly descriptors: DescriptorWatch;
   private draining = false;
   /** Remove unix socket files at stop (single mode); a cluster worker shares them and must not. */
   ownsSockets = true;
@@ -106,12 +109,15 @@ export class Server {
         body: options.bodyTimeout,
         persistent: options.persistentTimeout,
         request: options.requestTimeout,
+        stall: options.responseStallTimeout,
         idle: options.idleTimeout,
         upgradedIdle: options.upgradedIdleTimeout,
       },
       {
         readTimeout: (entry, why) => this.clientErrors.readTimeout(entry, why),
         requestTimeout: (entry) => this.requests.requestTimeout(entry),
+        responseStalled: (entry, sent) => this.requests.responseStalled(entry, sent),
+        closed: (entry) => this.requests.socketClosed(entry),
         idle: deps.onIdle ?? (() => {}),
       },
       log,
@@ -123,6 +129,7 @@ export class Server {
       closing: () => this.draining || this.busy,
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });
+    this.descriptors = new DescriptorWatch({ log, diagnostics, connections: () => this.deadlines.size });
     this.clientErrors = new ClientErrors({ options, log, deadlines, lowlevel, diagnostics, requests: this.requests, shownUrl });
     // node-http.ts's TspumaResponse sees every `text/event-stream` head; its requests (of any Server) leave the app state.
     setEventStreamHandler(onEventStream);
@@ -142,6 +149,7 @@ export class Server {
   /** Creates and listens on every bind, in order. Rejects with the first coded listen error. */
   async bind(): Promise<BoundServer[]> {
     this.deadlines.start();
+    this.descriptors.start();
     if (this.app.websocket || this.app.upgrade) {
       this.upgrades = new Upgrades(this.deadlines, this.app, this.log, (req, socket, err, status) => this.clientErrors.upgradeRefused(req, socket, err, status), this.diagnostics);
       await this.upgrades.init();
@@ -182,8 +190,8 @@ export class Server {
     }
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.requests.onRequest(req, res, true));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientErrors.onClientError(err, socket));
-    // After listen, a server 'error' is an accept failure (EMFILE, ENFILE): log it and keep serving.
-    server.on('listening', () => server.on('error', (err: NodeJS.ErrnoException) => this.clientErrors.onAcceptError(err)));
+    // After listen, a server 'error' is an accept failure: log it (throttled) and keep serving.
+    server.on('listening', () => server.on('error', (err: NodeJS.ErrnoException) => this.descriptors.acceptFailed(err)));
     server.on('connect', (req: http.IncomingMessage, socket: Socket) => this.clientErrors.onConnect(req, socket));
   }
 
@@ -208,6 +216,8 @@ export class Server {
         clearTimeout(forceTimer);
         if (this.busyTimer) clearInterval(this.busyTimer);
         this.deadlines.stop();
+        this.descriptors.stop();
+        this.requests.failures.close(); // folded error lines' counts, before the stop's last lines
         if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();
       };

@@ -1,7 +1,7 @@
 // Single mode: boots one Server, prints Puma's boot lines, writes the pidfile and state file,
 // runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop.
-import { unlinkSync, writeFileSync } from 'node:fs';
-import { writePrivateFile } from './private-file.js';
+import { unlinkSync } from 'node:fs';
+import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedApp } from './app-loader.js';
@@ -103,7 +103,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
     try {
-      writeFileSync(pidfile, `${process.pid}\n`);
+      writeFileSafely(pidfile, `${process.pid}\n`, { what: 'pidfile', mode: PUBLIC_FILE_MODE });
     } catch (err) {
       await server.shutdown();
       throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
@@ -122,7 +122,12 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     // setup.js is loaded already when the inspector is on; a plain boot does not load it.
     const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], loaded.file).inspectors : [];
     const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
-    writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    try {
+      writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, 'state file (-S)');
+    } catch (err) {
+      await server.shutdown();
+      throw err;
+    }
   }
   const urls = server.boundServers.map((b) => b.url).join(', ');
   if (opts.ownProcess) process.title = `tspuma ${VERSION} (${urls})${options.tag ? ` [${options.tag}]` : ''}`;
@@ -175,6 +180,15 @@ export const UNCAUGHT_GRACE_S = 5;
 export const UNCAUGHT_LAST_LINE =
   '- Stopped because of an uncaught exception (exit code 1; its dump, with -d, is above). Nothing restarts a single-mode server: run it under a supervisor, or in cluster mode (-w N), whose primary replaces a worker that stops this way.';
 
+/**
+ * SIGUSR1 is the one signal node acts on by itself: it opens an inspector on 127.0.0.1:9229,
+ * with no token, to whoever can connect there. A listener keeps node from doing so; the signal is
+ * logged instead (`--inspect` opens tspuma's own inspectors on purpose). Single mode and workers.
+ */
+export function guardInspectorSignal(log: Logger, what: string): void {
+  process.on('SIGUSR1', () => log.warn({ signal: 'SIGUSR1' }, `SIGUSR1 received and ignored: ${what}. Node's inspector is not opened by a signal under tspuma (use --inspect).`));
+}
+
 function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void> | void, log: Logger): void {
   let signals = 0;
   const graceful = (signal: NodeJS.Signals) => {
@@ -194,6 +208,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   for (const signal of ['SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
     process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
+  guardInspectorSignal(log, 'a phased restart needs cluster mode (-w N); in single mode, restart the process');
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
     server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });

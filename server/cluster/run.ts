@@ -1,10 +1,12 @@
 // Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
 // state file, and maps signals to stops and restarts.
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf, loadApp } from '../app-loader.js';
-import { writePrivateFile } from '../private-file.js';
+import { PUBLIC_FILE_MODE, checkTarget, writeFileSafely, writePrivateFile } from '../private-file.js';
+import { TspumaError } from '../errors.js';
+import { splitWords } from '../cli/args.js';
 import { bindUrl } from '../binder-uri.js';
 import { newToken, startControl } from '../control.js';
 import type { Options } from '../options.js';
@@ -18,12 +20,58 @@ import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport }
 import type { AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
 
+const PIDFILE_RULES = { what: 'pidfile', mode: PUBLIC_FILE_MODE } as const;
+const STATE_RULES = { what: 'state file (-S)' } as const;
+
+function pidfileError(path: string, options: Options, err: unknown): TspumaError {
+  return new TspumaError('TSPUMA_ERR_PIDFILE', { path, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+}
+
+/** argv without `--control-token TOKEN` / `--control-token=TOKEN`. */
+export function withoutControlToken(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--control-token') i++;
+    else if (!argv[i]!.startsWith('--control-token=')) out.push(argv[i]!);
+  }
+  return out;
+}
+
+/**
+ * Workers never need the control token, and a command line is readable by every user of the
+ * machine (ps, /proc/PID/cmdline) and printed in a failed spawn's error: the token is taken off
+ * the arguments and environment they are forked with (workers run this CLI with the primary's).
+ */
+function keepTokenFromWorkers(): void {
+  process.argv = [process.argv[0]!, process.argv[1]!, ...withoutControlToken(process.argv.slice(2))];
+  delete process.env.TSPUMA_CONTROL_TOKEN;
+  const opts = process.env.TSPUMA_OPTS;
+  if (opts && opts.includes('--control-token')) process.env.TSPUMA_OPTS = withoutControlToken(splitWords(opts)).map(quoteWord).join(' ');
+}
+
+/** A word as splitWords reads it back. */
+function quoteWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
   if (options.preload) {
     // Fail fast: a broken app is reported once, by the primary, before any fork.
     await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
   }
+  keepTokenFromWorkers();
+  // A pidfile or state file path someone else planted (a symlink, their file) fails the start
+  // before any worker is forked; the files themselves are written once the control app is up.
+  const pidfile = options.pidfile ? resolve(options.pidfile) : null;
+  if (pidfile) {
+    try {
+      checkTarget(pidfile, PIDFILE_RULES);
+    } catch (err) {
+      throw pidfileError(pidfile, options, err);
+    }
+  }
+  if (options.state) checkTarget(resolve(options.state), STATE_RULES);
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
@@ -105,17 +153,27 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     void primary.stopped.then(() => control.server.close());
   }
   const files: string[] = [];
-  if (options.pidfile) {
-    writeFileSync(resolve(options.pidfile), `${process.pid}\n`);
-    files.push(resolve(options.pidfile));
-  }
-  if (options.state) {
-    // The control token: 0600 even when a file (0644, say) is already there.
-    // Without DevTools the state file lists no inspectors; with them it is kept current as workers come and go.
-    const inspectors = devtools ? devtools.state() : { app: appFileOf(options.app, options.appBase), inspectors: [] };
-    writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`);
-    files.push(resolve(options.state));
-    devtools?.trackState(resolve(options.state));
+  try {
+    if (pidfile) {
+      try {
+        writeFileSafely(pidfile, `${process.pid}\n`, PIDFILE_RULES);
+      } catch (err) {
+        throw pidfileError(pidfile, options, err);
+      }
+      files.push(pidfile);
+    }
+    if (options.state) {
+      // The control token: 0600 even when a file (0644, say) is already there.
+      // Without DevTools the state file lists no inspectors; with them it is kept current as workers come and go.
+      const inspectors = devtools ? devtools.state() : { app: appFileOf(options.app, options.appBase), inspectors: [] };
+      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`, STATE_RULES.what);
+      files.push(resolve(options.state));
+      devtools?.trackState(resolve(options.state));
+    }
+  } catch (err) {
+    // The workers are running: stop them before cli.ts prints the coded error and exits 1.
+    primary.failure ??= err as TspumaError;
+    void primary.stop();
   }
   const code = await primary.stopped;
   for (const f of files) {

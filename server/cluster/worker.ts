@@ -1,5 +1,6 @@
 // A cluster worker process: boots one Server on the primary's shared sockets, checks in with its
 // stats, and stops when told to, when the primary goes away or after an uncaught exception.
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
 import { loadApp } from '../app-loader.js';
@@ -10,7 +11,7 @@ import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -67,6 +68,12 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
   const closeProbes = listenForProbes(options, log, index);
+  guardInspectorSignal(log, `restarts are the primary's to run: send SIGUSR1 to the primary (PID ${process.ppid})`);
+  // node:cluster exits a worker the moment its primary disconnects, cutting its requests in flight;
+  // marking the disconnect as expected keeps it alive for the graceful stop below.
+  cluster.worker?.on('disconnect', () => {
+    if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+  });
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
     const url = openInspector(options.inspect, { kind: 'worker', index }, log);
@@ -151,8 +158,16 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       // As in single mode: requests in flight get a bounded grace, then 503.
       setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
     });
-    // The primary died: no orphans.
-    process.on('disconnect', () => void stop('the primary went away'));
+    // The primary died: requests in flight finish (up to workerShutdownTimeout, the budget the
+    // primary would have given), then the worker exits: no orphans.
+    process.on('disconnect', () => {
+      void stop('the primary went away');
+      setTimeout(() => {
+        log.warn({ seconds: options.workerShutdownTimeout }, `- Worker ${index} (PID: ${process.pid}): requests still in flight ${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away; answering them 503 and exiting`);
+        server.force();
+        setTimeout(() => resolve(1), 1000).unref();
+      }, options.workerShutdownTimeout * 1000).unref();
+    });
     process.on('SIGTERM', () => void stop('SIGTERM'));
     // Ctrl-C reaches the whole process group; the primary decides what happens.
     process.on('SIGINT', () => undefined);

@@ -90,3 +90,15 @@ export function get(url: string, socketPath?: string): Promise<{ status: number;
     req.on('error', reject);
   });
 }
+
+/** Connects, writes `payload` in one write and closes at once (a client that hangs up); resolves once closed. */
+export function sendAndHangUp(port: number, payload: string, host = '127.0.0.1'): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host, () => {
+      s.write(payload);
+      s.destroy();
+    });
+    s.on('error', () => resolve());
+    s.on('close', () => resolve());
+  });
+}

@@ -277,12 +277,12 @@ describe('tspuma ctl stop', () => {
     const address = join(dir, 'notify.sock');
     const rx = notifyReceiver(address);
     await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
-    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token', APP], { NOTIFY_SOCKET: address });
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token-0a1b2c3d', APP], { NOTIFY_SOCKET: address });
     const hp = await healthOf(s);
     const control = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line');
     await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1');
     const asked = Date.now();
-    const ctl = run(['ctl', 'stop', '--control-url', control, '--control-token', 'secret-token']);
+    const ctl = run(['ctl', 'stop', '--control-url', control, '--control-token', 'secret-token-0a1b2c3d']);
     expect(await ctl.exited, ctl.stderr()).toBe(0);
     await waitFor(() => rx.messages().some((m) => m.lines.includes('STOPPING=1')), 'STOPPING=1', 1_500);
     await waitFor(async () => (await get({ port: hp, host: '127.0.0.1', path: '/ready' })).status === 503, '/ready 503', 1_500);

@@ -187,3 +187,24 @@ describe('a bind with proxy_protocol', () => {
     expect(calls).toEqual(['127.0.0.1']);
   });
 });
+
+describe('PROXY protocol refusals', () => {
+  it('refuses a v2 header whose family/transport byte names no known family (0x41) or transport (0x13)', () => {
+    const body = Buffer.alloc(12);
+    for (const fam of [0x41, 0x13, 0xf1]) {
+      const step = parseProxyHeader(Buffer.concat([v2(1, fam, body), HTTP]), 'v2');
+      expect(step.kind, `family byte 0x${fam.toString(16)}`).toBe('error');
+      expect(step.kind === 'error' && step.reason).toContain(`0x${fam.toString(16)}`);
+    }
+    // UNSPEC, unix and datagram stay accepted (the connection keeps its peer).
+    for (const fam of [0x00, 0x31, 0x12]) expect(parseProxyHeader(v2(1, fam, Buffer.alloc(216)), 'v2').kind).toBe('done');
+  });
+
+  it('logs refusals at the 1st, 10th and 100th connection, not one warn line each', async () => {
+    const t = await startTest({ app: rack(() => [200, {}, ['ok']]), bind: 'tcp://127.0.0.1:0?proxy_protocol=v1' });
+    for (let i = 0; i < 120; i += 20) await Promise.all(Array.from({ length: 20 }, () => rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')));
+    const warned = () => t.lines.filter((l) => l.code === 'TSPUMA_ERR_PROXY_PROTOCOL' && l.level === 40);
+    await waitFor(() => warned().length >= 3, 'three warn lines');
+    expect(warned().map((l) => l.count)).toEqual([1, 10, 100]);
+  });
+});

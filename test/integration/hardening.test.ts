@@ -1,0 +1,129 @@
+// Attacks on a real tspuma process: a flood of idle connections to the health port while a
+// worker is respawned, SIGUSR1 in single mode, the primary killed under in-flight requests, and
+// a pidfile or state file planted as a symlink.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { get, sendAndHangUp, waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const LOCAL = 'tcp://127.0.0.1:0';
+const TOKEN = 'hardening-token-4f1c9a2e7b';
+
+/** Opens `n` connections to port and keeps them open (the server may close some). */
+async function holdConnections(port: number, n: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  await Promise.all(
+    Array.from({ length: n }, () => new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve());
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+      sockets.push(s);
+    })),
+  );
+  return sockets;
+}
+
+const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\nHost: t\r\n\r\n';
+
+describe('hardening against hostile clients', () => {
+  it('-w 2: 400 connections that pipeline two requests and hang up leave every worker answering within 2 s, running back to 0', async () => {
+    const s = await boot(['-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.ts']);
+    const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
+    const port = Number(new URL(s.url).port);
+    for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 40 }, () => sendAndHangUp(port, PIPELINED)));
+    // Several requests, so both workers (the kernel picks) are asked.
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${s.url}/after`, { signal: AbortSignal.timeout(2000) });
+      expect(await res.text()).toBe('slept\n');
+    }
+    const running = async () => {
+      const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status: { running: number } | null }[] };
+      return stats.worker_status.map((w) => w.last_status?.running ?? -1);
+    };
+    await waitFor(async () => (await running()).every((n) => n === 0), 'running 0 in both workers\' check-ins', 15_000);
+  });
+
+  it('a flood of idle connections to the health port (ulimit -n 256) neither crashes the primary nor stops a respawn; the token is never printed', async () => {
+    const s = await boot(['-w', '1', '-b', LOCAL, '--health-url', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'examples/hello.ts']);
+    const health = (await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line')).replace('tcp:', 'http:');
+    execFileSync('prlimit', ['--pid', String(s.proc.pid), '--nofile=256:256']);
+    const flood = await holdConnections(Number(new URL(health).port), 400);
+    try {
+      s.proc.kill('SIGTTIN');
+      await fromLog(s, (l) => (typeof l.msg === 'string' && l.msg.startsWith('- Worker 1 (PID') && l.msg.includes('booted') ? l : undefined), 'worker 1 booted', 20_000);
+      expect(s.proc.exitCode).toBeNull();
+    } finally {
+      for (const c of flood) c.destroy();
+    }
+    await waitFor(async () => (await get(`${health}/health`).catch(() => ({ status: 0 }))).status === 200, '/health answering again', 10_000);
+    expect(s.lines().some((l) => typeof l.msg === 'string' && l.msg.includes('health checks: refused a connection'))).toBe(true);
+    expect(`${s.stdout()}${s.stderr()}`).not.toContain(TOKEN);
+  });
+
+  it('running out of descriptors logs `accept failed: EMFILE` (throttled) with an [accept] dump under -d, then recovers and serves', async () => {
+    const s = await boot(['-d', '-b', LOCAL, 'examples/hello.ts'], { TSPUMA_DUMP_DIR: '' });
+    const inUse = readdirSync(`/proc/${s.proc.pid}/fd`).length;
+    execFileSync('prlimit', ['--pid', String(s.proc.pid), `--nofile=${inUse + 20}:${inUse + 20}`]);
+    const flood = await holdConnections(Number(new URL(s.url).port), 200);
+    try {
+      const line = await fromLog(s, (l) => (typeof l.msg === 'string' && l.msg.startsWith('accept failed: EMFILE') ? l : undefined), 'the accept failed line', 15_000);
+      expect(line.msg).toContain('out of file descriptors');
+      await waitFor(() => /tspuma dump #\d+ \[accept\]/.test(s.stderr()), 'the [accept] dump', 10_000);
+    } finally {
+      for (const c of flood) c.destroy();
+    }
+    await fromLog(s, (l) => (typeof l.msg === 'string' && l.msg.startsWith('accept recovered') ? l : undefined), 'the recovery line', 15_000);
+    expect((await get(s.url)).status).toBe(200);
+    // Throttled: far fewer lines than failed checks.
+    expect(s.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('accept failed')).length).toBeLessThanOrEqual(3);
+  });
+
+  it('single mode logs SIGUSR1 and never opens node\'s inspector', async () => {
+    const s = await boot(['-b', LOCAL, 'examples/hello.ts']);
+    s.proc.kill('SIGUSR1');
+    const line = await fromLog(s, (l) => (l.signal === 'SIGUSR1' ? l : undefined), 'the SIGUSR1 line');
+    expect(line.msg).toContain('phased restart needs cluster mode (-w N)');
+    expect((await get(s.url)).status).toBe(200);
+    expect(s.stderr()).not.toMatch(/Debugger listening|inspector/i);
+  });
+
+  it('a worker whose primary is killed finishes its in-flight request, then exits', async () => {
+    const s = await boot(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.ts']);
+    const booted = await fromLog(s, (l) => (typeof l.msg === 'string' && /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1]), 'worker 0 booted');
+    const workerPid = Number(booted);
+    const answer = get(`${s.url}/slow?ms=1500`);
+    await waitFor(async () => (await get(`${s.url}/inflight`)).body === '1', 'the slow request in the app');
+    s.proc.kill('SIGKILL');
+    const res = await answer;
+    expect(res).toEqual({ status: 200, body: 'slept 1500\n' });
+    await waitFor(() => {
+      try {
+        process.kill(workerPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the worker to exit', 15_000);
+  });
+
+  it('refuses a pidfile or state file planted as a symlink, exits 1 with the coded error, and leaves the file it points to alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-symlink-'));
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, join(dir, 'tspuma.pid'));
+    symlinkSync(victim, join(dir, 'tspuma.state'));
+    const pid = run(['-b', LOCAL, '--pidfile', join(dir, 'tspuma.pid'), 'examples/hello.ts']);
+    expect(await pid.exited).toBe(1);
+    expect(pid.stderr()).toMatch(/TSPUMA_ERR_PIDFILE: .*tspuma\.pid.*symbolic link/);
+    const state = run(['-w', '1', '-b', LOCAL, '-S', join(dir, 'tspuma.state'), '--control-url', LOCAL, '--control-token', TOKEN, 'examples/hello.ts']);
+    expect(await state.exited).toBe(1);
+    expect(state.stderr()).toMatch(/TSPUMA_ERR_FILE_UNSAFE: .*tspuma\.state.*symbolic link/);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+});

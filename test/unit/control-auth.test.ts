@@ -1,0 +1,87 @@
+// The control app's front door: a web page (its Host or Origin) is refused before any token is
+// compared, a client that keeps sending wrong tokens is refused for a while and every refusal is
+// logged (throttled, never with the token it sent), and weak or blank tokens are refused at boot.
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BoundServer } from '../../server/binder.js';
+import { parseBind } from '../../server/binder-uri.js';
+import type { Primary } from '../../server/cluster/primary.js';
+import { FAILURE_BUDGET, FailureBudget, startControl } from '../../server/control.js';
+import { isTspumaError } from '../../server/errors.js';
+import { resolveOptions } from '../../server/options.js';
+import { captureLogger } from '../helpers/server.js';
+
+const TOKEN = 'control-test-token-0123456789';
+const fakePrimary = { stats: () => ({ workers: 0 }) } as unknown as Primary;
+const open: BoundServer[] = [];
+afterEach(() => {
+  for (const b of open.splice(0)) b.server.close();
+});
+
+function request(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers: { host: `127.0.0.1:${port}`, ...headers }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function control(budget?: FailureBudget) {
+  const cap = captureLogger();
+  const bound = await startControl(parseBind('tcp://127.0.0.1:0', 'test'), TOKEN, fakePrimary, cap.logger, undefined, budget);
+  open.push(bound);
+  return { ...cap, port: bound.port! };
+}
+
+describe('control app', () => {
+  it('refuses a rebound Host name and a web Origin with 403 even with the right token', async () => {
+    const c = await control();
+    expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);
+    expect((await request(c.port, `/stats?token=${TOKEN}`, { host: 'evil.example:9293' })).status).toBe(403);
+    expect((await request(c.port, `/stats?token=${TOKEN}`, { origin: 'http://evil.example' })).status).toBe(403);
+  });
+
+  it("refuses a client after 10 wrong tokens (429, even with the right one), logs refusals throttled and never the token sent", async () => {
+    let now = 1_000_000;
+    const c = await control(new FailureBudget(() => now));
+    const guess = 'guess-secret-AAAA-0000';
+    for (let i = 0; i < FAILURE_BUDGET; i++) expect((await request(c.port, `/stats?token=${guess}${i}`)).status).toBe(403);
+    const blocked = await request(c.port, `/stats?token=${TOKEN}`);
+    expect(blocked.status).toBe(429);
+    // The window passes: the right token works again.
+    now += 61_000;
+    expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);
+    const refusals = c.lines.filter((l) => l.code === 'TSPUMA_ERR_CONTROL_REFUSED');
+    // 1st and 10th wrong token, 1st 429.
+    expect(refusals.map((l) => l.count)).toEqual([1, 10, 1]);
+    expect(JSON.stringify(c.lines)).not.toContain(guess);
+    expect(JSON.stringify(c.lines)).not.toContain(TOKEN);
+  });
+});
+
+describe('control token option', () => {
+  const resolve = (token: unknown) => () => resolveOptions([{ source: 'command line', values: { controlToken: token }, fromString: true, origins: { controlToken: '--control-token' } }]);
+  const codeOf = (fn: () => unknown) => {
+    try {
+      fn();
+      return null;
+    } catch (err) {
+      return isTspumaError(err) ? err.code : String(err);
+    }
+  };
+
+  it('refuses a blank token with a coded error instead of replacing it with a random one', () => {
+    expect(codeOf(resolve('        '))).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(codeOf(resolve(''))).toBe('TSPUMA_ERR_OPTION_INVALID');
+  });
+
+  it('refuses tokens shorter than 16 characters or with little variety, and takes a random-looking one', () => {
+    expect(codeOf(resolve('aaaaaaaa'))).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(codeOf(resolve('a'.repeat(32)))).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(codeOf(resolve('abab-abab-abab-abab'))).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect(codeOf(resolve('3f9c2a7e1b8d4c60a5e9f1d2'))).toBeNull();
+  });
+});

@@ -318,6 +318,14 @@ export class DumpBuilder {
     return scrubDump(dump);
   }
 
+  /** The capture taken at the site where `err` was made (its stack's culprit), if any. */
+  private atSite(err: unknown, lookupSite?: (site: string) => Capture | undefined): Capture | undefined {
+    if (!lookupSite) return undefined;
+    const frames = stackFrames(err, this.frameCap);
+    const at = frames[culpritIndex(frames)];
+    return at ? lookupSite(`${at.file}:${at.line}`) : undefined;
+  }
+
   /**
    * The request's body as the app's framework parsed it (`req.body`: express.json, urlencoded,
    * text), redacted like a JSON body, for `tspuma replay`; nothing when none was parsed, when it
@@ -336,14 +344,6 @@ export class DumpBuilder {
     }
     if (!body || body.text.length > MAX_BODY) return {};
     return { body: { type: body.type, text: this.redactor.query(body.text, redactions, 'request body') } };
-  }
-
-  /** The capture taken at the site where `err` was made (its stack's culprit), if any. */
-  private atSite(err: unknown, lookupSite?: (site: string) => Capture | undefined): Capture | undefined {
-    if (!lookupSite) return undefined;
-    const frames = stackFrames(err, this.frameCap);
-    const at = frames[culpritIndex(frames)];
-    return at ? lookupSite(`${at.file}:${at.line}`) : undefined;
   }
 
   /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */

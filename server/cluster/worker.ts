@@ -67,13 +67,13 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   const log = baseLog.child({ worker: index });
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
-  const closeProbes = listenForProbes(options, log, index);
   guardInspectorSignal(log, `restarts are the primary's to run: send SIGUSR1 to the primary (PID ${process.ppid})`);
   // node:cluster exits a worker the moment its primary disconnects, cutting its requests in flight;
   // marking the disconnect as expected keeps it alive for the graceful stop below.
   cluster.worker?.on('disconnect', () => {
     if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   });
+  const closeProbes = listenForProbes(options, log, index);
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
     const url = openInspector(options.inspect, { kind: 'worker', index }, log);

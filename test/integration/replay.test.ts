@@ -34,8 +34,8 @@ async function failingOrder(coupon: string): Promise<Dump> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
   state = join(dir, 'tspuma.state');
-  // workerTimeout 8 s: a replay stop left to a debugger lasts at most 6 s (two check-ins less).
-  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5, workerTimeout: 8 };\n');
+  // workerTimeout 12 s: a replay stop left to a debugger lasts at most 10 s (two check-ins less).
+  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5, workerTimeout: 12 };\n');
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'replay-token-0123456789', '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   discovery = await discoveryUrl(s);
   await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).length === 3, 'both workers listed');
@@ -86,7 +86,7 @@ describe('tspuma replay DUMP.json', () => {
       expect(await value(0, 'coupon')).toBe('NOPE-7731');
       expect(await value(0, 'subtotal')).toBe(80);
       expect(String(await value(1, 'req.headers["x-request-id"]'))).toMatch(/^replay-[0-9a-f]{12}$/);
-      await waitFor(() => /worker \d stopped at examples\/express\.ts:\d+ with request replay-/.test(replay.stdout()), 'replay saying where it stopped');
+      await waitFor(() => /worker \d stopped at examples\/express\.ts:\d+ with request replay-/.test(replay.stdout()), 'replay saying where it stopped', 20_000);
       await hit.client.Debugger.resume({});
       expect(await replay.exited).toBe(0);
       expect(replay.stderr()).toContain('answered 500');
@@ -147,11 +147,11 @@ describe('tspuma replay DUMP.json', () => {
       expect(code, replay.stderr()).toBe(0);
       expect(replay.stdout()).toMatch(/worker \d stopped at examples\/express\.ts:\d+/);
       expect(replay.stderr()).toContain('answered 500');
-      expect(s.lines().some((l) => String(l.msg).includes('at most 6 s (then it resumes by itself, before workerTimeout)'))).toBe(true);
+      expect(s.lines().some((l) => String(l.msg).includes('at most 10 s (then it resumes by itself, before workerTimeout)'))).toBe(true);
       expect(s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length).toBe(pids);
       expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_WORKER_TIMEOUT')).toBe(false);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
-  }, 40_000);
+  }, 60_000);
 });

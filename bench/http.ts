@@ -1,5 +1,7 @@
 // `npm run bench`: hello world under load against raw node:http, raw node:cluster, tspuma (single,
-// -d, -w 2) and Puma and WEBrick when installed, in one run; prints the table, writes results.
+// -d, -w 2), the anchors users pick for their framework (Hono on @hono/node-server, a fetch
+// handler on @hono/node-server, Express on node:http) and Puma and WEBrick when installed, in one
+// run; prints the table, writes results.
 import autocannon from 'autocannon';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,6 +10,7 @@ import { freePort } from './ports.js';
 import { fileURLToPath } from 'node:url';
 import { closeLoop } from './close-loop.js';
 import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
+import { hasWrk, wrk } from './wrk.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Seconds of one burst: every target of a cell is up at once, and bursts alternate between them. */
@@ -70,6 +73,10 @@ function has(cmd: string, args: string[]): boolean {
 }
 
 const notes: string[] = [];
+/** Keep-alive bursts run with wrk (C) where it is installed; autocannon (Node) otherwise. */
+const WRK = hasWrk();
+if (!WRK) notes.push('keep-alive client: autocannon, since wrk is not installed (apt-get install wrk); a Node client saturates first and pulls ratios towards 1.0x');
+const anchor = (kind: 'hono' | 'fetch' | 'express') => (port: number) => node([`${ROOT}dist/bench/anchors.js`, kind, String(port)]);
 /** The capture cost lines -d servers print at exit, one per run. */
 const costLines: string[] = [];
 const TARGETS: Target[] = [
@@ -87,6 +94,13 @@ const TARGETS: Target[] = [
     shapes: ['keep-alive'],
     start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0'], 'bench/throw-app.ts', keepStderr),
   },
+  // The anchors users compare with: the same app modules on the server they would otherwise pick.
+  { name: '@hono/node-server (Hono)', baseline: null, start: anchor('hono') },
+  { name: 'tspuma (Hono)', baseline: '@hono/node-server (Hono)', start: (port) => tspuma(port, [], 'bench/hono-app.ts') },
+  { name: '@hono/node-server (fetch handler)', baseline: null, start: anchor('fetch') },
+  { name: 'tspuma (fetch handler)', baseline: '@hono/node-server (fetch handler)', start: (port) => tspuma(port, [], 'bench/fetch-app.ts') },
+  { name: 'Express on node:http', baseline: null, start: anchor('express') },
+  { name: 'tspuma (Express 5)', baseline: 'Express on node:http', start: (port) => tspuma(port, [], 'bench/express-app.ts') },
   { name: 'raw node:cluster -w 2', baseline: null, cluster: true, start: (port) => node([`${ROOT}dist/bench/raw-cluster.js`, String(port)]) },
   { name: 'tspuma -w 2', baseline: 'raw node:cluster -w 2', cluster: true, start: (port) => tspuma(port, ['-w', '2']) },
   // The same app as raw node:cluster's workers: cluster mode without the Rack adapter's work.
@@ -151,6 +165,7 @@ async function load(port: number, connections: number, seconds: number, shape: S
     const c = await closeLoop(port, connections, seconds);
     return { ...c, requests: Math.round(c.reqPerSec * seconds) };
   }
+  if (WRK) return wrk(port, connections, seconds);
   const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
   return { reqPerSec: r.requests.total / seconds, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
 }
@@ -333,6 +348,10 @@ const GOALS: [string, string, number][] = [
   ['tspuma -w 2', 'Puma -w 2 -t 4:4', 1.7],
   ['tspuma single -d', 'tspuma single', 0.95],
   ['tspuma throws 10% -d', 'tspuma throws 10%', 0.5],
+  // Issue 27's: against what users of each framework would otherwise run.
+  ['tspuma (Hono)', '@hono/node-server (Hono)', 1.0],
+  ['tspuma (fetch handler)', '@hono/node-server (fetch handler)', 1.0],
+  ['tspuma (Express 5)', 'Express on node:http', 0.98],
 ];
 
 function median<T>(items: T[], by: (t: T) => number): T {
@@ -377,11 +396,11 @@ async function main(): Promise<void> {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${os.platform()} ${os.release()}`;
   const lines = [
     `machine: ${machine}`,
-    `per cell (shape x connections): ${ROUNDS} rounds of one ${DURATION} s burst per target, each round in a rotated order, split among ${LAUNCHES} launches; in a launch every target is up at once and gets ${WARMUP} s of warm-up; keep-alive: autocannon; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
+    `per cell (shape x connections): ${ROUNDS} rounds of one ${DURATION} s burst per target, each round in a rotated order, split among ${LAUNCHES} launches; in a launch every target is up at once and gets ${WARMUP} s of warm-up; keep-alive: ${WRK ? 'wrk -t1' : 'autocannon'}; close: a new connection per request (the seed's ab -c 10 -n 5000 shape)`,
     `req/s: all of a row's requests over its bursts' time; p50/p99: the median burst's; server CPU: over all bursts`,
-    `ratio: the median over rounds of a burst's req/s against the baseline's burst in the same round, seconds apart (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, raw node:http otherwise)`,
+    `ratio: the median over rounds of a burst's req/s against the baseline's burst in the same round, seconds apart (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, the same app on @hono/node-server or Express's app.listen for the Hono, fetch handler and Express rows, raw node:http otherwise)`,
     ...notes,
-    'p50/p99 of keep-alive rows whose server closes connections (tspuma after maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request',
+    ...(WRK ? [] : ['p50/p99 of keep-alive rows whose server closes connections (tspuma after maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request']),
     '',
     '| target | shape | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | ratio |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -1,7 +1,7 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
 import { githubContext } from './github.js';
-import { CLUSTER_RUN_ENV, DUMP_DIR_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
+import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
@@ -46,10 +46,9 @@ function fromStackText(text: string): { name: string; message: string; stack: st
 
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
+/** The dump folder: the `dumpDir` option (TSPUMA_DUMP_DIR is its environment variable), else ./tspuma-dumps in CI. */
 export function dumpDirFrom(env: NodeJS.ProcessEnv, explicit: string | null): string | null {
   if (explicit) return explicit;
-  const fromEnv = env[DUMP_DIR_ENV];
-  if (fromEnv && fromEnv.trim() !== '') return fromEnv;
   if (env.CI === 'true' || env.CI === '1') return 'tspuma-dumps';
   return null;
 }

@@ -113,7 +113,12 @@ function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
   };
   return (req, res) => {
     const bindings: FetchBindings = { incoming: req, outgoing: res };
-    const result: unknown = call(toRequest(req, res), bindings);
+    let result: unknown;
+    try {
+      result = call(toRequest(req, res), bindings);
+    } catch (err) {
+      timeoutAs504(err);
+    }
     if (isThenable(result)) return Promise.resolve(result).then((r) => send(res, r), timeoutAs504);
     return send(res, result);
   };

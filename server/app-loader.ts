@@ -1,9 +1,11 @@
 // Loading the app: finds and imports the user's app module (TypeScript through ts-loader.ts, with
 // source maps), picks its export and adapts it (adapters.ts) into one invoke.
 import { existsSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
+import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
@@ -11,6 +13,26 @@ import { registerTypeScript } from './ts-loader.js';
 export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
 /** Searched in order when neither the command line nor the config names an app. */
 export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
+
+/**
+ * Runs `load` counting the listen() calls of any net/http server meanwhile (net.Server's public
+ * method, wrapped for that time only): an app module that listens by itself while it loads is
+ * told to export the app instead.
+ */
+async function countingListens<T>(load: () => Promise<T>): Promise<{ value: T; listens: number }> {
+  const proto = net.Server.prototype;
+  const original = proto.listen;
+  let listens = 0;
+  proto.listen = function (this: net.Server, ...args: unknown[]) {
+    listens++;
+    return (original as (...a: unknown[]) => net.Server).apply(this, args);
+  } as typeof proto.listen;
+  try {
+    return { value: await load(), listens };
+  } finally {
+    proto.listen = original;
+  }
+}
 
 /** "file.ts:3:9" for the first stack frame inside `file`, to point at a load error. */
 function locate(err: unknown, file: string): string {
@@ -49,6 +71,8 @@ export function pickExport(mod: Record<string, unknown>): unknown {
 
 export interface LoadedApp {
   readonly adapted: Adapted;
+  /** The app's ready(), health() and shutdown() exports (app-checks.ts). */
+  readonly hooks: AppHooks;
   /** The file the app came from, or null for an app given inline in the config. */
   readonly file: string | null;
 }
@@ -88,17 +112,23 @@ export async function loadApp(app: unknown, base: string, source: string): Promi
   let mod: Record<string, unknown> = {};
   if (app === undefined || typeof app === 'string') {
     file = resolveAppPath(app, base, source);
-    mod = await importUserModule(file, 'TSPUMA_ERR_APP_LOAD');
+    const loaded = await countingListens(() => importUserModule(file!, 'TSPUMA_ERR_APP_LOAD'));
+    mod = loaded.value;
     exported = pickExport(mod);
     if (exported === undefined) {
-      throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file, got: `no default export (its exports: ${Object.keys(mod).join(', ') || 'none'})` });
+      const hint =
+        loaded.listens > 0
+          ? 'it started a server of its own while loading (app.listen() or server.listen()): export the app instead (`export default app`) and leave listening to tspuma (-b, PORT)'
+          : 'add `export default` for the app (an Express app, a Hono app, a fetch handler or a (req, res) function)';
+      throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file, got: `no default export (its exports: ${Object.keys(mod).join(', ') || 'none'}); ${hint}` });
     }
   }
   const kind = detectKind(exported);
   if (kind === null) {
     throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
   }
-  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, file ?? `given inline (${source})`) }, file };
+  const where = file ?? `given inline (${source})`;
+  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file };
 }
 
 /**

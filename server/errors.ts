@@ -79,10 +79,10 @@ export const ERRORS = {
     template: 'Cannot listen on {uri}: {osCode} ({osMessage}).',
   },
   TSPUMA_ERR_REACTOR_ENTRY: {
-    template: 'Reactor entry #{id} in phase {phase} has an invalid deadline ({deadline}); it was evicted and its connection closed.',
+    template: 'Connection entry #{id} in state {phase} has an invalid deadline ({deadline}); it was evicted and its connection closed.',
   },
   TSPUMA_ERR_REACTOR_FAULT: {
-    template: 'Reactor fault while handling entry #{id} in phase {phase}: {message}; the entry was evicted.',
+    template: 'Connection-deadline fault while handling entry #{id} in state {phase}: {message}; the entry was evicted.',
   },
   TSPUMA_ERR_REQUEST_TIMEOUT: {
     template: '{method} {url} was not answered within requestTimeout ({seconds} s).',

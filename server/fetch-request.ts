@@ -51,6 +51,8 @@ const bodyUnusable = () => new TypeError('Body is unusable: Body has already bee
 
 /** Reads the whole body from node's request; rejects if the client goes away first. */
 function readBody(req: IncomingMessage): Promise<Buffer> {
+  if (req.readableEnded) return Promise.reject(bodyUnusable()); // read by someone else (bindings.incoming)
+  if (req.destroyed) return Promise.reject(new DOMException('The client closed the connection before the request body was complete', 'AbortError'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const cleanup = () => {

@@ -118,9 +118,12 @@ function headersRecord(init: HeadersInit | undefined): { record: RackHeaders; ha
     return headersRecord(new Headers(init));
   }
   for (const name in init as Record<string, string>) {
-    const value = (init as Record<string, string>)[name];
-    record[name] = String(value);
-    if (!hasType && name.length === 12 && name.toLowerCase() === 'content-type') hasType = true;
+    // Lower-cased, and a name given twice in different case joined as Headers joins it.
+    const key = name.toLowerCase();
+    const value = String((init as Record<string, string>)[name]);
+    const prev = record[key];
+    record[key] = prev === undefined ? value : `${prev as string}, ${value}`;
+    if (key === 'content-type') hasType = true;
   }
   return { record, hasType };
 }

@@ -83,6 +83,8 @@ export interface WorkerView {
   readonly exitCode?: number | null;
   readonly exitSignal?: string | null;
   readonly bootError?: { message: string } | null;
+  /** The app's ready() as the worker last reported it (app-checks.ts), when the app has one. */
+  readonly appReady?: CheckResult | null;
 }
 
 /**
@@ -92,10 +94,11 @@ export interface WorkerView {
 export function clusterReadiness(workers: Iterable<WorkerView>, draining: boolean, everBooted: boolean): ReadinessReport {
   if (draining) return { status: 'draining', reason: 'the server is stopping' };
   const list = [...workers].sort((a, b) => a.index - b.index);
-  if (list.some((w) => w.booted && !w.stopping && !w.exited)) return { status: 'ready' };
+  if (list.some((w) => w.booted && !w.stopping && !w.exited && w.appReady?.ok !== false)) return { status: 'ready' };
   const states = list.map((w) => {
     if (w.exited) return `worker ${w.index} died (${w.exitSignal ?? `exit ${w.exitCode ?? '?'}`})`;
     if (w.stopping) return `worker ${w.index} is stopping`;
+    if (w.booted && w.appReady?.ok === false) return `worker ${w.index}: ${w.appReady.reason ?? "the app's ready() failed"}`;
     return `worker ${w.index} is booting (PID ${w.pid})${w.bootError ? `, last boot failed: ${w.bootError.message}` : ''}`;
   });
   const reason = `no worker serves: ${states.join('; ') || 'no worker running'}`;

@@ -1,5 +1,6 @@
 // The logger: pino at the configured level with secrets redacted, pretty-printed by pino-pretty
-// on a TTY and JSON lines otherwise.
+// on a TTY (one line per entry: its message, the worker before it, an error's stack under it)
+// and JSON lines otherwise.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,20 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
   /** Extra secret names (the `redact` option) for what error lines print. */
   redact?: string | null;
+  /** Colours on a terminal (default true). */
+  colour?: boolean;
+}
+
+/**
+ * What a line shows on a terminal: its message, which says what its fields say, on one line, a
+ * cluster worker named before it (`[worker 1] GET / 200 ...`); the fields themselves stay in the
+ * JSON lines a file or a collector gets. An error's stack is printed under its line.
+ */
+const PRETTY_INCLUDE = 'level,time,msg,err';
+export function prettyMessage(log: Record<string, unknown>, messageKey: string): string {
+  const worker = log.worker;
+  const message = String(log[messageKey] ?? '');
+  return worker === undefined || worker === null ? message : `[worker ${String(worker)}] ${message}`;
 }
 
 /**
@@ -54,10 +69,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     // Required only for a TTY: most servers log JSON, and pino-pretty costs about 50 ms of boot.
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
-      colorize: true,
+      colorize: opts.colour ?? true,
       sync: true,
-      // A request line's message says all of its `request` fields: one line per request.
-      ignore: 'pid,hostname,request',
+      include: PRETTY_INCLUDE,
+      messageFormat: prettyMessage as never,
       translateTime: 'HH:MM:ss.l',
       destination: opts.destination ?? 1,
     });

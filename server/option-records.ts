@@ -117,7 +117,7 @@ export const RECORDS = {
   bodyBufferSize: option({
     default: 64 * 1024,
     check: integer(0, 16 * 1024 * 1024, 'an integer number of bytes from 0 (stream every body) to 16777216'),
-    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no pool slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
+    doc: 'Request bodies up to this many bytes (by `Content-Length`, and the first bytes of a chunked body) are read in full before the app is called, as Puma\'s reactor does: a slow upload holds no invocation slot and a malformed chunk gets 400 before the app runs. Larger bodies stream to the app. 0 streams every body. See "Request bodies" below.',
   }),
   bodyTimeout: option({
     default: 20,
@@ -157,8 +157,8 @@ export const RECORDS = {
   dumpDir: option({
     default: null,
     check: nullable(nonEmptyString('a folder path')),
-    alsoFrom: '`TSPUMA_DUMP_DIR` (read when `dumpDir` is `null`)',
-    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). At most 100 dumps kept in the folder, counted across every process writing there (a cluster\'s primary and workers), oldest removed. `CI=true` defaults it to `./tspuma-dumps`.',
+    env: [{ name: 'TSPUMA_DUMP_DIR', help: 'With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).' }],
+    doc: 'With debug: write each dump as .json and .txt here, mode 0600 (a folder tspuma creates is 0700). The folder is bounded for the whole server, oldest dumps removed ([one budget per server](../DEBUGGING.md#one-budget-per-server)). `CI=true` defaults it to `./tspuma-dumps`.',
   }),
   dumpFrames: option({ default: 32, check: integer(1, 200, 'an integer from 1 to 200'), doc: 'With debug: frames per dump (1..200).' }),
   environment: option({
@@ -188,6 +188,12 @@ export const RECORDS = {
     default: 20,
     check: seconds(false),
     doc: 'A request head must be complete this many seconds after its first byte, however the bytes trickle in, or it gets 408 (`TSPUMA_ERR_HTTP_HEADERS_TIMEOUT`): a client dripping a byte now and then cannot hold a connection.',
+  }),
+  healthCheckTimeout: option({
+    default: 2,
+    check: seconds(false),
+    flag: { arg: 'SECONDS', help: "How long the app's ready() or health() may take before /ready or /health fails." },
+    doc: "Seconds the app's own `ready()` or `health()` export may take before the check counts as failed (`/ready` or `/health` answers 503 with that reason). The app's checks run only when tspuma's own answer is a success.",
   }),
   healthUrl: option({
     default: null,
@@ -222,9 +228,9 @@ export const RECORDS = {
       if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
       throw new Expected(`one of ${LOG_LEVELS.join(', ')}`);
     },
-    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and reactor step).' },
+    flag: { arg: 'LEVEL', help: 'trace, debug, info, warn or error (debug adds a line per connection and deadline expiry).' },
     env: [{ name: 'TSPUMA_LOG_LEVEL' }],
-    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, reactor step and check-in. `quiet: true` lowers it to `warn`.',
+    doc: '`trace`, `debug`, `info`, `warn` or `error`. `debug` adds a line per bind, accepted connection, connection-deadline expiry and check-in. `quiet: true` lowers it to `warn`.',
   }),
   logRequests: switchOption(
     'One log line per request, also under `quiet`: `GET /api/users/1 200 3.59ms 312B 127.0.0.1 3f9a1c2e-1a`, with the same fields as a `request` object in JSON: `id`, `method`, `url` as received (before a router rewrites `req.url`; secret query values redacted, see `redact`), `status`, `ms`, `bytes` sent (head and body), `remote`. One line per request on a terminal. The id is the request\'s `X-Request-Id` when well-formed (1..128 of `A-Za-z0-9._:@/+=~-`), else one tspuma makes (a per-process prefix and a counter); apps read it as `req.id` (Node listeners, Express; `incoming.id` for fetch handlers) or `env[\'tspuma.request_id\']` (Rack), and dumps and the 500 page show it. An id the app assigns that is not one plain token (spaces, quotes, control characters) is quoted and escaped in the message (`"abc def\\n…"`), and kept as is in `request.id`.',
@@ -282,6 +288,12 @@ export const RECORDS = {
     default: 60,
     check: seconds(false),
     doc: 'Once a response\'s head is out, requestTimeout no longer applies to it: the response is closed when none of its bytes reach the client for this many seconds: a client that stopped reading, or an app that stopped writing (`TSPUMA_ERR_RESPONSE_STALLED`, logged). A download that keeps moving, however slowly, is never cut.',
+  }),
+  shutdownHookTimeout: option({
+    default: 10,
+    check: seconds(false),
+    flag: { arg: 'SECONDS', help: "How long the app's shutdown() export may run at stop." },
+    doc: "Seconds the app's `shutdown()` export (closing its database pool, flushing queues) may run once the server has stopped serving (each cluster worker runs its own); after that the stop goes on without it and a warning is logged.",
   }),
   state: option({
     default: null,
@@ -347,7 +359,7 @@ export const RECORDS = {
   upgradedIdleTimeout: option({
     default: 300,
     check: nullable(seconds(false)),
-    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the reactor; `null` never. Send heartbeats to keep quiet ones open.',
+    doc: 'Seconds with no byte either way before a WebSocket (close 1001 "idle timeout") or an event stream (its end) is closed by the connection-deadline sweep; `null` never. Send heartbeats to keep quiet ones open.',
   }),
   workerAutopsyTimeout: option({
     default: 2,

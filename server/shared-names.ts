@@ -23,14 +23,12 @@ export const DUMP_ENV_KEY = 'tspuma.dump';
 
 /** Environment a worker is forked with: its index. */
 export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';
-/** Environment a worker is forked with: the restart generation it belongs to. */
-export const WORKER_GENERATION_ENV = 'TSPUMA_WORKER_PHASE';
+/** Environment a worker is forked with: its cluster phase (the restart generation it belongs to; stats' `phase`). */
+export const WORKER_PHASE_ENV = 'TSPUMA_WORKER_PHASE';
 /**
  * Environment the primary sets before forking: `<primary pid>-<start>`, the run id its workers
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
-/** The dump folder when no `dumpDir` option is set. */
-export const DUMP_DIR_ENV = 'TSPUMA_DUMP_DIR';
 /** How .ts files load: auto or tsx. */
 export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

@@ -17,6 +17,7 @@ import { VERSION } from './version.js';
 import { describeTsLoader, tsLoader } from './ts-loader.js';
 import type { InspectorSetup } from '../inspector/setup.js';
 import { startHealth, type Readiness } from './health.js';
+import { runCheck, runShutdownHook } from './app-checks.js';
 import type { Notifier } from './systemd.js';
 
 export interface Running {
@@ -90,7 +91,14 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     throw err;
   }
   for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
-  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }) }, log) : null;
+  const health = options.healthUrl ? await startHealth(
+        options.healthUrl,
+        {
+          readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }),
+          appCheck: async (kind) => (loaded.hooks[kind] ? runCheck(kind, loaded.hooks[kind]!, options.healthCheckTimeout * 1000) : null),
+        },
+        log,
+      ) : null;
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
@@ -138,6 +146,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       // Idle keep-alive clients get a moment to send their next request (answered with
       // Connection: close): closing under a client that is sending would fail its request.
       await server.shutdown({ lingerMs: opts.ownProcess ? STOP_LINGER_MS : 0 });
+      await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       health?.server.close();
       inspectorSetup?.close();
       for (const file of [pidfile, stateFile]) {

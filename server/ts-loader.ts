@@ -148,7 +148,7 @@ export function tsLoader(): TsLoaderChoice | null {
 
 /** The boot line's account of the loader: which one, and why tsx when it is tsx. */
 export function describeTsLoader(choice: TsLoaderChoice): string {
-  if (choice.kind === 'tsx') return `tsx (${choice.reason})`;
+  if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line`;
   const cache = choice.data.cacheDir ? `compiled files cached in ${choice.data.cacheDir}` : 'no node_modules to cache compiled files in';
   return `esbuild ${choice.data.esbuildVersion} (${cache}${choice.tsconfig ? `; ${choice.tsconfig}` : ''})`;
 }
@@ -165,6 +165,51 @@ export async function registerTypeScript(entry: string): Promise<void> {
     const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
     register();
     registerCjs();
+    await compileCommonJsWithEsbuild(entry);
   }
   process.setSourceMapsEnabled(true);
+}
+
+/** The extensions CommonJS TypeScript is required with, and esbuild's loader for each. */
+const CJS_LOADERS = { '.ts': 'ts', '.cts': 'ts', '.tsx': 'tsx' } as const;
+
+type CompileHook = (module: { _compile(code: string, file: string): unknown }, file: string) => unknown;
+
+/**
+ * CommonJS .ts files compiled by esbuild, line by line with an inline source map, instead of by
+ * tsx's CommonJS hook, which puts a whole module on one generated line: DevTools breakpoints by
+ * .ts line and a profile's line ticks need each statement on a line of its own. tsx still
+ * resolves (`./x.js` to `./x.ts`, tsconfig `paths`), and compiles what esbuild refuses (top-level
+ * await in CommonJS, say): a module either way.
+ */
+async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    return; // tsx alone: stacks still map, breakpoints by line do not
+  }
+  const tsconfig = findUp(dirname(entry), 'tsconfig.json');
+  const compilerOptions: Record<string, unknown> = {};
+  try {
+    const options = tsconfig ? readCompilerOptions(tsconfig) : {};
+    for (const key of ESBUILD_OPTIONS) if (options[key] !== undefined) compilerOptions[key] = options[key];
+  } catch {
+    /* tsx reads it too and says what is wrong */
+  }
+  const { Module } = await import('node:module');
+  const extensions = (Module as unknown as { _extensions: Record<string, CompileHook> })._extensions;
+  for (const [ext, loader] of Object.entries(CJS_LOADERS)) {
+    const tsx = extensions[ext];
+    if (!tsx) continue;
+    extensions[ext] = function compile(this: unknown, module, file) {
+      let code: string;
+      try {
+        code = esbuild.transformSync(readFileSync(file, 'utf8'), { loader, format: 'cjs', sourcemap: 'inline', sourcefile: file, target: `node${process.versions.node}`, tsconfigRaw: { compilerOptions } as never }).code;
+      } catch {
+        return tsx.call(this, module, file);
+      }
+      return module._compile(code, file);
+    };
+  }
 }

@@ -3,7 +3,7 @@
 // only: nothing is started here.
 import { TspumaError, didYouMean, showValue } from '../errors.js';
 import { Expected } from '../option-checks.js';
-import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionName } from '../option-records.js';
+import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionFlag, type OptionName } from '../option-records.js';
 import type { Layer } from '../options.js';
 
 export interface ParsedArgs {
@@ -15,18 +15,11 @@ export interface ParsedArgs {
   readonly version: boolean;
 }
 
-interface Flag {
+/** A flag of the command line: an option's flag (its record's OptionFlag) or one that steers the command (-C, -V, -h). */
+interface Flag extends OptionFlag {
   readonly long: string;
-  readonly short?: string;
   /** Option it sets; absent for -C, -h, -V. */
   readonly key?: OptionName;
-  /** Placeholder when the flag takes a value. */
-  readonly arg?: string;
-  /** The value is optional and only given inline (--inspect=HOST:PORT). */
-  readonly optional?: boolean;
-  readonly repeatable?: boolean;
-  readonly read?: (text: string) => string;
-  readonly help: string;
   /** The default, for --help. */
   readonly dflt?: string;
 }
@@ -191,7 +184,7 @@ export function argsLayer(parsed: ParsedArgs, source: string): Layer {
 }
 
 export function helpText(version: string): string {
-  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump [--all-frames] FILE.json   print a saved failure dump as text', '       tspuma ctl COMMAND      talk to a running cluster\'s control app (stats, restarts)', '       tspuma inspect list|stack|profile|heap   DevTools tooling on a running server (DEBUGGING.md)', ''];
+  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump [--all-frames] FILE.json   print a saved failure dump as text', '       tspuma ctl COMMAND      talk to a running cluster\'s control app (stats, restarts)', '       tspuma inspect list|stack|profile|heap   DevTools tooling on a running server (DEBUGGING.md)', '       tspuma doctor [-c N] [-d SECONDS] [APP]   clinic doctor on APP under autocannon (needs clinic installed)', ''];
   lines.push('APP is a .ts, .mts, .js or .mjs file. Default: the config\'s `app`, else ./app.ts, ./app.js, ./index.ts.', '');
   lines.push('Options:');
   for (const f of FLAGS) {
@@ -204,7 +197,6 @@ export function helpText(version: string): string {
     for (const v of recordOf(key).env ?? []) lines.push(`  ${v.name.padEnd(29)} ${v.help ?? (flag ? `Same as --${longFlag(key)}.` : `Sets ${key}.`)}`);
   }
   lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
-  lines.push('  TSPUMA_DUMP_DIR               With -d: write each dump as .json and .txt here (default ./tspuma-dumps when CI=true).');
   lines.push('  TSPUMA_TS_LOADER              How .ts files load: auto (esbuild with a compile cache in an ES-module package, else tsx) or tsx (default: auto).');
   lines.push('', 'Precedence: command line > TSPUMA_OPTS > environment variables > config file > defaults.');
   lines.push('Every config key and its default: docs/configuration.md. Signals: docs/architecture.md.');

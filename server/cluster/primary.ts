@@ -15,7 +15,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
-import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
+import { WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
 
@@ -179,7 +179,7 @@ export class Primary {
 
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
-    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_GENERATION_ENV]: String(phase) };
+    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase) };
     let worker: ForkedWorker;
     let thrown: unknown = null;
     try {

@@ -16,7 +16,8 @@ import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../single.js';
-import { clusterReadiness, startHealth, type ReadinessReport } from '../health.js';
+import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
+import type { AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
 
 const PIDFILE_RULES = { what: 'pidfile', mode: PUBLIC_FILE_MODE } as const;
@@ -88,10 +89,19 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   void primary.stopped.then(() => (draining = true));
   // Ready only while some worker serves: not once booted forever (a cluster whose only worker
   // died and whose replacement cannot boot must leave the balancer's rotation).
+  const appStats = (h: { lastStatus: unknown }) => (h.lastStatus ?? {}) as AppCheckStats;
   const readiness = (): ReadinessReport => {
     const workers = [...primary.current.values(), ...primary.old];
     servedOnce ||= workers.some((h) => h.booted);
-    return clusterReadiness(workers, draining || primary.stopping, servedOnce);
+    const views = workers.map((h) => ({ index: h.index, pid: h.pid, booted: h.booted, stopping: h.stopping, exited: h.exited, exitCode: h.exitCode, exitSignal: h.exitSignal, bootError: h.bootError, appReady: appStats(h).app_ready ?? null }));
+    return clusterReadiness(views, draining || primary.stopping, servedOnce);
+  };
+  // The app's health() as the serving workers report it: unhealthy when every one that reports says so.
+  const appCheck = async (kind: 'ready' | 'health'): Promise<CheckResult | null> => {
+    if (kind === 'ready') return null; // in readiness() above, per worker
+    const reports = [...primary.current.values()].filter((h) => h.booted && !h.exited).map((h) => appStats(h).app_health).filter((r): r is CheckResult => r !== undefined);
+    if (reports.length === 0 || reports.some((r) => r.ok)) return null;
+    return { ok: false, reason: reports.map((r) => r.reason).join('; ') };
   };
   let signals = 0;
   // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:
@@ -129,7 +139,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     void primary.stopped.then(() => devtools.close());
   }
   // Before the workers boot, so a check sees 'booting' rather than a refused connection.
-  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness }, log) : null;
+  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness, appCheck }, log) : null;
   void primary.stopped.then(() => health?.server.close());
   await primary.start();
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;

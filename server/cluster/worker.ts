@@ -6,13 +6,14 @@ import type { LoadedApp } from '../app-loader.js';
 import { loadApp } from '../app-loader.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
+import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '../app-checks.js';
 import { exposeInFlight, openInspector } from '../../inspector/open.js';
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S, guardInspectorSignal } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
-import { WORKER_GENERATION_ENV } from '../shared-names.js';
+import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const LINGER_MS = 1000;
@@ -57,9 +58,13 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
     return 1;
   }
-  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_GENERATION_ENV] ?? 0}`);
+  log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
-  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: server.stats() });
+  // The app's ready()/health() results go with the check-ins (the primary answers /ready and
+  // /health for the cluster); they are run every second and a change is reported at once.
+  const appStats: AppCheckStats = {};
+  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), ...appStats } });
+  const appChecks = await startAppChecks(loaded.hooks, options.healthCheckTimeout * 1000, appStats, checkin);
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);
 
@@ -69,11 +74,13 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       if (stopping) return;
       stopping = true;
       clearInterval(timer);
+      appChecks.stop();
       log.info({ why }, `- Worker ${index} (PID: ${process.pid}) stopping: ${why}`);
       await runHooks('beforeWorkerShutdown', options.beforeWorkerShutdown, reporting, [index]);
       // Keep-alive clients get a moment to send their next request (answered with
       // Connection: close) so a restart under load fails none.
       await server.shutdown({ lingerMs: LINGER_MS });
+      await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
       resolve(0);
     };
@@ -123,4 +130,26 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     // A closed terminal hangs up the whole process group: the primary decides (single.ts onHangup).
     process.on('SIGHUP', () => undefined);
   });
+}
+
+/** Runs the app's ready() and health() every second into `stats`, calling `changed` when a result changes. */
+async function startAppChecks(hooks: AppHooks, timeoutMs: number, stats: AppCheckStats, changed: () => void): Promise<{ stop(): void }> {
+  if (!hooks.ready && !hooks.health) return { stop: () => {} };
+  const key = (r: { ok: boolean; reason?: string } | undefined) => (r ? `${r.ok}${r.reason ?? ''}` : '');
+  let running = false;
+  const round = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const before = key(stats.app_ready) + key(stats.app_health);
+      if (hooks.ready) stats.app_ready = await runCheck('ready', hooks.ready, timeoutMs);
+      if (hooks.health) stats.app_health = await runCheck('health', hooks.health, timeoutMs);
+      if (key(stats.app_ready) + key(stats.app_health) !== before) changed();
+    } finally {
+      running = false;
+    }
+  };
+  await round();
+  const timer = setInterval(() => void round(), 1000);
+  return { stop: () => clearInterval(timer) };
 }

@@ -207,3 +207,19 @@ describe('graceful stop', () => {
     expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_FORCED_SHUTDOWN')).toBe(true);
   });
 });
+
+describe('an app that listens by itself', () => {
+  it('is refused with TSPUMA_ERR_APP_SHAPE saying it called listen() while loading and to export the app instead', async () => {
+    const s = run(['-b', LOCAL, 'test/fixtures/apps/listening-app.ts']);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(/^tspuma: TSPUMA_ERR_APP_SHAPE: App \S+listening-app\.ts exports no default export \(its exports: none\); it started a server of its own while loading \(app\.listen\(\) or server\.listen\(\)\): export the app instead \(`export default app`\) and leave listening to tspuma \(-b, PORT\)/m);
+  });
+
+  it('without a default export and without listening, says to add `export default`', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-noexport-'));
+    writeFileSync(join(dir, 'app.mjs'), 'export const handler = () => new Response("x");\n');
+    const s = run(['-b', LOCAL, join(dir, 'app.mjs')]);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_SHAPE: App \S+app\.mjs exports no default export \(its exports: handler\); add `export default` for the app/);
+  });
+});

@@ -4,7 +4,6 @@
 // chrome-remote-interface with its default options attaching, breaking at a .ts line and resuming.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { SourceMap } from 'node:module';
 import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import WebSocket from 'ws';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { boot, discoveryUrl, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { generatedFor, inlineMap } from '../helpers/source-maps.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 
@@ -152,25 +152,6 @@ interface ScriptParsed {
   scriptId: string;
   url: string;
   sourceMapURL?: string;
-}
-
-/** A script's inline source map (esbuild writes a data: URL), or null. */
-function inlineMap(sourceMapURL: string | undefined): SourceMap | null {
-  if (!sourceMapURL?.startsWith('data:')) return null;
-  const data = sourceMapURL.slice(sourceMapURL.indexOf(',') + 1);
-  return new SourceMap(JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as ConstructorParameters<typeof SourceMap>[0]);
-}
-
-/** The first generated position that the map sends to `line0` of a source ending in `file`. */
-function generatedFor(map: SourceMap, source: string, file: string, line0: number): { lineNumber: number; columnNumber: number } | null {
-  const lines = source.split('\n');
-  for (let l = 0; l < lines.length; l++) {
-    for (let c = 0; c < lines[l]!.length; c++) {
-      const e = map.findEntry(l, c) as { originalSource?: string; originalLine?: number; generatedColumn?: number };
-      if (e.originalSource?.endsWith(file) && e.originalLine === line0 && e.generatedColumn === c) return { lineNumber: l, columnNumber: c };
-    }
-  }
-  return null;
 }
 
 /**

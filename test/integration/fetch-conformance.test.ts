@@ -258,6 +258,11 @@ describe('the Request and Response a fetch app sees are standard', () => {
     expect(JSON.parse(text(r))).toEqual({ total: 11, chunks: true });
   });
 
+  it('new Request(request, init) takes the request tspuma built, body included', async () => {
+    const r = await exchange(port, `POST /rewrap-request HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`);
+    expect(JSON.parse(text(r))).toEqual({ isRequest: true, method: 'POST', url: 'http://t/rewrap-request', added: '1', body: 'abc' });
+  });
+
   it('Response.json keeps status and headers', async () => {
     const r = await exchange(port, get('/json'));
     expect(r.status).toBe(201);
@@ -275,6 +280,12 @@ describe('the Request and Response a fetch app sees are standard', () => {
   it('several Set-Cookie headers stay separate', async () => {
     const r = await exchange(port, get('/cookies'));
     expect(r.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+  });
+
+  it('a header given twice in different case (Hono c.json with its own content-type) goes out as one header, as Headers joins it', async () => {
+    const [ours, theirs] = await Promise.all([exchange(port, get('/json-typed')), exchange(peerPort, get('/json-typed'))]);
+    expect(ours.headers['content-type']).toHaveLength(1);
+    expect(ours.headers['content-type']).toEqual(theirs.headers['content-type']);
   });
 
   it('instanceof Request and Response hold for what the app gets and makes', async () => {

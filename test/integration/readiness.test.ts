@@ -1,7 +1,7 @@
 // /ready tells the truth in cluster mode: 503 with a reason whenever no worker can serve (before
 // the first boot, after the only worker died while its replacement cannot boot, while draining),
 // 200 only while some worker serves.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,4 +38,37 @@ describe('cluster /ready', () => {
     for (let i = 0; i < 5; i++) expect((await get(`${health}/ready`)).status).toBe(503);
     expect((await get(`${health}/health`)).status).toBe(200);
   });
+});
+
+describe("the app's ready(), health() and shutdown() exports", () => {
+  for (const mode of [[], ['-w', '1']]) {
+    const name = mode.length ? 'cluster mode' : 'single mode';
+    it(`${name}: /ready and /health follow the app's checks with their reasons, a check slower than healthCheckTimeout fails, and shutdown() runs at stop`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tspuma-checks-'));
+      dirs.push(dir);
+      const s = await boot([...mode, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--health-check-timeout', '0.5', 'test/fixtures/apps/checked-app.ts'], { CHECK_DIR: dir });
+      const health = await healthUrl(s);
+      const status = async (path: string) => {
+        const r = await get(`${health}${path}`);
+        return { code: r.status, ...(JSON.parse(r.body) as { status: string; reason?: string }) };
+      };
+      await waitFor(async () => (await status('/ready')).code === 200, '/ready 200');
+      writeFileSync(join(dir, 'not-ready'), '');
+      const notReady = await waitFor(async () => ((await status('/ready')).code === 503 ? status('/ready') : null), '/ready 503 once ready() returns false', 10_000, 100);
+      expect(notReady.reason).toMatch(/the app's ready\(\) returned false$/);
+      rmSync(join(dir, 'not-ready'));
+      await waitFor(async () => (await status('/ready')).code === 200, '/ready 200 again', 10_000, 100);
+      writeFileSync(join(dir, 'slow'), '');
+      const slow = await waitFor(async () => ((await status('/ready')).code === 503 ? status('/ready') : null), '/ready 503 once ready() is too slow', 15_000, 100);
+      expect(slow.reason).toMatch(/the app's ready\(\) did not settle within 0\.5 s \(healthCheckTimeout\)$/);
+      rmSync(join(dir, 'slow'));
+      writeFileSync(join(dir, 'sick'), '');
+      const sick = await waitFor(async () => ((await status('/health')).code === 503 ? status('/health') : null), '/health 503 once health() throws', 15_000, 100);
+      expect([sick.status, sick.reason]).toEqual(['unhealthy', "the app's health() failed: database connection lost"]);
+      expect((await get(s.url)).status).toBe(200);
+      s.proc.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      expect(existsSync(join(dir, 'shut-down'))).toBe(true);
+    }, 60_000);
+  }
 });

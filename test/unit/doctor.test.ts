@@ -2,7 +2,8 @@
 // run is written into clinic's report (header line, title, clinic's closing hash recomputed).
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { autocannonSummary, nameReport, parseDoctorArgs, runName } from '../../bench/doctor.js';
+import { ROOT } from '../helpers/cli.js';
+import { autocannonSummary, findClinic, nameReport, parseDoctorArgs, runName } from '../../server/cli/doctor.js';
 
 /** The shape of clinic doctor's report: its header bar, a title, and the closing hash comment. */
 function clinicLike(body: string): string {
@@ -11,17 +12,28 @@ function clinicLike(body: string): string {
   return `${html}<!-- ${JSON.stringify({ tool: 'doctor', toolVersion: '11.0.0', hash })} -->\n`;
 }
 
-describe('npm run doctor', () => {
-  it('defaults to 10 connections for 10 s on examples/hello.ts, named hello-ts-autocannon-c10-d10', () => {
+describe('tspuma doctor', () => {
+  it('defaults to 10 connections for 10 s and the default app files, named after the app path', () => {
     const a = parseDoctorArgs([]);
-    expect(a).toEqual({ connections: 10, seconds: 10, dest: '.clinic', app: 'examples/hello.ts' });
-    expect(runName(a)).toBe('hello-ts-autocannon-c10-d10');
+    expect(a).toEqual({ connections: 10, seconds: 10, dest: '.clinic', app: null });
+    expect(runName({ ...a, app: 'examples/hello.ts' }, '/repo')).toBe('examples-hello-ts-autocannon-c10-d10');
   });
 
   it('takes -c, -d, --dest and an app path, and names the run after them', () => {
     const a = parseDoctorArgs(['-c', '4', '-d', '3', '--dest', '/tmp/x', 'src/my.app.ts']);
     expect(a).toEqual({ connections: 4, seconds: 3, dest: '/tmp/x', app: 'src/my.app.ts' });
-    expect(runName(a)).toBe('my-app-ts-autocannon-c4-d3');
+    expect(runName({ ...a, app: a.app! }, '/repo')).toBe('src-my-app-ts-autocannon-c4-d3');
+  });
+
+  it('names the reports of two app.ts files of one project differently, also for apps outside the folder', () => {
+    const a = { connections: 10, seconds: 10, dest: '.clinic' };
+    const names = [runName({ ...a, app: 'services/web/app.ts' }, '/repo'), runName({ ...a, app: 'services/admin/app.ts' }, '/repo'), runName({ ...a, app: '/elsewhere/one/app.ts' }, '/repo'), runName({ ...a, app: '/elsewhere/two/app.ts' }, '/repo')];
+    expect(new Set(names).size).toBe(4);
+    expect(names[2]).toMatch(/^app-ts-[0-9a-f]{8}-autocannon-c10-d10$/);
+  });
+
+  it("finds clinic through the project's own node_modules", () => {
+    expect(findClinic(ROOT)).toBe(`${ROOT}node_modules/clinic/bin.js`);
   });
 
   it('refuses a duration that is not a whole number with TSPUMA_ERR_CLI_USAGE naming the flag and the value', () => {

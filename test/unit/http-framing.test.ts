@@ -5,10 +5,10 @@ import net from 'node:net';
 import express from 'express';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nodeListener, rack } from '../../server/adapters.js';
+import { fetchHandler, nodeListener, rack } from '../../server/adapters.js';
 import { resolveOptions } from '../../server/options.js';
 import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
-import { recording, startTest, stopAll } from '../helpers/server.js';
+import { recording, startTest, stopAll, type TestServer } from '../helpers/server.js';
 
 afterEach(stopAll);
 
@@ -25,6 +25,35 @@ function openDrip(port: number): { socket: net.Socket; done: Promise<{ text: str
   const done = new Promise<{ text: string; closedAfter: number }>((resolve) => socket.on('close', () => resolve({ text, closedAfter: Date.now() - opened })));
   return { socket, done };
 }
+
+/**
+ * The server's connection deadlines on a clock the test turns: its own sweep timer stops, and
+ * `at(ms)` sweeps as if `ms` had passed since the start, so deadlines are tested through the
+ * clock, not through wall-clock windows a loaded machine would miss. `sockets` are the server's
+ * side of each connection, to wait until it has read what the client sent.
+ */
+function sweptByTest(t: TestServer) {
+  const deadlines = t.running.server.deadlines;
+  deadlines.stop();
+  const t0 = performance.now();
+  deadlines.sweep(t0);
+  const sockets: net.Socket[] = [];
+  t.running.listeners[0]!.server.on('connection', (s: net.Socket) => sockets.push(s));
+  return {
+    at: (ms: number) => deadlines.sweep(t0 + ms),
+    tick: deadlines.tickMs,
+    sockets,
+    /** Writes `bytes`, then waits until the server's side of the connection has read them. */
+    async send(socket: net.Socket, bytes: string): Promise<void> {
+      const before = sockets.reduce((n, s) => n + s.bytesRead, 0);
+      socket.write(bytes);
+      await waitFor(() => sockets.reduce((n, s) => n + s.bytesRead, 0) >= before + Buffer.byteLength(bytes, 'latin1'), 'the server to read the bytes');
+    },
+  };
+}
+
+/** Whether the server logged (at debug, synchronously in the expiry handler) a timeout with `code`. */
+const expired = (t: TestServer, code: string) => t.lines.some((l) => l.code === code);
 
 describe('Transfer-Encoding', () => {
   it('refuses a Transfer-Encoding that does not end in one chunked with 400 and Connection: close, before the app', async () => {
@@ -207,7 +236,7 @@ describe('bodies read before the app', () => {
     expect(calls).toEqual(['POST /upload']);
   });
 
-  it('holds no pool slot while a slow body arrives, and hands the whole body to the app', async () => {
+  it('holds no invocation slot while a slow body arrives, and hands the whole body to the app', async () => {
     const t = await startTest({
       threads: { min: 0, max: 1 },
       app: async (req: Request) => new Response(`${req.method} read ${(await req.text()).length}`),
@@ -226,20 +255,36 @@ describe('bodies read before the app', () => {
 
   it('gives 408 to a held body that stalls for firstDataTimeout, and to one that misses bodyTimeout', async () => {
     const { app, calls } = recording();
-    const t = await startTest({ app, firstDataTimeout: 0.4, bodyTimeout: 1, lowlevelErrorHandler: echoCode });
-    const stalled = await rawRequest(t.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello', 5000);
-    expect(statusOf(stalled.text)).toBe(408);
-    expect(stalled.text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
-    // A byte every 100 ms never stalls, but the whole body must be in within bodyTimeout.
+    const t = await startTest({ app, firstDataTimeout: 0.4, bodyTimeout: 1, lowlevelErrorHandler: echoCode }, true);
+    const clock = sweptByTest(t);
+    // Stalled: nothing after the first 5 bytes of 10.
+    const stalled = openDrip(t.port);
+    await clock.send(stalled.socket, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello');
+    await waitFor(() => t.running.server.stats().connections.reading === 1, 'the body held before the app');
+    clock.at(10); // the sweep that sees the bytes: the stall deadline runs from here
+    clock.at(10 + 399);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT')).toBe(false);
+    clock.at(10 + 400 + 2 * clock.tick);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT')).toBe(true);
+    const { text } = await stalled.done;
+    expect(statusOf(text)).toBe(408);
+    expect(text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+    // A byte every 100 ms never stalls, but the whole body must be in within bodyTimeout of its head.
     const { socket, done } = openDrip(t.port);
-    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n');
-    const drip = setInterval(() => socket.writable && socket.write('x'), 100);
+    const head = 1000;
+    clock.at(head); // the clock the head's deadlines are set by
+    await clock.send(socket, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n');
+    for (let ms = head + 100; ms < head + 1000; ms += 100) {
+      await clock.send(socket, 'x');
+      clock.at(ms);
+    }
+    expect(expired(t, 'TSPUMA_ERR_HTTP_BODY_TIMEOUT')).toBe(false);
+    await clock.send(socket, 'x');
+    clock.at(head + 1000 + 2 * clock.tick);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_BODY_TIMEOUT')).toBe(true);
     const dripped = await done;
-    clearInterval(drip);
     expect(statusOf(dripped.text)).toBe(408);
     expect(dripped.text).toContain('code TSPUMA_ERR_HTTP_BODY_TIMEOUT');
-    expect(dripped.closedAfter).toBeGreaterThanOrEqual(1000);
-    expect(dripped.closedAfter).toBeLessThan(3000);
     expect(calls).toEqual([]);
   });
 
@@ -279,29 +324,93 @@ describe('bodies read before the app', () => {
 describe('slow request heads', () => {
   it('answers 408 when a head is dripped past headersTimeout, though no gap reaches firstDataTimeout', async () => {
     const { app, calls } = recording();
-    const t = await startTest({ app, firstDataTimeout: 0.5, headersTimeout: 1, lowlevelErrorHandler: echoCode });
+    const t = await startTest({ app, firstDataTimeout: 0.5, headersTimeout: 1, lowlevelErrorHandler: echoCode }, true);
+    const clock = sweptByTest(t);
     const { socket, done } = openDrip(t.port);
-    const head = 'GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ' + 'a'.repeat(200);
-    let i = 0;
-    const drip = setInterval(() => socket.writable && i < head.length && socket.write(head[i++]!), 100);
-    const { text, closedAfter } = await done;
-    clearInterval(drip);
+    // A byte of the head every 100 ms (of the test's clock) from 0 ms: no gap near 500 ms.
+    for (let ms = 0; ms < 1000; ms += 100) {
+      await clock.send(socket, ms === 0 ? 'GET / HTTP/1.1\r\n' : 'X');
+      clock.at(ms);
+    }
+    expect(expired(t, 'TSPUMA_ERR_HTTP_HEADERS_TIMEOUT')).toBe(false);
+    await clock.send(socket, 'X');
+    clock.at(1000 + 2 * clock.tick);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_HEADERS_TIMEOUT')).toBe(true);
+    const { text } = await done;
     expect(statusOf(text)).toBe(408);
     expect(text).toContain('code TSPUMA_ERR_HTTP_HEADERS_TIMEOUT');
-    expect(closedAfter).toBeGreaterThanOrEqual(1000);
-    expect(closedAfter).toBeLessThan(3000);
     expect(calls).toEqual([]);
   });
 
   it('answers a stalled partial head with 408 firstDataTimeout after its last byte, not twice that', async () => {
-    const t = await startTest({ app: recording().app, firstDataTimeout: 1, lowlevelErrorHandler: echoCode });
-    const started = Date.now();
-    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\n', 5000);
-    const elapsed = Date.now() - started;
-    expect(statusOf(r.text)).toBe(408);
-    expect(r.text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
-    // 1 s after the byte, late by at most two ticks (250 ms each here) plus scheduling.
-    expect(elapsed).toBeGreaterThanOrEqual(1000);
-    expect(elapsed).toBeLessThan(1800);
+    const t = await startTest({ app: recording().app, firstDataTimeout: 1, lowlevelErrorHandler: echoCode }, true);
+    const clock = sweptByTest(t);
+    const { socket, done } = openDrip(t.port);
+    await clock.send(socket, 'GET / HTTP/1.1\r\nHost: x\r\n');
+    clock.at(300); // the sweep that sees the last byte
+    clock.at(300 + 999);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT')).toBe(false);
+    // Late by at most two ticks, never by a second firstDataTimeout.
+    clock.at(300 + 1000 + 2 * clock.tick);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT')).toBe(true);
+    const { text } = await done;
+    expect(statusOf(text)).toBe(408);
+    expect(text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+  });
+});
+
+describe('response framing (RFC 9110 §6.4.1, §8.6; RFC 9112 §6.3)', () => {
+  const head = (path: string, method = 'GET') => `${method} ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
+
+  it('a Rack app: HEAD gets the GET\'s Content-Length and no body; 204 and 304 lose Content-Length, Transfer-Encoding and the body', async () => {
+    const app = rack((env) => {
+      if (env.PATH_INFO === '/nc') return [204, { 'content-length': '5', 'transfer-encoding': 'chunked' }, ['hello']];
+      if (env.PATH_INFO === '/nm') return [304, { etag: '"e"', 'content-length': '5' }, ['hello']];
+      return [200, { 'content-type': 'text/plain' }, ['twelve bytes']];
+    });
+    const t = await startTest({ app });
+    const h = await rawRequest(t.port, head('/', 'HEAD'));
+    expect(h.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(h.text).toMatch(/\r\ncontent-length: 12\r\n/i);
+    expect(h.text.endsWith('\r\n\r\n')).toBe(true);
+    for (const [path, status] of [['/nc', 204], ['/nm', 304]] as const) {
+      const r = await rawRequest(t.port, head(path));
+      expect(statusOf(r.text)).toBe(status);
+      expect(r.text).not.toMatch(/content-length|transfer-encoding/i);
+      expect(r.text.endsWith('\r\n\r\n')).toBe(true);
+    }
+  });
+
+  it('a Rack app returning a 1xx status as its final answer gets TSPUMA_ERR_APP_RESULT (500), not a response with no end', async () => {
+    const t = await startTest({ app: rack(() => [103, {}, []]), lowlevelErrorHandler: echoCode });
+    const r = await rawRequest(t.port, head('/'));
+    expect(statusOf(r.text)).toBe(500);
+    expect(r.text).toContain('code TSPUMA_ERR_APP_RESULT');
+  });
+
+  it('a fetch handler: HEAD of a string body gets its Content-Length and no body; a null body gets no Content-Length', async () => {
+    const t = await startTest({ app: fetchHandler((request) => new Response(new URL(request.url).pathname === '/null' ? null : 'twelve bytes')) });
+    const h = await rawRequest(t.port, head('/', 'HEAD'));
+    expect(h.text).toMatch(/\r\ncontent-length: 12\r\n/i);
+    expect(h.text.endsWith('\r\n\r\n')).toBe(true);
+    const n = await rawRequest(t.port, head('/null', 'HEAD'));
+    expect(statusOf(n.text)).toBe(200);
+    expect(n.text).not.toMatch(/content-length/i);
+  });
+
+  it('a fetch handler that throws a TimeoutError synchronously or rejects with one gets 504 TSPUMA_ERR_APP_TIMEOUT', async () => {
+    const timeout = () => new DOMException('upstream took too long', 'TimeoutError');
+    const t = await startTest({
+      app: fetchHandler((request) => {
+        if (request.url.endsWith('/sync')) throw timeout();
+        return Promise.reject(timeout());
+      }),
+      lowlevelErrorHandler: echoCode,
+    });
+    for (const path of ['/sync', '/async']) {
+      const r = await rawRequest(t.port, head(path));
+      expect(statusOf(r.text)).toBe(504);
+      expect(r.text).toContain('code TSPUMA_ERR_APP_TIMEOUT');
+    }
   });
 });

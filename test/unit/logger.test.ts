@@ -37,3 +37,45 @@ describe('error log lines', () => {
     expect(JSON.parse(out())).toMatchObject({ err: null, url: '/x', msg: 'GET /x failed: null' });
   });
 });
+
+describe('on a terminal (pino-pretty)', () => {
+  const pretty = () => {
+    const out: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        out.push(chunk.toString());
+        cb();
+      },
+    });
+    // Colours off: the test reads the text.
+    const log = createLogger({ pretty: true, destination, colour: false });
+    return { log, text: () => out.join('') };
+  };
+
+  it("prints a cluster worker's request line as one line, the worker named on it", () => {
+    const { log, text } = pretty();
+    log.child({ worker: 1 }).info({ request: { method: 'GET', url: '/', status: 200 } }, 'GET / 200 1.20ms 156B 127.0.0.1 a1b2-1');
+    expect(text()).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[worker 1\] GET \/ 200 1\.20ms 156B 127\.0\.0\.1 a1b2-1\n$/);
+  });
+
+  it('prints the boot lines one line each: fields the message already says are not repeated below it', () => {
+    const { log, text } = pretty();
+    log.info({ url: 'http://127.0.0.1:9292', port: 9292 }, '* Listening on http://127.0.0.1:9292');
+    log.info({ urls: ['http://127.0.0.1:9292', 'http://[::1]:9292'] }, 'Use Ctrl-C to stop');
+    log.info({ signal: 'SIGTERM' }, 'Received SIGTERM, stopping all workers gracefully');
+    expect(text().split('\n').filter(Boolean).map((l) => l.replace(/^\[[\d:.]+\] /, ''))).toEqual([
+      'INFO: * Listening on http://127.0.0.1:9292',
+      'INFO: Use Ctrl-C to stop',
+      'INFO: Received SIGTERM, stopping all workers gracefully',
+    ]);
+  });
+
+  it("still prints an error's stack under its line", () => {
+    const { log, text } = pretty();
+    const err = new Error('database down');
+    log.child({ worker: 0 }).error({ err }, 'GET /x failed: database down');
+    expect(text()).toMatch(/ERROR: \[worker 0\] GET \/x failed: database down\n/);
+    expect(text()).toContain('Error: database down');
+    expect(text()).toMatch(/\n\s+at /);
+  });
+});

@@ -76,6 +76,13 @@ describe('option records', () => {
     expect(both.origins?.threads).toBe('TSPUMA_MIN_THREADS/TSPUMA_MAX_THREADS');
   });
 
+  it('TSPUMA_DUMP_DIR is the dumpDir option\'s variable: the environment layer sets it, and the diagnostics layer no longer reads it by hand', async () => {
+    expect(envLayer({ TSPUMA_DUMP_DIR: '/var/dumps' })).toMatchObject({ values: { dumpDir: '/var/dumps' }, origins: { dumpDir: 'TSPUMA_DUMP_DIR' } });
+    const { dumpDirFrom } = await import('../../diagnostics/index.js');
+    expect(dumpDirFrom({ TSPUMA_DUMP_DIR: '/var/dumps' }, null)).toBeNull();
+    expect(dumpDirFrom({ CI: 'true' }, null)).toBe('tspuma-dumps');
+  });
+
   it('every default passes its own check unchanged, except those worked out at boot', () => {
     for (const key of OPTION_NAMES) {
       const r = recordOf(key);

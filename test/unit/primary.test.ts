@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
-import { WORKER_GENERATION_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
+import { WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary, type DevTools } from '../../server/cluster/primary.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
@@ -79,7 +79,7 @@ async function setup(values: Record<string, unknown> = {}, devtools: DevTools | 
   const forks: FakeWorker[] = [];
   const lines: LogLine[] = [];
   const fork = (env: Record<string, string>) => {
-    const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_GENERATION_ENV]));
+    const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_PHASE_ENV]));
     forks.push(w);
     return w;
   };
@@ -451,7 +451,7 @@ describe('Primary: a worker that cannot be started', () => {
         forks.push(null as unknown as FakeWorker);
         throw spawnError(code);
       }
-      const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_GENERATION_ENV]));
+      const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_PHASE_ENV]));
       forks.push(w);
       return w;
     };

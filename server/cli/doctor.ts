@@ -1,30 +1,32 @@
-// `npm run doctor [-- -c N -d S --dest DIR APP]`: clinic doctor on tspuma single mode under an
+// `tspuma doctor [-c N] [-d S] [--dest DIR] [APP]`: clinic doctor on tspuma single mode under an
 // autocannon run, then names that run inside the HTML report (clinic names it only in the file
-// name): a visible line in the report's header and its <title>.
+// name): a visible line in the report's header and its <title>. Clinic is not a dependency of
+// tspuma (it is large): it is taken from the project being profiled, else from beside tspuma.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_APP_FILES } from '../app-loader.js';
+import { TspumaError } from '../errors.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist/server/cli.js');
-const USAGE = 'usage: npm run doctor -- [-c CONNECTIONS] [-d SECONDS] [--dest DIR] [APP]';
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+const USAGE = 'usage: tspuma doctor [-c CONNECTIONS] [-d SECONDS] [--dest DIR] [APP]';
 
 export interface DoctorArgs {
   connections: number;
   seconds: number;
   dest: string;
-  app: string;
+  /** The app; null: the server's default files (app.ts, app.js, index.ts) in the folder. */
+  app: string | null;
 }
 
 export function parseDoctorArgs(argv: string[]): DoctorArgs {
   const usage = (problem: string): never => {
-    // tspuma's own usage code; not TspumaError, whose text points at `tspuma --help`.
-    throw Object.assign(new Error(`${problem}; ${USAGE}`), { code: 'TSPUMA_ERR_CLI_USAGE' });
+    throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
   };
-  const out: DoctorArgs = { connections: 10, seconds: 10, dest: '.clinic', app: 'examples/hello.ts' };
+  const out: DoctorArgs = { connections: 10, seconds: 10, dest: '.clinic', app: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => argv[++i] ?? usage(`${a} needs a value`);
@@ -38,9 +40,32 @@ export function parseDoctorArgs(argv: string[]): DoctorArgs {
   return out;
 }
 
-/** The run's name: the report's file name, and the first words of its heading. */
-export function runName(a: DoctorArgs): string {
-  return `${basename(a.app).replace(/[^A-Za-z0-9]+/g, '-')}-autocannon-c${a.connections}-d${a.seconds}`;
+/**
+ * The run's name: the report's file name, and the first words of its heading. The app's path
+ * (relative to `cwd` when below it, else its name and a hash of the path) is in it, so the reports
+ * of two app.ts files of one project never overwrite each other.
+ */
+export function runName(a: DoctorArgs & { app: string }, cwd = process.cwd()): string {
+  const abs = resolve(cwd, a.app);
+  const rel = relative(cwd, abs);
+  const inside = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  const label = inside ? rel : `${basename(abs)}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}`;
+  return `${label.replace(/[^A-Za-z0-9]+/g, '-')}-autocannon-c${a.connections}-d${a.seconds}`;
+}
+
+/** Where clinic's bin is: the project's own devDependency first, then one beside tspuma. */
+export function findClinic(cwd = process.cwd()): string {
+  for (const from of [join(cwd, 'package.json'), fileURLToPath(import.meta.url)]) {
+    try {
+      return createRequire(from).resolve('clinic/bin.js');
+    } catch {
+      /* the next place */
+    }
+  }
+  throw new TspumaError('TSPUMA_ERR_CLI_USAGE', {
+    problem: `tspuma doctor runs clinic, which is not installed in ${cwd} (nor beside tspuma): npm install --save-dev clinic (it is not a dependency of tspuma: it brings a few hundred packages)`,
+    source: 'command line',
+  });
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' }[c]};`);
@@ -67,14 +92,18 @@ export function autocannonSummary(output: string): string | null {
   return /\b[\d.]+k? requests in [\d.]+s, [\d.]+ [kMG]?B read\b/.exec(output)?.[0] ?? null;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const a = parseDoctorArgs(argv);
+/** Runs clinic doctor with autocannon against `tspuma -q -e production APP` and names the report; the exit code. */
+export async function doctor(argv: string[]): Promise<number> {
+  const parsed = parseDoctorArgs(argv);
+  const app = parsed.app ?? DEFAULT_APP_FILES.find((f) => existsSync(f));
+  if (app === undefined) throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `no APP given and none of ${DEFAULT_APP_FILES.join(', ')} here; ${USAGE}`, source: 'command line' });
+  const a = { ...parsed, app };
+  const clinic = findClinic();
   const name = runName(a);
   const dest = resolve(a.dest);
   const report = join(dest, `${name}.clinic-doctor.html`);
   // An earlier run's report must not pass for this one's.
   rmSync(report, { force: true });
-  const clinic = createRequire(import.meta.url).resolve('clinic/bin.js');
   const server = ['-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', a.app];
   const load = ['-c', String(a.connections), '-d', String(a.seconds), '/'];
   const child = spawn(process.execPath, [clinic, 'doctor', '--open=false', '--dest', dest, '--name', name, '--autocannon', '[', ...load, ']', '--', process.execPath, CLI, ...server], {
@@ -89,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
   const code = await new Promise<number>((done) => child.on('close', (c, signal) => done(c ?? (signal ? 1 : 0))));
   if (code !== 0) return code;
   if (!existsSync(report)) {
-    process.stderr.write(`npm run doctor: clinic exited 0 but wrote no ${report}\n`);
+    process.stderr.write(`tspuma doctor: clinic exited 0 but wrote no ${report}\n`);
     return 1;
   }
   const summary = autocannonSummary(output);
@@ -97,15 +126,4 @@ async function main(argv: string[]): Promise<number> {
   writeFileSync(report, nameReport(readFileSync(report, 'utf8'), name, heading));
   process.stdout.write(`Report ${report} (${Math.round(statSync(report).size / 1024)} KB) names its run: ${heading}\n`);
   return 0;
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      const code = (err as { code?: unknown }).code;
-      process.stderr.write(`npm run doctor: ${code === 'TSPUMA_ERR_CLI_USAGE' ? `${code}: ${(err as Error).message}` : (err as Error).stack}\n`);
-      process.exit(1);
-    },
-  );
 }

@@ -1,0 +1,89 @@
+// A CommonJS .ts app (a package without "type": "module") keeps line-level debugging, as an
+// ES-module app does: a DevTools breakpoint on a .ts line (set through the script's source map,
+// as DevTools does) pauses there, every generated line of the module maps to one .ts line, and
+// a CPU profile keeps its line ticks.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import CDP from 'chrome-remote-interface';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CpuProfile } from '../../inspector/profile-map.js';
+import { boot, discoveryUrl, killAll, ROOT, run } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+import { generatedFor, inlineMap } from '../helpers/source-maps.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await killAll();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** The profile fixture as app.ts of a CommonJS package. */
+function commonJsApp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-cjs-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n');
+  copyFileSync(join(ROOT, 'test/fixtures/profile/app.ts'), join(dir, 'app.ts'));
+  return join(dir, 'app.ts');
+}
+
+interface ScriptParsed {
+  scriptId: string;
+  url: string;
+  sourceMapURL?: string;
+}
+
+describe('a CommonJS .ts app', () => {
+  it('pauses at a breakpoint on a .ts line inside a loop, and every generated line of the module maps to one .ts line', async () => {
+    const file = commonJsApp();
+    const source = readFileSync(file, 'utf8');
+    const wanted = source.split('\n').findIndex((l) => l.includes('x = (x * 31 + i) % 1000003'));
+    const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', file]);
+    const { port } = new URL(await discoveryUrl(s));
+    const client = await CDP({ host: '127.0.0.1', port: Number(port) });
+    try {
+      const scripts: ScriptParsed[] = [];
+      client.on('Debugger.scriptParsed', (p: ScriptParsed) => void scripts.push(p));
+      await client.Debugger.enable({});
+      const script = await waitFor(() => scripts.find((p) => p.url.startsWith('file:') && fileURLToPath(p.url) === file && p.sourceMapURL), 'app.ts parsed with its source map');
+      const map = inlineMap(script.sourceMapURL)!;
+      const { scriptSource } = await client.Debugger.getScriptSource({ scriptId: script.scriptId });
+      // Line-level: the .ts file's statements are on lines of their own, not one generated line.
+      const generated = scriptSource.split('\n');
+      const loopLines = new Set(generated.map((_, l) => l).filter((l) => generated[l]!.includes('1000003')));
+      expect(generated.length).toBeGreaterThan(source.split('\n').length / 2);
+      expect([...loopLines].map((l) => (map.findEntry(l, generated[l]!.indexOf('1000003')) as { originalLine?: number }).originalLine)).toEqual([wanted]);
+      const at = generatedFor(map, scriptSource, 'app.ts', wanted)!;
+      const { breakpointId, locations } = await client.Debugger.setBreakpointByUrl({ url: script.url, lineNumber: at.lineNumber, columnNumber: at.columnNumber });
+      expect(locations.length).toBeGreaterThan(0);
+      const paused = new Promise<{ callFrames: { location: { lineNumber: number; columnNumber?: number } }[] }>((resolve) => client.on('Debugger.paused', resolve));
+      const response = fetch(`${s.url}/burn`, { headers: { connection: 'close' } });
+      const top = (await paused).callFrames[0]!;
+      expect((map.findEntry(top.location.lineNumber, top.location.columnNumber ?? 0) as { originalLine: number }).originalLine).toBe(wanted);
+      await client.Debugger.removeBreakpoint({ breakpointId });
+      await client.Debugger.resume({});
+      expect((await response).status).toBe(200);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('keeps its line ticks in `tspuma inspect profile` (none dropped for app.ts), on the lines of burnCpu', async () => {
+    const file = commonJsApp();
+    const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', file]);
+    const discovery = await discoveryUrl(s);
+    const out = join(dirs[0]!, 'p.cpuprofile');
+    const profiler = run(['inspect', 'profile', '--seconds', '1', '--out', out, '--url', discovery]);
+    let finished = false;
+    void profiler.exited.then(() => (finished = true));
+    const deadline = Date.now() + 30_000;
+    for (let n = 0; !finished && n < 2000 && Date.now() < deadline; n++) await (await fetch(`${s.url}/burn`)).text();
+    expect(await profiler.exited, profiler.stderr()).toBe(0);
+    const profile = JSON.parse(readFileSync(out, 'utf8')) as CpuProfile;
+    const burn = profile.nodes.filter((n) => n.callFrame.url.startsWith('file:') && fileURLToPath(n.callFrame.url) === file && n.callFrame.functionName === 'burnCpu');
+    const ticks = burn.flatMap((n) => n.positionTicks ?? []);
+    expect(ticks.length, profiler.stderr()).toBeGreaterThan(0);
+    for (const t of ticks) expect([4, 5, 6]).toContain(t.line);
+  });
+});

@@ -1,0 +1,104 @@
+// The package as a user gets it: `npm pack`, the tarball installed with npm into a new project
+// (no install-time build of tspuma), that project's node_modules/.bin/tspuma serving its own .ts
+// app, a CPU profile taken with the installed `tspuma inspect profile` whose frames map to files
+// that exist (the app's .ts lines, and tspuma's own sources shipped beside dist/), and
+// `tspuma doctor` saying how to get clinic when the project has none.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CpuProfile } from '../../inspector/profile-map.js';
+import { ROOT, hermeticEnv } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+let dir = '';
+let project = '';
+let installOutput = '';
+const own: ChildProcess[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tspuma-package-'));
+  // dist/ is built (npm test's pretest); packing runs no script.
+  const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  expect(pack.status, pack.stderr).toBe(0);
+  const tarball = join(dir, (JSON.parse(pack.stdout) as { filename: string }[])[0]!.filename);
+  project = join(dir, 'project');
+  spawnSync('mkdir', [project]);
+  writeFileSync(join(project, 'package.json'), '{ "name": "shop", "private": true, "type": "module" }\n');
+  const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: hermeticEnv() });
+  installOutput = install.stdout + install.stderr;
+  expect(install.status, installOutput).toBe(0);
+}, 240_000);
+
+afterAll(() => {
+  for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function bin(args: string[]): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  const proc = spawn(join(project, 'node_modules/.bin/tspuma'), args, { cwd: project, env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  own.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  return { proc, out: () => out, exited: new Promise((resolve) => proc.on('exit', (code) => resolve(code))) };
+}
+
+const APP = `function burnCpu(n: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += Math.sqrt(i) * Math.sin(i);
+  return x;
+}
+
+export default function app(request: Request): Response {
+  return new Response(String(burnCpu(200_000)) + new URL(request.url).pathname);
+}
+`;
+
+describe('the packed tarball installed into a new project', () => {
+  it('installs without building tspuma: no install script of tspuma runs or is announced', () => {
+    expect(installOutput).not.toMatch(/tspuma@[\d.]+ \((prepare|install|postinstall|preinstall)/);
+    const manifest = JSON.parse(readFileSync(join(project, 'node_modules/tspuma/package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    expect(Object.keys(manifest.scripts ?? {}).filter((k) => /^(pre|post)?(install|prepare)$/.test(k))).toEqual([]);
+    expect(existsSync(join(project, 'node_modules/tspuma/dist/server/cli.js'))).toBe(true);
+  });
+
+  it("serves the project's .ts app from node_modules/.bin/tspuma, and its inspect profile maps frames to files that exist: app.ts lines and tspuma's own .ts sources", async () => {
+    writeFileSync(join(project, 'app.ts'), APP);
+    const server = bin(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'app.ts']);
+    const json = () => server.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ready = await waitFor(() => json().find((l) => l.msg === 'Use Ctrl-C to stop'), 'the boot line', 30_000);
+    const url = (ready.urls as string[])[0]!;
+    expect(await (await fetch(`${url}/x`)).text()).toMatch(/\/x$/);
+    const discovery = String(json().find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
+    const out = join(project, 'p.cpuprofile');
+    const profiler = bin(['inspect', 'profile', '--seconds', '1', '--out', out, '--url', discovery]);
+    let done = false;
+    void profiler.exited.then(() => (done = true));
+    const deadline = Date.now() + 30_000;
+    for (let n = 0; !done && n < 2000 && Date.now() < deadline; n++) await (await fetch(`${url}/burn`)).text();
+    expect(await profiler.exited, profiler.out()).toBe(0);
+    const profile = JSON.parse(readFileSync(out, 'utf8')) as CpuProfile;
+    const files = new Set(profile.nodes.map((n) => n.callFrame.url).filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u)));
+    const app = join(project, 'app.ts');
+    const burn = profile.nodes.filter((n) => n.callFrame.url.startsWith('file:') && fileURLToPath(n.callFrame.url) === app && n.callFrame.functionName === 'burnCpu');
+    expect(burn.length).toBeGreaterThan(0);
+    for (const n of burn) expect(APP.split('\n')[n.callFrame.lineNumber]).toContain('function burnCpu(');
+    const tspuma = [...files].filter((f) => f.startsWith(join(project, 'node_modules/tspuma/')));
+    expect(tspuma.filter((f) => /\/node_modules\/tspuma\/(server|diagnostics|inspector)\/.*\.ts$/.test(f)).length, [...files].join('\n')).toBeGreaterThan(0);
+    expect(tspuma.filter((f) => !existsSync(f))).toEqual([]);
+    // The maps carry their sources too, for tools that read them from the map.
+    const map = JSON.parse(readFileSync(join(project, 'node_modules/tspuma/dist/server/server.js.map'), 'utf8')) as { sourcesContent?: string[] };
+    expect(map.sourcesContent?.[0]).toContain('export class Server');
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  }, 90_000);
+
+  it('has tspuma doctor, which says how to install clinic when the project has none', async () => {
+    const doctor = bin(['doctor', '-d', '1', 'app.ts']);
+    expect(await doctor.exited).toBe(1);
+    expect(doctor.out()).toMatch(/TSPUMA_ERR_CLI_USAGE: tspuma doctor runs clinic, which is not installed in \S+ \(nor beside tspuma\): npm install --save-dev clinic/);
+  });
+});

@@ -37,7 +37,7 @@ export default defineConfig({
   workerBootTimeout: 60,
   // Cluster: a stopping worker gets this long before SIGKILL.
   workerShutdownTimeout: 30,
-  // Cluster: the control app (stats, restarts) and its token (random and printed at boot when null).
+  // Cluster: the control app (stats, restarts) and its token (when null: random, written to the -S state file only, never logged).
   controlUrl: null,
   controlToken: null,
   // Cluster: state file with pid, control URL and token for `tspuma ctl -S FILE`.

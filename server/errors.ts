@@ -187,6 +187,9 @@ export const ERRORS = {
   TSPUMA_ERR_PIDFILE: {
     template: 'Cannot write pidfile {path} ({source}): {message}',
   },
+  TSPUMA_ERR_WORKER_FORK: {
+    template: 'Cannot start worker {index}: {message} ({osCode}); {hint}. It is retried with backoff; the other workers keep serving.',
+  },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',
   },

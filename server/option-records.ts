@@ -132,10 +132,10 @@ export const RECORDS = {
       if (typeof raw === 'string' && /^[\w-]{16,200}$/.test(raw) && new Set(raw).size >= CONTROL_TOKEN_VARIETY) return raw;
       throw new Expected(`a token of 16 to 200 characters [A-Za-z0-9_-] with at least ${CONTROL_TOKEN_VARIETY} different characters (\`openssl rand -hex 16\` makes one), or no option for a random token${typeof raw === 'string' && raw.trim() === '' ? ' (a blank token is never replaced by a random one: a token set from an empty variable is a mistake)' : ''}`);
     },
-    defaultNote: '(random, printed at boot)',
+    defaultNote: '(random, written to the -S state file only)',
     flag: { arg: 'TOKEN', help: 'Token the control app requires (16+ characters; default: random).' },
     env: [{ name: 'TSPUMA_CONTROL_TOKEN' }],
-    doc: `Token the control app requires (\`?token=\` or \`Authorization: Bearer\`): 16 to 200 characters \`[A-Za-z0-9_-]\` with at least ${CONTROL_TOKEN_VARIETY} different characters. Unset, a random token is made and printed at boot. Prefer \`TSPUMA_CONTROL_TOKEN\` (or the config file) to the flag: any user of the machine can read a process's command line. Workers never receive it: it is taken off their command line, \`TSPUMA_OPTS\` and environment.`,
+    doc: `Token the control app requires (\`?token=\` or \`Authorization: Bearer\`): 16 to 200 characters \`[A-Za-z0-9_-]\` with at least ${CONTROL_TOKEN_VARIETY} different characters. Unset, a random token is made and written to the \`-S\` state file (0600) only: tspuma never logs a token. Prefer \`TSPUMA_CONTROL_TOKEN\` (or the config file) to the flag: any user of the machine can read a process's command line. Workers never receive it: it is taken off their command line, \`TSPUMA_OPTS\` and environment.`,
   }),
   controlUrl: option({
     default: null,

@@ -54,6 +54,23 @@ export interface DevTools {
   stackOf(index: number): Promise<Dump>;
 }
 
+/** What a failed fork's OS error usually means, for TSPUMA_ERR_WORKER_FORK. */
+const FORK_HINTS: Record<string, string> = {
+  EMFILE: 'the primary is out of file descriptors: raise `ulimit -n` (LimitNOFILE=) or find what holds them (ls /proc/PID/fd)',
+  ENFILE: 'the system is out of file descriptors (fs.file-max)',
+  EAGAIN: 'the user or cgroup is out of processes or threads: raise `ulimit -u` (LimitNPROC=, TasksMax=)',
+  ENOMEM: 'not enough memory to start a process: lower the worker count or raise the memory limit',
+};
+
+/** The stand-in for a worker whose fork threw: no process, no events. */
+const NOT_STARTED: ForkedWorker = {
+  process: { pid: undefined, kill: () => false },
+  isConnected: () => false,
+  send: () => false,
+  on: () => undefined,
+  once: () => undefined,
+};
+
 /** What the primary does to the world, replaced by fakes in tests. */
 export interface PrimaryDeps {
   /** Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel. */
@@ -167,11 +184,28 @@ export class Primary {
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
     const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase) };
-    const worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio) : this.deps.fork(env);
+    let worker: ForkedWorker;
+    let thrown: unknown = null;
+    try {
+      worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio) : this.deps.fork(env);
+    } catch (err) {
+      // fork/spawn refused synchronously (ENOMEM, say): a worker that never started.
+      thrown = err;
+      worker = NOT_STARTED;
+    }
     const handle = new WorkerHandle(worker, index, phase, this.clock);
     const previous = this.current.get(index);
     if (previous && !previous.exited) this.old.add(previous);
     this.current.set(index, handle);
+    // Out of descriptors, processes or memory, node reports the failed spawn as an 'error' (an
+    // unhandled one would end the primary and every worker with it): the worker counts as one
+    // that exited before booting, so its index respawns with backoff.
+    worker.on('error', (err: Error) => this.forkFailed(handle, err));
+    if (thrown !== null) {
+      this.forkFailed(handle, thrown);
+      void handle.exit.then(({ code, signal }) => this.onExit(handle, code, signal));
+      return handle;
+    }
     this.log.info(`- Worker ${index} (PID: ${handle.pid}) booting, phase ${phase}`);
     void runHooks('afterWorkerFork', this.options.afterWorkerFork, this, [index]);
     worker.on('message', (m: unknown) => {
@@ -252,6 +286,19 @@ export class Primary {
     if (!handle.booted) return this.bootFailed(handle);
     if (!handle.stopping) this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning`);
     this.fork(handle.index, this.phase);
+  }
+
+  /** A worker's process could not be started (or failed as a process): a coded line, never its arguments. */
+  private forkFailed(handle: WorkerHandle, err: unknown): void {
+    if (handle.exited || handle.booted) {
+      this.log.warn({ worker: handle.index, workerPid: handle.pid, osCode: (err as NodeJS.ErrnoException)?.code }, `Worker ${handle.index} (PID: ${handle.pid}): process error ${(err as Error)?.message ?? String(err)}`);
+      return;
+    }
+    const osCode = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
+    // Only the code and node's message ("spawn /usr/bin/node EMFILE"): the error's spawnargs hold the command line.
+    const coded = new TspumaError('TSPUMA_ERR_WORKER_FORK', { index: handle.index, osCode, message: (err as Error)?.message ?? String(err), hint: FORK_HINTS[osCode] ?? 'see the OS error above' });
+    this.log.error({ worker: handle.index, code: coded.code, osCode }, coded.message);
+    handle.startFailed(coded.code, coded.message);
   }
 
   /** Why a worker that never booted is gone, as far as the primary knows. */

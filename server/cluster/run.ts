@@ -149,7 +149,10 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   if (options.controlUrl) {
     const control = await startControl(options.controlUrl, token, primary, log, () => stop('ctl stop'));
     controlUrl = options.controlUrl.scheme === 'unix' ? bindUrl(options.controlUrl) : `tcp://${options.controlUrl.host}:${control.port}`;
-    log.info({ controlUrl, token: options.controlToken ? '(configured)' : token }, `* Control app on ${controlUrl}${options.controlToken ? '' : ` (token ${token})`}`);
+    // The token never goes into a log line: it is the one the user configured, or a random one
+    // written only to the 0600 state file.
+    const where = options.controlToken ? 'configured' : options.state ? `random, in the state file ${resolve(options.state)}` : 'random and written nowhere: pass -S FILE or set TSPUMA_CONTROL_TOKEN to use it';
+    log.info({ controlUrl, token: where }, `* Control app on ${controlUrl} (token ${where})`);
     void primary.stopped.then(() => control.server.close());
   }
   const files: string[] = [];

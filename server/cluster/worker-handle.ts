@@ -10,6 +10,8 @@ export interface ForkedWorker {
   isConnected(): boolean;
   send(message: PrimaryMessage): unknown;
   on(event: 'message', listener: (message: unknown) => void): unknown;
+  /** The process could not be started (spawn's EMFILE, EAGAIN...) or signalled. */
+  on(event: 'error', listener: (err: Error) => void): unknown;
   once(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
 }
 
@@ -30,6 +32,7 @@ export class WorkerHandle {
   exitSignal: string | null = null;
   readonly exit: Promise<{ code: number | null; signal: string | null }>;
   private killTimer: TimerHandle | null = null;
+  private resolveExit!: (exit: { code: number | null; signal: string | null }) => void;
 
   constructor(
     readonly worker: ForkedWorker,
@@ -40,7 +43,9 @@ export class WorkerHandle {
   ) {
     this.startedAt = new Date(clock.now());
     this.exit = new Promise((resolve) => {
+      this.resolveExit = resolve;
       worker.once('exit', (code, signal) => {
+        if (this.exited) return; // its start failed, and was taken as its exit already
         this.exited = true;
         this.exitCode = code;
         this.exitSignal = signal;
@@ -48,6 +53,18 @@ export class WorkerHandle {
         resolve({ code, signal });
       });
     });
+  }
+
+  /**
+   * The process could not be started: it is over as if it had exited before booting (node may
+   * or may not emit 'exit' after a spawn error; a later one is ignored).
+   */
+  startFailed(code: string, message: string): void {
+    if (this.exited) return;
+    this.bootError = { code, message };
+    this.exited = true;
+    if (this.killTimer !== null) this.clock.clearTimeout(this.killTimer);
+    this.resolveExit({ code: null, signal: null });
   }
 
   get pid(): number {

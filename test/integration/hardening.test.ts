@@ -84,6 +84,18 @@ describe('hardening against hostile clients', () => {
     expect(s.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('accept failed')).length).toBeLessThanOrEqual(3);
   });
 
+  it('keeps the control token off the workers\' command line and environment, and out of every log line', async () => {
+    const s = await boot(['-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'examples/hello.ts'], { TSPUMA_OPTS: `--log-requests --control-token=${TOKEN}` });
+    const pid = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(TOKEN);
+    expect(`${s.stdout()}${s.stderr()}`).not.toContain(TOKEN);
+    const random = await boot(['-w', '1', '-b', LOCAL, '--control-url', LOCAL, '-S', join(mkdtempSync(join(tmpdir(), 'tspuma-token-')), 'state'), 'examples/hello.ts']);
+    const line = await fromLog(random, (l) => (typeof l.controlUrl === 'string' ? l : undefined), 'the control line');
+    expect(line.msg).toContain('random, in the state file');
+    expect(`${random.stdout()}${random.stderr()}`).not.toMatch(/[0-9a-f]{32}/);
+  });
+
   it('single mode logs SIGUSR1 and never opens node\'s inspector', async () => {
     const s = await boot(['-b', LOCAL, 'examples/hello.ts']);
     s.proc.kill('SIGUSR1');

@@ -414,3 +414,61 @@ describe('Primary: restarts', () => {
     expect(current()).toEqual(['0:1:#2', '1:1:#4']);
   });
 });
+
+describe('Primary: a worker that cannot be started', () => {
+  const spawnError = (code: string) => Object.assign(new Error(`spawn /usr/bin/node ${code}`), { code, errno: -24, syscall: `spawn /usr/bin/node`, spawnargs: ['--control-token', 'spawn-secret-0123456789'] });
+
+  it('survives a spawn error event (EMFILE) after serving: a coded line without the command line, then a respawn with backoff', async () => {
+    const { primary, clock, forks, last, lines } = await setup();
+    forks[0]!.boot();
+    forks[1]!.boot();
+    forks[1]!.exit(1, null); // dies: respawned at once, and that spawn fails
+    await settle();
+    expect(forks).toHaveLength(3);
+    last(1).emit('error', spawnError('EMFILE'));
+    await settle();
+    const line = lines.find((l) => l.msg.includes('TSPUMA_ERR_WORKER_FORK') || l.msg.startsWith('Cannot start worker 1'));
+    expect(line?.level).toBe('error');
+    expect(line?.msg).toContain('EMFILE');
+    expect(line?.msg).toContain('ulimit -n');
+    expect(JSON.stringify(lines)).not.toContain('spawn-secret');
+    await clock.advance(1000);
+    expect(forks).toHaveLength(4);
+    last(1).boot();
+    expect(primary.stats()).toMatchObject({ booted_workers: 2 });
+    expect(primary.failure).toBeNull();
+  });
+
+  it('survives a fork that throws (ENOMEM, EAGAIN) and retries the index with backoff', async () => {
+    const options = resolveOptions([{ source: 'test', values: { workers: 1, workerBootTimeout: 10, workerCheckInterval: 1, workerTimeout: 60, workerShutdownTimeout: 5 }, fromString: false }]);
+    const clock = new FakeClock();
+    const lines: LogLine[] = [];
+    const forks: FakeWorker[] = [];
+    const failures = ['ENOMEM', 'EAGAIN'];
+    const fork = (env: Record<string, string>) => {
+      const code = forks.length > 0 ? failures.shift() : undefined;
+      if (code) {
+        forks.push(null as unknown as FakeWorker);
+        throw spawnError(code);
+      }
+      const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_PHASE_ENV]));
+      forks.push(w);
+      return w;
+    };
+    const primary = new Primary(options, fakeLog(lines), { fork, clock, probeBinds: async () => undefined });
+    await primary.start();
+    forks[0]!.boot();
+    forks[0]!.exit(1, null);
+    await settle();
+    expect(lines.filter((l) => l.msg.startsWith('Cannot start worker 0')).map((l) => l.msg.match(/\((E[A-Z]+)\)/)?.[1])).toEqual(['ENOMEM']);
+    await clock.advance(1000);
+    await settle();
+    await clock.advance(2000);
+    await settle();
+    expect(lines.filter((l) => l.msg.startsWith('Cannot start worker 0')).map((l) => l.msg.match(/\((E[A-Z]+)\)/)?.[1])).toEqual(['ENOMEM', 'EAGAIN']);
+    const worker = forks.at(-1)!;
+    expect(worker).not.toBeNull();
+    worker.boot();
+    expect(primary.stats()).toMatchObject({ booted_workers: 1 });
+  });
+});

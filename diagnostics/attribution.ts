@@ -5,6 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Capture } from './capture.js';
+import { clientAddressOf } from '../server/trusted-proxy.js';
 
 /** A throw seen inside a call: its value and what the budget allowed (a capture, or a repeat's site). */
 export interface Thrown {
@@ -23,6 +24,8 @@ export interface CallRecord {
   readonly logged: unknown[];
   /** tspuma already dumped a failure of this call (the adapter saw the throw). */
   reported: boolean;
+  /** The client's address when the call began (the socket may be closed by the time of a dump). */
+  readonly remote: string | undefined;
 }
 
 const MAX_KEPT = 8;
@@ -33,7 +36,7 @@ export class Attribution {
 
   /** Runs fn as the app call for req: its async work carries the record. */
   run<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
-    const record: CallRecord = { req, res, thrown: [], logged: [], reported: false };
+    const record: CallRecord = { req, res, thrown: [], logged: [], reported: false, remote: clientAddressOf(req) };
     this.byRequest.set(req, record);
     return this.als.run(record, fn);
   }

@@ -33,6 +33,8 @@ export interface DumpContext {
   note?: string;
   /** Requests in the app at the time (an uncaught exception). */
   inFlight?: Dump['inFlight'];
+  /** The client's address as recorded when the request arrived. */
+  remote?: string;
 }
 
 const MAX_CHAIN = 5;
@@ -73,7 +75,9 @@ function fromCapture(capture: Capture): DumpFrame[] {
 }
 
 /** Fields every error (or tspuma's coded error) has, shown elsewhere in a dump. */
-const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors', 'params', 'status']);
+const STANDARD_ERROR_KEYS = new Set(['name', 'message', 'stack', 'code', 'cause', 'errors']);
+/** tspuma's coded errors also carry these, shown in their message. */
+const CODED_ERROR_KEYS = new Set(['params', 'status']);
 const MAX_ERROR_FIELDS = 12;
 
 export function errorInfo(err: unknown): DumpError {
@@ -166,7 +170,7 @@ export class DumpBuilder {
     const out: Record<string, Shown> = {};
     let n = 0;
     for (const key of Object.keys(err)) {
-      if (STANDARD_ERROR_KEYS.has(key)) continue;
+      if (STANDARD_ERROR_KEYS.has(key) || (CODED_ERROR_KEYS.has(key) && (err as { name?: unknown }).name === 'TspumaError')) continue;
       if (++n > MAX_ERROR_FIELDS) {
         out['…'] = { summary: `${Object.keys(err).length - MAX_ERROR_FIELDS} more` };
         break;
@@ -199,7 +203,8 @@ export class DumpBuilder {
     let err = errIn;
     if (!ctx.capture) {
       for (let i = chain.length - 1; i >= 1; i--) {
-        const c = lookup(chain[i]);
+        // Its own capture, else the first throw at its site in the window (a retry's later attempt).
+        const c = lookup(chain[i]) ?? this.atSite(chain[i], ctx.lookupSite);
         if (c && c.frames.some(isAppFrame)) {
           capture = c;
           err = chain[i];
@@ -289,7 +294,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { id: requestIdOf(req), remote: clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
+        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
         : null,
       process: {
         node: process.version,
@@ -309,6 +314,14 @@ export class DumpBuilder {
       ...(ctx.inFlight && ctx.inFlight.length > 0 ? { inFlight: ctx.inFlight } : {}),
     };
     return scrubDump(dump);
+  }
+
+  /** The capture taken at the site where `err` was made (its stack's culprit), if any. */
+  private atSite(err: unknown, lookupSite?: (site: string) => Capture | undefined): Capture | undefined {
+    if (!lookupSite) return undefined;
+    const frames = stackFrames(err, this.frameCap);
+    const at = frames[culpritIndex(frames)];
+    return at ? lookupSite(`${at.file}:${at.line}`) : undefined;
   }
 
   /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */

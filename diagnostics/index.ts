@@ -4,10 +4,12 @@ import { githubContext } from './github.js';
 import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
-import { DumpBuilder, isAggregate } from './dumps.js';
+import { DumpBuilder, errorInfo, isAggregate } from './dumps.js';
+import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
@@ -43,6 +45,13 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   const m = /^(\w*(?:Error|Exception)\w*):\s?(.*)$/.exec(first);
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
 }
+
+/**
+ * An Error that is not a native one (V8's own error object) yet inherits from Error: node rebuilt
+ * it from another thread (a Worker's 'error' event). Where it was made is its stack's, the worker's.
+ */
+const MADE_IN_THREAD =
+  "made in another thread (a worker_threads worker): the frames are the worker's, from the error's stack, where it was made; values are not obtainable across threads (dump the worker's own failures with -d in it)";
 
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
@@ -87,6 +96,8 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   private readonly attribution = new Attribution();
+  /** Failure kind (FailureFolder.kindOf) -> the site of its dump, for repeats with nothing captured. */
+  private readonly kinds = new Map<string, { site: string }>();
 
   /** Undoes watchConsole() at close, unless something replaced console.error since. */
   private unwatchConsole: (() => void) | null = null;
@@ -169,11 +180,24 @@ export class Diagnostics implements DiagnosticsHook {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
+    // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
+    // site, or a throw while pausing is off): counted against the first dump, without building
+    // another (no stack text formatted, no frames read). Without a site, failures of the same
+    // kind (class and the same message) are taken for the same site: two sites failing with one
+    // message while pausing is off share a dump, which the count says.
+    const kind = ctx.note || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
+    const known = capture || kind === null ? null : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? '\u0000', errorInfo(err));
+    if (known) {
+      const request = ctx.request ?? null;
+      const record = request ? this.attribution.of(request) : undefined;
+      if (record) record.reported = true;
+      return { dump: known.first, text: renderText(known.first), path: known.path, repeat: true };
+    }
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? NEVER_THROWN : undefined);
+    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? NEVER_THROWN : MADE_IN_THREAD) : undefined);
     const dump = this.builder.build(err, capture, {
       phase: ctx.phase,
       kind: ctx.kind,
@@ -187,9 +211,14 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
+      ...(record?.remote ? { remote: record.remote } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
+    if (kind !== null) {
+      if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
+      this.kinds.set(kind, { site: dump.site });
+    }
     const { repeat, path } = this.sinks.emit(dump);
     return { dump, text: renderText(dump), path, repeat };
   }

@@ -57,6 +57,15 @@ const CARD = /(?<![\d.-])(?:\d[ -]?){12,18}\d(?![\d-])/g;
 /** Issuer prefixes of the card networks (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro). */
 const CARD_PREFIX = /^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6011|64[4-9]|65|35|62|50|5[6-8]|6[37])/;
 
+/**
+ * The `redactCardNumbers` option, for every Redactor of the process (log lines, dumps, the 500
+ * page, OTel events follow one set of rules); set once options are resolved.
+ */
+let cardRedaction = true;
+export function configureRedaction(opts: { cards: boolean }): void {
+  cardRedaction = opts.cards;
+}
+
 /** A Luhn-valid number with a card network's prefix and length: what error trackers scrub by default. */
 export function isCardNumber(text: string): boolean {
   const digits = text.replace(/[ -]/g, '');
@@ -139,12 +148,15 @@ export class Redactor {
   private readonly extra: RegExp | null;
   private readonly known = new Map<string, boolean>();
 
-  /** Card numbers are redacted (the `redactCardNumbers` option). */
-  readonly cards: boolean;
+  /** Card numbers are redacted (the `redactCardNumbers` option; the process's setting by default). */
+  get cards(): boolean {
+    return this.cardsOwn ?? cardRedaction;
+  }
+  private readonly cardsOwn: boolean | undefined;
 
   /** `extra`: more secret names (a regular expression source), matched by the same segment rule. */
   constructor(extra?: string | null, opts: { cards?: boolean } = {}) {
-    this.cards = opts.cards ?? true;
+    this.cardsOwn = opts.cards;
     this.words = new RegExp(`^(?:${DEFAULT_SECRET_NAMES})$`);
     this.extra = extra ? new RegExp(`^(?:${extra})$`, 'i') : null;
   }

@@ -58,6 +58,21 @@ function owners(frames: readonly DumpFrame[]): string {
   return [...names].join(', ');
 }
 
+/**
+ * The redactions, counted per rule and name (`local password ×3`), not one entry per place: the
+ * JSON keeps every place. Where a rule applied once, the place is kept (`header authorization`).
+ */
+export function redactionSummary(list: readonly string[]): string {
+  const counts = new Map<string, { n: number; first: string }>();
+  for (const r of list) {
+    const rule = r.replace(/ \(.*\)$/, '').replace(/ of member \d+$/, '');
+    const known = counts.get(rule);
+    if (known) known.n++;
+    else counts.set(rule, { n: 1, first: r });
+  }
+  return [...counts.entries()].map(([rule, { n, first }]) => (n === 1 ? first : `${rule} ×${n}`)).join('; ');
+}
+
 /** Consecutive frames shown one line each are folded into one line from this many on. */
 const FOLD_RUN = 3;
 
@@ -119,6 +134,6 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
     lines.push(...sourceLines(f, c));
   });
   if (hidden > 0) lines.push(c('dim', `  (${hidden} tspuma/node frame(s) shown without their values: the .json file has them; \`tspuma dump --all-frames FILE.json\` prints them)`));
-  if (dump.redactions.length > 0) lines.push(c('cyan', `  redacted: ${dump.redactions.join('; ')}`));
+  if (dump.redactions.length > 0) lines.push(c('cyan', `  redacted: ${redactionSummary(dump.redactions)}`));
   return lines.join('\n');
 }

@@ -61,16 +61,10 @@ export class Sinks {
 
   /** Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat). */
   emit(dump: Dump): { repeat: boolean; path: string | null } {
-    this.total++;
     // A hang is one worker killed: each gets its own files, never folded into an earlier one.
-    const known = dump.kind === 'hang' ? undefined : this.sites.get(dump.site);
-    if (known) {
-      known.count++;
-      if ([10, 100, 1000, 10000].includes(known.count) || known.count % 100000 === 0) {
-        this.opts.write(`tspuma: the failure of dump #${known.first.id} (${dump.error.name}: ${dump.error.message}) has happened ${known.count} times\n`);
-      }
-      return { repeat: true, path: known.path };
-    }
+    const known = dump.kind === 'hang' ? undefined : this.repeat(dump.site, dump.error);
+    if (known) return { repeat: true, path: known.path };
+    this.total++;
     const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
     if (base && this.opts.run && dump.kind !== 'hang') {
       // Another process of this server dumped this site first: a repeat, with its path.
@@ -96,6 +90,21 @@ export class Sinks {
       if (problem) this.opts.write(`tspuma: ${problem}\n`);
     }
     return { repeat: false, path };
+  }
+
+  /**
+   * Counts a repeat of a site already emitted (null when it was not): the failure of an earlier
+   * dump happening again. `error` is the new one's, for the count's line.
+   */
+  repeat(site: string, error: { name: string; message: string }): { repeat: true; path: string | null; first: Dump } | null {
+    const known = this.sites.get(site);
+    if (!known) return null;
+    this.total++;
+    known.count++;
+    if ([10, 100, 1000, 10000].includes(known.count) || known.count % 100000 === 0) {
+      this.opts.write(`tspuma: the failure of dump #${known.first.id} (${error.name}: ${error.message}) has happened ${known.count} times\n`);
+    }
+    return { repeat: true, path: known.path, first: known.first };
   }
 
   /** Writes the pair (synchronously: a crashing process's dump is on disk when emit returns), then trims the folder. */

@@ -99,6 +99,8 @@ export default defineConfig({
   // With debug: extra names to redact, a regular expression source, added to
   // password|passwd|secret|token|api[-_]?key|credential|private.
   redact: null,
+  // Card numbers (Luhn-valid, a card network's prefix) are [redacted] in every output; false keeps them.
+  redactCardNumbers: true,
   // DevTools inspectors (--inspect): discovery (and the primary's target) on PORT, worker i on PORT+2+i; loopback unless a
   // host is given. true: 127.0.0.1:9229; false: off even with debug. null: on at 127.0.0.1:9229 when debug is.
   inspect: null,

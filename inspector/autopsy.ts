@@ -1,5 +1,6 @@
 // The autopsy of a hung worker (one that missed workerTimeout, with an inspector): pauses it and
-// writes its stack and requests in flight as a `hang` dump through the sinks, all time-bounded.
+// writes its stack and requests in flight as a `hang` dump through the sinks, all time-bounded. A
+// worker a DevTools client holds paused is said to be "paused in a debugger", not hung.
 import type { Logger } from 'pino';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError } from '../server/errors.js';
@@ -10,6 +11,14 @@ export interface AutopsyOptions {
   timeoutMs: number;
   frames: number;
   redact: string | null;
+}
+
+/** The error name of an autopsy that found the worker paused by a DevTools client, not hung. */
+export const PAUSED_IN_DEBUGGER = 'WorkerPausedInDebugger';
+
+/** Whether an autopsy's dump says the worker is paused in a debugger (the primary then spares it). */
+export function pausedInDebugger(dump: unknown): boolean {
+  return (dump as Dump | null)?.error?.name === PAUSED_IN_DEBUGGER;
 }
 
 /** Resolves (never rejects) within opts.timeoutMs, with the dump or null. */
@@ -31,7 +40,11 @@ export async function autopsy(
         timer = setTimeout(() => reject(new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: target.title, ms: opts.timeoutMs, hint: 'It is killed without an autopsy.' })), opts.timeoutMs);
       }),
     ]);
-    const dump = stackDump(live, 'hang', { name: 'WorkerTimeout', message: err.message, code: err.code, causes: [] }, target.worker);
+    // A worker a DevTools client holds paused (a breakpoint) missed its check-ins without being hung.
+    const error = live.pausedInDebugger
+      ? { name: PAUSED_IN_DEBUGGER, message: `Worker ${target.worker} (PID: ${pid}) is paused in a debugger (a DevTools client holds it, reason "${live.pausedInDebugger}"): it missed its check-ins for ${seconds} s without being hung, and is left paused for that client`, code: null, causes: [] }
+      : { name: 'WorkerTimeout', message: err.message, code: err.code, causes: [] };
+    const dump = stackDump(live, 'hang', error, target.worker);
     const path = emit(dump);
     log.info({ worker: target.worker, pid, ms: Math.round(performance.now() - started), path }, `Autopsy of worker ${target.worker} (PID: ${pid}) written${path ? ` to ${path}` : ''}`);
     return dump;

@@ -71,6 +71,12 @@ export interface LiveStack {
   redactions: string[];
   inFlight: InFlight[];
   process: { pid: number; node: string; rssBytes: number; heapUsedBytes: number; uptimeSeconds: number };
+  /**
+   * The process was already paused by another client (a DevTools breakpoint, its pause button,
+   * a debugger statement) when asked, for this reason: the frames are where it is held, and it
+   * was left paused for that client.
+   */
+  pausedInDebugger?: string;
 }
 
 export interface StackOptions {
@@ -89,6 +95,8 @@ const SELF = `(() => {
 const IDLE_MS = 500;
 /** Running JavaScript pauses within a round trip; a later pause is the process's next callback. */
 const BUSY_PAUSE_MS = 100;
+/** How long a pause already held by another client takes to be told to a session that enables its debugger. */
+const HELD_MS = 150;
 
 type SelfInfo = { inFlight: InFlight[] } & LiveStack['process'];
 
@@ -134,11 +142,37 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
     });
   const timeout = () =>
     new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: t.title, ms: timeoutMs, hint: 'It is probably blocked outside JavaScript (a synchronous native call).' });
+  /** Frames with their values, read while paused. */
+  const readFrames = async (params: Paused): Promise<{ frames: DumpFrame[]; redactions: string[] }> => {
+    const ids = scopeObjectIds(params.callFrames, { frames: cap, scripts });
+    const props = new Map<string, PropertyDescriptor[]>();
+    await Promise.all(
+      ids.map(async (objectId) => {
+        const { result } = await s.send<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true });
+        props.set(objectId, result);
+      }),
+    );
+    const redactor = new Redactor(opts.redact ?? null);
+    const read = new FrameReader(redactor).read(params.callFrames, { frames: cap, scripts, properties: (id) => props.get(id) ?? [] });
+    const frames: DumpFrame[] = read.frames.map(dumpFrame);
+    finishFrames(frames, redactor);
+    return { frames, redactions: read.redactions };
+  };
   const evaluateSelf = () => s.send<{ result: { value?: SelfInfo } }>('Runtime.evaluate', { expression: SELF, returnByValue: true, silent: true });
   let pausedOnce = false;
+  /** Another client holds the process paused: never resumed here. */
+  let heldByClient: string | null = null;
   try {
     // A main thread stuck outside JavaScript cannot even answer this.
     await bounded(s.send('Debugger.enable'), timeoutMs, timeout);
+    // A process another client holds paused tells a session that enables its debugger at once.
+    const held = await nextPause(HELD_MS);
+    if (held) {
+      heldByClient = held.reason;
+      const read = await readFrames(held);
+      const self = await bounded(evaluateSelf(), timeoutMs, timeout);
+      return { idle: false, waitedMs: 0, ...read, ...selfInfo(self.result.value), pausedInDebugger: held.reason };
+    }
     const asked = Date.now();
     await s.send('Debugger.pause');
     // Running JavaScript pauses at once (the inspector interrupts it). An idle process pauses at
@@ -160,31 +194,20 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
       const self = await bounded(evaluation ?? evaluateSelf(), timeoutMs, timeout);
       return { idle: true, waitedMs, frames: [], redactions: [], ...selfInfo(self.result.value) };
     }
-    const ids = scopeObjectIds(params.callFrames, { frames: cap, scripts });
-    const props = new Map<string, PropertyDescriptor[]>();
-    await Promise.all(
-      ids.map(async (objectId) => {
-        const { result } = await s.send<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true });
-        props.set(objectId, result);
-      }),
-    );
-    const redactor = new Redactor(opts.redact ?? null);
-    const reader = new FrameReader(redactor);
-    const read = reader.read(params.callFrames, { frames: cap, scripts, properties: (id) => props.get(id) ?? [] });
+    const read = await readFrames(params);
     // While paused, an evaluation runs in a nested loop; a pending one (above) answers after resume.
     const selfNow = evaluation ? null : await evaluateSelf();
     await s.send('Debugger.resume');
     pausedOnce = false;
     const self = selfNow ?? (await bounded(evaluation!, timeoutMs, timeout));
-    const frames: DumpFrame[] = read.frames.map(dumpFrame);
-    finishFrames(frames, redactor);
     // Idle: the pause waited for a callback, or landed where the event loop enters JavaScript
     // (only Node's own frames: a timer, a socket read), not inside running code.
-    const entering = frames.length > 0 && frames.every((f) => f.file.startsWith('node:'));
-    return { idle: waitedMs > BUSY_PAUSE_MS || entering, waitedMs, frames, redactions: read.redactions, ...selfInfo(self.result.value) };
+    const entering = read.frames.length > 0 && read.frames.every((f) => f.file.startsWith('node:'));
+    return { idle: waitedMs > BUSY_PAUSE_MS || entering, waitedMs, ...read, ...selfInfo(self.result.value) };
   } finally {
-    // Resume on every path; a pause that lands late (after a timeout) is resumed too.
-    if (pausedOnce || pauses.length > 0) await s.send('Debugger.resume').catch(() => undefined);
+    // Resume on every path (a pause that lands late, after a timeout, too), but never a pause
+    // another client holds.
+    if (heldByClient === null && (pausedOnce || pauses.length > 0)) await s.send('Debugger.resume').catch(() => undefined);
     await s.send('Debugger.disable').catch(() => undefined);
     await s.close().catch(() => undefined);
   }

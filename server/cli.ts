@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { enableDebug, type DiagnosticsHook } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError, isTspumaError } from './errors.js';
+import { configureRedaction } from '../diagnostics/redact.js';
 import { createLogger } from './logger.js';
 import { peekOption, resolveOptions, type Layer } from './options.js';
 import { VERSION } from './version.js';
@@ -79,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
   const options = withActivatedBinds(resolved, takeActivatedSockets(process.env, process.pid));
   const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: message }).message}`) });
   process.env.NODE_ENV ??= options.environment;
+  configureRedaction({ cards: options.redactCardNumbers });
   log = createLogger({ level: options.logLevel, redact: options.redact });
   const noSender = notifier.senderProblem();
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);

@@ -80,3 +80,84 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   }
   return pino({ level, base, serializers }, (opts.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }));
 }
+
+/** How long one failure's error lines are folded after its first full line. */
+export const FOLD_INTERVAL_MS = 10_000;
+const MAX_FOLDED_KEYS = 1000;
+
+/**
+ * Folds repeated error lines: the first failure of a kind is logged in full, the ones like it in
+ * the next FOLD_INTERVAL_MS are only counted, and the count is logged once as that interval ends
+ * (one line per kind per interval, however many failures: 3,000 identical failures print a few
+ * lines, not 3,000 stacks). A kind is the error's class and its message with digits replaced,
+ * so `user 7 not found` and `user 42 not found` fold together; the request lines of
+ * `logRequests` are not folded. The clock and timer are injectable for tests.
+ */
+export class FailureFolder {
+  private readonly kinds = new Map<string, { since: number; folded: number; sample: string }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly flush: (sample: string, folded: number, seconds: number) => void,
+    private readonly intervalMs = FOLD_INTERVAL_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The kind of a failure, read without formatting its stack. */
+  static kindOf(err: unknown, where = '', exact = false): string {
+    const e = err as { name?: unknown; message?: unknown } | null;
+    const name = e !== null && typeof e === 'object' ? String(e.name ?? 'Error') : typeof err;
+    const message = (e !== null && typeof e === 'object' ? String(e.message ?? '') : String(err)).slice(0, 300);
+    return `${where}|${name}: ${exact ? message : message.replace(/\d+/g, '#')}`;
+  }
+
+  /** True: log this failure in full. False: it was counted, and the count goes out when its interval ends. */
+  admit(kind: string, sample: string): boolean {
+    const now = this.now();
+    const known = this.kinds.get(kind);
+    if (known && now - known.since < this.intervalMs) {
+      known.folded++;
+      this.arm();
+      return false;
+    }
+    if (known && known.folded > 0) this.flush(known.sample, known.folded, Math.round((now - known.since) / 1000));
+    this.kinds.delete(kind);
+    if (this.kinds.size >= MAX_FOLDED_KEYS) this.flushOldest();
+    this.kinds.set(kind, { since: now, folded: 0, sample });
+    return true;
+  }
+
+  /** Logs the counts of intervals that have ended. */
+  sweep(): void {
+    const now = this.now();
+    for (const [kind, k] of this.kinds) {
+      if (now - k.since < this.intervalMs) continue;
+      if (k.folded > 0) this.flush(k.sample, k.folded, Math.round((now - k.since) / 1000));
+      this.kinds.delete(kind);
+    }
+    if (this.kinds.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Logs every count now (at stop). */
+  close(): void {
+    for (const k of this.kinds.values()) if (k.folded > 0) this.flush(k.sample, k.folded, Math.round((this.now() - k.since) / 1000));
+    this.kinds.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private flushOldest(): void {
+    const [kind, k] = this.kinds.entries().next().value!;
+    if (k.folded > 0) this.flush(k.sample, k.folded, Math.round((this.now() - k.since) / 1000));
+    this.kinds.delete(kind);
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sweep(), Math.max(1000, this.intervalMs / 4));
+    this.timer.unref();
+  }
+}

@@ -46,8 +46,16 @@ export function defaultErrorResponse(err: Error, status: number, production: boo
   }
   // Debug mode: the interpreter-level dump, redacted, follows (never in production).
   const reported = env?.[DUMP_ENV_KEY] as Partial<Reported> | undefined;
-  const message = reported?.dump?.error.message ?? pageRedactor.query(String(err.message));
-  const stack = typeof err.stack === 'string' ? pageRedactor.query(err.stack.split('\n').slice(1).join('\n')) : '';
+  // A repeat's dump is its site's first: this failure's own message is shown, redacted alike.
+  const message = reported?.dump && !reported.repeat ? reported.dump.error.message : pageRedactor.query(String(err.message));
+  // With a captured dump, the stack is the dump's frames, so the page and the dump show the same
+  // position (the throw's column, not the `new Error`'s).
+  const frames = reported?.dump?.captured && !reported.repeat ? reported.dump.frames : null;
+  const stack = frames
+    ? frames.map((f) => `    at ${f.function} (${f.file}:${f.line}:${f.column})`).join('\n')
+    : typeof err.stack === 'string'
+      ? pageRedactor.query(err.stack.split('\n').slice(1).join('\n'))
+      : '';
   const dump = reported?.text;
   return { status, headers, body: `tspuma caught this error: ${message} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
 }
@@ -78,7 +86,7 @@ async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv,
     const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER')
       ? handlerErr
       : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
-    ctx.log.error({ err: handlerErr, code: coded.code, original: err.message }, coded.message);
+    ctx.log.error({ err: handlerErr, code: coded.code, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
     // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
     if (coded !== handlerErr) ctx.diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
     return defaultErrorResponse(err, status, ctx.production, env);

@@ -279,6 +279,12 @@ export const RECORDS = {
     check: nullable(parseRegexSource),
     doc: 'Extra secret names (a regular expression source) added to the built-in words (`password`, `secret`, `token`, `apikey`, ... see DEBUGGING.md, Redaction), matched whole against the segments of a name (`ssn` catches `userSsn`, not `lessons`): in dumps (with debug), and for the query parameters whose values log lines replace by `[redacted]` (always).',
   }),
+  redactCardNumbers: option({
+    default: true,
+    check: parseBool,
+    env: [{ name: 'TSPUMA_REDACT_CARD_NUMBERS', help: 'Same as redactCardNumbers: false keeps card numbers as they are.' }],
+    doc: 'Replace payment card numbers (13 to 19 digits, spaces or dashes allowed, with a card network\'s prefix and a valid Luhn check digit) by `[redacted]` wherever tspuma writes a value: dumps, log lines, the development 500 page, OpenTelemetry events, as error trackers do by default. Turn it off when such numbers are not secrets in your data (test card ranges, identifiers that happen to pass Luhn).',
+  }),
   requestTimeout: option({
     default: 60,
     check: seconds(true),

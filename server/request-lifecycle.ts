@@ -22,6 +22,7 @@ import { watchBody, type BodyOwner } from './request-body.js';
 import { assignRequestId, requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
+import { FailureFolder } from './logger.js';
 
 export interface InFlight {
   method: string;
@@ -114,8 +115,12 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   onOutOfBand: (() => Promise<void>) | null = null;
   private outOfBandRunning = false;
 
+  /** Repeated app failures: one full error line per kind per interval, then a count. */
+  readonly failures: FailureFolder;
+
   constructor(private readonly d: LifecycleDeps) {
     const { options, log } = d;
+    this.failures = new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `${folded} more failure(s) like "${sample}" in the last ${seconds} s (folded: the first was logged in full)`));
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
   }
 
@@ -277,7 +282,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
     const url = shownUrl(req.url);
-    log.error({ err, method: req.method, url, status }, `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`);
+    const message = `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
+    // The first failure of a kind in full; the ones like it in the next interval are counted (logger.ts).
+    if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message);
     void this.answer(state, err, status, { dump: 'app' });
   }
 

@@ -217,6 +217,7 @@ export class Server {
         if (this.busyTimer) clearInterval(this.busyTimer);
         this.deadlines.stop();
         this.descriptors.stop();
+        this.requests.failures.close(); // folded error lines' counts, before the stop's last lines
         if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();
       };

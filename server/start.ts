@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { loadApp } from './app-loader.js';
 import { enableDebug } from './debug-hook.js';
+import { configureRedaction } from '../diagnostics/redact.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type TspumaConfig } from './options.js';
 import { runSingle, type Running } from './single.js';
@@ -18,6 +19,7 @@ export interface StartOptions {
 /** Starts single mode in this process from a config object. Stop it with `running.stop()`. */
 export async function start(config: TspumaConfig, opts: StartOptions = {}): Promise<Running> {
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
+  configureRedaction({ cards: options.redactCardNumbers });
   const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
   const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, frames: options.dumpFrames, redact: options.redact }, () => log) : null;
   diagnostics?.deliverDumps(options.onDump, log);

@@ -348,8 +348,18 @@ export class Primary {
         this.log.error({ worker: h.index, workerPid: h.pid, code: err.code }, err.message);
         h.stopping = true;
         const autopsy = this.devtools?.autopsy(h) ?? null;
-        if (autopsy) void autopsy.finally(() => h.kill());
-        else h.kill();
+        if (autopsy) {
+          void autopsy.then(
+            (dump) => {
+              if ((dump as { error?: { name?: string } } | null)?.error?.name !== 'WorkerPausedInDebugger') return h.kill();
+              // A DevTools client holds it paused: not hung. Its deadline starts again from now.
+              h.stopping = false;
+              h.lastCheckin = new Date(this.clock.now());
+              this.log.warn({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is paused in a debugger (a DevTools client holds it): not killed; resume it in DevTools`);
+            },
+            () => h.kill(),
+          );
+        } else h.kill();
       } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
         this.log.error({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
         h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };

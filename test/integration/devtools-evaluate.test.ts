@@ -48,3 +48,33 @@ describe('a DevTools console typo under -d', () => {
     });
   }
 });
+
+describe('a worker a DevTools client holds paused', () => {
+  it('is "paused in a debugger" in its autopsy, not hung, and is not killed for its missed check-ins', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
+    const config = join(dir, 'tspuma.config.mjs');
+    writeFileSync(config, 'export default { workerCheckInterval: 0.5, workerTimeout: 2, workerShutdownTimeout: 5 };\n');
+    const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-C', config, '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const base = await discoveryUrl(s);
+    await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 2, 'the worker listed');
+    const url = new URL(base);
+    const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-worker-0' });
+    try {
+      await client.Debugger.enable({});
+      await client.Debugger.pause();
+      const spared = await waitFor(() => s.lines().find((l) => String(l.msg).includes('is paused in a debugger')), 'the spared line', 20_000);
+      const autopsy = await waitFor(() => s.stderr().match(/tspuma dump #\d+ \[hang\] WorkerPausedInDebugger: .*/)?.[0], 'the autopsy');
+      expect(autopsy).toContain('is paused in a debugger (a DevTools client holds it, reason "other")');
+      expect(s.lines().filter((l) => String(l.msg).includes('Autopsy') && String(l.msg).includes('failed')).map((l) => l.msg)).toEqual([]);
+      // Still the same worker: resumed by its client, it answers.
+      await client.Debugger.resume();
+      expect(await within(fetch(s.url).then((r) => r.status), 8000)).toBe(200);
+      expect(s.lines().filter((l) => String(l.msg).includes('booting')).map((l) => l.msg)).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -70,6 +70,17 @@ describe('redaction follows the value', () => {
   });
 });
 
+describe('redactCardNumbers: false', () => {
+  it('keeps a card number as it is (test card ranges, identifiers that pass Luhn)', async () => {
+    const dir = tmp('cards-off');
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir, TSPUMA_REDACT_CARD_NUMBERS: 'false' });
+    const res = await fetch(`${s.url}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cardNumber: '4111111111111111', amount: 500 }) });
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, 'amount 500 over the limit');
+    expect(d.frames[d.culprit]!.locals.order).toEqual({ summary: 'Object {cardNumber: "4111111111111111", amount: 500}' });
+  });
+});
+
 describe("an axios-style error's request config", () => {
   for (const debug of [true, false]) {
     it(`never leaks its Authorization header (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {

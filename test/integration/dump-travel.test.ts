@@ -1,0 +1,62 @@
+// Integration: errors that travel. A retry helper's error keeps its cause's own fields (redacted
+// like locals) and the values of the cause's first throw at its site; a Promise.any's members each
+// with message, site and values; a worker_threads error is shown where it was made.
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, type Booted } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const APP = 'test/fixtures/apps/travel-app.ts';
+
+function dumpFor(dir: string, text: string): Promise<Dump> {
+  return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`);
+}
+const textOf = (dir: string, id: number) => readdirSync(dir).filter((n) => n.endsWith('.txt')).map((n) => readFileSync(join(dir, n), 'utf8')).find((t) => t.startsWith(`tspuma dump #${id} `))!;
+
+afterAll(killAll);
+
+describe('errors that travel', () => {
+  let s: Booted;
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-travel-'));
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+  });
+
+  it("shows a wrapped error's cause with its own fields, redacted like locals, and the values of its throw", async () => {
+    expect((await fetch(`${s.url}/pay?amount=10.5`)).status).toBe(500);
+    const d = await dumpFor(dir, 'gave up after 4 attempts');
+    const cause = d.error.causes[0]!;
+    expect(cause).toMatchObject({ name: 'AcquirerError', message: 'acquirer refused 10.5', site: `${APP}:${lineOf(APP, 'throw new AcquirerError')}`, captured: true, fields: { reason: 'amount_precision', status: 422, apiKey: '[redacted]' } });
+    // The frames are the cause's throw, in the app, with the value that explains it.
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'authorize', line: lineOf(APP, 'throw new AcquirerError'), locals: { amountCents: 10.5, precision: 'fractional' } });
+    const text = textOf(dir, d.id);
+    expect(text).toContain('        fields: reason="amount_precision"  status=422  apiKey="[redacted]"');
+    for (const out of [JSON.stringify(d), text, s.stderr(), s.stdout()]) expect(out).not.toContain('ACQ-KEY-4a1b2c3d');
+  });
+
+  it("lists each member of a Promise.any's AggregateError with its message, site and values", async () => {
+    expect((await fetch(`${s.url}/any`)).status).toBe(500);
+    const d = await dumpFor(dir, 'All promises were rejected');
+    const line = lineOf(APP, 'throw new Error(`mirror');
+    expect(d.members!.map((m) => [m.error.message, m.site, m.captured])).toEqual([
+      ['mirror alpha has no copy in eu-west', `${APP}:${line}`, true],
+      // Its throw repeated the site within the window: counted, not captured again.
+      ['mirror beta has no copy in eu-west', `${APP}:${line}`, false],
+    ]);
+    expect(d.members![0]!.frames[d.members![0]!.culprit]!.locals).toMatchObject({ name: 'alpha', region: 'eu-west' });
+    expect(textOf(dir, d.id)).toContain('  member 1: Error: mirror beta has no copy in eu-west at fromMirror');
+  });
+
+  it('takes the worker_threads frame where an error was made as the culprit, the receiving frame as context', async () => {
+    expect((await fetch(`${s.url}/resize?w=5000`)).status).toBe(500);
+    const d = await dumpFor(dir, 'width 5000 exceeds 4096');
+    const WORKER = 'test/fixtures/apps/resize-worker.mjs';
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'resize', file: WORKER, line: lineOf(WORKER, 'throw new RangeError') });
+    expect(d.site).toBe(`${WORKER}:${lineOf(WORKER, 'throw new RangeError')}`);
+    expect(d.note).toMatch(/^made in another thread \(a worker_threads worker\)/);
+  });
+});

@@ -1,0 +1,31 @@
+// Repeated error lines are folded: the first failure of a kind in full, the same kind within the
+// interval counted, and the count logged once when the interval ends (on a hand-moved clock).
+import { describe, expect, it } from 'vitest';
+import { FailureFolder } from '../../server/logger.js';
+
+describe('FailureFolder', () => {
+  it('logs the first failure of a kind, counts the rest of its interval, and flushes the count once', () => {
+    let now = 0;
+    const flushed: [string, number, number][] = [];
+    const f = new FailureFolder((sample, n, s) => flushed.push([sample, n, s]), 10_000, () => now);
+    const kind = (id: number) => FailureFolder.kindOf(new Error(`user ${id} not found`), 'GET');
+    expect(f.admit(kind(7), 'GET /u/7 failed')).toBe(true);
+    for (let i = 0; i < 2999; i++) expect(f.admit(kind(i), `GET /u/${i} failed`)).toBe(false);
+    // Another kind is its own line.
+    expect(f.admit(FailureFolder.kindOf(new TypeError('x is undefined'), 'GET'), 'GET /t failed')).toBe(true);
+    expect(flushed).toEqual([]);
+    now = 10_500;
+    f.sweep();
+    expect(flushed).toEqual([['GET /u/7 failed', 2999, 11]]);
+    // A new interval starts with a full line again.
+    expect(f.admit(kind(1), 'GET /u/1 failed')).toBe(true);
+    f.close();
+  });
+
+  it('tells kinds apart by class and message, digits aside, without reading the stack', () => {
+    const err = new Error('order 12 of 3 failed');
+    Object.defineProperty(err, 'stack', { get: () => { throw new Error('stack read'); } });
+    expect(FailureFolder.kindOf(err, 'POST')).toBe('POST|Error: order # of # failed');
+    expect(FailureFolder.kindOf('plain string 5')).toBe('|string: plain string #');
+  });
+});

@@ -10,7 +10,7 @@ import type { CallRecord, Thrown } from './attribution.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
-import { THROWN_KEY, kThrown } from '../server/shared-names.js';
+import { THROWN_KEY, kResumeRequested, kThrown } from '../server/shared-names.js';
 import { fileURLToPath } from 'node:url';
 import { originOf } from './culprit.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
@@ -354,6 +354,9 @@ export class Capturer {
     } finally {
       try {
         this.post('Debugger.resume');
+        // With probes on, Node waits for this resume from another session (inspector/probe-resumer.ts).
+        const resumer = (globalThis as Record<symbol, unknown>)[kResumeRequested];
+        if (typeof resumer === 'function') (resumer as () => void)();
       } catch (err) {
         this.onFailure(err);
       }

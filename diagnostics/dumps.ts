@@ -38,6 +38,8 @@ export interface DumpContext {
 }
 
 const MAX_CHAIN = 5;
+/** Longest parsed request body a dump keeps (characters of its JSON). */
+const MAX_BODY = 16 * 1024;
 const MAX_MEMBERS = 10;
 const MEMBER_FRAMES = 8;
 
@@ -294,7 +296,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions) }
+        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions), ...this.body(req, redactions) }
         : null,
       process: {
         node: process.version,
@@ -322,6 +324,26 @@ export class DumpBuilder {
     const frames = stackFrames(err, this.frameCap);
     const at = frames[culpritIndex(frames)];
     return at ? lookupSite(`${at.file}:${at.line}`) : undefined;
+  }
+
+  /**
+   * The request's body as the app's framework parsed it (`req.body`: express.json, urlencoded,
+   * text), redacted like a JSON body, for `tspuma replay`; nothing when none was parsed, when it
+   * is raw bytes, or over MAX_BODY.
+   */
+  private body(req: IncomingMessage, redactions: string[]): { body?: { type: 'json' | 'text'; text: string } } {
+    const parsed = (req as { body?: unknown }).body;
+    let body: { type: 'json' | 'text'; text: string } | null = null;
+    if (typeof parsed === 'string') body = { type: 'text', text: parsed };
+    else if (parsed !== null && typeof parsed === 'object' && !Buffer.isBuffer(parsed) && !ArrayBuffer.isView(parsed)) {
+      try {
+        body = { type: 'json', text: JSON.stringify(parsed) };
+      } catch {
+        body = null; // a cycle, a BigInt
+      }
+    }
+    if (!body || body.text.length > MAX_BODY) return {};
+    return { body: { type: body.type, text: this.redactor.query(body.text, redactions, 'request body') } };
   }
 
   /** Where a cause was thrown: its culprit's file:line, and whether values were captured. */

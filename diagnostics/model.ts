@@ -4,7 +4,7 @@
 export const DUMP_VERSION = 1;
 
 /** The server phase a failure happened in. */
-export type DumpPhase = 'config' | 'listen' | 'accept' | 'reactor' | 'request' | 'app' | 'hook' | 'boot' | 'stack' | 'hang';
+export type DumpPhase = 'config' | 'listen' | 'accept' | 'reactor' | 'request' | 'app' | 'hook' | 'boot' | 'stack' | 'hang' | 'probe';
 
 /**
  * A value as captured: strings (capped), numbers, booleans and null as themselves; anything
@@ -76,8 +76,11 @@ export interface Dump {
   version: typeof DUMP_VERSION;
   /** Sequence number in this process. */
   id: number;
-  /** stack: a live stack taken on demand; hang: a hung worker's autopsy before it was killed. */
-  kind: 'exception' | 'rejection' | 'listen' | 'fault' | 'stack' | 'hang';
+  /**
+   * stack: a live stack taken on demand; hang: a hung worker's autopsy before it was killed;
+   * snapshot: a snapshot probe's hit (`tspuma probe snapshot`, `tspuma replay`), phase `probe`.
+   */
+  kind: 'exception' | 'rejection' | 'listen' | 'fault' | 'stack' | 'hang' | 'snapshot';
   phase: DumpPhase;
   error: DumpError;
   pid: number;
@@ -95,7 +98,15 @@ export interface Dump {
    * `id`: the request id (X-Request-Id when well-formed, else tspuma's), as in the request log;
    * `remote`: the client's address (behind a trusted proxy or the PROXY protocol, the client's).
    */
-  request: { id: string; remote?: string | null; method: string; url: string; headers: Record<string, string> } | null;
+  request: {
+    id: string;
+    remote?: string | null;
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    /** The body as the app's framework parsed it (`req.body`), redacted; absent when none was parsed. */
+    body?: { type: 'json' | 'text'; text: string };
+  } | null;
   process: { node: string; rssBytes: number; heapUsedBytes: number; uptimeSeconds: number; eventLoopDelayMs: { p50: number; max: number } | null };
   /** What was replaced by "[redacted]": "header authorization", "local password (frame 0)". */
   redactions: string[];

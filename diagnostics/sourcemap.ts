@@ -1,6 +1,6 @@
 // Source maps: a V8 location (generated code, 0-based) turned into the original .ts file, line
 // and column; reads inline maps (esbuild, tsx) and tsc's .js.map files.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,8 @@ function mapFor(path: string, sourceMapURL?: string): SourceMap | null {
   // source map URL it announced.
   let map: SourceMap | null = findSourceMap(path) ?? null;
   if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
-  if (map === null) {
+  // Checked first: a throw here would pause debug mode's capture (and probes' arming) for nothing.
+  if (map === null && existsSync(`${path}.map`)) {
     try {
       map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
     } catch {
@@ -97,6 +98,15 @@ export function originalLineOf(url: string, line0: number, sourceMapURL?: string
   }
   const at = originalPosition(url, line0, last.generatedColumn ?? 0, sourceMapURL);
   return at && { path: at.path, line0: at.line0 };
+}
+
+/** The original files (absolute paths) a script's source map names; [] without a map. */
+export function sourcesOf(url: string, sourceMapURL?: string): string[] {
+  const path = scriptPath(url);
+  const map = path === null ? null : mapFor(path, sourceMapURL);
+  if (!map || path === null) return [];
+  const sources = (map.payload as { sources?: string[] }).sources ?? [];
+  return sources.map((s) => (s.startsWith('file://') ? fileURLToPath(s) : isAbsolute(s) ? s : resolve(dirname(path), s)));
 }
 
 /** Maps a script URL and a 0-based position to the original file and 1-based position. */

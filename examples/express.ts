@@ -18,4 +18,38 @@ app.post('/echo', (req, res) => {
   res.json({ received: req.body as unknown });
 });
 
+// An order: a total, a coupon that may not exist (a 500 with its dump under --debug), a charge
+// made with a secret key (redacted in dumps, snapshots and logpoints by its name).
+interface Item {
+  sku: string;
+  price: number;
+  quantity: number;
+}
+const COUPONS: Record<string, number> = { WELCOME10: 10, SPRING5: 5 };
+const paymentApiKey = process.env.PAYMENT_API_KEY ?? 'sk_test_example_key_0000';
+let lastOrderId = 1000;
+
+function discountFor(coupon: string, subtotal: number): number {
+  const percent = COUPONS[coupon];
+  if (percent === undefined) throw new Error(`unknown coupon ${coupon}`);
+  return (subtotal * percent) / 100;
+}
+
+async function chargeCard(order: { id: number; total: number }, apiKey: string): Promise<string> {
+  await new Promise((resolve) => setImmediate(resolve));
+  return `ch_${order.id}_${apiKey.length}`;
+}
+
+app.post('/orders', async (req, res) => {
+  const { items = [], coupon } = req.body as { items?: Item[]; coupon?: string };
+  let subtotal = 0;
+  for (const item of items) {
+    subtotal += item.price * item.quantity;
+  }
+  const discount = coupon ? discountFor(coupon, subtotal) : 0;
+  const order = { id: ++lastOrderId, items: items.length, total: subtotal - discount };
+  const charge = await chargeCard(order, paymentApiKey);
+  res.status(201).json({ ...order, charge });
+});
+
 export default app;

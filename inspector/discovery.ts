@@ -43,7 +43,8 @@ export interface ListEntry {
   type: 'node';
   url: string;
   webSocketDebuggerUrl: string;
-  tspuma: { pid: number; worker: number | null; direct: string };
+  /** `clients`: WebSocket clients attached through this server now (`tspuma replay` reads it). */
+  tspuma: { pid: number; worker: number | null; direct: string; clients: number };
 }
 
 /** Why a request is refused (403), or null when it may go on. */
@@ -69,6 +70,8 @@ export class Discovery {
   private protocol: Promise<Buffer> | null = null;
   /** Refusals so far, by kind: logged at the 1st, 10th, 100th... so a page retrying cannot flood the log. */
   private readonly refused = { host: 0, origin: 0 };
+  /** Clients proxied to each worker now, by target id. */
+  private readonly attached = new Map<string, number>();
   port = 0;
 
   constructor(
@@ -100,7 +103,7 @@ export class Discovery {
         type: 'node',
         url: `file://${process.cwd()}`,
         webSocketDebuggerUrl: `ws://${ws}`,
-        tspuma: { pid: t.pid, worker: t.worker, direct: t.ws },
+        tspuma: { pid: t.pid, worker: t.worker, direct: t.ws, clients: this.attached.get(t.id) ?? 0 },
       };
     });
   }
@@ -200,6 +203,13 @@ export class Discovery {
       if (!this.bridge) return void refuse('502 Bad Gateway', `tspuma inspector discovery: no bridge to ${id}\n`);
       return this.bridge.accept(req, socket, head, target.id);
     }
+    // Counted while connected: `tspuma replay` stops only a worker a debugger is attached to.
+    this.attached.set(target.id, (this.attached.get(target.id) ?? 0) + 1);
+    socket.once('close', () => {
+      const n = (this.attached.get(target.id) ?? 1) - 1;
+      if (n > 0) this.attached.set(target.id, n);
+      else this.attached.delete(target.id);
+    });
     // Message by message, so a client's evaluations run silent (worker-proxy.ts).
     this.workers.accept(req, socket, head, target.ws, target.id);
   }

@@ -18,18 +18,16 @@ export interface Framing {
   length: string | undefined;
   /** Every Transfer-Encoding header, joined with ", " as one list. */
   transferEncoding: string | undefined;
-  /** The first X-Request-Id (request-id.ts decides whether it is well-formed). */
-  requestId: string | undefined;
 }
 
-const framing: Framing = { host: undefined, hosts: 0, length: undefined, transferEncoding: undefined, requestId: undefined };
+const framing: Framing = { host: undefined, hosts: 0, length: undefined, transferEncoding: undefined };
 
 /**
  * One pass over rawHeaders for the headers admission needs. The result is one shared object,
  * valid until the next call: admission reads it synchronously.
  */
 export function readFraming(req: http.IncomingMessage): Framing {
-  framing.host = framing.length = framing.transferEncoding = framing.requestId = undefined;
+  framing.host = framing.length = framing.transferEncoding = undefined;
   framing.hosts = 0;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -39,9 +37,6 @@ export function readFraming(req: http.IncomingMessage): Framing {
         if (name === 'Host' || name.toLowerCase() === 'host') {
           if (framing.hosts++ === 0) framing.host = raw[i + 1];
         }
-        break;
-      case 12:
-        if (framing.requestId === undefined && (name === 'X-Request-Id' || name.toLowerCase() === 'x-request-id')) framing.requestId = raw[i + 1];
         break;
       case 14:
         if (framing.length === undefined && (name === 'Content-Length' || name.toLowerCase() === 'content-length')) framing.length = raw[i + 1];

@@ -42,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
   if (argv[0] === 'ctl') return (await import('./cli/ctl.js')).ctl(argv.slice(1));
   if (argv[0] === 'inspect') return (await import('./cli/inspect.js')).inspect(argv.slice(1));
+  if (argv[0] === 'probe') return (await import('./cli/probe.js')).probe(argv.slice(1));
+  if (argv[0] === 'replay') return (await import('./cli/replay.js')).replay(argv.slice(1));
   if (argv[0] === 'doctor') return (await import('./cli/doctor.js')).doctor(argv.slice(1));
   const cli = parseArgs(argv, 'command line');
   const optsText = process.env.TSPUMA_OPTS;

@@ -8,6 +8,7 @@ import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
 import { TspumaError } from './errors.js';
 import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, webOrigin } from './side-listener.js';
+import { probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
   return randomBytes(16).toString('hex');
@@ -121,6 +122,7 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         (err: Error) => json(res, 500, { error: err.message }),
       );
     };
+    if (url.pathname === '/probes' || url.pathname.startsWith('/probes/')) return probeRoutes(req, res, url, primary.probes);
     switch (url.pathname) {
       case '/stats':
         return json(res, 200, primary.stats());

@@ -202,6 +202,30 @@ export const ERRORS = {
   TSPUMA_ERR_SOCKET_ACTIVATION: {
     template: 'Socket activation: {name}={value} in the environment; expected {expected}',
   },
+  TSPUMA_ERR_PROBE_INVALID: {
+    template: 'Probe {what} `{value}` ({source}) is not valid: {reason}.',
+  },
+  TSPUMA_ERR_PROBE_FILE: {
+    template: 'Probe location {location} ({source}): {problem}.',
+  },
+  TSPUMA_ERR_PROBE_NO_CODE: {
+    template: '{location} has no code a probe can stop at in worker {worker} ({reason}); the nearest lines with code are {nearest}.',
+  },
+  TSPUMA_ERR_PROBE_LIMIT: {
+    template: 'Probe refused: {count} probes are set, the most probeMax allows; remove one first (tspuma probe rm ID).',
+  },
+  TSPUMA_ERR_PROBE_NOT_FOUND: {
+    template: 'No probe {id} is set; the probes set are: {ids}.',
+  },
+  TSPUMA_ERR_PROBE_SIDE_EFFECT: {
+    template: 'Probe {id} at {location} removed: its {what} `{expression}` may change the program ({message}); a probe may only read.',
+  },
+  TSPUMA_ERR_PROBE_BUDGET: {
+    template: 'Probe {id} at {location} suspended in worker {worker}: probes kept it paused {ms} ms within one second, over probePauseBudget ({budget} ms per second); set it again to resume.',
+  },
+  TSPUMA_ERR_REPLAY: {
+    template: 'Cannot replay {dump}: {problem}.',
+  },
   TSPUMA_ERR_SD_NOTIFY: {
     template: 'sd_notify: {problem}',
   },

@@ -16,7 +16,9 @@ const kBodyExpected = Symbol('tspuma.bodyExpected');
 /** The server's state for the request a response answers (null until the request is admitted). */
 export const kRequestState = Symbol('tspuma.requestState');
 
-const isContentType = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
+/** The two usual spellings compare without lowercasing (toLowerCase was a tenth of tspuma's own cost per response). */
+const isContentType = (name: unknown): boolean =>
+  name === 'content-type' || name === 'Content-Type' || (typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type');
 
 /** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
 function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
@@ -56,10 +58,41 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   return this;
 }
 
+/** The response-close handler (setResponseCloseHandler), one per process. */
+let onResponseClose: ((res: http.ServerResponse) => void) | null = null;
+
+const emit = http.ServerResponse.prototype.emit;
+
 /**
- * node:http's response, with writeHeadChecked as an own method: Express gives each response its
- * own prototype (app.response, over ServerResponse's), which a method on this class's prototype
- * would not survive.
+ * emit, which sees a response's `close` (however it came: finished, destroyed by the app, the
+ * client gone) and hands it to the close handler before any listener runs: the server learns
+ * that a response ended without a listener, and its closure, added to every response. Arguments
+ * are passed on as they came (listeners may look at their count).
+ */
+function emitChecked(this: TspumaResponse, event: string | symbol, a?: unknown, b?: unknown): boolean {
+  if (event === 'close' && onResponseClose !== null) onResponseClose(this);
+  switch (arguments.length) {
+    case 1:
+      return emit.call(this, event);
+    case 2:
+      return emit.call(this, event, a);
+    case 3:
+      return emit.call(this, event, a, b);
+    default:
+      // eslint-disable-next-line prefer-rest-params
+      return Reflect.apply(emit, this, arguments) as boolean;
+  }
+}
+
+/** Called (set once per process) with each response that closes, before its own 'close' listeners. */
+export function setResponseCloseHandler(handler: (this: void, res: http.ServerResponse) => void): void {
+  onResponseClose = handler;
+}
+
+/**
+ * node:http's response, with writeHeadChecked and emitChecked as own methods: Express gives each
+ * response its own prototype (app.response, over ServerResponse's), which a method on this
+ * class's prototype would not survive.
  */
 export class TspumaResponse extends http.ServerResponse {
   declare [kRequestState]: unknown;
@@ -73,16 +106,34 @@ export class TspumaResponse extends http.ServerResponse {
     this[kRequestState] = null;
     this[kBodyExpected] = false;
     (this as { writeHead: unknown }).writeHead = writeHeadChecked;
+    (this as { emit: unknown }).emit = emitChecked;
   }
 }
-/** node:http's request, with `id` (request-id.ts) as an own field from birth: one shape for every request. */
-export class TspumaRequest extends http.IncomingMessage {
-  declare id: string;
+/** Where a request keeps its id (request-id.ts), once read or assigned. */
+const kRequestId = Symbol('tspuma.requestId');
 
-  constructor(socket: net.Socket) {
-    super(socket);
-    this.id = '';
-  }
+type WithId = http.IncomingMessage & { [kRequestId]?: unknown };
+
+/**
+ * `req.id` of every request a node:http server builds, made by `make` when first read (most apps
+ * never read it: nothing is made for them, and requests stay node's own IncomingMessage, with no
+ * subclass to construct). An accessor on IncomingMessage.prototype: Express replaces a request's
+ * prototype with one that inherits from it. Assigning `req.id` (pino-http does) stores the value.
+ * A node:http client response (no method) reads undefined until assigned, as before.
+ */
+export function defineRequestId(make: (req: http.IncomingMessage) => string): void {
+  Object.defineProperty(http.IncomingMessage.prototype, 'id', {
+    configurable: true,
+    enumerable: false,
+    get(this: WithId): unknown {
+      const id = this[kRequestId];
+      if (id !== undefined || typeof this.method !== 'string') return id;
+      return (this[kRequestId] = make(this));
+    },
+    set(this: WithId, value: unknown): void {
+      this[kRequestId] = value;
+    },
+  });
 }
 
 /** Called (set once per process: no closure per response) when a head says `text/event-stream`. */
@@ -91,7 +142,6 @@ export function setEventStreamHandler(handler: (this: void, res: http.ServerResp
 }
 
 export const SERVER_OPTIONS: http.ServerOptions = {
-  IncomingMessage: TspumaRequest,
   ServerResponse: TspumaResponse as unknown as typeof http.ServerResponse,
   // The connection deadlines (deadlines.ts) own every timeout; node's own timers are switched off.
   requestTimeout: 0,

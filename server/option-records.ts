@@ -270,6 +270,31 @@ export const RECORDS = {
     'Cluster: the primary loads the app once before forking, so a broken app fails once, fast. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
     { help: 'Cluster: load the app once in the primary before forking, to fail fast.' },
   ),
+  probeExpiry: option({
+    default: 900,
+    check: seconds(false),
+    doc: 'Cluster: seconds a probe (`tspuma probe`, the control app\'s `/probes`) stays set when it names no `--for`; then it is removed from every worker and the removal logged. `--for` may ask for less or more, up to a day.',
+  }),
+  probeLogRate: option({
+    default: 100,
+    check: integer(1, 10_000, 'an integer from 1 to 10000'),
+    doc: 'Cluster: log lines per second a logpoint writes in each worker (its own `--rate` may ask for fewer or more, up to 10000); hits beyond it are counted, not logged, and do not pause the worker.',
+  }),
+  probeMax: option({
+    default: 20,
+    check: integer(1, 1000, 'an integer from 1 to 1000'),
+    doc: 'Cluster: the most probes set at once; one more is refused with `TSPUMA_ERR_PROBE_LIMIT`.',
+  }),
+  probePauseBudget: option({
+    default: 200,
+    check: integer(1, 1000, 'a number of milliseconds from 1 to 1000'),
+    doc: 'Cluster: milliseconds per second a worker may spend paused for logpoints and snapshots (200: probes never take more than a fifth of a worker); past it, each probe that paused it in that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume).',
+  }),
+  probeSnapshotRate: option({
+    default: 1,
+    check: integer(1, 100, 'an integer from 1 to 100'),
+    doc: 'Cluster: snapshots per second a snapshot probe writes in each worker (its own `--rate` may ask for fewer or more, up to 100); hits beyond it do not pause the worker.',
+  }),
   quiet: switchOption(
     'Log warnings and errors only (and request lines, when `logRequests` asks for them).',
     { short: 'q', help: 'Log warnings and errors only (and request lines with --log-requests).' },

@@ -52,17 +52,21 @@ export class Tracing {
     private readonly thrown: (req: IncomingMessage) => unknown = () => undefined,
   ) {}
 
-  /** At the request event: keeps the active server span on req, and watches for a 5xx answered without a throw reaching tspuma. */
-  request(req: IncomingMessage, res: ServerResponse): void {
+  /** At the request event: keeps the active server span on req. */
+  request(req: IncomingMessage): void {
     const span = this.api.trace.getActiveSpan();
     if (!span || !span.isRecording()) return;
     (req as Marked)[kSpan] = span;
-    // Before the instrumentation's own 'close' listener ends the span.
-    res.prependOnceListener('close', () => {
-      if (res.statusCode < 500 || (req as Marked)[kRecorded]) return;
-      const err = this.thrown(req);
-      if (err !== undefined) this.exception(req, err);
-    });
+  }
+
+  /**
+   * The response closed (called before its 'close' listeners, so before the instrumentation's own
+   * ends the span): a 5xx answered without a throw reaching tspuma records the throw debug mode captured.
+   */
+  closed(req: IncomingMessage, res: ServerResponse): void {
+    if (!(req as Marked)[kSpan] || res.statusCode < 500 || (req as Marked)[kRecorded]) return;
+    const err = this.thrown(req);
+    if (err !== undefined) this.exception(req, err);
   }
 
   /** Records err on req's server span as an `exception` event (once per request). */

@@ -1,40 +1,45 @@
 // Each request's id: the client's (or the proxy's) X-Request-Id when it is well-formed, else one
 // made here, unique per process and cheap (a random per-process prefix and a counter). It is
-// `req.id` (an own property, so it survives frameworks that swap the request's prototype, as
-// Express does; middleware that assigns `req.id`, such as pino-http, changes what tspuma logs
-// too), and the request log, the Rack env (`tspuma.request_id`), dumps and the 500 page read it;
-// the request line shows an odd one quoted.
+// `req.id`, made when first read (an app that never reads it, with the request log off, pays
+// nothing for it); it survives frameworks that swap the request's prototype, as Express does, and
+// middleware that assigns `req.id`, such as pino-http, changes what tspuma logs too. The request
+// log, the Rack env (`tspuma.request_id`), dumps and the 500 page read it; the request line shows
+// an odd one quoted.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { defineRequestId } from './node-http.js';
 import { firstHeader } from './raw-headers.js';
 
 /** What an incoming id may be: 1..128 characters that need no quoting in a log line or a header. */
 const WELL_FORMED = /^[A-Za-z0-9._:@/+=~-]{1,128}$/;
 
-const PREFIX = randomBytes(4).toString('hex');
+const PREFIX = `${randomBytes(4).toString('hex')}-`;
 let counter = 0;
 
 /** An id made here: `3f9a1c2e-1`, `3f9a1c2e-2`, …; the prefix tells processes and restarts apart. */
 export function newRequestId(): string {
-  return `${PREFIX}-${(++counter).toString(36)}`;
+  return PREFIX + (++counter).toString(36);
 }
+
+/** The request's id when first read: its well-formed X-Request-Id, else a new one. */
+function makeRequestId(req: IncomingMessage): string {
+  const incoming = firstHeader(req, 'x-request-id', 'X-Request-Id');
+  return incoming !== undefined && WELL_FORMED.test(incoming) ? incoming : newRequestId();
+}
+
+// Once per process: `req.id` of tspuma's requests is made when something reads it.
+defineRequestId(makeRequestId);
 
 type WithId = IncomingMessage & { id?: unknown };
 
-/**
- * Gives the request its id (from its X-Request-Id, `incoming`, as the caller read it: admission's
- * one pass over rawHeaders; or a new one) as `req.id`; returns it.
- */
-export function assignRequestId(req: IncomingMessage, incoming: string | undefined): string {
-  const id = incoming !== undefined && WELL_FORMED.test(incoming) ? incoming : newRequestId();
-  (req as WithId).id = id;
-  return id;
-}
-
-/** The request's id: `req.id` when it holds one (set at admission, or by the app), else assigned now. */
+/** The request's id as a string: `req.id` (the client's, the app's, or made now). */
 export function requestIdOf(req: IncomingMessage): string {
   const id = (req as WithId).id;
-  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : assignRequestId(req, firstHeader(req, 'x-request-id', 'X-Request-Id'));
+  if (typeof id === 'string' && id !== '') return id;
+  if (typeof id === 'number') return String(id);
+  const made = makeRequestId(req);
+  (req as WithId).id = made;
+  return made;
 }
 
 /** Characters a request line shows escaped: C0/C1 controls, DEL, line and paragraph separators, bidirectional controls. */

@@ -19,7 +19,7 @@ import type { InvocationLimit, Ticket } from './invocation-limit.js';
 import { buildEnv } from './rack.js';
 import { entryOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
 import { watchBody, type BodyOwner } from './request-body.js';
-import { assignRequestId, requestIdOf, shownRequestId } from './request-id.js';
+import { requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
@@ -81,10 +81,13 @@ export function onEventStream(res: http.ServerResponse): void {
   if (state) state.owner.streaming(res, state);
 }
 
-/** One shared 'close' listener for every response: no closure per request. */
-function onResponseClose(this: TrackedResponse): void {
-  const state = this[kState];
-  if (state) state.owner.finished(this, state);
+/**
+ * node-http.ts's response-close handler (set by each Server): sees every response's `close`
+ * before its listeners, so no listener is added per request.
+ */
+export function onResponseClose(res: http.ServerResponse): void {
+  const state = (res as TrackedResponse)[kState];
+  if (state) state.owner.finished(res, state);
 }
 
 /** What a request's life needs from the server that owns it. */
@@ -144,11 +147,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     // node:http's verdict from the request alone, before the server adds its own reasons to close.
     if (!keepsAlive(res)) entry.clientClosing = true;
-    // One pass over rawHeaders for Host, the body's framing and X-Request-Id.
+    // One pass over rawHeaders for Host and the body's framing (req.id is made when first read).
     const framing = readFraming(req);
-    assignRequestId(req, framing.requestId);
     if (this.d.trust) resolveClient(req, this.d.trust, options.trustProxyHeaders);
-    this.d.tracing?.request(req, res); // the server span, before a queue can run the app in another request's context
+    this.d.tracing?.request(req); // the server span, before a queue can run the app in another request's context
     const refused = admissionError(req, options, framing);
     const chunked = framing.transferEncoding !== undefined;
     const length = chunked || framing.length === undefined ? 0 : Number(framing.length);
@@ -166,8 +168,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       start: logged ? performance.now() : 0,
       sent: logged ? req.socket.bytesWritten : 0,
       slot: false, ticket: null, takenOver: false, waiting: false, captured: false, done: false };
-    res[kState] = state;
-    res.on('close', onResponseClose);
+    res[kState] = state; // its close reaches finished() through onResponseClose
     const max = options.maxKeepAlive;
     if (this.d.closing() || (max > 0 && entry.requests >= max)) {
       closeAfterResponse(res);
@@ -371,6 +372,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (state.done) return;
     state.done = true;
     const { entry, req } = state;
+    this.d.tracing?.closed(req, res); // before the HTTP instrumentation's 'close' listener ends the span
     state.ticket?.cancel();
     state.ticket = null;
     this.release(state);

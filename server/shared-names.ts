@@ -15,6 +15,14 @@ export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
 export const THROWN_KEY = 'tspuma.diagnostics.thrown';
 export const kThrown = Symbol.for(THROWN_KEY);
 
+/**
+ * On globalThis, once probes run in a worker (inspector/probe-resumer.ts): the function an
+ * in-process inspector session calls last when it resumes a pause, so the resumer thread carries
+ * the resume out (with a session of its own attached, Node waits for one from another session).
+ */
+export const RESUME_REQUESTED_KEY = 'tspuma.resumeRequested';
+export const kResumeRequested = Symbol.for(RESUME_REQUESTED_KEY);
+
 /** On a wrapped app: which kind it is (rack, fetch, node), so two copies of tspuma agree. */
 export const kAppKind = Symbol.for('tspuma.appKind');
 

@@ -184,7 +184,7 @@ export function argsLayer(parsed: ParsedArgs, source: string): Layer {
 }
 
 export function helpText(version: string): string {
-  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump [--all-frames] FILE.json   print a saved failure dump as text', '       tspuma ctl COMMAND      talk to a running cluster\'s control app (stats, restarts)', '       tspuma inspect list|stack|profile|heap   DevTools tooling on a running server (DEBUGGING.md)', '       tspuma doctor [-c N] [-d SECONDS] [APP]   clinic doctor on APP under autocannon (needs clinic installed)', ''];
+  const lines = [`tspuma ${version}: a Puma-style HTTP server for Node.js`, '', 'Usage: tspuma [options] [APP]', '       tspuma dump [--all-frames] FILE.json   print a saved failure dump as text', '       tspuma ctl COMMAND      talk to a running cluster\'s control app (stats, restarts)', '       tspuma inspect list|stack|profile|heap   DevTools tooling on a running server (DEBUGGING.md)', '       tspuma doctor [-c N] [-d SECONDS] [APP]   clinic doctor on APP under autocannon (needs clinic installed)', '       tspuma probe log|snapshot|count|list|rm   logpoints and snapshots on a running cluster (DEBUGGING.md, "Probes")', '       tspuma replay DUMP.json  send a dumped request again, stopping at its culprit line', ''];
   lines.push('APP is a .ts, .mts, .js or .mjs file. Default: the config\'s `app`, else ./app.ts, ./app.js, ./index.ts.', '');
   lines.push('Options:');
   for (const f of FLAGS) {

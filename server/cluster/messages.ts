@@ -1,6 +1,21 @@
 // The one union of messages between the cluster primary and its workers, sent over
 // node:cluster's IPC channel. Stats travel as structured data.
 import type { Stats } from '../server.js';
+import type { ProbeSpec } from '../probe-spec.js';
+
+/** What a worker says about one probe after arming it (or trying to). */
+export type ProbeArmState =
+  | { state: 'armed'; at: string }
+  /** The file is not loaded yet: armed when it loads. */
+  | { state: 'pending' }
+  | { state: 'error'; code: string; message: string };
+
+/** Something that happened to a probe in a worker, for the primary's log and `tspuma probe list`. */
+export type ProbeEvent =
+  | { event: 'snapshot'; path: string; requestId: string | null }
+  | { event: 'paused'; requestId: string | null }
+  | { event: 'suspended'; ms: number; code: string; message: string }
+  | { event: 'removed'; code: string; message: string };
 
 /** Worker -> primary. */
 export type WorkerMessage =
@@ -8,10 +23,21 @@ export type WorkerMessage =
   | { tspuma: 1; type: 'checkin'; index: number; stats: Stats }
   | { tspuma: 1; type: 'boot-failed'; index: number; code: string | null; message: string }
   /** The worker's own inspector is open at url (ws://HOST:PORT/UUID). */
-  | { tspuma: 1; type: 'inspector'; index: number; url: string };
+  | { tspuma: 1; type: 'inspector'; index: number; url: string }
+  /** The worker listens for probes (sent first thing): the primary answers with every probe set. */
+  | { tspuma: 1; type: 'probe-hello'; index: number }
+  | ({ tspuma: 1; type: 'probe-state'; index: number; id: number } & ProbeArmState)
+  /** Hits per probe since the last report (about once a second, only when there were some). */
+  | { tspuma: 1; type: 'probe-hits'; index: number; hits: [id: number, hits: number, paused: number][] }
+  | ({ tspuma: 1; type: 'probe-event'; index: number; id: number } & ProbeEvent);
 
 /** Primary -> worker. */
-export type PrimaryMessage = { tspuma: 1; type: 'stop' } | { tspuma: 1; type: 'gc' };
+export type PrimaryMessage =
+  | { tspuma: 1; type: 'stop' }
+  | { tspuma: 1; type: 'gc' }
+  /** Arm a probe (inspector/probes.ts, loaded on the first one). */
+  | { tspuma: 1; type: 'probe-set'; probe: ProbeSpec }
+  | { tspuma: 1; type: 'probe-rm'; id: number };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;

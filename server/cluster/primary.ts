@@ -15,6 +15,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
+import { ProbeRegistry } from './probe-registry.js';
 import { WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
@@ -147,6 +148,8 @@ export class Primary {
   /** Set by run.ts: boot and restart events for sd_notify. */
   events: PrimaryEvents | null = null;
   private readonly listenFds: ReturnType<typeof workerListenFds>;
+  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. */
+  readonly probes: ProbeRegistry;
 
   constructor(
     readonly options: Options,
@@ -159,6 +162,7 @@ export class Primary {
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
     this.listenFds = workerListenFds(options.bind);
+    this.probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, deps.clock);
   }
 
   /** Checks every bind can listen (coded errors, exit 1), then forks the workers. */
@@ -243,6 +247,12 @@ export class Primary {
         handle.inspector = message.url;
         this.devtools?.inspectorOpened(handle);
         return;
+      case 'probe-hello':
+      case 'probe-state':
+      case 'probe-hits':
+      case 'probe-event':
+        this.probes.onMessage(handle, message);
+        return;
       case 'boot-failed':
         handle.bootError = { code: message.code, message: message.message };
         this.log.error({ worker: handle.index, workerPid: handle.pid, code: message.code }, `Worker ${handle.index} (PID: ${handle.pid}) failed to boot: ${message.message}`);
@@ -256,6 +266,7 @@ export class Primary {
 
   private onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {
     this.old.delete(handle);
+    this.probes.gone(handle.pid);
     this.devtools?.exited(handle);
     const isCurrent = this.current.get(handle.index) === handle;
     // A restart's worker that has not booted: the restart sees the exit and decides.
@@ -544,6 +555,7 @@ export class Primary {
   }
 
   private clearTimers(): void {
+    this.probes.close();
     if (this.health !== null) this.clock.clearInterval(this.health);
     this.health = null;
     for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);

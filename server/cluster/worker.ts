@@ -15,12 +15,51 @@ import { UNCAUGHT_GRACE_S, guardInspectorSignal } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import type { ProbeEngine } from '../../inspector/probes.js';
 
 const LINGER_MS = 1000;
 const UNCAUGHT = 'uncaught exception';
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message);
+}
+
+/**
+ * Probes (inspector/probes.ts) are loaded with the first one the primary sends, never before: a
+ * server with no probe set runs none of their code. Listening starts before the app loads, and
+ * the hello asks the primary for every probe already set (a respawned or restarted worker).
+ */
+function listenForProbes(options: Options, log: Logger, index: number): () => Promise<void> {
+  let engine: ProbeEngine | null = null;
+  // One message at a time: the engine starts (its resumer thread) before the first is handled.
+  let queue = Promise.resolve();
+  process.on('message', (m: unknown) => {
+    if (!isPrimaryMessage(m) || (m.type !== 'probe-set' && m.type !== 'probe-rm')) return;
+    queue = queue
+      .then(async () => {
+        if (!engine && m.type === 'probe-rm') return;
+        engine ??= await (await import('../../inspector/probes.js')).ProbeEngine.start({
+          worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
+          holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
+        });
+        engine.handle(m);
+        // The last probe gone: the session, its breakpoints and the resumer thread go too.
+        if (engine.size === 0) {
+          const closing = engine.close();
+          engine = null;
+          await closing;
+        }
+      })
+      .catch((err: Error) => log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`));
+  });
+  send({ tspuma: 1, type: 'probe-hello', index });
+  // At stop: the resumer thread's session would make Node wait at exit ("Waiting for the debugger to disconnect...").
+  return () =>
+    (queue = queue.then(async () => {
+      const closing = engine?.close();
+      engine = null;
+      await closing;
+    }));
 }
 
 /** Boots the worker; resolves with the exit code once it has stopped. */
@@ -34,6 +73,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   cluster.worker?.on('disconnect', () => {
     if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   });
+  const closeProbes = listenForProbes(options, log, index);
   if (options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
     const url = openInspector(options.inspect, { kind: 'worker', index }, log);
@@ -81,6 +121,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       // Connection: close) so a restart under load fails none.
       await server.shutdown({ lingerMs: LINGER_MS });
       await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
+      await closeProbes();
       if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
       resolve(0);
     };
@@ -94,6 +135,9 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         case 'gc':
           (globalThis as { gc?: () => void }).gc?.();
           break;
+        case 'probe-set':
+        case 'probe-rm':
+          break; // listenForProbes's
         default: {
           const never: never = message;
           log.warn({ message: never }, 'unknown message from the primary');

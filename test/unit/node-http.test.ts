@@ -5,8 +5,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SERVER_OPTIONS,
-  TspumaRequest,
   TspumaResponse,
+  setResponseCloseHandler,
   closeAfterResponse,
   closeLingering,
   currentResponse,
@@ -42,14 +42,38 @@ const KEEP_ALIVE = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 const CLOSE = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
 describe('node:http internals used by node-http.ts', () => {
-  it('builds requests and responses from the IncomingMessage and ServerResponse classes in the server options', async () => {
+  it('builds responses from the ServerResponse class in the server options (requests stay IncomingMessage)', async () => {
     const seen: boolean[] = [];
     const port = await serve((req, res) => {
-      seen.push(req instanceof TspumaRequest, res instanceof TspumaResponse, (req as TspumaRequest).id === '');
+      seen.push(Object.getPrototypeOf(req) === http.IncomingMessage.prototype, res instanceof TspumaResponse, Object.getOwnPropertyNames(req).includes('id'));
       res.end('ok');
     }, SERVER_OPTIONS);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
-    expect(seen).toEqual([true, true, true]);
+    expect(seen).toEqual([true, true, false]);
+  });
+
+  it('hands every response close to the close handler before its listeners, and passes each event its arguments as they came', async () => {
+    const seen: unknown[] = [];
+    setResponseCloseHandler((res) => seen.push(['handler', (res as { req: http.IncomingMessage }).req.url]));
+    try {
+      const port = await serve((req, res) => {
+        res.on('close', (...args: unknown[]) => seen.push(['listener', req.url, args.length]));
+        res.on('custom', (...args: unknown[]) => seen.push(args));
+        res.emit('custom');
+        res.emit('custom', 1);
+        res.emit('custom', 1, 2);
+        res.emit('custom', 1, 2, 3, 4);
+        if (req.url === '/destroy') res.destroy();
+        else res.end('ok');
+      }, SERVER_OPTIONS);
+      expect(await (await fetch(`http://127.0.0.1:${port}/end`)).text()).toBe('ok');
+      await fetch(`http://127.0.0.1:${port}/destroy`).catch(() => null);
+      await waitFor(() => seen.length === 12, 'both responses closed');
+    } finally {
+      setResponseCloseHandler(() => {});
+    }
+    const sequence = [[], [1], [1, 2], [1, 2, 3, 4]];
+    expect(seen).toEqual([...sequence, ['handler', '/end'], ['listener', '/end', 0], ...sequence, ['handler', '/destroy'], ['listener', '/destroy', 0]]);
   });
 
   it('calls writeHead for an implicit head (setHeader then write), so the event-stream check sees every head', async () => {

@@ -1,0 +1,341 @@
+// `node dist/bench/cpu-per-request.js`: what one request costs the server, in measures a busy
+// machine does not blur: instructions per request under callgrind (repeatable whatever else runs),
+// CPU µs per request from /proc over a fixed client (wrk), and a CPU profile's self time per
+// function, in µs per request. tspuma's listener and Rack paths are set against raw node:http with
+// the same client and request count; bench/README.md says how to read the figures.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** What the client sends: GET / unless a target says otherwise. */
+interface Shape {
+  method: 'GET' | 'POST';
+  path: string;
+  /** Request body bytes (POST). */
+  body: number;
+}
+const HELLO: Shape = { method: 'GET', path: '/', body: 0 };
+
+interface Target {
+  name: string;
+  /** The target its ratios are taken against (same client, same request count). */
+  baseline: string | null;
+  /** argv after `node` (the server listens on `port`), from a built checkout at `root`. */
+  argv(port: number, root?: string): string[];
+  cluster?: boolean;
+  shape?: Shape;
+  /** Answered 200 once the server is up. */
+  ready?: string;
+}
+
+const tspuma = (port: number, app: string, extra: string[] = [], root = ROOT) => [`${root}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${root}${app}`];
+const TARGETS: Target[] = [
+  { name: 'raw', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  { name: 'rack', baseline: 'raw', argv: (port, root) => tspuma(port, 'examples/hello.ts', [], root) },
+  { name: 'raw-cluster', baseline: null, cluster: true, argv: (port, root = ROOT) => [`${root}dist/bench/raw-cluster.js`, String(port)] },
+  { name: 'cluster', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'examples/hello.ts', ['-w', '2'], root) },
+  { name: 'cluster-listener', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-w', '2'], root) },
+  // No-regression guards (issue 27): a streamed Rack body, a server-sent event stream, a 1 MB upload.
+  { name: 'stream', baseline: null, shape: { method: 'GET', path: '/stream', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
+  { name: 'sse', baseline: null, shape: { method: 'GET', path: '/sse', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
+  { name: 'upload', baseline: null, shape: { method: 'POST', path: '/upload', body: 1 << 20 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
+];
+
+const MODE = process.env.MODE ?? 'cpu';
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
+const SECONDS = Number(process.env.SECONDS ?? 2);
+const ROUNDS = Number(process.env.ROUNDS ?? 6);
+/** callgrind: requests before the counted windows (the JIT settles), per window, and windows. */
+const WARMUP = Number(process.env.WARMUP ?? 8000);
+const REQUESTS = Number(process.env.REQUESTS ?? 3000);
+const WINDOWS = Number(process.env.WINDOWS ?? 4);
+
+/**
+ * BASE=/path/to/another/built/checkout (the code before a change): each target also runs from
+ * there, as `NAME@base`, in the same alternating rounds; its ratio is taken against that twin.
+ */
+const BASE = process.env.BASE ? `${path.resolve(process.env.BASE)}/` : null;
+
+function selected(): Target[] {
+  const names = process.argv.slice(2);
+  const unknown = names.filter((n) => !TARGETS.some((t) => t.name === n));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}\n`);
+    process.exit(2);
+  }
+  const chosen = names.length === 0 ? TARGETS.filter((t) => ['raw', 'listener', 'rack'].includes(t.name)) : names.map((n) => TARGETS.find((t) => t.name === n)!);
+  if (!BASE) return chosen;
+  return chosen.flatMap((t) => [
+    { ...t, name: `${t.name}@base`, baseline: null, argv: (port: number) => t.argv(port, BASE) },
+    { ...t, baseline: `${t.name}@base` },
+  ]);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** `count` requests of `shape` over CONNECTIONS keep-alive connections; rejects on any non-2xx. */
+function drive(port: number, count: number, shape: Shape): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const body = shape.body > 0 ? Buffer.alloc(shape.body, 120) : null;
+  let sent = 0;
+  let done = 0;
+  return new Promise<void>((resolve, reject) => {
+    const one = (): void => {
+      if (sent >= count) return;
+      sent++;
+      const req = http.request({ host: '127.0.0.1', port, path: shape.path, method: shape.method, agent }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`${shape.method} ${shape.path}: ${res.statusCode}`));
+        res.resume();
+        res.on('end', () => {
+          if (++done === count) resolve();
+          else one();
+        });
+      });
+      req.on('error', reject);
+      req.end(body ?? undefined);
+    };
+    for (let i = 0; i < CONNECTIONS; i++) one();
+  }).finally(() => agent.destroy());
+}
+
+async function waitUp(port: number, shape: Shape, child: ChildProcess, deadlineMs = 600_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before answering`);
+    try {
+      await drive(port, 1, { ...shape, body: Math.min(shape.body, 1) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`port ${port} did not answer within ${deadlineMs} ms`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// ---- callgrind: instructions per request ----
+
+/** The total instruction count of the newest callgrind dump in `dir`. */
+function lastDumpInstructions(dir: string, before: Set<string>): number {
+  const fresh = readdirSync(dir).filter((f) => f.startsWith('cg.') && !before.has(f));
+  if (fresh.length !== 1) throw new Error(`expected one new callgrind dump in ${dir}, found ${fresh.join(', ') || 'none'}`);
+  const text = readFileSync(path.join(dir, fresh[0]!), 'utf8');
+  const m = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
+  if (!m) throw new Error(`no summary line in ${fresh[0]}`);
+  return Number(m[1]);
+}
+
+async function callgrind(targets: Target[]): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
+  const results = new Map<string, number[]>();
+  try {
+    for (const t of targets) {
+      if (t.cluster) {
+        process.stderr.write(`${t.name}: skipped under callgrind (a cluster's workers run the single path; use MODE=cpu)\n`);
+        continue;
+      }
+      const shape = t.shape ?? HELLO;
+      const port = await freePort();
+      const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => void (stderr.length < 100_000 && (stderr += c.toString())));
+      try {
+        await waitUp(port, shape, child);
+        process.stderr.write(`${t.name}: up under callgrind; ${WARMUP} warm-up requests\n`);
+        await drive(port, WARMUP, shape);
+        const perRequest: number[] = [];
+        for (let w = 0; w < WINDOWS; w++) {
+          execFileSync('callgrind_control', ['-z', String(child.pid)], { stdio: 'ignore' });
+          const before = new Set(readdirSync(dir));
+          await drive(port, REQUESTS, shape);
+          execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
+          perRequest.push(lastDumpInstructions(dir, before) / REQUESTS);
+          process.stderr.write(`${t.name}: window ${w + 1}/${WINDOWS}: ${Math.round(perRequest.at(-1)!)} instructions per request\n`);
+        }
+        results.set(t.name, perRequest);
+      } catch (err) {
+        process.stderr.write(`${t.name}: ${(err as Error).message}\n${stderr.slice(-2000)}\n`);
+      } finally {
+        await stop(child);
+        for (const f of readdirSync(dir)) rmSync(path.join(dir, f));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`callgrind: instructions per request (user space, all threads), median of ${WINDOWS} windows of ${REQUESTS} requests after ${WARMUP}; ${CONNECTIONS} keep-alive connections`);
+  console.log('| target | instructions/request | windows | against baseline |');
+  console.log('| --- | ---: | --- | ---: |');
+  for (const t of targets) {
+    const r = results.get(t.name);
+    if (!r) continue;
+    const base = t.baseline ? results.get(t.baseline) : undefined;
+    const delta = base ? `+${Math.round(median(r) - median(base))} (${(median(r) / median(base)).toFixed(3)}x)` : '';
+    console.log(`| ${t.name} | ${Math.round(median(r))} | ${r.map(Math.round).join(' ')} | ${delta} |`);
+  }
+}
+
+// ---- cpu: CPU µs per request from /proc, wrk as the client, alternating rounds ----
+
+interface Live {
+  target: Target;
+  port: number;
+  child: ChildProcess;
+  luaFile: string | null;
+}
+
+function wrkArgs(l: Live, seconds: number): string[] {
+  const shape = l.target.shape ?? HELLO;
+  return ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...(l.luaFile ? ['-s', l.luaFile] : []), `http://127.0.0.1:${l.port}${shape.path}`];
+}
+
+/** wrk's own count of completed requests and its req/s; pinned to core 0 when pinning. */
+function wrk(l: Live, seconds: number): { requests: number; rps: number } {
+  const args = wrkArgs(l, seconds);
+  const out = canPin ? execFileSync('taskset', ['-c', '0', 'wrk', ...args], { encoding: 'utf8' }) : execFileSync('wrk', args, { encoding: 'utf8' });
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  if (/Non-2xx|Socket errors/.test(out)) process.stderr.write(`${l.target.name}: wrk reported errors:\n${out}\n`);
+  return { requests, rps };
+}
+
+async function cpu(targets: Target[]): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
+  const live: Live[] = [];
+  const us = new Map<string, number[]>();
+  const rps = new Map<string, number[]>();
+  try {
+    for (const t of targets) {
+      const port = await freePort();
+      const child = spawn(process.execPath, t.argv(port), { stdio: ['ignore', 'ignore', 'inherit'] });
+      const shape = t.shape ?? HELLO;
+      let luaFile: string | null = null;
+      if (shape.method === 'POST') {
+        luaFile = path.join(dir, `${t.name}.lua`);
+        writeFileSync(luaFile, `wrk.method = "POST"\nwrk.body = string.rep("x", ${shape.body})\n`);
+      }
+      live.push({ target: t, port, child, luaFile });
+      await waitUp(port, shape, child);
+    }
+    for (const l of live) {
+      if (canPin && !l.target.cluster) for (const pid of processTree(l.child.pid!)) pin(pid, '1');
+      wrk(l, 1); // warm-up
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      const shift = round % live.length;
+      for (const l of [...live.slice(shift), ...live.slice(0, shift)]) {
+        const before = treeCpuSeconds(l.child.pid!)!;
+        const r = wrk(l, SECONDS);
+        const after = treeCpuSeconds(l.child.pid!)!;
+        (us.get(l.target.name) ?? us.set(l.target.name, []).get(l.target.name)!).push(((after - before) * 1e6) / r.requests);
+        (rps.get(l.target.name) ?? rps.set(l.target.name, []).get(l.target.name)!).push(r.rps);
+      }
+      process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+    }
+  } finally {
+    await Promise.all(live.map((l) => stop(l.child)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`cpu: server CPU µs per request (/proc, the whole process tree) and req/s, wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds of ${SECONDS} s in rotated order${canPin ? '; wrk on core 0, single servers on core 1' : ''}`);
+  console.log('| target | CPU µs/request | req/s | against baseline, median of rounds: CPU per request, req/s |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const t of targets) {
+    const mine = us.get(t.name);
+    if (!mine) continue;
+    const base = t.baseline ? rps.get(t.baseline) : undefined;
+    const baseUs = t.baseline ? us.get(t.baseline) : undefined;
+    const ratio = base && baseUs ? `${median(mine.map((u, i) => u / baseUs[i]!)).toFixed(3)}x CPU, ${median(rps.get(t.name)!.map((r, i) => r / base[i]!)).toFixed(3)}x req/s` : '';
+    console.log(`| ${t.name} | ${median(mine).toFixed(1)} | ${Math.round(median(rps.get(t.name)!))} | ${ratio} |`);
+  }
+}
+
+// ---- profile: a CPU profile's self time per function, in µs per request ----
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** Self time per function (name, file, line), non-idle samples scaled to CPU µs per request. */
+function profileTable(file: string, requests: number, cpuUs: number, top: number, from: number, to: number): string[] {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let busy = 0;
+  let at = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0;
+    at += dt;
+    if (at < from || at > to) continue;
+    const n = byId.get(p.samples[i]!)!;
+    if (n.callFrame.functionName === '(idle)') continue;
+    busy += dt;
+    const url = n.callFrame.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^file:\/\/.*\//, '');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${url}${url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  }
+  const scale = cpuUs / busy; // profile µs → CPU µs per request
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([k, t]) => `${(t * scale).toFixed(2).padStart(7)} µs  ${((100 * t) / busy).toFixed(1).padStart(5)}%  ${k}`)
+    .concat(`(${requests} requests; ${cpuUs.toFixed(1)} µs of CPU each by /proc)`);
+}
+
+async function profile(targets: Target[]): Promise<void> {
+  const top = Number(process.env.TOP ?? 40);
+  for (const t of targets) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const l: Live = { target: t, port, child, luaFile: null };
+    try {
+      await waitUp(port, t.shape ?? HELLO, child);
+      if (canPin && !t.cluster) for (const pid of processTree(child.pid!)) pin(pid, '1');
+      wrk(l, 1);
+      // Profile timestamps are CLOCK_MONOTONIC microseconds, as hrtime: only the measured run's samples count.
+      const from = Number(process.hrtime.bigint() / 1000n);
+      const before = treeCpuSeconds(child.pid!)!;
+      const r = wrk(l, SECONDS);
+      const after = treeCpuSeconds(child.pid!)!;
+      const to = Number(process.hrtime.bigint() / 1000n);
+      await stop(child);
+      // The main thread's profile is the first one written (a module-hooks thread writes its own).
+      const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()[0];
+      if (!file) throw new Error(`${t.name}: no profile written`);
+      console.log(`--- ${t.name}: self time per request`);
+      for (const line of profileTable(path.join(dir, file), r.requests, ((after - before) * 1e6) / r.requests, top, from, to)) console.log(line);
+    } finally {
+      await stop(child);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const targets = selected();
+if (MODE === 'callgrind') await callgrind(targets);
+else if (MODE === 'profile') await profile(targets);
+else await cpu(targets);

@@ -1,0 +1,109 @@
+// `npm run bench:probes`: what probes cost. Four `tspuma -w 1` servers of examples/express.ts run
+// at once under the same GET /users/:id load, in alternating bursts: one never had a probe (the
+// probe code is not loaded), one had a probe set and removed (loaded, nothing armed), one has a
+// logpoint on the route's hot line whose condition is false, one a logpoint on it that fires on
+// every request (logging at its rate limit). Then a snapshot probe on the same line gives the
+// capture time (the thread held per snapshot) as p50/p99. Writes bench/results/probes.json.
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DURATION = Number(process.env.BENCH_SECONDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const TOKEN = 'bench-probes-token-0123456789';
+const APP = `${ROOT}examples/express.ts`;
+const HOT = readFileSync(APP, 'utf8').split('\n').findIndex((l) => l.includes('res.json({ id: Number(req.params.id)')) + 1;
+
+interface Server {
+  name: string;
+  target: number | null;
+  proc: ChildProcess;
+  port: number;
+  control: number;
+  out: string;
+  requests: number;
+  seconds: number;
+}
+
+async function start(name: string, target: number | null): Promise<Server> {
+  const port = await freePort();
+  const control = await freePort();
+  const proc = spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-w', '1', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, '--control-url', `tcp://127.0.0.1:${control}`, '--control-token', TOKEN, APP], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')) },
+  });
+  const s: Server = { name, target, proc, port, control, out: '', requests: 0, seconds: 0 };
+  // Only probe lines are kept: the request log of a long run would fill memory.
+  proc.stdout!.on('data', (c: Buffer) => {
+    for (const line of c.toString().split('\n')) if (line.includes('"probe"') || line.includes('Use Ctrl-C')) s.out += `${line}\n`;
+  });
+  const end = Date.now() + 30_000;
+  while (!s.out.includes('Use Ctrl-C') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  if (!s.out.includes('Use Ctrl-C')) throw new Error(`${name} did not boot`);
+  return s;
+}
+
+async function api(s: Server, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${s.control}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status >= 300) throw new Error(`${s.name}: ${method} ${path}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+function burst(s: Server, seconds: number): Promise<autocannon.Result> {
+  return autocannon({ url: `http://127.0.0.1:${s.port}/users/7`, connections: CONNECTIONS, duration: seconds });
+}
+
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+
+async function main(): Promise<void> {
+  const servers = [await start('no probe (probe code not loaded)', null), await start('a probe set and removed', 0.99), await start('logpoint, condition false', 0.9), await start('logpoint firing every request (at its rate limit)', 0.8)];
+  const [, removed, falseCond, firing] = servers as [Server, Server, Server, Server];
+  try {
+    const at = `${APP}:${HOT}`;
+    const set = await api(removed, 'POST', '/probes', { kind: 'count', location: at, by: 'bench' });
+    await api(removed, 'DELETE', `/probes/${set.id as number}`);
+    await api(falseCond, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', when: 'req.params.id === "never"', for: 86400, by: 'bench' });
+    await api(firing, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', for: 86400, by: 'bench' });
+    for (const s of servers) await burst(s, 1); // warm-up
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(i + round) % servers.length]!;
+        const r = await burst(s, DURATION);
+        s.requests += r.requests.total;
+        s.seconds += DURATION;
+      }
+    }
+    const base = servers[0]!.requests / servers[0]!.seconds;
+    const rows = servers.map((s) => {
+      const rps = s.requests / s.seconds;
+      return { name: s.name, reqPerSec: Math.round(rps), ratio: Math.round((rps / base) * 1000) / 1000, target: s.target, ok: s.target === null ? null : rps / base >= s.target };
+    });
+    const logged = firing.out.split('\n').filter((l) => l.includes('"values"')).length;
+    // Snapshot capture time, as each snapshot's line says (pausedMs): up to 100 a second for 3 s.
+    const snap = await api(firing, 'POST', '/probes', { kind: 'snapshot', location: at, hits: 300, rate: 100, for: 60, by: 'bench' });
+    await burst(firing, 3);
+    await api(firing, 'DELETE', `/probes/${snap.id as number}`).catch(() => undefined);
+    const ms = firing.out
+      .split('\n')
+      .filter((l) => l.includes('snapshot written'))
+      .map((l) => (JSON.parse(l) as { pausedMs: number }).pausedMs);
+    const snapshot = { count: ms.length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99) };
+    process.stdout.write(`probes on examples/express.ts:${HOT} (GET /users/7, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s bursts, -w 1 each)\n`);
+    for (const r of rows) process.stdout.write(`  ${r.name.padEnd(50)} ${String(r.reqPerSec).padStart(7)} req/s  ${r.ratio.toFixed(3)}x${r.target === null ? '' : `  (target >= ${r.target}x: ${r.ok ? 'met' : 'NOT met'})`}\n`);
+    process.stdout.write(`  logpoint lines written by the firing server: ${logged} (its rate limit: 100/s)\n`);
+    process.stdout.write(`  snapshot capture (thread held per snapshot): ${snapshot.count} snapshots, p50 ${snapshot.p50Ms} ms, p99 ${snapshot.p99Ms} ms\n`);
+    mkdirSync(`${ROOT}bench/results`, { recursive: true });
+    writeFileSync(`${ROOT}bench/results/probes.json`, `${JSON.stringify({ time: new Date().toISOString(), node: process.version, line: HOT, rows, logged, snapshot }, null, 2)}\n`);
+  } finally {
+    for (const s of servers) s.proc.kill('SIGTERM');
+  }
+}
+
+await main();

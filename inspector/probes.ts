@@ -1,0 +1,554 @@
+// A worker's probes (loaded on the first probe the primary sends; never before): an in-process
+// inspector session (no port) sets one V8 breakpoint per probe and loaded script, whose condition
+// V8 evaluates: the user's `when`, then the gate below (rate limit, hits, expiry, suspension), so
+// a false condition or a hit over the rate never pauses the thread. A hit that passes pauses it
+// for as long as the work takes: a logpoint evaluates its template with V8's side-effect check and
+// writes one log line, a snapshot reads every frame like a failure dump and writes it to the dump
+// folder, replay's breakpoint leaves the thread paused for the debugger attached. Files loaded
+// later are armed as they are parsed. Paused time per second is budgeted.
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import inspector from 'node:inspector';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { DumpBuilder } from '../diagnostics/dumps.js';
+import { FrameReader, type CallFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
+import type { Dump, Shown } from '../diagnostics/model.js';
+import { Redactor } from '../diagnostics/redact.js';
+import { renderText } from '../diagnostics/render.js';
+import { dumpDirFrom } from '../diagnostics/index.js';
+import { fileHost } from '../diagnostics/dump-budget.js';
+import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
+import { TspumaError } from '../server/errors.js';
+import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
+import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
+import { startResumer, type Resumer } from './probe-resumer.js';
+import { PROBE_GATE_KEY, locationText, parseTemplate, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
+
+/** What the engine needs from its worker. */
+export interface ProbeEngineOptions {
+  worker: number;
+  log: Logger;
+  send(message: WorkerMessage): void;
+  redact: string | null;
+  frames: number;
+  /** `dumpDir` (else TSPUMA_DUMP_DIR, else ./tspuma-dumps). */
+  dumpDir: string | null;
+  /** probePauseBudget: ms per second. */
+  budgetMs: number;
+  /** Longest a replay stop is left to a debugger (kept under workerTimeout, which would kill the worker). */
+  holdMs: number;
+  now?: () => number;
+}
+
+interface Armed {
+  spec: ProbeSpec;
+  parts: TemplatePart[];
+  where: string;
+  /** Where it is armed: one site per loaded script of its file. */
+  sites: Map<string, Site>;
+  /** Hits that paused (or, for count, every hit) since the last report, and in all. */
+  pendingHits: number;
+  pendingPaused: number;
+  paused: number;
+  tokens: number;
+  refilledAt: number;
+  suspended: boolean;
+  /** `when` was checked with the side-effect check in this worker. */
+  whenChecked: boolean;
+}
+
+/**
+ * One V8 breakpoint (V8 allows one per place and session), shared by every probe armed there: a
+ * logpoint and a snapshot on the same line each get their turn at the gate.
+ */
+interface Site {
+  scriptId: string;
+  location: { lineNumber: number; columnNumber: number };
+  breakpointId: string | null;
+  probes: Set<Armed>;
+}
+
+interface Paused {
+  reason: string;
+  hitBreakpoints?: string[];
+  callFrames: (CallFrame & { callFrameId: string })[];
+}
+
+interface Evaluated {
+  result: RemoteObject;
+  exceptionDetails?: { exception?: RemoteObject; text?: string };
+}
+
+const REPORT_MS = 1000;
+/** Frames searched for the request a hit belongs to. */
+const REQUEST_FRAMES = 12;
+/** A template expression gets this long to run. */
+const EVAL_TIMEOUT_MS = 50;
+/** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
+const OWN_URL = new URL('./', import.meta.url).href;
+const SIDE_EFFECT = /Possible side-effect/;
+
+export class ProbeEngine {
+  private readonly session = new inspector.Session();
+  private readonly scripts = new Map<string, LoadedScript>();
+  private readonly probes = new Map<number, Armed>();
+  /** "scriptId:line:column" -> its site; V8 breakpoint id -> its site. */
+  private readonly sites = new Map<string, Site>();
+  private readonly siteOf = new Map<string, Site>();
+  /** The probes whose gate let the current hit pause the thread. */
+  private admitted: Armed[] = [];
+  private readonly redactor: Redactor;
+  private readonly reader: FrameReader;
+  private builder: DumpBuilder | null = null;
+  private readonly report: NodeJS.Timeout;
+  private readonly now: () => number;
+  /** Paused time in the current one-second window, and which probes paused. */
+  private windowStart = 0;
+  private windowMs = 0;
+  private readonly windowProbes = new Set<Armed>();
+  private snapshotCount = 0;
+  private closed = false;
+  /** The pause of ours in progress: when it began and which probes it was for. */
+  private ours: { started: number; hit: Armed[] } | null = null;
+  /** When the pause being handled began (its line says how long the thread was held). */
+  private pauseStarted = 0;
+
+  /** Milliseconds since the pause began, to 0.01 ms. */
+  private heldMs(): number {
+    return Math.round((this.now() - this.pauseStarted) * 100) / 100;
+  }
+
+  /** Starts the resumer thread first (probe-resumer.ts), then the engine. */
+  static async start(opts: ProbeEngineOptions): Promise<ProbeEngine> {
+    return new ProbeEngine(opts, await startResumer());
+  }
+
+  private constructor(
+    private readonly opts: ProbeEngineOptions,
+    private readonly resumer: Resumer,
+  ) {
+    this.now = opts.now ?? (() => performance.now());
+    this.redactor = new Redactor(opts.redact);
+    this.reader = new FrameReader(this.redactor);
+    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = (id: number) => this.gate(id);
+    this.session.connect();
+    // Scripts are announced synchronously as they are parsed, before they run: a probe on a
+    // file not loaded yet is armed here, so even its top-level code stops.
+    this.session.on('Debugger.scriptParsed', (m: { params: { scriptId: string; url: string; sourceMapURL?: string } }) => this.onScript(m.params));
+    this.session.on('Debugger.paused', (m: { params: Paused }) => this.onPaused(m.params));
+    this.session.on('Debugger.resumed', () => {
+      if (!this.ours) return;
+      this.spend(this.now() - this.ours.started, this.ours.hit);
+      this.ours = null;
+    });
+    this.post('Debugger.enable');
+    this.report = setInterval(() => this.flush(), REPORT_MS);
+    this.report.unref();
+  }
+
+  /** Same-thread sessions answer synchronously. */
+  private post<T = unknown>(method: string, params: object = {}): T {
+    let error: Error | null = null;
+    let result: T | undefined;
+    this.session.post(method, params, (err: Error | null, res?: object) => {
+      error = err;
+      result = res as T;
+    });
+    if (error) throw error;
+    return result as T;
+  }
+
+  /** Probes armed (or pending) here. */
+  get size(): number {
+    return this.probes.size;
+  }
+
+  handle(message: PrimaryMessage): void {
+    if (this.closed) return;
+    if (message.type === 'probe-set') this.arm(message.probe);
+    else if (message.type === 'probe-rm') this.disarm(message.id);
+  }
+
+  private state(id: number, s: ProbeArmState): void {
+    this.opts.send({ tspuma: 1, type: 'probe-state', index: this.opts.worker, id, ...s });
+  }
+
+  arm(spec: ProbeSpec): void {
+    this.disarm(spec.id);
+    let parts: TemplatePart[] = [];
+    try {
+      parts = spec.template !== null ? parseTemplate(spec.template) : [];
+    } catch (err) {
+      const e = err as TspumaError;
+      return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
+    }
+    const rate = spec.rate;
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false };
+    this.probes.set(spec.id, armed);
+    let at: string | null = null;
+    let missing: { below: number | null; above: number | null } | null = null;
+    for (const script of this.scripts.values()) {
+      const r = this.armIn(armed, script);
+      if (r === true) at ??= this.describe(armed, script);
+      else if (r) missing = r;
+    }
+    if (at) return this.state(spec.id, { state: 'armed', at });
+    if (missing) {
+      this.disarm(spec.id);
+      const err = this.noCode(armed, missing, 'in the script loaded for it');
+      return this.state(spec.id, { state: 'error', code: err.code, message: err.message });
+    }
+    this.state(spec.id, { state: 'pending' });
+  }
+
+  private noCode(armed: Armed, p: { below: number | null; above: number | null }, reason: string): TspumaError {
+    return new TspumaError('TSPUMA_ERR_PROBE_NO_CODE', { location: armed.where, worker: this.opts.worker, reason, nearest: nearestText(p) });
+  }
+
+  private describe(armed: Armed, script: LoadedScript): string {
+    const loc = armed.sites.get(script.scriptId)?.location;
+    return loc ? `${script.url}, generated line ${loc.lineNumber + 1} column ${loc.columnNumber + 1}` : script.url;
+  }
+
+  /** true: armed in this script; null: the script is not that file's; else the lines with code. */
+  private armIn(armed: Armed, script: LoadedScript): true | null | { below: number | null; above: number | null } {
+    if (armed.sites.has(script.scriptId) || !scriptHolds(script, armed.spec.file)) return null;
+    const placed = place(script, armed.spec.file, armed.spec.line, (scriptId) =>
+      this.post<{ locations: { scriptId: string; lineNumber: number; columnNumber: number }[] }>('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: 0, columnNumber: 0 } }).locations,
+    );
+    if (!placed.ok) return placed;
+    const { scriptId, lineNumber, columnNumber } = placed.location;
+    const key = `${scriptId}:${lineNumber}:${columnNumber}`;
+    let site = this.sites.get(key);
+    if (!site) {
+      site = { scriptId, location: { lineNumber, columnNumber }, breakpointId: null, probes: new Set() };
+      this.sites.set(key, site);
+    }
+    site.probes.add(armed);
+    armed.sites.set(script.scriptId, site);
+    this.rearm(site);
+    return true;
+  }
+
+  /** Sets the site's breakpoint again with the conditions of the probes armed there (or removes it). */
+  private rearm(site: Site): void {
+    if (site.breakpointId !== null) {
+      this.siteOf.delete(site.breakpointId);
+      try {
+        this.post('Debugger.removeBreakpoint', { breakpointId: site.breakpointId });
+      } catch {
+        /* its script is gone */
+      }
+      site.breakpointId = null;
+    }
+    const probes = [...site.probes];
+    if (probes.length === 0) {
+      this.sites.delete(`${site.scriptId}:${site.location.lineNumber}:${site.location.columnNumber}`);
+      return;
+    }
+    // Each probe's condition is evaluated (| does not stop early), so each gate counts its hit.
+    const condition = probes.length === 1 ? v8Condition(probes[0]!.spec) : probes.map((p) => `!!(${v8Condition(p.spec)})`).join(' | ');
+    const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
+      location: { scriptId: site.scriptId, ...site.location },
+      condition,
+    });
+    site.breakpointId = breakpointId;
+    site.location = { lineNumber: actualLocation.lineNumber, columnNumber: actualLocation.columnNumber };
+    this.siteOf.set(breakpointId, site);
+  }
+
+  private onScript(p: { scriptId: string; url: string; sourceMapURL?: string }): void {
+    if (!p.url || p.url.startsWith('node:')) return;
+    const script: LoadedScript = { scriptId: p.scriptId, url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) };
+    this.scripts.set(p.scriptId, script);
+    for (const armed of [...this.probes.values()]) {
+      if (armed.suspended) continue;
+      const had = armed.sites.size > 0;
+      try {
+        const r = this.armIn(armed, script);
+        if (r === true && !had) {
+          this.opts.log.info({ probe: armed.spec.id, location: armed.where }, `Probe ${armed.spec.id} at ${armed.where} armed: ${script.url} loaded`);
+          this.state(armed.spec.id, { state: 'armed', at: this.describe(armed, script) });
+        } else if (r && r !== true && !had) {
+          const err = this.noCode(armed, r, `in ${script.url}, loaded after the probe was set`);
+          this.disarm(armed.spec.id);
+          this.state(armed.spec.id, { state: 'error', code: err.code, message: err.message });
+        }
+      } catch (err) {
+        this.opts.log.warn({ err, probe: armed.spec.id }, `Probe ${armed.spec.id}: cannot arm it in ${script.url}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  disarm(id: number): void {
+    const armed = this.probes.get(id);
+    if (!armed) return;
+    this.probes.delete(id);
+    this.removeBreakpoints(armed);
+  }
+
+  private removeBreakpoints(armed: Armed): void {
+    for (const site of armed.sites.values()) {
+      site.probes.delete(armed);
+      this.rearm(site);
+    }
+    armed.sites.clear();
+  }
+
+  /**
+   * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
+   * whether it may pause. Cheap: no allocation, one clock read.
+   */
+  private gate(id: number): boolean {
+    const armed = this.probes.get(id);
+    if (!armed) return false;
+    const spec = armed.spec;
+    armed.pendingHits++;
+    if (spec.kind === 'count' || armed.suspended) return false;
+    const now = Date.now();
+    if (now > spec.expiresAt || (spec.hits !== null && armed.paused >= spec.hits)) return false;
+    if (spec.kind !== 'break') {
+      // A token bucket of `rate` per second, `rate` deep.
+      armed.tokens = Math.min(spec.rate, armed.tokens + ((now - armed.refilledAt) * spec.rate) / 1000);
+      armed.refilledAt = now;
+      if (armed.tokens < 1) return false;
+      armed.tokens -= 1;
+    }
+    this.admitted.push(armed);
+    return true;
+  }
+
+  private onPaused(params: Paused): void {
+    const ours = (params.hitBreakpoints ?? []).some((b) => this.siteOf.has(b));
+    const hit = this.admitted;
+    this.admitted = [];
+    // Someone else's pause (a DevTools breakpoint, debug mode's capture at a throw): theirs.
+    if (!ours) return;
+    const started = this.now();
+    this.pauseStarted = started;
+    /** ms to leave the thread paused for a debugger (replay's stop); 0: resume now. */
+    let hold = 0;
+    try {
+      const top = params.callFrames[0];
+      if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
+      for (const armed of hit) {
+        if (!this.probes.has(armed.spec.id)) continue;
+        if (armed.spec.when && !armed.whenChecked && !this.checkWhen(armed, top.callFrameId)) continue;
+        hold = Math.max(hold, this.onHit(armed, params));
+      }
+    } catch (err) {
+      this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
+    } finally {
+      if (hold > 0) this.resumer.request(hold);
+      else {
+        try {
+          this.post('Debugger.resume');
+        } catch (err) {
+          this.opts.log.error({ err }, `Probe: cannot resume: ${(err as Error).message}`);
+        }
+        // Counted against the budget when the thread runs again (Debugger.resumed).
+        this.ours = { started, hit };
+        // Node waits for the resume from the resumer thread (probe-resumer.ts): the last thing here.
+        this.resumer.request();
+      }
+    }
+  }
+
+  /** Once per probe and worker: `when` evaluated again with the side-effect check; false: removed. */
+  private checkWhen(armed: Armed, callFrameId: string): boolean {
+    armed.whenChecked = true;
+    const r = this.evaluate(callFrameId, armed.spec.when!);
+    const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
+    if (!SIDE_EFFECT.test(message)) return true;
+    this.sideEffect(armed, 'condition', armed.spec.when!, message);
+    return false;
+  }
+
+  private sideEffect(armed: Armed, what: string, expression: string, message: string): void {
+    const err = new TspumaError('TSPUMA_ERR_PROBE_SIDE_EFFECT', { id: armed.spec.id, location: armed.where, what, expression, message });
+    this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
+    this.disarm(armed.spec.id);
+    this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
+  }
+
+  private event(id: number, e: Parameters<typeof this.eventMessage>[1]): void {
+    this.opts.send(this.eventMessage(id, e));
+  }
+
+  private eventMessage(id: number, e: { event: 'snapshot'; path: string; requestId: string | null } | { event: 'paused'; requestId: string | null } | { event: 'suspended'; ms: number; code: string; message: string } | { event: 'removed'; code: string; message: string }): WorkerMessage {
+    return { tspuma: 1, type: 'probe-event', index: this.opts.worker, id, ...e };
+  }
+
+  /** One hit that paused; how long the thread stays paused for a debugger (replay's stop), else 0. */
+  private onHit(armed: Armed, params: Paused): number {
+    const spec = armed.spec;
+    const top = params.callFrames[0]!;
+    const request = this.requestOf(params.callFrames);
+    const requestId = request ? String((request as { id?: unknown }).id ?? '') || null : null;
+    // Replay's probes stop only for the request it sent.
+    if (spec.requestId !== null && requestId !== spec.requestId) return 0;
+    armed.paused++;
+    armed.pendingPaused++;
+    const done = spec.hits !== null && armed.paused >= spec.hits;
+    if (done) this.removeBreakpoints(armed);
+    if (spec.kind === 'log') this.logLine(armed, top.callFrameId, requestId);
+    else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
+    else if (spec.kind === 'break') {
+      const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
+      this.opts.log.warn(
+        { probe: spec.id, request: requestId, location: armed.where, holdMs: hold },
+        `Probe ${spec.id}: worker ${this.opts.worker} (PID: ${process.pid}) stopped at ${armed.where} for request ${requestId ?? '(none found)'}; it stays paused until the attached debugger resumes it, at most ${Math.round(hold / 1000)} s (then it resumes by itself, before workerTimeout)`,
+      );
+      this.flush();
+      this.event(spec.id, { event: 'paused', requestId });
+      return hold;
+    }
+    return 0;
+  }
+
+  private evaluate(callFrameId: string, expression: string): Evaluated {
+    return this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression, throwOnSideEffect: true, generatePreview: true, silent: true, timeout: EVAL_TIMEOUT_MS });
+  }
+
+  /** The template's values, read at the line with the side-effect check, redacted like a dump's locals. */
+  private logLine(armed: Armed, callFrameId: string, requestId: string | null): void {
+    const values: Record<string, Shown> = {};
+    const redactions: string[] = [];
+    let text = '';
+    for (const part of armed.parts) {
+      if ('text' in part) {
+        text += part.text;
+        continue;
+      }
+      let shown: Shown;
+      if (identifiers(part.expr).some((n) => this.redactor.isSecretName(n))) {
+        shown = '[redacted]';
+        redactions.push(`value of ${part.expr}`);
+      } else {
+        const r = this.evaluate(callFrameId, part.expr);
+        if (r.exceptionDetails) {
+          const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
+          if (SIDE_EFFECT.test(message)) return this.sideEffect(armed, 'template expression', part.expr, message);
+          shown = { summary: `<${message}>` };
+        } else shown = this.reader.show(r.result, `template ${part.expr}`, redactions);
+      }
+      values[part.expr] = shown;
+      text += shown !== null && typeof shown === 'object' ? shown.summary : String(shown);
+    }
+    const spec = armed.spec;
+    this.opts.log.info(
+      { probe: spec.id, location: armed.where, request: requestId, values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
+      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: ${text}`,
+    );
+  }
+
+  /** The request a hit belongs to: the first IncomingMessage among the paused frames' locals. */
+  private requestOf(callFrames: Paused['callFrames']): IncomingMessage | null {
+    for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
+      for (const scope of cf.scopeChain) {
+        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
+        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+        const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
+        if (req) return this.handOver(req.value!.objectId!) as IncomingMessage;
+      }
+    }
+    return null;
+  }
+
+  /** The JS value behind a remote object id, handed over through a global for one moment. */
+  private handOver(objectId: string): unknown {
+    const key = Symbol.for('tspuma.probe.value');
+    this.post('Runtime.callFunctionOn', { objectId, functionDeclaration: `function () { globalThis[Symbol.for('tspuma.probe.value')] = this; }` });
+    const g = globalThis as Record<symbol, unknown>;
+    const value = g[key];
+    delete g[key];
+    return value;
+  }
+
+  /** The whole stack as a dump of kind `snapshot`, written to the dump folder. */
+  private snapshot(armed: Armed, params: Paused, request: IncomingMessage | null, requestId: string | null): void {
+    const scripts = new Map<string, ScriptInfo>();
+    for (const [id, s] of this.scripts) scripts.set(id, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
+    const { frames, redactions } = this.reader.read(params.callFrames, {
+      frames: this.opts.frames,
+      scripts,
+      skipUrl: OWN_URL,
+      properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
+    });
+    this.builder ??= new DumpBuilder(this.redactor, this.opts.frames);
+    const spec = armed.spec;
+    const n = ++this.snapshotCount;
+    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}` };
+    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request }, { phase: 'probe', kind: 'snapshot', request, worker: this.opts.worker });
+    const dir = resolve(dumpDirFrom(process.env, this.opts.dumpDir) ?? 'tspuma-dumps');
+    const base = resolve(dir, `${dump.time.replace(/[:.]/g, '-')}-${fileHost(hostname())}-${process.pid}-probe${spec.id}-${String(n).padStart(4, '0')}`);
+    try {
+      ensurePrivateDir(dir);
+      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
+      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
+    } catch (err) {
+      this.opts.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}`);
+      return;
+    }
+    this.opts.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);
+    this.event(spec.id, { event: 'snapshot', path: `${base}.json`, requestId });
+  }
+
+  /** Paused time against the budget; past it, the probes that paused in this window are suspended. */
+  private spend(ms: number, hit: Armed[]): void {
+    const now = this.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowMs = 0;
+      this.windowProbes.clear();
+    }
+    this.windowMs += ms;
+    for (const a of hit) this.windowProbes.add(a);
+    if (this.windowMs <= this.opts.budgetMs) return;
+    const spent = Math.round(this.windowMs * 10) / 10;
+    for (const armed of this.windowProbes) {
+      if (armed.suspended || !this.probes.has(armed.spec.id)) continue;
+      armed.suspended = true;
+      this.removeBreakpoints(armed);
+      const err = new TspumaError('TSPUMA_ERR_PROBE_BUDGET', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, ms: spent, budget: this.opts.budgetMs });
+      this.opts.log.warn({ probe: armed.spec.id, code: err.code, pausedMs: spent }, err.message);
+      this.event(armed.spec.id, { event: 'suspended', ms: spent, code: err.code, message: err.message });
+    }
+    this.windowMs = 0;
+    this.windowProbes.clear();
+  }
+
+  /** Hit counts since the last report, to the primary (it sums them and enforces --hits). */
+  private flush(): void {
+    const hits: [number, number, number][] = [];
+    for (const armed of this.probes.values()) {
+      if (armed.pendingHits === 0 && armed.pendingPaused === 0) continue;
+      hits.push([armed.spec.id, armed.pendingHits, armed.pendingPaused]);
+      armed.pendingHits = 0;
+      armed.pendingPaused = 0;
+    }
+    if (hits.length > 0) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits });
+  }
+
+  /** Disarms everything and ends the session; resolves once the resumer thread is gone too. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    clearInterval(this.report);
+    this.flush();
+    for (const id of [...this.probes.keys()]) this.disarm(id);
+    try {
+      this.session.disconnect();
+    } catch {
+      /* gone */
+    }
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
+    return this.resumer.close();
+  }
+}
+
+/** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */
+export function identifiers(expr: string): string[] {
+  return expr.replace(/(["'`])(?:\\.|(?!\1)[^\\])*\1/g, '').match(/[A-Za-z_$][\w$]*/g) ?? [];
+}

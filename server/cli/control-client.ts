@@ -1,0 +1,99 @@
+// A client of a running primary's control app for the commands that talk to it (`tspuma probe`,
+// `tspuma replay`): where it is (--control-url and --control-token, or the -S state file) and one
+// JSON request to it. The token travels in the Authorization header, never in a URL or a line.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { hostname, userInfo } from 'node:os';
+import { TspumaError } from '../errors.js';
+import type { StateFile } from './ctl.js';
+
+export interface ControlTarget {
+  url: string;
+  token: string;
+  /** Who is asking (whoAmI), sent with every request for the server's log. */
+  by?: string;
+  /** The state file's other fields (inspect_url, running_from), when one was read. */
+  state: (StateFile & { inspect_url?: string | null; running_from?: string }) | null;
+}
+
+export interface ControlFlags {
+  url?: string;
+  token?: string;
+  stateFile?: string;
+}
+
+/** Takes --control-url, --control-token, -S/--state out of args (the rest is returned). */
+export function controlFlags(args: string[], usage: (problem: string) => never): { flags: ControlFlags; rest: string[] } {
+  const flags: ControlFlags = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = () => args[++i] ?? usage(`${a} needs a value`);
+    if (a === '--control-url') flags.url = value();
+    else if (a === '--control-token') flags.token = value();
+    else if (a === '-S' || a === '--state') flags.stateFile = value();
+    else rest.push(a);
+  }
+  return { flags, rest };
+}
+
+export function controlTarget(flags: ControlFlags, usage: (problem: string) => never): ControlTarget {
+  let { url, token } = flags;
+  let state: ControlTarget['state'] = null;
+  if (flags.stateFile) {
+    try {
+      state = JSON.parse(readFileSync(flags.stateFile, 'utf8')) as NonNullable<ControlTarget['state']>;
+    } catch (err) {
+      return usage(`cannot read state file ${flags.stateFile}: ${(err as Error).message}`);
+    }
+    if (!url && !state.control_url) usage(`the state file ${flags.stateFile} has no control URL: start the server with --control-url (tcp://127.0.0.1:9293 or unix://PATH)`);
+    url ??= state.control_url ?? undefined;
+    token ??= state.control_auth_token ?? undefined;
+  }
+  if (!url || !token) usage('the control URL and token are needed (--control-url URL --control-token TOKEN, or -S STATEFILE)');
+  return { url, token, state };
+}
+
+/** Who is asking, as the server's log will name them (with the address it sees). */
+export function whoAmI(command: string): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    /* no passwd entry (a container) */
+  }
+  return `${user}@${hostname()} (tspuma ${command})`;
+}
+
+export interface ControlAnswer<T> {
+  status: number;
+  body: T & { error?: string; code?: string | null };
+}
+
+/** One request to the control app; rejects only when it cannot be reached or answers no JSON. */
+export function controlRequest<T>(target: ControlTarget, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ControlAnswer<T>> {
+  const unix = /^unix:\/\/(.+)$/.exec(target.url);
+  const tcp = new URL(`http://${/^tcp:\/\/(.+)$/.exec(target.url)?.[1] ?? target.url.replace(/^https?:\/\//, '')}`);
+  const data = body === undefined ? null : JSON.stringify(body);
+  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, 'user-agent': 'tspuma-cli', ...(target.by ? { 'x-tspuma-by': target.by } : {}) };
+  if (data !== null) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) });
+  const where: http.RequestOptions = unix ? { socketPath: unix[1]! } : { host: tcp.hostname, port: tcp.port };
+  return new Promise((resolve, reject) => {
+    const req = http.request({ ...where, method, path, headers, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as ControlAnswer<T>['body'] });
+        } catch {
+          reject(new Error(`the control app at ${target.url} answered ${res.statusCode} with no JSON: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${target.url} within ${timeoutMs / 1000} s`)));
+    req.on('error', (err) => reject(new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `cannot reach the control app at ${target.url}: ${err.message}`, source: 'command line' })));
+    if (data !== null) req.write(data);
+    req.end();
+  });
+}

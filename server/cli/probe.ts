@@ -1,0 +1,173 @@
+// `tspuma probe log|snapshot|count|list|rm`: sets, watches and removes probes on a running
+// cluster through its control app (server/probe-routes.ts), found like `tspuma ctl` finds it.
+import { TspumaError } from '../errors.js';
+import { parseDuration, type ProbeKind, type ProbeRequest } from '../probe-spec.js';
+import type { ProbeView } from '../cluster/probe-registry.js';
+import { controlFlags, controlRequest, controlTarget, whoAmI, type ControlTarget } from './control-client.js';
+
+const USAGE = `usage:
+  tspuma probe log FILE:LINE 'TEMPLATE {expr}' [--when EXPR] [--hits N] [--for DURATION] [--rate N]
+  tspuma probe snapshot FILE:LINE [--when EXPR] [--hits N] [--for DURATION] [--no-wait]
+  tspuma probe count FILE:LINE [--when EXPR] [--for DURATION]
+  tspuma probe list [--json]
+  tspuma probe rm ID | --all
+  and where the server is: (--control-url URL --control-token TOKEN | -S STATEFILE)`;
+
+function usage(problem: string): never {
+  throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}\n${USAGE}\n`, source: 'command line' });
+}
+
+export interface ProbeOutput {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Polling interval (ms) for snapshot and count. */
+  everyMs?: number;
+}
+
+const STD: ProbeOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+/** One line per worker: "worker 0: armed at file:///…/app.ts:14:5". */
+export function workersText(view: ProbeView): string {
+  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${w.state}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.error ? `: ${w.error.message}` : ''}`);
+  return parts.length > 0 ? parts.join('; ') : 'no worker is running: each one that boots gets it';
+}
+
+function fail(command: string, answer: { status: number; body: { error?: string; code?: string | null } }, io: ProbeOutput): number {
+  io.err(`tspuma probe ${command}: ${answer.body.code ? `${answer.body.code}: ` : ''}${answer.body.error ?? `status ${answer.status}`}\n`);
+  return 1;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function probe(args: string[], io: ProbeOutput = STD): Promise<number> {
+  const { flags, rest } = controlFlags(args, usage);
+  const command = rest[0];
+  const opts: { when?: string; hits?: number; for?: number; rate?: number; wait: boolean; json: boolean; all: boolean } = { wait: true, json: false, all: false };
+  const positional: string[] = [];
+  for (let i = 1; i < rest.length; i++) {
+    const a = rest[i]!;
+    const value = () => rest[++i] ?? usage(`${a} needs a value`);
+    const int = (v: string) => (/^\d+$/.test(v) ? Number(v) : usage(`${a} needs a whole number; got ${v}`));
+    if (a === '--when') opts.when = value();
+    else if (a === '--hits') opts.hits = int(value());
+    else if (a === '--for') opts.for = parseDuration(value(), `--for`);
+    else if (a === '--rate') opts.rate = int(value());
+    else if (a === '--no-wait') opts.wait = false;
+    else if (a === '--json') opts.json = true;
+    else if (a === '--all') opts.all = true;
+    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (!command) usage('a command is needed');
+  const target = { ...controlTarget(flags, usage), by: whoAmI(`probe ${command}`) };
+  switch (command) {
+    case 'log':
+      if (positional.length !== 2) usage('probe log takes FILE:LINE and a template');
+      return set(target, 'log', positional[0]!, positional[1]!, opts, io);
+    case 'snapshot':
+    case 'count':
+      if (positional.length !== 1) usage(`probe ${command} takes FILE:LINE`);
+      return set(target, command, positional[0]!, null, opts, io);
+    case 'list':
+      return list(target, opts.json, io);
+    case 'rm':
+      if (opts.all ? positional.length !== 0 : positional.length !== 1 || !/^\d+$/.test(positional[0]!)) usage('probe rm takes one probe ID, or --all');
+      return rm(target, opts.all ? null : Number(positional[0]), io);
+    default:
+      return usage(`unknown probe command ${command}`);
+  }
+}
+
+async function set(target: ControlTarget, kind: ProbeKind, location: string, template: string | null, opts: { when?: string; hits?: number; for?: number; rate?: number; wait: boolean }, io: ProbeOutput): Promise<number> {
+  const body: ProbeRequest = { kind, location, cwd: process.cwd(), template, when: opts.when ?? null, hits: opts.hits ?? null, for: opts.for ?? null, rate: opts.rate ?? null, by: whoAmI(`probe ${kind}`) };
+  const answer = await controlRequest<ProbeView>(target, 'POST', '/probes', body);
+  if (answer.status !== 201) return fail(kind, answer, io);
+  const view = answer.body;
+  const what = kind === 'log' ? `logpoint at ${view.location}` : kind === 'count' ? `hit counter at ${view.location}` : `snapshot probe at ${view.location}`;
+  io.err(`tspuma: probe ${view.id} set: ${what}${view.when ? ` when ${view.when}` : ''}, until ${view.expiresAt}; ${workersText(view)}\n`);
+  if (kind === 'log') {
+    io.out(`${view.id}\n`);
+    io.err(`tspuma: each hit is one line in the server's log ("probe ${view.id} ${view.location}: …"); remove it with tspuma probe rm ${view.id}\n`);
+    return 0;
+  }
+  if (kind === 'snapshot') return opts.wait ? snapshots(target, view, io) : (io.out(`${view.id}\n`), 0);
+  return count(target, view, io);
+}
+
+/** Waits for the probe's snapshots (its --hits, default 1) or its end, printing each path. */
+async function snapshots(target: ControlTarget, view: ProbeView, io: ProbeOutput): Promise<number> {
+  io.err(`tspuma: waiting for ${view.hits ?? 'every'} hit(s) at ${view.location} (Ctrl-C leaves the probe set; tspuma probe rm ${view.id})...\n`);
+  let printed = 0;
+  for (;;) {
+    const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
+    if (answer.status !== 200) return fail('snapshot', answer, io);
+    const now = answer.body;
+    for (const s of now.snapshots.slice(printed)) io.out(`${s.path}\n`);
+    printed = now.snapshots.length;
+    if (!now.active) {
+      if (printed === 0) io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'} with no snapshot\n`);
+      return printed > 0 ? 0 : 1;
+    }
+    if (view.hits !== null && printed >= view.hits) return 0;
+    await sleep(200);
+  }
+}
+
+/** Hits per second per worker, one line a second, until the probe ends or Ctrl-C (which removes it). */
+async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): Promise<number> {
+  let stopping = false;
+  const onSignal = () => {
+    stopping = true;
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    while (!stopping) {
+      await sleep(1000);
+      const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
+      if (answer.status !== 200) return fail('count', answer, io);
+      const now = answer.body;
+      const per = Object.entries(now.workers).map(([i, w]) => `worker ${i}: ${w.perSecond}/s`);
+      const total = Object.values(now.workers).reduce((n, w) => n + w.perSecond, 0);
+      io.out(`${new Date().toISOString().slice(11, 19)}  ${per.join('  ')}  total ${total}/s  (${now.hitsSeen} hit(s) since set)\n`);
+      if (!now.active) {
+        io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'}\n`);
+        return 0;
+      }
+    }
+    await controlRequest(target, 'DELETE', `/probes/${view.id}`);
+    io.err(`tspuma: probe ${view.id} removed\n`);
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+  }
+}
+
+/** A reason cut for a table cell (tspuma probe list --json has it whole). */
+const short = (text: string) => (text.length > 48 ? `${text.slice(0, 47)}…` : text);
+
+async function list(target: ControlTarget, asJson: boolean, io: ProbeOutput): Promise<number> {
+  const answer = await controlRequest<{ probes: ProbeView[] }>(target, 'GET', '/probes');
+  if (answer.status !== 200) return fail('list', answer, io);
+  const probes = answer.body.probes;
+  if (asJson) {
+    io.out(`${JSON.stringify(probes, null, 2)}\n`);
+    return 0;
+  }
+  const rows = [['ID', 'KIND', 'LOCATION', 'STATE', 'HITS', 'UNTIL', 'WORKERS', 'SET BY']];
+  for (const p of probes) {
+    const workers = Object.entries(p.workers).map(([i, w]) => `${i}:${w.state}`).join(',') || '-';
+    rows.push([String(p.id), p.kind, `${p.location}${p.template ? ` ${JSON.stringify(p.template)}` : ''}${p.when ? ` when ${p.when}` : ''}`, p.active ? 'active' : short(p.ended ?? 'ended'), `${p.hitsSeen}${p.hits !== null ? `/${p.hits}` : ''}`, p.expiresAt.slice(11, 19), workers, p.setBy]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) io.out(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}\n`);
+  if (probes.length === 0) io.err('tspuma: no probe is set\n');
+  return 0;
+}
+
+async function rm(target: ControlTarget, id: number | null, io: ProbeOutput): Promise<number> {
+  const answer = await controlRequest<ProbeView | { removed: ProbeView[] }>(target, 'DELETE', id === null ? '/probes?all=1' : `/probes/${id}`);
+  if (answer.status !== 200) return fail('rm', answer, io);
+  const removed = 'removed' in answer.body ? answer.body.removed : [answer.body as ProbeView];
+  io.out(removed.length === 0 ? 'no probe was set\n' : removed.map((p) => `removed probe ${p.id} (${p.kind} at ${p.location}; ${p.hitsSeen} hit(s))\n`).join(''));
+  return 0;
+}

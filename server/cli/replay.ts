@@ -1,0 +1,185 @@
+// `tspuma replay DUMP.json`: sends a dumped request again to a (development) server, after
+// setting a probe at the dump's culprit line in every worker for that request only (its fresh
+// X-Request-Id): a worker with a debugger attached through discovery stops there, paused, with
+// the same request; with none attached, a snapshot probe writes a fresh snapshot beside the old
+// dump. What cannot be restored (redacted headers, a body not captured or redacted) is said.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { isAbsolute, resolve } from 'node:path';
+import type { Dump } from '../../diagnostics/model.js';
+import { REDACTED } from '../../diagnostics/redact.js';
+import type { ListEntry } from '../../inspector/discovery.js';
+import { parseDuration, type ProbeRequest } from '../probe-spec.js';
+import type { ProbeView } from '../cluster/probe-registry.js';
+import { TspumaError } from '../errors.js';
+import { controlFlags, controlRequest, controlTarget, whoAmI } from './control-client.js';
+import type { ProbeOutput } from './probe.js';
+
+const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] (--control-url URL --control-token TOKEN | -S STATEFILE)';
+
+/** Headers a client sets for its own connection, never replayed. */
+const HOP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect', 'x-request-id']);
+
+function usage(problem: string): never {
+  throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
+}
+
+const replayError = (dump: string, problem: string) => new TspumaError('TSPUMA_ERR_REPLAY', { dump, problem });
+
+/** The request to send again, and what of the original could not be restored. */
+export interface Replayed {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string | null;
+  missing: string[];
+}
+
+export function replayedRequest(dump: Dump, requestId: string): Replayed {
+  const r = dump.request!;
+  const headers: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const [name, value] of Object.entries(r.headers)) {
+    const lower = name.toLowerCase();
+    if (HOP.has(lower)) continue;
+    if (value.includes(REDACTED)) missing.push(`header ${lower} (redacted in the dump)`);
+    else headers[lower] = value;
+  }
+  if (r.url.includes(REDACTED)) missing.push('part of the URL (redacted in the dump; sent as [redacted])');
+  let body: string | null = null;
+  const declared = r.headers['content-length'] !== undefined && r.headers['content-length'] !== '0';
+  const chunked = /chunked/i.test(r.headers['transfer-encoding'] ?? '');
+  if (r.body) {
+    if (r.body.text.includes(REDACTED)) missing.push('the body (a value in it was redacted in the dump; sent without a body)');
+    else body = r.body.text;
+    if (body !== null && r.body.type === 'json') headers['content-type'] ??= 'application/json';
+  } else if (declared || chunked) missing.push(`the body (${r.headers['content-length'] ?? 'chunked'} bytes; the app's framework had not parsed it into req.body, so the dump has none; sent without a body)`);
+  headers['x-request-id'] = requestId;
+  headers['x-tspuma-replay-of'] = r.id;
+  return { method: r.method, path: r.url, headers, body, missing };
+}
+
+/** The workers a debugger is attached to through discovery right now. */
+async function attachedWorkers(discovery: string | null): Promise<number[]> {
+  if (!discovery) return [];
+  try {
+    const res = await fetch(`${discovery.replace(/\/$/, '')}/json/list`, { signal: AbortSignal.timeout(5000) });
+    const list = (await res.json()) as ListEntry[];
+    return list.filter((e) => e.tspuma?.worker !== null && (e.tspuma?.clients ?? 0) > 0).map((e) => e.tspuma.worker!);
+  } catch {
+    return [];
+  }
+}
+
+function send(url: URL, r: Replayed): { done: Promise<{ status: number; body: string }>; abort: () => void } {
+  const lib = url.protocol === 'https:' ? https : http;
+  let req: http.ClientRequest;
+  const done = new Promise<{ status: number; body: string }>((resolvePromise, reject) => {
+    req = lib.request(url, { method: r.method, path: r.path, headers: { ...r.headers, ...(r.body !== null ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}) } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c.length + body.length > 4096 ? '' : c));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    if (r.body !== null) req.write(r.body);
+    req.end();
+  });
+  return { done, abort: () => req.destroy() };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function replay(args: string[], io: ProbeOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
+  const { flags, rest } = controlFlags(args, usage);
+  let url: string | undefined;
+  let inspectUrl: string | undefined;
+  let seconds = 120;
+  const files: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    const value = () => rest[++i] ?? usage(`${a} needs a value`);
+    if (a === '--url') url = value();
+    else if (a === '--inspect-url') inspectUrl = value();
+    else if (a === '--for') seconds = parseDuration(value(), '--for');
+    else if (a.startsWith('-')) usage(`unknown option ${a}`);
+    else files.push(a);
+  }
+  if (files.length !== 1) usage('one DUMP.json is needed');
+  const file = files[0]!;
+  let dump: Dump;
+  try {
+    dump = JSON.parse(readFileSync(file, 'utf8')) as Dump;
+  } catch (err) {
+    throw replayError(file, `it cannot be read as JSON (${(err as Error).message})`);
+  }
+  if (dump?.version !== 1 || !Array.isArray(dump.frames)) throw replayError(file, 'it is not a tspuma dump (version 1)');
+  if (!dump.request) throw replayError(file, `it holds no request (a ${dump.kind} in phase ${dump.phase}, not a request's failure)`);
+  const culprit = dump.frames[dump.culprit];
+  if (!culprit) throw replayError(file, 'it names no culprit frame to stop at');
+  const target = { ...controlTarget(flags, usage), by: whoAmI('replay') };
+  const serverCwd = target.state?.running_from ?? process.cwd();
+  const location = `${isAbsolute(culprit.file) ? culprit.file : resolve(serverCwd, culprit.file)}:${culprit.line}`;
+  const base = new URL(url ?? (dump.request.headers.host ? `http://${dump.request.headers.host}` : usage('the dump names no Host: give --url')));
+  const requestId = `replay-${randomBytes(6).toString('hex')}`;
+  const r = replayedRequest(dump, requestId);
+  for (const m of r.missing) io.err(`tspuma replay: not restored: ${m}\n`);
+  const attached = await attachedWorkers(inspectUrl ?? target.state?.inspect_url ?? null);
+  const kind = attached.length > 0 ? 'break' : 'snapshot';
+  const body: ProbeRequest = { kind, location, cwd: serverCwd, requestId, attached, hits: 1, for: seconds, by: whoAmI('replay') };
+  const set = await controlRequest<ProbeView>(target, 'POST', '/probes', body);
+  if (set.status !== 201) {
+    io.err(`tspuma replay: cannot set the probe at ${location}: ${set.body.code ? `${set.body.code}: ` : ''}${set.body.error}\n`);
+    return 1;
+  }
+  const id = set.body.id;
+  io.err(
+    attached.length > 0
+      ? `tspuma replay: breakpoint (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId}; a debugger is attached to worker(s) ${attached.join(', ')} (a worker without one takes a snapshot instead)\n`
+      : `tspuma replay: no debugger is attached to any worker (through discovery${target.state?.inspect_url ? ` at ${target.state.inspect_url}` : ''}): a snapshot probe (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId} instead\n`,
+  );
+  io.err(`tspuma replay: ${r.method} ${r.path} to ${base.origin}${r.body !== null ? ` with its ${Buffer.byteLength(r.body)}-byte body` : ''}\n`);
+  const sent = send(base, r);
+  let answer: { status: number; body: string } | null = null;
+  let failed: Error | null = null;
+  sent.done.then(
+    (a) => (answer = a),
+    (err: Error) => (failed = err),
+  );
+  try {
+    const deadline = Date.now() + seconds * 1000;
+    let reported = false;
+    while (Date.now() < deadline) {
+      const now = await controlRequest<ProbeView>(target, 'GET', `/probes/${id}`);
+      const view = now.body;
+      if (!reported && view.pausedIn.length > 0) {
+        const p = view.pausedIn[0]!;
+        io.out(`worker ${p.worker} stopped at ${culprit.file}:${culprit.line} with request ${p.requestId}: your debugger shows it paused there; resume it there to let the request finish\n`);
+        reported = true;
+      }
+      if (!reported && view.snapshots.length > 0) {
+        io.out(`fresh snapshot: ${view.snapshots[0]!.path}\nold dump:       ${resolve(file)}\n`);
+        reported = true;
+      }
+      if (answer !== null || failed !== null) break;
+      await sleep(200);
+    }
+    if (failed) {
+      io.err(`tspuma replay: the request to ${base.origin} failed: ${(failed as Error).message}\n`);
+      return 1;
+    }
+    if (answer === null) {
+      io.err(`tspuma replay: no answer within ${seconds} s\n`);
+      return 1;
+    }
+    const a = answer as { status: number; body: string };
+    if (!reported) io.err(`tspuma replay: the request was answered ${a.status} without reaching ${culprit.file}:${culprit.line} (the app took another path this time)\n`);
+    io.err(`tspuma replay: answered ${a.status}${dump.response?.status ? ` (the dumped request was answered ${dump.response.status})` : ''}\n`);
+    return reported ? 0 : 1;
+  } finally {
+    sent.abort();
+    await controlRequest(target, 'DELETE', `/probes/${id}`).catch(() => undefined);
+  }
+}

@@ -1,0 +1,332 @@
+// The primary's probes: the one list of probes set on the cluster (validated, capped, each with
+// its expiry), handed to every worker that says hello (at boot, respawn, TTIN, phased and hot
+// restart alike) until removed; each worker's answer (armed, pending, no code there), hits per
+// second, snapshots and suspensions; and the log line for every set, removal, expiry and hit
+// budget reached, naming who asked and from where. The primary calls it; it calls the primary
+// only through `workers` (what is running) and each worker's send.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { TspumaError } from '../errors.js';
+import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
+import type { PrimaryMessage, WorkerMessage } from './messages.js';
+import { PROBE_BOUNDS, PROBE_KINDS, checkReadOnly, locationText, parseLocation, parseTemplate, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../probe-spec.js';
+
+/** A running worker, as the registry sees it. */
+export interface ProbeWorker {
+  readonly index: number;
+  readonly pid: number;
+  send(message: PrimaryMessage): void;
+}
+
+export interface ProbeLimits {
+  max: number;
+  expirySeconds: number;
+  logRate: number;
+  snapshotRate: number;
+}
+
+/** One worker's side of a probe. */
+export interface ProbeWorkerView {
+  pid: number;
+  state: 'sent' | 'armed' | 'pending' | 'error' | 'suspended' | 'removed';
+  at?: string;
+  error?: { code: string; message: string };
+  /** Hits in all (every time `when` held) and those that paused it (logged, snapshotted). */
+  hits: number;
+  paused: number;
+  /** Hits in the last report (about one second); 0 when the last report is older than two. */
+  perSecond: number;
+  /** When the last report came (epoch ms; 0: none yet). */
+  reportedAt: number;
+}
+
+export interface ProbeView {
+  id: number;
+  kind: ProbeKind;
+  location: string;
+  file: string;
+  line: number;
+  template: string | null;
+  when: string | null;
+  hits: number | null;
+  rate: number;
+  setAt: string;
+  expiresAt: string;
+  setBy: string;
+  active: boolean;
+  /** Why it ended: removed (by whom), expired, hits reached, side effect, no code. */
+  ended: string | null;
+  hitsSeen: number;
+  pausedSeen: number;
+  workers: Record<string, ProbeWorkerView>;
+  snapshots: { worker: number; path: string; requestId: string | null; time: string }[];
+  pausedIn: { worker: number; requestId: string | null; time: string }[];
+}
+
+interface Entry {
+  spec: ProbeSpec;
+  view: ProbeView;
+  expiry: TimerHandle | null;
+  /** Waiters for every worker's first answer. */
+  answered: Set<() => void>;
+}
+
+/** Ended probes kept for `list` and GET /probes/ID (snapshot paths, why it ended). */
+const KEEP_ENDED = 50;
+/** How long `set` waits for every worker's answer (armed, pending or no code). */
+export const ARM_WAIT_MS = 3000;
+
+const source = 'the probe request';
+
+/** A coded error a worker reported (its code and message, as it made them). */
+export class WorkerProbeError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ProbeRegistry {
+  private readonly active = new Map<number, Entry>();
+  private readonly ended: Entry[] = [];
+  /** Workers (by pid) that said hello: they get every probe. */
+  private readonly listening = new Map<number, ProbeWorker>();
+  private nextId = 1;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly limits: ProbeLimits,
+    private readonly clock: Clock = realClock,
+  ) {}
+
+  /** Validates a request into a spec (coded errors naming the value), without setting it. */
+  specFor(req: ProbeRequest): ProbeSpec {
+    if (!(PROBE_KINDS as readonly string[]).includes(req.kind)) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'kind', value: String(req.kind), reason: `expected one of ${PROBE_KINDS.join(', ')}`, source });
+    const { file: given, line } = parseLocation(String(req.location ?? ''), source);
+    const file = isAbsolute(given) ? given : resolve(req.cwd ?? process.cwd(), given);
+    if (!existsSync(file) || !statSync(file).isFile()) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} is not a file on the server's machine` });
+    const text = readFileSync(file, 'utf8');
+    const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    if (line > lines) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} has ${lines} lines` });
+    const template = req.kind === 'log' ? String(req.template ?? '') : null;
+    if (req.kind === 'log') {
+      if (!template) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'template', value: '', reason: 'a logpoint needs the line it writes, e.g. "charged {order.id} total={total}"', source });
+      parseTemplate(template, source);
+    }
+    const when = req.when ? String(req.when) : null;
+    if (when) checkReadOnly(when, 'condition (--when)', source);
+    const int = (what: string, v: unknown, max: number) => {
+      if (v === null || v === undefined) return null;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: String(v), reason: `expected an integer from 1 to ${max}`, source });
+      return v;
+    };
+    const hits = int('hits', req.hits, PROBE_BOUNDS.maxHits) ?? (req.kind === 'snapshot' || req.kind === 'break' ? 1 : null);
+    const maxRate = req.kind === 'snapshot' || req.kind === 'break' ? PROBE_BOUNDS.maxSnapshotRate : PROBE_BOUNDS.maxLogRate;
+    const rate = int('rate', req.rate, maxRate) ?? (req.kind === 'snapshot' || req.kind === 'break' ? this.limits.snapshotRate : this.limits.logRate);
+    const seconds = req.for ?? this.limits.expirySeconds;
+    if (typeof seconds !== 'number' || !(seconds > 0) || seconds > PROBE_BOUNDS.maxSeconds) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'for', value: String(seconds), reason: 'expected seconds above 0 and at most 86400', source });
+    const attached = Array.isArray(req.attached) ? req.attached.filter((n) => Number.isInteger(n)) : [];
+    const requestId = typeof req.requestId === 'string' && req.requestId !== '' ? req.requestId : null;
+    return { id: 0, kind: req.kind, file, line, template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
+  }
+
+  /**
+   * Sets a probe on every listening worker and waits (up to ARM_WAIT_MS) for their answers: a
+   * line with no code in any worker removes it again and rejects with that worker's error.
+   */
+  async set(req: ProbeRequest, by: string): Promise<ProbeView> {
+    if (this.active.size >= this.limits.max) throw new TspumaError('TSPUMA_ERR_PROBE_LIMIT', { count: this.active.size });
+    const spec = { ...this.specFor(req), id: this.nextId++ };
+    const location = locationText(spec.file, spec.line);
+    const view: ProbeView = {
+      id: spec.id, kind: spec.kind, location, file: spec.file, line: spec.line, template: spec.template, when: spec.when, hits: spec.hits, rate: spec.rate,
+      setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(spec.expiresAt).toISOString(), setBy: by, active: true, ended: null,
+      hitsSeen: 0, pausedSeen: 0, workers: {}, snapshots: [], pausedIn: [],
+    };
+    const entry: Entry = { spec, view, expiry: null, answered: new Set() };
+    this.active.set(spec.id, entry);
+    entry.expiry = unref(this.clock.setTimeout(() => this.end(spec.id, `expired after ${describeSeconds((spec.expiresAt - Date.parse(view.setAt)) / 1000)}`, 'info'), spec.expiresAt - this.clock.now()));
+    this.log.info(
+      { probe: spec.id, kind: spec.kind, location, when: spec.when, hits: spec.hits, expiresAt: view.expiresAt, by },
+      `Probe ${spec.id} set by ${by}: ${describe(spec, location)}, until ${view.expiresAt}`,
+    );
+    for (const w of this.listening.values()) this.sendTo(entry, w);
+    await this.allAnswered(entry, ARM_WAIT_MS);
+    const failed = Object.entries(view.workers).find(([, w]) => w.state === 'error');
+    if (failed && view.active) {
+      const [, w] = failed;
+      this.end(spec.id, `refused: ${w.error!.message}`, 'warn');
+      throw new WorkerProbeError(w.error!.code, w.error!.message);
+    }
+    if (!view.active) {
+      // Ended while arming (a side effect, a worker's error): say why.
+      const err = Object.values(view.workers).find((w) => w.error)?.error;
+      if (err) throw new WorkerProbeError(err.code, err.message);
+    }
+    return view;
+  }
+
+  private sendTo(entry: Entry, w: ProbeWorker): void {
+    entry.view.workers[String(w.index)] = { pid: w.pid, state: 'sent', hits: 0, paused: 0, perSecond: 0, reportedAt: 0 };
+    w.send({ tspuma: 1, type: 'probe-set', probe: entry.spec });
+  }
+
+  private allAnswered(entry: Entry, ms: number): Promise<void> {
+    const done = () => !entry.view.active || Object.values(entry.view.workers).every((w) => w.state !== 'sent');
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (done()) finish();
+      };
+      const finish = () => {
+        this.clock.clearTimeout(timer);
+        entry.answered.delete(check);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(finish, ms);
+      entry.answered.add(check);
+    });
+  }
+
+  list(): ProbeView[] {
+    return [...[...this.active.values()].map((e) => this.fresh(e.view)), ...this.ended.map((e) => this.fresh(e.view))].sort((a, b) => a.id - b.id);
+  }
+
+  get(id: number): ProbeView {
+    const e = this.active.get(id) ?? this.ended.find((x) => x.spec.id === id);
+    if (!e) throw this.notFound(id);
+    return this.fresh(e.view);
+  }
+
+  /** Workers report only when there were hits: a rate from an old report is 0 now. */
+  private fresh(view: ProbeView): ProbeView {
+    const now = this.clock.now();
+    const workers: ProbeView['workers'] = {};
+    for (const [i, w] of Object.entries(view.workers)) workers[i] = now - w.reportedAt > 2000 ? { ...w, perSecond: 0 } : w;
+    return { ...view, workers };
+  }
+
+  private notFound(id: number): TspumaError {
+    return new TspumaError('TSPUMA_ERR_PROBE_NOT_FOUND', { id: String(id), ids: [...this.active.keys()].join(', ') || 'none' });
+  }
+
+  /** `tspuma probe rm ID`: removed from every worker, logged with who asked. */
+  remove(id: number, by: string): ProbeView {
+    if (!this.active.has(id)) throw this.notFound(id);
+    return this.end(id, `removed by ${by}`, 'info')!;
+  }
+
+  removeAll(by: string): ProbeView[] {
+    return [...this.active.keys()].map((id) => this.end(id, `removed by ${by} (rm --all)`, 'info')!);
+  }
+
+  /** Ends an active probe: every worker disarms it; the line says why. */
+  private end(id: number, why: string, level: 'info' | 'warn'): ProbeView | null {
+    const entry = this.active.get(id);
+    if (!entry) return null;
+    this.active.delete(id);
+    if (entry.expiry !== null) this.clock.clearTimeout(entry.expiry);
+    why = why.replace(/\.$/, '');
+    entry.view.active = false;
+    entry.view.ended = why;
+    for (const w of this.listening.values()) w.send({ tspuma: 1, type: 'probe-rm', id });
+    for (const w of Object.values(entry.view.workers)) if (w.state !== 'error' && w.state !== 'suspended') w.state = 'removed';
+    this.log[level]({ probe: id, location: entry.view.location, hits: entry.view.hitsSeen, paused: entry.view.pausedSeen }, `Probe ${id} (${entry.spec.kind} at ${entry.view.location}) ${why}; ${entry.view.hitsSeen} hit(s), ${entry.view.pausedSeen} ${entry.spec.kind === 'log' ? 'logged' : entry.spec.kind === 'count' ? 'paused' : 'taken'}`);
+    this.ended.push(entry);
+    if (this.ended.length > KEEP_ENDED) this.ended.shift();
+    for (const wake of [...entry.answered]) wake();
+    return entry.view;
+  }
+
+  /** A worker is listening (booted, respawned, restarted): it gets every active probe. */
+  hello(w: ProbeWorker): void {
+    this.listening.set(w.pid, w);
+    for (const entry of this.active.values()) this.sendTo(entry, w);
+  }
+
+  /** A worker exited: its part of each probe is history. */
+  gone(pid: number): void {
+    this.listening.delete(pid);
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  /** Every probe-* message from a worker. Returns false for other messages. */
+  onMessage(w: ProbeWorker, m: WorkerMessage): boolean {
+    switch (m.type) {
+      case 'probe-hello':
+        this.hello(w);
+        return true;
+      case 'probe-state': {
+        const entry = this.active.get(m.id);
+        const mine = entry?.view.workers[String(w.index)];
+        if (!entry || !mine || mine.pid !== w.pid) return true;
+        if (m.state === 'armed') {
+          mine.state = 'armed';
+          mine.at = m.at;
+        } else if (m.state === 'pending') mine.state = 'pending';
+        else {
+          mine.state = 'error';
+          mine.error = { code: m.code, message: m.message };
+          // Once set, a worker whose newly loaded copy of the file has no code there ends it.
+          if (!entry.answered.size) this.end(m.id, `removed: ${m.message}`, 'warn');
+        }
+        for (const wake of [...entry.answered]) wake();
+        return true;
+      }
+      case 'probe-hits': {
+        for (const [id, hits, paused] of m.hits) {
+          const entry = this.active.get(id);
+          const mine = entry?.view.workers[String(w.index)];
+          if (!entry || !mine) continue;
+          mine.hits += hits;
+          mine.paused += paused;
+          mine.perSecond = hits;
+          mine.reportedAt = this.clock.now();
+          entry.view.hitsSeen += hits;
+          entry.view.pausedSeen += paused;
+          const spec = entry.spec;
+          if (spec.hits !== null && (spec.kind === 'count' ? entry.view.hitsSeen : entry.view.pausedSeen) >= spec.hits) this.end(id, `reached its ${spec.hits} hit(s) and was removed`, 'info');
+        }
+        return true;
+      }
+      case 'probe-event': {
+        const entry = this.active.get(m.id) ?? this.ended.find((e) => e.spec.id === m.id);
+        if (!entry) return true;
+        const mine = entry.view.workers[String(w.index)];
+        const time = new Date(this.clock.now()).toISOString();
+        if (m.event === 'snapshot') entry.view.snapshots.push({ worker: w.index, path: m.path, requestId: m.requestId, time });
+        else if (m.event === 'paused') entry.view.pausedIn.push({ worker: w.index, requestId: m.requestId, time });
+        else if (m.event === 'suspended') {
+          if (mine) mine.state = 'suspended';
+          this.log.warn({ probe: m.id, worker: w.index, workerPid: w.pid, code: m.code }, `Probe ${m.id} suspended in worker ${w.index} (PID: ${w.pid}): paused ${m.ms} ms within one second, over probePauseBudget`);
+        } else if (m.event === 'removed') {
+          if (mine) mine.error = { code: m.code, message: m.message };
+          this.end(m.id, `removed: ${m.message}`, 'warn');
+        }
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  close(): void {
+    for (const e of this.active.values()) if (e.expiry !== null) this.clock.clearTimeout(e.expiry);
+  }
+}
+
+function describeSeconds(s: number): string {
+  return s >= 3600 && s % 3600 === 0 ? `${s / 3600} h` : s >= 60 && s % 60 === 0 ? `${s / 60} min` : `${Math.round(s * 10) / 10} s`;
+}
+
+/** "log at src/orders.ts:12 \"charged {order.id}\" when total > 100, at most 5 hits". */
+function describe(spec: ProbeSpec, location: string): string {
+  const what = spec.kind === 'log' ? `logpoint at ${location} ${JSON.stringify(spec.template)}` : spec.kind === 'count' ? `hit counter at ${location}` : spec.kind === 'break' ? `replay breakpoint at ${location} for request ${spec.requestId ?? 'any'}` : `snapshot at ${location}`;
+  return `${what}${spec.when ? ` when ${spec.when}` : ''}${spec.hits !== null ? `, at most ${spec.hits} hit(s)` : ''}${spec.kind === 'count' ? '' : `, at most ${spec.rate}/s per worker`}`;
+}

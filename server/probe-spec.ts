@@ -1,0 +1,158 @@
+// What a probe is (a logpoint, a snapshot, a hit counter, or replay's one-time breakpoint), as the
+// CLI, the control app, the primary and the workers agree on it; and the checks every layer
+// shares: FILE:LINE, templates, read-only expressions, durations. Imports nothing heavy: the
+// primary and the CLI load it, a worker only once a probe is set.
+import { TspumaError } from './errors.js';
+
+export const PROBE_KINDS = ['log', 'snapshot', 'count', 'break'] as const;
+export type ProbeKind = (typeof PROBE_KINDS)[number];
+
+/** A probe as the primary hands it to every worker. */
+export interface ProbeSpec {
+  id: number;
+  kind: ProbeKind;
+  /** Absolute path of the original (.ts) file. */
+  file: string;
+  /** 1-based line in that file. */
+  line: number;
+  /** log: the line written per hit, with {expression} holes. */
+  template: string | null;
+  /** Only hits where this is truthy count (V8 evaluates it: a false one does not pause). */
+  when: string | null;
+  /** Hits after which the probe is removed (counted across workers; each worker stops at it too). */
+  hits: number | null;
+  /** log and snapshot: most hits per second per worker that pause it. */
+  rate: number;
+  /** Epoch ms after which the probe is gone. */
+  expiresAt: number;
+  /** break: only the request with this id stops (replay sends it as X-Request-Id). */
+  requestId: string | null;
+  /** break: the workers a debugger client is attached to; a hit elsewhere takes a snapshot instead. */
+  attached: number[];
+}
+
+/** What a client asks for (the CLI's flags, the JSON body of POST /probes). */
+export interface ProbeRequest {
+  kind: ProbeKind;
+  /** FILE:LINE, FILE absolute or relative to `cwd`. */
+  location: string;
+  cwd?: string;
+  template?: string | null;
+  when?: string | null;
+  hits?: number | null;
+  /** Seconds. */
+  for?: number | null;
+  rate?: number | null;
+  requestId?: string | null;
+  attached?: number[];
+  /** Who asked (the CLI sends user@host); the control app adds where from. */
+  by?: string | null;
+}
+
+/** Bounds the API enforces on every probe. */
+export const PROBE_BOUNDS = { maxHits: 1_000_000, maxSeconds: 86_400, maxLogRate: 10_000, maxSnapshotRate: 100, maxExpression: 500, maxTemplate: 2000 } as const;
+
+/** The global the V8 condition of every probe calls (inspector/probes.ts installs it). */
+export const PROBE_GATE_KEY = 'tspuma.probe';
+
+const invalid = (what: string, value: unknown, reason: string, source: string) =>
+  new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: typeof value === 'string' ? value : JSON.stringify(value), reason, source });
+
+/** "src/app.ts:12" -> file and line; a Windows drive letter or a colon in the path stays in the file. */
+export function parseLocation(text: string, source: string): { file: string; line: number } {
+  const m = /^(.+):(\d+)$/.exec(text.trim());
+  if (!m || Number(m[2]) < 1) throw invalid('location', text, 'expected FILE:LINE, LINE counting from 1 (src/orders.ts:42)', source);
+  return { file: m[1]!, line: Number(m[2]) };
+}
+
+/** "30s", "15m", "2h", "90" (seconds) -> seconds. */
+export function parseDuration(text: string, source: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const n = m ? Number(m[1]) * ({ ms: 0.001, s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']) : NaN;
+  if (!(n > 0) || n > PROBE_BOUNDS.maxSeconds) throw invalid('duration', text, 'expected a duration above 0 and at most a day: 30s, 15m, 2h or seconds', source);
+  return n;
+}
+
+/** A template's literal text and {expression} holes, in order; `{{` and `}}` are literal braces. */
+export type TemplatePart = { text: string } | { expr: string };
+
+export function parseTemplate(template: string, source = 'the template'): TemplatePart[] {
+  if (template.length > PROBE_BOUNDS.maxTemplate) throw invalid('template', `${template.slice(0, 60)}…`, `longer than ${PROBE_BOUNDS.maxTemplate} characters`, source);
+  const parts: TemplatePart[] = [];
+  let text = '';
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i]!;
+    if ((c === '{' || c === '}') && template[i + 1] === c) {
+      text += c;
+      i++;
+      continue;
+    }
+    if (c === '}') throw invalid('template', template, `a } at column ${i + 1} closes nothing (write }} for a brace)`, source);
+    if (c !== '{') {
+      text += c;
+      continue;
+    }
+    // An expression runs to its matching }, braces inside strings and object literals included.
+    let depth = 1;
+    let j = i + 1;
+    let quote: string | null = null;
+    for (; j < template.length && depth > 0; j++) {
+      const d = template[j]!;
+      if (quote) {
+        if (d === '\\') j++;
+        else if (d === quote) quote = null;
+      } else if (d === '"' || d === "'" || d === '`') quote = d;
+      else if (d === '{') depth++;
+      else if (d === '}') depth--;
+    }
+    if (depth > 0) throw invalid('template', template, `the { at column ${i + 1} is not closed (write {{ for a brace)`, source);
+    const expr = template.slice(i + 1, j - 1).trim();
+    if (expr === '') throw invalid('template', template, `the {} at column ${i + 1} holds no expression`, source);
+    checkReadOnly(expr, 'template expression', source);
+    if (text) parts.push({ text });
+    text = '';
+    parts.push({ expr });
+    i = j - 1;
+  }
+  if (text) parts.push({ text });
+  return parts;
+}
+
+/** The expression with its string literals blanked, so operators inside them are not seen. */
+function code(expr: string): string {
+  return expr.replace(/(["'`])(?:\\.|(?!\1)[^\\])*\1/g, (s) => `"${' '.repeat(Math.max(0, s.length - 2))}"`);
+}
+
+/**
+ * Refuses what plainly writes: assignments (= but not ==, ===, !=, <=, >=, =>), ++, --, delete,
+ * await, yield. V8's side-effect check then catches calls that write, in the worker (see
+ * inspector/probes.ts): together, a probe can only read.
+ */
+export function checkReadOnly(expr: string, what: string, source: string): void {
+  if (expr.length > PROBE_BOUNDS.maxExpression) throw invalid(what, `${expr.slice(0, 60)}…`, `longer than ${PROBE_BOUNDS.maxExpression} characters`, source);
+  const c = code(expr);
+  const m = /(?<![=!<>])=(?![=>])|\+\+|--|\b(?:delete|await|yield|import)\b|[+\-*/%&|^]=|<<=|>>>?=|\*\*=|\?\?=|&&=|\|\|=/.exec(c);
+  if (m) throw invalid(what, expr, `\`${m[0]}\` at column ${m.index + 1} would change the program; a probe may only read`, source);
+  try {
+    // Syntax only: the body is never called.
+    new Function(`return (${expr}\n);`);
+  } catch (err) {
+    throw invalid(what, expr, `it is not a JavaScript expression (${(err as Error).message})`, source);
+  }
+}
+
+/**
+ * The condition V8 evaluates at the line: the user's `when` first (false: no pause, nothing
+ * counted), then the gate, which counts the hit and says whether this one may pause the thread
+ * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.
+ */
+export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>): string {
+  const gate = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})](${spec.id})`;
+  return spec.when ? `(${spec.when}\n) && ${gate}` : gate;
+}
+
+/** "src/orders.ts:12" for messages: the path as given when relative, else relative to cwd when below it. */
+export function locationText(file: string, line: number, cwd = process.cwd()): string {
+  const rel = file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
+  return `${rel}:${line}`;
+}

@@ -1,0 +1,157 @@
+// Integration: `tspuma replay` of a real dump (POST /orders with an unknown coupon on a `-w 2
+// --debug` cluster of examples/express.ts): with a chrome-remote-interface client attached to
+// each worker through discovery, the worker serving the replayed request stops at the dump's
+// culprit line with that request's values; with none attached, a fresh snapshot is written and
+// printed beside the old dump.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import CDP from 'chrome-remote-interface';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import type { ListEntry } from '../../inspector/discovery.js';
+import { boot, discoveryUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const EXPRESS = join(ROOT, 'examples/express.ts');
+const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
+
+let s: Booted;
+let dir: string;
+let state: string;
+let discovery: string;
+/** The dump of POST /orders with an unknown coupon (one per site and server: both tests replay it). */
+let dump: Dump;
+
+async function failingOrder(coupon: string): Promise<Dump> {
+  const res = await fetch(`${s.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ items: [{ sku: 'B-2', price: 40, quantity: 2 }], coupon }) });
+  expect(res.status).toBe(500);
+  return waitFor(() => dumpsIn(join(dir, 'dumps')).find((d) => d.kind !== 'snapshot' && d.error.message === `unknown coupon ${coupon}`), 'the dump of the failed order');
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
+  state = join(dir, 'tspuma.state');
+  // workerTimeout 8 s: a replay stop left to a debugger lasts at most 6 s (two check-ins less).
+  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5, workerTimeout: 8 };\n');
+  s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'replay-token-0123456789', '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  discovery = await discoveryUrl(s);
+  await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).length === 3, 'both workers listed');
+  dump = await failingOrder('NOPE-7731');
+});
+
+afterAll(killAll);
+
+/** The .json file of a dump in the run's folder (named by its time, pid and id). */
+function fileOf(d: Dump): string {
+  const name = readdir().find((n) => n.startsWith(d.time.replace(/[:.]/g, '-')) && n.includes(`-${d.pid}-`) && n.endsWith('.json'));
+  if (!name) throw new Error(`no file for dump #${d.id}`);
+  return join(dir, 'dumps', name);
+}
+function readdir(): string[] {
+  return readdirSync(join(dir, 'dumps'));
+}
+
+interface Paused {
+  callFrames: { callFrameId: string; functionName: string; location: { scriptId: string; lineNumber: number; columnNumber?: number } }[];
+}
+
+describe('tspuma replay DUMP.json', () => {
+  it('stops a chrome-remote-interface client at the culprit line with the replayed request\'s values', async () => {
+    expect(dump.frames[dump.culprit]).toMatchObject({ function: 'discountFor', file: 'examples/express.ts', line: THROW_LINE });
+    expect(dump.request?.body).toEqual({ type: 'json', text: JSON.stringify({ items: [{ sku: 'B-2', price: 40, quantity: 2 }], coupon: 'NOPE-7731' }) });
+    const port = Number(new URL(discovery).port);
+    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    try {
+      const maps = new Map<string, string | undefined>();
+      let paused: { client: (typeof clients)[number]; params: Paused } | null = null;
+      for (const c of clients) {
+        c.on('Debugger.scriptParsed', (p: { scriptId: string; sourceMapURL?: string }) => void maps.set(p.scriptId, p.sourceMapURL));
+        c.on('Debugger.paused', (params: Paused) => {
+          if (!paused && params.callFrames[0]?.functionName === 'discountFor') paused = { client: c, params };
+        });
+        await c.Debugger.enable({});
+      }
+      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted by discovery');
+      const replay = run(['replay', fileOf(dump), '-S', state]);
+      const hit = await waitFor(() => paused, 'a client paused in discountFor', 20_000);
+      const top = hit.params.callFrames[0]!;
+      const url = maps.get(top.location.scriptId)!;
+      const map = new SourceMap(JSON.parse(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64').toString('utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+      expect((map.findEntry(top.location.lineNumber, top.location.columnNumber ?? 0) as { originalLine: number }).originalLine + 1).toBe(THROW_LINE);
+      const value = async (frame: number, expression: string) =>
+        (await hit.client.Debugger.evaluateOnCallFrame({ callFrameId: hit.params.callFrames[frame]!.callFrameId, expression, returnByValue: true })).result.value as unknown;
+      expect(await value(0, 'coupon')).toBe('NOPE-7731');
+      expect(await value(0, 'subtotal')).toBe(80);
+      expect(String(await value(1, 'req.headers["x-request-id"]'))).toMatch(/^replay-[0-9a-f]{12}$/);
+      await waitFor(() => /worker \d stopped at examples\/express\.ts:\d+ with request replay-/.test(replay.stdout()), 'replay saying where it stopped');
+      await hit.client.Debugger.resume({});
+      expect(await replay.exited).toBe(0);
+      expect(replay.stderr()).toContain('answered 500');
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it('with no debugger attached, writes a fresh snapshot at the culprit line and prints it beside the old dump', async () => {
+    await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
+    const replay = run(['replay', fileOf(dump), '-S', state]);
+    expect(await replay.exited).toBe(0);
+    const [fresh, old] = replay.stdout().trim().split('\n');
+    expect(old).toBe(`old dump:       ${fileOf(dump)}`);
+    const path = /^fresh snapshot: (.+)$/.exec(fresh!)![1]!;
+    const snap = JSON.parse(readFileSync(path, 'utf8')) as Dump;
+    expect(snap).toMatchObject({ kind: 'snapshot', request: { method: 'POST', url: '/orders' } });
+    expect(snap.request!.id).toMatch(/^replay-/);
+    expect(snap.frames[snap.culprit]).toMatchObject({ function: 'discountFor', line: THROW_LINE, locals: { coupon: 'NOPE-7731', subtotal: 80 } });
+    expect(replay.stderr()).toMatch(/no debugger is attached to any worker/);
+  });
+
+  it('a logpoint hit in a worker a DevTools client is attached to (debugger enabled) does not stop it', async () => {
+    const port = Number(new URL(discovery).port);
+    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    try {
+      for (const c of clients) await c.Debugger.enable({});
+      const control = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
+      const res = await fetch(`${control.control_url.replace(/^tcp:/, 'http:')}/probes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${control.control_auth_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'log', location: `${EXPRESS}:${lineOf('examples/express.ts', 'res.json({ id: Number(req.params.id)')}`, template: 'user {req.params.id}' }),
+      });
+      expect(res.status).toBe(201);
+      const id = ((await res.json()) as { id: number }).id;
+      for (let i = 0; i < 6; i++) {
+        const started = Date.now();
+        const answer = await fetch(`${s.url}/users/${i}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+        expect(answer.status).toBe(200);
+        // Not stopped until a client resumes: answered in well under the 10 s a stuck worker waited.
+        expect(Date.now() - started).toBeLessThan(5000);
+      }
+      await waitFor(() => s.lines().filter((l) => l.probe === id && typeof l.values === 'object').length === 6, 'six logpoint lines');
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it('a replay stop the debugger never resumes ends by itself before workerTimeout, and the worker is not killed', async () => {
+    const port = Number(new URL(discovery).port);
+    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    try {
+      for (const c of clients) await c.Debugger.enable({});
+      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted');
+      const pids = s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length;
+      const replay = run(['replay', fileOf(dump), '-S', state]);
+      const code = await replay.exited;
+      expect(code, replay.stderr()).toBe(0);
+      expect(replay.stdout()).toMatch(/worker \d stopped at examples\/express\.ts:\d+/);
+      expect(replay.stderr()).toContain('answered 500');
+      expect(s.lines().some((l) => String(l.msg).includes('at most 6 s (then it resumes by itself, before workerTimeout)'))).toBe(true);
+      expect(s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length).toBe(pids);
+      expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_WORKER_TIMEOUT')).toBe(false);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  }, 40_000);
+});

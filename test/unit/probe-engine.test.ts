@@ -1,0 +1,56 @@
+// A worker's probe engine in a process of its own started with tsx (test/fixtures/probes/
+// run-engine.mjs): .ts lines of a CommonJS module (which tsx compiles onto one generated line)
+// and of an ES module, armed before the files load; values redacted by name; a false condition
+// that never reaches the gate; a line with no code; a condition V8's side-effect check refuses;
+// two probes on one line.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+
+type Line = Record<string, unknown> & { sent?: Record<string, unknown> };
+let lines: Line[];
+const sent = () => lines.flatMap((l) => (l.sent ? [l.sent] : []));
+const logged = (probe: number) => lines.filter((l) => l.probe === probe && typeof l.values === 'object');
+
+beforeAll(() => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/probes/run-engine.mjs'), join(ROOT, 'dist')], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  lines = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Line);
+});
+
+describe('the probe engine under tsx', () => {
+  it('arms a probe set before its file loaded when the file is parsed, and maps a CommonJS .ts line on its one generated line by column', () => {
+    expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-state', id: 1, state: 'pending' }));
+    const armed = sent().find((m) => m.type === 'probe-state' && m.id === 1 && m.state === 'armed')!;
+    expect(armed.at).toMatch(/cjs\/orders\.ts, generated line \d+ column (\d{3,})$/);
+    expect(logged(1).map((l) => l.msg)).toEqual(['probe 1 test/fixtures/probes/cjs/orders.ts:8: charged 7 total=3 key=[redacted]']);
+  });
+
+  it('an ES module line logs only the hits where --when holds; a secret-named value is redacted', () => {
+    expect(logged(2).map((l) => l.values)).toEqual([{ 'order.id': 9, 'order.total': 30, apiKey: '[redacted]' }]);
+    expect(JSON.stringify(lines)).not.toContain('sk_live_abcdef123456');
+  });
+
+  it('a false condition never reaches the gate: the hit counter beside it counts nothing', () => {
+    const counted = sent().flatMap((m) => (m.type === 'probe-hits' ? (m.hits as [number, number, number][]) : []));
+    expect(counted.filter(([id]) => id === 4)).toEqual([]);
+    expect(counted.filter(([id]) => id === 1)).toEqual([[1, 1, 1]]);
+  });
+
+  it('a blank line is refused with TSPUMA_ERR_PROBE_NO_CODE naming the lines above and below that have code', () => {
+    const error = sent().find((m) => m.type === 'probe-state' && m.id === 3 && m.state !== 'pending')!;
+    expect(error).toMatchObject({ state: 'error', code: 'TSPUMA_ERR_PROBE_NO_CODE' });
+    expect(error.message).toMatch(/esm\/orders\.ts:9 has no code .* the nearest lines with code are 8 and 10\.$/);
+  });
+
+  it('a second probe on a line that has one is armed on the same breakpoint; its condition, which writes, is removed at its first hit with TSPUMA_ERR_PROBE_SIDE_EFFECT', () => {
+    expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-state', id: 5, state: 'armed' }));
+    expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-event', id: 5, event: 'removed', code: 'TSPUMA_ERR_PROBE_SIDE_EFFECT' }));
+    expect(lines.find((l) => l.probe === 5 && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT')!.msg).toContain('its condition `Object.assign(order, { seen: true }) !== null` may change the program');
+    expect(logged(5)).toEqual([]);
+  });
+});

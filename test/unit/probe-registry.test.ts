@@ -1,0 +1,155 @@
+// The primary's probe registry with fake workers and a hand-driven clock: validation with coded
+// errors, every worker (and every later one) gets each probe, a line with no code refuses the
+// set, expiry, hit budgets summed across workers, the cap, and the log lines naming who asked.
+// Also the shared parsing of locations, durations, templates and read-only expressions.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
+import { ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
+import { checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../server/probe-spec.js';
+import { captureLogger } from '../helpers/server.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-registry-'));
+const FILE = join(dir, 'orders.ts');
+writeFileSync(FILE, 'export function charge(order) {\n  const total = order.total;\n  return total;\n}\n');
+
+class FakeProbeWorker implements ProbeWorker {
+  readonly sent: PrimaryMessage[] = [];
+  constructor(
+    readonly index: number,
+    readonly pid: number,
+  ) {}
+  send(m: PrimaryMessage): void {
+    this.sent.push(m);
+  }
+  sets(): number[] {
+    return this.sent.flatMap((m) => (m.type === 'probe-set' ? [m.probe.id] : []));
+  }
+  removals(): number[] {
+    return this.sent.flatMap((m) => (m.type === 'probe-rm' ? [m.id] : []));
+  }
+}
+
+function setup(limits: Partial<ConstructorParameters<typeof ProbeRegistry>[1]> = {}) {
+  const clock = new FakeClock();
+  const logs = captureLogger();
+  const registry = new ProbeRegistry(logs.logger, { max: 3, expirySeconds: 900, logRate: 100, snapshotRate: 1, ...limits }, clock);
+  const workers = [new FakeProbeWorker(0, 100), new FakeProbeWorker(1, 101)];
+  for (const w of workers) registry.onMessage(w, { tspuma: 1, type: 'probe-hello', index: w.index });
+  const answer = (w: FakeProbeWorker, m: { id: number } & ProbeArmState) => registry.onMessage(w, { tspuma: 1, type: 'probe-state', index: w.index, ...m });
+  return { clock, logs, registry, workers, answer };
+}
+
+describe('probe requests', () => {
+  it('FILE:LINE, durations and templates parse; bad ones are TSPUMA_ERR_PROBE_INVALID naming the value', () => {
+    expect(parseLocation('src/orders.ts:42', 'x')).toEqual({ file: 'src/orders.ts', line: 42 });
+    expect(() => parseLocation('src/orders.ts', 'x')).toThrow(/TSPUMA_ERR_PROBE_INVALID|expected FILE:LINE/);
+    expect(parseDuration('15m', 'x')).toBe(900);
+    expect(parseDuration('30s', 'x')).toBe(30);
+    expect(() => parseDuration('2d', 'x')).toThrow(/expected a duration/);
+    expect(parseTemplate('charged {order.id} total={total} {{literal}}')).toEqual([{ text: 'charged ' }, { expr: 'order.id' }, { text: ' total=' }, { expr: 'total' }, { text: ' {literal}' }]);
+    expect(parseTemplate('{ {a: 1}.a }')).toEqual([{ expr: '{a: 1}.a' }]);
+    expect(() => parseTemplate('total={total')).toThrow(/is not closed/);
+  });
+
+  it('expressions that write are refused before any worker sees them; comparisons and calls are not', () => {
+    for (const ok of ['total > 100', 'a === b && c !== d', 'x <= 1 || y >= 2', 'items.filter((i) => i.ok).length', "name == 'a=b'"]) expect(() => checkReadOnly(ok, 'condition', 'test')).not.toThrow();
+    for (const bad of ['total = 0', 'count++', '--n', 'delete o.x', 'a += 1', 'await f()', 'x ??= 1']) expect(() => checkReadOnly(bad, 'condition', 'test'), bad).toThrow(/would change the program/);
+    expect(() => checkReadOnly('a +', 'condition', 'test')).toThrow(/not a JavaScript expression/);
+  });
+
+  it("the condition V8 evaluates puts the user's when before the gate, so a false one never reaches it", () => {
+    expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('(total > 100\n) && globalThis[Symbol.for("tspuma.probe")](7)');
+    expect(v8Condition({ id: 7, when: null })).toBe('globalThis[Symbol.for("tspuma.probe")](7)');
+  });
+});
+
+describe('ProbeRegistry', () => {
+  it('sends a probe to every listening worker, answers once each has armed it, and logs who set it', async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'total={total}', by: 'alice@host' }, 'alice@host from 127.0.0.1');
+    expect(workers.map((w) => w.sets())).toEqual([[1], [1]]);
+    answer(workers[0]!, { id: 1, state: 'armed', at: 'file:///x.ts:2:3' });
+    answer(workers[1]!, { id: 1, state: 'pending' });
+    const view = await set;
+    expect(view.workers['0']!.state).toBe('armed');
+    expect(view.workers['1']!.state).toBe('pending');
+    expect(logs.lines.some((l) => /Probe 1 set by alice@host from 127.0.0.1: logpoint at .*orders.ts:2 "total=\{total\}"/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('a worker booted later (respawn, TTIN, restart) gets every active probe on its hello', async () => {
+    const { registry, workers, answer } = setup();
+    const set = registry.set({ kind: 'count', location: `${FILE}:2` }, 'bob');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    const respawned = new FakeProbeWorker(0, 200);
+    registry.gone(100);
+    registry.onMessage(respawned, { tspuma: 1, type: 'probe-hello', index: 0 });
+    expect(respawned.sets()).toEqual([1]);
+    expect(registry.get(1).workers['0']!.pid).toBe(200);
+  });
+
+  it('a line with no code in a worker refuses the set with that worker\'s coded error and removes it everywhere', async () => {
+    const { registry, workers, answer } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:4`, template: 'x' }, 'carol');
+    answer(workers[0]!, { id: 1, state: 'error', code: 'TSPUMA_ERR_PROBE_NO_CODE', message: 'orders.ts:4 has no code ... the nearest lines with code are 3' });
+    answer(workers[1]!, { id: 1, state: 'error', code: 'TSPUMA_ERR_PROBE_NO_CODE', message: 'orders.ts:4 has no code ... the nearest lines with code are 3' });
+    await expect(set).rejects.toMatchObject({ code: 'TSPUMA_ERR_PROBE_NO_CODE', message: expect.stringContaining('nearest lines with code are 3') });
+    expect(workers.map((w) => w.removals())).toEqual([[1], [1]]);
+    expect(registry.size).toBe(0);
+  });
+
+  it('refuses a missing file and a line past the end with TSPUMA_ERR_PROBE_FILE, and the cap with TSPUMA_ERR_PROBE_LIMIT', async () => {
+    const { registry, workers, answer } = setup({ max: 1 });
+    await expect(registry.set({ kind: 'count', location: `${dir}/nope.ts:1` }, 'x')).rejects.toMatchObject({ code: 'TSPUMA_ERR_PROBE_FILE' });
+    await expect(registry.set({ kind: 'count', location: `${FILE}:5` }, 'x')).rejects.toMatchObject({ code: 'TSPUMA_ERR_PROBE_FILE', message: expect.stringContaining('has 4 lines') });
+    const first = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await first;
+    await expect(registry.set({ kind: 'count', location: `${FILE}:3` }, 'x')).rejects.toMatchObject({ code: 'TSPUMA_ERR_PROBE_LIMIT' });
+  });
+
+  it('expires after --for (default probeExpiry), removing it from every worker with a log line', async () => {
+    const { registry, workers, answer, clock, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x', for: 30 }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    await clock.advance(29_000);
+    await settle();
+    expect(registry.get(1).active).toBe(true);
+    await clock.advance(1_000);
+    await settle();
+    expect(registry.get(1)).toMatchObject({ active: false, ended: 'expired after 30 s' });
+    expect(workers.map((w) => w.removals())).toEqual([[1], [1]]);
+    expect(logs.lines.some((l) => /Probe 1 \(log at .*orders.ts:2\) expired after 30 s/.test(String(l.msg)))).toBe(true);
+    const defaulted = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');
+    for (const w of workers) answer(w, { id: 2, state: 'armed', at: 'x' });
+    expect(Date.parse((await defaulted).expiresAt) - clock.now()).toBe(900_000);
+  });
+
+  it('--hits is summed across workers: the probe is removed once they add up to it', async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x', hits: 5 }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-hits', index: 0, hits: [[1, 3, 3]] });
+    expect(registry.get(1).active).toBe(true);
+    registry.onMessage(workers[1]!, { tspuma: 1, type: 'probe-hits', index: 1, hits: [[1, 2, 2]] });
+    expect(registry.get(1)).toMatchObject({ active: false, hitsSeen: 5, ended: 'reached its 5 hit(s) and was removed' });
+    expect(logs.lines.some((l) => /reached its 5 hit\(s\)/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('rm names who asked; rm of an unknown id is TSPUMA_ERR_PROBE_NOT_FOUND listing the ids set', async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    expect(() => registry.remove(9, 'dave')).toThrow(/No probe 9 is set; the probes set are: 1/);
+    registry.remove(1, 'dave@laptop from 10.0.0.5');
+    expect(logs.lines.some((l) => String(l.msg).includes('removed by dave@laptop from 10.0.0.5'))).toBe(true);
+    expect(JSON.stringify(logs.lines)).not.toMatch(/token/i);
+  });
+});

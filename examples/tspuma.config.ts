@@ -58,8 +58,10 @@ export default defineConfig({
   idleTimeout: null,
   // Seconds without a byte before a WebSocket or an event stream is closed; null: never.
   upgradedIdleTimeout: 300,
-  // A request the app has not answered in this long gets 503 through lowlevelErrorHandler; 0 disables.
+  // A request whose response head the app has not sent in this long gets 503 through lowlevelErrorHandler; 0 disables.
   requestTimeout: 60,
+  // A response whose head is out is closed when none of its bytes move for this long (a slow download is never cut).
+  responseStallTimeout: 60,
   // After SIGTERM, requests still running after this long get 503: seconds, 'forever' or 'immediately'.
   forceShutdownAfter: 'forever',
 

@@ -52,8 +52,6 @@ export class Throttle {
   }
 }
 
-const kClient = Symbol('tspuma.sideClient');
-
 /** The client a connection counts against: its address, or `local` on a unix socket. */
 function clientOf(socket: Socket): string {
   return socket.remoteAddress ?? 'local';
@@ -97,19 +95,11 @@ export function limitConnections(server: http.Server, name: string, limits: List
       return;
     }
     perClient.set(client, open);
-    (socket as Socket & { [kClient]?: string })[kClient] = client;
     socket.once('close', () => {
       const left = (perClient.get(client) ?? 1) - 1;
       if (left <= 0) perClient.delete(client);
       else perClient.set(client, left);
     });
-  });
-  // A malformed head or a reset: answered (400/408) or closed quietly, never an unhandled error.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    socket.destroySoon();
   });
 }
 

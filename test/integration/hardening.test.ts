@@ -37,16 +37,17 @@ describe('hardening against hostile clients', () => {
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const port = Number(new URL(s.url).port);
     for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 40 }, () => sendAndHangUp(port, PIPELINED)));
-    // Several requests, so both workers (the kernel picks) are asked.
-    for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${s.url}/after`, { signal: AbortSignal.timeout(2000) });
-      expect(await res.text()).toBe('slept\n');
-    }
     const running = async () => {
       const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status: { running: number } | null }[] };
       return stats.worker_status.map((w) => w.last_status?.running ?? -1);
     };
+    // Every slot comes back in both workers' check-ins (a freeze never gets there)...
     await waitFor(async () => (await running()).every((n) => n === 0), 'running 0 in both workers\' check-ins', 15_000);
+    // ...and requests are answered at once: several, so both workers (the kernel picks) are asked.
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${s.url}/after`, { signal: AbortSignal.timeout(2000) });
+      expect(await res.text()).toBe('slept\n');
+    }
   });
 
   it('a flood of idle connections to the health port (ulimit -n 256) neither crashes the primary nor stops a respawn; the token is never printed', async () => {

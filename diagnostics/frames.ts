@@ -83,13 +83,14 @@ const MAX_STRING = 160;
  * node:http objects (Express's keep node's class names; tspuma's subclass them) in an app frame show these own
  * fields only: a request's first preview fields are stream internals (`_events`, `_readableState`).
  */
-const REQUEST_FIELDS = ['method', 'originalUrl', 'url', 'id', 'complete'] as const;
+// The request id is not among them: it is made when first read (node-http.ts) and every dump's
+// `request:` line names it.
+const REQUEST_FIELDS = ['method', 'originalUrl', 'url', 'complete'] as const;
 const RESPONSE_FIELDS = ['statusCode', 'statusMessage', 'finished'] as const;
 const TELLING_FIELDS: Record<string, readonly string[]> = {
   IncomingMessage: REQUEST_FIELDS,
   ServerResponse: RESPONSE_FIELDS,
-  // server/node-http.ts's subclasses: what a plain Node listener receives.
-  TspumaRequest: REQUEST_FIELDS,
+  // server/node-http.ts's subclass: what a plain Node listener's response is.
   TspumaResponse: RESPONSE_FIELDS,
 };
 

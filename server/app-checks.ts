@@ -7,6 +7,11 @@
 import type { Logger } from 'pino';
 import { TspumaError, showValue } from './errors.js';
 import type { CheckResult } from './health.js';
+import { Redactor } from '../diagnostics/redact.js';
+
+// /health and /ready answer without a token, so a check's message is redacted like a log line
+// (URL userinfo, secret query pairs, credentials by shape) before it can reach a client.
+const redactor = new Redactor(null);
 
 export interface AppHooks {
   readonly ready?: () => unknown;
@@ -41,7 +46,7 @@ export async function runCheck(name: 'ready' | 'health', check: () => unknown, t
       if (value === false) return { ok: false, reason: `the app's ${name}() returned false` };
       return { ok: true };
     } catch (err) {
-      return { ok: false, reason: `the app's ${name}() failed: ${(err as Error)?.message ?? String(err)}` };
+      return { ok: false, reason: `the app's ${name}() failed: ${redactor.query(String((err as Error)?.message ?? err))}` };
     }
   })();
   try {

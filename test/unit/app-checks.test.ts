@@ -24,6 +24,18 @@ describe('runCheck', () => {
     expect(await runCheck('health', () => { throw new Error('db down'); }, 1000)).toEqual({ ok: false, reason: "the app's health() failed: db down" });
     expect(await runCheck('health', () => Promise.reject(new Error('no redis')), 1000)).toEqual({ ok: false, reason: "the app's health() failed: no redis" });
   });
+  it("redacts secrets in a failing check's message before /health or /ready can show it", async () => {
+    const failing = () => {
+      throw new Error('cannot reach postgres://app:S3cretDbPass@db.internal:5432/shop?sslmode=require&token=tok_9f8e7d6c5b4a (Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl)');
+    };
+    const result = await runCheck('health', failing, 1000);
+    expect(result.ok).toBe(false);
+    expect(result.reason).toContain("the app's health() failed: cannot reach postgres://app:[redacted]@db.internal:5432/shop");
+    expect(result.reason).not.toContain('S3cretDbPass');
+    expect(result.reason).not.toContain('tok_9f8e7d6c5b4a');
+    expect(result.reason).not.toContain('eyJhbGciOiJIUzI1NiJ9');
+  });
+
   it('fails a check that does not settle within the timeout', async () => {
     expect(await runCheck('ready', () => new Promise(() => {}), 50)).toEqual({ ok: false, reason: "the app's ready() did not settle within 0.05 s (healthCheckTimeout)" });
   });

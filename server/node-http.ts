@@ -94,6 +94,20 @@ export function setResponseCloseHandler(handler: (this: void, res: http.ServerRe
 }
 
 /**
+ * The socket of `res` closed before node attached `res` to it (a request pipelined behind the
+ * current one): node never emits its 'close'. Marks it closed (res.closed) and emits 'close' as
+ * node does for the attached response, so its listeners (a fetch signal's abort) run. False if
+ * `res` was attached or already closed.
+ */
+export function closeUnattached(res: http.ServerResponse): boolean {
+  const r = res as http.ServerResponse & { _closed?: boolean };
+  if (r.socket !== null || r._closed === true) return false;
+  r._closed = true;
+  r.emit('close');
+  return true;
+}
+
+/**
  * node:http's response, with writeHeadChecked and emitChecked as own methods: Express gives each
  * response its own prototype (app.response, over ServerResponse's), which a method on this
  * class's prototype would not survive.

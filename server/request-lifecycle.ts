@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { closeAfterResponse, closeLingering, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -349,7 +349,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     for (const p of entry.pipelined ?? []) open.push(p.res);
     for (const res of open) {
       const state = stateOf(res);
-      if (state && !state.done) this.finished(res, state);
+      if (!state || state.done) continue;
+      // A response never attached gets the 'close' node does not emit (its listeners, such as
+      // a fetch request's signal, learn the client left); that close reaches finished().
+      if (!closeUnattached(res) || !state.done) this.finished(res, state);
     }
   }
 

@@ -52,6 +52,8 @@ export interface Entry {
   clientClosing: boolean;
   /** The server answers a request on it with Connection: close: requests pipelined after that one are not run. */
   closeAfter: boolean;
+  /** socket.bytesWritten when its last response finished (request log only): where the next one's bytes start. */
+  finishedBytes: number;
   /** The list of entries: newer and older neighbours (null at the ends and once removed). */
   newer: Entry | null;
   older: Entry | null;
@@ -228,6 +230,7 @@ export class ConnectionDeadlines {
       gone: false,
       clientClosing: false,
       closeAfter: false,
+      finishedBytes: 0,
       newer: null,
       older: this.newest,
     };

@@ -64,6 +64,8 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
 
 /** The response-close handler (setResponseCloseHandler), one per process. */
 let onResponseClose: ((res: http.ServerResponse) => void) | null = null;
+/** The response-finish handler (setResponseFinishHandler), one per process. */
+let onResponseFinish: ((res: http.ServerResponse) => void) | null = null;
 
 const emit = http.ServerResponse.prototype.emit;
 
@@ -74,7 +76,9 @@ const emit = http.ServerResponse.prototype.emit;
  * are passed on as they came (listeners may look at their count).
  */
 function emitChecked(this: TspumaResponse, event: string | symbol, a?: unknown, b?: unknown): boolean {
-  if (event === 'close' && onResponseClose !== null) onResponseClose(this);
+  if (event === 'close') {
+    if (onResponseClose !== null) onResponseClose(this);
+  } else if (event === 'finish' && onResponseFinish !== null) onResponseFinish(this);
   switch (arguments.length) {
     case 1:
       return emit.call(this, event);
@@ -91,6 +95,29 @@ function emitChecked(this: TspumaResponse, event: string | symbol, a?: unknown, 
 /** Called (set once per process) with each response that closes, before its own 'close' listeners. */
 export function setResponseCloseHandler(handler: (this: void, res: http.ServerResponse) => void): void {
   onResponseClose = handler;
+}
+
+/**
+ * Called (set once per process) with each response that finishes (all of it handed to the
+ * socket), before its own 'finish' listeners: before node attaches the next pipelined response
+ * to the socket and writes what it buffered, so socket.bytesWritten is this response's end.
+ */
+export function setResponseFinishHandler(handler: (this: void, res: http.ServerResponse) => void): void {
+  onResponseFinish = handler;
+}
+
+/**
+ * The socket of `res` closed before node attached `res` to it (a request pipelined behind the
+ * current one): node never emits its 'close'. Marks it closed (res.closed) and emits 'close' as
+ * node does for the attached response, so its listeners (a fetch signal's abort) run. False if
+ * `res` was attached or already closed.
+ */
+export function closeUnattached(res: http.ServerResponse): boolean {
+  const r = res as http.ServerResponse & { _closed?: boolean };
+  if (r.socket !== null || r._closed === true) return false;
+  r._closed = true;
+  r.emit('close');
+  return true;
 }
 
 /**

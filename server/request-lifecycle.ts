@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { closeAfterResponse, closeLingering, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -42,6 +42,10 @@ export interface RequestState {
   readonly start: number;
   /** The socket's bytesWritten at admission, only read when logRequests is on. */
   readonly sent: number;
+  /** Bytes written for this response, set when it finishes (logRequests only; -1 until then). */
+  bytes: number;
+  /** The client's address on arrival (logRequests only): the socket forgets it once destroyed. */
+  readonly remote: string | undefined;
   /** The app holds an invocation slot for this request. */
   slot: boolean;
   ticket: Ticket | null;
@@ -88,6 +92,12 @@ export function onEventStream(res: http.ServerResponse): void {
 export function onResponseClose(res: http.ServerResponse): void {
   const state = (res as TrackedResponse)[kState];
   if (state) state.owner.finished(res, state);
+}
+
+/** node-http.ts's response-finish handler (set by each Server): the request log's byte count. */
+export function onResponseFinish(res: http.ServerResponse): void {
+  const state = (res as TrackedResponse)[kState];
+  if (state) state.owner.responseFinished(state);
 }
 
 /** What a request's life needs from the server that owns it. */
@@ -167,6 +177,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       url: req.url!,
       start: logged ? performance.now() : 0,
       sent: logged ? req.socket.bytesWritten : 0,
+      bytes: -1,
+      remote: logged ? clientAddressOf(req) : undefined,
       slot: false, ticket: null, takenOver: false, waiting: false, captured: false, done: false };
     res[kState] = state; // its close reaches finished() through onResponseClose
     const max = options.maxKeepAlive;
@@ -349,7 +361,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     for (const p of entry.pipelined ?? []) open.push(p.res);
     for (const res of open) {
       const state = stateOf(res);
-      if (state && !state.done) this.finished(res, state);
+      if (!state || state.done) continue;
+      // A response never attached gets the 'close' node does not emit (its listeners, such as
+      // a fetch request's signal, learn the client left); that close reaches finished().
+      if (!closeUnattached(res) || !state.done) this.finished(res, state);
     }
   }
 
@@ -365,6 +380,18 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       if (state) pending.push(this.answer(state, err, 503, { takeOver: true }));
     }
     return pending;
+  }
+
+  /**
+   * The response finished (all of it handed to the socket, the next pipelined one not yet
+   * attached): with logRequests, its bytes run from the end of the one before it to here.
+   */
+  responseFinished(state: RequestState): void {
+    if (this.requestLog === null) return;
+    const entry = state.entry;
+    const at = state.req.socket.bytesWritten;
+    state.bytes = Math.max(0, at - Math.max(state.sent, entry.finishedBytes));
+    entry.finishedBytes = at;
   }
 
   /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
@@ -401,11 +428,14 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const { req } = state;
     const ms = Math.round((performance.now() - state.start) * 100) / 100;
     const url = this.d.shownUrl(state.url);
-    const bytes = Math.max(0, req.socket.bytesWritten - state.sent);
-    const remote = clientAddressOf(req);
+    // Not finished (the client left): what went out of it, nothing if it was never attached.
+    const bytes = state.bytes >= 0 ? state.bytes : res.socket ? Math.max(0, req.socket.bytesWritten - Math.max(state.sent, state.entry.finishedBytes)) : 0;
+    const remote = state.remote;
     const id = requestIdOf(req);
-    const request = { id, method: req.method, url, status: res.statusCode, ms, bytes, remote };
-    log.info({ request }, `${req.method} ${url} ${res.statusCode} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
+    // No byte of it reached the client: no status was sent (null, `-` in the message).
+    const status = bytes > 0 ? res.statusCode : null;
+    const request = { id, method: req.method, url, status, ms, bytes, remote };
+    log.info({ request }, `${req.method} ${url} ${status ?? '-'} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
-import { closeAfterResponse, replaceDestroySoon, setEventStreamHandler, setResponseCloseHandler, stopAccepting } from './node-http.js';
+import { closeAfterResponse, replaceDestroySoon, setEventStreamHandler, setResponseCloseHandler, setResponseFinishHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming } from './admission.js';
 import { TspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -21,7 +21,7 @@ import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
-import { RequestLifecycle, closeAfterLastResponse, onEventStream, onResponseClose, type InFlight } from './request-lifecycle.js';
+import { RequestLifecycle, closeAfterLastResponse, onEventStream, onResponseClose, onResponseFinish, type InFlight } from './request-lifecycle.js';
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
 import { DescriptorWatch } from './descriptor-watch.js';
 
@@ -135,6 +135,8 @@ export class Server {
     setEventStreamHandler(onEventStream);
     // ... and every response's close: its request's slot and connection are released without a listener per request.
     setResponseCloseHandler(onResponseClose);
+    // ... and every response's finish: the request log's bytes per response, pipelined or not.
+    setResponseFinishHandler(onResponseFinish);
   }
 
   /** Cluster: called when the last request in the app finished (Puma's out_of_band). */

@@ -1,6 +1,7 @@
 // Express 5, as is: an Express app is a (req, res, next) function, so tspuma serves it as a Node listener.
 // Run: npx tspuma examples/express.ts
 import express from 'express';
+import { AccountRepository } from './users-repo.js';
 
 const app = express();
 app.use(express.json());
@@ -12,6 +13,12 @@ app.get('/', (_req, res) => {
 app.get('/users/:id', async (req, res) => {
   await new Promise((resolve) => setImmediate(resolve));
   res.json({ id: Number(req.params.id), name: `user ${req.params.id}` });
+});
+
+// A route whose work is in another module (a 500 with its dump under --debug for an id <= 0).
+const accounts = new AccountRepository();
+app.get('/accounts/:id', async (req, res) => {
+  res.json(await accounts.findById(Number(req.params.id)));
 });
 
 app.post('/echo', (req, res) => {

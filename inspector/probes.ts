@@ -38,6 +38,8 @@ export interface ProbeEngineOptions {
   budgetMs: number;
   /** Longest a replay stop is left to a debugger (kept under workerTimeout, which would kill the worker). */
   holdMs: number;
+  /** The request whose app call is running now (server/app-calls.ts), read while paused. */
+  requestNow?: () => IncomingMessage | null;
   now?: () => number;
 }
 
@@ -443,8 +445,14 @@ export class ProbeEngine {
     );
   }
 
-  /** The request a hit belongs to: the first IncomingMessage among the paused frames' locals. */
+  /**
+   * The request a hit belongs to: the app call whose async context is paused (however deep the
+   * line, after any await), else (a call begun before the first probe) the first IncomingMessage
+   * among the paused frames' locals.
+   */
   private requestOf(callFrames: Paused['callFrames']): IncomingMessage | null {
+    const now = this.opts.requestNow?.();
+    if (now) return now;
     for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
       for (const scope of cf.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;

@@ -11,6 +11,7 @@ import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, 
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
+import type { AppCalls } from './app-calls.js';
 import type { DumpPhase } from '../diagnostics/model.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { answerOnResponse, type LowlevelContext } from './lowlevel.js';
@@ -110,6 +111,8 @@ export interface LifecycleDeps {
   readonly lowlevel: LowlevelContext;
   /** Debug mode's hook (null: debug off); app calls go through it. */
   readonly diagnostics: DiagnosticsHook | null;
+  /** Which request each app call belongs to, while probes are set (null: never recorded). */
+  readonly appCalls: AppCalls | null;
   readonly tracing: Tracing | null;
   /** trustProxy as a function; null: off, and no request pays for it. */
   readonly trust: Trust | null;
@@ -250,19 +253,25 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       if (state.done || res.destroyed) this.release(state);
       return;
     }
-    const { diagnostics, app } = this.d;
+    const { diagnostics, appCalls } = this.d;
     if (diagnostics) {
       diagnostics.enter('app'); // left in finished(), after the last await of the app
       state.captured = true;
     }
     let result;
     try {
-      result = diagnostics ? diagnostics.call(req, res, () => app.invoke(req, res)) : app.invoke(req, res);
+      result = appCalls?.tracking ? appCalls.run(req, () => this.invoke(req, res)) : this.invoke(req, res);
     } catch (err) {
       this.appError(state, err);
       return;
     }
     if (result) result.catch((err: unknown) => this.appError(state, err));
+  }
+
+  /** The app call itself, through debug mode's hook when it is on. */
+  private invoke(req: http.IncomingMessage, res: http.ServerResponse): ReturnType<Adapted['invoke']> {
+    const { diagnostics, app } = this.d;
+    return diagnostics ? diagnostics.call(req, res, () => app.invoke(req, res)) : app.invoke(req, res);
   }
 
   private release(state: RequestState): void {

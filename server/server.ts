@@ -20,6 +20,7 @@ import { ConnectionDeadlines, type ConnectionState } from './deadlines.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
+import type { AppCalls } from './app-calls.js';
 import type { Tracing } from './otel.js';
 import { RequestLifecycle, closeAfterLastResponse, onEventStream, onResponseClose, onResponseFinish, type InFlight } from './request-lifecycle.js';
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
@@ -48,6 +49,8 @@ export interface ServerDeps {
   readonly onIdle?: () => void;
   /** OpenTelemetry's server spans (server/otel.ts); null or absent: no @opentelemetry/api. */
   readonly tracing?: Tracing | null;
+  /** Which request each app call belongs to, while probes are set (cluster workers); absent: never recorded. */
+  readonly appCalls?: AppCalls | null;
 }
 
 export class Server {
@@ -125,7 +128,7 @@ export class Server {
     );
     const deadlines = this.deadlines;
     this.requests = new RequestLifecycle({
-      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, tracing: deps.tracing ?? null, trust, shownUrl,
+      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl,
       closing: () => this.draining || this.busy,
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });

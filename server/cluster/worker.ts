@@ -15,6 +15,7 @@ import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import type { ProbeEngine } from '../../inspector/probes.js';
+import { AppCalls } from '../app-calls.js';
 
 const LINGER_MS = 1000;
 const UNCAUGHT = 'uncaught exception';
@@ -28,7 +29,7 @@ function send(message: WorkerMessage): void {
  * server with no probe set runs none of their code. Listening starts before the app loads, and
  * the hello asks the primary for every probe already set (a respawned or restarted worker).
  */
-function listenForProbes(options: Options, log: Logger, index: number): () => Promise<void> {
+function listenForProbes(options: Options, log: Logger, index: number, appCalls: AppCalls): () => Promise<void> {
   let engine: ProbeEngine | null = null;
   // One message at a time: the engine starts (its resumer thread) before the first is handled.
   let queue = Promise.resolve();
@@ -40,10 +41,14 @@ function listenForProbes(options: Options, log: Logger, index: number): () => Pr
         engine ??= await (await import('../../inspector/probes.js')).ProbeEngine.start({
           worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
           holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
+          requestNow: () => appCalls.current(),
         });
+        // From now on each app call records its request, for hits where no frame holds it.
+        appCalls.tracking = true;
         engine.handle(m);
         // The last probe gone: the session, its breakpoints and the resumer thread go too.
         if (engine.size === 0) {
+          appCalls.tracking = false;
           const closing = engine.close();
           engine = null;
           await closing;
@@ -72,7 +77,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   cluster.worker?.on('disconnect', () => {
     if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   });
-  const closeProbes = listenForProbes(options, log, index);
+  const appCalls = new AppCalls();
+  const closeProbes = listenForProbes(options, log, index, appCalls);
   // The inspector's module only with --inspect (or -d): with debug off a worker loads none.
   const inspector = options.inspect ? await import('../../inspector/open.js') : null;
   if (inspector && options.inspect) {
@@ -87,7 +93,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     const ts = tsLoader();
     if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
-    server = new Server(options, loaded.adapted, log, { diagnostics, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
+    server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
     server.ownsSockets = false;
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, reporting, [index]);

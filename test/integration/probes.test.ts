@@ -22,6 +22,8 @@ const LOOP_LINE = lineOf('examples/express.ts', 'subtotal += item.price * item.q
 /** chargeCard's first line (before its await: the handler that called it, and its request, are on the stack). */
 const CARD_LINE = lineOf('examples/express.ts', 'async function chargeCard(') + 1;
 const INTERFACE_LINE = lineOf('examples/express.ts', 'sku: string;');
+/** A line of the helper module examples/users-repo.ts after its await: no frame on the stack holds the request. */
+const FOUND_LINE = lineOf('examples/users-repo.ts', 'const account = { id, name:');
 
 let s: Booted;
 let control: string;
@@ -161,6 +163,30 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect((top.locals.order as { summary: string }).summary).toMatch(/total: 21/);
     expect(readFileSync(path, 'utf8')).not.toContain('sekrit-bearer-value');
     expect(readFileSync(path, 'utf8')).not.toContain('sk_test_example_key');
+  });
+
+  it('a logpoint and a snapshot in a helper module, after an await (no req in any frame), name the request each hit belongs to', async () => {
+    const set = await probe(['log', `examples/users-repo.ts:${FOUND_LINE}`, 'found {id}']);
+    expect(set.code, set.err).toBe(0);
+    const id = Number(set.out.trim());
+    for (const n of [5, 6]) {
+      const res = await fetch(`${s.url}/accounts/${n}`, { headers: { connection: 'close', 'x-request-id': `repo-req-${n}` } });
+      expect(res.status).toBe(200);
+    }
+    await waitFor(() => hitsOf(id).length === 2, 'two hits in users-repo.ts');
+    for (const n of [5, 6]) {
+      const line = hitsOf(id).find((l) => (l.values as Record<string, number>).id === n)!;
+      expect(line.request).toBe(`repo-req-${n}`);
+      expect(line.msg).toBe(`probe ${id} examples/users-repo.ts:${FOUND_LINE} [repo-req-${n}]: found ${n}`);
+    }
+
+    const p = run(['probe', 'snapshot', `examples/users-repo.ts:${FOUND_LINE}`, '-S', state]);
+    await waitFor(() => p.stderr().includes('waiting for'), 'the probe set');
+    expect((await fetch(`${s.url}/accounts/9`, { headers: { connection: 'close', 'x-request-id': 'repo-snap-9' } })).status).toBe(200);
+    expect(await p.exited).toBe(0);
+    const dump = JSON.parse(readFileSync(p.stdout().trim(), 'utf8')) as Dump;
+    expect(dump).toMatchObject({ kind: 'snapshot', request: { id: 'repo-snap-9', method: 'GET', url: '/accounts/9' } });
+    expect(dump.frames[dump.culprit]).toMatchObject({ function: 'AccountRepository.findById', file: 'examples/users-repo.ts', line: FOUND_LINE, locals: { id: 9 } });
   });
 
   it('the pause budget suspends a probe placed in a hot loop, and says so', async () => {

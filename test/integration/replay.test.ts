@@ -17,6 +17,8 @@ import { waitFor } from '../helpers/net.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
+/** The throw in the helper module examples/users-repo.ts, after its await: no frame on the stack holds the request. */
+const REPO_THROW_LINE = lineOf('examples/users-repo.ts', 'throw new Error(`no account ${id}`)');
 
 let s: Booted;
 let dir: string;
@@ -55,6 +57,7 @@ function readdir(): string[] {
 }
 
 interface Paused {
+  reason?: string;
   callFrames: { callFrameId: string; functionName: string; location: { scriptId: string; lineNumber: number; columnNumber?: number } }[];
 }
 
@@ -108,6 +111,46 @@ describe('tspuma replay DUMP.json', () => {
     expect(snap.frames[snap.culprit]).toMatchObject({ function: 'discountFor', line: THROW_LINE, locals: { coupon: 'NOPE-7731', subtotal: 80 } });
     expect(replay.stderr()).toMatch(/no debugger is attached to any worker/);
   });
+
+  it('a dump whose culprit line is in a helper module (after an await) replays: a client stops there, and without one a snapshot is written', async () => {
+    expect((await fetch(`${s.url}/accounts/-4`, { headers: { connection: 'close' } })).status).toBe(500);
+    const repoDump = await waitFor(() => dumpsIn(join(dir, 'dumps')).find((d) => d.kind !== 'snapshot' && d.error.message === 'no account -4'), 'the dump of GET /accounts/-4');
+    expect(repoDump.frames[repoDump.culprit]).toMatchObject({ function: 'AccountRepository.findById', file: 'examples/users-repo.ts', line: REPO_THROW_LINE });
+    const port = Number(new URL(discovery).port);
+    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    try {
+      let paused: { client: (typeof clients)[number]; params: Paused } | null = null;
+      for (const c of clients) {
+        // The probe's stop (reason "other"), not debug mode's capture at the throw.
+        c.on('Debugger.paused', (params: Paused) => {
+          if (!paused && params.reason === 'other' && params.callFrames[0]?.functionName.endsWith('findById')) paused = { client: c, params };
+        });
+        await c.Debugger.enable({});
+      }
+      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted by discovery');
+      const replay = run(['replay', fileOf(repoDump), '-S', state]);
+      const hit = await waitFor(() => paused ?? (replay.proc.exitCode !== null ? new Error(replay.stderr()) : null), 'a client paused in findById', 20_000);
+      if (hit instanceof Error) throw hit;
+      const stopped = await waitFor(() => (/worker \d stopped at examples\/users-repo\.ts:\d+ with request replay-/.test(replay.stdout()) ? 'stopped' : replay.proc.exitCode !== null ? replay.stderr().trim() : null), 'replay saying where it stopped', 20_000);
+      expect(stopped).toBe('stopped');
+      // Still paused for the client: it can read the frame's values.
+      expect((await hit.client.Debugger.evaluateOnCallFrame({ callFrameId: hit.params.callFrames[0]!.callFrameId, expression: 'id', returnByValue: true })).result.value).toBe(-4);
+      await hit.client.Debugger.resume({});
+      expect(await replay.exited).toBe(0);
+      expect(replay.stderr()).toContain('answered 500');
+      expect(replay.stderr()).not.toContain('without reaching');
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
+    const alone = run(['replay', fileOf(repoDump), '-S', state]);
+    expect(await alone.exited, alone.stderr()).toBe(0);
+    const path = /^fresh snapshot: (.+)$/m.exec(alone.stdout())?.[1];
+    expect(path, alone.stderr()).toBeTruthy();
+    const snap = JSON.parse(readFileSync(path!, 'utf8')) as Dump;
+    expect(snap.request!.id).toMatch(/^replay-/);
+    expect(snap.frames[snap.culprit]).toMatchObject({ function: 'AccountRepository.findById', file: 'examples/users-repo.ts', line: REPO_THROW_LINE, locals: { id: -4 } });
+  }, 60_000);
 
   it('a logpoint hit in a worker a DevTools client is attached to (debugger enabled) does not stop it', async () => {
     const port = Number(new URL(discovery).port);

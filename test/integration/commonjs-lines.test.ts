@@ -84,6 +84,7 @@ describe('a CommonJS .ts app', () => {
     const burn = profile.nodes.filter((n) => n.callFrame.url.startsWith('file:') && fileURLToPath(n.callFrame.url) === file && n.callFrame.functionName === 'burnCpu');
     const ticks = burn.flatMap((n) => n.positionTicks ?? []);
     expect(ticks.length, profiler.stderr()).toBeGreaterThan(0);
-    for (const t of ticks) expect([4, 5, 6]).toContain(t.line);
+    // burnCpu spans lines 3-7 of the fixture: a sample may land on its entry (line 3) as well as its body.
+    for (const t of ticks) expect([3, 4, 5, 6, 7]).toContain(t.line);
   });
 });

@@ -69,10 +69,10 @@ describe('tspuma inspect profile', () => {
     // Every frame in app.ts names a line the file has, and the `app` function's line declares it.
     for (const n of inApp) expect(n.callFrame.lineNumber).toBeLessThan(source.length);
     for (const n of inApp.filter((x) => x.callFrame.functionName === 'app')) expect(source[n.callFrame.lineNumber]).toContain('function app(');
-    // Line ticks that were kept name lines of burnCpu's body.
+    // Line ticks that were kept name lines of burnCpu, lines 3-7 (a sample may land on its entry).
     const ticks = burn.flatMap((n) => n.positionTicks ?? []);
-    for (const t of ticks) expect(t.line).toBeGreaterThanOrEqual(4);
-    for (const t of ticks) expect(t.line).toBeLessThanOrEqual(6);
+    for (const t of ticks) expect(t.line).toBeGreaterThanOrEqual(3);
+    for (const t of ticks) expect(t.line).toBeLessThanOrEqual(7);
     expect(stderr).toMatch(/call frames mapped to their source/);
   });
 });

@@ -20,7 +20,7 @@ interface ClusterStats {
   worker_status: { pid: number; index: number; booted: boolean; phase: number; last_checkin: string | null }[];
 }
 
-async function cluster(extraConfig = '', args: string[] = []): Promise<Booted & { stats: () => Promise<ClusterStats>; control: string }> {
+async function cluster(extraConfig = '', args: string[] = [], booted = 2): Promise<Booted & { stats: () => Promise<ClusterStats>; control: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-cluster-'));
   const config = join(dir, 'tspuma.config.mjs');
   // Check-ins every 0.5 s: the stats a test waits on are at most that old.
@@ -29,6 +29,9 @@ async function cluster(extraConfig = '', args: string[] = []): Promise<Booted & 
   const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, ...args, APP]);
   const control = await controlUrl(s);
   const stats = async () => (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as ClusterStats;
+  // The boot line comes with the first booted worker; a test that picks a worker by its stats
+  // entry needs them all booted (a worker killed while booting is a boot failure, not a death).
+  await waitFor(async () => (await stats()).booted_workers >= booted, `${booted} worker(s) booted`, 20_000);
   return { ...s, stats, control };
 }
 
@@ -180,7 +183,7 @@ describe('cluster mode', () => {
   });
 
   it('backs off a worker whose beforeWorkerBoot throws; the primary stays up and stats show it', async () => {
-    const s = await cluster(`beforeWorkerBoot: [(index) => { if (index === 1) throw new Error('no database for worker ' + index); }],`);
+    const s = await cluster(`beforeWorkerBoot: [(index) => { if (index === 1) throw new Error('no database for worker ' + index); }],`, [], 1);
     // The doubling (1 s, 2 s, ...) is test/unit/primary.test.ts's; here the real hook in a real worker.
     await waitFor(() => /Worker 1 .*failed to boot 1 time\(s\) in a row; respawning in 1 s/.test(s.stdout()), 'the first backoff line', 15_000);
     expect(s.stdout()).toMatch(/Hook beforeWorkerBoot threw: no database for worker 1/);

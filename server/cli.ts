@@ -5,6 +5,7 @@
 import { WORKER_INDEX_ENV, kDumped } from './shared-names.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
+import { readVariable } from './environment.js';
 import type { Logger } from 'pino';
 import { enableDebug, type DiagnosticsHook } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
@@ -46,8 +47,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'replay') return (await import('./cli/replay.js')).replay(argv.slice(1));
   if (argv[0] === 'doctor') return (await import('./cli/doctor.js')).doctor(argv.slice(1));
   const cli = parseArgs(argv, 'command line');
-  const optsText = process.env.TSPUMA_OPTS;
-  const fromOpts: ParsedArgs | null = optsText && optsText.trim() !== '' ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
+  const optsText = readVariable('TSPUMA_OPTS', process.env);
+  const fromOpts: ParsedArgs | null = optsText !== undefined ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
   if (cli.help || fromOpts?.help) {
     process.stdout.write(`${helpText(VERSION)}\n`);
     return 0;

@@ -64,5 +64,7 @@ export const WORKER_PHASE_ENV = 'TSPUMA_WORKER_PHASE';
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
+/** Environment a socket-activated primary forks its workers with: the activated sockets' fds and names. */
+export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
 /** How .ts files load: auto or tsx. */
 export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

@@ -9,7 +9,21 @@ export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', '
  * written together, is one of these words in full: `accessToken`, `api_key`, `DB_PASSWORD`
  * are secret; `tokens`, `tokenizer`, `secretary` are not.
  */
-export const DEFAULT_SECRET_NAMES = 'password|passwords|passwd|passphrase|secrets?|token|api[-_]?key|credentials?|private|auth|authorization|cookies?';
+export const DEFAULT_SECRET_NAMES =
+  'password|passwords|passwd|passphrase|secrets?|token|api[-_]?key|credentials?|private|auth|authorization|cookies?' +
+  // The everyday spellings of a password (`PGPASSWORD`, `MYSQL_PWD`; `pass` as the last segment,
+  // `REDIS_PASS`, `pgPass`, but not `passThrough`: see isSecretName) and of
+  // the one-time and session secrets a query string carries (`otp`, `sid`, `sessionId`), as the
+  // query-name list has them.
+  '|[a-z]*passw(?:or)?d|pwd|passcode|otp|sid|sessionid' +
+  // A key by what it keys (`SESSION_KEY`, `signingKey`, `hmacKey`, `privKey`) or as text (`keyHex`).
+  '|(?:signing|sign|hmac|master|priv|secret|session|encryption|enc|aes|jwt|cipher|shared|client|crypto|access)key|key(?:hex|b64|base64|bytes|material)';
+
+/**
+ * A name whose last segment is one of these says what kind of value it is, not the value:
+ * `authTagLength` (a number), `tokenType` ("Bearer"), `passwordMinLength` are not secret.
+ */
+const MEASURE = /^(?:length|len|count|size|type|kind|mode|version|algorithm|alg|scheme|ttl|expiry|expires|enabled|required|strategy|min|max|name)$/;
 
 /** Name segments: split at non-alphanumerics, lower→Upper, acronym→Word and letter↔digit. */
 const SEGMENT = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
@@ -143,6 +157,12 @@ export function nameRuns(name: string): string[] {
   return runs;
 }
 
+/** A name's last segment, lower case. */
+function lastSegment(name: string): string {
+  const segments = name.match(SEGMENT);
+  return segments ? segments[segments.length - 1]!.toLowerCase() : '';
+}
+
 export class Redactor {
   private readonly words: RegExp;
   private readonly extra: RegExp | null;
@@ -166,7 +186,8 @@ export class Redactor {
     const seen = this.known.get(name);
     if (seen !== undefined) return seen;
     const runs = nameRuns(name);
-    const secret = runs.some((r) => this.words.test(r) || (this.extra !== null && this.extra.test(r))) || (this.extra !== null && this.extra.test(name));
+    const last = runs.length > 0 ? lastSegment(name) : '';
+    const secret = (!MEASURE.test(last) && (last === 'pass' || runs.some((r) => this.words.test(r) || (this.extra !== null && this.extra.test(r))))) || (this.extra !== null && this.extra.test(name));
     if (this.known.size < 4096) this.known.set(name, secret);
     return secret;
   }

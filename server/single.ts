@@ -173,6 +173,14 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
 export const UNCAUGHT_GRACE_S = 5;
 
+/** What ran out for a request still running when a stop after an uncaught exception forced it. */
+export function uncaughtGraceEnded(forceShutdownAfter: number): string {
+  const s = Math.min(UNCAUGHT_GRACE_S, forceShutdownAfter);
+  return s < UNCAUGHT_GRACE_S
+    ? `when forceShutdownAfter (${s} s) expired` // the stop's own words: its timer and this one end together
+    : `${s} s after the uncaught exception (the most a stop after one waits)`;
+}
+
 /** The last line of a single-mode server stopped by an uncaught exception. */
 export const UNCAUGHT_LAST_LINE =
   '- Stopped because of an uncaught exception (exit code 1; its dump, with -d, is above). Nothing restarts a single-mode server: run it under a supervisor, or in cluster mode (-w N), whose primary replaces a worker that stops this way.';
@@ -196,7 +204,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
       return;
     }
     log.warn({ signal }, `Received ${signal} again: forcing shutdown`);
-    server.force();
+    server.force(`when ${signal} came a second time (a forced stop)`);
     setTimeout(() => process.exit(1), 1000).unref();
   };
   process.on('SIGTERM', graceful);
@@ -223,7 +231,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     process.exitCode = 1;
     void stop('uncaught');
     // Requests still in the app get a bounded grace (the app's state is unknown), then 503.
-    setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
+    setTimeout(() => server.force(uncaughtGraceEnded(server.options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
   });
 }
 

@@ -248,10 +248,14 @@ export class Redactor {
         if (value === '' || value === REDACTED) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
         const inQuery = /[?&;]/.test(before) || (before === '' && queryLike);
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(value))) return all;
-        rememberSecret(decoded(value));
+        // In prose, closing punctuation after the value is the sentence's: `(token=abc).` keeps its `).`
+        const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
+        const v = tail === '' ? value : value.slice(0, -tail.length);
+        if (v === '') return all;
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        rememberSecret(decoded(v));
         note(`query ${name}`);
-        return `${before}${name}=${REDACTED}`;
+        return `${before}${name}=${REDACTED}${tail}`;
       });
     }
     // Credentials first: `Authorization: Bearer x` keeps its scheme, and the key rule below leaves it.

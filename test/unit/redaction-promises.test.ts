@@ -48,6 +48,7 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['URL userinfo, https', 'GET https://svc:pw@host/v1', 'GET https://svc:[redacted]@host/v1'],
     ['a form body pair', 'user=ann&password=hunter2', 'user=ann&password=[redacted]'],
     ['a query pair', '/pay?amount=3&token=t0k', '/pay?amount=3&token=[redacted]'],
+    ['a pair in prose, closing punctuation kept', 'cannot reach db (token=abcd1234secretTOKEN).', 'cannot reach db (token=[redacted]).'],
     ['a presigned URL (a query name beyond the secret words)', 'GET /f?X-Amz-Signature=ab12&page=2', 'GET /f?X-Amz-Signature=[redacted]&page=2'],
     ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
     ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],

@@ -250,7 +250,9 @@ export class ProbeEngine {
       return;
     }
     // Each probe's condition is evaluated (| does not stop early), so each gate counts its hit.
-    const condition = probes.length === 1 ? v8Condition(probes[0]!.spec) : probes.map((p) => `!!(${v8Condition(p.spec)})`).join(' | ');
+    // A `when` not checked yet in this worker is left out: V8 would evaluate it without the check.
+    const conditionOf = (p: Armed) => v8Condition({ id: p.spec.id, when: p.whenChecked ? p.spec.when : null });
+    const condition = probes.length === 1 ? conditionOf(probes[0]!) : probes.map((p) => `!!(${conditionOf(p)})`).join(' | ');
     const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
       location: { scriptId: site.scriptId, ...site.location },
       condition,
@@ -300,11 +302,24 @@ export class ProbeEngine {
 
   /**
    * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
-   * whether it may pause. Cheap: no allocation, one clock read.
+   * whether it may pause. Cheap: no allocation, one clock read. A probe whose `when` this worker
+   * has not checked yet is armed without it (rearm): its first pass pauses, for that check.
    */
   private gate(id: number): boolean {
     const armed = this.probes.get(id);
     if (!armed) return false;
+    if (armed.spec.when !== null && !armed.whenChecked) {
+      if (armed.suspended) return false;
+      this.admitted.push(armed);
+      return true;
+    }
+    if (!this.pass(armed)) return false;
+    this.admitted.push(armed);
+    return true;
+  }
+
+  /** Counts a hit (its `when` held) and applies the rate limit, the hits left, the expiry and suspension. */
+  private pass(armed: Armed): boolean {
     const spec = armed.spec;
     armed.pendingHits++;
     if (spec.kind === 'count' || armed.suspended) return false;
@@ -317,7 +332,6 @@ export class ProbeEngine {
       if (armed.tokens < 1) return false;
       armed.tokens -= 1;
     }
-    this.admitted.push(armed);
     return true;
   }
 
@@ -336,7 +350,8 @@ export class ProbeEngine {
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
-        if (armed.spec.when && !armed.whenChecked && !this.checkWhen(armed, top.callFrameId)) continue;
+        // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.
+        if (armed.spec.when !== null && !armed.whenChecked && !(this.checkWhen(armed, top.callFrameId) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params));
       }
     } catch (err) {
@@ -357,14 +372,22 @@ export class ProbeEngine {
     }
   }
 
-  /** Once per probe and worker: `when` evaluated again with the side-effect check; false: removed. */
+  /**
+   * Once per probe and worker, before V8 ever evaluates `when` unchecked: evaluates it with the
+   * side-effect check at the first pass. One that would write removes the probe (it never ran);
+   * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
+   */
   private checkWhen(armed: Armed, callFrameId: string): boolean {
-    armed.whenChecked = true;
-    const r = this.evaluate(callFrameId, armed.spec.when!);
+    const r = this.evaluate(callFrameId, `!!(${armed.spec.when!}\n)`);
     const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (!SIDE_EFFECT.test(message)) return true;
-    this.sideEffect(armed, 'condition', armed.spec.when!, message);
-    return false;
+    if (SIDE_EFFECT.test(message)) {
+      this.sideEffect(armed, 'condition', armed.spec.when!, message);
+      return false;
+    }
+    armed.whenChecked = true;
+    for (const site of new Set(armed.sites.values())) this.rearm(site);
+    // As V8 takes a condition: one that throws is false.
+    return !r.exceptionDetails && r.result.value === true;
   }
 
   private sideEffect(armed: Armed, what: string, expression: string, message: string): void {

@@ -11,7 +11,7 @@ import { fixtureDump } from '../helpers/dump-fixture.js';
 
 function chargeDump(body: { type: 'json'; text: string } | null, url = '/api/users/2/charge?token=[redacted]&page=3'): Dump {
   return {
-    ...fixtureDump('error', 'src/repo.ts:10'),
+    ...fixtureDump('exception', 'src/repo.ts:10'),
     request: {
       id: 'req-1', remote: '127.0.0.1', method: 'POST', url,
       headers: { host: '127.0.0.1:9292', 'content-type': 'application/json', 'content-length': '71', authorization: '[redacted]' },

@@ -90,6 +90,11 @@ const EVAL_TIMEOUT_MS = 50;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
+/**
+ * The stack at the paused line as Error().stack gives it, awaiting callers included: evaluated on
+ * this thread, under this module's own frames, so with a limit that reaches below them.
+ */
+const STACK_EXPRESSION = '(() => { const limit = Error.stackTraceLimit; Error.stackTraceLimit = 200; try { return new Error().stack; } finally { Error.stackTraceLimit = limit; } })()';
 
 export class ProbeEngine {
   private readonly session = new inspector.Session();
@@ -506,12 +511,16 @@ export class ProbeEngine {
       scripts,
       skipUrl: OWN_URL,
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
+      // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
+      call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
     });
     this.builder ??= new DumpBuilder(this.redactor, this.opts.frames);
     const spec = armed.spec;
     const n = ++this.snapshotCount;
-    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}` };
-    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request }, { phase: 'probe', kind: 'snapshot', request, worker: this.opts.worker });
+    // The stack text of the paused line gives the awaiting callers (V8 pauses with the synchronous frames only), as a dump's error does.
+    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}`, stack: this.stackText(params.callFrames[0]!.callFrameId) };
+    const shown = request ? asArrived(request) : null;
+    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request: shown }, { phase: 'probe', kind: 'snapshot', request: shown, worker: this.opts.worker });
     const dir = resolve(dumpDirFrom(process.env, this.opts.dumpDir) ?? 'tspuma-dumps');
     const base = resolve(dir, `${dump.time.replace(/[:.]/g, '-')}-${fileHost(hostname())}-${process.pid}-probe${spec.id}-${String(n).padStart(4, '0')}`);
     try {
@@ -524,6 +533,16 @@ export class ProbeEngine {
     }
     this.opts.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);
     this.event(spec.id, { event: 'snapshot', path: `${base}.json`, requestId });
+  }
+
+  /** `Error().stack` at the paused line: its frames, the awaiting callers among them; '' when it cannot be read. */
+  private stackText(callFrameId: string): string {
+    try {
+      const r = this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression: STACK_EXPRESSION, silent: true, returnByValue: true, timeout: EVAL_TIMEOUT_MS });
+      return typeof r.result.value === 'string' ? r.result.value : '';
+    } catch {
+      return '';
+    }
   }
 
   /** Paused time against the budget; past it, the probes that paused in this window are suspended. */
@@ -577,6 +596,16 @@ export class ProbeEngine {
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
     return this.resumer.close();
   }
+}
+
+/**
+ * The request as it arrived: a router (Express's mounted routers) rewrites `req.url` while the
+ * request is inside it, where a probe stops; `originalUrl` keeps what the client sent, as the
+ * request log and failure dumps show it. The request itself is not changed.
+ */
+function asArrived(req: IncomingMessage): IncomingMessage {
+  const original = (req as { originalUrl?: unknown }).originalUrl;
+  return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
 }
 
 /** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */

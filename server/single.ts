@@ -168,7 +168,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       await server.shutdown({ lingerMs: opts.ownProcess ? STOP_LINGER_MS : 0 });
       await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       health?.server.close();
-      inspectorSetup?.close();
+      await inspectorSetup?.close();
       await closeControl();
       removeFiles();
       await runHooks('afterStopped', options.afterStopped, server);

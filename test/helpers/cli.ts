@@ -84,7 +84,7 @@ export async function boot(args: string[], env: Record<string, string | undefine
       return s.lines().find((l) => l.msg === 'Use Ctrl-C to stop');
     },
     'the boot line',
-    20_000,
+    40_000, // -w 1 -d with a preloaded OpenTelemetry SDK passed 20 s at a load average of 20
   );
   const urls = ready.urls as string[];
   return { ...s, urls, url: urls[0]! };

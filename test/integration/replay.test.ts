@@ -172,7 +172,10 @@ describe('tspuma replay DUMP.json', () => {
         // Not stopped until a client resumes: answered in well under the 10 s a stuck worker waited.
         expect(Date.now() - started).toBeLessThan(5000);
       }
-      await waitFor(() => s.lines().filter((l) => l.probe === id && typeof l.values === 'object').length === 6, 'six logpoint lines');
+      const hits = () => s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
+      await waitFor(() => hits().length === 6, 'six logpoint lines', 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}; logged: ${JSON.stringify(hits().map((l) => l.values))}`);
+      });
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }

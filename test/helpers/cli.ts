@@ -109,6 +109,15 @@ export function fromLog<T>(s: Spawned, pick: (line: Record<string, unknown>) => 
   );
 }
 
+/**
+ * Waits for a cluster's "- All N workers booted" line. boot() returns at the boot line, which
+ * comes with the FIRST booted worker: a test that needs every worker serving (requests until each
+ * has answered, a worker picked by index) waits for this first.
+ */
+export function allBooted(s: Spawned, timeoutMs = 40_000): Promise<true> {
+  return fromLog(s, (l) => (/^- All \d+ workers booted$/.test(String(l.msg)) ? true : undefined), 'every worker to boot', timeoutMs);
+}
+
 /** http://HOST:PORT of the control app, from its `* Control app on tcp://…` line. */
 export async function controlUrl(s: Spawned): Promise<string> {
   const tcp = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control app line');

@@ -120,7 +120,7 @@ export class Diagnostics implements DiagnosticsHook {
     };
   }
 
-  call<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
+  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
     return this.attribution.run(req, res, fn);
   }
 
@@ -130,6 +130,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.attribution.forget(req);
     if (record.reported || !res.headersSent || res.statusCode < 500) return;
     const status = res.statusCode;
+    this.attribution.keepRemote(record); // the socket may be closed by the time explain() runs
     // A framework may log the error it answered for just after the response (Express does, in a
     // setImmediate): decide once that has run.
     setImmediate(() => this.explain(record, status));
@@ -237,6 +238,7 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
+    this.attribution.close();
     this.unwatchConsole?.();
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);

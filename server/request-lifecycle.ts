@@ -271,7 +271,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   /** The app call itself, through debug mode's hook when it is on. */
   private invoke(req: http.IncomingMessage, res: http.ServerResponse): ReturnType<Adapted['invoke']> {
     const { diagnostics, app } = this.d;
-    return diagnostics ? diagnostics.call(req, res, () => app.invoke(req, res)) : app.invoke(req, res);
+    return diagnostics ? diagnostics.call(req, res, app.invoke) : app.invoke(req, res);
   }
 
   private release(state: RequestState): void {

@@ -53,6 +53,22 @@ function fromStackText(text: string): { name: string; message: string; stack: st
 const MADE_IN_THREAD =
   "made in another thread (a worker_threads worker): the frames are the worker's, from the error's stack, where it was made; values are not obtainable across threads (dump the worker's own failures with -d in it)";
 
+/**
+ * A report's answer. Its text is rendered when first read (the development error page reads it):
+ * a counted repeat in production, or a failure no page shows, renders nothing.
+ */
+function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
+  let text: string | null = null;
+  return {
+    dump,
+    path,
+    repeat,
+    get text() {
+      return (text ??= renderText(dump));
+    },
+  };
+}
+
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
 /** The dump folder: the `dumpDir` option (TSPUMA_DUMP_DIR is its environment variable), else ./tspuma-dumps in CI. */
@@ -192,7 +208,7 @@ export class Diagnostics implements DiagnosticsHook {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return { dump: known.first, text: renderText(known.first), path: known.path, repeat: true };
+      return reported(known.first, known.path, true);
     }
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
@@ -221,13 +237,13 @@ export class Diagnostics implements DiagnosticsHook {
       this.kinds.set(kind, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump);
-    return { dump, text: renderText(dump), path, repeat };
+    return reported(dump, path, repeat);
   }
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
     const { repeat, path } = this.sinks.emit(dump);
-    return { dump, text: renderText(dump), path, repeat };
+    return reported(dump, path, repeat);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {

@@ -297,7 +297,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     this.d.tracing?.exception(req, err);
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
-      log.error({ err, code: coded.code }, coded.message);
+      // Folded like the failures answered with a 500: the first of a kind in full, then a count.
+      if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), coded.message)) log.error({ err, code: coded.code }, coded.message);
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;

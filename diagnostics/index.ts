@@ -1,7 +1,7 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
 import { githubContext } from './github.js';
-import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV } from '../server/shared-names.js';
+import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, stderrIsTerminal } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
@@ -275,7 +275,7 @@ export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null, deli
     maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
     githubActions: env.GITHUB_ACTIONS === 'true',
     github: githubContext(env),
-    colour: process.stderr.isTTY === true,
+    colour: stderrIsTerminal(env),
     write: (text) => process.stderr.write(text),
   });
 }
@@ -288,7 +288,7 @@ export function enableDiagnostics(opts: Partial<DiagnosticsOptions> = {}): Diagn
     maxFiles: opts.maxFiles ?? DIAGNOSTICS_DEFAULTS.maxFiles,
     env: opts.env ?? process.env,
     write: opts.write ?? ((text) => process.stderr.write(text)),
-    colour: opts.colour ?? process.stderr.isTTY === true,
+    colour: opts.colour ?? stderrIsTerminal(),
     onInternalError: opts.onInternalError ?? ((err) => process.stderr.write(`tspuma: diagnostics capture failed: ${(err as Error)?.message ?? String(err)}\n`)),
   });
 }

@@ -120,6 +120,16 @@ export function openInspector(
   }
 }
 
+/**
+ * Closes this process's own inspector port, ending every DevTools connection to it, as a worker
+ * stops: with a client still attached, Node would otherwise print "Waiting for the debugger to
+ * disconnect..." at exit and wait until the client leaves (the primary kills it at
+ * workerShutdownTimeout). In-process sessions (capture, probes) are not affected.
+ */
+export function closeInspector(): void {
+  if (inspector.url()) inspector.close();
+}
+
 /** "127.0.0.1:9230" of "ws://127.0.0.1:9230/uuid". */
 function hostPortOf(ws: string): string {
   return new URL(ws).host;

@@ -50,8 +50,8 @@ export class PrimaryDevTools implements DevTools {
     this.setup?.trackState(file);
   }
 
-  close(): void {
-    this.setup?.close();
+  close(): Promise<void> {
+    return this.setup?.close() ?? Promise.resolve();
   }
 
   inspectorOpened(h: WorkerHandle): void {

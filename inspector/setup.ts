@@ -21,7 +21,8 @@ export interface InspectorSetup {
   refresh(): void;
   /** Keeps the `inspectors` field of this state file current from now on, as workers come and go. */
   trackState(file: string): void;
-  close(): void;
+  /** Stops discovery and its bridge (their sessions with this process end): resolves once the thread has exited. */
+  close(): Promise<void>;
 }
 
 /** What a state file (-S) says about the inspectors, next to `inspect_url` (discovery). */
@@ -129,9 +130,11 @@ export async function startInspector(addr: InspectAddress, role: Role, others: (
       stateFile = file;
       updateState(file, targets(), log);
     },
-    close: () => {
+    close: async () => {
       stateFile = null;
-      void worker.terminate();
+      // Awaited before the process exits: a DevTools client still attached through the bridge
+      // would otherwise make Node print "Waiting for the debugger to disconnect..." at exit.
+      await worker.terminate();
     },
   };
 }

@@ -5,11 +5,13 @@
 import { WORKER_INDEX_ENV, kDumped } from './shared-names.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './cli/args.js';
 import { findConfig, loadConfig } from './config-file.js';
+import { readVariable } from './environment.js';
 import type { Logger } from 'pino';
 import { enableDebug, type DiagnosticsHook } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError, isTspumaError } from './errors.js';
-import { configureRedaction } from '../diagnostics/redact.js';
+import { configureRedaction, Redactor } from '../diagnostics/redact.js';
+import { installConsoleRedaction } from './console-redaction.js';
 import { createLogger } from './logger.js';
 import { peekOption, resolveOptions, type Layer } from './options.js';
 import { VERSION } from './version.js';
@@ -46,8 +48,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'replay') return (await import('./cli/replay.js')).replay(argv.slice(1));
   if (argv[0] === 'doctor') return (await import('./cli/doctor.js')).doctor(argv.slice(1));
   const cli = parseArgs(argv, 'command line');
-  const optsText = process.env.TSPUMA_OPTS;
-  const fromOpts: ParsedArgs | null = optsText && optsText.trim() !== '' ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
+  const optsText = readVariable('TSPUMA_OPTS', process.env);
+  const fromOpts: ParsedArgs | null = optsText !== undefined ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
   if (cli.help || fromOpts?.help) {
     process.stdout.write(`${helpText(VERSION)}\n`);
     return 0;
@@ -72,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
   // Debug mode starts before options are validated, so a bad option gets a dump too.
   // Capture failures go to stderr until the logger exists, then to it (as with start()).
   let log: Logger | null = null;
+  // Beneath the diagnostics layer's console watch, which must see the app's own Error objects.
+  const consoleRedaction = installConsoleRedaction();
   if (peekOption(layers, 'debug')) {
     diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
   }
@@ -83,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
   const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: message }).message}`) });
   process.env.NODE_ENV ??= options.environment;
   configureRedaction({ cards: options.redactCardNumbers });
+  consoleRedaction.configure(options.redactConsole ? new Redactor(options.redact) : null);
   log = createLogger({ level: options.logLevel, redact: options.redact });
   const noSender = notifier.senderProblem();
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);

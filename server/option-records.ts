@@ -310,6 +310,12 @@ export const RECORDS = {
     env: [{ name: 'TSPUMA_REDACT_CARD_NUMBERS', help: 'Same as redactCardNumbers: false keeps card numbers as they are.' }],
     doc: 'Replace payment card numbers (13 to 19 digits, spaces or dashes allowed, with a card network\'s prefix and a valid Luhn check digit) by `[redacted]` wherever tspuma writes a value: dumps, log lines, the development 500 page, OpenTelemetry events, as error trackers do by default. Turn it off when such numbers are not secrets in your data (test card ranges, identifiers that happen to pass Luhn).',
   }),
+  redactConsole: option({
+    default: true,
+    check: parseBool,
+    env: [{ name: 'TSPUMA_REDACT_CONSOLE', help: 'Same as redactConsole: false writes console.error and console.warn as the app passed them.' }],
+    doc: 'Apply the value rules of log lines (secret names, credential and key shapes, URL passwords, secret query values, card numbers) to what the app\'s process writes with `console.error` and `console.warn`, where Express, Hono and most error middleware print the errors they answer themselves (the message, the error\'s own fields, a body that did not parse). A line with nothing secret is written exactly as given; a line with a secret is written as text with `[redacted]` in its place. `console.log` and direct writes to `process.stderr` are left as the app wrote them.',
+  }),
   requestTimeout: option({
     default: 60,
     check: seconds(true),

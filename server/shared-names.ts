@@ -29,6 +29,17 @@ export const kAppKind = Symbol.for('tspuma.appKind');
 /** Where a request's dump is in the Rack env handed to the lowlevel error handler: env['tspuma.dump']. */
 export const DUMP_ENV_KEY = 'tspuma.dump';
 
+/**
+ * Environment a worker is forked with when its stderr is a pipe to the primary (which filters
+ * Node's inspector lines) and the primary's stderr is a terminal: colour dumps as on a terminal.
+ */
+export const STDERR_TTY_ENV = 'TSPUMA_STDERR_TTY';
+
+/** Whether this process's stderr is a terminal, or a pipe the primary passes on to one. */
+export function stderrIsTerminal(env: NodeJS.ProcessEnv = process.env): boolean {
+  return process.stderr.isTTY === true || env[STDERR_TTY_ENV] === '1';
+}
+
 /** Environment a worker is forked with: its index. */
 export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';
 /** Environment a worker is forked with: its cluster phase (the restart generation it belongs to; stats' `phase`). */
@@ -38,5 +49,7 @@ export const WORKER_PHASE_ENV = 'TSPUMA_WORKER_PHASE';
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
+/** Environment a socket-activated primary forks its workers with: the activated sockets' fds and names. */
+export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
 /** How .ts files load: auto or tsx. */
 export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

@@ -145,7 +145,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       await server.shutdown({ lingerMs: opts.ownProcess ? STOP_LINGER_MS : 0 });
       await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       health?.server.close();
-      inspectorSetup?.close();
+      await inspectorSetup?.close();
       for (const file of [pidfile, stateFile]) {
         if (!file) continue;
         try {

@@ -4,7 +4,8 @@
 import type { Logger } from 'pino';
 import { loadApp } from './app-loader.js';
 import { enableDebug } from './debug-hook.js';
-import { configureRedaction } from '../diagnostics/redact.js';
+import { configureRedaction, Redactor } from '../diagnostics/redact.js';
+import { installConsoleRedaction } from './console-redaction.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type TspumaConfig } from './options.js';
 import { runSingle, type Running } from './single.js';
@@ -20,6 +21,8 @@ export interface StartOptions {
 export async function start(config: TspumaConfig, opts: StartOptions = {}): Promise<Running> {
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
   configureRedaction({ cards: options.redactCardNumbers });
+  // Before enableDebug: beneath the diagnostics layer's console watch (see console-redaction.ts).
+  installConsoleRedaction().configure(options.redactConsole ? new Redactor(options.redact) : null);
   const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
   const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, frames: options.dumpFrames, redact: options.redact }, () => log) : null;
   diagnostics?.deliverDumps(options.onDump, log);

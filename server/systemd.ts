@@ -8,11 +8,12 @@ import { delimiter, join } from 'node:path';
 import { BACKLOG_DEFAULT, type BindSpec } from './binder-uri.js';
 import { TspumaError, showValue } from './errors.js';
 import type { Options } from './options.js';
+import { WORKER_LISTEN_FDS_ENV } from './shared-names.js';
 
 /** The first fd systemd passes (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;
 /** Environment a cluster worker is forked with: its copies of the activated sockets (workerListenFds). */
-export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
+export { WORKER_LISTEN_FDS_ENV };
 
 export interface ActivatedSocket {
   readonly fd: number;

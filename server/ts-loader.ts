@@ -3,11 +3,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { TspumaError, showValue } from './errors.js';
+import { TS_LOADERS, readChoice, type TsLoaderSetting } from './environment.js';
+import { showValue } from './errors.js';
 import { TS_LOADER_ENV } from './shared-names.js';
 import type { HooksData } from './ts-hooks.js';
 
-export const TS_LOADERS = ['auto', 'tsx'] as const;
+export { TS_LOADERS };
 
 /**
  * The compilerOptions esbuild reads when it compiles one file (everything else in a tsconfig
@@ -101,10 +102,7 @@ function resolveExtends(base: string, from: string): string {
  * Everything else, and TSPUMA_TS_LOADER=tsx, goes to tsx, which boots about 110 ms slower.
  */
 export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.env): TsLoaderChoice {
-  const setting = env[TS_LOADER_ENV]?.trim() || 'auto';
-  if (!(TS_LOADERS as readonly string[]).includes(setting)) {
-    throw new TspumaError('TSPUMA_ERR_OPTION_INVALID', { name: TS_LOADER_ENV, source: 'environment', expected: `one of ${TS_LOADERS.join(', ')}`, value: showValue(env[TS_LOADER_ENV]) });
-  }
+  const setting = readChoice<TsLoaderSetting>(TS_LOADER_ENV, env);
   if (setting === 'tsx') return { kind: 'tsx', reason: `${TS_LOADER_ENV}=tsx` };
   if (entry.endsWith('.cts')) return { kind: 'tsx', reason: `${entry} is CommonJS TypeScript` };
   const dir = dirname(entry);

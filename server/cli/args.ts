@@ -2,6 +2,7 @@
 // -C paths. Flags and variables come from the option records (option-records.ts). Parsing
 // only: nothing is started here.
 import { TspumaError, didYouMean, showValue } from '../errors.js';
+import { VARIABLE_NAMES, variableRecord } from '../environment.js';
 import { Expected } from '../option-checks.js';
 import { OPTION_NAMES, longFlag, recordOf, shownDefault, type OptionFlag, type OptionName } from '../option-records.js';
 import type { Layer } from '../options.js';
@@ -196,8 +197,10 @@ export function helpText(version: string): string {
     const flag = recordOf(key).flag;
     for (const v of recordOf(key).env ?? []) lines.push(`  ${v.name.padEnd(29)} ${v.help ?? (flag ? `Same as --${longFlag(key)}.` : `Sets ${key}.`)}`);
   }
-  lines.push('  TSPUMA_OPTS                   Extra options parsed like the command line, e.g. TSPUMA_OPTS="-q --log-requests".');
-  lines.push('  TSPUMA_TS_LOADER              How .ts files load: auto (esbuild with a compile cache in an ES-module package, else tsx) or tsx (default: auto).');
+  for (const name of VARIABLE_NAMES) {
+    const help = variableRecord(name).help;
+    if (help) lines.push(`  ${name.padEnd(29)} ${help}`);
+  }
   lines.push('', 'Precedence: command line > TSPUMA_OPTS > environment variables > config file > defaults.');
   lines.push('Every config key and its default: docs/configuration.md. Signals: docs/architecture.md.');
   return lines.join('\n');

@@ -16,8 +16,9 @@ import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import { ProbeRegistry } from './probe-registry.js';
-import { WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
+import { STDERR_TTY_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
+import { passWorkerStderr } from './worker-stderr.js';
 import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
 
 /** What the primary tells the service manager (run.ts wires it to sd_notify). */
@@ -73,8 +74,11 @@ const NOT_STARTED: ForkedWorker = {
 
 /** What the primary does to the world, replaced by fakes in tests. */
 export interface PrimaryDeps {
-  /** Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel. */
-  fork(env: Record<string, string>, fds?: readonly number[]): ForkedWorker;
+  /**
+   * Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel;
+   * `filterStderr`: its stderr comes through the primary, without Node's inspector lines.
+   */
+  fork(env: Record<string, string>, fds?: readonly number[], filterStderr?: boolean): ForkedWorker;
   clock: Clock;
   /** Checks that every bind can listen (rejects with the coded error), before the first fork. */
   probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void>;
@@ -88,16 +92,23 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
 }
 
 let clusterReady = false;
-/** node:cluster's fork, running this same CLI with the same arguments. */
-function clusterFork(env: Record<string, string>, fds: readonly number[] = []): ForkedWorker {
+/**
+ * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
+ * workers open inspectors) each worker's stderr comes through the primary, which drops Node's
+ * `Debugger attached.` lines and passes every other byte on (worker-stderr.ts).
+ */
+function clusterFork(env: Record<string, string>, fds: readonly number[] = [], filterStderr = false): ForkedWorker {
   if (!clusterReady) {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // Activated sockets (systemd) go to each worker as fds 4.. (3 is its IPC channel).
-    const stdio = fds.length > 0 ? { stdio: [0, 1, 2, 'ipc', ...fds] } : {};
+    const stdio = fds.length > 0 || filterStderr ? { stdio: [0, 1, filterStderr ? 'pipe' : 2, 'ipc', ...fds] } : {};
     cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false, ...stdio });
     clusterReady = true;
   }
-  return cluster.fork(env);
+  // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.
+  const worker = cluster.fork(filterStderr && process.stderr.isTTY === true ? { ...env, [STDERR_TTY_ENV]: '1' } : env);
+  if (filterStderr && worker.process.stderr) void passWorkerStderr(worker.process.stderr);
+  return worker;
 }
 
 /** Fail fast in the primary: every worker would hit the same listen error. */
@@ -187,7 +198,9 @@ export class Primary {
     let worker: ForkedWorker;
     let thrown: unknown = null;
     try {
-      worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio) : this.deps.fork(env);
+      // With DevTools on, workers open inspectors: Node's attach lines are kept off stderr.
+      const filterStderr = this.devtools !== null;
+      worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio, filterStderr) : this.deps.fork(env, [], filterStderr);
     } catch (err) {
       // fork/spawn refused synchronously (ENOMEM, say): a worker that never started.
       thrown = err;

@@ -14,6 +14,7 @@ import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
+import { workerStderrDrained } from './worker-stderr.js';
 import { Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../single.js';
 import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
@@ -53,6 +54,9 @@ function keepTokenFromWorkers(): void {
 function quoteWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
+
+/** How long the stopped primary waits for its workers' last stderr bytes. */
+const STDERR_DRAIN_MS = 2000;
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
   if (options.preload) {
@@ -179,6 +183,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     void primary.stop();
   }
   const code = await primary.stopped;
+  // The workers' last stderr lines (a dump written as a worker stopped) reach stderr before cli.ts exits.
+  await workerStderrDrained(STDERR_DRAIN_MS);
+  await devtools?.close();
   for (const f of files) {
     try {
       unlinkSync(f);

@@ -130,6 +130,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       await closeProbes();
       if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
+      inspector?.closeInspector();
       resolve(0);
     };
     process.on('message', (m: unknown) => {
@@ -172,7 +173,10 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       setTimeout(() => {
         log.warn({ seconds: options.workerShutdownTimeout }, `- Worker ${index} (PID: ${process.pid}): requests still in flight ${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away; answering them 503 and exiting`);
         server.force();
-        setTimeout(() => resolve(1), 1000).unref();
+        setTimeout(() => {
+          inspector?.closeInspector();
+          resolve(1);
+        }, 1000).unref();
       }, options.workerShutdownTimeout * 1000).unref();
     });
     process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { alive } from '../helpers/processes.js';
 
 afterEach(killAll);
 
@@ -20,14 +21,6 @@ interface ClusterStats {
   worker_status: { pid: number; index: number; booted: boolean; phase: number }[];
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('cluster boot failures', () => {
   it('exits 1 with the app\'s error and the --preload hint when the app throws at import under -w 2', async () => {

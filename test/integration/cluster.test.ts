@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
 import { waitFor } from '../helpers/net.js';
+import { alive } from '../helpers/processes.js';
 
 afterEach(killAll);
 
@@ -171,14 +172,6 @@ describe('cluster mode', () => {
     const s = await cluster();
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
     s.proc.kill('SIGKILL');
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     await waitFor(() => !pids.some(alive), 'the workers to exit', 10_000);
   });
 

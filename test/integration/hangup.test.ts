@@ -1,46 +1,28 @@
 // SIGHUP as Puma treats it: a cluster started on a terminal stops gracefully when the terminal
 // hangs up (the whole process group gets SIGHUP: the workers leave the decision to the primary);
 // with its output redirected, a hangup is logged and ignored.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll } from '../helpers/cli.js';
+import { CLI, ROOT, boot, fromLog, hermeticEnv } from '../helpers/cli.js';
 import { get, waitFor } from '../helpers/net.js';
+import { alive, childrenOf, owned } from '../helpers/processes.js';
 
 const APP = join(ROOT, 'test/fixtures/environ-app.mjs');
-const own: ChildProcess[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  own.length = 0;
-  await killAll();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-/** The children of `pid` (its workers), from /proc. */
-const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+const mine = owned('hup');
+afterEach(mine.release);
 /** The process group of `pid`, from /proc/PID/stat (the field after the state). */
 const pgidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[2]);
 
 describe('SIGHUP in cluster mode', () => {
   it('on a terminal: a hangup of the process group (the terminal closing) stops the primary gracefully, pidfile removed, and its worker with it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-hup-'));
-    dirs.push(dir);
+    const dir = mine.tempDir();
     const pidfile = join(dir, 'tspuma.pid');
     // script(1) runs tspuma on a pseudo-terminal of its own, as a shell in a terminal window does.
     const command = [process.execPath, CLI, '-w', '1', '-b', 'tcp://127.0.0.1:0', '--pidfile', pidfile, APP].map((a) => `'${a}'`).join(' ');
     const proc = spawn('script', ['-qfec', command, '/dev/null'], { env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    own.push(proc);
+    mine.own(proc);
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     await waitFor(() => existsSync(pidfile) && /Worker 0 \(PID: \d+\) booted/.test(out), 'the cluster to boot on the terminal', 20_000);

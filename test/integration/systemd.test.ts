@@ -2,31 +2,20 @@
 // datagrams received by a python3 stand-in for systemd, /health and /ready, drainDelay, and
 // single mode's Connection: close to a request sent on an idle connection during stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, ROOT, boot, fromLog, hermeticEnv, killAll, run } from '../helpers/cli.js';
+import { CLI, ROOT, boot, fromLog, hermeticEnv, run } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 import { lateNotifyReceiver } from '../helpers/notify.js';
+import { owned } from '../helpers/processes.js';
 
 const APP = join(ROOT, 'test/fixtures/environ-app.mjs');
-const own: ChildProcess[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  own.length = 0;
-  await killAll();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'tspuma-systemd-'));
-  dirs.push(d);
-  return d;
-}
+const mine = owned('systemd');
+afterEach(mine.release);
+const tempDir = mine.tempDir;
 
 function get(opts: http.RequestOptions): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
@@ -65,7 +54,8 @@ function socketInodes(pid: number): string[] {
 /** GET / on the socket systemd-socket-activate listens on, once it does (the file exists a moment before it listens). */
 function firstRequest(sock: string): Promise<{ status: number; body: string }> {
   return waitFor(
-    () => get({ socketPath: sock, path: '/' }).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? null : Promise.reject(err))),
+    // Its answer waits for the whole boot (the connection is what starts tspuma): a long timeout.
+    () => get({ socketPath: sock, path: '/', timeout: 20_000 }).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? null : Promise.reject(err))),
     'the activation socket to answer',
     20_000,
     50,
@@ -77,7 +67,7 @@ describe('socket activation', () => {
     const dir = tempDir();
     const sock = join(dir, 'web.sock');
     const proc = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, '-w', '2', APP], { env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    own.push(proc);
+    mine.own(proc);
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -86,6 +76,8 @@ describe('socket activation', () => {
     expect(first.status).toBe(200);
     const pids = new Set<number>([JSON.parse(first.body).pid]);
     const envs: string[][] = [JSON.parse(first.body).env];
+    // The first answer needs one booted worker only: wait for both before asking for the other.
+    await waitFor(() => /Worker 0 \(PID: \d+\) booted/.test(out) && /Worker 1 \(PID: \d+\) booted/.test(out), 'both workers to boot', 20_000);
     for (let i = 0; i < 200 && pids.size < 2; i++) {
       const r = await get({ socketPath: sock, path: '/' });
       expect(r.status).toBe(200);
@@ -109,7 +101,7 @@ describe('socket activation', () => {
     const dir = tempDir();
     const sock = join(dir, 'web.sock');
     const proc = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, '-w', '1', APP], { env: hermeticEnv(), stdio: ['ignore', 'ignore', 'ignore'] });
-    own.push(proc);
+    mine.own(proc);
     const first = JSON.parse((await firstRequest(sock)).body) as { pid: number };
     process.kill(first.pid, 'SIGKILL');
     const next = await waitFor(async () => {
@@ -131,7 +123,7 @@ describe('socket activation', () => {
       env: hermeticEnv(),
       stdio: ['ignore', 'pipe', 'pipe', fd],
     });
-    own.push(proc);
+    mine.own(proc);
     listener.close();
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -161,7 +153,7 @@ function notifyReceiver(address: string): { proc: ChildProcess; messages: () => 
     "    print(json.dumps({'t': time.monotonic(), 'm': d.decode()}), flush=True)",
   ].join('\n');
   const proc = spawn('python3', ['-c', script, address], { stdio: ['ignore', 'pipe', 'inherit'] });
-  own.push(proc);
+  mine.own(proc);
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   const messages = () =>
@@ -206,7 +198,7 @@ describe('sd_notify', () => {
     chmodSync(dir, 0o777);
     const address = join(dir, 'notify.sock');
     const rx = lateNotifyReceiver(address, 300);
-    own.push(rx.proc);
+    mine.own(rx.proc);
     await rx.ready;
     const s = await boot(['-b', 'tcp://127.0.0.1:0', APP], { NOTIFY_SOCKET: address }, ROOT, { unprivileged: true });
     await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1', 15_000);

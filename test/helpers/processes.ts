@@ -1,0 +1,54 @@
+// What integration tests that start processes of their own (under script(1), systemd-socket-activate,
+// a notify receiver) share: a list of those processes and of the temporary folders the test made,
+// both released after each test, and the questions a test asks the kernel about a pid.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killAll } from './cli.js';
+
+/** Whether a process with this pid exists (signal 0: nothing is sent). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The children of `pid` (a primary's workers), from /proc. */
+export function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+export interface Owned {
+  /** Records a process the test started itself (not through cli.ts), killed after the test. */
+  own(proc: ChildProcess): ChildProcess;
+  /** A fresh folder under the system's temporary folder, removed after the test. */
+  tempDir(): string;
+  /** SIGKILLs what the test still runs (its own processes, then cli.ts's), removes its folders (afterEach). */
+  release(): Promise<void>;
+}
+
+/** A per-file ledger of processes and folders; `prefix` names the folders (tspuma-PREFIX-XXXXXX). */
+export function owned(prefix: string): Owned {
+  const procs: ChildProcess[] = [];
+  const dirs: string[] = [];
+  return {
+    own(proc) {
+      procs.push(proc);
+      return proc;
+    },
+    tempDir() {
+      const d = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
+      dirs.push(d);
+      return d;
+    },
+    async release() {
+      for (const c of procs.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await killAll();
+      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// Integration: a DevTools client attaching through discovery (twice to every target, with -d, in
+// single mode and in a cluster) leaves none of Node's inspector lines on stderr ("Debugger
+// attached.", and "Waiting for the debugger to disconnect..." for a client still attached at the
+// stop, which must not hold the stop either), while the app's own stderr lines arrive intact, in
+// order, including a partial line and a line that starts like one of Node's.
+import CDP from 'chrome-remote-interface';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
+
+afterAll(killAll);
+
+const APP = 'test/fixtures/apps/stderr-app.ts';
+const NODE_LINE = /^(Debugger attached\.|Waiting for the debugger to disconnect\.\.\.|Debugger listening on .*|For help, see: .*)$/;
+
+async function attach(base: string, target: string): Promise<CDP.Client> {
+  const url = new URL(base);
+  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  const { result } = await client.Runtime.evaluate({ expression: '6 * 7' });
+  expect(result.value, `evaluate on ${target}`).toBe(42);
+  return client;
+}
+
+/** Asks the app to write its lines for n and waits until they reached stderr. */
+async function say(s: Booted, n: number): Promise<void> {
+  expect((await fetch(`${s.url}/say/${n}`)).status).toBe(200);
+  await waitFor(() => s.stderr().includes(`Debugger attached. (the app's own words, line ${n})\n`), `app line ${n} on stderr`, 15_000);
+}
+
+const appLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('app line ') || l.startsWith('Debugger attached. (the app'));
+
+describe("Node's inspector lines on stderr", () => {
+  for (const [mode, args, targets] of [
+    ['single mode', [], ['tspuma-single']],
+    ['-w 2', ['-w', '2'], ['tspuma-primary', 'tspuma-worker-0', 'tspuma-worker-1']],
+  ] as const) {
+    it(`${mode}: two attaches to each of ${targets.join(', ')} and one left attached at the stop print none of them; the app's lines arrive whole and in order`, async () => {
+      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', APP]);
+      const base = await discoveryUrl(s);
+      await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed', 20_000);
+      let n = 0;
+      await say(s, ++n);
+      for (const target of targets) {
+        for (let i = 0; i < 2; i++) {
+          await (await attach(base, target)).close();
+          await say(s, ++n);
+        }
+      }
+      // A client still attached when the server stops (a DevTools window left open).
+      const held = await Promise.all(targets.map((t) => attach(base, t)));
+      await say(s, ++n);
+      const t0 = Date.now();
+      s.proc.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      const stopMs = Date.now() - t0;
+      await Promise.all(held.map((c) => c.close().catch(() => undefined)));
+      expect(s.stderr().split('\n').filter((l) => NODE_LINE.test(l))).toEqual([]);
+      const pidOf = (l: string) => l.match(/by pid (\d+)$/)?.[1] ?? null;
+      const lines = appLines(s.stderr());
+      expect(lines.map((l) => l.replace(/pid \d+$/, 'pid P'))).toEqual(
+        Array.from({ length: n }, (_, i) => [`app line ${i + 1}: written in two parts by pid P`, `Debugger attached. (the app's own words, line ${i + 1})`]).flat(),
+      );
+      expect(lines.filter((l) => pidOf(l) !== null).every((l) => /^\d+$/.test(pidOf(l)!))).toBe(true);
+      // The stop did not wait for the attached clients (workerShutdownTimeout is 30 s by default).
+      expect(stopMs).toBeLessThan(20_000);
+    });
+  }
+});

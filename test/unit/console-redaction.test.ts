@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { Redactor } from '../../diagnostics/redact.js';
+import { installConsoleRedaction, redactConsoleText } from '../../server/console-redaction.js';
+
+/** A console whose error and warn record what reaches them. */
+function fakeConsole() {
+  const written: { method: string; args: unknown[] }[] = [];
+  const target = {
+    error: (...args: unknown[]) => void written.push({ method: 'error', args }),
+    warn: (...args: unknown[]) => void written.push({ method: 'warn', args }),
+  };
+  return { target, written };
+}
+
+class PaymentError extends Error {
+  code = 'card_declined';
+  apiKey = 'sk_live_51HxAbCdEfGhIjKlMnOp';
+}
+
+describe('console redaction', () => {
+  it('writes an error a framework logs with its card number and apiKey field redacted, as text', () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    target.error(new PaymentError('charge of 900000 for card 4111111111111111 failed'));
+    expect(written).toHaveLength(1);
+    const text = written[0]!.args.join(' ');
+    expect(written[0]!.args).toHaveLength(1);
+    expect(typeof written[0]!.args[0]).toBe('string');
+    expect(text).not.toContain('4111111111111111');
+    expect(text).not.toContain('sk_live_51HxAbCdEfGhIjKlMnOp');
+    expect(text).toContain("code: 'card_declined'");
+    expect(text).toMatch(/PaymentError: charge of 900000 for card \[redacted\] failed/);
+  });
+
+  it('passes a line with nothing secret through with the very arguments the app gave', () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    const err = new Error('no such user 42');
+    target.warn('lookup failed:', err, { id: 42 });
+    expect(written).toEqual([{ method: 'warn', args: ['lookup failed:', err, { id: 42 }] }]);
+    expect(written[0]!.args[1]).toBe(err);
+  });
+
+  it('redacts a JSON body quoted inside a format string, and stops when configured off', () => {
+    const { target, written } = fakeConsole();
+    const handle = installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    const body = '{"amountCents":5,"password":"BadJsonPassw0rd-1", cardNumber: 4111111111111111';
+    target.error('bad body %s', body);
+    expect(String(written[0]!.args[0])).toBe('bad body {"amountCents":5,"password":"[redacted]", cardNumber: [redacted]');
+    handle.configure(null);
+    target.error('bad body %s', body);
+    expect(written[1]!.args).toEqual(['bad body %s', body]);
+  });
+
+  it('installs once per console and uninstalls only its own wrappers', () => {
+    const { target } = fakeConsole();
+    const original = target.error;
+    const first = installConsoleRedaction(target);
+    expect(installConsoleRedaction(target)).toBe(first);
+    expect(target.error).not.toBe(original);
+    first.uninstall();
+    expect(target.error).toBe(original);
+  });
+
+  it('reads a text longer than the rules read in parts cut at line ends, losing nothing', () => {
+    const redactor = new Redactor(null, { cards: true });
+    const line = `${'x'.repeat(1000)}\n`;
+    const text = `${line.repeat(100)}token=abcdefghijkl\n${line.repeat(100)}`;
+    const out = redactConsoleText(text, redactor);
+    expect(out.length).toBe(text.length - 'abcdefghijkl'.length + '[redacted]'.length);
+    expect(out).toContain('token=[redacted]\n');
+    expect(out.endsWith(line)).toBe(true);
+  });
+});

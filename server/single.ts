@@ -243,6 +243,18 @@ async function startSingleControl(options: Options, server: Server, appCalls: Ap
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
 export const UNCAUGHT_GRACE_S = 5;
 
+/**
+ * A promise nobody awaits rejects (a fire-and-forget job): logged, dumped with -d, and the
+ * process keeps serving: single mode and a cluster's workers alike. Without this handler Node
+ * turns it into an uncaught exception, which stops the process.
+ */
+export function keepServingOnRejection(log: Logger, server: Pick<Server, 'diagnostics'>, who: string): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, `${who}Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
+    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
+  });
+}
+
 /** What ran out for a request still running when a stop after an uncaught exception forced it. */
 export function uncaughtGraceEnded(forceShutdownAfter: number): string {
   const s = Math.min(UNCAUGHT_GRACE_S, forceShutdownAfter);
@@ -284,10 +296,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
   guardInspectorSignal(log, 'a phased restart needs cluster mode (-w N); in single mode, restart the process');
-  process.on('unhandledRejection', (reason) => {
-    log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
-    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
-  });
+  keepServingOnRejection(log, server, '');
   // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
   // The dump is written first, synchronously, with the requests still in the app; then the
   // requests in flight finish (graceful stop) and the process exits 1.

@@ -10,7 +10,7 @@ import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '..
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S, guardInspectorSignal, uncaughtGraceEnded } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal, keepServingOnRejection, uncaughtGraceEnded } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -124,6 +124,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         }
       }
     });
+    keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
     process.on('uncaughtException', (err) => {

@@ -275,7 +275,13 @@ export class Redactor {
     if (s.includes(':') || s.includes('=')) {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
-        if (value === '' || value === REDACTED || value.startsWith('//') || !this.isSecretKey(name)) return all;
+        if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        if (!this.isSecretKey(name)) {
+          // A quoted value may itself hold pairs: util.inspect prints a JSON body as `body: '{"password":"x"}'`.
+          if (quoted === undefined || !/[:=]/.test(quoted)) return all;
+          const inner = this.query(quoted, applied, where);
+          return inner === quoted ? all : `${q}${name}${q}${sep}${open}${inner}${close}`;
+        }
         if (bare !== undefined && /^(Bearer|Basic|Digest|Token)$/i.test(bare) && s.startsWith(` ${REDACTED}`, offset + all.length)) return all;
         rememberSecret(value);
         note(`key ${name}`);

@@ -53,6 +53,7 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
     ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],
     ['an object-literal key', "{ apiKey: 'k-1' }", "{ apiKey: '[redacted]' }"],
+    ['JSON quoted in an inspected field', `{ body: '{"a":1,"password":"abc12345", broken', type: 'entity.parse.failed' }`, `{ body: '{"a":1,"password":"[redacted]", broken', type: 'entity.parse.failed' }`],
     ['an assignment', 'token = "t-2"', 'token = "[redacted]"'],
     ['Bearer as a whole value', 'Bearer abc.def', 'Bearer [redacted]'],
     ['Basic as a whole value', 'Basic dXNlcjpwYXNz', 'Basic [redacted]'],

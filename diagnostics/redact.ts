@@ -269,10 +269,14 @@ export class Redactor {
         if (value === '' || value === REDACTED) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
         const inQuery = /[?&;]/.test(before) || (before === '' && queryLike);
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(value))) return all;
-        rememberSecret(decoded(value));
+        // In prose, closing punctuation after the value is the sentence's: `(token=abc).` keeps its `).`
+        const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
+        const v = tail === '' ? value : value.slice(0, -tail.length);
+        if (v === '') return all;
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        rememberSecret(decoded(v));
         note(`query ${name}`);
-        return `${before}${name}=${REDACTED}`;
+        return `${before}${name}=${REDACTED}${tail}`;
       });
     }
     // Credentials first: `Authorization: Bearer x` keeps its scheme, and the key rule below leaves it.
@@ -292,7 +296,13 @@ export class Redactor {
     if (s.includes(':') || s.includes('=')) {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
-        if (value === '' || value === REDACTED || value.startsWith('//') || !this.isSecretKey(name)) return all;
+        if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        if (!this.isSecretKey(name)) {
+          // A quoted value may itself hold pairs: util.inspect prints a JSON body as `body: '{"password":"x"}'`.
+          if (quoted === undefined || !/[:=]/.test(quoted)) return all;
+          const inner = this.query(quoted, applied, where);
+          return inner === quoted ? all : `${q}${name}${q}${sep}${open}${inner}${close}`;
+        }
         if (bare !== undefined && /^(Bearer|Basic|Digest|Token)$/i.test(bare) && s.startsWith(` ${REDACTED}`, offset + all.length)) return all;
         rememberSecret(value);
         note(`key ${name}`);

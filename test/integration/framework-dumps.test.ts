@@ -116,6 +116,22 @@ describe('Hono 4 and fetch handlers', () => {
     expect(d.response).toEqual({ status: 500 });
   });
 
+  it("dumps a malformed JSON body Hono fails to parse with the body it was given (redacted) and says the throw was inside Hono with no app frame", async () => {
+    const dir = tmp('hono-bad-json');
+    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const body = '{"sku":"A-1","password":"HonoBadJson-pw1", "cardNumber": 4111111111111111';
+    const res = await fetch(`${s.url}/cart`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, 'JSON');
+    expect(culprit(d)).toMatchObject({ file: HONO, line: lineOf(HONO, '(await c.req.json())') });
+    expect(d.request!.body).toEqual({ type: 'text', text: '{"sku":"A-1","password":"[redacted]", "cardNumber": [redacted]' });
+    expect(d.note).toMatch(/^thrown inside the package hono \(.+ at node_modules\/hono\/dist\/request\.js:\d+:\d+\) with no app frame on the stack \(the app awaited it at test\/fixtures\/apps\/hono-app\.ts:12\), so no values were captured/);
+    for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) {
+      expect(out).not.toContain('HonoBadJson-pw1');
+      expect(out).not.toContain('4111111111111111');
+    }
+  });
+
   describe('a fetch app with a WebSocket handler and a throwing lowlevelErrorHandler', () => {
     let s: Booted;
     const dir = tmp('fetch');

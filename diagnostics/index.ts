@@ -46,6 +46,11 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
 }
 
+/** The note of a 5xx the app answered after a throw it caught in its own code. */
+export function caughtInAppNote(status: number, caughtBy: string): string {
+  return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
+}
+
 /**
  * An Error that is not a native one (V8's own error object) yet inherits from Error: node rebuilt
  * it from another thread (a Worker's 'error' event). Where it was made is its stack's, the worker's.
@@ -172,6 +177,10 @@ export class Diagnostics implements DiagnosticsHook {
       if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
     }
     const pick = this.lastThrow(record);
+    // A throw the app caught in its own try (a cache miss) may have nothing to do with the 5xx it
+    // chose to answer (a maintenance 503): the dump says so rather than naming it the cause.
+    const caughtBy = pick?.capture?.caughtBy;
+    if (pick && caughtBy) return void this.report(pick.value, { ...ctx, note: caughtInAppNote(status, caughtBy) });
     if (pick) return void this.report(pick.value, ctx);
     const last = record.logged[record.logged.length - 1];
     if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });

@@ -9,21 +9,18 @@ export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', '
  * written together, is one of these words in full: `accessToken`, `api_key`, `DB_PASSWORD`
  * are secret; `tokens`, `tokenizer`, `secretary` are not.
  */
-export const DEFAULT_SECRET_NAMES =
-  'password|passwords|passwd|passphrase|secrets?|token|api[-_]?key|credentials?|private|auth|authorization|cookies?' +
-  // The everyday spellings of a password (`PGPASSWORD`, `MYSQL_PWD`; `pass` as the last segment,
-  // `REDIS_PASS`, `pgPass`, but not `passThrough`: see isSecretName) and of
-  // the one-time and session secrets a query string carries (`otp`, `sid`, `sessionId`), as the
-  // query-name list has them.
-  '|[a-z]*passw(?:or)?d|pwd|passcode|otp|sid|sessionid' +
-  // A key by what it keys (`SESSION_KEY`, `signingKey`, `hmacKey`, `privKey`) or as text (`keyHex`).
-  '|(?:signing|sign|hmac|master|priv|secret|session|encryption|enc|aes|jwt|cipher|shared|client|crypto|access)key|key(?:hex|b64|base64|bytes|material)';
-
+export const DEFAULT_SECRET_NAMES = [
+  // password, passwd, passphrase, also run together with a prefix as environment names are: PGPASSWORD, MYSQLPASSWORD
+  '[a-z0-9]*pass(?:word|wd|phrase)s?', 'pwd', 'passcode', 'secrets?', 'token', 'api[-_]?key', 'credentials?', 'private', 'auth', 'authorization', 'cookies?',
+  // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)key', 'key(?:hex|base64|b64|bytes|pem|material)',
+  'sessionid', 'sid', 'otp',
+].join('|');
 /**
- * A name whose last segment is one of these says what kind of value it is, not the value:
- * `authTagLength` (a number), `tokenType` ("Bearer"), `passwordMinLength` are not secret.
+ * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
+ * `tokenCount`, `passwordType`, `tokenExpiresAt` are shown.
  */
-const MEASURE = /^(?:length|len|count|size|type|kind|mode|version|algorithm|alg|scheme|ttl|expiry|expires|enabled|required|strategy|min|max|name)$/;
+const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name']);
 
 /** Name segments: split at non-alphanumerics, lower→Upper, acronym→Word and letter↔digit. */
 const SEGMENT = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
@@ -62,7 +59,7 @@ const MAYBE = /[=:@,]|-----BEGIN|Bearer|Basic|Digest|Token|sk_|rk_|gh[pousr]_|xo
  */
 export const SECRET_QUERY_NAMES = new Set([
   'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature', 'x-goog-credential', 'signature', 'sig', 'code', 'key', 'pwd', 'pass',
-  'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret',
+  'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret', 'sentry_key',
 ]);
 /** In a JSON or literal array of name/value pairs (node's rawHeaders): `"x-api-key","value"`. */
 const FLAT_PAIR = /(["'])([A-Za-z][\w.-]*)\1(\s*,\s*)(["'])((?:\\.|(?!\4)[^\\\n])*)(\4|$)/g;
@@ -146,6 +143,12 @@ function decoded(s: string): string {
   }
 }
 
+/** A name's last segment in lower case (`authTagLength` → `length`), when it has two or more. */
+function lastSegment(name: string): string | null {
+  const segments = name.match(SEGMENT);
+  return segments && segments.length > 1 ? segments[segments.length - 1]!.toLowerCase() : null;
+}
+
 /** The runs of adjacent segments of a name, each written together in lower case. */
 export function nameRuns(name: string): string[] {
   const segments = (name.match(SEGMENT) ?? []).slice(0, MAX_SEGMENTS).map((s) => s.toLowerCase());
@@ -155,12 +158,6 @@ export function nameRuns(name: string): string[] {
     for (let j = i; j < Math.min(segments.length, i + MAX_RUN); j++) runs.push((run += segments[j]));
   }
   return runs;
-}
-
-/** A name's last segment, lower case. */
-function lastSegment(name: string): string {
-  const segments = name.match(SEGMENT);
-  return segments ? segments[segments.length - 1]!.toLowerCase() : '';
 }
 
 export class Redactor {
@@ -186,8 +183,10 @@ export class Redactor {
     const seen = this.known.get(name);
     if (seen !== undefined) return seen;
     const runs = nameRuns(name);
-    const last = runs.length > 0 ? lastSegment(name) : '';
-    const secret = (!MEASURE.test(last) && (last === 'pass' || runs.some((r) => this.words.test(r) || (this.extra !== null && this.extra.test(r))))) || (this.extra !== null && this.extra.test(name));
+    const last = lastSegment(name);
+    // `pass` only ends a name (pgPass, REDIS_PASS, creds.pass): passThrough, passCount are not secrets.
+    const byWords = (runs.some((r) => this.words.test(r)) && (last === null || !ABOUT_A_SECRET.has(last))) || last === 'pass' || /^pass$/i.test(name);
+    const secret = byWords || runs.some((r) => this.extra !== null && this.extra.test(r)) || (this.extra !== null && this.extra.test(name));
     if (this.known.size < 4096) this.known.set(name, secret);
     return secret;
   }

@@ -151,7 +151,7 @@ export const ERRORS = {
     status: 504,
   },
   TSPUMA_ERR_FORCED_SHUTDOWN: {
-    template: '{method} {url} was still running when forceShutdownAfter ({seconds}) expired.',
+    template: '{method} {url} was still running {when}.',
     status: 503,
   },
   TSPUMA_ERR_LOWLEVEL_HANDLER: {

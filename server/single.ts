@@ -243,6 +243,26 @@ async function startSingleControl(options: Options, server: Server, appCalls: Ap
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
 export const UNCAUGHT_GRACE_S = 5;
 
+/**
+ * A promise nobody awaits rejects (a fire-and-forget job): logged, dumped with -d, and the
+ * process keeps serving: single mode and a cluster's workers alike. Without this handler Node
+ * turns it into an uncaught exception, which stops the process.
+ */
+export function keepServingOnRejection(log: Logger, server: Pick<Server, 'diagnostics'>, who: string): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, `${who}Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
+    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
+  });
+}
+
+/** What ran out for a request still running when a stop after an uncaught exception forced it. */
+export function uncaughtGraceEnded(forceShutdownAfter: number): string {
+  const s = Math.min(UNCAUGHT_GRACE_S, forceShutdownAfter);
+  return s < UNCAUGHT_GRACE_S
+    ? `when forceShutdownAfter (${s} s) expired` // the stop's own words: its timer and this one end together
+    : `${s} s after the uncaught exception (the most a stop after one waits)`;
+}
+
 /** The last line of a single-mode server stopped by an uncaught exception. */
 export const UNCAUGHT_LAST_LINE =
   '- Stopped because of an uncaught exception (exit code 1; its dump, with -d, is above). Nothing restarts a single-mode server: run it under a supervisor, or in cluster mode (-w N), whose primary replaces a worker that stops this way.';
@@ -266,7 +286,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
       return;
     }
     log.warn({ signal }, `Received ${signal} again: forcing shutdown`);
-    server.force();
+    server.force(`when ${signal} came a second time (a forced stop)`);
     setTimeout(() => process.exit(1), 1000).unref();
   };
   process.on('SIGTERM', graceful);
@@ -276,10 +296,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
   guardInspectorSignal(log, 'a phased restart needs cluster mode (-w N); in single mode, restart the process');
-  process.on('unhandledRejection', (reason) => {
-    log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
-    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
-  });
+  keepServingOnRejection(log, server, '');
   // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
   // The dump is written first, synchronously, with the requests still in the app; then the
   // requests in flight finish (graceful stop) and the process exits 1.
@@ -293,7 +310,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     process.exitCode = 1;
     void stop('uncaught');
     // Requests still in the app get a bounded grace (the app's state is unknown), then 503.
-    setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
+    setTimeout(() => server.force(uncaughtGraceEnded(server.options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
   });
 }
 

@@ -18,7 +18,7 @@ import { workerStderrDrained } from './worker-stderr.js';
 import { Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../single.js';
 import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
-import type { AppCheckStats } from '../app-checks.js';
+import { workersReason, type AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
 
 const PIDFILE_RULES = { what: 'pidfile', mode: PUBLIC_FILE_MODE } as const;
@@ -103,9 +103,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // The app's health() as the serving workers report it: unhealthy when every one that reports says so.
   const appCheck = async (kind: 'ready' | 'health'): Promise<CheckResult | null> => {
     if (kind === 'ready') return null; // in readiness() above, per worker
-    const reports = [...primary.current.values()].filter((h) => h.booted && !h.exited).map((h) => appStats(h).app_health).filter((r): r is CheckResult => r !== undefined);
-    if (reports.length === 0 || reports.some((r) => r.ok)) return null;
-    return { ok: false, reason: reports.map((r) => r.reason).join('; ') };
+    const reports = [...primary.current.values()].filter((h) => h.booted && !h.exited).map((h) => ({ index: h.index, result: appStats(h).app_health })).filter((r): r is { index: number; result: CheckResult } => r.result !== undefined);
+    if (reports.length === 0 || reports.some((r) => r.result.ok)) return null;
+    return { ok: false, reason: workersReason(reports.map((r) => ({ index: r.index, reason: r.result.reason ?? 'failed' }))) };
   };
   let signals = 0;
   // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:

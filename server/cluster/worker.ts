@@ -10,7 +10,7 @@ import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '..
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S, guardInspectorSignal } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal, keepServingOnRejection, uncaughtGraceEnded } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -124,6 +124,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         }
       }
     });
+    keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
     process.on('uncaughtException', (err) => {
@@ -136,7 +137,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       process.exitCode = 1;
       void stop(UNCAUGHT);
       // As in single mode: requests in flight get a bounded grace, then 503.
-      setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
+      setTimeout(() => server.force(uncaughtGraceEnded(options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
     });
     // The primary died: requests in flight finish (up to workerShutdownTimeout, the budget the
     // primary would have given), then the worker exits: no orphans.
@@ -144,7 +145,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       void stop('the primary went away');
       setTimeout(() => {
         log.warn({ seconds: options.workerShutdownTimeout }, `- Worker ${index} (PID: ${process.pid}): requests still in flight ${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away; answering them 503 and exiting`);
-        server.force();
+        server.force(`${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away`);
         setTimeout(() => {
           inspector?.closeInspector();
           resolve(1);

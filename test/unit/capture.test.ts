@@ -107,6 +107,7 @@ describe('Capturer', () => {
       expect(attribution.of(req)!.thrown.map((t) => t.value)).toEqual([err]);
     } finally {
       c.stop();
+      attribution.close();
     }
   });
 

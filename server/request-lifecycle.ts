@@ -378,14 +378,14 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
   }
 
-  /** forceShutdownAfter expired: 503 for each request still in the app. */
-  forceAnswers(): Promise<void>[] {
+  /** A forced stop (`when`: what ran out, for the error line): 503 for each request still in the app. */
+  forceAnswers(when: string): Promise<void>[] {
     const pending: Promise<void>[] = [];
     for (const entry of [...this.d.deadlines.inApp()]) {
       const { req, res } = entry;
       const state = stateOf(res);
       if (!req || !res) continue;
-      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(req.url), seconds: this.d.options.forceShutdownAfter });
+      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(req.url), when });
       this.d.log.warn({ code: err.code }, err.message);
       if (state) pending.push(this.answer(state, err, 503, { takeOver: true }));
     }

@@ -84,7 +84,7 @@ export async function boot(args: string[], env: Record<string, string | undefine
       return s.lines().find((l) => l.msg === 'Use Ctrl-C to stop');
     },
     'the boot line',
-    20_000,
+    40_000, // -w 1 -d with a preloaded OpenTelemetry SDK passed 20 s at a load average of 20
   );
   const urls = ready.urls as string[];
   return { ...s, urls, url: urls[0]! };
@@ -107,6 +107,15 @@ export function fromLog<T>(s: Spawned, pick: (line: Record<string, unknown>) => 
     what,
     timeoutMs,
   );
+}
+
+/**
+ * Waits for a cluster's "- All N workers booted" line. boot() returns at the boot line, which
+ * comes with the FIRST booted worker: a test that needs every worker serving (requests until each
+ * has answered, a worker picked by index) waits for this first.
+ */
+export function allBooted(s: Spawned, timeoutMs = 40_000): Promise<true> {
+  return fromLog(s, (l) => (/^- All \d+ workers booted$/.test(String(l.msg)) ? true : undefined), 'every worker to boot', timeoutMs);
 }
 
 /** http://HOST:PORT of the control app, from its `* Control app on tcp://…` line. */

@@ -77,10 +77,10 @@ export async function refusingPort(): Promise<{ port: number; release: () => voi
 }
 
 /** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body. */
-export function get(url: string, socketPath?: string): Promise<{ status: number; body: string }> {
+export function get(url: string, socketPath?: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: 10_000 }, (res) => {
+    const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

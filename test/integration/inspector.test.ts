@@ -9,7 +9,7 @@ import CDP from 'chrome-remote-interface';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { boot, controlUrl, discoveryUrl, inspectorUrl, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
 import { refusingPort, waitFor } from '../helpers/net.js';
 
@@ -28,6 +28,7 @@ async function cluster(config: string, extra: string[] = []) {
   const list = async () => (await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[];
   // Workers report their inspector as they boot.
   await waitFor(async () => (await list()).length === 3, 'primary and 2 workers listed');
+  await allBooted(s); // listed is not booted: a worker lists its inspector before it loads the app
   return { ...s, discovery, list, dir, control: await controlUrl(s) };
 }
 

@@ -11,7 +11,7 @@ import CDP from 'chrome-remote-interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { boot, discoveryUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
+import { allBooted, boot, discoveryUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -41,6 +41,7 @@ beforeAll(async () => {
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'replay-token-0123456789', '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   discovery = await discoveryUrl(s);
   await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).length === 3, 'both workers listed');
+  await allBooted(s); // listed is not booted: a worker lists its inspector before it loads the app
   dump = await failingOrder('NOPE-7731');
 });
 
@@ -172,7 +173,10 @@ describe('tspuma replay DUMP.json', () => {
         // Not stopped until a client resumes: answered in well under the 10 s a stuck worker waited.
         expect(Date.now() - started).toBeLessThan(5000);
       }
-      await waitFor(() => s.lines().filter((l) => l.probe === id && typeof l.values === 'object').length === 6, 'six logpoint lines');
+      const hits = () => s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
+      await waitFor(() => hits().length === 6, 'six logpoint lines', 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}; logged: ${JSON.stringify(hits().map((l) => l.values))}`);
+      });
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }

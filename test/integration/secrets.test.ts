@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { boot, killAll, run } from '../helpers/cli.js';
+import { allBooted, boot, killAll, run } from '../helpers/cli.js';
 import { get, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
@@ -144,6 +144,7 @@ describe('one dump budget per server', () => {
     lines.push('  return new Response("ok\\n");', '}', '');
     writeFileSync(join(dir, 'sites.mjs'), lines.join('\n'));
     const s = await boot(['-d', '-w', '2', '-b', LOCAL, join(dir, 'sites.mjs')], { TSPUMA_DUMP_DIR: dumps });
+    await allBooted(s); // both workers must be there to fail at site 0
 
     // One site until both workers have failed there (bounded in count and time).
     const workers = new Set<string>();

@@ -5,14 +5,13 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BoundServer } from '../../server/binder.js';
 import { parseBind } from '../../server/binder-uri.js';
-import type { Primary } from '../../server/cluster/primary.js';
-import { FAILURE_BUDGET, FailureBudget, startControl } from '../../server/control.js';
+import { FAILURE_BUDGET, FailureBudget, startControl, type Controlled } from '../../server/control.js';
 import { isTspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { captureLogger } from '../helpers/server.js';
 
 const TOKEN = 'control-test-token-0123456789';
-const fakePrimary = { stats: () => ({ workers: 0 }) } as unknown as Primary;
+const fakeTarget = { stats: () => ({ workers: 0 }), cluster: null } as unknown as Controlled;
 const open: BoundServer[] = [];
 afterEach(() => {
   for (const b of open.splice(0)) b.server.close();
@@ -31,7 +30,7 @@ function request(port: number, path: string, headers: Record<string, string> = {
 
 async function control(budget?: FailureBudget) {
   const cap = captureLogger();
-  const bound = await startControl(parseBind('tcp://127.0.0.1:0', 'test'), TOKEN, fakePrimary, cap.logger, undefined, budget);
+  const bound = await startControl(parseBind('tcp://127.0.0.1:0', 'test'), TOKEN, fakeTarget, cap.logger, () => {}, budget);
   open.push(bound);
   return { ...cap, port: bound.port! };
 }

@@ -4,7 +4,7 @@
 // must not leave slots, deadlines or sockets behind.
 import { afterEach, describe, expect, it } from 'vitest';
 import { rack } from '../../server/adapters.js';
-import { sendAndHangUp, waitFor } from '../helpers/net.js';
+import { get, sendAndHangUp, waitFor } from '../helpers/net.js';
 import { startTest, stopAll, type TestServer } from '../helpers/server.js';
 
 afterEach(stopAll);
@@ -17,10 +17,9 @@ const sleepy = rack(async () => {
 
 const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\nHost: t\r\n\r\n';
 
+/** The status of a GET on a connection of its own that closes after it (no keep-alive: nothing of the client's is left to wait for). */
 async function answeredWithin(t: TestServer, ms: number): Promise<number> {
-  const res = await fetch(`${t.url}/after`, { signal: AbortSignal.timeout(ms) });
-  await res.text();
-  return res.status;
+  return (await get(`${t.url}/after`, undefined, ms)).status;
 }
 
 describe('invocation slots', () => {

@@ -67,12 +67,29 @@ export class Attribution {
     this.context.disable();
   }
 
-  /** Runs fn(req, res) as the app call for req: the work it starts carries the record (call-context.ts). */
+  /**
+   * Runs fn(req, res) as the app call for req: the work it starts carries the record
+   * (call-context.ts), and so do the request's own events. A body tspuma held back until it was
+   * in (bodyBufferSize) reaches the app from ticks node's stream scheduled before the call began,
+   * so express.json()'s next() (the handler) would otherwise run in no call at all.
+   */
   run<T>(req: IncomingMessage, res: ServerResponse | null, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
     const record = new Record(req, res);
     (req as Recorded)[kRecord] = record;
+    if (req.emit !== this.emitInCall) req.emit = this.emitInCall;
     return this.context.run(record, fn, req, res as ServerResponse);
   }
+
+  /** A request's emit (one function for every request): its listeners run in its call, unless another call is current. */
+  private readonly emitInCall = ((context: CallContext<CallRecord>) =>
+    function emit(this: Recorded, event: string | symbol): boolean {
+      const own = Object.getPrototypeOf(this).emit as (...args: unknown[]) => boolean;
+      const record = this[kRecord];
+      // eslint-disable-next-line prefer-rest-params
+      if (record === undefined || context.current() !== undefined) return Reflect.apply(own, this, arguments) as boolean;
+      // eslint-disable-next-line prefer-rest-params
+      return context.run(record, (self: Recorded, args: IArguments) => Reflect.apply(own, self, args) as boolean, this, arguments);
+    })(this.context);
 
   /** The record of the call whose work is running now (also while V8 is paused). */
   current(): CallRecord | undefined {

@@ -8,7 +8,7 @@
 // until something is noted, no WeakMap (the record hangs off the request under a symbol), no
 // closure per call, and the client's address read only when a throw is noted or a 5xx is to be
 // explained.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { Capture } from './capture.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { CallContext } from './call-context.js';
@@ -57,39 +57,49 @@ class Record implements CallRecord {
 
 export class Attribution {
   private readonly context = new CallContext<CallRecord>();
+  private emitPatched: ((...args: unknown[]) => boolean) | null = null;
+  private emitOriginal: ((...args: unknown[]) => boolean) | null = null;
 
   constructor() {
     this.context.enable();
+    this.followRequestEvents();
   }
 
-  /** Stops following calls (the global timer functions go back). */
+  /** Stops following calls (the global timer functions and IncomingMessage's emit go back). */
   close(): void {
     this.context.disable();
+    const proto = IncomingMessage.prototype as unknown as { emit: unknown };
+    if (this.emitPatched !== null && proto.emit === this.emitPatched) proto.emit = this.emitOriginal;
+    this.emitPatched = null;
   }
 
   /**
-   * Runs fn(req, res) as the app call for req: the work it starts carries the record
-   * (call-context.ts), and so do the request's own events. A body tspuma held back until it was
-   * in (bodyBufferSize) reaches the app from ticks node's stream scheduled before the call began,
-   * so express.json()'s next() (the handler) would otherwise run in no call at all.
+   * A request's own stream events ('data', 'end', 'close') run with its call current: a body
+   * parser (Express's express.json(), multer, busboy) calls the app's handler from the request's
+   * 'end', an I/O callback no promise or timer carries the call into. Without this, a throw there,
+   * which Express answers 500 itself, had no call to explain that 500 and no dump was made.
    */
+  private followRequestEvents(): void {
+    const proto = IncomingMessage.prototype as unknown as { emit: (...args: unknown[]) => boolean };
+    const original = proto.emit;
+    const context = this.context;
+    const apply = (req: IncomingMessage, args: unknown[]) => Reflect.apply(original, req, args) as boolean;
+    const patched = function (this: Recorded, ...args: unknown[]): boolean {
+      const record = this[kRecord];
+      if (record === undefined || context.current() !== undefined) return Reflect.apply(original, this, args) as boolean;
+      return context.run(record, apply, this, args);
+    };
+    proto.emit = patched;
+    this.emitOriginal = original;
+    this.emitPatched = patched;
+  }
+
+  /** Runs fn(req, res) as the app call for req: the work it starts carries the record (call-context.ts). */
   run<T>(req: IncomingMessage, res: ServerResponse | null, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
     const record = new Record(req, res);
     (req as Recorded)[kRecord] = record;
-    if (req.emit !== this.emitInCall) req.emit = this.emitInCall;
     return this.context.run(record, fn, req, res as ServerResponse);
   }
-
-  /** A request's emit (one function for every request): its listeners run in its call, unless another call is current. */
-  private readonly emitInCall = ((context: CallContext<CallRecord>) =>
-    function emit(this: Recorded, event: string | symbol): boolean {
-      const own = Object.getPrototypeOf(this).emit as (...args: unknown[]) => boolean;
-      const record = this[kRecord];
-      // eslint-disable-next-line prefer-rest-params
-      if (record === undefined || context.current() !== undefined) return Reflect.apply(own, this, arguments) as boolean;
-      // eslint-disable-next-line prefer-rest-params
-      return context.run(record, (self: Recorded, args: IArguments) => Reflect.apply(own, self, args) as boolean, this, arguments);
-    })(this.context);
 
   /** The record of the call whose work is running now (also while V8 is paused). */
   current(): CallRecord | undefined {

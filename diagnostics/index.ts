@@ -1,7 +1,7 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
 import { githubContext } from './github.js';
-import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, stderrIsTerminal } from '../server/shared-names.js';
+import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
@@ -47,6 +47,16 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   const first = text.split('\n', 1)[0]!;
   const m = /^(\w*(?:Error|Exception)\w*):\s?(.*)$/.exec(first);
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
+}
+
+/**
+ * The run under which a worker claims dump sites: its cluster's run id and its phase. A phased or
+ * hot restart loads the app again (a deploy meant to fix a failure), so its workers dump a site
+ * the previous phase dumped; a worker respawned in the same phase (a crash loop) does not.
+ */
+export function claimRun(env: NodeJS.ProcessEnv): string | null {
+  const run = env[CLUSTER_RUN_ENV];
+  return run ? `${run}-phase${env[WORKER_PHASE_ENV] ?? '0'}` : null;
 }
 
 /** V8 does not pause at a stack overflow (there is no stack left to run the pause on). */
@@ -120,7 +130,7 @@ export class Diagnostics implements DiagnosticsHook {
       github: githubContext(opts.env),
       colour: opts.colour,
       write: opts.write,
-      run: this.worker === null ? null : (opts.env[CLUSTER_RUN_ENV] ?? null),
+      run: this.worker === null ? null : claimRun(opts.env),
     });
     process.setSourceMapsEnabled(true);
     this.capturer.start();

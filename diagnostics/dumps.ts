@@ -141,6 +141,13 @@ export function nextDumpId(): number {
   return ++lastId;
 }
 
+/** The note of an error made in another thread and received in a captured frame. */
+function madeInThreadNote(frames: DumpFrame[], made: number): string {
+  const at = frames[made];
+  const receiver = at ? `#${made} ${at.function} (${at.file}:${at.line})` : `#${made}`;
+  return `made in another thread (a worker_threads worker) and received here: frames #0-#${made - 1} are the worker's, from the error's stack, where it was made (values are not obtainable across threads: dump the worker's own failures with -d in it); frame ${receiver} received it, with its values`;
+}
+
 /** Whose code threw, above the culprit: "node's code" or "the package NAME". */
 function whoseCode(f: DumpFrame): string {
   if (f.origin === 'node' || f.file.startsWith('node:') || f.file === '') return "node's code";
@@ -235,8 +242,12 @@ export class DumpBuilder {
       }
     }
     const redactions: string[] = [...(capture?.redactions ?? [])];
-    const frames: DumpFrame[] = capture ? fromCapture(capture) : stackFrames(err, this.frameCap);
-    if (capture) {
+    // Made in another thread and received here (a worker's reply through a MessagePort): where it
+    // was made (the stack text's frames, the worker's) comes first and holds the culprit; the
+    // frames that received it follow with their values, as context.
+    const made = capture?.madeInThread ? stackFrames(err, this.frameCap) : [];
+    const frames: DumpFrame[] = capture ? [...made, ...fromCapture(capture)].slice(0, Math.max(this.frameCap, made.length + 1)) : stackFrames(err, this.frameCap);
+    if (capture && made.length === 0) {
       // V8 pauses with the synchronous frames only; the stack text knows the awaiting callers.
       for (const f of stackFrames(err, this.frameCap)) {
         if (frames.length >= this.frameCap) break;
@@ -245,7 +256,7 @@ export class DumpBuilder {
     }
     const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit (an app frame first) and its source line
     const top = frames[culprit] ?? frames[0];
-    const thrownInside = capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;
+    const thrownInside = made.length > 0 ? madeInThreadNote(frames, made.length) : capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;
     const req = ctx.request ?? null;
     let context: Record<string, Shown> | undefined;
     if (ctx.context) {

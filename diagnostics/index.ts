@@ -53,6 +53,22 @@ function fromStackText(text: string): { name: string; message: string; stack: st
 const MADE_IN_THREAD =
   "made in another thread (a worker_threads worker): the frames are the worker's, from the error's stack, where it was made; values are not obtainable across threads (dump the worker's own failures with -d in it)";
 
+/**
+ * A report's answer. Its text is rendered when first read (the development error page reads it):
+ * a counted repeat in production, or a failure no page shows, renders nothing.
+ */
+function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
+  let text: string | null = null;
+  return {
+    dump,
+    path,
+    repeat,
+    get text() {
+      return (text ??= renderText(dump));
+    },
+  };
+}
+
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
 /** The dump folder: the `dumpDir` option (TSPUMA_DUMP_DIR is its environment variable), else ./tspuma-dumps in CI. */
@@ -120,7 +136,7 @@ export class Diagnostics implements DiagnosticsHook {
     };
   }
 
-  call<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
+  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
     return this.attribution.run(req, res, fn);
   }
 
@@ -130,6 +146,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.attribution.forget(req);
     if (record.reported || !res.headersSent || res.statusCode < 500) return;
     const status = res.statusCode;
+    this.attribution.keepRemote(record); // the socket may be closed by the time explain() runs
     // A framework may log the error it answered for just after the response (Express does, in a
     // setImmediate): decide once that has run.
     setImmediate(() => this.explain(record, status));
@@ -191,7 +208,7 @@ export class Diagnostics implements DiagnosticsHook {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return { dump: known.first, text: renderText(known.first), path: known.path, repeat: true };
+      return reported(known.first, known.path, true);
     }
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
@@ -220,13 +237,13 @@ export class Diagnostics implements DiagnosticsHook {
       this.kinds.set(kind, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump);
-    return { dump, text: renderText(dump), path, repeat };
+    return reported(dump, path, repeat);
   }
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
     const { repeat, path } = this.sinks.emit(dump);
-    return { dump, text: renderText(dump), path, repeat };
+    return reported(dump, path, repeat);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
@@ -237,6 +254,7 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
+    this.attribution.close();
     this.unwatchConsole?.();
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);

@@ -9,7 +9,18 @@ export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', '
  * written together, is one of these words in full: `accessToken`, `api_key`, `DB_PASSWORD`
  * are secret; `tokens`, `tokenizer`, `secretary` are not.
  */
-export const DEFAULT_SECRET_NAMES = 'password|passwords|passwd|passphrase|secrets?|token|api[-_]?key|credentials?|private|auth|authorization|cookies?';
+export const DEFAULT_SECRET_NAMES = [
+  // password, passwd, passphrase, also run together with a prefix as environment names are: PGPASSWORD, MYSQLPASSWORD
+  '[a-z0-9]*pass(?:word|wd|phrase)s?', 'pwd', 'passcode', 'secrets?', 'token', 'api[-_]?key', 'credentials?', 'private', 'auth', 'authorization', 'cookies?',
+  // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)key', 'key(?:hex|base64|b64|bytes|pem|material)',
+  'sessionid', 'sid', 'otp',
+].join('|');
+/**
+ * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
+ * `tokenCount`, `passwordType`, `tokenExpiresAt` are shown.
+ */
+const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name']);
 
 /** Name segments: split at non-alphanumerics, lower→Upper, acronym→Word and letter↔digit. */
 const SEGMENT = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
@@ -48,7 +59,7 @@ const MAYBE = /[=:@,]|-----BEGIN|Bearer|Basic|Digest|Token|sk_|rk_|gh[pousr]_|xo
  */
 export const SECRET_QUERY_NAMES = new Set([
   'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature', 'x-goog-credential', 'signature', 'sig', 'code', 'key', 'pwd', 'pass',
-  'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret',
+  'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret', 'sentry_key',
 ]);
 /** In a JSON or literal array of name/value pairs (node's rawHeaders): `"x-api-key","value"`. */
 const FLAT_PAIR = /(["'])([A-Za-z][\w.-]*)\1(\s*,\s*)(["'])((?:\\.|(?!\4)[^\\\n])*)(\4|$)/g;
@@ -132,6 +143,12 @@ function decoded(s: string): string {
   }
 }
 
+/** A name's last segment in lower case (`authTagLength` → `length`), when it has two or more. */
+function lastSegment(name: string): string | null {
+  const segments = name.match(SEGMENT);
+  return segments && segments.length > 1 ? segments[segments.length - 1]!.toLowerCase() : null;
+}
+
 /** The runs of adjacent segments of a name, each written together in lower case. */
 export function nameRuns(name: string): string[] {
   const segments = (name.match(SEGMENT) ?? []).slice(0, MAX_SEGMENTS).map((s) => s.toLowerCase());
@@ -166,7 +183,10 @@ export class Redactor {
     const seen = this.known.get(name);
     if (seen !== undefined) return seen;
     const runs = nameRuns(name);
-    const secret = runs.some((r) => this.words.test(r) || (this.extra !== null && this.extra.test(r))) || (this.extra !== null && this.extra.test(name));
+    const last = lastSegment(name);
+    // `pass` only ends a name (pgPass, REDIS_PASS, creds.pass): passThrough, passCount are not secrets.
+    const byWords = (runs.some((r) => this.words.test(r)) && (last === null || !ABOUT_A_SECRET.has(last))) || last === 'pass' || /^pass$/i.test(name);
+    const secret = byWords || runs.some((r) => this.extra !== null && this.extra.test(r)) || (this.extra !== null && this.extra.test(name));
     if (this.known.size < 4096) this.known.set(name, secret);
     return secret;
   }
@@ -248,10 +268,14 @@ export class Redactor {
         if (value === '' || value === REDACTED) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
         const inQuery = /[?&;]/.test(before) || (before === '' && queryLike);
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(value))) return all;
-        rememberSecret(decoded(value));
+        // In prose, closing punctuation after the value is the sentence's: `(token=abc).` keeps its `).`
+        const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
+        const v = tail === '' ? value : value.slice(0, -tail.length);
+        if (v === '') return all;
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        rememberSecret(decoded(v));
         note(`query ${name}`);
-        return `${before}${name}=${REDACTED}`;
+        return `${before}${name}=${REDACTED}${tail}`;
       });
     }
     // Credentials first: `Authorization: Bearer x` keeps its scheme, and the key rule below leaves it.
@@ -271,7 +295,13 @@ export class Redactor {
     if (s.includes(':') || s.includes('=')) {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
-        if (value === '' || value === REDACTED || value.startsWith('//') || !this.isSecretKey(name)) return all;
+        if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        if (!this.isSecretKey(name)) {
+          // A quoted value may itself hold pairs: util.inspect prints a JSON body as `body: '{"password":"x"}'`.
+          if (quoted === undefined || !/[:=]/.test(quoted)) return all;
+          const inner = this.query(quoted, applied, where);
+          return inner === quoted ? all : `${q}${name}${q}${sep}${open}${inner}${close}`;
+        }
         if (bare !== undefined && /^(Bearer|Basic|Digest|Token)$/i.test(bare) && s.startsWith(` ${REDACTED}`, offset + all.length)) return all;
         rememberSecret(value);
         note(`key ${name}`);

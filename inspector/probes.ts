@@ -90,6 +90,11 @@ const EVAL_TIMEOUT_MS = 50;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
+/**
+ * The stack at the paused line as Error().stack gives it, awaiting callers included: evaluated on
+ * this thread, under this module's own frames, so with a limit that reaches below them.
+ */
+const STACK_EXPRESSION = '(() => { const limit = Error.stackTraceLimit; Error.stackTraceLimit = 200; try { return new Error().stack; } finally { Error.stackTraceLimit = limit; } })()';
 
 export class ProbeEngine {
   private readonly session = new inspector.Session();
@@ -250,7 +255,9 @@ export class ProbeEngine {
       return;
     }
     // Each probe's condition is evaluated (| does not stop early), so each gate counts its hit.
-    const condition = probes.length === 1 ? v8Condition(probes[0]!.spec) : probes.map((p) => `!!(${v8Condition(p.spec)})`).join(' | ');
+    // A `when` not checked yet in this worker is left out: V8 would evaluate it without the check.
+    const conditionOf = (p: Armed) => v8Condition({ id: p.spec.id, when: p.whenChecked ? p.spec.when : null });
+    const condition = probes.length === 1 ? conditionOf(probes[0]!) : probes.map((p) => `!!(${conditionOf(p)})`).join(' | ');
     const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
       location: { scriptId: site.scriptId, ...site.location },
       condition,
@@ -300,11 +307,24 @@ export class ProbeEngine {
 
   /**
    * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
-   * whether it may pause. Cheap: no allocation, one clock read.
+   * whether it may pause. Cheap: no allocation, one clock read. A probe whose `when` this worker
+   * has not checked yet is armed without it (rearm): its first pass pauses, for that check.
    */
   private gate(id: number): boolean {
     const armed = this.probes.get(id);
     if (!armed) return false;
+    if (armed.spec.when !== null && !armed.whenChecked) {
+      if (armed.suspended) return false;
+      this.admitted.push(armed);
+      return true;
+    }
+    if (!this.pass(armed)) return false;
+    this.admitted.push(armed);
+    return true;
+  }
+
+  /** Counts a hit (its `when` held) and applies the rate limit, the hits left, the expiry and suspension. */
+  private pass(armed: Armed): boolean {
     const spec = armed.spec;
     armed.pendingHits++;
     if (spec.kind === 'count' || armed.suspended) return false;
@@ -317,7 +337,6 @@ export class ProbeEngine {
       if (armed.tokens < 1) return false;
       armed.tokens -= 1;
     }
-    this.admitted.push(armed);
     return true;
   }
 
@@ -336,7 +355,8 @@ export class ProbeEngine {
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
-        if (armed.spec.when && !armed.whenChecked && !this.checkWhen(armed, top.callFrameId)) continue;
+        // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.
+        if (armed.spec.when !== null && !armed.whenChecked && !(this.checkWhen(armed, top.callFrameId) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params));
       }
     } catch (err) {
@@ -357,14 +377,22 @@ export class ProbeEngine {
     }
   }
 
-  /** Once per probe and worker: `when` evaluated again with the side-effect check; false: removed. */
+  /**
+   * Once per probe and worker, before V8 ever evaluates `when` unchecked: evaluates it with the
+   * side-effect check at the first pass. One that would write removes the probe (it never ran);
+   * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
+   */
   private checkWhen(armed: Armed, callFrameId: string): boolean {
-    armed.whenChecked = true;
-    const r = this.evaluate(callFrameId, armed.spec.when!);
+    const r = this.evaluate(callFrameId, `!!(${armed.spec.when!}\n)`);
     const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (!SIDE_EFFECT.test(message)) return true;
-    this.sideEffect(armed, 'condition', armed.spec.when!, message);
-    return false;
+    if (SIDE_EFFECT.test(message)) {
+      this.sideEffect(armed, 'condition', armed.spec.when!, message);
+      return false;
+    }
+    armed.whenChecked = true;
+    for (const site of new Set(armed.sites.values())) this.rearm(site);
+    // As V8 takes a condition: one that throws is false.
+    return !r.exceptionDetails && r.result.value === true;
   }
 
   private sideEffect(armed: Armed, what: string, expression: string, message: string): void {
@@ -483,12 +511,16 @@ export class ProbeEngine {
       scripts,
       skipUrl: OWN_URL,
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
+      // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
+      call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
     });
     this.builder ??= new DumpBuilder(this.redactor, this.opts.frames);
     const spec = armed.spec;
     const n = ++this.snapshotCount;
-    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}` };
-    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request }, { phase: 'probe', kind: 'snapshot', request, worker: this.opts.worker });
+    // The stack text of the paused line gives the awaiting callers (V8 pauses with the synchronous frames only), as a dump's error does.
+    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}`, stack: this.stackText(params.callFrames[0]!.callFrameId) };
+    const shown = request ? asArrived(request) : null;
+    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request: shown }, { phase: 'probe', kind: 'snapshot', request: shown, worker: this.opts.worker });
     const dir = resolve(dumpDirFrom(process.env, this.opts.dumpDir) ?? 'tspuma-dumps');
     const base = resolve(dir, `${dump.time.replace(/[:.]/g, '-')}-${fileHost(hostname())}-${process.pid}-probe${spec.id}-${String(n).padStart(4, '0')}`);
     try {
@@ -501,6 +533,16 @@ export class ProbeEngine {
     }
     this.opts.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);
     this.event(spec.id, { event: 'snapshot', path: `${base}.json`, requestId });
+  }
+
+  /** `Error().stack` at the paused line: its frames, the awaiting callers among them; '' when it cannot be read. */
+  private stackText(callFrameId: string): string {
+    try {
+      const r = this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression: STACK_EXPRESSION, silent: true, returnByValue: true, timeout: EVAL_TIMEOUT_MS });
+      return typeof r.result.value === 'string' ? r.result.value : '';
+    } catch {
+      return '';
+    }
   }
 
   /** Paused time against the budget; past it, the probes that paused in this window are suspended. */
@@ -554,6 +596,16 @@ export class ProbeEngine {
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
     return this.resumer.close();
   }
+}
+
+/**
+ * The request as it arrived: a router (Express's mounted routers) rewrites `req.url` while the
+ * request is inside it, where a probe stops; `originalUrl` keeps what the client sent, as the
+ * request log and failure dumps show it. The request itself is not changed.
+ */
+function asArrived(req: IncomingMessage): IncomingMessage {
+  const original = (req as { originalUrl?: unknown }).originalUrl;
+  return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
 }
 
 /** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */

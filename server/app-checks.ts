@@ -82,3 +82,17 @@ export interface AppCheckStats {
   app_ready?: CheckResult;
   app_health?: CheckResult;
 }
+
+/**
+ * One reason for the cluster's /health from its workers' failed checks: each distinct reason once,
+ * with the workers that gave it (`workers 0, 1: the app's health() failed: …`).
+ */
+export function workersReason(reports: readonly { index: number; reason: string }[]): string {
+  const byReason = new Map<string, number[]>();
+  for (const r of reports) {
+    const list = byReason.get(r.reason);
+    if (list) list.push(r.index);
+    else byReason.set(r.reason, [r.index]);
+  }
+  return [...byReason].map(([reason, indexes]) => `${indexes.length === 1 ? 'worker' : 'workers'} ${indexes.sort((a, b) => a - b).join(', ')}: ${reason}`).join('; ');
+}

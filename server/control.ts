@@ -1,14 +1,21 @@
-// The cluster's control app: a token-guarded HTTP app that hands stats and commands (stop,
-// restarts, worker counts, live stacks) to the Primary.
+// The control app: a token-guarded HTTP app that hands stats and commands (stop, halt, probes;
+// in cluster mode also restarts, worker counts, live stacks) to the server it runs in: the
+// cluster's Primary, or single mode's one process. Also its start as both modes do it (the
+// token, the boot line).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { listen, type BoundServer } from './binder.js';
 import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
+import type { ProbeRegistry } from './cluster/probe-registry.js';
+import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
+import type { Options } from './options.js';
+import { bindUrl } from './binder-uri.js';
+import { resolve } from 'node:path';
 import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, webOrigin } from './side-listener.js';
-import { probeRoutes } from './probe-routes.js';
+import { bodyTooLarge, MAX_BODY, probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
   return randomBytes(16).toString('hex');
@@ -33,8 +40,10 @@ export const FAILURE_WINDOW_MS = 60_000;
 
 /**
  * Wrong-token attempts per client address: past FAILURE_BUDGET within FAILURE_WINDOW_MS, the
- * client gets 429 until its window ends, whatever it sends (guessing a 128-bit token was already
- * hopeless; this keeps a client from making the primary compare tokens 20,000 times a second).
+ * client's wrong tokens get 429 until its window ends (guessing a 128-bit token was already
+ * hopeless; this keeps the refusals cheap and their log lines few). The right token is always
+ * served: on one host every local client is 127.0.0.1, and a process sending a bad token every
+ * few seconds must not lock the operator's `tspuma ctl stop` out.
  */
 export class FailureBudget {
   private readonly clients = new Map<string, { failures: number; since: number }>();
@@ -69,6 +78,43 @@ export class FailureBudget {
   }
 }
 
+/** The commands only a cluster has (restarts, worker counts, a worker's live stack). */
+export type ClusterCommands = Pick<Primary, 'hotRestart' | 'phasedRestart' | 'workerCountUp' | 'workerCountDown' | 'workerCount' | 'phase' | 'stackOf'>;
+
+/** What the control app steers: the cluster's primary, or single mode's process. */
+export interface Controlled {
+  readonly diagnostics: DiagnosticsHook | null;
+  readonly probes: ProbeRegistry;
+  stats(): unknown;
+  /** Stops at once, requests in flight cut. */
+  halt(): void;
+  gc(): void;
+  /** null in single mode: its commands answer 409 with TSPUMA_ERR_CONTROL_MODE. */
+  readonly cluster: ClusterCommands | null;
+}
+
+export function clusterControlled(primary: Primary): Controlled {
+  return {
+    diagnostics: primary.diagnostics,
+    probes: primary.probes,
+    stats: () => primary.stats(),
+    halt: () => primary.halt(),
+    gc: () => {
+      for (const h of primary.current.values()) h.send({ tspuma: 1, type: 'gc' });
+    },
+    cluster: primary,
+  };
+}
+
+/** Why single mode refuses each cluster command, and what to do instead. */
+const SINGLE_MODE_HINTS: Record<string, string> = {
+  '/restart': 'Node cannot re-execute a process in place: restart it with its supervisor (systemctl restart, a new pod), or run in cluster mode, whose hot restart replaces every worker',
+  '/phased-restart': 'a phased restart replaces workers one at a time, and single mode has none: run in cluster mode (-w N) for restarts without downtime',
+  '/worker-count-up': 'single mode has no workers to add: start in cluster mode (-w N)',
+  '/worker-count-down': 'single mode has no workers to remove: start in cluster mode (-w N)',
+  '/stack': 'a live stack pauses a worker from the primary, and single mode has no other thread to do it from: start with --inspect and run `tspuma inspect stack`',
+};
+
 /** Why a request to the control app is refused before its token is looked at, or null. */
 function refusal(req: http.IncomingMessage): string | null {
   if (!allowedHost(req.headers.host)) return `Host ${JSON.stringify(req.headers.host ?? '')} is not an IP address or localhost (a web page's DNS name pointed at this address)`;
@@ -82,7 +128,7 @@ function refusal(req: http.IncomingMessage): string | null {
  * `stop` is the stop sequence signals get (drainDelay, sd_notify's STOPPING=1); by default the
  * primary's graceful stop.
  */
-export async function startControl(spec: BindSpec, token: string, primary: Primary, log: Logger, stop: () => void = () => void primary.stop(), budget = new FailureBudget()): Promise<BoundServer> {
+export async function startControl(spec: BindSpec, token: string, target: Controlled, log: Logger, stop: () => void, budget = new FailureBudget()): Promise<BoundServer> {
   const throttle = new Throttle();
   /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string, extra: Record<string, unknown> = {}) => {
@@ -98,19 +144,41 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
     const client = req.socket.remoteAddress ?? 'local';
     const refused = refusal(req);
     if (refused) return refuse(req, res, 403, 'origin', refused);
-    const blocked = budget.blockedFor(client);
-    if (blocked > 0) {
-      res.setHeader('retry-after', String(Math.ceil(blocked / 1000)));
-      return refuse(req, res, 429, 'budget', `too many wrong tokens from ${client}; try again in ${Math.ceil(blocked / 1000)} s`);
-    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) return refuse(req, res, 413, 'body', bodyTooLarge(req, res, `${declared} bytes (Content-Length)`), { code: 'TSPUMA_ERR_CONTROL_REFUSED' });
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
     if (!tokenOk(url.searchParams.get('token') ?? bearer, token)) {
+      const blocked = budget.blockedFor(client);
+      if (blocked > 0) {
+        res.setHeader('retry-after', String(Math.ceil(blocked / 1000)));
+        return refuse(req, res, 429, 'budget', `too many wrong tokens from ${client}; try again in ${Math.ceil(blocked / 1000)} s`);
+      }
       const failures = budget.failed(client);
       return refuse(req, res, 403, 'token', `a valid token is required (?token= or Authorization: Bearer); wrong or missing (${failures} of ${FAILURE_BUDGET} allowed per ${FAILURE_WINDOW_MS / 1000} s)`);
     }
-    budget.succeeded(client);
     const wait = url.searchParams.get('wait') === '1' || url.searchParams.get('wait') === 'true';
+    if (url.pathname === '/probes' || url.pathname.startsWith('/probes/')) return probeRoutes(req, res, url, target.probes);
+    switch (url.pathname) {
+      case '/stats':
+        return json(res, 200, target.stats());
+      case '/stop':
+        json(res, 200, { message: 'stopping' });
+        return stop();
+      case '/halt':
+        json(res, 200, { message: 'halting' });
+        return target.halt();
+      case '/gc':
+        target.gc();
+        return json(res, 200, { message: 'gc requested (needs --expose-gc)' });
+    }
+    const cluster = target.cluster;
+    if (!cluster) {
+      const hint = SINGLE_MODE_HINTS[url.pathname];
+      if (!hint) return json(res, 404, { error: `unknown command ${url.pathname}` });
+      const err = new TspumaError('TSPUMA_ERR_CONTROL_MODE', { command: url.pathname.slice(1), hint });
+      return json(res, 409, { error: err.message, code: err.code });
+    }
     const restart = (run: () => Promise<void>) => {
       const p = run();
       if (!wait) {
@@ -118,45 +186,56 @@ export async function startControl(spec: BindSpec, token: string, primary: Prima
         return json(res, 202, { message: 'started' });
       }
       p.then(
-        () => json(res, 200, { message: 'done', phase: primary.phase }),
+        () => json(res, 200, { message: 'done', phase: cluster.phase }),
         (err: Error) => json(res, 500, { error: err.message }),
       );
     };
-    if (url.pathname === '/probes' || url.pathname.startsWith('/probes/')) return probeRoutes(req, res, url, primary.probes);
     switch (url.pathname) {
-      case '/stats':
-        return json(res, 200, primary.stats());
-      case '/stop':
-        json(res, 200, { message: 'stopping' });
-        return stop();
-      case '/halt':
-        json(res, 200, { message: 'halting' });
-        return primary.halt();
       case '/restart':
-        return restart(() => primary.hotRestart());
+        return restart(() => cluster.hotRestart());
       case '/phased-restart':
-        return restart(() => primary.phasedRestart());
+        return restart(() => cluster.phasedRestart());
       case '/worker-count-up':
-        primary.workerCountUp();
-        return json(res, 200, { workers: primary.workerCount });
+        cluster.workerCountUp();
+        return json(res, 200, { workers: cluster.workerCount });
       case '/worker-count-down':
-        primary.workerCountDown();
-        return json(res, 200, { workers: primary.workerCount });
+        cluster.workerCountDown();
+        return json(res, 200, { workers: cluster.workerCount });
       case '/stack': {
         const worker = Number(url.searchParams.get('worker') ?? '0');
         if (!Number.isInteger(worker) || worker < 0) return json(res, 400, { error: `worker must be a worker index; got ${JSON.stringify(url.searchParams.get('worker'))}` });
-        primary.stackOf(worker).then(
+        cluster.stackOf(worker).then(
           (dump) => json(res, 200, dump),
           (err: TspumaError | Error) => json(res, 'code' in err && err.code === 'TSPUMA_ERR_INSPECT_TARGET' ? 404 : 504, { error: err.message, code: 'code' in err ? err.code : null }),
         );
         return;
       }
-      case '/gc':
-        for (const h of primary.current.values()) h.send({ tspuma: 1, type: 'gc' });
-        return json(res, 200, { message: 'gc requested (workers need --expose-gc)' });
       default:
         return json(res, 404, { error: `unknown command ${url.pathname}` });
     }
   });
-  return listen(spec, server, log, primary.diagnostics);
+  return listen(spec, server, log, target.diagnostics);
+}
+
+export interface ServedControl {
+  /** tcp://HOST:PORT (the port the kernel gave) or unix://PATH, as the state file gives it. */
+  readonly url: string;
+  readonly token: string;
+  close(): void;
+}
+
+/**
+ * Starts the control app when --control-url is set (else null) with the configured token or a
+ * random one, and logs where it listens; the token itself never goes into a log line.
+ */
+export async function serveControl(options: Pick<Options, 'controlUrl' | 'controlToken' | 'state'>, target: Controlled, log: Logger, stop: () => void): Promise<ServedControl | null> {
+  const spec = options.controlUrl;
+  if (!spec) return null;
+  const token = options.controlToken ?? newToken();
+  const control = await startControl(spec, token, target, log, stop);
+  const url = spec.scheme === 'unix' ? bindUrl(spec) : `tcp://${spec.host}:${control.port}`;
+  // The token is the one the user configured, or a random one written only to the 0600 state file.
+  const where = options.controlToken ? 'configured' : options.state ? `random, in the state file ${resolve(options.state)}` : 'random and written nowhere: pass -S FILE or set TSPUMA_CONTROL_TOKEN to use it';
+  log.info({ controlUrl: url, token: where }, `* Control app on ${url} (token ${where})`);
+  return { url, token, close: () => control.server.close() };
 }

@@ -14,6 +14,9 @@ export const ERRORS = {
   TSPUMA_ERR_OPTION_INVALID: {
     template: 'Option `{name}` ({source}) must be {expected}; got {value}.',
   },
+  TSPUMA_ERR_OPTION_MODE: {
+    template: 'Option `{name}` ({source}) has no effect {where}: {reason}.',
+  },
   TSPUMA_ERR_OPTION_CONFLICT: {
     template: 'Options conflict: {rule} ({detail}).',
   },
@@ -148,7 +151,7 @@ export const ERRORS = {
     status: 504,
   },
   TSPUMA_ERR_FORCED_SHUTDOWN: {
-    template: '{method} {url} was still running when forceShutdownAfter ({seconds}) expired.',
+    template: '{method} {url} was still running {when}.',
     status: 503,
   },
   TSPUMA_ERR_LOWLEVEL_HANDLER: {
@@ -189,6 +192,9 @@ export const ERRORS = {
   },
   TSPUMA_ERR_WORKER_FORK: {
     template: 'Cannot start worker {index}: {message} ({osCode}); {hint}. It is retried with backoff; the other workers keep serving.',
+  },
+  TSPUMA_ERR_CONTROL_MODE: {
+    template: 'Control command {command} needs cluster mode (-w N); this server runs in single mode: {hint}.',
   },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',

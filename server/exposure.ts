@@ -15,7 +15,7 @@ export interface ExposureWarning {
   readonly msg: string;
 }
 
-/** What this process actually starts: the control app runs in cluster mode only. */
+/** What this process actually starts: the control app and inspectors run in the CLI's process (cluster or single mode), not under start(). */
 export interface Started {
   readonly control: boolean;
   readonly inspector: boolean;

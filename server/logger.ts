@@ -78,7 +78,9 @@ function stdout(): DestinationStream {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const base = { pid: process.pid };
-  const serializers = { err: errorSerializer(new Redactor(opts.redact ?? null)) };
+  const redactor = new Redactor(opts.redact ?? null);
+  const serializers = { err: errorSerializer(redactor) };
+  const hooks = { logMethod: redactWarnings(redactor) };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {
     // Required only for a TTY: most servers log JSON, and pino-pretty costs about 50 ms of boot.
@@ -91,9 +93,28 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       translateTime: 'HH:MM:ss.l',
       destination: opts.destination ?? stdout(),
     });
-    return pino({ level, base, serializers }, stream);
+    return pino({ level, base, serializers, hooks }, stream);
   }
-  return pino({ level, base, serializers }, (opts.destination as DestinationStream | undefined) ?? stdout());
+  return pino({ level, base, serializers, hooks }, (opts.destination as DestinationStream | undefined) ?? stdout());
+}
+
+/** pino's level number for warn: lines at it and above carry text from outside (error messages). */
+const WARN_LEVEL = 40;
+
+/**
+ * The message of every warn, error and fatal line goes through the value rules, as its `err` field
+ * does: such lines quote an error's message (`onDump … rejected with Error: request to
+ * https://user:pw@…`, `Unhandled promise rejection: …`, `The app's shutdown() failed: …`), and a
+ * terminal shows the message, not the redacted `err`. Info lines (request lines, boot lines) are
+ * tspuma's own words and keep their cost.
+ */
+function redactWarnings(redactor: Redactor) {
+  return function logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void, level: number): void {
+    if (level >= WARN_LEVEL) {
+      for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = redactor.query(args[i] as string);
+    }
+    method.apply(this, args);
+  };
 }
 
 /** How long one failure's error lines are folded after its first full line. */

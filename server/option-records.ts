@@ -140,8 +140,8 @@ export const RECORDS = {
   controlUrl: option({
     default: null,
     check: socketUri,
-    flag: { arg: 'URI', help: 'Serve the control app (stats, restarts) on tcp://127.0.0.1:PORT or unix://PATH.' },
-    doc: 'Cluster: the control app, `tcp://127.0.0.1:9293` or `unix://PATH`: GET /stats, /stop, /halt, /restart, /phased-restart, /worker-count-up, /worker-count-down, /gc (`?wait=1` blocks until a restart finished).',
+    flag: { arg: 'URI', help: 'Serve the control app (stats, stop, probes; restarts in cluster mode) on tcp://127.0.0.1:PORT or unix://PATH.' },
+    doc: 'The control app, `tcp://127.0.0.1:9293` or `unix://PATH`: GET /stats, /stop, /halt, /gc and the probes (`/probes`); in cluster mode also /restart, /phased-restart, /worker-count-up, /worker-count-down, /stack (`?wait=1` blocks until a restart finished). Single mode serves it too, from its one process, and answers the cluster-only commands 409 `TSPUMA_ERR_CONTROL_MODE`. Not served by `start()` (embedding).',
   }),
   debug: switchOption(
     'Interpreter-level failure dumps: frames with receivers and locals, mapped to .ts lines ([DEBUGGING.md](../DEBUGGING.md)). Off, the diagnostics layer is never loaded: no process (a cluster primary, its workers, single mode) imports a capture, dump or inspector module, only the redaction rules every log line uses.',
@@ -251,7 +251,7 @@ export const RECORDS = {
     check: functionOrNull<OnDump>('a function (dump, { text, path }) => void or a promise, or null'),
     doc: 'With debug (config file only): `(dump, { text, path })` called once for each new failure site (repeats are counted, not delivered; a cluster delivers a site once), the primary\'s hung-worker autopsies included, after the dump was printed and written and after the failing request was answered: send it to an error tracker or a bucket (DEBUGGING.md, "Sending dumps elsewhere"). `dump` is a copy of the JSON model, `text` the rendered dump, `path` its .json file or null. A throw, a rejection or a call unsettled after 10 s is logged (`TSPUMA_ERR_DUMP_SINK`) and changes nothing else.',
   }),
-  outOfBand: hookOption('Cluster, in the worker: `(index)` when its last request finished and none is queued (Puma\'s out_of_band).'),
+  outOfBand: hookOption('When the serving process\'s last request finished and none is queued (Puma\'s out_of_band): in a cluster worker with `(index)`, in single mode with no argument.'),
   persistentTimeout: option({ default: 20, check: seconds(false), doc: 'An idle keep-alive connection is closed after this long.' }),
   pidfile: option({
     default: null,
@@ -273,27 +273,27 @@ export const RECORDS = {
   probeExpiry: option({
     default: 900,
     check: seconds(false),
-    doc: 'Cluster: seconds a probe (`tspuma probe`, the control app\'s `/probes`) stays set when it names no `--for`; then it is removed from every worker and the removal logged. `--for` may ask for less or more, up to a day.',
+    doc: 'Seconds a probe (`tspuma probe`, the control app\'s `/probes`) stays set when it names no `--for`; then it is removed from every worker and the removal logged. `--for` may ask for less or more, up to a day.',
   }),
   probeLogRate: option({
     default: 100,
     check: integer(1, 10_000, 'an integer from 1 to 10000'),
-    doc: 'Cluster: log lines per second a logpoint writes in each worker (its own `--rate` may ask for fewer or more, up to 10000); hits beyond it are counted, not logged, and do not pause the worker.',
+    doc: 'Log lines per second a logpoint writes in each worker (single mode: in its one process) (its own `--rate` may ask for fewer or more, up to 10000); hits beyond it are counted, not logged, and do not pause the worker.',
   }),
   probeMax: option({
     default: 20,
     check: integer(1, 1000, 'an integer from 1 to 1000'),
-    doc: 'Cluster: the most probes set at once; one more is refused with `TSPUMA_ERR_PROBE_LIMIT`.',
+    doc: 'The most probes set at once; one more is refused with `TSPUMA_ERR_PROBE_LIMIT`.',
   }),
   probePauseBudget: option({
     default: 200,
     check: integer(1, 1000, 'a number of milliseconds from 1 to 1000'),
-    doc: 'Cluster: milliseconds per second a worker may spend paused for logpoints and snapshots (200: probes never take more than a fifth of a worker); past it, each probe that paused it in that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume).',
+    doc: 'Milliseconds per second a worker (single mode: its one process) may spend paused for logpoints and snapshots (200: probes never take more than a fifth of a worker); past it, each probe that paused it in that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume).',
   }),
   probeSnapshotRate: option({
     default: 1,
     check: integer(1, 100, 'an integer from 1 to 100'),
-    doc: 'Cluster: snapshots per second a snapshot probe writes in each worker (its own `--rate` may ask for fewer or more, up to 100); hits beyond it do not pause the worker.',
+    doc: 'Snapshots per second a snapshot probe writes in each worker (single mode: in its one process) (its own `--rate` may ask for fewer or more, up to 100); hits beyond it do not pause the worker.',
   }),
   quiet: switchOption(
     'Log warnings and errors only (and request lines, when `logRequests` asks for them).',
@@ -336,7 +336,7 @@ export const RECORDS = {
     default: null,
     check: nullable(nonEmptyString('a file path')),
     flag: { short: 'S', arg: 'FILE', help: 'Write pid, control URL and token here for `tspuma ctl -S FILE`.' },
-    doc: 'Cluster: a JSON state file (pid, control URL, token; mode 0600, also when the file was already there with another mode) for `tspuma ctl -S FILE`; removed at stop.',
+    doc: 'A JSON state file (pid, control URL, token, inspectors; mode 0600, also when the file was already there with another mode) for `tspuma ctl|probe|inspect -S FILE`, in cluster and single mode (not under `start()`); removed at stop.',
   }),
   supportedHttpMethods: option({
     default: [...DEFAULT_HTTP_METHODS] as 'any' | string[],

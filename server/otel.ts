@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ownCode } from './shared-names.js';
 import { Redactor } from '../diagnostics/redact.js';
 
 /** The event's message and stack go through the rules of dumps and log lines (a message may quote a token). */
@@ -88,14 +89,24 @@ export class Tracing {
 }
 
 /** Imports @opentelemetry/api from the app's folder, else from tspuma's; null when neither has it. */
-export async function loadOtelApi(appBase: string, load: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<OtelApi | null> {
+const importModule = (specifier: string): Promise<unknown> => import(specifier);
+
+export async function loadOtelApi(appBase: string, load: (specifier: string) => Promise<unknown> = importModule): Promise<OtelApi | null> {
+  // Looked up synchronously with debug mode's pausing off (ownCode): a missing optional package
+  // is the usual case, and its lookup's throws must not pause the process at every boot.
+  const resolveFrom = (from: string): string | null =>
+    ownCode(() => {
+      try {
+        return createRequire(from).resolve('@opentelemetry/api');
+      } catch {
+        return null; // not installed there
+      }
+    });
   const candidates: string[] = [];
-  try {
-    candidates.push(pathToFileURL(createRequire(join(appBase, 'package.json')).resolve('@opentelemetry/api')).href);
-  } catch {
-    /* not installed in the app's project */
-  }
-  candidates.push('@opentelemetry/api');
+  const inApp = resolveFrom(join(appBase, 'package.json'));
+  if (inApp !== null) candidates.push(pathToFileURL(inApp).href);
+  // tspuma's own copy, imported only when there is one (a failed import throws inside node's loader).
+  if (load !== importModule || resolveFrom(fileURLToPath(import.meta.url)) !== null) candidates.push('@opentelemetry/api');
   for (const specifier of candidates) {
     try {
       const mod = (await load(specifier)) as { trace?: unknown; default?: { trace?: unknown } };

@@ -1,6 +1,7 @@
 // Which process holds a TCP port (read from /proc), for the hint of an EADDRINUSE listen error;
 // null where it cannot be found.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { ownCode } from './shared-names.js';
 
 export interface PortHolder {
   pid: number;
@@ -27,8 +28,16 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
-/** Finds the process listening on a TCP port. Linux only; bounded to ~200 ms of scanning. */
+/**
+ * Finds the process listening on a TCP port. Linux only; bounded to ~200 ms of scanning. The
+ * scan meets processes it may not read (EACCES) and fds that close meanwhile (ENOENT): in debug
+ * mode it runs with pausing off (ownCode), so none of those throws pauses the process.
+ */
 export function findPortHolder(port: number, budgetMs = 200): PortHolder | null {
+  return ownCode(() => scan(port, budgetMs));
+}
+
+function scan(port: number, budgetMs: number): PortHolder | null {
   const inodes = listeningInodes(port);
   if (inodes.size === 0) return null;
   const wanted = new Set([...inodes].map((i) => `socket:[${i}]`));

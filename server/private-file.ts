@@ -38,11 +38,12 @@ const ownUid = (): number | null => (typeof process.getuid === 'function' ? proc
 export function checkTarget(path: string, rules: FileRules): void {
   let st;
   try {
-    st = lstatSync(path);
+    // A missing target is the usual case: no throw for it (one would pause a debug-mode process).
+    st = lstatSync(path, { throwIfNoEntry: false });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw writeError(path, rules, err);
   }
+  if (st === undefined) return;
   const uid = rules.uid ?? ownUid();
   let problem: string | null = null;
   if (st.isSymbolicLink()) {

@@ -142,6 +142,41 @@ export function checkReadOnly(expr: string, what: string, source: string): void 
 }
 
 /**
+ * What a `--when` condition may call. V8 evaluates a breakpoint's condition without its
+ * side-effect check, so a condition is held to calls that only read: these methods and global
+ * functions by name (a user method of the same name is caught, on the path it takes, by the
+ * checked evaluation each worker does before it lets V8 evaluate the condition: inspector/probes.ts).
+ */
+export const CONDITION_CALLS: ReadonlySet<string> = new Set([
+  'has', 'get', 'includes', 'startsWith', 'endsWith', 'indexOf', 'lastIndexOf', 'at', 'charAt', 'charCodeAt', 'codePointAt',
+  'some', 'every', 'find', 'findIndex', 'findLast', 'findLastIndex', 'filter', 'map', 'slice', 'substring', 'toLowerCase',
+  'toUpperCase', 'trim', 'trimStart', 'trimEnd', 'padStart', 'padEnd', 'split', 'join', 'concat', 'keys', 'values', 'entries',
+  'toString', 'toFixed', 'valueOf', 'isArray', 'isInteger', 'isFinite', 'isNaN', 'isSafeInteger', 'Number', 'String', 'Boolean',
+  'parseInt', 'parseFloat', 'abs', 'min', 'max', 'round', 'floor', 'ceil', 'localeCompare', 'test', 'hasOwnProperty', 'hasOwn', 'getTime',
+]);
+/** Words a `(` may follow without being a call. */
+const NOT_CALLEES = new Set(['typeof', 'void', 'in', 'instanceof', 'of', 'return', 'case', 'do', 'else']);
+
+/**
+ * A `--when` condition: read-only as checkReadOnly says, and calling only CONDITION_CALLS (no
+ * `new`, no call of a computed function, no template literal, whose `${}` would hide a call).
+ */
+export function checkCondition(expr: string, source: string): void {
+  const what = 'condition (--when)';
+  checkReadOnly(expr, what, source);
+  if (expr.includes('`')) throw invalid(what, expr, 'a condition may not use template literals (write the text in quotes)', source);
+  const c = code(expr);
+  const created = /\bnew\b/.exec(c);
+  if (created) throw invalid(what, expr, `\`new\` at column ${created.index + 1} runs a constructor; a condition may only read`, source);
+  for (const m of c.matchAll(/([A-Za-z_$][\w$]*|\)|\])\s*(?:\?\.\s*)?\(/g)) {
+    const callee = m[1]!;
+    if (NOT_CALLEES.has(callee) || CONDITION_CALLS.has(callee)) continue;
+    const reason = callee === ')' || callee === ']' ? 'calls a computed function' : `calls ${callee}(), which may write`;
+    throw invalid(what, expr, `it ${reason} (column ${m.index! + 1}): V8 evaluates a condition without its side-effect check, so a condition may call only methods that read (${[...CONDITION_CALLS].slice(0, 8).join(', ')}, …); read other values in the template, which is checked at every hit`, source);
+  }
+}
+
+/**
  * The condition V8 evaluates at the line: the user's `when` first (false: no pause, nothing
  * counted), then the gate, which counts the hit and says whether this one may pause the thread
  * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.

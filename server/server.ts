@@ -261,9 +261,12 @@ export class Server {
     return this.drained;
   }
 
-  /** forceShutdownAfter expired: 503 for requests still in the app, then close everything. */
-  force(): void {
-    const pending = this.requests.forceAnswers();
+  /**
+   * A stop that cannot wait longer: 503 for requests still in the app, then close everything.
+   * `when` completes "was still running …" in their error lines: what ran out.
+   */
+  force(when = `when forceShutdownAfter (${this.options.forceShutdownAfter} s) expired`): void {
+    const pending = this.requests.forceAnswers(when);
     void Promise.allSettled(pending).then(() => {
       for (const b of this.boundServers) b.server.closeAllConnections();
     });

@@ -23,6 +23,21 @@ export const kThrown = Symbol.for(THROWN_KEY);
 export const RESUME_REQUESTED_KEY = 'tspuma.resumeRequested';
 export const kResumeRequested = Symbol.for(RESUME_REQUESTED_KEY);
 
+/**
+ * On globalThis while debug mode's capture runs (diagnostics/capture.ts): runs a synchronous
+ * piece of tspuma's own code with pausing at exceptions off, so the throws it catches itself
+ * (a /proc scan meeting other users' processes, a lookup of an optional package) never pause
+ * the process. See ownCode.
+ */
+export const OWN_CODE_KEY = 'tspuma.diagnostics.ownCode';
+export const kOwnCode = Symbol.for(OWN_CODE_KEY);
+
+/** Runs fn (synchronous tspuma code that may throw and catch) without debug mode's pauses; plain fn() otherwise. */
+export function ownCode<T>(fn: () => T): T {
+  const run = (globalThis as Record<symbol, unknown>)[kOwnCode] as (<U>(f: () => U) => U) | undefined;
+  return run ? run(fn) : fn();
+}
+
 /** On a wrapped app: which kind it is (rack, fetch, node), so two copies of tspuma agree. */
 export const kAppKind = Symbol.for('tspuma.appKind');
 

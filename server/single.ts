@@ -1,5 +1,6 @@
 // Single mode: boots one Server, prints Puma's boot lines, writes the pidfile and state file,
-// runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop.
+// runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop
+// and serves the control app (--control-url: stats, stop, halt, probes) from the same process.
 import { unlinkSync } from 'node:fs';
 import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
@@ -19,6 +20,12 @@ import type { InspectorSetup } from '../inspector/setup.js';
 import { startHealth, type HealthState, type Readiness } from './health.js';
 import { runCheck, runShutdownHook } from './app-checks.js';
 import type { Notifier } from './systemd.js';
+import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
+import { AppCalls } from './app-calls.js';
+import { warnIgnoredOptions } from './mode-options.js';
+import type { ServedControl } from './control.js';
+import type { ProbeHost } from './probe-host.js';
+import type { ProbeRegistry } from './cluster/probe-registry.js';
 
 export interface Running {
   readonly server: Server;
@@ -54,7 +61,10 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
   const ts = tsLoader();
   if (ts) log.info({ tsLoader: ts.kind }, `*   TypeScript: ${describeTsLoader(ts)}`);
-  warnExposure(log, exposureWarnings(options, { control: false, inspector: opts.ownProcess === true }));
+  warnExposure(log, exposureWarnings(options, { control: opts.ownProcess === true, inspector: opts.ownProcess === true }));
+  warnIgnoredOptions(log, options, opts.ownProcess ? 'single' : 'embedded');
+  // With a control app, probes can be set: each app call can then record its request (off until one is).
+  const appCalls = opts.ownProcess && options.controlUrl ? new AppCalls() : null;
 
   let stopping: Promise<void> | null = null;
   let booted = false;
@@ -67,12 +77,15 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   const stopped = new Promise<number>((r) => (resolveStopped = r));
   const server = new Server(options, loaded.adapted, log, {
     diagnostics: opts.diagnostics ?? null,
+    appCalls,
     tracing: await openTelemetry(options.appBase, opts.diagnostics ? (req) => opts.diagnostics!.capturedThrow(req) : undefined),
     onIdle: () => {
       log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
       void stop();
     },
   });
+
+  if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, { log, diagnostics: opts.diagnostics ?? null });
 
   // Installed before binding, so a signal during boot is not the default (an abrupt death).
   if (opts.ownProcess) {
@@ -113,15 +126,25 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
     exposeInFlight(() => server.inFlight());
   }
-  // The state file (-S): where `tspuma inspect` run in this directory finds this server.
+  let control: { served: ServedControl; probes: ProbeRegistry; host: ProbeHost } | null = null;
+  if (appCalls) {
+    try {
+      control = await startSingleControl(options, server, appCalls, log, opts.diagnostics ?? null, () => void stop(), () => halt());
+    } catch (err) {
+      await server.shutdown();
+      throw err;
+    }
+  }
+  // The state file (-S): where `tspuma ctl`, `probe` and `inspect` run in this directory find this server.
   const stateFile = options.state && opts.ownProcess ? resolve(options.state) : null;
   if (stateFile) {
     // setup.js is loaded already when the inspector is on; a plain boot does not load it.
     const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], loaded.file).inspectors : [];
-    const state = { pid: process.pid, control_url: null, control_auth_token: null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
+    const state = { pid: process.pid, control_url: control?.served.url ?? null, control_auth_token: control?.served.token ?? null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
     try {
       writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, 'state file (-S)');
     } catch (err) {
+      control?.served.close();
       await server.shutdown();
       throw err;
     }
@@ -146,20 +169,41 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       health?.server.close();
       await inspectorSetup?.close();
-      for (const file of [pidfile, stateFile]) {
-        if (!file) continue;
-        try {
-          unlinkSync(file);
-        } catch {
-          /* already gone */
-        }
-      }
+      await closeControl();
+      removeFiles();
       await runHooks('afterStopped', options.afterStopped, server);
       if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
       else log.info('- Goodbye!');
       resolveStopped(0);
     })();
     return stopping;
+  }
+
+  function removeFiles(): void {
+    for (const file of [pidfile, stateFile]) {
+      if (!file) continue;
+      try {
+        unlinkSync(file);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  async function closeControl(): Promise<void> {
+    if (!control) return;
+    control.served.close();
+    control.probes.close();
+    // The probe engine's resumer thread and session go before the process exits.
+    await control.host.close();
+  }
+
+  /** `tspuma ctl halt`: exits at once, requests in flight cut; the pidfile and state file go. */
+  function halt(): void {
+    log.warn('- Halting (tspuma ctl halt): exiting now, requests in flight are cut');
+    removeFiles();
+    // After this turn, so the control app's answer is written first.
+    setImmediate(() => process.exit(0));
   }
 
   booted = true;
@@ -170,8 +214,54 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   return { server, listeners: server.boundServers, stop, stopped };
 }
 
+/**
+ * The control app of a single-mode server, and the probes it sets: a probe registry whose one
+ * "worker" is this process (index 0), handing messages to this process's probe host and back
+ * (each on a later turn, as they would cross a worker's IPC channel).
+ */
+async function startSingleControl(options: Options, server: Server, appCalls: AppCalls, log: Logger, diagnostics: DiagnosticsHook | null, stop: () => void, halt: () => void): Promise<{ served: ServedControl; probes: ProbeRegistry; host: ProbeHost } | null> {
+  const [{ serveControl }, { ProbeRegistry }, { probeHost }] = await Promise.all([import('./control.js'), import('./cluster/probe-registry.js'), import('./probe-host.js')]);
+  const probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate });
+  const self = { index: 0, pid: process.pid, send: (m: PrimaryMessage) => host.handle(m) };
+  const host = probeHost(options, log, 0, appCalls, (m: WorkerMessage) => setImmediate(() => probes.onMessage(self, m)));
+  probes.hello(self);
+  const served = await serveControl(options, {
+    diagnostics,
+    probes,
+    stats: () => ({ mode: 'single', ...server.stats(), versions: { tspuma: VERSION, node: process.version } }),
+    halt,
+    gc: () => (globalThis as { gc?: () => void }).gc?.(),
+    cluster: null,
+  }, log, stop);
+  if (!served) {
+    probes.close();
+    return null;
+  }
+  return { served, probes, host };
+}
+
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
 export const UNCAUGHT_GRACE_S = 5;
+
+/**
+ * A promise nobody awaits rejects (a fire-and-forget job): logged, dumped with -d, and the
+ * process keeps serving: single mode and a cluster's workers alike. Without this handler Node
+ * turns it into an uncaught exception, which stops the process.
+ */
+export function keepServingOnRejection(log: Logger, server: Pick<Server, 'diagnostics'>, who: string): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, `${who}Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
+    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
+  });
+}
+
+/** What ran out for a request still running when a stop after an uncaught exception forced it. */
+export function uncaughtGraceEnded(forceShutdownAfter: number): string {
+  const s = Math.min(UNCAUGHT_GRACE_S, forceShutdownAfter);
+  return s < UNCAUGHT_GRACE_S
+    ? `when forceShutdownAfter (${s} s) expired` // the stop's own words: its timer and this one end together
+    : `${s} s after the uncaught exception (the most a stop after one waits)`;
+}
 
 /** The last line of a single-mode server stopped by an uncaught exception. */
 export const UNCAUGHT_LAST_LINE =
@@ -196,7 +286,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
       return;
     }
     log.warn({ signal }, `Received ${signal} again: forcing shutdown`);
-    server.force();
+    server.force(`when ${signal} came a second time (a forced stop)`);
     setTimeout(() => process.exit(1), 1000).unref();
   };
   process.on('SIGTERM', graceful);
@@ -206,10 +296,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
   guardInspectorSignal(log, 'a phased restart needs cluster mode (-w N); in single mode, restart the process');
-  process.on('unhandledRejection', (reason) => {
-    log.error({ err: reason }, `Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
-    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
-  });
+  keepServingOnRejection(log, server, '');
   // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
   // The dump is written first, synchronously, with the requests still in the app; then the
   // requests in flight finish (graceful stop) and the process exits 1.
@@ -223,7 +310,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     process.exitCode = 1;
     void stop('uncaught');
     // Requests still in the app get a bounded grace (the app's state is unknown), then 503.
-    setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
+    setTimeout(() => server.force(uncaughtGraceEnded(server.options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
   });
 }
 

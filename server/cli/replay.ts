@@ -17,7 +17,7 @@ import { TspumaError } from '../errors.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI } from './control-client.js';
 import type { ProbeOutput } from './probe.js';
 
-const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] (--control-url URL --control-token TOKEN | -S STATEFILE)';
+const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] [--body FILE] [--path PATH] [--header \'NAME: VALUE\']... [--force] (--control-url URL --control-token TOKEN | -S STATEFILE)';
 
 /** Headers a client sets for its own connection, never replayed. */
 const HOP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect', 'x-request-id']);
@@ -34,31 +34,52 @@ export interface Replayed {
   path: string;
   headers: Record<string, string>;
   body: string | null;
+  /** Not restored, said and sent without (a redacted header: the app may answer 401, nothing else changes). */
   missing: string[];
+  /**
+   * Not restored where sending anyway makes it another request (its body, part of its URL): the
+   * app would run with other values (a charge of `undefined`). Refused unless given or --force.
+   */
+  changed: string[];
 }
 
-export function replayedRequest(dump: Dump, requestId: string): Replayed {
+/** What the user gives back of what the dump could not keep (--body FILE's text, --path, --header). */
+export interface Restored {
+  body?: string;
+  path?: string;
+  headers?: Record<string, string>;
+}
+
+export function replayedRequest(dump: Dump, requestId: string, given: Restored = {}): Replayed {
   const r = dump.request!;
   const headers: Record<string, string> = {};
   const missing: string[] = [];
+  const changed: string[] = [];
+  const givenHeaders = Object.fromEntries(Object.entries(given.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   for (const [name, value] of Object.entries(r.headers)) {
     const lower = name.toLowerCase();
-    if (HOP.has(lower)) continue;
-    if (value.includes(REDACTED)) missing.push(`header ${lower} (redacted in the dump)`);
+    if (HOP.has(lower) || givenHeaders[lower] !== undefined) continue;
+    if (value.includes(REDACTED)) missing.push(`header ${lower} (redacted in the dump; give it with --header '${lower}: VALUE')`);
     else headers[lower] = value;
   }
-  if (r.url.includes(REDACTED)) missing.push('part of the URL (redacted in the dump; sent as [redacted])');
-  let body: string | null = null;
+  Object.assign(headers, givenHeaders);
+  const path = given.path ?? r.url;
+  if (path.includes(REDACTED)) changed.push(`part of the URL (redacted in the dump: ${r.url}); give the path and query to send with --path`);
+  let body: string | null = given.body ?? null;
   const declared = r.headers['content-length'] !== undefined && r.headers['content-length'] !== '0';
   const chunked = /chunked/i.test(r.headers['transfer-encoding'] ?? '');
-  if (r.body) {
-    if (r.body.text.includes(REDACTED)) missing.push('the body (a value in it was redacted in the dump; sent without a body)');
-    else body = r.body.text;
-    if (body !== null && r.body.type === 'json') headers['content-type'] ??= 'application/json';
-  } else if (declared || chunked) missing.push(`the body (${r.headers['content-length'] ?? 'chunked'} bytes; the app's framework had not parsed it into req.body, so the dump has none; sent without a body)`);
+  if (given.body === undefined) {
+    if (r.body) {
+      if (r.body.text.includes(REDACTED)) changed.push('the body (a value in it was redacted in the dump); give the body to send with --body FILE');
+      else body = r.body.text;
+      if (body !== null && r.body.type === 'json') headers['content-type'] ??= 'application/json';
+    } else if (declared || chunked) changed.push(`the body (${r.headers['content-length'] ?? 'chunked'} bytes; the app's framework had not parsed it into req.body, so the dump has none); give it with --body FILE`);
+  }
+  // Sent without its body (--force), it does not claim a type for one.
+  if (body === null) delete headers['content-type'];
   headers['x-request-id'] = requestId;
   headers['x-tspuma-replay-of'] = r.id;
-  return { method: r.method, path: r.url, headers, body, missing };
+  return { method: r.method, path, headers, body, missing, changed };
 }
 
 /** The workers a debugger is attached to through discovery right now. */
@@ -97,6 +118,8 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   let url: string | undefined;
   let inspectUrl: string | undefined;
   let seconds = 120;
+  let force = false;
+  const given: Restored & { headers: Record<string, string> } = { headers: {} };
   const files: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
@@ -104,6 +127,23 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
     if (a === '--url') url = value();
     else if (a === '--inspect-url') inspectUrl = value();
     else if (a === '--for') seconds = parseDuration(value(), '--for');
+    else if (a === '--force') force = true;
+    else if (a === '--path') {
+      given.path = value();
+      if (!given.path.startsWith('/')) usage(`--path takes the path and query to send, starting with /; got ${JSON.stringify(given.path)}`);
+    }
+    else if (a === '--body') {
+      const from = value();
+      try {
+        given.body = readFileSync(from === '-' ? 0 : from, 'utf8');
+      } catch (err) {
+        usage(`--body ${from}: ${(err as Error).message}`);
+      }
+    } else if (a === '--header') {
+      const m = /^([!#$%&'*+.^`|~\w-]+):\s*(.*)$/.exec(value());
+      if (!m) usage(`--header takes 'NAME: VALUE'; got ${JSON.stringify(rest[i])}`);
+      given.headers[m[1]!] = m[2]!;
+    }
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else files.push(a);
   }
@@ -124,8 +164,13 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   const location = `${isAbsolute(culprit.file) ? culprit.file : resolve(serverCwd, culprit.file)}:${culprit.line}`;
   const base = new URL(url ?? (dump.request.headers.host ? `http://${dump.request.headers.host}` : usage('the dump names no Host: give --url')));
   const requestId = `replay-${randomBytes(6).toString('hex')}`;
-  const r = replayedRequest(dump, requestId);
+  const r = replayedRequest(dump, requestId, given);
   for (const m of r.missing) io.err(`tspuma replay: not restored: ${m}\n`);
+  if (r.changed.length > 0) {
+    // Sent without them it is another request, which the app would run: refused unless asked for.
+    if (!force) throw replayError(file, `${r.changed.join('; ')}. Without it, ${r.method} ${dump.request.url} would be another request, which the app would run with other values; --force sends it anyway`);
+    for (const m of r.changed) io.err(`tspuma replay: not restored (sent anyway, --force): ${m}\n`);
+  }
   const attached = await attachedWorkers(inspectUrl ?? target.state?.inspect_url ?? null);
   const kind = attached.length > 0 ? 'break' : 'snapshot';
   const body: ProbeRequest = { kind, location, cwd: serverCwd, requestId, attached, hits: 1, for: seconds, by: whoAmI('replay') };

@@ -228,6 +228,14 @@ export class Primary {
     return handle;
   }
 
+  /** A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the log says so. */
+  private term(h: WorkerHandle): Promise<unknown> {
+    const seconds = this.options.workerShutdownTimeout;
+    return h.term(seconds * 1000, () =>
+      this.log.warn({ worker: h.index, workerPid: h.pid, workerShutdownTimeout: seconds }, `- Worker ${h.index} (PID: ${h.pid}) still running ${seconds} s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)`),
+    );
+  }
+
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
     switch (message.type) {
       case 'booted':
@@ -495,7 +503,7 @@ export class Primary {
         if (failed && booted === 0) this.rollBack([fresh], new Map(old ? [[i, old]] : []), from, failed);
         if (failed) problems.push(this.rollForward(failed));
         else booted++;
-        if (old) await old.term(this.options.workerShutdownTimeout * 1000);
+        if (old) await this.term(old);
       }
       return problems;
     });
@@ -514,7 +522,7 @@ export class Primary {
       const failed = await this.awaitBoot(fresh);
       if (failed.length > 0 && failed.length === fresh.length) this.rollBack(fresh, olds, from, failed[0]!);
       const problems = failed.map((h) => this.rollForward(h));
-      await Promise.all([...olds.values()].map((h) => h.term(this.options.workerShutdownTimeout * 1000)));
+      await Promise.all([...olds.values()].map((h) => this.term(h)));
       return problems;
     });
   }
@@ -546,7 +554,8 @@ export class Primary {
   workerCountDown(): void {
     if (this.workerCount <= 1) return;
     const index = --this.workerCount;
-    void this.current.get(index)?.term(this.options.workerShutdownTimeout * 1000);
+    const h = this.current.get(index);
+    if (h) void this.term(h);
   }
 
   /** TERM / INT: every worker stops gracefully, then the primary exits 0. */
@@ -555,7 +564,7 @@ export class Primary {
     this.stopping = true;
     this.clearTimers();
     this.log.info('- Gracefully shutting down workers...');
-    await Promise.all([...this.current.values(), ...this.old].map((h) => h.term(this.options.workerShutdownTimeout * 1000)));
+    await Promise.all([...this.current.values(), ...this.old].map((h) => this.term(h)));
     this.maybeStopped();
   }
 

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import type { PrimaryMessage, WorkerMessage } from './messages.js';
-import { PROBE_BOUNDS, PROBE_KINDS, checkReadOnly, locationText, parseLocation, parseTemplate, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../probe-spec.js';
+import { PROBE_BOUNDS, PROBE_KINDS, checkCondition, locationText, parseLocation, parseTemplate, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../probe-spec.js';
 
 /** A running worker, as the registry sees it. */
 export interface ProbeWorker {
@@ -117,7 +117,7 @@ export class ProbeRegistry {
       parseTemplate(template, source);
     }
     const when = req.when ? String(req.when) : null;
-    if (when) checkReadOnly(when, 'condition (--when)', source);
+    if (when) checkCondition(when, source);
     const int = (what: string, v: unknown, max: number) => {
       if (v === null || v === undefined) return null;
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: String(v), reason: `expected an integer from 1 to ${max}`, source });

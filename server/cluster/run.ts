@@ -7,8 +7,8 @@ import { appFileOf, loadApp } from '../app-loader.js';
 import { PUBLIC_FILE_MODE, checkTarget, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
-import { bindUrl } from '../binder-uri.js';
-import { newToken, startControl } from '../control.js';
+import { clusterControlled, serveControl } from '../control.js';
+import { warnIgnoredOptions } from '../mode-options.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
@@ -18,7 +18,7 @@ import { workerStderrDrained } from './worker-stderr.js';
 import { Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../single.js';
 import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
-import type { AppCheckStats } from '../app-checks.js';
+import { workersReason, type AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
 
 const PIDFILE_RULES = { what: 'pidfile', mode: PUBLIC_FILE_MODE } as const;
@@ -103,9 +103,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // The app's health() as the serving workers report it: unhealthy when every one that reports says so.
   const appCheck = async (kind: 'ready' | 'health'): Promise<CheckResult | null> => {
     if (kind === 'ready') return null; // in readiness() above, per worker
-    const reports = [...primary.current.values()].filter((h) => h.booted && !h.exited).map((h) => appStats(h).app_health).filter((r): r is CheckResult => r !== undefined);
-    if (reports.length === 0 || reports.some((r) => r.ok)) return null;
-    return { ok: false, reason: reports.map((r) => r.reason).join('; ') };
+    const reports = [...primary.current.values()].filter((h) => h.booted && !h.exited).map((h) => ({ index: h.index, result: appStats(h).app_health })).filter((r): r is { index: number; result: CheckResult } => r.result !== undefined);
+    if (reports.length === 0 || reports.some((r) => r.result.ok)) return null;
+    return { ok: false, reason: workersReason(reports.map((r) => ({ index: r.index, reason: r.result.reason ?? 'failed' }))) };
   };
   let signals = 0;
   // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:
@@ -138,6 +138,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   process.on('SIGTTOU', () => primary.workerCountDown());
 
   warnExposure(log, exposureWarnings(options, { control: true, inspector: true }));
+  warnIgnoredOptions(log, options, 'cluster');
   if (devtools && options.inspect) {
     await devtools.start(options.inspect, primary.current);
     void primary.stopped.then(() => devtools.close());
@@ -148,17 +149,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   await primary.start();
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
 
-  let controlUrl: string | null = null;
-  const token = options.controlToken ?? newToken();
-  if (options.controlUrl) {
-    const control = await startControl(options.controlUrl, token, primary, log, () => stop('ctl stop'));
-    controlUrl = options.controlUrl.scheme === 'unix' ? bindUrl(options.controlUrl) : `tcp://${options.controlUrl.host}:${control.port}`;
-    // The token never goes into a log line: it is the one the user configured, or a random one
-    // written only to the 0600 state file.
-    const where = options.controlToken ? 'configured' : options.state ? `random, in the state file ${resolve(options.state)}` : 'random and written nowhere: pass -S FILE or set TSPUMA_CONTROL_TOKEN to use it';
-    log.info({ controlUrl, token: where }, `* Control app on ${controlUrl} (token ${where})`);
-    void primary.stopped.then(() => control.server.close());
-  }
+  const control = await serveControl(options, clusterControlled(primary), log, () => stop('ctl stop'));
+  if (control) void primary.stopped.then(() => control.close());
+  const controlUrl = control?.url ?? null;
   const files: string[] = [];
   try {
     if (pidfile) {
@@ -173,7 +166,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
       // The control token: 0600 even when a file (0644, say) is already there.
       // Without DevTools the state file lists no inspectors; with them it is kept current as workers come and go.
       const inspectors = devtools ? devtools.state() : { app: appFileOf(options.app, options.appBase), inspectors: [] };
-      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: controlUrl ? token : null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`, STATE_RULES.what);
+      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: control?.token ?? null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`, STATE_RULES.what);
       files.push(resolve(options.state));
       devtools?.trackState(resolve(options.state));
     }

@@ -75,13 +75,18 @@ export class WorkerHandle {
     if (!this.exited && this.worker.isConnected()) this.worker.send(message);
   }
 
-  /** Graceful stop; SIGKILL after timeoutMs. Resolves when the process has exited. */
-  term(timeoutMs: number): Promise<unknown> {
+  /** Graceful stop; SIGKILL after timeoutMs (`killed` is told first). Resolves when the process has exited. */
+  term(timeoutMs: number, killed?: () => void): Promise<unknown> {
     if (!this.exited && !this.stopping) {
       this.stopping = true;
       this.send({ tspuma: 1, type: 'stop' });
       if (!this.worker.isConnected()) this.worker.process.kill('SIGTERM');
-      this.killTimer = unref(this.clock.setTimeout(() => this.kill(), timeoutMs));
+      this.killTimer = unref(
+        this.clock.setTimeout(() => {
+          if (!this.exited) killed?.();
+          this.kill();
+        }, timeoutMs),
+      );
     }
     return this.exit;
   }

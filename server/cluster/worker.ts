@@ -10,11 +10,11 @@ import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '..
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S, guardInspectorSignal } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal, keepServingOnRejection, uncaughtGraceEnded } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_PHASE_ENV } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
-import type { ProbeEngine } from '../../inspector/probes.js';
+import { probeHost } from '../probe-host.js';
 import { AppCalls } from '../app-calls.js';
 
 const LINGER_MS = 1000;
@@ -25,45 +25,17 @@ function send(message: WorkerMessage): void {
 }
 
 /**
- * Probes (inspector/probes.ts) are loaded with the first one the primary sends, never before: a
- * server with no probe set runs none of their code. Listening starts before the app loads, and
- * the hello asks the primary for every probe already set (a respawned or restarted worker).
+ * Probes (server/probe-host.ts) are loaded with the first one the primary sends, never before.
+ * Listening starts before the app loads, and the hello asks the primary for every probe already
+ * set (a respawned or restarted worker).
  */
 function listenForProbes(options: Options, log: Logger, index: number, appCalls: AppCalls): () => Promise<void> {
-  let engine: ProbeEngine | null = null;
-  // One message at a time: the engine starts (its resumer thread) before the first is handled.
-  let queue = Promise.resolve();
+  const host = probeHost(options, log, index, appCalls, send);
   process.on('message', (m: unknown) => {
-    if (!isPrimaryMessage(m) || (m.type !== 'probe-set' && m.type !== 'probe-rm')) return;
-    queue = queue
-      .then(async () => {
-        if (!engine && m.type === 'probe-rm') return;
-        engine ??= await (await import('../../inspector/probes.js')).ProbeEngine.start({
-          worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
-          holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
-          requestNow: () => appCalls.current(),
-        });
-        // From now on each app call records its request, for hits where no frame holds it.
-        appCalls.tracking = true;
-        engine.handle(m);
-        // The last probe gone: the session, its breakpoints and the resumer thread go too.
-        if (engine.size === 0) {
-          appCalls.tracking = false;
-          const closing = engine.close();
-          engine = null;
-          await closing;
-        }
-      })
-      .catch((err: Error) => log.error({ err }, `Probes cannot start in worker ${index}: ${err.message}`));
+    if (isPrimaryMessage(m)) host.handle(m);
   });
   send({ tspuma: 1, type: 'probe-hello', index });
-  // At stop: the resumer thread's session would make Node wait at exit ("Waiting for the debugger to disconnect...").
-  return () =>
-    (queue = queue.then(async () => {
-      const closing = engine?.close();
-      engine = null;
-      await closing;
-    }));
+  return () => host.close();
 }
 
 /** Boots the worker; resolves with the exit code once it has stopped. */
@@ -152,6 +124,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         }
       }
     });
+    keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
     process.on('uncaughtException', (err) => {
@@ -164,7 +137,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       process.exitCode = 1;
       void stop(UNCAUGHT);
       // As in single mode: requests in flight get a bounded grace, then 503.
-      setTimeout(() => server.force(), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
+      setTimeout(() => server.force(uncaughtGraceEnded(options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
     });
     // The primary died: requests in flight finish (up to workerShutdownTimeout, the budget the
     // primary would have given), then the worker exits: no orphans.
@@ -172,7 +145,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       void stop('the primary went away');
       setTimeout(() => {
         log.warn({ seconds: options.workerShutdownTimeout }, `- Worker ${index} (PID: ${process.pid}): requests still in flight ${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away; answering them 503 and exiting`);
-        server.force();
+        server.force(`${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away`);
         setTimeout(() => {
           inspector?.closeInspector();
           resolve(1);

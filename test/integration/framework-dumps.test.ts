@@ -197,7 +197,7 @@ describe('cluster mode', () => {
 });
 
 describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last line saying why', () => {
-  async function crash(route: string | null, env: Record<string, string> = {}, hold = false): Promise<{ dump: Dump; last: Record<string, unknown> }> {
+  async function crash(route: string | null, env: Record<string, string> = {}, hold = false): Promise<{ dump: Dump; last: Record<string, unknown>; lines: Record<string, unknown>[] }> {
     const dir = tmp('crash');
     // Requests left in the app (the held one, a cut stream) get min(5 s, forceShutdownAfter) to
     // finish before the exit; that wait is the same with half a second.
@@ -212,12 +212,15 @@ describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last
     expect(await s.exited).toBe(1);
     await held?.text().catch(() => 'cut');
     const lines = s.lines();
-    return { dump: dumpsIn(dir)[0]!, last: lines[lines.length - 1]! };
+    return { dump: dumpsIn(dir)[0]!, last: lines[lines.length - 1]!, lines };
   }
 
   it('a timer callback: culprit retryPayment (attempt=3), with the request still open attached', async () => {
-    const { dump, last } = await crash('/timer', {}, true);
+    const { dump, last, lines } = await crash('/timer', {}, true);
     expect(culprit(dump).function).toMatch(/retryPayment$/);
+    // The held request's 503 line says what ran out (forceShutdownAfter, shorter here than the 5 s
+    // an uncaught exception's stop waits at most; test/unit/in-flight.test.ts has the other case).
+    expect(lines.find((l) => l.code === 'TSPUMA_ERR_FORCED_SHUTDOWN')?.msg).toBe('GET /hold was still running when forceShutdownAfter (0.5 s) expired.');
     expect(culprit(dump)).toMatchObject({ line: lineOf(CRASH, 'throw new Error(`payment retry'), locals: { attempt: 3 } });
     expect(dump.inFlight).toEqual(expect.arrayContaining([expect.objectContaining({ method: 'GET', url: '/hold' })]));
     expect(String(last.msg)).toMatch(/uncaught exception.*-w N/);

@@ -38,6 +38,7 @@ describe("Node's inspector lines on stderr", () => {
       const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', APP]);
       const base = await discoveryUrl(s);
       await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed', 20_000);
+      if (targets.length > 1) await waitFor(() => s.lines().some((l) => l.msg === '- All 2 workers booted'), 'every worker booted', 20_000);
       let n = 0;
       await say(s, ++n);
       for (const target of targets) {
@@ -65,4 +66,24 @@ describe("Node's inspector lines on stderr", () => {
       expect(stopMs).toBeLessThan(20_000);
     });
   }
+
+  it('-w 2: a phased restart under DevTools clients left attached to both workers is not held by them (each old worker stops at once, none is killed) and prints none of the lines', async () => {
+    const s = await boot(['-d', '-w', '2', '-b', 'tcp://127.0.0.1:0', APP]);
+    const base = await discoveryUrl(s);
+    // A worker still booting does not take the stop message yet: restart a cluster that has booted.
+    await waitFor(() => s.lines().some((l) => l.msg === '- All 2 workers booted'), 'every worker booted', 20_000);
+    const held = await Promise.all(['tspuma-worker-0', 'tspuma-worker-1'].map((t) => attach(base, t)));
+    const t0 = Date.now();
+    s.proc.kill('SIGUSR1');
+    await waitFor(() => s.lines().find((l) => l.msg === '- Phased restart finished, phase 1'), 'the phased restart finished', 60_000);
+    const restartMs = Date.now() - t0;
+    await Promise.all(held.map((c) => c.close().catch(() => undefined)));
+    expect(s.lines().filter((l) => String(l.msg).includes('killing it')).map((l) => l.msg)).toEqual([]);
+    // Two boots and two graceful stops; workerShutdownTimeout (30 s) was the wait per worker.
+    expect(restartMs).toBeLessThan(30_000);
+    await say(s, 1);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.stderr().split('\n').filter((l) => NODE_LINE.test(l))).toEqual([]);
+  }, 90_000);
 });

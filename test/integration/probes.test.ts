@@ -4,7 +4,6 @@
 // killed with SIGKILL coming back armed, a snapshot with its locals and secrets redacted, the
 // pause budget suspending a probe in a hot loop, and a line with no code refused.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { items, postOrder } from '../helpers/orders.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const TOKEN = 'probe-token-0123456789abcdef';
@@ -30,21 +30,7 @@ let control: string;
 let state: string;
 let dumps: string;
 
-/** POST /orders on a new connection (so either worker may take it); resolves with status and body. */
-function order(body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(`${s.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)), connection: 'close', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-const items = (price: number, quantity = 1) => [{ sku: 'A-1', price, quantity }];
+const order = (body: unknown, headers: Record<string, string> = {}) => postOrder(s.url, body, headers);
 
 /** `tspuma probe ARGS -S STATE`, to its exit. */
 async function probe(args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -2,7 +2,7 @@
 // object, a non-function refused with its name, checks passing and failing with their reasons,
 // and a shutdown() that outlasts its bound left behind with a warning.
 import { describe, expect, it } from 'vitest';
-import { appHooks, runCheck, runShutdownHook } from '../../server/app-checks.js';
+import { appHooks, runCheck, runShutdownHook, workersReason } from '../../server/app-checks.js';
 import { captureLogger } from '../helpers/server.js';
 
 describe('appHooks', () => {
@@ -53,5 +53,14 @@ describe('runShutdownHook', () => {
       [50, "The app's shutdown() failed: pool busy"],
       [40, "The app's shutdown() did not finish within 0.05 s (shutdownHookTimeout); stopping without it"],
     ]);
+  });
+});
+
+describe("a cluster's /health reason", () => {
+  it('gives each distinct reason once, with the workers that gave it', () => {
+
+    const down = "the app's health() failed: db down";
+    expect(workersReason([{ index: 1, reason: down }, { index: 0, reason: down }])).toBe(`workers 0, 1: ${down}`);
+    expect(workersReason([{ index: 0, reason: down }, { index: 1, reason: 'timeout' }])).toBe(`worker 0: ${down}; worker 1: timeout`);
   });
 });

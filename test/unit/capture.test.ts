@@ -21,6 +21,38 @@ describe('Capturer', () => {
     }
   });
 
+  it("never pauses in tspuma's own scans and lookups (a port-holder scan of a held port, a missing state file, an absent @opentelemetry/api), and pauses at the app's next throw", async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const { findPortHolder } = await import('../../server/port-holder.js');
+    const { checkTarget } = await import('../../server/private-file.js');
+    const { loadOtelApi } = await import('../../server/otel.js');
+    const { createServer } = await import('node:net');
+    const server = createServer();
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      expect(findPortHolder(port, 5000)).toMatchObject({ pid: process.pid });
+      checkTarget(`/nonexistent-${process.pid}/state.json`, { what: 'state file (-S)' });
+      await loadOtelApi(`/nonexistent-${process.pid}`);
+      expect(c.stats.pauses).toBe(0);
+      expect(c.stats.throttled).toBe(0);
+      // Pausing is back on: the app's own throw right after is paused at and captured.
+      const orderId = 'ord-1';
+      const err = new Error(`no order ${orderId}`);
+      try {
+        throw err;
+      } catch {
+        /* caught by the app */
+      }
+      expect(c.stats.pauses).toBe(1);
+      expect(c.captureFor(err)?.frames[0]?.locals).toMatchObject({ orderId: 'ord-1' });
+    } finally {
+      c.stop();
+      server.close();
+    }
+  });
+
   it('switches pausing off for a backoff when throws exceed the global rate', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined);
@@ -75,6 +107,7 @@ describe('Capturer', () => {
       expect(attribution.of(req)!.thrown.map((t) => t.value)).toEqual([err]);
     } finally {
       c.stop();
+      attribution.close();
     }
   });
 

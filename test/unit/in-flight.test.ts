@@ -33,3 +33,12 @@ describe('requests in flight', () => {
     expect(await answered).toBe('done');
   });
 });
+
+describe('a request forced out after an uncaught exception', () => {
+  it('is said to have outlived the 5 s grace, or forceShutdownAfter when that is shorter', async () => {
+    const { uncaughtGraceEnded } = await import('../../server/single.js');
+    expect(uncaughtGraceEnded(Infinity)).toBe('5 s after the uncaught exception (the most a stop after one waits)');
+    expect(uncaughtGraceEnded(30)).toBe('5 s after the uncaught exception (the most a stop after one waits)');
+    expect(uncaughtGraceEnded(2)).toBe('when forceShutdownAfter (2 s) expired');
+  });
+});

@@ -31,6 +31,23 @@ describe('error log lines', () => {
     expect(line.err.type).toBe('Error');
   });
 
+  it('redact the message of warn, error and fatal lines that quote an error; an info line is written as given', () => {
+    const { destination, out } = capture();
+    const log = createLogger({ pretty: false, destination });
+    const sink = 'request to https://user:SentryPw-1@o1.ingest.sentry.io/api/1/envelope/ failed, token=OnDumpTok-1';
+    log.warn(`onDump for dump #1 rejected with Error: ${sink}`);
+    log.error(`The app's shutdown() failed: close failed postgres://app:LeakyDbPw-1@db/shop`);
+    log.fatal('Uncaught exception, stopping: charge failed for sk_live_4eC39HqLyjWD');
+    log.info('GET /pay?token=abc123 200');
+    const lines = out().trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(lines).toEqual([
+      'onDump for dump #1 rejected with Error: request to https://user:[redacted]@o1.ingest.sentry.io/api/1/envelope/ failed, token=[redacted]',
+      "The app's shutdown() failed: close failed postgres://app:[redacted]@db/shop",
+      'Uncaught exception, stopping: charge failed for [redacted]',
+      'GET /pay?token=abc123 200',
+    ]);
+  });
+
   it('write the line when err is null (an app that rejects with null), with err: null', () => {
     const { destination, out } = capture();
     createLogger({ pretty: false, destination }).error({ err: null, url: '/x' }, 'GET /x failed: null');

@@ -351,6 +351,19 @@ describe('Primary: restarts', () => {
     expect(current()).toEqual(['0:0:#0', '1:0:#1']);
   });
 
+  it('a stop whose worker is still running at workerShutdownTimeout kills it and says so (a held DevTools client once kept workers for 30 s, silently)', async () => {
+    const { primary, clock, forks, lines } = await booted();
+    forks[1]!.send = (message: PrimaryMessage) => (forks[1]!.sent.push(message), true); // worker 1 never stops by itself
+    const stopped = primary.stop();
+    await clock.advance(4999);
+    expect(forks[1]!.signals).toEqual([]);
+    expect(lines.filter((l) => l.msg.includes('killing it'))).toEqual([]);
+    await clock.advance(1);
+    await stopped;
+    expect(forks[1]!.signals).toEqual(['SIGKILL']);
+    expect(lines.filter((l) => l.msg.includes('killing it'))).toEqual([{ level: 'warn', msg: `- Worker 1 (PID: ${forks[1]!.process.pid}) still running 5 s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)` }]);
+  });
+
   it('phased restart whose new worker never boots: killed at workerBootTimeout and rolled back', async () => {
     const { primary, clock, last, alive, current } = await booted();
     const restart = primary.phasedRestart();

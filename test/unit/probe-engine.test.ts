@@ -53,4 +53,8 @@ describe('the probe engine under tsx', () => {
     expect(lines.find((l) => l.probe === 5 && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT')!.msg).toContain('its condition `Object.assign(order, { seen: true }) !== null` may change the program');
     expect(logged(5)).toEqual([]);
   });
+
+  it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
+    expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
+  });
 });

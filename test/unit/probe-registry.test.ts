@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
 import { ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
-import { checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../server/probe-spec.js';
+import { checkCondition, checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../server/probe-spec.js';
 import { captureLogger } from '../helpers/server.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 
@@ -59,6 +59,18 @@ describe('probe requests', () => {
     for (const ok of ['total > 100', 'a === b && c !== d', 'x <= 1 || y >= 2', 'items.filter((i) => i.ok).length', "name == 'a=b'"]) expect(() => checkReadOnly(ok, 'condition', 'test')).not.toThrow();
     for (const bad of ['total = 0', 'count++', '--n', 'delete o.x', 'a += 1', 'await f()', 'x ??= 1']) expect(() => checkReadOnly(bad, 'condition', 'test'), bad).toThrow(/would change the program/);
     expect(() => checkReadOnly('a +', 'condition', 'test')).toThrow(/not a JavaScript expression/);
+  });
+
+  it('a --when condition calls only methods that read: no other call, no new, no template literal', () => {
+    for (const ok of ["req.url.startsWith('/api')", 'items.filter((i) => i.ok).length > 2', 'typeof (x) === "string"', '/^a/.test(name)', 'map.has(k) && map.get(k).n > 1']) expect(() => checkCondition(ok, 'test'), ok).not.toThrow();
+    for (const [bad, reason] of [
+      ['(this.byId.clear(), true)', 'it calls clear(), which may write (column 12)'],
+      ['x > 5 && arr.pop()', 'it calls pop(), which may write'],
+      ['audit(order)', 'it calls audit(), which may write'],
+      ['handlers[k]()', 'it calls a computed function'],
+      ['new Date() > d', '`new` at column 1 runs a constructor'],
+      ['`${this.byId.clear()}` === ""', 'may not use template literals'],
+    ]) expect(() => checkCondition(bad!, 'test'), bad).toThrow(reason!);
   });
 
   it("the condition V8 evaluates puts the user's when before the gate, so a false one never reaches it", () => {

@@ -28,12 +28,27 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
     ['password (segment)', 'userPassword2'],
     ['token (segment)', 'CSRF_TOKEN'],
     ['apikey (segments written together)', 'apiKey'],
+    ['password run together with a prefix (an environment name)', 'PGPASSWORD'],
+    ['pwd', 'MYSQL_PWD'],
+    ['pass (as the last segment)', 'pgPass'],
+    ['pass (as the last segment), snake case', 'REDIS_PASS'],
+    ['passcode', 'passcode'],
+    ['a key under a key\'s name', 'SESSION_KEY'],
+    ['a key under a key\'s name, camelCase', 'signingKey'],
+    ['a key as text', 'keyHex'],
+    ['sessionid', 'x-session-id'],
+    ['sid', 'sid'],
+    ['otp', 'otp'],
   ];
   it.each(secretNames)('a name with the word %s is secret: %s', (_word, name) => {
     expect(redactor.isSecretName(name)).toBe(true);
   });
 
-  it.each(['tokens', 'tokenizer', 'secretary', 'author', 'keyboard'])('%s is not secret (another word)', (name) => {
+  it.each(['tokens', 'tokenizer', 'secretary', 'author', 'keyboard', 'key', 'session', 'bypass', 'compass', 'passThrough'])('%s is not secret (another word)', (name) => {
+    expect(redactor.isSecretName(name)).toBe(false);
+  });
+
+  it.each(['authTagLength', 'tokenCount', 'passwordType', 'tokenExpiresAt'])('%s describes a secret without holding it: not secret', (name) => {
     expect(redactor.isSecretName(name)).toBe(false);
   });
 
@@ -48,10 +63,13 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['URL userinfo, https', 'GET https://svc:pw@host/v1', 'GET https://svc:[redacted]@host/v1'],
     ['a form body pair', 'user=ann&password=hunter2', 'user=ann&password=[redacted]'],
     ['a query pair', '/pay?amount=3&token=t0k', '/pay?amount=3&token=[redacted]'],
+    ['a pair in prose, closing punctuation kept', 'cannot reach db (token=abcd1234secretTOKEN).', 'cannot reach db (token=[redacted]).'],
     ['a presigned URL (a query name beyond the secret words)', 'GET /f?X-Amz-Signature=ab12&page=2', 'GET /f?X-Amz-Signature=[redacted]&page=2'],
+    ["Sentry's auth parameter", 'POST /api/1/envelope/?sentry_key=SentryKey-2&sentry_version=7', 'POST /api/1/envelope/?sentry_key=[redacted]&sentry_version=7'],
     ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
     ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],
     ['an object-literal key', "{ apiKey: 'k-1' }", "{ apiKey: '[redacted]' }"],
+    ['JSON quoted in an inspected field', `{ body: '{"a":1,"password":"abc12345", broken', type: 'entity.parse.failed' }`, `{ body: '{"a":1,"password":"[redacted]", broken', type: 'entity.parse.failed' }`],
     ['an assignment', 'token = "t-2"', 'token = "[redacted]"'],
     ['Bearer as a whole value', 'Bearer abc.def', 'Bearer [redacted]'],
     ['Basic as a whole value', 'Basic dXNlcjpwYXNz', 'Basic [redacted]'],

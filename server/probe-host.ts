@@ -1,0 +1,55 @@
+// The serving process's side of probes (a cluster worker, or the single-mode process): takes the
+// primary's probe-set and probe-rm messages one at a time, loads the probe engine
+// (inspector/probes.ts) with the first probe and closes it with the last, so a process with no
+// probe set runs none of their code; and switches the per-app-call request record on while it is
+// loaded (server/app-calls.ts).
+import type { Logger } from 'pino';
+import type { AppCalls } from './app-calls.js';
+import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
+import type { Options } from './options.js';
+import type { ProbeEngine } from '../inspector/probes.js';
+
+export interface ProbeHost {
+  /** A probe-set or probe-rm message (others are ignored). */
+  handle(message: PrimaryMessage): void;
+  /** Closes the engine (at stop): its resumer thread's session would make Node wait at exit. */
+  close(): Promise<void>;
+}
+
+export function probeHost(options: Options, log: Logger, index: number, appCalls: AppCalls, send: (message: WorkerMessage) => void): ProbeHost {
+  let engine: ProbeEngine | null = null;
+  // One message at a time: the engine starts (its resumer thread) before the first is handled.
+  let queue = Promise.resolve();
+  return {
+    handle(m) {
+      if (m.type !== 'probe-set' && m.type !== 'probe-rm') return;
+      queue = queue
+        .then(async () => {
+          if (!engine && m.type === 'probe-rm') return;
+          engine ??= await (await import('../inspector/probes.js')).ProbeEngine.start({
+            worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
+            holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
+            requestNow: () => appCalls.current(),
+          });
+          // From now on each app call records its request, for hits where no frame holds it.
+          appCalls.tracking = true;
+          engine.handle(m);
+          // The last probe gone: the session, its breakpoints and the resumer thread go too.
+          if (engine.size === 0) {
+            appCalls.tracking = false;
+            const closing = engine.close();
+            engine = null;
+            await closing;
+          }
+        })
+        .catch((err: Error) => log.error({ err }, `Probes cannot start here (PID: ${process.pid}): ${err.message}`));
+    },
+    close() {
+      return (queue = queue.then(async () => {
+        const closing = engine?.close();
+        engine = null;
+        await closing;
+      }));
+    },
+  };
+}

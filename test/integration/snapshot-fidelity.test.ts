@@ -1,0 +1,36 @@
+// Integration: a snapshot is as full a dump as a failure's (single mode, an Express app with a
+// router mounted at /api): the request as it arrived (not the mount-relative req.url Express
+// leaves while inside the router), a Map's and a Set's entries, and the awaiting callers.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, run } from '../helpers/cli.js';
+import { lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const APP = 'test/fixtures/apps/mounted-repo-app.ts';
+const USER_LINE = lineOf(APP, 'const user = this.byId.get(id) ?? null;');
+
+afterAll(killAll);
+
+describe('a snapshot probe in a repository method after an await', () => {
+  it('shows the URL as it arrived, the Map and Set entries of the receiver, and the awaiting route handler', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-'));
+    const state = join(dir, 'tspuma.state');
+    const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const p = run(['probe', 'snapshot', `${APP}:${USER_LINE}`, '-S', state]);
+    await waitFor(() => p.stderr().includes('waiting for'), 'the probe set', 15_000);
+    expect((await fetch(`${s.url}/api/users/2?page=3`, { headers: { connection: 'close', 'x-request-id': 'snap-mounted-1' } })).status).toBe(200);
+    expect(await p.exited, p.stderr()).toBe(0);
+    const text = readFileSync(p.stdout().trim(), 'utf8');
+    const dump = JSON.parse(text) as Dump;
+    expect(dump.request).toMatchObject({ id: 'snap-mounted-1', method: 'GET', url: '/api/users/2?page=3' });
+    const top = dump.frames[dump.culprit]!;
+    expect(top).toMatchObject({ function: 'UserRepository.findById', line: USER_LINE, locals: { id: 2 } });
+    expect(JSON.stringify(top)).toMatch(/Map\(2\) \{1 => .*2 => /);
+    expect(JSON.stringify(top)).toContain('Set(2) {\\"vip\\", \\"beta\\"}');
+    expect(dump.frames.map((f) => f.function)).toContain('async showUser');
+  });
+});

@@ -1,0 +1,66 @@
+// What `tspuma replay` sends: a request it cannot restore (its body, or part of its URL, redacted
+// or never captured) is not sent as a different request, which the app would run with other
+// values; --body, --path and --header give back what the dump could not keep; --force sends it anyway.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { replay, replayedRequest } from '../../server/cli/replay.js';
+import { fixtureDump } from '../helpers/dump-fixture.js';
+
+function chargeDump(body: { type: 'json'; text: string } | null, url = '/api/users/2/charge?token=[redacted]&page=3'): Dump {
+  return {
+    ...fixtureDump('exception', 'src/repo.ts:10'),
+    request: {
+      id: 'req-1', remote: '127.0.0.1', method: 'POST', url,
+      headers: { host: '127.0.0.1:9292', 'content-type': 'application/json', 'content-length': '71', authorization: '[redacted]' },
+      ...(body ? { body } : {}),
+    },
+  } as Dump;
+}
+const REDACTED_BODY = { type: 'json' as const, text: '{"amountCents":900000,"cardNumber":"[redacted]","note":"gift"}' };
+
+describe('replayedRequest', () => {
+  it('names a redacted body and URL as changing the request, a redacted header as only missing', () => {
+    const r = replayedRequest(chargeDump(REDACTED_BODY), 'replay-1');
+    expect(r.changed).toEqual([
+      'part of the URL (redacted in the dump: /api/users/2/charge?token=[redacted]&page=3); give the path and query to send with --path',
+      'the body (a value in it was redacted in the dump); give the body to send with --body FILE',
+    ]);
+    expect(r.missing).toEqual(["header authorization (redacted in the dump; give it with --header 'authorization: VALUE')"]);
+    // Were it sent (--force), it would not claim a JSON body it does not have.
+    expect(r.body).toBeNull();
+    expect(r.headers['content-type']).toBeUndefined();
+  });
+
+  it('a body the framework never parsed is named too', () => {
+    expect(replayedRequest(chargeDump(null, '/api/users/2/charge'), 'replay-1').changed).toEqual([
+      "the body (71 bytes; the app's framework had not parsed it into req.body, so the dump has none); give it with --body FILE",
+    ]);
+  });
+
+  it('--body, --path and --header restore what the dump could not keep', () => {
+    const r = replayedRequest(chargeDump(REDACTED_BODY), 'replay-1', { body: '{"amountCents":5}', path: '/api/users/2/charge?token=t&page=3', headers: { Authorization: 'Bearer x' } });
+    expect(r).toMatchObject({ changed: [], missing: [], body: '{"amountCents":5}', path: '/api/users/2/charge?token=t&page=3' });
+    expect(r.headers).toMatchObject({ authorization: 'Bearer x', 'content-type': 'application/json', 'x-request-id': 'replay-1' });
+  });
+
+  it('a fully kept request is sent as it was', () => {
+    const r = replayedRequest(chargeDump({ type: 'json', text: '{"amountCents":5}' }, '/api/users/2/charge'), 'replay-1');
+    expect(r).toMatchObject({ changed: [], body: '{"amountCents":5}', path: '/api/users/2/charge' });
+  });
+});
+
+describe('tspuma replay', () => {
+  it('refuses with TSPUMA_ERR_REPLAY, before setting a probe or sending anything, a request it cannot restore', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tspuma-replay-')), 'dump.json');
+    writeFileSync(file, JSON.stringify(chargeDump(REDACTED_BODY)));
+    const err: string[] = [];
+    // Port 1: nothing listens, so a request sent or a probe set would fail with another error.
+    await expect(replay([file, '--control-url', 'tcp://127.0.0.1:1', '--control-token', 'replay-token-0123456789', '--url', 'http://127.0.0.1:1'], { out: () => undefined, err: (t) => void err.push(t) })).rejects.toMatchObject({
+      code: 'TSPUMA_ERR_REPLAY',
+      message: expect.stringContaining('Without it, POST /api/users/2/charge?token=[redacted]&page=3 would be another request, which the app would run with other values; --force sends it anyway'),
+    });
+  });
+});

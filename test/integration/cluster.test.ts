@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
 
 afterEach(killAll);
@@ -41,9 +41,9 @@ function served(stats: ClusterStats): number {
   return stats.worker_status.reduce((n, w) => n + ((w as { last_status?: { requests_count?: number } }).last_status?.requests_count ?? 0), 0);
 }
 
-/** pid answering a request on a fresh connection; throws when none answers within 3 s. */
+/** pid answering a request on a fresh connection; throws when none answers within 3 s (scaled by the load, SLOWNESS). */
 async function pidOf(url: string): Promise<number> {
-  const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(3000) });
+  const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(3000 * SLOWNESS) });
   const text = await res.text();
   const m = /^pid (\d+)\n$/.exec(text);
   if (res.status !== 200 || !m) throw new Error(`expected "pid N" from ${url}, got ${res.status} ${JSON.stringify(text)}`);

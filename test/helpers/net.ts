@@ -87,8 +87,8 @@ export async function refusingPort(): Promise<{ port: number; release: () => voi
   };
 }
 
-/** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body. */
-export function get(url: string, socketPath?: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+/** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body (by default within 10 s, scaled by SLOWNESS). */
+export function get(url: string, socketPath?: string, timeoutMs = 10_000 * SLOWNESS): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: timeoutMs }, (res) => {

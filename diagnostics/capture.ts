@@ -14,6 +14,8 @@ import { THROWN_KEY, kOwnCode, kResumeRequested, kThrown } from '../server/share
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { originOf } from './culprit.js';
+import { insideTry, offsetOf } from './try-scan.js';
+import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -38,6 +40,12 @@ export interface Capture {
    * the stack text, as culprit, and shows these frames, which received it, as context.
    */
   madeInThread?: boolean;
+  /**
+   * `file:line` of the app frame whose own `try` block the throw happened in (the app caught it
+   * itself: a cache miss's JSON.parse), when the scan of its source says so; a 5xx answered later
+   * in the request is then not blamed on it without saying so.
+   */
+  caughtBy?: string;
 }
 
 export interface CaptureLimits {
@@ -445,7 +453,49 @@ export class Capturer {
     const thrownAt = at ? `${at.file}:${at.line}` : phase;
     const made = at && thrown !== null && typeof thrown === 'object' ? madeElsewhere(thrown, thrownAt, this.limits.frames) : null;
     const site = made ?? thrownAt;
-    return { phase, reason: params.reason, site, frames, redactions, ...(made !== null && this.madeInAnotherThread(thrown) ? { madeInThread: true } : {}) };
+    const caughtBy = params.reason === 'exception' ? this.caughtInApp(params.callFrames) : null;
+    return { phase, reason: params.reason, site, frames, redactions, ...(made !== null && this.madeInAnotherThread(thrown) ? { madeInThread: true } : {}), ...(caughtBy ? { caughtBy } : {}) };
+  }
+
+  /** Script sources read for the try scan, by script id (a few, the latest kept). */
+  private readonly sources = new Map<string, string | null>();
+
+  private source(scriptId: string): string | null {
+    if (this.sources.has(scriptId)) return this.sources.get(scriptId)!;
+    let text: string | null = null;
+    try {
+      text = this.post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
+    } catch {
+      text = null;
+    }
+    if (this.sources.size >= 32) this.sources.delete(this.sources.keys().next().value!);
+    this.sources.set(scriptId, text);
+    return text;
+  }
+
+  /**
+   * The app frame (from the first app frame down, while frames are the app's) whose position is
+   * inside a try block of its own function: the app catches this throw itself. Null otherwise.
+   */
+  private caughtInApp(callFrames: CallFrame[]): string | null {
+    const { app } = this.owners(callFrames);
+    if (app < 0) return null;
+    for (let i = app; i < callFrames.length; i++) {
+      const cf = callFrames[i]!;
+      const script = this.scripts.get(cf.location.scriptId);
+      const url = cf.url || script?.url || '';
+      if (url.startsWith(OWN_URL)) continue;
+      if (urlOrigin(url) !== 'app') break;
+      const src = this.source(cf.location.scriptId);
+      if (src === null) continue;
+      const start = cf.scopeChain.find((s) => s.type === 'local')?.startLocation;
+      const from = start ? offsetOf(src, start.lineNumber, start.columnNumber) : 0;
+      if (insideTry(src, from, offsetOf(src, cf.location.lineNumber, cf.location.columnNumber))) {
+        const o = original(url, cf.location.lineNumber, cf.location.columnNumber, script?.sourceMapURL);
+        return `${o.file}:${o.line}`;
+      }
+    }
+    return null;
   }
 
   /**

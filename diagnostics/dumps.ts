@@ -11,6 +11,7 @@ import { requestIdOf } from '../server/request-id.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
 import { stackFrames } from './stack-text.js';
+import { kDeliveredBody } from '../server/shared-names.js';
 
 export interface DumpContext {
   phase: DumpPhase;
@@ -153,6 +154,20 @@ function whoseCode(f: DumpFrame): string {
   if (f.origin === 'node' || f.file.startsWith('node:') || f.file === '') return "node's code";
   const m = /node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(f.file);
   return m ? `the package ${m[1]!.replace('\\', '/')}` : 'a dependency';
+}
+
+/**
+ * The note of an error thrown inside node's code or a package with no app frame on the stack
+ * (the app awaited it: Hono's `c.req.json()` parsing a malformed body), from its stack text;
+ * null when its stack starts in app code.
+ */
+export function thrownWithoutAppFrame(err: unknown, cap: number): string | null {
+  const frames = stackFrames(err, cap);
+  const top = frames[0];
+  if (!top || !top.library) return null;
+  const app = frames[culpritIndex(frames)];
+  if (!app || app === top || app.library) return null;
+  return `thrown inside ${whoseCode(top)} (${top.function} at ${top.file}:${top.line}:${top.column}) with no app frame on the stack (the app awaited it at ${app.file}:${app.line}), so no values were captured: the frames are from its stack`;
 }
 
 /** The note of a throw inside node's code or a package, under the culprit (an app frame): who threw, and whose values are shown. */
@@ -345,7 +360,12 @@ export class DumpBuilder {
   private body(req: IncomingMessage, redactions: string[]): { body?: { type: 'json' | 'text'; text: string } } {
     const parsed = (req as { body?: unknown }).body;
     let body: { type: 'json' | 'text'; text: string } | null = null;
-    if (typeof parsed === 'string') body = { type: 'text', text: parsed };
+    // The body tspuma's fetch Request delivered (Hono's c.req.json() on a malformed text): as it came.
+    const delivered = (req as unknown as Record<symbol, unknown>)[kDeliveredBody];
+    if (parsed === undefined && Buffer.isBuffer(delivered) && delivered.length <= MAX_BODY) {
+      const text = delivered.toString('utf8');
+      if (!text.includes('\uFFFD')) body = { type: 'text', text };
+    } else if (typeof parsed === 'string') body = { type: 'text', text: parsed };
     else if (parsed !== null && typeof parsed === 'object' && !Buffer.isBuffer(parsed) && !ArrayBuffer.isView(parsed)) {
       try {
         body = { type: 'json', text: JSON.stringify(parsed) };

@@ -8,7 +8,7 @@ import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
-import { DumpBuilder, errorInfo, isAggregate } from './dumps.js';
+import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
@@ -44,6 +44,11 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   const first = text.split('\n', 1)[0]!;
   const m = /^(\w*(?:Error|Exception)\w*):\s?(.*)$/.exec(first);
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
+}
+
+/** The note of a 5xx the app answered after a throw it caught in its own code. */
+export function caughtInAppNote(status: number, caughtBy: string): string {
+  return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
 }
 
 /**
@@ -172,6 +177,10 @@ export class Diagnostics implements DiagnosticsHook {
       if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
     }
     const pick = this.lastThrow(record);
+    // A throw the app caught in its own try (a cache miss) may have nothing to do with the 5xx it
+    // chose to answer (a maintenance 503): the dump says so rather than naming it the cause.
+    const caughtBy = pick?.capture?.caughtBy;
+    if (pick && caughtBy) return void this.report(pick.value, { ...ctx, note: caughtInAppNote(status, caughtBy) });
     if (pick) return void this.report(pick.value, ctx);
     const last = record.logged[record.logged.length - 1];
     if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
@@ -214,7 +223,7 @@ export class Diagnostics implements DiagnosticsHook {
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? NEVER_THROWN : MADE_IN_THREAD) : undefined);
+    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN) : MADE_IN_THREAD) : undefined);
     const dump = this.builder.build(err, capture, {
       phase: ctx.phase,
       kind: ctx.kind,

@@ -199,17 +199,15 @@ export class Discovery {
     const why = refusal(req);
     if (why) return void refuse('403 Forbidden', this.refuse(req, why));
     if (!target) return void refuse('404 Not Found', `tspuma inspector discovery: no target ${id}; try /json/list\n`);
-    if (target.bridge) {
-      if (!this.bridge) return void refuse('502 Bad Gateway', `tspuma inspector discovery: no bridge to ${id}\n`);
-      return this.bridge.accept(req, socket, head, target.id);
-    }
-    // Counted while connected: `tspuma replay` stops only a worker a debugger is attached to.
+    if (target.bridge && !this.bridge) return void refuse('502 Bad Gateway', `tspuma inspector discovery: no bridge to ${id}\n`);
+    // Counted while connected: `tspuma replay` stops only a worker (or single mode's process) a debugger is attached to.
     this.attached.set(target.id, (this.attached.get(target.id) ?? 0) + 1);
     socket.once('close', () => {
       const n = (this.attached.get(target.id) ?? 1) - 1;
       if (n > 0) this.attached.set(target.id, n);
       else this.attached.delete(target.id);
     });
+    if (target.bridge) return this.bridge!.accept(req, socket, head, target.id);
     // Message by message, so a client's evaluations run silent (worker-proxy.ts).
     this.workers.accept(req, socket, head, target.ws, target.id);
   }

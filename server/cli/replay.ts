@@ -82,13 +82,18 @@ export function replayedRequest(dump: Dump, requestId: string, given: Restored =
   return { method: r.method, path, headers, body, missing, changed };
 }
 
+/** Discovery's id of a single-mode server's inspector. */
+const SINGLE_TARGET = 'tspuma-single';
+
 /** The workers a debugger is attached to through discovery right now. */
 async function attachedWorkers(discovery: string | null): Promise<number[]> {
   if (!discovery) return [];
   try {
     const res = await fetch(`${discovery.replace(/\/$/, '')}/json/list`, { signal: AbortSignal.timeout(5000) });
     const list = (await res.json()) as ListEntry[];
-    return list.filter((e) => e.tspuma?.worker !== null && (e.tspuma?.clients ?? 0) > 0).map((e) => e.tspuma.worker!);
+    // Single mode's one process (`tspuma-single`) is the probes' worker 0; a cluster primary serves no request.
+    const served = (e: ListEntry) => e.tspuma?.worker ?? (e.id === SINGLE_TARGET ? 0 : null);
+    return list.filter((e) => served(e) !== null && (e.tspuma?.clients ?? 0) > 0).map((e) => served(e)!);
   } catch {
     return [];
   }

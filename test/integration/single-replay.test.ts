@@ -1,0 +1,59 @@
+// Integration: `tspuma replay` against a single-mode server (-w 0 --inspect) of
+// examples/express.ts: a chrome-remote-interface client attached to the server's inspector through
+// discovery (`tspuma-single`) is seen, and the server stops there, at the dump's culprit line,
+// with the replayed request, until the client resumes it (rather than a snapshot being taken and
+// the client's pause resumed at once). The dump is one the cluster's debug mode wrote for this
+// request (its culprit frame and request), as replay reads it.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import CDP from 'chrome-remote-interface';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import type { ListEntry } from '../../inspector/discovery.js';
+import { boot, discoveryUrl, killAll, run, ROOT } from '../helpers/cli.js';
+import { lineOf } from '../helpers/dumps.js';
+import { fixtureDump } from '../helpers/dump-fixture.js';
+import { waitFor } from '../helpers/net.js';
+
+const EXPRESS = join(ROOT, 'examples/express.ts');
+const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
+
+afterAll(killAll);
+
+describe('tspuma replay on a single-mode server', () => {
+  it('stops the client attached to tspuma-single at the culprit line with the replayed request', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-single-replay-'));
+    const state = join(dir, 'tspuma.state');
+    const s = await boot(['-w', '0', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, EXPRESS]);
+    const body = JSON.stringify({ items: [{ sku: 'B-2', price: 40, quantity: 2 }], coupon: 'NOPE-55' });
+    const dump: Dump = {
+      ...fixtureDump('exception', `examples/express.ts:${THROW_LINE}`),
+      frames: [{ function: 'discountFor', file: 'examples/express.ts', line: THROW_LINE, column: 11, receiver: 'undefined', locals: {} }],
+      request: { id: 'orig-1', remote: '127.0.0.1', method: 'POST', url: '/orders', headers: { host: new URL(s.url).host, 'content-type': 'application/json', 'content-length': String(body.length) }, body: { type: 'json', text: body } },
+    } as Dump;
+    const file = join(dir, 'dump.json');
+    writeFileSync(file, JSON.stringify(dump));
+    const discovery = await discoveryUrl(s);
+    const client = await CDP({ host: '127.0.0.1', port: Number(new URL(discovery).port), target: 'tspuma-single' });
+    try {
+      let paused: { callFrames: { callFrameId: string; functionName: string }[] } | null = null;
+      client.on('Debugger.paused', (params: NonNullable<typeof paused>) => {
+        if (!paused && params.callFrames[0]?.functionName === 'discountFor') paused = params;
+      });
+      await client.Debugger.enable({});
+      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).some((e) => e.id === 'tspuma-single' && e.tspuma.clients > 0), 'the client counted by discovery');
+      const replay = run(['replay', file, '-S', state]);
+      const hit = await waitFor(() => paused, 'the client paused in discountFor', 20_000);
+      const value = async (expression: string) => (await client.Debugger.evaluateOnCallFrame({ callFrameId: hit.callFrames[0]!.callFrameId, expression, returnByValue: true })).result.value as unknown;
+      expect(await value('coupon')).toBe('NOPE-55');
+      expect(replay.stderr()).toMatch(/a debugger is attached to worker\(s\) 0/);
+      await client.Debugger.resume({});
+      expect(await replay.exited, replay.stderr()).toBe(0);
+      expect(replay.stdout()).toMatch(new RegExp(`worker 0 stopped at examples/express\\.ts:${THROW_LINE} with request replay-`));
+      expect(replay.stderr()).toContain('answered 500');
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
+});

@@ -8,7 +8,7 @@
 // until something is noted, no WeakMap (the record hangs off the request under a symbol), no
 // closure per call, and the client's address read only when a throw is noted or a 5xx is to be
 // explained.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { Capture } from './capture.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { CallContext } from './call-context.js';
@@ -57,14 +57,41 @@ class Record implements CallRecord {
 
 export class Attribution {
   private readonly context = new CallContext<CallRecord>();
+  private emitPatched: ((...args: unknown[]) => boolean) | null = null;
+  private emitOriginal: ((...args: unknown[]) => boolean) | null = null;
 
   constructor() {
     this.context.enable();
+    this.followRequestEvents();
   }
 
-  /** Stops following calls (the global timer functions go back). */
+  /** Stops following calls (the global timer functions and IncomingMessage's emit go back). */
   close(): void {
     this.context.disable();
+    const proto = IncomingMessage.prototype as unknown as { emit: unknown };
+    if (this.emitPatched !== null && proto.emit === this.emitPatched) proto.emit = this.emitOriginal;
+    this.emitPatched = null;
+  }
+
+  /**
+   * A request's own stream events ('data', 'end', 'close') run with its call current: a body
+   * parser (Express's express.json(), multer, busboy) calls the app's handler from the request's
+   * 'end', an I/O callback no promise or timer carries the call into. Without this, a throw there,
+   * which Express answers 500 itself, had no call to explain that 500 and no dump was made.
+   */
+  private followRequestEvents(): void {
+    const proto = IncomingMessage.prototype as unknown as { emit: (...args: unknown[]) => boolean };
+    const original = proto.emit;
+    const context = this.context;
+    const apply = (req: IncomingMessage, args: unknown[]) => Reflect.apply(original, req, args) as boolean;
+    const patched = function (this: Recorded, ...args: unknown[]): boolean {
+      const record = this[kRecord];
+      if (record === undefined || context.current() !== undefined) return Reflect.apply(original, this, args) as boolean;
+      return context.run(record, apply, this, args);
+    };
+    proto.emit = patched;
+    this.emitOriginal = original;
+    this.emitPatched = patched;
   }
 
   /** Runs fn(req, res) as the app call for req: the work it starts carries the record (call-context.ts). */

@@ -1,8 +1,10 @@
 // Which app call's work is running now, for debug mode's attribution (attribution.ts): set for the
 // synchronous part of the call, and carried into the work the call starts through promises
-// (awaits, then-callbacks: V8's promise hooks) and the global timer functions (setTimeout,
-// setInterval, setImmediate, queueMicrotask), whose callbacks are wrapped only while a call is
-// current.
+// (awaits, then-callbacks: V8's promise hooks), process.nextTick and the global timer functions
+// (setTimeout, setInterval, setImmediate, queueMicrotask), whose callbacks are wrapped only while
+// a call is current. process.nextTick matters most: node's streams deliver what they already hold
+// through it (a request body that was in before the app ran: express.json() hands the parsed
+// body to the next handler from a 'data'/'end' event that nextTick scheduled).
 //
 // Why not AsyncLocalStorage: on Node 20 it turns on async_hooks for the whole process, so every
 // async resource node makes (each response's write, each tick object), in every request, calls
@@ -11,9 +13,9 @@
 // +19%), most of what debug mode cost a request that never throws. Here a call that makes no
 // promise and sets no timer costs two assignments.
 //
-// Not followed (attributed to no call): callbacks of I/O the call started (fs, sockets, dns),
-// process.nextTick, and timers taken from node:timers rather than the globals. A throw there is
-// still captured and dumped; its dump does not name the request.
+// Not followed (attributed to no call): callbacks of I/O the call started and that completes
+// later (fs, dns, a socket's next read), and timers taken from node:timers rather than the
+// globals. A throw there is still captured and dumped; its dump does not name the request.
 import { promiseHooks } from 'node:v8';
 import { promisify } from 'node:util';
 
@@ -22,14 +24,14 @@ const kCall = Symbol('tspuma.call');
 type Marked = Promise<unknown> & { [kCall]?: unknown };
 
 const TIMERS = ['setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask'] as const;
-type TimerName = (typeof TIMERS)[number];
+type TimerName = (typeof TIMERS)[number] | 'nextTick';
 
 export class CallContext<T extends object> {
   private now: T | undefined = undefined;
   /** Calls of the promise reactions running now (a reaction may run inside another's microtask checkpoint). */
   private readonly saved: (T | undefined)[] = [];
   private stopHooks: (() => unknown) | null = null;
-  private readonly replaced = new Map<TimerName, { original: unknown; wrapper: unknown }>();
+  private readonly replaced = new Map<TimerName, { owner: Record<TimerName, unknown>; original: unknown; wrapper: unknown }>();
 
   /** Starts following calls into promises and timers; until then only the synchronous part is known. */
   enable(): void {
@@ -46,15 +48,15 @@ export class CallContext<T extends object> {
         this.now = this.saved.pop();
       },
     });
-    for (const name of TIMERS) this.wrapTimer(name);
+    for (const name of TIMERS) this.wrapTimer(globalThis as unknown as Record<TimerName, unknown>, name);
+    this.wrapTimer(process as unknown as Record<TimerName, unknown>, 'nextTick');
   }
 
   /** Stops following (the globals go back, unless something replaced them since). */
   disable(): void {
     this.stopHooks?.();
     this.stopHooks = null;
-    const g = globalThis as unknown as Record<TimerName, unknown>;
-    for (const [name, { original, wrapper }] of this.replaced) if (g[name] === wrapper) g[name] = original;
+    for (const [name, { owner, original, wrapper }] of this.replaced) if (owner[name] === wrapper) owner[name] = original;
     this.replaced.clear();
   }
 
@@ -89,10 +91,9 @@ export class CallContext<T extends object> {
     } as unknown as F;
   }
 
-  /** Replaces a global timer function with one that binds its callback to the current call, if any. */
-  private wrapTimer(name: TimerName): void {
-    const g = globalThis as unknown as Record<TimerName, (...args: unknown[]) => unknown>;
-    const original = g[name];
+  /** Replaces owner[name] (a timer function, nextTick) with one that binds its callback to the current call, if any. */
+  private wrapTimer(owner: Record<TimerName, unknown>, name: TimerName): void {
+    const original = owner[name] as (...args: unknown[]) => unknown;
     if (typeof original !== 'function') return;
     const context = this;
     const wrapper = function (this: unknown, callback: unknown) {
@@ -109,7 +110,7 @@ export class CallContext<T extends object> {
     const custom = (original as { [promisify.custom]?: unknown })[promisify.custom];
     if (custom !== undefined) Object.defineProperty(wrapper, promisify.custom, { value: custom, configurable: true });
     Object.defineProperty(wrapper, 'name', { value: name });
-    g[name] = wrapper;
-    this.replaced.set(name, { original, wrapper });
+    owner[name] = wrapper;
+    this.replaced.set(name, { owner, original, wrapper });
   }
 }

@@ -73,6 +73,27 @@ describe('CallContext', () => {
     expect(await promisify(setTimeout)(1, 'value')).toBe('value');
   });
 
+  it("follows process.nextTick, and so a stream's 'data' and 'end' for a body already buffered when the call began", async () => {
+    const { Readable } = await import('node:stream');
+    const c = context();
+    const body = new Readable({ read() {} });
+    body.push('{"amount":900}');
+    body.push(null);
+    await new Promise((r) => setImmediate(r)); // what pushing scheduled has run: the body just waits
+    const seen: (string | undefined)[] = [];
+    await new Promise<void>((done) => {
+      c.run({ id: 'post' }, () => {
+        process.nextTick(() => seen.push(`tick:${c.current()?.id}`));
+        body.on('data', () => seen.push(`data:${c.current()?.id}`));
+        body.on('end', () => {
+          seen.push(`end:${c.current()?.id}`);
+          done();
+        });
+      }, 0, 0);
+    });
+    expect(seen).toEqual(['tick:post', 'data:post', 'end:post']);
+  });
+
   it('attributes nothing to work started outside any call', async () => {
     const c = context();
     let inTimer: unknown = 'unset';
@@ -87,12 +108,13 @@ describe('CallContext', () => {
     expect(afterAwait).toBeUndefined();
   });
 
-  it('gives the global timer functions back when disabled', () => {
-    const before = { setTimeout, setInterval, setImmediate, queueMicrotask };
+  it('gives the global timer functions and process.nextTick back when disabled', () => {
+    const before = { setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick };
     const c = new CallContext<{ id: string }>();
     c.enable();
     expect(globalThis.setTimeout).not.toBe(before.setTimeout);
+    expect(process.nextTick).not.toBe(before.nextTick);
     c.disable();
-    expect({ setTimeout, setInterval, setImmediate, queueMicrotask }).toEqual(before);
+    expect({ setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick }).toEqual(before);
   });
 });

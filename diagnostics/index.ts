@@ -227,6 +227,9 @@ export class Diagnostics implements DiagnosticsHook {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
+    // Thrown with pausing on, yet neither captured nor counted: a DevTools client may have set the
+    // isolate's pause-on-exceptions state; take it back for the next failures.
+    if (!capture && !site && ctx.phase === 'app') this.capturer.reassert();
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same

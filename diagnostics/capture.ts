@@ -452,6 +452,7 @@ export class Capturer {
       // The whole answer: a function's internal [[FunctionLocation]] names where it is defined.
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[]; privateProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
       call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
+      source: (scriptId) => this.source(scriptId),
     });
     const phase = this.phases[this.phases.length - 1] ?? 'app';
     // Dumps are grouped by the culprit's line: a throw re-emitted by node:events or a stream

@@ -60,6 +60,14 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
 }
 
+/** V8 does not pause at a stack overflow (there is no stack left to run the pause on). */
+const STACK_OVERFLOW =
+  'a stack overflow: V8 does not pause at one, so no values were captured; the frames are the deepest of its stack, from its text, where the recursion repeats';
+
+function isStackOverflow(err: Error): boolean {
+  return err instanceof RangeError && err.message === 'Maximum call stack size exceeded';
+}
+
 /** The note of a 5xx the app answered after a throw it caught in its own code. */
 export function caughtInAppNote(status: number, caughtBy: string): string {
   return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
@@ -244,7 +252,7 @@ export class Diagnostics implements DiagnosticsHook {
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    let note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN) : MADE_IN_THREAD) : undefined);
+    let note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.

@@ -296,6 +296,8 @@ export class Redactor {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
         if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        // A stack frame's position: `(/app/src/secrets-app.ts:10:11)` names a file, not a key.
+        if (bare !== undefined && /\.[A-Za-z]{1,5}$/.test(name) && /^\d+(?::\d+)?\)?$/.test(bare)) return all;
         if (!this.isSecretKey(name)) {
           // A quoted value may itself hold pairs: util.inspect prints a JSON body as `body: '{"password":"x"}'`.
           if (quoted === undefined || !/[:=]/.test(quoted)) return all;

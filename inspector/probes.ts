@@ -58,6 +58,11 @@ interface Armed {
   suspended: boolean;
   /** `when` was checked with the side-effect check in this worker. */
   whenChecked: boolean;
+  /** Passes of its line in the current one-second window (each costs V8 a condition evaluation). */
+  passes: number;
+  passWindow: number;
+  /** Its passes went over what the budget allows: suspended at the pause this asked for. */
+  overrun: boolean;
 }
 
 /**
@@ -90,6 +95,12 @@ const EVAL_TIMEOUT_MS = 50;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
+/** Calls timed to measure what a pass of a probed line costs, and the bounds put on the measure. */
+const CALIBRATION_PASSES = 40;
+const DEFAULT_PASS_COST_MS = 0.25;
+const MIN_PASS_COST_MS = 0.005;
+/** Passes per second a probe always gets (a line a request passes once, at a few hundred requests a second). */
+const MIN_PASSES = 200;
 /**
  * The stack at the paused line as Error().stack gives it, awaiting callers included: evaluated on
  * this thread, under this module's own frames, so with a limit that reaches below them.
@@ -126,9 +137,43 @@ export class ProbeEngine {
     return Math.round((this.now() - this.pauseStarted) * 100) / 100;
   }
 
+  /** What one pass of a probed line costs here (a breakpoint condition V8 evaluates), in ms: measured at start. */
+  private passCostMs = DEFAULT_PASS_COST_MS;
+  /** Passes per second per probe the pause budget allows at that cost. */
+  private maxPasses = 0;
+
   /** Starts the resumer thread first (probe-resumer.ts), then the engine. */
   static async start(opts: ProbeEngineOptions): Promise<ProbeEngine> {
-    return new ProbeEngine(opts, await startResumer());
+    const engine = new ProbeEngine(opts, await startResumer());
+    engine.calibrate();
+    return engine;
+  }
+
+  /**
+   * Times CALIBRATION_PASSES calls of a function of this module under a breakpoint whose condition
+   * is false (nothing pauses): what a pass of a probed line costs on this machine now.
+   */
+  private calibrate(): void {
+    try {
+      const g = globalThis as Record<symbol, unknown>;
+      const key = Symbol.for('tspuma.probe.calibrate');
+      g[key] = calibrationTarget;
+      const { result } = this.post<{ result: RemoteObject }>('Runtime.evaluate', { expression: `globalThis[Symbol.for('tspuma.probe.calibrate')]` });
+      delete g[key];
+      const { internalProperties } = this.post<{ internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: result.objectId!, ownProperties: true });
+      const at = internalProperties?.find((p) => p.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number; columnNumber: number } | undefined;
+      if (!at) return;
+      const { breakpointId } = this.post<{ breakpointId: string }>('Debugger.setBreakpoint', { location: { scriptId: at.scriptId, lineNumber: at.lineNumber + 3, columnNumber: 0 }, condition: v8Condition({ id: -1, when: null }) });
+      const started = performance.now();
+      calibrationTarget(CALIBRATION_PASSES);
+      const perPass = (performance.now() - started) / CALIBRATION_PASSES;
+      this.post('Debugger.removeBreakpoint', { breakpointId });
+      this.passCostMs = Math.max(MIN_PASS_COST_MS, perPass);
+    } catch (err) {
+      this.opts.log.debug({ err }, `Probes: the cost of a pass could not be measured; ${DEFAULT_PASS_COST_MS} ms assumed`);
+    } finally {
+      this.maxPasses = Math.max(MIN_PASSES, Math.floor(this.opts.budgetMs / this.passCostMs));
+    }
   }
 
   private constructor(
@@ -138,7 +183,7 @@ export class ProbeEngine {
     this.now = opts.now ?? (() => performance.now());
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
-    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = (id: number) => this.gate(id);
+    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = Object.assign((id: number) => this.gate(id), { n: (id: number) => this.counted(id) });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
     // file not loaded yet is armed here, so even its top-level code stops.
@@ -191,7 +236,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false, passes: 0, passWindow: 0, overrun: false };
     this.probes.set(spec.id, armed);
     let at: string | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -306,6 +351,26 @@ export class ProbeEngine {
   }
 
   /**
+   * Called by V8 first in the breakpoint's condition, at every pass of the line: a pass costs the
+   * thread a condition evaluation (passCostMs) whether or not it pauses, so a probe whose passes
+   * within one second cost more than the pause budget asks for one pause (true), where it is
+   * suspended. A probe on an inner loop's line is stopped within the budget, not when the loop ends.
+   */
+  private counted(id: number): boolean {
+    const armed = this.probes.get(id);
+    if (!armed || armed.suspended || armed.overrun) return false;
+    const now = Date.now();
+    if (now - armed.passWindow >= 1000) {
+      armed.passWindow = now;
+      armed.passes = 0;
+    }
+    if (++armed.passes <= this.maxPasses) return false;
+    armed.overrun = true;
+    this.admitted.push(armed);
+    return true;
+  }
+
+  /**
    * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
    * whether it may pause. Cheap: no allocation, one clock read. A probe whose `when` this worker
    * has not checked yet is armed without it (rearm): its first pass pauses, for that check.
@@ -355,6 +420,11 @@ export class ProbeEngine {
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
+        if (armed.overrun) {
+          const ms = Math.round(armed.passes * this.passCostMs * 10) / 10;
+          this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(this.passCostMs * 1000) / 1000} ms each here: ${ms} ms)`, ms);
+          continue;
+        }
         // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.
         if (armed.spec.when !== null && !armed.whenChecked && !(this.checkWhen(armed, top.callFrameId) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params));
@@ -559,14 +629,19 @@ export class ProbeEngine {
     const spent = Math.round(this.windowMs * 10) / 10;
     for (const armed of this.windowProbes) {
       if (armed.suspended || !this.probes.has(armed.spec.id)) continue;
-      armed.suspended = true;
-      this.removeBreakpoints(armed);
-      const err = new TspumaError('TSPUMA_ERR_PROBE_BUDGET', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, ms: spent, budget: this.opts.budgetMs });
-      this.opts.log.warn({ probe: armed.spec.id, code: err.code, pausedMs: spent }, err.message);
-      this.event(armed.spec.id, { event: 'suspended', ms: spent, code: err.code, message: err.message });
+      this.suspend(armed, `probes kept it paused ${spent} ms within one second`, spent);
     }
     this.windowMs = 0;
     this.windowProbes.clear();
+  }
+
+  /** No more pauses or passes of this probe here: its breakpoints go; the line and the primary say why. */
+  private suspend(armed: Armed, why: string, ms: number): void {
+    armed.suspended = true;
+    this.removeBreakpoints(armed);
+    const err = new TspumaError('TSPUMA_ERR_PROBE_BUDGET', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, why, budget: this.opts.budgetMs });
+    this.opts.log.warn({ probe: armed.spec.id, code: err.code, pausedMs: ms }, err.message);
+    this.event(armed.spec.id, { event: 'suspended', ms, code: err.code, message: err.message });
   }
 
   /** Hit counts since the last report, to the primary (it sums them and enforces --hits). */
@@ -596,6 +671,15 @@ export class ProbeEngine {
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
     return this.resumer.close();
   }
+}
+
+/** The function a calibration's breakpoint sits in: its loop body, the fourth line, as on a probed loop's line. */
+function calibrationTarget(n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    s += i % 7;
+  }
+  return s;
 }
 
 /**

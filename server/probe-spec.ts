@@ -31,23 +31,20 @@ export interface ProbeSpec {
   attached: number[];
 }
 
-/** What a client asks for (the CLI's flags, the JSON body of POST /probes). */
-export interface ProbeRequest {
-  kind: ProbeKind;
+/**
+ * What a client asks for (the CLI's flags, the JSON body of POST /probes): a spec's fields, each
+ * optional (the registry fills defaults), with FILE:LINE as given and the lifetime in seconds.
+ */
+export type ProbeRequest = Pick<ProbeSpec, 'kind'> & { [K in 'template' | 'when' | 'hits' | 'rate' | 'requestId']?: ProbeSpec[K] | null } & {
   /** FILE:LINE, FILE absolute or relative to `cwd`. */
   location: string;
   cwd?: string;
-  template?: string | null;
-  when?: string | null;
-  hits?: number | null;
   /** Seconds. */
   for?: number | null;
-  rate?: number | null;
-  requestId?: string | null;
   attached?: number[];
   /** Who asked (the CLI sends user@host); the control app adds where from. */
   by?: string | null;
-}
+};
 
 /** Bounds the API enforces on every probe. */
 export const PROBE_BOUNDS = { maxHits: 1_000_000, maxSeconds: 86_400, maxLogRate: 10_000, maxSnapshotRate: 100, maxExpression: 500, maxTemplate: 2000 } as const;
@@ -182,8 +179,10 @@ export function checkCondition(expr: string, source: string): void {
  * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.
  */
 export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>): string {
-  const gate = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})](${spec.id})`;
-  return spec.when ? `(${spec.when}\n) && ${gate}` : gate;
+  const key = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})]`;
+  // First, at every pass, the pass counter (true only to stop a probe that costs over the budget).
+  const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id})`;
+  return `${key}.n(${spec.id}) || (${gated})`;
 }
 
 /** "src/orders.ts:12" for messages: the path as given when relative, else relative to cwd when below it. */

@@ -11,8 +11,11 @@ import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
 import { THROWN_KEY, kOwnCode, kResumeRequested, kThrown } from '../server/shared-names.js';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
 import { originOf } from './culprit.js';
+import { insideTry, offsetOf } from './try-scan.js';
+import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -31,6 +34,18 @@ export interface Capture {
   redactions: string[];
   /** The request whose async context the throw happened in, if any. */
   request?: IncomingMessage | null;
+  /**
+   * The thrown error was made in another thread (its stack's culprit is a file this thread never
+   * loaded: a worker_threads worker's reply through a MessagePort): the dump takes that frame, from
+   * the stack text, as culprit, and shows these frames, which received it, as context.
+   */
+  madeInThread?: boolean;
+  /**
+   * `file:line` of the app frame whose own `try` block the throw happened in (the app caught it
+   * itself: a cache miss's JSON.parse), when the scan of its source says so; a 5xx answered later
+   * in the request is then not blamed on it without saying so.
+   */
+  caughtBy?: string;
 }
 
 export interface CaptureLimits {
@@ -436,9 +451,88 @@ export class Capturer {
     // where it was made, as it would have without the catch-all.
     const at = frames[culpritIndex(frames)] ?? frames[0];
     const thrownAt = at ? `${at.file}:${at.line}` : phase;
-    const site = at && thrown !== null && typeof thrown === 'object' ? (madeElsewhere(thrown, thrownAt, this.limits.frames) ?? thrownAt) : thrownAt;
-    return { phase, reason: params.reason, site, frames, redactions };
+    const made = at && thrown !== null && typeof thrown === 'object' ? madeElsewhere(thrown, thrownAt, this.limits.frames) : null;
+    const site = made ?? thrownAt;
+    const caughtBy = params.reason === 'exception' ? this.caughtInApp(params.callFrames) : null;
+    return { phase, reason: params.reason, site, frames, redactions, ...(made !== null && this.madeInAnotherThread(thrown) ? { madeInThread: true } : {}), ...(caughtBy ? { caughtBy } : {}) };
   }
+
+  /** Script sources read for the try scan, by script id (a few, the latest kept). */
+  private readonly sources = new Map<string, string | null>();
+
+  private source(scriptId: string): string | null {
+    if (this.sources.has(scriptId)) return this.sources.get(scriptId)!;
+    let text: string | null = null;
+    try {
+      text = this.post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
+    } catch {
+      text = null;
+    }
+    if (this.sources.size >= 32) this.sources.delete(this.sources.keys().next().value!);
+    this.sources.set(scriptId, text);
+    return text;
+  }
+
+  /**
+   * The app frame (from the first app frame down, while frames are the app's) whose position is
+   * inside a try block of its own function: the app catches this throw itself. Null otherwise.
+   */
+  private caughtInApp(callFrames: CallFrame[]): string | null {
+    const { app } = this.owners(callFrames);
+    if (app < 0) return null;
+    for (let i = app; i < callFrames.length; i++) {
+      const cf = callFrames[i]!;
+      const script = this.scripts.get(cf.location.scriptId);
+      const url = cf.url || script?.url || '';
+      if (url.startsWith(OWN_URL)) continue;
+      if (urlOrigin(url) !== 'app') break;
+      const src = this.source(cf.location.scriptId);
+      if (src === null) continue;
+      const start = cf.scopeChain.find((s) => s.type === 'local')?.startLocation;
+      const from = start ? offsetOf(src, start.lineNumber, start.columnNumber) : 0;
+      if (insideTry(src, from, offsetOf(src, cf.location.lineNumber, cf.location.columnNumber))) {
+        const o = original(url, cf.location.lineNumber, cf.location.columnNumber, script?.sourceMapURL);
+        return `${o.file}:${o.line}`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Whether none of the files an error's stack text names (as V8 wrote them, before source maps)
+   * is a script this thread has loaded: it was made in another thread (a worker_threads worker)
+   * and cloned here. An error made in a module both threads load is taken as made here.
+   */
+  private madeInAnotherThread(err: unknown): boolean {
+    const files = stackFiles(err);
+    if (files.length === 0) return false;
+    const loaded = new Set<string>();
+    for (const s of this.scripts.values()) loaded.add(fileUrl(s.url));
+    return !files.some((f) => loaded.has(fileUrl(f)));
+  }
+}
+
+/** A script's URL or path as a file: URL without its query (tsx adds one), for comparing the two spellings. */
+function fileUrl(urlOrPath: string): string {
+  const bare = urlOrPath.replace(/[?#].*$/, '');
+  return isAbsolute(bare) ? pathToFileURL(bare).href : bare;
+}
+
+/** The files an error's stack text names, node's own left out. */
+function stackFiles(err: unknown): string[] {
+  let stack: unknown;
+  try {
+    stack = (err as { stack?: unknown } | null)?.stack;
+  } catch {
+    return [];
+  }
+  if (typeof stack !== 'string') return [];
+  const files: string[] = [];
+  for (const line of stack.split('\n').slice(1, 21)) {
+    const m = /^\s*at (?:.+? \()?(.+?):\d+:\d+\)?$/.exec(line);
+    if (m && !m[1]!.startsWith('node:') && (m[1]!.startsWith('file:') || isAbsolute(m[1]!))) files.push(m[1]!);
+  }
+  return files;
 }
 
 /** The key under which a primitive thrown value is matched when it is reported. */

@@ -11,6 +11,7 @@ import { requestIdOf } from '../server/request-id.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
 import { stackFrames } from './stack-text.js';
+import { kDeliveredBody } from '../server/shared-names.js';
 
 export interface DumpContext {
   phase: DumpPhase;
@@ -141,11 +142,32 @@ export function nextDumpId(): number {
   return ++lastId;
 }
 
+/** The note of an error made in another thread and received in a captured frame. */
+function madeInThreadNote(frames: DumpFrame[], made: number): string {
+  const at = frames[made];
+  const receiver = at ? `#${made} ${at.function} (${at.file}:${at.line})` : `#${made}`;
+  return `made in another thread (a worker_threads worker) and received here: frames #0-#${made - 1} are the worker's, from the error's stack, where it was made (values are not obtainable across threads: dump the worker's own failures with -d in it); frame ${receiver} received it, with its values`;
+}
+
 /** Whose code threw, above the culprit: "node's code" or "the package NAME". */
 function whoseCode(f: DumpFrame): string {
   if (f.origin === 'node' || f.file.startsWith('node:') || f.file === '') return "node's code";
   const m = /node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(f.file);
   return m ? `the package ${m[1]!.replace('\\', '/')}` : 'a dependency';
+}
+
+/**
+ * The note of an error thrown inside node's code or a package with no app frame on the stack
+ * (the app awaited it: Hono's `c.req.json()` parsing a malformed body), from its stack text;
+ * null when its stack starts in app code.
+ */
+export function thrownWithoutAppFrame(err: unknown, cap: number): string | null {
+  const frames = stackFrames(err, cap);
+  const top = frames[0];
+  if (!top || !top.library) return null;
+  const app = frames[culpritIndex(frames)];
+  if (!app || app === top || app.library) return null;
+  return `thrown inside ${whoseCode(top)} (${top.function} at ${top.file}:${top.line}:${top.column}) with no app frame on the stack (the app awaited it at ${app.file}:${app.line}), so no values were captured: the frames are from its stack`;
 }
 
 /** The note of a throw inside node's code or a package, under the culprit (an app frame): who threw, and whose values are shown. */
@@ -235,8 +257,12 @@ export class DumpBuilder {
       }
     }
     const redactions: string[] = [...(capture?.redactions ?? [])];
-    const frames: DumpFrame[] = capture ? fromCapture(capture) : stackFrames(err, this.frameCap);
-    if (capture) {
+    // Made in another thread and received here (a worker's reply through a MessagePort): where it
+    // was made (the stack text's frames, the worker's) comes first and holds the culprit; the
+    // frames that received it follow with their values, as context.
+    const made = capture?.madeInThread ? stackFrames(err, this.frameCap) : [];
+    const frames: DumpFrame[] = capture ? [...made, ...fromCapture(capture)].slice(0, Math.max(this.frameCap, made.length + 1)) : stackFrames(err, this.frameCap);
+    if (capture && made.length === 0) {
       // V8 pauses with the synchronous frames only; the stack text knows the awaiting callers.
       for (const f of stackFrames(err, this.frameCap)) {
         if (frames.length >= this.frameCap) break;
@@ -245,7 +271,7 @@ export class DumpBuilder {
     }
     const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit (an app frame first) and its source line
     const top = frames[culprit] ?? frames[0];
-    const thrownInside = capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;
+    const thrownInside = made.length > 0 ? madeInThreadNote(frames, made.length) : capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;
     const req = ctx.request ?? null;
     let context: Record<string, Shown> | undefined;
     if (ctx.context) {
@@ -334,7 +360,12 @@ export class DumpBuilder {
   private body(req: IncomingMessage, redactions: string[]): { body?: { type: 'json' | 'text'; text: string } } {
     const parsed = (req as { body?: unknown }).body;
     let body: { type: 'json' | 'text'; text: string } | null = null;
-    if (typeof parsed === 'string') body = { type: 'text', text: parsed };
+    // The body tspuma's fetch Request delivered (Hono's c.req.json() on a malformed text): as it came.
+    const delivered = (req as unknown as Record<symbol, unknown>)[kDeliveredBody];
+    if (parsed === undefined && Buffer.isBuffer(delivered) && delivered.length <= MAX_BODY) {
+      const text = delivered.toString('utf8');
+      if (!text.includes('\uFFFD')) body = { type: 'text', text };
+    } else if (typeof parsed === 'string') body = { type: 'text', text: parsed };
     else if (parsed !== null && typeof parsed === 'object' && !Buffer.isBuffer(parsed) && !ArrayBuffer.isView(parsed)) {
       try {
         body = { type: 'json', text: JSON.stringify(parsed) };

@@ -385,7 +385,9 @@ export class FrameReader {
         redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);
         return array ? '"[redacted]"' : `${p.name}: "[redacted]"`;
       }
-      const value = str !== null ? JSON.stringify(this.redactor.query(str, redactions, `${array ? 'element' : 'property'} ${p.name}, ${where}`).slice(0, 60)) : p.type === 'function' ? 'function' : (p.value ?? p.subtype ?? p.type);
+      // An error held in a property (a reply's `error`) previews as its stack: its first line, the message, is shown.
+      const other = p.subtype === 'error' && p.value ? this.redactor.query(p.value.split('\n')[0]!, redactions, `property ${p.name}, ${where}`) : (p.value ?? p.subtype ?? p.type);
+      const value = str !== null ? JSON.stringify(this.redactor.query(str, redactions, `${array ? 'element' : 'property'} ${p.name}, ${where}`).slice(0, 60)) : p.type === 'function' ? 'function' : other;
       return array ? value : `${p.name}: ${value}`;
     });
     const more = (props !== v.preview?.properties ? props.length > MAX_FIELDS : v.preview!.overflow) || data.length > visible.length ? ', …' : '';

@@ -8,7 +8,7 @@ import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
-import { DumpBuilder, errorInfo, isAggregate } from './dumps.js';
+import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
@@ -46,28 +46,17 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
 }
 
+/** The note of a 5xx the app answered after a throw it caught in its own code. */
+export function caughtInAppNote(status: number, caughtBy: string): string {
+  return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
+}
+
 /**
  * An Error that is not a native one (V8's own error object) yet inherits from Error: node rebuilt
  * it from another thread (a Worker's 'error' event). Where it was made is its stack's, the worker's.
  */
 const MADE_IN_THREAD =
   "made in another thread (a worker_threads worker): the frames are the worker's, from the error's stack, where it was made; values are not obtainable across threads (dump the worker's own failures with -d in it)";
-
-/**
- * A report's answer. Its text is rendered when first read (the development error page reads it):
- * a counted repeat in production, or a failure no page shows, renders nothing.
- */
-function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
-  let text: string | null = null;
-  return {
-    dump,
-    path,
-    repeat,
-    get text() {
-      return (text ??= renderText(dump));
-    },
-  };
-}
 
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
@@ -136,7 +125,7 @@ export class Diagnostics implements DiagnosticsHook {
     };
   }
 
-  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
+  call<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
     return this.attribution.run(req, res, fn);
   }
 
@@ -146,7 +135,6 @@ export class Diagnostics implements DiagnosticsHook {
     this.attribution.forget(req);
     if (record.reported || !res.headersSent || res.statusCode < 500) return;
     const status = res.statusCode;
-    this.attribution.keepRemote(record); // the socket may be closed by the time explain() runs
     // A framework may log the error it answered for just after the response (Express does, in a
     // setImmediate): decide once that has run.
     setImmediate(() => this.explain(record, status));
@@ -172,6 +160,10 @@ export class Diagnostics implements DiagnosticsHook {
       if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
     }
     const pick = this.lastThrow(record);
+    // A throw the app caught in its own try (a cache miss) may have nothing to do with the 5xx it
+    // chose to answer (a maintenance 503): the dump says so rather than naming it the cause.
+    const caughtBy = pick?.capture?.caughtBy;
+    if (pick && caughtBy) return void this.report(pick.value, { ...ctx, note: caughtInAppNote(status, caughtBy) });
     if (pick) return void this.report(pick.value, ctx);
     const last = record.logged[record.logged.length - 1];
     if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
@@ -208,13 +200,13 @@ export class Diagnostics implements DiagnosticsHook {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return reported(known.first, known.path, true);
+      return { dump: known.first, text: renderText(known.first), path: known.path, repeat: true };
     }
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? NEVER_THROWN : MADE_IN_THREAD) : undefined);
+    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN) : MADE_IN_THREAD) : undefined);
     const dump = this.builder.build(err, capture, {
       phase: ctx.phase,
       kind: ctx.kind,
@@ -237,13 +229,13 @@ export class Diagnostics implements DiagnosticsHook {
       this.kinds.set(kind, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump);
-    return reported(dump, path, repeat);
+    return { dump, text: renderText(dump), path, repeat };
   }
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
     const { repeat, path } = this.sinks.emit(dump);
-    return reported(dump, path, repeat);
+    return { dump, text: renderText(dump), path, repeat };
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
@@ -254,7 +246,6 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
-    this.attribution.close();
     this.unwatchConsole?.();
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);

@@ -13,14 +13,14 @@ export const DEFAULT_SECRET_NAMES = [
   // password, passwd, passphrase, also run together with a prefix as environment names are: PGPASSWORD, MYSQLPASSWORD
   '[a-z0-9]*pass(?:word|wd|phrase)s?', 'pwd', 'passcode', 'secrets?', 'token', 'api[-_]?key', 'credentials?', 'private', 'auth', 'authorization', 'cookies?',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry)key', 'key(?:hex|base64|b64|bytes|pem)',
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)key', 'key(?:hex|base64|b64|bytes|pem|material)',
   'sessionid', 'sid', 'otp',
 ].join('|');
 /**
  * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
  * `tokenCount`, `passwordType`, `tokenExpiresAt` are shown.
  */
-const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled']);
+const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name']);
 
 /** Name segments: split at non-alphanumerics, lower→Upper, acronym→Word and letter↔digit. */
 const SEGMENT = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
@@ -296,6 +296,8 @@ export class Redactor {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
         if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        // A stack frame's position: `(/app/src/secrets-app.ts:10:11)` names a file, not a key.
+        if (bare !== undefined && /\.[A-Za-z]{1,5}$/.test(name) && /^\d+(?::\d+)?\)?$/.test(bare)) return all;
         if (!this.isSecretKey(name)) {
           // A quoted value may itself hold pairs: util.inspect prints a JSON body as `body: '{"password":"x"}'`.
           if (quoted === undefined || !/[:=]/.test(quoted)) return all;

@@ -12,7 +12,8 @@ const pairs = (o: Record<string, Shown>) => Object.entries(o).map(([k, v]) => `$
 
 export function travelLines(dump: Dump): string[] {
   const lines: string[] = [];
-  if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself (it, or its framework, caught this error)`);
+  // With a note saying the app caught this throw in its own try, the note tells the relation.
+  if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself${dump.note?.startsWith('the app answered') ? '' : ' (it, or its framework, caught this error)'}`);
   if (dump.note) lines.push(`  note: ${dump.note}`);
   dump.error.causes.forEach((c, i) => {
     if (c.site) lines.push(`  cause ${i + 1} thrown at ${c.site}${c.captured ? '' : ' (no values captured)'}${dump.framesFromCause === i + 1 ? ': the frames below are its throw' : ''}`);

@@ -15,7 +15,7 @@ import type { Options } from './options.js';
 import { bindUrl } from './binder-uri.js';
 import { resolve } from 'node:path';
 import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, webOrigin } from './side-listener.js';
-import { probeRoutes } from './probe-routes.js';
+import { bodyTooLarge, MAX_BODY, probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
   return randomBytes(16).toString('hex');
@@ -40,8 +40,10 @@ export const FAILURE_WINDOW_MS = 60_000;
 
 /**
  * Wrong-token attempts per client address: past FAILURE_BUDGET within FAILURE_WINDOW_MS, the
- * client gets 429 until its window ends, whatever it sends (guessing a 128-bit token was already
- * hopeless; this keeps a client from making the primary compare tokens 20,000 times a second).
+ * client's wrong tokens get 429 until its window ends (guessing a 128-bit token was already
+ * hopeless; this keeps the refusals cheap and their log lines few). The right token is always
+ * served: on one host every local client is 127.0.0.1, and a process sending a bad token every
+ * few seconds must not lock the operator's `tspuma ctl stop` out.
  */
 export class FailureBudget {
   private readonly clients = new Map<string, { failures: number; since: number }>();
@@ -142,18 +144,19 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
     const client = req.socket.remoteAddress ?? 'local';
     const refused = refusal(req);
     if (refused) return refuse(req, res, 403, 'origin', refused);
-    const blocked = budget.blockedFor(client);
-    if (blocked > 0) {
-      res.setHeader('retry-after', String(Math.ceil(blocked / 1000)));
-      return refuse(req, res, 429, 'budget', `too many wrong tokens from ${client}; try again in ${Math.ceil(blocked / 1000)} s`);
-    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) return refuse(req, res, 413, 'body', bodyTooLarge(req, res, `${declared} bytes (Content-Length)`), { code: 'TSPUMA_ERR_CONTROL_REFUSED' });
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
     if (!tokenOk(url.searchParams.get('token') ?? bearer, token)) {
+      const blocked = budget.blockedFor(client);
+      if (blocked > 0) {
+        res.setHeader('retry-after', String(Math.ceil(blocked / 1000)));
+        return refuse(req, res, 429, 'budget', `too many wrong tokens from ${client}; try again in ${Math.ceil(blocked / 1000)} s`);
+      }
       const failures = budget.failed(client);
       return refuse(req, res, 403, 'token', `a valid token is required (?token= or Authorization: Bearer); wrong or missing (${failures} of ${FAILURE_BUDGET} allowed per ${FAILURE_WINDOW_MS / 1000} s)`);
     }
-    budget.succeeded(client);
     const wait = url.searchParams.get('wait') === '1' || url.searchParams.get('wait') === 'true';
     if (url.pathname === '/probes' || url.pathname.startsWith('/probes/')) return probeRoutes(req, res, url, target.probes);
     switch (url.pathname) {

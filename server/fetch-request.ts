@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { absoluteUrl, originFormUrl, parseAuthority, parseTarget, type Authority } from './authority.js';
 import { firstHeader, requestAuthority } from './rack.js';
 import { forwardedOf } from './trusted-proxy.js';
+import { kDeliveredBody } from './shared-names.js';
 
 /** undici's Request, whatever the global is later replaced with. */
 export const NativeRequest: typeof Request = globalThis.Request;
@@ -170,7 +171,9 @@ export class IncomingRequest {
     this.#consumed = true;
     const m = this.#method;
     if (m === 'GET' || m === 'HEAD') return Promise.resolve(Buffer.alloc(0));
-    return readBody(this.#req);
+    const req = this.#req;
+    // Kept on the request (no copy) for a dump: "position 72" of a JSON error points into it.
+    return readBody(req).then((b) => ((req as unknown as Record<symbol, unknown>)[kDeliveredBody] = b));
   }
 
   text(): Promise<string> {

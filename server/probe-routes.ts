@@ -5,8 +5,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
 import type { ProbeRequest } from './probe-spec.js';
 
-/** Largest JSON body a probe request may have. */
-const MAX_BODY = 64 * 1024;
+/** Largest body a control app request may have (a probe request's JSON). */
+export const MAX_BODY = 64 * 1024;
+/** Bytes of an oversized body read and dropped after its 413, so the client reads the answer instead of a reset. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+/** The control app's answer to a body over MAX_BODY: 413 with the sizes, then the rest drained (bounded) and the connection closed. */
+export function bodyTooLarge(req: IncomingMessage, res: ServerResponse, size: string): string {
+  res.setHeader('connection', 'close');
+  let drained = 0;
+  req.on('data', (chunk: Buffer | string) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMIT) req.socket.destroy();
+  });
+  req.resume();
+  return `a request body of ${size} is over the control app's limit of ${MAX_BODY} bytes`;
+}
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
@@ -23,8 +37,8 @@ function statusOf(code: string | undefined): number {
 }
 
 function fail(res: ServerResponse, err: unknown): void {
-  const e = err as { code?: string; message?: string };
-  json(res, statusOf(e.code), { error: e.message ?? String(err), code: e.code ?? null });
+  const e = err as { code?: string; message?: string; status?: number };
+  json(res, e.status ?? statusOf(e.code), { error: e.message ?? String(err), code: e.code ?? null });
 }
 
 /** "alice@build-3 (tspuma probe) from 127.0.0.1": what the client says, then where it connected from. */
@@ -35,18 +49,21 @@ export function requester(req: IncomingMessage, claimed: unknown): string {
   return `${name}${agent && agent !== 'tspuma-cli' ? ` (${agent})` : ''} from ${from}`;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
   return new Promise((resolve, reject) => {
-    let body = '';
+    let body: string | null = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {
+      if (body === null) return;
       body += chunk;
       if (body.length > MAX_BODY) {
-        reject(Object.assign(new Error(`the request body is over ${MAX_BODY} bytes`), { code: 'TSPUMA_ERR_PROBE_INVALID' }));
-        req.destroy();
+        body = null;
+        reject(Object.assign(new Error(bodyTooLarge(req, res, `more than ${MAX_BODY} bytes (chunked)`)), { code: 'TSPUMA_ERR_CONTROL_REFUSED', status: 413 }));
       }
     });
-    req.on('end', () => resolve(body));
+    req.on('end', () => {
+      if (body !== null) resolve(body);
+    });
     req.on('error', reject);
   });
 }
@@ -66,7 +83,7 @@ export function probeRoutes(req: IncomingMessage, res: ServerResponse, url: URL,
         return json(res, 200, { removed: probes.removeAll(by()) });
       }
       if (req.method === 'POST') {
-        readBody(req)
+        readBody(req, res)
           .then((text) => {
             let body: ProbeRequest & { by?: unknown };
             try {

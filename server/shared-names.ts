@@ -38,6 +38,12 @@ export function ownCode<T>(fn: () => T): T {
   return run ? run(fn) : fn();
 }
 
+/**
+ * On a request (IncomingMessage): the body bytes tspuma's own fetch Request delivered to the app
+ * (text(), json(), arrayBuffer()...), so a dump can show what a framework then failed to parse.
+ */
+export const kDeliveredBody = Symbol.for('tspuma.deliveredBody');
+
 /** On a wrapped app: which kind it is (rack, fetch, node), so two copies of tspuma agree. */
 export const kAppKind = Symbol.for('tspuma.appKind');
 

@@ -59,4 +59,18 @@ describe('errors that travel', () => {
     expect(d.site).toBe(`${WORKER}:${lineOf(WORKER, 'throw new RangeError')}`);
     expect(d.note).toMatch(/^made in another thread \(a worker_threads worker\)/);
   });
+
+  it("takes the worker's frame as culprit for an error a worker_threads worker sent back through a MessagePort (the app rejects with it), with the receiving frame's values as context", async () => {
+    expect((await fetch(`${s.url}/thumbnail?w=3000`)).status).toBe(500);
+    const d = await dumpFor(dir, 'thumbnail width 3000 exceeds 2048');
+    const WORKER = 'test/fixtures/apps/rpc-worker.mjs';
+    const made = lineOf(WORKER, 'throw new RangeError');
+    expect(d.captured).toBe(true);
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'thumbnail', file: WORKER, line: made });
+    expect(d.site).toBe(`${WORKER}:${made}`);
+    const received = d.frames.findIndex((f) => f.file === APP);
+    expect(received).toBeGreaterThan(d.culprit);
+    expect(d.frames[received]).toMatchObject({ line: lineOf(APP, 'call.reject(reply.error)'), locals: { reply: { summary: 'Object {id: 1, error: RangeError: thumbnail width 3000 exceeds 2048}' } } });
+    expect(d.note).toBe(`made in another thread (a worker_threads worker) and received here: frames #0-#${received - 1} are the worker's, from the error's stack, where it was made (values are not obtainable across threads: dump the worker's own failures with -d in it); frame #${received} (anonymous) (${APP}:${lineOf(APP, 'call.reject(reply.error)')}) received it, with its values`);
+  });
 });

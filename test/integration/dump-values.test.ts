@@ -80,7 +80,9 @@ describe("throws inside node's code and a dependency, under an app frame", () =>
     expect((await fetch(`${s.url}/decrypt?k=abcd`)).status).toBe(500);
     const d = await dumpFor(dir, 'Invalid key length');
     expect(d.captured).toBe(true);
-    expect(culpritOf(d)).toMatchObject({ function: 'decrypt', file: APP, line: lineOf(APP, "createDecipheriv('aes-256-cbc'"), locals: { keyHex: 'abcd', payload: '00' } });
+    expect(culpritOf(d)).toMatchObject({ function: 'decrypt', file: APP, line: lineOf(APP, "createDecipheriv('aes-256-cbc'"), locals: { keyHex: '[redacted]', payload: '00' } });
+    // keyHex is secret by its name (DEBUGGING.md, Redaction), and so is the key made from it.
+    expect(culpritOf(d).locals.key).toBe('[redacted]');
     expect(d.frames[0]).toMatchObject({ origin: 'node', file: expect.stringMatching(/^node:internal\/crypto/) });
     expect(d.note).toMatch(/^thrown inside node's code \(.+ at node:internal\/crypto\/.+\), called from decrypt at test\/fixtures\/apps\/values-app\.ts:\d+/);
   });

@@ -104,6 +104,34 @@ describe('Express 5: errors Express answers itself', () => {
   });
 });
 
+describe('Express 5: a 5xx the app answers on purpose', () => {
+  const MAINT = 'test/fixtures/apps/maint-app.ts';
+  let s: Booted;
+  const dir = tmp('maint');
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', LOCAL, MAINT], { TSPUMA_DUMP_DIR: dir });
+  });
+
+  it("says a maintenance 503 after a throw the app caught in its own try may not be that throw's doing, naming the try's line", async () => {
+    const res = await fetch(`${s.url}/maint`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe('down for maintenance, retry in 60 s');
+    const d = await dumpFor(dir, 'is not valid JSON');
+    const tryLine = lineOf(MAINT, 'return JSON.parse(');
+    expect(culprit(d)).toMatchObject({ function: 'readCache', file: MAINT, line: tryLine });
+    expect(d.note).toBe(`the app answered 503 itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${MAINT}:${tryLine}, so it may not be why the app answered 503`);
+    expect(s.stderr()).toContain('  response: the app answered 503 itself\n');
+  });
+
+  it('still names the throw an error middleware answered 500 for as its cause, with no such note', async () => {
+    expect((await fetch(`${s.url}/charge`)).status).toBe(500);
+    const d = await dumpFor(dir, 'charge of 250000');
+    expect(culprit(d)).toMatchObject({ function: 'chargeCard', line: lineOf(MAINT, 'throw new RangeError'), locals: { cents: 250000 } });
+    expect(d.note).toBeUndefined();
+    expect(d.response).toEqual({ status: 500 });
+  });
+});
+
 describe('Hono 4 and fetch handlers', () => {
   it('dumps a Hono handler throwing after `await c.req.json()`, Hono\'s 500 untouched', async () => {
     const dir = tmp('hono');
@@ -114,6 +142,22 @@ describe('Hono 4 and fetch handlers', () => {
     const d = await dumpFor(dir, 'qty 12 of A-1');
     expect(culprit(d)).toMatchObject({ function: 'priceFor', file: HONO, line: lineOf(HONO, 'throw new RangeError'), locals: { unitCents: 250 } });
     expect(d.response).toEqual({ status: 500 });
+  });
+
+  it("dumps a malformed JSON body Hono fails to parse with the body it was given (redacted) and says the throw was inside Hono with no app frame", async () => {
+    const dir = tmp('hono-bad-json');
+    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const body = '{"sku":"A-1","password":"HonoBadJson-pw1", "cardNumber": 4111111111111111';
+    const res = await fetch(`${s.url}/cart`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, 'JSON');
+    expect(culprit(d)).toMatchObject({ file: HONO, line: lineOf(HONO, '(await c.req.json())') });
+    expect(d.request!.body).toEqual({ type: 'text', text: '{"sku":"A-1","password":"[redacted]", "cardNumber": [redacted]' });
+    expect(d.note).toMatch(/^thrown inside the package hono \(.+ at node_modules\/hono\/dist\/request\.js:\d+:\d+\) with no app frame on the stack \(the app awaited it at test\/fixtures\/apps\/hono-app\.ts:12\), so no values were captured/);
+    for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) {
+      expect(out).not.toContain('HonoBadJson-pw1');
+      expect(out).not.toContain('4111111111111111');
+    }
   });
 
   describe('a fetch app with a WebSocket handler and a throwing lowlevelErrorHandler', () => {

@@ -107,7 +107,6 @@ describe('Capturer', () => {
       expect(attribution.of(req)!.thrown.map((t) => t.value)).toEqual([err]);
     } finally {
       c.stop();
-      attribution.close();
     }
   });
 

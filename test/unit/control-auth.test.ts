@@ -43,22 +43,64 @@ describe('control app', () => {
     expect((await request(c.port, `/stats?token=${TOKEN}`, { origin: 'http://evil.example' })).status).toBe(403);
   });
 
-  it("refuses a client after 10 wrong tokens (429, even with the right one), logs refusals throttled and never the token sent", async () => {
+  it("refuses a client's wrong tokens with 429 after 10 of them while the right token is still served, logs refusals throttled and never the token sent", async () => {
     let now = 1_000_000;
     const c = await control(new FailureBudget(() => now));
     const guess = 'guess-secret-AAAA-0000';
     for (let i = 0; i < FAILURE_BUDGET; i++) expect((await request(c.port, `/stats?token=${guess}${i}`)).status).toBe(403);
-    const blocked = await request(c.port, `/stats?token=${TOKEN}`);
-    expect(blocked.status).toBe(429);
-    // The window passes: the right token works again.
-    now += 61_000;
+    expect((await request(c.port, `/stats?token=${guess}x`)).status).toBe(429);
+    // The operator on the same address (every local client is 127.0.0.1) is not locked out...
     expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);
+    // ...and that does not reopen guessing.
+    expect((await request(c.port, `/stats?token=${guess}y`)).status).toBe(429);
+    // The window passes: a wrong token is counted again.
+    now += 61_000;
+    expect((await request(c.port, `/stats?token=${guess}z`)).status).toBe(403);
     const refusals = c.lines.filter((l) => l.code === 'TSPUMA_ERR_CONTROL_REFUSED');
-    // 1st and 10th wrong token, 1st 429.
+    // 1st and 10th wrong token, 1st 429 (the 11th wrong token and the 2nd 429 are counted, not logged).
     expect(refusals.map((l) => l.count)).toEqual([1, 10, 1]);
     expect(JSON.stringify(c.lines)).not.toContain(guess);
     expect(JSON.stringify(c.lines)).not.toContain(TOKEN);
   });
+});
+
+/** POSTs `size` bytes to /probes with the right token: with a Content-Length, or chunked. */
+function post(port: number, size: number, chunked: boolean): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host: `127.0.0.1:${port}`, authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    if (!chunked) headers['content-length'] = String(size);
+    const req = http.request({ host: '127.0.0.1', port, path: '/probes', method: 'POST', headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    const chunk = 'a'.repeat(16 * 1024);
+    let left = size;
+    const write = () => {
+      while (left > 0) {
+        const part = chunk.slice(0, Math.min(left, chunk.length));
+        left -= part.length;
+        if (!req.write(part)) return void req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
+}
+
+describe('control app request bodies', () => {
+  for (const chunked of [false, true]) {
+    it(`answers a ${chunked ? 'chunked' : 'Content-Length'} body over 64 KiB with 413 and a coded reason naming both sizes, and keeps serving`, async () => {
+      const c = await control();
+      const res = await post(c.port, 500_000, chunked);
+      expect(res.status).toBe(413);
+      const body = JSON.parse(res.body) as { error: string; code: string };
+      expect(body.code).toBe('TSPUMA_ERR_CONTROL_REFUSED');
+      expect(body.error).toBe(`a request body of ${chunked ? 'more than 65536 bytes (chunked)' : '500000 bytes (Content-Length)'} is over the control app's limit of 65536 bytes`);
+      expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);
+    });
+  }
 });
 
 describe('control token option', () => {

@@ -30,6 +30,12 @@ describe('names: whole words and camelCase/snake_case segments', () => {
     for (const name of ['tokens', 'tokenizer', 'secretary', 'keyboard', 'author', 'userId', 'passThrough']) expect(r.isSecretName(name), name).toBe(false);
   });
 
+  it('redacts the everyday names of passwords and keys (PGPASSWORD, MYSQL_PWD, REDIS_PASS, pgPass, SESSION_KEY, signingKey, keyHex) and leaves what only measures one (authTagLength, tokenType)', () => {
+    const r = new Redactor();
+    for (const name of ['PGPASSWORD', 'MYSQL_PWD', 'REDIS_PASS', 'pgPass', 'dbPass', 'creds.pass', 'SESSION_KEY', 'ENCRYPTION_KEY', 'signingKey', 'hmacKey', 'masterKey', 'privKey', 'keyHex', 'passcode', 'sessionId', 'otp', 'sid']) expect(r.isSecretName(name), name).toBe(true);
+    for (const name of ['authTagLength', 'tokenType', 'passwordMinLength', 'cookieName', 'key', 'keys', 'session', 'code', 'passport', 'bypass', 'compass', 'sidebar', 'monkey']) expect(r.isSecretName(name), name).toBe(false);
+  });
+
   it('applies the configured pattern to segments too, so "ssn" catches userSsn and not lessons', () => {
     const extra = new Redactor('ssn');
     expect(extra.isSecretName('userSsn')).toBe(true);

@@ -99,6 +99,12 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     expect(redactor.query(input)).toBe(shown);
   });
 
+  it("leaves a stack frame's position alone when the file's name has a secret word: secrets-app.ts:10:11", () => {
+    forgetSecrets();
+    const frame = '    at checkLogin (/srv/app/src/secrets-app.ts:10:11)\n    at /srv/app/src/auth-token.mjs:3:1';
+    expect(redactor.query(frame)).toBe(frame);
+  });
+
   it('leaves prose that only names a scheme alone: "Basic authentication required"', () => {
     forgetSecrets();
     expect(redactor.query('Basic authentication required')).toBe('Basic authentication required');

@@ -63,6 +63,10 @@ interface Armed {
   passWindow: number;
   /** Its passes went over what the budget allows: suspended at the pause this asked for. */
   overrun: boolean;
+  /** When its line last ran, the shortest gap between two runs in the window, and the cost a run is taken to have (ms). */
+  lastPass: number;
+  minGap: number;
+  passCost: number;
 }
 
 /**
@@ -139,7 +143,7 @@ export class ProbeEngine {
 
   /** What one pass of a probed line costs here (a breakpoint condition V8 evaluates), in ms: measured at start. */
   private passCostMs = DEFAULT_PASS_COST_MS;
-  /** Passes per second per probe the pause budget allows at that cost. */
+  /** Passes per second per probe the pause budget allows at that cost (fewer when runs come back to back and cost more). */
   private maxPasses = 0;
 
   /** Starts the resumer thread first (probe-resumer.ts), then the engine. */
@@ -236,7 +240,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false, passes: 0, passWindow: 0, overrun: false };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false, passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: string | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -359,12 +363,19 @@ export class ProbeEngine {
   private counted(id: number): boolean {
     const armed = this.probes.get(id);
     if (!armed || armed.suspended || armed.overrun) return false;
-    const now = Date.now();
+    const now = performance.now();
     if (now - armed.passWindow >= 1000) {
       armed.passWindow = now;
       armed.passes = 0;
+      armed.minGap = Infinity;
     }
-    if (++armed.passes <= this.maxPasses) return false;
+    // Passes back to back (a loop's body) show what a pass costs under the load now, up to twice the measure.
+    const gap = now - armed.lastPass;
+    armed.lastPass = now;
+    if (gap < armed.minGap) armed.minGap = gap;
+    armed.passes++;
+    armed.passCost = Math.max(this.passCostMs, Math.min(armed.minGap, 2 * this.passCostMs));
+    if (armed.passes * armed.passCost <= this.opts.budgetMs) return false;
     armed.overrun = true;
     this.admitted.push(armed);
     return true;
@@ -421,8 +432,8 @@ export class ProbeEngine {
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
         if (armed.overrun) {
-          const ms = Math.round(armed.passes * this.passCostMs * 10) / 10;
-          this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(this.passCostMs * 1000) / 1000} ms each here: ${ms} ms)`, ms);
+          const ms = Math.round(armed.passes * armed.passCost * 10) / 10;
+          this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
           continue;
         }
         // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.

@@ -2,10 +2,16 @@
 // async context, in which the capturer notes every throw captured while the call's work runs
 // (awaits, timers, fire-and-forget promises it started) and what the app logged, so a 5xx the
 // app (or its framework) answered itself can be explained by the throw behind it.
-import { AsyncLocalStorage } from 'node:async_hooks';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+//
+// Debug mode pays for this on every request, so a call that throws nothing and logs nothing
+// costs one small object and two assignments (call-context.ts, not AsyncLocalStorage): no arrays
+// until something is noted, no WeakMap (the record hangs off the request under a symbol), no
+// closure per call, and the client's address read only when a throw is noted or a 5xx is to be
+// explained.
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { Capture } from './capture.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
+import { CallContext } from './call-context.js';
 
 /** A throw seen inside a call: its value and what the budget allowed (a capture, or a repeat's site). */
 export interface Thrown {
@@ -19,54 +25,118 @@ export interface CallRecord {
   readonly req: IncomingMessage;
   readonly res: ServerResponse | null;
   /** Throws seen in this call's async context, oldest first (bounded). */
-  readonly thrown: Thrown[];
+  readonly thrown: readonly Thrown[];
   /** Errors (or stack texts) the app passed to console.error during the call (bounded). */
-  readonly logged: unknown[];
+  readonly logged: readonly unknown[];
   /** tspuma already dumped a failure of this call (the adapter saw the throw). */
   reported: boolean;
-  /** The client's address when the call began (the socket may be closed by the time of a dump). */
-  readonly remote: string | undefined;
+  /**
+   * The client's address, read when a throw is noted or the call is settled (the socket may be
+   * closed by the time of a dump); undefined until then.
+   */
+  remote: string | undefined;
 }
 
 const MAX_KEPT = 8;
+/** What an untouched record holds: shared, frozen, replaced by a real array at the first note. */
+const NONE: readonly never[] = Object.freeze([]);
+/** Where a request's record is kept (replaces a WeakMap: a set and a delete per request). */
+const kRecord = Symbol('tspuma.callRecord');
+type Recorded = IncomingMessage & { [kRecord]?: CallRecord | undefined };
+
+class Record implements CallRecord {
+  thrown: Thrown[] = NONE as never;
+  logged: unknown[] = NONE as never;
+  reported = false;
+  remote: string | undefined = undefined;
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse | null,
+  ) {}
+}
 
 export class Attribution {
-  private readonly als = new AsyncLocalStorage<CallRecord>();
-  private readonly byRequest = new WeakMap<IncomingMessage, CallRecord>();
+  private readonly context = new CallContext<CallRecord>();
+  private emitPatched: ((...args: unknown[]) => boolean) | null = null;
+  private emitOriginal: ((...args: unknown[]) => boolean) | null = null;
 
-  /** Runs fn as the app call for req: its async work carries the record. */
-  run<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
-    const record: CallRecord = { req, res, thrown: [], logged: [], reported: false, remote: clientAddressOf(req) };
-    this.byRequest.set(req, record);
-    return this.als.run(record, fn);
+  constructor() {
+    this.context.enable();
+    this.followRequestEvents();
   }
 
-  /** The record of the call whose async context is running now (also while V8 is paused). */
+  /** Stops following calls (the global timer functions and IncomingMessage's emit go back). */
+  close(): void {
+    this.context.disable();
+    const proto = IncomingMessage.prototype as unknown as { emit: unknown };
+    if (this.emitPatched !== null && proto.emit === this.emitPatched) proto.emit = this.emitOriginal;
+    this.emitPatched = null;
+  }
+
+  /**
+   * A request's own stream events ('data', 'end', 'close') run with its call current: a body
+   * parser (Express's express.json(), multer, busboy) calls the app's handler from the request's
+   * 'end', an I/O callback no promise or timer carries the call into. Without this, a throw there,
+   * which Express answers 500 itself, had no call to explain that 500 and no dump was made.
+   */
+  private followRequestEvents(): void {
+    const proto = IncomingMessage.prototype as unknown as { emit: (...args: unknown[]) => boolean };
+    const original = proto.emit;
+    const context = this.context;
+    const apply = (req: IncomingMessage, args: unknown[]) => Reflect.apply(original, req, args) as boolean;
+    const patched = function (this: Recorded, ...args: unknown[]): boolean {
+      const record = this[kRecord];
+      if (record === undefined || context.current() !== undefined) return Reflect.apply(original, this, args) as boolean;
+      return context.run(record, apply, this, args);
+    };
+    proto.emit = patched;
+    this.emitOriginal = original;
+    this.emitPatched = patched;
+  }
+
+  /** Runs fn(req, res) as the app call for req: the work it starts carries the record (call-context.ts). */
+  run<T>(req: IncomingMessage, res: ServerResponse | null, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
+    const record = new Record(req, res);
+    (req as Recorded)[kRecord] = record;
+    return this.context.run(record, fn, req, res as ServerResponse);
+  }
+
+  /** The record of the call whose work is running now (also while V8 is paused). */
   current(): CallRecord | undefined {
-    return this.als.getStore();
+    return this.context.current();
   }
 
   of(req: IncomingMessage): CallRecord | undefined {
-    return this.byRequest.get(req);
+    return (req as Recorded)[kRecord];
   }
 
   forget(req: IncomingMessage): void {
-    this.byRequest.delete(req);
+    // Set, not deleted: a delete would turn every request object into a slow dictionary.
+    if ((req as Recorded)[kRecord] !== undefined) (req as Recorded)[kRecord] = undefined;
+  }
+
+  /** Reads the client's address into the record while the socket is still open. */
+  keepRemote(record: CallRecord): void {
+    if (record.remote === undefined) record.remote = clientAddressOf(record.req);
   }
 
   noteThrown(record: CallRecord, thrown: Thrown): void {
-    if (record.thrown.length >= MAX_KEPT) record.thrown.shift();
-    record.thrown.push(thrown);
+    const r = record as Record;
+    if (r.thrown.length === 0) r.thrown = [];
+    else if (r.thrown.length >= MAX_KEPT) r.thrown.shift();
+    r.thrown.push(thrown);
+    this.keepRemote(r);
   }
 
   /** console.error's arguments, when called inside an app call: errors and stack texts are kept. */
   noteLogged(args: unknown[]): void {
-    const record = this.als.getStore();
+    const record = this.context.current() as Record | undefined;
     if (!record) return;
     for (const a of args) {
-      const keep = (a instanceof Error) || (typeof a === 'string' && /\n\s+at \S/.test(a));
+      const keep = a instanceof Error || (typeof a === 'string' && /\n\s+at \S/.test(a));
       if (!keep) continue;
-      if (record.logged.length >= MAX_KEPT) record.logged.shift();
+      if (record.logged.length === 0) record.logged = [];
+      else if (record.logged.length >= MAX_KEPT) record.logged.shift();
       record.logged.push(a);
     }
   }

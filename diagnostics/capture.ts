@@ -17,13 +17,14 @@ import { originOf } from './culprit.js';
 import { insideTry, offsetOf } from './try-scan.js';
 import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
+import { SiteMutes, type Position } from './site-mutes.js';
 
 export type { CapturedFrame } from './frames.js';
 
 interface PausedParams {
   reason: string;
   data?: RemoteObject;
-  callFrames: CallFrame[];
+  callFrames: (CallFrame & { functionLocation?: Position })[];
 }
 
 export interface Capture {
@@ -147,7 +148,9 @@ export class Capturer {
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0 };
+  /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
+  readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
   readonly pauseTimes = new Timings();
   readonly captureTimes = new Timings();
@@ -161,6 +164,7 @@ export class Capturer {
     this.reader = new FrameReader(redactor);
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
+    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs);
   }
 
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
@@ -201,6 +205,7 @@ export class Capturer {
     if (g[kOwnCode] === this.ownCode) delete g[kOwnCode];
     this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.mutes.clear();
     try {
       this.post('Debugger.setPauseOnExceptions', { state: 'none' });
       this.session.disconnect();
@@ -365,6 +370,10 @@ export class Capturer {
         this.stats.repeats++;
         site = this.siteKeys.get(key) ?? null;
         if (isObject && site) this.repeatSite.set(thrown as object, site);
+        // A site that repeats within its window is hot: its function (the app's, where it threw)
+        // stops pausing until the window ends, so the next repeats cost a plain throw.
+        const fn = params.callFrames[0]!.functionLocation;
+        if (app === 0 && fn && !this.mutes.has(fn) && this.mutes.mute(fn)) this.stats.muted++;
       } else {
         capture = this.build(params, thrown);
         built = true;
@@ -417,7 +426,7 @@ export class Capturer {
     if (this.pauseTimes.n === 0) return null;
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}`;
     return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 
@@ -443,6 +452,7 @@ export class Capturer {
       // The whole answer: a function's internal [[FunctionLocation]] names where it is defined.
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[]; privateProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
       call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
+      source: (scriptId) => this.source(scriptId),
     });
     const phase = this.phases[this.phases.length - 1] ?? 'app';
     // Dumps are grouped by the culprit's line: a throw re-emitted by node:events or a stream

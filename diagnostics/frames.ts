@@ -4,7 +4,7 @@
 import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { originOf } from './finish.js';
-import { original, type Original } from './sourcemap.js';
+import { original, originalName, type Original } from './sourcemap.js';
 import { rememberSecret, REDACTED } from './redact.js';
 import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';
 
@@ -29,6 +29,7 @@ export interface Scope {
   object: RemoteObject;
   name?: string;
   startLocation?: { scriptId: string; lineNumber: number; columnNumber: number };
+  endLocation?: { scriptId: string; lineNumber: number; columnNumber: number };
 }
 export interface CallFrame {
   functionName: string;
@@ -75,9 +76,21 @@ export interface ReadOptions {
    * which show V8's preview instead.
    */
   call?(objectId: string, functionDeclaration: string): unknown;
+  /** A script's generated source (same-thread captures): renamed bindings get their source names. */
+  source?(scriptId: string): string | null;
 }
 
 const MAX_LOCALS = 24;
+
+/** Offsets where each line of a text starts (the last text's, kept). */
+let startsOf: { text: string; starts: number[] } | null = null;
+function lineStarts(text: string): number[] {
+  if (startsOf?.text === text) return startsOf.starts;
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  startsOf = { text, starts };
+  return starts;
+}
 const MAX_STRING = 160;
 /**
  * node:http objects (Express's keep node's class names; tspuma's subclass them) in an app frame show these own
@@ -223,6 +236,10 @@ export class FrameReader {
           moduleScopesShown.add(scriptId);
         }
         for (const prop of resultOf(opts.properties(scope.object.objectId))) {
+          // A binding the compiler renamed (esbuild appends a digit when a name shadows a module
+          // constant) is shown under the source's name; the outer binding it shadows, read later
+          // under that name, is then left out: the frame's code cannot see it.
+          if (!moduleScope && /\d$/.test(prop.name) && this.inApp) prop.name = this.sourceName(cf, scope, prop.name, url, opts);
           if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
           if ((scope.type === 'closure' || scope.type === 'module') && (LOADER_BINDING.test(prop.name) || prop.value.type === 'function')) continue;
           if (scope.type === 'closure' && IMPORT_BINDING.test(prop.name)) continue;
@@ -238,6 +255,30 @@ export class FrameReader {
       frames.push({ ...where, function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library, origin, ...(receiverFields ? { receiverFields } : {}) });
     }
     return { frames, redactions };
+  }
+
+  /**
+   * The source's name of a binding in a scope, from the source map's `names` at one of its
+   * occurrences in the scope's generated text; the compiled name when none says otherwise.
+   */
+  private sourceName(cf: CallFrame, scope: Scope, name: string, url: string, opts: ReadOptions): string {
+    const scriptId = cf.location.scriptId;
+    const src = opts.source?.(scriptId);
+    if (!src) return name;
+    const script = opts.scripts.get(scriptId);
+    const lines = lineStarts(src);
+    const at = (loc: { lineNumber: number; columnNumber: number } | undefined, fallback: number) => (loc ? (lines[loc.lineNumber] ?? src.length) + loc.columnNumber : fallback);
+    const from = at(scope.startLocation, 0);
+    const to = at(scope.endLocation, src.length);
+    const re = new RegExp(`(?<![\\w$.])${name.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
+    re.lastIndex = from;
+    for (let tries = 0, m = re.exec(src); m !== null && m.index < to && tries < 8; tries++, m = re.exec(src)) {
+      let line = 0;
+      while (line + 1 < lines.length && lines[line + 1]! <= m.index) line++;
+      const named = originalName(url, line, m.index - lines[line]!, script?.sourceMapURL);
+      if (named !== null) return named;
+    }
+    return name;
   }
 
   /** A module's namespace or exports object: imported, not state. */

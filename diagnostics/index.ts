@@ -39,11 +39,22 @@ export interface DiagnosticsOptions {
 const NEVER_THROWN =
   'no throw of this error was captured: it was created and handed on without a throw in app code (next(err), returned, logged, or thrown inside a library), so the frames are where it was created, from its stack, and values are not obtainable';
 
+const MAYBE_MUTED =
+  'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
+
 /** A stack text a framework logged (Express logs err.stack in some versions) as an error-like value. */
 function fromStackText(text: string): { name: string; message: string; stack: string } {
   const first = text.split('\n', 1)[0]!;
   const m = /^(\w*(?:Error|Exception)\w*):\s?(.*)$/.exec(first);
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
+}
+
+/** V8 does not pause at a stack overflow (there is no stack left to run the pause on). */
+const STACK_OVERFLOW =
+  'a stack overflow: V8 does not pause at one, so no values were captured; the frames are the deepest of its stack, from its text, where the recursion repeats';
+
+function isStackOverflow(err: Error): boolean {
+  return err instanceof RangeError && err.message === 'Maximum call stack size exceeded';
 }
 
 /** The note of a 5xx the app answered after a throw it caught in its own code. */
@@ -57,6 +68,22 @@ export function caughtInAppNote(status: number, caughtBy: string): string {
  */
 const MADE_IN_THREAD =
   "made in another thread (a worker_threads worker): the frames are the worker's, from the error's stack, where it was made; values are not obtainable across threads (dump the worker's own failures with -d in it)";
+
+/**
+ * A report's answer. Its text is rendered when first read (the development error page reads it):
+ * a counted repeat in production, or a failure no page shows, renders nothing.
+ */
+function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
+  let text: string | null = null;
+  return {
+    dump,
+    path,
+    repeat,
+    get text() {
+      return (text ??= renderText(dump));
+    },
+  };
+}
 
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
 
@@ -125,7 +152,7 @@ export class Diagnostics implements DiagnosticsHook {
     };
   }
 
-  call<T>(req: IncomingMessage, res: ServerResponse | null, fn: () => T): T {
+  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
     return this.attribution.run(req, res, fn);
   }
 
@@ -135,6 +162,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.attribution.forget(req);
     if (record.reported || !res.headersSent || res.statusCode < 500) return;
     const status = res.statusCode;
+    this.attribution.keepRemote(record); // the socket may be closed by the time explain() runs
     // A framework may log the error it answered for just after the response (Express does, in a
     // setImmediate): decide once that has run.
     setImmediate(() => this.explain(record, status));
@@ -193,20 +221,30 @@ export class Diagnostics implements DiagnosticsHook {
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
     // kind (class and the same message) are taken for the same site: two sites failing with one
-    // message while pausing is off share a dump, which the count says.
-    const kind = ctx.note || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
-    const known = capture || kind === null ? null : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? '\u0000', errorInfo(err));
+    // message while pausing is off share a dump, which the count says. The same goes for a
+    // message that differs only in its numbers ("user 7 not found", "user 8 not found"): a
+    // repeat thrown where pausing is muted (site-mutes.ts) is found by it, not by its stack text.
+    // A stack text a framework logged (explain()) is matched alike.
+    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
+    const loose = kind === null ? null : `~${FailureFolder.kindOf(err, '', false)}`;
+    const known = capture || kind === null ? null : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? this.kinds.get(loose!)?.site ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return { dump: known.first, text: renderText(known.first), path: known.path, repeat: true };
+      return reported(known.first, known.path, true);
     }
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    const note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN) : MADE_IN_THREAD) : undefined);
+    let note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
+    if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
+      // It may have been thrown in a function muted after another site's repeats: every muted
+      // function pauses again, so the next throw there is captured.
+      this.capturer.mutes.unmuteAll();
+      if (note === NEVER_THROWN) note = MAYBE_MUTED;
+    }
     const dump = this.builder.build(err, capture, {
       phase: ctx.phase,
       kind: ctx.kind,
@@ -224,18 +262,19 @@ export class Diagnostics implements DiagnosticsHook {
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
-    if (kind !== null) {
-      if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
+    if (kind !== null && ctx.note !== NEVER_THROWN) {
+      if (this.kinds.size >= 1000) for (const k of [...this.kinds.keys()].slice(0, 2)) this.kinds.delete(k);
       this.kinds.set(kind, { site: dump.site });
+      this.kinds.set(loose!, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump);
-    return { dump, text: renderText(dump), path, repeat };
+    return reported(dump, path, repeat);
   }
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
     const { repeat, path } = this.sinks.emit(dump);
-    return { dump, text: renderText(dump), path, repeat };
+    return reported(dump, path, repeat);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
@@ -246,6 +285,7 @@ export class Diagnostics implements DiagnosticsHook {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
+    this.attribution.close();
     this.unwatchConsole?.();
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);

@@ -83,6 +83,19 @@ export function originalPosition(url: string, line0: number, col0: number, sourc
 }
 
 /**
+ * The source's own name of the identifier that starts exactly at a generated position (a
+ * compiler's renamed binding: esbuild's `discounts2` for a parameter `discounts` that shadows a
+ * module constant), from the map's `names`; null when the map has none there.
+ */
+export function originalName(url: string, line0: number, col0: number, sourceMapURL?: string): string | null {
+  const path = scriptPath(url);
+  if (path === null) return null;
+  const entry = mapFor(path, sourceMapURL)?.findEntry(line0, col0) as (Entry & { generatedLine?: number; generatedColumn?: number; name?: string }) | undefined;
+  if (!entry || entry.generatedLine !== line0 || entry.generatedColumn !== col0 || typeof entry.name !== 'string' || entry.name === '') return null;
+  return entry.name;
+}
+
+/**
  * The one original line (0-based) a whole generated line maps to, or null when it maps to none
  * or to several (a minified or one-line module): probes the line's mappings up to its last.
  */

@@ -271,7 +271,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   /** The app call itself, through debug mode's hook when it is on. */
   private invoke(req: http.IncomingMessage, res: http.ServerResponse): ReturnType<Adapted['invoke']> {
     const { diagnostics, app } = this.d;
-    return diagnostics ? diagnostics.call(req, res, () => app.invoke(req, res)) : app.invoke(req, res);
+    return diagnostics ? diagnostics.call(req, res, app.invoke) : app.invoke(req, res);
   }
 
   private release(state: RequestState): void {
@@ -297,7 +297,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     this.d.tracing?.exception(req, err);
     if (res.headersSent) {
       const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
-      log.error({ err, code: coded.code }, coded.message);
+      // Folded like the failures answered with a 500: the first of a kind in full, then a count.
+      if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), coded.message)) log.error({ err, code: coded.code }, coded.message);
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;

@@ -73,4 +73,12 @@ describe('errors that travel', () => {
     expect(d.frames[received]).toMatchObject({ line: lineOf(APP, 'call.reject(reply.error)'), locals: { reply: { summary: 'Object {id: 1, error: RangeError: thumbnail width 3000 exceeds 2048}' } } });
     expect(d.note).toBe(`made in another thread (a worker_threads worker) and received here: frames #0-#${received - 1} are the worker's, from the error's stack, where it was made (values are not obtainable across threads: dump the worker's own failures with -d in it); frame #${received} (anonymous) (${APP}:${lineOf(APP, 'call.reject(reply.error)')}) received it, with its values`);
   });
+
+  it('says a stack overflow was thrown (V8 does not pause at one), with the recursing app frame as culprit', async () => {
+    expect((await fetch(`${s.url}/deep`)).status).toBe(500);
+    const d = await dumpFor(dir, 'Maximum call stack size exceeded');
+    expect(d.captured).toBe(false);
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'depth', file: APP, line: lineOf(APP, 'return depth(n + 1) + 1;') });
+    expect(d.note).toBe('a stack overflow: V8 does not pause at one, so no values were captured; the frames are the deepest of its stack, from its text, where the recursion repeats');
+  });
 });

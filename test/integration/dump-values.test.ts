@@ -39,6 +39,13 @@ describe('values of every kind', () => {
     expect(culpritOf(d).locals).toMatchObject({ cents: 5000 });
   });
 
+  it('shows a parameter the compiler renamed (it shadows a module constant) under its source name with its own value, not the constant', async () => {
+    expect((await fetch(`${s.url}/total`)).status).toBe(500);
+    const d = await dumpFor(dir, 'discount 2 for hat');
+    expect(culpritOf(d)).toMatchObject({ function: 'total', line: lineOf(APP, 'throw new RangeError(`discount'), locals: { d: 2, discounts: { summary: 'Map(1) {"hat" => 2}' } } });
+    expect(d.frames.flatMap((f) => Object.keys(f.locals)).filter((k) => /^discounts\d/.test(k))).toEqual([]);
+  });
+
   it("shows a Map's entries with their keys' types, so a string key in a Map keyed by numbers is seen", async () => {
     expect((await fetch(`${s.url}/price?id=14`)).status).toBe(500);
     const d = await dumpFor(dir, 'no price for 14');
@@ -76,7 +83,7 @@ describe("throws inside node's code and a dependency, under an app frame", () =>
     s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });
 
-  it("captures crypto's throw with the values of the app frame that called it, and says which frame threw", async () => {
+  it("captures crypto's throw with the values of the app frame that called it (keyHex redacted by its name), and says which frame threw", async () => {
     expect((await fetch(`${s.url}/decrypt?k=abcd`)).status).toBe(500);
     const d = await dumpFor(dir, 'Invalid key length');
     expect(d.captured).toBe(true);

@@ -102,6 +102,27 @@ describe('Express 5: errors Express answers itself', () => {
     expect(d.response).toBeUndefined();
     expect((await fetch(`${s.url}/ok`)).status).toBe(200);
   });
+
+  // The request's JSON body is parsed by express.json() before the handler runs: node hands the
+  // body (already in) over through process.nextTick, and debug mode must follow the call there.
+  it('dumps a charge whose JSON body express.json() parsed, failing after an await and re-thrown with a cause (amountCents=900000), with its request', async () => {
+    const res = await fetch(`${s.url}/wallets/bob/charge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"amountCents":900000}' });
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, 'charge of 900000 for bob failed');
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.request).toMatchObject({ method: 'POST', url: '/wallets/bob/charge' });
+    expect(d.error.causes).toEqual([expect.objectContaining({ message: 'insufficient funds for bob', captured: true })]);
+    expect(culprit(d)).toMatchObject({ function: 'Wallet.debit', line: lineOf(EXPRESS, 'throw new Error(`insufficient funds'), locals: { amountCents: 900000 } });
+  });
+
+  it('names the request that started `void sendReceipt()` from a handler behind express.json(), rejecting after the response (orderId=12)', async () => {
+    const res = await fetch(`${s.url}/receipts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"orderId":12}' });
+    expect(res.status).toBe(202);
+    const d = await dumpFor(dir, 'receipt for order 12 refused');
+    expect(d.kind).toBe('rejection');
+    expect(culprit(d)).toMatchObject({ function: 'sendReceipt', locals: { orderId: 12, relay: 'relay.invalid' } });
+    expect(d.request).toMatchObject({ method: 'POST', url: '/receipts' });
+  });
 });
 
 describe('Express 5: a 5xx the app answers on purpose', () => {

@@ -58,10 +58,20 @@ describe('Capturer', () => {
     const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined);
     c.start();
     try {
+      // Six sites in six functions, each thrown at in turn: a site that repeats is muted
+      // (site-mutes.ts), so it takes distinct sites to reach the rate.
+      const sites = [
+        () => { throw new Error('site 1'); },
+        () => { throw new Error('site 2'); },
+        () => { throw new Error('site 3'); },
+        () => { throw new Error('site 4'); },
+        () => { throw new Error('site 5'); },
+        () => { throw new Error('site 6'); },
+      ];
       c.scope('app', () => {
         for (let i = 0; i < 200; i++) {
           try {
-            throw new Error(`throw ${i}`);
+            sites[i % sites.length]!();
           } catch {
             /* library-style caught throw */
           }
@@ -72,7 +82,7 @@ describe('Capturer', () => {
       // Every handled pause is timed, and the exit line reports it.
       expect(c.pauseTimes.n).toBe(6);
       expect(c.pauseTimes.quantile(0.5)).toBeGreaterThan(0);
-      expect(c.costLine()).toMatch(/^tspuma: debug capture cost: 6 pause\(s\) at throws: p50 [\d.]+ ms, p99 [\d.]+ ms; 1 built a capture: .*; 4 repeat\(s\) and 1 throttled/);
+      expect(c.costLine()).toMatch(/^tspuma: debug capture cost: 6 pause\(s\) at throws: p50 [\d.]+ ms, p99 [\d.]+ ms; 5 built a capture: .*; 0 repeat\(s\) and 1 throttled/);
     } finally {
       c.stop();
     }
@@ -107,6 +117,7 @@ describe('Capturer', () => {
       expect(attribution.of(req)!.thrown.map((t) => t.value)).toEqual([err]);
     } finally {
       c.stop();
+      attribution.close();
     }
   });
 

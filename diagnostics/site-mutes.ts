@@ -1,0 +1,129 @@
+// Throw sites debug mode has already captured, muted for the rest of their window: the function
+// that threw is blackboxed (Debugger.setBlackboxedRanges) in capture's session, so V8 does not
+// pause at its next throws, which then cost about what a plain throw costs instead of a pause
+// (measured in-process: a pause that resumes at once ~90x a plain throw, a throw in a blackboxed
+// function ~2x). Repeats are still counted where they are reported (diagnostics/index.ts matches
+// them to the first dump by kind).
+//
+// V8 skips the pause for a throw it predicts is caught when the top frame's function is
+// blackboxed, and for one it predicts is uncaught only when every frame's is; those, and throws
+// while another session (DevTools, probes) has the Debugger on (V8 blackboxes only what every
+// session does), still pause and take capture's repeat path. A muted function's other throw
+// sites are muted with it: a report that finds no capture while anything is muted unmutes
+// everything (unmuteAll), so the next throw there is captured.
+
+/** A script position, as the protocol gives it (0-based). */
+export interface Position {
+  scriptId: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+
+interface Muted {
+  /** Just before the function's start: V8 counts a range from after its first position. */
+  from: Position;
+  /** The first break location after the function's last one (or the script's end). */
+  to: Position;
+  timer: NodeJS.Timeout;
+}
+
+/** Same-thread protocol calls (capture.ts's post). */
+export type Post = <T = unknown>(method: string, params?: object) => T;
+
+const before = (a: Position, b: Position) => a.lineNumber < b.lineNumber || (a.lineNumber === b.lineNumber && a.columnNumber < b.columnNumber);
+const END_OF_SCRIPT = 1e9;
+
+export class SiteMutes {
+  private readonly muted = new Map<string, Muted>();
+
+  constructor(
+    private readonly post: Post,
+    /** How long a function stays muted (capture's per-site window). */
+    private readonly windowMs: number,
+  ) {}
+
+  get size(): number {
+    return this.muted.size;
+  }
+
+  /** Whether the function starting at `fn` is muted now. */
+  has(fn: Position): boolean {
+    return this.muted.has(key(fn));
+  }
+
+  /**
+   * Mutes the function starting at `fn` (a paused call frame's functionLocation) for the window.
+   * False when it cannot be (no breakable location in it): the site keeps pausing.
+   */
+  mute(fn: Position): boolean {
+    const k = key(fn);
+    if (this.muted.has(k)) return true;
+    let own: Position[];
+    try {
+      own = this.post<{ locations: Position[] }>('Debugger.getPossibleBreakpoints', { start: fn, restrictToFunction: true }).locations;
+    } catch {
+      return false; // not a script V8 can say this of (wasm, a collected one): the site keeps pausing
+    }
+    const last = own[own.length - 1];
+    if (!last) return false;
+    // Between the function's last break location and the next one outside it, no other function
+    // lies whole (each has a break location of its own), so blackboxing up to there mutes this
+    // function (and its closures) and nothing else.
+    const after = { scriptId: fn.scriptId, lineNumber: last.lineNumber, columnNumber: last.columnNumber + 1 };
+    const next = this.post<{ locations: Position[] }>('Debugger.getPossibleBreakpoints', { start: after }).locations.find((l) => before(last, l));
+    const from =
+      fn.columnNumber > 0 || fn.lineNumber === 0
+        ? { scriptId: fn.scriptId, lineNumber: fn.lineNumber, columnNumber: Math.max(0, fn.columnNumber - 1) }
+        : { scriptId: fn.scriptId, lineNumber: fn.lineNumber - 1, columnNumber: END_OF_SCRIPT };
+    const to = next ?? { scriptId: fn.scriptId, lineNumber: END_OF_SCRIPT, columnNumber: 0 };
+    const timer = setTimeout(() => this.unmute(k), this.windowMs);
+    timer.unref();
+    this.muted.set(k, { from, to, timer });
+    this.apply(fn.scriptId);
+    return true;
+  }
+
+  /** Every muted function pauses again (a throw went uncaptured while something was muted). */
+  unmuteAll(): void {
+    const scripts = new Set<string>();
+    for (const m of this.muted.values()) {
+      clearTimeout(m.timer);
+      scripts.add(m.from.scriptId);
+    }
+    this.muted.clear();
+    for (const s of scripts) this.apply(s);
+  }
+
+  /** Forgets every mute without a protocol call (the session is going away). */
+  clear(): void {
+    for (const m of this.muted.values()) clearTimeout(m.timer);
+    this.muted.clear();
+  }
+
+  private unmute(k: string): void {
+    const m = this.muted.get(k);
+    if (!m) return;
+    this.muted.delete(k);
+    this.apply(m.from.scriptId);
+  }
+
+  /** Sets one script's blackboxed ranges: its muted functions' ranges, sorted, overlaps merged. */
+  private apply(scriptId: string): void {
+    const ranges = [...this.muted.values()].filter((m) => m.from.scriptId === scriptId).sort((a, b) => (before(a.from, b.from) ? -1 : 1));
+    const merged: { from: Position; to: Position }[] = [];
+    for (const r of ranges) {
+      const prev = merged[merged.length - 1];
+      if (prev && !before(prev.to, r.from)) {
+        if (before(prev.to, r.to)) prev.to = r.to;
+      } else merged.push({ from: r.from, to: r.to });
+    }
+    const positions = merged.flatMap((r) => [r.from, r.to]).map((p) => ({ lineNumber: p.lineNumber, columnNumber: p.columnNumber }));
+    try {
+      this.post('Debugger.setBlackboxedRanges', { scriptId, positions });
+    } catch {
+      /* the script is gone (collected): nothing left to mute there */
+    }
+  }
+}
+
+const key = (p: Position) => `${p.scriptId}:${p.lineNumber}:${p.columnNumber}`;

@@ -1,0 +1,120 @@
+// Debug mode's call context (diagnostics/call-context.ts): which app call's work runs now, carried
+// through awaits, then-callbacks and the global timers without AsyncLocalStorage.
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CallContext } from '../../diagnostics/call-context.js';
+
+const contexts: CallContext<{ id: string }>[] = [];
+function context(): CallContext<{ id: string }> {
+  const c = new CallContext<{ id: string }>();
+  c.enable();
+  contexts.push(c);
+  return c;
+}
+afterEach(() => {
+  for (const c of contexts.splice(0)) c.disable();
+});
+
+describe('CallContext', () => {
+  it('is the call during its synchronous part only, and the one before it afterwards', () => {
+    const c = context();
+    const outer = { id: 'outer' };
+    const inner = { id: 'inner' };
+    const seen: (string | undefined)[] = [];
+    c.run(outer, () => {
+      seen.push(c.current()?.id);
+      c.run(inner, () => seen.push(c.current()?.id), 0, 0);
+      seen.push(c.current()?.id);
+    }, 0, 0);
+    seen.push(c.current()?.id);
+    expect(seen).toEqual(['outer', 'inner', 'outer', undefined]);
+  });
+
+  it('follows each of two interleaved calls through its own awaits and then-callbacks', async () => {
+    const c = context();
+    const seen: string[] = [];
+    const tick = () => new Promise<void>((r) => setImmediate(r));
+    const work = async (tag: string) => {
+      for (let i = 0; i < 3; i++) {
+        await tick();
+        seen.push(`${tag}:${c.current()?.id}`);
+      }
+      return Promise.resolve().then(() => seen.push(`${tag}-then:${c.current()?.id}`));
+    };
+    const a = c.run({ id: 'a' }, work, 'A', 0);
+    const b = c.run({ id: 'b' }, work, 'B', 0);
+    await Promise.all([a, b]);
+    expect(seen.filter((s) => s.startsWith('A')).every((s) => s.endsWith(':a'))).toBe(true);
+    expect(seen.filter((s) => s.startsWith('B')).every((s) => s.endsWith(':b'))).toBe(true);
+    expect(seen).toHaveLength(8);
+    expect(c.current()).toBeUndefined();
+  });
+
+  it('follows setTimeout, setInterval, setImmediate and queueMicrotask callbacks; promisified timers still work', async () => {
+    const c = context();
+    const seen: Record<string, string | undefined> = {};
+    await new Promise<void>((done) => {
+      let left = 4;
+      const mark = (name: string) => {
+        seen[name] = c.current()?.id;
+        if (--left === 0) done();
+      };
+      c.run({ id: 'call' }, () => {
+        setTimeout(() => mark('setTimeout'), 1);
+        const t = setInterval(() => {
+          clearInterval(t);
+          mark('setInterval');
+        }, 1);
+        setImmediate(() => mark('setImmediate'));
+        queueMicrotask(() => mark('queueMicrotask'));
+      }, 0, 0);
+    });
+    expect(seen).toEqual({ setTimeout: 'call', setInterval: 'call', setImmediate: 'call', queueMicrotask: 'call' });
+    expect(await promisify(setTimeout)(1, 'value')).toBe('value');
+  });
+
+  it("follows process.nextTick, and so a stream's 'data' and 'end' for a body already buffered when the call began", async () => {
+    const { Readable } = await import('node:stream');
+    const c = context();
+    const body = new Readable({ read() {} });
+    body.push('{"amount":900}');
+    body.push(null);
+    await new Promise((r) => setImmediate(r)); // what pushing scheduled has run: the body just waits
+    const seen: (string | undefined)[] = [];
+    await new Promise<void>((done) => {
+      c.run({ id: 'post' }, () => {
+        process.nextTick(() => seen.push(`tick:${c.current()?.id}`));
+        body.on('data', () => seen.push(`data:${c.current()?.id}`));
+        body.on('end', () => {
+          seen.push(`end:${c.current()?.id}`);
+          done();
+        });
+      }, 0, 0);
+    });
+    expect(seen).toEqual(['tick:post', 'data:post', 'end:post']);
+  });
+
+  it('attributes nothing to work started outside any call', async () => {
+    const c = context();
+    let inTimer: unknown = 'unset';
+    let afterAwait: unknown = 'unset';
+    await new Promise<void>((r) => setTimeout(() => {
+      inTimer = c.current();
+      r();
+    }, 1));
+    await Promise.resolve();
+    afterAwait = c.current();
+    expect(inTimer).toBeUndefined();
+    expect(afterAwait).toBeUndefined();
+  });
+
+  it('gives the global timer functions and process.nextTick back when disabled', () => {
+    const before = { setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick };
+    const c = new CallContext<{ id: string }>();
+    c.enable();
+    expect(globalThis.setTimeout).not.toBe(before.setTimeout);
+    expect(process.nextTick).not.toBe(before.nextTick);
+    c.disable();
+    expect({ setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick }).toEqual(before);
+  });
+});

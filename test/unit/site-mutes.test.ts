@@ -1,0 +1,82 @@
+// A throw site captured and repeated within its window stops pausing (diagnostics/site-mutes.ts):
+// its function is blackboxed in capture's session, so V8 does not pause there; other functions
+// still pause, and the mute ends with unmuteAll() or the window. In a file of its own: no other
+// inspector session in this process, so pause counts are exact.
+import { describe, expect, it } from 'vitest';
+import { Redactor } from '../../diagnostics/redact.js';
+import { enableDiagnostics } from '../../diagnostics/index.js';
+import type { Reported } from '../../server/debug-hook.js';
+
+function lookup(n: number): number {
+  if (n >= 0) throw new Error(`user ${n} not found`);
+  return n;
+}
+
+function total(n: number): number {
+  const cents = n * 100;
+  if (n > 1000) throw new RangeError(`total ${cents} over the limit`);
+  if (n >= 0) throw new Error(`no price for ${n}`);
+  return cents;
+}
+
+function other(n: number): number {
+  throw new Error(`order ${n} missing`);
+}
+
+const attempt = (f: (n: number) => number, n: number): unknown => {
+  try {
+    return f(n);
+  } catch (err) {
+    return err;
+  }
+};
+
+describe('site mutes', () => {
+  it("stops pausing in a function once its throw site repeats; another function still pauses; unmuteAll brings the pauses back", async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 1000 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      c.scope('app', () => {
+        for (let i = 0; i < 50; i++) attempt(lookup, i);
+      });
+      expect(c.stats).toMatchObject({ pauses: 2, captures: 1, repeats: 1, muted: 1 });
+      c.scope('app', () => attempt(other, 1));
+      expect(c.stats).toMatchObject({ pauses: 3, captures: 2 });
+      c.mutes.unmuteAll();
+      expect(c.mutes.size).toBe(0);
+      c.scope('app', () => attempt(lookup, 99));
+      expect(c.stats.pauses).toBe(4); // a repeat again, so muted again
+      expect(c.mutes.size).toBe(1);
+      expect(c.costLine()).toContain('; 2 function(s) muted after a repeat');
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('counts unpaused repeats against the first dump by kind, numbers aside; a new failure in a muted function unmutes and says why it has no values', () => {
+    const written: string[] = [];
+    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+    try {
+      const reports: Reported[] = [];
+      for (let i = 0; i < 30; i++) reports.push(diag.report(attempt(total, i), { phase: 'app' }));
+      expect(diag.capturer.stats.pauses).toBe(2);
+      expect(reports[0]!.repeat).toBe(false);
+      expect(reports[0]!.dump.frames[0]!.locals).toMatchObject({ n: 0, cents: 0 });
+      expect(reports.slice(1).every((r) => r.repeat && r.dump === reports[0]!.dump)).toBe(true);
+      expect(written.filter((t) => t.includes('no price for'))).toHaveLength(2); // the dump; "has happened 10 times"
+      // The other throw site of the muted function: not paused, so not captured; everything unmutes.
+      const other = diag.report(attempt(total, 5000), { phase: 'app' });
+      expect(other.repeat).toBe(false);
+      expect(other.dump.captured).toBe(false);
+      expect(other.dump.note).toMatch(/pausing was muted/);
+      expect(diag.capturer.mutes.size).toBe(0);
+      // Its next throw pauses and is captured, with its values.
+      const again = diag.report(attempt(total, 5001), { phase: 'app' });
+      expect(again.dump.captured).toBe(true);
+      expect(again.dump.frames[0]!.locals).toMatchObject({ n: 5001, cents: 500100 });
+    } finally {
+      diag.close();
+    }
+  });
+});

@@ -125,10 +125,10 @@ export class ProbeEngine {
   private builder: DumpBuilder | null = null;
   private readonly report: NodeJS.Timeout;
   private readonly now: () => number;
-  /** Paused time in the current one-second window, and which probes paused. */
+  /** Paused time in the current one-second window, and each probe's share of it. */
+  private readonly windowShare = new Map<Armed, number>();
   private windowStart = 0;
   private windowMs = 0;
-  private readonly windowProbes = new Set<Armed>();
   private snapshotCount = 0;
   private closed = false;
   /** The pause of ours in progress: when it began and which probes it was for. */
@@ -632,18 +632,18 @@ export class ProbeEngine {
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.windowMs = 0;
-      this.windowProbes.clear();
+      this.windowShare.clear();
     }
     this.windowMs += ms;
-    for (const a of hit) this.windowProbes.add(a);
+    for (const a of new Set(hit)) this.windowShare.set(a, (this.windowShare.get(a) ?? 0) + ms / hit.length);
     if (this.windowMs <= this.opts.budgetMs) return;
     const spent = Math.round(this.windowMs * 10) / 10;
-    for (const armed of this.windowProbes) {
-      if (armed.suspended || !this.probes.has(armed.spec.id)) continue;
-      this.suspend(armed, `probes kept it paused ${spent} ms within one second`, spent);
-    }
+    // The probe that took most of it: a long snapshot does not stop a logpoint beside it (N20).
+    let most: Armed | null = null;
+    for (const [a, share] of this.windowShare) if (!a.suspended && this.probes.has(a.spec.id) && (!most || share > this.windowShare.get(most)!)) most = a;
+    if (most) this.suspend(most, `probes kept it paused ${spent} ms within one second, ${Math.round(this.windowShare.get(most)! * 10) / 10} ms of it for this one`, spent);
     this.windowMs = 0;
-    this.windowProbes.clear();
+    this.windowShare.clear();
   }
 
   /** No more pauses or passes of this probe here: its breakpoints go; the line and the primary say why. */

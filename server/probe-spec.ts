@@ -2,6 +2,7 @@
 // CLI, the control app, the primary and the workers agree on it; and the checks every layer
 // shares: FILE:LINE, templates, read-only expressions, durations. Imports nothing heavy: the
 // primary and the CLI load it, a worker only once a probe is set.
+import { fileURLToPath } from 'node:url';
 import { TspumaError } from './errors.js';
 
 export const PROBE_KINDS = ['log', 'snapshot', 'count', 'break'] as const;
@@ -55,11 +56,23 @@ export const PROBE_GATE_KEY = 'tspuma.probe';
 const invalid = (what: string, value: unknown, reason: string, source: string) =>
   new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: typeof value === 'string' ? value : JSON.stringify(value), reason, source });
 
-/** "src/app.ts:12" -> file and line; a Windows drive letter or a colon in the path stays in the file. */
+/**
+ * "src/app.ts:12" -> file and line; also FILE:LINE:COLUMN and file:// URLs, as dumps and stack
+ * traces print them (the column is dropped: a probe is per line). A Windows drive letter or a
+ * colon in the path stays in the file.
+ */
 export function parseLocation(text: string, source: string): { file: string; line: number } {
-  const m = /^(.+):(\d+)$/.exec(text.trim());
-  if (!m || Number(m[2]) < 1) throw invalid('location', text, 'expected FILE:LINE, LINE counting from 1 (src/orders.ts:42)', source);
-  return { file: m[1]!, line: Number(m[2]) };
+  const m = /^(.+?):(\d+)(?::\d+)?$/.exec(text.trim());
+  if (!m || Number(m[2]) < 1) throw invalid('location', text, 'expected FILE:LINE, LINE counting from 1 (src/orders.ts:42; FILE:LINE:COLUMN and file:// URLs are taken too)', source);
+  let file = m[1]!;
+  if (file.startsWith('file://')) {
+    try {
+      file = fileURLToPath(file);
+    } catch (err) {
+      throw invalid('location', text, `its file:// URL is not a local file (${(err as Error).message})`, source);
+    }
+  }
+  return { file, line: Number(m[2]) };
 }
 
 /** "30s", "15m", "2h", "90" (seconds) -> seconds. */

@@ -70,8 +70,8 @@ interface Entry {
 
 /** Ended probes kept for `list` and GET /probes/ID (snapshot paths, why it ended). */
 const KEEP_ENDED = 50;
-/** How long `set` waits for every worker's answer (armed, pending or no code). */
-export const ARM_WAIT_MS = 3000;
+/** How long `set` waits for every worker's answer (armed, pending or no code): a worker starting its first probe on a loaded machine takes seconds. */
+export const ARM_WAIT_MS = 10_000;
 
 const source = 'the probe request';
 

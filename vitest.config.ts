@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import { SLOWNESS } from './test/helpers/net.js';
 
 /**
  * Vitest's order (the slowest files of the last run first; with no record of one, as in a fresh
@@ -26,9 +27,10 @@ export default defineConfig({
     poolOptions: { forks: { minForks: 1, maxForks: Math.max(4, availableParallelism()) } },
     sequence: { sequencer: IntegrationFirst },
     // A bound for a test that hangs, not a speed target: at a load average of 10 to 20 on 2 cores
-    // a -d cluster boot alone can take 20 s (a passing test never waits for it).
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // a -d cluster boot alone can take 20 s (a passing test never waits for it). Scaled as
+    // test/helpers/net.ts scales waitFor's deadlines, by the load when the run starts.
+    testTimeout: 60_000 * SLOWNESS,
+    hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
   },
 });

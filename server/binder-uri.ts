@@ -2,8 +2,7 @@
 // BindSpecs, and a bind's URL for boot lines. Parsing only: no socket is touched here.
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { TspumaError, didYouMean, showValue } from './errors.js';
-import { fileProblem } from './tls-files.js';
+import { TspumaError, didYouMean, fileProblem, showValue } from './errors.js';
 import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './proxy-protocol.js';
 
 export const BACKLOG_MIN = 1;

@@ -280,6 +280,21 @@ export class TspumaError extends Error {
   }
 }
 
+/** Why reading a file failed, in words. */
+export function fileProblem(code: string | undefined): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return `is not readable by this user (${code})`;
+    case 'EISDIR':
+      return 'is a directory';
+    default:
+      return `cannot be read (${code ?? 'unknown error'})`;
+  }
+}
+
 export function isTspumaError(err: unknown, code?: ErrorCode): err is TspumaError {
   return err instanceof TspumaError && (code === undefined || err.code === code);
 }

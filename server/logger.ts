@@ -43,13 +43,48 @@ function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unk
     const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown> | null;
     // An app may reject with null (or any value): that is logged as it is.
     if (out === null || typeof out !== 'object') return out as never;
+    // One failure is one line a collector can take whole (journald splits at 48 KiB, Docker at
+    // 16 KiB): the message and the stack are capped, and the stack's copy of the message is cut
+    // like the message. They are cut a margin past their cap first, so the value rules see a
+    // secret that straddles the cap whole, then cut at it after the rules ran.
+    const lengths = { message: typeof out.message === 'string' ? out.message.length : 0, stack: typeof out.stack === 'string' ? out.stack.length : 0 };
+    if (typeof out.message === 'string' && out.message.length > MAX_LOGGED_MESSAGE) {
+      const full = out.message;
+      out.message = full.slice(0, MAX_LOGGED_MESSAGE + CAP_MARGIN);
+      if (typeof out.stack === 'string') {
+        const at = out.stack.indexOf(full);
+        if (at >= 0) {
+          out.stack = `${out.stack.slice(0, at)}${out.message}${out.stack.slice(at + full.length)}`;
+          lengths.stack -= full.length - (MAX_LOGGED_MESSAGE + CAP_MARGIN);
+        }
+      }
+    }
+    if (typeof out.stack === 'string' && out.stack.length > MAX_LOGGED_STACK + CAP_MARGIN) out.stack = out.stack.slice(0, MAX_LOGGED_STACK + CAP_MARGIN);
     // Every field the error carries goes through the dump's rules, at every level: an axios-style
     // error's config.headers.authorization, a database error's connection string, a rawHeaders array.
     for (const key of Object.keys(out)) {
       if (key !== 'type') out[key] = redactDeep(out[key], redactor, undefined, key);
     }
+    if (typeof out.message === 'string') {
+      const cut = capText(out.message, MAX_LOGGED_MESSAGE, lengths.message);
+      if (cut !== out.message && typeof out.stack === 'string') out.stack = out.stack.replace(out.message, cut);
+      out.message = cut;
+    }
+    if (typeof out.stack === 'string') out.stack = capText(out.stack, MAX_LOGGED_STACK, lengths.stack);
     return out;
   };
+}
+
+/** Longest error message a log line carries (its message, and the stack's copy of it). */
+export const MAX_LOGGED_MESSAGE = 2048;
+/** Longest stack a log line carries. */
+const MAX_LOGGED_STACK = 8192;
+/** What the value rules read past a cap, so a secret the cap cuts through is still recognised. */
+const CAP_MARGIN = 512;
+
+/** `text` cut at `max` characters, saying how long it was (`total`: before redaction shortened or cut it). */
+export function capText(text: string, max = MAX_LOGGED_MESSAGE, total = text.length): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${total} characters in all)`;
 }
 
 const require = createRequire(import.meta.url);
@@ -111,7 +146,7 @@ const WARN_LEVEL = 40;
 function redactWarnings(redactor: Redactor) {
   return function logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void, level: number): void {
     if (level >= WARN_LEVEL) {
-      for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = redactor.query(args[i] as string);
+      for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = capText(redactor.query((args[i] as string).slice(0, MAX_LOGGED_MESSAGE + CAP_MARGIN)), MAX_LOGGED_MESSAGE, (args[i] as string).length);
     }
     method.apply(this, args);
   };

@@ -5,7 +5,7 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { BindSpec } from './binder-uri.js';
-import { TspumaError } from './errors.js';
+import { TspumaError, fileProblem } from './errors.js';
 
 /** What node:https takes for a bind's identity. */
 export interface TlsFiles {
@@ -27,21 +27,6 @@ interface PemContent {
 }
 
 const require = createRequire(import.meta.url);
-
-/** Why reading a file failed, in words. */
-export function fileProblem(code: string | undefined): string {
-  switch (code) {
-    case 'ENOENT':
-      return 'does not exist';
-    case 'EACCES':
-    case 'EPERM':
-      return `is not readable by this user (${code})`;
-    case 'EISDIR':
-      return 'is a directory';
-    default:
-      return `cannot be read (${code ?? 'unknown error'})`;
-  }
-}
 
 export function pemContent(text: string): PemContent {
   const labels = [...text.matchAll(/^-----BEGIN ([A-Z0-9 ]+)-----\s*$/gm)].map((m) => m[1]!);

@@ -3,14 +3,25 @@
 // (test/helpers/cli.ts reads it back).
 import http from 'node:http';
 import net from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 
-/** Polls `check` until it returns a truthy value or the deadline passes (then throws `what`). */
+/**
+ * How much longer than on a quiet machine a wait for a state may take here: the 1-minute load
+ * average per core, halved, from 1 (up to a load of 2 per core) to 4 (2.5 at a load average of 10
+ * on 2 cores). Read as a test file starts. A deadline of waitFor is how a test learns that a state
+ * never comes (a boot, a restart, a log line), not a speed target: on a loaded machine each comes
+ * later, so the deadline scales; a quiet machine keeps the deadlines as written.
+ */
+export const SLOWNESS = Math.min(4, Math.max(1, loadavg()[0]! / availableParallelism() / 2));
+
+/** Polls `check` until it returns a truthy value or the deadline (scaled by SLOWNESS) passes (then throws `what`). */
 export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
+  const limit = Math.round(timeoutMs * SLOWNESS);
+  const deadline = Date.now() + limit;
   for (;;) {
     const v = await check();
     if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${limit} ms${limit === timeoutMs ? '' : ` (${timeoutMs} ms, scaled for a load average of ${loadavg()[0]!.toFixed(1)})`} waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -76,8 +87,8 @@ export async function refusingPort(): Promise<{ port: number; release: () => voi
   };
 }
 
-/** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body. */
-export function get(url: string, socketPath?: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+/** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body (by default within 10 s, scaled by SLOWNESS). */
+export function get(url: string, socketPath?: string, timeoutMs = 10_000 * SLOWNESS): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, socketPath, agent: false, timeout: timeoutMs }, (res) => {

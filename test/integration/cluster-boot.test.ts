@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
 
 afterEach(killAll);
@@ -37,7 +37,7 @@ describe('cluster boot failures', () => {
     expect(stderr).not.toContain('unexpected error');
     // Backoff before giving up: 1 s, then 2 s.
     expect(seconds).toBeGreaterThan(3);
-    expect(seconds).toBeLessThan(25);
+    expect(seconds).toBeLessThan(25 * SLOWNESS);
   });
 
   it('a phased restart whose first new worker fails to boot once leaves the old generation alone serving; the next one replaces every worker', async () => {

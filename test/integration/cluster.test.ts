@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
 
 afterEach(killAll);
@@ -41,9 +41,9 @@ function served(stats: ClusterStats): number {
   return stats.worker_status.reduce((n, w) => n + ((w as { last_status?: { requests_count?: number } }).last_status?.requests_count ?? 0), 0);
 }
 
-/** pid answering a request on a fresh connection; throws when none answers within 3 s. */
+/** pid answering a request on a fresh connection; throws when none answers within 3 s (scaled by the load, SLOWNESS). */
 async function pidOf(url: string): Promise<number> {
-  const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(3000) });
+  const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(3000 * SLOWNESS) });
   const text = await res.text();
   const m = /^pid (\d+)\n$/.exec(text);
   if (res.status !== 200 || !m) throw new Error(`expected "pid N" from ${url}, got ${res.status} ${JSON.stringify(text)}`);
@@ -80,19 +80,20 @@ describe('cluster mode', () => {
   });
 
   for (const kind of ['phased-restart', 'restart'] as const) {
-    it(`${kind} under constant load fails no request`, async () => {
+    it(`${kind} under constant load fails no request`, { timeout: 120_000 }, async () => {
       const s = await cluster();
       const oldPids = (await s.stats()).worker_status.map((w) => w.pid);
       // Load before, during and after the restart: stopped once the new workers have served
-      // 500 requests between them (their counts start at 0), at most 30 s in all.
-      const result = await loadUntil(`${s.url}/slow?ms=5`, 10, 30, async () => {
-        await waitFor(async () => served(await s.stats()) > 500, 'the load to be established', 10_000);
+      // 500 requests between them (their counts start at 0), at most 90 s in all (a bound for a
+      // stuck restart on a loaded machine, not a speed target).
+      const result = await loadUntil(`${s.url}/slow?ms=5`, 10, 90, async () => {
+        await waitFor(async () => served(await s.stats()) > 500, 'the load to be established', 30_000);
         const ctl = run(['ctl', kind, '--wait', '--control-url', s.control.replace('http', 'tcp'), '--control-token', TOKEN]);
         expect(await ctl.exited).toBe(0);
         await waitFor(async () => {
           const st = await s.stats();
           return st.worker_status.every((w) => w.phase === 1) && served(st) > 500;
-        }, 'the new workers serving the load', 10_000);
+        }, 'the new workers serving the load', 30_000);
       });
       const after = await s.stats();
       expect(after.phase).toBe(1);
@@ -105,11 +106,11 @@ describe('cluster mode', () => {
     });
   }
 
-  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load', async () => {
+  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load', { timeout: 120_000 }, async () => {
     const s = await cluster();
     const victim = (await s.stats()).worker_status[0]!;
-    const result = await loadUntil(s.url, 10, 20, async () => {
-      await waitFor(async () => served(await s.stats()) > 500, 'the load to be established', 10_000);
+    const result = await loadUntil(s.url, 10, 90, async () => {
+      await waitFor(async () => served(await s.stats()) > 500, 'the load to be established', 30_000);
       process.kill(victim.pid, 'SIGKILL');
       await waitFor(async () => {
         const st = await s.stats();
@@ -129,7 +130,7 @@ describe('cluster mode', () => {
     expect(result.errors + result.non2xx).toBeLessThanOrEqual(10);
   });
 
-  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', async () => {
+  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', { timeout: 120_000 }, async () => {
     // A 2 s timeout: four missed check-ins, as 4 s were at the 1 s interval this test had.
     const s = await cluster('workerTimeout: 2');
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
@@ -152,12 +153,12 @@ describe('cluster mode', () => {
       await waitFor(() => {
         servingOk();
         return /Worker \d \(PID: \d+\) failed to check in within 2 seconds; terminating it/.test(s.stdout());
-      }, 'the timeout message', 10_000);
+      }, 'the timeout message', 30_000);
       replacement = await waitFor(async () => {
         servingOk();
         const st = await s.stats();
         return st.booted_workers === 2 && !st.worker_status.some((w) => w.pid === stuck.pid) ? st.worker_status.find((w) => w.pid !== other) : undefined;
-      }, 'the replacement', 10_000);
+      }, 'the replacement', 30_000);
     } finally {
       done = true;
     }

@@ -110,15 +110,15 @@ describe('tspuma -d', () => {
     expect(s.stderr()).toContain('tspuma dump #1 [app]'); // the operator still gets it
   });
 
-  it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 90_000 }, async () => {
+  it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
     const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
-    // Stopped at 600 answers, or after 60 s (a loaded machine's bound, not a speed test). (autocannon's
+    // Stopped at 600 answers, or after 120 s (a loaded machine's bound, not a speed test). (autocannon's
     // `amount` counts requests sent: it sends on a connection the 500's Connection: close ends.)
     let answered = 0;
     let load!: autocannon.Instance;
     const done = new Promise<autocannon.Result>((resolve, reject) => {
-      load = autocannon({ url: `${s.url}/sync`, connections: 10, duration: 60 }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+      load = autocannon({ url: `${s.url}/sync`, connections: 10, duration: 120 }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
     });
     load.on('response', () => ++answered === 600 && load.stop());
     const result = await done;

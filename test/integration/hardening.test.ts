@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, run } from '../helpers/cli.js';
-import { get, sendAndHangUp, waitFor } from '../helpers/net.js';
+import { get, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -44,8 +44,9 @@ describe('hardening against hostile clients', () => {
     // Every slot comes back in both workers' check-ins (a freeze never gets there)...
     await waitFor(async () => (await running()).every((n) => n === 0), 'running 0 in both workers\' check-ins', 15_000);
     // ...and requests are answered at once: several, so both workers (the kernel picks) are asked.
+    // (2 s on a quiet machine: a frozen worker never answers; scaled by the load like every wait.)
     for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${s.url}/after`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`${s.url}/after`, { signal: AbortSignal.timeout(2000 * SLOWNESS) });
       expect(await res.text()).toBe('slept\n');
     }
   });

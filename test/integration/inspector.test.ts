@@ -11,12 +11,13 @@ import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
-import { refusingPort, waitFor } from '../helpers/net.js';
+import { refusingPort, SLOWNESS, waitFor } from '../helpers/net.js';
 
 const APP = join(ROOT, 'test/fixtures/spin-app.ts');
 const TOKEN = 'inspect-token-0123456789';
 /** workerTimeout and workerCheckInterval (s) of the hung-worker test. */
-const HANG = 4;
+/** workerTimeout of the spinning-worker test: room for `inspect stack` (a node process) to start first, more on a loaded machine. */
+const HANG = Math.ceil(4 * SLOWNESS);
 const CHECK = 0.5;
 
 async function cluster(config: string, extra: string[] = []) {
@@ -230,7 +231,8 @@ describe('inspector tooling in single mode', () => {
     const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
     const discovery = await discoveryUrl(s);
     // The process's main thread is busy: only a discovery thread of its own can still answer.
-    await spinIn(s, s.url, null, s.proc.pid!, 3);
+    // Spinning long enough for `inspect stack` (a node process of its own) to start and attach.
+    await spinIn(s, s.url, null, s.proc.pid!, Math.ceil(3 * SLOWNESS));
     const stack = run(['inspect', 'stack', '--url', discovery]);
     expect(await stack.exited).toBe(0);
     expect(stack.stdout()).toMatch(/\[stack\] LiveStack: tspuma \(pid \d+\) paused for a live stack/);

@@ -49,12 +49,12 @@ const hitsOf = (id: number) => s.lines().filter((l) => l.probe === id && typeof 
 
 /** Sends orders in parallel rounds until pred() holds (bounded in rounds and time). */
 async function ordersUntil(pred: () => boolean, body: () => unknown, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 40_000;
   for (let round = 0; round < 200 && Date.now() < deadline; round++) {
     if (pred()) return;
     await Promise.all(Array.from({ length: 8 }, () => order(body())));
   }
-  await waitFor(pred, what, 5000);
+  await waitFor(pred, what, 10_000);
 }
 
 beforeAll(async () => {

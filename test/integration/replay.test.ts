@@ -166,6 +166,12 @@ describe('tspuma replay DUMP.json', () => {
       });
       expect(res.status).toBe(201);
       const id = ((await res.json()) as { id: number }).id;
+      // Hits are counted from both workers: each must have armed the probe before the first request.
+      const view = async () => (await (await fetch(`${control.control_url.replace(/^tcp:/, 'http:')}/probes/${id}`, { headers: { authorization: `Bearer ${control.control_auth_token}` } })).json()) as { workers: Record<string, { state: string }> };
+      await waitFor(async () => {
+        const v = await view();
+        return ['0', '1'].every((w) => v.workers[w]?.state === 'armed');
+      }, 'the probe armed in both workers');
       for (let i = 0; i < 6; i++) {
         const started = Date.now();
         const answer = await fetch(`${s.url}/users/${i}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });

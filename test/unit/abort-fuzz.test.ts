@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rack } from '../../server/adapters.js';
-import { get, waitFor } from '../helpers/net.js';
+import { get, SLOWNESS, waitFor } from '../helpers/net.js';
 import { startTest, stopAll } from '../helpers/server.js';
 
 afterEach(stopAll);
@@ -126,7 +126,7 @@ describe('hang-ups at random points', () => {
     const what = () => JSON.stringify({ seed: SEED, done, counts, stuck, stats: server.stats(), entries: server.deadlines.size, timers: timers() - baseline, inApp: [...server.deadlines.inApp()].map((e) => ({ url: e.req?.url, sent: e.res?.headersSent, fin: e.res?.writableFinished, destroyed: e.socket.destroyed, pipelined: e.pipelined?.length ?? 0, inflight: e.inflight, gone: e.gone })) });
     // A normal request is answered at once afterwards.
     // On a connection of its own that closes after it: a keep-alive client's idle socket would hold a connection entry for seconds.
-    const answered = await get(`${t.url}/ok`, undefined, 2000).then((r) => r.body, (err: Error) => err.message);
+    const answered = await get(`${t.url}/ok`, undefined, 2000 * SLOWNESS).then((r) => r.body, (err: Error) => err.message);
     expect(answered, what()).toBe('ok');
     await waitFor(() => server.stats().running === 0 && server.stats().backlog === 0, `no slot or queued invocation left: ${what()}`, 10_000);
     await waitFor(() => server.deadlines.size === 0, `no connection entry left: ${what()}`, 10_000);

@@ -48,6 +48,28 @@ describe('error log lines', () => {
     ]);
   });
 
+  it('keep a failure with a 330 KB message to one parseable line under 16 KiB, saying how much was left out, with its stack frames', () => {
+    const { destination, out } = capture();
+    const rows = Array.from({ length: 20_000 }, (_, i) => `row-${i}`).join(',');
+    const err = new Error(`import failed for batch: ${rows}`);
+    createLogger({ pretty: false, destination }).error({ err }, `POST /import failed: ${err.message}`);
+    const text = out();
+    expect(text.trim().split('\n')).toHaveLength(1);
+    expect(text.length).toBeLessThan(16 * 1024);
+    const line = JSON.parse(text) as { msg: string; err: { message: string; stack: string } };
+    expect(line.err.message).toBe(`${err.message.slice(0, 2048)}… (${err.message.length} characters in all)`);
+    expect(line.msg).toBe(`POST /import failed: ${err.message}`.slice(0, 2048) + `… (${err.message.length + 21} characters in all)`);
+    expect(line.err.stack.startsWith(`Error: ${line.err.message}\n    at `)).toBe(true);
+  });
+
+  it('redact a secret the cap cuts through: the rules read past the cap before the cut', () => {
+    const { destination, out } = capture();
+    const err = new Error(`${'x'.repeat(2040)} connect postgres://app:S3cretPass99@db/x failed`);
+    createLogger({ pretty: false, destination }).error({ err }, `GET / failed: ${err.message}`);
+    expect(out()).not.toMatch(/S3cr|cretPass/);
+    expect(out()).toContain('characters in all');
+  });
+
   it('write the line when err is null (an app that rejects with null), with err: null', () => {
     const { destination, out } = capture();
     createLogger({ pretty: false, destination }).error({ err: null, url: '/x' }, 'GET /x failed: null');

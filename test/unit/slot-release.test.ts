@@ -4,7 +4,7 @@
 // must not leave slots, deadlines or sockets behind.
 import { afterEach, describe, expect, it } from 'vitest';
 import { rack } from '../../server/adapters.js';
-import { get, sendAndHangUp, waitFor } from '../helpers/net.js';
+import { get, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
 import { startTest, stopAll, type TestServer } from '../helpers/server.js';
 
 afterEach(stopAll);
@@ -19,7 +19,7 @@ const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\n
 
 /** The status of a GET on a connection of its own that closes after it (no keep-alive: nothing of the client's is left to wait for). */
 async function answeredWithin(t: TestServer, ms: number): Promise<number> {
-  return (await get(`${t.url}/after`, undefined, ms)).status;
+  return (await get(`${t.url}/after`, undefined, ms * SLOWNESS)).status;
 }
 
 describe('invocation slots', () => {

@@ -91,7 +91,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(setLine.msg).toMatch(/set by \S+@\S+ \(tspuma probe log\) from 127\.0\.0\.1: logpoint/);
     expect(s.stdout()).not.toContain(TOKEN);
     expect(s.stdout() + s.stderr()).not.toMatch(/Debugger listening|\* Inspector of/);
-  });
+  }, 60_000);
 
   it('--when filters: only hits where it holds are logged', async () => {
     const set = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'big {order.total}', '--when', 'order.total > 100']);

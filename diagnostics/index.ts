@@ -9,6 +9,7 @@ import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-h
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
+import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
@@ -41,6 +42,16 @@ const NEVER_THROWN =
 
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
+
+/** The `file:line` of the first frame of an error's stack text (a dump's site for a throw in app code). */
+function stackSite(err: unknown): string | undefined {
+  try {
+    const top = stackFrames(err, 1)[0];
+    return top ? `${top.file}:${top.line}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A stack text a framework logged (Express logs err.stack in some versions) as an error-like value. */
 function fromStackText(text: string): { name: string; message: string; stack: string } {
@@ -234,13 +245,16 @@ export class Diagnostics implements DiagnosticsHook {
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
     // kind (class and the same message) are taken for the same site: two sites failing with one
-    // message while pausing is off share a dump, which the count says. The same goes for a
-    // message that differs only in its numbers ("user 7 not found", "user 8 not found"): a
-    // repeat thrown where pausing is muted (site-mutes.ts) is found by it, not by its stack text.
-    // A stack text a framework logged (explain()) is matched alike.
+    // message while pausing is off share a dump, which the count says. A stack text a framework
+    // logged (explain()) is matched alike. While functions are muted (site-mutes.ts), a throw
+    // there with a message of its own ("user 8 not found" after "user 7 not found") is matched by
+    // the first line of its stack (one stack formatting instead of a pause): the same file and
+    // line as a dumped site is a repeat of it, any other line a failure of its own.
     const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
-    const loose = kind === null ? null : `~${FailureFolder.kindOf(err, '', false)}`;
-    const known = capture || kind === null ? null : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? this.kinds.get(loose!)?.site ?? '\u0000', errorInfo(err));
+    const known =
+      capture || kind === null
+        ? null
+        : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? stackSite(err) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
@@ -276,9 +290,8 @@ export class Diagnostics implements DiagnosticsHook {
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
     if (kind !== null && ctx.note !== NEVER_THROWN) {
-      if (this.kinds.size >= 1000) for (const k of [...this.kinds.keys()].slice(0, 2)) this.kinds.delete(k);
+      if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
       this.kinds.set(kind, { site: dump.site });
-      this.kinds.set(loose!, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump);
     return reported(dump, path, repeat);

@@ -58,6 +58,15 @@ interface Armed {
   suspended: boolean;
   /** `when` was checked with the side-effect check in this worker. */
   whenChecked: boolean;
+  /** Passes of its line in the current one-second window (each costs V8 a condition evaluation). */
+  passes: number;
+  passWindow: number;
+  /** Its passes went over what the budget allows: suspended at the pause this asked for. */
+  overrun: boolean;
+  /** When its line last ran, the shortest gap between two runs in the window, and the cost a run is taken to have (ms). */
+  lastPass: number;
+  minGap: number;
+  passCost: number;
 }
 
 /**
@@ -90,6 +99,12 @@ const EVAL_TIMEOUT_MS = 50;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
+/** Calls timed to measure what a pass of a probed line costs, and the bounds put on the measure. */
+const CALIBRATION_PASSES = 40;
+const DEFAULT_PASS_COST_MS = 0.25;
+const MIN_PASS_COST_MS = 0.005;
+/** Passes per second a probe always gets (a line a request passes once, at a few hundred requests a second). */
+const MIN_PASSES = 200;
 /**
  * The stack at the paused line as Error().stack gives it, awaiting callers included: evaluated on
  * this thread, under this module's own frames, so with a limit that reaches below them.
@@ -110,10 +125,10 @@ export class ProbeEngine {
   private builder: DumpBuilder | null = null;
   private readonly report: NodeJS.Timeout;
   private readonly now: () => number;
-  /** Paused time in the current one-second window, and which probes paused. */
+  /** Paused time in the current one-second window, and each probe's share of it. */
+  private readonly windowShare = new Map<Armed, number>();
   private windowStart = 0;
   private windowMs = 0;
-  private readonly windowProbes = new Set<Armed>();
   private snapshotCount = 0;
   private closed = false;
   /** The pause of ours in progress: when it began and which probes it was for. */
@@ -126,9 +141,43 @@ export class ProbeEngine {
     return Math.round((this.now() - this.pauseStarted) * 100) / 100;
   }
 
+  /** What one pass of a probed line costs here (a breakpoint condition V8 evaluates), in ms: measured at start. */
+  private passCostMs = DEFAULT_PASS_COST_MS;
+  /** Passes per second per probe the pause budget allows at that cost (fewer when runs come back to back and cost more). */
+  private maxPasses = 0;
+
   /** Starts the resumer thread first (probe-resumer.ts), then the engine. */
   static async start(opts: ProbeEngineOptions): Promise<ProbeEngine> {
-    return new ProbeEngine(opts, await startResumer());
+    const engine = new ProbeEngine(opts, await startResumer());
+    engine.calibrate();
+    return engine;
+  }
+
+  /**
+   * Times CALIBRATION_PASSES calls of a function of this module under a breakpoint whose condition
+   * is false (nothing pauses): what a pass of a probed line costs on this machine now.
+   */
+  private calibrate(): void {
+    try {
+      const g = globalThis as Record<symbol, unknown>;
+      const key = Symbol.for('tspuma.probe.calibrate');
+      g[key] = calibrationTarget;
+      const { result } = this.post<{ result: RemoteObject }>('Runtime.evaluate', { expression: `globalThis[Symbol.for('tspuma.probe.calibrate')]` });
+      delete g[key];
+      const { internalProperties } = this.post<{ internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: result.objectId!, ownProperties: true });
+      const at = internalProperties?.find((p) => p.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number; columnNumber: number } | undefined;
+      if (!at) return;
+      const { breakpointId } = this.post<{ breakpointId: string }>('Debugger.setBreakpoint', { location: { scriptId: at.scriptId, lineNumber: at.lineNumber + 3, columnNumber: 0 }, condition: v8Condition({ id: -1, when: null }) });
+      const started = performance.now();
+      calibrationTarget(CALIBRATION_PASSES);
+      const perPass = (performance.now() - started) / CALIBRATION_PASSES;
+      this.post('Debugger.removeBreakpoint', { breakpointId });
+      this.passCostMs = Math.max(MIN_PASS_COST_MS, perPass);
+    } catch (err) {
+      this.opts.log.debug({ err }, `Probes: the cost of a pass could not be measured; ${DEFAULT_PASS_COST_MS} ms assumed`);
+    } finally {
+      this.maxPasses = Math.max(MIN_PASSES, Math.floor(this.opts.budgetMs / this.passCostMs));
+    }
   }
 
   private constructor(
@@ -138,7 +187,7 @@ export class ProbeEngine {
     this.now = opts.now ?? (() => performance.now());
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
-    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = (id: number) => this.gate(id);
+    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = Object.assign((id: number) => this.gate(id), { n: (id: number) => this.counted(id) });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
     // file not loaded yet is armed here, so even its top-level code stops.
@@ -191,7 +240,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false, passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: string | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -306,6 +355,33 @@ export class ProbeEngine {
   }
 
   /**
+   * Called by V8 first in the breakpoint's condition, at every pass of the line: a pass costs the
+   * thread a condition evaluation (passCostMs) whether or not it pauses, so a probe whose passes
+   * within one second cost more than the pause budget asks for one pause (true), where it is
+   * suspended. A probe on an inner loop's line is stopped within the budget, not when the loop ends.
+   */
+  private counted(id: number): boolean {
+    const armed = this.probes.get(id);
+    if (!armed || armed.suspended || armed.overrun) return false;
+    const now = performance.now();
+    if (now - armed.passWindow >= 1000) {
+      armed.passWindow = now;
+      armed.passes = 0;
+      armed.minGap = Infinity;
+    }
+    // Passes back to back (a loop's body) show what a pass costs under the load now, up to twice the measure.
+    const gap = now - armed.lastPass;
+    armed.lastPass = now;
+    if (gap < armed.minGap) armed.minGap = gap;
+    armed.passes++;
+    armed.passCost = Math.max(this.passCostMs, Math.min(armed.minGap, 2 * this.passCostMs));
+    if (armed.passes * armed.passCost <= this.opts.budgetMs) return false;
+    armed.overrun = true;
+    this.admitted.push(armed);
+    return true;
+  }
+
+  /**
    * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
    * whether it may pause. Cheap: no allocation, one clock read. A probe whose `when` this worker
    * has not checked yet is armed without it (rearm): its first pass pauses, for that check.
@@ -355,6 +431,11 @@ export class ProbeEngine {
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
+        if (armed.overrun) {
+          const ms = Math.round(armed.passes * armed.passCost * 10) / 10;
+          this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
+          continue;
+        }
         // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.
         if (armed.spec.when !== null && !armed.whenChecked && !(this.checkWhen(armed, top.callFrameId) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params));
@@ -551,22 +632,27 @@ export class ProbeEngine {
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.windowMs = 0;
-      this.windowProbes.clear();
+      this.windowShare.clear();
     }
     this.windowMs += ms;
-    for (const a of hit) this.windowProbes.add(a);
+    for (const a of new Set(hit)) this.windowShare.set(a, (this.windowShare.get(a) ?? 0) + ms / hit.length);
     if (this.windowMs <= this.opts.budgetMs) return;
     const spent = Math.round(this.windowMs * 10) / 10;
-    for (const armed of this.windowProbes) {
-      if (armed.suspended || !this.probes.has(armed.spec.id)) continue;
-      armed.suspended = true;
-      this.removeBreakpoints(armed);
-      const err = new TspumaError('TSPUMA_ERR_PROBE_BUDGET', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, ms: spent, budget: this.opts.budgetMs });
-      this.opts.log.warn({ probe: armed.spec.id, code: err.code, pausedMs: spent }, err.message);
-      this.event(armed.spec.id, { event: 'suspended', ms: spent, code: err.code, message: err.message });
-    }
+    // The probe that took most of it: a long snapshot does not stop a logpoint beside it (N20).
+    let most: Armed | null = null;
+    for (const [a, share] of this.windowShare) if (!a.suspended && this.probes.has(a.spec.id) && (!most || share > this.windowShare.get(most)!)) most = a;
+    if (most) this.suspend(most, `probes kept it paused ${spent} ms within one second, ${Math.round(this.windowShare.get(most)! * 10) / 10} ms of it for this one`, spent);
     this.windowMs = 0;
-    this.windowProbes.clear();
+    this.windowShare.clear();
+  }
+
+  /** No more pauses or passes of this probe here: its breakpoints go; the line and the primary say why. */
+  private suspend(armed: Armed, why: string, ms: number): void {
+    armed.suspended = true;
+    this.removeBreakpoints(armed);
+    const err = new TspumaError('TSPUMA_ERR_PROBE_BUDGET', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, why, budget: this.opts.budgetMs });
+    this.opts.log.warn({ probe: armed.spec.id, code: err.code, pausedMs: ms }, err.message);
+    this.event(armed.spec.id, { event: 'suspended', ms, code: err.code, message: err.message });
   }
 
   /** Hit counts since the last report, to the primary (it sums them and enforces --hits). */
@@ -596,6 +682,15 @@ export class ProbeEngine {
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
     return this.resumer.close();
   }
+}
+
+/** The function a calibration's breakpoint sits in: its loop body, the fourth line, as on a probed loop's line. */
+function calibrationTarget(n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    s += i % 7;
+  }
+  return s;
 }
 
 /**

@@ -227,7 +227,7 @@ export const ERRORS = {
     template: 'Probe {id} at {location} removed: its {what} `{expression}` may change the program ({message}); a probe may only read.',
   },
   TSPUMA_ERR_PROBE_BUDGET: {
-    template: 'Probe {id} at {location} suspended in worker {worker}: probes kept it paused {ms} ms within one second, over probePauseBudget ({budget} ms per second); set it again to resume.',
+    template: 'Probe {id} at {location} suspended in worker {worker}: {why}, over probePauseBudget ({budget} ms per second); set it again to resume.',
   },
   TSPUMA_ERR_REPLAY: {
     template: 'Cannot replay {dump}: {problem}.',

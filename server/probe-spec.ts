@@ -2,6 +2,7 @@
 // CLI, the control app, the primary and the workers agree on it; and the checks every layer
 // shares: FILE:LINE, templates, read-only expressions, durations. Imports nothing heavy: the
 // primary and the CLI load it, a worker only once a probe is set.
+import { fileURLToPath } from 'node:url';
 import { TspumaError } from './errors.js';
 
 export const PROBE_KINDS = ['log', 'snapshot', 'count', 'break'] as const;
@@ -31,23 +32,20 @@ export interface ProbeSpec {
   attached: number[];
 }
 
-/** What a client asks for (the CLI's flags, the JSON body of POST /probes). */
-export interface ProbeRequest {
-  kind: ProbeKind;
+/**
+ * What a client asks for (the CLI's flags, the JSON body of POST /probes): a spec's fields, each
+ * optional (the registry fills defaults), with FILE:LINE as given and the lifetime in seconds.
+ */
+export type ProbeRequest = Pick<ProbeSpec, 'kind'> & { [K in 'template' | 'when' | 'hits' | 'rate' | 'requestId']?: ProbeSpec[K] | null } & {
   /** FILE:LINE, FILE absolute or relative to `cwd`. */
   location: string;
   cwd?: string;
-  template?: string | null;
-  when?: string | null;
-  hits?: number | null;
   /** Seconds. */
   for?: number | null;
-  rate?: number | null;
-  requestId?: string | null;
   attached?: number[];
   /** Who asked (the CLI sends user@host); the control app adds where from. */
   by?: string | null;
-}
+};
 
 /** Bounds the API enforces on every probe. */
 export const PROBE_BOUNDS = { maxHits: 1_000_000, maxSeconds: 86_400, maxLogRate: 10_000, maxSnapshotRate: 100, maxExpression: 500, maxTemplate: 2000 } as const;
@@ -58,11 +56,23 @@ export const PROBE_GATE_KEY = 'tspuma.probe';
 const invalid = (what: string, value: unknown, reason: string, source: string) =>
   new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: typeof value === 'string' ? value : JSON.stringify(value), reason, source });
 
-/** "src/app.ts:12" -> file and line; a Windows drive letter or a colon in the path stays in the file. */
+/**
+ * "src/app.ts:12" -> file and line; also FILE:LINE:COLUMN and file:// URLs, as dumps and stack
+ * traces print them (the column is dropped: a probe is per line). A Windows drive letter or a
+ * colon in the path stays in the file.
+ */
 export function parseLocation(text: string, source: string): { file: string; line: number } {
-  const m = /^(.+):(\d+)$/.exec(text.trim());
-  if (!m || Number(m[2]) < 1) throw invalid('location', text, 'expected FILE:LINE, LINE counting from 1 (src/orders.ts:42)', source);
-  return { file: m[1]!, line: Number(m[2]) };
+  const m = /^(.+?):(\d+)(?::\d+)?$/.exec(text.trim());
+  if (!m || Number(m[2]) < 1) throw invalid('location', text, 'expected FILE:LINE, LINE counting from 1 (src/orders.ts:42; FILE:LINE:COLUMN and file:// URLs are taken too)', source);
+  let file = m[1]!;
+  if (file.startsWith('file://')) {
+    try {
+      file = fileURLToPath(file);
+    } catch (err) {
+      throw invalid('location', text, `its file:// URL is not a local file (${(err as Error).message})`, source);
+    }
+  }
+  return { file, line: Number(m[2]) };
 }
 
 /** "30s", "15m", "2h", "90" (seconds) -> seconds. */
@@ -182,8 +192,10 @@ export function checkCondition(expr: string, source: string): void {
  * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.
  */
 export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>): string {
-  const gate = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})](${spec.id})`;
-  return spec.when ? `(${spec.when}\n) && ${gate}` : gate;
+  const key = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})]`;
+  // First, at every pass, the pass counter (true only to stop a probe that costs over the budget).
+  const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id})`;
+  return `${key}.n(${spec.id}) || (${gated})`;
 }
 
 /** "src/orders.ts:12" for messages: the path as given when relative, else relative to cwd when below it. */

@@ -41,16 +41,12 @@ export interface ProbeWorkerView {
   reportedAt: number;
 }
 
-export interface ProbeView {
-  id: number;
-  kind: ProbeKind;
+/**
+ * A probe as `list`, GET /probes/ID and the CLI see it: its spec (less what only workers need:
+ * replay's request id and attached workers; the expiry as an ISO time) and what became of it.
+ */
+export type ProbeView = Omit<ProbeSpec, 'expiresAt' | 'requestId' | 'attached'> & {
   location: string;
-  file: string;
-  line: number;
-  template: string | null;
-  when: string | null;
-  hits: number | null;
-  rate: number;
   setAt: string;
   expiresAt: string;
   setBy: string;
@@ -62,7 +58,7 @@ export interface ProbeView {
   workers: Record<string, ProbeWorkerView>;
   snapshots: { worker: number; path: string; requestId: string | null; time: string }[];
   pausedIn: { worker: number; requestId: string | null; time: string }[];
-}
+};
 
 interface Entry {
   spec: ProbeSpec;
@@ -74,8 +70,8 @@ interface Entry {
 
 /** Ended probes kept for `list` and GET /probes/ID (snapshot paths, why it ended). */
 const KEEP_ENDED = 50;
-/** How long `set` waits for every worker's answer (armed, pending or no code). */
-export const ARM_WAIT_MS = 3000;
+/** How long `set` waits for every worker's answer (armed, pending or no code): a worker starting its first probe on a loaded machine takes seconds. */
+export const ARM_WAIT_MS = 10_000;
 
 const source = 'the probe request';
 
@@ -141,9 +137,9 @@ export class ProbeRegistry {
     if (this.active.size >= this.limits.max) throw new TspumaError('TSPUMA_ERR_PROBE_LIMIT', { count: this.active.size });
     const spec = { ...this.specFor(req), id: this.nextId++ };
     const location = locationText(spec.file, spec.line);
+    const { expiresAt, requestId: _requestId, attached: _attached, ...shown } = spec;
     const view: ProbeView = {
-      id: spec.id, kind: spec.kind, location, file: spec.file, line: spec.line, template: spec.template, when: spec.when, hits: spec.hits, rate: spec.rate,
-      setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(spec.expiresAt).toISOString(), setBy: by, active: true, ended: null,
+      ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null,
       hitsSeen: 0, pausedSeen: 0, workers: {}, snapshots: [], pausedIn: [],
     };
     const entry: Entry = { spec, view, expiry: null, answered: new Set() };
@@ -304,7 +300,7 @@ export class ProbeRegistry {
         else if (m.event === 'paused') entry.view.pausedIn.push({ worker: w.index, requestId: m.requestId, time });
         else if (m.event === 'suspended') {
           if (mine) mine.state = 'suspended';
-          this.log.warn({ probe: m.id, worker: w.index, workerPid: w.pid, code: m.code }, `Probe ${m.id} suspended in worker ${w.index} (PID: ${w.pid}): paused ${m.ms} ms within one second, over probePauseBudget`);
+          this.log.warn({ probe: m.id, worker: w.index, workerPid: w.pid, code: m.code }, `${m.message} (worker PID: ${w.pid})`);
         } else if (m.event === 'removed') {
           if (mine) mine.error = { code: m.code, message: m.message };
           this.end(m.id, `removed: ${m.message}`, 'warn');

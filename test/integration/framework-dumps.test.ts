@@ -141,7 +141,8 @@ describe('Express 5: a 5xx the app answers on purpose', () => {
     const tryLine = lineOf(MAINT, 'return JSON.parse(');
     expect(culprit(d)).toMatchObject({ function: 'readCache', file: MAINT, line: tryLine });
     expect(d.note).toBe(`the app answered 503 itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${MAINT}:${tryLine}, so it may not be why the app answered 503`);
-    expect(s.stderr()).toContain('  response: the app answered 503 itself\n');
+    // The dump file and the dump's text on stderr are written apart: wait for the text.
+    await waitFor(() => s.stderr().includes('  response: the app answered 503 itself\n'), "the 503 dump's response line on stderr");
   });
 
   it('still names the throw an error middleware answered 500 for as its cause, with no such note', async () => {

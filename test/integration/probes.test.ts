@@ -91,7 +91,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(setLine.msg).toMatch(/set by \S+@\S+ \(tspuma probe log\) from 127\.0\.0\.1: logpoint/);
     expect(s.stdout()).not.toContain(TOKEN);
     expect(s.stdout() + s.stderr()).not.toMatch(/Debugger listening|\* Inspector of/);
-  });
+  }, 60_000);
 
   it('--when filters: only hits where it holds are logged', async () => {
     const set = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'big {order.total}', '--when', 'order.total > 100']);
@@ -183,7 +183,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     const big = Array.from({ length: 1500 }, (_, i) => ({ sku: `S${i}`, price: 1, quantity: 1 }));
     await ordersUntil(() => s.lines().some((l) => l.probe === id && l.code === 'TSPUMA_ERR_PROBE_BUDGET'), () => ({ items: big }), 'the budget warning');
     const warn = s.lines().find((l) => l.probe === id && l.code === 'TSPUMA_ERR_PROBE_BUDGET')!;
-    expect(warn.msg).toMatch(new RegExp(`Probe ${id} at examples/express.ts:${LOOP_LINE} suspended in worker \\d: probes kept it paused [\\d.]+ ms within one second, over probePauseBudget \\(200 ms per second\\)`));
+    expect(warn.msg).toMatch(new RegExp(`Probe ${id} at examples/express.ts:${LOOP_LINE} suspended in worker \\d: (probes kept it paused [\\d.]+ ms|its line ran \\d+ times) within one second.*, over probePauseBudget \\(200 ms per second\\)`));
     const view = await waitFor(async () => {
       const v = (await api<ProbeView>('GET', `/probes/${id}`)).body;
       return Object.values(v.workers).some((w) => w.state === 'suspended') ? v : null;
@@ -223,22 +223,22 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     const before = Object.values(set.body.workers).map((w) => w.pid);
     const ctl = (command: string) => fetch(`${control}/${command}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     await ctl('worker-count-up');
-    await waitFor(async () => (await api<ProbeView>('GET', `/probes/${id}`)).body.workers['2']?.state === 'armed', 'worker 2 armed', 20_000);
+    await waitFor(async () => (await api<ProbeView>('GET', `/probes/${id}`)).body.workers['2']?.state === 'armed', 'worker 2 armed', 60_000);
     expect((await ctl('phased-restart?wait=1')).status).toBe(200);
     const after = await waitFor(async () => {
       const v = (await api<ProbeView>('GET', `/probes/${id}`)).body;
       const ws = ['0', '1', '2'].map((i) => v.workers[i]);
       return ws.every((w) => w && w.state === 'armed' && !before.includes(w.pid)) ? ws : null;
-    }, 'every worker of the new phase armed', 30_000);
+    }, 'every worker of the new phase armed', 60_000);
     expect(new Set(after.map((w) => w!.pid)).size).toBe(3);
     const phased = after.map((w) => w!.pid);
     expect((await ctl('restart?wait=1')).status).toBe(200);
     await waitFor(async () => {
       const v = (await api<ProbeView>('GET', `/probes/${id}`)).body;
       return ['0', '1', '2'].every((i) => v.workers[i]?.state === 'armed' && !phased.includes(v.workers[i]!.pid));
-    }, 'every worker of the hot restart armed', 30_000);
+    }, 'every worker of the hot restart armed', 60_000);
     await ctl('worker-count-down');
-  }, 90_000);
+  }, 240_000);
 
   // Last: it stops the cluster.
   it('a stop with a probe set and hit exits cleanly, without Node waiting for a debugger to disconnect', async () => {

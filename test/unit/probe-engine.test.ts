@@ -54,6 +54,17 @@ describe('the probe engine under tsx', () => {
     expect(logged(5)).toEqual([]);
   });
 
+  it('a probe on an inner loop\'s line is suspended once its passes cost the pause budget, not when the loop ends (N11)', () => {
+    const warn = lines.find((l) => l.probe === 6 && l.code === 'TSPUMA_ERR_PROBE_BUDGET')!;
+    expect(warn.msg).toMatch(/^Probe 6 at test\/fixtures\/probes\/esm\/orders\.ts:16 suspended in worker 0: its line ran \d+ times within one second, each run a breakpoint condition V8 evaluates \(about [\d.]+ ms each here: [\d.]+ ms\), over probePauseBudget \(200 ms per second\)/);
+    const { maxPasses } = lines.find((l) => 'maxPasses' in l) as { maxPasses: number };
+    const passes = sent().flatMap((m) => (m.type === 'probe-hits' ? (m.hits as [number, number, number][]) : [])).filter(([id]) => id === 6).reduce((n, [, hits]) => n + hits, 0);
+    // Hits counted past `when` (none here): the passes that reached the gate, never the whole loop.
+    expect(passes).toBeLessThanOrEqual(maxPasses + 1);
+    expect(maxPasses).toBeLessThan(50_000);
+    expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-event', id: 6, event: 'suspended', code: 'TSPUMA_ERR_PROBE_BUDGET' }));
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

@@ -54,7 +54,7 @@ describe('site mutes', () => {
     }
   });
 
-  it('counts unpaused repeats against the first dump by kind, numbers aside; a new failure in a muted function unmutes and says why it has no values', () => {
+  it('counts unpaused repeats against the first dump, by their message or the line their stack starts at; a new failure in a muted function unmutes and says why it has no values', () => {
     const written: string[] = [];
     const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
     try {

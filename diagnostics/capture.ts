@@ -148,7 +148,7 @@ export class Capturer {
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
   readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
@@ -199,6 +199,23 @@ export class Capturer {
       this.refresh();
     }
   };
+
+  /**
+   * Pause-on-exceptions is one state per isolate, which a DevTools client sets too (DevTools
+   * sends `setPauseOnExceptions({state: 'none'})` when it opens): a failure with no capture while
+   * pausing should be on posts the state again, so the failures after it get their values.
+   */
+  reassert(): void {
+    if (!this.started || !this.pausing) return;
+    // At most once a second (a muted site's repeats reach here too).
+    const now = this.now();
+    if (now - this.lastReassert < 1000) return;
+    this.lastReassert = now;
+    this.post('Debugger.setPauseOnExceptions', { state: 'all' });
+    this.stats.reasserted++;
+  }
+
+  private lastReassert = Number.NEGATIVE_INFINITY;
 
   stop(): void {
     const g = globalThis as Record<symbol, unknown>;

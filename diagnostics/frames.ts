@@ -82,6 +82,12 @@ export interface ReadOptions {
 
 const MAX_LOCALS = 24;
 
+/** Whether a name is esbuild's `export default` binding of the script at url (`src/hono-app.ts` → `hono_app_default`). */
+function isDefaultExportOf(name: string, url: string): boolean {
+  const base = url.replace(/[?#].*$/, '').replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
+  return name === `${base.replace(/[^\w$]/g, '_')}_default`;
+}
+
 /** Offsets where each line of a text starts (the last text's, kept). */
 let startsOf: { text: string; starts: number[] } | null = null;
 function lineStarts(text: string): number[] {
@@ -116,6 +122,8 @@ const SCOPES = new Set(['local', 'block', 'catch', 'closure', 'module']);
 const LOADER_BINDING = /^(__[A-Za-z]+|module|exports|require|__filename|__dirname)$/;
 /** esbuild's name for an imported module's binding in CommonJS output (`import_node_http`). */
 const IMPORT_BINDING = /^import_/;
+/** esbuild's binding for `export default <expression>`: `<file name>_default` (hono_app_default), a second name for the app's own value. */
+const DEFAULT_EXPORT_BINDING = /^[A-Za-z_$][\w$]*_default$/;
 const NO_RECEIVER = new Set(['global', 'Window', 'Module']);
 
 function locate(cf: CallFrame, scripts: Map<string, ScriptInfo>): { url: string; where: Original; origin: FrameOrigin; library: boolean } {
@@ -243,6 +251,7 @@ export class FrameReader {
           if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
           if ((scope.type === 'closure' || scope.type === 'module') && (LOADER_BINDING.test(prop.name) || prop.value.type === 'function')) continue;
           if (scope.type === 'closure' && IMPORT_BINDING.test(prop.name)) continue;
+          if ((scope.type === 'closure' || moduleScope) && DEFAULT_EXPORT_BINDING.test(prop.name) && isDefaultExportOf(prop.name, url)) continue;
           if (moduleScope && this.looksImported(prop.value)) continue;
           count++;
           locals[prop.name] = this.named(prop.name, prop.value, `local ${prop.name}`, index, redactions);

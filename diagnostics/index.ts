@@ -1,7 +1,7 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
 import { githubContext } from './github.js';
-import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, stderrIsTerminal } from '../server/shared-names.js';
+import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
@@ -58,6 +58,16 @@ function fromStackText(text: string): { name: string; message: string; stack: st
   const first = text.split('\n', 1)[0]!;
   const m = /^(\w*(?:Error|Exception)\w*):\s?(.*)$/.exec(first);
   return { name: m?.[1] ?? 'Error', message: m ? m[2]! : first, stack: text };
+}
+
+/**
+ * The run under which a worker claims dump sites: its cluster's run id and its phase. A phased or
+ * hot restart loads the app again (a deploy meant to fix a failure), so its workers dump a site
+ * the previous phase dumped; a worker respawned in the same phase (a crash loop) does not.
+ */
+export function claimRun(env: NodeJS.ProcessEnv): string | null {
+  const run = env[CLUSTER_RUN_ENV];
+  return run ? `${run}-phase${env[WORKER_PHASE_ENV] ?? '0'}` : null;
 }
 
 /** V8 does not pause at a stack overflow (there is no stack left to run the pause on). */
@@ -131,7 +141,7 @@ export class Diagnostics implements DiagnosticsHook {
       github: githubContext(opts.env),
       colour: opts.colour,
       write: opts.write,
-      run: this.worker === null ? null : (opts.env[CLUSTER_RUN_ENV] ?? null),
+      run: this.worker === null ? null : claimRun(opts.env),
     });
     process.setSourceMapsEnabled(true);
     this.capturer.start();
@@ -228,6 +238,9 @@ export class Diagnostics implements DiagnosticsHook {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
+    // Thrown with pausing on, yet neither captured nor counted: a DevTools client may have set the
+    // isolate's pause-on-exceptions state; take it back for the next failures.
+    if (!capture && !site && ctx.phase === 'app') this.capturer.reassert();
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same

@@ -78,3 +78,24 @@ describe('a worker a DevTools client holds paused', () => {
     }
   });
 });
+
+describe('a DevTools client that sets pause-on-exceptions to none (DevTools does when it opens)', () => {
+  it('leaves debug mode capturing: after the first failure without values, the next failures get theirs', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { dumpsIn } = await import('../helpers/dumps.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-poe-'));
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const url = new URL(await discoveryUrl(s));
+    const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-single' });
+    await client.Debugger.enable({});
+    await client.Debugger.setPauseOnExceptions({ state: 'none' });
+    await client.close();
+    expect((await fetch(`${s.url}/wallet`)).status).toBe(500);
+    await waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes('insufficient funds')), 'the first dump');
+    expect((await fetch(`${s.url}/price?id=14`)).status).toBe(500);
+    const d = await waitFor(() => dumpsIn(dir).find((x) => x.error.message.includes('no price for 14')), 'the second dump');
+    expect(d.captured).toBe(true);
+  });
+});

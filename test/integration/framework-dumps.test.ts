@@ -163,6 +163,8 @@ describe('Hono 4 and fetch handlers', () => {
     expect(await res.text()).toBe('Internal Server Error');
     const d = await dumpFor(dir, 'qty 12 of A-1');
     expect(culprit(d)).toMatchObject({ function: 'priceFor', file: HONO, line: lineOf(HONO, 'throw new RangeError'), locals: { unitCents: 250 } });
+    // esbuild's second name for `export default app` is not a local of the app's.
+    expect(d.frames.flatMap((f) => Object.keys(f.locals)).filter((k) => k.endsWith('_default'))).toEqual([]);
     expect(d.response).toEqual({ status: 500 });
   });
 

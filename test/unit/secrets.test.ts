@@ -110,6 +110,21 @@ describe('the dump folder budget', () => {
     expect(statSync(join(dir, CLAIMS_DIR)).mode & 0o777).toBe(0o700);
   });
 
+  it('claims a site again after a phased or hot restart (a new phase loads the code again), not after a respawn in the same phase', async () => {
+    const { claimRun } = await import('../../diagnostics/index.js');
+    const dir = tmp();
+    const phase0 = claimRun({ TSPUMA_CLUSTER_RUN: '100-a', TSPUMA_WORKER_PHASE: '0' })!;
+    const respawned = claimRun({ TSPUMA_CLUSTER_RUN: '100-a', TSPUMA_WORKER_PHASE: '0' })!;
+    const phase1 = claimRun({ TSPUMA_CLUSTER_RUN: '100-a', TSPUMA_WORKER_PHASE: '1' })!;
+    expect(claimSite(dir, phase0, 'src/repo.ts:27', '/d/1.json')).toEqual({ mine: true });
+    expect(claimSite(dir, respawned, 'src/repo.ts:27', '/d/2.json')).toEqual({ mine: false, path: '/d/1.json' });
+    expect(claimSite(dir, phase1, 'src/repo.ts:27', '/d/3.json')).toEqual({ mine: true });
+    // Still cleared with its primary.
+    clearStaleClaims(dir, () => false);
+    expect(readdirSync(join(dir, CLAIMS_DIR))).toEqual([]);
+    expect(claimRun({})).toBeNull();
+  });
+
   it('clears the claims of runs whose primary is gone, and keeps the live ones', () => {
     const dir = tmp();
     claimSite(dir, '100-a', 'app.ts:3', '/d/1.json');

@@ -18,10 +18,12 @@ import { VERSION } from './version.js';
 import { Notifier, takeActivatedSockets, withActivatedBinds } from './systemd.js';
 
 /** `tspuma dump [--all-frames] FILE.json`: prints a saved dump as text (every frame in full with --all-frames). */
+const DUMP_USAGE = 'usage: tspuma dump [--all-frames] FILE.json';
+
 async function dumpCommand(argv: string[]): Promise<number> {
   const allFrames = argv.includes('--all-frames');
   const args = argv.filter((a) => a !== '--all-frames');
-  if (args.length !== 1) throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: 'usage: tspuma dump [--all-frames] FILE.json', source: 'command line' });
+  if (args.length !== 1) throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: DUMP_USAGE, source: 'command line' });
   const { readFileSync } = await import('node:fs');
   const { renderText } = await import('../diagnostics/render.js');
   let dump: Dump;
@@ -40,7 +42,23 @@ async function dumpCommand(argv: string[]): Promise<number> {
 /** Debug mode's hook, once main() turned it on: report() and the exit close it. */
 let diagnostics: DiagnosticsHook | null = null;
 
+/** The sub-commands' modules, each exporting its USAGE text. */
+const SUBCOMMANDS: Record<string, () => Promise<{ USAGE: string }>> = {
+  dump: async () => ({ USAGE: DUMP_USAGE }),
+  ctl: () => import('./cli/ctl.js'),
+  inspect: () => import('./cli/inspect.js'),
+  probe: () => import('./cli/probe.js'),
+  replay: () => import('./cli/replay.js'),
+  doctor: () => import('./cli/doctor.js'),
+};
+
 async function main(argv: string[]): Promise<number> {
+  // `tspuma ctl --help`: the sub-command's usage on stdout, exit 0.
+  const sub = SUBCOMMANDS[argv[0] ?? ''];
+  if (sub && argv.slice(1).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${(await sub()).USAGE}\n`);
+    return 0;
+  }
   if (argv[0] === 'dump') return dumpCommand(argv.slice(1));
   if (argv[0] === 'ctl') return (await import('./cli/ctl.js')).ctl(argv.slice(1));
   if (argv[0] === 'inspect') return (await import('./cli/inspect.js')).inspect(argv.slice(1));

@@ -12,8 +12,11 @@ export interface StateFile {
   control_auth_token: string | null;
 }
 
+export const USAGE = `usage: tspuma ctl COMMAND [--wait] [--timeout SECONDS] (--control-url URL --control-token TOKEN | -S STATEFILE)
+  COMMAND: ${CTL_COMMANDS.join(', ')}`;
+
 function usage(problem: string): never {
-  throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; usage: tspuma ctl COMMAND [--wait] (--control-url URL --control-token TOKEN | -S STATEFILE)`, source: 'command line' });
+  throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
 }
 
 export async function ctl(args: string[]): Promise<number> {

@@ -12,7 +12,7 @@ import { DEFAULT_APP_FILES } from '../app-loader.js';
 import { TspumaError } from '../errors.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
-const USAGE = 'usage: tspuma doctor [-c CONNECTIONS] [-d SECONDS] [--dest DIR] [APP]';
+export const USAGE = 'usage: tspuma doctor [-c CONNECTIONS] [-d SECONDS] [--dest DIR] [APP]';
 
 export interface DoctorArgs {
   connections: number;

@@ -13,7 +13,7 @@ import { DEFAULT_INSPECT } from '../options.js';
 const COMMANDS = ['list', 'stack', 'profile', 'heap'] as const;
 type Command = (typeof COMMANDS)[number];
 
-const USAGE = 'usage: tspuma inspect list|stack|profile|heap [--worker N | --pid P] [--url http://HOST:PORT | -S STATEFILE] [--seconds S] [--out FILE] [--json] [--timeout MS]';
+export const USAGE = 'usage: tspuma inspect list|stack|profile|heap [--worker N | --pid P] [--url http://HOST:PORT | -S STATEFILE] [--seconds S] [--out FILE] [--json] [--timeout MS]';
 
 function usage(problem: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });

@@ -5,7 +5,7 @@ import { parseDuration, type ProbeKind, type ProbeRequest } from '../probe-spec.
 import type { ProbeView } from '../cluster/probe-registry.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI, type ControlTarget } from './control-client.js';
 
-const USAGE = `usage:
+export const USAGE = `usage:
   tspuma probe log FILE:LINE 'TEMPLATE {expr}' [--when EXPR] [--hits N] [--for DURATION] [--rate N]
   tspuma probe snapshot FILE:LINE [--when EXPR] [--hits N] [--for DURATION] [--no-wait]
   tspuma probe count FILE:LINE [--when EXPR] [--for DURATION]

@@ -17,7 +17,7 @@ import { TspumaError } from '../errors.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI } from './control-client.js';
 import type { ProbeOutput } from './probe.js';
 
-const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] [--body FILE] [--path PATH] [--header \'NAME: VALUE\']... [--force] (--control-url URL --control-token TOKEN | -S STATEFILE)';
+export const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] [--body FILE] [--path PATH] [--header \'NAME: VALUE\']... [--force] (--control-url URL --control-token TOKEN | -S STATEFILE)';
 
 /** Headers a client sets for its own connection, never replayed. */
 const HOP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect', 'x-request-id']);

@@ -223,3 +223,19 @@ describe('an app that listens by itself', () => {
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_SHAPE: App \S+app\.mjs exports no default export \(its exports: handler\); add `export default` for the app/);
   });
 });
+
+describe('sub-command help', () => {
+  it.each([
+    ['ctl', /^usage: tspuma ctl COMMAND .*\n {2}COMMAND: stats, stop, halt, restart, phased-restart, worker-count-up, worker-count-down, gc\n$/],
+    ['replay', /^usage: tspuma replay DUMP\.json /],
+    ['probe', /^usage:\n {2}tspuma probe log FILE:LINE /],
+    ['inspect', /^usage: tspuma inspect list\|stack\|profile\|heap /],
+    ['doctor', /^usage: tspuma doctor /],
+    ['dump', /^usage: tspuma dump \[--all-frames\] FILE\.json\n$/],
+  ])('`tspuma %s --help` prints its usage on stdout and exits 0', async (command, usage) => {
+    const s = run([command, '--help']);
+    expect(await s.exited).toBe(0);
+    expect(s.stdout()).toMatch(usage);
+    expect(s.stderr()).toBe('');
+  });
+});

@@ -187,6 +187,9 @@ export const ERRORS = {
   TSPUMA_ERR_DUMP_SINK: {
     template: 'onDump for {dump} {problem}. The dump is still in the log and the dump folder; responses are not affected.',
   },
+  TSPUMA_ERR_FILE_IN_USE: {
+    template: 'The {what} {path} ({source}) names a tspuma that is running (PID {pid}): give this server a path of its own, or stop that one first.',
+  },
   TSPUMA_ERR_PIDFILE: {
     template: 'Cannot write pidfile {path} ({source}): {message}',
   },

@@ -1,7 +1,7 @@
 // Single mode: boots one Server, prints Puma's boot lines, writes the pidfile and state file,
 // runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop
 // and serves the control app (--control-url: stats, stop, halt, probes) from the same process.
-import { unlinkSync } from 'node:fs';
+import { refuseIfTaken, removeIfOwn } from './own-files.js';
 import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -113,9 +113,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {
     try {
+      refuseIfTaken(pidfile, 'pidfile', options.sources.pidfile ?? 'default');
       writeFileSafely(pidfile, `${process.pid}\n`, { what: 'pidfile', mode: PUBLIC_FILE_MODE });
     } catch (err) {
       await server.shutdown();
+      if (err instanceof TspumaError && err.code === 'TSPUMA_ERR_FILE_IN_USE') throw err;
       throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
     }
   }
@@ -142,6 +144,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], loaded.file).inspectors : [];
     const state = { pid: process.pid, control_url: control?.served.url ?? null, control_auth_token: control?.served.token ?? null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
     try {
+      refuseIfTaken(stateFile, 'state file', options.sources.state ?? 'default');
       writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, 'state file (-S)');
     } catch (err) {
       control?.served.close();
@@ -180,14 +183,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   }
 
   function removeFiles(): void {
-    for (const file of [pidfile, stateFile]) {
-      if (!file) continue;
-      try {
-        unlinkSync(file);
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const file of [pidfile, stateFile]) if (file) removeIfOwn(file);
   }
 
   async function closeControl(): Promise<void> {

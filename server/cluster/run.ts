@@ -1,6 +1,6 @@
 // Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
 // state file, and maps signals to stops and restarts.
-import { unlinkSync } from 'node:fs';
+import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf, loadApp } from '../app-loader.js';
@@ -74,8 +74,12 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     } catch (err) {
       throw pidfileError(pidfile, options, err);
     }
+    refuseIfTaken(pidfile, 'pidfile', options.sources.pidfile ?? 'default');
   }
-  if (options.state) checkTarget(resolve(options.state), STATE_RULES);
+  if (options.state) {
+    checkTarget(resolve(options.state), STATE_RULES);
+    refuseIfTaken(resolve(options.state), 'state file', options.sources.state ?? 'default');
+  }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
   // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
@@ -179,13 +183,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // The workers' last stderr lines (a dump written as a worker stopped) reach stderr before cli.ts exits.
   await workerStderrDrained(STDERR_DRAIN_MS);
   await devtools?.close();
-  for (const f of files) {
-    try {
-      unlinkSync(f);
-    } catch {
-      /* gone */
-    }
-  }
+  for (const f of files) removeIfOwn(f);
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.
   if (primary.failure) throw primary.failure;
   return code;

@@ -12,7 +12,9 @@ import { availableParallelism, loadavg } from 'node:os';
  * never comes (a boot, a restart, a log line), not a speed target: on a loaded machine each comes
  * later, so the deadline scales; a quiet machine keeps the deadlines as written.
  */
-export const SLOWNESS = Math.min(4, Math.max(1, loadavg()[0]! / availableParallelism() / 2));
+// In quarters: a timer's or AbortSignal.timeout's delay must be a whole number of ms, and every
+// bound written as a multiple of 4 ms stays one when scaled (2000 × 1.0175 was refused by node).
+export const SLOWNESS = Math.min(4, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
 
 /** Polls `check` until it returns a truthy value or the deadline (scaled by SLOWNESS) passes (then throws `what`). */
 export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {

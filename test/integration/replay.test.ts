@@ -147,7 +147,7 @@ describe('tspuma replay DUMP.json', () => {
     const alone = run(['replay', fileOf(repoDump), '-S', state]);
     expect(await alone.exited, alone.stderr()).toBe(0);
     const path = /^fresh snapshot: (.+)$/m.exec(alone.stdout())?.[1];
-    expect(path, alone.stderr()).toBeTruthy();
+    expect(path, alone.stderr()).toMatch(/\.json$/);
     const snap = JSON.parse(readFileSync(path!, 'utf8')) as Dump;
     expect(snap.request!.id).toMatch(/^replay-/);
     expect(snap.frames[snap.culprit]).toMatchObject({ function: 'AccountRepository.findById', file: 'examples/users-repo.ts', line: REPO_THROW_LINE, locals: { id: -4 } });

@@ -3,10 +3,10 @@
 // logged (throttled, never with the token it sent), and weak or blank tokens are refused at boot.
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { codeOf } from '../helpers/codes.js';
 import type { BoundServer } from '../../server/binder.js';
 import { parseBind } from '../../server/binder-uri.js';
 import { FAILURE_BUDGET, FailureBudget, startControl, type Controlled } from '../../server/control.js';
-import { isTspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { captureLogger } from '../helpers/server.js';
 
@@ -105,14 +105,6 @@ describe('control app request bodies', () => {
 
 describe('control token option', () => {
   const resolve = (token: unknown) => () => resolveOptions([{ source: 'command line', values: { controlToken: token }, fromString: true, origins: { controlToken: '--control-token' } }]);
-  const codeOf = (fn: () => unknown) => {
-    try {
-      fn();
-      return null;
-    } catch (err) {
-      return isTspumaError(err) ? err.code : String(err);
-    }
-  };
 
   it('refuses a blank token with a coded error instead of replacing it with a random one', () => {
     expect(codeOf(resolve('        '))).toBe('TSPUMA_ERR_OPTION_INVALID');

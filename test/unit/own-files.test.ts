@@ -4,19 +4,11 @@ import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isTspumaError } from '../../server/errors.js';
+import { codeOf } from '../helpers/codes.js';
 import { pidIn, refuseIfTaken, removeIfOwn, type ProcessProbe } from '../../server/own-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspuma-own-'));
 const probe = (alive: boolean, command: string | null): ProcessProbe => ({ alive: () => alive, commandLine: () => command });
-const codeOf = (fn: () => void) => {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    return isTspumaError(err) ? err.code : String(err);
-  }
-};
 
 describe('own files', () => {
   it('reads the pid of a pidfile and of a state file', () => {

@@ -4,19 +4,11 @@ import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../helpers/codes.js';
 import { isTspumaError } from '../../server/errors.js';
 import { writeFileSafely, writePrivateFile } from '../../server/private-file.js';
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'tspuma-private-'));
-
-function codeOf(fn: () => void): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    return isTspumaError(err) ? err.code : `uncoded: ${(err as Error).message}`;
-  }
-}
 
 describe('private files', () => {
   it('refuses a target that is a symlink (TSPUMA_ERR_FILE_UNSAFE naming it) and leaves the file it points to untouched', () => {

@@ -21,6 +21,7 @@ import { fileHost } from '../diagnostics/dump-budget.js';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
+import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
 import { PROBE_GATE_KEY, locationText, parseTemplate, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
@@ -40,6 +41,8 @@ export interface ProbeEngineOptions {
   holdMs: number;
   /** The request whose app call is running now (server/app-calls.ts), read while paused. */
   requestNow?: () => IncomingMessage | null;
+  /** For a hit nothing names: the requests in the app from before the first probe (server/app-calls.ts). */
+  requestUntracked?: () => FoundRequest | null;
   now?: () => number;
 }
 
@@ -495,15 +498,16 @@ export class ProbeEngine {
   private onHit(armed: Armed, params: Paused): number {
     const spec = armed.spec;
     const top = params.callFrames[0]!;
-    const request = this.requestOf(params.callFrames);
-    const requestId = request ? String((request as { id?: unknown }).id ?? '') || null : null;
+    const found = this.requestOf(params.callFrames);
+    const request = found?.req ?? null;
+    const requestId = idOf(request);
     // Replay's probes stop only for the request it sent.
     if (spec.requestId !== null && requestId !== spec.requestId) return 0;
     armed.paused++;
     armed.pendingPaused++;
     const done = spec.hits !== null && armed.paused >= spec.hits;
     if (done) this.removeBreakpoints(armed);
-    if (spec.kind === 'log') this.logLine(armed, top.callFrameId, requestId);
+    if (spec.kind === 'log') this.logLine(armed, top.callFrameId, requestId, found);
     else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
     else if (spec.kind === 'break') {
       const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
@@ -523,7 +527,7 @@ export class ProbeEngine {
   }
 
   /** The template's values, read at the line with the side-effect check, redacted like a dump's locals. */
-  private logLine(armed: Armed, callFrameId: string, requestId: string | null): void {
+  private logLine(armed: Armed, callFrameId: string, requestId: string | null, found: FoundRequest | null): void {
     const values: Record<string, Shown> = {};
     const redactions: string[] = [];
     let text = '';
@@ -549,28 +553,29 @@ export class ProbeEngine {
     }
     const spec = armed.spec;
     this.opts.log.info(
-      { probe: spec.id, location: armed.where, request: requestId, values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
+      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
       `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: ${text}`,
     );
   }
 
   /**
    * The request a hit belongs to: the app call whose async context is paused (however deep the
-   * line, after any await), else (a call begun before the first probe) the first IncomingMessage
-   * among the paused frames' locals.
+   * line, after any await; under -d also a call begun before the first probe), else the first
+   * IncomingMessage among the paused frames' locals, else the one request in the app from before
+   * the first probe (inferred), or those requests as candidates.
    */
-  private requestOf(callFrames: Paused['callFrames']): IncomingMessage | null {
+  private requestOf(callFrames: Paused['callFrames']): FoundRequest | null {
     const now = this.opts.requestNow?.();
-    if (now) return now;
+    if (now) return { req: now, inferred: false };
     for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
       for (const scope of cf.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
         const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
         const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
-        if (req) return this.handOver(req.value!.objectId!) as IncomingMessage;
+        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage, inferred: false };
       }
     }
-    return null;
+    return this.opts.requestUntracked?.() ?? null;
   }
 
   /** The JS value behind a remote object id, handed over through a global for one moment. */
@@ -701,6 +706,18 @@ function calibrationTarget(n: number): number {
 function asArrived(req: IncomingMessage): IncomingMessage {
   const original = (req as { originalUrl?: unknown }).originalUrl;
   return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
+}
+
+/** A request's id (server/request-id.ts sets it), or null. */
+function idOf(req: IncomingMessage | null): string | null {
+  return req ? String((req as { id?: unknown }).id ?? '') || null : null;
+}
+
+/** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
+function howFound(found: FoundRequest | null): { requestInferred?: true; requestOneOf?: (string | null)[] } {
+  if (found === null) return {};
+  if (found.req === null) return { requestOneOf: found.oneOf.map(idOf) };
+  return found.inferred ? { requestInferred: true } : {};
 }
 
 /** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */

@@ -5,7 +5,7 @@ import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal }
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
-import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
+import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';

@@ -200,6 +200,10 @@ export class Diagnostics implements DiagnosticsHook {
     return thrown.find((t) => t.capture && t.capture.frames.some((f) => !f.library)) ?? thrown.find((t) => t.capture) ?? thrown.find((t) => t.site);
   }
 
+  currentRequest(): IncomingMessage | null {
+    return this.attribution.current()?.req ?? null;
+  }
+
   capturedThrow(req: IncomingMessage): unknown {
     const record = this.attribution.of(req);
     return record ? this.lastThrow(record)?.value : undefined;

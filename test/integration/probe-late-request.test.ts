@@ -20,8 +20,10 @@ describe('a probe hit of a request already in the app when the first probe came'
   it('has no request id in a helper after an await; a request begun after the probe has its id', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-late-'));
     const state = join(dir, 'tspuma.state');
-    // Bodies stream to the app: the request is in it while its body is still coming.
-    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { bodyBufferSize: 0 };\n');
+    // Bodies stream to the app: the request is in it while its body is still coming. The pause
+    // budget at its most: on a loaded machine one logpoint pause can outlast 200 ms of wall time,
+    // and a probe suspended after the first hit never logs the second (not what this test is about).
+    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { bodyBufferSize: 0, probePauseBudget: 1000 };\n');
     const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP]);
     const send = (id: string) => {
       const req = request(`${s.url}/late`, { method: 'POST', headers: { 'transfer-encoding': 'chunked', 'x-request-id': id, connection: 'close' } });
@@ -51,7 +53,9 @@ describe('a probe hit of a request already in the app when the first probe came'
     const hits = await waitFor(() => {
       const h = s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
       return h.length === 2 ? h : null;
-    }, 'both hits');
+    }, 'both hits').catch((err: Error) => {
+      throw new Error(`${err.message}; probe ${id}'s lines: ${JSON.stringify(s.lines().filter((l) => l.probe === id))}`);
+    });
     expect(hits.map((h) => [h.request, h.values])).toEqual([
       [null, { bytes: 12 }],
       ['late-after-2', { bytes: 11 }],

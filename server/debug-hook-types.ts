@@ -48,6 +48,8 @@ export interface DiagnosticsHook {
   report(err: unknown, ctx: ReportContext): Reported;
   /** Emits a dump made elsewhere (live stack, autopsy) through the same sinks. */
   emit(dump: Dump): Reported;
+  /** The request whose app call's work runs now (also while V8 is paused in it): probes name their hits' requests with it. */
+  currentRequest(): IncomingMessage | null;
   /** The error captured in req's app call that its 5xx answer is for, if any (for its trace span). */
   capturedThrow(req: IncomingMessage): unknown;
   /** Hands each new dump to onDump from now on (null: no more); its failures are logged to log. */

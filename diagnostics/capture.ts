@@ -2,11 +2,10 @@
 // (in app calls, timers, promises, emitters and streams alike) through a same-thread inspector
 // session, within the budget of capture-budget.ts, and keeps frames with receivers and locals
 // for the first throw of each error. Resume is guaranteed on every path.
-import type { IncomingMessage } from 'node:http';
 import inspector from 'node:inspector';
 import type { DumpPhase } from './model.js';
 import type { Redactor } from './redact.js';
-import type { CallRecord, Thrown } from './attribution.js';
+import type { CallRecord, Capture, Thrown } from './call-record.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
@@ -28,27 +27,7 @@ interface PausedParams {
   callFrames: (CallFrame & { functionLocation?: Position })[];
 }
 
-export interface Capture {
-  phase: DumpPhase;
-  reason: string;
-  site: string;
-  frames: CapturedFrame[];
-  redactions: string[];
-  /** The request whose async context the throw happened in, if any. */
-  request?: IncomingMessage | null;
-  /**
-   * The thrown error was made in another thread (its stack's culprit is a file this thread never
-   * loaded: a worker_threads worker's reply through a MessagePort): the dump takes that frame, from
-   * the stack text, as culprit, and shows these frames, which received it, as context.
-   */
-  madeInThread?: boolean;
-  /**
-   * `file:line` of the app frame whose own `try` block the throw happened in (the app caught it
-   * itself: a cache miss's JSON.parse), when the scan of its source says so; a 5xx answered later
-   * in the request is then not blamed on it without saying so.
-   */
-  caughtBy?: string;
-}
+export type { Capture } from './call-record.js';
 
 export interface CaptureLimits {
   /** Frames per capture. */

@@ -3,7 +3,7 @@
 // frames with their locals and their receiver's fields.
 import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
-import { originOf } from './finish.js';
+import { originOf } from './culprit.js';
 import { original, originalName, type Original } from './sourcemap.js';
 import { rememberSecret, REDACTED } from './redact.js';
 import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';

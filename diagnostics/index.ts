@@ -5,7 +5,7 @@ import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal }
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
-import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
+import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
@@ -198,6 +198,10 @@ export class Diagnostics implements DiagnosticsHook {
   private lastThrow(record: CallRecord): CallRecord['thrown'][number] | undefined {
     const thrown = [...record.thrown].reverse();
     return thrown.find((t) => t.capture && t.capture.frames.some((f) => !f.library)) ?? thrown.find((t) => t.capture) ?? thrown.find((t) => t.site);
+  }
+
+  currentRequest(): IncomingMessage | null {
+    return this.attribution.current()?.req ?? null;
   }
 
   capturedThrow(req: IncomingMessage): unknown {

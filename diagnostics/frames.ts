@@ -283,7 +283,7 @@ export class FrameReader {
    * The source's name of a binding in a scope, from the source map's `names` at one of its
    * occurrences in the scope's generated text; the compiled name when none says otherwise.
    */
-  private sourceName(cf: CallFrame, scope: Scope, name: string, url: string, opts: ReadOptions): string {
+  sourceName(cf: CallFrame, scope: Scope, name: string, url: string, opts: Pick<ReadOptions, 'scripts' | 'source'>): string {
     const scriptId = cf.location.scriptId;
     const src = opts.source?.(scriptId);
     if (!src) return name;

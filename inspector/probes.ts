@@ -25,7 +25,7 @@ import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/clu
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
-import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {
@@ -62,8 +62,8 @@ interface Armed {
   tokens: number;
   refilledAt: number;
   suspended: boolean;
-  /** `when` was checked with the side-effect check in this worker. */
-  whenChecked: boolean;
+  /** `when` as checked with the side-effect check at each of its sites (by key), its bindings renamed as compiled there. */
+  whenAt: Map<string, string>;
   /** Passes of its line in the current one-second window (each costs V8 a condition evaluation). */
   passes: number;
   passWindow: number;
@@ -85,6 +85,8 @@ interface Site {
   location: { lineNumber: number; columnNumber: number };
   breakpointId: string | null;
   probes: Set<Armed>;
+  /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at its first pause). */
+  renames: Map<string, string> | null;
 }
 
 /** Where a probe was armed in a script, and what the user should know about it. */
@@ -200,7 +202,7 @@ export class ProbeEngine {
     this.now = opts.now ?? (() => performance.now());
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
-    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = Object.assign((id: number) => this.gate(id), { n: (id: number) => this.counted(id) });
+    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = Object.assign((id: number, check?: 1) => this.gate(id, check), { n: (id: number) => this.counted(id) });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
     // file not loaded yet is armed here, so even its top-level code stops.
@@ -253,7 +255,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false, passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -320,7 +322,7 @@ export class ProbeEngine {
       const key = `${scriptId}:${lineNumber}:${columnNumber}`;
       let site = this.sites.get(key);
       if (!site) {
-        site = { key, scriptId, location: { lineNumber, columnNumber }, breakpointId: null, probes: new Set() };
+        site = { key, scriptId, location: { lineNumber, columnNumber }, breakpointId: null, probes: new Set(), renames: null };
         this.sites.set(key, site);
       }
       site.probes.add(armed);
@@ -360,7 +362,11 @@ export class ProbeEngine {
     }
     // Each probe's condition is evaluated (| does not stop early), so each gate counts its hit.
     // A `when` not checked yet in this worker is left out: V8 would evaluate it without the check.
-    const conditionOf = (p: Armed) => v8Condition({ id: p.spec.id, when: p.whenChecked ? p.spec.when : null });
+    const conditionOf = (p: Armed) => {
+      if (p.spec.when === null) return v8Condition({ id: p.spec.id, when: null });
+      const checked = p.whenAt.get(site.key);
+      return checked !== undefined ? v8Condition({ id: p.spec.id, when: checked }) : v8Condition({ id: p.spec.id, when: null }, true);
+    };
     const condition = probes.length === 1 ? conditionOf(probes[0]!) : probes.map((p) => `!!(${conditionOf(p)})`).join(' | ');
     const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
       location: { scriptId: site.scriptId, ...site.location },
@@ -441,12 +447,13 @@ export class ProbeEngine {
   /**
    * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
    * whether it may pause. Cheap: no allocation, one clock read. A probe whose `when` this worker
-   * has not checked yet is armed without it (rearm): its first pass pauses, for that check.
+   * has not checked yet at a place is armed there without it (rearm, `check`): its first pass there
+   * pauses, for that check.
    */
-  private gate(id: number): boolean {
+  private gate(id: number, check?: 1): boolean {
     const armed = this.probes.get(id);
     if (!armed) return false;
-    if (armed.spec.when !== null && !armed.whenChecked) {
+    if (check === 1) {
       if (armed.suspended) return false;
       this.admitted.push(armed);
       return true;
@@ -493,9 +500,10 @@ export class ProbeEngine {
           this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
           continue;
         }
-        // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.
-        if (armed.spec.when !== null && !armed.whenChecked && !(this.checkWhen(armed, top.callFrameId) && this.pass(armed))) continue;
-        hold = Math.max(hold, this.onHit(armed, params));
+        const site = this.siteHit(armed, params);
+        // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
+        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top) && this.pass(armed))) continue;
+        hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
       this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
@@ -520,11 +528,13 @@ export class ProbeEngine {
    * side-effect check at the first pass. One that would write removes the probe (it never ran);
    * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
    */
-  private checkWhen(armed: Armed, callFrameId: string): boolean {
-    const expression = `!!(${armed.spec.when!}\n)`;
+  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number]): boolean {
+    const callFrameId = top.callFrameId;
+    const when = this.compiledNames(site, top, armed.spec.when!);
+    const expression = `!!(${when}\n)`;
     let r = this.evaluate(callFrameId, expression);
     let message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(callFrameId, armed.spec.when!)) {
+    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(callFrameId, when)) {
       r = this.evaluate(callFrameId, expression, false);
       message = '';
     }
@@ -532,8 +542,8 @@ export class ProbeEngine {
       this.sideEffect(armed, 'condition', armed.spec.when!, message);
       return false;
     }
-    armed.whenChecked = true;
-    for (const site of new Set(armed.sites.values())) this.rearm(site);
+    armed.whenAt.set(site.key, when);
+    this.rearm(site);
     // As V8 takes a condition: one that throws is false.
     return !r.exceptionDetails && r.result.value === true;
   }
@@ -553,8 +563,53 @@ export class ProbeEngine {
     return { tspuma: 1, type: 'probe-event', index: this.opts.worker, id, ...e };
   }
 
+  /** The site of `armed` whose breakpoint this pause is at. */
+  private siteHit(armed: Armed, params: Paused): Site | null {
+    for (const b of params.hitBreakpoints ?? []) {
+      const site = this.siteOf.get(b);
+      if (site?.probes.has(armed)) return site;
+    }
+    return null;
+  }
+
+  /**
+   * An expression as the compiled code at the site names its bindings: a parameter or local the
+   * compiler renamed (esbuild's `discounts2` for a `discounts` that shadows a module constant) is
+   * read under the name the .ts source gives it, as dumps show it (diagnostics/frames.ts).
+   */
+  private compiledNames(site: Site | null, top: Paused['callFrames'][number], expr: string): string {
+    if (!site) return expr;
+    if (site.renames === null) {
+      site.renames = new Map();
+      const scriptId = top.location.scriptId;
+      const url = this.scripts.get(scriptId)?.url ?? top.url ?? '';
+      const scripts = new Map<string, ScriptInfo>();
+      const s = this.scripts.get(scriptId);
+      if (s) scripts.set(scriptId, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
+      const source = () => this.scriptSource(scriptId);
+      for (const scope of top.scopeChain) {
+        if ((scope.type !== 'local' && scope.type !== 'block' && scope.type !== 'closure' && scope.type !== 'catch') || !scope.object.objectId) continue;
+        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+        for (const p of result) {
+          if (!/\d$/.test(p.name)) continue;
+          const named = this.reader.sourceName(top, scope, p.name, url, { scripts, source });
+          if (named !== p.name && !site.renames.has(named)) site.renames.set(named, p.name);
+        }
+      }
+    }
+    return renameIdentifiers(expr, site.renames);
+  }
+
+  private scriptSource(scriptId: string): string | null {
+    try {
+      return this.post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
+    } catch {
+      return null;
+    }
+  }
+
   /** One hit that paused; how long the thread stays paused for a debugger (replay's stop), else 0. */
-  private onHit(armed: Armed, params: Paused): number {
+  private onHit(armed: Armed, params: Paused, site: Site | null): number {
     const spec = armed.spec;
     const top = params.callFrames[0]!;
     const found = this.requestOf(params.callFrames);
@@ -566,7 +621,7 @@ export class ProbeEngine {
     armed.pendingPaused++;
     const done = spec.hits !== null && armed.paused >= spec.hits;
     if (done) this.removeBreakpoints(armed);
-    if (spec.kind === 'log') this.logLine(armed, top.callFrameId, requestId, found);
+    if (spec.kind === 'log') this.logLine(armed, site, top, requestId, found);
     else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
     else if (spec.kind === 'break') {
       const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
@@ -601,7 +656,8 @@ export class ProbeEngine {
   }
 
   /** The template's values, read at the line with the side-effect check, redacted like a dump's locals. */
-  private logLine(armed: Armed, callFrameId: string, requestId: string | null, found: FoundRequest | null): void {
+  private logLine(armed: Armed, site: Site | null, top: Paused['callFrames'][number], requestId: string | null, found: FoundRequest | null): void {
+    const callFrameId = top.callFrameId;
     const values: Record<string, Shown> = {};
     const redactions: string[] = [];
     let text = '';
@@ -615,8 +671,9 @@ export class ProbeEngine {
         shown = '[redacted]';
         redactions.push(`value of ${part.expr}`);
       } else {
-        let r = this.evaluate(callFrameId, part.expr);
-        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.onlyRequestReads(callFrameId, part.expr)) r = this.evaluate(callFrameId, part.expr, false);
+        const expr = this.compiledNames(site, top, part.expr);
+        let r = this.evaluate(callFrameId, expr);
+        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.onlyRequestReads(callFrameId, expr)) r = this.evaluate(callFrameId, expr, false);
         if (r.exceptionDetails) {
           const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
           if (SIDE_EFFECT.test(message)) return this.sideEffect(armed, 'template expression', part.expr, message);
@@ -671,6 +728,7 @@ export class ProbeEngine {
       frames: this.opts.frames,
       scripts,
       skipUrl: OWN_URL,
+      source: (scriptId) => this.scriptSource(scriptId),
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
       // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
       call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,

@@ -138,6 +138,26 @@ function code(expr: string): string {
 }
 
 /**
+ * An expression with the bindings a compiler renamed written as the compiled code names them
+ * (`discounts` -> `discounts2`: esbuild renames a parameter that shadows a module constant), so it
+ * reads what the source's name means at the line. Property names and strings stay as they are.
+ */
+export function renameIdentifiers(expr: string, renames: ReadonlyMap<string, string>): string {
+  if (renames.size === 0) return expr;
+  const c = code(expr);
+  let out = '';
+  let last = 0;
+  for (const m of c.matchAll(/(?<![\w$.])[A-Za-z_$][\w$]*(?![\w$])/g)) {
+    const to = renames.get(m[0]);
+    // After `?.` a name is a property too.
+    if (to === undefined || /\?\.\s*$/.test(c.slice(0, m.index))) continue;
+    out += expr.slice(last, m.index) + to;
+    last = m.index! + m[0].length;
+  }
+  return out + expr.slice(last);
+}
+
+/**
  * Refuses what plainly writes: assignments (= but not ==, ===, !=, <=, >=, =>), ++, --, delete,
  * await, yield. V8's side-effect check then catches calls that write, in the worker (see
  * inspector/probes.ts): together, a probe can only read.
@@ -235,10 +255,11 @@ export function checkCondition(expr: string, source: string): void {
  * counted), then the gate, which counts the hit and says whether this one may pause the thread
  * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.
  */
-export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>): string {
+export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>, check = false): string {
   const key = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})]`;
   // First, at every pass, the pass counter (true only to stop a probe that costs over the budget).
-  const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id})`;
+  // `check`: the place's first pass pauses, so its `when` is checked there (inspector/probes.ts).
+  const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id}${check ? ', 1' : ''})`;
   return `${key}.n(${spec.id}) || (${gated})`;
 }
 

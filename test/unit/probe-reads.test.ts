@@ -1,8 +1,8 @@
 // Unit: which probe expressions may be read past V8's side-effect check (a request's caching
-// accessors, probe-spec.ts memberChains), and how a probe re-finds its line in a file a deploy
-// changed (inspector/probes.ts findLine).
+// accessors, probe-spec.ts memberChains), how a probe re-finds its line in a file a deploy
+// changed (inspector/probes.ts findLine), and how expressions name renamed bindings.
 import { describe, expect, it } from 'vitest';
-import { memberChains } from '../../server/probe-spec.js';
+import { memberChains, renameIdentifiers, v8Condition } from '../../server/probe-spec.js';
 import { findLine } from '../../inspector/probes.js';
 
 describe('memberChains', () => {
@@ -45,5 +45,20 @@ describe('findLine', () => {
   it('says the line is gone, with what its number reads now, when no line reads the same', () => {
     expect(findLine(spec, file('a', 'b', '  if (!user) throw new Missing(id);'))).toEqual({ gone: '  if (!user) throw new Missing(id);' });
     expect(findLine(spec, file('a'))).toEqual({ gone: null });
+  });
+});
+
+describe('renameIdentifiers', () => {
+  it('writes renamed bindings as compiled, leaving property names and strings alone', () => {
+    const renames = new Map([['discounts', 'discounts2']]);
+    expect(renameIdentifiers('discounts.get(l.sku) > 1 && order.discounts', renames)).toBe('discounts2.get(l.sku) > 1 && order.discounts');
+    expect(renameIdentifiers('"discounts" + discounts?.size + x?.discounts', renames)).toBe('"discounts" + discounts2?.size + x?.discounts');
+    expect(renameIdentifiers('discounts', new Map())).toBe('discounts');
+  });
+});
+
+describe('v8Condition', () => {
+  it('asks the gate to pause for the check where a place has no checked condition yet', () => {
+    expect(v8Condition({ id: 7, when: null }, true)).toBe('globalThis[Symbol.for("tspuma.probe")].n(7) || (globalThis[Symbol.for("tspuma.probe")](7, 1))');
   });
 });

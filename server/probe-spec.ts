@@ -54,8 +54,8 @@ export type ProbeRequest = Pick<ProbeSpec, 'kind'> & { [K in 'template' | 'when'
 /** Bounds the API enforces on every probe. */
 export const PROBE_BOUNDS = { maxHits: 1_000_000, maxSeconds: 86_400, maxLogRate: 10_000, maxSnapshotRate: 100, maxExpression: 500, maxTemplate: 2000 } as const;
 
-/** The global the V8 condition of every probe calls (inspector/probes.ts installs it). */
-export const PROBE_GATE_KEY = 'tspuma.probe';
+/** The global (not enumerable) the V8 condition of every probe calls (inspector/probes.ts installs it). */
+export const PROBE_GATE_KEY = '__tspumaProbe';
 
 const invalid = (what: string, value: unknown, reason: string, source: string) =>
   new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: typeof value === 'string' ? value : JSON.stringify(value), reason, source });
@@ -256,7 +256,7 @@ export function checkCondition(expr: string, source: string): void {
  * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.
  */
 export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>, check = false): string {
-  const key = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})]`;
+  const key = PROBE_GATE_KEY;
   // First, at every pass, the pass counter (true only to stop a probe that costs over the budget).
   // `check`: the place's first pass pauses, so its `when` is checked there (inspector/probes.ts).
   const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id}${check ? ', 1' : ''})`;

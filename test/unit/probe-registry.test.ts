@@ -79,8 +79,8 @@ describe('probe requests', () => {
   });
 
   it("the condition V8 evaluates puts the user's when before the gate, so a false one never reaches it", () => {
-    expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('globalThis[Symbol.for("tspuma.probe")].n(7) || ((total > 100\n) && globalThis[Symbol.for("tspuma.probe")](7))');
-    expect(v8Condition({ id: 7, when: null })).toBe('globalThis[Symbol.for("tspuma.probe")].n(7) || (globalThis[Symbol.for("tspuma.probe")](7))');
+    expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('__tspumaProbe.n(7) || ((total > 100\n) && __tspumaProbe(7))');
+    expect(v8Condition({ id: 7, when: null })).toBe('__tspumaProbe.n(7) || (__tspumaProbe(7))');
   });
 });
 

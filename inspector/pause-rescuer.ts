@@ -6,7 +6,7 @@
 // rescuer is a thread of its own, with no inspector session while nothing is stuck (so a
 // capture pause costs nothing more when no client is attached): capture tells it, through shared
 // memory, of each pause it has finished with (claim) and, once the thread runs on, that it did
-// (ack, at the next turn of the event loop). A claim not acked within RESCUE_MS gets a session
+// (ack, from a microtask queued in the pause). A claim not acked within RESCUE_MS gets a session
 // that resumes the pause if it is still that one (the same top frame), then leaves.
 import { Worker } from 'node:worker_threads';
 
@@ -30,7 +30,6 @@ export function startRescuer(): PauseRescuer {
   const worker = new Worker(new URL('./pause-rescue-thread.js', import.meta.url), { workerData: { shared, rescueMs: RESCUE_MS }, execArgv: [], stdout: false, stderr: false, name: 'tspuma pause rescuer' });
   worker.unref(); // never what keeps the process alive
   worker.on('error', () => undefined); // a thread that fails leaves capture as it was without it
-  let pendingAck: NodeJS.Immediate | null = null;
   return {
     claim(top) {
       const n = Atomics.load(shared, SLOT.claims) + 1;
@@ -39,20 +38,18 @@ export function startRescuer(): PauseRescuer {
       Atomics.store(shared, SLOT.column, top.columnNumber);
       Atomics.store(shared, SLOT.claims, n);
       Atomics.notify(shared, SLOT.claims);
-      // Runs only once the thread is out of the pause and back in its event loop.
-      if (pendingAck) clearImmediate(pendingAck);
-      pendingAck = setImmediate(() => {
-        pendingAck = null;
+      // A microtask queued in a pause handler runs only once the pause has ended (measured: not
+      // while an outside session holds it), at the end of the code running when it threw.
+      queueMicrotask(() => {
+        if (Atomics.load(shared, SLOT.acks) >= n) return;
         Atomics.store(shared, SLOT.acks, n);
         Atomics.notify(shared, SLOT.acks);
       });
-      pendingAck.unref();
     },
     get rescued() {
       return Atomics.load(shared, SLOT.rescued);
     },
     close: async () => {
-      if (pendingAck) clearImmediate(pendingAck);
       await worker.terminate();
     },
   };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const HONO = 'test/fixtures/apps/one-line-routes-hono.ts';
 const EXPRESS = 'test/fixtures/apps/one-line-routes-express.ts';
@@ -54,7 +54,7 @@ describe('probes on one-line routes', () => {
     expect((await fetch(`${s.url}/json/amy`)).status).toBe(200);
     const removed = await waitFor(() => s.lines().find((l) => l.probe === id3 && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT'), 'the writing probe removed');
     expect(String(removed.msg)).toContain('`c.set("k", 1)` may change the program');
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 
   it('Express 5: a probe on a one-line route stops in its handler and reads req.params, req.get(), req.ip and req.hostname', async () => {
     const { s, probe } = await start(EXPRESS);
@@ -64,7 +64,7 @@ describe('probes on one-line routes', () => {
     const id = Number(set.out.trim());
     expect(await (await fetch(`${s.url}/hi/7`, { headers: { 'x-probe-ua': 'probe-agent' } })).text()).toBe('hi 7');
     expect((await hitOf(s, id)).values).toEqual({ 'req.params.id': '7', 'req.get("x-probe-ua")': 'probe-agent', 'req.ip': '127.0.0.1', 'req.hostname': '127.0.0.1' });
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 });
 
 function readLine(file: string, line: number): string {

@@ -5,13 +5,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DumpBuilder } from '../../diagnostics/dumps.js';
 import { finishFrames, foldRepeats } from '../../diagnostics/finish.js';
 import { FrameReader, functionFromText, type CallFrame, type PropertyDescriptor, type RemoteObject } from '../../diagnostics/frames.js';
 import type { Dump, DumpFrame } from '../../diagnostics/model.js';
-import { Redactor } from '../../diagnostics/redact.js';
-import { renderText } from '../../diagnostics/render.js';
+import { Redactor, forgetSecrets, rememberSecret, scrubRemembered } from '../../diagnostics/redact.js';
+import { AWAITING, renderText } from '../../diagnostics/render.js';
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
@@ -46,6 +46,8 @@ describe('names: whole words and camelCase/snake_case segments', () => {
 
 describe('values: secrets wherever they stand in a string', () => {
   const r = new Redactor();
+  // Unit files share their modules (vitest isolate: false): values another file redacted are not remembered here.
+  beforeEach(() => forgetSecrets());
   it('replaces URL userinfo passwords, form and JSON secret values, and lists each', () => {
     const applied: string[] = [];
     expect(r.query(DSN, applied, 'local dsn')).toBe('postgres://app:[redacted]@db.internal/orders');
@@ -53,6 +55,12 @@ describe('values: secrets wherever they stand in a string', () => {
     expect(r.query(FORM)).toBe('user=ann&password=[redacted]&remember=1');
     expect(r.query(JSON_BODY)).toBe('{"user":"ann","password":"[redacted]","note":"Bearer [redacted]"}');
     expect(applied).toEqual(['url password (local dsn)']);
+  });
+
+  it('does not remember an authorization scheme alone (a header "Bearer" with no token) as a secret value', () => {
+    rememberSecret('Bearer');
+    rememberSecret('Bearer tok-5e6f7a8b');
+    expect(scrubRemembered('retry: Bearer tok-5e6f7a8b failed; send a Bearer token')).toBe('retry: [redacted] failed; send a Bearer token');
   });
 
   it('finds Bearer/Basic credentials, secret pairs, PEM private keys and key formats inside longer strings', () => {
@@ -179,6 +187,23 @@ describe('signal first', () => {
     expect(lines).toContain('    #2 Server.emit  node:events:524:3  (node)');
     expect(renderText(dump)).not.toContain('IncomingMessage');
     expect(renderText(dump, false, { allFrames: true })).toContain('req=IncomingMessage {_events: Object}');
+  });
+
+  it("says under a captured dump's awaiting caller (from the stack text) that its values are not known, and not under a frame with values or an uncaptured dump's", () => {
+    const frames = (): DumpFrame[] => [
+      { ...frame('findUser', 'src/repo.ts', 6), locals: { id: 7 }, culprit: true },
+      frame('async <anonymous>', 'src/express-app.ts', 7),
+    ];
+    const build = (captured: boolean) => {
+      const f = frames();
+      finishFrames(f, new Redactor());
+      return renderText({ ...new DumpBuilder(new Redactor(), 8).build(new Error('user 7 not found'), null, { phase: 'app' }), frames: f, culprit: 0, captured } as Dump).split('\n');
+    };
+    const lines = build(true);
+    const at = lines.findIndex((l) => l.includes('#1 async <anonymous>  src/express-app.ts:7:3'));
+    expect(lines[at + 1]).toBe(AWAITING);
+    expect(lines.filter((l) => l === AWAITING)).toHaveLength(1);
+    expect(build(false)).not.toContain(AWAITING);
   });
 
   it("folds a run of three or more frames outside the app (a framework's router, tspuma's and node's dispatch) into one line naming whose they are", () => {

@@ -203,7 +203,7 @@ export class ProbeEngine {
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
     // A named global (not enumerable): a condition reads it with one global lookup, where
-    // `globalThis[Symbol.for(…)]` cost every pass about 40,000 more instructions (bench/README.md).
+    // `globalThis[Symbol.for(…)]` cost every pass about 100,000 more instructions (bench/README.md).
     Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: Object.assign((id: number, check?: 1) => this.gate(id, check), { n: (id: number) => this.counted(id) }), enumerable: false, configurable: true, writable: false });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a

@@ -171,7 +171,7 @@ export class FetchResponse {
       this.#body = null;
       return;
     }
-    if (NULL_BODY_STATUS.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
+    if (status !== 200 && NULL_BODY_STATUS.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
     if (typeof body === 'string') {
       this.#body = body;
       this.#bodyType = TEXT_PLAIN;

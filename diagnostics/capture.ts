@@ -137,6 +137,10 @@ export class SnapshotMarker extends Error {}
 export class Capturer {
   private readonly session = new inspector.Session();
   private pausing = false;
+  /** Whether V8 pauses at throws now (off before start, after stop, and while the rate is tripped). */
+  get pausingNow(): boolean {
+    return this.pausing;
+  }
   private started = false;
   private readonly phases: DumpPhase[] = [];
   private readonly budget: CaptureBudget;
@@ -164,7 +168,7 @@ export class Capturer {
     this.reader = new FrameReader(redactor);
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
-    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs);
+    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId));
   }
 
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
@@ -390,7 +394,7 @@ export class Capturer {
         // A site that repeats within its window is hot: its function (the app's, where it threw)
         // stops pausing until the window ends, so the next repeats cost a plain throw.
         const fn = params.callFrames[0]!.functionLocation;
-        if (app === 0 && fn && !this.mutes.has(fn) && this.mutes.mute(fn)) this.stats.muted++;
+        if (app === 0 && fn && !this.mutes.has(fn) && this.mutes.mute(fn, { error: thrown, site })) this.stats.muted++;
       } else {
         capture = this.build(params, thrown);
         built = true;

@@ -15,6 +15,7 @@ import type { Dump, DumpPhase } from './model.js';
 import { Redactor } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
+import { shapeOf } from './site-mutes.js';
 import { traceOf } from '../server/otel.js';
 import { DumpDelivery, type OnDump } from './dump-delivery.js';
 import type { Logger } from 'pino';
@@ -249,12 +250,14 @@ export class Diagnostics implements DiagnosticsHook {
     // logged (explain()) is matched alike. While functions are muted (site-mutes.ts), a throw
     // there with a message of its own ("user 8 not found" after "user 7 not found") is matched by
     // the first line of its stack (one stack formatting instead of a pause): the same file and
-    // line as a dumped site is a repeat of it, any other line a failure of its own.
+    // line as a dumped site is a repeat of it, any other line a failure of its own; an error of
+    // the shape a muted one-throw function makes is matched without its stack (site-mutes.ts),
+    // while pausing is on (else another function's unpaused throw could have that shape).
     const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
     const known =
       capture || kind === null
         ? null
-        : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? stackSite(err) : undefined) ?? '\u0000', errorInfo(err));
+        : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? stackSite(err)) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;

@@ -11,6 +11,15 @@
 // session does), still pause and take capture's repeat path. A muted function's other throw
 // sites are muted with it: a report that finds no capture while anything is muted unmutes
 // everything (unmuteAll), so the next throw there is captured.
+//
+// Telling which muted site an unpaused throw came from costs its stack text (node formats every
+// frame through source maps: ~140 µs a throw, measured under -d). A muted function whose text
+// holds one `throw new` and no other `throw` can throw an error of its dump's shape (class and
+// message, digits aside) at one place only, so such an error is matched to that site by its
+// shape (shapeSite) and its stack is never formatted. The scan is lexical and errs one way: a
+// `throw` in a comment or a string only makes the function fall back to the stack.
+
+import { MAX_SCAN, offsetOf } from './try-scan.js';
 
 /** A script position, as the protocol gives it (0-based). */
 export interface Position {
@@ -19,12 +28,33 @@ export interface Position {
   columnNumber: number;
 }
 
+/** An error's shape: its class and message with digits as `#` ("Error: user # not found"). */
+export function shapeOf(err: unknown): string | null {
+  if (err === null || typeof err !== 'object') return null;
+  try {
+    const e = err as { name?: unknown; message?: unknown };
+    return `${String(e.name ?? 'Error')}: ${String(e.message ?? '').slice(0, 300).replace(/\d+/g, '#')}`;
+  } catch {
+    return null; // a getter that throws
+  }
+}
+
+/** What a muted function's one throw makes: matched by shape instead of by stack text. */
+export interface OneThrow {
+  /** shapeOf() of the captured error. */
+  shape: string;
+  /** The site of its dump (file:line). */
+  site: string;
+}
+
 interface Muted {
   /** Just before the function's start: V8 counts a range from after its first position. */
   from: Position;
   /** The first break location after the function's last one (or the script's end). */
   to: Position;
   timer: NodeJS.Timeout;
+  /** Set when the function's text has exactly one `throw`, a `throw new`. */
+  one: OneThrow | null;
 }
 
 /** Same-thread protocol calls (capture.ts's post). */
@@ -40,6 +70,8 @@ export class SiteMutes {
     private readonly post: Post,
     /** How long a function stays muted (capture's per-site window). */
     private readonly windowMs: number,
+    /** A script's text by id (null when it cannot be read): for the one-throw scan. */
+    private readonly source: (scriptId: string) => string | null = () => null,
   ) {}
 
   get size(): number {
@@ -52,10 +84,26 @@ export class SiteMutes {
   }
 
   /**
-   * Mutes the function starting at `fn` (a paused call frame's functionLocation) for the window.
-   * False when it cannot be (no breakable location in it): the site keeps pausing.
+   * The dump site of an unpaused error of this shape, when exactly one muted function can throw
+   * it (see the header); undefined when none or several can (the caller reads the stack).
    */
-  mute(fn: Position): boolean {
+  shapeSite(shape: string | null): string | undefined {
+    if (shape === null) return undefined;
+    let site: string | undefined;
+    for (const m of this.muted.values()) {
+      if (m.one?.shape !== shape) continue;
+      if (site !== undefined) return undefined;
+      site = m.one.site;
+    }
+    return site;
+  }
+
+  /**
+   * Mutes the function starting at `fn` (a paused call frame's functionLocation) for the window.
+   * False when it cannot be (no breakable location in it): the site keeps pausing. `thrown`: the
+   * error captured there and its dump's site, for shapeSite().
+   */
+  mute(fn: Position, thrown: { error: unknown; site: string | null } | null = null): boolean {
     const k = key(fn);
     if (this.muted.has(k)) return true;
     let own: Position[];
@@ -78,7 +126,9 @@ export class SiteMutes {
     const to = next ?? { scriptId: fn.scriptId, lineNumber: END_OF_SCRIPT, columnNumber: 0 };
     const timer = setTimeout(() => this.unmute(k), this.windowMs);
     timer.unref();
-    this.muted.set(k, { from, to, timer });
+    const shape = thrown?.site ? shapeOf(thrown.error) : null;
+    const one = shape !== null && oneThrowNew(this.source(fn.scriptId), fn, last) ? { shape, site: thrown!.site! } : null;
+    this.muted.set(k, { from, to, timer, one });
     this.apply(fn.scriptId);
     return true;
   }
@@ -124,6 +174,17 @@ export class SiteMutes {
       /* the script is gone (collected): nothing left to mute there */
     }
   }
+}
+
+/** Whether the script text from `from` to `to` holds exactly one `throw`, and it is a `throw new`. */
+export function oneThrowNew(source: string | null, from: Position, to: Position): boolean {
+  if (source === null) return false;
+  const start = offsetOf(source, from.lineNumber, from.columnNumber);
+  const end = offsetOf(source, to.lineNumber, to.columnNumber);
+  if (start < 0 || end < start || end - start > MAX_SCAN) return false;
+  const text = source.slice(start, end + 1);
+  const throws = text.match(/(?<![\w$.])throw(?![\w$])/g)?.length ?? 0;
+  return throws === 1 && /(?<![\w$.])throw\s+new\s/.test(text);
 }
 
 const key = (p: Position) => `${p.scriptId}:${p.lineNumber}:${p.columnNumber}`;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
 import type { Reported } from '../../server/debug-hook.js';
+import { oneThrowNew, shapeOf } from '../../diagnostics/site-mutes.js';
 
 function lookup(n: number): number {
   if (n >= 0) throw new Error(`user ${n} not found`);
@@ -17,6 +18,12 @@ function total(n: number): number {
   if (n > 1000) throw new RangeError(`total ${cents} over the limit`);
   if (n >= 0) throw new Error(`no price for ${n}`);
   return cents;
+}
+
+function find(n: number): number {
+  const id = n * 2;
+  if (n >= 0) throw new Error(`account ${id} not found`);
+  return id;
 }
 
 function other(n: number): number {
@@ -78,5 +85,48 @@ describe('site mutes', () => {
     } finally {
       diag.close();
     }
+  });
+
+  it("matches a one-throw function's unpaused repeats by their shape, without formatting their stacks; the same shape from another function is still captured", () => {
+    const written: string[] = [];
+    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+    let formatted = 0;
+    const saved = Error.prepareStackTrace;
+    Error.prepareStackTrace = (err, sites) => {
+      formatted++;
+      return `${String(err)}\n${sites.map((c) => `    at ${String(c)}`).join('\n')}`;
+    };
+    try {
+      const reports: Reported[] = [];
+      for (let i = 0; i < 3; i++) reports.push(diag.report(attempt(find, i), { phase: 'app' }));
+      expect(diag.capturer.stats).toMatchObject({ pauses: 2, muted: 1 });
+      const before = formatted;
+      for (let i = 3; i < 40; i++) reports.push(diag.report(attempt(find, i), { phase: 'app' }));
+      expect(formatted - before).toBe(0);
+      expect(diag.capturer.stats.pauses).toBe(2);
+      expect(reports.slice(1).every((r) => r.repeat && r.dump === reports[0]!.dump)).toBe(true);
+      expect(written.filter((t) => /account \d+ not found/.test(t))).toHaveLength(2); // the dump; "has happened 10 times"
+      // Another function throwing an error of that shape pauses and gets a dump of its own.
+      const elsewhere = diag.report(attempt(() => { throw new Error('account 7 not found'); }, 0), { phase: 'app' });
+      expect(elsewhere.repeat).toBe(false);
+      expect(elsewhere.dump.captured).toBe(true);
+    } finally {
+      Error.prepareStackTrace = saved;
+      diag.close();
+    }
+  });
+
+  it('calls a function one-throw only when its text has one `throw`, a `throw new` (comments, strings, re-throws and closures count)', () => {
+    const at = (src: string) => oneThrowNew(src, { scriptId: '1', lineNumber: 0, columnNumber: 0 }, { scriptId: '1', lineNumber: 0, columnNumber: src.length - 1 });
+    expect(at('function f(n) { if (n) throw new Error(`user ${n}`); return n; }')).toBe(true);
+    expect(at('function f(n) { if (n) throw new Error("a"); if (n > 2) throw new Error("b"); }')).toBe(false);
+    expect(at('function f(n) { try { g(); } catch (e) { throw e; } }')).toBe(false);
+    expect(at('function f(n) { throw new Error("a"); /* then throw */ }')).toBe(false);
+    expect(at('function f(n) { const g = () => { throw err; }; throw new Error("a"); }')).toBe(false);
+    expect(at('function f(n) { return n.throwIt(); }')).toBe(false);
+    expect(at('function f(n) { throw new Error("a"); }', )).toBe(true);
+    expect(oneThrowNew(null, { scriptId: '1', lineNumber: 0, columnNumber: 0 }, { scriptId: '1', lineNumber: 0, columnNumber: 5 })).toBe(false);
+    expect(shapeOf(new RangeError('total 1200 over 1000'))).toBe('RangeError: total # over #');
+    expect(shapeOf('a string')).toBeNull();
   });
 });

@@ -74,7 +74,17 @@ describe('openTelemetry', () => {
     const key = otelRegistryKey(entry);
     expect(typeof key).toBe('symbol');
     const api = await import('@opentelemetry/api');
-    const manager = { active: () => api.ROOT_CONTEXT, with: <T>(_c: unknown, fn: () => T) => fn(), bind: <T>(_c: unknown, t: T) => t, enable() { return this; }, disable() { return this; } };
+    const manager: import('@opentelemetry/api').ContextManager = {
+      active: () => api.ROOT_CONTEXT,
+      with: (_context, fn, thisArg, ...args) => fn.call(thisArg, ...args),
+      bind: (_context, target) => target,
+      enable() {
+        return this;
+      },
+      disable() {
+        return this;
+      },
+    };
     expect(api.context.setGlobalContextManager(manager)).toBe(true);
     try {
       expect((globalThis as Record<symbol, { context?: unknown } | undefined>)[key!]?.context).toBe(manager);

@@ -336,6 +336,17 @@ Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.c
   },
 });
 
+/**
+ * The kept parts of `value` when it is tspuma's own Response with nothing materialized (the usual
+ * `new Response(...)` of a fetch app), else null: the writer's fast path, without `instanceof
+ * Response` (a custom hasInstance and a walk up undici's prototype chain).
+ */
+export function keptParts(value: unknown): Parts | null {
+  if (value === null || typeof value !== 'object' || !FetchResponse.prototype.isPrototypeOf(value)) return null;
+  const parts = FetchResponse[kParts](value as FetchResponse);
+  return parts instanceof NativeResponse ? null : (parts as Parts);
+}
+
 /** The writer's view of a response kept by FetchResponse; undici's Response when it is one. */
 export function partsOf(r: Response): Parts | Response {
   return FetchResponse.prototype.isPrototypeOf(r) ? FetchResponse[kParts](r as unknown as FetchResponse) : r;

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Body, RackHeaders } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
-import { nativeBody, partsOf } from './fetch-response.js';
+import { keptParts, nativeBody, partsOf } from './fetch-response.js';
 import { presetContentLength } from './node-http.js';
 
 export interface Normalized {
@@ -32,6 +32,8 @@ export function describe(value: unknown): string {
 
 /** Turns any accepted response form into {status, headers, body}, or throws TSPUMA_ERR_APP_RESULT. */
 export function normalize(value: unknown, expected: string): Normalized {
+  const kept = Array.isArray(value) ? null : keptParts(value);
+  if (kept !== null) return kept;
   if (Array.isArray(value)) {
     const [status, headers, body] = value as unknown[];
     if (value.length === 3 && Number.isInteger(status) && headers !== null && typeof headers === 'object') {

@@ -7,7 +7,7 @@
 // prints it, source-mapped for .ts apps; message and stack redacted as dumps and log lines are), and dumps read the span's trace and span ids.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ownCode } from './shared-names.js';
@@ -115,17 +115,23 @@ export async function loadOtelApi(appBase: string, load: (specifier: string) => 
  * the version in the package.json above `file` (the API's resolved entry); null when not found.
  */
 export function otelRegistryKey(file: string): symbol | null {
-  for (let dir = dirname(file), up = 0; up < 6; dir = dirname(dir), up++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name !== '@opentelemetry/api') continue;
-      const major = typeof pkg.version === 'string' ? /^(\d+)\./.exec(pkg.version)?.[1] : undefined;
-      return major === undefined ? null : Symbol.for(`opentelemetry.js.api.${major}`);
-    } catch {
-      /* no package.json here: one level up */
+  // Looked for without a throw where there is no package.json, and with debug mode's pausing off
+  // (ownCode) for a malformed one: tspuma's own lookups never pause the process.
+  return ownCode(() => {
+    for (let dir = dirname(file), up = 0; up < 6; dir = dirname(dir), up++) {
+      const path = join(dir, 'package.json');
+      if (!existsSync(path)) continue;
+      try {
+        const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
+        if (pkg.name !== '@opentelemetry/api') continue;
+        const major = typeof pkg.version === 'string' ? /^(\d+)\./.exec(pkg.version)?.[1] : undefined;
+        return major === undefined ? null : Symbol.for(`opentelemetry.js.api.${major}`);
+      } catch {
+        /* unreadable: one level up */
+      }
     }
-  }
-  return null;
+    return null;
+  });
 }
 
 async function loadOtel(appBase: string, load: (specifier: string) => Promise<unknown>): Promise<{ api: OtelApi; registry: symbol | null } | null> {

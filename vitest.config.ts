@@ -16,15 +16,20 @@ class IntegrationFirst extends BaseSequencer {
   }
 }
 
+/** Unit files that replace a module (vi.mock): they need modules of their own, so they run isolated. */
+const MOCKING = ['test/unit/dump-files.test.ts', 'test/unit/inspector-open.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Integration tests spawn the CLI; forks keep each file's signal handlers and ports apart.
     pool: 'forks',
     // Integration tests mostly wait (boots, timeouts, restarts), so more files run at once than
     // there are cores: vitest's default (cores - 1) runs one file at a time on 2 cores. On 2
     // cores, 4 at once measured 42 s against 43-52 s for 3 and 57 s for 6.
-    poolOptions: { forks: { minForks: 1, maxForks: Math.max(4, availableParallelism()) } },
+    poolOptions: {
+      forks: { minForks: 1, maxForks: Math.max(4, availableParallelism()) },
+      threads: { isolate: false, minThreads: 1, maxThreads: availableParallelism() },
+    },
     sequence: { sequencer: IntegrationFirst },
     // A bound for a test that hangs, not a speed target: at a load average of 10 to 20 on 2 cores
     // a -d cluster boot alone can take 20 s (a passing test never waits for it). Scaled as
@@ -32,5 +37,12 @@ export default defineConfig({
     testTimeout: 60_000 * SLOWNESS,
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      // Unit files share their worker processes and module graph (isolate: false): each file no
+      // longer pays for a fresh process and a fresh import of the server's modules.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], exclude: MOCKING, pool: 'threads' } },
+      { extends: true, test: { name: 'unit-isolated', include: MOCKING } },
+    ],
   },
 });

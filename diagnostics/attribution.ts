@@ -9,33 +9,11 @@
 // closure per call, and the client's address read only when a throw is noted or a 5xx is to be
 // explained.
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import type { Capture } from './capture.js';
+import type { CallRecord, Thrown } from './call-record.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { CallContext } from './call-context.js';
 
-/** A throw seen inside a call: its value and what the budget allowed (a capture, or a repeat's site). */
-export interface Thrown {
-  value: unknown;
-  capture: Capture | null;
-  /** Site key of an earlier capture, for a throw only counted as a repeat. */
-  site: string | null;
-}
-
-export interface CallRecord {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse | null;
-  /** Throws seen in this call's async context, oldest first (bounded). */
-  readonly thrown: readonly Thrown[];
-  /** Errors (or stack texts) the app passed to console.error during the call (bounded). */
-  readonly logged: readonly unknown[];
-  /** tspuma already dumped a failure of this call (the adapter saw the throw). */
-  reported: boolean;
-  /**
-   * The client's address, read when a throw is noted or the call is settled (the socket may be
-   * closed by the time of a dump); undefined until then.
-   */
-  remote: string | undefined;
-}
+export type { CallRecord, Thrown } from './call-record.js';
 
 const MAX_KEPT = 8;
 /** What an untouched record holds: shared, frozen, replaced by a real array at the first note. */

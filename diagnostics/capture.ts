@@ -2,11 +2,10 @@
 // (in app calls, timers, promises, emitters and streams alike) through a same-thread inspector
 // session, within the budget of capture-budget.ts, and keeps frames with receivers and locals
 // for the first throw of each error. Resume is guaranteed on every path.
-import type { IncomingMessage } from 'node:http';
 import inspector from 'node:inspector';
 import type { DumpPhase } from './model.js';
 import type { Redactor } from './redact.js';
-import type { CallRecord, Thrown } from './attribution.js';
+import type { CallRecord, Capture, Thrown } from './call-record.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
@@ -18,6 +17,7 @@ import { insideTry, offsetOf } from './try-scan.js';
 import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 import { SiteMutes, type Position } from './site-mutes.js';
+import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
 
 export type { CapturedFrame } from './frames.js';
 
@@ -27,27 +27,7 @@ interface PausedParams {
   callFrames: (CallFrame & { functionLocation?: Position })[];
 }
 
-export interface Capture {
-  phase: DumpPhase;
-  reason: string;
-  site: string;
-  frames: CapturedFrame[];
-  redactions: string[];
-  /** The request whose async context the throw happened in, if any. */
-  request?: IncomingMessage | null;
-  /**
-   * The thrown error was made in another thread (its stack's culprit is a file this thread never
-   * loaded: a worker_threads worker's reply through a MessagePort): the dump takes that frame, from
-   * the stack text, as culprit, and shows these frames, which received it, as context.
-   */
-  madeInThread?: boolean;
-  /**
-   * `file:line` of the app frame whose own `try` block the throw happened in (the app caught it
-   * itself: a cache miss's JSON.parse), when the scan of its source says so; a 5xx answered later
-   * in the request is then not blamed on it without saying so.
-   */
-  caughtBy?: string;
-}
+export type { Capture } from './call-record.js';
 
 export interface CaptureLimits {
   /** Frames per capture. */
@@ -134,6 +114,18 @@ export class Timings {
 /** Thrown and caught on purpose to photograph the frames of a call site (listen). */
 export class SnapshotMarker extends Error {}
 
+/** Thrown and caught on purpose to learn whether V8 still pauses at throws (see pausingTaken). */
+export class PausingCheck extends Error {}
+
+/**
+ * How often capture posts its pause-on-exceptions state again while pausing is on. The state is
+ * one per isolate, shared by every session: the last `Debugger.setPauseOnExceptions` from any of
+ * them wins (measured on Node 20, V8 11.3: a second session's `none` stops the first's pauses;
+ * its `Debugger.disable` or its leaving does not). A client on discovery is kept from changing
+ * it (inspector/bridge.ts); one attached to a worker's own port directly is undone within this.
+ */
+export const REASSERT_MS = 250;
+
 export class Capturer {
   private readonly session = new inspector.Session();
   private pausing = false;
@@ -151,6 +143,15 @@ export class Capturer {
   private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
+  /** Posts the state again every REASSERT_MS. */
+  private reassertTimer: NodeJS.Timeout | null = null;
+  /** Resumes a capture pause an outside client holds (inspector/pause-rescuer.ts). */
+  private rescuer: PauseRescuer | null = null;
+  /** Capture pauses the rescuers of stopped runs resumed. */
+  private rescued = 0;
+  /** Set by onPaused when a PausingCheck marker paused. */
+  private checkPaused = false;
+  private lastCheck = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
@@ -187,6 +188,43 @@ export class Capturer {
     this.started = true;
     this.refresh();
     (globalThis as Record<symbol, unknown>)[kOwnCode] = this.ownCode;
+    this.reassertTimer = setInterval(() => this.assertPausing(), REASSERT_MS);
+    this.reassertTimer.unref();
+    // Any process can get an outside client (discovery's bridge, a worker's port): then Node waits
+    // in its pause loop for a resume from outside the thread, and a client that never resumes
+    // would hold every capture pause (a request hung at a throw). The rescuer thread resumes a
+    // capture pause still held RESCUE_MS after capture was done with it.
+    this.rescuer = startRescuer();
+  }
+
+  /** Posts pause-on-exceptions `all` again while pausing is on (a client may have set another state). */
+  private assertPausing(): void {
+    if (this.started && this.pausing) this.post('Debugger.setPauseOnExceptions', { state: 'all' });
+  }
+
+  /**
+   * Whether another session took pausing away: with pausing on, a throw made here on purpose did
+   * not pause. Then the state is posted again (the next throws pause) and true returned: a failure
+   * with no capture had no values because of that session (a DevTools client's own
+   * pause-on-exceptions setting), which its dump says. One pause (~0.2 ms) when pausing works;
+   * false without a check when one ran within REASSERT_MS.
+   */
+  pausingTaken(): boolean {
+    if (!this.started || !this.pausing) return false;
+    // At most once per REASSERT_MS: a failure made without a throw (next(err)) in a loop costs no pauses.
+    const now = this.now();
+    if (now - this.lastCheck < REASSERT_MS) return false;
+    this.lastCheck = now;
+    this.checkPaused = false;
+    try {
+      throw new PausingCheck('pausing check');
+    } catch {
+      /* onPaused saw it, or nothing paused */
+    }
+    if (this.checkPaused) return false;
+    this.assertPausing();
+    this.stats.reasserted++;
+    return true;
   }
 
   /**
@@ -204,28 +242,17 @@ export class Capturer {
     }
   };
 
-  /**
-   * Pause-on-exceptions is one state per isolate, which a DevTools client sets too (DevTools
-   * sends `setPauseOnExceptions({state: 'none'})` when it opens): a failure with no capture while
-   * pausing should be on posts the state again, so the failures after it get their values.
-   */
-  reassert(): void {
-    if (!this.started || !this.pausing) return;
-    // At most once a second (a muted site's repeats reach here too).
-    const now = this.now();
-    if (now - this.lastReassert < 1000) return;
-    this.lastReassert = now;
-    this.post('Debugger.setPauseOnExceptions', { state: 'all' });
-    this.stats.reasserted++;
-  }
-
-  private lastReassert = Number.NEGATIVE_INFINITY;
 
   stop(): void {
     const g = globalThis as Record<symbol, unknown>;
     if (g[kOwnCode] === this.ownCode) delete g[kOwnCode];
     this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.reassertTimer) clearInterval(this.reassertTimer);
+    this.reassertTimer = null;
+    this.rescued += this.rescuer?.rescued ?? 0;
+    void this.rescuer?.close();
+    this.rescuer = null;
     this.mutes.clear();
     try {
       this.post('Debugger.setPauseOnExceptions', { state: 'none' });
@@ -335,6 +362,11 @@ export class Capturer {
     // A pause this session did not ask for (a DevTools breakpoint, `tspuma inspect stack`, a
     // debugger statement) belongs to whoever asked: leave it paused.
     if (!this.pausing || (params.reason !== 'exception' && params.reason !== 'promiseRejection')) return;
+    // pausingTaken's marker: pausing works, nothing else to do (not a pause at a failure).
+    if (params.data?.className === 'PausingCheck') {
+      this.checkPaused = true;
+      return this.resume(params.callFrames[0]?.location);
+    }
     this.stats.pauses++;
     const started = performance.now();
     let built = false;
@@ -415,19 +447,25 @@ export class Capturer {
       this.stats.failures++;
       this.onFailure(err);
     } finally {
-      try {
-        this.post('Debugger.resume');
-        // With probes on, Node waits for this resume from another session (inspector/probe-resumer.ts).
-        const resumer = (globalThis as Record<symbol, unknown>)[kResumeRequested];
-        if (typeof resumer === 'function') (resumer as () => void)();
-      } catch (err) {
-        this.onFailure(err);
-      }
+      this.resume(params.callFrames[0]?.location);
       if (!snapshot) {
         const ms = performance.now() - started;
         this.pauseTimes.add(ms);
         if (built) this.captureTimes.add(ms);
       }
+    }
+  }
+
+  /** Resumes the pause being handled: the last thing its handler does. */
+  private resume(top?: CallFrame['location']): void {
+    try {
+      this.post('Debugger.resume');
+      if (top) this.rescuer?.claim(top);
+      // With an outside session attached, Node waits for this resume from another thread (inspector/probe-resumer.ts).
+      const resumer = (globalThis as Record<symbol, unknown>)[kResumeRequested];
+      if (typeof resumer === 'function') (resumer as () => void)();
+    } catch (err) {
+      this.onFailure(err);
     }
   }
 
@@ -445,9 +483,10 @@ export class Capturer {
   /** One line on what pausing cost in this process, or null if it never paused. */
   costLine(): string | null {
     if (this.pauseTimes.n === 0) return null;
+    const rescued = this.rescued + (this.rescuer?.rescued ?? 0);
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}`;
     return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 

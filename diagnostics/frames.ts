@@ -3,10 +3,11 @@
 // frames with their locals and their receiver's fields.
 import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
-import { originOf } from './finish.js';
+import { originOf } from './culprit.js';
 import { original, originalName, type Original } from './sourcemap.js';
 import { rememberSecret, REDACTED } from './redact.js';
 import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';
+import { isAsyncArrowAt, offsetOf } from './try-scan.js';
 
 export interface RemoteObject {
   type: string;
@@ -37,6 +38,8 @@ export interface CallFrame {
   location: { scriptId: string; lineNumber: number; columnNumber: number };
   scopeChain: Scope[];
   this: RemoteObject;
+  /** Where the frame's function starts (V8 sends it with each paused frame). */
+  functionLocation?: { scriptId: string; lineNumber: number; columnNumber: number };
 }
 export interface PropertyDescriptor {
   name: string;
@@ -257,20 +260,30 @@ export class FrameReader {
           locals[prop.name] = this.named(prop.name, prop.value, `local ${prop.name}`, index, redactions);
         }
       });
-      const receiver = this.describe(cf.this, `receiver, frame ${index}`, redactions);
-      const receiverFields = readsReceiver(cf, origin, index) ? this.fields(cf.this.objectId!, index, redactions) : undefined;
-      const cls = cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
+      // An async arrow has no receiver of its own; V8 reports its caller's (see isAsyncArrowAt).
+      const own = !this.asyncArrow(cf, opts);
+      const receiver = own ? this.describe(cf.this, `receiver, frame ${index}`, redactions) : 'undefined';
+      const receiverFields = own && readsReceiver(cf, origin, index) ? this.fields(cf.this.objectId!, index, redactions) : undefined;
+      const cls = own && cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
       const name = cf.functionName || '(anonymous)';
       frames.push({ ...where, function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library, origin, ...(receiverFields ? { receiverFields } : {}) });
     }
     return { frames, redactions };
   }
 
+  /** Whether the frame's function is an async arrow (same-thread captures, which read sources; false elsewhere). */
+  private asyncArrow(cf: CallFrame, opts: ReadOptions): boolean {
+    const at = cf.functionLocation;
+    if (!at || !opts.source || cf.this.type !== 'object') return false;
+    const src = opts.source(at.scriptId);
+    return src !== null && isAsyncArrowAt(src, offsetOf(src, at.lineNumber, at.columnNumber));
+  }
+
   /**
    * The source's name of a binding in a scope, from the source map's `names` at one of its
    * occurrences in the scope's generated text; the compiled name when none says otherwise.
    */
-  private sourceName(cf: CallFrame, scope: Scope, name: string, url: string, opts: ReadOptions): string {
+  sourceName(cf: CallFrame, scope: Scope, name: string, url: string, opts: Pick<ReadOptions, 'scripts' | 'source'>): string {
     const scriptId = cf.location.scriptId;
     const src = opts.source?.(scriptId);
     if (!src) return name;

@@ -5,7 +5,7 @@ import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal }
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
-import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook.js';
+import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
 import { Capturer, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
@@ -40,6 +40,10 @@ export interface DiagnosticsOptions {
 
 const NEVER_THROWN =
   'no throw of this error was captured: it was created and handed on without a throw in app code (next(err), returned, logged, or thrown inside a library), so the frames are where it was created, from its stack, and values are not obtainable';
+
+/** The note of a failure thrown while another debugger session had switched pausing at throws off. */
+const PAUSING_TAKEN =
+  "no values were captured: V8 did not pause at this throw, because another debugger session attached to this process (a DevTools client on the process's own inspector port) had set pause-on-exceptions to none, a state V8 keeps once for all sessions; debug mode has set it back, so the next failures have their values. The frames are from the error's stack";
 
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
@@ -196,6 +200,10 @@ export class Diagnostics implements DiagnosticsHook {
     return thrown.find((t) => t.capture && t.capture.frames.some((f) => !f.library)) ?? thrown.find((t) => t.capture) ?? thrown.find((t) => t.site);
   }
 
+  currentRequest(): IncomingMessage | null {
+    return this.attribution.current()?.req ?? null;
+  }
+
   capturedThrow(req: IncomingMessage): unknown {
     const record = this.attribution.of(req);
     return record ? this.lastThrow(record)?.value : undefined;
@@ -239,9 +247,10 @@ export class Diagnostics implements DiagnosticsHook {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
-    // Thrown with pausing on, yet neither captured nor counted: a DevTools client may have set the
-    // isolate's pause-on-exceptions state; take it back for the next failures.
-    if (!capture && !site && ctx.phase === 'app') this.capturer.reassert();
+    // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
+    // client attached to this process's own port) may have set the isolate's pause-on-exceptions
+    // state; if so it is taken back for the next failures, and this dump says why it has no values.
+    const taken = !capture && !site && ctx.phase === 'app' && !snapshot && this.capturer.pausingTaken();
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
@@ -268,7 +277,7 @@ export class Diagnostics implements DiagnosticsHook {
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    let note = ctx.note ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
+    let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.

@@ -3,7 +3,8 @@
 // the app's own code caught a throw (a cache miss's JSON.parse in a try), so a later 5xx the app
 // answered on purpose is not blamed on it. A lexical scan: strings, template literals and
 // comments are skipped; a regular expression literal holding an unbalanced brace can mislead
-// it, and then the answer is only a note's wording.
+// it, and then the answer is only a note's wording. Also, from a function's first characters,
+// whether it is an async arrow (whose frame's receiver V8 reports wrongly).
 
 /** Scripts longer than this between the start and the position are not scanned (the answer is false). */
 export const MAX_SCAN = 256 * 1024;
@@ -86,4 +87,32 @@ export function insideTry(source: string, from: number, at: number): boolean {
     } else if (!/\s/.test(c)) lastWord = '';
   }
   return open.includes(true);
+}
+
+/**
+ * Whether the function whose text starts at `at` in `source` is an async arrow function
+ * (`async (c) => …`, `async c => …`). V8 reports the caller's receiver as `this` in an async
+ * arrow's frame (a Hono handler called from its route array shows `this` = that array), though an
+ * arrow has no `this` of its own: a dump must not show it as the frame's receiver.
+ */
+export function isAsyncArrowAt(source: string, at: number): boolean {
+  if (at < 0) return false;
+  const head = /^async(?:\s+|(?=\())/.exec(source.slice(at, at + 16));
+  if (!head) return false;
+  let i = at + head[0].length;
+  if (source[i] === '(') {
+    let depth = 0;
+    for (const end = Math.min(source.length, i + MAX_SCAN); i < end; i++) {
+      const ch = source[i];
+      if (ch === '(') depth++;
+      else if (ch === ')' && --depth === 0) break;
+    }
+    if (depth !== 0) return false;
+    i++;
+  } else {
+    const name = /^[\p{L}\p{Nl}$_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}$_]*/u.exec(source.slice(i, i + 256));
+    if (!name) return false;
+    i += name[0].length;
+  }
+  return /^\s*=>/.test(source.slice(i, i + 64));
 }

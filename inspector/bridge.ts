@@ -52,6 +52,17 @@ export function quietEvaluation(method: string, params: object): object {
   return EVALUATIONS.has(method) ? { ...params, silent: true } : params;
 }
 
+/**
+ * Commands a client may not send to a process whose debug mode captures at throws: its
+ * pause-on-exceptions state, which V8 keeps once for all sessions (the last setter wins), so
+ * DevTools' `setPauseOnExceptions({state: 'none'})` at opening would take every dump's values
+ * away. Answered as done, not passed on: the client still sees capture's pauses, each resumed at
+ * once (DEBUGGING.md, "Pause on exceptions in DevTools, with -d").
+ */
+export function keptFromClient(method: string, capture: boolean): boolean {
+  return capture && method === 'Debugger.setPauseOnExceptions';
+}
+
 export interface BridgeLog {
   debug(obj: Record<string, unknown>, msg: string): void;
 }
@@ -66,6 +77,8 @@ export class MainThreadBridge {
   constructor(
     private readonly connect: () => BridgeSession,
     private readonly log: BridgeLog,
+    /** Debug mode captures at throws in the main thread: clients keep off its pause-on-exceptions state. */
+    private readonly capture = false,
   ) {}
 
   /** Completes the handshake of an upgrade discovery has already checked (Host, Origin, target). */
@@ -96,6 +109,7 @@ export class MainThreadBridge {
     ws.on('message', (data: RawData) => {
       const command = parseCommand(data.toString());
       if ('error' in command) return send(command);
+      if (keptFromClient(command.method, this.capture)) return send({ id: command.id, result: {} });
       session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} }));
     });
     let gone = false;

@@ -21,6 +21,8 @@ export interface ThreadData {
   host: string;
   port: number;
   targets: Target[];
+  /** Debug mode captures at throws in every listed process: clients keep off its pause-on-exceptions state. */
+  capture: boolean;
 }
 
 const port = parentPort;
@@ -37,8 +39,8 @@ if (port) {
     session.connectToMainThread();
     return session as unknown as BridgeSession;
   };
-  const bridge = new MainThreadBridge(connect, log);
-  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol());
+  const bridge = new MainThreadBridge(connect, log, data.capture);
+  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture);
   // A stop signal's handler runs on the main thread, which waits while a DevTools client holds it
   // paused: the signal releases the pause, so stopping never waits on a forgotten DevTools window.
   watchStopSignals((signal) => {

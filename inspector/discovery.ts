@@ -3,9 +3,10 @@
 // proxies DevTools' WebSocket to each worker's inspector (worker-proxy.ts), hands the process's own target to the
 // main-thread bridge (bridge.ts), and refuses web pages (their Origin) and rebound Host names.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
-import { SIDE_LIMITS, allowedHost, createSideServer, webOrigin } from '../server/side-listener.js';
+import { SIDE_LIMITS, allowedHost, createSideServer, markUpgraded, webOrigin } from '../server/side-listener.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
 import { WorkerProxy } from './worker-proxy.js';
@@ -81,8 +82,10 @@ export class Discovery {
     private readonly bridge: MainThreadBridge | null,
     /** Node's /json/protocol when no listed process has an inspector port to ask. */
     private readonly fallbackProtocol: () => Promise<Buffer>,
+    /** Debug mode captures at throws in every listed process (bridge.ts keptFromClient). */
+    capture = false,
   ) {
-    this.workers = new WorkerProxy(log);
+    this.workers = new WorkerProxy(log, capture);
   }
 
   /** Client connections to workers' inspectors. */
@@ -200,6 +203,8 @@ export class Discovery {
     if (why) return void refuse('403 Forbidden', this.refuse(req, why));
     if (!target) return void refuse('404 Not Found', `tspuma inspector discovery: no target ${id}; try /json/list\n`);
     if (target.bridge && !this.bridge) return void refuse('502 Bad Gateway', `tspuma inspector discovery: no bridge to ${id}\n`);
+    // A DevTools session from now on: out of its client's cap (every local client is 127.0.0.1).
+    markUpgraded(socket as Socket);
     // Counted while connected: `tspuma replay` stops only a worker (or single mode's process) a debugger is attached to.
     this.attached.set(target.id, (this.attached.get(target.id) ?? 0) + 1);
     socket.once('close', () => {

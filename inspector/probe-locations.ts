@@ -18,11 +18,22 @@ export interface GeneratedLocation {
   columnNumber: number;
 }
 
-/** The answer for one script: the place to stop, or the lines of that file that have code. */
-export type Placement = { ok: true; location: GeneratedLocation } | { ok: false; below: number | null; above: number | null };
+/**
+ * The answer for one script: where to stop (one place per function that runs the line: see
+ * place()) with a note for the user, or the lines of that file that have code.
+ */
+export type Placement = { ok: true; locations: GeneratedLocation[]; note: string | null } | { ok: false; below: number | null; above: number | null };
 
-/** A synchronous Debugger.getPossibleBreakpoints over the whole script. */
-export type PossibleBreakpoints = (scriptId: string) => GeneratedLocation[];
+/** What part of a script Debugger.getPossibleBreakpoints is asked about (the whole script by default). */
+export interface BreakRange {
+  start: { lineNumber: number; columnNumber: number };
+  end?: { lineNumber: number; columnNumber: number };
+  /** Only places in the function that holds `start` (not in functions nested in it). */
+  restrictToFunction?: boolean;
+}
+
+/** A synchronous Debugger.getPossibleBreakpoints. */
+export type PossibleBreakpoints = (scriptId: string, range?: BreakRange) => GeneratedLocation[];
 
 function pathOf(url: string): string | null {
   if (url.startsWith('file://')) return fileURLToPath(url);
@@ -40,31 +51,67 @@ export function scriptHolds(script: LoadedScript, file: string): boolean {
   return sourcesOf(script.url, script.sourceMapURL).includes(file);
 }
 
+const key = (l: { lineNumber: number; columnNumber: number }) => `${l.lineNumber}:${l.columnNumber}`;
+
 /**
- * The first breakable place of `line` (1-based) of `file` in `script`, in generated order; or,
- * when the line has none, the nearest lines below and above it that have one.
+ * Where a probe on `line` (1-based) of `file`, and `column` (1-based) when given, stops in `script`:
+ * - with a column: the first breakable place at or after it on that line (the last one before it
+ *   when none is after);
+ * - a line of module code that also holds functions (a one-line route: `app.get('/x', (c) =>
+ *   c.json(…))`, whose call ran once at load): the first place in each of those functions, so the
+ *   probe stops at every request the handler serves;
+ * - else the first breakable place of the line, in generated order (the note names the columns
+ *   of functions the line also holds, which FILE:LINE:COLUMN probes).
+ * When the line has no breakable place: the nearest lines below and above it that have one.
  */
-export function place(script: LoadedScript, file: string, line: number, possible: PossibleBreakpoints): Placement {
+export function place(script: LoadedScript, file: string, line: number, column: number | null, possible: PossibleBreakpoints): Placement {
   const path = pathOf(script.url);
   const mapped = path !== file || sourcesOf(script.url, script.sourceMapURL).includes(file);
-  const lines = new Map<number, GeneratedLocation>();
+  const lines = new Set<number>();
+  /** The line's places in generated order, with their original column (0-based). */
+  const onLine: { at: GeneratedLocation; col0: number }[] = [];
   for (const loc of possible(script.scriptId)) {
-    let at: number | null;
+    let at: { line: number; col0: number } | null;
     if (mapped) {
       const o = originalPosition(script.url, loc.lineNumber, loc.columnNumber, script.sourceMapURL);
-      at = o && o.path === file ? o.line0 + 1 : null;
-    } else at = loc.lineNumber + 1;
-    if (at !== null && !lines.has(at)) lines.set(at, { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber });
+      at = o && o.path === file ? { line: o.line0 + 1, col0: o.col0 } : null;
+    } else at = { line: loc.lineNumber + 1, col0: loc.columnNumber };
+    if (at === null) continue;
+    lines.add(at.line);
+    if (at.line === line) onLine.push({ at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, col0: at.col0 });
   }
-  const hit = lines.get(line);
-  if (hit) return { ok: true, location: hit };
-  let below: number | null = null;
-  let above: number | null = null;
-  for (const l of lines.keys()) {
-    if (l < line && (below === null || l > below)) below = l;
-    if (l > line && (above === null || l < above)) above = l;
+  if (onLine.length === 0) {
+    let below: number | null = null;
+    let above: number | null = null;
+    for (const l of lines) {
+      if (l < line && (below === null || l > below)) below = l;
+      if (l > line && (above === null || l < above)) above = l;
+    }
+    return { ok: false, below, above };
   }
-  return { ok: false, below, above };
+  if (column !== null) {
+    const chosen = onLine.find((p) => p.col0 >= column - 1) ?? onLine[onLine.length - 1]!;
+    return { ok: true, locations: [chosen.at], note: null };
+  }
+  // The places of each function on the line: the first place's function, then each nested one.
+  const last = onLine[onLine.length - 1]!.at;
+  const end = { lineNumber: last.lineNumber, columnNumber: last.columnNumber + 1 };
+  const functions: { first: { at: GeneratedLocation; col0: number } }[] = [];
+  const left = new Map(onLine.map((p) => [key(p.at), p]));
+  while (left.size > 0) {
+    const first = left.values().next().value!;
+    functions.push({ first });
+    for (const l of possible(script.scriptId, { start: first.at, end, restrictToFunction: true })) left.delete(key(l));
+    left.delete(key(first.at));
+  }
+  const outer = functions[0]!.first;
+  if (functions.length === 1) return { ok: true, locations: [outer.at], note: null };
+  const inner = functions.slice(1).map((f) => f.first);
+  const columns = inner.map((p) => p.col0 + 1).join(', ');
+  // Module code runs once, at load: a line of it that holds functions is probed in them.
+  const moduleCode = possible(script.scriptId, { start: { lineNumber: 0, columnNumber: 0 }, end: { lineNumber: outer.at.lineNumber, columnNumber: outer.at.columnNumber + 1 }, restrictToFunction: true }).some((l) => key(l) === key(outer.at));
+  if (moduleCode) return { ok: true, locations: inner.map((p) => p.at), note: `in the function${inner.length > 1 ? 's' : ''} the line holds (column ${columns}): its module code ran once, at load` };
+  return { ok: true, locations: [outer.at], note: `line ${line} also holds a function at column ${columns}: ${line}:${inner[0]!.col0 + 1} probes it` };
 }
 
 /** "12 and 15", "12", "none (the file has no code V8 can stop at)". */

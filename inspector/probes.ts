@@ -6,6 +6,7 @@
 // writes one log line, a snapshot reads every frame like a failure dump and writes it to the dump
 // folder, replay's breakpoint leaves the thread paused for the debugger attached. Files loaded
 // later are armed as they are parsed. Paused time per second is budgeted.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import inspector from 'node:inspector';
@@ -21,9 +22,10 @@ import { fileHost } from '../diagnostics/dump-budget.js';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
+import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
-import { PROBE_GATE_KEY, locationText, parseTemplate, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {
@@ -40,6 +42,8 @@ export interface ProbeEngineOptions {
   holdMs: number;
   /** The request whose app call is running now (server/app-calls.ts), read while paused. */
   requestNow?: () => IncomingMessage | null;
+  /** For a hit nothing names: the requests in the app from before the first probe (server/app-calls.ts). */
+  requestUntracked?: () => FoundRequest | null;
   now?: () => number;
 }
 
@@ -47,8 +51,10 @@ interface Armed {
   spec: ProbeSpec;
   parts: TemplatePart[];
   where: string;
-  /** Where it is armed: one site per loaded script of its file. */
+  /** Where it is armed: the sites (by key) in each loaded script of its file (one per function that runs the line). */
   sites: Map<string, Site>;
+  /** The scripts it was placed in (armed there, or found to have no code at the line). */
+  scripts: Set<string>;
   /** Hits that paused (or, for count, every hit) since the last report, and in all. */
   pendingHits: number;
   pendingPaused: number;
@@ -56,8 +62,8 @@ interface Armed {
   tokens: number;
   refilledAt: number;
   suspended: boolean;
-  /** `when` was checked with the side-effect check in this worker. */
-  whenChecked: boolean;
+  /** `when` as checked with the side-effect check at each of its sites (by key), its bindings renamed as compiled there. */
+  whenAt: Map<string, string>;
   /** Passes of its line in the current one-second window (each costs V8 a condition evaluation). */
   passes: number;
   passWindow: number;
@@ -74,10 +80,19 @@ interface Armed {
  * logpoint and a snapshot on the same line each get their turn at the gate.
  */
 interface Site {
+  key: string;
   scriptId: string;
   location: { lineNumber: number; columnNumber: number };
   breakpointId: string | null;
   probes: Set<Armed>;
+  /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at its first pause). */
+  renames: Map<string, string> | null;
+}
+
+/** Where a probe was armed in a script, and what the user should know about it. */
+interface Placed {
+  at: string;
+  note?: string;
 }
 
 interface Paused {
@@ -187,7 +202,9 @@ export class ProbeEngine {
     this.now = opts.now ?? (() => performance.now());
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
-    (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)] = Object.assign((id: number) => this.gate(id), { n: (id: number) => this.counted(id) });
+    // A named global (not enumerable): a condition reads it with one global lookup, where
+    // `globalThis[Symbol.for(…)]` cost every pass about 40,000 more instructions (bench/README.md).
+    Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: Object.assign((id: number, check?: 1) => this.gate(id, check), { n: (id: number) => this.counted(id) }), enumerable: false, configurable: true, writable: false });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
     // file not loaded yet is armed here, so even its top-level code stops.
@@ -240,16 +257,17 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line), sites: new Map(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenChecked: false, passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
-    let at: string | null = null;
+    let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
     for (const script of this.scripts.values()) {
       const r = this.armIn(armed, script);
-      if (r === true) at ??= this.describe(armed, script);
+      if (r === 'gone') return;
+      if (r && 'at' in r) at ??= r;
       else if (r) missing = r;
     }
-    if (at) return this.state(spec.id, { state: 'armed', at });
+    if (at) return this.state(spec.id, { state: 'armed', ...at });
     if (missing) {
       this.disarm(spec.id);
       const err = this.noCode(armed, missing, 'in the script loaded for it');
@@ -262,29 +280,70 @@ export class ProbeEngine {
     return new TspumaError('TSPUMA_ERR_PROBE_NO_CODE', { location: armed.where, worker: this.opts.worker, reason, nearest: nearestText(p) });
   }
 
-  private describe(armed: Armed, script: LoadedScript): string {
-    const loc = armed.sites.get(script.scriptId)?.location;
-    return loc ? `${script.url}, generated line ${loc.lineNumber + 1} column ${loc.columnNumber + 1}` : script.url;
+  /**
+   * Where it is armed (for the set answer): the line taken, where it stops in the script, and what
+   * the user should know about the line (a one-line route's handler, a line that moved).
+   */
+  private describe(script: LoadedScript, sites: Site[], notes: string[]): Placed {
+    const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}`).join(' and ');
+    return { at: `${script.url}, ${at}`, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) };
   }
 
-  /** true: armed in this script; null: the script is not that file's; else the lines with code. */
-  private armIn(armed: Armed, script: LoadedScript): true | null | { below: number | null; above: number | null } {
-    if (armed.sites.has(script.scriptId) || !scriptHolds(script, armed.spec.file)) return null;
-    const placed = place(script, armed.spec.file, armed.spec.line, (scriptId) =>
-      this.post<{ locations: { scriptId: string; lineNumber: number; columnNumber: number }[] }>('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: 0, columnNumber: 0 } }).locations,
+  /**
+   * Arms the probe in one script. Returns where (a description), null when the script is not that
+   * file's (or it was placed there already), 'gone' when its line is no longer in the file (the
+   * probe is suspended here), else the lines with code near it.
+   */
+  private armIn(armed: Armed, script: LoadedScript): Placed | null | 'gone' | { below: number | null; above: number | null } {
+    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file)) return null;
+    armed.scripts.add(script.scriptId);
+    const found = findLine(armed.spec);
+    const notes: string[] = [];
+    if ('gone' in found) {
+      this.suspendChanged(armed, found.gone);
+      return 'gone';
+    }
+    if (found.line !== armed.spec.line) {
+      const from = armed.where;
+      armed.where = locationText(armed.spec.file, found.line, armed.spec.column);
+      const note = `${relative(armed.spec.file)} changed since the probe was set: its line ${JSON.stringify(clip(armed.spec.lineText!))} is line ${found.line} now`;
+      notes.push(note);
+      this.opts.log.info({ probe: armed.spec.id, location: armed.where, was: from }, `Probe ${armed.spec.id} at ${from} moved to ${armed.where} in worker ${this.opts.worker}: ${note}`);
+    }
+    const placed = place(script, armed.spec.file, found.line, armed.spec.column, (scriptId, range) =>
+      this.post<{ locations: { scriptId: string; lineNumber: number; columnNumber: number }[] }>('Debugger.getPossibleBreakpoints', {
+        start: { scriptId, ...(range?.start ?? { lineNumber: 0, columnNumber: 0 }) },
+        ...(range?.end ? { end: { scriptId, ...range.end } } : {}),
+        ...(range?.restrictToFunction ? { restrictToFunction: true } : {}),
+      }).locations,
     );
     if (!placed.ok) return placed;
-    const { scriptId, lineNumber, columnNumber } = placed.location;
-    const key = `${scriptId}:${lineNumber}:${columnNumber}`;
-    let site = this.sites.get(key);
-    if (!site) {
-      site = { scriptId, location: { lineNumber, columnNumber }, breakpointId: null, probes: new Set() };
-      this.sites.set(key, site);
+    if (placed.note) notes.push(placed.note);
+    const sites: Site[] = [];
+    for (const { scriptId, lineNumber, columnNumber } of placed.locations) {
+      const key = `${scriptId}:${lineNumber}:${columnNumber}`;
+      let site = this.sites.get(key);
+      if (!site) {
+        site = { key, scriptId, location: { lineNumber, columnNumber }, breakpointId: null, probes: new Set(), renames: null };
+        this.sites.set(key, site);
+      }
+      site.probes.add(armed);
+      armed.sites.set(key, site);
+      this.rearm(site);
+      sites.push(site);
     }
-    site.probes.add(armed);
-    armed.sites.set(script.scriptId, site);
-    this.rearm(site);
-    return true;
+    return this.describe(script, sites, notes);
+  }
+
+  /** Its line is not in the file this worker loaded (a deploy changed it): no more hits here, and the log says why. */
+  private suspendChanged(armed: Armed, now: string | null): void {
+    armed.suspended = true;
+    this.removeBreakpoints(armed);
+    const err = new TspumaError('TSPUMA_ERR_PROBE_SOURCE_CHANGED', {
+      id: armed.spec.id, location: armed.where, worker: this.opts.worker, was: JSON.stringify(clip(armed.spec.lineText ?? '')), now: now === null ? 'past the end of the file' : `reads ${JSON.stringify(clip(now))}`,
+    });
+    this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
+    this.event(armed.spec.id, { event: 'suspended', ms: 0, code: err.code, message: err.message });
   }
 
   /** Sets the site's breakpoint again with the conditions of the probes armed there (or removes it). */
@@ -300,12 +359,16 @@ export class ProbeEngine {
     }
     const probes = [...site.probes];
     if (probes.length === 0) {
-      this.sites.delete(`${site.scriptId}:${site.location.lineNumber}:${site.location.columnNumber}`);
+      this.sites.delete(site.key);
       return;
     }
     // Each probe's condition is evaluated (| does not stop early), so each gate counts its hit.
     // A `when` not checked yet in this worker is left out: V8 would evaluate it without the check.
-    const conditionOf = (p: Armed) => v8Condition({ id: p.spec.id, when: p.whenChecked ? p.spec.when : null });
+    const conditionOf = (p: Armed) => {
+      if (p.spec.when === null) return v8Condition({ id: p.spec.id, when: null });
+      const checked = p.whenAt.get(site.key);
+      return checked !== undefined ? v8Condition({ id: p.spec.id, when: checked }) : v8Condition({ id: p.spec.id, when: null }, true);
+    };
     const condition = probes.length === 1 ? conditionOf(probes[0]!) : probes.map((p) => `!!(${conditionOf(p)})`).join(' | ');
     const { breakpointId, actualLocation } = this.post<{ breakpointId: string; actualLocation: { lineNumber: number; columnNumber: number } }>('Debugger.setBreakpoint', {
       location: { scriptId: site.scriptId, ...site.location },
@@ -325,10 +388,11 @@ export class ProbeEngine {
       const had = armed.sites.size > 0;
       try {
         const r = this.armIn(armed, script);
-        if (r === true && !had) {
-          this.opts.log.info({ probe: armed.spec.id, location: armed.where }, `Probe ${armed.spec.id} at ${armed.where} armed: ${script.url} loaded`);
-          this.state(armed.spec.id, { state: 'armed', at: this.describe(armed, script) });
-        } else if (r && r !== true && !had) {
+        if (r === 'gone') continue;
+        if (r && 'at' in r && !had) {
+          this.opts.log.info({ probe: armed.spec.id, location: armed.where }, `Probe ${armed.spec.id} at ${armed.where} armed: ${r.at}${r.note ? ` (${r.note})` : ''}`);
+          this.state(armed.spec.id, { state: 'armed', ...r });
+        } else if (r && !('at' in r) && !had) {
           const err = this.noCode(armed, r, `in ${script.url}, loaded after the probe was set`);
           this.disarm(armed.spec.id);
           this.state(armed.spec.id, { state: 'error', code: err.code, message: err.message });
@@ -352,6 +416,7 @@ export class ProbeEngine {
       this.rearm(site);
     }
     armed.sites.clear();
+    armed.scripts.clear();
   }
 
   /**
@@ -384,12 +449,13 @@ export class ProbeEngine {
   /**
    * Called by V8 from the breakpoint's condition, after `when` held: counts the hit and says
    * whether it may pause. Cheap: no allocation, one clock read. A probe whose `when` this worker
-   * has not checked yet is armed without it (rearm): its first pass pauses, for that check.
+   * has not checked yet at a place is armed there without it (rearm, `check`): its first pass there
+   * pauses, for that check.
    */
-  private gate(id: number): boolean {
+  private gate(id: number, check?: 1): boolean {
     const armed = this.probes.get(id);
     if (!armed) return false;
-    if (armed.spec.when !== null && !armed.whenChecked) {
+    if (check === 1) {
       if (armed.suspended) return false;
       this.admitted.push(armed);
       return true;
@@ -436,9 +502,10 @@ export class ProbeEngine {
           this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
           continue;
         }
-        // The first pass in this worker: `when` checked, then (if it held) counted as V8 would have.
-        if (armed.spec.when !== null && !armed.whenChecked && !(this.checkWhen(armed, top.callFrameId) && this.pass(armed))) continue;
-        hold = Math.max(hold, this.onHit(armed, params));
+        const site = this.siteHit(armed, params);
+        // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
+        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top) && this.pass(armed))) continue;
+        hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
       this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
@@ -463,15 +530,22 @@ export class ProbeEngine {
    * side-effect check at the first pass. One that would write removes the probe (it never ran);
    * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
    */
-  private checkWhen(armed: Armed, callFrameId: string): boolean {
-    const r = this.evaluate(callFrameId, `!!(${armed.spec.when!}\n)`);
-    const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
+  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number]): boolean {
+    const callFrameId = top.callFrameId;
+    const when = this.compiledNames(site, top, armed.spec.when!);
+    const expression = `!!(${when}\n)`;
+    let r = this.evaluate(callFrameId, expression);
+    let message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
+    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(callFrameId, when)) {
+      r = this.evaluate(callFrameId, expression, false);
+      message = '';
+    }
     if (SIDE_EFFECT.test(message)) {
       this.sideEffect(armed, 'condition', armed.spec.when!, message);
       return false;
     }
-    armed.whenChecked = true;
-    for (const site of new Set(armed.sites.values())) this.rearm(site);
+    armed.whenAt.set(site.key, when);
+    this.rearm(site);
     // As V8 takes a condition: one that throws is false.
     return !r.exceptionDetails && r.result.value === true;
   }
@@ -491,19 +565,65 @@ export class ProbeEngine {
     return { tspuma: 1, type: 'probe-event', index: this.opts.worker, id, ...e };
   }
 
+  /** The site of `armed` whose breakpoint this pause is at. */
+  private siteHit(armed: Armed, params: Paused): Site | null {
+    for (const b of params.hitBreakpoints ?? []) {
+      const site = this.siteOf.get(b);
+      if (site?.probes.has(armed)) return site;
+    }
+    return null;
+  }
+
+  /**
+   * An expression as the compiled code at the site names its bindings: a parameter or local the
+   * compiler renamed (esbuild's `discounts2` for a `discounts` that shadows a module constant) is
+   * read under the name the .ts source gives it, as dumps show it (diagnostics/frames.ts).
+   */
+  private compiledNames(site: Site | null, top: Paused['callFrames'][number], expr: string): string {
+    if (!site) return expr;
+    if (site.renames === null) {
+      site.renames = new Map();
+      const scriptId = top.location.scriptId;
+      const url = this.scripts.get(scriptId)?.url ?? top.url ?? '';
+      const scripts = new Map<string, ScriptInfo>();
+      const s = this.scripts.get(scriptId);
+      if (s) scripts.set(scriptId, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
+      const source = () => this.scriptSource(scriptId);
+      for (const scope of top.scopeChain) {
+        if ((scope.type !== 'local' && scope.type !== 'block' && scope.type !== 'closure' && scope.type !== 'catch') || !scope.object.objectId) continue;
+        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+        for (const p of result) {
+          if (!/\d$/.test(p.name)) continue;
+          const named = this.reader.sourceName(top, scope, p.name, url, { scripts, source });
+          if (named !== p.name && !site.renames.has(named)) site.renames.set(named, p.name);
+        }
+      }
+    }
+    return renameIdentifiers(expr, site.renames);
+  }
+
+  private scriptSource(scriptId: string): string | null {
+    try {
+      return this.post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
+    } catch {
+      return null;
+    }
+  }
+
   /** One hit that paused; how long the thread stays paused for a debugger (replay's stop), else 0. */
-  private onHit(armed: Armed, params: Paused): number {
+  private onHit(armed: Armed, params: Paused, site: Site | null): number {
     const spec = armed.spec;
     const top = params.callFrames[0]!;
-    const request = this.requestOf(params.callFrames);
-    const requestId = request ? String((request as { id?: unknown }).id ?? '') || null : null;
+    const found = this.requestOf(params.callFrames);
+    const request = found?.req ?? null;
+    const requestId = idOf(request);
     // Replay's probes stop only for the request it sent.
     if (spec.requestId !== null && requestId !== spec.requestId) return 0;
     armed.paused++;
     armed.pendingPaused++;
     const done = spec.hits !== null && armed.paused >= spec.hits;
     if (done) this.removeBreakpoints(armed);
-    if (spec.kind === 'log') this.logLine(armed, top.callFrameId, requestId);
+    if (spec.kind === 'log') this.logLine(armed, site, top, requestId, found);
     else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
     else if (spec.kind === 'break') {
       const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
@@ -518,12 +638,28 @@ export class ProbeEngine {
     return 0;
   }
 
-  private evaluate(callFrameId: string, expression: string): Evaluated {
-    return this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression, throwOnSideEffect: true, generatePreview: true, silent: true, timeout: EVAL_TIMEOUT_MS });
+  private evaluate(callFrameId: string, expression: string, checked = true): Evaluated {
+    return this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression, throwOnSideEffect: checked, generatePreview: true, silent: true, timeout: EVAL_TIMEOUT_MS });
+  }
+
+  /**
+   * Whether an expression V8's side-effect check refused writes only through a request's caching
+   * accessors (Hono's c.req.param(), Express's req.ip: probe-spec.ts memberChains): every other
+   * member chain in it passes the check on its own.
+   */
+  private onlyRequestReads(callFrameId: string, expression: string): boolean {
+    const chains = memberChains(expression);
+    if (chains === null || !chains.some((c) => c.requestRead)) return false;
+    return chains.every((c) => {
+      if (c.requestRead) return true;
+      const r = this.evaluate(callFrameId, c.text);
+      return !SIDE_EFFECT.test(r.exceptionDetails?.exception?.description ?? '');
+    });
   }
 
   /** The template's values, read at the line with the side-effect check, redacted like a dump's locals. */
-  private logLine(armed: Armed, callFrameId: string, requestId: string | null): void {
+  private logLine(armed: Armed, site: Site | null, top: Paused['callFrames'][number], requestId: string | null, found: FoundRequest | null): void {
+    const callFrameId = top.callFrameId;
     const values: Record<string, Shown> = {};
     const redactions: string[] = [];
     let text = '';
@@ -537,7 +673,9 @@ export class ProbeEngine {
         shown = '[redacted]';
         redactions.push(`value of ${part.expr}`);
       } else {
-        const r = this.evaluate(callFrameId, part.expr);
+        const expr = this.compiledNames(site, top, part.expr);
+        let r = this.evaluate(callFrameId, expr);
+        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.onlyRequestReads(callFrameId, expr)) r = this.evaluate(callFrameId, expr, false);
         if (r.exceptionDetails) {
           const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
           if (SIDE_EFFECT.test(message)) return this.sideEffect(armed, 'template expression', part.expr, message);
@@ -549,28 +687,29 @@ export class ProbeEngine {
     }
     const spec = armed.spec;
     this.opts.log.info(
-      { probe: spec.id, location: armed.where, request: requestId, values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
+      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
       `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: ${text}`,
     );
   }
 
   /**
    * The request a hit belongs to: the app call whose async context is paused (however deep the
-   * line, after any await), else (a call begun before the first probe) the first IncomingMessage
-   * among the paused frames' locals.
+   * line, after any await; under -d also a call begun before the first probe), else the first
+   * IncomingMessage among the paused frames' locals, else the one request in the app from before
+   * the first probe (inferred), or those requests as candidates.
    */
-  private requestOf(callFrames: Paused['callFrames']): IncomingMessage | null {
+  private requestOf(callFrames: Paused['callFrames']): FoundRequest | null {
     const now = this.opts.requestNow?.();
-    if (now) return now;
+    if (now) return { req: now, inferred: false };
     for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
       for (const scope of cf.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
         const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
         const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
-        if (req) return this.handOver(req.value!.objectId!) as IncomingMessage;
+        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage, inferred: false };
       }
     }
-    return null;
+    return this.opts.requestUntracked?.() ?? null;
   }
 
   /** The JS value behind a remote object id, handed over through a global for one moment. */
@@ -591,6 +730,7 @@ export class ProbeEngine {
       frames: this.opts.frames,
       scripts,
       skipUrl: OWN_URL,
+      source: (scriptId) => this.scriptSource(scriptId),
       properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
       // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
       call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
@@ -679,7 +819,7 @@ export class ProbeEngine {
     } catch {
       /* gone */
     }
-    delete (globalThis as Record<symbol, unknown>)[Symbol.for(PROBE_GATE_KEY)];
+    delete (globalThis as Record<string, unknown>)[PROBE_GATE_KEY];
     return this.resumer.close();
   }
 }
@@ -701,6 +841,53 @@ function calibrationTarget(n: number): number {
 function asArrived(req: IncomingMessage): IncomingMessage {
   const original = (req as { originalUrl?: unknown }).originalUrl;
   return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
+}
+
+/**
+ * The line a probe stops at in the file as it is on disk now (what a worker loads): its line when
+ * that still reads as when the probe was set, else the nearest line that does (a deploy moved it),
+ * else gone, with what its line reads now (null: past the end).
+ */
+export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'>, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): { line: number } | { gone: string | null } {
+  if (spec.lineText === null || spec.lineText === undefined) return { line: spec.line };
+  let lines: string[];
+  try {
+    lines = read(spec.file).split('\n').map((l) => l.replace(/\r$/, ''));
+  } catch {
+    return { line: spec.line };
+  }
+  if (lines[spec.line - 1] === spec.lineText) return { line: spec.line };
+  const want = spec.lineText.trim();
+  let best: number | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() !== want) continue;
+    if (best === null || Math.abs(i + 1 - spec.line) < Math.abs(best - spec.line)) best = i + 1;
+  }
+  return best !== null ? { line: best } : { gone: lines[spec.line - 1] ?? null };
+}
+
+/** A source line for a message: trimmed, at most 80 characters. */
+function clip(text: string): string {
+  const t = text.trim();
+  return t.length > 80 ? `${t.slice(0, 79)}…` : t;
+}
+
+/** A path relative to the working directory, as locations are shown. */
+function relative(file: string): string {
+  const cwd = process.cwd();
+  return file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
+}
+
+/** A request's id (server/request-id.ts sets it), or null. */
+function idOf(req: IncomingMessage | null): string | null {
+  return req ? String((req as { id?: unknown }).id ?? '') || null : null;
+}
+
+/** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
+function howFound(found: FoundRequest | null): { requestInferred?: true; requestOneOf?: (string | null)[] } {
+  if (found === null) return {};
+  if (found.req === null) return { requestOneOf: found.oneOf.map(idOf) };
+  return found.inferred ? { requestInferred: true } : {};
 }
 
 /** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */

@@ -9,6 +9,7 @@ import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
 import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
 import { writePrivateFile } from '../server/private-file.js';
+import { kOwnCode } from '../server/shared-names.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
@@ -73,7 +74,9 @@ const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${hos
  * `tspuma inspect stack`, still lists itself and still carries the message that resumes it.
  */
 function startThread(addr: InspectAddress, targets: Target[], log: Logger): Promise<{ worker: Worker; port: number }> {
-  const data: ThreadData = { host: addr.host, port: addr.port, targets };
+  // Debug mode's capture runs in this process (it publishes ownCode), so in every worker too: one option for all.
+  const capture = typeof (globalThis as Record<symbol, unknown>)[kOwnCode] === 'function';
+  const data: ThreadData = { host: addr.host, port: addr.port, targets, capture };
   const worker = new Worker(new URL('./discovery-thread.js', import.meta.url), { workerData: data, execArgv: [], stdout: false, stderr: false, name: 'tspuma inspector discovery' });
   return new Promise((resolve, reject) => {
     let listening = false;

@@ -5,9 +5,20 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
-import { quietEvaluation } from './bridge.js';
+import { keptFromClient, quietEvaluation } from './bridge.js';
 
 const MAX_PAYLOAD = 256 * 1024 * 1024;
+
+/** The id of a client's command the worker's inspector must not get (keptFromClient), else null. */
+export function keptCommand(text: string, capture: boolean): number | null {
+  if (!capture || !text.includes('"Debugger.setPauseOnExceptions"')) return null;
+  try {
+    const m = JSON.parse(text) as { id?: unknown; method?: unknown };
+    return typeof m.id === 'number' && typeof m.method === 'string' && keptFromClient(m.method, capture) ? m.id : null;
+  } catch {
+    return null;
+  }
+}
 
 /** A client's message with its evaluation made silent; anything that is not a command passes unchanged. */
 export function quietMessage(text: string): string {
@@ -27,7 +38,11 @@ export class WorkerProxy {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
   private readonly open = new Set<WebSocket>();
 
-  constructor(private readonly log: { debug(obj: Record<string, unknown>, msg: string): void }) {}
+  constructor(
+    private readonly log: { debug(obj: Record<string, unknown>, msg: string): void },
+    /** Debug mode captures at throws in every worker: clients keep off their pause-on-exceptions state (bridge.ts keptFromClient). */
+    private readonly capture = false,
+  ) {}
 
   /** Completes the client's handshake (discovery has checked Host, Origin and the target) and connects it to `upstream`. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: string, target: string): void {
@@ -42,6 +57,8 @@ export class WorkerProxy {
         else if (server.readyState === server.CONNECTING) server.terminate();
       };
       client.on('message', (data: RawData) => {
+        const kept = keptCommand(data.toString(), this.capture);
+        if (kept !== null) return void client.send(JSON.stringify({ id: kept, result: {} }));
         const text = quietMessage(data.toString());
         if (server.readyState === server.OPEN) server.send(text);
         else waiting.push(text);

@@ -30,13 +30,14 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
             worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
             holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
             requestNow: () => appCalls.current(),
+            requestUntracked: () => appCalls.untracked(),
           });
           // From now on each app call records its request, for hits where no frame holds it.
-          appCalls.tracking = true;
+          appCalls.track(true);
           engine.handle(m);
           // The last probe gone: the session, its breakpoints and the resumer thread go too.
           if (engine.size === 0) {
-            appCalls.tracking = false;
+            appCalls.track(false);
             const closing = engine.close();
             engine = null;
             await closing;

@@ -16,6 +16,10 @@ export interface ProbeSpec {
   file: string;
   /** 1-based line in that file. */
   line: number;
+  /** 1-based column on that line (FILE:LINE:COLUMN), or null: the line (see inspector/probe-locations.ts). */
+  column: number | null;
+  /** The line's text when the probe was set: a worker running another version of the file re-finds it there. */
+  lineText: string | null;
   /** log: the line written per hit, with {expression} holes. */
   template: string | null;
   /** Only hits where this is truthy count (V8 evaluates it: a false one does not pause). */
@@ -50,19 +54,19 @@ export type ProbeRequest = Pick<ProbeSpec, 'kind'> & { [K in 'template' | 'when'
 /** Bounds the API enforces on every probe. */
 export const PROBE_BOUNDS = { maxHits: 1_000_000, maxSeconds: 86_400, maxLogRate: 10_000, maxSnapshotRate: 100, maxExpression: 500, maxTemplate: 2000 } as const;
 
-/** The global the V8 condition of every probe calls (inspector/probes.ts installs it). */
-export const PROBE_GATE_KEY = 'tspuma.probe';
+/** The global (not enumerable) the V8 condition of every probe calls (inspector/probes.ts installs it). */
+export const PROBE_GATE_KEY = '__tspumaProbe';
 
 const invalid = (what: string, value: unknown, reason: string, source: string) =>
   new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what, value: typeof value === 'string' ? value : JSON.stringify(value), reason, source });
 
 /**
  * "src/app.ts:12" -> file and line; also FILE:LINE:COLUMN and file:// URLs, as dumps and stack
- * traces print them (the column is dropped: a probe is per line). A Windows drive letter or a
- * colon in the path stays in the file.
+ * traces print them (the column picks the place on the line: a one-line route's handler). A
+ * Windows drive letter or a colon in the path stays in the file.
  */
-export function parseLocation(text: string, source: string): { file: string; line: number } {
-  const m = /^(.+?):(\d+)(?::\d+)?$/.exec(text.trim());
+export function parseLocation(text: string, source: string): { file: string; line: number; column: number | null } {
+  const m = /^(.+?):(\d+)(?::(\d+))?$/.exec(text.trim());
   if (!m || Number(m[2]) < 1) throw invalid('location', text, 'expected FILE:LINE, LINE counting from 1 (src/orders.ts:42; FILE:LINE:COLUMN and file:// URLs are taken too)', source);
   let file = m[1]!;
   if (file.startsWith('file://')) {
@@ -72,7 +76,7 @@ export function parseLocation(text: string, source: string): { file: string; lin
       throw invalid('location', text, `its file:// URL is not a local file (${(err as Error).message})`, source);
     }
   }
-  return { file, line: Number(m[2]) };
+  return { file, line: Number(m[2]), column: m[3] !== undefined && Number(m[3]) >= 1 ? Number(m[3]) : null };
 }
 
 /** "30s", "15m", "2h", "90" (seconds) -> seconds. */
@@ -134,6 +138,26 @@ function code(expr: string): string {
 }
 
 /**
+ * An expression with the bindings a compiler renamed written as the compiled code names them
+ * (`discounts` -> `discounts2`: esbuild renames a parameter that shadows a module constant), so it
+ * reads what the source's name means at the line. Property names and strings stay as they are.
+ */
+export function renameIdentifiers(expr: string, renames: ReadonlyMap<string, string>): string {
+  if (renames.size === 0) return expr;
+  const c = code(expr);
+  let out = '';
+  let last = 0;
+  for (const m of c.matchAll(/(?<![\w$.])[A-Za-z_$][\w$]*(?![\w$])/g)) {
+    const to = renames.get(m[0]);
+    // After `?.` a name is a property too.
+    if (to === undefined || /\?\.\s*$/.test(c.slice(0, m.index))) continue;
+    out += expr.slice(last, m.index) + to;
+    last = m.index! + m[0].length;
+  }
+  return out + expr.slice(last);
+}
+
+/**
  * Refuses what plainly writes: assignments (= but not ==, ===, !=, <=, >=, =>), ++, --, delete,
  * await, yield. V8's side-effect check then catches calls that write, in the worker (see
  * inspector/probes.ts): together, a probe can only read.
@@ -163,7 +187,47 @@ export const CONDITION_CALLS: ReadonlySet<string> = new Set([
   'toUpperCase', 'trim', 'trimStart', 'trimEnd', 'padStart', 'padEnd', 'split', 'join', 'concat', 'keys', 'values', 'entries',
   'toString', 'toFixed', 'valueOf', 'isArray', 'isInteger', 'isFinite', 'isNaN', 'isSafeInteger', 'Number', 'String', 'Boolean',
   'parseInt', 'parseFloat', 'abs', 'min', 'max', 'round', 'floor', 'ceil', 'localeCompare', 'test', 'hasOwnProperty', 'hasOwn', 'getTime',
+  // A request's accessors (Hono's c.req, Express's req): see REQUEST_MEMBERS.
+  'param', 'query', 'queries', 'header',
 ]);
+
+/**
+ * Members of Hono's request (`c.req`) and Express's (`req`) that only read the request. Hono's
+ * param()/query()/header() and url/path, and the lazy request tspuma hands a fetch app, cache what
+ * they read on first use, as Express's getters (ip, hostname) compute through the app's settings:
+ * V8's side-effect check refuses those as writes. A chain of these through `req` or `request`
+ * (`c.req.param("id")`, `req.get("user-agent")`, `req.ip`) is read without that check (see
+ * memberChains); body readers (json(), text(), formData()) are not among them.
+ */
+const REQUEST_MEMBERS: ReadonlySet<string> = new Set([
+  'req', 'request', 'raw', 'param', 'params', 'query', 'queries', 'header', 'headers', 'get', 'has', 'url', 'path', 'method',
+  'ip', 'ips', 'hostname', 'host', 'protocol', 'secure', 'subdomains', 'xhr', 'originalUrl', 'baseUrl', 'routePath', 'cookies', 'signedCookies',
+]);
+/** A member chain: a name, then `.name`, `?.name` or a call with literal arguments (strings blanked by code()). */
+const CHAIN = /(?<![\w$.])[A-Za-z_$][\w$]*(?:\s*\??\.\s*[A-Za-z_$][\w$]*|\s*(?:\?\.\s*)?\((?:\s*(?:"\s*"|\d+(?:\.\d+)?)\s*(?:,\s*(?:"\s*"|\d+(?:\.\d+)?)\s*)*)?\))*/g;
+
+/**
+ * The member chains of an expression, for reading one that V8's side-effect check refused: each
+ * chain that reads a request through REQUEST_MEMBERS (`requestRead`), the others to be checked one
+ * by one. Null when the expression has what cannot be split so (a computed member `a[b]`, a
+ * template literal, `new`, a call of anything but a request read with other than literal arguments).
+ */
+export function memberChains(expr: string): { text: string; requestRead: boolean }[] | null {
+  const c = code(expr);
+  if (expr.includes('`') || /\[|\bnew\b/.test(c)) return null;
+  const out: { text: string; requestRead: boolean }[] = [];
+  for (const m of c.matchAll(CHAIN)) {
+    const names = m[0].match(/[A-Za-z_$][\w$]*/g)!;
+    const rest = names.slice(1);
+    const requestRead = rest.length > 0 && rest.every((n) => REQUEST_MEMBERS.has(n)) && names.some((n) => n === 'req' || n === 'request');
+    // A call the chain does not hold (arguments that are not literals): only a request read's.
+    const calledAfter = /^\s*(?:\?\.\s*)?\(/.test(c.slice(m.index! + m[0].length));
+    const calls = /\(/.test(m[0]);
+    if ((calledAfter || calls) && !requestRead) return null;
+    out.push({ text: expr.slice(m.index!, m.index! + m[0].length), requestRead });
+  }
+  return out;
+}
 /** Words a `(` may follow without being a call. */
 const NOT_CALLEES = new Set(['typeof', 'void', 'in', 'instanceof', 'of', 'return', 'case', 'do', 'else']);
 
@@ -191,15 +255,16 @@ export function checkCondition(expr: string, source: string): void {
  * counted), then the gate, which counts the hit and says whether this one may pause the thread
  * (rate limit, hits left, expiry, budget suspension). A `when` that throws counts as false in V8.
  */
-export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>): string {
-  const key = `globalThis[Symbol.for(${JSON.stringify(PROBE_GATE_KEY)})]`;
+export function v8Condition(spec: Pick<ProbeSpec, 'id' | 'when'>, check = false): string {
+  const key = PROBE_GATE_KEY;
   // First, at every pass, the pass counter (true only to stop a probe that costs over the budget).
-  const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id})`;
+  // `check`: the place's first pass pauses, so its `when` is checked there (inspector/probes.ts).
+  const gated = spec.when ? `(${spec.when}\n) && ${key}(${spec.id})` : `${key}(${spec.id}${check ? ', 1' : ''})`;
   return `${key}.n(${spec.id}) || (${gated})`;
 }
 
 /** "src/orders.ts:12" for messages: the path as given when relative, else relative to cwd when below it. */
-export function locationText(file: string, line: number, cwd = process.cwd()): string {
+export function locationText(file: string, line: number, column: number | null = null, cwd = process.cwd()): string {
   const rel = file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
-  return `${rel}:${line}`;
+  return `${rel}:${line}${column !== null ? `:${column}` : ''}`;
 }

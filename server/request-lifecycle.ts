@@ -448,6 +448,11 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     log.info({ request }, `${req.method} ${url} ${status ?? '-'} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
   }
 
+  /** The requests in the app (or queued for it) now: their per-request records, for probes (app-calls.ts). */
+  *requestsInApp(): IterableIterator<http.IncomingMessage> {
+    for (const e of this.d.deadlines.inApp()) if (e.req) yield e.req;
+  }
+
   /**
    * Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector),
    * each by the URL it arrived with, as the request log names it, not what a router left in req.url.

@@ -276,6 +276,11 @@ export class Server {
     return { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
   }
 
+  /** The request objects in the app (or queued for it) now. */
+  requestsInApp(): IterableIterator<http.IncomingMessage> {
+    return this.requests.requestsInApp();
+  }
+
   /** Requests in the app now, oldest first, by the URL they arrived with (request-lifecycle.ts). */
   inFlight(): InFlight[] {
     return this.requests.inFlight();

@@ -2,7 +2,8 @@
 // discovery), which answer outside the app: a head must arrive within tspuma's header deadline, an
 // idle keep-alive connection closes, and connections are capped in total and per client address,
 // so a client holding thousands of idle connections cannot take the process's descriptors (and
-// with them its ability to fork workers). Refusals are logged throttled (1st, 10th, 100th...).
+// with them its ability to fork workers); at a cap a new connection replaces the longest-idle one,
+// so held half-sent requests lock no one out. Refusals are logged throttled (1st, 10th, 100th...).
 import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 
@@ -31,7 +32,9 @@ export const SIDE_IDLE_MS = 5_000;
 export const SIDE_LIMITS = {
   health: { headersMs: SIDE_HEADERS_MS, idleMs: 1000, maxConnections: 128, perClient: 32 },
   control: { headersMs: SIDE_HEADERS_MS, idleMs: SIDE_IDLE_MS, maxConnections: 32, perClient: 16 },
-  discovery: { headersMs: SIDE_HEADERS_MS, idleMs: SIDE_IDLE_MS, maxConnections: 64, perClient: 64 },
+  // A DevTools window and chrome://inspect send their head at once: 5 s cuts a held one sooner. Its
+  // per-client cap counts only connections not yet WebSockets (markUpgraded).
+  discovery: { headersMs: 5_000, idleMs: SIDE_IDLE_MS, maxConnections: 64, perClient: 16 },
 } as const satisfies Record<string, ListenerLimits>;
 
 /**
@@ -57,6 +60,32 @@ function clientOf(socket: Socket): string {
   return socket.remoteAddress ?? 'local';
 }
 
+/** A connection as these caps count it. */
+interface Tracked {
+  readonly socket: Socket;
+  readonly client: string;
+  /** Requests in progress on it (a head parsed, its response not done). */
+  active: number;
+  /** Handed over as a WebSocket (discovery's DevTools sessions): never evicted, not in its client's count. */
+  upgraded: boolean;
+  /** Order in which it last became idle (connected, or its last response done): the lowest is evicted first. */
+  idleSince: number;
+}
+
+const trackedOf = new WeakMap<Socket, Tracked>();
+/** Removes an upgraded connection from its client's count (set by limitConnections). */
+const upgradeHooks = new WeakMap<Socket, () => void>();
+
+/**
+ * A connection became a WebSocket (a DevTools session): it no longer counts against its client's
+ * cap, which is for connections still sending or waiting for a request (every local client is
+ * 127.0.0.1, and one Chrome opens a DevTools window per worker), and is never evicted. It still
+ * counts in the listener's total.
+ */
+export function markUpgraded(socket: Socket): void {
+  upgradeHooks.get(socket)?.();
+}
+
 /** An http.Server for one of tspuma's own listeners, with its deadlines and connection caps. */
 export function createSideServer(name: string, limits: ListenerLimits, log: WarnLog, handler: http.RequestListener): http.Server {
   const server = http.createServer(
@@ -73,32 +102,75 @@ export function createSideServer(name: string, limits: ListenerLimits, log: Warn
   return server;
 }
 
-/** Caps `server`'s connections (total and per client) and logs refusals throttled. */
+/**
+ * Caps `server`'s connections (total and per client) and logs refusals throttled. At a cap, the
+ * new connection takes the place of the oldest one that is idle (still sending its head, or
+ * waiting for the next request on keep-alive), of the same client at the per-client cap, of any
+ * client at the total cap: a stuck or hostile client holding half-sent requests delays no one (a
+ * real client's head arrives at once and is answered, while a held one waits for nothing).
+ * Only when every counted connection is busy answering is the new one closed.
+ */
 export function limitConnections(server: http.Server, name: string, limits: ListenerLimits, log: WarnLog): void {
   const throttle = new Throttle();
-  const perClient = new Map<string, number>();
+  const byClient = new Map<string, Set<Tracked>>();
+  const all = new Set<Tracked>();
+  let order = 0;
   const refused = (kind: 'total' | 'client', client: string, open: number) => {
     const count = throttle.hit(kind);
     if (count === null) return;
     const limit = kind === 'total' ? `its cap of ${limits.maxConnections} connections` : `${limits.perClient} connections from ${client}`;
-    log.warn({ listener: name, remote: client, open, count }, `${name}: refused a connection from ${client}: ${limit} reached${count > 1 ? ` (${count} refusals so far)` : ''}`);
+    log.warn({ listener: name, remote: client, open, count }, `${name}: refused a connection from ${client}: ${limit} reached, every one of them busy${count > 1 ? ` (${count} refusals so far)` : ''}`);
   };
-  // node closes a connection past maxConnections as soon as it is accepted, and says so with 'drop'.
-  server.maxConnections = limits.maxConnections;
-  server.on('drop', (data?: { remoteAddress?: string }) => refused('total', data?.remoteAddress ?? 'local', limits.maxConnections));
+  const evicted = (kind: 'total' | 'client', victim: Tracked, client: string) => {
+    const count = throttle.hit(`evict-${kind}`);
+    if (count === null) return;
+    const limit = kind === 'total' ? `its cap of ${limits.maxConnections} connections` : `${limits.perClient} connections from ${client}`;
+    log.warn({ listener: name, remote: client, evicted: victim.client, count }, `${name}: ${limit} reached; closed the longest-idle connection (from ${victim.client}, no request in progress) to let the new one from ${client} in${count > 1 ? ` (${count} times so far)` : ''}`);
+  };
+  const forget = (t: Tracked) => {
+    all.delete(t);
+    const mine = byClient.get(t.client);
+    if (mine?.delete(t) && mine.size === 0) byClient.delete(t.client);
+  };
+  const oldestIdle = (among: Iterable<Tracked>): Tracked | null => {
+    let best: Tracked | null = null;
+    for (const t of among) if (t.active === 0 && !t.upgraded && (best === null || t.idleSince < best.idleSince)) best = t;
+    return best;
+  };
+  const makeRoom = (kind: 'total' | 'client', among: Iterable<Tracked>, client: string, open: number): boolean => {
+    const victim = oldestIdle(among);
+    if (!victim) {
+      refused(kind, client, open);
+      return false;
+    }
+    evicted(kind, victim, client);
+    forget(victim);
+    victim.socket.destroy();
+    return true;
+  };
   server.on('connection', (socket: Socket) => {
     const client = clientOf(socket);
-    const open = (perClient.get(client) ?? 0) + 1;
-    if (open > limits.perClient) {
-      refused('client', client, open - 1);
-      socket.destroy();
-      return;
-    }
-    perClient.set(client, open);
-    socket.once('close', () => {
-      const left = (perClient.get(client) ?? 1) - 1;
-      if (left <= 0) perClient.delete(client);
-      else perClient.set(client, left);
+    const mine = byClient.get(client);
+    if ((mine?.size ?? 0) >= limits.perClient && !makeRoom('client', mine!, client, mine!.size)) return void socket.destroy();
+    if (all.size >= limits.maxConnections && !makeRoom('total', all, client, all.size)) return void socket.destroy();
+    const t: Tracked = { socket, client, active: 0, upgraded: false, idleSince: order++ };
+    all.add(t);
+    byClient.set(client, (byClient.get(client) ?? new Set()).add(t));
+    trackedOf.set(socket, t);
+    upgradeHooks.set(socket, () => {
+      t.upgraded = true;
+      const set = byClient.get(client);
+      if (set?.delete(t) && set.size === 0) byClient.delete(client);
+    });
+    socket.once('close', () => forget(t));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const t = trackedOf.get(req.socket as Socket);
+    if (!t) return;
+    t.active++;
+    res.once('close', () => {
+      t.active = Math.max(0, t.active - 1);
+      if (t.active === 0) t.idleSince = order++;
     });
   });
 }

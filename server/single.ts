@@ -85,6 +85,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     },
   });
 
+  appCalls?.observe({ context: opts.diagnostics ? () => opts.diagnostics!.currentRequest() : null, inApp: () => server.requestsInApp() });
   if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, { log, diagnostics: opts.diagnostics ?? null });
 
   // Installed before binding, so a signal during boot is not the default (an abrupt death).

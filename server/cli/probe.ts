@@ -28,7 +28,7 @@ const STD: ProbeOutput = { out: (t) => process.stdout.write(t), err: (t) => proc
 
 /** One line per worker: "worker 0: armed at file:///…/app.ts:14:5". */
 export function workersText(view: ProbeView): string {
-  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${w.state}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.error ? `: ${w.error.message}` : ''}`);
+  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${w.state}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.note ? ` (${w.note})` : ''}${w.error ? `: ${w.error.message}` : ''}`);
   return parts.length > 0 ? parts.join('; ') : 'no worker is running: each one that boots gets it';
 }
 

@@ -86,16 +86,17 @@ export function replayedRequest(dump: Dump, requestId: string, given: Restored =
 const SINGLE_TARGET = 'tspuma-single';
 
 /** The workers a debugger is attached to through discovery right now. */
-async function attachedWorkers(discovery: string | null): Promise<number[]> {
-  if (!discovery) return [];
+/** The workers a debugger client is attached to (through discovery), and whether the server is a single process. */
+async function attachedWorkers(discovery: string | null): Promise<{ workers: number[]; single: boolean }> {
+  if (!discovery) return { workers: [], single: false };
   try {
     const res = await fetch(`${discovery.replace(/\/$/, '')}/json/list`, { signal: AbortSignal.timeout(5000) });
     const list = (await res.json()) as ListEntry[];
     // Single mode's one process (`tspuma-single`) is the probes' worker 0; a cluster primary serves no request.
     const served = (e: ListEntry) => e.tspuma?.worker ?? (e.id === SINGLE_TARGET ? 0 : null);
-    return list.filter((e) => served(e) !== null && (e.tspuma?.clients ?? 0) > 0).map((e) => served(e)!);
+    return { workers: list.filter((e) => served(e) !== null && (e.tspuma?.clients ?? 0) > 0).map((e) => served(e)!), single: list.some((e) => e.id === SINGLE_TARGET) };
   } catch {
-    return [];
+    return { workers: [], single: false };
   }
 }
 
@@ -176,7 +177,9 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
     if (!force) throw replayError(file, `${r.changed.join('; ')}. Without it, ${r.method} ${dump.request.url} would be another request, which the app would run with other values; --force sends it anyway`);
     for (const m of r.changed) io.err(`tspuma replay: not restored (sent anyway, --force): ${m}\n`);
   }
-  const attached = await attachedWorkers(inspectUrl ?? target.state?.inspect_url ?? null);
+  const { workers: attached, single } = await attachedWorkers(inspectUrl ?? target.state?.inspect_url ?? null);
+  /** Who serves the request: "the server" in single mode, else its worker(s). */
+  const who = (workers: number[]) => (single ? 'the server' : `worker${workers.length === 1 ? '' : 's'} ${workers.join(', ')}`);
   const kind = attached.length > 0 ? 'break' : 'snapshot';
   const body: ProbeRequest = { kind, location, cwd: serverCwd, requestId, attached, hits: 1, for: seconds, by: whoAmI('replay') };
   const set = await controlRequest<ProbeView>(target, 'POST', '/probes', body);
@@ -187,8 +190,8 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   const id = set.body.id;
   io.err(
     attached.length > 0
-      ? `tspuma replay: breakpoint (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId}; a debugger is attached to worker(s) ${attached.join(', ')} (a worker without one takes a snapshot instead)\n`
-      : `tspuma replay: no debugger is attached to any worker (through discovery${target.state?.inspect_url ? ` at ${target.state.inspect_url}` : ''}): a snapshot probe (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId} instead\n`,
+      ? `tspuma replay: breakpoint (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId}; a debugger is attached to ${who(attached)}${single ? '' : ' (a worker without one takes a snapshot instead)'}\n`
+      : `tspuma replay: no debugger is attached to ${single ? 'the server' : 'any worker'} (through discovery${target.state?.inspect_url ? ` at ${target.state.inspect_url}` : ''}): a snapshot probe (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId} instead\n`,
   );
   io.err(`tspuma replay: ${r.method} ${r.path} to ${base.origin}${r.body !== null ? ` with its ${Buffer.byteLength(r.body)}-byte body` : ''}\n`);
   const sent = send(base, r);
@@ -201,20 +204,30 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   try {
     const deadline = Date.now() + seconds * 1000;
     let reported = false;
-    while (Date.now() < deadline) {
-      const now = await controlRequest<ProbeView>(target, 'GET', `/probes/${id}`);
-      const view = now.body;
-      if (!reported && view.pausedIn.length > 0) {
+    /** Reads the probe: a stop or a snapshot is printed once. */
+    const look = async () => {
+      const view = (await controlRequest<ProbeView>(target, 'GET', `/probes/${id}`)).body;
+      if (!reported && view.pausedIn?.length > 0) {
         const p = view.pausedIn[0]!;
-        io.out(`worker ${p.worker} stopped at ${culprit.file}:${culprit.line} with request ${p.requestId}: your debugger shows it paused there; resume it there to let the request finish\n`);
+        io.out(`${who([p.worker])} stopped at ${culprit.file}:${culprit.line} with request ${p.requestId}: your debugger shows it paused there; resume it there to let the request finish\n`);
         reported = true;
       }
-      if (!reported && view.snapshots.length > 0) {
+      if (!reported && view.snapshots?.length > 0) {
         io.out(`fresh snapshot: ${view.snapshots[0]!.path}\nold dump:       ${resolve(file)}\n`);
         reported = true;
       }
+    };
+    while (Date.now() < deadline) {
+      await look();
       if (answer !== null || failed !== null) break;
       await sleep(200);
+    }
+    // The answer can come before the server has recorded the stop it follows: a single-mode
+    // server answers the poll that waited out the pause before it handles the stop's own message,
+    // and a worker's message to the primary can trail its response. Read again, briefly.
+    for (let i = 0; i < 5 && !reported && answer !== null; i++) {
+      await sleep(i === 0 ? 0 : 200);
+      await look();
     }
     if (failed) {
       io.err(`tspuma replay: the request to ${base.origin} failed: ${(failed as Error).message}\n`);

@@ -5,7 +5,8 @@ import type { ProbeSpec } from '../probe-spec.js';
 
 /** What a worker says about one probe after arming it (or trying to). */
 export type ProbeArmState =
-  | { state: 'armed'; at: string }
+  /** `note`: what the user should know about the place (a one-line route's handler, a line a deploy moved). */
+  | { state: 'armed'; at: string; note?: string }
   /** The file is not loaded yet: armed when it loads. */
   | { state: 'pending' }
   | { state: 'error'; code: string; message: string };

@@ -31,6 +31,8 @@ export interface ProbeWorkerView {
   pid: number;
   state: 'sent' | 'armed' | 'pending' | 'error' | 'suspended' | 'removed';
   at?: string;
+  /** What the worker said about where it armed it (a one-line route's handler, a moved line). */
+  note?: string;
   error?: { code: string; message: string };
   /** Hits in all (every time `when` held) and those that paused it (logged, snapshotted). */
   hits: number;
@@ -101,11 +103,12 @@ export class ProbeRegistry {
   /** Validates a request into a spec (coded errors naming the value), without setting it. */
   specFor(req: ProbeRequest): ProbeSpec {
     if (!(PROBE_KINDS as readonly string[]).includes(req.kind)) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'kind', value: String(req.kind), reason: `expected one of ${PROBE_KINDS.join(', ')}`, source });
-    const { file: given, line } = parseLocation(String(req.location ?? ''), source);
+    const { file: given, line, column } = parseLocation(String(req.location ?? ''), source);
     const file = isAbsolute(given) ? given : resolve(req.cwd ?? process.cwd(), given);
     if (!existsSync(file) || !statSync(file).isFile()) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} is not a file on the server's machine` });
     const text = readFileSync(file, 'utf8');
-    const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    const all = text.split('\n');
+    const lines = all.length - (text.endsWith('\n') ? 1 : 0);
     if (line > lines) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} has ${lines} lines` });
     const template = req.kind === 'log' ? String(req.template ?? '') : null;
     if (req.kind === 'log') {
@@ -126,7 +129,7 @@ export class ProbeRegistry {
     if (typeof seconds !== 'number' || !(seconds > 0) || seconds > PROBE_BOUNDS.maxSeconds) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'for', value: String(seconds), reason: 'expected seconds above 0 and at most 86400', source });
     const attached = Array.isArray(req.attached) ? req.attached.filter((n) => Number.isInteger(n)) : [];
     const requestId = typeof req.requestId === 'string' && req.requestId !== '' ? req.requestId : null;
-    return { id: 0, kind: req.kind, file, line, template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
+    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
   }
 
   /**
@@ -136,7 +139,7 @@ export class ProbeRegistry {
   async set(req: ProbeRequest, by: string): Promise<ProbeView> {
     if (this.active.size >= this.limits.max) throw new TspumaError('TSPUMA_ERR_PROBE_LIMIT', { count: this.active.size });
     const spec = { ...this.specFor(req), id: this.nextId++ };
-    const location = locationText(spec.file, spec.line);
+    const location = locationText(spec.file, spec.line, spec.column);
     const { expiresAt, requestId: _requestId, attached: _attached, ...shown } = spec;
     const view: ProbeView = {
       ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null,
@@ -265,6 +268,7 @@ export class ProbeRegistry {
         if (m.state === 'armed') {
           mine.state = 'armed';
           mine.at = m.at;
+          if (m.note) mine.note = m.note;
         } else if (m.state === 'pending') mine.state = 'pending';
         else {
           mine.state = 'error';

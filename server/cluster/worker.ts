@@ -66,6 +66,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     const ts = tsLoader();
     if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
     server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
+    const served = server;
+    appCalls.observe({ context: diagnostics ? () => diagnostics.currentRequest() : null, inApp: () => served.requestsInApp() });
     server.ownsSockets = false;
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, reporting, [index]);

@@ -75,8 +75,8 @@ async function healthFlood(): Promise<void> {
   for (const c of held) c.destroy();
   const alive = s.proc.exitCode === null && s.proc.signalCode === null;
   const leaked = `${s.stdout()}${s.stderr()}`.includes(TOKEN);
-  const refusals = s.lines().filter((l) => typeof l.msg === 'string' && l.msg.includes('refused a connection')).length;
-  report(shape, booted === true && alive && !leaked, `primary ${alive ? 'alive' : `exited (${s.proc.exitCode ?? s.proc.signalCode})`}; respawned worker ${booted === true ? 'booted' : `did not boot (${booted})`}; token ${leaked ? 'PRINTED' : 'never printed'}; ${refusals} throttled refusal line(s)`);
+  const refusals = s.lines().filter((l) => typeof l.msg === 'string' && (l.msg.includes('refused a connection') || l.msg.includes('closed the longest-idle connection'))).length;
+  report(shape, booted === true && alive && !leaked, `primary ${alive ? 'alive' : `exited (${s.proc.exitCode ?? s.proc.signalCode})`}; respawned worker ${booted === true ? 'booted' : `did not boot (${booted})`}; token ${leaked ? 'PRINTED' : 'never printed'}; ${refusals} throttled refusal or eviction line(s)`);
   await killAll();
 }
 

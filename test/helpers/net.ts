@@ -89,6 +89,24 @@ export async function refusingPort(): Promise<{ port: number; release: () => voi
   };
 }
 
+/**
+ * Waits until a unix socket accepts a connection. Its file appears at bind(), a moment before
+ * listen(): a client that connects in between is refused (ECONNREFUSED), so the file existing is
+ * not the state a test needs.
+ */
+export function acceptsOn(socketPath: string, what = `a listener on ${socketPath}`, timeoutMs = 10_000): Promise<true> {
+  const attempt = () =>
+    new Promise<boolean>((resolve) => {
+      const c = net.connect(socketPath);
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+  return waitFor(attempt, what, timeoutMs) as Promise<true>;
+}
+
 /** GET over TCP or a unix socket (`socketPath`), without keep-alive; resolves with status and body (by default within 10 s, scaled by SLOWNESS). */
 export function get(url: string, socketPath?: string, timeoutMs = 10_000 * SLOWNESS): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -81,7 +81,7 @@ describe('serving', () => {
   it('serves tcp, unix and ssl binds at once and removes the socket file on stop', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     const sock = join(dir, 'app.sock');
-    const s = await boot(['-b', LOCAL, '-b', `unix://${sock}`, '-b', `ssl://127.0.0.1:0?cert=test/fixtures/cert.pem&key=test/fixtures/key.pem`, 'examples/hello.ts']);
+    const s = await boot(['-b', LOCAL, '-b', `unix://${sock}`, '-b', `ssl://127.0.0.1:0?cert=test/fixtures/cert.pem&key=test/fixtures/key.pem`, 'test/fixtures/apps/hello.mjs']);
     expect(s.urls).toHaveLength(3);
     const viaUnix = await new Promise<string>((resolve, reject) => {
       http.get({ socketPath: sock, path: '/' }, (res) => {
@@ -108,7 +108,7 @@ describe('serving', () => {
   it('writes and removes a pidfile, and takes TSPUMA_OPTS below the command line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     const pidfile = join(dir, 'tspuma.pid');
-    const s = await boot(['-b', LOCAL, '--pidfile', pidfile, 'examples/hello.ts'], { TSPUMA_OPTS: '-t 3:7 -b tcp://127.0.0.1:1' });
+    const s = await boot(['-b', LOCAL, '--pidfile', pidfile, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-t 3:7 -b tcp://127.0.0.1:1' });
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
     const msgs = s.lines().map((l) => l.msg);
     expect(msgs).toContain('*  Max threads: 7'); // from TSPUMA_OPTS
@@ -128,7 +128,7 @@ describe('refusing bad input', () => {
     ['--inspect=nowhere', ['--inspect=nowhere'], /TSPUMA_ERR_OPTION_INVALID: Option `inspect` \(--inspect in command line\) must be true, false, a port, or HOST:PORT.*got "nowhere"/],
     ['unknown flag', ['--thread', '4'], /TSPUMA_ERR_CLI_USAGE: unknown option --thread\. Did you mean `--threads`/],
   ])('%s: exit 1 with a coded error and no stack', async (_name, args, pattern) => {
-    const s = run([...args, 'examples/hello.ts']);
+    const s = run([...args, 'test/fixtures/apps/hello.mjs']);
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(pattern);
     expect(s.stderr()).not.toMatch(/\n\s+at /);
@@ -136,7 +136,7 @@ describe('refusing bad input', () => {
 
   it('names the key and suggests a fix for an unknown config key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
-    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { app: '${ROOT}examples/hello.ts', persistenTimeout: 3 };\n`);
+    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { app: '${ROOT}test/fixtures/apps/hello.mjs', persistenTimeout: 3 };\n`);
     const s = run([], {}, dir);
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_OPTION_UNKNOWN: Unknown option `persistenTimeout` \(config file tspuma\.config\.mjs, key `persistenTimeout`\)\. Did you mean `persistentTimeout`\?/);
@@ -162,7 +162,7 @@ describe('refusing bad input', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const s = run(['-b', `tcp://127.0.0.1:${port}`, 'examples/hello.ts']);
+      const s = run(['-b', `tcp://127.0.0.1:${port}`, 'test/fixtures/apps/hello.mjs']);
       expect(await s.exited).toBe(1);
       expect(s.stderr()).toContain(`TSPUMA_ERR_LISTEN_ADDRINUSE: Cannot listen on tcp://127.0.0.1:${port}: the address is already in use`);
       expect(s.stderr()).toContain(`held by pid ${process.pid}`);

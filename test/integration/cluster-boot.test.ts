@@ -47,7 +47,7 @@ describe('cluster boot failures', () => {
     writeFileSync(generation, 'A\n');
     const config = join(dir, 'tspuma.config.mjs');
     writeFileSync(config, 'export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5 };\n');
-    const app = join(ROOT, 'test/fixtures/generation-app.ts');
+    const app = join(ROOT, 'test/fixtures/generation-app.mjs');
     const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
     const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app], env);
     const control = await controlUrl(s);

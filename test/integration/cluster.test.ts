@@ -11,7 +11,7 @@ import { alive } from '../helpers/processes.js';
 
 afterEach(killAll);
 
-const APP = join(ROOT, 'test/fixtures/cluster-app.ts');
+const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
 const TOKEN = 'test-token-0123456789';
 
 interface ClusterStats {

@@ -107,7 +107,8 @@ describe('tspuma -d', () => {
     expect(res.status).toBe(500);
     // The request id (to quote to an operator), and nothing of the failure.
     expect(await res.text()).toBe('500 Internal Server Error\nrequest id: prod-1\n');
-    expect(s.stderr()).toContain('tspuma dump #1 [app]'); // the operator still gets it
+    // The operator still gets it, on stderr (which may reach this process after the response).
+    await waitFor(() => s.stderr().includes('tspuma dump #1 [app]'), 'the dump on stderr');
   });
 
   it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 }, async () => {

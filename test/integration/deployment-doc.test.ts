@@ -17,7 +17,7 @@ import { lateNotifyReceiver } from '../helpers/notify.js';
 import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const DOC = 'docs/deployment.md';
-const APP = 'test/fixtures/apps/client-app.ts';
+const APP = 'test/fixtures/apps/client-app.mjs';
 const FORWARDED_APP = 'test/fixtures/apps/forwarded-app.ts';
 const own: ChildProcess[] = [];
 afterEach(async () => {

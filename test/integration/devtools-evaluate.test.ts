@@ -80,7 +80,7 @@ describe('a worker a DevTools client holds paused', () => {
 });
 
 describe('a DevTools client that sets pause-on-exceptions to none (DevTools does when it opens)', () => {
-  it('leaves debug mode capturing: after the first failure without values, the next failures get theirs', async () => {
+  it('leaves debug mode capturing: the failures after it have their values', async () => {
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -93,7 +93,8 @@ describe('a DevTools client that sets pause-on-exceptions to none (DevTools does
     await client.Debugger.setPauseOnExceptions({ state: 'none' });
     await client.close();
     expect((await fetch(`${s.url}/wallet`)).status).toBe(500);
-    await waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes('insufficient funds')), 'the first dump');
+    const first = await waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes('insufficient funds')), 'the first dump');
+    expect(first.captured).toBe(true);
     expect((await fetch(`${s.url}/price?id=14`)).status).toBe(500);
     const d = await waitFor(() => dumpsIn(dir).find((x) => x.error.message.includes('no price for 14')), 'the second dump');
     expect(d.captured).toBe(true);

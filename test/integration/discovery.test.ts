@@ -263,3 +263,40 @@ describe('single mode: the server\'s own target, served by discovery\'s bridge',
     expect(await res.json()).toEqual({ id: 7, name: 'user 7' });
   });
 });
+
+describe('discovery under a flood of half-sent requests from one local process (N8.4)', () => {
+  it('300 held heads from 127.0.0.1 keep out neither a client on 127.0.0.2 nor one on 127.0.0.1: /json/list answers 200 and a DevTools client attaches to worker 0', async () => {
+    const { request } = await import('node:http');
+    const net = await import('node:net');
+    const list = (localAddress: string) =>
+      new Promise<number>((resolve) => {
+        const req = request({ host: '127.0.0.1', port: base, path: '/json/list', localAddress, agent: false, timeout: 5000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => resolve(0)); // no answer: 0, as curl's 000
+        req.end();
+      });
+    const flood: import('node:net').Socket[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        const c = net.connect(base, '127.0.0.1', () => c.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: `));
+        c.on('error', () => undefined);
+        flood.push(c);
+      }
+      await waitFor(() => flood.every((c) => !c.connecting), 'the flood connected (or closed)');
+      expect(await list('127.0.0.2')).toBe(200);
+      expect(await list('127.0.0.1')).toBe(200);
+      const client = await CDP({ host: '127.0.0.1', port: base, target: 'tspuma-worker-0' });
+      try {
+        expect((await client.Runtime.evaluate({ expression: '1 + 1', returnByValue: true })).result.value).toBe(2);
+      } finally {
+        await client.close();
+      }
+      await waitFor(() => s.lines().some((l) => String(l.msg).startsWith('inspector discovery: 16 connections from 127.0.0.1 reached; closed the longest-idle connection')), 'the eviction line');
+    } finally {
+      for (const c of flood) c.destroy();
+    }
+  });
+});

@@ -16,7 +16,7 @@ import { boot, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
 
-const APP = 'test/fixtures/apps/client-app.ts';
+const APP = 'test/fixtures/apps/client-app.mjs';
 const CLIENT = '127.0.0.2';
 const NGINX = '/usr/sbin/nginx';
 const HAPROXY = '/usr/sbin/haproxy';

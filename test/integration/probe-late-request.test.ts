@@ -1,13 +1,15 @@
-// Integration (single mode): the documented limit of a probe hit's request id. Each app call
-// records its request only while a probe is set (server/app-calls.ts), so a request already in the
-// app when the first probe came is named only when a frame at the hit holds it; in a helper after
-// an await, its hit has no request id (`request: null`). A request begun after the probe is named.
+// Integration (single mode): a probe hit names the request it belongs to whether that request
+// began before or after the first probe was set. The line is in a helper after an await, where no
+// frame holds the request. Under -d debug mode's call context follows every app call from its
+// start, so each early request is named exactly; without -d an early request is named when it is
+// the only one in the app from before the probe (`requestInferred`), else the candidates are given
+// (`requestOneOf`); a request begun after the probe is named exactly.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boot, killAll, run } from '../helpers/cli.js';
+import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -16,45 +18,89 @@ const KEPT_LINE = lineOf(APP, 'const kept = bytes;');
 
 afterAll(killAll);
 
+/** A single-mode server whose app reads request bodies as they stream in, with a control app. */
+async function start(extra: string[]): Promise<{ s: Booted; state: string; busy: () => Promise<number> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-late-'));
+  const state = join(dir, 'tspuma.state');
+  // Bodies stream to the app: the request is in it while its body is still coming. The pause
+  // budget at its most: on a loaded machine one logpoint pause can outlast 200 ms of wall time,
+  // and a probe suspended after its first hit never logs the next (not what these tests are about).
+  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { bodyBufferSize: 0, probePauseBudget: 1000 };\n');
+  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP]);
+  const { control_url: controlUrl, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
+  const busy = async () => ((await (await fetch(`${controlUrl.replace(/^tcp:/, 'http:')}/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { busy_threads: number }).busy_threads;
+  return { s, state, busy };
+}
+
+/** A POST /late whose body is still coming: the request is in the app until finish() ends it. */
+function send(url: string, id: string): { finish(last: string): Promise<number> } {
+  const req = request(`${url}/late`, { method: 'POST', headers: { 'transfer-encoding': 'chunked', 'x-request-id': id, connection: 'close' } });
+  const answered = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  req.write('first chunk');
+  return {
+    finish(last) {
+      req.end(last);
+      return answered;
+    },
+  };
+}
+
+async function setProbe(state: string): Promise<number> {
+  const set = run(['probe', 'log', `${APP}:${KEPT_LINE}`, 'kept {bytes}', '-S', state]);
+  expect(await set.exited, set.stderr()).toBe(0);
+  return Number(set.stdout().trim());
+}
+
+function hitsOf(s: Booted, id: number, n: number): Promise<Record<string, unknown>[]> {
+  return waitFor(() => {
+    const h = s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
+    return h.length >= n ? h : null;
+  }, `${n} hit(s) of probe ${id}`, 30_000).catch((err: Error) => {
+    // Timed out under load (at 19.4 'waiting for both hits'): the probe's own lines say why.
+    throw new Error(`${err.message}; probe ${id}'s lines: ${JSON.stringify(s.lines().filter((l) => l.probe === id))}`);
+  });
+}
+
 describe('a probe hit of a request already in the app when the first probe came', () => {
-  it('has no request id in a helper after an await; a request begun after the probe has its id', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-late-'));
-    const state = join(dir, 'tspuma.state');
-    // Bodies stream to the app: the request is in it while its body is still coming.
-    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { bodyBufferSize: 0 };\n');
-    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP]);
-    const send = (id: string) => {
-      const req = request(`${s.url}/late`, { method: 'POST', headers: { 'transfer-encoding': 'chunked', 'x-request-id': id, connection: 'close' } });
-      const answered = new Promise<number>((resolve, reject) => {
-        req.on('response', (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-      });
-      req.write('first chunk');
-      return { req, answered };
-    };
-    // In the app (reading its body) before any probe is set.
-    const early = send('late-early-1');
-    const { control_url: controlUrl, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
-    const stats = async () => (await (await fetch(`${controlUrl.replace(/^tcp:/, 'http:')}/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { busy_threads: number };
-    await waitFor(async () => (await stats()).busy_threads === 1, 'the early request in the app');
-    const set = run(['probe', 'log', `${APP}:${KEPT_LINE}`, 'kept {bytes}', '-S', state]);
-    expect(await set.exited, set.stderr()).toBe(0);
-    const id = Number(set.stdout().trim());
-    early.req.end('!');
-    expect(await early.answered).toBe(200);
-    const after = send('late-after-2');
-    after.req.end();
-    expect(await after.answered).toBe(200);
-    const hits = await waitFor(() => {
-      const h = s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
-      return h.length === 2 ? h : null;
-    }, 'both hits');
-    expect(hits.map((h) => [h.request, h.values])).toEqual([
-      [null, { bytes: 12 }],
-      ['late-after-2', { bytes: 11 }],
+  it('without -d: two early requests give their ids as candidates, the one left is named as inferred, a later request exactly', async () => {
+    const { s, state, busy } = await start([]);
+    const early1 = send(s.url, 'late-early-1');
+    const early2 = send(s.url, 'late-early-2');
+    await waitFor(async () => (await busy()) === 2, 'both early requests in the app');
+    const id = await setProbe(state);
+    expect(await early1.finish('!')).toBe(200);
+    await hitsOf(s, id, 1);
+    expect(await early2.finish('!!')).toBe(200);
+    await hitsOf(s, id, 2);
+    const after = send(s.url, 'late-after-3');
+    expect(await after.finish('')).toBe(200);
+    const hits = await hitsOf(s, id, 3);
+    expect(hits.map((h) => [h.request, h.requestInferred, h.requestOneOf, h.values])).toEqual([
+      [null, undefined, ['late-early-1', 'late-early-2'], { bytes: 12 }],
+      ['late-early-2', true, undefined, { bytes: 13 }],
+      ['late-after-3', undefined, undefined, { bytes: 11 }],
+    ]);
+  }, 60_000);
+
+  it('with -d: each of two early requests is named exactly by its own hit', async () => {
+    const { s, state, busy } = await start(['-d']);
+    const early1 = send(s.url, 'late-early-d1');
+    const early2 = send(s.url, 'late-early-d2');
+    await waitFor(async () => (await busy()) === 2, 'both early requests in the app');
+    const id = await setProbe(state);
+    expect(await early2.finish('!!')).toBe(200);
+    await hitsOf(s, id, 1);
+    expect(await early1.finish('!')).toBe(200);
+    const hits = await hitsOf(s, id, 2);
+    expect(hits.map((h) => [h.request, h.requestInferred, h.requestOneOf, h.values])).toEqual([
+      ['late-early-d2', undefined, undefined, { bytes: 13 }],
+      ['late-early-d1', undefined, undefined, { bytes: 12 }],
     ]);
   }, 60_000);
 });

@@ -80,7 +80,11 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(set.code, set.err).toBe(0);
     const id = Number(set.out.trim());
     expect(set.err).toMatch(new RegExp(`probe ${id} set: logpoint at examples/express.ts:${CHARGE_LINE}`));
-    await ordersUntil(() => new Set(hitsOf(id).map((l) => l.worker)).size === 2, () => ({ items: items(42, 2) }), 'hits from both workers');
+    await ordersUntil(() => new Set(hitsOf(id).map((l) => l.worker)).size === 2, () => ({ items: items(42, 2) }), 'hits from both workers').catch(async (err: Error) => {
+      // Timed out under load (40 s at a load of 15.5): what each worker made of the probe says why.
+      const view = await api<{ workers: unknown }>('GET', `/probes/${id}`).catch((e: Error) => ({ body: { workers: e.message } }));
+      throw new Error(`${err.message}; workers of probe ${id}: ${JSON.stringify(view.body.workers)}; its lines: ${JSON.stringify(s.lines().filter((l) => l.probe === id).slice(0, 6))}`);
+    });
     const line = hitsOf(id)[0]!;
     expect(line.msg).toMatch(new RegExp(`^probe ${id} examples/express.ts:${CHARGE_LINE} \\[[^\\]]+\\]: charged \\d+ total=84 key=\\[redacted\\]$`));
     expect(line.values).toMatchObject({ 'order.total': 84, paymentApiKey: '[redacted]' });

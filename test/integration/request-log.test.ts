@@ -1,12 +1,12 @@
 // Integration: --log-requests as a user runs it (the built CLI, real clients): the URL as
 // received under an Express router, bytes sent, the request id round trip (header in, log line,
 // req.id, Rack env, 500 page, dump), -q with --log-requests, and one pid key on a worker's line.
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, run } from '../helpers/cli.js';
-import { get, rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { acceptsOn, get, rawRequest, statusOf, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -60,7 +60,7 @@ describe('request log', () => {
       // -q hides the boot line (and its port): serve on a unix socket named here.
       const sock = join(mkdtempSync(join(tmpdir(), 'tspuma-q-')), 's.sock');
       const s = run([...args, '-b', `unix://${sock}`, RACK]);
-      await waitFor(() => existsSync(sock), 'the unix socket');
+      await acceptsOn(sock, 'the unix socket');
       expect((await get('http://localhost/q', sock)).body).toMatch(/^env id /);
       s.proc.kill('SIGTERM');
       expect(await s.exited).toBe(0); // stdout is written synchronously: every line is in

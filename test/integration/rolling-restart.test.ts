@@ -13,7 +13,7 @@ import { keepAliveLoop, type LoopTally } from '../helpers/load.js';
 import { get, SLOWNESS, waitFor } from '../helpers/net.js';
 import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
 
-const APP = 'test/fixtures/apps/client-app.ts';
+const APP = 'test/fixtures/apps/client-app.mjs';
 const HAPROXY = '/usr/sbin/haproxy';
 const NAMES = ['a', 'b'] as const;
 

@@ -1,13 +1,13 @@
 // Integration: files that hold secrets are 0600 (0700 folders), secret query-string values are
 // redacted in every output (request log, error log, dumps, the 500 page) while the app sees them,
 // and one dump folder keeps one bound for a whole cluster.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { allBooted, boot, killAll, run } from '../helpers/cli.js';
-import { get, waitFor } from '../helpers/net.js';
+import { acceptsOn, get, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -88,7 +88,7 @@ describe('secret query-string values', () => {
     const dir = tmp('tspuma-quiet-');
     const sock = join(dir, 'web.sock');
     const s = run(['-q', '-b', `unix://${sock}`, DEBUG_APP]);
-    await waitFor(() => existsSync(sock), 'the unix socket');
+    await acceptsOn(sock, 'the unix socket');
     expect((await get(`http://localhost/sync${QUERY}`, sock)).status).toBe(500);
     const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the error line');
     expect(line.url).toBe(`/sync${SHOWN}`);

@@ -10,7 +10,7 @@ afterEach(killAll);
 describe('-w auto', () => {
   it('forks one worker per available CPU (cgroup quota included) and says so on the Workers line', async () => {
     const expected = availableCpus();
-    const s = await boot(['-w', 'auto', '-b', 'tcp://127.0.0.1:0', `${ROOT}test/fixtures/cluster-app.ts`], { WEB_CONCURRENCY: undefined });
+    const s = await boot(['-w', 'auto', '-b', 'tcp://127.0.0.1:0', `${ROOT}test/fixtures/cluster-app.mjs`], { WEB_CONCURRENCY: undefined });
     expect(s.lines().map((l) => l.msg)).toContain(`*      Workers: ${expected.count} (${expected.how})`);
     await waitFor(() => s.lines().some((l) => l.msg === `- All ${expected.count} workers booted`), 'every worker booted');
   });

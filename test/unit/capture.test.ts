@@ -174,6 +174,32 @@ describe('Capturer', () => {
     }
   });
 
+  it("shows no receiver for an async arrow, whose frame V8 gives its caller's (a Hono handler called from its route array), and still a method's own", async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 50 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      const handler = async (orderId: number): Promise<never> => {
+        throw new Error(`order ${orderId} failed`);
+      };
+      const route = [handler, { path: '/orders' }] as const;
+      const arrowErr = await route[0](7).catch((e: unknown) => e);
+      class Cart {
+        readonly owner = 'ann';
+        async checkout(items: number): Promise<never> {
+          throw new Error(`cart of ${items}`);
+        }
+      }
+      const methodErr = await new Cart().checkout(3).catch((e: unknown) => e);
+      const arrow = c.captureFor(arrowErr)!.frames[0]!;
+      const method = c.captureFor(methodErr)!.frames[0]!;
+      expect({ function: arrow.function, receiver: arrow.receiver, fields: arrow.receiverFields, orderId: arrow.locals.orderId }).toEqual({ function: 'handler', receiver: 'undefined', fields: undefined, orderId: 7 });
+      expect({ function: method.function, fields: method.receiverFields }).toEqual({ function: 'Cart.checkout', fields: { owner: 'ann' } });
+    } finally {
+      c.stop();
+    }
+  });
+
   it('keeps quantiles over the last durations only', async () => {
     const { Timings } = await import('../../diagnostics/capture.js');
     const t = new Timings(4);

@@ -11,7 +11,7 @@ import { finishFrames, foldRepeats } from '../../diagnostics/finish.js';
 import { FrameReader, functionFromText, type CallFrame, type PropertyDescriptor, type RemoteObject } from '../../diagnostics/frames.js';
 import type { Dump, DumpFrame } from '../../diagnostics/model.js';
 import { Redactor } from '../../diagnostics/redact.js';
-import { renderText } from '../../diagnostics/render.js';
+import { AWAITING, renderText } from '../../diagnostics/render.js';
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
@@ -179,6 +179,23 @@ describe('signal first', () => {
     expect(lines).toContain('    #2 Server.emit  node:events:524:3  (node)');
     expect(renderText(dump)).not.toContain('IncomingMessage');
     expect(renderText(dump, false, { allFrames: true })).toContain('req=IncomingMessage {_events: Object}');
+  });
+
+  it("says under a captured dump's awaiting caller (from the stack text) that its values are not known, and not under a frame with values or an uncaptured dump's", () => {
+    const frames = (): DumpFrame[] => [
+      { ...frame('findUser', 'src/repo.ts', 6), locals: { id: 7 }, culprit: true },
+      frame('async <anonymous>', 'src/express-app.ts', 7),
+    ];
+    const build = (captured: boolean) => {
+      const f = frames();
+      finishFrames(f, new Redactor());
+      return renderText({ ...new DumpBuilder(new Redactor(), 8).build(new Error('user 7 not found'), null, { phase: 'app' }), frames: f, culprit: 0, captured } as Dump).split('\n');
+    };
+    const lines = build(true);
+    const at = lines.findIndex((l) => l.includes('#1 async <anonymous>  src/express-app.ts:7:3'));
+    expect(lines[at + 1]).toBe(AWAITING);
+    expect(lines.filter((l) => l === AWAITING)).toHaveLength(1);
+    expect(build(false)).not.toContain(AWAITING);
   });
 
   it("folds a run of three or more frames outside the app (a framework's router, tspuma's and node's dispatch) into one line naming whose they are", () => {

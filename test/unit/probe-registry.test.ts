@@ -45,12 +45,12 @@ function setup(limits: Partial<ConstructorParameters<typeof ProbeRegistry>[1]> =
 
 describe('probe requests', () => {
   it('FILE:LINE, durations and templates parse; bad ones are TSPUMA_ERR_PROBE_INVALID naming the value', () => {
-    expect(parseLocation('src/orders.ts:42', 'x')).toEqual({ file: 'src/orders.ts', line: 42 });
-    // As dumps and stack traces print them (N28): the column dropped, a file:// URL made a path.
-    expect(parseLocation('src/repo.ts:27:5', 'x')).toEqual({ file: 'src/repo.ts', line: 27 });
-    expect(parseLocation('file:///srv/app/src/repo.ts:27:5', 'x')).toEqual({ file: '/srv/app/src/repo.ts', line: 27 });
-    expect(parseLocation('file:///srv/my%20app/repo.ts:3', 'x')).toEqual({ file: '/srv/my app/repo.ts', line: 3 });
-    expect(parseLocation('C:\\app\\x.ts:12', 'x')).toEqual({ file: 'C:\\app\\x.ts', line: 12 });
+    expect(parseLocation('src/orders.ts:42', 'x')).toEqual({ file: 'src/orders.ts', line: 42, column: null });
+    // As dumps and stack traces print them (N28): the column kept (it picks the place on the line: N12), a file:// URL made a path.
+    expect(parseLocation('src/repo.ts:27:5', 'x')).toEqual({ file: 'src/repo.ts', line: 27, column: 5 });
+    expect(parseLocation('file:///srv/app/src/repo.ts:27:5', 'x')).toEqual({ file: '/srv/app/src/repo.ts', line: 27, column: 5 });
+    expect(parseLocation('file:///srv/my%20app/repo.ts:3', 'x')).toEqual({ file: '/srv/my app/repo.ts', line: 3, column: null });
+    expect(parseLocation('C:\\app\\x.ts:12', 'x')).toEqual({ file: 'C:\\app\\x.ts', line: 12, column: null });
     expect(() => parseLocation('src/orders.ts', 'x')).toThrow(/TSPUMA_ERR_PROBE_INVALID|expected FILE:LINE/);
     expect(parseDuration('15m', 'x')).toBe(900);
     expect(parseDuration('30s', 'x')).toBe(30);
@@ -79,8 +79,8 @@ describe('probe requests', () => {
   });
 
   it("the condition V8 evaluates puts the user's when before the gate, so a false one never reaches it", () => {
-    expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('globalThis[Symbol.for("tspuma.probe")].n(7) || ((total > 100\n) && globalThis[Symbol.for("tspuma.probe")](7))');
-    expect(v8Condition({ id: 7, when: null })).toBe('globalThis[Symbol.for("tspuma.probe")].n(7) || (globalThis[Symbol.for("tspuma.probe")](7))');
+    expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('__tspumaProbe.n(7) || ((total > 100\n) && __tspumaProbe(7))');
+    expect(v8Condition({ id: 7, when: null })).toBe('__tspumaProbe.n(7) || (__tspumaProbe(7))');
   });
 });
 

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSideServer, SIDE_LIMITS } from '../../server/side-listener.js';
-import { rawRequest, waitFor } from '../helpers/net.js';
+import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
 import { captureLogger } from '../helpers/server.js';
 
 const servers: net.Server[] = [];
@@ -24,11 +24,11 @@ async function side(limits: { headersMs: number; idleMs: number; maxConnections:
 }
 
 describe('side listeners', () => {
-  it('use tspuma\'s 20 s header deadline and cap every listener', () => {
-    for (const limits of Object.values(SIDE_LIMITS)) {
-      expect(limits.headersMs).toBe(20_000);
-      expect(limits.maxConnections).toBeLessThanOrEqual(128);
-      expect(limits.perClient).toBeLessThanOrEqual(limits.maxConnections);
+  it("use tspuma's 20 s header deadline (discovery 5 s: DevTools sends its head at once) and cap every listener, per client below the total", () => {
+    for (const [name, limits] of Object.entries(SIDE_LIMITS)) {
+      expect(limits.headersMs, name).toBe(name === 'discovery' ? 5_000 : 20_000);
+      expect(limits.maxConnections, name).toBeLessThanOrEqual(128);
+      expect(limits.perClient, name).toBeLessThan(limits.maxConnections);
     }
   });
 
@@ -41,22 +41,62 @@ describe('side listeners', () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
-  it('closes connections past the per-client cap at once and logs the refusal throttled', async () => {
+  it("past the per-client cap a new connection takes the place of the client's longest-idle one (a held half-sent head), logged throttled", async () => {
     const s = await side({ headersMs: 5000, idleMs: 5000, maxConnections: 50, perClient: 3 });
     const held: net.Socket[] = [];
     const closed: number[] = [];
-    await Promise.all(
-      Array.from({ length: 15 }, (_, i) => new Promise<void>((resolve) => {
-        const c = net.connect(s.port, '127.0.0.1', () => resolve());
+    for (let i = 0; i < 15; i++) {
+      await new Promise<void>((resolve) => {
+        const c = net.connect(s.port, '127.0.0.1', () => {
+          c.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ');
+          resolve();
+        });
         c.on('close', () => closed.push(i));
         c.on('error', () => undefined);
         held.push(c);
-      })),
-    );
-    await waitFor(() => closed.length >= 12, 'the 12 connections past the cap closed', 3000);
-    expect(closed.length).toBe(12);
-    const refusals = s.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused a connection'));
-    expect(refusals.map((l) => l.count)).toEqual([1, 10]);
+      });
+    }
+    await waitFor(() => closed.length >= 12, 'the 12 oldest connections closed', 3000);
+    // The oldest went first; the 3 newest are the ones still open.
+    expect([...closed].sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    // A real client from the same address is answered though the cap is held.
+    expect(statusOf((await rawRequest(s.port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).text)).toBe(200);
+    const evictions = s.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('closed the longest-idle connection'));
+    expect(evictions.map((l) => l.count)).toEqual([1, 10]);
+    for (const c of held) c.destroy();
+  });
+
+  it('refuses a connection past the per-client cap when every connection of that client is busy answering', async () => {
+    const release: (() => void)[] = [];
+    const cap = captureLogger();
+    const server = createSideServer('test listener', { headersMs: 5000, idleMs: 5000, maxConnections: 50, perClient: 2 }, cap.logger, (_req, res) => void release.push(() => res.end('ok')));
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const busy = [rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')];
+    await waitFor(() => release.length === 2, 'both requests in the handler', 3000);
+    const third = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 3000);
+    expect(third).toMatchObject({ closed: true, text: '' });
+    expect(cap.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused a connection from 127.0.0.1: 2 connections from 127.0.0.1 reached, every one of them busy'))).toHaveLength(1);
+    for (const r of release) r();
+    expect((await Promise.all(busy)).map((r) => statusOf(r.text))).toEqual([200, 200]);
+  });
+
+  it('at the total cap a new connection from another address takes the place of the longest-idle one', async () => {
+    const s = await side({ headersMs: 5000, idleMs: 5000, maxConnections: 4, perClient: 4 });
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 4; i++) {
+      await new Promise<void>((resolve) => {
+        const c = net.connect({ port: s.port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => {
+          c.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ');
+          resolve();
+        });
+        c.on('error', () => undefined);
+        held.push(c);
+      });
+    }
+    expect(statusOf((await rawRequest(s.port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).text)).toBe(200);
+    expect(s.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('its cap of 4 connections reached; closed the longest-idle connection (from 127.0.0.2'))).toHaveLength(1);
     for (const c of held) c.destroy();
   });
 });

@@ -1,6 +1,6 @@
 // Unit: the lexical scan that tells whether a throw's position is inside the app's own try block
 // (diagnostics/try-scan.ts): try bodies count, catch and finally bodies do not, and braces in
-// strings, template literals and comments are not blocks.
+// strings, template literals and comments are not blocks. And the scan that tells an async arrow (isAsyncArrowAt).
 import { describe, expect, it } from 'vitest';
 import { insideTry, offsetOf } from '../../diagnostics/try-scan.js';
 
@@ -32,5 +32,14 @@ describe('insideTry', () => {
     expect(offsetOf('ab\ncd\nef', 2, 1)).toBe(7);
     expect(offsetOf('ab', 3, 0)).toBe(-1);
     expect(insideTry('try { x }', 5, 2)).toBe(false);
+  });
+});
+
+describe('isAsyncArrowAt', () => {
+  it('is true for async arrows (with and without parentheses, nested defaults) and false for async functions, methods and plain arrows', async () => {
+    const { isAsyncArrowAt } = await import('../../diagnostics/try-scan.js');
+    const at = (src: string) => isAsyncArrowAt(src, 0);
+    expect(['async (c) => c.json({})', 'async c => 1', 'async (a = f(1), { b } = g()) =>\n  {}', 'async(x)=>x'].map(at)).toEqual([true, true, true, true]);
+    expect(['async function x() {}', 'async checkout(items) {}', '(c) => c', 'asyncThing => 1', 'async (a'].map(at)).toEqual([false, false, false, false, false]);
   });
 });

@@ -1,12 +1,11 @@
 // Pins the one undici internal tspuma reads (server/fetch-response.ts's nativeBody, named by
 // node-http.ts as the sibling that holds it): a Response keeps its state under an own symbol
 // described "state", whose body has the source it was built from and the length undici knows.
+// undici's own Response is fetch-response.ts's NativeResponse (taken before tspuma's global is
+// installed, as another test file in the same worker may have done).
 import { Blob } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { nativeBody } from '../../server/fetch-response.js';
-
-// undici's own Response, whatever tspuma installs as the global later.
-const UndiciResponse = globalThis.Response;
+import { NativeResponse as UndiciResponse, nativeBody } from '../../server/fetch-response.js';
 
 describe("undici's Response state (read by nativeBody)", () => {
   it('has one own symbol described "state"', () => {

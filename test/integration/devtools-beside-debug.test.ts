@@ -1,0 +1,94 @@
+// Integration (N26): debug mode's dumps and a DevTools client live together. A client that opens
+// as Chrome DevTools does (Runtime.enable, Debugger.enable, setPauseOnExceptions none,
+// setAsyncCallStackDepth, setBlackboxPatterns) leaves the dumps their values while it is attached
+// and after it leaves; a client that enables the Debugger and never resumes cannot hold a request
+// at capture's pause. Single mode (the bridge to the main thread) and `-w 1` (the proxy to the
+// worker's own inspector), each failure at a site of its own (a site is captured once a minute).
+import CDP from 'chrome-remote-interface';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { allBooted, boot, discoveryUrl, killAll } from '../helpers/cli.js';
+import { dumpsIn } from '../helpers/dumps.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
+
+afterAll(killAll);
+
+/** The request's status, or 'no answer' after ms (scaled for the load). */
+async function statusWithin(url: string, ms: number): Promise<number | 'no answer'> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(Math.round(ms * SLOWNESS)) })).status;
+  } catch {
+    return 'no answer';
+  }
+}
+
+/** The locals of the dump's first frame in the app file, by name. */
+function appLocals(d: Dump): Record<string, unknown> {
+  return d.frames.find((f) => f.file.endsWith('values-app.ts'))?.locals ?? {};
+}
+
+/** Attaches as the DevTools front end does when it opens; counts the pauses it is told of. */
+async function devtoolsLike(base: string, target: string): Promise<{ close: () => Promise<void>; paused: () => number }> {
+  const url = new URL(base);
+  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  let paused = 0;
+  client.Debugger.paused(() => paused++);
+  await client.Runtime.enable();
+  await client.Debugger.enable({});
+  await client.Debugger.setPauseOnExceptions({ state: 'none' });
+  await client.Debugger.setAsyncCallStackDepth({ maxDepth: 32 });
+  await client.Debugger.setBlackboxPatterns({ patterns: ['/node_modules/|^node:'] });
+  return { close: () => client.close(), paused: () => paused };
+}
+
+for (const [mode, args, target] of [
+  ['single mode', [], 'tspuma-single'],
+  ['-w 1', ['-w', '1'], 'tspuma-worker-0'],
+] as const) {
+  describe(`-d with a DevTools client (${mode}, ${target})`, () => {
+    it('dumps keep their values while a DevTools-like client is attached and after it leaves; a client that never resumes does not hold a failing request', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tspuma-beside-'));
+      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
+      if (args.length > 0) await allBooted(s);
+      const base = await discoveryUrl(s);
+      await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as { id: string }[]).some((t) => t.id === target), `${target} listed`);
+      const dumpOf = (needle: string) => waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(needle)), `the dump of "${needle}"`, 20_000);
+
+      // 1. While attached (it set pause-on-exceptions to none).
+      const devtools = await devtoolsLike(base, target);
+      try {
+        expect(await statusWithin(`${s.url}/price?id=14`, 8000)).toBe(500);
+        const attached = await dumpOf('no price for 14');
+        expect({ captured: attached.captured, id: appLocals(attached).id }).toEqual({ captured: true, id: '14' });
+      } finally {
+        await devtools.close();
+      }
+
+      // 2. After it left.
+      expect(await statusWithin(`${s.url}/wallet`, 8000)).toBe(500);
+      const after = await dumpOf('insufficient funds for ann');
+      expect({ captured: after.captured, cents: appLocals(after).cents }).toEqual({ captured: true, cents: 5000 });
+
+      // 3. A client that enables the Debugger and never resumes: capture's pause is not its to hold.
+      const url = new URL(base);
+      const holder = await CDP({ host: url.hostname, port: Number(url.port), target });
+      try {
+        const reasons: string[] = [];
+        holder.Debugger.paused((p) => reasons.push(p.reason));
+        await holder.Debugger.enable({});
+        expect(await statusWithin(`${s.url}/schedule`, 8000)).toBe(500);
+        const held = await dumpOf('cannot schedule api.example.test');
+        expect(held.captured).toBe(true);
+        // It was told of the pause (and of the resume that followed): the pause was capture's.
+        // (Through the proxy its event may come after the answer: waited for.)
+        await waitFor(() => reasons.includes('exception'), 'the pause event at the client');
+        expect(await statusWithin(`${s.url}/`, 8000)).toBe(200);
+      } finally {
+        await holder.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,72 @@
+// Integration (single mode, no -d): probes on Hono and Express apps written as users write them.
+// A one-line route's handler is on the line of the app.get(…) call that ran once at load: the
+// probe stops in the handler, at every request. FILE:LINE:COLUMN picks the place on a line. A
+// template reads the request through the framework's accessors (Hono's c.req.param(), Express's
+// req.get(), req.ip), which cache what they read; a call that really writes is still refused.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, killAll, ROOT, run, type Booted } from '../helpers/cli.js';
+import { lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const HONO = 'test/fixtures/apps/one-line-routes-hono.ts';
+const EXPRESS = 'test/fixtures/apps/one-line-routes-express.ts';
+
+afterAll(killAll);
+
+async function start(app: string): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }> }> {
+  const state = join(mkdtempSync(join(tmpdir(), 'tspuma-one-line-')), 'tspuma.state');
+  const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app]);
+  const probe = async (args: string[]) => {
+    const p = run(['probe', ...args, '-S', state]);
+    const code = await p.exited;
+    return { code, out: p.stdout(), err: p.stderr() };
+  };
+  return { s, probe };
+}
+
+const hitOf = (s: Booted, id: number) => waitFor(() => s.lines().find((l) => l.probe === id && typeof l.values === 'object'), `a hit of probe ${id}`, 20_000);
+
+describe('probes on one-line routes', () => {
+  it('Hono: a probe on a one-line route stops in its handler at each request and reads c.req.param(), query, url, path and a header; a column picks the place; a real write is still refused', async () => {
+    const { s, probe } = await start(HONO);
+    const jsonLine = lineOf(HONO, "app.get('/json/:name'");
+    const set = await probe(['log', `${HONO}:${jsonLine}`, 'name={c.req.param("name")} url={c.req.url} path={c.req.path} ua={c.req.header("x-probe-ua")}']);
+    expect(set.code, set.err).toBe(0);
+    expect(set.err).toMatch(/in the function the line holds \(column \d+\)/);
+    const id = Number(set.out.trim());
+    expect((await fetch(`${s.url}/json/zed`, { headers: { 'x-probe-ua': 'probe-agent' } })).status).toBe(200);
+    expect((await hitOf(s, id)).values).toEqual({ 'c.req.param("name")': 'zed', 'c.req.url': `${s.url}/json/zed`, 'c.req.path': '/json/zed', 'c.req.header("x-probe-ua")': 'probe-agent' });
+
+    const searchLine = lineOf(HONO, "app.get('/search'");
+    const column = readLine(HONO, searchLine).indexOf('c.text(') + 1;
+    const byColumn = await probe(['log', `${HONO}:${searchLine}:${column}`, 'q={c.req.query("q")}']);
+    expect(byColumn.code, byColumn.err).toBe(0);
+    const id2 = Number(byColumn.out.trim());
+    expect(await (await fetch(`${s.url}/search?q=hat`)).text()).toBe('found hat');
+    expect((await hitOf(s, id2)).values).toEqual({ 'c.req.query("q")': 'hat' });
+
+    const writes = await probe(['log', `${HONO}:${jsonLine}`, 'set={c.set("k", 1)}']);
+    expect(writes.code, writes.err).toBe(0);
+    const id3 = Number(writes.out.trim());
+    expect((await fetch(`${s.url}/json/amy`)).status).toBe(200);
+    const removed = await waitFor(() => s.lines().find((l) => l.probe === id3 && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT'), 'the writing probe removed');
+    expect(String(removed.msg)).toContain('`c.set("k", 1)` may change the program');
+  }, 60_000);
+
+  it('Express 5: a probe on a one-line route stops in its handler and reads req.params, req.get(), req.ip and req.hostname', async () => {
+    const { s, probe } = await start(EXPRESS);
+    const line = lineOf(EXPRESS, "app.get('/hi/:id'");
+    const set = await probe(['log', `${EXPRESS}:${line}`, 'id={req.params.id} ua={req.get("x-probe-ua")} ip={req.ip} host={req.hostname}']);
+    expect(set.code, set.err).toBe(0);
+    const id = Number(set.out.trim());
+    expect(await (await fetch(`${s.url}/hi/7`, { headers: { 'x-probe-ua': 'probe-agent' } })).text()).toBe('hi 7');
+    expect((await hitOf(s, id)).values).toEqual({ 'req.params.id': '7', 'req.get("x-probe-ua")': 'probe-agent', 'req.ip': '127.0.0.1', 'req.hostname': '127.0.0.1' });
+  }, 60_000);
+});
+
+function readLine(file: string, line: number): string {
+  return readFileSync(join(ROOT, file), 'utf8').split('\n')[line - 1]!;
+}

@@ -1,0 +1,64 @@
+// Unit: which probe expressions may be read past V8's side-effect check (a request's caching
+// accessors, probe-spec.ts memberChains), how a probe re-finds its line in a file a deploy
+// changed (inspector/probes.ts findLine), and how expressions name renamed bindings.
+import { describe, expect, it } from 'vitest';
+import { memberChains, renameIdentifiers, v8Condition } from '../../server/probe-spec.js';
+import { findLine } from '../../inspector/probes.js';
+
+describe('memberChains', () => {
+  it('marks chains through a request made of its read accessors as request reads, others to be checked one by one', () => {
+    expect(memberChains('c.req.param("name")')).toEqual([{ text: 'c.req.param("name")', requestRead: true }]);
+    expect(memberChains("req.get('user-agent') === 'x' && order.total > 100")).toEqual([
+      { text: "req.get('user-agent')", requestRead: true },
+      { text: 'order.total', requestRead: false },
+    ]);
+    expect(memberChains('req.ip')).toEqual([{ text: 'req.ip', requestRead: true }]);
+  });
+
+  it('refuses what cannot be checked chain by chain: a body reader, another call, a computed member, new, a template literal', () => {
+    expect(memberChains('c.req.json()')).toBeNull();
+    expect(memberChains('c.set("k", 1)')).toBeNull();
+    expect(memberChains('format(c.req.url)')).toBeNull();
+    expect(memberChains('c.req.param(name)')).toEqual([
+      { text: 'c.req.param', requestRead: true },
+      { text: 'name', requestRead: false },
+    ]);
+    expect(memberChains('req.headers[key]')).toBeNull();
+    expect(memberChains('new URL(req.url)')).toBeNull();
+    expect(memberChains('`${req.url}`')).toBeNull();
+    expect(memberChains('cache.get("k")')).toBeNull();
+  });
+});
+
+describe('findLine', () => {
+  const spec = { file: '/app/src/repo.ts', line: 3, lineText: '  if (!user) throw new NotFound(id);' };
+  const file = (...lines: string[]) => () => `${lines.join('\n')}\n`;
+
+  it('keeps the line while it reads the same', () => {
+    expect(findLine(spec, file('a', 'b', '  if (!user) throw new NotFound(id);'))).toEqual({ line: 3 });
+  });
+
+  it('follows the line to where a deploy moved it (the nearest that reads the same, indentation aside)', () => {
+    expect(findLine(spec, file('// one', '// two', 'a', 'b', '    if (!user) throw new NotFound(id);'))).toEqual({ line: 5 });
+  });
+
+  it('says the line is gone, with what its number reads now, when no line reads the same', () => {
+    expect(findLine(spec, file('a', 'b', '  if (!user) throw new Missing(id);'))).toEqual({ gone: '  if (!user) throw new Missing(id);' });
+    expect(findLine(spec, file('a'))).toEqual({ gone: null });
+  });
+});
+
+describe('renameIdentifiers', () => {
+  it('writes renamed bindings as compiled, leaving property names and strings alone', () => {
+    const renames = new Map([['discounts', 'discounts2']]);
+    expect(renameIdentifiers('discounts.get(l.sku) > 1 && order.discounts', renames)).toBe('discounts2.get(l.sku) > 1 && order.discounts');
+    expect(renameIdentifiers('"discounts" + discounts?.size + x?.discounts', renames)).toBe('"discounts" + discounts2?.size + x?.discounts');
+    expect(renameIdentifiers('discounts', new Map())).toBe('discounts');
+  });
+});
+
+describe('v8Condition', () => {
+  it('asks the gate to pause for the check where a place has no checked condition yet', () => {
+    expect(v8Condition({ id: 7, when: null }, true)).toBe('__tspumaProbe.n(7) || (__tspumaProbe(7, 1))');
+  });
+});

@@ -52,6 +52,14 @@ const TARGETS: Target[] = [
   { name: 'throws', baseline: null, shape: THROWS, argv: (port, root) => tspuma(port, 'bench/throw-app.ts', [], root) },
   { name: 'throws-d', baseline: 'throws', shape: THROWS, argv: (port, root) => tspuma(port, 'bench/throw-app.ts', ['-d', '--inspect=127.0.0.1:0'], root) },
   { name: 'cluster-listener', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-w', '2'], root) },
+  // The anchors users compare with (issue 27): the same app module on @hono/node-server or on
+  // Express's app.listen (bench/anchors.ts), and on tspuma.
+  { name: 'hono-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'hono', String(port)] },
+  { name: 'hono', baseline: 'hono-anchor', argv: (port, root) => tspuma(port, 'bench/hono-app.ts', [], root) },
+  { name: 'fetch-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'fetch', String(port)] },
+  { name: 'fetch', baseline: 'fetch-anchor', argv: (port, root) => tspuma(port, 'bench/fetch-app.ts', [], root) },
+  { name: 'express-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'express', String(port)] },
+  { name: 'express', baseline: 'express-anchor', argv: (port, root) => tspuma(port, 'bench/express-app.ts', [], root) },
   // No-regression guards (issue 27): a streamed Rack body, a server-sent event stream, a 1 MB upload.
   { name: 'stream', baseline: null, shape: { method: 'GET', path: '/stream', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
   { name: 'sse', baseline: null, shape: { method: 'GET', path: '/sse', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
@@ -66,6 +74,13 @@ const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const WARMUP = Number(process.env.WARMUP ?? 8000);
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
 const WINDOWS = Number(process.env.WINDOWS ?? 4);
+/**
+ * callgrind: node flags for every server. V8 sizes the young generation by what survives, and
+ * under callgrind's pace one server's stayed at a quarter of another's, so it collected twice as
+ * often per request for the same allocations (1,500 instructions per request of GC roots alone):
+ * a fixed size makes the GC share follow what a request allocates. `CALLGRIND_NODE_FLAGS=` for none.
+ */
+const CALLGRIND_NODE_FLAGS = (process.env.CALLGRIND_NODE_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=16').split(' ').filter(Boolean);
 
 /**
  * BASE=/path/to/another/built/checkout (the code before a change): each target also runs from
@@ -167,7 +182,7 @@ async function callgrind(targets: Target[]): Promise<void> {
       }
       const shape = t.shape ?? HELLO;
       const port = await freePort();
-      const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...CALLGRIND_NODE_FLAGS, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => void (stderr.length < 100_000 && (stderr += c.toString())));
       try {
@@ -319,7 +334,8 @@ async function profile(targets: Target[]): Promise<void> {
   for (const t of targets) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
     const port = await freePort();
-    const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const interval = process.env.PROFILE_INTERVAL ? [`--cpu-prof-interval=${process.env.PROFILE_INTERVAL}`] : [];
+    const child = spawn(process.execPath, ['--cpu-prof', ...interval, `--cpu-prof-dir=${dir}`, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
     const l: Live = { target: t, port, child, luaFile: null };
     try {
       await waitUp(port, t.shape ?? HELLO, child);

@@ -74,10 +74,22 @@ export function supportedText(methods: AdmissionRules['supportedHttpMethods']): 
   return methods === 'any' ? 'any' : [...methods].join(', ');
 }
 
+/** The last method set admissionError saw, and whether it has GET (most requests' method: no hash lookup for it). */
+let lastMethods: ReadonlySet<string> | null = null;
+let lastHasGet = false;
+
+function methodAllowed(methods: ReadonlySet<string>, method: string): boolean {
+  if (methods !== lastMethods) {
+    lastMethods = methods;
+    lastHasGet = methods.has('GET');
+  }
+  return method === 'GET' ? lastHasGet : methods.has(method);
+}
+
 /** The first rule the request breaks, as the coded error (with its status), or null. */
 export function admissionError(req: http.IncomingMessage, rules: AdmissionRules, f: Framing): TspumaError | null {
   const methods = rules.supportedHttpMethods;
-  if (methods !== 'any' && !methods.has(req.method!)) {
+  if (methods !== 'any' && !methodAllowed(methods, req.method!)) {
     return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: supportedText(methods) });
   }
   const url = req.url ?? '';

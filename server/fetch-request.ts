@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { absoluteUrl, originFormUrl, parseAuthority, parseTarget, type Authority } from './authority.js';
-import { firstHeader, requestAuthority } from './rack.js';
+import { requestAuthority } from './rack.js';
+import { hostHeader } from './raw-headers.js';
 import { forwardedOf } from './trusted-proxy.js';
 import { kDeliveredBody } from './shared-names.js';
 
@@ -24,7 +25,7 @@ export function requestUrl(req: IncomingMessage): string {
   const forwarded = forwardedOf(req);
   if (forwarded === undefined && url.charCodeAt(0) === 47 /* / */ && !url.includes('#')) {
     // The common shape: origin-form, Host names the server.
-    const host = firstHeader(req, 'host', 'Host');
+    const host = hostHeader(req); // read by admission's one pass
     const authority = host ? parseAuthority(host) : null;
     if (authority !== null) return originFormUrl((req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http', authority, url);
   }

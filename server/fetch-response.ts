@@ -171,7 +171,7 @@ export class FetchResponse {
       this.#body = null;
       return;
     }
-    if (NULL_BODY_STATUS.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
+    if (status !== 200 && NULL_BODY_STATUS.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
     if (typeof body === 'string') {
       this.#body = body;
       this.#bodyType = TEXT_PLAIN;
@@ -335,6 +335,17 @@ Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.c
     return `Response ${inspect({ status: this.status, statusText: this.statusText, headers: this.headers, bodyUsed: this.bodyUsed }, { ...options, depth: depth - 1 })}`;
   },
 });
+
+/**
+ * The kept parts of `value` when it is tspuma's own Response with nothing materialized (the usual
+ * `new Response(...)` of a fetch app), else null: the writer's fast path, without `instanceof
+ * Response` (a custom hasInstance and a walk up undici's prototype chain).
+ */
+export function keptParts(value: unknown): Parts | null {
+  if (value === null || typeof value !== 'object' || !FetchResponse.prototype.isPrototypeOf(value)) return null;
+  const parts = FetchResponse[kParts](value as FetchResponse);
+  return parts instanceof NativeResponse ? null : (parts as Parts);
+}
 
 /** The writer's view of a response kept by FetchResponse; undici's Response when it is one. */
 export function partsOf(r: Response): Parts | Response {

@@ -3,8 +3,8 @@
 // the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
 // the response methods dropped once the server answers in the app's place, the request body's
 // push, a server's emit held back for the PROXY protocol and a socket's peer replaced by the one
-// its header names, and the private fields read (_httpMessage, _last, _consuming, _peername,
-// shouldKeepAlive).
+// its header names, the private fields read (_httpMessage, _last, _consuming, _peername,
+// shouldKeepAlive) and the one set for a known body length (_contentLength).
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
 // fails there first. undici's one private member read (a Response's `state` symbol) lives in
 // fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts.
@@ -75,21 +75,12 @@ const emit = http.ServerResponse.prototype.emit;
  * that a response ended without a listener, and its closure, added to every response. Arguments
  * are passed on as they came (listeners may look at their count).
  */
-function emitChecked(this: TspumaResponse, event: string | symbol, a?: unknown, b?: unknown): boolean {
+function emitChecked(this: TspumaResponse, event: string | symbol, ...args: unknown[]): boolean {
   if (event === 'close') {
     if (onResponseClose !== null) onResponseClose(this);
   } else if (event === 'finish' && onResponseFinish !== null) onResponseFinish(this);
-  switch (arguments.length) {
-    case 1:
-      return emit.call(this, event);
-    case 2:
-      return emit.call(this, event, a);
-    case 3:
-      return emit.call(this, event, a, b);
-    default:
-      // eslint-disable-next-line prefer-rest-params
-      return Reflect.apply(emit, this, arguments) as boolean;
-  }
+  // A rest parameter spread into the call: optimized code forwards the arguments without an array.
+  return emit.call(this, event, ...args);
 }
 
 /** Called (set once per process) with each response that closes, before its own 'close' listeners. */
@@ -264,6 +255,24 @@ export function keepsAlive(res: http.ServerResponse): boolean {
  */
 export function markBodyExpected(res: http.ServerResponse): void {
   (res as TspumaResponse)[kBodyExpected] = true;
+}
+
+/**
+ * Has node:http write `length` as the response's Content-Length from its own field
+ * (`_contentLength`), as node does for an implicit head, rather than from a header passed to
+ * writeHead, which node validates and matches by name (a token check, a character check of the
+ * value, a lower-cased match: about 200 instructions a response). Only where node writes that
+ * field into the head: a response with a body (not HEAD, 204, 304), a client that takes one with
+ * a length (node frames an HTTP/1.0 response without TE: chunked by the connection's close), and
+ * nothing set Content-Length, Transfer-Encoding or Trailer on it. False: send the header instead.
+ * Call before writeHead, whose head then carries it.
+ */
+export function presetContentLength(res: http.ServerResponse, length: number): boolean {
+  const r = res as { _contentLength?: unknown; _hasBody?: unknown; useChunkedEncodingByDefault?: unknown; _removedContLen?: unknown };
+  if (r._contentLength !== null || r._hasBody !== true || r.useChunkedEncodingByDefault !== true || r._removedContLen !== false) return false;
+  if (res.hasHeader('content-length') || res.hasHeader('transfer-encoding') || res.hasHeader('trailer')) return false;
+  r._contentLength = length;
+  return true;
 }
 
 /** `res` will say `Connection: close` and node:http closes the connection after it (if its head is not out yet). */

@@ -1,12 +1,14 @@
 // OpenTelemetry, when the app's project has `@opentelemetry/api` (an optional peer, resolved at
 // boot from the app's folder, then from tspuma's; absent, this module gives null and nothing of
-// it runs per request): each request is marked with its server span (the span active when
+// it runs per request; present, a request costs one property read until an SDK registers a context
+// manager): each request is marked with its server span (the span active when
 // node:http emitted the request, which OpenTelemetry's HTTP instrumentation starts), an app
 // failure is recorded on that span as an `exception` event (type, message, the stack as Node
 // prints it, source-mapped for .ts apps; message and stack redacted as dumps and log lines are), and dumps read the span's trace and span ids.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ownCode } from './shared-names.js';
 import { Redactor } from '../diagnostics/redact.js';
@@ -43,21 +45,34 @@ export function traceOf(req: IncomingMessage | null | undefined): { trace_id: st
   return { trace_id: traceId, span_id: spanId };
 }
 
+/** The global registry an SDK registers into: @opentelemetry/api keeps it under this symbol, per major version. */
+type Registry = { context?: unknown } | undefined;
+
 export class Tracing {
+  /** Some request was given a span: closed() has something to look at. */
+  private marked = false;
+
   /**
    * @param thrown the error captured for a request whose framework answered 5xx itself (debug
    * mode's attribution); undefined when none was captured.
+   * @param registry the global key @opentelemetry/api's SDK registers its context manager under
+   * (otelRegistryKey); while nothing is registered there, no span can be active and a request
+   * pays one property read instead of the API's lookup. null: always ask the API.
    */
   constructor(
     private readonly api: OtelApi,
     private readonly thrown: (req: IncomingMessage) => unknown = () => undefined,
+    private readonly registry: symbol | null = null,
   ) {}
 
   /** At the request event: keeps the active server span on req. */
   request(req: IncomingMessage): void {
+    const key = this.registry;
+    if (key !== null && ((globalThis as Record<symbol, Registry>)[key])?.context === undefined) return;
     const span = this.api.trace.getActiveSpan();
     if (!span || !span.isRecording()) return;
     (req as Marked)[kSpan] = span;
+    this.marked = true;
   }
 
   /**
@@ -65,7 +80,7 @@ export class Tracing {
    * ends the span): a 5xx answered without a throw reaching tspuma records the throw debug mode captured.
    */
   closed(req: IncomingMessage, res: ServerResponse): void {
-    if (!(req as Marked)[kSpan] || res.statusCode < 500 || (req as Marked)[kRecorded]) return;
+    if (!this.marked || !(req as Marked)[kSpan] || res.statusCode < 500 || (req as Marked)[kRecorded]) return;
     const err = this.thrown(req);
     if (err !== undefined) this.exception(req, err);
   }
@@ -92,6 +107,34 @@ export class Tracing {
 const importModule = (specifier: string): Promise<unknown> => import(specifier);
 
 export async function loadOtelApi(appBase: string, load: (specifier: string) => Promise<unknown> = importModule): Promise<OtelApi | null> {
+  return (await loadOtel(appBase, load))?.api ?? null;
+}
+
+/**
+ * The symbol @opentelemetry/api registers its globals under (`opentelemetry.js.api.MAJOR`), from
+ * the version in the package.json above `file` (the API's resolved entry); null when not found.
+ */
+export function otelRegistryKey(file: string): symbol | null {
+  // Looked for without a throw where there is no package.json, and with debug mode's pausing off
+  // (ownCode) for a malformed one: tspuma's own lookups never pause the process.
+  return ownCode(() => {
+    for (let dir = dirname(file), up = 0; up < 6; dir = dirname(dir), up++) {
+      const path = join(dir, 'package.json');
+      if (!existsSync(path)) continue;
+      try {
+        const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
+        if (pkg.name !== '@opentelemetry/api') continue;
+        const major = typeof pkg.version === 'string' ? /^(\d+)\./.exec(pkg.version)?.[1] : undefined;
+        return major === undefined ? null : Symbol.for(`opentelemetry.js.api.${major}`);
+      } catch {
+        /* unreadable: one level up */
+      }
+    }
+    return null;
+  });
+}
+
+async function loadOtel(appBase: string, load: (specifier: string) => Promise<unknown>): Promise<{ api: OtelApi; registry: symbol | null } | null> {
   // Looked up synchronously with debug mode's pausing off (ownCode): a missing optional package
   // is the usual case, and its lookup's throws must not pause the process at every boot.
   const resolveFrom = (from: string): string | null =>
@@ -102,16 +145,17 @@ export async function loadOtelApi(appBase: string, load: (specifier: string) => 
         return null; // not installed there
       }
     });
-  const candidates: string[] = [];
+  const candidates: { specifier: string; file: string | null }[] = [];
   const inApp = resolveFrom(join(appBase, 'package.json'));
-  if (inApp !== null) candidates.push(pathToFileURL(inApp).href);
+  if (inApp !== null) candidates.push({ specifier: pathToFileURL(inApp).href, file: inApp });
   // tspuma's own copy, imported only when there is one (a failed import throws inside node's loader).
-  if (load !== importModule || resolveFrom(fileURLToPath(import.meta.url)) !== null) candidates.push('@opentelemetry/api');
-  for (const specifier of candidates) {
+  const own = resolveFrom(fileURLToPath(import.meta.url));
+  if (load !== importModule || own !== null) candidates.push({ specifier: '@opentelemetry/api', file: own });
+  for (const { specifier, file } of candidates) {
     try {
       const mod = (await load(specifier)) as { trace?: unknown; default?: { trace?: unknown } };
       const api = (typeof mod.trace === 'object' ? mod : mod.default) as OtelApi | undefined;
-      if (api && typeof api.trace?.getActiveSpan === 'function') return api;
+      if (api && typeof api.trace?.getActiveSpan === 'function') return { api, registry: file === null ? null : otelRegistryKey(file) };
     } catch {
       /* not installed here either */
     }
@@ -121,6 +165,6 @@ export async function loadOtelApi(appBase: string, load: (specifier: string) => 
 
 /** The tracing hook for a Server: null without @opentelemetry/api, so requests pay nothing. */
 export async function openTelemetry(appBase: string, thrown?: (req: IncomingMessage) => unknown): Promise<Tracing | null> {
-  const api = await loadOtelApi(appBase);
-  return api ? new Tracing(api, thrown) : null;
+  const loaded = await loadOtel(appBase, importModule);
+  return loaded ? new Tracing(loaded.api, thrown, loaded.registry) : null;
 }

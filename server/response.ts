@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Body, RackHeaders } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
-import { nativeBody, partsOf } from './fetch-response.js';
+import { keptParts, nativeBody, partsOf } from './fetch-response.js';
+import { presetContentLength } from './node-http.js';
 
 export interface Normalized {
   status: number;
@@ -31,6 +32,8 @@ export function describe(value: unknown): string {
 
 /** Turns any accepted response form into {status, headers, body}, or throws TSPUMA_ERR_APP_RESULT. */
 export function normalize(value: unknown, expected: string): Normalized {
+  const kept = Array.isArray(value) ? null : keptParts(value);
+  if (kept !== null) return kept;
   if (Array.isArray(value)) {
     const [status, headers, body] = value as unknown[];
     if (value.length === 3 && Number.isInteger(status) && headers !== null && typeof headers === 'object') {
@@ -73,6 +76,9 @@ function overridden(extra: RackHeaders, name: string): boolean {
   return false;
 }
 
+/** appendHeaders saw a Transfer-Encoding or Trailer header: the body's framing is the app's, not a preset length. */
+let framingHeader = false;
+
 /**
  * Appends Rack headers to `out` as a flat list (Rack's "a\nb" multi-value strings become arrays,
  * numbers strings, null and undefined are left out). A header `skip` sets is left out too.
@@ -85,6 +91,7 @@ function appendHeaders(out: HeaderList, source: RackHeaders, lengthAt: number, s
     if (skip !== undefined && overridden(skip, name)) continue;
     const at = out.length;
     if (lengthAt === -1 && name.length === 14 && name.toLowerCase() === 'content-length') lengthAt = at + 1;
+    else if ((name.length === 17 && name.toLowerCase() === 'transfer-encoding') || (name.length === 7 && name.toLowerCase() === 'trailer')) framingHeader = true;
     out[at] = name;
     out[at + 1] = typeof v === 'string' ? (v.includes('\n') ? v.split('\n') : v) : typeof v === 'number' ? String(v) : (v as string[]);
   }
@@ -208,6 +215,7 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
   const noBody = bodyless(status);
   const isHead = (res as ServerResponse & { req?: { method?: string } }).req?.method === 'HEAD';
   const out: HeaderList = [];
+  framingHeader = false;
   // Headers the server adds (Connection: close on an error) replace the app's of the same name.
   let lengthAt = appendHeaders(out, r.headers, -1, extraHeaders);
   if (extraHeaders) lengthAt = appendHeaders(out, extraHeaders, lengthAt);
@@ -227,7 +235,11 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
   else if (Array.isArray(body)) whole = body.length === 1 ? (body[0] as string | Uint8Array) : Buffer.concat((body as (string | Uint8Array)[]).map(toBuffer));
   if (whole !== undefined) {
     // A HEAD response's Content-Length, when sent, is the GET's: unknown for a null body.
-    if (lengthAt === -1 && !(isHead && whole === null)) out.push('content-length', whole === null ? '0' : String(byteLength(whole)));
+    if (lengthAt === -1 && !(isHead && whole === null)) {
+      const length = whole === null ? 0 : byteLength(whole);
+      // Written by node from its own field where it can (node-http.ts), else as a header.
+      if (framingHeader || !presetContentLength(res, length)) out.push('content-length', String(length));
+    }
     head(res, status, r.statusText, out);
     if (whole === null || isHead) res.end();
     else res.end(whole);

@@ -17,6 +17,7 @@ import {
   keepsAlive,
   markConsumed,
   peerAddressKnown,
+  presetContentLength,
   replaceDestroySoon,
   replacePeer,
   restoreAppWrites,
@@ -220,6 +221,27 @@ describe('node:http internals used by node-http.ts', () => {
     });
     await rawRequest(port, CLOSE);
     expect(known).toEqual([false, true]);
+  });
+
+  it('writes a preset _contentLength into the head once (no chunking), and refuses it for HEAD, HTTP/1.0 and a framing header the app set', async () => {
+    const preset: boolean[] = [];
+    const port = await serve((req, res) => {
+      if (req.url === '/te') res.setHeader('Transfer-Encoding', 'chunked');
+      if (req.url === '/length') res.setHeader('Content-Length', '5');
+      preset.push(presetContentLength(res, 5));
+      res.writeHead(200, ['content-type', 'text/plain']);
+      res.end('hello');
+    });
+    const get = (await rawRequest(port, CLOSE)).text;
+    expect(get.match(/content-length: 5\r\n/gi)).toHaveLength(1);
+    expect(get).not.toMatch(/transfer-encoding/i);
+    expect(get.endsWith('\r\n\r\nhello')).toBe(true);
+    expect(preset).toEqual([true]);
+    await rawRequest(port, 'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await rawRequest(port, 'GET / HTTP/1.0\r\nHost: x\r\n\r\n');
+    await rawRequest(port, 'GET /te HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await rawRequest(port, 'GET /length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(preset).toEqual([true, false, false, false, false]);
   });
 
   it('lets own properties shadow the response methods, and deleting them restores the prototype\'s', async () => {

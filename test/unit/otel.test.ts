@@ -1,8 +1,9 @@
 // server/otel.ts with a stand-in @opentelemetry/api: no package, no hook; a request without a
 // recording span is left alone; an exception is recorded once, with type, message and stack.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { loadOtelApi, traceOf, Tracing, type OtelApi, type SpanLike } from '../../server/otel.js';
+import { loadOtelApi, otelRegistryKey, traceOf, Tracing, type OtelApi, type SpanLike } from '../../server/otel.js';
 
 function fakeSpan(recording = true) {
   const events: { name: string; attributes: Record<string, string> }[] = [];
@@ -66,5 +67,56 @@ describe('openTelemetry', () => {
     tracing.request(failed);
     tracing.closed(failed, response(500));
     expect(events.map((e) => e.attributes['exception.message'])).toEqual(['caught by the framework']);
+  });
+
+  it('finds the key the installed @opentelemetry/api registers a context manager under', async () => {
+    const entry = createRequire(import.meta.url).resolve('@opentelemetry/api');
+    const key = otelRegistryKey(entry);
+    expect(typeof key).toBe('symbol');
+    const api = await import('@opentelemetry/api');
+    const manager: import('@opentelemetry/api').ContextManager = {
+      active: () => api.ROOT_CONTEXT,
+      with: (_context, fn, thisArg, ...args) => fn.call(thisArg, ...args),
+      bind: (_context, target) => target,
+      enable() {
+        return this;
+      },
+      disable() {
+        return this;
+      },
+    };
+    expect(api.context.setGlobalContextManager(manager)).toBe(true);
+    try {
+      expect((globalThis as Record<symbol, { context?: unknown } | undefined>)[key!]?.context).toBe(manager);
+    } finally {
+      api.context.disable();
+    }
+    expect((globalThis as Record<symbol, { context?: unknown } | undefined>)[key!]?.context).toBeUndefined();
+    expect(otelRegistryKey('/nonexistent/dir/index.js')).toBeNull();
+  });
+
+  it('asks the API for no span while no context manager is registered, and marks requests once one is', () => {
+    const registry = Symbol('test-otel-registry');
+    const { span } = fakeSpan();
+    let asked = 0;
+    const api: OtelApi = { trace: { getActiveSpan: () => (asked++, span) } };
+    const tracing = new Tracing(api, undefined, registry);
+    const before = request();
+    tracing.request(before);
+    expect(asked).toBe(0);
+    expect(traceOf(before)).toBeNull();
+    const global = globalThis as Record<symbol, unknown>;
+    global[registry] = { version: '1.9.0' }; // an SDK registered something, but no context manager
+    try {
+      tracing.request(before);
+      expect(asked).toBe(0);
+      global[registry] = { version: '1.9.0', context: {} };
+      const after = request();
+      tracing.request(after);
+      expect(asked).toBe(1);
+      expect(traceOf(after)).toEqual({ trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
+    } finally {
+      delete global[registry];
+    }
   });
 });

@@ -3,7 +3,7 @@
 // probe stops in the handler, at every request. FILE:LINE:COLUMN picks the place on a line. A
 // template reads the request through the framework's accessors (Hono's c.req.param(), Express's
 // req.get(), req.ip), which cache what they read; a call that really writes is still refused.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,12 @@ afterAll(killAll);
 
 async function start(app: string): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }> }> {
   const state = join(mkdtempSync(join(tmpdir(), 'tspuma-one-line-')), 'tspuma.state');
-  const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app]);
+  // The pause budget at its most: on a loaded machine one pause can outlast 200 ms of wall time,
+  // and a probe suspended by it is not what these tests are about (a full run at load 27 once saw
+  // no hit of the Express probe within 80 s).
+  const config = join(state, '..', 'tspuma.config.mjs');
+  writeFileSync(config, 'export default { probePauseBudget: 1000 };\n');
+  const s = await boot(['-C', config, '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app]);
   const probe = async (args: string[]) => {
     const p = run(['probe', ...args, '-S', state]);
     const code = await p.exited;
@@ -27,7 +32,15 @@ async function start(app: string): Promise<{ s: Booted; probe: (args: string[]) 
   return { s, probe };
 }
 
-const hitOf = (s: Booted, id: number) => waitFor(() => s.lines().find((l) => l.probe === id && typeof l.values === 'object'), `a hit of probe ${id}`, 20_000);
+/** The first hit line of probe `id`; on a timeout, the error quotes the server's lines about that probe. */
+async function hitOf(s: Booted, id: number): Promise<Record<string, unknown>> {
+  try {
+    return await waitFor(() => s.lines().find((l) => l.probe === id && typeof l.values === 'object'), `a hit of probe ${id}`, 20_000);
+  } catch (err) {
+    const about = s.lines().filter((l) => l.probe === id || String(l.code ?? '').startsWith('TSPUMA_ERR_PROBE'));
+    throw new Error(`${(err as Error).message}; the server's lines about it: ${JSON.stringify(about).slice(0, 2000)}`);
+  }
+}
 
 describe('probes on one-line routes', () => {
   it('Hono: a probe on a one-line route stops in its handler at each request and reads c.req.param(), query, url, path and a header; a column picks the place; a real write is still refused', async () => {

@@ -890,7 +890,13 @@ function howFound(found: FoundRequest | null): { requestInferred?: true; request
   return found.inferred ? { requestInferred: true } : {};
 }
 
-/** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */
+/**
+ * The names an expression reads, for redaction by name: its identifiers (`order.customer.apiKey`
+ * -> order, customer, apiKey) and its quoted strings, the keys and accessor arguments a value is
+ * read under (`req.query["token"]`, `req.get("x-api-key")`, `c.req.header('cookie')`).
+ */
 export function identifiers(expr: string): string[] {
-  return expr.replace(/(["'`])(?:\\.|(?!\1)[^\\])*\1/g, '').match(/[A-Za-z_$][\w$]*/g) ?? [];
+  const quoted = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
+  const strings = [...expr.matchAll(quoted)].map((m) => m[2]!);
+  return [...(expr.replace(quoted, '').match(/[A-Za-z_$][\w$]*/g) ?? []), ...strings];
 }

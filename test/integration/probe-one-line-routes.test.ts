@@ -77,6 +77,17 @@ describe('probes on one-line routes', () => {
     const id = Number(set.out.trim());
     expect(await (await fetch(`${s.url}/hi/7`, { headers: { 'x-probe-ua': 'probe-agent' } })).text()).toBe('hi 7');
     expect((await hitOf(s, id)).values).toEqual({ 'req.params.id': '7', 'req.get("x-probe-ua")': 'probe-agent', 'req.ip': '127.0.0.1', 'req.hostname': '127.0.0.1' });
+
+    // A secret read through an accessor's argument or a quoted key is redacted by that name, as
+    // `req.query.token` is: nothing of it in any line.
+    await probe(['rm', String(id)]);
+    const secret = await probe(['log', `${EXPRESS}:${line}`, 'k={req.get("x-api-key")} t={req.query["token"]} a={req.header(\'authorization\')} q={req.query.q}']);
+    expect(secret.code, secret.err).toBe(0);
+    const sid = Number(secret.out.trim());
+    const res = await fetch(`${s.url}/hi/8?token=Tok-77bb&q=hat`, { headers: { 'x-api-key': 'Key-9988', authorization: 'Bearer Abc-3141' } });
+    expect(await res.text()).toBe('hi 8');
+    expect((await hitOf(s, sid)).values).toEqual({ 'req.get("x-api-key")': '[redacted]', 'req.query["token"]': '[redacted]', "req.header('authorization')": '[redacted]', 'req.query.q': 'hat' });
+    for (const leaked of ['Tok-77bb', 'Key-9988', 'Abc-3141']) expect(s.stdout() + s.stderr()).not.toContain(leaked);
   }, 60_000 * SLOWNESS);
 });
 

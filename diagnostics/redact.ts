@@ -108,6 +108,9 @@ export function rememberSecret(value: unknown): void {
   if (typeof value !== 'string') return;
   const v = value.trim();
   if (v.length < MIN_REMEMBERED || v === REDACTED || v.length > 4096) return;
+  // An authorization scheme alone (`Authorization: Bearer` with no token) is a word, not a secret:
+  // remembered, it would blank "Bearer" out of every later dump and log line.
+  if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
   remembered.delete(v);
   remembered.set(v, true);
   if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);

@@ -203,7 +203,7 @@ export class ProbeEngine {
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
     // A named global (not enumerable): a condition reads it with one global lookup, where
-    // `globalThis[Symbol.for(…)]` cost every pass about 40,000 more instructions (bench/README.md).
+    // `globalThis[Symbol.for(…)]` cost every pass about 100,000 more instructions (bench/README.md).
     Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: Object.assign((id: number, check?: 1) => this.gate(id, check), { n: (id: number) => this.counted(id) }), enumerable: false, configurable: true, writable: false });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
@@ -890,7 +890,13 @@ function howFound(found: FoundRequest | null): { requestInferred?: true; request
   return found.inferred ? { requestInferred: true } : {};
 }
 
-/** The names an expression reads (`order.customer.apiKey` -> order, customer, apiKey), for redaction by name. */
+/**
+ * The names an expression reads, for redaction by name: its identifiers (`order.customer.apiKey`
+ * -> order, customer, apiKey) and its quoted strings, the keys and accessor arguments a value is
+ * read under (`req.query["token"]`, `req.get("x-api-key")`, `c.req.header('cookie')`).
+ */
 export function identifiers(expr: string): string[] {
-  return expr.replace(/(["'`])(?:\\.|(?!\1)[^\\])*\1/g, '').match(/[A-Za-z_$][\w$]*/g) ?? [];
+  const quoted = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
+  const strings = [...expr.matchAll(quoted)].map((m) => m[2]!);
+  return [...(expr.replace(quoted, '').match(/[A-Za-z_$][\w$]*/g) ?? []), ...strings];
 }

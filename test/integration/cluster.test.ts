@@ -80,7 +80,7 @@ describe('cluster mode', () => {
   });
 
   for (const kind of ['phased-restart', 'restart'] as const) {
-    it(`${kind} under constant load fails no request`, { timeout: 120_000 }, async () => {
+    it(`${kind} under constant load fails no request`, { timeout: 120_000 * SLOWNESS }, async () => {
       const s = await cluster();
       const oldPids = (await s.stats()).worker_status.map((w) => w.pid);
       // Load before, during and after the restart: stopped once the new workers have served
@@ -106,7 +106,7 @@ describe('cluster mode', () => {
     });
   }
 
-  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load', { timeout: 120_000 }, async () => {
+  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load', { timeout: 120_000 * SLOWNESS }, async () => {
     const s = await cluster();
     const victim = (await s.stats()).worker_status[0]!;
     const result = await loadUntil(s.url, 10, 90, async () => {
@@ -130,7 +130,7 @@ describe('cluster mode', () => {
     expect(result.errors + result.non2xx).toBeLessThanOrEqual(10);
   });
 
-  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', { timeout: 120_000 }, async () => {
+  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', { timeout: 120_000 * SLOWNESS }, async () => {
     // A 2 s timeout: four missed check-ins, as 4 s were at the 1 s interval this test had.
     const s = await cluster('workerTimeout: 2');
     const pids = (await s.stats()).worker_status.map((w) => w.pid);

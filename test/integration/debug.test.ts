@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, run, ROOT } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -111,7 +111,7 @@ describe('tspuma -d', () => {
     await waitFor(() => s.stderr().includes('tspuma dump #1 [app]'), 'the dump on stderr');
   });
 
-  it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 }, async () => {
+  it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 * SLOWNESS }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
     const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     // Stopped at 600 answers, or after 120 s (a loaded machine's bound, not a speed test). (autocannon's

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { exchange, hold, type RawResponse } from '../helpers/http-raw.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const APP = join(ROOT, 'test/fixtures/apps/fetch-conformance-app.ts');
 const RUNNER = join(ROOT, 'test/fixtures/apps/hono-node-server.ts');
@@ -29,7 +29,7 @@ beforeAll(async () => {
   let out = '';
   peer.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   peerPort = await waitFor(() => Number(/"port":(\d+)/.exec(out)?.[1] ?? 0), '@hono/node-server to listen', 20_000);
-}, 40_000);
+}, 40_000 * SLOWNESS);
 
 afterAll(async () => {
   peer?.kill('SIGKILL');

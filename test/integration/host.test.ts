@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { exchange } from '../helpers/http-raw.js';
+import { SLOWNESS } from '../helpers/net.js';
 
 let hono: Booted;
 let port: number;
@@ -19,7 +20,7 @@ beforeAll(async () => {
   ]);
   port = Number(new URL(hono.url).port);
   echoPort = Number(new URL(echo.url).port);
-}, 40_000);
+}, 40_000 * SLOWNESS);
 afterAll(killAll);
 
 const request = (target: string, hostLines: string) => `GET ${target} HTTP/1.1\r\n${hostLines}Connection: close\r\n\r\n`;

@@ -86,5 +86,5 @@ describe("Node's inspector lines on stderr", () => {
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.stderr().split('\n').filter((l) => NODE_LINE.test(l))).toEqual([]);
-  }, 90_000);
+  }, 90_000 * SLOWNESS);
 });

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, type Booted } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
 
 const APP = 'test/fixtures/apps/client-app.mjs';
@@ -64,7 +64,7 @@ beforeAll(async () => {
       ]),
     );
   }
-}, 60_000);
+}, 60_000 * SLOWNESS);
 
 afterAll(async () => {
   await stopProxies();
@@ -111,7 +111,7 @@ ${upstreams}
 `,
     );
     await startAt(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], [front], { NGINX: '3;' }, dir, port);
-  }, 30_000);
+  }, 30_000 * SLOWNESS);
 
   it('the app sees the real client address, from either instance', async () => {
     await expectClientSeenByBoth(port);
@@ -165,7 +165,7 @@ ${servers(2, 'send-proxy-v2')}
 `,
     );
     await startAt(HAPROXY, ['-db', '-f', `${dir}/haproxy.cfg`, '-p', `${dir}/haproxy.pid`], [one, two], {}, dir, v1);
-  }, 30_000);
+  }, 30_000 * SLOWNESS);
 
   it('send-proxy (v1): the app sees the real client address, from either instance', async () => {
     await expectClientSeenByBoth(v1);

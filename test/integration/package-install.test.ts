@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { ROOT, hermeticEnv } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 let dir = '';
 let project = '';
@@ -30,7 +30,7 @@ beforeAll(() => {
   const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: hermeticEnv() });
   installOutput = install.stdout + install.stderr;
   expect(install.status, installOutput).toBe(0);
-}, 240_000);
+}, 240_000 * SLOWNESS);
 
 afterAll(() => {
   for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -94,7 +94,7 @@ describe('the packed tarball installed into a new project', () => {
     expect(map.sourcesContent?.[0]).toContain('export class Server');
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-  }, 90_000);
+  }, 90_000 * SLOWNESS);
 
   it('has tspuma doctor, which says how to install clinic when the project has none', async () => {
     const doctor = bin(['doctor', '-d', '1', 'app.ts']);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ROOT, boot, killAll, type Booted } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,17 +48,17 @@ describe('the modules a cluster primary loads', () => {
     const worker = loadedBy(Number(/PID: (\d+)/.exec(String(booted.msg))![1]));
     expect(worker).toContain('server/cluster/worker.js');
     expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
-  }, 30_000);
+  }, 30_000 * SLOWNESS);
 
   it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/', async () => {
     const s = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
     const modules = loadedBy(s.proc.pid!);
     expect(modules).toContain('server/single.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
-  }, 30_000);
+  }, 30_000 * SLOWNESS);
 
   it('with --inspect: the DevTools module (targets, live stacks, autopsies) and discovery are loaded', async () => {
     const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0']);
     expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));
-  }, 30_000);
+  }, 30_000 * SLOWNESS);
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, run } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
 
@@ -67,5 +67,5 @@ describe('a probe across a deploy that changes its file', () => {
     expect((await fetch(`${s.url}/3`)).status).toBe(200);
     await waitFor(async () => (await view()).workers['0']?.state === 'suspended', 'the probe shown suspended');
     expect(hits()).toHaveLength(2);
-  }, 180_000);
+  }, 180_000 * SLOWNESS);
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const APP = 'test/fixtures/apps/late-request-app.ts';
 const KEPT_LINE = lineOf(APP, 'const kept = bytes;');
@@ -86,7 +86,7 @@ describe('a probe hit of a request already in the app when the first probe came'
       ['late-early-2', true, undefined, { bytes: 13 }],
       ['late-after-3', undefined, undefined, { bytes: 11 }],
     ]);
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 
   it('with -d: each of two early requests is named exactly by its own hit', async () => {
     const { s, state, busy } = await start(['-d']);
@@ -102,5 +102,5 @@ describe('a probe hit of a request already in the app when the first probe came'
       ['late-early-d2', undefined, undefined, { bytes: 13 }],
       ['late-early-d1', undefined, undefined, { bytes: 12 }],
     ]);
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, run } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const APP = 'test/fixtures/apps/values-app.ts';
 const LINE = lineOf(APP, 'const d = discounts.get(l.sku) ?? 0;');
@@ -28,5 +28,5 @@ describe('probe expressions and renamed bindings', () => {
     // The condition was set on the renamed binding too: a second request is logged as well.
     expect((await fetch(`${s.url}/total`)).status).toBe(500);
     await waitFor(() => s.lines().filter((l) => l.probe === id && typeof l.values === 'object').length === 2, 'the second hit', 20_000);
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 });

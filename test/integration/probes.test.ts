@@ -11,7 +11,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { items, postOrder } from '../helpers/orders.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
@@ -95,7 +95,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(setLine.msg).toMatch(/set by \S+@\S+ \(tspuma probe log\) from 127\.0\.0\.1: logpoint/);
     expect(s.stdout()).not.toContain(TOKEN);
     expect(s.stdout() + s.stderr()).not.toMatch(/Debugger listening|\* Inspector of/);
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 
   it('--when filters: only hits where it holds are logged', async () => {
     const set = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'big {order.total}', '--when', 'order.total > 100']);
@@ -242,7 +242,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
       return ['0', '1', '2'].every((i) => v.workers[i]?.state === 'armed' && !phased.includes(v.workers[i]!.pid));
     }, 'every worker of the hot restart armed', 60_000);
     await ctl('worker-count-down');
-  }, 240_000);
+  }, 240_000 * SLOWNESS);
 
   // Last: it stops the cluster.
   it('a stop with a probe set and hit exits cleanly, without Node waiting for a debugger to disconnect', async () => {

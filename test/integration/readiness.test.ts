@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll } from '../helpers/cli.js';
-import { get, waitFor } from '../helpers/net.js';
+import { get, SLOWNESS, waitFor } from '../helpers/net.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -70,6 +70,6 @@ describe("the app's ready(), health() and shutdown() exports", () => {
       s.proc.kill('SIGTERM');
       expect(await s.exited).toBe(0);
       expect(existsSync(join(dir, 'shut-down'))).toBe(true);
-    }, 60_000);
+    }, 60_000 * SLOWNESS);
   }
 });

@@ -13,7 +13,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { allBooted, boot, discoveryUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
@@ -151,7 +151,7 @@ describe('tspuma replay DUMP.json', () => {
     const snap = JSON.parse(readFileSync(path!, 'utf8')) as Dump;
     expect(snap.request!.id).toMatch(/^replay-/);
     expect(snap.frames[snap.culprit]).toMatchObject({ function: 'AccountRepository.findById', file: 'examples/users-repo.ts', line: REPO_THROW_LINE, locals: { id: -4 } });
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 
   it('a logpoint hit in a worker a DevTools client is attached to (debugger enabled) does not stop it', async () => {
     const port = Number(new URL(discovery).port);
@@ -206,5 +206,5 @@ describe('tspuma replay DUMP.json', () => {
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 });

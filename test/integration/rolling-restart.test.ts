@@ -104,7 +104,7 @@ describe('rolling restart behind HAProxy', () => {
     const beforeRoll = pids(tally.bodies.slice(0, rollEnd));
     for (const p of before) expect(beforeRoll.has(p), `old instance ${p} served`).toBe(true);
     for (const p of after) expect(pids(tally.bodies.slice(rollEnd)).has(p), `new instance ${p} served after the roll`).toBe(true);
-  }, 90_000);
+  }, 90_000 * SLOWNESS);
 
   it('without drainDelay the same roll completes with both new instances serving (its failed requests are logged, not asserted)', async () => {
     const { tally, after, exits, rollEnd } = await roll([]);
@@ -113,7 +113,7 @@ describe('rolling restart behind HAProxy', () => {
     expect(exits).toEqual([0, 0]);
     const afterRoll = new Set(tally.bodies.slice(rollEnd).map(pidOf));
     for (const p of after) expect(afterRoll.has(p), `new instance ${p} served after the roll`).toBe(true);
-  }, 90_000);
+  }, 90_000 * SLOWNESS);
 });
 
 describe("rolling restart behind docs/deployment.md's nginx block", () => {
@@ -146,5 +146,5 @@ describe("rolling restart behind docs/deployment.md's nginx block", () => {
     console.info(`rolling restart behind nginx (max_fails=0): ${tally.requests} requests (${tally.posts} POST), ${failed} failed (${tally.failedPosts} POST): statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...tally.errors])}`);
     expect(exits).toEqual([0, 0]);
     expect(failed - tally.failedPosts).toBe(0);
-  }, 90_000);
+  }, 90_000 * SLOWNESS);
 });

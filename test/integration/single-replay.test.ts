@@ -16,7 +16,7 @@ import type { ListEntry } from '../../inspector/discovery.js';
 import { boot, discoveryUrl, killAll, run, ROOT } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
@@ -70,7 +70,7 @@ describe('tspuma replay on a single-mode server', () => {
     } finally {
       await client.close();
     }
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 
   it('with -d, says the server stopped there (exit 0) when the client holds each pause a moment (the stop, then debug mode\'s at the throw) and resumes', async () => {
     const { s, state, file } = await serverAndDump(['-d'], true);
@@ -92,5 +92,5 @@ describe('tspuma replay on a single-mode server', () => {
     } finally {
       await client.close();
     }
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 });

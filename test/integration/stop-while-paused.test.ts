@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -36,6 +36,6 @@ describe('a stop signal while DevTools holds the main thread paused', () => {
       expect(closed).toEqual({ code: 1001, reason: expect.stringContaining('SIGTERM') });
       expect(s.lines().some((l) => String(l.msg).startsWith('Resumed the main thread, paused by a DevTools client, to handle SIGTERM'))).toBe(true);
       expect(s.stderr()).not.toContain('DeprecationWarning');
-    }, 40_000);
+    }, 40_000 * SLOWNESS);
   }
 });

@@ -5,12 +5,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DumpBuilder } from '../../diagnostics/dumps.js';
 import { finishFrames, foldRepeats } from '../../diagnostics/finish.js';
 import { FrameReader, functionFromText, type CallFrame, type PropertyDescriptor, type RemoteObject } from '../../diagnostics/frames.js';
 import type { Dump, DumpFrame } from '../../diagnostics/model.js';
-import { Redactor } from '../../diagnostics/redact.js';
+import { Redactor, forgetSecrets, rememberSecret, scrubRemembered } from '../../diagnostics/redact.js';
 import { AWAITING, renderText } from '../../diagnostics/render.js';
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
@@ -46,6 +46,8 @@ describe('names: whole words and camelCase/snake_case segments', () => {
 
 describe('values: secrets wherever they stand in a string', () => {
   const r = new Redactor();
+  // Unit files share their modules (vitest isolate: false): values another file redacted are not remembered here.
+  beforeEach(() => forgetSecrets());
   it('replaces URL userinfo passwords, form and JSON secret values, and lists each', () => {
     const applied: string[] = [];
     expect(r.query(DSN, applied, 'local dsn')).toBe('postgres://app:[redacted]@db.internal/orders');
@@ -53,6 +55,12 @@ describe('values: secrets wherever they stand in a string', () => {
     expect(r.query(FORM)).toBe('user=ann&password=[redacted]&remember=1');
     expect(r.query(JSON_BODY)).toBe('{"user":"ann","password":"[redacted]","note":"Bearer [redacted]"}');
     expect(applied).toEqual(['url password (local dsn)']);
+  });
+
+  it('does not remember an authorization scheme alone (a header "Bearer" with no token) as a secret value', () => {
+    rememberSecret('Bearer');
+    rememberSecret('Bearer tok-5e6f7a8b');
+    expect(scrubRemembered('retry: Bearer tok-5e6f7a8b failed; send a Bearer token')).toBe('retry: [redacted] failed; send a Bearer token');
   });
 
   it('finds Bearer/Basic credentials, secret pairs, PEM private keys and key formats inside longer strings', () => {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { SLOWNESS } from '../helpers/net.js';
 
 interface PackManifest {
   bin: Record<string, string>;
@@ -40,7 +41,7 @@ describe('npm pack', () => {
   let files: string[] = [];
   beforeAll(() => {
     files = packedFiles();
-  }, 60_000);
+  }, 60_000 * SLOWNESS);
 
   it('ships the server, the diagnostics layer, the inspector tooling and the docs', () => {
     for (const dir of ['dist/server/', 'dist/diagnostics/', 'dist/inspector/', 'docs/']) {

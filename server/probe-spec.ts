@@ -228,6 +228,18 @@ export function memberChains(expr: string): { text: string; requestRead: boolean
   }
   return out;
 }
+/**
+ * What a request-read chain reads through: its text up to its last `req` or `request` name
+ * (`c.req.param("id")` -> `c.req`, `request.query("…")` -> `request`); null without one. The
+ * probe engine checks that this is an HTTP request before it reads the chain unchecked: a name
+ * says nothing of the object (a SQL client's `request.query(sql)` writes).
+ */
+export function requestRoot(chain: string): string | null {
+  let end = -1;
+  for (const m of code(chain).matchAll(/[A-Za-z_$][\w$]*/g)) if (m[0] === 'req' || m[0] === 'request') end = m.index! + m[0].length;
+  return end < 0 ? null : chain.slice(0, end);
+}
+
 /** Words a `(` may follow without being a call. */
 const NOT_CALLEES = new Set(['typeof', 'void', 'in', 'instanceof', 'of', 'return', 'case', 'do', 'else']);
 

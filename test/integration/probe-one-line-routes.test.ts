@@ -88,6 +88,17 @@ describe('probes on one-line routes', () => {
     expect(await res.text()).toBe('hi 8');
     expect((await hitOf(s, sid)).values).toEqual({ 'req.get("x-api-key")': '[redacted]', 'req.query["token"]': '[redacted]', "req.header('authorization')": '[redacted]', 'req.query.q': 'hat' });
     for (const leaked of ['Tok-77bb', 'Key-9988', 'Abc-3141']) expect(s.stdout() + s.stderr()).not.toContain(leaked);
+
+    // A variable named `request` that is not an HTTP request (a SQL client's) gets no pass around
+    // V8's side-effect check: its query() is refused, and never runs.
+    const dbLine = lineOf(EXPRESS, 'res.send(`writes');
+    const sql = await probe(['log', `${EXPRESS}:${dbLine}`, 'q={request.query("DELETE FROM orders")}']);
+    expect(sql.code, sql.err).toBe(0);
+    const sqlId = Number(sql.out.trim());
+    expect(await (await fetch(`${s.url}/db`)).text()).toBe('writes 0 object');
+    const refused = await waitFor(() => s.lines().find((l) => l.probe === sqlId && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT'), 'the writing probe removed');
+    expect(String(refused.msg)).toContain('request.query("DELETE FROM orders")');
+    expect(await (await fetch(`${s.url}/db`)).text()).toBe('writes 0 object');
   }, 60_000 * SLOWNESS);
 });
 

@@ -2,7 +2,7 @@
 // accessors, probe-spec.ts memberChains), how a probe re-finds its line in a file a deploy
 // changed (inspector/probes.ts findLine), and how expressions name renamed bindings.
 import { describe, expect, it } from 'vitest';
-import { memberChains, renameIdentifiers, v8Condition } from '../../server/probe-spec.js';
+import { memberChains, renameIdentifiers, requestRoot, v8Condition } from '../../server/probe-spec.js';
 import { findLine } from '../../inspector/probes.js';
 
 describe('memberChains', () => {
@@ -27,6 +27,16 @@ describe('memberChains', () => {
     expect(memberChains('new URL(req.url)')).toBeNull();
     expect(memberChains('`${req.url}`')).toBeNull();
     expect(memberChains('cache.get("k")')).toBeNull();
+  });
+});
+
+describe('requestRoot', () => {
+  it('takes a request read chain up to its last req or request name (the object checked to be an HTTP request), ignoring names in strings', () => {
+    expect(requestRoot('c.req.param("name")')).toBe('c.req');
+    expect(requestRoot('c.req.raw.headers.get("x")')).toBe('c.req');
+    expect(requestRoot('request.query("DELETE FROM request")')).toBe('request');
+    expect(requestRoot('req.get("x-req")')).toBe('req');
+    expect(requestRoot('order.total')).toBeNull();
   });
 });
 

@@ -143,7 +143,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   if (stateFile) {
     // setup.js is loaded already when the inspector is on; a plain boot does not load it.
     const inspectors = inspectorSetup ? (await import('../inspector/setup.js')).inspectorState(inspectorSetup, [], loaded.file).inspectors : [];
-    const state = { pid: process.pid, control_url: control?.served.url ?? null, control_auth_token: control?.served.token ?? null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), app: loaded.file, inspectors };
+    const state = { pid: process.pid, control_url: control?.served.url ?? null, control_auth_token: control?.served.token ?? null, inspect_url: inspectorSetup?.url ?? null, running_from: process.cwd(), urls: server.boundServers.map((b) => b.url), app: loaded.file, inspectors };
     try {
       refuseIfTaken(stateFile, 'state file', options.sources.state ?? 'default');
       writePrivateFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, 'state file (-S)');

@@ -12,8 +12,8 @@ export interface ControlTarget {
   token: string;
   /** Who is asking (whoAmI), sent with every request for the server's log. */
   by?: string;
-  /** The state file's other fields (inspect_url, running_from), when one was read. */
-  state: (StateFile & { inspect_url?: string | null; running_from?: string }) | null;
+  /** The state file's other fields (inspect_url, running_from, the binds' urls), when one was read. */
+  state: (StateFile & { inspect_url?: string | null; running_from?: string; urls?: string[] }) | null;
 }
 
 export interface ControlFlags {

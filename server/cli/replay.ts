@@ -100,6 +100,30 @@ async function attachedWorkers(discovery: string | null): Promise<{ workers: num
   }
 }
 
+/**
+ * Where the replayed request goes: --url, else the server's first HTTP bind from its state file
+ * (a wildcard address as loopback). Never the dump's Host: a client chose it, and behind a proxy
+ * it is the public site; sent there, the request (headers, body) would reach another machine or
+ * another local service.
+ */
+export function replayTarget(url: string | undefined, binds: readonly string[] | null | undefined, dumpHost: string | undefined): URL {
+  if (url !== undefined) {
+    try {
+      return new URL(url);
+    } catch {
+      usage(`--url takes an http:// or https:// URL; got ${JSON.stringify(url)}`);
+    }
+  }
+  const bind = (binds ?? []).find((b) => /^https?:\/\//.test(b));
+  if (bind) {
+    const u = new URL(bind);
+    if (u.hostname === '0.0.0.0') u.hostname = '127.0.0.1';
+    else if (u.hostname === '[::]') u.hostname = '[::1]';
+    return u;
+  }
+  return usage(`the server's state file names no HTTP bind to send the request to${binds && binds.length > 0 ? ` (it serves ${binds.join(', ')})` : ''}, and the dump's Host${dumpHost ? ` (${JSON.stringify(dumpHost)})` : ''} is not used (a client chose it): give --url http://127.0.0.1:PORT`);
+}
+
 function send(url: URL, r: Replayed): { done: Promise<{ status: number; body: string }>; abort: () => void } {
   const lib = url.protocol === 'https:' ? https : http;
   let req: http.ClientRequest;
@@ -168,7 +192,7 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   const target = { ...controlTarget(flags, usage), by: whoAmI('replay') };
   const serverCwd = target.state?.running_from ?? process.cwd();
   const location = `${isAbsolute(culprit.file) ? culprit.file : resolve(serverCwd, culprit.file)}:${culprit.line}`;
-  const base = new URL(url ?? (dump.request.headers.host ? `http://${dump.request.headers.host}` : usage('the dump names no Host: give --url')));
+  const base = replayTarget(url, target.state?.urls, dump.request.headers.host);
   const requestId = `replay-${randomBytes(6).toString('hex')}`;
   const r = replayedRequest(dump, requestId, given);
   for (const m of r.missing) io.err(`tspuma replay: not restored: ${m}\n`);

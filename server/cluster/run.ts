@@ -1,6 +1,7 @@
 // Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
 // state file, and maps signals to stops and restarts.
 import { refuseIfTaken, removeIfOwn } from '../own-files.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf, loadApp } from '../app-loader.js';
@@ -87,10 +88,14 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;
   const primary = new Primary(options, log, { ...defaultDeps, devtools }, diagnostics);
   void notifier?.status('Booting');
-  primary.events = notifier && {
-    serving: (urls) => void notifier.ready(`Serving on ${urls.join(', ')} with ${primary.workerCount} worker(s)`),
-    reloading: (what) => void notifier.reloading(what),
-    reloaded: (phase) => void notifier.ready(`Serving, phase ${phase}, ${primary.workerCount} worker(s)`),
+  primary.events = {
+    serving: (urls) => {
+      // The state file names the binds once they are known (`tspuma replay` sends there).
+      if (options.state) addStateUrls(resolve(options.state), urls, log);
+      void notifier?.ready(`Serving on ${urls.join(', ')} with ${primary.workerCount} worker(s)`);
+    },
+    reloading: (what) => void notifier?.reloading(what),
+    reloaded: (phase) => void notifier?.ready(`Serving, phase ${phase}, ${primary.workerCount} worker(s)`),
   };
   let draining = false;
   let servedOnce = false;
@@ -170,7 +175,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
       // The control token: 0600 even when a file (0644, say) is already there.
       // Without DevTools the state file lists no inspectors; with them it is kept current as workers come and go.
       const inspectors = devtools ? devtools.state() : { app: appFileOf(options.app, options.appBase), inspectors: [] };
-      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: control?.token ?? null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), ...inspectors }, null, 2)}\n`, STATE_RULES.what);
+      writePrivateFile(resolve(options.state), `${JSON.stringify({ pid: process.pid, control_url: controlUrl, control_auth_token: control?.token ?? null, inspect_url: devtools?.url ?? null, running_from: process.cwd(), urls: primary.urls, ...inspectors }, null, 2)}\n`, STATE_RULES.what);
       files.push(resolve(options.state));
       devtools?.trackState(resolve(options.state));
     }
@@ -187,4 +192,16 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.
   if (primary.failure) throw primary.failure;
   return code;
+}
+
+/** Writes the binds' URLs into a state file already written (read, changed, written back 0600). */
+function addStateUrls(file: string, urls: readonly string[], log: Logger): void {
+  if (!existsSync(file)) return; // not written yet (it takes primary.urls then) or removed at stop
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    state.urls = urls;
+    writePrivateFile(file, `${JSON.stringify(state, null, 2)}\n`, STATE_RULES.what);
+  } catch (err) {
+    log.warn({ err, file }, `Cannot write the URLs into state file ${file}: ${(err as Error).message}`);
+  }
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { replay, replayedRequest } from '../../server/cli/replay.js';
+import { replay, replayTarget, replayedRequest } from '../../server/cli/replay.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
 
 function chargeDump(body: { type: 'json'; text: string } | null, url = '/api/users/2/charge?token=[redacted]&page=3'): Dump {
@@ -62,5 +62,20 @@ describe('tspuma replay', () => {
       code: 'TSPUMA_ERR_REPLAY',
       message: expect.stringContaining('Without it, POST /api/users/2/charge?token=[redacted]&page=3 would be another request, which the app would run with other values; --force sends it anyway'),
     });
+  });
+
+  it("sends to --url, else to the server's first HTTP bind from its state file (a wildcard as loopback), never to the dump's Host", async () => {
+    expect(replayTarget('http://127.0.0.1:9000', ['http://127.0.0.1:1'], 'shop.example.com').href).toBe('http://127.0.0.1:9000/');
+    expect(replayTarget(undefined, ['unix:///tmp/a.sock', 'http://0.0.0.0:9292'], 'shop.example.com').href).toBe('http://127.0.0.1:9292/');
+    expect(replayTarget(undefined, ['http://[::]:9292'], undefined).host).toBe('[::1]:9292');
+    expect(() => replayTarget(undefined, undefined, '127.0.0.1:6379')).toThrow(/names no HTTP bind .* the dump's Host \("127\.0\.0\.1:6379"\) is not used \(a client chose it\): give --url/);
+    expect(() => replayTarget(undefined, ['unix:///tmp/a.sock'], 'shop.example.com')).toThrow(/\(it serves unix:\/\/\/tmp\/a\.sock\)/);
+    // The whole command: a dump whose Host names another service, a state file without binds:
+    // refused before a probe is set or anything sent.
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
+    const file = join(dir, 'dump.json');
+    const dump = chargeDump(REDACTED_BODY);
+    writeFileSync(file, JSON.stringify({ ...dump, request: { ...dump.request, headers: { ...dump.request!.headers, host: '127.0.0.1:6379' } } }));
+    await expect(replay([file, '--force', '--control-url', 'tcp://127.0.0.1:1', '--control-token', 'replay-token-0123456789'], { out: () => undefined, err: () => undefined })).rejects.toMatchObject({ code: 'TSPUMA_ERR_CLI_USAGE', message: expect.stringContaining('is not used') });
   });
 });

@@ -100,8 +100,11 @@ export function place(script: LoadedScript, file: string, line: number, column: 
   const left = new Map(onLine.map((p) => [key(p.at), p]));
   while (left.size > 0) {
     const first = left.values().next().value!;
-    functions.push({ first });
-    for (const l of possible(script.scriptId, { start: first.at, end, restrictToFunction: true })) left.delete(key(l));
+    const own = possible(script.scriptId, { start: first.at, end, restrictToFunction: true });
+    // A place V8 lists in no function from itself (a statement's end after a call whose last
+    // argument is a function: `app.get('/q', (c) => { … });`) is not a function of its own.
+    if (functions.length === 0 || own.some((l) => key(l) === key(first.at))) functions.push({ first });
+    for (const l of own) left.delete(key(l));
     left.delete(key(first.at));
   }
   const outer = functions[0]!.first;

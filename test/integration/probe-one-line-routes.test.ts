@@ -61,6 +61,18 @@ describe('probes on one-line routes', () => {
     expect(await (await fetch(`${s.url}/search?q=hat`)).text()).toBe('found hat');
     expect((await hitOf(s, id2)).values).toEqual({ 'c.req.query("q")': 'hat' });
 
+    // A one-line route with a block body is one function: one hit per request, so --hits 2 lasts
+    // two requests (M6: its statement's end was taken for a second function, two hits a request).
+    const blockLine = lineOf(HONO, "app.get('/q/:n'");
+    const block = await probe(['log', `${HONO}:${blockLine}`, 'n={c.req.param("n")}', '--hits', '2']);
+    expect(block.code, block.err).toBe(0);
+    expect(block.err).toMatch(/in the function the line holds \(column \d+\)/);
+    const blockId = Number(block.out.trim());
+    expect(await (await fetch(`${s.url}/q/2`)).text()).toBe('q 2');
+    await hitOf(s, blockId);
+    expect(await (await fetch(`${s.url}/q/3`)).text()).toBe('q 3');
+    await waitFor(() => s.lines().some((l) => l.probe === blockId && (l.values as Record<string, unknown> | undefined)?.['c.req.param("n")'] === '3'), 'the hit of the second request');
+
     const writes = await probe(['log', `${HONO}:${jsonLine}`, 'set={c.set("k", 1)}']);
     expect(writes.code, writes.err).toBe(0);
     const id3 = Number(writes.out.trim());

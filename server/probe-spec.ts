@@ -186,7 +186,7 @@ export const CONDITION_CALLS: ReadonlySet<string> = new Set([
   'some', 'every', 'find', 'findIndex', 'findLast', 'findLastIndex', 'filter', 'map', 'slice', 'substring', 'toLowerCase',
   'toUpperCase', 'trim', 'trimStart', 'trimEnd', 'padStart', 'padEnd', 'split', 'join', 'concat', 'keys', 'values', 'entries',
   'toString', 'toFixed', 'valueOf', 'isArray', 'isInteger', 'isFinite', 'isNaN', 'isSafeInteger', 'Number', 'String', 'Boolean',
-  'parseInt', 'parseFloat', 'abs', 'min', 'max', 'round', 'floor', 'ceil', 'localeCompare', 'test', 'hasOwnProperty', 'hasOwn', 'getTime',
+  'parseInt', 'parseFloat', 'abs', 'min', 'max', 'round', 'floor', 'ceil', 'localeCompare', 'hasOwnProperty', 'hasOwn', 'getTime',
   // A request's accessors (Hono's c.req, Express's req): see REQUEST_MEMBERS.
   'param', 'query', 'queries', 'header',
 ]);
@@ -254,6 +254,10 @@ export function checkCondition(expr: string, source: string): void {
   const c = code(expr);
   const created = /\bnew\b/.exec(c);
   if (created) throw invalid(what, expr, `\`new\` at column ${created.index + 1} runs a constructor; a condition may only read`, source);
+  // V8 runs a condition with no time limit (a template has one): a backtracking pattern
+  // (/^(a+)+$/ on a request's path) would hold the worker for as long as it runs.
+  const regex = /(?:^|[(,=:[!&|?{};+\-*%<>~^]|\breturn|\btypeof)\s*(\/)(?![/*])/.exec(c) ?? /(?<![\w$])test\s*\(/.exec(c);
+  if (regex) throw invalid(what, expr, `it runs a regular expression (column ${(regex.index + regex[0].length - (regex[1] ? 1 : 5)) + 1}): V8 evaluates a condition with no time limit, and a pattern that backtracks would hold the worker for as long as it runs; test with includes(), startsWith() or endsWith(), or read the value in the template (a template has a time limit)`, source);
   for (const m of c.matchAll(/([A-Za-z_$][\w$]*|\)|\])\s*(?:\?\.\s*)?\(/g)) {
     const callee = m[1]!;
     if (NOT_CALLEES.has(callee) || CONDITION_CALLS.has(callee)) continue;

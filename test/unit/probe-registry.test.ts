@@ -66,8 +66,8 @@ describe('probe requests', () => {
     expect(() => checkReadOnly('a +', 'condition', 'test')).toThrow(/not a JavaScript expression/);
   });
 
-  it('a --when condition calls only methods that read: no other call, no new, no template literal', () => {
-    for (const ok of ["req.url.startsWith('/api')", 'items.filter((i) => i.ok).length > 2', 'typeof (x) === "string"', '/^a/.test(name)', 'map.has(k) && map.get(k).n > 1']) expect(() => checkCondition(ok, 'test'), ok).not.toThrow();
+  it('a --when condition calls only methods that read: no other call, no new, no template literal, no regular expression', () => {
+    for (const ok of ["req.url.startsWith('/api')", 'items.filter((i) => i.ok).length > 2', 'typeof (x) === "string"', 'total / count > 2', '(a + b) / 2 > 1', 'map.has(k) && map.get(k).n > 1']) expect(() => checkCondition(ok, 'test'), ok).not.toThrow();
     for (const [bad, reason] of [
       ['(this.byId.clear(), true)', 'it calls clear(), which may write (column 12)'],
       ['x > 5 && arr.pop()', 'it calls pop(), which may write'],
@@ -75,6 +75,11 @@ describe('probe requests', () => {
       ['handlers[k]()', 'it calls a computed function'],
       ['new Date() > d', '`new` at column 1 runs a constructor'],
       ['`${this.byId.clear()}` === ""', 'may not use template literals'],
+      // M7: a backtracking pattern held a worker for 60 s (no time limit on a condition).
+      ['/^(a+)+$/.test(c.req.param("n"))', 'it runs a regular expression (column 1)'],
+      ['x && /a+b/.test(y)', 'it runs a regular expression (column 6)'],
+      ['EMAIL.test(user.email)', 'it runs a regular expression (column 7)'],
+      ['s.split(/,+/).length > 2', 'it runs a regular expression (column 9)'],
     ]) expect(() => checkCondition(bad!, 'test'), bad).toThrow(reason!);
   });
 

@@ -25,7 +25,7 @@ import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/clu
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
-import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, urlRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {
@@ -651,7 +651,10 @@ export class ProbeEngine {
     const chains = memberChains(expression);
     if (chains === null || !chains.some((c) => c.requestRead)) return false;
     return chains.every((c) => {
-      if (c.requestRead) return this.isHttpRequest(callFrameId, requestRoot(c.text));
+      if (c.requestRead) {
+        const req = requestRoot(c.text);
+        return req !== null ? this.isHttpRequest(callFrameId, req) : this.isA(callFrameId, urlRoot(c.text), IS_URL);
+      }
       const r = this.evaluate(callFrameId, c.text);
       return !SIDE_EFFECT.test(r.exceptionDetails?.exception?.description ?? '');
     });
@@ -663,12 +666,17 @@ export class ProbeEngine {
    * toStringTag). Anything else, or a failure, is false.
    */
   private isHttpRequest(callFrameId: string, root: string | null): boolean {
+    return this.isA(callFrameId, root, IS_HTTP_REQUEST);
+  }
+
+  /** Whether `check` (a function's text) says true of `root` at the paused frame (see isHttpRequest). */
+  private isA(callFrameId: string, root: string | null, check: string): boolean {
     if (root === null) return false;
-    let r = this.evaluate(callFrameId, `${IS_HTTP_REQUEST}(${root})`);
+    let r = this.evaluate(callFrameId, `${check}(${root})`);
     // Hono's c.req is a getter that makes the request on first use: V8 calls that a write. A root
     // with no call in it is property reads through request names only (memberChains), so it is
     // read unchecked once to see what it is; the calls after it still need an HTTP request.
-    if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && !root.includes('(')) r = this.evaluate(callFrameId, `${IS_HTTP_REQUEST}(${root})`, false);
+    if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && !root.includes('(')) r = this.evaluate(callFrameId, `${check}(${root})`, false);
     return !r.exceptionDetails && r.result.value === true;
   }
 
@@ -908,6 +916,9 @@ function howFound(found: FoundRequest | null): { requestInferred?: true; request
 /** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isHttpRequest). */
 const IS_HTTP_REQUEST =
   "((o) => { if (o === null || typeof o !== 'object') return false; if (Object.prototype.toString.call(o) === '[object Request]') return true; for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) { const c = Object.getOwnPropertyDescriptor(p, 'constructor'); const n = c && typeof c.value === 'function' ? c.value.name : ''; if (n === 'IncomingMessage' || n === 'HonoRequest') return true; } return false; })";
+
+/** Whether its argument is a WHATWG URL (urlRoot: a fetch handler's `new URL(request.url)`). */
+const IS_URL = "((o) => o !== null && typeof o === 'object' && Object.prototype.toString.call(o) === '[object URL]')";
 
 /**
  * The names an expression reads, for redaction by name: its identifiers (`order.customer.apiKey`

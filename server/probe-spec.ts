@@ -203,6 +203,8 @@ const REQUEST_MEMBERS: ReadonlySet<string> = new Set([
   'req', 'request', 'raw', 'param', 'params', 'query', 'queries', 'header', 'headers', 'get', 'has', 'url', 'path', 'method',
   'ip', 'ips', 'hostname', 'host', 'protocol', 'secure', 'subdomains', 'xhr', 'originalUrl', 'baseUrl', 'routePath', 'cookies', 'signedCookies',
 ]);
+/** What a chain may call on a URL's searchParams (urlRoot): reads. */
+const SEARCH_PARAMS_READS: ReadonlySet<string> = new Set(['get', 'getAll', 'has', 'size', 'toString']);
 /** A member chain: a name, then `.name`, `?.name` or a call with literal arguments (strings blanked by code()). */
 const CHAIN = /(?<![\w$.])[A-Za-z_$][\w$]*(?:\s*\??\.\s*[A-Za-z_$][\w$]*|\s*(?:\?\.\s*)?\((?:\s*(?:"\s*"|\d+(?:\.\d+)?)\s*(?:,\s*(?:"\s*"|\d+(?:\.\d+)?)\s*)*)?\))*/g;
 
@@ -219,7 +221,10 @@ export function memberChains(expr: string): { text: string; requestRead: boolean
   for (const m of c.matchAll(CHAIN)) {
     const names = m[0].match(/[A-Za-z_$][\w$]*/g)!;
     const rest = names.slice(1);
-    const requestRead = rest.length > 0 && rest.every((n) => REQUEST_MEMBERS.has(n)) && names.some((n) => n === 'req' || n === 'request');
+    const requestRead =
+      (rest.length > 0 && rest.every((n) => REQUEST_MEMBERS.has(n)) && names.some((n) => n === 'req' || n === 'request')) ||
+      // A fetch handler's query: `url.searchParams.get("q")` (URL makes its searchParams on first use).
+      (rest[0] === 'searchParams' && rest.slice(1).every((n) => SEARCH_PARAMS_READS.has(n)));
     // A call the chain does not hold (arguments that are not literals): only a request read's.
     const calledAfter = /^\s*(?:\?\.\s*)?\(/.test(c.slice(m.index! + m[0].length));
     const calls = /\(/.test(m[0]);
@@ -238,6 +243,12 @@ export function requestRoot(chain: string): string | null {
   let end = -1;
   for (const m of code(chain).matchAll(/[A-Za-z_$][\w$]*/g)) if (m[0] === 'req' || m[0] === 'request') end = m.index! + m[0].length;
   return end < 0 ? null : chain.slice(0, end);
+}
+
+/** A searchParams chain's object (`url.searchParams.get("q")` -> `url`), checked to be a URL; null without one. */
+export function urlRoot(chain: string): string | null {
+  const m = /\s*\??\.\s*searchParams(?![\w$])/.exec(code(chain));
+  return m ? chain.slice(0, m.index) : null;
 }
 
 /** Words a `(` may follow without being a call. */

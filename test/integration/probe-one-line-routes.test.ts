@@ -13,6 +13,7 @@ import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const HONO = 'test/fixtures/apps/one-line-routes-hono.ts';
 const EXPRESS = 'test/fixtures/apps/one-line-routes-express.ts';
+const FETCH = 'test/fixtures/apps/probe-fetch-app.ts';
 
 afterAll(killAll);
 
@@ -111,6 +112,18 @@ describe('probes on one-line routes', () => {
     const refused = await waitFor(() => s.lines().find((l) => l.probe === sqlId && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT'), 'the writing probe removed');
     expect(String(refused.msg)).toContain('request.query("DELETE FROM orders")');
     expect(await (await fetch(`${s.url}/db`)).text()).toBe('writes 0 object');
+  }, 60_000 * SLOWNESS);
+});
+
+describe('probes on a fetch handler', () => {
+  it("reads the query through a URL's searchParams (get, has) and its getters, as a request's accessors are read (M2)", async () => {
+    const { s, probe } = await start(FETCH);
+    const line = lineOf(FETCH, 'return new Response(');
+    const set = await probe(['log', `${FETCH}:${line}`, 'page={url.searchParams.get("page")} has={url.searchParams.has("q")} s={url.search}']);
+    expect(set.code, set.err).toBe(0);
+    const id = Number(set.out.trim());
+    expect(await (await fetch(`${s.url}/ok?page=2`)).text()).toBe('page 2\n');
+    expect((await hitOf(s, id)).values).toEqual({ 'url.searchParams.get("page")': '2', 'url.searchParams.has("q")': false, 'url.search': '?page=2' });
   }, 60_000 * SLOWNESS);
 });
 

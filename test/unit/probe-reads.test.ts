@@ -2,7 +2,7 @@
 // accessors, probe-spec.ts memberChains), how a probe re-finds its line in a file a deploy
 // changed (inspector/probes.ts findLine), and how expressions name renamed bindings.
 import { describe, expect, it } from 'vitest';
-import { memberChains, renameIdentifiers, requestRoot, v8Condition } from '../../server/probe-spec.js';
+import { memberChains, renameIdentifiers, requestRoot, urlRoot, v8Condition } from '../../server/probe-spec.js';
 import { findLine } from '../../inspector/probes.js';
 
 describe('memberChains', () => {
@@ -37,6 +37,14 @@ describe('requestRoot', () => {
     expect(requestRoot('request.query("DELETE FROM request")')).toBe('request');
     expect(requestRoot('req.get("x-req")')).toBe('req');
     expect(requestRoot('order.total')).toBeNull();
+  });
+
+  it("takes a URL's searchParams reads as reads of the URL before it (checked to be a URL), and nothing that writes them", () => {
+    expect(memberChains('url.searchParams.get("q")')).toEqual([{ text: 'url.searchParams.get("q")', requestRead: true }]);
+    expect(urlRoot('url.searchParams.get("q")')).toBe('url');
+    expect(urlRoot('ctx.url?.searchParams.has("q")')).toBe('ctx.url');
+    expect(memberChains('url.searchParams.set("q", "x")')).toBeNull();
+    expect(memberChains('url.searchParams.delete("q")')).toBeNull();
   });
 });
 

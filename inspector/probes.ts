@@ -653,7 +653,7 @@ export class ProbeEngine {
     return chains.every((c) => {
       if (c.requestRead) {
         const req = requestRoot(c.text);
-        return req !== null ? this.isHttpRequest(callFrameId, req) : this.isA(callFrameId, urlRoot(c.text), IS_URL);
+        return req !== null ? this.isA(callFrameId, req, IS_HTTP_REQUEST) : this.isA(callFrameId, urlRoot(c.text), IS_URL);
       }
       const r = this.evaluate(callFrameId, c.text);
       return !SIDE_EFFECT.test(r.exceptionDetails?.exception?.description ?? '');
@@ -661,15 +661,9 @@ export class ProbeEngine {
   }
 
   /**
-   * Whether `root` (a chain's object, requestRoot) is an HTTP request at the paused frame: node's
-   * IncomingMessage (Express's req inherits it), Hono's HonoRequest, or a fetch Request (its
-   * toStringTag). Anything else, or a failure, is false.
+   * Whether `check` (IS_HTTP_REQUEST, IS_URL: a function's text) says true of `root` (a chain's
+   * object: requestRoot, urlRoot) at the paused frame. Anything else, or a failure, is false.
    */
-  private isHttpRequest(callFrameId: string, root: string | null): boolean {
-    return this.isA(callFrameId, root, IS_HTTP_REQUEST);
-  }
-
-  /** Whether `check` (a function's text) says true of `root` at the paused frame (see isHttpRequest). */
   private isA(callFrameId: string, root: string | null, check: string): boolean {
     if (root === null) return false;
     let r = this.evaluate(callFrameId, `${check}(${root})`);
@@ -913,7 +907,7 @@ function howFound(found: FoundRequest | null): { requestInferred?: true; request
   return found.inferred ? { requestInferred: true } : {};
 }
 
-/** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isHttpRequest). */
+/** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isA: node's IncomingMessage, Express's req that inherits it, Hono's HonoRequest, a fetch Request). */
 const IS_HTTP_REQUEST =
   "((o) => { if (o === null || typeof o !== 'object') return false; if (Object.prototype.toString.call(o) === '[object Request]') return true; for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) { const c = Object.getOwnPropertyDescriptor(p, 'constructor'); const n = c && typeof c.value === 'function' ? c.value.name : ''; if (n === 'IncomingMessage' || n === 'HonoRequest') return true; } return false; })";
 

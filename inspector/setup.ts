@@ -1,14 +1,13 @@
 // Inspect mode for a serving process: starts discovery in a worker thread (discovery-thread.ts),
 // which also serves this process's own DevTools target through its bridge to the main thread (no
 // inspector port of its own, so Node prints no line), and prints the DevTools addresses.
-import { existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
 import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
-import { writePrivateFile } from '../server/private-file.js';
+import { updatePrivateJson } from '../server/private-file.js';
 import { kOwnCode } from '../server/shared-names.js';
 
 export interface InspectorSetup {
@@ -49,11 +48,8 @@ export function inspectorState(setup: InspectorSetup | null, others: readonly Ta
 
 /** Rewrites the state file's `inspectors` (whole or not at all; 0600 like the file). */
 function updateState(file: string, targets: readonly Target[], log: Logger): void {
-  if (!existsSync(file)) return; // removed at stop
   try {
-    const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    state.inspectors = inspectorList(targets);
-    writePrivateFile(file, `${JSON.stringify(state, null, 2)}\n`, 'state file');
+    updatePrivateJson(file, { inspectors: inspectorList(targets) }, 'state file');
   } catch (err) {
     log.warn({ err, file }, `Cannot update the inspectors in state file ${file}: ${(err as Error).message}`);
   }

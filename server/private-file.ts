@@ -5,7 +5,7 @@
 // A target that is a symlink, not a regular file, or owned by another user is refused with a
 // coded error naming it. Files that may hold a secret are 0600, in 0700 folders tspuma creates.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TspumaError } from './errors.js';
 
@@ -146,4 +146,15 @@ export function writeFileSafely(path: string, data: string | Uint8Array, rules: 
 /** Writes `data` to `path` (replacing it) readable by its owner only. */
 export function writePrivateFile(path: string, data: string, what = 'private file'): void {
   writeFileSafely(path, data, { what, mode: PRIVATE_FILE_MODE });
+}
+
+/**
+ * Sets `fields` of a JSON file written by writePrivateFile (a state file), keeping the rest; false
+ * when the file is gone (removed at stop). Throws what reading, parsing or writing throws.
+ */
+export function updatePrivateJson(path: string, fields: Record<string, unknown>, what: string): boolean {
+  if (!existsSync(path)) return false;
+  const data = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  writePrivateFile(path, `${JSON.stringify({ ...data, ...fields }, null, 2)}\n`, what);
+  return true;
 }

@@ -1,11 +1,10 @@
 // Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
 // state file, and maps signals to stops and restarts.
 import { refuseIfTaken, removeIfOwn } from '../own-files.js';
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf, loadApp } from '../app-loader.js';
-import { PUBLIC_FILE_MODE, checkTarget, writeFileSafely, writePrivateFile } from '../private-file.js';
+import { PUBLIC_FILE_MODE, checkTarget, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
 import { clusterControlled, serveControl } from '../control.js';
@@ -194,13 +193,10 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   return code;
 }
 
-/** Writes the binds' URLs into a state file already written (read, changed, written back 0600). */
+/** Writes the binds' URLs into a state file already written (not yet: it takes primary.urls then). */
 function addStateUrls(file: string, urls: readonly string[], log: Logger): void {
-  if (!existsSync(file)) return; // not written yet (it takes primary.urls then) or removed at stop
   try {
-    const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    state.urls = urls;
-    writePrivateFile(file, `${JSON.stringify(state, null, 2)}\n`, STATE_RULES.what);
+    updatePrivateJson(file, { urls }, STATE_RULES.what);
   } catch (err) {
     log.warn({ err, file }, `Cannot write the URLs into state file ${file}: ${(err as Error).message}`);
   }

@@ -11,20 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { v8Condition } from '../server/probe-spec.js';
+import { syncSession } from './probe-session.js';
 
 const runs = Number(process.argv[2] ?? 200_000);
-const session = new inspector.Session();
-session.connect();
-function post<T>(method: string, params: object = {}): T {
-  let out: T | undefined;
-  let failed: Error | null = null;
-  session.post(method, params, (err: Error | null, res?: object) => {
-    failed = err;
-    out = res as T;
-  });
-  if (failed) throw failed;
-  return out as T;
-}
+const { session, post } = syncSession();
 const status = (scriptId: string, scriptSource: string): string => post<{ status: string }>('Debugger.setScriptSource', { scriptId, scriptSource }).status;
 const source = (scriptId: string): string => post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
 

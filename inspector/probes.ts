@@ -267,7 +267,7 @@ export class ProbeEngine {
       if (r && 'at' in r) at ??= r;
       else if (r) missing = r;
     }
-    if (at) return this.state(spec.id, { state: 'armed', ...at });
+    if (at) return this.state(spec.id, { state: 'armed', ...at, location: armed.where });
     if (missing) {
       this.disarm(spec.id);
       const err = this.noCode(armed, missing, 'in the script loaded for it');
@@ -391,7 +391,7 @@ export class ProbeEngine {
         if (r === 'gone') continue;
         if (r && 'at' in r && !had) {
           this.opts.log.info({ probe: armed.spec.id, location: armed.where }, `Probe ${armed.spec.id} at ${armed.where} armed: ${r.at}${r.note ? ` (${r.note})` : ''}`);
-          this.state(armed.spec.id, { state: 'armed', ...r });
+          this.state(armed.spec.id, { state: 'armed', ...r, location: armed.where });
         } else if (r && !('at' in r) && !had) {
           const err = this.noCode(armed, r, `in ${script.url}, loaded after the probe was set`);
           this.disarm(armed.spec.id);
@@ -812,8 +812,12 @@ export class ProbeEngine {
     this.event(armed.spec.id, { event: 'suspended', ms, code: err.code, message: err.message });
   }
 
-  /** Hit counts since the last report, to the primary (it sums them and enforces --hits). */
-  private flush(): void {
+  /**
+   * Hit counts since the last report, to the primary (it sums them and enforces --hits); with
+   * `seq` (a probe-flush asked for them: list and rm answer with current counts) sent even when
+   * there are none.
+   */
+  flush(seq?: number): void {
     const hits: [number, number, number][] = [];
     for (const armed of this.probes.values()) {
       if (armed.pendingHits === 0 && armed.pendingPaused === 0) continue;
@@ -821,7 +825,7 @@ export class ProbeEngine {
       armed.pendingHits = 0;
       armed.pendingPaused = 0;
     }
-    if (hits.length > 0) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits });
+    if (hits.length > 0 || seq !== undefined) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits, ...(seq !== undefined ? { flushed: seq } : {}) });
   }
 
   /** Disarms everything and ends the session; resolves once the resumer thread is gone too. */

@@ -705,25 +705,25 @@ export class ProbeEngine {
     const spec = armed.spec;
     this.opts.log.info(
       { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
-      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: ${text}`,
+      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
     );
   }
 
   /**
    * The request a hit belongs to: the app call whose async context is paused (however deep the
    * line, after any await; under -d also a call begun before the first probe), else the first
-   * IncomingMessage among the paused frames' locals, else the one request in the app from before
-   * the first probe (inferred), or those requests as candidates.
+   * IncomingMessage among the paused frames' locals, else no request: the requests from before
+   * the first probe are its candidates (app-calls.ts: never one of them as its request).
    */
   private requestOf(callFrames: Paused['callFrames']): FoundRequest | null {
     const now = this.opts.requestNow?.();
-    if (now) return { req: now, inferred: false };
+    if (now) return { req: now };
     for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
       for (const scope of cf.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
         const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
         const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
-        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage, inferred: false };
+        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage };
       }
     }
     return this.opts.requestUntracked?.() ?? null;
@@ -900,11 +900,14 @@ function idOf(req: IncomingMessage | null): string | null {
   return req ? String((req as { id?: unknown }).id ?? '') || null : null;
 }
 
+/** A hit line's text for a request not found: ` [request not known; in the app when the probe came: A, B]`, or nothing. */
+function candidates(found: FoundRequest | null): string {
+  return found !== null && found.req === null ? ` [request not known; in the app when the probe came: ${found.oneOf.map((r) => idOf(r) ?? '?').join(', ')}]` : '';
+}
+
 /** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
-function howFound(found: FoundRequest | null): { requestInferred?: true; requestOneOf?: (string | null)[] } {
-  if (found === null) return {};
-  if (found.req === null) return { requestOneOf: found.oneOf.map(idOf) };
-  return found.inferred ? { requestInferred: true } : {};
+function howFound(found: FoundRequest | null): { requestOneOf?: (string | null)[] } {
+  return found !== null && found.req === null ? { requestOneOf: found.oneOf.map(idOf) } : {};
 }
 
 /** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isA: node's IncomingMessage, Express's req that inherits it, Hono's HonoRequest, a fetch Request). */

@@ -37,6 +37,7 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
             holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
             requestNow: () => appCalls.current(),
             requestUntracked: () => appCalls.untracked(),
+            devtools: options.inspect !== null,
           });
           // From now on each app call records its request, for hits where no frame holds it.
           appCalls.track(true);

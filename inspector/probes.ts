@@ -123,6 +123,11 @@ interface Evaluated {
 }
 
 const REPORT_MS = 1000;
+/**
+ * Guard numbers, never reused in this process: a guard V8 would not let a closed engine take out
+ * (probe-edits.ts) keeps its number, and a later engine's gate must not take it for one of its own.
+ */
+let nextGuard = 1;
 /** Frames searched for the request a hit belongs to. */
 const REQUEST_FRAMES = 12;
 /** A template expression gets this long to run. */
@@ -169,7 +174,6 @@ export class ProbeEngine {
   /** Live edit: sites by guard number, edited scripts, the site whose guard asked for the coming pause. */
   private readonly guarded = new Map<number, Site>();
   private readonly edited = new Map<string, Edited>();
-  private nextGuard = 1;
   private guardPending: Site | null = null;
   private editRetry: NodeJS.Timeout | null = null;
   /** In a Debugger.paused handler of ours (no live edit then). */
@@ -432,7 +436,7 @@ export class ProbeEngine {
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);
     if (!script || original === null) return false;
-    const n = this.nextGuard++;
+    const n = nextGuard++;
     const place = guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
     if (!place) return false;
     const e = entry ?? { original, sites: new Set<Site>(), stale: false };

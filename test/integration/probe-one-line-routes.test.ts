@@ -112,6 +112,14 @@ describe('probes on one-line routes', () => {
     const refused = await waitFor(() => s.lines().find((l) => l.probe === sqlId && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT'), 'the writing probe removed');
     expect(String(refused.msg)).toContain('request.query("DELETE FROM orders")');
     expect(await (await fetch(`${s.url}/db`)).text()).toBe('writes 0 object');
+
+    // The request under another name (`_req`, as a route that does not use it names it): read by
+    // its class, as `req` is (M5.3), on the same line where `request` was refused.
+    const named = await probe(['log', `${EXPRESS}:${dbLine}`, 'ua={_req.get("x-probe-ua")} ip={_req.ip}']);
+    expect(named.code, named.err).toBe(0);
+    const namedId = Number(named.out.trim());
+    expect(await (await fetch(`${s.url}/db`, { headers: { 'x-probe-ua': 'under-score' } })).text()).toBe('writes 0 object');
+    expect((await hitOf(s, namedId)).values).toEqual({ '_req.get("x-probe-ua")': 'under-score', '_req.ip': '127.0.0.1' });
   }, 60_000 * SLOWNESS);
 });
 

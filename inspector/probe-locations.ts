@@ -10,6 +10,8 @@ export interface LoadedScript {
   scriptId: string;
   url: string;
   sourceMapURL?: string;
+  /** An ES module (else a script: CommonJS is parsed as a function body). */
+  isModule?: boolean;
 }
 
 export interface GeneratedLocation {

@@ -71,6 +71,16 @@ describe('the probe engine under tsx', () => {
     expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-event', id: 6, event: 'suspended', code: 'TSPUMA_ERR_PROBE_BUDGET' }));
   });
 
+  it('a probe with no --when on an inner loop\'s line of a plain module is compiled in by live edit: all 50,000 passes counted, at least one logged, none suspended', () => {
+    const armed = sent().find((m) => m.type === 'probe-state' && m.id === 7 && m.state === 'armed')!;
+    expect(armed.at).toMatch(/esm\/loop\.mjs, generated line 6 column \d+ \(gate compiled in by live edit: [\d.]+ ms\)$/);
+    const counted = sent().flatMap((m) => (m.type === 'probe-hits' ? (m.hits as [number, number, number][]) : [])).filter(([id]) => id === 7);
+    expect(counted.reduce((n, [, hits]) => n + hits, 0)).toBe(50_000);
+    expect(logged(7).length).toBeGreaterThanOrEqual(1);
+    expect(logged(7).length).toBeLessThanOrEqual(counted.reduce((n, [, , paused]) => n + paused, 0));
+    expect(sent().some((m) => m.id === 7 && m.event === 'suspended')).toBe(false);
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

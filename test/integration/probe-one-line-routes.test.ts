@@ -33,12 +33,12 @@ async function start(app: string): Promise<{ s: Booted; probe: (args: string[]) 
   return { s, probe };
 }
 
-/** The first hit line of probe `id`; on a timeout, the error quotes the server's lines about that probe. */
+/** The first hit line of probe `id`; on a timeout, the error quotes the server's lines about that probe (and hits it could not handle). */
 async function hitOf(s: Booted, id: number): Promise<Record<string, unknown>> {
   try {
     return await waitFor(() => s.lines().find((l) => l.probe === id && typeof l.values === 'object'), `a hit of probe ${id}`, 20_000);
   } catch (err) {
-    const about = s.lines().filter((l) => l.probe === id || String(l.code ?? '').startsWith('TSPUMA_ERR_PROBE'));
+    const about = s.lines().filter((l) => l.probe === id || String(l.code ?? '').startsWith('TSPUMA_ERR_PROBE') || String(l.msg).startsWith('Probe hit could not be handled'));
     throw new Error(`${(err as Error).message}; the server's lines about it: ${JSON.stringify(about).slice(0, 2000)}`);
   }
 }

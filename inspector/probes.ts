@@ -50,6 +50,8 @@ export interface ProbeEngineOptions {
   requestUntracked?: () => FoundRequest | null;
   /** DevTools may attach to this process (--inspect): no live edit (V8 drops a client's breakpoints in an edited function). */
   devtools?: boolean;
+  /** probeLiveEdit: arm probes with no `when` by live edit where sound (default false). */
+  liveEdit?: boolean;
   now?: () => number;
 }
 
@@ -435,7 +437,7 @@ export class ProbeEngine {
     }
     if (site.edit) return true;
     // Not while paused (V8 would recompile the script with the thread held): a breakpoint until the next arming.
-    if (this.pausedNow || this.opts.devtools || inspector.url() !== undefined) return false;
+    if (!this.opts.liveEdit || this.pausedNow || this.opts.devtools || inspector.url() !== undefined) return false;
     const script = this.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);

@@ -26,7 +26,7 @@ import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
-import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
+import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
 import { guardPlace, withGuards, type GuardPlace } from './probe-edits.js';
 import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, urlRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
@@ -344,13 +344,7 @@ export class ProbeEngine {
       notes.push(note);
       this.opts.log.info({ probe: armed.spec.id, location: armed.where, was: from }, `Probe ${armed.spec.id} at ${from} moved to ${armed.where} in worker ${this.opts.worker}: ${note}`);
     }
-    const placed = place(script, armed.spec.file, found.line, armed.spec.column, (scriptId, range) =>
-      this.post<{ locations: { scriptId: string; lineNumber: number; columnNumber: number }[] }>('Debugger.getPossibleBreakpoints', {
-        start: { scriptId, ...(range?.start ?? { lineNumber: 0, columnNumber: 0 }) },
-        ...(range?.end ? { end: { scriptId, ...range.end } } : {}),
-        ...(range?.restrictToFunction ? { restrictToFunction: true } : {}),
-      }).locations,
-    );
+    const placed = place(script, armed.spec.file, found.line, armed.spec.column, possibleBreakpoints((method, params) => this.post(method, params)));
     if (!placed.ok) return placed;
     if (placed.note) notes.push(placed.note);
     const sites: Site[] = [];

@@ -141,6 +141,10 @@ const TERMINATED = /Execution was terminated/;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
+/** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
+const UNREADABLE = /^ReferenceError\b/;
+/** The most names in scope a TSPUMA_ERR_PROBE_WHEN_THROWS message lists. */
+const SCOPE_NAMES = 24;
 /** Calls timed to measure what a pass of a probed line costs, and the bounds put on the measure. */
 const CALIBRATION_PASSES = 40;
 const DEFAULT_PASS_COST_MS = 0.25;
@@ -667,6 +671,8 @@ export class ProbeEngine {
     try {
       const top = params.callFrames[0];
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
+      // Each probe's site before any is handled: one removed here sets the breakpoint again.
+      const sites = new Map(hit.map((armed) => [armed, guardSite ?? this.siteHit(armed, params)]));
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
         if (armed.overrun) {
@@ -674,7 +680,7 @@ export class ProbeEngine {
           this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
           continue;
         }
-        const site = guardSite ?? this.siteHit(armed, params);
+        const site = sites.get(armed) ?? null;
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
         if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
@@ -717,10 +723,48 @@ export class ProbeEngine {
       this.sideEffect(armed, 'condition', armed.spec.when!, message);
       return false;
     }
+    // A name the condition reads that is not in scope at the line (a typo, another function's
+    // local) or not initialized yet (a const declared on this line or below) throws at every pass:
+    // as V8 takes it, false for ever, so the probe would be armed and silent.
+    if (UNREADABLE.test(message)) {
+      this.whenThrows(armed, top, message, true);
+      return false;
+    }
+    const thrown = r.exceptionDetails ? message : r.result.subtype === 'error' ? (r.result.description ?? '').split('\n')[0]! : '';
+    if (thrown) this.whenThrows(armed, top, thrown, false);
     armed.whenAt.set(site.key, when);
     this.rearm(site);
     // As V8 takes a condition: one that throws is false.
     return !r.exceptionDetails && r.result.value === true;
+  }
+
+  /**
+   * A `when` that threw at its first pass, logged once per worker with the names it could read:
+   * one that cannot be read at its line (a ReferenceError) is removed everywhere; another error
+   * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
+   */
+  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean): void {
+    const names: string[] = [];
+    for (const scope of top.scopeChain) {
+      if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
+      try {
+        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+        for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
+      } catch {
+        /* a scope gone with the frame */
+      }
+    }
+    const shown = names.slice(0, SCOPE_NAMES);
+    const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
+    const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
+    const what = remove
+      ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
+      : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;
+    const err = new TspumaError('TSPUMA_ERR_PROBE_WHEN_THROWS', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, when: armed.spec.when, message, what, names: inScope });
+    this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
+    if (!remove) return;
+    this.disarm(armed.spec.id);
+    this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
   }
 
   private sideEffect(armed: Armed, what: string, expression: string, message: string): void {

@@ -17,7 +17,7 @@ class IntegrationFirst extends BaseSequencer {
 }
 
 /**
- * Unit files that need a process and modules of their own, run isolated in forks: they replace a
+ * Unit files that need a thread and modules of their own, run isolated: they replace a
  * module (vi.mock), or turn on what patches process-wide state (debug mode's call context wraps the
  * global timers and process.nextTick; capture's inspector session pauses on exceptions; the console
  * redaction wraps console), or assert which modules a process has loaded. In a shared worker one
@@ -43,8 +43,13 @@ export default defineConfig({
     // there are cores: vitest's default (cores - 1) runs one file at a time on 2 cores. On 2
     // cores, 4 at once measured 42 s against 43-52 s for 3 and 57 s for 6.
     poolOptions: {
-      forks: { minForks: 1, maxForks: Math.max(4, availableParallelism()) },
-      threads: { isolate: false, minThreads: 1, maxThreads: availableParallelism() },
+      // Integration files share their fork processes (isolate: false): a file's own state is its
+      // children and temporary folders, which its afterEach/afterAll end, so a fresh process per
+      // file (a vitest fork costs 0.2-0.5 s of CPU, 58 files) buys nothing. (Not threads: autocannon
+      // in a worker thread takes itself for one of its own workers.) As many forks kept as used: with
+      // fewer, recycling the forks between projects failed the run ('Terminating worker thread').
+      forks: { isolate: false, minForks: Math.max(4, availableParallelism()), maxForks: Math.max(4, availableParallelism()) },
+      threads: { isolate: true, minThreads: 1, maxThreads: availableParallelism() },
     },
     sequence: { sequencer: IntegrationFirst },
     // A bound for a test that hangs, not a speed target: at a load average of 10 to 20 on 2 cores
@@ -54,12 +59,16 @@ export default defineConfig({
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
-      // The other unit files share worker threads and their module graph (threads' isolate: false):
-      // a file no longer pays for a fresh process and a fresh import of the server's modules (unit
-      // tier CPU 35.1 s in isolated forks, 31.5 s in isolated threads, 14.4 s shared).
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], exclude: ISOLATED, pool: 'threads' } },
-      { extends: true, test: { name: 'unit-isolated', include: ISOLATED } },
+      // Integration files and the unit files that need no isolation, in one project: the forks
+      // pool runs one project at a time, so as one project the unit files fill the forks that the
+      // last integration files leave idle (the sequencer puts them last). They share the forks'
+      // module graph: a unit file no longer pays for a fresh process and a fresh import of the
+      // server's modules (unit tier CPU 35.1 s in isolated forks, 31.5 s in isolated threads,
+      // 14.4 s shared).
+      { extends: true, test: { name: 'shared', include: ['test/integration/**/*.test.ts', 'test/unit/**/*.test.ts'], exclude: ISOLATED } },
+      // A fresh worker thread for each of these (threads' isolate: true): its own module graph,
+      // globals, process object, event loop and inspector.
+      { extends: true, test: { name: 'isolated', include: ISOLATED, pool: 'threads' } },
     ],
   },
 });

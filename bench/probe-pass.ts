@@ -3,21 +3,10 @@
 // counts, which do not drift with the machine's load: run it under
 // `valgrind --tool=callgrind --callgrind-out-file=/dev/null node dist/bench/probe-pass.js FORM N`
 // for N = 0 and N = 300 and divide the difference of the "Collected" totals by 300 (bench/README.md).
-import inspector from 'node:inspector';
 import { PROBE_GATE_KEY, v8Condition } from '../server/probe-spec.js';
+import { syncSession } from './probe-session.js';
 
-const session = new inspector.Session();
-session.connect();
-function post<T>(method: string, params: object = {}): T {
-  let out: T | undefined;
-  let failed: Error | null = null;
-  session.post(method, params, (err: Error | null, res?: object) => {
-    failed = err;
-    out = res as T;
-  });
-  if (failed) throw failed;
-  return out as T;
-}
+const { post } = syncSession();
 
 const never = Object.assign((_id: number) => false, { n: (_id: number) => false });
 Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: never, enumerable: false, configurable: true });

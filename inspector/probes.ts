@@ -109,8 +109,12 @@ interface Evaluated {
 const REPORT_MS = 1000;
 /** Frames searched for the request a hit belongs to. */
 const REQUEST_FRAMES = 12;
-/** A template expression gets this long to run. */
+/** A template expression gets this long to run (wall time, as V8 counts it). */
 const EVAL_TIMEOUT_MS = 50;
+/** Tries of an evaluation V8 ended before it used its time (bounded()). */
+const EVAL_TRIES = 4;
+/** How the inspector says it ended an evaluation at its timeout. */
+const TERMINATED = /Execution was terminated/;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
@@ -267,7 +271,7 @@ export class ProbeEngine {
       if (r && 'at' in r) at ??= r;
       else if (r) missing = r;
     }
-    if (at) return this.state(spec.id, { state: 'armed', ...at });
+    if (at) return this.state(spec.id, { state: 'armed', ...at, location: armed.where });
     if (missing) {
       this.disarm(spec.id);
       const err = this.noCode(armed, missing, 'in the script loaded for it');
@@ -391,7 +395,7 @@ export class ProbeEngine {
         if (r === 'gone') continue;
         if (r && 'at' in r && !had) {
           this.opts.log.info({ probe: armed.spec.id, location: armed.where }, `Probe ${armed.spec.id} at ${armed.where} armed: ${r.at}${r.note ? ` (${r.note})` : ''}`);
-          this.state(armed.spec.id, { state: 'armed', ...r });
+          this.state(armed.spec.id, { state: 'armed', ...r, location: armed.where });
         } else if (r && !('at' in r) && !had) {
           const err = this.noCode(armed, r, `in ${script.url}, loaded after the probe was set`);
           this.disarm(armed.spec.id);
@@ -639,7 +643,26 @@ export class ProbeEngine {
   }
 
   private evaluate(callFrameId: string, expression: string, checked = true): Evaluated {
-    return this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression, throwOnSideEffect: checked, generatePreview: true, silent: true, timeout: EVAL_TIMEOUT_MS });
+    return this.bounded<Evaluated>({ callFrameId, expression, throwOnSideEffect: checked, generatePreview: true, silent: true });
+  }
+
+  /**
+   * Debugger.evaluateOnCallFrame within EVAL_TIMEOUT_MS. V8 ends an evaluation at that much wall
+   * time, and a loaded machine can keep a cheap read off the CPU that long (a full test run at a
+   * load of 8-20 lost hits of `req.get("x-probe-ua")` so, as 'Execution was terminated'): an
+   * evaluation ended having run less than half its time is tried again (up to EVAL_TRIES in all);
+   * one that ran its time (a slow expression) is ended as before.
+   */
+  private bounded<T>(params: Record<string, unknown>): T {
+    for (let tries = 1; ; tries++) {
+      const cpu = process.cpuUsage();
+      try {
+        return this.post<T>('Debugger.evaluateOnCallFrame', { ...params, timeout: EVAL_TIMEOUT_MS });
+      } catch (err) {
+        const ran = process.cpuUsage(cpu);
+        if (tries >= EVAL_TRIES || !TERMINATED.test((err as Error).message) || (ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2) throw err;
+      }
+    }
   }
 
   /**
@@ -652,8 +675,8 @@ export class ProbeEngine {
     if (chains === null || !chains.some((c) => c.requestRead)) return false;
     return chains.every((c) => {
       if (c.requestRead) {
-        const req = requestRoot(c.text);
-        return req !== null ? this.isA(callFrameId, req, IS_HTTP_REQUEST) : this.isA(callFrameId, urlRoot(c.text), IS_URL);
+        const url = urlRoot(c.text);
+        return url !== null ? this.isA(callFrameId, url, IS_URL) : this.isA(callFrameId, requestRoot(c.text), IS_HTTP_REQUEST);
       }
       const r = this.evaluate(callFrameId, c.text);
       return !SIDE_EFFECT.test(r.exceptionDetails?.exception?.description ?? '');
@@ -668,9 +691,9 @@ export class ProbeEngine {
     if (root === null) return false;
     let r = this.evaluate(callFrameId, `${check}(${root})`);
     // Hono's c.req is a getter that makes the request on first use: V8 calls that a write. A root
-    // with no call in it is property reads through request names only (memberChains), so it is
-    // read unchecked once to see what it is; the calls after it still need an HTTP request.
-    if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && !root.includes('(')) r = this.evaluate(callFrameId, `${check}(${root})`, false);
+    // with no call in it that ends in a request's name is read unchecked once to see what it is;
+    // the calls after it still need an HTTP request. Any other root (`_req`) is read checked only.
+    if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && !root.includes('(') && requestNamed(root)) r = this.evaluate(callFrameId, `${check}(${root})`, false);
     return !r.exceptionDetails && r.result.value === true;
   }
 
@@ -705,25 +728,25 @@ export class ProbeEngine {
     const spec = armed.spec;
     this.opts.log.info(
       { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
-      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: ${text}`,
+      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
     );
   }
 
   /**
    * The request a hit belongs to: the app call whose async context is paused (however deep the
    * line, after any await; under -d also a call begun before the first probe), else the first
-   * IncomingMessage among the paused frames' locals, else the one request in the app from before
-   * the first probe (inferred), or those requests as candidates.
+   * IncomingMessage among the paused frames' locals, else no request: the requests from before
+   * the first probe are its candidates (app-calls.ts: never one of them as its request).
    */
   private requestOf(callFrames: Paused['callFrames']): FoundRequest | null {
     const now = this.opts.requestNow?.();
-    if (now) return { req: now, inferred: false };
+    if (now) return { req: now };
     for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
       for (const scope of cf.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
         const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
         const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
-        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage, inferred: false };
+        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage };
       }
     }
     return this.opts.requestUntracked?.() ?? null;
@@ -776,7 +799,7 @@ export class ProbeEngine {
   /** `Error().stack` at the paused line: its frames, the awaiting callers among them; '' when it cannot be read. */
   private stackText(callFrameId: string): string {
     try {
-      const r = this.post<Evaluated>('Debugger.evaluateOnCallFrame', { callFrameId, expression: STACK_EXPRESSION, silent: true, returnByValue: true, timeout: EVAL_TIMEOUT_MS });
+      const r = this.bounded<Evaluated>({ callFrameId, expression: STACK_EXPRESSION, silent: true, returnByValue: true });
       return typeof r.result.value === 'string' ? r.result.value : '';
     } catch {
       return '';
@@ -812,8 +835,12 @@ export class ProbeEngine {
     this.event(armed.spec.id, { event: 'suspended', ms, code: err.code, message: err.message });
   }
 
-  /** Hit counts since the last report, to the primary (it sums them and enforces --hits). */
-  private flush(): void {
+  /**
+   * Hit counts since the last report, to the primary (it sums them and enforces --hits); with
+   * `seq` (a probe-flush asked for them: list and rm answer with current counts) sent even when
+   * there are none.
+   */
+  flush(seq?: number): void {
     const hits: [number, number, number][] = [];
     for (const armed of this.probes.values()) {
       if (armed.pendingHits === 0 && armed.pendingPaused === 0) continue;
@@ -821,7 +848,7 @@ export class ProbeEngine {
       armed.pendingHits = 0;
       armed.pendingPaused = 0;
     }
-    if (hits.length > 0) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits });
+    if (hits.length > 0 || seq !== undefined) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits, ...(seq !== undefined ? { flushed: seq } : {}) });
   }
 
   /** Disarms everything and ends the session; resolves once the resumer thread is gone too. */
@@ -900,16 +927,24 @@ function idOf(req: IncomingMessage | null): string | null {
   return req ? String((req as { id?: unknown }).id ?? '') || null : null;
 }
 
+/** A hit line's text for a request not found: ` [request not known; in the app when the probe came: A, B]`, or nothing. */
+function candidates(found: FoundRequest | null): string {
+  return found !== null && found.req === null ? ` [request not known; in the app when the probe came: ${found.oneOf.map((r) => idOf(r) ?? '?').join(', ')}]` : '';
+}
+
 /** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
-function howFound(found: FoundRequest | null): { requestInferred?: true; requestOneOf?: (string | null)[] } {
-  if (found === null) return {};
-  if (found.req === null) return { requestOneOf: found.oneOf.map(idOf) };
-  return found.inferred ? { requestInferred: true } : {};
+function howFound(found: FoundRequest | null): { requestOneOf?: (string | null)[] } {
+  return found !== null && found.req === null ? { requestOneOf: found.oneOf.map(idOf) } : {};
 }
 
 /** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isA: node's IncomingMessage, Express's req that inherits it, Hono's HonoRequest, a fetch Request). */
 const IS_HTTP_REQUEST =
   "((o) => { if (o === null || typeof o !== 'object') return false; if (Object.prototype.toString.call(o) === '[object Request]') return true; for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) { const c = Object.getOwnPropertyDescriptor(p, 'constructor'); const n = c && typeof c.value === 'function' ? c.value.name : ''; if (n === 'IncomingMessage' || n === 'HonoRequest') return true; } return false; })";
+
+/** A root ending in a request's name (`c.req`): Hono's getter, the one read worth doing unchecked; another name is read checked only. */
+function requestNamed(root: string): boolean {
+  return /(?:^|\.)\s*(?:req|request)$/.test(root.trim());
+}
 
 /** Whether its argument is a WHATWG URL (urlRoot: a fetch handler's `new URL(request.url)`). */
 const IS_URL = "((o) => o !== null && typeof o === 'object' && Object.prototype.toString.call(o) === '[object URL]')";

@@ -3,9 +3,11 @@
 // default: a worker switches it on with its first probe (and off with its last), so requests pay
 // for it (one AsyncLocalStorage run per app call) only while a probe is set. Debug mode's own call
 // context (diagnostics/attribution.ts) follows every app call from its start, so under -d a
-// request already in the app when the first probe came is named as exactly; without -d such a
-// request is named when it is the only one in the app from before the probe (`inferred`), else
-// the candidates are given.
+// request already in the app when the first probe came is named as exactly; without -d work no
+// context names is credited to no request: the requests from before the probe are given as its
+// candidates, those still in the app and those that left it since alike (a handler goes on after
+// its client hung up or after its response), and a request answered before the probe came may
+// have left work running too, which nothing records.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 
@@ -19,17 +21,24 @@ export interface AppCallSources {
 
 /** The request a piece of work belongs to, and how it was found. */
 export type FoundRequest =
-  | { req: IncomingMessage; inferred: false }
-  /** The only request in the app that began before tracking did, and no context names another. */
-  | { req: IncomingMessage; inferred: true }
-  /** Several requests began before tracking and are still in the app: one of them, or none. */
+  | { req: IncomingMessage }
+  /**
+   * No context names it: one of the requests that were in the app when tracking began (still in
+   * it or not: their calls were not recorded and may still run), or work left by an earlier one.
+   */
   | { req: null; oneOf: IncomingMessage[] };
+
+/** Requests from before tracking kept as candidates (a worker with more in its app at once is rare). */
+const MAX_BEFORE = 1000;
 
 export class AppCalls {
   private readonly store = new AsyncLocalStorage<IncomingMessage>();
   private sources: AppCallSources = {};
-  /** Requests in the app when tracking began (their calls carry no record of this module). */
-  private before: WeakSet<IncomingMessage> | null = null;
+  /**
+   * Requests in the app when tracking began (their calls carry no record of this module), kept
+   * until tracking stops: one whose client left or that was answered may still have work running.
+   */
+  private before: Set<IncomingMessage> | null = null;
   /** App calls that begin now are recorded (a plain field: the request path reads it on every call). */
   tracking = false;
 
@@ -42,7 +51,15 @@ export class AppCalls {
   track(on: boolean): void {
     if (on === this.tracking) return;
     this.tracking = on;
-    this.before = on ? new WeakSet(this.sources.inApp?.() ?? []) : null;
+    if (!on) {
+      this.before = null;
+      return;
+    }
+    this.before = new Set();
+    for (const req of this.sources.inApp?.() ?? []) {
+      if (this.before.size >= MAX_BEFORE) break;
+      this.before.add(req);
+    }
   }
 
   /** Runs fn as the app call for req: its awaits, timers and promises carry req. */
@@ -58,15 +75,14 @@ export class AppCalls {
   }
 
   /**
-   * For work no context names: the requests in the app now that began before tracking (their
-   * calls were not recorded): the one, inferred, or the candidates. Null when there are none.
+   * For work no context names: the requests that began before tracking (their calls were not
+   * recorded), as candidates, never one of them as its request: being the only one still in the
+   * app does not make it the one (M8: a hit from a request whose client had left, or from work
+   * after a response, was credited to another). Null when there are none.
    */
   untracked(): FoundRequest | null {
     const before = this.before;
-    if (!before) return null;
-    const left: IncomingMessage[] = [];
-    for (const req of this.sources.inApp?.() ?? []) if (before.has(req)) left.push(req);
-    if (left.length === 0) return null;
-    return left.length === 1 ? { req: left[0]!, inferred: true } : { req: null, oneOf: left };
+    if (!before || before.size === 0) return null;
+    return { req: null, oneOf: [...before] };
   }
 }

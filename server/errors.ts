@@ -199,6 +199,9 @@ export const ERRORS = {
   TSPUMA_ERR_CONTROL_MODE: {
     template: 'Control command {command} needs cluster mode (-w N); this server runs in single mode: {hint}.',
   },
+  TSPUMA_ERR_CONTROL_UNREACHABLE: {
+    template: 'Cannot reach the control app at {url} (from {source}): {problem}. The command line is right; the server is not answering (is it running, its primary not stopped or stuck?).',
+  },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',
   },

@@ -13,8 +13,8 @@ import { hostHeader } from './raw-headers.js';
 import { forwardedOf } from './trusted-proxy.js';
 import { kDeliveredBody } from './shared-names.js';
 
-/** undici's Request, whatever the global is later replaced with. */
-export const NativeRequest: typeof Request = globalThis.Request;
+/** undici's Request, whatever the global is later replaced with (nativeRequest() takes it; undefined until then). */
+export let NativeRequest: typeof Request | undefined;
 
 /** Methods undici's Request refuses (Fetch's forbidden methods); node:http can still receive them. */
 const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -158,7 +158,7 @@ export class IncomingRequest {
       init.body = this.#consumed ? new ReadableStream({ start: (c) => c.close() }) : (Readable.toWeb(this.#req) as ReadableStream<Uint8Array>);
       init.duplex = 'half';
     }
-    const native = new NativeRequest(this.#url, init);
+    const native = new (nativeRequest())(this.#url, init);
     // undici cannot make a TRACE (or TRACK) Request: a GET that says its real method.
     if (forbidden) Object.defineProperty(native, 'method', { value: method, enumerable: true });
     if (this.#consumed) void native.arrayBuffer().catch(() => {}); // marks it used, as this one is
@@ -232,4 +232,16 @@ export function nativeRequestOf<T>(value: T): T | Request {
 export function inheritRequest(base: object): void {
   Object.setPrototypeOf(IncomingRequest.prototype, base);
 }
-inheritRequest(NativeRequest.prototype);
+
+/**
+ * undici's Request, taken from the global at the first call (installFetchGlobals, before it
+ * replaces the global), when IncomingRequest's chain first goes through its prototype: not at
+ * import, where the global's read would load undici for apps that never see a Request.
+ */
+export function nativeRequest(): typeof Request {
+  if (NativeRequest === undefined) {
+    NativeRequest = globalThis.Request;
+    inheritRequest(NativeRequest.prototype);
+  }
+  return NativeRequest;
+}

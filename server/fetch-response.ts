@@ -11,8 +11,23 @@ type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = ConstructorParameters<typeof Response>[0];
 type ResponseType = Response['type'];
 
-/** undici's Response, whatever the global is later replaced with. */
-export const NativeResponse: typeof Response = globalThis.Response;
+/**
+ * undici's Response, whatever the global is later replaced with: taken by nativeResponse() when
+ * tspuma first needs it (installFetchGlobals, before it replaces the global), not at import: the
+ * global's first read loads undici, about 20 ms of a boot's CPU that a Rack app or a Node listener
+ * never needs. undefined until then.
+ */
+export let NativeResponse: typeof Response | undefined;
+
+/** undici's Response (taken from the global at the first call), and FetchResponse's chain through it. */
+export function nativeResponse(): typeof Response {
+  if (NativeResponse === undefined) {
+    NativeResponse = globalThis.Response;
+    Object.setPrototypeOf(FetchResponse, NativeResponse);
+    Object.setPrototypeOf(FetchResponse.prototype, NativeResponse.prototype);
+  }
+  return NativeResponse;
+}
 
 /** A body the writer can send without undici: null, a string, bytes, a Blob or a stream. */
 export type Source = string | Uint8Array | Blob | ReadableStream<Uint8Array> | null;
@@ -152,7 +167,7 @@ export class FetchResponse {
   #length: number | undefined;
 
   static [Symbol.hasInstance](value: unknown): boolean {
-    if (this === FetchResponse) return value instanceof NativeResponse;
+    if (this === FetchResponse) return value instanceof nativeResponse();
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 
@@ -196,7 +211,7 @@ export class FetchResponse {
     } else {
       // FormData and anything else undici knows how to extract: undici's Response, now.
       this.#body = null;
-      this.#native = new NativeResponse(body, { status, statusText: this.#statusText, headers: this.#headersInit });
+      this.#native = new (nativeResponse())(body, { status, statusText: this.#statusText, headers: this.#headersInit });
     }
   }
 
@@ -205,7 +220,7 @@ export class FetchResponse {
     if (this.#native) return this.#native;
     let body: BodyInit | null = this.#body;
     if (this.#stream) body = this.#stream;
-    this.#native = new NativeResponse(body, { status: this.#status, statusText: this.#statusText, headers: this.headers });
+    this.#native = new (nativeResponse())(body, { status: this.#status, statusText: this.#statusText, headers: this.headers });
     this.#headers = undefined;
     return this.#native;
   }
@@ -322,12 +337,10 @@ export class FetchResponse {
   }
 
   static error(): Response {
-    return NativeResponse.error();
+    return nativeResponse().error();
   }
 }
 
-Object.setPrototypeOf(FetchResponse, NativeResponse);
-Object.setPrototypeOf(FetchResponse.prototype, NativeResponse.prototype);
 Object.defineProperty(FetchResponse, 'name', { value: 'Response' });
 Object.defineProperty(FetchResponse.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
 Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.custom'), {
@@ -344,7 +357,8 @@ Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.c
 export function keptParts(value: unknown): Parts | null {
   if (value === null || typeof value !== 'object' || !FetchResponse.prototype.isPrototypeOf(value)) return null;
   const parts = FetchResponse[kParts](value as FetchResponse);
-  return parts instanceof NativeResponse ? null : (parts as Parts);
+  // A materialized response: its native one (made through nativeResponse(), so NativeResponse is set).
+  return NativeResponse !== undefined && parts instanceof NativeResponse ? null : (parts as Parts);
 }
 
 /** The writer's view of a response kept by FetchResponse; undici's Response when it is one. */

@@ -51,8 +51,14 @@ type Registry = { context?: unknown } | undefined;
 export class Tracing {
   /** Some request was given a span: closed() has something to look at. */
   private marked = false;
+  /** The API once imported (at once, or at the first request that finds a context manager registered). */
+  private api: OtelApi | null;
+  private readonly load: (() => Promise<OtelApi | null>) | null = null;
+  private loading: Promise<unknown> | null = null;
 
   /**
+   * @param api the API, or how to import it: imported when a request first finds a context
+   * manager registered (an SDK registered after the boot); until it is in, requests stay unmarked.
    * @param thrown the error captured for a request whose framework answered 5xx itself (debug
    * mode's attribution); undefined when none was captured.
    * @param registry the global key @opentelemetry/api's SDK registers its context manager under
@@ -60,16 +66,26 @@ export class Tracing {
    * pays one property read instead of the API's lookup. null: always ask the API.
    */
   constructor(
-    private readonly api: OtelApi,
+    api: OtelApi | (() => Promise<OtelApi | null>),
     private readonly thrown: (req: IncomingMessage) => unknown = () => undefined,
     private readonly registry: symbol | null = null,
-  ) {}
+  ) {
+    if (typeof api === 'function') {
+      this.api = null;
+      this.load = api;
+    } else this.api = api;
+  }
 
   /** At the request event: keeps the active server span on req. */
   request(req: IncomingMessage): void {
     const key = this.registry;
     if (key !== null && ((globalThis as Record<symbol, Registry>)[key])?.context === undefined) return;
-    const span = this.api.trace.getActiveSpan();
+    const api = this.api;
+    if (api === null) {
+      this.loading ??= this.load!().then((loaded) => (this.api = loaded));
+      return;
+    }
+    const span = api.trace.getActiveSpan();
     if (!span || !span.isRecording()) return;
     (req as Marked)[kSpan] = span;
     this.marked = true;
@@ -134,22 +150,24 @@ export function otelRegistryKey(file: string): symbol | null {
   });
 }
 
+/** Where @opentelemetry/api resolves from `from` (a file), or null; with debug mode's pausing off (ownCode). */
+const resolveOtel = (from: string): string | null =>
+  ownCode(() => {
+    try {
+      return createRequire(from).resolve('@opentelemetry/api');
+    } catch {
+      return null; // not installed there
+    }
+  });
+
 async function loadOtel(appBase: string, load: (specifier: string) => Promise<unknown>): Promise<{ api: OtelApi; registry: symbol | null } | null> {
-  // Looked up synchronously with debug mode's pausing off (ownCode): a missing optional package
-  // is the usual case, and its lookup's throws must not pause the process at every boot.
-  const resolveFrom = (from: string): string | null =>
-    ownCode(() => {
-      try {
-        return createRequire(from).resolve('@opentelemetry/api');
-      } catch {
-        return null; // not installed there
-      }
-    });
+  // Looked up synchronously with debug mode's pausing off: a missing optional package is the
+  // usual case, and its lookup's throws must not pause the process at every boot.
   const candidates: { specifier: string; file: string | null }[] = [];
-  const inApp = resolveFrom(join(appBase, 'package.json'));
+  const inApp = resolveOtel(join(appBase, 'package.json'));
   if (inApp !== null) candidates.push({ specifier: pathToFileURL(inApp).href, file: inApp });
   // tspuma's own copy, imported only when there is one (a failed import throws inside node's loader).
-  const own = resolveFrom(fileURLToPath(import.meta.url));
+  const own = resolveOtel(fileURLToPath(import.meta.url));
   if (load !== importModule || own !== null) candidates.push({ specifier: '@opentelemetry/api', file: own });
   for (const { specifier, file } of candidates) {
     try {
@@ -163,8 +181,19 @@ async function loadOtel(appBase: string, load: (specifier: string) => Promise<un
   return null;
 }
 
-/** The tracing hook for a Server: null without @opentelemetry/api, so requests pay nothing. */
+/**
+ * The tracing hook for a Server: null without @opentelemetry/api, so requests pay nothing. The API
+ * itself (about 80 CommonJS modules, 15-20 ms of a boot's CPU) is imported at boot only when an SDK
+ * registered a context manager before it (a --import/--require preload, or the app's own first
+ * import); otherwise when a request first finds one registered.
+ */
 export async function openTelemetry(appBase: string, thrown?: (req: IncomingMessage) => unknown): Promise<Tracing | null> {
+  const file = resolveOtel(join(appBase, 'package.json')) ?? resolveOtel(fileURLToPath(import.meta.url));
+  if (file === null) return null;
+  const registry = otelRegistryKey(file);
+  if (registry !== null && (globalThis as Record<symbol, Registry>)[registry]?.context === undefined) {
+    return new Tracing(async () => (await loadOtel(appBase, importModule))?.api ?? null, thrown, registry);
+  }
   const loaded = await loadOtel(appBase, importModule);
   return loaded ? new Tracing(loaded.api, thrown, loaded.registry) : null;
 }

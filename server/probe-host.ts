@@ -10,7 +10,7 @@ import type { Options } from './options.js';
 import type { ProbeEngine } from '../inspector/probes.js';
 
 export interface ProbeHost {
-  /** A probe-set or probe-rm message (others are ignored). */
+  /** A probe-set, probe-rm or probe-flush message (others are ignored). */
   handle(message: PrimaryMessage): void;
   /** Closes the engine (at stop): its resumer thread's session would make Node wait at exit. */
   close(): Promise<void>;
@@ -22,6 +22,12 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
   let queue = Promise.resolve();
   return {
     handle(m) {
+      if (m.type === 'probe-flush') {
+        // Answered at once, engine or not (no engine yet: nothing counted here).
+        if (engine) engine.flush(m.seq);
+        else send({ tspuma: 1, type: 'probe-hits', index, hits: [], flushed: m.seq });
+        return;
+      }
       if (m.type !== 'probe-set' && m.type !== 'probe-rm') return;
       queue = queue
         .then(async () => {

@@ -68,19 +68,34 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
   });
 }
 
+/** Answers with what `answer` gives once the workers' hit counts of now are in (ProbeRegistry.collect). */
+function withCounts(res: ServerResponse, probes: ProbeRegistry, answer: () => unknown): void {
+  probes.collect().then(
+    () => {
+      try {
+        json(res, 200, answer());
+      } catch (err) {
+        fail(res, err);
+      }
+    },
+    (err) => fail(res, err),
+  );
+}
+
 /**
  * GET /probes; POST /probes (JSON ProbeRequest); GET /probes/ID; DELETE /probes/ID;
- * DELETE /probes?all=1. Other methods get 405.
+ * DELETE /probes?all=1. Other methods get 405. Lists and removals answer with the hits the
+ * workers counted up to now, not up to their last report.
  */
 export function probeRoutes(req: IncomingMessage, res: ServerResponse, url: URL, probes: ProbeRegistry): void {
   const rest = url.pathname.slice('/probes'.length);
   const by = () => requester(req, url.searchParams.get('by') ?? req.headers['x-tspuma-by']);
   try {
     if (rest === '' || rest === '/') {
-      if (req.method === 'GET') return json(res, 200, { probes: probes.list() });
+      if (req.method === 'GET') return withCounts(res, probes, () => ({ probes: probes.list() }));
       if (req.method === 'DELETE') {
         if (url.searchParams.get('all') !== '1') return json(res, 400, { error: 'DELETE /probes removes every probe only with ?all=1', code: 'TSPUMA_ERR_PROBE_INVALID' });
-        return json(res, 200, { removed: probes.removeAll(by()) });
+        return withCounts(res, probes, () => ({ removed: probes.removeAll(by()) }));
       }
       if (req.method === 'POST') {
         readBody(req, res)
@@ -104,8 +119,8 @@ export function probeRoutes(req: IncomingMessage, res: ServerResponse, url: URL,
     }
     const id = /^\/(\d+)$/.exec(rest)?.[1];
     if (!id) return json(res, 404, { error: `unknown command ${url.pathname}` });
-    if (req.method === 'GET') return json(res, 200, probes.get(Number(id)));
-    if (req.method === 'DELETE') return json(res, 200, probes.remove(Number(id), by()));
+    if (req.method === 'GET') return withCounts(res, probes, () => probes.get(Number(id)));
+    if (req.method === 'DELETE') return withCounts(res, probes, () => probes.remove(Number(id), by()));
     return json(res, 405, { error: `${req.method} /probes/${id}: use GET or DELETE` });
   } catch (err) {
     fail(res, err);

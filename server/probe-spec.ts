@@ -222,7 +222,8 @@ export function memberChains(expr: string): { text: string; requestRead: boolean
     const names = m[0].match(/[A-Za-z_$][\w$]*/g)!;
     const rest = names.slice(1);
     const requestRead =
-      (rest.length > 0 && rest.every((n) => REQUEST_MEMBERS.has(n)) && names.some((n) => n === 'req' || n === 'request')) ||
+      // Under any name (`_req`, `r`): the object's class decides (requestRoot), not its name.
+      (rest.length > 0 && rest.every((n) => REQUEST_MEMBERS.has(n))) ||
       // A fetch handler's query: `url.searchParams.get("q")` (URL makes its searchParams on first use).
       (rest[0] === 'searchParams' && rest.slice(1).every((n) => SEARCH_PARAMS_READS.has(n)));
     // A call the chain does not hold (arguments that are not literals): only a request read's.
@@ -235,13 +236,16 @@ export function memberChains(expr: string): { text: string; requestRead: boolean
 }
 /**
  * What a request-read chain reads through: its text up to its last `req` or `request` name
- * (`c.req.param("id")` -> `c.req`, `request.query("…")` -> `request`); null without one. The
- * probe engine checks that this is an HTTP request before it reads the chain unchecked: a name
- * says nothing of the object (a SQL client's `request.query(sql)` writes).
+ * (`c.req.param("id")` -> `c.req`, `request.query("…")` -> `request`), else its first name
+ * (`_req.get("x")` -> `_req`); null for a chain of one name. The probe engine checks that this is
+ * an HTTP request before it reads the chain unchecked: a name says nothing of the object (a SQL
+ * client's `request.query(sql)` writes; a `cache.get(k)` is a Map's).
  */
 export function requestRoot(chain: string): string | null {
   let end = -1;
-  for (const m of code(chain).matchAll(/[A-Za-z_$][\w$]*/g)) if (m[0] === 'req' || m[0] === 'request') end = m.index! + m[0].length;
+  const names = [...code(chain).matchAll(/[A-Za-z_$][\w$]*/g)];
+  for (const m of names) if (m[0] === 'req' || m[0] === 'request') end = m.index! + m[0].length;
+  if (end < 0 && names.length > 1) end = names[0]!.index! + names[0]![0].length;
   return end < 0 ? null : chain.slice(0, end);
 }
 

@@ -12,6 +12,8 @@ export interface ControlTarget {
   token: string;
   /** Who is asking (whoAmI), sent with every request for the server's log. */
   by?: string;
+  /** Where the URL came from, for errors: '--control-url', or 'the state file PATH'. */
+  from?: string;
   /** The state file's other fields (inspect_url, running_from, the binds' urls), when one was read. */
   state: (StateFile & { inspect_url?: string | null; running_from?: string; urls?: string[] }) | null;
 }
@@ -51,7 +53,7 @@ export function controlTarget(flags: ControlFlags, usage: (problem: string) => n
     token ??= state.control_auth_token ?? undefined;
   }
   if (!url || !token) usage('the control URL and token are needed (--control-url URL --control-token TOKEN, or -S STATEFILE)');
-  return { url, token, state };
+  return { url, token, state, from: flags.url ? '--control-url' : `the state file ${flags.stateFile}` };
 }
 
 /** Who is asking, as the server's log will name them (with the address it sees). */
@@ -91,8 +93,10 @@ export function controlRequest<T>(target: ControlTarget, method: string, path: s
         }
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${target.url} within ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => reject(new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `cannot reach the control app at ${target.url}: ${err.message}`, source: 'command line' })));
+    req.on('timeout', () => req.destroy(new Error(`it accepted the connection and sent no answer within ${timeoutMs / 1000} s`)));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem: err.code === 'ECONNREFUSED' ? 'the connection was refused, nothing listens there (ECONNREFUSED)' : err.code ? `${err.message} (${err.code})` : err.message })),
+    );
     if (data !== null) req.write(data);
     req.end();
   });

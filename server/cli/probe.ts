@@ -121,14 +121,17 @@ async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): P
   };
   process.once('SIGINT', onSignal);
   try {
+    let before = view;
+    let since = performance.now();
     while (!stopping) {
       await sleep(1000);
       const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
       if (answer.status !== 200) return fail('count', answer, io);
       const now = answer.body;
-      const per = Object.entries(now.workers).map(([i, w]) => `worker ${i}: ${w.perSecond}/s`);
-      const total = Object.values(now.workers).reduce((n, w) => n + w.perSecond, 0);
-      io.out(`${new Date().toISOString().slice(11, 19)}  ${per.join('  ')}  total ${total}/s  (${now.hitsSeen} hit(s) since set)\n`);
+      const at = performance.now();
+      io.out(`${new Date().toISOString().slice(11, 19)}  ${countLine(before, now, at - since)}\n`);
+      before = now;
+      since = at;
       if (!now.active) {
         io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'}\n`);
         return 0;
@@ -142,6 +145,48 @@ async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): P
   }
 }
 
+/**
+ * One line of `probe count`: each worker's hits between two answers (the server collects the
+ * workers' counts before it answers) over the time between them, so a second with no hit shows
+ * 0/s (it showed the last report's rate again: M5.4). A worker whose process changed starts over.
+ */
+export function countLine(before: ProbeView, now: ProbeView, ms: number): string {
+  const seconds = Math.max(ms, 1) / 1000;
+  let total = 0;
+  const per = Object.entries(now.workers).map(([i, w]) => {
+    const was = before.workers[i];
+    const hits = w.hits - (was && was.pid === w.pid ? was.hits : 0);
+    total += hits;
+    return `worker ${i}: ${Math.round(hits / seconds)}/s`;
+  });
+  return `${per.join('  ')}  total ${Math.round(total / seconds)}/s  (${now.hitsSeen} hit(s) since set)`;
+}
+
+/**
+ * Where a probe is: its location, or where its workers armed it when a deploy moved its line
+ * ("src/repo.ts:8 (set at :6)"; "src/repo.ts:6 (worker 1 at :8)" while the workers differ).
+ */
+function whereNow(p: ProbeView): string {
+  const line = (location: string) => /:\d+(?::\d+)?$/.exec(location)?.[0].slice(1) ?? location;
+  const moved = Object.entries(p.workers).filter(([, w]) => w.state === 'armed' && w.location && w.location !== p.location);
+  const armed = Object.values(p.workers).filter((w) => w.state === 'armed');
+  if (moved.length === 0) return p.location;
+  const places = new Set(moved.map(([, w]) => w.location!));
+  if (moved.length === armed.length && places.size === 1) return `${[...places][0]} (set at :${line(p.location)})`;
+  return `${p.location} (${moved.map(([i, w]) => `worker ${i} at :${line(w.location!)}`).join(', ')})`;
+}
+
+/** The table `probe list` prints, header first. */
+export function listRows(probes: ProbeView[]): string[][] {
+  const rows = [['ID', 'KIND', 'LOCATION', 'STATE', 'HITS', 'UNTIL', 'WORKERS', 'SET BY']];
+  for (const p of probes) {
+    const workers = Object.entries(p.workers).map(([i, w]) => `${i}:${w.state}`).join(',') || '-';
+    const state = !p.active ? short(p.ended ?? 'ended') : p.suspended ? `suspended ${p.suspended}` : 'active';
+    rows.push([String(p.id), p.kind, `${whereNow(p)}${p.template ? ` ${JSON.stringify(p.template)}` : ''}${p.when ? ` when ${p.when}` : ''}`, state, `${p.hitsSeen}${p.hits !== null ? `/${p.hits}` : ''}`, p.expiresAt.slice(11, 19), workers, p.setBy]);
+  }
+  return rows;
+}
+
 /** A reason cut for a table cell (tspuma probe list --json has it whole). */
 const short = (text: string) => (text.length > 48 ? `${text.slice(0, 47)}…` : text);
 
@@ -153,11 +198,7 @@ async function list(target: ControlTarget, asJson: boolean, io: ProbeOutput): Pr
     io.out(`${JSON.stringify(probes, null, 2)}\n`);
     return 0;
   }
-  const rows = [['ID', 'KIND', 'LOCATION', 'STATE', 'HITS', 'UNTIL', 'WORKERS', 'SET BY']];
-  for (const p of probes) {
-    const workers = Object.entries(p.workers).map(([i, w]) => `${i}:${w.state}`).join(',') || '-';
-    rows.push([String(p.id), p.kind, `${p.location}${p.template ? ` ${JSON.stringify(p.template)}` : ''}${p.when ? ` when ${p.when}` : ''}`, p.active ? 'active' : short(p.ended ?? 'ended'), `${p.hitsSeen}${p.hits !== null ? `/${p.hits}` : ''}`, p.expiresAt.slice(11, 19), workers, p.setBy]);
-  }
+  const rows = listRows(probes);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) io.out(`${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}\n`);
   if (probes.length === 0) io.err('tspuma: no probe is set\n');

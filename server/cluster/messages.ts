@@ -5,8 +5,12 @@ import type { ProbeSpec } from '../probe-spec.js';
 
 /** What a worker says about one probe after arming it (or trying to). */
 export type ProbeArmState =
-  /** `note`: what the user should know about the place (a one-line route's handler, a line a deploy moved). */
-  | { state: 'armed'; at: string; note?: string }
+  /**
+   * `note`: what the user should know about the place (a one-line route's handler, a line a deploy
+   * moved); `location`: FILE:LINE where it is armed in this worker (another line than the one set
+   * when a deploy moved it).
+   */
+  | { state: 'armed'; at: string; note?: string; location?: string }
   /** The file is not loaded yet: armed when it loads. */
   | { state: 'pending' }
   | { state: 'error'; code: string; message: string };
@@ -28,8 +32,11 @@ export type WorkerMessage =
   /** The worker listens for probes (sent first thing): the primary answers with every probe set. */
   | { tspuma: 1; type: 'probe-hello'; index: number }
   | ({ tspuma: 1; type: 'probe-state'; index: number; id: number } & ProbeArmState)
-  /** Hits per probe since the last report (about once a second, only when there were some). */
-  | { tspuma: 1; type: 'probe-hits'; index: number; hits: [id: number, hits: number, paused: number][] }
+  /**
+   * Hits per probe since the last report (about once a second, only when there were some), or
+   * the answer to a probe-flush (`flushed`: its seq; sent even with no hits).
+   */
+  | { tspuma: 1; type: 'probe-hits'; index: number; hits: [id: number, hits: number, paused: number][]; flushed?: number }
   | ({ tspuma: 1; type: 'probe-event'; index: number; id: number } & ProbeEvent);
 
 /** Primary -> worker. */
@@ -38,7 +45,9 @@ export type PrimaryMessage =
   | { tspuma: 1; type: 'gc' }
   /** Arm a probe (inspector/probes.ts, loaded on the first one). */
   | { tspuma: 1; type: 'probe-set'; probe: ProbeSpec }
-  | { tspuma: 1; type: 'probe-rm'; id: number };
+  | { tspuma: 1; type: 'probe-rm'; id: number }
+  /** Report the hits counted since the last report now (list and rm answer with current counts). */
+  | { tspuma: 1; type: 'probe-flush'; seq: number };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;

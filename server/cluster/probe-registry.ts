@@ -31,13 +31,17 @@ export interface ProbeWorkerView {
   pid: number;
   state: 'sent' | 'armed' | 'pending' | 'error' | 'suspended' | 'removed';
   at?: string;
+  /** FILE:LINE where this worker armed it: another line than the probe's when a deploy moved the line. */
+  location?: string;
+  /** Why this worker suspended it (the pause budget, its line changed by a deploy). */
+  suspended?: { code: string; message: string };
   /** What the worker said about where it armed it (a one-line route's handler, a moved line). */
   note?: string;
   error?: { code: string; message: string };
   /** Hits in all (every time `when` held) and those that paused it (logged, snapshotted). */
   hits: number;
   paused: number;
-  /** Hits in the last report (about one second); 0 when the last report is older than two. */
+  /** Hits reported within the last second. */
   perSecond: number;
   /** When the last report came (epoch ms; 0: none yet). */
   reportedAt: number;
@@ -55,6 +59,8 @@ export type ProbeView = Omit<ProbeSpec, 'expiresAt' | 'requestId' | 'attached'> 
   active: boolean;
   /** Why it ended: removed (by whom), expired, hits reached, side effect, no code. */
   ended: string | null;
+  /** Active but suspended: "in all workers (source changed)", "in worker 1 (pause budget)"; else null. */
+  suspended: string | null;
   hitsSeen: number;
   pausedSeen: number;
   workers: Record<string, ProbeWorkerView>;
@@ -68,12 +74,22 @@ interface Entry {
   expiry: TimerHandle | null;
   /** Waiters for every worker's first answer. */
   answered: Set<() => void>;
+  /** Each worker's reports of the last second (time, hits), for perSecond. */
+  recent: Map<string, [number, number][]>;
+}
+
+/** A collect() under way: the workers (by pid) yet to answer its probe-flush. */
+interface Collecting {
+  pending: Set<number>;
+  done: () => void;
 }
 
 /** Ended probes kept for `list` and GET /probes/ID (snapshot paths, why it ended). */
 const KEEP_ENDED = 50;
 /** How long `set` waits for every worker's answer (armed, pending or no code): a worker starting its first probe on a loaded machine takes seconds. */
 export const ARM_WAIT_MS = 10_000;
+/** How long list, get and rm wait for the workers' current counts (a worker paused in a debugger does not answer). */
+export const COLLECT_WAIT_MS = 1000;
 
 const source = 'the probe request';
 
@@ -93,6 +109,8 @@ export class ProbeRegistry {
   /** Workers (by pid) that said hello: they get every probe. */
   private readonly listening = new Map<number, ProbeWorker>();
   private nextId = 1;
+  private flushSeq = 0;
+  private readonly collecting = new Map<number, Collecting>();
 
   constructor(
     private readonly log: Logger,
@@ -142,10 +160,10 @@ export class ProbeRegistry {
     const location = locationText(spec.file, spec.line, spec.column);
     const { expiresAt, requestId: _requestId, attached: _attached, ...shown } = spec;
     const view: ProbeView = {
-      ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null,
+      ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,
       hitsSeen: 0, pausedSeen: 0, workers: {}, snapshots: [], pausedIn: [],
     };
-    const entry: Entry = { spec, view, expiry: null, answered: new Set() };
+    const entry: Entry = { spec, view, expiry: null, answered: new Set(), recent: new Map() };
     this.active.set(spec.id, entry);
     entry.expiry = unref(this.clock.setTimeout(() => this.end(spec.id, `expired after ${describeSeconds((spec.expiresAt - Date.parse(view.setAt)) / 1000)}`, 'info'), spec.expiresAt - this.clock.now()));
     this.log.info(
@@ -190,22 +208,50 @@ export class ProbeRegistry {
     });
   }
 
+  /**
+   * Asks every listening worker for the hits it counted since its last report and waits (at most
+   * COLLECT_WAIT_MS) for their answers, so that list, get and rm answer with the counts of now:
+   * workers report once a second, and an rm right after a test request said 0 hits (M5.2).
+   */
+  collect(ms = COLLECT_WAIT_MS): Promise<void> {
+    if (this.active.size === 0 || this.listening.size === 0) return Promise.resolve();
+    const seq = ++this.flushSeq;
+    return new Promise((resolve) => {
+      const done = () => {
+        this.clock.clearTimeout(timer);
+        this.collecting.delete(seq);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(done, ms);
+      this.collecting.set(seq, { pending: new Set(this.listening.keys()), done });
+      for (const w of [...this.listening.values()]) w.send({ tspuma: 1, type: 'probe-flush', seq });
+    });
+  }
+
+  private answeredFlush(pid: number, seq: number | undefined): void {
+    const c = seq === undefined ? undefined : this.collecting.get(seq);
+    if (!c) return;
+    c.pending.delete(pid);
+    if (c.pending.size === 0) c.done();
+  }
+
   list(): ProbeView[] {
-    return [...[...this.active.values()].map((e) => this.fresh(e.view)), ...this.ended.map((e) => this.fresh(e.view))].sort((a, b) => a.id - b.id);
+    return [...[...this.active.values()].map((e) => this.fresh(e)), ...this.ended.map((e) => this.fresh(e))].sort((a, b) => a.id - b.id);
   }
 
   get(id: number): ProbeView {
     const e = this.active.get(id) ?? this.ended.find((x) => x.spec.id === id);
     if (!e) throw this.notFound(id);
-    return this.fresh(e.view);
+    return this.fresh(e);
   }
 
-  /** Workers report only when there were hits: a rate from an old report is 0 now. */
-  private fresh(view: ProbeView): ProbeView {
+  /** The view with each worker's hits of the last second, and whether it is suspended where it runs. */
+  private fresh(entry: Entry): ProbeView {
+    const view = entry.view;
     const now = this.clock.now();
     const workers: ProbeView['workers'] = {};
-    for (const [i, w] of Object.entries(view.workers)) workers[i] = now - w.reportedAt > 2000 ? { ...w, perSecond: 0 } : w;
-    return { ...view, workers };
+    for (const [i, w] of Object.entries(view.workers)) workers[i] = { ...w, perSecond: (entry.recent.get(i) ?? []).reduce((n, [t, hits]) => (now - t < 1000 ? n + hits : n), 0) };
+    return { ...view, workers, suspended: view.active ? suspendedIn(view.workers) : null };
   }
 
   private notFound(id: number): TspumaError {
@@ -249,6 +295,7 @@ export class ProbeRegistry {
   /** A worker exited: its part of each probe is history. */
   gone(pid: number): void {
     this.listening.delete(pid);
+    for (const seq of [...this.collecting.keys()]) this.answeredFlush(pid, seq);
   }
 
   get size(): number {
@@ -269,6 +316,7 @@ export class ProbeRegistry {
           mine.state = 'armed';
           mine.at = m.at;
           if (m.note) mine.note = m.note;
+          if (m.location) mine.location = m.location;
         } else if (m.state === 'pending') mine.state = 'pending';
         else {
           mine.state = 'error';
@@ -286,13 +334,16 @@ export class ProbeRegistry {
           if (!entry || !mine) continue;
           mine.hits += hits;
           mine.paused += paused;
-          mine.perSecond = hits;
           mine.reportedAt = this.clock.now();
+          const recent = (entry.recent.get(String(w.index)) ?? []).filter(([t]) => mine.reportedAt - t < 1000);
+          recent.push([mine.reportedAt, hits]);
+          entry.recent.set(String(w.index), recent);
           entry.view.hitsSeen += hits;
           entry.view.pausedSeen += paused;
           const spec = entry.spec;
           if (spec.hits !== null && (spec.kind === 'count' ? entry.view.hitsSeen : entry.view.pausedSeen) >= spec.hits) this.end(id, `reached its ${spec.hits} hit(s) and was removed`, 'info');
         }
+        this.answeredFlush(w.pid, m.flushed);
         return true;
       }
       case 'probe-event': {
@@ -303,7 +354,10 @@ export class ProbeRegistry {
         if (m.event === 'snapshot') entry.view.snapshots.push({ worker: w.index, path: m.path, requestId: m.requestId, time });
         else if (m.event === 'paused') entry.view.pausedIn.push({ worker: w.index, requestId: m.requestId, time });
         else if (m.event === 'suspended') {
-          if (mine) mine.state = 'suspended';
+          if (mine) {
+            mine.state = 'suspended';
+            mine.suspended = { code: m.code, message: m.message };
+          }
           this.log.warn({ probe: m.id, worker: w.index, workerPid: w.pid, code: m.code }, `${m.message} (worker PID: ${w.pid})`);
         } else if (m.event === 'removed') {
           if (mine) mine.error = { code: m.code, message: m.message };
@@ -319,6 +373,22 @@ export class ProbeRegistry {
   close(): void {
     for (const e of this.active.values()) if (e.expiry !== null) this.clock.clearTimeout(e.expiry);
   }
+}
+
+/** Why a worker suspended a probe, in two words. */
+function suspendReason(w: ProbeWorkerView): string {
+  const code = w.suspended?.code;
+  return code === 'TSPUMA_ERR_PROBE_SOURCE_CHANGED' ? 'source changed' : code === 'TSPUMA_ERR_PROBE_BUDGET' ? 'pause budget' : 'suspended';
+}
+
+/** "in all workers (source changed)", "in worker 1 (pause budget)", or null: where an active probe is suspended. */
+function suspendedIn(workers: Record<string, ProbeWorkerView>): string | null {
+  const all = Object.entries(workers).filter(([, w]) => w.state !== 'removed');
+  const suspended = all.filter(([, w]) => w.state === 'suspended');
+  if (suspended.length === 0) return null;
+  const reasons = [...new Set(suspended.map(([, w]) => suspendReason(w)))].join(', ');
+  if (suspended.length === all.length) return `in all workers (${reasons})`;
+  return `in worker${suspended.length > 1 ? 's' : ''} ${suspended.map(([i]) => i).join(', ')} (${reasons})`;
 }
 
 function describeSeconds(s: number): string {

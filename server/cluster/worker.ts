@@ -119,6 +119,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
           break;
         case 'probe-set':
         case 'probe-rm':
+        case 'probe-flush':
           break; // listenForProbes's
         default: {
           const never: never = message;

@@ -57,6 +57,18 @@ describe('the modules a cluster primary loads', () => {
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
   }, 30_000 * SLOWNESS);
 
+  it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals) nor the installed @opentelemetry/api is loaded, up to the exit', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    const res = await fetch(s.url);
+    expect(await res.text()).toBe('Hello World\n');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const loaded = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+    // The list is whole: the exit's builtins came, with node:http's among them.
+    expect(loaded).toContain('builtin:_http_server');
+    expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
+  }, 30_000 * SLOWNESS);
+
   it('with --inspect: the DevTools module (targets, live stacks, autopsies) and discovery are loaded', async () => {
     const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0']);
     expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));

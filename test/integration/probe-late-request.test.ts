@@ -1,9 +1,10 @@
 // Integration (single mode): a probe hit names the request it belongs to whether that request
 // began before or after the first probe was set. The line is in a helper after an await, where no
 // frame holds the request. Under -d debug mode's call context follows every app call from its
-// start, so each early request is named exactly; without -d an early request is named when it is
-// the only one in the app from before the probe (`requestInferred`), else the candidates are given
-// (`requestOneOf`); a request begun after the probe is named exactly.
+// start, so each early request is named exactly; without -d a hit of an early request is credited
+// to no request and the early ones are given as candidates (`requestOneOf`), also after they left
+// the app (their work can go on after the client hung up or after the response); a request begun
+// after the probe is named exactly.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,7 @@ function hitsOf(s: Booted, id: number, n: number): Promise<Record<string, unknow
 }
 
 describe('a probe hit of a request already in the app when the first probe came', () => {
-  it('without -d: two early requests give their ids as candidates, the one left is named as inferred, a later request exactly', async () => {
+  it('without -d: two early requests are both candidates of each of their hits, even after one was answered; a later request is named exactly', async () => {
     const { s, state, busy } = await start([]);
     const early1 = send(s.url, 'late-early-1');
     const early2 = send(s.url, 'late-early-2');
@@ -83,9 +84,41 @@ describe('a probe hit of a request already in the app when the first probe came'
     const hits = await hitsOf(s, id, 3);
     expect(hits.map((h) => [h.request, h.requestInferred, h.requestOneOf, h.values])).toEqual([
       [null, undefined, ['late-early-1', 'late-early-2'], { bytes: 12 }],
-      ['late-early-2', true, undefined, { bytes: 13 }],
+      // late-early-1 was answered, but its app call may still run (work after a response): both are candidates.
+      [null, undefined, ['late-early-1', 'late-early-2'], { bytes: 13 }],
       ['late-after-3', undefined, undefined, { bytes: 11 }],
     ]);
+  }, 60_000 * SLOWNESS);
+
+  it('without -d: a hit from a request whose client hung up is not credited to the request still in the app; both are candidates', async () => {
+    const { s, state, busy } = await start([]);
+    const gone = request(`${s.url}/gone`, { headers: { 'x-request-id': 'late-gone-A', connection: 'close' } });
+    gone.on('error', () => {});
+    const waiting = new Promise<void>((resolve) => gone.on('response', (res) => res.once('data', () => resolve())));
+    gone.end();
+    await waiting;
+    const live = send(s.url, 'late-live-B');
+    await waitFor(async () => (await busy()) === 2, 'both requests in the app');
+    const id = await setProbe(state);
+    gone.destroy();
+    const [hit] = await hitsOf(s, id, 1);
+    expect([hit!.request, hit!.requestInferred, hit!.requestOneOf, hit!.values]).toEqual([null, undefined, ['late-gone-A', 'late-live-B'], { bytes: 3 }]);
+    expect(await live.finish('!')).toBe(200);
+  }, 60_000 * SLOWNESS);
+
+  it('without -d: work a request does after its response is credited to no request, not to the one in the app', async () => {
+    const { s, state, busy } = await start([]);
+    const queued = await fetch(`${s.url}/bg`, { headers: { 'x-request-id': 'late-bg-A' } });
+    expect(await queued.text()).toBe('queued\n');
+    const live = send(s.url, 'late-live-C');
+    await waitFor(async () => (await busy()) === 1, 'the live request in the app');
+    const id = await setProbe(state);
+    expect((await fetch(`${s.url}/release`, { headers: { 'x-request-id': 'late-release' } })).status).toBe(200);
+    const [hit] = await hitsOf(s, id, 1);
+    // late-bg-A was answered before the probe came, so no record names it: the hit is nobody's, and
+    // the candidates (the requests from before the probe) are listed as candidates, not as its request.
+    expect([hit!.request, hit!.requestInferred, hit!.values]).toEqual([null, undefined, { bytes: 7 }]);
+    expect(await live.finish('!')).toBe(200);
   }, 60_000 * SLOWNESS);
 
   it('with -d: each of two early requests is named exactly by its own hit', async () => {

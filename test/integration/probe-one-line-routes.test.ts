@@ -33,12 +33,12 @@ async function start(app: string): Promise<{ s: Booted; probe: (args: string[]) 
   return { s, probe };
 }
 
-/** The first hit line of probe `id`; on a timeout, the error quotes the server's lines about that probe. */
+/** The first hit line of probe `id`; on a timeout, the error quotes the server's lines about that probe (and hits it could not handle). */
 async function hitOf(s: Booted, id: number): Promise<Record<string, unknown>> {
   try {
     return await waitFor(() => s.lines().find((l) => l.probe === id && typeof l.values === 'object'), `a hit of probe ${id}`, 20_000);
   } catch (err) {
-    const about = s.lines().filter((l) => l.probe === id || String(l.code ?? '').startsWith('TSPUMA_ERR_PROBE'));
+    const about = s.lines().filter((l) => l.probe === id || String(l.code ?? '').startsWith('TSPUMA_ERR_PROBE') || String(l.msg).startsWith('Probe hit could not be handled'));
     throw new Error(`${(err as Error).message}; the server's lines about it: ${JSON.stringify(about).slice(0, 2000)}`);
   }
 }
@@ -112,6 +112,14 @@ describe('probes on one-line routes', () => {
     const refused = await waitFor(() => s.lines().find((l) => l.probe === sqlId && l.code === 'TSPUMA_ERR_PROBE_SIDE_EFFECT'), 'the writing probe removed');
     expect(String(refused.msg)).toContain('request.query("DELETE FROM orders")');
     expect(await (await fetch(`${s.url}/db`)).text()).toBe('writes 0 object');
+
+    // The request under another name (`_req`, as a route that does not use it names it): read by
+    // its class, as `req` is (M5.3), on the same line where `request` was refused.
+    const named = await probe(['log', `${EXPRESS}:${dbLine}`, 'ua={_req.get("x-probe-ua")} ip={_req.ip}']);
+    expect(named.code, named.err).toBe(0);
+    const namedId = Number(named.out.trim());
+    expect(await (await fetch(`${s.url}/db`, { headers: { 'x-probe-ua': 'under-score' } })).text()).toBe('writes 0 object');
+    expect((await hitOf(s, namedId)).values).toEqual({ '_req.get("x-probe-ua")': 'under-score', '_req.ip': '127.0.0.1' });
   }, 60_000 * SLOWNESS);
 });
 

@@ -84,8 +84,12 @@ describe('single mode (-w 0) with --control-url and -S', () => {
     const line = await waitFor(() => hitsOf(id)[0], 'the hit line');
     expect(line).toMatchObject({ request: 'single-req-1', values: { 'order.total': 84, paymentApiKey: '[redacted]' } });
     expect(line.msg).toMatch(new RegExp(`^probe ${id} .*express\\.ts:${CHARGE_LINE} \\[single-req-1\\]: charged \\d+ total=84 key=\\[redacted\\]$`));
+    // list and rm right after the hit count it: the server collects the counts before answering (M5.2).
+    const list = await cli(['probe', 'list', '--json']);
+    expect((JSON.parse(list.out) as { id: number; hitsSeen: number; pausedSeen: number }[]).find((p) => p.id === id)).toMatchObject({ hitsSeen: 1, pausedSeen: 1 });
     const rm = await cli(['probe', 'rm', String(id)]);
     expect(rm.code, rm.err).toBe(0);
+    expect(rm.out).toMatch(new RegExp(`removed probe ${id} \\(log at .*; 1 hit\\(s\\)\\)`));
     expect((await order({ items: items(1) })).status).toBe(201);
     expect(hitsOf(id)).toHaveLength(1);
   });

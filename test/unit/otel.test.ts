@@ -119,4 +119,42 @@ describe('openTelemetry', () => {
       delete global[registry];
     }
   });
+
+  it('imports the API only when a request first finds a context manager registered; that request stays unmarked, the next is marked', async () => {
+    const registry = Symbol('test-otel-registry-lazy');
+    const { span } = fakeSpan();
+    let imports = 0;
+    let loaded!: () => void;
+    const imported = new Promise<void>((resolve) => (loaded = resolve));
+    const tracing = new Tracing(
+      async () => {
+        imports++;
+        await imported;
+        return apiWith(span);
+      },
+      undefined,
+      registry,
+    );
+    const first = request();
+    tracing.request(first);
+    expect(imports).toBe(0);
+    const global = globalThis as Record<symbol, unknown>;
+    global[registry] = { version: '1.9.0', context: {} };
+    try {
+      const during = request();
+      tracing.request(during);
+      tracing.request(during);
+      expect(imports).toBe(1);
+      expect(traceOf(during)).toBeNull();
+      loaded();
+      await imported;
+      await new Promise((r) => setImmediate(r));
+      const after = request();
+      tracing.request(after);
+      expect(imports).toBe(1);
+      expect(traceOf(after)).toEqual({ trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
+    } finally {
+      delete global[registry];
+    }
+  });
 });

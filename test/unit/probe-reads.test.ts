@@ -26,17 +26,23 @@ describe('memberChains', () => {
     expect(memberChains('req.headers[key]')).toBeNull();
     expect(memberChains('new URL(req.url)')).toBeNull();
     expect(memberChains('`${req.url}`')).toBeNull();
-    expect(memberChains('cache.get("k")')).toBeNull();
+    // Any name: whether it reads a request is decided by the object's class (requestRoot, M5.3).
+    expect(memberChains('cache.get("k")')).toEqual([{ text: 'cache.get("k")', requestRead: true }]);
+    expect(memberChains('_req.get("user-agent")')).toEqual([{ text: '_req.get("user-agent")', requestRead: true }]);
+    expect(memberChains('cache.get("k").set("v")')).toBeNull();
   });
 });
 
 describe('requestRoot', () => {
-  it('takes a request read chain up to its last req or request name (the object checked to be an HTTP request), ignoring names in strings', () => {
+  it('takes a request read chain up to its last req or request name, else its first name (the object checked to be an HTTP request), ignoring names in strings', () => {
     expect(requestRoot('c.req.param("name")')).toBe('c.req');
     expect(requestRoot('c.req.raw.headers.get("x")')).toBe('c.req');
     expect(requestRoot('request.query("DELETE FROM request")')).toBe('request');
     expect(requestRoot('req.get("x-req")')).toBe('req');
-    expect(requestRoot('order.total')).toBeNull();
+    expect(requestRoot('order')).toBeNull();
+    // No req/request name: the chain's first name, whose class decides (a Map is no request).
+    expect(requestRoot('_req.get("user-agent")')).toBe('_req');
+    expect(requestRoot('cache.get("k")')).toBe('cache');
   });
 
   it("takes a URL's searchParams reads as reads of the URL before it (checked to be a URL), and nothing that writes them", () => {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
-import { ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
+import { COLLECT_WAIT_MS, ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
+import { countLine, listRows } from '../../server/cli/probe.js';
 import { checkCondition, checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../server/probe-spec.js';
 import { captureLogger } from '../helpers/server.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
@@ -173,5 +174,82 @@ describe('ProbeRegistry', () => {
     registry.remove(1, 'dave@laptop from 10.0.0.5');
     expect(logs.lines.some((l) => String(l.msg).includes('removed by dave@laptop from 10.0.0.5'))).toBe(true);
     expect(JSON.stringify(logs.lines)).not.toMatch(/token/i);
+  });
+});
+
+describe('what list, get and rm answer', () => {
+  it('collect() asks every worker for its counts of now and waits for them, so rm right after a hit counts it (M5.2)', async () => {
+    const { registry, workers, answer } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x' }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    let collected = false;
+    const collecting = registry.collect().then(() => (collected = true));
+    const flushes = workers.map((w) => w.sent.filter((m) => m.type === 'probe-flush'));
+    expect(flushes.map((f) => f.length)).toEqual([1, 1]);
+    const seq = (flushes[0]![0] as { seq: number }).seq;
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-hits', index: 0, hits: [[1, 1, 1]], flushed: seq });
+    await settle();
+    expect(collected).toBe(false);
+    // A worker with nothing counted answers too (no hits), and that completes it.
+    registry.onMessage(workers[1]!, { tspuma: 1, type: 'probe-hits', index: 1, hits: [], flushed: seq });
+    await collecting;
+    expect(registry.remove(1, 'x')).toMatchObject({ hitsSeen: 1, pausedSeen: 1 });
+  });
+
+  it('collect() answers after COLLECT_WAIT_MS when a worker does not answer (paused in a debugger), or at once when it exits', async () => {
+    const { registry, workers, answer, clock } = setup();
+    const set = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    let collected = false;
+    void registry.collect().then(() => (collected = true));
+    await clock.advance(COLLECT_WAIT_MS - 1);
+    await settle();
+    expect(collected).toBe(false);
+    await clock.advance(1);
+    await settle();
+    expect(collected).toBe(true);
+    collected = false;
+    void registry.collect().then(() => (collected = true));
+    const seq = (workers[0]!.sent.filter((m) => m.type === 'probe-flush').at(-1) as { seq: number }).seq;
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-hits', index: 0, hits: [], flushed: seq });
+    registry.gone(workers[1]!.pid);
+    await settle();
+    expect(collected).toBe(true);
+  });
+
+  it('after a deploy moved the line, list shows where the workers armed it; when every worker suspended it, its state says so and why (M5.1)', async () => {
+    const { registry, workers, answer } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x' }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x', location: `${FILE}:2` });
+    await set;
+    expect(listRows(registry.list())[1]!.slice(2, 4)).toEqual([`${FILE}:2 "x"`, 'active']);
+    // A phased restart: the new workers load a file whose line 2 moved to line 4.
+    const moved = [new FakeProbeWorker(0, 200), new FakeProbeWorker(1, 201)];
+    registry.gone(100);
+    registry.onMessage(moved[0]!, { tspuma: 1, type: 'probe-hello', index: 0 });
+    answer(moved[0]!, { id: 1, state: 'armed', at: 'y', location: `${FILE}:4` });
+    expect(listRows(registry.list())[1]![2]).toBe(`${FILE}:2 (worker 0 at :4) "x"`);
+    registry.gone(101);
+    registry.onMessage(moved[1]!, { tspuma: 1, type: 'probe-hello', index: 1 });
+    answer(moved[1]!, { id: 1, state: 'armed', at: 'y', location: `${FILE}:4` });
+    expect(listRows(registry.list())[1]![2]).toBe(`${FILE}:4 (set at :2) "x"`);
+    // Then the line's text changes: each worker suspends it.
+    for (const w of moved) registry.onMessage(w, { tspuma: 1, type: 'probe-event', index: w.index, id: 1, event: 'suspended', ms: 0, code: 'TSPUMA_ERR_PROBE_SOURCE_CHANGED', message: 'changed' });
+    expect(registry.get(1)).toMatchObject({ active: true, suspended: 'in all workers (source changed)' });
+    expect(listRows(registry.list())[1]![3]).toBe('suspended in all workers (source changed)');
+  });
+
+  it('probe count: a second with no hit shows 0/s, not the rate of the last report again (M5.4)', async () => {
+    const { registry, workers, answer } = setup();
+    const set = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    // As the CLI has them: the JSON of each answer.
+    const start = structuredClone(await set);
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-hits', index: 0, hits: [[1, 9, 0]] });
+    const first = structuredClone(registry.get(1));
+    expect(countLine(start, first, 1000)).toBe('worker 0: 9/s  worker 1: 0/s  total 9/s  (9 hit(s) since set)');
+    expect(countLine(first, registry.get(1), 1000)).toBe('worker 0: 0/s  worker 1: 0/s  total 0/s  (9 hit(s) since set)');
   });
 });

@@ -1,11 +1,13 @@
 // Pins the one undici internal tspuma reads (server/fetch-response.ts's nativeBody, named by
 // node-http.ts as the sibling that holds it): a Response keeps its state under an own symbol
 // described "state", whose body has the source it was built from and the length undici knows.
-// undici's own Response is fetch-response.ts's NativeResponse (taken before tspuma's global is
+// undici's own Response is fetch-response.ts's nativeResponse() (taken before tspuma's global is
 // installed, as another test file in the same worker may have done).
 import { Blob } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { NativeResponse as UndiciResponse, nativeBody } from '../../server/fetch-response.js';
+import { nativeBody, nativeResponse } from '../../server/fetch-response.js';
+
+const UndiciResponse = nativeResponse();
 
 describe("undici's Response state (read by nativeBody)", () => {
   it('has one own symbol described "state"', () => {

@@ -92,6 +92,12 @@ describe('the probe engine under tsx', () => {
     expect(logged(8)).toEqual([]);
   });
 
+  it('a probe in a script over live edit\'s bound (193 KB, 3,000 functions) keeps its breakpoint, says why in its `at`, and hits (P3)', () => {
+    const armed = sent().find((m) => m.type === 'probe-state' && m.id === 10 && m.state === 'armed')!;
+    expect(armed.at).toMatch(/big\.mjs, generated line 2 column 13 \(breakpoint: the script is 193 KB with 3000 functions, over live edit's bound of 100 KB or 1500 functions, which keeps an edit under ~100 ms\)$/);
+    expect(logged(10).map((l) => l.msg)).toEqual([expect.stringMatching(/: 1$/)]);
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

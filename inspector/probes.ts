@@ -272,6 +272,11 @@ export class ProbeEngine {
     return result as T;
   }
 
+  /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await): retried each second. */
+  get editsPending(): boolean {
+    return [...this.edited.values()].some((e) => e.stale);
+  }
+
   /** Probes armed (or pending) here. */
   get size(): number {
     return this.probes.size;

@@ -22,10 +22,14 @@ interface Shape {
   body: number;
   /** Statuses the client accepts besides 200 (the throwing app's 500s). */
   also?: number[];
+  /** The server may close the connection without a response (a throw after writeHead): counted, not an error. */
+  hangups?: boolean;
 }
 const HELLO: Shape = { method: 'GET', path: '/', body: 0 };
 /** bench/throw-app.ts: every tenth request is a 500 (with Connection: close). */
 const THROWS: Shape = { ...HELLO, also: [500] };
+/** bench/throw-listener-app.ts: every tenth request's connection is closed without a response. */
+const THROWS_AFTER_HEAD: Shape = { ...HELLO, hangups: true };
 
 interface Target {
   name: string;
@@ -51,6 +55,10 @@ const TARGETS: Target[] = [
   { name: 'listener-d', baseline: 'listener', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-d', '--inspect=127.0.0.1:0'], root) },
   { name: 'throws', baseline: null, shape: THROWS, argv: (port, root) => tspuma(port, 'bench/throw-app.ts', [], root) },
   { name: 'throws-d', baseline: 'throws', shape: THROWS, argv: (port, root) => tspuma(port, 'bench/throw-app.ts', ['-d', '--inspect=127.0.0.1:0'], root) },
+  // paired.sh's throwing pair: a listener throwing after writeHead on every tenth request, -d as
+  // TSPUMA_OPTS=-d gives it (no inspector port).
+  { name: 'throws-listener', baseline: null, shape: THROWS_AFTER_HEAD, argv: (port, root) => tspuma(port, 'bench/throw-listener-app.ts', [], root) },
+  { name: 'throws-listener-d', baseline: 'throws-listener', shape: THROWS_AFTER_HEAD, argv: (port, root) => tspuma(port, 'bench/throw-listener-app.ts', ['-d'], root) },
   { name: 'cluster-listener', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-w', '2'], root) },
   // The anchors users compare with (issue 27): the same app module on @hono/node-server or on
   // Express's app.listen (bench/anchors.ts), and on tspuma.
@@ -118,15 +126,23 @@ function drive(port: number, count: number, shape: Shape): Promise<void> {
     const one = (): void => {
       if (sent >= count) return;
       sent++;
+      // One count per request, whichever of its end or its hang-up comes (a hang-up can report twice).
+      let counted = false;
+      const next = (): void => {
+        if (counted) return;
+        counted = true;
+        if (++done === count) resolve();
+        else one();
+      };
       const req = http.request({ host: '127.0.0.1', port, path: shape.path, method: shape.method, agent }, (res) => {
         if (res.statusCode !== 200 && !shape.also?.includes(res.statusCode!)) reject(new Error(`${shape.method} ${shape.path}: ${res.statusCode}`));
         res.resume();
-        res.on('end', () => {
-          if (++done === count) resolve();
-          else one();
-        });
+        res.on('end', next);
       });
-      req.on('error', reject);
+      req.on('error', (err) => {
+        if (!shape.hangups || (err as NodeJS.ErrnoException).code !== 'ECONNRESET') return reject(err);
+        next();
+      });
       req.end(body ?? undefined);
     };
     for (let i = 0; i < CONNECTIONS; i++) one();

@@ -36,7 +36,8 @@ async function start(name: string, target: number | null): Promise<Server> {
   const control = await freePort();
   const proc = spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-w', '1', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, '--control-url', `tcp://127.0.0.1:${control}`, '--control-token', TOKEN, APP], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')) },
+    // probeLiveEdit on: the probes with no --when (the firing logpoint, the counter) are compiled in.
+    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')), TSPUMA_PROBE_LIVE_EDIT: '1' },
   });
   const s: Server = { name, target, proc, port, control, out: '', requests: 0, seconds: 0 };
   // Only probe lines are kept: the request log of a long run would fill memory.

@@ -153,7 +153,7 @@ export class Capturer {
   private checkPaused = false;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
   readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
@@ -216,6 +216,7 @@ export class Capturer {
     if (now - this.lastCheck < REASSERT_MS) return false;
     this.lastCheck = now;
     this.checkPaused = false;
+    this.stats.checks++;
     try {
       throw new PausingCheck('pausing check');
     } catch {

@@ -247,10 +247,6 @@ export class Diagnostics implements DiagnosticsHook {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : this.capturer.siteFor(err);
-    // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
-    // client attached to this process's own port) may have set the isolate's pause-on-exceptions
-    // state; if so it is taken back for the next failures, and this dump says why it has no values.
-    const taken = !capture && !site && ctx.phase === 'app' && !snapshot && this.capturer.pausingTaken();
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
@@ -273,6 +269,13 @@ export class Diagnostics implements DiagnosticsHook {
       if (record) record.reported = true;
       return reported(known.first, known.path, true);
     }
+    // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
+    // client attached to this process's own port) may have set the isolate's pause-on-exceptions
+    // state; if so it is taken back for the next failures, and this dump says why it has no values.
+    // Asked only of a failure no dump explains: the check is a throw that pauses (V8 then builds
+    // every frame's scopes: about 5 million instructions under callgrind), and a repeat of a
+    // dumped failure has its values in that dump; the state is posted again every REASSERT_MS anyway.
+    const taken = !capture && !site && ctx.phase === 'app' && !snapshot && this.capturer.pausingTaken();
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;

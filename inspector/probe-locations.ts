@@ -37,6 +37,32 @@ export interface BreakRange {
 /** A synchronous Debugger.getPossibleBreakpoints. */
 export type PossibleBreakpoints = (scriptId: string, range?: BreakRange) => GeneratedLocation[];
 
+/** The most locations V8 returns for one Debugger.getPossibleBreakpoints call (v8-debugger-agent-impl). */
+const V8_LOCATIONS_CAP = 1000;
+
+/** A synchronous inspector call (a same-thread session answers at once). */
+export type SyncPost = <T>(method: string, params: object) => T;
+
+/**
+ * Every possible breakpoint of the range, however many: V8 answers at most 1,000 locations a call
+ * (from the start of the range), so a range past them is asked again from after the last one.
+ */
+export function possibleBreakpoints(post: SyncPost): PossibleBreakpoints {
+  return (scriptId, range) => {
+    const end = range?.end ? { end: { scriptId, ...range.end } } : {};
+    const restrict = range?.restrictToFunction ? { restrictToFunction: true } : {};
+    const all: GeneratedLocation[] = [];
+    let start = range?.start ?? { lineNumber: 0, columnNumber: 0 };
+    for (;;) {
+      const got = post<{ locations: GeneratedLocation[] }>('Debugger.getPossibleBreakpoints', { start: { scriptId, ...start }, ...end, ...restrict }).locations;
+      all.push(...got);
+      if (got.length < V8_LOCATIONS_CAP) return all;
+      const last = got[got.length - 1]!;
+      start = { lineNumber: last.lineNumber, columnNumber: last.columnNumber + 1 };
+    }
+  };
+}
+
 function pathOf(url: string): string | null {
   if (url.startsWith('file://')) return fileURLToPath(url);
   return url.startsWith('/') ? url : null;
@@ -72,7 +98,10 @@ export function place(script: LoadedScript, file: string, line: number, column: 
   const lines = new Set<number>();
   /** The line's places in generated order, with their original column (0-based). */
   const onLine: { at: GeneratedLocation; col0: number }[] = [];
-  for (const loc of possible(script.scriptId)) {
+  // A script that is the file itself: only the line is asked about (a long script's places are
+  // many thousands); a mapped one is read whole, its lines being known only through the map.
+  const asked = mapped ? possible(script.scriptId) : possible(script.scriptId, { start: { lineNumber: line - 1, columnNumber: 0 }, end: { lineNumber: line, columnNumber: 0 } });
+  for (const loc of asked) {
     let at: { line: number; col0: number } | null;
     if (mapped) {
       const o = originalPosition(script.url, loc.lineNumber, loc.columnNumber, script.sourceMapURL);
@@ -82,6 +111,7 @@ export function place(script: LoadedScript, file: string, line: number, column: 
     lines.add(at.line);
     if (at.line === line) onLine.push({ at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, col0: at.col0 });
   }
+  if (onLine.length === 0 && !mapped) return { ok: false, ...nearestLines(script.scriptId, line, possible) };
   if (onLine.length === 0) {
     let below: number | null = null;
     let above: number | null = null;
@@ -117,6 +147,27 @@ export function place(script: LoadedScript, file: string, line: number, column: 
   const moduleCode = possible(script.scriptId, { start: { lineNumber: 0, columnNumber: 0 }, end: { lineNumber: outer.at.lineNumber, columnNumber: outer.at.columnNumber + 1 }, restrictToFunction: true }).some((l) => key(l) === key(outer.at));
   if (moduleCode) return { ok: true, locations: inner.map((p) => p.at), note: `in the function${inner.length > 1 ? 's' : ''} the line holds (column ${columns}): its module code ran once, at load` };
   return { ok: true, locations: [outer.at], note: `line ${line} also holds a function at column ${columns}: ${line}:${inner[0]!.col0 + 1} probes it` };
+}
+
+/**
+ * The nearest lines (1-based) below and above `line` that have places, in a script that is the
+ * file itself: windows of growing size around the line, so a long script is not read whole.
+ */
+function nearestLines(scriptId: string, line: number, possible: PossibleBreakpoints): { below: number | null; above: number | null } {
+  let below: number | null = null;
+  let above: number | null = null;
+  for (let span = 16; below === null && line - 1 - span > -span * 16; span *= 16) {
+    const from = Math.max(0, line - 1 - span);
+    const got = possible(scriptId, { start: { lineNumber: from, columnNumber: 0 }, end: { lineNumber: line - 1, columnNumber: 0 } });
+    if (got.length > 0) below = got[got.length - 1]!.lineNumber + 1;
+    if (from === 0) break;
+  }
+  for (let span = 16; above === null; span *= 16) {
+    const got = possible(scriptId, { start: { lineNumber: line, columnNumber: 0 }, end: { lineNumber: line + span, columnNumber: 0 } });
+    if (got.length > 0) above = got[0]!.lineNumber + 1;
+    else if (span > 1 << 24) break;
+  }
+  return { below, above };
 }
 
 /** "12 and 15", "12", "none (the file has no code V8 can stop at)". */

@@ -26,7 +26,7 @@ import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
-import { nearestText, place, scriptHolds, type LoadedScript } from './probe-locations.js';
+import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
 import { guardPlace, withGuards, type GuardPlace } from './probe-edits.js';
 import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, urlRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
@@ -50,6 +50,8 @@ export interface ProbeEngineOptions {
   requestUntracked?: () => FoundRequest | null;
   /** DevTools may attach to this process (--inspect): no live edit (V8 drops a client's breakpoints in an edited function). */
   devtools?: boolean;
+  /** probeLiveEdit: arm probes with no `when` by live edit where sound (default false). */
+  liveEdit?: boolean;
   now?: () => number;
 }
 
@@ -95,6 +97,8 @@ interface Site {
   renames: Map<string, string> | null;
   /** Armed by live edit (no breakpoint): its guard's number and place. */
   edit: { n: number; place: GuardPlace; ms: number } | null;
+  /** Why live edit was not tried here (a script over its bound), for the set answer. */
+  noEdit?: string;
 }
 
 /** A script edited by live edit: its source as loaded, and the sites whose guards it has. */
@@ -139,6 +143,10 @@ const TERMINATED = /Execution was terminated/;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 const SIDE_EFFECT = /Possible side-effect/;
+/** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
+const UNREADABLE = /^ReferenceError\b/;
+/** The most names in scope a TSPUMA_ERR_PROBE_WHEN_THROWS message lists. */
+const SCOPE_NAMES = 24;
 /** Calls timed to measure what a pass of a probed line costs, and the bounds put on the measure. */
 const CALIBRATION_PASSES = 40;
 const DEFAULT_PASS_COST_MS = 0.25;
@@ -317,7 +325,7 @@ export class ProbeEngine {
    * the user should know about the line (a one-line route's handler, a line that moved).
    */
   private describe(script: LoadedScript, sites: Site[], notes: string[]): Placed {
-    const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : ''}`).join(' and ');
+    const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : ''}`).join(' and ');
     return { at: `${script.url}, ${at}`, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) };
   }
 
@@ -342,13 +350,7 @@ export class ProbeEngine {
       notes.push(note);
       this.opts.log.info({ probe: armed.spec.id, location: armed.where, was: from }, `Probe ${armed.spec.id} at ${from} moved to ${armed.where} in worker ${this.opts.worker}: ${note}`);
     }
-    const placed = place(script, armed.spec.file, found.line, armed.spec.column, (scriptId, range) =>
-      this.post<{ locations: { scriptId: string; lineNumber: number; columnNumber: number }[] }>('Debugger.getPossibleBreakpoints', {
-        start: { scriptId, ...(range?.start ?? { lineNumber: 0, columnNumber: 0 }) },
-        ...(range?.end ? { end: { scriptId, ...range.end } } : {}),
-        ...(range?.restrictToFunction ? { restrictToFunction: true } : {}),
-      }).locations,
-    );
+    const placed = place(script, armed.spec.file, found.line, armed.spec.column, possibleBreakpoints((method, params) => this.post(method, params)));
     if (!placed.ok) return placed;
     if (placed.note) notes.push(placed.note);
     const sites: Site[] = [];
@@ -435,11 +437,16 @@ export class ProbeEngine {
     }
     if (site.edit) return true;
     // Not while paused (V8 would recompile the script with the thread held): a breakpoint until the next arming.
-    if (this.pausedNow || this.opts.devtools || inspector.url() !== undefined) return false;
+    if (!this.opts.liveEdit || this.pausedNow || this.opts.devtools || inspector.url() !== undefined) return false;
     const script = this.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);
     if (!script || original === null) return false;
+    const over = overEditBound(original);
+    if (over) {
+      site.noEdit = over;
+      return false;
+    }
     const n = nextGuard++;
     const place = guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
     if (!place) return false;
@@ -671,6 +678,8 @@ export class ProbeEngine {
     try {
       const top = params.callFrames[0];
       if (!top || (top.url || this.scripts.get(top.location.scriptId)?.url || '').startsWith(OWN_URL)) return;
+      // Each probe's site before any is handled: one removed here sets the breakpoint again.
+      const sites = new Map(hit.map((armed) => [armed, guardSite ?? this.siteHit(armed, params)]));
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
         if (armed.overrun) {
@@ -678,7 +687,7 @@ export class ProbeEngine {
           this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
           continue;
         }
-        const site = guardSite ?? this.siteHit(armed, params);
+        const site = sites.get(armed) ?? null;
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
         if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
@@ -721,10 +730,48 @@ export class ProbeEngine {
       this.sideEffect(armed, 'condition', armed.spec.when!, message);
       return false;
     }
+    // A name the condition reads that is not in scope at the line (a typo, another function's
+    // local) or not initialized yet (a const declared on this line or below) throws at every pass:
+    // as V8 takes it, false for ever, so the probe would be armed and silent.
+    if (UNREADABLE.test(message)) {
+      this.whenThrows(armed, top, message, true);
+      return false;
+    }
+    const thrown = r.exceptionDetails ? message : r.result.subtype === 'error' ? (r.result.description ?? '').split('\n')[0]! : '';
+    if (thrown) this.whenThrows(armed, top, thrown, false);
     armed.whenAt.set(site.key, when);
     this.rearm(site);
     // As V8 takes a condition: one that throws is false.
     return !r.exceptionDetails && r.result.value === true;
+  }
+
+  /**
+   * A `when` that threw at its first pass, logged once per worker with the names it could read:
+   * one that cannot be read at its line (a ReferenceError) is removed everywhere; another error
+   * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
+   */
+  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean): void {
+    const names: string[] = [];
+    for (const scope of top.scopeChain) {
+      if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
+      try {
+        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+        for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
+      } catch {
+        /* a scope gone with the frame */
+      }
+    }
+    const shown = names.slice(0, SCOPE_NAMES);
+    const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
+    const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
+    const what = remove
+      ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
+      : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;
+    const err = new TspumaError('TSPUMA_ERR_PROBE_WHEN_THROWS', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, when: armed.spec.when, message, what, names: inScope });
+    this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
+    if (!remove) return;
+    this.disarm(armed.spec.id);
+    this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
   }
 
   private sideEffect(armed: Armed, what: string, expression: string, message: string): void {
@@ -1045,6 +1092,22 @@ export class ProbeEngine {
     delete (globalThis as Record<string, unknown>)[PROBE_GATE_KEY];
     return this.resumer.close();
   }
+}
+
+/**
+ * Live edit's bound: V8 recompiles the whole script at an edit (and at the restore), with the
+ * thread held, at a cost that grows faster than the script (measured here on Node 20, scripts of
+ * 4-line functions: 63 KB / 1,000 functions 47 ms, 128 KB / 2,000 87 ms, 258 KB / 4,000 289 ms,
+ * 648 KB 7.2 s, 2.6 MB minutes). Over either figure the probe keeps its breakpoint.
+ */
+const EDIT_MAX_BYTES = 100_000;
+const EDIT_MAX_FUNCTIONS = 1500;
+
+/** Why a script is too large to edit live, or null. (`function` and `=>` counted in the text: a count on the safe side.) */
+function overEditBound(source: string): string | null {
+  const functions = source.match(/\bfunction\b|=>/g)?.length ?? 0;
+  if (source.length <= EDIT_MAX_BYTES && functions <= EDIT_MAX_FUNCTIONS) return null;
+  return `the script is ${Math.round(source.length / 1000)} KB with ${functions} functions, over live edit's bound of ${EDIT_MAX_BYTES / 1000} KB or ${EDIT_MAX_FUNCTIONS} functions, which keeps an edit under ~100 ms`;
 }
 
 /** The function a calibration's breakpoint sits in: its loop body, the fourth line, as on a probed loop's line. */

@@ -41,6 +41,7 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
             requestNow: () => appCalls.current(),
             requestUntracked: () => appCalls.untracked(),
             devtools: options.inspect !== null,
+            liveEdit: options.probeLiveEdit,
           });
           // From now on each app call records its request, for hits where no frame holds it.
           appCalls.track(true);

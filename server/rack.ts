@@ -29,21 +29,26 @@ function envKey(raw: string): string {
 /**
  * The previous request's header names and their keys, by position. A client sends the same
  * names in the same order on every request, and comparing two short strings is cheaper than
- * hashing a new one for the Map (the profile's largest share of building an env).
+ * hashing a new one for the Map (the profile's largest share of building an env). `seenRepeat`:
+ * whether that name's key came at an earlier position too (a repeated header, joined), which holds
+ * for this request while every earlier position matched as well, so the env need not be read
+ * before each write (a keyed load that misses walks up to Object.prototype).
  */
 const seenNames: string[] = [];
 const seenKeys: string[] = [];
+const seenRepeat: boolean[] = [];
 const SEEN_MAX = 64;
-function envKeyAt(raw: string, position: number): string {
-  if (seenNames[position] === raw) return seenKeys[position]!;
-  const key = envKey(raw);
-  if (position < SEEN_MAX) {
-    seenNames[position] = raw;
-    seenKeys[position] = key;
-  }
-  return key;
-}
 
+/** SERVER_PORT as text for the last authority and scheme (the same on almost every request). */
+let lastPortOf: Authority | null = null;
+let lastPortEncrypted = false;
+let lastPortText = '';
+function portText(authority: Authority, encrypted: boolean): string {
+  if (authority === lastPortOf && encrypted === lastPortEncrypted) return lastPortText;
+  lastPortOf = authority;
+  lastPortEncrypted = encrypted;
+  return (lastPortText = String(authority.port ?? (encrypted ? 443 : 80)));
+}
 
 const kPeer = Symbol('tspuma.peerSocket');
 /** An env whose REMOTE_ADDR is still to be read from this socket. */
@@ -102,7 +107,7 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   let serverPort: string;
   if (authority) {
     serverName = authority.hostname;
-    serverPort = String(authority.port ?? (encrypted ? 443 : 80));
+    serverPort = portText(authority, encrypted);
   } else {
     serverName = socket?.localAddress ?? 'localhost';
     serverPort = String(socket?.localPort ?? (encrypted ? 443 : 80));
@@ -132,10 +137,26 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     env[kPeer] = socket;
     Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
   } else env.REMOTE_ADDR = socket?.remoteAddress ?? '';
+  let matched = true; // every position so far had the previous request's name
   for (let i = 0; i < raw.length; i += 2) {
-    const key = envKeyAt(raw[i]!, i >> 1);
-    const prev = env[key];
-    env[key] = prev === undefined ? raw[i + 1] : `${prev as string}${key === 'HTTP_COOKIE' ? '; ' : ', '}${raw[i + 1]}`;
+    const name = raw[i]!;
+    const position = i >> 1;
+    let key: string;
+    let repeat: boolean;
+    if (matched && position < SEEN_MAX && seenNames[position] === name) {
+      key = seenKeys[position]!;
+      repeat = seenRepeat[position]!;
+    } else {
+      matched = false;
+      key = envKey(name);
+      repeat = env[key] !== undefined;
+      if (position < SEEN_MAX) {
+        seenNames[position] = name;
+        seenKeys[position] = key;
+        seenRepeat[position] = repeat;
+      }
+    }
+    env[key] = repeat ? `${env[key] as string}${key === 'HTTP_COOKIE' ? '; ' : ', '}${raw[i + 1]}` : raw[i + 1];
   }
   return env;
 }

@@ -1,4 +1,4 @@
-// Integration (single mode, no --inspect): a probe with no --when is armed by live edit (its gate
+// Integration (single mode, no --inspect, probeLiveEdit on): a probe with no --when is armed by live edit (its gate
 // compiled into the script, inspector/probe-edits.ts) and logs and snapshots as a breakpoint's
 // probe does; one with a --when, or in a process DevTools can attach to (--inspect), keeps its
 // breakpoint; an app's own `debugger` statement does not hold the thread while a probe is set.
@@ -17,11 +17,11 @@ const END_LINE = lineOf(APP, 'res.end(`${name}\\n`);');
 
 afterAll(killAll);
 
-async function start(extra: string[] = []): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string }> {
+async function start(extra: string[] = [], liveEdit = true): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
   const state = join(dir, 'tspuma.state');
   // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
-  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { probePauseBudget: 1000 };\n');
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
   const dumps = join(dir, 'dumps');
   const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: dumps });
   const probe = async (args: string[]) => {
@@ -84,8 +84,8 @@ describe('probes armed by live edit', () => {
     expect((await hitsOf(s, wid, 1)).map((h) => h.values)).toEqual([{ id: 111 }]);
   }, 60_000 * SLOWNESS);
 
-  it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach)", async () => {
-    const { s, probe } = await start();
+  it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {
+    const { s, probe } = await start([], false);
     const set = await probe(['log', `${APP}:${END_LINE}`, 'name={name}']);
     expect(set.code, set.err).toBe(0);
     const id = Number(set.out.trim());

@@ -30,6 +30,29 @@ describe('CallContext', () => {
     expect(seen).toEqual(['outer', 'inner', 'outer', undefined]);
   });
 
+  it('hands a process.nextTick or setImmediate callback scheduled in a call the arguments it was given, as many as given (none to five), with the call current', async () => {
+    const c = context();
+    const seen: { via: string; args: unknown[]; call: string | undefined }[] = [];
+    const record = (via: string) =>
+      function (...args: unknown[]) {
+        seen.push({ via, args, call: c.current()?.id });
+      };
+    c.run({ id: 'x' }, () => {
+      for (let n = 0; n <= 5; n++) {
+        const args = Array.from({ length: n }, (_, i) => `a${i}`);
+        process.nextTick(record(`nextTick ${n}`), ...args);
+        setImmediate(record(`setImmediate ${n}`), ...args);
+      }
+    }, 0, 0);
+    await new Promise<void>((r) => setImmediate(() => setImmediate(r)));
+    for (let n = 0; n <= 5; n++) {
+      const args = Array.from({ length: n }, (_, i) => `a${i}`);
+      expect(seen.find((s) => s.via === `nextTick ${n}`)).toEqual({ via: `nextTick ${n}`, args, call: 'x' });
+      expect(seen.find((s) => s.via === `setImmediate ${n}`)).toEqual({ via: `setImmediate ${n}`, args, call: 'x' });
+    }
+    expect(process.nextTick.length).toBe(1);
+  });
+
   it('follows each of two interleaved calls through its own awaits and then-callbacks', async () => {
     const c = context();
     const seen: string[] = [];

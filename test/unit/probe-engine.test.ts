@@ -81,6 +81,23 @@ describe('the probe engine under tsx', () => {
     expect(sent().some((m) => m.id === 7 && m.event === 'suspended')).toBe(false);
   });
 
+  it('a --when that throws at its first pass is logged once with TSPUMA_ERR_PROBE_WHEN_THROWS naming the error and the names in scope: a ReferenceError removes the probe, a TypeError (a const read on its own line) keeps it (P4)', () => {
+    const removed = (id: number) => sent().find((m) => m.type === 'probe-event' && m.id === id && m.event === 'removed');
+    expect(removed(8)).toMatchObject({ code: 'TSPUMA_ERR_PROBE_WHEN_THROWS' });
+    expect(removed(8)!.message).toMatch(/^Probe 8 at test\/fixtures\/probes\/esm\/orders\.ts:8: its --when `nosuchvar === 1` threw ReferenceError: nosuchvar is not defined at its first pass in worker 0; removed: .* The names in scope there: .*\border\b.*\bapiKey\b/);
+    expect(removed(9)).toBeUndefined();
+    const warned = lines.filter((l) => l.code === 'TSPUMA_ERR_PROBE_WHEN_THROWS');
+    expect(warned.map((l) => l.probe)).toEqual([8, 9]);
+    expect(warned[1]!.msg).toMatch(/threw TypeError: Cannot read properties of undefined \(reading 'toFixed'\) at its first pass in worker 0; kept, .*probe the line after its declaration/);
+    expect(logged(8)).toEqual([]);
+  });
+
+  it('a probe in a script over live edit\'s bound (193 KB, 3,000 functions) keeps its breakpoint, says why in its `at`, and hits (P3)', () => {
+    const armed = sent().find((m) => m.type === 'probe-state' && m.id === 10 && m.state === 'armed')!;
+    expect(armed.at).toMatch(/big\.mjs, generated line 2 column 13 \(breakpoint: the script is 193 KB with 3000 functions, over live edit's bound of 100 KB or 1500 functions, which keeps an edit under ~100 ms\)$/);
+    expect(logged(10).map((l) => l.msg)).toEqual([expect.stringMatching(/: 1$/)]);
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

@@ -54,6 +54,28 @@ describe('buildEnv', () => {
     expect(env.HTTP_COOKIE).toBe('a=1; b=2');
   });
 
+  it('joins a repeated header only where this request repeats it, whatever the requests before it repeated', () => {
+    const env = (names: string[]) => buildEnv(request(['Host', 'a.test', ...names]));
+    expect(env(['X-A', '1', 'X-A', '2']).HTTP_X_A).toBe('1, 2');
+    expect(env(['X-A', '3', 'X-A', '4']).HTTP_X_A).toBe('3, 4');
+    // The same name at the second position, no longer a repeat: an earlier name changed.
+    const changed = env(['X-B', '5', 'X-A', '6']);
+    expect([changed.HTTP_X_B, changed.HTTP_X_A]).toEqual(['5', '6']);
+    expect(env(['X-B', '7', 'X-A', '8']).HTTP_X_A).toBe('8');
+    // Now a repeat at a position that was not one.
+    const repeated = env(['X-A', '9', 'X-A', '10']);
+    expect([repeated.HTTP_X_A, repeated.HTTP_X_B]).toEqual(['9, 10', undefined]);
+    const cookies = env(['Cookie', 'a=1', 'Cookie', 'b=2']);
+    expect(cookies.HTTP_COOKIE).toBe('a=1; b=2');
+    expect(env(['Cookie', 'c=3', 'X-A', '1']).HTTP_COOKIE).toBe('c=3');
+  });
+
+  it('gives SERVER_PORT of the same Host per scheme, request after request', () => {
+    const port = (host: string, encrypted: boolean) => buildEnv(request(['Host', host], { encrypted })).SERVER_PORT;
+    expect([port('p.test', false), port('p.test', false), port('p.test', true), port('p.test', true), port('p.test', false)]).toEqual(['80', '80', '443', '443', '80']);
+    expect([port('p.test:8080', true), port('p.test:8080', false), port('p.test', true)]).toEqual(['8080', '8080', '443']);
+  });
+
   it("splits Host into SERVER_NAME and SERVER_PORT, with each scheme's default port for the same host", () => {
     const plain = buildEnv(request(['Host', 'example.test']));
     expect([plain.SERVER_NAME, plain.SERVER_PORT, plain['rack.url_scheme']]).toEqual(['example.test', '80', 'http']);

@@ -2,7 +2,7 @@
 // its function is blackboxed in capture's session, so V8 does not pause there; other functions
 // still pause, and the mute ends with unmuteAll() or the window. In a file of its own: no other
 // inspector session in this process, so pause counts are exact.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
 import type { Reported } from '../../server/debug-hook.js';
@@ -112,6 +112,29 @@ describe('site mutes', () => {
       expect(elsewhere.dump.captured).toBe(true);
     } finally {
       Error.prepareStackTrace = saved;
+      diag.close();
+    }
+  });
+
+  it('pays no pausing check (a deliberate throw and pause) for a repeat matched to its dump, however much time passes between repeats', () => {
+    const written: string[] = [];
+    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+    // Each report comes a second after the one before: past the check's once-per-250-ms gate, so
+    // every report that asks whether pausing was taken makes the check throw (and V8 pause).
+    let clock = performance.now();
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => (clock += 1000));
+    try {
+      const reports: Reported[] = [];
+      for (let i = 0; i < 30; i++) reports.push(diag.report(attempt(lookup, i), { phase: 'app' }));
+      expect(diag.capturer.stats).toMatchObject({ captures: 1, muted: 1 });
+      expect(reports.slice(1).every((r) => r.repeat && r.dump === reports[0]!.dump)).toBe(true);
+      expect(diag.capturer.stats.checks).toBe(0);
+      // A failure nothing explains still asks (and is told pausing works: no note).
+      const handed = diag.report(new Error('made and handed on'), { phase: 'app' });
+      expect(diag.capturer.stats.checks).toBe(1);
+      expect(handed.dump.note ?? '').not.toMatch(/another debugger session/);
+    } finally {
+      now.mockRestore();
       diag.close();
     }
   });

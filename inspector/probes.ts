@@ -350,7 +350,13 @@ export class ProbeEngine {
       notes.push(note);
       this.opts.log.info({ probe: armed.spec.id, location: armed.where, was: from }, `Probe ${armed.spec.id} at ${from} moved to ${armed.where} in worker ${this.opts.worker}: ${note}`);
     }
-    const placed = place(script, armed.spec.file, found.line, armed.spec.column, possibleBreakpoints((method, params) => this.post(method, params)));
+    const placed = place(script, armed.spec.file, found.line, armed.spec.column ?? null, possibleBreakpoints((method, params) => this.post(method, params)), () => {
+      try {
+        return readFileSync(armed.spec.file, 'utf8').split('\n')[found.line - 1] ?? null;
+      } catch {
+        return null;
+      }
+    });
     if (!placed.ok) return placed;
     if (placed.note) notes.push(placed.note);
     const sites: Site[] = [];

@@ -98,6 +98,14 @@ describe('the probe engine under tsx', () => {
     expect(logged(10).map((l) => l.msg)).toEqual([expect.stringMatching(/: 1$/)]);
   });
 
+  it('a probe on the first line of a multi-line route (`api.get(\'/quote/:id\', async (req) => {`) stops in the route\'s function at its first statement, with its parameters, and the set answer says so (P5)', () => {
+    for (const [id, file, value] of [[11, 'route.ts', '4'], [12, 'route.mjs', '6']] as const) {
+      const armed = sent().find((m) => m.type === 'probe-state' && m.id === id && m.state === 'armed')!;
+      expect(armed.note).toBe('in the function that starts on the line, at its first statement (line 6): the line\'s module code ran once, at load');
+      expect(logged(id).map((l) => l.msg)).toEqual([`probe ${id} test/fixtures/probes/esm/${file}:5: quote ${value}`]);
+    }
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

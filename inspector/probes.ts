@@ -306,8 +306,16 @@ export class ProbeEngine {
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
-    for (const script of this.scripts.values()) {
-      const r = this.armIn(armed, script);
+    for (const script of [...this.scripts.values()]) {
+      let r: ReturnType<typeof this.armIn>;
+      try {
+        r = this.armIn(armed, script);
+      } catch (err) {
+        // A script V8 has let go of (its id answers "Script not found"): forgotten; the file's live one is armed.
+        if (/Script not found/.test((err as Error).message)) this.scripts.delete(script.scriptId);
+        else this.opts.log.warn({ err, probe: spec.id }, `Probe ${spec.id} at ${armed.where}: cannot arm it in ${script.url} (worker ${this.opts.worker}): ${(err as Error).message}`);
+        continue;
+      }
       if (r === 'gone') return;
       if (r && 'at' in r) at ??= r;
       else if (r) missing = r;

@@ -106,6 +106,12 @@ describe('the probe engine under tsx', () => {
     }
   });
 
+  it('a script V8 no longer has ("Script not found") does not stop a probe: it is armed in the file\'s live script and hits (P7.2)', () => {
+    expect(lines.find((l) => 'armThrew' in l)).toBeUndefined();
+    expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-state', id: 13, state: 'armed' }));
+    expect(logged(13).map((l) => l.msg)).toEqual(['probe 13 test/fixtures/probes/esm/orders.ts:10: thirteen 2']);
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

@@ -56,6 +56,8 @@ export default defineConfig({
     // a -d cluster boot alone can take 20 s (a passing test never waits for it). Scaled as
     // test/helpers/net.ts scales waitFor's deadlines, by the load when the run starts.
     testTimeout: 60_000 * SLOWNESS,
+    // SLOWNESS read again for each file (the run's own load grows as it goes).
+    setupFiles: ['test/helpers/each-file.ts'],
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
     projects: [

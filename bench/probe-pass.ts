@@ -1,27 +1,25 @@
 // What one run of a probed line costs, by the condition V8 evaluates there (nothing pauses): runs
-// a loop body N times under an in-process breakpoint with that condition. Meant for instruction
+// a loop body N times under an in-process breakpoint with that condition (or, `liveEdit`, with the
+// gate compiled into the script by live edit; `none`: no probe). Meant for instruction
 // counts, which do not drift with the machine's load: run it under
 // `valgrind --tool=callgrind --callgrind-out-file=/dev/null node dist/bench/probe-pass.js FORM N`
 // for N = 0 and N = 300 and divide the difference of the "Collected" totals by 300 (bench/README.md).
 import { PROBE_GATE_KEY, v8Condition } from '../server/probe-spec.js';
 import { syncSession } from './probe-session.js';
+import { target } from './probe-pass-target.js';
+import { guardPlace, withGuards } from '../inspector/probe-edits.js';
 
 const { post } = syncSession();
 
-const never = Object.assign((_id: number) => false, { n: (_id: number) => false });
+const never = Object.assign((_id: number) => false, { n: (_id: number) => false, e: (_n: number) => false });
 Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: never, enumerable: false, configurable: true });
 (globalThis as Record<symbol, unknown>)[Symbol.for('tspuma.probe')] = never;
 
-/** The probed line is the loop body (the function's fourth line). */
-function target(n: number, order: { total: number }): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) {
-    s += (i % 7) + order.total;
-  }
-  return s;
-}
-
 const FORMS: Record<string, string> = {
+  // No probe: what the loop costs by itself.
+  none: '',
+  // The gate compiled into the script by live edit (inspector/probe-edits.ts), its gate saying no.
+  liveEdit: '',
   false: 'false',
   // The probes' condition before 18:30 UTC: the gate found through Symbol.for at every run.
   symbolGateWhen: 'globalThis[Symbol.for("tspuma.probe")].n(1) || ((order.total > 100\n) && globalThis[Symbol.for("tspuma.probe")](1))',
@@ -35,5 +33,13 @@ post('Debugger.enable');
 const { result } = post<{ result: { objectId: string } }>('Runtime.evaluate', { expression: 'globalThis.__probePassTarget' });
 const { internalProperties } = post<{ internalProperties: { name: string; value?: { value?: { scriptId: string; lineNumber: number } } }[] }>('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
 const at = internalProperties.find((p) => p.name === '[[FunctionLocation]]')!.value!.value!;
-post('Debugger.setBreakpoint', { location: { scriptId: at.scriptId, lineNumber: at.lineNumber + 3, columnNumber: 0 }, condition: FORMS[form] });
+const probed = { scriptId: at.scriptId, lineNumber: at.lineNumber + 4, columnNumber: 0 };
+if (form === 'liveEdit') {
+  const { scriptSource } = post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId: at.scriptId });
+  const column = scriptSource.split('\n')[probed.lineNumber]!.search(/\S/);
+  const place = guardPlace(scriptSource, true, probed.lineNumber, column, 1);
+  if (!place) throw new Error('no place for a guard before the probed line');
+  const { status } = post<{ status: string }>('Debugger.setScriptSource', { scriptId: at.scriptId, scriptSource: withGuards(scriptSource, [{ offset: place.offset, n: 1 }]) });
+  if (status !== 'Ok') throw new Error(`live edit refused: ${status}`);
+} else if (form !== 'none') post('Debugger.setBreakpoint', { location: probed, condition: FORMS[form] });
 console.log(`${form}: ${target(Number(runs), { total: 5 })}`);

@@ -1,8 +1,8 @@
-// `npm run bench:probes`: what probes cost. Four `tspuma -w 1` servers of examples/express.ts run
+// `npm run bench:probes`: what probes cost. Five `tspuma -w 1` servers of examples/express.ts run
 // at once under the same GET /users/:id load, in alternating bursts: one never had a probe (the
 // probe code is not loaded), one had a probe set and removed (loaded, nothing armed), one has a
 // logpoint on the route's hot line whose condition is false, one a logpoint on it that fires on
-// every request (logging at its rate limit). Then a snapshot probe on the same line gives the
+// every request (logging at its rate limit), one a hit counter there (no condition). Then a snapshot probe on the same line gives the
 // capture time (the thread held per snapshot) as p50/p99. Writes bench/results/probes.json.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,7 +36,8 @@ async function start(name: string, target: number | null): Promise<Server> {
   const control = await freePort();
   const proc = spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-w', '1', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, '--control-url', `tcp://127.0.0.1:${control}`, '--control-token', TOKEN, APP], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')) },
+    // probeLiveEdit on: the probes with no --when (the firing logpoint, the counter) are compiled in.
+    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')), TSPUMA_PROBE_LIVE_EDIT: '1' },
   });
   const s: Server = { name, target, proc, port, control, out: '', requests: 0, seconds: 0 };
   // Only probe lines are kept: the request log of a long run would fill memory.
@@ -63,14 +64,25 @@ function burst(s: Server, seconds: number): Promise<autocannon.Result> {
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
 
 async function main(): Promise<void> {
-  const servers = [await start('no probe (probe code not loaded)', null), await start('a probe set and removed', 0.99), await start('logpoint, condition false', 0.9), await start('logpoint firing every request (at its rate limit)', 0.8)];
-  const [, removed, falseCond, firing] = servers as [Server, Server, Server, Server];
+  const servers = [
+    await start('no probe (probe code not loaded)', null),
+    await start('a probe set and removed', 0.99),
+    await start('logpoint, condition false', 0.9),
+    await start('logpoint firing every request (at its rate limit)', 0.8),
+    await start('hit counter, no condition (every request counted)', null),
+  ];
+  const [, removed, falseCond, firing, counter] = servers as [Server, Server, Server, Server, Server];
   try {
     const at = `${APP}:${HOT}`;
     const set = await api(removed, 'POST', '/probes', { kind: 'count', location: at, by: 'bench' });
     await api(removed, 'DELETE', `/probes/${set.id as number}`);
-    await api(falseCond, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', when: 'req.params.id === "never"', for: 86400, by: 'bench' });
-    await api(firing, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', for: 86400, by: 'bench' });
+    // How each is armed: a V8 breakpoint, or the gate compiled in by live edit (a probe with no --when).
+    const armed = (view: Record<string, unknown>) => String((view.workers as Record<string, { at?: string }>)['0']?.at ?? '?').replace(/^.*, /, '');
+    const how = [
+      `condition false: ${armed(await api(falseCond, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', when: 'req.params.id === "never"', for: 86400, by: 'bench' }))}`,
+      `firing: ${armed(await api(firing, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', for: 86400, by: 'bench' }))}`,
+      `counter: ${armed(await api(counter, 'POST', '/probes', { kind: 'count', location: at, for: 86400, by: 'bench' }))}`,
+    ];
     for (const s of servers) await burst(s, 1); // warm-up
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < servers.length; i++) {
@@ -98,9 +110,10 @@ async function main(): Promise<void> {
     process.stdout.write(`probes on examples/express.ts:${HOT} (GET /users/7, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s bursts, -w 1 each)\n`);
     for (const r of rows) process.stdout.write(`  ${r.name.padEnd(50)} ${String(r.reqPerSec).padStart(7)} req/s  ${r.ratio.toFixed(3)}x${r.target === null ? '' : `  (target >= ${r.target}x: ${r.ok ? 'met' : 'NOT met'})`}\n`);
     process.stdout.write(`  logpoint lines written by the firing server: ${logged} (its rate limit: 100/s)\n`);
+    for (const h of how) process.stdout.write(`  armed: ${h}\n`);
     process.stdout.write(`  snapshot capture (thread held per snapshot): ${snapshot.count} snapshots, p50 ${snapshot.p50Ms} ms, p99 ${snapshot.p99Ms} ms\n`);
     mkdirSync(`${ROOT}bench/results`, { recursive: true });
-    writeFileSync(`${ROOT}bench/results/probes.json`, `${JSON.stringify({ time: new Date().toISOString(), node: process.version, line: HOT, rows, logged, snapshot }, null, 2)}\n`);
+    writeFileSync(`${ROOT}bench/results/probes.json`, `${JSON.stringify({ time: new Date().toISOString(), node: process.version, line: HOT, rows, logged, armed: how, snapshot }, null, 2)}\n`);
   } finally {
     for (const s of servers) s.proc.kill('SIGTERM');
   }

@@ -10,6 +10,8 @@ export interface LoadedScript {
   scriptId: string;
   url: string;
   sourceMapURL?: string;
+  /** An ES module (else a script: CommonJS is parsed as a function body). */
+  isModule?: boolean;
 }
 
 export interface GeneratedLocation {
@@ -34,6 +36,32 @@ export interface BreakRange {
 
 /** A synchronous Debugger.getPossibleBreakpoints. */
 export type PossibleBreakpoints = (scriptId: string, range?: BreakRange) => GeneratedLocation[];
+
+/** The most locations V8 returns for one Debugger.getPossibleBreakpoints call (v8-debugger-agent-impl). */
+const V8_LOCATIONS_CAP = 1000;
+
+/** A synchronous inspector call (a same-thread session answers at once). */
+export type SyncPost = <T>(method: string, params: object) => T;
+
+/**
+ * Every possible breakpoint of the range, however many: V8 answers at most 1,000 locations a call
+ * (from the start of the range), so a range past them is asked again from after the last one.
+ */
+export function possibleBreakpoints(post: SyncPost): PossibleBreakpoints {
+  return (scriptId, range) => {
+    const end = range?.end ? { end: { scriptId, ...range.end } } : {};
+    const restrict = range?.restrictToFunction ? { restrictToFunction: true } : {};
+    const all: GeneratedLocation[] = [];
+    let start = range?.start ?? { lineNumber: 0, columnNumber: 0 };
+    for (;;) {
+      const got = post<{ locations: GeneratedLocation[] }>('Debugger.getPossibleBreakpoints', { start: { scriptId, ...start }, ...end, ...restrict }).locations;
+      all.push(...got);
+      if (got.length < V8_LOCATIONS_CAP) return all;
+      const last = got[got.length - 1]!;
+      start = { lineNumber: last.lineNumber, columnNumber: last.columnNumber + 1 };
+    }
+  };
+}
 
 function pathOf(url: string): string | null {
   if (url.startsWith('file://')) return fileURLToPath(url);
@@ -64,13 +92,18 @@ const key = (l: { lineNumber: number; columnNumber: number }) => `${l.lineNumber
  *   of functions the line also holds, which FILE:LINE:COLUMN probes).
  * When the line has no breakable place: the nearest lines below and above it that have one.
  */
-export function place(script: LoadedScript, file: string, line: number, column: number | null, possible: PossibleBreakpoints): Placement {
+export function place(script: LoadedScript, file: string, line: number, column: number | null, possible: PossibleBreakpoints, lineText: () => string | null = () => null): Placement {
   const path = pathOf(script.url);
   const mapped = path !== file || sourcesOf(script.url, script.sourceMapURL).includes(file);
   const lines = new Set<number>();
   /** The line's places in generated order, with their original column (0-based). */
   const onLine: { at: GeneratedLocation; col0: number }[] = [];
-  for (const loc of possible(script.scriptId)) {
+  /** In a mapped script: the first place of the file after the line (its original line and column). */
+  let next: { at: GeneratedLocation; line: number; col0: number } | null = null;
+  // A script that is the file itself: only the line is asked about (a long script's places are
+  // many thousands); a mapped one is read whole, its lines being known only through the map.
+  const asked = mapped ? possible(script.scriptId) : possible(script.scriptId, { start: { lineNumber: line - 1, columnNumber: 0 }, end: { lineNumber: line, columnNumber: 0 } });
+  for (const loc of asked) {
     let at: { line: number; col0: number } | null;
     if (mapped) {
       const o = originalPosition(script.url, loc.lineNumber, loc.columnNumber, script.sourceMapURL);
@@ -78,8 +111,10 @@ export function place(script: LoadedScript, file: string, line: number, column: 
     } else at = { line: loc.lineNumber + 1, col0: loc.columnNumber };
     if (at === null) continue;
     lines.add(at.line);
+    if (at.line > line && (next === null || at.line < next.line || (at.line === next.line && at.col0 < next.col0))) next = { at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, line: at.line, col0: at.col0 };
     if (at.line === line) onLine.push({ at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, col0: at.col0 });
   }
+  if (onLine.length === 0 && !mapped) return { ok: false, ...nearestLines(script.scriptId, line, possible) };
   if (onLine.length === 0) {
     let below: number | null = null;
     let above: number | null = null;
@@ -108,13 +143,58 @@ export function place(script: LoadedScript, file: string, line: number, column: 
     left.delete(key(first.at));
   }
   const outer = functions[0]!.first;
-  if (functions.length === 1) return { ok: true, locations: [outer.at], note: null };
+  // Module code runs once, at load: a line of it that holds functions is probed in them.
+  const isModuleCode = (at: GeneratedLocation) => possible(script.scriptId, { start: { lineNumber: 0, columnNumber: 0 }, end: { lineNumber: at.lineNumber, columnNumber: at.columnNumber + 1 }, restrictToFunction: true }).some((l) => key(l) === key(at));
+  if (functions.length === 1) {
+    // A line of module code where a function starts and goes on below (a multi-line route:
+    // `api.get('/quote/:id', async (req, res) => {`): probed at that function's first statement.
+    if (opensFunction(lineText()) && isModuleCode(outer.at)) {
+      if (!mapped) next = firstAfter(script.scriptId, line, possible);
+      if (next && !isModuleCode(next.at)) return { ok: true, locations: [next.at], note: `in the function that starts on the line, at its first statement (line ${next.line}): the line's module code ran once, at load` };
+    }
+    return { ok: true, locations: [outer.at], note: null };
+  }
   const inner = functions.slice(1).map((f) => f.first);
   const columns = inner.map((p) => p.col0 + 1).join(', ');
-  // Module code runs once, at load: a line of it that holds functions is probed in them.
-  const moduleCode = possible(script.scriptId, { start: { lineNumber: 0, columnNumber: 0 }, end: { lineNumber: outer.at.lineNumber, columnNumber: outer.at.columnNumber + 1 }, restrictToFunction: true }).some((l) => key(l) === key(outer.at));
-  if (moduleCode) return { ok: true, locations: inner.map((p) => p.at), note: `in the function${inner.length > 1 ? 's' : ''} the line holds (column ${columns}): its module code ran once, at load` };
+  if (isModuleCode(outer.at)) return { ok: true, locations: inner.map((p) => p.at), note: `in the function${inner.length > 1 ? 's' : ''} the line holds (column ${columns}): its module code ran once, at load` };
   return { ok: true, locations: [outer.at], note: `line ${line} also holds a function at column ${columns}: ${line}:${inner[0]!.col0 + 1} probes it` };
+}
+
+/** Whether a line ends by opening a function's body (`=> {`, `function (…) {`), a comment after it aside. */
+function opensFunction(text: string | null): boolean {
+  if (text === null) return false;
+  const code = text.replace(/\/\/.*$|\/\*.*?\*\/\s*$/, '').trimEnd();
+  return code.endsWith('{') && /=>|\bfunction\b/.test(code);
+}
+
+/** In a script that is the file itself: its first place after `line` (1-based), in windows of growing size. */
+function firstAfter(scriptId: string, line: number, possible: PossibleBreakpoints): { at: GeneratedLocation; line: number; col0: number } | null {
+  for (let span = 16; span <= 1 << 24; span *= 16) {
+    const got = possible(scriptId, { start: { lineNumber: line, columnNumber: 0 }, end: { lineNumber: line + span, columnNumber: 0 } });
+    if (got.length > 0) return { at: got[0]!, line: got[0]!.lineNumber + 1, col0: got[0]!.columnNumber };
+  }
+  return null;
+}
+
+/**
+ * The nearest lines (1-based) below and above `line` that have places, in a script that is the
+ * file itself: windows of growing size around the line, so a long script is not read whole.
+ */
+function nearestLines(scriptId: string, line: number, possible: PossibleBreakpoints): { below: number | null; above: number | null } {
+  let below: number | null = null;
+  let above: number | null = null;
+  for (let span = 16; below === null && line - 1 - span > -span * 16; span *= 16) {
+    const from = Math.max(0, line - 1 - span);
+    const got = possible(scriptId, { start: { lineNumber: from, columnNumber: 0 }, end: { lineNumber: line - 1, columnNumber: 0 } });
+    if (got.length > 0) below = got[got.length - 1]!.lineNumber + 1;
+    if (from === 0) break;
+  }
+  for (let span = 16; above === null; span *= 16) {
+    const got = possible(scriptId, { start: { lineNumber: line, columnNumber: 0 }, end: { lineNumber: line + span, columnNumber: 0 } });
+    if (got.length > 0) above = got[0]!.lineNumber + 1;
+    else if (span > 1 << 24) break;
+  }
+  return { below, above };
 }
 
 /** "12 and 15", "12", "none (the file has no code V8 can stop at)". */

@@ -232,6 +232,9 @@ export const ERRORS = {
   TSPUMA_ERR_PROBE_SIDE_EFFECT: {
     template: 'Probe {id} at {location} removed: its {what} `{expression}` may change the program ({message}); a probe may only read.',
   },
+  TSPUMA_ERR_PROBE_WHEN_THROWS: {
+    template: 'Probe {id} at {location}: its --when `{when}` threw {message} at its first pass in worker {worker}; {what}. The names in scope there: {names}.',
+  },
   TSPUMA_ERR_PROBE_BUDGET: {
     template: 'Probe {id} at {location} suspended in worker {worker}: {why}, over probePauseBudget ({budget} ms per second); set it again to resume.',
   },

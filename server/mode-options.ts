@@ -48,6 +48,7 @@ export const CLI_ONLY: Partial<Record<OptionName, string>> = {
 const NEEDS_CONTROL: Partial<Record<OptionName, string>> = {
   controlToken: 'no control app is served without controlUrl',
   probeExpiry: 'probes are set through the control app, and there is none without controlUrl',
+  probeLiveEdit: 'probes are set through the control app, and there is none without controlUrl',
   probeLogRate: 'probes are set through the control app, and there is none without controlUrl',
   probeMax: 'probes are set through the control app, and there is none without controlUrl',
   probePauseBudget: 'probes are set through the control app, and there is none without controlUrl',

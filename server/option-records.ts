@@ -275,6 +275,12 @@ export const RECORDS = {
     check: seconds(false),
     doc: 'Seconds a probe (`tspuma probe`, the control app\'s `/probes`) stays set when it names no `--for`; then it is removed from every worker and the removal logged. `--for` may ask for less or more, up to a day.',
   }),
+  probeLiveEdit: option({
+    default: false,
+    check: parseBool,
+    env: [{ name: 'TSPUMA_PROBE_LIVE_EDIT', help: 'Same as probeLiveEdit: 1 compiles the gate of a probe with no --when into its script.' }],
+    doc: 'A probe with no `--when`, in a process DevTools cannot attach to (no `inspect`), is armed by V8\'s live edit where that is sound: its gate compiled into the script at the end of the line above the probed statement instead of a breakpoint whose condition V8 evaluates at every run of the line, so a pass costs about 30 instructions instead of about 450,000 (DEBUGGING.md, "What a hit costs"). Off by default while it is new.',
+  }),
   probeLogRate: option({
     default: 100,
     check: integer(1, 10_000, 'an integer from 1 to 10000'),

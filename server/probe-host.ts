@@ -34,9 +34,14 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
           if (!engine && m.type === 'probe-rm') return;
           engine ??= await (await import('../inspector/probes.js')).ProbeEngine.start({
             worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
-            holdMs: Math.max(1, options.workerTimeout - 2 * options.workerCheckInterval) * 1000,
+            // Resumed with two check-ins, or a quarter of workerTimeout, to spare (whichever is more):
+            // a loaded machine runs the first check-in after the resume late (a full test run at a
+            // load of 17 saw workerTimeout 12 s, 1 s check-ins and a 10 s hold kill the worker).
+            holdMs: Math.max(1, options.workerTimeout - Math.max(2 * options.workerCheckInterval, options.workerTimeout / 4)) * 1000,
             requestNow: () => appCalls.current(),
             requestUntracked: () => appCalls.untracked(),
+            devtools: options.inspect !== null,
+            liveEdit: options.probeLiveEdit,
           });
           // From now on each app call records its request, for hits where no frame holds it.
           appCalls.track(true);

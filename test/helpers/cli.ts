@@ -12,7 +12,7 @@ export interface Spawned {
   proc: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** JSON log lines from stdout. */
+  /** JSON log lines from stdout (whole lines only). */
   lines(): Record<string, unknown>[];
   /** Resolves with the exit code (or 128+signal). */
   exited: Promise<number>;
@@ -52,7 +52,26 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
   children.add(proc);
   let out = '';
   let err = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  // JSON lines parsed once, as each arrives whole: waitFor polls lines() every 20 ms, and parsing
+  // all of stdout at every poll cost a long run's output quadratic time (and a line cut between
+  // two chunks threw).
+  const parsed: Record<string, unknown>[] = [];
+  let parsedTo = 0;
+  let unparsed: unknown = null;
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (c: string) => {
+    out += c;
+    for (let nl = out.indexOf('\n', parsedTo); nl !== -1; nl = out.indexOf('\n', parsedTo)) {
+      if (out.startsWith('{', parsedTo)) {
+        try {
+          parsed.push(JSON.parse(out.slice(parsedTo, nl)) as Record<string, unknown>);
+        } catch (e) {
+          unparsed ??= e; // thrown by lines(), where the test asks for them
+        }
+      }
+      parsedTo = nl + 1;
+    }
+  });
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number>((resolve) => {
     proc.on('exit', (code, signal) => {
@@ -60,11 +79,10 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
       resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
     });
   });
-  const lines = () =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = () => {
+    if (unparsed !== null) throw unparsed;
+    return parsed.slice();
+  };
   return { proc, stdout: () => out, stderr: () => err, lines, exited };
 }
 

@@ -8,13 +8,22 @@ import { availableParallelism, loadavg } from 'node:os';
 /**
  * How much longer than on a quiet machine a wait for a state may take here: the 1-minute load
  * average per core, halved, from 1 (up to a load of 2 per core) to 4 (2.5 at a load average of 10
- * on 2 cores). Read as a test file starts. A deadline of waitFor is how a test learns that a state
+ * on 2 cores). Read as each test file starts (refreshSlowness). A deadline of waitFor is how a test learns that a state
  * never comes (a boot, a restart, a log line), not a speed target: on a loaded machine each comes
  * later, so the deadline scales; a quiet machine keeps the deadlines as written.
  */
 // In quarters: a timer's or AbortSignal.timeout's delay must be a whole number of ms, and every
 // bound written as a multiple of 4 ms stays one when scaled (2000 × 1.0175 was refused by node).
-export const SLOWNESS = Math.min(4, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
+const slownessNow = (): number => Math.min(4, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
+export let SLOWNESS = slownessNow();
+
+/**
+ * Reads the load again: before each test file (test/helpers/each-file.ts, vitest's setupFiles),
+ * since a fork runs many files and keeps this module loaded from the first.
+ */
+export function refreshSlowness(): void {
+  SLOWNESS = slownessNow();
+}
 
 /** Polls `check` until it returns a truthy value or the deadline (scaled by SLOWNESS) passes (then throws `what`). */
 export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {

@@ -36,7 +36,7 @@ async function failingOrder(coupon: string): Promise<Dump> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
   state = join(dir, 'tspuma.state');
-  // workerTimeout 12 s: a replay stop left to a debugger lasts at most 10 s (two check-ins less).
+  // workerTimeout 12 s: a replay stop left to a debugger lasts at most 9 s (a quarter of it less, more than two check-ins).
   writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5, workerTimeout: 12 };\n');
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'replay-token-0123456789', '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   discovery = await discoveryUrl(s);
@@ -200,7 +200,7 @@ describe('tspuma replay DUMP.json', () => {
       expect(code, replay.stderr()).toBe(0);
       expect(replay.stdout()).toMatch(/worker \d stopped at examples\/express\.ts:\d+/);
       expect(replay.stderr()).toContain('answered 500');
-      expect(s.lines().some((l) => String(l.msg).includes('at most 10 s (then it resumes by itself, before workerTimeout)'))).toBe(true);
+      expect(s.lines().some((l) => String(l.msg).includes('at most 9 s (then it resumes by itself, before workerTimeout)'))).toBe(true);
       expect(s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length).toBe(pids);
       expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_WORKER_TIMEOUT')).toBe(false);
     } finally {

@@ -1,6 +1,8 @@
 // A rolling restart behind a real HAProxy: two single-mode tspuma instances, each on a unix
 // socket with its healthUrl on another, under a bounded keep-alive load. HAProxy checks each
-// instance's /ready (`option httpchk`, inter 200 ms, fall 2) in a backend of its own that the
+// instance's /ready (`option httpchk`, inter 200 ms, fall 2, and `timeout check 2s`: without it a
+// check's whole timeout is `inter`, and at a load of 22 a healthy instance's /ready took longer
+// than 200 ms, so both were down at once and HAProxy answered 503 itself) in a backend of its own that the
 // serving backend's servers `track`, so the checked address can differ from the served one and
 // stays fixed across restarts. Each instance in turn gets SIGTERM, exits 0 and is started again
 // on the same sockets; with drainDelay no request fails.
@@ -47,6 +49,7 @@ backend tspuma
 ${serve}
 backend ready
   option httpchk GET /ready
+  timeout check 2s
 ${check}
 `;
 }

@@ -71,6 +71,41 @@ describe('the probe engine under tsx', () => {
     expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-event', id: 6, event: 'suspended', code: 'TSPUMA_ERR_PROBE_BUDGET' }));
   });
 
+  it('a probe with no --when on an inner loop\'s line of a plain module is compiled in by live edit: all 50,000 passes counted, at least one logged, none suspended', () => {
+    const armed = sent().find((m) => m.type === 'probe-state' && m.id === 7 && m.state === 'armed')!;
+    expect(armed.at).toMatch(/esm\/loop\.mjs, generated line 6 column \d+ \(gate compiled in by live edit: [\d.]+ ms\)$/);
+    const counted = sent().flatMap((m) => (m.type === 'probe-hits' ? (m.hits as [number, number, number][]) : [])).filter(([id]) => id === 7);
+    expect(counted.reduce((n, [, hits]) => n + hits, 0)).toBe(50_000);
+    expect(logged(7).length).toBeGreaterThanOrEqual(1);
+    expect(logged(7).length).toBeLessThanOrEqual(counted.reduce((n, [, , paused]) => n + paused, 0));
+    expect(sent().some((m) => m.id === 7 && m.event === 'suspended')).toBe(false);
+  });
+
+  it('a --when that throws at its first pass is logged once with TSPUMA_ERR_PROBE_WHEN_THROWS naming the error and the names in scope: a ReferenceError removes the probe, a TypeError (a const read on its own line) keeps it (P4)', () => {
+    const removed = (id: number) => sent().find((m) => m.type === 'probe-event' && m.id === id && m.event === 'removed');
+    expect(removed(8)).toMatchObject({ code: 'TSPUMA_ERR_PROBE_WHEN_THROWS' });
+    expect(removed(8)!.message).toMatch(/^Probe 8 at test\/fixtures\/probes\/esm\/orders\.ts:8: its --when `nosuchvar === 1` threw ReferenceError: nosuchvar is not defined at its first pass in worker 0; removed: .* The names in scope there: .*\border\b.*\bapiKey\b/);
+    expect(removed(9)).toBeUndefined();
+    const warned = lines.filter((l) => l.code === 'TSPUMA_ERR_PROBE_WHEN_THROWS');
+    expect(warned.map((l) => l.probe)).toEqual([8, 9]);
+    expect(warned[1]!.msg).toMatch(/threw TypeError: Cannot read properties of undefined \(reading 'toFixed'\) at its first pass in worker 0; kept, .*probe the line after its declaration/);
+    expect(logged(8)).toEqual([]);
+  });
+
+  it('a probe in a script over live edit\'s bound (193 KB, 3,000 functions) keeps its breakpoint, says why in its `at`, and hits (P3)', () => {
+    const armed = sent().find((m) => m.type === 'probe-state' && m.id === 10 && m.state === 'armed')!;
+    expect(armed.at).toMatch(/big\.mjs, generated line 2 column 13 \(breakpoint: the script is 193 KB with 3000 functions, over live edit's bound of 100 KB or 1500 functions, which keeps an edit under ~100 ms\)$/);
+    expect(logged(10).map((l) => l.msg)).toEqual([expect.stringMatching(/: 1$/)]);
+  });
+
+  it('a probe on the first line of a multi-line route (`api.get(\'/quote/:id\', async (req) => {`) stops in the route\'s function at its first statement, with its parameters, and the set answer says so (P5)', () => {
+    for (const [id, file, value] of [[11, 'route.ts', '4'], [12, 'route.mjs', '6']] as const) {
+      const armed = sent().find((m) => m.type === 'probe-state' && m.id === id && m.state === 'armed')!;
+      expect(armed.note).toBe('in the function that starts on the line, at its first statement (line 6): the line\'s module code ran once, at load');
+      expect(logged(id).map((l) => l.msg)).toEqual([`probe ${id} test/fixtures/probes/esm/${file}:5: quote ${value}`]);
+    }
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

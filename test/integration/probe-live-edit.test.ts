@@ -1,0 +1,105 @@
+// Integration (single mode, no --inspect, probeLiveEdit on): a probe with no --when is armed by live edit (its gate
+// compiled into the script, inspector/probe-edits.ts) and logs and snapshots as a breakpoint's
+// probe does; one with a --when, or in a process DevTools can attach to (--inspect), keeps its
+// breakpoint; an app's own `debugger` statement does not hold the thread while a probe is set.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, run, type Booted } from '../helpers/cli.js';
+import { lineOf } from '../helpers/dumps.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
+
+const APP = 'test/fixtures/apps/live-edit-app.mjs';
+const NAME_LINE = lineOf(APP, 'const name = `user ${id}`;');
+const END_LINE = lineOf(APP, 'res.end(`${name}\\n`);');
+
+afterAll(killAll);
+
+async function start(extra: string[] = [], liveEdit = true): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
+  const state = join(dir, 'tspuma.state');
+  // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
+  const dumps = join(dir, 'dumps');
+  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: dumps });
+  const probe = async (args: string[]) => {
+    const p = run(['probe', ...args, '-S', state]);
+    const code = await p.exited;
+    return { code, out: p.stdout(), err: p.stderr() };
+  };
+  return { s, probe, dumps };
+}
+
+/** Where worker 0 armed probe `id` (`probe list --json`). */
+async function armedAt(probe: Awaited<ReturnType<typeof start>>['probe'], id: number): Promise<string> {
+  const list = await probe(['list', '--json']);
+  expect(list.code, list.err).toBe(0);
+  return (JSON.parse(list.out) as { id: number; workers: Record<string, { at?: string }> }[]).find((p) => p.id === id)!.workers['0']!.at ?? '';
+}
+
+/** The first n hit lines of probe `id`; on a timeout, the error quotes the server's lines about probes. */
+const hitsOf = (s: Booted, id: number, n: number) =>
+  waitFor(() => {
+    const h = s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
+    return h.length >= n ? h : null;
+  }, `${n} hit(s) of probe ${id}`, 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}; the server's lines about probes: ${JSON.stringify(s.lines().filter((l) => 'probe' in l || /probe/i.test(String(l.msg)))).slice(0, 3000)}; stderr: ${s.stderr().slice(0, 1000)}`);
+  });
+
+const get = async (s: Booted, path: string) => (await fetch(`${s.url}${path}`, { signal: AbortSignal.timeout(10_000 * SLOWNESS) })).text();
+
+describe('probes armed by live edit', () => {
+  it('a logpoint and a snapshot with no --when are compiled in: hits log their values, the snapshot stops at the probed line; a --when keeps the breakpoint', async () => {
+    const { s, probe, dumps } = await start();
+    const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
+    expect(set.code, set.err).toBe(0);
+    const id = Number(set.out.trim());
+    expect(await armedAt(probe, id)).toMatch(/\(gate compiled in by live edit: [\d.]+ ms\)/);
+    expect(await get(s, '/7')).toBe('user 7\n');
+    expect(await get(s, '/8')).toBe('user 8\n');
+    expect((await hitsOf(s, id, 2)).map((h) => h.values)).toEqual([{ id: 7 }, { id: 8 }]);
+
+    const snap = await probe(['snapshot', `${APP}:${END_LINE}`, '--no-wait']);
+    expect(snap.code, snap.err).toBe(0);
+    const sid = Number(snap.out.trim());
+    expect(await armedAt(probe, sid)).toContain('live edit');
+    expect(await get(s, '/9')).toBe('user 9\n');
+    const written = await waitFor(() => s.lines().find((l) => l.probe === sid && typeof l.path === 'string'), 'the snapshot written');
+    expect(String(written.path).startsWith(dumps)).toBe(true);
+    const dump = JSON.parse(readFileSync(String(written.path), 'utf8')) as Dump;
+    const top = dump.frames[0]!;
+    expect([top.line, JSON.stringify(top.locals)]).toEqual([END_LINE, expect.stringContaining('"name"')]);
+
+    // Removed, the source is the app's again: the same line takes a --when probe, on a breakpoint.
+    expect((await probe(['rm', '--all'])).code).toBe(0);
+    expect(await get(s, '/10')).toBe('user 10\n');
+    const when = await probe(['log', `${APP}:${NAME_LINE}`, 'big id={id}', '--when', 'id > 100']);
+    expect(when.code, when.err).toBe(0);
+    const wid = Number(when.out.trim());
+    expect(await armedAt(probe, wid)).not.toContain('live edit');
+    expect(await get(s, '/11')).toBe('user 11\n');
+    expect(await get(s, '/111')).toBe('user 111\n');
+    expect((await hitsOf(s, wid, 1)).map((h) => h.values)).toEqual([{ id: 111 }]);
+  }, 60_000 * SLOWNESS);
+
+  it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {
+    const { s, probe } = await start([], false);
+    const set = await probe(['log', `${APP}:${END_LINE}`, 'name={name}']);
+    expect(set.code, set.err).toBe(0);
+    const id = Number(set.out.trim());
+    expect(await get(s, '/13')).toBe('user 13\n');
+    expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ name: 'user 13' }]);
+  }, 60_000 * SLOWNESS);
+
+  it('with --inspect (DevTools may attach and set breakpoints an edit would drop) the probe keeps its breakpoint', async () => {
+    const { s, probe } = await start(['--inspect=127.0.0.1:0']);
+    const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
+    expect(set.code, set.err).toBe(0);
+    const id = Number(set.out.trim());
+    expect(await armedAt(probe, id)).not.toContain('live edit');
+    expect(await get(s, '/21')).toBe('user 21\n');
+    expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ id: 21 }]);
+  }, 60_000 * SLOWNESS);
+});

@@ -187,6 +187,8 @@ export class ProbeEngine {
   private readonly guarded = new Map<number, Site>();
   private readonly edited = new Map<string, Edited>();
   private guardPending: Site | null = null;
+  /** Arming probes in a script just parsed (onScript): no live edit then. */
+  private parsing = false;
   private editRetry: NodeJS.Timeout | null = null;
   /** In a Debugger.paused handler of ours (no live edit then). */
   private pausedNow = false;
@@ -456,7 +458,7 @@ export class ProbeEngine {
     }
     if (site.edit) return true;
     // Not while paused (V8 would recompile the script with the thread held): a breakpoint until the next arming.
-    if (!this.opts.liveEdit || this.pausedNow || this.opts.devtools || inspector.url() !== undefined) return false;
+    if (!this.opts.liveEdit || this.pausedNow || this.parsing || this.opts.devtools || inspector.url() !== undefined) return false;
     const script = this.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);
@@ -573,6 +575,17 @@ export class ProbeEngine {
     if (!p.url || p.url.startsWith('node:')) return;
     const script: LoadedScript = { scriptId: p.scriptId, url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}), ...(p.isModule ? { isModule: true } : {}) };
     this.scripts.set(p.scriptId, script);
+    // Parsed, not run yet (a module imported on first use): V8 would take an edit into a script
+    // that is not the one that runs, so probes armed now keep their breakpoints.
+    this.parsing = true;
+    try {
+      this.armParsed(script);
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  private armParsed(script: LoadedScript): void {
     for (const armed of [...this.probes.values()]) {
       if (armed.suspended) continue;
       const had = armed.sites.size > 0;

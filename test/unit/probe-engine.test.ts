@@ -112,6 +112,14 @@ describe('the probe engine under tsx', () => {
     expect(logged(13).map((l) => l.msg)).toEqual(['probe 13 test/fixtures/probes/esm/orders.ts:10: thirteen 2']);
   });
 
+  it('a probe with no --when set before its plain module loads keeps a breakpoint (no live edit before the module runs) and hits; a later probe on the file is compiled in and hits too (P8)', () => {
+    const at = (id: number) => String(sent().find((m) => m.type === 'probe-state' && m.id === id && m.state === 'armed')!.at);
+    expect(at(14)).toMatch(/lazy\.mjs, generated line 4 column \d+$/);
+    expect(logged(14).map((l) => l.msg)).toEqual(['probe 14 test/fixtures/probes/esm/lazy.mjs:4: d=8', 'probe 14 test/fixtures/probes/esm/lazy.mjs:4: d=10']);
+    expect(at(15)).toContain('(gate compiled in by live edit');
+    expect(logged(15).map((l) => l.msg)).toEqual(['probe 15 test/fixtures/probes/esm/lazy.mjs:5: t=15']);
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

@@ -721,7 +721,7 @@ export class ProbeEngine {
         }
         const site = sites.get(armed) ?? null;
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
-        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top) && this.pass(armed))) continue;
+        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
@@ -748,7 +748,7 @@ export class ProbeEngine {
    * side-effect check at the first pass. One that would write removes the probe (it never ran);
    * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
    */
-  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number]): boolean {
+  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames'] = [top]): boolean {
     const callFrameId = top.callFrameId;
     const when = this.compiledNames(site, top, armed.spec.when!);
     const expression = `!!(${when}\n)`;
@@ -766,7 +766,7 @@ export class ProbeEngine {
     // local) or not initialized yet (a const declared on this line or below) throws at every pass:
     // as V8 takes it, false for ever, so the probe would be armed and silent.
     if (UNREADABLE.test(message)) {
-      this.whenThrows(armed, top, message, true);
+      this.whenThrows(armed, top, message, true, frames);
       return false;
     }
     const thrown = r.exceptionDetails ? message : r.result.subtype === 'error' ? (r.result.description ?? '').split('\n')[0]! : '';
@@ -782,21 +782,31 @@ export class ProbeEngine {
    * one that cannot be read at its line (a ReferenceError) is removed everywhere; another error
    * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
    */
-  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean): void {
-    const names: string[] = [];
-    for (const scope of top.scopeChain) {
-      if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
-      try {
-        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
-        for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
-      } catch {
-        /* a scope gone with the frame */
+  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean, frames: Paused['callFrames'] = [top]): void {
+    const namesOf = (frame: Paused['callFrames'][number]): string[] => {
+      const names: string[] = [];
+      for (const scope of frame.scopeChain) {
+        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
+        try {
+          const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+          for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
+        } catch {
+          /* a scope gone with the frame */
+        }
       }
-    }
+      return names;
+    };
+    const names = namesOf(top);
+    // A name of a function further up the stack that this one (a callback) does not use: V8 keeps
+    // no copy of it in this function's scope, so it is not "not in scope" in the source's sense.
+    const missing = /^ReferenceError: (\S+) is not defined/.exec(message)?.[1];
+    const owner = missing ? frames.slice(1, REQUEST_FRAMES).find((f) => namesOf(f).includes(missing)) : undefined;
     const shown = names.slice(0, SCOPE_NAMES);
     const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
     const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
-    const what = remove
+    const what = remove && owner
+      ? `removed: \`${missing}\` is a name of a function further up the stack (${owner.functionName || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
+      : remove
       ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
       : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;
     const err = new TspumaError('TSPUMA_ERR_PROBE_WHEN_THROWS', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, when: armed.spec.when, message, what, names: inScope });

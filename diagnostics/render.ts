@@ -6,6 +6,7 @@ import { originOf } from './finish.js';
 import { travelLines } from './render-travel.js'; // capture/attribution's lines (render-travel.ts)
 
 /** Under a captured dump's awaiting caller (its line from the stack text, no values). */
+export const AWAITING_SNAPSHOT = "        (awaiting here when the probe stopped: V8 pauses with the frames that were running only, so an awaiting caller's values are not known; its line is from the async stack)";
 export const AWAITING = "        (awaiting here at the throw: V8 pauses with the frames that were running only, so an awaiting caller's values are not known; its line is from the error's stack)";
 
 const C = { red: '\x1b[31m', bold: '\x1b[1m', dim: '\x1b[2m', cyan: '\x1b[36m', reset: '\x1b[0m' };
@@ -135,7 +136,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
     const locals = pairs(f.locals);
     if (locals.length > 0) lines.push(`        ${locals.join('  ')}`);
     // An awaiting caller, from the stack text: not "no locals", but none known.
-    else if (dump.captured && f.function.startsWith('async ') && origin === 'app') lines.push(c('dim', AWAITING));
+    else if (dump.captured && f.function.startsWith('async ') && origin === 'app') lines.push(c('dim', dump.kind === 'snapshot' ? AWAITING_SNAPSHOT : AWAITING));
     lines.push(...sourceLines(f, c));
   });
   if (hidden > 0) lines.push(c('dim', `  (${hidden} tspuma/node frame(s) shown without their values: the .json file has them; \`tspuma dump --all-frames FILE.json\` prints them)`));

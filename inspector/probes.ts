@@ -187,6 +187,8 @@ export class ProbeEngine {
   private readonly guarded = new Map<number, Site>();
   private readonly edited = new Map<string, Edited>();
   private guardPending: Site | null = null;
+  /** Arming probes in a script just parsed (onScript): no live edit then. */
+  private parsing = false;
   private editRetry: NodeJS.Timeout | null = null;
   /** In a Debugger.paused handler of ours (no live edit then). */
   private pausedNow = false;
@@ -272,6 +274,11 @@ export class ProbeEngine {
     return result as T;
   }
 
+  /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await): retried each second. */
+  get editsPending(): boolean {
+    return [...this.edited.values()].some((e) => e.stale);
+  }
+
   /** Probes armed (or pending) here. */
   get size(): number {
     return this.probes.size;
@@ -301,8 +308,16 @@ export class ProbeEngine {
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
-    for (const script of this.scripts.values()) {
-      const r = this.armIn(armed, script);
+    for (const script of [...this.scripts.values()]) {
+      let r: ReturnType<typeof this.armIn>;
+      try {
+        r = this.armIn(armed, script);
+      } catch (err) {
+        // A script V8 has let go of (its id answers "Script not found"): forgotten; the file's live one is armed.
+        if (/Script not found/.test((err as Error).message)) this.scripts.delete(script.scriptId);
+        else this.opts.log.warn({ err, probe: spec.id }, `Probe ${spec.id} at ${armed.where}: cannot arm it in ${script.url} (worker ${this.opts.worker}): ${(err as Error).message}`);
+        continue;
+      }
       if (r === 'gone') return;
       if (r && 'at' in r) at ??= r;
       else if (r) missing = r;
@@ -443,7 +458,7 @@ export class ProbeEngine {
     }
     if (site.edit) return true;
     // Not while paused (V8 would recompile the script with the thread held): a breakpoint until the next arming.
-    if (!this.opts.liveEdit || this.pausedNow || this.opts.devtools || inspector.url() !== undefined) return false;
+    if (!this.opts.liveEdit || this.pausedNow || this.parsing || this.opts.devtools || inspector.url() !== undefined) return false;
     const script = this.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);
@@ -560,6 +575,17 @@ export class ProbeEngine {
     if (!p.url || p.url.startsWith('node:')) return;
     const script: LoadedScript = { scriptId: p.scriptId, url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}), ...(p.isModule ? { isModule: true } : {}) };
     this.scripts.set(p.scriptId, script);
+    // Parsed, not run yet (a module imported on first use): V8 would take an edit into a script
+    // that is not the one that runs, so probes armed now keep their breakpoints.
+    this.parsing = true;
+    try {
+      this.armParsed(script);
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  private armParsed(script: LoadedScript): void {
     for (const armed of [...this.probes.values()]) {
       if (armed.suspended) continue;
       const had = armed.sites.size > 0;
@@ -695,7 +721,7 @@ export class ProbeEngine {
         }
         const site = sites.get(armed) ?? null;
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
-        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top) && this.pass(armed))) continue;
+        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
@@ -722,7 +748,7 @@ export class ProbeEngine {
    * side-effect check at the first pass. One that would write removes the probe (it never ran);
    * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
    */
-  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number]): boolean {
+  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames'] = [top]): boolean {
     const callFrameId = top.callFrameId;
     const when = this.compiledNames(site, top, armed.spec.when!);
     const expression = `!!(${when}\n)`;
@@ -740,7 +766,7 @@ export class ProbeEngine {
     // local) or not initialized yet (a const declared on this line or below) throws at every pass:
     // as V8 takes it, false for ever, so the probe would be armed and silent.
     if (UNREADABLE.test(message)) {
-      this.whenThrows(armed, top, message, true);
+      this.whenThrows(armed, top, message, true, frames);
       return false;
     }
     const thrown = r.exceptionDetails ? message : r.result.subtype === 'error' ? (r.result.description ?? '').split('\n')[0]! : '';
@@ -756,21 +782,31 @@ export class ProbeEngine {
    * one that cannot be read at its line (a ReferenceError) is removed everywhere; another error
    * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
    */
-  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean): void {
-    const names: string[] = [];
-    for (const scope of top.scopeChain) {
-      if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
-      try {
-        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
-        for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
-      } catch {
-        /* a scope gone with the frame */
+  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean, frames: Paused['callFrames'] = [top]): void {
+    const namesOf = (frame: Paused['callFrames'][number]): string[] => {
+      const names: string[] = [];
+      for (const scope of frame.scopeChain) {
+        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
+        try {
+          const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+          for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
+        } catch {
+          /* a scope gone with the frame */
+        }
       }
-    }
+      return names;
+    };
+    const names = namesOf(top);
+    // A name of a function further up the stack that this one (a callback) does not use: V8 keeps
+    // no copy of it in this function's scope, so it is not "not in scope" in the source's sense.
+    const missing = /^ReferenceError: (\S+) is not defined/.exec(message)?.[1];
+    const owner = missing ? frames.slice(1, REQUEST_FRAMES).find((f) => namesOf(f).includes(missing)) : undefined;
     const shown = names.slice(0, SCOPE_NAMES);
     const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
     const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
-    const what = remove
+    const what = remove && owner
+      ? `removed: \`${missing}\` is a name of a function further up the stack (${owner.functionName || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
+      : remove
       ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
       : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;
     const err = new TspumaError('TSPUMA_ERR_PROBE_WHEN_THROWS', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, when: armed.spec.when, message, what, names: inScope });

@@ -16,10 +16,32 @@ export interface ProbeHost {
   close(): Promise<void>;
 }
 
+/** How long a process with no probe keeps its probe session for removals V8 refused (retried each second). */
+const UNEDIT_WAIT_MS = 10 * 60_000;
+
 export function probeHost(options: Options, log: Logger, index: number, appCalls: AppCalls, send: (message: WorkerMessage) => void): ProbeHost {
   let engine: ProbeEngine | null = null;
   // One message at a time: the engine starts (its resumer thread) before the first is handled.
   let queue = Promise.resolve();
+  let waiting: NodeJS.Timeout | null = null;
+  /** Closes the engine when it has no probe and no pending un-edit (checked each second until `deadline`). */
+  const closeWhenDone = (deadline: number): void => {
+    if (waiting) clearTimeout(waiting);
+    waiting = null;
+    queue = queue.then(async () => {
+      if (!engine || engine.size > 0) return;
+      if (engine.editsPending) {
+        if (Date.now() < deadline) {
+          waiting = setTimeout(() => closeWhenDone(deadline), 1000).unref();
+          return;
+        }
+        log.warn(`Probes: a removed probe's guard is still in the app's code in this process (PID: ${process.pid}) after ${UNEDIT_WAIT_MS / 60_000} min (V8 refuses the edit while its function runs or waits at an await); its gate answers no, and a restart gives the code back`);
+      }
+      const closing = engine.close();
+      engine = null;
+      await closing;
+    });
+  };
   return {
     handle(m) {
       if (m.type === 'probe-flush') {
@@ -46,17 +68,17 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
           // From now on each app call records its request, for hits where no frame holds it.
           appCalls.track(true);
           engine.handle(m);
-          // The last probe gone: the session, its breakpoints and the resumer thread go too.
+          // The last probe gone: the session, its breakpoints and the resumer thread go too, once
+          // the guards V8 refused to take out (a function waiting at an await) are out.
           if (engine.size === 0) {
             appCalls.track(false);
-            const closing = engine.close();
-            engine = null;
-            await closing;
+            closeWhenDone(Date.now() + UNEDIT_WAIT_MS);
           }
         })
         .catch((err: Error) => log.error({ err }, `Probes cannot start here (PID: ${process.pid}): ${err.message}`));
     },
     close() {
+      if (waiting) clearTimeout(waiting);
       return (queue = queue.then(async () => {
         const closing = engine?.close();
         engine = null;

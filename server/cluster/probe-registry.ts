@@ -76,6 +76,8 @@ interface Entry {
   answered: Set<() => void>;
   /** Each worker's reports of the last second (time, hits), for perSecond. */
   recent: Map<string, [number, number][]>;
+  /** Its --hits reached: every worker's counts are being collected before it ends (P9). */
+  reaching?: boolean;
 }
 
 /** A collect() under way: the workers (by pid) yet to answer its probe-flush. */
@@ -341,7 +343,12 @@ export class ProbeRegistry {
           entry.view.hitsSeen += hits;
           entry.view.pausedSeen += paused;
           const spec = entry.spec;
-          if (spec.hits !== null && (spec.kind === 'count' ? entry.view.hitsSeen : entry.view.pausedSeen) >= spec.hits) this.end(id, `reached its ${spec.hits} hit(s) and was removed`, 'info');
+          // Each worker stops at the budget on its own, so a burst on several may log more: their
+          // counts are collected first (at most COLLECT_WAIT_MS), so the removal line says all of them.
+          if (spec.hits !== null && !entry.reaching && (spec.kind === 'count' ? entry.view.hitsSeen : entry.view.pausedSeen) >= spec.hits) {
+            entry.reaching = true;
+            void this.collect().then(() => this.end(id, `reached its ${spec.hits} hit(s) and was removed`, 'info'));
+          }
         }
         this.answeredFlush(w.pid, m.flushed);
         return true;

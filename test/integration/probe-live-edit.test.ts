@@ -17,13 +17,13 @@ const END_LINE = lineOf(APP, 'res.end(`${name}\\n`);');
 
 afterAll(killAll);
 
-async function start(extra: string[] = [], liveEdit = true): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string }> {
+async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
   const state = join(dir, 'tspuma.state');
   // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
   const dumps = join(dir, 'dumps');
-  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: dumps });
+  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app], { TSPUMA_DUMP_DIR: dumps });
   const probe = async (args: string[]) => {
     const p = run(['probe', ...args, '-S', state]);
     const code = await p.exited;
@@ -91,6 +91,24 @@ describe('probes armed by live edit', () => {
     const id = Number(set.out.trim());
     expect(await get(s, '/13')).toBe('user 13\n');
     expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ name: 'user 13' }]);
+  }, 60_000 * SLOWNESS);
+
+  it('a probe removed while its function waits at an await, the worker\'s last probe, is taken out of the app\'s code once the function returns (P1)', async () => {
+    const app = 'test/fixtures/apps/live-edit-await-app.mjs';
+    const { s, probe } = await start([], true, app);
+    const set = await probe(['log', `${app}:${lineOf(app, 'const found = `user ${id}`;')}`, 'id={id}']);
+    expect(set.code, set.err).toBe(0);
+    expect(await armedAt(probe, Number(set.out.trim()))).toContain('live edit');
+    expect(await get(s, '/src')).toContain('__tspumaProbe');
+    const holding = get(s, '/hold/5');
+    await waitFor(async () => ((await get(s, '/waiting')) === 'true' ? true : null), 'the request waiting in held()');
+    // V8 refuses the restore while held() waits at its await: the removal is pending.
+    expect((await probe(['rm', '--all'])).code).toBe(0);
+    expect(await get(s, '/release')).toBe('released');
+    expect(await holding).toBe('user 5\n');
+    await waitFor(async () => (!(await get(s, '/src')).includes('__tspumaProbe') ? true : null), "held()'s source without the probe's guard", 20_000, 200).catch(async (err: Error) => {
+      throw new Error(`${err.message}; held() reads: ${await get(s, '/src')}`);
+    });
   }, 60_000 * SLOWNESS);
 
   it('with --inspect (DevTools may attach and set breakpoints an edit would drop) the probe keeps its breakpoint', async () => {

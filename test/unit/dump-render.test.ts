@@ -11,7 +11,7 @@ import { finishFrames, foldRepeats } from '../../diagnostics/finish.js';
 import { FrameReader, functionFromText, type CallFrame, type PropertyDescriptor, type RemoteObject } from '../../diagnostics/frames.js';
 import type { Dump, DumpFrame } from '../../diagnostics/model.js';
 import { Redactor, forgetSecrets, rememberSecret, scrubRemembered } from '../../diagnostics/redact.js';
-import { AWAITING, renderText } from '../../diagnostics/render.js';
+import { AWAITING, AWAITING_SNAPSHOT, renderText } from '../../diagnostics/render.js';
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
@@ -204,6 +204,15 @@ describe('signal first', () => {
     expect(lines[at + 1]).toBe(AWAITING);
     expect(lines.filter((l) => l === AWAITING)).toHaveLength(1);
     expect(build(false)).not.toContain(AWAITING);
+  });
+
+  it("under a snapshot's awaiting caller says the probe stopped there and its line is from the async stack, not a throw (P7.1)", () => {
+    const f: DumpFrame[] = [{ ...frame('quote', 'src/service.ts', 6), locals: { id: 1 }, culprit: true }, frame('async <anonymous>', 'src/express-app.ts', 13)];
+    finishFrames(f, new Redactor());
+    const lines = renderText({ ...new DumpBuilder(new Redactor(), 8).build(new Error('snapshot'), null, { phase: 'app' }), kind: 'snapshot', frames: f, culprit: 0, captured: true } as Dump).split('\n');
+    const at = lines.findIndex((l) => l.includes('#1 async <anonymous>  src/express-app.ts:13:3'));
+    expect(lines[at + 1]).toBe(AWAITING_SNAPSHOT);
+    expect(lines.join('\n')).not.toContain('throw');
   });
 
   it("folds a run of three or more frames outside the app (a framework's router, tspuma's and node's dispatch) into one line naming whose they are", () => {

@@ -34,6 +34,15 @@ class FakeProbeWorker implements ProbeWorker {
   }
 }
 
+/** Each worker answers the last probe-flush it got (with `hits` for some), then the registry settles. */
+async function answerFlushes(registry: ProbeRegistry, workers: FakeProbeWorker[], hits: Record<number, [number, number, number][]> = {}): Promise<void> {
+  for (const w of workers) {
+    const flush = w.sent.filter((m) => m.type === 'probe-flush').at(-1) as { seq: number } | undefined;
+    if (flush) registry.onMessage(w, { tspuma: 1, type: 'probe-hits', index: w.index, hits: hits[w.index] ?? [], flushed: flush.seq });
+  }
+  await settle();
+}
+
 function setup(limits: Partial<ConstructorParameters<typeof ProbeRegistry>[1]> = {}) {
   const clock = new FakeClock();
   const logs = captureLogger();
@@ -161,8 +170,21 @@ describe('ProbeRegistry', () => {
     registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-hits', index: 0, hits: [[1, 3, 3]] });
     expect(registry.get(1).active).toBe(true);
     registry.onMessage(workers[1]!, { tspuma: 1, type: 'probe-hits', index: 1, hits: [[1, 2, 2]] });
+    await answerFlushes(registry, workers);
     expect(registry.get(1)).toMatchObject({ active: false, hitsSeen: 5, ended: 'reached its 5 hit(s) and was removed' });
     expect(logs.lines.some((l) => /reached its 5 hit\(s\)/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('--hits reached: the counts of every worker are collected before the removal line, so hits both workers logged in one burst are all counted (P9)', async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x', hits: 3 }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    registry.onMessage(workers[1]!, { tspuma: 1, type: 'probe-hits', index: 1, hits: [[1, 3, 3]] });
+    // Worker 0 logged its own 3 in the same burst, not reported yet: it answers the flush with them.
+    await answerFlushes(registry, workers, { 0: [[1, 3, 3]] });
+    expect(registry.get(1)).toMatchObject({ active: false, hitsSeen: 6, pausedSeen: 6, workers: { '0': { hits: 3 }, '1': { hits: 3 } } });
+    expect(logs.lines.find((l) => /reached its 3 hit\(s\)/.test(String(l.msg)))!.msg).toMatch(/reached its 3 hit\(s\) and was removed; 6 hit\(s\), 6 logged$/);
   });
 
   it('rm names who asked; rm of an unknown id is TSPUMA_ERR_PROBE_NOT_FOUND listing the ids set', async () => {

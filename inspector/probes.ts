@@ -458,7 +458,7 @@ export class ProbeEngine {
     }
     if (site.edit) return true;
     // Not while paused (V8 would recompile the script with the thread held): a breakpoint until the next arming.
-    if (!this.opts.liveEdit || this.pausedNow || this.parsing || this.opts.devtools || inspector.url() !== undefined) return false;
+    if (!this.opts.liveEdit || this.pausedNow || this.parsing || this.devtoolsMayAttach()) return false;
     const script = this.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);
@@ -496,9 +496,14 @@ export class ProbeEngine {
     if (!e) return;
     e.sites.delete(site);
     // With DevTools able to attach, a guard whose gate is off stays: an edit would drop the client's breakpoints there.
-    if (this.opts.devtools || inspector.url() !== undefined) return;
+    if (this.devtoolsMayAttach()) return;
     // Not while paused (a probe's last hit): V8 would recompile the script with the thread held. Right after.
     if (this.pausedNow || !this.applyEdits(site.scriptId, e)) this.retryEdits(e, this.pausedNow ? 0 : 1000);
+  }
+
+  /** A DevTools client may attach to this process (--inspect, or an inspector opened since): no live edit, no skipping of `debugger`. */
+  private devtoolsMayAttach(): boolean {
+    return this.opts.devtools === true || inspector.url() !== undefined;
   }
 
   /** Sets the script's source to its original with the guards of its sites; true when V8 took it. */
@@ -555,7 +560,7 @@ export class ProbeEngine {
     const at = params.callFrames[0]?.location;
     if (params.reason !== 'other' || !at) return false;
     for (const e of this.edited.values()) for (const s of e.sites) if (s.scriptId === at.scriptId && s.edit?.place.line === at.lineNumber && s.edit.place.column === at.columnNumber) return true;
-    if (this.opts.devtools || inspector.url() !== undefined) return false;
+    if (this.devtoolsMayAttach()) return false;
     const source = this.scriptSource(at.scriptId);
     if (source === null) return false;
     const line = source.split('\n', at.lineNumber + 1)[at.lineNumber] ?? '';

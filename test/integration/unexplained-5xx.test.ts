@@ -47,6 +47,23 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
   });
 });
 
+describe('Express 5 with that middleware, failures at a site that repeats', () => {
+  it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
+    const dir = tmp('express-mute');
+    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
+    const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
+    expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
+    await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
+    // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
+    expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
+    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.note).toMatch(/thrown in a function where pausing was muted/);
+  });
+});
+
 describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
   it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
     const dir = tmp('express-after');

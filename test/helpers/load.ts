@@ -4,11 +4,15 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
 
-/** Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. */
-export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>): Promise<autocannon.Result> {
+/**
+ * Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. With
+ * `rate`, at most that many requests a second in all (autocannon's overallRate): a steady load for
+ * a fraction of the CPU of connections sending flat out.
+ */
+export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>, rate?: number): Promise<autocannon.Result> {
   let load!: autocannon.Instance;
   const result = new Promise<autocannon.Result>((resolve, reject) => {
-    load = autocannon({ url, connections, duration: maxSeconds }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+    load = autocannon({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
   });
   try {
     await until();

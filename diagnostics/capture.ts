@@ -51,14 +51,13 @@ const PRIMITIVES_KEPT = 32;
 /** URL prefix of this folder's compiled files. */
 const OWN_URL = new URL('./', import.meta.url).href;
 
-/** A script URL in node internals, an installed package or nowhere: not where a failure starts. */
-export function isLibraryUrl(url: string): boolean {
-  return url === '' || url.startsWith('node:') || url.includes('/node_modules/');
-}
-
-/** Whose code a script URL is (app, tspuma, node, dependency), as a dump names it. */
+/**
+ * Whose code a script URL is: the app's, tspuma's, or a library's (node internals, an installed
+ * package, nowhere). tspuma's own files are tspuma's wherever it is installed: a user has them
+ * under node_modules/tspuma/, and its coded errors there are still the failure a dump is for.
+ */
 function urlOrigin(url: string): 'app' | 'tspuma' | 'library' {
-  if (isLibraryUrl(url)) return 'library';
+  if (url === '' || url.startsWith('node:')) return 'library';
   if (url.startsWith(OWN_URL)) return 'tspuma';
   let file = url;
   if (url.startsWith('file:')) {
@@ -68,7 +67,8 @@ function urlOrigin(url: string): 'app' | 'tspuma' | 'library' {
       return 'app';
     }
   }
-  return originOf(file) === 'tspuma' ? 'tspuma' : 'app';
+  const origin = originOf(file);
+  return origin === 'tspuma' || origin === 'app' ? origin : 'library';
 }
 
 /** What a pause's stack holds: the first app frame, the first frame that is not a library's, and who threw. */

@@ -9,7 +9,7 @@ import { readVariable } from './environment.js';
 import type { Logger } from 'pino';
 import { enableDebug, type DiagnosticsHook } from './debug-hook.js';
 import type { Dump } from '../diagnostics/model.js';
-import { TspumaError, isTspumaError } from './errors.js';
+import { TspumaError, isTspumaError, startupPhase } from './errors.js';
 import { configureRedaction, Redactor } from '../diagnostics/redact.js';
 import { installConsoleRedaction } from './console-redaction.js';
 import { createLogger } from './logger.js';
@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
 function report(err: unknown): void {
   if (diagnostics && !(err as { [kDumped]?: boolean })?.[kDumped]) {
     try {
-      diagnostics.report(err, { phase: isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_LISTEN') ? 'listen' : isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_APP') ? 'boot' : 'config' });
+      diagnostics.report(err, { phase: startupPhase(err) });
     } catch {
       /* the one-line error below still goes out */
     }

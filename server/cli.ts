@@ -52,7 +52,9 @@ async function main(argv: string[]): Promise<number> {
     return sub.run(argv.slice(1));
   }
   serving = await import('./cli/serve.js');
-  return serving.serve(argv);
+  // Called as a plain function: a dump's frame reads `serve`, not `Module.serve` with the module as receiver.
+  const { serve } = serving;
+  return serve(argv);
 }
 
 async function report(err: unknown): Promise<void> {

@@ -166,7 +166,7 @@ export const RECORDS = {
     check: nonEmptyString('a non-empty string such as development or production'),
     flag: { short: 'e', arg: 'ENV', help: 'Environment name.' },
     env: [{ name: 'NODE_ENV' }],
-    doc: '`production` keeps error details out of responses. `NODE_ENV` is set to it when unset.',
+    doc: 'Error responses carry details (the message, the stack and, with debug, the dump) only in `development` and `test`, exactly as written (Puma\'s rule); any other name (`production`, `prod`, `staging`) gets the generic body. `NODE_ENV` is set to it when unset.',
   }),
   firstDataTimeout: option({
     default: 30,

@@ -51,7 +51,11 @@ export class Attribution {
   private emitPatched: ((...args: unknown[]) => boolean) | null = null;
   private emitOriginal: ((...args: unknown[]) => boolean) | null = null;
 
-  constructor() {
+  /**
+   * @param loggedLate called when the app logs an error in the work of a call whose response has
+   * already closed (settled): a failure after its response (a write after res.send()).
+   */
+  constructor(private readonly loggedLate: (record: CallRecord) => void = () => {}) {
     this.context.enable();
     this.followRequestEvents();
   }
@@ -135,6 +139,7 @@ export class Attribution {
       else if (record.logged.length >= MAX_KEPT) record.logged.shift();
       record.logged.push(a);
     }
+    if (kept && (record.req as Recorded)[kRecord] !== record) this.loggedLate(record);
     if (!kept && args.length > 0) quietOf(record).said = args.map((a) => (typeof a === 'string' ? a : typeof a === 'object' && a !== null ? '[object]' : String(a))).join(' ').slice(0, MAX_SAID);
   }
 

@@ -90,6 +90,11 @@ function seenNote(status: number, seen: unknown, frames: number): string {
   return `the app answered ${status} itself and logged no error object (only its message, or nothing); this is the last error thrown in its work, not captured because V8 paused at it with no app frame on the stack${inside ? `: ${inside}` : ''}`;
 }
 
+/** The note of an error logged in a request's work although its response went out with this status. */
+function afterResponseNote(status: number): string {
+  return `the response (${status}) had already been sent, or was sent regardless: the app or its framework logged this error in the request's work (Express logs one it can no longer answer for, such as ERR_HTTP_HEADERS_SENT, and closes the connection)`;
+}
+
 /** The note of a 5xx the app answered with no error tspuma could see. */
 function noErrorNote(status: number, said: boolean): string {
   return `the app answered ${status} itself and no error reached tspuma: nothing was thrown in its work that tspuma saw, no error was logged${said ? ' (only the text above)' : ''} and none was held by the code that answered`;
@@ -181,7 +186,18 @@ export class Diagnostics implements DiagnosticsHook {
     if (held !== undefined) this.attribution.noteHeld(record, held);
   }
 
-  private readonly attribution = new Attribution();
+  private readonly attribution = new Attribution((record) => this.loggedLate(record));
+
+  /** An error logged in a call's work after its response closed with a status below 400. */
+  private loggedLate(record: CallRecord): void {
+    const res = record.res;
+    if (record.reported || !res || !res.headersSent || res.statusCode >= 400) return;
+    // The framework's own log may follow in the same turn: decide once it has run.
+    const status = res.statusCode;
+    setImmediate(() => {
+      if (!record.reported) this.explainAfterResponse(record, status);
+    });
+  }
   /** Failure kind (FailureFolder.kindOf) -> the site of its dump, for repeats with nothing captured. */
   private readonly kinds = new Map<string, { site: string }>();
 
@@ -214,8 +230,12 @@ export class Diagnostics implements DiagnosticsHook {
     const record = this.attribution.of(req);
     if (!record) return;
     this.attribution.forget(req);
-    if (record.reported || !res.headersSent || res.statusCode < 500) return;
+    if (record.reported || !res.headersSent) return;
     const status = res.statusCode;
+    // Below 500, a call that logged an error may have failed after its response went out
+    // (Express logs the ERR_HTTP_HEADERS_SENT of a route writing after res.send()); one that logs
+    // one later is explained then (loggedLate). A 4xx is the app's answer to the client.
+    if (status < 500 && (status >= 400 || record.logged.length === 0)) return;
     this.attribution.keepRemote(record); // the socket may be closed by the time explain() runs
     // A framework may log the error it answered for just after the response (Express does, in a
     // setImmediate): decide once that has run.
@@ -240,6 +260,7 @@ export class Diagnostics implements DiagnosticsHook {
   /** The dump of a 5xx the app answered itself: the error behind it, as well as can be told. */
   private explain(record: CallRecord, status: number): void {
     if (record.reported) return;
+    if (status < 500) return this.explainAfterResponse(record, status);
     const ctx = { phase: 'app' as const, request: record.req, response: { status }, call: record };
     // The error the app or its framework logged is the one it answered for.
     for (let i = record.logged.length - 1; i >= 0; i--) {
@@ -268,6 +289,21 @@ export class Diagnostics implements DiagnosticsHook {
       { name: 'Response', message: `the app answered ${record.req.method ?? ''} ${url} with ${status}${said === undefined ? '' : `; it logged: ${said}`}`, stack: '' },
       { ...ctx, note: noErrorNote(status, said !== undefined), site: `answered ${status}: ${record.req.method ?? ''} ${url}` },
     );
+  }
+
+  /**
+   * A response that went out fine (below 400) from a call in which the app or its framework then
+   * logged an error: a failure all the same (a write after the response, ERR_HTTP_HEADERS_SENT),
+   * dumped from that error, or from the call's last captured throw when what was logged is its
+   * stack text. Nothing logged: the app handled what it threw, and there is no dump.
+   */
+  private explainAfterResponse(record: CallRecord, status: number): void {
+    const last = record.logged[record.logged.length - 1];
+    if (last === undefined) return;
+    const ctx = { phase: 'app' as const, request: record.req, response: { status }, call: record, note: afterResponseNote(status) };
+    if (typeof last === 'object') return void this.report(last, ctx);
+    const pick = this.lastThrow(record);
+    this.report(pick?.capture ? pick.value : fromStackText(last as string), ctx);
   }
 
   scope<T>(phase: DumpPhase, fn: () => T): T {

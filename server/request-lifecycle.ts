@@ -324,12 +324,12 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const { log, shownUrl } = this.d;
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (state.takenOver || (code !== undefined && CLIENT_GONE.has(code) && (res.destroyed || req.destroyed))) {
-      log.debug({ err, url: shownUrl(req.url) }, 'app error after the response was taken over or the client left');
+      log.debug({ err, url: shownUrl(state.url) }, 'app error after the response was taken over or the client left');
       return;
     }
     this.d.tracing?.exception(req, err);
     if (res.headersSent) {
-      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
+      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       // Folded like the failures answered with a 500: the first of a kind in full, then a count.
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), coded.message)) log.error({ err, code: coded.code }, coded.message);
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
@@ -337,7 +337,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
-    const url = shownUrl(req.url);
+    const url = shownUrl(state.url); // as it arrived: a router may have rewritten req.url
     const message = `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
     // The first failure of a kind in full; the ones like it in the next interval are counted (logger.ts).
     if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message);
@@ -372,7 +372,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   requestTimeout(entry: Entry): void {
     const { req, res } = entry;
     if (!req || !res) return;
-    const url = this.d.shownUrl(req.url);
+    const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
     const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds: this.d.options.requestTimeout });
     this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     const state = stateOf(res);
@@ -386,7 +386,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   responseStalled(entry: Entry, sent: number): void {
     const { req, res } = entry;
     if (req && res) {
-      const url = this.d.shownUrl(req.url);
+      const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
       const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
       this.d.log.warn({ code: err.code, method: req.method, url, bytes: sent }, err.message);
     }
@@ -418,7 +418,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const { req, res } = entry;
       const state = stateOf(res);
       if (!req || !res) continue;
-      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(req.url), when });
+      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(state?.url ?? req.url), when });
       this.d.log.warn({ code: err.code }, err.message);
       if (state) pending.push(this.answer(state, err, 503, { takeOver: true }));
     }

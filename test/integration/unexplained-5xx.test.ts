@@ -14,6 +14,7 @@ import { waitFor } from '../helpers/net.js';
 const LOCAL = 'tcp://127.0.0.1:0';
 const EXPRESS = 'test/fixtures/apps/express-error-mw-app.ts';
 const HONO = 'test/fixtures/apps/hono-onerror-app.ts';
+const LATE = 'test/fixtures/apps/express-late-write-app.ts';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 const dumpFor = (dir: string, pick: (d: Dump) => boolean, what: string): Promise<Dump> => waitFor(() => dumpsIn(dir).find(pick), what, 10_000);
@@ -47,6 +48,23 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
   });
 });
 
+describe('Express 5 with that middleware, failures at a site that repeats', () => {
+  it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
+    const dir = tmp('express-mute');
+    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
+    const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
+    expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
+    await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
+    // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
+    expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
+    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.note).toMatch(/thrown in a function where pausing was muted/);
+  });
+});
+
 describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
   it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
     const dir = tmp('express-after');
@@ -68,6 +86,39 @@ describe('work an Express 5 handler under a mounted router leaves running after 
     const d = await dumpFor(dir, (d) => d.error.message === 'timer job 42 failed', 'the timer dump');
     expect(d.request).toMatchObject({ method: 'GET', url: '/api/timer', remote: '127.0.0.1' });
     await waitFor(() => /request: GET \/api\/timer \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
+  });
+});
+
+describe('Express 5: a route that writes after its response was sent (ERR_HTTP_HEADERS_SENT)', () => {
+  let s: Booted;
+  const dir = tmp('express-late');
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
+  });
+
+  it('dumps the setHeader after res.send() Express logged, with its values, though the client got a 200', async () => {
+    const res = await fetch(`${s.url}/headers`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('first');
+    const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/headers', 'the dump of the late setHeader');
+    expect(d.captured).toBe(true);
+    expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.setHeader(late'), locals: { late: 'x-late' } });
+    expect(d.response).toEqual({ status: 200 });
+    expect(d.note).toMatch(/^the response \(200\) had already been sent/);
+  });
+
+  it('dumps an async route answering again after an await, with orderId', async () => {
+    expect((await fetch(`${s.url}/async-late`)).status).toBe(200);
+    const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/async-late', 'the dump of the second answer');
+    expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.status(201).json'), locals: { orderId: 'ord_9' } });
+  });
+
+  it('makes no dump for a throw the route caught itself before answering 200', async () => {
+    expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
+    // A later failure's dump is written after it: then /handled's would have been too.
+    expect((await fetch(`${s.url}/late-cookie`)).status).toBe(200);
+    await dumpFor(dir, (d) => d.request?.url === '/late-cookie', 'the dump of /late-cookie, after /handled');
+    expect(dumpsIn(dir).filter((d) => d.request?.url === '/handled')).toEqual([]);
   });
 });
 

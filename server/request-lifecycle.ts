@@ -304,7 +304,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   private failedOnStandIn(state: RequestState, err: unknown, inner: unknown): void {
     const { req, res } = state;
     const standIn = standInError(err);
-    const url = this.d.shownUrl(req.url);
+    const url = this.d.shownUrl(state.url);
     try {
       const message = `${req.method} ${url} failed: ${this.d.shownUrl(`${standIn.name}: ${standIn.message}`)} (logged without its details: reading the error threw ${readText(() => (inner as Error).message, 'an unreadable error')})`;
       this.d.log.error({ err: standIn, method: req.method, url, status: 500 }, message);

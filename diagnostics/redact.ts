@@ -1,8 +1,25 @@
 // Redaction: values (dumps, frame values, logged URLs and errors) handed back with secrets, by
-// name and by shape, replaced by "[redacted]". It imports nothing, so the server can load it
-// when debug mode is off.
+// name and by shape, replaced by "[redacted]"; and an error's text made one line (oneLine). It
+// imports nothing, so the server can load it when debug mode is off.
 
 export const REDACTED = '[redacted]';
+
+/** Line breaks, C0/C1 control characters (ESC) and Unicode line separators. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Text an error carries (its message may quote a client's input) as one line: every control
+ * character escaped as JSON escapes it (`\n`, `\r`, `\u001b`), so it cannot start a line of its
+ * own in tspuma's output (a forged dump headline, a `::add-mask::` workflow command) nor reach the
+ * operator's terminal as an escape sequence. Values shown as locals are JSON already.
+ */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL, (ch) => {
+    const json = JSON.stringify(ch).slice(1, -1);
+    return json.length > 1 ? json : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
 export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 /**
  * Secret words. A name is secret when one of its segments, or a run of adjacent segments
@@ -69,6 +86,8 @@ export const SECRET_QUERY_NAMES = new Set([
   'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature', 'x-goog-credential', 'signature', 'sig', 'code', 'key', 'pwd', 'pass',
   'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret', 'sentry_key',
 ]);
+/** The parameters of tspuma's `ssl://` bind URIs that name files (a key file's path is not the key). */
+const TLS_FILE_PARAMS = new Set(['key', 'cert', 'ca']);
 /** In a JSON or literal array of name/value pairs (node's rawHeaders): `"x-api-key","value"`. */
 const FLAT_PAIR = /(["'])([A-Za-z][\w.-]*)\1(\s*,\s*)(["'])((?:\\.|(?!\4)[^\\\n])*)(\4|$)/g;
 /** A run of 13 to 19 digits, with single spaces or dashes between groups: a payment card's shape. */
@@ -112,6 +131,12 @@ const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
 
 /**
+ * An absolute file path (`/etc/tls/site.key`, a key file named by a secret-looking parameter):
+ * never remembered, so the file stays named in every message that says what is wrong with it.
+ */
+const FILE_PATH = /^(?:\/[\w.-]+){2,}\/?$/;
+
+/**
  * Whether `v` is the process's working directory or a folder above it: a place every path in a
  * message starts with, so never remembered as a secret (a secret-named variable may hold it,
  * `APP_SECRET_DIR=$PWD`): remembered, it would blank the file out of every ENOENT message, stack
@@ -136,7 +161,7 @@ export function rememberSecret(value: unknown): void {
   // An authorization scheme alone (`Authorization: Bearer` with no token) is a word, not a secret:
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
-  if (isPlaceOfTheProcess(v)) return;
+  if (isPlaceOfTheProcess(v) || FILE_PATH.test(v)) return;
   remembered.delete(v);
   remembered.set(v, true);
   if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
@@ -286,6 +311,8 @@ export class Redactor {
     if (s.includes('://')) {
       s = s.replace(USERINFO, (all, head: string, password: string) => {
         if (password === REDACTED) return all;
+        rememberSecret(decoded(password)); // the same URL elsewhere without its scheme (`user:pw@host` in a regex match)
+        if (password !== decoded(password)) rememberSecret(password);
         note('url password');
         return `${head}${REDACTED}@`;
       });
@@ -293,8 +320,10 @@ export class Redactor {
     }
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose
-      s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string) => {
+      s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string, offset: number, whole: string) => {
         if (value === '' || value === REDACTED) return all;
+        // A TLS bind's `key=` (and `cert=`, `ca=`) name files, not secrets: `ssl://HOST:PORT?cert=FILE&key=FILE`.
+        if (TLS_FILE_PARAMS.has(name.toLowerCase()) && /(?:^|[^a-z0-9+.-])ssl:\/\/\S*$/i.test(whole.slice(0, offset + before.length))) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
         const inQuery = /[?&;]/.test(before) || (before === '' && queryLike);
         // In prose, closing punctuation after the value is the sentence's: `(token=abc).` keeps its `).`

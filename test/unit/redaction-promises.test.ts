@@ -110,6 +110,19 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     expect(redactor.query(input)).toBe(shown);
   });
 
+  it("leaves a TLS bind's file names alone (ssl://'s key= names the key's file), and tspuma's own usage text", () => {
+    forgetSecrets();
+    const bind = 'Bind `ssl://127.0.0.1:9443?cert=/etc/tls/site.crt&key=/etc/tls/site.key` (-b in command line): the key file /etc/tls/site.key does not exist.';
+    expect(redactor.query(bind)).toBe(bind);
+    const usage = 'Expected tcp://HOST:PORT, unix://PATH or ssl://HOST:PORT?cert=FILE&key=FILE.';
+    expect(redactor.query(usage)).toBe(usage);
+  });
+
+  it('a key= parameter of any other URL stays secret (an API key in a query string)', () => {
+    forgetSecrets();
+    expect(redactor.query('GET https://maps.example.test/api?key=AIzaSyA-1234&q=x')).toBe('GET https://maps.example.test/api?key=[redacted]&q=x');
+  });
+
   it("leaves a stack frame's position alone when the file's name has a secret word: secrets-app.ts:10:11", () => {
     forgetSecrets();
     const frame = '    at checkLogin (/srv/app/src/secrets-app.ts:10:11)\n    at /srv/app/src/auth-token.mjs:3:1';

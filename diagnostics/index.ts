@@ -19,6 +19,7 @@ import { shapeOf } from './site-mutes.js';
 import { traceOf } from '../server/otel.js';
 import { DumpDelivery, type OnDump } from './dump-delivery.js';
 import type { Logger } from 'pino';
+import { setServerErrorHeadHandler } from '../server/node-http.js';
 
 export interface DiagnosticsOptions {
   /** Frames per dump. */
@@ -83,6 +84,17 @@ function isStackOverflow(err: Error): boolean {
   return err instanceof RangeError && err.message === 'Maximum call stack size exceeded';
 }
 
+/** The note of a 5xx the app answered with only an error V8 saw thrown, uncaptured, to go by. */
+function seenNote(status: number, seen: unknown, frames: number): string {
+  const inside = thrownWithoutAppFrame(seen, frames);
+  return `the app answered ${status} itself and logged no error object (only its message, or nothing); this is the last error thrown in its work, not captured because V8 paused at it with no app frame on the stack${inside ? `: ${inside}` : ''}`;
+}
+
+/** The note of a 5xx the app answered with no error tspuma could see. */
+function noErrorNote(status: number, said: boolean): string {
+  return `the app answered ${status} itself and no error reached tspuma: nothing was thrown in its work that tspuma saw, no error was logged${said ? ' (only the text above)' : ''} and none was held by the code that answered`;
+}
+
 /** The note of a 5xx the app answered after a throw it caught in its own code. */
 export function caughtInAppNote(status: number, caughtBy: string): string {
   return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
@@ -136,6 +148,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError, {
       context: () => this.attribution.current(),
       noteThrown: (record, thrown) => this.attribution.noteThrown(record, thrown),
+      noteSeen: (record, value) => this.attribution.noteSeen(record, value),
     });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';
@@ -151,6 +164,21 @@ export class Diagnostics implements DiagnosticsHook {
     process.setSourceMapsEnabled(true);
     this.capturer.start();
     if (opts.watchConsole !== false) this.watchConsole();
+    setServerErrorHeadHandler((res) => this.answering(res));
+  }
+
+  /**
+   * A 5xx head is about to go out. Inside an app call that has handed tspuma no error (nothing
+   * captured in app code, no error logged), the code answering is still on the stack: an error
+   * handler holding the error in a local (Express's error middleware `err`, a catch block) is
+   * where a failure V8 could not pause at (a stack overflow) or did not capture shows itself.
+   */
+  private answering(res: ServerResponse): void {
+    const record = this.attribution.current();
+    if (!record || record.res !== res || record.reported || record.quiet?.held) return;
+    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
+    const held = this.capturer.heldError();
+    if (held !== undefined) this.attribution.noteHeld(record, held);
   }
 
   private readonly attribution = new Attribution();
@@ -212,11 +240,15 @@ export class Diagnostics implements DiagnosticsHook {
   /** The dump of a 5xx the app answered itself: the error behind it, as well as can be told. */
   private explain(record: CallRecord, status: number): void {
     if (record.reported) return;
-    const ctx = { phase: 'app' as const, request: record.req, response: { status } };
+    const ctx = { phase: 'app' as const, request: record.req, response: { status }, call: record };
     // The error the app or its framework logged is the one it answered for.
     for (let i = record.logged.length - 1; i >= 0; i--) {
       if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
     }
+    // The error the code that answered held (an error handler's `err`): a stack overflow, which
+    // V8 never pauses at, is found here.
+    const held = record.quiet?.held;
+    if (held) return void this.report(held.value, ctx);
     const pick = this.lastThrow(record);
     // A throw the app caught in its own try (a cache miss) may have nothing to do with the 5xx it
     // chose to answer (a maintenance 503): the dump says so rather than naming it the cause.
@@ -224,7 +256,18 @@ export class Diagnostics implements DiagnosticsHook {
     if (pick && caughtBy) return void this.report(pick.value, { ...ctx, note: caughtInAppNote(status, caughtBy) });
     if (pick) return void this.report(pick.value, ctx);
     const last = record.logged[record.logged.length - 1];
-    if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
+    if (last !== undefined) return void this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
+    // Nothing captured or logged: the last error V8 paused at in the call with no app frame on the
+    // stack (Hono's c.req.json() parsing a malformed body), as the likely cause, saying so.
+    const seen = record.quiet?.seen.at(-1);
+    if (seen !== undefined) return void this.report(seen, { ...ctx, note: seenNote(status, seen, this.opts.frames) });
+    // No error reached tspuma at all: the dump says that, with what the app logged, if anything.
+    const said = record.quiet?.said;
+    const url = record.url.split('?', 1)[0];
+    this.report(
+      { name: 'Response', message: `the app answered ${record.req.method ?? ''} ${url} with ${status}${said === undefined ? '' : `; it logged: ${said}`}`, stack: '' },
+      { ...ctx, note: noErrorNote(status, said !== undefined), site: `answered ${status}: ${record.req.method ?? ''} ${url}` },
+    );
   }
 
   scope<T>(phase: DumpPhase, fn: () => T): T {
@@ -243,10 +286,10 @@ export class Diagnostics implements DiagnosticsHook {
     return this.capturer.snapshot(phase);
   }
 
-  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string }): Reported {
+  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string; site?: string; call?: CallRecord }): Reported {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
-    const site = capture ? undefined : this.capturer.siteFor(err);
+    const site = capture ? undefined : (this.capturer.siteFor(err) ?? ctx.site);
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
@@ -278,8 +321,12 @@ export class Diagnostics implements DiagnosticsHook {
     const taken = !capture && !site && ctx.phase === 'app' && !snapshot && this.capturer.pausingTaken();
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
-    const record = request ? this.attribution.of(request) : undefined;
+    const record = ctx.call ?? (request ? this.attribution.of(request) : undefined);
     if (record) record.reported = true;
+    // The request as it arrived (a router rewrites req.url) and where it came from, kept in its
+    // record or the capture: the work may fail long after its response (a timer, a `void` promise).
+    const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
+    const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
     let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
@@ -300,7 +347,8 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
-      ...(record?.remote ? { remote: record.remote } : {}),
+      ...(remote ? { remote } : {}),
+      ...(url !== undefined ? { url } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
@@ -328,6 +376,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.capturer.stop();
     this.attribution.close();
     this.unwatchConsole?.();
+    setServerErrorHeadHandler(null);
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);

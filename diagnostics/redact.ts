@@ -22,6 +22,14 @@ export const DEFAULT_SECRET_NAMES = [
  */
 const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name']);
 
+/**
+ * Environment variables that a secret word's segment rule would take (`pwd`, `auth`, `password`)
+ * but that shells and well-known tools set to a place, never a secret: the working directories,
+ * ssh-agent's socket, pass's store. Matched as the whole name, in its case, so `pwd` (a local
+ * holding a password), `MYSQL_PWD` and `DB_PWD` stay secret. A `redact` pattern still applies.
+ */
+export const NOT_SECRET_ENV_NAMES = new Set(['PWD', 'OLDPWD', 'SSH_AUTH_SOCK', 'PASSWORD_STORE_DIR']);
+
 /** Name segments: split at non-alphanumerics, lower→Upper, acronym→Word and letter↔digit. */
 const SEGMENT = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
 const MAX_SEGMENTS = 12;
@@ -103,6 +111,23 @@ const MIN_REMEMBERED = 6;
 const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
 
+/**
+ * Whether `v` is the process's working directory or a folder above it: a place every path in a
+ * message starts with, so never remembered as a secret (a secret-named variable may hold it,
+ * `APP_SECRET_DIR=$PWD`): remembered, it would blank the file out of every ENOENT message, stack
+ * and log line.
+ */
+function isPlaceOfTheProcess(v: string): boolean {
+  if (!v.startsWith('/')) return false;
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch {
+    return false; // the working directory was removed
+  }
+  return cwd === v || `${cwd}/`.startsWith(v.endsWith('/') ? v : `${v}/`);
+}
+
 /** Remembers a redacted value (its Bearer/Basic token too). */
 export function rememberSecret(value: unknown): void {
   if (typeof value !== 'string') return;
@@ -111,6 +136,7 @@ export function rememberSecret(value: unknown): void {
   // An authorization scheme alone (`Authorization: Bearer` with no token) is a word, not a secret:
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
+  if (isPlaceOfTheProcess(v)) return;
   remembered.delete(v);
   remembered.set(v, true);
   if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
@@ -188,7 +214,7 @@ export class Redactor {
     const runs = nameRuns(name);
     const last = lastSegment(name);
     // `pass` only ends a name (pgPass, REDIS_PASS, creds.pass): passThrough, passCount are not secrets.
-    const byWords = (runs.some((r) => this.words.test(r)) && (last === null || !ABOUT_A_SECRET.has(last))) || last === 'pass' || /^pass$/i.test(name);
+    const byWords = !NOT_SECRET_ENV_NAMES.has(name) && ((runs.some((r) => this.words.test(r)) && (last === null || !ABOUT_A_SECRET.has(last))) || last === 'pass' || /^pass$/i.test(name));
     const secret = byWords || runs.some((r) => this.extra !== null && this.extra.test(r)) || (this.extra !== null && this.extra.test(name));
     if (this.known.size < 4096) this.known.set(name, secret);
     return secret;

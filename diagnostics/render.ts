@@ -96,7 +96,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   if (isStackOverflow(dump)) lines.push(overflowLine(dump));
   if (dump.idle && dump.frames.length === 0) lines.push('  frames: none, the process is idle in its event loop (no JavaScript running; requests in flight are awaiting I/O or promises)');
   else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
-  else lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
+  else if (dump.frames.length > 0) lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
   let hidden = 0;
   // A failure in tspuma's own code (a bad option, a listen error) shows tspuma's frames as it shows an app's.
   const culprit = dump.frames[dump.culprit];

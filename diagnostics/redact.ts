@@ -1,8 +1,25 @@
 // Redaction: values (dumps, frame values, logged URLs and errors) handed back with secrets, by
-// name and by shape, replaced by "[redacted]". It imports nothing, so the server can load it
-// when debug mode is off.
+// name and by shape, replaced by "[redacted]"; and an error's text made one line (oneLine). It
+// imports nothing, so the server can load it when debug mode is off.
 
 export const REDACTED = '[redacted]';
+
+/** Line breaks, C0/C1 control characters (ESC) and Unicode line separators. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Text an error carries (its message may quote a client's input) as one line: every control
+ * character escaped as JSON escapes it (`\n`, `\r`, `\u001b`), so it cannot start a line of its
+ * own in tspuma's output (a forged dump headline, a `::add-mask::` workflow command) nor reach the
+ * operator's terminal as an escape sequence. Values shown as locals are JSON already.
+ */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL, (ch) => {
+    const json = JSON.stringify(ch).slice(1, -1);
+    return json.length > 1 ? json : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
 export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 /**
  * Secret words. A name is secret when one of its segments, or a run of adjacent segments

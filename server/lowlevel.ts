@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
-import { Redactor } from '../diagnostics/redact.js';
+import { Redactor, oneLine } from '../diagnostics/redact.js';
 import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
@@ -58,7 +58,7 @@ export function defaultErrorResponse(err: Error, status: number, hideDetails: bo
       ? pageRedactor.query(err.stack.split('\n').slice(1).join('\n'))
       : '';
   const dump = reported?.text;
-  return { status, headers, body: `tspuma caught this error: ${message} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
+  return { status, headers, body: `tspuma caught this error: ${oneLine(message)} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
 }
 
 function asError(err: unknown): Error {

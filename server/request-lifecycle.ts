@@ -24,6 +24,7 @@ import { requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
+import { readText, standInError } from './error-stand-in.js';
 
 export interface InFlight {
   method: string;
@@ -286,7 +287,39 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
   }
 
+  /**
+   * The app's call failed: its line and its 500. Whatever the value is, the request is answered:
+   * when tspuma's own failure path throws on it (a throwing getter, an `errors` list that holds
+   * itself), the line and the 500 are made again from a stand-in that cannot throw.
+   */
   private appError(state: RequestState, err: unknown): void {
+    try {
+      this.failed(state, err, (inner) => this.failedOnStandIn(state, err, inner));
+    } catch (inner) {
+      this.failedOnStandIn(state, err, inner);
+    }
+  }
+
+  /** appError's fallback: the failure path threw `inner` on `err`. */
+  private failedOnStandIn(state: RequestState, err: unknown, inner: unknown): void {
+    const { req, res } = state;
+    const standIn = standInError(err);
+    const url = this.d.shownUrl(state.url);
+    try {
+      const message = `${req.method} ${url} failed: ${this.d.shownUrl(`${standIn.name}: ${standIn.message}`)} (logged without its details: reading the error threw ${readText(() => (inner as Error).message, 'an unreadable error')})`;
+      this.d.log.error({ err: standIn, method: req.method, url, status: 500 }, message);
+    } catch {
+      /* the 500 below still goes out */
+    }
+    if (state.takenOver || res.writableEnded) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    answerOnResponse(this.d.lowlevel, res, standIn, buildEnv(req, res), 500).catch(() => res.destroy());
+  }
+
+  private failed(state: RequestState, err: unknown, onAnswerError: (inner: unknown) => void): void {
     const { req, res } = state;
     const { log, shownUrl } = this.d;
     const code = (err as NodeJS.ErrnoException | null)?.code;
@@ -311,7 +344,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     // (logger.ts), without building their line.
     const message = (): string => `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
     if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message());
-    void this.answer(state, err, status, { dump: 'app' });
+    this.answer(state, err, status, { dump: 'app' }).catch(onAnswerError);
   }
 
   /**

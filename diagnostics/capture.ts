@@ -649,7 +649,9 @@ export class Capturer {
     if (files.length === 0) return false;
     const loaded = new Set<string>();
     for (const s of this.scripts.values()) loaded.add(fileUrl(s.url));
-    return !files.some((f) => loaded.has(fileUrl(f)));
+    // tspuma's own files run in every thread: its stacks name their .ts sources (source maps on),
+    // not the compiled scripts this thread loaded.
+    return !files.some((f) => loaded.has(fileUrl(f)) || isOwnFile(f));
   }
 }
 
@@ -657,6 +659,15 @@ export class Capturer {
 function fileUrl(urlOrPath: string): string {
   const bare = urlOrPath.replace(/[?#].*$/, '');
   return isAbsolute(bare) ? pathToFileURL(bare).href : bare;
+}
+
+/** A stack's file (a path or a file: URL) in tspuma's own code. */
+function isOwnFile(f: string): boolean {
+  try {
+    return originOf(f.startsWith('file:') ? fileURLToPath(f) : f) === 'tspuma';
+  } catch {
+    return false;
+  }
 }
 
 /** The files an error's stack text names, node's own left out. */

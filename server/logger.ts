@@ -191,8 +191,11 @@ export class FailureFolder {
     return `${where}|${name}: ${exact ? message : message.replace(/\d+/g, '#')}`;
   }
 
-  /** True: log this failure in full. False: it was counted, and the count goes out when its interval ends. */
-  admit(kind: string, sample: string): boolean {
+  /**
+   * True: log this failure in full. False: it was counted, and the count goes out when its
+   * interval ends. `sample` (the line's text) may be a function: a counted repeat never builds it.
+   */
+  admit(kind: string, sample: string | (() => string)): boolean {
     const now = this.now();
     const known = this.kinds.get(kind);
     if (known && now - known.since < this.intervalMs) {
@@ -203,7 +206,7 @@ export class FailureFolder {
     if (known && known.folded > 0) this.flush(known.sample, known.folded, Math.round((now - known.since) / 1000));
     this.kinds.delete(kind);
     if (this.kinds.size >= MAX_FOLDED_KEYS) this.flushOldest();
-    this.kinds.set(kind, { since: now, folded: 0, sample });
+    this.kinds.set(kind, { since: now, folded: 0, sample: typeof sample === 'string' ? sample : sample() });
     return true;
   }
 

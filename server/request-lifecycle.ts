@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
-import { TspumaError, isTspumaError } from './errors.js';
+import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import type { AppCalls } from './app-calls.js';
 import type { DumpPhase } from '../diagnostics/model.js';
@@ -329,18 +329,21 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     this.d.tracing?.exception(req, err);
     if (res.headersSent) {
-      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       // Folded like the failures answered with a 500: the first of a kind in full, then a count.
-      if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), coded.message)) log.error({ err, code: coded.code }, coded.message);
+      // A counted repeat builds no coded error (its stack, its message): only a logged line does.
+      const code = 'TSPUMA_ERR_RESPONSE_STREAM';
+      const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
+      if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
     const url = shownUrl(state.url); // as it arrived: a router may have rewritten req.url
-    const message = `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
-    // The first failure of a kind in full; the ones like it in the next interval are counted (logger.ts).
-    if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message);
+    // The first failure of a kind in full; the ones like it in the next interval are counted
+    // (logger.ts), without building their line.
+    const message = (): string => `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
+    if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message());
     this.answer(state, err, status, { dump: 'app' }).catch(onAnswerError);
   }
 

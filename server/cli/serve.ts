@@ -8,7 +8,7 @@ import { findConfig, loadConfig } from '../config-file.js';
 import { readVariable } from '../environment.js';
 import type { Logger } from 'pino';
 import { enableDebug, type DiagnosticsHook } from '../debug-hook.js';
-import { TspumaError, isTspumaError } from '../errors.js';
+import { TspumaError, isTspumaError, startupPhase } from '../errors.js';
 import { configureRedaction, Redactor } from '../../diagnostics/redact.js';
 import { installConsoleRedaction } from '../console-redaction.js';
 import { createLogger } from '../logger.js';
@@ -95,7 +95,7 @@ export async function serve(argv: string[]): Promise<number> {
 export function report(err: unknown): void {
   if (diagnostics && !(err as { [kDumped]?: boolean })?.[kDumped]) {
     try {
-      diagnostics.report(err, { phase: isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_LISTEN') ? 'listen' : isTspumaError(err) && err.code.startsWith('TSPUMA_ERR_APP') ? 'boot' : 'config' });
+      diagnostics.report(err, { phase: startupPhase(err) });
     } catch {
       /* the one-line error below still goes out */
     }

@@ -9,13 +9,19 @@
 // closure per call, and the client's address read only when a throw is noted or a 5xx is to be
 // explained.
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import type { CallRecord, Thrown } from './call-record.js';
+import type { CallRecord, QuietNotes, Thrown } from './call-record.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { CallContext } from './call-context.js';
 
-export type { CallRecord, Thrown } from './call-record.js';
+export type { CallRecord, QuietNotes, Thrown } from './call-record.js';
 
 const MAX_KEPT = 8;
+/** Longest console.error text kept as what the app said. */
+const MAX_SAID = 500;
+
+function quietOf(record: Record): QuietNotes {
+  return (record.quiet ??= { seen: [] });
+}
 /** What an untouched record holds: shared, frozen, replaced by a real array at the first note. */
 const NONE: readonly never[] = Object.freeze([]);
 /** Where a request's record is kept (replaces a WeakMap: a set and a delete per request). */
@@ -27,10 +33,17 @@ class Record implements CallRecord {
   logged: unknown[] = NONE as never;
   reported = false;
   remote: string | undefined = undefined;
+  quiet: QuietNotes | undefined = undefined;
+  readonly url: string;
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse | null,
-  ) {}
+  ) {
+    this.url = req.url ?? '';
+    // The socket keeps its peer once asked (node caches it per connection): work that fails after
+    // the client hung up still names where the request came from.
+    void req.socket?.remoteAddress;
+  }
 }
 
 export class Attribution {
@@ -38,7 +51,11 @@ export class Attribution {
   private emitPatched: ((...args: unknown[]) => boolean) | null = null;
   private emitOriginal: ((...args: unknown[]) => boolean) | null = null;
 
-  constructor() {
+  /**
+   * @param loggedLate called when the app logs an error in the work of a call whose response has
+   * already closed (settled): a failure after its response (a write after res.send()).
+   */
+  constructor(private readonly loggedLate: (record: CallRecord) => void = () => {}) {
     this.context.enable();
     this.followRequestEvents();
   }
@@ -106,16 +123,35 @@ export class Attribution {
     this.keepRemote(r);
   }
 
-  /** console.error's arguments, when called inside an app call: errors and stack texts are kept. */
+  /**
+   * console.error's arguments, when called inside an app call: errors and stack texts are kept;
+   * a line with neither (`err.message` alone) is kept as what the app said, the last one only.
+   */
   noteLogged(args: unknown[]): void {
     const record = this.context.current() as Record | undefined;
     if (!record) return;
+    let kept = false;
     for (const a of args) {
       const keep = a instanceof Error || (typeof a === 'string' && /\n\s+at \S/.test(a));
       if (!keep) continue;
+      kept = true;
       if (record.logged.length === 0) record.logged = [];
       else if (record.logged.length >= MAX_KEPT) record.logged.shift();
       record.logged.push(a);
     }
+    if (kept && (record.req as Recorded)[kRecord] !== record) this.loggedLate(record);
+    if (!kept && args.length > 0) quietOf(record).said = args.map((a) => (typeof a === 'string' ? a : typeof a === 'object' && a !== null ? '[object]' : String(a))).join(' ').slice(0, MAX_SAID);
+  }
+
+  /** An error thrown in the call's work that V8 paused at with no app frame on the stack (not captured). */
+  noteSeen(record: CallRecord, value: unknown): void {
+    const seen = quietOf(record as Record).seen;
+    if (seen.length >= MAX_KEPT) seen.shift();
+    seen.push(value);
+  }
+
+  /** The error an app frame held as the call's 5xx head was written. */
+  noteHeld(record: CallRecord, value: unknown): void {
+    quietOf(record as Record).held = { value };
   }
 }

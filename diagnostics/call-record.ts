@@ -14,6 +14,9 @@ export interface Capture {
   redactions: string[];
   /** The request whose async context the throw happened in, if any. */
   request?: IncomingMessage | null;
+  /** That request's URL as it arrived and its client's address (CallRecord's), kept past its response. */
+  url?: string;
+  remote?: string;
   /**
    * The thrown error was made in another thread (its stack's culprit is a file this thread never
    * loaded: a worker_threads worker's reply through a MessagePort): the dump takes that frame, from
@@ -38,6 +41,12 @@ export interface Thrown {
 
 export interface CallRecord {
   readonly req: IncomingMessage;
+  /**
+   * The request line's URL as it arrived, as the request log names it: a router rewrites
+   * `req.url` while the request is inside it (Express's mounted routers), and work left running
+   * after the response reads whatever it was left at.
+   */
+  readonly url: string;
   readonly res: ServerResponse | null;
   /** Throws seen in this call's async context, oldest first (bounded). */
   readonly thrown: readonly Thrown[];
@@ -50,4 +59,19 @@ export interface CallRecord {
    * closed by the time of a dump); undefined until then.
    */
   remote: string | undefined;
+  /** What little else is known of a call that failed quietly; undefined until something is noted. */
+  quiet: QuietNotes | undefined;
+}
+
+/**
+ * Clues to a 5xx the app answered without handing tspuma or console.error an error: made only
+ * when one turns up, so a call that does not fail pays one field.
+ */
+export interface QuietNotes {
+  /** Errors thrown in the call's work where V8 paused with no app frame on the stack (not captured), oldest first (bounded). */
+  seen: unknown[];
+  /** The last text the app passed to console.error in the call (no error, no stack text: `err.message`). */
+  said?: string;
+  /** The error an app frame held in a local as the 5xx head was written (an error handler's `err`). */
+  held?: { value: unknown };
 }

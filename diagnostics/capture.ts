@@ -51,14 +51,13 @@ const PRIMITIVES_KEPT = 32;
 /** URL prefix of this folder's compiled files. */
 const OWN_URL = new URL('./', import.meta.url).href;
 
-/** A script URL in node internals, an installed package or nowhere: not where a failure starts. */
-export function isLibraryUrl(url: string): boolean {
-  return url === '' || url.startsWith('node:') || url.includes('/node_modules/');
-}
-
-/** Whose code a script URL is (app, tspuma, node, dependency), as a dump names it. */
+/**
+ * Whose code a script URL is: the app's, tspuma's, or a library's (node internals, an installed
+ * package, nowhere). tspuma's own files are tspuma's wherever it is installed: a user has them
+ * under node_modules/tspuma/, and its coded errors there are still the failure a dump is for.
+ */
 function urlOrigin(url: string): 'app' | 'tspuma' | 'library' {
-  if (isLibraryUrl(url)) return 'library';
+  if (url === '' || url.startsWith('node:')) return 'library';
   if (url.startsWith(OWN_URL)) return 'tspuma';
   let file = url;
   if (url.startsWith('file:')) {
@@ -68,7 +67,8 @@ function urlOrigin(url: string): 'app' | 'tspuma' | 'library' {
       return 'app';
     }
   }
-  return originOf(file) === 'tspuma' ? 'tspuma' : 'app';
+  const origin = originOf(file);
+  return origin === 'tspuma' || origin === 'app' ? origin : 'library';
 }
 
 /** What a pause's stack holds: the first app frame, the first frame that is not a library's, and who threw. */
@@ -86,6 +86,8 @@ export interface CapturerDeps {
   context?: () => CallRecord | undefined;
   /** Records a throw in that call's record. */
   noteThrown?: (record: CallRecord, thrown: Thrown) => void;
+  /** Records in that call's record an error V8 paused at with no app frame (resumed, not captured). */
+  noteSeen?: (record: CallRecord, value: unknown) => void;
 }
 
 /**
@@ -116,6 +118,13 @@ export class SnapshotMarker extends Error {}
 
 /** Thrown and caught on purpose to learn whether V8 still pauses at throws (see pausingTaken). */
 export class PausingCheck extends Error {}
+
+/** Thrown and caught on purpose to look for the error the app's frames hold (see heldError). */
+export class HeldErrorLook extends Error {}
+
+/** App frames looked through for a held error, from the top; scopes of these kinds in each. */
+const HELD_FRAMES = 6;
+const HELD_SCOPES = new Set(['local', 'block', 'catch']);
 
 /**
  * How often capture posts its pause-on-exceptions state again while pausing is on. The state is
@@ -315,6 +324,55 @@ export class Capturer {
     return undefined;
   }
 
+  /**
+   * The first Error held in a local of an app frame on the caller's stack (an error handler's
+   * `err` as it answers a 5xx), found through one pause made on purpose; undefined when none is,
+   * or when pausing is off or over its rate (the look counts towards it).
+   */
+  heldError(): unknown {
+    if (!this.started || !this.pausing || !this.budget.admit()) return undefined;
+    this.held = undefined;
+    try {
+      throw new HeldErrorLook('held error');
+    } catch {
+      /* the pause handler looked */
+    }
+    const held = this.held;
+    this.held = undefined;
+    return held;
+  }
+
+  /** What lookForHeld found in the pause heldError made. */
+  private held: unknown = undefined;
+
+  private lookForHeld(callFrames: CallFrame[]): void {
+    this.stats.pauses++;
+    const started = performance.now();
+    try {
+      let looked = 0;
+      for (const cf of callFrames) {
+        const url = cf.url || this.scripts.get(cf.location.scriptId)?.url || '';
+        if (url.startsWith(OWN_URL) || urlOrigin(url) !== 'app') continue;
+        if (++looked > HELD_FRAMES) break;
+        for (const scope of cf.scopeChain) {
+          if (!HELD_SCOPES.has(scope.type) || !scope.object.objectId) continue;
+          const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
+          const error = result.find((p) => p.value?.subtype === 'error' && p.value.objectId);
+          if (error) {
+            this.held = this.thrownValue(error.value);
+            return;
+          }
+        }
+      }
+    } catch (err) {
+      this.stats.failures++;
+      this.onFailure(err);
+    } finally {
+      this.resume(callFrames[0]?.location);
+      this.pauseTimes.add(performance.now() - started);
+    }
+  }
+
   /** Photographs the caller's frames with their values (used at listen(), whose errors arrive later). */
   snapshot(phase: DumpPhase): Capture | null {
     this.lastSnapshot = null;
@@ -368,6 +426,7 @@ export class Capturer {
       this.checkPaused = true;
       return this.resume(params.callFrames[0]?.location);
     }
+    if (params.data?.className === 'HeldErrorLook') return this.lookForHeld(params.callFrames);
     this.stats.pauses++;
     const started = performance.now();
     let built = false;
@@ -393,6 +452,11 @@ export class Capturer {
         const tspumaFailure = own >= 0 && (params.data?.className === 'TspumaError' || (phase !== undefined && phase !== 'app'));
         if (!tspumaFailure) {
           this.stats.skipped++;
+          // Kept, uncaptured, in the call it happened in: if the app then answers a 5xx and says
+          // nothing more (Hono's c.req.json() on a malformed body, an app.onError that logs only
+          // the message), this is what tspuma knows of why.
+          const record = params.data?.subtype === 'error' ? this.deps.context?.() : undefined;
+          if (record && this.deps.noteSeen) this.deps.noteSeen(record, this.thrownValue(params.data));
           return;
         }
       }
@@ -443,7 +507,13 @@ export class Capturer {
         if (this.primitives.length >= PRIMITIVES_KEPT) this.primitives.shift();
         this.primitives.push({ key: primitiveKey(thrown), capture, site });
       }
-      if (record) this.deps.noteThrown?.(record, { value: thrown, capture, site });
+      if (record) {
+        this.deps.noteThrown?.(record, { value: thrown, capture, site });
+        if (capture) {
+          capture.url = record.url;
+          if (record.remote !== undefined) capture.remote = record.remote;
+        }
+      }
     } catch (err) {
       this.stats.failures++;
       this.onFailure(err);
@@ -579,7 +649,9 @@ export class Capturer {
     if (files.length === 0) return false;
     const loaded = new Set<string>();
     for (const s of this.scripts.values()) loaded.add(fileUrl(s.url));
-    return !files.some((f) => loaded.has(fileUrl(f)));
+    // tspuma's own files run in every thread: its stacks name their .ts sources (source maps on),
+    // not the compiled scripts this thread loaded.
+    return !files.some((f) => loaded.has(fileUrl(f)) || isOwnFile(f));
   }
 }
 
@@ -587,6 +659,15 @@ export class Capturer {
 function fileUrl(urlOrPath: string): string {
   const bare = urlOrPath.replace(/[?#].*$/, '');
   return isAbsolute(bare) ? pathToFileURL(bare).href : bare;
+}
+
+/** A stack's file (a path or a file: URL) in tspuma's own code. */
+function isOwnFile(f: string): boolean {
+  try {
+    return originOf(f.startsWith('file:') ? fileURLToPath(f) : f) === 'tspuma';
+  } catch {
+    return false;
+  }
 }
 
 /** The files an error's stack text names, node's own left out. */

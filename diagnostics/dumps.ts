@@ -36,6 +36,8 @@ export interface DumpContext {
   inFlight?: Dump['inFlight'];
   /** The client's address as recorded when the request arrived. */
   remote?: string;
+  /** The request's URL as it arrived (req.url, unless a router has rewritten it since). */
+  url?: string;
 }
 
 const MAX_CHAIN = 5;
@@ -322,7 +324,7 @@ export class DumpBuilder {
       captured: Boolean(capture),
       frames,
       request: req
-        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions), ...this.body(req, redactions) }
+        ? { id: requestIdOf(req), remote: ctx.remote ?? clientAddressOf(req) ?? null, method: req.method ?? '', url: this.redactor.query(ctx.url ?? req.url ?? '', redactions, 'request url'), headers: this.redactor.headers(req.headers, redactions), ...this.body(req, redactions) }
         : null,
       process: {
         node: process.version,

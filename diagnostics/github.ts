@@ -5,6 +5,7 @@
 import { appendFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Dump } from './model.js';
+import { oneLine } from './redact.js';
 
 export interface GithubContext {
   /** GITHUB_WORKSPACE: paths are given relative to it. */
@@ -42,7 +43,9 @@ export function workspacePath(file: string, gh: GithubContext | null): string {
   return rel.split(sep).join('/');
 }
 
-const escapeCommand = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+// The runner's own escapes for line breaks; any other control character (ESC: a terminal escape
+// sequence in the job log) as `\u001b`.
+const escapeCommand = (s: string) => oneLine(s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A'));
 const escapeProperty = (s: string) => escapeCommand(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
 
 /** The `::error` workflow command for a dump's culprit frame, or null without one. */

@@ -19,6 +19,7 @@ import { shapeOf } from './site-mutes.js';
 import { traceOf } from '../server/otel.js';
 import { DumpDelivery, type OnDump } from './dump-delivery.js';
 import type { Logger } from 'pino';
+import { setServerErrorHeadHandler } from '../server/node-http.js';
 
 export interface DiagnosticsOptions {
   /** Frames per dump. */
@@ -83,6 +84,22 @@ function isStackOverflow(err: Error): boolean {
   return err instanceof RangeError && err.message === 'Maximum call stack size exceeded';
 }
 
+/** The note of a 5xx the app answered with only an error V8 saw thrown, uncaptured, to go by. */
+function seenNote(status: number, seen: unknown, frames: number): string {
+  const inside = thrownWithoutAppFrame(seen, frames);
+  return `the app answered ${status} itself and logged no error object (only its message, or nothing); this is the last error thrown in its work, not captured because V8 paused at it with no app frame on the stack${inside ? `: ${inside}` : ''}`;
+}
+
+/** The note of an error logged in a request's work although its response went out with this status. */
+function afterResponseNote(status: number): string {
+  return `the response (${status}) had already been sent, or was sent regardless: the app or its framework logged this error in the request's work (Express logs one it can no longer answer for, such as ERR_HTTP_HEADERS_SENT, and closes the connection)`;
+}
+
+/** The note of a 5xx the app answered with no error tspuma could see. */
+function noErrorNote(status: number, said: boolean): string {
+  return `the app answered ${status} itself and no error reached tspuma: nothing was thrown in its work that tspuma saw, no error was logged${said ? ' (only the text above)' : ''} and none was held by the code that answered`;
+}
+
 /** The note of a 5xx the app answered after a throw it caught in its own code. */
 export function caughtInAppNote(status: number, caughtBy: string): string {
   return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
@@ -136,6 +153,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.capturer = new Capturer({ frames: opts.frames, perSiteMs: DIAGNOSTICS_DEFAULTS.perSiteMs, globalPerSecond: DIAGNOSTICS_DEFAULTS.globalPerSecond }, redactor, opts.onInternalError, {
       context: () => this.attribution.current(),
       noteThrown: (record, thrown) => this.attribution.noteThrown(record, thrown),
+      noteSeen: (record, value) => this.attribution.noteSeen(record, value),
     });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';
@@ -151,9 +169,35 @@ export class Diagnostics implements DiagnosticsHook {
     process.setSourceMapsEnabled(true);
     this.capturer.start();
     if (opts.watchConsole !== false) this.watchConsole();
+    setServerErrorHeadHandler((res) => this.answering(res));
   }
 
-  private readonly attribution = new Attribution();
+  /**
+   * A 5xx head is about to go out. Inside an app call that has handed tspuma no error (nothing
+   * captured in app code, no error logged), the code answering is still on the stack: an error
+   * handler holding the error in a local (Express's error middleware `err`, a catch block) is
+   * where a failure V8 could not pause at (a stack overflow) or did not capture shows itself.
+   */
+  private answering(res: ServerResponse): void {
+    const record = this.attribution.current();
+    if (!record || record.res !== res || record.reported || record.quiet?.held) return;
+    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
+    const held = this.capturer.heldError();
+    if (held !== undefined) this.attribution.noteHeld(record, held);
+  }
+
+  private readonly attribution = new Attribution((record) => this.loggedLate(record));
+
+  /** An error logged in a call's work after its response closed with a status below 400. */
+  private loggedLate(record: CallRecord): void {
+    const res = record.res;
+    if (record.reported || !res || !res.headersSent || res.statusCode >= 400) return;
+    // The framework's own log may follow in the same turn: decide once it has run.
+    const status = res.statusCode;
+    setImmediate(() => {
+      if (!record.reported) this.explainAfterResponse(record, status);
+    });
+  }
   /** Failure kind (FailureFolder.kindOf) -> the site of its dump, for repeats with nothing captured. */
   private readonly kinds = new Map<string, { site: string }>();
 
@@ -186,8 +230,12 @@ export class Diagnostics implements DiagnosticsHook {
     const record = this.attribution.of(req);
     if (!record) return;
     this.attribution.forget(req);
-    if (record.reported || !res.headersSent || res.statusCode < 500) return;
+    if (record.reported || !res.headersSent) return;
     const status = res.statusCode;
+    // Below 500, a call that logged an error may have failed after its response went out
+    // (Express logs the ERR_HTTP_HEADERS_SENT of a route writing after res.send()); one that logs
+    // one later is explained then (loggedLate). A 4xx is the app's answer to the client.
+    if (status < 500 && (status >= 400 || record.logged.length === 0)) return;
     this.attribution.keepRemote(record); // the socket may be closed by the time explain() runs
     // A framework may log the error it answered for just after the response (Express does, in a
     // setImmediate): decide once that has run.
@@ -212,11 +260,16 @@ export class Diagnostics implements DiagnosticsHook {
   /** The dump of a 5xx the app answered itself: the error behind it, as well as can be told. */
   private explain(record: CallRecord, status: number): void {
     if (record.reported) return;
-    const ctx = { phase: 'app' as const, request: record.req, response: { status } };
+    if (status < 500) return this.explainAfterResponse(record, status);
+    const ctx = { phase: 'app' as const, request: record.req, response: { status }, call: record };
     // The error the app or its framework logged is the one it answered for.
     for (let i = record.logged.length - 1; i >= 0; i--) {
       if (typeof record.logged[i] === 'object') return void this.report(record.logged[i], ctx);
     }
+    // The error the code that answered held (an error handler's `err`): a stack overflow, which
+    // V8 never pauses at, is found here.
+    const held = record.quiet?.held;
+    if (held) return void this.report(held.value, ctx);
     const pick = this.lastThrow(record);
     // A throw the app caught in its own try (a cache miss) may have nothing to do with the 5xx it
     // chose to answer (a maintenance 503): the dump says so rather than naming it the cause.
@@ -224,7 +277,33 @@ export class Diagnostics implements DiagnosticsHook {
     if (pick && caughtBy) return void this.report(pick.value, { ...ctx, note: caughtInAppNote(status, caughtBy) });
     if (pick) return void this.report(pick.value, ctx);
     const last = record.logged[record.logged.length - 1];
-    if (last !== undefined) this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
+    if (last !== undefined) return void this.report(typeof last === 'string' ? fromStackText(last) : last, { ...ctx, note: NEVER_THROWN });
+    // Nothing captured or logged: the last error V8 paused at in the call with no app frame on the
+    // stack (Hono's c.req.json() parsing a malformed body), as the likely cause, saying so.
+    const seen = record.quiet?.seen.at(-1);
+    if (seen !== undefined) return void this.report(seen, { ...ctx, note: seenNote(status, seen, this.opts.frames) });
+    // No error reached tspuma at all: the dump says that, with what the app logged, if anything.
+    const said = record.quiet?.said;
+    const url = record.url.split('?', 1)[0];
+    this.report(
+      { name: 'Response', message: `the app answered ${record.req.method ?? ''} ${url} with ${status}${said === undefined ? '' : `; it logged: ${said}`}`, stack: '' },
+      { ...ctx, note: noErrorNote(status, said !== undefined), site: `answered ${status}: ${record.req.method ?? ''} ${url}` },
+    );
+  }
+
+  /**
+   * A response that went out fine (below 400) from a call in which the app or its framework then
+   * logged an error: a failure all the same (a write after the response, ERR_HTTP_HEADERS_SENT),
+   * dumped from that error, or from the call's last captured throw when what was logged is its
+   * stack text. Nothing logged: the app handled what it threw, and there is no dump.
+   */
+  private explainAfterResponse(record: CallRecord, status: number): void {
+    const last = record.logged[record.logged.length - 1];
+    if (last === undefined) return;
+    const ctx = { phase: 'app' as const, request: record.req, response: { status }, call: record, note: afterResponseNote(status) };
+    if (typeof last === 'object') return void this.report(last, ctx);
+    const pick = this.lastThrow(record);
+    this.report(pick?.capture ? pick.value : fromStackText(last as string), ctx);
   }
 
   scope<T>(phase: DumpPhase, fn: () => T): T {
@@ -243,10 +322,10 @@ export class Diagnostics implements DiagnosticsHook {
     return this.capturer.snapshot(phase);
   }
 
-  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string }): Reported {
+  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string; site?: string; call?: CallRecord }): Reported {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
-    const site = capture ? undefined : this.capturer.siteFor(err);
+    const site = capture ? undefined : (this.capturer.siteFor(err) ?? ctx.site);
     // A repeat of a failure already dumped, with nothing new captured (a counted repeat at its
     // site, or a throw while pausing is off): counted against the first dump, without building
     // another (no stack text formatted, no frames read). Without a site, failures of the same
@@ -278,8 +357,12 @@ export class Diagnostics implements DiagnosticsHook {
     const taken = !capture && !site && ctx.phase === 'app' && !snapshot && this.capturer.pausingTaken();
     // A throw in a request's async context names that request, whoever reports it later.
     const request = ctx.request ?? capture?.request ?? null;
-    const record = request ? this.attribution.of(request) : undefined;
+    const record = ctx.call ?? (request ? this.attribution.of(request) : undefined);
     if (record) record.reported = true;
+    // The request as it arrived (a router rewrites req.url) and where it came from, kept in its
+    // record or the capture: the work may fail long after its response (a timer, a `void` promise).
+    const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
+    const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
     let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
@@ -300,7 +383,8 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
-      ...(record?.remote ? { remote: record.remote } : {}),
+      ...(remote ? { remote } : {}),
+      ...(url !== undefined ? { url } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
@@ -328,6 +412,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.capturer.stop();
     this.attribution.close();
     this.unwatchConsole?.();
+    setServerErrorHeadHandler(null);
     const cost = this.capturer.costLine();
     if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);

@@ -1,8 +1,25 @@
 // Redaction: values (dumps, frame values, logged URLs and errors) handed back with secrets, by
-// name and by shape, replaced by "[redacted]". It imports nothing, so the server can load it
-// when debug mode is off.
+// name and by shape, replaced by "[redacted]"; and an error's text made one line (oneLine). It
+// imports nothing, so the server can load it when debug mode is off.
 
 export const REDACTED = '[redacted]';
+
+/** Line breaks, C0/C1 control characters (ESC) and Unicode line separators. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Text an error carries (its message may quote a client's input) as one line: every control
+ * character escaped as JSON escapes it (`\n`, `\r`, `\u001b`), so it cannot start a line of its
+ * own in tspuma's output (a forged dump headline, a `::add-mask::` workflow command) nor reach the
+ * operator's terminal as an escape sequence. Values shown as locals are JSON already.
+ */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL, (ch) => {
+    const json = JSON.stringify(ch).slice(1, -1);
+    return json.length > 1 ? json : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
 export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 /**
  * Secret words. A name is secret when one of its segments, or a run of adjacent segments
@@ -21,6 +38,14 @@ export const DEFAULT_SECRET_NAMES = [
  * `tokenCount`, `passwordType`, `tokenExpiresAt` are shown.
  */
 const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name']);
+
+/**
+ * Environment variables that a secret word's segment rule would take (`pwd`, `auth`, `password`)
+ * but that shells and well-known tools set to a place, never a secret: the working directories,
+ * ssh-agent's socket, pass's store. Matched as the whole name, in its case, so `pwd` (a local
+ * holding a password), `MYSQL_PWD` and `DB_PWD` stay secret. A `redact` pattern still applies.
+ */
+export const NOT_SECRET_ENV_NAMES = new Set(['PWD', 'OLDPWD', 'SSH_AUTH_SOCK', 'PASSWORD_STORE_DIR']);
 
 /** Name segments: split at non-alphanumerics, lower→Upper, acronym→Word and letter↔digit. */
 const SEGMENT = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
@@ -103,6 +128,23 @@ const MIN_REMEMBERED = 6;
 const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
 
+/**
+ * Whether `v` is the process's working directory or a folder above it: a place every path in a
+ * message starts with, so never remembered as a secret (a secret-named variable may hold it,
+ * `APP_SECRET_DIR=$PWD`): remembered, it would blank the file out of every ENOENT message, stack
+ * and log line.
+ */
+function isPlaceOfTheProcess(v: string): boolean {
+  if (!v.startsWith('/')) return false;
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch {
+    return false; // the working directory was removed
+  }
+  return cwd === v || `${cwd}/`.startsWith(v.endsWith('/') ? v : `${v}/`);
+}
+
 /** Remembers a redacted value (its Bearer/Basic token too). */
 export function rememberSecret(value: unknown): void {
   if (typeof value !== 'string') return;
@@ -111,6 +153,7 @@ export function rememberSecret(value: unknown): void {
   // An authorization scheme alone (`Authorization: Bearer` with no token) is a word, not a secret:
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
+  if (isPlaceOfTheProcess(v)) return;
   remembered.delete(v);
   remembered.set(v, true);
   if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
@@ -188,7 +231,7 @@ export class Redactor {
     const runs = nameRuns(name);
     const last = lastSegment(name);
     // `pass` only ends a name (pgPass, REDIS_PASS, creds.pass): passThrough, passCount are not secrets.
-    const byWords = (runs.some((r) => this.words.test(r)) && (last === null || !ABOUT_A_SECRET.has(last))) || last === 'pass' || /^pass$/i.test(name);
+    const byWords = !NOT_SECRET_ENV_NAMES.has(name) && ((runs.some((r) => this.words.test(r)) && (last === null || !ABOUT_A_SECRET.has(last))) || last === 'pass' || /^pass$/i.test(name));
     const secret = byWords || runs.some((r) => this.extra !== null && this.extra.test(r)) || (this.extra !== null && this.extra.test(name));
     if (this.known.size < 4096) this.known.set(name, secret);
     return secret;

@@ -2,6 +2,7 @@
 // travelled: the status the app answered itself, a note, where each cause was thrown, and an
 // AggregateError's members with their culprit frames and values.
 import type { Dump, Shown } from './model.js';
+import { oneLine } from './redact.js';
 
 function value(v: Shown): string {
   if (v !== null && typeof v === 'object') return v.summary;
@@ -14,7 +15,7 @@ export function travelLines(dump: Dump): string[] {
   const lines: string[] = [];
   // With a note saying the app caught this throw in its own try, the note tells the relation.
   if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself${dump.note?.startsWith('the app answered') ? '' : ' (it, or its framework, caught this error)'}`);
-  if (dump.note) lines.push(`  note: ${dump.note}`);
+  if (dump.note) lines.push(`  note: ${oneLine(dump.note)}`);
   dump.error.causes.forEach((c, i) => {
     if (c.site) lines.push(`  cause ${i + 1} thrown at ${c.site}${c.captured ? '' : ' (no values captured)'}${dump.framesFromCause === i + 1 ? ': the frames below are its throw' : ''}`);
     if (c.fields) lines.push(`        fields: ${pairs(c.fields)}`);
@@ -22,7 +23,7 @@ export function travelLines(dump: Dump): string[] {
   });
   (dump.members ?? []).forEach((m, i) => {
     const f = m.frames[m.culprit];
-    lines.push(`  member ${i}: ${m.error.name}: ${m.error.message}${f ? ` at ${f.function}  ${f.file}:${f.line}:${f.column}` : ''}${m.captured ? '' : ' (no values captured)'}${dump.framesFromMember === i ? ': the frames below are its throw' : ''}`);
+    lines.push(`  member ${i}: ${oneLine(`${m.error.name}: ${m.error.message}`)}${f ? ` at ${f.function}  ${f.file}:${f.line}:${f.column}` : ''}${m.captured ? '' : ' (no values captured)'}${dump.framesFromMember === i ? ': the frames below are its throw' : ''}`);
     if (m.error.fields) lines.push(`        fields: ${pairs(m.error.fields)}`);
     const locals = f ? Object.entries(f.locals) : [];
     if (locals.length > 0) lines.push(`        ${locals.map(([k, v]) => `${k}=${value(v)}`).join('  ')}`);

@@ -3,6 +3,7 @@
 // locals, the culprit's source line with a caret, tspuma's and node's frames one line each.
 import type { Dump, DumpFrame, Shown } from './model.js';
 import { originOf } from './finish.js';
+import { oneLine } from './redact.js';
 import { travelLines } from './render-travel.js'; // capture/attribution's lines (render-travel.ts)
 
 /** Under a captured dump's awaiting caller (its line from the stack text, no values). */
@@ -84,10 +85,11 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   const c = (code: keyof typeof C, s: string) => (colour ? `${C[code]}${s}${C.reset}` : s);
   const e = dump.error;
   const lines: string[] = [];
-  lines.push(c('bold', `tspuma dump #${dump.id} [${dump.phase}] ${e.name}: ${e.message}${e.code ? ` (${e.code})` : ''}`));
+  // The error's own text may quote a client's input: escaped, so it stays on this line.
+  lines.push(c('bold', `tspuma dump #${dump.id} [${dump.phase}] ${oneLine(`${e.name}: ${e.message}${e.code ? ` (${e.code})` : ''}`)}`));
   lines.push(`  pid ${dump.pid}${dump.worker === null ? '' : `, worker ${dump.worker}`}, ${dump.time}, node ${dump.process.node}, rss ${Math.round(dump.process.rssBytes / 1048576)} MiB, uptime ${dump.process.uptimeSeconds} s`);
   if (e.fields) lines.push(`  error fields: ${pairs(e.fields).join('  ')}`);
-  for (const cause of e.causes) lines.push(`  caused by ${cause.name}: ${cause.message}${cause.code ? ` (${cause.code})` : ''}`);
+  for (const cause of e.causes) lines.push(`  caused by ${oneLine(`${cause.name}: ${cause.message}${cause.code ? ` (${cause.code})` : ''}`)}`);
   lines.push(...travelLines(dump)); // capture/attribution's lines (render-travel.ts)
   if (dump.request) lines.push(`  request: ${dump.request.method} ${dump.request.url} (id ${dump.request.id}${dump.request.remote ? `, from ${dump.request.remote}` : ''})`);
   if (dump.trace) lines.push(`  trace: trace_id=${dump.trace.trace_id} span_id=${dump.trace.span_id}`);
@@ -96,7 +98,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   if (isStackOverflow(dump)) lines.push(overflowLine(dump));
   if (dump.idle && dump.frames.length === 0) lines.push('  frames: none, the process is idle in its event loop (no JavaScript running; requests in flight are awaiting I/O or promises)');
   else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
-  else lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
+  else if (dump.frames.length > 0) lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
   let hidden = 0;
   // A failure in tspuma's own code (a bad option, a listen error) shows tspuma's frames as it shows an app's.
   const culprit = dump.frames[dump.culprit];

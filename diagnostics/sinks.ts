@@ -9,6 +9,7 @@ import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { claimSite, clearStaleClaims, fileHost, releaseSite, trimFolder } from './dump-budget.js';
 import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
+import { oneLine } from './redact.js';
 import { renderText } from './render.js';
 import { annotation, appendSummary, type GithubContext } from './github.js';
 
@@ -139,7 +140,7 @@ export class Sinks {
   summary(): string {
     if (this.total === 0) return 'tspuma: no failure dumps in this run';
     const lines = [`tspuma: ${this.total} failure dump(s) at ${this.sites.size} distinct site(s)${this.opts.dir ? ` in ${resolve(this.opts.dir)}` : ''}:`];
-    for (const [site, rec] of this.sites) lines.push(`  #${rec.first.id} x${rec.count} ${rec.first.error.name}: ${rec.first.error.message} at ${site}${rec.path ? ` -> ${rec.path}` : ''}`);
+    for (const [site, rec] of this.sites) lines.push(`  #${rec.first.id} x${rec.count} ${oneLine(`${rec.first.error.name}: ${rec.first.error.message}`)} at ${site}${rec.path ? ` -> ${rec.path}` : ''}`);
     return lines.join('\n');
   }
 }

@@ -130,8 +130,3 @@ export function original(url: string, line0: number, col0: number, sourceMapURL?
   if (at) return { file: display(at.path), line: at.line0 + 1, column: at.col0 + 1 };
   return { file: display(path), line: line0 + 1, column: col0 + 1 };
 }
-
-/** node internals and installed packages: not the culprit. */
-export function isLibrary(file: string): boolean {
-  return file.startsWith('node:') || file.startsWith('internal/') || file.includes('/node_modules/') || file.startsWith('node_modules/') || file === '<anonymous>';
-}

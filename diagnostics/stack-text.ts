@@ -1,8 +1,8 @@
 // Frames read from an error's stack text (where it was made), for errors with no capture, and
 // where a thrown error was made when that is not where it was thrown.
-import { culpritIndex } from './culprit.js';
+import { culpritIndex, originOf } from './culprit.js';
 import type { DumpFrame } from './model.js';
-import { display, isLibrary, original } from './sourcemap.js';
+import { display, original } from './sourcemap.js';
 
 /** Frames parsed from error.stack (already source-mapped for tsx-loaded code; .js.map files for the rest). */
 export function stackFrames(err: unknown, cap: number): DumpFrame[] {
@@ -20,6 +20,12 @@ export function stackFrames(err: unknown, cap: number): DumpFrame[] {
     if (frames.length >= cap) break;
   }
   return frames;
+}
+
+/** node internals and installed packages (tspuma itself is not one, wherever it is installed): never the culprit. */
+function isLibrary(file: string): boolean {
+  const origin = originOf(file);
+  return origin === 'node' || origin === 'dependency';
 }
 
 /** The first frame line of an error's stack text (where it was made), or '' when it has none. */

@@ -1,6 +1,7 @@
 // Loading the app: finds and imports the user's app module (TypeScript through ts-loader.ts, with
 // source maps), picks its export and adapts it (adapters.ts) into one invoke.
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,14 +46,37 @@ function locate(err: unknown, file: string): string {
   return '';
 }
 
-/** Imports a user module (.ts or .js); errors become `code` with the file and the location. */
+/** CommonJS by its extension: Node never loads these as ES modules, whatever package.json says. */
+export const isCommonJsFile = (file: string): boolean => /\.c[jt]s$/.test(file);
+
+/**
+ * What `import()` would give for a CommonJS module's exports: `default` is module.exports, and an
+ * object's own keys are named exports too (`exports.ready = ...` beside `exports.default = app`).
+ */
+export function commonJsNamespace(exports: unknown): Record<string, unknown> {
+  const named = exports !== null && typeof exports === 'object' ? { ...(exports as Record<string, unknown>) } : {};
+  return { ...named, default: exports };
+}
+
+/**
+ * Imports a user module (.ts or .js); errors become `code` with the file and the location.
+ * A .cjs or .cts file is required, as CommonJS must be: through Node's CommonJS loader (with
+ * TypeScript's require hooks for .cts), never through import(), whose hook-supplied CommonJS
+ * path on Node 20 cannot require a .json and aborts the process under -d (ts-loader-cjs-hooks.ts).
+ */
 export async function importUserModule(
   file: string,
   code: 'TSPUMA_ERR_APP_LOAD' | 'TSPUMA_ERR_CONFIG_LOAD',
 ): Promise<Record<string, unknown>> {
   if (/\.[cm]?tsx?$/.test(file)) await registerTypeScript(file);
   try {
-    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    if (isCommonJsFile(file)) return commonJsNamespace(createRequire(file)(file));
+    const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    // A CommonJS .ts file (tsx in a CommonJS package) compiled from ES-module syntax: its exports
+    // object is the default, and its named exports (ready(), websocket) sit on it.
+    const exports = mod.default as { __esModule?: unknown } | null | undefined;
+    if (exports !== null && typeof exports === 'object' && exports.__esModule === true) return { ...commonJsNamespace(exports), ...mod };
+    return mod;
   } catch (err) {
     const e = err as Error;
     const message = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}${locate(err, file)}`;

@@ -307,6 +307,18 @@ export function fileProblem(code: string | undefined): string {
   }
 }
 
+/**
+ * The dump phase of an error that stopped a start: a listen error, the app failing to load or
+ * boot (a worker's import error, every worker failing to boot, a restart rolled back), else a
+ * bad option.
+ */
+export function startupPhase(err: unknown): 'listen' | 'boot' | 'config' {
+  if (!isTspumaError(err)) return 'config';
+  if (err.code.startsWith('TSPUMA_ERR_LISTEN')) return 'listen';
+  if (err.code.startsWith('TSPUMA_ERR_APP') || err.code === 'TSPUMA_ERR_WORKER_BOOT' || err.code === 'TSPUMA_ERR_RESTART_BOOT') return 'boot';
+  return 'config';
+}
+
 export function isTspumaError(err: unknown, code?: ErrorCode): err is TspumaError {
   return err instanceof TspumaError && (code === undefined || err.code === code);
 }

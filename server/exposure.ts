@@ -63,7 +63,7 @@ export function exposureWarnings(options: Exposed, started: Started): ExposureWa
     });
   }
   const open = options.bind.filter(remoteBind);
-  if (options.debug && options.environment !== 'production' && open.length > 0) {
+  if (options.debug && showsErrorDetails(options.environment) && open.length > 0) {
     const source = options.sources.debug ?? 'default';
     const binds = open.map((b) => b.uri).join(', ');
     out.push({
@@ -74,6 +74,16 @@ export function exposureWarnings(options: Exposed, started: Started): ExposureWa
     });
   }
   return out;
+}
+
+/**
+ * Whether error responses carry details (the message, the stack and, with -d, the dump): only in
+ * the environments named `development` and `test`, exactly, as Puma leaks a stack only where the
+ * environment matches `development|test`. Any other name (`production`, `prod`, `staging`,
+ * `Production`) is an environment someone else's clients reach: the generic body.
+ */
+export function showsErrorDetails(environment: string): boolean {
+  return environment === 'development' || environment === 'test';
 }
 
 /** Logs each warning at warn level, with its option, value and source as fields. */

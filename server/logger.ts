@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
 import { redactDeep, Redactor } from '../diagnostics/redact.js';
+import { readText, standInError } from './error-stand-in.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -40,7 +41,14 @@ export function prettyMessage(log: Record<string, unknown>, messageKey: string):
  */
 function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
   return (err) => {
-    const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown> | null;
+    let out: Record<string, unknown> | null;
+    try {
+      out = pino.stdSerializers.err(err) as unknown as Record<string, unknown> | null;
+    } catch {
+      // An error pino cannot walk (an `errors` list holding itself overflows it, a getter throws):
+      // its name, message and stack as far as they can be read.
+      out = pino.stdSerializers.err(standInError(err)) as unknown as Record<string, unknown>;
+    }
     // An app may reject with null (or any value): that is logged as it is.
     if (out === null || typeof out !== 'object') return out as never;
     // One failure is one line a collector can take whole (journald splits at 48 KiB, Docker at
@@ -176,14 +184,18 @@ export class FailureFolder {
 
   /** The kind of a failure, read without formatting its stack. */
   static kindOf(err: unknown, where = '', exact = false): string {
+    // Read as the stand-in reads them: a getter that throws, a Symbol, a null-prototype value never throw here.
     const e = err as { name?: unknown; message?: unknown } | null;
-    const name = e !== null && typeof e === 'object' ? String(e.name ?? 'Error') : typeof err;
-    const message = (e !== null && typeof e === 'object' ? String(e.message ?? '') : String(err)).slice(0, 300);
+    const name = e !== null && typeof e === 'object' ? readText(() => e.name, 'Error') : typeof err;
+    const message = (e !== null && typeof e === 'object' ? readText(() => e.message, '') : readText(() => err, typeof err)).slice(0, 300);
     return `${where}|${name}: ${exact ? message : message.replace(/\d+/g, '#')}`;
   }
 
-  /** True: log this failure in full. False: it was counted, and the count goes out when its interval ends. */
-  admit(kind: string, sample: string): boolean {
+  /**
+   * True: log this failure in full. False: it was counted, and the count goes out when its
+   * interval ends. `sample` (the line's text) may be a function: a counted repeat never builds it.
+   */
+  admit(kind: string, sample: string | (() => string)): boolean {
     const now = this.now();
     const known = this.kinds.get(kind);
     if (known && now - known.since < this.intervalMs) {
@@ -194,7 +206,7 @@ export class FailureFolder {
     if (known && known.folded > 0) this.flush(known.sample, known.folded, Math.round((now - known.since) / 1000));
     this.kinds.delete(kind);
     if (this.kinds.size >= MAX_FOLDED_KEYS) this.flushOldest();
-    this.kinds.set(kind, { since: now, folded: 0, sample });
+    this.kinds.set(kind, { since: now, folded: 0, sample: typeof sample === 'string' ? sample : sample() });
     return true;
   }
 

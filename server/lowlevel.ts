@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { LowlevelErrorHandler, RackEnv } from './app-types.js';
-import { Redactor } from '../diagnostics/redact.js';
+import { Redactor, oneLine } from '../diagnostics/redact.js';
 import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
@@ -21,7 +21,8 @@ const RAW_BODY_LIMIT = 64 * 1024;
 
 export interface LowlevelContext {
   readonly handler: LowlevelErrorHandler | null;
-  readonly production: boolean;
+  /** Error responses carry no details (an environment other than development or test: exposure.ts showsErrorDetails). */
+  readonly hideDetails: boolean;
   readonly log: Logger;
   /** Debug mode's hook: a throwing lowlevelErrorHandler is dumped through it. */
   readonly diagnostics: DiagnosticsHook | null;
@@ -31,20 +32,20 @@ export interface LowlevelContext {
 const pageRedactor = new Redactor();
 
 /**
- * tspuma's own error response (Puma's default): the message and stack in development, nothing in production. The message and
+ * tspuma's own error response (Puma's default): the message and stack in development and test, nothing elsewhere. The message and
  * stack are redacted like a dump (a message may quote a connection string or a request body):
  * with a dump, its message is the one shown, redacted with the configured names too.
  */
-export function defaultErrorResponse(err: Error, status: number, production: boolean, env?: RackEnv): Normalized {
+export function defaultErrorResponse(err: Error, status: number, hideDetails: boolean, env?: RackEnv): Normalized {
   const headers = { 'content-type': 'text/plain; charset=utf-8' };
   // The request id, so a user can quote it and the operator find the log line and the dump.
   const id = env?.['tspuma.request_id'];
   const idLine = typeof id === 'string' ? `request id: ${id}\n` : '';
-  if (production || status !== 500) {
-    const text = isTspumaError(err) && !production ? err.message : (STATUS_CODES[status] ?? 'Error');
+  if (hideDetails || status !== 500) {
+    const text = isTspumaError(err) && !hideDetails ? err.message : (STATUS_CODES[status] ?? 'Error');
     return { status, headers, body: `${status} ${text}\n${idLine}` };
   }
-  // Debug mode: the interpreter-level dump, redacted, follows (never in production).
+  // Debug mode: the interpreter-level dump, redacted, follows (only in development and test).
   const reported = env?.[DUMP_ENV_KEY] as Partial<Reported> | undefined;
   // A repeat's dump is its site's first: this failure's own message is shown, redacted alike.
   const message = reported?.dump && !reported.repeat ? reported.dump.error.message : pageRedactor.query(String(err.message));
@@ -57,7 +58,7 @@ export function defaultErrorResponse(err: Error, status: number, production: boo
       ? pageRedactor.query(err.stack.split('\n').slice(1).join('\n'))
       : '';
   const dump = reported?.text;
-  return { status, headers, body: `tspuma caught this error: ${message} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
+  return { status, headers, body: `tspuma caught this error: ${oneLine(message)} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
 }
 
 function asError(err: unknown): Error {
@@ -70,7 +71,7 @@ function asError(err: unknown): Error {
 /** The error response the user's lowlevelErrorHandler builds; the default one if there is none, or on its throw, bad shape or timeout. */
 async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
   const err = asError(errIn);
-  if (!ctx.handler) return defaultErrorResponse(err, status, ctx.production, env);
+  if (!ctx.handler) return defaultErrorResponse(err, status, ctx.hideDetails, env);
   let timer: NodeJS.Timeout | undefined;
   try {
     const result = await Promise.race([
@@ -80,7 +81,7 @@ async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv,
         timer.unref();
       }),
     ]);
-    if (result === undefined || result === null) return defaultErrorResponse(err, status, ctx.production, env);
+    if (result === undefined || result === null) return defaultErrorResponse(err, status, ctx.hideDetails, env);
     return normalize(result, 'lowlevelErrorHandler must return [status, headers, body], a Response or { status, headers, body }');
   } catch (handlerErr) {
     const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER')
@@ -89,7 +90,7 @@ async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv,
     ctx.log.error({ err: handlerErr, code: coded.code, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
     // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
     if (coded !== handlerErr) ctx.diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
-    return defaultErrorResponse(err, status, ctx.production, env);
+    return defaultErrorResponse(err, status, ctx.hideDetails, env);
   } finally {
     clearTimeout(timer);
   }
@@ -149,7 +150,7 @@ export async function answerOnSocket(ctx: LowlevelContext, socket: Socket, err: 
     body = await collect(r.body);
   } catch (collectErr) {
     ctx.log.error({ err: collectErr }, 'lowlevelErrorHandler body unusable on a raw connection; default used');
-    r = defaultErrorResponse(asError(err), status, ctx.production);
+    r = defaultErrorResponse(asError(err), status, ctx.hideDetails);
     body = Buffer.from(r.body as string);
   }
   if (socket.destroyed || !socket.writable) return;

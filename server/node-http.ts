@@ -41,6 +41,18 @@ function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknow
   return res.getHeader('content-type');
 }
 
+/** The 5xx-head handler (setServerErrorHeadHandler), one per process: debug mode's only. */
+let onServerErrorHead: ((res: http.ServerResponse, code: number) => void) | null = null;
+
+/**
+ * Called (set once per process, null to stop) as a response's head with a 5xx status is about to
+ * be written, whoever writes it, while the code answering it is still on the stack (debug mode
+ * looks there for the error behind a 5xx the app answered itself).
+ */
+export function setServerErrorHeadHandler(handler: ((this: void, res: http.ServerResponse, code: number) => void) | null): void {
+  onServerErrorHead = handler;
+}
+
 /** The event-stream handler (setEventStreamHandler), one per process. */
 let onEventStream: ((res: http.ServerResponse) => void) | null = null;
 
@@ -54,6 +66,7 @@ const writeHead = http.ServerResponse.prototype.writeHead;
  */
 function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: unknown): TspumaResponse {
   if (this[kBodyExpected] && !this.req.complete) (this as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+  if (code >= 500 && onServerErrorHead !== null) onServerErrorHead(this, code);
   (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
   if (onEventStream) {
     const type = contentTypeOf(this, a, b);

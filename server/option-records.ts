@@ -88,11 +88,11 @@ export const RECORDS = {
       if (typeof raw === 'string') return nonEmptyString()(raw, false);
       if (typeof raw === 'function') return raw as AppInput;
       if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw as AppInput;
-      throw new Expected('a path to a .ts/.mts/.js/.mjs file, a handler function, or an object with fetch()');
+      throw new Expected('a path to a .ts/.mts/.cts/.js/.mjs/.cjs file, a handler function, or an object with fetch()');
     },
     defaultText: '`./app.ts`, `./app.js`, `./index.ts` (first found)',
     alsoFrom: '`APP` argument',
-    doc: 'The app file (.ts, .mts, .js, .mjs), or in a config file the handler itself.',
+    doc: 'The app file (.ts, .mts, .js, .mjs as ES modules; .cts, .cjs as CommonJS, required: `module.exports = app`), or in a config file the handler itself.',
   }),
   balanceBusyWorkers: switchOption(
     'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',
@@ -166,7 +166,7 @@ export const RECORDS = {
     check: nonEmptyString('a non-empty string such as development or production'),
     flag: { short: 'e', arg: 'ENV', help: 'Environment name.' },
     env: [{ name: 'NODE_ENV' }],
-    doc: '`production` keeps error details out of responses. `NODE_ENV` is set to it when unset.',
+    doc: 'Error responses carry details (the message, the stack and, with debug, the dump) only in `development` and `test`, exactly as written (Puma\'s rule); any other name (`production`, `prod`, `staging`) gets the generic body. `NODE_ENV` is set to it when unset.',
   }),
   firstDataTimeout: option({
     default: 30,

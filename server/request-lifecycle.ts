@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
-import { TspumaError, isTspumaError } from './errors.js';
+import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import type { AppCalls } from './app-calls.js';
 import type { DumpPhase } from '../diagnostics/model.js';
@@ -24,6 +24,7 @@ import { requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
+import { readText, standInError } from './error-stand-in.js';
 
 export interface InFlight {
   method: string;
@@ -286,29 +287,64 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
   }
 
+  /**
+   * The app's call failed: its line and its 500. Whatever the value is, the request is answered:
+   * when tspuma's own failure path throws on it (a throwing getter, an `errors` list that holds
+   * itself), the line and the 500 are made again from a stand-in that cannot throw.
+   */
   private appError(state: RequestState, err: unknown): void {
+    try {
+      this.failed(state, err, (inner) => this.failedOnStandIn(state, err, inner));
+    } catch (inner) {
+      this.failedOnStandIn(state, err, inner);
+    }
+  }
+
+  /** appError's fallback: the failure path threw `inner` on `err`. */
+  private failedOnStandIn(state: RequestState, err: unknown, inner: unknown): void {
+    const { req, res } = state;
+    const standIn = standInError(err);
+    const url = this.d.shownUrl(state.url);
+    try {
+      const message = `${req.method} ${url} failed: ${this.d.shownUrl(`${standIn.name}: ${standIn.message}`)} (logged without its details: reading the error threw ${readText(() => (inner as Error).message, 'an unreadable error')})`;
+      this.d.log.error({ err: standIn, method: req.method, url, status: 500 }, message);
+    } catch {
+      /* the 500 below still goes out */
+    }
+    if (state.takenOver || res.writableEnded) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    answerOnResponse(this.d.lowlevel, res, standIn, buildEnv(req, res), 500).catch(() => res.destroy());
+  }
+
+  private failed(state: RequestState, err: unknown, onAnswerError: (inner: unknown) => void): void {
     const { req, res } = state;
     const { log, shownUrl } = this.d;
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (state.takenOver || (code !== undefined && CLIENT_GONE.has(code) && (res.destroyed || req.destroyed))) {
-      log.debug({ err, url: shownUrl(req.url) }, 'app error after the response was taken over or the client left');
+      log.debug({ err, url: shownUrl(state.url) }, 'app error after the response was taken over or the client left');
       return;
     }
     this.d.tracing?.exception(req, err);
     if (res.headersSent) {
-      const coded = new TspumaError('TSPUMA_ERR_RESPONSE_STREAM', { method: req.method, url: shownUrl(req.url), message: (err as Error)?.message ?? String(err) }, { cause: err });
       // Folded like the failures answered with a 500: the first of a kind in full, then a count.
-      if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), coded.message)) log.error({ err, code: coded.code }, coded.message);
+      // A counted repeat builds no coded error (its stack, its message): only a logged line does.
+      const code = 'TSPUMA_ERR_RESPONSE_STREAM';
+      const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
+      if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       res.destroy();
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
-    const url = shownUrl(req.url);
-    const message = `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
-    // The first failure of a kind in full; the ones like it in the next interval are counted (logger.ts).
-    if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message);
-    void this.answer(state, err, status, { dump: 'app' });
+    const url = shownUrl(state.url); // as it arrived: a router may have rewritten req.url
+    // The first failure of a kind in full; the ones like it in the next interval are counted
+    // (logger.ts), without building their line.
+    const message = (): string => `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
+    if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message());
+    this.answer(state, err, status, { dump: 'app' }).catch(onAnswerError);
   }
 
   /**
@@ -339,7 +375,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   requestTimeout(entry: Entry): void {
     const { req, res } = entry;
     if (!req || !res) return;
-    const url = this.d.shownUrl(req.url);
+    const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
     const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds: this.d.options.requestTimeout });
     this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     const state = stateOf(res);
@@ -353,7 +389,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   responseStalled(entry: Entry, sent: number): void {
     const { req, res } = entry;
     if (req && res) {
-      const url = this.d.shownUrl(req.url);
+      const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
       const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
       this.d.log.warn({ code: err.code, method: req.method, url, bytes: sent }, err.message);
     }
@@ -385,7 +421,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const { req, res } = entry;
       const state = stateOf(res);
       if (!req || !res) continue;
-      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(req.url), when });
+      const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(state?.url ?? req.url), when });
       this.d.log.warn({ code: err.code }, err.message);
       if (state) pending.push(this.answer(state, err, 503, { takeOver: true }));
     }

@@ -19,6 +19,7 @@ import { InvocationLimit } from './invocation-limit.js';
 import { ConnectionDeadlines, type ConnectionState } from './deadlines.js';
 import { Upgrades } from './upgrade.js';
 import { urlRedactor } from '../diagnostics/redact.js';
+import { showsErrorDetails } from './exposure.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { AppCalls } from './app-calls.js';
 import type { Tracing } from './otel.js';
@@ -104,7 +105,7 @@ export class Server {
     this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     const shownUrl = (this.shownUrl = urlRedactor(options.redact));
     const trust = (this.trust = options.trustProxy ? compileTrust(options.trustProxy) : null);
-    const lowlevel: LowlevelContext = { handler: options.lowlevelErrorHandler, production: options.environment === 'production', log, diagnostics };
+    const lowlevel: LowlevelContext = { handler: options.lowlevelErrorHandler, hideDetails: !showsErrorDetails(options.environment), log, diagnostics };
     this.deadlines = new ConnectionDeadlines(
       {
         firstData: options.firstDataTimeout,

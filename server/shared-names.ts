@@ -66,6 +66,12 @@ export const WORKER_INDEX_ENV = 'TSPUMA_WORKER_INDEX';
 /** Environment a worker is forked with: its cluster phase (the restart generation it belongs to; stats' `phase`). */
 export const WORKER_PHASE_ENV = 'TSPUMA_WORKER_PHASE';
 /**
+ * Environment a worker is forked with: how many boots in a row have failed in its cluster so far.
+ * A worker that fails to boot dumps why (-d) only when none has yet: a crash loop's respawns fail
+ * the same way, and their dumps would repeat the first one.
+ */
+export const WORKER_BOOT_FAILURES_ENV = 'TSPUMA_WORKER_BOOT_FAILURES';
+/**
  * Environment the primary sets before forking: `<primary pid>-<start>`, the run id its workers
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */

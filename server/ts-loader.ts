@@ -163,6 +163,8 @@ export async function registerTypeScript(entry: string): Promise<void> {
     const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
     register();
     registerCjs();
+    const { register: registerHooks } = await import('node:module');
+    registerHooks(new URL('./ts-loader-cjs-hooks.js', import.meta.url));
     await compileCommonJsWithEsbuild(entry);
   }
   process.setSourceMapsEnabled(true);

@@ -16,7 +16,7 @@ import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import { ProbeRegistry } from './probe-registry.js';
-import { STDERR_TTY_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
+import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { passWorkerStderr } from './worker-stderr.js';
 import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
@@ -194,7 +194,9 @@ export class Primary {
 
   private fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
-    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase) };
+    let failed = 0;
+    for (const f of this.failures.values()) failed += f.count;
+    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase), [WORKER_BOOT_FAILURES_ENV]: String(failed) };
     let worker: ForkedWorker;
     let thrown: unknown = null;
     try {
@@ -350,8 +352,8 @@ export class Primary {
   private giveUp(handle: WorkerHandle, count: number): void {
     const code = handle.bootError?.code ?? null;
     const hint =
-      this.options.preload || code === 'TSPUMA_ERR_HOOK'
-        ? 'Fix the error above and start again; once a worker has booted, failed workers are respawned with backoff instead.'
+      this.options.preload || code === 'TSPUMA_ERR_HOOK' || this.options.debug
+        ? `Fix the error${this.options.debug ? " (the worker's dump of it (-d) is above)" : ' above'} and start again; once a worker has booted, failed workers are respawned with backoff instead.`
         : 'Start with --preload to load the app in the primary before forking: an app that cannot load then fails at once, with its own error and stack.';
     this.failure = new TspumaError('TSPUMA_ERR_WORKER_BOOT', { index: handle.index, count, reason: this.bootFailureOf(handle), hint });
     this.log.error({ worker: handle.index, workerPid: handle.pid, code: this.failure.code }, this.failure.message);

@@ -12,10 +12,11 @@ import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S, guardInspectorSignal, keepServingOnRejection, uncaughtGraceEnded } from '../single.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
-import { WORKER_PHASE_ENV } from '../shared-names.js';
+import { WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, kDumped } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { probeHost } from '../probe-host.js';
 import { AppCalls } from '../app-calls.js';
+import { startupPhase } from '../errors.js';
 
 const LINGER_MS = 1000;
 const UNCAUGHT = 'uncaught exception';
@@ -75,6 +76,16 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     inspector?.exposeInFlight(() => server.inFlight());
   } catch (err) {
     const e = err as { code?: unknown; message?: string };
+    // With -d, the worker's own dump of why it did not boot (the app's import error, with the
+    // values captured at its throw): the primary only gets the message. The respawns of a crash
+    // loop fail alike: only boots before any failure dump.
+    try {
+      // A listen error is already dumped where it was made (binder.ts); anything else stopped the boot.
+      const first = (process.env[WORKER_BOOT_FAILURES_ENV] ?? '0') === '0';
+      if (first && !(err as { [kDumped]?: boolean } | null)?.[kDumped]) diagnostics?.report(err, { phase: startupPhase(err) === 'listen' ? 'listen' : 'boot' });
+    } catch {
+      /* the boot-failed message below still goes out */
+    }
     send({ tspuma: 1, type: 'boot-failed', index, code: typeof e?.code === 'string' ? e.code : null, message: e?.message ?? String(err) });
     log.error({ err }, `Worker ${index} failed to boot: ${e?.message ?? String(err)}`);
     return 1;

@@ -20,6 +20,27 @@ export interface Spawned {
 
 const children = new Set<ChildProcess>();
 
+/** Every CLI spawn of this process, by its flags (what test/helpers/each-file.ts counts per file). */
+const spawnLog: string[] = [];
+/** With no argument, a mark; with a mark, the spawns since it, counted by flags. */
+export function spawnsSince(): number;
+export function spawnsSince(mark: number): Record<string, number>;
+export function spawnsSince(mark?: number): number | Record<string, number> {
+  if (mark === undefined) return spawnLog.length;
+  const counts: Record<string, number> = {};
+  for (const k of spawnLog.slice(mark)) counts[k] = (counts[k] ?? 0) + 1;
+  return counts;
+}
+function spawnKind(args: string[]): string {
+  const flags: string[] = [];
+  const w = args.findIndex((a) => a === '-w' || a === '--workers');
+  if (args.includes('-d') || args.includes('--debug')) flags.push('-d');
+  if (w !== -1) flags.push(`-w${args[w + 1]}`);
+  const app = args.find((a) => /\.(ts|mts|cts|mjs|js|cjs)$/.test(a));
+  flags.push(app ? app.replace(/^.*\./, '.') : args[0] ?? '');
+  return flags.join(' ');
+}
+
 /** The runner's environment without what changes tspuma's behaviour (CI=true on a CI machine, say). */
 const AMBIENT = /^(TSPUMA_.*|CI|GITHUB_ACTIONS|NODE_ENV|NODE_OPTIONS|PORT|WEB_CONCURRENCY|FORCE_COLOR|NO_COLOR)$/;
 export function hermeticEnv(): NodeJS.ProcessEnv {
@@ -50,6 +71,7 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
+  spawnLog.push(spawnKind(args));
   let out = '';
   let err = '';
   // JSON lines parsed once, as each arrives whole: waitFor polls lines() every 20 ms, and parsing

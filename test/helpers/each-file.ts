@@ -1,5 +1,39 @@
 // Vitest's setupFiles: runs before each test file, in the worker that runs it. Forks run many
 // files one after the other (isolate: false), so what a file must see fresh is set here.
+import { appendFileSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { spawnsSince } from './cli.js';
 import { refreshSlowness } from './net.js';
 
 refreshSlowness();
+
+/**
+ * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with its wall time, the runner's own CPU
+ * and its children's (the CLI processes it spawned and reaped, their workers included: the
+ * kernel adds a reaped child's CPU to its parent's cutime/cstime), and the CLI spawns it made by
+ * flags. A fork runs one file at a time, so the deltas are the file's. How `npm test`'s CPU was
+ * split by file to see where it goes (threads share one process: their figures overlap).
+ */
+const cpuLog = process.env.TSPUMA_TEST_CPU_LOG;
+if (cpuLog) {
+  const ticks = () => {
+    // Fields after the command's ")" : state is [0], utime [11], stime [12], cutime [13], cstime [14].
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
+    return { self: f[11]! + f[12]!, children: f[13]! + f[14]! };
+  };
+  let start = ticks();
+  let t0 = 0;
+  let mark = 0;
+  beforeAll(() => {
+    start = ticks();
+    t0 = performance.now();
+    mark = spawnsSince();
+  });
+  afterAll(() => {
+    const end = ticks();
+    const file = (expect.getState().testPath ?? '?').replace(/^.*\/test\//, 'test/');
+    const ms = (t: number) => t * 10; // USER_HZ 100
+    const spawns = spawnsSince(mark);
+    appendFileSync(cpuLog, `${JSON.stringify({ file, wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), spawns })}\n`);
+  });
+}

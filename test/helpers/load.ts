@@ -4,11 +4,15 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
 
-/** Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. */
-export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>): Promise<autocannon.Result> {
+/**
+ * Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. With
+ * `rate`, at most that many requests a second in all (autocannon's overallRate): a steady load for
+ * a fraction of the CPU of connections sending flat out.
+ */
+export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>, rate?: number): Promise<autocannon.Result> {
   let load!: autocannon.Instance;
   const result = new Promise<autocannon.Result>((resolve, reject) => {
-    load = autocannon({ url, connections, duration: maxSeconds }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+    load = autocannon({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
   });
   try {
     await until();
@@ -42,8 +46,12 @@ export function keepAliveLoop(
   connections: number,
   maxMs: number,
   maxRequests: number,
-  /** Host header (default 127.0.0.1:PORT), and POST with a small body on every `postEvery`-th client (0: none). */
-  opts: { host?: string; postEvery?: number } = {},
+  /**
+   * Host header (default 127.0.0.1:PORT), POST with a small body on every `postEvery`-th client
+   * (0: none), and a pause of `pauseMs` after each answer (0: none, every client flat out): a
+   * steady stream of requests with one in flight at every moment, for a fraction of the CPU.
+   */
+  opts: { host?: string; postEvery?: number; pauseMs?: number } = {},
 ): { tally: LoopTally; stop: () => void; done: Promise<LoopTally> } {
   const tally: LoopTally = { statuses: new Map(), errors: new Map(), bodies: [], requests: 0, posts: 0, failedPosts: 0 };
   const deadline = Date.now() + maxMs;
@@ -83,6 +91,7 @@ export function keepAliveLoop(
       tally.requests++;
       if (post) tally.posts++;
       await one(agent, post);
+      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
     }
     agent.destroy();
   };

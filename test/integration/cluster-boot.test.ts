@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
 
@@ -39,6 +40,23 @@ describe('cluster boot failures', () => {
     expect(seconds).toBeGreaterThan(3);
     expect(seconds).toBeLessThan(25 * SLOWNESS);
   });
+
+  it('with -d, dumps the import error of a worker that fails to boot ([boot], captured, > #0 connect at its .ts line), on stderr and in the dump folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bootdumps-'));
+    const app = 'test/fixtures/throwing-app.ts';
+    const s = run(['-d', '-w', '2', '-b', 'tcp://127.0.0.1:0', app], { TSPUMA_DUMP_DIR: dir });
+    expect(await s.exited).toBe(1);
+    const d = dumpsIn(dir).find((x) => x.phase === 'boot');
+    expect(d, s.stderr()).toBeDefined();
+    expect(d!.captured).toBe(true);
+    expect(d!.error.message).toContain('DATABASE_URL is not set');
+    expect(d!.frames[d!.culprit]).toMatchObject({ function: 'connect', file: app, line: lineOf(app, "throw new Error('DATABASE_URL") });
+    expect(s.stderr()).toMatch(/^tspuma dump #1 \[boot\] TspumaError: .*DATABASE_URL is not set/m);
+    expect(s.stderr()).toMatch(/^ {2}> #0 connect {2}test\/fixtures\/throwing-app\.ts:\d+:\d+$/m);
+    // The primary's give-up is a boot failure too, and no longer sends the user to --preload for the error.
+    expect(s.stderr()).not.toMatch(/\[config\] TspumaError: No worker has booted/);
+    expect(s.stderr()).toMatch(/^tspuma: TSPUMA_ERR_WORKER_BOOT: No worker has booted: .*the worker's dump of it \(-d\) is above/m);
+  }, 40_000 * SLOWNESS);
 
   it('a phased restart whose first new worker fails to boot once leaves the old generation alone serving; the next one replaces every worker', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-restart-'));

@@ -134,7 +134,8 @@ describe('cluster mode', () => {
     // A 2 s timeout: four missed check-ins, as 4 s were at the 1 s interval this test had.
     const s = await cluster('workerTimeout: 2');
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
-    void fetch(`${s.url}/spin`, { headers: { connection: 'close' } }).catch(() => undefined);
+    // Stuck napping 2 ms a turn: no check-in, nothing served, and no core burnt until the kill.
+    void fetch(`${s.url}/spin?nap=2`, { headers: { connection: 'close' } }).catch(() => undefined);
     const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1000), 'a worker to stop checking in', 5000);
     const other = pids.find((p) => p !== stuck.pid)!;
     // From now until the replacement has booted, fresh connections one after another: each must be

@@ -19,6 +19,11 @@ const TOKEN = 'inspect-token-0123456789';
 /** workerTimeout of the spinning-worker test: room for `inspect stack` (a node process) to start first, more on a loaded machine. */
 const HANG = Math.ceil(4 * SLOWNESS);
 const CHECK = 0.5;
+/**
+ * Requests a second of the profile-and-heap test's load: the profile alone lasts 1 s, so over 100
+ * requests even on a loaded machine, where 4 connections flat out spent two cores on the load.
+ */
+const LOAD_RATE = 400;
 
 async function cluster(config: string, extra: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-inspect-'));
@@ -38,8 +43,8 @@ async function cluster(config: string, extra: string[] = []) {
  * one. One request at a time: another worker answers 421 and the next is sent; the one that
  * spins never answers, and the app's own line says so.
  */
-async function spinIn(s: Spawned, url: string, index: number | null, pid: number, seconds: number): Promise<void> {
-  const query = index === null ? '' : `worker=${index}&`;
+async function spinIn(s: Spawned, url: string, index: number | null, pid: number, seconds: number, until?: string, nap?: number): Promise<void> {
+  const query = `${index === null ? '' : `worker=${index}&`}${until === undefined ? '' : `until=${encodeURIComponent(until)}&`}${nap === undefined ? '' : `nap=${nap}&`}`;
   const line = `spin-app: pid ${pid} spinning for ${seconds} s`;
   let waiting = false;
   let unexpected: string | null = null;
@@ -131,12 +136,14 @@ describe('inspector tooling', () => {
     // The live stack is taken before workerTimeout ends the worker: HANG s leave room for it.
     const s = await cluster(`workerCheckInterval: ${CHECK}, workerTimeout: ${HANG}`);
     const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
-    await spinIn(s, s.url, 0, spinning, 60);
+    // Its loop naps 2 ms a turn: stuck all the same (no check-in, no request served), without
+    // burning a core for HANG s (up to 16 s on a loaded machine).
+    await spinIn(s, s.url, 0, spinning, 60, undefined, 2);
     const stack = run(['inspect', 'stack', '--worker', '0', '--url', s.discovery]);
     expect(await stack.exited).toBe(0);
     expect(stack.stdout()).toMatch(/^tspuma dump #1 \[stack\] LiveStack: tspuma worker 0 \(pid \d+\) paused for a live stack$/m);
     expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
-    expect(stack.stdout()).toMatch(/in flight: GET \/spin\?worker=0&seconds=60 for \d+\.\d s/);
+    expect(stack.stdout()).toMatch(/in flight: GET \/spin\?worker=0&nap=2&seconds=60 for \d+\.\d s/);
     // The control app serves the same as JSON, behind its token.
     const viaControl = (await (await fetch(`${s.control}/stack?worker=0&token=${TOKEN}`)).json()) as Dump;
     expect(viaControl.frames[viaControl.culprit]!.function).toBe('app');
@@ -147,13 +154,13 @@ describe('inspector tooling', () => {
     expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerTimeout: Worker 0 \\(PID: \\d+\\) failed to check in within ${HANG} seconds; terminating it \\(TSPUMA_ERR_WORKER_TIMEOUT\\)$`, 'm'));
     expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
     // In flight since about the last check-in: workerTimeout, less a check interval and timer lag.
-    const inFlight = Number(/in flight: GET \/spin\?worker=0&seconds=60 for (\d+\.\d) s/.exec(s.stderr())?.[1]);
+    const inFlight = Number(/in flight: GET \/spin\?worker=0&nap=2&seconds=60 for (\d+\.\d) s/.exec(s.stderr())?.[1]);
     expect(inFlight).toBeGreaterThanOrEqual(HANG - 1);
     expect(inFlight).toBeLessThan(HANG + 4);
     const files = readdirSync(join(s.dir, 'dumps')).filter((n) => n.endsWith('.json'));
     const hang = files.map((n) => JSON.parse(readFileSync(join(s.dir, 'dumps', n), 'utf8')) as Dump).find((d) => d.kind === 'hang')!;
     expect(hang.pid).toBe(spinning);
-    expect(hang.inFlight![0]!.url).toBe('/spin?worker=0&seconds=60');
+    expect(hang.inFlight![0]!.url).toBe('/spin?worker=0&nap=2&seconds=60');
 
     // Killed after the autopsy, and replaced at once (no boot backoff); the replacement serves.
     const autopsyLine = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) written to `)), 'autopsy line');
@@ -186,7 +193,7 @@ describe('inspector tooling on one cluster, which these tests leave as they foun
       expect(await profile.exited).toBe(0);
       const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'w0.heapsnapshot'), '--url', s.discovery]);
       expect(await heap.exited).toBe(0);
-    });
+    }, LOAD_RATE);
     expect(result.errors).toBe(0);
     expect(result.non2xx).toBe(0);
     expect(result.requests.total).toBeGreaterThan(100);
@@ -231,10 +238,13 @@ describe('inspector tooling in single mode', () => {
     const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
     const discovery = await discoveryUrl(s);
     // The process's main thread is busy: only a discovery thread of its own can still answer.
-    // Spinning long enough for `inspect stack` (a node process of its own) to start and attach.
-    await spinIn(s, s.url, null, s.proc.pid!, Math.ceil(3 * SLOWNESS));
+    // Spinning until `inspect stack` (a node process of its own) has started, attached and
+    // answered: the test ends the spin then (a fixed 3 s spin burnt a core for 3 s, 12 s at load).
+    const release = join(mkdtempSync(join(tmpdir(), 'tspuma-spin-')), 'release');
+    await spinIn(s, s.url, null, s.proc.pid!, 60, release);
     const stack = run(['inspect', 'stack', '--url', discovery]);
     expect(await stack.exited).toBe(0);
+    writeFileSync(release, '');
     expect(stack.stdout()).toMatch(/\[stack\] LiveStack: tspuma \(pid \d+\) paused for a live stack/);
     expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
     // Resumed: it finishes the spin and still serves.

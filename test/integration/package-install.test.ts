@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { ROOT, hermeticEnv } from '../helpers/cli.js';
+import { docBlock, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 let dir = '';
@@ -37,13 +38,39 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function bin(args: string[]): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const proc = spawn(join(project, 'node_modules/.bin/tspuma'), args, { cwd: project, env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+function bin(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  const proc = spawn(join(project, 'node_modules/.bin/tspuma'), args, { cwd: project, env: { ...hermeticEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   own.push(proc);
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   return { proc, out: () => out, exited: new Promise((resolve) => proc.on('exit', (code) => resolve(code))) };
+}
+
+/** 1-based line of the first line of `file` containing `needle`. */
+function lineIn(file: string, needle: string): number {
+  const i = readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
+  if (i < 0) throw new Error(`${needle} not in ${file}`);
+  return i + 1;
+}
+
+/**
+ * The lines of a DEBUGGING.md excerpt (after its `$ command` line) that the output does not have,
+ * in order: a line ending in `…` must start a line of the output, `    ...` stands for frames left
+ * out, every other line must be a whole line of it.
+ */
+function excerptMissing(excerpt: string, output: string): string[] {
+  const lines = output.split('\n');
+  const missing: string[] = [];
+  let at = 0;
+  for (const want of excerpt.split('\n').slice(1)) {
+    if (want.trim() === '' || want.trim() === '...') continue;
+    const prefix = want.endsWith('…') ? want.slice(0, -1).trimEnd() : null;
+    const i = lines.findIndex((l, n) => n >= at && (prefix === null ? l === want : l.startsWith(prefix)));
+    if (i < 0) missing.push(want);
+    else at = i + 1;
+  }
+  return missing;
 }
 
 const APP = `function burnCpu(n: number): number {
@@ -95,6 +122,37 @@ describe('the packed tarball installed into a new project', () => {
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);
   }, 90_000 * SLOWNESS);
+
+  // tspuma's own files sit under node_modules/ here: its coded errors are still the failure a
+  // [config] or [listen] dump is for, captured with values, its frames shown in full.
+  it('dumps a bad backlog from the installed bin with values: > #0 parseBacklog at node_modules/tspuma/server/binder-uri.ts with raw="abc"', async () => {
+    writeFileSync(join(project, 'app.ts'), APP);
+    const s = bin(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0?backlog=abc', 'app.ts']);
+    expect(await s.exited).toBe(1);
+    const line = lineIn(join(project, 'node_modules/tspuma/server/binder-uri.ts'), "throw new TspumaError('TSPUMA_ERR_BIND_BACKLOG'");
+    expect(s.out()).toMatch(new RegExp(`\\n  > #0 parseBacklog  node_modules/tspuma/server/binder-uri\\.ts:${line}:\\d+\\n {8}raw="abc"  `));
+    expect(s.out()).toMatch(/\n    #1 parseBind  node_modules\/tspuma\/server\/binder-uri\.ts:\d+:\d+\n {8}\S+=/);
+    expect(s.out()).not.toContain('no values were captured');
+    // DEBUGGING.md's excerpt is this run's output, line for line (its line numbers cannot drift).
+    expect(excerptMissing(docBlock('DEBUGGING.md', "$ npx tspuma -d --inspect=off -b 'tcp://127.0.0.1:0?backlog=abc' app.ts"), s.out()), s.out()).toEqual([]);
+  });
+
+  it('dumps a port in use from the installed bin with the listen frame and its spec: > #0 listen at node_modules/tspuma/server/binder.ts', async () => {
+    writeFileSync(join(project, 'app.ts'), APP);
+    const holder = bin(['-b', 'tcp://127.0.0.1:0', 'app.ts']);
+    const ready = await waitFor(() => holder.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; urls?: string[] }).find((l) => l.msg === 'Use Ctrl-C to stop'), 'the holder boot line', 30_000);
+    const port = new URL(ready.urls![0]!).port;
+    const s = bin(['-b', `tcp://127.0.0.1:${port}?backlog=5000`, 'app.ts'], { TSPUMA_OPTS: '-d --inspect=off' });
+    expect(await s.exited).toBe(1);
+    expect(s.out()).toMatch(/tspuma dump #1 \[listen\] TspumaError: Cannot listen on .*EADDRINUSE/);
+    expect(s.out()).toMatch(/\n  > #0 listen  node_modules\/tspuma\/server\/binder\.ts:\d+:\d+\n {8}[^\n]*  spec=Object \{uri: "tcp:\/\/127\.0\.0\.1:\d+\?backlog=5000"/);
+    expect(s.out()).not.toContain('no values were captured');
+    const somaxconn = readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim();
+    const excerpt = substitute(docBlock('DEBUGGING.md', "$ npx tspuma -d -b 'tcp://127.0.0.1:9292?backlog=5000' app.ts"), { '9292': port, '15172': String(holder.proc.pid), 'somaxconn=4096': `somaxconn=${somaxconn}` });
+    expect(excerptMissing(excerpt, s.out()), s.out()).toEqual([]);
+    holder.proc.kill('SIGTERM');
+    expect(await holder.exited).toBe(0);
+  }, 60_000 * SLOWNESS);
 
   it('has tspuma doctor, which says how to install clinic when the project has none', async () => {
     const doctor = bin(['doctor', '-d', '1', 'app.ts']);

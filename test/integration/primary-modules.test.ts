@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ROOT, boot, killAll, type Booted } from '../helpers/cli.js';
+import { ROOT, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
@@ -74,3 +74,18 @@ describe('the modules a cluster primary loads', () => {
     expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));
   }, 30_000 * SLOWNESS);
 });
+
+describe('the modules a sub-command loads', () => {
+  // (inspect reads the config file for its address: options and config-file are its own.)
+  it('`tspuma ctl|probe --help` load the bin and their own modules: none of the server\'s (options, logger, systemd, debug mode)', async () => {
+    for (const sub of ['ctl', 'probe']) {
+      const p = run([sub, '--help'], probe);
+      expect(await p.exited, p.stderr()).toBe(0);
+      expect(p.stdout()).toMatch(new RegExp(`^usage:\\s+tspuma ${sub} `));
+      const modules = loadedBy(p.proc.pid!);
+      expect(modules).toContain(`server/cli/${sub}.js`);
+      expect(modules.filter((m) => ['server/options.js', 'server/logger.js', 'server/systemd.js', 'server/debug-hook.js', 'server/config-file.js', 'server/cli/serve.js'].includes(m)), sub).toEqual([]);
+    }
+  }, 30_000 * SLOWNESS);
+});
+

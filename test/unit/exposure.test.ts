@@ -60,6 +60,11 @@ describe('exposureWarnings', () => {
 
   it('-d is quiet in production (no dump in responses) and without -d', () => {
     expect(exposureWarnings(resolveOptions([cli({ debug: 'true', environment: 'production', inspect: 'false' })]), ALL)).toEqual([]);
+    // Any name but development and test keeps dumps out of responses: nothing to warn about.
+    for (const environment of ['prod', 'staging', 'Production']) {
+      expect(exposureWarnings(resolveOptions([cli({ debug: 'true', environment, bind: ['tcp://0.0.0.0:8080'], inspect: 'false' })]), ALL)).toEqual([]);
+    }
+    expect(exposureWarnings(resolveOptions([cli({ debug: 'true', environment: 'test', bind: ['tcp://0.0.0.0:8080'], inspect: 'false' })]), ALL).map((w) => w.value)).toEqual(['environment test']);
     expect(exposureWarnings(resolveOptions([cli({ bind: ['tcp://0.0.0.0:8080'] })]), ALL)).toEqual([]);
   });
 

@@ -22,6 +22,23 @@ describe('FailureFolder', () => {
     f.close();
   });
 
+  it('builds a line given as a function only for the failure it logs in full, never for a counted repeat', () => {
+    let now = 0;
+    const flushed: [string, number][] = [];
+    const f = new FailureFolder((sample, n) => flushed.push([sample, n]), 10_000, () => now);
+    const built: number[] = [];
+    const line = (id: number) => () => (built.push(id), `GET /u/${id} failed`);
+    const kind = FailureFolder.kindOf(new Error('user 7 not found'), 'GET');
+    expect(f.admit(kind, line(7))).toBe(true);
+    for (let i = 0; i < 100; i++) expect(f.admit(kind, line(i))).toBe(false);
+    expect(built).toEqual([7]);
+    now = 10_500;
+    f.sweep();
+    // The count names the first failure's line, as text.
+    expect(flushed).toEqual([['GET /u/7 failed', 100]]);
+    f.close();
+  });
+
   it('tells kinds apart by class and message, digits aside, without reading the stack', () => {
     const err = new Error('order 12 of 3 failed');
     Object.defineProperty(err, 'stack', { get: () => { throw new Error('stack read'); } });

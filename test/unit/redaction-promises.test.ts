@@ -4,7 +4,8 @@
 // the shape it is about, so removing any one rule (a word, a header, a pattern, one alternative
 // of the key formats) fails its row.
 import { describe, expect, it } from 'vitest';
-import { Redactor, forgetSecrets } from '../../diagnostics/redact.js';
+import { dirname } from 'node:path';
+import { Redactor, forgetSecrets, rememberSecret } from '../../diagnostics/redact.js';
 
 const redactor = new Redactor();
 
@@ -30,6 +31,8 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
     ['apikey (segments written together)', 'apiKey'],
     ['password run together with a prefix (an environment name)', 'PGPASSWORD'],
     ['pwd', 'MYSQL_PWD'],
+    ['pwd (a local of that name)', 'pwd'],
+    ['pwd (a segment of an environment name)', 'DB_PWD'],
     ['pass (as the last segment)', 'pgPass'],
     ['pass (as the last segment), snake case', 'REDIS_PASS'],
     ['passcode', 'passcode'],
@@ -46,6 +49,14 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
 
   it.each(['tokens', 'tokenizer', 'secretary', 'author', 'keyboard', 'key', 'session', 'bypass', 'compass', 'passThrough'])('%s is not secret (another word)', (name) => {
     expect(redactor.isSecretName(name)).toBe(false);
+  });
+
+  it.each(['PWD', 'OLDPWD', 'SSH_AUTH_SOCK', 'PASSWORD_STORE_DIR'])('%s, an environment variable the shell or a well-known tool sets to a place, is not secret', (name) => {
+    expect(redactor.isSecretName(name)).toBe(false);
+  });
+
+  it('a `redact` pattern still makes PWD secret', () => {
+    expect(new Redactor('pwd').isSecretName('PWD')).toBe(true);
   });
 
   it.each(['authTagLength', 'tokenCount', 'passwordType', 'tokenExpiresAt'])('%s describes a secret without holding it: not secret', (name) => {
@@ -108,5 +119,23 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
   it('leaves prose that only names a scheme alone: "Basic authentication required"', () => {
     forgetSecrets();
     expect(redactor.query('Basic authentication required')).toBe('Basic authentication required');
+  });
+});
+
+describe('redaction follows the value (DEBUGGING.md), except a folder every path starts with', () => {
+  it('a value redacted by its name is replaced in later text', () => {
+    forgetSecrets();
+    rememberSecret('s3cr3t-value-77');
+    expect(redactor.query('login failed for s3cr3t-value-77')).toBe('login failed for [redacted]');
+  });
+
+  it.each([
+    ['the working directory', () => process.cwd()],
+    ['a folder above the working directory', () => dirname(process.cwd())],
+  ])('%s, redacted by a secret name, is not remembered: a path under it stays', (_what, place) => {
+    forgetSecrets();
+    const dir = place();
+    expect(redactor.query(`APP_SECRET_DIR=${dir}`)).toBe('APP_SECRET_DIR=[redacted]');
+    expect(redactor.query(`ENOENT: no such file or directory, open '${dir}/config/production.json'`)).toBe(`ENOENT: no such file or directory, open '${dir}/config/production.json'`);
   });
 });

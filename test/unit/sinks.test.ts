@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
+import type { Dump } from '../../diagnostics/model.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
 
 const dump = fixtureDump;
@@ -72,5 +73,38 @@ describe('GitHub Actions', () => {
     expect(text).toContain('\\[click\\](https://evil.example)');
     expect(text).not.toMatch(/(?<!\\)\[click/);
     expect(text.split('\n').filter((l) => l.startsWith('# '))).toEqual([]);
+  });
+});
+
+describe("a client's text in an error message (stderr, the exit summary, the 500 page's dump)", () => {
+  // What an app quotes from a query string: `limit must be an integer, got ${raw}`.
+  const FORGED = 'limit must be an integer, got abc\n\ntspuma dump #99 [app] Error: forged\n  request: GET /admin (from 10.0.0.1)\x1b[31mRED\x1b[0m\r\u0085\u2028::add-mask::abc';
+  const hostile = () => {
+    const d = dump('exception', 'src/listener-app.ts:5', 'TypeError');
+    d.error.message = FORGED;
+    d.error.causes = [{ name: 'Error', message: 'upstream said\n::warning file=src/repo.ts,line=1::injected', code: null } as Dump['error']['causes'][number]];
+    d.note = 'thrown while parsing\n::error::note';
+    return d;
+  };
+  const LINE_BREAKS_AND_CONTROLS = /[\n\r\x1b\u0085\u2028]/;
+
+  it('never starts a line of its own nor carries control characters: the headline, caused by, note, exit summary and GitHub annotation escape them (\\n, \\u001b, %0A)', () => {
+    const out: string[] = [];
+    const workspace = '/home/runner/work/shop/shop';
+    const github = { workspace, summary: null, cwd: workspace, serverUrl: 'https://github.com', repository: 'acme/shop', runId: '99', sha: 'abc123' };
+    const sinks = new Sinks({ dir: null, maxFiles: 50, githubActions: true, github, colour: false, write: (t) => out.push(t) });
+    sinks.emit(hostile());
+    // The annotation: line breaks as the runner's %0A, ESC escaped, one line.
+    const annotation = out.find((t) => t.startsWith('::error '))!;
+    expect(annotation).toContain('got abc%0A%0Atspuma dump #99 [app] Error: forged%0A  request: GET /admin (from 10.0.0.1)\\u001b[31mRED');
+    expect(annotation.slice(0, -1)).not.toMatch(LINE_BREAKS_AND_CONTROLS);
+    const text = out.find((t) => t.startsWith('tspuma dump #'))!;
+    const lines = [...text.split('\n'), ...sinks.summary().split('\n')];
+    expect(lines.filter((l) => /^(tspuma dump #99|\s*request: GET \/admin|::)/.test(l))).toEqual([]);
+    for (const l of lines) expect(l).not.toMatch(LINE_BREAKS_AND_CONTROLS);
+    expect(text).toContain('TypeError: limit must be an integer, got abc\\n\\ntspuma dump #99 [app] Error: forged\\n  request: GET /admin (from 10.0.0.1)\\u001b[31mRED\\u001b[0m\\r\\u0085\\u2028::add-mask::abc');
+    expect(text).toContain('  caused by Error: upstream said\\n::warning file=src/repo.ts,line=1::injected');
+    expect(text).toContain('  note: thrown while parsing\\n::error::note');
+    expect(sinks.summary()).toContain('TypeError: limit must be an integer, got abc\\n\\ntspuma dump #99');
   });
 });

@@ -1,0 +1,113 @@
+// `tspuma [OPTIONS] [APP]`, the command that serves (server/cli.ts loads it for anything but a
+// sub-command): reads argv, TSPUMA_OPTS, the environment and the config file, resolves options,
+// turns debug mode on (enableDebug, as start() does), and runs single mode, cluster mode or a
+// worker.
+import { WORKER_INDEX_ENV, kDumped } from '../shared-names.js';
+import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './args.js';
+import { findConfig, loadConfig } from '../config-file.js';
+import { readVariable } from '../environment.js';
+import type { Logger } from 'pino';
+import { enableDebug, type DiagnosticsHook } from '../debug-hook.js';
+import { TspumaError, isTspumaError, startupPhase } from '../errors.js';
+import { configureRedaction, Redactor } from '../../diagnostics/redact.js';
+import { installConsoleRedaction } from '../console-redaction.js';
+import { createLogger } from '../logger.js';
+import { peekOption, resolveOptions, type Layer } from '../options.js';
+import { VERSION } from '../version.js';
+import { Notifier, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
+
+/** Debug mode's hook, once serve() turned it on: report() and closeDiagnostics() close it. */
+let diagnostics: DiagnosticsHook | null = null;
+
+/** Serves as argv says; resolves with the exit code once the server stopped. */
+export async function serve(argv: string[]): Promise<number> {
+  const cli = parseArgs(argv, 'command line');
+  const optsText = readVariable('TSPUMA_OPTS', process.env);
+  const fromOpts: ParsedArgs | null = optsText !== undefined ? parseArgs(splitWords(optsText), 'TSPUMA_OPTS') : null;
+  if (cli.help || fromOpts?.help) {
+    process.stdout.write(`${helpText(VERSION)}\n`);
+    return 0;
+  }
+  if (cli.version || fromOpts?.version) {
+    process.stdout.write(`tspuma ${VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+
+  const configArg = cli.config ?? fromOpts?.config;
+  const configFile = findConfig(configArg, cli.config !== undefined ? '-C in command line' : '-C in TSPUMA_OPTS');
+  const layers: Layer[] = [];
+  if (configFile) layers.push(await loadConfig(configFile));
+  layers.push(envLayer(process.env));
+  if (fromOpts) layers.push(argsLayer(fromOpts, 'TSPUMA_OPTS'));
+  layers.push(argsLayer(cli, 'command line'));
+  const appArg = cli.app ?? fromOpts?.app;
+  if (appArg !== undefined) {
+    layers.push({ source: cli.app !== undefined ? 'command line' : 'TSPUMA_OPTS', values: { app: appArg }, origins: { app: 'APP argument' }, fromString: true });
+  }
+
+  // Debug mode starts before options are validated, so a bad option gets a dump too.
+  // Capture failures go to stderr until the logger exists, then to it (as with start()).
+  let log: Logger | null = null;
+  // Beneath the diagnostics layer's console watch, which must see the app's own Error objects.
+  const consoleRedaction = installConsoleRedaction();
+  if (peekOption(layers, 'debug')) {
+    diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
+  }
+  const d = diagnostics;
+  const resolved = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
+  // Taken out of the environment before the app loads or a worker forks: sockets systemd passed
+  // become binds, and sd_notify is this process's alone.
+  const options = withActivatedBinds(resolved, takeActivatedSockets(process.env, process.pid));
+  const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: message }).message}`) });
+  process.env.NODE_ENV ??= options.environment;
+  configureRedaction({ cards: options.redactCardNumbers });
+  consoleRedaction.configure(options.redactConsole ? new Redactor(options.redact) : null);
+  log = createLogger({ level: options.logLevel, redact: options.redact });
+  const noSender = notifier.senderProblem();
+  if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
+  d?.deliverDumps(options.onDump, log);
+  const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
+  // Before a process loads the app (a worker, single mode, a primary with --preload): tspuma's
+  // package entry, so an app's `import ... from 'tspuma'` finds it loaded, where through the
+  // TypeScript loader's thread its modules cost about 20 ms of boot. Here rather than in
+  // ts-loader.ts: the entry imports start.ts, which imports the app loader (an import circle).
+  if (isWorker || options.workers === 0 || options.preload) await import('../index.js');
+  // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
+  if (isWorker && (await import('node:cluster')).default.isWorker) {
+    const index = Number(process.env[WORKER_INDEX_ENV]);
+    const { runWorker } = await import('../cluster/worker.js');
+    return runWorker(options, log, index, d);
+  }
+  if (options.workers > 0) {
+    const code = await (await import('../cluster/run.js')).runCluster(options, log, d, notifier);
+    await notifier.flush();
+    return code;
+  }
+  const [{ loadApp }, { runSingle }] = await Promise.all([import('../app-loader.js'), import('../single.js')]);
+  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier });
+  const code = await running.stopped;
+  await notifier.flush();
+  return code;
+}
+
+/** A failure of serve(): its dump under debug mode, and one line on stderr. */
+export function report(err: unknown): void {
+  if (diagnostics && !(err as { [kDumped]?: boolean })?.[kDumped]) {
+    try {
+      diagnostics.report(err, { phase: startupPhase(err) });
+    } catch {
+      /* the one-line error below still goes out */
+    }
+  }
+  if (isTspumaError(err)) {
+    process.stderr.write(`tspuma: ${err.code}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`tspuma: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+}
+
+/** Closes debug mode's hook (before the process exits). */
+export function closeDiagnostics(): void {
+  diagnostics?.close();
+}

@@ -1,0 +1,95 @@
+// Integration: CommonJS apps (.cts, .cjs) in an ES-module package ("type": "module"), as a user
+// keeps a legacy Express module: required through Node's CommonJS loader with either TypeScript
+// loader, express's own requires of .json files work, and with -d a failure gets its dump (no
+// process abort). Also an ES-module .ts app importing such a .cts module (tsx).
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { boot, fromLog, killAll, ROOT } from '../helpers/cli.js';
+import { get, waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const root = mkdtempSync(join(tmpdir(), 'tspuma-cjs-apps-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const LEGACY = [
+  "const express = require('express');",
+  'function compute(order: { total: number }, token: string) {',
+  '  const factor = 2;',
+  '  return order.total.toFixed(factor) + token.length;',
+  '}',
+  'const app = express();',
+  "app.get('/legacy', (req: any, res: any) => {",
+  "  const order = JSON.parse(req.query.o ?? 'null');",
+  "  res.send(compute(order, req.get('authorization') ?? ''));",
+  '});',
+  'module.exports = app;',
+].join('\n');
+const FILES: Record<string, string> = {
+  'package.json': '{ "name": "legacy-project", "type": "module" }',
+  'src/legacy.cts': LEGACY,
+  // The same module without types, as a plain .cjs file.
+  'src/legacy.cjs': LEGACY.replace(': { total: number }, token: string', ', token').replace(/: any/g, ''),
+  // An ES-module app that imports the CommonJS one.
+  'src/esm-app.ts': "import legacy from './legacy.cts';\nexport default legacy;\n",
+  // ES-module syntax compiled to CommonJS (what tsc emits): the app is exports.default, and
+  // ready() a named export beside it.
+  'src/compiled.cjs': [
+    "Object.defineProperty(exports, '__esModule', { value: true });",
+    'exports.ready = function ready() { return false; };',
+    "exports.default = function app(req, res) { res.end('compiled'); };",
+  ].join('\n'),
+  // The same written in TypeScript, in a CommonJS package: tsx compiles it to that shape.
+  'cjs-package/package.json': '{ "type": "commonjs" }',
+  'cjs-package/app.ts': [
+    'export function ready(): boolean { return false; }',
+    "export default function app(req: unknown, res: { end(s: string): void }): void { res.end('compiled'); }",
+  ].join('\n'),
+};
+for (const [path, text] of Object.entries(FILES)) {
+  mkdirSync(join(root, path, '..'), { recursive: true });
+  writeFileSync(join(root, path), text);
+}
+symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+
+const ORDER = `/legacy?o=${encodeURIComponent('{"total":3}')}`;
+
+describe('CommonJS apps in an ES-module package', () => {
+  const cases: [string, string, Record<string, string>][] = [
+    ['src/legacy.cts', 'auto', {}],
+    ['src/legacy.cts', 'tsx', { TSPUMA_TS_LOADER: 'tsx' }],
+    ['src/legacy.cjs', 'auto', {}],
+    ['src/esm-app.ts', 'tsx', { TSPUMA_TS_LOADER: 'tsx' }],
+  ];
+  for (const [file, loader, env] of cases) {
+    it(`${file} (loader ${loader}) requiring express serves its route`, async () => {
+      const s = await boot(['-b', 'tcp://127.0.0.1:0', file], env, root);
+      const ok = await fetch(`${s.url}${ORDER}`);
+      expect(await ok.text()).toBe('3.000');
+      expect(ok.status).toBe(200);
+    });
+
+    it(`${file} (loader ${loader}) with -d boots, and a failing route gets a dump at compute() in the legacy module with its locals`, async () => {
+      const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', file], env, root);
+      expect((await fetch(`${s.url}${ORDER}`)).status).toBe(200);
+      const failed = await fetch(`${s.url}/legacy`);
+      expect(failed.status).toBe(500);
+      const at = file.endsWith('.cjs') ? 'src/legacy.cjs:4:' : 'src/legacy.cts:4:';
+      const dump = await waitFor(() => (s.stderr().includes('tspuma dump #1 [app] TypeError') && s.stderr().includes(at) ? s.stderr() : undefined), 'the dump', 20_000);
+      expect(dump).toMatch(/> #0 compute {2}src\/legacy\.c[jt]s:4:\d+/);
+      expect(dump).toMatch(/order=null {2}token="\[redacted\]" {2}factor=2/);
+    });
+  }
+
+  for (const file of ['src/compiled.cjs', 'cjs-package/app.ts']) {
+    it(`${file}: an exports.default app is served and its ready() export beside it is used (/ready 503 with its reason)`, async () => {
+      const s = await boot(['-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', file], {}, root);
+      expect(await (await fetch(`${s.url}/`)).text()).toBe('compiled');
+      const health = await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl.replace(/^tcp:/, 'http:') : undefined), 'the health line');
+      const ready = await get(`${health}/ready`);
+      expect([ready.status, (JSON.parse(ready.body) as { reason?: string }).reason]).toEqual([503, "the app's ready() returned false"]);
+    });
+  }
+});

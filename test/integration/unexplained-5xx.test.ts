@@ -1,0 +1,139 @@
+// Integration: with -d, a 5xx the app answers itself for a failure tspuma could not capture (V8
+// does not pause on a stack overflow; Hono's c.req.json() throws with no app frame), when the
+// app's own error handler logs only the message, still gets a dump of the error behind it; a 5xx
+// with no error at all gets one saying that no error reached tspuma.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, type Booted } from '../helpers/cli.js';
+import { dumpsIn, lineOf } from '../helpers/dumps.js';
+import { waitFor } from '../helpers/net.js';
+
+const LOCAL = 'tcp://127.0.0.1:0';
+const EXPRESS = 'test/fixtures/apps/express-error-mw-app.ts';
+const HONO = 'test/fixtures/apps/hono-onerror-app.ts';
+const LATE = 'test/fixtures/apps/express-late-write-app.ts';
+
+const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
+const dumpFor = (dir: string, pick: (d: Dump) => boolean, what: string): Promise<Dump> => waitFor(() => dumpsIn(dir).find(pick), what, 10_000);
+
+afterAll(killAll);
+
+describe('Express 5 with a user error middleware that logs only err.message', () => {
+  let s: Booted;
+  const dir = tmp('express-mw');
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+  });
+
+  it('dumps a stack overflow the middleware answered 500 for: the overflow line names walk, request GET /api/deep', async () => {
+    const res = await fetch(`${s.url}/api/deep`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: 'internal' }); // the app's own answer, untouched
+    const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.request).toMatchObject({ method: 'GET', url: '/api/deep' });
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: EXPRESS, line: lineOf(EXPRESS, 'return walk(depth + 1) + 1;') });
+    await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
+  });
+
+  it('dumps a 503 answered with no error at all, saying that no error reached tspuma', async () => {
+    const res = await fetch(`${s.url}/api/maintenance`);
+    expect(res.status).toBe(503);
+    const d = await dumpFor(dir, (d) => d.response?.status === 503, 'the dump of the 503');
+    expect(d.request).toMatchObject({ method: 'GET', url: '/api/maintenance' });
+    expect(d.note).toMatch(/^the app answered 503 itself and no error reached tspuma/);
+  });
+});
+
+describe('Express 5 with that middleware, failures at a site that repeats', () => {
+  it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
+    const dir = tmp('express-mute');
+    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
+    const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
+    expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
+    await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
+    // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
+    expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
+    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.note).toMatch(/thrown in a function where pausing was muted/);
+  });
+});
+
+describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
+  it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
+    const dir = tmp('express-after');
+    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    const res = await fetch(`${s.url}/api/unawaited?token=zzzzzz123`);
+    expect(await res.json()).toEqual({ queued: 'ord_77' });
+    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), 'the rejection dump');
+    expect(d.request).toMatchObject({ method: 'GET', url: '/api/unawaited?token=[redacted]', remote: '127.0.0.1' });
+    await waitFor(() => /request: GET \/api\/unawaited\?token=\[redacted\] \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
+    expect(s.stderr() + s.stdout()).not.toContain('zzzzzz123');
+  });
+
+  it('names a timer throwing after the response by the URL it arrived with and its peer: GET /api/timer from 127.0.0.1', async () => {
+    const dir = tmp('express-timer');
+    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    // The client hangs up at once (Connection: close), before the timer throws.
+    const res = await fetch(`${s.url}/api/timer`, { headers: { connection: 'close' } });
+    expect(await res.json()).toEqual({ jobId: 42 });
+    const d = await dumpFor(dir, (d) => d.error.message === 'timer job 42 failed', 'the timer dump');
+    expect(d.request).toMatchObject({ method: 'GET', url: '/api/timer', remote: '127.0.0.1' });
+    await waitFor(() => /request: GET \/api\/timer \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
+  });
+});
+
+describe('Express 5: a route that writes after its response was sent (ERR_HTTP_HEADERS_SENT)', () => {
+  let s: Booted;
+  const dir = tmp('express-late');
+  beforeAll(async () => {
+    s = await boot(['-d', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
+  });
+
+  it('dumps the setHeader after res.send() Express logged, with its values, though the client got a 200', async () => {
+    const res = await fetch(`${s.url}/headers`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('first');
+    const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/headers', 'the dump of the late setHeader');
+    expect(d.captured).toBe(true);
+    expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.setHeader(late'), locals: { late: 'x-late' } });
+    expect(d.response).toEqual({ status: 200 });
+    expect(d.note).toMatch(/^the response \(200\) had already been sent/);
+  });
+
+  it('dumps an async route answering again after an await, with orderId', async () => {
+    expect((await fetch(`${s.url}/async-late`)).status).toBe(200);
+    const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/async-late', 'the dump of the second answer');
+    expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.status(201).json'), locals: { orderId: 'ord_9' } });
+  });
+
+  it('makes no dump for a throw the route caught itself before answering 200', async () => {
+    expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
+    // A later failure's dump is written after it: then /handled's would have been too.
+    expect((await fetch(`${s.url}/late-cookie`)).status).toBe(200);
+    await dumpFor(dir, (d) => d.request?.url === '/late-cookie', 'the dump of /late-cookie, after /handled');
+    expect(dumpsIn(dir).filter((d) => d.request?.url === '/handled')).toEqual([]);
+  });
+});
+
+describe('Hono 4 with app.onError logging only err.message', () => {
+  it('dumps the malformed body c.req.json() failed on: culprit the app line that awaited it, response 500', async () => {
+    const dir = tmp('hono-onerror');
+    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const res = await fetch(`${s.url}/cart/total`, { method: 'POST', body: '{"password":"hpw12345", bad', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: 'sorry' });
+    const d = await dumpFor(dir, (d) => d.error.name === 'SyntaxError', 'the JSON dump');
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.request).toMatchObject({ method: 'POST', url: '/cart/total' });
+    expect(d.frames[d.culprit]).toMatchObject({ file: HONO, line: lineOf(HONO, 'await c.req.json<Cart>()') });
+    expect(d.note).toMatch(/thrown inside the package hono \(.+\) with no app frame on the stack \(the app awaited it at test\/fixtures\/apps\/hono-onerror-app\.ts:11\)/);
+    for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) expect(out).not.toContain('hpw12345');
+  });
+});

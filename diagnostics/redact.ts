@@ -296,9 +296,10 @@ export class Redactor {
    * - the password of URL userinfo: `postgres://app:[redacted]@db/x`;
    * - credentials after `Bearer`, `Basic`, `Digest`; well-known key formats; PEM private keys.
    * Each replacement is listed in `applied` as "KIND NAME (where)" when given. Strings longer
-   * than MAX_SCANNED are cut there first.
+   * than MAX_SCANNED are cut there first. `source`: the text is a line of code, where an unquoted
+   * value after a secret key that starts as an identifier is a variable, not a secret.
    */
-  query(text: string, applied?: string[], where?: string): string {
+  query(text: string, applied?: string[], where?: string, opts: { source?: boolean } = {}): string {
     if (!MAYBE.test(text)) return scrubRemembered(text, applied, where);
     let s = text.length > MAX_SCANNED ? `${text.slice(0, MAX_SCANNED)}…` : text;
     const note = (what: string) => applied?.push(`${what}${where ? ` (${where})` : ''}`);
@@ -354,6 +355,9 @@ export class Redactor {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
         if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        // In a line of source, an unquoted value that starts as an identifier is a variable, a
+        // member or a call (`'x-api-key': apiKey`, `token: getToken()`), not a secret: shown.
+        if (opts.source && bare !== undefined && /^[A-Za-z_$]/.test(bare)) return all;
         // A stack frame's position: `(/app/src/secrets-app.ts:10:11)` names a file, not a key.
         if (bare !== undefined && /\.[A-Za-z]{1,5}$/.test(name) && /^\d+(?::\d+)?\)?$/.test(bare)) return all;
         if (!this.isSecretKey(name)) {

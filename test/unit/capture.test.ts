@@ -55,9 +55,9 @@ describe('Capturer', () => {
 
   it('switches pausing off for a backoff when throws exceed the global rate', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
-    // The budget's clock stands still: the six pauses fall in one second however slowly a loaded
-    // machine runs them (on the wall clock, captures at a load of 20 spread past the window).
-    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined, { now: () => 5_000 });
+    // A clock that stands still: the 200 throws fall in one rate window however slow the machine
+    // (on the wall clock, a loaded host spread them over two windows and the limiter never tripped).
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined, { now: () => 1_000 });
     c.start();
     try {
       // Six sites in six functions, each thrown at in turn: a site that repeats is muted

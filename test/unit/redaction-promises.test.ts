@@ -5,6 +5,7 @@
 // of the key formats) fails its row.
 import { describe, expect, it } from 'vitest';
 import { dirname } from 'node:path';
+import { sourceOf } from '../../diagnostics/finish.js';
 import { Redactor, forgetSecrets, rememberSecret } from '../../diagnostics/redact.js';
 
 const redactor = new Redactor();
@@ -150,5 +151,21 @@ describe('redaction follows the value (DEBUGGING.md), except a folder every path
     const dir = place();
     expect(redactor.query(`APP_SECRET_DIR=${dir}`)).toBe('APP_SECRET_DIR=[redacted]');
     expect(redactor.query(`ENOENT: no such file or directory, open '${dir}/config/production.json'`)).toBe(`ENOENT: no such file or directory, open '${dir}/config/production.json'`);
+  });
+});
+
+describe("the culprit's source line (DEBUGGING.md: redacted like a value)", () => {
+  const frame = { function: 'stockOf', file: 'src/express2.ts', line: 7, column: 21, receiver: 'undefined', locals: {} };
+  const line = (text: string) => sourceOf(frame, redactor, () => text)!.text;
+
+  it("keeps an identifier after a secret key: { 'x-api-key': apiKey } names a parameter, not a key", () => {
+    forgetSecrets();
+    const text = "  const res = await fetch(`${INVENTORY_URL}/${sku}`, { headers: { 'x-api-key': apiKey, authorization: this.token, token: getToken() } });";
+    expect(line(text)).toBe(text);
+  });
+
+  it('still redacts a literal there: a quoted string or a number', () => {
+    forgetSecrets();
+    expect(line("  const headers = { 'x-api-key': 'k-live-12345', passcode: 123456 };")).toBe("  const headers = { 'x-api-key': '[redacted]', passcode: [redacted] };");
   });
 });

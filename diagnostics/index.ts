@@ -90,6 +90,37 @@ function seenNote(status: number, seen: unknown, frames: number): string {
   return `the app answered ${status} itself and logged no error object (only its message, or nothing); this is the last error thrown in its work, not captured because V8 paused at it with no app frame on the stack${inside ? `: ${inside}` : ''}`;
 }
 
+/** What report() is told of a failure. */
+type DumpContext = ReportContext & { response?: { status: number }; note?: string; site?: string; call?: CallRecord };
+
+/**
+ * A plain stand-in for an error that could not be dumped because reading it threw (`failed`): the
+ * properties a dump reads that can be read, and a message saying which one threw.
+ */
+export function standIn(err: unknown, failed: unknown): { name: string; message: string; stack: string } {
+  const read = (key: string): unknown => {
+    try {
+      return (err as Record<string, unknown> | null)?.[key];
+    } catch {
+      return undefined;
+    }
+  };
+  let why: string;
+  try {
+    why = failed instanceof Error ? `${failed.name}: ${failed.message}` : String(failed);
+  } catch {
+    why = 'an unreadable value';
+  }
+  const name = read('name');
+  const message = read('message');
+  const stack = read('stack');
+  return {
+    name: typeof name === 'string' ? name : 'Error',
+    message: `${typeof message === 'string' ? `${message} ` : ''}(reading this error for its dump threw ${why})`,
+    stack: typeof stack === 'string' ? stack.replace(/^[^\n]*/, '') : '',
+  };
+}
+
 /** The note of an error logged in a request's work although its response went out with this status. */
 function afterResponseNote(status: number): string {
   return `the response (${status}) had already been sent, or was sent regardless: the app or its framework logged this error in the request's work (Express logs one it can no longer answer for, such as ERR_HTTP_HEADERS_SENT, and closes the connection)`;
@@ -322,7 +353,17 @@ export class Diagnostics implements DiagnosticsHook {
     return this.capturer.snapshot(phase);
   }
 
-  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string; site?: string; call?: CallRecord }): Reported {
+  report(err: unknown, ctx: DumpContext): Reported {
+    try {
+      return this.reportOnce(err, ctx);
+    } catch (failed) {
+      // An error whose own message, stack or name getter throws (the app's): dumped through a
+      // stand-in that says so, instead of taking the process down inside its failure path.
+      return this.reportOnce(standIn(err, failed), ctx);
+    }
+  }
+
+  private reportOnce(err: unknown, ctx: DumpContext): Reported {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : (this.capturer.siteFor(err) ?? ctx.site);

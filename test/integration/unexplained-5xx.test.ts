@@ -137,3 +137,17 @@ describe('Hono 4 with app.onError logging only err.message', () => {
     for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) expect(out).not.toContain('hpw12345');
   });
 });
+
+describe('an app throwing errors whose properties throw when read', () => {
+  it('answers 500 for each of a throwing message, stack and name getter under -d, keeps serving, and dumps the message one through a stand-in saying so', async () => {
+    const dir = tmp('getters');
+    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    for (const path of ['/message', '/stack', '/name']) {
+      expect((await fetch(`${s.url}${path}`)).status, path).toBe(500);
+      expect(await (await fetch(`${s.url}/ok`)).text()).toBe('ok\n');
+    }
+    expect(s.proc.exitCode).toBeNull();
+    const d = await dumpFor(dir, (d) => d.request?.url === '/message', 'the dump of /message');
+    expect(d.error.message).toBe('(reading this error for its dump threw Error: message getter boom)');
+  });
+});

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
-import { Capturer, type Capture } from './capture.js';
+import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
@@ -211,13 +211,26 @@ export class Diagnostics implements DiagnosticsHook {
    */
   private answering(res: ServerResponse): void {
     const record = this.attribution.current();
-    if (!record || record.res !== res || record.reported || record.quiet?.held) return;
-    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
-    const held = this.capturer.heldError();
-    if (held !== undefined) this.attribution.noteHeld(record, held);
+    if (record && record.res === res) this.lookForHeld(record);
   }
 
-  private readonly attribution = new Attribution((record) => this.loggedLate(record));
+  /**
+   * Looks once for the error held by the code running in a call that has handed tspuma no error:
+   * as it answers a 5xx, or as it logs text with no error in it (an error handler logging
+   * `err.message`; Hono's app.onError returns its 500 to be written later, when it is gone).
+   */
+  private lookForHeld(record: CallRecord): void {
+    if (record.reported || record.quiet?.held) return;
+    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
+    const held = this.capturer.heldError();
+    if (held === LOOK_SKIPPED) this.attribution.noteUnlooked(record);
+    else if (held !== undefined) this.attribution.noteHeld(record, held);
+  }
+
+  private readonly attribution = new Attribution(
+    (record) => this.loggedLate(record),
+    (record) => this.lookForHeld(record),
+  );
 
   /** An error logged in a call's work after its response closed with a status below 400. */
   private loggedLate(record: CallRecord): void {
@@ -314,6 +327,8 @@ export class Diagnostics implements DiagnosticsHook {
     const seen = record.quiet?.seen.at(-1);
     if (seen !== undefined) return void this.report(seen, { ...ctx, note: seenNote(status, seen, this.opts.frames) });
     // No error reached tspuma at all: the dump says that, with what the app logged, if anything.
+    // Unless a look was skipped in a storm of such answers: then that is not known.
+    if (record.quiet?.unlooked) return;
     const said = record.quiet?.said;
     const url = record.url.split('?', 1)[0];
     this.report(

@@ -133,8 +133,20 @@ describe('Hono 4 with app.onError logging only err.message', () => {
     expect(d.response).toEqual({ status: 500 });
     expect(d.request).toMatchObject({ method: 'POST', url: '/cart/total' });
     expect(d.frames[d.culprit]).toMatchObject({ file: HONO, line: lineOf(HONO, 'await c.req.json<Cart>()') });
-    expect(d.note).toMatch(/thrown inside the package hono \(.+\) with no app frame on the stack \(the app awaited it at test\/fixtures\/apps\/hono-onerror-app\.ts:11\)/);
+    expect(d.note).toMatch(new RegExp(`thrown inside the package hono \\(.+\\) with no app frame on the stack \\(the app awaited it at test/fixtures/apps/hono-onerror-app\\.ts:${lineOf(HONO, 'await c.req.json<Cart>()')}\\)`));
     for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) expect(out).not.toContain('hpw12345');
+  });
+
+  it('dumps a stack overflow onError answered 500 for (its 500 is written after onError returned): the overflow line names walk', async () => {
+    const dir = tmp('hono-deep');
+    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const res = await fetch(`${s.url}/deep`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: 'sorry' });
+    const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: HONO, line: lineOf(HONO, 'return walk(depth + 1) + 1;') });
+    await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
   });
 });
 

@@ -10,19 +10,34 @@
 // else on either line in between). Anywhere else the probe keeps its breakpoint.
 import { parse, type Node } from 'acorn';
 import { PROBE_GATE_KEY } from '../server/probe-spec.js';
+import { scopeAt, type Scope } from './probe-when-compile.js';
 
 /** A guard's place in a script's original source, and where its `debugger` statement is once inserted. */
 export interface GuardPlace {
   /** Offset in the original source where the guard text goes. */
   offset: number;
-  /** 0-based line and column of the guard's `debugger` in the edited source (a pause there is the probe's). */
+  /** 0-based line and column of the plain guard's `debugger` in the edited source (a pause there is the probe's). */
   line: number;
   column: number;
+  /** 0-based column where the guard's text begins on its line. */
+  base: number;
+  /** The names in scope where the guard runs (a `--when` is compiled against them: probe-when-compile.ts). */
+  scope: Scope;
 }
 
-/** The guard for site number `n` (called with no allocation; a missing gate, after the engine closed, is false). */
-export function guardText(n: number): string {
-  return `;if(typeof ${PROBE_GATE_KEY}!=="undefined"&&${PROBE_GATE_KEY}.e(${n}))debugger;`;
+/**
+ * The guard for site number `n` (called with no allocation; a missing gate, after the engine
+ * closed, is false). With `checks` (the compiled `--when` of each probe there, each passed to the
+ * gate's `w`), the gate's `f` first says whether the site is still armed, then the checks run.
+ */
+export function guardText(n: number, checks: string | null = null): string {
+  const G = PROBE_GATE_KEY;
+  return checks === null ? `;if(typeof ${G}!=="undefined"&&${G}.e(${n}))debugger;` : `;if(typeof ${G}!=="undefined"&&${G}.f(${n})&&(${checks}))debugger;`;
+}
+
+/** The 0-based column of a guard's `debugger` in the edited line. */
+export function debuggerColumn(place: GuardPlace, text: string): number {
+  return place.base + text.lastIndexOf('debugger');
 }
 
 interface Located extends Node {
@@ -47,13 +62,15 @@ function offsetOf(source: string, line: number, column: number): number {
  * The innermost statement list with a statement holding `offset`, that statement's index in it,
  * and the nodes from that statement down to the one at `offset`.
  */
-function statementAt(root: Located, offset: number): { list: Located; index: number; path: Located[] } | null {
-  let found: { list: Located; index: number; path: Located[] } | null = null;
+function statementAt(root: Located, offset: number): { list: Located; index: number; path: Located[]; chain: Located[] } | null {
+  let found: { list: Located; index: number; path: Located[]; chain: Located[] } | null = null;
   let node: Located = root;
+  const chain: Located[] = [];
   for (;;) {
+    chain.push(node);
     if (LISTS.has(node.type) && Array.isArray(node.body)) {
       const index = node.body.findIndex((st) => st.start <= offset && offset < st.end);
-      if (index >= 0) found = { list: node, index, path: [] };
+      if (index >= 0) found = { list: node, index, path: [], chain: [...chain] };
     }
     const child = childAround(node, offset);
     if (!child) return found;
@@ -135,7 +152,7 @@ export function guardPlace(source: string, isModule: boolean, line: number, colu
   }
   const found = statementAt(root, offset);
   if (!found) return null;
-  const { list, index, path } = found;
+  const { list, index, path, chain } = found;
   const body = list.body as Located[];
   const statement = body[index]!;
   // The statement begins on the place's line, before it, and nothing of it runs before the place.
@@ -150,12 +167,12 @@ export function guardPlace(source: string, isModule: boolean, line: number, colu
   if (!/^[ \t]*\r?\n[ \t]*$/.test(source.slice(after, statement.start))) return null;
   const lineStart = source.lastIndexOf('\n', after - 1) + 1;
   const debuggerAt = guardText(n).indexOf('debugger');
-  return { offset: after, line: line - 1, column: after - lineStart + debuggerAt };
+  return { offset: after, line: line - 1, column: after - lineStart + debuggerAt, base: after - lineStart, scope: scopeAt(chain, after, source, isModule) };
 }
 
-/** The source with each guard inserted at its place (offsets in `original`). */
-export function withGuards(original: string, guards: { offset: number; n: number }[]): string {
+/** The source with each guard inserted at its place (offsets in `original`); `text` defaults to the plain guard. */
+export function withGuards(original: string, guards: { offset: number; n: number; text?: string }[]): string {
   let out = original;
-  for (const g of [...guards].sort((a, b) => b.offset - a.offset)) out = `${out.slice(0, g.offset)}${guardText(g.n)}${out.slice(g.offset)}`;
+  for (const g of [...guards].sort((a, b) => b.offset - a.offset)) out = `${out.slice(0, g.offset)}${g.text ?? guardText(g.n)}${out.slice(g.offset)}`;
   return out;
 }

@@ -28,7 +28,9 @@ import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/clu
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
-import { guardPlace, withGuards, type GuardPlace } from './probe-edits.js';
+import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
+import { compileWhen } from './probe-when-compile.js';
+import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
 import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, urlRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
@@ -95,8 +97,12 @@ interface Site {
   probes: Set<Armed>;
   /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at its first pause). */
   renames: Map<string, string> | null;
-  /** Armed by live edit (no breakpoint): its guard's number and place. */
-  edit: { n: number; place: GuardPlace; ms: number } | null;
+  /**
+   * Armed by live edit (no breakpoint): its guard's number, place, text, and the column of its
+   * `debugger`; `ids`: the probes whose `--when` (or none) is compiled into it, null for the plain
+   * gate (every probe there has no `--when`).
+   */
+  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null } | null;
   /** Why live edit was not tried here (a script over its bound), for the set answer. */
   noEdit?: string;
 }
@@ -132,6 +138,13 @@ const REPORT_MS = 1000;
  * (probe-edits.ts) keeps its number, and a later engine's gate must not take it for one of its own.
  */
 let nextGuard = 1;
+/**
+ * Scripts this process has live-edited (ids are the isolate's, the same in every session). V8
+ * keeps the source before each edit as a script of its own with the same URL, which a session
+ * opened later (a worker's next engine, once its last probe was removed) is told of beside the
+ * live one: those are not armed (see replaced()).
+ */
+const editedScripts = new Set<string>();
 /** Frames searched for the request a hit belongs to. */
 const REQUEST_FRAMES = 12;
 /** A template expression gets this long to run (wall time, as V8 counts it). */
@@ -168,6 +181,8 @@ export class ProbeEngine {
   private readonly siteOf = new Map<string, Site>();
   /** The probes whose gate let the current hit pause the thread. */
   private admitted: Armed[] = [];
+  /** Of those, the ones a compiled `--when` admitted: decided true there, or undecided (V8 evaluates it at the pause). */
+  private admittedWhen = new Map<Armed, 'decided' | 'undecided'>();
   private readonly redactor: Redactor;
   private readonly reader: FrameReader;
   private builder: DumpBuilder | null = null;
@@ -246,7 +261,19 @@ export class ProbeEngine {
     this.reader = new FrameReader(this.redactor);
     // A named global (not enumerable): a condition reads it with one global lookup, where
     // `globalThis[Symbol.for(…)]` cost every pass about 100,000 more instructions (bench/README.md).
-    Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: Object.assign((id: number, check?: 1) => this.gate(id, check), { n: (id: number) => this.counted(id), e: (n: number) => this.guardGate(n) }), enumerable: false, configurable: true, writable: false });
+    // A compiled `--when` (probe-when-compile.ts) reads through r/o/c/p and ends at w.
+    const gate = Object.assign((id: number, check?: 1) => this.gate(id, check), {
+      n: (id: number) => this.counted(id),
+      e: (n: number) => this.guardGate(n),
+      f: (n: number) => this.guarded.has(n) && takeWhen() >= 0,
+      w: (n: number, id: number, value: unknown) => this.whenGate(n, id, value),
+      r: read,
+      o: readOptional,
+      c: chainEnd,
+      p: primitive,
+      U: UNDECIDED,
+    });
+    Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: gate, enumerable: false, configurable: true, writable: false });
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
     // file not loaded yet is armed here, so even its top-level code stops.
@@ -339,8 +366,12 @@ export class ProbeEngine {
    * Where it is armed (for the set answer): the line taken, where it stops in the script, and what
    * the user should know about the line (a one-line route's handler, a line that moved).
    */
-  private describe(script: LoadedScript, sites: Site[], notes: string[]): Placed {
-    const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : ''}`).join(' and ');
+  private describe(armed: Armed, script: LoadedScript, sites: Site[], notes: string[]): Placed {
+    const form = (s: Site): string => {
+      if (armed.spec.when !== null) return s.edit ? ` (condition compiled into the gate; gate compiled in by live edit: ${s.edit.ms} ms)` : ` (conditional breakpoint: ${s.noEdit ?? 'its --when is evaluated by V8 at each pass'})`;
+      return s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : '';
+    };
+    const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${form(s)}`).join(' and ');
     return { at: `${script.url}, ${at}`, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) };
   }
 
@@ -350,7 +381,7 @@ export class ProbeEngine {
    * probe is suspended here), else the lines with code near it.
    */
   private armIn(armed: Armed, script: LoadedScript): Placed | null | 'gone' | { below: number | null; above: number | null } {
-    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file)) return null;
+    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file) || this.replaced(script)) return null;
     armed.scripts.add(script.scriptId);
     const found = findLine(armed.spec);
     const notes: string[] = [];
@@ -387,7 +418,26 @@ export class ProbeEngine {
       this.rearm(site);
       sites.push(site);
     }
-    return this.describe(script, sites, notes);
+    return this.describe(armed, script, sites, notes);
+  }
+
+  /**
+   * A script a live edit replaced: one of its URL was edited in this process, and an older one of
+   * that URL exists (V8 keeps the source before each edit as a script of its own, under a new id:
+   * the edited script keeps its id, the lowest of its URL, and is the one that runs). Arming it
+   * would put breakpoints and edits into code that no longer runs, each edit making one more such
+   * script (a worker that had probes set and removed a few times then took seconds per probe, and
+   * its snapshot probe waited for a hit that never came).
+   */
+  private replaced(script: LoadedScript): boolean {
+    let edited = editedScripts.has(script.scriptId);
+    let older = false;
+    for (const s of this.scripts.values()) {
+      if (s === script || s.url !== script.url) continue;
+      if (editedScripts.has(s.scriptId)) edited = true;
+      if (Number(s.scriptId) < Number(script.scriptId)) older = true;
+    }
+    return edited && older;
   }
 
   /** Its line is not in the file this worker loaded (a deploy changed it): no more hits here, and the log says why. */
@@ -446,41 +496,68 @@ export class ProbeEngine {
   }
 
   /**
-   * Arms the site by live edit when that is sound: each probe there has no `when` (V8 would no
-   * longer run it with the side-effect check), no column and is not replay's; no DevTools can
-   * attach here; a guard fits before its statement (probe-edits.ts); and V8 takes the edit (it
-   * refuses one while the function runs or waits at an await). Else false: a breakpoint.
+   * Arms the site by live edit when that is sound: each probe there has no column and is not
+   * replay's, and its `--when`, if any, compiles (probe-when-compile.ts: a subset that cannot run
+   * the app's code, so V8's side-effect check is not needed); no DevTools can attach here; a guard
+   * fits before its statement (probe-edits.ts); and V8 takes the edit (it refuses one while the
+   * function runs or waits at an await). Else false: a breakpoint, and `noEdit` says why.
    */
   private guard(site: Site, probes: Armed[]): boolean {
-    if (!probes.every((p) => p.spec.when === null && (p.spec.column ?? null) === null && p.spec.kind !== 'break')) {
+    site.noEdit = undefined;
+    if (!probes.every((p) => (p.spec.column ?? null) === null && p.spec.kind !== 'break')) {
       this.unguard(site);
       return false;
     }
-    if (site.edit) return true;
-    // Not while paused (V8 would recompile the script with the thread held): a breakpoint until the next arming.
-    if (!this.opts.liveEdit || this.pausedNow || this.parsing || this.devtoolsMayAttach()) return false;
+    // A guard already in the code that answers for each probe here stays (one it has and that is gone answers no).
+    const edit = site.edit;
+    if (edit && probes.every((p) => (edit.ids === null ? p.spec.when === null : edit.ids.has(p.spec.id)))) return true;
+    const conditional = probes.some((p) => p.spec.when !== null);
+    const keep = (why: string | null): false => {
+      if (why !== null && (conditional || why.startsWith('the script is'))) site.noEdit = why;
+      if (site.edit) this.unguard(site);
+      return false;
+    };
+    if (!this.opts.liveEdit) return keep('live edit is off (probeLiveEdit: false)');
+    if (this.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
+    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
+    if (this.pausedNow) return keep('set while the thread was paused at a probe');
+    if (this.parsing) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
     const script = this.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.scriptSource(site.scriptId);
-    if (!script || original === null) return false;
+    if (!script || original === null) return keep('the script\'s source could not be read');
     const over = overEditBound(original);
-    if (over) {
-      site.noEdit = over;
-      return false;
+    if (over) return keep(over);
+    const n = edit?.n ?? nextGuard++;
+    const place = edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
+    if (!place) return keep('no place for a gate right before the probed statement (it is not the first on its line in a block, or a comment or other code is between it and the statement before)');
+    let text = guardText(n);
+    let ids: Set<number> | null = null;
+    if (conditional) {
+      const checks: string[] = [];
+      for (const p of probes) {
+        if (p.spec.when === null) {
+          checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},1)`);
+          continue;
+        }
+        const compiled = compileWhen(p.spec.when, place.scope, { gate: PROBE_GATE_KEY });
+        if (!compiled.ok) return keep(p.spec.id === probes.find((q) => q.spec.when !== null)?.spec.id ? `its --when is not compiled: ${compiled.reason}` : `the --when of probe ${p.spec.id} there is not compiled: ${compiled.reason}`);
+        checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},${compiled.code})`);
+      }
+      text = guardText(n, checks.join('|'));
+      ids = new Set(probes.map((p) => p.spec.id));
     }
-    const n = nextGuard++;
-    const place = guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
-    if (!place) return false;
     const e = entry ?? { original, sites: new Set<Site>(), stale: false };
-    site.edit = { n, place, ms: 0 };
+    site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids };
     e.sites.add(site);
     const started = performance.now();
     const applied = this.applyEdits(site.scriptId, e);
     site.edit.ms = Math.round((performance.now() - started) * 10) / 10;
     if (!applied) {
-      e.sites.delete(site);
-      site.edit = null;
-      return false;
+      // The code keeps the guard it had (if any), which does not answer for every probe here: it goes.
+      site.edit = edit;
+      if (!edit) e.sites.delete(site);
+      return keep('V8 refused the live edit (a function of the script was running or waiting at an await)');
     }
     this.edited.set(site.scriptId, e);
     this.guarded.set(n, site);
@@ -508,8 +585,9 @@ export class ProbeEngine {
 
   /** Sets the script's source to its original with the guards of its sites; true when V8 took it. */
   private applyEdits(scriptId: string, e: Edited): boolean {
-    const text = withGuards(e.original, [...e.sites].map((s) => ({ offset: s.edit!.place.offset, n: s.edit!.n })));
+    const text = withGuards(e.original, [...e.sites].map((s) => ({ offset: s.edit!.place.offset, n: s.edit!.n, text: s.edit!.text })));
     let status: string;
+    editedScripts.add(scriptId);
     try {
       status = this.post<{ status: string }>('Debugger.setScriptSource', { scriptId, scriptSource: text }).status;
     } catch (err) {
@@ -547,7 +625,8 @@ export class ProbeEngine {
     if (!site) return false;
     let any = false;
     for (const armed of site.probes) {
-      if (!this.pass(armed)) continue;
+      // A probe with a `--when` is the compiled guard's (whenGate), never the plain one's.
+      if (armed.spec.when !== null || !this.pass(armed)) continue;
       this.admitted.push(armed);
       any = true;
     }
@@ -555,11 +634,37 @@ export class ProbeEngine {
     return any;
   }
 
+  /**
+   * Called by a guard with a compiled `--when` (probe-when-compile.ts), once per probe there, with
+   * the value the condition computed: false, no pause (nothing counted, as V8 does with a false
+   * condition); true, counted and gated as any hit; undecided (it met a getter, a proxy, an object
+   * in arithmetic, a name in its TDZ), a pause where V8 evaluates the source with its side-effect
+   * check, as a breakpoint's first pass does; one that threw (a member of undefined), false once
+   * that has been reported at this place (the first such pass pauses, for the report).
+   */
+  private whenGate(n: number, id: number, value: unknown): boolean {
+    const met = takeWhen();
+    const site = this.guarded.get(n);
+    const armed = this.probes.get(id);
+    if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
+    if (met === 2 || value === UNDECIDED || (met === 1 && armed.spec.when !== null && !armed.whenAt.has(site.key))) {
+      this.admitted.push(armed);
+      this.admittedWhen.set(armed, 'undecided');
+      this.guardPending = site;
+      return true;
+    }
+    if (met === 1 || !value || !this.pass(armed)) return false;
+    this.admitted.push(armed);
+    this.admittedWhen.set(armed, 'decided');
+    this.guardPending = site;
+    return true;
+  }
+
   /** A pause at a `debugger` statement nobody else can take: the app's own (no DevTools can attach here), or a guard's whose gate said no. */
   private strayDebugger(params: Paused): boolean {
     const at = params.callFrames[0]?.location;
     if (params.reason !== 'other' || !at) return false;
-    for (const e of this.edited.values()) for (const s of e.sites) if (s.scriptId === at.scriptId && s.edit?.place.line === at.lineNumber && s.edit.place.column === at.columnNumber) return true;
+    for (const e of this.edited.values()) for (const s of e.sites) if (s.scriptId === at.scriptId && s.edit?.place.line === at.lineNumber && s.edit.column === at.columnNumber) return true;
     if (this.devtoolsMayAttach()) return false;
     const source = this.scriptSource(at.scriptId);
     if (source === null) return false;
@@ -573,7 +678,7 @@ export class ProbeEngine {
     this.guardPending = null;
     const at = params.callFrames[0]?.location;
     if (params.reason !== 'other' || !site?.edit || !at) return null;
-    return at.scriptId === site.scriptId && at.lineNumber === site.edit.place.line && at.columnNumber === site.edit.place.column ? site : null;
+    return at.scriptId === site.scriptId && at.lineNumber === site.edit.place.line && at.columnNumber === site.edit.column ? site : null;
   }
 
   private onScript(p: { scriptId: string; url: string; sourceMapURL?: string; isModule?: boolean }): void {
@@ -695,6 +800,8 @@ export class ProbeEngine {
     const ours = guardSite !== null || (params.hitBreakpoints ?? []).some((b) => this.siteOf.has(b));
     const hit = this.admitted;
     this.admitted = [];
+    const how = this.admittedWhen;
+    if (how.size > 0) this.admittedWhen = new Map();
     // A guard's pause is at the end of the line above the probed statement: frames read as at that statement.
     if (guardSite) params = { ...params, callFrames: [{ ...params.callFrames[0]!, location: { ...params.callFrames[0]!.location, ...guardSite.location } }, ...params.callFrames.slice(1)] };
     // Someone else's pause (a DevTools breakpoint, debug mode's capture at a throw): theirs. But
@@ -725,8 +832,12 @@ export class ProbeEngine {
           continue;
         }
         const site = sites.get(armed) ?? null;
+        // A compiled `--when` that could not decide: V8 evaluates the source, checked, then (if it held) counted.
+        if (how.get(armed) === 'undecided') {
+          if (!(site && this.decideWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
+        }
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
-        if (armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
+        else if (how.get(armed) !== 'decided' && armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
@@ -779,6 +890,28 @@ export class ProbeEngine {
     armed.whenAt.set(site.key, when);
     this.rearm(site);
     // As V8 takes a condition: one that throws is false.
+    return !r.exceptionDetails && r.result.value === true;
+  }
+
+  /**
+   * A compiled `--when` that could not decide at this pass: the first time at this place, the
+   * first-pass check (checkWhen: a write removes the probe, a name not in scope too, another error
+   * is reported once); later, V8 evaluates the source with its side-effect check, and an error is false.
+   */
+  private decideWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames']): boolean {
+    const when = armed.whenAt.get(site.key);
+    if (when === undefined) return this.checkWhen(armed, site, top, frames);
+    const expression = `!!(${when}\n)`;
+    let r = this.evaluate(top.callFrameId, expression);
+    const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
+    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(top.callFrameId, when)) r = this.evaluate(top.callFrameId, expression, false);
+    else if (SIDE_EFFECT.test(message)) {
+      this.sideEffect(armed, 'condition', armed.spec.when!, message);
+      return false;
+    } else if (UNREADABLE.test(message)) {
+      this.whenThrows(armed, top, message, true, frames);
+      return false;
+    }
     return !r.exceptionDetails && r.result.value === true;
   }
 

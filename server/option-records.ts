@@ -88,11 +88,11 @@ export const RECORDS = {
       if (typeof raw === 'string') return nonEmptyString()(raw, false);
       if (typeof raw === 'function') return raw as AppInput;
       if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw as AppInput;
-      throw new Expected('a path to a .ts/.mts/.cts/.js/.mjs/.cjs file, a handler function, or an object with fetch()');
+      throw new Expected('a path to a .ts/.mts/.cts/.tsx/.js/.mjs/.cjs/.jsx file, a handler function, or an object with fetch()');
     },
     defaultText: '`./app.ts`, `./app.js`, `./index.ts` (first found)',
     alsoFrom: '`APP` argument',
-    doc: 'The app file (.ts, .mts, .js, .mjs as ES modules; .cts, .cjs as CommonJS, required: `module.exports = app`), or in a config file the handler itself.',
+    doc: 'The app file (.ts, .mts, .tsx, .js, .mjs, .jsx as ES modules, JSX compiled as the tsconfig says; .cts, .cjs as CommonJS, required: `module.exports = app`), or in a config file the handler itself.',
   }),
   balanceBusyWorkers: switchOption(
     'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',
@@ -276,10 +276,10 @@ export const RECORDS = {
     doc: 'Seconds a probe (`tspuma probe`, the control app\'s `/probes`) stays set when it names no `--for`; then it is removed from every worker and the removal logged. `--for` may ask for less or more, up to a day.',
   }),
   probeLiveEdit: option({
-    default: false,
+    default: true,
     check: parseBool,
-    env: [{ name: 'TSPUMA_PROBE_LIVE_EDIT', help: 'Same as probeLiveEdit: 1 compiles the gate of a probe with no --when into its script.' }],
-    doc: 'A probe with no `--when`, in a process DevTools cannot attach to (no `inspect`), is armed by V8\'s live edit where that is sound: its gate compiled into the script at the end of the line above the probed statement instead of a breakpoint whose condition V8 evaluates at every run of the line, so a pass costs about 30 instructions instead of about 450,000 (DEBUGGING.md, "What a hit costs"). Off by default while it is new.',
+    env: [{ name: 'TSPUMA_PROBE_LIVE_EDIT', help: 'Same as probeLiveEdit: 0 keeps every probe on a V8 breakpoint.' }],
+    doc: 'A probe in a process DevTools cannot attach to (no `inspect`) is armed by V8\'s live edit where that is sound: its gate, and its `--when` when that stays in a subset that cannot run the app\'s code (names in scope, data-property reads, comparisons), compiled into the script at the end of the line above the probed statement instead of a breakpoint whose condition V8 evaluates at every run of the line, so a pass costs tens of instructions instead of about 450,000 and a false `--when` on a busy route is not suspended by the pause budget. The breakpoint stays for a `--when` outside that subset (a call, `new`, a computed key), a column, replay, with `inspect` (an edit drops a DevTools client\'s breakpoints), a probe armed as its file is parsed, a script over 100 KB or 1,500 functions, and where V8 refuses the edit (DEBUGGING.md, "What a hit costs"). `false` keeps every probe on a breakpoint.',
   }),
   probeLogRate: option({
     default: 100,

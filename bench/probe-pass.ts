@@ -7,11 +7,24 @@
 import { PROBE_GATE_KEY, v8Condition } from '../server/probe-spec.js';
 import { syncSession } from './probe-session.js';
 import { target } from './probe-pass-target.js';
-import { guardPlace, withGuards } from '../inspector/probe-edits.js';
+import { guardPlace, guardText, withGuards } from '../inspector/probe-edits.js';
+import { compileWhen } from '../inspector/probe-when-compile.js';
+import { chainEnd, primitive, read, readOptional, takeWhen, UNDECIDED } from '../inspector/probe-when-gate.js';
 
 const { post } = syncSession();
 
-const never = Object.assign((_id: number) => false, { n: (_id: number) => false, e: (_n: number) => false });
+// The gate saying no; for a compiled --when, the site armed (f) and the condition's value taken and found false (w).
+const never = Object.assign((_id: number) => false, {
+  n: (_id: number) => false,
+  e: (_n: number) => false,
+  f: (_n: number) => takeWhen() >= 0,
+  w: (_n: number, _id: number, v: unknown) => takeWhen() === 0 && v === true,
+  r: read,
+  o: readOptional,
+  c: chainEnd,
+  p: primitive,
+  U: UNDECIDED,
+});
 Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: never, enumerable: false, configurable: true });
 (globalThis as Record<symbol, unknown>)[Symbol.for('tspuma.probe')] = never;
 
@@ -20,6 +33,8 @@ const FORMS: Record<string, string> = {
   none: '',
   // The gate compiled into the script by live edit (inspector/probe-edits.ts), its gate saying no.
   liveEdit: '',
+  // The same with `--when 'order.total > 100'` compiled into it (inspector/probe-when-compile.ts): false at each run.
+  liveEditWhen: 'order.total > 100',
   false: 'false',
   // The probes' condition before 18:30 UTC: the gate found through Symbol.for at every run.
   symbolGateWhen: 'globalThis[Symbol.for("tspuma.probe")].n(1) || ((order.total > 100\n) && globalThis[Symbol.for("tspuma.probe")](1))',
@@ -34,12 +49,18 @@ const { result } = post<{ result: { objectId: string } }>('Runtime.evaluate', { 
 const { internalProperties } = post<{ internalProperties: { name: string; value?: { value?: { scriptId: string; lineNumber: number } } }[] }>('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
 const at = internalProperties.find((p) => p.name === '[[FunctionLocation]]')!.value!.value!;
 const probed = { scriptId: at.scriptId, lineNumber: at.lineNumber + 4, columnNumber: 0 };
-if (form === 'liveEdit') {
+if (form === 'liveEdit' || form === 'liveEditWhen') {
   const { scriptSource } = post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId: at.scriptId });
   const column = scriptSource.split('\n')[probed.lineNumber]!.search(/\S/);
   const place = guardPlace(scriptSource, true, probed.lineNumber, column, 1);
   if (!place) throw new Error('no place for a guard before the probed line');
-  const { status } = post<{ status: string }>('Debugger.setScriptSource', { scriptId: at.scriptId, scriptSource: withGuards(scriptSource, [{ offset: place.offset, n: 1 }]) });
+  let text = guardText(1);
+  if (form === 'liveEditWhen') {
+    const compiled = compileWhen(FORMS[form]!, place.scope, { gate: PROBE_GATE_KEY });
+    if (!compiled.ok) throw new Error(`not compiled: ${compiled.reason}`);
+    text = guardText(1, `${PROBE_GATE_KEY}.w(1,1,${compiled.code})`);
+  }
+  const { status } = post<{ status: string }>('Debugger.setScriptSource', { scriptId: at.scriptId, scriptSource: withGuards(scriptSource, [{ offset: place.offset, n: 1, text }]) });
   if (status !== 'Ok') throw new Error(`live edit refused: ${status}`);
 } else if (form !== 'none') post('Debugger.setBreakpoint', { location: probed, condition: FORMS[form] });
 console.log(`${form}: ${target(Number(runs), { total: 5 })}`);

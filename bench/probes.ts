@@ -36,8 +36,8 @@ async function start(name: string, target: number | null): Promise<Server> {
   const control = await freePort();
   const proc = spawn(process.execPath, [`${ROOT}dist/server/cli.js`, '-w', '1', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, '--control-url', `tcp://127.0.0.1:${control}`, '--control-token', TOKEN, APP], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    // probeLiveEdit on: the probes with no --when (the firing logpoint, the counter) are compiled in.
-    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')), TSPUMA_PROBE_LIVE_EDIT: '1' },
+    // probeLiveEdit (the default): the probes' gates, and the false --when, are compiled in.
+    env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')) },
   });
   const s: Server = { name, target, proc, port, control, out: '', requests: 0, seconds: 0 };
   // Only probe lines are kept: the request log of a long run would fill memory.
@@ -78,8 +78,9 @@ async function main(): Promise<void> {
     await api(removed, 'DELETE', `/probes/${set.id as number}`);
     // How each is armed: a V8 breakpoint, or the gate compiled in by live edit (a probe with no --when).
     const armed = (view: Record<string, unknown>) => String((view.workers as Record<string, { at?: string }>)['0']?.at ?? '?').replace(/^.*, /, '');
+    const falseView = await api(falseCond, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', when: 'req.params.id === "never"', for: 86400, by: 'bench' });
     const how = [
-      `condition false: ${armed(await api(falseCond, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', when: 'req.params.id === "never"', for: 86400, by: 'bench' }))}`,
+      `condition false: ${armed(falseView)}`,
       `firing: ${armed(await api(firing, 'POST', '/probes', { kind: 'log', location: at, template: 'user {req.params.id}', for: 86400, by: 'bench' }))}`,
       `counter: ${armed(await api(counter, 'POST', '/probes', { kind: 'count', location: at, for: 86400, by: 'bench' }))}`,
     ];
@@ -98,6 +99,9 @@ async function main(): Promise<void> {
       return { name: s.name, reqPerSec: Math.round(rps), ratio: Math.round((rps / base) * 1000) / 1000, target: s.target, ok: s.target === null ? null : rps / base >= s.target };
     });
     const logged = firing.out.split('\n').filter((l) => l.includes('"values"')).length;
+    // The false condition must stay armed over the whole run (a breakpoint's was suspended by the pause budget within a second).
+    const falseState = String((((await api(falseCond, 'GET', `/probes/${falseView.id as number}`)).workers as Record<string, { state?: string }>)['0']?.state) ?? '?');
+    const falseSuspensions = falseCond.out.split('\n').filter((l) => l.includes('TSPUMA_ERR_PROBE_BUDGET')).length;
     // Snapshot capture time, as each snapshot's line says (pausedMs): up to 100 a second for 3 s.
     const snap = await api(firing, 'POST', '/probes', { kind: 'snapshot', location: at, hits: 300, rate: 100, for: 60, by: 'bench' });
     await burst(firing, 3);
@@ -110,10 +114,11 @@ async function main(): Promise<void> {
     process.stdout.write(`probes on examples/express.ts:${HOT} (GET /users/7, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s bursts, -w 1 each)\n`);
     for (const r of rows) process.stdout.write(`  ${r.name.padEnd(50)} ${String(r.reqPerSec).padStart(7)} req/s  ${r.ratio.toFixed(3)}x${r.target === null ? '' : `  (target >= ${r.target}x: ${r.ok ? 'met' : 'NOT met'})`}\n`);
     process.stdout.write(`  logpoint lines written by the firing server: ${logged} (its rate limit: 100/s)\n`);
+    process.stdout.write(`  condition-false logpoint after the run: ${falseState}, ${falseSuspensions} pause-budget suspension(s)\n`);
     for (const h of how) process.stdout.write(`  armed: ${h}\n`);
     process.stdout.write(`  snapshot capture (thread held per snapshot): ${snapshot.count} snapshots, p50 ${snapshot.p50Ms} ms, p99 ${snapshot.p99Ms} ms\n`);
     mkdirSync(`${ROOT}bench/results`, { recursive: true });
-    writeFileSync(`${ROOT}bench/results/probes.json`, `${JSON.stringify({ time: new Date().toISOString(), node: process.version, line: HOT, rows, logged, armed: how, snapshot }, null, 2)}\n`);
+    writeFileSync(`${ROOT}bench/results/probes.json`, `${JSON.stringify({ time: new Date().toISOString(), node: process.version, line: HOT, rows, logged, falseCondition: { state: falseState, suspensions: falseSuspensions }, armed: how, snapshot }, null, 2)}\n`);
   } finally {
     for (const s of servers) s.proc.kill('SIGTERM');
   }

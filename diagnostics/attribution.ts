@@ -54,8 +54,13 @@ export class Attribution {
   /**
    * @param loggedLate called when the app logs an error in the work of a call whose response has
    * already closed (settled): a failure after its response (a write after res.send()).
+   * @param saidOnly called when the app logs text with no error in it (`err.message` alone): the
+   * code logging may hold the error (Hono's app.onError).
    */
-  constructor(private readonly loggedLate: (record: CallRecord) => void = () => {}) {
+  constructor(
+    private readonly loggedLate: (record: CallRecord) => void = () => {},
+    private readonly saidOnly: (record: CallRecord) => void = () => {},
+  ) {
     this.context.enable();
     this.followRequestEvents();
   }
@@ -140,7 +145,10 @@ export class Attribution {
       record.logged.push(a);
     }
     if (kept && (record.req as Recorded)[kRecord] !== record) this.loggedLate(record);
-    if (!kept && args.length > 0) quietOf(record).said = args.map((a) => (typeof a === 'string' ? a : typeof a === 'object' && a !== null ? '[object]' : String(a))).join(' ').slice(0, MAX_SAID);
+    if (!kept && args.length > 0) {
+      quietOf(record).said = args.map((a) => (typeof a === 'string' ? a : typeof a === 'object' && a !== null ? '[object]' : String(a))).join(' ').slice(0, MAX_SAID);
+      this.saidOnly(record);
+    }
   }
 
   /** An error thrown in the call's work that V8 paused at with no app frame on the stack (not captured). */
@@ -153,5 +161,10 @@ export class Attribution {
   /** The error an app frame held as the call's 5xx head was written. */
   noteHeld(record: CallRecord, value: unknown): void {
     quietOf(record as Record).held = { value };
+  }
+
+  /** A look for a held error in the call was skipped (looks over their rate). */
+  noteUnlooked(record: CallRecord): void {
+    quietOf(record as Record).unlooked = true;
   }
 }

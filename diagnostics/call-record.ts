@@ -74,4 +74,6 @@ export interface QuietNotes {
   said?: string;
   /** The error an app frame held in a local as the 5xx head was written (an error handler's `err`). */
   held?: { value: unknown };
+  /** A look for a held error was skipped (over its rate): that no error reached tspuma is not known. */
+  unlooked?: boolean;
 }

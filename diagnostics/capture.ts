@@ -125,6 +125,10 @@ export class HeldErrorLook extends Error {}
 /** App frames looked through for a held error, from the top; scopes of these kinds in each. */
 const HELD_FRAMES = 6;
 const HELD_SCOPES = new Set(['local', 'block', 'catch']);
+/** What heldError answers when looks are over their rate: nothing is known either way. */
+export const LOOK_SKIPPED = Symbol('tspuma.lookSkipped');
+/** Looks (one pause each) per second at most, whatever the app does. */
+const HELD_LOOKS_PER_SECOND = 20;
 
 /**
  * How often capture posts its pause-on-exceptions state again while pausing is on. The state is
@@ -327,10 +331,11 @@ export class Capturer {
   /**
    * The first Error held in a local of an app frame on the caller's stack (an error handler's
    * `err` as it answers a 5xx), found through one pause made on purpose; undefined when none is,
-   * or when pausing is off or over its rate (the look counts towards it).
+   * or when pausing is off; LOOK_SKIPPED when looks are over their own rate (HELD_LOOKS_PER_SECOND).
    */
   heldError(): unknown {
-    if (!this.started || !this.pausing || !this.budget.admit()) return undefined;
+    if (!this.started || !this.pausing) return undefined;
+    if (!this.lookAllowed()) return LOOK_SKIPPED;
     this.held = undefined;
     try {
       throw new HeldErrorLook('held error');
@@ -344,6 +349,14 @@ export class Capturer {
 
   /** What lookForHeld found in the pause heldError made. */
   private held: unknown = undefined;
+  /** Looks for a held error in the current second, and that second: a budget of their own, so looks never use up the captures'. */
+  private looks = { second: -1, count: 0 };
+
+  private lookAllowed(): boolean {
+    const second = Math.floor(this.now() / 1000);
+    if (second !== this.looks.second) this.looks = { second, count: 0 };
+    return ++this.looks.count <= HELD_LOOKS_PER_SECOND;
+  }
 
   private lookForHeld(callFrames: CallFrame[]): void {
     this.stats.pauses++;

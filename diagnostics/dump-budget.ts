@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
+import { checkPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
 
 /**
  * A dump's files: `<ISO time with - for : and .>-<host>-<pid>-<id>.json` and `.txt`; they sort by
@@ -50,19 +50,33 @@ export function trimFolder(dir: string, maxFiles: number): void {
 
 export type Claim = { mine: true } | { mine: false; path: string | null };
 
+const CLAIMS_RULES = { what: 'dump site claims folder' };
+
+/**
+ * The claims folder of `dir`, made if missing, checked before and after: never another user's
+ * symbolic link or folder (in a shared dump folder they could otherwise pre-create a site's claim
+ * and silence its dump). Throws TSPUMA_ERR_FILE_UNSAFE.
+ */
+function claimsFolder(dir: string): string {
+  const claims = join(dir, CLAIMS_DIR);
+  checkPrivateDir(claims, CLAIMS_RULES);
+  ensurePrivateDir(claims);
+  checkPrivateDir(claims, CLAIMS_RULES); // made by someone else between the check and mkdir
+  return claims;
+}
+
 /**
  * One process of cluster `run` takes `site`: the first to create its claim file (O_EXCL, atomic
  * across processes) writes the dump; the others learn the path it wrote. Hangs are never claimed.
  */
 export function claimSite(dir: string, run: string, site: string, path: string): Claim {
-  const claims = join(dir, CLAIMS_DIR);
-  const file = join(claims, `${run}-${createHash('sha1').update(site).digest('hex').slice(0, 20)}`);
+  const file = join(dir, CLAIMS_DIR, `${run}-${createHash('sha1').update(site).digest('hex').slice(0, 20)}`);
   try {
-    ensurePrivateDir(claims);
+    claimsFolder(dir);
     writeFileSync(file, path, { flag: 'wx', mode: PRIVATE_FILE_MODE });
     return { mine: true };
   } catch (err) {
-    // A claim that cannot be made (a read-only folder, say) must not cost the dump.
+    // A claim that cannot be made (a read-only folder, another user's claims folder) must not cost the dump.
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return { mine: true };
     let written = '';
     try {
@@ -78,14 +92,19 @@ export function claimSite(dir: string, run: string, site: string, path: string):
 /** Gives `site`'s claim back (its dump could not be written): another process may take it. */
 export function releaseSite(dir: string, run: string, site: string): void {
   try {
+    checkPrivateDir(join(dir, CLAIMS_DIR), CLAIMS_RULES);
     unlinkSync(join(dir, CLAIMS_DIR, `${run}-${createHash('sha1').update(site).digest('hex').slice(0, 20)}`));
   } catch {
     /* never made (a read-only folder) or already gone */
   }
 }
 
-/** Removes the claims of clusters whose primary (the pid that starts a run id) is gone. */
+/**
+ * Removes the claims of clusters whose primary (the pid that starts a run id) is gone. Throws
+ * TSPUMA_ERR_FILE_UNSAFE when the claims folder is another user's (nothing is removed there).
+ */
 export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = pidAlive): void {
+  checkPrivateDir(join(dir, CLAIMS_DIR), CLAIMS_RULES);
   let names: string[];
   try {
     names = readdirSync(join(dir, CLAIMS_DIR));

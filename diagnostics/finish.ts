@@ -97,8 +97,8 @@ export function sourceOf(frame: DumpFrame, redactor: Redactor, read = sourceLine
     column = column - start + (start > 0 ? 1 : 0);
   }
   // The caret stays under the same character when a secret before it is replaced.
-  const redacted = redactor.query(text);
-  const before = redactor.query(text.slice(0, column - 1));
+  const redacted = redactor.query(text, undefined, undefined, { source: true });
+  const before = redactor.query(text.slice(0, column - 1), undefined, undefined, { source: true });
   if (redacted !== text && redacted.startsWith(before)) column = before.length + 1;
   return { text: redacted, column };
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
-import { Capturer, type Capture } from './capture.js';
+import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
@@ -88,6 +88,37 @@ function isStackOverflow(err: Error): boolean {
 function seenNote(status: number, seen: unknown, frames: number): string {
   const inside = thrownWithoutAppFrame(seen, frames);
   return `the app answered ${status} itself and logged no error object (only its message, or nothing); this is the last error thrown in its work, not captured because V8 paused at it with no app frame on the stack${inside ? `: ${inside}` : ''}`;
+}
+
+/** What report() is told of a failure. */
+type DumpContext = ReportContext & { response?: { status: number }; note?: string; site?: string; call?: CallRecord };
+
+/**
+ * A plain stand-in for an error that could not be dumped because reading it threw (`failed`): the
+ * properties a dump reads that can be read, and a message saying which one threw.
+ */
+export function standIn(err: unknown, failed: unknown): { name: string; message: string; stack: string } {
+  const read = (key: string): unknown => {
+    try {
+      return (err as Record<string, unknown> | null)?.[key];
+    } catch {
+      return undefined;
+    }
+  };
+  let why: string;
+  try {
+    why = failed instanceof Error ? `${failed.name}: ${failed.message}` : String(failed);
+  } catch {
+    why = 'an unreadable value';
+  }
+  const name = read('name');
+  const message = read('message');
+  const stack = read('stack');
+  return {
+    name: typeof name === 'string' ? name : 'Error',
+    message: `${typeof message === 'string' ? `${message} ` : ''}(reading this error for its dump threw ${why})`,
+    stack: typeof stack === 'string' ? stack.replace(/^[^\n]*/, '') : '',
+  };
 }
 
 /** The note of an error logged in a request's work although its response went out with this status. */
@@ -180,13 +211,26 @@ export class Diagnostics implements DiagnosticsHook {
    */
   private answering(res: ServerResponse): void {
     const record = this.attribution.current();
-    if (!record || record.res !== res || record.reported || record.quiet?.held) return;
-    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
-    const held = this.capturer.heldError();
-    if (held !== undefined) this.attribution.noteHeld(record, held);
+    if (record && record.res === res) this.lookForHeld(record);
   }
 
-  private readonly attribution = new Attribution((record) => this.loggedLate(record));
+  /**
+   * Looks once for the error held by the code running in a call that has handed tspuma no error:
+   * as it answers a 5xx, or as it logs text with no error in it (an error handler logging
+   * `err.message`; Hono's app.onError returns its 500 to be written later, when it is gone).
+   */
+  private lookForHeld(record: CallRecord): void {
+    if (record.reported || record.quiet?.held) return;
+    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
+    const held = this.capturer.heldError();
+    if (held === LOOK_SKIPPED) this.attribution.noteUnlooked(record);
+    else if (held !== undefined) this.attribution.noteHeld(record, held);
+  }
+
+  private readonly attribution = new Attribution(
+    (record) => this.loggedLate(record),
+    (record) => this.lookForHeld(record),
+  );
 
   /** An error logged in a call's work after its response closed with a status below 400. */
   private loggedLate(record: CallRecord): void {
@@ -283,6 +327,8 @@ export class Diagnostics implements DiagnosticsHook {
     const seen = record.quiet?.seen.at(-1);
     if (seen !== undefined) return void this.report(seen, { ...ctx, note: seenNote(status, seen, this.opts.frames) });
     // No error reached tspuma at all: the dump says that, with what the app logged, if anything.
+    // Unless a look was skipped in a storm of such answers: then that is not known.
+    if (record.quiet?.unlooked) return;
     const said = record.quiet?.said;
     const url = record.url.split('?', 1)[0];
     this.report(
@@ -322,7 +368,17 @@ export class Diagnostics implements DiagnosticsHook {
     return this.capturer.snapshot(phase);
   }
 
-  report(err: unknown, ctx: ReportContext & { response?: { status: number }; note?: string; site?: string; call?: CallRecord }): Reported {
+  report(err: unknown, ctx: DumpContext): Reported {
+    try {
+      return this.reportOnce(err, ctx);
+    } catch (failed) {
+      // An error whose own message, stack or name getter throws (the app's): dumped through a
+      // stand-in that says so, instead of taking the process down inside its failure path.
+      return this.reportOnce(standIn(err, failed), ctx);
+    }
+  }
+
+  private reportOnce(err: unknown, ctx: DumpContext): Reported {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
     const site = capture ? undefined : (this.capturer.siteFor(err) ?? ctx.site);

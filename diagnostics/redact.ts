@@ -86,6 +86,8 @@ export const SECRET_QUERY_NAMES = new Set([
   'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature', 'x-goog-credential', 'signature', 'sig', 'code', 'key', 'pwd', 'pass',
   'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'phpsessid', 'otp', 'id_token', 'refresh_token', 'client_secret', 'sentry_key',
 ]);
+/** The parameters of tspuma's `ssl://` bind URIs that name files (a key file's path is not the key). */
+const TLS_FILE_PARAMS = new Set(['key', 'cert', 'ca']);
 /** In a JSON or literal array of name/value pairs (node's rawHeaders): `"x-api-key","value"`. */
 const FLAT_PAIR = /(["'])([A-Za-z][\w.-]*)\1(\s*,\s*)(["'])((?:\\.|(?!\4)[^\\\n])*)(\4|$)/g;
 /** A run of 13 to 19 digits, with single spaces or dashes between groups: a payment card's shape. */
@@ -129,6 +131,12 @@ const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
 
 /**
+ * An absolute file path (`/etc/tls/site.key`, a key file named by a secret-looking parameter):
+ * never remembered, so the file stays named in every message that says what is wrong with it.
+ */
+const FILE_PATH = /^(?:\/[\w.-]+){2,}\/?$/;
+
+/**
  * Whether `v` is the process's working directory or a folder above it: a place every path in a
  * message starts with, so never remembered as a secret (a secret-named variable may hold it,
  * `APP_SECRET_DIR=$PWD`): remembered, it would blank the file out of every ENOENT message, stack
@@ -153,7 +161,7 @@ export function rememberSecret(value: unknown): void {
   // An authorization scheme alone (`Authorization: Bearer` with no token) is a word, not a secret:
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
-  if (isPlaceOfTheProcess(v)) return;
+  if (isPlaceOfTheProcess(v) || FILE_PATH.test(v)) return;
   remembered.delete(v);
   remembered.set(v, true);
   if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
@@ -288,9 +296,10 @@ export class Redactor {
    * - the password of URL userinfo: `postgres://app:[redacted]@db/x`;
    * - credentials after `Bearer`, `Basic`, `Digest`; well-known key formats; PEM private keys.
    * Each replacement is listed in `applied` as "KIND NAME (where)" when given. Strings longer
-   * than MAX_SCANNED are cut there first.
+   * than MAX_SCANNED are cut there first. `source`: the text is a line of code, where an unquoted
+   * value after a secret key that starts as an identifier is a variable, not a secret.
    */
-  query(text: string, applied?: string[], where?: string): string {
+  query(text: string, applied?: string[], where?: string, opts: { source?: boolean } = {}): string {
     if (!MAYBE.test(text)) return scrubRemembered(text, applied, where);
     let s = text.length > MAX_SCANNED ? `${text.slice(0, MAX_SCANNED)}…` : text;
     const note = (what: string) => applied?.push(`${what}${where ? ` (${where})` : ''}`);
@@ -303,6 +312,8 @@ export class Redactor {
     if (s.includes('://')) {
       s = s.replace(USERINFO, (all, head: string, password: string) => {
         if (password === REDACTED) return all;
+        rememberSecret(decoded(password)); // the same URL elsewhere without its scheme (`user:pw@host` in a regex match)
+        if (password !== decoded(password)) rememberSecret(password);
         note('url password');
         return `${head}${REDACTED}@`;
       });
@@ -310,8 +321,10 @@ export class Redactor {
     }
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose
-      s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string) => {
+      s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string, offset: number, whole: string) => {
         if (value === '' || value === REDACTED) return all;
+        // A TLS bind's `key=` (and `cert=`, `ca=`) name files, not secrets: `ssl://HOST:PORT?cert=FILE&key=FILE`.
+        if (TLS_FILE_PARAMS.has(name.toLowerCase()) && /(?:^|[^a-z0-9+.-])ssl:\/\/\S*$/i.test(whole.slice(0, offset + before.length))) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
         const inQuery = /[?&;]/.test(before) || (before === '' && queryLike);
         // In prose, closing punctuation after the value is the sentence's: `(token=abc).` keeps its `).`
@@ -342,6 +355,9 @@ export class Redactor {
       s = s.replace(KEY_VALUE, (all, q: string, name: string, sep: string, open: string | undefined, quoted: string | undefined, close: string | undefined, bare: string | undefined, offset: number) => {
         const value = quoted ?? bare ?? '';
         if (value === '' || value === REDACTED || value.startsWith('//')) return all;
+        // In a line of source, an unquoted value that starts as an identifier is a variable, a
+        // member or a call (`'x-api-key': apiKey`, `token: getToken()`), not a secret: shown.
+        if (opts.source && bare !== undefined && /^[A-Za-z_$]/.test(bare)) return all;
         // A stack frame's position: `(/app/src/secrets-app.ts:10:11)` names a file, not a key.
         if (bare !== undefined && /\.[A-Za-z]{1,5}$/.test(name) && /^\d+(?::\d+)?\)?$/.test(bare)) return all;
         if (!this.isSecretKey(name)) {

@@ -51,7 +51,14 @@ export class Sinks {
     this.delivery = opts.delivery ?? null;
     if (opts.dir) {
       ensurePrivateDir(opts.dir);
-      if (opts.run) clearStaleClaims(opts.dir);
+      if (opts.run) {
+        try {
+          clearStaleClaims(opts.dir);
+        } catch (err) {
+          // Another user's claims folder: dumps go on without claims (each worker dumps a site once).
+          opts.write(`tspuma: ${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message} Until then each worker writes its own dump of a site.\n`);
+        }
+      }
     }
   }
 

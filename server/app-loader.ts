@@ -11,7 +11,7 @@ import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
 
-export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
+export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'] as const;
 /** Searched in order when neither the command line nor the config names an app. */
 export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
 
@@ -68,7 +68,7 @@ export async function importUserModule(
   file: string,
   code: 'TSPUMA_ERR_APP_LOAD' | 'TSPUMA_ERR_CONFIG_LOAD',
 ): Promise<Record<string, unknown>> {
-  if (/\.[cm]?tsx?$/.test(file)) await registerTypeScript(file);
+  if (/\.(?:[cm]?tsx?|jsx)$/.test(file)) await registerTypeScript(file);
   try {
     if (isCommonJsFile(file)) return commonJsNamespace(createRequire(file)(file));
     const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;

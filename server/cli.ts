@@ -59,8 +59,8 @@ async function main(argv: string[]): Promise<number> {
 
 async function report(err: unknown): Promise<void> {
   if (serving) return serving.report(err);
-  const { isTspumaError } = await import('./errors.js');
-  if (isTspumaError(err)) process.stderr.write(`tspuma: ${err.code}: ${err.message}\n`);
+  const [{ isTspumaError }, { Redactor }] = await Promise.all([import('./errors.js'), import('../diagnostics/redact.js')]);
+  if (isTspumaError(err)) process.stderr.write(`tspuma: ${err.code}: ${new Redactor().query(err.message)}\n`);
   else process.stderr.write(`tspuma: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
 }
 

@@ -88,11 +88,11 @@ export const RECORDS = {
       if (typeof raw === 'string') return nonEmptyString()(raw, false);
       if (typeof raw === 'function') return raw as AppInput;
       if (raw && typeof raw === 'object' && typeof (raw as { fetch?: unknown }).fetch === 'function') return raw as AppInput;
-      throw new Expected('a path to a .ts/.mts/.cts/.js/.mjs/.cjs file, a handler function, or an object with fetch()');
+      throw new Expected('a path to a .ts/.mts/.cts/.tsx/.js/.mjs/.cjs/.jsx file, a handler function, or an object with fetch()');
     },
     defaultText: '`./app.ts`, `./app.js`, `./index.ts` (first found)',
     alsoFrom: '`APP` argument',
-    doc: 'The app file (.ts, .mts, .js, .mjs as ES modules; .cts, .cjs as CommonJS, required: `module.exports = app`), or in a config file the handler itself.',
+    doc: 'The app file (.ts, .mts, .tsx, .js, .mjs, .jsx as ES modules, JSX compiled as the tsconfig says; .cts, .cjs as CommonJS, required: `module.exports = app`), or in a config file the handler itself.',
   }),
   balanceBusyWorkers: switchOption(
     'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',

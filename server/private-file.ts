@@ -47,16 +47,38 @@ export function checkTarget(path: string, rules: FileRules): void {
   const uid = rules.uid ?? ownUid();
   let problem: string | null = null;
   if (st.isSymbolicLink()) {
-    let to = '?';
-    try {
-      to = readlinkSync(path);
-    } catch {
-      /* removed meanwhile */
-    }
-    problem = `it is a symbolic link (to ${JSON.stringify(to)}); tspuma never writes through one`;
+    problem = linkProblem(path);
   } else if (!st.isFile()) problem = 'it is not a regular file';
   else if (uid !== null && st.uid !== uid) problem = `it belongs to uid ${st.uid}, not to this process's uid ${uid}: whoever created it could read or redirect what is written`;
   if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
+}
+
+/**
+ * Throws TSPUMA_ERR_FILE_UNSAFE if the folder `path` (tspuma's own, inside a folder others may
+ * write) is a symbolic link, not a folder, or another user's: writing into it would put tspuma's
+ * files where that user chose, and let them plant what tspuma reads there. A missing one passes.
+ */
+export function checkPrivateDir(path: string, rules: FileRules): void {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return;
+  const uid = rules.uid ?? ownUid();
+  let problem: string | null = null;
+  if (st.isSymbolicLink()) {
+    problem = linkProblem(path);
+  } else if (!st.isDirectory()) problem = 'it is not a folder';
+  else if (uid !== null && st.uid !== uid) problem = `it belongs to uid ${st.uid}, not to this process's uid ${uid}: whoever created it could read or plant what is kept there`;
+  if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
+}
+
+/** What is wrong with a symbolic link where tspuma would write. */
+function linkProblem(path: string): string {
+  let to = '?';
+  try {
+    to = readlinkSync(path);
+  } catch {
+    /* removed meanwhile */
+  }
+  return `it is a symbolic link (to ${JSON.stringify(to)}); tspuma never writes through one`;
 }
 
 function writeError(path: string, rules: FileRules, err: unknown): TspumaError {

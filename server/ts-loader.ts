@@ -1,6 +1,6 @@
 // Loading TypeScript: chooses how .ts files (an app or a config file) are loaded and registers it
 // before the first one is imported: ts-hooks.ts (esbuild, cached) or tsx's loaders.
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TS_LOADERS, readChoice, type TsLoaderSetting } from './environment.js';
@@ -30,7 +30,7 @@ const ESBUILD_OPTIONS = [
 ] as const;
 
 export type TsLoaderChoice =
-  | { readonly kind: 'esbuild'; readonly data: HooksData; readonly tsconfig: string | null }
+  | { readonly kind: 'esbuild'; readonly data: HooksData; readonly tsconfig: string | null; readonly cacheProblem?: string | null }
   | { readonly kind: 'tsx'; readonly reason: string };
 
 /** The nearest `name` in `dir` or above it, or null. */
@@ -134,7 +134,28 @@ export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.e
   } catch {
     return { kind: 'tsx', reason: 'esbuild is not installed beside tspuma' };
   }
-  return { kind: 'esbuild', tsconfig, data: { tsconfigRaw: { compilerOptions }, cacheDir: modules ? join(modules, '.cache', 'tspuma') : null, esbuildVersion } };
+  const cacheDir = modules ? join(modules, '.cache', 'tspuma') : null;
+  const cacheProblem = cacheDir ? cacheUnusable(cacheDir) : null;
+  return { kind: 'esbuild', tsconfig, cacheProblem, data: { tsconfigRaw: { compilerOptions }, cacheDir: cacheProblem ? null : cacheDir, esbuildVersion } };
+}
+
+/**
+ * Why this user cannot keep compiled files in `dir` (it, or the nearest folder above it that
+ * exists, is not writable: a cache root made, a non-root user serving), or null when it can.
+ */
+export function cacheUnusable(dir: string): string | null {
+  let d = dir;
+  while (!existsSync(d)) {
+    const up = dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
+  try {
+    accessSync(d, constants.R_OK | constants.W_OK | constants.X_OK);
+    return null;
+  } catch (err) {
+    return `${d} is not writable by this user (${(err as NodeJS.ErrnoException).code ?? 'EACCES'}), so every boot compiles`;
+  }
 }
 
 let registered: TsLoaderChoice | null = null;
@@ -147,7 +168,11 @@ export function tsLoader(): TsLoaderChoice | null {
 /** The boot line's account of the loader: which one, and why tsx when it is tsx. */
 export function describeTsLoader(choice: TsLoaderChoice): string {
   if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line`;
-  const cache = choice.data.cacheDir ? `compiled files cached in ${choice.data.cacheDir}` : 'no node_modules to cache compiled files in';
+  const cache = choice.cacheProblem
+    ? `no compile cache: ${choice.cacheProblem}`
+    : choice.data.cacheDir
+      ? `compiled files cached in ${choice.data.cacheDir}`
+      : 'no node_modules to cache compiled files in';
   return `esbuild ${choice.data.esbuildVersion} (${cache}${choice.tsconfig ? `; ${choice.tsconfig}` : ''})`;
 }
 

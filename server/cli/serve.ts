@@ -101,7 +101,8 @@ export function report(err: unknown): void {
     }
   }
   if (isTspumaError(err)) {
-    process.stderr.write(`tspuma: ${err.code}: ${err.message}\n`);
+    // Redacted as the dump above it is: a bind URI's password, a token given as an option.
+    process.stderr.write(`tspuma: ${err.code}: ${new Redactor().query(err.message)}\n`);
   } else {
     process.stderr.write(`tspuma: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
   }

@@ -133,7 +133,33 @@ describe('Hono 4 with app.onError logging only err.message', () => {
     expect(d.response).toEqual({ status: 500 });
     expect(d.request).toMatchObject({ method: 'POST', url: '/cart/total' });
     expect(d.frames[d.culprit]).toMatchObject({ file: HONO, line: lineOf(HONO, 'await c.req.json<Cart>()') });
-    expect(d.note).toMatch(/thrown inside the package hono \(.+\) with no app frame on the stack \(the app awaited it at test\/fixtures\/apps\/hono-onerror-app\.ts:11\)/);
+    expect(d.note).toMatch(new RegExp(`thrown inside the package hono \\(.+\\) with no app frame on the stack \\(the app awaited it at test/fixtures/apps/hono-onerror-app\\.ts:${lineOf(HONO, 'await c.req.json<Cart>()')}\\)`));
     for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) expect(out).not.toContain('hpw12345');
+  });
+
+  it('dumps a stack overflow onError answered 500 for (its 500 is written after onError returned): the overflow line names walk', async () => {
+    const dir = tmp('hono-deep');
+    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const res = await fetch(`${s.url}/deep`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: 'sorry' });
+    const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: HONO, line: lineOf(HONO, 'return walk(depth + 1) + 1;') });
+    await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
+  });
+});
+
+describe('an app throwing errors whose properties throw when read', () => {
+  it('answers 500 for each of a throwing message, stack and name getter under -d, keeps serving, and dumps the message one through a stand-in saying so', async () => {
+    const dir = tmp('getters');
+    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    for (const path of ['/message', '/stack', '/name']) {
+      expect((await fetch(`${s.url}${path}`)).status, path).toBe(500);
+      expect(await (await fetch(`${s.url}/ok`)).text()).toBe('ok\n');
+    }
+    expect(s.proc.exitCode).toBeNull();
+    const d = await dumpFor(dir, (d) => d.request?.url === '/message', 'the dump of /message');
+    expect(d.error.message).toBe('(reading this error for its dump threw Error: message getter boom)');
   });
 });

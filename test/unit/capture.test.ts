@@ -55,7 +55,9 @@ describe('Capturer', () => {
 
   it('switches pausing off for a backoff when throws exceed the global rate', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
-    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined);
+    // A clock that stands still: the 200 throws fall in one rate window however slow the machine
+    // (on the wall clock, a loaded host spread them over two windows and the limiter never tripped).
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined, { now: () => 1_000 });
     c.start();
     try {
       // Six sites in six functions, each thrown at in turn: a site that repeats is muted

@@ -5,6 +5,7 @@
 // of the key formats) fails its row.
 import { describe, expect, it } from 'vitest';
 import { dirname } from 'node:path';
+import { sourceOf } from '../../diagnostics/finish.js';
 import { Redactor, forgetSecrets, rememberSecret } from '../../diagnostics/redact.js';
 
 const redactor = new Redactor();
@@ -110,6 +111,19 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     expect(redactor.query(input)).toBe(shown);
   });
 
+  it("leaves a TLS bind's file names alone (ssl://'s key= names the key's file), and tspuma's own usage text", () => {
+    forgetSecrets();
+    const bind = 'Bind `ssl://127.0.0.1:9443?cert=/etc/tls/site.crt&key=/etc/tls/site.key` (-b in command line): the key file /etc/tls/site.key does not exist.';
+    expect(redactor.query(bind)).toBe(bind);
+    const usage = 'Expected tcp://HOST:PORT, unix://PATH or ssl://HOST:PORT?cert=FILE&key=FILE.';
+    expect(redactor.query(usage)).toBe(usage);
+  });
+
+  it('a key= parameter of any other URL stays secret (an API key in a query string)', () => {
+    forgetSecrets();
+    expect(redactor.query('GET https://maps.example.test/api?key=AIzaSyA-1234&q=x')).toBe('GET https://maps.example.test/api?key=[redacted]&q=x');
+  });
+
   it("leaves a stack frame's position alone when the file's name has a secret word: secrets-app.ts:10:11", () => {
     forgetSecrets();
     const frame = '    at checkLogin (/srv/app/src/secrets-app.ts:10:11)\n    at /srv/app/src/auth-token.mjs:3:1';
@@ -137,5 +151,21 @@ describe('redaction follows the value (DEBUGGING.md), except a folder every path
     const dir = place();
     expect(redactor.query(`APP_SECRET_DIR=${dir}`)).toBe('APP_SECRET_DIR=[redacted]');
     expect(redactor.query(`ENOENT: no such file or directory, open '${dir}/config/production.json'`)).toBe(`ENOENT: no such file or directory, open '${dir}/config/production.json'`);
+  });
+});
+
+describe("the culprit's source line (DEBUGGING.md: redacted like a value)", () => {
+  const frame = { function: 'stockOf', file: 'src/express2.ts', line: 7, column: 21, receiver: 'undefined', locals: {} };
+  const line = (text: string) => sourceOf(frame, redactor, () => text)!.text;
+
+  it("keeps an identifier after a secret key: { 'x-api-key': apiKey } names a parameter, not a key", () => {
+    forgetSecrets();
+    const text = "  const res = await fetch(`${INVENTORY_URL}/${sku}`, { headers: { 'x-api-key': apiKey, authorization: this.token, token: getToken() } });";
+    expect(line(text)).toBe(text);
+  });
+
+  it('still redacts a literal there: a quoted string or a number', () => {
+    forgetSecrets();
+    expect(line("  const headers = { 'x-api-key': 'k-live-12345', passcode: 123456 };")).toBe("  const headers = { 'x-api-key': '[redacted]', passcode: [redacted] };");
   });
 });

@@ -1,6 +1,7 @@
 // In-process: the query-string rule shares the header rule (one predicate), private files are
 // 0600 whatever was there, and the dump folder's shared bound and site claims.
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +109,31 @@ describe('the dump folder budget', () => {
     expect(claimSite(dir, '100-a', 'app.ts:4', '/d/third.json')).toEqual({ mine: true });
     expect(claimSite(dir, '200-b', 'app.ts:3', '/d/fourth.json')).toEqual({ mine: true });
     expect(statSync(join(dir, CLAIMS_DIR)).mode & 0o777).toBe(0o700);
+  });
+
+  it.runIf(process.getuid?.() === 0)("never follows another user's claims folder: a symbolic link or a folder of another uid in a shared dump folder gets no claim (each dump is written), and boot says so (TSPUMA_ERR_FILE_UNSAFE)", async () => {
+    const { Sinks } = await import('../../diagnostics/sinks.js');
+    for (const plant of ['symlink', 'foreign folder'] as const) {
+      const dir = tmp();
+      chmodSync(dir, 0o1777); // a sticky, world-writable dump folder, as /tmp is
+      const theirs = tmp();
+      chownSync(theirs, 65534, 65534);
+      if (plant === 'symlink') symlinkSync(theirs, join(dir, CLAIMS_DIR));
+      else {
+        mkdirSync(join(dir, CLAIMS_DIR));
+        chownSync(join(dir, CLAIMS_DIR), 65534, 65534);
+      }
+      const planted = plant === 'symlink' ? theirs : join(dir, CLAIMS_DIR);
+      // They pre-create the claim of a site, to silence its dump.
+      const name = `100-a-${createHash('sha1').update('app.ts:3').digest('hex').slice(0, 20)}`;
+      writeFileSync(join(planted, name), '/elsewhere/nothing.json');
+      expect([plant, claimSite(dir, '100-a', 'app.ts:3', '/d/first.json')]).toEqual([plant, { mine: true }]);
+      expect([plant, claimSite(dir, '100-a', 'app.ts:4', '/d/second.json')]).toEqual([plant, { mine: true }]);
+      expect([plant, readdirSync(planted)]).toEqual([plant, [name]]);
+      const out: string[] = [];
+      new Sinks({ dir, maxFiles: 10, githubActions: false, colour: false, write: (t) => out.push(t), run: '100-a' });
+      expect([plant, out.join('')]).toEqual([plant, expect.stringContaining(`tspuma: TSPUMA_ERR_FILE_UNSAFE: Refusing to write the dump site claims folder ${join(dir, CLAIMS_DIR)}`)]);
+    }
   });
 
   it('claims a site again after a phased or hot restart (a new phase loads the code again), not after a respawn in the same phase', async () => {

@@ -20,6 +20,7 @@ import { traceOf } from '../server/otel.js';
 import { DumpDelivery, type OnDump } from './dump-delivery.js';
 import type { Logger } from 'pino';
 import { setServerErrorHeadHandler } from '../server/node-http.js';
+import { readText } from '../server/error-stand-in.js';
 
 export interface DiagnosticsOptions {
   /** Frames per dump. */
@@ -98,26 +99,13 @@ type DumpContext = ReportContext & { response?: { status: number }; note?: strin
  * properties a dump reads that can be read, and a message saying which one threw.
  */
 export function standIn(err: unknown, failed: unknown): { name: string; message: string; stack: string } {
-  const read = (key: string): unknown => {
-    try {
-      return (err as Record<string, unknown> | null)?.[key];
-    } catch {
-      return undefined;
-    }
-  };
-  let why: string;
-  try {
-    why = failed instanceof Error ? `${failed.name}: ${failed.message}` : String(failed);
-  } catch {
-    why = 'an unreadable value';
-  }
-  const name = read('name');
-  const message = read('message');
-  const stack = read('stack');
+  const field = (key: 'name' | 'message' | 'stack', fallback: string) => readText(() => (err as Record<string, unknown> | null)?.[key], fallback);
+  const why = readText(() => (failed instanceof Error ? `${failed.name}: ${failed.message}` : failed), 'an unreadable value');
+  const message = field('message', '');
   return {
-    name: typeof name === 'string' ? name : 'Error',
-    message: `${typeof message === 'string' ? `${message} ` : ''}(reading this error for its dump threw ${why})`,
-    stack: typeof stack === 'string' ? stack.replace(/^[^\n]*/, '') : '',
+    name: field('name', 'Error'),
+    message: `${message ? `${message} ` : ''}(reading this error for its dump threw ${why})`,
+    stack: field('stack', '').replace(/^[^\n]*/, ''),
   };
 }
 

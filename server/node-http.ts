@@ -233,6 +233,74 @@ export function stopAccepting(server: http.Server, done: () => void): void {
   net.Server.prototype.close.call(server, () => done());
 }
 
+// ---- Destroying a response node:http's request list still holds ----
+
+/**
+ * node's own stack formatter, as node 20 installs it (`Error.prepareStackTrace` is node's
+ * ErrorPrepareStackTrace: with source maps on, a source-map lookup for every frame).
+ */
+const nodePrepareStackTrace = Error.prepareStackTrace;
+/** The one error formatAbortStack formats itself, while destroyAborted reads its stack. */
+let abortError: unknown = null;
+
+/**
+ * Error.prepareStackTrace for the moment destroyAborted reads the abort error's stack: when every
+ * frame is a `node:` one (no source map can cover it), the text node's formatter makes for it
+ * (its header, then each call site) without looking up a source map per frame, which with source
+ * maps on (a .ts app, -d) resolves each `node:` name as a file path and URL. Any other error, or
+ * a frame of another file, goes to node's formatter.
+ */
+function formatAbortStack(error: Error, trace: NodeJS.CallSite[]): unknown {
+  if (error === abortError) {
+    let plain = true;
+    for (const site of trace) {
+      const file = site.getFileName();
+      if (typeof file !== 'string' || !file.startsWith('node:')) plain = false;
+    }
+    if (plain) {
+      const head = Error.prototype.toString.call(error);
+      return trace.length === 0 ? head : `${head}\n    at ${trace.join('\n    at ')}`;
+    }
+  }
+  return nodePrepareStackTrace!(error, trace);
+}
+
+/**
+ * A request's destroy() once its response is destroyed by the server: node:http aborts the
+ * request (its socket closed with the request still in its list) with a new ECONNRESET `aborted`
+ * error, and node's stream destroy reads that error's `stack` at once. Read here first, through
+ * formatAbortStack; the request then gets the very same error object, with the same stack text,
+ * through its own destroy.
+ */
+function destroyAborted(this: http.IncomingMessage, err?: Error, cb?: unknown): unknown {
+  if (err instanceof Error && nodePrepareStackTrace !== undefined && Error.prepareStackTrace === nodePrepareStackTrace) {
+    abortError = err;
+    Error.prepareStackTrace = formatAbortStack;
+    try {
+      void err.stack;
+    } finally {
+      Error.prepareStackTrace = nodePrepareStackTrace;
+      abortError = null;
+    }
+  }
+  return (Object.getPrototypeOf(this) as { destroy: (...args: unknown[]) => unknown }).destroy.call(this, err, cb);
+}
+
+/**
+ * Arms `req` (which node:http still holds: its response did not finish) for the abort that
+ * follows when the server destroys its response or socket (destroyAborted): nothing is added to
+ * a request that is never destroyed this way. A request with a destroy of its own is left as is.
+ */
+export function armAbort(req: http.IncomingMessage | null | undefined): void {
+  if (req && !req.destroyed && !Object.hasOwn(req, 'destroy')) (req as { destroy: unknown }).destroy = destroyAborted;
+}
+
+/** res.destroy() by the server (a failure after the head, a deadline): its request's abort is armed first (armAbort). */
+export function destroyResponse(res: http.ServerResponse): void {
+  armAbort(res.req);
+  res.destroy();
+}
+
 // ---- Responses the server took over ----
 
 const APP_WRITES = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;

@@ -12,7 +12,7 @@ import { TspumaError, isTspumaError, startupPhase } from '../errors.js';
 import { configureRedaction, Redactor } from '../../diagnostics/redact.js';
 import { installConsoleRedaction } from '../console-redaction.js';
 import { createLogger } from '../logger.js';
-import { peekOption, resolveOptions, type Layer } from '../options.js';
+import { peekOption, peekSource, resolveOptions, type Layer } from '../options.js';
 import { VERSION } from '../version.js';
 import { Notifier, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
 
@@ -51,7 +51,8 @@ export async function serve(argv: string[]): Promise<number> {
   // Beneath the diagnostics layer's console watch, which must see the app's own Error objects.
   const consoleRedaction = installConsoleRedaction();
   if (peekOption(layers, 'debug')) {
-    diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
+    const dirSource = peekSource(layers, 'dumpDir');
+    diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), ...(dirSource !== undefined ? { dirSource } : {}), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
   }
   const d = diagnostics;
   const resolved = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);

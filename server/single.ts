@@ -22,6 +22,7 @@ import { runCheck, runShutdownHook } from './app-checks.js';
 import type { Notifier } from './systemd.js';
 import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
 import { AppCalls } from './app-calls.js';
+import { exitWatchServing } from './app-exit.js';
 import { warnIgnoredOptions } from './mode-options.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
@@ -205,6 +206,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   booted = true;
   readiness = 'ready';
+  if (opts.ownProcess) exitWatchServing(() => server.inFlight());
   void notifier?.ready(`Serving on ${urls}`);
   await runHooks('afterBooted', options.afterBooted, server);
   log.info({ urls: server.boundServers.map((b) => b.url) }, 'Use Ctrl-C to stop');

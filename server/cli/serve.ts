@@ -14,6 +14,7 @@ import { installConsoleRedaction } from '../console-redaction.js';
 import { createLogger } from '../logger.js';
 import { peekOption, peekSource, resolveOptions, type Layer } from '../options.js';
 import { VERSION } from '../version.js';
+import { watchAppExit } from '../app-exit.js';
 import { Notifier, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
 
 /** Debug mode's hook, once serve() turned it on: report() and closeDiagnostics() close it. */
@@ -68,6 +69,8 @@ export async function serve(argv: string[]): Promise<number> {
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
   d?.deliverDumps(options.onDump, log);
   const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
+  // Before the app loads: an app's own process.exit() (at import or while serving) gets a last line.
+  if (isWorker || options.workers === 0) watchAppExit(log, d, isWorker ? `Worker ${process.env[WORKER_INDEX_ENV]} (PID: ${process.pid}): ` : '');
   // Before a process loads the app (a worker, single mode, a primary with --preload): tspuma's
   // package entry, so an app's `import ... from 'tspuma'` finds it loaded, where through the
   // TypeScript loader's thread its modules cost about 20 ms of boot. Here rather than in

@@ -143,7 +143,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
-    process.on('uncaughtException', (err) => {
+    process.prependListener('uncaughtException', (err) => {
       log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
       try {
         diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });

@@ -41,6 +41,24 @@ writeFileSync(
   ].join('\n'),
 );
 
+writeFileSync(
+  join(root, 'uncaught-app.ts'),
+  [
+    "process.on('uncaughtException', (err) => { console.error(`[app] fatal: ${err.message}; exiting`); process.exit(1); });",
+    "process.on('unhandledRejection', (err) => { console.error(`[app] rejected: ${(err as Error).message}; exiting`); process.exit(2); });",
+    'export default async function app(request: Request): Promise<Response> {',
+    '  const path = new URL(request.url).pathname;',
+    "  if (path === '/later') {",
+    "    const jobRef = 'job-31';",
+    '    setTimeout(() => { const retries = 2; throw new Error(`background ${jobRef} crashed after ${retries}`); }, 10);',
+    '  }',
+    "  if (path === '/void') void (async () => { const batch = 7; await null; throw new Error(`batch ${batch} failed`); })();",
+    "  return new Response('ok');",
+    '}',
+    '',
+  ].join('\n'),
+);
+
 const stopLine = (lines: Record<string, unknown>[]) => lines.find((l) => String(l.msg).includes('Stopped: the app called process.exit'));
 
 describe('the app calls process.exit()', () => {
@@ -68,5 +86,27 @@ describe('the app calls process.exit()', () => {
     expect(s.stderr()).toMatch(/> #0 assertLicense {2}exit-app\.ts:2:\d+/);
     expect(s.stderr()).toMatch(/in flight: GET \/pro for /);
     expect(s.stderr()).toContain('note: nothing was thrown: the app called process.exit()');
+  });
+
+  it("the app's own uncaughtException handler exits: tspuma's fatal line and dump come first, then the exit line naming the handler", async () => {
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'uncaught-app.ts'], {}, root);
+    expect(await (await fetch(`${s.url}/later`)).text()).toBe('ok');
+    expect(await s.exited).toBe(1);
+    const msgs = s.lines().map((l) => String(l.msg));
+    const fatal = msgs.indexOf('Uncaught exception, stopping: background job-31 crashed after 2');
+    expect(fatal).toBeGreaterThan(-1);
+    expect(msgs.findIndex((m) => m.startsWith('- Stopped: the app called process.exit(1) at uncaught-app.ts:1'))).toBeGreaterThan(fatal);
+    expect(s.stderr()).toContain('tspuma dump #1 [app] Error: background job-31 crashed after 2');
+    expect(s.stderr()).toMatch(/> #0 \(anonymous\) {2}uncaught-app\.ts:7:\d+\n\s+retries=2/);
+    expect(s.stderr().indexOf('tspuma dump #1')).toBeLessThan(s.stderr().indexOf('[app] fatal: background job-31'));
+  });
+
+  it("the app's own unhandledRejection handler exits: tspuma's rejection dump comes first", async () => {
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'uncaught-app.ts'], {}, root);
+    expect(await (await fetch(`${s.url}/void`)).text()).toBe('ok');
+    expect(await s.exited).toBe(2);
+    expect(s.lines().some((l) => String(l.msg) === 'Unhandled promise rejection (the server keeps serving): batch 7 failed')).toBe(true);
+    expect(s.stderr()).toContain('tspuma dump #1 [app] Error: batch 7 failed');
+    expect(s.stderr().indexOf('tspuma dump #1')).toBeLessThan(s.stderr().indexOf('[app] rejected: batch 7 failed'));
   });
 });

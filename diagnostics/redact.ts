@@ -129,6 +129,35 @@ export function isCardNumber(text: string): boolean {
 const MIN_REMEMBERED = 6;
 const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
+/** The remembered values, longest first (a value that contains another is replaced whole); rebuilt after a change. */
+let longestFirst: string[] | null = null;
+
+/** Characters of a key or token (base64url, hex, `sk-live-…`): a remembered value inside a run of them is part of a longer secret. */
+function isTokenChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 /* _ */ || c === 45 /* - */ || c === 126 /* ~ */ || c === 43 /* + */;
+}
+
+/**
+ * `s` with each occurrence of `secret` replaced, together with the rest of the token it is part of:
+ * a remembered test key `pro-abc` inside `pro-abc12345xyz` (its longer live key, not remembered yet
+ * when a local holding it is read before the header) takes the whole key, not its start only. A dot
+ * inside the token (`a.b`) belongs to it; a sentence's closing dot and base64's `=` padding are kept
+ * as written and as part of the token respectively.
+ */
+function replaceWhole(s: string, secret: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = s.indexOf(secret); at !== -1; at = s.indexOf(secret, from)) {
+    let start = at;
+    while (start > from && (isTokenChar(s.charCodeAt(start - 1)) || (s.charCodeAt(start - 1) === 46 && start - 1 > from && isTokenChar(s.charCodeAt(start - 2))))) start--;
+    let end = at + secret.length;
+    while (end < s.length && (isTokenChar(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < s.length && isTokenChar(s.charCodeAt(end + 1))))) end++;
+    while (end < s.length && s.charCodeAt(end) === 61 /* = */) end++;
+    out += s.slice(from, start) + REDACTED;
+    from = end;
+  }
+  return out + s.slice(from);
+}
 
 /**
  * An absolute file path (`/etc/tls/site.key`, a key file named by a secret-looking parameter):
@@ -165,6 +194,7 @@ export function rememberSecret(value: unknown): void {
   remembered.delete(v);
   remembered.set(v, true);
   if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  longestFirst = null;
   const token = /^(?:Bearer|Basic|Digest|Token)\s+(\S+)$/i.exec(v);
   if (token) rememberSecret(token[1]);
 }
@@ -173,9 +203,10 @@ export function rememberSecret(value: unknown): void {
 export function scrubRemembered(text: string, applied?: string[], where?: string): string {
   if (remembered.size === 0 || text.length < MIN_REMEMBERED) return text;
   let s = text;
-  for (const secret of remembered.keys()) {
+  longestFirst ??= [...remembered.keys()].sort((a, b) => b.length - a.length);
+  for (const secret of longestFirst) {
     if (s.length >= secret.length && s.includes(secret)) {
-      s = s.split(secret).join(REDACTED);
+      s = replaceWhole(s, secret);
       applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
     }
   }
@@ -185,6 +216,7 @@ export function scrubRemembered(text: string, applied?: string[], where?: string
 /** Forgets every remembered value (tests). */
 export function forgetSecrets(): void {
   remembered.clear();
+  longestFirst = null;
 }
 /** Longest string the value rules read; the rest of a longer one is dropped, not shown. */
 export const MAX_SCANNED = 64 * 1024;

@@ -87,9 +87,11 @@ export async function serve(argv: string[]): Promise<number> {
     await notifier.flush();
     return code;
   }
-  const [{ loadApp }, { runSingle }] = await Promise.all([import('../app-loader.js'), import('../single.js')]);
-  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier });
+  const [{ loadApp }, { runSingle, singleBootLines }, { watchLoading }] = await Promise.all([import('../app-loader.js'), import('../single.js'), import('../app-loading.js')]);
+  // The boot lines that need no app go first: an import that never finishes is then not silent.
+  singleBootLines(options, log);
+  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log!, file));
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier, announced: true });
   const code = await running.stopped;
   await notifier.flush();
   return code;

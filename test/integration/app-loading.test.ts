@@ -1,28 +1,20 @@
 // Integration: single mode with an app whose import never finishes (a top-level await on a host
 // that does not answer): the boot lines come before the import, a warning repeats while it has not
 // finished, and SIGTERM meanwhile ends the process with a line saying what was still loading.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { fromLog, killAll, run } from '../helpers/cli.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { appFolder, fromLog, killAll, run } from '../helpers/cli.js';
 
 afterEach(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-app-loading-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-chmodSync(root, 0o755);
-writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
-writeFileSync(
-  join(root, 'tla-app.ts'),
-  [
+const root = appFolder('app-loading', {
+  'tla-app.ts': [
     '// A connect to a black-holed database host: the top-level await does not settle (in this test\'s time).',
     'async function connectDb(url: string): Promise<void> { await new Promise((resolve) => setTimeout(resolve, 600_000)); }',
     "await connectDb('postgres://app:tlapw123456@10.255.255.1:5432/app');",
     "export default (request: Request): Response => new Response('ok');",
     '',
   ].join('\n'),
-);
+});
 
 describe('an app whose import does not finish (single mode)', () => {
   it('says it is loading, warns after 10 s that it still is, and on SIGTERM exits with a line naming it', async () => {

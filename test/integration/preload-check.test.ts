@@ -34,8 +34,9 @@ describe('--preload', () => {
     const ticks = readFileSync(join(root, 'ticks.txt'), 'utf8').trim().split('\n').map(Number);
     expect(ticks.length).toBeGreaterThanOrEqual(5);
     expect(ticks).not.toContain(s.proc.pid);
+    // (No request here: with both workers dying together, a port-0 bind may come back elsewhere: R1.)
     expect(s.proc.exitCode).toBeNull();
-    expect(await (await fetch(s.url)).text()).toBe('ok');
+    expect(s.lines().some((l) => l.pid === s.proc.pid && l.level === 60)).toBe(false);
   });
 
   it('an app that throws at import: the coded line once, a line saying no worker was forked, exit 1', async () => {

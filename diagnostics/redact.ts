@@ -129,6 +129,13 @@ export function isCardNumber(text: string): boolean {
 const MIN_REMEMBERED = 6;
 const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
+/**
+ * The remembered values, longest first, as scrubRemembered replaces them: a shorter secret that
+ * is a prefix of a longer one (a test key and a live key, a key and its rotated successor) would
+ * otherwise be replaced inside the longer one first and leave its rest in clear. Rebuilt when a
+ * value is added or dropped, not when one is remembered again.
+ */
+let longestFirst: string[] | null = null;
 
 /**
  * An absolute file path (`/etc/tls/site.key`, a key file named by a secret-looking parameter):
@@ -162,9 +169,12 @@ export function rememberSecret(value: unknown): void {
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
   if (isPlaceOfTheProcess(v) || FILE_PATH.test(v)) return;
-  remembered.delete(v);
+  if (!remembered.delete(v)) longestFirst = null;
   remembered.set(v, true);
-  if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  if (remembered.size > MAX_REMEMBERED) {
+    remembered.delete(remembered.keys().next().value!);
+    longestFirst = null;
+  }
   const token = /^(?:Bearer|Basic|Digest|Token)\s+(\S+)$/i.exec(v);
   if (token) rememberSecret(token[1]);
 }
@@ -173,7 +183,8 @@ export function rememberSecret(value: unknown): void {
 export function scrubRemembered(text: string, applied?: string[], where?: string): string {
   if (remembered.size === 0 || text.length < MIN_REMEMBERED) return text;
   let s = text;
-  for (const secret of remembered.keys()) {
+  longestFirst ??= [...remembered.keys()].sort((a, b) => b.length - a.length);
+  for (const secret of longestFirst) {
     if (s.length >= secret.length && s.includes(secret)) {
       s = s.split(secret).join(REDACTED);
       applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
@@ -185,6 +196,7 @@ export function scrubRemembered(text: string, applied?: string[], where?: string
 /** Forgets every remembered value (tests). */
 export function forgetSecrets(): void {
   remembered.clear();
+  longestFirst = null;
 }
 /** Longest string the value rules read; the rest of a longer one is dropped, not shown. */
 export const MAX_SCANNED = 64 * 1024;

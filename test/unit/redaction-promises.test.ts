@@ -143,6 +143,15 @@ describe('redaction follows the value (DEBUGGING.md), except a folder every path
     expect(redactor.query('login failed for s3cr3t-value-77')).toBe('login failed for [redacted]');
   });
 
+  it('a remembered secret that starts with a shorter one remembered earlier is replaced whole: no "[redacted]12345xyz" (S2)', () => {
+    forgetSecrets();
+    rememberSecret('pro-abc'); // an earlier request's key
+    rememberSecret('pro-abc12345xyz'); // this request's, which starts with it
+    expect(redactor.query('key=pro-abc12345xyz, then pro-abc alone')).toBe('key=[redacted], then [redacted] alone');
+    rememberSecret('pro-abc'); // remembered again: still replaced after the longer one
+    expect(redactor.query('presented pro-abc12345xyz')).toBe('presented [redacted]');
+  });
+
   it.each([
     ['the working directory', () => process.cwd()],
     ['a folder above the working directory', () => dirname(process.cwd())],

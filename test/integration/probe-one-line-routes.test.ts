@@ -102,6 +102,16 @@ describe('probes on one-line routes', () => {
     expect((await hitOf(s, sid)).values).toEqual({ 'req.get("x-api-key")': '[redacted]', 'req.query["token"]': '[redacted]', "req.header('authorization')": '[redacted]', 'req.query.q': 'hat' });
     for (const leaked of ['Tok-77bb', 'Key-9988', 'Abc-3141']) expect(s.stdout() + s.stderr()).not.toContain(leaked);
 
+    // A local that holds the request's secret header, shown alone (no header in the template): the
+    // request's secrets are known before the template's values are shown (S1).
+    const authLine = lineOf(EXPRESS, 'res.send(presented');
+    const local = await probe(['log', `${EXPRESS}:${authLine}`, 'key={presented} len={presented.length}']);
+    expect(local.code, local.err).toBe(0);
+    const lid = Number(local.out.trim());
+    expect(await (await fetch(`${s.url}/auth`, { headers: { 'x-api-key': 'pro-abc12345xyz' } })).text()).toBe('pro');
+    expect((await hitOf(s, lid)).values).toEqual({ presented: '[redacted]', 'presented.length': 15 });
+    expect(s.stdout() + s.stderr()).not.toContain('12345xyz');
+
     // A variable named `request` that is not an HTTP request (a SQL client's) gets no pass around
     // V8's side-effect check: its query() is refused, and never runs.
     const dbLine = lineOf(EXPRESS, 'res.send(`writes');

@@ -176,7 +176,47 @@ export function rememberSecret(value: unknown): void {
     longestFirst = null;
   }
   const token = /^(?:Bearer|Basic|Digest|Token)\s+(\S+)$/i.exec(v);
-  if (token) rememberSecret(token[1]);
+  if (token) {
+    rememberSecret(token[1]);
+    // Basic's user:password, which an app decodes and splits: the password alone too.
+    if (/^Basic$/i.test(v.slice(0, 5))) rememberSecret(basicPassword(token[1]!));
+  }
+  // A Cookie (or Set-Cookie) header: each cookie's value, which an app cuts out of it (a session
+  // lookup by hand), raw and decoded.
+  if (COOKIE_LIST.test(v)) for (const value of cookieValues(v)) rememberSecret(value);
+}
+
+/** `name=value; name=value` (a Cookie header, or Set-Cookie's first pair and its attributes). */
+const COOKIE_LIST = /^[!#$%&'*+.^\w|~-]+=[^;]*(?:;\s*[!#$%&'*+.^\w|~-]+(?:=[^;]*)?)*;?$/;
+
+/**
+ * The values of a cookie list worth remembering: those that look like identifiers or tokens (at
+ * least 16 characters, or letters mixed with digits), raw and percent-decoded; a short word
+ * (`theme=dark`, `lang=english`) would blank that word out of every later text.
+ */
+function cookieValues(list: string): string[] {
+  const out: string[] = [];
+  for (const pair of list.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (!(value.length >= 16 || (/\d/.test(value) && /[a-z]/i.test(value)))) continue;
+    out.push(value);
+    try {
+      const decoded = decodeURIComponent(value);
+      if (decoded !== value) out.push(decoded);
+    } catch {
+      /* not percent-encoded */
+    }
+  }
+  return out;
+}
+
+/** The password of a Basic credential's base64 `user:password`, or '' when it is not one. */
+function basicPassword(b64: string): string {
+  const text = Buffer.from(b64, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon === -1 || /[\u0000-\u001f]/.test(text) ? '' : text.slice(colon + 1);
 }
 
 /** `text` with every remembered secret value replaced. */

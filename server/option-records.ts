@@ -429,7 +429,7 @@ export const RECORDS = {
     },
     flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode; auto: one per CPU the container may use.' },
     env: [{ name: 'WEB_CONCURRENCY' }],
-    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode. `\'auto\'` (`-w auto`, `WEB_CONCURRENCY=auto`): `os.availableParallelism()`, lowered to the cgroup CPU quota rounded up (v2 `cpu.max`, v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), at least 1; the `Workers:` boot line says how the number was found.',
+    doc: 'Worker processes sharing the listening sockets, which the primary binds once and holds for its whole life (the kernel hands each connection to one worker, Puma\'s model; docs/deployment.md). 0 is single mode. `\'auto\'` (`-w auto`, `WEB_CONCURRENCY=auto`): `os.availableParallelism()`, lowered to the cgroup CPU quota rounded up (v2 `cpu.max`, v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), at least 1; the `Workers:` boot line says how the number was found.',
   }),
 };
 

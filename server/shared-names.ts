@@ -90,5 +90,7 @@ export const WORKER_BOOT_FAILURES_ENV = 'TSPUMA_WORKER_BOOT_FAILURES';
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
 /** Environment a socket-activated primary forks its workers with: the activated sockets' fds and names. */
 export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
+/** Environment a cluster primary forks its workers with: the binds it keeps, each with the worker's fd of its socket (JSON). */
+export const WORKER_BINDS_ENV = 'TSPUMA_BINDS';
 /** How .ts files load: auto or tsx. */
 export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

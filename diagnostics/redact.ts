@@ -129,7 +129,12 @@ export function isCardNumber(text: string): boolean {
 const MIN_REMEMBERED = 6;
 const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
-/** The remembered values, longest first (a value that contains another is replaced whole); rebuilt after a change. */
+/**
+ * The remembered values, longest first, as scrubRemembered replaces them: a shorter secret that
+ * is a prefix of a longer one (a test key and a live key, a key and its rotated successor) would
+ * otherwise be replaced inside the longer one first and leave its rest in clear. Rebuilt when a
+ * value is added or dropped, not when one is remembered again.
+ */
 let longestFirst: string[] | null = null;
 
 /** Characters of a key or token (base64url, hex, `sk-live-…`): a remembered value inside a run of them is part of a longer secret. */
@@ -191,12 +196,54 @@ export function rememberSecret(value: unknown): void {
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
   if (isPlaceOfTheProcess(v) || FILE_PATH.test(v)) return;
-  remembered.delete(v);
+  if (!remembered.delete(v)) longestFirst = null;
   remembered.set(v, true);
-  if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
-  longestFirst = null;
+  if (remembered.size > MAX_REMEMBERED) {
+    remembered.delete(remembered.keys().next().value!);
+    longestFirst = null;
+  }
   const token = /^(?:Bearer|Basic|Digest|Token)\s+(\S+)$/i.exec(v);
-  if (token) rememberSecret(token[1]);
+  if (token) {
+    rememberSecret(token[1]);
+    // Basic's user:password, which an app decodes and splits: the password alone too.
+    if (/^Basic$/i.test(v.slice(0, 5))) rememberSecret(basicPassword(token[1]!));
+  }
+  // A Cookie (or Set-Cookie) header: each cookie's value, which an app cuts out of it (a session
+  // lookup by hand), raw and decoded.
+  if (COOKIE_LIST.test(v)) for (const value of cookieValues(v)) rememberSecret(value);
+}
+
+/** `name=value; name=value` (a Cookie header, or Set-Cookie's first pair and its attributes). */
+const COOKIE_LIST = /^[!#$%&'*+.^\w|~-]+=[^;]*(?:;\s*[!#$%&'*+.^\w|~-]+(?:=[^;]*)?)*;?$/;
+
+/**
+ * The values of a cookie list worth remembering: those that look like identifiers or tokens (at
+ * least 16 characters, or letters mixed with digits), raw and percent-decoded; a short word
+ * (`theme=dark`, `lang=english`) would blank that word out of every later text.
+ */
+function cookieValues(list: string): string[] {
+  const out: string[] = [];
+  for (const pair of list.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (!(value.length >= 16 || (/\d/.test(value) && /[a-z]/i.test(value)))) continue;
+    out.push(value);
+    try {
+      const decoded = decodeURIComponent(value);
+      if (decoded !== value) out.push(decoded);
+    } catch {
+      /* not percent-encoded */
+    }
+  }
+  return out;
+}
+
+/** The password of a Basic credential's base64 `user:password`, or '' when it is not one. */
+function basicPassword(b64: string): string {
+  const text = Buffer.from(b64, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon === -1 || /[\u0000-\u001f]/.test(text) ? '' : text.slice(colon + 1);
 }
 
 /** `text` with every remembered secret value replaced. */

@@ -3,7 +3,8 @@
 import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { appFileOf, loadApp } from '../app-loader.js';
+import { appFileOf } from '../app-loader.js';
+import { preloadCheck } from './preload-check.js';
 import { PUBLIC_FILE_MODE, checkTarget, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
@@ -59,12 +60,9 @@ function quoteWord(word: string): string {
 const STDERR_DRAIN_MS = 2000;
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
-  if (options.preload) {
-    // Fail fast: a broken app is reported once, by the primary, before any fork.
-    await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-    log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
-  }
   keepTokenFromWorkers();
+  // Fail fast: a broken app is reported once, before any fork, by a process that loads it and exits.
+  if (options.preload && !(await preloadCheck(log))) return 1;
   // A pidfile or state file path someone else planted (a symlink, their file) fails the start
   // before any worker is forked; the files themselves are written once the control app is up.
   const pidfile = options.pidfile ? resolve(options.pidfile) : null;

@@ -137,6 +137,33 @@ const remembered = new Map<string, true>();
  */
 let longestFirst: string[] | null = null;
 
+/** Characters of a key or token (base64url, hex, `sk-live-…`): a remembered value inside a run of them is part of a longer secret. */
+function isTokenChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 /* _ */ || c === 45 /* - */ || c === 126 /* ~ */ || c === 43 /* + */;
+}
+
+/**
+ * `s` with each occurrence of `secret` replaced, together with the rest of the token it is part of:
+ * a remembered test key `pro-abc` inside `pro-abc12345xyz` (its longer live key, not remembered yet
+ * when a local holding it is read before the header) takes the whole key, not its start only. A dot
+ * inside the token (`a.b`) belongs to it; a sentence's closing dot and base64's `=` padding are kept
+ * as written and as part of the token respectively.
+ */
+function replaceWhole(s: string, secret: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = s.indexOf(secret); at !== -1; at = s.indexOf(secret, from)) {
+    let start = at;
+    while (start > from && (isTokenChar(s.charCodeAt(start - 1)) || (s.charCodeAt(start - 1) === 46 && start - 1 > from && isTokenChar(s.charCodeAt(start - 2))))) start--;
+    let end = at + secret.length;
+    while (end < s.length && (isTokenChar(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < s.length && isTokenChar(s.charCodeAt(end + 1))))) end++;
+    while (end < s.length && s.charCodeAt(end) === 61 /* = */) end++;
+    out += s.slice(from, start) + REDACTED;
+    from = end;
+  }
+  return out + s.slice(from);
+}
+
 /**
  * An absolute file path (`/etc/tls/site.key`, a key file named by a secret-looking parameter):
  * never remembered, so the file stays named in every message that says what is wrong with it.
@@ -226,7 +253,7 @@ export function scrubRemembered(text: string, applied?: string[], where?: string
   longestFirst ??= [...remembered.keys()].sort((a, b) => b.length - a.length);
   for (const secret of longestFirst) {
     if (s.length >= secret.length && s.includes(secret)) {
-      s = s.split(secret).join(REDACTED);
+      s = replaceWhole(s, secret);
       applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
     }
   }

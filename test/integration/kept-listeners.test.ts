@@ -133,4 +133,21 @@ describe('the primary keeps the listening sockets', () => {
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
   });
+
+  it("a hot restart after the config's bind changed keeps serving the primary's bind, and the new worker says which binds changed and that a stop and start changes them", async () => {
+    const dir = mine.tempDir();
+    const config = join(dir, 'tspuma.config.mjs');
+    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'tcp://127.0.0.1:0' };\n`);
+    const s = await boot(['-C', config, '-w', '1', APP]);
+    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'unix://${join(dir, 'new.sock')}' };\n`);
+    s.proc.kill('SIGUSR2');
+    await waitFor(() => /- Hot restart finished, phase 1/.test(s.stdout()), 'the hot restart to finish', 30_000);
+    const warning = s.lines().find((l) => String(l.msg).startsWith("The config's binds changed"));
+    expect(warning).toMatchObject({ level: 40, worker: 0, added: [`unix://${join(dir, 'new.sock')}`], removed: ['tcp://127.0.0.1:0'] });
+    expect(String(warning!.msg)).toContain('stop and start tspuma to change them');
+    expect((await get(s.url)).body).toMatch(/^pid \d+\n$/);
+    expect(existsSync(join(dir, 'new.sock'))).toBe(false);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
 });

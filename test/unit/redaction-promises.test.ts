@@ -143,6 +143,19 @@ describe('redaction follows the value (DEBUGGING.md), except a folder every path
     expect(redactor.query('login failed for s3cr3t-value-77')).toBe('login failed for [redacted]');
   });
 
+  it('a remembered secret that is the start of a longer key redacts the whole key, not its start only (S2: a test key and its longer live key)', () => {
+    forgetSecrets();
+    rememberSecret('pro-abc');
+    rememberSecret('sk-rot-2024');
+    // The longer key is scrubbed before it is itself remembered (a local read before the header).
+    expect(redactor.query('presented=pro-abc12345xyz')).toBe('presented=[redacted]');
+    expect(redactor.query('127.0.0.1:39505|curl/7.88.1|*/*|pro-abc12345xyz')).toBe('127.0.0.1:39505|curl/7.88.1|*/*|[redacted]');
+    expect(redactor.query('rotated from xsk-rot-2024-b to sk-rot-2024; saw pro-abc.')).toBe('rotated from [redacted] to [redacted]; saw [redacted].');
+    // Remembered later too: the longer value first, whatever the order they were remembered in.
+    rememberSecret('pro-abc12345xyz');
+    expect(redactor.query('key was pro-abc12345xyz/orders')).toBe('key was [redacted]/orders');
+  });
+
   it('a remembered secret that starts with a shorter one remembered earlier is replaced whole: no "[redacted]12345xyz" (S2)', () => {
     forgetSecrets();
     rememberSecret('pro-abc'); // an earlier request's key

@@ -260,6 +260,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       return;
     }
     const { diagnostics, appCalls } = this.d;
+    this.d.deadlines.appEntered();
     if (diagnostics) {
       diagnostics.enter('app'); // left in finished(), after the last await of the app
       state.captured = true;

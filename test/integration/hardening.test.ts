@@ -72,7 +72,7 @@ describe('hardening against hostile clients', () => {
   });
 
   it('running out of descriptors logs `accept failed: EMFILE` (throttled) with an [accept] dump under -d, then recovers and serves', async () => {
-    const s = await boot(['-d', '-b', LOCAL, HELLO], { TSPUMA_DUMP_DIR: '' });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HELLO], { TSPUMA_DUMP_DIR: '' });
     const inUse = readdirSync(`/proc/${s.proc.pid}/fd`).length;
     execFileSync('prlimit', ['--pid', String(s.proc.pid), `--nofile=${inUse + 20}:${inUse + 20}`]);
     const flood = await holdConnections(Number(new URL(s.url).port), 200);

@@ -14,8 +14,12 @@ export interface ReportContext {
   /** An earlier snapshot (from snapshot()) to use instead of the capture at the throw. */
   snapshot?: unknown;
   context?: Record<string, unknown>;
+  /** The dump's note, where the reporter knows why it has no values (a process.exit call). */
+  note?: string;
   /** The requests in the app at the time (an uncaught exception). */
   inFlight?: { method: string; url: string; ms: number }[];
+  /** The dump's site key, where the reporter knows it (one site for every requestTimeout). */
+  site?: string;
 }
 
 export interface Reported {

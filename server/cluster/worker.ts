@@ -1,5 +1,6 @@
-// A cluster worker process: boots one Server on the primary's shared sockets, checks in with its
+// A cluster worker process: boots one Server on its copies of the primary's sockets, checks in with its
 // stats, and stops when told to, when the primary goes away or after an uncaught exception.
+import { exitWatchServing } from '../app-exit.js';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
@@ -17,6 +18,7 @@ import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './mes
 import { probeHost } from '../probe-host.js';
 import { AppCalls } from '../app-calls.js';
 import { startupPhase } from '../errors.js';
+import { takeWorkerBinds, withWorkerBinds } from './listeners.js';
 
 const LINGER_MS = 1000;
 const UNCAUGHT = 'uncaught exception';
@@ -42,6 +44,16 @@ function listenForProbes(options: Options, log: Logger, index: number, appCalls:
 /** Boots the worker; resolves with the exit code once it has stopped. */
 export async function runWorker(options: Options, baseLog: Logger, index: number, diagnostics: DiagnosticsHook | null = null): Promise<number> {
   const log = baseLog.child({ worker: index });
+  // The primary's sockets, before the app loads (its children never see the variable).
+  const kept = takeWorkerBinds(process.env);
+  if (kept) {
+    const binds = withWorkerBinds(options, kept);
+    options = binds.options;
+    if (binds.added.length > 0 || binds.removed.length > 0) {
+      const changes = [binds.added.length > 0 ? `added: ${binds.added.join(', ')}` : '', binds.removed.length > 0 ? `removed: ${binds.removed.join(', ')}` : ''].filter(Boolean).join('; ');
+      log.warn({ added: binds.added, removed: binds.removed }, `The config's binds changed since the primary started (${changes}); this worker serves the primary's binds, which it holds for its whole life: stop and start tspuma to change them`);
+    }
+  }
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
   guardInspectorSignal(log, `restarts are the primary's to run: send SIGUSR1 to the primary (PID ${process.ppid})`);
@@ -91,6 +103,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     return 1;
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
+  exitWatchServing(() => server.inFlight());
   send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
@@ -141,7 +154,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
-    process.on('uncaughtException', (err) => {
+    process.prependListener('uncaughtException', (err) => {
       log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
       try {
         diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });

@@ -267,8 +267,8 @@ export const RECORDS = {
     doc: 'Shorthand for `bind: tcp://HOST:PORT` (HOST as in the bind default). It replaces binds that come from a lower-precedence source, so a platform\'s `PORT` wins over a config file\'s `bind`.',
   }),
   preload: switchOption(
-    'Cluster: the primary loads the app once before forking, so a broken app fails once, fast. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
-    { help: 'Cluster: load the app once in the primary before forking, to fail fast.' },
+    'Cluster: the app is loaded once before forking, so a broken app fails once, fast (its coded line, with debug its `[boot]` dump; no worker is forked). The load runs in a process of its own that exits once the import finished: the app\'s module-level jobs (a `setInterval`, a queue poller) never run in the primary. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
+    { help: 'Cluster: load the app once before forking (in a process that then exits), to fail fast.' },
   ),
   probeExpiry: option({
     default: 900,

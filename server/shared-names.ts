@@ -51,6 +51,12 @@ export const kAppKind = Symbol.for('tspuma.appKind');
 export const DUMP_ENV_KEY = 'tspuma.dump';
 
 /**
+ * Set (to `1`) by a cluster primary with --preload for the process it forks to load the app once
+ * and exit: the check that a broken app fails once, fast, without the app running in the primary.
+ */
+export const PRELOAD_CHECK_ENV = 'TSPUMA_PRELOAD_CHECK';
+
+/**
  * Set (to the folder) by a process whose dump folder could not be used at boot, after its
  * TSPUMA_ERR_DUMP_DIR warning: the workers it forks inherit it and do not repeat the warning.
  */

@@ -28,6 +28,7 @@ import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/clu
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
+import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
 import { compileWhen } from './probe-when-compile.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
@@ -55,6 +56,8 @@ export interface ProbeEngineOptions {
   /** probeLiveEdit: arm probes with no `when` by live edit where sound (default false). */
   liveEdit?: boolean;
   now?: () => number;
+  /** The clocks the pause budget reads (probe-budget.ts). */
+  meter?: PauseMeter;
 }
 
 interface Armed {
@@ -76,7 +79,9 @@ interface Armed {
   whenAt: Map<string, string>;
   /** Passes of its line in the current one-second window (each costs V8 a condition evaluation). */
   passes: number;
+  /** When that window began, in wall time and on the budget's clock. */
   passWindow: number;
+  passWindowOwn: number;
   /** Its passes went over what the budget allows: suspended at the pause this asked for. */
   overrun: boolean;
   /** When its line last ran, the shortest gap between two runs in the window, and the cost a run is taken to have (ms). */
@@ -188,14 +193,12 @@ export class ProbeEngine {
   private builder: DumpBuilder | null = null;
   private readonly report: NodeJS.Timeout;
   private readonly now: () => number;
-  /** Paused time in the current one-second window, and each probe's share of it. */
-  private readonly windowShare = new Map<Armed, number>();
-  private windowStart = 0;
-  private windowMs = 0;
+  /** Paused time per second (probePauseBudget). */
+  private readonly budget: PauseBudget<Armed>;
   private snapshotCount = 0;
   private closed = false;
   /** The pause of ours in progress: when it began and which probes it was for. */
-  private ours: { started: number; hit: Armed[] } | null = null;
+  private ours: { mark: PauseMark; hit: Armed[] } | null = null;
   /** When the pause being handled began (its line says how long the thread was held). */
   private pauseStarted = 0;
   /** Live edit: sites by guard number, edited scripts, the site whose guard asked for the coming pause. */
@@ -240,9 +243,10 @@ export class ProbeEngine {
       const at = internalProperties?.find((p) => p.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number; columnNumber: number } | undefined;
       if (!at) return;
       const { breakpointId } = this.post<{ breakpointId: string }>('Debugger.setBreakpoint', { location: { scriptId: at.scriptId, lineNumber: at.lineNumber + 3, columnNumber: 0 }, condition: v8Condition({ id: -1, when: null }) });
-      const started = performance.now();
+      // On the budget's clock: time the thread waited for a CPU meanwhile is not a pass's cost.
+      const started = this.budget.own();
       calibrationTarget(CALIBRATION_PASSES);
-      const perPass = (performance.now() - started) / CALIBRATION_PASSES;
+      const perPass = (this.budget.own() - started) / CALIBRATION_PASSES;
       this.post('Debugger.removeBreakpoint', { breakpointId });
       this.passCostMs = Math.max(MIN_PASS_COST_MS, perPass);
     } catch (err) {
@@ -257,6 +261,7 @@ export class ProbeEngine {
     private readonly resumer: Resumer,
   ) {
     this.now = opts.now ?? (() => performance.now());
+    this.budget = new PauseBudget(opts.budgetMs, opts.meter ?? processMeter);
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
     // A named global (not enumerable): a condition reads it with one global lookup, where
@@ -281,7 +286,7 @@ export class ProbeEngine {
     this.session.on('Debugger.paused', (m: { params: Paused }) => this.onPaused(m.params));
     this.session.on('Debugger.resumed', () => {
       if (!this.ours) return;
-      this.spend(this.now() - this.ours.started, this.ours.hit);
+      this.spend(this.ours.mark, this.ours.hit);
       this.ours = null;
     });
     this.post('Debugger.enable');
@@ -331,7 +336,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, passWindowOwn: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -742,10 +747,16 @@ export class ProbeEngine {
     const armed = this.probes.get(id);
     if (!armed || armed.suspended || armed.overrun) return false;
     const now = performance.now();
+    // A window is one second of the budget's clock (probe-budget.ts), read once a wall second has
+    // passed: on a loaded machine a loop runs fewer passes a wall second, not fewer a second of its own.
     if (now - armed.passWindow >= 1000) {
-      armed.passWindow = now;
-      armed.passes = 0;
-      armed.minGap = Infinity;
+      const own = this.budget.own();
+      if (own - armed.passWindowOwn >= 1000) {
+        armed.passWindow = now;
+        armed.passWindowOwn = own;
+        armed.passes = 0;
+        armed.minGap = Infinity;
+      }
     }
     // Passes back to back (a loop's body) show what a pass costs under the load now, up to twice the measure.
     const gap = now - armed.lastPass;
@@ -814,8 +825,8 @@ export class ProbeEngine {
       }
       return;
     }
-    const started = this.now();
-    this.pauseStarted = started;
+    const mark = this.budget.mark();
+    this.pauseStarted = this.now();
     this.pausedNow = true;
     /** ms to leave the thread paused for a debugger (replay's stop); 0: resume now. */
     let hold = 0;
@@ -852,7 +863,7 @@ export class ProbeEngine {
           this.opts.log.error({ err }, `Probe: cannot resume: ${(err as Error).message}`);
         }
         // Counted against the budget when the thread runs again (Debugger.resumed).
-        this.ours = { started, hit };
+        this.ours = { mark, hit };
         // Node waits for the resume from the resumer thread (probe-resumer.ts): the last thing here.
         this.resumer.request();
       }
@@ -1209,24 +1220,10 @@ export class ProbeEngine {
     }
   }
 
-  /** Paused time against the budget; past it, the probes that paused in this window are suspended. */
-  private spend(ms: number, hit: Armed[]): void {
-    const now = this.now();
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.windowMs = 0;
-      this.windowShare.clear();
-    }
-    this.windowMs += ms;
-    for (const a of new Set(hit)) this.windowShare.set(a, (this.windowShare.get(a) ?? 0) + ms / hit.length);
-    if (this.windowMs <= this.opts.budgetMs) return;
-    const spent = Math.round(this.windowMs * 10) / 10;
-    // The probe that took most of it: a long snapshot does not stop a logpoint beside it (N20).
-    let most: Armed | null = null;
-    for (const [a, share] of this.windowShare) if (!a.suspended && this.probes.has(a.spec.id) && (!most || share > this.windowShare.get(most)!)) most = a;
-    if (most) this.suspend(most, `probes kept it paused ${spent} ms within one second, ${Math.round(this.windowShare.get(most)! * 10) / 10} ms of it for this one`, spent);
-    this.windowMs = 0;
-    this.windowShare.clear();
+  /** A pause against the budget (probe-budget.ts); past it, the probe that took most of the window is suspended. */
+  private spend(mark: PauseMark, hit: Armed[]): void {
+    const over = this.budget.spend(mark, hit, (a) => !a.suspended && this.probes.has(a.spec.id));
+    if (over) this.suspend(over.probe, `probes kept it paused ${over.spent} ms within one second, ${over.share} ms of it for this one`, over.spent);
   }
 
   /** No more pauses or passes of this probe here: its breakpoints go; the line and the primary say why. */

@@ -28,6 +28,7 @@ import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/clu
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
+import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
 import { compileWhen } from './probe-when-compile.js';
@@ -815,6 +816,10 @@ export class ProbeEngine {
     if (how.size > 0) this.admittedWhen = new Map();
     // A guard's pause is at the end of the line above the probed statement: frames read as at that statement.
     if (guardSite) params = { ...params, callFrames: [{ ...params.callFrames[0]!, location: { ...params.callFrames[0]!.location, ...guardSite.location } }, ...params.callFrames.slice(1)] };
+    // A DevTools client's breakpoint at this place, or a step it asked for (probe-devtools.ts): the
+    // pause is its own too, and the probes here record their hits and leave it to the client (P6, P10).
+    const top0 = params.callFrames[0];
+    const client = clientWants(ours && top0 ? top0.location : undefined, (condition) => this.clientCondition(top0!.callFrameId, condition));
     // Someone else's pause (a DevTools breakpoint, debug mode's capture at a throw): theirs. But
     // an app's own `debugger` statement, with no DevTools able to attach, would hold the thread
     // for good (this session enabled the debugger): resumed, as node without a debugger skips it.
@@ -855,7 +860,11 @@ export class ProbeEngine {
       this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
     } finally {
       this.pausedNow = false;
-      if (hold > 0) this.resumer.request(hold);
+      if (client) {
+        // Resumed by the client (a step, its resume), or, should it have gone, after holdMs (under workerTimeout).
+        this.opts.log.debug({ location: top0?.location }, `Probes: a pause here is a DevTools client's too (its breakpoint or step): left to it, resumed by it or in ${Math.round(this.opts.holdMs / 1000)} s`);
+        this.resumer.request(Math.max(hold, this.opts.holdMs));
+      } else if (hold > 0) this.resumer.request(hold);
       else {
         try {
           this.post('Debugger.resume');
@@ -867,6 +876,17 @@ export class ProbeEngine {
         // Node waits for the resume from the resumer thread (probe-resumer.ts): the last thing here.
         this.resumer.request();
       }
+    }
+  }
+
+  /** Whether a DevTools client's breakpoint condition holds at the paused frame (one that would write, or cannot be checked, is taken to). */
+  private clientCondition(callFrameId: string, condition: string): boolean {
+    try {
+      const r = this.evaluate(callFrameId, `!!(${condition}\n)`);
+      if (r.exceptionDetails) return SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '');
+      return r.result.value === true;
+    } catch {
+      return true;
     }
   }
 
@@ -1065,7 +1085,10 @@ export class ProbeEngine {
    * time, and a loaded machine can keep a cheap read off the CPU that long (a full test run at a
    * load of 8-20 lost hits of `req.get("x-probe-ua")` so, as 'Execution was terminated'): an
    * evaluation ended having run less than half its time is tried again (up to EVAL_TRIES in all);
-   * one that ran its time (a slow expression) is ended as before.
+   * one that ran its time (a slow expression) is ended as before. Another session's message
+   * dispatched inside the evaluation (a DevTools client's console evaluation, probe-devtools.ts's
+   * state) makes this session's own listener run under the side-effect check, which throws out of
+   * the post itself (not as the evaluation's exception): tried again too.
    */
   private bounded<T>(params: Record<string, unknown>): T {
     for (let tries = 1; ; tries++) {
@@ -1074,7 +1097,10 @@ export class ProbeEngine {
         return this.post<T>('Debugger.evaluateOnCallFrame', { ...params, timeout: EVAL_TIMEOUT_MS });
       } catch (err) {
         const ran = process.cpuUsage(cpu);
-        if (tries >= EVAL_TRIES || !TERMINATED.test((err as Error).message) || (ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2) throw err;
+        const message = (err as Error).message;
+        if (tries >= EVAL_TRIES) throw err;
+        if (SIDE_EFFECT.test(message)) continue;
+        if (!TERMINATED.test(message) || (ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2) throw err;
       }
     }
   }

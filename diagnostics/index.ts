@@ -29,6 +29,8 @@ export interface DiagnosticsOptions {
   redact: string | null;
   /** Dump folder; default TSPUMA_DUMP_DIR, or ./tspuma-dumps when CI=true. */
   dir: string | null;
+  /** Where dir was set ("TSPUMA_DUMP_DIR in environment"), for the warning when it cannot be used. */
+  dirSource?: string;
   maxFiles: number;
   env: NodeJS.ProcessEnv;
   /** Where text goes (stderr). */
@@ -156,6 +158,11 @@ export function dumpDirFrom(env: NodeJS.ProcessEnv, explicit: string | null): st
   return null;
 }
 
+/** Where dumpDirFrom's folder came from, in the words of a warning about it. */
+export function dumpDirSource(explicit: string | null, explicitSource: string | undefined): string {
+  return explicit ? (explicitSource ?? 'dumpDir') : 'CI=true: the default ./tspuma-dumps';
+}
+
 export class Diagnostics implements DiagnosticsHook {
   readonly capturer: Capturer;
   readonly sinks: Sinks;
@@ -178,6 +185,8 @@ export class Diagnostics implements DiagnosticsHook {
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';
     this.sinks = new Sinks({
       dir: dumpDirFrom(opts.env, opts.dir),
+      dirSource: dumpDirSource(opts.dir, opts.dirSource),
+      env: opts.env,
       maxFiles: opts.maxFiles,
       githubActions: opts.env.GITHUB_ACTIONS === 'true',
       github: githubContext(opts.env),
@@ -473,6 +482,8 @@ export function standaloneSinks(env: NodeJS.ProcessEnv, dir: string | null, deli
   return new Sinks({
     delivery,
     dir: dumpDirFrom(env, dir),
+    dirSource: dumpDirSource(dir, undefined),
+    env,
     maxFiles: DIAGNOSTICS_DEFAULTS.maxFiles,
     githubActions: env.GITHUB_ACTIONS === 'true',
     github: githubContext(env),
@@ -486,6 +497,7 @@ export function enableDiagnostics(opts: Partial<DiagnosticsOptions> = {}): Diagn
     frames: opts.frames ?? DEFAULTS.dumpFrames,
     redact: opts.redact ?? null,
     dir: opts.dir ?? null,
+    ...(opts.dirSource !== undefined ? { dirSource: opts.dirSource } : {}),
     maxFiles: opts.maxFiles ?? DIAGNOSTICS_DEFAULTS.maxFiles,
     env: opts.env ?? process.env,
     write: opts.write ?? ((text) => process.stderr.write(text)),

@@ -5,7 +5,9 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { unlinkSync } from 'node:fs';
-import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
+import { probeWritableDir, writePrivateFile } from '../server/private-file.js';
+import { TspumaError } from '../server/errors.js';
+import { DUMP_DIR_REFUSED_ENV } from '../server/shared-names.js';
 import { claimSite, clearStaleClaims, fileHost, releaseSite, trimFolder } from './dump-budget.js';
 import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
@@ -16,6 +18,10 @@ import { annotation, appendSummary, type GithubContext } from './github.js';
 export interface SinkOptions {
   /** Folder for .json/.txt files; null for none. */
   dir: string | null;
+  /** Where dir came from, for the boot warning when it cannot be used ("TSPUMA_DUMP_DIR in environment"). */
+  dirSource?: string;
+  /** The environment: a worker whose primary already warned of an unusable folder says nothing. */
+  env?: NodeJS.ProcessEnv;
   /** Most dumps kept in dir (pairs of files); the oldest go first. */
   maxFiles: number;
   githubActions: boolean;
@@ -34,6 +40,33 @@ export interface SinkOptions {
   delivery?: DumpDelivery | null;
 }
 
+/**
+ * The dump folder if it can be created and written now, else null after a coded warning: dumps
+ * are an aid, so a folder this user cannot create or write (a read-only working directory under
+ * CI=true, another user's folder) costs the files, never the server. A cluster's primary warns
+ * once and marks the environment its workers inherit.
+ */
+function usableDir(opts: SinkOptions): string | null {
+  const dir = opts.dir!;
+  try {
+    probeWritableDir(dir);
+    return dir;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const env = opts.env ?? process.env;
+    if (env[DUMP_DIR_REFUSED_ENV] === dir) return null;
+    const source = opts.dirSource ?? 'dumpDir';
+    const hint = source.startsWith('CI=')
+      ? 'run from a folder this user can write, or set TSPUMA_DUMP_DIR to one'
+      : `point ${source.includes('TSPUMA_DUMP_DIR') ? 'TSPUMA_DUMP_DIR' : 'dumpDir'} at a folder this user can write${e?.code === 'EACCES' || e?.code === 'EPERM' ? `, or fix the permissions of ${resolve(dir)}` : ''}`;
+    const problem = e?.code === 'ENOTDIR' ? 'a file stands where a folder of its path should be' : e?.code === 'EEXIST' ? 'a file of that name exists' : e?.syscall === 'mkdir' ? 'this user cannot create it' : 'this user cannot write files in it';
+    const warning = new TspumaError('TSPUMA_ERR_DUMP_DIR', { path: resolve(dir), source, problem, osCode: e?.code ?? 'unknown', hint });
+    opts.write(`tspuma: ${warning.code}: ${warning.message}\n`);
+    env[DUMP_DIR_REFUSED_ENV] = dir;
+    return null;
+  }
+}
+
 interface SiteRecord {
   first: Dump;
   count: number;
@@ -45,15 +78,17 @@ export class Sinks {
   total = 0;
   private readonly host: string;
   private delivery: DumpDelivery | null;
+  /** The dump folder, null when none is set or the set one could not be created and written at boot. */
+  private readonly dir: string | null;
 
   constructor(private readonly opts: SinkOptions) {
     this.host = fileHost(opts.host ?? hostname());
     this.delivery = opts.delivery ?? null;
-    if (opts.dir) {
-      ensurePrivateDir(opts.dir);
+    this.dir = opts.dir ? usableDir(opts) : null;
+    if (this.dir) {
       if (opts.run) {
         try {
-          clearStaleClaims(opts.dir);
+          clearStaleClaims(this.dir);
         } catch (err) {
           // Another user's claims folder: dumps go on without claims (each worker dumps a site once).
           opts.write(`tspuma: ${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message} Until then each worker writes its own dump of a site.\n`);
@@ -73,10 +108,10 @@ export class Sinks {
     const known = dump.kind === 'hang' ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path };
     this.total++;
-    const base = this.opts.dir ? resolve(this.opts.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
+    const base = this.dir ? resolve(this.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
     if (base && this.opts.run && dump.kind !== 'hang') {
       // Another process of this server dumped this site first: a repeat, with its path.
-      const claim = claimSite(this.opts.dir!, this.opts.run, dump.site, `${base}.json`);
+      const claim = claimSite(this.dir!, this.opts.run, dump.site, `${base}.json`);
       if (!claim.mine) {
         this.sites.set(dump.site, { first: dump, count: 1, path: claim.path });
         return { repeat: true, path: claim.path };
@@ -85,7 +120,7 @@ export class Sinks {
     const path = base ? this.writeFiles(dump, base) : null;
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
-    if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.opts.dir!, this.opts.run, dump.site);
+    if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
@@ -132,13 +167,14 @@ export class Sinks {
         throw err;
       }
     } catch (err) {
-      this.opts.write(`tspuma: ${(err as Error).message}\n`);
+      const code = (err as { code?: string }).code;
+      this.opts.write(`tspuma: ${code?.startsWith('TSPUMA_ERR_') ? `${code}: ` : ''}${(err as Error).message}\n`);
       return null;
     }
     try {
-      trimFolder(this.opts.dir!, this.opts.maxFiles);
+      trimFolder(this.dir!, this.opts.maxFiles);
     } catch (err) {
-      this.opts.write(`tspuma: could not trim the dump folder ${this.opts.dir}: ${(err as Error).message}\n`);
+      this.opts.write(`tspuma: could not trim the dump folder ${this.dir}: ${(err as Error).message}\n`);
     }
     return `${base}.json`;
   }
@@ -146,7 +182,7 @@ export class Sinks {
   /** The exit summary: count, distinct sites, paths. */
   summary(): string {
     if (this.total === 0) return 'tspuma: no failure dumps in this run';
-    const lines = [`tspuma: ${this.total} failure dump(s) at ${this.sites.size} distinct site(s)${this.opts.dir ? ` in ${resolve(this.opts.dir)}` : ''}:`];
+    const lines = [`tspuma: ${this.total} failure dump(s) at ${this.sites.size} distinct site(s)${this.dir ? ` in ${resolve(this.dir)}` : ''}:`];
     for (const [site, rec] of this.sites) lines.push(`  #${rec.first.id} x${rec.count} ${oneLine(`${rec.first.error.name}: ${rec.first.error.message}`)} at ${site}${rec.path ? ` -> ${rec.path}` : ''}`);
     return lines.join('\n');
   }

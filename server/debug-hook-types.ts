@@ -14,6 +14,8 @@ export interface ReportContext {
   /** An earlier snapshot (from snapshot()) to use instead of the capture at the throw. */
   snapshot?: unknown;
   context?: Record<string, unknown>;
+  /** The dump's note, where the reporter knows why it has no values (a process.exit call). */
+  note?: string;
   /** The requests in the app at the time (an uncaught exception). */
   inFlight?: { method: string; url: string; ms: number }[];
 }

@@ -10,6 +10,8 @@ export type { DiagnosticsHook, ReportContext, Reported } from './debug-hook-type
 export interface DebugSettings {
   /** Dump folder (null: TSPUMA_DUMP_DIR, or ./tspuma-dumps in CI). */
   readonly dir: string | null;
+  /** Where dir was set ("TSPUMA_DUMP_DIR in environment"), for the warning when it cannot be used. */
+  readonly dirSource?: string;
   /** Frames per dump (undefined: the default). */
   readonly frames?: number;
   /** Extra secret-name pattern. */
@@ -33,6 +35,7 @@ export async function enableDebug(settings: DebugSettings, logOf: () => Logger |
   const { enableDiagnostics } = await import('../diagnostics/index.js');
   return enableDiagnostics({
     dir: settings.dir,
+    ...(settings.dirSource !== undefined ? { dirSource: settings.dirSource } : {}),
     ...(settings.frames !== undefined ? { frames: settings.frames } : {}),
     redact: settings.redact,
     onInternalError: internalErrorReporter(logOf),

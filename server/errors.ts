@@ -211,6 +211,9 @@ export const ERRORS = {
   TSPUMA_ERR_FILE_WRITE: {
     template: 'Cannot write the {what} {path} ({osCode}): {message}. Nothing was left at that path.',
   },
+  TSPUMA_ERR_DUMP_DIR: {
+    template: 'The dump folder {path} ({source}) cannot be used: {problem} ({osCode}). Dumps go to stderr only in this run; {hint}.',
+  },
   TSPUMA_ERR_SOCKET_ACTIVATION: {
     template: 'Socket activation: {name}={value} in the environment; expected {expected}',
   },

@@ -210,6 +210,12 @@ export function peekOption<K extends OptionName>(layers: readonly Layer[], name:
   return DEFAULTS[name];
 }
 
+/** Where peekOption's value came from ("TSPUMA_DUMP_DIR in environment"); undefined when no layer sets it. */
+export function peekSource(layers: readonly Layer[], name: OptionName): string | undefined {
+  const layer = layers.findLast((l) => l.values[name] !== undefined);
+  return layer ? describeSource(layer, name) : undefined;
+}
+
 /** Typed identity for config files: `export default defineConfig({ ... })`. */
 export function defineConfig(config: TspumaConfig): TspumaConfig {
   return config;

@@ -19,6 +19,18 @@ export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
 }
 
+/**
+ * Creates `dir` as ensurePrivateDir does, then creates and removes an empty file in it: a folder
+ * this user cannot create or write fails here, at boot, rather than at the first file written.
+ * Throws the OS error (EACCES, ENOTDIR, EROFS...).
+ */
+export function probeWritableDir(dir: string): void {
+  ensurePrivateDir(dir);
+  const probe = join(dir, `.tspuma-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  closeSync(openSync(probe, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW, PRIVATE_FILE_MODE));
+  unlinkSync(probe);
+}
+
 export interface FileRules {
   /** What the file is, for the error message: "state file (-S)", "pidfile", "dump file". */
   readonly what: string;

@@ -51,6 +51,12 @@ export const kAppKind = Symbol.for('tspuma.appKind');
 export const DUMP_ENV_KEY = 'tspuma.dump';
 
 /**
+ * Set (to the folder) by a process whose dump folder could not be used at boot, after its
+ * TSPUMA_ERR_DUMP_DIR warning: the workers it forks inherit it and do not repeat the warning.
+ */
+export const DUMP_DIR_REFUSED_ENV = 'TSPUMA_DUMP_DIR_REFUSED';
+
+/**
  * Environment a worker is forked with when its stderr is a pipe to the primary (which filters
  * Node's inspector lines) and the primary's stderr is a terminal: colour dumps as on a terminal.
  */

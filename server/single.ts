@@ -22,6 +22,7 @@ import { runCheck, runShutdownHook } from './app-checks.js';
 import type { Notifier } from './systemd.js';
 import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
 import { AppCalls } from './app-calls.js';
+import { exitWatchServing } from './app-exit.js';
 import { warnIgnoredOptions } from './mode-options.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
@@ -205,6 +206,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   booted = true;
   readiness = 'ready';
+  if (opts.ownProcess) exitWatchServing(() => server.inFlight());
   void notifier?.ready(`Serving on ${urls}`);
   await runHooks('afterBooted', options.afterBooted, server);
   log.info({ urls: server.boundServers.map((b) => b.url) }, 'Use Ctrl-C to stop');
@@ -246,7 +248,8 @@ export const UNCAUGHT_GRACE_S = 5;
  * turns it into an uncaught exception, which stops the process.
  */
 export function keepServingOnRejection(log: Logger, server: Pick<Server, 'diagnostics'>, who: string): void {
-  process.on('unhandledRejection', (reason) => {
+  // Prepended, as the uncaught exception's: before an app handler that may exit the process.
+  process.prependListener('unhandledRejection', (reason) => {
     log.error({ err: reason }, `${who}Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
     server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
   });
@@ -296,8 +299,9 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   keepServingOnRejection(log, server, '');
   // Node's convention: an uncaught exception stops the process (the state of the app is unknown).
   // The dump is written first, synchronously, with the requests still in the app; then the
-  // requests in flight finish (graceful stop) and the process exits 1.
-  process.on('uncaughtException', (err) => {
+  // requests in flight finish (graceful stop) and the process exits 1. Prepended: an app's own
+  // handler added at import ("log and process.exit(1)") runs after the line and the dump.
+  process.prependListener('uncaughtException', (err) => {
     log.fatal({ err }, `Uncaught exception, stopping: ${(err as Error | null)?.message ?? String(err)}`);
     try {
       server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });

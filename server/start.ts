@@ -24,7 +24,7 @@ export async function start(config: TspumaConfig, opts: StartOptions = {}): Prom
   // Before enableDebug: beneath the diagnostics layer's console watch (see console-redaction.ts).
   installConsoleRedaction().configure(options.redactConsole ? new Redactor(options.redact) : null);
   const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
-  const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, frames: options.dumpFrames, redact: options.redact }, () => log) : null;
+  const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, ...(options.sources.dumpDir ? { dirSource: options.sources.dumpDir } : {}), frames: options.dumpFrames, redact: options.redact }, () => log) : null;
   diagnostics?.deliverDumps(options.onDump, log);
   let running: Running;
   try {

@@ -12,8 +12,9 @@ import { TspumaError, isTspumaError, startupPhase } from '../errors.js';
 import { configureRedaction, Redactor } from '../../diagnostics/redact.js';
 import { installConsoleRedaction } from '../console-redaction.js';
 import { createLogger } from '../logger.js';
-import { peekOption, resolveOptions, type Layer } from '../options.js';
+import { peekOption, peekSource, resolveOptions, type Layer } from '../options.js';
 import { VERSION } from '../version.js';
+import { watchAppExit } from '../app-exit.js';
 import { Notifier, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
 
 /** Debug mode's hook, once serve() turned it on: report() and closeDiagnostics() close it. */
@@ -51,7 +52,8 @@ export async function serve(argv: string[]): Promise<number> {
   // Beneath the diagnostics layer's console watch, which must see the app's own Error objects.
   const consoleRedaction = installConsoleRedaction();
   if (peekOption(layers, 'debug')) {
-    diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
+    const dirSource = peekSource(layers, 'dumpDir');
+    diagnostics = await enableDebug({ dir: peekOption(layers, 'dumpDir'), ...(dirSource !== undefined ? { dirSource } : {}), frames: peekOption(layers, 'dumpFrames'), redact: peekOption(layers, 'redact') }, () => log);
   }
   const d = diagnostics;
   const resolved = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
@@ -67,6 +69,8 @@ export async function serve(argv: string[]): Promise<number> {
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
   d?.deliverDumps(options.onDump, log);
   const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
+  // Before the app loads: an app's own process.exit() (at import or while serving) gets a last line.
+  if (isWorker || options.workers === 0) watchAppExit(log, d, isWorker ? `Worker ${process.env[WORKER_INDEX_ENV]} (PID: ${process.pid}): ` : '');
   // Before a process loads the app (a worker, single mode, a primary with --preload): tspuma's
   // package entry, so an app's `import ... from 'tspuma'` finds it loaded, where through the
   // TypeScript loader's thread its modules cost about 20 ms of boot. Here rather than in

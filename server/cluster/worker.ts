@@ -1,5 +1,6 @@
 // A cluster worker process: boots one Server on the primary's shared sockets, checks in with its
 // stats, and stops when told to, when the primary goes away or after an uncaught exception.
+import { exitWatchServing } from '../app-exit.js';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
@@ -91,6 +92,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     return 1;
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
+  exitWatchServing(() => server.inFlight());
   send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
@@ -141,7 +143,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
-    process.on('uncaughtException', (err) => {
+    process.prependListener('uncaughtException', (err) => {
       log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
       try {
         diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });

@@ -1,17 +1,22 @@
-// The pause budget (probePauseBudget): what the probes' pauses took from a worker, per second of
-// the worker's own time, and which probe to suspend once that is over the budget.
+// The pause budget (probePauseBudget): what the probes' pauses took from a worker's thread, per
+// second of that thread's own time, and which probe to suspend once that is over the budget.
 //
-// Wall time alone misjudges a loaded machine: a thread taken off the CPU in the middle of a pause
-// (two cores, a load of 6) made one logpoint hit's pause last 213 ms of wall time for a few ms of
-// work, and one such outlier spent the whole default budget. So a pause is charged the time it
-// kept the thread busy: its wall time less the time the thread waited, runnable, for a CPU (Linux
-// counts that per thread: /proc/thread-self/schedstat), and never more than the CPU time the
-// process used meanwhile (process.cpuUsage()). A "second" is one second of the same clock, wall
-// time less that wait: on a machine loaded five times over, a probe that holds the thread for most
-// of its turns on the CPU still uses most of each such second and is suspended, where a budget
-// per second of wall time would charge it only its CPU share. Where the wait cannot be read (not
-// Linux), both are wall time, the pause also capped by CPU time. The probe that took most of the
-// window is the one suspended (a long snapshot does not stop a logpoint beside it).
+// Wall time misjudges a loaded machine. A thread taken off the CPU in the middle of a pause (two
+// cores, a load of 6) made one logpoint hit's pause last 213 ms of wall time for a few ms of work,
+// and that one outlier spent the whole default budget; and every pause waits, blocked, for the
+// probe code's resumer thread (probe-resumer.ts) to carry out its resume, which a loaded machine
+// makes a few ms late: a logpoint at its rate limit (100 a second) was charged about 2 ms a hit and
+// suspended within two seconds (bench:probes logged 157 lines in 16 s). So a pause is charged the
+// CPU time the thread itself ran during it (Linux counts it per thread, with the time it waited,
+// runnable, for a CPU: /proc/thread-self/schedstat; the kernel brings the running thread's figure up
+// to date at each tick, so one pause's reading is off by up to a tick, which the sum over a window
+// evens out). A "second" is a second of the thread's own clock, wall time less that wait: on a
+// machine loaded five times over, a probe that holds the thread for most of its turns on the CPU
+// uses most of each such second and is suspended, where a second of wall time would give the
+// thread only its share of the CPUs. Where the thread's figures cannot be read (not Linux), a pause
+// is charged the smaller of its wall time and the process's CPU time meanwhile, per wall second.
+// The probe that took most of the window is the one suspended (a long snapshot does not stop a
+// logpoint beside it).
 import { closeSync, openSync, readSync } from 'node:fs';
 
 /** Clocks the budget reads, in milliseconds: injected by tests. */
@@ -20,7 +25,9 @@ export interface PauseMeter {
   wall(): number;
   /** CPU time of this process, every thread (process.cpuUsage(): user + system). */
   cpu(): number;
-  /** Time this thread has waited, runnable, for a CPU since it started (0 where unknown). */
+  /** CPU time this thread has run, or null where unknown. */
+  thread(): number | null;
+  /** Time this thread has waited, runnable, for a CPU (0 where unknown). */
   waited(): number;
 }
 
@@ -28,6 +35,7 @@ export interface PauseMeter {
 export interface PauseMark {
   wall: number;
   cpu: number;
+  thread: number | null;
   waited: number;
 }
 
@@ -39,8 +47,8 @@ export interface Overrun<P> {
   share: number;
 }
 
-/** The calling thread's run-queue wait (ns, the second field of schedstat), or null off Linux. */
-function runQueueReader(): (() => number) | null {
+/** The calling thread's [ran, waited] (ms: schedstat's first two fields), or null off Linux. */
+function schedstatReader(): (() => [number, number] | null) | null {
   let fd: number;
   try {
     fd = openSync('/proc/thread-self/schedstat', 'r');
@@ -48,11 +56,10 @@ function runQueueReader(): (() => number) | null {
     return null;
   }
   const buf = Buffer.alloc(96);
-  const read = (): number | null => {
+  const read = (): [number, number] | null => {
     try {
-      const text = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0));
-      const waited = Number(text.split(' ')[1]);
-      return Number.isFinite(waited) ? waited / 1e6 : null;
+      const [ran, waited] = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0)).split(' ').map(Number);
+      return Number.isFinite(ran) && Number.isFinite(waited) ? [ran! / 1e6, waited! / 1e6] : null;
     } catch {
       return null;
     }
@@ -61,23 +68,25 @@ function runQueueReader(): (() => number) | null {
     closeSync(fd);
     return null;
   }
-  // Opened once, per process: the engine reads it on its own (main) thread only.
-  return () => read() ?? 0;
+  // Opened once per process, by the thread that reads it (the engine's: the main thread).
+  return read;
 }
 
-let waitedReader: (() => number) | null | undefined;
+let schedstat: (() => [number, number] | null) | null | undefined;
+const ownFigures = (): [number, number] | null => {
+  if (schedstat === undefined) schedstat = schedstatReader();
+  return schedstat === null ? null : schedstat();
+};
 
-/** The process's clocks; the wait is the thread's that first reads it (the engine's: the main thread). */
+/** The process's clocks; the thread's are those of the thread that first reads them (the engine's: the main thread). */
 export const processMeter: PauseMeter = {
   wall: () => performance.now(),
   cpu: () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   },
-  waited: () => {
-    if (waitedReader === undefined) waitedReader = runQueueReader();
-    return waitedReader === null ? 0 : waitedReader();
-  },
+  thread: () => ownFigures()?.[0] ?? null,
+  waited: () => ownFigures()?.[1] ?? 0,
 };
 
 export class PauseBudget<P> {
@@ -92,7 +101,7 @@ export class PauseBudget<P> {
 
   /** Call as a pause begins. */
   mark(): PauseMark {
-    return { wall: this.meter.wall(), cpu: this.meter.cpu(), waited: this.meter.waited() };
+    return { wall: this.meter.wall(), cpu: this.meter.cpu(), thread: this.meter.thread(), waited: this.meter.waited() };
   }
 
   /** The budget's clock (ms): wall time less the time this thread waited for a CPU. */
@@ -100,10 +109,16 @@ export class PauseBudget<P> {
     return this.meter.wall() - this.meter.waited();
   }
 
-  /** What a pause that began at `mark` and ends now is charged (ms): its own time, at most the CPU time used meanwhile. */
+  /**
+   * What a pause that began at `mark` and ends now is charged (ms): the CPU time the thread ran
+   * meanwhile, else (not known) the smaller of its own time and the process's CPU time; never
+   * more than its own time.
+   */
   charge(mark: PauseMark): number {
     const own = this.own() - (mark.wall - mark.waited);
-    return Math.max(0, Math.min(own, this.meter.cpu() - mark.cpu));
+    const thread = this.meter.thread();
+    const ran = thread !== null && mark.thread !== null ? thread - mark.thread : this.meter.cpu() - mark.cpu;
+    return Math.max(0, Math.min(own, ran));
   }
 
   /**

@@ -2,8 +2,8 @@
 // a -w 2 cluster, under the default pause budget (200 ms per second): never suspended by it, and
 // it hits where it holds. On a loaded machine one hit's pause (its template read, retried when
 // V8's 50 ms evaluation timeout ends it off the CPU) once took 213 ms of wall time and suspended
-// the probe when the budget counted wall time; the budget now charges what a pause kept the
-// thread busy (inspector/probe-budget.ts), so such a pause is charged its few ms of work. The same
+// the probe when the budget counted wall time; the budget now charges the CPU time the
+// thread ran (inspector/probe-budget.ts), so such a pause is charged its few ms of work. The same
 // probe on a breakpoint (probeLiveEdit: false, V8 evaluating the condition at each of the 1,500
 // false passes an order) goes over the budget and is suspended: the test fails then.
 import { mkdtempSync, writeFileSync } from 'node:fs';

@@ -10,19 +10,11 @@
 // compiled into the script by live edit instead of a breakpoint: a pass costs the gate's call,
 // not a V8 condition evaluation.
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import inspector from 'node:inspector';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { DumpBuilder } from '../diagnostics/dumps.js';
 import { FrameReader, type CallFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
-import type { Dump, Shown } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { renderText } from '../diagnostics/render.js';
-import { dumpDirFrom } from '../diagnostics/index.js';
-import { fileHost } from '../diagnostics/dump-budget.js';
-import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
@@ -32,8 +24,10 @@ import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
 import { compileWhen } from './probe-when-compile.js';
+import { ProbeOutput } from './probe-output.js';
+import { FrameReads, REQUEST_FRAMES, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
-import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, urlRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, locationText, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {
@@ -133,10 +127,6 @@ interface Paused {
   callFrames: (CallFrame & { callFrameId: string })[];
 }
 
-interface Evaluated {
-  result: RemoteObject;
-  exceptionDetails?: { exception?: RemoteObject; text?: string };
-}
 
 const REPORT_MS = 1000;
 /**
@@ -151,17 +141,8 @@ let nextGuard = 1;
  * live one: those are not armed (see replaced()).
  */
 const editedScripts = new Set<string>();
-/** Frames searched for the request a hit belongs to. */
-const REQUEST_FRAMES = 12;
-/** A template expression gets this long to run (wall time, as V8 counts it). */
-const EVAL_TIMEOUT_MS = 50;
-/** Tries of an evaluation V8 ended before it used its time (bounded()). */
-const EVAL_TRIES = 4;
-/** How the inspector says it ended an evaluation at its timeout. */
-const TERMINATED = /Execution was terminated/;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
-const SIDE_EFFECT = /Possible side-effect/;
 /** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
 const UNREADABLE = /^ReferenceError\b/;
 /** The most names in scope a TSPUMA_ERR_PROBE_WHEN_THROWS message lists. */
@@ -172,11 +153,6 @@ const DEFAULT_PASS_COST_MS = 0.25;
 const MIN_PASS_COST_MS = 0.005;
 /** Passes per second a probe always gets (a line a request passes once, at a few hundred requests a second). */
 const MIN_PASSES = 200;
-/**
- * The stack at the paused line as Error().stack gives it, awaiting callers included: evaluated on
- * this thread, under this module's own frames, so with a limit that reaches below them.
- */
-const STACK_EXPRESSION = '(() => { const limit = Error.stackTraceLimit; Error.stackTraceLimit = 200; try { return new Error().stack; } finally { Error.stackTraceLimit = limit; } })()';
 
 export class ProbeEngine {
   private readonly session = new inspector.Session();
@@ -191,12 +167,13 @@ export class ProbeEngine {
   private admittedWhen = new Map<Armed, 'decided' | 'undecided'>();
   private readonly redactor: Redactor;
   private readonly reader: FrameReader;
-  private builder: DumpBuilder | null = null;
+  /** Reads at a pause (probe-frame-reads.ts), and what a hit writes (probe-output.ts). */
+  private readonly reads: FrameReads;
+  private readonly output: ProbeOutput;
   private readonly report: NodeJS.Timeout;
   private readonly now: () => number;
   /** Paused time per second (probePauseBudget). */
   private readonly budget: PauseBudget<Armed>;
-  private snapshotCount = 0;
   private closed = false;
   /** The pause of ours in progress: when it began and which probes it was for. */
   private ours: { mark: PauseMark; hit: Armed[] } | null = null;
@@ -265,6 +242,11 @@ export class ProbeEngine {
     this.budget = new PauseBudget(opts.budgetMs, opts.meter ?? processMeter);
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
+    this.reads = new FrameReads({ post: (method, params) => this.post(method, params), requestNow: opts.requestNow, requestUntracked: opts.requestUntracked });
+    this.output = new ProbeOutput({
+      log: opts.log, worker: opts.worker, frames: opts.frames, dumpDir: opts.dumpDir, redactor: this.redactor, reader: this.reader, reads: this.reads,
+      post: (method, params) => this.post(method, params), scripts: this.scripts, scriptSource: (id) => this.scriptSource(id), heldMs: () => this.heldMs(), event: (id, e) => this.event(id, e), ownUrl: OWN_URL,
+    });
     // A named global (not enumerable): a condition reads it with one global lookup, where
     // `globalThis[Symbol.for(…)]` cost every pass about 100,000 more instructions (bench/README.md).
     // A compiled `--when` (probe-when-compile.ts) reads through r/o/c/p and ends at w.
@@ -882,7 +864,7 @@ export class ProbeEngine {
   /** Whether a DevTools client's breakpoint condition holds at the paused frame (one that would write, or cannot be checked, is taken to). */
   private clientCondition(callFrameId: string, condition: string): boolean {
     try {
-      const r = this.evaluate(callFrameId, `!!(${condition}\n)`);
+      const r = this.reads.evaluate(callFrameId, `!!(${condition}\n)`);
       if (r.exceptionDetails) return SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '');
       return r.result.value === true;
     } catch {
@@ -899,10 +881,10 @@ export class ProbeEngine {
     const callFrameId = top.callFrameId;
     const when = this.compiledNames(site, top, armed.spec.when!);
     const expression = `!!(${when}\n)`;
-    let r = this.evaluate(callFrameId, expression);
+    let r = this.reads.evaluate(callFrameId, expression);
     let message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(callFrameId, when)) {
-      r = this.evaluate(callFrameId, expression, false);
+    if (SIDE_EFFECT.test(message) && this.reads.onlyRequestReads(callFrameId, when)) {
+      r = this.reads.evaluate(callFrameId, expression, false);
       message = '';
     }
     if (SIDE_EFFECT.test(message)) {
@@ -933,9 +915,9 @@ export class ProbeEngine {
     const when = armed.whenAt.get(site.key);
     if (when === undefined) return this.checkWhen(armed, site, top, frames);
     const expression = `!!(${when}\n)`;
-    let r = this.evaluate(top.callFrameId, expression);
+    let r = this.reads.evaluate(top.callFrameId, expression);
     const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(top.callFrameId, when)) r = this.evaluate(top.callFrameId, expression, false);
+    if (SIDE_EFFECT.test(message) && this.reads.onlyRequestReads(top.callFrameId, when)) r = this.reads.evaluate(top.callFrameId, expression, false);
     else if (SIDE_EFFECT.test(message)) {
       this.sideEffect(armed, 'condition', armed.spec.when!, message);
       return false;
@@ -952,19 +934,7 @@ export class ProbeEngine {
    * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
    */
   private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean, frames: Paused['callFrames'] = [top]): void {
-    const namesOf = (frame: Paused['callFrames'][number]): string[] => {
-      const names: string[] = [];
-      for (const scope of frame.scopeChain) {
-        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
-        try {
-          const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
-          for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
-        } catch {
-          /* a scope gone with the frame */
-        }
-      }
-      return names;
-    };
+    const namesOf = (frame: Paused['callFrames'][number]): string[] => this.reads.scopeNames(frame);
     const names = namesOf(top);
     // A name of a function further up the stack that this one (a callback) does not use: V8 keeps
     // no copy of it in this function's scope, so it is not "not in scope" in the source's sense.
@@ -1052,7 +1022,7 @@ export class ProbeEngine {
   private onHit(armed: Armed, params: Paused, site: Site | null): number {
     const spec = armed.spec;
     const top = params.callFrames[0]!;
-    const found = this.requestOf(params.callFrames);
+    const found = this.reads.requestOf(params.callFrames);
     const request = found?.req ?? null;
     const requestId = idOf(request);
     // Replay's probes stop only for the request it sent.
@@ -1061,8 +1031,11 @@ export class ProbeEngine {
     armed.pendingPaused++;
     const done = spec.hits !== null && armed.paused >= spec.hits;
     if (done) this.removeBreakpoints(armed);
-    if (spec.kind === 'log') this.logLine(armed, site, top, requestId, found);
-    else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
+    if (spec.kind === 'log') {
+      const wrote = this.output.logLine(armed, (expr) => this.compiledNames(site, top, expr), params.callFrames, requestId, found);
+      if (wrote) this.sideEffect(armed, 'template expression', wrote.expr, wrote.message);
+    }
+    else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.output.snapshot(armed, params.callFrames, request, requestId);
     else if (spec.kind === 'break') {
       const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
       this.opts.log.warn(
@@ -1076,175 +1049,16 @@ export class ProbeEngine {
     return 0;
   }
 
-  private evaluate(callFrameId: string, expression: string, checked = true): Evaluated {
-    return this.bounded<Evaluated>({ callFrameId, expression, throwOnSideEffect: checked, generatePreview: true, silent: true });
-  }
 
-  /**
-   * Debugger.evaluateOnCallFrame within EVAL_TIMEOUT_MS. V8 ends an evaluation at that much wall
-   * time, and a loaded machine can keep a cheap read off the CPU that long (a full test run at a
-   * load of 8-20 lost hits of `req.get("x-probe-ua")` so, as 'Execution was terminated'): an
-   * evaluation ended having run less than half its time is tried again (up to EVAL_TRIES in all);
-   * one that ran its time (a slow expression) is ended as before. Another session's message
-   * dispatched inside the evaluation (a DevTools client's console evaluation, probe-devtools.ts's
-   * state) makes this session's own listener run under the side-effect check, which throws out of
-   * the post itself (not as the evaluation's exception): tried again too.
-   */
-  private bounded<T>(params: Record<string, unknown>): T {
-    for (let tries = 1; ; tries++) {
-      const cpu = process.cpuUsage();
-      try {
-        return this.post<T>('Debugger.evaluateOnCallFrame', { ...params, timeout: EVAL_TIMEOUT_MS });
-      } catch (err) {
-        const ran = process.cpuUsage(cpu);
-        const message = (err as Error).message;
-        if (tries >= EVAL_TRIES) throw err;
-        if (SIDE_EFFECT.test(message)) continue;
-        if (!TERMINATED.test(message) || (ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2) throw err;
-      }
-    }
-  }
 
-  /**
-   * Whether an expression V8's side-effect check refused writes only through a request's caching
-   * accessors (Hono's c.req.param(), Express's req.ip: probe-spec.ts memberChains): every other
-   * member chain in it passes the check on its own.
-   */
-  private onlyRequestReads(callFrameId: string, expression: string): boolean {
-    const chains = memberChains(expression);
-    if (chains === null || !chains.some((c) => c.requestRead)) return false;
-    return chains.every((c) => {
-      if (c.requestRead) {
-        const url = urlRoot(c.text);
-        return url !== null ? this.isA(callFrameId, url, IS_URL) : this.isA(callFrameId, requestRoot(c.text), IS_HTTP_REQUEST);
-      }
-      const r = this.evaluate(callFrameId, c.text);
-      return !SIDE_EFFECT.test(r.exceptionDetails?.exception?.description ?? '');
-    });
-  }
 
-  /**
-   * Whether `check` (IS_HTTP_REQUEST, IS_URL: a function's text) says true of `root` (a chain's
-   * object: requestRoot, urlRoot) at the paused frame. Anything else, or a failure, is false.
-   */
-  private isA(callFrameId: string, root: string | null, check: string): boolean {
-    if (root === null) return false;
-    let r = this.evaluate(callFrameId, `${check}(${root})`);
-    // Hono's c.req is a getter that makes the request on first use: V8 calls that a write. A root
-    // with no call in it that ends in a request's name is read unchecked once to see what it is;
-    // the calls after it still need an HTTP request. Any other root (`_req`) is read checked only.
-    if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && !root.includes('(') && requestNamed(root)) r = this.evaluate(callFrameId, `${check}(${root})`, false);
-    return !r.exceptionDetails && r.result.value === true;
-  }
 
-  /** The template's values, read at the line with the side-effect check, redacted like a dump's locals. */
-  private logLine(armed: Armed, site: Site | null, top: Paused['callFrames'][number], requestId: string | null, found: FoundRequest | null): void {
-    const callFrameId = top.callFrameId;
-    const values: Record<string, Shown> = {};
-    const redactions: string[] = [];
-    let text = '';
-    for (const part of armed.parts) {
-      if ('text' in part) {
-        text += part.text;
-        continue;
-      }
-      let shown: Shown;
-      if (identifiers(part.expr).some((n) => this.redactor.isSecretName(n))) {
-        shown = '[redacted]';
-        redactions.push(`value of ${part.expr}`);
-      } else {
-        const expr = this.compiledNames(site, top, part.expr);
-        let r = this.evaluate(callFrameId, expr);
-        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.onlyRequestReads(callFrameId, expr)) r = this.evaluate(callFrameId, expr, false);
-        if (r.exceptionDetails) {
-          const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
-          if (SIDE_EFFECT.test(message)) return this.sideEffect(armed, 'template expression', part.expr, message);
-          shown = { summary: `<${message}>` };
-        } else shown = this.reader.show(r.result, `template ${part.expr}`, redactions);
-      }
-      values[part.expr] = shown;
-      text += shown !== null && typeof shown === 'object' ? shown.summary : String(shown);
-    }
-    const spec = armed.spec;
-    this.opts.log.info(
-      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
-      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
-    );
-  }
 
-  /**
-   * The request a hit belongs to: the app call whose async context is paused (however deep the
-   * line, after any await; under -d also a call begun before the first probe), else the first
-   * IncomingMessage among the paused frames' locals, else no request: the requests from before
-   * the first probe are its candidates (app-calls.ts: never one of them as its request).
-   */
-  private requestOf(callFrames: Paused['callFrames']): FoundRequest | null {
-    const now = this.opts.requestNow?.();
-    if (now) return { req: now };
-    for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
-      for (const scope of cf.scopeChain) {
-        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
-        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
-        const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
-        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage };
-      }
-    }
-    return this.opts.requestUntracked?.() ?? null;
-  }
 
-  /** The JS value behind a remote object id, handed over through a global for one moment. */
-  private handOver(objectId: string): unknown {
-    const key = Symbol.for('tspuma.probe.value');
-    this.post('Runtime.callFunctionOn', { objectId, functionDeclaration: `function () { globalThis[Symbol.for('tspuma.probe.value')] = this; }` });
-    const g = globalThis as Record<symbol, unknown>;
-    const value = g[key];
-    delete g[key];
-    return value;
-  }
 
-  /** The whole stack as a dump of kind `snapshot`, written to the dump folder. */
-  private snapshot(armed: Armed, params: Paused, request: IncomingMessage | null, requestId: string | null): void {
-    const scripts = new Map<string, ScriptInfo>();
-    for (const [id, s] of this.scripts) scripts.set(id, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
-    const { frames, redactions } = this.reader.read(params.callFrames, {
-      frames: this.opts.frames,
-      scripts,
-      skipUrl: OWN_URL,
-      source: (scriptId) => this.scriptSource(scriptId),
-      properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
-      // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
-      call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
-    });
-    this.builder ??= new DumpBuilder(this.redactor, this.opts.frames);
-    const spec = armed.spec;
-    const n = ++this.snapshotCount;
-    // The stack text of the paused line gives the awaiting callers (V8 pauses with the synchronous frames only), as a dump's error does.
-    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}`, stack: this.stackText(params.callFrames[0]!.callFrameId) };
-    const shown = request ? asArrived(request) : null;
-    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request: shown }, { phase: 'probe', kind: 'snapshot', request: shown, worker: this.opts.worker });
-    const dir = resolve(dumpDirFrom(process.env, this.opts.dumpDir) ?? 'tspuma-dumps');
-    const base = resolve(dir, `${dump.time.replace(/[:.]/g, '-')}-${fileHost(hostname())}-${process.pid}-probe${spec.id}-${String(n).padStart(4, '0')}`);
-    try {
-      ensurePrivateDir(dir);
-      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
-      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
-    } catch (err) {
-      this.opts.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}`);
-      return;
-    }
-    this.opts.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);
-    this.event(spec.id, { event: 'snapshot', path: `${base}.json`, requestId });
-  }
 
-  /** `Error().stack` at the paused line: its frames, the awaiting callers among them; '' when it cannot be read. */
-  private stackText(callFrameId: string): string {
-    try {
-      const r = this.bounded<Evaluated>({ callFrameId, expression: STACK_EXPRESSION, silent: true, returnByValue: true });
-      return typeof r.result.value === 'string' ? r.result.value : '';
-    } catch {
-      return '';
-    }
-  }
+
+
 
   /** A pause against the budget (probe-budget.ts); past it, the probe that took most of the window is suspended. */
   private spend(mark: PauseMark, hit: Armed[]): void {
@@ -1322,15 +1136,6 @@ function calibrationTarget(n: number): number {
   return s;
 }
 
-/**
- * The request as it arrived: a router (Express's mounted routers) rewrites `req.url` while the
- * request is inside it, where a probe stops; `originalUrl` keeps what the client sent, as the
- * request log and failure dumps show it. The request itself is not changed.
- */
-function asArrived(req: IncomingMessage): IncomingMessage {
-  const original = (req as { originalUrl?: unknown }).originalUrl;
-  return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
-}
 
 /**
  * The line a probe stops at in the file as it is on disk now (what a worker loads): its line when
@@ -1355,6 +1160,7 @@ export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'>, re
   return best !== null ? { line: best } : { gone: lines[spec.line - 1] ?? null };
 }
 
+
 /** A source line for a message: trimmed, at most 80 characters. */
 function clip(text: string): string {
   const t = text.trim();
@@ -1367,40 +1173,6 @@ function relative(file: string): string {
   return file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
 }
 
-/** A request's id (server/request-id.ts sets it), or null. */
-function idOf(req: IncomingMessage | null): string | null {
-  return req ? String((req as { id?: unknown }).id ?? '') || null : null;
-}
 
-/** A hit line's text for a request not found: ` [request not known; in the app when the probe came: A, B]`, or nothing. */
-function candidates(found: FoundRequest | null): string {
-  return found !== null && found.req === null ? ` [request not known; in the app when the probe came: ${found.oneOf.map((r) => idOf(r) ?? '?').join(', ')}]` : '';
-}
 
-/** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
-function howFound(found: FoundRequest | null): { requestOneOf?: (string | null)[] } {
-  return found !== null && found.req === null ? { requestOneOf: found.oneOf.map(idOf) } : {};
-}
 
-/** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isA: node's IncomingMessage, Express's req that inherits it, Hono's HonoRequest, a fetch Request). */
-const IS_HTTP_REQUEST =
-  "((o) => { if (o === null || typeof o !== 'object') return false; if (Object.prototype.toString.call(o) === '[object Request]') return true; for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) { const c = Object.getOwnPropertyDescriptor(p, 'constructor'); const n = c && typeof c.value === 'function' ? c.value.name : ''; if (n === 'IncomingMessage' || n === 'HonoRequest') return true; } return false; })";
-
-/** A root ending in a request's name (`c.req`): Hono's getter, the one read worth doing unchecked; another name is read checked only. */
-function requestNamed(root: string): boolean {
-  return /(?:^|\.)\s*(?:req|request)$/.test(root.trim());
-}
-
-/** Whether its argument is a WHATWG URL (urlRoot: a fetch handler's `new URL(request.url)`). */
-const IS_URL = "((o) => o !== null && typeof o === 'object' && Object.prototype.toString.call(o) === '[object URL]')";
-
-/**
- * The names an expression reads, for redaction by name: its identifiers (`order.customer.apiKey`
- * -> order, customer, apiKey) and its quoted strings, the keys and accessor arguments a value is
- * read under (`req.query["token"]`, `req.get("x-api-key")`, `c.req.header('cookie')`).
- */
-export function identifiers(expr: string): string[] {
-  const quoted = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
-  const strings = [...expr.matchAll(quoted)].map((m) => m[2]!);
-  return [...(expr.replace(quoted, '').match(/[A-Za-z_$][\w$]*/g) ?? []), ...strings];
-}

@@ -22,8 +22,7 @@ import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript
 import { startResumer, type Resumer } from './probe-resumer.js';
 import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
-import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
-import { compileWhen } from './probe-when-compile.js';
+import { LiveEdits, type EditSite } from './probe-live-edit.js';
 import { ProbeOutput } from './probe-output.js';
 import { FrameReads, REQUEST_FRAMES, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
@@ -89,30 +88,12 @@ interface Armed {
  * One V8 breakpoint (V8 allows one per place and session), shared by every probe armed there: a
  * logpoint and a snapshot on the same line each get their turn at the gate.
  */
-interface Site {
+interface Site extends EditSite {
   key: string;
-  scriptId: string;
-  location: { lineNumber: number; columnNumber: number };
   breakpointId: string | null;
   probes: Set<Armed>;
   /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at its first pause). */
   renames: Map<string, string> | null;
-  /**
-   * Armed by live edit (no breakpoint): its guard's number, place, text, and the column of its
-   * `debugger`; `ids`: the probes whose `--when` (or none) is compiled into it, null for the plain
-   * gate (every probe there has no `--when`).
-   */
-  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null } | null;
-  /** Why live edit was not tried here (a script over its bound), for the set answer. */
-  noEdit?: string;
-}
-
-/** A script edited by live edit: its source as loaded, and the sites whose guards it has. */
-interface Edited {
-  original: string;
-  sites: Set<Site>;
-  /** Its guards and the source disagree (a restore V8 refused): retried. */
-  stale: boolean;
 }
 
 /** Where a probe was armed in a script, and what the user should know about it. */
@@ -129,18 +110,6 @@ interface Paused {
 
 
 const REPORT_MS = 1000;
-/**
- * Guard numbers, never reused in this process: a guard V8 would not let a closed engine take out
- * (probe-edits.ts) keeps its number, and a later engine's gate must not take it for one of its own.
- */
-let nextGuard = 1;
-/**
- * Scripts this process has live-edited (ids are the isolate's, the same in every session). V8
- * keeps the source before each edit as a script of its own with the same URL, which a session
- * opened later (a worker's next engine, once its last probe was removed) is told of beside the
- * live one: those are not armed (see replaced()).
- */
-const editedScripts = new Set<string>();
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
 /** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
@@ -179,13 +148,11 @@ export class ProbeEngine {
   private ours: { mark: PauseMark; hit: Armed[] } | null = null;
   /** When the pause being handled began (its line says how long the thread was held). */
   private pauseStarted = 0;
-  /** Live edit: sites by guard number, edited scripts, the site whose guard asked for the coming pause. */
-  private readonly guarded = new Map<number, Site>();
-  private readonly edited = new Map<string, Edited>();
+  /** Live edit (probe-live-edit.ts), and the site whose guard asked for the coming pause. */
+  private readonly edits: LiveEdits<Site>;
   private guardPending: Site | null = null;
   /** Arming probes in a script just parsed (onScript): no live edit then. */
   private parsing = false;
-  private editRetry: NodeJS.Timeout | null = null;
   /** In a Debugger.paused handler of ours (no live edit then). */
   private pausedNow = false;
 
@@ -242,6 +209,13 @@ export class ProbeEngine {
     this.budget = new PauseBudget(opts.budgetMs, opts.meter ?? processMeter);
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
+    this.edits = new LiveEdits<Site>({
+      post: (method, params) => this.post(method, params), log: opts.log, liveEdit: opts.liveEdit === true, devtoolsMayAttach: () => this.devtoolsMayAttach(),
+      pausedNow: () => this.pausedNow, parsing: () => this.parsing, closed: () => this.closed, scripts: this.scripts, scriptSource: (id) => this.scriptSource(id),
+      edited: (scriptId) => {
+        for (const site of this.sites.values()) if (site.scriptId === scriptId && site.breakpointId !== null) this.setBreakpoint(site, [...site.probes]);
+      },
+    });
     this.reads = new FrameReads({ post: (method, params) => this.post(method, params), requestNow: opts.requestNow, requestUntracked: opts.requestUntracked });
     this.output = new ProbeOutput({
       log: opts.log, worker: opts.worker, frames: opts.frames, dumpDir: opts.dumpDir, redactor: this.redactor, reader: this.reader, reads: this.reads,
@@ -253,7 +227,7 @@ export class ProbeEngine {
     const gate = Object.assign((id: number, check?: 1) => this.gate(id, check), {
       n: (id: number) => this.counted(id),
       e: (n: number) => this.guardGate(n),
-      f: (n: number) => this.guarded.has(n) && takeWhen() >= 0,
+      f: (n: number) => this.edits.guarded.has(n) && takeWhen() >= 0,
       w: (n: number, id: number, value: unknown) => this.whenGate(n, id, value),
       r: read,
       o: readOptional,
@@ -291,7 +265,7 @@ export class ProbeEngine {
 
   /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await): retried each second. */
   get editsPending(): boolean {
-    return [...this.edited.values()].some((e) => e.stale);
+    return this.edits.pending;
   }
 
   /** Probes armed (or pending) here. */
@@ -369,7 +343,7 @@ export class ProbeEngine {
    * probe is suspended here), else the lines with code near it.
    */
   private armIn(armed: Armed, script: LoadedScript): Placed | null | 'gone' | { below: number | null; above: number | null } {
-    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file) || this.replaced(script)) return null;
+    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file) || this.edits.replaced(script)) return null;
     armed.scripts.add(script.scriptId);
     const found = findLine(armed.spec);
     const notes: string[] = [];
@@ -409,24 +383,6 @@ export class ProbeEngine {
     return this.describe(armed, script, sites, notes);
   }
 
-  /**
-   * A script a live edit replaced: one of its URL was edited in this process, and an older one of
-   * that URL exists (V8 keeps the source before each edit as a script of its own, under a new id:
-   * the edited script keeps its id, the lowest of its URL, and is the one that runs). Arming it
-   * would put breakpoints and edits into code that no longer runs, each edit making one more such
-   * script (a worker that had probes set and removed a few times then took seconds per probe, and
-   * its snapshot probe waited for a hit that never came).
-   */
-  private replaced(script: LoadedScript): boolean {
-    let edited = editedScripts.has(script.scriptId);
-    let older = false;
-    for (const s of this.scripts.values()) {
-      if (s === script || s.url !== script.url) continue;
-      if (editedScripts.has(s.scriptId)) edited = true;
-      if (Number(s.scriptId) < Number(script.scriptId)) older = true;
-    }
-    return edited && older;
-  }
 
   /** Its line is not in the file this worker loaded (a deploy changed it): no more hits here, and the log says why. */
   private suspendChanged(armed: Armed, now: string | null): void {
@@ -445,10 +401,10 @@ export class ProbeEngine {
     const probes = [...site.probes];
     if (probes.length === 0) {
       this.sites.delete(site.key);
-      this.unguard(site);
+      this.edits.unguard(site);
       return;
     }
-    if (this.guard(site, probes)) return;
+    if (this.edits.guard(site, probes)) return;
     this.setBreakpoint(site, probes);
   }
 
@@ -483,133 +439,18 @@ export class ProbeEngine {
     this.siteOf.set(breakpointId, site);
   }
 
-  /**
-   * Arms the site by live edit when that is sound: each probe there has no column and is not
-   * replay's, and its `--when`, if any, compiles (probe-when-compile.ts: a subset that cannot run
-   * the app's code, so V8's side-effect check is not needed); no DevTools can attach here; a guard
-   * fits before its statement (probe-edits.ts); and V8 takes the edit (it refuses one while the
-   * function runs or waits at an await). Else false: a breakpoint, and `noEdit` says why.
-   */
-  private guard(site: Site, probes: Armed[]): boolean {
-    site.noEdit = undefined;
-    if (!probes.every((p) => (p.spec.column ?? null) === null && p.spec.kind !== 'break')) {
-      this.unguard(site);
-      return false;
-    }
-    // A guard already in the code that answers for each probe here stays (one it has and that is gone answers no).
-    const edit = site.edit;
-    if (edit && probes.every((p) => (edit.ids === null ? p.spec.when === null : edit.ids.has(p.spec.id)))) return true;
-    const conditional = probes.some((p) => p.spec.when !== null);
-    const keep = (why: string | null): false => {
-      if (why !== null && (conditional || why.startsWith('the script is'))) site.noEdit = why;
-      if (site.edit) this.unguard(site);
-      return false;
-    };
-    if (!this.opts.liveEdit) return keep('live edit is off (probeLiveEdit: false)');
-    if (this.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
-    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
-    if (this.pausedNow) return keep('set while the thread was paused at a probe');
-    if (this.parsing) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
-    const script = this.scripts.get(site.scriptId);
-    const entry = this.edited.get(site.scriptId);
-    const original = entry?.original ?? this.scriptSource(site.scriptId);
-    if (!script || original === null) return keep('the script\'s source could not be read');
-    const over = overEditBound(original);
-    if (over) return keep(over);
-    const n = edit?.n ?? nextGuard++;
-    const place = edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
-    if (!place) return keep('no place for a gate right before the probed statement (it is not the first on its line in a block, or a comment or other code is between it and the statement before)');
-    let text = guardText(n);
-    let ids: Set<number> | null = null;
-    if (conditional) {
-      const checks: string[] = [];
-      for (const p of probes) {
-        if (p.spec.when === null) {
-          checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},1)`);
-          continue;
-        }
-        const compiled = compileWhen(p.spec.when, place.scope, { gate: PROBE_GATE_KEY });
-        if (!compiled.ok) return keep(p.spec.id === probes.find((q) => q.spec.when !== null)?.spec.id ? `its --when is not compiled: ${compiled.reason}` : `the --when of probe ${p.spec.id} there is not compiled: ${compiled.reason}`);
-        checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},${compiled.code})`);
-      }
-      text = guardText(n, checks.join('|'));
-      ids = new Set(probes.map((p) => p.spec.id));
-    }
-    const e = entry ?? { original, sites: new Set<Site>(), stale: false };
-    site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids };
-    e.sites.add(site);
-    const started = performance.now();
-    const applied = this.applyEdits(site.scriptId, e);
-    site.edit.ms = Math.round((performance.now() - started) * 10) / 10;
-    if (!applied) {
-      // The code keeps the guard it had (if any), which does not answer for every probe here: it goes.
-      site.edit = edit;
-      if (!edit) e.sites.delete(site);
-      return keep('V8 refused the live edit (a function of the script was running or waiting at an await)');
-    }
-    this.edited.set(site.scriptId, e);
-    this.guarded.set(n, site);
-    return true;
-  }
 
-  /** The site's guard goes: its gate answers false at once; the script gets its source back (later, if V8 refuses now). */
-  private unguard(site: Site): void {
-    if (!site.edit) return;
-    this.guarded.delete(site.edit.n);
-    const e = this.edited.get(site.scriptId);
-    site.edit = null;
-    if (!e) return;
-    e.sites.delete(site);
-    // With DevTools able to attach, a guard whose gate is off stays: an edit would drop the client's breakpoints there.
-    if (this.devtoolsMayAttach()) return;
-    // Not while paused (a probe's last hit): V8 would recompile the script with the thread held. Right after.
-    if (this.pausedNow || !this.applyEdits(site.scriptId, e)) this.retryEdits(e, this.pausedNow ? 0 : 1000);
-  }
 
   /** A DevTools client may attach to this process (--inspect, or an inspector opened since): no live edit, no skipping of `debugger`. */
   private devtoolsMayAttach(): boolean {
     return this.opts.devtools === true || inspector.url() !== undefined;
   }
 
-  /** Sets the script's source to its original with the guards of its sites; true when V8 took it. */
-  private applyEdits(scriptId: string, e: Edited): boolean {
-    const text = withGuards(e.original, [...e.sites].map((s) => ({ offset: s.edit!.place.offset, n: s.edit!.n, text: s.edit!.text })));
-    let status: string;
-    editedScripts.add(scriptId);
-    try {
-      status = this.post<{ status: string }>('Debugger.setScriptSource', { scriptId, scriptSource: text }).status;
-    } catch (err) {
-      status = (err as Error).message;
-    }
-    if (status !== 'Ok') {
-      this.opts.log.debug({ scriptId, status }, `Probes: V8 refused a live edit of ${this.scripts.get(scriptId)?.url ?? scriptId}: ${status}`);
-      return false;
-    }
-    e.stale = false;
-    if (e.sites.size === 0) this.edited.delete(scriptId);
-    // V8 drops the breakpoints in the functions an edit changed: the other probes' here are set again.
-    for (const s of this.sites.values()) if (s.scriptId === scriptId && s.breakpointId !== null) this.setBreakpoint(s, [...s.probes]);
-    return true;
-  }
 
-  /**
-   * A restore put off (asked for while paused: after `ms`) or refused by V8 (the function was
-   * running or waiting at an await): tried again, then each second, until it takes.
-   */
-  private retryEdits(e: Edited, ms = 1000): void {
-    e.stale = true;
-    if (this.editRetry) return;
-    const retry = () => {
-      this.editRetry = null;
-      for (const [scriptId, entry] of this.edited) if (entry.stale && !this.closed) this.applyEdits(scriptId, entry);
-      if (!this.closed && [...this.edited.values()].some((x) => x.stale)) this.editRetry = setTimeout(retry, 1000).unref();
-    };
-    this.editRetry = setTimeout(retry, ms).unref();
-  }
 
   /** Called by a guard at every pass of its line: counts a hit of each probe there; true (pause) when one may log or snapshot. */
   private guardGate(n: number): boolean {
-    const site = this.guarded.get(n);
+    const site = this.edits.guarded.get(n);
     if (!site) return false;
     let any = false;
     for (const armed of site.probes) {
@@ -632,7 +473,7 @@ export class ProbeEngine {
    */
   private whenGate(n: number, id: number, value: unknown): boolean {
     const met = takeWhen();
-    const site = this.guarded.get(n);
+    const site = this.edits.guarded.get(n);
     const armed = this.probes.get(id);
     if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
     if (met === 2 || value === UNDECIDED || (met === 1 && armed.spec.when !== null && !armed.whenAt.has(site.key))) {
@@ -652,7 +493,7 @@ export class ProbeEngine {
   private strayDebugger(params: Paused): boolean {
     const at = params.callFrames[0]?.location;
     if (params.reason !== 'other' || !at) return false;
-    for (const e of this.edited.values()) for (const s of e.sites) if (s.scriptId === at.scriptId && s.edit?.place.line === at.lineNumber && s.edit.column === at.columnNumber) return true;
+    if (this.edits.atGuard(at)) return true;
     if (this.devtoolsMayAttach()) return false;
     const source = this.scriptSource(at.scriptId);
     if (source === null) return false;
@@ -1009,8 +850,8 @@ export class ProbeEngine {
 
   /** A script's source as loaded (a live edit's guards are not in it: a snapshot shows the app's own lines). */
   private scriptSource(scriptId: string): string | null {
-    const edited = this.edited.get(scriptId);
-    if (edited) return edited.original;
+    const original = this.edits.original(scriptId);
+    if (original !== null) return original;
     try {
       return this.post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
     } catch {
@@ -1098,9 +939,8 @@ export class ProbeEngine {
     clearInterval(this.report);
     this.flush();
     for (const id of [...this.probes.keys()]) this.disarm(id);
-    if (this.editRetry) clearTimeout(this.editRetry);
     // Guards V8 could not take out yet stay, their gate gone (typeof): restored now where it can.
-    for (const [scriptId, e] of this.edited) if (e.stale) this.applyEdits(scriptId, e);
+    this.edits.close();
     try {
       this.session.disconnect();
     } catch {
@@ -1111,21 +951,6 @@ export class ProbeEngine {
   }
 }
 
-/**
- * Live edit's bound: V8 recompiles the whole script at an edit (and at the restore), with the
- * thread held, at a cost that grows faster than the script (measured here on Node 20, scripts of
- * 4-line functions: 63 KB / 1,000 functions 47 ms, 128 KB / 2,000 87 ms, 258 KB / 4,000 289 ms,
- * 648 KB 7.2 s, 2.6 MB minutes). Over either figure the probe keeps its breakpoint.
- */
-const EDIT_MAX_BYTES = 100_000;
-const EDIT_MAX_FUNCTIONS = 1500;
-
-/** Why a script is too large to edit live, or null. (`function` and `=>` counted in the text: a count on the safe side.) */
-function overEditBound(source: string): string | null {
-  const functions = source.match(/\bfunction\b|=>/g)?.length ?? 0;
-  if (source.length <= EDIT_MAX_BYTES && functions <= EDIT_MAX_FUNCTIONS) return null;
-  return `the script is ${Math.round(source.length / 1000)} KB with ${functions} functions, over live edit's bound of ${EDIT_MAX_BYTES / 1000} KB or ${EDIT_MAX_FUNCTIONS} functions, which keeps an edit under ~100 ms`;
-}
 
 /** The function a calibration's breakpoint sits in: its loop body, the fourth line, as on a probed loop's line. */
 function calibrationTarget(n: number): number {

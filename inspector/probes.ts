@@ -23,8 +23,9 @@ import { startResumer, type Resumer } from './probe-resumer.js';
 import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { LiveEdits, type EditSite } from './probe-live-edit.js';
+import { WhenChecks } from './probe-when-checks.js';
 import { ProbeOutput } from './probe-output.js';
-import { FrameReads, REQUEST_FRAMES, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
+import { FrameReads, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
 import { PROBE_GATE_KEY, locationText, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
@@ -112,10 +113,6 @@ interface Paused {
 const REPORT_MS = 1000;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
-/** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
-const UNREADABLE = /^ReferenceError\b/;
-/** The most names in scope a TSPUMA_ERR_PROBE_WHEN_THROWS message lists. */
-const SCOPE_NAMES = 24;
 /** Calls timed to measure what a pass of a probed line costs, and the bounds put on the measure. */
 const CALIBRATION_PASSES = 40;
 const DEFAULT_PASS_COST_MS = 0.25;
@@ -150,6 +147,8 @@ export class ProbeEngine {
   private pauseStarted = 0;
   /** Live edit (probe-live-edit.ts), and the site whose guard asked for the coming pause. */
   private readonly edits: LiveEdits<Site>;
+  /** `--when` checked with the side-effect check (probe-when-checks.ts). */
+  private readonly whens: WhenChecks<Armed, Site>;
   private guardPending: Site | null = null;
   /** Arming probes in a script just parsed (onScript): no live edit then. */
   private parsing = false;
@@ -217,6 +216,14 @@ export class ProbeEngine {
       },
     });
     this.reads = new FrameReads({ post: (method, params) => this.post(method, params), requestNow: opts.requestNow, requestUntracked: opts.requestUntracked });
+    this.whens = new WhenChecks<Armed, Site>({
+      reads: this.reads, log: opts.log, worker: opts.worker, compiledNames: (site, top, expr) => this.compiledNames(site, top, expr), rearm: (site) => this.rearm(site),
+      sideEffect: (armed, what, expression, message) => this.sideEffect(armed, what, expression, message),
+      removed: (armed, err) => {
+        this.disarm(armed.spec.id);
+        this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
+      },
+    });
     this.output = new ProbeOutput({
       log: opts.log, worker: opts.worker, frames: opts.frames, dumpDir: opts.dumpDir, redactor: this.redactor, reader: this.reader, reads: this.reads,
       post: (method, params) => this.post(method, params), scripts: this.scripts, scriptSource: (id) => this.scriptSource(id), heldMs: () => this.heldMs(), event: (id, e) => this.event(id, e), ownUrl: OWN_URL,
@@ -673,10 +680,10 @@ export class ProbeEngine {
         const site = sites.get(armed) ?? null;
         // A compiled `--when` that could not decide: V8 evaluates the source, checked, then (if it held) counted.
         if (how.get(armed) === 'undecided') {
-          if (!(site && this.decideWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
+          if (!(site && this.whens.decide(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         }
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
-        else if (how.get(armed) !== 'decided' && armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
+        else if (how.get(armed) !== 'decided' && armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.whens.check(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
@@ -713,88 +720,8 @@ export class ProbeEngine {
     }
   }
 
-  /**
-   * Once per probe and worker, before V8 ever evaluates `when` unchecked: evaluates it with the
-   * side-effect check at the first pass. One that would write removes the probe (it never ran);
-   * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
-   */
-  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames'] = [top]): boolean {
-    const callFrameId = top.callFrameId;
-    const when = this.compiledNames(site, top, armed.spec.when!);
-    const expression = `!!(${when}\n)`;
-    let r = this.reads.evaluate(callFrameId, expression);
-    let message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.reads.onlyRequestReads(callFrameId, when)) {
-      r = this.reads.evaluate(callFrameId, expression, false);
-      message = '';
-    }
-    if (SIDE_EFFECT.test(message)) {
-      this.sideEffect(armed, 'condition', armed.spec.when!, message);
-      return false;
-    }
-    // A name the condition reads that is not in scope at the line (a typo, another function's
-    // local) or not initialized yet (a const declared on this line or below) throws at every pass:
-    // as V8 takes it, false for ever, so the probe would be armed and silent.
-    if (UNREADABLE.test(message)) {
-      this.whenThrows(armed, top, message, true, frames);
-      return false;
-    }
-    const thrown = r.exceptionDetails ? message : r.result.subtype === 'error' ? (r.result.description ?? '').split('\n')[0]! : '';
-    if (thrown) this.whenThrows(armed, top, thrown, false);
-    armed.whenAt.set(site.key, when);
-    this.rearm(site);
-    // As V8 takes a condition: one that throws is false.
-    return !r.exceptionDetails && r.result.value === true;
-  }
 
-  /**
-   * A compiled `--when` that could not decide at this pass: the first time at this place, the
-   * first-pass check (checkWhen: a write removes the probe, a name not in scope too, another error
-   * is reported once); later, V8 evaluates the source with its side-effect check, and an error is false.
-   */
-  private decideWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames']): boolean {
-    const when = armed.whenAt.get(site.key);
-    if (when === undefined) return this.checkWhen(armed, site, top, frames);
-    const expression = `!!(${when}\n)`;
-    let r = this.reads.evaluate(top.callFrameId, expression);
-    const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.reads.onlyRequestReads(top.callFrameId, when)) r = this.reads.evaluate(top.callFrameId, expression, false);
-    else if (SIDE_EFFECT.test(message)) {
-      this.sideEffect(armed, 'condition', armed.spec.when!, message);
-      return false;
-    } else if (UNREADABLE.test(message)) {
-      this.whenThrows(armed, top, message, true, frames);
-      return false;
-    }
-    return !r.exceptionDetails && r.result.value === true;
-  }
 
-  /**
-   * A `when` that threw at its first pass, logged once per worker with the names it could read:
-   * one that cannot be read at its line (a ReferenceError) is removed everywhere; another error
-   * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
-   */
-  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean, frames: Paused['callFrames'] = [top]): void {
-    const namesOf = (frame: Paused['callFrames'][number]): string[] => this.reads.scopeNames(frame);
-    const names = namesOf(top);
-    // A name of a function further up the stack that this one (a callback) does not use: V8 keeps
-    // no copy of it in this function's scope, so it is not "not in scope" in the source's sense.
-    const missing = /^ReferenceError: (\S+) is not defined/.exec(message)?.[1];
-    const owner = missing ? frames.slice(1, REQUEST_FRAMES).find((f) => namesOf(f).includes(missing)) : undefined;
-    const shown = names.slice(0, SCOPE_NAMES);
-    const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
-    const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
-    const what = remove && owner
-      ? `removed: \`${missing}\` is a name of a function further up the stack (${owner.functionName || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
-      : remove
-      ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
-      : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;
-    const err = new TspumaError('TSPUMA_ERR_PROBE_WHEN_THROWS', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, when: armed.spec.when, message, what, names: inScope });
-    this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
-    if (!remove) return;
-    this.disarm(armed.spec.id);
-    this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
-  }
 
   private sideEffect(armed: Armed, what: string, expression: string, message: string): void {
     const err = new TspumaError('TSPUMA_ERR_PROBE_SIDE_EFFECT', { id: armed.spec.id, location: armed.where, what, expression, message });

@@ -129,6 +129,40 @@ export function isCardNumber(text: string): boolean {
 const MIN_REMEMBERED = 6;
 const MAX_REMEMBERED = 256;
 const remembered = new Map<string, true>();
+/**
+ * The remembered values, longest first, as scrubRemembered replaces them: a shorter secret that
+ * is a prefix of a longer one (a test key and a live key, a key and its rotated successor) would
+ * otherwise be replaced inside the longer one first and leave its rest in clear. Rebuilt when a
+ * value is added or dropped, not when one is remembered again.
+ */
+let longestFirst: string[] | null = null;
+
+/** Characters of a key or token (base64url, hex, `sk-live-…`): a remembered value inside a run of them is part of a longer secret. */
+function isTokenChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 /* _ */ || c === 45 /* - */ || c === 126 /* ~ */ || c === 43 /* + */;
+}
+
+/**
+ * `s` with each occurrence of `secret` replaced, together with the rest of the token it is part of:
+ * a remembered test key `pro-abc` inside `pro-abc12345xyz` (its longer live key, not remembered yet
+ * when a local holding it is read before the header) takes the whole key, not its start only. A dot
+ * inside the token (`a.b`) belongs to it; a sentence's closing dot and base64's `=` padding are kept
+ * as written and as part of the token respectively.
+ */
+function replaceWhole(s: string, secret: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = s.indexOf(secret); at !== -1; at = s.indexOf(secret, from)) {
+    let start = at;
+    while (start > from && (isTokenChar(s.charCodeAt(start - 1)) || (s.charCodeAt(start - 1) === 46 && start - 1 > from && isTokenChar(s.charCodeAt(start - 2))))) start--;
+    let end = at + secret.length;
+    while (end < s.length && (isTokenChar(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < s.length && isTokenChar(s.charCodeAt(end + 1))))) end++;
+    while (end < s.length && s.charCodeAt(end) === 61 /* = */) end++;
+    out += s.slice(from, start) + REDACTED;
+    from = end;
+  }
+  return out + s.slice(from);
+}
 
 /**
  * An absolute file path (`/etc/tls/site.key`, a key file named by a secret-looking parameter):
@@ -162,20 +196,64 @@ export function rememberSecret(value: unknown): void {
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
   if (isPlaceOfTheProcess(v) || FILE_PATH.test(v)) return;
-  remembered.delete(v);
+  if (!remembered.delete(v)) longestFirst = null;
   remembered.set(v, true);
-  if (remembered.size > MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  if (remembered.size > MAX_REMEMBERED) {
+    remembered.delete(remembered.keys().next().value!);
+    longestFirst = null;
+  }
   const token = /^(?:Bearer|Basic|Digest|Token)\s+(\S+)$/i.exec(v);
-  if (token) rememberSecret(token[1]);
+  if (token) {
+    rememberSecret(token[1]);
+    // Basic's user:password, which an app decodes and splits: the password alone too.
+    if (/^Basic$/i.test(v.slice(0, 5))) rememberSecret(basicPassword(token[1]!));
+  }
+  // A Cookie (or Set-Cookie) header: each cookie's value, which an app cuts out of it (a session
+  // lookup by hand), raw and decoded.
+  if (COOKIE_LIST.test(v)) for (const value of cookieValues(v)) rememberSecret(value);
+}
+
+/** `name=value; name=value` (a Cookie header, or Set-Cookie's first pair and its attributes). */
+const COOKIE_LIST = /^[!#$%&'*+.^\w|~-]+=[^;]*(?:;\s*[!#$%&'*+.^\w|~-]+(?:=[^;]*)?)*;?$/;
+
+/**
+ * The values of a cookie list worth remembering: those that look like identifiers or tokens (at
+ * least 16 characters, or letters mixed with digits), raw and percent-decoded; a short word
+ * (`theme=dark`, `lang=english`) would blank that word out of every later text.
+ */
+function cookieValues(list: string): string[] {
+  const out: string[] = [];
+  for (const pair of list.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (!(value.length >= 16 || (/\d/.test(value) && /[a-z]/i.test(value)))) continue;
+    out.push(value);
+    try {
+      const decoded = decodeURIComponent(value);
+      if (decoded !== value) out.push(decoded);
+    } catch {
+      /* not percent-encoded */
+    }
+  }
+  return out;
+}
+
+/** The password of a Basic credential's base64 `user:password`, or '' when it is not one. */
+function basicPassword(b64: string): string {
+  const text = Buffer.from(b64, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon === -1 || /[\u0000-\u001f]/.test(text) ? '' : text.slice(colon + 1);
 }
 
 /** `text` with every remembered secret value replaced. */
 export function scrubRemembered(text: string, applied?: string[], where?: string): string {
   if (remembered.size === 0 || text.length < MIN_REMEMBERED) return text;
   let s = text;
-  for (const secret of remembered.keys()) {
+  longestFirst ??= [...remembered.keys()].sort((a, b) => b.length - a.length);
+  for (const secret of longestFirst) {
     if (s.length >= secret.length && s.includes(secret)) {
-      s = s.split(secret).join(REDACTED);
+      s = replaceWhole(s, secret);
       applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
     }
   }
@@ -185,6 +263,7 @@ export function scrubRemembered(text: string, applied?: string[], where?: string
 /** Forgets every remembered value (tests). */
 export function forgetSecrets(): void {
   remembered.clear();
+  longestFirst = null;
 }
 /** Longest string the value rules read; the rest of a longer one is dropped, not shown. */
 export const MAX_SCANNED = 64 * 1024;

@@ -68,6 +68,10 @@ export class ProbeOutput {
     const readIn: Record<string, string> = {};
     const redactions: string[] = [];
     let text = '';
+    // Redaction follows the value: the request's secret headers and query values are known before
+    // any template value is shown, whatever the template names and in what order (a local that
+    // holds the x-api-key header is redacted even when the template shows no header).
+    for (const req of found ? (found.req ? [found.req] : found.oneOf) : []) this.rememberRequestSecrets(req);
     for (const part of armed.parts) {
       if ('text' in part) {
         text += part.text;
@@ -98,6 +102,16 @@ export class ProbeOutput {
       `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
     );
     return null;
+  }
+
+  /** Remembers a request's secret header and query values (redactor.headers and query do), the output dropped. */
+  private rememberRequestSecrets(req: IncomingMessage): void {
+    try {
+      this.d.redactor.headers(req.headers, []);
+      if (typeof req.url === 'string') this.d.redactor.query(req.url, []);
+    } catch {
+      /* a request whose headers cannot be read: the template's values are still redacted by name */
+    }
   }
 
   /** The whole stack as a dump of kind `snapshot`, written to the dump folder. */

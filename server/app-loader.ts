@@ -130,13 +130,19 @@ function resolveAppPath(app: string | undefined, base: string, source: string): 
 }
 
 /** Finds, imports and adapts the app named by `app` (a path, or an inline handler from the config). */
-export async function loadApp(app: unknown, base: string, source: string): Promise<LoadedApp> {
+export async function loadApp(app: unknown, base: string, source: string, watch?: (file: string) => () => void): Promise<LoadedApp> {
   let file: string | null = null;
   let exported = app;
   let mod: Record<string, unknown> = {};
   if (app === undefined || typeof app === 'string') {
     file = resolveAppPath(app, base, source);
-    const loaded = await countingListens(() => importUserModule(file!, 'TSPUMA_ERR_APP_LOAD'));
+    const done = watch?.(file);
+    let loaded;
+    try {
+      loaded = await countingListens(() => importUserModule(file!, 'TSPUMA_ERR_APP_LOAD'));
+    } finally {
+      done?.();
+    }
     mod = loaded.value;
     exported = pickExport(mod);
     if (exported === undefined) {

@@ -1,6 +1,7 @@
 // Binding: creates one node:http or node:https server per bind (node's own timers off), listens
 // with its backlog, reads the PROXY protocol header on binds that ask for it, and turns listen
-// errors into coded errors naming the bind and a hint.
+// errors into coded errors naming the bind and a hint. A cluster primary's binds are bound once
+// here (bindForWorkers) and kept for its life; its workers listen on copies of them.
 import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import http from 'node:http';
@@ -14,7 +15,7 @@ import { findPortHolder } from './port-holder.js';
 import { loadTlsFiles } from './tls-files.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
 import { kDumped } from './shared-names.js';
-import { SERVER_OPTIONS, listenOnOwnFd } from './node-http.js';
+import { SERVER_OPTIONS, bindWithoutListening, listenOnOwnFd } from './node-http.js';
 import { isFdBind } from './systemd.js';
 
 /** A node:http server listening on one bind. */
@@ -135,7 +136,8 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
 /** Listens on one bind. Resolves with the BoundServer, rejects with a coded TspumaError. */
 export async function listen(spec: BindSpec, server: http.Server, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<BoundServer> {
   const somaxconn = readSomaxconn();
-  if (somaxconn !== null && spec.backlog > somaxconn) {
+  // An inherited socket's bind was checked where it was bound (systemd, or the cluster primary).
+  if (somaxconn !== null && spec.backlog > somaxconn && !isFdBind(spec)) {
     log.warn(
       { uri: spec.uri, backlog: spec.backlog, somaxconn },
       `backlog ${spec.backlog} in ${spec.uri} exceeds net.core.somaxconn (${somaxconn}); the kernel will cap it at ${somaxconn}`,
@@ -163,15 +165,62 @@ export async function listen(spec: BindSpec, server: http.Server, log: Logger, d
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    if (isFdBind(spec)) listenOnOwnFd(server, spec.fd);
+    // A socket the primary keeps gets this bind's backlog; systemd's keeps node's default, as before.
+    if (isFdBind(spec)) listenOnOwnFd(server, spec.fd, spec.kept ? spec.backlog : undefined);
     else server.listen(args as net.ListenOptions);
   });
-  if (spec.scheme === 'unix' && spec.mode !== null && !spec.path!.startsWith('\0')) chmodSync(spec.path!, spec.mode);
+  if (spec.scheme === 'unix' && spec.mode !== null && !spec.path!.startsWith('\0') && !isFdBind(spec)) chmodSync(spec.path!, spec.mode);
   const address = server.address();
   const port = address && typeof address === 'object' ? address.port : null;
   log.debug({ uri: spec.uri, port }, 'bound');
-  if (isFdBind(spec)) return { spec, server, url: inheritedUrl(address) ?? spec.uri, port };
+  if (isFdBind(spec) && !spec.kept) return { spec, server, url: inheritedUrl(address) ?? spec.uri, port };
   return { spec, server, url: bindUrl(spec, port ?? undefined), port };
+}
+
+/** A bind the cluster primary bound once and holds for its whole life; each worker listens on a copy of `fd`. */
+export interface KeptBind {
+  readonly spec: BindSpec;
+  readonly fd: number;
+  /** The URL it serves on (a port-0 bind's port resolved, once, for the primary's life). */
+  readonly url: string;
+  /** Closes the primary's copy: the socket closes once no worker holds one (a unix socket's file is removed now). */
+  close(): void;
+}
+
+/**
+ * Binds `spec` for a cluster's workers. First a real listen, closed at once, so every listen
+ * error (EADDRINUSE with the port's holder, EACCES, a missing folder, a live unix socket) fails
+ * in the primary with its coded error and dump, as in single mode; then the socket the primary
+ * keeps, bound to the address and port that listen got (a host name resolved, port 0 resolved
+ * once), not listening: a process whose libuv listens accepts too, and the primary never serves
+ * (node-http.ts bindWithoutListening). The first worker's listen() puts it in LISTEN state and it
+ * stays there while the primary holds it: connections made while no worker listens (a respawn)
+ * wait in its backlog.
+ */
+export async function bindForWorkers(spec: BindSpec, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<KeptBind> {
+  const probe = createHttpServer(spec);
+  const { url, port } = await listen(spec, probe, log, diagnostics);
+  const address = probe.address();
+  await new Promise((r) => probe.close(r));
+  const snapshot = diagnostics?.snapshot('listen');
+  let socket;
+  try {
+    socket =
+      spec.scheme === 'unix' || typeof address !== 'object' || address === null
+        ? bindWithoutListening(spec.path!, null, null)
+        : bindWithoutListening(address.address, address.port, address.family === 'IPv6' ? 6 : 4);
+  } catch (err) {
+    // Only a race with another process between the two binds gets here.
+    const coded = listenError(err as NodeJS.ErrnoException, { ...spec, port });
+    if (diagnostics) {
+      diagnostics.report(coded, { phase: 'listen', kind: 'listen', snapshot, context: { uri: spec.uri, port } });
+      Object.defineProperty(coded, kDumped, { value: true });
+    }
+    throw coded;
+  }
+  if (spec.scheme === 'unix' && spec.mode !== null && !spec.path!.startsWith('\0')) chmodSync(spec.path!, spec.mode);
+  log.debug({ uri: spec.uri, port, fd: socket.fd }, 'bound for the workers');
+  return { spec, fd: socket.fd, url, close: socket.close };
 }
 
 /** The URL of an inherited socket, from what it is bound to (node knows no path for a unix one). */

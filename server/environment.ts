@@ -4,7 +4,7 @@
 // variables table of docs/configuration.md are derived from VARIABLES; a test checks that the code
 // of server/, diagnostics/ and inspector/ reads no variable that is in neither place.
 import { TspumaError, showValue } from './errors.js';
-import { CLUSTER_RUN_ENV, STDERR_TTY_ENV, TS_LOADER_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_INDEX_ENV, WORKER_LISTEN_FDS_ENV, WORKER_PHASE_ENV } from './shared-names.js';
+import { CLUSTER_RUN_ENV, DUMP_DIR_REFUSED_ENV, PRELOAD_CHECK_ENV, STDERR_TTY_ENV, TS_LOADER_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_BINDS_ENV, WORKER_INDEX_ENV, WORKER_LISTEN_FDS_ENV, WORKER_PHASE_ENV } from './shared-names.js';
 
 /** Who puts a variable in tspuma's environment. */
 export type SetBy = 'you' | 'systemd' | 'CI' | 'Node' | 'tspuma';
@@ -57,9 +57,12 @@ export const VARIABLES = {
   WATCHDOG_USEC: { setBy: 'systemd', doc: '`WatchdogSec=`: WATCHDOG=1 is sent every half of it. Removed once read.' },
   [CLUSTER_RUN_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for its workers: the run id (`<pid>-<start>`) they claim dump sites under in the dump folder.' },
   [WORKER_LISTEN_FDS_ENV]: { setBy: 'tspuma', doc: 'Set by a socket-activated primary for its workers: the activated sockets\' fds and bind URIs.' },
+  [WORKER_BINDS_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for its workers: the binds it holds for its whole life, each with the fd of the worker\'s copy of its socket (JSON). Removed from the environment once read.' },
   [WORKER_INDEX_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for each worker: its index. A process that has it runs as a worker.' },
   [WORKER_PHASE_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for each worker: its phase (the restart generation it belongs to).' },
   [WORKER_BOOT_FAILURES_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for each worker: how many worker boots in a row have failed so far; with -d, only a worker forked before any failure dumps its own boot failure.' },
+  [PRELOAD_CHECK_ENV]: { setBy: 'tspuma', doc: 'Set to `1` by a cluster primary with `preload` for the process it starts to load the app once and exit (the load check), so the app never runs in the primary.' },
+  [DUMP_DIR_REFUSED_ENV]: { setBy: 'tspuma', doc: 'Set by a process that found its dump folder unusable at boot (and warned once with `TSPUMA_ERR_DUMP_DIR`) to that folder: its workers, which inherit it, write their dumps to stderr only and do not warn again.' },
   [STDERR_TTY_ENV]: { setBy: 'tspuma', doc: 'Set to `1` by a cluster primary whose stderr is a terminal, for workers whose stderr it reads through a pipe (to keep Node\'s inspector lines out): their dumps are coloured as on a terminal.' },
 } as const satisfies Record<string, VariableRecord>;
 

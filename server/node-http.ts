@@ -1,16 +1,19 @@
 // Every use of node:http's (and node:net's) undocumented fields and every method tspuma replaces
 // on their objects, in one place: the request and response classes node:http is told to build,
-// the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
-// the response methods dropped once the server answers in the app's place, the request body's
-// push, a server's emit held back for the PROXY protocol and a socket's peer replaced by the one
-// its header names, the private fields read (_httpMessage, _last, _consuming, _peername,
-// shouldKeepAlive) and the one set for a known body length (_contentLength).
+// the event-stream check in writeHead (first on node's head text), the lingering close that
+// replaces a socket's destroySoon, the request's destroy for an abort the server caused, the
+// response methods dropped once the server answers in the app's place, the request body's push,
+// a server's emit held back for the PROXY protocol and a socket's peer replaced by the one its
+// header names, the private fields read (_header, _httpMessage, _last, _consuming, _peername,
+// shouldKeepAlive) and the one set for a known body length (_contentLength); a cluster primary's
+// sockets bound without listening (net's _createServerHandle) and a worker's listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
 // fails there first. undici's one private member read (a Response's `state` symbol) lives in
 // fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+import util from 'node:util';
 import { kHost } from './raw-headers.js';
 
 const require = createRequire(import.meta.url);
@@ -69,6 +72,11 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   if (code >= 500 && onServerErrorHead !== null) onServerErrorHead(this, code);
   (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
   if (onEventStream) {
+    // node's text of the head (_header, written by writeHead) without "event-stream" anywhere
+    // cannot have a text/event-stream content type: almost every response ends here, without
+    // walking its headers for the content type.
+    const head = (this as { _header?: unknown })._header;
+    if (typeof head === 'string' && !head.includes('event-stream')) return this;
     const type = contentTypeOf(this, a, b);
     if (typeof type === 'string' && type.startsWith('text/event-stream')) onEventStream(this);
   }
@@ -233,6 +241,74 @@ export function stopAccepting(server: http.Server, done: () => void): void {
   net.Server.prototype.close.call(server, () => done());
 }
 
+// ---- Destroying a response node:http's request list still holds ----
+
+/**
+ * node's own stack formatter, as node 20 installs it (`Error.prepareStackTrace` is node's
+ * ErrorPrepareStackTrace: with source maps on, a source-map lookup for every frame).
+ */
+const nodePrepareStackTrace = Error.prepareStackTrace;
+/** The one error formatAbortStack formats itself, while destroyAborted reads its stack. */
+let abortError: unknown = null;
+
+/**
+ * Error.prepareStackTrace for the moment destroyAborted reads the abort error's stack: when every
+ * frame is a `node:` one (no source map can cover it), the text node's formatter makes for it
+ * (its header, then each call site) without looking up a source map per frame, which with source
+ * maps on (a .ts app, -d) resolves each `node:` name as a file path and URL. Any other error, or
+ * a frame of another file, goes to node's formatter.
+ */
+function formatAbortStack(error: Error, trace: NodeJS.CallSite[]): unknown {
+  if (error === abortError) {
+    let plain = true;
+    for (const site of trace) {
+      const file = site.getFileName();
+      if (typeof file !== 'string' || !file.startsWith('node:')) plain = false;
+    }
+    if (plain) {
+      const head = Error.prototype.toString.call(error);
+      return trace.length === 0 ? head : `${head}\n    at ${trace.join('\n    at ')}`;
+    }
+  }
+  return nodePrepareStackTrace!(error, trace);
+}
+
+/**
+ * A request's destroy() once its response is destroyed by the server: node:http aborts the
+ * request (its socket closed with the request still in its list) with a new ECONNRESET `aborted`
+ * error, and node's stream destroy reads that error's `stack` at once. Read here first, through
+ * formatAbortStack; the request then gets the very same error object, with the same stack text,
+ * through its own destroy.
+ */
+function destroyAborted(this: http.IncomingMessage, err?: Error, cb?: unknown): unknown {
+  if (err instanceof Error && nodePrepareStackTrace !== undefined && Error.prepareStackTrace === nodePrepareStackTrace) {
+    abortError = err;
+    Error.prepareStackTrace = formatAbortStack;
+    try {
+      void err.stack;
+    } finally {
+      Error.prepareStackTrace = nodePrepareStackTrace;
+      abortError = null;
+    }
+  }
+  return (Object.getPrototypeOf(this) as { destroy: (...args: unknown[]) => unknown }).destroy.call(this, err, cb);
+}
+
+/**
+ * Arms `req` (which node:http still holds: its response did not finish) for the abort that
+ * follows when the server destroys its response or socket (destroyAborted): nothing is added to
+ * a request that is never destroyed this way. A request with a destroy of its own is left as is.
+ */
+export function armAbort(req: http.IncomingMessage | null | undefined): void {
+  if (req && !req.destroyed && !Object.hasOwn(req, 'destroy')) (req as { destroy: unknown }).destroy = destroyAborted;
+}
+
+/** res.destroy() by the server (a failure after the head, a deadline): its request's abort is armed first (armAbort). */
+export function destroyResponse(res: http.ServerResponse): void {
+  armAbort(res.req);
+  res.destroy();
+}
+
 // ---- Responses the server took over ----
 
 const APP_WRITES = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;
@@ -332,22 +408,79 @@ export function markConsumed(req: http.IncomingMessage): void {
 }
 
 /**
- * Listens on an inherited socket (systemd socket activation) in this process. In a cluster
- * worker node:cluster would send listen({ fd }) to the primary, which opens the fd as a shared
- * handle and closes it (for good) when its last worker exits; a worker has its own copy instead
- * (fd 4.., see systemd.ts), so node is told, for this synchronous call, to listen as a primary does.
- * Node internal relied on: net's listen reads `cluster.isPrimary` when called, and the property
- * is writable (pinned by test/integration/systemd.test.ts's respawn test).
+ * Listens on an inherited socket (systemd socket activation, or a socket the cluster primary
+ * keeps) in this process. In a cluster worker node:cluster would send listen({ fd }) to the
+ * primary, which opens the fd as a shared handle and closes it (for good) when its last worker
+ * exits; a worker has its own copy instead (fd 4.., see systemd.ts and cluster/listeners.ts), so
+ * node is told, for this synchronous call, to listen as a primary does. `backlog`: the listen()
+ * backlog (node's 511 when absent); with { fd } node reads it only from the second argument.
+ * Node internals relied on: net's listen reads `cluster.isPrimary` when called, and the property
+ * is writable (pinned by test/integration/systemd.test.ts's respawn test and node-http.test.ts).
  */
-export function listenOnOwnFd(server: net.Server, fd: number): void {
+export function listenOnOwnFd(server: net.Server, fd: number, backlog?: number): void {
   const cluster = require('node:cluster') as { isPrimary: boolean };
   const was = cluster.isPrimary;
   cluster.isPrimary = true;
   try {
-    server.listen({ fd });
+    if (backlog === undefined) server.listen({ fd });
+    else server.listen({ fd }, backlog);
   } finally {
     cluster.isPrimary = was;
   }
+}
+
+/** A socket bound and not listening, held by this process: its fd is handed to the processes that listen on it. */
+export interface BoundSocket {
+  readonly fd: number;
+  /** The TCP port it is bound to; null for a unix socket. */
+  readonly port: number | null;
+  /** Closes this process's copy (a unix socket's file is removed by libuv, which bound it). */
+  close(): void;
+}
+
+interface RawServerHandle {
+  readonly fd: number;
+  getsockname?(out: { port?: number }): number;
+  close(cb?: () => void): void;
+}
+
+/**
+ * Binds a socket without listening on it: what node:cluster's primary does for a shared handle.
+ * A process whose libuv listens on a socket accepts its connections too, so the cluster primary,
+ * which keeps its sockets for its whole life and never serves, holds them bound only; the first
+ * worker's listen() on its copy puts the socket in LISTEN state, and it stays there (a state of
+ * the socket, not of the fd) while the primary holds it, so connections queue in the backlog
+ * between workers. `address` is an IP address (already resolved) or, with `port` null, a unix
+ * socket path. Throws the OS error (code, syscall 'bind'); libuv reports EADDRINUSE only at
+ * listen(), so callers check the address with a real listen first (binder.ts).
+ * Node internal relied on: net._createServerHandle(address, port, addressType, fd, flags), which
+ * node:cluster uses, returns a TCP or Pipe handle (with `fd`, `getsockname`, `close`) or a negative
+ * errno (pinned by node-http.test.ts).
+ */
+export function bindWithoutListening(address: string, port: number | null, family: 4 | 6 | null): BoundSocket {
+  const create = (net as unknown as { _createServerHandle(address: string, port: number, addressType: number, fd?: number, flags?: number): RawServerHandle | number })._createServerHandle;
+  const handle = port === null ? create(address, -1, -1) : create(address, port, family ?? 4, undefined, 0);
+  if (typeof handle === 'number') {
+    const code = util.getSystemErrorName(handle);
+    const where = port === null ? address : `${address}:${port}`;
+    throw Object.assign(new Error(`bind ${code} ${where}`), { code, errno: handle, syscall: 'bind', address, port: port ?? undefined });
+  }
+  let bound: number | null = null;
+  if (port !== null) {
+    const out: { port?: number } = {};
+    handle.getsockname?.(out);
+    bound = out.port ?? null;
+  }
+  let closed = false;
+  return {
+    fd: handle.fd,
+    port: bound,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      handle.close();
+    },
+  };
 }
 
 /**

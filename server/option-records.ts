@@ -267,8 +267,8 @@ export const RECORDS = {
     doc: 'Shorthand for `bind: tcp://HOST:PORT` (HOST as in the bind default). It replaces binds that come from a lower-precedence source, so a platform\'s `PORT` wins over a config file\'s `bind`.',
   }),
   preload: switchOption(
-    'Cluster: the primary loads the app once before forking, so a broken app fails once, fast. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
-    { help: 'Cluster: load the app once in the primary before forking, to fail fast.' },
+    'Cluster: the app is loaded once before forking, so a broken app fails once, fast (its coded line, with debug its `[boot]` dump; no worker is forked). The load runs in a process of its own that exits once the import finished: the app\'s module-level jobs (a `setInterval`, a queue poller) never run in the primary. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
+    { help: 'Cluster: load the app once before forking (in a process that then exits), to fail fast.' },
   ),
   probeExpiry: option({
     default: 900,
@@ -429,7 +429,7 @@ export const RECORDS = {
     },
     flag: { short: 'w', arg: 'N', help: 'Worker processes sharing the listening sockets (cluster mode); 0 is single mode; auto: one per CPU the container may use.' },
     env: [{ name: 'WEB_CONCURRENCY' }],
-    doc: 'Worker processes sharing the listening sockets (node:cluster, SCHED_NONE: the kernel hands each connection to one worker, Puma\'s model). 0 is single mode. `\'auto\'` (`-w auto`, `WEB_CONCURRENCY=auto`): `os.availableParallelism()`, lowered to the cgroup CPU quota rounded up (v2 `cpu.max`, v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), at least 1; the `Workers:` boot line says how the number was found.',
+    doc: 'Worker processes sharing the listening sockets, which the primary binds once and holds for its whole life (the kernel hands each connection to one worker, Puma\'s model; docs/deployment.md). 0 is single mode. `\'auto\'` (`-w auto`, `WEB_CONCURRENCY=auto`): `os.availableParallelism()`, lowered to the cgroup CPU quota rounded up (v2 `cpu.max`, v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), at least 1; the `Workers:` boot line says how the number was found.',
   }),
 };
 

@@ -51,6 +51,12 @@ export const kAppKind = Symbol.for('tspuma.appKind');
 export const DUMP_ENV_KEY = 'tspuma.dump';
 
 /**
+ * Set (to `1`) by a cluster primary with --preload for the process it forks to load the app once
+ * and exit: the check that a broken app fails once, fast, without the app running in the primary.
+ */
+export const PRELOAD_CHECK_ENV = 'TSPUMA_PRELOAD_CHECK';
+
+/**
  * Set (to the folder) by a process whose dump folder could not be used at boot, after its
  * TSPUMA_ERR_DUMP_DIR warning: the workers it forks inherit it and do not repeat the warning.
  */
@@ -84,5 +90,7 @@ export const WORKER_BOOT_FAILURES_ENV = 'TSPUMA_WORKER_BOOT_FAILURES';
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
 /** Environment a socket-activated primary forks its workers with: the activated sockets' fds and names. */
 export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
+/** Environment a cluster primary forks its workers with: the binds it keeps, each with the worker's fd of its socket (JSON). */
+export const WORKER_BINDS_ENV = 'TSPUMA_BINDS';
 /** How .ts files load: auto or tsx. */
 export const TS_LOADER_ENV = 'TSPUMA_TS_LOADER';

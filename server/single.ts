@@ -45,13 +45,12 @@ export interface SingleOptions {
   readonly diagnostics?: DiagnosticsHook | null;
   /** sd_notify (READY, STATUS, WATCHDOG, STOPPING); absent or disabled: nothing is sent. */
   readonly notifier?: Notifier | null;
+  /** singleBootLines() already ran (the CLI prints them before the app loads). */
+  readonly announced?: boolean;
 }
 
-/** Idle keep-alive connections get this long at stop to send one more request (answered with Connection: close). */
-export const STOP_LINGER_MS = 1000;
-
-/** Boots single mode. Rejects with a coded error if a bind fails (nothing is left listening). */
-export async function runSingle(options: Options, loaded: LoadedApp, log: Logger, opts: SingleOptions = {}): Promise<Running> {
+/** Single mode's first boot lines, which need no app: the CLI prints them before importing it. */
+export function singleBootLines(options: Options, log: Logger): void {
   const { threads } = options;
   log.info(`tspuma ${VERSION} starting in single mode...`);
   log.info(`* Node version: ${process.version}, tspuma version: ${VERSION}`);
@@ -59,6 +58,14 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   log.info(`*  Max threads: ${threads.max}`);
   log.info(`*  Environment: ${options.environment}`);
   log.info(`*          PID: ${process.pid}`);
+}
+
+/** Idle keep-alive connections get this long at stop to send one more request (answered with Connection: close). */
+export const STOP_LINGER_MS = 1000;
+
+/** Boots single mode. Rejects with a coded error if a bind fails (nothing is left listening). */
+export async function runSingle(options: Options, loaded: LoadedApp, log: Logger, opts: SingleOptions = {}): Promise<Running> {
+  if (!opts.announced) singleBootLines(options, log);
   if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
   const ts = tsLoader();
   if (ts) log.info({ tsLoader: ts.kind }, `*   TypeScript: ${describeTsLoader(ts)}`);

@@ -26,6 +26,11 @@ export interface ActivatedSocket {
 /** A bind on an inherited listening socket: listen({ fd }) instead of an address. */
 export interface FdBindSpec extends BindSpec {
   readonly fd: number;
+  /**
+   * A socket the cluster primary bound from this bind and keeps (cluster/listeners.ts): the bind's
+   * URI, backlog, TLS and PROXY protocol apply. Absent: a socket systemd passed.
+   */
+  readonly kept?: true;
 }
 
 export function isFdBind(spec: BindSpec): spec is FdBindSpec {

@@ -2,7 +2,7 @@
 // sub-command): reads argv, TSPUMA_OPTS, the environment and the config file, resolves options,
 // turns debug mode on (enableDebug, as start() does), and runs single mode, cluster mode or a
 // worker.
-import { WORKER_INDEX_ENV, kDumped } from '../shared-names.js';
+import { PRELOAD_CHECK_ENV, WORKER_INDEX_ENV, kDumped } from '../shared-names.js';
 import { argsLayer, envLayer, helpText, parseArgs, splitWords, type ParsedArgs } from './args.js';
 import { findConfig, loadConfig } from '../config-file.js';
 import { readVariable } from '../environment.js';
@@ -12,7 +12,7 @@ import { TspumaError, isTspumaError, startupPhase } from '../errors.js';
 import { configureRedaction, Redactor } from '../../diagnostics/redact.js';
 import { installConsoleRedaction } from '../console-redaction.js';
 import { createLogger } from '../logger.js';
-import { peekOption, peekSource, resolveOptions, type Layer } from '../options.js';
+import { peekOption, peekSource, resolveOptions, type Layer, type Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { watchAppExit } from '../app-exit.js';
 import { Notifier, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
@@ -70,12 +70,13 @@ export async function serve(argv: string[]): Promise<number> {
   d?.deliverDumps(options.onDump, log);
   const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
   // Before the app loads: an app's own process.exit() (at import or while serving) gets a last line.
-  if (isWorker || options.workers === 0) watchAppExit(log, d, isWorker ? `Worker ${process.env[WORKER_INDEX_ENV]} (PID: ${process.pid}): ` : '');
-  // Before a process loads the app (a worker, single mode, a primary with --preload): tspuma's
+  if (isWorker || options.workers === 0 || process.env[PRELOAD_CHECK_ENV] === '1') watchAppExit(log, d, isWorker ? `Worker ${process.env[WORKER_INDEX_ENV]} (PID: ${process.pid}): ` : process.env[PRELOAD_CHECK_ENV] === '1' ? `Preload check (PID: ${process.pid}): ` : '');
+  // Before a process loads the app (a worker, single mode, a --preload check): tspuma's
   // package entry, so an app's `import ... from 'tspuma'` finds it loaded, where through the
   // TypeScript loader's thread its modules cost about 20 ms of boot. Here rather than in
   // ts-loader.ts: the entry imports start.ts, which imports the app loader (an import circle).
-  if (isWorker || options.workers === 0 || options.preload) await import('../index.js');
+  if (isWorker || options.workers === 0 || process.env[PRELOAD_CHECK_ENV] === '1') await import('../index.js');
+  if (process.env[PRELOAD_CHECK_ENV] === '1') return preloadOnly(options, log);
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (isWorker && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);
@@ -87,12 +88,25 @@ export async function serve(argv: string[]): Promise<number> {
     await notifier.flush();
     return code;
   }
-  const [{ loadApp }, { runSingle }] = await Promise.all([import('../app-loader.js'), import('../single.js')]);
-  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier });
+  const [{ loadApp }, { runSingle, singleBootLines }, { watchLoading }] = await Promise.all([import('../app-loader.js'), import('../single.js'), import('../app-loading.js')]);
+  // The boot lines that need no app go first: an import that never finishes is then not silent.
+  singleBootLines(options, log);
+  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log!, file));
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier, announced: true });
   const code = await running.stopped;
   await notifier.flush();
   return code;
+}
+
+/**
+ * The process a --preload primary starts to load the app once: loads it, tells the primary, and
+ * returns (the CLI then exits, the app's timers with it). A load error rejects as serve() does.
+ */
+async function preloadOnly(options: Options, log: Logger): Promise<number> {
+  const [{ loadApp }, { watchLoading }, { PRELOADED }] = await Promise.all([import('../app-loader.js'), import('../app-loading.js'), import('../cluster/preload-check.js')]);
+  await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log, file, { what: 'the app (preload check)' }));
+  await new Promise<void>((resolve) => (process.send ? process.send(PRELOADED, () => resolve()) : resolve()));
+  return 0;
 }
 
 /** A failure of serve(): its dump under debug mode, and one line on stderr. */

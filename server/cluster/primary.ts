@@ -1,11 +1,12 @@
-// The cluster primary's bookkeeping: forks the workers (they share the listening sockets,
-// node:cluster SCHED_NONE), watches their check-ins, respawns with backoff, gives up on a deploy
+// The cluster primary's bookkeeping: binds the listening sockets and keeps them for its whole
+// life, forks the workers (each listens on its copies of them: one accept queue per bind,
+// cluster/listeners.ts), watches their check-ins, respawns with backoff, gives up on a deploy
 // that never boots, runs restarts that end with one generation serving, and serves stats.
 // DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
 // only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { listen as listenOnce, createHttpServer } from '../binder.js';
+import type { KeptBind } from '../binder.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import type { Options } from '../options.js';
@@ -19,7 +20,7 @@ import { ProbeRegistry } from './probe-registry.js';
 import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { passWorkerStderr } from './worker-stderr.js';
-import { WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds } from '../systemd.js';
+import { bindListeners, workerListeners, type WorkerListeners } from './listeners.js';
 
 /** What the primary tells the service manager (run.ts wires it to sd_notify). */
 export interface PrimaryEvents {
@@ -80,8 +81,11 @@ export interface PrimaryDeps {
    */
   fork(env: Record<string, string>, fds?: readonly number[], filterStderr?: boolean): ForkedWorker;
   clock: Clock;
-  /** Checks that every bind can listen (rejects with the coded error), before the first fork. */
-  probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void>;
+  /**
+   * Binds every bind but systemd's, before the first fork, for the primary's whole life (rejects
+   * with the coded listen error): each worker is forked with copies of the sockets.
+   */
+  bindListeners(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<readonly KeptBind[]>;
   /** DevTools work; null or absent (no --inspect, no -d): none, and no inspector module is loaded. */
   devtools?: DevTools | null;
 }
@@ -100,7 +104,7 @@ let clusterReady = false;
 function clusterFork(env: Record<string, string>, fds: readonly number[] = [], filterStderr = false): ForkedWorker {
   if (!clusterReady) {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    // Activated sockets (systemd) go to each worker as fds 4.. (3 is its IPC channel).
+    // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
     const stdio = fds.length > 0 || filterStderr ? { stdio: [0, 1, filterStderr ? 'pipe' : 2, 'ipc', ...fds] } : {};
     cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false, ...stdio });
     clusterReady = true;
@@ -111,18 +115,7 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
   return worker;
 }
 
-/** Fail fast in the primary: every worker would hit the same listen error. */
-async function probeBinds(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<void> {
-  for (const spec of options.bind) {
-    // An inherited socket listens already; closing a probe on it would close it for good.
-    if (isFdBind(spec)) continue;
-    const probe = createHttpServer(spec);
-    await listenOnce(spec, probe, log, diagnostics);
-    await new Promise((r) => probe.close(r));
-  }
-}
-
-export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, probeBinds };
+export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, bindListeners };
 
 /** How often the primary checks its workers' check-ins and boots. */
 const HEALTH_EVERY_MS = 1000;
@@ -158,7 +151,9 @@ export class Primary {
   readonly devtools: DevTools | null;
   /** Set by run.ts: boot and restart events for sd_notify. */
   events: PrimaryEvents | null = null;
-  private readonly listenFds: ReturnType<typeof workerListenFds>;
+  /** The sockets the primary holds for its life (closed at stop), and what each fork gets of them. */
+  private kept: readonly KeptBind[] = [];
+  private listeners: WorkerListeners = { stdio: [], env: {} };
   /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. */
   readonly probes: ProbeRegistry;
 
@@ -172,11 +167,10 @@ export class Primary {
     this.workerCount = options.workers;
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
-    this.listenFds = workerListenFds(options.bind);
     this.probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, deps.clock);
   }
 
-  /** Checks every bind can listen (coded errors, exit 1), then forks the workers. */
+  /** Binds every bind (coded errors, exit 1), then forks the workers. */
   async start(): Promise<void> {
     const { threads } = this.options;
     this.log.info(`tspuma ${VERSION} starting in cluster mode...`);
@@ -185,8 +179,14 @@ export class Primary {
     this.log.info(`*  Environment: ${this.options.environment}`);
     this.log.info(`*   Master PID: ${process.pid}`);
     this.log.info(`*      Workers: ${this.workerCount}${this.options.workersAuto ? ` (${this.options.workersAuto})` : ''}`);
-    await this.deps.probeBinds(this.options, this.log, this.diagnostics);
-    await runHooks('beforeFork', this.options.beforeFork, this);
+    this.kept = await this.deps.bindListeners(this.options, this.log, this.diagnostics);
+    this.listeners = workerListeners(this.options.bind, this.kept);
+    try {
+      await runHooks('beforeFork', this.options.beforeFork, this);
+    } catch (err) {
+      this.closeListeners();
+      throw err;
+    }
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);
     this.lastHealth = this.clock.now();
     this.health = unref(this.clock.setInterval(() => this.checkHealth(), HEALTH_EVERY_MS));
@@ -202,7 +202,7 @@ export class Primary {
     try {
       // With DevTools on, workers open inspectors: Node's attach lines are kept off stderr.
       const filterStderr = this.devtools !== null;
-      worker = this.listenFds ? this.deps.fork({ ...env, [WORKER_LISTEN_FDS_ENV]: this.listenFds.env }, this.listenFds.stdio, filterStderr) : this.deps.fork(env, [], filterStderr);
+      worker = this.deps.fork({ ...env, ...this.listeners.env }, this.listeners.stdio, filterStderr);
     } catch (err) {
       // fork/spawn refused synchronously (ENOMEM, say): a worker that never started.
       thrown = err;
@@ -307,7 +307,13 @@ export class Primary {
       return;
     }
     if (!handle.booted) return this.bootFailed(handle);
-    if (!handle.stopping) this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning`);
+    if (!handle.stopping) {
+      // Node aborts (SIGABRT) when the heap is full: its 'Reached heap limit' goes to the worker's
+      // stderr only, so the line says it, with the heap the worker last reported.
+      const news = handle.lastNews(this.clock.now());
+      const abort = signal === 'SIGABRT' ? `: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error${news ? `; ${news}` : ''}` : '';
+      this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${abort}`);
+    }
     this.fork(handle.index, this.phase);
   }
 
@@ -379,7 +385,11 @@ export class Primary {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code }, err.message);
+        // What it was doing, from its last check-in (sent at least once a second as requests enter
+        // the app, at most 4 times a second): the request that stuck it, even when no autopsy can pause it.
+        const news = h.lastNews(now);
+        const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
+        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code, inFlight: h.lastStatus?.in_flight ?? [] }, `${err.message}${news ? `; ${news}` : ''}${hint}`);
         h.stopping = true;
         const autopsy = this.devtools?.autopsy(h) ?? null;
         if (autopsy) {
@@ -565,6 +575,9 @@ export class Primary {
     if (this.stopping) return;
     this.stopping = true;
     this.clearTimers();
+    // The workers stop accepting as they stop; once the last copy closes, connections are refused
+    // rather than left waiting in a backlog no one will accept from.
+    this.closeListeners();
     this.log.info('- Gracefully shutting down workers...');
     await Promise.all([...this.current.values(), ...this.old].map((h) => this.term(h)));
     this.maybeStopped();
@@ -574,6 +587,7 @@ export class Primary {
   halt(): void {
     this.stopping = true;
     this.clearTimers();
+    this.closeListeners();
     for (const h of [...this.current.values(), ...this.old]) h.kill();
     this.maybeStopped();
   }
@@ -583,6 +597,12 @@ export class Primary {
     if (this.health !== null) this.clock.clearInterval(this.health);
     this.health = null;
     for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);
+  }
+
+  /** Closes the primary's copies of the listening sockets (a unix socket's file goes with it). */
+  private closeListeners(): void {
+    for (const k of this.kept) k.close();
+    this.kept = [];
   }
 
   private stoppedOnce = false;

@@ -3,7 +3,8 @@
 import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { appFileOf, loadApp } from '../app-loader.js';
+import { appFileOf } from '../app-loader.js';
+import { preloadCheck } from './preload-check.js';
 import { PUBLIC_FILE_MODE, checkTarget, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
@@ -59,12 +60,9 @@ function quoteWord(word: string): string {
 const STDERR_DRAIN_MS = 2000;
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
-  if (options.preload) {
-    // Fail fast: a broken app is reported once, by the primary, before any fork.
-    await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
-    log.info('* Preloaded the app in the primary (workers load it again: Node cannot share a heap)');
-  }
   keepTokenFromWorkers();
+  // Fail fast: a broken app is reported once, before any fork, by a process that loads it and exits.
+  if (options.preload && !(await preloadCheck(log))) return 1;
   // A pidfile or state file path someone else planted (a symlink, their file) fails the start
   // before any worker is forked; the files themselves are written once the control app is up.
   const pidfile = options.pidfile ? resolve(options.pidfile) : null;
@@ -102,11 +100,14 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // Ready only while some worker serves: not once booted forever (a cluster whose only worker
   // died and whose replacement cannot boot must leave the balancer's rotation).
   const appStats = (h: { lastStatus: unknown }) => (h.lastStatus ?? {}) as AppCheckStats;
+  // Two check-ins missed (and a second's slack): the worker serves nothing, whatever workerTimeout says.
+  const overdueMs = (2 * options.workerCheckInterval + 1) * 1000;
   const readiness = (): ReadinessReport => {
     const workers = [...primary.current.values(), ...primary.old];
     servedOnce ||= workers.some((h) => h.booted);
-    const views = workers.map((h) => ({ index: h.index, pid: h.pid, booted: h.booted, stopping: h.stopping, exited: h.exited, exitCode: h.exitCode, exitSignal: h.exitSignal, bootError: h.bootError, appReady: appStats(h).app_ready ?? null }));
-    return clusterReadiness(views, draining || primary.stopping, servedOnce);
+    const now = Date.now();
+    const views = workers.map((h) => ({ index: h.index, pid: h.pid, booted: h.booted, stopping: h.stopping, exited: h.exited, exitCode: h.exitCode, exitSignal: h.exitSignal, bootError: h.bootError, appReady: appStats(h).app_ready ?? null, ...(h.lastCheckin ? { silentMs: now - h.lastCheckin.getTime() } : {}) }));
+    return clusterReadiness(views, draining || primary.stopping, servedOnce, overdueMs);
   };
   // The app's health() as the serving workers report it: unhealthy when every one that reports says so.
   const appCheck = async (kind: 'ready' | 'health'): Promise<CheckResult | null> => {

@@ -1,5 +1,6 @@
-// A cluster worker process: boots one Server on the primary's shared sockets, checks in with its
+// A cluster worker process: boots one Server on its copies of the primary's sockets, checks in with its
 // stats, and stops when told to, when the primary goes away or after an uncaught exception.
+import { getHeapStatistics } from 'node:v8';
 import { exitWatchServing } from '../app-exit.js';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './mes
 import { probeHost } from '../probe-host.js';
 import { AppCalls } from '../app-calls.js';
 import { startupPhase } from '../errors.js';
+import { takeWorkerBinds, withWorkerBinds } from './listeners.js';
 
 const LINGER_MS = 1000;
 const UNCAUGHT = 'uncaught exception';
@@ -43,6 +45,16 @@ function listenForProbes(options: Options, log: Logger, index: number, appCalls:
 /** Boots the worker; resolves with the exit code once it has stopped. */
 export async function runWorker(options: Options, baseLog: Logger, index: number, diagnostics: DiagnosticsHook | null = null): Promise<number> {
   const log = baseLog.child({ worker: index });
+  // The primary's sockets, before the app loads (its children never see the variable).
+  const kept = takeWorkerBinds(process.env);
+  if (kept) {
+    const binds = withWorkerBinds(options, kept);
+    options = binds.options;
+    if (binds.added.length > 0 || binds.removed.length > 0) {
+      const changes = [binds.added.length > 0 ? `added: ${binds.added.join(', ')}` : '', binds.removed.length > 0 ? `removed: ${binds.removed.join(', ')}` : ''].filter(Boolean).join('; ');
+      log.warn({ added: binds.added, removed: binds.removed }, `The config's binds changed since the primary started (${changes}); this worker serves the primary's binds, which it holds for its whole life: stop and start tspuma to change them`);
+    }
+  }
   const reporting = { log, diagnostics };
   process.title = `tspuma worker ${index}${options.tag ? ` [${options.tag}]` : ''}`;
   guardInspectorSignal(log, `restarts are the primary's to run: send SIGUSR1 to the primary (PID ${process.ppid})`);
@@ -97,7 +109,14 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
   const appStats: AppCheckStats = {};
-  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), ...appStats } });
+  // Each check-in carries the oldest requests in the app and the memory, so the primary can say
+  // what a worker was doing (and how full its heap was) when it has to kill it or it dies.
+  const checkin = () => {
+    const heap = getHeapStatistics();
+    const memory = { rss_bytes: process.memoryUsage.rss(), heap_used_bytes: heap.used_heap_size, heap_limit_bytes: heap.heap_size_limit };
+    send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), in_flight: server.inFlight().slice(0, 3), ...memory, ...appStats } });
+  };
+  server.deadlines.onAppEntry = checkin;
   const appChecks = await startAppChecks(loaded.hooks, options.healthCheckTimeout * 1000, appStats, checkin);
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);

@@ -1,22 +1,14 @@
 // Integration: an app that ends the process itself (process.exit() in a licence check while
 // serving, in a config check at import) gets a last line from tspuma naming the exit code, the
 // app's call site and the requests it cut; with -d, a dump of the call.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, run } from '../helpers/cli.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { appFolder, boot, killAll, run } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-app-exit-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-chmodSync(root, 0o755);
-writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
-writeFileSync(
-  join(root, 'exit-app.ts'),
-  [
+const root = appFolder('app-exit', {
+  'exit-app.ts': [
     'function assertLicense(key: string | undefined): void {',
     "  if (!key) { console.log('license missing'); process.exit(3); }",
     '}',
@@ -26,10 +18,7 @@ writeFileSync(
     '}',
     '',
   ].join('\n'),
-);
-writeFileSync(
-  join(root, 'exit-load-app.ts'),
-  [
+  'exit-load-app.ts': [
     'function requireEnv(name: string): string {',
     '  const v = process.env[name];',
     '  if (!v) { console.error(`${name} missing`); process.exit(1); }',
@@ -39,11 +28,7 @@ writeFileSync(
     'export default (request: Request): Response => new Response(dbUrl);',
     '',
   ].join('\n'),
-);
-
-writeFileSync(
-  join(root, 'uncaught-app.ts'),
-  [
+  'uncaught-app.ts': [
     "process.on('uncaughtException', (err) => { console.error(`[app] fatal: ${err.message}; exiting`); process.exit(1); });",
     "process.on('unhandledRejection', (err) => { console.error(`[app] rejected: ${(err as Error).message}; exiting`); process.exit(2); });",
     'export default async function app(request: Request): Promise<Response> {',
@@ -57,7 +42,7 @@ writeFileSync(
     '}',
     '',
   ].join('\n'),
-);
+});
 
 const stopLine = (lines: Record<string, unknown>[]) => lines.find((l) => String(l.msg).includes('Stopped: the app called process.exit'));
 

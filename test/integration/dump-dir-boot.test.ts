@@ -1,22 +1,16 @@
 // Integration: a dump folder tspuma cannot create or write (CI=true's ./tspuma-dumps in a folder
 // the user cannot write, TSPUMA_DUMP_DIR under a regular file) is found at boot: the server
 // starts with one coded warning naming the folder and where it came from, and dumps go to stderr.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { allBooted, boot, killAll } from '../helpers/cli.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { allBooted, appFolder, boot, killAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-dumpdir-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-chmodSync(root, 0o755);
-writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
-writeFileSync(
-  join(root, 'app.ts'),
-  [
+const root = appFolder('dumpdir', {
+  'app.ts': [
     'export default function app(request: Request): Response {',
     "  const limit = new URL(request.url).searchParams.get('limit');",
     "  if (limit !== null) throw new TypeError(`limit must be an integer, got ${limit}`);",
@@ -24,8 +18,8 @@ writeFileSync(
     '}',
     '',
   ].join('\n'),
-);
-writeFileSync(join(root, 'a-file'), 'not a folder\n');
+  'a-file': 'not a folder\n',
+});
 
 const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('tspuma: TSPUMA_ERR_DUMP_DIR: '));
 

@@ -102,6 +102,18 @@ describe('probes on one-line routes', () => {
     expect((await hitOf(s, sid)).values).toEqual({ 'req.get("x-api-key")': '[redacted]', 'req.query["token"]': '[redacted]', "req.header('authorization')": '[redacted]', 'req.query.q': 'hat' });
     for (const leaked of ['Tok-77bb', 'Key-9988', 'Abc-3141']) expect(s.stdout() + s.stderr()).not.toContain(leaked);
 
+    // A local that holds the request's secret header, shown alone (no header in the template): the
+    // request's secrets are known before the template's values are shown (S1).
+    const authLine = lineOf(EXPRESS, 'res.send(presented');
+    const local = await probe(['log', `${EXPRESS}:${authLine}`, 'key={presented} len={presented.length} sess={sess}']);
+    expect(local.code, local.err).toBe(0);
+    const lid = Number(local.out.trim());
+    const cookie = 'theme=dark; shop_session=s%3AQx7bV2kLp9ZrT4mN8wY1.aBcDeFgHiJkLmNoP; lang=en';
+    expect(await (await fetch(`${s.url}/auth`, { headers: { 'x-api-key': 'pro-abc12345xyz', cookie } })).text()).toBe('pro');
+    expect((await hitOf(s, lid)).values).toEqual({ presented: '[redacted]', 'presented.length': 15, sess: '[redacted]' });
+    expect(s.stdout() + s.stderr()).not.toContain('12345xyz');
+    expect(s.stdout() + s.stderr()).not.toContain('Qx7bV2kLp9ZrT4mN8wY1');
+
     // A variable named `request` that is not an HTTP request (a SQL client's) gets no pass around
     // V8's side-effect check: its query() is refused, and never runs.
     const dbLine = lineOf(EXPRESS, 'res.send(`writes');

@@ -1,10 +1,15 @@
 // Pins each node:http internal server/node-http.ts relies on, one test per assumption, so a Node
 // upgrade that changes one fails here by name rather than as a slow or wrong server elsewhere.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SERVER_OPTIONS,
+  bindWithoutListening,
   TspumaResponse,
   setResponseCloseHandler,
   closeAfterResponse,
@@ -136,6 +141,22 @@ describe('node:http internals used by node-http.ts', () => {
     });
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('data: 1\n\n');
     expect(heads).toEqual(['text/event-stream']);
+  });
+
+  it('has the head as text in _header when writeHead returns, holding every header set through setHeader or passed to writeHead (the event-stream check reads it first)', async () => {
+    const heads: unknown[] = [];
+    const port = await serve((req, res) => {
+      if (req.url === '/set') res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      if (req.url === '/pairs') res.writeHead(200, ['content-type', 'text/event-stream']);
+      else res.writeHead(200, { 'x-other': 'event-stream-not' });
+      heads.push((res as unknown as { _header: unknown })._header);
+      res.end();
+    });
+    for (const path of ['/set', '/pairs', '/plain']) await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+    expect(heads.map((h) => typeof h === 'string' && /^HTTP\/1\.1 200 OK\r\n/.test(h))).toEqual([true, true, true]);
+    expect(heads[0]).toMatch(/\r\nContent-Type: text\/event-stream; charset=utf-8\r\n/);
+    expect(heads[1]).toMatch(/\r\ncontent-type: text\/event-stream\r\n/);
+    expect(heads[2]).toMatch(/\r\nx-other: event-stream-not\r\n/);
   });
 
   it('closes a connection after a Connection: close response through socket.destroySoon()', async () => {
@@ -313,5 +334,67 @@ describe('node:http internals used by node-http.ts', () => {
     await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'hello' })).text();
     await waitFor(() => dumped.length > 0, 'the response to finish');
     expect(dumped).toEqual([false]);
+  });
+});
+
+describe('a socket bound without listening (the cluster primary\'s, bindWithoutListening)', () => {
+  const children: ChildProcess[] = [];
+  const closers: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+    for (const close of closers.splice(0)) close();
+  });
+
+  /** Connects; 'connected' once the kernel completed the connection (accepted or not), else the error code. */
+  const connect = (port: number) =>
+    new Promise<{ outcome: string; socket: net.Socket }>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      closers.push(() => socket.destroy());
+      socket.once('connect', () => resolve({ outcome: 'connected', socket }));
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve({ outcome: err.code ?? String(err), socket }));
+    });
+
+  it('is a TCP handle with its fd and port (net._createServerHandle); refused until another process listens on a copy with the backlog given after { fd }; then connections wait in that backlog once the process is gone', async () => {
+    const bound = bindWithoutListening('127.0.0.1', 0, 4);
+    closers.push(bound.close);
+    expect(bound.fd).toBeGreaterThan(2);
+    expect(bound.port).toBeGreaterThan(0);
+    expect((await connect(bound.port!)).outcome).toBe('ECONNREFUSED');
+    // What a worker does with its copy (listenOnOwnFd): listen({ fd }, backlog), backlog 2.
+    const child = spawn(process.execPath, ['-e', "require('net').createServer((c) => c.end('child')).listen({ fd: 3 }, 2, () => console.log('up'))"], { stdio: ['ignore', 'pipe', 'inherit', bound.fd] });
+    children.push(child);
+    await new Promise((r) => child.stdout!.once('data', r));
+    const served = await connect(bound.port!);
+    expect(served.outcome).toBe('connected');
+    expect(await new Promise((r) => served.socket.once('data', (d) => r(String(d))))).toBe('child');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // Nobody accepts now, and the socket still listens: backlog 2 takes 3 connections (Linux: backlog + 1), a 4th waits for room.
+    const queued = await Promise.all([connect(bound.port!), connect(bound.port!), connect(bound.port!)]);
+    expect(queued.map((q) => q.outcome)).toEqual(['connected', 'connected', 'connected']);
+    let fourth = 'pending';
+    void connect(bound.port!).then((r) => (fourth = r.outcome));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fourth).toBe('pending'); // with node's default backlog (511) it would have connected
+    bound.close();
+    await waitFor(async () => (await connect(bound.port!)).outcome === 'ECONNREFUSED', 'the closed socket to refuse');
+  });
+
+  it('binds a unix socket: its file is there from the bind, and libuv removes it when the handle closes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
+    try {
+      const path = join(dir, 'web.sock');
+      const bound = bindWithoutListening(path, null, null);
+      expect([bound.fd > 2, bound.port, existsSync(path)]).toEqual([true, null, true]);
+      bound.close();
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('throws a bind error as the OS error: its code, syscall bind and the address', () => {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+    expect(() => bindWithoutListening('192.0.2.1', 0, 4)).toThrow(expect.objectContaining({ code: 'EADDRNOTAVAIL', syscall: 'bind', address: '192.0.2.1', message: 'bind EADDRNOTAVAIL 192.0.2.1:0' }));
   });
 });

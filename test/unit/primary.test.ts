@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
-import { WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
+import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary, type DevTools } from '../../server/cluster/primary.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
@@ -83,7 +83,7 @@ async function setup(values: Record<string, unknown> = {}, devtools: DevTools | 
     forks.push(w);
     return w;
   };
-  const primary = new Primary(options, fakeLog(lines), { fork, clock, probeBinds: async () => undefined, devtools });
+  const primary = new Primary(options, fakeLog(lines), { fork, clock, bindListeners: async () => [], devtools });
   await primary.start();
   /** The newest fork of an index. */
   const last = (index: number) => forks.filter((w) => w.index === index).at(-1)!;
@@ -112,6 +112,23 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   }
   throw new Error('expected a rejection');
 }
+
+describe('Primary: what a worker was doing when it died', () => {
+  it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line says so, with the requests and heap of its last check-in (S4.2)", async () => {
+    const { clock, forks, lines } = await setup();
+    forks[0]!.boot();
+    forks[0]!.emit('message', {
+      tspuma: 1, type: 'checkin', index: 0,
+      stats: { running: 1, in_flight: [{ method: 'GET', url: '/render/p7', ms: 120 }], rss_bytes: 150 * 1048576, heap_used_bytes: 62 * 1048576, heap_limit_bytes: 64 * 1048576 },
+    });
+    await clock.advance(1500);
+    forks[0]!.exit(null, 'SIGABRT');
+    await settle();
+    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
+      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB)",
+    );
+  });
+});
 
 describe('Primary: boot', () => {
   it('forks one worker per index with its index and phase 0; stats count the booted ones', async () => {
@@ -217,7 +234,8 @@ describe('Primary: boot', () => {
     }
     expect(forks[0]!.signals).toEqual([]);
     expect(forks[1]!.signals).toEqual(['SIGKILL']);
-    expect(lines.some((l) => l.msg === `Worker 1 (PID: ${forks[1]!.process.pid}) failed to check in within 4 seconds; terminating it`)).toBe(true);
+    // No inspector: the line says how to get an autopsy next time (it has no check-in to quote).
+    expect(lines.some((l) => l.msg === `Worker 1 (PID: ${forks[1]!.process.pid}) failed to check in within 4 seconds; terminating it; start with --inspect (or -d) for an autopsy of its stack before the kill`)).toBe(true);
     await settle();
     expect(forks.map((w) => `${w.index}:${w.exited}`)).toEqual(['0:false', '1:true', '1:false']);
   });
@@ -238,6 +256,42 @@ function fakeDevTools() {
   };
   return { devtools, calls, autopsies };
 }
+
+describe('Primary: the listening sockets it keeps', () => {
+  it('binds once, forks every worker (a respawn and a restart too) with the same sockets after its IPC channel, and closes them when it stops', async () => {
+    const options = resolveOptions([{ source: 'test', values: { workers: 1, workerBootTimeout: 10, workerCheckInterval: 1, workerTimeout: 60, workerShutdownTimeout: 5, bind: ['tcp://127.0.0.1:0'] }, fromString: false }]);
+    const forks: { worker: FakeWorker; binds: string | undefined; fds: readonly number[] }[] = [];
+    const fork = (env: Record<string, string>, fds: readonly number[] = []) => {
+      const worker = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_PHASE_ENV]));
+      forks.push({ worker, binds: env[WORKER_BINDS_ENV], fds });
+      return worker;
+    };
+    let binds = 0;
+    let closed = 0;
+    const bindListeners = async () => {
+      binds++;
+      return [{ spec: options.bind[0]!, fd: 41, url: 'http://127.0.0.1:45678', close: () => closed++ }];
+    };
+    const primary = new Primary(options, fakeLog([]), { fork, clock: new FakeClock(), bindListeners });
+    await primary.start();
+    forks[0]!.worker.boot();
+    forks[0]!.worker.exit(null, 'SIGKILL'); // respawned at once, on the same socket
+    await settle();
+    forks[1]!.worker.boot();
+    const restart = primary.phasedRestart();
+    await settle();
+    forks[2]!.worker.boot();
+    await restart;
+    expect(forks.map((f) => f.fds)).toEqual([[41], [41], [41]]);
+    expect(forks.map((f) => (JSON.parse(f.binds!) as { fd: number; uri: string }[]).map((b) => `${b.fd} ${b.uri}`))).toEqual(Array(3).fill(['4 tcp://127.0.0.1:0']));
+    expect([binds, closed]).toEqual([1, 0]);
+    const stopped = primary.stop();
+    expect(closed).toBe(1);
+    await stopped;
+    expect(await primary.stopped).toBe(0);
+    expect(closed).toBe(1);
+  });
+});
 
 describe('Primary: DevTools, injected (--inspect or -d)', () => {
   it('hands a worker that misses workerTimeout to its autopsy and kills it only once the autopsy settled', async () => {
@@ -468,7 +522,7 @@ describe('Primary: a worker that cannot be started', () => {
       forks.push(w);
       return w;
     };
-    const primary = new Primary(options, fakeLog(lines), { fork, clock, probeBinds: async () => undefined });
+    const primary = new Primary(options, fakeLog(lines), { fork, clock, bindListeners: async () => [] });
     await primary.start();
     forks[0]!.boot();
     forks[0]!.exit(1, null);

@@ -143,6 +143,43 @@ describe('redaction follows the value (DEBUGGING.md), except a folder every path
     expect(redactor.query('login failed for s3cr3t-value-77')).toBe('login failed for [redacted]');
   });
 
+  it('a remembered secret that is the start of a longer key redacts the whole key, not its start only (S2: a test key and its longer live key)', () => {
+    forgetSecrets();
+    rememberSecret('pro-abc');
+    rememberSecret('sk-rot-2024');
+    // The longer key is scrubbed before it is itself remembered (a local read before the header).
+    expect(redactor.query('presented=pro-abc12345xyz')).toBe('presented=[redacted]');
+    expect(redactor.query('127.0.0.1:39505|curl/7.88.1|*/*|pro-abc12345xyz')).toBe('127.0.0.1:39505|curl/7.88.1|*/*|[redacted]');
+    expect(redactor.query('rotated from xsk-rot-2024-b to sk-rot-2024; saw pro-abc.')).toBe('rotated from [redacted] to [redacted]; saw [redacted].');
+    // Remembered later too: the longer value first, whatever the order they were remembered in.
+    rememberSecret('pro-abc12345xyz');
+    expect(redactor.query('key was pro-abc12345xyz/orders')).toBe('key was [redacted]/orders');
+  });
+
+  it('a remembered secret that starts with a shorter one remembered earlier is replaced whole: no "[redacted]12345xyz" (S2)', () => {
+    forgetSecrets();
+    rememberSecret('pro-abc'); // an earlier request's key
+    rememberSecret('pro-abc12345xyz'); // this request's, which starts with it
+    expect(redactor.query('key=pro-abc12345xyz, then pro-abc alone')).toBe('key=[redacted], then [redacted] alone');
+    rememberSecret('pro-abc'); // remembered again: still replaced after the longer one
+    expect(redactor.query('presented pro-abc12345xyz')).toBe('presented [redacted]');
+  });
+
+  it("a redacted Cookie header's token-like values are remembered one by one, raw and decoded; its short words are not (S15)", () => {
+    forgetSecrets();
+    const headers = redactor.headers({ cookie: 'theme=dark; shop_session=s%3AQx7bV2kLp9ZrT4mN8wY1.aBcDeFgHiJkLmNoP; lang=english' }, []);
+    expect(headers.cookie).toBe('[redacted]');
+    expect(redactor.query('sess=s%3AQx7bV2kLp9ZrT4mN8wY1.aBcDeFgHiJkLmNoP')).toBe('sess=[redacted]');
+    expect(redactor.query('sid s:Qx7bV2kLp9ZrT4mN8wY1.aBcDeFgHiJkLmNoP looked up')).toBe('sid [redacted] looked up');
+    expect(redactor.query('theme dark, lang english')).toBe('theme dark, lang english');
+  });
+
+  it("a Basic credential's password is remembered alone too: an app that decodes and splits it shows it redacted", () => {
+    forgetSecrets();
+    redactor.headers({ authorization: `Basic ${Buffer.from('ann:opensesame-42').toString('base64')}` }, []);
+    expect(redactor.query('checking password opensesame-42 for ann')).toBe('checking password [redacted] for ann');
+  });
+
   it.each([
     ['the working directory', () => process.cwd()],
     ['a folder above the working directory', () => dirname(process.cwd())],

@@ -1,0 +1,43 @@
+// While the app's module loads (single mode, a --preload check): a line before the import, a
+// warning every LOADING_WARN_S seconds while it has not finished (a top-level await on a database
+// or service that does not answer leaves the import pending for good, and a server that prints
+// nothing looks wedged), and a stop signal meanwhile ends the process with a line saying so
+// instead of Node's silent default.
+import { relative } from 'node:path';
+import type { Logger } from 'pino';
+
+/** Seconds between the "still loading" warnings. */
+export const LOADING_WARN_S = 10;
+
+/** The app's file as the lines show it: relative to the working folder when inside it. */
+function shownFile(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+}
+
+/**
+ * Logs `* Loading app FILE` and watches the import until the returned function is called (when
+ * the import settled, either way). `exitCode` is what a stop signal meanwhile exits with.
+ */
+export function watchLoading(log: Logger, file: string, opts: { everyS?: number; what?: string } = {}): () => void {
+  const shown = shownFile(file);
+  const what = opts.what ?? 'the app';
+  const everyS = opts.everyS ?? LOADING_WARN_S;
+  const since = performance.now();
+  const seconds = () => Math.round((performance.now() - since) / 1000);
+  log.info({ app: file }, `* Loading ${what} ${shown} ...`);
+  const timer = setInterval(() => {
+    log.warn({ app: file, seconds: seconds() }, `Still loading ${what} ${shown} after ${seconds()} s: its import has not finished (a top-level await that does not settle, such as a connect to a database or service that does not answer?). Nothing is served until it does.`);
+  }, everyS * 1000);
+  timer.unref();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal, seconds: seconds() }, `Received ${signal} while ${what} ${shown} was loading (for ${seconds()} s; its import had not finished): exiting before serving`);
+    process.exit(0);
+  };
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
+  return () => {
+    clearInterval(timer);
+    for (const s of signals) process.off(s, onSignal);
+  };
+}

@@ -1,0 +1,153 @@
+// Integration: a cluster's listening sockets belong to the primary for its whole life (Puma's
+// model): with one worker, connections made while it is being replaced wait in the backlog and
+// are answered by the replacement, a port-0 bind keeps its port across respawns and restarts,
+// and a unix socket's file lives until the primary stops.
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, ROOT } from '../helpers/cli.js';
+import { get, SLOWNESS, waitFor } from '../helpers/net.js';
+import { owned } from '../helpers/processes.js';
+
+const mine = owned('kept');
+afterEach(() => mine.release());
+
+const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
+
+/**
+ * A config whose workers wait in beforeWorkerBoot while the file `hold` exists: a replacement
+ * worker held there has not listened yet, which is the window this file is about (made as long
+ * as the test needs instead of racing the respawn).
+ */
+function heldConfig(dir: string, hold: string): string {
+  const config = join(dir, 'tspuma.config.mjs');
+  writeFileSync(
+    config,
+    `import { existsSync } from 'node:fs';\n` +
+      `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, beforeWorkerBoot: async () => { while (existsSync(${JSON.stringify(hold)})) await new Promise((r) => setTimeout(r, 20)); } };\n`,
+  );
+  return config;
+}
+
+type Target = { port: number } | { path: string };
+
+/**
+ * Connects to `target`; resolves 'connected' once the kernel completed the connection (it is in
+ * the listen backlog if no one accepted yet) or the error code (ECONNREFUSED, ENOENT).
+ */
+function connect(target: Target): Promise<{ outcome: string; socket: net.Socket }> {
+  return new Promise((resolve) => {
+    const socket = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path);
+    socket.once('connect', () => resolve({ outcome: 'connected', socket }));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve({ outcome: err.code ?? String(err), socket }));
+  });
+}
+
+/** Sends GET / with Connection: close on a connected socket; resolves with what came back (bounded in time). */
+function ask(socket: net.Socket, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(`${text}[no answer within ${timeoutMs} ms]`);
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (text += c));
+    socket.on('error', (err: NodeJS.ErrnoException) => (text += `[${err.code}]`));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  });
+}
+
+/** The pids of the worker lines "- Worker 0 (PID: N) booted" so far. */
+function bootedPids(out: string): number[] {
+  return [...out.matchAll(/- Worker 0 \(PID: (\d+)\) booted/g)].map((m) => Number(m[1]));
+}
+
+describe('the primary keeps the listening sockets', () => {
+  for (const kind of ['tcp', 'unix'] as const) {
+    it(`-w 1 (${kind}): connections made while the only worker's replacement is not listening yet all connect (none refused) and are answered by the replacement`, async () => {
+      const dir = mine.tempDir();
+      const hold = join(dir, 'hold');
+      const sock = join(dir, 'web.sock');
+      const bind = kind === 'tcp' ? 'tcp://127.0.0.1:0' : `unix://${sock}?mode=0660`;
+      const s = await boot(['-C', heldConfig(dir, hold), '-w', '1', '-b', bind, APP]);
+      const target: Target = kind === 'tcp' ? { port: Number(new URL(s.url).port) } : { path: sock };
+      if (kind === 'unix') expect(statSync(sock).mode & 0o777).toBe(0o660);
+      const [first] = bootedPids(s.stdout());
+      // The replacement will wait before loading the app (before it listens) until `hold` goes.
+      writeFileSync(hold, '');
+      process.kill(first!, 'SIGKILL');
+      // The primary has seen the death and forked the replacement (held): no worker listens now.
+      await waitFor(() => {
+        const msgs = s.lines().map((l) => String(l.msg));
+        const died = msgs.indexOf(`Worker 0 (PID: ${first}) died (SIGKILL); respawning`);
+        return died !== -1 && msgs.slice(died).some((m) => /^- Worker 0 \(PID: \d+\) booting, phase 0$/.test(m));
+      }, 'the replacement to be forked', 15_000);
+      // A bounded client loop in the window: 5 connections, each answered or failed within the bound.
+      const tries = [];
+      for (let i = 0; i < 5; i++) tries.push(await connect(target));
+      expect(bootedPids(s.stdout())).toEqual([first]); // still in the window: the replacement has not booted
+      rmSync(hold);
+      const answers = await Promise.all(tries.map((t) => (t.outcome === 'connected' ? ask(t.socket, 30_000 * SLOWNESS) : Promise.resolve(''))));
+      const replacement = await waitFor(() => bootedPids(s.stdout())[1], 'the replacement to boot', 30_000);
+      expect(replacement).not.toBe(first);
+      expect(tries.map((t) => t.outcome)).toEqual(Array(5).fill('connected'));
+      for (const a of answers) expect(a).toMatch(new RegExp(`^HTTP/1\\.1 200 [^]*\\r\\n\\r\\npid ${replacement}\\n$`));
+      s.proc.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      if (kind === 'unix') expect(existsSync(sock)).toBe(false); // removed by the primary at its stop
+    });
+  }
+
+  it('a tcp://127.0.0.1:0 bind keeps its port (and the state file stays true) across a worker respawn, a phased restart and a hot restart', async () => {
+    const dir = mine.tempDir();
+    const state = join(dir, 'tspuma.state');
+    const s = await boot(['-C', heldConfig(dir, join(dir, 'never')), '-w', '1', '-b', 'tcp://127.0.0.1:0', '-S', state, APP]);
+    const urls = () => (JSON.parse(readFileSync(state, 'utf8')) as { urls: string[] }).urls;
+    await waitFor(() => existsSync(state) && urls().length === 1, 'the state file with its URL', 15_000);
+    expect(urls()).toEqual([s.url]);
+    const pidOn = async () => {
+      const r = await get(s.url).catch(() => null);
+      return r?.status === 200 ? Number(/^pid (\d+)/.exec(r.body)?.[1]) : null;
+    };
+    const first = await waitFor(pidOn, `a worker answering on ${s.url}`);
+    process.kill(first, 'SIGKILL');
+    const respawned = await waitFor(async () => {
+      const pid = await pidOn();
+      return pid !== null && pid !== first ? pid : null;
+    }, `the respawned worker answering on ${s.url}`, 20_000, 100);
+    s.proc.kill('SIGUSR1');
+    await waitFor(() => /- Phased restart finished, phase 1/.test(s.stdout()), 'the phased restart to finish', 30_000);
+    const phased = await waitFor(pidOn, `the phase 1 worker answering on ${s.url}`);
+    expect(phased).not.toBe(respawned);
+    s.proc.kill('SIGUSR2');
+    await waitFor(() => /- Hot restart finished, phase 2/.test(s.stdout()), 'the hot restart to finish', 30_000);
+    const hot = await waitFor(pidOn, `the phase 2 worker answering on ${s.url}`);
+    expect(hot).not.toBe(phased);
+    expect(urls()).toEqual([s.url]);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+
+  it("a hot restart after the config's bind changed keeps serving the primary's bind, and the new worker says which binds changed and that a stop and start changes them", async () => {
+    const dir = mine.tempDir();
+    const config = join(dir, 'tspuma.config.mjs');
+    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'tcp://127.0.0.1:0' };\n`);
+    const s = await boot(['-C', config, '-w', '1', APP]);
+    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'unix://${join(dir, 'new.sock')}' };\n`);
+    s.proc.kill('SIGUSR2');
+    await waitFor(() => /- Hot restart finished, phase 1/.test(s.stdout()), 'the hot restart to finish', 30_000);
+    const warning = s.lines().find((l) => String(l.msg).startsWith("The config's binds changed"));
+    expect(warning).toMatchObject({ level: 40, worker: 0, added: [`unix://${join(dir, 'new.sock')}`], removed: ['tcp://127.0.0.1:0'] });
+    expect(String(warning!.msg)).toContain('stop and start tspuma to change them');
+    expect((await get(s.url)).body).toMatch(/^pid \d+\n$/);
+    expect(existsSync(join(dir, 'new.sock'))).toBe(false);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+});

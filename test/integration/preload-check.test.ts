@@ -1,0 +1,49 @@
+// Integration: --preload loads the app once before forking in a process of its own that then
+// exits: the app's module-level jobs never run in the primary, and a throw in one cannot end it;
+// a broken app still fails once, fast, with its coded line and no worker forked.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { allBooted, appFolder, boot, fromLog, killAll, run } from '../helpers/cli.js';
+
+afterEach(killAll);
+
+const root = appFolder('preload-check', {
+  // A job started at module load (a cache refresher, a queue poller) that fails at its 5th tick.
+  'cron-app.ts': [
+    "import { appendFileSync } from 'node:fs';",
+    'let ticks = 0;',
+    'setInterval(() => {',
+    "  appendFileSync(new URL('./ticks.txt', import.meta.url), `${process.pid}\\n`);",
+    '  if (++ticks === 5) throw new Error(`nightly job failed at tick ${ticks}`);',
+    '}, 200);',
+    "export default (request: Request): Response => new Response('ok');",
+    '',
+  ].join('\n'),
+  'broken-app.ts': "const cfg = JSON.parse('{bad');\nexport default (request: Request): Response => new Response(String(cfg));\n",
+});
+
+describe('--preload', () => {
+  it("the app's module-level job runs in the workers only: never in the primary, which outlives the job's throw in each worker", async () => {
+    const s = await boot(['--preload', '-w', '2', '-b', 'tcp://127.0.0.1:0', 'cron-app.ts'], {}, root);
+    await allBooted(s);
+    const checkPid = await fromLog(s, (l) => (String(l.msg).startsWith('* Preloaded the app in a check process') ? (l.checkPid as number) : undefined), 'the preload line');
+    expect(checkPid).not.toBe(s.proc.pid);
+    // Each worker's copy of the job throws at its 5th tick: the workers stop and are replaced.
+    await fromLog(s, (l) => (String(l.msg).includes('(exit 1); respawning') ? true : undefined), "a worker's death by the job's throw", 30_000);
+    const ticks = readFileSync(join(root, 'ticks.txt'), 'utf8').trim().split('\n').map(Number);
+    expect(ticks.length).toBeGreaterThanOrEqual(5);
+    expect(ticks).not.toContain(s.proc.pid);
+    // (No request here: with both workers dying together, a port-0 bind may come back elsewhere: R1.)
+    expect(s.proc.exitCode).toBeNull();
+    expect(s.lines().some((l) => l.pid === s.proc.pid && l.level === 60)).toBe(false);
+  });
+
+  it('an app that throws at import: the coded line once, a line saying no worker was forked, exit 1', async () => {
+    const s = run(['--preload', '-w', '2', '-b', 'tcp://127.0.0.1:0', 'broken-app.ts'], {}, root);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr().match(/^tspuma: TSPUMA_ERR_APP_LOAD: Loading app .*broken-app\.ts failed: SyntaxError/gm)).toHaveLength(1);
+    expect(s.lines().some((l) => /^- The app failed the preload check \(PID: \d+, exit 1\) before its import finished: its error is above; no worker was forked$/.test(String(l.msg)))).toBe(true);
+    expect(s.lines().some((l) => String(l.msg).includes('booting, phase'))).toBe(false);
+  });
+});

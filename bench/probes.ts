@@ -112,10 +112,12 @@ async function main(): Promise<void> {
     const logged = firing.out.split('\n').filter((l) => l.includes('"values"')).length;
     // What the firing logpoint may write: its bucket (100) and 100 a second of the time it was loaded.
     const loggedMax = 100 + 100 * (firing.seconds + 1);
-    const firingSuspensions = firing.out.split('\n').filter((l) => l.includes('TSPUMA_ERR_PROBE_BUDGET')).length;
+    // One suspension is two lines, the worker's and the primary's (`(worker PID: …)`): the worker's are counted.
+    const suspensions = (s: Server) => s.out.split('\n').filter((l) => l.includes('TSPUMA_ERR_PROBE_BUDGET') && !l.includes('(worker PID')).length;
+    const firingSuspensions = suspensions(firing);
     // The false condition must stay armed over the whole run (a breakpoint's was suspended by the pause budget within a second).
     const falseState = String((((await api(falseCond, 'GET', `/probes/${falseView.id as number}`)).workers as Record<string, { state?: string }>)['0']?.state) ?? '?');
-    const falseSuspensions = falseCond.out.split('\n').filter((l) => l.includes('TSPUMA_ERR_PROBE_BUDGET')).length;
+    const falseSuspensions = suspensions(falseCond);
     // Snapshot capture time, as each snapshot's line says (pausedMs): up to 100 a second for 3 s.
     const snap = await api(firing, 'POST', '/probes', { kind: 'snapshot', location: at, hits: 300, rate: 100, for: 60, by: 'bench' });
     await burst(firing, 3);

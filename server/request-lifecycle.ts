@@ -63,6 +63,11 @@ export interface RequestState {
 export type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
 
 /** The state of the request `res` answers, if tspuma admitted it. */
+/** The note of a requestTimeout dump: who answered, and why its frames are not where the request waits. */
+export function requestTimeoutNote(seconds: number): string {
+  return `tspuma answered 503 in the app's place: the app had not sent a response head within requestTimeout (${seconds} s), and its late writes are dropped. The frames are tspuma's deadline sweep: the app's work was not running (it waits on an await or a callback: a slow upstream, a lock, a missing res.end()); a logpoint or snapshot probe on the handler's awaits (DEBUGGING.md, Probes) shows where it stops`;
+}
+
 export function stateOf(res: http.ServerResponse | null | undefined): RequestState | null {
   return (res as TrackedResponse | null | undefined)?.[kState] ?? null;
 }
@@ -255,6 +260,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       return;
     }
     const { diagnostics, appCalls } = this.d;
+    this.d.deadlines.appEntered();
     if (diagnostics) {
       diagnostics.enter('app'); // left in finished(), after the last await of the app
       state.captured = true;
@@ -380,6 +386,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     const state = stateOf(res);
     if (!state) return;
+    // Under -d the dump is tspuma's 503, said so; left to the call's end it would read as a 503
+    // the app answered itself. One site per server: a slow upstream times out every request alike.
+    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${this.d.options.requestTimeout} s)`, note: requestTimeoutNote(this.d.options.requestTimeout) });
     void this.answer(state, err, 503, { takeOver: true });
     // The deadline frees the slot now, whatever becomes of the 503 (the app's late writes are dropped).
     this.release(state);

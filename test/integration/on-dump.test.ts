@@ -15,7 +15,7 @@ describe('onDump', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-ondump-'));
     const out = join(dir, 'delivered.txt');
     writeFileSync(out, '');
-    const args = ['-d', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
+    const args = ['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
     const plain = await boot(args, { TSPUMA_DUMP_DIR: join(dir, 'plain') });
     // The production 500 page, less its request id (one per request).
     const page = async (res: Response) => (await res.text()).replace(/^request id.*$/m, 'request id');

@@ -353,13 +353,15 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
     expect(await new Promise((r) => served.socket.once('data', (d) => r(String(d))))).toBe('child');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    // Nobody accepts now, and the socket still listens: backlog 2 takes 3 connections (Linux: backlog + 1), a 4th waits for room.
-    const queued = await Promise.all([connect(bound.port!), connect(bound.port!), connect(bound.port!)]);
-    expect(queued.map((q) => q.outcome)).toEqual(['connected', 'connected', 'connected']);
-    let fourth = 'pending';
-    void connect(bound.port!).then((r) => (fourth = r.outcome));
+    // Nobody accepts now, and the socket still listens: of 6 connections, backlog 2 takes 2 (3 on
+    // Linux, which counts backlog + 1); the others wait for room. Node's default (511) takes all 6.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) void connect(bound.port!).then((r) => outcomes.push(r.outcome));
+    await waitFor(() => outcomes.length >= 2, 'the backlog to take 2 connections');
+    // Half a second in which a queue with room would have taken the rest (a dropped SYN is retried after 1 s).
     await new Promise((r) => setTimeout(r, 500));
-    expect(fourth).toBe('pending'); // with node's default backlog (511) it would have connected
+    expect(outcomes.every((o) => o === 'connected')).toBe(true);
+    expect(outcomes.length).toBeLessThanOrEqual(3);
     bound.close();
     await waitFor(async () => (await connect(bound.port!)).outcome === 'ECONNREFUSED', 'the closed socket to refuse');
   });

@@ -191,7 +191,7 @@ function isPlaceOfTheProcess(v: string): boolean {
 export function rememberSecret(value: unknown): void {
   if (typeof value !== 'string') return;
   const v = value.trim();
-  if (v.length < MIN_REMEMBERED || v === REDACTED || v.length > 4096) return;
+  if (v.length < MIN_REMEMBERED || v.includes(REDACTED) || v.startsWith(REDACTED.slice(0, -1)) || v.length > 4096) return;
   // An authorization scheme alone (`Authorization: Bearer` with no token) is a word, not a secret:
   // remembered, it would blank "Bearer" out of every later dump and log line.
   if (/^(?:Bearer|Basic|Digest|Token)$/i.test(v)) return;
@@ -401,7 +401,8 @@ export class Redactor {
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose
       s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string, offset: number, whole: string) => {
-        if (value === '' || value === REDACTED) return all;
+        // Redacted already (`code=[redacted])` in prose): its closing `])` is not a value's tail.
+        if (value === '' || value.startsWith(REDACTED)) return all;
         // A TLS bind's `key=` (and `cert=`, `ca=`) name files, not secrets: `ssl://HOST:PORT?cert=FILE&key=FILE`.
         if (TLS_FILE_PARAMS.has(name.toLowerCase()) && /(?:^|[^a-z0-9+.-])ssl:\/\/\S*$/i.test(whole.slice(0, offset + before.length))) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.

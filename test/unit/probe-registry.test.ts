@@ -299,7 +299,7 @@ describe('what a probe shows of itself (S10, S14)', () => {
     const when = 'presented === "sk_live_51HxYzABCdef0123456789" || req.get("authorization") === "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk" || apiKey === "k-9-opensesame" || req.headers["x-api-key"] == \'hunter2-key\'';
     const setting = registry.set({ kind: 'log', location: `${src}:2`, template: 'db={db} k={apiKey}', when }, 'ann@host (tspuma probe log) from 127.0.0.1');
     await settle();
-    for (const w of workers) answer(w, { id: 1, state: 'armed' });
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'auth.ts:2' });
     const view = await setting;
     const secrets = ['S3cretPassw0rd', 'sk_live_51HxYzABCdef0123456789', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk', 'k-9-opensesame', 'hunter2-key'];
     const shown = JSON.stringify([view, registry.list(), logs.lines]);

@@ -143,6 +143,14 @@ describe('redaction follows the value (DEBUGGING.md), except a folder every path
     expect(redactor.query('login failed for s3cr3t-value-77')).toBe('login failed for [redacted]');
   });
 
+  it('redacting text twice changes nothing: a redacted query value before closing punctuation keeps one bracket (S11.1)', () => {
+    forgetSecrets();
+    const once = redactor.query('tspuma dump #3 [app] TypeError: x (request 55 POST /api/orders/1001/coupon?code=BOGUS)');
+    expect(once).toBe('tspuma dump #3 [app] TypeError: x (request 55 POST /api/orders/1001/coupon?code=[redacted])');
+    expect(redactor.query(redactor.query(once))).toBe(once);
+    expect(redactor.query('/coupon?code=[redacted]')).toBe('/coupon?code=[redacted]');
+  });
+
   it('a remembered secret that is the start of a longer key redacts the whole key, not its start only (S2: a test key and its longer live key)', () => {
     forgetSecrets();
     rememberSecret('pro-abc');

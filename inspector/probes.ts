@@ -654,7 +654,11 @@ export class ProbeEngine {
     // an app's own `debugger` statement, with no DevTools able to attach, would hold the thread
     // for good (this session enabled the debugger): resumed, as node without a debugger skips it.
     if (!ours) {
-      if (this.strayDebugger(params)) {
+      // V8 with a debugger enabled raises the heap limit at it and pauses (reason OOM) for a
+      // client to look: with no one to resume it the worker would freeze, every request it holds
+      // with it, until workerTimeout. Resumed: it dies of the out-of-memory abort as it would
+      // without probes, and its primary says so and replaces it (S3).
+      if (params.reason === 'OOM' || this.strayDebugger(params)) {
         this.post('Debugger.resume');
         this.resumer.request();
       }

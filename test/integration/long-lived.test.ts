@@ -66,10 +66,13 @@ describe('long-lived connections', () => {
     // Three open streams and one slot: a plain request is still answered at once.
     const plain = await fetch(`${base}/`, { signal: AbortSignal.timeout(3000) });
     expect(plain.status).toBe(200);
+    // A check-in also goes out as a request enters the app (the plain one above: running 1 then),
+    // so wait for one taken with no request in the app; streams counted in the pool would keep
+    // running at 3 and never give one.
     const seen = await waitFor(async () => {
       const st = await s.stats();
-      return st && st.connections.streaming === 3 ? st : null;
-    }, 'stats: 3 streaming', 10_000);
+      return st && st.connections.streaming === 3 && st.running === 0 ? st : null;
+    }, 'stats: 3 streaming and none running', 10_000);
     expect(seen.running).toBe(0);
     expect(seen.connections.app).toBe(0);
     // Last-Event-ID resumes the count, as EventSource does on reconnect.

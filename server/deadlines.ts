@@ -132,6 +132,9 @@ export function entryOf(socket: Socket): Entry | undefined {
  * request that doubled the time of each young-generation collection (close loop, --trace-gc:
  * 112 against 62 ms of scavenges over 30,000 connections).
  */
+/** Most often a request's entry into the app sends a worker's check-in (4 a second at most). */
+const ENTRY_REPORT_MS = 250;
+
 export class ConnectionDeadlines {
   /** The list's ends: entries in the order they were added. */
   private oldest: Entry | null = null;
@@ -185,6 +188,23 @@ export class ConnectionDeadlines {
   }
 
   readonly tickMs: number;
+
+  /**
+   * A cluster worker's extra check-in when a request enters the app, at most every ENTRY_REPORT_MS (set by
+   * cluster/worker.ts): a request that blocks the thread at once (a regex spin, a native call) is
+   * then in the primary's last news of the worker, which names it when it kills the worker.
+   */
+  onAppEntry: (() => void) | null = null;
+  private entryReportedAt = -Infinity;
+
+  /** A request enters the app now: onAppEntry, unless it ran within ENTRY_REPORT_MS. */
+  appEntered(): void {
+    if (this.onAppEntry === null) return;
+    const now = performance.now();
+    if (now - this.entryReportedAt < ENTRY_REPORT_MS) return;
+    this.entryReportedAt = now;
+    this.onAppEntry();
+  }
 
   start(): void {
     if (this.timer) return;

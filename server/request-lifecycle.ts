@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -243,7 +243,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     let closing = false;
     this.d.deadlines.toLongLived(state.entry, 'streaming', () => {
-      if (closing || res.destroyed) return void res.destroy();
+      if (closing || res.destroyed) return void destroyResponse(res);
       closing = true;
       res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
       dropAppWrites(res); // the app may keep writing to it
@@ -260,6 +260,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       return;
     }
     const { diagnostics, appCalls } = this.d;
+    this.d.deadlines.appEntered();
     if (diagnostics) {
       diagnostics.enter('app'); // left in finished(), after the last await of the app
       state.captured = true;
@@ -318,10 +319,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     if (state.takenOver || res.writableEnded) return;
     if (res.headersSent) {
-      res.destroy();
+      destroyResponse(res);
       return;
     }
-    answerOnResponse(this.d.lowlevel, res, standIn, buildEnv(req, res), 500).catch(() => res.destroy());
+    answerOnResponse(this.d.lowlevel, res, standIn, buildEnv(req, res), 500).catch(() => destroyResponse(res));
   }
 
   private failed(state: RequestState, err: unknown, onAnswerError: (inner: unknown) => void): void {
@@ -340,7 +341,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
-      res.destroy();
+      destroyResponse(res);
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
@@ -366,7 +367,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       state.ticket?.cancel();
       state.ticket = null;
       if (res.headersSent) {
-        res.destroy();
+        destroyResponse(res);
         return Promise.resolve();
       }
     }
@@ -401,6 +402,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
       this.d.log.warn({ code: err.code, method: req.method, url, bytes: sent }, err.message);
     }
+    armAbort(req);
     entry.socket.destroy();
   }
 

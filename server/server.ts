@@ -38,6 +38,12 @@ export interface Stats {
   max_threads: number;
   requests_count: number;
   connections: Record<ConnectionState, number>;
+  /** A worker's check-in: its oldest requests in the app (at most 3), by the URL they arrived with. */
+  in_flight?: InFlight[];
+  /** A worker's check-in: its memory (bytes), and V8's heap limit. */
+  rss_bytes?: number;
+  heap_used_bytes?: number;
+  heap_limit_bytes?: number;
 }
 
 /** Long-lived connections that do not answer a clean close within this long are cut. */

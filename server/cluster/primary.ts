@@ -307,7 +307,13 @@ export class Primary {
       return;
     }
     if (!handle.booted) return this.bootFailed(handle);
-    if (!handle.stopping) this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning`);
+    if (!handle.stopping) {
+      // Node aborts (SIGABRT) when the heap is full: its 'Reached heap limit' goes to the worker's
+      // stderr only, so the line says it, with the heap the worker last reported.
+      const news = handle.lastNews(this.clock.now());
+      const abort = signal === 'SIGABRT' ? `: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error${news ? `; ${news}` : ''}` : '';
+      this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${abort}`);
+    }
     this.fork(handle.index, this.phase);
   }
 
@@ -379,7 +385,11 @@ export class Primary {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code }, err.message);
+        // What it was doing, from its last check-in (sent at least once a second as requests enter
+        // the app, at most 4 times a second): the request that stuck it, even when no autopsy can pause it.
+        const news = h.lastNews(now);
+        const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
+        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code, inFlight: h.lastStatus?.in_flight ?? [] }, `${err.message}${news ? `; ${news}` : ''}${hint}`);
         h.stopping = true;
         const autopsy = this.devtools?.autopsy(h) ?? null;
         if (autopsy) {

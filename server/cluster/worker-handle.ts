@@ -96,6 +96,25 @@ export class WorkerHandle {
     if (!this.exited) this.worker.process.kill('SIGKILL');
   }
 
+  /**
+   * What the worker last said it was doing, for a line about its kill or death: its requests in the
+   * app at its last check-in (ages then plus the time since) and its heap then. '' before any.
+   */
+  lastNews(now: number): string {
+    const s = this.lastStatus;
+    if (!s || !this.lastCheckin) return '';
+    const since = Math.max(0, now - this.lastCheckin.getTime());
+    const ago = `${(since / 1000).toFixed(1)} s before`;
+    const requests = s.in_flight ?? [];
+    const serving =
+      requests.length > 0
+        ? `at its last check-in (${ago}) it was serving ${requests.map((r) => `${r.method} ${r.url} (in the app ${(r.ms / 1000).toFixed(1)} s then)`).join(', ')}${s.running > requests.length ? ` and ${s.running - requests.length} more` : ''}`
+        : `at its last check-in (${ago}) no request was in the app`;
+    const mib = (b: number) => Math.round(b / 1048576);
+    const heap = s.heap_used_bytes !== undefined && s.heap_limit_bytes ? `; its heap was ${mib(s.heap_used_bytes)} of ${mib(s.heap_limit_bytes)} MiB (rss ${mib(s.rss_bytes ?? 0)} MiB)` : '';
+    return `${serving}${heap}`;
+  }
+
   /** Puma's worker_status entry. */
   status(): Record<string, unknown> {
     const s = this.lastStatus;
@@ -107,7 +126,11 @@ export class WorkerHandle {
       booted: this.booted,
       last_checkin: this.lastCheckin?.toISOString() ?? null,
       last_status: s
-        ? { backlog: s.backlog, running: s.running, pool_capacity: s.pool_capacity, max_threads: s.max_threads, requests_count: s.requests_count, busy_threads: s.busy_threads, connections: s.connections }
+        ? {
+            backlog: s.backlog, running: s.running, pool_capacity: s.pool_capacity, max_threads: s.max_threads, requests_count: s.requests_count, busy_threads: s.busy_threads, connections: s.connections,
+            ...(s.in_flight ? { in_flight: s.in_flight } : {}),
+            ...(s.rss_bytes !== undefined ? { rss_bytes: s.rss_bytes, heap_used_bytes: s.heap_used_bytes, heap_limit_bytes: s.heap_limit_bytes } : {}),
+          }
         : {},
     };
   }

@@ -1,5 +1,6 @@
 // A cluster worker process: boots one Server on its copies of the primary's sockets, checks in with its
 // stats, and stops when told to, when the primary goes away or after an uncaught exception.
+import { getHeapStatistics } from 'node:v8';
 import { exitWatchServing } from '../app-exit.js';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
@@ -11,7 +12,8 @@ import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '..
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S, guardInspectorSignal, keepServingOnRejection, uncaughtGraceEnded } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal, uncaughtGraceEnded } from '../single.js';
+import { keepServingOnRejection } from '../rejections.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, kDumped } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -108,7 +110,14 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
   const appStats: AppCheckStats = {};
-  const checkin = () => send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), ...appStats } });
+  // Each check-in carries the oldest requests in the app and the memory, so the primary can say
+  // what a worker was doing (and how full its heap was) when it has to kill it or it dies.
+  const checkin = () => {
+    const heap = getHeapStatistics();
+    const memory = { rss_bytes: process.memoryUsage.rss(), heap_used_bytes: heap.used_heap_size, heap_limit_bytes: heap.heap_size_limit };
+    send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), in_flight: server.inFlight().slice(0, 3), ...memory, ...appStats } });
+  };
+  server.deadlines.onAppEntry = checkin;
   const appChecks = await startAppChecks(loaded.hooks, options.healthCheckTimeout * 1000, appStats, checkin);
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);

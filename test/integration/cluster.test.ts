@@ -155,6 +155,10 @@ describe('cluster mode', () => {
         servingOk();
         return /Worker \d \(PID: \d+\) failed to check in within 2 seconds; terminating it/.test(s.stdout());
       }, 'the timeout message', 30_000);
+      // The kill line names the request that stuck it (sent with the check-in its entry made), and
+      // says how to get its stack (S5, Q24): without --inspect no autopsy can.
+      const kill = String(s.lines().find((l) => String(l.msg).includes('failed to check in within 2 seconds'))!.msg);
+      expect(kill).toMatch(/; at its last check-in \([\d.]+ s before\) it was serving GET \/spin\?nap=2 \(in the app [\d.]+ s then\); its heap was \d+ of \d+ MiB \(rss \d+ MiB\); start with --inspect \(or -d\) for an autopsy of its stack before the kill$/);
       replacement = await waitFor(async () => {
         servingOk();
         const st = await s.stats();

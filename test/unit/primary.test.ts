@@ -113,6 +113,23 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
+describe('Primary: what a worker was doing when it died', () => {
+  it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line says so, with the requests and heap of its last check-in (S4.2)", async () => {
+    const { clock, forks, lines } = await setup();
+    forks[0]!.boot();
+    forks[0]!.emit('message', {
+      tspuma: 1, type: 'checkin', index: 0,
+      stats: { running: 1, in_flight: [{ method: 'GET', url: '/render/p7', ms: 120 }], rss_bytes: 150 * 1048576, heap_used_bytes: 62 * 1048576, heap_limit_bytes: 64 * 1048576 },
+    });
+    await clock.advance(1500);
+    forks[0]!.exit(null, 'SIGABRT');
+    await settle();
+    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
+      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB)",
+    );
+  });
+});
+
 describe('Primary: boot', () => {
   it('forks one worker per index with its index and phase 0; stats count the booted ones', async () => {
     const { primary, forks } = await setup();
@@ -217,7 +234,8 @@ describe('Primary: boot', () => {
     }
     expect(forks[0]!.signals).toEqual([]);
     expect(forks[1]!.signals).toEqual(['SIGKILL']);
-    expect(lines.some((l) => l.msg === `Worker 1 (PID: ${forks[1]!.process.pid}) failed to check in within 4 seconds; terminating it`)).toBe(true);
+    // No inspector: the line says how to get an autopsy next time (it has no check-in to quote).
+    expect(lines.some((l) => l.msg === `Worker 1 (PID: ${forks[1]!.process.pid}) failed to check in within 4 seconds; terminating it; start with --inspect (or -d) for an autopsy of its stack before the kill`)).toBe(true);
     await settle();
     expect(forks.map((w) => `${w.index}:${w.exited}`)).toEqual(['0:false', '1:true', '1:false']);
   });

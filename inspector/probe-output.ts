@@ -1,6 +1,7 @@
 // What a probe's hit writes: a logpoint's line (its template's values read at the paused frame,
 // redacted like a dump's locals, with the request it belongs to) and a snapshot (the whole stack
 // read as a failure dump reads it, written to the dump folder as a dump of kind `snapshot`).
+import type { ProbeEvent } from '../server/cluster/messages.js';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { IncomingMessage } from 'node:http';
@@ -44,7 +45,7 @@ export interface ProbeOutputDeps {
   scriptSource(scriptId: string): string | null;
   /** Milliseconds the thread has been held by this pause. */
   heldMs(): number;
-  event(id: number, e: { event: 'snapshot'; path: string; requestId: string | null }): void;
+  event(id: number, e: Extract<ProbeEvent, { event: 'snapshot' }>): void;
   /** URL prefix of the probe code's own files: its frames are not read. */
   ownUrl: string;
 }
@@ -141,7 +142,12 @@ export class ProbeOutput {
       writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
       writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
     } catch (err) {
-      this.d.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}`);
+      // Not lost (S13): its text goes to stderr, as a dump's does when its folder is unusable, and
+      // the command that waits for it is told where it is and why it has no file.
+      const problem = `the dump folder ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+      this.d.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}; its text is on this process's stderr`);
+      process.stderr.write(`${renderText(dump)}\n`);
+      this.d.event(spec.id, { event: 'snapshot', path: null, problem, requestId });
       return;
     }
     this.d.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.d.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);

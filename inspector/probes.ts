@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { FrameReader, type CallFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { TspumaError } from '../server/errors.js';
-import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
+import type { PrimaryMessage, WorkerMessage, ProbeArmState, ProbeEvent } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
@@ -738,7 +738,7 @@ export class ProbeEngine {
     this.opts.send(this.eventMessage(id, e));
   }
 
-  private eventMessage(id: number, e: { event: 'snapshot'; path: string; requestId: string | null } | { event: 'paused'; requestId: string | null } | { event: 'suspended'; ms: number; code: string; message: string } | { event: 'removed'; code: string; message: string }): WorkerMessage {
+  private eventMessage(id: number, e: ProbeEvent): WorkerMessage {
     return { tspuma: 1, type: 'probe-event', index: this.opts.worker, id, ...e };
   }
 

@@ -102,7 +102,10 @@ async function snapshots(target: ControlTarget, view: ProbeView, io: ProbeOutput
     const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
     if (answer.status !== 200) return fail('snapshot', answer, io);
     const now = answer.body;
-    for (const s of now.snapshots.slice(printed)) io.out(`${s.path}\n`);
+    for (const s of now.snapshots.slice(printed)) {
+      if (s.path !== null) io.out(`${s.path}\n`);
+      else io.err(`tspuma: a snapshot was taken in worker ${s.worker} but not written: ${s.problem ?? 'no file'}; its text is on the server's stderr\n`);
+    }
     printed = now.snapshots.length;
     if (!now.active) {
       if (printed === 0) io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'} with no snapshot\n`);

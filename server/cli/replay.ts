@@ -237,7 +237,7 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
         reported = true;
       }
       if (!reported && view.snapshots?.length > 0) {
-        io.out(`fresh snapshot: ${view.snapshots[0]!.path}\nold dump:       ${resolve(file)}\n`);
+        io.out(`fresh snapshot: ${view.snapshots[0]!.path ?? `not written (${view.snapshots[0]!.problem ?? 'no file'}): its text is on the server's stderr`}\nold dump:       ${resolve(file)}\n`);
         reported = true;
       }
     };

@@ -17,7 +17,8 @@ export type ProbeArmState =
 
 /** Something that happened to a probe in a worker, for the primary's log and `tspuma probe list`. */
 export type ProbeEvent =
-  | { event: 'snapshot'; path: string; requestId: string | null }
+  /** `path` null: taken but not written (`problem` says why); its text went to the worker's stderr. */
+  | { event: 'snapshot'; path: string | null; problem?: string; requestId: string | null }
   | { event: 'paused'; requestId: string | null }
   | { event: 'suspended'; ms: number; code: string; message: string }
   | { event: 'removed'; code: string; message: string };

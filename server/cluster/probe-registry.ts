@@ -65,7 +65,8 @@ export type ProbeView = Omit<ProbeSpec, 'expiresAt' | 'requestId' | 'attached'> 
   hitsSeen: number;
   pausedSeen: number;
   workers: Record<string, ProbeWorkerView>;
-  snapshots: { worker: number; path: string; requestId: string | null; time: string }[];
+  /** `path` null: taken but not written (`problem` says why; its text is on the worker's stderr). */
+  snapshots: { worker: number; path: string | null; problem?: string; requestId: string | null; time: string }[];
   pausedIn: { worker: number; requestId: string | null; time: string }[];
 };
 
@@ -366,7 +367,7 @@ export class ProbeRegistry {
         if (!entry) return true;
         const mine = entry.view.workers[String(w.index)];
         const time = new Date(this.clock.now()).toISOString();
-        if (m.event === 'snapshot') entry.view.snapshots.push({ worker: w.index, path: m.path, requestId: m.requestId, time });
+        if (m.event === 'snapshot') entry.view.snapshots.push({ worker: w.index, path: m.path, ...(m.problem ? { problem: m.problem } : {}), requestId: m.requestId, time });
         else if (m.event === 'paused') entry.view.pausedIn.push({ worker: w.index, requestId: m.requestId, time });
         else if (m.event === 'suspended') {
           if (mine) {

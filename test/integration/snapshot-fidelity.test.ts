@@ -1,7 +1,7 @@
 // Integration: a snapshot is as full a dump as a failure's (single mode, an Express app with a
 // router mounted at /api): the request as it arrived (not the mount-relative req.url Express
 // leaves while inside the router), a Map's and a Set's entries, and the awaiting callers.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,5 +32,21 @@ describe('a snapshot probe in a repository method after an await', () => {
     expect(JSON.stringify(top)).toMatch(/Map\(2\) \{1 => .*2 => /);
     expect(JSON.stringify(top)).toContain('Set(2) {\\"vip\\", \\"beta\\"}');
     expect(dump.frames.map((f) => f.function)).toContain('async showUser');
+  });
+
+  it('with a dump folder it cannot write, the snapshot is not lost: its text goes to stderr and the waiting command says so (S13)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-nofolder-'));
+    const state = join(dir, 'tspuma.state');
+    // A file where the folder's parent should be: no user (root included) can create the folder.
+    writeFileSync(join(dir, 'blocked'), '');
+    const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: join(dir, 'blocked', 'dumps') });
+    const p = run(['probe', 'snapshot', `${APP}:${USER_LINE}`, '-S', state]);
+    await waitFor(() => p.stderr().includes('waiting for'), 'the probe set', 15_000);
+    expect((await fetch(`${s.url}/api/users/2`, { headers: { connection: 'close', 'x-request-id': 'snap-nofolder-1' } })).status).toBe(200);
+    expect(await p.exited, p.stderr()).toBe(0);
+    expect(p.stdout()).toBe('');
+    expect(p.stderr()).toMatch(/tspuma: a snapshot was taken in worker 0 but not written: the dump folder \S+blocked\/dumps cannot be written \(ENOTDIR\); its text is on the server's stderr/);
+    await waitFor(() => /tspuma dump #\d+ \[probe\] Snapshot: probe \d+ at /.test(s.stderr()) || undefined, "the snapshot's text on the server's stderr");
+    expect(s.stderr()).toContain('request: GET /api/users/2 (id snap-nofolder-1');
   });
 });

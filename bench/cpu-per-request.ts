@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
+import { readPerfMap, selfByFunction } from './callgrind-functions.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -177,19 +178,46 @@ function stop(child: ChildProcess): Promise<void> {
 
 // ---- callgrind: instructions per request ----
 
-/** The total instruction count of the newest callgrind dump in `dir`. */
-function lastDumpInstructions(dir: string, before: Set<string>): number {
+/** The newest callgrind dump in `dir` and its total instruction count. */
+function lastDump(dir: string, before: Set<string>): { file: string; instructions: number } {
   const fresh = readdirSync(dir).filter((f) => f.startsWith('cg.') && !before.has(f));
   if (fresh.length !== 1) throw new Error(`expected one new callgrind dump in ${dir}, found ${fresh.join(', ') || 'none'}`);
-  const text = readFileSync(path.join(dir, fresh[0]!), 'utf8');
+  const file = path.join(dir, fresh[0]!);
+  const text = readFileSync(file, 'utf8');
   const m = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
   if (!m) throw new Error(`no summary line in ${fresh[0]}`);
-  return Number(m[1]);
+  return { file, instructions: Number(m[1]) };
+}
+
+/**
+ * FUNCTIONS=N (callgrind): also account each target's last window per function (self
+ * instructions per request, JIT code named through node's --perf-basic-prof map:
+ * bench/callgrind-functions.ts) and print its top N, and the top N differences against its baseline.
+ */
+const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
+
+function printFunctions(targets: Target[], perFunction: Map<string, Map<string, number>>): void {
+  const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
+  for (const t of targets) {
+    const own = perFunction.get(t.name);
+    if (!own) continue;
+    console.log(`\n${t.name}: self instructions per request, top ${FUNCTIONS}`);
+    for (const [name, ir] of [...own].sort((a, b) => b[1] - a[1]).slice(0, FUNCTIONS)) console.log(`${fmt(ir).padStart(10)}  ${name}`);
+    const base = t.baseline ? perFunction.get(t.baseline) : undefined;
+    if (!base) continue;
+    const names = new Set([...own.keys(), ...base.keys()]);
+    const diff = [...names].map((n) => [n, (own.get(n) ?? 0) - (base.get(n) ?? 0)] as const).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+    console.log(`\n${t.name} - ${t.baseline}: self instructions per request, the ${FUNCTIONS} largest differences`);
+    for (const [name, d] of diff.slice(0, FUNCTIONS)) console.log(`${(d > 0 ? '+' : '') + fmt(d)}`.padStart(10) + `  ${name}`);
+  }
 }
 
 async function callgrind(targets: Target[]): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
   const results = new Map<string, number[]>();
+  const perFunction = new Map<string, Map<string, number>>();
+  const valgrindFlags = FUNCTIONS > 0 ? ['--dump-instr=yes'] : [];
+  const nodeFlags = FUNCTIONS > 0 ? [...CALLGRIND_NODE_FLAGS, '--perf-basic-prof'] : CALLGRIND_NODE_FLAGS;
   try {
     for (const t of targets) {
       if (t.cluster) {
@@ -198,7 +226,7 @@ async function callgrind(targets: Target[]): Promise<void> {
       }
       const shape = t.shape ?? HELLO;
       const port = await freePort();
-      const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...CALLGRIND_NODE_FLAGS, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('valgrind', ['--tool=callgrind', ...valgrindFlags, `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...nodeFlags, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => void (stderr.length < 100_000 && (stderr += c.toString())));
       try {
@@ -211,7 +239,13 @@ async function callgrind(targets: Target[]): Promise<void> {
           const before = new Set(readdirSync(dir));
           await drive(port, REQUESTS, shape);
           execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
-          perRequest.push(lastDumpInstructions(dir, before) / REQUESTS);
+          const dump = lastDump(dir, before);
+          perRequest.push(dump.instructions / REQUESTS);
+          if (FUNCTIONS > 0 && w === WINDOWS - 1) {
+            const map = `/tmp/perf-${child.pid}.map`;
+            const own = new Map([...selfByFunction(dump.file, readPerfMap(map))].map(([n, ir]) => [n, ir / REQUESTS] as const));
+            perFunction.set(t.name, own);
+          }
           process.stderr.write(`${t.name}: window ${w + 1}/${WINDOWS}: ${Math.round(perRequest.at(-1)!)} instructions per request\n`);
         }
         results.set(t.name, perRequest);
@@ -220,6 +254,7 @@ async function callgrind(targets: Target[]): Promise<void> {
       } finally {
         await stop(child);
         for (const f of readdirSync(dir)) rmSync(path.join(dir, f));
+        if (FUNCTIONS > 0) rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
       }
     }
   } finally {
@@ -235,6 +270,7 @@ async function callgrind(targets: Target[]): Promise<void> {
     const delta = base ? `+${Math.round(median(r) - median(base))} (${(median(r) / median(base)).toFixed(3)}x)` : '';
     console.log(`| ${t.name} | ${Math.round(median(r))} | ${r.map(Math.round).join(' ')} | ${delta} |`);
   }
+  if (FUNCTIONS > 0) printFunctions(targets, perFunction);
 }
 
 // ---- cpu: CPU µs per request from /proc, wrk as the client, alternating rounds ----

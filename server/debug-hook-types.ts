@@ -18,6 +18,8 @@ export interface ReportContext {
   note?: string;
   /** The requests in the app at the time (an uncaught exception). */
   inFlight?: { method: string; url: string; ms: number }[];
+  /** The dump's site key, where the reporter knows it (one site for every requestTimeout). */
+  site?: string;
 }
 
 export interface Reported {

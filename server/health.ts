@@ -85,19 +85,29 @@ export interface WorkerView {
   readonly bootError?: { message: string } | null;
   /** The app's ready() as the worker last reported it (app-checks.ts), when the app has one. */
   readonly appReady?: CheckResult | null;
+  /** Milliseconds since the worker last checked in (booted workers). */
+  readonly silentMs?: number;
+}
+
+/** A worker's check-in this overdue: it is not serving (its event loop is blocked, or paused in a debugger). */
+function overdue(w: WorkerView, overdueMs: number | undefined): boolean {
+  return overdueMs !== undefined && w.silentMs !== undefined && w.silentMs > overdueMs;
 }
 
 /**
- * A cluster is ready while at least one worker has booted and is neither stopping nor gone; the
- * reason otherwise names each worker's state, so a balancer's log says why an instance is out.
+ * A cluster is ready while at least one worker has booted, is neither stopping nor gone, and has
+ * checked in within `overdueMs` (a worker whose event loop is blocked serves nothing, long before
+ * workerTimeout kills it); the reason otherwise names each worker's state, so a balancer's log
+ * says why an instance is out.
  */
-export function clusterReadiness(workers: Iterable<WorkerView>, draining: boolean, everBooted: boolean): ReadinessReport {
+export function clusterReadiness(workers: Iterable<WorkerView>, draining: boolean, everBooted: boolean, overdueMs?: number): ReadinessReport {
   if (draining) return { status: 'draining', reason: 'the server is stopping' };
   const list = [...workers].sort((a, b) => a.index - b.index);
-  if (list.some((w) => w.booted && !w.stopping && !w.exited && w.appReady?.ok !== false)) return { status: 'ready' };
+  if (list.some((w) => w.booted && !w.stopping && !w.exited && w.appReady?.ok !== false && !overdue(w, overdueMs))) return { status: 'ready' };
   const states = list.map((w) => {
     if (w.exited) return `worker ${w.index} died (${w.exitSignal ?? `exit ${w.exitCode ?? '?'}`})`;
     if (w.stopping) return `worker ${w.index} is stopping`;
+    if (w.booted && overdue(w, overdueMs)) return `worker ${w.index} has not checked in for ${(w.silentMs! / 1000).toFixed(1)} s (its event loop is blocked or paused)`;
     if (w.booted && w.appReady?.ok === false) return `worker ${w.index}: ${w.appReady.reason ?? "the app's ready() failed"}`;
     return `worker ${w.index} is booting (PID ${w.pid})${w.bootError ? `, last boot failed: ${w.bootError.message}` : ''}`;
   });

@@ -11,7 +11,7 @@ import { Redactor, oneLine } from '../diagnostics/redact.js';
 import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
-import { closeAfterResponse, dropAppWrites, restoreAppWrites } from './node-http.js';
+import { closeAfterResponse, destroyResponse, dropAppWrites, restoreAppWrites } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
 /** How long a lowlevelErrorHandler may take before the default response is used. */
@@ -112,7 +112,7 @@ export async function answerOnResponse(ctx: LowlevelContext, res: ServerResponse
 
 async function writeErrorResponse(ctx: LowlevelContext, res: ServerResponse, r: Normalized): Promise<void> {
   if (res.headersSent || res.destroyed) {
-    res.destroy();
+    destroyResponse(res);
     return;
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
@@ -121,7 +121,7 @@ async function writeErrorResponse(ctx: LowlevelContext, res: ServerResponse, r: 
     await writeResponse(res, r, { connection: 'close' });
   } catch (writeErr) {
     ctx.log.error({ err: writeErr }, 'writing the error response failed; closing the connection');
-    res.destroy();
+    destroyResponse(res);
   }
 }
 

@@ -1,9 +1,10 @@
 // Every use of node:http's (and node:net's) undocumented fields and every method tspuma replaces
 // on their objects, in one place: the request and response classes node:http is told to build,
-// the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
-// the response methods dropped once the server answers in the app's place, the request body's
-// push, a server's emit held back for the PROXY protocol and a socket's peer replaced by the one
-// its header names, the private fields read (_httpMessage, _last, _consuming, _peername,
+// the event-stream check in writeHead (first on node's head text), the lingering close that
+// replaces a socket's destroySoon, the request's destroy for an abort the server caused, the
+// response methods dropped once the server answers in the app's place, the request body's push,
+// a server's emit held back for the PROXY protocol and a socket's peer replaced by the one its
+// header names, the private fields read (_header, _httpMessage, _last, _consuming, _peername,
 // shouldKeepAlive) and the one set for a known body length (_contentLength); a cluster primary's
 // sockets bound without listening (net's _createServerHandle) and a worker's listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
@@ -71,6 +72,11 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   if (code >= 500 && onServerErrorHead !== null) onServerErrorHead(this, code);
   (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
   if (onEventStream) {
+    // node's text of the head (_header, written by writeHead) without "event-stream" anywhere
+    // cannot have a text/event-stream content type: almost every response ends here, without
+    // walking its headers for the content type.
+    const head = (this as { _header?: unknown })._header;
+    if (typeof head === 'string' && !head.includes('event-stream')) return this;
     const type = contentTypeOf(this, a, b);
     if (typeof type === 'string' && type.startsWith('text/event-stream')) onEventStream(this);
   }
@@ -233,6 +239,74 @@ export function closeLingering(socket: Socket): void {
 /** Stops accepting only: http.Server#close would also close idle keep-alive connections at once. */
 export function stopAccepting(server: http.Server, done: () => void): void {
   net.Server.prototype.close.call(server, () => done());
+}
+
+// ---- Destroying a response node:http's request list still holds ----
+
+/**
+ * node's own stack formatter, as node 20 installs it (`Error.prepareStackTrace` is node's
+ * ErrorPrepareStackTrace: with source maps on, a source-map lookup for every frame).
+ */
+const nodePrepareStackTrace = Error.prepareStackTrace;
+/** The one error formatAbortStack formats itself, while destroyAborted reads its stack. */
+let abortError: unknown = null;
+
+/**
+ * Error.prepareStackTrace for the moment destroyAborted reads the abort error's stack: when every
+ * frame is a `node:` one (no source map can cover it), the text node's formatter makes for it
+ * (its header, then each call site) without looking up a source map per frame, which with source
+ * maps on (a .ts app, -d) resolves each `node:` name as a file path and URL. Any other error, or
+ * a frame of another file, goes to node's formatter.
+ */
+function formatAbortStack(error: Error, trace: NodeJS.CallSite[]): unknown {
+  if (error === abortError) {
+    let plain = true;
+    for (const site of trace) {
+      const file = site.getFileName();
+      if (typeof file !== 'string' || !file.startsWith('node:')) plain = false;
+    }
+    if (plain) {
+      const head = Error.prototype.toString.call(error);
+      return trace.length === 0 ? head : `${head}\n    at ${trace.join('\n    at ')}`;
+    }
+  }
+  return nodePrepareStackTrace!(error, trace);
+}
+
+/**
+ * A request's destroy() once its response is destroyed by the server: node:http aborts the
+ * request (its socket closed with the request still in its list) with a new ECONNRESET `aborted`
+ * error, and node's stream destroy reads that error's `stack` at once. Read here first, through
+ * formatAbortStack; the request then gets the very same error object, with the same stack text,
+ * through its own destroy.
+ */
+function destroyAborted(this: http.IncomingMessage, err?: Error, cb?: unknown): unknown {
+  if (err instanceof Error && nodePrepareStackTrace !== undefined && Error.prepareStackTrace === nodePrepareStackTrace) {
+    abortError = err;
+    Error.prepareStackTrace = formatAbortStack;
+    try {
+      void err.stack;
+    } finally {
+      Error.prepareStackTrace = nodePrepareStackTrace;
+      abortError = null;
+    }
+  }
+  return (Object.getPrototypeOf(this) as { destroy: (...args: unknown[]) => unknown }).destroy.call(this, err, cb);
+}
+
+/**
+ * Arms `req` (which node:http still holds: its response did not finish) for the abort that
+ * follows when the server destroys its response or socket (destroyAborted): nothing is added to
+ * a request that is never destroyed this way. A request with a destroy of its own is left as is.
+ */
+export function armAbort(req: http.IncomingMessage | null | undefined): void {
+  if (req && !req.destroyed && !Object.hasOwn(req, 'destroy')) (req as { destroy: unknown }).destroy = destroyAborted;
+}
+
+/** res.destroy() by the server (a failure after the head, a deadline): its request's abort is armed first (armAbort). */
+export function destroyResponse(res: http.ServerResponse): void {
+  armAbort(res.req);
+  res.destroy();
 }
 
 // ---- Responses the server took over ----

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -63,6 +63,11 @@ export interface RequestState {
 export type TrackedResponse = http.ServerResponse & { [kState]?: RequestState | null };
 
 /** The state of the request `res` answers, if tspuma admitted it. */
+/** The note of a requestTimeout dump: who answered, and why its frames are not where the request waits. */
+export function requestTimeoutNote(seconds: number): string {
+  return `tspuma answered 503 in the app's place: the app had not sent a response head within requestTimeout (${seconds} s), and its late writes are dropped. The frames are tspuma's deadline sweep: the app's work was not running (it waits on an await or a callback: a slow upstream, a lock, a missing res.end()); a logpoint or snapshot probe on the handler's awaits (DEBUGGING.md, Probes) shows where it stops`;
+}
+
 export function stateOf(res: http.ServerResponse | null | undefined): RequestState | null {
   return (res as TrackedResponse | null | undefined)?.[kState] ?? null;
 }
@@ -238,7 +243,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     let closing = false;
     this.d.deadlines.toLongLived(state.entry, 'streaming', () => {
-      if (closing || res.destroyed) return void res.destroy();
+      if (closing || res.destroyed) return void destroyResponse(res);
       closing = true;
       res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
       dropAppWrites(res); // the app may keep writing to it
@@ -314,10 +319,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     if (state.takenOver || res.writableEnded) return;
     if (res.headersSent) {
-      res.destroy();
+      destroyResponse(res);
       return;
     }
-    answerOnResponse(this.d.lowlevel, res, standIn, buildEnv(req, res), 500).catch(() => res.destroy());
+    answerOnResponse(this.d.lowlevel, res, standIn, buildEnv(req, res), 500).catch(() => destroyResponse(res));
   }
 
   private failed(state: RequestState, err: unknown, onAnswerError: (inner: unknown) => void): void {
@@ -336,7 +341,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
-      res.destroy();
+      destroyResponse(res);
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
@@ -362,7 +367,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       state.ticket?.cancel();
       state.ticket = null;
       if (res.headersSent) {
-        res.destroy();
+        destroyResponse(res);
         return Promise.resolve();
       }
     }
@@ -381,6 +386,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     const state = stateOf(res);
     if (!state) return;
+    // Under -d the dump is tspuma's 503, said so; left to the call's end it would read as a 503
+    // the app answered itself. One site per server: a slow upstream times out every request alike.
+    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${this.d.options.requestTimeout} s)`, note: requestTimeoutNote(this.d.options.requestTimeout) });
     void this.answer(state, err, 503, { takeOver: true });
     // The deadline frees the slot now, whatever becomes of the 503 (the app's late writes are dropped).
     this.release(state);
@@ -394,6 +402,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
       this.d.log.warn({ code: err.code, method: req.method, url, bytes: sent }, err.message);
     }
+    armAbort(req);
     entry.socket.destroy();
   }
 

@@ -100,11 +100,14 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // Ready only while some worker serves: not once booted forever (a cluster whose only worker
   // died and whose replacement cannot boot must leave the balancer's rotation).
   const appStats = (h: { lastStatus: unknown }) => (h.lastStatus ?? {}) as AppCheckStats;
+  // Two check-ins missed (and a second's slack): the worker serves nothing, whatever workerTimeout says.
+  const overdueMs = (2 * options.workerCheckInterval + 1) * 1000;
   const readiness = (): ReadinessReport => {
     const workers = [...primary.current.values(), ...primary.old];
     servedOnce ||= workers.some((h) => h.booted);
-    const views = workers.map((h) => ({ index: h.index, pid: h.pid, booted: h.booted, stopping: h.stopping, exited: h.exited, exitCode: h.exitCode, exitSignal: h.exitSignal, bootError: h.bootError, appReady: appStats(h).app_ready ?? null }));
-    return clusterReadiness(views, draining || primary.stopping, servedOnce);
+    const now = Date.now();
+    const views = workers.map((h) => ({ index: h.index, pid: h.pid, booted: h.booted, stopping: h.stopping, exited: h.exited, exitCode: h.exitCode, exitSignal: h.exitSignal, bootError: h.bootError, appReady: appStats(h).app_ready ?? null, ...(h.lastCheckin ? { silentMs: now - h.lastCheckin.getTime() } : {}) }));
+    return clusterReadiness(views, draining || primary.stopping, servedOnce, overdueMs);
   };
   // The app's health() as the serving workers report it: unhealthy when every one that reports says so.
   const appCheck = async (kind: 'ready' | 'health'): Promise<CheckResult | null> => {

@@ -40,6 +40,30 @@ describe('cluster /ready', () => {
   });
 });
 
+describe('cluster /ready while every worker is blocked (S8)', () => {
+  it('is 503 naming the silent worker once its check-ins are overdue, long before workerTimeout, and 200 again when it checks in', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-ready-blocked-'));
+    dirs.push(dir);
+    const cfg = join(dir, 'checks.config.mjs');
+    // Check-ins every second: overdue after 3 s; workerTimeout far beyond the block.
+    writeFileSync(cfg, 'export default { workerCheckInterval: 1, workerTimeout: 120 };\n');
+    const s = await boot(['-w', '1', '-C', cfg, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/block-app.mjs']);
+    const health = await healthUrl(s);
+    await waitFor(async () => (await get(`${health}/ready`)).status === 200, '/ready 200 after boot');
+    const blockMs = Math.round(6_000 * SLOWNESS);
+    const blocked = get(`${s.url}/block?ms=${blockMs}`);
+    const down = await waitFor(async () => {
+      const r = await get(`${health}/ready`);
+      return r.status === 503 ? r : null;
+    }, '/ready 503 while the only worker is blocked', blockMs, 100);
+    const body = JSON.parse(down.body) as { status: string; reason: string };
+    expect(body.status).toBe('unavailable');
+    expect(body.reason).toMatch(/^no worker serves: worker 0 has not checked in for \d+\.\d s \(its event loop is blocked or paused\)$/);
+    expect((await blocked).status).toBe(200);
+    await waitFor(async () => (await get(`${health}/ready`)).status === 200, '/ready 200 once the worker checks in again', 10_000, 100);
+  });
+});
+
 describe("the app's ready(), health() and shutdown() exports", () => {
   for (const mode of [[], ['-w', '1']]) {
     const name = mode.length ? 'cluster mode' : 'single mode';

@@ -2,7 +2,7 @@
 // does not pause on a stack overflow; Hono's c.req.json() throws with no app frame), when the
 // app's own error handler logs only the message, still gets a dump of the error behind it; a 5xx
 // with no error at all gets one saying that no error reached tspuma.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,26 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
     const d = await dumpFor(dir, (d) => d.response?.status === 503, 'the dump of the 503');
     expect(d.request).toMatchObject({ method: 'GET', url: '/api/maintenance' });
     expect(d.note).toMatch(/^the app answered 503 itself and no error reached tspuma/);
+  });
+});
+
+describe('Express 5 with that middleware, a request tspuma ends at requestTimeout (S7)', () => {
+  it("dumps tspuma's own 503 as tspuma's (TSPUMA_ERR_REQUEST_TIMEOUT), not as a 503 the app answered itself; a second one is a repeat", async () => {
+    const dir = tmp('express-timeout');
+    const cfg = join(dir, 'timeout.config.mjs');
+    writeFileSync(cfg, 'export default { requestTimeout: 1 };\n');
+    const s = await boot(['-d', '-C', cfg, '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const res = await fetch(`${s.url}/api/slow-upstream?token=abc123456789`);
+    expect(res.status).toBe(503);
+    const d = await dumpFor(join(dir, 'dumps'), (d) => d.request?.url?.startsWith('/api/slow-upstream') === true, 'the dump of the timed-out request');
+    expect(d.error).toMatchObject({ code: 'TSPUMA_ERR_REQUEST_TIMEOUT' });
+    expect(d.response).toBeUndefined();
+    expect(d.note).toMatch(/^tspuma answered 503 in the app's place: the app had not sent a response head within requestTimeout \(1 s\)/);
+    expect(d.request).toMatchObject({ method: 'GET', url: '/api/slow-upstream?token=[redacted]' });
+    expect(s.stderr()).not.toContain('the app answered GET /api/slow-upstream with 503');
+    expect((await fetch(`${s.url}/api/slow-upstream`)).status).toBe(503);
+    // Reported before the 503 is written, so by now a second dump file would exist: the site is one per server.
+    expect(dumpsIn(join(dir, 'dumps')).filter((x) => x.error.code === 'TSPUMA_ERR_REQUEST_TIMEOUT')).toHaveLength(1);
   });
 });
 

@@ -143,6 +143,22 @@ describe('node:http internals used by node-http.ts', () => {
     expect(heads).toEqual(['text/event-stream']);
   });
 
+  it('has the head as text in _header when writeHead returns, holding every header set through setHeader or passed to writeHead (the event-stream check reads it first)', async () => {
+    const heads: unknown[] = [];
+    const port = await serve((req, res) => {
+      if (req.url === '/set') res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      if (req.url === '/pairs') res.writeHead(200, ['content-type', 'text/event-stream']);
+      else res.writeHead(200, { 'x-other': 'event-stream-not' });
+      heads.push((res as unknown as { _header: unknown })._header);
+      res.end();
+    });
+    for (const path of ['/set', '/pairs', '/plain']) await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+    expect(heads.map((h) => typeof h === 'string' && /^HTTP\/1\.1 200 OK\r\n/.test(h))).toEqual([true, true, true]);
+    expect(heads[0]).toMatch(/\r\nContent-Type: text\/event-stream; charset=utf-8\r\n/);
+    expect(heads[1]).toMatch(/\r\ncontent-type: text\/event-stream\r\n/);
+    expect(heads[2]).toMatch(/\r\nx-other: event-stream-not\r\n/);
+  });
+
   it('closes a connection after a Connection: close response through socket.destroySoon()', async () => {
     let calls = 0;
     const port = await serve(

@@ -161,4 +161,13 @@ describe('clusterReadiness', () => {
     expect(clusterReadiness([w(0, { stopping: true })], false, true)).toEqual({ status: 'unavailable', reason: 'no worker serves: worker 0 is stopping' });
     expect(clusterReadiness([w(0)], true, true)).toEqual({ status: 'draining', reason: 'the server is stopping' });
   });
+  it('does not count a booted worker whose check-in is overdue (a blocked event loop): unavailable when every worker is silent (S8)', () => {
+    const silent = (index: number, ms: number) => w(index, { silentMs: ms });
+    expect(clusterReadiness([silent(0, 12_400), silent(1, 11_050)], false, true, 11_000)).toEqual({
+      status: 'unavailable',
+      reason: 'no worker serves: worker 0 has not checked in for 12.4 s (its event loop is blocked or paused); worker 1 has not checked in for 11.1 s (its event loop is blocked or paused)',
+    });
+    // One that checks in serves; a check-in just inside the limit still counts.
+    expect(clusterReadiness([silent(0, 12_400), silent(1, 10_900)], false, true, 11_000)).toEqual({ status: 'ready' });
+  });
 });

@@ -1,0 +1,113 @@
+// Per-function self instructions from a callgrind dump taken with `--dump-instr=yes`, JIT code
+// named through node's `--perf-basic-prof` map (/tmp/perf-PID.map): callgrind sees V8's generated
+// code only as addresses, and the map names each range (a JS function with its tier, a builtin,
+// a bytecode handler). Used by bench/cpu-per-request.ts (`FUNCTIONS=N`); also runnable alone:
+//   node dist/bench/callgrind-functions.js CALLGRIND_OUT PERF_MAP [TOP]
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+interface Range {
+  start: number;
+  end: number;
+  name: string;
+}
+
+/** The perf map's ranges, sorted by start; where code was moved and a range reused, the later entry wins. */
+export function readPerfMap(file: string): Range[] {
+  const byStart = new Map<number, Range>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    if (!m) continue;
+    const start = parseInt(m[1]!, 16);
+    byStart.set(start, { start, end: start + parseInt(m[2]!, 16), name: m[3]! });
+  }
+  return [...byStart.values()].sort((a, b) => a.start - b.start);
+}
+
+function lookup(ranges: Range[], addr: number): string | null {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = ranges[mid]!;
+    if (addr < r.start) hi = mid - 1;
+    else if (addr >= r.end) lo = mid + 1;
+    else return r.name;
+  }
+  return null;
+}
+
+/** V8's names carry the tier and the position (`JS:*onRequest file:///…/x.js:12:3`): kept short, one row per function whatever the tier. */
+function shortName(name: string): string {
+  const m = /^(?:JS|LazyCompile|Function):[~*^+]?(\S*) (\S+)$/.exec(name);
+  if (!m) return name;
+  const file = m[2]!.replace(/^file:\/\//, '').replace(/^.*\/(dist|node_modules)\//, '$1/');
+  return `${m[1] || '(anonymous)'} ${file}`;
+}
+
+/**
+ * Self instructions (Ir) by function name in a callgrind dump: each cost line's instruction
+ * address goes to the perf map's range that holds it, else to callgrind's own function name
+ * (node's and V8's C++ code, the libraries). The inclusive cost on a call's line is not self cost.
+ */
+export function selfByFunction(dumpFile: string, ranges: Range[]): Map<string, number> {
+  const text = readFileSync(dumpFile, 'utf8');
+  const names = new Map<string, string>();
+  const out = new Map<string, number>();
+  let fn = '?';
+  let positions = ['line'];
+  let addr = 0;
+  let line = 0;
+  let skipNext = false;
+  const add = (key: string, ir: number) => out.set(key, (out.get(key) ?? 0) + ir);
+  const value = (token: string, previous: number, hex: boolean): number => {
+    if (token === '*') return previous;
+    if (token.startsWith('+')) return previous + parseInt(token.slice(1), hex ? 16 : 10);
+    if (token.startsWith('-')) return previous - parseInt(token.slice(1), hex ? 16 : 10);
+    return token.startsWith('0x') ? parseInt(token, 16) : parseInt(token, hex ? 16 : 10);
+  };
+  for (const raw of text.split('\n')) {
+    if (raw === '') continue;
+    const c = raw.charCodeAt(0);
+    const isCost = (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42; // digit, + - *
+    if (isCost) {
+      const parts = raw.split(' ');
+      let i = 0;
+      for (const p of positions) {
+        if (p === 'instr') addr = value(parts[i++]!, addr, true);
+        else if (p === 'line') line = value(parts[i++]!, line, false);
+      }
+      const ir = Number(parts[i] ?? 0);
+      if (skipNext) {
+        skipNext = false;
+        continue;
+      }
+      if (!ir) continue;
+      const jit = positions.includes('instr') ? lookup(ranges, addr) : null;
+      add(jit !== null ? shortName(jit) : fn, ir);
+      continue;
+    }
+    if (raw.startsWith('positions:')) positions = raw.slice(10).trim().split(/\s+/);
+    else if (raw.startsWith('fn=')) {
+      const m = /^fn=\((\d+)\)(?: (.*))?$/.exec(raw);
+      if (m) {
+        if (m[2] !== undefined) names.set(m[1]!, m[2]);
+        fn = names.get(m[1]!) ?? m[1]!;
+      } else fn = raw.slice(3);
+    } else if (raw.startsWith('cfn=')) {
+      const m = /^cfn=\((\d+)\) (.*)$/.exec(raw);
+      if (m) names.set(m[1]!, m[2]!);
+    } else if (raw.startsWith('calls=')) skipNext = true;
+  }
+  return out;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [dump, map, top] = process.argv.slice(2);
+  if (!dump || !map) {
+    process.stderr.write('usage: node dist/bench/callgrind-functions.js CALLGRIND_OUT PERF_MAP [TOP]\n');
+    process.exit(2);
+  }
+  const rows = [...selfByFunction(dump, readPerfMap(map))].sort((a, b) => b[1] - a[1]).slice(0, Number(top ?? 40));
+  for (const [name, ir] of rows) console.log(`${String(ir).padStart(14)}  ${name}`);
+}

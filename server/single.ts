@@ -24,6 +24,7 @@ import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
 import { AppCalls } from './app-calls.js';
 import { exitWatchServing } from './app-exit.js';
 import { warnIgnoredOptions } from './mode-options.js';
+import { keepServingOnRejection } from './rejections.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
@@ -250,19 +251,6 @@ async function startSingleControl(options: Options, server: Server, appCalls: Ap
 
 /** After an uncaught exception, requests in flight get at most this long (or forceShutdownAfter, if shorter). */
 export const UNCAUGHT_GRACE_S = 5;
-
-/**
- * A promise nobody awaits rejects (a fire-and-forget job): logged, dumped with -d, and the
- * process keeps serving: single mode and a cluster's workers alike. Without this handler Node
- * turns it into an uncaught exception, which stops the process.
- */
-export function keepServingOnRejection(log: Logger, server: Pick<Server, 'diagnostics'>, who: string): void {
-  // Prepended, as the uncaught exception's: before an app handler that may exit the process.
-  process.prependListener('unhandledRejection', (reason) => {
-    log.error({ err: reason }, `${who}Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}`);
-    server.diagnostics?.report(reason, { phase: 'app', kind: 'rejection' });
-  });
-}
 
 /** What ran out for a request still running when a stop after an uncaught exception forced it. */
 export function uncaughtGraceEnded(forceShutdownAfter: number): string {

@@ -12,7 +12,8 @@ import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '..
 import type { Options } from '../options.js';
 import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
-import { UNCAUGHT_GRACE_S, guardInspectorSignal, keepServingOnRejection, uncaughtGraceEnded } from '../single.js';
+import { UNCAUGHT_GRACE_S, guardInspectorSignal, uncaughtGraceEnded } from '../single.js';
+import { keepServingOnRejection } from '../rejections.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, kDumped } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';

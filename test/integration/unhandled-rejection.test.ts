@@ -21,4 +21,16 @@ describe('an unhandled promise rejection', () => {
       expect(s.proc.exitCode).toBeNull();
     });
   }
+
+  it('with -d, a storm of one kind is one full line naming the request that started the work, not a line each (S6)', async () => {
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP]);
+    for (let i = 1; i <= 20; i++) expect((await fetch(`${s.url}/signup?email=u${i}@example.test`, { method: 'POST' })).status).toBe(201);
+    // The 20th request's job has failed once its dump's repeat count is printed, or its line is there.
+    await waitFor(() => /has happened 10 times/.test(s.stderr()) || undefined, 'the dump repeat count on stderr', 15_000);
+    expect((await fetch(`${s.url}/pid`)).status).toBe(200);
+    const full = s.lines().filter((l) => String(l.msg).includes('Unhandled promise rejection'));
+    expect(full).toHaveLength(1);
+    expect(full[0]!.request).toEqual({ id: expect.any(String), method: 'POST', url: '/signup?email=u1@example.test' });
+    expect(full[0]!.msg).toMatch(/: mail relay refused u1@example\.test \(work started by POST \/signup\?email=u1@example\.test, request \S+\)$/);
+  });
 });

@@ -9,7 +9,7 @@ import type { CallRecord, Capture, Thrown } from './call-record.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
-import { THROWN_KEY, kOwnCode, kResumeRequested, kThrown } from '../server/shared-names.js';
+import { THROWN_KEY, kAttachable, kOwnCode, kResumeRequested, kThrown } from '../server/shared-names.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { originOf } from './culprit.js';
@@ -203,11 +203,25 @@ export class Capturer {
     (globalThis as Record<symbol, unknown>)[kOwnCode] = this.ownCode;
     this.reassertTimer = setInterval(() => this.assertPausing(), REASSERT_MS);
     this.reassertTimer.unref();
-    // Any process can get an outside client (discovery's bridge, a worker's port): then Node waits
-    // in its pause loop for a resume from outside the thread, and a client that never resumes
-    // would hold every capture pause (a request hung at a throw). The rescuer thread resumes a
-    // capture pause still held RESCUE_MS after capture was done with it.
-    this.rescuer = startRescuer();
+    // A process with an outside client (discovery's bridge, a worker's port): Node waits in its
+    // pause loop for a resume from outside the thread, and a client that never resumes would hold
+    // every capture pause (a request hung at a throw). The rescuer thread resumes a capture pause
+    // still held RESCUE_MS after capture was done with it. It starts once such a client can come
+    // (the process opened an inspector): a thread of its own costs about 30 ms of CPU at boot, for
+    // nothing in a process nothing can attach to (--inspect=off; SIGUSR1 opens none under tspuma).
+    const g = globalThis as Record<symbol, unknown>;
+    if (g[kAttachable] === true || inspector.url() !== undefined) this.watchOutsideClients();
+    g[kAttachable] = this.watchOutsideClients;
+  }
+
+  /** Starts the pause rescuer (once): the process can be attached from outside from now on. */
+  private readonly watchOutsideClients = (): void => {
+    if (this.started && this.rescuer === null) this.rescuer = startRescuer();
+  };
+
+  /** Whether the pause rescuer runs (once the process can be attached from outside). */
+  get rescuing(): boolean {
+    return this.rescuer !== null;
   }
 
   /** Posts pause-on-exceptions `all` again while pausing is on (a client may have set another state). */
@@ -260,6 +274,8 @@ export class Capturer {
   stop(): void {
     const g = globalThis as Record<symbol, unknown>;
     if (g[kOwnCode] === this.ownCode) delete g[kOwnCode];
+    // Attachable stays known to a capture started later in this process.
+    if (g[kAttachable] === this.watchOutsideClients) g[kAttachable] = this.rescuer !== null || undefined;
     this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.reassertTimer) clearInterval(this.reassertTimer);
@@ -544,6 +560,8 @@ export class Capturer {
   private resume(top?: CallFrame['location']): void {
     try {
       this.post('Debugger.resume');
+      // An inspector the app opened itself (inspector.open()) can bring an outside client too.
+      if (this.rescuer === null && inspector.url() !== undefined) this.watchOutsideClients();
       if (top) this.rescuer?.claim(top);
       // With an outside session attached, Node waits for this resume from another thread (inspector/probe-resumer.ts).
       const resumer = (globalThis as Record<symbol, unknown>)[kResumeRequested];

@@ -12,7 +12,7 @@ import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './du
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase } from './model.js';
-import { Redactor } from './redact.js';
+import { Redactor, oneLine } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
 import { shapeOf } from './site-mutes.js';
@@ -477,6 +477,9 @@ export class Diagnostics implements DiagnosticsHook {
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
     this.sinks.deliverTo(deliveryFor(onDump, log));
+    // JSON logs (stdout not a terminal: a collector's pipe): each new dump is also one record, so
+    // the request id finds it and a read-only root's stderr-only dump is not cut into lines.
+    this.sinks.recordTo(process.stdout.isTTY ? null : dumpRecorder(log));
   }
 
   close(): void {
@@ -490,6 +493,23 @@ export class Diagnostics implements DiagnosticsHook {
     if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
+}
+
+/**
+ * One error record per new dump: its id, phase, headline, culprit `file:line`, request and file,
+ * and its text. Not for a worker's autopsy (the primary logs its own line for it) nor a probe's
+ * snapshot (the probe's hit line names it).
+ */
+export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string) => void {
+  return (dump, path, text) => {
+    if (dump.kind === 'hang' || dump.kind === 'snapshot') return;
+    const frame = dump.culprit >= 0 ? dump.frames[dump.culprit] : undefined;
+    const culprit = frame ? `${frame.file}:${frame.line}` : null;
+    const request = dump.request ? { id: dump.request.id, method: dump.request.method, url: dump.request.url } : null;
+    const error = oneLine(`${dump.error.name}: ${dump.error.message}`);
+    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path };
+    log.error({ dump: record, text: text() }, `tspuma dump #${dump.id} [${dump.phase}] ${error}${culprit ? ` at ${culprit}` : ''}${request ? ` (request ${request.id} ${request.method} ${request.url})` : ''}`);
+  };
 }
 
 /** onDump wrapped so its failures are logged as warnings with their code; null without onDump. */

@@ -97,6 +97,14 @@ export class Sinks {
     }
   }
 
+  /** The log record of each new dump (recordTo), or null. */
+  private record: ((dump: Dump, path: string | null, text: () => string) => void) | null = null;
+
+  /** Sets (or, with null, removes) what writes each new dump as a log record too. */
+  recordTo(record: ((dump: Dump, path: string | null, text: () => string) => void) | null): void {
+    this.record = record;
+  }
+
   /** Sets (or, with null, removes) the onDump delivery: it is known only once options are. */
   deliverTo(delivery: DumpDelivery | null): void {
     this.delivery = delivery;
@@ -125,6 +133,7 @@ export class Sinks {
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: renderText(dump), path });
+    this.record?.(dump, path, () => renderText(dump));
     if (this.opts.githubActions) {
       const gh = this.opts.github ?? null;
       const command = annotation(dump, gh);

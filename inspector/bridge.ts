@@ -2,9 +2,12 @@
 // primary): each WebSocket client gets its own node:inspector session to the main thread, and
 // the Chrome DevTools Protocol messages go through it both ways. No inspector port is opened, so
 // Node prints no "Debugger listening" line; the main thread pausing does not stop this thread.
+// The client's breakpoints and steps are written into the main thread as they change
+// (probe-devtools.ts), so a probe there leaves its pauses to it.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { ClientWatch } from './probe-devtools.js';
 
 /** The part of a node:inspector Session the bridge uses (connected to the main thread). */
 export interface BridgeSession {
@@ -98,7 +101,17 @@ export class MainThreadBridge {
     const send = (message: object) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     };
+    let gone = false;
+    const watch = new ClientWatch((expression) => {
+      if (gone) return;
+      try {
+        session.post('Runtime.evaluate', { expression, silent: true }, (err, r) => watch.injected(!gone && (err !== null || (r as { exceptionDetails?: unknown } | undefined)?.exceptionDetails !== undefined)));
+      } catch {
+        /* the session is gone */
+      }
+    });
     session.on('inspectorNotification', (n) => {
+      watch.event(n.method, n.params);
       if (n.method === 'Debugger.paused') this.pausing.add(ws);
       else if (n.method === 'Debugger.resumed') this.pausing.delete(ws);
       send({ method: n.method, params: n.params ?? {} });
@@ -110,11 +123,15 @@ export class MainThreadBridge {
       const command = parseCommand(data.toString());
       if ('error' in command) return send(command);
       if (keptFromClient(command.method, this.capture)) return send({ id: command.id, result: {} });
-      session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} }));
+      watch.command(command.id, command.method, command.params as Record<string, unknown>);
+      session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => {
+        watch.answer(command.id, err ? undefined : result);
+        send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} });
+      });
     });
-    let gone = false;
     const leave = () => {
       if (gone) return;
+      watch.closed();
       gone = true;
       this.clients.delete(ws);
       this.pausing.delete(ws);

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import { findPortHolder } from '../server/port-holder.js';
-import { kInFlight } from '../server/shared-names.js';
+import { attachable, kInFlight } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 
 /** Who a process is, for its title and its target id. */
@@ -108,6 +108,7 @@ export function openInspector(
       fallback?.();
       throw new Error(`no port could be opened on ${addr.host}`);
     }
+    attachable(); // debug mode's capture starts its pause rescuer
     const node = nodePrints ? ` (Node's own "Debugger listening" line on stderr names the same address)` : '';
     // The worker's logger already names its pid and worker: each key once in the JSON line.
     log.info({ inspector: url }, `* Inspector of ${who} (PID: ${process.pid}): ${url}${node}`);

@@ -10,28 +10,24 @@
 // compiled into the script by live edit instead of a breakpoint: a pass costs the gate's call,
 // not a V8 condition evaluation.
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import inspector from 'node:inspector';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { DumpBuilder } from '../diagnostics/dumps.js';
 import { FrameReader, type CallFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
-import type { Dump, Shown } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { renderText } from '../diagnostics/render.js';
-import { dumpDirFrom } from '../diagnostics/index.js';
-import { fileHost } from '../diagnostics/dump-budget.js';
-import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
 import { startResumer, type Resumer } from './probe-resumer.js';
-import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
-import { compileWhen } from './probe-when-compile.js';
+import { clientWants } from './probe-devtools.js';
+import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
+import { LiveEdits, type EditSite } from './probe-live-edit.js';
+import { WhenChecks } from './probe-when-checks.js';
+import { ProbeOutput } from './probe-output.js';
+import { FrameReads, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
-import { PROBE_GATE_KEY, locationText, memberChains, parseTemplate, renameIdentifiers, requestRoot, urlRoot, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, locationText, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {
@@ -55,6 +51,8 @@ export interface ProbeEngineOptions {
   /** probeLiveEdit: arm probes with no `when` by live edit where sound (default false). */
   liveEdit?: boolean;
   now?: () => number;
+  /** The clocks the pause budget reads (probe-budget.ts). */
+  meter?: PauseMeter;
 }
 
 interface Armed {
@@ -76,7 +74,9 @@ interface Armed {
   whenAt: Map<string, string>;
   /** Passes of its line in the current one-second window (each costs V8 a condition evaluation). */
   passes: number;
+  /** When that window began, in wall time and on the budget's clock. */
   passWindow: number;
+  passWindowOwn: number;
   /** Its passes went over what the budget allows: suspended at the pause this asked for. */
   overrun: boolean;
   /** When its line last ran, the shortest gap between two runs in the window, and the cost a run is taken to have (ms). */
@@ -89,30 +89,12 @@ interface Armed {
  * One V8 breakpoint (V8 allows one per place and session), shared by every probe armed there: a
  * logpoint and a snapshot on the same line each get their turn at the gate.
  */
-interface Site {
+interface Site extends EditSite {
   key: string;
-  scriptId: string;
-  location: { lineNumber: number; columnNumber: number };
   breakpointId: string | null;
   probes: Set<Armed>;
   /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at its first pause). */
   renames: Map<string, string> | null;
-  /**
-   * Armed by live edit (no breakpoint): its guard's number, place, text, and the column of its
-   * `debugger`; `ids`: the probes whose `--when` (or none) is compiled into it, null for the plain
-   * gate (every probe there has no `--when`).
-   */
-  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null } | null;
-  /** Why live edit was not tried here (a script over its bound), for the set answer. */
-  noEdit?: string;
-}
-
-/** A script edited by live edit: its source as loaded, and the sites whose guards it has. */
-interface Edited {
-  original: string;
-  sites: Set<Site>;
-  /** Its guards and the source disagree (a restore V8 refused): retried. */
-  stale: boolean;
 }
 
 /** Where a probe was armed in a script, and what the user should know about it. */
@@ -127,50 +109,16 @@ interface Paused {
   callFrames: (CallFrame & { callFrameId: string })[];
 }
 
-interface Evaluated {
-  result: RemoteObject;
-  exceptionDetails?: { exception?: RemoteObject; text?: string };
-}
 
 const REPORT_MS = 1000;
-/**
- * Guard numbers, never reused in this process: a guard V8 would not let a closed engine take out
- * (probe-edits.ts) keeps its number, and a later engine's gate must not take it for one of its own.
- */
-let nextGuard = 1;
-/**
- * Scripts this process has live-edited (ids are the isolate's, the same in every session). V8
- * keeps the source before each edit as a script of its own with the same URL, which a session
- * opened later (a worker's next engine, once its last probe was removed) is told of beside the
- * live one: those are not armed (see replaced()).
- */
-const editedScripts = new Set<string>();
-/** Frames searched for the request a hit belongs to. */
-const REQUEST_FRAMES = 12;
-/** A template expression gets this long to run (wall time, as V8 counts it). */
-const EVAL_TIMEOUT_MS = 50;
-/** Tries of an evaluation V8 ended before it used its time (bounded()). */
-const EVAL_TRIES = 4;
-/** How the inspector says it ended an evaluation at its timeout. */
-const TERMINATED = /Execution was terminated/;
 /** URL prefix of this folder's compiled files: a pause in them is never a probe's. */
 const OWN_URL = new URL('./', import.meta.url).href;
-const SIDE_EFFECT = /Possible side-effect/;
-/** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
-const UNREADABLE = /^ReferenceError\b/;
-/** The most names in scope a TSPUMA_ERR_PROBE_WHEN_THROWS message lists. */
-const SCOPE_NAMES = 24;
 /** Calls timed to measure what a pass of a probed line costs, and the bounds put on the measure. */
 const CALIBRATION_PASSES = 40;
 const DEFAULT_PASS_COST_MS = 0.25;
 const MIN_PASS_COST_MS = 0.005;
 /** Passes per second a probe always gets (a line a request passes once, at a few hundred requests a second). */
 const MIN_PASSES = 200;
-/**
- * The stack at the paused line as Error().stack gives it, awaiting callers included: evaluated on
- * this thread, under this module's own frames, so with a limit that reaches below them.
- */
-const STACK_EXPRESSION = '(() => { const limit = Error.stackTraceLimit; Error.stackTraceLimit = 200; try { return new Error().stack; } finally { Error.stackTraceLimit = limit; } })()';
 
 export class ProbeEngine {
   private readonly session = new inspector.Session();
@@ -185,26 +133,25 @@ export class ProbeEngine {
   private admittedWhen = new Map<Armed, 'decided' | 'undecided'>();
   private readonly redactor: Redactor;
   private readonly reader: FrameReader;
-  private builder: DumpBuilder | null = null;
+  /** Reads at a pause (probe-frame-reads.ts), and what a hit writes (probe-output.ts). */
+  private readonly reads: FrameReads;
+  private readonly output: ProbeOutput;
   private readonly report: NodeJS.Timeout;
   private readonly now: () => number;
-  /** Paused time in the current one-second window, and each probe's share of it. */
-  private readonly windowShare = new Map<Armed, number>();
-  private windowStart = 0;
-  private windowMs = 0;
-  private snapshotCount = 0;
+  /** Paused time per second (probePauseBudget). */
+  private readonly budget: PauseBudget<Armed>;
   private closed = false;
   /** The pause of ours in progress: when it began and which probes it was for. */
-  private ours: { started: number; hit: Armed[] } | null = null;
+  private ours: { mark: PauseMark; hit: Armed[] } | null = null;
   /** When the pause being handled began (its line says how long the thread was held). */
   private pauseStarted = 0;
-  /** Live edit: sites by guard number, edited scripts, the site whose guard asked for the coming pause. */
-  private readonly guarded = new Map<number, Site>();
-  private readonly edited = new Map<string, Edited>();
+  /** Live edit (probe-live-edit.ts), and the site whose guard asked for the coming pause. */
+  private readonly edits: LiveEdits<Site>;
+  /** `--when` checked with the side-effect check (probe-when-checks.ts). */
+  private readonly whens: WhenChecks<Armed, Site>;
   private guardPending: Site | null = null;
   /** Arming probes in a script just parsed (onScript): no live edit then. */
   private parsing = false;
-  private editRetry: NodeJS.Timeout | null = null;
   /** In a Debugger.paused handler of ours (no live edit then). */
   private pausedNow = false;
 
@@ -240,9 +187,10 @@ export class ProbeEngine {
       const at = internalProperties?.find((p) => p.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number; columnNumber: number } | undefined;
       if (!at) return;
       const { breakpointId } = this.post<{ breakpointId: string }>('Debugger.setBreakpoint', { location: { scriptId: at.scriptId, lineNumber: at.lineNumber + 3, columnNumber: 0 }, condition: v8Condition({ id: -1, when: null }) });
-      const started = performance.now();
+      // On the budget's clock: time the thread waited for a CPU meanwhile is not a pass's cost.
+      const started = this.budget.own();
       calibrationTarget(CALIBRATION_PASSES);
-      const perPass = (performance.now() - started) / CALIBRATION_PASSES;
+      const perPass = (this.budget.own() - started) / CALIBRATION_PASSES;
       this.post('Debugger.removeBreakpoint', { breakpointId });
       this.passCostMs = Math.max(MIN_PASS_COST_MS, perPass);
     } catch (err) {
@@ -257,15 +205,36 @@ export class ProbeEngine {
     private readonly resumer: Resumer,
   ) {
     this.now = opts.now ?? (() => performance.now());
+    this.budget = new PauseBudget(opts.budgetMs, opts.meter ?? processMeter);
     this.redactor = new Redactor(opts.redact);
     this.reader = new FrameReader(this.redactor);
+    this.edits = new LiveEdits<Site>({
+      post: (method, params) => this.post(method, params), log: opts.log, liveEdit: opts.liveEdit === true, devtoolsMayAttach: () => this.devtoolsMayAttach(),
+      pausedNow: () => this.pausedNow, parsing: () => this.parsing, closed: () => this.closed, scripts: this.scripts, scriptSource: (id) => this.scriptSource(id),
+      edited: (scriptId) => {
+        for (const site of this.sites.values()) if (site.scriptId === scriptId && site.breakpointId !== null) this.setBreakpoint(site, [...site.probes]);
+      },
+    });
+    this.reads = new FrameReads({ post: (method, params) => this.post(method, params), requestNow: opts.requestNow, requestUntracked: opts.requestUntracked });
+    this.whens = new WhenChecks<Armed, Site>({
+      reads: this.reads, log: opts.log, worker: opts.worker, compiledNames: (site, top, expr) => this.compiledNames(site, top, expr), rearm: (site) => this.rearm(site),
+      sideEffect: (armed, what, expression, message) => this.sideEffect(armed, what, expression, message),
+      removed: (armed, err) => {
+        this.disarm(armed.spec.id);
+        this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
+      },
+    });
+    this.output = new ProbeOutput({
+      log: opts.log, worker: opts.worker, frames: opts.frames, dumpDir: opts.dumpDir, redactor: this.redactor, reader: this.reader, reads: this.reads,
+      post: (method, params) => this.post(method, params), scripts: this.scripts, scriptSource: (id) => this.scriptSource(id), heldMs: () => this.heldMs(), event: (id, e) => this.event(id, e), ownUrl: OWN_URL,
+    });
     // A named global (not enumerable): a condition reads it with one global lookup, where
     // `globalThis[Symbol.for(…)]` cost every pass about 100,000 more instructions (bench/README.md).
     // A compiled `--when` (probe-when-compile.ts) reads through r/o/c/p and ends at w.
     const gate = Object.assign((id: number, check?: 1) => this.gate(id, check), {
       n: (id: number) => this.counted(id),
       e: (n: number) => this.guardGate(n),
-      f: (n: number) => this.guarded.has(n) && takeWhen() >= 0,
+      f: (n: number) => this.edits.guarded.has(n) && takeWhen() >= 0,
       w: (n: number, id: number, value: unknown) => this.whenGate(n, id, value),
       r: read,
       o: readOptional,
@@ -281,7 +250,7 @@ export class ProbeEngine {
     this.session.on('Debugger.paused', (m: { params: Paused }) => this.onPaused(m.params));
     this.session.on('Debugger.resumed', () => {
       if (!this.ours) return;
-      this.spend(this.now() - this.ours.started, this.ours.hit);
+      this.spend(this.ours.mark, this.ours.hit);
       this.ours = null;
     });
     this.post('Debugger.enable');
@@ -303,7 +272,7 @@ export class ProbeEngine {
 
   /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await): retried each second. */
   get editsPending(): boolean {
-    return [...this.edited.values()].some((e) => e.stale);
+    return this.edits.pending;
   }
 
   /** Probes armed (or pending) here. */
@@ -331,7 +300,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, passWindowOwn: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -381,7 +350,7 @@ export class ProbeEngine {
    * probe is suspended here), else the lines with code near it.
    */
   private armIn(armed: Armed, script: LoadedScript): Placed | null | 'gone' | { below: number | null; above: number | null } {
-    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file) || this.replaced(script)) return null;
+    if (armed.scripts.has(script.scriptId) || !scriptHolds(script, armed.spec.file) || this.edits.replaced(script)) return null;
     armed.scripts.add(script.scriptId);
     const found = findLine(armed.spec);
     const notes: string[] = [];
@@ -421,24 +390,6 @@ export class ProbeEngine {
     return this.describe(armed, script, sites, notes);
   }
 
-  /**
-   * A script a live edit replaced: one of its URL was edited in this process, and an older one of
-   * that URL exists (V8 keeps the source before each edit as a script of its own, under a new id:
-   * the edited script keeps its id, the lowest of its URL, and is the one that runs). Arming it
-   * would put breakpoints and edits into code that no longer runs, each edit making one more such
-   * script (a worker that had probes set and removed a few times then took seconds per probe, and
-   * its snapshot probe waited for a hit that never came).
-   */
-  private replaced(script: LoadedScript): boolean {
-    let edited = editedScripts.has(script.scriptId);
-    let older = false;
-    for (const s of this.scripts.values()) {
-      if (s === script || s.url !== script.url) continue;
-      if (editedScripts.has(s.scriptId)) edited = true;
-      if (Number(s.scriptId) < Number(script.scriptId)) older = true;
-    }
-    return edited && older;
-  }
 
   /** Its line is not in the file this worker loaded (a deploy changed it): no more hits here, and the log says why. */
   private suspendChanged(armed: Armed, now: string | null): void {
@@ -457,10 +408,10 @@ export class ProbeEngine {
     const probes = [...site.probes];
     if (probes.length === 0) {
       this.sites.delete(site.key);
-      this.unguard(site);
+      this.edits.unguard(site);
       return;
     }
-    if (this.guard(site, probes)) return;
+    if (this.edits.guard(site, probes)) return;
     this.setBreakpoint(site, probes);
   }
 
@@ -495,133 +446,18 @@ export class ProbeEngine {
     this.siteOf.set(breakpointId, site);
   }
 
-  /**
-   * Arms the site by live edit when that is sound: each probe there has no column and is not
-   * replay's, and its `--when`, if any, compiles (probe-when-compile.ts: a subset that cannot run
-   * the app's code, so V8's side-effect check is not needed); no DevTools can attach here; a guard
-   * fits before its statement (probe-edits.ts); and V8 takes the edit (it refuses one while the
-   * function runs or waits at an await). Else false: a breakpoint, and `noEdit` says why.
-   */
-  private guard(site: Site, probes: Armed[]): boolean {
-    site.noEdit = undefined;
-    if (!probes.every((p) => (p.spec.column ?? null) === null && p.spec.kind !== 'break')) {
-      this.unguard(site);
-      return false;
-    }
-    // A guard already in the code that answers for each probe here stays (one it has and that is gone answers no).
-    const edit = site.edit;
-    if (edit && probes.every((p) => (edit.ids === null ? p.spec.when === null : edit.ids.has(p.spec.id)))) return true;
-    const conditional = probes.some((p) => p.spec.when !== null);
-    const keep = (why: string | null): false => {
-      if (why !== null && (conditional || why.startsWith('the script is'))) site.noEdit = why;
-      if (site.edit) this.unguard(site);
-      return false;
-    };
-    if (!this.opts.liveEdit) return keep('live edit is off (probeLiveEdit: false)');
-    if (this.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
-    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
-    if (this.pausedNow) return keep('set while the thread was paused at a probe');
-    if (this.parsing) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
-    const script = this.scripts.get(site.scriptId);
-    const entry = this.edited.get(site.scriptId);
-    const original = entry?.original ?? this.scriptSource(site.scriptId);
-    if (!script || original === null) return keep('the script\'s source could not be read');
-    const over = overEditBound(original);
-    if (over) return keep(over);
-    const n = edit?.n ?? nextGuard++;
-    const place = edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
-    if (!place) return keep('no place for a gate right before the probed statement (it is not the first on its line in a block, or a comment or other code is between it and the statement before)');
-    let text = guardText(n);
-    let ids: Set<number> | null = null;
-    if (conditional) {
-      const checks: string[] = [];
-      for (const p of probes) {
-        if (p.spec.when === null) {
-          checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},1)`);
-          continue;
-        }
-        const compiled = compileWhen(p.spec.when, place.scope, { gate: PROBE_GATE_KEY });
-        if (!compiled.ok) return keep(p.spec.id === probes.find((q) => q.spec.when !== null)?.spec.id ? `its --when is not compiled: ${compiled.reason}` : `the --when of probe ${p.spec.id} there is not compiled: ${compiled.reason}`);
-        checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},${compiled.code})`);
-      }
-      text = guardText(n, checks.join('|'));
-      ids = new Set(probes.map((p) => p.spec.id));
-    }
-    const e = entry ?? { original, sites: new Set<Site>(), stale: false };
-    site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids };
-    e.sites.add(site);
-    const started = performance.now();
-    const applied = this.applyEdits(site.scriptId, e);
-    site.edit.ms = Math.round((performance.now() - started) * 10) / 10;
-    if (!applied) {
-      // The code keeps the guard it had (if any), which does not answer for every probe here: it goes.
-      site.edit = edit;
-      if (!edit) e.sites.delete(site);
-      return keep('V8 refused the live edit (a function of the script was running or waiting at an await)');
-    }
-    this.edited.set(site.scriptId, e);
-    this.guarded.set(n, site);
-    return true;
-  }
 
-  /** The site's guard goes: its gate answers false at once; the script gets its source back (later, if V8 refuses now). */
-  private unguard(site: Site): void {
-    if (!site.edit) return;
-    this.guarded.delete(site.edit.n);
-    const e = this.edited.get(site.scriptId);
-    site.edit = null;
-    if (!e) return;
-    e.sites.delete(site);
-    // With DevTools able to attach, a guard whose gate is off stays: an edit would drop the client's breakpoints there.
-    if (this.devtoolsMayAttach()) return;
-    // Not while paused (a probe's last hit): V8 would recompile the script with the thread held. Right after.
-    if (this.pausedNow || !this.applyEdits(site.scriptId, e)) this.retryEdits(e, this.pausedNow ? 0 : 1000);
-  }
 
   /** A DevTools client may attach to this process (--inspect, or an inspector opened since): no live edit, no skipping of `debugger`. */
   private devtoolsMayAttach(): boolean {
     return this.opts.devtools === true || inspector.url() !== undefined;
   }
 
-  /** Sets the script's source to its original with the guards of its sites; true when V8 took it. */
-  private applyEdits(scriptId: string, e: Edited): boolean {
-    const text = withGuards(e.original, [...e.sites].map((s) => ({ offset: s.edit!.place.offset, n: s.edit!.n, text: s.edit!.text })));
-    let status: string;
-    editedScripts.add(scriptId);
-    try {
-      status = this.post<{ status: string }>('Debugger.setScriptSource', { scriptId, scriptSource: text }).status;
-    } catch (err) {
-      status = (err as Error).message;
-    }
-    if (status !== 'Ok') {
-      this.opts.log.debug({ scriptId, status }, `Probes: V8 refused a live edit of ${this.scripts.get(scriptId)?.url ?? scriptId}: ${status}`);
-      return false;
-    }
-    e.stale = false;
-    if (e.sites.size === 0) this.edited.delete(scriptId);
-    // V8 drops the breakpoints in the functions an edit changed: the other probes' here are set again.
-    for (const s of this.sites.values()) if (s.scriptId === scriptId && s.breakpointId !== null) this.setBreakpoint(s, [...s.probes]);
-    return true;
-  }
 
-  /**
-   * A restore put off (asked for while paused: after `ms`) or refused by V8 (the function was
-   * running or waiting at an await): tried again, then each second, until it takes.
-   */
-  private retryEdits(e: Edited, ms = 1000): void {
-    e.stale = true;
-    if (this.editRetry) return;
-    const retry = () => {
-      this.editRetry = null;
-      for (const [scriptId, entry] of this.edited) if (entry.stale && !this.closed) this.applyEdits(scriptId, entry);
-      if (!this.closed && [...this.edited.values()].some((x) => x.stale)) this.editRetry = setTimeout(retry, 1000).unref();
-    };
-    this.editRetry = setTimeout(retry, ms).unref();
-  }
 
   /** Called by a guard at every pass of its line: counts a hit of each probe there; true (pause) when one may log or snapshot. */
   private guardGate(n: number): boolean {
-    const site = this.guarded.get(n);
+    const site = this.edits.guarded.get(n);
     if (!site) return false;
     let any = false;
     for (const armed of site.probes) {
@@ -644,7 +480,7 @@ export class ProbeEngine {
    */
   private whenGate(n: number, id: number, value: unknown): boolean {
     const met = takeWhen();
-    const site = this.guarded.get(n);
+    const site = this.edits.guarded.get(n);
     const armed = this.probes.get(id);
     if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
     if (met === 2 || value === UNDECIDED || (met === 1 && armed.spec.when !== null && !armed.whenAt.has(site.key))) {
@@ -664,7 +500,7 @@ export class ProbeEngine {
   private strayDebugger(params: Paused): boolean {
     const at = params.callFrames[0]?.location;
     if (params.reason !== 'other' || !at) return false;
-    for (const e of this.edited.values()) for (const s of e.sites) if (s.scriptId === at.scriptId && s.edit?.place.line === at.lineNumber && s.edit.column === at.columnNumber) return true;
+    if (this.edits.atGuard(at)) return true;
     if (this.devtoolsMayAttach()) return false;
     const source = this.scriptSource(at.scriptId);
     if (source === null) return false;
@@ -742,10 +578,16 @@ export class ProbeEngine {
     const armed = this.probes.get(id);
     if (!armed || armed.suspended || armed.overrun) return false;
     const now = performance.now();
+    // A window is one second of the budget's clock (probe-budget.ts), read once a wall second has
+    // passed: on a loaded machine a loop runs fewer passes a wall second, not fewer a second of its own.
     if (now - armed.passWindow >= 1000) {
-      armed.passWindow = now;
-      armed.passes = 0;
-      armed.minGap = Infinity;
+      const own = this.budget.own();
+      if (own - armed.passWindowOwn >= 1000) {
+        armed.passWindow = now;
+        armed.passWindowOwn = own;
+        armed.passes = 0;
+        armed.minGap = Infinity;
+      }
     }
     // Passes back to back (a loop's body) show what a pass costs under the load now, up to twice the measure.
     const gap = now - armed.lastPass;
@@ -804,6 +646,10 @@ export class ProbeEngine {
     if (how.size > 0) this.admittedWhen = new Map();
     // A guard's pause is at the end of the line above the probed statement: frames read as at that statement.
     if (guardSite) params = { ...params, callFrames: [{ ...params.callFrames[0]!, location: { ...params.callFrames[0]!.location, ...guardSite.location } }, ...params.callFrames.slice(1)] };
+    // A DevTools client's breakpoint at this place, or a step it asked for (probe-devtools.ts): the
+    // pause is its own too, and the probes here record their hits and leave it to the client (P6, P10).
+    const top0 = params.callFrames[0];
+    const client = clientWants(ours && top0 ? top0.location : undefined, (condition) => this.clientCondition(top0!.callFrameId, condition));
     // Someone else's pause (a DevTools breakpoint, debug mode's capture at a throw): theirs. But
     // an app's own `debugger` statement, with no DevTools able to attach, would hold the thread
     // for good (this session enabled the debugger): resumed, as node without a debugger skips it.
@@ -814,8 +660,8 @@ export class ProbeEngine {
       }
       return;
     }
-    const started = this.now();
-    this.pauseStarted = started;
+    const mark = this.budget.mark();
+    this.pauseStarted = this.now();
     this.pausedNow = true;
     /** ms to leave the thread paused for a debugger (replay's stop); 0: resume now. */
     let hold = 0;
@@ -834,17 +680,21 @@ export class ProbeEngine {
         const site = sites.get(armed) ?? null;
         // A compiled `--when` that could not decide: V8 evaluates the source, checked, then (if it held) counted.
         if (how.get(armed) === 'undecided') {
-          if (!(site && this.decideWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
+          if (!(site && this.whens.decide(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         }
         // The first pass at this place: `when` checked, then (if it held) counted as V8 would have.
-        else if (how.get(armed) !== 'decided' && armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.checkWhen(armed, site, top, params.callFrames) && this.pass(armed))) continue;
+        else if (how.get(armed) !== 'decided' && armed.spec.when !== null && site && !armed.whenAt.has(site.key) && !(this.whens.check(armed, site, top, params.callFrames) && this.pass(armed))) continue;
         hold = Math.max(hold, this.onHit(armed, params, site));
       }
     } catch (err) {
       this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
     } finally {
       this.pausedNow = false;
-      if (hold > 0) this.resumer.request(hold);
+      if (client) {
+        // Resumed by the client (a step, its resume), or, should it have gone, after holdMs (under workerTimeout).
+        this.opts.log.debug({ location: top0?.location }, `Probes: a pause here is a DevTools client's too (its breakpoint or step): left to it, resumed by it or in ${Math.round(this.opts.holdMs / 1000)} s`);
+        this.resumer.request(Math.max(hold, this.opts.holdMs));
+      } else if (hold > 0) this.resumer.request(hold);
       else {
         try {
           this.post('Debugger.resume');
@@ -852,107 +702,26 @@ export class ProbeEngine {
           this.opts.log.error({ err }, `Probe: cannot resume: ${(err as Error).message}`);
         }
         // Counted against the budget when the thread runs again (Debugger.resumed).
-        this.ours = { started, hit };
+        this.ours = { mark, hit };
         // Node waits for the resume from the resumer thread (probe-resumer.ts): the last thing here.
         this.resumer.request();
       }
     }
   }
 
-  /**
-   * Once per probe and worker, before V8 ever evaluates `when` unchecked: evaluates it with the
-   * side-effect check at the first pass. One that would write removes the probe (it never ran);
-   * else the breakpoint gets `when` in its condition from now on. Returns whether it held.
-   */
-  private checkWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames'] = [top]): boolean {
-    const callFrameId = top.callFrameId;
-    const when = this.compiledNames(site, top, armed.spec.when!);
-    const expression = `!!(${when}\n)`;
-    let r = this.evaluate(callFrameId, expression);
-    let message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(callFrameId, when)) {
-      r = this.evaluate(callFrameId, expression, false);
-      message = '';
+  /** Whether a DevTools client's breakpoint condition holds at the paused frame (one that would write, or cannot be checked, is taken to). */
+  private clientCondition(callFrameId: string, condition: string): boolean {
+    try {
+      const r = this.reads.evaluate(callFrameId, `!!(${condition}\n)`);
+      if (r.exceptionDetails) return SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '');
+      return r.result.value === true;
+    } catch {
+      return true;
     }
-    if (SIDE_EFFECT.test(message)) {
-      this.sideEffect(armed, 'condition', armed.spec.when!, message);
-      return false;
-    }
-    // A name the condition reads that is not in scope at the line (a typo, another function's
-    // local) or not initialized yet (a const declared on this line or below) throws at every pass:
-    // as V8 takes it, false for ever, so the probe would be armed and silent.
-    if (UNREADABLE.test(message)) {
-      this.whenThrows(armed, top, message, true, frames);
-      return false;
-    }
-    const thrown = r.exceptionDetails ? message : r.result.subtype === 'error' ? (r.result.description ?? '').split('\n')[0]! : '';
-    if (thrown) this.whenThrows(armed, top, thrown, false);
-    armed.whenAt.set(site.key, when);
-    this.rearm(site);
-    // As V8 takes a condition: one that throws is false.
-    return !r.exceptionDetails && r.result.value === true;
   }
 
-  /**
-   * A compiled `--when` that could not decide at this pass: the first time at this place, the
-   * first-pass check (checkWhen: a write removes the probe, a name not in scope too, another error
-   * is reported once); later, V8 evaluates the source with its side-effect check, and an error is false.
-   */
-  private decideWhen(armed: Armed, site: Site, top: Paused['callFrames'][number], frames: Paused['callFrames']): boolean {
-    const when = armed.whenAt.get(site.key);
-    if (when === undefined) return this.checkWhen(armed, site, top, frames);
-    const expression = `!!(${when}\n)`;
-    let r = this.evaluate(top.callFrameId, expression);
-    const message = r.exceptionDetails?.exception?.description?.split('\n')[0] ?? '';
-    if (SIDE_EFFECT.test(message) && this.onlyRequestReads(top.callFrameId, when)) r = this.evaluate(top.callFrameId, expression, false);
-    else if (SIDE_EFFECT.test(message)) {
-      this.sideEffect(armed, 'condition', armed.spec.when!, message);
-      return false;
-    } else if (UNREADABLE.test(message)) {
-      this.whenThrows(armed, top, message, true, frames);
-      return false;
-    }
-    return !r.exceptionDetails && r.result.value === true;
-  }
 
-  /**
-   * A `when` that threw at its first pass, logged once per worker with the names it could read:
-   * one that cannot be read at its line (a ReferenceError) is removed everywhere; another error
-   * (a TypeError on a value that may be set at other passes) leaves the probe, false at that pass.
-   */
-  private whenThrows(armed: Armed, top: Paused['callFrames'][number], message: string, remove: boolean, frames: Paused['callFrames'] = [top]): void {
-    const namesOf = (frame: Paused['callFrames'][number]): string[] => {
-      const names: string[] = [];
-      for (const scope of frame.scopeChain) {
-        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
-        try {
-          const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
-          for (const p of result) if (!names.includes(p.name) && !p.name.startsWith('__')) names.push(p.name);
-        } catch {
-          /* a scope gone with the frame */
-        }
-      }
-      return names;
-    };
-    const names = namesOf(top);
-    // A name of a function further up the stack that this one (a callback) does not use: V8 keeps
-    // no copy of it in this function's scope, so it is not "not in scope" in the source's sense.
-    const missing = /^ReferenceError: (\S+) is not defined/.exec(message)?.[1];
-    const owner = missing ? frames.slice(1, REQUEST_FRAMES).find((f) => namesOf(f).includes(missing)) : undefined;
-    const shown = names.slice(0, SCOPE_NAMES);
-    const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
-    const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
-    const what = remove && owner
-      ? `removed: \`${missing}\` is a name of a function further up the stack (${owner.functionName || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
-      : remove
-      ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
-      : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;
-    const err = new TspumaError('TSPUMA_ERR_PROBE_WHEN_THROWS', { id: armed.spec.id, location: armed.where, worker: this.opts.worker, when: armed.spec.when, message, what, names: inScope });
-    this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
-    if (!remove) return;
-    this.disarm(armed.spec.id);
-    this.event(armed.spec.id, { event: 'removed', code: err.code, message: err.message });
-  }
+
 
   private sideEffect(armed: Armed, what: string, expression: string, message: string): void {
     const err = new TspumaError('TSPUMA_ERR_PROBE_SIDE_EFFECT', { id: armed.spec.id, location: armed.where, what, expression, message });
@@ -1008,8 +777,8 @@ export class ProbeEngine {
 
   /** A script's source as loaded (a live edit's guards are not in it: a snapshot shows the app's own lines). */
   private scriptSource(scriptId: string): string | null {
-    const edited = this.edited.get(scriptId);
-    if (edited) return edited.original;
+    const original = this.edits.original(scriptId);
+    if (original !== null) return original;
     try {
       return this.post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId }).scriptSource;
     } catch {
@@ -1021,7 +790,7 @@ export class ProbeEngine {
   private onHit(armed: Armed, params: Paused, site: Site | null): number {
     const spec = armed.spec;
     const top = params.callFrames[0]!;
-    const found = this.requestOf(params.callFrames);
+    const found = this.reads.requestOf(params.callFrames);
     const request = found?.req ?? null;
     const requestId = idOf(request);
     // Replay's probes stop only for the request it sent.
@@ -1030,8 +799,11 @@ export class ProbeEngine {
     armed.pendingPaused++;
     const done = spec.hits !== null && armed.paused >= spec.hits;
     if (done) this.removeBreakpoints(armed);
-    if (spec.kind === 'log') this.logLine(armed, site, top, requestId, found);
-    else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.snapshot(armed, params, request, requestId);
+    if (spec.kind === 'log') {
+      const wrote = this.output.logLine(armed, (expr) => this.compiledNames(site, top, expr), params.callFrames, requestId, found);
+      if (wrote) this.sideEffect(armed, 'template expression', wrote.expr, wrote.message);
+    }
+    else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.output.snapshot(armed, params.callFrames, request, requestId);
     else if (spec.kind === 'break') {
       const hold = Math.max(1000, Math.min(spec.expiresAt - Date.now(), this.opts.holdMs));
       this.opts.log.warn(
@@ -1045,202 +817,21 @@ export class ProbeEngine {
     return 0;
   }
 
-  private evaluate(callFrameId: string, expression: string, checked = true): Evaluated {
-    return this.bounded<Evaluated>({ callFrameId, expression, throwOnSideEffect: checked, generatePreview: true, silent: true });
-  }
 
-  /**
-   * Debugger.evaluateOnCallFrame within EVAL_TIMEOUT_MS. V8 ends an evaluation at that much wall
-   * time, and a loaded machine can keep a cheap read off the CPU that long (a full test run at a
-   * load of 8-20 lost hits of `req.get("x-probe-ua")` so, as 'Execution was terminated'): an
-   * evaluation ended having run less than half its time is tried again (up to EVAL_TRIES in all);
-   * one that ran its time (a slow expression) is ended as before.
-   */
-  private bounded<T>(params: Record<string, unknown>): T {
-    for (let tries = 1; ; tries++) {
-      const cpu = process.cpuUsage();
-      try {
-        return this.post<T>('Debugger.evaluateOnCallFrame', { ...params, timeout: EVAL_TIMEOUT_MS });
-      } catch (err) {
-        const ran = process.cpuUsage(cpu);
-        if (tries >= EVAL_TRIES || !TERMINATED.test((err as Error).message) || (ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2) throw err;
-      }
-    }
-  }
 
-  /**
-   * Whether an expression V8's side-effect check refused writes only through a request's caching
-   * accessors (Hono's c.req.param(), Express's req.ip: probe-spec.ts memberChains): every other
-   * member chain in it passes the check on its own.
-   */
-  private onlyRequestReads(callFrameId: string, expression: string): boolean {
-    const chains = memberChains(expression);
-    if (chains === null || !chains.some((c) => c.requestRead)) return false;
-    return chains.every((c) => {
-      if (c.requestRead) {
-        const url = urlRoot(c.text);
-        return url !== null ? this.isA(callFrameId, url, IS_URL) : this.isA(callFrameId, requestRoot(c.text), IS_HTTP_REQUEST);
-      }
-      const r = this.evaluate(callFrameId, c.text);
-      return !SIDE_EFFECT.test(r.exceptionDetails?.exception?.description ?? '');
-    });
-  }
 
-  /**
-   * Whether `check` (IS_HTTP_REQUEST, IS_URL: a function's text) says true of `root` (a chain's
-   * object: requestRoot, urlRoot) at the paused frame. Anything else, or a failure, is false.
-   */
-  private isA(callFrameId: string, root: string | null, check: string): boolean {
-    if (root === null) return false;
-    let r = this.evaluate(callFrameId, `${check}(${root})`);
-    // Hono's c.req is a getter that makes the request on first use: V8 calls that a write. A root
-    // with no call in it that ends in a request's name is read unchecked once to see what it is;
-    // the calls after it still need an HTTP request. Any other root (`_req`) is read checked only.
-    if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && !root.includes('(') && requestNamed(root)) r = this.evaluate(callFrameId, `${check}(${root})`, false);
-    return !r.exceptionDetails && r.result.value === true;
-  }
 
-  /** The template's values, read at the line with the side-effect check, redacted like a dump's locals. */
-  private logLine(armed: Armed, site: Site | null, top: Paused['callFrames'][number], requestId: string | null, found: FoundRequest | null): void {
-    const callFrameId = top.callFrameId;
-    const values: Record<string, Shown> = {};
-    const redactions: string[] = [];
-    let text = '';
-    // Redaction follows the value: the request's secret headers and query values are known before
-    // any template value is shown, whatever the template names and in what order (a local that
-    // holds the x-api-key header is redacted even when the template shows no header).
-    for (const req of found ? (found.req ? [found.req] : found.oneOf) : []) this.rememberRequestSecrets(req);
-    for (const part of armed.parts) {
-      if ('text' in part) {
-        text += part.text;
-        continue;
-      }
-      let shown: Shown;
-      if (identifiers(part.expr).some((n) => this.redactor.isSecretName(n))) {
-        shown = '[redacted]';
-        redactions.push(`value of ${part.expr}`);
-      } else {
-        const expr = this.compiledNames(site, top, part.expr);
-        let r = this.evaluate(callFrameId, expr);
-        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.onlyRequestReads(callFrameId, expr)) r = this.evaluate(callFrameId, expr, false);
-        if (r.exceptionDetails) {
-          const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
-          if (SIDE_EFFECT.test(message)) return this.sideEffect(armed, 'template expression', part.expr, message);
-          shown = { summary: `<${message}>` };
-        } else shown = this.reader.show(r.result, `template ${part.expr}`, redactions);
-      }
-      values[part.expr] = shown;
-      text += shown !== null && typeof shown === 'object' ? shown.summary : String(shown);
-    }
-    const spec = armed.spec;
-    this.opts.log.info(
-      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.heldMs() },
-      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
-    );
-  }
 
-  /** Remembers a request's secret header and query values (redactor.headers and query do), the output dropped. */
-  private rememberRequestSecrets(req: IncomingMessage): void {
-    try {
-      this.redactor.headers(req.headers, []);
-      if (typeof req.url === 'string') this.redactor.query(req.url, []);
-    } catch {
-      /* a request whose headers cannot be read: the template's values are still redacted by name */
-    }
-  }
 
-  /**
-   * The request a hit belongs to: the app call whose async context is paused (however deep the
-   * line, after any await; under -d also a call begun before the first probe), else the first
-   * IncomingMessage among the paused frames' locals, else no request: the requests from before
-   * the first probe are its candidates (app-calls.ts: never one of them as its request).
-   */
-  private requestOf(callFrames: Paused['callFrames']): FoundRequest | null {
-    const now = this.opts.requestNow?.();
-    if (now) return { req: now };
-    for (const cf of callFrames.slice(0, REQUEST_FRAMES)) {
-      for (const scope of cf.scopeChain) {
-        if ((scope.type !== 'local' && scope.type !== 'closure' && scope.type !== 'block') || !scope.object.objectId) continue;
-        const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
-        const req = result.find((p) => p.value?.type === 'object' && p.value.className === 'IncomingMessage' && p.value.objectId);
-        if (req) return { req: this.handOver(req.value!.objectId!) as IncomingMessage };
-      }
-    }
-    return this.opts.requestUntracked?.() ?? null;
-  }
 
-  /** The JS value behind a remote object id, handed over through a global for one moment. */
-  private handOver(objectId: string): unknown {
-    const key = Symbol.for('tspuma.probe.value');
-    this.post('Runtime.callFunctionOn', { objectId, functionDeclaration: `function () { globalThis[Symbol.for('tspuma.probe.value')] = this; }` });
-    const g = globalThis as Record<symbol, unknown>;
-    const value = g[key];
-    delete g[key];
-    return value;
-  }
 
-  /** The whole stack as a dump of kind `snapshot`, written to the dump folder. */
-  private snapshot(armed: Armed, params: Paused, request: IncomingMessage | null, requestId: string | null): void {
-    const scripts = new Map<string, ScriptInfo>();
-    for (const [id, s] of this.scripts) scripts.set(id, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
-    const { frames, redactions } = this.reader.read(params.callFrames, {
-      frames: this.opts.frames,
-      scripts,
-      skipUrl: OWN_URL,
-      source: (scriptId) => this.scriptSource(scriptId),
-      properties: (objectId) => this.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
-      // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
-      call: (objectId, functionDeclaration) => this.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
-    });
-    this.builder ??= new DumpBuilder(this.redactor, this.opts.frames);
-    const spec = armed.spec;
-    const n = ++this.snapshotCount;
-    // The stack text of the paused line gives the awaiting callers (V8 pauses with the synchronous frames only), as a dump's error does.
-    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}`, stack: this.stackText(params.callFrames[0]!.callFrameId) };
-    const shown = request ? asArrived(request) : null;
-    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request: shown }, { phase: 'probe', kind: 'snapshot', request: shown, worker: this.opts.worker });
-    const dir = resolve(dumpDirFrom(process.env, this.opts.dumpDir) ?? 'tspuma-dumps');
-    const base = resolve(dir, `${dump.time.replace(/[:.]/g, '-')}-${fileHost(hostname())}-${process.pid}-probe${spec.id}-${String(n).padStart(4, '0')}`);
-    try {
-      ensurePrivateDir(dir);
-      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
-      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
-    } catch (err) {
-      this.opts.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}`);
-      return;
-    }
-    this.opts.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);
-    this.event(spec.id, { event: 'snapshot', path: `${base}.json`, requestId });
-  }
 
-  /** `Error().stack` at the paused line: its frames, the awaiting callers among them; '' when it cannot be read. */
-  private stackText(callFrameId: string): string {
-    try {
-      const r = this.bounded<Evaluated>({ callFrameId, expression: STACK_EXPRESSION, silent: true, returnByValue: true });
-      return typeof r.result.value === 'string' ? r.result.value : '';
-    } catch {
-      return '';
-    }
-  }
 
-  /** Paused time against the budget; past it, the probes that paused in this window are suspended. */
-  private spend(ms: number, hit: Armed[]): void {
-    const now = this.now();
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.windowMs = 0;
-      this.windowShare.clear();
-    }
-    this.windowMs += ms;
-    for (const a of new Set(hit)) this.windowShare.set(a, (this.windowShare.get(a) ?? 0) + ms / hit.length);
-    if (this.windowMs <= this.opts.budgetMs) return;
-    const spent = Math.round(this.windowMs * 10) / 10;
-    // The probe that took most of it: a long snapshot does not stop a logpoint beside it (N20).
-    let most: Armed | null = null;
-    for (const [a, share] of this.windowShare) if (!a.suspended && this.probes.has(a.spec.id) && (!most || share > this.windowShare.get(most)!)) most = a;
-    if (most) this.suspend(most, `probes kept it paused ${spent} ms within one second, ${Math.round(this.windowShare.get(most)! * 10) / 10} ms of it for this one`, spent);
-    this.windowMs = 0;
-    this.windowShare.clear();
+
+  /** A pause against the budget (probe-budget.ts); past it, the probe that took most of the window is suspended. */
+  private spend(mark: PauseMark, hit: Armed[]): void {
+    const over = this.budget.spend(mark, hit, (a) => !a.suspended && this.probes.has(a.spec.id));
+    if (over) this.suspend(over.probe, `probes kept it paused ${over.spent} ms within one second, ${over.share} ms of it for this one`, over.spent);
   }
 
   /** No more pauses or passes of this probe here: its breakpoints go; the line and the primary say why. */
@@ -1275,9 +866,8 @@ export class ProbeEngine {
     clearInterval(this.report);
     this.flush();
     for (const id of [...this.probes.keys()]) this.disarm(id);
-    if (this.editRetry) clearTimeout(this.editRetry);
     // Guards V8 could not take out yet stay, their gate gone (typeof): restored now where it can.
-    for (const [scriptId, e] of this.edited) if (e.stale) this.applyEdits(scriptId, e);
+    this.edits.close();
     try {
       this.session.disconnect();
     } catch {
@@ -1288,21 +878,6 @@ export class ProbeEngine {
   }
 }
 
-/**
- * Live edit's bound: V8 recompiles the whole script at an edit (and at the restore), with the
- * thread held, at a cost that grows faster than the script (measured here on Node 20, scripts of
- * 4-line functions: 63 KB / 1,000 functions 47 ms, 128 KB / 2,000 87 ms, 258 KB / 4,000 289 ms,
- * 648 KB 7.2 s, 2.6 MB minutes). Over either figure the probe keeps its breakpoint.
- */
-const EDIT_MAX_BYTES = 100_000;
-const EDIT_MAX_FUNCTIONS = 1500;
-
-/** Why a script is too large to edit live, or null. (`function` and `=>` counted in the text: a count on the safe side.) */
-function overEditBound(source: string): string | null {
-  const functions = source.match(/\bfunction\b|=>/g)?.length ?? 0;
-  if (source.length <= EDIT_MAX_BYTES && functions <= EDIT_MAX_FUNCTIONS) return null;
-  return `the script is ${Math.round(source.length / 1000)} KB with ${functions} functions, over live edit's bound of ${EDIT_MAX_BYTES / 1000} KB or ${EDIT_MAX_FUNCTIONS} functions, which keeps an edit under ~100 ms`;
-}
 
 /** The function a calibration's breakpoint sits in: its loop body, the fourth line, as on a probed loop's line. */
 function calibrationTarget(n: number): number {
@@ -1313,15 +888,6 @@ function calibrationTarget(n: number): number {
   return s;
 }
 
-/**
- * The request as it arrived: a router (Express's mounted routers) rewrites `req.url` while the
- * request is inside it, where a probe stops; `originalUrl` keeps what the client sent, as the
- * request log and failure dumps show it. The request itself is not changed.
- */
-function asArrived(req: IncomingMessage): IncomingMessage {
-  const original = (req as { originalUrl?: unknown }).originalUrl;
-  return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
-}
 
 /**
  * The line a probe stops at in the file as it is on disk now (what a worker loads): its line when
@@ -1346,6 +912,7 @@ export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'>, re
   return best !== null ? { line: best } : { gone: lines[spec.line - 1] ?? null };
 }
 
+
 /** A source line for a message: trimmed, at most 80 characters. */
 function clip(text: string): string {
   const t = text.trim();
@@ -1358,40 +925,6 @@ function relative(file: string): string {
   return file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
 }
 
-/** A request's id (server/request-id.ts sets it), or null. */
-function idOf(req: IncomingMessage | null): string | null {
-  return req ? String((req as { id?: unknown }).id ?? '') || null : null;
-}
 
-/** A hit line's text for a request not found: ` [request not known; in the app when the probe came: A, B]`, or nothing. */
-function candidates(found: FoundRequest | null): string {
-  return found !== null && found.req === null ? ` [request not known; in the app when the probe came: ${found.oneOf.map((r) => idOf(r) ?? '?').join(', ')}]` : '';
-}
 
-/** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
-function howFound(found: FoundRequest | null): { requestOneOf?: (string | null)[] } {
-  return found !== null && found.req === null ? { requestOneOf: found.oneOf.map(idOf) } : {};
-}
 
-/** A function, as text evaluated at a paused frame, telling whether its argument is an HTTP request (isA: node's IncomingMessage, Express's req that inherits it, Hono's HonoRequest, a fetch Request). */
-const IS_HTTP_REQUEST =
-  "((o) => { if (o === null || typeof o !== 'object') return false; if (Object.prototype.toString.call(o) === '[object Request]') return true; for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) { const c = Object.getOwnPropertyDescriptor(p, 'constructor'); const n = c && typeof c.value === 'function' ? c.value.name : ''; if (n === 'IncomingMessage' || n === 'HonoRequest') return true; } return false; })";
-
-/** A root ending in a request's name (`c.req`): Hono's getter, the one read worth doing unchecked; another name is read checked only. */
-function requestNamed(root: string): boolean {
-  return /(?:^|\.)\s*(?:req|request)$/.test(root.trim());
-}
-
-/** Whether its argument is a WHATWG URL (urlRoot: a fetch handler's `new URL(request.url)`). */
-const IS_URL = "((o) => o !== null && typeof o === 'object' && Object.prototype.toString.call(o) === '[object URL]')";
-
-/**
- * The names an expression reads, for redaction by name: its identifiers (`order.customer.apiKey`
- * -> order, customer, apiKey) and its quoted strings, the keys and accessor arguments a value is
- * read under (`req.query["token"]`, `req.get("x-api-key")`, `c.req.header('cookie')`).
- */
-export function identifiers(expr: string): string[] {
-  const quoted = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
-  const strings = [...expr.matchAll(quoted)].map((m) => m[2]!);
-  return [...(expr.replace(quoted, '').match(/[A-Za-z_$][\w$]*/g) ?? []), ...strings];
-}

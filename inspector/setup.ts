@@ -8,7 +8,7 @@ import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
 import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
 import { updatePrivateJson } from '../server/private-file.js';
-import { kOwnCode } from '../server/shared-names.js';
+import { attachable, kOwnCode } from '../server/shared-names.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
@@ -108,6 +108,7 @@ export async function startInspector(addr: InspectAddress, role: Role, others: (
   let self: Target | null = null;
   const targets = () => (self ? [self, ...others()] : others());
   const { worker, port } = await startThread(addr, targets(), log);
+  attachable(); // clients reach this process through discovery's bridge: debug mode's capture starts its pause rescuer
   const url = `http://${hostPort(addr.host, port)}`;
   const devtools = (id: string) => devtoolsUrl(`ws://${hostPort(addr.host, port)}/${id}`);
   const who = roleName(role);

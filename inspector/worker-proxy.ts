@@ -1,11 +1,13 @@
 // The WebSocket proxy from a DevTools client (through discovery) to a worker's own inspector,
 // message by message: each client command goes on as sent, except evaluations, which run silent
 // (bridge.ts's quietEvaluation), so a console typo never pauses a worker, whoever asked for pauses
-// on exceptions. Answers and events come back as they are.
+// on exceptions. Answers and events come back as they are. The client's breakpoints and steps are
+// written into the worker as they change (probe-devtools.ts), so a probe leaves its pauses to it.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { keptFromClient, quietEvaluation } from './bridge.js';
+import { ClientWatch, fromClient, fromProcess } from './probe-devtools.js';
 
 const MAX_PAYLOAD = 256 * 1024 * 1024;
 
@@ -50,7 +52,14 @@ export class WorkerProxy {
       const server = new WebSocket(upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
       this.open.add(client);
       const waiting: string[] = [];
+      let injected = 0;
+      const toServer = (text: string) => {
+        if (server.readyState === server.OPEN) server.send(text);
+        else waiting.push(text);
+      };
+      const watch = new ClientWatch((expression) => toServer(JSON.stringify({ id: -++injected, method: 'Runtime.evaluate', params: { expression, silent: true } })));
       const close = (code: number, reason: string) => {
+        if (server.readyState === server.OPEN) watch.closed();
         this.open.delete(client);
         if (client.readyState === client.OPEN || client.readyState === client.CONNECTING) client.close(code, reason);
         if (server.readyState === server.OPEN) server.close();
@@ -59,14 +68,15 @@ export class WorkerProxy {
       client.on('message', (data: RawData) => {
         const kept = keptCommand(data.toString(), this.capture);
         if (kept !== null) return void client.send(JSON.stringify({ id: kept, result: {} }));
-        const text = quietMessage(data.toString());
-        if (server.readyState === server.OPEN) server.send(text);
-        else waiting.push(text);
+        fromClient(watch, data.toString());
+        toServer(quietMessage(data.toString()));
       });
       server.on('open', () => {
         for (const text of waiting.splice(0)) server.send(text);
       });
       server.on('message', (data: RawData, isBinary: boolean) => {
+        const head = Buffer.isBuffer(data) ? data.toString('utf8', 0, 64) : '';
+        if (!isBinary && fromProcess(watch, head, () => data.toString()) === 'drop') return;
         if (client.readyState === client.OPEN) client.send(data, { binary: isBinary });
       });
       server.on('close', () => close(1001, 'the worker closed its inspector'));

@@ -1,12 +1,12 @@
 // Every use of node:http's (and node:net's) undocumented fields and every method tspuma replaces
 // on their objects, in one place: the request and response classes node:http is told to build,
-// the event-stream check in writeHead (first on node's head text), the lingering close that
-// replaces a socket's destroySoon, the request's destroy for an abort the server caused, the
-// response methods dropped once the server answers in the app's place, the request body's push,
-// a server's emit held back for the PROXY protocol and a socket's peer replaced by the one its
-// header names, the private fields read (_header, _httpMessage, _last, _consuming, _peername,
-// shouldKeepAlive) and the one set for a known body length (_contentLength); a cluster primary's
-// sockets bound without listening (net's _createServerHandle) and a worker's listen on its copy.
+// the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
+// the request's destroy for an abort the server caused, the response methods dropped once the
+// server answers in the app's place, the request body's push, a server's emit held back for the
+// PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
+// (_httpMessage, _last, _consuming, _peername, shouldKeepAlive) and the one set for a known body
+// length (_contentLength); a cluster primary's sockets bound without listening (net's
+// _createServerHandle) and a worker's listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
 // fails there first. undici's one private member read (a Response's `state` symbol) lives in
 // fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts.
@@ -72,11 +72,6 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   if (code >= 500 && onServerErrorHead !== null) onServerErrorHead(this, code);
   (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
   if (onEventStream) {
-    // node's text of the head (_header, written by writeHead) without "event-stream" anywhere
-    // cannot have a text/event-stream content type: almost every response ends here, without
-    // walking its headers for the content type.
-    const head = (this as { _header?: unknown })._header;
-    if (typeof head === 'string' && !head.includes('event-stream')) return this;
     const type = contentTypeOf(this, a, b);
     if (typeof type === 'string' && type.startsWith('text/event-stream')) onEventStream(this);
   }

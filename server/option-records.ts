@@ -294,7 +294,7 @@ export const RECORDS = {
   probePauseBudget: option({
     default: 200,
     check: integer(1, 1000, 'a number of milliseconds from 1 to 1000'),
-    doc: 'Milliseconds per second a worker (single mode: its one process) may spend paused for logpoints and snapshots (200: probes never take more than a fifth of a worker); past it, each probe that paused it in that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume).',
+    doc: 'Milliseconds per second a worker (single mode: its one process) may spend paused for logpoints and snapshots (200: probes never take more than a fifth of a worker); past it, the probe that took most of that second is suspended in that worker with a `TSPUMA_ERR_PROBE_BUDGET` warning (set it again to resume). Counted on the worker thread\'s own clocks: a pause is charged the CPU time the thread ran during it (Linux; elsewhere the smaller of its wall time and the process\'s CPU time), and a second is one of wall time less the time the thread waited for a CPU, so a loaded machine neither spends the budget on one descheduled pause nor lets a probe that holds the thread most of its turns run on.',
   }),
   probeSnapshotRate: option({
     default: 1,

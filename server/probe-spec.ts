@@ -299,3 +299,39 @@ export function locationText(file: string, line: number, column: number | null =
   const rel = file.startsWith(`${cwd}/`) ? file.slice(cwd.length + 1) : file;
   return `${rel}:${line}${column !== null ? `:${column}` : ''}`;
 }
+
+/** What a probe can be set in: a line of code the app can load (TypeScript or JavaScript). */
+export const SCRIPT_FILE = /\.(?:[cm]?[jt]s|[jt]sx)$/i;
+
+/** `a.b`, `req.get("authorization")`, `req.headers["x-api-key"]`: an operand of a comparison. */
+const OPERAND = String.raw`[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*|\[\s*(?:"[^"]*"|'[^']*')\s*\]|\(\s*(?:"[^"]*"|'[^']*')\s*\))*`;
+const LITERAL = String.raw`(["'\`])((?:\\.|(?!\2)[^\\])*)\2`;
+/** `OPERAND === "literal"` (group 1 the operand, 2 the quote, 3 the literal). */
+const OPERAND_FIRST = new RegExp(String.raw`(${OPERAND})\s*[!=]==?\s*${LITERAL.replace(/\\2/g, '\\2')}`, 'g');
+/** `"literal" === OPERAND` (group 1 the quote, 2 the literal, 3 the operand). */
+const LITERAL_FIRST = new RegExp(String.raw`(["'\`])((?:\\.|(?!\1)[^\\])*)\1\s*[!=]==?\s*(${OPERAND})`, 'g');
+/** Comparison operators, hidden while the value rules read the text (`apiKey === x` is not an assignment). */
+const COMPARISON = /[!=]==?/g;
+
+/** The name an operand reads: its last string key or argument (`"x-api-key"`), else its last property. */
+function operandName(operand: string): string {
+  const keys = [...operand.matchAll(/["']([^"']*)["']/g)];
+  if (keys.length > 0) return keys[keys.length - 1]![1]!;
+  return operand.split('.').pop()!.trim();
+}
+
+/**
+ * A probe's text (its `--when`, its template, the line it is on) as its log lines, `probe list`
+ * and the control app's answers show it: the value rules of dumps (URL passwords, key shapes,
+ * credentials), plus a string compared with a secret-named value (`apiKey === "…"`,
+ * `req.get("authorization") === "…"`). The workers get the text as written.
+ */
+export function shownProbeText(text: string, redactor: { query(text: string, applied?: string[], where?: string, opts?: { source?: boolean }): string; isSecretName(name: string): boolean }): string {
+  const literal = (quote: string, value: string, name: string) => (value !== '[redacted]' && redactor.isSecretName(name) ? `${quote}[redacted]${quote}` : `${quote}${value}${quote}`);
+  let s = text.replace(OPERAND_FIRST, (all, operand: string, quote: string, value: string) => all.slice(0, all.length - value.length - 2) + literal(quote, value, operandName(operand)));
+  s = s.replace(LITERAL_FIRST, (all, quote: string, value: string, operand: string) => literal(quote, value, operandName(operand)) + all.slice(value.length + 2));
+  const operators: string[] = [];
+  s = s.replace(COMPARISON, (op) => `\u0000${operators.push(op) - 1}\u0000`);
+  s = redactor.query(s, undefined, undefined, { source: true });
+  return s.replace(/\u0000(\d+)\u0000/g, (_all, i: string) => operators[Number(i)]!);
+}

@@ -39,6 +39,23 @@ export function ownCode<T>(fn: () => T): T {
 }
 
 /**
+ * On globalThis: whether this process can be attached from outside its main thread (a DevTools
+ * client on its own inspector port, or through discovery's bridge). Debug mode's capture keeps a
+ * function here (diagnostics/capture.ts: it then starts its pause rescuer); before capture runs,
+ * `true` remembers that the process already could be attached.
+ */
+export const ATTACHABLE_KEY = 'tspuma.diagnostics.attachable';
+export const kAttachable = Symbol.for(ATTACHABLE_KEY);
+
+/** Says this process can now be attached from outside (an inspector port opened, discovery's bridge started). */
+export function attachable(): void {
+  const g = globalThis as Record<symbol, unknown>;
+  const onAttachable = g[kAttachable];
+  if (typeof onAttachable === 'function') (onAttachable as () => void)();
+  else g[kAttachable] = true;
+}
+
+/**
  * On a request (IncomingMessage): the body bytes tspuma's own fetch Request delivered to the app
  * (text(), json(), arrayBuffer()...), so a dump can show what a framework then failed to parse.
  */

@@ -43,11 +43,10 @@ export function workerListeners(binds: readonly BindSpec[], kept: readonly KeptB
   const stdio = [...(systemd?.stdio ?? [])];
   const env: Record<string, string> = {};
   if (systemd) env[WORKER_LISTEN_FDS_ENV] = systemd.env;
-  if (kept.length > 0) {
-    const first = LISTEN_FDS_START + 1 + stdio.length;
-    env[WORKER_BINDS_ENV] = JSON.stringify(kept.map((k, i) => ({ ...k.spec, fd: first + i })));
-    stdio.push(...kept.map((k) => k.fd));
-  }
+  // Set even when empty (systemd's sockets only): a TSPUMA_BINDS in the primary's own environment never reaches a worker.
+  const first = LISTEN_FDS_START + 1 + stdio.length;
+  env[WORKER_BINDS_ENV] = JSON.stringify(kept.map((k, i) => ({ ...k.spec, fd: first + i })));
+  stdio.push(...kept.map((k) => k.fd));
   return { stdio, env };
 }
 

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import type { PrimaryMessage, WorkerMessage } from './messages.js';
-import { PROBE_BOUNDS, PROBE_KINDS, checkCondition, locationText, parseLocation, parseTemplate, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../probe-spec.js';
+import { PROBE_BOUNDS, PROBE_KINDS, SCRIPT_FILE, checkCondition, locationText, parseLocation, parseTemplate, shownProbeText, type ProbeKind, type ProbeRequest, type ProbeSpec } from '../probe-spec.js';
+import { Redactor } from '../../diagnostics/redact.js';
 
 /** A running worker, as the registry sees it. */
 export interface ProbeWorker {
@@ -118,6 +119,8 @@ export class ProbeRegistry {
     private readonly log: Logger,
     private readonly limits: ProbeLimits,
     private readonly clock: Clock = realClock,
+    /** What a probe's texts are shown through (the `redact` option's names too, when given). */
+    private readonly redactor: Redactor = new Redactor(),
   ) {}
 
   /** Validates a request into a spec (coded errors naming the value), without setting it. */
@@ -125,6 +128,8 @@ export class ProbeRegistry {
     if (!(PROBE_KINDS as readonly string[]).includes(req.kind)) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'kind', value: String(req.kind), reason: `expected one of ${PROBE_KINDS.join(', ')}`, source });
     const { file: given, line, column } = parseLocation(String(req.location ?? ''), source);
     const file = isAbsolute(given) ? given : resolve(req.cwd ?? process.cwd(), given);
+    // Checked before the file is read: a probe's line is shown back (a .env's would hold its secrets).
+    if (!SCRIPT_FILE.test(file)) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} is not a script: a probe goes on a line of code the app loads (.ts, .mts, .cts, .tsx, .js, .mjs, .cjs or .jsx)` });
     if (!existsSync(file) || !statSync(file).isFile()) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} is not a file on the server's machine` });
     const text = readFileSync(file, 'utf8');
     const all = text.split('\n');
@@ -160,7 +165,10 @@ export class ProbeRegistry {
     if (this.active.size >= this.limits.max) throw new TspumaError('TSPUMA_ERR_PROBE_LIMIT', { count: this.active.size });
     const spec = { ...this.specFor(req), id: this.nextId++ };
     const location = locationText(spec.file, spec.line, spec.column);
-    const { expiresAt, requestId: _requestId, attached: _attached, ...shown } = spec;
+    // Its texts as its lines, list and answers show them (S10, S14); the workers get them as written.
+    const show = (text: string | null) => (text === null ? null : shownProbeText(text, this.redactor));
+    const { expiresAt, requestId: _requestId, attached: _attached, ...rest } = spec;
+    const shown = { ...rest, lineText: show(spec.lineText), template: show(spec.template), when: show(spec.when) };
     const view: ProbeView = {
       ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,
       hitsSeen: 0, pausedSeen: 0, workers: {}, snapshots: [], pausedIn: [],
@@ -169,8 +177,8 @@ export class ProbeRegistry {
     this.active.set(spec.id, entry);
     entry.expiry = unref(this.clock.setTimeout(() => this.end(spec.id, `expired after ${describeSeconds((spec.expiresAt - Date.parse(view.setAt)) / 1000)}`, 'info'), spec.expiresAt - this.clock.now()));
     this.log.info(
-      { probe: spec.id, kind: spec.kind, location, when: spec.when, hits: spec.hits, expiresAt: view.expiresAt, by },
-      `Probe ${spec.id} set by ${by}: ${describe(spec, location)}, until ${view.expiresAt}`,
+      { probe: spec.id, kind: spec.kind, location, when: shown.when, hits: spec.hits, expiresAt: view.expiresAt, by },
+      `Probe ${spec.id} set by ${by}: ${describe({ ...spec, ...shown }, location)}, until ${view.expiresAt}`,
     );
     for (const w of this.listening.values()) this.sendTo(entry, w);
     await this.allAnswered(entry, ARM_WAIT_MS);

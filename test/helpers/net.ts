@@ -25,15 +25,26 @@ export function refreshSlowness(): void {
   SLOWNESS = slownessNow();
 }
 
-/** Polls `check` until it returns a truthy value or the deadline (scaled by SLOWNESS) passes (then throws `what`). */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
+/** waitFor's pause between checks: 20 ms for the first half second, then growing by a quarter each time up to 100 ms. */
+export const POLL = { firstMs: 20, quickForMs: 500, maxMs: 100 } as const;
+
+/**
+ * Polls `check` until it returns a truthy value or the deadline (scaled by SLOWNESS) passes (then
+ * throws `what`). Without `everyMs`, a state that is long in coming is checked less often (POLL):
+ * a check that asks the server (a control app's /probes/ID, which asks every worker over IPC) cost
+ * the server CPU 50 times a second for as long as a restart took.
+ */
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs?: number): Promise<NonNullable<T>> {
   const limit = Math.round(timeoutMs * SLOWNESS);
-  const deadline = Date.now() + limit;
+  const started = Date.now();
+  const deadline = started + limit;
+  let pause = everyMs ?? POLL.firstMs;
   for (;;) {
     const v = await check();
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${limit} ms${limit === timeoutMs ? '' : ` (${timeoutMs} ms, scaled for a load average of ${loadavg()[0]!.toFixed(1)})`} waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await new Promise((r) => setTimeout(r, pause));
+    if (everyMs === undefined && Date.now() - started > POLL.quickForMs) pause = Math.min(POLL.maxMs, Math.ceil(pause * 1.25));
   }
 }
 

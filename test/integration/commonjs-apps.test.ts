@@ -72,7 +72,7 @@ describe('CommonJS apps in an ES-module package', () => {
     });
 
     it(`${file} (loader ${loader}) with -d boots, and a failing route gets a dump at compute() in the legacy module with its locals`, async () => {
-      const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', file], env, root);
+      const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', file], env, root);
       expect((await fetch(`${s.url}${ORDER}`)).status).toBe(200);
       const failed = await fetch(`${s.url}/legacy`);
       expect(failed.status).toBe(500);

@@ -16,7 +16,7 @@ const APP = 'test/fixtures/debug-app.ts';
 
 describe('tspuma -d', () => {
   it('names the binder frame at its .ts line with the backlog value when backlog is out of range', async () => {
-    const s = run(['-d', '-b', 'tcp://127.0.0.1:0?backlog=abc', 'examples/hello.ts']);
+    const s = run(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0?backlog=abc', 'examples/hello.ts']);
     expect(await s.exited).toBe(1);
     const line = lineOf('server/binder-uri.ts', "throw new TspumaError('TSPUMA_ERR_BIND_BACKLOG'");
     expect(s.stderr()).toMatch(new RegExp(`> #0 parseBacklog  server/binder-uri\\.ts:${line}:\\d+`));
@@ -36,7 +36,7 @@ describe('tspuma -d', () => {
 
   it('dumps an app throw and an async rejection: culprit helper at its .ts line with userId=42, secrets redacted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/sync`, { headers: { authorization: 'Bearer sekret-token-1', cookie: 'sid=abc123' } });
     expect(res.status).toBe(500);
     const page = await res.text();
@@ -94,7 +94,7 @@ describe('tspuma -d', () => {
 
   it('names the worker index in cluster mode', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '-w', '2', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/sync`)).status).toBe(500);
     const dump = await waitFor(() => dumpsIn(dir)[0], 'the dump file');
     expect([0, 1]).toContain(dump.worker);
@@ -102,7 +102,7 @@ describe('tspuma -d', () => {
   });
 
   it('keeps dumps out of production responses', async () => {
-    const s = await boot(['-d', '-e', 'production', '-b', LOCAL, APP]);
+    const s = await boot(['-d', '--inspect=off', '-e', 'production', '-b', LOCAL, APP]);
     const res = await fetch(`${s.url}/sync`, { headers: { 'x-request-id': 'prod-1' } });
     expect(res.status).toBe(500);
     // The request id (to quote to an operator), and nothing of the failure.
@@ -113,7 +113,7 @@ describe('tspuma -d', () => {
 
   it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 * SLOWNESS }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     // Stopped at 600 answers, or after 120 s (a loaded machine's bound, not a speed test). (autocannon's
     // `amount` counts requests sent: it sends on a connection the 500's Connection: close ends.)
     let answered = 0;
@@ -136,7 +136,7 @@ describe('tspuma -d', () => {
 
   it('prints a saved dump with `tspuma dump`', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     await (await fetch(`${s.url}/sync`)).text();
     const file = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json')), 'a dump file');
     const printed = run(['dump', join(dir, file)]);
@@ -152,7 +152,7 @@ describe('tspuma -d', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tspuma-ci-'));
     // The repository is checked out at GITHUB_WORKSPACE; the step runs in another folder (a monorepo's package).
     const summary = join(cwd, 'step-summary.md');
-    const s = await boot(['-d', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: ROOT, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: 'f00d', GITHUB_RUN_ID: '7' }, cwd);
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: ROOT, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: 'f00d', GITHUB_RUN_ID: '7' }, cwd);
     await (await fetch(`${s.url}/sync`)).text();
     await waitFor(() => s.stderr().includes('::error file='), 'the annotation');
     expect(s.stderr()).toMatch(/^tspuma dump #1 \[app\] Error: user 42 not found after 3 attempts \(7\)/m);

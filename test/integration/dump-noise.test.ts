@@ -19,7 +19,7 @@ describe('signal over noise', () => {
   it("shows Hono's Context by its data fields, its methods only counted", async () => {
     const HONO = 'test/fixtures/apps/hono-app.ts';
     const dir = tmp('noise-hono');
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', HONO], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/cart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sku: 'A-1', qty: 12 }) });
     expect(res.status).toBe(500);
     const d = await dumpFor(dir, 'qty 12 of A-1 is over the limit');
@@ -35,7 +35,7 @@ describe('signal over noise', () => {
   it('gives the 500 page the position the dump gives (the throw, not `new Error`), and names the client', async () => {
     const APP = 'test/fixtures/debug-app.ts';
     const dir = tmp('noise-page');
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/sync`);
     expect(res.status).toBe(500);
     const page = await res.text();

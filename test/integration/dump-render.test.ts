@@ -39,7 +39,7 @@ async function onlyDump(dir: string): Promise<{ dump: Dump; json: string; text: 
 describe('what a dump shows', () => {
   it('keeps secrets held in values out of the .json, the .txt, stderr and the development 500 page; tokens and tokenizer stay visible', async () => {
     const dir = tmp('tspuma-leaky-');
-    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/leaky-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/leaky-app.ts'], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/leak`);
     expect(res.status).toBe(500);
     const page = await res.text();
@@ -65,7 +65,7 @@ describe('what a dump shows', () => {
 
   it('shows the receiver fields of RateLimiter.take(): tokens: 0 and the rest of its 8 fields', async () => {
     const dir = tmp('tspuma-limiter-');
-    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/take`)).status).toBe(500);
     const { dump, text } = await onlyDump(dir);
     const culprit = dump.frames[dump.culprit]!;
@@ -86,7 +86,7 @@ describe('what a dump shows', () => {
 
   it('folds a stack overflow to the recursive function and says the stack text was cut', async () => {
     const dir = tmp('tspuma-deep-');
-    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/deep`)).status).toBe(500);
     const { dump, text } = await onlyDump(dir);
     expect(dump.error.name).toBe('RangeError');
@@ -124,7 +124,7 @@ export default function app(request: Request): Response {
 `,
     );
     const dir = tmp('tspuma-cjs-dumps-');
-    const s = await boot(['-d', '-b', LOCAL, app], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, app], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/?id=9`)).status).toBe(500);
     const { dump, text } = await onlyDump(dir);
     const culprit = dump.frames[dump.culprit]!;
@@ -144,7 +144,7 @@ export default function app(request: Request): Response {
 
   it('prints tspuma and node frames in full only when asked: tspuma dump --all-frames', async () => {
     const dir = tmp('tspuma-all-');
-    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/take`)).status).toBe(500);
     const name = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json')), 'the dump file');
     const { dump } = await onlyDump(dir);

@@ -23,7 +23,7 @@ describe('errors that travel', () => {
   let s: Booted;
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-travel-'));
   beforeAll(async () => {
-    s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });
 
   it("shows a wrapped error's cause with its own fields, redacted like locals, and the values of its throw", async () => {

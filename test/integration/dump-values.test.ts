@@ -28,7 +28,7 @@ describe('values of every kind', () => {
   let s: Booted;
   const dir = tmp('values');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });
 
   it("shows a receiver's ES private fields with their values", async () => {
@@ -80,7 +80,7 @@ describe("throws inside node's code and a dependency, under an app frame", () =>
   let s: Booted;
   const dir = tmp('library');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });
 
   it("captures crypto's throw with the values of the app frame that called it (keyHex redacted by its name), and says which frame threw", async () => {

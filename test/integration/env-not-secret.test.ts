@@ -52,7 +52,7 @@ const missing = join(root, 'config/production.json');
 
 describe('PWD and OLDPWD are not secrets', () => {
   it('a -d dump of an ENOENT on a path built from env.PWD shows the path in the message, the error path, the locals and the request log line', async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'src/envcfg-app.ts'], ENV, root);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'src/envcfg-app.ts'], ENV, root);
     expect((await fetch(`${s.url}/`)).status).toBe(500);
     const dump = await waitFor(() => (s.stderr().includes('tspuma dump #1 [app]') && s.stderr().includes('frames') ? s.stderr() : undefined), 'the dump', 20_000);
     expect(dump).toContain(`tspuma dump #1 [app] Error: ENOENT: no such file or directory, open '${missing}'`);

@@ -13,7 +13,7 @@ afterEach(killAll);
 describe('error fields in dumps', () => {
   it("shows a database error's detail, table and constraint, and redacts its secret-named fields", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-fields-'));
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/db-error-app.ts')], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/db-error-app.ts')], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/?email=ann@example.test`)).status).toBe(500);
     const [dump] = await waitFor(() => (dumpsIn(dir).length === 1 ? dumpsIn(dir) : null), 'the dump');
     expect(dump!.error).toMatchObject({ name: 'DbError', code: '23505' });

@@ -26,7 +26,7 @@ describe('an Express error middleware that logs and re-throws', () => {
   let s: Booted;
   const dir = tmp('rethrow');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', LOCAL, RETHROW], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, RETHROW], { TSPUMA_DUMP_DIR: dir });
   });
 
   it('writes one dump per failure re-thrown at its one line, each grouped where the error was made', async () => {
@@ -56,7 +56,7 @@ describe('a plain Node listener', () => {
   let s: Booted;
   const dir = tmp('listener');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', LOCAL, LISTENER], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, LISTENER], { TSPUMA_DUMP_DIR: dir });
   });
 
   it('answers a rejection with null with a 500 at once, and dumps it at the app line', async () => {

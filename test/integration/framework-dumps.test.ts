@@ -33,7 +33,7 @@ describe('Express 5: errors Express answers itself', () => {
   let s: Booted;
   const dir = tmp('express');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
   });
 
   it('dumps an async handler throwing after an await in a repository helper, with id=7, and leaves Express\'s own 500 alone', async () => {
@@ -130,7 +130,7 @@ describe('Express 5: a 5xx the app answers on purpose', () => {
   let s: Booted;
   const dir = tmp('maint');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', LOCAL, MAINT], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, MAINT], { TSPUMA_DUMP_DIR: dir });
   });
 
   it("says a maintenance 503 after a throw the app caught in its own try may not be that throw's doing, naming the try's line", async () => {
@@ -157,7 +157,7 @@ describe('Express 5: a 5xx the app answers on purpose', () => {
 describe('Hono 4 and fetch handlers', () => {
   it('dumps a Hono handler throwing after `await c.req.json()`, Hono\'s 500 untouched', async () => {
     const dir = tmp('hono');
-    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/cart`, { method: 'POST', body: JSON.stringify({ sku: 'A-1', qty: 12 }), headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(500);
     expect(await res.text()).toBe('Internal Server Error');
@@ -170,7 +170,7 @@ describe('Hono 4 and fetch handlers', () => {
 
   it("dumps a malformed JSON body Hono fails to parse with the body it was given (redacted) and says the throw was inside Hono with no app frame", async () => {
     const dir = tmp('hono-bad-json');
-    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const body = '{"sku":"A-1","password":"HonoBadJson-pw1", "cardNumber": 4111111111111111';
     const res = await fetch(`${s.url}/cart`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(500);
@@ -256,7 +256,7 @@ describe('Hono 4 and fetch handlers', () => {
 describe('cluster mode', () => {
   it('dumps the Express case under -w 2 with the worker index', async () => {
     const dir = tmp('express-w2');
-    const s = await boot(['-d', '-w', '2', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/users/9`)).status).toBe(500);
     const d = await dumpFor(dir, 'no row for user 9');
     expect([0, 1]).toContain(d.worker);
@@ -271,7 +271,7 @@ describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last
     // finish before the exit; that wait is the same with half a second.
     const config = join(dir, 'tspuma.config.mjs');
     writeFileSync(config, 'export default { forceShutdownAfter: 0.5 };\n');
-    const args = ['-d', '-C', config, '-b', LOCAL, CRASH];
+    const args = ['-d', '--inspect=off', '-C', config, '-b', LOCAL, CRASH];
     // A job started at module load may fail before or after the boot line: only the exit is awaited.
     const s = route === null ? run(args, { TSPUMA_DUMP_DIR: dir, ...env }) : await boot(args, { TSPUMA_DUMP_DIR: dir, ...env });
     // Its head arrives while its body stays open: the request is in the app before the crash.

@@ -70,7 +70,7 @@ function bootedPids(out: string): number[] {
 
 describe('the primary keeps the listening sockets', () => {
   for (const kind of ['tcp', 'unix'] as const) {
-    it(`-w 1 (${kind}): connections made while the only worker's replacement is not listening yet all connect (none refused) and are answered by the replacement`, async () => {
+    it(`-w 1 (${kind}): connections made while the only worker's replacement is not listening yet all connect (none refused) and are answered by the replacement`, { timeout: 120_000 * SLOWNESS }, async () => {
       const dir = mine.tempDir();
       const hold = join(dir, 'hold');
       const sock = join(dir, 'web.sock');
@@ -104,7 +104,7 @@ describe('the primary keeps the listening sockets', () => {
     });
   }
 
-  it('a tcp://127.0.0.1:0 bind keeps its port (and the state file stays true) across a worker respawn, a phased restart and a hot restart', async () => {
+  it('a tcp://127.0.0.1:0 bind keeps its port (and the state file stays true) across a worker respawn, a phased restart and a hot restart', { timeout: 150_000 * SLOWNESS }, async () => {
     const dir = mine.tempDir();
     const state = join(dir, 'tspuma.state');
     const s = await boot(['-C', heldConfig(dir, join(dir, 'never')), '-w', '1', '-b', 'tcp://127.0.0.1:0', '-S', state, APP]);
@@ -148,6 +148,32 @@ describe('the primary keeps the listening sockets', () => {
     expect((await get(s.url)).body).toMatch(/^pid \d+\n$/);
     expect(existsSync(join(dir, 'new.sock'))).toBe(false);
     s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+
+  it('at SIGTERM the primary lets go of the socket: while a request in flight finishes, a new connection is refused rather than left waiting in a backlog no one accepts from', async () => {
+    const dir = mine.tempDir();
+    const s = await boot(['-C', heldConfig(dir, join(dir, 'never')), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
+    const port = Number(new URL(s.url).port);
+    const first = await connect({ port });
+    expect(first.outcome).toBe('connected');
+    first.socket.setEncoding('utf8');
+    let slow = '';
+    first.socket.on('data', (c: string) => (slow += c));
+    first.socket.write('GET /slow?ms=5000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    // Accepted in order: once a later connection is answered, the slow one is in the worker.
+    expect((await get(s.url)).status).toBe(200);
+    s.proc.kill('SIGTERM');
+    await waitFor(() => s.lines().some((l) => /^- Worker 0 \(PID: \d+\) stopping/.test(String(l.msg))), 'the worker to start stopping', 15_000);
+    const late = await waitFor(async () => {
+      const { outcome, socket } = await connect({ port });
+      socket.destroy();
+      return outcome === 'connected' ? null : { outcome, slow };
+    }, 'a new connection to be refused', 15_000);
+    // Refused while the slow request was still in the worker (not only once the primary had exited).
+    expect(late).toEqual({ outcome: 'ECONNREFUSED', slow: '' });
+    await waitFor(() => /\r\n\r\npid \d+\n$/.test(slow), 'the slow request to be answered', 15_000);
+    expect(slow).toMatch(/^HTTP\/1\.1 200 /);
     expect(await s.exited).toBe(0);
   });
 });

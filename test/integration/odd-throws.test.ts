@@ -20,7 +20,7 @@ const ROUTES: [string, string][] = [
 describe('odd thrown values', () => {
   for (const debug of [false, true]) {
     it(`${debug ? 'with -d' : 'without -d'}: each gets its 500 well before requestTimeout, a log line naming it, and the server keeps serving`, async () => {
-      const s = await boot([...(debug ? ['-d'] : []), '-b', 'tcp://127.0.0.1:0', APP]);
+      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', APP]);
       for (const [path, said] of ROUTES) {
         const started = Date.now();
         const r = await fetch(`${s.url}${path}`, { signal: AbortSignal.timeout(30_000) });

@@ -15,7 +15,7 @@ describe('onDump', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-ondump-'));
     const out = join(dir, 'delivered.txt');
     writeFileSync(out, '');
-    const args = ['-d', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
+    const args = ['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
     const plain = await boot(args, { TSPUMA_DUMP_DIR: join(dir, 'plain') });
     // The production 500 page, less its request id (one per request).
     const page = async (res: Response) => (await res.text()).replace(/^request id.*$/m, 'request id');
@@ -37,5 +37,21 @@ describe('onDump', () => {
     ]);
     expect(readFileSync(out, 'utf8')).toBe('/throw file text\n/reject file text\n');
     expect((await fetch(`${s.url}/fine`)).status).toBe(200);
+  });
+
+  it('with JSON logs (stdout not a terminal), each new dump is also one log record: id, phase, headline, culprit, request, path and its text (S9)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumprecord-'));
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    for (const path of ['/throw', '/throw']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
+    const record = await waitFor(() => s.lines().find((l) => l.dump !== undefined), 'the dump record in the JSON log');
+    const dump = record.dump as { id: number; phase: string; error: string; culprit: string | null; request: { id: string; method: string; url: string } | null; path: string | null };
+    expect(record.level).toBe(50);
+    expect(dump).toMatchObject({ id: 1, phase: 'app', error: 'Error: order A-17 vanished', request: { method: 'GET', url: '/throw' } });
+    expect(dump.culprit).toMatch(/^test\/fixtures\/otel\/app\.ts:\d+$/);
+    expect(dump.path).toMatch(/\.json$/);
+    expect(String(record.msg)).toMatch(/^tspuma dump #1 \[app\] Error: order A-17 vanished at test\/fixtures\/otel\/app\.ts:\d+ \(request \S+ GET \/throw\)$/);
+    expect(String(record.text)).toContain('tspuma dump #1 [app] Error: order A-17 vanished');
+    // A repeat of the site is counted, not a second record.
+    expect(s.lines().filter((l) => l.dump !== undefined)).toHaveLength(1);
   });
 });

@@ -33,7 +33,7 @@ function spansFor(url: string, targets: string[]): Promise<Map<string, SpanSeen>
 describe('OpenTelemetry', () => {
   it('-d: a throw, a rejection and a 500 the app answered after a captured throw each get an exception event; the dump carries the span ids', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-'));
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
     for (const path of ['/throw', '/reject', '/caught']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
     const spans = await spansFor(s.url, ['/throw', '/reject', '/caught']);
 
@@ -55,7 +55,7 @@ describe('OpenTelemetry', () => {
   });
 
   it('-d: the exception event says no secret the dump redacts (a token in the message, a value held in a local named password)', async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], PRELOAD);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], PRELOAD);
     expect((await fetch(`${s.url}/leak`)).status).toBe(500);
     const spans = await spansFor(s.url, ['/leak']);
     const [event] = spans.get('/leak')!.events.filter((e) => e.name === 'exception');
@@ -74,7 +74,7 @@ describe('OpenTelemetry', () => {
 
   it('-w 1 -d: a worker (which inherits NODE_OPTIONS) records the exception and puts the trace in its dump', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-w-'));
-    const s = await boot(['-d', '-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/reject`)).status).toBe(500);
     const span = (await spansFor(s.url, ['/reject'])).get('/reject')!;
     expect(span.events.map((e) => e.attributes?.['exception.message'])).toEqual(['rejected after a tick']);

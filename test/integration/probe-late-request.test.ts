@@ -122,7 +122,7 @@ describe('a probe hit of a request already in the app when the first probe came'
   }, 60_000 * SLOWNESS);
 
   it('with -d: each of two early requests is named exactly by its own hit', async () => {
-    const { s, state, busy } = await start(['-d']);
+    const { s, state, busy } = await start(['-d', '--inspect=off']);
     const early1 = send(s.url, 'late-early-d1');
     const early2 = send(s.url, 'late-early-d2');
     await waitFor(async () => (await busy()) === 2, 'both early requests in the app');

@@ -17,7 +17,7 @@ const APP = 'test/fixtures/apps/express-orders.ts';
 describe("DEBUGGING.md's Express example", () => {
   it('dumps the throw after an await and the RateLimiter in the wrong state, with what explains each', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-reading-'));
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/orders/7`)).status).toBe(500);
     await waitFor(() => dumpsIn(dir).length === 1, 'the first dump');
     expect((await fetch(`${s.url}/orders/1/upload`, { method: 'POST' })).status).toBe(500);

@@ -39,7 +39,7 @@ describe('request log', () => {
     expect(logged.map((l) => l.request!.id)).toEqual(['abc-123', made.slice(3)]);
 
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-reqid-'));
-    const rack = await boot(['-d', '--log-requests', '--trust-proxy', 'loopback', '-b', 'tcp://127.0.0.1:0', RACK], { TSPUMA_DUMP_DIR: dir });
+    const rack = await boot(['-d', '--inspect=off', '--log-requests', '--trust-proxy', 'loopback', '-b', 'tcp://127.0.0.1:0', RACK], { TSPUMA_DUMP_DIR: dir });
     expect(await (await fetch(`${rack.url}/`, { headers: { 'x-request-id': 'rack-1' } })).text()).toBe('env id rack-1');
     const generated = (await (await fetch(`${rack.url}/`)).text()).slice('env id '.length);
     expect(generated).toMatch(GENERATED);

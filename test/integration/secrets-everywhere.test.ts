@@ -28,7 +28,7 @@ describe('redaction follows the value', () => {
   let s: Booted;
   const dir = tmp('follow');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });
   const outputs = () => [folder(dir), s.stderr(), s.stdout()];
 
@@ -73,7 +73,7 @@ describe('redaction follows the value', () => {
 describe('redactCardNumbers: false', () => {
   it('keeps a card number as it is (test card ranges, identifiers that pass Luhn)', async () => {
     const dir = tmp('cards-off');
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir, TSPUMA_REDACT_CARD_NUMBERS: 'false' });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir, TSPUMA_REDACT_CARD_NUMBERS: 'false' });
     const res = await fetch(`${s.url}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cardNumber: '4111111111111111', amount: 500 }) });
     expect(res.status).toBe(500);
     const d = await dumpFor(dir, 'amount 500 over the limit');
@@ -85,7 +85,7 @@ describe("an axios-style error's request config", () => {
   for (const debug of [true, false]) {
     it(`never leaks its Authorization header (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
       const dir = tmp('axios');
-      const s = await boot([...(debug ? ['-d'] : []), '-b', 'tcp://127.0.0.1:0', AXIOS], { TSPUMA_DUMP_DIR: dir });
+      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', AXIOS], { TSPUMA_DUMP_DIR: dir });
       const res = await fetch(s.url);
       expect(res.status).toBe(500);
       const page = await res.text();

@@ -27,7 +27,7 @@ describe('files holding secrets', () => {
   it('writes dump files 0600 in a dump folder it creates 0700 (parents too), and leaves an existing folder as it was', async () => {
     const root = tmp('tspuma-modes-');
     const created = join(root, 'new', 'dumps');
-    const s = await boot(['-d', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: created });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: created });
     expect((await get(`${s.url}/sync`)).status).toBe(500);
     const name = await waitFor(() => jsonIn(created)[0], 'the dump file');
     expect(mode(join(root, 'new'))).toBe(0o700);
@@ -38,7 +38,7 @@ describe('files holding secrets', () => {
     const existing = join(root, 'shared');
     mkdirSync(existing);
     chmodSync(existing, 0o755);
-    const t = await boot(['-d', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: existing });
+    const t = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: existing });
     expect((await get(`${t.url}/sync`)).status).toBe(500);
     const other = await waitFor(() => jsonIn(existing)[0], 'the dump file');
     expect(mode(existing)).toBe(0o755);
@@ -98,7 +98,7 @@ describe('secret query-string values', () => {
 
   it('are redacted in the dump files, on stderr and in the development 500 page', async () => {
     const dir = tmp('tspuma-dumps-');
-    const s = await boot(['-d', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir });
     const res = await get(`${s.url}/sync${QUERY}`);
     expect(res.status).toBe(500);
     expect(res.body).toContain(`request: GET /sync${SHOWN}`);
@@ -122,7 +122,7 @@ describe('secret query-string values', () => {
 
   it('are redacted in a Rack app dump: QUERY_STRING and REQUEST_URI held as locals', async () => {
     const dir = tmp('tspuma-dumps-');
-    const s = await boot(['-d', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir });
     expect((await get(`${s.url}/charge${QUERY}`)).status).toBe(500);
     const name = await waitFor(() => jsonIn(dir)[0], 'the dump file');
     const dump = JSON.parse(readFileSync(join(dir, name), 'utf8')) as Dump;
@@ -143,7 +143,7 @@ describe('one dump budget per server', () => {
     for (let i = 0; i < SITES; i++) lines.push(`  if (n === ${i}) throw new Error("site ${i}");`);
     lines.push('  return new Response("ok\\n");', '}', '');
     writeFileSync(join(dir, 'sites.mjs'), lines.join('\n'));
-    const s = await boot(['-d', '-w', '2', '-b', LOCAL, join(dir, 'sites.mjs')], { TSPUMA_DUMP_DIR: dumps });
+    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', LOCAL, join(dir, 'sites.mjs')], { TSPUMA_DUMP_DIR: dumps });
     await allBooted(s); // both workers must be there to fail at site 0
 
     // One site until both workers have failed there (bounded in count and time).
@@ -175,7 +175,7 @@ describe('one dump budget per server', () => {
       writeFileSync(`${base}.json`, '{}\n');
       writeFileSync(`${base}.txt`, 'old\n');
     }
-    const s = await boot(['-d', '-w', '1', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dumps });
+    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dumps });
     expect((await get(`${s.url}/crash`)).status).toBe(200);
     await waitFor(() => /Worker 0 \(PID: \d+\) died \(exit 1\); respawning/.test(s.stdout()), 'the respawn line', 15_000);
     const names = jsonIn(dumps);

@@ -25,7 +25,7 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
   let s: Booted;
   const dir = tmp('express-mw');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
   });
 
   it('dumps a stack overflow the middleware answered 500 for: the overflow line names walk, request GET /api/deep', async () => {
@@ -71,7 +71,7 @@ describe('Express 5 with that middleware, a request tspuma ends at requestTimeou
 describe('Express 5 with that middleware, failures at a site that repeats', () => {
   it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
     const dir = tmp('express-mute');
-    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
     const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
     expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
@@ -103,7 +103,7 @@ describe('Express 5 with that middleware, two bugs on one line', () => {
 describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
   it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
     const dir = tmp('express-after');
-    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/api/unawaited?token=zzzzzz123`);
     expect(await res.json()).toEqual({ queued: 'ord_77' });
     const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), 'the rejection dump');
@@ -114,7 +114,7 @@ describe('work an Express 5 handler under a mounted router leaves running after 
 
   it('names a timer throwing after the response by the URL it arrived with and its peer: GET /api/timer from 127.0.0.1', async () => {
     const dir = tmp('express-timer');
-    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     // The client hangs up at once (Connection: close), before the timer throws.
     const res = await fetch(`${s.url}/api/timer`, { headers: { connection: 'close' } });
     expect(await res.json()).toEqual({ jobId: 42 });
@@ -128,7 +128,7 @@ describe('Express 5: a route that writes after its response was sent (ERR_HTTP_H
   let s: Booted;
   const dir = tmp('express-late');
   beforeAll(async () => {
-    s = await boot(['-d', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
   });
 
   it('dumps the setHeader after res.send() Express logged, with its values, though the client got a 200', async () => {
@@ -160,7 +160,7 @@ describe('Express 5: a route that writes after its response was sent (ERR_HTTP_H
 describe('Hono 4 with app.onError logging only err.message', () => {
   it('dumps the malformed body c.req.json() failed on: culprit the app line that awaited it, response 500', async () => {
     const dir = tmp('hono-onerror');
-    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/cart/total`, { method: 'POST', body: '{"password":"hpw12345", bad', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: 'sorry' });
@@ -174,7 +174,7 @@ describe('Hono 4 with app.onError logging only err.message', () => {
 
   it('dumps a stack overflow onError answered 500 for (its 500 is written after onError returned): the overflow line names walk', async () => {
     const dir = tmp('hono-deep');
-    const s = await boot(['-d', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/deep`);
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: 'sorry' });
@@ -188,7 +188,7 @@ describe('Hono 4 with app.onError logging only err.message', () => {
 describe('an app throwing errors whose properties throw when read', () => {
   it('answers 500 for each of a throwing message, stack and name getter under -d, keeps serving, and dumps the message one through a stand-in saying so', async () => {
     const dir = tmp('getters');
-    const s = await boot(['-d', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
     for (const path of ['/message', '/stack', '/name']) {
       expect((await fetch(`${s.url}${path}`)).status, path).toBe(500);
       expect(await (await fetch(`${s.url}/ok`)).text()).toBe('ok\n');

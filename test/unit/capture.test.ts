@@ -53,6 +53,40 @@ describe('Capturer', () => {
     }
   });
 
+  it('starts its pause rescuer only once the process can be attached from outside (an inspector opened), not at start; a capture started after that starts it at once', async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const { attachable, kAttachable } = await import('../../server/shared-names.js');
+    const g = globalThis as Record<symbol, unknown>;
+    const before = g[kAttachable];
+    delete g[kAttachable];
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      // No inspector open here (a -d process with --inspect=off): no rescuer thread.
+      expect(c.rescuing).toBe(false);
+      try {
+        throw new Error('a capture pause with nothing that can hold it');
+      } catch {
+        /* caught */
+      }
+      expect(c.stats.pauses).toBe(1);
+      expect(c.rescuing).toBe(false);
+      attachable(); // what inspector/open.ts and inspector/setup.ts say when they open one
+      expect(c.rescuing).toBe(true);
+    } finally {
+      c.stop();
+    }
+    const later = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);
+    later.start();
+    try {
+      expect(later.rescuing).toBe(true);
+    } finally {
+      later.stop();
+      if (before === undefined) delete g[kAttachable];
+      else g[kAttachable] = before;
+    }
+  });
+
   it('switches pausing off for a backoff when throws exceed the global rate', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     // A clock that stands still: the 200 throws fall in one rate window however slow the machine

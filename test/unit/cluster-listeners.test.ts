@@ -24,7 +24,8 @@ describe('workerListeners / takeWorkerBinds / withWorkerBinds', () => {
       [6, 'unix://web.sock?mode=0660', true, 1024, 0o660, '/srv/web.sock'],
     ]);
     expect(takeWorkerBinds({})).toBeNull();
-    expect(workerListeners([parseBind('tcp://127.0.0.1:0', 'test')], [])).toEqual({ stdio: [], env: {} });
+    // With systemd's sockets only, still set: a TSPUMA_BINDS in the primary's environment is overridden, not inherited.
+    expect(workerListeners(activatedBinds([{ fd: 3, name: null }]), [])).toEqual({ stdio: [3], env: { [WORKER_LISTEN_FDS_ENV]: '4=3', [WORKER_BINDS_ENV]: '[]' } });
   });
 
   it("gives a worker the primary's binds (systemd's first), and names the config's binds added or removed since the primary started", () => {

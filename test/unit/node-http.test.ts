@@ -143,22 +143,6 @@ describe('node:http internals used by node-http.ts', () => {
     expect(heads).toEqual(['text/event-stream']);
   });
 
-  it('has the head as text in _header when writeHead returns, holding every header set through setHeader or passed to writeHead (the event-stream check reads it first)', async () => {
-    const heads: unknown[] = [];
-    const port = await serve((req, res) => {
-      if (req.url === '/set') res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-      if (req.url === '/pairs') res.writeHead(200, ['content-type', 'text/event-stream']);
-      else res.writeHead(200, { 'x-other': 'event-stream-not' });
-      heads.push((res as unknown as { _header: unknown })._header);
-      res.end();
-    });
-    for (const path of ['/set', '/pairs', '/plain']) await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
-    expect(heads.map((h) => typeof h === 'string' && /^HTTP\/1\.1 200 OK\r\n/.test(h))).toEqual([true, true, true]);
-    expect(heads[0]).toMatch(/\r\nContent-Type: text\/event-stream; charset=utf-8\r\n/);
-    expect(heads[1]).toMatch(/\r\ncontent-type: text\/event-stream\r\n/);
-    expect(heads[2]).toMatch(/\r\nx-other: event-stream-not\r\n/);
-  });
-
   it('closes a connection after a Connection: close response through socket.destroySoon()', async () => {
     let calls = 0;
     const port = await serve(
@@ -369,13 +353,15 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
     expect(await new Promise((r) => served.socket.once('data', (d) => r(String(d))))).toBe('child');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    // Nobody accepts now, and the socket still listens: backlog 2 takes 3 connections (Linux: backlog + 1), a 4th waits for room.
-    const queued = await Promise.all([connect(bound.port!), connect(bound.port!), connect(bound.port!)]);
-    expect(queued.map((q) => q.outcome)).toEqual(['connected', 'connected', 'connected']);
-    let fourth = 'pending';
-    void connect(bound.port!).then((r) => (fourth = r.outcome));
+    // Nobody accepts now, and the socket still listens: of 6 connections, backlog 2 takes 2 (3 on
+    // Linux, which counts backlog + 1); the others wait for room. Node's default (511) takes all 6.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) void connect(bound.port!).then((r) => outcomes.push(r.outcome));
+    await waitFor(() => outcomes.length >= 2, 'the backlog to take 2 connections');
+    // Half a second in which a queue with room would have taken the rest (a dropped SYN is retried after 1 s).
     await new Promise((r) => setTimeout(r, 500));
-    expect(fourth).toBe('pending'); // with node's default backlog (511) it would have connected
+    expect(outcomes.every((o) => o === 'connected')).toBe(true);
+    expect(outcomes.length).toBeLessThanOrEqual(3);
     bound.close();
     await waitFor(async () => (await connect(bound.port!)).outcome === 'ECONNREFUSED', 'the closed socket to refuse');
   });

@@ -275,3 +275,39 @@ describe('what list, get and rm answer', () => {
     expect(countLine(first, registry.get(1), 1000)).toBe('worker 0: 0/s  worker 1: 0/s  total 0/s  (9 hit(s) since set)');
   });
 });
+
+describe('what a probe shows of itself (S10, S14)', () => {
+  it('refuses a location that is not a script (.env, /etc/passwd) with TSPUMA_ERR_PROBE_FILE, before reading it', () => {
+    const { registry } = setup();
+    const env = join(dir, '.env');
+    writeFileSync(env, 'NODE_ENV=production\nDATABASE_URL=postgres://app:S3cretPassw0rd@db:5432/shop\n');
+    for (const location of [`${env}:2`, '/etc/passwd:1']) {
+      expect(() => registry.specFor({ kind: 'log', location, template: 'x' })).toThrow(/TSPUMA_ERR_PROBE_FILE|is not a script/);
+    }
+    try {
+      registry.specFor({ kind: 'log', location: `${env}:2`, template: 'x' });
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('TSPUMA_ERR_PROBE_FILE');
+      expect((err as Error).message).not.toContain('S3cretPassw0rd');
+    }
+  });
+
+  it("shows the line, the template and the --when with their secrets redacted in its log lines, list and answers; the workers get the real text", async () => {
+    const { registry, workers, logs, answer } = setup();
+    const src = join(dir, 'auth.ts');
+    writeFileSync(src, 'export function check(presented: string, apiKey: string) {\n  const db = "postgres://app:S3cretPassw0rd@db:5432/shop";\n  return presented === apiKey;\n}\n');
+    const when = 'presented === "sk_live_51HxYzABCdef0123456789" || req.get("authorization") === "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk" || apiKey === "k-9-opensesame" || req.headers["x-api-key"] == \'hunter2-key\'';
+    const setting = registry.set({ kind: 'log', location: `${src}:2`, template: 'db={db} k={apiKey}', when }, 'ann@host (tspuma probe log) from 127.0.0.1');
+    await settle();
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'auth.ts:2' });
+    const view = await setting;
+    const secrets = ['S3cretPassw0rd', 'sk_live_51HxYzABCdef0123456789', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk', 'k-9-opensesame', 'hunter2-key'];
+    const shown = JSON.stringify([view, registry.list(), logs.lines]);
+    for (const s of secrets) expect(shown).not.toContain(s);
+    expect(view.lineText).toBe('  const db = "postgres://app:[redacted]@db:5432/shop";');
+    expect(view.when).toBe('presented === "[redacted]" || req.get("authorization") === "[redacted]" || apiKey === "[redacted]" || req.headers["x-api-key"] == \'[redacted]\'');
+    const sent = workers[0]!.sent.find((m) => m.type === 'probe-set') as { probe: { when: string; lineText: string } };
+    expect(sent.probe.when).toBe(when);
+    expect(sent.probe.lineText).toContain('S3cretPassw0rd');
+  });
+});

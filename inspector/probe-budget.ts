@@ -1,0 +1,152 @@
+// The pause budget (probePauseBudget): what the probes' pauses took from a worker's thread, per
+// second of that thread's own time, and which probe to suspend once that is over the budget.
+//
+// Wall time misjudges a loaded machine. A thread taken off the CPU in the middle of a pause (two
+// cores, a load of 6) made one logpoint hit's pause last 213 ms of wall time for a few ms of work,
+// and that one outlier spent the whole default budget; and every pause waits, blocked, for the
+// probe code's resumer thread (probe-resumer.ts) to carry out its resume, which a loaded machine
+// makes a few ms late: a logpoint at its rate limit (100 a second) was charged about 2 ms a hit and
+// suspended within two seconds (bench:probes logged 157 lines in 16 s). So a pause is charged the
+// CPU time the thread itself ran during it (Linux counts it per thread, with the time it waited,
+// runnable, for a CPU: /proc/thread-self/schedstat; the kernel brings the running thread's figure up
+// to date at each tick, so one pause's reading is off by up to a tick, which the sum over a window
+// evens out). A "second" is a second of the thread's own clock, wall time less that wait: on a
+// machine loaded five times over, a probe that holds the thread for most of its turns on the CPU
+// uses most of each such second and is suspended, where a second of wall time would give the
+// thread only its share of the CPUs. Where the thread's figures cannot be read (not Linux), a pause
+// is charged the smaller of its wall time and the process's CPU time meanwhile, per wall second.
+// The probe that took most of the window is the one suspended (a long snapshot does not stop a
+// logpoint beside it).
+import { closeSync, openSync, readSync } from 'node:fs';
+
+/** Clocks the budget reads, in milliseconds: injected by tests. */
+export interface PauseMeter {
+  /** Wall time (performance.now()). */
+  wall(): number;
+  /** CPU time of this process, every thread (process.cpuUsage(): user + system). */
+  cpu(): number;
+  /** CPU time this thread has run, or null where unknown. */
+  thread(): number | null;
+  /** Time this thread has waited, runnable, for a CPU (0 where unknown). */
+  waited(): number;
+}
+
+/** What a pause's start was on each clock. */
+export interface PauseMark {
+  wall: number;
+  cpu: number;
+  thread: number | null;
+  waited: number;
+}
+
+/** Over the budget: the probe to suspend and the figures its warning gives. */
+export interface Overrun<P> {
+  probe: P;
+  /** Charged in the window, in all and for this probe (ms). */
+  spent: number;
+  share: number;
+}
+
+/** The calling thread's [ran, waited] (ms: schedstat's first two fields), or null off Linux. */
+function schedstatReader(): (() => [number, number] | null) | null {
+  let fd: number;
+  try {
+    fd = openSync('/proc/thread-self/schedstat', 'r');
+  } catch {
+    return null;
+  }
+  const buf = Buffer.alloc(96);
+  const read = (): [number, number] | null => {
+    try {
+      const [ran, waited] = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0)).split(' ').map(Number);
+      return Number.isFinite(ran) && Number.isFinite(waited) ? [ran! / 1e6, waited! / 1e6] : null;
+    } catch {
+      return null;
+    }
+  };
+  if (read() === null) {
+    closeSync(fd);
+    return null;
+  }
+  // Opened once per process, by the thread that reads it (the engine's: the main thread).
+  return read;
+}
+
+let schedstat: (() => [number, number] | null) | null | undefined;
+const ownFigures = (): [number, number] | null => {
+  if (schedstat === undefined) schedstat = schedstatReader();
+  return schedstat === null ? null : schedstat();
+};
+
+/** The process's clocks; the thread's are those of the thread that first reads them (the engine's: the main thread). */
+export const processMeter: PauseMeter = {
+  wall: () => performance.now(),
+  cpu: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  },
+  thread: () => ownFigures()?.[0] ?? null,
+  waited: () => ownFigures()?.[1] ?? 0,
+};
+
+export class PauseBudget<P> {
+  private windowStart = -Infinity;
+  private windowMs = 0;
+  private readonly share = new Map<P, number>();
+
+  constructor(
+    private readonly budgetMs: number,
+    private readonly meter: PauseMeter = processMeter,
+  ) {}
+
+  /** Call as a pause begins. */
+  mark(): PauseMark {
+    return { wall: this.meter.wall(), cpu: this.meter.cpu(), thread: this.meter.thread(), waited: this.meter.waited() };
+  }
+
+  /** The budget's clock (ms): wall time less the time this thread waited for a CPU. */
+  own(): number {
+    return this.meter.wall() - this.meter.waited();
+  }
+
+  /**
+   * What a pause that began at `mark` and ends now is charged (ms): the CPU time the thread ran
+   * meanwhile, else (not known) the smaller of its own time and the process's CPU time; never
+   * more than its own time.
+   */
+  charge(mark: PauseMark): number {
+    const own = this.own() - (mark.wall - mark.waited);
+    const thread = this.meter.thread();
+    const ran = thread !== null && mark.thread !== null ? thread - mark.thread : this.meter.cpu() - mark.cpu;
+    return Math.max(0, Math.min(own, ran));
+  }
+
+  /**
+   * Charges a pause that began at `mark` and ended now to the probes it was for; past the budget,
+   * the live probe (`live`) with the largest share of the window, if any, and the window starts over.
+   */
+  spend(mark: PauseMark, probes: readonly P[], live: (p: P) => boolean): Overrun<P> | null {
+    const ms = this.charge(mark);
+    const now = this.own();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowMs = 0;
+      this.share.clear();
+    }
+    this.windowMs += ms;
+    const unique = new Set(probes);
+    for (const p of unique) this.share.set(p, (this.share.get(p) ?? 0) + ms / probes.length);
+    if (this.windowMs <= this.budgetMs) return null;
+    const spent = round(this.windowMs);
+    let most: P | null = null;
+    for (const [p, s] of this.share) if (live(p) && (most === null || s > this.share.get(most)!)) most = p;
+    const overrun = most === null ? null : { probe: most, spent, share: round(this.share.get(most)!) };
+    this.windowMs = 0;
+    this.share.clear();
+    return overrun;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

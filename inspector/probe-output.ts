@@ -1,0 +1,181 @@
+// What a probe's hit writes: a logpoint's line (its template's values read at the paused frame,
+// redacted like a dump's locals, with the request it belongs to) and a snapshot (the whole stack
+// read as a failure dump reads it, written to the dump folder as a dump of kind `snapshot`).
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { DumpBuilder } from '../diagnostics/dumps.js';
+import type { FrameReader, PropertyDescriptor, ScriptInfo } from '../diagnostics/frames.js';
+import type { Dump, Shown } from '../diagnostics/model.js';
+import type { Redactor } from '../diagnostics/redact.js';
+import { renderText } from '../diagnostics/render.js';
+import { dumpDirFrom } from '../diagnostics/index.js';
+import { fileHost } from '../diagnostics/dump-budget.js';
+import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
+import type { FoundRequest } from '../server/app-calls.js';
+import type { ProbeSpec, TemplatePart } from '../server/probe-spec.js';
+import { SIDE_EFFECT, idOf, type FrameReads, type PausedFrame } from './probe-frame-reads.js';
+import type { LoadedScript } from './probe-locations.js';
+
+/** The probe a hit is of, as its output needs it. */
+export interface Hit {
+  spec: ProbeSpec;
+  parts: TemplatePart[];
+  /** Its location as shown. */
+  where: string;
+  /** Its hits that paused here so far (this one included). */
+  paused: number;
+}
+
+/** What the output needs from the engine. */
+export interface ProbeOutputDeps {
+  log: Logger;
+  worker: number;
+  /** dumpFrames. */
+  frames: number;
+  dumpDir: string | null;
+  redactor: Redactor;
+  reader: FrameReader;
+  reads: FrameReads;
+  post<T = unknown>(method: string, params?: object): T;
+  /** The scripts loaded, by id. */
+  scripts: ReadonlyMap<string, LoadedScript>;
+  scriptSource(scriptId: string): string | null;
+  /** Milliseconds the thread has been held by this pause. */
+  heldMs(): number;
+  event(id: number, e: { event: 'snapshot'; path: string; requestId: string | null }): void;
+  /** URL prefix of the probe code's own files: its frames are not read. */
+  ownUrl: string;
+}
+
+export class ProbeOutput {
+  private builder: DumpBuilder | null = null;
+  private count = 0;
+
+  constructor(private readonly d: ProbeOutputDeps) {}
+
+  /**
+   * Writes a logpoint's line: the template's values, read at the line with the side-effect check
+   * (`compiled` names them as the compiled code does), redacted like a dump's locals. An expression
+   * that would write is returned, unlogged (the engine removes its probe).
+   */
+  logLine(armed: Hit, compiled: (expr: string) => string, frames: PausedFrame[], requestId: string | null, found: FoundRequest | null): { expr: string; message: string } | null {
+    const top = frames[0]!;
+    const callFrameId = top.callFrameId;
+    const values: Record<string, Shown> = {};
+    /** Expressions read in an enclosing function's frame (P11), and which. */
+    const readIn: Record<string, string> = {};
+    const redactions: string[] = [];
+    let text = '';
+    // Redaction follows the value: the request's secret headers and query values are known before
+    // any template value is shown, whatever the template names and in what order (a local that
+    // holds the x-api-key header is redacted even when the template shows no header).
+    for (const req of found ? (found.req ? [found.req] : found.oneOf) : []) this.rememberRequestSecrets(req);
+    for (const part of armed.parts) {
+      if ('text' in part) {
+        text += part.text;
+        continue;
+      }
+      let shown: Shown;
+      if (identifiers(part.expr).some((n) => this.d.redactor.isSecretName(n))) {
+        shown = '[redacted]';
+        redactions.push(`value of ${part.expr}`);
+      } else {
+        const expr = compiled(part.expr);
+        let r = this.d.reads.evaluate(callFrameId, expr);
+        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.d.reads.onlyRequestReads(callFrameId, expr)) r = this.d.reads.evaluate(callFrameId, expr, false);
+        if (r.exceptionDetails) {
+          const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
+          if (SIDE_EFFECT.test(message)) return { expr: part.expr, message };
+          const outer = this.d.reads.enclosingRead(frames, part.expr, message);
+          if (outer) readIn[part.expr] = outer.frame;
+          shown = outer ? this.d.reader.show(outer.result, `template ${part.expr}`, redactions) : { summary: `<${message}>` };
+        } else shown = this.d.reader.show(r.result, `template ${part.expr}`, redactions);
+      }
+      values[part.expr] = shown;
+      text += shown !== null && typeof shown === 'object' ? shown.summary : String(shown);
+    }
+    const spec = armed.spec;
+    this.d.log.info(
+      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(Object.keys(readIn).length > 0 ? { readIn } : {}), ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.d.heldMs() },
+      `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
+    );
+    return null;
+  }
+
+  /** Remembers a request's secret header and query values (redactor.headers and query do), the output dropped. */
+  private rememberRequestSecrets(req: IncomingMessage): void {
+    try {
+      this.d.redactor.headers(req.headers, []);
+      if (typeof req.url === 'string') this.d.redactor.query(req.url, []);
+    } catch {
+      /* a request whose headers cannot be read: the template's values are still redacted by name */
+    }
+  }
+
+  /** The whole stack as a dump of kind `snapshot`, written to the dump folder. */
+  snapshot(armed: Hit, callFrames: PausedFrame[], request: IncomingMessage | null, requestId: string | null): void {
+    const scripts = new Map<string, ScriptInfo>();
+    for (const [id, s] of this.d.scripts) scripts.set(id, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
+    const { frames, redactions } = this.d.reader.read(callFrames, {
+      frames: this.d.frames,
+      scripts,
+      skipUrl: this.d.ownUrl,
+      source: (scriptId) => this.d.scriptSource(scriptId),
+      properties: (objectId) => this.d.post<{ result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId, ownProperties: true, generatePreview: true }),
+      // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
+      call: (objectId, functionDeclaration) => this.d.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
+    });
+    this.builder ??= new DumpBuilder(this.d.redactor, this.d.frames);
+    const spec = armed.spec;
+    const n = ++this.count;
+    // The stack text of the paused line gives the awaiting callers (V8 pauses with the synchronous frames only), as a dump's error does.
+    const what = { name: 'Snapshot', message: `probe ${spec.id} at ${armed.where}${spec.kind === 'break' ? ' (replay; no debugger attached to this worker)' : ''}, hit ${armed.paused}`, stack: this.d.reads.stackText(callFrames[0]!.callFrameId) };
+    const shown = request ? asArrived(request) : null;
+    const dump: Dump = this.builder.build(what, { phase: 'probe', reason: 'probe', site: armed.where, frames, redactions, request: shown }, { phase: 'probe', kind: 'snapshot', request: shown, worker: this.d.worker });
+    const dir = resolve(dumpDirFrom(process.env, this.d.dumpDir) ?? 'tspuma-dumps');
+    const base = resolve(dir, `${dump.time.replace(/[:.]/g, '-')}-${fileHost(hostname())}-${process.pid}-probe${spec.id}-${String(n).padStart(4, '0')}`);
+    try {
+      ensurePrivateDir(dir);
+      writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`);
+      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`);
+    } catch (err) {
+      this.d.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}`);
+      return;
+    }
+    this.d.log.info({ probe: spec.id, location: armed.where, request: requestId, path: `${base}.json`, pausedMs: this.d.heldMs() }, `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : ''}: snapshot written to ${base}.json`);
+    this.d.event(spec.id, { event: 'snapshot', path: `${base}.json`, requestId });
+  }
+}
+
+/**
+ * The request as it arrived: a router (Express's mounted routers) rewrites `req.url` while the
+ * request is inside it, where a probe stops; `originalUrl` keeps what the client sent, as the
+ * request log and failure dumps show it. The request itself is not changed.
+ */
+function asArrived(req: IncomingMessage): IncomingMessage {
+  const original = (req as { originalUrl?: unknown }).originalUrl;
+  return typeof original === 'string' && original !== req.url ? (Object.create(req, { url: { value: original } }) as IncomingMessage) : req;
+}
+
+/** A hit line's text for a request not found: ` [request not known; in the app when the probe came: A, B]`, or nothing. */
+function candidates(found: FoundRequest | null): string {
+  return found !== null && found.req === null ? ` [request not known; in the app when the probe came: ${found.oneOf.map((r) => idOf(r) ?? '?').join(', ')}]` : '';
+}
+
+/** A log line's fields saying how its request was found, when not exactly (app-calls.ts). */
+function howFound(found: FoundRequest | null): { requestOneOf?: (string | null)[] } {
+  return found !== null && found.req === null ? { requestOneOf: found.oneOf.map(idOf) } : {};
+}
+
+/**
+ * The names an expression reads, for redaction by name: its identifiers (`order.customer.apiKey`
+ * -> order, customer, apiKey) and its quoted strings, the keys and accessor arguments a value is
+ * read under (`req.query["token"]`, `req.get("x-api-key")`, `c.req.header('cookie')`).
+ */
+export function identifiers(expr: string): string[] {
+  const quoted = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
+  const strings = [...expr.matchAll(quoted)].map((m) => m[2]!);
+  return [...(expr.replace(quoted, '').match(/[A-Za-z_$][\w$]*/g) ?? []), ...strings];
+}

@@ -1,0 +1,21 @@
+// findPortHolder (server/port-holder.ts), in a child process whose parent (this test) holds the
+// port: the parent is read first, so it is named however many processes the machine runs.
+import { execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+
+describe('findPortHolder', () => {
+  it("names the parent process as a port's holder with no time left for a scan (a budget of 0 ms)", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const script = `import('${ROOT}dist/server/port-holder.js').then((m) => process.stdout.write(JSON.stringify(m.findPortHolder(${port}, 0))))`;
+      const found = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { pid: number; command: string } | null;
+      expect(found).toMatchObject({ pid: process.pid });
+    } finally {
+      blocker.close();
+    }
+  });
+});

@@ -52,11 +52,11 @@ const PAUSING_TAKEN =
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
 
-/** The `file:line` of the first frame of an error's stack text (a dump's site for a throw in app code). */
-function stackSite(err: unknown): string | undefined {
+/** The first frame of an error's stack text: its `file:line` is a dump's site for a throw in app code. */
+function stackTop(err: unknown): { site: string; column: number } | undefined {
   try {
     const top = stackFrames(err, 1)[0];
-    return top ? `${top.file}:${top.line}` : undefined;
+    return top ? { site: `${top.file}:${top.line}`, column: top.column } : undefined;
   } catch {
     return undefined;
   }
@@ -169,6 +169,8 @@ export class Diagnostics implements DiagnosticsHook {
   private readonly builder: DumpBuilder;
   private readonly ci: boolean;
   private closed = false;
+  /** A dump site (file:line) -> the column of its first error's stack top: see mutedSite in reportOnce. */
+  private readonly firstColumns = new Map<string, number>();
   /** Cluster worker index (from TSPUMA_WORKER_INDEX), null in single mode and the primary. */
   private readonly worker: number | null;
 
@@ -391,10 +393,21 @@ export class Diagnostics implements DiagnosticsHook {
     // the shape a muted one-throw function makes is matched without its stack (site-mutes.ts),
     // while pausing is on (else another function's unpaused throw could have that shape).
     const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
+    // Matched by its stack's file and line, a muted throw is a repeat of the dump there only when
+    // its column is the first dumped error's too: `.profile` of undefined and `.plan` of undefined
+    // on one line (Q18) are two failures, `user 8 not found` after `user 7 not found` one.
+    let distinct: string | undefined;
+    const mutedSite = (): string | undefined => {
+      const top = stackTop(err);
+      if (!top) return undefined;
+      const first = this.firstColumns.get(top.site);
+      if (first === undefined || first === top.column) return top.site;
+      return (distinct = `${top.site}:${top.column}`);
+    };
     const known =
       capture || kind === null
         ? null
-        : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? stackSite(err)) : undefined) ?? '\u0000', errorInfo(err));
+        : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
@@ -432,7 +445,7 @@ export class Diagnostics implements DiagnosticsHook {
       worker: this.worker,
       lookup: (e) => this.capturer.captureFor(e),
       lookupSite: (at) => this.capturer.captureAt(at),
-      ...(site ? { site } : {}),
+      ...(site ? { site } : distinct ? { site: distinct } : {}),
       ...(ctx.response ? { response: ctx.response } : {}),
       ...(note ? { note } : {}),
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
@@ -446,6 +459,13 @@ export class Diagnostics implements DiagnosticsHook {
       this.kinds.set(kind, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump);
+    if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
+      const top = stackTop(err);
+      if (top?.site === dump.site) {
+        if (this.firstColumns.size >= 1000) this.firstColumns.delete(this.firstColumns.keys().next().value!);
+        this.firstColumns.set(dump.site, top.column);
+      }
+    }
     return reported(dump, path, repeat);
   }
 

@@ -20,19 +20,33 @@ export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
  * method, wrapped for that time only): an app module that listens by itself while it loads is
  * told to export the app instead.
  */
-async function countingListens<T>(load: () => Promise<T>): Promise<{ value: T; listens: number }> {
+async function countingListens<T>(load: () => Promise<T>): Promise<{ value: T; listens: number; where: string[] }> {
   const proto = net.Server.prototype;
   const original = proto.listen;
   let listens = 0;
+  const where: string[] = [];
   proto.listen = function (this: net.Server, ...args: unknown[]) {
     listens++;
+    where.push(listenTarget(args));
     return (original as (...a: unknown[]) => net.Server).apply(this, args);
   } as typeof proto.listen;
   try {
-    return { value: await load(), listens };
+    return { value: await load(), listens, where };
   } finally {
     proto.listen = original;
   }
+}
+
+/** What a listen() call's arguments name: `port 3000`, `127.0.0.1:3000`, a socket path. */
+function listenTarget(args: unknown[]): string {
+  const [a, b] = args;
+  const o = a !== null && typeof a === 'object' ? (a as { port?: unknown; host?: unknown; path?: unknown }) : null;
+  const port = o ? o.port : a;
+  const host = o ? o.host : typeof b === 'string' ? b : undefined;
+  if (o?.path !== undefined) return String(o.path);
+  if (typeof port === 'string' && !/^\d+$/.test(port)) return port; // a pipe or socket path
+  if (port === undefined || port === null) return 'a port of its own';
+  return typeof host === 'string' ? `${host}:${String(port)}` : `port ${String(port)}`;
 }
 
 /** "file.ts:3:9" for the first stack frame inside `file`, to point at a load error. */
@@ -99,6 +113,18 @@ export interface LoadedApp {
   readonly hooks: AppHooks;
   /** The file the app came from, or null for an app given inline in the config. */
   readonly file: string | null;
+  /** Servers the module started itself while loading (`app.listen(3000)`): what each listens on. */
+  readonly ownListens?: readonly string[];
+}
+
+/**
+ * The warning for an app that started a server of its own while loading as well as exporting the
+ * app (`export default app` and `app.listen(3000)`): that server serves outside tspuma.
+ */
+export function ownListenWarning(loaded: LoadedApp): { code: 'TSPUMA_ERR_APP_LISTEN'; message: string } | null {
+  if (!loaded.ownListens?.length || !loaded.file) return null;
+  const err = new TspumaError('TSPUMA_ERR_APP_LISTEN', { path: loaded.file, where: loaded.ownListens.join(', ') });
+  return { code: 'TSPUMA_ERR_APP_LISTEN', message: err.message };
 }
 
 /** The app's file as the loader finds it: the path given, else the first default file present; null for an inline app (state files name it). */
@@ -134,6 +160,7 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
   let file: string | null = null;
   let exported = app;
   let mod: Record<string, unknown> = {};
+  let ownListens: string[] = [];
   if (app === undefined || typeof app === 'string') {
     file = resolveAppPath(app, base, source);
     const done = watch?.(file);
@@ -144,6 +171,7 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
       done?.();
     }
     mod = loaded.value;
+    ownListens = loaded.where;
     exported = pickExport(mod);
     if (exported === undefined) {
       const hint =
@@ -158,7 +186,7 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
     throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
   }
   const where = file ?? `given inline (${source})`;
-  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file };
+  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file, ...(ownListens.length > 0 ? { ownListens } : {}) };
 }
 
 /**

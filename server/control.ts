@@ -168,9 +168,13 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       case '/halt':
         json(res, 200, { message: 'halting' });
         return target.halt();
-      case '/gc':
+      case '/gc': {
+        // Workers inherit the primary's execArgv and NODE_OPTIONS: what holds here holds for them.
+        const exposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
+        if (!exposed) return json(res, 200, { message: 'gc not run: this server was started without --expose-gc; start it with NODE_OPTIONS=--expose-gc (its workers inherit it)', gc: false });
         target.gc();
-        return json(res, 200, { message: 'gc requested (needs --expose-gc)' });
+        return json(res, 200, { message: 'gc requested', gc: true });
+      }
     }
     const cluster = target.cluster;
     if (!cluster) {

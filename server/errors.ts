@@ -35,6 +35,9 @@ export const ERRORS = {
   TSPUMA_ERR_APP_NOT_FOUND: {
     template: 'No app to serve: {detail}.',
   },
+  TSPUMA_ERR_APP_LISTEN: {
+    template: 'The app {path} started a server of its own while loading (listen() on {where}): that server answers outside tspuma (no request log, timeouts, limits or graceful stop; in cluster mode each worker shares it). tspuma serves the exported app on its binds (-b, PORT); remove the listen() call, or start it only when the module is run directly.',
+  },
   TSPUMA_ERR_APP_LOAD: {
     template: 'Loading app {path} failed: {message}',
   },

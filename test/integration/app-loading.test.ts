@@ -2,7 +2,7 @@
 // that does not answer): the boot lines come before the import, a warning repeats while it has not
 // finished, and SIGTERM meanwhile ends the process with a line saying what was still loading.
 import { afterEach, describe, expect, it } from 'vitest';
-import { appFolder, fromLog, killAll, run } from '../helpers/cli.js';
+import { appFolder, boot, fromLog, killAll, run } from '../helpers/cli.js';
 
 afterEach(killAll);
 
@@ -12,6 +12,14 @@ const root = appFolder('app-loading', {
     'async function connectDb(url: string): Promise<void> { await new Promise((resolve) => setTimeout(resolve, 600_000)); }',
     "await connectDb('postgres://app:tlapw123456@10.255.255.1:5432/app');",
     "export default (request: Request): Response => new Response('ok');",
+    '',
+  ].join('\n'),
+  // An Express tutorial's shape: the app exported, and listening by itself too.
+  'self-listen-app.ts': [
+    "import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';",
+    "const handler = (req: IncomingMessage, res: ServerResponse): void => void res.end('hi');",
+    "createServer(handler).listen(0, '127.0.0.1');",
+    'export default handler;',
     '',
   ].join('\n'),
 });
@@ -28,5 +36,15 @@ describe('an app whose import does not finish (single mode)', () => {
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.lines().at(-1)?.msg).toMatch(/^Received SIGTERM while the app tla-app\.ts was loading \(for \d+ s; its import had not finished\): exiting before serving$/);
+  });
+});
+
+describe('an app that listens by itself while it loads (Q16)', () => {
+  it('is served on tspuma\'s binds, with a TSPUMA_ERR_APP_LISTEN warning naming where its own server listens', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'self-listen-app.ts'], {}, root);
+    const warn = s.lines().find((l) => l.code === 'TSPUMA_ERR_APP_LISTEN');
+    expect(warn?.level).toBe(40);
+    expect(warn?.msg).toBe(`TSPUMA_ERR_APP_LISTEN: The app ${root}/self-listen-app.ts started a server of its own while loading (listen() on 127.0.0.1:0): that server answers outside tspuma (no request log, timeouts, limits or graceful stop; in cluster mode each worker shares it). tspuma serves the exported app on its binds (-b, PORT); remove the listen() call, or start it only when the module is run directly.`);
+    expect(await (await fetch(s.url)).text()).toBe('hi');
   });
 });

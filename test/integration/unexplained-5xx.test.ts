@@ -85,6 +85,21 @@ describe('Express 5 with that middleware, failures at a site that repeats', () =
   });
 });
 
+describe('Express 5 with that middleware, two bugs on one line', () => {
+  it("dumps a second, different failure on a muted line (reading 'profile' at another column after reading 'plan' repeated): not folded into the first's dump (Q18)", async () => {
+    const dir = tmp('express-two-bugs');
+    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    for (const id of [2, 2, 2]) expect((await fetch(`${s.url}/api/plan/${id}`)).status).toBe(500);
+    const plan = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), "the dump of reading 'plan'");
+    const line = lineOf(EXPRESS, 'return accounts[id]!.profile!.plan');
+    expect(plan.frames[plan.culprit]).toMatchObject({ function: 'planName', line });
+    expect((await fetch(`${s.url}/api/plan/99`)).status).toBe(500);
+    const profile = await dumpFor(dir, (d) => d.error.message.includes("reading 'profile'"), "the dump of reading 'profile'");
+    expect(profile.frames[profile.culprit]).toMatchObject({ function: 'planName', line });
+    expect(profile.id).not.toBe(plan.id);
+  });
+});
+
 describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
   it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
     const dir = tmp('express-after');

@@ -2,11 +2,8 @@
 // line, reads the addresses it bound on port 0 back from its log lines, and kills only what it
 // started, by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
 import { waitFor } from './net.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -190,15 +187,3 @@ export async function killAll(): Promise<void> {
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
 }
 
-/**
- * A folder of apps as a user would have one: an ESM package.json and `files` (name -> text), 0755
- * so a test may run the CLI in it as nobody; removed after the test file. Call at a file's top level.
- */
-export function appFolder(prefix: string, files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
-  chmodSync(root, 0o755);
-  writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(root, name), text);
-  return root;
-}

@@ -2,7 +2,8 @@
 // serving, in a config check at import) gets a last line from tspuma naming the exit code, the
 // app's call site and the requests it cut; with -d, a dump of the call.
 import { afterEach, describe, expect, it } from 'vitest';
-import { appFolder, boot, killAll, run } from '../helpers/cli.js';
+import { boot, killAll, run } from '../helpers/cli.js';
+import { appFolder } from '../helpers/app-folder.js';
 import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);

@@ -2,7 +2,8 @@
 // that does not answer): the boot lines come before the import, a warning repeats while it has not
 // finished, and SIGTERM meanwhile ends the process with a line saying what was still loading.
 import { afterEach, describe, expect, it } from 'vitest';
-import { appFolder, boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { appFolder } from '../helpers/app-folder.js';
 
 afterEach(killAll);
 

@@ -4,7 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { allBooted, appFolder, boot, killAll } from '../helpers/cli.js';
+import { allBooted, boot, killAll } from '../helpers/cli.js';
+import { appFolder } from '../helpers/app-folder.js';
 import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { allBooted, appFolder, boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { allBooted, boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { appFolder } from '../helpers/app-folder.js';
 
 afterEach(killAll);
 

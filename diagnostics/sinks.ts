@@ -125,15 +125,18 @@ export class Sinks {
         return { repeat: true, path: claim.path };
       }
     }
-    const path = base ? this.writeFiles(dump, base) : null;
+    // The plain text, rendered once for the .txt file, onDump and the log record.
+    let plainText: string | undefined;
+    const plain = () => (plainText ??= renderText(dump));
+    const path = base ? this.writeFiles(dump, base, plain()) : null;
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
     if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
-    this.opts.write(`${renderText(dump, this.opts.colour)}\n${path ? `  written to ${path}\n` : ''}`);
-    this.delivery?.deliver(dump, { text: renderText(dump), path });
-    this.record?.(dump, path, () => renderText(dump));
+    this.opts.write(`${this.opts.colour ? renderText(dump, true) : plain()}\n${path ? `  written to ${path}\n` : ''}`);
+    this.delivery?.deliver(dump, { text: plain(), path });
+    this.record?.(dump, path, plain);
     if (this.opts.githubActions) {
       const gh = this.opts.github ?? null;
       const command = annotation(dump, gh);
@@ -160,11 +163,11 @@ export class Sinks {
   }
 
   /** Writes the pair (synchronously: a crashing process's dump is on disk when emit returns), then trims the folder. */
-  private writeFiles(dump: Dump, base: string): string | null {
+  private writeFiles(dump: Dump, base: string, text: string): string | null {
     // Each file is written whole or not at all (temporary file + rename); the .txt goes first, so
     // a .json (what the folder's bound counts) is never left without it.
     try {
-      writePrivateFile(`${base}.txt`, `${renderText(dump)}\n`, 'dump file');
+      writePrivateFile(`${base}.txt`, `${text}\n`, 'dump file');
       try {
         writePrivateFile(`${base}.json`, `${JSON.stringify(dump, null, 2)}\n`, 'dump file');
       } catch (err) {

@@ -6,6 +6,7 @@
 // coded error naming it. Files that may hold a secret are 0600, in 0700 folders tspuma creates.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TspumaError } from './errors.js';
 
@@ -56,13 +57,18 @@ export function checkTarget(path: string, rules: FileRules): void {
     throw writeError(path, rules, err);
   }
   if (st === undefined) return;
-  const uid = rules.uid ?? ownUid();
-  let problem: string | null = null;
-  if (st.isSymbolicLink()) {
-    problem = linkProblem(path);
-  } else if (!st.isFile()) problem = 'it is not a regular file';
-  else if (uid !== null && st.uid !== uid) problem = `it belongs to uid ${st.uid}, not to this process's uid ${uid}: whoever created it could read or redirect what is written`;
+  const problem = unsafeProblem(path, st, rules, 'file');
   if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
+}
+
+/** Why `path` (its lstat `st`) is not safe for tspuma to use as its own file or folder, or null. */
+function unsafeProblem(path: string, st: Stats, rules: FileRules, kind: 'file' | 'folder'): string | null {
+  if (st.isSymbolicLink()) return linkProblem(path);
+  if (kind === 'file' ? !st.isFile() : !st.isDirectory()) return kind === 'file' ? 'it is not a regular file' : 'it is not a folder';
+  const uid = rules.uid ?? ownUid();
+  if (uid === null || st.uid === uid) return null;
+  const risk = kind === 'file' ? 'read or redirect what is written' : 'read or plant what is kept there';
+  return `it belongs to uid ${st.uid}, not to this process's uid ${uid}: whoever created it could ${risk}`;
 }
 
 /**
@@ -73,12 +79,7 @@ export function checkTarget(path: string, rules: FileRules): void {
 export function checkPrivateDir(path: string, rules: FileRules): void {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st === undefined) return;
-  const uid = rules.uid ?? ownUid();
-  let problem: string | null = null;
-  if (st.isSymbolicLink()) {
-    problem = linkProblem(path);
-  } else if (!st.isDirectory()) problem = 'it is not a folder';
-  else if (uid !== null && st.uid !== uid) problem = `it belongs to uid ${st.uid}, not to this process's uid ${uid}: whoever created it could read or plant what is kept there`;
+  const problem = unsafeProblem(path, st, rules, 'folder');
   if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
 }
 

@@ -305,9 +305,8 @@ export const SCRIPT_FILE = /\.(?:[cm]?[jt]s|[jt]sx)$/i;
 
 /** `a.b`, `req.get("authorization")`, `req.headers["x-api-key"]`: an operand of a comparison. */
 const OPERAND = String.raw`[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*|\[\s*(?:"[^"]*"|'[^']*')\s*\]|\(\s*(?:"[^"]*"|'[^']*')\s*\))*`;
-const LITERAL = String.raw`(["'\`])((?:\\.|(?!\2)[^\\])*)\2`;
 /** `OPERAND === "literal"` (group 1 the operand, 2 the quote, 3 the literal). */
-const OPERAND_FIRST = new RegExp(String.raw`(${OPERAND})\s*[!=]==?\s*${LITERAL.replace(/\\2/g, '\\2')}`, 'g');
+const OPERAND_FIRST = new RegExp(String.raw`(${OPERAND})\s*[!=]==?\s*(["'\`])((?:\\.|(?!\2)[^\\])*)\2`, 'g');
 /** `"literal" === OPERAND` (group 1 the quote, 2 the literal, 3 the operand). */
 const LITERAL_FIRST = new RegExp(String.raw`(["'\`])((?:\\.|(?!\1)[^\\])*)\1\s*[!=]==?\s*(${OPERAND})`, 'g');
 /** Comparison operators, hidden while the value rules read the text (`apiKey === x` is not an assignment). */

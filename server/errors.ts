@@ -91,7 +91,7 @@ export const ERRORS = {
     template: 'Connection-deadline fault while handling entry #{id} in state {phase}: {message}; the entry was evicted.',
   },
   TSPUMA_ERR_REQUEST_TIMEOUT: {
-    template: '{method} {url} was not answered within requestTimeout ({seconds} s).',
+    template: '{method} {url} was not answered within requestTimeout ({seconds} s){where}.',
     status: 503,
   },
   TSPUMA_ERR_HTTP_REQUEST_LINE: {

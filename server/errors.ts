@@ -94,6 +94,9 @@ export const ERRORS = {
     template: '{method} {url} was not answered within requestTimeout ({seconds} s){where}.',
     status: 503,
   },
+  TSPUMA_ERR_LOOP_BLOCKED: {
+    template: 'The event loop of {loop} was blocked for {seconds} s: nothing else ran meanwhile (timers, I/O, every other request waited){during}{detail}. (Warned over loopBlockedWarning, {threshold} s.)',
+  },
   TSPUMA_ERR_HTTP_REQUEST_LINE: {
     template: 'Malformed request line: {problem}.',
     status: 400,

@@ -25,6 +25,7 @@ import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
 import { readText, standInError } from './error-stand-in.js';
+import type { LoopBlockWatch } from './loop-block.js';
 
 export interface InFlight {
   method: string;
@@ -129,6 +130,8 @@ export interface LifecycleDeps {
   readonly trust: Trust | null;
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   readonly shownUrl: (url: string | undefined) => string;
+  /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
+  readonly loopWatch: LoopBlockWatch<RequestState> | null;
   /** Responses admitted now say Connection: close (the server is draining, or the worker is busy). */
   closing(): boolean;
   /** A response on `entry` closed: a parse error waiting for it may go out now (client-errors.ts). */
@@ -521,6 +524,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
     this.d.deadlines.toKeepalive(entry, res);
     this.d.afterResponse(entry);
+    // The request a blocked loop is blamed on has ended by the time the watch's timer runs.
+    this.d.loopWatch?.ended(state, performance.now());
     if (this.requestLog) this.logRequest(this.requestLog, res, state);
   }
 
@@ -546,6 +551,24 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   /** The requests in the app (or queued for it) now: their per-request records, for probes (app-calls.ts). */
   *requestsInApp(): IterableIterator<http.IncomingMessage> {
     for (const e of this.d.deadlines.inApp()) if (e.req) yield e.req;
+  }
+
+  /** A request as a blocked loop's warning names it. */
+  describe(state: RequestState): string {
+    return `${state.req.method} ${this.d.shownUrl(state.url)} (request ${requestIdOf(state.req)})`;
+  }
+
+  /** Requests running in the app now (not queued), oldest first, with their ids (a blocked loop's warning). */
+  inAppDescribed(): { text: string; ms: number }[] {
+    const now = performance.now();
+    const out: { text: string; ms: number }[] = [];
+    for (const e of this.d.deadlines.inApp()) {
+      if (!e.req) continue;
+      const state = stateOf(e.res);
+      if (state?.ticket) continue; // queued: it did not run
+      out.push({ text: `${e.req.method} ${this.d.shownUrl(state?.url ?? e.req.url)} (request ${requestIdOf(e.req)})`, ms: Math.round(now - e.appSince) });
+    }
+    return out.sort((a, b) => b.ms - a.ms);
   }
 
   /**

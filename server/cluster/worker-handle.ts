@@ -130,6 +130,7 @@ export class WorkerHandle {
             backlog: s.backlog, running: s.running, pool_capacity: s.pool_capacity, max_threads: s.max_threads, requests_count: s.requests_count, busy_threads: s.busy_threads, connections: s.connections,
             ...(s.in_flight ? { in_flight: s.in_flight } : {}),
             ...(s.rss_bytes !== undefined ? { rss_bytes: s.rss_bytes, heap_used_bytes: s.heap_used_bytes, heap_limit_bytes: s.heap_limit_bytes } : {}),
+            ...(s.loop_blocked ? { loop_blocked: s.loop_blocked } : {}),
           }
         : {},
     };

@@ -84,3 +84,23 @@ describe('a full pool (-t 0:2, requestTimeout 4 s)', () => {
     for (const l of lines) expect(l.pool).toEqual({ busy: 2, threads: 2 });
   });
 });
+
+describe('a blocked event loop', () => {
+  it('a request that spins the worker for 2.5 s gets a warning naming it, its id and the time, and the count is in ctl stats', async () => {
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], {}, root);
+    const control = await controlUrl(s);
+    const r = await fetch(`${s.url}/block?ms=2500`, { headers: { 'x-request-id': 's21-1' }, signal: AbortSignal.timeout(60_000) });
+    expect(await r.text()).toBe('true');
+    const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED') as (Line & { seconds?: number }) | undefined, 'the blocked-loop warning');
+    expect(line.msg).toMatch(/^The event loop of worker 0 \(PID \d+\) was blocked for \d+\.\d s: nothing else ran meanwhile/);
+    expect(line.msg).toContain('GET /block?ms=2500 (request s21-1');
+    expect(line.seconds).toBeGreaterThanOrEqual(1.5);
+    // Counted for ctl stats (the next check-in carries it: the request's own entry, or a later one).
+    await fetch(`${s.url}/`);
+    await waitFor(async () => {
+      const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status?: { loop_blocked?: { count: number; longest_ms: number } } }[] };
+      const blocked = stats.worker_status[0]?.last_status?.loop_blocked;
+      return blocked && blocked.count === 1 && blocked.longest_ms >= 1500 ? true : undefined;
+    }, 'ctl stats counting the block', 20_000);
+  });
+});

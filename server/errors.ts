@@ -184,6 +184,9 @@ export const ERRORS = {
   TSPUMA_ERR_INSPECT_CONNECT: {
     template: 'Cannot attach to the inspector of {target} ({ws}): {message}.',
   },
+  TSPUMA_ERR_INSPECT_CLOSED: {
+    template: 'The connection to {target} closed while {what}: {why}.',
+  },
   TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT: {
     template: '{target} did not pause within {ms} ms; it was left running. {hint}',
   },

@@ -25,6 +25,7 @@ import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './pr
 import { LiveEdits, type EditSite } from './probe-live-edit.js';
 import { WhenChecks } from './probe-when-checks.js';
 import { ProbeOutput } from './probe-output.js';
+import { RateLimit } from './probe-rate.js';
 import { FrameReads, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
 import { PROBE_GATE_KEY, locationText, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
@@ -67,8 +68,8 @@ interface Armed {
   pendingHits: number;
   pendingPaused: number;
   paused: number;
-  tokens: number;
-  refilledAt: number;
+  /** Its rate limit here (probe-rate.ts). */
+  limit: RateLimit;
   suspended: boolean;
   /** `when` as checked with the side-effect check at each of its sites (by key), its bindings renamed as compiled there. */
   whenAt: Map<string, string>;
@@ -300,7 +301,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, passWindowOwn: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, limit: new RateLimit(rate, this.now), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, passWindowOwn: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -627,14 +628,7 @@ export class ProbeEngine {
     if (spec.kind === 'count' || armed.suspended) return false;
     const now = Date.now();
     if (now > spec.expiresAt || (spec.hits !== null && armed.paused >= spec.hits)) return false;
-    if (spec.kind !== 'break') {
-      // A token bucket of `rate` per second, `rate` deep.
-      armed.tokens = Math.min(spec.rate, armed.tokens + ((now - armed.refilledAt) * spec.rate) / 1000);
-      armed.refilledAt = now;
-      if (armed.tokens < 1) return false;
-      armed.tokens -= 1;
-    }
-    return true;
+    return spec.kind === 'break' || armed.limit.take();
   }
 
   private onPaused(params: Paused): void {

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { appFileOf } from '../server/app-loader.js';
 import type { WorkerHandle } from '../server/cluster/worker-handle.js';
+import type { TspumaError } from '../server/errors.js';
 import { noInspectTarget, type DevTools } from '../server/cluster/primary.js';
 import type { DiagnosticsHook } from '../server/debug-hook.js';
 import type { InspectAddress, Options } from '../server/options.js';
@@ -67,12 +68,12 @@ export class PrimaryDevTools implements DevTools {
     this.setup?.refresh();
   }
 
-  autopsy(h: WorkerHandle): Promise<unknown> | null {
+  autopsy(h: WorkerHandle, why: TspumaError): Promise<unknown> | null {
     const target = this.targetOf(h);
     const o = this.options;
     if (!target || o.workerAutopsyTimeout <= 0) return null;
     const opts = { timeoutMs: o.workerAutopsyTimeout * 1000, frames: o.dumpFrames, redact: o.redact };
-    return autopsy({ ...target, worker: h.index }, h.pid, o.workerTimeout, opts, this.emitDump, this.log);
+    return autopsy({ ...target, worker: h.index }, h.pid, why, opts, this.emitDump, this.log);
   }
 
   stackOf(index: number): Promise<Dump> {

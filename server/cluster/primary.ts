@@ -48,10 +48,11 @@ export interface DevTools {
   /** A worker exited: discovery drops it. */
   exited(h: WorkerHandle): void;
   /**
-   * A worker missed workerTimeout: pauses it and writes its `[hang]` dump; settles (never
-   * rejects) within workerAutopsyTimeout. Null: no autopsy (no inspector, or autopsies off).
+   * A worker about to be killed (`why`: it missed workerTimeout, or is still running at
+   * workerShutdownTimeout): pauses it and writes its `[hang]` dump; settles (never rejects) within
+   * workerAutopsyTimeout. Null: no autopsy (no inspector, or autopsies off).
    */
-  autopsy(h: WorkerHandle): Promise<unknown> | null;
+  autopsy(h: WorkerHandle, why: TspumaError): Promise<unknown> | null;
   /** A live stack of worker `index`; rejects with TSPUMA_ERR_INSPECT_TARGET when it has no inspector. */
   stackOf(index: number): Promise<Dump>;
   /** Set by the primary: a client's heap snapshot of worker process `pid` began, goes on, or ended. */
@@ -233,12 +234,30 @@ export class Primary {
     return handle;
   }
 
-  /** A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the log says so. */
+  /**
+   * A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the
+   * log says so with what it was serving, after its autopsy as at workerTimeout.
+   */
   private term(h: WorkerHandle): Promise<unknown> {
     const seconds = this.options.workerShutdownTimeout;
-    return h.term(seconds * 1000, () =>
-      this.log.warn({ worker: h.index, workerPid: h.pid, workerShutdownTimeout: seconds }, `- Worker ${h.index} (PID: ${h.pid}) still running ${seconds} s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)`),
-    );
+    return h.term(seconds * 1000, () => {
+      const err = new TspumaError('TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT', { index: h.index, pid: h.pid, seconds });
+      this.killLine(h, err, { workerShutdownTimeout: seconds });
+      return this.devtools?.autopsy(h, err) ?? null;
+    });
+  }
+
+  /**
+   * The line before a worker is killed for `err`: what it was doing at its last check-in (sent at
+   * least once a second as requests enter the app, at most 4 times a second: the request that
+   * stuck it, even when no autopsy can pause it), and without DevTools how to get an autopsy.
+   */
+  private killLine(h: WorkerHandle, err: TspumaError, fields: Record<string, unknown>): void {
+    const news = h.lastNews(this.clock.now());
+    const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
+    const level = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? 'error' : 'warn';
+    const prefix = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? '' : '- ';
+    this.log[level]({ worker: h.index, workerPid: h.pid, code: err.code, ...fields, inFlight: h.lastStatus?.in_flight ?? [] }, `${prefix}${err.message}${news ? `; ${news}` : ''}${hint}`);
   }
 
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
@@ -388,13 +407,9 @@ export class Primary {
       if (h.stopping || h.exited) continue;
       if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000 && !this.inSnapshot(h, now)) {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        // What it was doing, from its last check-in (sent at least once a second as requests enter
-        // the app, at most 4 times a second): the request that stuck it, even when no autopsy can pause it.
-        const news = h.lastNews(now);
-        const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
-        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code, inFlight: h.lastStatus?.in_flight ?? [] }, `${err.message}${news ? `; ${news}` : ''}${hint}`);
+        this.killLine(h, err, {});
         h.stopping = true;
-        const autopsy = this.devtools?.autopsy(h) ?? null;
+        const autopsy = this.devtools?.autopsy(h, err) ?? null;
         if (autopsy) {
           void autopsy.then(
             (dump) => {

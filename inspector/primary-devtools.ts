@@ -20,6 +20,8 @@ import { inspectorState, startInspector, targetId, targetTitle, type InspectorSe
 export class PrimaryDevTools implements DevTools {
   /** Discovery (its thread, the primary's own target); set by start(). */
   private setup: InspectorSetup | null = null;
+  /** Set by the primary: told of each heap snapshot a client takes of a worker. */
+  onSnapshot: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null = null;
   /** The primary's workers by index (Primary.current). */
   private workers: ReadonlyMap<number, WorkerHandle> = new Map();
 
@@ -33,7 +35,7 @@ export class PrimaryDevTools implements DevTools {
   /** Starts discovery in its thread, listing the primary and each of `workers` (read as they change). */
   async start(addr: InspectAddress, workers: ReadonlyMap<number, WorkerHandle>): Promise<void> {
     this.workers = workers;
-    this.setup = await startInspector(addr, { kind: 'primary' }, () => this.targets(), this.log);
+    this.setup = await startInspector(addr, { kind: 'primary' }, () => this.targets(), this.log, (pid, state) => this.onSnapshot?.(pid, state));
   }
 
   /** Discovery's address (the state file's inspect_url). */

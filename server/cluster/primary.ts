@@ -55,6 +55,8 @@ export interface DevTools {
   autopsy(h: WorkerHandle, why: TspumaError): Promise<unknown> | null;
   /** A live stack of worker `index`; rejects with TSPUMA_ERR_INSPECT_TARGET when it has no inspector. */
   stackOf(index: number): Promise<Dump>;
+  /** Set by the primary: a client's heap snapshot of worker process `pid` began, goes on, or ended. */
+  onSnapshot?: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null;
 }
 
 /** What a failed fork's OS error usually means, for TSPUMA_ERR_WORKER_FORK. */
@@ -168,6 +170,7 @@ export class Primary {
     this.workerCount = options.workers;
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
+    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.snapshotReport(pid, state);
     this.probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, deps.clock);
   }
 
@@ -402,7 +405,7 @@ export class Primary {
     }
     for (const h of this.current.values()) {
       if (h.stopping || h.exited) continue;
-      if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
+      if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000 && !this.inSnapshot(h, now)) {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
         this.killLine(h, err, {});
         h.stopping = true;
@@ -425,6 +428,37 @@ export class Primary {
         h.kill();
       }
     }
+  }
+
+  /**
+   * A heap snapshot holds a worker's thread for as long as it takes (minutes for a heap of a few
+   * GiB): while its inspector reports progress within workerTimeout, its missed check-ins are not
+   * counted. A snapshot that stops reporting is a hang like any other.
+   */
+  private inSnapshot(h: WorkerHandle, now: number): boolean {
+    return h.snapshot !== null && now - h.snapshot.progressAt <= this.options.workerTimeout * 1000;
+  }
+
+  /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */
+  private snapshotReport(pid: number, state: 'start' | 'progress' | 'end'): void {
+    const h = [...this.current.values(), ...this.old].find((x) => x.pid === pid && !x.exited);
+    if (!h) return;
+    const now = this.clock.now();
+    if (state === 'start') {
+      h.snapshot = { since: now, progressAt: now };
+      this.log.info({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is taking a heap snapshot for a DevTools client: its missed check-ins are not counted while it reports progress (it serves no request until the snapshot is written)`);
+      return;
+    }
+    if (h.snapshot === null) return;
+    if (state === 'progress') {
+      h.snapshot.progressAt = now;
+      return;
+    }
+    const seconds = ((now - h.snapshot.since) / 1000).toFixed(1);
+    h.snapshot = null;
+    // Its deadline starts again now: its first check-in after the snapshot is on its way.
+    if (h.lastCheckin) h.lastCheckin = new Date(Math.max(h.lastCheckin.getTime(), now));
+    this.log.info({ worker: h.index, workerPid: h.pid, seconds: Number(seconds) }, `Worker ${h.index} (PID: ${h.pid}) finished its heap snapshot after ${seconds} s; its check-ins count again`);
   }
 
   /** A live stack of worker `index` (the control app's /stack), through DevTools. */

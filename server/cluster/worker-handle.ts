@@ -23,6 +23,11 @@ export class WorkerHandle {
   lastStatus: Stats | null = null;
   /** Its inspector's ws:// URL, once it reported one. */
   inspector: string | null = null;
+  /**
+   * A heap snapshot a DevTools client takes of it through discovery (primary clock ms): its thread
+   * is in the snapshot, so its check-ins stop while its inspector reports progress.
+   */
+  snapshot: { since: number; progressAt: number } | null = null;
   /** What it reported when its boot failed (`boot-failed`), for the primary's messages. */
   bootError: { code: string | null; message: string } | null = null;
   /** term() or kill() was called: its exit is expected. */

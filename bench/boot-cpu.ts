@@ -1,5 +1,5 @@
-// `npm run bench:boot`: the CPU a boot costs, spawn to listening (single) or to every worker
-// booted (cluster), for each way users start tspuma, against bare node:http. Each process of the
+// `npm run bench:boot`: the CPU a boot costs, spawn to its last boot line ('Use Ctrl-C to stop',
+// and in a cluster every worker booted), for each way users start tspuma, against bare node:http. Each process of the
 // tree reports its own process.cpuUsage() at that moment (bench/boot-mark.ts, loaded with
 // --import), so the figure counts every thread (the TypeScript hooks thread, the inspector's) and
 // nothing after the boot. Targets are launched in turn, one at a time, BOOT_RUNS rounds; the
@@ -18,24 +18,42 @@ const ONLY = process.env.BOOT_TARGETS?.split(',').map((s) => s.trim());
 const CLI = join(ROOT, 'dist/server/cli.js');
 const MARK = pathToFileURL(join(ROOT, 'dist/bench/boot-mark.js')).href;
 
+
+/**
+ * Another checkout (built) to compare with, side by side: BOOT_BASE=/path/to/it adds a
+ * `(base)` row for each tspuma target, launched in the same rounds from that checkout.
+ */
+const BASE = process.env.BOOT_BASE;
+
 interface Target {
   name: string;
   args: string[];
-  /** The stdout line (a JSON log record's msg, or plain text) that says the boot is done. */
-  ready: RegExp;
+  /** The folder it runs in (its own checkout's, for a base row). */
+  cwd: string;
+  /**
+   * The stdout lines (a JSON log record's msg, or plain text) that say the boot is done, all of
+   * them: the last boot line comes after the inspector's lines (-d turns --inspect on).
+   */
+  ready: RegExp[];
 }
 
-const tspuma = (name: string, args: string[], ready = /^\* Listening on /): Target => ({ name, args: [CLI, '-b', 'tcp://127.0.0.1:0', ...args], ready });
+const tspuma = (name: string, args: string[], ready = [/^Use Ctrl-C to stop/]): Target[] => [
+  { name, args: [CLI, '-b', 'tcp://127.0.0.1:0', ...args], cwd: ROOT, ready },
+  ...(BASE ? [{ name: `${name} (base)`, args: [join(BASE, 'dist/server/cli.js'), '-b', 'tcp://127.0.0.1:0', ...args], cwd: BASE, ready }] : []),
+];
+const cluster = [/^Use Ctrl-C to stop/, /^- All 2 workers booted/];
 
 const TARGETS: Target[] = [
-  { name: 'node:http', args: [join(ROOT, 'dist/bench/raw-node.js'), '0'], ready: /^ready$/ },
+  [{ name: 'node:http', args: [join(ROOT, 'dist/bench/raw-node.js'), '0'], cwd: ROOT, ready: [/^ready$/] }],
   tspuma('tspuma .mjs', ['bench/hello.mjs']),
   tspuma('tspuma .ts', ['examples/hello.ts']),
   tspuma('tspuma Express .ts', ['bench/express-app.ts']),
   tspuma('tspuma -d .ts', ['-d', 'examples/hello.ts']),
-  tspuma('tspuma -w 2 .ts', ['-w', '2', 'examples/hello.ts'], /^- All 2 workers booted/),
-  tspuma('tspuma -d -w 2 .ts', ['-d', '-w', '2', 'examples/hello.ts'], /^- All 2 workers booted/),
-].filter((t) => !ONLY || ONLY.includes(t.name));
+  tspuma('tspuma -w 2 .ts', ['-w', '2', 'examples/hello.ts'], cluster),
+  tspuma('tspuma -d -w 2 .ts', ['-d', '-w', '2', 'examples/hello.ts'], cluster),
+]
+  .flat()
+  .filter((t) => !ONLY || ONLY.includes(t.name.replace(/ \(base\)$/, '')));
 
 /** Issue 31's targets, median CPU ms. */
 const GOALS: Record<string, number> = { 'tspuma .ts': 110, 'tspuma -d .ts': 200, 'tspuma -w 2 .ts': 350 };
@@ -49,10 +67,11 @@ interface Boot {
   others: number[];
 }
 
-function waitForLine(child: ChildProcess, ready: RegExp, ms: number): Promise<void> {
+function waitForLines(child: ChildProcess, ready: RegExp[], ms: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`no ready line in ${ms} ms; stdout: ${buffered.slice(-2000)}`)), ms);
+    const timer = setTimeout(() => reject(new Error(`no ready lines in ${ms} ms; stdout: ${buffered.slice(-2000)}`)), ms);
+    const seen = new Set<RegExp>();
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       for (const line of buffered.split('\n')) {
@@ -62,7 +81,8 @@ function waitForLine(child: ChildProcess, ready: RegExp, ms: number): Promise<vo
         } catch {
           /* plain text */
         }
-        if (ready.test(msg)) {
+        for (const r of ready) if (r.test(msg)) seen.add(r);
+        if (seen.size === ready.length) {
           clearTimeout(timer);
           child.stdout!.removeAllListeners('data');
           child.stdout!.resume();
@@ -96,9 +116,9 @@ function isNode(pid: number): boolean {
 async function bootOnce(t: Target, markDir: string): Promise<Boot> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${MARK}`.trim(), BOOT_MARK_DIR: markDir };
   if (process.env.BOOT_NO_EXTRA_CA === '1') delete env.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, t.args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, t.args, { cwd: t.cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    await waitForLine(child, t.ready, 60_000);
+    await waitForLines(child, t.ready, 60_000);
     // Node processes only: a .ts app's compile may have started esbuild's service binary.
     const pids = processTree(child.pid!).filter((p) => isNode(p));
     for (const p of pids) process.kill(p, 'SIGWINCH');
@@ -161,7 +181,7 @@ async function main(): Promise<void> {
     const totals = b.map((x) => x.total);
     const others = b.flatMap((x) => x.others);
     const row = { target: t.name, medianMs: Math.round(median(totals)), firstMs: Math.round(median(b.map((x) => x.first))), otherMs: others.length ? Math.round(median(others)) : null, minMs: Math.round(Math.min(...totals)), maxMs: Math.round(Math.max(...totals)), runsMs: totals.map(Math.round) };
-    const goal = GOALS[t.name];
+    const goal = GOALS[t.name.replace(/ \(base\)$/, '')];
     lines.push(`| ${t.name} | ${row.medianMs} | ${row.firstMs} | ${row.otherMs ?? ''} | ${row.minMs} | ${row.maxMs} | ${goal !== undefined ? `<= ${goal}: ${row.medianMs <= goal ? 'met' : 'MISSED'}` : ''} |`);
     return row;
   });

@@ -91,8 +91,11 @@ export const ERRORS = {
     template: 'Connection-deadline fault while handling entry #{id} in state {phase}: {message}; the entry was evicted.',
   },
   TSPUMA_ERR_REQUEST_TIMEOUT: {
-    template: '{method} {url} was not answered within requestTimeout ({seconds} s).',
+    template: '{method} {url} was not answered within requestTimeout ({seconds} s){where}.',
     status: 503,
+  },
+  TSPUMA_ERR_LOOP_BLOCKED: {
+    template: 'The event loop of {loop} was blocked for {seconds} s: nothing else ran meanwhile (timers, I/O, every other request waited){during}{detail}. (Warned over loopBlockedWarning, {threshold} s.)',
   },
   TSPUMA_ERR_HTTP_REQUEST_LINE: {
     template: 'Malformed request line: {problem}.',

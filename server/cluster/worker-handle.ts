@@ -108,7 +108,7 @@ export class WorkerHandle {
     const requests = s.in_flight ?? [];
     const serving =
       requests.length > 0
-        ? `at its last check-in (${ago}) it was serving ${requests.map((r) => `${r.method} ${r.url} (in the app ${(r.ms / 1000).toFixed(1)} s then)`).join(', ')}${s.running > requests.length ? ` and ${s.running - requests.length} more` : ''}`
+        ? `at its last check-in (${ago}) it was serving ${requests.map((r) => `${r.method} ${r.url} (${r.queued ? 'waiting for a slot' : 'in the app'} ${(r.ms / 1000).toFixed(1)} s then)`).join(', ')}${s.running > requests.length ? ` and ${s.running - requests.length} more` : ''}`
         : `at its last check-in (${ago}) no request was in the app`;
     const mib = (b: number) => Math.round(b / 1048576);
     const heap = s.heap_used_bytes !== undefined && s.heap_limit_bytes ? `; its heap was ${mib(s.heap_used_bytes)} of ${mib(s.heap_limit_bytes)} MiB (rss ${mib(s.rss_bytes ?? 0)} MiB)` : '';
@@ -130,6 +130,7 @@ export class WorkerHandle {
             backlog: s.backlog, running: s.running, pool_capacity: s.pool_capacity, max_threads: s.max_threads, requests_count: s.requests_count, busy_threads: s.busy_threads, connections: s.connections,
             ...(s.in_flight ? { in_flight: s.in_flight } : {}),
             ...(s.rss_bytes !== undefined ? { rss_bytes: s.rss_bytes, heap_used_bytes: s.heap_used_bytes, heap_limit_bytes: s.heap_limit_bytes } : {}),
+            ...(s.loop_blocked ? { loop_blocked: s.loop_blocked } : {}),
           }
         : {},
     };

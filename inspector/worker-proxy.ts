@@ -5,7 +5,7 @@
 // written into the worker as they change (probe-devtools.ts), so a probe leaves its pauses to it.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from './ws.js';
 import { keptFromClient, quietEvaluation } from './bridge.js';
 import { ClientWatch, fromClient, fromProcess } from './probe-devtools.js';
 

@@ -29,6 +29,7 @@ import { ProbeOutput } from './probe-output.js';
 import { RateLimit } from './probe-rate.js';
 import { FrameReads, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
+import { findLine } from '../server/probe-anchor.js';
 import { PROBE_GATE_KEY, locationText, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 
 /** What the engine needs from its worker. */
@@ -411,8 +412,9 @@ export class ProbeEngine {
     armed.scripts.add(script.scriptId);
     const found = findLine(armed.spec);
     const notes: string[] = [];
-    if ('gone' in found) {
-      this.suspendChanged(armed, found.gone);
+    if (!('line' in found)) {
+      this.suspendChanged(armed, 'gone' in found ? (found.gone === null ? 'is no longer in it, and that line number is now past the end of the file' : `is no longer in it, and that line number now reads ${JSON.stringify(clip(found.gone))}`)
+        : `is on lines ${found.ambiguous.join(' and ')} now, and neither stands where it stood (${armed.spec.context?.blocks.length ? `in \`${clip(armed.spec.context.blocks.at(-1)!)}\`, ` : ''}between the same lines)`);
       return 'gone';
     }
     if (found.line !== armed.spec.line) {
@@ -448,12 +450,12 @@ export class ProbeEngine {
   }
 
 
-  /** Its line is not in the file this worker loaded (a deploy changed it): no more hits here, and the log says why. */
-  private suspendChanged(armed: Armed, now: string | null): void {
+  /** Its line is not in the file this worker loaded, or not only once (a deploy changed it): no more hits here, and the log says why. */
+  private suspendChanged(armed: Armed, now: string): void {
     armed.suspended = true;
     this.removeBreakpoints(armed);
     const err = new TspumaError('TSPUMA_ERR_PROBE_SOURCE_CHANGED', {
-      id: armed.spec.id, location: armed.where, worker: this.opts.worker, was: JSON.stringify(clip(armed.spec.lineText ?? '')), now: now === null ? 'past the end of the file' : `reads ${JSON.stringify(clip(now))}`,
+      id: armed.spec.id, location: armed.where, worker: this.opts.worker, was: JSON.stringify(clip(armed.spec.lineText ?? '')), now,
     });
     this.opts.log.warn({ probe: armed.spec.id, code: err.code }, err.message);
     this.event(armed.spec.id, { event: 'suspended', ms: 0, code: err.code, message: err.message });
@@ -938,30 +940,6 @@ function calibrationTarget(n: number): number {
     s += i % 7;
   }
   return s;
-}
-
-
-/**
- * The line a probe stops at in the file as it is on disk now (what a worker loads): its line when
- * that still reads as when the probe was set, else the nearest line that does (a deploy moved it),
- * else gone, with what its line reads now (null: past the end).
- */
-export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'>, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): { line: number } | { gone: string | null } {
-  if (spec.lineText === null || spec.lineText === undefined) return { line: spec.line };
-  let lines: string[];
-  try {
-    lines = read(spec.file).split('\n').map((l) => l.replace(/\r$/, ''));
-  } catch {
-    return { line: spec.line };
-  }
-  if (lines[spec.line - 1] === spec.lineText) return { line: spec.line };
-  const want = spec.lineText.trim();
-  let best: number | null = null;
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i]!.trim() !== want) continue;
-    if (best === null || Math.abs(i + 1 - spec.line) < Math.abs(best - spec.line)) best = i + 1;
-  }
-  return best !== null ? { line: best } : { gone: lines[spec.line - 1] ?? null };
 }
 
 

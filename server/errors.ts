@@ -169,6 +169,9 @@ export const ERRORS = {
   TSPUMA_ERR_WORKER_TIMEOUT: {
     template: 'Worker {index} (PID: {pid}) failed to check in within {seconds} seconds; terminating it',
   },
+  TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT: {
+    template: 'Worker {index} (PID: {pid}) still running {seconds} s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)',
+  },
   TSPUMA_ERR_WORKER_BOOT: {
     template: 'No worker has booted: worker {index} failed to boot {count} times in a row; giving up. {hint} The last failure: {reason}',
   },
@@ -183,6 +186,9 @@ export const ERRORS = {
   },
   TSPUMA_ERR_INSPECT_CONNECT: {
     template: 'Cannot attach to the inspector of {target} ({ws}): {message}.',
+  },
+  TSPUMA_ERR_INSPECT_CLOSED: {
+    template: 'The connection to {target} closed while {what}: {why}.',
   },
   TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT: {
     template: '{target} did not pause within {ms} ms; it was left running. {hint}',

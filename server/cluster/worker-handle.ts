@@ -23,6 +23,11 @@ export class WorkerHandle {
   lastStatus: Stats | null = null;
   /** Its inspector's ws:// URL, once it reported one. */
   inspector: string | null = null;
+  /**
+   * A heap snapshot a DevTools client takes of it through discovery (primary clock ms): its thread
+   * is in the snapshot, so its check-ins stop while its inspector reports progress.
+   */
+  snapshot: { since: number; progressAt: number } | null = null;
   /** What it reported when its boot failed (`boot-failed`), for the primary's messages. */
   bootError: { code: string | null; message: string } | null = null;
   /** term() or kill() was called: its exit is expected. */
@@ -75,16 +80,21 @@ export class WorkerHandle {
     if (!this.exited && this.worker.isConnected()) this.worker.send(message);
   }
 
-  /** Graceful stop; SIGKILL after timeoutMs (`killed` is told first). Resolves when the process has exited. */
-  term(timeoutMs: number, killed?: () => void): Promise<unknown> {
+  /**
+   * Graceful stop; SIGKILL after timeoutMs. `killed` is told first; when it returns a promise (an
+   * autopsy, bounded by its own timeout), the kill waits for it to settle. Resolves when the
+   * process has exited.
+   */
+  term(timeoutMs: number, killed?: () => Promise<unknown> | null | void): Promise<unknown> {
     if (!this.exited && !this.stopping) {
       this.stopping = true;
       this.send({ tspuma: 1, type: 'stop' });
       if (!this.worker.isConnected()) this.worker.process.kill('SIGTERM');
       this.killTimer = unref(
         this.clock.setTimeout(() => {
-          if (!this.exited) killed?.();
-          this.kill();
+          const before = this.exited ? null : killed?.();
+          if (before) void before.then(() => this.kill(), () => this.kill());
+          else this.kill();
         }, timeoutMs),
       );
     }

@@ -148,6 +148,15 @@ describe('Express 5: a route that writes after its response was sent (ERR_HTTP_H
     expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.status(201).json'), locals: { orderId: 'ord_9' } });
   });
 
+  it('dumps the error of a response destroyed before any byte (pipeline of a missing file into res, then next(err)): no response, the ENOENT with its path', async () => {
+    const answered = await fetch(`${s.url}/report/q3`).then((r) => r.status, (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+    expect(answered).toMatch(/^failed: /); // the connection closed with no response
+    const d = await dumpFor(dir, (d) => d.error.code === 'ENOENT' && d.request?.url === '/report/q3', 'the dump of the missing report');
+    expect(d.response).toBeUndefined();
+    expect(d.note).toMatch(/^no response was sent: the response was destroyed before its head/);
+    expect(JSON.stringify(d.error)).toContain('/nonexistent-tspuma-reports/q3.csv');
+  });
+
   it('makes no dump for a throw the route caught itself before answering 200', async () => {
     expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
     // A later failure's dump is written after it: then /handled's would have been too.

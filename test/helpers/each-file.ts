@@ -37,12 +37,16 @@ if (cpuLog) {
     appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), spawns })}\n`);
   });
 
-  /**
-   * Per test (to FILE.tests): the CPU of this process and of every process below it, alive or
-   * reaped, between the test's start and end. A live process's ticks are its own plus those of
-   * the children it reaped; a process that exited is in its reaper's. (A cluster's workers that
-   * outlive a SIGKILLed primary are reparented out of the tree: their CPU is not counted.)
-   */
+}
+
+/**
+ * TSPUMA_TEST_CPU_LOG=FILE with TSPUMA_TEST_CPU_PER_TEST=1, per test (to FILE.tests): the CPU of
+ * this process and of every process below it, alive or reaped, between the test's start and end.
+ * A live process's ticks are its own plus those of the children it reaped; a process that exited
+ * is in its reaper's. (A cluster's workers that outlive a SIGKILLed primary are reparented out of the tree: their CPU is not counted.) Two scans
+ * of /proc per test: a cost of its own, so not part of the per-file figures' runs.
+ */
+if (cpuLog && process.env.TSPUMA_TEST_CPU_PER_TEST === '1') {
   const treeTicks = (): number => {
     const parent = new Map<number, number>();
     const ticks = new Map<number, number>();

@@ -114,6 +114,8 @@ export interface LoadedApp {
   readonly file: string | null;
   /** Servers the module started itself while loading (`app.listen(3000)`): what each listens on. */
   readonly ownListens?: readonly string[];
+  /** A TypeScript app set Error.prepareStackTrace while loading (source-map-support/register): its stack texts show compiled lines. */
+  readonly stackMapper?: true;
 }
 
 /**
@@ -124,6 +126,22 @@ export function ownListenWarning(loaded: LoadedApp): { code: 'TSPUMA_ERR_APP_LIS
   if (!loaded.ownListens?.length || !loaded.file) return null;
   const err = new TspumaError('TSPUMA_ERR_APP_LISTEN', { path: loaded.file, where: loaded.ownListens.join(', ') });
   return { code: 'TSPUMA_ERR_APP_LISTEN', message: err.message };
+}
+
+/** An app file tspuma compiles on the fly (its stack texts map through Node's source maps). */
+const COMPILED = /\.(?:ts|mts|cts|tsx)$/;
+
+/**
+ * The warnings of an app's load, each with its code: a server of its own (ownListenWarning), a stack
+ * mapper of its own that reads compiled positions as the .ts file's (source-map-support/register
+ * looks for a source map in the .ts file on disk, which has none, and replaces Node's mapping).
+ */
+export function appLoadWarnings(loaded: LoadedApp): { code: string; message: string }[] {
+  const out: { code: string; message: string }[] = [];
+  const listen = ownListenWarning(loaded);
+  if (listen) out.push(listen);
+  if (loaded.stackMapper && loaded.file) out.push({ code: 'TSPUMA_ERR_APP_STACK_MAPPER', message: new TspumaError('TSPUMA_ERR_APP_STACK_MAPPER', { path: loaded.file }).message });
+  return out;
 }
 
 function resolveAppPath(app: string | undefined, base: string, source: string): string {
@@ -153,15 +171,18 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
   let exported = app;
   let mod: Record<string, unknown> = {};
   let ownListens: string[] = [];
+  let stackMapper = false;
   if (app === undefined || typeof app === 'string') {
     file = resolveAppPath(app, base, source);
     const done = watch?.(file);
     let loaded;
+    const prepare = Error.prepareStackTrace;
     try {
       loaded = await countingListens(() => importUserModule(file!, 'TSPUMA_ERR_APP_LOAD'));
     } finally {
       done?.();
     }
+    stackMapper = COMPILED.test(file) && typeof Error.prepareStackTrace === 'function' && Error.prepareStackTrace !== prepare;
     mod = loaded.value;
     ownListens = loaded.where;
     exported = pickExport(mod);
@@ -178,7 +199,7 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
     throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
   }
   const where = file ?? `given inline (${source})`;
-  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file, ...(ownListens.length > 0 ? { ownListens } : {}) };
+  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file, ...(ownListens.length > 0 ? { ownListens } : {}), ...(stackMapper ? { stackMapper: true as const } : {}) };
 }
 
 /**

@@ -5,7 +5,7 @@ import { refuseIfTaken, removeIfOwn } from './own-files.js';
 import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ownListenWarning, type LoadedApp } from './app-loader.js';
+import { appLoadWarnings, type LoadedApp } from './app-loader.js';
 import type { BoundServer } from './binder.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { exposureWarnings, warnExposure } from './exposure.js';
@@ -69,8 +69,7 @@ export const STOP_LINGER_MS = 1000;
 export async function runSingle(options: Options, loaded: LoadedApp, log: Logger, opts: SingleOptions = {}): Promise<Running> {
   if (!opts.announced) singleBootLines(options, log);
   if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
-  const ownListen = ownListenWarning(loaded);
-  if (ownListen) log.warn({ code: ownListen.code }, `${ownListen.code}: ${ownListen.message}`);
+  for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
   const ts = tsLoader();
   if (ts) log.info({ tsLoader: ts.kind }, `*   TypeScript: ${describeTsLoader(ts)}`);
   warnExposure(log, exposureWarnings(options, { control: opts.ownProcess === true, inspector: opts.ownProcess === true }));

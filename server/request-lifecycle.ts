@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyAfterFlush, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -356,7 +356,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
-      destroyResponse(res);
+      destroyAfterFlush(res); // what the body wrote before it failed reaches the client first
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;

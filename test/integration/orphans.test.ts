@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boot, fromLog, inspectorUrl, ROOT, type Booted } from '../helpers/cli.js';
+import { boot, fromLog, inspectorUrl, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { SLOWNESS, get, waitFor } from '../helpers/net.js';
 import { ended, owned } from '../helpers/processes.js';
 
@@ -41,11 +41,11 @@ function refuses(port: number): Promise<boolean> {
 }
 
 /** A worker's pid, from the primary's `- Worker N (PID: P) booting` line. */
-function workerPid(s: Booted, index: number): Promise<number> {
+function workerPid(s: Spawned, index: number): Promise<number> {
   return fromLog(s, (l) => Number(new RegExp(`^- Worker ${index} \\(PID: (\\d+)\\) booting`).exec(String(l.msg))?.[1]) || undefined, `worker ${index}'s pid`);
 }
 
-interface Cluster extends Booted {
+interface Cluster extends Awaited<ReturnType<typeof boot>> {
   port: number;
   dir: string;
   pids: number[];
@@ -103,6 +103,9 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
     expect(answered).toBe(false);
     expect(await answer).toEqual({ status: 200, body: `pid ${c.pids[0]}\n` });
     await waitFor(() => c.pids.every(ended), 'the worker to exit once its request was answered', 10_000);
+    expect(c.lines().find((l) => l.pid === c.pids[0] && String(l.msg).includes('exiting'))?.msg).toMatch(
+      new RegExp(`^- Worker 0 \\(PID: ${c.pids[0]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\(.+\\); it stops accepting and finishes its 1 request\\(s\\) in flight within workerShutdownTimeout \\(30 s\\)$`),
+    );
   }, 90_000 * SLOWNESS);
 
   it('a worker stuck in a request exits at workerShutdownTimeout (the request answered 503)', async () => {
@@ -114,21 +117,35 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
     expect((await answer).status).toBe(503);
   }, 90_000 * SLOWNESS);
 
-  it('--inspect: a worker a DevTools client holds paused exits by workerShutdownTimeout', async () => {
-    const c = await cluster(['--inspect=127.0.0.1:0'], { workers: 1, gated: false, shutdownTimeout: 2 });
-    const client = await CDP({ target: await inspectorUrl(c, 0) });
-    try {
-      let paused = false;
-      client.on('Debugger.paused', () => (paused = true));
-      await client.send('Debugger.enable');
-      await client.send('Debugger.pause');
-      // Its check-in timer runs JavaScript every 0.5 s: the pause takes it there.
-      await waitFor(() => paused, 'the worker to pause');
-      await killPrimaryAndExpectNoOrphans(c, 20_000);
-      // Its main thread never ran again: the watch thread's line says why it killed it.
-      expect(c.lines().find((l) => l.pid === c.pids[0] && String(l.msg).includes('killed by its primary watch'))?.msg).toMatch(/its primary \(PID: \d+\) is gone .* did not exit within 6 s \(its main thread is paused in a debugger or does not yield\)/);
-    } finally {
-      await client.close().catch(() => undefined);
-    }
-  }, 90_000 * SLOWNESS);
+  for (const [state, index] of [
+    ['serving', 0],
+    ['loading the app', 1],
+  ] as const) {
+    it(`--inspect: a worker a DevTools client holds paused while ${state} is killed by its watch thread by workerShutdownTimeout + 4 s, saying why`, async () => {
+      const c = await cluster(['--inspect=127.0.0.1:0'], { workers: index + 1, gated: index === 1, shutdownTimeout: 2 });
+      const client = await CDP({ target: await inspectorUrl(c, index) });
+      try {
+        let paused = false;
+        client.on('Debugger.paused', () => (paused = true));
+        await client.send('Debugger.enable');
+        await client.send('Debugger.pause');
+        // Its timers run JavaScript every 0.5 s (check-ins) or 50 ms (the gate): the pause takes it there.
+        await waitFor(() => paused, `worker ${index} to pause`);
+        await killPrimaryAndExpectNoOrphans(c, 20_000);
+        // Its main thread never ran again: the watch thread's line says why it killed it.
+        expect(c.lines().find((l) => l.pid === c.pids[index] && String(l.msg).includes('killed by its primary watch'))?.msg).toMatch(/its primary \(PID: \d+\) is gone .* did not exit within 6 s \(its main thread is paused in a debugger or does not yield\)/);
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    }, 90_000 * SLOWNESS);
+  }
+
+  it('-d: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker', async () => {
+    const dir = files.tempDir();
+    const s = run(['-d', '-w', '2', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const pids = [await workerPid(s, 0), await workerPid(s, 1)];
+    workers.push(...pids);
+    s.proc.kill('SIGKILL');
+    await waitFor(() => pids.every(ended), `workers ${pids.join(', ')} to exit after their primary was killed`, 15_000);
+  }, 60_000 * SLOWNESS);
 });

@@ -79,9 +79,12 @@ describe('a full pool (-t 0:2, requestTimeout 4 s)', () => {
       expect(l.request!.queuedMs! + l.request!.inAppMs!).toBeGreaterThanOrEqual(3000);
       if (l.request!.inAppMs === 0) {
         expect(l.msg).toMatch(/: it waited \d+\.\d s for a free slot \(threads: 2 of 2 busy\) and never reached the app \(request s19-\d\)\. The oldest in the app: GET \/slow\/\d \(\d+\.\d s\)\.$/);
-      } else expect(l.msg).toMatch(/: it was in the app for \d+\.\d s after \d+\.\d s waiting for a slot \(threads: 2 of 2 busy; request s19-\d\)\.$/);
+      } else expect(l.msg).toMatch(/: it was in the app for \d+\.\d s after \d+\.\d s waiting for a slot \(threads: [12] of 2 busy; request s19-\d\)\.$/);
     }
-    for (const l of lines) expect(l.pool).toEqual({ busy: 2, threads: 2 });
+    // Busy: the slots taken at that sweep. A waiting request whose deadline came a sweep after the
+    // first two may hold the only slot taken by then (the other one's request answered too).
+    for (const l of atOnce) expect(l.pool).toEqual({ busy: 2, threads: 2 });
+    for (const l of waited) expect([l.pool!.threads, l.pool!.busy! >= 1 && l.pool!.busy! <= 2]).toEqual([2, true]);
   });
 });
 
@@ -91,7 +94,7 @@ describe('a blocked event loop', () => {
     const control = await controlUrl(s);
     const r = await fetch(`${s.url}/block?ms=2500`, { headers: { 'x-request-id': 's21-1' }, signal: AbortSignal.timeout(60_000) });
     expect(await r.text()).toBe('true');
-    const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED') as (Line & { seconds?: number }) | undefined, 'the blocked-loop warning');
+    const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED' && String(l.msg).includes('s21-1')) as (Line & { seconds?: number }) | undefined, 'the blocked-loop warning');
     expect(line.msg).toMatch(/^The event loop of worker 0 \(PID \d+\) was blocked for \d+\.\d s: nothing else ran meanwhile/);
     expect(line.msg).toContain('GET /block?ms=2500 (request s21-1');
     expect(line.seconds).toBeGreaterThanOrEqual(1.5);
@@ -100,7 +103,7 @@ describe('a blocked event loop', () => {
     await waitFor(async () => {
       const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status?: { loop_blocked?: { count: number; longest_ms: number } } }[] };
       const blocked = stats.worker_status[0]?.last_status?.loop_blocked;
-      return blocked && blocked.count === 1 && blocked.longest_ms >= 1500 ? true : undefined;
+      return blocked && blocked.count >= 1 && blocked.longest_ms >= 1500 ? true : undefined;
     }, 'ctl stats counting the block', 20_000);
   });
 });

@@ -58,6 +58,8 @@ export default defineConfig({
     testTimeout: 60_000 * SLOWNESS,
     // SLOWNESS read again for each file (the run's own load grows as it goes).
     setupFiles: ['test/helpers/each-file.ts'],
+    // Fails the run when a tspuma process it started outlives it (an orphaned worker, say), and kills it.
+    globalSetup: ['test/helpers/orphan-check.ts'],
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
     projects: [

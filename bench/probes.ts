@@ -110,8 +110,11 @@ async function main(): Promise<void> {
       return { name: s.name, reqPerSec: Math.round(quantile(s.perRound, 0.5)), ratio: r3(ratio), spread: [r3(quantile(ratios, 0.25)), r3(quantile(ratios, 0.75))], target: s.target, ok: s.target === null ? null : ratio >= s.target };
     });
     const logged = firing.out.split('\n').filter((l) => l.includes('"values"')).length;
-    // What the firing logpoint may write: its bucket (100) and 100 a second of the time it was loaded.
-    const loggedMax = 100 + 100 * (firing.seconds + 1);
+    // What the firing logpoint may write: at most 100 within any second (inspector/probe-rate.ts), so
+    // 100 a started second of each burst it was loaded for (the warm-up's 1 s and each round's), and
+    // the requests in flight as a burst ends (one a connection).
+    const bursts = [1, ...Array.from({ length: ROUNDS }, () => DURATION)];
+    const loggedMax = bursts.reduce((n, seconds) => n + 100 * Math.ceil(seconds) + CONNECTIONS, 0);
     // One suspension is two lines, the worker's and the primary's (`(worker PID: …)`): the worker's are counted.
     const suspensions = (s: Server) => s.out.split('\n').filter((l) => l.includes('TSPUMA_ERR_PROBE_BUDGET') && !l.includes('(worker PID')).length;
     const firingSuspensions = suspensions(firing);
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
     process.stdout.write(`probes on examples/express.ts:${HOT} (GET /users/7, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s bursts, -w 1 each)\n`);
     process.stdout.write(`  (req/s: the median round; ratio: the median of the rounds' ratios to the no-probe server, [lower quartile, upper quartile])\n`);
     for (const r of rows) process.stdout.write(`  ${r.name.padEnd(50)} ${String(r.reqPerSec).padStart(7)} req/s  ${r.ratio.toFixed(3)}x [${r.spread[0]!.toFixed(3)}, ${r.spread[1]!.toFixed(3)}]${r.target === null ? '' : `  (target >= ${r.target}x: ${r.ok ? 'met' : 'NOT met'})`}\n`);
-    process.stdout.write(`  logpoint lines written by the firing server: ${logged} of at most ${loggedMax} (its rate limit: 100/s over ${firing.seconds + 1} s of load), ${firingSuspensions} pause-budget suspension(s)\n`);
+    process.stdout.write(`  logpoint lines written by the firing server: ${logged} of at most ${loggedMax} (its rate limit: 100 within any second, over ${bursts.length} bursts, ${firing.seconds + 1} s of load), ${firingSuspensions} pause-budget suspension(s)\n`);
     process.stdout.write(`  condition-false logpoint after the run: ${falseState}, ${falseSuspensions} pause-budget suspension(s)\n`);
     for (const h of how) process.stdout.write(`  armed: ${h}\n`);
     process.stdout.write(`  snapshot capture (thread held per snapshot): ${snapshot.count} snapshots, p50 ${snapshot.p50Ms} ms, p99 ${snapshot.p99Ms} ms\n`);

@@ -46,6 +46,9 @@ class Record implements CallRecord {
   }
 }
 
+/** How long an error logged outside any call may be taken as that of a call closed without an answer. */
+const CLOSED_UNANSWERED_MS = 1000;
+
 export class Attribution {
   private readonly context = new CallContext<CallRecord>();
   private emitPatched: ((...args: unknown[]) => boolean) | null = null;
@@ -115,6 +118,28 @@ export class Attribution {
     if ((req as Recorded)[kRecord] !== undefined) (req as Recorded)[kRecord] = undefined;
   }
 
+  /**
+   * A call whose response was destroyed before its head (a stream piped into it failed): the
+   * error behind it is often logged from an I/O callback no call context reaches (pipeline's
+   * callback after a failed fs read, then Express's next(err)). For CLOSED_UNANSWERED_MS, an error
+   * logged outside any call is taken as this call's, when it is the only such call.
+   */
+  closedWithoutAnswer(record: CallRecord): void {
+    this.unanswered = { record: record as Record, until: Date.now() + CLOSED_UNANSWERED_MS, count: this.unanswered && this.unanswered.until >= Date.now() ? this.unanswered.count + 1 : 1 };
+  }
+
+  private unanswered: { record: Record; until: number; count: number } | null = null;
+
+  private closedUnanswered(): Record | undefined {
+    const u = this.unanswered;
+    if (u === null) return undefined;
+    if (u.until < Date.now()) {
+      this.unanswered = null;
+      return undefined;
+    }
+    return u.count === 1 ? u.record : undefined;
+  }
+
   /** Reads the client's address into the record while the socket is still open. */
   keepRemote(record: CallRecord): void {
     if (record.remote === undefined) record.remote = clientAddressOf(record.req);
@@ -133,7 +158,7 @@ export class Attribution {
    * a line with neither (`err.message` alone) is kept as what the app said, the last one only.
    */
   noteLogged(args: unknown[]): void {
-    const record = this.context.current() as Record | undefined;
+    const record = (this.context.current() ?? this.closedUnanswered()) as Record | undefined;
     if (!record) return;
     let kept = false;
     for (const a of args) {

@@ -116,6 +116,9 @@ function afterResponseNote(status: number): string {
   return `the response (${status}) had already been sent, or was sent regardless: the app or its framework logged this error in the request's work (Express logs one it can no longer answer for, such as ERR_HTTP_HEADERS_SENT, and closes the connection)`;
 }
 
+/** The note of an error logged in a request's work whose response was destroyed before its head. */
+const NO_RESPONSE_NOTE = "no response was sent: the response was destroyed before its head (a stream piped into it failed, as pipeline(…, res) does with a missing file, or the app destroyed it), and the app or its framework logged this error in the request's work; the client saw its connection close with no answer";
+
 /** The note of a 5xx the app answered with no error tspuma could see. */
 function noErrorNote(status: number, said: boolean): string {
   return `the app answered ${status} itself and no error reached tspuma: nothing was thrown in its work that tspuma saw, no error was logged${said ? ' (only the text above)' : ''} and none was held by the code that answered`;
@@ -234,7 +237,13 @@ export class Diagnostics implements DiagnosticsHook {
   /** An error logged in a call's work after its response closed with a status below 400. */
   private loggedLate(record: CallRecord): void {
     const res = record.res;
-    if (record.reported || !res || !res.headersSent || res.statusCode >= 400) return;
+    if (record.reported || !res) return;
+    if (!res.headersSent) {
+      // Destroyed before its head: the client got nothing (Express logs the error passed to next()).
+      if (res.destroyed) setImmediate(() => this.explainNoResponse(record));
+      return;
+    }
+    if (res.statusCode >= 400) return;
     // The framework's own log may follow in the same turn: decide once it has run.
     const status = res.statusCode;
     setImmediate(() => {
@@ -273,7 +282,15 @@ export class Diagnostics implements DiagnosticsHook {
     const record = this.attribution.of(req);
     if (!record) return;
     this.attribution.forget(req);
-    if (record.reported || !res.headersSent) return;
+    if (record.reported) return;
+    if (!res.headersSent) {
+      // Closed with no response: a failure when the call logged an error (now, or later: loggedLate).
+      if (!res.destroyed) return;
+      this.attribution.keepRemote(record);
+      if (record.logged.length > 0) setImmediate(() => this.explainNoResponse(record));
+      else this.attribution.closedWithoutAnswer(record); // its error may be logged next, from an I/O callback
+      return;
+    }
     const status = res.statusCode;
     // Below 500, a call that logged an error may have failed after its response went out
     // (Express logs the ERR_HTTP_HEADERS_SENT of a route writing after res.send()); one that logs
@@ -343,9 +360,19 @@ export class Diagnostics implements DiagnosticsHook {
    * stack text. Nothing logged: the app handled what it threw, and there is no dump.
    */
   private explainAfterResponse(record: CallRecord, status: number): void {
+    this.explainLogged(record, { status }, afterResponseNote(status));
+  }
+
+  /** A response destroyed before its head, in a call whose work logged an error: dumped from that error. */
+  private explainNoResponse(record: CallRecord): void {
+    if (!record.reported) this.explainLogged(record, null, NO_RESPONSE_NOTE);
+  }
+
+  /** The dump of the last error the call logged (or of its captured throw, when the log was its stack text). */
+  private explainLogged(record: CallRecord, response: { status: number } | null, note: string): void {
     const last = record.logged[record.logged.length - 1];
     if (last === undefined) return;
-    const ctx = { phase: 'app' as const, request: record.req, response: { status }, call: record, note: afterResponseNote(status) };
+    const ctx = { phase: 'app' as const, request: record.req, ...(response ? { response } : {}), call: record, note };
     if (typeof last === 'object') return void this.report(last, ctx);
     const pick = this.lastThrow(record);
     this.report(pick?.capture ? pick.value : fromStackText(last as string), ctx);

@@ -25,12 +25,13 @@ export function pausedInDebugger(dump: unknown): boolean {
 export async function autopsy(
   target: RemoteTarget & { worker: number },
   pid: number,
-  seconds: number,
+  /** Why it is about to be killed: TSPUMA_ERR_WORKER_TIMEOUT, or TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT at a stop. */
+  err: TspumaError,
   opts: AutopsyOptions,
   emit: (dump: Dump) => string | null,
   log: Logger,
 ): Promise<Dump | null> {
-  const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: target.worker, pid, seconds });
+  const hung = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT';
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -40,16 +41,20 @@ export async function autopsy(
         timer = setTimeout(() => reject(new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: target.title, ms: opts.timeoutMs, hint: 'It is killed without an autopsy.' })), opts.timeoutMs);
       }),
     ]);
-    // A worker a DevTools client holds paused (a breakpoint) missed its check-ins without being hung.
-    const error = live.pausedInDebugger
-      ? { name: PAUSED_IN_DEBUGGER, message: `Worker ${target.worker} (PID: ${pid}) is paused in a debugger (a DevTools client holds it, reason "${live.pausedInDebugger}"): it missed its check-ins for ${seconds} s without being hung, and is left paused for that client`, code: null, causes: [] }
-      : { name: 'WorkerTimeout', message: err.message, code: err.code, causes: [] };
+    // A worker a DevTools client holds paused (a breakpoint) missed its check-ins without being
+    // hung; at a stop it is killed all the same (the stop's deadline is the service manager's too).
+    const paused = `Worker ${target.worker} (PID: ${pid}) is paused in a debugger (a DevTools client holds it, reason "${live.pausedInDebugger}")`;
+    const error = !live.pausedInDebugger
+      ? { name: hung ? 'WorkerTimeout' : 'WorkerShutdownTimeout', message: err.message, code: err.code, causes: [] }
+      : hung
+        ? { name: PAUSED_IN_DEBUGGER, message: `${paused}: it missed its check-ins for ${String(err.params.seconds)} s without being hung, and is left paused for that client`, code: null, causes: [] }
+        : { name: 'WorkerShutdownTimeout', message: `${err.message}; ${paused}`, code: err.code, causes: [] };
     const dump = stackDump(live, 'hang', error, target.worker);
     const path = emit(dump);
-    log.info({ worker: target.worker, pid, ms: Math.round(performance.now() - started), path }, `Autopsy of worker ${target.worker} (PID: ${pid}) written${path ? ` to ${path}` : ''}`);
+    log.info({ worker: target.worker, workerPid: pid, ms: Math.round(performance.now() - started), path }, `Autopsy of worker ${target.worker} (PID: ${pid}) written${path ? ` to ${path}` : ''}`);
     return dump;
   } catch (e) {
-    log.warn({ worker: target.worker, pid, err: e }, `Autopsy of worker ${target.worker} (PID: ${pid}) failed: ${(e as Error).message}`);
+    log.warn({ worker: target.worker, workerPid: pid, err: e }, `Autopsy of worker ${target.worker} (PID: ${pid}) failed: ${(e as Error).message}`);
     return null;
   } finally {
     clearTimeout(timer);

@@ -7,6 +7,7 @@ import { MainThreadBridge, type BridgeSession } from './bridge.js';
 import { Discovery, type Target } from './discovery.js';
 import { readNodeProtocol } from './node-protocol.js';
 import { watchStopSignals } from './thread-signals.js';
+import type { SnapshotState } from './worker-proxy.js';
 
 /** Main thread -> discovery thread. */
 export type ToThread = { type: 'targets'; targets: Target[] };
@@ -15,7 +16,9 @@ export type ToThread = { type: 'targets'; targets: Target[] };
 export type FromThread =
   | { type: 'listening'; port: number }
   | { type: 'failed'; message: string; code: string | null }
-  | { type: 'log'; level: 'warn' | 'debug'; obj: Record<string, unknown>; msg: string };
+  | { type: 'log'; level: 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
+  /** A client's heap snapshot of process `pid` (a worker) began, goes on, or ended. */
+  | { type: 'snapshot'; pid: number; state: SnapshotState };
 
 export interface ThreadData {
   host: string;
@@ -40,7 +43,7 @@ if (port) {
     return session as unknown as BridgeSession;
   };
   const bridge = new MainThreadBridge(connect, log, data.capture);
-  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture);
+  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture, (pid, state) => post({ type: 'snapshot', pid, state }));
   // A stop signal's handler runs on the main thread, which waits while a DevTools client holds it
   // paused: the signal releases the pause, so stopping never waits on a forgotten DevTools window.
   watchStopSignals((signal) => {

@@ -9,7 +9,7 @@ import { VERSION } from '../server/version.js';
 import { SIDE_LIMITS, allowedHost, createSideServer, markUpgraded, webOrigin } from '../server/side-listener.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
-import { WorkerProxy } from './worker-proxy.js';
+import { WorkerProxy, type SnapshotListener } from './worker-proxy.js';
 
 export interface Target {
   /** Stable across respawns: "tspuma-primary", "tspuma-worker-1". */
@@ -84,8 +84,10 @@ export class Discovery {
     private readonly fallbackProtocol: () => Promise<Buffer>,
     /** Debug mode captures at throws in every listed process (bridge.ts keptFromClient). */
     capture = false,
+    /** Told of each heap snapshot a client takes of a worker (the primary then does not count its missed check-ins). */
+    onSnapshot: SnapshotListener | null = null,
   ) {
-    this.workers = new WorkerProxy(log, capture);
+    this.workers = new WorkerProxy(log, capture, onSnapshot);
   }
 
   /** Client connections to workers' inspectors. */
@@ -214,7 +216,7 @@ export class Discovery {
     });
     if (target.bridge) return this.bridge!.accept(req, socket, head, target.id);
     // Message by message, so a client's evaluations run silent (worker-proxy.ts).
-    this.workers.accept(req, socket, head, target.ws, target.id);
+    this.workers.accept(req, socket, head, target.ws, target.id, target.pid);
   }
 
   close(): void {

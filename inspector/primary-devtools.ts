@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { appFileOf } from '../server/app-loader.js';
 import type { WorkerHandle } from '../server/cluster/worker-handle.js';
+import type { TspumaError } from '../server/errors.js';
 import { noInspectTarget, type DevTools } from '../server/cluster/primary.js';
 import type { DiagnosticsHook } from '../server/debug-hook.js';
 import type { InspectAddress, Options } from '../server/options.js';
@@ -19,6 +20,8 @@ import { inspectorState, startInspector, targetId, targetTitle, type InspectorSe
 export class PrimaryDevTools implements DevTools {
   /** Discovery (its thread, the primary's own target); set by start(). */
   private setup: InspectorSetup | null = null;
+  /** Set by the primary: told of each heap snapshot a client takes of a worker. */
+  onSnapshot: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null = null;
   /** The primary's workers by index (Primary.current). */
   private workers: ReadonlyMap<number, WorkerHandle> = new Map();
 
@@ -32,7 +35,7 @@ export class PrimaryDevTools implements DevTools {
   /** Starts discovery in its thread, listing the primary and each of `workers` (read as they change). */
   async start(addr: InspectAddress, workers: ReadonlyMap<number, WorkerHandle>): Promise<void> {
     this.workers = workers;
-    this.setup = await startInspector(addr, { kind: 'primary' }, () => this.targets(), this.log);
+    this.setup = await startInspector(addr, { kind: 'primary' }, () => this.targets(), this.log, (pid, state) => this.onSnapshot?.(pid, state));
   }
 
   /** Discovery's address (the state file's inspect_url). */
@@ -65,12 +68,12 @@ export class PrimaryDevTools implements DevTools {
     this.setup?.refresh();
   }
 
-  autopsy(h: WorkerHandle): Promise<unknown> | null {
+  autopsy(h: WorkerHandle, why: TspumaError): Promise<unknown> | null {
     const target = this.targetOf(h);
     const o = this.options;
     if (!target || o.workerAutopsyTimeout <= 0) return null;
     const opts = { timeoutMs: o.workerAutopsyTimeout * 1000, frames: o.dumpFrames, redact: o.redact };
-    return autopsy({ ...target, worker: h.index }, h.pid, o.workerTimeout, opts, this.emitDump, this.log);
+    return autopsy({ ...target, worker: h.index }, h.pid, why, opts, this.emitDump, this.log);
   }
 
   stackOf(index: number): Promise<Dump> {

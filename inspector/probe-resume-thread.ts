@@ -9,7 +9,7 @@ import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { shared } = workerData as { shared: SharedArrayBuffer };
-/** [0]: claims so far; [1]: the hold (ms) of the last claim, 0 for none. */
+/** [0]: claims so far; [1]: the hold (ms) of the last claim, 0 for none; [2]: 1 once this thread hears pauses. */
 const counter = new Int32Array(shared);
 /** How long a pause may take its handlers before it is deemed not theirs. */
 const CLAIM_MS = 2000;
@@ -33,6 +33,11 @@ session.on('Debugger.resumed', () => {
   if (held) clearTimeout(held);
   held = null;
 });
-session.post('Debugger.enable', () => parentPort!.postMessage('ready'));
+session.post('Debugger.enable', () => {
+  // From here on every pause is this thread's to resume: the main thread claims each one (request).
+  seen = Atomics.load(counter, 0);
+  Atomics.store(counter, 2, 1);
+  parentPort!.postMessage('ready');
+});
 // A connected session does not keep a thread alive; this does, until the worker is terminated.
 setInterval(() => undefined, 1 << 30);

@@ -1,47 +1,76 @@
-// Why probes need a second thread in each worker: Node keeps a paused thread in its pause loop
+// Why probes may need a second thread in a worker: Node keeps a paused thread in its pause loop
 // while any session from outside the thread is attached (DevTools, chrome-remote-interface),
 // and a resume asked for by an in-process session during the pause is then lost: the worker
-// would stay stopped at a logpoint until the DevTools user pressed resume. So once probes run, a
-// thread with its own session (probe-resume-thread.ts) carries out every resume an in-process
-// session asked for (probes, and debug mode's capture at throws), once their handlers have
-// returned: the loop then always runs, and always ends with that resume.
+// would stay stopped at a logpoint until the DevTools user pressed resume. So in a process such a
+// session can reach (--inspect, discovery's bridge, an inspector the app opened), a thread with
+// its own session (probe-resume-thread.ts) carries out every resume an in-process session asked
+// for (probes, and debug mode's capture at throws), once their handlers have returned: the loop
+// then always runs, and always ends with that resume. That session is itself one from outside the
+// thread: with it, every pause waits for the thread to get a CPU and answer, and V8 builds each
+// pause's call frames twice (once per session; about 30 µs a frame at a load of 15). A process
+// nothing can attach to has no such thread, and its pauses are resumed in-process at once
+// (inspector/probes.ts; bench/README.md "Session 8").
 import { Worker } from 'node:worker_threads';
 import { kResumeRequested } from '../server/shared-names.js';
 
 export interface Resumer {
+  /** Whether the thread hears pauses now (its session enabled): from then on each must be claimed (request). */
+  live(): boolean;
   /**
-   * Asks for the current pause to be resumed (call last in a Debugger.paused handler): at once,
-   * or, for a pause left to a debugger, after holdMs unless the debugger resumes it first.
+   * Asks for the current pause to be resumed (call last in a Debugger.paused handler, once the
+   * thread is live): at once, or, for a pause left to a debugger, after holdMs unless the debugger
+   * resumes it first.
    */
   request(holdMs?: number): void;
   /** Ends the thread; resolves once it is gone (its session with it). */
   close(): Promise<void>;
 }
 
-/** Starts the thread; resolves once its session listens, so no pause goes unanswered. */
-export function startResumer(): Promise<Resumer> {
-  const shared = new SharedArrayBuffer(8);
+/**
+ * Starts the thread. `resumer` may be used at once (a pause is claimed only once the thread is
+ * live); `ready` resolves once its session listens, so no pause goes unanswered from then on.
+ */
+export function spawnResumer(): { resumer: Resumer; ready: Promise<void> } {
+  const shared = new SharedArrayBuffer(12);
   const counter = new Int32Array(shared);
   const worker = new Worker(new URL('./probe-resume-thread.js', import.meta.url), { workerData: { shared }, execArgv: [], stdout: false, stderr: false, name: 'tspuma probe resumer' });
   const g = globalThis as Record<symbol, unknown>;
+  const live = () => Atomics.load(counter, 2) === 1;
   /** The handler of the current pause is done: resume it now, or after holdMs unless a debugger does. */
   const request = (holdMs = 0) => {
+    if (!live()) return;
     Atomics.store(counter, 1, Math.max(0, Math.round(holdMs)));
     Atomics.add(counter, 0, 1);
     Atomics.notify(counter, 0);
   };
-  return new Promise((resolve, reject) => {
+  // Debug mode's capture (diagnostics/capture.ts) claims its pauses through this too.
+  g[kResumeRequested] = () => request();
+  const resumer: Resumer = {
+    request,
+    live,
+    close: async () => {
+      if (g[kResumeRequested] !== undefined) delete g[kResumeRequested];
+      await worker.terminate();
+    },
+  };
+  const ready = new Promise<void>((resolve, reject) => {
     worker.once('error', reject);
     worker.once('message', () => {
       worker.unref(); // never what keeps the process alive
-      g[kResumeRequested] = () => request();
-      resolve({
-        request,
-        close: async () => {
-          delete g[kResumeRequested];
-          await worker.terminate();
-        },
-      });
+      resolve();
     });
   });
+  return { resumer, ready };
+}
+
+/** Starts the thread; resolves once its session listens, so no pause goes unanswered. */
+export async function startResumer(): Promise<Resumer> {
+  const { resumer, ready } = spawnResumer();
+  try {
+    await ready;
+  } catch (err) {
+    await resumer.close().catch(() => undefined);
+    throw err;
+  }
+  return resumer;
 }

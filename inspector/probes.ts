@@ -16,15 +16,17 @@ import type { Logger } from 'pino';
 import { FrameReader, type CallFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { TspumaError } from '../server/errors.js';
+import { kProbesAttachable } from '../server/shared-names.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState, ProbeEvent } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import { nearestText, place, possibleBreakpoints, scriptHolds, type LoadedScript } from './probe-locations.js';
-import { startResumer, type Resumer } from './probe-resumer.js';
+import { spawnResumer, startResumer, type Resumer } from './probe-resumer.js';
 import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { LiveEdits, type EditSite } from './probe-live-edit.js';
 import { WhenChecks } from './probe-when-checks.js';
 import { ProbeOutput } from './probe-output.js';
+import { RateLimit } from './probe-rate.js';
 import { FrameReads, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
 import { UNDECIDED, chainEnd, primitive, read, readOptional, takeWhen } from './probe-when-gate.js';
 import { PROBE_GATE_KEY, locationText, parseTemplate, renameIdentifiers, v8Condition, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
@@ -67,8 +69,8 @@ interface Armed {
   pendingHits: number;
   pendingPaused: number;
   paused: number;
-  tokens: number;
-  refilledAt: number;
+  /** Its rate limit here (probe-rate.ts). */
+  limit: RateLimit;
   suspended: boolean;
   /** `when` as checked with the side-effect check at each of its sites (by key), its bindings renamed as compiled there. */
   whenAt: Map<string, string>;
@@ -141,6 +143,8 @@ export class ProbeEngine {
   /** Paused time per second (probePauseBudget). */
   private readonly budget: PauseBudget<Armed>;
   private closed = false;
+  /** The process could be attached from outside (kept for the next engine when this one closes). */
+  private attachableSeen = false;
   /** The pause of ours in progress: when it began and which probes it was for. */
   private ours: { mark: PauseMark; hit: Armed[] } | null = null;
   /** When the pause being handled began (its line says how long the thread was held). */
@@ -165,11 +169,61 @@ export class ProbeEngine {
   /** Passes per second per probe the pause budget allows at that cost (fewer when runs come back to back and cost more). */
   private maxPasses = 0;
 
-  /** Starts the resumer thread first (probe-resumer.ts), then the engine. */
+  /**
+   * Starts the engine; first, in a process a session from outside its thread can reach, the
+   * resumer thread (probe-resumer.ts). Elsewhere pauses are resumed in-process, and the thread
+   * starts if the process becomes attachable later (attachable(), or an inspector the app opened).
+   */
   static async start(opts: ProbeEngineOptions): Promise<ProbeEngine> {
-    const engine = new ProbeEngine(opts, await startResumer());
+    const engine = new ProbeEngine(opts, ProbeEngine.attachable(opts) ? await startResumer() : null);
     engine.calibrate();
     return engine;
+  }
+
+  /** Whether a session from outside this thread can reach the process now (--inspect, discovery's bridge, an inspector open). */
+  private static attachable(opts: ProbeEngineOptions): boolean {
+    return opts.devtools === true || inspector.url() !== undefined || (globalThis as Record<symbol, unknown>)[kProbesAttachable] === true;
+  }
+
+  /** The resumer thread: none (pauses resumed in-process), starting, or live (it resumes every pause). */
+  get resumerThread(): 'none' | 'starting' | 'live' {
+    return this.resumer === null ? 'none' : this.resumer.live() ? 'live' : 'starting';
+  }
+
+  /** The process became attachable while probes run: the resumer thread starts (once). */
+  private readonly onAttachable = (): void => {
+    this.attachableSeen = true;
+    this.startResumerLater('the process can be attached from outside now');
+  };
+
+  private startResumerLater(why: string): void {
+    if (this.resumer !== null || this.closed) return;
+    const { resumer, ready } = spawnResumer();
+    this.resumer = resumer;
+    ready.then(
+      () => this.opts.log.debug(`Probes: ${why}: pauses are resumed by the resumer thread from now on`),
+      (err: Error) => {
+        this.opts.log.warn({ err }, `Probes: ${why}, and the resumer thread did not start (${err.message}): a DevTools client attached here would hold every probe's pause until it resumes`);
+        if (this.resumer === resumer) this.resumer = null;
+        void resumer.close().catch(() => undefined);
+      },
+    );
+  }
+
+  /** Resumes the pause being handled, in-process and (with an outside session able to attach) through the resumer thread: the last thing a handler does. */
+  private resumePause(): void {
+    try {
+      this.post('Debugger.resume');
+    } catch (err) {
+      this.opts.log.error({ err }, `Probe: cannot resume: ${(err as Error).message}`);
+    }
+    // An inspector the app opened itself (inspector.open()) can bring an outside client too.
+    if (this.resumer === null && inspector.url() !== undefined) {
+      this.attachableSeen = true;
+      this.startResumerLater('an inspector was opened in this process');
+    }
+    // Node waits for the resume from the resumer thread once it listens (probe-resumer.ts).
+    this.resumer?.request();
   }
 
   /**
@@ -202,8 +256,11 @@ export class ProbeEngine {
 
   private constructor(
     private readonly opts: ProbeEngineOptions,
-    private readonly resumer: Resumer,
+    private resumer: Resumer | null,
   ) {
+    const g = globalThis as Record<symbol, unknown>;
+    this.attachableSeen = g[kProbesAttachable] === true || resumer !== null;
+    g[kProbesAttachable] = this.onAttachable;
     this.now = opts.now ?? (() => performance.now());
     this.budget = new PauseBudget(opts.budgetMs, opts.meter ?? processMeter);
     this.redactor = new Redactor(opts.redact);
@@ -300,7 +357,7 @@ export class ProbeEngine {
       return this.state(spec.id, { state: 'error', code: e.code, message: e.message });
     }
     const rate = spec.rate;
-    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, tokens: rate, refilledAt: Date.now(), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, passWindowOwn: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
+    const armed: Armed = { spec, parts, where: locationText(spec.file, spec.line, spec.column), sites: new Map(), scripts: new Set(), pendingHits: 0, pendingPaused: 0, paused: 0, limit: new RateLimit(rate, this.now), suspended: false, whenAt: new Map(), passes: 0, passWindow: -Infinity, passWindowOwn: -Infinity, overrun: false, lastPass: -Infinity, minGap: Infinity, passCost: 0 };
     this.probes.set(spec.id, armed);
     let at: Placed | null = null;
     let missing: { below: number | null; above: number | null } | null = null;
@@ -627,14 +684,7 @@ export class ProbeEngine {
     if (spec.kind === 'count' || armed.suspended) return false;
     const now = Date.now();
     if (now > spec.expiresAt || (spec.hits !== null && armed.paused >= spec.hits)) return false;
-    if (spec.kind !== 'break') {
-      // A token bucket of `rate` per second, `rate` deep.
-      armed.tokens = Math.min(spec.rate, armed.tokens + ((now - armed.refilledAt) * spec.rate) / 1000);
-      armed.refilledAt = now;
-      if (armed.tokens < 1) return false;
-      armed.tokens -= 1;
-    }
-    return true;
+    return spec.kind === 'break' || armed.limit.take();
   }
 
   private onPaused(params: Paused): void {
@@ -658,10 +708,7 @@ export class ProbeEngine {
       // client to look: with no one to resume it the worker would freeze, every request it holds
       // with it, until workerTimeout. Resumed: it dies of the out-of-memory abort as it would
       // without probes, and its primary says so and replaces it (S3).
-      if (params.reason === 'OOM' || this.strayDebugger(params)) {
-        this.post('Debugger.resume');
-        this.resumer.request();
-      }
+      if (params.reason === 'OOM' || this.strayDebugger(params)) this.resumePause();
       return;
     }
     const mark = this.budget.mark();
@@ -694,21 +741,17 @@ export class ProbeEngine {
       this.opts.log.warn({ err }, `Probe hit could not be handled: ${(err as Error).message}`);
     } finally {
       this.pausedNow = false;
-      if (client) {
+      // A pause left to a debugger needs the resumer thread (one can only attach where it runs).
+      const holder = this.resumer?.live() ? this.resumer : null;
+      if (client && holder) {
         // Resumed by the client (a step, its resume), or, should it have gone, after holdMs (under workerTimeout).
         this.opts.log.debug({ location: top0?.location }, `Probes: a pause here is a DevTools client's too (its breakpoint or step): left to it, resumed by it or in ${Math.round(this.opts.holdMs / 1000)} s`);
-        this.resumer.request(Math.max(hold, this.opts.holdMs));
-      } else if (hold > 0) this.resumer.request(hold);
+        holder.request(Math.max(hold, this.opts.holdMs));
+      } else if (hold > 0 && holder) holder.request(hold);
       else {
-        try {
-          this.post('Debugger.resume');
-        } catch (err) {
-          this.opts.log.error({ err }, `Probe: cannot resume: ${(err as Error).message}`);
-        }
         // Counted against the budget when the thread runs again (Debugger.resumed).
         this.ours = { mark, hit };
-        // Node waits for the resume from the resumer thread (probe-resumer.ts): the last thing here.
-        this.resumer.request();
+        this.resumePause();
       }
     }
   }
@@ -878,7 +921,12 @@ export class ProbeEngine {
       /* gone */
     }
     delete (globalThis as Record<string, unknown>)[PROBE_GATE_KEY];
-    return this.resumer.close();
+    const g = globalThis as Record<symbol, unknown>;
+    if (g[kProbesAttachable] === this.onAttachable) {
+      if (this.attachableSeen) g[kProbesAttachable] = true;
+      else delete g[kProbesAttachable];
+    }
+    return this.resumer?.close() ?? Promise.resolve();
   }
 }
 

@@ -19,6 +19,41 @@ export interface RemoteTarget {
   title: string;
   ws: string;
   worker: number | null;
+  /** Its process, when discovery listed it: a connection that closes is told apart from an exit. */
+  pid?: number;
+}
+
+/** A process that exited (or was reaped) within `ms`. */
+async function exits(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * chrome-remote-interface's "WebSocket connection closed" (and a send on a closed socket) as a
+ * coded error naming the target and what it was doing; other errors as they are.
+ */
+async function closedWhile(t: RemoteTarget, what: string, err: unknown): Promise<unknown> {
+  const message = (err as Error | null)?.message ?? '';
+  if (!/WebSocket connection closed|WebSocket is not open|readyState/i.test(message)) return err;
+  const exited = t.pid !== undefined ? await exits(t.pid, 1000) : null;
+  const why =
+    exited === true
+      ? t.worker !== null
+        ? "the worker's inspector closed (the process exited: the server log says why)"
+        : 'the process exited'
+      : exited === false
+        ? 'the connection was cut while the process still runs (a proxy in between, or discovery stopped)'
+        : 'the connection was cut';
+  return new TspumaError('TSPUMA_ERR_INSPECT_CLOSED', { target: t.title, what, why });
 }
 
 /** The part of a chrome-remote-interface client used here. */
@@ -256,7 +291,9 @@ export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ pr
     await s.send('Profiler.enable');
     await s.send('Profiler.start');
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    const { profile } = await s.send<{ profile: CpuProfile }>('Profiler.stop');
+    const { profile } = await s.send<{ profile: CpuProfile }>('Profiler.stop').catch(async (err: unknown) => {
+      throw await closedWhile(t, 'it was being profiled', err);
+    });
     await s.send('Profiler.disable');
     const scripts = new Map<string, ProfileScript>();
     s.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }) => {
@@ -287,10 +324,12 @@ export async function heapSnapshot(t: RemoteTarget, path: string): Promise<numbe
       out.write(p.chunk);
     });
     await s.send('HeapProfiler.enable');
-    await s.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+    // With progress: the primary sees the worker's progress through discovery's proxy, and does not
+    // take the check-ins the snapshot makes it miss for a hang.
+    await s.send('HeapProfiler.takeHeapSnapshot', { reportProgress: true });
     await s.send('HeapProfiler.disable');
   } catch (err) {
-    failed ??= err as Error;
+    failed ??= (await closedWhile(t, 'its heap snapshot was taken', err)) as Error;
   } finally {
     await new Promise<void>((r) => out.end(() => r()));
     await s.close().catch(() => undefined);

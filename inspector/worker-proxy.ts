@@ -3,6 +3,8 @@
 // (bridge.ts's quietEvaluation), so a console typo never pauses a worker, whoever asked for pauses
 // on exceptions. Answers and events come back as they are. The client's breakpoints and steps are
 // written into the worker as they change (probe-devtools.ts), so a probe leaves its pauses to it.
+// A heap snapshot a client asks for is reported as it goes (start, the worker's progress, end): it
+// blocks the worker for as long as it takes, and the primary must not take that for a hang.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
@@ -10,6 +12,23 @@ import { keptFromClient, quietEvaluation } from './bridge.js';
 import { ClientWatch, fromClient, fromProcess } from './probe-devtools.js';
 
 const MAX_PAYLOAD = 256 * 1024 * 1024;
+
+/** A heap snapshot through the proxy: begun, the worker still sending (progress, chunks), over. */
+export type SnapshotState = 'start' | 'progress' | 'end';
+export type SnapshotListener = (pid: number, state: SnapshotState) => void;
+/** The worker's messages during a snapshot are reported at most this often. */
+const PROGRESS_EVERY_MS = 250;
+
+/** The id of a client's `HeapProfiler.takeHeapSnapshot` command, else null (the text is parsed only when it names it). */
+export function snapshotCommand(text: string): number | null {
+  if (!text.includes('"HeapProfiler.takeHeapSnapshot"')) return null;
+  try {
+    const m = JSON.parse(text) as { id?: unknown; method?: unknown };
+    return m.method === 'HeapProfiler.takeHeapSnapshot' && typeof m.id === 'number' ? m.id : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The id of a client's command the worker's inspector must not get (keptFromClient), else null. */
 export function keptCommand(text: string, capture: boolean): number | null {
@@ -44,10 +63,12 @@ export class WorkerProxy {
     private readonly log: { debug(obj: Record<string, unknown>, msg: string): void },
     /** Debug mode captures at throws in every worker: clients keep off their pause-on-exceptions state (bridge.ts keptFromClient). */
     private readonly capture = false,
+    /** Told of each heap snapshot's course, by the worker's pid. */
+    private readonly onSnapshot: SnapshotListener | null = null,
   ) {}
 
   /** Completes the client's handshake (discovery has checked Host, Origin and the target) and connects it to `upstream`. */
-  accept(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: string, target: string): void {
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: string, target: string, pid = 0): void {
     this.wss.handleUpgrade(req, socket, head, (client) => {
       const server = new WebSocket(upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
       this.open.add(client);
@@ -58,7 +79,15 @@ export class WorkerProxy {
         else waiting.push(text);
       };
       const watch = new ClientWatch((expression) => toServer(JSON.stringify({ id: -++injected, method: 'Runtime.evaluate', params: { expression, silent: true } })));
+      // The client's heap snapshot under way: its command's id (its answer ends it), the last progress reported.
+      let snapshot: { answer: string; reportedAt: number } | null = null;
+      const snapshotOver = () => {
+        if (snapshot === null) return;
+        snapshot = null;
+        this.onSnapshot?.(pid, 'end');
+      };
       const close = (code: number, reason: string) => {
+        snapshotOver();
         if (server.readyState === server.OPEN) watch.closed();
         this.open.delete(client);
         if (client.readyState === client.OPEN || client.readyState === client.CONNECTING) client.close(code, reason);
@@ -69,6 +98,13 @@ export class WorkerProxy {
         const kept = keptCommand(data.toString(), this.capture);
         if (kept !== null) return void client.send(JSON.stringify({ id: kept, result: {} }));
         fromClient(watch, data.toString());
+        if (this.onSnapshot !== null && snapshot === null) {
+          const id = snapshotCommand(data.toString());
+          if (id !== null) {
+            snapshot = { answer: `{"id":${id},`, reportedAt: Date.now() };
+            this.onSnapshot(pid, 'start');
+          }
+        }
         toServer(quietMessage(data.toString()));
       });
       server.on('open', () => {
@@ -76,6 +112,14 @@ export class WorkerProxy {
       });
       server.on('message', (data: RawData, isBinary: boolean) => {
         const head = Buffer.isBuffer(data) ? data.toString('utf8', 0, 64) : '';
+        if (snapshot !== null) {
+          // Progress events and chunks come while the worker's thread is in the snapshot; its answer ends it.
+          if (head.startsWith(snapshot.answer)) snapshotOver();
+          else if (Date.now() - snapshot.reportedAt >= PROGRESS_EVERY_MS) {
+            snapshot.reportedAt = Date.now();
+            this.onSnapshot?.(pid, 'progress');
+          }
+        }
         if (!isBinary && fromProcess(watch, head, () => data.toString()) === 'drop') return;
         if (client.readyState === client.OPEN) client.send(data, { binary: isBinary });
       });

@@ -155,7 +155,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         return refuse(req, res, 429, 'budget', `too many wrong tokens from ${client}; try again in ${Math.ceil(blocked / 1000)} s`);
       }
       const failures = budget.failed(client);
-      return refuse(req, res, 403, 'token', `a valid token is required (?token= or Authorization: Bearer); wrong or missing (${failures} of ${FAILURE_BUDGET} allowed per ${FAILURE_WINDOW_MS / 1000} s)`);
+      return refuse(req, res, 403, 'token', `a valid token is required (the query parameter "token", or an Authorization header with a Bearer token); wrong or missing (${failures} of ${FAILURE_BUDGET} allowed per ${FAILURE_WINDOW_MS / 1000} s)`);
     }
     const wait = url.searchParams.get('wait') === '1' || url.searchParams.get('wait') === 'true';
     if (url.pathname === '/probes' || url.pathname.startsWith('/probes/')) return probeRoutes(req, res, url, target.probes);

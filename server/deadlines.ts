@@ -190,20 +190,34 @@ export class ConnectionDeadlines {
   readonly tickMs: number;
 
   /**
-   * A cluster worker's extra check-in when a request enters the app, at most every ENTRY_REPORT_MS (set by
-   * cluster/worker.ts): a request that blocks the thread at once (a regex spin, a native call) is
-   * then in the primary's last news of the worker, which names it when it kills the worker.
+   * A cluster worker's extra check-in when a request enters the app or queues for it, at most every
+   * ENTRY_REPORT_MS (set by cluster/worker.ts): a request that blocks the thread at once (a regex
+   * spin, a native call) is then in the primary's last news of the worker, which names it when it
+   * kills the worker. Entries within ENTRY_REPORT_MS of a report are reported together at its end,
+   * so `ctl stats` sees a pile-up (slots busy, a queue) within a quarter second, not at the next
+   * periodic check-in.
    */
   onAppEntry: (() => void) | null = null;
   private entryReportedAt = -Infinity;
+  private entryReportTimer: NodeJS.Timeout | null = null;
 
-  /** A request enters the app now: onAppEntry, unless it ran within ENTRY_REPORT_MS. */
+  /** A request enters the app (or its queue) now: onAppEntry, now or at the end of the current ENTRY_REPORT_MS. */
   appEntered(): void {
     if (this.onAppEntry === null) return;
     const now = performance.now();
-    if (now - this.entryReportedAt < ENTRY_REPORT_MS) return;
-    this.entryReportedAt = now;
-    this.onAppEntry();
+    const since = now - this.entryReportedAt;
+    if (since >= ENTRY_REPORT_MS) {
+      this.entryReportedAt = now;
+      this.onAppEntry();
+      return;
+    }
+    if (this.entryReportTimer !== null) return;
+    this.entryReportTimer = setTimeout(() => {
+      this.entryReportTimer = null;
+      this.entryReportedAt = performance.now();
+      this.onAppEntry?.();
+    }, ENTRY_REPORT_MS - since);
+    this.entryReportTimer.unref();
   }
 
   start(): void {
@@ -216,6 +230,8 @@ export class ConnectionDeadlines {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.entryReportTimer) clearTimeout(this.entryReportTimer);
+    this.entryReportTimer = null;
   }
 
   get size(): number {

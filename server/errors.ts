@@ -91,8 +91,11 @@ export const ERRORS = {
     template: 'Connection-deadline fault while handling entry #{id} in state {phase}: {message}; the entry was evicted.',
   },
   TSPUMA_ERR_REQUEST_TIMEOUT: {
-    template: '{method} {url} was not answered within requestTimeout ({seconds} s).',
+    template: '{method} {url} was not answered within requestTimeout ({seconds} s){where}.',
     status: 503,
+  },
+  TSPUMA_ERR_LOOP_BLOCKED: {
+    template: 'The event loop of {loop} was blocked for {seconds} s: nothing else ran meanwhile (timers, I/O, every other request waited){during}{detail}. (Warned over loopBlockedWarning, {threshold} s.)',
   },
   TSPUMA_ERR_HTTP_REQUEST_LINE: {
     template: 'Malformed request line: {problem}.',
@@ -166,6 +169,9 @@ export const ERRORS = {
   TSPUMA_ERR_WORKER_TIMEOUT: {
     template: 'Worker {index} (PID: {pid}) failed to check in within {seconds} seconds; terminating it',
   },
+  TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT: {
+    template: 'Worker {index} (PID: {pid}) still running {seconds} s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)',
+  },
   TSPUMA_ERR_WORKER_BOOT: {
     template: 'No worker has booted: worker {index} failed to boot {count} times in a row; giving up. {hint} The last failure: {reason}',
   },
@@ -180,6 +186,9 @@ export const ERRORS = {
   },
   TSPUMA_ERR_INSPECT_CONNECT: {
     template: 'Cannot attach to the inspector of {target} ({ws}): {message}.',
+  },
+  TSPUMA_ERR_INSPECT_CLOSED: {
+    template: 'The connection to {target} closed while {what}: {why}.',
   },
   TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT: {
     template: '{target} did not pause within {ms} ms; it was left running. {hint}',
@@ -204,6 +213,10 @@ export const ERRORS = {
   },
   TSPUMA_ERR_CONTROL_UNREACHABLE: {
     template: 'Cannot reach the control app at {url} (from {source}): {problem}. The command line is right; the server is not answering (is it running, its primary not stopped or stuck?).',
+  },
+  TSPUMA_ERR_LISTENER_BUSY: {
+    template: 'The {listener} is busy: {limit} are open, each answering a request, so it answered this connection 503 and closed it ({hint}). Retry in a moment.',
+    status: 503,
   },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',

@@ -304,6 +304,34 @@ export function destroyResponse(res: http.ServerResponse): void {
   res.destroy();
 }
 
+/** The longest a failed body's written bytes may take to reach the kernel before its connection is cut anyway. */
+const FLUSH_BEFORE_CUT_MS = 5000;
+
+/**
+ * A response whose body failed after its head went out: what the app wrote before the failure
+ * reaches the client, then the response is destroyed (destroyResponse), so the client sees a cut
+ * body (no last chunk, or fewer bytes than Content-Length), never a complete one. node:http corks
+ * the socket for the rest of the tick, and destroying it at once drops the chunks written in that
+ * tick: with a stream that fails right after its last rows, all of them. A write of nothing on the
+ * socket calls back once everything before it was handed to the kernel; a client that does not
+ * read is cut after FLUSH_BEFORE_CUT_MS.
+ */
+export function destroyAfterFlush(res: http.ServerResponse): void {
+  const socket = res.socket;
+  if (socket === null || socket.destroyed || res.destroyed || !socket.writable) return destroyResponse(res);
+  armAbort(res.req);
+  let cut = false;
+  const timer = setTimeout(() => destroyOnce(), FLUSH_BEFORE_CUT_MS);
+  timer.unref();
+  const destroyOnce = () => {
+    if (cut) return;
+    cut = true;
+    clearTimeout(timer);
+    res.destroy();
+  };
+  socket.write('', () => destroyOnce());
+}
+
 // ---- Responses the server took over ----
 
 const APP_WRITES = ['write', 'end', 'writeHead', 'setHeader', 'appendHeader', 'removeHeader', 'flushHeaders', 'writeContinue'] as const;

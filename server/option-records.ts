@@ -236,6 +236,11 @@ export const RECORDS = {
     'One log line per request, also under `quiet`: `GET /api/users/1 200 3.59ms 312B 127.0.0.1 3f9a1c2e-1a`, with the same fields as a `request` object in JSON: `id`, `method`, `url` as received (before a router rewrites `req.url`; secret query values redacted, see `redact`), `status` (`null`, `-` in the message, when the client left before any byte of the response was sent), `ms`, `bytes` sent for this response (head and body), `remote` (the client address on arrival). One line per request on a terminal. The id is the request\'s `X-Request-Id` when well-formed (1..128 of `A-Za-z0-9._:@/+=~-`), else one tspuma makes (a per-process prefix and a counter); apps read it as `req.id` (Node listeners, Express; `incoming.id` for fetch handlers) or `env[\'tspuma.request_id\']` (Rack), and dumps and the 500 page show it. An id the app assigns that is not one plain token (spaces, quotes, control characters) is quoted and escaped in the message (`"abc def\\n…"`), and kept as is in `request.id`.',
     { help: 'Log one line per request.' },
   ),
+  loopBlockedWarning: option({
+    default: 1,
+    check: seconds(true),
+    doc: 'A process whose event loop does not run for longer than this many seconds (a regex backtracking, a large `JSON.parse`, a synchronous crypto or file call: every other request waits behind it) logs a warning naming the request that ran, the CPU used meanwhile and how many requests waited (`TSPUMA_ERR_LOOP_BLOCKED`; at most one line per 10 s, the blocks between counted into it); `ctl stats` counts them (`loop_blocked`). Measured by a timer 4 times per threshold (at most every 250 ms). 0 disables.',
+  }),
   lowlevelErrorHandler: option({
     default: null,
     check: functionOrNull<LowlevelErrorHandler>('a function (err, env, status) => response, or null'),

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
-import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
+import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyAfterFlush, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';
 import { admissionError, readFraming } from './admission.js';
 import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -25,12 +25,15 @@ import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
 import { readText, standInError } from './error-stand-in.js';
+import type { LoopBlockWatch } from './loop-block.js';
 
 export interface InFlight {
   method: string;
   url: string;
-  /** How long it has been in the app. */
+  /** How long it has been in the app (or, queued, waiting for a slot). */
   ms: number;
+  /** Waiting for a free invocation slot (threads): it has not reached the app yet. */
+  queued?: true;
 }
 
 export interface RequestState {
@@ -51,6 +54,9 @@ export interface RequestState {
   /** The app holds an invocation slot for this request. */
   slot: boolean;
   ticket: Ticket | null;
+  /** performance.now() when it was queued for a slot (0: it got one at once) and when it got it (0: not yet). */
+  queuedAt: number;
+  ranAt: number;
   /** The server answered instead of the app (timeout, 413, shutdown); the app's writes are dropped. */
   takenOver: boolean;
   /** The body is being read before the app runs (bodyBufferSize); bodyReady() lets it run. */
@@ -124,6 +130,8 @@ export interface LifecycleDeps {
   readonly trust: Trust | null;
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   readonly shownUrl: (url: string | undefined) => string;
+  /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
+  readonly loopWatch: LoopBlockWatch<RequestState> | null;
   /** Responses admitted now say Connection: close (the server is draining, or the worker is busy). */
   closing(): boolean;
   /** A response on `entry` closed: a parse error waiting for it may go out now (client-errors.ts). */
@@ -188,7 +196,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       sent: logged ? req.socket.bytesWritten : 0,
       bytes: -1,
       remote: logged ? clientAddressOf(req) : undefined,
-      slot: false, ticket: null, takenOver: false, waiting: false, captured: false, done: false };
+      slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, done: false };
     res[kState] = state; // its close reaches finished() through onResponseClose
     const max = options.maxKeepAlive;
     if (this.d.closing() || (max > 0 && entry.requests >= max)) {
@@ -213,8 +221,12 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** To the app now, or to the invocation queue. */
   private admit(state: RequestState): void {
-    if (this.d.invocations.tryAcquire()) this.run(state);
-    else state.ticket = this.d.invocations.submit(() => this.run(state));
+    if (this.d.invocations.tryAcquire()) return this.run(state);
+    // The pool is full (the slow path): when it waited is kept for its timeout line, and the
+    // worker's next check-in shows the queue.
+    state.queuedAt = performance.now();
+    state.ticket = this.d.invocations.submit(() => this.run(state));
+    this.d.deadlines.appEntered();
   }
 
   /** BodyOwner: the body held back from the app is in (or larger than the hold). */
@@ -253,7 +265,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   private run(state: RequestState): void {
     const { req, res } = state;
     state.slot = true;
-    state.ticket = null;
+    if (state.ticket !== null) {
+      state.ranAt = performance.now();
+      state.ticket = null;
+    }
     if (state.done || state.takenOver || res.destroyed) {
       // The client left (or the server answered) while this request was queued.
       if (state.done || res.destroyed) this.release(state);
@@ -341,7 +356,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
-      destroyResponse(res);
+      destroyAfterFlush(res); // what the body wrote before it failed reaches the client first
       return;
     }
     const status = isTspumaError(err) && err.status ? err.status : 500;
@@ -381,17 +396,54 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   requestTimeout(entry: Entry): void {
     const { req, res } = entry;
     if (!req || !res) return;
-    const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
-    const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds: this.d.options.requestTimeout });
-    this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     const state = stateOf(res);
+    const url = this.d.shownUrl(state?.url ?? req.url);
+    const seconds = this.d.options.requestTimeout;
+    const where = state ? this.timedOutWhere(state, entry) : null;
+    const err = new TspumaError('TSPUMA_ERR_REQUEST_TIMEOUT', { method: req.method, url, seconds, where: where?.text ?? '' });
+    if (where) this.d.log.warn({ code: err.code, method: req.method, url, request: where.request, pool: where.pool }, `${err.message}${where.oldest}`);
+    else this.d.log.warn({ code: err.code, method: req.method, url }, err.message);
     if (!state) return;
     // Under -d the dump is tspuma's 503, said so; left to the call's end it would read as a 503
     // the app answered itself. One site per server: a slow upstream times out every request alike.
-    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${this.d.options.requestTimeout} s)`, note: requestTimeoutNote(this.d.options.requestTimeout) });
+    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds) });
     void this.answer(state, err, 503, { takeOver: true });
-    // The deadline frees the slot now, whatever becomes of the 503 (the app's late writes are dropped).
-    this.release(state);
+    // The deadline frees the slot whatever becomes of the 503 (the app's late writes are dropped),
+    // once this sweep is over: a queued request whose deadline passed in the same sweep is answered
+    // as never having reached the app, rather than entering it for a moment before its own 503.
+    queueMicrotask(() => this.release(state));
+  }
+
+  /**
+   * Where a timed-out request spent its time: queued for a slot (the pool was full) or in the app,
+   * with its id and the pool; `oldest` (the log line only, not the client's 503) names the request
+   * that held a slot longest when it never got one.
+   */
+  private timedOutWhere(state: RequestState, entry: Entry): { text: string; oldest: string; request: { id: string; queuedMs: number; inAppMs: number }; pool: { busy: number; threads: number } } {
+    const now = performance.now();
+    const { running, max } = this.d.invocations;
+    const pool = { busy: running, threads: max };
+    const busy = `threads: ${running} of ${max} busy`;
+    const s = (ms: number) => (ms / 1000).toFixed(1);
+    const id = requestIdOf(state.req);
+    if (state.queuedAt > 0 && state.ranAt === 0) {
+      const queuedMs = Math.round(now - state.queuedAt);
+      const oldest = this.inFlight().find((r) => !r.queued && r.url !== undefined);
+      return {
+        text: `: it waited ${s(queuedMs)} s for a free slot (${busy}) and never reached the app (request ${id})`,
+        oldest: oldest ? ` The oldest in the app: ${oldest.method} ${oldest.url} (${s(oldest.ms)} s).` : '',
+        request: { id, queuedMs, inAppMs: 0 },
+        pool,
+      };
+    }
+    const queuedMs = state.queuedAt > 0 ? Math.round(state.ranAt - state.queuedAt) : 0;
+    const inAppMs = Math.round(state.ranAt > 0 ? now - state.ranAt : now - entry.appSince);
+    return {
+      text: `: it was in the app for ${s(inAppMs)} s${queuedMs > 0 ? ` after ${s(queuedMs)} s waiting for a slot` : ''} (${busy}; request ${id})`,
+      oldest: '',
+      request: { id, queuedMs, inAppMs },
+      pool,
+    };
   }
 
   /** The sweep: a response whose head is out moved no byte for responseStallTimeout; its connection is closed. */
@@ -472,6 +524,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
     this.d.deadlines.toKeepalive(entry, res);
     this.d.afterResponse(entry);
+    // The request a blocked loop is blamed on has ended by the time the watch's timer runs.
+    this.d.loopWatch?.ended(state, performance.now());
     if (this.requestLog) this.logRequest(this.requestLog, res, state);
   }
 
@@ -499,6 +553,24 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     for (const e of this.d.deadlines.inApp()) if (e.req) yield e.req;
   }
 
+  /** A request as a blocked loop's warning names it. */
+  describe(state: RequestState): string {
+    return `${state.req.method} ${this.d.shownUrl(state.url)} (request ${requestIdOf(state.req)})`;
+  }
+
+  /** Requests running in the app now (not queued), oldest first, with their ids (a blocked loop's warning). */
+  inAppDescribed(): { text: string; ms: number }[] {
+    const now = performance.now();
+    const out: { text: string; ms: number }[] = [];
+    for (const e of this.d.deadlines.inApp()) {
+      if (!e.req) continue;
+      const state = stateOf(e.res);
+      if (state?.ticket) continue; // queued: it did not run
+      out.push({ text: `${e.req.method} ${this.d.shownUrl(state?.url ?? e.req.url)} (request ${requestIdOf(e.req)})`, ms: Math.round(now - e.appSince) });
+    }
+    return out.sort((a, b) => b.ms - a.ms);
+  }
+
   /**
    * Requests in the app now, oldest first (read by a hung-worker autopsy through the inspector),
    * each by the URL it arrived with, as the request log names it, not what a router left in req.url.
@@ -508,8 +580,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const out: InFlight[] = [];
     for (const e of this.d.deadlines.inApp()) {
       if (!e.req) continue;
-      const received = stateOf(e.res)?.url ?? e.req.url;
-      out.push({ method: e.req.method ?? '', url: this.d.shownUrl(received), ms: Math.round(now - e.appSince) });
+      const state = stateOf(e.res);
+      const shown: InFlight = { method: e.req.method ?? '', url: this.d.shownUrl(state?.url ?? e.req.url), ms: Math.round(now - e.appSince) };
+      if (state && state.ticket !== null) shown.queued = true;
+      out.push(shown);
     }
     return out.sort((a, b) => b.ms - a.ms);
   }

@@ -23,9 +23,10 @@ import { showsErrorDetails } from './exposure.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { AppCalls } from './app-calls.js';
 import type { Tracing } from './otel.js';
-import { RequestLifecycle, closeAfterLastResponse, onEventStream, onResponseClose, onResponseFinish, type InFlight } from './request-lifecycle.js';
+import { RequestLifecycle, type RequestState, closeAfterLastResponse, onEventStream, onResponseClose, onResponseFinish, type InFlight } from './request-lifecycle.js';
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
 import { DescriptorWatch } from './descriptor-watch.js';
+import { LoopBlockWatch, type LoopBlockStats } from './loop-block.js';
 
 export { MAX_URI_LENGTH, MAX_HEADER_SIZE, type InFlight };
 
@@ -44,6 +45,8 @@ export interface Stats {
   rss_bytes?: number;
   heap_used_bytes?: number;
   heap_limit_bytes?: number;
+  /** Event-loop blocks over loopBlockedWarning since boot (absent when it is 0). */
+  loop_blocked?: LoopBlockStats;
 }
 
 /** Long-lived connections that do not answer a clean close within this long are cut. */
@@ -71,6 +74,8 @@ export class Server {
   private readonly clientErrors: ClientErrors;
   /** Accept failures, including the EMFILE libuv hides from node (descriptor-watch.ts). */
   private readonly descriptors: DescriptorWatch;
+  /** Blocked event loops (loopBlockedWarning; null when 0). */
+  private readonly loopWatch: LoopBlockWatch<RequestState> | null;
   private draining = false;
   /** Remove unix socket files at stop (single mode); a cluster worker shares them and must not. */
   ownsSockets = true;
@@ -134,8 +139,9 @@ export class Server {
       diagnostics,
     );
     const deadlines = this.deadlines;
+    const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r) }) : null);
     this.requests = new RequestLifecycle({
-      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl,
+      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, loopWatch,
       closing: () => this.draining || this.busy,
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });
@@ -164,6 +170,7 @@ export class Server {
   async bind(): Promise<BoundServer[]> {
     this.deadlines.start();
     this.descriptors.start();
+    this.loopWatch?.start();
     if (this.app.websocket || this.app.upgrade) {
       this.upgrades = new Upgrades(this.deadlines, this.app, this.log, (req, socket, err, status) => this.clientErrors.upgradeRefused(req, socket, err, status), this.diagnostics);
       await this.upgrades.init();
@@ -231,6 +238,7 @@ export class Server {
         if (this.busyTimer) clearInterval(this.busyTimer);
         this.deadlines.stop();
         this.descriptors.stop();
+        this.loopWatch?.stop();
         this.requests.failures.close(); // folded error lines' counts, before the stop's last lines
         if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();
@@ -280,7 +288,9 @@ export class Server {
   }
 
   stats(): Stats {
-    return { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
+    const stats: Stats = { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
+    if (this.loopWatch) stats.loop_blocked = this.loopWatch.stats();
+    return stats;
   }
 
   /** The request objects in the app (or queued for it) now. */

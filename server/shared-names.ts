@@ -47,12 +47,23 @@ export function ownCode<T>(fn: () => T): T {
 export const ATTACHABLE_KEY = 'tspuma.diagnostics.attachable';
 export const kAttachable = Symbol.for(ATTACHABLE_KEY);
 
+/**
+ * On globalThis: `true` once this process could be attached from outside (whoever runs), and the
+ * probe engine's function (inspector/probes.ts: it then starts its resumer thread, which a process
+ * nothing can attach to goes without) while probes run.
+ */
+export const PROBES_ATTACHABLE_KEY = 'tspuma.probes.attachable';
+export const kProbesAttachable = Symbol.for(PROBES_ATTACHABLE_KEY);
+
 /** Says this process can now be attached from outside (an inspector port opened, discovery's bridge started). */
 export function attachable(): void {
   const g = globalThis as Record<symbol, unknown>;
   const onAttachable = g[kAttachable];
   if (typeof onAttachable === 'function') (onAttachable as () => void)();
   else g[kAttachable] = true;
+  const onProbes = g[kProbesAttachable];
+  if (typeof onProbes === 'function') (onProbes as () => void)();
+  else g[kProbesAttachable] = true;
 }
 
 /**

@@ -6,6 +6,7 @@
 // so held half-sent requests lock no one out. Refusals are logged throttled (1st, 10th, 100th...).
 import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import { TspumaError } from './errors.js';
 
 /** Where a listener's refusals are logged (a pino Logger, or discovery's thread logger). */
 export interface WarnLog {
@@ -76,6 +77,33 @@ const trackedOf = new WeakMap<Socket, Tracked>();
 /** Removes an upgraded connection from its client's count (set by limitConnections). */
 const upgradeHooks = new WeakMap<Socket, () => void>();
 
+/** Refused connections still being answered (their 503 written, waiting to close); past it, one is reset unanswered. */
+const MAX_ANSWERING_REFUSALS = 64;
+/** How long a refused connection is kept for its client to read the 503. */
+const REFUSAL_LINGER_MS = 1000;
+let answeringRefusals = 0;
+
+/**
+ * A connection refused at a cap with every counted one busy: a 503 that says so (a client read a
+ * reset, and `tspuma ctl` said the server was not running), then closed. What it sends is
+ * discarded; it is kept at most REFUSAL_LINGER_MS, and at most MAX_ANSWERING_REFUSALS at once (a
+ * flood past that is reset, as before), so refusing costs no lasting descriptor.
+ */
+function answerBusy(socket: Socket, err: TspumaError): void {
+  if (answeringRefusals >= MAX_ANSWERING_REFUSALS) return void socket.destroy();
+  answeringRefusals++;
+  const body = `${JSON.stringify({ error: err.message, code: err.code })}\n`;
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => {
+    answeringRefusals--;
+    clearTimeout(timer);
+  });
+  socket.on('error', () => undefined);
+  socket.resume();
+  socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
 /**
  * A connection became a WebSocket (a DevTools session): it no longer counts against its client's
  * cap, which is for connections still sending or waiting for a request (every local client is
@@ -108,7 +136,8 @@ export function createSideServer(name: string, limits: ListenerLimits, log: Warn
  * waiting for the next request on keep-alive), of the same client at the per-client cap, of any
  * client at the total cap: a stuck or hostile client holding half-sent requests delays no one (a
  * real client's head arrives at once and is answered, while a held one waits for nothing).
- * Only when every counted connection is busy answering is the new one closed.
+ * Only when every counted connection is busy answering is the new one refused: a 503 with
+ * TSPUMA_ERR_LISTENER_BUSY, then closed.
  */
 export function limitConnections(server: http.Server, name: string, limits: ListenerLimits, log: WarnLog): void {
   const throttle = new Throttle();
@@ -148,11 +177,17 @@ export function limitConnections(server: http.Server, name: string, limits: List
     victim.socket.destroy();
     return true;
   };
+  const busy = (kind: 'total' | 'client', client: string) =>
+    new TspumaError('TSPUMA_ERR_LISTENER_BUSY', {
+      listener: name,
+      limit: kind === 'total' ? `its ${limits.maxConnections} connections` : `the ${limits.perClient} connections it allows from ${client}`,
+      hint: name === 'control app' ? 'many tspuma commands at once? each probe set waits for every worker to arm it' : 'too many clients at once',
+    });
   server.on('connection', (socket: Socket) => {
     const client = clientOf(socket);
     const mine = byClient.get(client);
-    if ((mine?.size ?? 0) >= limits.perClient && !makeRoom('client', mine!, client, mine!.size)) return void socket.destroy();
-    if (all.size >= limits.maxConnections && !makeRoom('total', all, client, all.size)) return void socket.destroy();
+    if ((mine?.size ?? 0) >= limits.perClient && !makeRoom('client', mine!, client, mine!.size)) return answerBusy(socket, busy('client', client));
+    if (all.size >= limits.maxConnections && !makeRoom('total', all, client, all.size)) return answerBusy(socket, busy('total', client));
     const t: Tracked = { socket, client, active: 0, upgraded: false, idleSince: order++ };
     all.add(t);
     byClient.set(client, (byClient.get(client) ?? new Set()).add(t));

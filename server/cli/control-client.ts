@@ -72,8 +72,26 @@ export interface ControlAnswer<T> {
   body: T & { error?: string; code?: string | null };
 }
 
-/** One request to the control app; rejects only when it cannot be reached or answers no JSON. */
-export function controlRequest<T>(target: ControlTarget, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ControlAnswer<T>> {
+/** How long a command retries a control app that answers 503 TSPUMA_ERR_LISTENER_BUSY (every connection it allows busy). */
+export const BUSY_RETRY_MS = 15_000;
+
+/**
+ * One request to the control app; rejects only when it cannot be reached or answers no JSON. A
+ * 503 TSPUMA_ERR_LISTENER_BUSY (its connections from this address all answering requests: a burst
+ * of probe sets) ran nothing: retried, 100 ms then longer, for up to BUSY_RETRY_MS, and answered
+ * with the last 503 after that.
+ */
+export async function controlRequest<T>(target: ControlTarget, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ControlAnswer<T>> {
+  const deadline = Date.now() + BUSY_RETRY_MS;
+  for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
+    const answer = await controlRequestOnce<T>(target, method, path, body, timeoutMs);
+    if (answer.status !== 503 || answer.body.code !== 'TSPUMA_ERR_LISTENER_BUSY' || Date.now() + wait > deadline) return answer;
+    if (wait === 100) process.stderr.write(`tspuma: the control app at ${target.url} is busy (every connection it allows from here is answering a request); retrying for up to ${BUSY_RETRY_MS / 1000} s\n`);
+    await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random())));
+  }
+}
+
+function controlRequestOnce<T>(target: ControlTarget, method: string, path: string, body: unknown, timeoutMs: number): Promise<ControlAnswer<T>> {
   const unix = /^unix:\/\/(.+)$/.exec(target.url);
   const tcp = new URL(`http://${/^tcp:\/\/(.+)$/.exec(target.url)?.[1] ?? target.url.replace(/^https?:\/\//, '')}`);
   const data = body === undefined ? null : JSON.stringify(body);

@@ -205,7 +205,7 @@ function choose(a: InspectArgs, entries: ListEntry[]): RemoteTarget {
     entry = entries.find((e) => e.tspuma.worker === 0) ?? (entries.length === 1 ? entries[0] : undefined);
   }
   if (!entry) throw new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted, url: `${a.url}/json/list`, available: entries.map((e) => e.title).join(', ') || 'none' });
-  return { title: entry.title, ws: entry.webSocketDebuggerUrl, worker: entry.tspuma.worker };
+  return { title: entry.title, ws: entry.webSocketDebuggerUrl, worker: entry.tspuma.worker, pid: entry.tspuma.pid };
 }
 
 function table(entries: ListEntry[]): string {

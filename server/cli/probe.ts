@@ -112,8 +112,25 @@ async function snapshots(target: ControlTarget, view: ProbeView, io: ProbeOutput
       return printed > 0 ? 0 : 1;
     }
     if (view.hits !== null && printed >= view.hits) return 0;
+    const stopped = suspendedEverywhere(now);
+    if (stopped) {
+      io.err(`tspuma: probe ${view.id} is suspended in every worker, so no more snapshots will come (${printed} of ${view.hits ?? 'every'} taken): ${stopped}; it stays listed (suspended) until it expires or tspuma probe rm ${view.id}; set it again to resume\n`);
+      return printed > 0 ? 0 : 1;
+    }
     await sleep(200);
   }
+}
+
+/**
+ * Why no worker will hit the probe any more (every worker that has it suspended it: the pause
+ * budget, its line changed by a deploy), with the first worker's reason; else null. A worker
+ * started later arms it again, so the command that waits is told, not the probe removed.
+ */
+export function suspendedEverywhere(view: ProbeView): string | null {
+  const workers = Object.entries(view.workers).filter(([, w]) => w.state !== 'removed' && w.state !== 'error');
+  if (!view.active || workers.length === 0 || !workers.every(([, w]) => w.state === 'suspended')) return null;
+  const [i, first] = workers[0]!;
+  return `worker ${i}: ${first.suspended?.message ?? 'suspended'}${workers.length > 1 ? ` (and the same in ${workers.length - 1} more)` : ''}`;
 }
 
 /** Hits per second per worker, one line a second, until the probe ends or Ctrl-C (which removes it). */
@@ -138,6 +155,11 @@ async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): P
       if (!now.active) {
         io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'}\n`);
         return 0;
+      }
+      const stopped = suspendedEverywhere(now);
+      if (stopped) {
+        io.err(`tspuma: probe ${view.id} is suspended in every worker, so it counts no more hits: ${stopped}; it stays listed (suspended) until it expires or tspuma probe rm ${view.id}; set it again to resume\n`);
+        return 1;
       }
     }
     await controlRequest(target, 'DELETE', `/probes/${view.id}`);

@@ -48,12 +48,15 @@ export interface DevTools {
   /** A worker exited: discovery drops it. */
   exited(h: WorkerHandle): void;
   /**
-   * A worker missed workerTimeout: pauses it and writes its `[hang]` dump; settles (never
-   * rejects) within workerAutopsyTimeout. Null: no autopsy (no inspector, or autopsies off).
+   * A worker about to be killed (`why`: it missed workerTimeout, or is still running at
+   * workerShutdownTimeout): pauses it and writes its `[hang]` dump; settles (never rejects) within
+   * workerAutopsyTimeout. Null: no autopsy (no inspector, or autopsies off).
    */
-  autopsy(h: WorkerHandle): Promise<unknown> | null;
+  autopsy(h: WorkerHandle, why: TspumaError): Promise<unknown> | null;
   /** A live stack of worker `index`; rejects with TSPUMA_ERR_INSPECT_TARGET when it has no inspector. */
   stackOf(index: number): Promise<Dump>;
+  /** Set by the primary: a client's heap snapshot of worker process `pid` began, goes on, or ended. */
+  onSnapshot?: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null;
 }
 
 /** What a failed fork's OS error usually means, for TSPUMA_ERR_WORKER_FORK. */
@@ -167,6 +170,7 @@ export class Primary {
     this.workerCount = options.workers;
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
+    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.snapshotReport(pid, state);
     this.probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, deps.clock);
   }
 
@@ -230,12 +234,30 @@ export class Primary {
     return handle;
   }
 
-  /** A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the log says so. */
+  /**
+   * A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the
+   * log says so with what it was serving, after its autopsy as at workerTimeout.
+   */
   private term(h: WorkerHandle): Promise<unknown> {
     const seconds = this.options.workerShutdownTimeout;
-    return h.term(seconds * 1000, () =>
-      this.log.warn({ worker: h.index, workerPid: h.pid, workerShutdownTimeout: seconds }, `- Worker ${h.index} (PID: ${h.pid}) still running ${seconds} s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)`),
-    );
+    return h.term(seconds * 1000, () => {
+      const err = new TspumaError('TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT', { index: h.index, pid: h.pid, seconds });
+      this.killLine(h, err, { workerShutdownTimeout: seconds });
+      return this.devtools?.autopsy(h, err) ?? null;
+    });
+  }
+
+  /**
+   * The line before a worker is killed for `err`: what it was doing at its last check-in (sent at
+   * least once a second as requests enter the app, at most 4 times a second: the request that
+   * stuck it, even when no autopsy can pause it), and without DevTools how to get an autopsy.
+   */
+  private killLine(h: WorkerHandle, err: TspumaError, fields: Record<string, unknown>): void {
+    const news = h.lastNews(this.clock.now());
+    const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
+    const level = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? 'error' : 'warn';
+    const prefix = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? '' : '- ';
+    this.log[level]({ worker: h.index, workerPid: h.pid, code: err.code, ...fields, inFlight: h.lastStatus?.in_flight ?? [] }, `${prefix}${err.message}${news ? `; ${news}` : ''}${hint}`);
   }
 
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
@@ -383,15 +405,11 @@ export class Primary {
     }
     for (const h of this.current.values()) {
       if (h.stopping || h.exited) continue;
-      if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000) {
+      if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000 && !this.inSnapshot(h, now)) {
         const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        // What it was doing, from its last check-in (sent at least once a second as requests enter
-        // the app, at most 4 times a second): the request that stuck it, even when no autopsy can pause it.
-        const news = h.lastNews(now);
-        const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
-        this.log.error({ worker: h.index, workerPid: h.pid, code: err.code, inFlight: h.lastStatus?.in_flight ?? [] }, `${err.message}${news ? `; ${news}` : ''}${hint}`);
+        this.killLine(h, err, {});
         h.stopping = true;
-        const autopsy = this.devtools?.autopsy(h) ?? null;
+        const autopsy = this.devtools?.autopsy(h, err) ?? null;
         if (autopsy) {
           void autopsy.then(
             (dump) => {
@@ -410,6 +428,37 @@ export class Primary {
         h.kill();
       }
     }
+  }
+
+  /**
+   * A heap snapshot holds a worker's thread for as long as it takes (minutes for a heap of a few
+   * GiB): while its inspector reports progress within workerTimeout, its missed check-ins are not
+   * counted. A snapshot that stops reporting is a hang like any other.
+   */
+  private inSnapshot(h: WorkerHandle, now: number): boolean {
+    return h.snapshot !== null && now - h.snapshot.progressAt <= this.options.workerTimeout * 1000;
+  }
+
+  /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */
+  private snapshotReport(pid: number, state: 'start' | 'progress' | 'end'): void {
+    const h = [...this.current.values(), ...this.old].find((x) => x.pid === pid && !x.exited);
+    if (!h) return;
+    const now = this.clock.now();
+    if (state === 'start') {
+      h.snapshot = { since: now, progressAt: now };
+      this.log.info({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is taking a heap snapshot for a DevTools client: its missed check-ins are not counted while it reports progress (it serves no request until the snapshot is written)`);
+      return;
+    }
+    if (h.snapshot === null) return;
+    if (state === 'progress') {
+      h.snapshot.progressAt = now;
+      return;
+    }
+    const seconds = ((now - h.snapshot.since) / 1000).toFixed(1);
+    h.snapshot = null;
+    // Its deadline starts again now: its first check-in after the snapshot is on its way.
+    if (h.lastCheckin) h.lastCheckin = new Date(Math.max(h.lastCheckin.getTime(), now));
+    this.log.info({ worker: h.index, workerPid: h.pid, seconds: Number(seconds) }, `Worker ${h.index} (PID: ${h.pid}) finished its heap snapshot after ${seconds} s; its check-ins count again`);
   }
 
   /** A live stack of worker `index` (the control app's /stack), through DevTools. */

@@ -23,6 +23,11 @@ export class WorkerHandle {
   lastStatus: Stats | null = null;
   /** Its inspector's ws:// URL, once it reported one. */
   inspector: string | null = null;
+  /**
+   * A heap snapshot a DevTools client takes of it through discovery (primary clock ms): its thread
+   * is in the snapshot, so its check-ins stop while its inspector reports progress.
+   */
+  snapshot: { since: number; progressAt: number } | null = null;
   /** What it reported when its boot failed (`boot-failed`), for the primary's messages. */
   bootError: { code: string | null; message: string } | null = null;
   /** term() or kill() was called: its exit is expected. */
@@ -75,16 +80,21 @@ export class WorkerHandle {
     if (!this.exited && this.worker.isConnected()) this.worker.send(message);
   }
 
-  /** Graceful stop; SIGKILL after timeoutMs (`killed` is told first). Resolves when the process has exited. */
-  term(timeoutMs: number, killed?: () => void): Promise<unknown> {
+  /**
+   * Graceful stop; SIGKILL after timeoutMs. `killed` is told first; when it returns a promise (an
+   * autopsy, bounded by its own timeout), the kill waits for it to settle. Resolves when the
+   * process has exited.
+   */
+  term(timeoutMs: number, killed?: () => Promise<unknown> | null | void): Promise<unknown> {
     if (!this.exited && !this.stopping) {
       this.stopping = true;
       this.send({ tspuma: 1, type: 'stop' });
       if (!this.worker.isConnected()) this.worker.process.kill('SIGTERM');
       this.killTimer = unref(
         this.clock.setTimeout(() => {
-          if (!this.exited) killed?.();
-          this.kill();
+          const before = this.exited ? null : killed?.();
+          if (before) void before.then(() => this.kill(), () => this.kill());
+          else this.kill();
         }, timeoutMs),
       );
     }
@@ -108,7 +118,7 @@ export class WorkerHandle {
     const requests = s.in_flight ?? [];
     const serving =
       requests.length > 0
-        ? `at its last check-in (${ago}) it was serving ${requests.map((r) => `${r.method} ${r.url} (in the app ${(r.ms / 1000).toFixed(1)} s then)`).join(', ')}${s.running > requests.length ? ` and ${s.running - requests.length} more` : ''}`
+        ? `at its last check-in (${ago}) it was serving ${requests.map((r) => `${r.method} ${r.url} (${r.queued ? 'waiting for a slot' : 'in the app'} ${(r.ms / 1000).toFixed(1)} s then)`).join(', ')}${s.running > requests.length ? ` and ${s.running - requests.length} more` : ''}`
         : `at its last check-in (${ago}) no request was in the app`;
     const mib = (b: number) => Math.round(b / 1048576);
     const heap = s.heap_used_bytes !== undefined && s.heap_limit_bytes ? `; its heap was ${mib(s.heap_used_bytes)} of ${mib(s.heap_limit_bytes)} MiB (rss ${mib(s.rss_bytes ?? 0)} MiB)` : '';
@@ -130,6 +140,7 @@ export class WorkerHandle {
             backlog: s.backlog, running: s.running, pool_capacity: s.pool_capacity, max_threads: s.max_threads, requests_count: s.requests_count, busy_threads: s.busy_threads, connections: s.connections,
             ...(s.in_flight ? { in_flight: s.in_flight } : {}),
             ...(s.rss_bytes !== undefined ? { rss_bytes: s.rss_bytes, heap_used_bytes: s.heap_used_bytes, heap_limit_bytes: s.heap_limit_bytes } : {}),
+            ...(s.loop_blocked ? { loop_blocked: s.loop_blocked } : {}),
           }
         : {},
     };

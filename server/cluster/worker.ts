@@ -21,8 +21,14 @@ import { probeHost } from '../probe-host.js';
 import { AppCalls } from '../app-calls.js';
 import { startupPhase } from '../errors.js';
 import { takeWorkerBinds, withWorkerBinds } from './listeners.js';
+import { startWatchThread, watchPrimary } from './primary-watch.js';
+import { stopAccepting } from '../node-http.js';
 
 const LINGER_MS = 1000;
+/** After workerShutdownTimeout's 503s, how long an orphaned worker's last answers get before it exits. */
+const FORCED_EXIT_MS = 1000;
+/** The watch thread kills a worker still running this long after workerShutdownTimeout (the main thread exits at +FORCED_EXIT_MS). */
+const WATCH_THREAD_SLACK_S = 4;
 const UNCAUGHT = 'uncaught exception';
 
 function send(message: WorkerMessage): void {
@@ -64,6 +70,20 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   cluster.worker?.on('disconnect', () => {
     if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   });
+  // From here on the worker exits when its primary goes away, whatever it is doing: while it boots
+  // at once (nothing is in flight), once serving after a graceful stop (onPrimaryGone, below).
+  let doing: string | null = 'booting';
+  /** Why the primary went away, when it did after this worker's server listened and before its stop was ready. */
+  let goneEarly: string | null = null;
+  let onPrimaryGone = (why: string) => {
+    if (doing === null) {
+      goneEarly = why;
+      return;
+    }
+    log.warn({ why }, `- Worker ${index} (PID: ${process.pid}) exiting: its primary (PID: ${watch.primaryPid}) is gone (${why}) while it was ${doing}`);
+    process.exit(1);
+  };
+  const watch = watchPrimary((why) => onPrimaryGone(why));
   const appCalls = new AppCalls();
   const closeProbes = listenForProbes(options, log, index, appCalls);
   // The inspector's module only with --inspect (or -d): with debug off a worker loads none.
@@ -72,12 +92,17 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     // Open before boot, so a worker stuck booting can be attached too.
     const url = inspector.openInspector(options.inspect, { kind: 'worker', index }, log);
     if (url) send({ tspuma: 1, type: 'inspector', index, url });
+    // A DevTools client can hold this main thread paused: a thread makes sure it exits anyway.
+    startWatchThread({ primaryPid: watch.primaryPid, index, graceMs: (options.workerShutdownTimeout + WATCH_THREAD_SLACK_S) * 1000 });
   }
   let loaded: LoadedApp;
   let server: Server;
   try {
+    doing = 'running its beforeWorkerBoot hooks';
     await runHooks('beforeWorkerBoot', options.beforeWorkerBoot, reporting, [index], { rethrow: true });
+    doing = 'loading the app';
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
+    doing = 'booting';
     const ownListen = index === 0 ? ownListenWarning(loaded) : null;
     if (ownListen) log.warn({ code: ownListen.code }, `${ownListen.code}: ${ownListen.message}`);
     const ts = tsLoader();
@@ -89,6 +114,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     if (options.balanceBusyWorkers) server.balanceWhenBusy();
     if (options.outOfBand.length > 0) server.onOutOfBand = () => runHooks('outOfBand', options.outOfBand, reporting, [index]);
     await server.bind();
+    // Listening: from now on a gone primary gets the graceful stop, set up below.
+    doing = null;
     inspector?.exposeInFlight(() => server.inFlight());
   } catch (err) {
     const e = err as { code?: unknown; message?: string };
@@ -177,19 +204,21 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       // As in single mode: requests in flight get a bounded grace, then 503.
       setTimeout(() => server.force(uncaughtGraceEnded(options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, options.forceShutdownAfter) * 1000).unref();
     });
-    // The primary died: requests in flight finish (up to workerShutdownTimeout, the budget the
-    // primary would have given), then the worker exits: no orphans.
-    process.on('disconnect', () => {
+    // The primary is gone: the listening copies close first (no new connection waits on a worker
+    // that is leaving), requests in flight finish (up to workerShutdownTimeout, the budget the
+    // primary would have given), then the worker exits for sure (ref'd timers): no orphans.
+    onPrimaryGone = (why) => {
+      const inFlight = server.inFlight().length;
+      log.warn({ why, inFlight }, `- Worker ${index} (PID: ${process.pid}) exiting: its primary (PID: ${watch.primaryPid}) is gone (${why}); it stops accepting and finishes its ${inFlight} request(s) in flight within workerShutdownTimeout (${options.workerShutdownTimeout} s)`);
+      for (const b of server.boundServers) stopAccepting(b.server, () => undefined);
       void stop('the primary went away');
       setTimeout(() => {
         log.warn({ seconds: options.workerShutdownTimeout }, `- Worker ${index} (PID: ${process.pid}): requests still in flight ${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away; answering them 503 and exiting`);
         server.force(`${options.workerShutdownTimeout} s (workerShutdownTimeout) after the primary went away`);
-        setTimeout(() => {
-          inspector?.closeInspector();
-          resolve(1);
-        }, 1000).unref();
-      }, options.workerShutdownTimeout * 1000).unref();
-    });
+        setTimeout(() => process.exit(1), FORCED_EXIT_MS);
+      }, options.workerShutdownTimeout * 1000);
+    };
+    if (goneEarly !== null) onPrimaryGone(goneEarly);
     process.on('SIGTERM', () => void stop('SIGTERM'));
     // Ctrl-C reaches the whole process group; the primary decides what happens.
     process.on('SIGINT', () => undefined);

@@ -181,8 +181,14 @@ export function inspectorUrl(s: Spawned, worker: number | null, pid?: number): P
 }
 
 /** Kills every child still running (afterEach). */
-export async function killAll(): Promise<void> {
-  const list = [...children];
+export function killAll(): Promise<void> {
+  return killAllBut();
+}
+
+/** Kills every child still running but `keep` (a server the file's cases share, killed in afterAll). */
+export async function killAllBut(...keep: (Spawned | undefined)[]): Promise<void> {
+  const kept = new Set(keep.map((s) => s?.proc));
+  const list = [...children].filter((c) => !kept.has(c));
   for (const c of list) c.kill('SIGKILL');
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
 }

@@ -1,7 +1,7 @@
 // Vitest's setupFiles: runs before each test file, in the worker that runs it. Forks run many
 // files one after the other (isolate: false), so what a file must see fresh is set here.
-import { appendFileSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { spawnsSince } from './cli.js';
 import { refreshSlowness } from './net.js';
 
@@ -35,5 +35,46 @@ if (cpuLog) {
     const ms = (t: number) => t * 10; // USER_HZ 100
     const spawns = spawnsSince(mark);
     appendFileSync(cpuLog, `${JSON.stringify({ file, wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), spawns })}\n`);
+  });
+
+  /**
+   * Per test (to FILE.tests): the CPU of this process and of every process below it, alive or
+   * reaped, between the test's start and end. A live process's ticks are its own plus those of
+   * the children it reaped; a process that exited is in its reaper's. (A cluster's workers that
+   * outlive a SIGKILLed primary are reparented out of the tree: their CPU is not counted.)
+   */
+  const treeTicks = (): number => {
+    const parent = new Map<number, number>();
+    const ticks = new Map<number, number>();
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const f = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+        parent.set(Number(name), f[1]!);
+        ticks.set(Number(name), f[11]! + f[12]! + f[13]! + f[14]!);
+      } catch {
+        // gone between the listing and the read
+      }
+    }
+    let sum = 0;
+    for (const [pid, t] of ticks) {
+      for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+        if (p === process.pid) {
+          sum += pid === process.pid ? ticks.get(pid)! : t;
+          break;
+        }
+      }
+    }
+    return sum;
+  };
+  let testStart = 0;
+  let testT0 = 0;
+  beforeEach(() => {
+    testStart = treeTicks();
+    testT0 = performance.now();
+  });
+  afterEach((ctx) => {
+    const file = (expect.getState().testPath ?? '?').replace(/^.*\/test\//, 'test/');
+    appendFileSync(`${cpuLog}.tests`, `${JSON.stringify({ file, test: ctx.task.name, wallMs: Math.round(performance.now() - testT0), cpuMs: (treeTicks() - testStart) * 10 })}\n`);
   });
 }

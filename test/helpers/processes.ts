@@ -17,6 +17,19 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether a process has ended: no such pid, or a zombie (dead, waiting for a parent to reap it: an
+ * orphan's new parent, PID 1 in a container, may never do so).
+ */
+export function ended(pid: number): boolean {
+  if (!alive(pid)) return true;
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 /** The children of `pid` (a primary's workers), from /proc. */
 export function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);

@@ -35,7 +35,7 @@ async function cutOff(url: string): Promise<void> {
 describe("the request's abort error after tspuma destroys a failed response", () => {
   for (const debug of [false, true]) {
     it(`${debug ? 'with -d' : 'without -d'}: is node:http's own ECONNRESET 'aborted' error, with the same stack text as when the app destroys the response itself`, async () => {
-      const s = await boot([...(debug ? ['-d'] : []), '-b', 'tcp://127.0.0.1:0', APP]);
+      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', APP]);
       // Twice each: a repeated failure takes the folded path (and, with -d, a muted site).
       for (const path of ['/fail', '/destroy', '/fail', '/destroy']) await cutOff(`${s.url}${path}`);
       const seen = await waitFor(async () => {

@@ -65,7 +65,7 @@ describe('the app calls process.exit()', () => {
   });
 
   it('with -d: a dump of the call, its culprit the app line that called process.exit', async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'exit-app.ts'], {}, root);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'exit-app.ts'], {}, root);
     await fetch(`${s.url}/pro`).catch(() => null);
     expect(await s.exited).toBe(3);
     await waitFor(() => s.stderr().includes('tspuma dump #1 [app] Error: the app called process.exit(3) while serving'), 'the dump');
@@ -75,7 +75,7 @@ describe('the app calls process.exit()', () => {
   });
 
   it("the app's own uncaughtException handler exits: tspuma's fatal line and dump come first, then the exit line naming the handler", async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'uncaught-app.ts'], {}, root);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'uncaught-app.ts'], {}, root);
     expect(await (await fetch(`${s.url}/later`)).text()).toBe('ok');
     expect(await s.exited).toBe(1);
     const msgs = s.lines().map((l) => String(l.msg));
@@ -88,7 +88,7 @@ describe('the app calls process.exit()', () => {
   });
 
   it("the app's own unhandledRejection handler exits: tspuma's rejection dump comes first", async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'uncaught-app.ts'], {}, root);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'uncaught-app.ts'], {}, root);
     expect(await (await fetch(`${s.url}/void`)).text()).toBe('ok');
     expect(await s.exited).toBe(2);
     // With -d the line names the request whose work started the promise (S6).

@@ -155,9 +155,14 @@ describe('Express 5: a 5xx the app answers on purpose', () => {
 });
 
 describe('Hono 4 and fetch handlers', () => {
+  // One Hono server for both: each dump is found by its own message.
+  let s: Booted;
+  const dir = tmp('hono');
+  beforeAll(async () => {
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+  });
+
   it('dumps a Hono handler throwing after `await c.req.json()`, Hono\'s 500 untouched', async () => {
-    const dir = tmp('hono');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/cart`, { method: 'POST', body: JSON.stringify({ sku: 'A-1', qty: 12 }), headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(500);
     expect(await res.text()).toBe('Internal Server Error');
@@ -169,8 +174,6 @@ describe('Hono 4 and fetch handlers', () => {
   });
 
   it("dumps a malformed JSON body Hono fails to parse with the body it was given (redacted) and says the throw was inside Hono with no app frame", async () => {
-    const dir = tmp('hono-bad-json');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const body = '{"sku":"A-1","password":"HonoBadJson-pw1", "cardNumber": 4111111111111111';
     const res = await fetch(`${s.url}/cart`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(500);

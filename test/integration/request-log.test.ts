@@ -4,38 +4,48 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, ROOT, run } from '../helpers/cli.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { boot, killAll, killAllBut, ROOT, run, type Booted } from '../helpers/cli.js';
 import { acceptsOn, get, rawRequest, statusOf, waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+/** The Express server the first two cases share (each reads the lines of its own URL). */
+let shared: Booted | undefined;
+afterEach(() => killAllBut(shared));
+afterAll(killAll);
 
 const EXPRESS = join(ROOT, 'test/fixtures/request-log/express-router.ts');
 const RACK = join(ROOT, 'test/fixtures/request-log/rack-id.ts');
 type Line = Record<string, unknown> & { request?: Record<string, unknown> };
 const requestLines = (lines: Record<string, unknown>[]) => (lines as Line[]).filter((l) => l.request !== undefined);
-/** Waits until `n` request lines were logged, and returns them. */
-const waitForRequestLines = (s: { lines(): Record<string, unknown>[] }, n: number) =>
-  waitFor(() => (requestLines(s.lines()).length >= n ? requestLines(s.lines()) : null), `${n} request line(s)`);
+/** Waits until `n` request lines (of `url` when given) were logged, and returns them. */
+const waitForRequestLines = (s: { lines(): Record<string, unknown>[] }, n: number, url?: string) => {
+  const of = () => requestLines(s.lines()).filter((l) => url === undefined || l.request!.url === url);
+  return waitFor(() => (of().length >= n ? of() : null), `${n} request line(s)${url === undefined ? '' : ` of ${url}`}`);
+};
 const GENERATED = /^[0-9a-f]{8}-[0-9a-z]+$/;
 
 describe('request log', () => {
+  // One Express server for the first two cases: each reads the lines of its own URL.
+  beforeAll(async () => {
+    shared = await boot(['--log-requests', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+  });
+
   it('logs the URL as received under an Express router, with status, bytes sent, remote and request id', async () => {
-    const s = await boot(['--log-requests', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+    const s = shared!;
     const port = new URL(s.url).port;
     const raw = await rawRequest(Number(port), 'GET /api/users/7 HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-7\r\nConnection: close\r\n\r\n');
     expect(statusOf(raw.text)).toBe(200);
-    const [line] = await waitForRequestLines(s, 1);
+    const [line] = await waitForRequestLines(s, 1, '/api/users/7');
     expect(line!.request).toEqual({ id: 'trace-7', method: 'GET', url: '/api/users/7', status: 200, ms: expect.any(Number), bytes: Buffer.byteLength(raw.text, 'latin1'), remote: '127.0.0.1' });
     expect(line!.msg).toBe(`GET /api/users/7 200 ${String(line!.request!.ms)}ms ${raw.text.length}B 127.0.0.1 trace-7`);
   });
 
   it('round-trips a well-formed X-Request-Id through req.id, the Rack env, the 500 page and the dump; makes one otherwise', async () => {
-    const express = await boot(['--log-requests', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+    const express = shared!;
     expect(await (await fetch(`${express.url}/api/whoami`, { headers: { 'x-request-id': 'abc-123' } })).text()).toBe('id abc-123');
     const made = await (await fetch(`${express.url}/api/whoami`, { headers: { 'x-request-id': 'not well formed!' } })).text();
     expect(made).toMatch(/^id [0-9a-f]{8}-[0-9a-z]+$/);
-    const logged = await waitForRequestLines(express, 2);
+    const logged = await waitForRequestLines(express, 2, '/api/whoami');
     expect(logged.map((l) => l.request!.id)).toEqual(['abc-123', made.slice(3)]);
 
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-reqid-'));

@@ -115,19 +115,13 @@ describe('rolling restart behind HAProxy', () => {
     for (const p of before) expect(beforeRoll.has(p), `old instance ${p} served`).toBe(true);
     for (const p of after) expect(pids(tally.bodies.slice(rollEnd)).has(p), `new instance ${p} served after the roll`).toBe(true);
   }, 90_000 * SLOWNESS);
-
-  it('without drainDelay the same roll completes with both new instances serving (its failed requests are logged, not asserted)', async () => {
-    const { tally, after, exits, rollEnd } = await roll([]);
-    const failed = count(tally.errors) + [...tally.statuses].filter(([s]) => s < 200 || s > 299).reduce((a, [, c]) => a + c, 0);
-    console.info(`rolling restart without drainDelay: ${tally.requests} requests, ${failed} failed: statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...tally.errors])}`);
-    expect(exits).toEqual([0, 0]);
-    const afterRoll = new Set(tally.bodies.slice(rollEnd).map(pidOf));
-    for (const p of after) expect(afterRoll.has(p), `new instance ${p} served after the roll`).toBe(true);
-  }, 90_000 * SLOWNESS);
 });
 
+// A roll without drainDelay is the nginx case below (the instances start with no --drain-delay):
+// it asserts what a HAProxy roll without it did (exit 0, both new instances serving after the
+// roll) and more (no GET fails), for 4 boots, a proxy and 20 clients less.
 describe("rolling restart behind docs/deployment.md's nginx block", () => {
-  it('restarting both instances in turn under keep-alive GET and POST load: no GET fails (a refused connection goes to the other instance); failed POSTs are counted', async () => {
+  it('restarting both instances in turn (no drainDelay) under keep-alive GET and POST load: both exit 0 and the new ones serve; no GET fails (a refused connection goes to the other instance); failed POSTs are counted', async () => {
     const first = [await boot([APP, '-b', 'tcp://127.0.0.1:0']), await boot([APP, '-b', 'tcp://127.0.0.1:0'])];
     const addresses = first.map((i) => new URL(i.url).host);
     const before = first.map((i) => i.proc.pid!);

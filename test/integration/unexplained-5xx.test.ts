@@ -46,6 +46,21 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
     expect(d.request).toMatchObject({ method: 'GET', url: '/api/maintenance' });
     expect(d.note).toMatch(/^the app answered 503 itself and no error reached tspuma/);
   });
+
+  // On this block's server: its other failures (walk, the 503) are at sites of their own, and
+  // each dump is found by its message.
+  it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
+    for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
+    const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
+    expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
+    await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
+    // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
+    expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
+    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
+    expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
+    expect(d.response).toEqual({ status: 500 });
+    expect(d.note).toMatch(/thrown in a function where pausing was muted/);
+  });
 });
 
 describe('Express 5 with that middleware, a request tspuma ends at requestTimeout (S7)', () => {
@@ -53,7 +68,7 @@ describe('Express 5 with that middleware, a request tspuma ends at requestTimeou
     const dir = tmp('express-timeout');
     const cfg = join(dir, 'timeout.config.mjs');
     writeFileSync(cfg, 'export default { requestTimeout: 1 };\n');
-    const s = await boot(['-d', '-C', cfg, '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const s = await boot(['-d', '--inspect=off', '-C', cfg, '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
     const res = await fetch(`${s.url}/api/slow-upstream?token=abc123456789`);
     expect(res.status).toBe(503);
     const d = await dumpFor(join(dir, 'dumps'), (d) => d.request?.url?.startsWith('/api/slow-upstream') === true, 'the dump of the timed-out request');
@@ -68,27 +83,10 @@ describe('Express 5 with that middleware, a request tspuma ends at requestTimeou
   });
 });
 
-describe('Express 5 with that middleware, failures at a site that repeats', () => {
-  it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
-    const dir = tmp('express-mute');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
-    for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
-    const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
-    expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
-    await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
-    // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
-    expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
-    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
-    expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
-    expect(d.response).toEqual({ status: 500 });
-    expect(d.note).toMatch(/thrown in a function where pausing was muted/);
-  });
-});
-
 describe('Express 5 with that middleware, two bugs on one line', () => {
   it("dumps a second, different failure on a muted line (reading 'profile' at another column after reading 'plan' repeated): not folded into the first's dump (Q18)", async () => {
     const dir = tmp('express-two-bugs');
-    const s = await boot(['-d', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     for (const id of [2, 2, 2]) expect((await fetch(`${s.url}/api/plan/${id}`)).status).toBe(500);
     const plan = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), "the dump of reading 'plan'");
     const line = lineOf(EXPRESS, 'return accounts[id]!.profile!.plan');
@@ -101,9 +99,13 @@ describe('Express 5 with that middleware, two bugs on one line', () => {
 });
 
 describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
+  let s: Booted;
+  const dir = tmp('express-after');
+  beforeAll(async () => {
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+  });
+
   it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
-    const dir = tmp('express-after');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/api/unawaited?token=zzzzzz123`);
     expect(await res.json()).toEqual({ queued: 'ord_77' });
     const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), 'the rejection dump');
@@ -113,8 +115,6 @@ describe('work an Express 5 handler under a mounted router leaves running after 
   });
 
   it('names a timer throwing after the response by the URL it arrived with and its peer: GET /api/timer from 127.0.0.1', async () => {
-    const dir = tmp('express-timer');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     // The client hangs up at once (Connection: close), before the timer throws.
     const res = await fetch(`${s.url}/api/timer`, { headers: { connection: 'close' } });
     expect(await res.json()).toEqual({ jobId: 42 });
@@ -148,6 +148,15 @@ describe('Express 5: a route that writes after its response was sent (ERR_HTTP_H
     expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.status(201).json'), locals: { orderId: 'ord_9' } });
   });
 
+  it('dumps the error of a response destroyed before any byte (pipeline of a missing file into res, then next(err)): no response, the ENOENT with its path', async () => {
+    const answered = await fetch(`${s.url}/report/q3`).then((r) => r.status, (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+    expect(answered).toMatch(/^failed: /); // the connection closed with no response
+    const d = await dumpFor(dir, (d) => d.error.code === 'ENOENT' && d.request?.url === '/report/q3', 'the dump of the missing report');
+    expect(d.response).toBeUndefined();
+    expect(d.note).toMatch(/^no response was sent: the response was destroyed before its head/);
+    expect(JSON.stringify(d.error)).toContain('/nonexistent-tspuma-reports/q3.csv');
+  });
+
   it('makes no dump for a throw the route caught itself before answering 200', async () => {
     expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
     // A later failure's dump is written after it: then /handled's would have been too.
@@ -158,9 +167,13 @@ describe('Express 5: a route that writes after its response was sent (ERR_HTTP_H
 });
 
 describe('Hono 4 with app.onError logging only err.message', () => {
+  let s: Booted;
+  const dir = tmp('hono-onerror');
+  beforeAll(async () => {
+    s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+  });
+
   it('dumps the malformed body c.req.json() failed on: culprit the app line that awaited it, response 500', async () => {
-    const dir = tmp('hono-onerror');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/cart/total`, { method: 'POST', body: '{"password":"hpw12345", bad', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: 'sorry' });
@@ -173,8 +186,6 @@ describe('Hono 4 with app.onError logging only err.message', () => {
   });
 
   it('dumps a stack overflow onError answered 500 for (its 500 is written after onError returned): the overflow line names walk', async () => {
-    const dir = tmp('hono-deep');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     const res = await fetch(`${s.url}/deep`);
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: 'sorry' });

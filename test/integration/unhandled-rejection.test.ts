@@ -23,7 +23,7 @@ describe('an unhandled promise rejection', () => {
   }
 
   it('with -d, a storm of one kind is one full line naming the request that started the work, not a line each (S6)', async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', APP]);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP]);
     for (let i = 1; i <= 20; i++) expect((await fetch(`${s.url}/signup?email=u${i}@example.test`, { method: 'POST' })).status).toBe(201);
     // The 20th request's job has failed once its dump's repeat count is printed, or its line is there.
     await waitFor(() => /has happened 10 times/.test(s.stderr()) || undefined, 'the dump repeat count on stderr', 15_000);

@@ -59,6 +59,8 @@ describe('control app', () => {
     const refusals = c.lines.filter((l) => l.code === 'TSPUMA_ERR_CONTROL_REFUSED');
     // 1st and 10th wrong token, 1st 429 (the 11th wrong token and the 2nd 429 are counted, not logged).
     expect(refusals.map((l) => l.count)).toEqual([1, 10, 1]);
+    // The line says how to send a token, as written: no part of it reads as a secret to redact (S18.1).
+    expect(String(refusals[0]!.msg)).toContain('a valid token is required (the query parameter "token", or an Authorization header with a Bearer token); wrong or missing (1 of 10 allowed per 60 s)');
     expect(JSON.stringify(c.lines)).not.toContain(guess);
     expect(JSON.stringify(c.lines)).not.toContain(TOKEN);
   });

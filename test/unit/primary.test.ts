@@ -248,8 +248,8 @@ function fakeDevTools() {
   const devtools: DevTools = {
     inspectorOpened: (h) => void calls.push(`opened ${h.index} ${h.inspector}`),
     exited: (h) => void calls.push(`exited ${h.index}`),
-    autopsy: (h) => {
-      calls.push(`autopsy ${h.index}`);
+    autopsy: (h, why) => {
+      calls.push(`autopsy ${h.index} ${why.code}`);
       return new Promise<void>((resolve) => autopsies.push(resolve));
     },
     stackOf: async (index) => ({ kind: 'stack', worker: index }) as unknown as Dump,
@@ -303,12 +303,29 @@ describe('Primary: DevTools, injected (--inspect or -d)', () => {
       await clock.advance(1000);
       forks[0]!.checkin();
     }
-    expect(calls).toEqual(['autopsy 1']);
+    expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT']);
     expect(forks[1]!.signals).toEqual([]);
     autopsies[0]!();
     await settle();
     expect(forks[1]!.signals).toEqual(['SIGKILL']);
-    expect(calls).toEqual(['autopsy 1', 'exited 1']);
+    expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT', 'exited 1']);
+  });
+
+  it('S12: a worker still running at workerShutdownTimeout is handed to its autopsy (the stop-time reason) and killed only once the autopsy settled', async () => {
+    const { devtools, calls, autopsies } = fakeDevTools();
+    const { primary, clock, forks, lines } = await setup({}, devtools);
+    forks[0]!.boot();
+    forks[1]!.boot();
+    forks[1]!.send = (message: PrimaryMessage) => (forks[1]!.sent.push(message), true); // worker 1 never stops by itself
+    const stopped = primary.stop();
+    await clock.advance(5000);
+    expect(calls).toEqual(['exited 0', 'autopsy 1 TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT']);
+    expect(forks[1]!.signals).toEqual([]);
+    autopsies[0]!();
+    await stopped;
+    expect(forks[1]!.signals).toEqual(['SIGKILL']);
+    // With DevTools the line suggests no --inspect.
+    expect(lines.find((l) => l.msg.includes('killing it'))?.msg).toBe(`- Worker 1 (PID: ${forks[1]!.process.pid}) still running 5 s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)`);
   });
 
   it("passes each worker's inspector URL on and asks it for live stacks; without DevTools /stack names the missing --inspect", async () => {
@@ -415,7 +432,19 @@ describe('Primary: restarts', () => {
     await clock.advance(1);
     await stopped;
     expect(forks[1]!.signals).toEqual(['SIGKILL']);
-    expect(lines.filter((l) => l.msg.includes('killing it'))).toEqual([{ level: 'warn', msg: `- Worker 1 (PID: ${forks[1]!.process.pid}) still running 5 s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)` }]);
+    expect(lines.filter((l) => l.msg.includes('killing it'))).toEqual([{ level: 'warn', msg: `- Worker 1 (PID: ${forks[1]!.process.pid}) still running 5 s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL); start with --inspect (or -d) for an autopsy of its stack before the kill` }]);
+  });
+
+  it('S12: the kill at workerShutdownTimeout names what the worker had in flight at its last check-in, as the workerTimeout kill does', async () => {
+    const { primary, clock, forks, lines } = await booted();
+    forks[1]!.send = (message: PrimaryMessage) => (forks[1]!.sent.push(message), true);
+    forks[1]!.emit('message', { tspuma: 1, type: 'checkin', index: 1, stats: { running: 2, in_flight: [{ method: 'GET', url: '/search?q=aaaa', ms: 700 }], rss_bytes: 73 * 1048576, heap_used_bytes: 11 * 1048576, heap_limit_bytes: 4144 * 1048576 } });
+    const stopped = primary.stop();
+    await clock.advance(5000);
+    await stopped;
+    expect(lines.find((l) => l.msg.includes('killing it'))?.msg).toBe(
+      `- Worker 1 (PID: ${forks[1]!.process.pid}) still running 5 s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL); at its last check-in (5.0 s before) it was serving GET /search?q=aaaa (in the app 0.7 s then) and 1 more; its heap was 11 of 4144 MiB (rss 73 MiB); start with --inspect (or -d) for an autopsy of its stack before the kill`,
+    );
   });
 
   it('phased restart whose new worker never boots: killed at workerBootTimeout and rolled back', async () => {

@@ -66,7 +66,7 @@ describe('side listeners', () => {
     for (const c of held) c.destroy();
   });
 
-  it('refuses a connection past the per-client cap when every connection of that client is busy answering', async () => {
+  it('refuses a connection past the per-client cap when every connection of that client is busy answering: a 503 with TSPUMA_ERR_LISTENER_BUSY, then closed', async () => {
     const release: (() => void)[] = [];
     const cap = captureLogger();
     const server = createSideServer('test listener', { headersMs: 5000, idleMs: 5000, maxConnections: 50, perClient: 2 }, cap.logger, (_req, res) => void release.push(() => res.end('ok')));
@@ -76,7 +76,10 @@ describe('side listeners', () => {
     const busy = [rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')];
     await waitFor(() => release.length === 2, 'both requests in the handler', 3000);
     const third = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 3000);
-    expect(third).toMatchObject({ closed: true, text: '' });
+    expect(third.closed).toBe(true);
+    expect(statusOf(third.text)).toBe(503);
+    expect(third.text).toContain('"code":"TSPUMA_ERR_LISTENER_BUSY"');
+    expect(third.text).toContain('The test listener is busy: the 2 connections it allows from 127.0.0.1 are open, each answering a request');
     expect(cap.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused a connection from 127.0.0.1: 2 connections from 127.0.0.1 reached, every one of them busy'))).toHaveLength(1);
     for (const r of release) r();
     expect((await Promise.all(busy)).map((r) => statusOf(r.text))).toEqual([200, 200]);

@@ -1,0 +1,80 @@
+// A cluster worker's watch on its primary, so no worker outlives it (an orphan would keep serving
+// on its copies of the primary's sockets, listeners.ts). Two signs that the primary is gone: the
+// IPC channel's disconnect, and, as a backstop checked every second (as Puma's workers check
+// their pipe to the parent), a parent pid other than the primary's. With an inspector open (a
+// DevTools client can hold the main thread paused, and then no timer or event of its runs), a
+// thread of its own (primary-watch-thread.ts) checks the parent too and kills the process
+// (SIGKILL) once the main thread has had its time to stop.
+import { Worker } from 'node:worker_threads';
+import { realClock, unref, type Clock } from './clock.js';
+
+/** How often the parent pid is read. */
+export const PARENT_CHECK_MS = 1000;
+
+/** What the watch reads of the process (a test passes a fake). */
+export interface WatchedProcess {
+  /** The parent's pid now (node reads it anew each time). */
+  readonly ppid: number;
+  once(event: 'disconnect', listener: () => void): unknown;
+  removeListener(event: 'disconnect', listener: () => void): unknown;
+}
+
+export interface PrimaryWatch {
+  /** The primary's pid (the parent when the watch started). */
+  readonly primaryPid: number;
+  stop(): void;
+}
+
+/**
+ * Calls `gone` once, with why (`its IPC channel closed`, `its parent process is now PID N`), when
+ * the primary goes away. The timer never keeps the process alive.
+ */
+export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess = process, clock: Clock = realClock): PrimaryWatch {
+  const primaryPid = proc.ppid;
+  let done = false;
+  const end = (why: string) => {
+    if (done) return;
+    stop();
+    gone(why);
+  };
+  const onDisconnect = () => end('its IPC channel closed');
+  const timer = unref(
+    clock.setInterval(() => {
+      const now = proc.ppid;
+      if (now !== primaryPid) end(`its parent process is now PID ${now}`);
+    }, PARENT_CHECK_MS),
+  );
+  const stop = () => {
+    done = true;
+    clock.clearInterval(timer);
+    proc.removeListener('disconnect', onDisconnect);
+  };
+  proc.once('disconnect', onDisconnect);
+  return { primaryPid, stop };
+}
+
+/** What the watch thread is started with. */
+export interface WatchThreadData {
+  primaryPid: number;
+  /** Worker index, for its line. */
+  index: number;
+  /** How long after it sees the parent change the thread kills the process, if it is still there. */
+  graceMs: number;
+}
+
+/**
+ * The backstop for a main thread that cannot run (held paused by a debugger, or a loop that never
+ * yields): a thread that reads the parent pid every second and, `graceMs` after it changed, writes
+ * one log line and kills the process. It never keeps the process alive; a thread that fails to
+ * start leaves the main thread's watch alone.
+ */
+export function startWatchThread(data: WatchThreadData): Worker | null {
+  try {
+    const worker = new Worker(new URL('./primary-watch-thread.js', import.meta.url), { workerData: data, execArgv: [], stdout: false, stderr: false, name: 'tspuma primary watch' });
+    worker.unref();
+    worker.on('error', () => undefined);
+    return worker;
+  } catch {
+    return null;
+  }
+}

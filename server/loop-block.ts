@@ -1,0 +1,151 @@
+// Blocked event loops: a request that keeps the thread for seconds (a regex backtracking, a large
+// JSON.parse, a sync crypto or fs call) holds every other request of the process behind it, and
+// nothing else would say so. A timer that should fire every few hundred milliseconds measures how
+// late it comes; a lateness over loopBlockedWarning is one warning (TSPUMA_ERR_LOOP_BLOCKED) naming
+// the request that ran as the loop came back, the CPU the process used meanwhile (computing, or
+// waiting in a sync call), and how many requests waited; later blocks within the fold interval are
+// counted into the next line. The count and the longest block go to the stats (ctl stats).
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { TspumaError } from './errors.js';
+import { WORKER_INDEX_ENV } from './shared-names.js';
+
+/** What the watch asks of the server at a block. R: a request as the server keeps it. */
+export interface LoopBlockDeps<R> {
+  readonly log: Logger;
+  /** Seconds; 0: no watch. */
+  readonly thresholdSeconds: number;
+  /** Requests running in the app now, described, oldest first. */
+  inApp(): { text: string; ms: number }[];
+  /** `GET /search?q=… (request ID)`: only made when a block is reported. */
+  describe(request: R): string;
+}
+
+/** Requests remembered as they end: the one that blocked has ended by the time the timer runs. */
+const RECENT = 8;
+/** At most one warning line per this long; the blocks between are counted into the next. */
+const FOLD_MS = 10_000;
+
+export interface LoopBlockStats {
+  count: number;
+  longest_ms: number;
+}
+
+/** `worker 1 (PID 123)` in a cluster worker, `this process (PID 123)` in single mode. */
+function loopName(): string {
+  const index = process.env[WORKER_INDEX_ENV];
+  return index !== undefined ? `worker ${index} (PID ${process.pid})` : `this process (PID ${process.pid})`;
+}
+
+export class LoopBlockWatch<R> {
+  private readonly thresholdMs: number;
+  private readonly intervalMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private last = 0;
+  private cpu = process.cpuUsage();
+  /** The last RECENT requests to end, and when (performance.now()): no allocation per request. */
+  private readonly recent: (R | null)[] = new Array<R | null>(RECENT).fill(null);
+  private readonly recentAt = new Float64Array(RECENT);
+  private next = 0;
+  private count = 0;
+  private longestMs = 0;
+  private lastLineAt = -Infinity;
+  private folded = 0;
+  private foldedLongestMs = 0;
+
+  constructor(private readonly d: LoopBlockDeps<R>) {
+    this.thresholdMs = d.thresholdSeconds * 1000;
+    // A quarter of the threshold, within 20..250 ms: a block is measured to within that.
+    this.intervalMs = Math.max(20, Math.min(250, Math.floor(this.thresholdMs / 4)));
+  }
+
+  start(): void {
+    if (this.timer || this.thresholdMs <= 0) return;
+    this.last = performance.now();
+    this.cpu = process.cpuUsage();
+    this.timer = setInterval(() => this.tick(performance.now()), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.recent.fill(null);
+  }
+
+  /** A request's response closed (request-lifecycle.ts's finished()). */
+  ended(request: R, at: number): void {
+    this.recent[this.next] = request;
+    this.recentAt[this.next] = at;
+    this.next = (this.next + 1) % RECENT;
+  }
+
+  stats(): LoopBlockStats {
+    return { count: this.count, longest_ms: Math.round(this.longestMs) };
+  }
+
+  /** The timer ran at `now`: a lateness over the threshold is a block. Exposed for tests. */
+  tick(now: number): void {
+    const since = this.last;
+    this.last = now;
+    const cpu = process.cpuUsage();
+    const cpuMs = (cpu.user - this.cpu.user + cpu.system - this.cpu.system) / 1000;
+    this.cpu = cpu;
+    // It started at `since` or later and lasted at least this long: nothing ran meanwhile.
+    const blockedMs = now - since - this.intervalMs;
+    if (blockedMs < this.thresholdMs) {
+      if (this.folded > 0 && now - this.lastLineAt >= FOLD_MS) this.flushFolded(now);
+      return;
+    }
+    this.count++;
+    if (blockedMs > this.longestMs) this.longestMs = blockedMs;
+    if (now - this.lastLineAt < FOLD_MS) {
+      this.folded++;
+      this.foldedLongestMs = Math.max(this.foldedLongestMs, blockedMs);
+      return;
+    }
+    try {
+      this.report(blockedMs, since + this.intervalMs + blockedMs / 2, cpuMs, now);
+    } catch (err) {
+      this.d.log.debug({ err }, 'the blocked-loop warning could not be written');
+    }
+  }
+
+  /** The blocks counted since the last line, once FOLD_MS has passed without another. */
+  private flushFolded(now: number): void {
+    const seconds = ((now - this.lastLineAt) / 1000).toFixed(0);
+    const where = loopName();
+    this.d.log.warn({ code: 'TSPUMA_ERR_LOOP_BLOCKED', folded: this.folded, seconds: Number((this.foldedLongestMs / 1000).toFixed(1)) }, `The event loop of ${where} was blocked ${this.folded} more time(s) over loopBlockedWarning in the ${seconds} s after the line above, the longest ${(this.foldedLongestMs / 1000).toFixed(1)} s (folded: one line per 10 s)`);
+    this.lastLineAt = now;
+    this.folded = 0;
+    this.foldedLongestMs = 0;
+  }
+
+  /**
+   * `after`: the block began by the timer's due time (since + interval) and ended at least half
+   * its measure later; a request that ended before that ended before it began (nothing ran during
+   * it). The first to end after it is the request whose code ran.
+   */
+  private report(blockedMs: number, after: number, cpuMs: number, now: number): void {
+    this.lastLineAt = now;
+    const s = (ms: number) => (ms / 1000).toFixed(1);
+    let culprit = -1;
+    for (let i = 0; i < RECENT; i++) if (this.recent[i] !== null && this.recentAt[i]! >= after && (culprit === -1 || this.recentAt[i]! < this.recentAt[culprit]!)) culprit = i;
+    const ended = culprit === -1 ? null : this.d.describe(this.recent[culprit]!);
+    this.recent.fill(null);
+    const inApp = this.d.inApp();
+    let during: string;
+    let waited = inApp.length;
+    if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
+    else if (inApp.length > 0) {
+      // Still in the app: the one that ran is among them (oldest first).
+      during = `; in the app then: ${inApp.slice(0, 3).map((r) => `${r.text} (in the app ${s(r.ms)} s)`).join(', ')}${inApp.length > 3 ? ` and ${inApp.length - 3} more` : ''}`;
+      waited = 0;
+    } else during = '; no request was in the app (module code, a timer or an event handler of the app ran)';
+    const spent = cpuMs >= blockedMs * 0.5 ? 'computing' : 'mostly waiting, not computing: a synchronous call (fs *Sync, execSync, Atomics.wait, a native addon), a debugger holding it paused, or a machine that did not schedule it';
+    const cpu = `; the process used ${s(cpuMs)} s of CPU meanwhile (${spent})`;
+    const behind = waited > 0 ? `; ${waited} other request(s) in the app waited behind it` : '';
+    const err = new TspumaError('TSPUMA_ERR_LOOP_BLOCKED', { loop: loopName(), seconds: s(blockedMs), during, detail: `${cpu}${behind}`, threshold: this.d.thresholdSeconds });
+    this.d.log.warn({ code: err.code, seconds: Number(s(blockedMs)), cpuSeconds: Number(s(cpuMs)) }, err.message);
+  }
+}

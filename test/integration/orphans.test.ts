@@ -1,0 +1,151 @@
+// Integration: a cluster worker whose primary is gone (kill -9: no stop message, only the IPC
+// channel closing and the worker's parent changing) stops accepting, finishes what it serves
+// within workerShutdownTimeout and exits, whatever state it is in: still loading the app (plain,
+// -d, --inspect), serving a request, stuck in one, or held paused by a DevTools client. Each test
+// asserts the workers' pids are gone and the port refuses connections.
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import CDP from 'chrome-remote-interface';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, fromLog, inspectorUrl, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { SLOWNESS, get, waitFor } from '../helpers/net.js';
+import { ended, owned } from '../helpers/processes.js';
+
+const files = owned('orphans');
+/** Worker pids a test learned: killed after it if still running (an orphan on the old code). */
+const workers: number[] = [];
+afterEach(async () => {
+  for (const pid of workers.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  await files.release();
+});
+
+const APP = join(ROOT, 'test/fixtures/apps/gated-boot-app.mjs');
+
+/** Whether a connection to the port is refused (no process listens on it any more). */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(false);
+    });
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+/** A worker's pid, from the primary's `- Worker N (PID: P) booting` line. */
+function workerPid(s: Spawned, index: number): Promise<number> {
+  return fromLog(s, (l) => Number(new RegExp(`^- Worker ${index} \\(PID: (\\d+)\\) booting`).exec(String(l.msg))?.[1]) || undefined, `worker ${index}'s pid`);
+}
+
+interface Cluster extends Awaited<ReturnType<typeof boot>> {
+  port: number;
+  dir: string;
+  pids: number[];
+}
+
+/**
+ * `-w WORKERS` on the gated app; with `gated`, worker 1 is still loading the app when this returns.
+ * workerShutdownTimeout as given; check-ins every 0.5 s.
+ */
+async function cluster(args: string[], opts: { workers: number; gated: boolean; shutdownTimeout: number }): Promise<Cluster> {
+  const dir = files.tempDir();
+  const gate = join(dir, 'gate');
+  const config = join(dir, 'tspuma.config.mjs');
+  writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: 30, workerShutdownTimeout: ${opts.shutdownTimeout} };\n`);
+  const s = await boot(['-C', config, '-w', String(opts.workers), '-b', 'tcp://127.0.0.1:0', ...args, APP], opts.gated ? { BOOT_GATE: gate } : {});
+  const pids: number[] = [];
+  for (let i = 0; i < opts.workers; i++) pids.push(await workerPid(s, i));
+  workers.push(...pids);
+  if (opts.gated) await waitFor(() => existsSync(`${gate}.loading`), 'worker 1 to be loading the app', 30_000);
+  return { ...s, port: Number(new URL(s.url).port), dir, pids };
+}
+
+/** Kills the primary (no stop message reaches the workers) and waits for every worker to end and the port to refuse. */
+async function killPrimaryAndExpectNoOrphans(c: Cluster, withinMs: number): Promise<void> {
+  c.proc.kill('SIGKILL');
+  await waitFor(() => c.pids.every(ended), `workers ${c.pids.join(', ')} to exit after their primary was killed`, withinMs).catch((err: Error) => {
+    throw new Error(`${err.message}; still running: ${c.pids.filter((p) => !ended(p)).join(', ')}`);
+  });
+  await waitFor(() => refuses(c.port), `port ${c.port} to refuse connections`, 5000);
+}
+
+describe('a worker whose primary is killed exits (no orphan keeps the port)', () => {
+  for (const [mode, args] of [
+    ['plain', []],
+    ['-d', ['-d']],
+    ['--inspect', ['--inspect=127.0.0.1:0']],
+  ] as const) {
+    it(`${mode}: a worker still loading the app (its sibling already serving) exits, logging why, and the port refuses connections`, async () => {
+      const c = await cluster([...args], { workers: 2, gated: true, shutdownTimeout: 30 });
+      await killPrimaryAndExpectNoOrphans(c, 15_000);
+      const why = c.lines().find((l) => l.pid === c.pids[1] && /primary/.test(String(l.msg)) && /exit/.test(String(l.msg)));
+      expect(why?.msg).toMatch(new RegExp(`^- Worker 1 \\(PID: ${c.pids[1]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\((its IPC channel closed|its parent process is now PID \\d+)\\) while it was loading the app`));
+    }, 90_000 * SLOWNESS);
+  }
+
+  it('a serving worker stops accepting at once, finishes its request in flight, then exits', async () => {
+    const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 30 });
+    const entered = join(c.dir, 'entered');
+    const ms = Math.round(4000 * SLOWNESS);
+    let answered = false;
+    const answer = get(`${c.url}/slow?ms=${ms}&entered=${entered}`, undefined, 30_000 * SLOWNESS).finally(() => (answered = true));
+    await waitFor(() => existsSync(entered), 'the request to enter the app');
+    c.proc.kill('SIGKILL');
+    await waitFor(() => refuses(c.port), `port ${c.port} to refuse connections`, 5000);
+    expect(answered).toBe(false);
+    expect(await answer).toEqual({ status: 200, body: `pid ${c.pids[0]}\n` });
+    await waitFor(() => c.pids.every(ended), 'the worker to exit once its request was answered', 10_000);
+    expect(c.lines().find((l) => l.pid === c.pids[0] && String(l.msg).includes('exiting'))?.msg).toMatch(
+      new RegExp(`^- Worker 0 \\(PID: ${c.pids[0]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\(.+\\); it stops accepting and finishes its 1 request\\(s\\) in flight within workerShutdownTimeout \\(30 s\\)$`),
+    );
+  }, 90_000 * SLOWNESS);
+
+  it('a worker stuck in a request exits at workerShutdownTimeout (the request answered 503)', async () => {
+    const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 2 });
+    const entered = join(c.dir, 'entered');
+    const answer = get(`${c.url}/hang?entered=${entered}`, undefined, 60_000 * SLOWNESS);
+    await waitFor(() => existsSync(entered), 'the request to enter the app');
+    await killPrimaryAndExpectNoOrphans(c, 20_000);
+    expect((await answer).status).toBe(503);
+  }, 90_000 * SLOWNESS);
+
+  for (const [state, index] of [
+    ['serving', 0],
+    ['loading the app', 1],
+  ] as const) {
+    it(`--inspect: a worker a DevTools client holds paused while ${state} is killed by its watch thread by workerShutdownTimeout + 4 s, saying why`, async () => {
+      const c = await cluster(['--inspect=127.0.0.1:0'], { workers: index + 1, gated: index === 1, shutdownTimeout: 2 });
+      const client = await CDP({ target: await inspectorUrl(c, index) });
+      try {
+        let paused = false;
+        client.on('Debugger.paused', () => (paused = true));
+        await client.send('Debugger.enable');
+        await client.send('Debugger.pause');
+        // Its timers run JavaScript every 0.5 s (check-ins) or 50 ms (the gate): the pause takes it there.
+        await waitFor(() => paused, `worker ${index} to pause`);
+        await killPrimaryAndExpectNoOrphans(c, 20_000);
+        // Its main thread never ran again: the watch thread's line says why it killed it.
+        expect(c.lines().find((l) => l.pid === c.pids[index] && String(l.msg).includes('killed by its primary watch'))?.msg).toMatch(/its primary \(PID: \d+\) is gone .* did not exit within 6 s \(its main thread is paused in a debugger or does not yield\)/);
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    }, 90_000 * SLOWNESS);
+  }
+
+  it('-d: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker', async () => {
+    const dir = files.tempDir();
+    const s = run(['-d', '-w', '2', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const pids = [await workerPid(s, 0), await workerPid(s, 1)];
+    workers.push(...pids);
+    s.proc.kill('SIGKILL');
+    await waitFor(() => pids.every(ended), `workers ${pids.join(', ')} to exit after their primary was killed`, 15_000);
+  }, 60_000 * SLOWNESS);
+});

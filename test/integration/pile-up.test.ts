@@ -1,0 +1,109 @@
+// Integration: what a full pool and a blocked event loop leave in the log and in `ctl stats`, under
+// the built CLI with one worker (findings S19, S21): a requestTimeout line says whether the request
+// waited for a slot or was in the app, with its id and the pool; ctl stats sees the pile-up while it
+// lasts; a loop blocked for seconds gets a warning naming the request that ran.
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { boot, controlUrl, killAll } from '../helpers/cli.js';
+import { appFolder } from '../helpers/app-folder.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+const root = appFolder('pile-up', {
+  // /slow waits on an upstream that never answers in time; /block spins the thread for ?ms= (bounded).
+  'app.mjs': `export default async function app(request) {
+  const url = new URL(request.url);
+  if (url.pathname.startsWith('/slow')) {
+    await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+    return new Response('late');
+  }
+  if (url.pathname === '/block') {
+    const until = Date.now() + Math.min(Number(url.searchParams.get('ms')), 10_000);
+    let n = 0;
+    while (Date.now() < until) n++;
+    return new Response(String(n > 0));
+  }
+  return new Response('ok');
+}
+`,
+  // Periodic check-ins far apart: what ctl stats shows during the pile-up comes from the requests themselves.
+  'pile.config.mjs': 'export default { requestTimeout: 4, workerCheckInterval: 20, workerTimeout: 60 };\n',
+});
+const APP = join(root, 'app.mjs');
+const TOKEN = 'pile-up-token-0123456789abcdef';
+
+interface Line {
+  msg?: string;
+  code?: string;
+  request?: { id?: string; queuedMs?: number; inAppMs?: number };
+  pool?: { busy?: number; threads?: number };
+}
+
+describe('a full pool (-t 0:2, requestTimeout 4 s)', () => {
+  it('ctl stats shows the slots busy and the queue while it lasts; each timeout line says queued or in the app, with the request id and the pool', async () => {
+    const s = await boot(['-C', join(root, 'pile.config.mjs'), '-w', '1', '-t', '0:2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], {}, root);
+    const control = await controlUrl(s);
+    const answers = [1, 2, 3, 4].map(async (i) => {
+      // One after another, so the first two take the slots and the last two wait.
+      await new Promise((r) => setTimeout(r, 0));
+      const r = await fetch(`${s.url}/slow/${i}`, { headers: { 'x-request-id': `s19-${i}` }, signal: AbortSignal.timeout(60_000) });
+      return r.status;
+    });
+    type Status = { running: number; backlog: number; in_flight?: { url: string; queued?: boolean }[] };
+    const seen = await waitFor(async () => {
+      const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status?: Status }[] };
+      const status = stats.worker_status[0]?.last_status;
+      return status && status.running === 2 && status.backlog === 2 ? status : undefined;
+    }, 'ctl stats showing 2 slots busy and 2 requests queued', 20_000);
+    // A check-in carries the oldest three: the two in the app and one of the two queued, marked so.
+    expect(seen.in_flight!.map((r) => r.queued === true).sort()).toEqual([false, false, true]);
+    expect(await Promise.all(answers)).toEqual([503, 503, 503, 503]);
+    const lines = await waitFor(() => {
+      const found = s.lines().filter((l) => l.code === 'TSPUMA_ERR_REQUEST_TIMEOUT') as Line[];
+      return found.length === 4 ? found : undefined;
+    }, 'four requestTimeout lines');
+    expect(lines.map((l) => l.request?.id).sort()).toEqual(['s19-1', 's19-2', 's19-3', 's19-4']);
+    // Two got a slot at once and were in the app until their deadline; the other two waited for a
+    // slot: those whose deadline passed in the same sweep never reached the app, one whose deadline
+    // came a sweep later got the freed slot just before it.
+    const atOnce = lines.filter((l) => l.request!.queuedMs === 0);
+    const waited = lines.filter((l) => l.request!.queuedMs! > 0);
+    expect([atOnce.length, waited.length]).toEqual([2, 2]);
+    for (const l of atOnce) {
+      expect(l.msg).toMatch(/: it was in the app for \d+\.\d s \(threads: 2 of 2 busy; request s19-\d\)\.$/);
+      expect(l.request!.inAppMs).toBeGreaterThanOrEqual(3000);
+    }
+    for (const l of waited) {
+      expect(l.request!.queuedMs).toBeGreaterThanOrEqual(2000);
+      expect(l.request!.queuedMs! + l.request!.inAppMs!).toBeGreaterThanOrEqual(3000);
+      if (l.request!.inAppMs === 0) {
+        expect(l.msg).toMatch(/: it waited \d+\.\d s for a free slot \(threads: 2 of 2 busy\) and never reached the app \(request s19-\d\)\. The oldest in the app: GET \/slow\/\d \(\d+\.\d s\)\.$/);
+      } else expect(l.msg).toMatch(/: it was in the app for \d+\.\d s after \d+\.\d s waiting for a slot \(threads: [12] of 2 busy; request s19-\d\)\.$/);
+    }
+    // Busy: the slots taken at that sweep. A waiting request whose deadline came a sweep after the
+    // first two may hold the only slot taken by then (the other one's request answered too).
+    for (const l of atOnce) expect(l.pool).toEqual({ busy: 2, threads: 2 });
+    for (const l of waited) expect([l.pool!.threads, l.pool!.busy! >= 1 && l.pool!.busy! <= 2]).toEqual([2, true]);
+  });
+});
+
+describe('a blocked event loop', () => {
+  it('a request that spins the worker for 2.5 s gets a warning naming it, its id and the time, and the count is in ctl stats', async () => {
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], {}, root);
+    const control = await controlUrl(s);
+    const r = await fetch(`${s.url}/block?ms=2500`, { headers: { 'x-request-id': 's21-1' }, signal: AbortSignal.timeout(60_000) });
+    expect(await r.text()).toBe('true');
+    const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED' && String(l.msg).includes('s21-1')) as (Line & { seconds?: number }) | undefined, 'the blocked-loop warning');
+    expect(line.msg).toMatch(/^The event loop of worker 0 \(PID \d+\) was blocked for \d+\.\d s: nothing else ran meanwhile/);
+    expect(line.msg).toContain('GET /block?ms=2500 (request s21-1');
+    expect(line.seconds).toBeGreaterThanOrEqual(1.5);
+    // Counted for ctl stats (the next check-in carries it: the request's own entry, or a later one).
+    await fetch(`${s.url}/`);
+    await waitFor(async () => {
+      const stats = (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status?: { loop_blocked?: { count: number; longest_ms: number } } }[] };
+      const blocked = stats.worker_status[0]?.last_status?.loop_blocked;
+      return blocked && blocked.count >= 1 && blocked.longest_ms >= 1500 ? true : undefined;
+    }, 'ctl stats counting the block', 20_000);
+  });
+});

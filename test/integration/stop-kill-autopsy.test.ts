@@ -1,0 +1,62 @@
+// Integration (S12): a worker still running at workerShutdownTimeout after the primary told it to
+// stop (SIGTERM to the primary: a pod being rolled) is killed as a hung one is at workerTimeout:
+// the kill line names the request it was serving at its last check-in, and with -d the primary
+// first writes its [hang] autopsy (the frame where it is stuck), then kills it.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Dump } from '../../diagnostics/model.js';
+import { boot, killAll, ROOT } from '../helpers/cli.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { owned } from '../helpers/processes.js';
+
+const files = owned('stop-kill');
+afterEach(() => files.release());
+afterEach(killAll);
+
+const APP = join(ROOT, 'test/fixtures/spin-app.ts');
+const STOP_S = 3;
+
+async function spinningCluster(args: string[]) {
+  const dir = files.tempDir();
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0 };\n`);
+  const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  // Its loop naps 2 ms a turn: as stuck (it never reads the stop message), without burning a core.
+  const req = request(`${s.url}/spin?seconds=120&nap=2`, { headers: { connection: 'close' } }, (res) => res.resume());
+  req.on('error', () => undefined); // the spinning worker is killed
+  req.end();
+  await waitFor(() => /spin-app: pid (\d+) spinning/.exec(s.stdout()), 'the worker to spin', 15_000);
+  const pid = Number(/spin-app: pid (\d+) spinning/.exec(s.stdout())![1]);
+  return { ...s, dir, pid };
+}
+
+describe('S12: the kill at workerShutdownTimeout', () => {
+  it('without an inspector: the kill line names the request the worker was serving and how to get an autopsy; the primary then exits 0', async () => {
+    const s = await spinningCluster([]);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const kill = s.lines().find((l) => l.code === 'TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT');
+    expect(kill?.msg).toMatch(
+      new RegExp(`^- Worker 0 \\(PID: ${s.pid}\\) still running ${STOP_S} s \\(workerShutdownTimeout\\) after it was told to stop; killing it \\(SIGKILL\\); at its last check-in \\([\\d.]+ s before\\) it was serving GET /spin\\?seconds=120&nap=2 \\(in the app [\\d.]+ s then\\); its heap was \\d+ of \\d+ MiB \\(rss \\d+ MiB\\); start with --inspect \\(or -d\\) for an autopsy of its stack before the kill$`),
+    );
+  }, 60_000 * SLOWNESS);
+
+  it('-d: the [hang] autopsy (the spinning frame, the request in flight) is written before the kill, then the primary exits 0', async () => {
+    const s = await spinningCluster(['-d']);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerShutdownTimeout: Worker 0 \\(PID: ${s.pid}\\) still running ${STOP_S} s \\(workerShutdownTimeout\\) after it was told to stop; killing it \\(SIGKILL\\) \\(TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT\\)$`, 'm'));
+    expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
+    const own = s.lines().filter((l) => l.pid === s.proc.pid).map((l) => String(l.msg));
+    const killAt = own.findIndex((m) => m.startsWith(`- Worker 0 (PID: ${s.pid}) still running ${STOP_S} s`));
+    const autopsyAt = own.findIndex((m) => m.startsWith(`Autopsy of worker 0 (PID: ${s.pid}) written to `));
+    expect(killAt).toBeGreaterThanOrEqual(0);
+    expect(autopsyAt).toBeGreaterThan(killAt);
+    expect(own.indexOf('- Goodbye!')).toBeGreaterThan(autopsyAt);
+    const dumps = readdirSync(join(s.dir, 'dumps')).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(readFileSync(join(s.dir, 'dumps', n), 'utf8')) as Dump);
+    const hang = dumps.find((d) => d.kind === 'hang');
+    expect(hang?.pid).toBe(s.pid);
+    expect(hang?.inFlight?.[0]?.url).toBe('/spin?seconds=120&nap=2');
+  }, 60_000 * SLOWNESS);
+});

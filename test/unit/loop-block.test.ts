@@ -1,0 +1,53 @@
+// Unit: the blocked-loop watch on an injected clock (its timer is not started: each tick is given
+// its time): which request it blames, the fold of later blocks, the stats.
+import { describe, expect, it } from 'vitest';
+import { LoopBlockWatch } from '../../server/loop-block.js';
+import { captureLogger } from '../helpers/server.js';
+
+function watch(inApp: { text: string; ms: number }[] = []) {
+  const { logger, lines } = captureLogger();
+  const w = new LoopBlockWatch<string>({ log: logger, thresholdSeconds: 1, inApp: () => inApp, describe: (r) => `GET /${r} (request ${r})` });
+  return { w, lines: () => lines.filter((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED') as { msg: string; seconds: number; folded?: number }[] };
+}
+
+describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)', () => {
+  it('blames the first request to end after the block, not one that ended before it began', () => {
+    const { w, lines } = watch();
+    w.tick(1000);
+    w.ended('before', 1100);
+    w.ended('spin', 3900);
+    w.ended('after', 3950);
+    w.tick(4000); // due at 1250: 2.75 s late
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]!.msg).toMatch(/^The event loop of this process \(PID \d+\) was blocked for 2\.8 s: nothing else ran meanwhile \(timers, I\/O, every other request waited\); it ended with GET \/spin \(request spin\), answered as the loop came back; the process used [\d.]+ s of CPU meanwhile/);
+    expect(lines()[0]!.seconds).toBe(2.8);
+    expect(w.stats()).toEqual({ count: 1, longest_ms: 2750 });
+  });
+
+  it('names the requests in the app when none ended, and says none was when none was', () => {
+    const a = watch([{ text: 'GET /a (request a)', ms: 3000 }]);
+    a.w.tick(1000);
+    a.w.tick(3500);
+    expect(a.lines()[0]!.msg).toContain('; in the app then: GET /a (request a) (in the app 3.0 s);');
+    const b = watch();
+    b.w.tick(1000);
+    b.w.tick(3500);
+    expect(b.lines()[0]!.msg).toContain('; no request was in the app (module code, a timer or an event handler of the app ran);');
+  });
+
+  it('ignores a timer late by less than the threshold, and folds blocks within 10 s of a line into one later count', () => {
+    const { w, lines } = watch();
+    w.tick(1000);
+    w.tick(2100); // 0.85 s late: under 1 s
+    expect(lines()).toHaveLength(0);
+    w.tick(4000); // 1.65 s: a line
+    w.tick(6000); // 1.75 s, 2 s after the line: counted
+    for (let t = 6250; t < 14_000; t += 250) w.tick(t);
+    expect(lines()).toHaveLength(1);
+    w.tick(14_000); // 10 s after the line, with a fold waiting
+    expect(lines()).toHaveLength(2);
+    expect(lines()[1]!.msg).toMatch(/^The event loop of this process \(PID \d+\) was blocked 1 more time\(s\) over loopBlockedWarning in the 10 s after the line above, the longest 1\.8 s/);
+    expect(lines()[1]!.folded).toBe(1);
+    expect(w.stats()).toEqual({ count: 2, longest_ms: 1750 });
+  });
+});

@@ -2,6 +2,7 @@
 // CLI, the control app, the primary and the workers agree on it; and the checks every layer
 // shares: FILE:LINE, templates, read-only expressions, durations. Imports nothing heavy: the
 // primary and the CLI load it, a worker only once a probe is set.
+import type { LineContext } from './probe-anchor.js';
 import { fileURLToPath } from 'node:url';
 import { TspumaError } from './errors.js';
 
@@ -20,6 +21,8 @@ export interface ProbeSpec {
   column: number | null;
   /** The line's text when the probe was set: a worker running another version of the file re-finds it there. */
   lineText: string | null;
+  /** What surrounded the line then (its blocks' headers, its neighbours): which of several lines reading the same it is (probe-anchor.ts). */
+  context?: LineContext | null;
   /** log: the line written per hit, with {expression} holes. */
   template: string | null;
   /** Only hits where this is truthy count (V8 evaluates it: a false one does not pause). */

@@ -35,9 +35,15 @@ export const DEFAULT_SECRET_NAMES = [
 ].join('|');
 /**
  * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
- * `tokenCount`, `passwordType`, `tokenExpiresAt` are shown.
+ * `tokenCount`, `passwordType`, `tokenExpiresAt` are shown; so are where one is served or kept and
+ * how long to wait for it (`authUrl`, `AUTH_ISSUER`, `AUTH0_DOMAIN`, `tokenEndpoint`, `secretsPath`,
+ * `authTimeoutMs`): hidden, they erased which identity provider failed from every message that
+ * named it. A URL holding a password or a secret query value is still redacted by its shape.
  */
-const ABOUT_A_SECRET = new Set(['length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name']);
+const ABOUT_A_SECRET = new Set([
+  'length', 'len', 'count', 'size', 'type', 'kind', 'mode', 'method', 'scheme', 'algorithm', 'alg', 'ttl', 'timeout', 'expires', 'expiry', 'at', 'version', 'field', 'header', 'required', 'enabled', 'strategy', 'min', 'max', 'name',
+  'url', 'uri', 'endpoint', 'host', 'hostname', 'domain', 'issuer', 'realm', 'provider', 'path', 'file', 'port', 'ms', 'seconds',
+]);
 
 /**
  * Environment variables that a secret word's segment rule would take (`pwd`, `auth`, `password`)

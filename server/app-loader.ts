@@ -8,12 +8,11 @@ import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
 import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
+import { APP_EXTENSIONS, DEFAULT_APP_FILES } from './app-files.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
 
-export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'] as const;
-/** Searched in order when neither the command line nor the config names an app. */
-export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
+export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf } from './app-files.js';
 
 /**
  * Runs `load` counting the listen() calls of any net/http server meanwhile (net.Server's public
@@ -115,6 +114,8 @@ export interface LoadedApp {
   readonly file: string | null;
   /** Servers the module started itself while loading (`app.listen(3000)`): what each listens on. */
   readonly ownListens?: readonly string[];
+  /** A TypeScript app set Error.prepareStackTrace while loading (source-map-support/register): its stack texts show compiled lines. */
+  readonly stackMapper?: true;
 }
 
 /**
@@ -127,11 +128,20 @@ export function ownListenWarning(loaded: LoadedApp): { code: 'TSPUMA_ERR_APP_LIS
   return { code: 'TSPUMA_ERR_APP_LISTEN', message: err.message };
 }
 
-/** The app's file as the loader finds it: the path given, else the first default file present; null for an inline app (state files name it). */
-export function appFileOf(app: unknown, base: string): string | null {
-  if (typeof app === 'string') return resolve(base, app);
-  if (app !== undefined) return null;
-  return DEFAULT_APP_FILES.map((f) => resolve(base, f)).find((f) => existsSync(f)) ?? null;
+/** An app file tspuma compiles on the fly (its stack texts map through Node's source maps). */
+const COMPILED = /\.(?:ts|mts|cts|tsx)$/;
+
+/**
+ * The warnings of an app's load, each with its code: a server of its own (ownListenWarning), a stack
+ * mapper of its own that reads compiled positions as the .ts file's (source-map-support/register
+ * looks for a source map in the .ts file on disk, which has none, and replaces Node's mapping).
+ */
+export function appLoadWarnings(loaded: LoadedApp): { code: string; message: string }[] {
+  const out: { code: string; message: string }[] = [];
+  const listen = ownListenWarning(loaded);
+  if (listen) out.push(listen);
+  if (loaded.stackMapper && loaded.file) out.push({ code: 'TSPUMA_ERR_APP_STACK_MAPPER', message: new TspumaError('TSPUMA_ERR_APP_STACK_MAPPER', { path: loaded.file }).message });
+  return out;
 }
 
 function resolveAppPath(app: string | undefined, base: string, source: string): string {
@@ -161,15 +171,18 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
   let exported = app;
   let mod: Record<string, unknown> = {};
   let ownListens: string[] = [];
+  let stackMapper = false;
   if (app === undefined || typeof app === 'string') {
     file = resolveAppPath(app, base, source);
     const done = watch?.(file);
     let loaded;
+    const prepare = Error.prepareStackTrace;
     try {
       loaded = await countingListens(() => importUserModule(file!, 'TSPUMA_ERR_APP_LOAD'));
     } finally {
       done?.();
     }
+    stackMapper = COMPILED.test(file) && typeof Error.prepareStackTrace === 'function' && Error.prepareStackTrace !== prepare;
     mod = loaded.value;
     ownListens = loaded.where;
     exported = pickExport(mod);
@@ -186,7 +199,7 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
     throw new TspumaError('TSPUMA_ERR_APP_SHAPE', { path: file ?? `given inline (${source})`, got: showValue(exported) });
   }
   const where = file ?? `given inline (${source})`;
-  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file, ...(ownListens.length > 0 ? { ownListens } : {}) };
+  return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file, ...(ownListens.length > 0 ? { ownListens } : {}), ...(stackMapper ? { stackMapper: true as const } : {}) };
 }
 
 /**

@@ -35,6 +35,9 @@ export const ERRORS = {
   TSPUMA_ERR_APP_NOT_FOUND: {
     template: 'No app to serve: {detail}.',
   },
+  TSPUMA_ERR_APP_STACK_MAPPER: {
+    template: 'The app {path} set Error.prepareStackTrace while loading (source-map-support/register does): the stack texts of its errors (the error log lines, the development 500 page, a framework\'s own log) now show the lines of the JavaScript tspuma compiles the TypeScript to, under the .ts names, since that mapper looks for a source map in the .ts file on disk. Node\'s source maps, which tspuma turns on, map them already: remove that import (-d dumps are right either way).',
+  },
   TSPUMA_ERR_APP_LISTEN: {
     template: 'The app {path} started a server of its own while loading (listen() on {where}): that server answers outside tspuma (no request log, timeouts, limits or graceful stop; in cluster mode each worker shares it). tspuma serves the exported app on its binds (-b, PORT); remove the listen() call, or start it only when the module is run directly.',
   },

@@ -5,7 +5,7 @@ import { exitWatchServing } from '../app-exit.js';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
-import { loadApp, ownListenWarning } from '../app-loader.js';
+import { appLoadWarnings, loadApp } from '../app-loader.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '../app-checks.js';
@@ -103,8 +103,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     doing = 'loading the app';
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     doing = 'booting';
-    const ownListen = index === 0 ? ownListenWarning(loaded) : null;
-    if (ownListen) log.warn({ code: ownListen.code }, `${ownListen.code}: ${ownListen.message}`);
+    if (index === 0) for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
     const ts = tsLoader();
     if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
     server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });

@@ -64,6 +64,16 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
     expect(redactor.isSecretName(name)).toBe(false);
   });
 
+  // Q4's addendum: where a secret is served or kept, and how long to wait for it, are not secrets; a
+  // URL with a password or a secret query value is still redacted by its shape.
+  it.each(['authUrl', 'AUTH_ISSUER', 'AUTH0_DOMAIN', 'authTimeoutMs', 'tokenEndpoint', 'secretsPath', 'AUTH_REALM', 'tokenHost'])('%s names a place or a duration of a secret, not the secret: not secret', (name) => {
+    expect(redactor.isSecretName(name)).toBe(false);
+  });
+
+  it.each(['authToken', 'AUTH_SECRET', 'authKey', 'tokenValue', 'auth'])('%s still holds a secret', (name) => {
+    expect(redactor.isSecretName(name)).toBe(true);
+  });
+
   it.each(['authorization', 'proxy-authorization', 'cookie', 'set-cookie'])('the %s header is secret', (header) => {
     expect(redactor.isSecretHeader(header)).toBe(true);
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
@@ -5,14 +6,18 @@ import { SLOWNESS } from './test/helpers/net.js';
 
 /**
  * Vitest's order (the slowest files of the last run first; with no record of one, as in a fresh
- * clone, the largest files first), with integration files before unit files: an integration file
- * takes seconds and a unit file a fraction of one, so the short ones fill the gaps at the end.
+ * clone, the largest files first), with the files that wait on processes of their own first:
+ * integration files, and the unit files that start one (probe-engine.test runs its fixture for
+ * 15-20 s at a load of 17, package.test packs the package). A unit file takes a fraction of a
+ * second, so the short ones fill the gaps at the end; a long one left among them ran last, alone
+ * (probe-engine.test was the run's last file, 20 s, with the other forks done).
  */
-class IntegrationFirst extends BaseSequencer {
+const SPAWNS = /\b(spawn|spawnSync|execFile|execFileSync|execSync)\(/;
+class LongFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const integration = (f: TestSpecification) => f.moduleId.includes('/test/integration/');
-    return [...sorted.filter(integration), ...sorted.filter((f) => !integration(f))];
+    const long = (f: TestSpecification) => f.moduleId.includes('/test/integration/') || SPAWNS.test(readFileSync(f.moduleId, 'utf8'));
+    return [...sorted.filter(long), ...sorted.filter((f) => !long(f))];
   }
 }
 
@@ -51,7 +56,7 @@ export default defineConfig({
       forks: { isolate: false, minForks: Math.max(4, availableParallelism()), maxForks: Math.max(4, availableParallelism()) },
       threads: { isolate: true, minThreads: 1, maxThreads: availableParallelism() },
     },
-    sequence: { sequencer: IntegrationFirst },
+    sequence: { sequencer: LongFirst },
     // A bound for a test that hangs, not a speed target: at a load average of 10 to 20 on 2 cores
     // a -d cluster boot alone can take 20 s (a passing test never waits for it). Scaled as
     // test/helpers/net.ts scales waitFor's deadlines, by the load when the run starts.

@@ -51,9 +51,26 @@ function shortName(name: string): string {
  * (node's and V8's C++ code, the libraries). The inclusive cost on a call's line is not self cost.
  */
 export function selfByFunction(dumpFile: string, ranges: Range[]): Map<string, number> {
+  return walk(dumpFile, ranges, null).self;
+}
+
+/**
+ * Who calls the functions whose name matches `callee` (V8's IC builtins: `Builtin:LoadIC_Megamorphic`),
+ * and how many instructions those calls cost them, inclusive: a megamorphic property access has
+ * no function of its own to blame, and its caller names the access (bench:cpu `CALLERS=regex`).
+ */
+export function callersOf(dumpFile: string, ranges: Range[], callee: RegExp): Map<string, number> {
+  return walk(dumpFile, ranges, callee).callers;
+}
+
+function walk(dumpFile: string, ranges: Range[], callee: RegExp | null): { self: Map<string, number>; callers: Map<string, number> } {
   const text = readFileSync(dumpFile, 'utf8');
   const names = new Map<string, string>();
   const out = new Map<string, number>();
+  const callers = new Map<string, number>();
+  /** The callee of the next cost line (a call's inclusive cost) matches `callee`. */
+  let counted = false;
+  let cfn = '?';
   let fn = '?';
   let positions = ['line'];
   let addr = 0;
@@ -80,6 +97,11 @@ export function selfByFunction(dumpFile: string, ranges: Range[]): Map<string, n
       const ir = Number(parts[i] ?? 0);
       if (skipNext) {
         skipNext = false;
+        if (counted && ir) {
+          const jit = positions.includes('instr') ? lookup(ranges, addr) : null;
+          const key = `${jit !== null ? shortName(jit) : fn} -> ${cfn}`;
+          callers.set(key, (callers.get(key) ?? 0) + ir);
+        }
         continue;
       }
       if (!ir) continue;
@@ -95,11 +117,19 @@ export function selfByFunction(dumpFile: string, ranges: Range[]): Map<string, n
         fn = names.get(m[1]!) ?? m[1]!;
       } else fn = raw.slice(3);
     } else if (raw.startsWith('cfn=')) {
-      const m = /^cfn=\((\d+)\) (.*)$/.exec(raw);
-      if (m) names.set(m[1]!, m[2]!);
-    } else if (raw.startsWith('calls=')) skipNext = true;
+      const m = /^cfn=\((\d+)\)(?: (.*))?$/.exec(raw);
+      if (m) {
+        if (m[2] !== undefined) names.set(m[1]!, m[2]);
+        cfn = names.get(m[1]!) ?? m[1]!;
+      } else cfn = raw.slice(4);
+      // JIT code and V8's embedded builtins may be named by address only: the perf map names them.
+      if (/^0x[0-9a-f]+$/i.test(cfn)) cfn = lookup(ranges, parseInt(cfn, 16)) ?? cfn;
+    } else if (raw.startsWith('calls=')) {
+      skipNext = true;
+      counted = callee !== null && callee.test(cfn);
+    }
   }
-  return out;
+  return { self: out, callers };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
-import { readPerfMap, selfByFunction } from './callgrind-functions.js';
+import { callersOf, readPerfMap, selfByFunction } from './callgrind-functions.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -80,9 +80,11 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
 const SECONDS = Number(process.env.SECONDS ?? 2);
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 /** callgrind: requests before the counted windows (the JIT settles), per window, and windows. */
-const WARMUP = Number(process.env.WARMUP ?? 8000);
-const REQUESTS = Number(process.env.REQUESTS ?? 3000);
-const WINDOWS = Number(process.env.WINDOWS ?? 4);
+// MODE=instructions runs twelve servers: fewer, longer-warmed windows (the first window after a
+// warm-up often runs about twice the others; three windows' median leaves it out).
+const WARMUP = Number(process.env.WARMUP ?? (MODE === 'instructions' ? 20000 : 8000));
+const REQUESTS = Number(process.env.REQUESTS ?? (MODE === 'instructions' ? 2000 : 3000));
+const WINDOWS = Number(process.env.WINDOWS ?? (MODE === 'instructions' ? 3 : 4));
 /**
  * callgrind: node flags for every server. V8 sizes the young generation by what survives, and
  * under callgrind's pace one server's stayed at a quarter of another's, so it collected twice as
@@ -195,6 +197,12 @@ function lastDump(dir: string, before: Set<string>): { file: string; instruction
  * bench/callgrind-functions.ts) and print its top N, and the top N differences against its baseline.
  */
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
+/**
+ * CALLERS=regex (with FUNCTIONS): also the callers of the functions whose name matches, with the
+ * inclusive instructions per request of those calls (`CALLERS='IC_Megamorphic|Builtin:StoreIC$'`:
+ * which functions' property accesses go through V8's slow IC paths).
+ */
+const CALLERS = process.env.CALLERS ? new RegExp(process.env.CALLERS) : null;
 
 function printFunctions(targets: Target[], perFunction: Map<string, Map<string, number>>): void {
   const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
@@ -212,10 +220,11 @@ function printFunctions(targets: Target[], perFunction: Map<string, Map<string, 
   }
 }
 
-async function callgrind(targets: Target[]): Promise<void> {
+async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
   const results = new Map<string, number[]>();
   const perFunction = new Map<string, Map<string, number>>();
+  const perCaller = new Map<string, Map<string, number>>();
   const valgrindFlags = FUNCTIONS > 0 ? ['--dump-instr=yes'] : [];
   const nodeFlags = FUNCTIONS > 0 ? [...CALLGRIND_NODE_FLAGS, '--perf-basic-prof'] : CALLGRIND_NODE_FLAGS;
   try {
@@ -243,8 +252,10 @@ async function callgrind(targets: Target[]): Promise<void> {
           perRequest.push(dump.instructions / REQUESTS);
           if (FUNCTIONS > 0 && w === WINDOWS - 1) {
             const map = `/tmp/perf-${child.pid}.map`;
-            const own = new Map([...selfByFunction(dump.file, readPerfMap(map))].map(([n, ir]) => [n, ir / REQUESTS] as const));
+            const ranges = readPerfMap(map);
+            const own = new Map([...selfByFunction(dump.file, ranges)].map(([n, ir]) => [n, ir / REQUESTS] as const));
             perFunction.set(t.name, own);
+            if (CALLERS) perCaller.set(t.name, new Map([...callersOf(dump.file, ranges, CALLERS)].map(([n, ir]) => [n, ir / REQUESTS] as const)));
           }
           process.stderr.write(`${t.name}: window ${w + 1}/${WINDOWS}: ${Math.round(perRequest.at(-1)!)} instructions per request\n`);
         }
@@ -271,6 +282,67 @@ async function callgrind(targets: Target[]): Promise<void> {
     console.log(`| ${t.name} | ${Math.round(median(r))} | ${r.map(Math.round).join(' ')} | ${delta} |`);
   }
   if (FUNCTIONS > 0) printFunctions(targets, perFunction);
+  if (CALLERS && perCaller.size > 0) {
+    console.log(`\nCALLERS=${CALLERS.source}: inclusive instructions per request of each caller's calls`);
+    printFunctions(targets, perCaller);
+  }
+  return results;
+}
+
+// ---- instructions: issue 27's paired rows, each side counted under callgrind ----
+
+/**
+ * The rows of issue 27's paired req/s table (../shared/bench/paired.sh), each as its two
+ * targets: `anchor` is what a user would run instead (or tspuma without -d), `tspuma` the row's
+ * tspuma side. Instructions per request do not drift with the machine's speed, so a row whose
+ * tspuma side is at or below its anchor's is backed by a figure a busy machine cannot blur.
+ */
+const PAIRS: readonly { row: string; anchor: string; tspuma: string }[] = [
+  { row: 'Hono 4 app: tspuma / @hono/node-server', anchor: 'hono-anchor', tspuma: 'hono' },
+  { row: 'fetch handler: tspuma / @hono/node-server', anchor: 'fetch-anchor', tspuma: 'fetch' },
+  { row: 'Express 5 app: tspuma / app.listen on node:http', anchor: 'express-anchor', tspuma: 'express' },
+  { row: 'Rack hello: tspuma / raw node:http', anchor: 'raw', tspuma: 'rack' },
+  { row: 'Node listener: tspuma / raw node:http', anchor: 'raw', tspuma: 'listener' },
+  { row: '-d / no -d, happy path (the listener)', anchor: 'listener', tspuma: 'listener-d' },
+  { row: '-d / no -d, 10% of requests throw (after the head)', anchor: 'throws-listener', tspuma: 'throws-listener-d' },
+];
+
+/** MODE=instructions (`npm run bench:instructions`): every PAIRS target under callgrind, the rows, and RESULTS (a JSON file). */
+async function instructions(): Promise<void> {
+  const names = [...new Set(PAIRS.flatMap((p) => [p.anchor, p.tspuma]))];
+  const results = await callgrind(names.map((n) => TARGETS.find((t) => t.name === n)!));
+  const med = (name: string): number | null => {
+    const r = results.get(name);
+    return r ? Math.round(median(r)) : null;
+  };
+  const rows = PAIRS.map((p) => {
+    const anchor = med(p.anchor);
+    const tspuma = med(p.tspuma);
+    const ratio = anchor !== null && tspuma !== null ? Math.round((tspuma / anchor) * 1000) / 1000 : null;
+    return { ...p, anchorInstructions: anchor, tspumaInstructions: tspuma, ratio, atOrBelowAnchor: ratio === null ? null : ratio <= 1 };
+  });
+  console.log(`\ninstructions per request, issue 27's paired rows (tspuma side / anchor side; at or below 1.000: tspuma does no more work a request)`);
+  console.log('| row | anchor | tspuma | ratio |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.row} | ${r.anchorInstructions ?? 'failed'} (${r.anchor}) | ${r.tspumaInstructions ?? 'failed'} (${r.tspuma}) | ${r.ratio?.toFixed(3) ?? '-'} |`);
+  const out = process.env.RESULTS ?? path.join(ROOT, 'bench/results/instructions.json');
+  let commit: string | null = null;
+  try {
+    commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    /* not a git checkout */
+  }
+  const report = {
+    date: new Date().toISOString(),
+    commit,
+    node: process.version,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 10) / 10),
+    method: { tool: 'valgrind --tool=callgrind', nodeFlags: CALLGRIND_NODE_FLAGS, warmup: WARMUP, requests: REQUESTS, windows: WINDOWS, connections: CONNECTIONS, measure: 'median over the windows of instructions per request (user space, all threads of the server process)' },
+    targets: Object.fromEntries([...results].map(([n, r]) => [n, { median: Math.round(median(r)), windows: r.map(Math.round) }])),
+    rows,
+  };
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`written: ${path.relative(process.cwd(), out) || out}`);
 }
 
 // ---- cpu: CPU µs per request from /proc, wrk as the client, alternating rounds ----
@@ -412,7 +484,7 @@ async function profile(targets: Target[]): Promise<void> {
   }
 }
 
-const targets = selected();
-if (MODE === 'callgrind') await callgrind(targets);
-else if (MODE === 'profile') await profile(targets);
-else await cpu(targets);
+if (MODE === 'instructions') await instructions();
+else if (MODE === 'callgrind') await callgrind(selected());
+else if (MODE === 'profile') await profile(selected());
+else await cpu(selected());

@@ -113,6 +113,22 @@ export class Timings {
   }
 }
 
+/**
+ * A marker below, made with no stack: V8's pause event describes a thrown Error by its stack
+ * text, and with source maps on Node maps each frame of it (parsing the source map of every file
+ * on the stack, about 10 ms at a -d boot's listen snapshot). The pause handler reads the frames
+ * from the debugger, never from this text.
+ */
+function stackless<T extends Error>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Thrown and caught on purpose to photograph the frames of a call site (listen). */
 export class SnapshotMarker extends Error {}
 
@@ -245,7 +261,7 @@ export class Capturer {
     this.checkPaused = false;
     this.stats.checks++;
     try {
-      throw new PausingCheck('pausing check');
+      throw stackless(() => new PausingCheck('pausing check'));
     } catch {
       /* onPaused saw it, or nothing paused */
     }
@@ -354,7 +370,7 @@ export class Capturer {
     if (!this.lookAllowed()) return LOOK_SKIPPED;
     this.held = undefined;
     try {
-      throw new HeldErrorLook('held error');
+      throw stackless(() => new HeldErrorLook('held error'));
     } catch {
       /* the pause handler looked */
     }
@@ -407,7 +423,7 @@ export class Capturer {
     this.lastSnapshot = null;
     this.scope(phase, () => {
       try {
-        throw new SnapshotMarker('snapshot');
+        throw stackless(() => new SnapshotMarker('snapshot'));
       } catch {
         /* the pause handler took the photograph */
       }
@@ -622,10 +638,24 @@ export class Capturer {
     // An error made elsewhere and first thrown here (re-thrown by a catch-all) groups under
     // where it was made, as it would have without the catch-all.
     const at = frames[culpritIndex(frames)] ?? frames[0];
-    const thrownAt = at ? `${at.file}:${at.line}` : phase;
+    const siteOf = (): string => (at ? `${at.file}:${at.line}` : phase);
+    const caughtBy = params.reason === 'exception' ? this.caughtInApp(params.callFrames) : null;
+    if (thrown === undefined) {
+      // A snapshot (listen's): used only if that listen fails, so its site, which reads the
+      // culprit frame's source-mapped line, is worked out then.
+      const capture = { phase, reason: params.reason, site: '', frames, redactions, ...(caughtBy ? { caughtBy } : {}) };
+      let site: string | null = null;
+      return Object.defineProperty(capture, 'site', {
+        enumerable: true,
+        get: () => (site ??= siteOf()),
+        set: (value: string) => {
+          site = value;
+        },
+      });
+    }
+    const thrownAt = siteOf();
     const made = at && thrown !== null && typeof thrown === 'object' ? madeElsewhere(thrown, thrownAt, this.limits.frames) : null;
     const site = made ?? thrownAt;
-    const caughtBy = params.reason === 'exception' ? this.caughtInApp(params.callFrames) : null;
     return { phase, reason: params.reason, site, frames, redactions, ...(made !== null && this.madeInAnotherThread(thrown) ? { madeInThread: true } : {}), ...(caughtBy ? { caughtBy } : {}) };
   }
 

@@ -12,6 +12,14 @@ const ROOT = basename(PARENT) === 'dist' ? dirname(PARENT) : PARENT;
 /** tspuma's own sources (mapped back to .ts) and their compiled output. */
 const OWN = ['server', 'diagnostics', 'inspector', 'dist'].map((d) => `${join(ROOT, d)}${sep}`);
 
+/** tspuma's compiled output folder (dist/): a script there is tspuma's whatever its source map says. */
+const OWN_COMPILED = `${join(ROOT, 'dist')}${sep}`;
+
+/** Whether a script path (absolute, as V8 names it, not source-mapped) is tspuma's own compiled code. */
+export function isOwnCompiled(path: string): boolean {
+  return path.startsWith(OWN_COMPILED);
+}
+
 /** Whose code a frame's file (as a dump shows it: relative to cwd, or absolute) is. */
 export function originOf(file: string): FrameOrigin {
   if (file.startsWith('node:') || file.startsWith('internal/') || file === '<anonymous>' || file === '') return 'node';
@@ -24,6 +32,8 @@ export function originOf(file: string): FrameOrigin {
 export interface FrameLike {
   file: string;
   library?: boolean;
+  /** Whose code the frame is, when already known (originOf(file)): then its file is not read. */
+  origin?: FrameOrigin;
 }
 
 /** A frame in tspuma's own code. */
@@ -37,7 +47,8 @@ export function culpritIndex(frames: readonly FrameLike[]): number {
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i]!;
     if (f.library) continue;
-    if (!isServerFile(f.file)) return i;
+    // A captured frame knows its origin: its file (a source-mapped position) is then not read.
+    if (f.origin !== undefined ? f.origin !== 'tspuma' : !isServerFile(f.file)) return i;
     if (server < 0) server = i;
   }
   return server;

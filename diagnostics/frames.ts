@@ -1,10 +1,11 @@
 // Reading frames through the inspector protocol (a same-thread session at a throw, or another
 // process paused from outside): the protocol's call frames turned into redacted, source-mapped
 // frames with their locals and their receiver's fields.
+import { fileURLToPath } from 'node:url';
 import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
-import { originOf } from './culprit.js';
-import { original, originalName, type Original } from './sourcemap.js';
+import { isOwnCompiled, originOf } from './culprit.js';
+import { lazyOriginal, original, originalName, type Original } from './sourcemap.js';
 import { rememberSecret, REDACTED } from './redact.js';
 import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';
 import { isAsyncArrowAt, offsetOf } from './try-scan.js';
@@ -132,6 +133,10 @@ const NO_RECEIVER = new Set(['global', 'Window', 'Module']);
 function locate(cf: CallFrame, scripts: Map<string, ScriptInfo>): { url: string; where: Original; origin: FrameOrigin; library: boolean } {
   const info = scripts.get(cf.location.scriptId);
   const url = cf.url || info?.url || '';
+  // tspuma's own compiled code is tspuma's by its path: its position is mapped only when read.
+  if (url.startsWith('file:///') && isOwnCompiled(fileURLToPath(url))) {
+    return { url, where: lazyOriginal(url, cf.location.lineNumber, cf.location.columnNumber, info?.sourceMapURL), origin: 'tspuma', library: false };
+  }
   const where = original(url, cf.location.lineNumber, cf.location.columnNumber, info?.sourceMapURL);
   const origin = originOf(where.file);
   return { url, where, origin, library: origin === 'node' || origin === 'dependency' };
@@ -266,7 +271,9 @@ export class FrameReader {
       const receiverFields = own && readsReceiver(cf, origin, index) ? this.fields(cf.this.objectId!, index, redactions) : undefined;
       const cls = own && cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
       const name = cf.functionName || '(anonymous)';
-      frames.push({ ...where, function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library, origin, ...(receiverFields ? { receiverFields } : {}) });
+      // The position's own properties (accessors when it is mapped lazily), then the rest.
+      const frame = Object.defineProperties({}, Object.getOwnPropertyDescriptors(where)) as Original;
+      frames.push(Object.assign(frame, { function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library, origin, ...(receiverFields ? { receiverFields } : {}) }));
     }
     return { frames, redactions };
   }

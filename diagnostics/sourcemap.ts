@@ -122,6 +122,28 @@ export function sourcesOf(url: string, sourceMapURL?: string): string[] {
   return sources.map((s) => (s.startsWith('file://') ? fileURLToPath(s) : isAbsolute(s) ? s : resolve(dirname(path), s)));
 }
 
+/**
+ * original(), resolved when one of its fields is first read (or written): a frame of tspuma's own
+ * compiled code in a capture nobody may ever dump (the listen snapshot every -d boot takes) then
+ * never parses its source map, which Node's SourceMap decodes whole (a few ms per file). The
+ * fields are enumerable accessors, so a spread or JSON of it still has file, line and column.
+ */
+export function lazyOriginal(url: string, line0: number, col0: number, sourceMapURL?: string): Original {
+  let at: Original | null = null;
+  const get = (): Original => (at ??= original(url, line0, col0, sourceMapURL));
+  const out = {} as Original;
+  for (const key of ['file', 'line', 'column'] as const) {
+    Object.defineProperty(out, key, {
+      enumerable: true,
+      get: () => get()[key],
+      set: (value: never) => {
+        get()[key] = value;
+      },
+    });
+  }
+  return out;
+}
+
 /** Maps a script URL and a 0-based position to the original file and 1-based position. */
 export function original(url: string, line0: number, col0: number, sourceMapURL?: string): Original {
   const path = scriptPath(url);

@@ -6,7 +6,7 @@
 // (probe-devtools.ts), so a probe there leaves its pauses to it.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from './ws.js';
 import { ClientWatch } from './probe-devtools.js';
 
 /** The part of a node:inspector Session the bridge uses (connected to the main thread). */

@@ -4,7 +4,7 @@
 // worker's inspector opens, live stacks for the control app's /stack, and the `[hang]` autopsy
 // of a worker that missed workerTimeout, written through the diagnostics sinks.
 import type { Logger } from 'pino';
-import { appFileOf } from '../server/app-loader.js';
+import { appFileOf } from '../server/app-files.js';
 import type { WorkerHandle } from '../server/cluster/worker-handle.js';
 import type { TspumaError } from '../server/errors.js';
 import { noInspectTarget, type DevTools } from '../server/cluster/primary.js';

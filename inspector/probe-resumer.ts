@@ -10,8 +10,10 @@
 // pause's call frames twice (once per session; about 30 µs a frame at a load of 15). A process
 // nothing can attach to has no such thread, and its pauses are resumed in-process at once
 // (inspector/probes.ts; bench/README.md "Session 8").
+import inspector from 'node:inspector';
 import { Worker } from 'node:worker_threads';
-import { kResumeRequested } from '../server/shared-names.js';
+import type { Logger } from 'pino';
+import { kProbesAttachable, kResumeRequested } from '../server/shared-names.js';
 
 export interface Resumer {
   /** Whether the thread hears pauses now (its session enabled): from then on each must be claimed (request). */
@@ -73,4 +75,88 @@ export async function startResumer(): Promise<Resumer> {
     throw err;
   }
   return resumer;
+}
+
+/**
+ * How the probe engine's pauses are resumed in this process: in-process alone while nothing from
+ * outside the thread can attach; through the resumer thread once something can (started with the
+ * engine where --inspect or discovery's bridge made the process attachable before, else when it
+ * becomes so: attachable(), or an inspector the app opened, seen at a pause).
+ */
+export class Resumption {
+  /** The process could be attached from outside (kept for the next engine when this one closes). */
+  private attachableSeen: boolean;
+  private closed = false;
+
+  private constructor(
+    private resumer: Resumer | null,
+    private readonly log: Logger,
+  ) {
+    const g = globalThis as Record<symbol, unknown>;
+    this.attachableSeen = g[kProbesAttachable] === true || resumer !== null;
+    g[kProbesAttachable] = this.onAttachable;
+  }
+
+  /** Starts it, with the thread first where a session from outside the thread can reach the process now (`devtools`: --inspect). */
+  static async start(devtools: boolean, log: Logger): Promise<Resumption> {
+    const attachable = devtools || inspector.url() !== undefined || (globalThis as Record<symbol, unknown>)[kProbesAttachable] === true;
+    return new Resumption(attachable ? await startResumer() : null, log);
+  }
+
+  /** The resumer thread: none (pauses resumed in-process), starting, or live (it resumes every pause). */
+  get thread(): 'none' | 'starting' | 'live' {
+    return this.resumer === null ? 'none' : this.resumer.live() ? 'live' : 'starting';
+  }
+
+  /** The thread, when it listens: a pause can be left to a debugger (a hold) only through it. */
+  holder(): Resumer | null {
+    return this.resumer?.live() ? this.resumer : null;
+  }
+
+  /** The process became attachable while probes run: the resumer thread starts (once). */
+  private readonly onAttachable = (): void => {
+    this.attachableSeen = true;
+    this.startLater('the process can be attached from outside now');
+  };
+
+  private startLater(why: string): void {
+    if (this.resumer !== null || this.closed) return;
+    const { resumer, ready } = spawnResumer();
+    this.resumer = resumer;
+    ready.then(
+      () => this.log.debug(`Probes: ${why}: pauses are resumed by the resumer thread from now on`),
+      (err: Error) => {
+        this.log.warn({ err }, `Probes: ${why}, and the resumer thread did not start (${err.message}): a DevTools client attached here would hold every probe's pause until it resumes`);
+        if (this.resumer === resumer) this.resumer = null;
+        void resumer.close().catch(() => undefined);
+      },
+    );
+  }
+
+  /** Resumes the pause being handled (`inProcess`: the session's Debugger.resume), and through the thread once it listens: the last thing a handler does. */
+  resume(inProcess: () => void): void {
+    try {
+      inProcess();
+    } catch (err) {
+      this.log.error({ err }, `Probe: cannot resume: ${(err as Error).message}`);
+    }
+    // An inspector the app opened itself (inspector.open()) can bring an outside client too.
+    if (this.resumer === null && inspector.url() !== undefined) {
+      this.attachableSeen = true;
+      this.startLater('an inspector was opened in this process');
+    }
+    // Node waits for the resume from the resumer thread once it listens.
+    this.resumer?.request();
+  }
+
+  /** Ends the thread, if any; the process's attachability stays known to the next engine. */
+  close(): Promise<void> {
+    this.closed = true;
+    const g = globalThis as Record<symbol, unknown>;
+    if (g[kProbesAttachable] === this.onAttachable) {
+      if (this.attachableSeen) g[kProbesAttachable] = true;
+      else delete g[kProbesAttachable];
+    }
+    return this.resumer?.close() ?? Promise.resolve();
+  }
 }

@@ -7,7 +7,7 @@
 // blocks the worker for as long as it takes, and the primary must not take that for a hang.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from './ws.js';
 import { keptFromClient, quietEvaluation } from './bridge.js';
 import { ClientWatch, fromClient, fromProcess } from './probe-devtools.js';
 

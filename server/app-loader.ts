@@ -8,12 +8,11 @@ import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
 import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
+import { APP_EXTENSIONS, DEFAULT_APP_FILES } from './app-files.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
 
-export const APP_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'] as const;
-/** Searched in order when neither the command line nor the config names an app. */
-export const DEFAULT_APP_FILES = ['app.ts', 'app.js', 'index.ts'] as const;
+export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf } from './app-files.js';
 
 /**
  * Runs `load` counting the listen() calls of any net/http server meanwhile (net.Server's public
@@ -143,13 +142,6 @@ export function appLoadWarnings(loaded: LoadedApp): { code: string; message: str
   if (listen) out.push(listen);
   if (loaded.stackMapper && loaded.file) out.push({ code: 'TSPUMA_ERR_APP_STACK_MAPPER', message: new TspumaError('TSPUMA_ERR_APP_STACK_MAPPER', { path: loaded.file }).message });
   return out;
-}
-
-/** The app's file as the loader finds it: the path given, else the first default file present; null for an inline app (state files name it). */
-export function appFileOf(app: unknown, base: string): string | null {
-  if (typeof app === 'string') return resolve(base, app);
-  if (app !== undefined) return null;
-  return DEFAULT_APP_FILES.map((f) => resolve(base, f)).find((f) => existsSync(f)) ?? null;
 }
 
 function resolveAppPath(app: string | undefined, base: string, source: string): string {

@@ -2,7 +2,6 @@
 // its default export the option layer with the lowest precedence above the defaults.
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { importUserModule } from './app-loader.js';
 import { TspumaError, showValue } from './errors.js';
 import type { Layer } from './options.js';
 
@@ -19,6 +18,8 @@ export function findConfig(explicit: string | undefined, explicitSource: string,
 }
 
 export async function loadConfig(file: string): Promise<Layer> {
+  // Loaded here, for a config file only: with the app loader come its adapters and request handling.
+  const { importUserModule } = await import('./app-loader.js');
   const mod = await importUserModule(file, 'TSPUMA_ERR_CONFIG_LOAD');
   let config = mod.default;
   if (config && typeof config === 'object' && 'default' in config && Object.keys(config).length === 1) {

@@ -261,7 +261,7 @@ export const ERRORS = {
     template: 'Probe {id} at {location} suspended in worker {worker}: {why}, over probePauseBudget ({budget} ms per second); set it again to resume.',
   },
   TSPUMA_ERR_PROBE_SOURCE_CHANGED: {
-    template: 'Probe {id} at {location} suspended in worker {worker}: the file it loaded changed since the probe was set (a deploy): the line it was set on, {was}, is no longer in it, and that line number now {now}; set the probe again on the line you mean.',
+    template: 'Probe {id} at {location} suspended in worker {worker}: the file it loaded changed since the probe was set (a deploy): the line it was set on, {was}, {now}; set the probe again on the line you mean.',
   },
   TSPUMA_ERR_REPLAY: {
     template: 'Cannot replay {dump}: {problem}.',

@@ -8,6 +8,15 @@ import { TspumaError } from './errors.js';
 export const PROBE_KINDS = ['log', 'snapshot', 'count', 'break'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
+/** What surrounded a probe's line when it was set (server/probe-anchor.ts finds the line again by it). */
+export interface LineContext {
+  /** Headers (trimmed) of the enclosing blocks, innermost first, at most three. */
+  blocks: string[];
+  /** The nearest non-blank lines above and below (trimmed), or null at an end of the file. */
+  before: string | null;
+  after: string | null;
+}
+
 /** A probe as the primary hands it to every worker. */
 export interface ProbeSpec {
   id: number;
@@ -20,6 +29,8 @@ export interface ProbeSpec {
   column: number | null;
   /** The line's text when the probe was set: a worker running another version of the file re-finds it there. */
   lineText: string | null;
+  /** What surrounded the line then (its blocks' headers, its neighbours): which of several lines reading the same it is (probe-anchor.ts). */
+  context?: LineContext | null;
   /** log: the line written per hit, with {expression} holes. */
   template: string | null;
   /** Only hits where this is truthy count (V8 evaluates it: a false one does not pause). */

@@ -25,6 +25,7 @@ import { AppCalls } from './app-calls.js';
 import { exitWatchServing } from './app-exit.js';
 import { warnIgnoredOptions } from './mode-options.js';
 import { keepServingOnRejection } from './rejections.js';
+import { onHangup } from './hangup.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
@@ -308,18 +309,5 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     void stop('uncaught');
     // Requests still in the app get a bounded grace (the app's state is unknown), then 503.
     setTimeout(() => server.force(uncaughtGraceEnded(server.options.forceShutdownAfter)), Math.min(UNCAUGHT_GRACE_S, server.options.forceShutdownAfter) * 1000).unref();
-  });
-}
-
-/**
- * SIGHUP as Puma treats it without stdout_redirect: the terminal the server was started from went
- * away, so stop as for SIGINT. That holds while the output goes to a terminal; with the output
- * redirected (a file, a pipe, the journal: `nohup tspuma > log &`), a hangup says nothing about
- * the server, and it is logged and ignored (there is no log file to reopen).
- */
-export function onHangup(log: Logger, stop: () => void, stdoutIsTerminal = process.stdout.isTTY === true): void {
-  process.on('SIGHUP', () => {
-    if (stdoutIsTerminal) return stop();
-    log.info({ signal: 'SIGHUP' }, 'Received SIGHUP: ignored, the output is redirected (not a terminal that hung up) and there is no log file to reopen');
   });
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_APP_FILES } from '../app-loader.js';
+import { DEFAULT_APP_FILES } from '../app-files.js';
 import { TspumaError } from '../errors.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));

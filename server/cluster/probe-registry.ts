@@ -4,6 +4,7 @@
 // second, snapshots and suspensions; and the log line for every set, removal, expiry and hit
 // budget reached, naming who asked and from where. The primary calls it; it calls the primary
 // only through `workers` (what is running) and each worker's send.
+import { fileLines, lineContext } from '../probe-anchor.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -155,7 +156,7 @@ export class ProbeRegistry {
     if (typeof seconds !== 'number' || !(seconds > 0) || seconds > PROBE_BOUNDS.maxSeconds) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'for', value: String(seconds), reason: 'expected seconds above 0 and at most 86400', source });
     const attached = Array.isArray(req.attached) ? req.attached.filter((n) => Number.isInteger(n)) : [];
     const requestId = typeof req.requestId === 'string' && req.requestId !== '' ? req.requestId : null;
-    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
+    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), context: lineContext(fileLines(text), line), template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
   }
 
   /**
@@ -168,7 +169,8 @@ export class ProbeRegistry {
     const location = locationText(spec.file, spec.line, spec.column);
     // Its texts as its lines, list and answers show them (S10, S14); the workers get them as written.
     const show = (text: string | null) => (text === null ? null : shownProbeText(text, this.redactor));
-    const { expiresAt, requestId: _requestId, attached: _attached, ...rest } = spec;
+    // Its context lines are the workers' only (they may hold anything the file holds).
+    const { expiresAt, requestId: _requestId, attached: _attached, context: _context, ...rest } = spec;
     const shown = { ...rest, lineText: show(spec.lineText), template: show(spec.template), when: show(spec.when) };
     const view: ProbeView = {
       ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,

@@ -3,12 +3,11 @@
 import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { appFileOf } from '../app-loader.js';
+import { appFileOf } from '../app-files.js';
 import { preloadCheck } from './preload-check.js';
 import { PUBLIC_FILE_MODE, checkTarget, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
-import { clusterControlled, serveControl } from '../control.js';
 import { warnIgnoredOptions } from '../mode-options.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
@@ -17,7 +16,7 @@ import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { workerStderrDrained } from './worker-stderr.js';
 import { Primary, defaultDeps } from './primary.js';
-import { onHangup } from '../single.js';
+import { onHangup } from '../hangup.js';
 import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
 import { workersReason, type AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
@@ -158,7 +157,8 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   await primary.start();
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
 
-  const control = await serveControl(options, clusterControlled(primary), log, () => stop('ctl stop'));
+  // The control app's modules (its routes, the probe endpoints) load only when it is served, as in single mode.
+  const control = options.controlUrl ? await import('../control.js').then(({ serveControl, clusterControlled }) => serveControl(options, clusterControlled(primary), log, () => stop('ctl stop'))) : null;
   if (control) void primary.stopped.then(() => control.close());
   const controlUrl = control?.url ?? null;
   const files: string[] = [];

@@ -8,7 +8,7 @@ import { refreshSlowness } from './net.js';
 refreshSlowness();
 
 /**
- * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with its wall time, the runner's own CPU
+ * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with the runner's pid, when it ended, its wall time, the runner's own CPU
  * and its children's (the CLI processes it spawned and reaped, their workers included: the
  * kernel adds a reaped child's CPU to its parent's cutime/cstime), and the CLI spawns it made by
  * flags. A fork runs one file at a time, so the deltas are the file's. How `npm test`'s CPU was
@@ -34,15 +34,19 @@ if (cpuLog) {
     const file = (expect.getState().testPath ?? '?').replace(/^.*\/test\//, 'test/');
     const ms = (t: number) => t * 10; // USER_HZ 100
     const spawns = spawnsSince(mark);
-    appendFileSync(cpuLog, `${JSON.stringify({ file, wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), spawns })}\n`);
+    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), spawns })}\n`);
   });
 
-  /**
-   * Per test (to FILE.tests): the CPU of this process and of every process below it, alive or
-   * reaped, between the test's start and end. A live process's ticks are its own plus those of
-   * the children it reaped; a process that exited is in its reaper's. (A cluster's workers that
-   * outlive a SIGKILLed primary are reparented out of the tree: their CPU is not counted.)
-   */
+}
+
+/**
+ * TSPUMA_TEST_CPU_LOG=FILE with TSPUMA_TEST_CPU_PER_TEST=1, per test (to FILE.tests): the CPU of
+ * this process and of every process below it, alive or reaped, between the test's start and end.
+ * A live process's ticks are its own plus those of the children it reaped; a process that exited
+ * is in its reaper's. (A cluster's workers that outlive a SIGKILLed primary are reparented out of the tree: their CPU is not counted.) Two scans
+ * of /proc per test: a cost of its own, so not part of the per-file figures' runs.
+ */
+if (cpuLog && process.env.TSPUMA_TEST_CPU_PER_TEST === '1') {
   const treeTicks = (): number => {
     const parent = new Map<number, number>();
     const ticks = new Map<number, number>();

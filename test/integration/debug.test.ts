@@ -4,15 +4,29 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { boot, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
-
 const LOCAL = 'tcp://127.0.0.1:0';
 const APP = 'test/fixtures/debug-app.ts';
+
+/**
+ * `-d` on APP with a dump folder of its own, booted by the first case that asks and kept for the
+ * next: the app-throw case reads the first dump of GET /sync, and `tspuma dump` prints that dump
+ * (or makes it, when it runs alone).
+ */
+let appServer: { s: Booted; dir: string } | undefined;
+async function debugApp(): Promise<{ s: Booted; dir: string }> {
+  if (!appServer) {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
+    appServer = { s: await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir }), dir };
+  }
+  return appServer;
+}
+afterEach(() => killAllBut(appServer?.s));
+afterAll(killAll);
 
 describe('tspuma -d', () => {
   it('names the binder frame at its .ts line with the backlog value when backlog is out of range', async () => {
@@ -35,8 +49,7 @@ describe('tspuma -d', () => {
   });
 
   it('dumps an app throw and an async rejection: culprit helper at its .ts line with userId=42, secrets redacted', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await debugApp();
     const res = await fetch(`${s.url}/sync`, { headers: { authorization: 'Bearer sekret-token-1', cookie: 'sid=abc123' } });
     expect(res.status).toBe(500);
     const page = await res.text();
@@ -54,7 +67,7 @@ describe('tspuma -d', () => {
     expect(culprit.locals).toMatchObject({ userId: 42, password: '[redacted]', attempts: 3 });
     expect(json.request).toMatchObject({ method: 'GET', url: '/sync', headers: { authorization: '[redacted]', cookie: '[redacted]' } });
     expect(json.redactions).toEqual(expect.arrayContaining(['header authorization', 'header cookie', 'local password (frame 0)']));
-    const text = readFileSync(join(dir, readdirSync(dir).find((n) => n.endsWith('.txt'))!), 'utf8');
+    const text = readFileSync(join(dir, readdirSync(dir).filter((n) => n.endsWith('.txt')).sort()[0]!), 'utf8');
     expect(text).toContain('userId=42');
     for (const secret of ['hunter2', 'sekret-token-1', 'abc123']) {
       expect(text).not.toContain(secret);
@@ -135,10 +148,10 @@ describe('tspuma -d', () => {
   });
 
   it('prints a saved dump with `tspuma dump`', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await debugApp();
     await (await fetch(`${s.url}/sync`)).text();
-    const file = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json')), 'a dump file');
+    // The first (#1: GET /sync); the app-throw case, on this server, also leaves GET /async's.
+    const file = await waitFor(() => readdirSync(dir).filter((n) => n.endsWith('.json')).sort()[0], 'a dump file');
     const printed = run(['dump', join(dir, file)]);
     expect(await printed.exited).toBe(0);
     expect(printed.stdout()).toMatch(/tspuma dump #1 \[app\] Error: user 42 not found/);

@@ -5,12 +5,13 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { boot, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+afterEach(() => killAllBut(limiter?.s));
+afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
@@ -22,9 +23,10 @@ function lineOf(file: string, needle: string): { line: number; text: string } {
   return { line: i + 1, text: lines[i]! };
 }
 
-/** The only dump in `dir` (json, its text file's content). */
-async function onlyDump(dir: string): Promise<{ dump: Dump; json: string; text: string }> {
-  const name = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json')), 'the dump file');
+/** The only dump in `dir`, or the one of the request to `url` (its file name, json, its text file's content). */
+async function onlyDump(dir: string, url?: string): Promise<{ dump: Dump; json: string; text: string; name: string }> {
+  const of = (n: string) => url === undefined || (JSON.parse(readFileSync(join(dir, n), 'utf8')) as Dump).request?.url === url;
+  const name = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json') && of(n)), url === undefined ? 'the dump file' : `the dump of ${url}`);
   const json = readFileSync(join(dir, name), 'utf8');
   const text = await waitFor(() => {
     try {
@@ -33,7 +35,21 @@ async function onlyDump(dir: string): Promise<{ dump: Dump; json: string; text: 
       return undefined;
     }
   }, 'the text file');
-  return { dump: JSON.parse(json) as Dump, json, text };
+  return { dump: JSON.parse(json) as Dump, json, text, name };
+}
+
+/**
+ * test/fixtures/ratelimit-app.ts under -d, booted by the first case that asks and kept for the
+ * others: each reads the dump of its own URL (a second GET /take is a repeat of the first, so
+ * the case that asks for it again reads the first one's dump).
+ */
+let limiter: { s: Booted; dir: string } | undefined;
+async function limiterApp(): Promise<{ s: Booted; dir: string }> {
+  if (!limiter) {
+    const dir = tmp('tspuma-limiter-');
+    limiter = { s: await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir }), dir };
+  }
+  return limiter;
 }
 
 describe('what a dump shows', () => {
@@ -64,10 +80,9 @@ describe('what a dump shows', () => {
   });
 
   it('shows the receiver fields of RateLimiter.take(): tokens: 0 and the rest of its 8 fields', async () => {
-    const dir = tmp('tspuma-limiter-');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await limiterApp();
     expect((await fetch(`${s.url}/take`)).status).toBe(500);
-    const { dump, text } = await onlyDump(dir);
+    const { dump, text } = await onlyDump(dir, '/take');
     const culprit = dump.frames[dump.culprit]!;
     expect(culprit.function).toBe('RateLimiter.take');
     expect(culprit.receiverFields).toEqual({
@@ -85,10 +100,9 @@ describe('what a dump shows', () => {
   });
 
   it('folds a stack overflow to the recursive function and says the stack text was cut', async () => {
-    const dir = tmp('tspuma-deep-');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await limiterApp();
     expect((await fetch(`${s.url}/deep`)).status).toBe(500);
-    const { dump, text } = await onlyDump(dir);
+    const { dump, text } = await onlyDump(dir, '/deep');
     expect(dump.error.name).toBe('RangeError');
     const folded = dump.frames.find((f) => f.function === 'walk' && f.repeat);
     expect(folded?.repeat).toBeGreaterThanOrEqual(8);
@@ -143,11 +157,9 @@ export default function app(request: Request): Response {
   });
 
   it('prints tspuma and node frames in full only when asked: tspuma dump --all-frames', async () => {
-    const dir = tmp('tspuma-all-');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await limiterApp();
     expect((await fetch(`${s.url}/take`)).status).toBe(500);
-    const name = await waitFor(() => readdirSync(dir).find((n) => n.endsWith('.json')), 'the dump file');
-    const { dump } = await onlyDump(dir);
+    const { dump, name } = await onlyDump(dir, '/take');
     const node = dump.frames.find((f) => f.origin === 'node' && Object.keys(f.locals).length > 0)!;
     expect(node).toMatchObject({ origin: 'node', library: true });
     const short = run(['dump', join(dir, name)]);

@@ -29,6 +29,16 @@ function loadedBy(pid: number): string[] {
  */
 const LOG_REDACTION = 'diagnostics/redact.js';
 
+/**
+ * What a cluster primary never loads (it serves no request; issue 31): the app loader with its
+ * adapters and request handling, single mode's Server, the package entry. 71 of tspuma's
+ * modules before, 47 since.
+ */
+const NOT_IN_PRIMARY = ['server/app-loader.js', 'server/adapters.js', 'server/rack.js', 'server/response.js', 'server/fetch-request.js', 'server/fetch-globals.js', 'server/single.js', 'server/server.js', 'server/request-lifecycle.js', 'server/index.js', 'server/start.js'];
+
+/** What a plain single-mode boot (no control URL, no config file) never loads: the control app and probes, cluster mode. */
+const NOT_IN_SINGLE = /^server\/(control|probe-[a-z-]+|cluster\/[a-z-]+)\.js$/;
+
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
   const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
   // The primary loads the control app and writes the state file after the first boot line.
@@ -40,21 +50,23 @@ async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[]
 }
 
 describe('the modules a cluster primary loads', () => {
-  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker', async () => {
+  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker; no app loader, adapters or Server in the primary', async () => {
     const { s, modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0']);
     expect(modules).toContain('server/cluster/primary.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+    expect(modules.filter((m) => NOT_IN_PRIMARY.includes(m)), 'request handling in the primary').toEqual([]);
     const booted = s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg)))!;
     const worker = loadedBy(Number(/PID: (\d+)/.exec(String(booted.msg))![1]));
     expect(worker).toContain('server/cluster/worker.js');
     expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
   }, 30_000 * SLOWNESS);
 
-  it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/', async () => {
+  it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/, nor the control app, probes or cluster mode', async () => {
     const s = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
     const modules = loadedBy(s.proc.pid!);
     expect(modules).toContain('server/single.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+    expect(modules.filter((m) => NOT_IN_SINGLE.test(m))).toEqual([]);
   }, 30_000 * SLOWNESS);
 
   it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals) nor the installed @opentelemetry/api is loaded, up to the exit', async () => {

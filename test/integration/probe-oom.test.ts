@@ -19,7 +19,7 @@ describe('a probe set while a worker leaks to its heap limit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-oom-'));
     // workerTimeout far beyond the test: a frozen worker would not be killed within it.
     writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerTimeout: 300 };\n');
-    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], { NODE_OPTIONS: '--max-old-space-size=48' });
+    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], { NODE_OPTIONS: '--max-old-space-size=24' });
     const control = await controlUrl(s);
     const set = await fetch(`${control}/probes`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ kind: 'log', location: `${APP}:11`, template: 'quiet {quiet}', by: 'the test' }) });
     expect(set.status).toBe(201);

@@ -3,7 +3,7 @@
 // changed (inspector/probes.ts findLine), and how expressions name renamed bindings.
 import { describe, expect, it } from 'vitest';
 import { memberChains, renameIdentifiers, requestRoot, urlRoot, v8Condition } from '../../server/probe-spec.js';
-import { findLine } from '../../inspector/probes.js';
+import { findLine, lineContext } from '../../server/probe-anchor.js';
 
 describe('memberChains', () => {
   it('marks chains through a request made of its read accessors as request reads, others to be checked one by one', () => {
@@ -64,6 +64,21 @@ describe('findLine', () => {
 
   it('follows the line to where a deploy moved it (the nearest that reads the same, indentation aside)', () => {
     expect(findLine(spec, file('// one', '// two', 'a', 'b', '    if (!user) throw new NotFound(id);'))).toEqual({ line: 5 });
+  });
+
+  it('a line whose text is also at its old number in another function after a deploy is followed into its own function by its context (S16)', () => {
+    const before = ['function getOrder(id) {', '  const found = orders.get(id);', '  return found;', '}'];
+    const s16 = { file: '/app/src/orders.ts', line: 3, lineText: '  return found;', context: lineContext(before, 3) };
+    const deployed = ['function findByCustomer(c) {', '  const found = byCustomer.get(c);', '  return found;', '}', ...before];
+    expect(findLine(s16, file(...deployed))).toEqual({ line: 7 });
+    // Unchanged, and with the same text in two functions: stays.
+    expect(findLine(s16, file(...before, ...deployed))).toEqual({ line: 3 });
+  });
+
+  it('a line whose text is on several lines none of whose context matches is ambiguous, not guessed (S16)', () => {
+    const before = ['function getOrder(id) {', '  const found = orders.get(id);', '  return found;', '}'];
+    const s16 = { file: '/app/src/orders.ts', line: 3, lineText: '  return found;', context: lineContext(before, 3) };
+    expect(findLine(s16, file('function a(x) {', '  const found = x.y;', '  return found;', '};', 'function b(x) {', '  const found = x.z;', '  return found;', '};'))).toEqual({ ambiguous: [3, 7] });
   });
 
   it('says the line is gone, with what its number reads now, when no line reads the same', () => {

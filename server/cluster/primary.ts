@@ -41,7 +41,7 @@ const BACKOFF_MAX_MS = 60_000;
  */
 export const BOOT_ATTEMPTS = 3;
 /** A heap snapshot may report no progress for this long (or workerTimeout, if longer) before it counts as a hang. */
-export const SNAPSHOT_QUIET_S = 30;
+export const SNAPSHOT_QUIET_S = 60;
 
 /** The primary's DevTools work (inspector/primary-devtools.ts), with --inspect or -d. */
 export interface DevTools {

@@ -7,15 +7,9 @@
 // number, it does not guess: the probe is suspended, naming both lines. Pure text work, used by
 // the primary (the context, at set time) and by each worker (inspector/probes.ts, at arming).
 import { readFileSync } from 'node:fs';
+import type { LineContext, ProbeSpec } from './probe-spec.js';
 
-/** What surrounds a probe's line when it is set. */
-export interface LineContext {
-  /** Headers (trimmed) of the enclosing blocks, innermost first, at most MAX_BLOCKS. */
-  blocks: string[];
-  /** The nearest non-blank lines above and below (trimmed), or null at an end of the file. */
-  before: string | null;
-  after: string | null;
-}
+export type { LineContext };
 
 /** Where the line is now: a line number, gone (with what its old number reads now, null: past the end), or on several lines equally. */
 export type Anchored = { line: number } | { gone: string | null } | { ambiguous: number[] };
@@ -67,7 +61,7 @@ function score(want: LineContext, got: LineContext): number {
  * context matches best (the nearest for a probe with no context, set before it was kept), else
  * gone; two or more lines that match equally well, none of them the probe's own, are ambiguous.
  */
-export function findLine(spec: { file: string; line: number; lineText: string | null; context?: LineContext | null }, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): Anchored {
+export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'> & { context?: LineContext | null }, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): Anchored {
   if (spec.lineText === null || spec.lineText === undefined) return { line: spec.line };
   let lines: string[];
   try {

@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { hostname, userInfo } from 'node:os';
 import { TspumaError } from '../errors.js';
-import type { StateFile } from './ctl.js';
+
+/** What `tspuma ctl` and the other control commands read of a state file. */
+export interface StateFile {
+  pid: number;
+  control_url: string | null;
+  control_auth_token: string | null;
+}
 
 export interface ControlTarget {
   url: string;
@@ -54,6 +60,27 @@ export function controlTarget(flags: ControlFlags, usage: (problem: string) => n
   }
   if (!url || !token) usage('the control URL and token are needed (--control-url URL --control-token TOKEN, or -S STATEFILE)');
   return { url, token, state, from: flags.url ? '--control-url' : `the state file ${flags.stateFile}` };
+}
+
+/** A process that is not running (ESRCH); one we may not signal (EPERM) runs. */
+function notRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * A control app that cannot be reached (`tspuma ctl`, `probe`, `replay` alike), coded; with a
+ * state file whose server's pid is gone, it says the file is stale rather than asking.
+ */
+export function unreachable(target: Pick<ControlTarget, 'url' | 'from' | 'state'>, err: NodeJS.ErrnoException): TspumaError {
+  let problem = err.code === 'ECONNREFUSED' ? 'the connection was refused, nothing listens there (ECONNREFUSED)' : err.code === 'ENOENT' ? 'the socket file is not there (ENOENT)' : err.code ? `${err.message} (${err.code})` : err.message;
+  const pid = target.state?.pid;
+  if (typeof pid === 'number' && pid > 0 && notRunning(pid)) problem += `; the server of this state file (pid ${pid}) is not running: the state file is stale (a server killed with SIGKILL, or a machine restarted, leaves it)`;
+  return new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem });
 }
 
 /** Who is asking, as the server's log will name them (with the address it sees). */
@@ -112,9 +139,7 @@ function controlRequestOnce<T>(target: ControlTarget, method: string, path: stri
       });
     });
     req.on('timeout', () => req.destroy(new Error(`it accepted the connection and sent no answer within ${timeoutMs / 1000} s`)));
-    req.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem: err.code === 'ECONNREFUSED' ? 'the connection was refused, nothing listens there (ECONNREFUSED)' : err.code ? `${err.message} (${err.code})` : err.message })),
-    );
+    req.on('error', (err: NodeJS.ErrnoException) => reject(unreachable(target, err)));
     if (data !== null) req.write(data);
     req.end();
   });

@@ -3,14 +3,10 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { TspumaError } from '../errors.js';
+import { unreachable, type StateFile } from './control-client.js';
 
 export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart', 'worker-count-up', 'worker-count-down', 'gc'] as const;
 
-export interface StateFile {
-  pid: number;
-  control_url: string | null;
-  control_auth_token: string | null;
-}
 
 export const USAGE = `usage: tspuma ctl COMMAND [--wait] [--timeout SECONDS] (--control-url URL --control-token TOKEN | -S STATEFILE)
   COMMAND: ${CTL_COMMANDS.join(', ')}`;
@@ -39,8 +35,8 @@ export async function ctl(args: string[]): Promise<number> {
   }
   const command = rest[0];
   if (!command || rest.length > 1 || !(CTL_COMMANDS as readonly string[]).includes(command)) usage(`COMMAND must be one of ${CTL_COMMANDS.join(', ')}`);
+  let state: StateFile | null = null;
   if (stateFile) {
-    let state: StateFile;
     try {
       state = JSON.parse(readFileSync(stateFile, 'utf8')) as StateFile;
     } catch (err) {
@@ -63,7 +59,9 @@ export async function ctl(args: string[]): Promise<number> {
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} s`)));
     req.on('error', reject);
-  }).catch((err: Error) => {
+  }).catch((err: NodeJS.ErrnoException) => {
+    // Nothing to connect to: the coded error `probe` gives (with a stale state file named as such).
+    if (err.code !== undefined && err.syscall === 'connect') throw unreachable({ url, state, from: stateFile && url === state?.control_url ? `the state file ${stateFile}` : '--control-url' }, err);
     process.stderr.write(`tspuma ctl: ${command} failed: ${err.message}\n`);
     return { status: 0, body: '' };
   });

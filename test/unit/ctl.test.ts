@@ -3,6 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ctl } from '../../server/cli/ctl.js';
 
@@ -20,5 +22,24 @@ describe('tspuma ctl -S', () => {
     const refused = ctl(['stats', '-S', file]);
     await expect(refused).rejects.toMatchObject({ code: 'TSPUMA_ERR_CLI_USAGE' });
     await expect(refused).rejects.toThrow(`the state file ${file} has no control URL: start the server with --control-url`);
+  });
+
+  it('T13: a state file whose server is gone gets the coded unreachable error naming the dead pid, not a raw connect line', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tspuma-ctl-'));
+    dirs.push(dir);
+    // A port nothing listens on (bound, then closed) and the pid of a process that has exited.
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const pid = Number(gone.stdout);
+    const file = path.join(dir, 'state.json');
+    writeFileSync(file, JSON.stringify({ pid, control_url: `tcp://127.0.0.1:${port}`, control_auth_token: 'x'.repeat(32) }));
+    const refused = ctl(['stats', '-S', file]);
+    await expect(refused).rejects.toMatchObject({ code: 'TSPUMA_ERR_CONTROL_UNREACHABLE' });
+    await expect(refused).rejects.toThrow(`Cannot reach the control app at tcp://127.0.0.1:${port} (from the state file ${file}): the connection was refused, nothing listens there (ECONNREFUSED); the server of this state file (pid ${pid}) is not running: the state file is stale`);
   });
 });

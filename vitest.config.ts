@@ -13,10 +13,12 @@ import { SLOWNESS } from './test/helpers/net.js';
  * (probe-engine.test was the run's last file, 20 s, with the other forks done).
  */
 const SPAWNS = /\b(spawn|spawnSync|execFile|execFileSync|execSync)\(/;
+/** Unit files of seconds that start no process: dpdm over every module (1.7-6.7 s), real 2.5 s and 1.5 s deadlines (4-10 s). They were the last two files of a run, 8 s with two forks idle. */
+const LONG_UNITS = ['/test/unit/import-circles.test.ts', '/test/unit/response-deadlines.test.ts'];
 class LongFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const long = (f: TestSpecification) => f.moduleId.includes('/test/integration/') || SPAWNS.test(readFileSync(f.moduleId, 'utf8'));
+    const long = (f: TestSpecification) => f.moduleId.includes('/test/integration/') || LONG_UNITS.some((u) => f.moduleId.endsWith(u)) || SPAWNS.test(readFileSync(f.moduleId, 'utf8'));
     return [...sorted.filter(long), ...sorted.filter((f) => !long(f))];
   }
 }

@@ -47,7 +47,7 @@ class Record implements CallRecord {
 }
 
 /** How long an error logged outside any call may be taken as that of a call closed without an answer. */
-const CLOSED_UNANSWERED_MS = 1000;
+const CLOSED_UNANSWERED_MS = 250;
 
 export class Attribution {
   private readonly context = new CallContext<CallRecord>();
@@ -121,14 +121,24 @@ export class Attribution {
   /**
    * A call whose response was destroyed before its head (a stream piped into it failed): the
    * error behind it is often logged from an I/O callback no call context reaches (pipeline's
-   * callback after a failed fs read, then Express's next(err)). For CLOSED_UNANSWERED_MS, an error
-   * logged outside any call is taken as this call's, when it is the only such call.
+   * callback after a failed fs read, then Express's next(err)), just before or just after the
+   * close. Within CLOSED_UNANSWERED_MS either way, an error logged outside any call is taken as
+   * this call's, when it is the only call so closed.
    */
   closedWithoutAnswer(record: CallRecord): void {
-    this.unanswered = { record: record as Record, until: Date.now() + CLOSED_UNANSWERED_MS, count: this.unanswered && this.unanswered.until >= Date.now() ? this.unanswered.count + 1 : 1 };
+    const now = Date.now();
+    this.unanswered = { record: record as Record, until: now + CLOSED_UNANSWERED_MS, count: this.unanswered && this.unanswered.until >= now ? this.unanswered.count + 1 : 1 };
+    const orphan = this.orphan;
+    this.orphan = null;
+    if (orphan !== null && orphan.until >= now && this.unanswered.count === 1) {
+      const r = record as Record;
+      r.logged = [...r.logged, ...orphan.logged];
+    }
   }
 
   private unanswered: { record: Record; until: number; count: number } | null = null;
+  /** The errors of the last console.error outside any call, for a call that closes unanswered just after. */
+  private orphan: { logged: unknown[]; until: number } | null = null;
 
   private closedUnanswered(): Record | undefined {
     const u = this.unanswered;
@@ -159,7 +169,11 @@ export class Attribution {
    */
   noteLogged(args: unknown[]): void {
     const record = (this.context.current() ?? this.closedUnanswered()) as Record | undefined;
-    if (!record) return;
+    if (!record) {
+      const logged = args.filter((a) => a instanceof Error || (typeof a === 'string' && /\n\s+at \S/.test(a)));
+      if (logged.length > 0) this.orphan = { logged: logged.slice(-MAX_KEPT), until: Date.now() + CLOSED_UNANSWERED_MS };
+      return;
+    }
     let kept = false;
     for (const a of args) {
       const keep = a instanceof Error || (typeof a === 'string' && /\n\s+at \S/.test(a));

@@ -116,6 +116,9 @@ function afterResponseNote(status: number): string {
   return `the response (${status}) had already been sent, or was sent regardless: the app or its framework logged this error in the request's work (Express logs one it can no longer answer for, such as ERR_HTTP_HEADERS_SENT, and closes the connection)`;
 }
 
+/** Error codes that say the client left (request-lifecycle.ts's CLIENT_GONE): its hang-up, not a failure. */
+const CLIENT_LEFT = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
+
 /** The note of an error logged in a request's work whose response was destroyed before its head. */
 const NO_RESPONSE_NOTE = "no response was sent: the response was destroyed before its head (a stream piped into it failed, as pipeline(…, res) does with a missing file, or the app destroyed it), and the app or its framework logged this error in the request's work; the client saw its connection close with no answer";
 
@@ -287,8 +290,9 @@ export class Diagnostics implements DiagnosticsHook {
       // Closed with no response: a failure when the call logged an error (now, or later: loggedLate).
       if (!res.destroyed) return;
       this.attribution.keepRemote(record);
+      // Its error may have been logged just before, or be logged next, from an I/O callback.
+      this.attribution.closedWithoutAnswer(record);
       if (record.logged.length > 0) setImmediate(() => this.explainNoResponse(record));
-      else this.attribution.closedWithoutAnswer(record); // its error may be logged next, from an I/O callback
       return;
     }
     const status = res.statusCode;
@@ -363,9 +367,16 @@ export class Diagnostics implements DiagnosticsHook {
     this.explainLogged(record, { status }, afterResponseNote(status));
   }
 
-  /** A response destroyed before its head, in a call whose work logged an error: dumped from that error. */
+  /**
+   * A response destroyed before its head, in a call whose work logged an error: dumped from that
+   * error. Not when that error says the client left (a hang-up also closes a response with no head,
+   * and a pipeline into it then fails with ERR_STREAM_PREMATURE_CLOSE, which Express logs).
+   */
   private explainNoResponse(record: CallRecord): void {
-    if (!record.reported) this.explainLogged(record, null, NO_RESPONSE_NOTE);
+    const last = record.logged[record.logged.length - 1];
+    const code = typeof last === 'object' && last !== null ? (last as { code?: unknown }).code : undefined;
+    if (record.reported || (typeof code === 'string' && CLIENT_LEFT.has(code))) return;
+    this.explainLogged(record, null, NO_RESPONSE_NOTE);
   }
 
   /** The dump of the last error the call logged (or of its captured throw, when the log was its stack text). */

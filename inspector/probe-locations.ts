@@ -18,6 +18,8 @@ export interface GeneratedLocation {
   scriptId: string;
   lineNumber: number;
   columnNumber: number;
+  /** V8's kind of place: 'call', 'return' (where a function returns: after a return's value, or at its end), 'debuggerStatement', or none (a statement). */
+  type?: string;
 }
 
 /**
@@ -97,7 +99,7 @@ export function place(script: LoadedScript, file: string, line: number, column: 
   const mapped = path !== file || sourcesOf(script.url, script.sourceMapURL).includes(file);
   const lines = new Set<number>();
   /** The line's places in generated order, with their original column (0-based). */
-  const onLine: { at: GeneratedLocation; col0: number }[] = [];
+  const onLine: { at: GeneratedLocation; col0: number; type?: string }[] = [];
   /** In a mapped script: the first place of the file after the line (its original line and column). */
   let next: { at: GeneratedLocation; line: number; col0: number } | null = null;
   // A script that is the file itself: only the line is asked about (a long script's places are
@@ -112,8 +114,16 @@ export function place(script: LoadedScript, file: string, line: number, column: 
     if (at === null) continue;
     lines.add(at.line);
     if (at.line > line && (next === null || at.line < next.line || (at.line === next.line && at.col0 < next.col0))) next = { at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, line: at.line, col0: at.col0 };
-    if (at.line === line) onLine.push({ at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, col0: at.col0 });
+    if (at.line === line) onLine.push({ at: { scriptId: script.scriptId, lineNumber: loc.lineNumber, columnNumber: loc.columnNumber }, col0: at.col0, ...(loc.type ? { type: loc.type } : {}) });
   }
+  // Where a compiler put the whole file on one line (tsx, whitespace-minified: `…if(!order)return
+  // void 0;const withTax=tax.applyTax(…)`), the return point after the statement before's value
+  // has the same generated position as the line's first statement, and maps to this line: taken
+  // first, the probe would stop only when that statement returns (T1: armed, never hit). A line's
+  // leading return points are skipped when the line has a place of its own (a line that is only a
+  // function's end, `}`, keeps its return point).
+  const own = onLine.findIndex((p) => p.type !== 'return');
+  if (own > 0) onLine.splice(0, own);
   if (onLine.length === 0 && !mapped) return { ok: false, ...nearestLines(script.scriptId, line, possible) };
   if (onLine.length === 0) {
     let below: number | null = null;

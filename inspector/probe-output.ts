@@ -72,7 +72,8 @@ export class ProbeOutput {
     // Redaction follows the value: the request's secret headers and query values are known before
     // any template value is shown, whatever the template names and in what order (a local that
     // holds the x-api-key header is redacted even when the template shows no header).
-    for (const req of found ? (found.req ? [found.req] : found.oneOf) : []) this.rememberRequestSecrets(req);
+    const short: string[] = [];
+    for (const req of found ? (found.req ? [found.req] : found.oneOf) : []) short.push(...this.rememberRequestSecrets(req));
     for (const part of armed.parts) {
       if ('text' in part) {
         text += part.text;
@@ -94,6 +95,7 @@ export class ProbeOutput {
           shown = outer ? this.d.reader.show(outer.result, `template ${part.expr}`, redactions) : { summary: `<${message}>` };
         } else shown = this.d.reader.show(r.result, `template ${part.expr}`, redactions);
       }
+      shown = shortSecrets(shown, short, redactions) as Shown;
       values[part.expr] = shown;
       text += shown !== null && typeof shown === 'object' ? shown.summary : String(shown);
     }
@@ -105,13 +107,18 @@ export class ProbeOutput {
     return null;
   }
 
-  /** Remembers a request's secret header and query values (redactor.headers and query do), the output dropped. */
-  private rememberRequestSecrets(req: IncomingMessage): void {
+  /**
+   * Remembers a request's secret header and query values (redactor.headers and query do), the
+   * output dropped; returns its query values that were redacted, for shortSecrets().
+   */
+  private rememberRequestSecrets(req: IncomingMessage): string[] {
     try {
       this.d.redactor.headers(req.headers, []);
-      if (typeof req.url === 'string') this.d.redactor.query(req.url, []);
+      const url = asArrived(req).url;
+      return typeof url === 'string' ? redactedQueryValues(url, this.d.redactor.query(url, [])) : [];
     } catch {
       /* a request whose headers cannot be read: the template's values are still redacted by name */
+      return [];
     }
   }
 
@@ -119,7 +126,10 @@ export class ProbeOutput {
   snapshot(armed: Hit, callFrames: PausedFrame[], request: IncomingMessage | null, requestId: string | null): void {
     const scripts = new Map<string, ScriptInfo>();
     for (const [id, s] of this.d.scripts) scripts.set(id, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
-    const { frames, redactions } = this.d.reader.read(callFrames, {
+    // The request's secret query values shorter than the redactor remembers (a 4-character `?code=`)
+    // are redacted where a value is exactly one of them (T8).
+    const short = request ? this.rememberRequestSecrets(request) : [];
+    const read = this.d.reader.read(callFrames, {
       frames: this.d.frames,
       scripts,
       skipUrl: this.d.ownUrl,
@@ -128,6 +138,8 @@ export class ProbeOutput {
       // As a failure dump reads them: a Map's and a Set's entries, bytes, URLs, Dates.
       call: (objectId, functionDeclaration) => this.d.post<{ result: { value?: unknown } }>('Runtime.callFunctionOn', { objectId, functionDeclaration, returnByValue: true }).result.value,
     });
+    const redactions = read.redactions;
+    const frames = short.length === 0 ? read.frames : read.frames.map((f) => ({ ...f, locals: shortSecrets(f.locals, short, redactions) as typeof f.locals, ...(f.receiverFields ? { receiverFields: shortSecrets(f.receiverFields, short, redactions) as typeof f.locals } : {}) }));
     this.builder ??= new DumpBuilder(this.d.redactor, this.d.frames);
     const spec = armed.spec;
     const n = ++this.count;
@@ -184,4 +196,46 @@ export function identifiers(expr: string): string[] {
   const quoted = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
   const strings = [...expr.matchAll(quoted)].map((m) => m[2]!);
   return [...(expr.replace(quoted, '').match(/[A-Za-z_$][\w$]*/g) ?? []), ...strings];
+}
+
+/** The redactor remembers (and scrubs from any text) only values of this length or more (redact.ts). */
+const REMEMBERED_FROM = 6;
+
+/** A URL's query values that its redacted form shows as redacted, of fewer than REMEMBERED_FROM characters. */
+export function redactedQueryValues(url: string, redacted: string): string[] {
+  const q = url.indexOf('?');
+  const r = redacted.indexOf('?');
+  if (q < 0 || r < 0) return [];
+  const before = [...new URLSearchParams(url.slice(q + 1).split('#')[0]).entries()];
+  const after = [...new URLSearchParams(redacted.slice(r + 1).split('#')[0]).entries()];
+  if (before.length !== after.length) return [];
+  return before.flatMap(([, v], i) => (v.length > 0 && v.length < REMEMBERED_FROM && after[i]![1] !== v && after[i]![1].includes('[redacted]') ? [v] : []));
+}
+
+/**
+ * `value` (a shown value, or frames holding them) with every string that is exactly one of
+ * `secrets`, and every quoted occurrence of one inside a summary, replaced by `[redacted]`.
+ */
+export function shortSecrets(value: unknown, secrets: readonly string[], redactions: string[]): unknown {
+  if (secrets.length === 0) return value;
+  let hit = false;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      if (secrets.includes(v)) {
+        hit = true;
+        return '[redacted]';
+      }
+      let s = v;
+      for (const secret of secrets) if (s.includes(JSON.stringify(secret))) s = s.split(JSON.stringify(secret)).join('"[redacted]"');
+      if (s !== v) hit = true;
+      return s;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  const out = walk(value);
+  const note = 'a value of the request\'s query that is redacted there (too short to be recognised in other text)';
+  if (hit && !redactions.includes(note)) redactions.push(note);
+  return out;
 }

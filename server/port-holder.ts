@@ -28,9 +28,26 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
+/** The pids of a process's children (every thread's), from /proc; [] where that cannot be read. */
+function childrenOf(pid: string): string[] {
+  const out: string[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        out.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter((p) => /^\d+$/.test(p)));
+      } catch {
+        /* the thread ended */
+      }
+    }
+  } catch {
+    /* not readable */
+  }
+  return out;
+}
+
 /**
  * Finds the process listening on a TCP port. Linux only; bounded to ~200 ms of scanning after the
- * parent process, which is read first whatever the bound. The
+ * parent process and its other children, which are read first whatever the bound. The
  * scan meets processes it may not read (EACCES) and fds that close meanwhile (ENOENT): in debug
  * mode it runs with pausing off (ownCode), so none of those throws pauses the process.
  */
@@ -52,10 +69,16 @@ function scan(port: number, budgetMs: number): PortHolder | null {
   // The parent first (what started this process: a shell's other job, a supervisor, a test
   // runner's own listener): found at once however many processes the machine runs, where a scan
   // in pid order met its time bound first on a busy host.
+  // Then the parent's other children (a shell's other job, the server a test started before this
+  // one). Those few are read whatever the bound.
   const parent = String(process.ppid);
-  if (pids.includes(parent)) pids = [parent, ...pids.filter((p) => p !== parent)];
+  const first = pids.includes(parent) ? [parent, ...childrenOf(parent).filter((p) => p !== String(process.pid) && pids.includes(p))] : [];
+  if (first.length > 0) {
+    const firstSet = new Set(first);
+    pids = [...first, ...pids.filter((p) => !firstSet.has(p))];
+  }
   for (const [i, pid] of pids.entries()) {
-    if (i > 0 && Date.now() > deadline) return null;
+    if (i >= first.length && i > 0 && Date.now() > deadline) return null;
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);

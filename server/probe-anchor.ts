@@ -7,16 +7,9 @@
 // number, it does not guess: the probe is suspended, naming both lines. Pure text work, used by
 // the primary (the context, at set time) and by each worker (inspector/probes.ts, at arming).
 import { readFileSync } from 'node:fs';
-import type { ProbeSpec } from './probe-spec.js';
+import type { LineContext, ProbeSpec } from './probe-spec.js';
 
-/** What surrounds a probe's line when it is set. */
-export interface LineContext {
-  /** Headers (trimmed) of the enclosing blocks, innermost first, at most MAX_BLOCKS. */
-  blocks: string[];
-  /** The nearest non-blank lines above and below (trimmed), or null at an end of the file. */
-  before: string | null;
-  after: string | null;
-}
+export type { LineContext };
 
 /** Where the line is now: a line number, gone (with what its old number reads now, null: past the end), or on several lines equally. */
 export type Anchored = { line: number } | { gone: string | null } | { ambiguous: number[] };

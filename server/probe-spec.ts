@@ -2,12 +2,20 @@
 // CLI, the control app, the primary and the workers agree on it; and the checks every layer
 // shares: FILE:LINE, templates, read-only expressions, durations. Imports nothing heavy: the
 // primary and the CLI load it, a worker only once a probe is set.
-import type { LineContext } from './probe-anchor.js';
 import { fileURLToPath } from 'node:url';
 import { TspumaError } from './errors.js';
 
 export const PROBE_KINDS = ['log', 'snapshot', 'count', 'break'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
+
+/** What surrounded a probe's line when it was set (server/probe-anchor.ts finds the line again by it). */
+export interface LineContext {
+  /** Headers (trimmed) of the enclosing blocks, innermost first, at most three. */
+  blocks: string[];
+  /** The nearest non-blank lines above and below (trimmed), or null at an end of the file. */
+  before: string | null;
+  after: string | null;
+}
 
 /** A probe as the primary hands it to every worker. */
 export interface ProbeSpec {

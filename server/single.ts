@@ -26,6 +26,7 @@ import { exitWatchServing } from './app-exit.js';
 import { warnIgnoredOptions } from './mode-options.js';
 import { keepServingOnRejection } from './rejections.js';
 import { onHangup } from './hangup.js';
+import { StopRequests, repeatLine } from './stop-signals.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
@@ -274,14 +275,15 @@ export function guardInspectorSignal(log: Logger, what: string): void {
 }
 
 function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void> | void, log: Logger): void {
-  let signals = 0;
+  const requests = new StopRequests();
   const graceful = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
+    const step = requests.next(signal);
+    if (step.kind === 'first') {
       log.info({ signal }, `Received ${signal}, stopping gracefully (send it again to force)`);
       void stop();
       return;
     }
+    if (step.kind === 'repeat') return log.info({ signal }, repeatLine(signal, step.sinceMs));
     log.warn({ signal }, `Received ${signal} again: forcing shutdown`);
     server.force(`when ${signal} came a second time (a forced stop)`);
     setTimeout(() => process.exit(1), 1000).unref();

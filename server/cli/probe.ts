@@ -139,7 +139,10 @@ async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): P
   const onSignal = () => {
     stopping = true;
   };
-  process.once('SIGINT', onSignal);
+  // Its counter is this command's own: removed however the command is stopped (Ctrl-C, a
+  // supervisor's or timeout's SIGTERM, a closed terminal's SIGHUP), not left armed until it expires (T2).
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.once(signal, onSignal);
   try {
     let before = view;
     let since = performance.now();
@@ -166,7 +169,7 @@ async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): P
     io.err(`tspuma: probe ${view.id} removed\n`);
     return 0;
   } finally {
-    process.removeListener('SIGINT', onSignal);
+    for (const signal of signals) process.removeListener(signal, onSignal);
   }
 }
 

@@ -40,6 +40,8 @@ const BACKOFF_MAX_MS = 60_000;
  * primary (TSPUMA_ERR_WORKER_BOOT): a deploy that cannot boot fails instead of retrying for ever.
  */
 export const BOOT_ATTEMPTS = 3;
+/** A heap snapshot may report no progress for this long (or workerTimeout, if longer) before it counts as a hang. */
+export const SNAPSHOT_QUIET_S = 60;
 
 /** The primary's DevTools work (inspector/primary-devtools.ts), with --inspect or -d. */
 export interface DevTools {
@@ -432,11 +434,13 @@ export class Primary {
 
   /**
    * A heap snapshot holds a worker's thread for as long as it takes (minutes for a heap of a few
-   * GiB): while its inspector reports progress within workerTimeout, its missed check-ins are not
-   * counted. A snapshot that stops reporting is a hang like any other.
+   * GiB): while its inspector reports progress, its missed check-ins are not counted. V8 reports
+   * nothing during the garbage collections that start a snapshot (seconds on a large heap or a
+   * loaded machine), so the silence allowed is workerTimeout or SNAPSHOT_QUIET_S, whichever is
+   * longer. A snapshot silent for longer is a hang like any other.
    */
   private inSnapshot(h: WorkerHandle, now: number): boolean {
-    return h.snapshot !== null && now - h.snapshot.progressAt <= this.options.workerTimeout * 1000;
+    return h.snapshot !== null && now - h.snapshot.progressAt <= Math.max(this.options.workerTimeout, SNAPSHOT_QUIET_S) * 1000;
   }
 
   /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */

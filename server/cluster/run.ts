@@ -17,6 +17,7 @@ import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { workerStderrDrained } from './worker-stderr.js';
 import { Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../hangup.js';
+import { StopRequests, repeatLine } from '../stop-signals.js';
 import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
 import { workersReason, type AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
@@ -115,11 +116,13 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     if (reports.length === 0 || reports.some((r) => r.result.ok)) return null;
     return { ok: false, reason: workersReason(reports.map((r) => ({ index: r.index, reason: r.result.reason ?? 'failed' }))) };
   };
-  let signals = 0;
+  const requests = new StopRequests();
   // One stop sequence for SIGTERM, SIGINT, a SIGHUP from a closed terminal and `tspuma ctl stop`:
   // /ready 503 and STOPPING=1 at once, the workers serve on for drainDelay, then stop gracefully.
   const stop = (why: string) => {
-    if (++signals > 1) {
+    const step = requests.next(why);
+    if (step.kind === 'repeat') return log.info({ signal: why }, repeatLine(why, step.sinceMs));
+    if (step.kind === 'force') {
       log.warn({ signal: why }, `Received ${why} again: halting`);
       primary.halt();
       return;

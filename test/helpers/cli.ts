@@ -61,6 +61,14 @@ export interface RunOptions {
   unprivileged?: boolean;
 }
 
+/**
+ * A spawned server does no outgoing TLS in these tests (loopback only), and Node 20 parses a
+ * NODE_EXTRA_CA_CERTS bundle at every process start: about 60 ms of CPU per process where it names
+ * the system's (a primary and each worker: most of a plain boot's cost). npm, which may need it,
+ * keeps it (hermeticEnv).
+ */
+const NO_EXTRA_CA = { NODE_EXTRA_CA_CERTS: undefined };
+
 export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT, opts: RunOptions = {}): Spawned {
   // --debug implies inspectors on 9229 and up; tests must not take fixed ports on a shared machine.
   const debug = args.some((a) => a === '-d' || a === '--debug') && !args.some((a) => a.startsWith('--inspect'));
@@ -68,7 +76,7 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
   const [command, ...argv] = opts.unprivileged ? unprivileged([process.execPath, CLI, ...args]) : [process.execPath, CLI, ...args];
   const proc = spawn(command!, argv, {
     cwd,
-    env: { ...hermeticEnv(), ...env } as NodeJS.ProcessEnv,
+    env: { ...hermeticEnv(), ...NO_EXTRA_CA, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);

@@ -20,12 +20,12 @@ const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
  * worker held there has not listened yet, which is the window this file is about (made as long
  * as the test needs instead of racing the respawn).
  */
-function heldConfig(dir: string, hold: string): string {
+function heldConfig(dir: string, hold: string, workerShutdownTimeout = 5): string {
   const config = join(dir, 'tspuma.config.mjs');
   writeFileSync(
     config,
     `import { existsSync } from 'node:fs';\n` +
-      `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, beforeWorkerBoot: async () => { while (existsSync(${JSON.stringify(hold)})) await new Promise((r) => setTimeout(r, 20)); } };\n`,
+      `export default { workerCheckInterval: 0.5, workerShutdownTimeout: ${workerShutdownTimeout}, beforeWorkerBoot: async () => { while (existsSync(${JSON.stringify(hold)})) await new Promise((r) => setTimeout(r, 20)); } };\n`,
   );
   return config;
 }
@@ -153,7 +153,9 @@ describe('the primary keeps the listening sockets', () => {
 
   it('at SIGTERM the primary lets go of the socket: while a request in flight finishes, a new connection is refused rather than left waiting in a backlog no one accepts from', async () => {
     const dir = mine.tempDir();
-    const s = await boot(['-C', heldConfig(dir, join(dir, 'never')), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
+    // workerShutdownTimeout 60 s, a bound (the worker exits once its request is answered): at 5 s, as
+    // long as the request, a loaded machine's late timer let the kill cut it (1 full run in 2 at load 9).
+    const s = await boot(['-C', heldConfig(dir, join(dir, 'never'), 60), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
     const port = Number(new URL(s.url).port);
     const first = await connect({ port });
     expect(first.outcome).toBe('connected');

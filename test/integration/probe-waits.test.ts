@@ -44,6 +44,19 @@ describe('waiting probe commands', () => {
     expect(code).toBe(0);
   });
 
+  it('probe count stopped by SIGTERM (a supervisor, timeout) removes its counter, as Ctrl-C does (T2)', async () => {
+    const { state, control } = await server('{}');
+    const cmd = run(['probe', 'count', 'examples/express.ts:15', '-S', state]);
+    await waitFor(() => /probe (\d+) set/.test(cmd.stderr()), 'the counter set', 30_000);
+    const id = Number(/probe (\d+) set/.exec(cmd.stderr())![1]);
+    cmd.proc.kill('SIGTERM');
+    await cmd.exited;
+    expect(cmd.stderr()).toContain(`tspuma: probe ${id} removed`);
+    const view = (await (await fetch(`${control}/probes/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { active: boolean; ended: string };
+    expect(view.active).toBe(false);
+    expect(view.ended).toMatch(/^removed by /);
+  });
+
   it('with every connection the control app allows from 127.0.0.1 busy, a new one gets 503 TSPUMA_ERR_LISTENER_BUSY, and tspuma probe list retries until one frees instead of saying the server is not running (S22)', async () => {
     const { s, state, control } = await server('{}');
     const { port } = new URL(control);

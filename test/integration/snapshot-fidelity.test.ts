@@ -12,6 +12,7 @@ import { waitFor } from '../helpers/net.js';
 
 const APP = 'test/fixtures/apps/mounted-repo-app.ts';
 const USER_LINE = lineOf(APP, 'const user = this.byId.get(id) ?? null;');
+const PRICE_LINE = lineOf(APP, 'const price = discountCode ? 80 : 100 + id;');
 
 afterAll(killAll);
 
@@ -32,6 +33,22 @@ describe('a snapshot probe in a repository method after an await', () => {
     expect(JSON.stringify(top)).toMatch(/Map\(2\) \{1 => .*2 => /);
     expect(JSON.stringify(top)).toContain('Set(2) {\\"vip\\", \\"beta\\"}');
     expect(dump.frames.map((f) => f.function)).toContain('async showUser');
+  });
+
+  it('a local holding a value the request\'s query redacts (?code=VIP7, shorter than the values redaction remembers) is redacted in the snapshot too (T8)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-'));
+    const state = join(dir, 'tspuma.state');
+    const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const p = run(['probe', 'snapshot', `${APP}:${PRICE_LINE}`, '-S', state]);
+    await waitFor(() => p.stderr().includes('waiting for'), 'the probe set', 15_000);
+    expect((await fetch(`${s.url}/api/prices/3?code=VIP7`, { headers: { connection: 'close' } })).status).toBe(200);
+    expect(await p.exited, p.stderr()).toBe(0);
+    const path = p.stdout().trim();
+    const dump = JSON.parse(readFileSync(path, 'utf8')) as Dump;
+    expect(dump.request).toMatchObject({ url: '/api/prices/3?code=[redacted]' });
+    expect(dump.frames[dump.culprit]).toMatchObject({ function: 'UserRepository.priceFor', line: PRICE_LINE, locals: { id: 3, discountCode: '[redacted]' } });
+    expect(readFileSync(path, 'utf8')).not.toContain('VIP7');
+    expect(readFileSync(path.replace(/\.json$/, '.txt'), 'utf8')).not.toContain('VIP7');
   });
 
   it('with a dump folder it cannot write, the snapshot is not lost: its text goes to stderr and the waiting command says so (S13)', async () => {

@@ -18,9 +18,10 @@ afterEach(killAll);
 const APP = join(ROOT, 'test/fixtures/spin-app.ts');
 const STOP_S = 3;
 
+/** workerAutopsyTimeout 10 s: a bound, not a wait (the autopsy of a worker napping in its loop takes well under 1 s), wide for a loaded machine. */
 async function spinningCluster(args: string[]) {
   const dir = files.tempDir();
-  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0 };\n`);
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: 10 };\n`);
   const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   // Its loop naps 2 ms a turn: as stuck (it never reads the stop message), without burning a core.
   const req = request(`${s.url}/spin?seconds=120&nap=2`, { headers: { connection: 'close' } }, (res) => res.resume());

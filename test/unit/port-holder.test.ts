@@ -1,6 +1,7 @@
 // findPortHolder (server/port-holder.ts), in a child process whose parent (this test) holds the
-// port: the parent is read first, so it is named however many processes the machine runs.
-import { execFileSync } from 'node:child_process';
+// port: the parent is read first, then its other children (a sibling: a shell's other job, the
+// server a test started before this one), so either is named however many processes the machine runs.
+import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
@@ -16,6 +17,21 @@ describe('findPortHolder', () => {
       expect(found).toMatchObject({ pid: process.pid });
     } finally {
       blocker.close();
+    }
+  });
+
+  it('names a sibling process (another child of the same parent) as the holder with a budget of 0 ms', async () => {
+    const holder = spawn(process.execPath, ['-e', "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port)); setTimeout(() => process.exit(0), 60000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        holder.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+        holder.once('exit', (code) => reject(new Error(`the holder exited (${code}) before listening`)));
+      });
+      const script = `import('${ROOT}dist/server/port-holder.js').then((m) => process.stdout.write(JSON.stringify(m.findPortHolder(${port}, 0))))`;
+      const found = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { pid: number; command: string } | null;
+      expect(found).toMatchObject({ pid: holder.pid });
+    } finally {
+      holder.kill();
     }
   });
 });

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
-import { BOOT_ATTEMPTS, Primary, type DevTools } from '../../server/cluster/primary.js';
+import { BOOT_ATTEMPTS, Primary, SNAPSHOT_QUIET_S, type DevTools } from '../../server/cluster/primary.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
 import { TspumaError } from '../../server/errors.js';
@@ -309,6 +309,25 @@ describe('Primary: DevTools, injected (--inspect or -d)', () => {
     await settle();
     expect(forks[1]!.signals).toEqual(['SIGKILL']);
     expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT', 'exited 1']);
+  });
+
+  it('a worker taking a heap snapshot is not killed while V8 reports nothing for longer than workerTimeout but under SNAPSHOT_QUIET_S (its first progress comes after the GCs), and is past that', async () => {
+    const { devtools, calls } = fakeDevTools();
+    const { clock, forks } = await setup({ workerTimeout: 2 }, devtools);
+    forks[0]!.boot();
+    forks[1]!.boot();
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'start');
+    for (let s = 0; s < SNAPSHOT_QUIET_S - 1; s++) {
+      await clock.advance(1000);
+      forks[0]!.checkin();
+    }
+    expect(calls).toEqual([]);
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'progress');
+    for (let s = 0; s < SNAPSHOT_QUIET_S + 2; s++) {
+      await clock.advance(1000);
+      forks[0]!.checkin();
+    }
+    expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT']);
   });
 
   it('S12: a worker still running at workerShutdownTimeout is handed to its autopsy (the stop-time reason) and killed only once the autopsy settled', async () => {

@@ -147,6 +147,11 @@ describe('the probe engine under tsx', () => {
     expect(logged(26).map((l) => l.msg)).toEqual(['probe 26 test/fixtures/probes/esm/loop.mjs:4: again 2', 'probe 26 test/fixtures/probes/esm/loop.mjs:4: again 3']);
   });
 
+  it('a line after an early return in an ES module tsx compiles onto one line stops at its own statement, not at the return before it (T1)', () => {
+    expect(lines.find((l) => 't1' in l)).toEqual({ t1: [144, null] });
+    expect(logged(27).map((l) => l.msg)).toEqual(['probe 27 test/fixtures/probes/esm/t1/orders-service.ts:10: l10 10']);
+  });
+
   it('a condition that writes never runs: it is checked with the side-effect check before V8 evaluates it', () => {
     expect(lines.find((l) => 'seen' in l)).toEqual({ seen: null });
   });

@@ -1,0 +1,60 @@
+// Integration (finding T14): GNU `timeout` signals the server and then its process group, so the
+// server gets one SIGTERM twice, microseconds apart. That is one graceful stop: a request in flight
+// still gets its answer, in single mode and in cluster mode. A SIGTERM sent again later (2 s) still forces.
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { allBooted, boot, killAll } from '../helpers/cli.js';
+import { appFolder } from '../helpers/app-folder.js';
+import { waitFor } from '../helpers/net.js';
+
+afterEach(killAll);
+
+// /slow?ms=N sends its head at once (so the client knows the request is in the app), its body after N ms.
+const root = appFolder('repeated-sigterm', {
+  'app.mjs': `export default function app(req, res) {
+  const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 0);
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.flushHeaders();
+  setTimeout(() => res.end('done after ' + ms + ' ms'), ms);
+}
+`,
+});
+const APP = join(root, 'app.mjs');
+
+describe.each([
+  ['single mode', [] as string[]],
+  ['cluster mode (-w 1)', ['-w', '1']],
+])('two SIGTERMs a moment apart (GNU timeout), %s', (_mode, flags) => {
+  it('are one graceful stop: the request in flight gets its whole answer, the exit is 0, and the log says the second was the same stop', async () => {
+    const s = await boot([...flags, '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP]);
+    if (flags.length > 0) await allBooted(s);
+    const res = await fetch(`${s.url}/slow?ms=1500`); // its head is here: the request is in the app
+    s.proc.kill('SIGTERM');
+    // Two signals sent back to back may reach node as one (the kernel keeps one pending): the second
+    // goes once the first was handled, as GNU timeout's second one does when the process ran between them.
+    const first = await waitFor(() => s.lines().find((l) => /^Received SIGTERM, stopping/.test(String(l.msg))), 'the first stop line');
+    s.proc.kill('SIGTERM');
+    expect(Date.now() - Number(first.time), 'the second SIGTERM was sent within the repeat window').toBeLessThan(2000);
+    expect([res.status, await res.text()]).toEqual([200, 'done after 1500 ms']);
+    expect(await s.exited).toBe(0);
+    const msgs = s.lines().map((l) => String(l.msg));
+    expect(msgs).toContainEqual(expect.stringMatching(/^Received SIGTERM again \d+ ms after the first: the same stop \(a tool such as GNU timeout signals the process and its group\)/));
+    expect(msgs.filter((m) => /again: (halting|forcing shutdown)/.test(m))).toEqual([]);
+  });
+});
+
+describe('a SIGTERM sent again more than 2 s after the first', () => {
+  it('still forces the stop in cluster mode: the log says halting and the request in flight is cut', async () => {
+    const s = await boot(['-w', '1', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP]);
+    await allBooted(s);
+    const res = await fetch(`${s.url}/slow?ms=30000`);
+    s.proc.kill('SIGTERM');
+    const first = await waitFor(() => s.lines().find((l) => /^Received SIGTERM, stopping all workers gracefully/.test(String(l.msg))), 'the first stop line');
+    // The second signal comes after the repeat window (2 s), counted from the first one's line.
+    await waitFor(() => (Date.now() - Number(first.time) > 2200 ? true : undefined), 'the repeat window to pass');
+    s.proc.kill('SIGTERM');
+    await waitFor(() => s.lines().find((l) => l.msg === 'Received SIGTERM again: halting'), 'the halting line');
+    await expect(res.text()).rejects.toThrow();
+    await s.exited;
+  });
+});

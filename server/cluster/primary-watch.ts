@@ -10,6 +10,10 @@ import { realClock, unref, type Clock } from './clock.js';
 
 /** How often the parent pid is read. */
 export const PARENT_CHECK_MS = 1000;
+/** How often the main thread beats for the watch thread. */
+export const HEARTBEAT_MS = 500;
+/** A main thread with no heartbeat this long after its primary went is killed at once (it cannot stop by itself). */
+export const STALL_MS = 5000;
 
 /** What the watch reads of the process (a test passes a fake). */
 export interface WatchedProcess {
@@ -60,19 +64,26 @@ export interface WatchThreadData {
   index: number;
   /** How long after it sees the parent change the thread kills the process, if it is still there. */
   graceMs: number;
+  /** One Int32 the main thread adds to every HEARTBEAT_MS (startWatchThread does). */
+  heartbeat: SharedArrayBuffer;
 }
 
 /**
  * The backstop for a main thread that cannot run (held paused by a debugger, or a loop that never
- * yields): a thread that reads the parent pid every second and, `graceMs` after it changed, writes
- * one log line and kills the process. It never keeps the process alive; a thread that fails to
- * start leaves the main thread's watch alone.
+ * yields): a thread that reads the parent pid every second and, `graceMs` after it changed (or
+ * STALL_MS, when the main thread's heartbeat has stopped), writes one log line and kills the
+ * process. It never keeps the process alive; a thread that fails to start leaves the main
+ * thread's watch alone.
  */
-export function startWatchThread(data: WatchThreadData): Worker | null {
+export function startWatchThread(data: Omit<WatchThreadData, 'heartbeat'>): Worker | null {
   try {
-    const worker = new Worker(new URL('./primary-watch-thread.js', import.meta.url), { workerData: data, execArgv: [], stdout: false, stderr: false, name: 'tspuma primary watch' });
+    const heartbeat = new SharedArrayBuffer(4);
+    const beats = new Int32Array(heartbeat);
+    const worker = new Worker(new URL('./primary-watch-thread.js', import.meta.url), { workerData: { ...data, heartbeat }, execArgv: [], stdout: false, stderr: false, name: 'tspuma primary watch' });
     worker.unref();
     worker.on('error', () => undefined);
+    // The main thread's sign of life for the thread (it never keeps the process alive).
+    setInterval(() => Atomics.add(beats, 0, 1), HEARTBEAT_MS).unref();
     return worker;
   } catch {
     return null;

@@ -179,7 +179,7 @@ export const ERRORS = {
     template: 'No worker has booted: worker {index} failed to boot {count} times in a row; giving up. {hint} The last failure: {reason}',
   },
   TSPUMA_ERR_RESTART_BOOT: {
-    template: 'Restart to phase {phase} rolled back: new worker {index} failed to boot ({reason}); the workers of phase {kept} keep serving.',
+    template: 'Restart to phase {phase} rolled back: new worker {index} failed to boot ({reason}); the workers of phase {kept} keep serving. A worker of phase {kept} that dies from now on (a crash, an OOM kill) is replaced from the app\'s files as they are now and may fail the same way: fix them or revert the deploy.',
   },
   TSPUMA_ERR_INSPECT_DISCOVERY: {
     template: 'Cannot read the inspector list at {url} ({source}): {message}. {hint}',

@@ -80,6 +80,17 @@ export async function probe(args: string[], io: ProbeOutput = STD): Promise<numb
 
 async function set(target: ControlTarget, kind: ProbeKind, location: string, template: string | null, opts: { when?: string; hits?: number; for?: number; rate?: number; wait: boolean }, io: ProbeOutput): Promise<number> {
   const body: ProbeRequest = { kind, location, cwd: process.cwd(), template, when: opts.when ?? null, hits: opts.hits ?? null, for: opts.for ?? null, rate: opts.rate ?? null, by: whoAmI(`probe ${kind}`) };
+  // A counter is this command's own: the signals that end the command are caught before it is set,
+  // so one that comes as soon as the set line is out (a supervisor, timeout) still removes it.
+  const stop = kind === 'count' ? stopSignals() : null;
+  try {
+    return await setAndFollow(target, kind, body, opts, io, stop);
+  } finally {
+    stop?.dispose();
+  }
+}
+
+async function setAndFollow(target: ControlTarget, kind: ProbeKind, body: ProbeRequest, opts: { wait: boolean }, io: ProbeOutput, stop: StopSignals | null): Promise<number> {
   const answer = await controlRequest<ProbeView>(target, 'POST', '/probes', body);
   if (answer.status !== 201) return fail(kind, answer, io);
   const view = answer.body;
@@ -91,7 +102,7 @@ async function set(target: ControlTarget, kind: ProbeKind, location: string, tem
     return 0;
   }
   if (kind === 'snapshot') return opts.wait ? snapshots(target, view, io) : (io.out(`${view.id}\n`), 0);
-  return count(target, view, io);
+  return count(target, view, io, stop!);
 }
 
 /** Waits for the probe's snapshots (its --hits, default 1) or its end, printing each path. */
@@ -134,43 +145,55 @@ export function suspendedEverywhere(view: ProbeView): string | null {
 }
 
 /** Hits per second per worker, one line a second, until the probe ends or Ctrl-C (which removes it). */
-async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput): Promise<number> {
-  let stopping = false;
-  const onSignal = () => {
-    stopping = true;
-  };
-  // Its counter is this command's own: removed however the command is stopped (Ctrl-C, a
-  // supervisor's or timeout's SIGTERM, a closed terminal's SIGHUP), not left armed until it expires (T2).
+interface StopSignals {
+  readonly stopping: boolean;
+  dispose(): void;
+}
+
+/**
+ * Ctrl-C, a supervisor's or timeout's SIGTERM and a closed terminal's SIGHUP, caught: the counter
+ * is then removed, not left armed until it expires (T2).
+ */
+function stopSignals(): StopSignals {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const state = {
+    stopping: false,
+    dispose: () => {
+      for (const signal of signals) process.removeListener(signal, onSignal);
+    },
+  };
+  const onSignal = () => {
+    state.stopping = true;
+  };
   for (const signal of signals) process.once(signal, onSignal);
-  try {
-    let before = view;
-    let since = performance.now();
-    while (!stopping) {
-      await sleep(1000);
-      const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
-      if (answer.status !== 200) return fail('count', answer, io);
-      const now = answer.body;
-      const at = performance.now();
-      io.out(`${new Date().toISOString().slice(11, 19)}  ${countLine(before, now, at - since)}\n`);
-      before = now;
-      since = at;
-      if (!now.active) {
-        io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'}\n`);
-        return 0;
-      }
-      const stopped = suspendedEverywhere(now);
-      if (stopped) {
-        io.err(`tspuma: probe ${view.id} is suspended in every worker, so it counts no more hits: ${stopped}; it stays listed (suspended) until it expires or tspuma probe rm ${view.id}; set it again to resume\n`);
-        return 1;
-      }
+  return state;
+}
+
+async function count(target: ControlTarget, view: ProbeView, io: ProbeOutput, stop: StopSignals): Promise<number> {
+  let before = view;
+  let since = performance.now();
+  while (!stop.stopping) {
+    await sleep(1000);
+    const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
+    if (answer.status !== 200) return fail('count', answer, io);
+    const now = answer.body;
+    const at = performance.now();
+    io.out(`${new Date().toISOString().slice(11, 19)}  ${countLine(before, now, at - since)}\n`);
+    before = now;
+    since = at;
+    if (!now.active) {
+      io.err(`tspuma: probe ${view.id} ${now.ended ?? 'ended'}\n`);
+      return 0;
     }
-    await controlRequest(target, 'DELETE', `/probes/${view.id}`);
-    io.err(`tspuma: probe ${view.id} removed\n`);
-    return 0;
-  } finally {
-    for (const signal of signals) process.removeListener(signal, onSignal);
+    const stopped = suspendedEverywhere(now);
+    if (stopped) {
+      io.err(`tspuma: probe ${view.id} is suspended in every worker, so it counts no more hits: ${stopped}; it stays listed (suspended) until it expires or tspuma probe rm ${view.id}; set it again to resume\n`);
+      return 1;
+    }
   }
+  await controlRequest(target, 'DELETE', `/probes/${view.id}`);
+  io.err(`tspuma: probe ${view.id} removed\n`);
+  return 0;
 }
 
 /**

@@ -42,6 +42,18 @@ const ISOLATED = [
   'test/unit/site-mutes.test.ts',
 ];
 
+/**
+ * Node 20 parses a NODE_EXTRA_CA_CERTS bundle at the start of every process: 50-60 ms of CPU each
+ * where it names the system's (node -e 0: 0.07 s with it, 0.02 s without). No test makes an
+ * outgoing TLS connection but npm's, so the forks, and every process they start (the CLI, its
+ * workers, clinic, systemd-socket-activate's node, tsx fixtures), run without it; npm gets it back
+ * (test/helpers/cli.ts's npmEnv). Kept under a TSPUMA_ name, which hermeticEnv() strips.
+ */
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  process.env.TSPUMA_TEST_EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
+  delete process.env.NODE_EXTRA_CA_CERTS;
+}
+
 export default defineConfig({
   test: {
     // Integration tests spawn the CLI; forks keep each file's signal handlers and ports apart.

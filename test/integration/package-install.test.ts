@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
-import { ROOT, hermeticEnv } from '../helpers/cli.js';
+import { ROOT, hermeticEnv, npmEnv } from '../helpers/cli.js';
 import { docBlock, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
@@ -28,7 +28,7 @@ beforeAll(() => {
   project = join(dir, 'project');
   spawnSync('mkdir', [project]);
   writeFileSync(join(project, 'package.json'), '{ "name": "shop", "private": true, "type": "module" }\n');
-  const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: hermeticEnv() });
+  const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: npmEnv() });
   installOutput = install.stdout + install.stderr;
   expect(install.status, installOutput).toBe(0);
 }, 240_000 * SLOWNESS);

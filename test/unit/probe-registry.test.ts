@@ -93,6 +93,19 @@ describe('probe requests', () => {
     ]) expect(() => checkCondition(bad!, 'test'), bad).toThrow(reason!);
   });
 
+  it('a template expression calls only methods that read, as a --when does, and is refused at the prompt with the column: a call that writes, a database client\'s query(sql), new (T12.10)', () => {
+    for (const ok of ['charged {order.id} total={order.total}', 'q={c.req.query("q")} ua={req.get("user-agent")}', 'n={items.filter((i) => i.ok).length} {JSON.stringify(order)}', 'at={new_total.toFixed(2)} ok={/^a/.test(name)}']) expect(() => parseTemplate(ok, 'test'), ok).not.toThrow();
+    for (const [bad, reason] of [
+      ['added {rows.push({id: 99})}', 'Probe template expression `rows.push({id: 99})` (test) is not valid: it calls push(), which may write (column 6)'],
+      ['q={pool.query("DELETE FROM orders")}', 'it calls query() with "DELETE FROM orders" (column 6), which names no field of a request'],
+      ['a={audit(order)}', 'it calls audit(), which may write (column 1)'],
+      ['h={handlers[k]()}', 'it calls a computed function (column 11)'],
+      ['d={new Date()}', '`new` at column 1 runs a constructor'],
+    ]) expect(() => parseTemplate(bad!, 'test'), bad).toThrow(reason!);
+    // The --when rule holds the same database call.
+    expect(() => checkCondition('pool.query("DELETE FROM orders") !== null', 'test')).toThrow('it calls query() with "DELETE FROM orders" (column 6)');
+  });
+
   it("the condition V8 evaluates puts the user's when before the gate, so a false one never reaches it", () => {
     expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('__tspumaProbe.n(7) || ((total > 100\n) && __tspumaProbe(7))');
     expect(v8Condition({ id: 7, when: null })).toBe('__tspumaProbe.n(7) || (__tspumaProbe(7))');

@@ -276,6 +276,18 @@ describe('what list, get and rm answer', () => {
     expect(listRows(registry.list())[1]![3]).toBe('suspended in all workers (source changed)');
   });
 
+  it("a probe a worker removed (its template wrote) ends with one line that says why once, not the worker's 'Probe N at … removed:' nested in its own (T12.10)", async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x={x}' }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    const message = `Probe 1 at ${FILE}:2 removed: its template expression \`x\` may change the program (EvalError: Possible side-effect in debug-evaluate); a probe may only read.`;
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-event', index: 0, id: 1, event: 'removed', code: 'TSPUMA_ERR_PROBE_SIDE_EFFECT', message });
+    const ended = logs.lines.filter((l) => /^Probe 1 \(log at /.test(String(l.msg))).map((l) => String(l.msg));
+    expect(ended).toEqual([`Probe 1 (log at ${FILE}:2) removed: its template expression \`x\` may change the program (EvalError: Possible side-effect in debug-evaluate); a probe may only read; 0 hit(s), 0 logged`]);
+    expect(registry.get(1)).toMatchObject({ active: false, ended: expect.stringMatching(/^removed: its template expression/) });
+  });
+
   it('probe count: a second with no hit shows 0/s, not the rate of the last report again (M5.4)', async () => {
     const { registry, workers, answer } = setup();
     const set = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');

@@ -8,7 +8,7 @@ import { SLOWNESS } from './test/helpers/net.js';
  * Vitest's order (the slowest files of the last run first; with no record of one, as in a fresh
  * clone, the largest files first), with the files that wait on processes of their own first:
  * integration files, and the unit files that start one (probe-engine.test runs its fixture for
- * 15-20 s at a load of 17, package.test packs the package). A unit file takes a fraction of a
+ * 15-20 s at a load of 17, typecheck.test runs tsc for 10 s). A unit file takes a fraction of a
  * second, so the short ones fill the gaps at the end; a long one left among them ran last, alone
  * (probe-engine.test was the run's last file, 20 s, with the other forks done).
  */

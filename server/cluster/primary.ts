@@ -133,6 +133,9 @@ interface QueuedRestart {
 
 const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
 
+/** What a control command's --wait allows beyond the timeout that bounds the state it waits for. */
+const WAIT_SLACK_S = 10;
+
 /** How often the primary checks its workers' check-ins and boots. */
 const HEALTH_EVERY_MS = 1000;
 /** A gap between two checks longer than this means the primary itself was stopped. */
@@ -671,15 +674,61 @@ export class Primary {
     for (const q of this.queued.splice(0)) q.reject(new Error('the primary is stopping'));
   }
 
-  /** TTIN / TTOU. */
-  workerCountUp(): void {
-    this.fork(this.workerCount++, this.phase);
+  /** Whether a restart runs now (one asked for is then queued). */
+  get restartRunning(): boolean {
+    return this.restarting !== null;
   }
-  workerCountDown(): void {
-    if (this.workerCount <= 1) return;
+
+  /** TTIN: one worker more; returns its index. */
+  workerCountUp(): number {
+    const index = this.workerCount++;
+    this.fork(index, this.phase);
+    return index;
+  }
+  /** TTOU: one worker less (never below 1); returns the worker told to stop, if one ran. */
+  workerCountDown(): WorkerHandle | null {
+    if (this.workerCount <= 1) return null;
     const index = --this.workerCount;
     const h = this.current.get(index);
     if (h) void this.term(h);
+    return h ?? null;
+  }
+
+  /**
+   * `worker-count-up --wait`: resolves once worker `index` has booted; rejects with
+   * TSPUMA_ERR_CONTROL_WAIT when it fails to boot (it respawns with backoff), its index is
+   * removed, the primary stops, or workerBootTimeout and WAIT_SLACK_S pass.
+   */
+  async workerBooted(index: number): Promise<void> {
+    const seconds = this.options.workerBootTimeout + WAIT_SLACK_S;
+    const failed = (problem: string) => new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command: 'worker-count-up', problem });
+    let h = this.current.get(index);
+    try {
+      await this.until(() => {
+        h = this.current.get(index);
+        return this.stopping || h === undefined || h.booted || h.exited;
+      }, seconds * 1000, 'boot');
+    } catch {
+      throw failed(`worker ${index}${h ? ` (PID: ${h.pid})` : ''} had not booted ${seconds} s after it was forked (workerBootTimeout ${this.options.workerBootTimeout} s and ${WAIT_SLACK_S} s)`);
+    }
+    if (h?.booted) return;
+    if (this.stopping) throw failed(`the primary is stopping; worker ${index} did not boot`);
+    if (h === undefined) throw failed(`worker ${index} was removed (worker-count-down) before it booted`);
+    throw failed(`worker ${index} (PID: ${h.pid}) failed to boot: ${this.bootFailureOf(h)}; it respawns with backoff`);
+  }
+
+  /**
+   * `worker-count-down --wait`: resolves once `h` has exited; rejects with TSPUMA_ERR_CONTROL_WAIT
+   * when it runs on past workerShutdownTimeout (its kill included, and its autopsy with DevTools)
+   * and WAIT_SLACK_S.
+   */
+  async workerExited(h: WorkerHandle): Promise<void> {
+    const seconds = this.options.workerShutdownTimeout + (this.devtools ? this.options.workerAutopsyTimeout : 0) + WAIT_SLACK_S;
+    try {
+      await this.until(() => h.exited, seconds * 1000, 'exit');
+    } catch {
+      throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command: 'worker-count-down', problem: `worker ${h.index} (PID: ${h.pid}) was still running ${seconds} s after it was told to stop` });
+    }
   }
 
   /** TERM / INT: every worker stops gracefully, then the primary exits 0. */

@@ -224,6 +224,9 @@ export const ERRORS = {
     template: 'The {listener} is busy: {limit} are open, each answering a request, so it answered this connection 503 and closed it ({hint}). Retry in a moment.',
     status: 503,
   },
+  TSPUMA_ERR_CONTROL_WAIT: {
+    template: '{command} --wait: {problem}.',
+  },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',
   },

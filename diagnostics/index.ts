@@ -144,12 +144,13 @@ const MADE_IN_THREAD =
  * A report's answer. Its text is rendered when first read (the development error page reads it):
  * a counted repeat in production, or a failure no page shows, renders nothing.
  */
-function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
+function reported(dump: Dump, path: string | null, repeat: boolean, problem?: string): Reported {
   let text: string | null = null;
   return {
     dump,
     path,
     repeat,
+    ...(problem ? { problem } : {}),
     get text() {
       return (text ??= renderText(dump));
     },
@@ -518,8 +519,8 @@ export class Diagnostics implements DiagnosticsHook {
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
-    const { repeat, path } = this.sinks.emit(dump);
-    return reported(dump, path, repeat);
+    const { repeat, path, problem } = this.sinks.emit(dump);
+    return reported(dump, path, repeat, problem);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {

@@ -8,7 +8,8 @@ export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart
 
 
 export const USAGE = `usage: tspuma ctl COMMAND [--wait] [--timeout SECONDS] (--control-url URL --control-token TOKEN | -S STATEFILE)
-  COMMAND: ${CTL_COMMANDS.join(', ')}`;
+  COMMAND: ${CTL_COMMANDS.join(', ')}
+  exits 0 when the command was done, 1 when it was not (gc in a server started without --expose-gc too)`;
 
 function usage(problem: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
@@ -50,5 +51,16 @@ export async function ctl(args: string[]): Promise<number> {
   });
   if (status === 0) return 1;
   process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
-  return status >= 200 && status < 300 ? 0 : 1;
+  if (status < 200 || status >= 300) return 1;
+  // The control app answers gc 200 with "gc": false when the server cannot run it (no
+  // --expose-gc): nothing was done, so a script's `ctl gc && …` must not read success (T12.2).
+  return command === 'gc' && gcNotRun(body) ? 1 : 0;
+}
+
+function gcNotRun(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { gc?: unknown }).gc === false;
+  } catch {
+    return false;
+  }
 }

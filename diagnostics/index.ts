@@ -524,11 +524,15 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
+    this.log = log;
     this.sinks.deliverTo(deliveryFor(onDump, log));
     // JSON logs (stdout not a terminal: a collector's pipe): each new dump is also one record, so
     // the request id finds it and a read-only root's stderr-only dump is not cut into lines.
     this.sinks.recordTo(process.stdout.isTTY ? null : dumpRecorder(log));
   }
+
+  /** The process's logger, once options are known (deliverDumps). */
+  private log: Logger | null = null;
 
   close(): void {
     if (this.closed) return;
@@ -539,7 +543,11 @@ export class Diagnostics implements DiagnosticsHook {
     this.unwatchConsole?.();
     setServerErrorHeadHandler(null);
     const cost = this.capturer.costLine();
-    if (cost) this.opts.write(`${cost}\n`);
+    // A record of the process's log (its pid and worker fields), not a plain line amid the JSON
+    // lines (T12.3); written under `quiet` too (a child at info): one line at exit, the figures
+    // bench and operators read. Plain text on stderr only before the logger exists.
+    if (cost && this.log) this.log.child({}, { level: 'info' }).info({ ...(this.worker !== null ? { worker: this.worker } : {}), debugCapture: this.capturer.costRecord() }, cost.replace(/^tspuma: /, ''));
+    else if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
 }

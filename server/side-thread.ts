@@ -3,8 +3,10 @@
 // (inspector/pause-rescuer.ts) and a cluster worker's primary watch (cluster/primary-watch.ts).
 // Each is a duty: a module whose `runDuty(data)` the thread calls (importing it when first asked)
 // and whose returned function stops it. A thread costs 25-35 ms of CPU to start (bench/README,
-// "bench:boot"); a -d worker, which needs both, starts one instead of two. The thread never keeps
-// the process alive, and a thread that fails leaves the main thread's own work as it was.
+// "bench:boot"); a -d worker, which needs both, starts one instead of two, and a process that runs
+// inspector discovery's thread (single mode or the primary, with --inspect or -d) has its duties
+// run there (hostDuties), starting none. The thread never keeps the process alive, and a thread
+// that fails leaves the main thread's own work as it was.
 import { Worker } from 'node:worker_threads';
 
 /** Main thread -> side thread. */
@@ -17,14 +19,32 @@ export interface DutyModule<T> {
 }
 
 export interface Duty {
-  /** Stops the duty; the thread ends (resolved once it has) when no other duty runs in it. */
+  /** Stops the duty; the thread ends (resolved once it has) when no other duty runs in it (a hosting thread stays). */
   stop(): Promise<void>;
 }
 
 let thread: Worker | null = null;
+/** `thread` is another module's thread (hostDuties): never terminated here. */
+let hosted = false;
 let nextId = 1;
 /** Duties started in `thread` and not stopped. */
 const running = new Set<number>();
+
+/**
+ * Makes `worker` (a thread that serves duties: side-thread-duties.ts) the process's side thread
+ * when none runs yet: duties started from now on run in it, until it exits. Its owner ends it.
+ */
+export function hostDuties(worker: Worker): void {
+  if (thread) return;
+  thread = worker;
+  hosted = true;
+  worker.once('exit', () => {
+    if (thread !== worker) return;
+    thread = null;
+    hosted = false;
+    running.clear();
+  });
+}
 
 function spawn(): Worker {
   const worker = new Worker(new URL('./side-thread-entry.js', import.meta.url), { execArgv: [], stdout: false, stderr: false, name: 'tspuma side thread' });
@@ -56,7 +76,7 @@ export function startDuty<T>(module: URL, data: T): Duty | null {
   return {
     stop: async () => {
       if (thread !== worker || !running.delete(id)) return;
-      if (running.size > 0) {
+      if (running.size > 0 || hosted) {
         worker.postMessage({ type: 'stop', id } satisfies ToSideThread);
         return;
       }

@@ -63,6 +63,7 @@ describe('tspuma -d', () => {
     const culprit = json.frames[json.culprit]!;
     expect(json.version).toBe(1);
     expect(json.phase).toBe('app');
+    expect(json.worker).toBeNull(); // single mode: no worker index (cluster mode's case below has 0)
     expect(culprit).toMatchObject({ function: 'loadUser', file: APP, line: throwLine });
     expect(culprit.locals).toMatchObject({ userId: 42, password: '[redacted]', attempts: 3 });
     expect(json.request).toMatchObject({ method: 'GET', url: '/sync', headers: { authorization: '[redacted]', cookie: '[redacted]' } });
@@ -105,12 +106,12 @@ describe('tspuma -d', () => {
     expect(await res.text()).toBe('culprit loadUser userId=42');
   });
 
-  it('names the worker index in cluster mode', async () => {
+  it('names the worker index in cluster mode (-w 1: worker 0, where a single-mode dump has none)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/sync`)).status).toBe(500);
     const dump = await waitFor(() => dumpsIn(dir)[0], 'the dump file');
-    expect([0, 1]).toContain(dump.worker);
+    expect(dump.worker).toBe(0);
     expect(dump.frames[dump.culprit]!.locals.userId).toBe(42);
   });
 

@@ -18,7 +18,7 @@ export type ToThread = { type: 'targets'; targets: Target[] } | ToSideThread;
 export type FromThread =
   | { type: 'listening'; port: number }
   | { type: 'failed'; message: string; code: string | null }
-  | { type: 'log'; level: 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
   /** A client's heap snapshot of process `pid` (a worker) began, goes on, or ended. */
   | { type: 'snapshot'; pid: number; state: SnapshotState };
 
@@ -36,6 +36,7 @@ if (port) {
   let targets = data.targets;
   const post = (message: FromThread) => port.postMessage(message);
   const log = {
+    info: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'info', obj, msg }),
     warn: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
     debug: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'debug', obj: { ...obj, err: obj.err instanceof Error ? obj.err.message : obj.err }, msg }),
   };

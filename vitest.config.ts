@@ -26,7 +26,7 @@ class LongFirst extends BaseSequencer {
 /**
  * Unit files that need a thread and modules of their own, run isolated: they replace a
  * module (vi.mock), or turn on what patches process-wide state (debug mode's call context wraps the
- * global timers and process.nextTick; capture's inspector session pauses on exceptions; the console
+ * global timers and process.nextTick, its stack filter Error.prepareStackTrace; capture's inspector session pauses on exceptions; the console
  * redaction wraps console), or assert which modules a process has loaded. In a shared worker one
  * such file changed another's outcome (call-context's nextTick test saw 'tick:undefined').
  */
@@ -34,6 +34,7 @@ const ISOLATED = [
   'test/unit/dump-files.test.ts',
   'test/unit/inspector-open.test.ts',
   'test/unit/call-context.test.ts',
+  'test/unit/app-stacks.test.ts',
   'test/unit/capture.test.ts',
   'test/unit/console-redaction.test.ts',
   'test/unit/diagnostics-off.test.ts',

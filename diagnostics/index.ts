@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
+import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
 import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
@@ -202,7 +203,11 @@ export class Diagnostics implements DiagnosticsHook {
       write: opts.write,
       run: this.worker === null ? null : claimRun(opts.env),
     });
-    process.setSourceMapsEnabled(true);
+    // Node's source maps are left as the app's loading sets them (the TypeScript loader turns them
+    // on; a .js app gets them with --enable-source-maps): turned on here, they also mapped the
+    // modules loaded after this point, so the app's stack texts differed with -d (T6). Dump frames
+    // are mapped by sourcemap.ts, which does not need them.
+    installAppStacks();
     this.capturer.start();
     if (opts.watchConsole !== false) this.watchConsole();
     setServerErrorHeadHandler((res) => this.answering(res));
@@ -277,8 +282,12 @@ export class Diagnostics implements DiagnosticsHook {
     };
   }
 
-  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
-    return this.attribution.run(req, res, fn);
+  enterCall(req: IncomingMessage, res: ServerResponse): CallRecord | undefined {
+    return this.attribution.enter(req, res);
+  }
+
+  leaveCall(before: unknown): void {
+    this.attribution.leave(before as CallRecord | undefined);
   }
 
   settled(req: IncomingMessage, res: ServerResponse): void {
@@ -525,6 +534,7 @@ export class Diagnostics implements DiagnosticsHook {
     this.closed = true;
     this.capturer.stop();
     this.attribution.close();
+    uninstallAppStacks();
     this.unwatchConsole?.();
     setServerErrorHeadHandler(null);
     const cost = this.capturer.costLine();

@@ -332,10 +332,11 @@ export class Primary {
     }
     if (!handle.booted) return this.bootFailed(handle);
     if (!handle.stopping) {
-      // Node aborts (SIGABRT) when the heap is full: its 'Reached heap limit' goes to the worker's
-      // stderr only, so the line says it, with the heap the worker last reported.
+      // Node aborts (SIGABRT) when the heap is full: its FATAL ERROR line goes to the worker's
+      // stderr only, so the line says it (in either of node 20's wordings, which depend on the
+      // collection that gave up: T4), with the heap the worker last reported.
       const news = handle.lastNews(this.clock.now());
-      const abort = signal === 'SIGABRT' ? `: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error${news ? `; ${news}` : ''}` : '';
+      const abort = signal === 'SIGABRT' ? `: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error${news ? `; ${news}` : ''}` : '';
       this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${abort}`);
     }
     this.fork(handle.index, this.phase);

@@ -3,12 +3,12 @@
 // end with one generation serving (rolled back or forward).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary, SNAPSHOT_QUIET_S, type DevTools } from '../../server/cluster/primary.js';
 import type { Dump } from '../../diagnostics/model.js';
-import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
+import { heapFlagOf, type ForkedWorker } from '../../server/cluster/worker-handle.js';
 import { TspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
@@ -114,7 +114,8 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 }
 
 describe('Primary: what a worker was doing when it died', () => {
-  it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line says so, with the requests and heap of its last check-in (S4.2)", async () => {
+  it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line quotes both of node 20's FATAL ERROR wordings and says the --max-old-space-size cap beside V8's limit, with the requests and heap of its last check-in (S4.2, T4)", async () => {
+    vi.stubEnv('NODE_OPTIONS', '--max-old-space-size=48');
     const { clock, forks, lines } = await setup();
     forks[0]!.boot();
     forks[0]!.emit('message', {
@@ -125,8 +126,16 @@ describe('Primary: what a worker was doing when it died', () => {
     forks[0]!.exit(null, 'SIGABRT');
     await settle();
     expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
-      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB)",
+      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB; V8's limit is the old space's 48 MiB (--max-old-space-size=48 in NODE_OPTIONS) plus the young generation)",
     );
+    vi.unstubAllEnvs();
+  });
+
+  it('reads the old-space cap from node\'s command line before NODE_OPTIONS, in each spelling node takes, and none when neither sets it', () => {
+    expect(heapFlagOf(['--max-old-space-size=64'], '--max-old-space-size=32')).toEqual({ mib: 64, from: 'the node command line' });
+    expect(heapFlagOf([], '--enable-source-maps --max_old_space_size=96')).toEqual({ mib: 96, from: 'NODE_OPTIONS' });
+    expect(heapFlagOf(['--max-old-space-size', '128'], undefined)).toEqual({ mib: 128, from: 'the node command line' });
+    expect(heapFlagOf(['--inspect'], '--max-semi-space-size=16')).toBeNull();
   });
 });
 

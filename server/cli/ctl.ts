@@ -8,7 +8,8 @@ export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart
 
 
 export const USAGE = `usage: tspuma ctl COMMAND [--wait] [--timeout SECONDS] (--control-url URL --control-token TOKEN | -S STATEFILE)
-  COMMAND: ${CTL_COMMANDS.join(', ')}`;
+  COMMAND: ${CTL_COMMANDS.join(', ')}
+  exits 0 when the command was done, 1 when it was not (gc in a server started without --expose-gc too)`;
 
 function usage(problem: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
@@ -56,7 +57,17 @@ export async function ctl(args: string[]): Promise<number> {
   if (status < 200 || status >= 300) return 1;
   // The answer came as the server was about to exit: with its pid known from the state file, until it has.
   if (wait && (command === 'stop' || command === 'halt') && control.state?.pid !== undefined) await exited(control.state.pid, command);
-  return 0;
+  // The control app answers gc 200 with "gc": false when the server cannot run it (no
+  // --expose-gc): nothing was done, so a script's `ctl gc && …` must not read success (T12.2).
+  return command === 'gc' && gcNotRun(body) ? 1 : 0;
+}
+
+function gcNotRun(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { gc?: unknown }).gc === false;
+  } catch {
+    return false;
+  }
 }
 
 /** The commands --wait waits for (see WAITED_FOR); the others answer at once. */

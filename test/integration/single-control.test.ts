@@ -60,9 +60,9 @@ describe('single mode (-w 0) with --control-url and -S', () => {
     expect(JSON.parse(stats.out)).toMatchObject({ mode: 'single', requests_count: expect.any(Number), max_threads: expect.any(Number) });
   });
 
-  it('ctl gc on a server started without --expose-gc says it did not run and how to start one that can (Q23.4)', async () => {
+  it('ctl gc on a server started without --expose-gc says it did not run and how to start one that can, and exits 1 (Q23.4, T12.2)', async () => {
     const r = await cli(['ctl', 'gc']);
-    expect(r.code, r.err).toBe(0);
+    expect(r.code, r.err).toBe(1);
     expect(JSON.parse(r.out)).toEqual({ message: 'gc not run: this server was started without --expose-gc; start it with NODE_OPTIONS=--expose-gc (its workers inherit it)', gc: false });
   });
 

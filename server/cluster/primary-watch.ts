@@ -19,6 +19,8 @@ export const STALL_MS = 5000;
 export interface WatchedProcess {
   /** The parent's pid now (node reads it anew each time). */
   readonly ppid: number;
+  /** False once the IPC channel has closed (before the watch began, too). */
+  readonly connected?: boolean;
   once(event: 'disconnect', listener: () => void): unknown;
   removeListener(event: 'disconnect', listener: () => void): unknown;
 }
@@ -31,10 +33,10 @@ export interface PrimaryWatch {
 
 /**
  * Calls `gone` once, with why (`its IPC channel closed`, `its parent process is now PID N`), when
- * the primary goes away. The timer never keeps the process alive.
+ * the primary (`primaryPid`: by default the parent now) goes away, at once when it is gone
+ * already. The timer never keeps the process alive.
  */
-export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess = process, clock: Clock = realClock): PrimaryWatch {
-  const primaryPid = proc.ppid;
+export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess = process, clock: Clock = realClock, primaryPid: number = proc.ppid): PrimaryWatch {
   let done = false;
   const end = (why: string) => {
     if (done) return;
@@ -54,6 +56,10 @@ export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess =
     proc.removeListener('disconnect', onDisconnect);
   };
   proc.once('disconnect', onDisconnect);
+  // Gone already (it died as this worker started; the cluster's IPC guard kept node from exiting
+  // on the closed channel): `gone` is called now, before this returns.
+  if (proc.connected === false) onDisconnect();
+  else if (proc.ppid !== primaryPid) end(`its parent process is now PID ${proc.ppid}`);
   return { primaryPid, stop };
 }
 

@@ -142,7 +142,7 @@ export class LoopBlockWatch<R> {
       during = `; in the app then: ${inApp.slice(0, 3).map((r) => `${r.text} (in the app ${s(r.ms)} s)`).join(', ')}${inApp.length > 3 ? ` and ${inApp.length - 3} more` : ''}`;
       waited = 0;
     } else during = '; no request was in the app (module code, a timer or an event handler of the app ran)';
-    const spent = cpuMs >= blockedMs * 0.5 ? 'computing' : 'mostly waiting, not computing: a synchronous call (fs *Sync, execSync, Atomics.wait, a native addon), a debugger holding it paused, or a machine that did not schedule it';
+    const spent = cpuMs >= blockedMs * 0.5 ? 'computing' : 'mostly waiting, not computing: a synchronous call (fs *Sync, execSync, Atomics.wait, a native addon, a console.log to a stdout or stderr pipe its reader stopped draining), a debugger holding it paused, or a machine that did not schedule it';
     const cpu = `; the process used ${s(cpuMs)} s of CPU meanwhile (${spent})`;
     const behind = waited > 0 ? `; ${waited} other request(s) in the app waited behind it` : '';
     const err = new TspumaError('TSPUMA_ERR_LOOP_BLOCKED', { loop: loopName(), seconds: s(blockedMs), during, detail: `${cpu}${behind}`, threshold: this.d.thresholdSeconds });

@@ -190,6 +190,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       await runHooks('afterStopped', options.afterStopped, server);
       if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
       else log.info('- Goodbye!');
+      // `ctl stop --wait` returns now: requests finished, afterStopped run, files removed.
+      await control?.served.finish(uncaught ? 1 : 0);
       resolveStopped(0);
     })();
     return stopping;
@@ -211,8 +213,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   function halt(): void {
     log.warn('- Halting (tspuma ctl halt): exiting now, requests in flight are cut');
     removeFiles();
-    // After this turn, so the control app's answer is written first.
-    setImmediate(() => process.exit(0));
+    // After this turn, so the control app's answer (`halt --wait`'s too) is written first.
+    void (control?.served.finish(0) ?? Promise.resolve()).then(() => setImmediate(() => process.exit(0)));
   }
 
   booted = true;

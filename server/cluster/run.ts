@@ -192,6 +192,8 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   await workerStderrDrained(STDERR_DRAIN_MS);
   await devtools?.close();
   for (const f of files) removeIfOwn(f);
+  // `ctl stop --wait` returns now: workers gone, afterStopped run, files removed; the exit follows.
+  await control?.finish(primary.failure ? 1 : code);
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.
   if (primary.failure) throw primary.failure;
   return code;

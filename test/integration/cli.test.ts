@@ -226,7 +226,7 @@ describe('an app that listens by itself', () => {
 
 describe('sub-command help', () => {
   it.each([
-    ['ctl', /^usage: tspuma ctl COMMAND .*\n {2}COMMAND: stats, stop, halt, restart, phased-restart, worker-count-up, worker-count-down, gc\n$/],
+    ['ctl', /^usage: tspuma ctl COMMAND .*\n {2}COMMAND: stats, stop, halt, restart, phased-restart, worker-count-up, worker-count-down, gc\n {2}exits 0 when the command was done, 1 when it was not \(gc in a server started without --expose-gc too\)\n$/],
     ['replay', /^usage: tspuma replay DUMP\.json /],
     ['probe', /^usage:\n {2}tspuma probe log FILE:LINE /],
     ['inspect', /^usage: tspuma inspect list\|stack\|profile\|heap /],

@@ -8,9 +8,11 @@ import { Discovery, type Target } from './discovery.js';
 import { readNodeProtocol } from './node-protocol.js';
 import { watchStopSignals } from './thread-signals.js';
 import type { SnapshotState } from './worker-proxy.js';
+import { serveDuties } from '../server/side-thread-duties.js';
+import type { ToSideThread } from '../server/side-thread.js';
 
-/** Main thread -> discovery thread. */
-export type ToThread = { type: 'targets'; targets: Target[] };
+/** Main thread -> discovery thread (it also runs the process's side-thread duties: ../server/side-thread.ts). */
+export type ToThread = { type: 'targets'; targets: Target[] } | ToSideThread;
 
 /** Discovery thread -> main thread. */
 export type FromThread =
@@ -51,13 +53,18 @@ if (port) {
     const closed = bridge.release(`tspuma is stopping (${signal}): the paused main thread was resumed`);
     if (closed > 0) log.warn({ signal, clients: closed }, `Resumed the main thread, paused by a DevTools client, to handle ${signal} (${closed} DevTools client(s) closed)`);
   });
+  // The process's side-thread duties (the pause rescuer under -d) run here: no thread of their own.
+  serveDuties(port);
   port.on('message', (message: ToThread) => {
     switch (message.type) {
       case 'targets':
         targets = message.targets;
         return;
+      case 'start':
+      case 'stop':
+        return; // serveDuties'
       default: {
-        const never: never = message.type;
+        const never: never = message;
         log.warn({ message: never }, 'discovery thread: unknown message');
       }
     }

@@ -5,6 +5,7 @@
 // DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
 // only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { KeptBind } from '../binder.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
@@ -100,6 +101,12 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
   return new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: available.map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
 }
 
+/**
+ * Preloaded into each worker (ipc-guard.cts): a primary gone before or while the worker starts
+ * leaves it to say so in one line instead of node's raw EPIPE stack or a silent exit 0.
+ */
+const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
+
 let clusterReady = false;
 /**
  * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
@@ -111,7 +118,7 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
     const stdio = fds.length > 0 || filterStderr ? { stdio: [0, 1, filterStderr ? 'pipe' : 2, 'ipc', ...fds] } : {};
-    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false, ...stdio });
+    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), execArgv: [...process.execArgv, '--require', IPC_GUARD], silent: false, ...stdio });
     clusterReady = true;
   }
   // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.

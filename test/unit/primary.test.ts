@@ -3,7 +3,7 @@
 // end with one generation serving (rolled back or forward).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary, SNAPSHOT_QUIET_S, type DevTools } from '../../server/cluster/primary.js';
@@ -116,6 +116,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 describe('Primary: what a worker was doing when it died', () => {
   it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line quotes both of node 20's FATAL ERROR wordings and says the --max-old-space-size cap beside V8's limit, with the requests and heap of its last check-in (S4.2, T4)", async () => {
     vi.stubEnv('NODE_OPTIONS', '--max-old-space-size=48');
+    onTestFinished(() => void vi.unstubAllEnvs());
     const { clock, forks, lines } = await setup();
     forks[0]!.boot();
     forks[0]!.emit('message', {
@@ -128,7 +129,6 @@ describe('Primary: what a worker was doing when it died', () => {
     expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
       "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB; V8's limit is the old space's 48 MiB (--max-old-space-size=48 in NODE_OPTIONS) plus the young generation)",
     );
-    vi.unstubAllEnvs();
   });
 
   it('reads the old-space cap from node\'s command line before NODE_OPTIONS, in each spelling node takes, and none when neither sets it', () => {

@@ -203,6 +203,7 @@ export class Diagnostics implements DiagnosticsHook {
       colour: opts.colour,
       write: opts.write,
       run: this.worker === null ? null : claimRun(opts.env),
+      who: this.worker === null ? null : `worker ${this.worker} (PID ${process.pid})`,
     });
     // Node's source maps are left as the app's loading sets them (the TypeScript loader turns them
     // on; a .js app gets them with --enable-source-maps): turned on here, they also mapped the

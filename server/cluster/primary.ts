@@ -163,6 +163,8 @@ export class Primary {
   private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
   /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
   private readonly restartPending = new Set<WorkerHandle>();
+  /** The TypeScript loader the primary last logged for its workers. */
+  private tsLoaderSaid: string | null = null;
   private health: TimerHandle | null = null;
   /** When checkHealth last ran: a longer gap means the primary itself did not run. */
   private lastHealth = 0;
@@ -296,6 +298,12 @@ export class Primary {
         this.restartPending.delete(handle);
         this.failures.delete(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
+        // Which TypeScript loader the workers use, as single mode says it: once, and again when a
+        // restart's workers use another (T12.8: it was at debug level in each worker only).
+        if (message.tsLoader && message.tsLoader.text !== this.tsLoaderSaid) {
+          this.tsLoaderSaid = message.tsLoader.text;
+          this.log.info({ tsLoader: message.tsLoader.kind, ...(handle.phase > 0 ? { phase: handle.phase } : {}) }, `*   TypeScript${handle.phase > 0 ? ` (phase ${handle.phase})` : ''}: ${message.tsLoader.text}`);
+        }
         this.notify();
         // A stop that began before the first boot: no "serving" announced (the worker was told to stop).
         if (!this.servingOnce && !this.stopping) {

@@ -125,8 +125,6 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     doing = 'booting';
     if (index === 0) for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
-    const ts = tsLoader();
-    if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
     server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
     const served = server;
     appCalls.observe({ context: diagnostics ? () => diagnostics.currentRequest() : null, inApp: () => served.requestsInApp() });
@@ -155,7 +153,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   exitWatchServing(() => server.inFlight());
-  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
+  const ts = tsLoader();
+  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url), ...(ts ? { tsLoader: { kind: ts.kind, text: describeTsLoader(ts) } } : {}) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
   const appStats: AppCheckStats = {};

@@ -303,6 +303,8 @@ export class Primary {
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
     switch (message.type) {
       case 'booted':
+        // Told to stop before it could hear it (the stop went again at its hello; this is the last chance).
+        if (handle.stopping) handle.send({ tspuma: 1, type: 'stop' });
         handle.booted = true;
         handle.bootedAt = new Date(this.clock.now());
         handle.lastCheckin = new Date(this.clock.now());
@@ -316,7 +318,8 @@ export class Primary {
           this.log.info({ tsLoader: message.tsLoader.kind, ...(handle.phase > 0 ? { phase: handle.phase } : {}) }, `*   TypeScript${handle.phase > 0 ? ` (phase ${handle.phase})` : ''}: ${message.tsLoader.text}`);
         }
         this.notify();
-        if (!this.servingOnce) {
+        // A stop that began before the first boot: no "serving" announced (the worker was told to stop).
+        if (!this.servingOnce && !this.stopping) {
           // The first booted worker serves: say so even if a sibling is still booting or failing.
           this.servingOnce = true;
           for (const url of this.urls) this.log.info({ url }, `* Listening on ${url}`);
@@ -339,6 +342,11 @@ export class Primary {
         this.devtools?.inspectorOpened(handle);
         return;
       case 'probe-hello':
+        // Its first message, sent as tspuma's worker code starts: a stop sent before it listened
+        // for one was lost (node drops a message no listener takes), so it goes again.
+        if (handle.stopping && !handle.booted) handle.send({ tspuma: 1, type: 'stop' });
+        this.probes.onMessage(handle, message);
+        return;
       case 'probe-state':
       case 'probe-hits':
       case 'probe-event':

@@ -20,6 +20,8 @@ class FakeWorker extends EventEmitter implements ForkedWorker {
   readonly sent: PrimaryMessage[] = [];
   readonly signals: string[] = [];
   exited = false;
+  /** Not listening for messages yet (a process still starting): what it is sent is lost. */
+  deaf = false;
 
   constructor(
     readonly index: number,
@@ -40,8 +42,8 @@ class FakeWorker extends EventEmitter implements ForkedWorker {
   }
   send(message: PrimaryMessage): boolean {
     this.sent.push(message);
-    // A booted worker stops gracefully when told to.
-    if (message.type === 'stop') queueMicrotask(() => this.exit(0, null));
+    // A booted worker stops gracefully when told to (a deaf one's node has not started tspuma's code: the message is lost).
+    if (message.type === 'stop' && !this.deaf) queueMicrotask(() => this.exit(0, null));
     return true;
   }
   boot(): void {
@@ -136,6 +138,24 @@ describe('Primary: what a worker was doing when it died', () => {
     expect(heapFlagOf([], '--enable-source-maps --max_old_space_size=96')).toEqual({ mib: 96, from: 'NODE_OPTIONS' });
     expect(heapFlagOf(['--max-old-space-size', '128'], undefined)).toEqual({ mib: 128, from: 'the node command line' });
     expect(heapFlagOf(['--inspect'], '--max-semi-space-size=16')).toBeNull();
+  });
+});
+
+describe('Primary: a stop sent before a worker listens for it', () => {
+  it('goes again at its hello (and at its boot), since node drops a message no listener takes: a stop as the workers start does not wait for workerShutdownTimeout (U3)', async () => {
+    const { primary, forks, clock } = await setup();
+    for (const w of forks) w.deaf = true;
+    const stopped = primary.stop();
+    await settle();
+    expect(forks.map((w) => w.sent.map((m) => m.type))).toEqual([['stop'], ['stop']]);
+    for (const w of forks) w.deaf = false;
+    forks[0]!.emit('message', { tspuma: 1, type: 'probe-hello', index: 0 });
+    forks[1]!.boot(); // booted before its hello was seen
+    await settle();
+    expect(forks.map((w) => w.sent.filter((m) => m.type === 'stop').length)).toEqual([2, 2]);
+    await clock.advance(0);
+    await stopped;
+    expect(forks.map((w) => [w.exited, w.signals])).toEqual([[true, []], [true, []]]);
   });
 });
 

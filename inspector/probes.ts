@@ -451,6 +451,9 @@ export class ProbeEngine {
     if (!req) return false;
     const mark = this.budget.mark();
     this.pauseStarted = this.now();
+    // As during a pause: an edit asked for now (its --hits reached: the guard goes) waits until the
+    // guard's function has returned (V8 refuses to edit a function on the stack).
+    this.pausedNow = true;
     try {
       armed.paused++;
       armed.pendingPaused++;
@@ -468,6 +471,8 @@ export class ProbeEngine {
       }
     } catch (err) {
       this.opts.log.warn({ err, probe: armed.spec.id }, `Probe hit could not be handled: ${(err as Error).message}`);
+    } finally {
+      this.pausedNow = false;
     }
     this.spend(mark, [armed]);
     return true;

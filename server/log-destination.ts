@@ -11,6 +11,8 @@ import { TspumaError } from './errors.js';
 
 /** What a stalled stdout may hold before lines are dropped (per process). */
 export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Linux's atomic pipe write (pipe(7)). */
+const PIPE_BUF = 4096;
 /** How long the exit flush waits for a stalled stdout before it gives up. */
 export const EXIT_FLUSH_MS = 1000;
 
@@ -94,6 +96,10 @@ export function createStdout(opts: StdoutOptions): SonicBoomLike {
     dest: fd,
     sync: false,
     maxLength: LOG_BUFFER_BYTES,
+    // Whole lines per write, at most PIPE_BUF bytes: a pipe takes such a write whole or not at all,
+    // so the app's own console.log (written from the main thread while this write runs on the
+    // threadpool) can never land inside one of these lines. (sonic-boom joins lines up to maxWrite.)
+    maxWrite: PIPE_BUF,
     // While serving, a full pipe is retried (every 100 ms, by sonic-boom's timer); at exit, until
     // the deadline only.
     retryEAGAIN: () => exitDeadline === 0 || now() < exitDeadline,

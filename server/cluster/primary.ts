@@ -5,6 +5,7 @@
 // DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
 // only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { KeptBind } from '../binder.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
@@ -100,6 +101,12 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
   return new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: available.map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
 }
 
+/**
+ * Preloaded into each worker (ipc-guard.cts): a primary gone before or while the worker starts
+ * leaves it to say so in one line instead of node's raw EPIPE stack or a silent exit 0.
+ */
+const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
+
 let clusterReady = false;
 /**
  * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
@@ -111,7 +118,7 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
     const stdio = fds.length > 0 || filterStderr ? { stdio: [0, 1, filterStderr ? 'pipe' : 2, 'ipc', ...fds] } : {};
-    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false, ...stdio });
+    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), execArgv: [...process.execArgv, '--require', IPC_GUARD], silent: false, ...stdio });
     clusterReady = true;
   }
   // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.
@@ -156,6 +163,8 @@ export class Primary {
   private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
   /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
   private readonly restartPending = new Set<WorkerHandle>();
+  /** The TypeScript loader the primary last logged for its workers. */
+  private tsLoaderSaid: string | null = null;
   private health: TimerHandle | null = null;
   /** When checkHealth last ran: a longer gap means the primary itself did not run. */
   private lastHealth = 0;
@@ -287,6 +296,12 @@ export class Primary {
         this.restartPending.delete(handle);
         this.failures.delete(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
+        // Which TypeScript loader the workers use, as single mode says it: once, and again when a
+        // restart's workers use another (T12.8: it was at debug level in each worker only).
+        if (message.tsLoader && message.tsLoader.text !== this.tsLoaderSaid) {
+          this.tsLoaderSaid = message.tsLoader.text;
+          this.log.info({ tsLoader: message.tsLoader.kind, ...(handle.phase > 0 ? { phase: handle.phase } : {}) }, `*   TypeScript${handle.phase > 0 ? ` (phase ${handle.phase})` : ''}: ${message.tsLoader.text}`);
+        }
         this.notify();
         if (!this.servingOnce) {
           // The first booted worker serves: say so even if a sibling is still booting or failing.

@@ -47,7 +47,7 @@ function make(kind: StdoutKind = 'pipe') {
 describe('stdout for the log', () => {
   it('is asynchronous, bounded at LOG_BUFFER_BYTES, and writes a pipe through a descriptor of its own', () => {
     const { boom, reopened } = make('pipe');
-    expect(boom.opts).toMatchObject({ dest: 42, sync: false, maxLength: LOG_BUFFER_BYTES });
+    expect(boom.opts).toMatchObject({ dest: 42, sync: false, maxLength: LOG_BUFFER_BYTES, maxWrite: 4096 });
     expect(reopened).toHaveLength(1);
   });
 

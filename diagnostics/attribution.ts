@@ -97,11 +97,18 @@ export class Attribution {
     this.emitPatched = patched;
   }
 
-  /** Runs fn(req, res) as the app call for req: the work it starts carries the record (call-context.ts). */
-  run<T>(req: IncomingMessage, res: ServerResponse | null, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
+  /**
+   * Makes the app call for req current: the work it starts carries its record (call-context.ts).
+   * The caller calls the app itself and then leave(), in a finally, with what this returned.
+   */
+  enter(req: IncomingMessage, res: ServerResponse | null): CallRecord | undefined {
     const record = new Record(req, res);
     (req as Recorded)[kRecord] = record;
-    return this.context.run(record, fn, req, res as ServerResponse);
+    return this.context.enter(record);
+  }
+
+  leave(before: CallRecord | undefined): void {
+    this.context.leave(before);
   }
 
   /** The record of the call whose work is running now (also while V8 is paused). */

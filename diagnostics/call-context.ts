@@ -16,6 +16,20 @@
 // Not followed (attributed to no call): callbacks of I/O the call started and that completes
 // later (fs, dns, a socket's next read), and timers taken from node:timers rather than the
 // globals. A throw there is still captured and dumped; its dump does not name the request.
+//
+// No function of this module runs around the app's callbacks: node calls them as it would without
+// debug mode, so the app's stack texts keep the same frames and names (T6: a wrapper showed as
+// `at Immediate._onImmediate (…/call-context.js)` between the app's frame and node's, and the app's
+// callback lost its name, `Timeout._onTimeout`). Instead:
+// - a Timeout or Immediate the call made gets two accessors, on the property node reads just
+//   before calling the callback (`_timerArgs`, `_argv`) and on one it reads just after, in a
+//   `finally` (`_repeat`, `_idleNext`): the call is current between the two reads (node's
+//   lib/internal/timers.js; test/unit/call-context.test.ts pins both reads);
+// - a tick (and a microtask) is queued between two of ours, which make the call current and
+//   restore the one before: the queue runs in order and what the callback queues goes after.
+// The app call itself is entered and left by its caller (enter(), leave()), not run through a
+// function of ours. What still runs through one (the request's stream events, attribution.ts)
+// is taken out of stack texts by app-stacks.ts.
 import { promiseHooks } from 'node:v8';
 import { promisify } from 'node:util';
 
@@ -23,15 +37,27 @@ import { promisify } from 'node:util';
 const kCall = Symbol('tspuma.call');
 type Marked = Promise<unknown> & { [kCall]?: unknown };
 
-const TIMERS = ['setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask'] as const;
-type TimerName = (typeof TIMERS)[number] | 'nextTick';
+type TimerName = 'setTimeout' | 'setInterval' | 'setImmediate' | 'queueMicrotask' | 'nextTick';
+
+/** No call saved (a timer's accessors between the read before the callback and the one after). */
+const NOT_ENTERED = Symbol('tspuma.notEntered');
 
 export class CallContext<T extends object> {
   private now: T | undefined = undefined;
   /** Calls of the promise reactions running now (a reaction may run inside another's microtask checkpoint). */
   private readonly saved: (T | undefined)[] = [];
+  /** Calls before each followed tick or microtask now running (enterQueued/leaveQueued). */
+  private readonly queuedSaved: (T | undefined)[] = [];
   private stopHooks: (() => unknown) | null = null;
   private readonly replaced = new Map<TimerName, { owner: Record<TimerName, unknown>; original: unknown; wrapper: unknown }>();
+  /** Queued before and after a followed tick or microtask (made once: no closure per tick). */
+  private readonly enterQueued = (call: T): void => {
+    this.queuedSaved.push(this.now);
+    this.now = call;
+  };
+  private readonly leaveQueued = (): void => {
+    this.now = this.queuedSaved.pop();
+  };
 
   /** Starts following calls into promises and timers; until then only the synchronous part is known. */
   enable(): void {
@@ -48,8 +74,12 @@ export class CallContext<T extends object> {
         this.now = this.saved.pop();
       },
     });
-    for (const name of TIMERS) this.wrapTimer(globalThis as unknown as Record<TimerName, unknown>, name);
-    this.wrapTimer(process as unknown as Record<TimerName, unknown>, 'nextTick');
+    const global = globalThis as unknown as Record<TimerName, unknown>;
+    this.followTimer(global, 'setTimeout', '_timerArgs', '_repeat');
+    this.followTimer(global, 'setInterval', '_timerArgs', '_repeat');
+    this.followTimer(global, 'setImmediate', '_argv', '_idleNext');
+    this.followQueue(global, 'queueMicrotask');
+    this.followQueue(process as unknown as Record<TimerName, unknown>, 'nextTick');
   }
 
   /** Stops following (the globals go back, unless something replaced them since). */
@@ -58,6 +88,20 @@ export class CallContext<T extends object> {
     this.stopHooks = null;
     for (const [name, { owner, original, wrapper }] of this.replaced) if (owner[name] === wrapper) owner[name] = original;
     this.replaced.clear();
+  }
+
+  /**
+   * Makes `call` current; returns the call to hand back to leave() (in a finally). The caller
+   * calls the app itself between the two, so no frame of debug mode is under the app's.
+   */
+  enter(call: T): T | undefined {
+    const before = this.now;
+    this.now = call;
+    return before;
+  }
+
+  leave(before: T | undefined): void {
+    this.now = before;
   }
 
   /** Runs fn(a, b) with `call` current; the call before it is current again afterwards. */
@@ -76,66 +120,83 @@ export class CallContext<T extends object> {
     return this.now;
   }
 
-  /** fn, run with `call` current whenever it is called. */
-  private bind<F extends (...args: never[]) => unknown>(call: T, fn: F): F {
-    const context = this;
-    // Up to three arguments passed on as they came without an arguments object (node's ticks pass
-    // one or two); more through Reflect.apply.
-    return function (this: unknown, a?: unknown, b?: unknown, c?: unknown) {
-      const before = context.now;
-      context.now = call;
-      try {
-        const f = fn as unknown as (...args: unknown[]) => unknown;
-        switch (arguments.length) {
-          case 0:
-            return f.call(this);
-          case 1:
-            return f.call(this, a);
-          case 2:
-            return f.call(this, a, b);
-          case 3:
-            return f.call(this, a, b, c);
-          default:
-            // eslint-disable-next-line prefer-rest-params
-            return Reflect.apply(fn, this, arguments);
-        }
-      } finally {
-        context.now = before;
-      }
-    } as unknown as F;
-  }
-
-  /** Replaces owner[name] (a timer function, nextTick) with one that binds its callback to the current call, if any. */
-  private wrapTimer(owner: Record<TimerName, unknown>, name: TimerName): void {
+  /**
+   * Replaces owner[name] (setTimeout, setInterval, setImmediate) with one that, inside a call,
+   * gives the timer object it returns the two accessors that make the call current while node
+   * runs its callback: `before` is read just before the callback, `after` just after it.
+   */
+  private followTimer(owner: Record<TimerName, unknown>, name: TimerName, before: string, after: string): void {
     const original = owner[name] as (...args: unknown[]) => unknown;
     if (typeof original !== 'function') return;
     const context = this;
-    // Node's streams call process.nextTick several times in every response, inside the app call:
-    // the bound callback goes on with the arguments as they came, without copying them into an
-    // array for up to three (callgrind, -d on the listener hello world: the copy and the call
-    // through it were about 2,000 instructions a request).
-    const wrapper = function (this: unknown, callback: unknown, a?: unknown, b?: unknown, c?: unknown) {
+    const wrapper = function (this: unknown): unknown {
+      // eslint-disable-next-line prefer-rest-params
+      const timer = Reflect.apply(original, this, arguments) as Record<string, unknown> | undefined;
+      const call = context.now;
+      if (call !== undefined && timer !== null && typeof timer === 'object') context.follow(timer, call, before, after);
+      return timer;
+    };
+    this.replace(owner, name, original, wrapper);
+  }
+
+  private follow(timer: Record<string, unknown>, call: T, before: string, after: string): void {
+    let beforeValue = timer[before];
+    let afterValue = timer[after];
+    let saved: T | undefined | typeof NOT_ENTERED = NOT_ENTERED;
+    // Not enumerable: an app logging the timer does not see accessors in place of its fields.
+    Object.defineProperty(timer, before, {
+      configurable: true,
+      enumerable: false,
+      get: () => {
+        if (saved === NOT_ENTERED) saved = this.now;
+        this.now = call;
+        return beforeValue;
+      },
+      set: (v: unknown) => {
+        beforeValue = v;
+      },
+    });
+    Object.defineProperty(timer, after, {
+      configurable: true,
+      enumerable: false,
+      get: () => {
+        if (saved !== NOT_ENTERED) {
+          this.now = saved;
+          saved = NOT_ENTERED;
+        }
+        return afterValue;
+      },
+      set: (v: unknown) => {
+        afterValue = v;
+      },
+    });
+  }
+
+  /**
+   * Replaces owner[name] (process.nextTick, queueMicrotask) with one that, inside a call, queues
+   * the callback between two of ours that make the call current and restore the one before. The
+   * callback is queued as given: node calls it as it would without debug mode.
+   */
+  private followQueue(owner: Record<TimerName, unknown>, name: 'nextTick' | 'queueMicrotask'): void {
+    const original = owner[name] as (...args: unknown[]) => unknown;
+    if (typeof original !== 'function') return;
+    const context = this;
+    const tick = name === 'nextTick';
+    const wrapper = function (this: unknown, callback: unknown): unknown {
       const call = context.now;
       // eslint-disable-next-line prefer-rest-params
       if (call === undefined || typeof callback !== 'function') return Reflect.apply(original, this, arguments);
-      const bound = context.bind(call, callback as (...a: never[]) => unknown);
-      switch (arguments.length) {
-        case 1:
-          return original.call(this, bound);
-        case 2:
-          return original.call(this, bound, a);
-        case 3:
-          return original.call(this, bound, a, b);
-        case 4:
-          return original.call(this, bound, a, b, c);
-        default: {
-          // eslint-disable-next-line prefer-rest-params
-          const args = Array.prototype.slice.call(arguments);
-          args[0] = bound;
-          return Reflect.apply(original, this, args);
-        }
-      }
+      if (tick) original.call(this, context.enterQueued, call);
+      else original.call(this, () => context.enterQueued(call));
+      // eslint-disable-next-line prefer-rest-params
+      const result = Reflect.apply(original, this, arguments);
+      original.call(this, context.leaveQueued);
+      return result;
     };
+    this.replace(owner, name, original, wrapper);
+  }
+
+  private replace(owner: Record<TimerName, unknown>, name: TimerName, original: (...args: unknown[]) => unknown, wrapper: (...args: unknown[]) => unknown): void {
     // util.promisify(setTimeout) and friends keep working.
     const custom = (original as { [promisify.custom]?: unknown })[promisify.custom];
     if (custom !== undefined) Object.defineProperty(wrapper, promisify.custom, { value: custom, configurable: true });

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
+import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
 import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
@@ -143,12 +144,13 @@ const MADE_IN_THREAD =
  * A report's answer. Its text is rendered when first read (the development error page reads it):
  * a counted repeat in production, or a failure no page shows, renders nothing.
  */
-function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
+function reported(dump: Dump, path: string | null, repeat: boolean, problem?: string): Reported {
   let text: string | null = null;
   return {
     dump,
     path,
     repeat,
+    ...(problem ? { problem } : {}),
     get text() {
       return (text ??= renderText(dump));
     },
@@ -202,7 +204,11 @@ export class Diagnostics implements DiagnosticsHook {
       write: opts.write,
       run: this.worker === null ? null : claimRun(opts.env),
     });
-    process.setSourceMapsEnabled(true);
+    // Node's source maps are left as the app's loading sets them (the TypeScript loader turns them
+    // on; a .js app gets them with --enable-source-maps): turned on here, they also mapped the
+    // modules loaded after this point, so the app's stack texts differed with -d (T6). Dump frames
+    // are mapped by sourcemap.ts, which does not need them.
+    installAppStacks();
     this.capturer.start();
     if (opts.watchConsole !== false) this.watchConsole();
     setServerErrorHeadHandler((res) => this.answering(res));
@@ -277,8 +283,12 @@ export class Diagnostics implements DiagnosticsHook {
     };
   }
 
-  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T {
-    return this.attribution.run(req, res, fn);
+  enterCall(req: IncomingMessage, res: ServerResponse): CallRecord | undefined {
+    return this.attribution.enter(req, res);
+  }
+
+  leaveCall(before: unknown): void {
+    this.attribution.leave(before as CallRecord | undefined);
   }
 
   settled(req: IncomingMessage, res: ServerResponse): void {
@@ -509,26 +519,35 @@ export class Diagnostics implements DiagnosticsHook {
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
-    const { repeat, path } = this.sinks.emit(dump);
-    return reported(dump, path, repeat);
+    const { repeat, path, problem } = this.sinks.emit(dump);
+    return reported(dump, path, repeat, problem);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
+    this.log = log;
     this.sinks.deliverTo(deliveryFor(onDump, log));
     // JSON logs (stdout not a terminal: a collector's pipe): each new dump is also one record, so
     // the request id finds it and a read-only root's stderr-only dump is not cut into lines.
     this.sinks.recordTo(process.stdout.isTTY ? null : dumpRecorder(log));
   }
 
+  /** The process's logger, once options are known (deliverDumps). */
+  private log: Logger | null = null;
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.capturer.stop();
     this.attribution.close();
+    uninstallAppStacks();
     this.unwatchConsole?.();
     setServerErrorHeadHandler(null);
     const cost = this.capturer.costLine();
-    if (cost) this.opts.write(`${cost}\n`);
+    // A record of the process's log (its pid and worker fields), not a plain line amid the JSON
+    // lines (T12.3); written under `quiet` too (a child at info): one line at exit, the figures
+    // bench and operators read. Plain text on stderr only before the logger exists.
+    if (cost && this.log) this.log.child({}, { level: 'info' }).info({ ...(this.worker !== null ? { worker: this.worker } : {}), debugCapture: this.capturer.costRecord() }, cost.replace(/^tspuma: /, ''));
+    else if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
 }

@@ -124,6 +124,11 @@ export function place(script: LoadedScript, file: string, line: number, column: 
   // function's end, `}`, keeps its return point).
   const own = onLine.findIndex((p) => p.type !== 'return');
   if (own > 0) onLine.splice(0, own);
+  // A line with return points only: a function's end (`}`, `});`) stops as the function returns,
+  // kept; a `return;` of the line before, whose point the same compiler puts on the `}` closing its
+  // block (`if(bad){fail();return}const r=…`), is the line before's: it stops only when that
+  // return runs (T1's leftover: armed, never hit). Such a line has no code of its own.
+  if (own < 0) onLine.splice(0, onLine.length, ...onLine.filter((p) => functionEnd(p.at, possible)));
   if (onLine.length === 0 && !mapped) return { ok: false, ...nearestLines(script.scriptId, line, possible) };
   if (onLine.length === 0) {
     let below: number | null = null;
@@ -168,6 +173,12 @@ export function place(script: LoadedScript, file: string, line: number, column: 
   const columns = inner.map((p) => p.col0 + 1).join(', ');
   if (isModuleCode(outer.at)) return { ok: true, locations: inner.map((p) => p.at), note: `in the function${inner.length > 1 ? 's' : ''} the line holds (column ${columns}): its module code ran once, at load` };
   return { ok: true, locations: [outer.at], note: `line ${line} also holds a function at column ${columns}: ${line}:${inner[0]!.col0 + 1} probes it` };
+}
+
+/** Whether a place is its function's last (where it returns by running off its end), not a `return` statement's point with more of the function after it. */
+function functionEnd(at: GeneratedLocation, possible: PossibleBreakpoints): boolean {
+  const rest = possible(at.scriptId, { start: { lineNumber: at.lineNumber, columnNumber: at.columnNumber }, restrictToFunction: true });
+  return !rest.some((l) => l.lineNumber > at.lineNumber || (l.lineNumber === at.lineNumber && l.columnNumber > at.columnNumber));
 }
 
 /** Whether a line ends by opening a function's body (`=> {`, `function (…) {`), a comment after it aside. */

@@ -5,7 +5,6 @@
 import type http from 'node:http';
 import { authorityProblem, parseAuthority, parseTarget } from './authority.js';
 import { TspumaError } from './errors.js';
-import { kHost } from './raw-headers.js';
 
 /** Puma's MAX_REQUEST_URI_LENGTH. */
 export const MAX_URI_LENGTH = 12 * 1024;
@@ -49,7 +48,6 @@ export function readFraming(req: http.IncomingMessage): Framing {
         break;
     }
   }
-  (req as { [kHost]?: string | null })[kHost] = framing.host ?? null; // for the Rack env and the fetch URL: no second scan
   return framing;
 }
 

@@ -27,6 +27,8 @@ export interface Reported {
   readonly text: string;
   /** The .json file written, if any. */
   readonly path: string | null;
+  /** Why a new dump was not written (path null, not a repeat): no dump folder, or the coded write failure. */
+  readonly problem?: string;
   readonly repeat: boolean;
 }
 
@@ -37,10 +39,12 @@ export interface DiagnosticsHook {
   enter(phase: DumpPhase): void;
   leave(): void;
   /**
-   * Runs fn(req, res) as the app call for req: throws anywhere in its async work (awaits, timers
-   * and promises it starts) are attributed to req. (fn takes the pair so no closure is made per call.)
+   * Makes the app call for req current: throws anywhere in its async work (awaits, timers and
+   * promises it starts) are attributed to req. The caller calls the app itself, then leaveCall()
+   * in a finally with what this returned: no frame of debug mode sits under the app's (T6).
    */
-  call<T>(req: IncomingMessage, res: ServerResponse, fn: (req: IncomingMessage, res: ServerResponse) => T): T;
+  enterCall(req: IncomingMessage, res: ServerResponse): unknown;
+  leaveCall(before: unknown): void;
   /**
    * req's response closed: a 5xx the app answered itself, after a throw captured in the call (a
    * framework caught it), gets its dump, unless one was already reported for req.

@@ -133,7 +133,7 @@ export function parseTemplate(template: string, source = 'the template'): Templa
     if (depth > 0) throw invalid('template', template, `the { at column ${i + 1} is not closed (write {{ for a brace)`, source);
     const expr = template.slice(i + 1, j - 1).trim();
     if (expr === '') throw invalid('template', template, `the {} at column ${i + 1} holds no expression`, source);
-    checkReadOnly(expr, 'template expression', source);
+    checkTemplateExpression(expr, source);
     if (text) parts.push({ text });
     text = '';
     parts.push({ expr });
@@ -270,26 +270,63 @@ export function urlRoot(chain: string): string | null {
 const NOT_CALLEES = new Set(['typeof', 'void', 'in', 'instanceof', 'of', 'return', 'case', 'do', 'else']);
 
 /**
+ * What a template expression may call besides CONDITION_CALLS: readers V8's side-effect check lets
+ * through, which a template (checked at every hit, with a time limit) may run and a condition
+ * (evaluated unchecked, with none) may not. A regular expression's test() and match() among them.
+ */
+export const TEMPLATE_CALLS: ReadonlySet<string> = new Set([...CONDITION_CALLS, 'stringify', 'toISOString', 'toJSON', 'toLocaleString', 'toPrecision', 'fromEntries', 'getOwnPropertyNames', 'test', 'match', 'replace', 'replaceAll', 'repeat', 'now']);
+
+/** A request's accessors that take a field's name (`c.req.query("q")`, `req.header("x-id")`). */
+const NAME_ACCESSORS = new Set(['param', 'query', 'queries', 'header']);
+
+/**
+ * The calls an expression may make, held to `allowed` by name: no `new`, no call of a computed
+ * function, no template literal (its `${}` would hide a call), and a request accessor's literal
+ * argument a field's name: `pool.query("DELETE FROM orders")` is a database client's, not a read of
+ * the request's query, though the name is the same (T12.10).
+ */
+function checkCalls(expr: string, what: string, source: string, allowed: ReadonlySet<string>, why: string): void {
+  if (expr.includes('`')) throw invalid(what, expr, `a ${what.replace(/ \(.*/, '')} may not use template literals (write the text in quotes)`, source);
+  const c = code(expr);
+  const created = /\bnew\b/.exec(c);
+  if (created) throw invalid(what, expr, `\`new\` at column ${created.index + 1} runs a constructor; a probe may only read`, source);
+  for (const m of c.matchAll(/([A-Za-z_$][\w$]*|\)|\])\s*(?:\?\.\s*)?\(/g)) {
+    const callee = m[1]!;
+    if (NOT_CALLEES.has(callee)) continue;
+    if (allowed.has(callee)) {
+      const arg = NAME_ACCESSORS.has(callee) ? /^\s*(["'])((?:\\.|(?!\1)[^\\])*)\1/.exec(expr.slice(m.index! + m[0].length)) : null;
+      if (arg && /\s/.test(arg[2]!.trim())) throw invalid(what, expr, `it calls ${callee}() with "${arg[2]}" (column ${m.index! + 1}), which names no field of a request (a database client's ${callee}() would run it), so it may write; ${why}`, source);
+      continue;
+    }
+    const reason = callee === ')' || callee === ']' ? 'calls a computed function' : `calls ${callee}(), which may write`;
+    throw invalid(what, expr, `it ${reason} (column ${m.index! + 1}): ${why}`, source);
+  }
+}
+
+/**
  * A `--when` condition: read-only as checkReadOnly says, and calling only CONDITION_CALLS (no
  * `new`, no call of a computed function, no template literal, whose `${}` would hide a call).
  */
 export function checkCondition(expr: string, source: string): void {
   const what = 'condition (--when)';
   checkReadOnly(expr, what, source);
-  if (expr.includes('`')) throw invalid(what, expr, 'a condition may not use template literals (write the text in quotes)', source);
   const c = code(expr);
-  const created = /\bnew\b/.exec(c);
-  if (created) throw invalid(what, expr, `\`new\` at column ${created.index + 1} runs a constructor; a condition may only read`, source);
   // V8 runs a condition with no time limit (a template has one): a backtracking pattern
   // (/^(a+)+$/ on a request's path) would hold the worker for as long as it runs.
   const regex = /(?:^|[(,=:[!&|?{};+\-*%<>~^]|\breturn|\btypeof)\s*(\/)(?![/*])/.exec(c) ?? /(?<![\w$])test\s*\(/.exec(c);
   if (regex) throw invalid(what, expr, `it runs a regular expression (column ${(regex.index + regex[0].length - (regex[1] ? 1 : 5)) + 1}): V8 evaluates a condition with no time limit, and a pattern that backtracks would hold the worker for as long as it runs; test with includes(), startsWith() or endsWith(), or read the value in the template (a template has a time limit)`, source);
-  for (const m of c.matchAll(/([A-Za-z_$][\w$]*|\)|\])\s*(?:\?\.\s*)?\(/g)) {
-    const callee = m[1]!;
-    if (NOT_CALLEES.has(callee) || CONDITION_CALLS.has(callee)) continue;
-    const reason = callee === ')' || callee === ']' ? 'calls a computed function' : `calls ${callee}(), which may write`;
-    throw invalid(what, expr, `it ${reason} (column ${m.index! + 1}): V8 evaluates a condition without its side-effect check, so a condition may call only methods that read (${[...CONDITION_CALLS].slice(0, 8).join(', ')}, …); read other values in the template, which is checked at every hit`, source);
-  }
+  checkCalls(expr, what, source, CONDITION_CALLS, `V8 evaluates a condition without its side-effect check, so a condition may call only methods that read (${[...CONDITION_CALLS].slice(0, 8).join(', ')}, …); read other values in the template, which is checked at every hit`);
+}
+
+/**
+ * A template expression: read-only as checkReadOnly says, and calling only TEMPLATE_CALLS, as a
+ * condition does: V8's side-effect check would refuse another call at the first hit and remove the
+ * probe, long after the prompt (T12.10); refused here, before anything is set.
+ */
+export function checkTemplateExpression(expr: string, source: string): void {
+  const what = 'template expression';
+  checkReadOnly(expr, what, source);
+  checkCalls(expr, what, source, TEMPLATE_CALLS, `a template may call only methods that read (${[...TEMPLATE_CALLS].slice(0, 8).join(', ')}, JSON.stringify, …: TEMPLATE_CALLS in server/probe-spec.ts), as a --when may; V8's side-effect check would refuse another at the first hit and remove the probe. Log the values the call would read instead`);
 }
 
 /**

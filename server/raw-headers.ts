@@ -2,15 +2,12 @@
 import type { IncomingMessage } from 'node:http';
 
 /**
- * The Host header admission's one pass read (admission.ts's readFraming): a string, null when the
- * request had none, undefined when no pass read it.
+ * The request's Host, read from rawHeaders (clients send it first: one comparison). Nothing is
+ * stored on the request: a property added to node's IncomingMessage after node built it gives
+ * every request a second map and costs a keyed store per request, more than this scan.
  */
-export const kHost = Symbol('tspuma.host');
-
-/** The request's Host: what admission read, else (a request admission never saw) a scan of rawHeaders. */
 export function hostHeader(req: IncomingMessage): string | undefined {
-  const read = (req as { [kHost]?: string | null })[kHost];
-  return read === undefined ? firstHeader(req, 'host', 'Host') : (read ?? undefined);
+  return firstHeader(req, 'host', 'Host');
 }
 
 /**

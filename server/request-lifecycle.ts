@@ -290,10 +290,18 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (result) result.catch((err: unknown) => this.appError(state, err));
   }
 
-  /** The app call itself, through debug mode's hook when it is on. */
+  /**
+   * The app call itself, entered and left by debug mode's hook when it is on: one call expression
+   * for both modes, so the app's stack texts hold the same frames with and without -d (T6).
+   */
   private invoke(req: http.IncomingMessage, res: http.ServerResponse): ReturnType<Adapted['invoke']> {
     const { diagnostics, app } = this.d;
-    return diagnostics ? diagnostics.call(req, res, app.invoke) : app.invoke(req, res);
+    const before = diagnostics ? diagnostics.enterCall(req, res) : undefined;
+    try {
+      return app.invoke(req, res);
+    } finally {
+      if (diagnostics) diagnostics.leaveCall(before);
+    }
   }
 
   private release(state: RequestState): void {

@@ -335,7 +335,7 @@ export class ProbeRegistry {
           mine.state = 'error';
           mine.error = { code: m.code, message: m.message };
           // Once set, a worker whose newly loaded copy of the file has no code there ends it.
-          if (!entry.answered.size) this.end(m.id, `removed: ${m.message}`, 'warn');
+          if (!entry.answered.size) this.end(m.id, `removed: ${reason(m.message)}`, 'warn');
         }
         for (const wake of [...entry.answered]) wake();
         return true;
@@ -379,7 +379,7 @@ export class ProbeRegistry {
           this.log.warn({ probe: m.id, worker: w.index, workerPid: w.pid, code: m.code }, `${m.message} (worker PID: ${w.pid})`);
         } else if (m.event === 'removed') {
           if (mine) mine.error = { code: m.code, message: m.message };
-          this.end(m.id, `removed: ${m.message}`, 'warn');
+          this.end(m.id, `removed: ${reason(m.message)}`, 'warn');
         }
         return true;
       }
@@ -417,4 +417,9 @@ function describeSeconds(s: number): string {
 function describe(spec: ProbeSpec, location: string): string {
   const what = spec.kind === 'log' ? `logpoint at ${location} ${JSON.stringify(spec.template)}` : spec.kind === 'count' ? `hit counter at ${location}` : spec.kind === 'break' ? `replay breakpoint at ${location} for request ${spec.requestId ?? 'any'}` : `snapshot at ${location}`;
   return `${what}${spec.when ? ` when ${spec.when}` : ''}${spec.hits !== null ? `, at most ${spec.hits} hit(s)` : ''}${spec.kind === 'count' ? '' : `, at most ${spec.rate}/s per worker`}`;
+}
+
+/** A worker's message with its own "Probe N at FILE:LINE removed: " taken off: the primary's line says that already. */
+function reason(message: string): string {
+  return message.replace(/^Probe \d+ at .+? removed: /, '');
 }

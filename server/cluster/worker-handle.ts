@@ -110,7 +110,7 @@ export class WorkerHandle {
    * What the worker last said it was doing, for a line about its kill or death: its requests in the
    * app at its last check-in (ages then plus the time since) and its heap then. '' before any.
    */
-  lastNews(now: number): string {
+  lastNews(now: number, heapFlag: HeapFlag | null = heapFlagOf(process.execArgv, process.env.NODE_OPTIONS)): string {
     const s = this.lastStatus;
     if (!s || !this.lastCheckin) return '';
     const since = Math.max(0, now - this.lastCheckin.getTime());
@@ -121,7 +121,10 @@ export class WorkerHandle {
         ? `at its last check-in (${ago}) it was serving ${requests.map((r) => `${r.method} ${r.url} (${r.queued ? 'waiting for a slot' : 'in the app'} ${(r.ms / 1000).toFixed(1)} s then)`).join(', ')}${s.running > requests.length ? ` and ${s.running - requests.length} more` : ''}`
         : `at its last check-in (${ago}) no request was in the app`;
     const mib = (b: number) => Math.round(b / 1048576);
-    const heap = s.heap_used_bytes !== undefined && s.heap_limit_bytes ? `; its heap was ${mib(s.heap_used_bytes)} of ${mib(s.heap_limit_bytes)} MiB (rss ${mib(s.rss_bytes ?? 0)} MiB)` : '';
+    // V8's heap limit counts the young generation too: beside --max-old-space-size=64 it reads
+    // about 112 MiB, which an operator who set 64 cannot place (T4).
+    const flag = heapFlag ? `; V8's limit is the old space's ${heapFlag.mib} MiB (--max-old-space-size=${heapFlag.mib} in ${heapFlag.from}) plus the young generation` : '';
+    const heap = s.heap_used_bytes !== undefined && s.heap_limit_bytes ? `; its heap was ${mib(s.heap_used_bytes)} of ${mib(s.heap_limit_bytes)} MiB (rss ${mib(s.rss_bytes ?? 0)} MiB${flag})` : '';
     return `${serving}${heap}`;
   }
 
@@ -145,4 +148,29 @@ export class WorkerHandle {
         : {},
     };
   }
+}
+
+export interface HeapFlag {
+  mib: number;
+  from: 'the node command line' | 'NODE_OPTIONS';
+}
+
+/** The old-space cap the workers run with (they inherit node's flags and NODE_OPTIONS), or null when none is set. */
+export function heapFlagOf(execArgv: readonly string[], nodeOptions: string | undefined): HeapFlag | null {
+  const flag = /^--max[-_]old[-_]space[-_]size(?:=(\d+))?$/;
+  const find = (args: readonly string[]): number | null => {
+    let found: number | null = null;
+    for (let i = 0; i < args.length; i++) {
+      const m = flag.exec(args[i]!);
+      if (!m) continue;
+      const value = m[1] ?? args[i + 1];
+      if (value !== undefined && /^\d+$/.test(value)) found = Number(value);
+    }
+    return found;
+  };
+  // Node reads NODE_OPTIONS first and its command line after: the command line's wins.
+  const line = find(execArgv);
+  if (line !== null) return { mib: line, from: 'the node command line' };
+  const env = find((nodeOptions ?? '').split(/\s+/).filter(Boolean));
+  return env !== null ? { mib: env, from: 'NODE_OPTIONS' } : null;
 }

@@ -216,6 +216,11 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(await bad.json()).toMatchObject({ code: 'TSPUMA_ERR_PROBE_INVALID', error: expect.stringContaining('not JSON') });
     const writes = await api<{ code: string; error: string }>('POST', '/probes', { kind: 'log', location: `${EXPRESS}:${CHARGE_LINE}`, template: 'x', when: 'order.total = 0' });
     expect(writes).toMatchObject({ status: 400, body: { code: 'TSPUMA_ERR_PROBE_INVALID', error: expect.stringContaining('`=` at column 13 would change the program') } });
+    // A template that calls what may write is refused as a --when is, before anything is set (T12.10).
+    const calls = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'added={items.push(1)}']);
+    expect(calls.code).toBe(1);
+    expect(calls.err).toContain('TSPUMA_ERR_PROBE_INVALID: Probe template expression `items.push(1)`');
+    expect(calls.err).toContain('it calls push(), which may write (column 7)');
     const missing = await api<{ code: string }>('POST', '/probes', { kind: 'count', location: 'examples/nope.ts:3' });
     expect(missing).toMatchObject({ status: 400, body: { code: 'TSPUMA_ERR_PROBE_FILE' } });
     expect(await api<{ code: string }>('DELETE', '/probes/99')).toMatchObject({ status: 404, body: { code: 'TSPUMA_ERR_PROBE_NOT_FOUND' } });

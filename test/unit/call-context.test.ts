@@ -131,6 +131,81 @@ describe('CallContext', () => {
     expect(afterAwait).toBeUndefined();
   });
 
+  it("makes the call current only while the callback runs: work queued after it, outside any call, runs with none (timers, immediates, ticks, microtasks)", async () => {
+    const c = context();
+    const seen: Record<string, string | undefined> = {};
+    await new Promise<void>((done) => {
+      let left = 10;
+      const mark = (name: string) => () => {
+        seen[name] = c.current()?.id ?? 'none';
+        if (--left === 0) done();
+      };
+      const before = c.enter({ id: 'call' });
+      try {
+        setTimeout(mark('timeout in call'), 1);
+        setImmediate(mark('immediate in call'));
+        process.nextTick(mark('tick in call'));
+        queueMicrotask(mark('microtask in call'));
+        let runs = 0;
+        const t = setInterval(() => {
+          seen[`interval run ${++runs}`] = c.current()?.id ?? 'none';
+          if (runs === 2) {
+            clearInterval(t);
+            mark('interval')();
+          }
+        }, 1);
+      } finally {
+        c.leave(before);
+      }
+      setTimeout(mark('timeout after'), 1);
+      setImmediate(mark('immediate after'));
+      process.nextTick(mark('tick after'));
+      queueMicrotask(mark('microtask after'));
+      setTimeout(mark('timeout later'), 30);
+    });
+    expect(seen).toEqual({
+      'timeout in call': 'call',
+      'immediate in call': 'call',
+      'tick in call': 'call',
+      'microtask in call': 'call',
+      'interval run 1': 'call',
+      'interval run 2': 'call',
+      interval: 'call',
+      'timeout after': 'none',
+      'immediate after': 'none',
+      'tick after': 'none',
+      'microtask after': 'none',
+      'timeout later': 'none',
+    });
+    expect(c.current()).toBeUndefined();
+  });
+
+  it("runs no function of its own around the app's callbacks: their stacks keep node's frames and names, with no frame of call-context (T6)", async () => {
+    const c = context();
+    const stacks: Record<string, string> = {};
+    await new Promise<void>((done) => {
+      let left = 4;
+      const keep = (name: string) => {
+        stacks[name] = new Error(name).stack!;
+        if (--left === 0) done();
+      };
+      const before = c.enter({ id: 'call' });
+      try {
+        setTimeout(() => keep('timeout'), 1);
+        setImmediate(() => keep('immediate'));
+        process.nextTick(() => keep('tick'));
+        queueMicrotask(() => keep('microtask'));
+      } finally {
+        c.leave(before);
+      }
+    });
+    for (const stack of Object.values(stacks)) expect(stack).not.toMatch(/diagnostics\/call-context/);
+    expect(stacks.timeout).toMatch(/\n {4}at Timeout\._onTimeout \(/);
+    expect(stacks.immediate).toMatch(/\n {4}at Immediate\._onImmediate \(/);
+    expect(stacks.tick).toMatch(/call-context\.test\.ts:\d+:\d+\n {4}at (process\.)?processTicksAndRejections \(node:internal/);
+    expect(stacks.microtask).toMatch(/call-context\.test\.ts:\d+:\d+\n {4}at node:internal\/process\/task_queues/);
+  });
+
   it('gives the global timer functions and process.nextTick back when disabled', () => {
     const before = { setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick };
     const c = new CallContext<{ id: string }>();

@@ -136,7 +136,8 @@ describe('Capturer', () => {
     try {
       const req = { method: 'POST', url: '/signup' } as never;
       const rejected = new Promise<unknown>((resolve) => {
-        attribution.run(req, null, () => {
+        const before = attribution.enter(req, null);
+        try {
           setTimeout(() => {
             void (async () => {
               const userId = 'u-17';
@@ -144,7 +145,9 @@ describe('Capturer', () => {
               throw new Error(`welcome mail for ${userId} bounced`);
             })().catch(resolve);
           }, 1);
-        });
+        } finally {
+          attribution.leave(before);
+        }
       });
       const err = await rejected;
       const capture = c.captureFor(err)!;

@@ -1,6 +1,6 @@
 // Connection deadlines: deadlines per state and fault isolation (the seed's `timeout_at for nil`).
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConnectionDeadlines } from '../../server/deadlines.js';
 import { captureLogger } from '../helpers/server.js';
 import { waitFor } from '../helpers/net.js';
@@ -206,5 +206,32 @@ describe('ConnectionDeadlines', () => {
     expect(r.closeIdle()).toBe(1);
     expect(idle.server.destroyed).toBe(true);
     expect(busy.server.destroyed).toBe(false);
+  });
+
+  it('reports a request entering the app at once after a quiet 250 ms, and the ones within 250 ms of a report together at its end, once', () => {
+    vi.useFakeTimers();
+    try {
+      const { r } = deadlines();
+      let reports = 0;
+      r.onAppEntry = () => reports++;
+      r.appEntered();
+      expect(reports).toBe(1); // at once: a request that blocks the loop is in the primary's last news
+      vi.advanceTimersByTime(100);
+      r.appEntered();
+      r.appEntered();
+      expect(reports).toBe(1);
+      vi.advanceTimersByTime(150); // the window's end: both in one report
+      expect(reports).toBe(2);
+      vi.advanceTimersByTime(250); // a window with no entry: nothing to report, and the window closes
+      expect(reports).toBe(2);
+      vi.advanceTimersByTime(1000);
+      r.appEntered();
+      expect(reports).toBe(3);
+      r.appEntered();
+      r.stop(); // the window's timer goes with the others
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -70,17 +70,19 @@ describe('node:http internals used by node-http.ts', () => {
         res.emit('custom');
         res.emit('custom', 1);
         res.emit('custom', 1, 2);
+        res.emit('custom', 1, 2, 3);
+        res.emit('custom', undefined);
         res.emit('custom', 1, 2, 3, 4);
         if (req.url === '/destroy') res.destroy();
         else res.end('ok');
       }, SERVER_OPTIONS);
       expect(await (await fetch(`http://127.0.0.1:${port}/end`)).text()).toBe('ok');
       await fetch(`http://127.0.0.1:${port}/destroy`).catch(() => null);
-      await waitFor(() => seen.length === 12, 'both responses closed');
+      await waitFor(() => seen.length === 16, 'both responses closed');
     } finally {
       setResponseCloseHandler(() => {});
     }
-    const sequence = [[], [1], [1, 2], [1, 2, 3, 4]];
+    const sequence = [[], [1], [1, 2], [1, 2, 3], [undefined], [1, 2, 3, 4]];
     expect(seen).toEqual([...sequence, ['handler', '/end'], ['listener', '/end', 0], ...sequence, ['handler', '/destroy'], ['listener', '/destroy', 0]]);
   });
 

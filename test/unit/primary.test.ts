@@ -3,12 +3,12 @@
 // end with one generation serving (rolled back or forward).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary, SNAPSHOT_QUIET_S, type DevTools } from '../../server/cluster/primary.js';
 import type { Dump } from '../../diagnostics/model.js';
-import type { ForkedWorker } from '../../server/cluster/worker-handle.js';
+import { heapFlagOf, type ForkedWorker } from '../../server/cluster/worker-handle.js';
 import { TspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
@@ -114,7 +114,8 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 }
 
 describe('Primary: what a worker was doing when it died', () => {
-  it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line says so, with the requests and heap of its last check-in (S4.2)", async () => {
+  it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line quotes both of node 20's FATAL ERROR wordings and says the --max-old-space-size cap beside V8's limit, with the requests and heap of its last check-in (S4.2, T4)", async () => {
+    vi.stubEnv('NODE_OPTIONS', '--max-old-space-size=48');
     const { clock, forks, lines } = await setup();
     forks[0]!.boot();
     forks[0]!.emit('message', {
@@ -125,8 +126,16 @@ describe('Primary: what a worker was doing when it died', () => {
     forks[0]!.exit(null, 'SIGABRT');
     await settle();
     expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
-      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: 'FATAL ERROR: Reached heap limit' on stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB)",
+      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB; V8's limit is the old space's 48 MiB (--max-old-space-size=48 in NODE_OPTIONS) plus the young generation)",
     );
+    vi.unstubAllEnvs();
+  });
+
+  it('reads the old-space cap from node\'s command line before NODE_OPTIONS, in each spelling node takes, and none when neither sets it', () => {
+    expect(heapFlagOf(['--max-old-space-size=64'], '--max-old-space-size=32')).toEqual({ mib: 64, from: 'the node command line' });
+    expect(heapFlagOf([], '--enable-source-maps --max_old_space_size=96')).toEqual({ mib: 96, from: 'NODE_OPTIONS' });
+    expect(heapFlagOf(['--max-old-space-size', '128'], undefined)).toEqual({ mib: 128, from: 'the node command line' });
+    expect(heapFlagOf(['--inspect'], '--max-semi-space-size=16')).toBeNull();
   });
 });
 
@@ -390,20 +399,54 @@ describe('Primary: restarts', () => {
     return t;
   }
 
-  it('refuses a second restart while one runs, and allows one after it finished', async () => {
-    const { primary, last } = await booted();
+  it('T12.9: a restart asked for while one runs is queued (info, not an error) and runs after it; asked again meanwhile, it joins the queued one', async () => {
+    const { primary, last, lines, alive } = await booted();
     const first = primary.phasedRestart();
-    expect((await rejection(primary.hotRestart())).message).toBe('a restart is already running');
+    let secondDone = false;
+    const second = primary.phasedRestart().then(() => (secondDone = true));
+    const third = primary.phasedRestart();
+    await settle();
+    expect(lines.filter((l) => /queued/.test(l.msg)).map((l) => `${l.level} ${l.msg}`)).toEqual([
+      'info - Phased restart asked for while the phased restart to phase 1 runs: queued, it starts when that one ends',
+      'info - Phased restart asked for while the phased restart to phase 1 runs: joins the phased restart already queued',
+    ]);
+    expect(lines.some((l) => l.level === 'error' || l.level === 'warn')).toBe(false);
     last(0).boot();
     await settle();
     last(1).boot();
     await first;
-    const second = primary.hotRestart();
+    await settle();
+    expect(lines.filter((l) => l.msg.startsWith('- Starting phased restart')).map((l) => l.msg)).toEqual(['- Starting phased restart, phase 1', '- Starting phased restart, phase 2']);
+    expect(secondDone).toBe(false);
+    expect(alive()).toEqual(['0:1', '0:2', '1:1']);
+    last(0).boot();
+    await settle();
+    last(1).boot();
+    await second;
+    await third;
+    expect(primary.phase).toBe(2);
+    expect(alive()).toEqual(['0:2', '1:2']);
+  });
+
+  it('T12.9: a hot restart asked for during a phased one is queued too; a queued restart is refused once the primary stops', async () => {
+    const { primary, last } = await booted();
+    const first = primary.phasedRestart();
+    const hot = primary.hotRestart();
+    await settle();
+    last(0).boot();
+    await settle();
+    last(1).boot();
+    await first;
     await settle();
     last(0).boot();
     last(1).boot();
-    await second;
+    await hot;
     expect(primary.phase).toBe(2);
+    const third = primary.phasedRestart();
+    const queued = primary.hotRestart();
+    void primary.stop();
+    expect((await rejection(queued)).message).toBe('the primary is stopping');
+    await rejection(third);
   });
 
   it('phased restart: each new worker boots before its old one is told to stop; phase 1 alone serves after', async () => {
@@ -420,6 +463,39 @@ describe('Primary: restarts', () => {
     await restart;
     expect(alive()).toEqual(['0:1', '1:1']);
     expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+
+  it('T12.6: phased restart where an old worker is killed and respawned (phase 1) before its turn: the restart keeps that worker instead of booting its index twice', async () => {
+    const { primary, forks, last, alive, current } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    forks[1]!.exit(null, 'SIGKILL'); // old worker 1 dies while new worker 0 boots: respawned as phase 1
+    await settle();
+    expect(alive()).toEqual(['0:0', '0:1', '1:1']);
+    last(1).boot();
+    last(0).boot();
+    await restart;
+    expect(alive()).toEqual(['0:1', '1:1']);
+    // Forks: #0 #1 (phase 0), #2 (new 0), #3 (1's respawn, kept): no fifth.
+    expect(forks).toHaveLength(4);
+    expect(current()).toEqual(['0:1:#2', '1:1:#3']);
+    expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+
+  it('T12.6: ... and when that respawn is still booting at its turn, the restart waits for its boot (a failure there is the restart\'s to decide)', async () => {
+    const { primary, forks, last, alive, current } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    forks[1]!.exit(null, 'SIGKILL');
+    await settle();
+    last(0).boot();
+    await settle();
+    expect(forks).toHaveLength(4);
+    expect(alive()).toEqual(['0:1', '1:1']);
+    last(1).boot();
+    await restart;
+    expect(forks).toHaveLength(4);
+    expect(current()).toEqual(['0:1:#2', '1:1:#3']);
   });
 
   it('phased restart whose first new worker fails to boot: rolled back, the old workers alone serve and nothing respawns', async () => {

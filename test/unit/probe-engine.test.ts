@@ -50,6 +50,14 @@ describe('the probe engine under tsx', () => {
     expect(error.message).toMatch(/esm\/orders\.ts:9 has no code .* the nearest lines with code are 8 and 10\.$/);
   });
 
+  it('under tsx, a line that is only the } of an if block ending in `return;` is refused with TSPUMA_ERR_PROBE_NO_CODE naming the lines around it; a function\'s closing line stops as it returns (T1 leftover)', () => {
+    const brace = sent().find((m) => m.type === 'probe-state' && m.id === 30 && m.state !== 'pending')!;
+    expect(brace).toMatchObject({ state: 'error', code: 'TSPUMA_ERR_PROBE_NO_CODE' });
+    expect(brace.message).toMatch(/esm\/t1\/pool\.ts:7 has no code .* the nearest lines with code are 6 and 8\.$/);
+    expect(lines.find((l) => 't1pool' in l)).toEqual({ t1pool: 42 });
+    expect(logged(31).map((l) => l.msg)).toEqual(['probe 31 test/fixtures/probes/esm/t1/pool.ts:10: end r=42']);
+  });
+
   it('a second probe on a line that has one is armed on the same breakpoint; its condition, which writes, is removed at its first hit with TSPUMA_ERR_PROBE_SIDE_EFFECT', () => {
     expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-state', id: 5, state: 'armed' }));
     expect(sent()).toContainEqual(expect.objectContaining({ type: 'probe-event', id: 5, event: 'removed', code: 'TSPUMA_ERR_PROBE_SIDE_EFFECT' }));
@@ -57,7 +65,7 @@ describe('the probe engine under tsx', () => {
     expect(logged(5)).toEqual([]);
   });
 
-  it('a file edited in and out by six engines in turn (a worker whose last probe goes closes its engine) gets the next probe in its live script only, and it hits', () => {
+  it('a file edited in and out by two engines in turn (a worker whose last probe goes closes its engine) gets the next probe in its live script only, and it hits', () => {
     const r = lines.find((l) => 'rearmedSites' in l)!;
     expect(r.rearmedSites).toBe(1);
     expect(sent().find((m) => m.type === 'probe-state' && m.id === 26 && m.state === 'armed')!.at).toMatch(/esm\/loop\.mjs, generated line 4 column \d+ \(gate compiled in by live edit: [\d.]+ ms\)$/);

@@ -93,6 +93,19 @@ describe('probe requests', () => {
     ]) expect(() => checkCondition(bad!, 'test'), bad).toThrow(reason!);
   });
 
+  it('a template expression calls only methods that read, as a --when does, and is refused at the prompt with the column: a call that writes, a database client\'s query(sql), new (T12.10)', () => {
+    for (const ok of ['charged {order.id} total={order.total}', 'q={c.req.query("q")} ua={req.get("user-agent")}', 'n={items.filter((i) => i.ok).length} {JSON.stringify(order)}', 'at={new_total.toFixed(2)} ok={/^a/.test(name)}']) expect(() => parseTemplate(ok, 'test'), ok).not.toThrow();
+    for (const [bad, reason] of [
+      ['added {rows.push({id: 99})}', 'Probe template expression `rows.push({id: 99})` (test) is not valid: it calls push(), which may write (column 6)'],
+      ['q={pool.query("DELETE FROM orders")}', 'it calls query() with "DELETE FROM orders" (column 6), which names no field of a request'],
+      ['a={audit(order)}', 'it calls audit(), which may write (column 1)'],
+      ['h={handlers[k]()}', 'it calls a computed function (column 11)'],
+      ['d={new Date()}', '`new` at column 1 runs a constructor'],
+    ]) expect(() => parseTemplate(bad!, 'test'), bad).toThrow(reason!);
+    // The --when rule holds the same database call.
+    expect(() => checkCondition('pool.query("DELETE FROM orders") !== null', 'test')).toThrow('it calls query() with "DELETE FROM orders" (column 6)');
+  });
+
   it("the condition V8 evaluates puts the user's when before the gate, so a false one never reaches it", () => {
     expect(v8Condition({ id: 7, when: 'total > 100' })).toBe('__tspumaProbe.n(7) || ((total > 100\n) && __tspumaProbe(7))');
     expect(v8Condition({ id: 7, when: null })).toBe('__tspumaProbe.n(7) || (__tspumaProbe(7))');
@@ -261,6 +274,18 @@ describe('what list, get and rm answer', () => {
     for (const w of moved) registry.onMessage(w, { tspuma: 1, type: 'probe-event', index: w.index, id: 1, event: 'suspended', ms: 0, code: 'TSPUMA_ERR_PROBE_SOURCE_CHANGED', message: 'changed' });
     expect(registry.get(1)).toMatchObject({ active: true, suspended: 'in all workers (source changed)' });
     expect(listRows(registry.list())[1]![3]).toBe('suspended in all workers (source changed)');
+  });
+
+  it("a probe a worker removed (its template wrote) ends with one line that says why once, not the worker's 'Probe N at … removed:' nested in its own (T12.10)", async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x={x}' }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    const message = `Probe 1 at ${FILE}:2 removed: its template expression \`x\` may change the program (EvalError: Possible side-effect in debug-evaluate); a probe may only read.`;
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-event', index: 0, id: 1, event: 'removed', code: 'TSPUMA_ERR_PROBE_SIDE_EFFECT', message });
+    const ended = logs.lines.filter((l) => /^Probe 1 \(log at /.test(String(l.msg))).map((l) => String(l.msg));
+    expect(ended).toEqual([`Probe 1 (log at ${FILE}:2) removed: its template expression \`x\` may change the program (EvalError: Possible side-effect in debug-evaluate); a probe may only read; 0 hit(s), 0 logged`]);
+    expect(registry.get(1)).toMatchObject({ active: false, ended: expect.stringMatching(/^removed: its template expression/) });
   });
 
   it('probe count: a second with no hit shows 0/s, not the rate of the last report again (M5.4)', async () => {

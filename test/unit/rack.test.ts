@@ -103,14 +103,14 @@ describe('buildEnv', () => {
 });
 
 describe('one pass over rawHeaders', () => {
-  it("takes the Host of an admitted request from admission's pass, not from a second scan of rawHeaders", async () => {
+  it("leaves node's request as node built it (admission stores nothing on it), and takes the env's Host from the first Host line", async () => {
     const { readFraming } = await import('../../server/admission.js');
-    const req = request(['Host', 'admitted.test:8080', 'Accept', '*/*']);
-    readFraming(req);
-    // Were rawHeaders read again, this Host would show.
-    (req.rawHeaders as string[])[1] = 'rescanned.test:9090';
+    const req = request(['Host', 'admitted.test:8080', 'Accept', '*/*', 'host', 'second.test']);
+    const keys = Reflect.ownKeys(req);
+    expect(readFraming(req)).toMatchObject({ host: 'admitted.test:8080', hosts: 2 });
+    // A property added after node built the request gives every request a second map and a keyed store.
+    expect(Reflect.ownKeys(req)).toEqual(keys);
     expect(buildEnv(req)).toMatchObject({ SERVER_NAME: 'admitted.test', SERVER_PORT: '8080' });
-    // A request admission never saw (a parse error's env) is still read from rawHeaders.
     expect(buildEnv(request(['Host', 'raw.test:81']))).toMatchObject({ SERVER_NAME: 'raw.test', SERVER_PORT: '81' });
   });
 });

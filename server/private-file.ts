@@ -56,18 +56,22 @@ export function checkTarget(path: string, rules: FileRules): void {
   } catch (err) {
     throw writeError(path, rules, err);
   }
-  if (st === undefined) {
-    // Its folder must take a new file: a missing or read-only folder is found now, before a
-    // cluster forks its workers (a pidfile written once they run failed after they booted, T12.7).
-    try {
-      accessSync(dirname(path), constants.W_OK);
-    } catch (err) {
-      throw writeError(path, rules, err);
-    }
-    return;
-  }
+  if (st === undefined) return;
   const problem = unsafeProblem(path, st, rules, 'file');
   if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
+}
+
+/**
+ * Throws TSPUMA_ERR_FILE_WRITE if the folder of `path` cannot take a new file (missing, read-only,
+ * not this user's to write): a cluster checks its pidfile and state file so before it forks its
+ * workers (a pidfile written once they ran failed after they booted, T12.7).
+ */
+export function checkFolderTakesFile(path: string, rules: FileRules): void {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (err) {
+    throw writeError(path, rules, err);
+  }
 }
 
 /** Why `path` (its lstat `st`) is not safe for tspuma to use as its own file or folder, or null. */

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf } from '../app-files.js';
 import { preloadCheck } from './preload-check.js';
-import { PUBLIC_FILE_MODE, checkTarget, pidfileError as pidfileErrorOf, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
+import { PUBLIC_FILE_MODE, checkFolderTakesFile, checkTarget, pidfileError as pidfileErrorOf, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
 import { warnIgnoredOptions } from '../mode-options.js';
@@ -69,6 +69,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   if (pidfile) {
     try {
       checkTarget(pidfile, PIDFILE_RULES);
+      checkFolderTakesFile(pidfile, PIDFILE_RULES);
     } catch (err) {
       throw pidfileError(pidfile, options, err);
     }
@@ -76,6 +77,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   if (options.state) {
     checkTarget(resolve(options.state), STATE_RULES);
+    checkFolderTakesFile(resolve(options.state), STATE_RULES);
     refuseIfTaken(resolve(options.state), 'state file', options.sources.state ?? 'default');
   }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.

@@ -90,6 +90,21 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   };
   // Called at once when the primary is already gone (it died as this worker started).
   watchPrimary((why) => onPrimaryGone(why), process, realClock, primaryPid);
+  // A stop the primary sends before this worker serves (a stop, a worker-count-down or a restart
+  // during its boot) found no listener: the worker booted, served, and was killed at
+  // workerShutdownTimeout. While it boots it exits at once (nothing is in flight); once it listens,
+  // the stop waits for the graceful stop below to be set up.
+  let stopAsked = false;
+  const earlyStop = (m: unknown) => {
+    if (!isPrimaryMessage(m) || m.type !== 'stop') return;
+    if (doing === null) {
+      stopAsked = true;
+      return;
+    }
+    log.info(`- Worker ${index} (PID: ${process.pid}) stopping: told to stop by the primary while it was ${doing}; exiting now (no request was in flight)`);
+    process.exit(0);
+  };
+  process.on('message', earlyStop);
   const appCalls = new AppCalls();
   const closeProbes = listenForProbes(options, log, index, appCalls);
   // The inspector's module only with --inspect (or -d): with debug off a worker loads none.
@@ -193,6 +208,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         }
       }
     });
+    process.off('message', earlyStop);
+    if (stopAsked) void stop('told to stop by the primary');
     keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.

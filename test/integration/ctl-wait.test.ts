@@ -39,6 +39,11 @@ function ctl(state: string, ...args: string[]): Spawned {
   return run(['ctl', ...args, '-S', state]);
 }
 
+/** How many times a worker of `index` has booted so far. */
+function bootedLines(s: Spawned, index: number): number {
+  return s.lines().filter((l) => new RegExp(`^- Worker ${index} \\(PID: \\d+\\) booted`).test(String(l.msg))).length;
+}
+
 /** The pid of the newest worker of `index`, from the last of its booting lines. */
 function pidOf(s: Spawned, index: number): number {
   const pids = s.lines().map((l) => Number(new RegExp(`^- Worker ${index} \\(PID: (\\d+)\\) booting`).exec(String(l.msg))?.[1])).filter((n) => n > 0);
@@ -95,7 +100,10 @@ describe('tspuma ctl --wait (T12.1)', () => {
     const answer = JSON.parse(up.stdout()) as { error: string; code: string };
     expect(answer.code).toBe('TSPUMA_ERR_CONTROL_WAIT');
     expect(answer.error).toMatch(/^worker-count-up --wait: worker 1 \(PID: \d+\) failed to boot: .*no DATABASE_URL.*; it respawns with backoff\.$/);
+    const bootedBefore = bootedLines(s, 1);
     rmSync(join(dir, 'fail'));
+    // Its respawn (after the backoff) boots: the stop below finds every worker serving, none mid-boot.
+    await waitFor(() => bootedLines(s, 1) > bootedBefore, 'worker 1 to boot once its failure is gone', 30_000);
     for (const command of ['stats', 'gc']) {
       const c = ctl(state, command, '--wait');
       expect(await c.exited).toBe(1);

@@ -2,7 +2,8 @@
 // channel closing and the worker's parent changing) stops accepting, finishes what it serves
 // within workerShutdownTimeout and exits, whatever state it is in: still loading the app (plain,
 // -d, --inspect), serving a request, stuck in one, or held paused by a DevTools client. Each test
-// asserts the workers' pids are gone and the port refuses connections.
+// asserts the workers' pids are gone and the port refuses connections. Also: what a worker says
+// when its primary is gone before node set it up (T7), and a worker told to stop while it boots.
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -181,4 +182,16 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
     expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([`- Worker 0 (PID: ${child.pid}) exiting: its primary (PID: ${process.pid}) is gone (its IPC channel closed) while it was booting`]);
     expect(code).toBe(1);
   }, 60_000 * SLOWNESS);
+});
+
+describe('a worker told to stop while it boots', () => {
+  it('stops at once, saying so, instead of booting, serving and being killed at workerShutdownTimeout (30 s): a SIGTERM while worker 1 loads the app ends the cluster with exit 0', async () => {
+    const c = await cluster([], { workers: 2, gated: true, shutdownTimeout: 30 });
+    c.proc.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+    const said = c.lines().filter((l) => l.pid === c.pids[1]).map((l) => String(l.msg));
+    expect(said).toContain(`- Worker 1 (PID: ${c.pids[1]}) stopping: told to stop by the primary while it was loading the app; exiting now (no request was in flight)`);
+    expect(c.lines().some((l) => l.code === 'TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT')).toBe(false);
+    expect(ended(c.pids[1]!)).toBe(true);
+  }, 90_000 * SLOWNESS);
 });

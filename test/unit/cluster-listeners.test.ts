@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bindForWorkers, type KeptBind } from '../../server/binder.js';
 import { parseBind } from '../../server/binder-uri.js';
 import { listenKept, takeWorkerBinds, withWorkerBinds, workerListeners } from '../../server/cluster/listeners.js';
+import type { DiagnosticsHook } from '../../server/debug-hook.js';
 import { TspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { WORKER_BINDS_ENV, WORKER_LISTEN_FDS_ENV } from '../../server/shared-names.js';
@@ -81,7 +82,7 @@ describe('listenKept: the kept sockets listen before any worker is forked (T5)',
     ]);
   });
 
-  it('a port another process listened on between the bind and the listen: the coded EADDRINUSE, and every kept socket closed', async () => {
+  it('a port another process listened on between the bind and the listen: the coded EADDRINUSE (dumped with -d), and every kept socket closed', async () => {
     const kept = await bindForWorkers(parseBind('tcp://127.0.0.1:0', '-b in command line'), log);
     let closed = 0;
     cleanups.push(() => kept.close());
@@ -90,7 +91,9 @@ describe('listenKept: the kept sockets listen before any worker is forked (T5)',
     const other = net.createServer();
     await new Promise<void>((resolve, reject) => other.once('error', reject).listen(port, '127.0.0.1', resolve));
     cleanups.push(() => other.close());
-    const err = await listenKept([{ ...kept, close: () => (closed++, kept.close()) }], log, null).then(
+    const reports: { code: unknown; phase: unknown; snapshot: unknown }[] = [];
+    const diagnostics = { snapshot: () => 'the listen snapshot', report: (e: unknown, ctx: { phase: unknown; snapshot?: unknown }) => reports.push({ code: (e as TspumaError).code, phase: ctx.phase, snapshot: ctx.snapshot }) } as unknown as DiagnosticsHook;
+    const err = await listenKept([{ ...kept, close: () => (closed++, kept.close()) }], log, diagnostics).then(
       () => null,
       (e: unknown) => e,
     );
@@ -98,5 +101,7 @@ describe('listenKept: the kept sockets listen before any worker is forked (T5)',
     expect((err as TspumaError).code).toBe('TSPUMA_ERR_LISTEN_ADDRINUSE');
     expect((err as TspumaError).message).toContain(kept.spec.uri);
     expect(closed).toBe(1);
+    // -d: dumped where it was made, with the snapshot taken before the helper ran (as a bind's listen error is).
+    expect(reports).toEqual([{ code: 'TSPUMA_ERR_LISTEN_ADDRINUSE', phase: 'listen', snapshot: 'the listen snapshot' }]);
   });
 });

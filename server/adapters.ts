@@ -15,6 +15,7 @@ import {
 import { TspumaError } from './errors.js';
 import { buildEnv } from './rack.js';
 import { normalize, writeResponse } from './response.js';
+import { keptParts } from './fetch-response.js';
 import { IncomingRequest } from './fetch-request.js';
 import { installFetchGlobals } from './fetch-globals.js';
 
@@ -80,7 +81,7 @@ function rackInvoke(app: RackApp): Invoke {
 }
 
 /**
- * The Request a fetch app is called with (fetch-request.ts): method and URL at once, headers and
+ * The Request a fetch app is called with (fetch-request.ts): the method at once; URL, headers and
  * body when read, undici's Request only when needed. Its URL has the scheme and host a trusted
  * proxy named (trustProxy), else the target's or Host's validated authority (authority.ts).
  */
@@ -100,8 +101,11 @@ function timeoutAs504(err: unknown): never {
 }
 
 function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
-  const call: FetchHandler = typeof app === 'function' ? app : (request, bindings) => app.fetch(request, bindings);
+  const handler: FetchHandler | null = typeof app === 'function' ? app : null;
   const send = (res: ServerResponse, result: unknown): void | Promise<void> => {
+    // tspuma's own Response, as almost every app returns it: its kept parts go to the writer as they are.
+    const kept = keptParts(result);
+    if (kept !== null) return writeResponse(res, kept);
     if (result === undefined && res.writableEnded) return; // the handler answered through bindings.outgoing
     if (Array.isArray(result)) {
       throw new TspumaError('TSPUMA_ERR_APP_RESULT', {
@@ -113,9 +117,10 @@ function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
   };
   return (req, res) => {
     const bindings: FetchBindings = { incoming: req, outgoing: res };
+    const request = toRequest(req, res);
     let result: unknown;
     try {
-      result = call(toRequest(req, res), bindings);
+      result = handler !== null ? handler(request, bindings) : (app as FetchApp).fetch(request, bindings);
     } catch (err) {
       timeoutAs504(err);
     }

@@ -1,7 +1,7 @@
 // The Request a fetch app is called with: a standard Request (instanceof Request; method, url,
 // headers, signal, body, text/json/arrayBuffer/blob/bytes/formData/clone) that reads node's
-// request only for what the app touches. Method and URL are set at once; headers are built on
-// first read; text(), json(), arrayBuffer() read the body straight from the socket; undici's own
+// request only for what the app touches. The method is set at once; the URL and headers are
+// built on first read; text(), json(), arrayBuffer() read the body straight from the socket; undici's own
 // Request is built only when something needs it (body as a stream, formData, clone, passing it
 // to `new Request`). request.signal aborts when the client goes away before the response is
 // complete, at any stage.
@@ -19,9 +19,11 @@ export let NativeRequest: typeof Request | undefined;
 /** Methods undici's Request refuses (Fetch's forbidden methods); node:http can still receive them. */
 const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
-/** The URL of `req` for a fetch app: scheme and a validated authority, an origin-form path (authority.ts). */
-export function requestUrl(req: IncomingMessage): string {
-  const url = req.url ?? '/';
+/**
+ * The URL of `req` for a fetch app: scheme and a validated authority, an origin-form path
+ * (authority.ts). `url` is the request target as it arrived (req.url before anyone rewrote it).
+ */
+export function requestUrl(req: IncomingMessage, url: string = req.url ?? '/'): string {
   const forwarded = forwardedOf(req);
   if (forwarded === undefined && url.charCodeAt(0) === 47 /* / */ && !url.includes('#')) {
     // The common shape: origin-form, Host names the server.
@@ -105,7 +107,9 @@ export class IncomingRequest {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #method: string;
-  readonly #url: string;
+  /** The request target as it arrived; the absolute URL is made from it when first read. */
+  readonly #target: string;
+  #url: string | undefined;
   #headers: Headers | undefined;
   #controller: AbortController | undefined;
   #native: Request | undefined;
@@ -116,14 +120,16 @@ export class IncomingRequest {
     this.#req = req;
     this.#res = res;
     this.#method = req.method ?? 'GET';
-    this.#url = requestUrl(req);
+    // The URL is built on first read (an app that routes on nothing, or only on the method, never
+    // pays for it), from the target as it arrived: admission validated its authority already.
+    this.#target = req.url ?? '/';
   }
 
   get method(): string {
     return this.#method;
   }
   get url(): string {
-    return this.#url;
+    return (this.#url ??= requestUrl(this.#req, this.#target));
   }
   get headers(): Headers {
     return (this.#headers ??= headersOf(this.#req.rawHeaders));
@@ -158,7 +164,7 @@ export class IncomingRequest {
       init.body = this.#consumed ? new ReadableStream({ start: (c) => c.close() }) : (Readable.toWeb(this.#req) as ReadableStream<Uint8Array>);
       init.duplex = 'half';
     }
-    const native = new (nativeRequest())(this.#url, init);
+    const native = new (nativeRequest())(this.url, init);
     // undici cannot make a TRACE (or TRACK) Request: a GET that says its real method.
     if (forbidden) Object.defineProperty(native, 'method', { value: method, enumerable: true });
     if (this.#consumed) void native.arrayBuffer().catch(() => {}); // marks it used, as this one is

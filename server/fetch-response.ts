@@ -143,8 +143,10 @@ function headersRecord(init: HeadersInit | undefined): { record: RackHeaders; ha
   return { record, hasType };
 }
 
-/** Reads a FetchResponse's kept parts (response.ts, through partsOf). */
-export const kParts = Symbol('tspuma.responseParts');
+/** Reads a FetchResponse's kept parts (response.ts, through keptParts and partsOf). */
+const kParts = Symbol('tspuma.responseParts');
+/** Reads the undici Response a FetchResponse materialized. */
+const kNative = Symbol('tspuma.responseNative');
 
 /**
  * The Response class fetch apps see while tspuma serves them (globalThis.Response). Its
@@ -308,18 +310,35 @@ export class FetchResponse {
 
   /**
    * What the writer sends (response.ts): the kept body and headers, or null when undici's own
-   * Response is the one to write (then `native` is it).
+   * Response is the one to write (FetchResponse[kNative] gives it).
    */
-  static [kParts](r: FetchResponse): Parts | Response {
-    if (r.#native) return r.#native;
+  static [kParts](r: FetchResponse): Parts | null {
+    if (r.#native) return null;
     let body = r.#body;
+    let length = r.#length;
     if (r.#stream !== undefined) {
       // Someone asked for `body` (a stream): write what is left of it, unless it is still untouched.
       body = unreadSource(r.#stream) ?? r.#stream;
+      if (body !== r.#body) length = undefined;
     }
-    const { record, hasType } = r.#headers ? headersRecord(r.#headers) : headersRecord(r.#headersInit);
-    if (!hasType && r.#bodyType !== null) record['content-type'] = r.#bodyType;
-    return { status: r.#status, statusText: r.#statusText, headers: record, body, length: body instanceof Blob ? body.size : body === r.#body ? r.#length : undefined };
+    const init = r.#headers ?? r.#headersInit;
+    const type = r.#bodyType;
+    let headers: RackHeaders;
+    if (init === undefined || init === null) {
+      // No headers given (`new Response('hi')`, Hono's c.text()): the body's type alone.
+      headers = type === null ? {} : { 'content-type': type };
+    } else {
+      const { record, hasType } = headersRecord(init);
+      if (!hasType && type !== null) record['content-type'] = type;
+      headers = record;
+    }
+    if (typeof body !== 'string' && body instanceof Blob) length = body.size;
+    return { status: r.#status, statusText: r.#statusText, headers, body, length };
+  }
+
+  /** undici's Response behind `r`, once something needed one (else undefined). */
+  static [kNative](r: FetchResponse): Response | undefined {
+    return r.#native;
   }
 
   static json(data: unknown, init?: ResponseInit): Response {
@@ -356,12 +375,11 @@ Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.c
  */
 export function keptParts(value: unknown): Parts | null {
   if (value === null || typeof value !== 'object' || !FetchResponse.prototype.isPrototypeOf(value)) return null;
-  const parts = FetchResponse[kParts](value as FetchResponse);
-  // A materialized response: its native one (made through nativeResponse(), so NativeResponse is set).
-  return NativeResponse !== undefined && parts instanceof NativeResponse ? null : (parts as Parts);
+  return FetchResponse[kParts](value as FetchResponse);
 }
 
 /** The writer's view of a response kept by FetchResponse; undici's Response when it is one. */
 export function partsOf(r: Response): Parts | Response {
-  return FetchResponse.prototype.isPrototypeOf(r) ? FetchResponse[kParts](r as unknown as FetchResponse) : r;
+  if (!FetchResponse.prototype.isPrototypeOf(r)) return r;
+  return FetchResponse[kParts](r as unknown as FetchResponse) ?? FetchResponse[kNative](r as unknown as FetchResponse)!;
 }

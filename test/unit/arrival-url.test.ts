@@ -2,7 +2,7 @@
 // line) name it by the URL it arrived with, as the request log does: a router rewrites req.url
 // while the request is inside it (Express strips a mounted router's prefix).
 import { afterEach, describe, expect, it } from 'vitest';
-import { nodeListener } from '../../server/adapters.js';
+import { fetchHandler, nodeListener } from '../../server/adapters.js';
 import { waitFor } from '../helpers/net.js';
 import { startTest, stopAll } from '../helpers/server.js';
 
@@ -31,5 +31,16 @@ describe('a request whose req.url a router rewrote', () => {
     expect((await fetch(`${t.url}/api/orders/7`)).status).toBe(500);
     const line = await waitFor(() => t.lines.find((l) => typeof l.msg === 'string' && l.msg.includes('failed: boom')), 'the error line');
     expect([line.url, line.msg]).toEqual(['/api/orders/7', 'GET /api/orders/7 failed: boom']);
+  });
+
+  it("gives a fetch app's request.url, built on its first read, from the URL it arrived with (bindings.incoming.url rewritten before)", async () => {
+    const t = await startTest({
+      app: fetchHandler((request, { incoming }) => {
+        mounted(incoming); // the URL is built lazily: a rewrite before its first read must not reach it
+        return new Response(`${request.url} ${incoming.url}`);
+      }),
+    });
+    const res = await fetch(`${t.url}/api/orders/7?x=1`);
+    expect(await res.text()).toBe(`${t.url}/api/orders/7?x=1 /orders/7?x=1`);
   });
 });

@@ -352,7 +352,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const { req, res } = state;
     const { log, shownUrl } = this.d;
     const code = (err as NodeJS.ErrnoException | null)?.code;
-    if (state.takenOver || (code !== undefined && CLIENT_GONE.has(code) && (res.destroyed || req.destroyed))) {
+    // The client left and the app stopped on it: a socket error, or the AbortError of the
+    // request.signal tspuma aborted (a fetch app passes it to fetch(), a timer: U6).
+    const clientLeft = res.destroyed || req.destroyed;
+    if (state.takenOver || (clientLeft && ((code !== undefined && CLIENT_GONE.has(code)) || (err as Error | null)?.name === 'AbortError'))) {
       log.debug({ err, url: shownUrl(state.url) }, 'app error after the response was taken over or the client left');
       return;
     }

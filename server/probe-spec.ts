@@ -357,6 +357,8 @@ const OPERAND = String.raw`[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*|\[\s*(?:"
 const OPERAND_FIRST = new RegExp(String.raw`(${OPERAND})\s*[!=]==?\s*(["'\`])((?:\\.|(?!\2)[^\\])*)\2`, 'g');
 /** `"literal" === OPERAND` (group 1 the quote, 2 the literal, 3 the operand). */
 const LITERAL_FIRST = new RegExp(String.raw`(["'\`])((?:\\.|(?!\1)[^\\])*)\1\s*[!=]==?\s*(${OPERAND})`, 'g');
+/** A template placeholder with no quoted literal in it: hidden from the value rules (shownProbeText). */
+const PLACEHOLDER = /\{[^{}"'`]*\}/g;
 /** Comparison operators, hidden while the value rules read the text (`apiKey === x` is not an assignment). */
 const COMPARISON = /[!=]==?/g;
 
@@ -379,6 +381,15 @@ export function shownProbeText(text: string, redactor: { query(text: string, app
   s = s.replace(LITERAL_FIRST, (all, quote: string, value: string, operand: string) => literal(quote, value, operandName(operand)) + all.slice(value.length + 2));
   const operators: string[] = [];
   s = s.replace(COMPARISON, (op) => `\u0000${operators.push(op) - 1}\u0000`);
-  s = redactor.query(s, undefined, undefined, { source: true });
+  // A template's placeholder holds an expression (names), not a value: `auth={req.headers.authorization}`
+  // must not read as a query string's secret value. One with a quoted literal stays in view of the rules.
+  // The value rules read the text between placeholders, piece by piece (`auth=` before one is no value).
+  let at = 0;
+  let shown = '';
+  for (const m of s.matchAll(PLACEHOLDER)) {
+    shown += redactor.query(s.slice(at, m.index), undefined, undefined, { source: true }) + m[0];
+    at = m.index + m[0].length;
+  }
+  s = shown + redactor.query(s.slice(at), undefined, undefined, { source: true });
   return s.replace(/\u0000(\d+)\u0000/g, (_all, i: string) => operators[Number(i)]!);
 }

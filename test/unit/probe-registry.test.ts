@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
 import { COLLECT_WAIT_MS, ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
 import { countLine, listRows } from '../../server/cli/probe.js';
-import { checkCondition, checkReadOnly, parseDuration, parseLocation, parseTemplate, v8Condition } from '../../server/probe-spec.js';
+import { checkCondition, checkReadOnly, parseDuration, parseLocation, parseTemplate, shownProbeText, v8Condition } from '../../server/probe-spec.js';
+import { Redactor } from '../../diagnostics/redact.js';
 import { captureLogger } from '../helpers/server.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 
@@ -334,5 +335,15 @@ describe('what a probe shows of itself (S10, S14)', () => {
     const sent = workers[0]!.sent.find((m) => m.type === 'probe-set') as { probe: { when: string; lineText: string } };
     expect(sent.probe.when).toBe(when);
     expect(sent.probe.lineText).toContain('S3cretPassw0rd');
+  });
+});
+
+describe('a probe text as probe list shows it (shownProbeText)', () => {
+  it("keeps a template's placeholders as written (names, not values), and still redacts a secret literal beside them (U9.1)", () => {
+    const r = new Redactor(null);
+    const template = 'auth={req.headers.authorization} tok={req.query.token} id={req.params.id} cookie={req.headers.cookie}';
+    expect(shownProbeText(template, r)).toBe(template);
+    expect(shownProbeText('k={apiKey} url=postgres://app:S3cretPassw0rd@db/shop', r)).toBe('k={apiKey} url=postgres://app:[redacted]@db/shop');
+    expect(shownProbeText('{req.get("authorization") === "Bearer abc123def456"}', r)).not.toContain('abc123def456');
   });
 });

@@ -8,7 +8,7 @@ import { SLOWNESS } from './test/helpers/net.js';
  * Vitest's order (the slowest files of the last run first; with no record of one, as in a fresh
  * clone, the largest files first), with the files that wait on processes of their own first:
  * integration files, and the unit files that start one (probe-engine.test runs its fixture for
- * 15-20 s at a load of 17, package.test packs the package). A unit file takes a fraction of a
+ * 15-20 s at a load of 17, typecheck.test runs tsc for 10 s). A unit file takes a fraction of a
  * second, so the short ones fill the gaps at the end; a long one left among them ran last, alone
  * (probe-engine.test was the run's last file, 20 s, with the other forks done).
  */
@@ -42,6 +42,18 @@ const ISOLATED = [
   'test/unit/pausing-taken.test.ts',
   'test/unit/site-mutes.test.ts',
 ];
+
+/**
+ * Node 20 parses a NODE_EXTRA_CA_CERTS bundle at the start of every process: 50-60 ms of CPU each
+ * where it names the system's (node -e 0: 0.07 s with it, 0.02 s without). No test makes an
+ * outgoing TLS connection but npm's, so the forks, and every process they start (the CLI, its
+ * workers, clinic, systemd-socket-activate's node, tsx fixtures), run without it; npm gets it back
+ * (test/helpers/cli.ts's npmEnv). Kept under a TSPUMA_ name, which hermeticEnv() strips.
+ */
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  process.env.TSPUMA_TEST_EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
+  delete process.env.NODE_EXTRA_CA_CERTS;
+}
 
 export default defineConfig({
   test: {

@@ -2,8 +2,10 @@
 // and in a cluster every worker booted), for each way users start tspuma, against bare node:http. Each process of the
 // tree reports its own process.cpuUsage() at that moment (bench/boot-mark.ts, loaded with
 // --import), so the figure counts every thread (the TypeScript hooks thread, the inspector's) and
-// nothing after the boot. Targets are launched in turn, one at a time, BOOT_RUNS rounds; the
-// median of each is printed and written to bench/results/boot-cpu.json.
+// nothing after the boot. The client commands (`tspuma ctl stats`, `tspuma probe list`) are
+// measured whole, spawn to exit, against one single-mode server started for them. Targets are
+// launched in turn, one at a time, BOOT_RUNS rounds; the median of each is printed and written to
+// bench/results/boot-cpu.json.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -35,6 +37,8 @@ interface Target {
    * them: the last boot line comes after the inspector's lines (-d turns --inspect on).
    */
   ready: RegExp[];
+  /** A client command: measured spawn to exit (it must exit 0), not to a ready line. */
+  client?: true;
 }
 
 const tspuma = (name: string, args: string[], ready = [/^Use Ctrl-C to stop/]): Target[] => [
@@ -42,6 +46,12 @@ const tspuma = (name: string, args: string[], ready = [/^Use Ctrl-C to stop/]): 
   ...(BASE ? [{ name: `${name} (base)`, args: [join(BASE, 'dist/server/cli.js'), '-b', 'tcp://127.0.0.1:0', ...args], cwd: BASE, ready }] : []),
 ];
 const cluster = [/^Use Ctrl-C to stop/, /^- All 2 workers booted/];
+/** The state file of the server the client commands talk to (set once it runs). */
+let clientState = '';
+const client = (name: string, args: string[]): Target[] => [
+  { name, args: [CLI, ...args], cwd: ROOT, ready: [], client: true },
+  ...(BASE ? [{ name: `${name} (base)`, args: [join(BASE, 'dist/server/cli.js'), ...args], cwd: BASE, ready: [], client: true as const }] : []),
+];
 
 const TARGETS: Target[] = [
   [{ name: 'node:http', args: [join(ROOT, 'dist/bench/raw-node.js'), '0'], cwd: ROOT, ready: [/^ready$/] }],
@@ -51,6 +61,8 @@ const TARGETS: Target[] = [
   tspuma('tspuma -d .ts', ['-d', 'examples/hello.ts']),
   tspuma('tspuma -w 2 .ts', ['-w', '2', 'examples/hello.ts'], cluster),
   tspuma('tspuma -d -w 2 .ts', ['-d', '-w', '2', 'examples/hello.ts'], cluster),
+  client('tspuma ctl stats', ['ctl', 'stats', '-S', '{state}']),
+  client('tspuma probe list', ['probe', 'list', '-S', '{state}']),
 ]
   .flat()
   .filter((t) => !ONLY || ONLY.includes(t.name.replace(/ \(base\)$/, '')));
@@ -116,6 +128,7 @@ function isNode(pid: number): boolean {
 async function bootOnce(t: Target, markDir: string): Promise<Boot> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${MARK}`.trim(), BOOT_MARK_DIR: markDir };
   if (process.env.BOOT_NO_EXTRA_CA === '1') delete env.NODE_EXTRA_CA_CERTS;
+  if (t.client) return clientOnce(t, env, markDir);
   const child = spawn(process.execPath, t.args, { cwd: t.cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await waitForLines(child, t.ready, 60_000);
@@ -139,6 +152,32 @@ async function bootOnce(t: Target, markDir: string): Promise<Boot> {
   }
 }
 
+/** A client command, spawn to exit: its own CPU, written by boot-mark at exit. */
+async function clientOnce(t: Target, env: NodeJS.ProcessEnv, markDir: string): Promise<Boot> {
+  const args = t.args.map((a) => (a === '{state}' ? clientState : a));
+  const child = spawn(process.execPath, args, { cwd: t.cwd, env: { ...env, BOOT_MARK_AT_EXIT: '1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  if (code !== 0) throw new Error(`${t.name} exited ${code}`);
+  const { cpuMs } = JSON.parse(readFileSync(join(markDir, `${child.pid}.json`), 'utf8')) as { cpuMs: number };
+  return { total: cpuMs, first: cpuMs, others: [] };
+}
+
+/** The single-mode server (with a control app and a state file) the client commands talk to. */
+async function clientServer(markDir: string): Promise<ChildProcess | null> {
+  if (!TARGETS.some((t) => t.client)) return null;
+  clientState = join(markDir, 'server.state');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (process.env.BOOT_NO_EXTRA_CA === '1') delete env.NODE_EXTRA_CA_CERTS;
+  const child = spawn(process.execPath, [CLI, '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', clientState, 'bench/hello.mjs'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await waitForLines(child, [/^Use Ctrl-C to stop/], 60_000);
+  } catch (err) {
+    await stop(child);
+    throw err;
+  }
+  return child;
+}
+
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -156,6 +195,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const markDir = mkdtempSync(join(os.tmpdir(), 'tspuma-boot-cpu-'));
   const boots = new Map<string, Boot[]>(TARGETS.map((t) => [t.name, []]));
+  const server = await clientServer(markDir);
   try {
     for (let i = 1; i <= RUNS; i++) {
       process.stderr.write(`round ${i}/${RUNS}\n`);
@@ -166,6 +206,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    if (server) await stop(server);
     rmSync(markDir, { recursive: true, force: true });
   }
   const load = os.loadavg()[0]!.toFixed(1);

@@ -54,10 +54,10 @@ const CORES = os.cpus().length;
 const SOLO_CORES = String(CORES - 1);
 const CLUSTER_CORES = CORES >= 3 ? `1-${CORES - 1}` : `0-${CORES - 1}`;
 const ALL_CORES = `0-${CORES - 1}`;
-type Stdio = ['ignore', 'ignore', 'inherit' | 'pipe'];
+type Stdio = ['ignore', 'ignore' | 'pipe', 'inherit' | 'pipe'];
 const stdio: Stdio = ['ignore', 'ignore', 'inherit'];
-/** stderr piped: the capture cost line a -d server prints at exit is read from it. */
-const keepStderr: Stdio = ['ignore', 'ignore', 'pipe'];
+/** Output piped: the capture cost record a -d server logs at exit is read from its stdout (its dumps on stderr are kept off the terminal). */
+const keepOutput: Stdio = ['ignore', 'pipe', 'pipe'];
 
 const node = (args: string[], io = stdio) => spawn(process.execPath, args, { stdio: io });
 const tspuma = (port: number, extra: string[], app = 'examples/hello.ts', io = stdio) =>
@@ -92,7 +92,7 @@ const TARGETS: Target[] = [
     name: 'tspuma throws 10% -d',
     baseline: 'tspuma throws 10%',
     shapes: ['keep-alive'],
-    start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0'], 'bench/throw-app.ts', keepStderr),
+    start: (port) => tspuma(port, ['-d', '--inspect=127.0.0.1:0'], 'bench/throw-app.ts', keepOutput),
   },
   // The anchors users compare with: the same app modules on the server they would otherwise pick.
   { name: '@hono/node-server (Hono)', baseline: null, start: anchor('hono') },
@@ -211,7 +211,8 @@ interface Live {
   port: number;
   child: ChildProcess;
   bootMs: number;
-  stderr: string;
+  /** The target's stdout, when piped (the capture cost record). */
+  output: string;
   bursts: Burst[];
 }
 
@@ -239,9 +240,10 @@ async function runLaunch(shape: Shape, connections: number, firstRound: number, 
       if (target.shapes && !target.shapes.includes(shape)) continue;
       process.stderr.write(`${shape}, ${connections} connections: starting ${target.name}...\n`);
       const { port, child, ready } = await launch(target);
-      const l: Live = { target, port, child, bootMs: 0, stderr: '', bursts: [] };
-      child.stderr?.on('data', (c: Buffer) => {
-        if (l.stderr.length < 1_000_000) l.stderr += c.toString();
+      const l: Live = { target, port, child, bootMs: 0, output: '', bursts: [] };
+      child.stderr?.resume();
+      child.stdout?.on('data', (c: Buffer) => {
+        if (l.output.length < 1_000_000) l.output += c.toString();
       });
       live.push(l);
       l.bootMs = await ready;
@@ -262,8 +264,9 @@ async function runLaunch(shape: Shape, connections: number, firstRound: number, 
     if (canPin) pin(process.pid, ALL_CORES);
     await Promise.all(live.map((l) => stop(l.child)));
     for (const l of live) {
-      const cost = /tspuma: debug capture cost: .*/.exec(l.stderr)?.[0];
-      if (cost) costLines.push(`${l.target.name}, ${shape}, ${connections} conns: ${cost.replace('tspuma: debug capture cost: ', '')}`);
+      // The record's msg (JSON text: no quote or backslash in it).
+      const cost = /"msg":"debug capture cost: ([^"]*)"/.exec(l.output)?.[1];
+      if (cost) costLines.push(`${l.target.name}, ${shape}, ${connections} conns: ${cost}`);
     }
   }
 }

@@ -53,9 +53,26 @@ export class CallContext<T extends object> {
   /** Queued before and after a followed tick or microtask (made once: no closure per tick). */
   private readonly enterQueued = (call: T): void => {
     this.queuedSaved.push(this.now);
+    if (this.stretch !== undefined) this.closeStretch();
     this.now = call;
   };
+  /**
+   * The call whose ticks are being queued now: our enter tick is queued before them, and our leave
+   * tick is queued once, when `now` next changes (closeStretch), so the ticks a call queues in one
+   * go share one pair (a response queues several: 6 per request on a plain listener).
+   */
+  private stretch: T | undefined = undefined;
+  /** process.nextTick as it was (the leave tick goes through it). */
+  private queueTick: ((...args: unknown[]) => unknown) | null = null;
+
+  /** Queues the leave tick of the open stretch: called before `now` changes. */
+  private closeStretch(): void {
+    this.stretch = undefined;
+    this.queueTick?.call(process, this.leaveQueued);
+  }
+
   private readonly leaveQueued = (): void => {
+    if (this.stretch !== undefined) this.closeStretch();
     this.now = this.queuedSaved.pop();
   };
 
@@ -68,9 +85,11 @@ export class CallContext<T extends object> {
       },
       before: (promise) => {
         this.saved.push(this.now);
+        if (this.stretch !== undefined) this.closeStretch();
         this.now = (promise as Marked)[kCall] as T | undefined;
       },
       after: () => {
+        if (this.stretch !== undefined) this.closeStretch();
         this.now = this.saved.pop();
       },
     });
@@ -84,6 +103,7 @@ export class CallContext<T extends object> {
 
   /** Stops following (the globals go back, unless something replaced them since). */
   disable(): void {
+    if (this.stretch !== undefined) this.closeStretch();
     this.stopHooks?.();
     this.stopHooks = null;
     for (const [name, { owner, original, wrapper }] of this.replaced) if (owner[name] === wrapper) owner[name] = original;
@@ -96,21 +116,25 @@ export class CallContext<T extends object> {
    */
   enter(call: T): T | undefined {
     const before = this.now;
+    if (this.stretch !== undefined) this.closeStretch();
     this.now = call;
     return before;
   }
 
   leave(before: T | undefined): void {
+    if (this.stretch !== undefined) this.closeStretch();
     this.now = before;
   }
 
   /** Runs fn(a, b) with `call` current; the call before it is current again afterwards. */
   run<A, B, R>(call: T, fn: (a: A, b: B) => R, a: A, b: B): R {
     const before = this.now;
+    if (this.stretch !== undefined) this.closeStretch();
     this.now = call;
     try {
       return fn(a, b);
     } finally {
+      if (this.stretch !== undefined) this.closeStretch();
       this.now = before;
     }
   }
@@ -149,6 +173,7 @@ export class CallContext<T extends object> {
       enumerable: false,
       get: () => {
         if (saved === NOT_ENTERED) saved = this.now;
+        if (this.stretch !== undefined) this.closeStretch();
         this.now = call;
         return beforeValue;
       },
@@ -161,6 +186,7 @@ export class CallContext<T extends object> {
       enumerable: false,
       get: () => {
         if (saved !== NOT_ENTERED) {
+          if (this.stretch !== undefined) this.closeStretch();
           this.now = saved;
           saved = NOT_ENTERED;
         }
@@ -182,12 +208,21 @@ export class CallContext<T extends object> {
     if (typeof original !== 'function') return;
     const context = this;
     const tick = name === 'nextTick';
+    if (tick) this.queueTick = original;
     const wrapper = function (this: unknown, callback: unknown): unknown {
       const call = context.now;
       // eslint-disable-next-line prefer-rest-params
       if (call === undefined || typeof callback !== 'function') return Reflect.apply(original, this, arguments);
-      if (tick) original.call(this, context.enterQueued, call);
-      else original.call(this, () => context.enterQueued(call));
+      if (tick) {
+        // One enter tick for the ticks the call queues until `now` changes (its leave tick is queued then).
+        if (context.stretch === undefined) {
+          original.call(this, context.enterQueued, call);
+          context.stretch = call;
+        }
+        // eslint-disable-next-line prefer-rest-params
+        return Reflect.apply(original, this, arguments);
+      }
+      original.call(this, () => context.enterQueued(call));
       // eslint-disable-next-line prefer-rest-params
       const result = Reflect.apply(original, this, arguments);
       original.call(this, context.leaveQueued);

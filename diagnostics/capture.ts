@@ -598,6 +598,25 @@ export class Capturer {
   /** V8 site (script:line:column) -> the dump site key of its capture. */
   private readonly siteKeys = new Map<string, string>();
 
+  /** What pausing cost in this process, as the fields of its log record (costLine() in numbers), or null if it never paused. */
+  costRecord(): Record<string, number> | null {
+    if (this.pauseTimes.n === 0) return null;
+    const ms = (t: Timings, q: number) => Math.round(t.quantile(q)! * 100) / 100;
+    return {
+      pauses: this.pauseTimes.n,
+      pauseP50Ms: ms(this.pauseTimes, 0.5),
+      pauseP99Ms: ms(this.pauseTimes, 0.99),
+      captures: this.captureTimes.n,
+      ...(this.captureTimes.n > 0 ? { captureP50Ms: ms(this.captureTimes, 0.5), captureP99Ms: ms(this.captureTimes, 0.99) } : {}),
+      repeats: this.stats.repeats,
+      throttled: this.stats.throttled,
+      rethrows: this.stats.rethrows,
+      noAppFrame: this.stats.skipped,
+      muted: this.stats.muted,
+      rescued: this.rescued + (this.rescuer?.rescued ?? 0),
+    };
+  }
+
   /** One line on what pausing cost in this process, or null if it never paused. */
   costLine(): string | null {
     if (this.pauseTimes.n === 0) return null;

@@ -144,12 +144,13 @@ const MADE_IN_THREAD =
  * A report's answer. Its text is rendered when first read (the development error page reads it):
  * a counted repeat in production, or a failure no page shows, renders nothing.
  */
-function reported(dump: Dump, path: string | null, repeat: boolean): Reported {
+function reported(dump: Dump, path: string | null, repeat: boolean, problem?: string): Reported {
   let text: string | null = null;
   return {
     dump,
     path,
     repeat,
+    ...(problem ? { problem } : {}),
     get text() {
       return (text ??= renderText(dump));
     },
@@ -518,16 +519,20 @@ export class Diagnostics implements DiagnosticsHook {
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
-    const { repeat, path } = this.sinks.emit(dump);
-    return reported(dump, path, repeat);
+    const { repeat, path, problem } = this.sinks.emit(dump);
+    return reported(dump, path, repeat, problem);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {
+    this.log = log;
     this.sinks.deliverTo(deliveryFor(onDump, log));
     // JSON logs (stdout not a terminal: a collector's pipe): each new dump is also one record, so
     // the request id finds it and a read-only root's stderr-only dump is not cut into lines.
     this.sinks.recordTo(process.stdout.isTTY ? null : dumpRecorder(log));
   }
+
+  /** The process's logger, once options are known (deliverDumps). */
+  private log: Logger | null = null;
 
   close(): void {
     if (this.closed) return;
@@ -538,7 +543,11 @@ export class Diagnostics implements DiagnosticsHook {
     this.unwatchConsole?.();
     setServerErrorHeadHandler(null);
     const cost = this.capturer.costLine();
-    if (cost) this.opts.write(`${cost}\n`);
+    // A record of the process's log (its pid and worker fields), not a plain line amid the JSON
+    // lines (T12.3); written under `quiet` too (a child at info): one line at exit, the figures
+    // bench and operators read. Plain text on stderr only before the logger exists.
+    if (cost && this.log) this.log.child({}, { level: 'info' }).info({ ...(this.worker !== null ? { worker: this.worker } : {}), debugCapture: this.capturer.costRecord() }, cost.replace(/^tspuma: /, ''));
+    else if (cost) this.opts.write(`${cost}\n`);
     if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
 }

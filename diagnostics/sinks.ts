@@ -110,8 +110,11 @@ export class Sinks {
     this.delivery = delivery;
   }
 
-  /** Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat). */
-  emit(dump: Dump): { repeat: boolean; path: string | null } {
+  /**
+   * Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat), and
+   * for a new dump not written, why (`problem`: no dump folder, or the coded write failure).
+   */
+  emit(dump: Dump): { repeat: boolean; path: string | null; problem?: string } {
     // A hang is one worker killed: each gets its own files, never folded into an earlier one.
     const known = dump.kind === 'hang' ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path };
@@ -125,10 +128,11 @@ export class Sinks {
         return { repeat: true, path: claim.path };
       }
     }
+    let problem: string | undefined = base ? undefined : 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)';
     // The plain text, rendered once for the .txt file, onDump and the log record.
     let plainText: string | undefined;
     const plain = () => (plainText ??= renderText(dump));
-    const path = base ? this.writeFiles(dump, base, plain()) : null;
+    const path = base ? this.writeFiles(dump, base, plain(), (why) => (problem = why)) : null;
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
     if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);
@@ -144,7 +148,7 @@ export class Sinks {
       const problem = gh ? appendSummary(dump, path, gh) : null;
       if (problem) this.opts.write(`tspuma: ${problem}\n`);
     }
-    return { repeat: false, path };
+    return { repeat: false, path, ...(path === null && problem ? { problem } : {}) };
   }
 
   /**
@@ -163,7 +167,7 @@ export class Sinks {
   }
 
   /** Writes the pair (synchronously: a crashing process's dump is on disk when emit returns), then trims the folder. */
-  private writeFiles(dump: Dump, base: string, text: string): string | null {
+  private writeFiles(dump: Dump, base: string, text: string, failed: (why: string) => void): string | null {
     // Each file is written whole or not at all (temporary file + rename); the .txt goes first, so
     // a .json (what the folder's bound counts) is never left without it.
     try {
@@ -181,6 +185,8 @@ export class Sinks {
     } catch (err) {
       const code = (err as { code?: string }).code;
       this.opts.write(`tspuma: ${code?.startsWith('TSPUMA_ERR_') ? `${code}: ` : ''}${(err as Error).message}\n`);
+      const osCode = (err as { params?: { osCode?: unknown } }).params?.osCode;
+      failed(`${code ?? 'error'}${typeof osCode === 'string' ? `, ${osCode}` : ''}: ${(err as Error).message}`);
       return null;
     }
     try {

@@ -21,6 +21,21 @@ export function pausedInDebugger(dump: unknown): boolean {
   return (dump as Dump | null)?.error?.name === PAUSED_IN_DEBUGGER;
 }
 
+/** Where an emitted dump went: its .json file, or why it has none (its text is on stderr all the same). */
+export interface Emitted {
+  path: string | null;
+  problem?: string;
+}
+
+/**
+ * The line after an autopsy: where its dump went (a file, or stderr only and why: T9 read "written"
+ * with no file when the folder was full), and, for a worker found paused by a DevTools client, so.
+ */
+export function autopsyLine(worker: number, pid: number, emitted: Emitted, paused: string | null): string {
+  const where = emitted.path ? `written to ${emitted.path}` : `not written to a file (${emitted.problem ?? 'no file'}): its [hang] dump is on stderr`;
+  return `Autopsy of worker ${worker} (PID: ${pid}) ${where}${paused ? `; ${paused}, not hung` : ''}`;
+}
+
 /** Resolves (never rejects) within opts.timeoutMs, with the dump or null. */
 export async function autopsy(
   target: RemoteTarget & { worker: number },
@@ -28,7 +43,7 @@ export async function autopsy(
   /** Why it is about to be killed: TSPUMA_ERR_WORKER_TIMEOUT, or TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT at a stop. */
   err: TspumaError,
   opts: AutopsyOptions,
-  emit: (dump: Dump) => string | null,
+  emit: (dump: Dump) => Emitted,
   log: Logger,
 ): Promise<Dump | null> {
   const hung = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT';
@@ -50,8 +65,12 @@ export async function autopsy(
         ? { name: PAUSED_IN_DEBUGGER, message: `${paused}: it missed its check-ins for ${String(err.params.seconds)} s without being hung, and is left paused for that client`, code: null, causes: [] }
         : { name: 'WorkerShutdownTimeout', message: `${err.message}; ${paused}`, code: err.code, causes: [] };
     const dump = stackDump(live, 'hang', error, target.worker);
-    const path = emit(dump);
-    log.info({ worker: target.worker, workerPid: pid, ms: Math.round(performance.now() - started), path }, `Autopsy of worker ${target.worker} (PID: ${pid}) written${path ? ` to ${path}` : ''}`);
+    const emitted = emit(dump);
+    const held = live.pausedInDebugger ? `it was paused in a debugger (a DevTools client held it, reason "${live.pausedInDebugger}")` : null;
+    log.info(
+      { worker: target.worker, workerPid: pid, ms: Math.round(performance.now() - started), path: emitted.path, ...(emitted.problem ? { problem: emitted.problem } : {}), ...(live.pausedInDebugger ? { pausedInDebugger: live.pausedInDebugger } : {}) },
+      autopsyLine(target.worker, pid, emitted, held),
+    );
     return dump;
   } catch (e) {
     log.warn({ worker: target.worker, workerPid: pid, err: e }, `Autopsy of worker ${target.worker} (PID: ${pid}) failed: ${(e as Error).message}`);

@@ -8,15 +8,17 @@ import { Discovery, type Target } from './discovery.js';
 import { readNodeProtocol } from './node-protocol.js';
 import { watchStopSignals } from './thread-signals.js';
 import type { SnapshotState } from './worker-proxy.js';
+import { serveDuties } from '../server/side-thread-duties.js';
+import type { ToSideThread } from '../server/side-thread.js';
 
-/** Main thread -> discovery thread. */
-export type ToThread = { type: 'targets'; targets: Target[] };
+/** Main thread -> discovery thread (it also runs the process's side-thread duties: ../server/side-thread.ts). */
+export type ToThread = { type: 'targets'; targets: Target[] } | ToSideThread;
 
 /** Discovery thread -> main thread. */
 export type FromThread =
   | { type: 'listening'; port: number }
   | { type: 'failed'; message: string; code: string | null }
-  | { type: 'log'; level: 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
   /** A client's heap snapshot of process `pid` (a worker) began, goes on, or ended. */
   | { type: 'snapshot'; pid: number; state: SnapshotState };
 
@@ -34,6 +36,7 @@ if (port) {
   let targets = data.targets;
   const post = (message: FromThread) => port.postMessage(message);
   const log = {
+    info: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'info', obj, msg }),
     warn: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'warn', obj, msg }),
     debug: (obj: Record<string, unknown>, msg: string) => post({ type: 'log', level: 'debug', obj: { ...obj, err: obj.err instanceof Error ? obj.err.message : obj.err }, msg }),
   };
@@ -50,13 +53,18 @@ if (port) {
     const closed = bridge.release(`tspuma is stopping (${signal}): the paused main thread was resumed`);
     if (closed > 0) log.warn({ signal, clients: closed }, `Resumed the main thread, paused by a DevTools client, to handle ${signal} (${closed} DevTools client(s) closed)`);
   });
+  // The process's side-thread duties (the pause rescuer under -d) run here: no thread of their own.
+  serveDuties(port);
   port.on('message', (message: ToThread) => {
     switch (message.type) {
       case 'targets':
         targets = message.targets;
         return;
+      case 'start':
+      case 'stop':
+        return; // serveDuties'
       default: {
-        const never: never = message.type;
+        const never: never = message;
         log.warn({ message: never }, 'discovery thread: unknown message');
       }
     }

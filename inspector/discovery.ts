@@ -29,6 +29,7 @@ export interface Target {
 
 /** Where discovery reports; the thread forwards it to the process's logger. */
 export interface DiscoveryLog {
+  info(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
   debug(obj: Record<string, unknown>, msg: string): void;
 }
@@ -54,6 +55,19 @@ function refusal(req: IncomingMessage): { reason: string; origin: string | null 
   const origin = webOrigin(req);
   if (origin !== null) return { reason: `Origin ${origin} is a web page; inspectors accept DevTools (devtools://) and clients that send no Origin`, origin };
   return null;
+}
+
+/** Longest Origin or User-Agent quoted in a line (a client chooses them). */
+const MAX_HEADER_SHOWN = 160;
+
+/** Who a WebSocket client is, as far as its connection and headers say (values quoted: the client chose them). */
+function clientOf(req: IncomingMessage, socket: Socket): { peer: string; origin: string | null; userAgent: string | null; text: string } {
+  const peer = socket.remoteAddress ?? 'an unknown address';
+  const header = (v: string | string[] | undefined) => (typeof v === 'string' && v !== '' ? v.slice(0, MAX_HEADER_SHOWN) : null);
+  const origin = header(req.headers.origin);
+  const userAgent = header(req.headers['user-agent']);
+  const said = [origin !== null ? `Origin ${JSON.stringify(origin)}` : 'no Origin', userAgent !== null ? `User-Agent ${JSON.stringify(userAgent)}` : 'no User-Agent'];
+  return { peer, origin, userAgent, text: `${peer} (${said.join(', ')})` };
 }
 
 const JSON_TYPE = 'application/json; charset=UTF-8';
@@ -209,10 +223,18 @@ export class Discovery {
     markUpgraded(socket as Socket);
     // Counted while connected: `tspuma replay` stops only a worker (or single mode's process) a debugger is attached to.
     this.attached.set(target.id, (this.attached.get(target.id) ?? 0) + 1);
+    // A client can run any code in the process it attaches to: each one is logged, who and from
+    // where, as a probe is with who set it (U2); and when it leaves, after how long.
+    const client = clientOf(req, socket as Socket);
+    const since = performance.now();
+    const fields = { target: target.id, targetPid: target.pid, ...(target.worker !== null ? { worker: target.worker } : {}), peer: client.peer, origin: client.origin, userAgent: client.userAgent };
+    this.log.info(fields, `DevTools client attached to ${target.title} from ${client.text}`);
     socket.once('close', () => {
       const n = (this.attached.get(target.id) ?? 1) - 1;
       if (n > 0) this.attached.set(target.id, n);
       else this.attached.delete(target.id);
+      const seconds = Math.round((performance.now() - since) / 100) / 10;
+      this.log.info({ ...fields, seconds }, `DevTools client of ${target.title} from ${client.peer} left after ${seconds} s`);
     });
     if (target.bridge) return this.bridge!.accept(req, socket, head, target.id);
     // Message by message, so a client's evaluations run silent (worker-proxy.ts).

@@ -3,12 +3,13 @@
 // worker's port, chrome-remote-interface), Node keeps the paused thread in its pause loop until
 // a resume comes from outside the thread, and the in-process resume is lost: a client that
 // enabled the Debugger and never resumes would hold the request at every capture pause. The
-// rescuer is a thread of its own, with no inspector session while nothing is stuck (so a
+// rescuer runs in another thread, with no inspector session while nothing is stuck (so a
 // capture pause costs nothing more when no client is attached): capture tells it, through shared
 // memory, of each pause it has finished with (claim) and, once the thread runs on, that it did
 // (ack, from a microtask queued in the pause). A claim not acked within RESCUE_MS gets a session
-// that resumes the pause if it is still that one (the same top frame), then leaves.
-import { Worker } from 'node:worker_threads';
+// that resumes the pause if it is still that one (the same top frame), then leaves
+// (pause-rescue.ts). The thread is the process's side thread (server/side-thread.ts).
+import { startDuty } from '../server/side-thread.js';
 
 /** How long a finished capture pause may last before it is deemed held by an outside client. */
 export const RESCUE_MS = 200;
@@ -27,9 +28,9 @@ export interface PauseRescuer {
 
 export function startRescuer(): PauseRescuer {
   const shared = new Int32Array(new SharedArrayBuffer(6 * 4));
-  const worker = new Worker(new URL('./pause-rescue-thread.js', import.meta.url), { workerData: { shared, rescueMs: RESCUE_MS }, execArgv: [], stdout: false, stderr: false, name: 'tspuma pause rescuer' });
-  worker.unref(); // never what keeps the process alive
-  worker.on('error', () => undefined); // a thread that fails leaves capture as it was without it
+  // In the process's side thread (a -d worker's primary watch runs there too); a thread that
+  // fails or cannot start leaves capture as it was without it.
+  const duty = startDuty(new URL('./pause-rescue-thread.js', import.meta.url), { shared, rescueMs: RESCUE_MS });
   return {
     claim(top) {
       const n = Atomics.load(shared, SLOT.claims) + 1;
@@ -50,7 +51,7 @@ export function startRescuer(): PauseRescuer {
       return Atomics.load(shared, SLOT.rescued);
     },
     close: async () => {
-      await worker.terminate();
+      await duty?.stop();
     },
   };
 }

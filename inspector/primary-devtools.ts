@@ -12,7 +12,7 @@ import type { DiagnosticsHook } from '../server/debug-hook.js';
 import type { InspectAddress, Options } from '../server/options.js';
 import type { Dump } from '../diagnostics/model.js';
 import { deliveryFor, standaloneSinks } from '../diagnostics/index.js';
-import { autopsy } from './autopsy.js';
+import { autopsy, type Emitted } from './autopsy.js';
 import type { Target } from './discovery.js';
 import { liveStackDump } from './remote.js';
 import { inspectorState, startInspector, targetId, targetTitle, type InspectorSetup, type InspectorState } from './setup.js';
@@ -29,7 +29,7 @@ export class PrimaryDevTools implements DevTools {
     private readonly options: Options,
     private readonly log: Logger,
     /** Where autopsy dumps go: debug mode's sinks, else sinks of their own (the dump folder, onDump). */
-    private readonly emitDump: (dump: Dump) => string | null,
+    private readonly emitDump: (dump: Dump) => Emitted,
   ) {}
 
   /** Starts discovery in its thread, listing the primary and each of `workers` (read as they change). */
@@ -103,5 +103,5 @@ export class PrimaryDevTools implements DevTools {
 /** The primary's DevTools with --inspect (or -d): autopsy dumps through debug mode's sinks, or sinks of their own. */
 export function primaryDevTools(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): PrimaryDevTools {
   const sinks = diagnostics ? null : standaloneSinks(process.env, options.dumpDir, deliveryFor(options.onDump, log));
-  return new PrimaryDevTools(options, log, (dump) => (diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump)).path);
+  return new PrimaryDevTools(options, log, (dump) => diagnostics ? diagnostics.emit(dump) : sinks!.emit(dump));
 }

@@ -82,6 +82,7 @@ export class ProbeArming {
   private describe(armed: Armed, script: LoadedScript, sites: Site[], notes: string[]): Placed {
     const form = (s: Site): string => {
       if (armed.spec.when !== null) return s.edit ? ` (condition compiled into the gate; gate compiled in by live edit: ${s.edit.ms} ms)` : ` (conditional breakpoint: ${s.noEdit ?? 'its --when is evaluated by V8 at each pass'})`;
+      if (s.edit?.templates?.has(armed.spec.id)) return ` (template and gate compiled in by live edit: ${s.edit.ms} ms; a hit logs with no pause)`;
       return s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : '';
     };
     const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${form(s)}`).join(' and ');

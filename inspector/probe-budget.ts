@@ -17,7 +17,7 @@
 // is charged the smaller of its wall time and the process's CPU time meanwhile, per wall second.
 // The probe that took most of the window is the one suspended (a long snapshot does not stop a
 // logpoint beside it).
-import { closeSync, openSync, readSync } from 'node:fs';
+import { mainThreadFigures } from '../server/thread-clock.js';
 
 /** Clocks the budget reads, in milliseconds: injected by tests. */
 export interface PauseMeter {
@@ -47,36 +47,7 @@ export interface Overrun<P> {
   share: number;
 }
 
-/** The calling thread's [ran, waited] (ms: schedstat's first two fields), or null off Linux. */
-function schedstatReader(): (() => [number, number] | null) | null {
-  let fd: number;
-  try {
-    fd = openSync('/proc/thread-self/schedstat', 'r');
-  } catch {
-    return null;
-  }
-  const buf = Buffer.alloc(96);
-  const read = (): [number, number] | null => {
-    try {
-      const [ran, waited] = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0)).split(' ').map(Number);
-      return Number.isFinite(ran) && Number.isFinite(waited) ? [ran! / 1e6, waited! / 1e6] : null;
-    } catch {
-      return null;
-    }
-  };
-  if (read() === null) {
-    closeSync(fd);
-    return null;
-  }
-  // Opened once per process, by the thread that reads it (the engine's: the main thread).
-  return read;
-}
-
-let schedstat: (() => [number, number] | null) | null | undefined;
-const ownFigures = (): [number, number] | null => {
-  if (schedstat === undefined) schedstat = schedstatReader();
-  return schedstat === null ? null : schedstat();
-};
+const ownFigures = mainThreadFigures;
 
 /** The process's clocks; the thread's are those of the thread that first reads them (the engine's: the main thread). */
 export const processMeter: PauseMeter = {

@@ -29,6 +29,11 @@ export interface GateHost {
   budgetMs: number;
   post<T = unknown>(method: string, params?: object): T;
   log: Logger;
+  /**
+   * A logpoint whose template the guard computed (probe-live-edit.ts): writes its line with no
+   * pause; false when it cannot here (no request context names the hit), for the pause to.
+   */
+  logNow?(armed: Armed, site: Site, values: unknown[]): boolean;
 }
 
 export class ProbeGates {
@@ -38,6 +43,8 @@ export class ProbeGates {
   private admittedWhen = new Map<Armed, 'decided' | 'undecided'>();
   /** The site whose guard asked for the coming pause. */
   private guardPending: Site | null = null;
+  /** A value a computed template hands to V8 (gate.v() evaluated), for the moment it is described. */
+  held: unknown = undefined;
 
   constructor(private readonly host: GateHost) {}
 
@@ -58,6 +65,9 @@ export class ProbeGates {
       e: (n: number) => this.guardGate(n),
       f: (n: number) => this.host.guarded.has(n) && takeWhen() >= 0,
       w: (n: number, id: number, value: unknown) => this.whenGate(n, id, value),
+      a: (n: number, id: number) => this.templatePass(n, id),
+      t: (n: number, id: number, values: unknown[]) => this.templateGate(n, id, values),
+      v: () => this.held,
       r: read,
       o: readOptional,
       c: chainEnd,
@@ -152,6 +162,36 @@ export class ProbeGates {
     if (met === 1 || !value || !this.pass(armed)) return false;
     this.admitted.push(armed);
     this.admittedWhen.set(armed, 'decided');
+    this.guardPending = site;
+    return true;
+  }
+
+  /**
+   * Called by a guard before it computes a compiled template's values (probe-live-edit.ts): counts
+   * the hit and says whether it may log (rate limit, hits left, expiry, suspension), as a hit that
+   * pauses is gated; the values are computed only when it may.
+   */
+  templatePass(n: number, id: number): boolean {
+    const site = this.host.guarded.get(n);
+    const armed = this.host.probes.get(id);
+    if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
+    takeWhen();
+    return this.pass(armed);
+  }
+
+  /**
+   * Called by the guard with the template's values, computed in the app's frame by the compiled
+   * subset (no getter, no proxy, no call: the app's code never ran for them): the line is written
+   * with no pause. Values it could not decide, or a read the source would throw at, or a hit no
+   * request context names: a pause, where V8 reads the template as it does for any hit.
+   */
+  templateGate(n: number, id: number, values: unknown[]): boolean {
+    const met = takeWhen();
+    const site = this.host.guarded.get(n);
+    const armed = this.host.probes.get(id);
+    if (!site || !armed || !site.probes.has(armed)) return false;
+    if (met === 0 && !values.includes(UNDECIDED) && this.host.logNow?.(armed, site, values)) return false;
+    this.admitted.push(armed);
     this.guardPending = site;
     return true;
   }

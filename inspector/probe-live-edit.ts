@@ -3,7 +3,7 @@
 // the source given back as probes go, retried while V8 refuses (a function of the script running
 // or waiting at an await). The text of a guard and where it goes: probe-edits.ts.
 import type { Logger } from 'pino';
-import { PROBE_GATE_KEY, type ProbeSpec } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, parseTemplate, type ProbeSpec } from '../server/probe-spec.js';
 import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
 import type { LoadedScript } from './probe-locations.js';
 import { compileWhen } from './probe-when-compile.js';
@@ -17,7 +17,7 @@ export interface EditSite {
    * `debugger`; `ids`: the probes whose `--when` (or none) is compiled into it, null for the plain
    * gate (every probe there has no `--when`).
    */
-  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null } | null;
+  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null; templates?: ReadonlySet<number> } | null;
   /** Why live edit was not tried here (a script over its bound), for the set answer. */
   noEdit?: string;
 }
@@ -122,10 +122,13 @@ export class LiveEdits<S extends EditSite> {
     }
     // A guard already in the code that answers for each probe here stays (one it has and that is gone answers no).
     const edit = site.edit;
-    if (edit && probes.every((p) => (edit.ids === null ? p.spec.when === null : edit.ids.has(p.spec.id)))) return true;
-    const conditional = probes.some((p) => p.spec.when !== null);
+    // A logpoint with no --when gets its template compiled into the guard where every expression
+    // compiles there: a hit writes its line with no pause (probe-gates.ts templatePass/templateGate).
+    const templated = (p: { spec: ProbeSpec }) => p.spec.kind === 'log' && p.spec.when === null && p.spec.template !== null;
+    if (edit && probes.every((p) => (edit.ids === null ? p.spec.when === null && !templated(p) : edit.ids.has(p.spec.id)))) return true;
+    const conditional = probes.some((p) => p.spec.when !== null || templated(p));
     const keep = (why: string | null): false => {
-      if (why !== null && (conditional || why.startsWith('the script is'))) site.noEdit = why;
+      if (why !== null && (probes.some((p) => p.spec.when !== null) || why.startsWith('the script is'))) site.noEdit = why;
       if (site.edit) this.unguard(site);
       return false;
     };
@@ -145,11 +148,14 @@ export class LiveEdits<S extends EditSite> {
     if (!place) return keep('no place for a gate right before the probed statement (it is not the first on its line in a block, or a comment or other code is between it and the statement before)');
     let text = guardText(n);
     let ids: Set<number> | null = null;
+    const templates = new Set<number>();
     if (conditional) {
       const checks: string[] = [];
       for (const p of probes) {
         if (p.spec.when === null) {
-          checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},1)`);
+          const values = templated(p) ? compileTemplate(p.spec.template!, place.scope) : null;
+          if (values !== null) templates.add(p.spec.id);
+          checks.push(values !== null ? `(${PROBE_GATE_KEY}.a(${n},${p.spec.id})&&${PROBE_GATE_KEY}.t(${n},${p.spec.id},[${values.join(',')}]))` : `${PROBE_GATE_KEY}.w(${n},${p.spec.id},1)`);
           continue;
         }
         const compiled = compileWhen(p.spec.when, place.scope, { gate: PROBE_GATE_KEY });
@@ -160,7 +166,7 @@ export class LiveEdits<S extends EditSite> {
       ids = new Set(probes.map((p) => p.spec.id));
     }
     const e = entry ?? { original, sites: new Set<S>(), stale: false };
-    site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids };
+    site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids, ...(templates.size > 0 ? { templates } : {}) };
     e.sites.add(site);
     const started = performance.now();
     const applied = this.applyEdits(site.scriptId, e);
@@ -244,4 +250,20 @@ export class LiveEdits<S extends EditSite> {
     }
     return edited && older;
   }
+}
+
+/**
+ * A template's expressions compiled for the guard (probe-when-compile.ts's subset: reads of
+ * locals and data properties, no call, no getter), in order; null when one does not compile there
+ * (the logpoint pauses at each hit, as before).
+ */
+function compileTemplate(template: string, scope: GuardPlace['scope']): string[] | null {
+  const values: string[] = [];
+  for (const part of parseTemplate(template)) {
+    if (!('expr' in part)) continue;
+    const compiled = compileWhen(part.expr, scope, { gate: PROBE_GATE_KEY });
+    if (!compiled.ok) return null;
+    values.push(compiled.code);
+  }
+  return values;
 }

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { DumpBuilder } from '../diagnostics/dumps.js';
-import type { FrameReader, PropertyDescriptor, ScriptInfo } from '../diagnostics/frames.js';
+import type { FrameReader, PropertyDescriptor, RemoteObject, ScriptInfo } from '../diagnostics/frames.js';
 import type { Dump, Shown } from '../diagnostics/model.js';
 import type { Redactor } from '../diagnostics/redact.js';
 import { renderText } from '../diagnostics/render.js';
@@ -16,7 +16,7 @@ import { fileHost } from '../diagnostics/dump-budget.js';
 import { ensurePrivateDir, writePrivateFile } from '../server/private-file.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import type { ProbeSpec, TemplatePart } from '../server/probe-spec.js';
-import { SIDE_EFFECT, idOf, type FrameReads, type PausedFrame } from './probe-frame-reads.js';
+import { SIDE_EFFECT, idOf, type Evaluated, type FrameReads, type PausedFrame } from './probe-frame-reads.js';
 import type { LoadedScript } from './probe-locations.js';
 
 /** The probe a hit is of, as its output needs it. */
@@ -50,6 +50,57 @@ export interface ProbeOutputDeps {
   ownUrl: string;
 }
 
+/** Where a logpoint's template values come from. */
+export interface TemplateReads {
+  /** Whether the thread is paused for them (the line says so: `paused`). */
+  paused: boolean;
+  /** An expression's value as a remote object, or what evaluating it threw. */
+  evaluate(expr: string): Evaluated;
+  /** For an expression that threw: its value in an enclosing function's frame on the stack (P11), else null. */
+  enclosing(expr: string, message: string): { result: RemoteObject; frame: string } | null;
+}
+
+/**
+ * The values read at the paused line, with V8's side-effect check (`compiled` names the bindings
+ * as the compiled code does; a request's accessors read past the check: FrameReads).
+ */
+export function pausedReads(reads: FrameReads, frames: PausedFrame[], compiled: (expr: string) => string): TemplateReads {
+  const callFrameId = frames[0]!.callFrameId;
+  return {
+    paused: true,
+    evaluate(source) {
+      const expr = compiled(source);
+      const r = reads.evaluate(callFrameId, expr);
+      if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && reads.onlyRequestReads(callFrameId, expr)) return reads.evaluate(callFrameId, expr, false);
+      return r;
+    },
+    enclosing: (expr, message) => reads.enclosingRead(frames, expr, message),
+  };
+}
+
+/**
+ * Values the guard computed in the app's frame (the template's expressions in order), as remote
+ * objects: a string, finite number, boolean, null or undefined as V8 would describe it; anything
+ * else handed to V8 through `remote` (an object is read as at a pause: its preview, its fields).
+ */
+export function computedReads(parts: TemplatePart[], values: unknown[], remote: (value: unknown) => RemoteObject): TemplateReads {
+  const byExpr = new Map<string, unknown>();
+  let i = 0;
+  for (const part of parts) if ('expr' in part) byExpr.set(part.expr, values[i++]);
+  return {
+    paused: false,
+    evaluate(expr) {
+      const v = byExpr.get(expr);
+      if (typeof v === 'string' || typeof v === 'boolean') return { result: { type: typeof v, value: v } as RemoteObject };
+      if (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0)) return { result: { type: 'number', value: v, description: String(v) } as RemoteObject };
+      if (v === undefined) return { result: { type: 'undefined' } as RemoteObject };
+      if (v === null) return { result: { type: 'object', subtype: 'null', value: null } as RemoteObject };
+      return { result: remote(v) };
+    },
+    enclosing: () => null,
+  };
+}
+
 export class ProbeOutput {
   private builder: DumpBuilder | null = null;
   private count = 0;
@@ -57,13 +108,11 @@ export class ProbeOutput {
   constructor(private readonly d: ProbeOutputDeps) {}
 
   /**
-   * Writes a logpoint's line: the template's values, read at the line with the side-effect check
-   * (`compiled` names them as the compiled code does), redacted like a dump's locals. An expression
-   * that would write is returned, unlogged (the engine removes its probe).
+   * Writes a logpoint's line: the template's values (read at the paused line with the side-effect
+   * check: pausedReads; or computed by the guard with no pause: computedReads), redacted like a
+   * dump's locals. An expression that would write is returned, unlogged (the engine removes its probe).
    */
-  logLine(armed: Hit, compiled: (expr: string) => string, frames: PausedFrame[], requestId: string | null, found: FoundRequest | null): { expr: string; message: string } | null {
-    const top = frames[0]!;
-    const callFrameId = top.callFrameId;
+  logLine(armed: Hit, reads: TemplateReads, requestId: string | null, found: FoundRequest | null): { expr: string; message: string } | null {
     const values: Record<string, Shown> = {};
     /** Expressions read in an enclosing function's frame (P11), and which. */
     const readIn: Record<string, string> = {};
@@ -84,13 +133,11 @@ export class ProbeOutput {
         shown = '[redacted]';
         redactions.push(`value of ${part.expr}`);
       } else {
-        const expr = compiled(part.expr);
-        let r = this.d.reads.evaluate(callFrameId, expr);
-        if (r.exceptionDetails && SIDE_EFFECT.test(r.exceptionDetails.exception?.description ?? '') && this.d.reads.onlyRequestReads(callFrameId, expr)) r = this.d.reads.evaluate(callFrameId, expr, false);
+        const r = reads.evaluate(part.expr);
         if (r.exceptionDetails) {
           const message = r.exceptionDetails.exception?.description?.split('\n')[0] ?? r.exceptionDetails.text ?? 'threw';
           if (SIDE_EFFECT.test(message)) return { expr: part.expr, message };
-          const outer = this.d.reads.enclosingRead(frames, part.expr, message);
+          const outer = reads.enclosing(part.expr, message);
           if (outer) readIn[part.expr] = outer.frame;
           shown = outer ? this.d.reader.show(outer.result, `template ${part.expr}`, redactions) : { summary: `<${message}>` };
         } else shown = this.d.reader.show(r.result, `template ${part.expr}`, redactions);
@@ -101,7 +148,7 @@ export class ProbeOutput {
     }
     const spec = armed.spec;
     this.d.log.info(
-      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(Object.keys(readIn).length > 0 ? { readIn } : {}), ...(redactions.length > 0 ? { redactions } : {}), pausedMs: this.d.heldMs() },
+      { probe: spec.id, location: armed.where, request: requestId, ...howFound(found), values, ...(Object.keys(readIn).length > 0 ? { readIn } : {}), ...(redactions.length > 0 ? { redactions } : {}), paused: reads.paused, pausedMs: this.d.heldMs() },
       `probe ${spec.id} ${armed.where}${requestId ? ` [${requestId}]` : candidates(found)}: ${text}`,
     );
     return null;

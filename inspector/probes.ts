@@ -14,19 +14,19 @@
 import inspector from 'node:inspector';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { FrameReader, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
+import { FrameReader, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { TspumaError } from '../server/errors.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState, ProbeEvent } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
-import { renameIdentifiers, type ProbeSpec } from '../server/probe-spec.js';
+import { PROBE_GATE_KEY, renameIdentifiers, type ProbeSpec } from '../server/probe-spec.js';
 import type { LoadedScript } from './probe-locations.js';
 import { Resumption } from './probe-resumer.js';
 import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { LiveEdits } from './probe-live-edit.js';
 import { WhenChecks } from './probe-when-checks.js';
-import { ProbeOutput } from './probe-output.js';
+import { ProbeOutput, computedReads, pausedReads } from './probe-output.js';
 import { ProbeGates } from './probe-gates.js';
 import { ProbeSites } from './probe-sites.js';
 import { ProbeArming } from './probe-arming.js';
@@ -149,7 +149,10 @@ export class ProbeEngine {
       log: opts.log, worker: opts.worker, frames: opts.frames, dumpDir: opts.dumpDir, redactor: this.redactor, reader: this.reader, reads: this.reads,
       post: (method, params) => this.post(method, params), scripts: this.scripts, scriptSource: (id) => this.scriptSource(id), heldMs: () => this.heldMs(), event: (id, e) => this.event(id, e), ownUrl: OWN_URL,
     });
-    this.gates = new ProbeGates({ probes: this.probes, guarded: this.edits.guarded, budget: this.budget, budgetMs: opts.budgetMs, post: (method, params) => this.post(method, params), log: opts.log });
+    this.gates = new ProbeGates({
+      probes: this.probes, guarded: this.edits.guarded, budget: this.budget, budgetMs: opts.budgetMs, post: (method, params) => this.post(method, params), log: opts.log,
+      logNow: (armed, _site, values) => this.logNow(armed, values),
+    });
     this.gates.install();
     this.session.connect();
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
@@ -407,7 +410,7 @@ export class ProbeEngine {
     const done = spec.hits !== null && armed.paused >= spec.hits;
     if (done) this.sites.removeBreakpoints(armed);
     if (spec.kind === 'log') {
-      const wrote = this.output.logLine(armed, (expr) => this.compiledNames(site, top, expr), params.callFrames, requestId, found);
+      const wrote = this.output.logLine(armed, pausedReads(this.reads, params.callFrames, (expr) => this.compiledNames(site, top, expr)), requestId, found);
       if (wrote) this.sideEffect(armed, 'template expression', wrote.expr, wrote.message);
     }
     else if (spec.kind === 'snapshot' || (spec.kind === 'break' && !spec.attached.includes(this.opts.worker))) this.output.snapshot(armed, params.callFrames, request, requestId);
@@ -434,6 +437,41 @@ export class ProbeEngine {
 
 
 
+
+  /**
+   * A logpoint's hit whose template values the guard computed (probe-gates.ts templateGate): its
+   * line written as a paused hit's is (the same rendering and redaction, the same request, counted
+   * the same), with no pause; the time it held the thread is charged to the pause budget. False
+   * (the guard pauses, and the hit is read at the pause) when no request context names the hit:
+   * the paused frames may hold its request.
+   */
+  private logNow(armed: Armed, values: unknown[]): boolean {
+    if (this.closed || this.pausedNow || !this.probes.has(armed.spec.id)) return false;
+    const req = this.opts.requestNow?.() ?? null;
+    if (!req) return false;
+    const mark = this.budget.mark();
+    this.pauseStarted = this.now();
+    try {
+      armed.paused++;
+      armed.pendingPaused++;
+      if (armed.spec.hits !== null && armed.paused >= armed.spec.hits) this.sites.removeBreakpoints(armed);
+      const group = 'tspuma-probe-line';
+      try {
+        const reads = computedReads(armed.parts, values, (value) => {
+          this.gates.held = value;
+          return this.post<{ result: RemoteObject }>('Runtime.evaluate', { expression: `${PROBE_GATE_KEY}.v()`, objectGroup: group, generatePreview: true, silent: true }).result;
+        });
+        this.output.logLine(armed, reads, idOf(req), { req });
+      } finally {
+        this.gates.held = undefined;
+        this.post('Runtime.releaseObjectGroup', { objectGroup: group });
+      }
+    } catch (err) {
+      this.opts.log.warn({ err, probe: armed.spec.id }, `Probe hit could not be handled: ${(err as Error).message}`);
+    }
+    this.spend(mark, [armed]);
+    return true;
+  }
 
   /** A pause against the budget (probe-budget.ts); past it, the probe that took most of the window is suspended. */
   private spend(mark: PauseMark, hit: Armed[]): void {

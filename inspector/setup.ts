@@ -10,6 +10,7 @@ import type { SnapshotListener } from './worker-proxy.js';
 import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
 import { updatePrivateJson } from '../server/private-file.js';
 import { attachable, kOwnCode } from '../server/shared-names.js';
+import { hostDuties } from '../server/side-thread.js';
 
 export interface InspectorSetup {
   /** http://HOST:PORT of discovery (/json/list). */
@@ -75,6 +76,8 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger, onSna
   const capture = typeof (globalThis as Record<symbol, unknown>)[kOwnCode] === 'function';
   const data: ThreadData = { host: addr.host, port: addr.port, targets, capture };
   const worker = new Worker(new URL('./discovery-thread.js', import.meta.url), { workerData: data, execArgv: [], stdout: false, stderr: false, name: 'tspuma inspector discovery' });
+  // The process's side-thread duties (debug mode's pause rescuer, started below) run in it.
+  hostDuties(worker);
   return new Promise((resolve, reject) => {
     let listening = false;
     worker.on('message', (message: FromThread) => {

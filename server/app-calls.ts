@@ -53,6 +53,10 @@ export class AppCalls {
     this.tracking = on;
     if (!on) {
       this.before = null;
+      // An AsyncLocalStorage that ran keeps node's async hooks on, and with them V8's promise
+      // hooks, paid at every promise of every request, until it is disabled: the last probe's
+      // removal gives back what a worker cost before the first (run() enables it again).
+      this.store.disable();
       return;
     }
     this.before = new Set();

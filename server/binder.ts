@@ -193,9 +193,9 @@ export interface KeptBind {
  * in the primary with its coded error and dump, as in single mode; then the socket the primary
  * keeps, bound to the address and port that listen got (a host name resolved, port 0 resolved
  * once), not listening: a process whose libuv listens accepts too, and the primary never serves
- * (node-http.ts bindWithoutListening). The first worker's listen() puts it in LISTEN state and it
- * stays there while the primary holds it: connections made while no worker listens (a respawn)
- * wait in its backlog.
+ * (node-http.ts bindWithoutListening). cluster/listeners.ts listenKept puts it in LISTEN state
+ * before the first fork and it stays there while the primary holds it: connections made while no
+ * worker listens (the first boot, a respawn) wait in its backlog.
  */
 export async function bindForWorkers(spec: BindSpec, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<KeptBind> {
   const probe = createHttpServer(spec);

@@ -79,7 +79,7 @@ export class FailureBudget {
 }
 
 /** The commands only a cluster has (restarts, worker counts, a worker's live stack). */
-export type ClusterCommands = Pick<Primary, 'hotRestart' | 'phasedRestart' | 'workerCountUp' | 'workerCountDown' | 'workerCount' | 'phase' | 'stackOf'>;
+export type ClusterCommands = Pick<Primary, 'hotRestart' | 'phasedRestart' | 'restartRunning' | 'workerCountUp' | 'workerCountDown' | 'workerBooted' | 'workerExited' | 'workerCount' | 'phase' | 'stackOf'>;
 
 /** What the control app steers: the cluster's primary, or single mode's process. */
 export interface Controlled {
@@ -128,8 +128,10 @@ function refusal(req: http.IncomingMessage): string | null {
  * `stop` is the stop sequence signals get (drainDelay, sd_notify's STOPPING=1); by default the
  * primary's graceful stop.
  */
-export async function startControl(spec: BindSpec, token: string, target: Controlled, log: Logger, stop: () => void, budget = new FailureBudget()): Promise<BoundServer> {
+export async function startControl(spec: BindSpec, token: string, target: Controlled, log: Logger, stop: () => void, budget = new FailureBudget()): Promise<BoundServer & { finish(exitCode: number): Promise<void> }> {
   const throttle = new Throttle();
+  /** `stop` and `halt` with ?wait=1: answered by finish(), when the server is about to exit. */
+  const stopWaiters = new Set<http.ServerResponse>();
   /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string, extra: Record<string, unknown> = {}) => {
     const client = req.socket.remoteAddress ?? 'local';
@@ -163,11 +165,10 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       case '/stats':
         return json(res, 200, target.stats());
       case '/stop':
-        json(res, 200, { message: 'stopping' });
-        return stop();
       case '/halt':
-        json(res, 200, { message: 'halting' });
-        return target.halt();
+        if (wait) stopWaiters.add(res);
+        else json(res, 200, { message: url.pathname === '/stop' ? 'stopping' : 'halting' });
+        return url.pathname === '/stop' ? stop() : target.halt();
       case '/gc': {
         // Workers inherit the primary's execArgv and NODE_OPTIONS: what holds here holds for them.
         const exposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
@@ -184,10 +185,12 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       return json(res, 409, { error: err.message, code: err.code });
     }
     const restart = (run: () => Promise<void>) => {
+      // One already running: this one is queued (Primary.exclusive) and starts when it ends.
+      const queued = cluster.restartRunning;
       const p = run();
       if (!wait) {
         p.catch((err: Error) => log.error({ err }, `restart failed: ${err.message}`));
-        return json(res, 202, { message: 'started' });
+        return json(res, 202, { message: queued ? 'queued' : 'started' });
       }
       p.then(
         () => json(res, 200, { message: 'done', phase: cluster.phase }),
@@ -199,12 +202,23 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         return restart(() => cluster.hotRestart());
       case '/phased-restart':
         return restart(() => cluster.phasedRestart());
-      case '/worker-count-up':
-        cluster.workerCountUp();
-        return json(res, 200, { workers: cluster.workerCount });
-      case '/worker-count-down':
-        cluster.workerCountDown();
-        return json(res, 200, { workers: cluster.workerCount });
+      case '/worker-count-up': {
+        const index = cluster.workerCountUp();
+        if (!wait) return json(res, 200, { workers: cluster.workerCount });
+        return void cluster.workerBooted(index).then(
+          () => json(res, 200, { workers: cluster.workerCount, booted: index }),
+          (err: TspumaError) => json(res, 500, { error: err.message, code: err.code }),
+        );
+      }
+      case '/worker-count-down': {
+        const h = cluster.workerCountDown();
+        if (!h) return json(res, 200, { workers: cluster.workerCount, message: 'not changed: a cluster keeps at least 1 worker' });
+        if (!wait) return json(res, 200, { workers: cluster.workerCount });
+        return void cluster.workerExited(h).then(
+          () => json(res, 200, { workers: cluster.workerCount, exited: h.index }),
+          (err: TspumaError) => json(res, 500, { error: err.message, code: err.code }),
+        );
+      }
       case '/stack': {
         const worker = Number(url.searchParams.get('worker') ?? '0');
         if (!Number.isInteger(worker) || worker < 0) return json(res, 400, { error: `worker must be a worker index; got ${JSON.stringify(url.searchParams.get('worker'))}` });
@@ -218,14 +232,33 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         return json(res, 404, { error: `unknown command ${url.pathname}` });
     }
   });
-  return listen(spec, server, log, target.diagnostics);
+  const bound = await listen(spec, server, log, target.diagnostics);
+  return {
+    ...bound,
+    // The answer is written before the process exits (bounded: a client that stopped reading).
+    finish: async (exitCode) => {
+      const written = [...stopWaiters].map((res) => new Promise<void>((resolve) => {
+        res.once('finish', resolve);
+        res.once('close', resolve);
+        json(res, 200, { message: 'stopped', exitCode, pid: process.pid });
+      }));
+      stopWaiters.clear();
+      await Promise.race([Promise.all(written), new Promise((r) => setTimeout(r, FINISH_MS).unref())]);
+    },
+  };
 }
+
+/** How long finish() waits for the answers to `stop --wait` to be written. */
+const FINISH_MS = 2000;
 
 export interface ServedControl {
   /** tcp://HOST:PORT (the port the kernel gave) or unix://PATH, as the state file gives it. */
   readonly url: string;
   readonly token: string;
+  /** Stops listening; requests waiting for the stop (`stop --wait`) stay open until finish(). */
   close(): void;
+  /** The server is about to exit with `exitCode`: answers `stop`/`halt` with ?wait=1. */
+  finish(exitCode: number): Promise<void>;
 }
 
 /**
@@ -241,5 +274,5 @@ export async function serveControl(options: Pick<Options, 'controlUrl' | 'contro
   // The token is the one the user configured, or a random one written only to the 0600 state file.
   const where = options.controlToken ? 'configured' : options.state ? `random, in the state file ${resolve(options.state)}` : 'random and written nowhere: pass -S FILE or set TSPUMA_CONTROL_TOKEN to use it';
   log.info({ controlUrl: url, token: where }, `* Control app on ${url} (token ${where})`);
-  return { url, token, close: () => control.server.close() };
+  return { url, token, close: () => control.server.close(), finish: control.finish };
 }

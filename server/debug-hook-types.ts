@@ -27,6 +27,8 @@ export interface Reported {
   readonly text: string;
   /** The .json file written, if any. */
   readonly path: string | null;
+  /** Why a new dump was not written (path null, not a repeat): no dump folder, or the coded write failure. */
+  readonly problem?: string;
   readonly repeat: boolean;
 }
 

@@ -100,6 +100,9 @@ export const ERRORS = {
   TSPUMA_ERR_LOOP_BLOCKED: {
     template: 'The event loop of {loop} was blocked for {seconds} s: nothing else ran meanwhile (timers, I/O, every other request waited){during}{detail}. (Warned over loopBlockedWarning, {threshold} s.)',
   },
+  TSPUMA_ERR_LOG_DROPPED: {
+    template: 'stdout did not take log lines for {seconds} s (its reader stalled: a log collector or a pipe nobody drained); {lines} line(s) ({bytes} bytes) past the {bufferMiB} MiB buffer were dropped. Serving went on.',
+  },
   TSPUMA_ERR_HTTP_REQUEST_LINE: {
     template: 'Malformed request line: {problem}.',
     status: 400,
@@ -220,6 +223,9 @@ export const ERRORS = {
   TSPUMA_ERR_LISTENER_BUSY: {
     template: 'The {listener} is busy: {limit} are open, each answering a request, so it answered this connection 503 and closed it ({hint}). Retry in a moment.',
     status: 503,
+  },
+  TSPUMA_ERR_CONTROL_WAIT: {
+    template: '{command} --wait: {problem}.',
   },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
 import { redactDeep, Redactor } from '../diagnostics/redact.js';
 import { readText, standInError } from './error-stand-in.js';
+import type { TspumaError } from './errors.js';
+import { createStdout, type SonicBoomLike, stallError } from './log-destination.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -104,17 +106,20 @@ const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
 const pino = require(existsSync(BUNDLED) ? BUNDLED : 'pino') as typeof import('pino').default;
 
 /**
- * stdout, written synchronously. When the terminal it goes to closes (EIO) or the reader of its
- * pipe goes away (EPIPE), further lines are dropped: a closed terminal's SIGHUP must lead to a
- * graceful stop, not to a crash on the next log line.
+ * stdout, written without holding the thread (log-destination.ts). When the terminal it goes to
+ * closes (EIO) or the reader of its pipe goes away (EPIPE), further lines are dropped: a closed
+ * terminal's SIGHUP must lead to a graceful stop, not to a crash on the next log line.
  */
-function stdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: true });
-  dest.on('error', (err: NodeJS.ErrnoException) => {
+function stdout(warn: (err: TspumaError) => void): DestinationStream {
+  const dest = createStdout({
+    destination: (opts) => pino.destination(opts) as unknown as SonicBoomLike,
+    onResumed: (stall, at) => warn(stallError(stall, at)),
+  });
+  dest.on('error', ((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err;
     const mute = dest as unknown as Record<string, unknown>;
     for (const method of ['write', 'flushSync', 'end']) mute[method] = () => true;
-  });
+  }) as never);
   return dest;
 }
 
@@ -125,6 +130,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const serializers = { err: errorSerializer(redactor) };
   const hooks = { logMethod: redactWarnings(redactor) };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
+  // The stall warning goes through the logger it is about, once stdout takes lines again.
+  let logger: Logger | null = null;
+  const warn = (err: TspumaError): void => logger?.warn({ code: err.code, ...err.params }, err.message);
   if (usePretty) {
     // Required only for a TTY: most servers log JSON, and pino-pretty costs about 50 ms of boot.
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
@@ -134,11 +142,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       include: PRETTY_INCLUDE,
       messageFormat: prettyMessage as never,
       translateTime: 'HH:MM:ss.l',
-      destination: opts.destination ?? stdout(),
+      destination: opts.destination ?? stdout(warn),
     });
-    return pino({ level, base, serializers, hooks }, stream);
+    return (logger = pino({ level, base, serializers, hooks }, stream));
   }
-  return pino({ level, base, serializers, hooks }, (opts.destination as DestinationStream | undefined) ?? stdout());
+  return (logger = pino({ level, base, serializers, hooks }, (opts.destination as DestinationStream | undefined) ?? stdout(warn)));
 }
 
 /** pino's level number for warn: lines at it and above carry text from outside (error messages). */

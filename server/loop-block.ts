@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
+import { mainThreadFigures, type ThreadFigures } from './thread-clock.js';
 import { WORKER_INDEX_ENV } from './shared-names.js';
 
 /** What the watch asks of the server at a block. R: a request as the server keeps it. */
@@ -19,6 +20,8 @@ export interface LoopBlockDeps<R> {
   inApp(): { text: string; ms: number }[];
   /** `GET /search?q=… (request ID)`: only made when a block is reported. */
   describe(request: R): string;
+  /** The main thread's [ran, waited for a CPU] ms (thread-clock.ts; tests inject). */
+  thread?: () => ThreadFigures | null;
 }
 
 /** Requests remembered as they end: the one that blocked has ended by the time the timer runs. */
@@ -43,6 +46,8 @@ export class LoopBlockWatch<R> {
   private timer: NodeJS.Timeout | null = null;
   private last = 0;
   private cpu = process.cpuUsage();
+  private readonly threadFigures: () => ThreadFigures | null;
+  private thread: ThreadFigures | null = null;
   /** The last RECENT requests to end, and when (performance.now()): no allocation per request. */
   private readonly recent: (R | null)[] = new Array<R | null>(RECENT).fill(null);
   private readonly recentAt = new Float64Array(RECENT);
@@ -57,12 +62,14 @@ export class LoopBlockWatch<R> {
     this.thresholdMs = d.thresholdSeconds * 1000;
     // A quarter of the threshold, within 20..250 ms: a block is measured to within that.
     this.intervalMs = Math.max(20, Math.min(250, Math.floor(this.thresholdMs / 4)));
+    this.threadFigures = d.thread ?? mainThreadFigures;
   }
 
   start(): void {
     if (this.timer || this.thresholdMs <= 0) return;
     this.last = performance.now();
     this.cpu = process.cpuUsage();
+    this.thread = this.threadFigures();
     this.timer = setInterval(() => this.tick(performance.now()), this.intervalMs);
     this.timer.unref();
   }
@@ -91,6 +98,10 @@ export class LoopBlockWatch<R> {
     const cpu = process.cpuUsage();
     const cpuMs = (cpu.user - this.cpu.user + cpu.system - this.cpu.system) / 1000;
     this.cpu = cpu;
+    // The thread's own figures (a pread of /proc, a few µs, every interval): ran and waited for a CPU.
+    const thread = this.threadFigures();
+    const start = this.thread;
+    this.thread = thread;
     // It started at `since` or later and lasted at least this long: nothing ran meanwhile.
     const blockedMs = now - since - this.intervalMs;
     if (blockedMs < this.thresholdMs) {
@@ -105,7 +116,8 @@ export class LoopBlockWatch<R> {
       return;
     }
     try {
-      this.report(blockedMs, since + this.intervalMs + blockedMs / 2, cpuMs, now);
+      const spent = thread !== null && start !== null ? { ran: thread[0] - start[0], waited: thread[1] - start[1] } : null;
+      this.report(blockedMs, since + this.intervalMs + blockedMs / 2, cpuMs, spent, now);
     } catch (err) {
       this.d.log.debug({ err }, 'the blocked-loop warning could not be written');
     }
@@ -126,7 +138,7 @@ export class LoopBlockWatch<R> {
    * its measure later; a request that ended before that ended before it began (nothing ran during
    * it). The first to end after it is the request whose code ran.
    */
-  private report(blockedMs: number, after: number, cpuMs: number, now: number): void {
+  private report(blockedMs: number, after: number, cpuMs: number, thread: { ran: number; waited: number } | null, now: number): void {
     this.lastLineAt = now;
     const s = (ms: number) => (ms / 1000).toFixed(1);
     let culprit = -1;
@@ -142,10 +154,33 @@ export class LoopBlockWatch<R> {
       during = `; in the app then: ${inApp.slice(0, 3).map((r) => `${r.text} (in the app ${s(r.ms)} s)`).join(', ')}${inApp.length > 3 ? ` and ${inApp.length - 3} more` : ''}`;
       waited = 0;
     } else during = '; no request was in the app (module code, a timer or an event handler of the app ran)';
-    const spent = cpuMs >= blockedMs * 0.5 ? 'computing' : 'mostly waiting, not computing: a synchronous call (fs *Sync, execSync, Atomics.wait, a native addon), a debugger holding it paused, or a machine that did not schedule it';
-    const cpu = `; the process used ${s(cpuMs)} s of CPU meanwhile (${spent})`;
+    const cpu = thread === null ? processVerdict(cpuMs, blockedMs) : threadVerdict(thread.ran, thread.waited, blockedMs);
     const behind = waited > 0 ? `; ${waited} other request(s) in the app waited behind it` : '';
     const err = new TspumaError('TSPUMA_ERR_LOOP_BLOCKED', { loop: loopName(), seconds: s(blockedMs), during, detail: `${cpu}${behind}`, threshold: this.d.thresholdSeconds });
-    this.d.log.warn({ code: err.code, seconds: Number(s(blockedMs)), cpuSeconds: Number(s(cpuMs)) }, err.message);
+    const figures = thread === null ? {} : { threadRanSeconds: Number(s(thread.ran)), threadWaitedSeconds: Number(s(thread.waited)) };
+    this.d.log.warn({ code: err.code, seconds: Number(s(blockedMs)), cpuSeconds: Number(s(cpuMs)), ...figures }, err.message);
   }
+}
+
+const sec = (ms: number): string => (ms / 1000).toFixed(1);
+const ASLEEP = 'a synchronous call (fs *Sync, execSync, Atomics.wait, a native addon, a console.log to a stdout or stderr pipe its reader stopped draining), a debugger holding it paused, or a stopped process (SIGSTOP)';
+
+/**
+ * What the thread did during the block, from its own clocks: it ran (its code computed), it was
+ * runnable but got no CPU (a busy host or a container's CPU limit slowed that same code down), or it
+ * slept. The first two blame the code that ran; only the third points elsewhere.
+ */
+export function threadVerdict(ranMs: number, waitedMs: number, blockedMs: number): string {
+  const head = `; its thread ran ${sec(ranMs)} s on a CPU meanwhile`;
+  if (ranMs >= blockedMs * 0.5) return `${head} (computing: the code that ran held it)`;
+  if (ranMs + waitedMs >= blockedMs * 0.5) {
+    return `${head} and waited ${sec(waitedMs)} s for one (computing, slowed down by a busy host or the container's CPU limit: the code that ran held it)`;
+  }
+  return `${head} and waited ${sec(waitedMs)} s for one (asleep the rest: ${ASLEEP})`;
+}
+
+/** The same off Linux, from the process's CPU time (all its threads), which cannot tell waiting for a CPU from sleeping. */
+function processVerdict(cpuMs: number, blockedMs: number): string {
+  const spent = cpuMs >= blockedMs * 0.5 ? 'computing' : `mostly waiting, not computing: ${ASLEEP}, or a machine that did not schedule it`;
+  return `; the process used ${sec(cpuMs)} s of CPU meanwhile (${spent})`;
 }

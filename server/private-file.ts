@@ -5,7 +5,7 @@
 // A target that is a symlink, not a regular file, or owned by another user is refused with a
 // coded error naming it. Files that may hold a secret are 0600, in 0700 folders tspuma creates.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TspumaError } from './errors.js';
@@ -61,6 +61,19 @@ export function checkTarget(path: string, rules: FileRules): void {
   if (problem) throw new TspumaError('TSPUMA_ERR_FILE_UNSAFE', { what: rules.what, path, problem });
 }
 
+/**
+ * Throws TSPUMA_ERR_FILE_WRITE if the folder of `path` cannot take a new file (missing, read-only,
+ * not this user's to write): a cluster checks its pidfile and state file so before it forks its
+ * workers (a pidfile written once they ran failed after they booted, T12.7).
+ */
+export function checkFolderTakesFile(path: string, rules: FileRules): void {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (err) {
+    throw writeError(path, rules, err);
+  }
+}
+
 /** Why `path` (its lstat `st`) is not safe for tspuma to use as its own file or folder, or null. */
 function unsafeProblem(path: string, st: Stats, rules: FileRules, kind: 'file' | 'folder'): string | null {
   if (st.isSymbolicLink()) return linkProblem(path);
@@ -94,9 +107,25 @@ function linkProblem(path: string): string {
   return `it is a symbolic link (to ${JSON.stringify(to)}); tspuma never writes through one`;
 }
 
+/** Node's text of an OS error without its leading code ('EACCES: permission denied, open …'), which the messages say once, in parentheses. */
+function withoutCode(message: string, osCode: string | undefined): string {
+  return osCode && message.startsWith(`${osCode}: `) ? message.slice(osCode.length + 2) : message;
+}
+
 function writeError(path: string, rules: FileRules, err: unknown): TspumaError {
   const e = err as NodeJS.ErrnoException;
-  return new TspumaError('TSPUMA_ERR_FILE_WRITE', { what: rules.what, path, message: e?.message ?? String(err), osCode: e?.code ?? 'unknown' }, { cause: err });
+  return new TspumaError('TSPUMA_ERR_FILE_WRITE', { what: rules.what, path, message: withoutCode(e?.message ?? String(err), e?.code), osCode: e?.code ?? 'unknown' }, { cause: err });
+}
+
+/**
+ * TSPUMA_ERR_PIDFILE for a pidfile that could not be written: what failed said once (T12.7: the
+ * nested TSPUMA_ERR_FILE_WRITE text read "Cannot write pidfile … : Cannot write the pidfile …
+ * (EACCES): EACCES: permission denied …").
+ */
+export function pidfileError(path: string, source: string, err: unknown): TspumaError {
+  const params = err instanceof TspumaError && err.code === 'TSPUMA_ERR_FILE_WRITE' ? err.params : null;
+  const message = params ? `${String(params.message)} (${String(params.osCode)}). Nothing was left at that path.` : (err as Error)?.message ?? String(err);
+  return new TspumaError('TSPUMA_ERR_PIDFILE', { path, source, message }, { cause: err });
 }
 
 /** A file being written: bytes go to a temporary file beside the target until commit() renames it. */

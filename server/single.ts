@@ -2,7 +2,7 @@
 // runs the boot and stop hooks, and (when it owns the process) turns signals into a graceful stop
 // and serves the control app (--control-url: stats, stop, halt, probes) from the same process.
 import { refuseIfTaken, removeIfOwn } from './own-files.js';
-import { PUBLIC_FILE_MODE, writeFileSafely, writePrivateFile } from './private-file.js';
+import { PUBLIC_FILE_MODE, pidfileError, writeFileSafely, writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appLoadWarnings, type LoadedApp } from './app-loader.js';
@@ -131,7 +131,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     } catch (err) {
       await server.shutdown();
       if (err instanceof TspumaError && err.code === 'TSPUMA_ERR_FILE_IN_USE') throw err;
-      throw new TspumaError('TSPUMA_ERR_PIDFILE', { path: pidfile, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+      throw pidfileError(pidfile, options.sources.pidfile ?? 'default', err);
     }
   }
   let inspectorSetup: InspectorSetup | null = null;
@@ -190,6 +190,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       await runHooks('afterStopped', options.afterStopped, server);
       if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
       else log.info('- Goodbye!');
+      // `ctl stop --wait` returns now: requests finished, afterStopped run, files removed.
+      await control?.served.finish(uncaught ? 1 : 0);
       resolveStopped(0);
     })();
     return stopping;
@@ -211,8 +213,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   function halt(): void {
     log.warn('- Halting (tspuma ctl halt): exiting now, requests in flight are cut');
     removeFiles();
-    // After this turn, so the control app's answer is written first.
-    setImmediate(() => process.exit(0));
+    // After this turn, so the control app's answer (`halt --wait`'s too) is written first.
+    void (control?.served.finish(0) ?? Promise.resolve()).then(() => setImmediate(() => process.exit(0)));
   }
 
   booted = true;

@@ -8,7 +8,8 @@ export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart
 
 
 export const USAGE = `usage: tspuma ctl COMMAND [--wait] [--timeout SECONDS] (--control-url URL --control-token TOKEN | -S STATEFILE)
-  COMMAND: ${CTL_COMMANDS.join(', ')}`;
+  COMMAND: ${CTL_COMMANDS.join(', ')}
+  exits 0 when the command was done, 1 when it was not (gc in a server started without --expose-gc too)`;
 
 function usage(problem: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}; ${USAGE}`, source: 'command line' });
@@ -28,6 +29,8 @@ export async function ctl(args: string[]): Promise<number> {
   }
   const command = rest[0];
   if (!command || rest.length > 1 || !(CTL_COMMANDS as readonly string[]).includes(command)) usage(`COMMAND must be one of ${CTL_COMMANDS.join(', ')}`);
+  if (wait && !(WAITING_COMMANDS as readonly string[]).includes(command)) usage(`--wait means nothing for ${command}, which answers at once; it waits for ${WAITING_COMMANDS.join(', ')}`);
+  if (!(timeout > 0)) usage(`--timeout needs a number of seconds above 0; got ${JSON.stringify(others[others.indexOf('--timeout') + 1])}`);
   const control = controlTarget(flags, usage);
   const { url, token } = control;
   const target = /^unix:\/\/(.+)$/.exec(url);
@@ -40,15 +43,59 @@ export async function ctl(args: string[]): Promise<number> {
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} s`)));
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} s`), { code: 'TIMEOUT' })));
     req.on('error', reject);
   }).catch((err: NodeJS.ErrnoException) => {
     // Nothing to connect to: the coded error `probe` gives (with a stale state file named as such).
     if (err.code !== undefined && err.syscall === 'connect') throw unreachable(control, err);
+    if (wait && err.code === 'TIMEOUT') throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `no answer within ${timeout} s (--timeout): the server has not reached ${WAITED_FOR[command]} yet, or is stuck; it goes on without this client` });
     process.stderr.write(`tspuma ctl: ${command} failed: ${err.message}\n`);
     return { status: 0, body: '' };
   });
   if (status === 0) return 1;
   process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
-  return status >= 200 && status < 300 ? 0 : 1;
+  if (status < 200 || status >= 300) return 1;
+  // The answer came as the server was about to exit: with its pid known from the state file, until it has.
+  if (wait && (command === 'stop' || command === 'halt') && control.state?.pid !== undefined) await exited(control.state.pid, command);
+  // The control app answers gc 200 with "gc": false when the server cannot run it (no
+  // --expose-gc): nothing was done, so a script's `ctl gc && …` must not read success (T12.2).
+  return command === 'gc' && gcNotRun(body) ? 1 : 0;
+}
+
+function gcNotRun(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { gc?: unknown }).gc === false;
+  } catch {
+    return false;
+  }
+}
+
+/** The commands --wait waits for (see WAITED_FOR); the others answer at once. */
+export const WAITING_COMMANDS = ['stop', 'halt', 'restart', 'phased-restart', 'worker-count-up', 'worker-count-down'] as const;
+
+/** What each command's --wait waits for, for its error. */
+const WAITED_FOR: Record<string, string> = {
+  stop: 'its exit (every worker stopped, afterStopped run, its files removed)',
+  halt: 'its exit',
+  restart: 'the end of the hot restart',
+  'phased-restart': 'the end of the phased restart',
+  'worker-count-up': "the new worker's boot",
+  'worker-count-down': "the removed worker's exit",
+};
+
+/** How long after its last answer a stopped server's process may take to be gone. */
+const EXIT_MS = 10_000;
+
+/** Resolves once process `pid` is gone; TSPUMA_ERR_CONTROL_WAIT if it still runs EXIT_MS later. */
+async function exited(pid: number, command: string): Promise<void> {
+  const deadline = Date.now() + EXIT_MS;
+  for (;;) {
+    try {
+      process.kill(pid, 0); // EPERM: it runs, as another user
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+    }
+    if (Date.now() > deadline) throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `the server answered that it stopped, but its process (PID ${pid}, from the state file) was still running ${EXIT_MS / 1000} s later` });
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

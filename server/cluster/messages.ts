@@ -25,7 +25,8 @@ export type ProbeEvent =
 
 /** Worker -> primary. */
 export type WorkerMessage =
-  | { tspuma: 1; type: 'booted'; index: number; urls: string[] }
+  /** tsLoader: the TypeScript loader the worker loaded the app with (describeTsLoader), if any. */
+  | { tspuma: 1; type: 'booted'; index: number; urls: string[]; tsLoader?: { kind: string; text: string } }
   | { tspuma: 1; type: 'checkin'; index: number; stats: Stats }
   | { tspuma: 1; type: 'boot-failed'; index: number; code: string | null; message: string }
   /** The worker's own inspector is open at url (ws://HOST:PORT/UUID). */

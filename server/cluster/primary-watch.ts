@@ -2,10 +2,10 @@
 // on its copies of the primary's sockets, listeners.ts). Two signs that the primary is gone: the
 // IPC channel's disconnect, and, as a backstop checked every second (as Puma's workers check
 // their pipe to the parent), a parent pid other than the primary's. With an inspector open (a
-// DevTools client can hold the main thread paused, and then no timer or event of its runs), a
-// thread of its own (primary-watch-thread.ts) checks the parent too and kills the process
-// (SIGKILL) once the main thread has had its time to stop.
-import { Worker } from 'node:worker_threads';
+// DevTools client can hold the main thread paused, and then no timer or event of its runs), the
+// process's side thread (../side-thread.ts, primary-watch-thread.ts) checks the parent too and
+// kills the process (SIGKILL) once the main thread has had its time to stop.
+import { startDuty } from '../side-thread.js';
 import { realClock, unref, type Clock } from './clock.js';
 
 /** How often the parent pid is read. */
@@ -19,6 +19,8 @@ export const STALL_MS = 5000;
 export interface WatchedProcess {
   /** The parent's pid now (node reads it anew each time). */
   readonly ppid: number;
+  /** False once the IPC channel has closed (before the watch began, too). */
+  readonly connected?: boolean;
   once(event: 'disconnect', listener: () => void): unknown;
   removeListener(event: 'disconnect', listener: () => void): unknown;
 }
@@ -31,10 +33,10 @@ export interface PrimaryWatch {
 
 /**
  * Calls `gone` once, with why (`its IPC channel closed`, `its parent process is now PID N`), when
- * the primary goes away. The timer never keeps the process alive.
+ * the primary (`primaryPid`: by default the parent now) goes away, at once when it is gone
+ * already. The timer never keeps the process alive.
  */
-export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess = process, clock: Clock = realClock): PrimaryWatch {
-  const primaryPid = proc.ppid;
+export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess = process, clock: Clock = realClock, primaryPid: number = proc.ppid): PrimaryWatch {
   let done = false;
   const end = (why: string) => {
     if (done) return;
@@ -54,6 +56,10 @@ export function watchPrimary(gone: (why: string) => void, proc: WatchedProcess =
     proc.removeListener('disconnect', onDisconnect);
   };
   proc.once('disconnect', onDisconnect);
+  // Gone already (it died as this worker started; the cluster's IPC guard kept node from exiting
+  // on the closed channel): `gone` is called now, before this returns.
+  if (proc.connected === false) onDisconnect();
+  else if (proc.ppid !== primaryPid) end(`its parent process is now PID ${proc.ppid}`);
   return { primaryPid, stop };
 }
 
@@ -70,22 +76,16 @@ export interface WatchThreadData {
 
 /**
  * The backstop for a main thread that cannot run (held paused by a debugger, or a loop that never
- * yields): a thread that reads the parent pid every second and, `graceMs` after it changed (or
- * STALL_MS, when the main thread's heartbeat has stopped), writes one log line and kills the
- * process. It never keeps the process alive; a thread that fails to start leaves the main
- * thread's watch alone.
+ * yields): a duty of the side thread that reads the parent pid every second and, `graceMs` after
+ * it changed (or STALL_MS, when the main thread's heartbeat has stopped), writes one log line and
+ * kills the process. It never keeps the process alive; when no thread can start, the main
+ * thread's watch stays alone. Returns whether it started.
  */
-export function startWatchThread(data: Omit<WatchThreadData, 'heartbeat'>): Worker | null {
-  try {
-    const heartbeat = new SharedArrayBuffer(4);
-    const beats = new Int32Array(heartbeat);
-    const worker = new Worker(new URL('./primary-watch-thread.js', import.meta.url), { workerData: { ...data, heartbeat }, execArgv: [], stdout: false, stderr: false, name: 'tspuma primary watch' });
-    worker.unref();
-    worker.on('error', () => undefined);
-    // The main thread's sign of life for the thread (it never keeps the process alive).
-    setInterval(() => Atomics.add(beats, 0, 1), HEARTBEAT_MS).unref();
-    return worker;
-  } catch {
-    return null;
-  }
+export function startWatchThread(data: Omit<WatchThreadData, 'heartbeat'>): boolean {
+  const heartbeat = new SharedArrayBuffer(4);
+  const beats = new Int32Array(heartbeat);
+  if (!startDuty(new URL('./primary-watch-thread.js', import.meta.url), { ...data, heartbeat } satisfies WatchThreadData)) return false;
+  // The main thread's sign of life for the thread (it never keeps the process alive).
+  setInterval(() => Atomics.add(beats, 0, 1), HEARTBEAT_MS).unref();
+  return true;
 }

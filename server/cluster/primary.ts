@@ -5,6 +5,7 @@
 // DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
 // only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { KeptBind } from '../binder.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
@@ -100,6 +101,12 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
   return new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: available.map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
 }
 
+/**
+ * Preloaded into each worker (ipc-guard.cts): a primary gone before or while the worker starts
+ * leaves it to say so in one line instead of node's raw EPIPE stack or a silent exit 0.
+ */
+const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
+
 let clusterReady = false;
 /**
  * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
@@ -111,7 +118,7 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
     const stdio = fds.length > 0 || filterStderr ? { stdio: [0, 1, filterStderr ? 'pipe' : 2, 'ipc', ...fds] } : {};
-    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false, ...stdio });
+    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), execArgv: [...process.execArgv, '--require', IPC_GUARD], silent: false, ...stdio });
     clusterReady = true;
   }
   // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.
@@ -121,6 +128,20 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
 }
 
 export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, bindListeners };
+
+/** A restart asked for while another runs: it starts when that one ends. */
+interface QueuedRestart {
+  readonly name: string;
+  readonly fn: () => Promise<string[]>;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
+
+/** What a control command's --wait allows beyond the timeout that bounds the state it waits for. */
+const WAIT_SLACK_S = 10;
 
 /** How often the primary checks its workers' check-ins and boots. */
 const HEALTH_EVERY_MS = 1000;
@@ -142,13 +163,17 @@ export class Primary {
   private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
   /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
   private readonly restartPending = new Set<WorkerHandle>();
+  /** The TypeScript loader the primary last logged for its workers. */
+  private tsLoaderSaid: string | null = null;
   private health: TimerHandle | null = null;
   /** When checkHealth last ran: a longer gap means the primary itself did not run. */
   private lastHealth = 0;
   private readonly clock: Clock;
   private bootedOnce = false;
   private servingOnce = false;
-  private restarting: Promise<void> | null = null;
+  /** The restart running (its kind and the phase it makes), and those asked for meanwhile, in order. */
+  private restarting: { name: string; phase: number } | null = null;
+  private readonly queued: QueuedRestart[] = [];
   private resolveStopped!: (code: number) => void;
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
   private readonly waiters = new Set<() => void>();
@@ -271,6 +296,12 @@ export class Primary {
         this.restartPending.delete(handle);
         this.failures.delete(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
+        // Which TypeScript loader the workers use, as single mode says it: once, and again when a
+        // restart's workers use another (T12.8: it was at debug level in each worker only).
+        if (message.tsLoader && message.tsLoader.text !== this.tsLoaderSaid) {
+          this.tsLoaderSaid = message.tsLoader.text;
+          this.log.info({ tsLoader: message.tsLoader.kind, ...(handle.phase > 0 ? { phase: handle.phase } : {}) }, `*   TypeScript${handle.phase > 0 ? ` (phase ${handle.phase})` : ''}: ${message.tsLoader.text}`);
+        }
         this.notify();
         if (!this.servingOnce) {
           // The first booted worker serves: say so even if a sibling is still booting or failing.
@@ -509,6 +540,13 @@ export class Primary {
     return h;
   }
 
+  /** A worker of the new phase already running (a respawn): the restart takes it as its new worker of that index. */
+  private adoptForRestart(h: WorkerHandle): WorkerHandle {
+    if (!h.booted) this.restartPending.add(h);
+    this.log.info({ worker: h.index, workerPid: h.pid }, `- Worker ${h.index} (PID: ${h.pid}) already runs phase ${h.phase} (respawned during the restart): kept, not booted again`);
+    return h;
+  }
+
   /** Waits until each worker has booted or exited; one still booting after workerBootTimeout is killed. */
   private async awaitBoot(handles: WorkerHandle[]): Promise<WorkerHandle[]> {
     const seconds = this.options.workerBootTimeout;
@@ -564,12 +602,17 @@ export class Primary {
       let booted = 0;
       for (let i = 0; i < this.workerCount; i++) {
         const old = this.current.get(i);
-        const fresh = this.forkForRestart(i);
+        // An old worker that died since the restart began was respawned with the new phase: that
+        // worker is this index's new one (booted, or its boot is the restart's to judge), not a
+        // second boot of the same code.
+        const respawned = old !== undefined && old.phase === this.phase && !old.exited && !old.stopping;
+        const fresh = respawned ? this.adoptForRestart(old) : this.forkForRestart(i);
+        const kept = respawned ? undefined : old;
         const [failed] = await this.awaitBoot([fresh]);
-        if (failed && booted === 0) this.rollBack([fresh], new Map(old ? [[i, old]] : []), from, failed);
+        if (failed && booted === 0) this.rollBack([fresh], new Map(kept ? [[i, kept]] : []), from, failed);
         if (failed) problems.push(this.rollForward(failed));
         else booted++;
-        if (old) await this.term(old);
+        if (kept) await this.term(kept);
       }
       return problems;
     });
@@ -593,35 +636,114 @@ export class Primary {
     });
   }
 
-  /** One restart at a time; fn returns what went wrong without undoing the restart. */
+  /**
+   * One restart at a time; fn returns what went wrong without undoing the restart. A restart asked
+   * for (USR1, USR2, the control app) while one runs is queued and starts when it ends, as often
+   * as it was asked for, less duplicates: one asked for while the same kind is already queued joins
+   * it (a double `systemctl reload` restarts once more, not twice). Queued ones are refused when
+   * the primary stops.
+   */
   private exclusive(name: string, fn: () => Promise<string[]>): Promise<void> {
-    if (this.restarting) return Promise.reject(new Error(`a restart is already running`));
     if (this.stopping) return Promise.reject(new Error('the primary is stopping'));
+    if (this.restarting === null) return this.begin(name, fn);
+    const running = `the ${this.restarting.name} to phase ${this.restarting.phase}`;
+    const same = this.queued.find((q) => q.name === name);
+    if (same) {
+      this.log.info(`- ${capitalized(name)} asked for while ${running} runs: joins the ${name} already queued`);
+      return same.done;
+    }
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.queued.push({ name, fn, done, resolve, reject });
+    this.log.info(`- ${capitalized(name)} asked for while ${running} runs: queued, it starts when that one ends`);
+    return done;
+  }
+
+  private begin(name: string, fn: () => Promise<string[]>): Promise<void> {
+    this.restarting = { name, phase: this.phase + 1 };
     this.log.info(`- Starting ${name}, phase ${this.phase + 1}`);
-    this.events?.reloading(`${name[0]!.toUpperCase()}${name.slice(1)} to phase ${this.phase + 1}`);
+    this.events?.reloading(`${capitalized(name)} to phase ${this.phase + 1}`);
     const run = (async () => {
       await runHooks('beforeRestart', this.options.beforeRestart, this);
+      // A stop that came during the hooks: no worker is forked that no one would stop.
+      if (this.stopping) throw new Error('the primary is stopping');
       const problems = await fn();
-      const done = `- ${name[0]!.toUpperCase()}${name.slice(1)} finished, phase ${this.phase}`;
+      const done = `- ${capitalized(name)} finished, phase ${this.phase}`;
       if (problems.length === 0) this.log.info(done);
       else this.log.warn({ problems }, `${done}; ${problems.join('; ')}`);
     })();
-    this.restarting = run.finally(() => {
+    return run.finally(() => {
       this.restarting = null;
       if (!this.stopping) this.events?.reloaded(this.phase);
+      const next = this.queued.shift();
+      if (next) this.begin(next.name, next.fn).then(next.resolve, next.reject);
     });
-    return this.restarting;
   }
 
-  /** TTIN / TTOU. */
-  workerCountUp(): void {
-    this.fork(this.workerCount++, this.phase);
+  /** The primary stops: no queued restart will run. */
+  private dropQueued(): void {
+    for (const q of this.queued.splice(0)) q.reject(new Error('the primary is stopping'));
   }
-  workerCountDown(): void {
-    if (this.workerCount <= 1) return;
+
+  /** Whether a restart runs now (one asked for is then queued). */
+  get restartRunning(): boolean {
+    return this.restarting !== null;
+  }
+
+  /** TTIN: one worker more; returns its index. */
+  workerCountUp(): number {
+    const index = this.workerCount++;
+    this.fork(index, this.phase);
+    return index;
+  }
+  /** TTOU: one worker less (never below 1); returns the worker told to stop, if one ran. */
+  workerCountDown(): WorkerHandle | null {
+    if (this.workerCount <= 1) return null;
     const index = --this.workerCount;
     const h = this.current.get(index);
     if (h) void this.term(h);
+    return h ?? null;
+  }
+
+  /**
+   * `worker-count-up --wait`: resolves once worker `index` has booted; rejects with
+   * TSPUMA_ERR_CONTROL_WAIT when it fails to boot (it respawns with backoff), its index is
+   * removed, the primary stops, or workerBootTimeout and WAIT_SLACK_S pass.
+   */
+  async workerBooted(index: number): Promise<void> {
+    const seconds = this.options.workerBootTimeout + WAIT_SLACK_S;
+    const failed = (problem: string) => new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command: 'worker-count-up', problem });
+    let h = this.current.get(index);
+    try {
+      await this.until(() => {
+        h = this.current.get(index);
+        return this.stopping || h === undefined || h.booted || h.exited;
+      }, seconds * 1000, 'boot');
+    } catch {
+      throw failed(`worker ${index}${h ? ` (PID: ${h.pid})` : ''} had not booted ${seconds} s after it was forked (workerBootTimeout ${this.options.workerBootTimeout} s and ${WAIT_SLACK_S} s)`);
+    }
+    if (h?.booted) return;
+    if (this.stopping) throw failed(`the primary is stopping; worker ${index} did not boot`);
+    if (h === undefined) throw failed(`worker ${index} was removed (worker-count-down) before it booted`);
+    throw failed(`worker ${index} (PID: ${h.pid}) failed to boot: ${this.bootFailureOf(h)}; it respawns with backoff`);
+  }
+
+  /**
+   * `worker-count-down --wait`: resolves once `h` has exited; rejects with TSPUMA_ERR_CONTROL_WAIT
+   * when it runs on past workerShutdownTimeout (its kill included, and its autopsy with DevTools)
+   * and WAIT_SLACK_S.
+   */
+  async workerExited(h: WorkerHandle): Promise<void> {
+    const seconds = this.options.workerShutdownTimeout + (this.devtools ? this.options.workerAutopsyTimeout : 0) + WAIT_SLACK_S;
+    try {
+      await this.until(() => h.exited, seconds * 1000, 'exit');
+    } catch {
+      throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command: 'worker-count-down', problem: `worker ${h.index} (PID: ${h.pid}) was still running ${seconds} s after it was told to stop` });
+    }
   }
 
   /** TERM / INT: every worker stops gracefully, then the primary exits 0. */
@@ -647,6 +769,7 @@ export class Primary {
   }
 
   private clearTimers(): void {
+    this.dropQueued();
     this.probes.close();
     if (this.health !== null) this.clock.clearInterval(this.health);
     this.health = null;

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf } from '../app-files.js';
 import { preloadCheck } from './preload-check.js';
-import { PUBLIC_FILE_MODE, checkTarget, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
+import { PUBLIC_FILE_MODE, checkFolderTakesFile, checkTarget, pidfileError as pidfileErrorOf, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
 import { warnIgnoredOptions } from '../mode-options.js';
@@ -26,7 +26,7 @@ const PIDFILE_RULES = { what: 'pidfile', mode: PUBLIC_FILE_MODE } as const;
 const STATE_RULES = { what: 'state file (-S)' } as const;
 
 function pidfileError(path: string, options: Options, err: unknown): TspumaError {
-  return new TspumaError('TSPUMA_ERR_PIDFILE', { path, source: options.sources.pidfile ?? 'default', message: (err as Error).message }, { cause: err });
+  return pidfileErrorOf(path, options.sources.pidfile ?? 'default', err);
 }
 
 /** argv without `--control-token TOKEN` / `--control-token=TOKEN`. */
@@ -69,6 +69,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   if (pidfile) {
     try {
       checkTarget(pidfile, PIDFILE_RULES);
+      checkFolderTakesFile(pidfile, PIDFILE_RULES);
     } catch (err) {
       throw pidfileError(pidfile, options, err);
     }
@@ -76,6 +77,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   }
   if (options.state) {
     checkTarget(resolve(options.state), STATE_RULES);
+    checkFolderTakesFile(resolve(options.state), STATE_RULES);
     refuseIfTaken(resolve(options.state), 'state file', options.sources.state ?? 'default');
   }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
@@ -192,6 +194,8 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   await workerStderrDrained(STDERR_DRAIN_MS);
   await devtools?.close();
   for (const f of files) removeIfOwn(f);
+  // `ctl stop --wait` returns now: workers gone, afterStopped run, files removed; the exit follows.
+  await control?.finish(primary.failure ? 1 : code);
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.
   if (primary.failure) throw primary.failure;
   return code;

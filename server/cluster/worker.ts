@@ -15,13 +15,14 @@ import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S, guardInspectorSignal, uncaughtGraceEnded } from '../single.js';
 import { keepServingOnRejection } from '../rejections.js';
 import { describeTsLoader, tsLoader } from '../ts-loader.js';
-import { WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, kDumped } from '../shared-names.js';
+import { CLUSTER_RUN_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, kDumped } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { probeHost } from '../probe-host.js';
 import { AppCalls } from '../app-calls.js';
 import { startupPhase } from '../errors.js';
 import { takeWorkerBinds, withWorkerBinds } from './listeners.js';
 import { startWatchThread, watchPrimary } from './primary-watch.js';
+import { realClock } from './clock.js';
 import { stopAccepting } from '../node-http.js';
 
 const LINGER_MS = 1000;
@@ -32,7 +33,9 @@ const WATCH_THREAD_SLACK_S = 4;
 const UNCAUGHT = 'uncaught exception';
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send!(message);
+  // A failed write (the primary just died: EPIPE) comes to the callback, not as an 'error' event:
+  // the closed channel is the watch's to report.
+  if (process.connected) process.send!(message, undefined, undefined, () => undefined);
 }
 
 /**
@@ -73,6 +76,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   // From here on the worker exits when its primary goes away, whatever it is doing: while it boots
   // at once (nothing is in flight), once serving after a graceful stop (onPrimaryGone, below).
   let doing: string | null = 'booting';
+  // The primary's pid from the run id it forked this worker with: the parent may already be init.
+  const primaryPid = Number(/^(\d+)-/.exec(process.env[CLUSTER_RUN_ENV] ?? '')?.[1]) || process.ppid;
   /** Why the primary went away, when it did after this worker's server listened and before its stop was ready. */
   let goneEarly: string | null = null;
   let onPrimaryGone = (why: string) => {
@@ -80,10 +85,26 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       goneEarly = why;
       return;
     }
-    log.warn({ why }, `- Worker ${index} (PID: ${process.pid}) exiting: its primary (PID: ${watch.primaryPid}) is gone (${why}) while it was ${doing}`);
+    log.warn({ why }, `- Worker ${index} (PID: ${process.pid}) exiting: its primary (PID: ${primaryPid}) is gone (${why}) while it was ${doing}`);
     process.exit(1);
   };
-  const watch = watchPrimary((why) => onPrimaryGone(why));
+  // Called at once when the primary is already gone (it died as this worker started).
+  watchPrimary((why) => onPrimaryGone(why), process, realClock, primaryPid);
+  // A stop the primary sends before this worker serves (a stop, a worker-count-down or a restart
+  // during its boot) found no listener: the worker booted, served, and was killed at
+  // workerShutdownTimeout. While it boots it exits at once (nothing is in flight); once it listens,
+  // the stop waits for the graceful stop below to be set up.
+  let stopAsked = false;
+  const earlyStop = (m: unknown) => {
+    if (!isPrimaryMessage(m) || m.type !== 'stop') return;
+    if (doing === null) {
+      stopAsked = true;
+      return;
+    }
+    log.info(`- Worker ${index} (PID: ${process.pid}) stopping: told to stop by the primary while it was ${doing}; exiting now (no request was in flight)`);
+    process.exit(0);
+  };
+  process.on('message', earlyStop);
   const appCalls = new AppCalls();
   const closeProbes = listenForProbes(options, log, index, appCalls);
   // The inspector's module only with --inspect (or -d): with debug off a worker loads none.
@@ -93,7 +114,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     const url = inspector.openInspector(options.inspect, { kind: 'worker', index }, log);
     if (url) send({ tspuma: 1, type: 'inspector', index, url });
     // A DevTools client can hold this main thread paused: a thread makes sure it exits anyway.
-    startWatchThread({ primaryPid: watch.primaryPid, index, graceMs: (options.workerShutdownTimeout + WATCH_THREAD_SLACK_S) * 1000 });
+    startWatchThread({ primaryPid: primaryPid, index, graceMs: (options.workerShutdownTimeout + WATCH_THREAD_SLACK_S) * 1000 });
   }
   let loaded: LoadedApp;
   let server: Server;
@@ -104,8 +125,6 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     doing = 'booting';
     if (index === 0) for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
-    const ts = tsLoader();
-    if (ts) log.debug({ tsLoader: ts.kind }, `TypeScript: ${describeTsLoader(ts)}`);
     server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
     const served = server;
     appCalls.observe({ context: diagnostics ? () => diagnostics.currentRequest() : null, inApp: () => served.requestsInApp() });
@@ -134,7 +153,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   exitWatchServing(() => server.inFlight());
-  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url) });
+  const ts = tsLoader();
+  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url), ...(ts ? { tsLoader: { kind: ts.kind, text: describeTsLoader(ts) } } : {}) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
   const appStats: AppCheckStats = {};
@@ -188,6 +208,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         }
       }
     });
+    process.off('message', earlyStop);
+    if (stopAsked) void stop('told to stop by the primary');
     keepServingOnRejection(log, server, `Worker ${index} (PID: ${process.pid}): `);
     // As in single mode: logged, dumped (written before anything else, so a dying worker's dump
     // is on disk), then a graceful stop with exit code 1; the primary respawns the worker.
@@ -208,7 +230,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     // primary would have given), then the worker exits for sure (ref'd timers): no orphans.
     onPrimaryGone = (why) => {
       const inFlight = server.inFlight().length;
-      log.warn({ why, inFlight }, `- Worker ${index} (PID: ${process.pid}) exiting: its primary (PID: ${watch.primaryPid}) is gone (${why}); it stops accepting and finishes its ${inFlight} request(s) in flight within workerShutdownTimeout (${options.workerShutdownTimeout} s)`);
+      log.warn({ why, inFlight }, `- Worker ${index} (PID: ${process.pid}) exiting: its primary (PID: ${primaryPid}) is gone (${why}); it stops accepting and finishes its ${inFlight} request(s) in flight within workerShutdownTimeout (${options.workerShutdownTimeout} s)`);
       for (const b of server.boundServers) stopAccepting(b.server, () => undefined);
       void stop('the primary went away');
       setTimeout(() => {

@@ -49,6 +49,16 @@ export function hermeticEnv(): NodeJS.ProcessEnv {
 }
 
 /**
+ * hermeticEnv() for npm, with the NODE_EXTRA_CA_CERTS the run started with (vitest.config.ts takes
+ * it out of every other process's environment): npm may reach the registry through a proxy whose
+ * CA that bundle holds.
+ */
+export function npmEnv(): NodeJS.ProcessEnv {
+  const ca = process.env.TSPUMA_TEST_EXTRA_CA_CERTS;
+  return { ...hermeticEnv(), ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}) };
+}
+
+/**
  * How to start a command as a user without privileges: setpriv to nobody (it execs, so the pid is
  * the command's) when the tests run as root, the command itself otherwise.
  */

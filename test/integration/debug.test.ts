@@ -1,13 +1,13 @@
 // Integration: `tspuma -d` (and TSPUMA_OPTS=-d) produce interpreter-level dumps: frames mapped to
 // .ts lines with receivers and locals, redacted, bounded under load, saved for CI.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, acceptsOn, get, waitFor } from '../helpers/net.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const APP = 'test/fixtures/debug-app.ts';
@@ -63,6 +63,7 @@ describe('tspuma -d', () => {
     const culprit = json.frames[json.culprit]!;
     expect(json.version).toBe(1);
     expect(json.phase).toBe('app');
+    expect(json.worker).toBeNull(); // single mode: no worker index (cluster mode's case below has 0)
     expect(culprit).toMatchObject({ function: 'loadUser', file: APP, line: throwLine });
     expect(culprit.locals).toMatchObject({ userId: 42, password: '[redacted]', attempts: 3 });
     expect(json.request).toMatchObject({ method: 'GET', url: '/sync', headers: { authorization: '[redacted]', cookie: '[redacted]' } });
@@ -105,12 +106,12 @@ describe('tspuma -d', () => {
     expect(await res.text()).toBe('culprit loadUser userId=42');
   });
 
-  it('names the worker index in cluster mode', async () => {
+  it('names the worker index in cluster mode (-w 1: worker 0, where a single-mode dump has none)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/sync`)).status).toBe(500);
     const dump = await waitFor(() => dumpsIn(dir)[0], 'the dump file');
-    expect([0, 1]).toContain(dump.worker);
+    expect(dump.worker).toBe(0);
     expect(dump.frames[dump.culprit]!.locals.userId).toBe(42);
   });
 
@@ -159,6 +160,26 @@ describe('tspuma -d', () => {
     const bad = run(['dump', join(ROOT, 'package.json')]);
     expect(await bad.exited).toBe(1);
     expect(bad.stderr()).toContain('is not a tspuma dump');
+  });
+
+  it('at exit, the capture cost is one record of the JSON log with its figures, also under -q, never a plain line on stderr (T12.3)', async () => {
+    // -q keeps the boot line out: a unix socket of the test's own is where to find it.
+    const sock = join(mkdtempSync(join(tmpdir(), 'tspuma-cost-')), 'app.sock');
+    const s = run(['-d', '-q', '--inspect=off', '-b', `unix://${sock}`, join(ROOT, APP)]);
+    await acceptsOn(sock, 'the app socket', 40_000);
+    expect((await get('http://localhost/sync', sock)).status).toBe(500);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const cost = s.lines().find((l) => String(l.msg).startsWith('debug capture cost: '));
+    expect(cost?.msg).toMatch(/^debug capture cost: [1-9]\d* pause\(s\) at throws: p50 [\d.]+ ms, p99 [\d.]+ ms; [1-9]\d* built a capture: /);
+    expect(cost?.level).toBe(30);
+    expect(cost?.pid).toBe(s.proc.pid);
+    const figures = cost?.debugCapture as Record<string, number>;
+    expect(figures.pauses).toBeGreaterThanOrEqual(1);
+    expect(figures.captures).toBeGreaterThanOrEqual(1);
+    expect(figures.pauseP99Ms).toBeGreaterThanOrEqual(figures.pauseP50Ms!);
+    expect(s.stderr()).not.toContain('debug capture cost');
+    rmSync(dirname(sock), { recursive: true, force: true });
   });
 
   it('in CI: dumps to ./tspuma-dumps, the full text and the file path in the log, GitHub annotations, an exit summary', async () => {

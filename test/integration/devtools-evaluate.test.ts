@@ -68,6 +68,8 @@ describe('a worker a DevTools client holds paused', () => {
       const spared = await waitFor(() => s.lines().find((l) => String(l.msg).includes('is paused in a debugger')), 'the spared line', 20_000);
       const autopsy = await waitFor(() => s.stderr().match(/tspuma dump #\d+ \[hang\] WorkerPausedInDebugger: .*/)?.[0], 'the autopsy');
       expect(autopsy).toContain('is paused in a debugger (a DevTools client holds it, reason "other")');
+      // Its line says where the dump went and why the worker is spared (T9): logged before the spared line.
+      expect(s.lines().find((l) => String(l.msg).startsWith('Autopsy of worker 0 '))?.msg).toMatch(/^Autopsy of worker 0 \(PID: \d+\) written to \/.+\.json; it was paused in a debugger \(a DevTools client held it, reason "other"\), not hung$/);
       expect(s.lines().filter((l) => String(l.msg).includes('Autopsy') && String(l.msg).includes('failed')).map((l) => l.msg)).toEqual([]);
       // Still the same worker: resumed by its client, it answers.
       await client.Debugger.resume();

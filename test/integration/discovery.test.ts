@@ -107,6 +107,25 @@ describe('discovery refuses web origins', () => {
     }
   });
 
+  it('each client that attaches through discovery is logged with its target, address, Origin and User-Agent, and again when it leaves, with how long it stayed (U2)', async () => {
+    const worker = entries.find((e) => e.id === 'tspuma-worker-0')!;
+    const ws = new WebSocket(`ws://127.0.0.1:${base}/tspuma-worker-0`, { origin: 'devtools://devtools', headers: { 'user-agent': 'Mozilla/5.0 U2-check' } });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const attached = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`DevTools client attached to ${worker.title} from 127.0.0.1 (Origin "devtools://devtools", User-Agent "Mozilla/5.0 U2-check")`)), 'the attach line');
+    expect(attached).toMatchObject({ level: 30, target: 'tspuma-worker-0', targetPid: worker.tspuma.pid, worker: 0, peer: '127.0.0.1', origin: 'devtools://devtools', userAgent: 'Mozilla/5.0 U2-check' });
+    expect(attached.msg).toBe(`DevTools client attached to ${worker.title} from 127.0.0.1 (Origin "devtools://devtools", User-Agent "Mozilla/5.0 U2-check")`);
+    ws.close();
+    const left = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`DevTools client of ${worker.title} from 127.0.0.1 left after `) && l.userAgent === 'Mozilla/5.0 U2-check'), 'the leave line');
+    expect(left.msg).toMatch(/ left after \d+(\.\d)? s$/);
+    expect(left.seconds).toEqual(expect.any(Number));
+    // The bridged target (the primary's own main thread) and a client that sends neither header.
+    const bare = new WebSocket(`ws://127.0.0.1:${base}/tspuma-primary`);
+    await new Promise((resolve, reject) => bare.once('open', resolve).once('error', reject));
+    const primary = entries.find((e) => e.id === 'tspuma-primary')!;
+    await waitFor(() => s.lines().find((l) => l.msg === `DevTools client attached to ${primary.title} from 127.0.0.1 (no Origin, no User-Agent)`), 'the bridged attach line');
+    bare.close();
+  });
+
   it('plain HTTP with a web Origin is refused on /json/list, /json/version and /json/protocol; no Origin is served', async () => {
     for (const path of ['/json/list', '/json', '/json/version', '/json/protocol']) {
       const refused = await raw(path, { Origin: 'https://evil.example' });

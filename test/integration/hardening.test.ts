@@ -154,4 +154,21 @@ describe('hardening against hostile clients', () => {
     expect(state.stderr()).toMatch(/TSPUMA_ERR_FILE_UNSAFE: .*tspuma\.state.*symbolic link/);
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
   });
+
+  it('a pidfile whose folder is missing: exits 1 at once (before a cluster forks) with one coded line that says the failure and its OS code once each, single and cluster mode (T12.7)', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'tspuma-pidfile-')), 'missing');
+    // Single mode finds it writing (the server bound first); a cluster checks the folder before it forks.
+    const failed: [string[], string][] = [
+      [['-w', '0'], `open '${dir}/\\.tspuma\\.pid\\.[^']+\\.tmp'`],
+      [['-w', '1'], `access '${dir}'`],
+    ];
+    for (const [mode, call] of failed) {
+      const p = run([...mode, '-b', LOCAL, '--pidfile', join(dir, 'tspuma.pid'), HELLO]);
+      expect(await p.exited).toBe(1);
+      const line = p.stderr().split('\n').find((l) => l.includes('TSPUMA_ERR_PIDFILE'));
+      expect(line).toMatch(
+        new RegExp(`^tspuma: TSPUMA_ERR_PIDFILE: Cannot write pidfile ${join(dir, 'tspuma.pid')} \\(--pidfile in command line\\): no such file or directory, ${call} \\(ENOENT\\)\\. Nothing was left at that path\\.$`),
+      );
+    }
+  });
 });

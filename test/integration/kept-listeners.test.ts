@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boot, ROOT } from '../helpers/cli.js';
+import { boot, fromLog, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { get, SLOWNESS, waitFor } from '../helpers/net.js';
 import { owned } from '../helpers/processes.js';
 
@@ -20,14 +20,20 @@ const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
  * worker held there has not listened yet, which is the window this file is about (made as long
  * as the test needs instead of racing the respawn).
  */
-function heldConfig(dir: string, hold: string, workerShutdownTimeout = 5): string {
+function heldConfig(dir: string, hold: string, workerShutdownTimeout = 5, thenFail = false): string {
   const config = join(dir, 'tspuma.config.mjs');
+  const fail = thenFail ? ` throw new Error('no DATABASE_URL');` : '';
   writeFileSync(
     config,
     `import { existsSync } from 'node:fs';\n` +
-      `export default { workerCheckInterval: 0.5, workerShutdownTimeout: ${workerShutdownTimeout}, beforeWorkerBoot: async () => { while (existsSync(${JSON.stringify(hold)})) await new Promise((r) => setTimeout(r, 20)); } };\n`,
+      `export default { workerCheckInterval: 0.5, workerShutdownTimeout: ${workerShutdownTimeout}, beforeWorkerBoot: async () => { while (existsSync(${JSON.stringify(hold)})) await new Promise((r) => setTimeout(r, 20));${fail} } };\n`,
   );
   return config;
+}
+
+/** The primary's line for each bind it listens on before any worker boots: its URL and backlog. */
+function boundBefore(s: Spawned): Promise<{ url: string; backlog: number }> {
+  return fromLog(s, (l) => (typeof l.bind === 'string' && typeof l.backlog === 'number' ? { url: l.bind, backlog: l.backlog } : undefined), 'the line of the bind the primary listens on', 20_000);
 }
 
 type Target = { port: number } | { path: string };
@@ -67,6 +73,48 @@ function ask(socket: net.Socket, timeoutMs: number): Promise<string> {
 function bootedPids(out: string): number[] {
   return [...out.matchAll(/- Worker 0 \(PID: (\d+)\) booted/g)].map((m) => Number(m[1]));
 }
+
+describe('the primary listens before its first workers boot (T5)', () => {
+  it('-w 1: a connection made while the first worker of a fresh start is still booting (a supervisor restarting tspuma) is queued, not refused, and answered once it booted; /ready is 503 meanwhile', { timeout: 120_000 * SLOWNESS }, async () => {
+    const dir = mine.tempDir();
+    const hold = join(dir, 'hold');
+    writeFileSync(hold, '');
+    const s = run(['-C', heldConfig(dir, hold), '-w', '1', '-b', 'tcp://127.0.0.1:0?backlog=64', '--health-url', 'tcp://127.0.0.1:0', APP]);
+    const bound = await boundBefore(s);
+    expect(bound.backlog).toBe(64);
+    const health = await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl.replace(/^tcp:/, 'http:') : undefined), 'the health line');
+    await waitFor(() => s.lines().some((l) => /^- Worker 0 \(PID: \d+\) booting, phase 0$/.test(String(l.msg))), 'worker 0 to be forked', 20_000);
+    const tries = [];
+    for (let i = 0; i < 3; i++) tries.push(await connect({ port: Number(new URL(bound.url).port) }));
+    expect(tries.map((t) => t.outcome)).toEqual(Array(3).fill('connected'));
+    const ready = await get(`${health}/ready`);
+    expect([ready.status, (JSON.parse(ready.body) as { status: string }).status]).toEqual([503, 'booting']);
+    expect(bootedPids(s.stdout())).toEqual([]); // still held: nothing has served yet
+    const answers = tries.map((t) => ask(t.socket, 60_000 * SLOWNESS));
+    rmSync(hold);
+    const worker = await waitFor(() => bootedPids(s.stdout())[0], 'worker 0 to boot', 30_000);
+    for (const a of await Promise.all(answers)) expect(a).toMatch(new RegExp(`^HTTP/1\\.1 200 [^]*\\r\\n\\r\\npid ${worker}\\n$`));
+    expect((await get(`${health}/ready`)).status).toBe(200);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+
+  it('a first boot that fails for good (TSPUMA_ERR_WORKER_BOOT): the connections queued meanwhile are reset when the primary gives up, never left hanging', { timeout: 120_000 * SLOWNESS }, async () => {
+    const dir = mine.tempDir();
+    const hold = join(dir, 'hold');
+    writeFileSync(hold, '');
+    const s = run(['-C', heldConfig(dir, hold, 5, true), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
+    const bound = await boundBefore(s);
+    await waitFor(() => s.lines().some((l) => /^- Worker 0 \(PID: \d+\) booting, phase 0$/.test(String(l.msg))), 'worker 0 to be forked', 20_000);
+    const queued = await connect({ port: Number(new URL(bound.url).port) });
+    expect(queued.outcome).toBe('connected');
+    const answer = ask(queued.socket, 90_000 * SLOWNESS);
+    rmSync(hold); // every boot now fails: 3 attempts (1 s, 2 s backoff), then the primary gives up
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toContain('TSPUMA_ERR_WORKER_BOOT');
+    expect(await answer).toBe('[ECONNRESET]');
+  });
+});
 
 describe('the primary keeps the listening sockets', () => {
   for (const kind of ['tcp', 'unix'] as const) {

@@ -2,17 +2,22 @@
 // channel closing and the worker's parent changing) stops accepting, finishes what it serves
 // within workerShutdownTimeout and exits, whatever state it is in: still loading the app (plain,
 // -d, --inspect), serving a request, stuck in one, or held paused by a DevTools client. Each test
-// asserts the workers' pids are gone and the port refuses connections.
+// asserts the workers' pids are gone and the port refuses connections. Also: what a worker says
+// when its primary is gone before node set it up (T7), and a worker told to stop while it boots.
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boot, fromLog, inspectorUrl, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { boot, CLI, fromLog, hermeticEnv, inspectorUrl, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { WORKER_INDEX_ENV, WORKER_PHASE_ENV } from '../../server/shared-names.js';
 import { SLOWNESS, get, waitFor } from '../helpers/net.js';
 import { ended, owned } from '../helpers/processes.js';
 
 const files = owned('orphans');
+/** Node's arguments of a worker the primary forks (primary.ts clusterFork): the IPC guard preloaded. */
+const WORKER_EXEC_ARGV = ['--require', join(ROOT, 'dist/server/cluster/ipc-guard.cjs')];
 /** Worker pids a test learned: killed after it if still running (an orphan on the old code). */
 const workers: number[] = [];
 afterEach(async () => {
@@ -143,12 +148,50 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
     }, 90_000 * SLOWNESS);
   }
 
-  it('-d: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker', async () => {
+  for (const args of [[], ['-d']]) it(`${args.join(' ') || 'plain'}: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker, and each says why in one line, never with node's raw EPIPE stack (T7)`, async () => {
     const dir = files.tempDir();
-    const s = run(['-d', '-w', '2', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const s = run([...args, '-w', '2', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
     const pids = [await workerPid(s, 0), await workerPid(s, 1)];
     workers.push(...pids);
     s.proc.kill('SIGKILL');
     await waitFor(() => pids.every(ended), `workers ${pids.join(', ')} to exit after their primary was killed`, 15_000);
+    expect(s.stderr()).not.toMatch(/EPIPE|Unhandled 'error' event/);
+    for (const [index, pid] of pids.entries()) {
+      const said = s.lines().filter((l) => l.pid === pid && (l.level as number) >= 40).map((l) => String(l.msg));
+      expect(said).toEqual([expect.stringMatching(new RegExp(`^- Worker ${index} \\(PID: ${pid}\\) exiting: its primary \\(PID: ${s.proc.pid}\\) is gone \\(.+\\) while it was `))]);
+    }
   }, 60_000 * SLOWNESS);
+
+  it('a worker whose IPC channel closed before node set it up as a cluster worker (its primary gone at once) says one line, not node\'s raw `write EPIPE … cluster._setupWorker` stack (T7)', async () => {
+    // What the primary forks a worker with, IPC channel included; this parent closes its end at once.
+    const child = spawn(process.execPath, [...WORKER_EXEC_ARGV, CLI, '-b', 'tcp://127.0.0.1:0', APP], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...hermeticEnv(), NODE_EXTRA_CA_CERTS: undefined, NODE_UNIQUE_ID: '1', [WORKER_INDEX_ENV]: '0', [WORKER_PHASE_ENV]: '0' } as NodeJS.ProcessEnv,
+    });
+    child.disconnect();
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const streamsEnd = Promise.all([child.stdout!, child.stderr!].map((x) => new Promise((r) => x.once('close', r))));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    await streamsEnd;
+    expect(err).toBe('');
+    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([`- Worker 0 (PID: ${child.pid}) exiting: its primary (PID: ${process.pid}) is gone (its IPC channel closed) while it was booting`]);
+    expect(code).toBe(1);
+  }, 60_000 * SLOWNESS);
+});
+
+describe('a worker told to stop while it boots', () => {
+  it('stops at once, saying so, instead of booting, serving and being killed at workerShutdownTimeout (30 s): a SIGTERM while worker 1 loads the app ends the cluster with exit 0', async () => {
+    const c = await cluster([], { workers: 2, gated: true, shutdownTimeout: 30 });
+    c.proc.kill('SIGTERM');
+    expect(await c.exited).toBe(0);
+    const said = c.lines().filter((l) => l.pid === c.pids[1]).map((l) => String(l.msg));
+    expect(said).toContain(`- Worker 1 (PID: ${c.pids[1]}) stopping: told to stop by the primary while it was loading the app; exiting now (no request was in flight)`);
+    expect(c.lines().some((l) => l.code === 'TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT')).toBe(false);
+    expect(ended(c.pids[1]!)).toBe(true);
+  }, 90_000 * SLOWNESS);
 });

@@ -2,19 +2,25 @@
 // (no install-time build of tspuma), that project's node_modules/.bin/tspuma serving its own .ts
 // app, a CPU profile taken with the installed `tspuma inspect profile` whose frames map to files
 // that exist (the app's .ts lines, and tspuma's own sources shipped beside dist/), and
-// `tspuma doctor` saying how to get clinic when the project has none.
+// `tspuma doctor` saying how to get clinic when the project has none. And what the tarball holds:
+// the runtime and its docs, with every target that package.json names and every module they
+// load, and none of the benchmarks or tests (from the same `npm pack`: a second one, --dry-run in a
+// file of its own, was 1.5 s of CPU).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
-import { ROOT, hermeticEnv } from '../helpers/cli.js';
+import { ROOT, hermeticEnv, npmEnv } from '../helpers/cli.js';
 import { docBlock, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 let dir = '';
+let tarball = '';
+/** The paths `npm pack` shipped, from the tree as built (scripts off: `npm test` has built it). */
+let files: string[] = [];
 let project = '';
 let installOutput = '';
 const own: ChildProcess[] = [];
@@ -22,16 +28,12 @@ const own: ChildProcess[] = [];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-package-'));
   // dist/ is built (npm test's pretest); packing runs no script.
-  const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 * SLOWNESS });
   expect(pack.status, pack.stderr).toBe(0);
-  const tarball = join(dir, (JSON.parse(pack.stdout) as { filename: string }[])[0]!.filename);
-  project = join(dir, 'project');
-  spawnSync('mkdir', [project]);
-  writeFileSync(join(project, 'package.json'), '{ "name": "shop", "private": true, "type": "module" }\n');
-  const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: hermeticEnv() });
-  installOutput = install.stdout + install.stderr;
-  expect(install.status, installOutput).toBe(0);
-}, 240_000 * SLOWNESS);
+  const [entry] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
+  tarball = join(dir, entry!.filename);
+  files = entry!.files.map((f) => f.path);
+}, 90_000 * SLOWNESS);
 
 afterAll(() => {
   for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -84,7 +86,70 @@ export default function app(request: Request): Response {
 }
 `;
 
+interface PackManifest {
+  bin: Record<string, string>;
+  exports: Record<string, string | Record<string, string>>;
+}
+
+const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as PackManifest;
+
+/** Relative module references in a compiled file: static and dynamic imports, and `new URL('./x.js', import.meta.url)`. */
+function relativeReferences(source: string): string[] {
+  const patterns = [
+    /\bfrom\s+['"](\.{1,2}\/[^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g,
+    /\bimport\s+['"](\.{1,2}\/[^'"]+)['"]/g,
+    /new URL\(\s*['"](\.{1,2}\/[^'"]+\.(?:js|cjs|mjs))['"]\s*,\s*import\.meta\.url\s*\)/g,
+  ];
+  return patterns.flatMap((re) => [...source.matchAll(re)].map((m) => m[1]!));
+}
+
+describe('npm pack', () => {
+  it('ships the server, the diagnostics layer, the inspector tooling and the docs', () => {
+    for (const dir of ['dist/server/', 'dist/diagnostics/', 'dist/inspector/', 'docs/']) {
+      expect(files.some((f) => f.startsWith(dir)), dir).toBe(true);
+    }
+    expect(files).toEqual(expect.arrayContaining(['dist/vendor/pino.cjs', 'README.md', 'DEBUGGING.md', 'package.json']));
+  });
+
+  it('ships no benchmark and no test file', () => {
+    const unwanted = files.filter((f) => /^(dist\/)?(bench|test)\//.test(f) || /\.test\.[cm]?[jt]s$/.test(f));
+    expect(unwanted).toEqual([]);
+  });
+
+  it('ships the bin target and every exports target', () => {
+    const targets = [
+      ...Object.values(manifest.bin),
+      ...Object.values(manifest.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t))),
+    ].map((t) => path.posix.normalize(t));
+    expect(targets).toContain('dist/server/cli.js');
+    expect(files).toEqual(expect.arrayContaining(targets));
+  });
+
+  it('ships every module that a shipped module loads by a relative path', () => {
+    const shipped = new Set(files);
+    const missing: string[] = [];
+    for (const file of files.filter((f) => /\.(js|cjs|mjs)$/.test(f))) {
+      const source = readFileSync(path.join(ROOT, file), 'utf8');
+      for (const ref of relativeReferences(source)) {
+        const target = path.posix.join(path.posix.dirname(file), ref);
+        if (!shipped.has(target)) missing.push(`${file} -> ${ref}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 describe('the packed tarball installed into a new project', () => {
+  beforeAll(() => {
+    project = join(dir, 'project');
+    spawnSync('mkdir', [project]);
+    writeFileSync(join(project, 'package.json'), '{ "name": "shop", "private": true, "type": "module" }\n');
+    const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: npmEnv() });
+    installOutput = install.stdout + install.stderr;
+    expect(install.status, installOutput).toBe(0);
+  }, 240_000 * SLOWNESS);
+
   it('installs without building tspuma: no install script of tspuma runs or is announced', () => {
     expect(installOutput).not.toMatch(/tspuma@[\d.]+ \((prepare|install|postinstall|preinstall)/);
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/tspuma/package.json'), 'utf8')) as { scripts?: Record<string, string> };

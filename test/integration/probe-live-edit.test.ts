@@ -56,10 +56,11 @@ describe('probes armed by live edit', () => {
     const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
     expect(set.code, set.err).toBe(0);
     const id = Number(set.out.trim());
-    expect(await armedAt(probe, id)).toMatch(/\(gate compiled in by live edit: [\d.]+ ms\)/);
+    expect(await armedAt(probe, id)).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)/);
     expect(await get(s, '/7')).toBe('user 7\n');
     expect(await get(s, '/8')).toBe('user 8\n');
-    expect((await hitsOf(s, id, 2)).map((h) => h.values)).toEqual([{ id: 7 }, { id: 8 }]);
+    // Its template compiled into the guard too: each hit logs with no pause.
+    expect((await hitsOf(s, id, 2)).map((h) => [h.values, h.paused])).toEqual([[{ id: 7 }, false], [{ id: 8 }, false]]);
 
     const snap = await probe(['snapshot', `${APP}:${END_LINE}`, '--no-wait']);
     expect(snap.code, snap.err).toBe(0);
@@ -82,6 +83,37 @@ describe('probes armed by live edit', () => {
     expect(await get(s, '/11')).toBe('user 11\n');
     expect(await get(s, '/111')).toBe('user 111\n');
     expect((await hitsOf(s, wid, 1)).map((h) => h.values)).toEqual([{ id: 111 }]);
+  }, 60_000 * SLOWNESS);
+
+  it('a logpoint whose template compiles logs with no pause, redacted as a paused hit is; a value behind a getter (req.headers, computed on first use) is read at a pause, as before', async () => {
+    const template = 'name={name} url={req.url} token={req.token} q={req.url.length} raw={req.rawHeaders}';
+    // The same hit, with live edit off (a breakpoint: every hit pauses) and on (compiled: none does).
+    const lines: unknown[][] = [];
+    for (const liveEdit of [false, true]) {
+      const { s, probe } = await start([], liveEdit);
+      const set = await probe(['log', `${APP}:${END_LINE}`, template]);
+      expect(set.code, set.err).toBe(0);
+      const id = Number(set.out.trim());
+      if (liveEdit) expect(await armedAt(probe, id)).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
+      expect(await get(s, '/21?key=sk_live_4eC39HqLyjWDarjtT1zdp7dc')).toBe('user 0\n');
+      const [hit] = await hitsOf(s, id, 1);
+      expect([typeof hit!.request, hit!.paused]).toEqual(['string', !liveEdit]);
+      expect(s.stdout() + s.stderr()).not.toContain('4eC39HqLyjWDarjtT1zdp7dc');
+      // An object (the raw headers' array) is described by V8 either way; the port is each server's own.
+      const port = new URL(s.url).port;
+      lines.push(JSON.parse(JSON.stringify([String(hit!.msg).replace(`[${String(hit!.request)}]`, '[request]'), hit!.values, hit!.redactions]).replaceAll(`:${port}`, ':PORT')) as unknown[]);
+    }
+    // The request's query secret and a secret-named member: redacted as at a pause, word for word.
+    expect(lines[1]).toEqual(lines[0]);
+    expect(lines[1]![1]).toEqual({ name: 'user 0', 'req.url': '/21?key=[redacted]', 'req.token': '[redacted]', 'req.url.length': 40, 'req.rawHeaders': { summary: expect.stringContaining('"127.0.0.1:PORT"') } });
+    const { s, probe } = await start();
+    // Node's req.headers is a getter: the compiled read cannot decide it, the hit pauses, V8 reads it.
+    const getter = await probe(['log', `${APP}:${END_LINE}`, 'host={req.headers.host} name={name}']);
+    expect(getter.code, getter.err).toBe(0);
+    const gid = Number(getter.out.trim());
+    expect(await get(s, '/22')).toBe('user 22\n');
+    const [paused] = await hitsOf(s, gid, 1);
+    expect([paused!.values, paused!.paused]).toEqual([{ 'req.headers.host': expect.stringMatching(/^127\.0\.0\.1:\d+$/), name: 'user 22' }, true]);
   }, 60_000 * SLOWNESS);
 
   it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {

@@ -12,6 +12,7 @@ import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cl
 import { lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 import { items, postOrder } from '../helpers/orders.js';
+import { ended } from '../helpers/processes.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const CHARGE_LINE = lineOf('examples/express.ts', 'const charge = await chargeCard(order, paymentApiKey);');
@@ -59,9 +60,9 @@ describe('single mode (-w 0) with --control-url and -S', () => {
     expect(JSON.parse(stats.out)).toMatchObject({ mode: 'single', requests_count: expect.any(Number), max_threads: expect.any(Number) });
   });
 
-  it('ctl gc on a server started without --expose-gc says it did not run and how to start one that can (Q23.4)', async () => {
+  it('ctl gc on a server started without --expose-gc says it did not run and how to start one that can, and exits 1 (Q23.4, T12.2)', async () => {
     const r = await cli(['ctl', 'gc']);
-    expect(r.code, r.err).toBe(0);
+    expect(r.code, r.err).toBe(1);
     expect(JSON.parse(r.out)).toEqual({ message: 'gc not run: this server was started without --expose-gc; start it with NODE_OPTIONS=--expose-gc (its workers inherit it)', gc: false });
   });
 
@@ -126,14 +127,16 @@ describe('single mode (-w 0) with --control-url and -S', () => {
   });
 
   // Last: it stops the server.
-  it('ctl stop stops it gracefully with a probe set: exit code 0, the state file removed', async () => {
+  it('ctl stop --wait stops it gracefully with a probe set and returns once it has exited (T12.1): exit code 0, the state file removed', async () => {
     const set = await cli(['probe', 'log', `examples/express.ts:${CHARGE_LINE}`, 'last {order.id}']);
     expect(set.code, set.err).toBe(0);
     const id = Number(set.out.trim());
     expect((await order({ items: items(2) })).status).toBe(201);
     await waitFor(() => hitsOf(id)[0], 'a hit');
-    const stop = await cli(['ctl', 'stop']);
+    const stop = await cli(['ctl', 'stop', '--wait']);
     expect(stop.code, stop.err).toBe(0);
+    expect(JSON.parse(stop.out)).toEqual({ message: 'stopped', exitCode: 0, pid: s.proc.pid });
+    expect(ended(s.proc.pid!)).toBe(true); // gone when ctl returned, not only stopping
     expect(await s.exited).toBe(0);
     expect(s.lines().at(-1)!.msg).toBe('- Goodbye!');
     expect(s.stderr()).not.toContain('Waiting for the debugger');

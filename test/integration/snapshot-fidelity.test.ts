@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { boot, killAll, run } from '../helpers/cli.js';
+import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -16,11 +16,22 @@ const PRICE_LINE = lineOf(APP, 'const price = discountCode ? 80 : 100 + id;');
 
 afterAll(killAll);
 
-describe('a snapshot probe in a repository method after an await', () => {
-  it('shows the URL as it arrived, the Map and Set entries of the receiver, and the awaiting route handler', async () => {
+/**
+ * The server of the first two cases, booted by whichever runs first: each sets its own snapshot
+ * probe (on its own line), which its one hit removes, and reads the file the command names.
+ */
+let writable: Promise<{ s: Booted; state: string }> | undefined;
+const server = () =>
+  (writable ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-'));
     const state = join(dir, 'tspuma.state');
     const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    return { s, state };
+  })());
+
+describe('a snapshot probe in a repository method after an await', () => {
+  it('shows the URL as it arrived, the Map and Set entries of the receiver, and the awaiting route handler', async () => {
+    const { s, state } = await server();
     const p = run(['probe', 'snapshot', `${APP}:${USER_LINE}`, '-S', state]);
     await waitFor(() => p.stderr().includes('waiting for'), 'the probe set', 15_000);
     expect((await fetch(`${s.url}/api/users/2?page=3`, { headers: { connection: 'close', 'x-request-id': 'snap-mounted-1' } })).status).toBe(200);
@@ -36,9 +47,7 @@ describe('a snapshot probe in a repository method after an await', () => {
   });
 
   it('a local holding a value the request\'s query redacts (?code=VIP7, shorter than the values redaction remembers) is redacted in the snapshot too (T8)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-'));
-    const state = join(dir, 'tspuma.state');
-    const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const { s, state } = await server();
     const p = run(['probe', 'snapshot', `${APP}:${PRICE_LINE}`, '-S', state]);
     await waitFor(() => p.stderr().includes('waiting for'), 'the probe set', 15_000);
     expect((await fetch(`${s.url}/api/prices/3?code=VIP7`, { headers: { connection: 'close' } })).status).toBe(200);

@@ -2,7 +2,7 @@
 // stop (SIGTERM to the primary: a pod being rolled) is killed as a hung one is at workerTimeout:
 // the kill line names the request it was serving at its last check-in, and with -d the primary
 // first writes its [hang] autopsy (the frame where it is stuck), then kills it.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,5 +59,19 @@ describe('S12: the kill at workerShutdownTimeout', () => {
     const hang = dumps.find((d) => d.kind === 'hang');
     expect(hang?.pid).toBe(s.pid);
     expect(hang?.inFlight?.[0]?.url).toBe('/spin?seconds=120&nap=2');
+  }, 60_000 * SLOWNESS);
+
+  it('-d, the dump folder gone: the autopsy line says the dump was not written, why (coded), and that it is on stderr, never "written" (T9)', async () => {
+    const s = await spinningCluster(['-d']);
+    rmSync(join(s.dir, 'dumps'), { recursive: true, force: true });
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerShutdownTimeout: Worker 0 \\(PID: ${s.pid}\\)`, 'm'));
+    const line = s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${s.pid})`));
+    expect(line?.msg).toMatch(
+      new RegExp(`^Autopsy of worker 0 \\(PID: ${s.pid}\\) not written to a file \\(TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${join(s.dir, 'dumps')}/[^ ]+\\.txt \\(ENOENT\\).*\\): its \\[hang\\] dump is on stderr$`),
+    );
+    expect(line?.path).toBeNull();
+    expect(line?.problem).toMatch(/^TSPUMA_ERR_FILE_WRITE, ENOENT: /);
   }, 60_000 * SLOWNESS);
 });

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, run } from '../helpers/cli.js';
+import { allBooted, boot, killAll, run } from '../helpers/cli.js';
 
 afterEach(killAll);
 
@@ -66,6 +66,14 @@ describe('TypeScript projects', () => {
       expect(await boom.text()).toMatch(/greeter failed \(Error\)\n\s+at .*src\/greeter\.ts:8:\d+/);
     });
   }
+
+  it('in cluster mode, the primary names the loader its workers use, once for all of them (T12.8)', async () => {
+    const s = await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'src/app.ts'], {}, root);
+    await allBooted(s);
+    const lines = s.lines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('*   TypeScript'));
+    expect(lines.map((l) => [l.msg, l.tsLoader, l.pid])).toEqual([[expect.stringMatching(/^\*   TypeScript: esbuild [\d.]+ \(/), 'esbuild', s.proc.pid]]);
+    expect(lines[0]!.msg).toContain(join(root, 'tsconfig.json'));
+  });
 
   it('refuses an unknown TSPUMA_TS_LOADER with a coded error and exit 1', async () => {
     const s = run(['-b', 'tcp://127.0.0.1:0', 'src/app.ts'], { TSPUMA_TS_LOADER: 'swc' }, root);

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,28 @@ import { ctl } from '../../server/cli/ctl.js';
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('tspuma ctl: exit code', () => {
+  it('exits 1 for gc when the server answers that it did not run it (no --expose-gc), 0 when it ran (T12.2)', async () => {
+    let exposed = false;
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(exposed ? { message: 'gc requested', gc: true } : { message: 'gc not run: …', gc: false }));
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      const args = ['gc', '--control-url', `tcp://127.0.0.1:${port}`, '--control-token', 'x'.repeat(32)];
+      expect(await ctl(args)).toBe(1);
+      exposed = true;
+      expect(await ctl(args)).toBe(0);
+    } finally {
+      process.stdout.write = write;
+      server.close();
+    }
+  });
 });
 
 describe('tspuma ctl -S', () => {

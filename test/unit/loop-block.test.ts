@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { LoopBlockWatch } from '../../server/loop-block.js';
 import { captureLogger } from '../helpers/server.js';
 
-function watch(inApp: { text: string; ms: number }[] = []) {
+function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
   const { logger, lines } = captureLogger();
-  const w = new LoopBlockWatch<string>({ log: logger, thresholdSeconds: 1, inApp: () => inApp, describe: (r) => `GET /${r} (request ${r})` });
+  const w = new LoopBlockWatch<string>({ log: logger, thresholdSeconds: 1, inApp: () => inApp, describe: (r) => `GET /${r} (request ${r})`, thread });
   return { w, lines: () => lines.filter((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED') as { msg: string; seconds: number; folded?: number }[] };
 }
 
@@ -49,5 +49,31 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     expect(lines()[1]!.msg).toMatch(/^The event loop of this process \(PID \d+\) was blocked 1 more time\(s\) over loopBlockedWarning in the 10 s after the line above, the longest 1\.8 s/);
     expect(lines()[1]!.folded).toBe(1);
     expect(w.stats()).toEqual({ count: 2, longest_ms: 1750 });
+  });
+
+  it("tells from the thread's own clocks a block that computed, one the machine slowed down (runnable, no CPU), and one that slept", () => {
+    const cases: [ran: number, waited: number, expected: RegExp][] = [
+      [2600, 100, /; its thread ran 2\.6 s on a CPU meanwhile \(computing: the code that ran held it\)/],
+      // newuser7's U4: a busy loop on a loaded host got 40 % of a CPU; it was never asleep.
+      [1100, 1600, /; its thread ran 1\.1 s on a CPU meanwhile and waited 1\.6 s for one \(computing, slowed down by a busy host or the container's CPU limit: the code that ran held it\)/],
+      [50, 10, /; its thread ran 0\.1 s on a CPU meanwhile and waited 0\.0 s for one \(asleep the rest: a synchronous call \(fs \*Sync, .*\), a debugger holding it paused, or a stopped process \(SIGSTOP\)\)/],
+    ];
+    for (const [ran, waited, expected] of cases) {
+      let figures: [number, number] = [10_000, 500];
+      const { w, lines } = watch([], () => figures);
+      w.tick(1000);
+      figures = [10_000 + ran, 500 + waited];
+      w.tick(4000); // 2.75 s late
+      expect(lines()[0]!.msg).toMatch(expected);
+      expect(lines()[0]!.msg).not.toContain('the process used');
+      expect(lines()[0]).toMatchObject({ threadRanSeconds: Number((ran / 1000).toFixed(1)), threadWaitedSeconds: Number((waited / 1000).toFixed(1)) });
+    }
+  });
+
+  it('falls back to the process CPU time where the thread has no clocks (off Linux)', () => {
+    const { w, lines } = watch();
+    w.tick(1000);
+    w.tick(4000); // the injected clock says 2.75 s late; the process used far less than half of that between the two calls
+    expect(lines()[0]!.msg).toMatch(/; the process used 0\.\d s of CPU meanwhile \(mostly waiting, not computing: a synchronous call .*, or a machine that did not schedule it\)/);
   });
 });

@@ -7,6 +7,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 
 class FakeProcess extends EventEmitter {
   ppid = 100;
+  connected = true;
 }
 
 describe('watchPrimary', () => {
@@ -50,5 +51,19 @@ describe('watchPrimary', () => {
     expect(why).toEqual([]);
     expect(clock.pending).toBe(0);
     expect(proc.listenerCount('disconnect')).toBe(0);
+  });
+
+  it('T7: a primary gone before the watch began (the channel closed already, or the parent is init now) is reported before watchPrimary returns, naming the primary it was given', async () => {
+    const closed = Object.assign(new FakeProcess(), { connected: false });
+    const clock = new FakeClock();
+    const why: string[] = [];
+    expect(watchPrimary((w) => why.push(w), closed, clock, 4242).primaryPid).toBe(4242);
+    expect(why).toEqual(['its IPC channel closed']);
+    const reparented = Object.assign(new FakeProcess(), { ppid: 1 });
+    watchPrimary((w) => why.push(w), reparented, clock, 4242);
+    expect(why).toEqual(['its IPC channel closed', 'its parent process is now PID 1']);
+    await clock.advance(3 * PARENT_CHECK_MS);
+    expect(why).toHaveLength(2);
+    expect(clock.pending).toBe(0);
   });
 });

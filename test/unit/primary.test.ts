@@ -399,20 +399,54 @@ describe('Primary: restarts', () => {
     return t;
   }
 
-  it('refuses a second restart while one runs, and allows one after it finished', async () => {
-    const { primary, last } = await booted();
+  it('T12.9: a restart asked for while one runs is queued (info, not an error) and runs after it; asked again meanwhile, it joins the queued one', async () => {
+    const { primary, last, lines, alive } = await booted();
     const first = primary.phasedRestart();
-    expect((await rejection(primary.hotRestart())).message).toBe('a restart is already running');
+    let secondDone = false;
+    const second = primary.phasedRestart().then(() => (secondDone = true));
+    const third = primary.phasedRestart();
+    await settle();
+    expect(lines.filter((l) => /queued/.test(l.msg)).map((l) => `${l.level} ${l.msg}`)).toEqual([
+      'info - Phased restart asked for while the phased restart to phase 1 runs: queued, it starts when that one ends',
+      'info - Phased restart asked for while the phased restart to phase 1 runs: joins the phased restart already queued',
+    ]);
+    expect(lines.some((l) => l.level === 'error' || l.level === 'warn')).toBe(false);
     last(0).boot();
     await settle();
     last(1).boot();
     await first;
-    const second = primary.hotRestart();
+    await settle();
+    expect(lines.filter((l) => l.msg.startsWith('- Starting phased restart')).map((l) => l.msg)).toEqual(['- Starting phased restart, phase 1', '- Starting phased restart, phase 2']);
+    expect(secondDone).toBe(false);
+    expect(alive()).toEqual(['0:1', '0:2', '1:1']);
+    last(0).boot();
+    await settle();
+    last(1).boot();
+    await second;
+    await third;
+    expect(primary.phase).toBe(2);
+    expect(alive()).toEqual(['0:2', '1:2']);
+  });
+
+  it('T12.9: a hot restart asked for during a phased one is queued too; a queued restart is refused once the primary stops', async () => {
+    const { primary, last } = await booted();
+    const first = primary.phasedRestart();
+    const hot = primary.hotRestart();
+    await settle();
+    last(0).boot();
+    await settle();
+    last(1).boot();
+    await first;
     await settle();
     last(0).boot();
     last(1).boot();
-    await second;
+    await hot;
     expect(primary.phase).toBe(2);
+    const third = primary.phasedRestart();
+    const queued = primary.hotRestart();
+    void primary.stop();
+    expect((await rejection(queued)).message).toBe('the primary is stopping');
+    await rejection(third);
   });
 
   it('phased restart: each new worker boots before its old one is told to stop; phase 1 alone serves after', async () => {
@@ -429,6 +463,39 @@ describe('Primary: restarts', () => {
     await restart;
     expect(alive()).toEqual(['0:1', '1:1']);
     expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+
+  it('T12.6: phased restart where an old worker is killed and respawned (phase 1) before its turn: the restart keeps that worker instead of booting its index twice', async () => {
+    const { primary, forks, last, alive, current } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    forks[1]!.exit(null, 'SIGKILL'); // old worker 1 dies while new worker 0 boots: respawned as phase 1
+    await settle();
+    expect(alive()).toEqual(['0:0', '0:1', '1:1']);
+    last(1).boot();
+    last(0).boot();
+    await restart;
+    expect(alive()).toEqual(['0:1', '1:1']);
+    // Forks: #0 #1 (phase 0), #2 (new 0), #3 (1's respawn, kept): no fifth.
+    expect(forks).toHaveLength(4);
+    expect(current()).toEqual(['0:1:#2', '1:1:#3']);
+    expect(primary.stats()).toMatchObject({ phase: 1, booted_workers: 2, old_workers: 0 });
+  });
+
+  it('T12.6: ... and when that respawn is still booting at its turn, the restart waits for its boot (a failure there is the restart\'s to decide)', async () => {
+    const { primary, forks, last, alive, current } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    forks[1]!.exit(null, 'SIGKILL');
+    await settle();
+    last(0).boot();
+    await settle();
+    expect(forks).toHaveLength(4);
+    expect(alive()).toEqual(['0:1', '1:1']);
+    last(1).boot();
+    await restart;
+    expect(forks).toHaveLength(4);
+    expect(current()).toEqual(['0:1:#2', '1:1:#3']);
   });
 
   it('phased restart whose first new worker fails to boot: rolled back, the old workers alone serve and nothing respawns', async () => {

@@ -65,10 +65,10 @@ describe('the probe engine under tsx', () => {
     expect(logged(5)).toEqual([]);
   });
 
-  it('a file edited in and out by six engines in turn (a worker whose last probe goes closes its engine) gets the next probe in its live script only, and it hits', () => {
+  it('a file edited in and out by two engines in turn (a worker whose last probe goes closes its engine) gets the next probe in its live script only, and it hits', () => {
     const r = lines.find((l) => 'rearmedSites' in l)!;
     expect(r.rearmedSites).toBe(1);
-    expect(sent().find((m) => m.type === 'probe-state' && m.id === 26 && m.state === 'armed')!.at).toMatch(/esm\/loop\.mjs, generated line 4 column \d+ \(gate compiled in by live edit: [\d.]+ ms\)$/);
+    expect(sent().find((m) => m.type === 'probe-state' && m.id === 26 && m.state === 'armed')!.at).toMatch(/esm\/loop\.mjs, generated line 4 column \d+ \(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
     expect(logged(26).map((l) => l.msg)[0]).toBe('probe 26 test/fixtures/probes/esm/loop.mjs:4: again 2');
   });
 
@@ -92,7 +92,7 @@ describe('the probe engine under tsx', () => {
 
   it('a probe with no --when on an inner loop\'s line of a plain module is compiled in by live edit: all 50,000 passes counted, at least one logged, none suspended', () => {
     const armed = sent().find((m) => m.type === 'probe-state' && m.id === 7 && m.state === 'armed')!;
-    expect(armed.at).toMatch(/esm\/loop\.mjs, generated line 6 column \d+ \(gate compiled in by live edit: [\d.]+ ms\)$/);
+    expect(armed.at).toMatch(/esm\/loop\.mjs, generated line 6 column \d+ \(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
     const counted = sent().flatMap((m) => (m.type === 'probe-hits' ? (m.hits as [number, number, number][]) : [])).filter(([id]) => id === 7);
     expect(counted.reduce((n, [, hits]) => n + hits, 0)).toBe(50_000);
     expect(logged(7).length).toBeGreaterThanOrEqual(1);
@@ -135,7 +135,7 @@ describe('the probe engine under tsx', () => {
     const at = (id: number) => String(sent().find((m) => m.type === 'probe-state' && m.id === id && m.state === 'armed')!.at);
     expect(at(14)).toMatch(/lazy\.mjs, generated line 4 column \d+$/);
     expect(logged(14).map((l) => l.msg)).toEqual(['probe 14 test/fixtures/probes/esm/lazy.mjs:4: d=8', 'probe 14 test/fixtures/probes/esm/lazy.mjs:4: d=10']);
-    expect(at(15)).toContain('(gate compiled in by live edit');
+    expect(at(15)).toContain('(template and gate compiled in by live edit');
     expect(logged(15).map((l) => l.msg)).toEqual(['probe 15 test/fixtures/probes/esm/lazy.mjs:5: t=15']);
   });
 

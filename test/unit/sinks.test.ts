@@ -1,10 +1,11 @@
 // Sinks in-process: a repeated failure site is folded into its first dump, but every hang (one
 // worker killed each time) gets its own files.
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
+import { autopsyLine } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
 
@@ -27,6 +28,28 @@ describe('sinks', () => {
     expect(new Set([first.path, hang1.path, hang2.path]).size).toBe(3);
     expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(3);
     expect(out.filter((t) => t.startsWith('tspuma dump #'))).toHaveLength(3);
+  });
+});
+
+describe('sinks: a dump not written', () => {
+  it('says why beside its null path: no dump folder, or the coded write failure of a folder gone since (T9)', () => {
+    const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    expect(none.emit(dump('hang', 'app.ts:10'))).toEqual({ repeat: false, path: null, problem: 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)' });
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-gone-'));
+    const out: string[] = [];
+    const gone = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t) });
+    rmSync(dir, { recursive: true });
+    const emitted = gone.emit(dump('hang', 'app.ts:10'));
+    expect(emitted.path).toBeNull();
+    expect(emitted.problem).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${dir}/[^ ]+\\.txt \\(ENOENT\\)`));
+    expect(out.some((t) => t.startsWith('tspuma dump #'))).toBe(true);
+  });
+
+  it('puts it in the autopsy line, with a DevTools pause as the reason a worker was not hung', () => {
+    expect(autopsyLine(1, 687, { path: null, problem: 'TSPUMA_ERR_FILE_WRITE, ENOSPC: …' }, null)).toBe('Autopsy of worker 1 (PID: 687) not written to a file (TSPUMA_ERR_FILE_WRITE, ENOSPC: …): its [hang] dump is on stderr');
+    expect(autopsyLine(0, 14306, { path: '/d/x.json' }, 'it was paused in a debugger (a DevTools client held it, reason "other")')).toBe(
+      'Autopsy of worker 0 (PID: 14306) written to /d/x.json; it was paused in a debugger (a DevTools client held it, reason "other"), not hung',
+    );
   });
 });
 

@@ -542,8 +542,13 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     this.d.deadlines.toKeepalive(entry, res);
     this.d.afterResponse(entry);
     // The request a blocked loop is blamed on has ended by the time the watch's timer runs.
-    this.d.loopWatch?.ended(state, performance.now());
-    if (this.requestLog) this.logRequest(this.requestLog, res, state);
+    // One clock read for both (each is about 360 instructions on node 20), and none for neither.
+    const loopWatch = this.d.loopWatch;
+    const requestLog = this.requestLog;
+    if (loopWatch === null && requestLog === null) return;
+    const now = performance.now();
+    loopWatch?.ended(state, now);
+    if (requestLog) this.logRequest(requestLog, res, state, now);
   }
 
   /**
@@ -551,9 +556,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
    * bytes sent (head and body) and the request id. The fields are one `request` object, which a
    * TTY's pretty printer leaves out: the message already says it all on one line.
    */
-  private logRequest(log: Logger, res: http.ServerResponse, state: RequestState): void {
+  private logRequest(log: Logger, res: http.ServerResponse, state: RequestState, now: number): void {
     const { req } = state;
-    const ms = Math.round((performance.now() - state.start) * 100) / 100;
+    const ms = Math.round((now - state.start) * 100) / 100;
     const url = this.d.shownUrl(state.url);
     // Not finished (the client left): what went out of it, nothing if it was never attached.
     const bytes = state.bytes >= 0 ? state.bytes : res.socket ? Math.max(0, req.socket.bytesWritten - Math.max(state.sent, state.entry.finishedBytes)) : 0;

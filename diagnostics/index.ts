@@ -203,6 +203,7 @@ export class Diagnostics implements DiagnosticsHook {
       colour: opts.colour,
       write: opts.write,
       run: this.worker === null ? null : claimRun(opts.env),
+      who: this.worker === null ? null : `worker ${this.worker} (PID ${process.pid})`,
     });
     // Node's source maps are left as the app's loading sets them (the TypeScript loader turns them
     // on; a .js app gets them with --enable-source-maps): turned on here, they also mapped the
@@ -542,13 +543,25 @@ export class Diagnostics implements DiagnosticsHook {
     uninstallAppStacks();
     this.unwatchConsole?.();
     setServerErrorHeadHandler(null);
+    this.reportCost();
+    if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
+  }
+
+  private costReported = false;
+
+  /**
+   * The capture's cost, once: single mode writes it before its last line (Goodbye, or why it
+   * stopped), which stays the last thing the process says; close() writes it otherwise.
+   */
+  reportCost(): void {
+    if (this.costReported) return;
+    this.costReported = true;
     const cost = this.capturer.costLine();
     // A record of the process's log (its pid and worker fields), not a plain line amid the JSON
     // lines (T12.3); written under `quiet` too (a child at info): one line at exit, the figures
     // bench and operators read. Plain text on stderr only before the logger exists.
     if (cost && this.log) this.log.child({}, { level: 'info' }).info({ ...(this.worker !== null ? { worker: this.worker } : {}), debugCapture: this.capturer.costRecord() }, cost.replace(/^tspuma: /, ''));
     else if (cost) this.opts.write(`${cost}\n`);
-    if (this.ci) this.opts.write(`${this.sinks.summary()}\n`);
   }
 }
 

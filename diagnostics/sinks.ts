@@ -36,6 +36,8 @@ export interface SinkOptions {
   run?: string | null;
   /** The machine's name in file names (default os.hostname()). */
   host?: string;
+  /** A cluster worker, as its repeat counts name it ("worker 1 (PID 123)"); null elsewhere. */
+  who?: string | null;
   /** The user's onDump, called once per new site after the files are written. */
   delivery?: DumpDelivery | null;
 }
@@ -71,6 +73,8 @@ interface SiteRecord {
   first: Dump;
   count: number;
   path: string | null;
+  /** This process printed the dump (its #id means something to the reader); false: another worker dumped the site. */
+  shown: boolean;
 }
 
 export class Sinks {
@@ -124,7 +128,7 @@ export class Sinks {
       // Another process of this server dumped this site first: a repeat, with its path.
       const claim = claimSite(this.dir!, this.opts.run, dump.site, `${base}.json`);
       if (!claim.mine) {
-        this.sites.set(dump.site, { first: dump, count: 1, path: claim.path });
+        this.sites.set(dump.site, { first: dump, count: 1, path: claim.path, shown: false });
         return { repeat: true, path: claim.path };
       }
     }
@@ -136,7 +140,7 @@ export class Sinks {
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
     if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);
-    this.sites.set(dump.site, { first: dump, count: 1, path });
+    this.sites.set(dump.site, { first: dump, count: 1, path, shown: true });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     this.opts.write(`${this.opts.colour ? renderText(dump, true) : plain()}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: plain(), path });
@@ -161,7 +165,12 @@ export class Sinks {
     this.total++;
     known.count++;
     if ([10, 100, 1000, 10000].includes(known.count) || known.count % 100000 === 0) {
-      this.opts.write(`tspuma: the failure of dump #${known.first.id} (${error.name}: ${error.message}) has happened ${known.count} times\n`);
+      // Which process counts, and where the dump is: each worker of a cluster counts its own
+      // repeats, and a site another worker dumped has no dump number here (S11.12).
+      const which = known.shown ? `dump #${known.first.id}` : `the dump of another worker, at ${site}`;
+      const where = this.opts.who ? ` in ${this.opts.who}` : '';
+      const file = known.path ? `; its dump: ${known.path}` : '';
+      this.opts.write(`tspuma: the failure of ${which} (${oneLine(`${error.name}: ${error.message}`)}) has happened ${known.count} times${where}${file}\n`);
     }
     return { repeat: true, path: known.path, first: known.first };
   }

@@ -120,6 +120,10 @@ export class MainThreadBridge {
     // session attached, unless a session asked for this notification instead.
     session.post('NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }, () => undefined);
     ws.on('message', (data: RawData) => {
+      // ws still emits what arrives while the connection closes: after leave() the session is
+      // ended, and a post on it would throw here, ending this thread (a release() while the
+      // client's next command was on its way).
+      if (gone) return;
       const command = parseCommand(data.toString());
       if ('error' in command) return send(command);
       if (keptFromClient(command.method, this.capture)) return send({ id: command.id, result: {} });

@@ -72,7 +72,10 @@ export class PauseBudget<P> {
 
   /** Call as a pause begins. */
   mark(): PauseMark {
-    return { wall: this.meter.wall(), cpu: this.meter.cpu(), thread: this.meter.thread(), waited: this.meter.waited() };
+    const thread = this.meter.thread();
+    // The process's CPU time is read only where the thread's is not known (charge() uses it then):
+    // a compiled logpoint marks every hit it writes, and process.cpuUsage() is a system call.
+    return { wall: this.meter.wall(), cpu: thread === null ? this.meter.cpu() : 0, thread, waited: this.meter.waited() };
   }
 
   /** The budget's clock (ms): wall time less the time this thread waited for a CPU. */

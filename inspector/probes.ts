@@ -451,23 +451,31 @@ export class ProbeEngine {
     if (!req) return false;
     const mark = this.budget.mark();
     this.pauseStarted = this.now();
+    // As during a pause: an edit asked for now (its --hits reached: the guard goes) waits until the
+    // guard's function has returned (V8 refuses to edit a function on the stack).
+    this.pausedNow = true;
     try {
       armed.paused++;
       armed.pendingPaused++;
       if (armed.spec.hits !== null && armed.paused >= armed.spec.hits) this.sites.removeBreakpoints(armed);
       const group = 'tspuma-probe-line';
+      let handed = false;
       try {
         const reads = computedReads(armed.parts, values, (value) => {
+          handed = true;
           this.gates.held = value;
           return this.post<{ result: RemoteObject }>('Runtime.evaluate', { expression: `${PROBE_GATE_KEY}.v()`, objectGroup: group, generatePreview: true, silent: true }).result;
         });
         this.output.logLine(armed, reads, idOf(req), { req });
       } finally {
         this.gates.held = undefined;
-        this.post('Runtime.releaseObjectGroup', { objectGroup: group });
+        // Each inspector call is a round trip through the session's JSON: only when one was made.
+        if (handed) this.post('Runtime.releaseObjectGroup', { objectGroup: group });
       }
     } catch (err) {
       this.opts.log.warn({ err, probe: armed.spec.id }, `Probe hit could not be handled: ${(err as Error).message}`);
+    } finally {
+      this.pausedNow = false;
     }
     this.spend(mark, [armed]);
     return true;

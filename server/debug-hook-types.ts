@@ -64,4 +64,6 @@ export interface DiagnosticsHook {
   deliverDumps(onDump: OnDump | null, log: Logger): void;
   /** Stops capturing; prints the exit summary in CI. */
   close(): void;
+  /** Logs what capture cost this process, once (close() does it if this was not called). */
+  reportCost(): void;
 }

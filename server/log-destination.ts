@@ -1,57 +1,27 @@
-// Where tspuma's log lines go: stdout, written without ever holding the thread that logs. A log
-// reader that stops reading (journald or a container runtime stalling, a pipe nobody drains) fills
-// the pipe after 64 KiB; a synchronous write then waits for it, and every worker and the primary
-// (its /health and /ready with it) stop for as long as the reader does. Here lines wait in a
-// bounded buffer and are written when the pipe takes them; past the buffer they are dropped and
-// counted, and one line says so once the pipe takes lines again. At exit what is buffered is
-// written within a deadline, and what could not be is said on stderr.
-import { constants, fstatSync, openSync, writeSync } from 'node:fs';
-import type { DestinationStream } from 'pino';
+// Where tspuma's log lines go: stdout, written so that a stalled reader never holds the thread
+// that logs. A log reader that stops reading (a container runtime stalling, a `| tee` or collector
+// that hangs, a FIFO nobody drains) fills the pipe after 64 KiB; a blocking write then waits for
+// it, and every worker and the primary (its /health and /ready with it) stop for as long as the
+// reader does. When stdout is a pipe, tspuma writes through a non-blocking descriptor of its own:
+// each line is written at once, in order, as before; a line the full pipe does not take waits in a
+// bounded buffer, retried on a timer, and past the buffer lines are dropped and counted, and one
+// warning says so once the pipe takes lines again. At exit the buffer gets a deadline, and what is
+// left is said on stderr. A socket or a file as stdout is written as before (synchronously).
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { TspumaError } from './errors.js';
 
 /** What a stalled stdout may hold before lines are dropped (per process). */
 export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Linux's atomic pipe write (pipe(7)). */
-const PIPE_BUF = 4096;
 /** How long the exit flush waits for a stalled stdout before it gives up. */
 export const EXIT_FLUSH_MS = 1000;
-
-/** The part of sonic-boom (pino.destination) this module drives. */
-export interface SonicBoomLike extends DestinationStream {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  flushSync(): void;
-  write(data: string): boolean;
-}
-
-export interface Stall {
-  /** Lines dropped since the buffer filled. */
-  lines: number;
-  /** Their bytes. */
-  bytes: number;
-  /** When the first line was dropped (ms, the injected clock). */
-  since: number;
-}
-
-export interface StdoutOptions {
-  /** pino.destination (the bundled copy the logger uses). */
-  destination: (opts: Record<string, unknown>) => SonicBoomLike;
-  /** Called once the pipe takes lines again after some were dropped. */
-  onResumed: (stall: Stall, now: number) => void;
-  /** Clock (ms). */
-  now?: () => number;
-  /** stderr writer for the exit report (tests). */
-  writeStderr?: (text: string) => void;
-  /** What stdout is (tests). */
-  kind?: () => StdoutKind;
-  /** Opens stdout's pipe again, non-blocking (tests). */
-  reopen?: () => number | null;
-}
+/** How often a full pipe is tried again. */
+export const RETRY_MS = 50;
 
 /** What kind of file stdout is: a pipe or FIFO, a socket, or anything else (a file, a terminal). */
 export type StdoutKind = 'pipe' | 'socket' | 'other';
-function stdoutKind(): StdoutKind {
+export function stdoutKind(fd = 1): StdoutKind {
   try {
-    const st = fstatSync(1);
+    const st = fstatSync(fd);
     return st.isFIFO() ? 'pipe' : st.isSocket() ? 'socket' : 'other';
   } catch {
     return 'other';
@@ -60,14 +30,12 @@ function stdoutKind(): StdoutKind {
 
 /**
  * A descriptor of stdout's pipe that is tspuma's own, opened non-blocking: a write to a full pipe
- * then fails with EAGAIN at once and is retried later, instead of waiting in the kernel. Its own,
- * because the flags of fd 1 belong to every process that shares it: libuv makes a spawned child's
- * stdio blocking (each forked worker does it to the primary's stdout), and node puts back, as it
- * exits, the flags it started with. Linux opens a pipe again through /proc; a socket it does not
- * (journald's stdout is one): there fd 1 is written from the threadpool, which keeps the thread that
- * logs free while the reader stalls, though an exit then waits for the reader.
+ * fails with EAGAIN at once instead of waiting in the kernel. Its own, because the flags of fd 1
+ * belong to every process that shares it: libuv makes a spawned child's stdio blocking (each
+ * forked worker does it to the primary's stdout), and node puts back, as it exits, the flags it
+ * started with. Linux opens a pipe again through /proc; a socket it does not.
  */
-function ownPipe(): number | null {
+export function ownPipe(): number | null {
   try {
     return openSync('/proc/self/fd/1', constants.O_WRONLY | constants.O_NONBLOCK);
   } catch {
@@ -75,63 +43,157 @@ function ownPipe(): number | null {
   }
 }
 
-/** Bytes sonic-boom holds that the pipe has not taken yet (its own count). */
-function buffered(dest: SonicBoomLike): number {
-  return (dest as unknown as { _len?: number })._len ?? 0;
+export interface Stall {
+  /** Lines dropped since the buffer filled. */
+  lines: number;
+  /** Their bytes. */
+  bytes: number;
+  /** When the first line was held back (ms, the injected clock). */
+  since: number;
 }
 
-export function createStdout(opts: StdoutOptions): SonicBoomLike {
-  const now = opts.now ?? Date.now;
-  const writeStderr = opts.writeStderr ?? ((text: string) => {
-    try {
-      writeSync(2, text);
-    } catch {
-      // stderr gone too: nothing left to tell.
+/** The system calls and clock the writer uses (tests inject them). */
+export interface PipeWriterDeps {
+  fd: number;
+  /** fs.writeSync: bytes written; throws EAGAIN when the pipe is full. */
+  write(fd: number, data: string | Uint8Array): number;
+  now(): number;
+  /** Waits ms without running the event loop (the exit flush). */
+  sleep(ms: number): void;
+  /** Schedules a retry of a full pipe (unref'd). */
+  later(fn: () => void, ms: number): void;
+  /** Called once the pipe took every held line after some were dropped. */
+  onResumed(stall: Stall, now: number): void;
+  writeStderr(text: string): void;
+}
+
+/** pino's destination over a non-blocking pipe descriptor: in order, never waiting. */
+export class PipeWriter {
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  private stall: Stall | null = null;
+  private retrying = false;
+  private muted = false;
+
+  constructor(private readonly d: PipeWriterDeps) {}
+
+  write(line: string): boolean {
+    if (this.muted) return true;
+    if (this.held.length === 0) {
+      const n = this.tryWrite(line);
+      if (n === Buffer.byteLength(line)) return true;
+      this.hold(Buffer.from(line).subarray(n));
+    } else this.hold(Buffer.from(line));
+    this.retryLater();
+    return true;
+  }
+
+  /** Bytes the pipe has not taken yet. */
+  get pending(): number {
+    return this.heldBytes;
+  }
+
+  /** At exit: what is held, written within EXIT_FLUSH_MS; what is left is said on stderr. */
+  flushSync(): void {
+    const deadline = this.d.now() + EXIT_FLUSH_MS;
+    while (this.held.length > 0 && !this.muted) {
+      if (this.drain()) break;
+      if (this.d.now() >= deadline) break;
+      this.d.sleep(10);
     }
-  });
-  const fd = (opts.kind ?? stdoutKind)() === 'pipe' ? ((opts.reopen ?? ownPipe)() ?? 1) : 1;
-  let exitDeadline = 0;
-  let stall: Stall | null = null;
-  const dest = opts.destination({
-    dest: fd,
-    sync: false,
-    maxLength: LOG_BUFFER_BYTES,
-    // Whole lines per write, at most PIPE_BUF bytes: a pipe takes such a write whole or not at all,
-    // so the app's own console.log (written from the main thread while this write runs on the
-    // threadpool) can never land inside one of these lines. (sonic-boom joins lines up to maxWrite.)
-    maxWrite: PIPE_BUF,
-    // While serving, a full pipe is retried (every 100 ms, by sonic-boom's timer); at exit, until
-    // the deadline only.
-    retryEAGAIN: () => exitDeadline === 0 || now() < exitDeadline,
-  });
-  dest.on('drop', ((data: string | Buffer) => {
-    stall ??= { lines: 0, bytes: 0, since: now() };
-    stall.lines++;
-    stall.bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-  }) as never);
-  // Once the pipe has taken half the buffer back (not at its first partial write, so a reader
-  // that drains a little and stalls again gives one line, not one per retry).
-  dest.on('write', (() => {
-    if (stall === null || buffered(dest) > LOG_BUFFER_BYTES / 2) return;
-    const ended = stall;
-    stall = null;
-    opts.onResumed(ended, now());
-  }) as never);
-  // pino flushes an asynchronous destination at exit with flushSync, which retries a full pipe
-  // for ever: bounded here, and what is left is said.
-  const flushSync = dest.flushSync.bind(dest);
-  dest.flushSync = () => {
-    exitDeadline = now() + EXIT_FLUSH_MS;
+    if (this.held.length === 0 || this.muted) return;
+    const dropped = this.stall === null || this.stall.lines === 0 ? '' : `; ${this.stall.lines} earlier line(s) were dropped while it stalled`;
+    this.d.writeStderr(`tspuma: stdout did not take the last ${this.heldBytes} bytes of log lines within ${EXIT_FLUSH_MS} ms of exit (its reader stalled); they are lost${dropped}\n`);
+    this.held.length = 0;
+    this.heldBytes = 0;
+  }
+
+  /** Bytes written, 0 on a full pipe; a reader gone (EPIPE) mutes the writer. */
+  private tryWrite(data: string | Buffer): number {
     try {
-      flushSync();
+      return this.d.write(this.d.fd, data);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      const pending = buffered(dest);
-      const dropped = stall === null ? '' : `; ${stall.lines} earlier line(s) were dropped while it stalled`;
-      writeStderr(`tspuma: stdout did not take the last ${pending} bytes of log lines within ${EXIT_FLUSH_MS} ms of exit (${code}: its reader stalled); they are lost${dropped}\n`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return 0;
+      if (code === 'EPIPE' || code === 'EIO') {
+        this.muted = true;
+        return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      }
+      throw err;
     }
-  };
-  return dest;
+  }
+
+  private hold(buf: Buffer): void {
+    this.stall ??= { lines: 0, bytes: 0, since: this.d.now() };
+    if (this.heldBytes + buf.length > LOG_BUFFER_BYTES) {
+      this.stall.lines++;
+      this.stall.bytes += buf.length;
+      return;
+    }
+    this.held.push(buf);
+    this.heldBytes += buf.length;
+  }
+
+  /** Writes what is held, in order, until the pipe is full again; true when all of it went. */
+  private drain(): boolean {
+    while (this.held.length > 0) {
+      const head = this.held[0]!;
+      const n = this.tryWrite(head);
+      if (this.muted) {
+        this.held.length = 0;
+        this.heldBytes = 0;
+        return true;
+      }
+      this.heldBytes -= n;
+      if (n < head.length) {
+        this.held[0] = head.subarray(n);
+        return false;
+      }
+      this.held.shift();
+    }
+    const stall = this.stall;
+    this.stall = null;
+    if (stall !== null && stall.lines > 0) this.d.onResumed(stall, this.d.now());
+    return true;
+  }
+
+  private retryLater(): void {
+    if (this.retrying) return;
+    this.retrying = true;
+    this.d.later(() => {
+      this.retrying = false;
+      if (!this.drain()) this.retryLater();
+    }, RETRY_MS);
+  }
+}
+
+/** A PipeWriter over `fd` with the real system calls, flushed at the process's exit. */
+export function pipeWriter(fd: number, onResumed: (stall: Stall, now: number) => void): PipeWriter {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const writer = new PipeWriter({
+    fd,
+    write: (f, data) => (typeof data === 'string' ? writeSync(f, data) : writeSync(f, data)),
+    now: Date.now,
+    sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
+    later: (fn, ms) => void setTimeout(fn, ms).unref(),
+    onResumed,
+    writeStderr: (text) => {
+      try {
+        writeSync(2, text);
+      } catch {
+        // stderr gone too: nothing left to tell.
+      }
+    },
+  });
+  process.on('exit', () => {
+    writer.flushSync();
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  });
+  return writer;
 }
 
 /** The warning logged when stdout takes lines again after some were dropped. */

@@ -8,7 +8,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { redactDeep, Redactor } from '../diagnostics/redact.js';
 import { readText, standInError } from './error-stand-in.js';
 import type { TspumaError } from './errors.js';
-import { createStdout, type SonicBoomLike, stallError } from './log-destination.js';
+import { ownPipe, pipeWriter, stallError, stdoutKind } from './log-destination.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -106,22 +106,26 @@ const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
 const pino = require(existsSync(BUNDLED) ? BUNDLED : 'pino') as typeof import('pino').default;
 
 /**
- * stdout, written without holding the thread (log-destination.ts). When the terminal it goes to
+ * stdout. A pipe (a container runtime's, a `| tee`) is written through tspuma's own non-blocking
+ * descriptor so a stalled reader never holds the thread (log-destination.ts); a socket, a file or
+ * a terminal synchronously. One per process: every logger of the process (the CLI's, start()'s)
+ * writes through it, so lines come out in the order they were logged. When the terminal it goes to
  * closes (EIO) or the reader of its pipe goes away (EPIPE), further lines are dropped: a closed
  * terminal's SIGHUP must lead to a graceful stop, not to a crash on the next log line.
  */
 function stdout(warn: (err: TspumaError) => void): DestinationStream {
-  const dest = createStdout({
-    destination: (opts) => pino.destination(opts) as unknown as SonicBoomLike,
-    onResumed: (stall, at) => warn(stallError(stall, at)),
-  });
-  dest.on('error', ((err: NodeJS.ErrnoException) => {
+  if (shared !== null) return shared;
+  const own = stdoutKind() === 'pipe' ? ownPipe() : null;
+  if (own !== null) return (shared = pipeWriter(own, (stall, at) => warn(stallError(stall, at))) as unknown as DestinationStream);
+  const dest = pino.destination({ dest: 1, sync: true });
+  dest.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err;
     const mute = dest as unknown as Record<string, unknown>;
     for (const method of ['write', 'flushSync', 'end']) mute[method] = () => true;
-  }) as never);
-  return dest;
+  });
+  return (shared = dest);
 }
+let shared: DestinationStream | null = null;
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';

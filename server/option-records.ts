@@ -152,7 +152,7 @@ export const RECORDS = {
     default: 0,
     check: seconds(true),
     flag: { arg: 'SECONDS', help: 'After SIGTERM/SIGINT, keep serving this long with /ready answering 503, then stop gracefully.' },
-    doc: 'After SIGTERM/SIGINT, seconds during which the server keeps serving while `healthUrl`\'s `/ready` answers 503, so a load balancer or Kubernetes takes the instance out of rotation before it stops accepting; then the graceful stop. Set it above the balancer\'s check interval times its fall count. A second signal stops at once (a SIGTERM within 2 s of the first is the same stop).',
+    doc: 'After SIGTERM/SIGINT, seconds during which the server keeps serving while `healthUrl`\'s `/ready` answers 503, so a load balancer or Kubernetes takes the instance out of rotation before it stops accepting; then the graceful stop. Set it above the balancer\'s check interval times its fall count. A second signal stops at once (a SIGTERM within 2 s of the first, or a SIGINT within 100 ms, is the same stop).',
   }),
   dumpDir: option({
     default: null,

@@ -18,7 +18,13 @@ export function rejectionLogger(log: Logger, diagnostics: () => DiagnosticsHook 
     // A repeat of a dumped site hands back the first dump: its request is not this one's.
     const req = reported && !reported.repeat ? reported.dump.request : null;
     const request = req ? { id: req.id, method: req.method, url: req.url } : undefined;
-    const started = req ? ` (work started by ${req.method} ${req.url}, request ${req.id})` : '';
+    // A repeat names the dump it was counted against instead (Q9.10: the line had neither).
+    const first = reported?.repeat ? reported.dump : null;
+    const started = req
+      ? ` (work started by ${req.method} ${req.url}, request ${req.id})`
+      : first
+        ? ` (a repeat of dump #${first.id} at ${first.site}${reported!.path ? `, ${reported!.path}` : ''}, whose request was ${first.request ? `${first.request.method} ${first.request.url}` : 'none'}; this one's is not known)`
+        : '';
     log.error({ err: reason, ...(request ? { request } : {}) }, `${who}Unhandled promise rejection (the server keeps serving): ${(reason as Error)?.message ?? String(reason)}${started}`);
   };
   return { handle, folder: fold };

@@ -484,13 +484,19 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
   }
 
+  /** Responses a forced stop answered (forceAnswers). */
+  private readonly forced = new WeakSet<http.ServerResponse>();
+
   /** A forced stop (`when`: what ran out, for the error line): 503 for each request still in the app. */
   forceAnswers(when: string): Promise<void>[] {
     const pending: Promise<void>[] = [];
     for (const entry of [...this.d.deadlines.inApp()]) {
       const { req, res } = entry;
       const state = stateOf(res);
-      if (!req || !res) continue;
+      // Answered by an earlier forced stop whose 503 is still being written (the stop's
+      // forceShutdownAfter and an uncaught exception's grace both end one): one line, one answer.
+      if (!req || !res || this.forced.has(res)) continue;
+      this.forced.add(res);
       const err = new TspumaError('TSPUMA_ERR_FORCED_SHUTDOWN', { method: req.method, url: this.d.shownUrl(state?.url ?? req.url), when });
       this.d.log.warn({ code: err.code }, err.message);
       if (state) pending.push(this.answer(state, err, 503, { takeOver: true }));

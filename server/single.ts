@@ -188,6 +188,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       await closeControl();
       removeFiles();
       await runHooks('afterStopped', options.afterStopped, server);
+      opts.diagnostics?.reportCost();
       if (uncaught) log.fatal(UNCAUGHT_LAST_LINE);
       else log.info('- Goodbye!');
       // `ctl stop --wait` returns now: requests finished, afterStopped run, files removed.

@@ -107,6 +107,13 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
  */
 const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
 
+/** What an autopsy's dump says of a worker a DevTools client holds paused ("it is paused in a debugger (…)"), or null. */
+function pausedIn(dump: unknown): string | null {
+  const message = (dump as { error?: { message?: unknown } } | null)?.error?.message;
+  const m = typeof message === 'string' ? /is paused in a debugger \(a DevTools client holds it, reason "[^"]*"\)/.exec(message) : null;
+  return m ? `it ${m[0]}` : null;
+}
+
 let clusterReady = false;
 /**
  * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
@@ -269,8 +276,14 @@ export class Primary {
     const seconds = this.options.workerShutdownTimeout;
     return h.term(seconds * 1000, () => {
       const err = new TspumaError('TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT', { index: h.index, pid: h.pid, seconds });
-      this.killLine(h, err, { workerShutdownTimeout: seconds });
-      return this.devtools?.autopsy(h, err) ?? null;
+      const autopsy = this.devtools?.autopsy(h, err) ?? null;
+      if (!autopsy) return void this.killLine(h, err, { workerShutdownTimeout: seconds });
+      // After its autopsy (bounded by workerAutopsyTimeout), so the kill line can say what the
+      // autopsy found: a worker a DevTools client holds paused is not hung (T9).
+      return autopsy.then(
+        (dump) => this.killLine(h, err, { workerShutdownTimeout: seconds }, pausedIn(dump)),
+        () => this.killLine(h, err, { workerShutdownTimeout: seconds }),
+      );
     });
   }
 
@@ -279,17 +292,19 @@ export class Primary {
    * least once a second as requests enter the app, at most 4 times a second: the request that
    * stuck it, even when no autopsy can pause it), and without DevTools how to get an autopsy.
    */
-  private killLine(h: WorkerHandle, err: TspumaError, fields: Record<string, unknown>): void {
+  private killLine(h: WorkerHandle, err: TspumaError, fields: Record<string, unknown>, paused: string | null = null): void {
     const news = h.lastNews(this.clock.now());
     const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
     const level = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? 'error' : 'warn';
     const prefix = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? '' : '- ';
-    this.log[level]({ worker: h.index, workerPid: h.pid, code: err.code, ...fields, inFlight: h.lastStatus?.in_flight ?? [] }, `${prefix}${err.message}${news ? `; ${news}` : ''}${hint}`);
+    this.log[level]({ worker: h.index, workerPid: h.pid, code: err.code, ...fields, ...(paused ? { pausedInDebugger: true } : {}), inFlight: h.lastStatus?.in_flight ?? [] }, `${prefix}${err.message}${paused ? `; ${paused}` : ''}${news ? `; ${news}` : ''}${hint}`);
   }
 
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
     switch (message.type) {
       case 'booted':
+        // Told to stop before it could hear it (the stop went again at its hello; this is the last chance).
+        if (handle.stopping) handle.send({ tspuma: 1, type: 'stop' });
         handle.booted = true;
         handle.bootedAt = new Date(this.clock.now());
         handle.lastCheckin = new Date(this.clock.now());
@@ -303,7 +318,8 @@ export class Primary {
           this.log.info({ tsLoader: message.tsLoader.kind, ...(handle.phase > 0 ? { phase: handle.phase } : {}) }, `*   TypeScript${handle.phase > 0 ? ` (phase ${handle.phase})` : ''}: ${message.tsLoader.text}`);
         }
         this.notify();
-        if (!this.servingOnce) {
+        // A stop that began before the first boot: no "serving" announced (the worker was told to stop).
+        if (!this.servingOnce && !this.stopping) {
           // The first booted worker serves: say so even if a sibling is still booting or failing.
           this.servingOnce = true;
           for (const url of this.urls) this.log.info({ url }, `* Listening on ${url}`);
@@ -326,6 +342,11 @@ export class Primary {
         this.devtools?.inspectorOpened(handle);
         return;
       case 'probe-hello':
+        // Its first message, sent as tspuma's worker code starts: a stop sent before it listened
+        // for one was lost (node drops a message no listener takes), so it goes again.
+        if (handle.stopping && !handle.booted) handle.send({ tspuma: 1, type: 'stop' });
+        this.probes.onMessage(handle, message);
+        return;
       case 'probe-state':
       case 'probe-hits':
       case 'probe-event':

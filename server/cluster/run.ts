@@ -159,15 +159,16 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // Before the workers boot, so a check sees 'booting' rather than a refused connection.
   const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness, appCheck }, log) : null;
   void primary.stopped.then(() => health?.server.close());
-  await primary.start();
-  process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
-
   // The control app's modules (its routes, the probe endpoints) load only when it is served, as in single mode.
+  // Served before the workers are forked: the state file, written before them too, names it.
   const control = options.controlUrl ? await import('../control.js').then(({ serveControl, clusterControlled }) => serveControl(options, clusterControlled(primary), log, () => stop('ctl stop'))) : null;
   if (control) void primary.stopped.then(() => control.close());
   const controlUrl = control?.url ?? null;
   const files: string[] = [];
   try {
+    // The pidfile and state file before any worker is forked: one that cannot be written (EACCES,
+    // ENOSPC) fails the start at once, as in single mode, instead of workers booting and serving
+    // while the primary stops them (U3).
     if (pidfile) {
       try {
         writeFileSafely(pidfile, `${process.pid}\n`, PIDFILE_RULES);
@@ -184,11 +185,16 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
       files.push(resolve(options.state));
       devtools?.trackState(resolve(options.state));
     }
+    await primary.start();
   } catch (err) {
-    // The workers are running: stop them before cli.ts prints the coded error and exits 1.
-    primary.failure ??= err as TspumaError;
-    void primary.stop();
+    // Nothing was forked (or a bind failed): cli.ts prints the coded error and exits 1.
+    for (const f of files) removeIfOwn(f);
+    control?.close();
+    health?.server.close();
+    await devtools?.close();
+    throw err;
   }
+  process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
   const code = await primary.stopped;
   // The workers' last stderr lines (a dump written as a worker stopped) reach stderr before cli.ts exits.
   await workerStderrDrained(STDERR_DRAIN_MS);

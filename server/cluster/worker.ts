@@ -160,9 +160,18 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   const appStats: AppCheckStats = {};
   // Each check-in carries the oldest requests in the app and the memory, so the primary can say
   // what a worker was doing (and how full its heap was) when it has to kill it or it dies.
+  // The rss is read from /proc/self/stat: with no free descriptor (a connection flood, a leak)
+  // that read throws EMFILE, which out of this timer stopped the worker as an "uncaught
+  // exception" (U7). The last figure read stands in until a descriptor is free again.
+  let rss: number | undefined;
   const checkin = () => {
     const heap = getHeapStatistics();
-    const memory = { rss_bytes: process.memoryUsage.rss(), heap_used_bytes: heap.used_heap_size, heap_limit_bytes: heap.heap_size_limit };
+    try {
+      rss = process.memoryUsage.rss();
+    } catch {
+      /* out of descriptors: the last rss read */
+    }
+    const memory = { ...(rss !== undefined ? { rss_bytes: rss } : {}), heap_used_bytes: heap.used_heap_size, heap_limit_bytes: heap.heap_size_limit };
     send({ tspuma: 1, type: 'checkin', index, stats: { ...server.stats(), in_flight: server.inFlight().slice(0, 3), ...memory, ...appStats } });
   };
   server.deadlines.onAppEntry = checkin;

@@ -1,11 +1,13 @@
 // Integration: debug mode observes the app; it does not change what the app's own stacks hold.
 // Each route answers with the stack text of an Error the app makes in one kind of work that -d
 // follows into its call (the app call itself, a timer, an interval, an immediate, a microtask, a
-// tick, a promise reaction, an await, the request's body events): the same text with and without
+// tick, a promise reaction, an await, the request's body events; and an Express 5 app's timer, await,
+// express.json() handler and error middleware): the same text with and without
 // -d, frame for frame (T6 / Q9.5: `Immediate._onImmediate … dist/diagnostics/call-context.js`
 // appeared between the app's frame and node's, and Sentry groups issues by those frames).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boot, killAll, type Booted } from '../helpers/cli.js';
+import { join } from 'node:path';
+import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { appFolder } from '../helpers/app-folder.js';
 
 const root = appFolder('app-stacks', {
@@ -61,14 +63,32 @@ async function stacksOf(s: Booted): Promise<Record<string, string>> {
   return out;
 }
 
+const EXPRESS = join(ROOT, 'test/fixtures/apps/express-stacks-app.ts');
+const EXPRESS_ROUTES = ['/x/sync', '/x/timer', '/x/await', '/x/body', '/x/fail'];
+
+async function expressStacksOf(s: Booted): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const route of EXPRESS_ROUTES) {
+    const r = await fetch(`${s.url}${route}`, route === '/x/body' ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' } : {});
+    out[route] = `${r.status} ${await r.text()}`;
+  }
+  return out;
+}
+
 let plain: Record<string, string>;
 let debug: Record<string, string>;
+let plainExpress: Record<string, string>;
+let debugExpress: Record<string, string>;
 
 beforeAll(async () => {
   const a = await boot(['-b', 'tcp://127.0.0.1:0', 'stacks-app.ts'], {}, root);
   plain = await stacksOf(a);
   const b = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'stacks-app.ts'], {}, root);
   debug = await stacksOf(b);
+  const c = await boot(['-b', 'tcp://127.0.0.1:0', EXPRESS]);
+  plainExpress = await expressStacksOf(c);
+  const d = await boot(['-d', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
+  debugExpress = await expressStacksOf(d);
   await killAll();
 }, 120_000);
 afterAll(killAll);
@@ -82,5 +102,11 @@ describe('-d does not change the stacks of the errors the app makes', () => {
 
   it('no frame of tspuma debug mode (dist/diagnostics) is in any of them', () => {
     for (const route of ROUTES) expect(debug[route]).not.toMatch(/dist\/diagnostics\//);
+  });
+
+  it.each(EXPRESS_ROUTES)('Express 5 %s: the same stack text with and without -d (a timer, an await, express.json() after the body, an error middleware)', (route) => {
+    expect(plainExpress[route]).toMatch(route === '/x/fail' ? /^500 Error: failed\n/ : /^200 Error: /);
+    expect(plainExpress[route]).toContain('express-stacks-app.ts:');
+    expect(debugExpress[route]).toBe(plainExpress[route]);
   });
 });

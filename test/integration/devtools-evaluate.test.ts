@@ -49,22 +49,28 @@ describe('a DevTools console typo under -d', () => {
   }
 });
 
+/** `-w 1 --inspect` serving examples/hello.ts with `config` (more option fields), its worker 0 paused by a CDP client through discovery. */
+async function heldWorker(config: string) {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
+  const file = join(dir, 'tspuma.config.mjs');
+  writeFileSync(file, `export default { workerCheckInterval: 0.5, ${config} };\n`);
+  const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-C', file, '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  const base = await discoveryUrl(s);
+  await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 2, 'the worker listed');
+  const url = new URL(base);
+  const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-worker-0' });
+  await client.Debugger.enable({});
+  await client.Debugger.pause();
+  return { s, client };
+}
+
 describe('a worker a DevTools client holds paused', () => {
   it('is "paused in a debugger" in its autopsy, not hung, and is not killed for its missed check-ins', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
-    const config = join(dir, 'tspuma.config.mjs');
-    writeFileSync(config, 'export default { workerCheckInterval: 0.5, workerTimeout: 2, workerShutdownTimeout: 5 };\n');
-    const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-C', config, '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
-    const base = await discoveryUrl(s);
-    await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 2, 'the worker listed');
-    const url = new URL(base);
-    const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-worker-0' });
+    const { s, client } = await heldWorker('workerTimeout: 2, workerShutdownTimeout: 5');
     try {
-      await client.Debugger.enable({});
-      await client.Debugger.pause();
       const spared = await waitFor(() => s.lines().find((l) => String(l.msg).includes('is paused in a debugger')), 'the spared line', 20_000);
       const autopsy = await waitFor(() => s.stderr().match(/tspuma dump #\d+ \[hang\] WorkerPausedInDebugger: .*/)?.[0], 'the autopsy');
       expect(autopsy).toContain('is paused in a debugger (a DevTools client holds it, reason "other")');
@@ -78,6 +84,22 @@ describe('a worker a DevTools client holds paused', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('at a stop, is killed at workerShutdownTimeout with a kill line that says it is paused in a debugger, after its autopsy (T9)', async () => {
+    const { s, client } = await heldWorker('workerTimeout: 60, workerShutdownTimeout: 2, workerAutopsyTimeout: 10, drainDelay: 0');
+    try {
+      await waitFor(async () => (await within(fetch(s.url).then(() => 'answered', () => 'failed'), 1000)) === 'no answer', 'the worker paused');
+      s.proc.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+    const kill = s.lines().find((l) => l.code === 'TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT');
+    expect(kill?.msg).toMatch(/^- Worker 0 \(PID: \d+\) still running 2 s \(workerShutdownTimeout\) after it was told to stop; killing it \(SIGKILL\); it is paused in a debugger \(a DevTools client holds it, reason "other"\); at its last check-in /);
+    expect(kill?.pausedInDebugger).toBe(true);
+    const msgs = s.lines().map((l) => String(l.msg));
+    expect(msgs.findIndex((m) => m.startsWith('Autopsy of worker 0 '))).toBeLessThan(msgs.indexOf(String(kill!.msg)));
   });
 });
 

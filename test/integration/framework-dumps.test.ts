@@ -293,7 +293,8 @@ describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last
     expect(culprit(dump).function).toMatch(/retryPayment$/);
     // The held request's 503 line says what ran out (forceShutdownAfter, shorter here than the 5 s
     // an uncaught exception's stop waits at most; test/unit/in-flight.test.ts has the other case).
-    expect(lines.find((l) => l.code === 'TSPUMA_ERR_FORCED_SHUTDOWN')?.msg).toBe('GET /hold was still running when forceShutdownAfter (0.5 s) expired.');
+    // Once: the stop's forceShutdownAfter and the exception's grace end together, and both force.
+    expect(lines.filter((l) => l.code === 'TSPUMA_ERR_FORCED_SHUTDOWN').map((l) => l.msg)).toEqual(['GET /hold was still running when forceShutdownAfter (0.5 s) expired.']);
     expect(culprit(dump)).toMatchObject({ line: lineOf(CRASH, 'throw new Error(`payment retry'), locals: { attempt: 3 } });
     expect(dump.inFlight).toEqual(expect.arrayContaining([expect.objectContaining({ method: 'GET', url: '/hold' })]));
     expect(String(last.msg)).toMatch(/uncaught exception.*-w N/);

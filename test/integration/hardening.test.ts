@@ -89,6 +89,29 @@ describe('hardening against hostile clients', () => {
     expect(s.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('accept failed')).length).toBeLessThanOrEqual(3);
   });
 
+  it('U7: a cluster worker out of descriptors keeps checking in and serving (its check-in reads the rss through a file): no "uncaught exception", no restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-emfile-'));
+    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 0.5, workerTimeout: 60 };\n');
+    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO]);
+    const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
+    const worker = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
+    const inUse = readdirSync(`/proc/${worker}/fd`).length;
+    execFileSync('prlimit', ['--pid', String(worker), `--nofile=${inUse + 20}:${inUse + 20}`]);
+    const checkin = async () => ((await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { pid: number; last_checkin: string | null }[] }).worker_status[0]!;
+    const flood = await holdConnections(Number(new URL(s.url).port), 200);
+    try {
+      const full = await waitFor(() => (readdirSync(`/proc/${worker}/fd`).length >= inUse + 20 ? Date.now() : 0), 'the worker to run out of descriptors', 15_000);
+      // Two check-ins while it has no free descriptor (they come every 0.5 s).
+      await waitFor(async () => Date.parse((await checkin()).last_checkin ?? '') > full + 1000, 'a check-in a second after the worker ran out of descriptors', 15_000);
+      expect(readdirSync(`/proc/${worker}/fd`).length).toBeGreaterThanOrEqual(inUse + 20); // still out
+    } finally {
+      for (const c of flood) c.destroy();
+    }
+    expect(s.lines().filter((l) => /uncaught|died/.test(String(l.msg))).map((l) => l.msg)).toEqual([]);
+    expect((await checkin()).pid).toBe(worker);
+    expect((await get(s.url)).status).toBe(200);
+  });
+
   it('keeps the control token off the workers\' command line and environment, and out of every log line', async () => {
     const s = await boot(['-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO], { TSPUMA_OPTS: `--log-requests --control-token=${TOKEN}` });
     const pid = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));

@@ -1,112 +1,132 @@
-// log-destination.ts: stdout's buffer, the dropped-lines warning and the bounded exit flush, on a
-// fake sonic-boom with an injected clock.
-import { EventEmitter } from 'node:events';
+// log-destination.ts: the non-blocking pipe writer on a fake pipe with an injected clock: lines in
+// order, held while the pipe is full, dropped past the buffer and reported once, the bounded exit.
 import { describe, expect, it } from 'vitest';
-import { createStdout, EXIT_FLUSH_MS, LOG_BUFFER_BYTES, type SonicBoomLike, type Stall, stallError, type StdoutKind } from '../../server/log-destination.js';
+import { EXIT_FLUSH_MS, LOG_BUFFER_BYTES, PipeWriter, type Stall, stallError } from '../../server/log-destination.js';
 
-class FakeBoom extends EventEmitter {
-  opts: Record<string, unknown> = {};
-  _len = 0;
-  written: string[] = [];
-  /** What flushSync does: retries EAGAIN as sonic-boom does, asking retryEAGAIN each time. */
-  stalled = false;
-  write(data: string): boolean {
-    this.written.push(data);
-    return true;
+/** A pipe of `capacity` bytes that a reader drains when told: as Linux, a write of at most 4096 bytes goes whole or fails with EAGAIN. */
+class FakePipe {
+  data = '';
+  room: number;
+  constructor(capacity = 65_536) {
+    this.room = capacity;
   }
-  flushSync(): void {
-    const retry = this.opts.retryEAGAIN as () => boolean;
-    while (this.stalled) {
-      if (!retry()) throw Object.assign(new Error('EAGAIN: resource temporarily unavailable, write'), { code: 'EAGAIN' });
-      clock.t += 100;
-    }
-    this._len = 0;
+  write(chunk: string | Uint8Array): number {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    if (this.room === 0 || (buf.length <= 4096 && buf.length > this.room)) throw Object.assign(new Error('EAGAIN'), { code: 'EAGAIN' });
+    const n = Math.min(buf.length, this.room);
+    this.data += buf.subarray(0, n).toString();
+    this.room -= n;
+    return n;
+  }
+  read(): string {
+    const out = this.data;
+    this.room += Buffer.byteLength(out);
+    this.data = '';
+    return out;
   }
 }
-const clock = { t: 1_000_000 };
 
-function make(kind: StdoutKind = 'pipe') {
-  const boom = new FakeBoom();
+function make(capacity?: number) {
+  const pipe = new FakePipe(capacity);
+  const clock = { t: 1_000_000 };
+  const timers: (() => void)[] = [];
   const resumed: { stall: Stall; at: number }[] = [];
   const stderr: string[] = [];
-  const reopened: number[] = [];
-  const dest = createStdout({
-    destination: (opts) => {
-      boom.opts = opts;
-      return boom as unknown as SonicBoomLike;
-    },
-    onResumed: (stall, at) => resumed.push({ stall, at }),
+  let read = '';
+  const w = new PipeWriter({
+    fd: 9,
+    write: (_fd, data) => pipe.write(data),
     now: () => clock.t,
+    sleep: (ms) => (clock.t += ms),
+    later: (fn) => timers.push(fn),
+    onResumed: (stall, at) => resumed.push({ stall, at }),
     writeStderr: (t) => stderr.push(t),
-    kind: () => kind,
-    reopen: () => (reopened.push(1), 42),
   });
-  return { boom, dest, resumed, stderr, reopened };
+  const retry = () => timers.splice(0).forEach((fn) => fn());
+  const drainReader = () => (read += pipe.read());
+  return { w, pipe, clock, retry, drainReader, resumed, stderr, read: () => read + pipe.data, timers };
 }
 
-describe('stdout for the log', () => {
-  it('is asynchronous, bounded at LOG_BUFFER_BYTES, and writes a pipe through a descriptor of its own', () => {
-    const { boom, reopened } = make('pipe');
-    expect(boom.opts).toMatchObject({ dest: 42, sync: false, maxLength: LOG_BUFFER_BYTES, maxWrite: 4096 });
-    expect(reopened).toHaveLength(1);
+const line = (i: number, pad = 100) => `${JSON.stringify({ seq: i, msg: 'x'.repeat(pad) })}\n`;
+
+describe('the non-blocking pipe writer for stdout', () => {
+  it('writes each line at once while the pipe has room, and schedules nothing', () => {
+    const { w, read, timers } = make();
+    for (let i = 0; i < 10; i++) w.write(line(i));
+    expect(read()).toBe(Array.from({ length: 10 }, (_, i) => line(i)).join(''));
+    expect(timers).toHaveLength(0);
   });
 
-  it('writes fd 1 itself when stdout is a socket or a file (neither can be opened again as its own)', () => {
-    for (const kind of ['socket', 'other'] as const) {
-      const { boom, reopened } = make(kind);
-      expect(boom.opts).toMatchObject({ dest: 1, sync: false });
-      expect(reopened).toHaveLength(0);
+  it('holds lines the full pipe does not take, returns at once, and writes them in order once the reader drains it', () => {
+    const { w, drainReader, retry, read, resumed, pipe } = make(1000);
+    for (let i = 0; i < 50; i++) w.write(line(i));
+    expect(w.pending).toBeGreaterThan(0);
+    for (let round = 0; round < 100 && w.pending > 0; round++) {
+      drainReader();
+      retry();
     }
+    drainReader();
+    expect(w.pending).toBe(0);
+    expect(read()).toBe(Array.from({ length: 50 }, (_, i) => line(i)).join(''));
+    expect(resumed).toEqual([]); // nothing was dropped: nothing to report
+    expect(pipe.data).toBe('');
   });
 
-  it('counts the lines dropped past the buffer and reports them once, when the pipe has taken half the buffer back', () => {
-    const { boom, resumed } = make();
+  it('drops and counts the lines past LOG_BUFFER_BYTES, and reports them once, with how long the pipe stalled, when it took what was held', () => {
+    const t = make(4096);
+    for (let i = 0; i < 100; i++) t.w.write(line(i, 3000));
+    const held = t.w.pending;
+    expect(held).toBeGreaterThan(0);
+    // Fill the buffer to its cap: every further line is dropped.
+    const big = line(0, 4000);
+    while (t.w.pending + Buffer.byteLength(big) <= LOG_BUFFER_BYTES) t.w.write(big);
+    t.w.write(big);
+    t.w.write(big);
+    t.clock.t += 12_000;
+    for (let round = 0; round < 100_000 && t.w.pending > 0; round++) {
+      t.drainReader();
+      t.retry();
+    }
+    expect(t.resumed).toHaveLength(1);
+    expect(t.resumed[0]!.stall).toMatchObject({ lines: 2, bytes: 2 * Buffer.byteLength(big) });
+    expect(t.resumed[0]!.at - t.resumed[0]!.stall.since).toBe(12_000);
+  });
+
+  it('gives the exit flush EXIT_FLUSH_MS on a stalled pipe, then says on stderr what is lost', () => {
+    const { w, clock, stderr } = make(0);
+    w.write(line(1));
+    w.write(line(2));
     const start = clock.t;
-    boom._len = LOG_BUFFER_BYTES;
-    boom.emit('drop', 'a line of 20 bytes\n\n');
-    clock.t += 30_000;
-    boom.emit('drop', Buffer.from('héllo\n'));
-    // A first partial write while most of the buffer is still held: not yet.
-    boom._len = LOG_BUFFER_BYTES - 65_536;
-    boom.emit('write', 65_536);
-    expect(resumed).toEqual([]);
-    boom._len = 1000;
-    clock.t += 4_000;
-    boom.emit('write', LOG_BUFFER_BYTES);
-    expect(resumed).toEqual([{ stall: { lines: 2, bytes: 20 + 7, since: start }, at: start + 34_000 }]);
-    boom.emit('write', 10);
-    expect(resumed).toHaveLength(1);
+    w.flushSync();
+    expect(clock.t - start).toBeGreaterThanOrEqual(EXIT_FLUSH_MS);
+    expect(clock.t - start).toBeLessThan(EXIT_FLUSH_MS + 50);
+    expect(stderr).toEqual([`tspuma: stdout did not take the last ${2 * Buffer.byteLength(line(1))} bytes of log lines within ${EXIT_FLUSH_MS} ms of exit (its reader stalled); they are lost\n`]);
+  });
+
+  it('writes everything held at exit when the pipe takes it, and says nothing', () => {
+    const { w, stderr, read, drainReader } = make(300);
+    for (let i = 0; i < 5; i++) w.write(line(i));
+    drainReader();
+    (w as unknown as { d: { write: (fd: number, d: string | Uint8Array) => number } }).d.write = (_fd, d) => Buffer.byteLength(typeof d === 'string' ? d : Buffer.from(d).toString());
+    w.flushSync();
+    expect(w.pending).toBe(0);
+    expect(stderr).toEqual([]);
+    expect(read()).toContain(line(0));
+  });
+
+  it('stops writing, without an error, once the reader is gone (EPIPE)', () => {
+    const { w } = make();
+    (w as unknown as { d: { write: () => number } }).d.write = () => {
+      throw Object.assign(new Error('EPIPE'), { code: 'EPIPE' });
+    };
+    expect(w.write(line(1))).toBe(true);
+    expect(w.pending).toBe(0);
+    w.flushSync();
   });
 
   it('says what was dropped, for how long, in a coded warning', () => {
     const err = stallError({ lines: 812, bytes: 93_000, since: 0 }, 104_060);
     expect(err.code).toBe('TSPUMA_ERR_LOG_DROPPED');
     expect(err.message).toBe('stdout did not take log lines for 104.1 s (its reader stalled: a log collector or a pipe nobody drained); 812 line(s) (93000 bytes) past the 4 MiB buffer were dropped. Serving went on.');
-  });
-
-  it('gives the exit flush EXIT_FLUSH_MS on a stalled pipe, then says on stderr what is lost', () => {
-    const { boom, dest, stderr } = make();
-    boom.stalled = true;
-    boom._len = 5000;
-    boom.emit('drop', 'x\n');
-    const start = clock.t;
-    dest.flushSync();
-    expect(clock.t - start).toBeGreaterThanOrEqual(EXIT_FLUSH_MS);
-    expect(clock.t - start).toBeLessThan(EXIT_FLUSH_MS + 200);
-    expect(stderr).toEqual([`tspuma: stdout did not take the last 5000 bytes of log lines within ${EXIT_FLUSH_MS} ms of exit (EAGAIN: its reader stalled); they are lost; 1 earlier line(s) were dropped while it stalled\n`]);
-  });
-
-  it('flushes everything at exit when the pipe takes it, and says nothing', () => {
-    const { boom, dest, stderr } = make();
-    boom._len = 5000;
-    dest.flushSync();
-    expect(boom._len).toBe(0);
-    expect(stderr).toEqual([]);
-  });
-
-  it('retries a full pipe while serving (no deadline before exit)', () => {
-    const { boom } = make();
-    clock.t += 3_600_000;
-    expect((boom.opts.retryEAGAIN as () => boolean)()).toBe(true);
   });
 });

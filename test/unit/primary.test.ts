@@ -3,7 +3,7 @@
 // end with one generation serving (rolled back or forward).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { BOOT_ATTEMPTS, Primary, SNAPSHOT_QUIET_S, type DevTools } from '../../server/cluster/primary.js';
@@ -20,6 +20,8 @@ class FakeWorker extends EventEmitter implements ForkedWorker {
   readonly sent: PrimaryMessage[] = [];
   readonly signals: string[] = [];
   exited = false;
+  /** Not listening for messages yet (a process still starting): what it is sent is lost. */
+  deaf = false;
 
   constructor(
     readonly index: number,
@@ -40,8 +42,8 @@ class FakeWorker extends EventEmitter implements ForkedWorker {
   }
   send(message: PrimaryMessage): boolean {
     this.sent.push(message);
-    // A booted worker stops gracefully when told to.
-    if (message.type === 'stop') queueMicrotask(() => this.exit(0, null));
+    // A booted worker stops gracefully when told to (a deaf one's node has not started tspuma's code: the message is lost).
+    if (message.type === 'stop' && !this.deaf) queueMicrotask(() => this.exit(0, null));
     return true;
   }
   boot(): void {
@@ -116,6 +118,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 describe('Primary: what a worker was doing when it died', () => {
   it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line quotes both of node 20's FATAL ERROR wordings and says the --max-old-space-size cap beside V8's limit, with the requests and heap of its last check-in (S4.2, T4)", async () => {
     vi.stubEnv('NODE_OPTIONS', '--max-old-space-size=48');
+    onTestFinished(() => void vi.unstubAllEnvs());
     const { clock, forks, lines } = await setup();
     forks[0]!.boot();
     forks[0]!.emit('message', {
@@ -128,7 +131,6 @@ describe('Primary: what a worker was doing when it died', () => {
     expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
       "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB; V8's limit is the old space's 48 MiB (--max-old-space-size=48 in NODE_OPTIONS) plus the young generation)",
     );
-    vi.unstubAllEnvs();
   });
 
   it('reads the old-space cap from node\'s command line before NODE_OPTIONS, in each spelling node takes, and none when neither sets it', () => {
@@ -136,6 +138,24 @@ describe('Primary: what a worker was doing when it died', () => {
     expect(heapFlagOf([], '--enable-source-maps --max_old_space_size=96')).toEqual({ mib: 96, from: 'NODE_OPTIONS' });
     expect(heapFlagOf(['--max-old-space-size', '128'], undefined)).toEqual({ mib: 128, from: 'the node command line' });
     expect(heapFlagOf(['--inspect'], '--max-semi-space-size=16')).toBeNull();
+  });
+});
+
+describe('Primary: a stop sent before a worker listens for it', () => {
+  it('goes again at its hello (and at its boot), since node drops a message no listener takes: a stop as the workers start does not wait for workerShutdownTimeout (U3)', async () => {
+    const { primary, forks, clock } = await setup();
+    for (const w of forks) w.deaf = true;
+    const stopped = primary.stop();
+    await settle();
+    expect(forks.map((w) => w.sent.map((m) => m.type))).toEqual([['stop'], ['stop']]);
+    for (const w of forks) w.deaf = false;
+    forks[0]!.emit('message', { tspuma: 1, type: 'probe-hello', index: 0 });
+    forks[1]!.boot(); // booted before its hello was seen
+    await settle();
+    expect(forks.map((w) => w.sent.filter((m) => m.type === 'stop').length)).toEqual([2, 2]);
+    await clock.advance(0);
+    await stopped;
+    expect(forks.map((w) => [w.exited, w.signals])).toEqual([[true, []], [true, []]]);
   });
 });
 

@@ -30,11 +30,11 @@ describe('unhandled rejections in the log', () => {
     folder.close();
   });
 
-  it('names the request whose work started the promise, from its -d dump (not from a repeat, whose dump is the first request\'s)', () => {
+  it('names the request whose work started the promise, from its -d dump (not from a repeat, whose dump is the first request\'s: it names that dump instead)', () => {
     const { log, lines } = fakeLog();
     let repeat = false;
     const hook = {
-      report: () => ({ repeat, path: null, text: '', dump: { request: { id: '5579f597-1', method: 'POST', url: '/notify', headers: {} } } }),
+      report: () => ({ repeat, path: repeat ? '/dumps/0001.json' : null, text: '', dump: { id: 1, site: 'src/notify.ts:12', request: { id: '5579f597-1', method: 'POST', url: '/notify', headers: {} } } }),
     } as unknown as DiagnosticsHook;
     const { handle, folder } = rejectionLogger(log, () => hook, '');
     handle(new Error('sms gateway refused user 1: quota exceeded'));
@@ -43,6 +43,8 @@ describe('unhandled rejections in the log', () => {
     repeat = true;
     handle(new RangeError('another kind, same dumped site'));
     expect(lines[1]!.obj.request).toBeUndefined();
+    // It names the dump it was counted against (Q9.10).
+    expect(lines[1]!.msg).toBe('Unhandled promise rejection (the server keeps serving): another kind, same dumped site (a repeat of dump #1 at src/notify.ts:12, /dumps/0001.json, whose request was POST /notify; this one\'s is not known)');
     folder.close();
   });
 });

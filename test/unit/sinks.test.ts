@@ -31,6 +31,23 @@ describe('sinks', () => {
   });
 });
 
+describe('sinks: repeat counts', () => {
+  it('name the worker counting and the dump file, and a site another worker dumped by its place, not by a number never shown here (S11.12)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-repeats-'));
+    const out1: string[] = [];
+    const out2: string[] = [];
+    const w1 = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out1.push(t), run: 'run-1', who: 'worker 1 (PID 101)' });
+    const w2 = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out2.push(t), run: 'run-1', who: 'worker 2 (PID 102)' });
+    const first = w1.emit(dump('exception', 'app.ts:10'));
+    expect(w2.emit(dump('exception', 'app.ts:10'))).toEqual({ repeat: true, path: first.path });
+    const error = { name: 'Error', message: 'boom\nforged line' };
+    for (let i = 0; i < 9; i++) w1.repeat('app.ts:10', error);
+    for (let i = 0; i < 9; i++) w2.repeat('app.ts:10', error);
+    expect(out1.filter((t) => t.includes('has happened'))).toEqual([`tspuma: the failure of dump #${JSON.parse(readFileSync(first.path!, 'utf8')).id} (Error: boom\\nforged line) has happened 10 times in worker 1 (PID 101); its dump: ${first.path}\n`]);
+    expect(out2.filter((t) => t.includes('has happened'))).toEqual([`tspuma: the failure of the dump of another worker, at app.ts:10 (Error: boom\\nforged line) has happened 10 times in worker 2 (PID 102); its dump: ${first.path}\n`]);
+  });
+});
+
 describe('sinks: a dump not written', () => {
   it('says why beside its null path: no dump folder, or the coded write failure of a folder gone since (T9)', () => {
     const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });

@@ -206,7 +206,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         const index = cluster.workerCountUp();
         if (!wait) return json(res, 200, { workers: cluster.workerCount });
         return void cluster.workerBooted(index).then(
-          () => json(res, 200, { workers: cluster.workerCount, booted: index }),
+          () => json(res, 200, { workers: cluster.workerCount, booted_worker: index }), // its index: `booted: 2` read as a count (U9.8)
           (err: TspumaError) => json(res, 500, { error: err.message, code: err.code }),
         );
       }
@@ -215,7 +215,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         if (!h) return json(res, 200, { workers: cluster.workerCount, message: 'not changed: a cluster keeps at least 1 worker' });
         if (!wait) return json(res, 200, { workers: cluster.workerCount });
         return void cluster.workerExited(h).then(
-          () => json(res, 200, { workers: cluster.workerCount, exited: h.index }),
+          () => json(res, 200, { workers: cluster.workerCount, exited_worker: h.index }),
           (err: TspumaError) => json(res, 500, { error: err.message, code: err.code }),
         );
       }

@@ -76,7 +76,7 @@ describe('tspuma ctl --wait (T12.1)', () => {
     expect((await stats()).booted_workers).toBe(1);
     rmSync(join(dir, 'boot'));
     expect(await up.exited).toBe(0);
-    expect(JSON.parse(up.stdout())).toEqual({ workers: 2, booted: 1 });
+    expect(JSON.parse(up.stdout())).toEqual({ workers: 2, booted_worker: 1 });
     expect(await stats()).toMatchObject({ workers: 2, booted_workers: 2 });
   });
 
@@ -90,7 +90,7 @@ describe('tspuma ctl --wait (T12.1)', () => {
     rmSync(join(dir, 'stop'));
     expect(await down.exited).toBe(0);
     expect(ended(pid)).toBe(true);
-    expect(JSON.parse(down.stdout())).toEqual({ workers: 1, exited: 1 });
+    expect(JSON.parse(down.stdout())).toEqual({ workers: 1, exited_worker: 1 });
   });
 
   it('worker-count-up --wait whose worker fails to boot exits 1 with TSPUMA_ERR_CONTROL_WAIT and its boot error; stats and gc refuse --wait', { timeout: 90_000 * SLOWNESS }, async () => {

@@ -59,12 +59,14 @@ export class FrameReads {
    * time, and a loaded machine can keep a cheap read off the CPU that long (a full test run at a
    * load of 8-20 lost hits of `req.get("x-probe-ua")` so, as 'Execution was terminated'): an
    * evaluation ended having run less than half its time is tried again (up to EVAL_TRIES in all);
-   * one that ran its time (a slow expression) is ended as before. Another session's message
+   * one that ran its time is tried once more (its first read compiled what it calls), and a slow
+   * expression that runs its time twice is ended. Another session's message
    * dispatched inside the evaluation (a DevTools client's console evaluation, probe-devtools.ts's
    * state) makes this session's own listener run under the side-effect check, which throws out of
    * the post itself (not as the evaluation's exception): tried again too.
    */
   bounded<T>(params: Record<string, unknown>): T {
+    let ranItsTime = 0;
     for (let tries = 1; ; tries++) {
       const cpu = process.cpuUsage();
       try {
@@ -74,7 +76,10 @@ export class FrameReads {
         const message = (err as Error).message;
         if (tries >= EVAL_TRIES) throw err;
         if (SIDE_EFFECT.test(message)) continue;
-        if (!TERMINATED.test(message) || (ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2) throw err;
+        if (!TERMINATED.test(message)) throw err;
+        // One that ran its time is tried once more: a first read compiles what it calls (Express's
+        // req.get under the side-effect check), which a loaded machine can make last its whole time.
+        if ((ran.user + ran.system) / 1000 >= EVAL_TIMEOUT_MS / 2 && (ranItsTime = ranItsTime + 1) >= 2) throw err;
       }
     }
   }

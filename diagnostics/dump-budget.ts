@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
+import { processAlive } from '../server/process-alive.js';
 
 /**
  * A dump's files: `<ISO time with - for : and .>-<host>-<pid>-<id>.json` and `.txt`; they sort by
@@ -103,7 +104,7 @@ export function releaseSite(dir: string, run: string, site: string): void {
  * Removes the claims of clusters whose primary (the pid that starts a run id) is gone. Throws
  * TSPUMA_ERR_FILE_UNSAFE when the claims folder is another user's (nothing is removed there).
  */
-export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = pidAlive): void {
+export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = processAlive): void {
   checkPrivateDir(join(dir, CLAIMS_DIR), CLAIMS_RULES);
   let names: string[];
   try {
@@ -119,14 +120,5 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
     } catch {
       /* another worker cleared it */
     }
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -13,6 +13,7 @@ import { DEFAULTS } from '../server/option-records.js';
 import { IN_FLIGHT_KEY } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
+import { processExits } from '../server/process-alive.js';
 
 /** What to attach to: a name for messages and its WebSocket URL. */
 export interface RemoteTarget {
@@ -23,20 +24,6 @@ export interface RemoteTarget {
   pid?: number;
 }
 
-/** A process that exited (or was reaped) within `ms`. */
-async function exits(pid: number, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-    if (Date.now() >= until) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * chrome-remote-interface's "WebSocket connection closed" (and a send on a closed socket) as a
  * coded error naming the target and what it was doing; other errors as they are.
@@ -44,7 +31,7 @@ async function exits(pid: number, ms: number): Promise<boolean> {
 async function closedWhile(t: RemoteTarget, what: string, err: unknown): Promise<unknown> {
   const message = (err as Error | null)?.message ?? '';
   if (!/WebSocket connection closed|WebSocket is not open|readyState/i.test(message)) return err;
-  const exited = t.pid !== undefined ? await exits(t.pid, 1000) : null;
+  const exited = t.pid !== undefined ? await processExits(t.pid, 1000) : null;
   const why =
     exited === true
       ? t.worker !== null

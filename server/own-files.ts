@@ -4,6 +4,7 @@
 // such a file at its stop only while it still names this process.
 import { readFileSync, unlinkSync } from 'node:fs';
 import { TspumaError } from './errors.js';
+import { processAlive } from './process-alive.js';
 
 export type OwnFileKind = 'pidfile' | 'state file';
 
@@ -27,14 +28,7 @@ export interface ProcessProbe {
 }
 
 const SYSTEM: ProcessProbe = {
-  alive(pid) {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  },
+  alive: processAlive,
   commandLine(pid) {
     try {
       return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');

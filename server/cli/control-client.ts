@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { hostname, userInfo } from 'node:os';
 import { TspumaError } from '../errors.js';
+import { processAlive } from '../process-alive.js';
 
 /** What `tspuma ctl` and the other control commands read of a state file. */
 export interface StateFile {
@@ -62,16 +63,6 @@ export function controlTarget(flags: ControlFlags, usage: (problem: string) => n
   return { url, token, state, from: flags.url ? '--control-url' : `the state file ${flags.stateFile}` };
 }
 
-/** A process that is not running (ESRCH); one we may not signal (EPERM) runs. */
-function notRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
 /**
  * A control app that cannot be reached (`tspuma ctl`, `probe`, `replay` alike), coded; with a
  * state file whose server's pid is gone, it says the file is stale rather than asking.
@@ -79,7 +70,7 @@ function notRunning(pid: number): boolean {
 export function unreachable(target: Pick<ControlTarget, 'url' | 'from' | 'state'>, err: NodeJS.ErrnoException): TspumaError {
   let problem = err.code === 'ECONNREFUSED' ? 'the connection was refused, nothing listens there (ECONNREFUSED)' : err.code === 'ENOENT' ? 'the socket file is not there (ENOENT)' : err.code ? `${err.message} (${err.code})` : err.message;
   const pid = target.state?.pid;
-  if (typeof pid === 'number' && pid > 0 && notRunning(pid)) problem += `; the server of this state file (pid ${pid}) is not running: the state file is stale (a server killed with SIGKILL, or a machine restarted, leaves it)`;
+  if (typeof pid === 'number' && pid > 0 && !processAlive(pid)) problem += `; the server of this state file (pid ${pid}) is not running: the state file is stale (a server killed with SIGKILL, or a machine restarted, leaves it)`;
   return new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem });
 }
 

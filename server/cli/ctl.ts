@@ -2,6 +2,7 @@
 // (from --control-url/--control-token or the -S state file) and prints the answer.
 import http from 'node:http';
 import { TspumaError } from '../errors.js';
+import { processExits } from '../process-alive.js';
 import { controlFlags, controlTarget, unreachable } from './control-client.js';
 
 export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart', 'worker-count-up', 'worker-count-down', 'gc'] as const;
@@ -88,14 +89,5 @@ const EXIT_MS = 10_000;
 
 /** Resolves once process `pid` is gone; TSPUMA_ERR_CONTROL_WAIT if it still runs EXIT_MS later. */
 async function exited(pid: number, command: string): Promise<void> {
-  const deadline = Date.now() + EXIT_MS;
-  for (;;) {
-    try {
-      process.kill(pid, 0); // EPERM: it runs, as another user
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-    }
-    if (Date.now() > deadline) throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `the server answered that it stopped, but its process (PID ${pid}, from the state file) was still running ${EXIT_MS / 1000} s later` });
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  if (!(await processExits(pid, EXIT_MS))) throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `the server answered that it stopped, but its process (PID ${pid}, from the state file) was still running ${EXIT_MS / 1000} s later` });
 }

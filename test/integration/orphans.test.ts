@@ -99,13 +99,16 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
   it('a serving worker stops accepting at once, finishes its request in flight, then exits', async () => {
     const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 30 });
     const entered = join(c.dir, 'entered');
-    const ms = Math.round(4000 * SLOWNESS);
+    const release = join(c.dir, 'release');
+    // In flight until the test releases it, once the port refuses (30 s only bounds it).
     let answered = false;
-    const answer = get(`${c.url}/slow?ms=${ms}&entered=${entered}`, undefined, 30_000 * SLOWNESS).finally(() => (answered = true));
+    const answer = get(`${c.url}/slow?ms=30000&until=${release}&entered=${entered}`, undefined, 40_000 * SLOWNESS).finally(() => (answered = true));
     await waitFor(() => existsSync(entered), 'the request to enter the app');
     c.proc.kill('SIGKILL');
     await waitFor(() => refuses(c.port), `port ${c.port} to refuse connections`, 5000);
     expect(answered).toBe(false);
+    expect(ended(c.pids[0]!)).toBe(false);
+    writeFileSync(release, '');
     expect(await answer).toEqual({ status: 200, body: `pid ${c.pids[0]}\n` });
     await waitFor(() => c.pids.every(ended), 'the worker to exit once its request was answered', 10_000);
     expect(c.lines().find((l) => l.pid === c.pids[0] && String(l.msg).includes('exiting'))?.msg).toMatch(
@@ -114,7 +117,7 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
   }, 90_000 * SLOWNESS);
 
   it('a worker stuck in a request exits at workerShutdownTimeout (the request answered 503)', async () => {
-    const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 2 });
+    const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 1 });
     const entered = join(c.dir, 'entered');
     const answer = get(`${c.url}/hang?entered=${entered}`, undefined, 60_000 * SLOWNESS);
     await waitFor(() => existsSync(entered), 'the request to enter the app');
@@ -122,31 +125,32 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
     expect((await answer).status).toBe(503);
   }, 90_000 * SLOWNESS);
 
-  for (const [state, index] of [
-    ['serving', 0],
-    ['loading the app', 1],
-  ] as const) {
-    it(`--inspect: a worker a DevTools client holds paused while ${state} is killed by its watch thread once its main thread has not run for 5 s, not after workerShutdownTimeout (30 s), saying why (T11)`, async () => {
-      const c = await cluster(['--inspect=127.0.0.1:0'], { workers: index + 1, gated: index === 1, shutdownTimeout: 30 });
-      const client = await CDP({ target: await inspectorUrl(c, index) });
-      try {
-        let paused = false;
-        client.on('Debugger.paused', () => (paused = true));
+  // One cluster for both states (worker 0 serving, worker 1 loading the app): each watch thread
+  // waits out STALL_MS (5 s) once, side by side, not one test after the other.
+  it('--inspect: workers a DevTools client holds paused, one serving and one loading the app, are each killed by their watch thread once their main thread has not run for 5 s, not after workerShutdownTimeout (30 s), saying why (T11)', async () => {
+    const c = await cluster(['--inspect=127.0.0.1:0'], { workers: 2, gated: true, shutdownTimeout: 30 });
+    const clients = await Promise.all([0, 1].map(async (index) => CDP({ target: await inspectorUrl(c, index) })));
+    try {
+      const paused = [false, false];
+      for (const [index, client] of clients.entries()) {
+        client.on('Debugger.paused', () => (paused[index] = true));
         await client.send('Debugger.enable');
         await client.send('Debugger.pause');
-        // Its timers run JavaScript every 0.5 s (check-ins) or 50 ms (the gate): the pause takes it there.
-        await waitFor(() => paused, `worker ${index} to pause`);
-        const killedAt = Date.now();
-        await killPrimaryAndExpectNoOrphans(c, 20_000);
-        // Its main thread never ran again: the watch thread's line says why it killed it, well before the 34 s grace.
-        const line = c.lines().find((l) => l.pid === c.pids[index] && String(l.msg).includes('killed by its primary watch'));
-        expect(line?.msg).toMatch(/its primary \(PID: \d+\) is gone .* its main thread has not run for [5-9] s since \(paused in a debugger, or a loop that does not yield\), so it cannot stop by itself and would hold the port$/);
-        expect(Number(line!.time) - killedAt).toBeLessThan(30_000);
-      } finally {
-        await client.close().catch(() => undefined);
       }
-    }, 90_000 * SLOWNESS);
-  }
+      // Their timers run JavaScript every 0.5 s (check-ins) or 50 ms (the gate): the pause takes them there.
+      await waitFor(() => paused.every(Boolean), 'workers 0 (serving) and 1 (loading the app) to pause');
+      const killedAt = Date.now();
+      await killPrimaryAndExpectNoOrphans(c, 20_000);
+      // Their main threads never ran again: each watch thread's line says why it killed its worker, well before the 34 s grace.
+      for (const index of [0, 1]) {
+        const line = c.lines().find((l) => l.pid === c.pids[index] && String(l.msg).includes('killed by its primary watch'));
+        expect(line?.msg, `worker ${index}`).toMatch(/its primary \(PID: \d+\) is gone .* its main thread has not run for [5-9] s since \(paused in a debugger, or a loop that does not yield\), so it cannot stop by itself and would hold the port$/);
+        expect(Number(line!.time) - killedAt).toBeLessThan(30_000);
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+    }
+  }, 90_000 * SLOWNESS);
 
   for (const args of [[], ['-d']]) it(`${args.join(' ') || 'plain'}: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker, and each says why in one line, never with node's raw EPIPE stack (T7)`, async () => {
     const dir = files.tempDir();

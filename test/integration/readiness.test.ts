@@ -45,17 +45,19 @@ describe('cluster /ready while every worker is blocked (S8)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-ready-blocked-'));
     dirs.push(dir);
     const cfg = join(dir, 'checks.config.mjs');
-    // Check-ins every second: overdue after 3 s; workerTimeout far beyond the block.
-    writeFileSync(cfg, 'export default { workerCheckInterval: 1, workerTimeout: 120 };\n');
+    // Check-ins every 0.5 s: overdue after 2 s (twice the interval and a second); workerTimeout far beyond the block.
+    writeFileSync(cfg, 'export default { workerCheckInterval: 0.5, workerTimeout: 120 };\n');
     const s = await boot(['-w', '1', '-C', cfg, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/block-app.mjs']);
     const health = await healthUrl(s);
     await waitFor(async () => (await get(`${health}/ready`)).status === 200, '/ready 200 after boot');
-    const blockMs = Math.round(6_000 * SLOWNESS);
-    const blocked = get(`${s.url}/block?ms=${blockMs}`);
+    // Blocked until the test has seen the 503 (60 s only bounds it), not for a guessed time.
+    const release = join(dir, 'release');
+    const blocked = get(`${s.url}/block?ms=60000&until=${release}`, undefined, 70_000 * SLOWNESS);
     const down = await waitFor(async () => {
       const r = await get(`${health}/ready`);
       return r.status === 503 ? r : null;
-    }, '/ready 503 while the only worker is blocked', blockMs, 100);
+    }, '/ready 503 while the only worker is blocked', 15_000, 100);
+    writeFileSync(release, '');
     const body = JSON.parse(down.body) as { status: string; reason: string };
     expect(body.status).toBe('unavailable');
     expect(body.reason).toMatch(/^no worker serves: worker 0 has not checked in for \d+\.\d s \(its event loop is blocked or paused\)$/);

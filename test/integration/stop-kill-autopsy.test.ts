@@ -16,7 +16,8 @@ afterEach(() => files.release());
 afterEach(killAll);
 
 const APP = join(ROOT, 'test/fixtures/spin-app.ts');
-const STOP_S = 3;
+/** workerShutdownTimeout, which each test waits out once (it was 3 s: 6 s of the file's wall for nothing; two check-ins still fall within it). */
+const STOP_S = 1;
 
 /** workerAutopsyTimeout 10 s: a bound, not a wait (the autopsy of a worker napping in its loop takes well under 1 s), wide for a loaded machine. */
 async function spinningCluster(args: string[]) {

@@ -152,7 +152,7 @@ function reported(dump: Dump, path: string | null, repeat: boolean, problem?: st
     repeat,
     ...(problem ? { problem } : {}),
     get text() {
-      return (text ??= renderText(dump));
+      return (text ??= renderText(dump, false, { valuesFile: path }));
     },
   };
 }

@@ -15,6 +15,20 @@ const C = { red: '\x1b[31m', bold: '\x1b[1m', dim: '\x1b[2m', cyan: '\x1b[36m', 
 export interface RenderOptions {
   /** Every frame in full, tspuma's and node's too (`tspuma dump --all-frames`). */
   allFrames?: boolean;
+  /**
+   * Where the values of the frames shown on one line are: the dump's .json file (its path), none
+   * (null: no dump folder, or the file could not be written), or, when not given, the .json beside
+   * the .txt this text is written to.
+   */
+  valuesFile?: string | null;
+}
+
+/** The line under a dump that says where the values of its one-line frames are. */
+function hiddenHint(count: number, whose: string, file: string | null | undefined): string {
+  const head = `(${count} frame(s) of ${whose} shown without their values: `;
+  if (file === undefined) return `${head}the .json file beside this one has them; \`tspuma dump --all-frames FILE.json\` prints them)`;
+  if (file === null) return `${head}no dump file was written; with a dump folder (TSPUMA_DUMP_DIR or dumpDir) its .json file keeps them)`;
+  return `${head}${file} has them; \`tspuma dump --all-frames ${file}\` prints them)`;
 }
 
 function value(v: Shown): string {
@@ -99,7 +113,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
   if (dump.idle && dump.frames.length === 0) lines.push('  frames: none, the process is idle in its event loop (no JavaScript running; requests in flight are awaiting I/O or promises)');
   else if (dump.idle) lines.push(`  frames: the process was idle in its event loop; these are its next callback, paused ${dump.pauseWaitMs ?? '?'} ms after asking:`);
   else if (dump.frames.length > 0) lines.push(`  frames${dump.captured ? '' : ' (from the stack: no values were captured for this one)'}:`);
-  let hidden = 0;
+  const hidden: DumpFrame[] = [];
   // A failure in tspuma's own code (a bad option, a listen error) shows tspuma's frames as it shows an app's.
   const culprit = dump.frames[dump.culprit];
   const own = culprit ? (culprit.origin ?? originOf(culprit.file)) : 'app';
@@ -115,7 +129,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
     const times = f.repeat ? `  ×${f.repeat.toLocaleString('en-US')}${f.cycle ? ` (with the next ${f.cycle - 1} frame(s))` : ''}` : '';
     if (!full) {
       // One line: where it is and whose code it is; its values stay in the .json file.
-      if (Object.keys(f.locals).length > 0 || (f.receiverFields && Object.keys(f.receiverFields).length > 0)) hidden++;
+      if (Object.keys(f.locals).length > 0 || (f.receiverFields && Object.keys(f.receiverFields).length > 0)) hidden.push(f);
       // A run of such frames (a framework's router, tspuma's and node's dispatch) is one line.
       const prevFolded = i > 0 && !isFull(dump.frames[i - 1]!);
       let end = i;
@@ -141,7 +155,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
     else if (dump.captured && f.function.startsWith('async ') && origin === 'app') lines.push(c('dim', dump.kind === 'snapshot' ? AWAITING_SNAPSHOT : AWAITING));
     lines.push(...sourceLines(f, c));
   });
-  if (hidden > 0) lines.push(c('dim', `  (${hidden} tspuma/node frame(s) shown without their values: the .json file has them; \`tspuma dump --all-frames FILE.json\` prints them)`));
+  if (hidden.length > 0) lines.push(c('dim', `  ${hiddenHint(hidden.length, owners(hidden), opts.valuesFile)}`));
   if (dump.redactions.length > 0) lines.push(c('cyan', `  redacted: ${redactionSummary(dump.redactions)}`));
   return lines.join('\n');
 }

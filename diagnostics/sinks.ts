@@ -142,7 +142,8 @@ export class Sinks {
     if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path, shown: true });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
-    this.opts.write(`${this.opts.colour ? renderText(dump, true) : plain()}\n${path ? `  written to ${path}\n` : ''}`);
+    // On stderr the hint names the .json file (or says none was written), not "the one beside this".
+    this.opts.write(`${renderText(dump, this.opts.colour, { valuesFile: path })}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: plain(), path });
     this.record?.(dump, path, plain);
     if (this.opts.githubActions) {

@@ -205,7 +205,7 @@ export class ProbeOutput {
       // the command that waits for it is told where it is and why it has no file.
       const problem = `the dump folder ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
       this.d.log.error({ err, probe: spec.id }, `Probe ${spec.id}: cannot write its snapshot ${base}.json: ${(err as Error).message}; its text is on this process's stderr`);
-      process.stderr.write(`${renderText(dump)}\n`);
+      process.stderr.write(`${renderText(dump, false, { valuesFile: null })}\n`);
       this.d.event(spec.id, { event: 'snapshot', path: null, problem, requestId });
       return;
     }

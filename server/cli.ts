@@ -24,7 +24,7 @@ async function dumpCommand(argv: string[]): Promise<number> {
   if (dump?.version !== 1 || !Array.isArray(dump.frames)) {
     throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${args[0]} is not a tspuma dump (version 1)`, source: 'command line' });
   }
-  process.stdout.write(`${renderText(dump, process.stdout.isTTY === true, { allFrames })}\n`);
+  process.stdout.write(`${renderText(dump, process.stdout.isTTY === true, { allFrames, valuesFile: args[0]! })}\n`);
   return 0;
 }
 

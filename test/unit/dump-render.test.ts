@@ -189,6 +189,21 @@ describe('signal first', () => {
     expect(renderText(dump, false, { allFrames: true })).toContain('req=IncomingMessage {_events: Object}');
   });
 
+  it("says whose frames were shown without values and where those values are: the .json beside the .txt, a named file, or no file written (N1)", () => {
+    const frames: DumpFrame[] = [
+      { ...frame('take', 'app.ts', 6), culprit: true },
+      { ...frame('Layer.handleRequest', '/srv/node_modules/router/lib/layer.js', 169), locals: { req: { summary: 'IncomingMessage' } } },
+      { ...frame('Server.emit', 'node:events', 524), locals: { args: { summary: 'Array(2)' } } },
+    ];
+    finishFrames(frames, new Redactor());
+    const dump = { ...new DumpBuilder(new Redactor(), 8).build(new Error('x'), null, { phase: 'app' }), frames, culprit: 0 } as Dump;
+    const hint = (opts?: Parameters<typeof renderText>[2]) => renderText(dump, false, opts).split('\n').filter((l) => l.includes('shown without their values'));
+    expect(hint()).toEqual(['  (2 frame(s) of router, node shown without their values: the .json file beside this one has them; `tspuma dump --all-frames FILE.json` prints them)']);
+    expect(hint({ valuesFile: '/srv/dumps/a.json' })).toEqual(['  (2 frame(s) of router, node shown without their values: /srv/dumps/a.json has them; `tspuma dump --all-frames /srv/dumps/a.json` prints them)']);
+    expect(hint({ valuesFile: null })).toEqual(['  (2 frame(s) of router, node shown without their values: no dump file was written; with a dump folder (TSPUMA_DUMP_DIR or dumpDir) its .json file keeps them)']);
+    expect(hint({ allFrames: true })).toEqual([]);
+  });
+
   it("says under a captured dump's awaiting caller (from the stack text) that its values are not known, and not under a frame with values or an uncaptured dump's", () => {
     const frames = (): DumpFrame[] => [
       { ...frame('findUser', 'src/repo.ts', 6), locals: { id: 7 }, culprit: true },

@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
@@ -17,7 +17,9 @@ const END_LINE = lineOf(APP, 'res.end(`${name}\\n`);');
 
 afterAll(killAll);
 
-async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<{ s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string }> {
+type Server = { s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string; removeAll: () => Promise<void> };
+
+async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
   const state = join(dir, 'tspuma.state');
   // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
@@ -29,8 +31,28 @@ async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<
     const code = await p.exited;
     return { code, out: p.stdout(), err: p.stderr() };
   };
-  return { s, probe, dumps };
+  // DELETE /probes?all=1 through the control app (a fetch, not a `tspuma probe rm` process).
+  const removeAll = async () => {
+    const { control_url: url, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
+    const res = await fetch(`${url.replace(/^tcp:/, 'http:')}/probes?all=1`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+  };
+  return { s, probe, dumps, removeAll };
 }
+
+/**
+ * The app's server of each probeLiveEdit setting, booted when a test first asks for it and shared
+ * by the tests after (7 boots were 4): each test's probes are removed after it, and each finds its
+ * lines by its probes' ids.
+ */
+const shared = new Map<boolean, Promise<Server>>();
+function server(liveEdit: boolean): Promise<Server> {
+  if (!shared.has(liveEdit)) shared.set(liveEdit, start([], liveEdit));
+  return shared.get(liveEdit)!;
+}
+afterEach(async () => {
+  for (const booted of shared.values()) await (await booted).removeAll();
+});
 
 /** Where worker 0 armed probe `id` (`probe list --json`). */
 async function armedAt(probe: Awaited<ReturnType<typeof start>>['probe'], id: number): Promise<string> {
@@ -52,7 +74,7 @@ const get = async (s: Booted, path: string) => (await fetch(`${s.url}${path}`, {
 
 describe('probes armed by live edit', () => {
   it('a logpoint and a snapshot with no --when are compiled in: hits log their values, the snapshot stops at the probed line; a --when that calls a function keeps the breakpoint', async () => {
-    const { s, probe, dumps } = await start();
+    const { s, probe, dumps } = await server(true);
     const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
     expect(set.code, set.err).toBe(0);
     const id = Number(set.out.trim());
@@ -90,7 +112,7 @@ describe('probes armed by live edit', () => {
     // The same hit, with live edit off (a breakpoint: every hit pauses) and on (compiled: none does).
     const lines: unknown[][] = [];
     for (const liveEdit of [false, true]) {
-      const { s, probe } = await start([], liveEdit);
+      const { s, probe, removeAll } = await server(liveEdit);
       const set = await probe(['log', `${APP}:${END_LINE}`, template]);
       expect(set.code, set.err).toBe(0);
       const id = Number(set.out.trim());
@@ -101,12 +123,14 @@ describe('probes armed by live edit', () => {
       expect(s.stdout() + s.stderr()).not.toContain('4eC39HqLyjWDarjtT1zdp7dc');
       // An object (the raw headers' array) is described by V8 either way; the port is each server's own.
       const port = new URL(s.url).port;
-      lines.push(JSON.parse(JSON.stringify([String(hit!.msg).replace(`[${String(hit!.request)}]`, '[request]'), hit!.values, hit!.redactions]).replaceAll(`:${port}`, ':PORT')) as unknown[]);
+      // (And the probe's id: each shared server numbers its own.)
+      lines.push(JSON.parse(JSON.stringify([String(hit!.msg).replace(`[${String(hit!.request)}]`, '[request]').replace(`probe ${id} `, 'probe ID '), hit!.values, hit!.redactions]).replaceAll(`:${port}`, ':PORT')) as unknown[]);
+      await removeAll();
     }
     // The request's query secret and a secret-named member: redacted as at a pause, word for word.
     expect(lines[1]).toEqual(lines[0]);
     expect(lines[1]![1]).toEqual({ name: 'user 0', 'req.url': '/21?key=[redacted]', 'req.token': '[redacted]', 'req.url.length': 40, 'req.rawHeaders': { summary: expect.stringContaining('"127.0.0.1:PORT"') } });
-    const { s, probe } = await start();
+    const { s, probe } = await server(true);
     // Node's req.headers is a getter: the compiled read cannot decide it, the hit pauses, V8 reads it.
     const getter = await probe(['log', `${APP}:${END_LINE}`, 'host={req.headers.host} name={name}']);
     expect(getter.code, getter.err).toBe(0);
@@ -117,12 +141,14 @@ describe('probes armed by live edit', () => {
   }, 60_000 * SLOWNESS);
 
   it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {
-    const { s, probe } = await start([], false);
-    const set = await probe(['log', `${APP}:${END_LINE}`, 'name={name}']);
-    expect(set.code, set.err).toBe(0);
-    const id = Number(set.out.trim());
-    expect(await get(s, '/13')).toBe('user 13\n');
-    expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ name: 'user 13' }]);
+    for (const liveEdit of [false, true]) {
+      const { s, probe } = await server(liveEdit);
+      const set = await probe(['log', `${APP}:${END_LINE}`, 'name={name}']);
+      expect(set.code, set.err).toBe(0);
+      const id = Number(set.out.trim());
+      expect(await get(s, '/13'), `probeLiveEdit: ${liveEdit}`).toBe('user 13\n');
+      expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ name: 'user 13' }]);
+    }
   }, 60_000 * SLOWNESS);
 
   it('a probe removed while its function waits at an await, the worker\'s last probe, is taken out of the app\'s code once the function returns (P1)', async () => {

@@ -25,6 +25,10 @@ async function server(config: string) {
   return { s, state, control: await controlUrl(s) };
 }
 
+/** The default-config server the last two tests share (one -w 1 Express boot less): their probes and connections are their own. */
+let plain: ReturnType<typeof server> | undefined;
+const plainServer = () => (plain ??= server('{}'));
+
 describe('waiting probe commands', () => {
   it('probe snapshot --hits 3 whose probe the pause budget suspends in every worker says so and exits, instead of waiting for hits that never come (S20)', async () => {
     // A budget of 1 ms a second: the first snapshot (milliseconds of reads) is over it.
@@ -45,7 +49,7 @@ describe('waiting probe commands', () => {
   });
 
   it('probe count stopped by SIGTERM (a supervisor, timeout) removes its counter, as Ctrl-C does (T2)', async () => {
-    const { state, control } = await server('{}');
+    const { state, control } = await plainServer();
     const cmd = run(['probe', 'count', 'examples/express.ts:15', '-S', state]);
     await waitFor(() => /probe (\d+) set/.test(cmd.stderr()), 'the counter set', 30_000);
     const id = Number(/probe (\d+) set/.exec(cmd.stderr())![1]);
@@ -58,7 +62,7 @@ describe('waiting probe commands', () => {
   });
 
   it('with every connection the control app allows from 127.0.0.1 busy, a new one gets 503 TSPUMA_ERR_LISTENER_BUSY, and tspuma probe list retries until one frees instead of saying the server is not running (S22)', async () => {
-    const { s, state, control } = await server('{}');
+    const { s, state, control } = await plainServer();
     const { port } = new URL(control);
     // 16 probe sets whose heads are in and whose bodies never finish: each holds its connection busy
     // (the server's 100 Continue says it has the head, so the request is in progress).

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { FrameReader, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from '../diagnostics/frames.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { TspumaError } from '../server/errors.js';
+import { ownWork } from '../server/own-work.js';
 import type { PrimaryMessage, WorkerMessage, ProbeArmState, ProbeEvent } from '../server/cluster/messages.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import { PROBE_GATE_KEY, renameIdentifiers, type ProbeSpec } from '../server/probe-spec.js';
@@ -158,7 +159,7 @@ export class ProbeEngine {
     // Scripts are announced synchronously as they are parsed, before they run: a probe on a
     // file not loaded yet is armed here, so even its top-level code stops.
     this.session.on('Debugger.scriptParsed', (m: { params: { scriptId: string; url: string; sourceMapURL?: string; isModule?: boolean } }) => this.onScript(m.params));
-    this.session.on('Debugger.paused', (m: { params: Paused }) => this.onPaused(m.params));
+    this.session.on('Debugger.paused', (m: { params: Paused }) => ownWork('a probe hit (its values read while paused)', () => this.onPaused(m.params)));
     this.session.on('Debugger.resumed', () => {
       if (!this.ours) return;
       this.spend(this.ours.mark, this.ours.hit);

@@ -4,12 +4,14 @@
 // late it comes; a lateness over loopBlockedWarning is one warning (TSPUMA_ERR_LOOP_BLOCKED) naming
 // the request that ran as the loop came back, the CPU the process used meanwhile (computing, or
 // waiting in a sync call), and how many requests waited; later blocks within the fold interval are
-// counted into the next line. The count and the longest block go to the stats (ctl stats).
+// counted into the next line. tspuma's own work in the block's span (own-work.ts: probes set,
+// removed or read) is named instead. The count and the longest block go to the stats (ctl stats).
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
 import { mainThreadFigures, type ThreadFigures } from './thread-clock.js';
 import { WORKER_INDEX_ENV } from './shared-names.js';
+import { ownWorkBetween } from './own-work.js';
 
 /** What the watch asks of the server at a block. R: a request as the server keeps it. */
 export interface LoopBlockDeps<R> {
@@ -117,7 +119,7 @@ export class LoopBlockWatch<R> {
     }
     try {
       const spent = thread !== null && start !== null ? { ran: thread[0] - start[0], waited: thread[1] - start[1] } : null;
-      this.report(blockedMs, since + this.intervalMs + blockedMs / 2, cpuMs, spent, now);
+      this.report(blockedMs, since, since + this.intervalMs + blockedMs / 2, cpuMs, spent, now);
     } catch (err) {
       this.d.log.debug({ err }, 'the blocked-loop warning could not be written');
     }
@@ -138,7 +140,7 @@ export class LoopBlockWatch<R> {
    * its measure later; a request that ended before that ended before it began (nothing ran during
    * it). The first to end after it is the request whose code ran.
    */
-  private report(blockedMs: number, after: number, cpuMs: number, thread: { ran: number; waited: number } | null, now: number): void {
+  private report(blockedMs: number, since: number, after: number, cpuMs: number, thread: { ran: number; waited: number } | null, now: number): void {
     this.lastLineAt = now;
     const s = (ms: number) => (ms / 1000).toFixed(1);
     let culprit = -1;
@@ -148,7 +150,11 @@ export class LoopBlockWatch<R> {
     const inApp = this.d.inApp();
     let during: string;
     let waited = inApp.length;
-    if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
+    // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
+    // the loop, whatever request ended as it came back.
+    const own = ownWorkBetween(since, now);
+    if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
+    else if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
     else if (inApp.length > 0) {
       // Still in the app: the one that ran is among them (oldest first).
       during = `; in the app then: ${inApp.slice(0, 3).map((r) => `${r.text} (in the app ${s(r.ms)} s)`).join(', ')}${inApp.length > 3 ? ` and ${inApp.length - 3} more` : ''}`;

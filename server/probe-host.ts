@@ -8,6 +8,8 @@ import type { AppCalls } from './app-calls.js';
 import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
 import type { Options } from './options.js';
 import type { ProbeEngine } from '../inspector/probes.js';
+import { ownWork, ownWorkAsync } from './own-work.js';
+import { relative } from 'node:path';
 
 export interface ProbeHost {
   /** A probe-set, probe-rm or probe-flush message (others are ignored). */
@@ -37,7 +39,7 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
         }
         log.warn(`Probes: a removed probe's guard is still in the app's code in this process (PID: ${process.pid}) after ${UNEDIT_WAIT_MS / 60_000} min (V8 refuses the edit while its function runs or waits at an await); its gate answers no, and a restart gives the code back`);
       }
-      const closing = engine.close();
+      const closing = ownWork('closing probes (the inspector session)', () => engine!.close());
       engine = null;
       await closing;
     });
@@ -54,7 +56,7 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
       queue = queue
         .then(async () => {
           if (!engine && m.type === 'probe-rm') return;
-          engine ??= await (await import('../inspector/probes.js')).ProbeEngine.start({
+          engine ??= await ownWorkAsync('starting probes (the inspector session)', async () => (await import('../inspector/probes.js')).ProbeEngine.start({
             worker: index, log, send, redact: options.redact, frames: options.dumpFrames, dumpDir: options.dumpDir, budgetMs: options.probePauseBudget,
             // Resumed with two check-ins, or a quarter of workerTimeout, to spare (whichever is more):
             // a loaded machine runs the first check-in after the resume late (a full test run at a
@@ -64,10 +66,11 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
             requestUntracked: () => appCalls.untracked(),
             devtools: options.inspect !== null,
             liveEdit: options.probeLiveEdit,
-          });
+          }));
           // From now on each app call records its request, for hits where no frame holds it.
           appCalls.track(true);
-          engine.handle(m);
+          const started = engine;
+          ownWork(m.type === 'probe-set' ? `setting probe ${m.probe.id} at ${relative(process.cwd(), m.probe.file)}:${m.probe.line}` : `removing probe ${m.id}`, () => started.handle(m));
           // The last probe gone: the session, its breakpoints and the resumer thread go too, once
           // the guards V8 refused to take out (a function waiting at an await) are out.
           if (engine.size === 0) {

@@ -1,7 +1,9 @@
 // Unit: the blocked-loop watch on an injected clock (its timer is not started: each tick is given
 // its time): which request it blames, the fold of later blocks, the stats.
 import { describe, expect, it } from 'vitest';
+import { performance } from 'node:perf_hooks';
 import { LoopBlockWatch } from '../../server/loop-block.js';
+import { forgetOwnWork, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 
 function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
@@ -22,6 +24,32 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     expect(lines()[0]!.msg).toMatch(/^The event loop of this process \(PID \d+\) was blocked for 2\.8 s: nothing else ran meanwhile \(timers, I\/O, every other request waited\); it ended with GET \/spin \(request spin\), answered as the loop came back; the process used [\d.]+ s of CPU meanwhile/);
     expect(lines()[0]!.seconds).toBe(2.8);
     expect(w.stats()).toEqual({ count: 1, longest_ms: 2750 });
+  });
+
+  it("names tspuma's own work that ran in the block's span (a probe set or removed) instead of blaming the app or the request that ended after it, and not work that ended before the block (N2)", () => {
+    forgetOwnWork();
+    const before = watch();
+    ownWork('removing probe 7', () => undefined);
+    // start() sets the watch's clock to now (the ticks below are on that clock); stop() leaves it so.
+    before.w.start();
+    before.w.stop();
+    const t0 = performance.now() + 1;
+    before.w.tick(t0);
+    before.w.ended('spin', t0 + 2900);
+    before.w.tick(t0 + 3000);
+    expect(before.lines()[0]!.msg).toContain('; it ended with GET /spin (request spin), answered as the loop came back;');
+    const { w, lines } = watch([{ text: 'GET /a (request a)', ms: 3000 }]);
+    w.start();
+    w.stop();
+    const t1 = performance.now();
+    w.tick(t1);
+    ownWork('setting probe 1 at src/db.ts:10', () => undefined);
+    w.ended('after', t1 + 2900);
+    w.tick(t1 + 3000);
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]!.msg).toContain("; tspuma's own work ran then, not the app's code: setting probe 1 at src/db.ts:10;");
+    expect(lines()[0]!.msg).not.toContain('GET /after');
+    forgetOwnWork();
   });
 
   it('names the requests in the app when none ended, and says none was when none was', () => {

@@ -59,6 +59,7 @@ const TARGETS: Target[] = [
   tspuma('tspuma .ts', ['examples/hello.ts']),
   tspuma('tspuma Express .ts', ['bench/express-app.ts']),
   tspuma('tspuma -d .ts', ['-d', 'examples/hello.ts']),
+  tspuma('tspuma --control-url .ts', ['--control-url', 'tcp://127.0.0.1:0', 'examples/hello.ts']),
   tspuma('tspuma -w 2 .ts', ['-w', '2', 'examples/hello.ts'], cluster),
   tspuma('tspuma -d -w 2 .ts', ['-d', '-w', '2', 'examples/hello.ts'], cluster),
   client('tspuma ctl stats', ['ctl', 'stats', '-S', '{state}']),

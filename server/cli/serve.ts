@@ -88,9 +88,11 @@ export async function serve(argv: string[]): Promise<number> {
     await notifier.flush();
     return code;
   }
-  const [{ loadApp }, { runSingle, singleBootLines }, { watchLoading }] = await Promise.all([import('../app-loader.js'), import('../single.js'), import('../app-loading.js')]);
+  const [{ loadApp }, { runSingle, singleBootLines, loadSingleModules }, { watchLoading }] = await Promise.all([import('../app-loader.js'), import('../single.js'), import('../app-loading.js')]);
   // The boot lines that need no app go first: an import that never finishes is then not silent.
   singleBootLines(options, log);
+  // Before the app: a .ts app's loader would route these imports through its thread.
+  await loadSingleModules(options);
   const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log!, file));
   const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier, announced: true });
   const code = await running.stopped;

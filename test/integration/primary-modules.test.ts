@@ -87,6 +87,22 @@ describe('the modules a cluster primary loads', () => {
   }, 30_000 * SLOWNESS);
 });
 
+describe('the modules a single-mode .ts boot loads after its app', () => {
+  // Once a .ts app's loader is registered, each import is resolved and loaded through its
+  // module-hooks thread (about 2 ms of CPU a module more: issue 31): what runSingle imports
+  // lazily for --inspect and --control-url is loaded before the app instead.
+  it('with -d and --control-url: the inspector\'s, the control app\'s and the probes\' modules are loaded before the app\'s file', async () => {
+    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const urls = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+    const app = urls.indexOf(pathToFileURL(`${ROOT}examples/hello.ts`).href);
+    expect(app, 'the app\'s file in the list').toBeGreaterThan(0);
+    const lazy = ['inspector/setup.js', 'inspector/open.js', 'server/control.js', 'server/cluster/probe-registry.js', 'server/probe-host.js'];
+    // Each one's first load (the list also holds what the process's other threads load, later).
+    const firstLoads = Object.fromEntries(lazy.map((m) => [m, urls.indexOf(`${DIST}${m}`)]));
+    expect(lazy.filter((m) => firstLoads[m]! === -1 || firstLoads[m]! > app), `loaded after the app (line ${app}): ${JSON.stringify(firstLoads)}`).toEqual([]);
+  }, 30_000 * SLOWNESS);
+});
+
 describe('the modules a sub-command loads', () => {
   // (inspect reads the config file for its address: options and config-file are its own.)
   it('`tspuma ctl|probe --help` load the bin and their own modules: none of the server\'s (options, logger, systemd, debug mode)', async () => {

@@ -2,6 +2,7 @@
 // line, reads the addresses it bound on port 0 back from its log lines, and kills only what it
 // started, by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './net.js';
@@ -203,10 +204,46 @@ export function killAll(): Promise<void> {
   return killAllBut();
 }
 
+/**
+ * With TSPUMA_TEST_CPU_LOG, the CPU ticks (utime+stime+cutime+cstime) of the processes below each
+ * child killAll SIGKILLs, read just before the kill: a cluster's workers outlive their SIGKILLed
+ * primary by a moment and are reparented out of this process's tree, so their CPU never reaches its
+ * cutime (test/helpers/each-file.ts logs these as orphansMs). A worker that lives on after the read
+ * adds its last moment to no count.
+ */
+let orphanTicks = 0;
+export function orphanCpuTicks(): number {
+  return orphanTicks;
+}
+function descendantTicks(roots: readonly number[]): number {
+  const kids = new Map<number, number[]>();
+  const ticks = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // Fields after the command's ")": ppid is [1], utime [11], stime [12], cutime [13], cstime [14].
+      const f = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+      kids.set(f[1]!, [...(kids.get(f[1]!) ?? []), Number(name)]);
+      ticks.set(Number(name), f[11]! + f[12]! + f[13]! + f[14]!);
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  let sum = 0;
+  const below = roots.flatMap((r) => kids.get(r) ?? []);
+  for (let pid = below.pop(); pid !== undefined; pid = below.pop()) {
+    sum += ticks.get(pid) ?? 0;
+    // A process's cutime holds its reaped children: only the live ones are added again.
+    below.push(...(kids.get(pid) ?? []));
+  }
+  return sum;
+}
+
 /** Kills every child still running but `keep` (a server the file's cases share, killed in afterAll). */
 export async function killAllBut(...keep: (Spawned | undefined)[]): Promise<void> {
   const kept = new Set(keep.map((s) => s?.proc));
   const list = [...children].filter((c) => !kept.has(c));
+  if (process.env.TSPUMA_TEST_CPU_LOG && list.length > 0) orphanTicks += descendantTicks(list.flatMap((c) => (c.pid === undefined || c.exitCode !== null || c.signalCode !== null ? [] : [c.pid])));
   for (const c of list) c.kill('SIGKILL');
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
 }

@@ -2,7 +2,7 @@
 // files one after the other (isolate: false), so what a file must see fresh is set here.
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { spawnsSince } from './cli.js';
+import { orphanCpuTicks, spawnsSince } from './cli.js';
 import { refreshSlowness } from './net.js';
 
 refreshSlowness();
@@ -11,7 +11,9 @@ refreshSlowness();
  * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with the runner's pid, when it ended, its wall time, the runner's own CPU
  * and its children's (the CLI processes it spawned and reaped, their workers included: the
  * kernel adds a reaped child's CPU to its parent's cutime/cstime), and the CLI spawns it made by
- * flags. A fork runs one file at a time, so the deltas are the file's. How `npm test`'s CPU was
+ * flags, and the CPU of the processes below a child killAll SIGKILLed, read before the kill
+ * (`orphansMs`: a cluster's workers, which the kernel adds to no one's cutime then; a primary a test
+ * SIGKILLs itself still loses its workers' CPU). A fork runs one file at a time, so the deltas are the file's. How `npm test`'s CPU was
  * split by file to see where it goes (threads share one process: their figures overlap).
  */
 const cpuLog = process.env.TSPUMA_TEST_CPU_LOG;
@@ -19,7 +21,7 @@ if (cpuLog) {
   const ticks = () => {
     // Fields after the command's ")" : state is [0], utime [11], stime [12], cutime [13], cstime [14].
     const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
-    return { self: f[11]! + f[12]!, children: f[13]! + f[14]! };
+    return { self: f[11]! + f[12]!, children: f[13]! + f[14]!, orphans: orphanCpuTicks() };
   };
   let start = ticks();
   let t0 = 0;
@@ -34,7 +36,7 @@ if (cpuLog) {
     const file = (expect.getState().testPath ?? '?').replace(/^.*\/test\//, 'test/');
     const ms = (t: number) => t * 10; // USER_HZ 100
     const spawns = spawnsSince(mark);
-    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), spawns })}\n`);
+    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), orphansMs: ms(end.orphans - start.orphans), spawns })}\n`);
   });
 
 }

@@ -7,12 +7,14 @@ import autocannon from 'autocannon';
 /**
  * Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. With
  * `rate`, at most that many requests a second in all (autocannon's overallRate): a steady load for
- * a fraction of the CPU of connections sending flat out.
+ * a fraction of the CPU of connections sending flat out. With `timeoutS`, how long a request may
+ * wait for its answer before autocannon counts it as an error (its default: 10 s); a test whose
+ * server holds requests for a while on purpose (a worker paused for a heap snapshot) says how long.
  */
-export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>, rate?: number): Promise<autocannon.Result> {
+export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>, rate?: number, timeoutS?: number): Promise<autocannon.Result> {
   let load!: autocannon.Instance;
   const result = new Promise<autocannon.Result>((resolve, reject) => {
-    load = autocannon({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+    load = autocannon({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }), ...(timeoutS === undefined ? {} : { timeout: timeoutS }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
   });
   try {
     await until();

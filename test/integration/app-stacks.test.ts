@@ -81,14 +81,14 @@ let plainExpress: Record<string, string>;
 let debugExpress: Record<string, string>;
 
 beforeAll(async () => {
-  const a = await boot(['-b', 'tcp://127.0.0.1:0', 'stacks-app.ts'], {}, root);
-  plain = await stacksOf(a);
-  const b = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'stacks-app.ts'], {}, root);
-  debug = await stacksOf(b);
-  const c = await boot(['-b', 'tcp://127.0.0.1:0', EXPRESS]);
-  plainExpress = await expressStacksOf(c);
-  const d = await boot(['-d', '-b', 'tcp://127.0.0.1:0', EXPRESS]);
-  debugExpress = await expressStacksOf(d);
+  // Four servers booted at once, each asked on its own: the file waits for the slowest boot, not
+  // the four one after the other.
+  [plain, debug, plainExpress, debugExpress] = await Promise.all([
+    boot(['-b', 'tcp://127.0.0.1:0', 'stacks-app.ts'], {}, root).then(stacksOf),
+    boot(['-d', '-b', 'tcp://127.0.0.1:0', 'stacks-app.ts'], {}, root).then(stacksOf),
+    boot(['-b', 'tcp://127.0.0.1:0', EXPRESS]).then(expressStacksOf),
+    boot(['-d', '-b', 'tcp://127.0.0.1:0', EXPRESS]).then(expressStacksOf),
+  ]);
   await killAll();
 }, 120_000);
 afterAll(killAll);

@@ -122,12 +122,12 @@ describe('serving', () => {
 });
 
 describe('refusing bad input', () => {
+  // One value of each kind through the CLI (a bind, an option's check, a usage error): the others
+  // of each kind are the unit tier's (binder-uri.test's backlog range, args.test's --fork-worker and
+  // --inspect address, options.test's checks).
   it.each([
     ['backlog=abc', ['-b', 'tcp://127.0.0.1:0?backlog=abc'], /TSPUMA_ERR_BIND_BACKLOG: backlog="abc".*from 1 to 65535/],
-    ['backlog=0', ['-b', 'tcp://127.0.0.1:0?backlog=0'], /TSPUMA_ERR_BIND_BACKLOG: backlog="0".*from 1 to 65535/],
     ['-t 5:2', ['-t', '5:2'], /TSPUMA_ERR_OPTION_INVALID: Option `threads` \(-t in command line\).*got 5:2/],
-    ['--fork-worker', ['--fork-worker'], /TSPUMA_ERR_CLI_USAGE: --fork-worker has no equivalent: Node cannot fork a live heap/],
-    ['--inspect=nowhere', ['--inspect=nowhere'], /TSPUMA_ERR_OPTION_INVALID: Option `inspect` \(--inspect in command line\) must be true, false, a port, or HOST:PORT.*got "nowhere"/],
     ['unknown flag', ['--thread', '4'], /TSPUMA_ERR_CLI_USAGE: unknown option --thread\. Did you mean `--threads`/],
   ])('%s: exit 1 with a coded error and no stack', async (_name, args, pattern) => {
     const s = run([...args, 'test/fixtures/apps/hello.mjs']);

@@ -7,14 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import CDP from 'chrome-remote-interface';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
-import { boot, discoveryUrl, killAll, ROOT, run } from '../helpers/cli.js';
+import { boot, discoveryUrl, killAll, ROOT, run, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { burnWhile, expectAppFrames } from '../helpers/profile-fixture.js';
 import { generatedFor, inlineMap } from '../helpers/source-maps.js';
 
 const dirs: string[] = [];
-afterEach(async () => {
+afterAll(async () => {
   await killAll();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -28,6 +29,19 @@ function commonJsApp(): string {
   return join(dir, 'app.ts');
 }
 
+/**
+ * The CommonJS app under --inspect, booted by the first case that asks and kept for the next: the
+ * breakpoint case removes its breakpoint and resumes, so the profile case finds it as booted.
+ */
+let served: Promise<{ file: string; s: Booted }> | undefined;
+function commonJsServer(): Promise<{ file: string; s: Booted }> {
+  served ??= (async () => {
+    const file = commonJsApp();
+    return { file, s: await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', file]) };
+  })();
+  return served;
+}
+
 interface ScriptParsed {
   scriptId: string;
   url: string;
@@ -36,10 +50,9 @@ interface ScriptParsed {
 
 describe('a CommonJS .ts app', () => {
   it('pauses at a breakpoint on a .ts line inside a loop, and every generated line of the module maps to one .ts line', async () => {
-    const file = commonJsApp();
+    const { file, s } = await commonJsServer();
     const source = readFileSync(file, 'utf8');
     const wanted = source.split('\n').findIndex((l) => l.includes('x = (x * 31 + i) % 1000003'));
-    const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', file]);
     const { port } = new URL(await discoveryUrl(s));
     const client = await CDP({ host: '127.0.0.1', port: Number(port) });
     try {
@@ -69,20 +82,17 @@ describe('a CommonJS .ts app', () => {
     }
   });
 
-  it('keeps its line ticks in `tspuma inspect profile` (none dropped for app.ts), on the lines of burnCpu', async () => {
-    const file = commonJsApp();
-    const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', file]);
+  // test/integration/inspect-profile.test.ts's case for a CommonJS package is this one (its frame
+  // assertions are here): the same app and command, profiled once.
+  it('keeps its line ticks in `tspuma inspect profile` (none dropped for app.ts), on the lines of burnCpu; its frames name lines app.ts has', async () => {
+    const { file, s } = await commonJsServer();
     const discovery = await discoveryUrl(s);
     const out = join(dirs[0]!, 'p.cpuprofile');
     const profiler = run(['inspect', 'profile', '--seconds', '1', '--out', out, '--url', discovery]);
-    let finished = false;
-    void profiler.exited.then(() => (finished = true));
-    const deadline = Date.now() + 30_000;
-    for (let n = 0; !finished && n < 2000 && Date.now() < deadline; n++) await (await fetch(`${s.url}/burn`)).text();
+    expect(await burnWhile(s.url, profiler.exited)).toBeGreaterThan(0);
     expect(await profiler.exited, profiler.stderr()).toBe(0);
-    const profile = JSON.parse(readFileSync(out, 'utf8')) as CpuProfile;
-    const burn = profile.nodes.filter((n) => n.callFrame.url.startsWith('file:') && fileURLToPath(n.callFrame.url) === file && n.callFrame.functionName === 'burnCpu');
-    const ticks = burn.flatMap((n) => n.positionTicks ?? []);
+    expect(profiler.stderr()).toMatch(/call frames mapped to their source/);
+    const ticks = expectAppFrames(JSON.parse(readFileSync(out, 'utf8')) as CpuProfile, file);
     expect(ticks.length, profiler.stderr()).toBeGreaterThan(0);
     // burnCpu spans lines 3-7 of the fixture: a sample may land on its entry (line 3) as well as its body.
     for (const t of ticks) expect([3, 4, 5, 6, 7]).toContain(t.line);

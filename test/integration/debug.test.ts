@@ -128,16 +128,17 @@ describe('tspuma -d', () => {
   it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 * SLOWNESS }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
-    // Stopped at 600 answers, or after 120 s (a loaded machine's bound, not a speed test). (autocannon's
+    // Stopped at 300 answers (past the 100th repeat, whose count line the test reads; it stopped at
+    // 600), or after 120 s (a loaded machine's bound, not a speed test). (autocannon's
     // `amount` counts requests sent: it sends on a connection the 500's Connection: close ends.)
     let answered = 0;
     let load!: autocannon.Instance;
     const done = new Promise<autocannon.Result>((resolve, reject) => {
       load = autocannon({ url: `${s.url}/sync`, connections: 10, duration: 120 }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
     });
-    load.on('response', () => ++answered === 600 && load.stop());
+    load.on('response', () => ++answered === 300 && load.stop());
     const result = await done;
-    expect(result.non2xx).toBeGreaterThan(500); // 559 in 60 s at a load average of 40 on 2 cores
+    expect(result.non2xx).toBeGreaterThan(250);
     expect(result.errors).toBe(0);
     const dumps = (s.stderr().match(/^tspuma dump #/gm) ?? []).length;
     expect(dumps).toBe(1); // one distinct site: printed once, repeats counted

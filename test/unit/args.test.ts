@@ -1,6 +1,7 @@
 // The command line, TSPUMA_OPTS word splitting and the environment layer.
 import { describe, expect, it } from 'vitest';
-import { FLAGS, envLayer, helpText, parseArgs, splitWords } from '../../server/cli/args.js';
+import { FLAGS, argsLayer, envLayer, helpText, parseArgs, splitWords } from '../../server/cli/args.js';
+import { resolveOptions } from '../../server/options.js';
 import { TspumaError } from '../../server/errors.js';
 
 describe('parseArgs', () => {
@@ -14,6 +15,34 @@ describe('parseArgs', () => {
 
   it('reads -t N as N:N, like Puma', () => {
     expect(parseArgs(['-t', '4'], 'x').values.threads).toBe('4:4');
+  });
+
+  // test/integration/cli.test.ts's 'refusing bad input' runs the CLI on one bad value of each kind
+  // (a usage error, an option's check, a bind); the other values of each kind are checked here.
+  it('refuses --fork-worker with a usage error saying Node has no equivalent', () => {
+    const err = (() => {
+      try {
+        parseArgs(['--fork-worker', 'app.ts'], 'command line');
+      } catch (e) {
+        return e as TspumaError;
+      }
+      throw new Error('parseArgs accepted --fork-worker');
+    })();
+    expect(err).toBeInstanceOf(TspumaError);
+    expect([err.code, err.message]).toEqual(['TSPUMA_ERR_CLI_USAGE', expect.stringMatching(/--fork-worker has no equivalent: Node cannot fork a live heap/)]);
+  });
+
+  it('a bad --inspect address from the command line: TSPUMA_ERR_OPTION_INVALID naming the flag, the forms it takes and the value', () => {
+    const parsed = parseArgs(['--inspect=nowhere', 'app.ts'], 'command line');
+    let err: unknown;
+    try {
+      resolveOptions([argsLayer(parsed, 'command line')]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TspumaError);
+    expect((err as TspumaError).code).toBe('TSPUMA_ERR_OPTION_INVALID');
+    expect((err as TspumaError).message).toMatch(/Option `inspect` \(--inspect in command line\) must be true, false, a port, or HOST:PORT.*got "nowhere"/);
   });
 
   it('rejects unknown flags with a suggestion, and missing values', () => {

@@ -185,6 +185,8 @@ export interface KeptBind {
   readonly url: string;
   /** Closes the primary's copy: the socket closes once no worker holds one (a unix socket's file is removed now). */
   close(): void;
+  /** listen(2) with `backlog`, the primary accepting nothing (node-http.ts bindWithoutListening): null or the OS error code; throws where this node cannot. */
+  listen(backlog: number): string | null;
 }
 
 /**
@@ -220,7 +222,7 @@ export async function bindForWorkers(spec: BindSpec, log: Logger, diagnostics: D
   }
   if (spec.scheme === 'unix' && spec.mode !== null && !spec.path!.startsWith('\0')) chmodSync(spec.path!, spec.mode);
   log.debug({ uri: spec.uri, port, fd: socket.fd }, 'bound for the workers');
-  return { spec, fd: socket.fd, url, close: socket.close };
+  return { spec, fd: socket.fd, url, close: socket.close, listen: socket.listen };
 }
 
 /** The URL of an inherited socket, from what it is bound to (node knows no path for a unix one). */

@@ -469,13 +469,24 @@ export interface BoundSocket {
   readonly port: number | null;
   /** Closes this process's copy (a unix socket's file is removed by libuv, which bound it). */
   close(): void;
+  /**
+   * Puts the socket in LISTEN state with `backlog`, this process never accepting on it: null, or
+   * the OS error code of listen(2). Throws where this node's handles do not allow it (a caller
+   * then has another process listen on a copy).
+   */
+  listen(backlog: number): string | null;
 }
 
 interface RawServerHandle {
   readonly fd: number;
   getsockname?(out: { port?: number }): number;
+  listen(backlog: number): number;
+  readStart(): number;
+  readStop(): number;
   close(cb?: () => void): void;
 }
+
+type CreateServerHandle = (address: string | undefined, port: number, addressType?: number, fd?: number, flags?: number) => RawServerHandle | number;
 
 /**
  * Binds a socket without listening on it: what node:cluster's primary does for a shared handle.
@@ -491,7 +502,7 @@ interface RawServerHandle {
  * errno (pinned by node-http.test.ts).
  */
 export function bindWithoutListening(address: string, port: number | null, family: 4 | 6 | null): BoundSocket {
-  const create = (net as unknown as { _createServerHandle(address: string, port: number, addressType: number, fd?: number, flags?: number): RawServerHandle | number })._createServerHandle;
+  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   const handle = port === null ? create(address, -1, -1) : create(address, port, family ?? 4, undefined, 0);
   if (typeof handle === 'number') {
     const code = util.getSystemErrorName(handle);
@@ -505,6 +516,8 @@ export function bindWithoutListening(address: string, port: number | null, famil
     bound = out.port ?? null;
   }
   let closed = false;
+  /** The handle listen() listened through, held while the socket is open and never closed (see listenWithoutAccepting). */
+  let listening: RawServerHandle | null = null;
   return {
     fd: handle.fd,
     port: bound,
@@ -512,8 +525,45 @@ export function bindWithoutListening(address: string, port: number | null, famil
       if (closed) return;
       closed = true;
       handle.close();
+      if (listening) LISTENING_COPIES.delete(listening);
+    },
+    listen: (backlog) => {
+      if (closed) throw new Error('the socket is closed');
+      const result = listenWithoutAccepting(create, handle.fd, backlog);
+      if (typeof result === 'string') return result;
+      listening = result;
+      LISTENING_COPIES.add(result);
+      return null;
     },
   };
+}
+
+/** The second handles of the listening sockets bound here: referenced until their socket closes. */
+const LISTENING_COPIES = new Set<RawServerHandle>();
+
+/**
+ * listen(2) on a socket this process holds, without accepting on it: the cluster primary's
+ * backlog before any worker listens, as Puma's master has (a child process did it before: about
+ * 17 ms of CPU and a process start at each cluster start, issue 31). libuv's uv_listen() also
+ * polls the socket, and the loop would accept. So a second handle opens the same fd
+ * (net._createServerHandle with an fd: uv_tcp_open or uv_pipe_open, which make it readable),
+ * starts reading, listens, and stops reading in the same turn: uv_read_stop() takes the fd out
+ * of the loop's poll before the loop ever ran, and the listen(2) stays (a state of the socket).
+ * That handle is never closed: its fd is the bound handle's, which closes it (and removes a unix
+ * socket's file); closing both would close the fd twice. Throws where reading cannot start (then
+ * nothing listened and the loop polls nothing); returns the handle, or listen's OS error code.
+ * Node internals relied on: _createServerHandle(undefined, 0, undefined, fd) opens an existing
+ * fd; a TCP or Pipe handle has readStart/listen/readStop returning 0 or a negative errno (pinned
+ * by node-http.test.ts: a connection waits in the backlog, this process accepting nothing).
+ */
+function listenWithoutAccepting(create: CreateServerHandle, fd: number, backlog: number): RawServerHandle | string {
+  const copy = create(undefined, 0, undefined, fd);
+  if (typeof copy === 'number') throw new Error(`cannot open a second handle on fd ${fd}: ${util.getSystemErrorName(copy)}`);
+  const reading = copy.readStart();
+  if (reading !== 0) throw new Error(`cannot start reading on fd ${fd}: ${util.getSystemErrorName(reading)}`);
+  const err = copy.listen(backlog);
+  copy.readStop();
+  return err === 0 ? copy : util.getSystemErrorName(err);
 }
 
 /**

@@ -16,7 +16,7 @@ import { LISTEN_FDS_START, WORKER_LISTEN_FDS_ENV, isFdBind, workerListenFds, typ
 
 /**
  * Binds every bind but systemd's (those listen already), in order, and makes them listen
- * (listenInHelper); rejects with the first coded listen error after closing the ones already bound.
+ * (listenKept); rejects with the first coded listen error after closing the ones already bound.
  */
 export async function bindListeners(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<KeptBind[]> {
   const kept: KeptBind[] = [];
@@ -31,17 +31,17 @@ export async function bindListeners(options: Options, log: Logger, diagnostics: 
 }
 
 /**
- * Makes the kept sockets listen before any worker is forked (listenInHelper), with one line per
- * bind. A socket another process took between bind and listen (a race only: the bind checked it)
+ * Makes the kept sockets listen before any worker is forked (in the primary, else
+ * listenInHelper), with one line per bind. A socket another process took between bind and listen (a race only: the bind checked it)
  * fails the start with its coded listen error (dumped with -d) after closing them all; a helper
  * that cannot run leaves the listen to the first worker, with a warning.
  */
 export async function listenKept(kept: readonly KeptBind[], log: Logger, diagnostics: DiagnosticsHook | null): Promise<void> {
   if (kept.length === 0) return;
   const snapshot = diagnostics?.snapshot('listen');
-  let listening: readonly (string | null)[] | null = null;
+  let listening: readonly (string | null)[] | null = listenInProcess(kept);
   try {
-    listening = await listenInHelper(kept.map((k) => ({ fd: k.fd, backlog: k.spec.backlog })));
+    listening ??= await listenInHelper(kept.map((k) => ({ fd: k.fd, backlog: k.spec.backlog })));
   } catch (err) {
     // No worse than before the helper existed: the first worker's listen() makes them listen.
     log.warn({ err }, `The binds could not be made to listen before the workers boot (${(err as Error).message}): until the first worker has booted, connections are refused`);
@@ -58,6 +58,25 @@ export async function listenKept(kept: readonly KeptBind[], log: Logger, diagnos
     throw coded;
   }
   if (listening) for (const k of kept) log.info({ bind: k.url, backlog: k.spec.backlog }, `- Listening on ${k.url} before the workers boot (backlog ${k.spec.backlog}): until a worker has booted, connections wait in the backlog`);
+}
+
+/**
+ * The kept sockets made to listen by the primary itself, which never accepts on them
+ * (KeptBind.listen): one result per socket, null or the OS error code; null where this node
+ * cannot (the helper process then does it). Stops at the first error, as the helper reports it.
+ */
+function listenInProcess(kept: readonly KeptBind[]): (string | null)[] | null {
+  const results: (string | null)[] = [];
+  try {
+    for (const k of kept) {
+      const code = k.listen(k.spec.backlog);
+      results.push(code);
+      if (code !== null) return [...results, ...kept.slice(results.length).map(() => null)];
+    }
+  } catch {
+    return null;
+  }
+  return results;
 }
 
 /** How long the listen helper may take before it is killed and the binds left to the first worker. */

@@ -16,7 +16,7 @@ import { resolveOptions } from '../../server/options.js';
 import { WORKER_BINDS_ENV, WORKER_LISTEN_FDS_ENV } from '../../server/shared-names.js';
 import { activatedBinds } from '../../server/systemd.js';
 
-const kept = (uri: string, fd: number): KeptBind => ({ spec: parseBind(uri, '-b in command line', '/srv'), fd, url: uri, close: () => {} });
+const kept = (uri: string, fd: number): KeptBind => ({ spec: parseBind(uri, '-b in command line', '/srv'), fd, url: uri, close: () => {}, listen: () => null });
 
 describe('workerListeners / takeWorkerBinds / withWorkerBinds', () => {
   it("passes systemd's sockets first (fds 4..), then the kept ones, whose binds travel as JSON with the worker's fd of each", () => {
@@ -65,7 +65,7 @@ describe('listenKept: the kept sockets listen before any worker is forked (T5)',
       c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     });
 
-  it('a tcp and a unix bind, bound and not listening, accept connections into their backlogs afterwards (no process of the test listens), one line each with the backlog', async () => {
+  it('a tcp and a unix bind, bound and not listening, accept connections into their backlogs afterwards (the test process holds them and accepts none), one line each with the backlog', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-listen-kept-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const kept = [await bindForWorkers(parseBind('tcp://127.0.0.1:0?backlog=32', '-b in command line'), log), await bindForWorkers(parseBind(`unix://${join(dir, 'web.sock')}`, '-b in command line'), log)];

@@ -368,6 +368,44 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
     await waitFor(async () => (await connect(bound.port!)).outcome === 'ECONNREFUSED', 'the closed socket to refuse');
   });
 
+  it('listen(backlog) in this process: a connection made then waits in the backlog, this process accepting none (its bytes reach a child that listens on a copy later); the socket then refuses once closed', async () => {
+    const bound = bindWithoutListening('127.0.0.1', 0, 4);
+    closers.push(bound.close);
+    expect(bound.listen(511)).toBeNull();
+    const early = await connect(bound.port!);
+    expect(early.outcome).toBe('connected');
+    early.socket.write('early');
+    // Turns of this process's loop in which it would accept (and, with no onconnection, lose) the connection.
+    await new Promise((r) => setTimeout(r, 200));
+    const child = spawn(process.execPath, ['-e', "require('net').createServer((c) => c.once('data', (d) => c.end('child read ' + d))).listen({ fd: 3 })"], { stdio: ['ignore', 'ignore', 'inherit', bound.fd] });
+    children.push(child);
+    expect(await new Promise((r) => early.socket.once('data', (d) => r(String(d))))).toBe('child read early');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    bound.close();
+    await waitFor(async () => (await connect(bound.port!)).outcome === 'ECONNREFUSED', 'the closed socket to refuse');
+  });
+
+  it('listen(backlog) on a unix socket: connections wait in the backlog; closing removes the file as before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
+    try {
+      const path = join(dir, 'web.sock');
+      const bound = bindWithoutListening(path, null, null);
+      expect(bound.listen(16)).toBeNull();
+      const outcome = await new Promise<string>((resolve) => {
+        const c = net.connect(path);
+        closers.push(() => c.destroy());
+        c.once('connect', () => resolve('connected'));
+        c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      expect(outcome).toBe('connected');
+      bound.close();
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('binds a unix socket: its file is there from the bind, and libuv removes it when the handle closes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
     try {

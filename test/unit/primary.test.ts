@@ -299,7 +299,7 @@ describe('Primary: the listening sockets it keeps', () => {
     let closed = 0;
     const bindListeners = async () => {
       binds++;
-      return [{ spec: options.bind[0]!, fd: 41, url: 'http://127.0.0.1:45678', close: () => closed++ }];
+      return [{ spec: options.bind[0]!, fd: 41, url: 'http://127.0.0.1:45678', close: () => closed++, listen: () => null }];
     };
     const primary = new Primary(options, fakeLog([]), { fork, clock: new FakeClock(), bindListeners });
     await primary.start();

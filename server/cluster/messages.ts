@@ -44,6 +44,8 @@ export type WorkerMessage =
 /** Primary -> worker. */
 export type PrimaryMessage =
   | { tspuma: 1; type: 'stop' }
+  /** A second stop signal at the primary: answer what is still running 503 (TSPUMA_ERR_FORCED_SHUTDOWN) and exit. `when`: "when SIGTERM came a second time (a forced stop)". */
+  | { tspuma: 1; type: 'force'; when: string }
   | { tspuma: 1; type: 'gc' }
   /** Arm a probe (inspector/probes.ts, loaded on the first one). */
   | { tspuma: 1; type: 'probe-set'; probe: ProbeSpec }

@@ -41,6 +41,8 @@ const BACKOFF_MAX_MS = 60_000;
  * primary (TSPUMA_ERR_WORKER_BOOT): a deploy that cannot boot fails instead of retrying for ever.
  */
 export const BOOT_ATTEMPTS = 3;
+/** A forced stop (a second signal): a worker still running this long after it was told is killed (it exits 1 s after answering). */
+export const FORCE_KILL_MS = 3000;
 /** A heap snapshot may report no progress for this long (or workerTimeout, if longer) before it counts as a hang. */
 export const SNAPSHOT_QUIET_S = 60;
 
@@ -777,6 +779,19 @@ export class Primary {
     this.closeListeners();
     this.log.info('- Gracefully shutting down workers...');
     await Promise.all([...this.current.values(), ...this.old].map((h) => this.term(h)));
+    this.maybeStopped();
+  }
+
+  /**
+   * A second stop signal: every worker answers the requests it still runs 503 and exits
+   * (TSPUMA_ERR_FORCED_SHUTDOWN names each, as in single mode); one still running FORCE_KILL_MS
+   * later is killed.
+   */
+  force(when: string): void {
+    this.stopping = true;
+    this.clearTimers();
+    this.closeListeners();
+    for (const h of [...this.current.values(), ...this.old]) void h.force(when, FORCE_KILL_MS);
     this.maybeStopped();
   }
 

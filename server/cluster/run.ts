@@ -15,7 +15,7 @@ import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
 import { workerStderrDrained } from './worker-stderr.js';
-import { Primary, defaultDeps } from './primary.js';
+import { FORCE_KILL_MS, Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../hangup.js';
 import { StopRequests, repeatLine } from '../stop-signals.js';
 import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
@@ -125,8 +125,8 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     const step = requests.next(why);
     if (step.kind === 'repeat') return log.info({ signal: why }, repeatLine(why, step.sinceMs));
     if (step.kind === 'force') {
-      log.warn({ signal: why }, `Received ${why} again: halting`);
-      primary.halt();
+      log.warn({ signal: why }, `Received ${why} again: forcing the stop (each worker answers the requests it still runs 503, naming each in a TSPUMA_ERR_FORCED_SHUTDOWN line, and exits; one still running ${FORCE_KILL_MS / 1000} s later is killed)`);
+      primary.force(`when ${why} came a second time (a forced stop)`);
       return;
     }
     draining = true;

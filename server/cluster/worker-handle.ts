@@ -101,6 +101,23 @@ export class WorkerHandle {
     return this.exit;
   }
 
+  /**
+   * A forced stop (a second stop signal): the worker answers what it still runs 503 and exits;
+   * SIGKILL after `timeoutMs` if it has not (or at once when it cannot be told).
+   */
+  force(when: string, timeoutMs: number): Promise<unknown> {
+    if (this.exited) return this.exit;
+    this.stopping = true;
+    if (!this.worker.isConnected()) {
+      this.kill();
+      return this.exit;
+    }
+    this.send({ tspuma: 1, type: 'force', when });
+    if (this.killTimer !== null) this.clock.clearTimeout(this.killTimer);
+    this.killTimer = unref(this.clock.setTimeout(() => this.kill(), timeoutMs));
+    return this.exit;
+  }
+
   kill(): void {
     this.stopping = true;
     if (!this.exited) this.worker.process.kill('SIGKILL');

@@ -204,6 +204,13 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         case 'stop':
           void stop('told to stop by the primary');
           break;
+        case 'force':
+          // As single mode's second signal: what is still running is answered 503 and named in a
+          // line; the graceful stop under way then ends, and the worker exits for sure soon after.
+          void stop('told to stop by the primary');
+          server.force(message.when);
+          setTimeout(() => process.exit(1), FORCED_EXIT_MS);
+          break;
         case 'gc':
           (globalThis as { gc?: () => void }).gc?.();
           break;

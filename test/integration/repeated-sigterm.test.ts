@@ -9,10 +9,17 @@ import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
-// /slow?ms=N sends its head at once (so the client knows the request is in the app), its body after N ms.
+// /slow?ms=N sends its head at once (so the client knows the request is in the app), its body after
+// N ms; /quiet?ms=N sends nothing for N ms, and says on stdout that it arrived.
 const root = appFolder('repeated-sigterm', {
   'app.mjs': `export default function app(req, res) {
-  const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 0);
+  const url = new URL(req.url, 'http://x');
+  const ms = Number(url.searchParams.get('ms') ?? 0);
+  if (url.pathname === '/quiet') {
+    console.log('quiet request in the app');
+    setTimeout(() => res.end('done after ' + ms + ' ms'), ms);
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.flushHeaders();
   setTimeout(() => res.end('done after ' + ms + ' ms'), ms);
@@ -44,17 +51,26 @@ describe.each([
 });
 
 describe('a SIGTERM sent again more than 2 s after the first', () => {
-  it('still forces the stop in cluster mode: the log says halting and the request in flight is cut', async () => {
+  it('forces the stop in cluster mode as in single mode (N4): a request with no answer yet gets 503, one whose head went out is cut, each is named in a TSPUMA_ERR_FORCED_SHUTDOWN line, and the worker exits without being killed', async () => {
     const s = await boot(['-w', '1', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP]);
     await allBooted(s);
     const res = await fetch(`${s.url}/slow?ms=30000`);
+    const quiet = fetch(`${s.url}/quiet?ms=30000`);
+    await waitFor(() => (s.stdout().includes('quiet request in the app') ? true : undefined), 'the quiet request in the app');
     s.proc.kill('SIGTERM');
     const first = await waitFor(() => s.lines().find((l) => /^Received SIGTERM, stopping all workers gracefully/.test(String(l.msg))), 'the first stop line');
     // The second signal comes after the repeat window (2 s), counted from the first one's line.
     await waitFor(() => (Date.now() - Number(first.time) > 2200 ? true : undefined), 'the repeat window to pass');
     s.proc.kill('SIGTERM');
-    await waitFor(() => s.lines().find((l) => l.msg === 'Received SIGTERM again: halting'), 'the halting line');
+    await waitFor(() => s.lines().find((l) => /^Received SIGTERM again: forcing the stop/.test(String(l.msg))), 'the forcing line');
+    const answered = await quiet;
+    expect(answered.status).toBe(503);
+    expect(await answered.text()).toContain('GET /quiet?ms=30000 was still running when SIGTERM came a second time (a forced stop)');
     await expect(res.text()).rejects.toThrow();
     await s.exited;
+    const forced = s.lines().filter((l) => l.code === 'TSPUMA_ERR_FORCED_SHUTDOWN').map((l) => String(l.msg));
+    expect(forced).toContainEqual(expect.stringContaining('GET /quiet?ms=30000 was still running when SIGTERM came a second time'));
+    expect(forced).toContainEqual(expect.stringContaining('GET /slow?ms=30000 was still running when SIGTERM came a second time'));
+    expect(s.lines().filter((l) => /SIGKILL|killed/.test(String(l.msg)) && !/^Received SIGTERM again/.test(String(l.msg)))).toEqual([]);
   });
 });

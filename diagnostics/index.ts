@@ -297,6 +297,11 @@ export class Diagnostics implements DiagnosticsHook {
     if (!record) return;
     this.attribution.forget(req);
     if (record.reported) return;
+    // The request was cut off before it had all arrived (node's `aborted`: the client hung up
+    // mid-body) and no answer went out whole: whatever the app then answered, or logged (multer's
+    // `Request aborted` handed to an error middleware as a 500), is that hang-up's consequence, and
+    // reached no one (N7).
+    if ((req as { aborted?: boolean }).aborted === true && !res.writableFinished) return;
     if (!res.headersSent) {
       // Closed with no response: a failure when the call logged an error (now, or later: loggedLate).
       if (!res.destroyed) return;

@@ -3,6 +3,7 @@
 // app's own error handler logs only the message, still gets a dump of the error behind it; a 5xx
 // with no error at all gets one saying that no error reached tspuma.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +59,20 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
     const d = await dumpFor(dir, (d) => d.response?.status === 503, 'the dump of the 503');
     expect(d.request).toMatchObject({ method: 'GET', url: '/api/maintenance' });
     expect(d.note).toMatch(/^the app answered 503 itself and no error reached tspuma/);
+  });
+
+  it("makes no dump of an upload whose client hung up mid-body, which the middleware answered 500 for ('Request aborted', as multer hands it on): a hang-up, not the app's failure (N7)", async () => {
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    sock.write(`POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 9000000\r\n\r\n${'x'.repeat(200_000)}`);
+    await new Promise((resolve) => sock.write('', resolve));
+    sock.destroy();
+    await waitFor(() => s.stderr().includes('[error-mw] POST /api/upload: Request aborted') || undefined, "the middleware's line for the aborted upload");
+    // A failure after it, dumped: the aborted upload's dump, had there been one, came first.
+    expect((await fetch(`${s.url}/api/after-upload`)).status).toBe(500);
+    await dumpFor(dir, (d) => d.error.message === 'the failure after the upload', 'the dump of the failure after the upload');
+    expect(dumpsIn(dir).filter((d) => d.error.message === 'Request aborted')).toEqual([]);
   });
 
   // On this block's server: its other failures (walk, the 503) are at sites of their own, and

@@ -63,6 +63,7 @@ export class ClientErrors {
     }
     // Already answered by the server with Connection: close; or the parser repeating its error.
     if (state?.takenOver || (entry && this.afterResponses.has(entry))) return;
+    if (err.code === 'HPE_INVALID_EOF_STATE') return this.closedMidRequest(socket, entry, state);
     let coded: TspumaError;
     let status: number;
     if (err.code === 'HPE_HEADER_OVERFLOW') {
@@ -134,6 +135,30 @@ export class ClientErrors {
   }
 
   /** Answers on the raw socket through the lowlevel handler (with a dump in debug mode), then closes it. */
+  /**
+   * The client closed its side in the middle of a request head (or of a pipelined request's body
+   * held back from the app): a hang-up, not a malformed request. No 400 and no dump (N6): a request
+   * in the app before it gets its answer, then the connection closes; with none, it closes now.
+   */
+  private closedMidRequest(socket: Socket, entry: Entry | undefined, state: RequestState | null): void {
+    this.d.log.debug({ code: 'HPE_INVALID_EOF_STATE', remote: socket.remoteAddress }, 'client closed the connection in the middle of a request');
+    const held = stateOf(entry?.pipelined?.at(-1)?.res);
+    if (held?.waiting) {
+      // The cut request is that held one: the app never runs it.
+      held.takenOver = true;
+      held.waiting = false;
+    }
+    const close = () => {
+      if (entry) this.d.deadlines.remove(entry);
+      socket.end();
+    };
+    if (state && entry && !state.waiting) this.afterResponses.set(entry, { run: close, held: held?.takenOver ? held : null });
+    else {
+      if (state) state.takenOver = true;
+      close();
+    }
+  }
+
   private refuse(socket: Socket, coded: TspumaError, status: number, env: RackEnv): void {
     const entry = entryOf(socket);
     if (entry) this.d.deadlines.remove(entry);

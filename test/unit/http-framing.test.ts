@@ -108,6 +108,40 @@ describe('pipelined requests', () => {
   });
 });
 
+describe('a client that closes its side in the middle of a request (N6)', () => {
+  /** Writes `payload`, then half-closes (FIN); resolves with what came back once the server closed. */
+  function sendThenClose(port: number, payload: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.end(payload));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+    });
+  }
+
+  it('is a hang-up, not a malformed request: no 400 and no call of the lowlevel handler for a head cut short, the connection closed', async () => {
+    const handled: string[] = [];
+    const t = await startTest({ app: rack(() => [200, {}, ['ok']]), lowlevelErrorHandler: (err, env, status) => (handled.push(String((err as { code?: string }).code)), echoCode(err, env, status)) });
+    expect(await sendThenClose(t.port, 'GET /users/1 HTTP/1.1\r\nHost: x\r\nX-A: ')).toBe('');
+    expect(handled).toEqual([]);
+    expect(t.lines.filter((l) => l.code === 'TSPUMA_ERR_HTTP_PARSE')).toEqual([]);
+  });
+
+  it('answers the request in the app before the cut one, then closes, with no 400 after it', async () => {
+    const t = await startTest({
+      app: rack(async (env) => {
+        await new Promise((r) => setTimeout(r, 30)); // still in the app when the cut head is parsed
+        return [200, {}, [`good ${env.PATH_INFO}`]];
+      }),
+      lowlevelErrorHandler: echoCode,
+    });
+    const text = await sendThenClose(t.port, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHo');
+    expect(text.split(/(?=HTTP\/1\.1 )/).map(statusOf)).toEqual([200]);
+    expect(text).toContain('good /first');
+  });
+});
+
 describe('requests pipelined behind one in the app', () => {
   /** Answers /fast after 30 ms (so what is pipelined behind it is parsed first); /hang never. */
   const slowThenHang = rack(async (env) => {

@@ -38,6 +38,7 @@ const ISOLATED = [
   'test/unit/capture.test.ts',
   'test/unit/console-redaction.test.ts',
   'test/unit/diagnostics-off.test.ts',
+  'test/unit/ws-lazy.test.ts',
   'test/unit/diagnostics.test.ts',
   'test/unit/pausing-taken.test.ts',
   'test/unit/site-mutes.test.ts',

@@ -6,7 +6,7 @@
 // (probe-devtools.ts), so a probe there leaves its pauses to it.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from './ws.js';
+import { upgradeServer, type RawData, type WebSocket, type WebSocketServer } from './ws.js';
 import { ClientWatch } from './probe-devtools.js';
 
 /** The part of a node:inspector Session the bridge uses (connected to the main thread). */
@@ -71,7 +71,8 @@ export interface BridgeLog {
 }
 
 export class MainThreadBridge {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+  /** Made at the first client's upgrade (ws.ts): a thread no client attaches to never loads ws. */
+  private wss: WebSocketServer | null = null;
   /** Clients attached now, each with what ends its session, for close() and release(). */
   private readonly clients = new Map<WebSocket, () => void>();
   /** Clients whose session last saw the main thread pause (and not resume). */
@@ -86,7 +87,7 @@ export class MainThreadBridge {
 
   /** Completes the handshake of an upgrade discovery has already checked (Host, Origin, target). */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, target: string): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, target));
+    (this.wss ??= upgradeServer(256 * 1024 * 1024)).handleUpgrade(req, socket, head, (ws) => this.serve(ws, target));
   }
 
   private serve(ws: WebSocket, target: string): void {
@@ -167,6 +168,6 @@ export class MainThreadBridge {
 
   close(): void {
     for (const ws of this.clients.keys()) ws.terminate();
-    this.wss.close();
+    this.wss?.close();
   }
 }

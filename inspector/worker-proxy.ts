@@ -7,7 +7,7 @@
 // blocks the worker for as long as it takes, and the primary must not take that for a hang.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from './ws.js';
+import { upgradeServer, wsPackage, type RawData, type WebSocket, type WebSocketServer } from './ws.js';
 import { keptFromClient, quietEvaluation } from './bridge.js';
 import { ClientWatch, fromClient, fromProcess } from './probe-devtools.js';
 
@@ -56,7 +56,8 @@ export function quietMessage(text: string): string {
 }
 
 export class WorkerProxy {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+  /** Made at the first client's upgrade (ws.ts). */
+  private wss: WebSocketServer | null = null;
   private readonly open = new Set<WebSocket>();
 
   constructor(
@@ -69,8 +70,8 @@ export class WorkerProxy {
 
   /** Completes the client's handshake (discovery has checked Host, Origin and the target) and connects it to `upstream`. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: string, target: string, pid = 0): void {
-    this.wss.handleUpgrade(req, socket, head, (client) => {
-      const server = new WebSocket(upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+    (this.wss ??= upgradeServer(MAX_PAYLOAD)).handleUpgrade(req, socket, head, (client) => {
+      const server = new (wsPackage())(upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
       this.open.add(client);
       const waiting: string[] = [];
       let injected = 0;
@@ -138,6 +139,6 @@ export class WorkerProxy {
 
   close(): void {
     for (const c of this.open) c.terminate();
-    this.wss.close();
+    this.wss?.close();
   }
 }

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MainThreadBridge, type BridgeSession } from '../../inspector/bridge.js';
-import { WebSocket } from '../../inspector/ws.js';
+import { wsPackage } from '../../inspector/ws.js';
 
 class NodeLikeSession extends EventEmitter {
   connected = true;
@@ -51,7 +51,7 @@ describe('the main-thread bridge', () => {
     server = createServer();
     server.on('upgrade', (req, socket, head) => bridge.accept(req, socket, head, 'tspuma-single'));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/tspuma-single`);
+    const client = new (wsPackage())(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/tspuma-single`);
     const closed = new Promise<number>((resolve) => client.once('close', (code: number) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
       client.once('open', () => resolve());

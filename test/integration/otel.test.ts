@@ -4,15 +4,25 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, ROOT } from '../helpers/cli.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { boot, killAll, killAllBut, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
-
 const APP = 'test/fixtures/otel/app.ts';
 const PRELOAD = { NODE_OPTIONS: `--require ${join(ROOT, 'test/fixtures/otel/register.cjs')}` };
+
+/** The -d server the first two tests share (one boot less): their requests, spans and dumps are told apart by path. */
+let debugServer: Promise<{ s: Booted; dir: string }> | undefined;
+let shared: Booted | undefined;
+const sharedDebug = () =>
+  (debugServer ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-'));
+    shared = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    return { s: shared, dir };
+  })());
+afterEach(() => killAllBut(shared));
+afterAll(killAll);
 
 interface SpanSeen {
   target: string;
@@ -32,8 +42,7 @@ function spansFor(url: string, targets: string[]): Promise<Map<string, SpanSeen>
 
 describe('OpenTelemetry', () => {
   it('-d: a throw, a rejection and a 500 the app answered after a captured throw each get an exception event; the dump carries the span ids', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-'));
-    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await sharedDebug();
     for (const path of ['/throw', '/reject', '/caught']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
     const spans = await spansFor(s.url, ['/throw', '/reject', '/caught']);
 
@@ -55,7 +64,7 @@ describe('OpenTelemetry', () => {
   });
 
   it('-d: the exception event says no secret the dump redacts (a token in the message, a value held in a local named password)', async () => {
-    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], PRELOAD);
+    const { s } = await sharedDebug();
     expect((await fetch(`${s.url}/leak`)).status).toBe(500);
     const spans = await spansFor(s.url, ['/leak']);
     const [event] = spans.get('/leak')!.events.filter((e) => e.name === 'exception');

@@ -7,7 +7,7 @@ import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, t
 import { dumpFrame, finishFrames } from '../diagnostics/finish.js';
 import type { Dump, DumpError, DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
-import { beginFile } from '../server/private-file.js';
+import { beginFile, writeError } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import { DEFAULTS } from '../server/option-records.js';
 import { IN_FLIGHT_KEY } from '../server/shared-names.js';
@@ -303,7 +303,8 @@ export async function heapSnapshot(t: RemoteTarget, path: string): Promise<numbe
   const file = beginFile(path, { what: 'heap snapshot' });
   const out = createWriteStream(path, { fd: file.fd, autoClose: false });
   let failed: Error | null = null;
-  out.on('error', (err) => (failed ??= err));
+  // A write that fails (a full disk: ENOSPC) is the file's error, coded and naming it (N12).
+  out.on('error', (err) => (failed ??= writeError(path, { what: 'heap snapshot' }, err)));
   let bytes = 0;
   try {
     s.on('HeapProfiler.addHeapSnapshotChunk', (p: { chunk: string }) => {

@@ -112,7 +112,8 @@ function withoutCode(message: string, osCode: string | undefined): string {
   return osCode && message.startsWith(`${osCode}: `) ? message.slice(osCode.length + 2) : message;
 }
 
-function writeError(path: string, rules: FileRules, err: unknown): TspumaError {
+/** TSPUMA_ERR_FILE_WRITE for `path` from the OS error that failed its write (ENOSPC, EIO…). */
+export function writeError(path: string, rules: FileRules, err: unknown): TspumaError {
   const e = err as NodeJS.ErrnoException;
   return new TspumaError('TSPUMA_ERR_FILE_WRITE', { what: rules.what, path, message: withoutCode(e?.message ?? String(err), e?.code), osCode: e?.code ?? 'unknown' }, { cause: err });
 }

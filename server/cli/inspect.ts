@@ -1,6 +1,6 @@
 // `tspuma inspect list|stack|profile|heap`: reads a running tspuma's inspector discovery
 // (/json/list) and attaches to the chosen process (inspector/remote.ts).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { resolve, sep } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
@@ -8,6 +8,7 @@ import { cpuProfile, heapSnapshot, liveStackDump, type RemoteTarget } from '../.
 import { renderText } from '../../diagnostics/render.js';
 import { findConfig, loadConfig } from '../config-file.js';
 import { TspumaError } from '../errors.js';
+import { writeFileSafely } from '../private-file.js';
 import { DEFAULT_INSPECT } from '../options.js';
 
 const COMMANDS = ['list', 'stack', 'profile', 'heap'] as const;
@@ -258,7 +259,8 @@ export async function inspect(args: string[]): Promise<number> {
       const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.cpuprofile`);
       process.stderr.write(`tspuma: profiling ${target.title} for ${a.seconds} s...\n`);
       const { profile, stats } = await cpuProfile(target, a.seconds);
-      writeFileSync(path, JSON.stringify(profile));
+      // Whole or not at all (temporary file + rename): a full disk leaves nothing at the path (N12).
+      writeFileSafely(path, JSON.stringify(profile), { what: 'CPU profile' });
       process.stderr.write(`tspuma: ${stats.mapped} of ${profile.nodes.length} call frames mapped to their source${stats.droppedTicks > 0 ? `; ${stats.droppedTicks} line tick(s) dropped (a generated line that spans several source lines)` : ''}\n`);
       process.stdout.write(`${path}\n`);
       return 0;

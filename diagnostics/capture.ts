@@ -18,6 +18,7 @@ import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 import { SiteMutes, type Position } from './site-mutes.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
+import { debuggerPaused } from '../server/own-work.js';
 
 export type { CapturedFrame } from './frames.js';
 
@@ -214,6 +215,12 @@ export class Capturer {
     this.post('Debugger.enable');
     this.post('Debugger.setBlackboxPatterns', { patterns: BLACKBOX_PATTERNS });
     this.session.on('Debugger.paused', (message: { params: PausedParams }) => this.onPaused(message.params));
+    // A pause someone else asked for, until it ends: a blocked-loop warning names the debugger (N9).
+    this.session.on('Debugger.resumed', () => {
+      if (this.othersPauseAt === null) return;
+      debuggerPaused(this.othersPauseAt, performance.now());
+      this.othersPauseAt = null;
+    });
     this.started = true;
     this.refresh();
     (globalThis as Record<symbol, unknown>)[kOwnCode] = this.ownCode;
@@ -462,10 +469,16 @@ export class Capturer {
     return { app: -1, own };
   }
 
+  /** When a pause this session did not ask for began (null: none now). */
+  private othersPauseAt: number | null = null;
+
   private onPaused(params: PausedParams): void {
     // A pause this session did not ask for (a DevTools breakpoint, `tspuma inspect stack`, a
     // debugger statement) belongs to whoever asked: leave it paused.
-    if (!this.pausing || (params.reason !== 'exception' && params.reason !== 'promiseRejection')) return;
+    if (!this.pausing || (params.reason !== 'exception' && params.reason !== 'promiseRejection')) {
+      if (params.reason !== 'exception' && params.reason !== 'promiseRejection') this.othersPauseAt ??= performance.now();
+      return;
+    }
     // pausingTaken's marker: pausing works, nothing else to do (not a pause at a failure).
     if (params.data?.className === 'PausingCheck') {
       this.checkPaused = true;

@@ -5,7 +5,7 @@
 // the request that ran as the loop came back, the CPU the process used meanwhile (computing, or
 // waiting in a sync call), and how many requests waited; later blocks within the fold interval are
 // counted into the next line. tspuma's own work in the block's span (own-work.ts: probes set,
-// removed or read) is named instead. The count and the longest block go to the stats (ctl stats).
+// removed or read), or a debugger's pause there, is named instead. The count and the longest block go to the stats (ctl stats).
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
@@ -152,8 +152,9 @@ export class LoopBlockWatch<R> {
     let waited = inApp.length;
     // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
     // the loop, whatever request ended as it came back.
-    const own = ownWorkBetween(since, now);
-    if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
+    const { own, debugger: held } = ownWorkBetween(since, now);
+    if (held) during = `; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code${own.length > 0 ? `; tspuma's own work ran then too: ${own.join(', ')}` : ''}`;
+    else if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
     else if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
     else if (inApp.length > 0) {
       // Still in the app: the one that ran is among them (oldest first).

@@ -1,18 +1,23 @@
-// tspuma's own work on a serving process's main thread that can hold its event loop for a while:
-// setting and removing probes (a live edit walks the whole heap), reading a probe hit's values
-// while paused. Each run is remembered, what and when (the last few), so a blocked-loop warning
-// (loop-block.ts) names it rather than blaming the app's code. Nothing here runs per request.
+// What held a serving process's main thread that was not the app's code: tspuma's own work
+// (setting and removing probes: a live edit walks the whole heap; reading a probe hit's values
+// while paused) and a debugger client's pause (DevTools, `tspuma inspect stack`, a `debugger`
+// statement: seen by debug mode's capture session, diagnostics/capture.ts). Each run is
+// remembered, what and when (the last few), so a blocked-loop warning (loop-block.ts) names it
+// rather than blaming the app's code. Nothing here runs per request.
 import { performance } from 'node:perf_hooks';
 
 /** Runs remembered: a block is reported within a second of its end, and a burst of probe commands is short. */
 const KEPT = 8;
 const what: (string | null)[] = new Array<string | null>(KEPT).fill(null);
+/** A debugger's pause (not tspuma's work) at that index. */
+const paused: boolean[] = new Array<boolean>(KEPT).fill(false);
 const began = new Float64Array(KEPT);
 const ended = new Float64Array(KEPT);
 let next = 0;
 
-function remember(label: string, start: number, end: number): void {
+function remember(label: string, start: number, end: number, pause = false): void {
   what[next] = label;
+  paused[next] = pause;
   began[next] = start;
   ended[next] = end;
   next = (next + 1) % KEPT;
@@ -38,14 +43,25 @@ export async function ownWorkAsync<T>(label: string, fn: () => Promise<T>): Prom
   }
 }
 
-/** What of tspuma's own work ran between `from` and `to` (performance.now() times), oldest first, each named once. */
-export function ownWorkBetween(from: number, to: number): string[] {
+/** A debugger client held the thread paused from `start` to `end` (performance.now() times). */
+export function debuggerPaused(start: number, end: number): void {
+  remember('a debugger held it paused (DevTools, tspuma inspect stack or a debugger statement)', start, end, true);
+}
+
+/**
+ * What ran between `from` and `to` (performance.now() times), oldest first, each named once:
+ * tspuma's own work (`own`) and a debugger's pauses (`debugger`).
+ */
+export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean } {
   const found: { label: string; at: number }[] = [];
+  let held = false;
   for (let i = 0; i < KEPT; i++) {
     const label = what[i];
-    if (label !== null && ended[i]! >= from && began[i]! <= to && !found.some((f) => f.label === label)) found.push({ label, at: began[i]! });
+    if (label === null || ended[i]! < from || began[i]! > to) continue;
+    if (paused[i]) held = true;
+    else if (!found.some((f) => f.label === label)) found.push({ label, at: began[i]! });
   }
-  return found.sort((a, b) => a.at - b.at).map((f) => f.label);
+  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held };
 }
 
 /** Forgets every run (tests). */

@@ -39,3 +39,27 @@ describe('a stop signal while DevTools holds the main thread paused', () => {
     }, 40_000 * SLOWNESS);
   }
 });
+
+describe("a DevTools client's pause of a -d process (N9)", () => {
+  it("is named in the blocked-loop warning as a debugger's pause, not the app's module code or a timer", async () => {
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+    const port = Number(new URL(await discoveryUrl(s)).port);
+    const client = await CDP({ port, target: 'tspuma-single' });
+    try {
+      let paused = false;
+      client.on('Debugger.paused', () => (paused = true));
+      await client.send('Debugger.enable');
+      await client.send('Debugger.pause');
+      void fetch(s.url).catch(() => undefined);
+      await waitFor(() => paused, 'the main thread to pause');
+      // Held past loopBlockedWarning (1 s), measured on this side from the pause.
+      const at = Date.now();
+      await waitFor(() => (Date.now() - at > 1500 ? true : undefined), 'a pause of 1.5 s');
+      await client.send('Debugger.resume');
+      const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED'), 'the blocked-loop warning');
+      expect(String(line.msg)).toContain("a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code");
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
 import { LoopBlockWatch } from '../../server/loop-block.js';
-import { forgetOwnWork, ownWork } from '../../server/own-work.js';
+import { debuggerPaused, forgetOwnWork, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 
 function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
@@ -49,6 +49,19 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     expect(lines()).toHaveLength(1);
     expect(lines()[0]!.msg).toContain("; tspuma's own work ran then, not the app's code: setting probe 1 at src/db.ts:10;");
     expect(lines()[0]!.msg).not.toContain('GET /after');
+    forgetOwnWork();
+  });
+
+  it("names a debugger's pause in the block's span (a DevTools client, seen by -d's session) instead of the app's code (N9)", () => {
+    forgetOwnWork();
+    const { w, lines } = watch();
+    w.start();
+    w.stop();
+    const t0 = performance.now();
+    w.tick(t0);
+    debuggerPaused(t0 + 100, t0 + 2800);
+    w.tick(t0 + 3000);
+    expect(lines()[0]!.msg).toContain("; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code;");
     forgetOwnWork();
   });
 

@@ -137,7 +137,9 @@ describe('one dump budget per server', () => {
   it('-w 2: more distinct failing sites than the budget leave exactly the budget (100 dumps), and a site failing in both workers one dump', async () => {
     const dir = tmp('tspuma-budget-');
     const dumps = join(dir, 'dumps');
-    const SITES = 120;
+    // One site more than the budget: 101 dumps written, the oldest (site 0's) pruned (each dump is
+    // a capture and two files in a -d worker: 120 sites wrote 19 more for the same promise).
+    const SITES = 101;
     // One throw site per line: site N throws on line N + 2.
     const lines = ['export default function app(request) {', '  const n = Number(new URL(request.url).searchParams.get("site"));'];
     for (let i = 0; i < SITES; i++) lines.push(`  if (n === ${i}) throw new Error("site ${i}");`);

@@ -322,7 +322,7 @@ export class FrameReader {
 
   /** A named value (local, field): "[redacted]" when the name is secret, else shown. */
   private named(name: string, value: RemoteObject, what: string, index: number, redactions: string[]): Shown {
-    if (this.redactor.isSecretName(name) || (isBinary(value) && isSecretBinaryName(name))) {
+    if (this.redactor.isSecretName(name) || (isBinary(value) && isSecretBinaryName(name)) || (value.type === 'string' && this.redactor.isSecretStringName(name))) {
       if (value.type === 'string') rememberSecret(value.value);
       redactions.push(`${what} (frame ${index})`);
       return REDACTED;
@@ -447,7 +447,7 @@ export class FrameReader {
     let secretNext = false; // in ["Authorization", "Bearer x"] the value after a secret header name
     const items = visible.map((p) => {
       const str = p.type === 'string' ? (p.value ?? '') : null;
-      const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && (this.redactor.isSecretValue(str) || this.redactor.isCardNumber(str)));
+      const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && (this.redactor.isSecretValue(str) || this.redactor.isCardNumber(str) || (!array && this.redactor.isSecretStringName(p.name))));
       // A flat name/value array (node's rawHeaders): the value after a secret name.
       secretNext = array && str !== null && this.redactor.isSecretKey(str);
       if (redact) {

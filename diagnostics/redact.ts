@@ -330,6 +330,16 @@ export class Redactor {
     return secret;
   }
 
+  /**
+   * A name that is secret when its value is a string (N15): `session`, `sess`, `userSession`.
+   * `session` alone is usually an object (express-session's req.session: shown, its secret
+   * fields redacted by their own names); a string under it is a logged-in user's credential.
+   */
+  isSecretStringName(name: string): boolean {
+    const last = lastSegment(name);
+    return (last === null || !ABOUT_A_SECRET.has(last)) && nameRuns(name).some((r) => r === 'session' || r === 'sess');
+  }
+
   /** A header name whose value is secret (in raw header arrays). */
   isSecretHeader(name: string): boolean {
     return SECRET_HEADERS.has(name.toLowerCase());

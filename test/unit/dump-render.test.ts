@@ -137,6 +137,23 @@ describe('the frame reader', () => {
     expect(functionFromText('class RateLimiter { take() {} }')).toEqual({ kind: 'class', name: 'RateLimiter', arity: 0 });
   });
 
+  it('redacts a string under a session name (session, sess, userSession: a logged-in user\'s credential), locals and object fields alike, and shows an object under it and sessionCount (N15)', () => {
+    const reader = new FrameReader(new Redactor());
+    const sessionObject: RemoteObject = { type: 'object', className: 'Session', description: 'Session', objectId: 'obj', preview: { overflow: false, properties: [{ name: 'session', type: 'string', value: 'sess_Zx81kQ0pLm3nB7vC2dF5gH9j' }, { name: 'views', type: 'number', value: '3' }] } };
+    const shown = reader.read(
+      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
+      {
+        frames: 1,
+        scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]),
+        properties: (id) => (id === 'l' ? [prop('session', str('sess_Zx81kQ0pLm3nB7vC2dF5gH9j')), prop('sess', str('s3cr3t-sess')), prop('userSession', str('us-77aa')), prop('sessionCount', num(4)), prop('store', sessionObject)] : []),
+      },
+    );
+    const locals = shown.frames[0]!.locals;
+    expect({ session: locals.session, sess: locals.sess, userSession: locals.userSession, sessionCount: locals.sessionCount }).toEqual({ session: '[redacted]', sess: '[redacted]', userSession: '[redacted]', sessionCount: 4 });
+    expect(JSON.stringify(locals.store)).not.toContain('sess_Zx81');
+    expect(JSON.stringify(locals.store)).toContain('views: 3');
+  });
+
   it('reads the receiver fields with the locals rules, and leaves module functions and imports out of the locals', () => {
     const { read } = readLeaky();
     const f = read.frames[0]!;

@@ -34,6 +34,7 @@ class Record implements CallRecord {
   reported = false;
   remote: string | undefined = undefined;
   quiet: QuietNotes | undefined = undefined;
+  sentStatus = 0;
   readonly url: string;
   constructor(
     readonly req: IncomingMessage,

@@ -61,6 +61,11 @@ export interface CallRecord {
   remote: string | undefined;
   /** What little else is known of a call that failed quietly; undefined until something is noted. */
   quiet: QuietNotes | undefined;
+  /**
+   * The status its response went out with, read as it closed (0 before): an error middleware's
+   * `res.status(500)` after the head went out changes `res.statusCode`, not what the client got (N13).
+   */
+  sentStatus: number;
 }
 
 /**

@@ -253,9 +253,10 @@ export class Diagnostics implements DiagnosticsHook {
       if (res.destroyed) setImmediate(() => this.explainNoResponse(record));
       return;
     }
-    if (res.statusCode >= 400) return;
+    // What went out: an error middleware may have set res.statusCode to 500 since (N13).
+    const status = record.sentStatus || res.statusCode;
+    if (status >= 400) return;
     // The framework's own log may follow in the same turn: decide once it has run.
-    const status = res.statusCode;
     setImmediate(() => {
       if (!record.reported) this.explainAfterResponse(record, status);
     });
@@ -311,7 +312,7 @@ export class Diagnostics implements DiagnosticsHook {
       if (record.logged.length > 0) setImmediate(() => this.explainNoResponse(record));
       return;
     }
-    const status = res.statusCode;
+    const status = (record.sentStatus = res.statusCode);
     // Below 500, a call that logged an error may have failed after its response went out
     // (Express logs the ERR_HTTP_HEADERS_SENT of a route writing after res.send()); one that logs
     // one later is explained then (loggedLate). A 4xx is the app's answer to the client.
@@ -380,6 +381,13 @@ export class Diagnostics implements DiagnosticsHook {
    * stack text. Nothing logged: the app handled what it threw, and there is no dump.
    */
   private explainAfterResponse(record: CallRecord, status: number): void {
+    // The first throw of the logged error's kind in app code is where it began: an error middleware
+    // answering for a write after the response (its res.status().json()) throws the same
+    // ERR_HTTP_HEADERS_SENT again, and that second one is what Express logs (N13).
+    const last = record.logged[record.logged.length - 1];
+    const code = typeof last === 'object' && last !== null ? (last as { code?: unknown }).code : undefined;
+    const first = typeof code === 'string' ? record.thrown.find((t) => t.capture && (t.value as { code?: unknown } | null)?.code === code && t.capture.frames.some((f) => !f.library)) : undefined;
+    if (first) return void this.report(first.value, { phase: 'app', request: record.req, response: { status }, call: record, note: afterResponseNote(status) });
     this.explainLogged(record, { status }, afterResponseNote(status));
   }
 

@@ -75,6 +75,15 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
     expect(dumpsIn(dir).filter((d) => d.error.message === 'Request aborted')).toEqual([]);
   });
 
+  it("dumps a header set after the response went out (200), although the error middleware then set res.statusCode to 500 answering for it (N13)", async () => {
+    const res = await fetch(`${s.url}/api/late-header`);
+    expect([res.status, await res.text()]).toEqual([200, 'ok']);
+    const d = await dumpFor(dir, (d) => d.request?.url === '/api/late-header', 'the dump of the late header');
+    expect(d.error.message).toMatch(/Cannot set headers after they are sent to the client/);
+    expect(d.note).toMatch(/^the response \(200\) had already been sent/);
+    expect(d.frames[d.culprit]).toMatchObject({ file: EXPRESS, line: lineOf(EXPRESS, "res.setHeader('x-late', '1');") });
+  });
+
   // On this block's server: its other failures (walk, the 503) are at sites of their own, and
   // each dump is found by its message.
   it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {

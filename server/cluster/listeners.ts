@@ -32,9 +32,10 @@ export async function bindListeners(options: Options, log: Logger, diagnostics: 
 
 /**
  * Makes the kept sockets listen before any worker is forked (in the primary, else
- * listenInHelper), with one line per bind. A socket another process took between bind and listen (a race only: the bind checked it)
- * fails the start with its coded listen error (dumped with -d) after closing them all; a helper
- * that cannot run leaves the listen to the first worker, with a warning.
+ * listenInHelper), with one line per bind. A socket another process took between bind and listen
+ * (a race only: the bind checked it) fails the start with its coded listen error (dumped with -d)
+ * after closing them all; a helper that cannot run leaves the listen to the first worker, with a
+ * warning.
  */
 export async function listenKept(kept: readonly KeptBind[], log: Logger, diagnostics: DiagnosticsHook | null): Promise<void> {
   if (kept.length === 0) return;

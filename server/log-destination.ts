@@ -5,15 +5,17 @@
 // reader does. When stdout is a pipe, tspuma writes through a non-blocking descriptor of its own:
 // each line is written at once, in order, as before; a line the full pipe does not take waits in a
 // bounded buffer, retried on a timer, and past the buffer lines are dropped and counted, and one
-// warning says so once the pipe takes lines again. At exit the buffer gets a deadline, and what is
-// left is said on stderr. A socket or a file as stdout is written as before (synchronously).
+// warning says so once the pipe takes lines again. At exit the buffer is written while the pipe takes
+// it (a second with nothing taken, or ten in all, ends it), and what is left is said on stderr. A socket or a file as stdout is written as before (synchronously).
 import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { TspumaError } from './errors.js';
 
 /** What a stalled stdout may hold before lines are dropped (per process). */
 export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
-/** How long the exit flush waits for a stalled stdout before it gives up. */
+/** How long the exit flush waits for a stdout that takes nothing before it gives up. */
 export const EXIT_FLUSH_MS = 1000;
+/** The exit flush's bound while the reader does take lines, slowly (a loaded machine's `| cat`). */
+export const EXIT_FLUSH_MAX_MS = 10_000;
 /** How often a full pipe is tried again. */
 export const RETRY_MS = 50;
 
@@ -93,12 +95,19 @@ export class PipeWriter {
     return this.heldBytes;
   }
 
-  /** At exit: what is held, written within EXIT_FLUSH_MS; what is left is said on stderr. */
+  /**
+   * At exit: what is held is written while the pipe takes it, until EXIT_FLUSH_MS pass with nothing
+   * taken (a stalled reader) or EXIT_FLUSH_MAX_MS in all; what is left is said on stderr.
+   */
   flushSync(): void {
-    const deadline = this.d.now() + EXIT_FLUSH_MS;
+    const start = this.d.now();
+    let progressAt = start;
     while (this.held.length > 0 && !this.muted) {
+      const before = this.heldBytes;
       if (this.drain()) break;
-      if (this.d.now() >= deadline) break;
+      const now = this.d.now();
+      if (this.heldBytes < before) progressAt = now;
+      if (now - progressAt >= EXIT_FLUSH_MS || now - start >= EXIT_FLUSH_MAX_MS) break;
       this.d.sleep(10);
     }
     if (this.held.length === 0 || this.muted) return;

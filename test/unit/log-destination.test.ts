@@ -1,7 +1,7 @@
 // log-destination.ts: the non-blocking pipe writer on a fake pipe with an injected clock: lines in
 // order, held while the pipe is full, dropped past the buffer and reported once, the bounded exit.
 import { describe, expect, it } from 'vitest';
-import { EXIT_FLUSH_MS, LOG_BUFFER_BYTES, PipeWriter, type Stall, stallError } from '../../server/log-destination.js';
+import { EXIT_FLUSH_MAX_MS, EXIT_FLUSH_MS, LOG_BUFFER_BYTES, PipeWriter, type Stall, stallError } from '../../server/log-destination.js';
 
 /** A pipe of `capacity` bytes that a reader drains when told: as Linux, a write of at most 4096 bytes goes whole or fails with EAGAIN. */
 class FakePipe {
@@ -101,6 +101,27 @@ describe('the non-blocking pipe writer for stdout', () => {
     expect(clock.t - start).toBeGreaterThanOrEqual(EXIT_FLUSH_MS);
     expect(clock.t - start).toBeLessThan(EXIT_FLUSH_MS + 50);
     expect(stderr).toEqual([`tspuma: stdout did not take the last ${2 * Buffer.byteLength(line(1))} bytes of log lines within ${EXIT_FLUSH_MS} ms of exit (its reader stalled); they are lost\n`]);
+  });
+
+  it('keeps writing at exit past EXIT_FLUSH_MS while a slow reader takes lines (a loaded machine), up to EXIT_FLUSH_MAX_MS in all', () => {
+    const { w, pipe, clock, stderr, read, drainReader } = make(4096);
+    for (let i = 0; i < 300; i++) w.write(line(i));
+    // The reader empties the pipe every 150 ms of the flush's sleeps: 300 lines of ~118 bytes need ~9 reads.
+    let slept = 0;
+    (w as unknown as { d: { sleep: (ms: number) => void } }).d.sleep = (ms) => {
+      clock.t += ms;
+      slept += ms;
+      if (slept % 150 === 0) drainReader();
+    };
+    const start = clock.t;
+    w.flushSync();
+    expect(w.pending).toBe(0);
+    expect(stderr).toEqual([]);
+    const seqs = read().trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
+    expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(clock.t - start).toBeGreaterThan(EXIT_FLUSH_MS);
+    expect(clock.t - start).toBeLessThan(EXIT_FLUSH_MAX_MS);
+    expect(pipe.room).toBeGreaterThanOrEqual(0);
   });
 
   it('writes everything held at exit when the pipe takes it, and says nothing', () => {

@@ -170,7 +170,7 @@ export const ERRORS = {
     status: 503,
   },
   TSPUMA_ERR_LOWLEVEL_HANDLER: {
-    template: 'lowlevelErrorHandler {problem}; the default response was used.',
+    template: 'lowlevelErrorHandler {problem} for {request}{expected}; the default {status} was sent.',
   },
   TSPUMA_ERR_RESPONSE_STREAM: {
     template: 'The response body for {method} {url} failed after the headers were sent: {message}; the connection was closed.',

@@ -1,18 +1,17 @@
 // Loading the app: finds and imports the user's app module (TypeScript through ts-loader.ts, with
 // source maps), picks its export and adapts it (adapters.ts) into one invoke.
-import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import { extname, isAbsolute, relative, resolve } from 'node:path';
+import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
 import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
-import { APP_EXTENSIONS, DEFAULT_APP_FILES } from './app-files.js';
+import { resolveAppPath } from './app-files.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
 
-export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf } from './app-files.js';
+export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf, resolveAppPath } from './app-files.js';
 
 /**
  * Runs `load` counting the listen() calls of any net/http server meanwhile (net.Server's public
@@ -142,27 +141,6 @@ export function appLoadWarnings(loaded: LoadedApp): { code: string; message: str
   if (listen) out.push(listen);
   if (loaded.stackMapper && loaded.file) out.push({ code: 'TSPUMA_ERR_APP_STACK_MAPPER', message: new TspumaError('TSPUMA_ERR_APP_STACK_MAPPER', { path: loaded.file }).message });
   return out;
-}
-
-function resolveAppPath(app: string | undefined, base: string, source: string): string {
-  if (app !== undefined) {
-    const file = isAbsolute(app) ? app : resolve(base, app);
-    if (!APP_EXTENSIONS.includes(extname(file) as (typeof APP_EXTENSIONS)[number])) {
-      throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', { detail: `${showValue(app)} (${source}) is not a ${APP_EXTENSIONS.join(', ')} file` });
-    }
-    if (!existsSync(file) || !statSync(file).isFile()) {
-      throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', { detail: `${file} (${source}) does not exist` });
-    }
-    return file;
-  }
-  const tried = DEFAULT_APP_FILES.map((f) => resolve(base, f));
-  const found = tried.find((f) => existsSync(f));
-  if (!found) {
-    throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', {
-      detail: `no APP argument, no \`app\` in a config file, and none of ${tried.join(', ')} exists`,
-    });
-  }
-  return found;
 }
 
 /** Finds, imports and adapts the app named by `app` (a path, or an inline handler from the config). */

@@ -100,6 +100,9 @@ export const ERRORS = {
   TSPUMA_ERR_LOOP_BLOCKED: {
     template: 'The event loop of {loop} was blocked for {seconds} s: nothing else ran meanwhile (timers, I/O, every other request waited){during}{detail}. (Warned over loopBlockedWarning, {threshold} s.)',
   },
+  TSPUMA_ERR_OUT_OF_DESCRIPTORS: {
+    template: 'accept failed: {errno}: {problem}. Connections arriving meanwhile are closed unanswered; {advice}.',
+  },
   TSPUMA_ERR_LOG_DROPPED: {
     template: 'stdout did not take log lines for {seconds} s (its reader stalled: a log collector or a pipe nobody drained); {lines} line(s) ({bytes} bytes) past the {bufferMiB} MiB buffer were dropped. Serving went on.',
   },
@@ -167,7 +170,7 @@ export const ERRORS = {
     status: 503,
   },
   TSPUMA_ERR_LOWLEVEL_HANDLER: {
-    template: 'lowlevelErrorHandler {problem}; the default response was used.',
+    template: 'lowlevelErrorHandler {problem} for {request}{expected}; the default {status} was sent.',
   },
   TSPUMA_ERR_RESPONSE_STREAM: {
     template: 'The response body for {method} {url} failed after the headers were sent: {message}; the connection was closed.',

@@ -11,6 +11,7 @@ import { Redactor, oneLine } from '../diagnostics/redact.js';
 import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
+import { shownRequestId } from './request-id.js';
 import { closeAfterResponse, destroyResponse, dropAppWrites, restoreAppWrites } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
@@ -68,31 +69,57 @@ function asError(err: unknown): Error {
   return e;
 }
 
+/** What the handler's result must be, as its refusal says. */
+const EXPECTED_RESULT = 'it must return [status, headers, body], a Response or { status, headers, body }';
+
+/**
+ * The request a lowlevelErrorHandler was answering, for its failure's line: `GET /x (status 400,
+ * request ID)`, or the connection's error when node:http could not parse a request.
+ */
+function answering(env: RackEnv, status: number): { text: string; fields: Record<string, unknown> } {
+  const method = typeof env.REQUEST_METHOD === 'string' ? env.REQUEST_METHOD : '';
+  const url = typeof env.REQUEST_URI === 'string' ? env.REQUEST_URI : '';
+  const id = env['tspuma.request_id'];
+  const what = method ? `${method} ${pageRedactor.query(url) || '/'}` : 'a request node:http could not parse';
+  const text = `${oneLine(what)} (status ${status}${typeof id === 'string' ? `, request ${shownRequestId(id)}` : ''})`;
+  return { text, fields: { ...(method ? { method, url: pageRedactor.query(url) } : {}), status, ...(typeof id === 'string' ? { requestId: id } : {}) } };
+}
+
 /** The error response the user's lowlevelErrorHandler builds; the default one if there is none, or on its throw, bad shape or timeout. */
 async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
   const err = asError(errIn);
   if (!ctx.handler) return defaultErrorResponse(err, status, ctx.hideDetails, env);
   let timer: NodeJS.Timeout | undefined;
+  let result: unknown;
+  const request = answering(env, status);
+  const refused = (problem: string, expected: string, cause?: unknown) =>
+    new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem, request: request.text, expected, status }, cause === undefined ? undefined : { cause });
   try {
-    const result = await Promise.race([
+    result = await Promise.race([
       Promise.resolve().then(() => ctx.handler!(err, env, status)),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `did not return within ${HANDLER_TIMEOUT_MS} ms` })), HANDLER_TIMEOUT_MS);
+        timer = setTimeout(() => reject(refused(`did not return within ${HANDLER_TIMEOUT_MS} ms`, '')), HANDLER_TIMEOUT_MS);
         timer.unref();
       }),
     ]);
-    if (result === undefined || result === null) return defaultErrorResponse(err, status, ctx.hideDetails, env);
-    return normalize(result, 'lowlevelErrorHandler must return [status, headers, body], a Response or { status, headers, body }');
   } catch (handlerErr) {
-    const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER')
-      ? handlerErr
-      : new TspumaError('TSPUMA_ERR_LOWLEVEL_HANDLER', { problem: `threw ${(handlerErr as Error)?.message ?? String(handlerErr)}` }, { cause: handlerErr });
-    ctx.log.error({ err: handlerErr, code: coded.code, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
+    const coded = isTspumaError(handlerErr, 'TSPUMA_ERR_LOWLEVEL_HANDLER') ? handlerErr : refused(`threw ${(handlerErr as Error)?.name ?? 'a value'}: ${(handlerErr as Error)?.message ?? String(handlerErr)}`, '', handlerErr);
+    ctx.log.error({ ...(coded !== handlerErr ? { err: handlerErr } : {}), code: coded.code, ...request.fields, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
     // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
     if (coded !== handlerErr) ctx.diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
     return defaultErrorResponse(err, status, ctx.hideDetails, env);
   } finally {
     clearTimeout(timer);
+  }
+  if (result === undefined || result === null) return defaultErrorResponse(err, status, ctx.hideDetails, env);
+  try {
+    return normalize(result, EXPECTED_RESULT);
+  } catch (shapeErr) {
+    // Not a throw of the handler: what it returned, and what it must return. No stack (normalize's is tspuma's).
+    const got = isTspumaError(shapeErr, 'TSPUMA_ERR_APP_RESULT') ? String(shapeErr.params.got) : String((shapeErr as Error)?.message ?? shapeErr);
+    const coded = refused(`returned ${got}`, `; ${EXPECTED_RESULT}`);
+    ctx.log.error({ code: coded.code, ...request.fields, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
+    return defaultErrorResponse(err, status, ctx.hideDetails, env);
   }
 }
 

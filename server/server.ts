@@ -169,7 +169,6 @@ export class Server {
   /** Creates and listens on every bind, in order. Rejects with the first coded listen error. */
   async bind(): Promise<BoundServer[]> {
     this.deadlines.start();
-    this.descriptors.start();
     this.loopWatch?.start();
     if (this.app.websocket || this.app.upgrade) {
       this.upgrades = new Upgrades(this.deadlines, this.app, this.log, (req, socket, err, status) => this.clientErrors.upgradeRefused(req, socket, err, status), this.diagnostics);
@@ -180,6 +179,8 @@ export class Server {
       this.attach(server, spec.tls !== null);
       this.boundServers.push(await listen(spec, server, this.log, this.diagnostics));
     }
+    // Once every bind listens: a failed bind leaves no probe timer or reserve descriptor behind.
+    this.descriptors.start();
     return this.boundServers;
   }
 

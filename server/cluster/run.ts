@@ -3,7 +3,7 @@
 import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { appFileOf } from '../app-files.js';
+import { appFileOf, resolveAppPath } from '../app-files.js';
 import { preloadCheck } from './preload-check.js';
 import { PUBLIC_FILE_MODE, checkFolderTakesFile, checkTarget, pidfileError as pidfileErrorOf, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
@@ -61,6 +61,10 @@ const STDERR_DRAIN_MS = 2000;
 
 export async function runCluster(options: Options, log: Logger, diagnostics: DiagnosticsHook | null = null, notifier: Notifier | null = null): Promise<number> {
   keepTokenFromWorkers();
+  // An app file that is not there (a typo) is refused here, with single mode's line, rather than
+  // by every worker forked, three times each, behind a --preload hint (N3). An inline app (a
+  // function in the config file) has no path to check.
+  if (options.app === undefined || typeof options.app === 'string') resolveAppPath(options.app, options.appBase, options.sources.app ?? 'default');
   // Fail fast: a broken app is reported once, before any fork, by a process that loads it and exits.
   if (options.preload && !(await preloadCheck(log))) return 1;
   // A pidfile or state file path someone else planted (a symlink, their file) fails the start

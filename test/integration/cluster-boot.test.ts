@@ -24,6 +24,15 @@ interface ClusterStats {
 
 
 describe('cluster boot failures', () => {
+  it('refuses a mistyped app path under -w 2 before any fork, with the single-mode line (TSPUMA_ERR_APP_NOT_FOUND) and exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-missing-app-'));
+    const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'missing.ts'], {}, dir);
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toBe(`tspuma: TSPUMA_ERR_APP_NOT_FOUND: No app to serve: ${join(dir, 'missing.ts')} (APP argument in command line) does not exist.\n`);
+    // No worker was forked, so none failed to boot: no boot lines, no give-up, no --preload advice.
+    expect(s.stdout()).not.toMatch(/Worker \d|--preload|TSPUMA_ERR_WORKER_BOOT/);
+  });
+
   it('exits 1 with the app\'s error and the --preload hint when the app throws at import under -w 2', async () => {
     const started = Date.now();
     const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.ts')]);

@@ -79,6 +79,10 @@ describe('hardening against hostile clients', () => {
     try {
       const line = await fromLog(s, (l) => (typeof l.msg === 'string' && l.msg.startsWith('accept failed: EMFILE') ? l : undefined), 'the accept failed line', 15_000);
       expect(line.msg).toContain('out of file descriptors');
+      // The limit prlimit set, counted connections and other descriptors, and no stack of tspuma's own probe.
+      expect(line).toMatchObject({ code: 'TSPUMA_ERR_OUT_OF_DESCRIPTORS', errno: 'EMFILE', limit: inUse + 20 });
+      expect(line.msg).toContain(`all ${inUse + 20} its limit allows (RLIMIT_NOFILE`);
+      expect(line.err).toBeUndefined();
       await waitFor(() => /tspuma dump #\d+ \[accept\]/.test(s.stderr()), 'the [accept] dump', 10_000);
     } finally {
       for (const c of flood) c.destroy();

@@ -255,6 +255,27 @@ describe('lowlevel error handler', () => {
     expect(t.lines.some((l) => l.code === 'TSPUMA_ERR_LOWLEVEL_HANDLER')).toBe(true);
   });
 
+  it('a handler that returns a non-response is logged as returning it, naming the request, its id and the status, and the default answers', async () => {
+    const t = await startTest({
+      app: rack(() => {
+        throw new Error('app failed');
+      }),
+      lowlevelErrorHandler: () => 'not a response' as never,
+    });
+    const res = await fetch(`${t.url}/orders?x=1`, { headers: { 'x-request-id': 'req-n10' } });
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain('tspuma caught this error: app failed');
+    const line = await waitFor(() => t.lines.find((l) => l.code === 'TSPUMA_ERR_LOWLEVEL_HANDLER'), 'the handler line');
+    expect(line.msg).toBe('lowlevelErrorHandler returned string "not a response" for GET /orders?x=1 (status 500, request req-n10); it must return [status, headers, body], a Response or { status, headers, body }; the default 500 was sent.');
+    expect(line).toMatchObject({ method: 'GET', url: '/orders?x=1', status: 500, requestId: 'req-n10' });
+    expect(line.err).toBeUndefined();
+    // A request node:http could not parse (a 400 on the socket) is named as such.
+    const r = await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n');
+    expect(statusOf(r.text)).toBe(400);
+    const raw = await waitFor(() => t.lines.filter((l) => l.code === 'TSPUMA_ERR_LOWLEVEL_HANDLER')[1], 'the second handler line');
+    expect(raw.msg).toBe('lowlevelErrorHandler returned string "not a response" for a request node:http could not parse (status 400); it must return [status, headers, body], a Response or { status, headers, body }; the default 400 was sent.');
+  });
+
   it("sends its Connection: close in place of the handler's Connection header, whatever its case", async () => {
     const t = await startTest({
       app: rack(() => {

@@ -133,7 +133,7 @@ describe('the primary keeps the listening sockets', () => {
       // The primary has seen the death and forked the replacement (held): no worker listens now.
       await waitFor(() => {
         const msgs = s.lines().map((l) => String(l.msg));
-        const died = msgs.indexOf(`Worker 0 (PID: ${first}) died (SIGKILL); respawning`);
+        const died = msgs.findIndex((m) => m.startsWith(`Worker 0 (PID: ${first}) died (SIGKILL); respawning`));
         return died !== -1 && msgs.slice(died).some((m) => /^- Worker 0 \(PID: \d+\) booting, phase 0$/.test(m));
       }, 'the replacement to be forked', 15_000);
       // A bounded client loop in the window: 5 connections, each answered or failed within the bound.

@@ -133,6 +133,21 @@ describe('Primary: what a worker was doing when it died', () => {
     );
   });
 
+  it("a booted worker killed by a SIGKILL tspuma did not send: the line names who does that (the OOM killer, a container limit, a supervisor, kill -9) and what the worker was serving and its rss at its last check-in (N14)", async () => {
+    const { clock, forks, lines } = await setup();
+    forks[0]!.boot();
+    forks[0]!.emit('message', {
+      tspuma: 1, type: 'checkin', index: 0,
+      stats: { running: 1, in_flight: [{ method: 'GET', url: '/users/1', ms: 40 }], rss_bytes: 97 * 1048576, heap_used_bytes: 30 * 1048576, heap_limit_bytes: 2048 * 1048576 },
+    });
+    await clock.advance(800);
+    forks[0]!.exit(null, 'SIGKILL');
+    await settle();
+    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
+      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGKILL); respawning: tspuma did not send it; the kernel's out-of-memory killer (`dmesg` or `journalctl -k` says so), a container's memory limit, a supervisor or a kill -9 did; at its last check-in (0.8 s before) it was serving GET /users/1 (in the app 0.0 s then); its heap was 30 of 2048 MiB (rss 97 MiB)",
+    );
+  });
+
   it('reads the old-space cap from node\'s command line before NODE_OPTIONS, in each spelling node takes, and none when neither sets it', () => {
     expect(heapFlagOf(['--max-old-space-size=64'], '--max-old-space-size=32')).toEqual({ mib: 64, from: 'the node command line' });
     expect(heapFlagOf([], '--enable-source-maps --max_old_space_size=96')).toEqual({ mib: 96, from: 'NODE_OPTIONS' });

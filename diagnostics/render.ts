@@ -21,11 +21,14 @@ export interface RenderOptions {
    * the .txt this text is written to.
    */
   valuesFile?: string | null;
+  /** Where else the values are, said instead ("`tspuma inspect stack --json` prints them"): a text with no file. */
+  valuesElsewhere?: string;
 }
 
 /** The line under a dump that says where the values of its one-line frames are. */
-function hiddenHint(count: number, whose: string, file: string | null | undefined): string {
+function hiddenHint(count: number, whose: string, file: string | null | undefined, elsewhere?: string): string {
   const head = `(${count} frame(s) of ${whose} shown without their values: `;
+  if (elsewhere !== undefined) return `${head}${elsewhere})`;
   if (file === undefined) return `${head}the .json file beside this one has them; \`tspuma dump --all-frames FILE.json\` prints them)`;
   if (file === null) return `${head}no dump file was written; with a dump folder (TSPUMA_DUMP_DIR or dumpDir) its .json file keeps them)`;
   return `${head}${file} has them; \`tspuma dump --all-frames ${file}\` prints them)`;
@@ -155,7 +158,7 @@ export function renderText(dump: Dump, colour = false, opts: RenderOptions = {})
     else if (dump.captured && f.function.startsWith('async ') && origin === 'app') lines.push(c('dim', dump.kind === 'snapshot' ? AWAITING_SNAPSHOT : AWAITING));
     lines.push(...sourceLines(f, c));
   });
-  if (hidden.length > 0) lines.push(c('dim', `  ${hiddenHint(hidden.length, owners(hidden), opts.valuesFile)}`));
+  if (hidden.length > 0) lines.push(c('dim', `  ${hiddenHint(hidden.length, owners(hidden), opts.valuesFile, opts.valuesElsewhere)}`));
   if (dump.redactions.length > 0) lines.push(c('cyan', `  redacted: ${redactionSummary(dump.redactions)}`));
   return lines.join('\n');
 }

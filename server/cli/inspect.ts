@@ -252,7 +252,7 @@ export async function inspect(args: string[]): Promise<number> {
   switch (a.command) {
     case 'stack': {
       const dump = await liveStackDump(target, { timeoutMs: a.timeoutMs });
-      process.stdout.write(a.json ? `${JSON.stringify(dump, null, 2)}\n` : `${renderText(dump, process.stdout.isTTY === true)}\n`);
+      process.stdout.write(a.json ? `${JSON.stringify(dump, null, 2)}\n` : `${renderText(dump, process.stdout.isTTY === true, { valuesElsewhere: '`tspuma inspect stack --json` prints them' })}\n`);
       return 0;
     }
     case 'profile': {

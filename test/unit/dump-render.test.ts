@@ -218,6 +218,7 @@ describe('signal first', () => {
     expect(hint()).toEqual(['  (2 frame(s) of router, node shown without their values: the .json file beside this one has them; `tspuma dump --all-frames FILE.json` prints them)']);
     expect(hint({ valuesFile: '/srv/dumps/a.json' })).toEqual(['  (2 frame(s) of router, node shown without their values: /srv/dumps/a.json has them; `tspuma dump --all-frames /srv/dumps/a.json` prints them)']);
     expect(hint({ valuesFile: null })).toEqual(['  (2 frame(s) of router, node shown without their values: no dump file was written; with a dump folder (TSPUMA_DUMP_DIR or dumpDir) its .json file keeps them)']);
+    expect(hint({ valuesElsewhere: '`tspuma inspect stack --json` prints them' })).toEqual(['  (2 frame(s) of router, node shown without their values: `tspuma inspect stack --json` prints them)']);
     expect(hint({ allFrames: true })).toEqual([]);
   });
 

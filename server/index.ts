@@ -23,4 +23,6 @@ export type {
   RackEnv,
   RackHeaders,
   RackResponse,
+  UpgradeHandler,
+  WebSocketHandler,
 } from './app-types.js';

@@ -10,7 +10,7 @@ import { redactDeep, scrubRemembered, type Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
-import { stackFrames } from './stack-text.js';
+import { compileFrame, stackFrames } from './stack-text.js';
 import { kDeliveredBody } from '../server/shared-names.js';
 
 export interface DumpContext {
@@ -271,6 +271,9 @@ export class DumpBuilder {
         if (f.function.startsWith('async ')) frames.push(f);
       }
     }
+    // A syntax error: where it is in the app's file comes first (the frames that ran are the loader's).
+    const compiled = compileFrame(chain);
+    if (compiled && !frames.some(isAppFrame)) frames.unshift(compiled);
     const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit (an app frame first) and its source line
     const top = frames[culprit] ?? frames[0];
     const thrownInside = made.length > 0 ? madeInThreadNote(frames, made.length) : capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;

@@ -60,3 +60,18 @@ export function madeElsewhere(err: unknown, thrownAt: string, cap: number): stri
   const made = frames[culpritIndex(frames)] ?? frames[0]!;
   return `${made.file}:${made.line}`;
 }
+
+/**
+ * The culprit frame of a compile error in the chain (tspuma's loader turns esbuild's into a
+ * SyntaxError with `errors[0].location`, as esbuild's own has): the app's line and column, where
+ * no code ran, so no values. Null when no error in the chain has one.
+ */
+export function compileFrame(chain: readonly unknown[]): DumpFrame | null {
+  for (const err of chain) {
+    if (!(err instanceof SyntaxError)) continue;
+    const at = (err as { errors?: { location?: { file?: unknown; line?: unknown; column?: unknown } | null }[] }).errors?.[0]?.location;
+    if (!at || typeof at.file !== 'string' || typeof at.line !== 'number' || typeof at.column !== 'number') continue;
+    return { function: '(compiling the module)', file: display(at.file), line: at.line, column: at.column + 1, receiver: 'undefined', locals: {}, origin: originOf(at.file) };
+  }
+  return null;
+}

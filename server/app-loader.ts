@@ -90,10 +90,48 @@ export async function importUserModule(
     if (exports !== null && typeof exports === 'object' && exports.__esModule === true) return { ...commonJsNamespace(exports), ...mod };
     return mod;
   } catch (err) {
+    const compile = compileError(err);
+    if (compile) {
+      const at = compile.errors[0]!.location;
+      const message = `SyntaxError: ${compile.message} (at ${relative(process.cwd(), at.file) || at.file}:${at.line}:${at.column + 1})`;
+      throw new TspumaError(code, { path: file, message }, { cause: compile });
+    }
     const e = err as Error;
     const message = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}${locate(err, file)}`;
     throw new TspumaError(code, { path: file, message }, { cause: err });
   }
+}
+
+/** Where esbuild found a syntax error, as its own messages give it (line 1-based, column 0-based). */
+export interface CompileLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+const COMPILE_LINE = /^(\/.+?):(\d+):(\d+): ERROR: (.+)$/gm;
+
+/**
+ * esbuild's "Transform failed with N error(s):\n<file>:<line>:<col>: ERROR: <text>" (its `errors`
+ * list does not survive the loader thread, its message does) as a SyntaxError: the first error's
+ * text (and how many more), a stack frame at its position, and `errors[0].location`, which a dump
+ * makes its culprit frame (diagnostics/stack-text.ts compileFrame). Null for any other error.
+ */
+export function compileError(err: unknown): (SyntaxError & { errors: { text: string; location: CompileLocation }[] }) | null {
+  const own = (err as { errors?: { text?: unknown; location?: { file?: unknown; line?: unknown; column?: unknown } | null }[] } | null)?.errors;
+  let found: { text: string; location: CompileLocation }[] = [];
+  if (Array.isArray(own) && own.every((e) => e && typeof e.text === 'string' && e.location && typeof e.location.file === 'string')) {
+    found = own.map((e) => ({ text: e.text as string, location: { file: e.location!.file as string, line: Number(e.location!.line), column: Number(e.location!.column) } }));
+  } else {
+    const text = String((err as Error | null)?.message ?? '');
+    if (!/^Transform failed with \d+ errors?:/.test(text)) return null;
+    for (const m of text.matchAll(COMPILE_LINE)) found.push({ text: m[4]!, location: { file: m[1]!, line: Number(m[2]), column: Number(m[3]) } });
+  }
+  if (found.length === 0) return null;
+  const first = found[0]!;
+  const more = found.length > 1 ? ` (and ${found.length - 1} more error(s): ${found.slice(1, 4).map((e) => `${e.text} at line ${e.location.line}`).join('; ')})` : '';
+  const e = Object.assign(new SyntaxError(`${first.text}${more}`), { errors: found });
+  e.stack = `SyntaxError: ${e.message}\n    at ${first.location.file}:${first.location.line}:${first.location.column + 1}`;
+  return e;
 }
 
 /** The module's app: its default export (unwrapping a CommonJS module.exports.default), else `app`. */

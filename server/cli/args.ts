@@ -97,7 +97,8 @@ export function parseArgs(argv: readonly string[], source: string): ParsedArgs {
       value = inline ?? true;
     } else if (flag.arg) {
       if (inline !== undefined) value = inline;
-      else if (i + 1 < argv.length && !(argv[i + 1]!.startsWith('-') && argv[i + 1]!.length > 1)) value = argv[++i]!;
+      // A negative number (`--drain-delay -5`) is a value, not a flag: its range error then names it.
+      else if (i + 1 < argv.length && (!(argv[i + 1]!.startsWith('-') && argv[i + 1]!.length > 1) || /^-[\d.][\d.:]*$/.test(argv[i + 1]!))) value = argv[++i]!;
       else usage(`${shown} needs a value (${flag.arg})`, source);
     } else if (inline !== undefined) {
       usage(`${shown} takes no value; got ${showValue(inline)}`, source);

@@ -49,3 +49,22 @@ describe('an app that listens by itself while it loads (Q16)', () => {
     expect(await (await fetch(s.url)).text()).toBe('hi');
   });
 });
+
+describe('a .ts app with a syntax error (N8)', () => {
+  const dir = appFolder('syntax-error', { 'app.ts': ['const port = 1;', 'const app = express(;', 'export default app;', ''].join('\n') });
+  it('under -d, the [boot] dump names the app line as the culprit with a caret, folds tspuma\'s loader frames, and keeps the headline one line', async () => {
+    const s = run(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'app.ts'], {}, dir);
+    expect(await s.exited).toBe(1);
+    const err = s.stderr();
+    expect(err).toContain(`tspuma dump #1 [boot] TspumaError: Loading app ${dir}/app.ts failed: SyntaxError: Unexpected ";" (at app.ts:2:21) (TSPUMA_ERR_APP_LOAD)\n`);
+    expect(err).toMatch(/^ {2}> #0 \(compiling the module\) {2}app\.ts:2:21$/m);
+    const lines = err.split('\n');
+    const src = lines.findIndex((l) => l === '        2 | const app = express(;');
+    expect(src, err).toBeGreaterThan(0);
+    expect(lines[src + 1]).toBe(`          | ${' '.repeat(20)}^`);
+    // tspuma's own loader frames are not shown with their values, nor as the culprit.
+    expect(err).not.toMatch(/^ {2}[> ] #\d+ importUserModule/m);
+    expect(err).not.toContain('\\n');
+    expect(err).toContain(`tspuma: TSPUMA_ERR_APP_LOAD: Loading app ${dir}/app.ts failed: SyntaxError: Unexpected ";" (at app.ts:2:21)\n`);
+  });
+});

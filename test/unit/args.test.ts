@@ -51,6 +51,15 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['a.ts', 'b.ts'], 'command line')).toThrow(/one APP file expected/);
   });
 
+  it('takes a negative number after a flag as its value, so its range error names it (N20)', () => {
+    expect(parseArgs(['--drain-delay', '-5', 'app.ts'], 'command line')).toMatchObject({ values: { drainDelay: '-5' }, app: 'app.ts' });
+    expect(parseArgs(['-p', '-1'], 'command line').values.port).toBe('-1');
+    expect(parseArgs(['-t', '-0.5'], 'command line').values.threads).toBe('-0.5');
+    expect(() => resolveOptions([argsLayer(parseArgs(['--drain-delay', '-5'], 'command line'), 'command line')])).toThrow(/Option `drainDelay` \(--drain-delay in command line\) must be .*; got "-5"/);
+    // A real flag after it is still a missing value.
+    expect(() => parseArgs(['--drain-delay', '-w', '2'], 'command line')).toThrow(/--drain-delay needs a value/);
+  });
+
   it('--inspect takes its value only inline, so `--inspect app.ts` keeps app.ts as the APP', () => {
     expect(parseArgs(['--inspect', 'app.ts'], 'command line')).toMatchObject({ values: { inspect: 'true' }, app: 'app.ts' });
     expect(parseArgs(['--inspect=127.0.0.1:9300'], 'command line').values.inspect).toBe('127.0.0.1:9300');

@@ -15,7 +15,7 @@ import { createLogger } from '../logger.js';
 import { peekOption, peekSource, resolveOptions, type Layer, type Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { watchAppExit } from '../app-exit.js';
-import { Notifier, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
+import { Notifier, isFdBind, takeActivatedSockets, withActivatedBinds } from '../systemd.js';
 
 /** Debug mode's hook, once serve() turned it on: report() and closeDiagnostics() close it. */
 let diagnostics: DiagnosticsHook | null = null;
@@ -59,13 +59,21 @@ export async function serve(argv: string[]): Promise<number> {
   const resolved = d ? d.scope('config', () => resolveOptions(layers)) : resolveOptions(layers);
   // Taken out of the environment before the app loads or a worker forks: sockets systemd passed
   // become binds, and sd_notify is this process's alone.
-  const options = withActivatedBinds(resolved, takeActivatedSockets(process.env, process.pid));
+  const activated = takeActivatedSockets(process.env, process.pid);
+  const options = withActivatedBinds(resolved, activated);
   const notifier = new Notifier(process.env, process.pid, { onFailure: (message) => log?.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: message }).message}`) });
   process.env.NODE_ENV ??= options.environment;
   configureRedaction({ cards: options.redactCardNumbers });
   consoleRedaction.configure(options.redactConsole ? new Redactor(options.redact) : null);
   log = createLogger({ level: options.logLevel, redact: options.redact });
   const noSender = notifier.senderProblem();
+  // Said once, by the process systemd started: which sockets it serves, and that the default bind
+  // is not bound (a unit's -b edited to no effect otherwise looks like tspuma ignoring it: N21).
+  if (activated.length > 0) {
+    const uris = options.bind.filter(isFdBind).map((b) => b.uri);
+    const skipped = resolved.bind.some((b) => b.source === 'default');
+    log.info({ binds: uris }, `* Socket activation: serving ${uris.join(', ')}, passed by systemd (LISTEN_FDS)${skipped ? '; the default bind (port 9292) is not bound' : ''}`);
+  }
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
   d?.deliverDumps(options.onDump, log);
   const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;

@@ -130,6 +130,8 @@ describe('socket activation', () => {
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     await waitFor(() => out.includes('Use Ctrl-C to stop'), 'the boot line');
     expect(out).toContain(`"urls":["http://127.0.0.1:${port}"]`);
+    // Where the socket came from, and that the default bind was not made (N21).
+    expect(out).toContain('* Socket activation: serving fd://3, passed by systemd (LISTEN_FDS); the default bind (port 9292) is not bound');
     const r = await get({ host: '127.0.0.1', port, path: '/' });
     const body = JSON.parse(r.body) as { pid: number; env: string[] };
     expect([r.status, body.pid]).toEqual([200, proc.pid]);

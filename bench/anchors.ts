@@ -8,6 +8,10 @@ const port = Number(portText);
 if (kind === 'express') {
   const { default: app } = await import('./express-app.js');
   const server = app.listen(port, '127.0.0.1');
+  // As bench/raw-node.ts: node's 5 s keep-alive timer, refreshed per request either way, cut
+  // connections under callgrind, where a server stalled by the machine's load for longer than that
+  // runs the timer before the read of the request already waiting (the client's 'read ECONNRESET').
+  server.keepAliveTimeout = 20_000;
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 } else if (kind === 'hono' || kind === 'fetch') {
   const { default: app } = kind === 'hono' ? await import('./hono-app.js') : await import('./fetch-app.js');

@@ -178,7 +178,9 @@ export class ConnectionDeadlines {
     this.tickMs = Math.max(20, Math.min(1000, Math.floor(smallest / 4)));
     const closed = (entry: Entry) => {
       this.remove(entry);
-      // After node's own 'close' listeners (added before this one): the responses it did close are finished already.
+      // After node:http's socket 'close' listener (added at the connection, before this one: its
+      // requests are aborted), before each response's own (added as node attaches it): a response
+      // whose socket closed before it finished is finished here before its 'close' listeners run.
       this.handlers.closed?.(entry);
     };
     this.onSocketClose = function (this: Socket) {
@@ -350,8 +352,11 @@ export class ConnectionDeadlines {
     this.move(entry, 'app', this.after(this.requestMs));
   }
 
-  /** The response finished and the connection stays open for another request. */
-  toKeepalive(entry: Entry, res: ServerResponse | null = entry.res): void {
+  /**
+   * The response finished and the connection stays open for another request. `closing`: its
+   * owner closes it now (lingering): a drain leaves it to that close, as one whose FIN is out.
+   */
+  toKeepalive(entry: Entry, res: ServerResponse | null = entry.res, closing = false): void {
     this.lastActive = this.clock;
     if (entry.inflight > 0) entry.inflight--;
     const queue = entry.pipelined;
@@ -375,7 +380,7 @@ export class ConnectionDeadlines {
     // getters (writableEnded, destroyed) is a megamorphic keyed load of node's state bits, which
     // this line paid per request (430 instructions of the listener's). A socket destroyed and not
     // yet closed waits here for its 'close', which removes it.
-    if (this.draining && !(socket.writableEnded && !socket.destroyed)) {
+    if (this.draining && !closing && !(socket.writableEnded && !socket.destroyed)) {
       this.evict(entry, 'draining');
       return;
     }

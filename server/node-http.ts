@@ -1,6 +1,7 @@
 // Every use of node:http's (and node:net's) undocumented fields and every method tspuma replaces
 // on their objects, in one place: the request and response classes node:http is told to build,
-// the event-stream check in writeHead, the lingering close that replaces a socket's destroySoon,
+// the event-stream check in writeHead, the response's detachSocket (where node:http hands back a
+// finished response: the server's end of it), the lingering close that replaces a socket's destroySoon,
 // the request's destroy for an abort the server caused, the response methods dropped once the
 // server answers in the app's place, the request body's push, a server's emit held back for the
 // PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
@@ -77,50 +78,34 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   return this;
 }
 
-/** The response-close handler (setResponseCloseHandler), one per process. */
-let onResponseClose: ((res: http.ServerResponse) => void) | null = null;
-/** The response-finish handler (setResponseFinishHandler), one per process. */
-let onResponseFinish: ((res: http.ServerResponse) => void) | null = null;
+/** The response-done handler (setResponseDoneHandler), one per process. */
+let onResponseDone: ((res: http.ServerResponse) => void) | null = null;
 
-const emit = http.ServerResponse.prototype.emit;
+const detachSocket = http.ServerResponse.prototype.detachSocket;
 
 /**
- * emit, which sees a response's `close` (however it came: finished, destroyed by the app, the
- * client gone) and hands it to the close handler before any listener runs: the server learns
- * that a response ended without a listener, and its closure, added to every response. Arguments
- * are passed on as they came (listeners may look at their count).
+ * detachSocket, which node:http calls once for each response that finished (every byte handed to
+ * the socket: resOnFinish, node's first 'finish' listener), before the app's 'finish' listeners,
+ * before it closes the connection after a last response or attaches the next pipelined response,
+ * and a tick before the response's 'close'. The server learns that a response is done here,
+ * without a listener or a closure per response and without wrapping each of its events (an own
+ * emit cost every prefinish, finish and close a call through it). A response whose socket closes
+ * before it finishes is never detached: the socket's 'close' reaches it (deadlines.ts, whose
+ * listener runs before the response's 'close'), and so does one never attached (closeUnattached).
  */
-function emitChecked(this: TspumaResponse, event: string | symbol, a?: unknown, b?: unknown): boolean {
-  if (event === 'close') {
-    if (onResponseClose !== null) onResponseClose(this);
-  } else if (event === 'finish' && onResponseFinish !== null) onResponseFinish(this);
-  // Passed on by count, without building an array: the response's own events (prefinish,
-  // finish, close, drain) carry none, and a rest parameter spread into the call cost about 300
-  // instructions a response (its array, CallWithSpread) where node's code calls emit inline.
-  switch (arguments.length) {
-    case 1:
-      return emit.call(this, event);
-    case 2:
-      return emit.call(this, event, a);
-    case 3:
-      return emit.call(this, event, a, b);
-    default:
-      return Reflect.apply(emit, this, arguments) as boolean;
-  }
-}
-
-/** Called (set once per process) with each response that closes, before its own 'close' listeners. */
-export function setResponseCloseHandler(handler: (this: void, res: http.ServerResponse) => void): void {
-  onResponseClose = handler;
+function detachSocketChecked(this: TspumaResponse, socket: Socket): void {
+  detachSocket.call(this, socket);
+  if (onResponseDone !== null) onResponseDone(this);
 }
 
 /**
- * Called (set once per process) with each response that finishes (all of it handed to the
- * socket), before its own 'finish' listeners: before node attaches the next pipelined response
- * to the socket and writes what it buffered, so socket.bytesWritten is this response's end.
+ * Called (set once per process) with each response node:http detaches from its socket once it
+ * finished (detachSocketChecked): socket.bytesWritten is then this response's end, no later
+ * pipelined response is attached yet, and node closes the connection right after if the response
+ * said `Connection: close` (isLastResponse).
  */
-export function setResponseFinishHandler(handler: (this: void, res: http.ServerResponse) => void): void {
-  onResponseFinish = handler;
+export function setResponseDoneHandler(handler: ((this: void, res: http.ServerResponse) => void) | null): void {
+  onResponseDone = handler;
 }
 
 /**
@@ -138,7 +123,7 @@ export function closeUnattached(res: http.ServerResponse): boolean {
 }
 
 /**
- * node:http's response, with writeHeadChecked and emitChecked as own methods: Express gives each
+ * node:http's response, with writeHeadChecked and detachSocketChecked as own methods: Express gives each
  * response its own prototype (app.response, over ServerResponse's), which a method on this
  * class's prototype would not survive.
  */
@@ -154,7 +139,7 @@ export class TspumaResponse extends http.ServerResponse {
     this[kRequestState] = null;
     this[kBodyExpected] = false;
     (this as { writeHead: unknown }).writeHead = writeHeadChecked;
-    (this as { emit: unknown }).emit = emitChecked;
+    (this as { detachSocket: unknown }).detachSocket = detachSocketChecked;
   }
 }
 /** Where a request keeps its id (request-id.ts), once read or assigned. */

@@ -99,18 +99,17 @@ export function onEventStream(res: http.ServerResponse): void {
 }
 
 /**
- * node-http.ts's response-close handler (set by each Server): sees every response's `close`
- * before its listeners, so no listener is added per request.
+ * node-http.ts's response-done handler (set by each Server): node:http detached a response that
+ * finished from its socket. The request log's byte count, then finished(); no listener is added
+ * per request. A response that never finishes (the client left, the server destroyed it) is
+ * finished by its socket's 'close' (socketClosed).
  */
-export function onResponseClose(res: http.ServerResponse): void {
+export function onResponseDone(res: http.ServerResponse): void {
   const state = (res as TrackedResponse)[kState];
-  if (state) state.owner.finished(res, state);
-}
-
-/** node-http.ts's response-finish handler (set by each Server): the request log's byte count. */
-export function onResponseFinish(res: http.ServerResponse): void {
-  const state = (res as TrackedResponse)[kState];
-  if (state) state.owner.responseFinished(state);
+  if (state && !state.done) {
+    state.owner.responseFinished(state);
+    state.owner.finished(res, state);
+  }
 }
 
 /** What a request's life needs from the server that owns it. */
@@ -197,7 +196,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       bytes: -1,
       remote: logged ? clientAddressOf(req) : undefined,
       slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, done: false };
-    res[kState] = state; // its close reaches finished() through onResponseClose
+    res[kState] = state; // its end reaches finished() through onResponseDone, or its socket's close through socketClosed
     const max = options.maxKeepAlive;
     if (this.d.closing() || (max > 0 && entry.requests >= max)) {
       closeAfterResponse(res);
@@ -536,10 +535,14 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client
-    // reads the response) and what still arrives is dropped.
-    const last = !keepsAlive(res) || isLastResponse(res) || !req.complete;
+    // reads the response) and what still arrives is dropped. A response node:http marked as the
+    // connection's last is closed by node itself right after it detaches it (through the socket's
+    // destroySoon, which is closeAfterLastResponse): not here, and not evicted by a drain
+    // meanwhile either. After a socket's close nothing is writable.
+    const nodeCloses = isLastResponse(res);
+    const last = !nodeCloses && (!keepsAlive(res) || !req.complete);
     if (last && entry.socket.writable) closeAfterLastResponse.call(entry.socket);
-    this.d.deadlines.toKeepalive(entry, res);
+    this.d.deadlines.toKeepalive(entry, res, nodeCloses);
     this.d.afterResponse(entry);
     // The request a blocked loop is blamed on has ended by the time the watch's timer runs.
     // One clock read for both (each is about 360 instructions on node 20), and none for neither.

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
-import { closeAfterResponse, replaceDestroySoon, setEventStreamHandler, setResponseCloseHandler, setResponseFinishHandler, stopAccepting } from './node-http.js';
+import { closeAfterResponse, replaceDestroySoon, setEventStreamHandler, setResponseDoneHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming } from './admission.js';
 import { TspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -23,7 +23,7 @@ import { showsErrorDetails } from './exposure.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { AppCalls } from './app-calls.js';
 import type { Tracing } from './otel.js';
-import { RequestLifecycle, type RequestState, closeAfterLastResponse, onEventStream, onResponseClose, onResponseFinish, type InFlight } from './request-lifecycle.js';
+import { RequestLifecycle, type RequestState, closeAfterLastResponse, onEventStream, onResponseDone, type InFlight } from './request-lifecycle.js';
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
 import { DescriptorWatch } from './descriptor-watch.js';
 import { LoopBlockWatch, type LoopBlockStats } from './loop-block.js';
@@ -149,10 +149,10 @@ export class Server {
     this.clientErrors = new ClientErrors({ options, log, deadlines, lowlevel, diagnostics, requests: this.requests, shownUrl });
     // node-http.ts's TspumaResponse sees every `text/event-stream` head; its requests (of any Server) leave the app state.
     setEventStreamHandler(onEventStream);
-    // ... and every response's close: its request's slot and connection are released without a listener per request.
-    setResponseCloseHandler(onResponseClose);
-    // ... and every response's finish: the request log's bytes per response, pipelined or not.
-    setResponseFinishHandler(onResponseFinish);
+    // ... and every response node:http detaches once finished: the request log's bytes, then its
+    // slot and connection released, without a listener per request (a response whose socket
+    // closes first is released by the deadlines' socket 'close').
+    setResponseDoneHandler(onResponseDone);
   }
 
   /** Cluster: called when the last request in the app finished (Puma's out_of_band). */

@@ -433,6 +433,30 @@ describe('HTTP strictness', () => {
     byClient.destroy();
   });
 
+  it('during a stop, closes a keep-alive connection after its last response lingering, as when the server chose to close: the client\'s FIN releases it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const t = await startTest({ app: nodeListener(async (_req, res) => {
+      await gate;
+      res.end('done');
+    }) });
+    let text = '';
+    const c = net.connect({ port: t.port, host: '127.0.0.1', allowHalfOpen: true }, () => c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    c.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await waitFor(() => t.running.server.inFlight().length === 1, 'the request in the app');
+    const stopped = t.running.server.shutdown();
+    release();
+    await waitFor(() => text.includes('done'), 'the response');
+    expect(text).toMatch(/\r\nConnection: close\r\n/i);
+    // Our FIN is out and the connection waits for the client's (a request already on its way,
+    // as clients that ignore Connection: close send, would otherwise turn the close into a reset).
+    expect(t.running.server.deadlines.size).toBe(1);
+    c.end();
+    await waitFor(() => t.running.server.deadlines.size === 0, 'the linger to end with the client FIN', 1500);
+    await stopped;
+    c.destroy();
+  });
+
   it('answers 408 when a request starts and then stalls for firstDataTimeout', async () => {
     const t = await startTest({ app: hello, firstDataTimeout: 0.3 });
     const started = Date.now();

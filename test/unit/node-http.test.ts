@@ -11,7 +11,7 @@ import {
   SERVER_OPTIONS,
   bindWithoutListening,
   TspumaResponse,
-  setResponseCloseHandler,
+  setResponseDoneHandler,
   closeAfterResponse,
   closeLingering,
   currentResponse,
@@ -60,30 +60,62 @@ describe('node:http internals used by node-http.ts', () => {
     expect(seen).toEqual([true, true, false]);
   });
 
-  it('hands every response close to the close handler before its listeners, and passes each event its arguments as they came', async () => {
+  it('detaches each finished response (done handler) before its finish listeners, its close, the next pipelined response and the close after a last response, and never a destroyed one', async () => {
     const seen: unknown[] = [];
-    setResponseCloseHandler((res) => seen.push(['handler', (res as { req: http.IncomingMessage }).req.url]));
+    const responses: http.ServerResponse[] = [];
+    setResponseDoneHandler((res) => {
+      const url = (res as { req: http.IncomingMessage }).req.url;
+      const next = responses[responses.indexOf(res) + 1];
+      // Detached (its socket forgets it), the one pipelined behind it not attached yet, the socket still writable.
+      seen.push(['done', url, res.socket === null, next ? next.socket === null : 'none', (res as { req: http.IncomingMessage }).req.socket.writable]);
+    });
     try {
       const port = await serve((req, res) => {
-        res.on('close', (...args: unknown[]) => seen.push(['listener', req.url, args.length]));
-        res.on('custom', (...args: unknown[]) => seen.push(args));
-        res.emit('custom');
-        res.emit('custom', 1);
-        res.emit('custom', 1, 2);
-        res.emit('custom', 1, 2, 3);
-        res.emit('custom', undefined);
-        res.emit('custom', 1, 2, 3, 4);
+        responses.push(res);
+        res.on('finish', () => seen.push(['finish', req.url]));
+        res.on('close', () => seen.push(['close', req.url]));
         if (req.url === '/destroy') res.destroy();
         else res.end('ok');
       }, SERVER_OPTIONS);
-      expect(await (await fetch(`http://127.0.0.1:${port}/end`)).text()).toBe('ok');
+      // Two pipelined requests, the second the connection's last: node closes after it (destroySoon) once it is detached.
+      const both = await rawRequest(port, `GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expect(both.closed).toBe(true);
+      expect(both.text.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
       await fetch(`http://127.0.0.1:${port}/destroy`).catch(() => null);
-      await waitFor(() => seen.length === 16, 'both responses closed');
+      await waitFor(() => seen.length === 7, 'every response closed');
     } finally {
-      setResponseCloseHandler(() => {});
+      setResponseDoneHandler(null);
     }
-    const sequence = [[], [1], [1, 2], [1, 2, 3], [undefined], [1, 2, 3, 4]];
-    expect(seen).toEqual([...sequence, ['handler', '/end'], ['listener', '/end', 0], ...sequence, ['handler', '/destroy'], ['listener', '/destroy', 0]]);
+    // Each response's own order (another's events may fall between: /a's close is a tick after its detach).
+    const of = (url: string) => seen.filter((e) => (e as unknown[])[1] === url);
+    expect(of('/a')).toEqual([['done', '/a', true, true, true], ['finish', '/a'], ['close', '/a']]);
+    expect(of('/b')).toEqual([['done', '/b', true, 'none', true], ['finish', '/b'], ['close', '/b']]);
+    expect(of('/destroy')).toEqual([['close', '/destroy']]);
+  });
+
+  it('runs a socket close listener added at the connection before the close of the response node had attached, on a later request of the connection too', async () => {
+    const seen: string[] = [];
+    let inApp = 0;
+    const port = await serve(
+      (req, res) => {
+        inApp++;
+        res.on('close', () => seen.push(`response close ${req.url}`));
+        if (req.url === '/first') res.end('ok');
+        else res.write('partial'); // never ends: the client leaves mid-response
+      },
+      SERVER_OPTIONS,
+      (server) => server.on('connection', (socket: net.Socket) => socket.on('close', () => seen.push('socket close listener'))),
+    );
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.on('data', (c: Buffer) => (reply += c.toString()));
+    socket.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => reply.includes('ok'), 'the first response');
+    socket.write('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => inApp === 2 && reply.includes('partial'), 'the second response under way');
+    socket.destroy();
+    await waitFor(() => seen.length === 3, 'the close seen by both');
+    expect(seen).toEqual(['response close /first', 'socket close listener', 'response close /second']);
   });
 
   it('announces a connection through the server\'s own emit, so holdConnections keeps it from node:http until released', async () => {

@@ -59,7 +59,7 @@ function haproxyCheck(cfg: string, front: { fd: number }): void {
 
 describe('nginx', () => {
   it('the block passes nginx -t and serves both instances of the site it names', async () => {
-    const instances = [await boot([APP, '-b', 'tcp://127.0.0.1:0']), await boot([APP, '-b', 'tcp://127.0.0.1:0'])];
+    const instances = await Promise.all([boot([APP, '-b', 'tcp://127.0.0.1:0']), boot([APP, '-b', 'tcp://127.0.0.1:0'])]);
     const { port } = await docNginx(instances.map((i) => hostPort(i.url)));
     const seen = new Set<number>();
     await waitFor(async () => {
@@ -71,7 +71,7 @@ describe('nginx', () => {
   });
 
   it("gives the app the client's address and the host and port the client asked for, never a client's own X-Forwarded-Host or -Proto, and answers no other Host", async () => {
-    const instances = [await boot([FORWARDED_APP, '-b', 'tcp://127.0.0.1:0', '--trust-proxy', '127.0.0.1']), await boot([FORWARDED_APP, '-b', 'tcp://127.0.0.1:0', '--trust-proxy', '127.0.0.1'])];
+    const instances = await Promise.all([0, 1].map(() => boot([FORWARDED_APP, '-b', 'tcp://127.0.0.1:0', '--trust-proxy', '127.0.0.1'])));
     const { port } = await docNginx(instances.map((i) => hostPort(i.url)));
     const hostile = { 'x-forwarded-host': 'evil.example:8443', 'x-forwarded-proto': 'https', 'x-forwarded-for': '6.6.6.6' };
     for (let i = 0; i < 4; i++) {
@@ -100,13 +100,9 @@ describe('HAProxy', () => {
   });
 
   it('the /ready check block passes haproxy -c, serves both instances, and takes one out of rotation within its drainDelay', async () => {
-    const instances: Booted[] = [];
-    const health: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const s = await boot([APP, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '3']);
-      instances.push(s);
-      health.push(await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line'));
-    }
+    // Both instances booted at once: the test waits for the slower, not for one after the other.
+    const instances: Booted[] = await Promise.all([0, 1].map(() => boot([APP, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '3'])));
+    const health = await Promise.all(instances.map((s) => fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line')));
     const dir = tempDir();
     const front = await listening();
     const block = substitute(docBlock(DOC, '# haproxy.cfg: out of rotation when /ready turns 503'), {

@@ -71,7 +71,10 @@ async function heldWorker(config: string) {
 
 describe('a worker a DevTools client holds paused', () => {
   it('is "paused in a debugger" in its autopsy, not hung, and is not killed for its missed check-ins', async () => {
-    const { s, client } = await heldWorker('workerTimeout: 2, workerShutdownTimeout: 5');
+    // The autopsy is what finds the worker paused: at its default bound (workerAutopsyTimeout 2 s)
+    // a loaded machine's autopsy ran out, the worker was killed as hung and the spared line never
+    // came (2 full runs of 3 at load 30-43; with 0.05 s, every run). 10 s, as the stop case has.
+    const { s, client } = await heldWorker('workerTimeout: 2, workerShutdownTimeout: 5, workerAutopsyTimeout: 10');
     try {
       const spared = await waitFor(() => s.lines().find((l) => String(l.msg).includes('is paused in a debugger')), 'the spared line', 20_000);
       const autopsy = await waitFor(() => s.stderr().match(/tspuma dump #\d+ \[hang\] WorkerPausedInDebugger: .*/)?.[0], 'the autopsy');

@@ -1,11 +1,11 @@
 // Integration: `tspuma inspect list --url URL` against servers that are not a working discovery
-// (one that accepts and closes, one that half-closes, one that stops mid-answer, one that never
-// answers): each ends with exit code 1, TSPUMA_ERR_INSPECT_DISCOVERY naming the URL and what
-// happened, and nothing on stdout.
+// (one that accepts and closes, one that half-closes, one that stops mid-answer): each ends with
+// exit code 1, TSPUMA_ERR_INSPECT_DISCOVERY naming the URL and what happened, and nothing on
+// stdout. A server that never answers is test/unit/inspect-list.test.ts's (the same read, at a
+// bound of 300 ms, not the command's 5 s).
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killAll, run } from '../helpers/cli.js';
-import { SLOWNESS } from '../helpers/net.js';
 
 const servers = new Set<net.Server>();
 
@@ -71,16 +71,4 @@ describe('tspuma inspect list against a server that is not a working discovery',
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`${prefix(url)}the server closed the connection in the middle of its answer (7 bytes read).`);
   });
-
-  it('a server that accepts and never answers: exit 1 after the 5 s bound, "no complete answer within 5000 ms"', async () => {
-    const url = await misbehaving(() => undefined);
-    const started = Date.now();
-    const r = await inspectList(url);
-    const ms = Date.now() - started;
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`${prefix(url)}no complete answer within 5000 ms (nothing came back; the connection is still open).`);
-    expect(ms).toBeGreaterThanOrEqual(5000);
-    expect(ms).toBeLessThan(15_000 * SLOWNESS);
-  }, 20_000 * SLOWNESS);
 });

@@ -1,7 +1,8 @@
 // Exposure warnings: which resolved options reach beyond loopback while they can run code, steer
 // the server or show its internals, and what each warning names.
 import { describe, expect, it } from 'vitest';
-import { exposureWarnings, loopbackHost, type Started } from '../../server/exposure.js';
+import { envLayer } from '../../server/cli/args.js';
+import { exposureWarnings, loopbackHost, showsErrorDetails, type Started } from '../../server/exposure.js';
 import { resolveOptions, type Layer } from '../../server/options.js';
 
 const cli = (values: Record<string, unknown>, origins: Record<string, string> = {}): Layer => ({ source: 'command line', values, origins, fromString: true });
@@ -71,5 +72,24 @@ describe('exposureWarnings', () => {
   it('all three at once, in a fixed order', () => {
     const o = resolveOptions([cli({ debug: 'true', bind: ['tcp://10.1.2.3:80'], controlUrl: 'tcp://[::]:9293', inspect: '0.0.0.0:9229' })]);
     expect(exposureWarnings(o, ALL).map((w) => w.option)).toEqual(['--control-url', '--inspect', '--debug']);
+  });
+});
+
+// test/integration/error-details.test.ts boots the CLI on one environment of each kind (-e prod:
+// the generic body; -e test: the development page); the other names and where they come from are
+// checked here.
+describe('showsErrorDetails', () => {
+  it.each(['development', 'test'])('%s: error responses carry the details', (environment) => {
+    expect(showsErrorDetails(environment)).toBe(true);
+  });
+
+  it.each(['production', 'prod', 'Production', 'staging', 'Development', 'TEST', 'development '])('%s: the generic body (only the exact names show details)', (environment) => {
+    expect(showsErrorDetails(environment)).toBe(false);
+  });
+
+  it('takes the environment as -e and NODE_ENV give it, unchanged', () => {
+    expect(resolveOptions([cli({ environment: 'Production' }, { environment: '-e' })]).environment).toBe('Production');
+    const fromEnv = resolveOptions([envLayer({ NODE_ENV: 'staging' })]);
+    expect([fromEnv.environment, showsErrorDetails(fromEnv.environment)]).toEqual(['staging', false]);
   });
 });

@@ -76,10 +76,10 @@ const EXPECTED_RESULT = 'it must return [status, headers, body], a Response or {
  * The request a lowlevelErrorHandler was answering, for its failure's line: `GET /x (status 400,
  * request ID)`, or the connection's error when node:http could not parse a request.
  */
-function answering(env: RackEnv, status: number): { text: string; fields: Record<string, unknown> } {
-  const method = typeof env.REQUEST_METHOD === 'string' ? env.REQUEST_METHOD : '';
-  const url = typeof env.REQUEST_URI === 'string' ? env.REQUEST_URI : '';
-  const id = env['tspuma.request_id'];
+function answering(rack: RackEnv, status: number): { text: string; fields: Record<string, unknown> } {
+  const method = typeof rack.REQUEST_METHOD === 'string' ? rack.REQUEST_METHOD : '';
+  const url = typeof rack.REQUEST_URI === 'string' ? rack.REQUEST_URI : '';
+  const id = rack['tspuma.request_id'];
   const what = method ? `${method} ${pageRedactor.query(url) || '/'}` : 'a request node:http could not parse';
   const text = `${oneLine(what)} (status ${status}${typeof id === 'string' ? `, request ${shownRequestId(id)}` : ''})`;
   return { text, fields: { ...(method ? { method, url: pageRedactor.query(url) } : {}), status, ...(typeof id === 'string' ? { requestId: id } : {}) } };

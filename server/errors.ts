@@ -230,6 +230,10 @@ export const ERRORS = {
   TSPUMA_ERR_CONTROL_WAIT: {
     template: '{command} --wait: {problem}.',
   },
+  TSPUMA_ERR_WORKER_COUNT_MIN: {
+    template: 'worker-count-down not done: a cluster keeps at least 1 worker, and this one has {workers}; `tspuma ctl stop` stops the server.',
+    status: 409,
+  },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',
   },

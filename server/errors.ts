@@ -221,7 +221,7 @@ export const ERRORS = {
     template: 'Control command {command} needs cluster mode (-w N); this server runs in single mode: {hint}.',
   },
   TSPUMA_ERR_CONTROL_UNREACHABLE: {
-    template: 'Cannot reach the control app at {url} (from {source}): {problem}. The command line is right; the server is not answering (is it running, its primary not stopped or stuck?).',
+    template: 'Cannot reach the control app at {url} (from {source}): {problem}. {advice}',
   },
   TSPUMA_ERR_LISTENER_BUSY: {
     template: 'The {listener} is busy: {limit} are open, each answering a request, so it answered this connection 503 and closed it ({hint}). Retry in a moment.',

@@ -6,6 +6,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
+import { TspumaError } from '../server/errors.js';
+import { findPortHolder } from '../server/port-holder.js';
 import { SIDE_LIMITS, allowedHost, createSideServer, markUpgraded, webOrigin } from '../server/side-listener.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
@@ -199,7 +201,11 @@ export class Discovery {
       this.port = await bind(port);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
-      this.log.warn({ port }, `Inspector discovery port ${port} is in use; using a free port instead`);
+      // Named as a busy bind's holder is: usually an earlier server still running, whose targets chrome://inspect now shows.
+      const holder = findPortHolder(port);
+      const held = holder ? `held by pid ${holder.pid} (${holder.command})` : `its holder could not be found (\`ss -ltnp 'sport = :${port}'\` shows it)`;
+      const warning = new TspumaError('TSPUMA_ERR_INSPECT_PORT_BUSY', { port, holder: held, host });
+      this.log.warn({ code: warning.code, port, ...(holder ? { holderPid: holder.pid } : {}) }, warning.message);
       this.port = await bind(0);
     }
     this.server = server;

@@ -68,9 +68,18 @@ function parseBoolParam(raw: string | null, name: string, uri: string, source: s
   return fail(uri, source, `${name}=${showValue(raw)} must be true or false`);
 }
 
+/** What each TLS file parameter names, for the line that says it is missing. */
+const TLS_FILES: Record<string, string> = {
+  cert: 'the PEM file of the certificate, with its chain',
+  key: "the PEM file of the certificate's private key",
+  ca: 'the PEM file of the CA certificates that client certificates must chain to',
+};
+
 function readableFile(raw: string | null, what: string, uri: string, source: string, base: string): string {
   if (raw === null || raw === '') {
-    throw new TspumaError('TSPUMA_ERR_BIND_TLS', { uri, source, reason: `${what} is required (?${what}=FILE)` });
+    // Said as `key=PATH`, never `?key=FILE`: the CLI's redaction hides a key= query value, and a
+    // hidden placeholder reads as if a value had been given.
+    throw new TspumaError('TSPUMA_ERR_BIND_TLS', { uri, source, reason: `${what} is required: add ${what}=PATH to the bind's query (${TLS_FILES[what] ?? 'a PEM file'})` });
   }
   const file = isAbsolute(raw) ? raw : resolve(base, raw);
   try {

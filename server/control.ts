@@ -212,7 +212,11 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       }
       case '/worker-count-down': {
         const h = cluster.workerCountDown();
-        if (!h) return json(res, 200, { workers: cluster.workerCount, message: 'not changed: a cluster keeps at least 1 worker' });
+        if (!h) {
+          // Nothing done: not a 200, so `ctl worker-count-down` exits 1 (its help's promise).
+          const err = new TspumaError('TSPUMA_ERR_WORKER_COUNT_MIN', { workers: cluster.workerCount });
+          return json(res, err.status!, { workers: cluster.workerCount, code: err.code, error: err.message });
+        }
         if (!wait) return json(res, 200, { workers: cluster.workerCount });
         return void cluster.workerExited(h).then(
           () => json(res, 200, { workers: cluster.workerCount, exited_worker: h.index }),

@@ -187,6 +187,9 @@ export const ERRORS = {
   TSPUMA_ERR_RESTART_BOOT: {
     template: 'Restart to phase {phase} rolled back: new worker {index} failed to boot ({reason}); the workers of phase {kept} keep serving. A worker of phase {kept} that dies from now on (a crash, an OOM kill) is replaced from the app\'s files as they are now and may fail the same way: fix them or revert the deploy.',
   },
+  TSPUMA_ERR_INSPECT_PORT_BUSY: {
+    template: 'Inspector discovery port {port} is in use: {holder}. Using a free port instead (the discovery line below names it); chrome://inspect set to {host}:{port} shows that process\'s targets, not this server\'s.',
+  },
   TSPUMA_ERR_INSPECT_DISCOVERY: {
     template: 'Cannot read the inspector list at {url} ({source}): {message}. {hint}',
   },
@@ -221,7 +224,7 @@ export const ERRORS = {
     template: 'Control command {command} needs cluster mode (-w N); this server runs in single mode: {hint}.',
   },
   TSPUMA_ERR_CONTROL_UNREACHABLE: {
-    template: 'Cannot reach the control app at {url} (from {source}): {problem}. The command line is right; the server is not answering (is it running, its primary not stopped or stuck?).',
+    template: 'Cannot reach the control app at {url} (from {source}): {problem}. {advice}',
   },
   TSPUMA_ERR_LISTENER_BUSY: {
     template: 'The {listener} is busy: {limit} are open, each answering a request, so it answered this connection 503 and closed it ({hint}). Retry in a moment.',
@@ -229,6 +232,10 @@ export const ERRORS = {
   },
   TSPUMA_ERR_CONTROL_WAIT: {
     template: '{command} --wait: {problem}.',
+  },
+  TSPUMA_ERR_WORKER_COUNT_MIN: {
+    template: 'worker-count-down not done: a cluster keeps at least 1 worker, and this one has {workers}; `tspuma ctl stop` stops the server.',
+    status: 409,
   },
   TSPUMA_ERR_CONTROL_REFUSED: {
     template: 'Control app refused {method} {path} from {client}: {reason}.',

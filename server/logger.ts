@@ -41,6 +41,16 @@ export function prettyMessage(log: Record<string, unknown>, messageKey: string):
  * dumps): an app's message or stack may quote a connection string, a URL with a password or a
  * request's query string, and an error's own fields may hold a request's headers.
  */
+/** An error's own message, or null (not an object, no string message, a throwing getter). */
+function readMessage(err: unknown): string | null {
+  try {
+    const m = (err as { message?: unknown } | null)?.message;
+    return typeof m === 'string' && m !== '' ? m : null;
+  } catch {
+    return null;
+  }
+}
+
 function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
   return (err) => {
     let out: Record<string, unknown> | null;
@@ -53,6 +63,13 @@ function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unk
     }
     // An app may reject with null (or any value): that is logged as it is.
     if (out === null || typeof out !== 'object') return out as never;
+    // pino appends each cause's message (`message: cause`); a message that quotes its cause already
+    // (tspuma's coded errors do) keeps it once, not again after its final stop.
+    const own = readMessage(err);
+    const quoted = readMessage((err as { cause?: unknown } | null)?.cause);
+    if (own && quoted && own.includes(quoted) && typeof out.message === 'string' && out.message.startsWith(`${own}: ${quoted}`)) {
+      out.message = `${own}${out.message.slice(own.length + 2 + quoted.length)}`;
+    }
     // One failure is one line a collector can take whole (journald splits at 48 KiB, Docker at
     // 16 KiB): the message and the stack are capped, and the stack's copy of the message is cut
     // like the message. They are cut a margin past their cap first, so the value rules see a

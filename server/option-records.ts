@@ -95,7 +95,7 @@ export const RECORDS = {
     doc: 'The app file (.ts, .mts, .tsx, .js, .mjs, .jsx as ES modules, JSX compiled as the tsconfig says; .cts, .cjs as CommonJS, required: `module.exports = app`), or in a config file the handler itself.',
   }),
   balanceBusyWorkers: switchOption(
-    'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',
+    'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`, in a clone of the repository): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',
   ),
   beforeFork: hookOption('Cluster, in the primary: before the first fork.'),
   beforeRestart: hookOption('Cluster: before a phased or hot restart.'),

@@ -70,8 +70,11 @@ export function controlTarget(flags: ControlFlags, usage: (problem: string) => n
 export function unreachable(target: Pick<ControlTarget, 'url' | 'from' | 'state'>, err: NodeJS.ErrnoException): TspumaError {
   let problem = err.code === 'ECONNREFUSED' ? 'the connection was refused, nothing listens there (ECONNREFUSED)' : err.code === 'ENOENT' ? 'the socket file is not there (ENOENT)' : err.code ? `${err.message} (${err.code})` : err.message;
   const pid = target.state?.pid;
-  if (typeof pid === 'number' && pid > 0 && !processAlive(pid)) problem += `; the server of this state file (pid ${pid}) is not running: the state file is stale (a server killed with SIGKILL, or a machine restarted, leaves it)`;
-  return new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem });
+  // Known not to run: no question whether it does.
+  const gone = typeof pid === 'number' && pid > 0 && !processAlive(pid);
+  if (gone) problem += `; the server of this state file (pid ${pid}) is not running: the state file is stale (a server killed with SIGKILL, or a machine restarted, leaves it)`;
+  const advice = gone ? 'Start the server again, or delete the state file.' : 'The command line is right; the server is not answering (is it running, its primary not stopped or stuck?).';
+  return new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem, advice });
 }
 
 /** Who is asking, as the server's log will name them (with the address it sees). */

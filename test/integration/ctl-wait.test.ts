@@ -91,6 +91,10 @@ describe('tspuma ctl --wait (T12.1)', () => {
     expect(await down.exited).toBe(0);
     expect(ended(pid)).toBe(true);
     expect(JSON.parse(down.stdout())).toEqual({ workers: 1, exited_worker: 1 });
+    // At 1 worker nothing is done: exit 1 with a coded answer, so a deploy script's `|| alert` sees it (N16).
+    const again = ctl(state, 'worker-count-down', '--wait');
+    expect(await again.exited).toBe(1);
+    expect(JSON.parse(again.stdout())).toEqual({ workers: 1, code: 'TSPUMA_ERR_WORKER_COUNT_MIN', error: 'worker-count-down not done: a cluster keeps at least 1 worker, and this one has 1; `tspuma ctl stop` stops the server.' });
   });
 
   it('worker-count-up --wait whose worker fails to boot exits 1 with TSPUMA_ERR_CONTROL_WAIT and its boot error; stats and gc refuse --wait', { timeout: 90_000 * SLOWNESS }, async () => {

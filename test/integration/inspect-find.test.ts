@@ -71,7 +71,10 @@ describe('finding a server\'s inspectors', () => {
     const discovery = String(lines.find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
     const own = lines.find((l) => String(l.msg).startsWith('* Inspector of the server (PID: '))!;
     expect(new URL(discovery).port).not.toBe(String(base));
-    expect(lines.some((l) => l.msg === `Inspector discovery port ${base} is in use; using a free port instead`)).toBe(true);
+    // The warning is coded and names who holds the port, as a busy bind does (N17): here, this test process.
+    const busy = lines.find((l) => String(l.msg).startsWith(`Inspector discovery port ${base} is in use`))!;
+    expect(busy).toMatchObject({ code: 'TSPUMA_ERR_INSPECT_PORT_BUSY', port: base, holderPid: process.pid });
+    expect(busy.msg).toMatch(new RegExp(`^Inspector discovery port ${base} is in use: held by pid ${process.pid} \\(.+\\)\\. Using a free port instead \\(the discovery line below names it\\); chrome://inspect set to 127\\.0\\.0\\.1:${base} shows that process's targets, not this server's\\.$`));
     // No port of its own: discovery's bridge serves the server's target.
     expect(own.inspector).toBe(`${discovery.replace(/^http/, 'ws')}/tspuma-single`);
     expect(lines.some((l) => String(l.msg).startsWith(`* DevTools for the server (PID: ${s.proc.pid}): devtools://`))).toBe(true);

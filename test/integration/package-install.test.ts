@@ -112,6 +112,21 @@ describe('npm pack', () => {
     expect(files).toEqual(expect.arrayContaining(['dist/vendor/pino.cjs', 'README.md', 'DEBUGGING.md', 'package.json']));
   });
 
+  it("ships every file its shipped docs link to or name under examples/ (N11): the installed README's commands and links work", () => {
+    const shipped = new Set(files);
+    const missing: string[] = [];
+    for (const doc of files.filter((f) => f.endsWith('.md'))) {
+      const text = readFileSync(path.join(ROOT, doc), 'utf8');
+      for (const m of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(m[1]!)) continue; // https:, mailto:
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(doc), m[1]!));
+        if (!shipped.has(target)) missing.push(`${doc} links ${m[1]}`);
+      }
+      for (const m of text.matchAll(/\bexamples\/[\w.-]+\.(?:ts|mjs|js)\b/g)) if (!shipped.has(m[0])) missing.push(`${doc} names ${m[0]}`);
+    }
+    expect([...new Set(missing)]).toEqual([]);
+  });
+
   it('ships no benchmark and no test file', () => {
     const unwanted = files.filter((f) => /^(dist\/)?(bench|test)\//.test(f) || /\.test\.[cm]?[jt]s$/.test(f));
     expect(unwanted).toEqual([]);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { BACKLOG_DEFAULT, BACKLOG_MAX, bindUrl, parseBind } from '../../server/binder-uri.js';
 import { TspumaError } from '../../server/errors.js';
+import { Redactor } from '../../diagnostics/redact.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -41,6 +42,11 @@ describe('parseBind', () => {
     expect(codeOf(`unix:///tmp/${'x'.repeat(120)}.sock`)).toMatch(/at most 107/);
     expect(parseBind('unix://rel.sock?mode=0660', 'x', '/tmp')).toMatchObject({ path: '/tmp/rel.sock', mode: 0o660 });
     expect(codeOf('ssl://127.0.0.1:0?cert=cert.pem')).toMatch(/TSPUMA_ERR_BIND_TLS.*key is required/);
+    // What is missing is said as a hint the CLI's redaction leaves alone, not as a hidden `?key=[redacted]` value (N18).
+    const missingKey = new Redactor().query(codeOf('ssl://127.0.0.1:0?cert=cert.pem'));
+    expect(missingKey).toContain("key is required: add key=PATH to the bind's query (the PEM file of the certificate's private key)");
+    expect(missingKey).not.toContain('[redacted]');
+    expect(new Redactor().query(codeOf('ssl://127.0.0.1:0?key=key.pem'))).toContain("cert is required: add cert=PATH to the bind's query (the PEM file of the certificate, with its chain)");
     expect(codeOf('ssl://127.0.0.1:0?cert=missing.pem&key=key.pem')).toMatch(/the cert file .*missing.pem does not exist/);
     expect(codeOf('ssl://127.0.0.1:0?cert=cert.pem&key=key.pem')).toBe('ok');
   });

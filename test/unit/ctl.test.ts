@@ -64,5 +64,7 @@ describe('tspuma ctl -S', () => {
     const refused = ctl(['stats', '-S', file]);
     await expect(refused).rejects.toMatchObject({ code: 'TSPUMA_ERR_CONTROL_UNREACHABLE' });
     await expect(refused).rejects.toThrow(`Cannot reach the control app at tcp://127.0.0.1:${port} (from the state file ${file}): the connection was refused, nothing listens there (ECONNREFUSED); the server of this state file (pid ${pid}) is not running: the state file is stale`);
+    // It says the server is not running, so it does not then ask whether it is (N22).
+    await expect(refused).rejects.toThrow(/the state file is stale \(a server killed with SIGKILL, or a machine restarted, leaves it\)\. Start the server again, or delete the state file\.$/);
   });
 });

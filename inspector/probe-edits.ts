@@ -23,6 +23,12 @@ export interface GuardPlace {
   base: number;
   /** The names in scope where the guard runs (a `--when` is compiled against them: probe-when-compile.ts). */
   scope: Scope;
+  /**
+   * The guard's function may be suspended while no code runs (an async function or a generator
+   * waiting, or module code): V8 refuses an edit of it then, so a guard left there is not taken out
+   * by a later edit of the script (probe-live-edit.ts).
+   */
+  suspendable: boolean;
 }
 
 /**
@@ -46,6 +52,7 @@ interface Located extends Node {
 }
 
 const LISTS = new Set(['Program', 'BlockStatement', 'StaticBlock']);
+const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
 
 /** Offset of a 0-based line and column in `source`, or -1. */
 function offsetOf(source: string, line: number, column: number): number {
@@ -167,7 +174,9 @@ export function guardPlace(source: string, isModule: boolean, line: number, colu
   if (!/^[ \t]*\r?\n[ \t]*$/.test(source.slice(after, statement.start))) return null;
   const lineStart = source.lastIndexOf('\n', after - 1) + 1;
   const debuggerAt = guardText(n).indexOf('debugger');
-  return { offset: after, line: line - 1, column: after - lineStart + debuggerAt, base: after - lineStart, scope: scopeAt(chain, after, source, isModule) };
+  const own = [...chain].reverse().find((node) => FUNCTIONS.has(node.type)) as (Located & { async?: boolean; generator?: boolean }) | undefined;
+  const suspendable = !own || own.async === true || own.generator === true;
+  return { offset: after, line: line - 1, column: after - lineStart + debuggerAt, base: after - lineStart, scope: scopeAt(chain, after, source, isModule), suspendable };
 }
 
 /** The source with each guard inserted at its place (offsets in `original`); `text` defaults to the plain guard. */

@@ -64,9 +64,9 @@ export class ProbeGates {
       n: (id: number) => this.counted(id),
       e: (n: number) => this.guardGate(n),
       f: (n: number) => this.host.guarded.has(n) && takeWhen() >= 0,
-      w: (n: number, id: number, value: unknown) => this.whenGate(n, id, value),
-      a: (n: number, id: number) => this.templatePass(n, id),
-      t: (n: number, id: number, values: unknown[]) => this.templateGate(n, id, values),
+      w: (n: number, k: number, value: unknown) => this.whenGate(n, k, value),
+      a: (n: number, k: number) => this.templatePass(n, k),
+      t: (n: number, k: number, values: unknown[]) => this.templateGate(n, k, values),
       v: () => this.held,
       r: read,
       o: readOptional,
@@ -141,6 +141,16 @@ export class ProbeGates {
   }
 
   /**
+   * Check `k` of guard `n`: its site, if the guard answers here, and the probe the check answers for
+   * (none: its probe was removed, and the check, left in the code, answers no).
+   */
+  private slot(n: number, k: number): { site: Site | undefined; armed: Armed | undefined } {
+    const site = this.host.guarded.get(n);
+    const id = site?.edit?.slots?.[k];
+    return { site, armed: id === undefined || id < 0 ? undefined : this.host.probes.get(id) };
+  }
+
+  /**
    * Called by a guard with a compiled `--when` (probe-when-compile.ts), once per probe there, with
    * the value the condition computed: false, no pause (nothing counted, as V8 does with a false
    * condition); true, counted and gated as any hit; undecided (it met a getter, a proxy, an object
@@ -148,10 +158,9 @@ export class ProbeGates {
    * check, as a breakpoint's first pass does; one that threw (a member of undefined), false once
    * that has been reported at this place (the first such pass pauses, for the report).
    */
-  whenGate(n: number, id: number, value: unknown): boolean {
+  whenGate(n: number, k: number, value: unknown): boolean {
     const met = takeWhen();
-    const site = this.host.guarded.get(n);
-    const armed = this.host.probes.get(id);
+    const { site, armed } = this.slot(n, k);
     if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
     if (met === 2 || value === UNDECIDED || (met === 1 && armed.spec.when !== null && !armed.whenAt.has(site.key))) {
       this.admitted.push(armed);
@@ -171,9 +180,8 @@ export class ProbeGates {
    * the hit and says whether it may log (rate limit, hits left, expiry, suspension), as a hit that
    * pauses is gated; the values are computed only when it may.
    */
-  templatePass(n: number, id: number): boolean {
-    const site = this.host.guarded.get(n);
-    const armed = this.host.probes.get(id);
+  templatePass(n: number, k: number): boolean {
+    const { site, armed } = this.slot(n, k);
     if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
     takeWhen();
     return this.pass(armed);
@@ -185,10 +193,9 @@ export class ProbeGates {
    * with no pause. Values it could not decide, or a read the source would throw at, or a hit no
    * request context names: a pause, where V8 reads the template as it does for any hit.
    */
-  templateGate(n: number, id: number, values: unknown[]): boolean {
+  templateGate(n: number, k: number, values: unknown[]): boolean {
     const met = takeWhen();
-    const site = this.host.guarded.get(n);
-    const armed = this.host.probes.get(id);
+    const { site, armed } = this.slot(n, k);
     if (!site || !armed || !site.probes.has(armed)) return false;
     if (met === 0 && !values.includes(UNDECIDED) && this.host.logNow?.(armed, site, values)) return false;
     this.admitted.push(armed);

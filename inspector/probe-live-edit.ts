@@ -141,8 +141,8 @@ export class LiveEdits<S extends EditSite> {
    * Arms the site by live edit when that is sound: each probe there has no column and is not
    * replay's, and its `--when`, if any, compiles (probe-when-compile.ts: a subset that cannot run
    * the app's code, so V8's side-effect check is not needed); a guard fits before its statement
-   * (probe-edits.ts); and either a guard with the checks it needs is in the code there already (a
-   * probe's that was removed: no edit), or no DevTools can attach here and V8 takes the edit (it
+   * (probe-edits.ts); no DevTools can attach here; and either a guard with the checks it needs is
+   * in the code there already (a probe's that was removed: no edit), or V8 takes the edit (it
    * refuses one while the function runs or waits at an await). Else false: a breakpoint, and
    * `noEdit` says why.
    */
@@ -158,6 +158,8 @@ export class LiveEdits<S extends EditSite> {
       return false;
     };
     if (!this.host.liveEdit) return keep('live edit is off (probeLiveEdit: false)');
+    // Not even a guard already in the code: its `debugger` would stop a DevTools client's session too.
+    if (this.host.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
     const script = this.host.scripts.get(site.scriptId);
     const entry = inCode.get(site.scriptId);
     const original = entry?.original ?? this.host.scriptSource(site.scriptId);
@@ -207,7 +209,6 @@ export class LiveEdits<S extends EditSite> {
         return true;
       }
     }
-    if (this.host.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
     // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
     if (this.host.pausedNow()) return keep('set while the thread was paused at a probe');
     if (this.host.parsing()) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');

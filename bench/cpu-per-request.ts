@@ -54,6 +54,8 @@ const TARGETS: Target[] = [
   // Debug mode (issue 27): the listener with -d on a path that never throws, and an app whose every
   // tenth request throws (a 500), without and with -d.
   { name: 'listener-d', baseline: 'listener', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-d', '--inspect=127.0.0.1:0'], root) },
+  // paired.sh's happy pair: -d as TSPUMA_OPTS=-d gives it (no inspector port).
+  { name: 'listener-d-only', baseline: 'listener', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-d'], root) },
   { name: 'throws', baseline: null, shape: THROWS, argv: (port, root) => tspuma(port, 'bench/throw-app.ts', [], root) },
   { name: 'throws-d', baseline: 'throws', shape: THROWS, argv: (port, root) => tspuma(port, 'bench/throw-app.ts', ['-d', '--inspect=127.0.0.1:0'], root) },
   // paired.sh's throwing pair: a listener throwing after writeHead on every tenth request, -d as

@@ -39,6 +39,13 @@ type Marked = Promise<unknown> & { [kCall]?: unknown };
 
 type TimerName = 'setTimeout' | 'setInterval' | 'setImmediate' | 'queueMicrotask' | 'nextTick';
 
+/**
+ * The process object, read once: `process` is an accessor on globalThis (node's, for ES modules),
+ * and reading it through the global each time a stretch closes (three times a request) was a
+ * global load and a getter call each.
+ */
+const processObject = process;
+
 /** No call saved (a timer's accessors between the read before the callback and the one after). */
 const NOT_ENTERED = Symbol('tspuma.notEntered');
 
@@ -68,7 +75,7 @@ export class CallContext<T extends object> {
   /** Queues the leave tick of the open stretch: called before `now` changes. */
   private closeStretch(): void {
     this.stretch = undefined;
-    this.queueTick?.call(process, this.leaveQueued);
+    this.queueTick?.call(processObject, this.leaveQueued);
   }
 
   private readonly leaveQueued = (): void => {

@@ -187,7 +187,22 @@ export class ConnectionDeadlines {
       const entry = entryOf(this);
       if (entry) closed(entry);
     };
+    this.refreshTracing();
   }
+
+  /** Debug mode with debug logging on: accepts and transitions are logged. */
+  private tracingOn = false;
+  /** Stops following the logger's level (stop()). */
+  private untrace: (() => void) | null = null;
+  /**
+   * pino's isLevelEnabled (a keyed lookup and a comparison call) costs about 190 instructions and a
+   * request makes two or three transitions, so it is asked once, and again whenever this logger's
+   * level changes while the deadlines run (pino emits 'level-change' on the logger whose level is
+   * set; a child's level is its own).
+   */
+  private readonly refreshTracing = (): void => {
+    this.tracingOn = this.diagnostics !== null && this.log.isLevelEnabled('debug');
+  };
 
   readonly tickMs: number;
 
@@ -234,6 +249,11 @@ export class ConnectionDeadlines {
   }
 
   start(): void {
+    if (this.diagnostics !== null && this.untrace === null && typeof this.log.on === 'function') {
+      this.log.on('level-change', this.refreshTracing);
+      this.untrace = () => this.log.removeListener('level-change', this.refreshTracing);
+      this.refreshTracing();
+    }
     if (this.timer) return;
     this.clock = performance.now();
     this.timer = setInterval(() => this.sweep(), this.tickMs);
@@ -241,6 +261,8 @@ export class ConnectionDeadlines {
   }
 
   stop(): void {
+    this.untrace?.();
+    this.untrace = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     if (this.entryReportTimer) clearTimeout(this.entryReportTimer);
@@ -297,9 +319,8 @@ export class ConnectionDeadlines {
     return entry;
   }
 
-  /** Debug mode with debug logging on: accepts and transitions are logged. */
   private tracing(): boolean {
-    return this.diagnostics !== null && this.log.isLevelEnabled('debug');
+    return this.tracingOn;
   }
 
   private move(entry: Entry, state: ConnectionState, deadline: number): void {

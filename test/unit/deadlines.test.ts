@@ -234,4 +234,31 @@ describe('ConnectionDeadlines', () => {
       vi.useRealTimers();
     }
   });
+  it("under debug mode logs each connection's state changes only while its logger is at debug, following a level change made while it runs", async () => {
+    const cap = captureLogger(false);
+    // Debug mode's hook as the deadlines use it: sweeps run inside its scope.
+    const hook = { scope: <T>(_phase: unknown, fn: () => T): T => fn() } as unknown as ConstructorParameters<typeof ConnectionDeadlines>[3];
+    const r = new ConnectionDeadlines({ firstData: 5, headers: 5, body: 5, persistent: 5, request: 0, idle: null, upgradedIdle: 5 }, { readTimeout: () => undefined, requestTimeout: () => undefined, idle: () => undefined }, cap.logger, hook);
+    r.start();
+    try {
+      const changes = () => cap.lines.filter((l) => l.msg === 'connection state change').length;
+      const first = await pair();
+      const a = r.add(first.server);
+      r.toLongLived(a, 'upgraded', () => undefined);
+      expect(changes()).toBe(0);
+      cap.logger.level = 'debug';
+      const second = await pair();
+      const b = r.add(second.server);
+      r.toLongLived(b, 'upgraded', () => undefined);
+      await waitFor(() => changes() === 1, 'the state change logged at debug');
+      expect(cap.lines.find((l) => l.msg === 'connection state change')).toMatchObject({ id: b.id, from: 'first_data', to: 'upgraded' });
+      cap.logger.level = 'info';
+      r.toLongLived(a, 'upgraded', () => undefined);
+      expect(changes()).toBe(1);
+    } finally {
+      r.stop();
+    }
+    // Stopped: it no longer listens to the logger.
+    expect(cap.logger.listenerCount('level-change')).toBe(0);
+  });
 });

@@ -10,9 +10,9 @@ import { CLI, ROOT, boot, hermeticEnv, killAll } from '../helpers/cli.js';
 
 afterAll(killAll);
 
-/** Runs the CLI under a 4 KiB file size limit; resolves with its exit code and stderr. */
+/** Runs the CLI under a 100-byte file size limit (an idle server's 1 s profile is about 1 KB); resolves with its exit code and stderr. */
 function limited(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const proc = spawn('prlimit', ['--fsize=4096', process.execPath, CLI, ...args], { cwd: ROOT, env: hermeticEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('prlimit', ['--fsize=100', process.execPath, CLI, ...args], { cwd: ROOT, env: hermeticEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   return new Promise((resolve) => proc.on('close', (code) => resolve({ code, stderr })));

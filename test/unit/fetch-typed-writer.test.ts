@@ -19,6 +19,11 @@ const CASES: Record<string, Make> = {
   'status and text': () => new FetchResponse('made', { status: 201, statusText: 'Made It' }),
   'no content': () => new FetchResponse(null, { status: 204 }),
   'server error': () => new FetchResponse('broken', { status: 503 }),
+  // Hono's c.json() and c.html(): a record of one Content-Type, status given as undefined.
+  'JSON (Hono c.json)': () => new FetchResponse('{"a":1}', { status: undefined, headers: { 'Content-Type': 'application/json' } }),
+  'HTML, lower-case name': () => new FetchResponse('<p>hi</p>', { headers: { 'content-type': 'text/html; charset=UTF-8' } }),
+  'a type given for bytes': () => new FetchResponse(bytes, { headers: { 'CONTENT-TYPE': 'application/octet-stream' } }),
+  'a type given with no body': () => new FetchResponse(null, { status: 202, headers: { 'Content-Type': 'text/plain' } }),
 };
 
 let server: http.Server;
@@ -61,6 +66,13 @@ describe('a Response with no headers of its own, written the short way', () => {
     }
   }
 
+  it("sends the app's Content-Type in place of the one its body implies", async () => {
+    const typed = await wire(`/typed?case=${encodeURIComponent('JSON (Hono c.json)')}`, 'GET');
+    expect(typed).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-type: application\/json\r\n/);
+    expect(typed).not.toContain('text/plain');
+    expect(typed.endsWith('\r\n\r\n{"a":1}')).toBe(true);
+  });
+
   it('sends the string response as the general writer does: its type, its length, its body', async () => {
     const typed = await wire(`/typed?case=string`, 'GET');
     expect(typed).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-type: text\/plain;charset=UTF-8\r\n/);
@@ -73,6 +85,12 @@ describe('left to the general writer', () => {
   const others: Record<string, () => FetchResponse> = {
     'headers given as a record': () => new FetchResponse('x', { headers: { 'x-a': '1' } }),
     'headers given as Headers': () => new FetchResponse('x', { headers: new Headers({ 'x-a': '1' }) }),
+    'a Content-Type and another header': () => new FetchResponse('x', { headers: { 'Content-Type': 'text/plain', 'x-a': '1' } }),
+    'a Content-Type as Headers': () => new FetchResponse('x', { headers: new Headers({ 'Content-Type': 'text/plain' }) }),
+    'a Content-Type as pairs': () => new FetchResponse('x', { headers: [['Content-Type', 'text/plain']] }),
+    'a Content-Type that is not a string': () => new FetchResponse('x', { headers: { 'Content-Type': 7 as unknown as string } }),
+    'a multi-line Content-Type': () => new FetchResponse('x', { headers: { 'Content-Type': 'a/b\nc/d' } }),
+    'a record made by a class': () => new FetchResponse('x', { headers: new (class { 'content-type' = 'text/plain'; })() as unknown as Record<string, string> }),
     'headers read by the app': () => {
       const r = new FetchResponse('x');
       r.headers.set('x-a', '1');

@@ -4,8 +4,10 @@
 // no timers and no client, so a busy machine does not move the figure; two runs of one build
 // still differ by up to 2-3% (when V8 compiles what, GC), less than a server's windows
 // (bench:instructions) move by: run a change's before and after twice. BASE=<another
-// built checkout> counts its adapter too, with the same app modules (this checkout's). WARMUP
-// (20000) calls before the counted REQUESTS (10000).
+// built checkout> counts its adapter too, with the same app modules (this checkout's); ANCHOR=1
+// counts @hono/node-server's listener on the same objects (its side of issue 27's fetch and Hono
+// rows, without node:http's socket work or tspuma's request path). WARMUP (20000) calls before the
+// counted REQUESTS (10000).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -21,19 +23,29 @@ const REQUESTS = Number(process.env.REQUESTS ?? 10000);
 
 /** Under callgrind: warm up, zero the counts, run the counted calls, dump. */
 async function child(root: string, app: string): Promise<void> {
-  const { adapt } = (await import(pathToFileURL(path.join(root, 'dist/server/adapters.js')).href)) as typeof import('../server/adapters.js');
-  const mod = (await import(pathToFileURL(path.join(path.dirname(HERE), app)).href)) as { default: unknown };
-  const { invoke } = adapt(mod.default, 'fetch');
+  const mod = (await import(pathToFileURL(path.join(path.dirname(HERE), app)).href)) as { default: { fetch(r: Request): unknown } };
+  let invoke: (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
+  if (root === 'anchor') {
+    const { getRequestListener } = await import('@hono/node-server');
+    invoke = getRequestListener((r) => mod.default.fetch(r) as Response);
+  } else {
+    const { adapt } = (await import(pathToFileURL(path.join(root, 'dist/server/adapters.js')).href)) as typeof import('../server/adapters.js');
+    invoke = adapt(mod.default, 'fetch').invoke;
+  }
   const raw = ['Host', '127.0.0.1:9750', 'User-Agent', 'wrk'];
+  // node's parser sets the header count req.headers is built from when read (the anchor reads it).
+  const kHeadersCount = Object.getOwnPropertySymbols(new http.IncomingMessage(null as never)).find((s) => s.description === 'kHeadersCount');
+  if (kHeadersCount === undefined) throw new Error("node's IncomingMessage has no kHeadersCount: req.headers would stay empty");
   const one = (): void => {
     const req = new http.IncomingMessage(null as never);
     req.method = 'GET';
     req.url = '/';
     req.rawHeaders = raw;
     req.complete = true;
+    (req as unknown as Record<symbol, number>)[kHeadersCount] = raw.length;
     const res = new http.ServerResponse(req);
     void invoke(req, res);
-    if (!res.writableEnded) throw new Error('the app did not answer at once');
+    if (!res.writableEnded || res.statusCode !== 200) throw new Error(`the app did not answer 200 at once (${res.statusCode})`);
   };
   const run = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i += 500) {
@@ -72,6 +84,9 @@ if (process.argv[2] === '--child') {
     if (app === undefined) throw new Error(`unknown app ${name}; known: ${Object.keys(APPS).join(', ')}`);
     const after = count(ROOT, app);
     const before = base ? count(base, app) : null;
-    console.log(`${name}: ${Math.round(after)}${before === null ? '' : ` (base ${Math.round(before)}, ${after - before > 0 ? '+' : ''}${Math.round(after - before)})`}`);
+    const anchor = process.env.ANCHOR === '1' ? count('anchor', app) : null;
+    const vsBase = before === null ? '' : `, base ${Math.round(before)} (${after - before > 0 ? '+' : ''}${Math.round(after - before)})`;
+    const vsAnchor = anchor === null ? '' : `, @hono/node-server ${Math.round(anchor)} (${(after / anchor).toFixed(3)}x)`;
+    console.log(`${name}: ${Math.round(after)}${vsBase}${vsAnchor}`);
   }
 }

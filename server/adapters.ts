@@ -14,8 +14,8 @@ import {
 } from './app-types.js';
 import { TspumaError } from './errors.js';
 import { buildEnv } from './rack.js';
-import { normalize, writeResponse } from './response.js';
-import { keptParts } from './fetch-response.js';
+import { normalize, writeResponse, writeTyped } from './response.js';
+import { keptParts, writeKeptTyped } from './fetch-response.js';
 import { IncomingRequest } from './fetch-request.js';
 import { installFetchGlobals } from './fetch-globals.js';
 
@@ -103,7 +103,9 @@ function timeoutAs504(err: unknown): never {
 function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
   const handler: FetchHandler | null = typeof app === 'function' ? app : null;
   const send = (res: ServerResponse, result: unknown): void | Promise<void> => {
-    // tspuma's own Response, as almost every app returns it: its kept parts go to the writer as they are.
+    // tspuma's own Response, as almost every app returns it: with no headers of its own (Hono's
+    // c.text()), its status, type and body straight to the socket; else its kept parts to the writer.
+    if (writeKeptTyped(result, res, writeTyped)) return;
     const kept = keptParts(result);
     if (kept !== null) return writeResponse(res, kept);
     if (result === undefined && res.writableEnded) return; // the handler answered through bindings.outgoing

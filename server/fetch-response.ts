@@ -4,6 +4,7 @@
 // piece with its Content-Length, without undici building a ReadableStream per response. Anything
 // that needs undici's own object (reading the body, clone of an unusual body, FormData) gets one,
 // built once, and every later call goes to it. installed by fetch-globals.ts.
+import type { ServerResponse } from 'node:http';
 import type { RackHeaders } from './app-types.js';
 
 /** The DOM lib's init types, as undici's constructors take them (the project compiles without lib.dom). */
@@ -143,8 +144,35 @@ function headersRecord(init: HeadersInit | undefined): { record: RackHeaders; ha
   return { record, hasType };
 }
 
+/**
+ * Writes a response whose one header is its body's Content-Type (none when `type` is null) and
+ * whose body is a string, bytes or nothing (response.ts's writeTyped, passed in: this module does
+ * not import the writer).
+ */
+export type TypedWriter = (res: ServerResponse, status: number, statusText: string, type: string | null, body: string | Uint8Array | null) => void;
+
+/**
+ * The Content-Type of headers given as a plain record whose one header it is (Hono's c.json() and
+ * c.html() give `{ 'Content-Type': ... }`), else undefined: any other header, a value that is not
+ * a string or holds a line break (Rack's multi-line form, which the general writer splits), Headers,
+ * pairs or any other object.
+ */
+function onlyContentType(init: HeadersInit): string | undefined {
+  if (Object.getPrototypeOf(init) !== Object.prototype) return undefined;
+  let type: string | undefined;
+  for (const name in init as Record<string, unknown>) {
+    if (type !== undefined || name.length !== 12 || name.toLowerCase() !== 'content-type') return undefined;
+    const value = (init as Record<string, unknown>)[name];
+    if (typeof value !== 'string' || value.includes('\n')) return undefined;
+    type = value;
+  }
+  return type;
+}
+
 /** Reads a FetchResponse's kept parts (response.ts, through keptParts and partsOf). */
 const kParts = Symbol('tspuma.responseParts');
+/** Hands a FetchResponse without headers of its own to a TypedWriter (writeKeptTyped). */
+const kTyped = Symbol('tspuma.responseTyped');
 /** Reads the undici Response a FetchResponse materialized. */
 const kNative = Symbol('tspuma.responseNative');
 
@@ -336,6 +364,27 @@ export class FetchResponse {
     return { status: r.#status, statusText: r.#statusText, headers, body, length };
   }
 
+  /**
+   * The fetch app's usual response (`new Response('...')`, Hono's c.text(), c.json(), c.html()):
+   * no headers given but a Content-Type record, a string, bytes or no body, nothing read from it.
+   * Its status, type and body go to `write` as they are, without the Parts record and header record
+   * of kParts; false for any other.
+   */
+  static [kTyped](r: FetchResponse, res: ServerResponse, write: TypedWriter): boolean {
+    if (r.#native !== undefined || r.#stream !== undefined || r.#headers !== undefined) return false;
+    const body = r.#body;
+    if (body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
+    let type = r.#bodyType;
+    const init = r.#headersInit;
+    if (init !== undefined && init !== null) {
+      const given = onlyContentType(init);
+      if (given === undefined) return false;
+      type = given; // the app's Content-Type replaces the one its body implies
+    }
+    write(res, r.#status, r.#statusText, type, body);
+    return true;
+  }
+
   /** undici's Response behind `r`, once something needed one (else undefined). */
   static [kNative](r: FetchResponse): Response | undefined {
     return r.#native;
@@ -376,6 +425,17 @@ Object.defineProperty(FetchResponse.prototype, Symbol.for('nodejs.util.inspect.c
 export function keptParts(value: unknown): Parts | null {
   if (value === null || typeof value !== 'object' || !FetchResponse.prototype.isPrototypeOf(value)) return null;
   return FetchResponse[kParts](value as FetchResponse);
+}
+
+/**
+ * Writes `value` with `write` when it is tspuma's own Response with no headers given but its
+ * Content-Type and a string, bytes or no body (what fetch apps and Hono's c.text(), c.json() and
+ * c.html() return most): true if it did, false for anything else (keptParts and the general writer
+ * take it then).
+ */
+export function writeKeptTyped(value: unknown, res: ServerResponse, write: TypedWriter): boolean {
+  if (value === null || typeof value !== 'object' || !FetchResponse.prototype.isPrototypeOf(value)) return false;
+  return FetchResponse[kTyped](value as FetchResponse, res, write);
 }
 
 /** The writer's view of a response kept by FetchResponse; undici's Response when it is one. */

@@ -204,6 +204,31 @@ function head(res: ServerResponse, status: number, statusText: string | undefine
   else res.writeHead(status, out);
 }
 
+/**
+ * Writes a response whose one header is its body's Content-Type (none for a null `type`) and whose
+ * body is a string, bytes or nothing: a fetch app's `new Response('...')`, Hono's c.text()
+ * (fetch-response.ts, writeKeptTyped). The head and body write() sends for the same response,
+ * without the header record and the pass over it that write() makes.
+ */
+export function writeTyped(res: ServerResponse, status: number, statusText: string, type: string | null, body: string | Uint8Array | null): void {
+  const out: HeaderList = type === null ? [] : ['content-type', type];
+  if (bodyless(status)) {
+    // 204, 304 (a Response refuses a body with them): neither a body nor a Content-Length.
+    head(res, status, statusText, out);
+    res.end();
+    return;
+  }
+  const isHead = (res as ServerResponse & { req?: { method?: string } }).req?.method === 'HEAD';
+  // A HEAD response's Content-Length is the GET's: unknown for a null body.
+  if (!(isHead && body === null)) {
+    const length = body === null ? 0 : byteLength(body);
+    if (!presetContentLength(res, length)) out.push('content-length', String(length));
+  }
+  head(res, status, statusText, out);
+  if (body === null || isHead) res.end();
+  else res.end(body);
+}
+
 const isWebStream = (body: unknown): body is ReadableStream<string | Uint8Array> => typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function';
 
 function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): Promise<void> | undefined {

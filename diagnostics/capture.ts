@@ -475,10 +475,9 @@ export class Capturer {
   private onPaused(params: PausedParams): void {
     // A pause this session did not ask for (a DevTools breakpoint, `tspuma inspect stack`, a
     // debugger statement) belongs to whoever asked: leave it paused.
-    if (!this.pausing || (params.reason !== 'exception' && params.reason !== 'promiseRejection')) {
-      if (params.reason !== 'exception' && params.reason !== 'promiseRejection') this.othersPauseAt ??= performance.now();
-      return;
-    }
+    const atFailure = params.reason === 'exception' || params.reason === 'promiseRejection';
+    if (!atFailure) this.othersPauseAt ??= performance.now();
+    if (!this.pausing || !atFailure) return;
     // pausingTaken's marker: pausing works, nothing else to do (not a pause at a failure).
     if (params.data?.className === 'PausingCheck') {
       this.checkPaused = true;

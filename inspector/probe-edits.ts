@@ -10,7 +10,7 @@
 // else on either line in between). Anywhere else the probe keeps its breakpoint.
 import { parse, type Node } from 'acorn';
 import { PROBE_GATE_KEY } from '../server/probe-spec.js';
-import { scopeAt, type Scope } from './probe-when-compile.js';
+import { FUNCTIONS, scopeAt, type Scope } from './probe-when-compile.js';
 
 /** A guard's place in a script's original source, and where its `debugger` statement is once inserted. */
 export interface GuardPlace {
@@ -52,7 +52,6 @@ interface Located extends Node {
 }
 
 const LISTS = new Set(['Program', 'BlockStatement', 'StaticBlock']);
-const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
 
 /** Offset of a 0-based line and column in `source`, or -1. */
 function offsetOf(source: string, line: number, column: number): number {

@@ -41,7 +41,8 @@ interface N extends Node {
   [key: string]: unknown;
 }
 
-const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+/** The node types of a function (its own scope, params and `this`); probe-edits.ts's guard place reads it too. */
+export const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
 const GLOBALS = new Set(['undefined', 'NaN', 'Infinity']);
 const ARITHMETIC = new Set(['<', '>', '<=', '>=', '+', '-', '*', '/', '%', '**', '&', '|', '^', '<<', '>>', '>>>']);
 

@@ -11,7 +11,7 @@ import { resolveAppPath } from './app-files.js';
 import { TspumaError, showValue } from './errors.js';
 import { registerTypeScript } from './ts-loader.js';
 
-export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf, resolveAppPath } from './app-files.js';
+export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf } from './app-files.js';
 
 /**
  * Runs `load` counting the listen() calls of any net/http server meanwhile (net.Server's public

@@ -134,7 +134,6 @@ export class ClientErrors {
     void answerOnSocket(this.d.lowlevel, socket, err, buildEnv(req), status).catch(() => socket.destroy());
   }
 
-  /** Answers on the raw socket through the lowlevel handler (with a dump in debug mode), then closes it. */
   /**
    * The client closed its side in the middle of a request head (or of a pipelined request's body
    * held back from the app): a hang-up, not a malformed request. No 400 and no dump (N6): a request
@@ -159,6 +158,7 @@ export class ClientErrors {
     }
   }
 
+  /** Answers on the raw socket through the lowlevel handler (with a dump in debug mode), then closes it. */
   private refuse(socket: Socket, coded: TspumaError, status: number, env: RackEnv): void {
     const entry = entryOf(socket);
     if (entry) this.d.deadlines.remove(entry);

@@ -36,11 +36,6 @@ export function prettyMessage(log: Record<string, unknown>, messageKey: string):
   return worker === undefined || worker === null ? message : `[worker ${String(worker)}] ${message}`;
 }
 
-/**
- * pino's error serializer, then the dump's rules over all it prints (one redaction pass, as for
- * dumps): an app's message or stack may quote a connection string, a URL with a password or a
- * request's query string, and an error's own fields may hold a request's headers.
- */
 /** An error's own message, or null (not an object, no string message, a throwing getter). */
 function readMessage(err: unknown): string | null {
   try {
@@ -51,6 +46,11 @@ function readMessage(err: unknown): string | null {
   }
 }
 
+/**
+ * pino's error serializer, then the dump's rules over all it prints (one redaction pass, as for
+ * dumps): an app's message or stack may quote a connection string, a URL with a password or a
+ * request's query string, and an error's own fields may hold a request's headers.
+ */
 function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
   return (err) => {
     let out: Record<string, unknown> | null;

@@ -70,11 +70,13 @@ export function singleBootLines(options: Options, log: Logger): void {
  * thread, which costs about 2 ms of CPU a module more (issue 31); a plain boot still loads none of them.
  */
 export async function loadSingleModules(options: Options): Promise<void> {
-  const wanted: Promise<unknown>[] = [];
-  if (options.inspect) wanted.push(import('../inspector/setup.js'), import('../inspector/open.js'));
-  if (options.controlUrl) wanted.push(import('./control.js'), import('./cluster/probe-registry.js'), import('./probe-host.js'));
-  await Promise.all(wanted);
+  await Promise.all([options.inspect ? inspectorModules() : null, options.controlUrl ? controlModules() : null]);
 }
+
+/** What runSingle imports for the inspector (--inspect, -d), loaded early by loadSingleModules. */
+const inspectorModules = () => Promise.all([import('../inspector/setup.js'), import('../inspector/open.js')]);
+/** What runSingle imports for the control app and its probes (--control-url), loaded early by loadSingleModules. */
+const controlModules = () => Promise.all([import('./control.js'), import('./cluster/probe-registry.js'), import('./probe-host.js')]);
 
 /** Idle keep-alive connections get this long at stop to send one more request (answered with Connection: close). */
 export const STOP_LINGER_MS = 1000;
@@ -150,7 +152,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   let inspectorSetup: InspectorSetup | null = null;
   if (options.inspect && opts.ownProcess) {
     // Loaded only with --inspect: node:inspector and node:worker_threads stay out of a plain boot.
-    const [{ startInspector }, { exposeInFlight }] = await Promise.all([import('../inspector/setup.js'), import('../inspector/open.js')]);
+    const [{ startInspector }, { exposeInFlight }] = await inspectorModules();
     inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
     exposeInFlight(() => server.inFlight());
   }
@@ -246,7 +248,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
  * (each on a later turn, as they would cross a worker's IPC channel).
  */
 async function startSingleControl(options: Options, server: Server, appCalls: AppCalls, log: Logger, diagnostics: DiagnosticsHook | null, stop: () => void, halt: () => void): Promise<{ served: ServedControl; probes: ProbeRegistry; host: ProbeHost } | null> {
-  const [{ serveControl }, { ProbeRegistry }, { probeHost }] = await Promise.all([import('./control.js'), import('./cluster/probe-registry.js'), import('./probe-host.js')]);
+  const [{ serveControl }, { ProbeRegistry }, { probeHost }] = await controlModules();
   const probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate });
   const self = { index: 0, pid: process.pid, send: (m: PrimaryMessage) => host.handle(m) };
   const host = probeHost(options, log, 0, appCalls, (m: WorkerMessage) => setImmediate(() => probes.onMessage(self, m)));

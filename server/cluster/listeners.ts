@@ -95,11 +95,13 @@ b.forEach((backlog,i)=>{const s=net.createServer();s.once('listening',()=>done(i
 /**
  * Puts the kept sockets in LISTEN state, each with its backlog, so that connections made before
  * any worker listens (the first boot of a fresh start: a supervisor's restart after a crash) wait
- * in the backlog, as under Puma, whose master listens before it forks. The primary itself cannot
- * listen: node's listen() also accepts, and the primary never serves. So a short-lived child does
- * it on copies of the sockets (the LISTEN state belongs to the socket, not to the process) and
- * exits without accepting; the worker's own listen() later is a second listen(2) on a listening
- * socket, which keeps its queue. Resolves with one result per socket: null, or the OS error code.
+ * in the backlog, as under Puma, whose master listens before it forks. The fallback of
+ * listenInProcess, where this node's handles do not let the primary listen without accepting
+ * (KeptBind.listen throws; node's own listen() also accepts, and the primary never serves): a
+ * short-lived child does it on copies of the sockets (the LISTEN state belongs to the socket, not
+ * to the process) and exits without accepting; the worker's own listen() later is a second
+ * listen(2) on a listening socket, which keeps its queue. Resolves with one result per socket:
+ * null, or the OS error code.
  */
 export function listenInHelper(sockets: readonly { fd: number; backlog: number }[]): Promise<(string | null)[]> {
   return new Promise((resolve, reject) => {

@@ -392,13 +392,14 @@ export class Primary {
       const news = handle.lastNews(this.clock.now());
       // A SIGKILL tspuma did not send (it sends one only to a worker it is stopping): the kernel's
       // out-of-memory killer, a container's memory limit, a supervisor or a person (N14).
-      const why =
+      const cause =
         signal === 'SIGABRT'
-          ? `: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error${news ? `; ${news}` : ''}`
+          ? `Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error`
           : signal === 'SIGKILL'
-            ? `: tspuma did not send it; the kernel's out-of-memory killer (\`dmesg\` or \`journalctl -k\` says so), a container's memory limit, a supervisor or a kill -9 did${news ? `; ${news}` : ''}`
-            : news ? `: ${news}` : '';
-      this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${why}`);
+            ? `tspuma did not send it; the kernel's out-of-memory killer (\`dmesg\` or \`journalctl -k\` says so), a container's memory limit, a supervisor or a kill -9 did`
+            : null;
+      const why = [cause, news].filter((part) => part).join('; ');
+      this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${why ? `: ${why}` : ''}`);
     }
     this.fork(handle.index, this.phase);
   }

@@ -121,7 +121,28 @@ describe('the non-blocking pipe writer for stdout', () => {
     expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(clock.t - start).toBeGreaterThan(EXIT_FLUSH_MS);
     expect(clock.t - start).toBeLessThan(EXIT_FLUSH_MAX_MS);
-    expect(pipe.room).toBeGreaterThanOrEqual(0);
+  });
+
+  it('ends the exit flush at EXIT_FLUSH_MAX_MS however steadily a slow reader takes lines, and says on stderr what is lost', () => {
+    const { w, clock, stderr, read, drainReader } = make(4096);
+    for (let i = 0; i < 2000; i++) w.write(line(i));
+    // A read every 500 ms of the flush's sleeps: never EXIT_FLUSH_MS without progress, ~29 s for all of it.
+    let slept = 0;
+    (w as unknown as { d: { sleep: (ms: number) => void } }).d.sleep = (ms) => {
+      clock.t += ms;
+      slept += ms;
+      if (slept % 500 === 0) drainReader();
+    };
+    const start = clock.t;
+    w.flushSync();
+    expect(clock.t - start).toBeGreaterThanOrEqual(EXIT_FLUSH_MAX_MS);
+    expect(clock.t - start).toBeLessThan(EXIT_FLUSH_MAX_MS + 50);
+    const written = read().trim().split('\n').length;
+    expect(written).toBeGreaterThan(100);
+    expect(written).toBeLessThan(2000);
+    expect(w.pending).toBe(0);
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]).toMatch(/^tspuma: stdout did not take the last \d+ bytes of log lines .* they are lost\n$/);
   });
 
   it('writes everything held at exit when the pipe takes it, and says nothing', () => {

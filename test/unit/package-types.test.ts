@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { FetchApp, NodeListener, UpgradeHandler, WebSocketHandler } from '../../server/index.js';
 
 describe("the package entry's types", () => {
-  it('type a websocket export, an upgrade export, a fetch app and a listener as an app module writes them', () => {
+  it('type a websocket export, an upgrade export, a fetch app and a listener as an app module writes them', async () => {
     const sent: unknown[] = [];
     const websocket: WebSocketHandler = {
       accept: (req) => (req.url === '/ws' ? true : 403),
@@ -18,6 +18,12 @@ describe("the package entry's types", () => {
     expect(websocket.accept!({ url: '/other' } as never)).toBe(403);
     websocket.message!({ send: (d: unknown) => sent.push(d) } as never, Buffer.from('hi'), false);
     expect(sent).toEqual([Buffer.from('hi')]);
-    expect([typeof upgrade, typeof app.fetch, typeof listener]).toEqual(['function', 'function', 'function']);
+    let destroyed = false;
+    upgrade({} as never, { destroy: () => void (destroyed = true) } as never, Buffer.alloc(0));
+    expect(destroyed).toBe(true);
+    expect(await (await app.fetch(new Request('http://localhost/'), {} as never)).text()).toBe('ok');
+    const ended: unknown[] = [];
+    listener({} as never, { end: (body: unknown) => void ended.push(body) } as never);
+    expect(ended).toEqual(['ok']);
   });
 });

@@ -33,11 +33,6 @@ const FORMS: Record<string, string> = {
   none: '',
   // The gate compiled into the script by live edit (inspector/probe-edits.ts), its gate saying no.
   liveEdit: '',
-  // The same guard left in the code after its probe was removed and the engine closed (the gate's
-  // global gone, the debugger off): what a removed probe costs a pass since it takes no edit.
-  dormant: '',
-  // The same with the gate's global deleted (as engines closed before session 10).
-  dormantDeleted: '',
   // The same with `--when 'order.total > 100'` compiled into it (inspector/probe-when-compile.ts): false at each run.
   liveEditWhen: 'order.total > 100',
   false: 'false',
@@ -54,7 +49,7 @@ const { result } = post<{ result: { objectId: string } }>('Runtime.evaluate', { 
 const { internalProperties } = post<{ internalProperties: { name: string; value?: { value?: { scriptId: string; lineNumber: number } } }[] }>('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
 const at = internalProperties.find((p) => p.name === '[[FunctionLocation]]')!.value!.value!;
 const probed = { scriptId: at.scriptId, lineNumber: at.lineNumber + 4, columnNumber: 0 };
-if (form === 'liveEdit' || form === 'liveEditWhen' || form.startsWith('dormant')) {
+if (form === 'liveEdit' || form === 'liveEditWhen') {
   const { scriptSource } = post<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId: at.scriptId });
   const column = scriptSource.split('\n')[probed.lineNumber]!.search(/\S/);
   const place = guardPlace(scriptSource, true, probed.lineNumber, column, 1);
@@ -67,8 +62,5 @@ if (form === 'liveEdit' || form === 'liveEditWhen' || form.startsWith('dormant')
   }
   const { status } = post<{ status: string }>('Debugger.setScriptSource', { scriptId: at.scriptId, scriptSource: withGuards(scriptSource, [{ offset: place.offset, n: 1, text }]) });
   if (status !== 'Ok') throw new Error(`live edit refused: ${status}`);
-  if (form === 'dormantDeleted') delete (globalThis as Record<string, unknown>)[PROBE_GATE_KEY];
-  if (form === 'dormant') Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: undefined, enumerable: false, configurable: true, writable: false });
-  if (form.startsWith('dormant')) post('Debugger.disable');
 } else if (form !== 'none') post('Debugger.setBreakpoint', { location: probed, condition: FORMS[form] });
 console.log(`${form}: ${target(Number(runs), { total: 5 })}`);

@@ -80,12 +80,10 @@ export class ProbeArming {
    * the user should know about the line (a one-line route's handler, a line that moved).
    */
   private describe(armed: Armed, script: LoadedScript, sites: Site[], notes: string[]): Placed {
-    // A guard an earlier probe at the line left in the code (probe-live-edit.ts) is taken over with no edit: 0 ms.
-    const again = (s: Site) => (s.edit?.reused ? '; no edit: the guard was in the code already' : '');
     const form = (s: Site): string => {
-      if (armed.spec.when !== null) return s.edit ? ` (condition compiled into the gate; gate compiled in by live edit: ${s.edit.ms} ms${again(s)})` : ` (conditional breakpoint: ${s.noEdit ?? 'its --when is evaluated by V8 at each pass'})`;
-      if (s.edit?.templates?.has(armed.spec.id)) return ` (template and gate compiled in by live edit: ${s.edit.ms} ms; a hit logs with no pause${again(s)})`;
-      return s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms${again(s)})` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : '';
+      if (armed.spec.when !== null) return s.edit ? ` (condition compiled into the gate; gate compiled in by live edit: ${s.edit.ms} ms)` : ` (conditional breakpoint: ${s.noEdit ?? 'its --when is evaluated by V8 at each pass'})`;
+      if (s.edit?.templates?.has(armed.spec.id)) return ` (template and gate compiled in by live edit: ${s.edit.ms} ms; a hit logs with no pause)`;
+      return s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : '';
     };
     const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${form(s)}`).join(' and ');
     return { at: `${script.url}, ${at}`, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) };

@@ -19,14 +19,6 @@ const MIN_PASS_COST_MS = 0.005;
 /** Passes per second a probe always gets (a line a request passes once, at a few hundred requests a second). */
 const MIN_PASSES = 200;
 
-/**
- * The last measure in this process, and how long it is reused: a worker's engine starts with its
- * first probe and closes with its last, and measuring again at each start cost 4 ms at the first and
- * more at each (24 ms at the 40th: V8 keeps something of each conditional breakpoint's evaluation).
- */
-let measured: { at: number; passCostMs: number } | null = null;
-const MEASURE_REUSE_MS = 10 * 60_000;
-
 /** What the gates read of the engine. */
 export interface GateHost {
   probes: ReadonlyMap<number, Armed>;
@@ -72,9 +64,9 @@ export class ProbeGates {
       n: (id: number) => this.counted(id),
       e: (n: number) => this.guardGate(n),
       f: (n: number) => this.host.guarded.has(n) && takeWhen() >= 0,
-      w: (n: number, k: number, value: unknown) => this.whenGate(n, k, value),
-      a: (n: number, k: number) => this.templatePass(n, k),
-      t: (n: number, k: number, values: unknown[]) => this.templateGate(n, k, values),
+      w: (n: number, id: number, value: unknown) => this.whenGate(n, id, value),
+      a: (n: number, id: number) => this.templatePass(n, id),
+      t: (n: number, id: number, values: unknown[]) => this.templateGate(n, id, values),
       v: () => this.held,
       r: read,
       o: readOptional,
@@ -85,14 +77,8 @@ export class ProbeGates {
     Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: gate, enumerable: false, configurable: true, writable: false });
   }
 
-  /**
-   * The engine closes: the global is left defined as undefined, not deleted. The guards of removed
-   * probes stay in the code (probe-live-edit.ts), each pass testing `typeof __tspumaProbe`: a
-   * deleted global cost the loop of bench/probe-pass.ts 115 instructions a pass more than no guard
-   * (`dormantDeleted`), one defined as undefined 41 (`dormant`; callgrind, bench/README.md).
-   */
   uninstall(): void {
-    Object.defineProperty(globalThis, PROBE_GATE_KEY, { value: undefined, enumerable: false, configurable: true, writable: false });
+    delete (globalThis as Record<string, unknown>)[PROBE_GATE_KEY];
   }
 
   /** The probes let through for the pause now beginning, and how a compiled `--when` let each through; cleared for the next. */
@@ -113,15 +99,9 @@ export class ProbeGates {
 
   /**
    * Times CALIBRATION_PASSES calls of a function of this module under a breakpoint whose condition
-   * is false (nothing pauses): what a pass of a probed line costs on this machine now (the measure
-   * of an engine started within MEASURE_REUSE_MS before, in this process, is taken as it is).
+   * is false (nothing pauses): what a pass of a probed line costs on this machine now.
    */
   calibrate(): void {
-    if (measured !== null && performance.now() - measured.at < MEASURE_REUSE_MS) {
-      this.passCostMs = measured.passCostMs;
-      this.maxPasses = Math.max(MIN_PASSES, Math.floor(this.host.budgetMs / this.passCostMs));
-      return;
-    }
     try {
       const g = globalThis as Record<symbol, unknown>;
       const key = Symbol.for('tspuma.probe.calibrate');
@@ -138,7 +118,6 @@ export class ProbeGates {
       const perPass = (this.host.budget.own() - started) / CALIBRATION_PASSES;
       this.host.post('Debugger.removeBreakpoint', { breakpointId });
       this.passCostMs = Math.max(MIN_PASS_COST_MS, perPass);
-      measured = { at: performance.now(), passCostMs: this.passCostMs };
     } catch (err) {
       this.host.log.debug({ err }, `Probes: the cost of a pass could not be measured; ${DEFAULT_PASS_COST_MS} ms assumed`);
     } finally {
@@ -162,16 +141,6 @@ export class ProbeGates {
   }
 
   /**
-   * Check `k` of guard `n`: its site, if the guard answers here, and the probe the check answers for
-   * (none: its probe was removed, and the check, left in the code, answers no).
-   */
-  private slot(n: number, k: number): { site: Site | undefined; armed: Armed | undefined } {
-    const site = this.host.guarded.get(n);
-    const id = site?.edit?.slots?.[k];
-    return { site, armed: id === undefined || id < 0 ? undefined : this.host.probes.get(id) };
-  }
-
-  /**
    * Called by a guard with a compiled `--when` (probe-when-compile.ts), once per probe there, with
    * the value the condition computed: false, no pause (nothing counted, as V8 does with a false
    * condition); true, counted and gated as any hit; undecided (it met a getter, a proxy, an object
@@ -179,9 +148,10 @@ export class ProbeGates {
    * check, as a breakpoint's first pass does; one that threw (a member of undefined), false once
    * that has been reported at this place (the first such pass pauses, for the report).
    */
-  whenGate(n: number, k: number, value: unknown): boolean {
+  whenGate(n: number, id: number, value: unknown): boolean {
     const met = takeWhen();
-    const { site, armed } = this.slot(n, k);
+    const site = this.host.guarded.get(n);
+    const armed = this.host.probes.get(id);
     if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
     if (met === 2 || value === UNDECIDED || (met === 1 && armed.spec.when !== null && !armed.whenAt.has(site.key))) {
       this.admitted.push(armed);
@@ -201,8 +171,9 @@ export class ProbeGates {
    * the hit and says whether it may log (rate limit, hits left, expiry, suspension), as a hit that
    * pauses is gated; the values are computed only when it may.
    */
-  templatePass(n: number, k: number): boolean {
-    const { site, armed } = this.slot(n, k);
+  templatePass(n: number, id: number): boolean {
+    const site = this.host.guarded.get(n);
+    const armed = this.host.probes.get(id);
     if (!site || !armed || armed.suspended || !site.probes.has(armed)) return false;
     takeWhen();
     return this.pass(armed);
@@ -214,9 +185,10 @@ export class ProbeGates {
    * with no pause. Values it could not decide, or a read the source would throw at, or a hit no
    * request context names: a pause, where V8 reads the template as it does for any hit.
    */
-  templateGate(n: number, k: number, values: unknown[]): boolean {
+  templateGate(n: number, id: number, values: unknown[]): boolean {
     const met = takeWhen();
-    const { site, armed } = this.slot(n, k);
+    const site = this.host.guarded.get(n);
+    const armed = this.host.probes.get(id);
     if (!site || !armed || !site.probes.has(armed)) return false;
     if (met === 0 && !values.includes(UNDECIDED) && this.host.logNow?.(armed, site, values)) return false;
     this.admitted.push(armed);

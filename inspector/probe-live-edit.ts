@@ -14,11 +14,10 @@ export interface EditSite {
   location: { lineNumber: number; columnNumber: number };
   /**
    * Armed by live edit (no breakpoint): its guard's number, place, text, and the column of its
-   * `debugger`; `slots`: the probe each of the guard's checks answers for (its `--when`, its
-   * template, or none: `1`), by the check's index, null for the plain gate (every probe there has
-   * no `--when`); `ms`: the edit that armed it (0: the guard was in the code already).
+   * `debugger`; `ids`: the probes whose `--when` (or none) is compiled into it, null for the plain
+   * gate (every probe there has no `--when`).
    */
-  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; slots: readonly number[] | null; templates?: ReadonlySet<number>; reused?: boolean } | null;
+  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null; templates?: ReadonlySet<number> } | null;
   /** Why live edit was not tried here (a script over its bound), for the set answer. */
   noEdit?: string;
 }
@@ -33,44 +32,26 @@ export interface LiveEditHost {
   /** The thread is paused at a probe now / a script just parsed is being armed (no edit then). */
   pausedNow(): boolean;
   parsing(): boolean;
+  closed(): boolean;
   scripts: ReadonlyMap<string, LoadedScript>;
   scriptSource(scriptId: string): string | null;
   /** V8 took an edit of the script: it dropped the breakpoints in the functions the edit changed. */
   edited(scriptId: string): void;
 }
 
-/**
- * A guard in a script's code: V8 runs it until an edit takes it out. Its checks (null: the plain
- * gate) are the keys of checkKey, by index.
- */
-interface Guard {
-  n: number;
-  place: GuardPlace;
-  text: string;
-  column: number;
-  checks: readonly string[] | null;
-}
-
-/** A script live edit changed in this process: its source as loaded, and the guards in its code now, by offset. */
-interface EditedScript {
+/** A script edited by live edit: its source as loaded, and the sites whose guards it has. */
+interface Edited<S> {
   original: string;
-  guards: Map<number, Guard>;
+  sites: Set<S>;
+  /** Its guards and the source disagree (a restore V8 refused): retried. */
+  stale: boolean;
 }
 
 /**
- * Guard numbers, never reused in this process: a guard left in the code (its gate answering no) keeps
- * its number, and a later gate must not take it for one of its own.
+ * Guard numbers, never reused in this process: a guard V8 would not let a closed engine take out
+ * (probe-edits.ts) keeps its number, and a later engine's gate must not take it for one of its own.
  */
 let nextGuard = 1;
-/**
- * The guards in each script's code, for the process's life: a removed probe's guard stays in the
- * code with its gate off (a typeof and a call per pass, where taking it out would be one more
- * live edit, a walk of the whole heap: test/README.md "Probes and live edit"), and a probe set
- * later at its line, by this engine or the worker's next, takes it over with no edit. A later edit
- * of the script (a guard at another line) leaves it out where V8 cannot refuse that (its function
- * is neither async nor a generator, nor module code).
- */
-const inCode = new Map<string, EditedScript>();
 /**
  * Scripts this process has live-edited (ids are the isolate's, the same in every session). V8
  * keeps the source before each edit as a script of its own with the same URL, which a session
@@ -80,10 +61,10 @@ const inCode = new Map<string, EditedScript>();
 const editedScripts = new Set<string>();
 
 /**
- * Live edit's bound: V8 recompiles the whole script at an edit, with the thread held, at a cost
- * that grows faster than the script (measured here on Node 20, scripts of 4-line functions: 63 KB /
- * 1,000 functions 47 ms, 128 KB / 2,000 87 ms, 258 KB / 4,000 289 ms, 648 KB 7.2 s, 2.6 MB
- * minutes). Over either figure the probe keeps its breakpoint.
+ * Live edit's bound: V8 recompiles the whole script at an edit (and at the restore), with the
+ * thread held, at a cost that grows faster than the script (measured here on Node 20, scripts of
+ * 4-line functions: 63 KB / 1,000 functions 47 ms, 128 KB / 2,000 87 ms, 258 KB / 4,000 289 ms,
+ * 648 KB 7.2 s, 2.6 MB minutes). Over either figure the probe keeps its breakpoint.
  */
 const EDIT_MAX_BYTES = 100_000;
 const EDIT_MAX_FUNCTIONS = 1500;
@@ -95,56 +76,43 @@ function overEditBound(source: string): string | null {
   return `the script is ${Math.round(source.length / 1000)} KB with ${functions} functions, over live edit's bound of ${EDIT_MAX_BYTES / 1000} KB or ${EDIT_MAX_FUNCTIONS} functions, which keeps an edit under ~100 ms`;
 }
 
-/**
- * A check's text in guard `n` at index `k`, from its key: `w:CODE` (a compiled `--when`, or `1`
- * for a probe with none beside others that have one), `t:V1,V2…` (a compiled template's values).
- */
-function checkText(key: string, n: number, k: number): string {
-  const G = PROBE_GATE_KEY;
-  return key.startsWith('t:') ? `(${G}.a(${n},${k})&&${G}.t(${n},${k},[${key.slice(2)}]))` : `${G}.w(${n},${k},${key.slice(2)})`;
-}
-
-/**
- * Which of the guard's checks answers for each probe (their keys matched, each check to one probe),
- * or null when one has none there. Checks left over answer no (their probe was removed).
- */
-function matchChecks(checks: readonly string[], wanted: readonly string[]): number[] | null {
-  const free = checks.map((_, k) => k);
-  const slots: number[] = [];
-  for (const key of wanted) {
-    const at = free.findIndex((k) => checks[k] === key);
-    if (at < 0) return null;
-    slots.push(free[at]!);
-    free.splice(at, 1);
-  }
-  return slots;
-}
-
 export class LiveEdits<S extends EditSite> {
-  /** Sites by guard number: the guards whose gate answers here (any other answers no). */
+  /** Sites by guard number. */
   readonly guarded = new Map<number, S>();
+  /** Scripts edited now, by id. */
+  private readonly edited = new Map<string, Edited<S>>();
+  private editRetry: NodeJS.Timeout | null = null;
 
   constructor(private readonly host: LiveEditHost) {}
 
-  /** A script's source as loaded, when live edit changed it in this process (guards are in the code), else null. */
-  original(scriptId: string): string | null {
-    return inCode.get(scriptId)?.original ?? null;
+  /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await). */
+  get pending(): boolean {
+    return [...this.edited.values()].some((e) => e.stale);
   }
 
-  /** Whether a pause is at the `debugger` of a guard in the code now (its gate answers, or answers no). */
+  /** A script's source as loaded, when it is edited now (its guards are not in it), else null. */
+  original(scriptId: string): string | null {
+    return this.edited.get(scriptId)?.original ?? null;
+  }
+
+  /** Whether a pause is at the `debugger` of a guard in the code now. */
   atGuard(at: { scriptId: string; lineNumber: number; columnNumber: number }): boolean {
-    for (const g of inCode.get(at.scriptId)?.guards.values() ?? []) if (g.place.line === at.lineNumber && g.column === at.columnNumber) return true;
+    for (const e of this.edited.values()) for (const s of e.sites) if (s.scriptId === at.scriptId && s.edit?.place.line === at.lineNumber && s.edit.column === at.columnNumber) return true;
     return false;
+  }
+
+  /** The engine closes: retries stop; guards V8 could not take out yet are restored now where it can. */
+  close(): void {
+    if (this.editRetry) clearTimeout(this.editRetry);
+    for (const [scriptId, e] of this.edited) if (e.stale) this.applyEdits(scriptId, e);
   }
 
   /**
    * Arms the site by live edit when that is sound: each probe there has no column and is not
    * replay's, and its `--when`, if any, compiles (probe-when-compile.ts: a subset that cannot run
-   * the app's code, so V8's side-effect check is not needed); a guard fits before its statement
-   * (probe-edits.ts); no DevTools can attach here; and either a guard with the checks it needs is
-   * in the code there already (a probe's that was removed: no edit), or V8 takes the edit (it
-   * refuses one while the function runs or waits at an await). Else false: a breakpoint, and
-   * `noEdit` says why.
+   * the app's code, so V8's side-effect check is not needed); no DevTools can attach here; a guard
+   * fits before its statement (probe-edits.ts); and V8 takes the edit (it refuses one while the
+   * function runs or waits at an await). Else false: a breakpoint, and `noEdit` says why.
    */
   guard(site: S, probes: readonly { spec: ProbeSpec }[]): boolean {
     site.noEdit = undefined;
@@ -152,118 +120,116 @@ export class LiveEdits<S extends EditSite> {
       this.unguard(site);
       return false;
     }
+    // A guard already in the code that answers for each probe here stays (one it has and that is gone answers no).
+    const edit = site.edit;
+    // A logpoint with no --when gets its template compiled into the guard where every expression
+    // compiles there: a hit writes its line with no pause (probe-gates.ts templatePass/templateGate).
+    const templated = (p: { spec: ProbeSpec }) => p.spec.kind === 'log' && p.spec.when === null && p.spec.template !== null;
+    if (edit && probes.every((p) => (edit.ids === null ? p.spec.when === null && !templated(p) : edit.ids.has(p.spec.id)))) return true;
+    const conditional = probes.some((p) => p.spec.when !== null || templated(p));
     const keep = (why: string | null): false => {
       if (why !== null && (probes.some((p) => p.spec.when !== null) || why.startsWith('the script is'))) site.noEdit = why;
       if (site.edit) this.unguard(site);
       return false;
     };
     if (!this.host.liveEdit) return keep('live edit is off (probeLiveEdit: false)');
-    // Not even a guard already in the code: its `debugger` would stop a DevTools client's session too.
     if (this.host.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
+    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
+    if (this.host.pausedNow()) return keep('set while the thread was paused at a probe');
+    if (this.host.parsing()) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
     const script = this.host.scripts.get(site.scriptId);
-    const entry = inCode.get(site.scriptId);
+    const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.host.scriptSource(site.scriptId);
     if (!script || original === null) return keep('the script\'s source could not be read');
     const over = overEditBound(original);
     if (over) return keep(over);
-    const place = site.edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, nextGuard);
+    const n = edit?.n ?? nextGuard++;
+    const place = edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
     if (!place) return keep('no place for a gate right before the probed statement (it is not the first on its line in a block, or a comment or other code is between it and the statement before)');
-    // What each probe needs of the guard: nothing (the plain gate), or a check (its compiled --when or template).
-    // A logpoint with no --when gets its template compiled into the guard where every expression
-    // compiles there: a hit writes its line with no pause (probe-gates.ts templatePass/templateGate).
-    const templated = (p: { spec: ProbeSpec }) => p.spec.kind === 'log' && p.spec.when === null && p.spec.template !== null;
-    let wanted: string[] | null = null;
+    let text = guardText(n);
+    let ids: Set<number> | null = null;
     const templates = new Set<number>();
-    if (probes.some((p) => p.spec.when !== null || templated(p))) {
-      wanted = [];
+    if (conditional) {
+      const checks: string[] = [];
       for (const p of probes) {
         if (p.spec.when === null) {
           const values = templated(p) ? compileTemplate(p.spec.template!, place.scope) : null;
           if (values !== null) templates.add(p.spec.id);
-          wanted.push(values !== null ? `t:${values.join(',')}` : 'w:1');
+          checks.push(values !== null ? `(${PROBE_GATE_KEY}.a(${n},${p.spec.id})&&${PROBE_GATE_KEY}.t(${n},${p.spec.id},[${values.join(',')}]))` : `${PROBE_GATE_KEY}.w(${n},${p.spec.id},1)`);
           continue;
         }
         const compiled = compileWhen(p.spec.when, place.scope, { gate: PROBE_GATE_KEY });
         if (!compiled.ok) return keep(p.spec.id === probes.find((q) => q.spec.when !== null)?.spec.id ? `its --when is not compiled: ${compiled.reason}` : `the --when of probe ${p.spec.id} there is not compiled: ${compiled.reason}`);
-        wanted.push(`w:${compiled.code}`);
+        checks.push(`${PROBE_GATE_KEY}.w(${n},${p.spec.id},${compiled.code})`);
       }
+      text = guardText(n, checks.join('|'));
+      ids = new Set(probes.map((p) => p.spec.id));
     }
-    const ids = probes.map((p) => p.spec.id);
-    // The guard in the code here (this site's, or one a removed probe left), if it answers for each probe.
-    const there = entry?.guards.get(place.offset);
-    const owner = there ? this.guarded.get(there.n) : undefined;
-    // (Another site's guard at this place: not shared; this one keeps a breakpoint.)
-    if (owner !== undefined && owner !== site) return keep(null);
-    if (there) {
-      let slots: number[] | null | undefined;
-      if (there.checks === null) slots = wanted === null ? null : undefined;
-      else {
-        const taken = matchChecks(there.checks, wanted ?? ids.map(() => 'w:1'));
-        slots = taken === null ? undefined : slotsOf(there.checks.length, taken, ids);
-      }
-      if (slots !== undefined) {
-        const own = site.edit?.n === there.n ? site.edit : null;
-        const reused = own === null || own.reused === true;
-        site.edit = { n: there.n, place: there.place, ms: own?.ms ?? 0, text: there.text, column: there.column, slots, ...(templates.size > 0 ? { templates } : {}), ...(reused ? { reused: true } : {}) };
-        this.guarded.set(there.n, site);
-        return true;
-      }
-    }
-    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
-    if (this.host.pausedNow()) return keep('set while the thread was paused at a probe');
-    if (this.host.parsing()) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
-    const n = there?.n ?? site.edit?.n ?? nextGuard++;
-    const checks = wanted;
-    const text = guardText(n, checks === null ? null : checks.map((key, k) => checkText(key, n, k)).join('|'));
-    const guard: Guard = { n, place, text, column: debuggerColumn(place, text), checks };
+    const e = entry ?? { original, sites: new Set<S>(), stale: false };
+    site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids, ...(templates.size > 0 ? { templates } : {}) };
+    e.sites.add(site);
     const started = performance.now();
-    if (!this.applyEdit(site.scriptId, original, guard)) {
-      // The code keeps the guards it had: this site's, if any, does not answer for every probe here.
+    const applied = this.applyEdits(site.scriptId, e);
+    site.edit.ms = Math.round((performance.now() - started) * 10) / 10;
+    if (!applied) {
+      // The code keeps the guard it had (if any), which does not answer for every probe here: it goes.
+      site.edit = edit;
+      if (!edit) e.sites.delete(site);
       return keep('V8 refused the live edit (a function of the script was running or waiting at an await)');
     }
-    site.edit = { n, place, ms: Math.round((performance.now() - started) * 10) / 10, text, column: guard.column, slots: checks === null ? null : ids, ...(templates.size > 0 ? { templates } : {}) };
+    this.edited.set(site.scriptId, e);
     this.guarded.set(n, site);
     return true;
   }
 
-  /** The site's guard answers no from now on; it stays in the code (no edit), for a later probe at its line to take over. */
+  /** The site's guard goes: its gate answers false at once; the script gets its source back (later, if V8 refuses now). */
   unguard(site: S): void {
     if (!site.edit) return;
-    if (this.guarded.get(site.edit.n) === site) this.guarded.delete(site.edit.n);
+    this.guarded.delete(site.edit.n);
+    const e = this.edited.get(site.scriptId);
     site.edit = null;
+    if (!e) return;
+    e.sites.delete(site);
+    // With DevTools able to attach, a guard whose gate is off stays: an edit would drop the client's breakpoints there.
+    if (this.host.devtoolsMayAttach()) return;
+    // Not while paused (a probe's last hit): V8 would recompile the script with the thread held. Right after.
+    if (this.host.pausedNow() || !this.applyEdits(site.scriptId, e)) this.retryEdits(e, this.host.pausedNow() ? 0 : 1000);
   }
 
-  /**
-   * Puts `guard` into the script (in place of the one at its offset, if any), with the other guards
-   * of this engine's probes; a guard left by a removed probe goes with this edit where V8 cannot
-   * refuse that (probe-edits.ts: `suspendable`), else it stays. True when V8 took it.
-   */
-  private applyEdit(scriptId: string, original: string, guard: Guard): boolean {
-    const before = inCode.get(scriptId)?.guards ?? new Map<number, Guard>();
-    const after = new Map<number, Guard>();
-    for (const [offset, g] of before) if (offset !== guard.place.offset && (this.guarded.has(g.n) || g.place.suspendable)) after.set(offset, g);
-    after.set(guard.place.offset, guard);
-    const text = withGuards(original, [...after.values()].map((g) => ({ offset: g.place.offset, n: g.n, text: g.text })));
+  /** Sets the script's source to its original with the guards of its sites; true when V8 took it. */
+  private applyEdits(scriptId: string, e: Edited<S>): boolean {
+    const text = withGuards(e.original, [...e.sites].map((s) => ({ offset: s.edit!.place.offset, n: s.edit!.n, text: s.edit!.text })));
     let status: string;
     editedScripts.add(scriptId);
-    const started = performance.now();
     try {
       status = this.host.post<{ status: string }>('Debugger.setScriptSource', { scriptId, scriptSource: text }).status;
     } catch (err) {
       status = (err as Error).message;
     }
-    // One line per edit V8 was asked for (taken or not: either way it walked the heap), for what a probe costs (bench/probe-edit-cost.ts counts them).
-    const ms = Math.round((performance.now() - started) * 10) / 10;
-    const url = this.host.scripts.get(scriptId)?.url ?? scriptId;
     if (status !== 'Ok') {
-      this.host.log.debug({ scriptId, status, liveEditMs: ms }, `Probes: V8 refused a live edit of ${url} (${ms} ms): ${status}`);
+      this.host.log.debug({ scriptId, status }, `Probes: V8 refused a live edit of ${this.host.scripts.get(scriptId)?.url ?? scriptId}: ${status}`);
       return false;
     }
-    this.host.log.debug({ scriptId, liveEditMs: ms, guards: after.size }, `Probes: live edit of ${url} (${ms} ms, ${after.size} guard(s) in it)`);
-    inCode.set(scriptId, { original, guards: after });
+    e.stale = false;
+    if (e.sites.size === 0) this.edited.delete(scriptId);
     // V8 drops the breakpoints in the functions an edit changed: the other probes' here are set again.
     this.host.edited(scriptId);
     return true;
+  }
+
+  /**
+   * A restore put off (asked for while paused: after `ms`) or refused by V8 (the function was
+   * running or waiting at an await): tried again, then each second, until it takes.
+   */
+  private retryEdits(e: Edited<S>, ms = 1000): void {
+    e.stale = true;
+    if (this.editRetry) return;
+    const retry = () => {
+      this.editRetry = null;
+      for (const [scriptId, entry] of this.edited) if (entry.stale && !this.host.closed()) this.applyEdits(scriptId, entry);
+      if (!this.host.closed() && [...this.edited.values()].some((x) => x.stale)) this.editRetry = setTimeout(retry, 1000).unref();
+    };
+    this.editRetry = setTimeout(retry, ms).unref();
   }
 
   /**
@@ -284,13 +250,6 @@ export class LiveEdits<S extends EditSite> {
     }
     return edited && older;
   }
-}
-
-/** The probe (id) each of a guard's `count` checks answers for, from the check index each probe took (-1: none). */
-function slotsOf(count: number, taken: readonly number[], ids: readonly number[]): number[] {
-  const slots = new Array<number>(count).fill(-1);
-  taken.forEach((k, i) => (slots[k] = ids[i]!));
-  return slots;
 }
 
 /**

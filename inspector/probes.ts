@@ -127,7 +127,7 @@ export class ProbeEngine {
     this.reader = new FrameReader(this.redactor);
     this.edits = new LiveEdits<Site>({
       post: (method, params) => this.post(method, params), log: opts.log, liveEdit: opts.liveEdit === true, devtoolsMayAttach: () => this.devtoolsMayAttach(),
-      pausedNow: () => this.pausedNow, parsing: () => this.parsing, scripts: this.scripts, scriptSource: (id) => this.scriptSource(id),
+      pausedNow: () => this.pausedNow, parsing: () => this.parsing, closed: () => this.closed, scripts: this.scripts, scriptSource: (id) => this.scriptSource(id),
       edited: (scriptId) => {
         for (const site of this.sites.byKey.values()) if (site.scriptId === scriptId && site.breakpointId !== null) this.sites.setBreakpoint(site, [...site.probes]);
       },
@@ -180,6 +180,11 @@ export class ProbeEngine {
     });
     if (error) throw error;
     return result as T;
+  }
+
+  /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await): retried each second. */
+  get editsPending(): boolean {
+    return this.edits.pending;
   }
 
   /** What a pass of a probed line costs here (ms), and the passes a second the budget allows at that cost (probe-gates.ts). */
@@ -514,8 +519,9 @@ export class ProbeEngine {
     this.closed = true;
     clearInterval(this.report);
     this.flush();
-    // Their guards stay in the code, the gate gone (a typeof each pass: probe-live-edit.ts).
     for (const id of [...this.probes.keys()]) this.disarm(id);
+    // Guards V8 could not take out yet stay, their gate gone (typeof): restored now where it can.
+    this.edits.close();
     try {
       this.session.disconnect();
     } catch {

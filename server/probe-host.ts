@@ -18,10 +18,32 @@ export interface ProbeHost {
   close(): Promise<void>;
 }
 
+/** How long a process with no probe keeps its probe session for removals V8 refused (retried each second). */
+const UNEDIT_WAIT_MS = 10 * 60_000;
+
 export function probeHost(options: Options, log: Logger, index: number, appCalls: AppCalls, send: (message: WorkerMessage) => void): ProbeHost {
   let engine: ProbeEngine | null = null;
   // One message at a time: the engine starts (its resumer thread) before the first is handled.
   let queue = Promise.resolve();
+  let waiting: NodeJS.Timeout | null = null;
+  /** Closes the engine when it has no probe and no pending un-edit (checked each second until `deadline`). */
+  const closeWhenDone = (deadline: number): void => {
+    if (waiting) clearTimeout(waiting);
+    waiting = null;
+    queue = queue.then(async () => {
+      if (!engine || engine.size > 0) return;
+      if (engine.editsPending) {
+        if (Date.now() < deadline) {
+          waiting = setTimeout(() => closeWhenDone(deadline), 1000).unref();
+          return;
+        }
+        log.warn(`Probes: a removed probe's guard is still in the app's code in this process (PID: ${process.pid}) after ${UNEDIT_WAIT_MS / 60_000} min (V8 refuses the edit while its function runs or waits at an await); its gate answers no, and a restart gives the code back`);
+      }
+      const closing = ownWork('closing probes (the inspector session)', () => engine!.close());
+      engine = null;
+      await closing;
+    });
+  };
   return {
     handle(m) {
       if (m.type === 'probe-flush') {
@@ -49,18 +71,17 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
           appCalls.track(true);
           const started = engine;
           ownWork(m.type === 'probe-set' ? `setting probe ${m.probe.id} at ${relative(process.cwd(), m.probe.file)}:${m.probe.line}` : `removing probe ${m.id}`, () => started.handle(m));
-          // The last probe gone: the session, its breakpoints and the resumer thread go too (its
-          // live-edit guards stay in the code, their gate gone: inspector/probe-live-edit.ts).
+          // The last probe gone: the session, its breakpoints and the resumer thread go too, once
+          // the guards V8 refused to take out (a function waiting at an await) are out.
           if (engine.size === 0) {
             appCalls.track(false);
-            const closing = ownWork('closing probes (the inspector session)', () => started.close());
-            engine = null;
-            await closing;
+            closeWhenDone(Date.now() + UNEDIT_WAIT_MS);
           }
         })
         .catch((err: Error) => log.error({ err }, `Probes cannot start here (PID: ${process.pid}): ${err.message}`));
     },
     close() {
+      if (waiting) clearTimeout(waiting);
       return (queue = queue.then(async () => {
         const closing = engine?.close();
         engine = null;

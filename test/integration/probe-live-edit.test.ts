@@ -19,13 +19,13 @@ afterAll(killAll);
 
 type Server = { s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string; removeAll: () => Promise<void> };
 
-async function start(extra: string[] = [], liveEdit = true, app = APP, env: Record<string, string> = {}): Promise<Server> {
+async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
   const state = join(dir, 'tspuma.state');
   // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
   const dumps = join(dir, 'dumps');
-  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app], { TSPUMA_DUMP_DIR: dumps, ...env });
+  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app], { TSPUMA_DUMP_DIR: dumps });
   const probe = async (args: string[]) => {
     const p = run(['probe', ...args, '-S', state]);
     const code = await p.exited;
@@ -151,35 +151,22 @@ describe('probes armed by live edit', () => {
     }
   }, 60_000 * SLOWNESS);
 
-  it("a probe removed while its function waits at an await, the worker's last probe, takes no live edit: its guard stays in the code with its gate off (no hit), and the line's next probe takes it over with no edit and hits (P1, issue 31)", async () => {
+  it('a probe removed while its function waits at an await, the worker\'s last probe, is taken out of the app\'s code once the function returns (P1)', async () => {
     const app = 'test/fixtures/apps/live-edit-await-app.mjs';
-    const line = `${app}:${lineOf(app, 'const found = `user ${id}`;')}`;
-    // Debug lines: one per live edit V8 is asked for (inspector/probe-live-edit.ts).
-    const { s, probe } = await start([], true, app, { TSPUMA_LOG_LEVEL: 'debug' });
-    const edits = () => s.lines().filter((l) => /^Probes: (V8 refused a )?live edit of /.test(String(l.msg))).length;
-    const set = await probe(['log', line, 'id={id}']);
+    const { s, probe } = await start([], true, app);
+    const set = await probe(['log', `${app}:${lineOf(app, 'const found = `user ${id}`;')}`, 'id={id}']);
     expect(set.code, set.err).toBe(0);
-    expect(await armedAt(probe, Number(set.out.trim()))).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
+    expect(await armedAt(probe, Number(set.out.trim()))).toContain('live edit');
     expect(await get(s, '/src')).toContain('__tspumaProbe');
     const holding = get(s, '/hold/5');
     await waitFor(async () => ((await get(s, '/waiting')) === 'true' ? true : null), 'the request waiting in held()');
+    // V8 refuses the restore while held() waits at its await: the removal is pending.
     expect((await probe(['rm', '--all'])).code).toBe(0);
     expect(await get(s, '/release')).toBe('released');
     expect(await holding).toBe('user 5\n');
-    // The guard is left in held() (an edit now would be refused: it waits at an await), its gate off.
-    expect(await get(s, '/src')).toContain('__tspumaProbe');
-    const again = await probe(['log', line, 'again {id}']);
-    expect(again.code, again.err).toBe(0);
-    const id = Number(again.out.trim());
-    expect(await armedAt(probe, id)).toMatch(/\(template and gate compiled in by live edit: 0 ms; a hit logs with no pause; no edit: the guard was in the code already\)$/);
-    const next = get(s, '/hold/6');
-    await waitFor(async () => ((await get(s, '/waiting')) === 'true' ? true : null), 'the request waiting in held()');
-    expect(await get(s, '/release')).toBe('released');
-    expect(await next).toBe('user 6\n');
-    expect((await hitsOf(s, id, 1)).map((h) => [h.values, h.paused])).toEqual([[{ id: '6' }, false]]);
-    // The removed probe's guard never let a hit through; one edit in all (the first set), where each set and removal was one.
-    expect(s.lines().filter((l) => l.probe === Number(set.out.trim()) && typeof l.values === 'object')).toEqual([]);
-    expect(edits()).toBe(1);
+    await waitFor(async () => (!(await get(s, '/src')).includes('__tspumaProbe') ? true : null), "held()'s source without the probe's guard", 20_000, 200).catch(async (err: Error) => {
+      throw new Error(`${err.message}; held() reads: ${await get(s, '/src')}`);
+    });
   }, 60_000 * SLOWNESS);
 
   it('with --inspect (DevTools may attach and set breakpoints an edit would drop) the probe keeps its breakpoint', async () => {

@@ -53,12 +53,6 @@ describe('guardPlace', () => {
     expect(guardPlace('const x = ;\nfoo();\n', true, 1, 0, 1)).toBeNull();
   });
 
-  it('says whether the guard\'s function may be suspended while nothing runs (an async function, a generator, module code), where V8 refuses to take a guard out', () => {
-    const source = ['function plain(x) {', '  const a = x;', '  return a;', '}', 'async function later(x) {', '  await x;', '  return x;', '}', 'function* gen() {', '  yield 1;', '  yield 2;', '}', 'const top = 1;', 'plain(top);', ''].join('\n');
-    const suspendable = (mark: string) => guardPlace(source, true, ...at(source, mark), 1)?.suspendable;
-    expect(['return a', 'return x', 'yield 2', 'plain(top)'].map(suspendable)).toEqual([false, true, true, true]);
-  });
-
   it('parses a CommonJS file as a function body (a top-level return) and an ES module with top-level await', () => {
     const cjs = 'const x = 1;\nif (!x) return;\nmodule.exports = x;\n';
     expect(guardPlace(cjs, false, 2, 0, 1)).toMatchObject({ line: 1 });

@@ -65,12 +65,10 @@ describe('the probe engine under tsx', () => {
     expect(logged(5)).toEqual([]);
   });
 
-  it('a file whose probes engines in turn set and removed (a worker whose last probe goes closes its engine) gets the next probe in its live script only, with no edit (the guard left in the code is taken over), and it hits', () => {
+  it('a file edited in and out by two engines in turn (a worker whose last probe goes closes its engine) gets the next probe in its live script only, and it hits', () => {
     const r = lines.find((l) => 'rearmedSites' in l)!;
-    expect([r.rearmedSites, r.rearmedReused]).toEqual([1, [true]]);
-    // sum()'s lines as V8 runs them: line 4's guard (line 3's end) only; probe 7's, left on line 5 by the first engine, went with the next edit.
-    expect(lines.find((l) => 'sumLines' in l)!.sumLines).toEqual([true, false, false, false, false, false, false]);
-    expect(sent().find((m) => m.type === 'probe-state' && m.id === 26 && m.state === 'armed')!.at).toMatch(/esm\/loop\.mjs, generated line 4 column \d+ \(template and gate compiled in by live edit: 0 ms; a hit logs with no pause; no edit: the guard was in the code already\)$/);
+    expect(r.rearmedSites).toBe(1);
+    expect(sent().find((m) => m.type === 'probe-state' && m.id === 26 && m.state === 'armed')!.at).toMatch(/esm\/loop\.mjs, generated line 4 column \d+ \(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
     expect(logged(26).map((l) => l.msg)[0]).toBe('probe 26 test/fixtures/probes/esm/loop.mjs:4: again 2');
   });
 

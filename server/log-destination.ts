@@ -112,7 +112,9 @@ export class PipeWriter {
     }
     if (this.held.length === 0 || this.muted) return;
     const dropped = this.stall === null || this.stall.lines === 0 ? '' : `; ${this.stall.lines} earlier line(s) were dropped while it stalled`;
-    this.d.writeStderr(`tspuma: stdout did not take the last ${this.heldBytes} bytes of log lines within ${EXIT_FLUSH_MS} ms of exit (its reader stalled); they are lost${dropped}\n`);
+    // Stalled (nothing taken for EXIT_FLUSH_MS), or reading on too slowly to finish by EXIT_FLUSH_MAX_MS.
+    const why = this.d.now() - progressAt >= EXIT_FLUSH_MS ? `within ${EXIT_FLUSH_MS} ms of exit (its reader stalled)` : `within ${EXIT_FLUSH_MAX_MS / 1000} s of exit (its reader took lines, too slowly)`;
+    this.d.writeStderr(`tspuma: stdout did not take the last ${this.heldBytes} bytes of log lines ${why}; they are lost${dropped}\n`);
     this.held.length = 0;
     this.heldBytes = 0;
   }

@@ -153,8 +153,9 @@ export class LoopBlockWatch<R> {
     // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
     // the loop, whatever request ended as it came back.
     const { own, debugger: held } = ownWorkBetween(since, now);
-    if (held) during = `; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code${own.length > 0 ? `; tspuma's own work ran then too: ${own.join(', ')}` : ''}`;
-    else if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
+    // A probe's own pause is one -d's session did not ask for either: tspuma's work names it first.
+    if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
+    else if (held) during = `; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code`;
     else if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
     else if (inApp.length > 0) {
       // Still in the app: the one that ran is among them (oldest first).

@@ -65,6 +65,21 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     forgetOwnWork();
   });
 
+  it("names a probe's hit, not a debugger, when -d's session saw the probe's own pause as one it did not ask for", () => {
+    forgetOwnWork();
+    const { w, lines } = watch();
+    w.start();
+    w.stop();
+    const t0 = performance.now();
+    w.tick(t0);
+    debuggerPaused(t0, t0 + 2800);
+    ownWork('a probe hit (its values read while paused)', () => undefined);
+    w.tick(t0 + 3000);
+    expect(lines()[0]!.msg).toContain("; tspuma's own work ran then, not the app's code: a probe hit (its values read while paused);");
+    expect(lines()[0]!.msg).not.toContain('a debugger held it paused');
+    forgetOwnWork();
+  });
+
   it('names the requests in the app when none ended, and says none was when none was', () => {
     const a = watch([{ text: 'GET /a (request a)', ms: 3000 }]);
     a.w.tick(1000);

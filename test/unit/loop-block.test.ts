@@ -12,6 +12,18 @@ function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number
   return { w, lines: () => lines.filter((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED') as { msg: string; seconds: number; folded?: number }[] };
 }
 
+/**
+ * Puts `w` on the real clock own-work.ts records on (start() sets it to now; stop() leaves it so)
+ * and gives it its first tick at now + `ahead` ms; returns that time, for the ticks that follow.
+ */
+function onRealClock(w: LoopBlockWatch<string>, ahead = 0): number {
+  w.start();
+  w.stop();
+  const t0 = performance.now() + ahead;
+  w.tick(t0);
+  return t0;
+}
+
 describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)', () => {
   it('blames the first request to end after the block, not one that ended before it began', () => {
     const { w, lines } = watch();
@@ -30,19 +42,12 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     forgetOwnWork();
     const before = watch();
     ownWork('removing probe 7', () => undefined);
-    // start() sets the watch's clock to now (the ticks below are on that clock); stop() leaves it so.
-    before.w.start();
-    before.w.stop();
-    const t0 = performance.now() + 1;
-    before.w.tick(t0);
+    const t0 = onRealClock(before.w, 1);
     before.w.ended('spin', t0 + 2900);
     before.w.tick(t0 + 3000);
     expect(before.lines()[0]!.msg).toContain('; it ended with GET /spin (request spin), answered as the loop came back;');
     const { w, lines } = watch([{ text: 'GET /a (request a)', ms: 3000 }]);
-    w.start();
-    w.stop();
-    const t1 = performance.now();
-    w.tick(t1);
+    const t1 = onRealClock(w);
     ownWork('setting probe 1 at src/db.ts:10', () => undefined);
     w.ended('after', t1 + 2900);
     w.tick(t1 + 3000);
@@ -55,10 +60,7 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
   it("names a debugger's pause in the block's span (a DevTools client, seen by -d's session) instead of the app's code (N9)", () => {
     forgetOwnWork();
     const { w, lines } = watch();
-    w.start();
-    w.stop();
-    const t0 = performance.now();
-    w.tick(t0);
+    const t0 = onRealClock(w);
     debuggerPaused(t0 + 100, t0 + 2800);
     w.tick(t0 + 3000);
     expect(lines()[0]!.msg).toContain("; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code;");
@@ -68,10 +70,7 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
   it("names a probe's hit, not a debugger, when -d's session saw the probe's own pause as one it did not ask for", () => {
     forgetOwnWork();
     const { w, lines } = watch();
-    w.start();
-    w.stop();
-    const t0 = performance.now();
-    w.tick(t0);
+    const t0 = onRealClock(w);
     debuggerPaused(t0, t0 + 2800);
     ownWork('a probe hit (its values read while paused)', () => undefined);
     w.tick(t0 + 3000);

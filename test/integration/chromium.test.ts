@@ -65,7 +65,7 @@ interface TargetInfo {
 
 describe('chrome://inspect discovery with Chromium', () => {
   it.skipIf(skip)(`lists the primary and both workers of -w 2 as node targets, and a SIGKILLed worker's replacement under the same id${skip ? ` (skipped: ${missing})` : ''}`, async () => {
-    const s = await boot(['-w', '2', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+    const s = await boot(['-w', '2', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]);
     const base = Number(new URL(await discoveryUrl(s)).port);
     const list = async () => (await (await fetch(`http://127.0.0.1:${base}/json/list`)).json()) as ListEntry[];
     const entries = await waitFor(async () => ((await list()).length === 3 ? list() : null), 'the primary and 2 workers listed');

@@ -35,7 +35,8 @@ describe('cluster boot failures', () => {
 
   it('exits 1 with the app\'s error and the --preload hint when the app throws at import under -w 2', async () => {
     const started = Date.now();
-    const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.ts')]);
+    // Plain JavaScript: six failed worker boots, none of which the TypeScript hooks are the point of.
+    const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.mjs')]);
     await waitFor(() => s.proc.exitCode !== null || s.proc.signalCode !== null, 'the primary to give up', 25_000, 50);
     const code = await s.exited;
     const seconds = (Date.now() - started) / 1000;

@@ -7,7 +7,7 @@ import { waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
 
-const APP = 'test/fixtures/apps/console-secrets-app.ts';
+const APP = 'test/fixtures/apps/console-secrets-app.mjs';
 const CARD = '4111111111111111';
 const KEY = 'sk_live_51HxAbCdEfGhIjKlMnOp';
 

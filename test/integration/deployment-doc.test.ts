@@ -18,7 +18,7 @@ import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } f
 
 const DOC = 'docs/deployment.md';
 const APP = 'test/fixtures/apps/client-app.mjs';
-const FORWARDED_APP = 'test/fixtures/apps/forwarded-app.ts';
+const FORWARDED_APP = 'test/fixtures/apps/forwarded-app.mjs';
 const own: ChildProcess[] = [];
 afterEach(async () => {
   for (const c of own.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -10,9 +10,10 @@ import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
+// Plain JavaScript: the dump folder is the point, not TypeScript loading (four -d processes load it).
 const root = appFolder('dumpdir', {
-  'app.ts': [
-    'export default function app(request: Request): Response {',
+  'app.mjs': [
+    'export default function app(request) {',
     "  const limit = new URL(request.url).searchParams.get('limit');",
     "  if (limit !== null) throw new TypeError(`limit must be an integer, got ${limit}`);",
     "  return new Response('ok');",
@@ -26,7 +27,7 @@ const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.startsWi
 
 describe('a dump folder that cannot be used at boot', () => {
   it.runIf(process.getuid?.() === 0)('CI=true in a folder the user cannot write: the server starts with a TSPUMA_ERR_DUMP_DIR warning naming ./tspuma-dumps and CI=true, and a failure is dumped on stderr', async () => {
-    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'app.ts'], { CI: 'true' }, root, { unprivileged: true });
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'app.mjs'], { CI: 'true' }, root, { unprivileged: true });
     expect(warnings(s.stderr())).toEqual([
       `tspuma: TSPUMA_ERR_DUMP_DIR: The dump folder ${join(root, 'tspuma-dumps')} (CI=true: the default ./tspuma-dumps) cannot be used: this user cannot create it (EACCES). Dumps go to stderr only in this run; run from a folder this user can write, or set TSPUMA_DUMP_DIR to one.`,
     ]);
@@ -38,7 +39,7 @@ describe('a dump folder that cannot be used at boot', () => {
 
   it('TSPUMA_DUMP_DIR below a regular file, -w 2: the cluster starts and the warning (ENOTDIR, naming the variable) is written once, not once per worker', async () => {
     const dir = join(root, 'a-file', 'dumps');
-    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', 'tcp://127.0.0.1:0', 'app.ts'], { TSPUMA_DUMP_DIR: dir }, root);
+    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', 'tcp://127.0.0.1:0', 'app.mjs'], { TSPUMA_DUMP_DIR: dir }, root);
     await allBooted(s);
     expect(warnings(s.stderr())).toEqual([
       `tspuma: TSPUMA_ERR_DUMP_DIR: The dump folder ${dir} (TSPUMA_DUMP_DIR in environment) cannot be used: a file stands where a folder of its path should be (ENOTDIR). Dumps go to stderr only in this run; point TSPUMA_DUMP_DIR at a folder this user can write.`,
@@ -49,7 +50,7 @@ describe('a dump folder that cannot be used at boot', () => {
   it('a folder that can be created is, and the boot says nothing about it', async () => {
     const dir = join(root, 'made', 'dumps');
     mkdirSync(join(root, 'made'));
-    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'app.ts'], { TSPUMA_DUMP_DIR: dir }, root);
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'app.mjs'], { TSPUMA_DUMP_DIR: dir }, root);
     expect(warnings(s.stderr())).toEqual([]);
     expect((await fetch(`${s.url}/?limit=x`)).status).toBe(500);
     await waitFor(() => s.stderr().includes(`written to ${dir}/`), 'the dump written to the folder');

@@ -9,7 +9,7 @@ import { boot, killAll, ROOT, run } from '../helpers/cli.js';
 
 afterEach(killAll);
 
-const HELLO = join(ROOT, 'examples/hello.ts');
+const HELLO = join(ROOT, 'test/fixtures/apps/hello.mjs');
 const exposures = (lines: Record<string, unknown>[]) => lines.filter((l) => l.exposure !== undefined);
 
 /** A loopback listener on a port the kernel picks: 0.0.0.0 on the same port cannot be bound. */

@@ -20,7 +20,7 @@ function limited(args: string[]): Promise<{ code: number | null; stderr: string 
 
 describe('tspuma inspect on a disk that fills up during the write (N12)', () => {
   it('heap and profile exit 1 with TSPUMA_ERR_FILE_WRITE naming the file, and leave no file, partial or temporary', async () => {
-    const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+    const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]);
     const discovery = String(s.lines().find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-full-'));
     const heap = join(dir, 'w.heapsnapshot');

@@ -10,7 +10,7 @@ import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
 
-const APP = 'test/fixtures/apps/stderr-app.ts';
+const APP = 'test/fixtures/apps/stderr-app.mjs';
 const NODE_LINE = /^(Debugger attached\.|Waiting for the debugger to disconnect\.\.\.|Debugger listening on .*|For help, see: .*)$/;
 
 async function attach(base: string, target: string): Promise<CDP.Client> {

@@ -14,6 +14,8 @@ const mine = owned('kept');
 afterEach(() => mine.release());
 
 const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
+/** Answers `pid N` as APP does; its /slow?until=PATH holds a request until the test writes PATH. */
+const GATED = join(ROOT, 'test/fixtures/apps/gated-boot-app.mjs');
 
 /**
  * A config whose workers wait in beforeWorkerBoot while the file `hold` exists: a replacement
@@ -203,14 +205,16 @@ describe('the primary keeps the listening sockets', () => {
     const dir = mine.tempDir();
     // workerShutdownTimeout 60 s, a bound (the worker exits once its request is answered): at 5 s, as
     // long as the request, a loaded machine's late timer let the kill cut it (1 full run in 2 at load 9).
-    const s = await boot(['-C', heldConfig(dir, join(dir, 'never'), 60), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
+    const s = await boot(['-C', heldConfig(dir, join(dir, 'never'), 60), '-w', '1', '-b', 'tcp://127.0.0.1:0', GATED]);
     const port = Number(new URL(s.url).port);
     const first = await connect({ port });
     expect(first.outcome).toBe('connected');
     first.socket.setEncoding('utf8');
     let slow = '';
     first.socket.on('data', (c: string) => (slow += c));
-    first.socket.write('GET /slow?ms=5000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    // Held in the app until the test has seen the refusal (a file it writes), not for a guessed 5 s.
+    const release = join(dir, 'release');
+    first.socket.write(`GET /slow?ms=50000&until=${release} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
     // Accepted in order: once a later connection is answered, the slow one is in the worker.
     expect((await get(s.url)).status).toBe(200);
     s.proc.kill('SIGTERM');
@@ -222,6 +226,7 @@ describe('the primary keeps the listening sockets', () => {
     }, 'a new connection to be refused', 15_000);
     // Refused while the slow request was still in the worker (not only once the primary had exited).
     expect(late).toEqual({ outcome: 'ECONNREFUSED', slow: '' });
+    writeFileSync(release, '');
     await waitFor(() => /\r\n\r\npid \d+\n$/.test(slow), 'the slow request to be answered', 15_000);
     expect(slow).toMatch(/^HTTP\/1\.1 200 /);
     expect(await s.exited).toBe(0);

@@ -11,14 +11,15 @@ afterEach(killAll);
 
 const root = appFolder('preload-check', {
   // A job started at module load (a cache refresher, a queue poller) that fails at its 5th tick.
-  'cron-app.ts': [
+  // Plain JavaScript: the check process and every worker load it, and TypeScript is not the point.
+  'cron-app.mjs': [
     "import { appendFileSync } from 'node:fs';",
     'let ticks = 0;',
     'setInterval(() => {',
     "  appendFileSync(new URL('./ticks.txt', import.meta.url), `${process.pid}\\n`);",
     '  if (++ticks === 5) throw new Error(`nightly job failed at tick ${ticks}`);',
     '}, 200);',
-    "export default (request: Request): Response => new Response('ok');",
+    "export default () => new Response('ok');",
     '',
   ].join('\n'),
   'broken-app.ts': "const cfg = JSON.parse('{bad');\nexport default (request: Request): Response => new Response(String(cfg));\n",
@@ -26,7 +27,7 @@ const root = appFolder('preload-check', {
 
 describe('--preload', () => {
   it("the app's module-level job runs in the workers only: never in the primary, which outlives the job's throw in each worker", async () => {
-    const s = await boot(['--preload', '-w', '2', '-b', 'tcp://127.0.0.1:0', 'cron-app.ts'], {}, root);
+    const s = await boot(['--preload', '-w', '2', '-b', 'tcp://127.0.0.1:0', 'cron-app.mjs'], {}, root);
     await allBooted(s);
     const checkPid = await fromLog(s, (l) => (String(l.msg).startsWith('* Preloaded the app in a check process') ? (l.checkPid as number) : undefined), 'the preload line');
     expect(checkPid).not.toBe(s.proc.pid);

@@ -20,7 +20,7 @@ describe('cluster /ready', () => {
   it('is 503 with the reason in its body once the only worker died and its replacement cannot boot, and 200 again never before a worker serves', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-ready-'));
     dirs.push(dir);
-    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/boot-once-app.ts'], { BOOT_ONCE_MARK: join(dir, 'booted') });
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/boot-once-app.mjs'], { BOOT_ONCE_MARK: join(dir, 'booted') });
     const health = await healthUrl(s);
     const ready = await get(`${health}/ready`);
     expect([ready.status, JSON.parse(ready.body).status]).toEqual([200, 'ready']);
@@ -72,7 +72,7 @@ describe("the app's ready(), health() and shutdown() exports", () => {
     it(`${name}: /ready and /health follow the app's checks with their reasons, a check slower than healthCheckTimeout fails, and shutdown() runs at stop`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tspuma-checks-'));
       dirs.push(dir);
-      const s = await boot([...mode, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--health-check-timeout', '0.5', 'test/fixtures/apps/checked-app.ts'], { CHECK_DIR: dir });
+      const s = await boot([...mode, '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--health-check-timeout', '0.5', 'test/fixtures/apps/checked-app.mjs'], { CHECK_DIR: dir });
       const health = await healthUrl(s);
       const status = async (path: string) => {
         const r = await get(`${health}${path}`);

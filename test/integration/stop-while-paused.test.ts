@@ -15,7 +15,7 @@ describe('a stop signal while DevTools holds the main thread paused', () => {
     ['the cluster primary', ['-w', '1'], 'tspuma-primary'],
   ] as const) {
     it(`${mode}: SIGTERM releases the pause, closes the client with the reason, and the server says Goodbye within 15 s`, async () => {
-      const s = await boot([...args, '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+      const s = await boot([...args, '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]);
       const port = Number(new URL(await discoveryUrl(s)).port);
       const client = await CDP({ port, target });
       let closed: { code: number; reason: string } | null = null;
@@ -42,7 +42,7 @@ describe('a stop signal while DevTools holds the main thread paused', () => {
 
 describe("a DevTools client's pause of a -d process (N9)", () => {
   it("is named in the blocked-loop warning as a debugger's pause, not the app's module code or a timer", async () => {
-    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'examples/hello.ts')]);
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]);
     const port = Number(new URL(await discoveryUrl(s)).port);
     const client = await CDP({ port, target: 'tspuma-single' });
     try {

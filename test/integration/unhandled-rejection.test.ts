@@ -6,7 +6,7 @@ import { waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
 
-const APP = 'test/fixtures/apps/forgotten-promise-app.ts';
+const APP = 'test/fixtures/apps/forgotten-promise-app.mjs';
 
 describe('an unhandled promise rejection', () => {
   for (const [mode, args] of [['single mode', []], ['-w 1', ['-w', '1']]] as const) {

@@ -388,16 +388,21 @@ export class Primary {
     if (!handle.stopping) {
       // Node aborts (SIGABRT) when the heap is full: its FATAL ERROR line goes to the worker's
       // stderr only, so the line says it (in either of node 20's wordings, which depend on the
-      // collection that gave up: T4), with the heap the worker last reported.
+      // collection that gave up: T4), with the heap the worker last reported. V8's own fatal errors
+      // (V8_Fatal: a failed CHECK, an invalid size) end the process with a trap (SIGTRAP); with a
+      // debugger session enabled, V8 pauses at the heap limit, and building that pause's scopes at
+      // a function's entry fails a CHECK (node 20, seen in probe-oom.test), so an OOM can end so too.
       const news = handle.lastNews(this.clock.now());
       // A SIGKILL tspuma did not send (it sends one only to a worker it is stopping): the kernel's
       // out-of-memory killer, a container's memory limit, a supervisor or a person (N14).
       const cause =
         signal === 'SIGABRT'
           ? `Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error`
-          : signal === 'SIGKILL'
-            ? `tspuma did not send it; the kernel's out-of-memory killer (\`dmesg\` or \`journalctl -k\` says so), a container's memory limit, a supervisor or a kill -9 did`
-            : null;
+          : signal === 'SIGTRAP'
+            ? `V8 ends a process so at a fatal error of its own ('# Fatal error in …' on the worker's stderr): 'Fatal JavaScript invalid size error' (an array, string or Map grown past the length V8 allows) or a failed internal check ('# Check failed: …'), as V8's pause at the heap limit can fail while a debugger session is enabled (-d, a probe set): then the worker was out of memory`
+            : signal === 'SIGKILL'
+              ? `tspuma did not send it; the kernel's out-of-memory killer (\`dmesg\` or \`journalctl -k\` says so), a container's memory limit, a supervisor or a kill -9 did`
+              : null;
       const why = [cause, news].filter((part) => part).join('; ');
       this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${why ? `: ${why}` : ''}`);
     }

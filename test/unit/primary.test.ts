@@ -133,6 +133,21 @@ describe('Primary: what a worker was doing when it died', () => {
     );
   });
 
+  it("a booted worker killed by SIGTRAP (V8's own fatal error: a failed CHECK, an invalid size): the line says V8 stopped it, what it printed, and that its pause at the heap limit under a debugger session can end so", async () => {
+    const { clock, forks, lines } = await setup();
+    forks[0]!.boot();
+    forks[0]!.emit('message', {
+      tspuma: 1, type: 'checkin', index: 0,
+      stats: { running: 0, in_flight: [], rss_bytes: 55 * 1048576, heap_used_bytes: 7 * 1048576, heap_limit_bytes: 72 * 1048576 },
+    });
+    await clock.advance(4900);
+    forks[0]!.exit(null, 'SIGTRAP');
+    await settle();
+    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
+      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGTRAP); respawning: V8 ends a process so at a fatal error of its own ('# Fatal error in …' on the worker's stderr): 'Fatal JavaScript invalid size error' (an array, string or Map grown past the length V8 allows) or a failed internal check ('# Check failed: …'), as V8's pause at the heap limit can fail while a debugger session is enabled (-d, a probe set): then the worker was out of memory; at its last check-in (4.9 s before) no request was in the app; its heap was 7 of 72 MiB (rss 55 MiB)",
+    );
+  });
+
   it("a booted worker killed by a SIGKILL tspuma did not send: the line names who does that (the OOM killer, a container limit, a supervisor, kill -9) and what the worker was serving and its rss at its last check-in (N14)", async () => {
     const { clock, forks, lines } = await setup();
     forks[0]!.boot();

@@ -56,6 +56,9 @@ if (process.env.NODE_EXTRA_CA_CERTS) {
   delete process.env.NODE_EXTRA_CA_CERTS;
 }
 
+const FORKS = process.env.TSPUMA_TEST_FORKS ? Number(process.env.TSPUMA_TEST_FORKS) : Math.max(4, availableParallelism());
+if (!Number.isInteger(FORKS) || FORKS < 1) throw new Error(`TSPUMA_TEST_FORKS="${process.env.TSPUMA_TEST_FORKS}": expected a whole number of forks, 1 or more`);
+
 export default defineConfig({
   test: {
     // Integration tests spawn the CLI; forks keep each file's signal handlers and ports apart.
@@ -69,7 +72,8 @@ export default defineConfig({
       // file (a vitest fork costs 0.2-0.5 s of CPU, 58 files) buys nothing. (Not threads: autocannon
       // in a worker thread takes itself for one of its own workers.) As many forks kept as used: with
       // fewer, recycling the forks between projects failed the run ('Terminating worker thread').
-      forks: { isolate: false, minForks: Math.max(4, availableParallelism()), maxForks: Math.max(4, availableParallelism()) },
+      // TSPUMA_TEST_FORKS=N: another count, to measure one against this on a quiet machine.
+      forks: { isolate: false, minForks: FORKS, maxForks: FORKS },
       threads: { isolate: true, minThreads: 1, maxThreads: availableParallelism() },
     },
     sequence: { sequencer: LongFirst },
@@ -80,7 +84,8 @@ export default defineConfig({
     // SLOWNESS read again for each file (the run's own load grows as it goes).
     setupFiles: ['test/helpers/each-file.ts'],
     // Fails the run when a tspuma process it started outlives it (an orphaned worker, say), and kills it.
-    globalSetup: ['test/helpers/orphan-check.ts'],
+    // With TSPUMA_TEST_CPU_LOG, a last line for vitest's main process (test/helpers/main-cpu.ts).
+    globalSetup: ['test/helpers/orphan-check.ts', 'test/helpers/main-cpu.ts'],
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
     projects: [

@@ -18,6 +18,8 @@
 // `(_, s) => s`, read .stack, restore). Error.stackTraceLimit is raised by SPARE while installed
 // so that taking ours out leaves as many frames as the app's limit gives without -d; the text is
 // cut back to that limit. An app that sets its own limit afterwards gets it as set, uncut.
+import { kFormatterInside } from '../server/node-http.js';
+
 const OWN_MODULES = new Set(['call-context.js', 'attribution.js', 'index.js'].map((f) => new URL(`./${f}`, import.meta.url).href));
 
 /** Frames captured beyond the app's limit, for ours to be taken out: more than can nest in one stack in practice. */
@@ -61,6 +63,8 @@ function wrap(inner: Prepare): Prepare {
     wrapper = function prepareStackTrace(this: unknown, error: Error, trace: NodeJS.CallSite[]): unknown {
       return Reflect.apply(inner, this, [error, withoutOwnFrames(trace)]);
     };
+    // node-http.ts formats node:http's abort error itself when node's formatter is the one inside.
+    Object.defineProperty(wrapper, kFormatterInside, { value: inner });
     wrapperOf.set(inner, wrapper);
     innerOf.set(wrapper, inner);
   }

@@ -242,6 +242,17 @@ const nodePrepareStackTrace = Error.prepareStackTrace;
 let abortError: unknown = null;
 
 /**
+ * Set on a formatter that only filters the call sites and hands them on (debug mode's, in
+ * diagnostics/app-stacks.ts, which takes its own frames out): the formatter it hands them to.
+ */
+export const kFormatterInside = Symbol('tspuma.formatterInside');
+
+/** Is `current` node's formatter, bare or behind debug mode's frame filter? */
+function formatsAsNode(current: unknown): boolean {
+  return current === nodePrepareStackTrace || (typeof current === 'function' && (current as { [kFormatterInside]?: unknown })[kFormatterInside] === nodePrepareStackTrace);
+}
+
+/**
  * Error.prepareStackTrace for the moment destroyAborted reads the abort error's stack: when every
  * frame is a `node:` one (no source map can cover it), the text node's formatter makes for it
  * (its header, then each call site) without looking up a source map per frame, which with source
@@ -271,13 +282,16 @@ function formatAbortStack(error: Error, trace: NodeJS.CallSite[]): unknown {
  * through its own destroy.
  */
 function destroyAborted(this: http.IncomingMessage, err?: Error, cb?: unknown): unknown {
-  if (err instanceof Error && nodePrepareStackTrace !== undefined && Error.prepareStackTrace === nodePrepareStackTrace) {
+  // Under -d, Error.prepareStackTrace is debug mode's accessor: setting it sets the formatter its
+  // filter hands the call sites to, and setting back what it read restores node's behind it.
+  const current = Error.prepareStackTrace;
+  if (err instanceof Error && nodePrepareStackTrace !== undefined && formatsAsNode(current)) {
     abortError = err;
     Error.prepareStackTrace = formatAbortStack;
     try {
       void err.stack;
     } finally {
-      Error.prepareStackTrace = nodePrepareStackTrace;
+      Error.prepareStackTrace = current;
       abortError = null;
     }
   }

@@ -61,37 +61,47 @@ describe("the request's abort error after tspuma destroys a failed response", ()
     });
   }
 
-  it("is formatted without node's formatter (node's own text, no source-map lookups), as node:http makes it in abortIncoming and reads it in destroy", async () => {
-    // A process of its own: node's formatter is wrapped (to count its calls) before node-http.js
-    // takes it as node's, with source maps on as for a .ts app.
-    const script = `
-      import http from 'node:http';
-      process.setSourceMapsEnabled(true);
-      const node = Error.prepareStackTrace;
-      const formatted = [];
-      Error.prepareStackTrace = function counted(e, t) { formatted.push(e.message); return node(e, t); };
-      const { SERVER_OPTIONS, destroyResponse } = await import(${JSON.stringify(`${ROOT}dist/server/node-http.js`)});
-      const seen = [];
-      const server = http.createServer(SERVER_OPTIONS, (req, res) => {
-        req.on('error', (e) => seen.push({ url: req.url, stack: e.stack, formatted: formatted.splice(0).filter((m) => m === 'aborted').length }));
-        res.writeHead(200);
-        if (req.url === '/server') destroyResponse(res);
-        else res.destroy();
-      });
-      server.listen(0, '127.0.0.1', async () => {
-        for (const path of ['/node', '/server']) await fetch('http://127.0.0.1:' + server.address().port + path).catch(() => null);
-        const deadline = Date.now() + 20000;
-        while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        console.log(JSON.stringify(seen));
-        server.close();
-      });`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
-    const seen = JSON.parse(stdout) as { url: string; stack: string; formatted: number }[];
-    expect(seen.map((e) => [e.url, e.formatted])).toEqual([
-      ['/node', 1],
-      ['/server', 0],
-    ]);
-    expect(seen[1]!.stack).toBe(seen[0]!.stack);
-    expect(seen[0]!.stack).toMatch(/^Error: aborted\n {4}at abortIncoming \(node:_http_server:\d+:\d+\)\n/);
-  });
+  for (const filtered of [false, true]) {
+    it(`${filtered ? "behind -d's frame filter: " : ''}is formatted without node's formatter (node's own text, no source-map lookups), as node:http makes it in abortIncoming and reads it in destroy`, async () => {
+      // A process of its own: node's formatter is wrapped (to count its calls) before node-http.js
+      // takes it as node's, with source maps on as for a .ts app; then, as -d does, debug mode's
+      // filter of its own frames is put in front of it (an accessor on Error.prepareStackTrace).
+      const filter = filtered ? `(await import(${JSON.stringify(`${ROOT}dist/diagnostics/app-stacks.js`)})).installAppStacks();` : '';
+      const script = `
+        import http from 'node:http';
+        process.setSourceMapsEnabled(true);
+        const node = Error.prepareStackTrace;
+        const formatted = [];
+        Error.prepareStackTrace = function counted(e, t) { formatted.push(e.message); return node(e, t); };
+        const { SERVER_OPTIONS, destroyResponse } = await import(${JSON.stringify(`${ROOT}dist/server/node-http.js`)});
+        ${filter}
+        const before = Error.prepareStackTrace;
+        const seen = [];
+        const server = http.createServer(SERVER_OPTIONS, (req, res) => {
+          req.on('error', (e) => seen.push({ url: req.url, stack: e.stack, formatted: formatted.splice(0).filter((m) => m === 'aborted').length }));
+          res.writeHead(200);
+          if (req.url === '/server') destroyResponse(res);
+          else res.destroy();
+        });
+        server.listen(0, '127.0.0.1', async () => {
+          for (const path of ['/node', '/server']) await fetch('http://127.0.0.1:' + server.address().port + path).catch(() => null);
+          const deadline = Date.now() + 20000;
+          while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          // The formatter in place is the one from before (under -d: the filter, in front of node's),
+          // and a stack read afterwards goes to node's again.
+          void new Error('afterwards').stack;
+          console.log(JSON.stringify({ seen, kept: Error.prepareStackTrace === before, afterwards: formatted.includes('afterwards') }));
+          server.close();
+        });`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+      const { seen, kept, afterwards } = JSON.parse(stdout) as { seen: { url: string; stack: string; formatted: number }[]; kept: boolean; afterwards: boolean };
+      expect(seen.map((e) => [e.url, e.formatted])).toEqual([
+        ['/node', 1],
+        ['/server', 0],
+      ]);
+      expect(seen[1]!.stack).toBe(seen[0]!.stack);
+      expect(seen[0]!.stack).toMatch(/^Error: aborted\n {4}at abortIncoming \(node:_http_server:\d+:\d+\)\n/);
+      expect([kept, afterwards]).toEqual([true, true]);
+    });
+  }
 });

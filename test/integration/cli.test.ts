@@ -187,11 +187,15 @@ describe('graceful stop', () => {
           res.on('end', () => resolve({ status: res.statusCode!, body }));
         }).on('error', reject);
       });
-    const pending = Array.from({ length: 50 }, () => get('/slow?ms=1500'));
+    // Held in the app until the server has begun its stop (a file the test writes), not for 1.5 s.
+    const release = join(mkdtempSync(join(tmpdir(), 'tspuma-')), 'release');
+    const pending = Array.from({ length: 50 }, () => get(`/slow?ms=60000&until=${release}`));
     await waitFor(async () => (await get('/inflight')).body === '50', '50 requests in flight');
     s.proc.kill('SIGTERM');
+    await waitFor(() => s.lines().some((l) => String(l.msg).startsWith('- Gracefully stopping')) || undefined, 'the stop line');
+    writeFileSync(release, '');
     const results = await Promise.all(pending);
-    expect(results.filter((r) => r.status === 200 && r.body === 'slept 1500\n')).toHaveLength(50);
+    expect(results.filter((r) => r.status === 200 && r.body === 'released\n')).toHaveLength(50);
     expect(await s.exited).toBe(0);
     agent.destroy();
   });

@@ -9,6 +9,9 @@ import { waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
 
+/** An app these cases need, not their subject: JavaScript, no TypeScript hooks thread at each boot. */
+const HELLO = 'test/fixtures/apps/hello.mjs';
+
 /** Resolves with the promise's value, or 'no answer' after ms. */
 const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'no answer'>((r) => setTimeout(() => r('no answer'), ms).unref())]);
 
@@ -36,7 +39,7 @@ describe('a DevTools console typo under -d', () => {
     ['-w 1', ['-w', '1'], ['tspuma-primary', 'tspuma-worker-0']],
   ] as const) {
     it(`is answered with its ReferenceError and requests keep being answered (${mode}: ${targets.join(', ')})`, async () => {
-      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts']);
+      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', HELLO]);
       const base = await discoveryUrl(s);
       if (targets.length > 1) await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed');
       for (const target of targets) {
@@ -51,7 +54,7 @@ describe('a DevTools console typo under -d', () => {
   }
 });
 
-/** `-w 1 --inspect` serving examples/hello.ts with `config` (more option fields), its worker 0 paused by a CDP client through discovery. */
+/** `-w 1 --inspect` serving HELLO with `config` (more option fields), its worker 0 paused by a CDP client through discovery. */
 async function heldWorker(config: string) {
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -59,7 +62,7 @@ async function heldWorker(config: string) {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
   const file = join(dir, 'tspuma.config.mjs');
   writeFileSync(file, `export default { workerCheckInterval: 0.5, ${config} };\n`);
-  const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-C', file, '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-C', file, '-b', 'tcp://127.0.0.1:0', HELLO], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   const base = await discoveryUrl(s);
   await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 2, 'the worker listed');
   const url = new URL(base);

@@ -25,6 +25,8 @@ const CARD_LINE = lineOf('examples/express.ts', 'async function chargeCard(') + 
 const INTERFACE_LINE = lineOf('examples/express.ts', 'sku: string;');
 /** A line of the helper module examples/users-repo.ts after its await: no frame on the stack holds the request. */
 const FOUND_LINE = lineOf('examples/users-repo.ts', 'const account = { id, name:');
+/** A --when true at CHARGE_LINE that calls a function: V8 evaluates it at a conditional breakpoint (no live edit). */
+const ALWAYS = 'String(order.id).length > 0';
 
 let s: Booted;
 let control: string;
@@ -107,8 +109,11 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(hitsOf(id).every((l) => (l.values as Record<string, number>)['order.total'] === 500)).toBe(true);
   });
 
+  // Both probes' --when calls a function, so each worker arms them as conditional breakpoints: a
+  // live edit walks an Express worker's heap (set and removed, four probes' edits in two workers
+  // were most of this case's CPU); a logpoint's live edit and its removal are the cases above and below.
   it('--hits removes it once the workers\' hits add up; --for expires it; both are logged', async () => {
-    const hits = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'n {order.id}', '--hits', '3']);
+    const hits = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'n {order.id}', '--hits', '3', '--when', ALWAYS]);
     const id = Number(hits.out.trim());
     await ordersUntil(() => s.lines().some((l) => l.probe === id && String(l.msg).includes('reached its 3 hit(s) and was removed')), () => ({ items: items(1) }), 'hits reached');
     const after = hitsOf(id).length;
@@ -116,7 +121,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     for (let i = 0; i < 6; i++) await order({ items: items(1) });
     expect(hitsOf(id).length).toBe(after);
 
-    const timed = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 't {order.id}', '--for', '2s']);
+    const timed = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 't {order.id}', '--for', '2s', '--when', ALWAYS]);
     const tid = Number(timed.out.trim());
     await waitFor(() => s.lines().some((l) => l.probe === tid && String(l.msg).includes('expired after 2 s')), 'the expiry line', 10_000);
     const list = await probe(['list']);
@@ -236,7 +241,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
   // walks an Express worker's heap: at a load of 18 it blocked each new worker's loop 1.4-3.0 s; as a
   // breakpoint, none for 1 s; the test's CPU 4.6 -> 3.1 s); a respawned worker's live edit is the SIGKILL case's.
   it('a worker added by TTIN and every worker of a phased and of a hot restart get the probe', async () => {
-    const set = await api<ProbeView>('POST', '/probes', { kind: 'count', location: `${EXPRESS}:${CHARGE_LINE}`, when: 'String(order.id).length > 0', by: 'the test' });
+    const set = await api<ProbeView>('POST', '/probes', { kind: 'count', location: `${EXPRESS}:${CHARGE_LINE}`, when: ALWAYS, by: 'the test' });
     expect(set.status).toBe(201);
     const id = set.body.id;
     const before = Object.values(set.body.workers).map((w) => w.pid);

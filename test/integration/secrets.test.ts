@@ -145,7 +145,8 @@ describe('one dump budget per server', () => {
     for (let i = 0; i < SITES; i++) lines.push(`  if (n === ${i}) throw new Error("site ${i}");`);
     lines.push('  return new Response("ok\\n");', '}', '');
     writeFileSync(join(dir, 'sites.mjs'), lines.join('\n'));
-    const s = await boot(['-d', '--inspect=off', '-w', '2', '-b', LOCAL, join(dir, 'sites.mjs')], { TSPUMA_DUMP_DIR: dumps });
+    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { dumpFrames: 1 };\n');
+    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-d', '--inspect=off', '-w', '2', '-b', LOCAL, join(dir, 'sites.mjs')], { TSPUMA_DUMP_DIR: dumps });
     await allBooted(s); // both workers must be there to fail at site 0
 
     // One site until both workers have failed there (bounded in count and time).

@@ -287,7 +287,9 @@ export class LiveEdits<S extends EditSite> {
       const now = performance.now();
       for (const [scriptId, e] of [...this.edited]) {
         if (!e.stale || e.restoreAt > now) continue;
-        if (this.host.pausedNow() || !this.applyEdits(scriptId, e)) e.restoreAt = now + 1000;
+        // DevTools became able to attach since the removal: the guards stay, inert (an edit would drop a client's breakpoints).
+        if (this.host.devtoolsMayAttach()) e.stale = false;
+        else if (this.host.pausedNow() || !this.applyEdits(scriptId, e)) e.restoreAt = now + 1000;
       }
       this.schedule();
     }, Math.max(0, next - performance.now())).unref();

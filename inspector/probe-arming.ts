@@ -83,6 +83,8 @@ export class ProbeArming {
     const form = (s: Site): string => {
       if (armed.spec.when !== null) return s.edit ? ` (condition compiled into the gate; gate compiled in by live edit: ${s.edit.ms} ms)` : ` (conditional breakpoint: ${s.noEdit ?? 'its --when is evaluated by V8 at each pass'})`;
       if (s.edit?.templates?.has(armed.spec.id)) return ` (template and gate compiled in by live edit: ${s.edit.ms} ms; a hit logs with no pause)`;
+      // A guard a removed probe left at the line, taken over (probe-live-edit.ts): no edit.
+      if (s.edit?.reused) return ' (gate compiled in by live edit: no edit, a removed probe\'s guard was still in the code)';
       return s.edit ? ` (gate compiled in by live edit: ${s.edit.ms} ms)` : s.noEdit ? ` (breakpoint: ${s.noEdit})` : '';
     };
     const at = sites.map((s) => `generated line ${s.location.lineNumber + 1} column ${s.location.columnNumber + 1}${form(s)}`).join(' and ');

@@ -1,7 +1,9 @@
 // Live edit (probeLiveEdit): a probe's gate, and its `--when` where that compiles, put into the
 // script's source with V8's Debugger.setScriptSource instead of a breakpoint, where that is sound;
-// the source given back as probes go, retried while V8 refuses (a function of the script running
-// or waiting at an await). The text of a guard and where it goes: probe-edits.ts.
+// the source given back RESTORE_AFTER_MS after the last removal in the script (one edit for the
+// removals of that spell, none when the process stops first, none when a probe is set again at the
+// line), retried while V8 refuses (a function of the script running or waiting at an await). The
+// text of a guard and where it goes: probe-edits.ts.
 import type { Logger } from 'pino';
 import { PROBE_GATE_KEY, parseTemplate, type ProbeSpec } from '../server/probe-spec.js';
 import { debuggerColumn, guardPlace, guardText, withGuards, type GuardPlace } from './probe-edits.js';
@@ -17,7 +19,7 @@ export interface EditSite {
    * `debugger`; `ids`: the probes whose `--when` (or none) is compiled into it, null for the plain
    * gate (every probe there has no `--when`).
    */
-  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null; templates?: ReadonlySet<number> } | null;
+  edit: { n: number; place: GuardPlace; ms: number; text: string; column: number; ids: ReadonlySet<number> | null; templates?: ReadonlySet<number>; reused?: boolean } | null;
   /** Why live edit was not tried here (a script over its bound), for the set answer. */
   noEdit?: string;
 }
@@ -37,15 +39,39 @@ export interface LiveEditHost {
   scriptSource(scriptId: string): string | null;
   /** V8 took an edit of the script: it dropped the breakpoints in the functions the edit changed. */
   edited(scriptId: string): void;
+  /** RESTORE_AFTER_MS, unless a test sets another. */
+  restoreAfterMs?: number;
+}
+
+/** A guard a removed probe left in the code, its gate answering no, until the script's next edit. */
+interface LeftGuard {
+  n: number;
+  place: GuardPlace;
+  text: string;
+  column: number;
 }
 
 /** A script edited by live edit: its source as loaded, and the sites whose guards it has. */
 interface Edited<S> {
   original: string;
   sites: Set<S>;
-  /** Its guards and the source disagree (a restore V8 refused): retried. */
+  /** Guards of removed probes still in the code, by offset: the script's next edit leaves them out. */
+  left: Map<number, LeftGuard>;
+  /** Its guards and the source disagree (guards left): the source is set again from `restoreAt` (performance.now()) on. */
   stale: boolean;
+  restoreAt: number;
 }
+
+/**
+ * How long a removed probe's guard stays in the code (its gate answering no: a typeof, a call and a
+ * Map lookup a pass) before the script is given its source back. Each edit has V8 recompile the
+ * script and walk the heap (tens to hundreds of ms of the thread: bench/README.md), so a removal
+ * does not edit at once: removals within this time of each other share one edit, a probe set again
+ * at the same line takes the guard over with none, a probe set at another line of the script leaves
+ * the old guard out of its own edit, and a process that stops before it (a test's server, a deploy)
+ * makes none. After it the code is the app's own again, as if no probe had been set.
+ */
+export const RESTORE_AFTER_MS = 5_000;
 
 /**
  * Guard numbers, never reused in this process: a guard V8 would not let a closed engine take out
@@ -101,10 +127,15 @@ export class LiveEdits<S extends EditSite> {
     return false;
   }
 
-  /** The engine closes: retries stop; guards V8 could not take out yet are restored now where it can. */
-  close(): void {
+  /**
+   * The engine closes: restores stop; guards still in the code are taken out now where V8 lets it,
+   * unless the process is stopping (`restore` false: the code goes with it, and an edit would only
+   * hold its exit up).
+   */
+  close(restore = true): void {
     if (this.editRetry) clearTimeout(this.editRetry);
-    for (const [scriptId, e] of this.edited) if (e.stale) this.applyEdits(scriptId, e);
+    this.editRetry = null;
+    if (restore) for (const [scriptId, e] of this.edited) if (e.stale) this.applyEdits(scriptId, e);
   }
 
   /**
@@ -134,18 +165,28 @@ export class LiveEdits<S extends EditSite> {
     };
     if (!this.host.liveEdit) return keep('live edit is off (probeLiveEdit: false)');
     if (this.host.devtoolsMayAttach()) return keep('DevTools may attach to this process (inspect), and V8 drops a client\'s breakpoints in a function a live edit changes');
-    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
-    if (this.host.pausedNow()) return keep('set while the thread was paused at a probe');
-    if (this.host.parsing()) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
     const script = this.host.scripts.get(site.scriptId);
     const entry = this.edited.get(site.scriptId);
     const original = entry?.original ?? this.host.scriptSource(site.scriptId);
     if (!script || original === null) return keep('the script\'s source could not be read');
     const over = overEditBound(original);
     if (over) return keep(over);
-    const n = edit?.n ?? nextGuard++;
-    const place = edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, n);
+    const place = edit?.place ?? guardPlace(original, script.isModule === true, site.location.lineNumber, site.location.columnNumber, nextGuard);
     if (!place) return keep('no place for a gate right before the probed statement (it is not the first on its line in a block, or a comment or other code is between it and the statement before)');
+    // The plain gate a removed probe left at this place: taken over, no edit (its number is this site's now).
+    const left = entry?.left.get(place.offset);
+    if (entry && left && !edit && !conditional && left.text === guardText(left.n)) {
+      site.edit = { n: left.n, place: left.place, ms: 0, text: left.text, column: left.column, ids: null, reused: true };
+      entry.sites.add(site);
+      entry.left.delete(place.offset);
+      if (entry.left.size === 0) entry.stale = false;
+      this.guarded.set(left.n, site);
+      return true;
+    }
+    // Not while paused (V8 would recompile the script with the thread held), nor in a script parsed but not run yet (P8).
+    if (this.host.pausedNow()) return keep('set while the thread was paused at a probe');
+    if (this.host.parsing()) return keep('armed as its file was parsed, before its code ran, when V8 cannot take a live edit');
+    const n = edit?.n ?? nextGuard++;
     let text = guardText(n);
     let ids: Set<number> | null = null;
     const templates = new Set<number>();
@@ -165,7 +206,7 @@ export class LiveEdits<S extends EditSite> {
       text = guardText(n, checks.join('|'));
       ids = new Set(probes.map((p) => p.spec.id));
     }
-    const e = entry ?? { original, sites: new Set<S>(), stale: false };
+    const e = entry ?? { original, sites: new Set<S>(), left: new Map<number, LeftGuard>(), stale: false, restoreAt: 0 };
     site.edit = { n, place, ms: 0, text, column: debuggerColumn(place, text), ids, ...(templates.size > 0 ? { templates } : {}) };
     e.sites.add(site);
     const started = performance.now();
@@ -182,18 +223,22 @@ export class LiveEdits<S extends EditSite> {
     return true;
   }
 
-  /** The site's guard goes: its gate answers false at once; the script gets its source back (later, if V8 refuses now). */
+  /**
+   * The site's guard goes: its gate answers false at once; it stays in the code until the script's
+   * next edit, at the latest RESTORE_AFTER_MS after the script's last removal (retried while V8 refuses).
+   */
   unguard(site: S): void {
-    if (!site.edit) return;
-    this.guarded.delete(site.edit.n);
+    const edit = site.edit;
+    if (!edit) return;
+    this.guarded.delete(edit.n);
     const e = this.edited.get(site.scriptId);
     site.edit = null;
     if (!e) return;
     e.sites.delete(site);
+    e.left.set(edit.place.offset, { n: edit.n, place: edit.place, text: edit.text, column: edit.column });
     // With DevTools able to attach, a guard whose gate is off stays: an edit would drop the client's breakpoints there.
     if (this.host.devtoolsMayAttach()) return;
-    // Not while paused (a probe's last hit): V8 would recompile the script with the thread held. Right after.
-    if (this.host.pausedNow() || !this.applyEdits(site.scriptId, e)) this.retryEdits(e, this.host.pausedNow() ? 0 : 1000);
+    this.restoreLater(e, this.host.restoreAfterMs ?? RESTORE_AFTER_MS);
   }
 
   /** Sets the script's source to its original with the guards of its sites; true when V8 took it. */
@@ -211,6 +256,7 @@ export class LiveEdits<S extends EditSite> {
       return false;
     }
     e.stale = false;
+    e.left.clear();
     if (e.sites.size === 0) this.edited.delete(scriptId);
     // V8 drops the breakpoints in the functions an edit changed: the other probes' here are set again.
     this.host.edited(scriptId);
@@ -218,18 +264,35 @@ export class LiveEdits<S extends EditSite> {
   }
 
   /**
-   * A restore put off (asked for while paused: after `ms`) or refused by V8 (the function was
-   * running or waiting at an await): tried again, then each second, until it takes.
+   * The script's source set again (without its left guards) `ms` from now, or later if another
+   * removal comes first; retried each second while V8 refuses (a function of it running or waiting
+   * at an await) or the thread is paused (V8 would recompile the script with it held).
    */
-  private retryEdits(e: Edited<S>, ms = 1000): void {
+  private restoreLater(e: Edited<S>, ms: number): void {
     e.stale = true;
-    if (this.editRetry) return;
-    const retry = () => {
+    e.restoreAt = performance.now() + ms;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.editRetry) clearTimeout(this.editRetry);
+    this.editRetry = null;
+    if (this.host.closed()) return;
+    let next = Infinity;
+    for (const e of this.edited.values()) if (e.stale) next = Math.min(next, e.restoreAt);
+    if (next === Infinity) return;
+    this.editRetry = setTimeout(() => {
       this.editRetry = null;
-      for (const [scriptId, entry] of this.edited) if (entry.stale && !this.host.closed()) this.applyEdits(scriptId, entry);
-      if (!this.host.closed() && [...this.edited.values()].some((x) => x.stale)) this.editRetry = setTimeout(retry, 1000).unref();
-    };
-    this.editRetry = setTimeout(retry, ms).unref();
+      if (this.host.closed()) return;
+      const now = performance.now();
+      for (const [scriptId, e] of [...this.edited]) {
+        if (!e.stale || e.restoreAt > now) continue;
+        // DevTools became able to attach since the removal: the guards stay, inert (an edit would drop a client's breakpoints).
+        if (this.host.devtoolsMayAttach()) e.stale = false;
+        else if (this.host.pausedNow() || !this.applyEdits(scriptId, e)) e.restoreAt = now + 1000;
+      }
+      this.schedule();
+    }, Math.max(0, next - performance.now())).unref();
   }
 
   /**

@@ -65,6 +65,14 @@ export function possibleBreakpoints(post: SyncPost): PossibleBreakpoints {
   };
 }
 
+/**
+ * tspuma's own compiled files (this folder's parent): never a probe's script unless the probe is in
+ * one. Installed, they are under node_modules (skipped below); run from a checkout (its tests, its
+ * benches) each would have its .js.map read and parsed at a worker's first probe (about 300 ms of
+ * CPU in a single-mode Express server, most of what that first set cost after the live edit).
+ */
+const OWN_DIST = fileURLToPath(new URL('../', import.meta.url));
+
 function pathOf(url: string): string | null {
   if (url.startsWith('file://')) return fileURLToPath(url);
   return url.startsWith('/') ? url : null;
@@ -77,6 +85,7 @@ export function scriptHolds(script: LoadedScript, file: string): boolean {
   if (path === file) return true;
   // Installed packages and node's own scripts only when the probe is in one.
   if (path.includes('/node_modules/') && !file.includes('/node_modules/')) return false;
+  if (path.startsWith(OWN_DIST) && !file.startsWith(OWN_DIST)) return false;
   if (!script.sourceMapURL && !path.endsWith('.js') && !path.endsWith('.mjs') && !path.endsWith('.cjs')) return false;
   return sourcesOf(script.url, script.sourceMapURL).includes(file);
 }

@@ -55,6 +55,8 @@ export interface ProbeEngineOptions {
   devtools?: boolean;
   /** probeLiveEdit: arm probes with no `when` by live edit where sound (default false). */
   liveEdit?: boolean;
+  /** How long a removed probe's guard stays in the code (probe-live-edit.ts RESTORE_AFTER_MS); for tests. */
+  restoreAfterMs?: number;
   now?: () => number;
   /** The clocks the pause budget reads (probe-budget.ts). */
   meter?: PauseMeter;
@@ -127,6 +129,7 @@ export class ProbeEngine {
     this.reader = new FrameReader(this.redactor);
     this.edits = new LiveEdits<Site>({
       post: (method, params) => this.post(method, params), log: opts.log, liveEdit: opts.liveEdit === true, devtoolsMayAttach: () => this.devtoolsMayAttach(),
+      ...(opts.restoreAfterMs !== undefined ? { restoreAfterMs: opts.restoreAfterMs } : {}),
       pausedNow: () => this.pausedNow, parsing: () => this.parsing, closed: () => this.closed, scripts: this.scripts, scriptSource: (id) => this.scriptSource(id),
       edited: (scriptId) => {
         for (const site of this.sites.byKey.values()) if (site.scriptId === scriptId && site.breakpointId !== null) this.sites.setBreakpoint(site, [...site.probes]);
@@ -182,7 +185,7 @@ export class ProbeEngine {
     return result as T;
   }
 
-  /** Guards of removed probes V8 has not let out of the app's code yet (a function was waiting at an await): retried each second. */
+  /** Guards of removed probes still in the app's code: restored RESTORE_AFTER_MS after the last removal, then each second while V8 refuses (probe-live-edit.ts). */
   get editsPending(): boolean {
     return this.edits.pending;
   }
@@ -513,15 +516,19 @@ export class ProbeEngine {
     if (hits.length > 0 || seq !== undefined) this.opts.send({ tspuma: 1, type: 'probe-hits', index: this.opts.worker, hits, ...(seq !== undefined ? { flushed: seq } : {}) });
   }
 
-  /** Disarms everything and ends the session; resolves once the resumer thread is gone too. */
-  close(): Promise<void> {
+  /**
+   * Disarms everything and ends the session; resolves once the resumer thread is gone too. Guards
+   * still in the app's code are taken out where V8 lets it, unless `stopping` (the process ends).
+   */
+  close(stopping = false): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     clearInterval(this.report);
     this.flush();
     for (const id of [...this.probes.keys()]) this.disarm(id);
-    // Guards V8 could not take out yet stay, their gate gone (typeof): restored now where it can.
-    this.edits.close();
+    // Guards still in the code (left by removed probes, or V8 refused their restore) stay, their gate
+    // gone (typeof): restored now where V8 lets it, unless the process is stopping.
+    this.edits.close(!stopping);
     try {
       this.session.disconnect();
     } catch {

@@ -18,7 +18,11 @@ export interface ProbeHost {
   close(): Promise<void>;
 }
 
-/** How long a process with no probe keeps its probe session for removals V8 refused (retried each second). */
+/**
+ * How long a process with no probe keeps its probe session for guards still in the app's code: a
+ * removed probe's, restored a few seconds after the removal (inspector/probe-live-edit.ts
+ * RESTORE_AFTER_MS), then each second while V8 refuses.
+ */
 const UNEDIT_WAIT_MS = 10 * 60_000;
 
 export function probeHost(options: Options, log: Logger, index: number, appCalls: AppCalls, send: (message: WorkerMessage) => void): ProbeHost {
@@ -72,7 +76,8 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
           const started = engine;
           ownWork(m.type === 'probe-set' ? `setting probe ${m.probe.id} at ${relative(process.cwd(), m.probe.file)}:${m.probe.line}` : `removing probe ${m.id}`, () => started.handle(m));
           // The last probe gone: the session, its breakpoints and the resumer thread go too, once
-          // the guards V8 refused to take out (a function waiting at an await) are out.
+          // the removed probes' guards are out of the app's code (a few seconds later, or more
+          // while V8 refuses: a function waiting at an await).
           if (engine.size === 0) {
             appCalls.track(false);
             closeWhenDone(Date.now() + UNEDIT_WAIT_MS);
@@ -83,7 +88,8 @@ export function probeHost(options: Options, log: Logger, index: number, appCalls
     close() {
       if (waiting) clearTimeout(waiting);
       return (queue = queue.then(async () => {
-        const closing = engine?.close();
+        // The process stops: guards left in the app's code go with it (no edit).
+        const closing = engine?.close(true);
         engine = null;
         await closing;
       }));

@@ -17,15 +17,15 @@ const END_LINE = lineOf(APP, 'res.end(`${name}\\n`);');
 
 afterAll(killAll);
 
-type Server = { s: Booted; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string; removeAll: () => Promise<void> };
+type Server = { s: Booted; state: string; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string; removeAll: () => Promise<void> };
 
-async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<Server> {
+async function start(extra: string[] = [], liveEdit = true, app = APP, env: Record<string, string> = {}): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
   const state = join(dir, 'tspuma.state');
   // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
   const dumps = join(dir, 'dumps');
-  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app], { TSPUMA_DUMP_DIR: dumps });
+  const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app], { TSPUMA_DUMP_DIR: dumps, ...env });
   const probe = async (args: string[]) => {
     const p = run(['probe', ...args, '-S', state]);
     const code = await p.exited;
@@ -37,7 +37,7 @@ async function start(extra: string[] = [], liveEdit = true, app = APP): Promise<
     const res = await fetch(`${url.replace(/^tcp:/, 'http:')}/probes?all=1`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
   };
-  return { s, probe, dumps, removeAll };
+  return { s, state, probe, dumps, removeAll };
 }
 
 /**
@@ -167,6 +167,38 @@ describe('probes armed by live edit', () => {
     await waitFor(async () => (!(await get(s, '/src')).includes('__tspumaProbe') ? true : null), "held()'s source without the probe's guard", 20_000, 200).catch(async (err: Error) => {
       throw new Error(`${err.message}; held() reads: ${await get(s, '/src')}`);
     });
+  }, 60_000 * SLOWNESS);
+
+  it("a removed probe's guard stays in the code for 5 s (a count probe set again at its line takes it over with no edit), then the app's source is its own again and the probe session is closed; a server stopped with a guard left exits 0 without an edit", async () => {
+    const app = 'test/fixtures/apps/live-edit-await-app.mjs';
+    const exitFile = join(mkdtempSync(join(tmpdir(), 'tspuma-live-edit-exit-')), 'held.js');
+    const { s, state } = await start([], true, app, { LIVE_EDIT_EXIT_FILE: exitFile });
+    const control = async (method: string, path: string, body?: unknown) => {
+      const { control_url: url, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
+      const res = await fetch(`${url.replace(/^tcp:/, 'http:')}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      expect(res.status, await res.clone().text()).toBeLessThan(300);
+      return (await res.json()) as { id?: number; workers?: Record<string, { at?: string }> };
+    };
+    const location = `${app}:${lineOf(app, 'const found = `user ${id}`;')}`;
+    const original = await get(s, '/src');
+    expect([original.includes('__tspumaProbe'), await get(s, '/gate')]).toEqual([false, 'undefined']);
+    const first = await control('POST', '/probes', { kind: 'count', location, by: 'the test' });
+    expect(first.workers?.['0']?.at).toMatch(/\(gate compiled in by live edit: [\d.]+ ms\)$/);
+    await control('DELETE', '/probes?all=1');
+    // Right after the removal: still in the code, the session up.
+    expect([(await get(s, '/src')).includes('__tspumaProbe'), await get(s, '/gate')]).toEqual([true, 'function']);
+    const again = await control('POST', '/probes', { kind: 'count', location, by: 'the test' });
+    expect(again.workers?.['0']?.at).toMatch(/\(gate compiled in by live edit: no edit, a removed probe's guard was still in the code\)$/);
+    await control('DELETE', '/probes?all=1');
+    await waitFor(async () => ((await get(s, '/src')) === original && (await get(s, '/gate')) === 'undefined' ? true : null), "held()'s own source back and the probe session closed", 30_000, 200).catch(async (err: Error) => {
+      throw new Error(`${err.message}; held() reads: ${await get(s, '/src')}; the gate: ${await get(s, '/gate')}`);
+    });
+    // A guard left as the server stops: no edit on the way out (held's source at exit still has it), exit 0.
+    await control('POST', '/probes', { kind: 'count', location, by: 'the test' });
+    await control('DELETE', '/probes?all=1');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(readFileSync(exitFile, 'utf8')).toContain('__tspumaProbe');
   }, 60_000 * SLOWNESS);
 
   it('with --inspect (DevTools may attach and set breakpoints an edit would drop) the probe keeps its breakpoint', async () => {

@@ -72,6 +72,15 @@ describe('the probe engine under tsx', () => {
     expect(logged(26).map((l) => l.msg)[0]).toBe('probe 26 test/fixtures/probes/esm/loop.mjs:4: again 2');
   });
 
+  it('a removed probe\'s guard stays in the code until restoreAfterMs after the last removal: a probe set again at its line within it takes it over with no edit and counts; then the source is given back; an engine closed as the process stops makes no edit', () => {
+    const left = lines.find((l) => 'leftGuard' in l)!.leftGuard as Record<string, unknown>;
+    expect([left.inAfterSet, left.inAfterRm, left.takeover]).toEqual([true, true, { hits: 3, reused: [true] }]);
+    expect(sent().find((m) => m.type === 'probe-state' && m.id === 41 && m.state === 'armed')!.at).toMatch(/esm\/loop\.mjs, generated line 6 column \d+ \(gate compiled in by live edit: no edit, a removed probe's guard was still in the code\)$/);
+    // Given back once the 400 ms after the last removal passed, not at it.
+    expect(left.restoredMs).toBeGreaterThanOrEqual(350);
+    expect([left.inBeforeStop, left.inAfterStop]).toEqual([true, true]);
+  });
+
   it('a probe on an inner loop\'s line is suspended once its passes cost the pause budget, not when the loop ends (N11)', () => {
     const warn = lines.find((l) => l.probe === 6 && l.code === 'TSPUMA_ERR_PROBE_BUDGET')!;
     // (On a loaded machine the one hit a second it logs may hold the thread past the budget first: suspended for that.)

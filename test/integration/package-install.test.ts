@@ -82,7 +82,7 @@ const APP = `function burnCpu(n: number): number {
 }
 
 export default function app(request: Request): Response {
-  return new Response(String(burnCpu(50_000)) + new URL(request.url).pathname);
+  return new Response(String(burnCpu(200_000)) + new URL(request.url).pathname);
 }
 `;
 
@@ -185,9 +185,9 @@ describe('the packed tarball installed into a new project', () => {
     let done = false;
     void profiler.exited.then(() => (done = true));
     const deadline = Date.now() + 30_000;
-    // Paced, not back to back: a /burn of about a millisecond every 20 ms puts some fifty samples in
-    // burnCpu over the profile's second (the test needs one), and the server burns a fraction of a
-    // core for as long as the profiler takes to start and write (seconds on a loaded machine).
+    // Paced, not back to back: a /burn of a few ms every 20 ms puts a few hundred samples in burnCpu
+    // over the profile's second, and the server does not burn a core for as long as the profiler
+    // takes to start and write (seconds on a loaded machine).
     for (let n = 0; !done && n < 2000 && Date.now() < deadline; n++) {
       await (await fetch(`${url}/burn`)).text();
       await new Promise((r) => setTimeout(r, 20));

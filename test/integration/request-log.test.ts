@@ -14,7 +14,7 @@ afterEach(() => killAllBut(shared));
 afterAll(killAll);
 
 const EXPRESS = join(ROOT, 'test/fixtures/request-log/express-router.ts');
-const RACK = join(ROOT, 'test/fixtures/request-log/rack-id.ts');
+const RACK = join(ROOT, 'test/fixtures/request-log/rack-id.mjs');
 type Line = Record<string, unknown> & { request?: Record<string, unknown> };
 const requestLines = (lines: Record<string, unknown>[]) => (lines as Line[]).filter((l) => l.request !== undefined);
 /** Waits until `n` request lines (of `url` when given) were logged, and returns them. */

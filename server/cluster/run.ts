@@ -89,7 +89,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
   // or diagnostics module is loaded in the primary.
   const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;
-  const primary = new Primary(options, log, { ...defaultDeps, devtools }, diagnostics);
+  // Probes are set through the control app alone: its registry loads with it (--control-url).
+  const probes = options.controlUrl ? new (await import('./probe-registry.js')).ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, defaultDeps.clock) : null;
+  const primary = new Primary(options, log, { ...defaultDeps, devtools, probes }, diagnostics);
   void notifier?.status('Booting');
   primary.events = {
     serving: (urls) => {

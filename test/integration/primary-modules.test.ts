@@ -89,6 +89,15 @@ describe('the modules a cluster primary loads', () => {
     expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
   }, 30_000 * SLOWNESS);
 
+  it('without --control-url: no control app and no probe registry (a probe is set through the control app alone)', async () => {
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');
+    expect(await (await fetch(s.url)).text()).toBe('Hello World\n');
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toContain('server/cluster/primary.js');
+    expect(modules.filter((m) => ['server/control.js', 'server/cluster/probe-registry.js', 'server/probe-spec.js', 'server/probe-anchor.js'].includes(m))).toEqual([]);
+  }, 30_000 * SLOWNESS);
+
   it('with --inspect: the DevTools module (targets, live stacks, autopsies) and discovery are loaded', async () => {
     const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0']);
     expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));

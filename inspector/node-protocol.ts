@@ -2,12 +2,13 @@
 // process, or the primary before a worker reports): read once from a short-lived node of the same
 // binary that opens an inspector on a kernel-chosen loopback port, prints nothing of Node's own,
 // and exits when asked or after a few seconds.
-import { spawn } from 'node:child_process';
 
 const CHILD = `const i = require('node:inspector'); i.open(0, '127.0.0.1', false); process.stdout.write(i.url() + '\\n'); setTimeout(() => process.exit(0), 10000).unref(); process.stdin.on('end', () => process.exit(0)); process.stdin.resume();`;
 
 /** The protocol description of this node binary, or a rejection saying why it could not be read. */
 export async function readNodeProtocol(timeoutMs = 5000): Promise<Buffer> {
+  // Loaded here, not with the discovery thread: most threads are never asked for the protocol.
+  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, ['--inspect-publish-uid=http', '-e', CHILD], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '' } });
   try {
     const ws = await new Promise<string>((resolve, reject) => {

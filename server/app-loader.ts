@@ -7,9 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { adapt, detectKind, type Adapted } from './adapters.js';
 import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
-import { resolveAppPath } from './app-files.js';
+import { appFileOf, resolveAppPath } from './app-files.js';
 import { TspumaError, showValue } from './errors.js';
-import { registerTypeScript } from './ts-loader.js';
+import { registerTypeScript, tsLoader } from './ts-loader.js';
 
 export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf } from './app-files.js';
 
@@ -70,6 +70,22 @@ export function commonJsNamespace(exports: unknown): Record<string, unknown> {
   return { ...named, default: exports };
 }
 
+/** A file TypeScript's loader is registered for when it is imported (importUserModule). */
+const LOADED_THROUGH_HOOKS = /\.(?:[cm]?tsx?|jsx)$/;
+
+/**
+ * Whether this app's import goes through a module-hooks thread: its file is TypeScript (or JSX),
+ * or a .ts config file already registered the loader. Every module imported after such an app
+ * is resolved and loaded through that thread too (about 2 ms of CPU a module more), so what the
+ * app will likely import (tspuma's package entry) is worth importing before it; a .js/.mjs app
+ * imports it at its own cost, in this thread, only if it does.
+ */
+export function importsThroughHooks(app: unknown, base: string): boolean {
+  if (tsLoader() !== null) return true;
+  const file = appFileOf(app, base);
+  return file !== null && LOADED_THROUGH_HOOKS.test(file);
+}
+
 /**
  * Imports a user module (.ts or .js); errors become `code` with the file and the location.
  * A .cjs or .cts file is required, as CommonJS must be: through Node's CommonJS loader (with
@@ -80,7 +96,7 @@ export async function importUserModule(
   file: string,
   code: 'TSPUMA_ERR_APP_LOAD' | 'TSPUMA_ERR_CONFIG_LOAD',
 ): Promise<Record<string, unknown>> {
-  if (/\.(?:[cm]?tsx?|jsx)$/.test(file)) await registerTypeScript(file);
+  if (LOADED_THROUGH_HOOKS.test(file)) await registerTypeScript(file);
   try {
     if (isCommonJsFile(file)) return commonJsNamespace(createRequire(file)(file));
     const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;

@@ -3,7 +3,14 @@
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { TspumaError, didYouMean, fileProblem, showValue } from './errors.js';
-import { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './proxy-protocol.js';
+
+/**
+ * Which PROXY protocol header a bind accepts (`?proxy_protocol=`); auto tells the two apart by
+ * their first byte. Defined here, with the other parameters: the protocol's reader
+ * (proxy-protocol.ts) loads only for a bind that asks for it.
+ */
+export type ProxyProtocolMode = 'v1' | 'v2' | 'auto';
+export const PROXY_PROTOCOL_MODES: readonly ProxyProtocolMode[] = ['v1', 'v2', 'auto'];
 
 export const BACKLOG_MIN = 1;
 export const BACKLOG_MAX = 65535;

@@ -12,8 +12,6 @@ import { bindUrl, type BindSpec } from './binder-uri.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
-import { loadTlsFiles } from './tls-files.js';
-import { acceptProxyProtocol } from './proxy-protocol.js';
 import { kDumped } from './shared-names.js';
 import { SERVER_OPTIONS, bindWithoutListening, listenOnOwnFd } from './node-http.js';
 import { isFdBind } from './systemd.js';
@@ -43,16 +41,20 @@ export function readSomaxconn(): number | null {
 /**
  * One server per bind; handshakeMs bounds a TLS handshake or a PROXY protocol header (the
  * connection deadlines take over after it). A server that will accept connections passes the
- * log its PROXY protocol refusals go to; a probe that only listens passes none.
+ * log its PROXY protocol refusals go to; a probe that only listens passes none. The PROXY
+ * protocol's reader and the TLS file checks are imported by the first bind that needs them: a
+ * plain tcp:// boot loads neither (issue 31).
  */
-export function createHttpServer(spec: BindSpec, handshakeMs = 30_000, log: Logger | null = null): http.Server {
+export async function createHttpServer(spec: BindSpec, handshakeMs = 30_000, log: Logger | null = null): Promise<http.Server> {
   const options = { ...SERVER_OPTIONS, noDelay: spec.lowLatency };
   if (spec.proxyProtocol !== null && log !== null) {
+    const { acceptProxyProtocol } = await import('./proxy-protocol.js');
     const server = http.createServer(options);
     acceptProxyProtocol(server, { uri: spec.uri, mode: spec.proxyProtocol, timeoutMs: handshakeMs, log });
     return server;
   }
   if (spec.tls) {
+    const { loadTlsFiles } = await import('./tls-files.js');
     https ??= require('node:https') as typeof import('node:https');
     return https.createServer({ ...options, handshakeTimeout: handshakeMs, ...loadTlsFiles(spec) });
   }
@@ -200,7 +202,7 @@ export interface KeptBind {
  * worker listens (the first boot, a respawn) wait in its backlog.
  */
 export async function bindForWorkers(spec: BindSpec, log: Logger, diagnostics: DiagnosticsHook | null = null): Promise<KeptBind> {
-  const probe = createHttpServer(spec);
+  const probe = await createHttpServer(spec);
   const { url, port } = await listen(spec, probe, log, diagnostics);
   const address = probe.address();
   await new Promise((r) => probe.close(r));

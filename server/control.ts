@@ -94,6 +94,8 @@ export interface Controlled {
 }
 
 export function clusterControlled(primary: Primary): Controlled {
+  // cluster/run.ts gives a primary whose control app it serves a probe registry.
+  if (!primary.probes) throw new Error('a cluster primary served a control app without a probe registry');
   return {
     diagnostics: primary.diagnostics,
     probes: primary.probes,

@@ -1,14 +1,13 @@
 // The logger: pino at the configured level with secrets redacted, pretty-printed by pino-pretty
 // on a TTY (one line per entry: its message, the worker before it, an error's stack under it)
 // and JSON lines otherwise.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
 import { redactDeep, Redactor } from '../diagnostics/redact.js';
 import { readText, standInError } from './error-stand-in.js';
 import type { TspumaError } from './errors.js';
 import { ownPipe, pipeWriter, stallError, stdoutKind } from './log-destination.js';
+import { loadPino } from './pino-load.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -115,12 +114,11 @@ export function capText(text: string, max = MAX_LOGGED_MESSAGE, total = text.len
 }
 
 const require = createRequire(import.meta.url);
-// Required, not imported: an ESM import of this CommonJS package scans its source for named
-// exports first, about 4 ms of every boot. And required from dist/vendor/pino.cjs, the same pino
-// bundled into one file by package.json's build: resolving and reading its two dozen files one by
-// one costs about 12 ms of every boot. The package itself where the bundle is absent.
-const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
-const pino = require(existsSync(BUNDLED) ? BUNDLED : 'pino') as typeof import('pino').default;
+// Not imported: an ESM import of this CommonJS package scans its source for named exports first,
+// about 4 ms of every boot. Loaded from dist/vendor/pino.cjs, the same pino bundled into one file
+// by package.json's build, with its V8 code cache (pino-load.ts): resolving and reading its two
+// dozen files one by one cost about 12 ms of every boot, compiling the bundle about 3 ms.
+const pino = loadPino();
 
 /**
  * stdout. A pipe (a container runtime's, a `| tee`) is written through tspuma's own non-blocking

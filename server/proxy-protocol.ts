@@ -9,9 +9,9 @@ import { TspumaError } from './errors.js';
 import { holdConnections, replacePeer } from './node-http.js';
 import { Throttle } from './side-listener.js';
 
-/** Which header a bind accepts (`?proxy_protocol=`); auto tells the two apart by their first byte. */
-export type ProxyProtocolMode = 'v1' | 'v2' | 'auto';
-export const PROXY_PROTOCOL_MODES: readonly ProxyProtocolMode[] = ['v1', 'v2', 'auto'];
+import type { ProxyProtocolMode } from './binder-uri.js';
+
+export { PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './binder-uri.js';
 
 export interface ProxyEndpoint {
   readonly address: string;

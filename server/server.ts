@@ -175,7 +175,7 @@ export class Server {
       await this.upgrades.init();
     }
     for (const spec of this.options.bind) {
-      const server = createHttpServer(spec, this.options.firstDataTimeout * 1000, this.log);
+      const server = await createHttpServer(spec, this.options.firstDataTimeout * 1000, this.log);
       this.attach(server, spec.tls !== null);
       this.boundServers.push(await listen(spec, server, this.log, this.diagnostics));
     }

@@ -17,7 +17,7 @@ import { Server } from './server.js';
 import { VERSION } from './version.js';
 import { describeTsLoader, tsLoader } from './ts-loader.js';
 import type { InspectorSetup } from '../inspector/setup.js';
-import { startHealth, type HealthState, type Readiness } from './health.js';
+import type { HealthState, Readiness } from './health.js';
 import { runCheck, runShutdownHook } from './app-checks.js';
 import type { Notifier } from './systemd.js';
 import type { PrimaryMessage, WorkerMessage } from './cluster/messages.js';
@@ -68,13 +68,16 @@ export function singleBootLines(options: Options, log: Logger): void {
  * inspector's with --inspect (or -d), the control app's and probes' with --control-url. Once a .ts
  * app's loader is registered, every later import is resolved and loaded through its module-hooks
  * thread, which costs about 2 ms of CPU a module more (issue 31); a plain boot still loads none of them.
+ * The health listener's with --health-url, too.
  */
 export async function loadSingleModules(options: Options): Promise<void> {
-  await Promise.all([options.inspect ? inspectorModules() : null, options.controlUrl ? controlModules() : null]);
+  await Promise.all([options.inspect ? inspectorModules() : null, options.controlUrl ? controlModules() : null, options.healthUrl ? healthModule() : null]);
 }
 
 /** What runSingle imports for the inspector (--inspect, -d), loaded early by loadSingleModules. */
 const inspectorModules = () => Promise.all([import('../inspector/setup.js'), import('../inspector/open.js')]);
+/** The health and readiness listener (--health-url), loaded early by loadSingleModules; a boot without one never loads it. */
+const healthModule = () => import('./health.js');
 /** What runSingle imports for the control app and its probes (--control-url), loaded early by loadSingleModules. */
 const controlModules = () => Promise.all([import('./control.js'), import('./cluster/probe-registry.js'), import('./probe-host.js')]);
 
@@ -136,7 +139,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }),
     appCheck: async (kind) => (loaded.hooks[kind] ? runCheck(kind, loaded.hooks[kind]!, options.healthCheckTimeout * 1000) : null),
   };
-  const health = options.healthUrl ? await startHealth(options.healthUrl, healthState, log) : null;
+  const health = options.healthUrl ? await (await healthModule()).startHealth(options.healthUrl, healthState, log) : null;
 
   const pidfile = options.pidfile ? (isAbsolute(options.pidfile) ? options.pidfile : resolve(options.pidfile)) : null;
   if (pidfile) {

@@ -2,7 +2,6 @@
 // (LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES) taken out of the environment and turned into binds, and
 // sd_notify messages (READY, STATUS, WATCHDOG, RELOADING, STOPPING) sent through systemd's own
 // `systemd-notify` tool, one at a time and in order. Without NOTIFY_SOCKET nothing is spawned.
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BACKLOG_DEFAULT, type BindSpec } from './binder-uri.js';
@@ -113,12 +112,16 @@ export function workerListenFds(binds: readonly BindSpec[]): { stdio: number[]; 
 /** Runs `systemd-notify` with the message lines; resolves when it exited (its exit code). */
 export type NotifySpawn = (args: string[], env: NodeJS.ProcessEnv) => Promise<number>;
 
-const spawnNotify: NotifySpawn = (args, env) =>
-  new Promise((resolve) => {
+// node:child_process is loaded with the first message: a single-mode boot without NOTIFY_SOCKET
+// never needs it (a cluster has it for node:cluster anyway).
+const spawnNotify: NotifySpawn = async (args, env) => {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve) => {
     const child = spawn('systemd-notify', args, { env, stdio: 'ignore' });
     child.once('error', () => resolve(-1));
     child.once('exit', (code) => resolve(code ?? -1));
   });
+};
 
 /** The `systemd-notify` executable on PATH, or null. */
 export function findOnPath(name: string, path = process.env.PATH ?? ''): string | null {

@@ -79,11 +79,13 @@ export async function serve(argv: string[]): Promise<number> {
   const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
   // Before the app loads: an app's own process.exit() (at import or while serving) gets a last line.
   if (isWorker || options.workers === 0 || process.env[PRELOAD_CHECK_ENV] === '1') watchAppExit(log, d, isWorker ? `Worker ${process.env[WORKER_INDEX_ENV]} (PID: ${process.pid}): ` : process.env[PRELOAD_CHECK_ENV] === '1' ? `Preload check (PID: ${process.pid}): ` : '');
-  // Before a process loads the app (a worker, single mode, a --preload check): tspuma's
+  // Before a process loads a TypeScript app (a worker, single mode, a --preload check): tspuma's
   // package entry, so an app's `import ... from 'tspuma'` finds it loaded, where through the
-  // TypeScript loader's thread its modules cost about 20 ms of boot. Here rather than in
-  // ts-loader.ts: the entry imports start.ts, which imports the app loader (an import circle).
-  if (isWorker || options.workers === 0 || process.env[PRELOAD_CHECK_ENV] === '1') await import('../index.js');
+  // TypeScript loader's thread its modules cost about 20 ms of boot. A .js/.mjs app loads it in
+  // this thread if it imports it, at no extra cost, and most do not (issue 31: 2 modules).
+  if ((isWorker || options.workers === 0 || process.env[PRELOAD_CHECK_ENV] === '1') && (await import('../app-loader.js')).importsThroughHooks(options.app, options.appBase)) {
+    await import('../index.js');
+  }
   if (process.env[PRELOAD_CHECK_ENV] === '1') return preloadOnly(options, log);
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (isWorker && (await import('node:cluster')).default.isWorker) {

@@ -17,7 +17,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
 import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
-import { ProbeRegistry } from './probe-registry.js';
+import type { ProbeRegistry } from './probe-registry.js';
 import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { passWorkerStderr } from './worker-stderr.js';
@@ -96,6 +96,11 @@ export interface PrimaryDeps {
   bindListeners(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<readonly KeptBind[]>;
   /** DevTools work; null or absent (no --inspect, no -d): none, and no inspector module is loaded. */
   devtools?: DevTools | null;
+  /**
+   * The cluster's probes; null or absent (no --control-url, through which alone a probe is set):
+   * none, and the registry's modules are not loaded.
+   */
+  probes?: ProbeRegistry | null;
 }
 
 /** /stack of a worker that has no inspector: the targets there are, or a hint when there are none. */
@@ -193,8 +198,8 @@ export class Primary {
   /** The sockets the primary holds for its life (closed at stop), and what each fork gets of them. */
   private kept: readonly KeptBind[] = [];
   private listeners: WorkerListeners = { stdio: [], env: {} };
-  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. */
-  readonly probes: ProbeRegistry;
+  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. Null without a control app. */
+  readonly probes: ProbeRegistry | null;
 
   constructor(
     readonly options: Options,
@@ -207,7 +212,7 @@ export class Primary {
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
     if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.snapshotReport(pid, state);
-    this.probes = new ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, deps.clock);
+    this.probes = deps.probes ?? null;
   }
 
   /** Binds every bind (coded errors, exit 1), then forks the workers. */
@@ -347,12 +352,12 @@ export class Primary {
         // Its first message, sent as tspuma's worker code starts: a stop sent before it listened
         // for one was lost (node drops a message no listener takes), so it goes again.
         if (handle.stopping && !handle.booted) handle.send({ tspuma: 1, type: 'stop' });
-        this.probes.onMessage(handle, message);
+        this.probes?.onMessage(handle, message);
         return;
       case 'probe-state':
       case 'probe-hits':
       case 'probe-event':
-        this.probes.onMessage(handle, message);
+        this.probes?.onMessage(handle, message);
         return;
       case 'boot-failed':
         handle.bootError = { code: message.code, message: message.message };
@@ -367,7 +372,7 @@ export class Primary {
 
   private onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {
     this.old.delete(handle);
-    this.probes.gone(handle.pid);
+    this.probes?.gone(handle.pid);
     this.devtools?.exited(handle);
     const isCurrent = this.current.get(handle.index) === handle;
     // A restart's worker that has not booted: the restart sees the exit and decides.
@@ -819,7 +824,7 @@ export class Primary {
 
   private clearTimers(): void {
     this.dropQueued();
-    this.probes.close();
+    this.probes?.close();
     if (this.health !== null) this.clock.clearInterval(this.health);
     this.health = null;
     for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);

@@ -18,7 +18,7 @@ import { workerStderrDrained } from './worker-stderr.js';
 import { FORCE_KILL_MS, Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../hangup.js';
 import { StopRequests, repeatLine } from '../stop-signals.js';
-import { clusterReadiness, startHealth, type CheckResult, type ReadinessReport } from '../health.js';
+import type { CheckResult, ReadinessReport } from '../health.js';
 import { workersReason, type AppCheckStats } from '../app-checks.js';
 import type { Notifier } from '../systemd.js';
 
@@ -89,7 +89,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
   // or diagnostics module is loaded in the primary.
   const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;
-  const primary = new Primary(options, log, { ...defaultDeps, devtools }, diagnostics);
+  // Probes are set through the control app alone: its registry loads with it (--control-url).
+  const probes = options.controlUrl ? new (await import('./probe-registry.js')).ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, defaultDeps.clock) : null;
+  const primary = new Primary(options, log, { ...defaultDeps, devtools, probes }, diagnostics);
   void notifier?.status('Booting');
   primary.events = {
     serving: (urls) => {
@@ -108,7 +110,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   const appStats = (h: { lastStatus: unknown }) => (h.lastStatus ?? {}) as AppCheckStats;
   // Two check-ins missed (and a second's slack): the worker serves nothing, whatever workerTimeout says.
   const overdueMs = (2 * options.workerCheckInterval + 1) * 1000;
-  const readiness = (): ReadinessReport => {
+  const readiness = (clusterReadiness: typeof import('../health.js').clusterReadiness): ReadinessReport => {
     const workers = [...primary.current.values(), ...primary.old];
     servedOnce ||= workers.some((h) => h.booted);
     const now = Date.now();
@@ -161,7 +163,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     void primary.stopped.then(() => devtools.close());
   }
   // Before the workers boot, so a check sees 'booting' rather than a refused connection.
-  const health = options.healthUrl ? await startHealth(options.healthUrl, { readiness, appCheck }, log) : null;
+  // Its module (the listener, the readiness rules) loads only when it is served.
+  const healthModule = options.healthUrl ? await import('../health.js') : null;
+  const health = healthModule && options.healthUrl ? await healthModule.startHealth(options.healthUrl, { readiness: () => readiness(healthModule.clusterReadiness), appCheck }, log) : null;
   void primary.stopped.then(() => health?.server.close());
   // The control app's modules (its routes, the probe endpoints) load only when it is served, as in single mode.
   // Served before the workers are forked: the state file, written before them too, names it.

@@ -30,20 +30,22 @@ describe('serving', () => {
     expect(s.lines().map((l) => l.msg)).toContain('- Goodbye!');
   });
 
-  it('logs through the one-file pino bundle that the build writes, not pino package files', async () => {
-    // The boot cost of pino's two dozen files is why the build bundles it (server/logger.ts).
+  it('logs through the one-file pino bundle that the build writes, compiled with the code cache the build leaves beside it, not pino package files', async () => {
+    // The boot cost of pino's two dozen files is why the build bundles it, and the bundle's
+    // compilation why it keeps V8's code cache (server/pino-load.ts).
     const probe = [
       `import { createRequire } from 'node:module';`,
       `const { createLogger } = await import(${JSON.stringify(`${ROOT}dist/server/logger.js`)});`,
+      `const { pinoSource } = await import(${JSON.stringify(`${ROOT}dist/server/pino-load.js`)});`,
       `createLogger({ pretty: false }).warn({ probe: 1 }, 'bundled');`,
       `const loaded = Object.keys(createRequire(import.meta.url).cache);`,
-      `console.log(JSON.stringify({ bundle: loaded.filter((f) => f.endsWith('/dist/vendor/pino.cjs')).length, packageFiles: loaded.filter((f) => f.includes('/node_modules/pino/')).length }));`,
+      `console.log(JSON.stringify({ source: pinoSource(), packageFiles: loaded.filter((f) => f.includes('/node_modules/pino/')).length }));`,
     ].join('\n');
     // Two lines in either order: the logger writes stdout asynchronously (log-destination.ts), console.log at once.
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 20_000 }).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(out).toHaveLength(2);
     expect(out.find((l) => l.msg !== undefined)).toMatchObject({ level: 40, probe: 1, msg: 'bundled' });
-    expect(out.find((l) => l.msg === undefined)).toEqual({ bundle: 1, packageFiles: 0 });
+    expect(out.find((l) => l.msg === undefined)).toEqual({ source: { from: 'bundle', file: `${ROOT}dist/vendor/pino.cjs`, cache: 'used' }, packageFiles: 0 });
   });
 
   it('serves Express 5 from the real package', async () => {

@@ -36,8 +36,14 @@ const LOG_REDACTION = 'diagnostics/redact.js';
  */
 const NOT_IN_PRIMARY = ['server/app-loader.js', 'server/adapters.js', 'server/rack.js', 'server/response.js', 'server/fetch-request.js', 'server/fetch-globals.js', 'server/single.js', 'server/server.js', 'server/request-lifecycle.js', 'server/index.js', 'server/start.js'];
 
-/** What a plain single-mode boot (no control URL, no config file) never loads: the control app and probes, cluster mode. */
-const NOT_IN_SINGLE = /^server\/(control|probe-[a-z-]+|cluster\/[a-z-]+)\.js$/;
+/**
+ * What a plain single-mode boot (no control URL, no config file, one tcp:// bind) never loads: the
+ * control app and probes, cluster mode, the health listener (--health-url), the PROXY protocol's
+ * reader and the TLS file checks (a bind that asks for them).
+ */
+const NOT_IN_SINGLE = /^server\/(control|probe-[a-z-]+|cluster\/[a-z-]+|health|proxy-protocol|tls-files)\.js$/;
+/** What a cluster's primary and its worker do not load without --health-url, a ?proxy_protocol= or an ssl:// bind. */
+const ON_DEMAND = ['server/health.js', 'server/proxy-protocol.js', 'server/tls-files.js'];
 
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
   const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
@@ -59,6 +65,8 @@ describe('the modules a cluster primary loads', () => {
     const worker = loadedBy(Number(/PID: (\d+)/.exec(String(booted.msg))![1]));
     expect(worker).toContain('server/cluster/worker.js');
     expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+    expect(modules.filter((m) => ON_DEMAND.includes(m)), 'the primary').toEqual([]);
+    expect(worker.filter((m) => ON_DEMAND.includes(m)), 'the worker').toEqual([]);
   }, 30_000 * SLOWNESS);
 
   it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/, nor the control app, probes or cluster mode', async () => {
@@ -81,9 +89,46 @@ describe('the modules a cluster primary loads', () => {
     expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
   }, 30_000 * SLOWNESS);
 
+  it('without --control-url: no control app and no probe registry (a probe is set through the control app alone)', async () => {
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');
+    expect(await (await fetch(s.url)).text()).toBe('Hello World\n');
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toContain('server/cluster/primary.js');
+    expect(modules.filter((m) => ['server/control.js', 'server/cluster/probe-registry.js', 'server/probe-spec.js', 'server/probe-anchor.js'].includes(m))).toEqual([]);
+  }, 30_000 * SLOWNESS);
+
   it('with --inspect: the DevTools module (targets, live stacks, autopsies) and discovery are loaded', async () => {
     const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0']);
     expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));
+  }, 30_000 * SLOWNESS);
+});
+
+describe('what a single-mode boot loads on demand', () => {
+  it('--health-url and a ?proxy_protocol= bind load their modules (no TLS checks without an ssl:// bind), and serve', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0?proxy_protocol=v1', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toEqual(expect.arrayContaining(['server/health.js', 'server/proxy-protocol.js']));
+    expect(modules).not.toContain('server/tls-files.js');
+    const health = s.lines().map((l) => /^\* Health checks on (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
+    expect(health, s.stdout()).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${health}/health`)).status).toBe(200);
+  }, 30_000 * SLOWNESS);
+
+  // The package entry (index.js, start.js) is imported before a TypeScript app, whose own import
+  // of 'tspuma' would go through the loader's thread (about 2 ms a module more); a .js/.mjs app
+  // that never imports it never loads it.
+  it('a .mjs app that does not import tspuma: no package entry; a .ts app: the entry before the app\'s file', async () => {
+    const plain = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], probe);
+    expect(loadedBy(plain.proc.pid!)).toContain('server/single.js');
+    expect(loadedBy(plain.proc.pid!).filter((m) => m === 'server/index.js' || m === 'server/start.js')).toEqual([]);
+    const ts = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const urls = readFileSync(join(dir, `${ts.proc.pid}.txt`), 'utf8').split('\n');
+    const app = urls.indexOf(pathToFileURL(`${ROOT}examples/hello.ts`).href);
+    expect(app, 'the app\'s file in the list').toBeGreaterThan(0);
+    const entry = urls.indexOf(`${DIST}server/index.js`);
+    expect(entry, 'the package entry in the list').toBeGreaterThan(-1);
+    expect(entry).toBeLessThan(app);
   }, 30_000 * SLOWNESS);
 });
 

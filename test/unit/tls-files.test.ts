@@ -35,25 +35,28 @@ function tlsError(fn: () => unknown): string {
 }
 
 describe('loadTlsFiles', () => {
-  it('returns the files when the key matches the certificate, and createHttpServer uses them', () => {
+  it('returns the files when the key matches the certificate, and createHttpServer uses them', async () => {
     const { spec } = bind({ 'cert.pem': CERT, 'key.pem': KEY, 'ca.pem': CERT }, 'cert.pem', 'key.pem', 'ca.pem');
     const files = loadTlsFiles(spec);
     expect(files.cert.equals(CERT)).toBe(true);
     expect(files.key.equals(KEY)).toBe(true);
     expect(files.ca!.equals(CERT)).toBe(true);
-    const server = createHttpServer(spec);
+    const server = await createHttpServer(spec);
     expect(server.constructor.name).toBe('Server');
     expect('setSecureContext' in server).toBe(true);
   });
 
-  it('names both files when the certificate and the key are swapped', () => {
+  it('names both files when the certificate and the key are swapped', async () => {
     const { dir, spec, uri } = bind({ 'cert.pem': CERT, 'key.pem': KEY }, 'key.pem', 'cert.pem');
     const message = tlsError(() => loadTlsFiles(spec));
     expect(message).toBe(
       `Bind \`${uri}\` (-b in command line): the cert file ${join(dir, 'key.pem')} holds a private key and the key file ${join(dir, 'cert.pem')} holds a certificate: they are swapped (exchange the ?cert= and ?key= values).`,
     );
     // createHttpServer goes through the same check: no OpenSSL "no start line".
-    expect(tlsError(() => createHttpServer(spec))).toBe(message);
+    const refused = await createHttpServer(spec).then(() => null, (err: unknown) => err);
+    expect(tlsError(() => {
+      throw refused ?? new Error('createHttpServer resolved');
+    })).toBe(message);
   });
 
   it('says which file is not PEM: text, binary DER, empty', () => {

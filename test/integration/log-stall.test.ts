@@ -62,9 +62,12 @@ async function booted(s: OnFifo): Promise<{ url: string; health: string | null }
   return { url: (boot.urls as string[])[0]!, health: health === undefined ? null : health.replace('tcp:', 'http:') };
 }
 
+/** A path segment that makes each request's log line about 1.2 KB (its URL is in it twice): the bytes that fill the FIFO come from fewer requests. */
+const PAD = 'p'.repeat(500);
+
 async function requests(url: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const res = await fetch(`${url}/r${i}`, { signal: AbortSignal.timeout(5000 * SLOWNESS) }).catch((e: Error) => {
+    const res = await fetch(`${url}/r${i}/${PAD}`, { signal: AbortSignal.timeout(5000 * SLOWNESS) }).catch((e: Error) => {
       throw new Error(`request ${i} of ${n} got no answer while stdout was not read: ${e.message}`);
     });
     expect(res.status).toBe(200);
@@ -74,7 +77,7 @@ async function requests(url: string, n: number): Promise<void> {
 
 describe('a stdout nobody reads (a FIFO)', () => {
   it('-w 1 --log-requests: every request is answered and /health answers while stdout is not read; the lines all arrive, in order, once it is', async () => {
-    const REQUESTS = 600; // ~250 bytes of request line each: the FIFO's 64 KiB twice over
+    const REQUESTS = 120; // ~1.2 KB of request line each: the FIFO's 64 KiB twice over
     const s = onFifo(['-w', '1', '--log-requests', '-b', LOCAL, '--health-url', LOCAL, HELLO]);
     const { url, health } = await booted(s);
     const before = s.lines().length;
@@ -84,7 +87,7 @@ describe('a stdout nobody reads (a FIFO)', () => {
       const seen = s.lines().map((l) => (l.request as { url?: string } | undefined)?.url).filter((p): p is string => typeof p === 'string' && p.startsWith('/r'));
       return seen.length === REQUESTS ? seen : undefined;
     }, `all ${REQUESTS} request lines`, 20_000);
-    expect(paths).toEqual(Array.from({ length: REQUESTS }, (_, i) => `/r${i}`));
+    expect(paths).toEqual(Array.from({ length: REQUESTS }, (_, i) => `/r${i}/${PAD}`));
     expect(s.lines().length - before).toBeGreaterThanOrEqual(REQUESTS);
     expect(s.lines().some((l) => l.code === 'TSPUMA_ERR_LOG_DROPPED')).toBe(false);
   });
@@ -92,7 +95,7 @@ describe('a stdout nobody reads (a FIFO)', () => {
   it('SIGTERM while stdout is not read: the cluster stops (each process gives its last lines a second) and stderr says what was lost', async () => {
     const s = onFifo(['-w', '1', '--log-requests', '-b', LOCAL, HELLO]);
     const { url } = await booted(s);
-    await requests(url, 400); // ~100 KB of request lines: more than the FIFO's 64 KiB
+    await requests(url, 80); // ~100 KB of request lines: more than the FIFO's 64 KiB
     s.proc.kill('SIGTERM');
     const code = await Promise.race([s.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000 * SLOWNESS).unref())]);
     expect(code).toBe(0);

@@ -2,7 +2,7 @@
 // imports with esbuild, through a content-keyed cache, for the ESM loader.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** What ts-loader.ts passes to register() as `data`. */
@@ -87,14 +87,21 @@ export async function resolve(specifier: string, context: ResolveContext, next: 
   }
 }
 
-/** The cache file for this content of `file` under the current settings, or null without a cache. */
-function cachePath(file: string, source: string): string | null {
-  if (settings.cacheDir === null) return null;
-  const key = createHash('sha256').update(`${settings.esbuildVersion}\0${tsconfigKey}\0${file}\0`).update(source).digest('hex').slice(0, 40);
-  return join(settings.cacheDir, `${key}.mjs`);
+/**
+ * The cache file for this content of `file` compiled with these settings (`kind` tells an
+ * ES-module compile from a CommonJS one), or null without a cache folder. Shared with
+ * ts-loader.ts's CommonJS compile, which runs on the main thread.
+ */
+export function compiledCachePath(cacheDir: string | null, kind: 'esm' | 'cjs', esbuildVersion: string, options: string, file: string, source: string): string | null {
+  if (cacheDir === null) return null;
+  const key = createHash('sha256').update(`${esbuildVersion}\0${options}\0${kind === 'esm' ? '' : 'cjs\0'}${file}\0`).update(source).digest('hex').slice(0, 40);
+  return join(cacheDir, `${key}.${kind === 'esm' ? 'mjs' : 'cjs'}`);
 }
 
-function readCached(path: string | null): string | null {
+const cachePath = (file: string, source: string): string | null => compiledCachePath(settings.cacheDir, 'esm', settings.esbuildVersion, tsconfigKey, file, source);
+
+/** A compiled file from the cache, or null when it is not there (not compiled yet, no cache). */
+export function readCached(path: string | null): string | null {
   if (path === null) return null;
   try {
     return readFileSync(path, 'utf8');
@@ -103,12 +110,13 @@ function readCached(path: string | null): string | null {
   }
 }
 
-function store(path: string, code: string): void {
+/** Keeps a compiled file in the cache; whole or absent (another process may be reading it); silent where it cannot write. */
+export function storeCompiled(path: string, code: string): void {
   try {
-    mkdirSync(settings.cacheDir!, { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, code, { mode: 0o600 });
-    renameSync(tmp, path); // whole or absent: another process may be reading it
+    renameSync(tmp, path);
   } catch {
     /* a read-only tree: compile again at the next boot */
   }
@@ -139,7 +147,7 @@ export async function load(url: string, context: { format?: string | null; condi
       target: `node${process.versions.node}`,
       tsconfigRaw: settings.tsconfigRaw as never,
     })).code;
-    if (cache !== null) store(cache, code);
+    if (cache !== null) storeCompiled(cache, code);
   }
   return { format: 'module', source: code, shortCircuit: true };
 }

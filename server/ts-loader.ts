@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TS_LOADERS, readChoice, type TsLoaderSetting } from './environment.js';
 import { showValue } from './errors.js';
 import { TS_LOADER_ENV } from './shared-names.js';
-import type { HooksData } from './ts-hooks.js';
+import { compiledCachePath, readCached, storeCompiled, type HooksData } from './ts-hooks.js';
 
 export { TS_LOADERS };
 
@@ -205,15 +205,20 @@ type CompileHook = (module: { _compile(code: string, file: string): unknown }, f
  * tsx's CommonJS hook, which puts a whole module on one generated line: DevTools breakpoints by
  * .ts line and a profile's line ticks need each statement on a line of its own. tsx still
  * resolves (`./x.js` to `./x.ts`, tsconfig `paths`), and compiles what esbuild refuses (top-level
- * await in CommonJS, say): a module either way.
+ * await in CommonJS, say): a module either way. Compiled files are kept in the same cache as the
+ * ES-module hooks' (node_modules/.cache/tspuma, keyed by content): a warm boot neither loads
+ * esbuild nor starts its worker thread and service process (about 100 ms of CPU a boot, issue 31).
  */
 async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
-  let esbuild: typeof import('esbuild');
+  const require = createRequire(import.meta.url);
+  let esbuildVersion: string;
   try {
-    esbuild = await import('esbuild');
+    esbuildVersion = (JSON.parse(readFileSync(require.resolve('esbuild/package.json'), 'utf8')) as { version: string }).version;
   } catch {
     return; // tsx alone: stacks still map, breakpoints by line do not
   }
+  /** Required at the first file the cache does not hold. */
+  let esbuild: typeof import('esbuild') | null = null;
   const tsconfig = findUp(dirname(entry), 'tsconfig.json');
   const compilerOptions: Record<string, unknown> = {};
   try {
@@ -222,6 +227,10 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
   } catch {
     /* tsx reads it too and says what is wrong */
   }
+  const target = `node${process.versions.node}`;
+  const settings = JSON.stringify({ target, compilerOptions });
+  const modules = findUp(dirname(entry), 'node_modules');
+  const cacheDir = modules && cacheUnusable(join(modules, '.cache', 'tspuma')) === null ? join(modules, '.cache', 'tspuma') : null;
   const { Module } = await import('node:module');
   const extensions = (Module as unknown as { _extensions: Record<string, CompileHook> })._extensions;
   for (const [ext, loader] of Object.entries(CJS_LOADERS)) {
@@ -230,7 +239,15 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
     extensions[ext] = function compile(this: unknown, module, file) {
       let code: string;
       try {
-        code = esbuild.transformSync(readFileSync(file, 'utf8'), { loader, format: 'cjs', sourcemap: 'inline', sourcefile: file, target: `node${process.versions.node}`, tsconfigRaw: { compilerOptions } as never }).code;
+        const source = readFileSync(file, 'utf8');
+        const cache = compiledCachePath(cacheDir, 'cjs', esbuildVersion, settings, file, source);
+        const cached = readCached(cache);
+        if (cached !== null) code = cached;
+        else {
+          esbuild ??= require('esbuild') as typeof import('esbuild');
+          code = esbuild.transformSync(source, { loader, format: 'cjs', sourcemap: 'inline', sourcefile: file, target, tsconfigRaw: { compilerOptions } as never }).code;
+          if (cache !== null) storeCompiled(cache, code);
+        }
       } catch {
         return tsx.call(this, module, file);
       }

@@ -2,7 +2,7 @@
 // keeps a legacy Express module: required through Node's CommonJS loader with either TypeScript
 // loader, express's own requires of .json files work, and with -d a failure gets its dump (no
 // process abort). Also an ES-module .ts app importing such a .cts module (tsx).
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -82,6 +82,29 @@ describe('CommonJS apps in an ES-module package', () => {
       expect(dump).toMatch(/order=null {2}token="\[redacted\]" {2}factor=2/);
     });
   }
+
+  // tsx's CommonJS hook resolves; esbuild compiles each .ts line by line (ts-loader.ts), into the
+  // compile cache the ES-module hooks use: a warm boot starts no esbuild service process.
+  it('cjs-package/app.ts: booted again, it is compiled from the cache, with no esbuild process started', async () => {
+    const first = await boot(['-b', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root);
+    expect(await (await fetch(`${first.url}/`)).text()).toBe('compiled');
+    first.proc.kill('SIGTERM');
+    await first.exited;
+    const again = await boot(['-b', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root);
+    expect(await (await fetch(`${again.url}/`)).text()).toBe('compiled');
+    const children = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+          const [comm, rest] = [stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), stat.slice(stat.lastIndexOf(')') + 2).split(' ')];
+          return Number(rest[1]) === again.proc.pid ? [comm] : [];
+        } catch {
+          return []; // gone meanwhile
+        }
+      });
+    expect(children).toEqual([]);
+  });
 
   for (const file of ['src/compiled.cjs', 'cjs-package/app.ts']) {
     it(`${file}: an exports.default app is served and its ready() export beside it is used (/ready 503 with its reason)`, async () => {

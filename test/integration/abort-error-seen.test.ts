@@ -2,7 +2,8 @@
 // out), the request's 'error' listeners see node:http's own abort error, the same one node:http
 // gives when the app destroys the response itself: class, message, code and stack text. tspuma
 // formats that error's stack without node's source-map lookups (node-http.ts destroyAborted);
-// source maps are on for a .ts app, and with -d.
+// source maps are on for a .ts app, and with -d. An app's own Error.prepareStackTrace (Sentry's)
+// formats it as it formats node's own abort error.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -102,6 +103,43 @@ describe("the request's abort error after tspuma destroys a failed response", ()
       expect(seen[1]!.stack).toBe(seen[0]!.stack);
       expect(seen[0]!.stack).toMatch(/^Error: aborted\n {4}at abortIncoming \(node:_http_server:\d+:\d+\)\n/);
       expect([kept, afterwards]).toEqual([true, true]);
+    });
+  }
+
+  for (const filtered of [false, true]) {
+    it(`${filtered ? "behind -d's frame filter: " : ''}goes through an app's own Error.prepareStackTrace (Sentry sets one), as when the app destroys the response itself`, async () => {
+      // As above, but the app puts its own formatter in after tspuma loaded (under -d, behind the
+      // filter): tspuma's shortcut is for node's formatter only, so both aborts get the app's text.
+      const filter = filtered ? `(await import(${JSON.stringify(`${ROOT}dist/diagnostics/app-stacks.js`)})).installAppStacks();` : '';
+      const script = `
+        import http from 'node:http';
+        process.setSourceMapsEnabled(true);
+        const { SERVER_OPTIONS, destroyResponse } = await import(${JSON.stringify(`${ROOT}dist/server/node-http.js`)});
+        ${filter}
+        const calls = [];
+        Error.prepareStackTrace = function own(e, t) { calls.push(e.message); return 'own ' + e.message + ' ' + t.length; };
+        const seen = [];
+        const server = http.createServer(SERVER_OPTIONS, (req, res) => {
+          req.on('error', (e) => seen.push({ url: req.url, stack: e.stack, formatted: calls.splice(0).filter((m) => m === 'aborted').length }));
+          res.writeHead(200);
+          if (req.url === '/server') destroyResponse(res);
+          else res.destroy();
+        });
+        server.listen(0, '127.0.0.1', async () => {
+          for (const path of ['/node', '/server']) await fetch('http://127.0.0.1:' + server.address().port + path).catch(() => null);
+          const deadline = Date.now() + 20000;
+          while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          console.log(JSON.stringify(seen));
+          server.close();
+        });`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+      const seen = JSON.parse(stdout) as { url: string; stack: string; formatted: number }[];
+      expect(seen.map((e) => [e.url, e.formatted])).toEqual([
+        ['/node', 1],
+        ['/server', 1],
+      ]);
+      expect(seen[1]!.stack).toBe(seen[0]!.stack);
+      expect(seen[0]!.stack).toMatch(/^own aborted \d+$/);
     });
   }
 });

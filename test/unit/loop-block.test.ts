@@ -2,6 +2,8 @@
 // its time): which request it blames, the fold of later blocks, the stats.
 import { describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
 import { debuggerPaused, forgetOwnWork, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
@@ -130,5 +132,23 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     w.tick(1000);
     w.tick(4000); // the injected clock says 2.75 s late; the process used far less than half of that between the two calls
     expect(lines()[0]!.msg).toMatch(/; the process used 0\.\d s of CPU meanwhile \(mostly waiting, not computing: a synchronous call .*, or a machine that did not schedule it\)/);
+  });
+
+  it("keeps no request that ended in an ordinary interval (a block's culprit ends at least half the threshold late), and still blames a late one", async () => {
+    const { logger, lines } = captureLogger();
+    const w = new LoopBlockWatch<{ name: string }>({ log: logger, thresholdSeconds: 1, inApp: () => [], describe: (r) => `GET /${r.name}`, thread: () => null });
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    w.tick(1000);
+    let ordinary: { name: string } | null = { name: 'ordinary' };
+    const ref = new WeakRef(ordinary);
+    w.ended(ordinary, 1200); // 200 ms after the timer's run: on time, whatever comes next
+    ordinary = null;
+    await new Promise((resolve) => setImmediate(resolve)); // a WeakRef holds its target to the end of the job
+    gc();
+    expect(ref.deref()).toBeUndefined();
+    w.ended({ name: 'spin' }, 3900);
+    w.tick(4000);
+    expect(lines.find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED')?.msg).toContain('; it ended with GET /spin, answered as the loop came back;');
   });
 });

@@ -6,7 +6,11 @@
 // capture time (the thread held per snapshot) as p50/p99. Each round runs every server once, in an
 // order that rotates; a server's ratio is the median, over rounds, of its req/s against the no-probe
 // server's in the same round, with the spread (lowest and highest quarter) beside it, so a burst the
-// machine slowed is one round's outlier rather than a shift of the whole sum. Writes bench/results/probes.json.
+// machine slowed is one round's outlier rather than a shift of the whole sum. Beside each ratio, the
+// same from the worker's CPU time per request (/proc/PID/stat, read around each burst): the no-probe
+// server's per request over this one's, in the same round, so above 1 is cheaper; a process the
+// machine's other work keeps off a core loses requests a second, much less CPU per request, so this
+// one moves less with the load. Writes bench/results/probes.json.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +38,15 @@ interface Server {
   seconds: number;
   /** req/s in each round. */
   perRound: number[];
+  /** The worker's pid (from its boot line) and its CPU µs per request in each round. */
+  workerPid: number;
+  cpuPerRound: number[];
+}
+
+/** A process's CPU time (user + system), ms, from /proc (10 ms ticks). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 async function start(name: string, target: number | null): Promise<Server> {
@@ -44,18 +57,22 @@ async function start(name: string, target: number | null): Promise<Server> {
     // probeLiveEdit (the default): the probes' gates, and the false --when, are compiled in.
     env: { ...process.env, TSPUMA_DUMP_DIR: mkdtempSync(join(tmpdir(), 'tspuma-bench-probes-')) },
   });
-  const s: Server = { name, target, proc, port, control, out: '', requests: 0, seconds: 0, perRound: [] };
+  const s: Server = { name, target, proc, port, control, out: '', requests: 0, seconds: 0, perRound: [], workerPid: 0, cpuPerRound: [] };
   // Only probe lines are kept: the request log of a long run would fill memory. A line a chunk
   // ends inside is kept for the next chunk (read as two halves, neither would be counted).
   let partial = '';
   proc.stdout!.on('data', (c: Buffer) => {
     const lines = (partial + c.toString()).split('\n');
     partial = lines.pop()!;
-    for (const line of lines) if (line.includes('"probe"') || line.includes('Use Ctrl-C')) s.out += `${line}\n`;
+    for (const line of lines) {
+      if (line.includes('"probe"') || line.includes('Use Ctrl-C')) s.out += `${line}\n`;
+      const worker = /Worker 0 \(PID: (\d+)\) booting/.exec(line);
+      if (worker) s.workerPid = Number(worker[1]);
+    }
   });
   const end = Date.now() + 30_000;
   while (!s.out.includes('Use Ctrl-C') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  if (!s.out.includes('Use Ctrl-C')) throw new Error(`${name} did not boot`);
+  if (!s.out.includes('Use Ctrl-C') || s.workerPid === 0) throw new Error(`${name} did not boot (or its worker's pid was not logged)`);
   return s;
 }
 
@@ -97,7 +114,9 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(i + round) % servers.length]!;
+        const cpuBefore = cpuMs(s.workerPid);
         const r = await burst(s, DURATION);
+        s.cpuPerRound.push(((cpuMs(s.workerPid) - cpuBefore) * 1000) / Math.max(1, r.requests.total));
         s.requests += r.requests.total;
         s.seconds += DURATION;
         s.perRound.push(r.requests.total / DURATION);
@@ -107,7 +126,9 @@ async function main(): Promise<void> {
     const rows = servers.map((s) => {
       const ratios = s.perRound.map((rps, i) => rps / servers[0]!.perRound[i]!);
       const ratio = quantile(ratios, 0.5);
-      return { name: s.name, reqPerSec: Math.round(quantile(s.perRound, 0.5)), ratio: r3(ratio), spread: [r3(quantile(ratios, 0.25)), r3(quantile(ratios, 0.75))], target: s.target, ok: s.target === null ? null : ratio >= s.target };
+      const cpuRatios = s.cpuPerRound.map((us, i) => servers[0]!.cpuPerRound[i]! / us);
+      const cpu = { usPerRequest: Math.round(quantile(s.cpuPerRound, 0.5)), ratio: r3(quantile(cpuRatios, 0.5)), spread: [r3(quantile(cpuRatios, 0.25)), r3(quantile(cpuRatios, 0.75))] };
+      return { name: s.name, reqPerSec: Math.round(quantile(s.perRound, 0.5)), ratio: r3(ratio), spread: [r3(quantile(ratios, 0.25)), r3(quantile(ratios, 0.75))], target: s.target, ok: s.target === null ? null : ratio >= s.target, cpu };
     });
     const logged = firing.out.split('\n').filter((l) => l.includes('"values"')).length;
     // What the firing logpoint may write: at most 100 within any second (inspector/probe-rate.ts), so
@@ -131,8 +152,8 @@ async function main(): Promise<void> {
       .map((l) => (JSON.parse(l) as { pausedMs: number }).pausedMs);
     const snapshot = { count: ms.length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99) };
     process.stdout.write(`probes on examples/express.ts:${HOT} (GET /users/7, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s bursts, -w 1 each)\n`);
-    process.stdout.write(`  (req/s: the median round; ratio: the median of the rounds' ratios to the no-probe server, [lower quartile, upper quartile])\n`);
-    for (const r of rows) process.stdout.write(`  ${r.name.padEnd(50)} ${String(r.reqPerSec).padStart(7)} req/s  ${r.ratio.toFixed(3)}x [${r.spread[0]!.toFixed(3)}, ${r.spread[1]!.toFixed(3)}]${r.target === null ? '' : `  (target >= ${r.target}x: ${r.ok ? 'met' : 'NOT met'})`}\n`);
+    process.stdout.write(`  (req/s: the median round; ratio: the median of the rounds' ratios to the no-probe server, [lower quartile, upper quartile]; cpu: the worker's CPU µs per request, median round, and the no-probe server's over it, the same way)\n`);
+    for (const r of rows) process.stdout.write(`  ${r.name.padEnd(50)} ${String(r.reqPerSec).padStart(7)} req/s  ${r.ratio.toFixed(3)}x [${r.spread[0]!.toFixed(3)}, ${r.spread[1]!.toFixed(3)}]${r.target === null ? '' : `  (target >= ${r.target}x: ${r.ok ? 'met' : 'NOT met'})`}  cpu ${r.cpu.usPerRequest} µs/req ${r.cpu.ratio.toFixed(3)}x [${r.cpu.spread[0]!.toFixed(3)}, ${r.cpu.spread[1]!.toFixed(3)}]\n`);
     process.stdout.write(`  logpoint lines written by the firing server: ${logged} of at most ${loggedMax} (its rate limit: 100 within any second, over ${bursts.length} bursts, ${firing.seconds + 1} s of load), ${firingSuspensions} pause-budget suspension(s)\n`);
     process.stdout.write(`  condition-false logpoint after the run: ${falseState}, ${falseSuspensions} pause-budget suspension(s)\n`);
     for (const h of how) process.stdout.write(`  armed: ${h}\n`);

@@ -30,7 +30,14 @@ const ESBUILD_OPTIONS = [
 ] as const;
 
 export type TsLoaderChoice =
-  | { readonly kind: 'esbuild'; readonly data: HooksData; readonly tsconfig: string | null; readonly cacheProblem?: string | null }
+  | {
+      readonly kind: 'esbuild';
+      readonly data: HooksData;
+      readonly tsconfig: string | null;
+      readonly cacheProblem?: string | null;
+      /** A CommonJS TypeScript entry (.cts): its requires go through tsx's CommonJS hook (resolution), its .cts/.ts files through esbuild. */
+      readonly requires?: 'tsx';
+    }
   | { readonly kind: 'tsx'; readonly reason: string };
 
 /** The nearest `name` in `dir` or above it, or null. */
@@ -104,7 +111,6 @@ function resolveExtends(base: string, from: string): string {
 export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.env): TsLoaderChoice {
   const setting = readChoice<TsLoaderSetting>(TS_LOADER_ENV, env);
   if (setting === 'tsx') return { kind: 'tsx', reason: `${TS_LOADER_ENV}=tsx` };
-  if (entry.endsWith('.cts')) return { kind: 'tsx', reason: `${entry} is CommonJS TypeScript` };
   const dir = dirname(entry);
   const pkg = findUp(dir, 'package.json');
   let type: unknown;
@@ -113,7 +119,11 @@ export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.e
   } catch (err) {
     return { kind: 'tsx', reason: `cannot read ${pkg}: ${(err as Error).message}` };
   }
-  if (type !== 'module') return { kind: 'tsx', reason: `${pkg ?? 'no package.json'} does not say "type": "module", so its .ts files may be CommonJS` };
+  if (type !== 'module') {
+    return entry.endsWith('.cts')
+      ? { kind: 'tsx', reason: `${entry} is CommonJS TypeScript outside an ES-module package` }
+      : { kind: 'tsx', reason: `${pkg ?? 'no package.json'} does not say "type": "module", so its .ts files may be CommonJS` };
+  }
   const tsconfig = findUp(dir, 'tsconfig.json');
   let options: Record<string, unknown> = {};
   if (tsconfig) {
@@ -136,7 +146,11 @@ export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.e
   }
   const cacheDir = modules ? join(modules, '.cache', 'tspuma') : null;
   const cacheProblem = cacheDir ? cacheUnusable(cacheDir) : null;
-  return { kind: 'esbuild', tsconfig, cacheProblem, data: { tsconfigRaw: { compilerOptions }, cacheDir: cacheProblem ? null : cacheDir, esbuildVersion } };
+  // A .cts entry (a legacy CommonJS module in an ES-module package): tsx's CommonJS hook alone, in
+  // this thread, resolves its requires; its ES-module hooks, a module-hooks thread that loads all
+  // of tsx, are not needed (tests8.1: such a boot cost about twice a .ts one's).
+  const requires = entry.endsWith('.cts') ? { requires: 'tsx' as const } : {};
+  return { kind: 'esbuild', tsconfig, cacheProblem, data: { tsconfigRaw: { compilerOptions }, cacheDir: cacheProblem ? null : cacheDir, esbuildVersion }, ...requires };
 }
 
 /**
@@ -168,12 +182,13 @@ export function tsLoader(): TsLoaderChoice | null {
 /** The boot line's account of the loader: which one, and why tsx when it is tsx. */
 export function describeTsLoader(choice: TsLoaderChoice): string {
   if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line`;
+  const requires = choice.requires === 'tsx' ? '; CommonJS requires resolved by tsx' : '';
   const cache = choice.cacheProblem
     ? `no compile cache: ${choice.cacheProblem}`
     : choice.data.cacheDir
       ? `compiled files cached in ${choice.data.cacheDir}`
       : 'no node_modules to cache compiled files in';
-  return `esbuild ${choice.data.esbuildVersion} (${cache}${choice.tsconfig ? `; ${choice.tsconfig}` : ''})`;
+  return `esbuild ${choice.data.esbuildVersion} (${cache}${choice.tsconfig ? `; ${choice.tsconfig}` : ''}${requires})`;
 }
 
 /** Registers TypeScript loading once, chosen for `entry` (the first .ts file imported). */
@@ -184,6 +199,10 @@ export async function registerTypeScript(entry: string): Promise<void> {
   if (choice.kind === 'esbuild') {
     const { register } = await import('node:module');
     register(new URL('./ts-hooks.js', import.meta.url), { data: choice.data });
+    if (choice.requires === 'tsx') {
+      (await import('tsx/cjs/api')).register();
+      await compileCommonJsWithEsbuild(entry);
+    }
   } else {
     const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
     register();
@@ -234,7 +253,8 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
   const { Module } = await import('node:module');
   const extensions = (Module as unknown as { _extensions: Record<string, CompileHook> })._extensions;
   for (const [ext, loader] of Object.entries(CJS_LOADERS)) {
-    const tsx = extensions[ext];
+    // tsx compiles a .cts through its .js hook (it registers no .cts one).
+    const tsx = extensions[ext] ?? (ext === '.cts' ? extensions['.js'] : undefined);
     if (!tsx) continue;
     extensions[ext] = function compile(this: unknown, module, file) {
       let code: string;

@@ -69,6 +69,12 @@ describe('CommonJS apps in an ES-module package', () => {
       const ok = await fetch(`${s.url}${ORDER}`);
       expect(await ok.text()).toBe('3.000');
       expect(ok.status).toBe(200);
+      // A .cts entry in this ES-module package: esbuild's hooks, tsx's CommonJS hook for its
+      // requires only (tsx's ES-module hooks cost about a .ts boot again: tests8.1).
+      const loaderLine = s.lines().map((l) => String(l.msg)).find((m) => m.startsWith('*   TypeScript: '));
+      if (file.endsWith('.cjs')) expect(loaderLine).toBeUndefined();
+      else if (loader === 'tsx') expect(loaderLine).toMatch(/^\*   TypeScript: tsx \(/);
+      else expect(loaderLine).toMatch(/^\*   TypeScript: esbuild \S+ \(.*; CommonJS requires resolved by tsx\)$/);
     });
 
     it(`${file} (loader ${loader}) with -d boots, and a failing route gets a dump at compute() in the legacy module with its locals`, async () => {

@@ -39,9 +39,10 @@ describe('tspuma -d', () => {
   });
 
   it('shows the listen call values for an asynchronous EADDRINUSE', async () => {
-    const holder = await boot(['-b', LOCAL, 'examples/hello.ts']);
+    // The app is neither case's subject (the listen is tspuma's): JavaScript, no TypeScript hooks thread.
+    const holder = await boot(['-b', LOCAL, 'test/fixtures/apps/hello.mjs']);
     const port = new URL(holder.url).port;
-    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'examples/hello.ts'], { TSPUMA_OPTS: '-d --inspect=127.0.0.1:0' });
+    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-d --inspect=127.0.0.1:0' });
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/tspuma dump #1 \[listen\].*EADDRINUSE/);
     expect(s.stderr()).toMatch(/> #0 listen  server\/binder\.ts:\d+/);

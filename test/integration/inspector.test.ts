@@ -106,7 +106,10 @@ describe('inspector tooling', () => {
   it('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; it is killed after the autopsy and replaced at once', async () => {
     // The live stack is taken before workerTimeout ends the worker: HANG s leave room for it. One
     // worker: the case follows the one that spins (a second -d worker was a boot for nothing).
-    const s = await cluster(`workerCheckInterval: ${CHECK}, workerTimeout: ${HANG}`, 1);
+    // The autopsy's own bound (workerAutopsyTimeout, 2 s by default) scaled by the load: at a load
+    // of 22-30 its live stack took longer, the line was 'Autopsy of worker 0 (PID: …) failed: …'
+    // and no [hang] dump came (the test waited for it 40 s).
+    const s = await cluster(`workerCheckInterval: ${CHECK}, workerTimeout: ${HANG}, workerAutopsyTimeout: ${2 * SLOWNESS}`, 1);
     const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
     // Its loop naps 2 ms a turn: stuck all the same (no check-in, no request served), without
     // burning a core for HANG s (up to 16 s on a loaded machine).
@@ -124,9 +127,9 @@ describe('inspector tooling', () => {
     expect(viaControl.frames[viaControl.culprit]!.locals).toHaveProperty('end');
     expect((await fetch(`${s.control}/stack?worker=0`)).status).toBe(403);
 
-    await waitFor(() => s.stdout().includes('Autopsy of worker 0'), 'the autopsy', 20_000);
-    // The dump's text is on the primary's stderr, written before that stdout line; the test reads
-    // the two pipes apart, so it may see the line first (at a load of 22-30: stderr still '').
+    const autopsied = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) `)), 'the autopsy', 20_000);
+    expect(String(autopsied.msg)).toContain(' written to ');
+    // Its text went to the primary's stderr before that line went to stdout: two pipes, read apart.
     await waitFor(() => /^tspuma dump #\d+ \[hang\] /m.test(s.stderr()), 'the [hang] dump on stderr', 10_000);
     expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerTimeout: Worker 0 \\(PID: \\d+\\) failed to check in within ${HANG} seconds; terminating it \\(TSPUMA_ERR_WORKER_TIMEOUT\\)$`, 'm'));
     expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);

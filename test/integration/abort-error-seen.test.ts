@@ -62,40 +62,53 @@ describe("the request's abort error after tspuma destroys a failed response", ()
     });
   }
 
+  /**
+   * In a node of its own, with source maps on as for a .ts app: a server whose '/node' response the
+   * app destroys and whose '/server' response tspuma destroys (destroyResponse), each abort error's
+   * stack as the request's 'error' listener reads it, with how many times `formatted` got 'aborted'
+   * meanwhile. `before` runs before node-http.js loads (and takes node's formatter as node's);
+   * `after` once it, and with `filtered` -d's frame filter (an accessor on Error.prepareStackTrace),
+   * is in; `report` adds fields to the printed result, read once both errors are in.
+   */
+  async function abortErrors(filtered: boolean, before: string, after: string, report = ''): Promise<{ seen: { url: string; stack: string; formatted: number }[] } & Record<string, unknown>> {
+    const filter = filtered ? `(await import(${JSON.stringify(`${ROOT}dist/diagnostics/app-stacks.js`)})).installAppStacks();` : '';
+    const script = `
+      import http from 'node:http';
+      process.setSourceMapsEnabled(true);
+      const formatted = [];
+      ${before}
+      const { SERVER_OPTIONS, destroyResponse } = await import(${JSON.stringify(`${ROOT}dist/server/node-http.js`)});
+      ${filter}
+      ${after}
+      const seen = [];
+      const server = http.createServer(SERVER_OPTIONS, (req, res) => {
+        req.on('error', (e) => seen.push({ url: req.url, stack: e.stack, formatted: formatted.splice(0).filter((m) => m === 'aborted').length }));
+        res.writeHead(200);
+        if (req.url === '/server') destroyResponse(res);
+        else res.destroy();
+      });
+      server.listen(0, '127.0.0.1', async () => {
+        for (const path of ['/node', '/server']) await fetch('http://127.0.0.1:' + server.address().port + path).catch(() => null);
+        const deadline = Date.now() + 20000;
+        while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        console.log(JSON.stringify({ seen, ${report} }));
+        server.close();
+      });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+    return JSON.parse(stdout) as { seen: { url: string; stack: string; formatted: number }[] } & Record<string, unknown>;
+  }
+
   for (const filtered of [false, true]) {
     it(`${filtered ? "behind -d's frame filter: " : ''}is formatted without node's formatter (node's own text, no source-map lookups), as node:http makes it in abortIncoming and reads it in destroy`, async () => {
-      // A process of its own: node's formatter is wrapped (to count its calls) before node-http.js
-      // takes it as node's, with source maps on as for a .ts app; then, as -d does, debug mode's
-      // filter of its own frames is put in front of it (an accessor on Error.prepareStackTrace).
-      const filter = filtered ? `(await import(${JSON.stringify(`${ROOT}dist/diagnostics/app-stacks.js`)})).installAppStacks();` : '';
-      const script = `
-        import http from 'node:http';
-        process.setSourceMapsEnabled(true);
-        const node = Error.prepareStackTrace;
-        const formatted = [];
-        Error.prepareStackTrace = function counted(e, t) { formatted.push(e.message); return node(e, t); };
-        const { SERVER_OPTIONS, destroyResponse } = await import(${JSON.stringify(`${ROOT}dist/server/node-http.js`)});
-        ${filter}
-        const before = Error.prepareStackTrace;
-        const seen = [];
-        const server = http.createServer(SERVER_OPTIONS, (req, res) => {
-          req.on('error', (e) => seen.push({ url: req.url, stack: e.stack, formatted: formatted.splice(0).filter((m) => m === 'aborted').length }));
-          res.writeHead(200);
-          if (req.url === '/server') destroyResponse(res);
-          else res.destroy();
-        });
-        server.listen(0, '127.0.0.1', async () => {
-          for (const path of ['/node', '/server']) await fetch('http://127.0.0.1:' + server.address().port + path).catch(() => null);
-          const deadline = Date.now() + 20000;
-          while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-          // The formatter in place is the one from before (under -d: the filter, in front of node's),
-          // and a stack read afterwards goes to node's again.
-          void new Error('afterwards').stack;
-          console.log(JSON.stringify({ seen, kept: Error.prepareStackTrace === before, afterwards: formatted.includes('afterwards') }));
-          server.close();
-        });`;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
-      const { seen, kept, afterwards } = JSON.parse(stdout) as { seen: { url: string; stack: string; formatted: number }[]; kept: boolean; afterwards: boolean };
+      // node's formatter is wrapped (to count its calls) before node-http.js takes it as node's.
+      const { seen, kept, afterwards } = await abortErrors(
+        filtered,
+        'const node = Error.prepareStackTrace; Error.prepareStackTrace = function counted(e, t) { formatted.push(e.message); return node(e, t); };',
+        'const before = Error.prepareStackTrace;',
+        // The formatter in place is the one from before (under -d: the filter, in front of node's),
+        // and a stack read afterwards goes to node's again.
+        "kept: Error.prepareStackTrace === before, afterwards: (void new Error('afterwards').stack, formatted.includes('afterwards'))",
+      );
       expect(seen.map((e) => [e.url, e.formatted])).toEqual([
         ['/node', 1],
         ['/server', 0],
@@ -108,32 +121,9 @@ describe("the request's abort error after tspuma destroys a failed response", ()
 
   for (const filtered of [false, true]) {
     it(`${filtered ? "behind -d's frame filter: " : ''}goes through an app's own Error.prepareStackTrace (Sentry sets one), as when the app destroys the response itself`, async () => {
-      // As above, but the app puts its own formatter in after tspuma loaded (under -d, behind the
-      // filter): tspuma's shortcut is for node's formatter only, so both aborts get the app's text.
-      const filter = filtered ? `(await import(${JSON.stringify(`${ROOT}dist/diagnostics/app-stacks.js`)})).installAppStacks();` : '';
-      const script = `
-        import http from 'node:http';
-        process.setSourceMapsEnabled(true);
-        const { SERVER_OPTIONS, destroyResponse } = await import(${JSON.stringify(`${ROOT}dist/server/node-http.js`)});
-        ${filter}
-        const calls = [];
-        Error.prepareStackTrace = function own(e, t) { calls.push(e.message); return 'own ' + e.message + ' ' + t.length; };
-        const seen = [];
-        const server = http.createServer(SERVER_OPTIONS, (req, res) => {
-          req.on('error', (e) => seen.push({ url: req.url, stack: e.stack, formatted: calls.splice(0).filter((m) => m === 'aborted').length }));
-          res.writeHead(200);
-          if (req.url === '/server') destroyResponse(res);
-          else res.destroy();
-        });
-        server.listen(0, '127.0.0.1', async () => {
-          for (const path of ['/node', '/server']) await fetch('http://127.0.0.1:' + server.address().port + path).catch(() => null);
-          const deadline = Date.now() + 20000;
-          while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-          console.log(JSON.stringify(seen));
-          server.close();
-        });`;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
-      const seen = JSON.parse(stdout) as { url: string; stack: string; formatted: number }[];
+      // The app puts its own formatter in after tspuma loaded (under -d, behind the filter):
+      // tspuma's shortcut is for node's formatter only, so both aborts get the app's text.
+      const { seen } = await abortErrors(filtered, '', "Error.prepareStackTrace = function own(e, t) { formatted.push(e.message); return 'own ' + e.message + ' ' + t.length; };");
       expect(seen.map((e) => [e.url, e.formatted])).toEqual([
         ['/node', 1],
         ['/server', 1],

@@ -72,6 +72,15 @@ describe('the probe engine under tsx', () => {
     expect(logged(26).map((l) => l.msg)[0]).toBe('probe 26 test/fixtures/probes/esm/loop.mjs:4: again 2');
   });
 
+  it('--hits 2 logs two lines in a worker whose line runs ten times before the primary adds the hits up, compiled into the gate or at a breakpoint', () => {
+    expect([logged(50).map((l) => l.msg), logged(51).map((l) => l.msg)]).toEqual([
+      ['probe 50 test/fixtures/probes/esm/loop.mjs:6: i=0', 'probe 50 test/fixtures/probes/esm/loop.mjs:6: i=1'],
+      ['probe 51 test/fixtures/probes/esm/loop.mjs:6: i=0', 'probe 51 test/fixtures/probes/esm/loop.mjs:6: i=1'],
+    ]);
+    const at = (id: number) => String(sent().find((m) => m.type === 'probe-state' && m.id === id && m.state === 'armed')!.at);
+    expect([at(50), at(51)]).toEqual([expect.stringMatching(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/), expect.stringMatching(/\(conditional breakpoint: /)]);
+  });
+
   it('a removed probe\'s guard stays in the code until restoreAfterMs after the last removal: a probe set again at its line within it takes it over with no edit and counts; then the source is given back; an engine closed as the process stops makes no edit', () => {
     const left = lines.find((l) => 'leftGuard' in l)!.leftGuard as Record<string, unknown>;
     expect([left.inAfterSet, left.inAfterRm, left.takeover]).toEqual([true, true, { hits: 3, reused: [true] }]);

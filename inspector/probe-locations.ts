@@ -178,10 +178,25 @@ export function place(script: LoadedScript, file: string, line: number, column: 
     }
     return { ok: true, locations: [outer.at], note: null };
   }
-  const inner = functions.slice(1).map((f) => f.first);
+  // Module code's functions on the line are probed, not the callbacks they hold (N23: an
+  // `Array.from(…, (_, i) => …)` or a Promise executor in a one-line handler runs many times a
+  // request): a function is left out when one before it on the line is still running at its start.
+  const ends = new Map<GeneratedLocation, GeneratedLocation>();
+  const endOf = (at: GeneratedLocation) => {
+    let e = ends.get(at);
+    if (!e) ends.set(at, (e = possible(at.scriptId, { start: at, restrictToFunction: true }).at(-1) ?? at));
+    return e;
+  };
+  const nested = (f: { first: { at: GeneratedLocation } }, i: number) => functions.slice(1, i).some((g) => before(f.first.at, endOf(g.first.at)));
+  const inner = isModuleCode(outer.at) ? functions.slice(1).filter((f, i) => !nested(f, i + 1)).map((f) => f.first) : functions.slice(1).map((f) => f.first);
   const columns = inner.map((p) => p.col0 + 1).join(', ');
   if (isModuleCode(outer.at)) return { ok: true, locations: inner.map((p) => p.at), note: `in the function${inner.length > 1 ? 's' : ''} the line holds (column ${columns}): its module code ran once, at load` };
   return { ok: true, locations: [outer.at], note: `line ${line} also holds a function at column ${columns}: ${line}:${inner[0]!.col0 + 1} probes it` };
+}
+
+/** Whether `a` comes before `b` in the generated code. */
+function before(a: GeneratedLocation, b: GeneratedLocation): boolean {
+  return a.lineNumber < b.lineNumber || (a.lineNumber === b.lineNumber && a.columnNumber < b.columnNumber);
 }
 
 /** Whether a place is its function's last (where it returns by running off its end), not a `return` statement's point with more of the function after it. */

@@ -7,9 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/cli.js';
+import { placeScript } from '../helpers/place-script.js';
 
 const FUNCTIONS = 2000;
 const LAST = 4 * (FUNCTIONS - 1) + 2;
@@ -18,23 +17,14 @@ const BLANK = 4 * FUNCTIONS + 1;
 let dir: string;
 let answers: { capped: number; placed: Record<string, unknown> };
 
-const PROBE = (file: string, lines: number[]) => `
-import { Session } from 'node:inspector';
-import { pathToFileURL } from 'node:url';
-const { place, possibleBreakpoints } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/inspector/probe-locations.js')).href)});
-const file = ${JSON.stringify(file)};
-const session = new Session();
-session.connect();
-const post = (method, params) => { let e = null, r; session.post(method, params, (err, res) => { e = err; r = res; }); if (e) throw e; return r; };
-let script = null;
-session.on('Debugger.scriptParsed', (m) => { if (m.params.url === pathToFileURL(file).href) script = { scriptId: m.params.scriptId, url: m.params.url, isModule: true }; });
-post('Debugger.enable', {});
-await import(pathToFileURL(file).href);
-const capped = post('Debugger.getPossibleBreakpoints', { start: { scriptId: script.scriptId, lineNumber: 0, columnNumber: 0 } }).locations.length;
+const PROBE = (file: string, lines: number[]) =>
+  placeScript(
+    file,
+    `const capped = post('Debugger.getPossibleBreakpoints', { start: { scriptId: script.scriptId, lineNumber: 0, columnNumber: 0 } }).locations.length;
 const placed = {};
 for (const line of ${JSON.stringify(lines)}) placed[line] = place(script, file, line, null, possibleBreakpoints(post));
-process.stdout.write(JSON.stringify({ capped, placed }));
-`;
+process.stdout.write(JSON.stringify({ capped, placed }));`,
+  );
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-long-script-'));

@@ -41,7 +41,12 @@ export type TsLoaderChoice =
        */
       readonly requires?: 'esbuild';
     }
-  | { readonly kind: 'tsx'; readonly reason: string };
+  | {
+      readonly kind: 'tsx';
+      readonly reason: string;
+      /** Where esbuild's CommonJS compiles are cached, or why not (set once registered; N24). */
+      readonly commonJsCache?: string;
+    };
 
 /** The nearest `name` in `dir` or above it, or null. */
 function findUp(dir: string, name: string): string | null {
@@ -184,7 +189,7 @@ export function tsLoader(): TsLoaderChoice | null {
 
 /** The boot line's account of the loader: which one, and why tsx when it is tsx. */
 export function describeTsLoader(choice: TsLoaderChoice): string {
-  if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line`;
+  if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line${choice.commonJsCache ? ` (${choice.commonJsCache})` : ''}`;
   const requires = choice.requires === 'esbuild' ? '; CommonJS requires too' : '';
   const cache = choice.cacheProblem
     ? `no compile cache: ${choice.cacheProblem}`
@@ -212,7 +217,8 @@ export async function registerTypeScript(entry: string): Promise<void> {
     registerCjs();
     const { register: registerHooks } = await import('node:module');
     registerHooks(new URL('./ts-loader-cjs-hooks.js', import.meta.url));
-    await compileCommonJsWithEsbuild(entry);
+    const commonJsCache = await compileCommonJsWithEsbuild(entry);
+    if (commonJsCache !== null) registered = { ...choice, commonJsCache };
   }
   process.setSourceMapsEnabled(true);
 }
@@ -308,13 +314,13 @@ type CompileHook = (module: { _compile(code: string, file: string): unknown }, f
  * ES-module hooks' (node_modules/.cache/tspuma, keyed by content): a warm boot neither loads
  * esbuild nor starts its worker thread and service process (about 100 ms of CPU a boot, issue 31).
  */
-async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
+async function compileCommonJsWithEsbuild(entry: string): Promise<string | null> {
   const require = createRequire(import.meta.url);
   let esbuildVersion: string;
   try {
     esbuildVersion = (JSON.parse(readFileSync(require.resolve('esbuild/package.json'), 'utf8')) as { version: string }).version;
   } catch {
-    return; // tsx alone: stacks still map, breakpoints by line do not
+    return null; // tsx alone: stacks still map, breakpoints by line do not
   }
   /** Required at the first file the cache does not hold. */
   let esbuild: typeof import('esbuild') | null = null;
@@ -329,7 +335,8 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
   const target = `node${process.versions.node}`;
   const settings = JSON.stringify({ target, compilerOptions });
   const modules = findUp(dirname(entry), 'node_modules');
-  const cacheDir = modules && cacheUnusable(join(modules, '.cache', 'tspuma')) === null ? join(modules, '.cache', 'tspuma') : null;
+  const cacheProblem = modules ? cacheUnusable(join(modules, '.cache', 'tspuma')) : null;
+  const cacheDir = modules && cacheProblem === null ? join(modules, '.cache', 'tspuma') : null;
   const { Module } = await import('node:module');
   const extensions = (Module as unknown as { _extensions: Record<string, CompileHook> })._extensions;
   for (const [ext, loader] of Object.entries(CJS_LOADERS)) {
@@ -354,4 +361,5 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
       return module._compile(code, file);
     };
   }
+  return cacheDir ? `compiled files cached in ${cacheDir}` : cacheProblem ? `no compile cache: ${cacheProblem}` : 'no node_modules to cache compiled files in';
 }

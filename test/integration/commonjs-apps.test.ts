@@ -142,6 +142,10 @@ describe('CommonJS apps in an ES-module package', () => {
     await first.exited;
     const again = await boot(['-b', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root);
     expect(await (await fetch(`${again.url}/`)).text()).toBe('compiled');
+    // The boot line says where (N24), as the ES-module loader's does.
+    const loaderLine = again.lines().map((l) => String(l.msg)).find((m) => m.startsWith('*   TypeScript: '));
+    expect(loaderLine).toMatch(/^\*   TypeScript: tsx \(.*\); CommonJS \.ts compiled by esbuild, line by line \(compiled files cached in (.+)\)$/);
+    expect(/compiled files cached in (.+)\)$/.exec(loaderLine!)![1]).toBe(join(root, 'node_modules', '.cache', 'tspuma'));
     const children = readdirSync('/proc')
       .filter((d) => /^\d+$/.test(d))
       .flatMap((d) => {

@@ -1,19 +1,43 @@
 // Loading pino in every serving process: the copy bundled into one file by package.json's build
-// (dist/vendor/pino.cjs), compiled with the V8 code cache the build leaves beside it
-// (pino.cjs.cache), so a boot neither reads pino's two dozen files nor parses and compiles its
-// 150 KB again; the package itself where the bundle is absent. A cache this node cannot use (made
-// by another node or V8 version, or damaged) is refused by V8, and the bundle is compiled as if
-// there were none.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// (dist/vendor/pino.cjs), compiled with a V8 code cache, so a boot neither reads pino's two dozen
+// files nor parses and compiles its 150 KB again; the package itself where the bundle is absent.
+// V8 refuses a cache made by another node or under other V8 flags (--max-old-space-size,
+// --expose-gc: N25), and reading a refused one costs more than none. So a cache is named by what
+// voids it (codeCacheKey: node's version and architecture, the flags node was started with): the
+// build leaves one beside the bundle for its own node and flags, and a process whose key has none
+// compiles without one and writes it to node_modules/.cache/tspuma, where the next boot finds it.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
 type Pino = typeof import('pino').default;
 
 export const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
-export const CODE_CACHE = `${BUNDLED}.cache`;
+
+/**
+ * What a V8 code cache is valid for besides its source: this node (its V8) and the flags it runs
+ * with (its command line and NODE_OPTIONS, which set V8's).
+ */
+export function codeCacheKey(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string {
+  // A script given with -e/-p (the build's) and its --input-type are not flags.
+  const own = execArgv.filter((a, i) => !['-e', '--eval', '-p', '--print'].includes(a) && !['-e', '--eval', '-p', '--print'].includes(execArgv[i - 1] ?? '') && !a.startsWith('--input-type'));
+  const flags = [...own, ...nodeOptions.split(/\s+/).filter(Boolean)];
+  return createHash('sha256').update(`${process.version}\0${process.arch}\0${flags.join('\0')}`).digest('hex').slice(0, 16);
+}
+
+/** The code cache file for `key` in `dir`. */
+export const codeCacheIn = (dir: string, key: string): string => join(dir, `pino-${key}.cache`);
+
+/** node_modules/.cache/tspuma above the bundle (the compile cache's folder), or null. */
+function ownCacheDir(bundled: string): string | null {
+  for (let d = dirname(bundled); ; d = dirname(d)) {
+    if (existsSync(join(d, 'node_modules'))) return join(d, 'node_modules', '.cache', 'tspuma');
+    if (dirname(d) === d) return null;
+  }
+}
 
 /** The bundle compiled as node's CommonJS loader would, with `cachedData` when given. */
 function compile(file: string, cachedData: Buffer | undefined): { script: Script; exports: unknown } {
@@ -50,30 +74,57 @@ export function pinoSource(): PinoSource | null {
   return source;
 }
 
+/**
+ * pino from `bundled`, with the code cache for this node and its flags: the build's beside the
+ * bundle, else the one a boot wrote to `cacheDir`; with neither, compiled without one, and one
+ * written to `cacheDir` once this boot's first work is done (so it holds the functions a boot
+ * runs); silent where the folder cannot be written.
+ */
+export function loadPinoFrom(bundled: string, cacheDir: string | null, key = codeCacheKey()): { pino: Pino; cache: 'used' | 'refused' | 'none'; file: string | null } {
+  const file = [codeCacheIn(dirname(bundled), key), ...(cacheDir ? [codeCacheIn(cacheDir, key)] : [])].find((f) => existsSync(f)) ?? null;
+  const cachedData = file === null ? undefined : readCache(file);
+  const { script, exports } = compile(bundled, cachedData);
+  const cache = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'refused' : 'used';
+  if (cache !== 'used' && cacheDir !== null) {
+    const target = codeCacheIn(cacheDir, key);
+    setTimeout(() => writeAtomically(target, () => script.createCachedData()), 0).unref();
+  }
+  return { pino: exports as Pino, cache, file };
+}
+
 /** pino: the bundle with its code cache, the bundle alone, or the installed package. */
 export function loadPino(): Pino {
   if (!existsSync(BUNDLED)) {
     source = { from: 'package' };
     return createRequire(import.meta.url)('pino') as Pino;
   }
-  const { pino, cache } = loadBundle(BUNDLED, CODE_CACHE);
+  const { pino, cache } = loadPinoFrom(BUNDLED, ownCacheDir(BUNDLED));
   source = { from: 'bundle', file: BUNDLED, cache };
   return pino;
 }
 
+function writeAtomically(file: string, data: () => Buffer): number {
+  try {
+    const bytes = data();
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, bytes, { mode: 0o644 });
+    renameSync(tmp, file); // whole or absent: another process may be reading it
+    return bytes.length;
+  } catch {
+    return 0; // a read-only tree: compiled without a cache, as before
+  }
+}
+
 /**
- * Writes the bundle's code cache (package.json's build runs it): compiled, evaluated and used for
- * one line first, so the functions a boot runs (a logger's creation, a line's writing) are in it,
- * not only the top level. Whole or absent: written beside it and renamed.
+ * Writes the bundle's code cache for this node and its flags (package.json's build runs it, and
+ * leaves it beside the bundle): compiled, evaluated and used for one line first, so the functions
+ * a boot runs (a logger's creation, a line's writing) are in it, not only the top level.
  */
-export function writePinoCodeCache(bundled = BUNDLED, cache = CODE_CACHE): number {
+export function writePinoCodeCache(bundled = BUNDLED, cache = codeCacheIn(dirname(bundled), codeCacheKey())): number {
   const { script, exports } = compile(bundled, undefined);
   const pino = exports as Pino;
   const sink = { write: (_line: string) => true };
   pino({ level: 'info' }, sink).child({ worker: 0 }).info({ url: 'http://127.0.0.1:0' }, 'a line');
-  const data = script.createCachedData();
-  const tmp = `${cache}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, cache);
-  return data.length;
+  return writeAtomically(cache, () => script.createCachedData());
 }

@@ -35,10 +35,18 @@ export type TsLoaderChoice =
       readonly data: HooksData;
       readonly tsconfig: string | null;
       readonly cacheProblem?: string | null;
-      /** A CommonJS TypeScript entry (.cts): its requires go through tsx's CommonJS hook (resolution), its .cts/.ts files through esbuild. */
-      readonly requires?: 'tsx';
+      /**
+       * A CommonJS TypeScript entry (.cts): its requires are resolved and compiled here too
+       * (requireTypeScript), tsx's CommonJS hook registered only for what needs it.
+       */
+      readonly requires?: 'esbuild';
     }
-  | { readonly kind: 'tsx'; readonly reason: string };
+  | {
+      readonly kind: 'tsx';
+      readonly reason: string;
+      /** Where esbuild's CommonJS compiles are cached, or why not (set once registered; N24). */
+      readonly commonJsCache?: string;
+    };
 
 /** The nearest `name` in `dir` or above it, or null. */
 function findUp(dir: string, name: string): string | null {
@@ -146,10 +154,10 @@ export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.e
   }
   const cacheDir = modules ? join(modules, '.cache', 'tspuma') : null;
   const cacheProblem = cacheDir ? cacheUnusable(cacheDir) : null;
-  // A .cts entry (a legacy CommonJS module in an ES-module package): tsx's CommonJS hook alone, in
-  // this thread, resolves its requires; its ES-module hooks, a module-hooks thread that loads all
-  // of tsx, are not needed (tests8.1: such a boot cost about twice a .ts one's).
-  const requires = entry.endsWith('.cts') ? { requires: 'tsx' as const } : {};
+  // A .cts entry (a legacy CommonJS module in an ES-module package): its requires are compiled by
+  // esbuild as well (requireTypeScript); tsx, whose hooks cost about a .ts boot again, is not
+  // loaded unless a require needs it (tests8.1).
+  const requires = entry.endsWith('.cts') ? { requires: 'esbuild' as const } : {};
   return { kind: 'esbuild', tsconfig, cacheProblem, data: { tsconfigRaw: { compilerOptions }, cacheDir: cacheProblem ? null : cacheDir, esbuildVersion }, ...requires };
 }
 
@@ -181,8 +189,8 @@ export function tsLoader(): TsLoaderChoice | null {
 
 /** The boot line's account of the loader: which one, and why tsx when it is tsx. */
 export function describeTsLoader(choice: TsLoaderChoice): string {
-  if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line`;
-  const requires = choice.requires === 'tsx' ? '; CommonJS requires resolved by tsx' : '';
+  if (choice.kind === 'tsx') return `tsx (${choice.reason}); CommonJS .ts compiled by esbuild, line by line${choice.commonJsCache ? ` (${choice.commonJsCache})` : ''}`;
+  const requires = choice.requires === 'esbuild' ? '; CommonJS requires too' : '';
   const cache = choice.cacheProblem
     ? `no compile cache: ${choice.cacheProblem}`
     : choice.data.cacheDir
@@ -199,8 +207,8 @@ export async function registerTypeScript(entry: string): Promise<void> {
   if (choice.kind === 'esbuild') {
     const { register } = await import('node:module');
     register(new URL('./ts-hooks.js', import.meta.url), { data: choice.data });
-    if (choice.requires === 'tsx') {
-      (await import('tsx/cjs/api')).register();
+    if (choice.requires === 'esbuild') {
+      requireTypeScript();
       await compileCommonJsWithEsbuild(entry);
     }
   } else {
@@ -209,9 +217,87 @@ export async function registerTypeScript(entry: string): Promise<void> {
     registerCjs();
     const { register: registerHooks } = await import('node:module');
     registerHooks(new URL('./ts-loader-cjs-hooks.js', import.meta.url));
-    await compileCommonJsWithEsbuild(entry);
+    const commonJsCache = await compileCommonJsWithEsbuild(entry);
+    if (commonJsCache !== null) registered = { ...choice, commonJsCache };
   }
   process.setSourceMapsEnabled(true);
+}
+
+type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;
+interface CjsModuleInternals {
+  _extensions: Record<string, CompileHook>;
+  _resolveFilename: ResolveFilename;
+}
+
+/** The require hooks tsx's CommonJS hook added or replaced, once a require needed it; null before. */
+let tsxHooks: Record<string, CompileHook> | null = null;
+/** Registers tsx's CommonJS hook (once) and returns the require hooks it set, by extension. */
+function registerTsxRequires(extensions: Record<string, CompileHook>): Record<string, CompileHook> {
+  if (tsxHooks) return tsxHooks;
+  const before = { ...extensions };
+  (createRequire(import.meta.url)('tsx/cjs/api') as typeof import('tsx/cjs/api')).register();
+  tsxHooks = {};
+  for (const [ext, hook] of Object.entries(extensions)) if (hook !== before[ext]) tsxHooks[ext] = hook;
+  return tsxHooks;
+}
+
+/** What a require written for a compiled file names in TypeScript: `./x.js` for x.ts, `./x.cjs` for x.cts. */
+function requireCandidates(request: string): string[] {
+  const [path, suffix = ''] = request.split(/(?=[?#])/, 2);
+  const alternatives = path!.endsWith('.js') ? ['.ts', '.tsx'].map((e) => path!.slice(0, -3) + e) : path!.endsWith('.cjs') ? [`${path!.slice(0, -4)}.cts`] : [];
+  return alternatives.map((a) => `${a}${suffix}`);
+}
+
+const isRelativeOrAbsolute = (request: string): boolean => request.startsWith('./') || request.startsWith('../') || request.startsWith('/');
+
+/**
+ * Requires of TypeScript for a .cts app in an ES-module package, without tsx's CommonJS hook
+ * (about 60-75 ms of CPU to register, and it doubles the CPU of every require of a package's
+ * .js files: tests8.1): .ts, .cts and .tsx are compiled by esbuild through the compile cache
+ * (compileCommonJsWithEsbuild), and a require of `./x.js` or `./x.cjs` that does not exist as
+ * written tries x.ts/x.tsx or x.cts, as TypeScript resolves it. What only tsx does (a required
+ * file in ES-module syntax, which Node 20 refuses with ERR_REQUIRE_ESM; .mts and .jsx) registers
+ * tsx's hook the first time a require needs it, and that require goes through it.
+ */
+function requireTypeScript(): void {
+  const Module = createRequire(import.meta.url)('node:module') as CjsModuleInternals;
+  const extensions = Module._extensions;
+  // Until compileCommonJsWithEsbuild wraps them (and for what esbuild refuses): tsx's hook.
+  for (const ext of ['.ts', '.cts', '.tsx', '.mts', '.jsx']) {
+    extensions[ext] = function compile(this: unknown, module, file) {
+      const tsx = registerTsxRequires(extensions);
+      return (tsx[ext] ?? tsx['.js']!).call(this, module, file);
+    };
+  }
+  for (const ext of ['.js', '.mjs']) {
+    const node = extensions[ext];
+    if (!node) continue;
+    extensions[ext] = function compile(this: unknown, module, file) {
+      try {
+        return node.call(this, module, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM' || tsxHooks) throw err;
+        const tsx = registerTsxRequires(extensions);
+        return (tsx[ext] ?? node).call(this, module, file);
+      }
+    };
+  }
+  const resolve = Module._resolveFilename;
+  Module._resolveFilename = function resolveFilename(this: unknown, request, parent, isMain, options) {
+    try {
+      return resolve.call(this, request, parent, isMain, options);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || !isRelativeOrAbsolute(request)) throw err;
+      for (const candidate of requireCandidates(request)) {
+        try {
+          return resolve.call(this, candidate, parent, isMain, options);
+        } catch {
+          /* the next candidate */
+        }
+      }
+      throw err;
+    }
+  };
 }
 
 /** The extensions CommonJS TypeScript is required with, and esbuild's loader for each. */
@@ -228,13 +314,13 @@ type CompileHook = (module: { _compile(code: string, file: string): unknown }, f
  * ES-module hooks' (node_modules/.cache/tspuma, keyed by content): a warm boot neither loads
  * esbuild nor starts its worker thread and service process (about 100 ms of CPU a boot, issue 31).
  */
-async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
+async function compileCommonJsWithEsbuild(entry: string): Promise<string | null> {
   const require = createRequire(import.meta.url);
   let esbuildVersion: string;
   try {
     esbuildVersion = (JSON.parse(readFileSync(require.resolve('esbuild/package.json'), 'utf8')) as { version: string }).version;
   } catch {
-    return; // tsx alone: stacks still map, breakpoints by line do not
+    return null; // tsx alone: stacks still map, breakpoints by line do not
   }
   /** Required at the first file the cache does not hold. */
   let esbuild: typeof import('esbuild') | null = null;
@@ -249,7 +335,8 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
   const target = `node${process.versions.node}`;
   const settings = JSON.stringify({ target, compilerOptions });
   const modules = findUp(dirname(entry), 'node_modules');
-  const cacheDir = modules && cacheUnusable(join(modules, '.cache', 'tspuma')) === null ? join(modules, '.cache', 'tspuma') : null;
+  const cacheProblem = modules ? cacheUnusable(join(modules, '.cache', 'tspuma')) : null;
+  const cacheDir = modules && cacheProblem === null ? join(modules, '.cache', 'tspuma') : null;
   const { Module } = await import('node:module');
   const extensions = (Module as unknown as { _extensions: Record<string, CompileHook> })._extensions;
   for (const [ext, loader] of Object.entries(CJS_LOADERS)) {
@@ -274,4 +361,5 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<void> {
       return module._compile(code, file);
     };
   }
+  return cacheDir ? `compiled files cached in ${cacheDir}` : cacheProblem ? `no compile cache: ${cacheProblem}` : 'no node_modules to cache compiled files in';
 }

@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, ROOT } from '../helpers/cli.js';
 import { get, waitFor } from '../helpers/net.js';
@@ -41,6 +42,24 @@ const FILES: Record<string, string> = {
     'exports.ready = function ready() { return false; };',
     "exports.default = function app(req, res) { res.end('compiled'); };",
   ].join('\n'),
+  // A .cts app's requires as TypeScript writes them (`./util.cjs` for util.cts, `./helper.js` for
+  // helper.ts, an ES-module .ts): resolved and compiled without tsx's CommonJS hook, which the app
+  // reports it never loaded; and one requiring a .js file in ES-module syntax, which only tsx's
+  // hook compiles (Node 20 refuses it): tsx's hook is then registered for it (tests8.1).
+  'src/util.cts': "module.exports = 'util' as string;",
+  'src/helper.ts': "export const helper: string = 'helper';",
+  'src/esm-only.js': "export const esm = 'esm';",
+  'src/requires.cts': [
+    "const util: string = require('./util.cjs');",
+    "const { helper } = require('./helper.js');",
+    "const tsx = () => Object.keys(require.cache).filter((f: string) => f.includes('/node_modules/tsx/')).length;",
+    "module.exports = function app(req: unknown, res: { end(s: string): void }) { res.end(`${util} ${helper} tsx=${tsx()}`); };",
+  ].join('\n'),
+  'src/esm-require.cts': [
+    "const { esm } = require('./esm-only.js');",
+    "const tsx = () => Object.keys(require.cache).filter((f: string) => f.includes('/node_modules/tsx/')).length;",
+    "module.exports = function app(req: unknown, res: { end(s: string): void }) { res.end(`${esm} tsx=${tsx()}`); };",
+  ].join('\n'),
   // The same written in TypeScript, in a CommonJS package: tsx compiles it to that shape.
   'cjs-package/package.json': '{ "type": "commonjs" }',
   'cjs-package/app.ts': [
@@ -69,12 +88,12 @@ describe('CommonJS apps in an ES-module package', () => {
       const ok = await fetch(`${s.url}${ORDER}`);
       expect(await ok.text()).toBe('3.000');
       expect(ok.status).toBe(200);
-      // A .cts entry in this ES-module package: esbuild's hooks, tsx's CommonJS hook for its
-      // requires only (tsx's ES-module hooks cost about a .ts boot again: tests8.1).
+      // A .cts entry in this ES-module package: esbuild, for its requires too (tsx's hooks cost
+      // about a .ts boot again: tests8.1).
       const loaderLine = s.lines().map((l) => String(l.msg)).find((m) => m.startsWith('*   TypeScript: '));
       if (file.endsWith('.cjs')) expect(loaderLine).toBeUndefined();
       else if (loader === 'tsx') expect(loaderLine).toMatch(/^\*   TypeScript: tsx \(/);
-      else expect(loaderLine).toMatch(/^\*   TypeScript: esbuild \S+ \(.*; CommonJS requires resolved by tsx\)$/);
+      else expect(loaderLine).toMatch(/^\*   TypeScript: esbuild \S+ \(.*; CommonJS requires too\)$/);
     });
 
     it(`${file} (loader ${loader}) with -d boots, and a failing route gets a dump at compute() in the legacy module with its locals`, async () => {
@@ -89,6 +108,31 @@ describe('CommonJS apps in an ES-module package', () => {
     });
   }
 
+  it('src/requires.cts: requires of ./util.cjs (util.cts) and ./helper.js (helper.ts) work without any of tsx loading', async () => {
+    // tsx's files as the app sees them (required) and as the module-log hooks do (imported).
+    const moduleLog = mkdtempSync(join(tmpdir(), 'tspuma-cts-modules-'));
+    const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: moduleLog };
+    try {
+      const s = await boot(['-b', 'tcp://127.0.0.1:0', 'src/requires.cts'], probe, root);
+      expect(await (await fetch(`${s.url}/`)).text()).toBe('util helper tsx=0');
+      const imported = readFileSync(join(moduleLog, `${s.proc.pid}.txt`), 'utf8').split('\n');
+      expect(imported.filter((u) => u.includes('/node_modules/tsx/'))).toEqual([]);
+    } finally {
+      rmSync(moduleLog, { recursive: true, force: true });
+    }
+  });
+
+  // Node 20.19 and later require() an ES module themselves (process.features.require_module); with
+  // that off (as before 20.19) node refuses it (ERR_REQUIRE_ESM), and tsx's CommonJS hook,
+  // registered then, compiles it.
+  it('src/esm-require.cts: a required .js file in ES-module syntax loads by node itself, or, where node refuses it, through tsx\'s CommonJS hook registered for it', async () => {
+    expect((process.features as { require_module?: boolean }).require_module, 'this node requires ES modules').toBe(true);
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'src/esm-require.cts'], {}, root);
+    expect(await (await fetch(`${s.url}/`)).text()).toBe('esm tsx=0');
+    const refusing = await boot(['-b', 'tcp://127.0.0.1:0', 'src/esm-require.cts'], { NODE_OPTIONS: '--no-experimental-require-module' }, root);
+    expect(await (await fetch(`${refusing.url}/`)).text()).toMatch(/^esm tsx=[1-9]\d*$/);
+  });
+
   // tsx's CommonJS hook resolves; esbuild compiles each .ts line by line (ts-loader.ts), into the
   // compile cache the ES-module hooks use: a warm boot starts no esbuild service process.
   it('cjs-package/app.ts: booted again, it is compiled from the cache, with no esbuild process started', async () => {
@@ -98,6 +142,10 @@ describe('CommonJS apps in an ES-module package', () => {
     await first.exited;
     const again = await boot(['-b', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root);
     expect(await (await fetch(`${again.url}/`)).text()).toBe('compiled');
+    // The boot line says where (N24), as the ES-module loader's does.
+    const loaderLine = again.lines().map((l) => String(l.msg)).find((m) => m.startsWith('*   TypeScript: '));
+    expect(loaderLine).toMatch(/^\*   TypeScript: tsx \(.*\); CommonJS \.ts compiled by esbuild, line by line \(compiled files cached in (.+)\)$/);
+    expect(/compiled files cached in (.+)\)$/.exec(loaderLine!)![1]).toBe(join(root, 'node_modules', '.cache', 'tspuma'));
     const children = readdirSync('/proc')
       .filter((d) => /^\d+$/.test(d))
       .flatMap((d) => {

@@ -40,6 +40,22 @@ describe('pino bundle with its code cache', () => {
     expect(loadIn(cache)).toEqual({ cache: 'refused', line: { level: 30, n: 1, msg: 'hello' } });
   });
 
+  // N25: a cache made under other V8 flags is refused, and reading it costs more than none.
+  it('under other flags (NODE_OPTIONS=--max-old-space-size=512) reads no refused cache, compiles, writes one for them, and the next such process uses it', () => {
+    const own = join(dir, 'own-cache');
+    const script = [
+      `const { loadPinoFrom } = await import(${JSON.stringify(LOADER)});`,
+      `const loaded = loadPinoFrom(${JSON.stringify(BUNDLE)}, ${JSON.stringify(own)});`,
+      `await new Promise((r) => setTimeout(r, 200));`,
+      `console.log(JSON.stringify({ cache: loaded.cache, file: loaded.file }));`,
+    ].join('\n');
+    const run = () => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=512' } })) as { cache: string; file: string | null };
+    expect(run()).toEqual({ cache: 'none', file: null });
+    const second = run();
+    expect(second.cache).toBe('used');
+    expect(second.file).toMatch(new RegExp(`^${own}/pino-[0-9a-f]{16}\\.cache$`));
+  });
+
   it('without a cache file, compiles the bundle', () => {
     expect(loadIn(join(dir, 'absent.cache'))).toEqual({ cache: 'none', line: { level: 30, n: 1, msg: 'hello' } });
   });

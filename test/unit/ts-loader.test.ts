@@ -66,8 +66,8 @@ describe('choosing the loader', () => {
     const broken = project({ 'package.json': '{ "type": "module" }', 'tsconfig.json': '{ "compilerOptions": ', 'app.ts': '' });
     expect(chooseTsLoader(join(broken, 'app.ts'), {})).toMatchObject({ kind: 'tsx', reason: expect.stringContaining('cannot read') });
     const esm = project({ 'package.json': '{ "type": "module" }', 'app.ts': '', 'app.cts': '' });
-    // A .cts entry in such a package: esbuild's hooks for ES modules, tsx's CommonJS hook for its requires (tests8.1).
-    expect(chooseTsLoader(join(esm, 'app.cts'), {})).toMatchObject({ kind: 'esbuild', requires: 'tsx' });
+    // A .cts entry in such a package: esbuild for its requires too, tsx's hooks not loaded (tests8.1).
+    expect(chooseTsLoader(join(esm, 'app.cts'), {})).toMatchObject({ kind: 'esbuild', requires: 'esbuild' });
     expect(chooseTsLoader(join(esm, 'app.ts'), {})).not.toHaveProperty('requires');
     expect(chooseTsLoader(join(commonjs, 'app.cts'), {})).toMatchObject({ kind: 'tsx' });
     expect(chooseTsLoader(join(esm, 'app.ts'), { TSPUMA_TS_LOADER: 'tsx' })).toEqual({ kind: 'tsx', reason: 'TSPUMA_TS_LOADER=tsx' });

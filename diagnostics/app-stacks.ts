@@ -22,8 +22,13 @@ import { kFormatterInside } from '../server/node-http.js';
 
 const OWN_MODULES = new Set(['call-context.js', 'attribution.js', 'index.js'].map((f) => new URL(`./${f}`, import.meta.url).href));
 
-/** Frames captured beyond the app's limit, for ours to be taken out: more than can nest in one stack in practice. */
-export const SPARE = 8;
+/**
+ * Frames captured beyond the app's limit, for ours to be taken out: more than can nest in one stack
+ * in practice (one per request event inside another, attribution.ts; one while a timer function is
+ * called). Each is paid at every Error made in the process: about 1.6 µs a frame when the stack is
+ * deeper than the app's limit (bench/README.md, ninth round).
+ */
+export const SPARE = 4;
 
 type Prepare = (error: Error, trace: NodeJS.CallSite[]) => unknown;
 

@@ -87,11 +87,19 @@ export class Attribution {
     const proto = IncomingMessage.prototype as unknown as { emit: (...args: unknown[]) => boolean };
     const original = proto.emit;
     const context = this.context;
-    const apply = (req: IncomingMessage, args: unknown[]) => Reflect.apply(original, req, args) as boolean;
-    const patched = function (this: Recorded, ...args: unknown[]): boolean {
+    // One frame of ours under the listeners (this one), no closure and no array per event: the
+    // frames app-stacks.ts takes out of stack texts, and so the spare frames it captures for them.
+    const patched = function (this: Recorded): boolean {
       const record = this[kRecord];
-      if (record === undefined || context.current() !== undefined) return Reflect.apply(original, this, args) as boolean;
-      return context.run(record, apply, this, args);
+      // eslint-disable-next-line prefer-rest-params
+      if (record === undefined || context.current() !== undefined) return Reflect.apply(original, this, arguments) as boolean;
+      const before = context.enter(record);
+      try {
+        // eslint-disable-next-line prefer-rest-params
+        return Reflect.apply(original, this, arguments) as boolean;
+      } finally {
+        context.leave(before);
+      }
     };
     proto.emit = patched;
     this.emitOriginal = original;

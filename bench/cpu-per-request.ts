@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
-import { canPin, pin, processTree, treeCpuSeconds } from './cpu.js';
+import { canPin, mainThreadCpuSeconds, pin, processTree, treeCpuSeconds } from './cpu.js';
 import { callersOf, readPerfMap, selfByFunction } from './callgrind-functions.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -182,15 +182,21 @@ function stop(child: ChildProcess): Promise<void> {
 
 // ---- callgrind: instructions per request ----
 
-/** The newest callgrind dump in `dir` and its total instruction count. */
-function lastDump(dir: string, before: Set<string>): { file: string; instructions: number } {
+/**
+ * The newest callgrind dump in `dir`: its total instruction count and, with CACHE_SIM=1, every
+ * event's total (Ir, I1mr, ILmr, Dr, D1mr, DLmr, Dw, D1mw, DLmw, and Bc, Bcm, Bi, Bim).
+ */
+function lastDump(dir: string, before: Set<string>): { file: string; instructions: number; events: Map<string, number> } {
   const fresh = readdirSync(dir).filter((f) => f.startsWith('cg.') && !before.has(f));
   if (fresh.length !== 1) throw new Error(`expected one new callgrind dump in ${dir}, found ${fresh.join(', ') || 'none'}`);
   const file = path.join(dir, fresh[0]!);
   const text = readFileSync(file, 'utf8');
-  const m = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
+  const m = /^summary: ([\d ]+)/m.exec(text) ?? /^totals: ([\d ]+)/m.exec(text);
   if (!m) throw new Error(`no summary line in ${fresh[0]}`);
-  return { file, instructions: Number(m[1]) };
+  const names = (/^events: (.+)$/m.exec(text)?.[1] ?? 'Ir').trim().split(/\s+/);
+  const totals = m[1]!.trim().split(/\s+/).map(Number);
+  const events = new Map(names.map((n, i) => [n, totals[i] ?? 0] as const));
+  return { file, instructions: totals[0]!, events };
 }
 
 /**
@@ -205,6 +211,19 @@ const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
  * which functions' property accesses go through V8's slow IC paths).
  */
 const CALLERS = process.env.CALLERS ? new RegExp(process.env.CALLERS) : null;
+/**
+ * CACHE_SIM=1 (callgrind): valgrind also simulates the caches (L1 instruction and data, last
+ * level) and the branch predictors, and each target's windows print misses and mispredictions per
+ * request: what instructions alone do not count (a cycle estimate weighs each L1 miss as about
+ * 10 instructions' time, each last-level miss about 100, each mispredicted branch about 15).
+ */
+const CACHE_SIM = process.env.CACHE_SIM === '1';
+/**
+ * The simulated caches (CACHE_SIM_FLAGS): valgrind 3.19 reads this machine's last level (AMD EPYC,
+ * 32 MiB L3, 16-way, 64 B lines) as 256 MiB direct-mapped, so the last level is given; L1 is read
+ * from the CPU.
+ */
+const CACHE_SIM_FLAGS = (process.env.CACHE_SIM_FLAGS ?? '--LL=33554432,16,64').split(' ').filter(Boolean);
 
 function printFunctions(targets: Target[], perFunction: Map<string, Map<string, number>>): void {
   const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
@@ -222,12 +241,40 @@ function printFunctions(targets: Target[], perFunction: Map<string, Map<string, 
   }
 }
 
+/** CACHE_SIM=1: each target's events per request (median over the windows) and an estimate of cycles from them. */
+function printCacheSim(targets: Target[], perEvent: Map<string, Map<string, number>[]>): void {
+  const names = ['Ir', 'I1mr', 'ILmr', 'Dr', 'D1mr', 'DLmr', 'Dw', 'D1mw', 'DLmw', 'Bc', 'Bcm', 'Bi', 'Bim'];
+  const est = (e: Map<string, number>): number => {
+    const g = (n: string) => e.get(n) ?? 0;
+    const l1 = g('I1mr') + g('D1mr') + g('D1mw');
+    const ll = g('ILmr') + g('DLmr') + g('DLmw');
+    return g('Ir') + 10 * l1 + 100 * ll + 15 * (g('Bcm') + g('Bim'));
+  };
+  console.log('\nCACHE_SIM: events per request (median over the windows; valgrind\'s simulated caches and branch predictors), and est = Ir + 10 x L1 misses + 100 x LL misses + 15 x mispredicted branches');
+  console.log(`| target | ${names.join(' | ')} | est | against baseline (est) |`);
+  console.log(`| --- |${' ---: |'.repeat(names.length + 2)}`);
+  const estOf = new Map<string, number>();
+  for (const t of targets) {
+    const windows = perEvent.get(t.name);
+    if (!windows) continue;
+    estOf.set(t.name, median(windows.map(est)));
+  }
+  for (const t of targets) {
+    const windows = perEvent.get(t.name);
+    if (!windows) continue;
+    const cells = names.map((n) => Math.round(median(windows.map((w) => w.get(n) ?? 0))).toString());
+    const base = t.baseline ? estOf.get(t.baseline) : undefined;
+    console.log(`| ${t.name} | ${cells.join(' | ')} | ${Math.round(estOf.get(t.name)!)} | ${base ? `${(estOf.get(t.name)! / base).toFixed(3)}x` : ''} |`);
+  }
+}
+
 async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
   const results = new Map<string, number[]>();
   const perFunction = new Map<string, Map<string, number>>();
   const perCaller = new Map<string, Map<string, number>>();
-  const valgrindFlags = FUNCTIONS > 0 ? ['--dump-instr=yes'] : [];
+  const valgrindFlags = [...(FUNCTIONS > 0 ? ['--dump-instr=yes'] : []), ...(CACHE_SIM ? ['--cache-sim=yes', '--branch-sim=yes', ...CACHE_SIM_FLAGS] : [])];
+  const perEvent = new Map<string, Map<string, number>[]>();
   const nodeFlags = FUNCTIONS > 0 ? [...CALLGRIND_NODE_FLAGS, '--perf-basic-prof'] : CALLGRIND_NODE_FLAGS;
   try {
     for (const t of targets) {
@@ -252,6 +299,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
           execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
           const dump = lastDump(dir, before);
           perRequest.push(dump.instructions / REQUESTS);
+          if (CACHE_SIM) (perEvent.get(t.name) ?? perEvent.set(t.name, []).get(t.name)!).push(new Map([...dump.events].map(([n, v]) => [n, v / REQUESTS] as const)));
           if (FUNCTIONS > 0 && w === WINDOWS - 1) {
             const map = `/tmp/perf-${child.pid}.map`;
             const ranges = readPerfMap(map);
@@ -283,6 +331,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
     const delta = base ? `+${Math.round(median(r) - median(base))} (${(median(r) / median(base)).toFixed(3)}x)` : '';
     console.log(`| ${t.name} | ${Math.round(median(r))} | ${r.map(Math.round).join(' ')} | ${delta} |`);
   }
+  if (CACHE_SIM) printCacheSim(targets, perEvent);
   if (FUNCTIONS > 0) printFunctions(targets, perFunction);
   if (CALLERS && perCaller.size > 0) {
     console.log(`\nCALLERS=${CALLERS.source}: inclusive instructions per request of each caller's calls`);
@@ -380,7 +429,9 @@ async function cpu(targets: Target[]): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
   const live: Live[] = [];
   const us = new Map<string, number[]>();
+  const mainUs = new Map<string, number[]>();
   const rps = new Map<string, number[]>();
+  const push = (m: Map<string, number[]>, name: string, v: number) => (m.get(name) ?? m.set(name, []).get(name)!).push(v);
   try {
     for (const t of targets) {
       const port = await freePort();
@@ -402,10 +453,13 @@ async function cpu(targets: Target[]): Promise<void> {
       const shift = round % live.length;
       for (const l of [...live.slice(shift), ...live.slice(0, shift)]) {
         const before = treeCpuSeconds(l.child.pid!)!;
+        const mainBefore = l.target.cluster ? null : mainThreadCpuSeconds(l.child.pid!);
         const r = wrk(l, SECONDS);
         const after = treeCpuSeconds(l.child.pid!)!;
-        (us.get(l.target.name) ?? us.set(l.target.name, []).get(l.target.name)!).push(((after - before) * 1e6) / r.requests);
-        (rps.get(l.target.name) ?? rps.set(l.target.name, []).get(l.target.name)!).push(r.rps);
+        const mainAfter = mainBefore === null ? null : mainThreadCpuSeconds(l.child.pid!);
+        push(us, l.target.name, ((after - before) * 1e6) / r.requests);
+        if (mainBefore !== null && mainAfter !== null) push(mainUs, l.target.name, ((mainAfter - mainBefore) * 1e6) / r.requests);
+        push(rps, l.target.name, r.rps);
       }
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
@@ -414,15 +468,21 @@ async function cpu(targets: Target[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   console.log(`cpu: server CPU µs per request (/proc, the whole process tree) and req/s, wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds of ${SECONDS} s in rotated order${canPin ? '; wrk on core 0, single servers on core 1' : ''}`);
-  console.log('| target | CPU µs/request | req/s | against baseline, median of rounds: CPU per request, req/s |');
-  console.log('| --- | ---: | ---: | ---: |');
+  console.log('(main thread: the event loop\'s own run time, /proc/PID/task/PID/schedstat, in ns; single-process targets only)');
+  console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log('| target | CPU µs/request | main thread µs/request | req/s | against baseline, median of rounds: CPU per request, main thread per request, req/s |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  const ratioOf = (m: Map<string, number[]>, t: Target): string => {
+    const mine = m.get(t.name);
+    const base = t.baseline ? m.get(t.baseline) : undefined;
+    return mine && base ? `${median(mine.map((v, i) => v / base[i]!)).toFixed(3)}x` : '-';
+  };
   for (const t of targets) {
     const mine = us.get(t.name);
     if (!mine) continue;
-    const base = t.baseline ? rps.get(t.baseline) : undefined;
-    const baseUs = t.baseline ? us.get(t.baseline) : undefined;
-    const ratio = base && baseUs ? `${median(mine.map((u, i) => u / baseUs[i]!)).toFixed(3)}x CPU, ${median(rps.get(t.name)!.map((r, i) => r / base[i]!)).toFixed(3)}x req/s` : '';
-    console.log(`| ${t.name} | ${median(mine).toFixed(1)} | ${Math.round(median(rps.get(t.name)!))} | ${ratio} |`);
+    const main = mainUs.get(t.name);
+    const ratio = t.baseline && us.has(t.baseline) ? `${ratioOf(us, t)} CPU, ${ratioOf(mainUs, t)} main thread, ${ratioOf(rps, t)} req/s` : '';
+    console.log(`| ${t.name} | ${median(mine).toFixed(1)} | ${main ? median(main).toFixed(2) : '-'} | ${Math.round(median(rps.get(t.name)!))} | ${ratio} |`);
   }
 }
 

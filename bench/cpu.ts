@@ -48,6 +48,21 @@ export function treeCpuSeconds(pid: number): number | null {
   return processTree(pid).reduce((sum, p) => sum + ticks(p), 0) / TICKS_PER_SECOND;
 }
 
+/**
+ * CPU seconds of one process's main thread (the thread whose id is the pid: the event loop, where
+ * a request's JavaScript runs), from the scheduler's nanosecond run time (/proc/PID/task/PID/schedstat,
+ * its first field); null where there is none. Unlike treeCpuSeconds it leaves out V8's helper
+ * threads (concurrent compiles and GC), a worker thread such as tspuma's side thread and child
+ * processes, and it is not rounded to 10 ms ticks.
+ */
+export function mainThreadCpuSeconds(pid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+  } catch {
+    return null;
+  }
+}
+
 /** Whether `taskset` works here and there are at least two cores to split. */
 export const canPin = ((): boolean => {
   if (os.cpus().length < 2 || process.env.BENCH_PIN === '0') return false;

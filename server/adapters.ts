@@ -131,9 +131,53 @@ function fetchInvoke(app: FetchHandler | FetchApp): Invoke {
   };
 }
 
+/** What Express adds to each request (its router's matched-route symbol is found at run time) and response. */
+const EXPRESS_REQUEST_FIELDS = ['res', 'next', 'baseUrl', 'originalUrl', '_parsedUrl', 'route', 'params'] as const;
+/** Requests looked at for the router's matched-route symbol before giving up (a router without one). */
+const SYMBOL_LOOKS = 64;
+
+/**
+ * An Express app (4 or 5: `app.handle`, `app.set`, `app.request`, `app.response`) moves each
+ * request and response onto its own prototypes, then adds properties to them (res.locals;
+ * req.next, baseUrl, originalUrl, _parsedUrl, route, params and the router's matched-route
+ * symbol). V8 does not keep the map transitions of an object whose prototype was changed, so every
+ * request's req and res get maps no other request has, and each access to them in Express and
+ * node misses its inline cache: about 340,000 of Express's ~570,000 instructions a request (on
+ * node:http as on tspuma; bench/README.md, ninth round). Given those properties (undefined, as
+ * Express finds them) before the app runs, Express's stores write fields the objects already have
+ * and the maps are shared from request to request. null for any other listener.
+ */
+function expressSeed(app: NodeListener): { before(req: IncomingMessage, res: ServerResponse): void; after(req: IncomingMessage): void } | null {
+  const a = app as unknown as { handle?: unknown; set?: unknown; request?: unknown; response?: unknown };
+  if (typeof a.handle !== 'function' || typeof a.set !== 'function' || typeof a.request !== 'object' || typeof a.response !== 'object') return null;
+  let matched: symbol | undefined;
+  let looks = 0;
+  return {
+    before(req, res) {
+      const r = req as unknown as Record<string | symbol, unknown>;
+      for (const name of EXPRESS_REQUEST_FIELDS) if (!(name in r)) r[name] = undefined;
+      if (matched !== undefined && !(matched in r)) r[matched] = undefined;
+      if (!('locals' in res)) (res as unknown as { locals: unknown }).locals = undefined;
+    },
+    after(req) {
+      if (matched !== undefined || looks >= SYMBOL_LOOKS) return;
+      looks++;
+      matched = matchedRouteSymbol(req);
+    },
+  };
+}
+
+/** The router's matched-route symbol on a request Express has routed (router 2.x), if any. */
+function matchedRouteSymbol(req: IncomingMessage): symbol | undefined {
+  return Object.getOwnPropertySymbols(req).find((s) => s.description === 'router.tracing.matchedRoute');
+}
+
 function nodeInvoke(app: NodeListener): Invoke {
+  const seed = expressSeed(app);
   return (req, res) => {
+    if (seed !== null) seed.before(req, res);
     const r = app(req, res);
+    if (seed !== null) seed.after(req);
     // Express 5 and async listeners return a promise: a rejection is an app error.
     if (r && typeof (r as Promise<unknown>).then === 'function') return (r as Promise<unknown>).then(() => undefined);
     return undefined;

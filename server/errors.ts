@@ -226,6 +226,9 @@ export const ERRORS = {
   TSPUMA_ERR_CONTROL_UNREACHABLE: {
     template: 'Cannot reach the control app at {url} (from {source}): {problem}. {advice}',
   },
+  TSPUMA_ERR_CONTROL_NOT_CONTROL: {
+    template: '{url} (from {source}) answered {status} {type}, not as a tspuma control app: is it the app\'s port? The control app\'s URL is in the state file (-S) and in the server\'s boot line "* Control app on …".',
+  },
   TSPUMA_ERR_LISTENER_BUSY: {
     template: 'The {listener} is busy: {limit} are open, each answering a request, so it answered this connection 503 and closed it ({hint}). Retry in a moment.',
     status: 503,

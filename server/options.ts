@@ -53,6 +53,16 @@ const NO_EQUIVALENT: Record<string, string> = {
   nakayoshiFork: 'there is no copy-on-write heap to compact before forking in Node',
 };
 
+/**
+ * Names users come with for an option of tspuma's that are too far from its name to be guessed
+ * (Puma's, or the CLI flag's meaning spelled out): the unknown-option error suggests the option.
+ */
+const MEANT: Record<string, OptionName> = {
+  state_path: 'state',
+  statePath: 'state',
+  stateFile: 'state',
+};
+
 /** One source of option values, lowest precedence first when passed to resolveOptions. */
 export interface Layer {
   /** e.g. "config file ./tspuma.config.ts", "command line", "TSPUMA_OPTS", "environment". */
@@ -85,7 +95,8 @@ function applyLayer(acc: Merged, layer: Layer): void {
       if (key in NO_EQUIVALENT) {
         throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', { name: key, source, didYouMean: ` It has no equivalent in tspuma: ${NO_EQUIVALENT[key]}.` });
       }
-      throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', { name: key, source, didYouMean: didYouMean(key, OPTION_NAMES) });
+      const meant = Object.hasOwn(MEANT, key) ? ` Did you mean \`${MEANT[key]}\`?` : didYouMean(key, OPTION_NAMES);
+      throw new TspumaError('TSPUMA_ERR_OPTION_UNKNOWN', { name: key, source, didYouMean: meant });
     }
     const name = key as OptionName;
     let value: unknown;

@@ -77,6 +77,12 @@ export function unreachable(target: Pick<ControlTarget, 'url' | 'from' | 'state'
   return new TspumaError('TSPUMA_ERR_CONTROL_UNREACHABLE', { url: target.url, source: target.from ?? '--control-url', problem, advice });
 }
 
+/** An answer that is not a control app's (its JSON): the URL given is something else's, often the app's own port (N29). */
+export function notControl(target: Pick<ControlTarget, 'url' | 'from'>, status: number, contentType: string | undefined): TspumaError {
+  const type = contentType ? contentType.split(';')[0]!.trim() : 'with no content type';
+  return new TspumaError('TSPUMA_ERR_CONTROL_NOT_CONTROL', { url: target.url, source: target.from ?? '--control-url', status: String(status), type });
+}
+
 /** Who is asking, as the server's log will name them (with the address it sees). */
 export function whoAmI(command: string): string {
   let user = 'unknown';
@@ -128,7 +134,7 @@ function controlRequestOnce<T>(target: ControlTarget, method: string, path: stri
         try {
           resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as ControlAnswer<T>['body'] });
         } catch {
-          reject(new Error(`the control app at ${target.url} answered ${res.statusCode} with no JSON: ${text.slice(0, 200)}`));
+          reject(notControl(target, res.statusCode ?? 0, res.headers['content-type']));
         }
       });
     });

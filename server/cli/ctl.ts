@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { TspumaError } from '../errors.js';
 import { processExits } from '../process-alive.js';
-import { controlFlags, controlTarget, unreachable } from './control-client.js';
+import { controlFlags, controlTarget, notControl, unreachable } from './control-client.js';
 
 export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart', 'worker-count-up', 'worker-count-down', 'gc'] as const;
 
@@ -38,11 +38,11 @@ export async function ctl(args: string[]): Promise<number> {
   const tcp = /^tcp:\/\/(.+)$/.exec(url);
   const path = `/${command}?token=${encodeURIComponent(token)}${wait ? '&wait=1' : ''}`;
   const options: http.RequestOptions = target ? { socketPath: target[1]!, path } : { host: new URL(`http://${tcp?.[1] ?? url}`).hostname, port: new URL(`http://${tcp?.[1] ?? url}`).port, path };
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+  const { status, body, type } = await new Promise<{ status: number; body: string; type?: string }>((resolve, reject) => {
     const req = http.get({ ...options, timeout: timeout * 1000 }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: res.headers['content-type'] }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} s`), { code: 'TIMEOUT' })));
     req.on('error', reject);
@@ -51,9 +51,11 @@ export async function ctl(args: string[]): Promise<number> {
     if (err.code !== undefined && err.syscall === 'connect') throw unreachable(control, err);
     if (wait && err.code === 'TIMEOUT') throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `no answer within ${timeout} s (--timeout): the server has not reached ${WAITED_FOR[command]} yet, or is stuck; it goes on without this client` });
     process.stderr.write(`tspuma ctl: ${command} failed: ${err.message}\n`);
-    return { status: 0, body: '' };
+    return { status: 0, body: '', type: undefined };
   });
   if (status === 0) return 1;
+  // Every answer of a control app is JSON: anything else is another server's (the app's own port given by mistake).
+  if (!isJson(body)) throw notControl(control, status, type);
   process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
   if (status < 200 || status >= 300) return 1;
   // The answer came as the server was about to exit: with its pid known from the state file, until it has.
@@ -61,6 +63,15 @@ export async function ctl(args: string[]): Promise<number> {
   // The control app answers gc 200 with "gc": false when the server cannot run it (no
   // --expose-gc): nothing was done, so a script's `ctl gc && …` must not read success (T12.2).
   return command === 'gc' && gcNotRun(body) ? 1 : 0;
+}
+
+function isJson(body: string): boolean {
+  try {
+    JSON.parse(body);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function gcNotRun(body: string): boolean {

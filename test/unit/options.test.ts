@@ -40,6 +40,15 @@ describe('resolveOptions', () => {
     }).toThrow();
   });
 
+  // N26: names users come with for `state` (Puma's state_path, the CLI's --state as a file) are too far from it to be guessed.
+  it('suggests `state` for stateFile, statePath and Puma\'s state_path', () => {
+    for (const key of ['stateFile', 'statePath', 'state_path']) {
+      const err = errorOf(() => resolveOptions([config({ [key]: '/tmp/tspuma.state' })]));
+      expect(err.code).toBe('TSPUMA_ERR_OPTION_UNKNOWN');
+      expect(err.message, key).toBe(`Unknown option \`${key}\` (config file tspuma.config.ts, key \`${key}\`). Did you mean \`state\`?`);
+    }
+  });
+
   it('rejects an unknown key with a did-you-mean naming the source', () => {
     const err = errorOf(() => resolveOptions([config({ persistenTimeout: 3 })]));
     expect(err.code).toBe('TSPUMA_ERR_OPTION_UNKNOWN');

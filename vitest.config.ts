@@ -42,6 +42,7 @@ const ISOLATED = [
   'test/unit/diagnostics.test.ts',
   'test/unit/pausing-taken.test.ts',
   'test/unit/site-mutes.test.ts',
+  'test/unit/express-maps.test.ts',
 ];
 
 /**

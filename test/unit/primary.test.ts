@@ -115,51 +115,41 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
+/**
+ * A booted worker checks in with `stats`, dies of `signal` `afterMs` later: the primary's death
+ * line, and the worker's pid it should name.
+ */
+async function deathLine(stats: Record<string, unknown>, afterMs: number, signal: NodeJS.Signals): Promise<{ msg: string | undefined; pid: number }> {
+  const { clock, forks, lines } = await setup();
+  forks[0]!.boot();
+  forks[0]!.emit('message', { tspuma: 1, type: 'checkin', index: 0, stats });
+  await clock.advance(afterMs);
+  forks[0]!.exit(null, signal);
+  await settle();
+  return { msg: lines.find((l) => l.msg.includes(' died ('))?.msg, pid: forks[0]!.process.pid };
+}
+
 describe('Primary: what a worker was doing when it died', () => {
   it("a booted worker killed by SIGABRT (Node's out-of-memory abort): the line quotes both of node 20's FATAL ERROR wordings and says the --max-old-space-size cap beside V8's limit, with the requests and heap of its last check-in (S4.2, T4)", async () => {
     vi.stubEnv('NODE_OPTIONS', '--max-old-space-size=48');
     onTestFinished(() => void vi.unstubAllEnvs());
-    const { clock, forks, lines } = await setup();
-    forks[0]!.boot();
-    forks[0]!.emit('message', {
-      tspuma: 1, type: 'checkin', index: 0,
-      stats: { running: 1, in_flight: [{ method: 'GET', url: '/render/p7', ms: 120 }], rss_bytes: 150 * 1048576, heap_used_bytes: 62 * 1048576, heap_limit_bytes: 64 * 1048576 },
-    });
-    await clock.advance(1500);
-    forks[0]!.exit(null, 'SIGABRT');
-    await settle();
-    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
-      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB; V8's limit is the old space's 48 MiB (--max-old-space-size=48 in NODE_OPTIONS) plus the young generation)",
+    const { msg, pid } = await deathLine({ running: 1, in_flight: [{ method: 'GET', url: '/render/p7', ms: 120 }], rss_bytes: 150 * 1048576, heap_used_bytes: 62 * 1048576, heap_limit_bytes: 64 * 1048576 }, 1500, 'SIGABRT');
+    expect(msg).toBe(
+      "Worker 0 (PID: " + pid + ") died (SIGABRT); respawning: Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error; at its last check-in (1.5 s before) it was serving GET /render/p7 (in the app 0.1 s then); its heap was 62 of 64 MiB (rss 150 MiB; V8's limit is the old space's 48 MiB (--max-old-space-size=48 in NODE_OPTIONS) plus the young generation)",
     );
   });
 
   it("a booted worker killed by SIGTRAP (V8's own fatal error: a failed CHECK, an invalid size): the line says V8 stopped it, what it printed, and that its pause at the heap limit under a debugger session can end so", async () => {
-    const { clock, forks, lines } = await setup();
-    forks[0]!.boot();
-    forks[0]!.emit('message', {
-      tspuma: 1, type: 'checkin', index: 0,
-      stats: { running: 0, in_flight: [], rss_bytes: 55 * 1048576, heap_used_bytes: 7 * 1048576, heap_limit_bytes: 72 * 1048576 },
-    });
-    await clock.advance(4900);
-    forks[0]!.exit(null, 'SIGTRAP');
-    await settle();
-    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
-      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGTRAP); respawning: V8 ends a process so at a fatal error of its own ('# Fatal error in …' on the worker's stderr): 'Fatal JavaScript invalid size error' (an array, string or Map grown past the length V8 allows) or a failed internal check ('# Check failed: …'), as V8's pause at the heap limit can fail while a debugger session is enabled (-d, a probe set): then the worker was out of memory; at its last check-in (4.9 s before) no request was in the app; its heap was 7 of 72 MiB (rss 55 MiB)",
+    const { msg, pid } = await deathLine({ running: 0, in_flight: [], rss_bytes: 55 * 1048576, heap_used_bytes: 7 * 1048576, heap_limit_bytes: 72 * 1048576 }, 4900, 'SIGTRAP');
+    expect(msg).toBe(
+      "Worker 0 (PID: " + pid + ") died (SIGTRAP); respawning: V8 ends a process so at a fatal error of its own ('# Fatal error in …' on the worker's stderr): 'Fatal JavaScript invalid size error' (an array, string or Map grown past the length V8 allows) or a failed internal check ('# Check failed: …'), as V8's pause at the heap limit can fail while a debugger session is enabled (-d, a probe set): then the worker was out of memory; at its last check-in (4.9 s before) no request was in the app; its heap was 7 of 72 MiB (rss 55 MiB)",
     );
   });
 
   it("a booted worker killed by a SIGKILL tspuma did not send: the line names who does that (the OOM killer, a container limit, a supervisor, kill -9) and what the worker was serving and its rss at its last check-in (N14)", async () => {
-    const { clock, forks, lines } = await setup();
-    forks[0]!.boot();
-    forks[0]!.emit('message', {
-      tspuma: 1, type: 'checkin', index: 0,
-      stats: { running: 1, in_flight: [{ method: 'GET', url: '/users/1', ms: 40 }], rss_bytes: 97 * 1048576, heap_used_bytes: 30 * 1048576, heap_limit_bytes: 2048 * 1048576 },
-    });
-    await clock.advance(800);
-    forks[0]!.exit(null, 'SIGKILL');
-    await settle();
-    expect(lines.find((l) => l.msg.includes(' died ('))?.msg).toBe(
-      "Worker 0 (PID: " + forks[0]!.process.pid + ") died (SIGKILL); respawning: tspuma did not send it; the kernel's out-of-memory killer (`dmesg` or `journalctl -k` says so), a container's memory limit, a supervisor or a kill -9 did; at its last check-in (0.8 s before) it was serving GET /users/1 (in the app 0.0 s then); its heap was 30 of 2048 MiB (rss 97 MiB)",
+    const { msg, pid } = await deathLine({ running: 1, in_flight: [{ method: 'GET', url: '/users/1', ms: 40 }], rss_bytes: 97 * 1048576, heap_used_bytes: 30 * 1048576, heap_limit_bytes: 2048 * 1048576 }, 800, 'SIGKILL');
+    expect(msg).toBe(
+      "Worker 0 (PID: " + pid + ") died (SIGKILL); respawning: tspuma did not send it; the kernel's out-of-memory killer (`dmesg` or `journalctl -k` says so), a container's memory limit, a supervisor or a kill -9 did; at its last check-in (0.8 s before) it was serving GET /users/1 (in the app 0.0 s then); its heap was 30 of 2048 MiB (rss 97 MiB)",
     );
   });
 

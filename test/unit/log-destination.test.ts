@@ -107,12 +107,7 @@ describe('the non-blocking pipe writer for stdout', () => {
     const { w, pipe, clock, stderr, read, drainReader } = make(4096);
     for (let i = 0; i < 300; i++) w.write(line(i));
     // The reader empties the pipe every 150 ms of the flush's sleeps: 300 lines of ~118 bytes need ~9 reads.
-    let slept = 0;
-    (w as unknown as { d: { sleep: (ms: number) => void } }).d.sleep = (ms) => {
-      clock.t += ms;
-      slept += ms;
-      if (slept % 150 === 0) drainReader();
-    };
+    slowReader(w, clock, drainReader, 150);
     const start = clock.t;
     w.flushSync();
     expect(w.pending).toBe(0);
@@ -127,12 +122,7 @@ describe('the non-blocking pipe writer for stdout', () => {
     const { w, clock, stderr, read, drainReader } = make(4096);
     for (let i = 0; i < 2000; i++) w.write(line(i));
     // A read every 500 ms of the flush's sleeps: never EXIT_FLUSH_MS without progress, ~29 s for all of it.
-    let slept = 0;
-    (w as unknown as { d: { sleep: (ms: number) => void } }).d.sleep = (ms) => {
-      clock.t += ms;
-      slept += ms;
-      if (slept % 500 === 0) drainReader();
-    };
+    slowReader(w, clock, drainReader, 500);
     const start = clock.t;
     w.flushSync();
     expect(clock.t - start).toBeGreaterThanOrEqual(EXIT_FLUSH_MAX_MS);
@@ -172,3 +162,13 @@ describe('the non-blocking pipe writer for stdout', () => {
     expect(err.message).toBe('stdout did not take log lines for 104.1 s (its reader stalled: a log collector or a pipe nobody drained); 812 line(s) (93000 bytes) past the 4 MiB buffer were dropped. Serving went on.');
   });
 });
+
+/** The exit flush's sleeps advance `clock`, and the reader empties the pipe every `everyMs` of them. */
+function slowReader(w: unknown, clock: { t: number }, drainReader: () => void, everyMs: number): void {
+  let slept = 0;
+  (w as { d: { sleep: (ms: number) => void } }).d.sleep = (ms) => {
+    clock.t += ms;
+    slept += ms;
+    if (slept % everyMs === 0) drainReader();
+  };
+}

@@ -10,7 +10,9 @@
 // _createServerHandle) and a worker's listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
 // fails there first. undici's one private member read (a Response's `state` symbol) lives in
-// fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts.
+// fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts; node:module's
+// CommonJS internals (Module._extensions, Module._resolveFilename, a module's _compile) in
+// ts-loader.ts, for CommonJS TypeScript, pinned by test/unit/node-module-internals.test.ts.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';

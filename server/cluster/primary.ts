@@ -5,6 +5,7 @@
 // DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
 // only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { KeptBind } from '../binder.js';
@@ -20,7 +21,6 @@ import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import type { ProbeRegistry } from './probe-registry.js';
 import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
-import { passWorkerStderr } from './worker-stderr.js';
 import { bindListeners, workerListeners, type WorkerListeners } from './listeners.js';
 
 /** What the primary tells the service manager (run.ts wires it to sd_notify). */
@@ -72,6 +72,9 @@ const FORK_HINTS: Record<string, string> = {
   ENOMEM: 'not enough memory to start a process: lower the worker count or raise the memory limit',
 };
 
+/** Passes a worker's stderr pipe on to the primary's stderr. */
+export type PassStderr = (stderr: Readable) => unknown;
+
 /** The stand-in for a worker whose fork threw: no process, no events. */
 const NOT_STARTED: ForkedWorker = {
   process: { pid: undefined, kill: () => false },
@@ -85,9 +88,9 @@ const NOT_STARTED: ForkedWorker = {
 export interface PrimaryDeps {
   /**
    * Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel;
-   * `filterStderr`: its stderr comes through the primary, without Node's inspector lines.
+   * with `passStderr` its stderr is a pipe, passed on by that function.
    */
-  fork(env: Record<string, string>, fds?: readonly number[], filterStderr?: boolean): ForkedWorker;
+  fork(env: Record<string, string>, fds?: readonly number[], passStderr?: PassStderr | null): ForkedWorker;
   clock: Clock;
   /**
    * Binds every bind but systemd's, before the first fork, for the primary's whole life (rejects
@@ -96,6 +99,11 @@ export interface PrimaryDeps {
   bindListeners(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<readonly KeptBind[]>;
   /** DevTools work; null or absent (no --inspect, no -d): none, and no inspector module is loaded. */
   devtools?: DevTools | null;
+  /**
+   * With DevTools (the workers open inspectors): passes each worker's stderr on without Node's
+   * `Debugger attached.` lines (worker-stderr.ts). Null or absent: workers write to fd 2 themselves.
+   */
+  passStderr?: PassStderr | null;
   /**
    * The cluster's probes; null or absent (no --control-url, through which alone a probe is set):
    * none, and the registry's modules are not loaded.
@@ -123,11 +131,12 @@ function pausedIn(dump: unknown): string | null {
 
 let clusterReady = false;
 /**
- * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
+ * node:cluster's fork, running this same CLI with the same arguments. With `passStderr` (the
  * workers open inspectors) each worker's stderr comes through the primary, which drops Node's
  * `Debugger attached.` lines and passes every other byte on (worker-stderr.ts).
  */
-function clusterFork(env: Record<string, string>, fds: readonly number[] = [], filterStderr = false): ForkedWorker {
+function clusterFork(env: Record<string, string>, fds: readonly number[] = [], passStderr: PassStderr | null = null): ForkedWorker {
+  const filterStderr = passStderr !== null;
   if (!clusterReady) {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
@@ -137,7 +146,7 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
   }
   // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.
   const worker = cluster.fork(filterStderr && process.stderr.isTTY === true ? { ...env, [STDERR_TTY_ENV]: '1' } : env);
-  if (filterStderr && worker.process.stderr) void passWorkerStderr(worker.process.stderr);
+  if (passStderr && worker.process.stderr) void passStderr(worker.process.stderr);
   return worker;
 }
 
@@ -246,8 +255,7 @@ export class Primary {
     let thrown: unknown = null;
     try {
       // With DevTools on, workers open inspectors: Node's attach lines are kept off stderr.
-      const filterStderr = this.devtools !== null;
-      worker = this.deps.fork({ ...env, ...this.listeners.env }, this.listeners.stdio, filterStderr);
+      worker = this.deps.fork({ ...env, ...this.listeners.env }, this.listeners.stdio, this.devtools ? (this.deps.passStderr ?? null) : null);
     } catch (err) {
       // fork/spawn refused synchronously (ENOMEM, say): a worker that never started.
       thrown = err;

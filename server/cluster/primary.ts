@@ -22,6 +22,7 @@ import type { ProbeRegistry } from './probe-registry.js';
 import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { bindListeners, workerListeners, type WorkerListeners } from './listeners.js';
+import { Restarts, type RestartHost } from './restarts.js';
 
 /** What the primary tells the service manager (run.ts wires it to sd_notify). */
 export interface PrimaryEvents {
@@ -152,17 +153,6 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], p
 
 export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, bindListeners };
 
-/** A restart asked for while another runs: it starts when that one ends. */
-interface QueuedRestart {
-  readonly name: string;
-  readonly fn: () => Promise<string[]>;
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
-
 /** What a control command's --wait allows beyond the timeout that bounds the state it waits for. */
 const WAIT_SLACK_S = 10;
 
@@ -171,7 +161,7 @@ const HEALTH_EVERY_MS = 1000;
 /** A gap between two checks longer than this means the primary itself was stopped. */
 const STALLED_MS = 5 * HEALTH_EVERY_MS;
 
-export class Primary {
+export class Primary implements RestartHost {
   /** The current worker of each index. */
   readonly current = new Map<number, WorkerHandle>();
   /** Workers being replaced or stopped. */
@@ -184,8 +174,6 @@ export class Primary {
   /** Set when the primary gave up (no worker could boot); run.ts reports it after the stop. */
   failure: TspumaError | null = null;
   private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
-  /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
-  private readonly restartPending = new Set<WorkerHandle>();
   /** The TypeScript loader the primary last logged for its workers. */
   private tsLoaderSaid: string | null = null;
   private health: TimerHandle | null = null;
@@ -194,9 +182,8 @@ export class Primary {
   private readonly clock: Clock;
   private bootedOnce = false;
   private servingOnce = false;
-  /** The restart running (its kind and the phase it makes), and those asked for meanwhile, in order. */
-  private restarting: { name: string; phase: number } | null = null;
-  private readonly queued: QueuedRestart[] = [];
+  /** Phased and hot restarts, and those asked for while one runs. */
+  private readonly restarts = new Restarts(this);
   private resolveStopped!: (code: number) => void;
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
   private readonly waiters = new Set<() => void>();
@@ -246,7 +233,8 @@ export class Primary {
     this.health = unref(this.clock.setInterval(() => this.checkHealth(), HEALTH_EVERY_MS));
   }
 
-  private fork(index: number, phase: number): WorkerHandle {
+  /** Forks worker `index` at `phase` as its index's current worker (the one it replaces, still running, joins `old`). */
+  fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
     let failed = 0;
     for (const f of this.failures.values()) failed += f.count;
@@ -287,7 +275,7 @@ export class Primary {
    * A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the
    * log says so with what it was serving, after its autopsy as at workerTimeout.
    */
-  private term(h: WorkerHandle): Promise<unknown> {
+  term(h: WorkerHandle): Promise<unknown> {
     const seconds = this.options.workerShutdownTimeout;
     return h.term(seconds * 1000, () => {
       const err = new TspumaError('TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT', { index: h.index, pid: h.pid, seconds });
@@ -323,7 +311,7 @@ export class Primary {
         handle.booted = true;
         handle.bootedAt = new Date(this.clock.now());
         handle.lastCheckin = new Date(this.clock.now());
-        this.restartPending.delete(handle);
+        this.restarts.settled(handle);
         this.failures.delete(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
         // Which TypeScript loader the workers use, as single mode says it: once, and again when a
@@ -384,7 +372,7 @@ export class Primary {
     this.devtools?.exited(handle);
     const isCurrent = this.current.get(handle.index) === handle;
     // A restart's worker that has not booted: the restart sees the exit and decides.
-    const pending = this.restartPending.delete(handle);
+    const pending = this.restarts.settled(handle);
     void runHooks('afterWorkerShutdown', this.options.afterWorkerShutdown, this, [handle]);
     this.notify();
     if (this.stopping) {
@@ -436,7 +424,7 @@ export class Primary {
   }
 
   /** Why a worker that never booted is gone, as far as the primary knows. */
-  private bootFailureOf(h: WorkerHandle): string {
+  bootFailureOf(h: WorkerHandle): string {
     if (h.bootError) return h.bootError.message;
     if (!h.exited) return 'it did not boot';
     return h.exitSignal ? `it was killed by ${h.exitSignal} before booting` : `it exited with code ${h.exitCode} before booting`;
@@ -446,7 +434,7 @@ export class Primary {
    * A current worker never booted: respawn its index with backoff (never a hot crash loop), or,
    * while no worker has ever booted, give up after BOOT_ATTEMPTS failures in a row.
    */
-  private bootFailed(handle: WorkerHandle): void {
+  bootFailed(handle: WorkerHandle): void {
     const f = this.failures.get(handle.index) ?? { count: 0, timer: null };
     f.count++;
     this.failures.set(handle.index, f);
@@ -556,7 +544,7 @@ export class Primary {
   }
 
   /** Resolves when pred() holds, re-checked on every worker event; rejects after ms. */
-  private until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  until(pred: () => boolean, ms: number, what: string): Promise<void> {
     if (pred()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -576,171 +564,19 @@ export class Primary {
     });
   }
 
-  /**
-   * Restarts end with one generation serving. Until a worker of the new phase has booted, a
-   * new worker that fails to boot rolls the restart back: the workers it started are killed,
-   * the old ones stay, the phase number goes back (TSPUMA_ERR_RESTART_BOOT). Once one has
-   * booted, the code is known to boot, so a later failure rolls forward: the failed index
-   * respawns with backoff and its old worker stops like the others.
-   */
-  private forkForRestart(index: number): WorkerHandle {
-    const h = this.fork(index, this.phase);
-    this.restartPending.add(h);
-    return h;
-  }
-
-  /** A worker of the new phase already running (a respawn): the restart takes it as its new worker of that index. */
-  private adoptForRestart(h: WorkerHandle): WorkerHandle {
-    if (!h.booted) this.restartPending.add(h);
-    this.log.info({ worker: h.index, workerPid: h.pid }, `- Worker ${h.index} (PID: ${h.pid}) already runs phase ${h.phase} (respawned during the restart): kept, not booted again`);
-    return h;
-  }
-
-  /** Waits until each worker has booted or exited; one still booting after workerBootTimeout is killed. */
-  private async awaitBoot(handles: WorkerHandle[]): Promise<WorkerHandle[]> {
-    const seconds = this.options.workerBootTimeout;
-    try {
-      await this.until(() => handles.every((h) => h.booted || h.exited), seconds * 1000, 'boot');
-    } catch {
-      for (const h of handles) {
-        if (h.booted || h.exited) continue;
-        h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${seconds} s)` };
-        h.kill();
-      }
-    }
-    if (this.stopping) throw new Error('the primary is stopping');
-    return handles.filter((h) => !h.booted);
-  }
-
-  /** Kills the restart's new workers and gives each index back its old worker. */
-  private rollBack(fresh: WorkerHandle[], olds: ReadonlyMap<number, WorkerHandle>, fromPhase: number, failed: WorkerHandle): never {
-    for (const h of fresh) {
-      this.restartPending.delete(h);
-      h.kill();
-    }
-    this.phase = fromPhase;
-    for (const h of fresh) {
-      const old = olds.get(h.index);
-      if (this.current.get(h.index) !== h) continue;
-      if (old && !old.exited) {
-        this.old.delete(old);
-        this.current.set(h.index, old);
-      } else {
-        this.current.delete(h.index);
-        if (h.index < this.workerCount) this.fork(h.index, this.phase);
-      }
-    }
-    throw new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: failed.index, phase: fromPhase + 1, reason: this.bootFailureOf(failed), kept: fromPhase });
-  }
-
-  /** A new worker failed after another of its phase booted: its index respawns with backoff. */
-  private rollForward(h: WorkerHandle): string {
-    this.restartPending.delete(h);
-    const why = `worker ${h.index} of phase ${h.phase} failed to boot (${this.bootFailureOf(h)}); it respawns with backoff`;
-    // Gone already: its exit was left to the restart. Still running: its exit will back off.
-    if (h.exited && this.current.get(h.index) === h && !this.stopping) this.bootFailed(h);
-    else h.kill();
-    return why;
-  }
-
-  /** USR1: one worker at a time; each new one is booted before the old one is told to stop. */
+  /** USR1: one worker at a time; each new one is booted before the old one is told to stop (restarts.ts). */
   phasedRestart(): Promise<void> {
-    return this.exclusive('phased restart', async () => {
-      const from = this.phase++;
-      const problems: string[] = [];
-      let booted = 0;
-      for (let i = 0; i < this.workerCount; i++) {
-        const old = this.current.get(i);
-        // An old worker that died since the restart began was respawned with the new phase: that
-        // worker is this index's new one (booted, or its boot is the restart's to judge), not a
-        // second boot of the same code.
-        const respawned = old !== undefined && old.phase === this.phase && !old.exited && !old.stopping;
-        const fresh = respawned ? this.adoptForRestart(old) : this.forkForRestart(i);
-        const kept = respawned ? undefined : old;
-        const [failed] = await this.awaitBoot([fresh]);
-        if (failed && booted === 0) this.rollBack([fresh], new Map(kept ? [[i, kept]] : []), from, failed);
-        if (failed) problems.push(this.rollForward(failed));
-        else booted++;
-        if (kept) await this.term(kept);
-      }
-      return problems;
-    });
+    return this.restarts.phased();
   }
 
-  /**
-   * USR2: Node cannot exec in place, so the primary keeps its pid and its listening sockets;
-   * every worker is replaced at once, new ones booted before old ones stop (config and app are
-   * re-read by the new workers).
-   */
+  /** USR2: every worker replaced at once, new ones booted before old ones stop (restarts.ts). */
   hotRestart(): Promise<void> {
-    return this.exclusive('hot restart', async () => {
-      const from = this.phase++;
-      const olds = new Map(this.current);
-      const fresh = Array.from({ length: this.workerCount }, (_, i) => this.forkForRestart(i));
-      const failed = await this.awaitBoot(fresh);
-      if (failed.length > 0 && failed.length === fresh.length) this.rollBack(fresh, olds, from, failed[0]!);
-      const problems = failed.map((h) => this.rollForward(h));
-      await Promise.all([...olds.values()].map((h) => this.term(h)));
-      return problems;
-    });
-  }
-
-  /**
-   * One restart at a time; fn returns what went wrong without undoing the restart. A restart asked
-   * for (USR1, USR2, the control app) while one runs is queued and starts when it ends, as often
-   * as it was asked for, less duplicates: one asked for while the same kind is already queued joins
-   * it (a double `systemctl reload` restarts once more, not twice). Queued ones are refused when
-   * the primary stops.
-   */
-  private exclusive(name: string, fn: () => Promise<string[]>): Promise<void> {
-    if (this.stopping) return Promise.reject(new Error('the primary is stopping'));
-    if (this.restarting === null) return this.begin(name, fn);
-    const running = `the ${this.restarting.name} to phase ${this.restarting.phase}`;
-    const same = this.queued.find((q) => q.name === name);
-    if (same) {
-      this.log.info(`- ${capitalized(name)} asked for while ${running} runs: joins the ${name} already queued`);
-      return same.done;
-    }
-    let resolve!: () => void;
-    let reject!: (err: Error) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    this.queued.push({ name, fn, done, resolve, reject });
-    this.log.info(`- ${capitalized(name)} asked for while ${running} runs: queued, it starts when that one ends`);
-    return done;
-  }
-
-  private begin(name: string, fn: () => Promise<string[]>): Promise<void> {
-    this.restarting = { name, phase: this.phase + 1 };
-    this.log.info(`- Starting ${name}, phase ${this.phase + 1}`);
-    this.events?.reloading(`${capitalized(name)} to phase ${this.phase + 1}`);
-    const run = (async () => {
-      await runHooks('beforeRestart', this.options.beforeRestart, this);
-      // A stop that came during the hooks: no worker is forked that no one would stop.
-      if (this.stopping) throw new Error('the primary is stopping');
-      const problems = await fn();
-      const done = `- ${capitalized(name)} finished, phase ${this.phase}`;
-      if (problems.length === 0) this.log.info(done);
-      else this.log.warn({ problems }, `${done}; ${problems.join('; ')}`);
-    })();
-    return run.finally(() => {
-      this.restarting = null;
-      if (!this.stopping) this.events?.reloaded(this.phase);
-      const next = this.queued.shift();
-      if (next) this.begin(next.name, next.fn).then(next.resolve, next.reject);
-    });
-  }
-
-  /** The primary stops: no queued restart will run. */
-  private dropQueued(): void {
-    for (const q of this.queued.splice(0)) q.reject(new Error('the primary is stopping'));
+    return this.restarts.hot();
   }
 
   /** Whether a restart runs now (one asked for is then queued). */
   get restartRunning(): boolean {
-    return this.restarting !== null;
+    return this.restarts.running;
   }
 
   /** TTIN: one worker more; returns its index. */
@@ -831,7 +667,7 @@ export class Primary {
   }
 
   private clearTimers(): void {
-    this.dropQueued();
+    this.restarts.dropQueued();
     this.probes?.close();
     if (this.health !== null) this.clock.clearInterval(this.health);
     this.health = null;

@@ -23,6 +23,7 @@ import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDE
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
 import { bindListeners, workerListeners, type WorkerListeners } from './listeners.js';
 import { Restarts, type RestartHost } from './restarts.js';
+import { Watchdog, type WatchdogHost } from './watchdog.js';
 
 /** What the primary tells the service manager (run.ts wires it to sd_notify). */
 export interface PrimaryEvents {
@@ -44,8 +45,6 @@ const BACKOFF_MAX_MS = 60_000;
 export const BOOT_ATTEMPTS = 3;
 /** A forced stop (a second signal): a worker still running this long after it was told is killed (it exits 1 s after answering). */
 export const FORCE_KILL_MS = 3000;
-/** A heap snapshot may report no progress for this long (or workerTimeout, if longer) before it counts as a hang. */
-export const SNAPSHOT_QUIET_S = 60;
 
 /** The primary's DevTools work (inspector/primary-devtools.ts), with --inspect or -d. */
 export interface DevTools {
@@ -123,13 +122,6 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
  */
 const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
 
-/** What an autopsy's dump says of a worker a DevTools client holds paused ("it is paused in a debugger (…)"), or null. */
-function pausedIn(dump: unknown): string | null {
-  const message = (dump as { error?: { message?: unknown } } | null)?.error?.message;
-  const m = typeof message === 'string' ? /is paused in a debugger \(a DevTools client holds it, reason "[^"]*"\)/.exec(message) : null;
-  return m ? `it ${m[0]}` : null;
-}
-
 let clusterReady = false;
 /**
  * node:cluster's fork, running this same CLI with the same arguments. With `passStderr` (the
@@ -156,12 +148,8 @@ export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, b
 /** What a control command's --wait allows beyond the timeout that bounds the state it waits for. */
 const WAIT_SLACK_S = 10;
 
-/** How often the primary checks its workers' check-ins and boots. */
-const HEALTH_EVERY_MS = 1000;
-/** A gap between two checks longer than this means the primary itself was stopped. */
-const STALLED_MS = 5 * HEALTH_EVERY_MS;
 
-export class Primary implements RestartHost {
+export class Primary implements RestartHost, WatchdogHost {
   /** The current worker of each index. */
   readonly current = new Map<number, WorkerHandle>();
   /** Workers being replaced or stopped. */
@@ -176,14 +164,13 @@ export class Primary implements RestartHost {
   private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
   /** The TypeScript loader the primary last logged for its workers. */
   private tsLoaderSaid: string | null = null;
-  private health: TimerHandle | null = null;
-  /** When checkHealth last ran: a longer gap means the primary itself did not run. */
-  private lastHealth = 0;
   private readonly clock: Clock;
   private bootedOnce = false;
   private servingOnce = false;
   /** Phased and hot restarts, and those asked for while one runs. */
   private readonly restarts = new Restarts(this);
+  /** Check-in and boot deadlines, and stops that escalate to kills. */
+  private readonly watchdog: Watchdog;
   private resolveStopped!: (code: number) => void;
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
   private readonly waiters = new Set<() => void>();
@@ -207,7 +194,8 @@ export class Primary implements RestartHost {
     this.workerCount = options.workers;
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
-    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.snapshotReport(pid, state);
+    this.watchdog = new Watchdog(this, this.clock);
+    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.watchdog.snapshotReport(pid, state);
     this.probes = deps.probes ?? null;
   }
 
@@ -229,8 +217,7 @@ export class Primary implements RestartHost {
       throw err;
     }
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);
-    this.lastHealth = this.clock.now();
-    this.health = unref(this.clock.setInterval(() => this.checkHealth(), HEALTH_EVERY_MS));
+    this.watchdog.start();
   }
 
   /** Forks worker `index` at `phase` as its index's current worker (the one it replaces, still running, joins `old`). */
@@ -273,34 +260,10 @@ export class Primary implements RestartHost {
 
   /**
    * A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the
-   * log says so with what it was serving, after its autopsy as at workerTimeout.
+   * log says so with what it was serving, after its autopsy as at workerTimeout (watchdog.ts).
    */
   term(h: WorkerHandle): Promise<unknown> {
-    const seconds = this.options.workerShutdownTimeout;
-    return h.term(seconds * 1000, () => {
-      const err = new TspumaError('TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT', { index: h.index, pid: h.pid, seconds });
-      const autopsy = this.devtools?.autopsy(h, err) ?? null;
-      if (!autopsy) return void this.killLine(h, err, { workerShutdownTimeout: seconds });
-      // After its autopsy (bounded by workerAutopsyTimeout), so the kill line can say what the
-      // autopsy found: a worker a DevTools client holds paused is not hung (T9).
-      return autopsy.then(
-        (dump) => this.killLine(h, err, { workerShutdownTimeout: seconds }, pausedIn(dump)),
-        () => this.killLine(h, err, { workerShutdownTimeout: seconds }),
-      );
-    });
-  }
-
-  /**
-   * The line before a worker is killed for `err`: what it was doing at its last check-in (sent at
-   * least once a second as requests enter the app, at most 4 times a second: the request that
-   * stuck it, even when no autopsy can pause it), and without DevTools how to get an autopsy.
-   */
-  private killLine(h: WorkerHandle, err: TspumaError, fields: Record<string, unknown>, paused: string | null = null): void {
-    const news = h.lastNews(this.clock.now());
-    const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
-    const level = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? 'error' : 'warn';
-    const prefix = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? '' : '- ';
-    this.log[level]({ worker: h.index, workerPid: h.pid, code: err.code, ...fields, ...(paused ? { pausedInDebugger: true } : {}), inFlight: h.lastStatus?.in_flight ?? [] }, `${prefix}${err.message}${paused ? `; ${paused}` : ''}${news ? `; ${news}` : ''}${hint}`);
+    return this.watchdog.term(h);
   }
 
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
@@ -459,81 +422,6 @@ export class Primary implements RestartHost {
     this.halt();
   }
 
-  private checkHealth(): void {
-    const now = this.clock.now();
-    const gap = now - this.lastHealth;
-    this.lastHealth = now;
-    if (gap > STALLED_MS) {
-      // The primary itself did not run (paused in a debugger, the process suspended): the
-      // workers' check-ins waited in the IPC channel, so their deadlines move by the gap rather
-      // than healthy workers being killed for the primary's pause.
-      for (const h of this.current.values()) {
-        if (h.lastCheckin) h.lastCheckin = new Date(h.lastCheckin.getTime() + gap);
-        h.startedAt = new Date(h.startedAt.getTime() + gap);
-      }
-      this.log.warn({ seconds: Math.round(gap / 100) / 10 }, `The primary did not run for ${Math.round(gap / 100) / 10} s (paused in a debugger, or the process was suspended): worker check-in and boot deadlines move by as much`);
-      return;
-    }
-    for (const h of this.current.values()) {
-      if (h.stopping || h.exited) continue;
-      if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000 && !this.inSnapshot(h, now)) {
-        const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        this.killLine(h, err, {});
-        h.stopping = true;
-        const autopsy = this.devtools?.autopsy(h, err) ?? null;
-        if (autopsy) {
-          void autopsy.then(
-            (dump) => {
-              if ((dump as { error?: { name?: string } } | null)?.error?.name !== 'WorkerPausedInDebugger') return h.kill();
-              // A DevTools client holds it paused: not hung. Its deadline starts again from now.
-              h.stopping = false;
-              h.lastCheckin = new Date(this.clock.now());
-              this.log.warn({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is paused in a debugger (a DevTools client holds it): not killed; resume it in DevTools`);
-            },
-            () => h.kill(),
-          );
-        } else h.kill();
-      } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
-        this.log.error({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
-        h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };
-        h.kill();
-      }
-    }
-  }
-
-  /**
-   * A heap snapshot holds a worker's thread for as long as it takes (minutes for a heap of a few
-   * GiB): while its inspector reports progress, its missed check-ins are not counted. V8 reports
-   * nothing during the garbage collections that start a snapshot (seconds on a large heap or a
-   * loaded machine), so the silence allowed is workerTimeout or SNAPSHOT_QUIET_S, whichever is
-   * longer. A snapshot silent for longer is a hang like any other.
-   */
-  private inSnapshot(h: WorkerHandle, now: number): boolean {
-    return h.snapshot !== null && now - h.snapshot.progressAt <= Math.max(this.options.workerTimeout, SNAPSHOT_QUIET_S) * 1000;
-  }
-
-  /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */
-  private snapshotReport(pid: number, state: 'start' | 'progress' | 'end'): void {
-    const h = [...this.current.values(), ...this.old].find((x) => x.pid === pid && !x.exited);
-    if (!h) return;
-    const now = this.clock.now();
-    if (state === 'start') {
-      h.snapshot = { since: now, progressAt: now };
-      this.log.info({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is taking a heap snapshot for a DevTools client: its missed check-ins are not counted while it reports progress (it serves no request until the snapshot is written)`);
-      return;
-    }
-    if (h.snapshot === null) return;
-    if (state === 'progress') {
-      h.snapshot.progressAt = now;
-      return;
-    }
-    const seconds = ((now - h.snapshot.since) / 1000).toFixed(1);
-    h.snapshot = null;
-    // Its deadline starts again now: its first check-in after the snapshot is on its way.
-    if (h.lastCheckin) h.lastCheckin = new Date(Math.max(h.lastCheckin.getTime(), now));
-    this.log.info({ worker: h.index, workerPid: h.pid, seconds: Number(seconds) }, `Worker ${h.index} (PID: ${h.pid}) finished its heap snapshot after ${seconds} s; its check-ins count again`);
-  }
-
   /** A live stack of worker `index` (the control app's /stack), through DevTools. */
   stackOf(index: number): Promise<Dump> {
     return this.devtools ? this.devtools.stackOf(index) : Promise.reject(noInspectTarget(index, []));
@@ -669,8 +557,7 @@ export class Primary implements RestartHost {
   private clearTimers(): void {
     this.restarts.dropQueued();
     this.probes?.close();
-    if (this.health !== null) this.clock.clearInterval(this.health);
-    this.health = null;
+    this.watchdog.stop();
     for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);
   }
 

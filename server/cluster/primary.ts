@@ -5,6 +5,7 @@
 // DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
 // only with --inspect or -d (inspector/primary-devtools.ts).
 import cluster from 'node:cluster';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { KeptBind } from '../binder.js';
@@ -20,8 +21,9 @@ import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import type { ProbeRegistry } from './probe-registry.js';
 import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
-import { passWorkerStderr } from './worker-stderr.js';
 import { bindListeners, workerListeners, type WorkerListeners } from './listeners.js';
+import { Restarts, type RestartHost } from './restarts.js';
+import { Watchdog, type WatchdogHost } from './watchdog.js';
 
 /** What the primary tells the service manager (run.ts wires it to sd_notify). */
 export interface PrimaryEvents {
@@ -43,8 +45,6 @@ const BACKOFF_MAX_MS = 60_000;
 export const BOOT_ATTEMPTS = 3;
 /** A forced stop (a second signal): a worker still running this long after it was told is killed (it exits 1 s after answering). */
 export const FORCE_KILL_MS = 3000;
-/** A heap snapshot may report no progress for this long (or workerTimeout, if longer) before it counts as a hang. */
-export const SNAPSHOT_QUIET_S = 60;
 
 /** The primary's DevTools work (inspector/primary-devtools.ts), with --inspect or -d. */
 export interface DevTools {
@@ -72,6 +72,9 @@ const FORK_HINTS: Record<string, string> = {
   ENOMEM: 'not enough memory to start a process: lower the worker count or raise the memory limit',
 };
 
+/** Passes a worker's stderr pipe on to the primary's stderr. */
+export type PassStderr = (stderr: Readable) => unknown;
+
 /** The stand-in for a worker whose fork threw: no process, no events. */
 const NOT_STARTED: ForkedWorker = {
   process: { pid: undefined, kill: () => false },
@@ -85,9 +88,9 @@ const NOT_STARTED: ForkedWorker = {
 export interface PrimaryDeps {
   /**
    * Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel;
-   * `filterStderr`: its stderr comes through the primary, without Node's inspector lines.
+   * with `passStderr` its stderr is a pipe, passed on by that function.
    */
-  fork(env: Record<string, string>, fds?: readonly number[], filterStderr?: boolean): ForkedWorker;
+  fork(env: Record<string, string>, fds?: readonly number[], passStderr?: PassStderr | null): ForkedWorker;
   clock: Clock;
   /**
    * Binds every bind but systemd's, before the first fork, for the primary's whole life (rejects
@@ -96,6 +99,11 @@ export interface PrimaryDeps {
   bindListeners(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<readonly KeptBind[]>;
   /** DevTools work; null or absent (no --inspect, no -d): none, and no inspector module is loaded. */
   devtools?: DevTools | null;
+  /**
+   * With DevTools (the workers open inspectors): passes each worker's stderr on without Node's
+   * `Debugger attached.` lines (worker-stderr.ts). Null or absent: workers write to fd 2 themselves.
+   */
+  passStderr?: PassStderr | null;
   /**
    * The cluster's probes; null or absent (no --control-url, through which alone a probe is set):
    * none, and the registry's modules are not loaded.
@@ -114,20 +122,14 @@ export function noInspectTarget(index: number, available: readonly Target[]): Ts
  */
 const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
 
-/** What an autopsy's dump says of a worker a DevTools client holds paused ("it is paused in a debugger (…)"), or null. */
-function pausedIn(dump: unknown): string | null {
-  const message = (dump as { error?: { message?: unknown } } | null)?.error?.message;
-  const m = typeof message === 'string' ? /is paused in a debugger \(a DevTools client holds it, reason "[^"]*"\)/.exec(message) : null;
-  return m ? `it ${m[0]}` : null;
-}
-
 let clusterReady = false;
 /**
- * node:cluster's fork, running this same CLI with the same arguments. With `filterStderr` (the
+ * node:cluster's fork, running this same CLI with the same arguments. With `passStderr` (the
  * workers open inspectors) each worker's stderr comes through the primary, which drops Node's
  * `Debugger attached.` lines and passes every other byte on (worker-stderr.ts).
  */
-function clusterFork(env: Record<string, string>, fds: readonly number[] = [], filterStderr = false): ForkedWorker {
+function clusterFork(env: Record<string, string>, fds: readonly number[] = [], passStderr: PassStderr | null = null): ForkedWorker {
+  const filterStderr = passStderr !== null;
   if (!clusterReady) {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
@@ -137,32 +139,17 @@ function clusterFork(env: Record<string, string>, fds: readonly number[] = [], f
   }
   // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.
   const worker = cluster.fork(filterStderr && process.stderr.isTTY === true ? { ...env, [STDERR_TTY_ENV]: '1' } : env);
-  if (filterStderr && worker.process.stderr) void passWorkerStderr(worker.process.stderr);
+  if (passStderr && worker.process.stderr) void passStderr(worker.process.stderr);
   return worker;
 }
 
 export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, bindListeners };
 
-/** A restart asked for while another runs: it starts when that one ends. */
-interface QueuedRestart {
-  readonly name: string;
-  readonly fn: () => Promise<string[]>;
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-const capitalized = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}`;
-
 /** What a control command's --wait allows beyond the timeout that bounds the state it waits for. */
 const WAIT_SLACK_S = 10;
 
-/** How often the primary checks its workers' check-ins and boots. */
-const HEALTH_EVERY_MS = 1000;
-/** A gap between two checks longer than this means the primary itself was stopped. */
-const STALLED_MS = 5 * HEALTH_EVERY_MS;
 
-export class Primary {
+export class Primary implements RestartHost, WatchdogHost {
   /** The current worker of each index. */
   readonly current = new Map<number, WorkerHandle>();
   /** Workers being replaced or stopped. */
@@ -175,19 +162,15 @@ export class Primary {
   /** Set when the primary gave up (no worker could boot); run.ts reports it after the stop. */
   failure: TspumaError | null = null;
   private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
-  /** Workers a running restart forked that have not booted: the restart decides their fate, not the respawn logic. */
-  private readonly restartPending = new Set<WorkerHandle>();
   /** The TypeScript loader the primary last logged for its workers. */
   private tsLoaderSaid: string | null = null;
-  private health: TimerHandle | null = null;
-  /** When checkHealth last ran: a longer gap means the primary itself did not run. */
-  private lastHealth = 0;
   private readonly clock: Clock;
   private bootedOnce = false;
   private servingOnce = false;
-  /** The restart running (its kind and the phase it makes), and those asked for meanwhile, in order. */
-  private restarting: { name: string; phase: number } | null = null;
-  private readonly queued: QueuedRestart[] = [];
+  /** Phased and hot restarts, and those asked for while one runs. */
+  private readonly restarts = new Restarts(this);
+  /** Check-in and boot deadlines, and stops that escalate to kills. */
+  private readonly watchdog: Watchdog;
   private resolveStopped!: (code: number) => void;
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
   private readonly waiters = new Set<() => void>();
@@ -211,7 +194,8 @@ export class Primary {
     this.workerCount = options.workers;
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
-    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.snapshotReport(pid, state);
+    this.watchdog = new Watchdog(this, this.clock);
+    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.watchdog.snapshotReport(pid, state);
     this.probes = deps.probes ?? null;
   }
 
@@ -233,11 +217,11 @@ export class Primary {
       throw err;
     }
     for (let i = 0; i < this.workerCount; i++) this.fork(i, this.phase);
-    this.lastHealth = this.clock.now();
-    this.health = unref(this.clock.setInterval(() => this.checkHealth(), HEALTH_EVERY_MS));
+    this.watchdog.start();
   }
 
-  private fork(index: number, phase: number): WorkerHandle {
+  /** Forks worker `index` at `phase` as its index's current worker (the one it replaces, still running, joins `old`). */
+  fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
     let failed = 0;
     for (const f of this.failures.values()) failed += f.count;
@@ -246,8 +230,7 @@ export class Primary {
     let thrown: unknown = null;
     try {
       // With DevTools on, workers open inspectors: Node's attach lines are kept off stderr.
-      const filterStderr = this.devtools !== null;
-      worker = this.deps.fork({ ...env, ...this.listeners.env }, this.listeners.stdio, filterStderr);
+      worker = this.deps.fork({ ...env, ...this.listeners.env }, this.listeners.stdio, this.devtools ? (this.deps.passStderr ?? null) : null);
     } catch (err) {
       // fork/spawn refused synchronously (ENOMEM, say): a worker that never started.
       thrown = err;
@@ -277,34 +260,10 @@ export class Primary {
 
   /**
    * A graceful stop within workerShutdownTimeout; a worker still running then is killed, and the
-   * log says so with what it was serving, after its autopsy as at workerTimeout.
+   * log says so with what it was serving, after its autopsy as at workerTimeout (watchdog.ts).
    */
-  private term(h: WorkerHandle): Promise<unknown> {
-    const seconds = this.options.workerShutdownTimeout;
-    return h.term(seconds * 1000, () => {
-      const err = new TspumaError('TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT', { index: h.index, pid: h.pid, seconds });
-      const autopsy = this.devtools?.autopsy(h, err) ?? null;
-      if (!autopsy) return void this.killLine(h, err, { workerShutdownTimeout: seconds });
-      // After its autopsy (bounded by workerAutopsyTimeout), so the kill line can say what the
-      // autopsy found: a worker a DevTools client holds paused is not hung (T9).
-      return autopsy.then(
-        (dump) => this.killLine(h, err, { workerShutdownTimeout: seconds }, pausedIn(dump)),
-        () => this.killLine(h, err, { workerShutdownTimeout: seconds }),
-      );
-    });
-  }
-
-  /**
-   * The line before a worker is killed for `err`: what it was doing at its last check-in (sent at
-   * least once a second as requests enter the app, at most 4 times a second: the request that
-   * stuck it, even when no autopsy can pause it), and without DevTools how to get an autopsy.
-   */
-  private killLine(h: WorkerHandle, err: TspumaError, fields: Record<string, unknown>, paused: string | null = null): void {
-    const news = h.lastNews(this.clock.now());
-    const hint = this.devtools ? '' : '; start with --inspect (or -d) for an autopsy of its stack before the kill';
-    const level = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? 'error' : 'warn';
-    const prefix = err.code === 'TSPUMA_ERR_WORKER_TIMEOUT' ? '' : '- ';
-    this.log[level]({ worker: h.index, workerPid: h.pid, code: err.code, ...fields, ...(paused ? { pausedInDebugger: true } : {}), inFlight: h.lastStatus?.in_flight ?? [] }, `${prefix}${err.message}${paused ? `; ${paused}` : ''}${news ? `; ${news}` : ''}${hint}`);
+  term(h: WorkerHandle): Promise<unknown> {
+    return this.watchdog.term(h);
   }
 
   private onMessage(handle: WorkerHandle, message: WorkerMessage): void {
@@ -315,7 +274,7 @@ export class Primary {
         handle.booted = true;
         handle.bootedAt = new Date(this.clock.now());
         handle.lastCheckin = new Date(this.clock.now());
-        this.restartPending.delete(handle);
+        this.restarts.settled(handle);
         this.failures.delete(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
         // Which TypeScript loader the workers use, as single mode says it: once, and again when a
@@ -376,7 +335,7 @@ export class Primary {
     this.devtools?.exited(handle);
     const isCurrent = this.current.get(handle.index) === handle;
     // A restart's worker that has not booted: the restart sees the exit and decides.
-    const pending = this.restartPending.delete(handle);
+    const pending = this.restarts.settled(handle);
     void runHooks('afterWorkerShutdown', this.options.afterWorkerShutdown, this, [handle]);
     this.notify();
     if (this.stopping) {
@@ -428,7 +387,7 @@ export class Primary {
   }
 
   /** Why a worker that never booted is gone, as far as the primary knows. */
-  private bootFailureOf(h: WorkerHandle): string {
+  bootFailureOf(h: WorkerHandle): string {
     if (h.bootError) return h.bootError.message;
     if (!h.exited) return 'it did not boot';
     return h.exitSignal ? `it was killed by ${h.exitSignal} before booting` : `it exited with code ${h.exitCode} before booting`;
@@ -438,7 +397,7 @@ export class Primary {
    * A current worker never booted: respawn its index with backoff (never a hot crash loop), or,
    * while no worker has ever booted, give up after BOOT_ATTEMPTS failures in a row.
    */
-  private bootFailed(handle: WorkerHandle): void {
+  bootFailed(handle: WorkerHandle): void {
     const f = this.failures.get(handle.index) ?? { count: 0, timer: null };
     f.count++;
     this.failures.set(handle.index, f);
@@ -463,81 +422,6 @@ export class Primary {
     this.halt();
   }
 
-  private checkHealth(): void {
-    const now = this.clock.now();
-    const gap = now - this.lastHealth;
-    this.lastHealth = now;
-    if (gap > STALLED_MS) {
-      // The primary itself did not run (paused in a debugger, the process suspended): the
-      // workers' check-ins waited in the IPC channel, so their deadlines move by the gap rather
-      // than healthy workers being killed for the primary's pause.
-      for (const h of this.current.values()) {
-        if (h.lastCheckin) h.lastCheckin = new Date(h.lastCheckin.getTime() + gap);
-        h.startedAt = new Date(h.startedAt.getTime() + gap);
-      }
-      this.log.warn({ seconds: Math.round(gap / 100) / 10 }, `The primary did not run for ${Math.round(gap / 100) / 10} s (paused in a debugger, or the process was suspended): worker check-in and boot deadlines move by as much`);
-      return;
-    }
-    for (const h of this.current.values()) {
-      if (h.stopping || h.exited) continue;
-      if (h.booted && now - h.lastCheckin!.getTime() > this.options.workerTimeout * 1000 && !this.inSnapshot(h, now)) {
-        const err = new TspumaError('TSPUMA_ERR_WORKER_TIMEOUT', { index: h.index, pid: h.pid, seconds: this.options.workerTimeout });
-        this.killLine(h, err, {});
-        h.stopping = true;
-        const autopsy = this.devtools?.autopsy(h, err) ?? null;
-        if (autopsy) {
-          void autopsy.then(
-            (dump) => {
-              if ((dump as { error?: { name?: string } } | null)?.error?.name !== 'WorkerPausedInDebugger') return h.kill();
-              // A DevTools client holds it paused: not hung. Its deadline starts again from now.
-              h.stopping = false;
-              h.lastCheckin = new Date(this.clock.now());
-              this.log.warn({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is paused in a debugger (a DevTools client holds it): not killed; resume it in DevTools`);
-            },
-            () => h.kill(),
-          );
-        } else h.kill();
-      } else if (!h.booted && now - h.startedAt.getTime() > this.options.workerBootTimeout * 1000) {
-        this.log.error({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) failed to boot within ${this.options.workerBootTimeout} seconds; terminating it`);
-        h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${this.options.workerBootTimeout} s)` };
-        h.kill();
-      }
-    }
-  }
-
-  /**
-   * A heap snapshot holds a worker's thread for as long as it takes (minutes for a heap of a few
-   * GiB): while its inspector reports progress, its missed check-ins are not counted. V8 reports
-   * nothing during the garbage collections that start a snapshot (seconds on a large heap or a
-   * loaded machine), so the silence allowed is workerTimeout or SNAPSHOT_QUIET_S, whichever is
-   * longer. A snapshot silent for longer is a hang like any other.
-   */
-  private inSnapshot(h: WorkerHandle, now: number): boolean {
-    return h.snapshot !== null && now - h.snapshot.progressAt <= Math.max(this.options.workerTimeout, SNAPSHOT_QUIET_S) * 1000;
-  }
-
-  /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */
-  private snapshotReport(pid: number, state: 'start' | 'progress' | 'end'): void {
-    const h = [...this.current.values(), ...this.old].find((x) => x.pid === pid && !x.exited);
-    if (!h) return;
-    const now = this.clock.now();
-    if (state === 'start') {
-      h.snapshot = { since: now, progressAt: now };
-      this.log.info({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is taking a heap snapshot for a DevTools client: its missed check-ins are not counted while it reports progress (it serves no request until the snapshot is written)`);
-      return;
-    }
-    if (h.snapshot === null) return;
-    if (state === 'progress') {
-      h.snapshot.progressAt = now;
-      return;
-    }
-    const seconds = ((now - h.snapshot.since) / 1000).toFixed(1);
-    h.snapshot = null;
-    // Its deadline starts again now: its first check-in after the snapshot is on its way.
-    if (h.lastCheckin) h.lastCheckin = new Date(Math.max(h.lastCheckin.getTime(), now));
-    this.log.info({ worker: h.index, workerPid: h.pid, seconds: Number(seconds) }, `Worker ${h.index} (PID: ${h.pid}) finished its heap snapshot after ${seconds} s; its check-ins count again`);
-  }
-
   /** A live stack of worker `index` (the control app's /stack), through DevTools. */
   stackOf(index: number): Promise<Dump> {
     return this.devtools ? this.devtools.stackOf(index) : Promise.reject(noInspectTarget(index, []));
@@ -548,7 +432,7 @@ export class Primary {
   }
 
   /** Resolves when pred() holds, re-checked on every worker event; rejects after ms. */
-  private until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  until(pred: () => boolean, ms: number, what: string): Promise<void> {
     if (pred()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -568,171 +452,19 @@ export class Primary {
     });
   }
 
-  /**
-   * Restarts end with one generation serving. Until a worker of the new phase has booted, a
-   * new worker that fails to boot rolls the restart back: the workers it started are killed,
-   * the old ones stay, the phase number goes back (TSPUMA_ERR_RESTART_BOOT). Once one has
-   * booted, the code is known to boot, so a later failure rolls forward: the failed index
-   * respawns with backoff and its old worker stops like the others.
-   */
-  private forkForRestart(index: number): WorkerHandle {
-    const h = this.fork(index, this.phase);
-    this.restartPending.add(h);
-    return h;
-  }
-
-  /** A worker of the new phase already running (a respawn): the restart takes it as its new worker of that index. */
-  private adoptForRestart(h: WorkerHandle): WorkerHandle {
-    if (!h.booted) this.restartPending.add(h);
-    this.log.info({ worker: h.index, workerPid: h.pid }, `- Worker ${h.index} (PID: ${h.pid}) already runs phase ${h.phase} (respawned during the restart): kept, not booted again`);
-    return h;
-  }
-
-  /** Waits until each worker has booted or exited; one still booting after workerBootTimeout is killed. */
-  private async awaitBoot(handles: WorkerHandle[]): Promise<WorkerHandle[]> {
-    const seconds = this.options.workerBootTimeout;
-    try {
-      await this.until(() => handles.every((h) => h.booted || h.exited), seconds * 1000, 'boot');
-    } catch {
-      for (const h of handles) {
-        if (h.booted || h.exited) continue;
-        h.bootError ??= { code: null, message: `it did not boot within workerBootTimeout (${seconds} s)` };
-        h.kill();
-      }
-    }
-    if (this.stopping) throw new Error('the primary is stopping');
-    return handles.filter((h) => !h.booted);
-  }
-
-  /** Kills the restart's new workers and gives each index back its old worker. */
-  private rollBack(fresh: WorkerHandle[], olds: ReadonlyMap<number, WorkerHandle>, fromPhase: number, failed: WorkerHandle): never {
-    for (const h of fresh) {
-      this.restartPending.delete(h);
-      h.kill();
-    }
-    this.phase = fromPhase;
-    for (const h of fresh) {
-      const old = olds.get(h.index);
-      if (this.current.get(h.index) !== h) continue;
-      if (old && !old.exited) {
-        this.old.delete(old);
-        this.current.set(h.index, old);
-      } else {
-        this.current.delete(h.index);
-        if (h.index < this.workerCount) this.fork(h.index, this.phase);
-      }
-    }
-    throw new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: failed.index, phase: fromPhase + 1, reason: this.bootFailureOf(failed), kept: fromPhase });
-  }
-
-  /** A new worker failed after another of its phase booted: its index respawns with backoff. */
-  private rollForward(h: WorkerHandle): string {
-    this.restartPending.delete(h);
-    const why = `worker ${h.index} of phase ${h.phase} failed to boot (${this.bootFailureOf(h)}); it respawns with backoff`;
-    // Gone already: its exit was left to the restart. Still running: its exit will back off.
-    if (h.exited && this.current.get(h.index) === h && !this.stopping) this.bootFailed(h);
-    else h.kill();
-    return why;
-  }
-
-  /** USR1: one worker at a time; each new one is booted before the old one is told to stop. */
+  /** USR1: one worker at a time; each new one is booted before the old one is told to stop (restarts.ts). */
   phasedRestart(): Promise<void> {
-    return this.exclusive('phased restart', async () => {
-      const from = this.phase++;
-      const problems: string[] = [];
-      let booted = 0;
-      for (let i = 0; i < this.workerCount; i++) {
-        const old = this.current.get(i);
-        // An old worker that died since the restart began was respawned with the new phase: that
-        // worker is this index's new one (booted, or its boot is the restart's to judge), not a
-        // second boot of the same code.
-        const respawned = old !== undefined && old.phase === this.phase && !old.exited && !old.stopping;
-        const fresh = respawned ? this.adoptForRestart(old) : this.forkForRestart(i);
-        const kept = respawned ? undefined : old;
-        const [failed] = await this.awaitBoot([fresh]);
-        if (failed && booted === 0) this.rollBack([fresh], new Map(kept ? [[i, kept]] : []), from, failed);
-        if (failed) problems.push(this.rollForward(failed));
-        else booted++;
-        if (kept) await this.term(kept);
-      }
-      return problems;
-    });
+    return this.restarts.phased();
   }
 
-  /**
-   * USR2: Node cannot exec in place, so the primary keeps its pid and its listening sockets;
-   * every worker is replaced at once, new ones booted before old ones stop (config and app are
-   * re-read by the new workers).
-   */
+  /** USR2: every worker replaced at once, new ones booted before old ones stop (restarts.ts). */
   hotRestart(): Promise<void> {
-    return this.exclusive('hot restart', async () => {
-      const from = this.phase++;
-      const olds = new Map(this.current);
-      const fresh = Array.from({ length: this.workerCount }, (_, i) => this.forkForRestart(i));
-      const failed = await this.awaitBoot(fresh);
-      if (failed.length > 0 && failed.length === fresh.length) this.rollBack(fresh, olds, from, failed[0]!);
-      const problems = failed.map((h) => this.rollForward(h));
-      await Promise.all([...olds.values()].map((h) => this.term(h)));
-      return problems;
-    });
-  }
-
-  /**
-   * One restart at a time; fn returns what went wrong without undoing the restart. A restart asked
-   * for (USR1, USR2, the control app) while one runs is queued and starts when it ends, as often
-   * as it was asked for, less duplicates: one asked for while the same kind is already queued joins
-   * it (a double `systemctl reload` restarts once more, not twice). Queued ones are refused when
-   * the primary stops.
-   */
-  private exclusive(name: string, fn: () => Promise<string[]>): Promise<void> {
-    if (this.stopping) return Promise.reject(new Error('the primary is stopping'));
-    if (this.restarting === null) return this.begin(name, fn);
-    const running = `the ${this.restarting.name} to phase ${this.restarting.phase}`;
-    const same = this.queued.find((q) => q.name === name);
-    if (same) {
-      this.log.info(`- ${capitalized(name)} asked for while ${running} runs: joins the ${name} already queued`);
-      return same.done;
-    }
-    let resolve!: () => void;
-    let reject!: (err: Error) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    this.queued.push({ name, fn, done, resolve, reject });
-    this.log.info(`- ${capitalized(name)} asked for while ${running} runs: queued, it starts when that one ends`);
-    return done;
-  }
-
-  private begin(name: string, fn: () => Promise<string[]>): Promise<void> {
-    this.restarting = { name, phase: this.phase + 1 };
-    this.log.info(`- Starting ${name}, phase ${this.phase + 1}`);
-    this.events?.reloading(`${capitalized(name)} to phase ${this.phase + 1}`);
-    const run = (async () => {
-      await runHooks('beforeRestart', this.options.beforeRestart, this);
-      // A stop that came during the hooks: no worker is forked that no one would stop.
-      if (this.stopping) throw new Error('the primary is stopping');
-      const problems = await fn();
-      const done = `- ${capitalized(name)} finished, phase ${this.phase}`;
-      if (problems.length === 0) this.log.info(done);
-      else this.log.warn({ problems }, `${done}; ${problems.join('; ')}`);
-    })();
-    return run.finally(() => {
-      this.restarting = null;
-      if (!this.stopping) this.events?.reloaded(this.phase);
-      const next = this.queued.shift();
-      if (next) this.begin(next.name, next.fn).then(next.resolve, next.reject);
-    });
-  }
-
-  /** The primary stops: no queued restart will run. */
-  private dropQueued(): void {
-    for (const q of this.queued.splice(0)) q.reject(new Error('the primary is stopping'));
+    return this.restarts.hot();
   }
 
   /** Whether a restart runs now (one asked for is then queued). */
   get restartRunning(): boolean {
-    return this.restarting !== null;
+    return this.restarts.running;
   }
 
   /** TTIN: one worker more; returns its index. */
@@ -823,10 +555,9 @@ export class Primary {
   }
 
   private clearTimers(): void {
-    this.dropQueued();
+    this.restarts.dropQueued();
     this.probes?.close();
-    if (this.health !== null) this.clock.clearInterval(this.health);
-    this.health = null;
+    this.watchdog.stop();
     for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);
   }
 

@@ -4,7 +4,6 @@ import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf, resolveAppPath } from '../app-files.js';
-import { preloadCheck } from './preload-check.js';
 import { PUBLIC_FILE_MODE, checkFolderTakesFile, checkTarget, pidfileError as pidfileErrorOf, updatePrivateJson, writeFileSafely, writePrivateFile } from '../private-file.js';
 import { TspumaError } from '../errors.js';
 import { splitWords } from '../cli/args.js';
@@ -14,7 +13,6 @@ import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
-import { workerStderrDrained } from './worker-stderr.js';
 import { FORCE_KILL_MS, Primary, defaultDeps } from './primary.js';
 import { onHangup } from '../hangup.js';
 import { StopRequests, repeatLine } from '../stop-signals.js';
@@ -65,8 +63,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // by every worker forked, three times each, behind a --preload hint (N3). An inline app (a
   // function in the config file) has no path to check.
   if (options.app === undefined || typeof options.app === 'string') resolveAppPath(options.app, options.appBase, options.sources.app ?? 'default');
-  // Fail fast: a broken app is reported once, before any fork, by a process that loads it and exits.
-  if (options.preload && !(await preloadCheck(log))) return 1;
+  // Fail fast: a broken app is reported once, before any fork, by a process that loads it and exits
+  // (its module loads with --preload only).
+  if (options.preload && !(await (await import('./preload-check.js')).preloadCheck(log))) return 1;
   // A pidfile or state file path someone else planted (a symlink, their file) fails the start
   // before any worker is forked; the files themselves are written once the control app is up.
   const pidfile = options.pidfile ? resolve(options.pidfile) : null;
@@ -89,9 +88,12 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
   // or diagnostics module is loaded in the primary.
   const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;
+  // With DevTools the workers open inspectors: their stderr comes through the primary, which
+  // drops Node's attach lines (worker-stderr.ts, loaded only then).
+  const stderr = devtools ? await import('./worker-stderr.js') : null;
   // Probes are set through the control app alone: its registry loads with it (--control-url).
   const probes = options.controlUrl ? new (await import('./probe-registry.js')).ProbeRegistry(log, { max: options.probeMax, expirySeconds: options.probeExpiry, logRate: options.probeLogRate, snapshotRate: options.probeSnapshotRate }, defaultDeps.clock) : null;
-  const primary = new Primary(options, log, { ...defaultDeps, devtools, probes }, diagnostics);
+  const primary = new Primary(options, log, { ...defaultDeps, devtools, probes, passStderr: stderr?.passWorkerStderr ?? null }, diagnostics);
   void notifier?.status('Booting');
   primary.events = {
     serving: (urls) => {
@@ -205,7 +207,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
   const code = await primary.stopped;
   // The workers' last stderr lines (a dump written as a worker stopped) reach stderr before cli.ts exits.
-  await workerStderrDrained(STDERR_DRAIN_MS);
+  await stderr?.workerStderrDrained(STDERR_DRAIN_MS);
   await devtools?.close();
   for (const f of files) removeIfOwn(f);
   // `ctl stop --wait` returns now: workers gone, afterStopped run, files removed; the exit follows.

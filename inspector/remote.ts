@@ -62,14 +62,21 @@ function bounded<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * How a bound's error says what sets it, when the caller has a setting for it: `tspuma inspect`'s
+ * `--timeout MS`, the workerAutopsyTimeout option. A loaded machine can take longer than the
+ * default to attach or pause; the user reads how to wait longer in the error itself.
+ */
+const raising = (raise: string | undefined) => (raise ? ` (${raise})` : '');
+
 /** Connects to the target's inspector (the protocol description is the bundled one: Node serves none). */
-export async function attach(t: RemoteTarget, timeoutMs = PAUSE_TIMEOUT_MS): Promise<Session> {
+export async function attach(t: RemoteTarget, timeoutMs = PAUSE_TIMEOUT_MS, raise?: string): Promise<Session> {
   const fail = (message: string) => new TspumaError('TSPUMA_ERR_INSPECT_CONNECT', { target: t.title, ws: t.ws, message });
   // Loaded on first use: every cluster primary imports this module, few ever attach (about 45 ms).
   const { default: CDP } = await import('chrome-remote-interface');
   const pending = CDP({ target: t.ws, local: true }) as unknown as Promise<Session>;
   try {
-    return await bounded(pending, timeoutMs, () => fail(`no answer within ${timeoutMs} ms`));
+    return await bounded(pending, timeoutMs, () => fail(`no answer within ${timeoutMs} ms${raising(raise)}`));
   } catch (err) {
     // A connection that completes after the timeout is closed, not leaked.
     void pending.then((s) => s.close()).catch(() => undefined);
@@ -103,6 +110,8 @@ export interface LiveStack {
 
 export interface StackOptions {
   timeoutMs?: number;
+  /** What sets timeoutMs, for its errors: "`--timeout MS` waits longer". */
+  raise?: string;
   frames?: number;
   redact?: string | null;
 }
@@ -137,7 +146,7 @@ function selfInfo(v: SelfInfo | undefined): Pick<LiveStack, 'inFlight' | 'proces
 export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promise<LiveStack> {
   const timeoutMs = opts.timeoutMs ?? PAUSE_TIMEOUT_MS;
   const cap = opts.frames ?? DEFAULTS.dumpFrames;
-  const s = await attach(t, timeoutMs);
+  const s = await attach(t, timeoutMs, opts.raise);
   const scripts = new Map<string, ScriptInfo>();
   s.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }) => {
     if (p.url) scripts.set(p.scriptId, { url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) });
@@ -163,7 +172,7 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
       };
     });
   const timeout = () =>
-    new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: t.title, ms: timeoutMs, hint: 'It is probably blocked outside JavaScript (a synchronous native call).' });
+    new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: t.title, ms: timeoutMs, hint: `It is probably blocked outside JavaScript (a synchronous native call)${opts.raise ? `, or slow to answer on a loaded machine${raising(opts.raise)}` : ''}.` });
   /** Frames with their values, read while paused. */
   const readFrames = async (params: Paused): Promise<{ frames: DumpFrame[]; redactions: string[] }> => {
     const ids = scopeObjectIds(params.callFrames, { frames: cap, scripts });
@@ -272,8 +281,8 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
  * loads) with its call frames mapped to the original .ts positions (inspector/profile-map.ts).
  * The debugger is enabled only after sampling, to learn each script's source map.
  */
-export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ profile: CpuProfile; stats: MapStats }> {
-  const s = await attach(t);
+export async function cpuProfile(t: RemoteTarget, seconds: number, attachOpts: Pick<StackOptions, 'timeoutMs' | 'raise'> = {}): Promise<{ profile: CpuProfile; stats: MapStats }> {
+  const s = await attach(t, attachOpts.timeoutMs, attachOpts.raise);
   try {
     await s.send('Profiler.enable');
     await s.send('Profiler.start');
@@ -296,8 +305,8 @@ export async function cpuProfile(t: RemoteTarget, seconds: number): Promise<{ pr
 }
 
 /** Streams a heap snapshot of the target to `path` (the .heapsnapshot format DevTools loads). */
-export async function heapSnapshot(t: RemoteTarget, path: string): Promise<number> {
-  const s = await attach(t);
+export async function heapSnapshot(t: RemoteTarget, path: string, attachOpts: Pick<StackOptions, 'timeoutMs' | 'raise'> = {}): Promise<number> {
+  const s = await attach(t, attachOpts.timeoutMs, attachOpts.raise);
   // Every string in the heap is in it (tokens, passwords): owner-only, like a dump, written to a
   // temporary file renamed over `path` once complete (never through a symlink planted there).
   const file = beginFile(path, { what: 'heap snapshot' });

@@ -41,24 +41,46 @@ export interface BindSpec {
   readonly proxyProtocol: ProxyProtocolMode | null;
   /** Where the bind came from ("-b in command line", "config file x, key `bind`"). */
   readonly source: string;
+  /** Which of tspuma's own listeners this URI is for (healthUrl, controlUrl); absent: one of the app's binds. */
+  readonly listener?: SideListener;
 }
 
-const PARAMS: Record<BindSpec['scheme'], readonly string[]> = {
-  tcp: ['backlog', 'low_latency', 'proxy_protocol'],
-  ssl: ['backlog', 'low_latency', 'cert', 'key', 'ca'],
-  unix: ['backlog', 'mode', 'proxy_protocol'],
+/** tspuma's own listeners given as a URI: health checks (healthUrl) and the control app (controlUrl). */
+export type SideListener = 'health' | 'control';
+
+/**
+ * What each kind of listener is called in its errors, the schemes and query parameters it takes
+ * (a side listener serves plain HTTP on a socket of its own: no TLS, no PROXY protocol header,
+ * node's default TCP_NODELAY), and the "Expected" list said beside a URI it refuses.
+ */
+const LISTENERS: Record<SideListener | 'bind', { readonly name: string; readonly doing: string; readonly params: Partial<Record<BindSpec['scheme'], readonly string[]>>; readonly expected: string }> = {
+  bind: {
+    name: 'Bind',
+    doing: '',
+    params: { tcp: ['backlog', 'low_latency', 'proxy_protocol'], ssl: ['backlog', 'low_latency', 'cert', 'key', 'ca'], unix: ['backlog', 'mode', 'proxy_protocol'] },
+    expected: 'tcp://HOST:PORT, unix://PATH or ssl://HOST:PORT?cert=FILE&key=FILE',
+  },
+  health: { name: 'The health checks\' URI', doing: 'for health checks ', params: { tcp: ['backlog'], unix: ['backlog', 'mode'] }, expected: 'tcp://HOST:PORT or unix://PATH' },
+  control: { name: 'The control app\'s URI', doing: 'for the control app ', params: { tcp: ['backlog'], unix: ['backlog', 'mode'] }, expected: 'tcp://HOST:PORT or unix://PATH' },
 };
 
-function fail(uri: string, source: string, reason: string): never {
-  throw new TspumaError('TSPUMA_ERR_BIND_URI', { uri, source, reason });
+function fail(uri: string, source: string, reason: string, listener?: SideListener): never {
+  const kind = LISTENERS[listener ?? 'bind'];
+  throw new TspumaError('TSPUMA_ERR_BIND_URI', { what: kind.name, uri, source, reason, expected: kind.expected });
 }
 
-function parseBacklog(raw: string | null, uri: string, source: string): number {
+/** "for health checks " before "on URI" in a listen error; "" for an app's bind. */
+export function listenerDoing(spec: Pick<BindSpec, 'listener'>): string {
+  return LISTENERS[spec.listener ?? 'bind'].doing;
+}
+
+function parseBacklog(raw: string | null, uri: string, source: string, listener: SideListener | undefined): number {
   if (raw === null) return BACKLOG_DEFAULT;
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < BACKLOG_MIN || n > BACKLOG_MAX) {
     throw new TspumaError('TSPUMA_ERR_BIND_BACKLOG', {
       value: showValue(raw),
+      what: listener ? LISTENERS[listener].name.replace(/^The/, 'the') : 'bind',
       uri,
       source,
       min: BACKLOG_MIN,
@@ -97,53 +119,63 @@ function readableFile(raw: string | null, what: string, uri: string, source: str
   return file;
 }
 
-/** Parses one bind URI. Relative unix paths and TLS files resolve against baseDir (default cwd). */
-export function parseBind(uri: string, source: string, baseDir: string = process.cwd()): BindSpec {
-  const m = /^([a-z]+):\/\/([^?]*)(?:\?(.*))?$/i.exec(uri.trim());
-  if (!m) fail(uri, source, 'it has no scheme://');
-  const scheme = m[1]!.toLowerCase();
-  if (scheme !== 'tcp' && scheme !== 'ssl' && scheme !== 'unix') {
-    fail(uri, source, `unknown scheme ${scheme}://${didYouMean(scheme, ['tcp', 'ssl', 'unix'])}`);
+/**
+ * Parses one bind URI, or with `listener` the URI of one of tspuma's own listeners (its errors
+ * name that listener and offer only the schemes and parameters it takes). Relative unix paths and
+ * TLS files resolve against baseDir (default cwd).
+ */
+export function parseBind(uri: string, source: string, baseDir: string = process.cwd(), listener?: SideListener): BindSpec {
+  const kind = LISTENERS[listener ?? 'bind'];
+  function refuse(reason: string): never {
+    fail(uri, source, reason, listener);
   }
+  const schemes = Object.keys(kind.params) as BindSpec['scheme'][];
+  const m = /^([a-z]+):\/\/([^?]*)(?:\?(.*))?$/i.exec(uri.trim());
+  if (!m) refuse('it has no scheme://');
+  const scheme = m[1]!.toLowerCase() as BindSpec['scheme'];
+  if (!schemes.includes(scheme)) {
+    refuse(scheme === 'ssl' ? 'ssl:// is not served here: only the app\'s binds serve TLS' : `unknown scheme ${scheme}://${didYouMean(scheme, schemes)}`);
+  }
+  const known = kind.params[scheme]!;
   const params = new URLSearchParams(m[3] ?? '');
   for (const key of params.keys()) {
     if (key === 'proxy_protocol' && scheme === 'ssl') {
-      fail(uri, source, 'proxy_protocol is not supported on ssl:// (terminate TLS at the load balancer and bind tcp://, or pass TLS through without the PROXY header)');
+      refuse('proxy_protocol is not supported on ssl:// (terminate TLS at the load balancer and bind tcp://, or pass TLS through without the PROXY header)');
     }
-    if (!PARAMS[scheme].includes(key)) {
-      fail(uri, source, `unknown parameter ${key} for ${scheme}:// (known: ${PARAMS[scheme].join(', ')})${didYouMean(key, PARAMS[scheme])}`);
+    if (!known.includes(key)) {
+      refuse(`unknown parameter ${key} for ${scheme}:// (known: ${known.join(', ')})${didYouMean(key, known)}`);
     }
   }
-  const backlog = parseBacklog(params.get('backlog'), uri, source);
+  const backlog = parseBacklog(params.get('backlog'), uri, source, listener);
   const proxyRaw = params.get('proxy_protocol');
   if (proxyRaw !== null && !(PROXY_PROTOCOL_MODES as readonly string[]).includes(proxyRaw)) {
-    fail(uri, source, `proxy_protocol=${showValue(proxyRaw)} must be one of ${PROXY_PROTOCOL_MODES.join(', ')}`);
+    refuse(`proxy_protocol=${showValue(proxyRaw)} must be one of ${PROXY_PROTOCOL_MODES.join(', ')}`);
   }
   const proxyProtocol = proxyRaw as ProxyProtocolMode | null;
   const rest = decodeURIComponent(m[2]!);
 
   if (scheme === 'unix') {
-    if (rest === '') fail(uri, source, 'the socket path is empty');
+    if (rest === '') refuse('the socket path is empty');
     const path = rest.startsWith('@') ? `\0${rest.slice(1)}` : isAbsolute(rest) ? rest : resolve(baseDir, rest);
     if (Buffer.byteLength(path) > UNIX_PATH_MAX) {
-      fail(uri, source, `the socket path is ${Buffer.byteLength(path)} bytes; Linux allows at most ${UNIX_PATH_MAX}`);
+      refuse(`the socket path is ${Buffer.byteLength(path)} bytes; Linux allows at most ${UNIX_PATH_MAX}`);
     }
     const modeRaw = params.get('mode');
     let mode: number | null = null;
     if (modeRaw !== null) {
-      if (!/^0?[0-7]{3}$/.test(modeRaw)) fail(uri, source, `mode=${showValue(modeRaw)} must be an octal file mode such as 0660`);
+      if (!/^0?[0-7]{3}$/.test(modeRaw)) refuse(`mode=${showValue(modeRaw)} must be an octal file mode such as 0660`);
       mode = parseInt(modeRaw, 8);
     }
-    return { uri, scheme, host: null, port: null, path, backlog, lowLatency: false, mode, tls: null, proxyProtocol, source };
+    return { uri, scheme, host: null, port: null, path, backlog, lowLatency: false, mode, tls: null, proxyProtocol, source, ...(listener ? { listener } : {}) };
   }
 
   const hp = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d+)$/.exec(rest);
-  if (!hp) fail(uri, source, 'expected HOST:PORT (IPv6 hosts in brackets, e.g. [::1]:3000)');
+  if (!hp) refuse('expected HOST:PORT (IPv6 hosts in brackets, e.g. [::1]:3000)');
   let host = hp[1]!;
   if (host.startsWith('[')) host = host.slice(1, -1);
-  if (host === '') fail(uri, source, 'the host is empty');
+  if (host === '') refuse('the host is empty');
   const port = Number(hp[2]);
-  if (!Number.isInteger(port) || port > 65535) fail(uri, source, `port ${hp[2]} must be an integer from 0 to 65535`);
+  if (!Number.isInteger(port) || port > 65535) refuse(`port ${hp[2]} must be an integer from 0 to 65535`);
   const lowLatency = parseBoolParam(params.get('low_latency'), 'low_latency', uri, source, true);
   let tls: TlsSpec | null = null;
   if (scheme === 'ssl') {
@@ -153,7 +185,7 @@ export function parseBind(uri: string, source: string, baseDir: string = process
       ca: params.get('ca') === null ? null : readableFile(params.get('ca'), 'ca', uri, source, baseDir),
     };
   }
-  return { uri, scheme, host, port, path: null, backlog, lowLatency, mode: null, tls, proxyProtocol, source };
+  return { uri, scheme, host, port, path: null, backlog, lowLatency, mode: null, tls, proxyProtocol, source, ...(listener ? { listener } : {}) };
 }
 
 /** The URL a bind serves on, as printed in "Listening on ...". */

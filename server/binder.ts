@@ -8,7 +8,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { bindUrl, type BindSpec } from './binder-uri.js';
+import { bindUrl, listenerDoing, type BindSpec } from './binder-uri.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { findPortHolder } from './port-holder.js';
@@ -61,26 +61,32 @@ export async function createHttpServer(spec: BindSpec, handshakeMs = 30_000, log
   return http.createServer(options);
 }
 
+/** The listen errors' {doing}, {uri} and {source}: "for health checks ", the URI, "--health-url in command line". */
+function listenedAt(spec: BindSpec): { doing: string; uri: string; source: string } {
+  return { doing: listenerDoing(spec), uri: spec.uri, source: spec.source };
+}
+
 /** Turns an OS listen error into a coded error naming the bind, the OS error and a hint. */
 export function listenError(err: NodeJS.ErrnoException, spec: BindSpec): TspumaError {
-  const uri = spec.uri;
   const cause = { cause: err };
+  // Which listener (the app's bind, health checks, the control app) and where its URI came from.
+  const at = listenedAt(spec);
   switch (err.code) {
     case 'EADDRINUSE': {
       if (spec.scheme === 'unix') {
-        return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { uri, hint: 'Another server is accepting connections on that socket file.' }, cause);
+        return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { ...at, hint: 'Another server is accepting connections on that socket file.' }, cause);
       }
       const holder = spec.port ? findPortHolder(spec.port) : null;
       const hint = holder
         ? `Port ${spec.port} is held by pid ${holder.pid} (${holder.command}).`
         : `Find what holds it with \`ss -ltnp 'sport = :${spec.port}'\` or \`lsof -i :${spec.port}\`, or choose another port.`;
-      return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { uri, hint }, cause);
+      return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { ...at, hint }, cause);
     }
     case 'EACCES':
       return new TspumaError(
         'TSPUMA_ERR_LISTEN_ACCESS',
         {
-          uri,
+          ...at,
           hint:
             spec.scheme === 'unix'
               ? `The user cannot create ${spec.path} (check the permissions of ${dirname(spec.path!)}).`
@@ -91,20 +97,20 @@ export function listenError(err: NodeJS.ErrnoException, spec: BindSpec): TspumaE
     case 'EADDRNOTAVAIL':
       return new TspumaError(
         'TSPUMA_ERR_LISTEN_ADDRNOTAVAIL',
-        { uri, host: spec.host, hint: 'Use 127.0.0.1, 0.0.0.0, or an address shown by `ip addr`.' },
+        { ...at, host: spec.host, hint: 'Use 127.0.0.1, 0.0.0.0, or an address shown by `ip addr`.' },
         cause,
       );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new TspumaError('TSPUMA_ERR_LISTEN_ADDRNOTAVAIL', { uri, host: spec.host, hint: `The host name does not resolve (${err.code}).` }, cause);
+      return new TspumaError('TSPUMA_ERR_LISTEN_ADDRNOTAVAIL', { ...at, host: spec.host, hint: `The host name does not resolve (${err.code}).` }, cause);
     case 'ENOENT':
     case 'ENOTDIR':
       if (spec.scheme === 'unix') {
-        return new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { uri, reason: `the directory ${dirname(spec.path!)} does not exist (${err.code}).` }, cause);
+        return new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { ...at, reason: `the directory ${dirname(spec.path!)} does not exist (${err.code}).` }, cause);
       }
       break;
   }
-  return new TspumaError('TSPUMA_ERR_LISTEN', { uri, osCode: err.code ?? 'unknown', osMessage: err.message }, cause);
+  return new TspumaError('TSPUMA_ERR_LISTEN', { ...at, osCode: err.code ?? 'unknown', osMessage: err.message }, cause);
 }
 
 /** Removes a stale unix socket file; refuses to touch a live socket or a non-socket file. */
@@ -118,7 +124,7 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
     return;
   }
   if (!stat.isSocket()) {
-    throw new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { uri: spec.uri, reason: `${path} exists and is not a socket; tspuma will not remove it.` });
+    throw new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { ...listenedAt(spec), reason: `${path} exists and is not a socket; tspuma will not remove it.` });
   }
   const alive = await new Promise<boolean>((resolve) => {
     const probe = net.connect(path);
@@ -129,7 +135,7 @@ export async function prepareUnixPath(spec: BindSpec, log: Logger): Promise<void
     probe.once('error', () => resolve(false));
   });
   if (alive) {
-    throw new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { uri: spec.uri, hint: 'Another server is accepting connections on that socket file.' });
+    throw new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { ...listenedAt(spec), hint: 'Another server is accepting connections on that socket file.' });
   }
   unlinkSync(path);
   log.info({ path }, `Removed stale socket file ${path}`);

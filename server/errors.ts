@@ -61,10 +61,10 @@ export const ERRORS = {
     status: 500,
   },
   TSPUMA_ERR_BIND_URI: {
-    template: 'Bind `{uri}` ({source}) is invalid: {reason}. Expected tcp://HOST:PORT, unix://PATH or ssl://HOST:PORT?cert=FILE&key=FILE.',
+    template: '{what} `{uri}` ({source}) is invalid: {reason}. Expected {expected}.',
   },
   TSPUMA_ERR_BIND_BACKLOG: {
-    template: 'backlog={value} in bind `{uri}` ({source}) must be an integer from {min} to {max}.',
+    template: 'backlog={value} in {what} `{uri}` ({source}) must be an integer from {min} to {max}.',
   },
   TSPUMA_ERR_BIND_TLS: {
     template: 'Bind `{uri}` ({source}): {reason}.',
@@ -73,19 +73,19 @@ export const ERRORS = {
     template: 'Connection from {remote} to {uri} closed before the app: its PROXY protocol header is not valid: {reason}.',
   },
   TSPUMA_ERR_LISTEN_ADDRINUSE: {
-    template: 'Cannot listen on {uri}: the address is already in use (EADDRINUSE). {hint}',
+    template: 'Cannot listen {doing}on {uri} ({source}): the address is already in use (EADDRINUSE). {hint}',
   },
   TSPUMA_ERR_LISTEN_ACCESS: {
-    template: 'Cannot listen on {uri}: permission denied (EACCES). {hint}',
+    template: 'Cannot listen {doing}on {uri} ({source}): permission denied (EACCES). {hint}',
   },
   TSPUMA_ERR_LISTEN_ADDRNOTAVAIL: {
-    template: 'Cannot listen on {uri}: {host} is not an address of this machine (EADDRNOTAVAIL). {hint}',
+    template: 'Cannot listen {doing}on {uri} ({source}): {host} is not an address of this machine (EADDRNOTAVAIL). {hint}',
   },
   TSPUMA_ERR_LISTEN_UNIX_PATH: {
-    template: 'Cannot listen on {uri}: {reason}',
+    template: 'Cannot listen {doing}on {uri} ({source}): {reason}',
   },
   TSPUMA_ERR_LISTEN: {
-    template: 'Cannot listen on {uri}: {osCode} ({osMessage}).',
+    template: 'Cannot listen {doing}on {uri} ({source}): {osCode} ({osMessage}).',
   },
   TSPUMA_ERR_REACTOR_ENTRY: {
     template: 'Connection entry #{id} in state {phase} has an invalid deadline ({deadline}); it was evicted and its connection closed.',

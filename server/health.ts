@@ -4,7 +4,7 @@
 // each with the reason when it fails, and the app's own `ready()`/`health()` checks (app-checks.ts)
 // after tspuma's.
 import type { Logger } from 'pino';
-import { parseBind } from './binder-uri.js';
+import type { BindSpec } from './binder-uri.js';
 import { listen, type BoundServer } from './binder.js';
 import { SIDE_LIMITS, createSideServer } from './side-listener.js';
 
@@ -47,9 +47,8 @@ export async function healthAnswer(method: string | undefined, path: string, sta
   return { status: 200, body: { status: 'ready' } };
 }
 
-/** Listens on `uri` and answers health checks; the server is closed by the caller at exit. */
-export async function startHealth(uri: string, state: HealthState, log: Logger): Promise<BoundServer> {
-  const spec = parseBind(uri, 'healthUrl option');
+/** Listens on `spec` (the healthUrl option) and answers health checks; the server is closed by the caller at exit. */
+export async function startHealth(spec: BindSpec, state: HealthState, log: Logger): Promise<BoundServer> {
   // tspuma's header deadline, an idle timeout (1 s: a check must not keep a stopping process
   // alive) and a connection cap: a client holding idle connections here cannot take the
   // descriptors the primary needs to fork workers.

@@ -141,7 +141,7 @@ export const RECORDS = {
     default: null,
     check: socketUri,
     flag: { arg: 'URI', help: 'Serve the control app (stats, stop, probes; restarts in cluster mode) on tcp://127.0.0.1:PORT or unix://PATH.' },
-    doc: 'The control app, `tcp://127.0.0.1:9293` or `unix://PATH`: GET /stats, /stop, /halt, /gc (runs only in a server started with `NODE_OPTIONS=--expose-gc`, which its workers inherit; the answer says when it did not, and `tspuma ctl gc` then exits 1) and the probes (`/probes`); in cluster mode also /restart, /phased-restart, /worker-count-up, /worker-count-down, /stack (`?wait=1`, `tspuma ctl ... --wait`, answers once the state is reached: a restart finished, the added worker booted, the removed worker exited, the server stopped and about to exit; `TSPUMA_ERR_CONTROL_WAIT` when it is not). Single mode serves it too, from its one process, and answers the cluster-only commands 409 `TSPUMA_ERR_CONTROL_MODE`. Not served by `start()` (embedding).',
+    doc: 'The control app, `tcp://127.0.0.1:9293` or `unix://PATH` (query `backlog`, and `mode` on `unix://`): GET /stats, /stop, /halt, /gc (runs only in a server started with `NODE_OPTIONS=--expose-gc`, which its workers inherit; the answer says when it did not, and `tspuma ctl gc` then exits 1) and the probes (`/probes`); in cluster mode also /restart, /phased-restart, /worker-count-up, /worker-count-down, /stack (`?wait=1`, `tspuma ctl ... --wait`, answers once the state is reached: a restart finished, the added worker booted, the removed worker exited, the server stopped and about to exit; `TSPUMA_ERR_CONTROL_WAIT` when it is not). Single mode serves it too, from its one process, and answers the cluster-only commands 409 `TSPUMA_ERR_CONTROL_MODE`. Not served by `start()` (embedding).',
   }),
   debug: switchOption(
     'Interpreter-level failure dumps: frames with receivers and locals, mapped to .ts lines ([DEBUGGING.md](../DEBUGGING.md)). Off, the diagnostics layer is never loaded: no process (a cluster primary, its workers, single mode) imports a capture, dump or inspector module, only the redaction rules every log line uses.',
@@ -199,7 +199,7 @@ export const RECORDS = {
     default: null,
     check: socketUri,
     flag: { arg: 'URI', help: 'Answer GET /health and /ready (no token) on tcp://HOST:PORT or unix://PATH.' },
-    doc: 'Health checks on their own socket, outside the app and its invocation slots, without a token: `GET /health` is 200 while the process runs; `GET /ready` is 200 once booted (in cluster mode: a worker serves) and 503 while booting or draining (`drainDelay`, stop). In cluster mode the primary answers.',
+    doc: 'Health checks on their own socket (`tcp://HOST:PORT` or `unix://PATH`; query `backlog`, and `mode` on `unix://`), outside the app and its invocation slots, without a token: `GET /health` is 200 while the process runs; `GET /ready` is 200 once booted (in cluster mode: a worker serves) and 503 while booting or draining (`drainDelay`, stop). In cluster mode the primary answers.',
   }),
   httpContentLengthLimit: option({
     default: 100 * 1024 * 1024,

@@ -15,7 +15,7 @@ export { DEFAULT_HTTP_METHODS, DEFAULTS, OPTION_NAMES, type OptionName } from '.
 export type TspumaConfig = { [K in OptionName]?: ConfigValue<K> };
 
 /** Options whose resolved form is worked out from more than their own value (in resolveOptions). */
-type WorkedOut = 'bind' | 'controlUrl' | 'forceShutdownAfter' | 'inspect' | 'supportedHttpMethods' | 'threads' | 'workers';
+type WorkedOut = 'bind' | 'controlUrl' | 'healthUrl' | 'forceShutdownAfter' | 'inspect' | 'supportedHttpMethods' | 'threads' | 'workers';
 type Frozen<T> = T extends readonly (infer E)[] ? readonly E[] : T;
 
 /** The resolved, validated, frozen options every module reads. */
@@ -23,6 +23,8 @@ export type Options = { readonly [K in Exclude<OptionName, WorkedOut>]: Frozen<C
   readonly bind: readonly BindSpec[];
   /** Control app bind; null: no control app. */
   readonly controlUrl: BindSpec | null;
+  /** Health checks bind; null: none. */
+  readonly healthUrl: BindSpec | null;
   /** Seconds; Infinity for Puma's :forever. */
   readonly forceShutdownAfter: number;
   /** Inspector base address (discovery; +1 the primary; +2+i worker i); null: no inspector. */
@@ -169,7 +171,9 @@ export function resolveOptions(layers: readonly Layer[], system: OptionSystem = 
     });
   }
   const controlRaw = get('controlUrl');
-  const controlUrl = controlRaw === null ? null : parseBind(controlRaw, src('controlUrl'));
+  const controlUrl = controlRaw === null ? null : parseBind(controlRaw, src('controlUrl'), undefined, 'control');
+  const healthRaw = get('healthUrl');
+  const healthUrl = healthRaw === null ? null : parseBind(healthRaw, src('healthUrl'), undefined, 'health');
 
   const environment = get('environment');
   const port = get('port');
@@ -193,6 +197,7 @@ export function resolveOptions(layers: readonly Layer[], system: OptionSystem = 
     appBase: (v.appBase as string | undefined) ?? process.cwd(),
     bind: Object.freeze(bind.map((b) => Object.freeze(b))),
     controlUrl: controlUrl ? Object.freeze(controlUrl) : null,
+    healthUrl: healthUrl ? Object.freeze(healthUrl) : null,
     forceShutdownAfter: force === 'forever' ? Infinity : force === 'immediately' ? 0 : force,
     inspect,
     logLevel: get('quiet') ? 'warn' : get('logLevel'),

@@ -20,11 +20,15 @@ export async function ctl(args: string[]): Promise<number> {
   const { flags, rest: others } = controlFlags(args, usage);
   let wait = false;
   let timeout = 120;
+  let timeoutGiven = false;
   const rest: string[] = [];
   for (let i = 0; i < others.length; i++) {
     const a = others[i]!;
     if (a === '--wait') wait = true;
-    else if (a === '--timeout') timeout = Number(others[++i] ?? usage(`${a} needs a value`));
+    else if (a === '--timeout') {
+      timeout = Number(others[++i] ?? usage(`${a} needs a value`));
+      timeoutGiven = true;
+    }
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else rest.push(a);
   }
@@ -44,12 +48,14 @@ export async function ctl(args: string[]): Promise<number> {
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: res.headers['content-type'] }));
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} s`), { code: 'TIMEOUT' })));
+    // The bound's error says where it came from and how to wait longer.
+    const bound = timeoutGiven ? 'from --timeout; a larger one waits longer' : 'the default; --timeout SECONDS waits longer';
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} s (${bound})`), { code: 'TIMEOUT' })));
     req.on('error', reject);
   }).catch((err: NodeJS.ErrnoException) => {
     // Nothing to connect to: the coded error `probe` gives (with a stale state file named as such).
     if (err.code !== undefined && err.syscall === 'connect') throw unreachable(control, err);
-    if (wait && err.code === 'TIMEOUT') throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `no answer within ${timeout} s (--timeout): the server has not reached ${WAITED_FOR[command]} yet, or is stuck; it goes on without this client` });
+    if (wait && err.code === 'TIMEOUT') throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `${err.message}: the server has not reached ${WAITED_FOR[command]} yet, or is stuck; it goes on without this client` });
     process.stderr.write(`tspuma ctl: ${command} failed: ${err.message}\n`);
     return { status: 0, body: '', type: undefined };
   });

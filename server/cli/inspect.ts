@@ -32,6 +32,8 @@ interface InspectArgs {
   out: string | null;
   json: boolean;
   timeoutMs: number;
+  /** --timeout was given (else timeoutMs is the default). */
+  timeoutGiven: boolean;
 }
 
 function positiveInt(flag: string, raw: string, min: number): number {
@@ -58,7 +60,7 @@ function readState(file: string): ServerState {
 export function parseInspectArgs(args: string[]): InspectArgs & { explicitUrl: string | null; stateFile: string | null } {
   const command = args[0] as Command;
   if (!(COMMANDS as readonly string[]).includes(command)) usage(`COMMAND must be one of ${COMMANDS.join(', ')}${args[0] ? `; got ${JSON.stringify(args[0])}` : ''}`);
-  const out: InspectArgs = { command, url: `http://${DEFAULT_INSPECT.host}:${DEFAULT_INSPECT.port}`, urlSource: 'the default', state: null, worker: null, pid: null, seconds: 10, out: null, json: false, timeoutMs: 2000 };
+  const out: InspectArgs = { command, url: `http://${DEFAULT_INSPECT.host}:${DEFAULT_INSPECT.port}`, urlSource: 'the default', state: null, worker: null, pid: null, seconds: 10, out: null, json: false, timeoutMs: 2000, timeoutGiven: false };
   let state: string | null = null;
   let url: string | null = null;
   for (let i = 1; i < args.length; i++) {
@@ -71,7 +73,10 @@ export function parseInspectArgs(args: string[]): InspectArgs & { explicitUrl: s
     else if (a === '--seconds') out.seconds = positiveInt(a, value(), 1);
     else if (a === '--out' || a === '-o') out.out = value();
     else if (a === '--json') out.json = true;
-    else if (a === '--timeout') out.timeoutMs = positiveInt(a, value(), 1);
+    else if (a === '--timeout') {
+      out.timeoutMs = positiveInt(a, value(), 1);
+      out.timeoutGiven = true;
+    }
     else usage(`unknown argument ${a}`);
   }
   if (out.worker !== null && out.pid !== null) usage('give --worker or --pid, not both');
@@ -249,16 +254,18 @@ export async function inspect(args: string[]): Promise<number> {
   }
   process.stderr.write(`${serverLine(a, entries)}\n`);
   const target = choose(a, entries);
+  // Attaching (and pausing, for a stack) is bounded by --timeout, for profile and heap too.
+  const bound = { timeoutMs: a.timeoutMs, raise: a.timeoutGiven ? 'from --timeout; a larger one waits longer' : `the default; \`tspuma inspect ${a.command} --timeout MS\` waits longer` };
   switch (a.command) {
     case 'stack': {
-      const dump = await liveStackDump(target, { timeoutMs: a.timeoutMs });
+      const dump = await liveStackDump(target, bound);
       process.stdout.write(a.json ? `${JSON.stringify(dump, null, 2)}\n` : `${renderText(dump, process.stdout.isTTY === true, { valuesElsewhere: '`tspuma inspect stack --json` prints them' })}\n`);
       return 0;
     }
     case 'profile': {
       const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.cpuprofile`);
       process.stderr.write(`tspuma: profiling ${target.title} for ${a.seconds} s...\n`);
-      const { profile, stats } = await cpuProfile(target, a.seconds);
+      const { profile, stats } = await cpuProfile(target, a.seconds, bound);
       // Whole or not at all (temporary file + rename): a full disk leaves nothing at the path (N12).
       writeFileSafely(path, JSON.stringify(profile), { what: 'CPU profile' });
       process.stderr.write(`tspuma: ${stats.mapped} of ${profile.nodes.length} call frames mapped to their source${stats.droppedTicks > 0 ? `; ${stats.droppedTicks} line tick(s) dropped (a generated line that spans several source lines)` : ''}\n`);
@@ -267,7 +274,7 @@ export async function inspect(args: string[]): Promise<number> {
     }
     case 'heap': {
       const path = resolve(a.out ?? `tspuma-${target.worker ?? 'main'}-${stamp()}.heapsnapshot`);
-      const bytes = await heapSnapshot(target, path);
+      const bytes = await heapSnapshot(target, path, bound);
       process.stderr.write(`tspuma: heap snapshot of ${target.title}: ${Math.round(bytes / 1048576)} MiB\n`);
       process.stdout.write(`${path}\n`);
       return 0;

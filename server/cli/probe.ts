@@ -26,10 +26,25 @@ export interface ProbeOutput {
 
 const STD: ProbeOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
-/** One line per worker: "worker 0: armed at file:///…/app.ts:14:5". */
+/** What became of a probe in one worker once it ended: it had armed it, or was still arming it. */
+function endedIn(w: ProbeView['workers'][string]): string {
+  if (w.state !== 'removed') return w.state;
+  if (w.before === 'armed') return 'had armed it';
+  return `had not armed it yet${w.before === 'pending' ? ' (its file was not loaded)' : ''}`;
+}
+
+/**
+ * Each worker's part: "worker 0 armed; worker 1 pending (…)". A probe that ended before the answer
+ * (it expired while the workers armed it: their loops busy, a short --for) says so and why, and
+ * what each worker had done by then, not a bare "removed" beside "set" (review6.1).
+ */
 export function workersText(view: ProbeView): string {
-  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${w.state}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.note ? ` (${w.note})` : ''}${w.error ? `: ${w.error.message}` : ''}`);
-  return parts.length > 0 ? parts.join('; ') : 'no worker is running: each one that boots gets it';
+  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${view.active ? w.state : endedIn(w)}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.note ? ` (${w.note})` : ''}${w.error ? `: ${w.error.message}` : ''}`);
+  const each = parts.length > 0 ? parts.join('; ') : 'no worker is running: each one that boots gets it';
+  if (view.active) return each;
+  const unarmed = Object.values(view.workers).some((w) => w.state === 'removed' && w.before !== 'armed');
+  const hint = unarmed && view.ended?.startsWith('expired') ? ' (a longer --for gives busy workers time to arm it)' : '';
+  return `it ended before this answer, ${view.ended ?? 'removed'}${hint}: ${each}`;
 }
 
 function fail(command: string, answer: { status: number; body: { error?: string; code?: string | null } }, io: ProbeOutput): number {

@@ -32,6 +32,8 @@ export interface ProbeLimits {
 export interface ProbeWorkerView {
   pid: number;
   state: 'sent' | 'armed' | 'pending' | 'error' | 'suspended' | 'removed';
+  /** Once removed: the state it was in when the probe ended (armed, or still arming: sent, pending). */
+  before?: 'sent' | 'armed' | 'pending';
   at?: string;
   /** FILE:LINE where this worker armed it: another line than the probe's when a deploy moved the line. */
   location?: string;
@@ -291,7 +293,11 @@ export class ProbeRegistry {
     entry.view.active = false;
     entry.view.ended = why;
     for (const w of this.listening.values()) w.send({ tspuma: 1, type: 'probe-rm', id });
-    for (const w of Object.values(entry.view.workers)) if (w.state !== 'error' && w.state !== 'suspended') w.state = 'removed';
+    for (const w of Object.values(entry.view.workers)) {
+      if (w.state === 'error' || w.state === 'suspended' || w.state === 'removed') continue;
+      w.before = w.state;
+      w.state = 'removed';
+    }
     this.log[level]({ probe: id, location: entry.view.location, hits: entry.view.hitsSeen, paused: entry.view.pausedSeen }, `Probe ${id} (${entry.spec.kind} at ${entry.view.location}) ${why}; ${entry.view.hitsSeen} hit(s), ${entry.view.pausedSeen} ${entry.spec.kind === 'log' ? 'logged' : entry.spec.kind === 'count' ? 'paused' : 'taken'}`);
     this.ended.push(entry);
     if (this.ended.length > KEEP_ENDED) this.ended.shift();

@@ -153,3 +153,29 @@ export function sendAndHangUp(port: number, payload: string, host = '127.0.0.1')
     s.on('close', () => resolve());
   });
 }
+
+/**
+ * Loopback TCP servers whose connections a test drives by hand (one that accepts and never
+ * answers, one that sends a canned answer); closeAll() destroys their sockets and closes them.
+ */
+export function tcpServers(): { serve(onConnection: (c: net.Socket) => void): Promise<number>; closeAll(): void } {
+  const servers: net.Server[] = [];
+  const sockets = new Set<net.Socket>();
+  return {
+    async serve(onConnection) {
+      const server = net.createServer((c) => {
+        sockets.add(c);
+        c.on('error', () => undefined);
+        onConnection(c);
+      });
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return (server.address() as net.AddressInfo).port;
+    },
+    closeAll() {
+      for (const c of sockets) c.destroy();
+      sockets.clear();
+      for (const s of servers.splice(0)) s.close();
+    },
+  };
+}

@@ -168,7 +168,7 @@ describe('refusing bad input', () => {
     try {
       const s = run(['-b', `tcp://127.0.0.1:${port}`, 'test/fixtures/apps/hello.mjs']);
       expect(await s.exited).toBe(1);
-      expect(s.stderr()).toContain(`TSPUMA_ERR_LISTEN_ADDRINUSE: Cannot listen on tcp://127.0.0.1:${port}: the address is already in use`);
+      expect(s.stderr()).toContain(`TSPUMA_ERR_LISTEN_ADDRINUSE: Cannot listen on tcp://127.0.0.1:${port} (-b in command line): the address is already in use`);
       expect(s.stderr()).toContain(`held by pid ${process.pid}`);
       expect(s.stderr()).not.toMatch(/\n\s+at /);
     } finally {

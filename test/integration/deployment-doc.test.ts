@@ -157,7 +157,7 @@ describe('systemd', () => {
     const exec = execStart();
     expect(exec[0]).toBe(`${key(service, 'WorkingDirectory')[0]}/node_modules/.bin/tspuma`);
     const o = optionsOf(exec.slice(1));
-    expect(o.healthUrl).toMatch(/^tcp:\/\//);
+    expect(o.healthUrl?.uri).toMatch(/^tcp:\/\//);
     expect(o.drainDelay).toBeGreaterThan(0);
     expect(Number(key(service, 'TimeoutStopSec')[0])).toBeGreaterThan(o.drainDelay + o.workerShutdownTimeout);
     // One stream socket, host:port or a path: what tspuma adopts as fd 3.
@@ -168,7 +168,7 @@ describe('systemd', () => {
     const haproxy = docBlock(DOC, '# haproxy.cfg: out of rotation when /ready turns 503');
     const [, served, checkPort] = /^\s*server \S+ (\S+) check port (\d+)/m.exec(haproxy)!;
     expect(key(socket, 'ListenStream')).toEqual([served]);
-    const health = new URL(optionsOf(execStart().slice(1)).healthUrl!);
+    const health = new URL(optionsOf(execStart().slice(1)).healthUrl!.uri);
     expect(`${health.hostname}:${health.port}`).toBe(`${new URL(`tcp://${served}`).hostname}:${checkPort}`);
   });
 
@@ -219,7 +219,7 @@ describe('Kubernetes', () => {
     const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.tspuma;
     expect(cli).toBe(`node_modules/tspuma/${bin}`);
     const o = optionsOf(tspumaArgs());
-    expect(o.healthUrl).toMatch(/^tcp:\/\/0\.0\.0\.0:\d+$/);
+    expect(o.healthUrl?.uri).toMatch(/^tcp:\/\/0\.0\.0\.0:\d+$/);
     expect(o.drainDelay).toBeGreaterThan(0);
   });
 
@@ -231,7 +231,7 @@ describe('Kubernetes', () => {
 
   it('probes /ready and /health on the healthUrl port, the readiness probe fails within drainDelay, and terminationGracePeriodSeconds (pod spec) exceeds drainDelay plus workerShutdownTimeout', () => {
     const o = optionsOf(tspumaArgs());
-    const port = Number(new URL(o.healthUrl!).port);
+    const port = Number(new URL(o.healthUrl!.uri).port);
     const readiness = section('readinessProbe').text;
     expect(readiness).toContain(`httpGet: { path: /ready, port: ${port} }`);
     expect(section('livenessProbe').text).toContain(`httpGet: { path: /health, port: ${port} }`);

@@ -45,7 +45,7 @@ describe('a heap snapshot longer than workerTimeout (1 s)', () => {
   it('does not get the worker killed: the command writes its file, the log says the snapshot was taken and how long it took', async () => {
     const s = await oneWorker();
     const file = join(out, 'w0.heapsnapshot');
-    const heap = run(['inspect', 'heap', '--worker', '0', '--out', file, '--url', s.discovery]);
+    const heap = run(['inspect', 'heap', '--worker', '0', '--out', file, '--url', s.discovery, '--timeout', '10000']);
     const code = await heap.exited;
     const msgs = () => s.lines().map((l) => String(l.msg));
     // The server's kill and death lines, if any, say why a failed command failed.
@@ -67,12 +67,13 @@ describe('a heap snapshot longer than workerTimeout (1 s)', () => {
     // The first case's snapshot left its own line: this one waits for the next.
     const taking = () => s.lines().filter((l) => String(l.msg).includes('is taking a heap snapshot')).length;
     const before = taking();
-    const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'killed.heapsnapshot'), '--url', s.discovery]);
+    const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'killed.heapsnapshot'), '--url', s.discovery, '--timeout', '10000']);
     await waitFor(() => {
       if (taking() > before) return true;
       // A command that ended before its snapshot began fails the case with its own words (once, at
       // a load of 21, this wait ran out with none; at a load of 25-33 the first case's command had
-      // said 'TSPUMA_ERR_INSPECT_CONNECT … no answer within 2000 ms').
+      // said 'TSPUMA_ERR_INSPECT_CONNECT … no answer within 2000 ms': --timeout bounds the attach of
+      // heap and profile too since, and both cases give it 10 s).
       if (heap.proc.exitCode !== null) throw new Error(`inspect heap exited ${heap.proc.exitCode} before its snapshot began: ${heap.stderr()}`);
       return false;
     }, 'the snapshot under way');

@@ -8,6 +8,8 @@ import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ctl } from '../../server/cli/ctl.js';
+import type { TspumaError } from '../../server/errors.js';
+import { tcpServers } from '../helpers/net.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -33,6 +35,31 @@ describe('tspuma ctl: exit code', () => {
       process.stdout.write = write;
       server.close();
     }
+  });
+});
+
+describe('tspuma ctl: a control app that accepts and never answers', () => {
+  const tcp = tcpServers();
+  afterEach(() => tcp.closeAll());
+
+  async function stderrOf(args: string[]): Promise<{ rc: number; text: string }> {
+    let text = '';
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => ((text += chunk), true)) as typeof process.stderr.write;
+    try {
+      return { rc: await ctl(args), text };
+    } finally {
+      process.stderr.write = write;
+    }
+  }
+
+  it('says how long it waited, that the bound was the default or --timeout\'s, and how to wait longer', async () => {
+    const control = ['--control-url', `tcp://127.0.0.1:${await tcp.serve(() => undefined)}`, '--control-token', 'x'.repeat(32)];
+    const given = await stderrOf(['stats', '--timeout', '0.3', ...control]);
+    expect(given).toEqual({ rc: 1, text: 'tspuma ctl: stats failed: no answer within 0.3 s (from --timeout; a larger one waits longer)\n' });
+    const waited = await ctl(['phased-restart', '--wait', '--timeout', '0.3', ...control]).catch((err: TspumaError) => err);
+    expect((waited as TspumaError).code).toBe('TSPUMA_ERR_CONTROL_WAIT');
+    expect((waited as TspumaError).message).toContain('no answer within 0.3 s (from --timeout; a larger one waits longer): the server has not reached');
   });
 });
 

@@ -2,28 +2,14 @@
 // server that never answers or stops after the head: it rejects at its bound with what came back.
 // (test/integration/inspect-list-errors.test.ts runs the command against servers that close or
 // cut the answer; its case for a server that never answers waited out the 5 s bound.)
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIST_TIMEOUT_MS, getJson } from '../../server/cli/inspect.js';
+import { tcpServers } from '../helpers/net.js';
 
-const servers: net.Server[] = [];
-const sockets = new Set<net.Socket>();
-afterEach(() => {
-  for (const c of sockets) c.destroy();
-  sockets.clear();
-  for (const s of servers.splice(0)) s.close();
-});
+const tcp = tcpServers();
+afterEach(() => tcp.closeAll());
 
-async function serving(onConnection: (c: net.Socket) => void): Promise<string> {
-  const server = net.createServer((c) => {
-    sockets.add(c);
-    c.on('error', () => undefined);
-    onConnection(c);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/json/list`;
-}
+const serving = async (onConnection: Parameters<typeof tcp.serve>[0]): Promise<string> => `http://127.0.0.1:${await tcp.serve(onConnection)}/json/list`;
 
 describe('getJson', () => {
   it(`waits ${LIST_TIMEOUT_MS} ms for tspuma inspect's list`, () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
 import { COLLECT_WAIT_MS, ProbeRegistry, type ProbeWorker } from '../../server/cluster/probe-registry.js';
-import { countLine, listRows } from '../../server/cli/probe.js';
+import { countLine, listRows, workersText } from '../../server/cli/probe.js';
 import { checkCondition, checkReadOnly, parseDuration, parseLocation, parseTemplate, shownProbeText, v8Condition } from '../../server/probe-spec.js';
 import { Redactor } from '../../diagnostics/redact.js';
 import { captureLogger } from '../helpers/server.js';
@@ -174,6 +174,22 @@ describe('ProbeRegistry', () => {
     const defaulted = registry.set({ kind: 'count', location: `${FILE}:2` }, 'x');
     for (const w of workers) answer(w, { id: 2, state: 'armed', at: 'x' });
     expect(Date.parse((await defaulted).expiresAt) - clock.now()).toBe(900_000);
+  });
+
+  it('a probe that expires while a worker is still arming it: the set answer says it ended, why, and what each worker had done, not a bare "removed" (review6.1)', async () => {
+    const { registry, workers, answer, clock } = setup();
+    const set = registry.set({ kind: 'count', location: `${FILE}:2`, for: 1 }, 'x');
+    answer(workers[0]!, { id: 1, state: 'armed', at: 'x' });
+    // Worker 1's loop is blocked past the probe's second: no answer before it expires.
+    await clock.advance(1_000);
+    const view = await set;
+    expect(view).toMatchObject({ active: false, ended: 'expired after 1 s' });
+    expect(workersText(view)).toBe('it ended before this answer, expired after 1 s (a longer --for gives busy workers time to arm it): worker 0 had armed it; worker 1 had not armed it yet');
+    // Both armed, then removed before the answer was written: no hint about --for.
+    const second = registry.set({ kind: 'count', location: `${FILE}:2`, for: 60 }, 'x');
+    for (const w of workers) answer(w, { id: 2, state: 'armed', at: 'x' });
+    registry.remove(2, 'alice');
+    expect(workersText(await second)).toBe('it ended before this answer, removed by alice: worker 0 had armed it; worker 1 had armed it');
   });
 
   it('--hits is summed across workers: the probe is removed once they add up to it', async () => {

@@ -161,13 +161,19 @@ describe('cluster mode', () => {
     void fetch(`${s.url}/spin?nap=2`, { headers: { connection: 'close' } }).catch(() => undefined);
     const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1000), 'a worker to stop checking in', 5000);
     const other = pids.find((p) => p !== stuck.pid)!;
-    // From now until the replacement has booted, fresh connections one after another: each must be
-    // answered (pidOf throws after 3 s), by the other worker or, once booted, the replacement.
+    // From now until the replacement has booted, fresh connections one after another, 10 ms apart:
+    // each must be answered (pidOf throws after 3 s), by the other worker or, once booted, the
+    // replacement. (Flat out, the loop made thousands of connections in the 2-3 s the kill and the
+    // respawn take, and they were most of this case's CPU; a stuck worker handed a connection
+    // fails the case at the first it gets, and 10 ms apart it still gets well over a hundred.)
     const answers: number[] = [];
     let done = false;
     let failed: unknown = null;
     const serving = (async () => {
-      for (let i = 0; i < 20_000 && !done; i++) answers.push(await pidOf(s.url));
+      for (let i = 0; i < 20_000 && !done; i++) {
+        answers.push(await pidOf(s.url));
+        await new Promise((r) => setTimeout(r, 10));
+      }
     })().catch((err: unknown) => void (failed = err));
     const servingOk = () => {
       if (failed) throw failed;

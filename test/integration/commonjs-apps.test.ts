@@ -7,10 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { boot, fromLog, killAll, ROOT } from '../helpers/cli.js';
+import { boot, fromLog, killAll, killAllBut, ROOT, type Booted } from '../helpers/cli.js';
 import { get, waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+/**
+ * cjs-package/app.ts booted with a health listener, once, by the first case that asks: the cache
+ * case's second boot, and the ready() case's server (a boot of its own was one more tsx boot for
+ * the same server).
+ */
+let cjsPackage: Promise<Booted> | undefined;
+const cjsPackageServer = () => (cjsPackage ??= boot(['-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root));
+afterEach(async () => killAllBut(cjsPackage && (await cjsPackage)));
+afterAll(killAll);
 
 const root = mkdtempSync(join(tmpdir(), 'tspuma-cjs-apps-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -140,7 +148,7 @@ describe('CommonJS apps in an ES-module package', () => {
     expect(await (await fetch(`${first.url}/`)).text()).toBe('compiled');
     first.proc.kill('SIGTERM');
     await first.exited;
-    const again = await boot(['-b', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root);
+    const again = await cjsPackageServer();
     expect(await (await fetch(`${again.url}/`)).text()).toBe('compiled');
     // The boot line says where (N24), as the ES-module loader's does.
     const loaderLine = again.lines().map((l) => String(l.msg)).find((m) => m.startsWith('*   TypeScript: '));
@@ -162,7 +170,7 @@ describe('CommonJS apps in an ES-module package', () => {
 
   for (const file of ['src/compiled.cjs', 'cjs-package/app.ts']) {
     it(`${file}: an exports.default app is served and its ready() export beside it is used (/ready 503 with its reason)`, async () => {
-      const s = await boot(['-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', file], {}, root);
+      const s = file === 'cjs-package/app.ts' ? await cjsPackageServer() : await boot(['-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', file], {}, root);
       expect(await (await fetch(`${s.url}/`)).text()).toBe('compiled');
       const health = await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl.replace(/^tcp:/, 'http:') : undefined), 'the health line');
       const ready = await get(`${health}/ready`);

@@ -5,13 +5,15 @@ import type { IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
 import { culpritIndex, isServerFile } from './culprit.js';
-import { DUMP_VERSION, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type Shown } from './model.js';
+import { DUMP_VERSION, nextDumpId, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type Shown } from './model.js';
 import { redactDeep, scrubRemembered, type Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
 import { compileFrame, stackFrames } from './stack-text.js';
 import { kDeliveredBody } from '../server/shared-names.js';
+
+export { nextDumpId };
 
 export interface DumpContext {
   phase: DumpPhase;
@@ -138,11 +140,6 @@ function scrubDump(dump: Dump): Dump {
   return dump;
 }
 
-let lastId = 0;
-/** Dump ids are per process, shared by every builder (failures, live stacks, autopsies). */
-export function nextDumpId(): number {
-  return ++lastId;
-}
 
 /** The note of an error made in another thread and received in a captured frame. */
 function madeInThreadNote(frames: DumpFrame[], made: number): string {

@@ -1,7 +1,14 @@
-// Types only: the Dump and its frames, the JSON schema of a dump file (documented in
-// DEBUGGING.md).
+// The Dump and its frames, the JSON schema of a dump file (documented in DEBUGGING.md): types,
+// its version, and the process's dump numbering (here, not in dumps.ts, so `tspuma inspect`'s
+// live stacks number theirs without loading the failure dump builder and its request modules).
 
 export const DUMP_VERSION = 1;
+
+let lastId = 0;
+/** Dump ids are per process, shared by every builder (failures, live stacks, autopsies). */
+export function nextDumpId(): number {
+  return ++lastId;
+}
 
 /** The server phase a failure happened in. */
 export type DumpPhase = 'config' | 'listen' | 'accept' | 'reactor' | 'request' | 'app' | 'hook' | 'boot' | 'stack' | 'hang' | 'probe';

@@ -1,15 +1,16 @@
 // `tspuma inspect list|stack|profile|heap`: reads a running tspuma's inspector discovery
 // (/json/list) and attaches to the chosen process (inspector/remote.ts).
+// `list` loads this module, errors and node:http only: the attaching client (remote.ts, its
+// dump rendering, chrome-remote-interface) is imported by the commands that attach, the config
+// file's reader only when no --url or -S says where the server is (issue 31: `inspect list` loaded
+// 31 of tspuma's modules, the options registry among them, for one GET).
 import { existsSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { resolve, sep } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { cpuProfile, heapSnapshot, liveStackDump, type RemoteTarget } from '../../inspector/remote.js';
-import { renderText } from '../../diagnostics/render.js';
-import { findConfig, loadConfig } from '../config-file.js';
+import type { RemoteTarget } from '../../inspector/remote.js';
 import { TspumaError } from '../errors.js';
-import { writeFileSafely } from '../private-file.js';
-import { DEFAULT_INSPECT } from '../options.js';
+import { DEFAULT_INSPECT } from '../option-checks.js';
 
 const COMMANDS = ['list', 'stack', 'profile', 'heap'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -94,6 +95,7 @@ export async function locateServer(a: ReturnType<typeof parseInspectArgs>, cwd =
   let source = `state file ${a.stateFile}`;
   let fromConfig = false;
   if (file === null) {
+    const { findConfig, loadConfig } = await import('../config-file.js');
     const config = findConfig(undefined, 'the current directory', cwd);
     const named = config ? (await loadConfig(config)).values.state : undefined;
     if (typeof named === 'string' && named !== '') {
@@ -256,6 +258,7 @@ export async function inspect(args: string[]): Promise<number> {
   const target = choose(a, entries);
   // Attaching (and pausing, for a stack) is bounded by --timeout, for profile and heap too.
   const bound = { timeoutMs: a.timeoutMs, raise: a.timeoutGiven ? 'from --timeout; a larger one waits longer' : `the default; \`tspuma inspect ${a.command} --timeout MS\` waits longer` };
+  const [{ cpuProfile, heapSnapshot, liveStackDump }, { renderText }, { writeFileSafely }] = await Promise.all([import('../../inspector/remote.js'), import('../../diagnostics/render.js'), import('../private-file.js')]);
   switch (a.command) {
     case 'stack': {
       const dump = await liveStackDump(target, bound);

@@ -3,6 +3,8 @@
 // stacks, autopsies), as the `debug` option's description promises. Each module the primary
 // process loads is recorded by module hooks (test/fixtures/module-log) registered with --import.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -158,6 +160,23 @@ describe('the modules a sub-command loads', () => {
       const modules = loadedBy(p.proc.pid!);
       expect(modules).toContain(`server/cli/${sub}.js`);
       expect(modules.filter((m) => ['server/options.js', 'server/logger.js', 'server/systemd.js', 'server/debug-hook.js', 'server/config-file.js', 'server/cli/serve.js'].includes(m)), sub).toEqual([]);
+    }
+  }, 30_000 * SLOWNESS);
+
+  it('`tspuma inspect list --url` reads the list with its own module: no attaching client (remote, rendering), no options registry, no config file reader', async () => {
+    // A discovery stand-in: one tspuma target, as /json/list lists it.
+    const entry = { id: 'tspuma-single', title: 'tspuma (pid 1)', url: 'file:///', devtoolsFrontendUrl: 'devtools://x', webSocketDebuggerUrl: 'ws://127.0.0.1:1/tspuma-single', tspuma: { pid: 1, worker: null } };
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([entry])));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const p = run(['inspect', 'list', '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}`], probe);
+      expect(await p.exited, p.stderr()).toBe(0);
+      expect(p.stdout()).toContain('tspuma-single');
+      const modules = loadedBy(p.proc.pid!);
+      expect(modules).toContain('server/cli/inspect.js');
+      expect(modules.filter((m) => /^(inspector|diagnostics)\//.test(m) || ['server/options.js', 'server/option-records.js', 'server/config-file.js', 'server/private-file.js'].includes(m))).toEqual([]);
+    } finally {
+      server.close();
     }
   }, 30_000 * SLOWNESS);
 });

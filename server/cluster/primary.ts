@@ -40,41 +40,56 @@ const NOT_STARTED: ForkedWorker = {
 const WAIT_SLACK_S = 10;
 
 export class Primary implements RestartHost, WatchdogHost, RespawnHost {
+  // The workers.
   /** The current worker of each index. */
   readonly current = new Map<number, WorkerHandle>();
   /** Workers being replaced or stopped. */
   readonly old = new Set<WorkerHandle>();
-  readonly startedAt = new Date();
+  /** The generation new workers are forked with: a restart moves it on (restarts.ts). */
   phase = 0;
+  /** How many workers run: the workers option, then TTIN and TTOU. */
   workerCount: number;
+  /** The binds' URLs, as the first booted worker reported them. */
   urls: string[] = [];
+  readonly startedAt = new Date();
+
+  // Where the primary is in its life.
+  /** Some worker has booted (and "serving" was announced): boot failures no longer end the primary. */
+  servingOnce = false;
+  /** Every worker of the first generation booted (afterBooted ran). */
+  private bootedOnce = false;
   stopping = false;
   /** Set when the primary gave up (no worker could boot); run.ts reports it after the stop. */
   failure: TspumaError | null = null;
-  /** The TypeScript loader the primary last logged for its workers. */
-  private tsLoaderSaid: string | null = null;
-  private readonly clock: Clock;
-  private bootedOnce = false;
-  /** Some worker has booted (and "serving" was announced): boot failures no longer end the primary. */
-  servingOnce = false;
-  /** Phased and hot restarts, and those asked for while one runs. */
-  private readonly restarts = new Restarts(this);
-  /** Check-in and boot deadlines, and stops that escalate to kills. */
-  private readonly watchdog: Watchdog;
-  /** Fork failures, boot failures (backoff, giving up) and deaths: what each says and what follows. */
-  private readonly respawn: Respawn;
+  private stoppedOnce = false;
   private resolveStopped!: (code: number) => void;
+  /** Resolves with the exit code once every worker has exited and afterStopped ran. */
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
-  private readonly waiters = new Set<() => void>();
+
+  // What it was given.
+  private readonly clock: Clock;
   /** DevTools (--inspect or -d), else null. */
   readonly devtools: DevTools | null;
+  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. Null without a control app. */
+  readonly probes: ProbeRegistry | null;
   /** Set by run.ts: boot and restart events for sd_notify. */
   events: PrimaryEvents | null = null;
   /** The sockets the primary holds for its life (closed at stop), and what each fork gets of them. */
   private kept: readonly KeptBind[] = [];
   private listeners: WorkerListeners = { stdio: [], env: {} };
-  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. Null without a control app. */
-  readonly probes: ProbeRegistry | null;
+
+  // Its parts, each given this primary as its host.
+  /** Check-in and boot deadlines, and stops that escalate to kills. */
+  private readonly watchdog: Watchdog;
+  /** Fork failures, boot failures (backoff, giving up) and deaths: what each says and what follows. */
+  private readonly respawn: Respawn;
+  /** Phased and hot restarts, and those asked for while one runs. */
+  private readonly restarts = new Restarts(this);
+
+  /** Re-checked on every worker event: the conditions until() waits for. */
+  private readonly waiters = new Set<() => void>();
+  /** The TypeScript loader the primary last logged for its workers. */
+  private tsLoaderSaid: string | null = null;
 
   constructor(
     readonly options: Options,
@@ -399,8 +414,6 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
     for (const k of this.kept) k.close();
     this.kept = [];
   }
-
-  private stoppedOnce = false;
 
   private maybeStopped(): void {
     if (!this.stopping || this.stoppedOnce) return;

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { appFileOf } from '../server/app-files.js';
 import type { WorkerHandle } from '../server/cluster/worker-handle.js';
 import type { TspumaError } from '../server/errors.js';
-import { noInspectTarget, type DevTools } from '../server/cluster/primary.js';
+import { noInspectTarget, type DevTools } from '../server/cluster/primary-deps.js';
 import type { DiagnosticsHook } from '../server/debug-hook.js';
 import type { InspectAddress, Options } from '../server/options.js';
 import type { Dump } from '../diagnostics/model.js';

@@ -1,79 +1,31 @@
 // The cluster primary's bookkeeping: binds the listening sockets and keeps them for its whole
 // life, forks the workers (each listens on its copies of them: one accept queue per bind,
-// cluster/listeners.ts), watches their check-ins, respawns with backoff, gives up on a deploy
-// that never boots, runs restarts that end with one generation serving, and serves stats.
-// DevTools work (discovery targets, live stacks, autopsies) is a dependency (DevTools), present
-// only with --inspect or -d (inspector/primary-devtools.ts).
-import cluster from 'node:cluster';
-import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+// cluster/listeners.ts), takes their messages (boot, check-in, inspector, probes), stops them,
+// scales them (TTIN, TTOU) and serves stats. Its parts get what they need of it as a host:
+// the watch on its workers (watchdog.ts), what follows a worker's failure (respawn.ts) and the
+// restarts (restarts.ts). What it does to the world (the fork, the clock, the binding, DevTools,
+// the probes) comes in as dependencies (primary-deps.ts).
 import type { Logger } from 'pino';
 import type { KeptBind } from '../binder.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
-import type { Target } from '../../inspector/discovery.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { TspumaError } from '../errors.js';
-import { realClock, unref, type Clock, type TimerHandle } from './clock.js';
+import type { Clock } from './clock.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import type { ProbeRegistry } from './probe-registry.js';
-import { STDERR_TTY_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
+import { WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../shared-names.js';
 import { WorkerHandle, type ForkedWorker } from './worker-handle.js';
-import { bindListeners, workerListeners, type WorkerListeners } from './listeners.js';
+import { workerListeners, type WorkerListeners } from './listeners.js';
+import { defaultDeps, noInspectTarget, type DevTools, type PrimaryDeps, type PrimaryEvents } from './primary-deps.js';
 import { Restarts, type RestartHost } from './restarts.js';
 import { Watchdog, type WatchdogHost } from './watchdog.js';
+import { Respawn, bootFailureOf, type RespawnHost } from './respawn.js';
 
-/** What the primary tells the service manager (run.ts wires it to sd_notify). */
-export interface PrimaryEvents {
-  /** The first worker booted: every bind listens. */
-  serving(urls: readonly string[]): void;
-  /** A phased or hot restart starts. */
-  reloading(what: string): void;
-  /** The restart ended (finished, or rolled back); `phase` is the generation serving. */
-  reloaded(phase: number): void;
-}
-
-/** Backoff for a worker index that keeps failing at boot: 1 s doubling to 60 s. */
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 60_000;
-/**
- * Until some worker has booted, a worker index that fails this many boots in a row ends the
- * primary (TSPUMA_ERR_WORKER_BOOT): a deploy that cannot boot fails instead of retrying for ever.
- */
-export const BOOT_ATTEMPTS = 3;
 /** A forced stop (a second signal): a worker still running this long after it was told is killed (it exits 1 s after answering). */
 export const FORCE_KILL_MS = 3000;
-
-/** The primary's DevTools work (inspector/primary-devtools.ts), with --inspect or -d. */
-export interface DevTools {
-  /** A worker's inspector opened (handle.inspector is its URL): discovery lists it, its DevTools link is logged. */
-  inspectorOpened(h: WorkerHandle): void;
-  /** A worker exited: discovery drops it. */
-  exited(h: WorkerHandle): void;
-  /**
-   * A worker about to be killed (`why`: it missed workerTimeout, or is still running at
-   * workerShutdownTimeout): pauses it and writes its `[hang]` dump; settles (never rejects) within
-   * workerAutopsyTimeout. Null: no autopsy (no inspector, or autopsies off).
-   */
-  autopsy(h: WorkerHandle, why: TspumaError): Promise<unknown> | null;
-  /** A live stack of worker `index`; rejects with TSPUMA_ERR_INSPECT_TARGET when it has no inspector. */
-  stackOf(index: number): Promise<Dump>;
-  /** Set by the primary: a client's heap snapshot of worker process `pid` began, goes on, or ended. */
-  onSnapshot?: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null;
-}
-
-/** What a failed fork's OS error usually means, for TSPUMA_ERR_WORKER_FORK. */
-const FORK_HINTS: Record<string, string> = {
-  EMFILE: 'the primary is out of file descriptors: raise `ulimit -n` (LimitNOFILE=) or find what holds them (ls /proc/PID/fd)',
-  ENFILE: 'the system is out of file descriptors (fs.file-max)',
-  EAGAIN: 'the user or cgroup is out of processes or threads: raise `ulimit -u` (LimitNPROC=, TasksMax=)',
-  ENOMEM: 'not enough memory to start a process: lower the worker count or raise the memory limit',
-};
-
-/** Passes a worker's stderr pipe on to the primary's stderr. */
-export type PassStderr = (stderr: Readable) => unknown;
 
 /** The stand-in for a worker whose fork threw: no process, no events. */
 const NOT_STARTED: ForkedWorker = {
@@ -84,105 +36,60 @@ const NOT_STARTED: ForkedWorker = {
   once: () => undefined,
 };
 
-/** What the primary does to the world, replaced by fakes in tests. */
-export interface PrimaryDeps {
-  /**
-   * Forks one worker process whose environment adds `env`; `fds` are passed after its IPC channel;
-   * with `passStderr` its stderr is a pipe, passed on by that function.
-   */
-  fork(env: Record<string, string>, fds?: readonly number[], passStderr?: PassStderr | null): ForkedWorker;
-  clock: Clock;
-  /**
-   * Binds every bind but systemd's, before the first fork, for the primary's whole life (rejects
-   * with the coded listen error): each worker is forked with copies of the sockets.
-   */
-  bindListeners(options: Options, log: Logger, diagnostics: DiagnosticsHook | null): Promise<readonly KeptBind[]>;
-  /** DevTools work; null or absent (no --inspect, no -d): none, and no inspector module is loaded. */
-  devtools?: DevTools | null;
-  /**
-   * With DevTools (the workers open inspectors): passes each worker's stderr on without Node's
-   * `Debugger attached.` lines (worker-stderr.ts). Null or absent: workers write to fd 2 themselves.
-   */
-  passStderr?: PassStderr | null;
-  /**
-   * The cluster's probes; null or absent (no --control-url, through which alone a probe is set):
-   * none, and the registry's modules are not loaded.
-   */
-  probes?: ProbeRegistry | null;
-}
-
-/** /stack of a worker that has no inspector: the targets there are, or a hint when there are none. */
-export function noInspectTarget(index: number, available: readonly Target[]): TspumaError {
-  return new TspumaError('TSPUMA_ERR_INSPECT_TARGET', { wanted: `worker ${index}`, url: 'the control app', available: available.map((t) => t.title).join(', ') || 'none (is --inspect or --debug on?)' });
-}
-
-/**
- * Preloaded into each worker (ipc-guard.cts): a primary gone before or while the worker starts
- * leaves it to say so in one line instead of node's raw EPIPE stack or a silent exit 0.
- */
-const IPC_GUARD = fileURLToPath(new URL('./ipc-guard.cjs', import.meta.url));
-
-let clusterReady = false;
-/**
- * node:cluster's fork, running this same CLI with the same arguments. With `passStderr` (the
- * workers open inspectors) each worker's stderr comes through the primary, which drops Node's
- * `Debugger attached.` lines and passes every other byte on (worker-stderr.ts).
- */
-function clusterFork(env: Record<string, string>, fds: readonly number[] = [], passStderr: PassStderr | null = null): ForkedWorker {
-  const filterStderr = passStderr !== null;
-  if (!clusterReady) {
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
-    // The listening sockets (systemd's, the kept ones) go to each worker as fds 4.. (3 is its IPC channel).
-    const stdio = fds.length > 0 || filterStderr ? { stdio: [0, 1, filterStderr ? 'pipe' : 2, 'ipc', ...fds] } : {};
-    cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), execArgv: [...process.execArgv, '--require', IPC_GUARD], silent: false, ...stdio });
-    clusterReady = true;
-  }
-  // The worker's stderr is a pipe then: what tspuma colours on a terminal follows the primary's.
-  const worker = cluster.fork(filterStderr && process.stderr.isTTY === true ? { ...env, [STDERR_TTY_ENV]: '1' } : env);
-  if (passStderr && worker.process.stderr) void passStderr(worker.process.stderr);
-  return worker;
-}
-
-export const defaultDeps: PrimaryDeps = { fork: clusterFork, clock: realClock, bindListeners };
-
 /** What a control command's --wait allows beyond the timeout that bounds the state it waits for. */
 const WAIT_SLACK_S = 10;
 
-
-export class Primary implements RestartHost, WatchdogHost {
+export class Primary implements RestartHost, WatchdogHost, RespawnHost {
+  // The workers.
   /** The current worker of each index. */
   readonly current = new Map<number, WorkerHandle>();
   /** Workers being replaced or stopped. */
   readonly old = new Set<WorkerHandle>();
-  readonly startedAt = new Date();
+  /** The generation new workers are forked with: a restart moves it on (restarts.ts). */
   phase = 0;
+  /** How many workers run: the workers option, then TTIN and TTOU. */
   workerCount: number;
+  /** The binds' URLs, as the first booted worker reported them. */
   urls: string[] = [];
+  readonly startedAt = new Date();
+
+  // Where the primary is in its life.
+  /** Some worker has booted (and "serving" was announced): boot failures no longer end the primary. */
+  servingOnce = false;
+  /** Every worker of the first generation booted (afterBooted ran). */
+  private bootedOnce = false;
   stopping = false;
   /** Set when the primary gave up (no worker could boot); run.ts reports it after the stop. */
   failure: TspumaError | null = null;
-  private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
-  /** The TypeScript loader the primary last logged for its workers. */
-  private tsLoaderSaid: string | null = null;
-  private readonly clock: Clock;
-  private bootedOnce = false;
-  private servingOnce = false;
-  /** Phased and hot restarts, and those asked for while one runs. */
-  private readonly restarts = new Restarts(this);
-  /** Check-in and boot deadlines, and stops that escalate to kills. */
-  private readonly watchdog: Watchdog;
+  private stoppedOnce = false;
   private resolveStopped!: (code: number) => void;
+  /** Resolves with the exit code once every worker has exited and afterStopped ran. */
   readonly stopped = new Promise<number>((r) => (this.resolveStopped = r));
-  private readonly waiters = new Set<() => void>();
+
+  // What it was given.
+  private readonly clock: Clock;
   /** DevTools (--inspect or -d), else null. */
   readonly devtools: DevTools | null;
+  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. Null without a control app. */
+  readonly probes: ProbeRegistry | null;
   /** Set by run.ts: boot and restart events for sd_notify. */
   events: PrimaryEvents | null = null;
   /** The sockets the primary holds for its life (closed at stop), and what each fork gets of them. */
   private kept: readonly KeptBind[] = [];
   private listeners: WorkerListeners = { stdio: [], env: {} };
-  /** Probes set on the cluster (`tspuma probe`, the control app's /probes): each worker gets them. Null without a control app. */
-  readonly probes: ProbeRegistry | null;
+
+  // Its parts, each given this primary as its host.
+  /** Check-in and boot deadlines, and stops that escalate to kills. */
+  private readonly watchdog: Watchdog;
+  /** Fork failures, boot failures (backoff, giving up) and deaths: what each says and what follows. */
+  private readonly respawn: Respawn;
+  /** Phased and hot restarts, and those asked for while one runs. */
+  private readonly restarts = new Restarts(this);
+
+  /** Re-checked on every worker event: the conditions until() waits for. */
+  private readonly waiters = new Set<() => void>();
+  /** The TypeScript loader the primary last logged for its workers. */
+  private tsLoaderSaid: string | null = null;
 
   constructor(
     readonly options: Options,
@@ -195,6 +102,7 @@ export class Primary implements RestartHost, WatchdogHost {
     this.clock = deps.clock;
     this.devtools = deps.devtools ?? null;
     this.watchdog = new Watchdog(this, this.clock);
+    this.respawn = new Respawn(this, this.clock);
     if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.watchdog.snapshotReport(pid, state);
     this.probes = deps.probes ?? null;
   }
@@ -223,9 +131,7 @@ export class Primary implements RestartHost, WatchdogHost {
   /** Forks worker `index` at `phase` as its index's current worker (the one it replaces, still running, joins `old`). */
   fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
-    let failed = 0;
-    for (const f of this.failures.values()) failed += f.count;
-    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase), [WORKER_BOOT_FAILURES_ENV]: String(failed) };
+    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase), [WORKER_BOOT_FAILURES_ENV]: String(this.respawn.failedBoots()) };
     let worker: ForkedWorker;
     let thrown: unknown = null;
     try {
@@ -243,9 +149,9 @@ export class Primary implements RestartHost, WatchdogHost {
     // Out of descriptors, processes or memory, node reports the failed spawn as an 'error' (an
     // unhandled one would end the primary and every worker with it): the worker counts as one
     // that exited before booting, so its index respawns with backoff.
-    worker.on('error', (err: Error) => this.forkFailed(handle, err));
+    worker.on('error', (err: Error) => this.respawn.forkFailed(handle, err));
     if (thrown !== null) {
-      this.forkFailed(handle, thrown);
+      this.respawn.forkFailed(handle, thrown);
       void handle.exit.then(({ code, signal }) => this.onExit(handle, code, signal));
       return handle;
     }
@@ -275,7 +181,7 @@ export class Primary implements RestartHost, WatchdogHost {
         handle.bootedAt = new Date(this.clock.now());
         handle.lastCheckin = new Date(this.clock.now());
         this.restarts.settled(handle);
-        this.failures.delete(handle.index);
+        this.respawn.booted(handle.index);
         if (this.urls.length === 0) this.urls = message.urls;
         // Which TypeScript loader the workers use, as single mode says it: once, and again when a
         // restart's workers use another (T12.8: it was at debug level in each worker only).
@@ -349,76 +255,18 @@ export class Primary implements RestartHost, WatchdogHost {
       return;
     }
     if (!handle.booted) return this.bootFailed(handle);
-    if (!handle.stopping) {
-      // Node aborts (SIGABRT) when the heap is full: its FATAL ERROR line goes to the worker's
-      // stderr only, so the line says it (in either of node 20's wordings, which depend on the
-      // collection that gave up: T4), with the heap the worker last reported. V8's own fatal errors
-      // (V8_Fatal: a failed CHECK, an invalid size) end the process with a trap (SIGTRAP); with a
-      // debugger session enabled, V8 pauses at the heap limit, and building that pause's scopes at
-      // a function's entry fails a CHECK (node 20, seen in probe-oom.test), so an OOM can end so too.
-      const news = handle.lastNews(this.clock.now());
-      // A SIGKILL tspuma did not send (it sends one only to a worker it is stopping): the kernel's
-      // out-of-memory killer, a container's memory limit, a supervisor or a person (N14).
-      const cause =
-        signal === 'SIGABRT'
-          ? `Node aborts so when the heap limit is reached (out of memory: node's 'FATAL ERROR: Reached heap limit …' or 'FATAL ERROR: Ineffective mark-compacts near heap limit …', both ending 'JavaScript heap out of memory', on the worker's stderr) or on a fatal native error`
-          : signal === 'SIGTRAP'
-            ? `V8 ends a process so at a fatal error of its own ('# Fatal error in …' on the worker's stderr): 'Fatal JavaScript invalid size error' (an array, string or Map grown past the length V8 allows) or a failed internal check ('# Check failed: …'), as V8's pause at the heap limit can fail while a debugger session is enabled (-d, a probe set): then the worker was out of memory`
-            : signal === 'SIGKILL'
-              ? `tspuma did not send it; the kernel's out-of-memory killer (\`dmesg\` or \`journalctl -k\` says so), a container's memory limit, a supervisor or a kill -9 did`
-              : null;
-      const why = [cause, news].filter((part) => part).join('; ');
-      this.log.error({ worker: handle.index, workerPid: handle.pid, code, signal, ...(news ? { lastNews: news } : {}) }, `Worker ${handle.index} (PID: ${handle.pid}) died (${signal ?? `exit ${code}`}); respawning${why ? `: ${why}` : ''}`);
-    }
+    if (!handle.stopping) this.respawn.died(handle, code, signal);
     this.fork(handle.index, this.phase);
   }
 
-  /** A worker's process could not be started (or failed as a process): a coded line, never its arguments. */
-  private forkFailed(handle: WorkerHandle, err: unknown): void {
-    if (handle.exited || handle.booted) {
-      this.log.warn({ worker: handle.index, workerPid: handle.pid, osCode: (err as NodeJS.ErrnoException)?.code }, `Worker ${handle.index} (PID: ${handle.pid}): process error ${(err as Error)?.message ?? String(err)}`);
-      return;
-    }
-    const osCode = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
-    // Only the code and node's message ("spawn /usr/bin/node EMFILE"): the error's spawnargs hold the command line.
-    const coded = new TspumaError('TSPUMA_ERR_WORKER_FORK', { index: handle.index, osCode, message: (err as Error)?.message ?? String(err), hint: FORK_HINTS[osCode] ?? 'see the OS error above' });
-    this.log.error({ worker: handle.index, code: coded.code, osCode }, coded.message);
-    handle.startFailed(coded.code, coded.message);
-  }
-
-  /** Why a worker that never booted is gone, as far as the primary knows. */
-  bootFailureOf(h: WorkerHandle): string {
-    if (h.bootError) return h.bootError.message;
-    if (!h.exited) return 'it did not boot';
-    return h.exitSignal ? `it was killed by ${h.exitSignal} before booting` : `it exited with code ${h.exitCode} before booting`;
-  }
-
-  /**
-   * A current worker never booted: respawn its index with backoff (never a hot crash loop), or,
-   * while no worker has ever booted, give up after BOOT_ATTEMPTS failures in a row.
-   */
+  /** A current worker never booted: its index respawns with backoff, or the primary gives up (respawn.ts). */
   bootFailed(handle: WorkerHandle): void {
-    const f = this.failures.get(handle.index) ?? { count: 0, timer: null };
-    f.count++;
-    this.failures.set(handle.index, f);
-    if (!this.servingOnce && f.count >= BOOT_ATTEMPTS) return this.giveUp(handle, f.count);
-    const delay = Math.min(BACKOFF_MIN_MS * 2 ** (f.count - 1), BACKOFF_MAX_MS);
-    this.log.error({ worker: handle.index, failures: f.count, delayMs: delay }, `Worker ${handle.index} failed to boot ${f.count} time(s) in a row; respawning in ${delay / 1000} s`);
-    f.timer = this.clock.setTimeout(() => {
-      f.timer = null;
-      if (!this.stopping && this.current.get(handle.index) === handle) this.fork(handle.index, this.phase);
-    }, delay);
+    this.respawn.bootFailed(handle);
   }
 
-  /** No worker ever booted and one failed BOOT_ATTEMPTS times: stop everything; run.ts exits 1 with the error. */
-  private giveUp(handle: WorkerHandle, count: number): void {
-    const code = handle.bootError?.code ?? null;
-    const hint =
-      this.options.preload || code === 'TSPUMA_ERR_HOOK' || this.options.debug
-        ? `Fix the error${this.options.debug ? " (the worker's dump of it (-d) is above)" : ' above'} and start again; once a worker has booted, failed workers are respawned with backoff instead.`
-        : 'Start with --preload to load the app in the primary before forking: an app that cannot load then fails at once, with its own error and stack.';
-    this.failure = new TspumaError('TSPUMA_ERR_WORKER_BOOT', { index: handle.index, count, reason: this.bootFailureOf(handle), hint });
-    this.log.error({ worker: handle.index, workerPid: handle.pid, code: this.failure.code }, this.failure.message);
+  /** No worker could ever boot: the primary stops, and run.ts exits 1 with `err`. */
+  gaveUp(err: TspumaError): void {
+    this.failure = err;
     this.halt();
   }
 
@@ -502,7 +350,7 @@ export class Primary implements RestartHost, WatchdogHost {
     if (h?.booted) return;
     if (this.stopping) throw failed(`the primary is stopping; worker ${index} did not boot`);
     if (h === undefined) throw failed(`worker ${index} was removed (worker-count-down) before it booted`);
-    throw failed(`worker ${index} (PID: ${h.pid}) failed to boot: ${this.bootFailureOf(h)}; it respawns with backoff`);
+    throw failed(`worker ${index} (PID: ${h.pid}) failed to boot: ${bootFailureOf(h)}; it respawns with backoff`);
   }
 
   /**
@@ -558,7 +406,7 @@ export class Primary implements RestartHost, WatchdogHost {
     this.restarts.dropQueued();
     this.probes?.close();
     this.watchdog.stop();
-    for (const f of this.failures.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);
+    this.respawn.stop();
   }
 
   /** Closes the primary's copies of the listening sockets (a unix socket's file goes with it). */
@@ -566,8 +414,6 @@ export class Primary implements RestartHost, WatchdogHost {
     for (const k of this.kept) k.close();
     this.kept = [];
   }
-
-  private stoppedOnce = false;
 
   private maybeStopped(): void {
     if (!this.stopping || this.stoppedOnce) return;

@@ -1,11 +1,13 @@
 // Phased and hot restarts in the cluster primary: the sequence of each (a new worker booted before
 // an old one stops), what a failed boot does to it (rolled back until a worker of the new phase
 // has booted, forward after), and the queue of restarts asked for while one runs. The workers,
-// the phase, forking, stopping and waiting are the primary's (RestartHost).
+// the phase, forking, stopping and waiting are the primary's (RestartHost); a failed worker's
+// index respawns through it too (respawn.ts).
 import type { Logger } from 'pino';
 import { TspumaError } from '../errors.js';
 import { runHooks, type HookReporting } from '../hooks.js';
 import type { Options } from '../options.js';
+import { bootFailureOf } from './respawn.js';
 import type { WorkerHandle } from './worker-handle.js';
 
 /** What the restarts need of the primary. */
@@ -28,8 +30,6 @@ export interface RestartHost extends HookReporting {
   term(h: WorkerHandle): Promise<unknown>;
   /** Resolves when pred() holds, re-checked on every worker event; rejects after ms. */
   until(pred: () => boolean, ms: number, what: string): Promise<void>;
-  /** Why a worker that never booted is gone. */
-  bootFailureOf(h: WorkerHandle): string;
   /** A current worker never booted: its index respawns with backoff. */
   bootFailed(h: WorkerHandle): void;
 }
@@ -117,13 +117,13 @@ export class Restarts {
         if (h.index < this.host.workerCount) this.host.fork(h.index, this.host.phase);
       }
     }
-    throw new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: failed.index, phase: fromPhase + 1, reason: this.host.bootFailureOf(failed), kept: fromPhase });
+    throw new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: failed.index, phase: fromPhase + 1, reason: bootFailureOf(failed), kept: fromPhase });
   }
 
   /** A new worker failed after another of its phase booted: its index respawns with backoff. */
   private rollForward(h: WorkerHandle): string {
     this.pending.delete(h);
-    const why = `worker ${h.index} of phase ${h.phase} failed to boot (${this.host.bootFailureOf(h)}); it respawns with backoff`;
+    const why = `worker ${h.index} of phase ${h.phase} failed to boot (${bootFailureOf(h)}); it respawns with backoff`;
     // Gone already: its exit was left to the restart. Still running: its exit will back off.
     if (h.exited && this.host.current.get(h.index) === h && !this.host.stopping) this.host.bootFailed(h);
     else h.kill();

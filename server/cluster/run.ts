@@ -1,6 +1,5 @@
 // Cluster mode in the primary process: boots the Primary, the control app, the pidfile and the
 // state file, and maps signals to stops and restarts.
-import { refuseIfTaken, removeIfOwn } from '../own-files.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { appFileOf, resolveAppPath } from '../app-files.js';
@@ -13,7 +12,8 @@ import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
 import { CLUSTER_RUN_ENV } from '../shared-names.js';
-import { FORCE_KILL_MS, Primary, defaultDeps } from './primary.js';
+import { FORCE_KILL_MS, Primary } from './primary.js';
+import { defaultDeps } from './primary-deps.js';
 import { onHangup } from '../hangup.js';
 import { StopRequests, repeatLine } from '../stop-signals.js';
 import type { CheckResult, ReadinessReport } from '../health.js';
@@ -69,6 +69,8 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // A pidfile or state file path someone else planted (a symlink, their file) fails the start
   // before any worker is forked; the files themselves are written once the control app is up.
   const pidfile = options.pidfile ? resolve(options.pidfile) : null;
+  // Loaded only when there is such a file to check and, at the stop, to remove.
+  const own = pidfile || options.state ? await import('../own-files.js') : null;
   if (pidfile) {
     try {
       checkTarget(pidfile, PIDFILE_RULES);
@@ -76,12 +78,12 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     } catch (err) {
       throw pidfileError(pidfile, options, err);
     }
-    refuseIfTaken(pidfile, 'pidfile', options.sources.pidfile ?? 'default');
+    own!.refuseIfTaken(pidfile, 'pidfile', options.sources.pidfile ?? 'default');
   }
   if (options.state) {
     checkTarget(resolve(options.state), STATE_RULES);
     checkFolderTakesFile(resolve(options.state), STATE_RULES);
-    refuseIfTaken(resolve(options.state), 'state file', options.sources.state ?? 'default');
+    own!.refuseIfTaken(resolve(options.state), 'state file', options.sources.state ?? 'default');
   }
   // Inherited by every worker forked: the run id under which they share the dump folder's sites.
   process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
@@ -198,7 +200,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     await primary.start();
   } catch (err) {
     // Nothing was forked (or a bind failed): cli.ts prints the coded error and exits 1.
-    for (const f of files) removeIfOwn(f);
+    for (const f of files) own?.removeIfOwn(f);
     control?.close();
     health?.server.close();
     await devtools?.close();
@@ -209,7 +211,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   // The workers' last stderr lines (a dump written as a worker stopped) reach stderr before cli.ts exits.
   await stderr?.workerStderrDrained(STDERR_DRAIN_MS);
   await devtools?.close();
-  for (const f of files) removeIfOwn(f);
+  for (const f of files) own?.removeIfOwn(f);
   // `ctl stop --wait` returns now: workers gone, afterStopped run, files removed; the exit follows.
   await control?.finish(primary.failure ? 1 : code);
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.

@@ -122,8 +122,50 @@ export function storeCompiled(path: string, code: string): void {
   }
 }
 
+/**
+ * How long esbuild's service may sit idle after a compile in this thread before it is stopped. A
+ * compile starts it (`esbuild --service --ping`, a Go child process), and esbuild keeps it for the
+ * life of the process: about 12 MB of resident memory and 35 wake-ups a second in every process,
+ * worker included, whose boot compiled a .ts file (an empty cache, or none: a read-only image),
+ * doing nothing once the app has loaded (bench/README.md, issue 27's tenth round). esbuild starts
+ * it again at the next compile (a lazy import). Not done for ts-loader.ts's CommonJS compiles:
+ * transformSync's service is a child of esbuild's worker thread, and once that thread is
+ * terminated nothing reaps the child, which stays a zombie.
+ */
+export const ESBUILD_IDLE_MS = 1000;
+
+/**
+ * Calls `stop` once no compile has run for `ms`: `begin()` before each compile, `end()` after it
+ * (also when it threw); never while one is in flight, whatever the timer.
+ */
+export class IdleStop {
+  private busy = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly stop: () => unknown,
+    private readonly ms = ESBUILD_IDLE_MS,
+  ) {}
+
+  begin(): void {
+    this.busy++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  end(): void {
+    if (--this.busy > 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.busy === 0) void this.stop();
+    }, this.ms);
+    this.timer.unref();
+  }
+}
+
 /** Imported on the first cache miss only: a warm boot never loads esbuild. */
 let esbuild: Promise<typeof import('esbuild')> | null = null;
+let idle: IdleStop | null = null;
 
 export async function load(url: string, context: { format?: string | null; conditions: string[] }, next: NextLoad): Promise<LoadResult> {
   if (!url.startsWith('file:')) return next(url, context);
@@ -138,15 +180,21 @@ export async function load(url: string, context: { format?: string | null; condi
   const cache = cachePath(file, source);
   let code = readCached(cache);
   if (code === null) {
-    const { transform } = await (esbuild ??= import('esbuild'));
-    code = (await transform(source, {
-      loader,
-      format: 'esm',
-      sourcemap: 'inline',
-      sourcefile: file,
-      target: `node${process.versions.node}`,
-      tsconfigRaw: settings.tsconfigRaw as never,
-    })).code;
+    const { transform, stop } = await (esbuild ??= import('esbuild'));
+    idle ??= new IdleStop(stop);
+    idle.begin();
+    try {
+      code = (await transform(source, {
+        loader,
+        format: 'esm',
+        sourcemap: 'inline',
+        sourcefile: file,
+        target: `node${process.versions.node}`,
+        tsconfigRaw: settings.tsconfigRaw as never,
+      })).code;
+    } finally {
+      idle.end();
+    }
     if (cache !== null) storeCompiled(cache, code);
   }
   return { format: 'module', source: code, shortCircuit: true };

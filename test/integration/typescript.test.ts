@@ -1,10 +1,11 @@
 // Integration: a user's TypeScript project served by the built CLI, through esbuild by default
 // and through tsx where asked, with imports written the NodeNext way and stacks on .ts lines.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { allBooted, boot, killAll, run } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -41,7 +42,33 @@ const FILES: Record<string, string> = {
     '  res.end(body);',
     '}',
   ].join('\n'),
+  // An app that imports a module only when a request asks for it.
+  'src/lazy.ts': "export const lazy = (): string => 'lazy' as string;",
+  'src/lazy-app.ts': [
+    "import type { IncomingMessage, ServerResponse } from 'node:http';",
+    'export default async function app(req: IncomingMessage, res: ServerResponse): Promise<void> {',
+    "  const text: string = req.url === '/lazy' ? (await import('./lazy.js')).lazy() : 'eager';",
+    '  res.end(text);',
+    '}',
+  ].join('\n'),
 };
+/** The live esbuild processes `pid` started (esbuild's service: `esbuild --service --ping`). */
+function esbuildChildren(pid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // After the command's ")": state [0], ppid [1].
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (comm === 'esbuild' && Number(ppid) === pid && state !== 'Z') found.push(Number(name));
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return found;
+}
 for (const [path, text] of Object.entries(FILES)) {
   mkdirSync(join(root, path, '..'), { recursive: true });
   writeFileSync(join(root, path), text);
@@ -73,6 +100,19 @@ describe('TypeScript projects', () => {
     const lines = s.lines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('*   TypeScript'));
     expect(lines.map((l) => [l.msg, l.tsLoader, l.pid])).toEqual([[expect.stringMatching(/^\*   TypeScript: esbuild [\d.]+ \(/), 'esbuild', s.proc.pid]]);
     expect(lines[0]!.msg).toContain(join(root, 'tsconfig.json'));
+  });
+
+  it("stops esbuild's service process once the boot's compiles are over, and compiles a later import", async () => {
+    // No node_modules above this project: no compile cache, so the boot compiles every file.
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'src/lazy-app.ts'], {}, root);
+    const line = s.lines().find((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('*   TypeScript: '));
+    expect(line?.msg).toContain('no node_modules to cache compiled files in');
+    const pid = s.proc.pid!;
+    await waitFor(() => esbuildChildren(pid).length === 0, 'no esbuild service process left after the boot', 15_000);
+    const lazy = await fetch(`${s.url}/lazy`);
+    expect(await lazy.text()).toBe('lazy');
+    await waitFor(() => esbuildChildren(pid).length === 0, 'no esbuild service process left after the lazy import', 15_000);
+    expect(await (await fetch(`${s.url}/`)).text()).toBe('eager');
   });
 
   it('refuses an unknown TSPUMA_TS_LOADER with a coded error and exit 1', async () => {

@@ -4,9 +4,9 @@ import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TspumaError } from '../../server/errors.js';
-import { candidates, initialize, load, resolve } from '../../server/ts-hooks.js';
+import { ESBUILD_IDLE_MS, IdleStop, candidates, initialize, load, resolve } from '../../server/ts-hooks.js';
 import { chooseTsLoader, parseJsonc, readCompilerOptions } from '../../server/ts-loader.js';
 
 const dirs: string[] = [];
@@ -144,5 +144,33 @@ describe('esbuild hooks', () => {
     const next = async (u: string) => ({ format: 'module', source: `passed ${u}` });
     await expect(load(pathToFileURL(join(root, 'x.cts')).href, { conditions: [] }, next)).rejects.toThrow(/x\.cts.*TSPUMA_TS_LOADER=tsx/);
     expect((await load('node:fs', { conditions: [] }, next)).source).toBe('passed node:fs');
+  });
+});
+
+describe("esbuild's service stopped when idle", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('stops once no compile ran for ESBUILD_IDLE_MS, never while one is in flight, and once per idle spell', () => {
+    vi.useFakeTimers();
+    let stops = 0;
+    const idle = new IdleStop(() => stops++);
+    idle.begin();
+    idle.begin();
+    idle.end(); // one still in flight
+    vi.advanceTimersByTime(ESBUILD_IDLE_MS * 3);
+    expect(stops).toBe(0);
+    idle.end();
+    vi.advanceTimersByTime(ESBUILD_IDLE_MS - 1);
+    expect(stops).toBe(0);
+    idle.begin(); // a compile begins just before the timer: the timer is off until it ends
+    vi.advanceTimersByTime(ESBUILD_IDLE_MS * 3);
+    expect(stops).toBe(0);
+    idle.end();
+    vi.advanceTimersByTime(ESBUILD_IDLE_MS);
+    expect(stops).toBe(1);
+    vi.advanceTimersByTime(ESBUILD_IDLE_MS * 3);
+    expect(stops).toBe(1);
   });
 });

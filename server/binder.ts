@@ -2,7 +2,7 @@
 // with its backlog, reads the PROXY protocol header on binds that ask for it, and turns listen
 // errors into coded errors naming the bind and a hint. A cluster primary's binds are bound once
 // here (bindForWorkers) and kept for its life; its workers listen on copies of them.
-import { readFileSync, lstatSync, unlinkSync, chmodSync } from 'node:fs';
+import { readFileSync, lstatSync, statSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -66,6 +66,15 @@ function listenedAt(spec: BindSpec): { doing: string; uri: string; source: strin
   return { doing: listenerDoing(spec), uri: spec.uri, source: spec.source };
 }
 
+/** True when nothing is at `path` (ENOENT); false when something is, or it cannot be told (EACCES on a folder above). */
+function missing(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Turns an OS listen error into a coded error naming the bind, the OS error and a hint. */
 export function listenError(err: NodeJS.ErrnoException, spec: BindSpec): TspumaError {
   const cause = { cause: err };
@@ -83,6 +92,11 @@ export function listenError(err: NodeJS.ErrnoException, spec: BindSpec): TspumaE
       return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { ...at, hint }, cause);
     }
     case 'EACCES':
+      // libuv reports a unix socket path whose folder is missing as EACCES (uv_pipe_bind turns
+      // ENOENT into EACCES): that is no permission to check.
+      if (spec.scheme === 'unix' && !spec.path!.startsWith('\0') && missing(dirname(spec.path!))) {
+        return new TspumaError('TSPUMA_ERR_LISTEN_UNIX_PATH', { ...at, reason: `the directory ${dirname(spec.path!)} does not exist.` }, cause);
+      }
       return new TspumaError(
         'TSPUMA_ERR_LISTEN_ACCESS',
         {

@@ -137,6 +137,9 @@ export class Restarts {
       const problems: string[] = [];
       let booted = 0;
       for (let i = 0; i < this.host.workerCount; i++) {
+        // A stop (SIGTERM) that came while the previous old worker drained: no worker is forked
+        // that would boot into a primary whose listeners are closed, with no one to stop it.
+        if (this.host.stopping) throw new Error('the primary is stopping');
         const old = this.host.current.get(i);
         // An old worker that died since the restart began was respawned with the new phase: that
         // worker is this index's new one (booted, or its boot is the restart's to judge), not a

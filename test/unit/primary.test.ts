@@ -492,6 +492,26 @@ describe('Primary: restarts', () => {
     await rejection(third);
   });
 
+  it('phased restart stopped (SIGTERM) while an old worker drains: no next index is forked after the stop, and the restart ends refused', async () => {
+    const { primary, forks, last, alive } = await booted();
+    const restart = primary.phasedRestart();
+    await settle();
+    // Old worker 0 keeps draining its connections: the restart waits for it to exit.
+    forks[0]!.deaf = true;
+    last(0).boot();
+    await settle();
+    expect(forks[0]!.sent.map((m) => m.type)).toEqual(['stop']);
+    void primary.stop();
+    await settle();
+    const refused = rejection(restart);
+    forks[0]!.exit(0, null);
+    await settle();
+    // Forks: #0 #1 (phase 0), #2 (new 0): no worker 1 of phase 1 booting into a stopped primary.
+    expect(forks.map((w) => `${w.index}:${w.phase}`)).toEqual(['0:0', '1:0', '0:1']);
+    expect(alive()).toEqual([]);
+    expect((await refused).message).toBe('the primary is stopping');
+  });
+
   it('phased restart: each new worker boots before its old one is told to stop; phase 1 alone serves after', async () => {
     const { primary, forks, last, alive } = await booted();
     const restart = primary.phasedRestart();

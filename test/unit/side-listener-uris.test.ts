@@ -92,3 +92,15 @@ describe('--health-url and --control-url: a port in use', () => {
     expect(listenError(Object.assign(new Error('listen ENOENT'), { code: 'ENOENT' }), o.controlUrl!).message).toBe('Cannot listen for the control app on unix:///nonexistent-dir/c.sock (--control-url in command line): the directory /nonexistent-dir does not exist (ENOENT).');
   });
 });
+
+describe('--health-url and --control-url: a unix socket path', () => {
+  it('a unix socket in a folder that does not exist: the real listen (libuv reports EACCES for it) says the folder is missing, not a permission to check', async () => {
+    const o = fromCommandLine(['--health-url', 'unix:///nonexistent-tspuma-dir/h.sock', 'app.ts']);
+    const err = await startHealth(o.healthUrl!, { readiness: () => ({ status: 'ready' }) }, silent).then(
+      () => { throw new Error('listened'); },
+      (e: TspumaError) => e,
+    );
+    expect(err.code).toBe('TSPUMA_ERR_LISTEN_UNIX_PATH');
+    expect(err.message).toBe('Cannot listen for health checks on unix:///nonexistent-tspuma-dir/h.sock (--health-url in command line): the directory /nonexistent-tspuma-dir does not exist.');
+  });
+});

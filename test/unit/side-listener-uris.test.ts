@@ -63,7 +63,7 @@ describe('--health-url and --control-url: URI errors', () => {
 });
 
 describe('--health-url and --control-url: a port in use', () => {
-  it('health checks: "Cannot listen for health checks on URI (--health-url in command line)", with the holder', async () => {
+  it('health checks: "Cannot listen for health checks on URI (--health-url in command line)"', async () => {
     const port = await heldPort();
     const o = fromCommandLine(['--health-url', `tcp://127.0.0.1:${port}`, 'app.ts']);
     const err = await startHealth(o.healthUrl!, { readiness: () => ({ status: 'ready' }) }, silent).then(
@@ -71,7 +71,8 @@ describe('--health-url and --control-url: a port in use', () => {
       (e: TspumaError) => e,
     );
     expect(err.code).toBe('TSPUMA_ERR_LISTEN_ADDRINUSE');
-    expect(err.message).toMatch(new RegExp(`^Cannot listen for health checks on tcp://127\\.0\\.0\\.1:${port} \\(--health-url in command line\\): the address is already in use \\(EADDRINUSE\\)\\. Port ${port} is held by pid ${process.pid} `));
+    expect(err.message).toMatch(new RegExp(`^Cannot listen for health checks on tcp://127\\.0\\.0\\.1:${port} \\(--health-url in command line\\): the address is already in use \\(EADDRINUSE\\)\\. `));
+    // (The hint names the holder when /proc's scan finds it within its bound: cli.test checks that.)
   });
 
   it('the control app: "Cannot listen for the control app on URI (--control-url in command line)"', async () => {

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
 import { culpritIndex, isServerFile } from './culprit.js';
-import { DUMP_VERSION, nextDumpId, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type Shown } from './model.js';
+import { DUMP_VERSION, nextDumpId, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type ResponseCut, type Shown } from './model.js';
 import { redactDeep, scrubRemembered, type Redactor } from './redact.js';
 import { requestIdOf } from '../server/request-id.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
@@ -31,7 +31,7 @@ export interface DumpContext {
   /** The capture taken at a site (`file:line`) in the current window: a cause thrown where an earlier throw was captured. */
   lookupSite?: (site: string) => Capture | undefined;
   /** The status the app answered with itself (a framework caught the throw). */
-  response?: { status: number };
+  response?: { status: number; cut?: ResponseCut };
   /** How the failure reached tspuma, when that is not plain (see Dump.note). */
   note?: string;
   /** Requests in the app at the time (an uncaught exception). */

@@ -12,7 +12,7 @@ import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
-import type { Dump, DumpPhase } from './model.js';
+import type { Dump, DumpPhase, ResponseCut } from './model.js';
 import { Redactor, oneLine } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
@@ -115,6 +115,11 @@ export function standIn(err: unknown, failed: unknown): { name: string; message:
 /** The note of an error logged in a request's work although its response went out with this status. */
 function afterResponseNote(status: number): string {
   return `the response (${status}) had already been sent, or was sent regardless: the app or its framework logged this error in the request's work (Express logs one it can no longer answer for, such as ERR_HTTP_HEADERS_SENT, and closes the connection)`;
+}
+
+/** The note of an error in the work of a response that was cut after its head. */
+function cutNote(status: number): string {
+  return `the head (${status}) and part of the body had gone out when this error was thrown in the request's work, and the connection was then closed: the client holds a truncated ${status} (curl: "transfer closed with outstanding read data"); a load balancer's log shows a ${status}`;
 }
 
 /** Error codes that say the client left (request-lifecycle.ts's CLIENT_GONE): its hang-up, not a failure. */
@@ -293,11 +298,21 @@ export class Diagnostics implements DiagnosticsHook {
     this.attribution.leave(before as CallRecord | undefined);
   }
 
-  settled(req: IncomingMessage, res: ServerResponse): void {
+  settled(req: IncomingMessage, res: ServerResponse, cut?: ResponseCut): void {
     const record = this.attribution.of(req);
     if (!record) return;
     this.attribution.forget(req);
     if (record.reported) return;
+    if (cut) {
+      // Cut after its head (N27): the client holds a truncated response. An error in its work (a
+      // framework's final handler closes the connection for one after the head) is dumped as what
+      // cut it, once its framework has logged it (Express does, as it closes).
+      const status = (record.sentStatus = res.statusCode);
+      if (record.logged.length === 0 && record.thrown.length === 0) return;
+      this.attribution.keepRemote(record);
+      setImmediate(() => this.explainCut(record, status, cut));
+      return;
+    }
     // The request was cut off before it had all arrived (node's `aborted`: the client hung up
     // mid-body) and no answer went out whole: whatever the app then answered, or logged (multer's
     // `Request aborted` handed to an error middleware as a 500), is that hang-up's consequence, and
@@ -372,6 +387,17 @@ export class Diagnostics implements DiagnosticsHook {
       { name: 'Response', message: `the app answered ${record.req.method ?? ''} ${url} with ${status}${said === undefined ? '' : `; it logged: ${said}`}`, stack: '' },
       { ...ctx, note: noErrorNote(status, said !== undefined), site: `answered ${status}: ${record.req.method ?? ''} ${url}` },
     );
+  }
+
+  /** The dump of a response cut after its head: the error its work logged, else its last throw. */
+  private explainCut(record: CallRecord, status: number, cut: ResponseCut): void {
+    if (record.reported) return;
+    const ctx = { phase: 'app' as const, request: record.req, response: { status, cut }, call: record, note: cutNote(status) };
+    const last = record.logged[record.logged.length - 1];
+    if (typeof last === 'object' && last !== null) return void this.report(last, ctx);
+    const pick = this.lastThrow(record);
+    if (pick) return void this.report(pick.value, ctx);
+    if (typeof last === 'string') this.report(fromStackText(last), ctx);
   }
 
   /**

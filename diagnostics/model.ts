@@ -79,6 +79,16 @@ export interface DumpMember {
   frames: DumpFrame[];
 }
 
+/** A response closed after its head and before its end (request-lifecycle.ts finds it). */
+export interface ResponseCut {
+  /** Bytes that went out on its connection by the close (head and body; see `sent`). */
+  bytes: number;
+  /** Those bytes in words: "57 bytes in all (head and body)", or the earlier responses they include. */
+  sent: string;
+  /** Who closed it, as far as can be told. */
+  why: string;
+}
+
 export interface Dump {
   version: typeof DUMP_VERSION;
   /** Sequence number in this process. */
@@ -136,8 +146,11 @@ export interface Dump {
   framesFromMember?: number;
   /** An AggregateError's errors, each with its own throw. */
   members?: DumpMember[];
-  /** The app (or its framework) caught the throw and answered with this status itself. */
-  response?: { status: number };
+  /**
+   * The app (or its framework) caught the throw and answered with this status itself; `cut`: the
+   * response was cut after its head went out (the client holds a truncated one).
+   */
+  response?: { status: number; cut?: ResponseCut };
   /** How the failure reached tspuma when that was not a plain throw (never thrown, logged by the app...). */
   note?: string;
   /** The request's OpenTelemetry server span (with @opentelemetry/api and a tracer), as hex ids. */

@@ -14,7 +14,9 @@ const pairs = (o: Record<string, Shown>) => Object.entries(o).map(([k, v]) => `$
 export function travelLines(dump: Dump): string[] {
   const lines: string[] = [];
   // With a note saying the app caught this throw in its own try, the note tells the relation.
-  if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself${dump.note?.startsWith('the app answered') ? '' : ' (it, or its framework, caught this error)'}`);
+  const cut = dump.response?.cut;
+  if (cut) lines.push(`  response: cut after its head (${dump.response!.status}) and ${cut.sent}: ${cut.why}; the client has a truncated response`);
+  else if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself${dump.note?.startsWith('the app answered') ? '' : ' (it, or its framework, caught this error)'}`);
   if (dump.note) lines.push(`  note: ${oneLine(dump.note)}`);
   dump.error.causes.forEach((c, i) => {
     if (c.site) lines.push(`  cause ${i + 1} thrown at ${c.site}${c.captured ? '' : ' (no values captured)'}${dump.framesFromCause === i + 1 ? ': the frames below are its throw' : ''}`);

@@ -2,6 +2,7 @@
 // on, its URL for discovery; and, for every process, the requests in flight exposed to a remote
 // reader. (The primary and the single process open none: discovery's bridge serves them.)
 import inspector from 'node:inspector';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
@@ -68,6 +69,43 @@ export function nodePrintsInspectorLines(execArgv: readonly string[], nodeOption
 export type PortProbe = (port: number) => { pid: number; command: string } | null;
 
 /**
+ * A worker's inspector port held by its own predecessor: during a phased or hot restart the new
+ * worker i boots (and opens its inspector) while the worker it replaces still runs and holds
+ * PORT+2+i. It opens a free port meanwhile and moves to its own once that process has exited, so
+ * chrome://inspect or a DevTools window set to PORT+2+i finds worker i again after every restart
+ * (DEBUGGING.md's table), and no warning reads tspuma's own hand-over as a conflict.
+ */
+export interface Handover {
+  /** The worker's inspector moved to its own port: its new URL (the primary's discovery is told). */
+  onMoved(url: string): void;
+  /** A process's parent pid, or null when it is gone (Linux: /proc). */
+  parentOf?: (pid: number) => number | null;
+  /** The process has exited (gone, or a zombie its parent has not reaped yet). */
+  exited?: (pid: number) => boolean;
+  /** How often the predecessor is looked at. */
+  everyMs?: number;
+}
+
+/** Fields of /proc/PID/stat after the command (which may hold spaces and parentheses); null when gone. */
+function statOf(pid: number): string[] | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+const parentFromProc = (pid: number): number | null => {
+  const f = statOf(pid);
+  return f ? Number(f[1]) : null;
+};
+const exitedFromProc = (pid: number): boolean => {
+  const f = statOf(pid);
+  return f === null || f[0] === 'Z' || f[0] === 'X';
+};
+
+/**
  * Opens the inspector on its port; a busy port is replaced by a free one (port 0, the kernel's
  * choice) with a warning naming the holder, and the address actually opened is logged. A port
  * seen taken beforehand is not tried, so Node's own `Starting inspector ... failed` line stays
@@ -81,6 +119,7 @@ export function openInspector(
   log: Logger,
   probe: PortProbe = findPortHolder,
   nodePrints: boolean = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS),
+  handover: Handover | null = null,
 ): string | null {
   const already = inspector.url();
   if (already) return already; // started with node --inspect: keep it
@@ -100,9 +139,18 @@ export function openInspector(
     if (!url && port !== 0) {
       inspector.open(0, addr.host, false);
       url = inspector.url();
-      const held = holder ? ` (held by pid ${holder.pid}: ${holder.command})` : '';
       const opened = url ?? null;
-      fallback = () => log.warn({ port, inspector: opened, holder: holder?.pid ?? null }, `Inspector port ${port} (${who}) is in use${held}; opened ${opened ? hostPortOf(opened) : 'none'} instead`);
+      // Held by a sibling (a process of the same primary): the worker this one replaces.
+      const predecessor = holder && handover && (handover.parentOf ?? parentFromProc)(holder.pid) === process.ppid ? holder : null;
+      if (predecessor && opened) {
+        fallback = () => {
+          log.info({ port, inspector: opened, holder: predecessor.pid }, `Inspector port ${port} (${who}) is still held by the worker this one replaces (pid ${predecessor.pid}); opened ${hostPortOf(opened)} until it exits, then port ${port}`);
+          takeOverWhenGone(predecessor.pid, port, addr.host, who, log, handover!);
+        };
+      } else {
+        const held = holder ? ` (held by pid ${holder.pid}: ${holder.command})` : '';
+        fallback = () => log.warn({ port, inspector: opened, holder: holder?.pid ?? null }, `Inspector port ${port} (${who}) is in use${held}; opened ${opened ? hostPortOf(opened) : 'none'} instead`);
+      }
     }
     if (!url) {
       fallback?.();
@@ -119,6 +167,33 @@ export function openInspector(
     log.error({ err }, `Cannot open the inspector of ${who}: ${(err as Error).message}`);
     return null;
   }
+}
+
+/**
+ * Waits for the predecessor `pid` to exit, then moves this process's inspector to `port`: the
+ * sessions on the interim port end (a DevTools window reattaches through discovery, or to the
+ * port); in-process sessions (capture, probes) are not affected. A port still taken by then (by
+ * another process, in between) leaves the inspector on a free one, with the usual warning.
+ */
+function takeOverWhenGone(pid: number, port: number, host: string, who: string, log: Logger, handover: Handover): void {
+  const exited = handover.exited ?? exitedFromProc;
+  const timer = setInterval(() => {
+    if (!exited(pid)) return;
+    clearInterval(timer);
+    const interim = inspector.url();
+    inspector.close();
+    inspector.open(port, host, false);
+    let url = inspector.url();
+    if (!url) {
+      inspector.open(0, host, false);
+      url = inspector.url();
+      log.warn({ port, inspector: url ?? null }, `Inspector port ${port} (${who}) is in use, after the worker it replaced exited; opened ${url ? hostPortOf(url) : 'none'} instead`);
+    } else {
+      log.info({ inspector: url }, `* Inspector of ${who} (PID: ${process.pid}) moved to its own port: ${url} (the worker it replaced exited${interim ? `; sessions on ${hostPortOf(interim)} ended: reattach here or through discovery` : ''})`);
+    }
+    if (url) handover.onMoved(url);
+  }, handover.everyMs ?? 200);
+  timer.unref();
 }
 
 /**

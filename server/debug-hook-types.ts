@@ -4,7 +4,7 @@
 // interface without importing the module that imports it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Dump, DumpPhase } from '../diagnostics/model.js';
+import type { Dump, DumpPhase, ResponseCut } from '../diagnostics/model.js';
 import type { OnDump } from '../diagnostics/dump-delivery.js';
 
 export interface ReportContext {
@@ -47,9 +47,10 @@ export interface DiagnosticsHook {
   leaveCall(before: unknown): void;
   /**
    * req's response closed: a 5xx the app answered itself, after a throw captured in the call (a
-   * framework caught it), gets its dump, unless one was already reported for req.
+   * framework caught it), gets its dump, unless one was already reported for req. `cut`: it was
+   * cut after its head (request-lifecycle.ts): an error in its work gets a dump that says so.
    */
-  settled(req: IncomingMessage, res: ServerResponse): void;
+  settled(req: IncomingMessage, res: ServerResponse, cut?: ResponseCut): void;
   /** Frames and values of the caller, for failures reported later. */
   snapshot(phase: DumpPhase): unknown;
   /** Builds, redacts and emits a dump for err. */

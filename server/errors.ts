@@ -110,6 +110,9 @@ export const ERRORS = {
     template: 'Malformed request line: {problem}.',
     status: 400,
   },
+  TSPUMA_ERR_RESPONSE_CUT: {
+    template: '{method} {url}: the response was cut after its head ({status}) and {sent}: {why}; the client has a truncated response (request {id}).',
+  },
   TSPUMA_ERR_RESPONSE_STALLED: {
     template: 'The response to {method} {url} ({status}, head sent) moved no byte to the client for responseStallTimeout ({seconds} s); closed after {bytes} bytes.',
   },

@@ -12,7 +12,7 @@ import { admissionError, readFraming } from './admission.js';
 import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import type { AppCalls } from './app-calls.js';
-import type { DumpPhase } from '../diagnostics/model.js';
+import type { DumpPhase, ResponseCut } from '../diagnostics/model.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { answerOnResponse, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
@@ -80,6 +80,12 @@ export function stateOf(res: http.ServerResponse | null | undefined): RequestSta
 
 /** Errors that mean the client left: the app's failure is not answered, only logged at debug. */
 export const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
+
+/**
+ * Responses whose cut tspuma has already said why (a failure after the head it logged, a stall,
+ * an SSE stream it closed): their connection's close logs no TSPUMA_ERR_RESPONSE_CUT as well.
+ */
+const cutExplained = new WeakSet<http.ServerResponse>();
 
 /**
  * node:http's close after a `Connection: close` response. The client said this was its last
@@ -254,6 +260,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     }
     let closing = false;
     this.d.deadlines.toLongLived(state.entry, 'streaming', () => {
+      cutExplained.add(res); // closed by its deadline (idle, a stop): not a cut to report
       if (closing || res.destroyed) return void destroyResponse(res);
       closing = true;
       res.end(); // the end of the stream: EventSource reconnects (elsewhere, during a restart)
@@ -366,6 +373,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
+      cutExplained.add(res);
       destroyAfterFlush(res); // what the body wrote before it failed reaches the client first
       return;
     }
@@ -463,6 +471,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
       const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
       this.d.log.warn({ code: err.code, method: req.method, url, bytes: sent }, err.message);
+      cutExplained.add(res);
     }
     armAbort(req);
     entry.socket.destroy();
@@ -480,10 +489,42 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     for (const res of open) {
       const state = stateOf(res);
       if (!state || state.done) continue;
+      // Its head went out, its end did not: the client holds a truncated response (N27).
+      const cut = res.headersSent && !res.writableFinished && !state.takenOver && !cutExplained.has(res) ? this.responseCut(state, entry) : undefined;
       // A response never attached gets the 'close' node does not emit (its listeners, such as
       // a fetch request's signal, learn the client left); that close reaches finished().
-      if (!closeUnattached(res) || !state.done) this.finished(res, state);
+      if (!closeUnattached(res) || !state.done) this.finished(res, state, cut);
     }
+  }
+
+  /**
+   * A response closed after its head and before its end, with no word from tspuma yet: closed by
+   * the app or its framework (Express's final handler, for an error after the head), or by a
+   * stream piped into it that failed; a warn line with the status and the bytes that went out.
+   * A client that hung up (its FIN, a reset) is only logged at debug. Returns the cut for -d's dump.
+   */
+  private responseCut(state: RequestState, entry: Entry): ResponseCut | undefined {
+    const { req, res } = state;
+    const socket = entry.socket;
+    const errored = (socket as Socket & { errored?: (Error & { code?: string }) | null }).errored ?? null;
+    const url = this.d.shownUrl(state.url);
+    if (socket.readableEnded || (errored?.code !== undefined && CLIENT_GONE.has(errored.code))) {
+      this.d.log.debug({ method: req.method, url, status: res.statusCode }, 'the client closed the connection before the response ended');
+      return undefined;
+    }
+    // What went out on the connection: this response's own bytes where its start is known (the
+    // request log marks it; the connection's first response starts at 0).
+    const total = Math.max(0, socket.bytesWritten - socket.writableLength);
+    const start = this.requestLog !== null ? Math.max(state.sent, entry.finishedBytes) : entry.requests <= 1 ? 0 : null;
+    const bytes = total - (start ?? 0);
+    const sent = start !== null ? `${bytes} bytes in all (head and body)` : `${bytes} bytes on its connection (its ${entry.requests - 1} earlier response(s) included)`;
+    const why = errored
+      ? `the connection was closed before the response ended, on an error: ${this.d.shownUrl(`${errored.name}: ${errored.message}`)}`
+      : "the connection was closed before the response ended (by the app or its framework: Express's final handler does so for an error after the head went out)";
+    const code = 'TSPUMA_ERR_RESPONSE_CUT';
+    const id = requestIdOf(req);
+    this.d.log.warn({ code, method: req.method, url, status: res.statusCode, bytes, requestId: id }, formatMessage(code, { method: req.method, url, status: res.statusCode, sent, why, id }));
+    return { bytes, sent, why };
   }
 
   /** Responses a forced stop answered (forceAnswers). */
@@ -519,7 +560,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   }
 
   /** The response closed (finished, or the client left): free the slot, back to keep-alive. */
-  finished(res: http.ServerResponse, state: RequestState): void {
+  finished(res: http.ServerResponse, state: RequestState, cut?: ResponseCut): void {
     if (state.done) return;
     state.done = true;
     const { entry, req } = state;
@@ -531,7 +572,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       state.captured = false;
       const diagnostics = this.d.diagnostics!; // captured only in debug mode
       diagnostics.leave();
-      diagnostics.settled(req, res); // a 5xx the app answered itself after a captured throw
+      diagnostics.settled(req, res, cut); // a 5xx the app answered itself after a captured throw, a cut response
     }
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client

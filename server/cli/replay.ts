@@ -148,6 +148,7 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   let url: string | undefined;
   let inspectUrl: string | undefined;
   let seconds = 120;
+  let secondsGiven = false;
   let force = false;
   const given: Restored & { headers: Record<string, string> } = { headers: {} };
   const files: string[] = [];
@@ -156,7 +157,10 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
     const value = () => rest[++i] ?? usage(`${a} needs a value`);
     if (a === '--url') url = value();
     else if (a === '--inspect-url') inspectUrl = value();
-    else if (a === '--for') seconds = parseDuration(value(), '--for');
+    else if (a === '--for') {
+      seconds = parseDuration(value(), '--for');
+      secondsGiven = true;
+    }
     else if (a === '--force') force = true;
     else if (a === '--path') {
       given.path = value();
@@ -258,7 +262,8 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
       return 1;
     }
     if (answer === null) {
-      io.err(`tspuma replay: no answer within ${seconds} s\n`);
+      // How long it waited, where that came from, and how to wait longer.
+      io.err(`tspuma replay: no answer within ${seconds} s (${secondsGiven ? 'from --for; a longer one waits longer' : 'the default; --for DURATION waits longer'})\n`);
       return 1;
     }
     const a = answer as { status: number; body: string };

@@ -111,7 +111,9 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   const inspector = options.inspect ? await import('../../inspector/open.js') : null;
   if (inspector && options.inspect) {
     // Open before boot, so a worker stuck booting can be attached too.
-    const url = inspector.openInspector(options.inspect, { kind: 'worker', index }, log);
+    // During a restart the worker this one replaces still holds its port: it moves there once that one exits.
+    const moved = { onMoved: (url: string) => send({ tspuma: 1, type: 'inspector', index, url }) } as const;
+    const url = inspector.openInspector(options.inspect, { kind: 'worker', index }, log, undefined, undefined, moved);
     if (url) send({ tspuma: 1, type: 'inspector', index, url });
     // A DevTools client can hold this main thread paused: a thread makes sure it exits anyway.
     startWatchThread({ primaryPid: primaryPid, index, graceMs: (options.workerShutdownTimeout + WATCH_THREAD_SLACK_S) * 1000 });

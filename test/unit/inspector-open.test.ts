@@ -6,13 +6,17 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { nodePrintsInspectorLines, openInspector, type WorkerRole } from '../../inspector/open.js';
 import { captureLogger } from '../helpers/server.js';
 
-const fake = vi.hoisted(() => ({ opened: [] as { port: number; host: string }[], url: undefined as string | undefined }));
+const fake = vi.hoisted(() => ({ opened: [] as { port: number; host: string }[], url: undefined as string | undefined, closed: 0, busy: new Set<number>() }));
 vi.mock('node:inspector', () => ({
   default: {
     url: () => fake.url,
     open: (port: number, host: string) => {
       fake.opened.push({ port, host });
-      fake.url = `ws://${host}:${port === 0 ? 40123 : port}/uuid`;
+      fake.url = fake.busy.has(port) ? undefined : `ws://${host}:${port === 0 ? 40123 : port}/uuid`;
+    },
+    close: () => {
+      fake.closed++;
+      fake.url = undefined;
     },
   },
 }));
@@ -20,6 +24,8 @@ vi.mock('node:inspector', () => ({
 beforeEach(() => {
   fake.opened = [];
   fake.url = undefined;
+  fake.closed = 0;
+  fake.busy = new Set();
 });
 
 const free = () => null;
@@ -81,5 +87,71 @@ describe("Node's own inspector lines", () => {
       `* Inspector of worker 1 (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`,
       'Inspector port 9303 (worker 1) is in use (held by pid 4242: node other.js); opened 127.0.0.1:40123 instead',
     ]);
+  });
+});
+
+describe('a restart: the port held by the worker this one replaces (N28)', () => {
+  /** Worker 1 of base 9300 (port 9303), its port held by pid 4242, a child of `parent`; `gone` says when 4242 has exited. */
+  function replacing(parent: number) {
+    const { logger, lines } = captureLogger();
+    const moved: string[] = [];
+    const state = { gone: false };
+    vi.useFakeTimers();
+    const url = openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, { kind: 'worker', index: 1 }, logger, () => ({ pid: 4242, command: 'tspuma worker 1' }), false, {
+      onMoved: (u) => moved.push(u),
+      parentOf: (pid) => (pid === 4242 ? parent : null),
+      exited: (pid) => pid === 4242 && state.gone,
+      everyMs: 100,
+    });
+    return { url, lines, moved, state };
+  }
+
+  it('its predecessor (a sibling under the same primary): an info line, no warning; once it exits the inspector moves to its own port and the primary is told', () => {
+    try {
+      const r = replacing(process.ppid);
+      expect(r.url).toBe('ws://127.0.0.1:40123/uuid');
+      expect(r.lines.map((l) => [l.level, l.msg])).toEqual([
+        [30, `* Inspector of worker 1 (PID: ${process.pid}): ws://127.0.0.1:40123/uuid`],
+        [30, 'Inspector port 9303 (worker 1) is still held by the worker this one replaces (pid 4242); opened 127.0.0.1:40123 until it exits, then port 9303'],
+      ]);
+      vi.advanceTimersByTime(1000);
+      expect(r.moved).toEqual([]);
+      r.state.gone = true;
+      vi.advanceTimersByTime(100);
+      expect(fake.closed).toBe(1);
+      expect(fake.opened.map((o) => o.port)).toEqual([0, 9303]);
+      expect(r.moved).toEqual(['ws://127.0.0.1:9303/uuid']);
+      expect(r.lines.at(-1)!.msg).toBe(`* Inspector of worker 1 (PID: ${process.pid}) moved to its own port: ws://127.0.0.1:9303/uuid (the worker it replaced exited; sessions on 127.0.0.1:40123 ended: reattach here or through discovery)`);
+      // Moved once: the watch stops.
+      vi.advanceTimersByTime(1000);
+      expect(r.moved).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a port taken again by then: a free one, with the warning', () => {
+    try {
+      const r = replacing(process.ppid);
+      fake.busy.add(9303);
+      r.state.gone = true;
+      vi.advanceTimersByTime(100);
+      expect(r.moved).toEqual(['ws://127.0.0.1:40123/uuid']);
+      expect(r.lines.at(-1)).toMatchObject({ level: 40, msg: 'Inspector port 9303 (worker 1) is in use, after the worker it replaced exited; opened 127.0.0.1:40123 instead' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('held by a process of another parent: the warning as before, and no move', () => {
+    try {
+      const r = replacing(process.ppid + 1);
+      expect(r.lines.at(-1)).toMatchObject({ level: 40, msg: 'Inspector port 9303 (worker 1) is in use (held by pid 4242: tspuma worker 1); opened 127.0.0.1:40123 instead' });
+      r.state.gone = true;
+      vi.advanceTimersByTime(1000);
+      expect(r.moved).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

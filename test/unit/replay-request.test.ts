@@ -4,10 +4,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { replay, replayTarget, replayedRequest } from '../../server/cli/replay.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
+import { tcpServers } from '../helpers/net.js';
 
 function chargeDump(body: { type: 'json'; text: string } | null, url = '/api/users/2/charge?token=[redacted]&page=3'): Dump {
   return {
@@ -77,5 +80,33 @@ describe('tspuma replay', () => {
     const dump = chargeDump(REDACTED_BODY);
     writeFileSync(file, JSON.stringify({ ...dump, request: { ...dump.request, headers: { ...dump.request!.headers, host: '127.0.0.1:6379' } } }));
     await expect(replay([file, '--force', '--control-url', 'tcp://127.0.0.1:1', '--control-token', 'replay-token-0123456789'], { out: () => undefined, err: () => undefined })).rejects.toMatchObject({ code: 'TSPUMA_ERR_CLI_USAGE', message: expect.stringContaining('is not used') });
+  });
+});
+
+describe('tspuma replay: an app that never answers', () => {
+  const tcp = tcpServers();
+  const controls: http.Server[] = [];
+  afterEach(() => {
+    tcp.closeAll();
+    for (const c of controls.splice(0)) c.close();
+  });
+
+  it('says how long it waited, that the bound was --for\'s, and how to wait longer', async () => {
+    // A control app that sets the probe, reports no hit, and removes it.
+    const control = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'POST') res.writeHead(201).end(JSON.stringify({ id: 1 }));
+      else res.end(JSON.stringify({ id: 1, pausedIn: [], snapshots: [] }));
+    });
+    controls.push(control);
+    await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
+    const app = await tcp.serve(() => undefined);
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
+    const file = join(dir, 'dump.json');
+    writeFileSync(file, JSON.stringify({ ...fixtureDump('exception', 'src/repo.ts:10'), request: { id: 'req-1', remote: '127.0.0.1', method: 'GET', url: '/orders', headers: { host: 'shop.example.com' } } }));
+    const err: string[] = [];
+    const rc = await replay([file, '--for', '1s', '--url', `http://127.0.0.1:${app}`, '--control-url', `tcp://127.0.0.1:${(control.address() as AddressInfo).port}`, '--control-token', 'replay-token-0123456789'], { out: () => undefined, err: (t) => void err.push(t) });
+    expect(rc).toBe(1);
+    expect(err.at(-1)).toBe('tspuma replay: no answer within 1 s (from --for; a longer one waits longer)\n');
   });
 });

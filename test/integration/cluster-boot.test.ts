@@ -1,11 +1,11 @@
 // Integration: `tspuma -w 2` when workers fail to boot: an app that can never boot ends the
 // primary with its error and a hint; a phased restart whose new worker fails once leaves one
-// generation serving and no leaked worker.
+// generation serving and no leaked worker; a stop during a phased restart ends it without an error.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boot, controlUrl, killAll, run, ROOT } from '../helpers/cli.js';
+import { allBooted, boot, controlUrl, fromLog, killAll, run, ROOT } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
@@ -118,5 +118,20 @@ describe('cluster boot failures', () => {
     expect(await generations(20)).toEqual(['B']);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
+  });
+
+  it('SIGTERM during a phased restart: the restart ends with an info line that the server is stopping, no error line or stack, and the primary exits 0', async () => {
+    const s = await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs']);
+    await allBooted(s);
+    s.proc.kill('SIGUSR1');
+    await fromLog(s, (l) => (String(l.msg).startsWith('- Starting phased restart') ? l : undefined), 'the restart to start');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const lines = s.lines();
+    expect(lines.filter((l) => Number(l.level) >= 50).map((l) => l.msg)).toEqual([]);
+    expect(lines.filter((l) => /phased restart/i.test(String(l.msg))).map((l) => `${l.level} ${l.msg}`)).toEqual([
+      '30 - Starting phased restart, phase 1',
+      '30 - Phased restart not finished: the server is stopping',
+    ]);
   });
 });

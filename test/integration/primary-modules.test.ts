@@ -2,7 +2,7 @@
 // diagnostics layer (capture, dumps, sinks) and none of the inspector's (DevTools targets, live
 // stacks, autopsies), as the `debug` option's description promises. Each module the primary
 // process loads is recorded by module hooks (test/fixtures/module-log) registered with --import.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,6 +47,12 @@ const NOT_IN_SINGLE = /^server\/(control|probe-[a-z-]+|cluster\/[a-z-]+|health|p
 /** What a cluster's primary and its worker do not load without --health-url, a ?proxy_protocol= or an ssl:// bind. */
 const ON_DEMAND = ['server/health.js', 'server/proxy-protocol.js', 'server/tls-files.js'];
 
+/**
+ * What a cluster primary loads only when it is used: the preload check with --preload, the filter
+ * of its workers' stderr with DevTools (--inspect or -d).
+ */
+const PRIMARY_ON_DEMAND = ['server/cluster/preload-check.js', 'server/cluster/worker-stderr.js'];
+
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
   const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
   // The primary loads the control app and writes the state file after the first boot line.
@@ -58,7 +64,7 @@ async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[]
 }
 
 describe('the modules a cluster primary loads', () => {
-  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker; no app loader, adapters or Server in the primary', async () => {
+  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker; no app loader, adapters or Server in the primary, nor the preload check or the filter of the workers\' stderr (no --preload, no DevTools)', async () => {
     const { s, modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0']);
     expect(modules).toContain('server/cluster/primary.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
@@ -68,6 +74,9 @@ describe('the modules a cluster primary loads', () => {
     expect(worker).toContain('server/cluster/worker.js');
     expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
     expect(modules.filter((m) => ON_DEMAND.includes(m)), 'the primary').toEqual([]);
+    // Neither --preload nor DevTools here; the names are those of built modules (not a stale list).
+    expect(PRIMARY_ON_DEMAND.filter((m) => existsSync(`${ROOT}dist/${m}`))).toEqual(PRIMARY_ON_DEMAND);
+    expect(modules.filter((m) => PRIMARY_ON_DEMAND.includes(m)), 'the primary, without --preload or DevTools').toEqual([]);
     expect(worker.filter((m) => ON_DEMAND.includes(m)), 'the worker').toEqual([]);
   }, 30_000 * SLOWNESS);
 

@@ -49,9 +49,10 @@ const ON_DEMAND = ['server/health.js', 'server/proxy-protocol.js', 'server/tls-f
 
 /**
  * What a cluster primary loads only when it is used: the preload check with --preload, the filter
- * of its workers' stderr with DevTools (--inspect or -d).
+ * of its workers' stderr with DevTools (--inspect or -d), the check of who owns a pidfile or state
+ * file (and its process probe) with --pidfile or -S.
  */
-const PRIMARY_ON_DEMAND = ['server/cluster/preload-check.js', 'server/cluster/worker-stderr.js'];
+const PRIMARY_ON_DEMAND = ['server/cluster/preload-check.js', 'server/cluster/worker-stderr.js', 'server/own-files.js', 'server/process-alive.js'];
 
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
   const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
@@ -64,7 +65,7 @@ async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[]
 }
 
 describe('the modules a cluster primary loads', () => {
-  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker; no app loader, adapters or Server in the primary, nor the preload check or the filter of the workers\' stderr (no --preload, no DevTools)', async () => {
+  it('with debug off and no --inspect: none under diagnostics/ (but the log redaction rules) or inspector/, in the primary and in its worker; no app loader, adapters or Server in the primary, nor the preload check, the filter of the workers\' stderr or the pidfile owner check (no --preload, no DevTools, no pidfile or state file)', async () => {
     const { s, modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0']);
     expect(modules).toContain('server/cluster/primary.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
@@ -74,9 +75,9 @@ describe('the modules a cluster primary loads', () => {
     expect(worker).toContain('server/cluster/worker.js');
     expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
     expect(modules.filter((m) => ON_DEMAND.includes(m)), 'the primary').toEqual([]);
-    // Neither --preload nor DevTools here; the names are those of built modules (not a stale list).
+    // Neither --preload, DevTools, --pidfile nor -S here; the names are those of built modules (not a stale list).
     expect(PRIMARY_ON_DEMAND.filter((m) => existsSync(`${ROOT}dist/${m}`))).toEqual(PRIMARY_ON_DEMAND);
-    expect(modules.filter((m) => PRIMARY_ON_DEMAND.includes(m)), 'the primary, without --preload or DevTools').toEqual([]);
+    expect(modules.filter((m) => PRIMARY_ON_DEMAND.includes(m)), 'the primary, without --preload, DevTools, --pidfile or -S').toEqual([]);
     expect(worker.filter((m) => ON_DEMAND.includes(m)), 'the worker').toEqual([]);
   }, 30_000 * SLOWNESS);
 

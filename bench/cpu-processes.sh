@@ -7,7 +7,8 @@
 # per-round ratios "first label's cost / this one's" (above 1: cheaper than the first).
 # Start two or three processes of each build: on a shared machine two processes of one build can
 # differ by 10-15% in CPU per request for a whole run (bench/README.md, ninth round), so one
-# process per side cannot resolve a smaller change.
+# process per side cannot resolve a smaller change. Labels that differ only in trailing digits
+# (raw1, raw2) are one build: the last table gives each build's processes side by side.
 #   bench/cpu-processes.sh ROUNDS SECONDS LABEL=COMMAND...
 # Env: BASEPORT (first port, default 9720), WARM (warm-up seconds per server, default 3),
 # SRVPIN / WRKPIN (command prefixes, e.g. "taskset -c 1" / "taskset -c 0"), KEEP=DIR (keep the
@@ -83,3 +84,16 @@ awk -v first="${labels[0]}" '
   END { for (l in L) { n = 0; split("", x); split("", y); split("", z); split("", q)
           for (r in R) { n++; x[n] = m[l, r]; y[n] = u[l, r]; z[n] = s[l, r]; q[n] = m[first, r] / m[l, r] }
           printf "%-10s run %6.2f user %6.2f sys %6.2f  %s/this %.3f\n", l, med(x, n), med(y, n), med(z, n), first, med(q, n) } }' "$T/rows"
+# Per build (a label without its trailing digits: raw1, raw2 -> raw): its processes' medians. Each
+# process keeps a fast or a slow mode for its life, whatever its code (bench/README.md, tenth round),
+# so the builds' best processes (min) are compared as well as their middle ones.
+echo "-- per build: each process's median run time (µs a request), sorted; min and median over the processes against the first build's"
+awk -v first="${labels[0]}" '
+  { r = substr($1, 2); l = $2; m[l, r] = $9; L[l] = 1; R[r] = 1 }
+  function sort(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } }
+  function med(a, n) { sort(a, n); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+  END {
+    for (l in L) { n = 0; split("", x); for (r in R) x[++n] = m[l, r]; pm[l] = med(x, n); b = l; sub(/[0-9]+$/, "", b); B[b] = B[b] " " l }
+    fb = first; sub(/[0-9]+$/, "", fb)
+    for (b in B) { k = split(B[b], ls, " "); split("", v); for (i = 1; i <= k; i++) v[i] = pm[ls[i]]; sort(v, k); lo[b] = v[1]; md[b] = med(v, k); line[b] = ""; for (i = 1; i <= k; i++) line[b] = line[b] sprintf(" %.2f", v[i]); cnt[b] = k }
+    for (b in B) printf "%-10s %d processes:%s  min %.2f (%s/this %.3f)  median %.2f (%s/this %.3f)\n", b, cnt[b], line[b], lo[b], fb, lo[fb] / lo[b], md[b], fb, md[fb] / md[b] }' "$T/rows"

@@ -9,7 +9,7 @@ import { appHooks, type AppHooks } from './app-checks.js';
 import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import { appFileOf, resolveAppPath } from './app-files.js';
 import { TspumaError, showValue } from './errors.js';
-import { registerTypeScript, tsLoader } from './ts-loader.js';
+import type { TsLoaderChoice } from './ts-loader.js';
 
 export { APP_EXTENSIONS, DEFAULT_APP_FILES, appFileOf } from './app-files.js';
 
@@ -74,6 +74,19 @@ export function commonJsNamespace(exports: unknown): Record<string, unknown> {
 const LOADED_THROUGH_HOOKS = /\.(?:[cm]?tsx?|jsx)$/;
 
 /**
+ * ts-loader.ts, once a TypeScript (or JSX) file is about to be imported: a .js, .mjs or .cjs
+ * app's process loads neither it nor ts-hooks.ts (issue 31: 22 KB in two modules, about 2 ms of
+ * CPU at every such boot, worker or single).
+ */
+let typeScript: typeof import('./ts-loader.js') | null = null;
+
+/** The TypeScript loader registered in this process and the boot line's account of it; null when none was (no TypeScript file imported). */
+export function tsLoaderInUse(): { choice: TsLoaderChoice; text: string } | null {
+  const choice = typeScript?.tsLoader() ?? null;
+  return choice && typeScript ? { choice, text: typeScript.describeTsLoader(choice) } : null;
+}
+
+/**
  * Whether this app's import goes through a module-hooks thread: its file is TypeScript (or JSX),
  * or a .ts config file already registered the loader. Every module imported after such an app
  * is resolved and loaded through that thread too (about 2 ms of CPU a module more), so what the
@@ -81,7 +94,7 @@ const LOADED_THROUGH_HOOKS = /\.(?:[cm]?tsx?|jsx)$/;
  * imports it at its own cost, in this thread, only if it does.
  */
 export function importsThroughHooks(app: unknown, base: string): boolean {
-  if (tsLoader() !== null) return true;
+  if (tsLoaderInUse() !== null) return true;
   const file = appFileOf(app, base);
   return file !== null && LOADED_THROUGH_HOOKS.test(file);
 }
@@ -96,7 +109,10 @@ export async function importUserModule(
   file: string,
   code: 'TSPUMA_ERR_APP_LOAD' | 'TSPUMA_ERR_CONFIG_LOAD',
 ): Promise<Record<string, unknown>> {
-  if (LOADED_THROUGH_HOOKS.test(file)) await registerTypeScript(file);
+  if (LOADED_THROUGH_HOOKS.test(file)) {
+    typeScript ??= await import('./ts-loader.js');
+    await typeScript.registerTypeScript(file);
+  }
   try {
     if (isCommonJsFile(file)) return commonJsNamespace(createRequire(file)(file));
     const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;

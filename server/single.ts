@@ -5,7 +5,7 @@ import { refuseIfTaken, removeIfOwn } from './own-files.js';
 import { PUBLIC_FILE_MODE, pidfileError, writeFileSafely, writePrivateFile } from './private-file.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { appLoadWarnings, type LoadedApp } from './app-loader.js';
+import { appLoadWarnings, tsLoaderInUse, type LoadedApp } from './app-loader.js';
 import type { BoundServer } from './binder.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { exposureWarnings, warnExposure } from './exposure.js';
@@ -15,7 +15,6 @@ import type { Options } from './options.js';
 import { openTelemetry } from './otel.js';
 import { Server } from './server.js';
 import { VERSION } from './version.js';
-import { describeTsLoader, tsLoader } from './ts-loader.js';
 import type { InspectorSetup } from '../inspector/setup.js';
 import type { HealthState, Readiness } from './health.js';
 import { runCheck, runShutdownHook } from './app-checks.js';
@@ -89,8 +88,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   if (!opts.announced) singleBootLines(options, log);
   if (loaded.file) log.info(`*          App: ${loaded.file} (${loaded.adapted.kind})`);
   for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
-  const ts = tsLoader();
-  if (ts) log.info({ tsLoader: ts.kind }, `*   TypeScript: ${describeTsLoader(ts)}`);
+  const ts = tsLoaderInUse();
+  if (ts) log.info({ tsLoader: ts.choice.kind }, `*   TypeScript: ${ts.text}`);
   warnExposure(log, exposureWarnings(options, { control: opts.ownProcess === true, inspector: opts.ownProcess === true }));
   warnIgnoredOptions(log, options, opts.ownProcess ? 'single' : 'embedded');
   // With a control app, probes can be set: each app call can then record its request (off until one is).

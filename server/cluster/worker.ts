@@ -5,7 +5,7 @@ import { exitWatchServing } from '../app-exit.js';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
-import { appLoadWarnings, loadApp } from '../app-loader.js';
+import { appLoadWarnings, loadApp, tsLoaderInUse } from '../app-loader.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '../app-checks.js';
@@ -14,7 +14,6 @@ import { openTelemetry } from '../otel.js';
 import { Server } from '../server.js';
 import { UNCAUGHT_GRACE_S, guardInspectorSignal, uncaughtGraceEnded } from '../single.js';
 import { keepServingOnRejection } from '../rejections.js';
-import { describeTsLoader, tsLoader } from '../ts-loader.js';
 import { CLUSTER_RUN_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, kDumped } from '../shared-names.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { probeHost } from '../probe-host.js';
@@ -155,8 +154,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   exitWatchServing(() => server.inFlight());
-  const ts = tsLoader();
-  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url), ...(ts ? { tsLoader: { kind: ts.kind, text: describeTsLoader(ts) } } : {}) });
+  const ts = tsLoaderInUse();
+  send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url), ...(ts ? { tsLoader: { kind: ts.choice.kind, text: ts.text } } : {}) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and
   // /health for the cluster); they are run every second and a change is reported at once.
   const appStats: AppCheckStats = {};

@@ -130,10 +130,10 @@ describe('what a single-mode boot loads on demand', () => {
   // The package entry (index.js, start.js) is imported before a TypeScript app, whose own import
   // of 'tspuma' would go through the loader's thread (about 2 ms a module more); a .js/.mjs app
   // that never imports it never loads it.
-  it('a .mjs app that does not import tspuma: no package entry; a .ts app: the entry before the app\'s file', async () => {
+  it('a .mjs app that does not import tspuma: no package entry and no TypeScript loader; a .ts app: the entry before the app\'s file', async () => {
     const plain = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], probe);
     expect(loadedBy(plain.proc.pid!)).toContain('server/single.js');
-    expect(loadedBy(plain.proc.pid!).filter((m) => m === 'server/index.js' || m === 'server/start.js')).toEqual([]);
+    expect(loadedBy(plain.proc.pid!).filter((m) => ['server/index.js', 'server/start.js', 'server/ts-loader.js', 'server/ts-hooks.js'].includes(m))).toEqual([]);
     const ts = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
     const urls = readFileSync(join(dir, `${ts.proc.pid}.txt`), 'utf8').split('\n');
     const app = urls.indexOf(pathToFileURL(`${ROOT}examples/hello.ts`).href);

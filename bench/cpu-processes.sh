@@ -4,9 +4,11 @@
 # `wrk -t1 -c10` for SECONDS against each in turn, in rotated order. For each run it prints the
 # main thread's user and system time per request (/proc/PID/task/PID/stat, 10 ms ticks), its run
 # time (schedstat, ns) and the other threads' CPU; then per label the medians and the median of the
-# per-round ratios "first label's cost / this one's" (above 1: cheaper than the first).
-# Start two or three processes of each build: on a shared machine two processes of one build can
-# differ by 10-15% in CPU per request for a whole run (bench/README.md, ninth round), so one
+# per-round ratios "first label's cost / this one's" (above 1: cheaper than the first); with
+# labels that differ only in trailing digits (a1 a2 a3 b1 b2 b3), also each build's median of
+# its processes' medians and the first build's over it.
+# Start three or four processes of each build: on a shared machine two processes of one build can
+# differ by 10-30% in CPU per request for a whole run (bench/README.md, ninth and tenth rounds), so one
 # process per side cannot resolve a smaller change.
 #   bench/cpu-processes.sh ROUNDS SECONDS LABEL=COMMAND...
 # Env: BASEPORT (first port, default 9720), WARM (warm-up seconds per server, default 3),
@@ -82,4 +84,11 @@ awk -v first="${labels[0]}" '
   function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   END { for (l in L) { n = 0; split("", x); split("", y); split("", z); split("", q)
           for (r in R) { n++; x[n] = m[l, r]; y[n] = u[l, r]; z[n] = s[l, r]; q[n] = m[first, r] / m[l, r] }
-          printf "%-10s run %6.2f user %6.2f sys %6.2f  %s/this %.3f\n", l, med(x, n), med(y, n), med(z, n), first, med(q, n) } }' "$T/rows"
+          printf "%-10s run %6.2f user %6.2f sys %6.2f  %s/this %.3f\n", l, med(x, n), med(y, n), med(z, n), first, med(q, n)
+          # A build: the label without its trailing digits (a1, a2, a3 -> a).
+          b = l; sub(/[0-9]+$/, "", b); k = ++cnt[b]; pm[b, k] = med(x, n) }
+        if (length(cnt) == length(L)) exit
+        fb = first; sub(/[0-9]+$/, "", fb)
+        for (b in cnt) { split("", v); for (k = 1; k <= cnt[b]; k++) v[k] = pm[b, k]; bm[b] = med(v, cnt[b]) }
+        print "-- by build (labels without their trailing digits): median of the process medians, and the first build over this one"
+        for (b in cnt) printf "%-10s %d processes  run %6.2f  %s/this %.3f\n", b, cnt[b], bm[b], fb, bm[fb] / bm[b] }' "$T/rows"

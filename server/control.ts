@@ -79,7 +79,7 @@ export class FailureBudget {
 }
 
 /** The commands only a cluster has (restarts, worker counts, a worker's live stack). */
-export type ClusterCommands = Pick<Primary, 'hotRestart' | 'phasedRestart' | 'restartRunning' | 'workerCountUp' | 'workerCountDown' | 'workerBooted' | 'workerExited' | 'workerCount' | 'phase' | 'stackOf'>;
+export type ClusterCommands = Pick<Primary, 'hotRestart' | 'phasedRestart' | 'restartRunning' | 'restartFailed' | 'workerCountUp' | 'workerCountDown' | 'workerBooted' | 'workerExited' | 'workerCount' | 'phase' | 'stackOf'>;
 
 /** What the control app steers: the cluster's primary, or single mode's process. */
 export interface Controlled {
@@ -186,12 +186,12 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       const err = new TspumaError('TSPUMA_ERR_CONTROL_MODE', { command: url.pathname.slice(1), hint });
       return json(res, 409, { error: err.message, code: err.code });
     }
-    const restart = (run: () => Promise<void>) => {
+    const restart = (what: string, run: () => Promise<void>) => {
       // One already running: this one is queued (Primary.exclusive) and starts when it ends.
       const queued = cluster.restartRunning;
       const p = run();
       if (!wait) {
-        p.catch((err: Error) => log.error({ err }, `restart failed: ${err.message}`));
+        p.catch((err: Error) => cluster.restartFailed(what, err));
         return json(res, 202, { message: queued ? 'queued' : 'started' });
       }
       p.then(
@@ -201,9 +201,9 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
     };
     switch (url.pathname) {
       case '/restart':
-        return restart(() => cluster.hotRestart());
+        return restart('hot restart', () => cluster.hotRestart());
       case '/phased-restart':
-        return restart(() => cluster.phasedRestart());
+        return restart('phased restart', () => cluster.phasedRestart());
       case '/worker-count-up': {
         const index = cluster.workerCountUp();
         if (!wait) return json(res, 200, { workers: cluster.workerCount });

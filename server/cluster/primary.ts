@@ -310,6 +310,16 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
     return this.restarts.hot();
   }
 
+  /**
+   * Logs a restart that rejected (SIGUSR1/SIGUSR2, the control app without --wait): one a stop cut
+   * short (it ran, or was queued) is an info line, not an error with a stack; a coded error (a
+   * rollback) is an error.
+   */
+  restartFailed(what: string, err: Error): void {
+    if (this.stopping && !(err instanceof TspumaError)) this.log.info(`- ${what[0]!.toUpperCase()}${what.slice(1)} not finished: the server is stopping`);
+    else this.log.error({ err }, `${what} failed: ${err.message}`);
+  }
+
   /** Whether a restart runs now (one asked for is then queued). */
   get restartRunning(): boolean {
     return this.restarts.running;

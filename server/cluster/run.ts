@@ -154,9 +154,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   onHangup(log, () => stop('SIGHUP'));
-  // A restart a stop cut short (SIGTERM while it ran, or queued) did not fail: no error, no stack.
-  const report = (what: string) => (err: Error) =>
-    primary.stopping && !(err instanceof TspumaError) ? log.info(`- ${what[0]!.toUpperCase()}${what.slice(1)} not finished: the server is stopping`) : log.error({ err }, `${what} failed: ${err.message}`);
+  const report = (what: string) => (err: Error) => primary.restartFailed(what, err);
   process.on('SIGUSR1', () => void primary.phasedRestart().catch(report('phased restart')));
   process.on('SIGUSR2', () => void primary.hotRestart().catch(report('hot restart')));
   process.on('SIGTTIN', () => primary.workerCountUp());

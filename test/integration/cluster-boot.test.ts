@@ -134,4 +134,20 @@ describe('cluster boot failures', () => {
       '30 - Phased restart not finished: the server is stopping',
     ]);
   });
+
+  it('the same through the control app (`ctl phased-restart` without --wait): the restart a stop cut short is an info line, not an error', async () => {
+    const s = await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, 'test/fixtures/apps/hello.mjs']);
+    await allBooted(s);
+    const answer = await fetch(`${await controlUrl(s)}/phased-restart?token=${TOKEN}`);
+    expect(answer.status).toBe(202);
+    await fromLog(s, (l) => (String(l.msg).startsWith('- Starting phased restart') ? l : undefined), 'the restart to start');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const lines = s.lines();
+    expect(lines.filter((l) => Number(l.level) >= 50).map((l) => l.msg)).toEqual([]);
+    expect(lines.filter((l) => /restart/i.test(String(l.msg))).map((l) => `${l.level} ${l.msg}`)).toEqual([
+      '30 - Starting phased restart, phase 1',
+      '30 - Phased restart not finished: the server is stopping',
+    ]);
+  });
 });

@@ -25,11 +25,22 @@
 //   before calling the callback (`_timerArgs`, `_argv`) and on one it reads just after, in a
 //   `finally` (`_repeat`, `_idleNext`): the call is current between the two reads (node's
 //   lib/internal/timers.js; test/unit/call-context.test.ts pins both reads);
-// - a tick (and a microtask) is queued between two of ours, which make the call current and
-//   restore the one before: the queue runs in order and what the callback queues goes after.
+// - a tick is known by its async id: node numbers each tick as it is queued (one counter for
+//   every async resource) and holds the running tick's id and its trigger's (the id of the
+//   work that queued it) where async_hooks.executionAsyncId() reads them. The ticks a call queues
+//   in one stretch of one tick, callback or call (until the call current changes) have ids
+//   between the counter's value when the stretch opened and when it closed, and one trigger: a
+//   lookup inside a tick (current(), when no call was made current synchronously) finds the
+//   stretch by the running tick's id and trigger. The counter and the stack of running resources
+//   are read from node's async_wrap binding (process.binding, no hooks). Where that is not
+//   available, the ticks are queued
+//   between two of ours that make the call current and restore the one before, as a microtask
+//   always is: the queue runs in order and what the callback queues goes after. The ids cost no
+//   tick: a keep-alive GET queued 16 ticks with the pairs, 10 without (bench/README.md).
 // The app call itself is entered and left by its caller (enter(), leave()), not run through a
 // function of ours. What still runs through one (the request's stream events, attribution.ts)
 // is taken out of stack texts by app-stacks.ts.
+import { AsyncResource } from 'node:async_hooks';
 import { promiseHooks } from 'node:v8';
 import { promisify } from 'node:util';
 
@@ -49,6 +60,74 @@ const processObject = process;
 /** No call saved (a timer's accessors between the read before the callback and the one after). */
 const NOT_ENTERED = Symbol('tspuma.notEntered');
 
+/** What of node's async_wrap binding the tick lookup reads (lib/internal/async_hooks.js keeps them there). */
+interface AsyncIds {
+  /** kExecutionAsyncId, kTriggerAsyncId, kAsyncIdCounter, kDefaultTriggerAsyncId. */
+  readonly ids: Float64Array;
+  /** kStackLength: how many resources are running, nested. */
+  readonly fields: Uint32Array;
+  /** The running resources, innermost last (a tick's is its queue entry: { callback, args }). */
+  readonly resources: unknown[];
+  /** The ids (execution, trigger) saved under each nested resource; replaced when node grows it. */
+  readonly binding: { async_ids_stack: Float64Array };
+  readonly kExecutionAsyncId: number;
+  readonly kTriggerAsyncId: number;
+  readonly kAsyncIdCounter: number;
+  readonly kDefaultTriggerAsyncId: number;
+  readonly kStackLength: number;
+}
+
+/**
+ * Node's async id fields and resource stack, or null where process.binding or the fields are not as
+ * lib/internal/async_hooks.js (Node 20, 22) leaves them. Node warns once (DEP0111) at the first
+ * process.binding('async_wrap'): debug mode's own read is made with deprecation warnings off, so
+ * the app's output shows none of it. test/unit/call-context.test.ts pins what the lookup assumes.
+ */
+export function asyncIds(): AsyncIds | null {
+  const binding = (process as unknown as { binding?: (name: string) => unknown }).binding;
+  if (typeof binding !== 'function') return null;
+  const quiet = process.noDeprecation;
+  try {
+    process.noDeprecation = true;
+    const b = binding.call(process, 'async_wrap') as {
+      async_id_fields?: unknown;
+      async_hook_fields?: unknown;
+      execution_async_resources?: unknown;
+      async_ids_stack?: unknown;
+      constants?: Record<string, number>;
+    };
+    const c = b.constants;
+    if (!(b.async_id_fields instanceof Float64Array) || !(b.async_hook_fields instanceof Uint32Array) || !Array.isArray(b.execution_async_resources) || !(b.async_ids_stack instanceof Float64Array) || !c) return null;
+    const names = ['kExecutionAsyncId', 'kTriggerAsyncId', 'kAsyncIdCounter', 'kDefaultTriggerAsyncId', 'kStackLength'] as const;
+    if (names.some((n) => typeof c[n] !== 'number')) return null;
+    return {
+      ids: b.async_id_fields,
+      fields: b.async_hook_fields,
+      resources: b.execution_async_resources,
+      binding: b as { async_ids_stack: Float64Array },
+      kExecutionAsyncId: c.kExecutionAsyncId!,
+      kTriggerAsyncId: c.kTriggerAsyncId!,
+      kAsyncIdCounter: c.kAsyncIdCounter!,
+      kDefaultTriggerAsyncId: c.kDefaultTriggerAsyncId!,
+      kStackLength: c.kStackLength!,
+    };
+  } catch {
+    return null;
+  } finally {
+    process.noDeprecation = quiet;
+  }
+}
+
+/** A running resource that is a tick's queue entry (`{ callback, args }`, a plain object). */
+function isTick(resource: unknown): boolean {
+  return typeof resource === 'object' && resource !== null && (resource as { constructor?: unknown }).constructor === Object;
+}
+
+/** Closed stretches kept at most (a power of 2): one is dropped once a later tick ran, or past this many. */
+const MAX_STRETCHES = 1024;
+/** How many AsyncResource scopes (runInAsyncScope) inside a tick the lookup looks through. */
+const MAX_SCOPES = 4;
+
 export class CallContext<T extends object> {
   private now: T | undefined = undefined;
   /** Calls of the promise reactions running now (a reaction may run inside another's microtask checkpoint). */
@@ -64,18 +143,115 @@ export class CallContext<T extends object> {
     this.now = call;
   };
   /**
-   * The call whose ticks are being queued now: our enter tick is queued before them, and our leave
-   * tick is queued once, when `now` next changes (closeStretch), so the ticks a call queues in one
-   * go share one pair (a response queues several: 6 per request on a plain listener).
+   * The call whose ticks are being queued now, in one stretch: until `now` changes (closeStretch),
+   * or, with async ids, until a tick is queued for another call or from other work. With async ids
+   * the stretch is the ids above `stretchLo` queued from `stretchTrigger`; without them our enter
+   * tick is queued before its ticks and our leave tick when it closes, so the ticks a call queues
+   * in one go share one pair (a response queues several: 6 per request on a plain listener).
    */
   private stretch: T | undefined = undefined;
+  private stretchLo = 0;
+  private stretchTrigger = 0;
+  /**
+   * Closed stretches whose ticks may not all have run, a ring from `head` (oldest) to `tail`: ids
+   * (lo, hi], trigger, call. Typed arrays and fixed slots: no array grows or shrinks per request.
+   */
+  private readonly lo = new Float64Array(MAX_STRETCHES);
+  private readonly hi = new Float64Array(MAX_STRETCHES);
+  private readonly trigger = new Float64Array(MAX_STRETCHES);
+  private readonly calls: (T | undefined)[] = new Array<T | undefined>(MAX_STRETCHES).fill(undefined);
+  private head = 0;
+  private tail = 0;
+  /** The last execution id looked up with a tick (not a scope) innermost, and its call: a tick looks up once. */
+  private lastId = -1;
+  private lastCall: T | undefined = undefined;
   /** process.nextTick as it was (the leave tick goes through it). */
   private queueTick: ((...args: unknown[]) => unknown) | null = null;
+  /** Node's async ids, or null: ticks are then followed with a pair of ticks of ours. */
+  private readonly ids: AsyncIds | null;
 
-  /** Queues the leave tick of the open stretch: called before `now` changes. */
+  /** @param options.pairs follow ticks with enter and leave ticks of ours even where async ids can be read. */
+  constructor(options: { pairs?: boolean } = {}) {
+    this.ids = options.pairs === true ? null : asyncIds();
+  }
+
+  /** Closes the open stretch: called before `now` changes. */
   private closeStretch(): void {
+    const call = this.stretch!;
     this.stretch = undefined;
-    this.queueTick?.call(processObject, this.leaveQueued);
+    const a = this.ids;
+    if (a === null) {
+      this.queueTick?.call(processObject, this.leaveQueued);
+      return;
+    }
+    if (this.tail - this.head === MAX_STRETCHES) this.calls[this.head++ & (MAX_STRETCHES - 1)] = undefined;
+    const i = this.tail++ & (MAX_STRETCHES - 1);
+    this.lo[i] = this.stretchLo;
+    this.hi[i] = a.ids[a.kAsyncIdCounter]!;
+    this.trigger[i] = this.stretchTrigger;
+    this.calls[i] = call;
+  }
+
+  /** Opens a stretch for call (a tick is about to be queued in it), unless it is open. */
+  private intoStretch(call: T, a: AsyncIds): void {
+    const fixed = a.ids[a.kDefaultTriggerAsyncId]!;
+    const trigger = fixed >= 0 ? fixed : a.ids[a.kExecutionAsyncId]!;
+    if (this.stretch === call && this.stretchTrigger === trigger) return;
+    if (this.stretch !== undefined) this.closeStretch();
+    this.stretch = call;
+    this.stretchLo = a.ids[a.kAsyncIdCounter]!;
+    this.stretchTrigger = trigger;
+  }
+
+  /**
+   * The call of the stretch the running tick was queued in, if a tick is running (under at most
+   * MAX_SCOPES AsyncResource scopes: on-finished runs its listeners in one). Ticks run in the
+   * order queued, with rising ids, so the closed stretches below this tick's id are done: dropped.
+   */
+  private tickCall(a: AsyncIds): T | undefined {
+    const depth = a.fields[a.kStackLength]!;
+    if (depth === 0) return undefined;
+    let id = a.ids[a.kExecutionAsyncId]!;
+    if (id === this.lastId) return this.lastCall;
+    let k = depth - 1;
+    let resource = a.resources[k];
+    // A tick's queue entry is a plain object; timers, immediates, scopes and handles are not.
+    if (!isTick(resource)) {
+      for (let scopes = 0; resource instanceof AsyncResource && scopes < MAX_SCOPES && k > 0; scopes++) resource = a.resources[--k];
+      if (!isTick(resource)) return undefined;
+    }
+    let trigger: number;
+    if (k === depth - 1) trigger = a.ids[a.kTriggerAsyncId]!;
+    else {
+      const stack = a.binding.async_ids_stack;
+      id = stack[2 * (k + 1)]!;
+      trigger = stack[2 * (k + 1) + 1]!;
+    }
+    const call = this.stretchCall(id, trigger);
+    if (k === depth - 1) {
+      this.lastId = id;
+      this.lastCall = call;
+    }
+    return call;
+  }
+
+  /** The call of the stretch tick `id` queued from `trigger` is in; drops the closed stretches before it. */
+  private stretchCall(id: number, trigger: number): T | undefined {
+    if (this.stretch !== undefined && id > this.stretchLo && trigger === this.stretchTrigger) return this.stretch;
+    const mask = MAX_STRETCHES - 1;
+    let h = this.head;
+    while (h !== this.tail && this.hi[h & mask]! < id) this.calls[h++ & mask] = undefined;
+    this.head = h;
+    if (h === this.tail) return undefined;
+    const i = h & mask;
+    return id > this.lo[i]! && trigger === this.trigger[i] ? this.calls[i] : undefined;
+  }
+
+  private dropStretches(): void {
+    this.calls.fill(undefined);
+    this.head = this.tail = 0;
+    this.lastId = -1;
+    this.lastCall = undefined;
   }
 
   private readonly leaveQueued = (): void => {
@@ -88,7 +264,8 @@ export class CallContext<T extends object> {
     if (this.stopHooks) return;
     this.stopHooks = <() => unknown>promiseHooks.createHook({
       init: (promise) => {
-        if (this.now !== undefined) (promise as Marked)[kCall] = this.now;
+        const call = this.current();
+        if (call !== undefined) (promise as Marked)[kCall] = call;
       },
       before: (promise) => {
         this.saved.push(this.now);
@@ -111,6 +288,7 @@ export class CallContext<T extends object> {
   /** Stops following (the globals go back, unless something replaced them since). */
   disable(): void {
     if (this.stretch !== undefined) this.closeStretch();
+    this.dropStretches();
     this.stopHooks?.();
     this.stopHooks = null;
     for (const [name, { owner, original, wrapper }] of this.replaced) if (owner[name] === wrapper) owner[name] = original;
@@ -148,7 +326,9 @@ export class CallContext<T extends object> {
 
   /** The call whose work is running now (also while V8 is paused in it). */
   current(): T | undefined {
-    return this.now;
+    const now = this.now;
+    if (now !== undefined || this.ids === null || (this.stretch === undefined && this.head === this.tail)) return now;
+    return this.tickCall(this.ids);
   }
 
   /**
@@ -163,7 +343,7 @@ export class CallContext<T extends object> {
     const wrapper = function (this: unknown): unknown {
       // eslint-disable-next-line prefer-rest-params
       const timer = Reflect.apply(original, this, arguments) as Record<string, unknown> | undefined;
-      const call = context.now;
+      const call = context.current();
       if (call !== undefined && timer !== null && typeof timer === 'object') context.follow(timer, call, before, after);
       return timer;
     };
@@ -216,8 +396,20 @@ export class CallContext<T extends object> {
     const context = this;
     const tick = name === 'nextTick';
     if (tick) this.queueTick = original;
+    const ids = this.ids;
+    if (tick && ids !== null) {
+      // Small enough to be inlined where node queues its ticks: the lookup and the stretch out of line.
+      const lean = function (this: unknown, callback: unknown): unknown {
+        const call = context.current();
+        if (call !== undefined && typeof callback === 'function') context.intoStretch(call, ids);
+        // eslint-disable-next-line prefer-rest-params
+        return Reflect.apply(original, this, arguments);
+      };
+      this.replace(owner, name, original, lean);
+      return;
+    }
     const wrapper = function (this: unknown, callback: unknown): unknown {
-      const call = context.now;
+      const call = context.current();
       // eslint-disable-next-line prefer-rest-params
       if (call === undefined || typeof callback !== 'function') return Reflect.apply(original, this, arguments);
       if (tick) {

@@ -12,7 +12,10 @@
 // fails there first. undici's one private member read (a Response's `state` symbol) lives in
 // fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts; node:module's
 // CommonJS internals (Module._extensions, Module._resolveFilename, a module's _compile) in
-// ts-loader.ts, for CommonJS TypeScript, pinned by test/unit/node-module-internals.test.ts.
+// ts-loader.ts, for CommonJS TypeScript, pinned by test/unit/node-module-internals.test.ts; node's
+// async_wrap binding (the async id fields and the stack of running resources, read through
+// process.binding) in diagnostics/call-context.ts's asyncIds, for debug mode's tick lookup, pinned
+// by test/unit/async-wrap-internals.test.ts.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';

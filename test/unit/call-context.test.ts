@@ -5,17 +5,30 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CallContext } from '../../diagnostics/call-context.js';
 
 const contexts: CallContext<{ id: string }>[] = [];
-function context(): CallContext<{ id: string }> {
-  const c = new CallContext<{ id: string }>();
-  c.enable();
-  contexts.push(c);
-  return c;
-}
 afterEach(() => {
   for (const c of contexts.splice(0)) c.disable();
 });
 
-describe('CallContext', () => {
+// Each case runs with ticks followed by their async ids (where node's binding is there: this Node)
+// and with the pairs of ticks of ours that replace them where it is not.
+for (const pairs of [false, true]) {
+function context(): CallContext<{ id: string }> {
+  const c = new CallContext<{ id: string }>({ pairs });
+  c.enable();
+  contexts.push(c);
+  return c;
+}
+/**
+ * A context made once vitest's own process.nextTick swap is over: its RPC (a task's start) sets
+ * process.nextTick to node's for a while and puts back, a tick later, the one it found, so a
+ * context enabled in between saw its nextTick wrapper replaced under the case's ticks.
+ */
+async function settledContext(): Promise<CallContext<{ id: string }>> {
+  await new Promise((r) => setImmediate(r));
+  return context();
+}
+
+describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' : 'CallContext (ticks followed by their async ids)', () => {
   it('is the call during its synchronous part only, and the one before it afterwards', () => {
     const c = context();
     const outer = { id: 'outer' };
@@ -206,6 +219,81 @@ describe('CallContext', () => {
     expect(stacks.microtask).toMatch(/call-context\.test\.ts:\d+:\d+\n {4}at node:internal\/process\/task_queues/);
   });
 
+  it("follows a call's tick into the ticks it queues, while ticks queued by other work in between run with none", async () => {
+    const c = await settledContext();
+    const seen: Record<string, string> = {};
+    const mark = (name: string) => (seen[name] = c.current()?.id ?? 'none');
+    await new Promise<void>((done) => {
+      const before = c.enter({ id: 'call' });
+      try {
+        process.nextTick(() => {
+          mark('A: queued in the call');
+          process.nextTick(() => {
+            mark('B: queued by A');
+            process.nextTick(() => {
+              mark('C: queued by B');
+              done();
+            });
+          });
+        });
+      } finally {
+        c.leave(before);
+      }
+      process.nextTick(() => {
+        mark('U: queued after the call');
+        process.nextTick(() => mark('V: queued by U'));
+      });
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual({ 'A: queued in the call': 'call', 'U: queued after the call': 'none', 'B: queued by A': 'call', 'V: queued by U': 'none', 'C: queued by B': 'call' });
+  });
+
+  it('keeps the call current inside an AsyncResource scope run in its tick (on-finished runs its listeners so), and in the ticks queued there', async () => {
+    const { AsyncResource } = await import('node:async_hooks');
+    const c = await settledContext();
+    const seen: Record<string, string> = {};
+    await new Promise<void>((done) => {
+      const before = c.enter({ id: 'call' });
+      try {
+        process.nextTick(() => {
+          new AsyncResource('TEST_SCOPE').runInAsyncScope(() => {
+            seen.scope = c.current()?.id ?? 'none';
+            process.nextTick(() => {
+              seen['tick from the scope'] = c.current()?.id ?? 'none';
+              done();
+            });
+          });
+        });
+      } finally {
+        c.leave(before);
+      }
+    });
+    expect(seen).toEqual({ scope: 'call', 'tick from the scope': 'call' });
+  });
+
+  it('follows each of many calls, entered one after another in one turn, into its own ticks', async () => {
+    const c = await settledContext();
+    const seen: string[] = [];
+    await new Promise<void>((done) => {
+      for (let i = 0; i < 50; i++) {
+        const before = c.enter({ id: `c${i}` });
+        try {
+          process.nextTick(() => {
+            seen.push(`${i}:${c.current()?.id}`);
+            process.nextTick(() => {
+              seen.push(`${i}+:${c.current()?.id}`);
+              if (seen.length === 100) done();
+            });
+          });
+        } finally {
+          c.leave(before);
+        }
+      }
+    });
+    expect(seen.filter((s) => s.split(':')[1] !== `c${s.split(/[+:]/)[0]}`)).toEqual([]);
+    expect(c.current()).toBeUndefined();
+  });
+
   it('gives the global timer functions and process.nextTick back when disabled', () => {
     const before = { setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick };
     const c = new CallContext<{ id: string }>();
@@ -216,3 +304,4 @@ describe('CallContext', () => {
     expect({ setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick }).toEqual(before);
   });
 });
+}

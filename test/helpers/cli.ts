@@ -81,9 +81,12 @@ export interface RunOptions {
 const NO_EXTRA_CA = { NODE_EXTRA_CA_CERTS: undefined };
 
 export function run(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT, opts: RunOptions = {}): Spawned {
-  // --debug implies inspectors on 9229 and up; tests must not take fixed ports on a shared machine.
+  // --debug implies inspectors on 9229 and up: a test must not take fixed ports on a shared machine,
+  // and one that attaches no DevTools client, reads no inspector line and takes no live stack or
+  // autopsy need not pay for them (about 60 ms of CPU a process: test/README.md). A -d boot with no
+  // --inspect of its own runs without; a case that uses the inspector asks for --inspect=127.0.0.1:0.
   const debug = args.some((a) => a === '-d' || a === '--debug') && !args.some((a) => a.startsWith('--inspect'));
-  if (debug) args = ['--inspect=127.0.0.1:0', ...args];
+  if (debug) args = ['--inspect=off', ...args];
   const [command, ...argv] = opts.unprivileged ? unprivileged([process.execPath, CLI, ...args]) : [process.execPath, CLI, ...args];
   const proc = spawn(command!, argv, {
     cwd,

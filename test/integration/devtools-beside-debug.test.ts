@@ -51,7 +51,7 @@ for (const [mode, args, target] of [
   describe(`-d with a DevTools client (${mode}, ${target})`, () => {
     it('dumps keep their values while a DevTools-like client is attached and after it leaves; a client that never resumes does not hold a failing request', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tspuma-beside-'));
-      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
+      const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
       if (args.length > 0) await allBooted(s);
       const base = await discoveryUrl(s);
       await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as { id: string }[]).some((t) => t.id === target), `${target} listed`);

@@ -39,7 +39,7 @@ describe('a DevTools console typo under -d', () => {
     ['-w 1', ['-w', '1'], ['tspuma-primary', 'tspuma-worker-0']],
   ] as const) {
     it(`is answered with its ReferenceError and requests keep being answered (${mode}: ${targets.join(', ')})`, async () => {
-      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', HELLO]);
+      const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', HELLO]);
       const base = await discoveryUrl(s);
       if (targets.length > 1) await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed');
       for (const target of targets) {
@@ -118,7 +118,7 @@ describe('a DevTools client that sets pause-on-exceptions to none (DevTools does
     const { join } = await import('node:path');
     const { dumpsIn } = await import('../helpers/dumps.js');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-poe-'));
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
     const url = new URL(await discoveryUrl(s));
     const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-single' });
     await client.Debugger.enable({});

@@ -37,7 +37,7 @@ describe("Node's inspector lines on stderr", () => {
     ['-w 1', ['-w', '1'], ['tspuma-primary', 'tspuma-worker-0']],
   ] as const) {
     it(`${mode}: two attaches to each of ${targets.join(', ')} and one left attached at the stop print none of them; the app's lines arrive whole and in order`, async () => {
-      const s = await boot(['-d', ...args, '-b', 'tcp://127.0.0.1:0', APP]);
+      const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', APP]);
       const base = await discoveryUrl(s);
       await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed', 20_000);
       if (targets.length > 1) await waitFor(() => s.lines().some((l) => /^- All \d+ workers booted$/.test(String(l.msg))), 'every worker booted', 20_000);
@@ -70,7 +70,7 @@ describe("Node's inspector lines on stderr", () => {
   }
 
   it('-w 2: a phased restart under DevTools clients left attached to both workers is not held by them (each old worker stops at once, none is killed) and prints none of the lines', async () => {
-    const s = await boot(['-d', '-w', '2', '-b', 'tcp://127.0.0.1:0', APP]);
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-w', '2', '-b', 'tcp://127.0.0.1:0', APP]);
     const base = await discoveryUrl(s);
     // A worker still booting does not take the stop message yet: restart a cluster that has booted.
     await waitFor(() => s.lines().some((l) => l.msg === '- All 2 workers booted'), 'every worker booted', 20_000);

@@ -149,7 +149,7 @@ describe('the modules a single-mode .ts boot loads after its app', () => {
   // module-hooks thread (about 2 ms of CPU a module more: issue 31): what runSingle imports
   // lazily for --inspect and --control-url is loaded before the app instead.
   it('with -d and --control-url: the inspector\'s, the control app\'s and the probes\' modules are loaded before the app\'s file', async () => {
-    const s = await boot(['-d', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
     const urls = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
     const app = urls.indexOf(pathToFileURL(`${ROOT}examples/hello.ts`).href);
     expect(app, 'the app\'s file in the list').toBeGreaterThan(0);

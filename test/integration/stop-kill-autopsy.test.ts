@@ -45,7 +45,7 @@ describe('S12: the kill at workerShutdownTimeout', () => {
   }, 60_000 * SLOWNESS);
 
   it('-d: the [hang] autopsy (the spinning frame, the request in flight) is written before the kill line and the kill, then the primary exits 0', async () => {
-    const s = await spinningCluster(['-d']);
+    const s = await spinningCluster(['-d', '--inspect=127.0.0.1:0']);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerShutdownTimeout: Worker 0 \\(PID: ${s.pid}\\) still running ${STOP_S} s \\(workerShutdownTimeout\\) after it was told to stop; killing it \\(SIGKILL\\) \\(TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT\\)$`, 'm'));
@@ -64,7 +64,7 @@ describe('S12: the kill at workerShutdownTimeout', () => {
   }, 60_000 * SLOWNESS);
 
   it('-d, the dump folder gone: the autopsy line says the dump was not written, why (coded), and that it is on stderr, never "written" (T9)', async () => {
-    const s = await spinningCluster(['-d']);
+    const s = await spinningCluster(['-d', '--inspect=127.0.0.1:0']);
     rmSync(join(s.dir, 'dumps'), { recursive: true, force: true });
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);

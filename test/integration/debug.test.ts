@@ -42,7 +42,7 @@ describe('tspuma -d', () => {
     // The app is neither case's subject (the listen is tspuma's): JavaScript, no TypeScript hooks thread.
     const holder = await boot(['-b', LOCAL, 'test/fixtures/apps/hello.mjs']);
     const port = new URL(holder.url).port;
-    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-d --inspect=127.0.0.1:0' });
+    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-d --inspect=off' });
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/tspuma dump #1 \[listen\].*EADDRINUSE/);
     expect(s.stderr()).toMatch(/> #0 listen  server\/binder\.ts:\d+/);
@@ -91,7 +91,7 @@ describe('tspuma -d', () => {
       join(dir, 'tspuma.config.mjs'),
       `export default {
   debug: true,
-  inspect: '127.0.0.1:0',
+  inspect: false,
   app: ${JSON.stringify(join(ROOT, APP))},
   afterBooted: function warmCache() { const cacheKey = 'users'; throw new Error('cache ' + cacheKey + ' unavailable'); },
   lowlevelErrorHandler(err, env, status) {

@@ -205,7 +205,7 @@ describe('Hono 4 and fetch handlers', () => {
   },
 };\n`,
       );
-      s = await boot(['--inspect=127.0.0.1:0', '-b', LOCAL], { TSPUMA_DUMP_DIR: dir }, cfg);
+      s = await boot(['--inspect=off', '-b', LOCAL], { TSPUMA_DUMP_DIR: dir }, cfg);
     });
 
     it('dumps a throw after `await request.text()` with the body it parsed', async () => {

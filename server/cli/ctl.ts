@@ -48,8 +48,7 @@ export async function ctl(args: string[]): Promise<number> {
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: res.headers['content-type'] }));
     });
-    // The bound's error says where it came from and how to wait longer.
-    const bound = timeoutGiven ? 'from --timeout; a larger one waits longer' : 'the default; --timeout SECONDS waits longer';
+    const bound = timeoutBound(timeoutGiven);
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} s (${bound})`), { code: 'TIMEOUT' })));
     req.on('error', reject);
   }).catch((err: NodeJS.ErrnoException) => {
@@ -107,4 +106,9 @@ const EXIT_MS = 10_000;
 /** Resolves once process `pid` is gone; TSPUMA_ERR_CONTROL_WAIT if it still runs EXIT_MS later. */
 async function exited(pid: number, command: string): Promise<void> {
   if (!(await processExits(pid, EXIT_MS))) throw new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command, problem: `the server answered that it stopped, but its process (PID ${pid}, from the state file) was still running ${EXIT_MS / 1000} s later` });
+}
+
+/** What a timed-out request's error says of its bound: where it came from and how to wait longer. */
+export function timeoutBound(given: boolean): string {
+  return given ? 'from --timeout; a larger one waits longer' : 'the default; --timeout SECONDS waits longer';
 }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ctl } from '../../server/cli/ctl.js';
+import { ctl, timeoutBound } from '../../server/cli/ctl.js';
 import type { TspumaError } from '../../server/errors.js';
 import { tcpServers } from '../helpers/net.js';
 
@@ -60,6 +60,9 @@ describe('tspuma ctl: a control app that accepts and never answers', () => {
     const waited = await ctl(['phased-restart', '--wait', '--timeout', '0.3', ...control]).catch((err: TspumaError) => err);
     expect((waited as TspumaError).code).toBe('TSPUMA_ERR_CONTROL_WAIT');
     expect((waited as TspumaError).message).toContain('no answer within 0.3 s (from --timeout; a larger one waits longer): the server has not reached');
+    // The default's bound (120 s) is not waited out here: its words, which the same error carries.
+    expect(timeoutBound(false)).toBe('the default; --timeout SECONDS waits longer');
+    expect(timeoutBound(true)).not.toBe(timeoutBound(false));
   });
 });
 

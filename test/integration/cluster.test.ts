@@ -159,7 +159,11 @@ describe('cluster mode', () => {
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
     // Stuck napping 2 ms a turn: no check-in, nothing served, and no core burnt until the kill.
     void fetch(`${s.url}/spin?nap=2`, { headers: { connection: 'close' } }).catch(() => undefined);
-    const stuck = await waitFor(async () => (await s.stats()).worker_status.find((w) => Date.now() - Date.parse(w.last_checkin!) > 1000), 'a worker to stop checking in', 5000);
+    // The stuck worker is the one whose last check-in (sent as the request entered the app) names
+    // /spin: a check-in over 1 s old, how it was found before, is also a healthy worker's at a load
+    // of 30 (findings fix7.3: the other worker taken for the stuck one).
+    const spinning = (w: ClusterStats['worker_status'][number]) => (w as { last_status?: { in_flight?: { url: string }[] } }).last_status?.in_flight?.some((r) => r.url.startsWith('/spin')) === true;
+    const stuck = await waitFor(async () => (await s.stats()).worker_status.find(spinning), 'a worker to say at its check-in that it took /spin', 5000);
     const other = pids.find((p) => p !== stuck.pid)!;
     // From now until the replacement has booted, fresh connections one after another, 10 ms apart:
     // each must be answered (pidOf throws after 3 s), by the other worker or, once booted, the

@@ -177,8 +177,10 @@ export function openInspector(
  */
 function takeOverWhenGone(pid: number, port: number, host: string, who: string, log: Logger, handover: Handover): void {
   const exited = handover.exited ?? exitedFromProc;
+  const parentOf = handover.parentOf ?? parentFromProc;
   const timer = setInterval(() => {
-    if (!exited(pid)) return;
+    // Exited, or reaped and its pid reused by a process that is not our sibling (review7.6).
+    if (!exited(pid) && parentOf(pid) === process.ppid) return;
     clearInterval(timer);
     const interim = inspector.url();
     inspector.close();

@@ -95,11 +95,11 @@ describe('a restart: the port held by the worker this one replaces (N28)', () =>
   function replacing(parent: number) {
     const { logger, lines } = captureLogger();
     const moved: string[] = [];
-    const state = { gone: false };
+    const state = { gone: false, parent };
     vi.useFakeTimers();
     const url = openInspector({ host: '127.0.0.1', port: 9300, explicit: true }, { kind: 'worker', index: 1 }, logger, () => ({ pid: 4242, command: 'tspuma worker 1' }), false, {
       onMoved: (u) => moved.push(u),
-      parentOf: (pid) => (pid === 4242 ? parent : null),
+      parentOf: (pid) => (pid === 4242 ? state.parent : null),
       exited: (pid) => pid === 4242 && state.gone,
       everyMs: 100,
     });
@@ -138,6 +138,19 @@ describe('a restart: the port held by the worker this one replaces (N28)', () =>
       vi.advanceTimersByTime(100);
       expect(r.moved).toEqual(['ws://127.0.0.1:40123/uuid']);
       expect(r.lines.at(-1)).toMatchObject({ level: 40, msg: 'Inspector port 9303 (worker 1) is in use, after the worker it replaced exited; opened 127.0.0.1:40123 instead' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('its predecessor reaped and its pid taken by a process of another parent (review7.6): counted as exited, the inspector moves and the watch stops', () => {
+    try {
+      const r = replacing(process.ppid);
+      r.state.parent = process.ppid + 1; // 4242 exited, was reaped, and the pid went to someone else
+      vi.advanceTimersByTime(100);
+      expect(r.moved).toEqual(['ws://127.0.0.1:9303/uuid']);
+      vi.advanceTimersByTime(1000);
+      expect(r.moved).toHaveLength(1);
     } finally {
       vi.useRealTimers();
     }

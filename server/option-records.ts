@@ -70,9 +70,13 @@ export const DEFAULT_HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH'
 
 /** A control token needs this many different characters (`aaaaaaaaaaaaaaaa` is refused). */
 export const CONTROL_TOKEN_VARIETY = 6;
-/** A tcp:// or unix:// URI of a socket tspuma serves itself on (control app, health checks), or null. */
+/**
+ * The URI of a socket tspuma serves itself on (control app, health checks), or null. Only its type
+ * is checked here: options.ts parses it as that listener's (binder-uri.ts's parseBind), whose error
+ * names the listener and the schemes and parameters it takes.
+ */
 const socketUri = nullable((raw) => {
-  if (typeof raw === 'string' && /^(tcp|unix):\/\//.test(raw)) return raw;
+  if (typeof raw === 'string') return raw;
   throw new Expected('tcp://HOST:PORT or unix://PATH');
 });
 

@@ -45,6 +45,15 @@ describe('--health-url and --control-url: URI errors', () => {
     expect(control.message).toBe("The control app's URI `tcp://127.0.0.1:99999` (--control-url in command line) is invalid: port 99999 must be an integer from 0 to 65535. Expected tcp://HOST:PORT or unix://PATH.");
   });
 
+  it('ssl:// or no scheme: refused by the listener\'s own URI check (review7.3), naming the listener and what it takes', () => {
+    const tls = refusal(['--health-url', 'ssl://127.0.0.1:9000?cert=c.pem&key=k.pem', 'app.ts']);
+    expect(tls.code).toBe('TSPUMA_ERR_BIND_URI');
+    expect(tls.message).toBe("The health checks' URI `ssl://127.0.0.1:9000?cert=c.pem&key=k.pem` (--health-url in command line) is invalid: ssl:// is not served here: only the app's binds serve TLS. Expected tcp://HOST:PORT or unix://PATH.");
+    const bare = refusal(['--control-url', '127.0.0.1:9293', 'app.ts']);
+    expect(bare.code).toBe('TSPUMA_ERR_BIND_URI');
+    expect(bare.message).toBe("The control app's URI `127.0.0.1:9293` (--control-url in command line) is invalid: it has no scheme://. Expected tcp://HOST:PORT or unix://PATH.");
+  });
+
   it('?backlog=0: said of the health checks\' URI and its flag', () => {
     const err = refusal(['--health-url', 'tcp://127.0.0.1:0?backlog=0', 'app.ts']);
     expect(err.code).toBe('TSPUMA_ERR_BIND_BACKLOG');

@@ -488,8 +488,18 @@ describe('Primary: restarts', () => {
     const third = primary.phasedRestart();
     const queued = primary.hotRestart();
     void primary.stop();
-    expect((await rejection(queued)).message).toBe('the primary is stopping');
-    await rejection(third);
+    const refusedQueued = await rejection(queued);
+    expect({ code: (refusedQueued as TspumaError).code, message: refusedQueued.message }).toEqual({
+      code: 'TSPUMA_ERR_RESTART_STOPPING',
+      message: 'Hot restart not finished: the primary is stopping (it was queued behind another restart and never ran).',
+    });
+    expect(((await rejection(third)) as TspumaError).code).toBe('TSPUMA_ERR_RESTART_STOPPING');
+    // One asked for once the stop has begun is refused with the same code.
+    const late = await rejection(primary.phasedRestart());
+    expect({ code: (late as TspumaError).code, message: late.message }).toEqual({
+      code: 'TSPUMA_ERR_RESTART_STOPPING',
+      message: 'Phased restart not finished: the primary is stopping (it was asked for after the stop began).',
+    });
   });
 
   it('phased restart stopped (SIGTERM) while an old worker drains: no next index is forked after the stop, and the restart ends refused', async () => {
@@ -509,7 +519,11 @@ describe('Primary: restarts', () => {
     // Forks: #0 #1 (phase 0), #2 (new 0): no worker 1 of phase 1 booting into a stopped primary.
     expect(forks.map((w) => `${w.index}:${w.phase}`)).toEqual(['0:0', '1:0', '0:1']);
     expect(alive()).toEqual([]);
-    expect((await refused).message).toBe('the primary is stopping');
+    const err = await refused;
+    expect({ code: (err as TspumaError).code, message: err.message }).toEqual({
+      code: 'TSPUMA_ERR_RESTART_STOPPING',
+      message: 'Phased restart not finished: the primary is stopping (before worker 1 was replaced; no worker was forked for it).',
+    });
   });
 
   it('phased restart: each new worker boots before its old one is told to stop; phase 1 alone serves after', async () => {

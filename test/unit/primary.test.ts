@@ -382,6 +382,26 @@ describe('Primary: DevTools, injected (--inspect or -d)', () => {
     expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT']);
   });
 
+  it("tells the worker of a client's heap snapshot as it begins and as it ends (epoch ms), so its blocked-loop warning names the snapshot (review7.5)", async () => {
+    const { devtools } = fakeDevTools();
+    const { clock, forks } = await setup({}, devtools);
+    forks[0]!.boot();
+    forks[1]!.boot();
+    const snapshots = () => forks[1]!.sent.filter((m) => m.type === 'heap-snapshot');
+    const since = clock.now();
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'start');
+    expect(snapshots()).toEqual([{ tspuma: 1, type: 'heap-snapshot', since, until: null }]);
+    await clock.advance(1500);
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'progress');
+    await clock.advance(1000);
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'end');
+    expect(snapshots()).toEqual([
+      { tspuma: 1, type: 'heap-snapshot', since, until: null },
+      { tspuma: 1, type: 'heap-snapshot', since, until: since + 2500 },
+    ]);
+    expect(forks[0]!.sent.filter((m) => m.type === 'heap-snapshot')).toEqual([]);
+  });
+
   it('S12: a worker still running at workerShutdownTimeout is handed to its autopsy (the stop-time reason) and killed only once the autopsy settled', async () => {
     const { devtools, calls, autopsies } = fakeDevTools();
     const { primary, clock, forks, lines } = await setup({}, devtools);

@@ -196,7 +196,8 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       }
       p.then(
         () => json(res, 200, { message: 'done', phase: cluster.phase }),
-        (err: Error) => json(res, 500, { error: err.message }),
+        // Coded (TSPUMA_ERR_RESTART_BOOT, TSPUMA_ERR_RESTART_STOPPING): ctl's output and a script tell a rollback from a stop.
+        (err: Error) => json(res, 500, { error: err.message, ...(err instanceof TspumaError ? { code: err.code } : {}) }),
       );
     };
     switch (url.pathname) {

@@ -190,6 +190,9 @@ export const ERRORS = {
   TSPUMA_ERR_RESTART_BOOT: {
     template: 'Restart to phase {phase} rolled back: new worker {index} failed to boot ({reason}); the workers of phase {kept} keep serving. A worker of phase {kept} that dies from now on (a crash, an OOM kill) is replaced from the app\'s files as they are now and may fail the same way: fix them or revert the deploy.',
   },
+  TSPUMA_ERR_RESTART_STOPPING: {
+    template: '{restart} not finished: the primary is stopping ({when}).',
+  },
   TSPUMA_ERR_INSPECT_PORT_BUSY: {
     template: 'Inspector discovery port {port} is in use: {holder}. Using a free port instead (the discovery line below names it); chrome://inspect set to {host}:{port} shows that process\'s targets, not this server\'s.',
   },

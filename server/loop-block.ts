@@ -5,7 +5,8 @@
 // the request that ran as the loop came back, the CPU the process used meanwhile (computing, or
 // waiting in a sync call), and how many requests waited; later blocks within the fold interval are
 // counted into the next line. tspuma's own work in the block's span (own-work.ts: probes set,
-// removed or read), or a debugger's pause there, is named instead. The count and the longest block go to the stats (ctl stats).
+// removed or read), a debugger's pause there, or a DevTools client's heap snapshot, is named
+// instead. The count and the longest block go to the stats (ctl stats).
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
@@ -24,6 +25,20 @@ export interface LoopBlockDeps<R> {
   describe(request: R): string;
   /** The main thread's [ran, waited for a CPU] ms (thread-clock.ts; tests inject). */
   thread?: () => ThreadFigures | null;
+  /**
+   * Runs a block's report (at once by default). A cluster worker lets it wait a moment: the
+   * primary tells it of a DevTools client's heap snapshot over IPC, which it reads only once its
+   * loop is back, after this timer's first run (own-work.ts heapSnapshotTaken).
+   */
+  settle?: (report: () => void) => void;
+}
+
+/** A cluster worker's settle: its report waits this long for the primary's word of a heap snapshot. */
+export const SETTLE_MS = 250;
+
+/** What a cluster worker passes as LoopBlockDeps.settle. */
+export function settleAfterIpc(report: () => void): void {
+  setTimeout(report, SETTLE_MS).unref();
 }
 
 /**
@@ -52,6 +67,7 @@ export class LoopBlockWatch<R> {
   private last = 0;
   private cpu = process.cpuUsage();
   private readonly threadFigures: () => ThreadFigures | null;
+  private readonly settle: (report: () => void) => void;
   private thread: ThreadFigures | null = null;
   /** The last RECENT requests to end late (ended()), and when (performance.now()): no allocation per request. */
   private readonly recent: (R | null)[] = new Array<R | null>(RECENT).fill(null);
@@ -73,6 +89,7 @@ export class LoopBlockWatch<R> {
     this.intervalMs = Math.max(20, Math.min(250, Math.floor(this.thresholdMs / 4)));
     this.culpritAfterMs = this.intervalMs + this.thresholdMs / 2;
     this.threadFigures = d.thread ?? mainThreadFigures;
+    this.settle = d.settle ?? ((report) => report());
   }
 
   start(): void {
@@ -169,18 +186,31 @@ export class LoopBlockWatch<R> {
    */
   private report(blockedMs: number, since: number, after: number, cpuMs: number, thread: { ran: number; waited: number } | null, now: number): void {
     this.lastLineAt = now;
-    const s = (ms: number) => (ms / 1000).toFixed(1);
     let culprit = -1;
     for (let i = 0; i < RECENT; i++) if (this.recent[i] !== null && this.recentAt[i]! >= after && (culprit === -1 || this.recentAt[i]! < this.recentAt[culprit]!)) culprit = i;
     const ended = culprit === -1 ? null : this.d.describe(this.recent[culprit]!);
     const inApp = this.d.inApp();
+    // What other processes saw during the block may come after it (settle): read then.
+    this.settle(() => {
+      try {
+        this.write(blockedMs, since, now, cpuMs, thread, ended, inApp);
+      } catch (err) {
+        this.d.log.debug({ err }, 'the blocked-loop warning could not be written');
+      }
+    });
+  }
+
+  private write(blockedMs: number, since: number, now: number, cpuMs: number, thread: { ran: number; waited: number } | null, ended: string | null, inApp: { text: string; ms: number }[]): void {
+    const s = (ms: number) => (ms / 1000).toFixed(1);
     let during: string;
     let waited = inApp.length;
     // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
     // the loop, whatever request ended as it came back.
-    const { own, debugger: held } = ownWorkBetween(since, now);
+    const { own, debugger: held, snapshot } = ownWorkBetween(since, now);
     // A probe's own pause is one -d's session did not ask for either: tspuma's work names it first.
     if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
+    // The snapshot walks the heap on this thread: the request that ended after it only waited.
+    else if (snapshot) during = `; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code`;
     else if (held) during = `; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code`;
     else if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
     else if (inApp.length > 0) {

@@ -1,23 +1,26 @@
 // What held a serving process's main thread that was not the app's code: tspuma's own work
 // (setting and removing probes: a live edit walks the whole heap; reading a probe hit's values
 // while paused) and a debugger client's pause (DevTools, `tspuma inspect stack`, a `debugger`
-// statement: seen by debug mode's capture session, diagnostics/capture.ts). Each run is
-// remembered, what and when (the last few), so a blocked-loop warning (loop-block.ts) names it
-// rather than blaming the app's code. Nothing here runs per request.
+// statement: seen by debug mode's capture session, diagnostics/capture.ts) or a heap snapshot a
+// DevTools client took through discovery (told by the primary, whose proxy sees it: cluster
+// worker.ts). Each run is remembered, what and when (the last few), so a blocked-loop warning
+// (loop-block.ts) names it rather than blaming the app's code. Nothing here runs per request.
 import { performance } from 'node:perf_hooks';
 
 /** Runs remembered: a block is reported within a second of its end, and a burst of probe commands is short. */
 const KEPT = 8;
 const what: (string | null)[] = new Array<string | null>(KEPT).fill(null);
-/** A debugger's pause (not tspuma's work) at that index. */
-const paused: boolean[] = new Array<boolean>(KEPT).fill(false);
+/** tspuma's work, a debugger's pause, or a DevTools client's heap snapshot, at that index. */
+type Kind = 'own' | 'debugger' | 'snapshot';
+const kinds: Kind[] = new Array<Kind>(KEPT).fill('own');
 const began = new Float64Array(KEPT);
+/** Infinity: still running (a heap snapshot whose end the primary has not told yet). */
 const ended = new Float64Array(KEPT);
 let next = 0;
 
-function remember(label: string, start: number, end: number, pause = false): void {
+function remember(label: string, start: number, end: number, kind: Kind = 'own'): void {
   what[next] = label;
-  paused[next] = pause;
+  kinds[next] = kind;
   began[next] = start;
   ended[next] = end;
   next = (next + 1) % KEPT;
@@ -45,23 +48,41 @@ export async function ownWorkAsync<T>(label: string, fn: () => Promise<T>): Prom
 
 /** A debugger client held the thread paused from `start` to `end` (performance.now() times). */
 export function debuggerPaused(start: number, end: number): void {
-  remember('a debugger held it paused (DevTools, tspuma inspect stack or a debugger statement)', start, end, true);
+  remember('a debugger held it paused (DevTools, tspuma inspect stack or a debugger statement)', start, end, 'debugger');
+}
+
+/**
+ * A DevTools client's heap snapshot of this process began at `start` and ended at `end`, or runs
+ * on (`end` null) (performance.now() times). Told by the primary as the snapshot begins and again
+ * as it ends; both messages are read only once the loop is back, often after the snapshot's block
+ * (loop-block.ts waits for them in a cluster worker). The same snapshot told again is updated.
+ */
+export function heapSnapshotTaken(start: number, end: number | null): void {
+  for (let i = 0; i < KEPT; i++) {
+    if (what[i] === null || kinds[i] !== 'snapshot' || began[i] !== start) continue;
+    ended[i] = end ?? Infinity;
+    return;
+  }
+  remember('a heap snapshot', start, end ?? Infinity, 'snapshot');
 }
 
 /**
  * What ran between `from` and `to` (performance.now() times), oldest first, each named once:
- * tspuma's own work (`own`) and a debugger's pauses (`debugger`).
+ * tspuma's own work (`own`), a debugger's pauses (`debugger`) and a DevTools client's heap
+ * snapshots (`snapshot`).
  */
-export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean } {
+export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean; snapshot: boolean } {
   const found: { label: string; at: number }[] = [];
   let held = false;
+  let snapshot = false;
   for (let i = 0; i < KEPT; i++) {
     const label = what[i];
     if (label === null || ended[i]! < from || began[i]! > to) continue;
-    if (paused[i]) held = true;
+    if (kinds[i] === 'debugger') held = true;
+    else if (kinds[i] === 'snapshot') snapshot = true;
     else if (!found.some((f) => f.label === label)) found.push({ label, at: began[i]! });
   }
-  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held };
+  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held, snapshot };
 }
 
 /** Forgets every run (tests). */

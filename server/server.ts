@@ -61,6 +61,8 @@ export interface ServerDeps {
   readonly tracing?: Tracing | null;
   /** Which request each app call belongs to, while probes are set (cluster workers); absent: never recorded. */
   readonly appCalls?: AppCalls | null;
+  /** How a blocked-loop report waits for what other processes saw (LoopBlockDeps.settle); absent: at once. */
+  readonly loopSettle?: (report: () => void) => void;
 }
 
 export class Server {
@@ -139,7 +141,7 @@ export class Server {
       diagnostics,
     );
     const deadlines = this.deadlines;
-    const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r) }) : null);
+    const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r), settle: deps.loopSettle }) : null);
     this.requests = new RequestLifecycle({
       options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, loopWatch,
       closing: () => this.draining || this.busy,

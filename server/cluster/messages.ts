@@ -51,7 +51,12 @@ export type PrimaryMessage =
   | { tspuma: 1; type: 'probe-set'; probe: ProbeSpec }
   | { tspuma: 1; type: 'probe-rm'; id: number }
   /** Report the hits counted since the last report now (list and rm answer with current counts). */
-  | { tspuma: 1; type: 'probe-flush'; seq: number };
+  | { tspuma: 1; type: 'probe-flush'; seq: number }
+  /**
+   * A DevTools client's heap snapshot of this worker, seen by discovery's proxy: began at `since`,
+   * ended at `until` (null: still running), epoch ms. Its blocked-loop warning names it (own-work.ts).
+   */
+  | { tspuma: 1; type: 'heap-snapshot'; since: number; until: number | null };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;

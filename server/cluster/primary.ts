@@ -312,11 +312,12 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
 
   /**
    * Logs a restart that rejected (SIGUSR1/SIGUSR2, the control app without --wait): one a stop cut
-   * short (it ran, or was queued) is an info line, not an error with a stack; a coded error (a
-   * rollback) is an error.
+   * short (TSPUMA_ERR_RESTART_STOPPING: it ran, was queued, or was asked for during the stop) is an
+   * info line with that code, not an error with a stack; another coded error (a rollback) is an error.
    */
   restartFailed(what: string, err: Error): void {
-    if (this.stopping && !(err instanceof TspumaError)) this.log.info(`- ${what[0]!.toUpperCase()}${what.slice(1)} not finished: the server is stopping`);
+    const stopped = err instanceof TspumaError ? err.code === 'TSPUMA_ERR_RESTART_STOPPING' : this.stopping;
+    if (stopped) this.log.info({ code: (err as TspumaError).code }, `- ${what[0]!.toUpperCase()}${what.slice(1)} not finished: the server is stopping`);
     else this.log.error({ err }, `${what} failed: ${err.message}`);
   }
 

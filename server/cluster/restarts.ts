@@ -95,7 +95,7 @@ export class Restarts {
         h.kill();
       }
     }
-    if (this.host.stopping) throw new Error('the primary is stopping');
+    if (this.host.stopping) throw this.stopped('while its new workers booted; they stop with the others');
     return handles.filter((h) => !h.booted);
   }
 
@@ -139,7 +139,7 @@ export class Restarts {
       for (let i = 0; i < this.host.workerCount; i++) {
         // A stop (SIGTERM) that came while the previous old worker drained: no worker is forked
         // that would boot into a primary whose listeners are closed, with no one to stop it.
-        if (this.host.stopping) throw new Error('the primary is stopping');
+        if (this.host.stopping) throw this.stopped(`before worker ${i} was replaced; no worker was forked for it`);
         const old = this.host.current.get(i);
         // An old worker that died since the restart began was respawned with the new phase: that
         // worker is this index's new one (booted, or its boot is the restart's to judge), not a
@@ -183,7 +183,7 @@ export class Restarts {
    * the primary stops.
    */
   private exclusive(name: string, fn: () => Promise<string[]>): Promise<void> {
-    if (this.host.stopping) return Promise.reject(new Error('the primary is stopping'));
+    if (this.host.stopping) return Promise.reject(this.stopped('it was asked for after the stop began', name));
     if (this.restarting === null) return this.begin(name, fn);
     const running = `the ${this.restarting.name} to phase ${this.restarting.phase}`;
     const same = this.queued.find((q) => q.name === name);
@@ -209,7 +209,7 @@ export class Restarts {
     const run = (async () => {
       await runHooks('beforeRestart', this.host.options.beforeRestart, this.host);
       // A stop that came during the hooks: no worker is forked that no one would stop.
-      if (this.host.stopping) throw new Error('the primary is stopping');
+      if (this.host.stopping) throw this.stopped('during its beforeRestart hooks; no worker was forked');
       const problems = await fn();
       const done = `- ${capitalized(name)} finished, phase ${this.host.phase}`;
       if (problems.length === 0) this.host.log.info(done);
@@ -223,9 +223,17 @@ export class Restarts {
     });
   }
 
+  /**
+   * A restart a stop cut short (or refused, or dropped from the queue): TSPUMA_ERR_RESTART_STOPPING,
+   * which the primary logs as an info line and the control app's ?wait=1 answers with its code.
+   */
+  private stopped(when: string, name = this.restarting?.name ?? 'restart'): TspumaError {
+    return new TspumaError('TSPUMA_ERR_RESTART_STOPPING', { restart: capitalized(name), when });
+  }
+
   /** The primary stops: no queued restart will run. */
   dropQueued(): void {
-    for (const q of this.queued.splice(0)) q.reject(new Error('the primary is stopping'));
+    for (const q of this.queued.splice(0)) q.reject(this.stopped('it was queued behind another restart and never ran', q.name));
   }
 
   /** Whether a restart runs now (one asked for is then queued). */

@@ -153,6 +153,8 @@ export class Watchdog {
     const now = this.clock.now();
     if (state === 'start') {
       h.snapshot = { since: now, progressAt: now };
+      // The worker reads this once its loop is back (the snapshot holds it): its blocked-loop warning names the snapshot.
+      h.send({ tspuma: 1, type: 'heap-snapshot', since: now, until: null });
       this.host.log.info({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is taking a heap snapshot for a DevTools client: its missed check-ins are not counted while it reports progress (it serves no request until the snapshot is written)`);
       return;
     }
@@ -162,6 +164,7 @@ export class Watchdog {
       return;
     }
     const seconds = ((now - h.snapshot.since) / 1000).toFixed(1);
+    h.send({ tspuma: 1, type: 'heap-snapshot', since: h.snapshot.since, until: now });
     h.snapshot = null;
     // Its deadline starts again now: its first check-in after the snapshot is on its way.
     if (h.lastCheckin) h.lastCheckin = new Date(Math.max(h.lastCheckin.getTime(), now));

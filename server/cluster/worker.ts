@@ -23,6 +23,9 @@ import { takeWorkerBinds, withWorkerBinds } from './listeners.js';
 import { startWatchThread, watchPrimary } from './primary-watch.js';
 import { realClock } from './clock.js';
 import { stopAccepting } from '../node-http.js';
+import { performance } from 'node:perf_hooks';
+import { settleAfterIpc } from '../loop-block.js';
+import { heapSnapshotTaken } from '../own-work.js';
 
 const LINGER_MS = 1000;
 /** After workerShutdownTimeout's 503s, how long an orphaned worker's last answers get before it exits. */
@@ -126,7 +129,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     doing = 'booting';
     if (index === 0) for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
-    server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined) });
+    server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined), loopSettle: inspector ? settleAfterIpc : undefined });
     const served = server;
     appCalls.observe({ context: diagnostics ? () => diagnostics.currentRequest() : null, inApp: () => served.requestsInApp() });
     server.ownsSockets = false;
@@ -214,6 +217,10 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
           break;
         case 'gc':
           (globalThis as { gc?: () => void }).gc?.();
+          break;
+        case 'heap-snapshot':
+          // Epoch ms (the primary's clock) on this process's performance.now() timeline.
+          heapSnapshotTaken(message.since - performance.timeOrigin, message.until === null ? null : message.until - performance.timeOrigin);
           break;
         case 'probe-set':
         case 'probe-rm':

@@ -57,6 +57,11 @@ describe('a heap snapshot longer than workerTimeout (1 s)', () => {
     const finished = await waitFor(() => msgs().map((m) => new RegExp(`^Worker 0 \\(PID: ${s.pid}\\) finished its heap snapshot after (\\d+\\.\\d) s`).exec(m)).find((m) => m), 'the snapshot-finished line');
     // The snapshot outlasted workerTimeout, else this test shows nothing.
     expect(Number(finished[1])).toBeGreaterThan(1);
+    // The worker's blocked-loop warning (the snapshot held its thread over loopBlockedWarning, 1 s)
+    // names the snapshot, not the app's code (review7.5): the primary tells the worker over IPC,
+    // which the worker reads only once its loop is back.
+    const blocked = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED' && l.pid === s.pid), "worker 0's blocked-loop warning");
+    expect(String(blocked.msg)).toContain("; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code;");
     // Still the same worker, serving.
     expect(await (await fetch(s.url)).text()).toBe('ok 150000');
     expect(msgs().filter((m) => /^- Worker 0 \(PID: \d+\) booted/.test(m))).toHaveLength(1);

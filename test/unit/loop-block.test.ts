@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
-import { debuggerPaused, forgetOwnWork, ownWork } from '../../server/own-work.js';
+import { debuggerPaused, forgetOwnWork, heapSnapshotTaken, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 
 function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
@@ -66,6 +66,45 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     debuggerPaused(t0 + 100, t0 + 2800);
     w.tick(t0 + 3000);
     expect(lines()[0]!.msg).toContain("; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code;");
+    forgetOwnWork();
+  });
+
+  it("names a DevTools client's heap snapshot told only after the block (the primary's IPC, read once the loop is back) when the report waits for it, and not one that ended before the block (review7.5)", () => {
+    forgetOwnWork();
+    const { logger, lines } = captureLogger();
+    const waiting: (() => void)[] = [];
+    const w = new LoopBlockWatch<string>({ log: logger, thresholdSeconds: 1, inApp: () => [], describe: (r) => `GET /${r}`, thread: () => null, settle: (report) => void waiting.push(report) });
+    const blocked = () => lines.filter((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED').map((l) => String(l.msg));
+    const t0 = onRealClock(w, 1);
+    heapSnapshotTaken(t0 - 900, t0 - 200); // an earlier snapshot, over before this block
+    w.ended('after', t0 + 2900);
+    w.tick(t0 + 3000);
+    // Nothing written until the report has waited: the primary's word comes after the block.
+    expect(blocked()).toEqual([]);
+    heapSnapshotTaken(t0 + 100, null);
+    heapSnapshotTaken(t0 + 100, t0 + 2900); // its end, told again: the same snapshot
+    waiting.splice(0).forEach((report) => report());
+    expect(blocked()).toHaveLength(1);
+    expect(blocked()[0]).toContain("; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code;");
+    expect(blocked()[0]).not.toContain('GET /after');
+    // The next block (10 s later, past the fold) after that snapshot ended blames the request.
+    for (let t = t0 + 3250; t <= t0 + 13_000; t += 250) w.tick(t);
+    w.ended('late', t0 + 15_900);
+    w.tick(t0 + 16_000);
+    waiting.splice(0).forEach((report) => report());
+    expect(blocked()).toHaveLength(2);
+    expect(blocked()[1]).toContain('; it ended with GET /late, answered as the loop came back;');
+    forgetOwnWork();
+  });
+
+  it("names a heap snapshot still running (its end not told yet) over the request that ended after the block", () => {
+    forgetOwnWork();
+    const { w, lines } = watch();
+    const t0 = onRealClock(w);
+    heapSnapshotTaken(t0 + 50, null);
+    w.ended('after', t0 + 2900);
+    w.tick(t0 + 3000);
+    expect(lines()[0]!.msg).toContain('; a DevTools client was taking a heap snapshot of it then');
     forgetOwnWork();
   });
 

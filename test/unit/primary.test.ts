@@ -382,6 +382,26 @@ describe('Primary: DevTools, injected (--inspect or -d)', () => {
     expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT']);
   });
 
+  it("tells the worker of a client's heap snapshot as it begins and as it ends (epoch ms), so its blocked-loop warning names the snapshot (review7.5)", async () => {
+    const { devtools } = fakeDevTools();
+    const { clock, forks } = await setup({}, devtools);
+    forks[0]!.boot();
+    forks[1]!.boot();
+    const snapshots = () => forks[1]!.sent.filter((m) => m.type === 'heap-snapshot');
+    const since = clock.now();
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'start');
+    expect(snapshots()).toEqual([{ tspuma: 1, type: 'heap-snapshot', since, until: null }]);
+    await clock.advance(1500);
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'progress');
+    await clock.advance(1000);
+    devtools.onSnapshot!(forks[1]!.process.pid!, 'end');
+    expect(snapshots()).toEqual([
+      { tspuma: 1, type: 'heap-snapshot', since, until: null },
+      { tspuma: 1, type: 'heap-snapshot', since, until: since + 2500 },
+    ]);
+    expect(forks[0]!.sent.filter((m) => m.type === 'heap-snapshot')).toEqual([]);
+  });
+
   it('S12: a worker still running at workerShutdownTimeout is handed to its autopsy (the stop-time reason) and killed only once the autopsy settled', async () => {
     const { devtools, calls, autopsies } = fakeDevTools();
     const { primary, clock, forks, lines } = await setup({}, devtools);
@@ -488,8 +508,18 @@ describe('Primary: restarts', () => {
     const third = primary.phasedRestart();
     const queued = primary.hotRestart();
     void primary.stop();
-    expect((await rejection(queued)).message).toBe('the primary is stopping');
-    await rejection(third);
+    const refusedQueued = await rejection(queued);
+    expect({ code: (refusedQueued as TspumaError).code, message: refusedQueued.message }).toEqual({
+      code: 'TSPUMA_ERR_RESTART_STOPPING',
+      message: 'Hot restart not finished: the primary is stopping (it was queued behind another restart and never ran).',
+    });
+    expect(((await rejection(third)) as TspumaError).code).toBe('TSPUMA_ERR_RESTART_STOPPING');
+    // One asked for once the stop has begun is refused with the same code.
+    const late = await rejection(primary.phasedRestart());
+    expect({ code: (late as TspumaError).code, message: late.message }).toEqual({
+      code: 'TSPUMA_ERR_RESTART_STOPPING',
+      message: 'Phased restart not finished: the primary is stopping (it was asked for after the stop began).',
+    });
   });
 
   it('phased restart stopped (SIGTERM) while an old worker drains: no next index is forked after the stop, and the restart ends refused', async () => {
@@ -509,7 +539,11 @@ describe('Primary: restarts', () => {
     // Forks: #0 #1 (phase 0), #2 (new 0): no worker 1 of phase 1 booting into a stopped primary.
     expect(forks.map((w) => `${w.index}:${w.phase}`)).toEqual(['0:0', '1:0', '0:1']);
     expect(alive()).toEqual([]);
-    expect((await refused).message).toBe('the primary is stopping');
+    const err = await refused;
+    expect({ code: (err as TspumaError).code, message: err.message }).toEqual({
+      code: 'TSPUMA_ERR_RESTART_STOPPING',
+      message: 'Phased restart not finished: the primary is stopping (before worker 1 was replaced; no worker was forked for it).',
+    });
   });
 
   it('phased restart: each new worker boots before its old one is told to stop; phase 1 alone serves after', async () => {

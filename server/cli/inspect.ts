@@ -114,7 +114,11 @@ export async function locateServer(a: ReturnType<typeof parseInspectArgs>, cwd =
   return { ...a, url: state.inspect_url, urlSource: source, state };
 }
 
-/** How long `tspuma inspect` waits for discovery's whole answer. */
+/**
+ * How long `tspuma inspect` waits for discovery's whole answer without --timeout (discovery answers
+ * from its own thread at once; a primary paused, stopped or starved of CPU does not). --timeout, when
+ * given, bounds this read as it bounds the attach.
+ */
 export const LIST_TIMEOUT_MS = 5000;
 /** A list of a few hundred processes is well under this; more is not a tspuma discovery. */
 const MAX_LIST_BYTES = 4 * 1024 * 1024;
@@ -126,7 +130,7 @@ const MAX_LIST_BYTES = 4 * 1024 * 1024;
  * command used to end with exit code 0 and no output. node:http reports that close; the timer
  * here is referenced while the request is out, so a server that never answers ends too.
  */
-export function getJson(url: string, timeoutMs: number): Promise<unknown> {
+export function getJson(url: string, timeoutMs: number, bound?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
@@ -165,7 +169,7 @@ export function getJson(url: string, timeoutMs: number): Promise<unknown> {
       res.on('close', () => finish(new Error(`the server closed the connection in the middle of its answer (${size} bytes read)`)));
     });
     req.on('error', (err: NodeJS.ErrnoException) => finish(new Error(describeFailure(err))));
-    timer = setTimeout(() => finish(new Error(`no complete answer within ${timeoutMs} ms (${received}; the connection is still open)`)), timeoutMs);
+    timer = setTimeout(() => finish(Object.assign(new Error(`no complete answer within ${timeoutMs} ms (${bound ? `${bound}; ` : ''}${received}; the connection is still open)`), { code: 'TIMEOUT' })), timeoutMs);
   });
 }
 
@@ -185,13 +189,18 @@ function describeFailure(err: NodeJS.ErrnoException): string {
   }
 }
 
-async function list(a: InspectArgs): Promise<ListEntry[]> {
-  const fail = (message: string) =>
-    new TspumaError('TSPUMA_ERR_INSPECT_DISCOVERY', { url: `${a.url}/json/list`, source: a.urlSource, message, hint: 'Is tspuma running with --inspect or --debug? Its boot lines print the discovery address.' });
+/** Reads discovery's list, within --timeout when given, else `defaultMs`. */
+export async function readList(a: InspectArgs, defaultMs = LIST_TIMEOUT_MS): Promise<ListEntry[]> {
+  const hint = 'Is tspuma running with --inspect or --debug? Its boot lines print the discovery address.';
+  const fail = (message: string, why = hint) => new TspumaError('TSPUMA_ERR_INSPECT_DISCOVERY', { url: `${a.url}/json/list`, source: a.urlSource, message, hint: why });
+  const ms = a.timeoutGiven ? a.timeoutMs : defaultMs;
+  const bound = a.timeoutGiven ? 'from --timeout; a larger one waits longer' : `the default; \`tspuma inspect ${a.command} --timeout MS\` waits longer`;
   let entries: unknown;
   try {
-    entries = await getJson(`${a.url}/json/list`, LIST_TIMEOUT_MS);
+    entries = await getJson(`${a.url}/json/list`, ms, bound);
   } catch (err) {
+    // Something listens there and took the request: the usual hint (start it with --inspect) is not the answer.
+    if ((err as { code?: string }).code === 'TIMEOUT') throw fail((err as Error).message, 'The server accepted the connection and sent no whole answer: a tspuma whose primary is paused in a debugger, stopped (SIGSTOP) or busy, or another server on that port.');
     throw fail((err as Error).message);
   }
   if (!Array.isArray(entries) || entries.some((e: Partial<ListEntry> | null) => typeof e?.tspuma !== 'object' || e.tspuma === null)) throw fail('the answer is not a tspuma inspector list');
@@ -247,7 +256,7 @@ export function serverLine(a: InspectArgs, entries: ListEntry[], here = process.
 
 export async function inspect(args: string[]): Promise<number> {
   const a = await locateServer(parseInspectArgs(args));
-  const entries = await list(a);
+  const entries = await readList(a);
   if (a.command === 'list') {
     // With --json stdout stays pure JSON: the server line goes to stderr.
     if (a.json) process.stderr.write(`${serverLine(a, entries)}\n`);

@@ -17,7 +17,19 @@ import { get, waitFor } from '../helpers/net.js';
  */
 let cjsPackage: Promise<Booted> | undefined;
 const cjsPackageServer = () => (cjsPackage ??= boot(['-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', 'cjs-package/app.ts'], {}, root));
-afterEach(async () => killAllBut(cjsPackage && (await cjsPackage)));
+/**
+ * One -d server per entry and loader, booted by the first of its two cases: the loader does the
+ * same with and without -d (ts-loader.ts and ts-hooks.ts never read it), so the route and the
+ * loader line are checked on the server whose dump the second case reads (a plain boot of each
+ * was one more .cts boot with express for the same loading).
+ */
+const legacy = new Map<string, Promise<Booted>>();
+const legacyServer = (file: string, loader: string, env: Record<string, string>) => {
+  const key = `${file} ${loader}`;
+  if (!legacy.has(key)) legacy.set(key, boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', file], env, root));
+  return legacy.get(key)!;
+};
+afterEach(async () => killAllBut(...(await Promise.all([...(cjsPackage ? [cjsPackage] : []), ...legacy.values()].map((p) => p.catch(() => undefined))))));
 afterAll(killAll);
 
 const root = mkdtempSync(join(tmpdir(), 'tspuma-cjs-apps-'));
@@ -60,8 +72,9 @@ const FILES: Record<string, string> = {
   'src/requires.cts': [
     "const util: string = require('./util.cjs');",
     "const { helper } = require('./helper.js');",
+    "const { esm } = require('./esm-only.js');",
     "const tsx = () => Object.keys(require.cache).filter((f: string) => f.includes('/node_modules/tsx/')).length;",
-    "module.exports = function app(req: unknown, res: { end(s: string): void }) { res.end(`${util} ${helper} tsx=${tsx()}`); };",
+    "module.exports = function app(req: unknown, res: { end(s: string): void }) { res.end(`${util} ${helper} ${esm} tsx=${tsx()}`); };",
   ].join('\n'),
   'src/esm-require.cts': [
     "const { esm } = require('./esm-only.js');",
@@ -92,7 +105,7 @@ describe('CommonJS apps in an ES-module package', () => {
   ];
   for (const [file, loader, env] of cases) {
     it(`${file} (loader ${loader}) requiring express serves its route`, async () => {
-      const s = await boot(['-b', 'tcp://127.0.0.1:0', file], env, root);
+      const s = await legacyServer(file, loader, env);
       const ok = await fetch(`${s.url}${ORDER}`);
       expect(await ok.text()).toBe('3.000');
       expect(ok.status).toBe(200);
@@ -105,7 +118,7 @@ describe('CommonJS apps in an ES-module package', () => {
     });
 
     it(`${file} (loader ${loader}) with -d boots, and a failing route gets a dump at compute() in the legacy module with its locals`, async () => {
-      const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', file], env, root);
+      const s = await legacyServer(file, loader, env);
       expect((await fetch(`${s.url}${ORDER}`)).status).toBe(200);
       const failed = await fetch(`${s.url}/legacy`);
       expect(failed.status).toBe(500);
@@ -116,27 +129,23 @@ describe('CommonJS apps in an ES-module package', () => {
     });
   }
 
-  it('src/requires.cts: requires of ./util.cjs (util.cts) and ./helper.js (helper.ts) work without any of tsx loading', async () => {
+  // Node 20.19 and later require() an ES module themselves (process.features.require_module); with
+  // that off (as before 20.19) node refuses it (ERR_REQUIRE_ESM), and tsx's CommonJS hook,
+  // registered then, compiles it. One boot of src/requires.cts checks all three requires (each was
+  // a boot of its own: the same loader, the same process).
+  it('src/requires.cts: requires of ./util.cjs (util.cts), ./helper.js (helper.ts) and ./esm-only.js (ES-module syntax, loaded by node itself) work without any of tsx loading; where node refuses the ES module, through tsx\'s CommonJS hook registered for it', async () => {
+    expect((process.features as { require_module?: boolean }).require_module, 'this node requires ES modules').toBe(true);
     // tsx's files as the app sees them (required) and as the module-log hooks do (imported).
     const moduleLog = mkdtempSync(join(tmpdir(), 'tspuma-cts-modules-'));
     const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: moduleLog };
     try {
       const s = await boot(['-b', 'tcp://127.0.0.1:0', 'src/requires.cts'], probe, root);
-      expect(await (await fetch(`${s.url}/`)).text()).toBe('util helper tsx=0');
+      expect(await (await fetch(`${s.url}/`)).text()).toBe('util helper esm tsx=0');
       const imported = readFileSync(join(moduleLog, `${s.proc.pid}.txt`), 'utf8').split('\n');
       expect(imported.filter((u) => u.includes('/node_modules/tsx/'))).toEqual([]);
     } finally {
       rmSync(moduleLog, { recursive: true, force: true });
     }
-  });
-
-  // Node 20.19 and later require() an ES module themselves (process.features.require_module); with
-  // that off (as before 20.19) node refuses it (ERR_REQUIRE_ESM), and tsx's CommonJS hook,
-  // registered then, compiles it.
-  it('src/esm-require.cts: a required .js file in ES-module syntax loads by node itself, or, where node refuses it, through tsx\'s CommonJS hook registered for it', async () => {
-    expect((process.features as { require_module?: boolean }).require_module, 'this node requires ES modules').toBe(true);
-    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'src/esm-require.cts'], {}, root);
-    expect(await (await fetch(`${s.url}/`)).text()).toBe('esm tsx=0');
     const refusing = await boot(['-b', 'tcp://127.0.0.1:0', 'src/esm-require.cts'], { NODE_OPTIONS: '--no-experimental-require-module' }, root);
     expect(await (await fetch(`${refusing.url}/`)).text()).toMatch(/^esm tsx=[1-9]\d*$/);
   });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
+import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
@@ -17,7 +18,8 @@ const END_LINE = lineOf(APP, 'res.end(`${name}\\n`);');
 
 afterAll(killAll);
 
-type Server = { s: Booted; state: string; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; dumps: string; removeAll: () => Promise<void> };
+type Control = <T = ProbeView>(method: string, path: string, body?: unknown) => Promise<T>;
+type Server = { s: Booted; state: string; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; control: Control; set: (kind: string, location: string, template?: string, when?: string) => Promise<number>; dumps: string; removeAll: () => Promise<void> };
 
 async function start(extra: string[] = [], liveEdit = true, app = APP, env: Record<string, string> = {}): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
@@ -31,13 +33,18 @@ async function start(extra: string[] = [], liveEdit = true, app = APP, env: Reco
     const code = await p.exited;
     return { code, out: p.stdout(), err: p.stderr() };
   };
-  // DELETE /probes?all=1 through the control app (a fetch, not a `tspuma probe rm` process).
-  const removeAll = async () => {
-    const { control_url: url, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
-    const res = await fetch(`${url.replace(/^tcp:/, 'http:')}/probes?all=1`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
-    expect(res.status).toBe(200);
+  // The control app's /probes, a fetch where the CLI is not what a case is about (a `tspuma
+  // probe` process costs about 50 ms of CPU; the CLI is the first case's, probes.test's and
+  // single-control.test's).
+  const { control_url: url, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
+  const control = async <T,>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${url.replace(/^tcp:/, 'http:')}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+    return (await res.json()) as T;
   };
-  return { s, state, probe, dumps, removeAll };
+  const set = async (kind: string, location: string, template?: string, when?: string) => (await control<ProbeView>('POST', '/probes', { kind, location, ...(template ? { template } : {}), ...(when ? { when } : {}), by: 'the test' })).id;
+  const removeAll = async () => void (await control('DELETE', '/probes?all=1'));
+  return { s, state, probe, control, set, dumps, removeAll };
 }
 
 /**
@@ -54,11 +61,9 @@ afterEach(async () => {
   for (const booted of shared.values()) await (await booted).removeAll();
 });
 
-/** Where worker 0 armed probe `id` (`probe list --json`). */
-async function armedAt(probe: Awaited<ReturnType<typeof start>>['probe'], id: number): Promise<string> {
-  const list = await probe(['list', '--json']);
-  expect(list.code, list.err).toBe(0);
-  return (JSON.parse(list.out) as { id: number; workers: Record<string, { at?: string }> }[]).find((p) => p.id === id)!.workers['0']!.at ?? '';
+/** Where worker 0 armed probe `id` (GET /probes/ID: what `probe list` shows). */
+async function armedAt(server: Server, id: number): Promise<string> {
+  return (await server.control<ProbeView>('GET', `/probes/${id}`)).workers['0']!.at ?? '';
 }
 
 /** The first n hit lines of probe `id`; on a timeout, the error quotes the server's lines about probes. */
@@ -74,11 +79,12 @@ const get = async (s: Booted, path: string) => (await fetch(`${s.url}${path}`, {
 
 describe('probes armed by live edit', () => {
   it('a logpoint and a snapshot with no --when are compiled in: hits log their values, the snapshot stops at the probed line; a --when that calls a function keeps the breakpoint', async () => {
-    const { s, probe, dumps } = await server(true);
+    const srv = await server(true);
+    const { s, probe, dumps } = srv;
     const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
     expect(set.code, set.err).toBe(0);
     const id = Number(set.out.trim());
-    expect(await armedAt(probe, id)).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)/);
+    expect(await armedAt(srv, id)).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)/);
     expect(await get(s, '/7')).toBe('user 7\n');
     expect(await get(s, '/8')).toBe('user 8\n');
     // Its template compiled into the guard too: each hit logs with no pause.
@@ -87,7 +93,7 @@ describe('probes armed by live edit', () => {
     const snap = await probe(['snapshot', `${APP}:${END_LINE}`, '--no-wait']);
     expect(snap.code, snap.err).toBe(0);
     const sid = Number(snap.out.trim());
-    expect(await armedAt(probe, sid)).toContain('live edit');
+    expect(await armedAt(srv, sid)).toContain('live edit');
     expect(await get(s, '/9')).toBe('user 9\n');
     const written = await waitFor(() => s.lines().find((l) => l.probe === sid && typeof l.path === 'string'), 'the snapshot written');
     expect(String(written.path).startsWith(dumps)).toBe(true);
@@ -101,7 +107,7 @@ describe('probes armed by live edit', () => {
     const when = await probe(['log', `${APP}:${NAME_LINE}`, 'big id={id}', '--when', 'String(id).length > 2']);
     expect(when.code, when.err).toBe(0);
     const wid = Number(when.out.trim());
-    expect(await armedAt(probe, wid)).toMatch(/\(conditional breakpoint: its --when is not compiled: it calls a function\)$/);
+    expect(await armedAt(srv, wid)).toMatch(/\(conditional breakpoint: its --when is not compiled: it calls a function\)$/);
     expect(await get(s, '/11')).toBe('user 11\n');
     expect(await get(s, '/111')).toBe('user 111\n');
     expect((await hitsOf(s, wid, 1)).map((h) => h.values)).toEqual([{ id: 111 }]);
@@ -112,11 +118,10 @@ describe('probes armed by live edit', () => {
     // The same hit, with live edit off (a breakpoint: every hit pauses) and on (compiled: none does).
     const lines: unknown[][] = [];
     for (const liveEdit of [false, true]) {
-      const { s, probe, removeAll } = await server(liveEdit);
-      const set = await probe(['log', `${APP}:${END_LINE}`, template]);
-      expect(set.code, set.err).toBe(0);
-      const id = Number(set.out.trim());
-      if (liveEdit) expect(await armedAt(probe, id)).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
+      const srv = await server(liveEdit);
+      const { s, removeAll } = srv;
+      const id = await srv.set('log', `${APP}:${END_LINE}`, template);
+      if (liveEdit) expect(await armedAt(srv, id)).toMatch(/\(template and gate compiled in by live edit: [\d.]+ ms; a hit logs with no pause\)$/);
       expect(await get(s, '/21?key=sk_live_4eC39HqLyjWDarjtT1zdp7dc')).toBe('user 0\n');
       const [hit] = await hitsOf(s, id, 1);
       expect([typeof hit!.request, hit!.paused]).toEqual(['string', !liveEdit]);
@@ -130,11 +135,9 @@ describe('probes armed by live edit', () => {
     // The request's query secret and a secret-named member: redacted as at a pause, word for word.
     expect(lines[1]).toEqual(lines[0]);
     expect(lines[1]![1]).toEqual({ name: 'user 0', 'req.url': '/21?key=[redacted]', 'req.token': '[redacted]', 'req.url.length': 40, 'req.rawHeaders': { summary: expect.stringContaining('"127.0.0.1:PORT"') } });
-    const { s, probe } = await server(true);
+    const { s, set } = await server(true);
     // Node's req.headers is a getter: the compiled read cannot decide it, the hit pauses, V8 reads it.
-    const getter = await probe(['log', `${APP}:${END_LINE}`, 'host={req.headers.host} name={name}']);
-    expect(getter.code, getter.err).toBe(0);
-    const gid = Number(getter.out.trim());
+    const gid = await set('log', `${APP}:${END_LINE}`, 'host={req.headers.host} name={name}');
     expect(await get(s, '/22')).toBe('user 22\n');
     const [paused] = await hitsOf(s, gid, 1);
     expect([paused!.values, paused!.paused]).toEqual([{ 'req.headers.host': expect.stringMatching(/^127\.0\.0\.1:\d+$/), name: 'user 22' }, true]);
@@ -142,10 +145,8 @@ describe('probes armed by live edit', () => {
 
   it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {
     for (const liveEdit of [false, true]) {
-      const { s, probe } = await server(liveEdit);
-      const set = await probe(['log', `${APP}:${END_LINE}`, 'name={name}']);
-      expect(set.code, set.err).toBe(0);
-      const id = Number(set.out.trim());
+      const { s, set } = await server(liveEdit);
+      const id = await set('log', `${APP}:${END_LINE}`, 'name={name}');
       expect(await get(s, '/13'), `probeLiveEdit: ${liveEdit}`).toBe('user 13\n');
       expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ name: 'user 13' }]);
     }
@@ -153,15 +154,15 @@ describe('probes armed by live edit', () => {
 
   it('a probe removed while its function waits at an await, the worker\'s last probe, is taken out of the app\'s code once the function returns (P1)', async () => {
     const app = 'test/fixtures/apps/live-edit-await-app.mjs';
-    const { s, probe } = await start([], true, app);
-    const set = await probe(['log', `${app}:${lineOf(app, 'const found = `user ${id}`;')}`, 'id={id}']);
-    expect(set.code, set.err).toBe(0);
-    expect(await armedAt(probe, Number(set.out.trim()))).toContain('live edit');
+    const srv = await start([], true, app);
+    const { s } = srv;
+    const id = await srv.set('log', `${app}:${lineOf(app, 'const found = `user ${id}`;')}`, 'id={id}');
+    expect(await armedAt(srv, id)).toContain('live edit');
     expect(await get(s, '/src')).toContain('__tspumaProbe');
     const holding = get(s, '/hold/5');
     await waitFor(async () => ((await get(s, '/waiting')) === 'true' ? true : null), 'the request waiting in held()');
     // V8 refuses the restore while held() waits at its await: the removal is pending.
-    expect((await probe(['rm', '--all'])).code).toBe(0);
+    await srv.removeAll();
     expect(await get(s, '/release')).toBe('released');
     expect(await holding).toBe('user 5\n');
     await waitFor(async () => (!(await get(s, '/src')).includes('__tspumaProbe') ? true : null), "held()'s source without the probe's guard", 20_000, 200).catch(async (err: Error) => {
@@ -172,22 +173,16 @@ describe('probes armed by live edit', () => {
   it("a removed probe's guard stays in the code for 5 s (a count probe set again at its line takes it over with no edit), then the app's source is its own again and the probe session is closed; a server stopped with a guard left exits 0 without an edit", async () => {
     const app = 'test/fixtures/apps/live-edit-await-app.mjs';
     const exitFile = join(mkdtempSync(join(tmpdir(), 'tspuma-live-edit-exit-')), 'held.js');
-    const { s, state } = await start([], true, app, { LIVE_EDIT_EXIT_FILE: exitFile });
-    const control = async (method: string, path: string, body?: unknown) => {
-      const { control_url: url, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
-      const res = await fetch(`${url.replace(/^tcp:/, 'http:')}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-      expect(res.status, await res.clone().text()).toBeLessThan(300);
-      return (await res.json()) as { id?: number; workers?: Record<string, { at?: string }> };
-    };
+    const { s, control } = await start([], true, app, { LIVE_EDIT_EXIT_FILE: exitFile });
     const location = `${app}:${lineOf(app, 'const found = `user ${id}`;')}`;
     const original = await get(s, '/src');
     expect([original.includes('__tspumaProbe'), await get(s, '/gate')]).toEqual([false, 'undefined']);
-    const first = await control('POST', '/probes', { kind: 'count', location, by: 'the test' });
+    const first = await control<ProbeView>('POST', '/probes', { kind: 'count', location, by: 'the test' });
     expect(first.workers?.['0']?.at).toMatch(/\(gate compiled in by live edit: [\d.]+ ms\)$/);
     await control('DELETE', '/probes?all=1');
     // Right after the removal: still in the code, the session up.
     expect([(await get(s, '/src')).includes('__tspumaProbe'), await get(s, '/gate')]).toEqual([true, 'function']);
-    const again = await control('POST', '/probes', { kind: 'count', location, by: 'the test' });
+    const again = await control<ProbeView>('POST', '/probes', { kind: 'count', location, by: 'the test' });
     expect(again.workers?.['0']?.at).toMatch(/\(gate compiled in by live edit: no edit, a removed probe's guard was still in the code\)$/);
     await control('DELETE', '/probes?all=1');
     await waitFor(async () => ((await get(s, '/src')) === original && (await get(s, '/gate')) === 'undefined' ? true : null), "held()'s own source back and the probe session closed", 30_000, 200).catch(async (err: Error) => {
@@ -202,11 +197,10 @@ describe('probes armed by live edit', () => {
   }, 60_000 * SLOWNESS);
 
   it('with --inspect (DevTools may attach and set breakpoints an edit would drop) the probe keeps its breakpoint', async () => {
-    const { s, probe } = await start(['--inspect=127.0.0.1:0']);
-    const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
-    expect(set.code, set.err).toBe(0);
-    const id = Number(set.out.trim());
-    expect(await armedAt(probe, id)).not.toContain('live edit');
+    const srv = await start(['--inspect=127.0.0.1:0']);
+    const { s } = srv;
+    const id = await srv.set('log', `${APP}:${NAME_LINE}`, 'id={id}');
+    expect(await armedAt(srv, id)).not.toContain('live edit');
     expect(await get(s, '/21')).toBe('user 21\n');
     expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ id: 21 }]);
   }, 60_000 * SLOWNESS);

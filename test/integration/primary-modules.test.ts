@@ -8,13 +8,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(killAll);
+afterAll(killAll);
 
 const DIST = pathToFileURL(`${ROOT}dist/`).href;
 const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: dir };
@@ -54,6 +54,17 @@ const ON_DEMAND = ['server/health.js', 'server/proxy-protocol.js', 'server/tls-f
  */
 const PRIMARY_ON_DEMAND = ['server/cluster/preload-check.js', 'server/cluster/worker-stderr.js', 'server/own-files.js', 'server/process-alive.js'];
 
+/**
+ * Single-mode servers shared by cases that read what one boot loaded, booted when a case first
+ * asks: examples/hello.ts with no option (the debug-off case and the .ts entry case), and a .mjs
+ * app that does not import tspuma on a ?proxy_protocol= bind with --health-url (the on-demand
+ * case and the .mjs entry case).
+ */
+let singleTs: Promise<Booted> | undefined;
+const sharedSingleTs = () => (singleTs ??= boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe));
+let singleMjs: Promise<Booted> | undefined;
+const sharedSingleMjs = () => (singleMjs ??= boot(['-b', 'tcp://127.0.0.1:0?proxy_protocol=v1', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], probe));
+
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
   const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
   // The primary loads the control app and writes the state file after the first boot line.
@@ -82,7 +93,7 @@ describe('the modules a cluster primary loads', () => {
   }, 30_000 * SLOWNESS);
 
   it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/, nor the control app, probes or cluster mode', async () => {
-    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const s = await sharedSingleTs();
     const modules = loadedBy(s.proc.pid!);
     expect(modules).toContain('server/single.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
@@ -118,7 +129,7 @@ describe('the modules a cluster primary loads', () => {
 
 describe('what a single-mode boot loads on demand', () => {
   it('--health-url and a ?proxy_protocol= bind load their modules (no TLS checks without an ssl:// bind), and serve', async () => {
-    const s = await boot(['-b', 'tcp://127.0.0.1:0?proxy_protocol=v1', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    const s = await sharedSingleMjs();
     const modules = loadedBy(s.proc.pid!);
     expect(modules).toEqual(expect.arrayContaining(['server/health.js', 'server/proxy-protocol.js']));
     expect(modules).not.toContain('server/tls-files.js');
@@ -131,10 +142,10 @@ describe('what a single-mode boot loads on demand', () => {
   // of 'tspuma' would go through the loader's thread (about 2 ms a module more); a .js/.mjs app
   // that never imports it never loads it.
   it('a .mjs app that does not import tspuma: no package entry and no TypeScript loader; a .ts app: the entry before the app\'s file', async () => {
-    const plain = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], probe);
+    const plain = await sharedSingleMjs();
     expect(loadedBy(plain.proc.pid!)).toContain('server/single.js');
     expect(loadedBy(plain.proc.pid!).filter((m) => ['server/index.js', 'server/start.js', 'server/ts-loader.js', 'server/ts-hooks.js'].includes(m))).toEqual([]);
-    const ts = await boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const ts = await sharedSingleTs();
     const urls = readFileSync(join(dir, `${ts.proc.pid}.txt`), 'utf8').split('\n');
     const app = urls.indexOf(pathToFileURL(`${ROOT}examples/hello.ts`).href);
     expect(app, 'the app\'s file in the list').toBeGreaterThan(0);

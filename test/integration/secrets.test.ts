@@ -4,12 +4,12 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { allBooted, boot, killAll, run } from '../helpers/cli.js';
+import { allBooted, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { acceptsOn, get, waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const DEBUG_APP = 'test/fixtures/debug-app.ts';
@@ -21,6 +21,39 @@ const SECRETS = ['abc123', 'xyz789'];
 const mode = (path: string) => statSync(path).mode & 0o777;
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 const jsonIn = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+/** The name of the .json dump in `dir` of the request whose URL starts with `url` (once written). */
+const dumpOf = (dir: string, url: string) => waitFor(() => jsonIn(dir).find((n) => (JSON.parse(readFileSync(join(dir, n), 'utf8')) as Dump).request?.url?.startsWith(url)), `the dump of ${url}`);
+
+/**
+ * Servers shared by cases whose dumps are at sites of their own, each found by its request's URL
+ * (a repeat of a site is not dumped again): booted when a case first asks.
+ *
+ * debugApp: -d on DEBUG_APP, its dump folder an existing 0755 one (the first case's second half
+ * reads its /async dump, the redaction case its /sync dump).
+ * rackCluster: -d -w 1 on SECRETS_APP, its dump folder at its bound with 100 dumps of an earlier
+ * run (the Rack redaction case's /charge dump is one more: the folder is at its bound again when
+ * the crash case's worker dies).
+ */
+let debugApp: Promise<{ s: Booted; dir: string }> | undefined;
+const sharedDebugApp = () =>
+  (debugApp ??= (async () => {
+    const dir = join(tmp('tspuma-existing-'), 'shared');
+    mkdirSync(dir);
+    chmodSync(dir, 0o755);
+    return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir }), dir };
+  })());
+let rackCluster: Promise<{ s: Booted; dir: string }> | undefined;
+const sharedRackCluster = () =>
+  (rackCluster ??= (async () => {
+    const dir = tmp('tspuma-crash-');
+    // 100 dumps of an earlier run, older than anything this run writes.
+    for (let i = 0; i < 100; i++) {
+      const base = join(dir, `2020-01-01T00-00-${String(Math.floor(i / 10)).padStart(2, '0')}-${String(i % 10).padStart(3, '0')}Z-1-${String(i + 1).padStart(4, '0')}`);
+      writeFileSync(`${base}.json`, '{}\n');
+      writeFileSync(`${base}.txt`, 'old\n');
+    }
+    return { s: await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir }), dir };
+  })());
 
 /** One GET on a fresh connection (so the kernel may pick another worker each time). */
 describe('files holding secrets', () => {
@@ -35,12 +68,9 @@ describe('files holding secrets', () => {
     expect(mode(join(created, name))).toBe(0o600);
     expect(mode(join(created, name.replace(/\.json$/, '.txt')))).toBe(0o600);
 
-    const existing = join(root, 'shared');
-    mkdirSync(existing);
-    chmodSync(existing, 0o755);
-    const t = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: existing });
-    expect((await get(`${t.url}/sync`)).status).toBe(500);
-    const other = await waitFor(() => jsonIn(existing)[0], 'the dump file');
+    const { s: t, dir: existing } = await sharedDebugApp();
+    expect((await get(`${t.url}/async`)).status).toBe(500);
+    const other = await dumpOf(existing, '/async');
     expect(mode(existing)).toBe(0o755);
     expect(mode(join(existing, other))).toBe(0o600);
   });
@@ -97,12 +127,11 @@ describe('secret query-string values', () => {
   });
 
   it('are redacted in the dump files, on stderr and in the development 500 page', async () => {
-    const dir = tmp('tspuma-dumps-');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await sharedDebugApp();
     const res = await get(`${s.url}/sync${QUERY}`);
     expect(res.status).toBe(500);
     expect(res.body).toContain(`request: GET /sync${SHOWN}`);
-    const name = await waitFor(() => jsonIn(dir)[0], 'the dump file');
+    const name = await dumpOf(dir, '/sync');
     const json = readFileSync(join(dir, name), 'utf8');
     const dump = JSON.parse(json) as Dump;
     expect(dump.request!.url).toBe(`/sync${SHOWN}`);
@@ -121,10 +150,9 @@ describe('secret query-string values', () => {
   });
 
   it('are redacted in a Rack app dump: QUERY_STRING and REQUEST_URI held as locals', async () => {
-    const dir = tmp('tspuma-dumps-');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await sharedRackCluster();
     expect((await get(`${s.url}/charge${QUERY}`)).status).toBe(500);
-    const name = await waitFor(() => jsonIn(dir)[0], 'the dump file');
+    const name = await dumpOf(dir, '/charge');
     const dump = JSON.parse(readFileSync(join(dir, name), 'utf8')) as Dump;
     const culprit = dump.frames[dump.culprit]!;
     expect(culprit.function).toBe('charge');
@@ -171,14 +199,8 @@ describe('one dump budget per server', () => {
   });
 
   it('keeps the dump of a worker dying of an uncaught exception when the folder is at its bound (the oldest goes)', async () => {
-    const dumps = tmp('tspuma-crash-');
-    // 100 dumps of an earlier run, older than anything this run writes.
-    for (let i = 0; i < 100; i++) {
-      const base = join(dumps, `2020-01-01T00-00-${String(Math.floor(i / 10)).padStart(2, '0')}-${String(i % 10).padStart(3, '0')}Z-1-${String(i + 1).padStart(4, '0')}`);
-      writeFileSync(`${base}.json`, '{}\n');
-      writeFileSync(`${base}.txt`, 'old\n');
-    }
-    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dumps });
+    const { s, dir: dumps } = await sharedRackCluster();
+    expect(jsonIn(dumps)).toHaveLength(100); // (with the Rack case's dump, when it ran first)
     expect((await get(`${s.url}/crash`)).status).toBe(200);
     await waitFor(() => /Worker 0 \(PID: \d+\) died \(exit 1\); respawning/.test(s.stdout()), 'the respawn line', 15_000);
     const names = jsonIn(dumps);

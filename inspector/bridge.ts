@@ -83,6 +83,8 @@ export class MainThreadBridge {
     private readonly log: BridgeLog,
     /** Debug mode captures at throws in the main thread: clients keep off its pause-on-exceptions state. */
     private readonly capture = false,
+    /** Told as a client's heap snapshot of the main thread begins and ends (its blocked-loop warning names it). */
+    private readonly onSnapshot: ((state: 'start' | 'end') => void) | null = null,
   ) {}
 
   /** Completes the handshake of an upgrade discovery has already checked (Host, Origin, target). */
@@ -103,6 +105,13 @@ export class MainThreadBridge {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     };
     let gone = false;
+    /** The id of this client's heap snapshot under way (its answer ends it), else null. */
+    let snapshot: number | null = null;
+    const snapshotOver = () => {
+      if (snapshot === null) return;
+      snapshot = null;
+      this.onSnapshot?.('end');
+    };
     const watch = new ClientWatch((expression) => {
       if (gone) return;
       try {
@@ -129,13 +138,19 @@ export class MainThreadBridge {
       if ('error' in command) return send(command);
       if (keptFromClient(command.method, this.capture)) return send({ id: command.id, result: {} });
       watch.command(command.id, command.method, command.params as Record<string, unknown>);
+      if (command.method === 'HeapProfiler.takeHeapSnapshot' && snapshot === null) {
+        snapshot = command.id;
+        this.onSnapshot?.('start');
+      }
       session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => {
+        if (command.id === snapshot) snapshotOver();
         watch.answer(command.id, err ? undefined : result);
         send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} });
       });
     });
     const leave = () => {
       if (gone) return;
+      snapshotOver();
       watch.closed();
       gone = true;
       this.clients.delete(ws);

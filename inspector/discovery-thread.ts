@@ -19,8 +19,8 @@ export type FromThread =
   | { type: 'listening'; port: number }
   | { type: 'failed'; message: string; code: string | null }
   | { type: 'log'; level: 'info' | 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
-  /** A client's heap snapshot of process `pid` (a worker) began, goes on, or ended. */
-  | { type: 'snapshot'; pid: number; state: SnapshotState };
+  /** A client's heap snapshot of process `pid` (a worker, or this process through the bridge) began, goes on, or ended, at `at` (epoch ms). */
+  | { type: 'snapshot'; pid: number; state: SnapshotState; at: number };
 
 export interface ThreadData {
   host: string;
@@ -45,8 +45,8 @@ if (port) {
     session.connectToMainThread();
     return session as unknown as BridgeSession;
   };
-  const bridge = new MainThreadBridge(connect, log, data.capture);
-  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture, (pid, state) => post({ type: 'snapshot', pid, state }));
+  const bridge = new MainThreadBridge(connect, log, data.capture, (state) => post({ type: 'snapshot', pid: process.pid, state, at: Date.now() }));
+  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture, (pid, state) => post({ type: 'snapshot', pid, state, at: Date.now() }));
   // A stop signal's handler runs on the main thread, which waits while a DevTools client holds it
   // paused: the signal releases the pause, so stopping never waits on a forgotten DevTools window.
   watchStopSignals((signal) => {

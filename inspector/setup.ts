@@ -94,7 +94,7 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger, onSna
           log[message.level](message.obj, message.msg);
           return;
         case 'snapshot':
-          onSnapshot?.(message.pid, message.state);
+          onSnapshot?.(message.pid, message.state, message.at);
           return;
         default: {
           const never: never = message;

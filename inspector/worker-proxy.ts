@@ -15,7 +15,8 @@ const MAX_PAYLOAD = 256 * 1024 * 1024;
 
 /** A heap snapshot through the proxy: begun, the worker still sending (progress, chunks), over. */
 export type SnapshotState = 'start' | 'progress' | 'end';
-export type SnapshotListener = (pid: number, state: SnapshotState) => void;
+/** `at`: when discovery's thread saw it (epoch ms); the process it is about reads it only after the snapshot's block. */
+export type SnapshotListener = (pid: number, state: SnapshotState, at?: number) => void;
 /** The worker's messages during a snapshot are reported at most this often. */
 const PROGRESS_EVERY_MS = 250;
 

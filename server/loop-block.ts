@@ -26,18 +26,19 @@ export interface LoopBlockDeps<R> {
   /** The main thread's [ran, waited for a CPU] ms (thread-clock.ts; tests inject). */
   thread?: () => ThreadFigures | null;
   /**
-   * Runs a block's report (at once by default). A cluster worker lets it wait a moment: the
-   * primary tells it of a DevTools client's heap snapshot over IPC, which it reads only once its
-   * loop is back, after this timer's first run (own-work.ts heapSnapshotTaken).
+   * Runs a block's report (at once by default). A process with an inspector lets it wait a moment:
+   * it hears of a DevTools client's heap snapshot from the primary over IPC (a cluster worker) or
+   * from discovery's thread (single mode), and reads either only once its loop is back, after this
+   * timer's first run (own-work.ts heapSnapshotTaken).
    */
   settle?: (report: () => void) => void;
 }
 
-/** A cluster worker's settle: its report waits this long for the primary's word of a heap snapshot. */
+/** With an inspector, a block's report waits this long for the word of a heap snapshot. */
 export const SETTLE_MS = 250;
 
-/** What a cluster worker passes as LoopBlockDeps.settle. */
-export function settleAfterIpc(report: () => void): void {
+/** What a process with an inspector passes as LoopBlockDeps.settle. */
+export function settleShortly(report: () => void): void {
   setTimeout(report, SETTLE_MS).unref();
 }
 

@@ -67,6 +67,21 @@ export function heapSnapshotTaken(start: number, end: number | null): void {
 }
 
 /**
+ * Follows this process's heap snapshots as discovery reports them (pid, state, epoch ms: the primary
+ * over IPC for a worker, discovery's thread for single mode's process), on this process's clock.
+ */
+export function heapSnapshotFollower(pid = process.pid): (of: number, state: 'start' | 'progress' | 'end', at?: number) => void {
+  let since: number | null = null;
+  return (of, state, at = Date.now()) => {
+    if (of !== pid || state === 'progress') return;
+    const now = at - performance.timeOrigin;
+    if (state === 'start') heapSnapshotTaken((since = now), null);
+    else if (since !== null) heapSnapshotTaken(since, now);
+    if (state === 'end') since = null;
+  };
+}
+
+/**
  * What ran between `from` and `to` (performance.now() times), oldest first, each named once:
  * tspuma's own work (`own`), a debugger's pauses (`debugger`) and a DevTools client's heap
  * snapshots (`snapshot`).

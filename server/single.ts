@@ -26,6 +26,8 @@ import { warnIgnoredOptions } from './mode-options.js';
 import { keepServingOnRejection } from './rejections.js';
 import { onHangup } from './hangup.js';
 import { StopRequests, repeatLine } from './stop-signals.js';
+import { settleShortly } from './loop-block.js';
+import { heapSnapshotFollower } from './own-work.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
@@ -112,6 +114,8 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
       void stop();
     },
+    // Discovery's thread says when a DevTools client took a heap snapshot, heard after the block.
+    loopSettle: options.inspect && opts.ownProcess ? settleShortly : undefined,
   });
 
   appCalls?.observe({ context: opts.diagnostics ? () => opts.diagnostics!.currentRequest() : null, inApp: () => server.requestsInApp() });
@@ -155,7 +159,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   if (options.inspect && opts.ownProcess) {
     // Loaded only with --inspect: node:inspector and node:worker_threads stay out of a plain boot.
     const [{ startInspector }, { exposeInFlight }] = await inspectorModules();
-    inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log);
+    inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log, heapSnapshotFollower());
     exposeInFlight(() => server.inFlight());
   }
   let control: { served: ServedControl; probes: ProbeRegistry; host: ProbeHost } | null = null;

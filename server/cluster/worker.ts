@@ -24,7 +24,7 @@ import { startWatchThread, watchPrimary } from './primary-watch.js';
 import { realClock } from './clock.js';
 import { stopAccepting } from '../node-http.js';
 import { performance } from 'node:perf_hooks';
-import { settleAfterIpc } from '../loop-block.js';
+import { settleShortly } from '../loop-block.js';
 import { heapSnapshotTaken } from '../own-work.js';
 
 const LINGER_MS = 1000;
@@ -129,7 +129,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default');
     doing = 'booting';
     if (index === 0) for (const w of appLoadWarnings(loaded)) log.warn({ code: w.code }, `${w.code}: ${w.message}`);
-    server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined), loopSettle: inspector ? settleAfterIpc : undefined });
+    server = new Server(options, loaded.adapted, log, { diagnostics, appCalls, tracing: await openTelemetry(options.appBase, diagnostics ? (req) => diagnostics.capturedThrow(req) : undefined), loopSettle: inspector ? settleShortly : undefined });
     const served = server;
     appCalls.observe({ context: diagnostics ? () => diagnostics.currentRequest() : null, inApp: () => served.requestsInApp() });
     server.ownsSockets = false;

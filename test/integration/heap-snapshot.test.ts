@@ -24,6 +24,10 @@ export default function app() {
 }
 `,
   'heap.config.mjs': 'export default { workerCheckInterval: 0.25, workerTimeout: 1 };\n',
+  // Single mode's case: the snapshot of a hello app's own heap takes its thread 0.7-0.9 s of CPU
+  // (1.7-2.4 s of wall time at a load of 15-20), over this; 0.1 s also caught unrelated blocks.
+  'single.config.mjs': 'export default { loopBlockedWarning: 0.5 };\n',
+  'hello.mjs': 'export default function app() {\n  return new Response(\'hello\');\n}\n',
 });
 const out = mkdtempSync(join(tmpdir(), 'tspuma-heap-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -65,6 +69,15 @@ describe('a heap snapshot longer than workerTimeout (1 s)', () => {
     // Still the same worker, serving.
     expect(await (await fetch(s.url)).text()).toBe('ok 150000');
     expect(msgs().filter((m) => /^- Worker 0 \(PID: \d+\) booted/.test(m))).toHaveLength(1);
+  });
+
+  it("single mode: the blocked-loop warning names a DevTools client's heap snapshot (through discovery's bridge), not the app's code", async () => {
+    const s = await boot(['-C', join(root, 'single.config.mjs'), '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(root, 'hello.mjs')], {}, root);
+    const discovery = await discoveryUrl(s);
+    const heap = run(['inspect', 'heap', '--out', join(out, 'single.heapsnapshot'), '--url', discovery, '--timeout', '10000']);
+    expect([await heap.exited, heap.stderr()]).toEqual([0, expect.stringContaining('tspuma: heap snapshot of tspuma')]);
+    const blocked = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED'), 'the blocked-loop warning');
+    expect(String(blocked.msg)).toContain("; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code;");
   });
 
   it('a worker that dies while its snapshot is taken: the command says so with a code, not a stack', async () => {

@@ -72,4 +72,45 @@ describe('the main-thread bridge', () => {
     expect(session.posts).toEqual(['NodeRuntime.notifyWhenWaitingForDisconnect', 'Debugger.enable']);
     bridge.close();
   });
+
+  it("tells of a client's heap snapshot as its command goes to the main thread and as its answer comes back (single mode's blocked-loop warning names it, review7.5)", async () => {
+    const told: string[] = [];
+    let answer: (() => void) | null = null;
+    const bridge = new MainThreadBridge(
+      () => {
+        const s = new NodeLikeSession();
+        // The snapshot's answer waits until the case releases it, as the main thread's snapshot does.
+        s.post = (method, _params, callback) => {
+          s.posts.push(method);
+          if (method === 'HeapProfiler.takeHeapSnapshot') answer = () => callback(null, {});
+          else setImmediate(() => callback(null, {}));
+        };
+        return s as unknown as BridgeSession;
+      },
+      { debug: () => undefined },
+      false,
+      (state) => void told.push(state),
+    );
+    server = createServer();
+    server.on('upgrade', (req, socket, head) => bridge.accept(req, socket, head, 'tspuma-single'));
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const client = new (wsPackage())(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/tspuma-single`);
+    await new Promise<void>((resolve, reject) => {
+      client.once('open', () => resolve());
+      client.once('error', reject);
+    });
+    const answers: unknown[] = [];
+    client.on('message', (data: Buffer) => answers.push(JSON.parse(data.toString())));
+    client.send(JSON.stringify({ id: 1, method: 'HeapProfiler.enable' }));
+    client.send(JSON.stringify({ id: 2, method: 'HeapProfiler.takeHeapSnapshot', params: { reportProgress: true } }));
+    const deadline = Date.now() + 5000;
+    while ((answer === null || answers.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(told).toEqual(['start']);
+    answer!();
+    while (answers.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(answers).toEqual([{ id: 1, result: {} }, { id: 2, result: {} }]);
+    expect(told).toEqual(['start', 'end']);
+    client.close();
+    bridge.close();
+  });
 });

@@ -4,24 +4,35 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, killAll, ROOT } from '../helpers/cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+afterAll(killAll);
+
+const APP_ARGS = ['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
+/**
+ * The -d server with no onDump, shared (booted when a case first asks): the first case's 500 page
+ * to compare with, the second case's JSON dump record (a case of its own booted one more -d server
+ * of the same app for it).
+ */
+let plainServer: Promise<{ s: Booted; dir: string }> | undefined;
+const plain = () =>
+  (plainServer ??= (async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'tspuma-ondump-plain-')), 'dumps');
+    return { s: await boot(APP_ARGS, { TSPUMA_DUMP_DIR: dir }), dir };
+  })());
 
 describe('onDump', () => {
   it('is called once per new site; its throw and rejection leave the 500s as they are and are logged', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-ondump-'));
     const out = join(dir, 'delivered.txt');
     writeFileSync(out, '');
-    const args = ['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')];
-    const plain = await boot(args, { TSPUMA_DUMP_DIR: join(dir, 'plain') });
     // The production 500 page, less its request id (one per request).
     const page = async (res: Response) => (await res.text()).replace(/^request id.*$/m, 'request id');
-    const expected = await page(await fetch(`${plain.url}/throw`));
+    const expected = await page(await fetch(`${(await plain()).s.url}/throw`));
     expect(expected).toContain('500 Internal Server Error');
-    const s = await boot(['-C', join(ROOT, 'test/fixtures/ondump/tspuma.config.mjs'), ...args], { TSPUMA_DUMP_DIR: join(dir, 'dumps'), ONDUMP_OUT: out });
+    const s = await boot(['-C', join(ROOT, 'test/fixtures/ondump/tspuma.config.mjs'), ...APP_ARGS], { TSPUMA_DUMP_DIR: join(dir, 'dumps'), ONDUMP_OUT: out });
     for (const path of ['/throw', '/throw', '/reject']) {
       const res = await fetch(`${s.url}${path}`);
       expect(res.status).toBe(500);
@@ -40,8 +51,7 @@ describe('onDump', () => {
   });
 
   it('with JSON logs (stdout not a terminal), each new dump is also one log record: id, phase, headline, culprit, request, path and its text (S9)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumprecord-'));
-    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/otel/app.ts')], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+    const { s } = await plain();
     for (const path of ['/throw', '/throw']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
     const record = await waitFor(() => s.lines().find((l) => l.dump !== undefined), 'the dump record in the JSON log');
     const dump = record.dump as { id: number; phase: string; error: string; culprit: string | null; request: { id: string; method: string; url: string } | null; path: string | null };

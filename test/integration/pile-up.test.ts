@@ -3,12 +3,12 @@
 // waited for a slot or was in the app, with its id and the pool; ctl stats sees the pile-up while it
 // lasts; a loop blocked for seconds gets a warning naming the request that ran.
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, controlUrl, killAll } from '../helpers/cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, controlUrl, killAll, type Booted } from '../helpers/cli.js';
 import { appFolder } from '../helpers/app-folder.js';
 import { waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+afterAll(killAll);
 
 const root = appFolder('pile-up', {
   // /slow waits on an upstream that never answers in time; /block spins the thread for ?ms= (bounded).
@@ -27,13 +27,25 @@ const root = appFolder('pile-up', {
   return new Response('ok');
 }
 `,
-  // Periodic check-ins far apart: what ctl stats shows during the pile-up comes from the requests themselves.
-  'pile.config.mjs': 'export default { requestTimeout: 4, workerCheckInterval: 20, workerTimeout: 60 };\n',
-  // Half the default threshold: a block of 1.2 s is well past it (it was 2.5 s past 1 s: a core spun 1.3 s longer for the same promise).
-  'block.config.mjs': 'export default { loopBlockedWarning: 0.5 };\n',
+  // Periodic check-ins far apart: what ctl stats shows during the pile-up comes from the requests
+  // themselves. loopBlockedWarning at half the default threshold: a block of 1.2 s is well past it
+  // (it was 2.5 s past 1 s: a core spun 1.3 s longer for the same promise).
+  'tspuma.config.mjs': 'export default { requestTimeout: 4, workerCheckInterval: 20, workerTimeout: 60, loopBlockedWarning: 0.5 };\n',
 });
 const APP = join(root, 'app.mjs');
 const TOKEN = 'pile-up-token-0123456789abcdef';
+
+/**
+ * The one-worker cluster both cases use (booted when a case first asks; a cluster each was a boot
+ * more): the pile-up's requests are answered 503 at their requestTimeout, which frees their slots,
+ * before the blocked-loop case's request comes; each case finds its lines by its request ids.
+ */
+let cluster: Promise<{ s: Booted; control: string }> | undefined;
+const shared = () =>
+  (cluster ??= (async () => {
+    const s = await boot(['-C', join(root, 'tspuma.config.mjs'), '-w', '1', '-t', '0:2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], {}, root);
+    return { s, control: await controlUrl(s) };
+  })());
 
 interface Line {
   msg?: string;
@@ -44,8 +56,7 @@ interface Line {
 
 describe('a full pool (-t 0:2, requestTimeout 4 s)', () => {
   it('ctl stats shows the slots busy and the queue while it lasts; each timeout line says queued or in the app, with the request id and the pool', async () => {
-    const s = await boot(['-C', join(root, 'pile.config.mjs'), '-w', '1', '-t', '0:2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], {}, root);
-    const control = await controlUrl(s);
+    const { s, control } = await shared();
     const answers = [1, 2, 3, 4].map(async (i) => {
       // One after another, so the first two take the slots and the last two wait.
       await new Promise((r) => setTimeout(r, 0));
@@ -90,10 +101,9 @@ describe('a full pool (-t 0:2, requestTimeout 4 s)', () => {
   });
 });
 
-describe('a blocked event loop', () => {
+describe('a blocked event loop (the same cluster)', () => {
   it('a request that spins the worker for 1.2 s (loopBlockedWarning 0.5 s) gets a warning naming it, its id and the time, and the count is in ctl stats', async () => {
-    const s = await boot(['-C', join(root, 'block.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], {}, root);
-    const control = await controlUrl(s);
+    const { s, control } = await shared();
     const r = await fetch(`${s.url}/block?ms=1200`, { headers: { 'x-request-id': 's21-1' }, signal: AbortSignal.timeout(60_000) });
     expect(await r.text()).toBe('true');
     const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED' && String(l.msg).includes('s21-1')) as (Line & { seconds?: number }) | undefined, 'the blocked-loop warning');

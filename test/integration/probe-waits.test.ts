@@ -25,14 +25,19 @@ async function server(config: string) {
   return { s, state, control: await controlUrl(s) };
 }
 
-/** The default-config server the last two tests share (one -w 1 Express boot less): their probes and connections are their own. */
-let plain: ReturnType<typeof server> | undefined;
-const plainServer = () => (plain ??= server('{}'));
+/**
+ * The server the three tests share (booted when one first asks; a -w 1 Express boot each was two):
+ * a pause budget of 1 ms a second, which the first test's snapshot is over; the other two set no
+ * probe that is hit (a counter stopped at once, probe sets whose bodies never come), and their
+ * probes and connections are their own.
+ */
+let shared: ReturnType<typeof server> | undefined;
+const sharedServer = () => (shared ??= server('{ probePauseBudget: 1 }'));
 
 describe('waiting probe commands', () => {
   it('probe snapshot --hits 3 whose probe the pause budget suspends in every worker says so and exits, instead of waiting for hits that never come (S20)', async () => {
     // A budget of 1 ms a second: the first snapshot (milliseconds of reads) is over it.
-    const { s, state } = await server('{ probePauseBudget: 1 }');
+    const { s, state } = await sharedServer();
     const cmd = run(['probe', 'snapshot', 'examples/express.ts:15', '--hits', '3', '--for', '300s', '-S', state]);
     let code: number | null = null;
     void cmd.exited.then((c) => (code = c));
@@ -49,7 +54,7 @@ describe('waiting probe commands', () => {
   });
 
   it('probe count stopped by SIGTERM (a supervisor, timeout) removes its counter, as Ctrl-C does (T2)', async () => {
-    const { state, control } = await plainServer();
+    const { state, control } = await sharedServer();
     const cmd = run(['probe', 'count', 'examples/express.ts:15', '-S', state]);
     await waitFor(() => /probe (\d+) set/.test(cmd.stderr()), 'the counter set', 30_000);
     const id = Number(/probe (\d+) set/.exec(cmd.stderr())![1]);
@@ -62,7 +67,7 @@ describe('waiting probe commands', () => {
   });
 
   it('with every connection the control app allows from 127.0.0.1 busy, a new one gets 503 TSPUMA_ERR_LISTENER_BUSY, and tspuma probe list retries until one frees instead of saying the server is not running (S22)', async () => {
-    const { s, state, control } = await plainServer();
+    const { s, state, control } = await sharedServer();
     const { port } = new URL(control);
     // 16 probe sets whose heads are in and whose bodies never finish: each holds its connection busy
     // (the server's 100 Continue says it has the head, so the request is in progress).

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { SLOWNESS } from './test/helpers/net.js';
@@ -57,6 +58,9 @@ if (process.env.NODE_EXTRA_CA_CERTS) {
   delete process.env.NODE_EXTRA_CA_CERTS;
 }
 
+/** dist/, the built package, by its absolute path (how vite-node matches a module to externalize). */
+const BUILT = new RegExp(`^${fileURLToPath(new URL('./dist/', import.meta.url)).replace(/[.*+?^$()|[\]\\{}]/g, '\\$&')}`);
+
 const FORKS = process.env.TSPUMA_TEST_FORKS ? Number(process.env.TSPUMA_TEST_FORKS) : Math.max(4, availableParallelism());
 if (!Number.isInteger(FORKS) || FORKS < 1) throw new Error(`TSPUMA_TEST_FORKS="${process.env.TSPUMA_TEST_FORKS}": expected a whole number of forks, 1 or more`);
 
@@ -89,6 +93,12 @@ export default defineConfig({
     globalSetup: ['test/helpers/orphan-check.ts', 'test/helpers/main-cpu.ts'],
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
+    // The built package (dist/: plain JavaScript, compiled by npm test's pretest build) is loaded by
+    // node itself, as node_modules/ is, not transformed by vite and sent to the fork: an in-process
+    // import of 'tspuma' (examples/tspuma.config.ts, which option-records.test reads) brought in 61
+    // of its modules, about 0.5 s of CPU (test/README.md, session 13). The sources tests import
+    // (server/, diagnostics/, inspector/) are still transformed, and vi.mock works on them.
+    server: { deps: { external: [BUILT] } },
     projects: [
       // Integration files and the unit files that need no isolation, in one project: the forks
       // pool runs one project at a time, so as one project the unit files fill the forks that the

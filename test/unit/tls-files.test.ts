@@ -1,6 +1,6 @@
 // TLS files of an ssl:// bind: good files load; swapped, non-PEM, empty, missing, mismatched,
 // encrypted and public-key files are TSPUMA_ERR_BIND_TLS naming the file and the problem.
-import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +81,8 @@ describe('loadTlsFiles', () => {
   });
 
   it('refuses a key that does not belong to the certificate, naming both files and the subject', () => {
-    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    // 1024 bits: a 2048-bit key took 0.1-0.2 s of CPU to generate, and any other key does not belong.
+    const other = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
     const { dir, spec } = bind({ 'cert.pem': CERT, 'other.pem': other }, 'cert.pem', 'other.pem');
     expect(tlsError(() => loadTlsFiles(spec))).toContain(
       `the key in ${join(dir, 'other.pem')} does not belong to the certificate in ${join(dir, 'cert.pem')} (CN=localhost): use the key the certificate was issued for`,
@@ -99,7 +100,7 @@ describe('loadTlsFiles', () => {
 
   it('names what a key file holds instead of a private key, and a CA file without certificates', () => {
     const pkcs1 = createPrivateKey(KEY).export({ type: 'pkcs1', format: 'pem' });
-    const publicKey = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' });
+    const publicKey = createPublicKey(KEY).export({ type: 'spki', format: 'pem' });
     const p = bind({ 'cert.pem': CERT, 'key.pem': publicKey });
     expect(tlsError(() => loadTlsFiles(p.spec))).toContain(`the key file ${join(p.dir, 'key.pem')} holds a public key; the private key is needed (it holds a PUBLIC KEY block)`);
     // A PKCS#1 "RSA PRIVATE KEY" is a private key: accepted.

@@ -2,15 +2,29 @@
 // chrome-remote-interface) that throws is answered with its exception at once and never pauses the
 // process through debug mode's capture: requests keep being answered, in single mode (the bridge
 // to the main thread) and in a cluster (the proxy to each worker's own inspector).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
+import { boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
+import { dumpsIn } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
 
 /** An app these cases need, not their subject: JavaScript, no TypeScript hooks thread at each boot. */
 const HELLO = 'test/fixtures/apps/hello.mjs';
+
+/**
+ * One single-mode -d server with an inspector, booted by the first case that asks: the typo case's
+ * single mode (any app serves it: values-app answers / with 'ok'), then the pause-on-exceptions
+ * case, which needs values-app's failures (a boot of its own each cost a -d boot with its
+ * inspector). The typo case leaves no pause state behind, and its evaluations are no app failures.
+ */
+const dumpDir = mkdtempSync(join(tmpdir(), 'tspuma-poe-'));
+let single: Promise<Booted> | undefined;
+const singleServer = () => (single ??= boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dumpDir }));
 
 /** Resolves with the promise's value, or 'no answer' after ms. */
 const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'no answer'>((r) => setTimeout(() => r('no answer'), ms).unref())]);
@@ -39,7 +53,7 @@ describe('a DevTools console typo under -d', () => {
     ['-w 1', ['-w', '1'], ['tspuma-primary', 'tspuma-worker-0']],
   ] as const) {
     it(`is answered with its ReferenceError and requests keep being answered (${mode}: ${targets.join(', ')})`, async () => {
-      const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', HELLO]);
+      const s = args.length === 0 ? await singleServer() : await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', HELLO]);
       const base = await discoveryUrl(s);
       if (targets.length > 1) await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed');
       for (const target of targets) {
@@ -56,9 +70,7 @@ describe('a DevTools console typo under -d', () => {
 
 /** `-w 1 --inspect` serving HELLO with `config` (more option fields), its worker 0 paused by a CDP client through discovery. */
 async function heldWorker(config: string) {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
+  const { writeFileSync } = await import('node:fs');
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
   const file = join(dir, 'tspuma.config.mjs');
   writeFileSync(file, `export default { workerCheckInterval: 0.5, ${config} };\n`);
@@ -113,12 +125,8 @@ describe('a worker a DevTools client holds paused', () => {
 
 describe('a DevTools client that sets pause-on-exceptions to none (DevTools does when it opens)', () => {
   it('leaves debug mode capturing: the failures after it have their values', async () => {
-    const { mkdtempSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { dumpsIn } = await import('../helpers/dumps.js');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-poe-'));
-    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const dir = dumpDir;
+    const s = await singleServer();
     const url = new URL(await discoveryUrl(s));
     const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-single' });
     await client.Debugger.enable({});

@@ -71,11 +71,10 @@ describe('serving', () => {
     expect(await (await fetch(`${n.url}/stream`)).text()).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
   });
 
+  // The default page without the config ('tspuma caught this error: …' and the throw's .ts line) is
+  // test/unit/http.test.ts's 'answers an app throw with 500 and the development page' and
+  // error-details.test's through the CLI: a plain boot of raise.ts here checked it a third time.
   it('answers the raise example through the config file lowlevelErrorHandler', async () => {
-    const plain = await boot(['-b', LOCAL, 'examples/raise.ts']);
-    const r1 = await fetch(plain.url);
-    expect(r1.status).toBe(500);
-    expect(await r1.text()).toMatch(/^tspuma caught this error: Simulated crash before app \(Error\)\n.*examples\/raise\.ts:\d+/s);
     const custom = await boot(['-C', 'examples/tspuma.config.ts', '-b', LOCAL, 'examples/raise.ts']);
     const r2 = await fetch(custom.url);
     expect(r2.status).toBe(500);

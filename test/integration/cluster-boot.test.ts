@@ -1,4 +1,4 @@
-// Integration: `tspuma -w 2` when workers fail to boot: an app that can never boot ends the
+// Integration: `tspuma -w N` when workers fail to boot: an app that can never boot ends the
 // primary with its error and a hint; a phased restart whose new worker fails once leaves one
 // generation serving and no leaked worker; a stop during a phased restart ends it without an error.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -33,10 +33,14 @@ describe('cluster boot failures', () => {
     expect(s.stdout()).not.toMatch(/Worker \d|--preload|TSPUMA_ERR_WORKER_BOOT/);
   });
 
-  it('exits 1 with the app\'s error and the --preload hint when the app throws at import under -w 2', async () => {
+  it('exits 1 with the app\'s error and the --preload hint when the app throws at import in cluster mode (-w 1)', async () => {
     const started = Date.now();
-    // Plain JavaScript: six failed worker boots, none of which the TypeScript hooks are the point of.
-    const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.mjs')]);
+    // Plain JavaScript: three failed worker boots, none of which the TypeScript hooks are the point
+    // of. One worker: its index gives up as one of two would (two workers' six boots cost twice the
+    // CPU for the same lines); which index gives up among several, and that any one failing
+    // BOOT_ATTEMPTS times with none booted ends the primary, is test/unit/primary.test.ts's
+    // 'gives up when no worker has booted and one index failed 3 times'.
+    const s = run(['-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.mjs')]);
     await waitFor(() => s.proc.exitCode !== null || s.proc.signalCode !== null, 'the primary to give up', 25_000, 50);
     const code = await s.exited;
     const seconds = (Date.now() - started) / 1000;

@@ -10,13 +10,16 @@ import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
 
 /**
- * One plain cluster for the load cases, booted by the first that asks: a phased restart, a hot
- * restart, then a SIGKILLed worker and, last, a SIGKILLed primary. Each case reads what it needs
- * from where the case before left it (the phase, the requests served so far); a cluster of its
- * own cost each a -w 2 boot and its workers.
+ * One plain cluster, with a pidfile and a state file, booted by the first case that asks: the
+ * serving case, a phased restart, a hot restart, then a SIGKILLed worker and, last, a SIGTERM to
+ * the primary. Each case reads what it needs from where the case before left it (the phase, the
+ * requests served so far); a cluster of its own cost each a -w 2 boot and its workers.
  */
+const files = mkdtempSync(join(tmpdir(), 'tspuma-files-'));
+const pidfile = join(files, 'tspuma.pid');
+const state = join(files, 'tspuma.state');
 let loaded: ReturnType<typeof cluster> | undefined;
-const loadCluster = () => (loaded ??= cluster());
+const loadCluster = () => (loaded ??= cluster('', ['--pidfile', pidfile, '-S', state]));
 afterEach(async () => killAllBut(loaded && (await loaded)));
 afterAll(killAll);
 
@@ -66,11 +69,8 @@ async function pidOf(url: string): Promise<number> {
 }
 
 describe('cluster mode', () => {
-  it('serves from both workers; stats show 2 booted workers with last_checkin advancing; the token is required', async () => {
-    const files = mkdtempSync(join(tmpdir(), 'tspuma-files-'));
-    const pidfile = join(files, 'tspuma.pid');
-    const state = join(files, 'tspuma.state');
-    const s = await cluster('', ['--pidfile', pidfile, '-S', state]);
+  it('serves from both workers; stats show 2 booted workers with last_checkin advancing; the token is required; the pidfile and the state file are written', async () => {
+    const s = await loadCluster();
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
     expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({ pid: s.proc.pid, control_url: s.control.replace('http', 'tcp'), control_auth_token: TOKEN });
     const seen = new Set<number>();
@@ -89,9 +89,6 @@ describe('cluster mode', () => {
     const ctl = run(['ctl', 'stats', '-S', state]);
     expect(await ctl.exited).toBe(0);
     expect(JSON.parse(ctl.stdout()).booted_workers).toBe(2);
-    s.proc.kill('SIGTERM');
-    expect(await s.exited).toBe(0);
-    expect(existsSync(pidfile) || existsSync(state)).toBe(false);
   });
 
   for (const kind of ['phased-restart', 'restart'] as const) {
@@ -122,7 +119,7 @@ describe('cluster mode', () => {
     });
   }
 
-  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load; leaves no orphans: when the primary is killed with SIGKILL its workers, the replacement too, exit', { timeout: 120_000 * SLOWNESS }, async () => {
+  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load; at SIGTERM the primary exits 0 and removes its pidfile and state file', { timeout: 120_000 * SLOWNESS }, async () => {
     const s = await loadCluster();
     const start = await s.stats();
     const victim = start.worker_status[0]!;
@@ -145,15 +142,14 @@ describe('cluster mode', () => {
     expect(own.some((l) => /^Worker 0 failed to boot/.test(String(l.msg)))).toBe(false);
     // Only requests in flight on the killed worker may fail: at most one per connection.
     expect(result.errors + result.non2xx).toBeLessThanOrEqual(10);
-    // No orphans (a cluster of its own for this cost one more -w 2 boot): every worker, the
-    // respawned one included, exits when the primary dies without a word.
-    const pids = (await s.stats()).worker_status.map((w) => w.pid);
-    expect(pids).toHaveLength(2);
-    s.proc.kill('SIGKILL');
-    await waitFor(() => !pids.some(alive), 'the workers to exit', 10_000);
+    // The files the serving case saw written are still the primary's, through restarts and respawns.
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect([existsSync(pidfile), existsSync(state)]).toEqual([false, false]);
   });
 
-  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout', { timeout: 120_000 * SLOWNESS }, async () => {
+  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout; leaves no orphans: when the primary is killed with SIGKILL its workers, the replacement too, exit', { timeout: 120_000 * SLOWNESS }, async () => {
     // A 2 s timeout on a quiet machine: four missed check-ins, as 4 s were at the 1 s interval this
     // test had. Scaled by the load (SLOWNESS, 1 to 4): at a load of 27-31 a healthy worker's or its
     // fresh replacement's check-ins came over 2 s apart, it was killed too, and a third pid answered
@@ -209,7 +205,12 @@ describe('cluster mode', () => {
     servingOk();
     expect(answers.filter((p) => p === other).length).toBeGreaterThan(10);
     expect([...new Set(answers)].filter((p) => p !== other && p !== replacement!.pid)).toEqual([]);
-    expect((await s.stats()).worker_status.map((w) => w.pid).sort()).toEqual([other, replacement!.pid].sort());
+    const now = (await s.stats()).worker_status.map((w) => w.pid);
+    expect(now.sort()).toEqual([other, replacement!.pid].sort());
+    // No orphans (a cluster of its own for this cost one more -w 2 boot): every worker, the
+    // respawned one included, exits when the primary dies without a word.
+    s.proc.kill('SIGKILL');
+    await waitFor(() => !now.some(alive), 'the workers to exit', 10_000);
   });
 
   it('backs off a worker whose beforeWorkerBoot throws; the primary stays up and stats show it', async () => {

@@ -18,7 +18,9 @@ async function charge(url: string): Promise<number> {
 }
 
 describe('console.error and console.warn inside the app', () => {
-  for (const [mode, args] of [['single mode', []], ['-w 2', ['-w', '2']]] as const) {
+  // One worker: a worker's console is redacted in the worker itself, the same in each (a second
+  // worker was a boot for nothing the case reads: the kernel hands the one request to either).
+  for (const [mode, args] of [['single mode', []], ['-w 1', ['-w', '1']]] as const) {
     it(`${mode}, production: Hono's own error line has the card number and the apiKey field redacted; a plain line passes unchanged`, async () => {
       const s = await boot(['-e', 'production', ...args, '-b', 'tcp://127.0.0.1:0', APP]);
       expect(await charge(s.url)).toBe(500);

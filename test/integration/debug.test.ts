@@ -107,24 +107,10 @@ describe('tspuma -d', () => {
     expect(await res.text()).toBe('culprit loadUser userId=42');
   });
 
-  it('names the worker index in cluster mode (-w 1: worker 0, where a single-mode dump has none)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
-    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
-    expect((await fetch(`${s.url}/sync`)).status).toBe(500);
-    const dump = await waitFor(() => dumpsIn(dir)[0], 'the dump file');
-    expect(dump.worker).toBe(0);
-    expect(dump.frames[dump.culprit]!.locals.userId).toBe(42);
-  });
-
-  it('keeps dumps out of production responses', async () => {
-    const s = await boot(['-d', '--inspect=off', '-e', 'production', '-b', LOCAL, APP]);
-    const res = await fetch(`${s.url}/sync`, { headers: { 'x-request-id': 'prod-1' } });
-    expect(res.status).toBe(500);
-    // The request id (to quote to an operator), and nothing of the failure.
-    expect(await res.text()).toBe('500 Internal Server Error\nrequest id: prod-1\n');
-    // The operator still gets it, on stderr (which may reach this process after the response).
-    await waitFor(() => s.stderr().includes('tspuma dump #1 [app]'), 'the dump on stderr');
-  });
+  // The worker index of a cluster's dump (-d -w 1: worker 0) is framework-dumps.test's 'dumps the
+  // Express case in cluster mode (-w 1) with the worker index', with a user's Express app; dumps kept
+  // out of a production response (the generic body with the request id, the dump on stderr) are
+  // error-details.test's '-e prod with -d' case. Each was a -d boot of its own here as well.
 
   it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 * SLOWNESS }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));

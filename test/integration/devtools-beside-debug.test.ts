@@ -2,15 +2,17 @@
 // as Chrome DevTools does (Runtime.enable, Debugger.enable, setPauseOnExceptions none,
 // setAsyncCallStackDepth, setBlackboxPatterns) leaves the dumps their values while it is attached
 // and after it leaves; a client that enables the Debugger and never resumes cannot hold a request
-// at capture's pause. Single mode (the bridge to the main thread) and `-w 1` (the proxy to the
-// worker's own inspector), each failure at a site of its own (a site is captured once a minute).
+// at capture's pause. And an evaluation a client runs that throws (a console typo) is answered
+// with its exception at once and never pauses the process through capture. Single mode (the bridge
+// to the main thread) and `-w 1` (the proxy to the worker's own inspector), one -d server each for
+// both cases, each failure at a site of its own (a site is captured once a minute).
 import CDP from 'chrome-remote-interface';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { allBooted, boot, discoveryUrl, killAll } from '../helpers/cli.js';
+import { allBooted, boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
@@ -44,17 +46,58 @@ async function devtoolsLike(base: string, target: string): Promise<{ close: () =
   return { close: () => client.close(), paused: () => paused };
 }
 
-for (const [mode, args, target] of [
-  ['single mode', [], 'tspuma-single'],
-  ['-w 1', ['-w', '1'], 'tspuma-worker-0'],
+/** Resolves with the promise's value, or 'no answer' after ms. */
+const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'no answer'>((r) => setTimeout(() => r('no answer'), ms).unref())]);
+
+/** Evaluates a typo in `target`, with the Debugger enabled or not; its answer and the pauses the client was told of. */
+async function typoIn(base: string, target: string, debuggerOn: boolean): Promise<{ answer: unknown; paused: string[] }> {
+  const url = new URL(base);
+  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  const paused: string[] = [];
+  try {
+    if (debuggerOn) {
+      client.Debugger.paused((p) => paused.push(p.reason));
+      await client.Debugger.enable({});
+    }
+    const answer = await within(client.Runtime.evaluate({ expression: 'undefinedThing + 1' }), 8000);
+    return { answer, paused };
+  } finally {
+    await client.close();
+  }
+}
+
+for (const [mode, args, target, targets] of [
+  ['single mode', [], 'tspuma-single', ['tspuma-single']],
+  // One worker: the proxy to a worker's own inspector is the same for each.
+  ['-w 1', ['-w', '1'], 'tspuma-worker-0', ['tspuma-primary', 'tspuma-worker-0']],
 ] as const) {
   describe(`-d with a DevTools client (${mode}, ${target})`, () => {
+    /** The mode's -d server, booted by the first of its two cases, with every target listed. */
+    let booted: Promise<{ s: Booted; dir: string; base: string }> | undefined;
+    const server = () =>
+      (booted ??= (async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'tspuma-beside-'));
+        const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
+        if (args.length > 0) await allBooted(s);
+        const base = await discoveryUrl(s);
+        await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as { id: string }[]).length === targets.length, 'every target listed');
+        return { s, dir, base };
+      })());
+
+    it(`a console typo is answered with its ReferenceError and requests keep being answered (${targets.join(', ')})`, async () => {
+      const { s, base } = await server();
+      for (const t of targets) {
+        for (const debuggerOn of [false, true]) {
+          const { answer, paused } = await typoIn(base, t, debuggerOn);
+          expect(answer, `${t}, Debugger ${debuggerOn ? 'enabled' : 'off'}`).toMatchObject({ result: { className: 'ReferenceError', description: expect.stringContaining('undefinedThing is not defined') }, exceptionDetails: expect.anything() });
+          expect(paused).toEqual([]);
+          expect(await within(fetch(s.url).then((r) => r.status), 8000)).toBe(200);
+        }
+      }
+    });
+
     it('dumps keep their values while a DevTools-like client is attached and after it leaves; a client that never resumes does not hold a failing request', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tspuma-beside-'));
-      const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
-      if (args.length > 0) await allBooted(s);
-      const base = await discoveryUrl(s);
-      await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as { id: string }[]).some((t) => t.id === target), `${target} listed`);
+      const { s, dir, base } = await server();
       const dumpOf = (needle: string) => waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(needle)), `the dump of "${needle}"`, 20_000);
 
       // 1. While attached (it set pause-on-exceptions to none).

@@ -1,7 +1,9 @@
-// Integration: with -d, an evaluation a DevTools client runs (the console, Runtime.evaluate over
-// chrome-remote-interface) that throws is answered with its exception at once and never pauses the
-// process through debug mode's capture: requests keep being answered, in single mode (the bridge
-// to the main thread) and in a cluster (the proxy to each worker's own inspector).
+// Integration: a worker a DevTools client holds paused is "paused in a debugger" to the primary:
+// spared at workerTimeout, named in its kill line at a stop. (An evaluation a client runs that
+// throws is devtools-beside-debug.test's.)
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
@@ -15,50 +17,13 @@ const HELLO = 'test/fixtures/apps/hello.mjs';
 /** Resolves with the promise's value, or 'no answer' after ms. */
 const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'no answer'>((r) => setTimeout(() => r('no answer'), ms).unref())]);
 
-async function typoIn(base: string, target: string, debuggerOn: boolean): Promise<{ answer: unknown; paused: string[] }> {
-  const url = new URL(base);
-  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
-  const paused: string[] = [];
-  try {
-    if (debuggerOn) {
-      client.Debugger.paused((p) => paused.push(p.reason));
-      await client.Debugger.enable({});
-    }
-    const answer = await within(client.Runtime.evaluate({ expression: 'undefinedThing + 1' }), 8000);
-    return { answer, paused };
-  } finally {
-    await client.close();
-  }
-}
-
-describe('a DevTools console typo under -d', () => {
-  for (const [mode, args, targets] of [
-    ['single mode', [], ['tspuma-single']],
-    // One worker: the proxy to a worker's own inspector is the same for each (a second cost a -d
-    // worker's boot and four more evaluations).
-    ['-w 1', ['-w', '1'], ['tspuma-primary', 'tspuma-worker-0']],
-  ] as const) {
-    it(`is answered with its ReferenceError and requests keep being answered (${mode}: ${targets.join(', ')})`, async () => {
-      const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', HELLO]);
-      const base = await discoveryUrl(s);
-      if (targets.length > 1) await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === targets.length, 'every target listed');
-      for (const target of targets) {
-        for (const debuggerOn of [false, true]) {
-          const { answer, paused } = await typoIn(base, target, debuggerOn);
-          expect(answer, `${target}, Debugger ${debuggerOn ? 'enabled' : 'off'}`).toMatchObject({ result: { className: 'ReferenceError', description: expect.stringContaining('undefinedThing is not defined') }, exceptionDetails: expect.anything() });
-          expect(paused).toEqual([]);
-          expect(await within(fetch(s.url).then((r) => r.status), 8000)).toBe(200);
-        }
-      }
-    });
-  }
-});
+// A console typo under -d (an evaluation that throws, with the Debugger off and on) is answered
+// with its ReferenceError and never pauses the process: devtools-beside-debug.test's first case in
+// each mode, on the -d servers with an inspector that file boots (a -d boot each here cost about
+// 0.2 s and 0.5 s of CPU more).
 
 /** `-w 1 --inspect` serving HELLO with `config` (more option fields), its worker 0 paused by a CDP client through discovery. */
 async function heldWorker(config: string) {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
   const file = join(dir, 'tspuma.config.mjs');
   writeFileSync(file, `export default { workerCheckInterval: 0.5, ${config} };\n`);
@@ -111,24 +76,7 @@ describe('a worker a DevTools client holds paused', () => {
   });
 });
 
-describe('a DevTools client that sets pause-on-exceptions to none (DevTools does when it opens)', () => {
-  it('leaves debug mode capturing: the failures after it have their values', async () => {
-    const { mkdtempSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { dumpsIn } = await import('../helpers/dumps.js');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-poe-'));
-    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
-    const url = new URL(await discoveryUrl(s));
-    const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-single' });
-    await client.Debugger.enable({});
-    await client.Debugger.setPauseOnExceptions({ state: 'none' });
-    await client.close();
-    expect((await fetch(`${s.url}/wallet`)).status).toBe(500);
-    const first = await waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes('insufficient funds')), 'the first dump');
-    expect(first.captured).toBe(true);
-    expect((await fetch(`${s.url}/price?id=14`)).status).toBe(500);
-    const d = await waitFor(() => dumpsIn(dir).find((x) => x.error.message.includes('no price for 14')), 'the second dump');
-    expect(d.captured).toBe(true);
-  });
-});
+// A DevTools client that sets pause-on-exceptions to none (DevTools does when it opens) leaves
+// debug mode capturing, the failures after it with their values: devtools-beside-debug.test's
+// steps 1 and 2, in single mode and -w 1 (with bridge.ts's keptFromClient() passing the command
+// on, both of its cases fail). A case here checked it again on a -d boot of its own.

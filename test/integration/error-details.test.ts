@@ -3,6 +3,7 @@
 // `prod` gets the generic body (the other names, and NODE_ENV, are test/unit/exposure.test.ts's).
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 
 afterEach(killAll);
 
@@ -12,11 +13,14 @@ describe('error details in responses', () => {
   // One name of each kind through the CLI: -e Production, NODE_ENV=staging and the other names
   // are test/unit/exposure.test.ts's (showsErrorDetails, and the environment as -e and NODE_ENV
   // give it), where they cost no -d boot each.
-  it('-e prod with -d: the 500 body is the generic one with the request id, no message, stack or dump', async () => {
+  it('-e prod with -d: the 500 body is the generic one with the request id, no message, stack or dump; the operator still gets the dump on stderr', async () => {
     const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', '-e', 'prod', DEBUG_APP]);
-    const r = await fetch(`${s.url}/sync`);
+    const r = await fetch(`${s.url}/sync`, { headers: { 'x-request-id': 'prod-1' } });
     expect(r.status).toBe(500);
-    expect(await r.text()).toMatch(/^500 Internal Server Error\nrequest id: \S+\n$/);
+    // The request id (to quote to an operator), and nothing of the failure.
+    expect(await r.text()).toBe('500 Internal Server Error\nrequest id: prod-1\n');
+    // The dump is written all the same, to stderr (which may reach this process after the response).
+    await waitFor(() => s.stderr().includes('tspuma dump #1 [app]'), 'the dump on stderr');
   });
 
   it('-e test with -d: the development page (message and dump), as in development', async () => {

@@ -6,11 +6,28 @@ import { mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } fr
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { boot, fromLog, killAll, killAllBut, run, type Booted } from '../helpers/cli.js';
 import { get, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+/**
+ * A -w 1 server with the control token given twice, on the command line and in TSPUMA_OPTS (an
+ * environment variable a worker could inherit), with request lines on, booted by the first of the
+ * two cases that use it: U7's worker out of descriptors, and the token kept off the worker's command
+ * line, environment and every log line (more of them after U7's case). A boot each cost one -w 1
+ * boot more.
+ */
+let tokenServer: Promise<Booted> | undefined;
+function tokenCluster(): Promise<Booted> {
+  if (!tokenServer) {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-emfile-'));
+    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 0.5, workerTimeout: 60 };\n');
+    tokenServer = boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO], { TSPUMA_OPTS: `--log-requests --control-token=${TOKEN}` });
+  }
+  return tokenServer;
+}
+afterEach(async () => killAllBut(await tokenServer?.catch(() => undefined)));
+afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
 /** An app the hardening tests need, not the subject of any: the example in JavaScript (no TypeScript hooks thread at each boot). */
@@ -94,9 +111,7 @@ describe('hardening against hostile clients', () => {
   });
 
   it('U7: a cluster worker out of descriptors keeps checking in and serving (its check-in reads the rss through a file): no "uncaught exception", no restart', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-emfile-'));
-    writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 0.5, workerTimeout: 60 };\n');
-    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO]);
+    const s = await tokenCluster();
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const worker = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
     const inUse = readdirSync(`/proc/${worker}/fd`).length;
@@ -120,7 +135,7 @@ describe('hardening against hostile clients', () => {
   });
 
   it('keeps the control token off the workers\' command line and environment, and out of every log line', async () => {
-    const s = await boot(['-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO], { TSPUMA_OPTS: `--log-requests --control-token=${TOKEN}` });
+    const s = await tokenCluster();
     const pid = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
     expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(TOKEN);

@@ -6,17 +6,33 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFi
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, discoveryUrl, inspectorUrl, killAll, run, ROOT } from '../helpers/cli.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { boot, discoveryUrl, inspectorUrl, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+
+const APP = join(ROOT, 'test/fixtures/profile/app.ts');
+
+/**
+ * One -w 1 server with an inspector, its app found by default (./app.ts, a copy of APP) and its
+ * state file named relative to its folder, booted by the first of the two cases that read it: the
+ * state file's targets, and the app it names (a -w 1 boot of its own each cost about 0.4 s of CPU).
+ */
+let oneWorker: Promise<{ s: Booted; dir: string }> | undefined;
+function workerServer(): Promise<{ s: Booted; dir: string }> {
+  oneWorker ??= (async () => {
+    const dir = project('workerCheckInterval: 1');
+    copyFileSync(APP, join(dir, 'app.ts'));
+    return { s: await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '-S', 'state.json'], {}, dir), dir };
+  })();
+  return oneWorker;
+}
 
 const held: net.Server[] = [];
 afterEach(async () => {
-  await killAll();
+  await killAllBut((await oneWorker?.catch(() => undefined))?.s);
   for (const s of held.splice(0)) s.close();
 });
-
-const APP = join(ROOT, 'test/fixtures/profile/app.ts');
+afterAll(killAll);
 
 /** Listens on 127.0.0.1:port in this process; the port it got. */
 function hold(port: number): Promise<number> {
@@ -99,8 +115,7 @@ describe('finding a server\'s inspectors', () => {
   });
 
   it('-w 1: the state file lists the primary\'s target on discovery and the worker\'s own inspector; no process prints Node\'s own "Debugger listening" line', async () => {
-    const dir = project('workerCheckInterval: 1');
-    const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '-S', join(dir, 'state.json'), APP], {}, dir);
+    const { s, dir } = await workerServer();
     const discovery = await discoveryUrl(s);
     // The worker registers its inspector as it boots; the primary then rewrites the file.
     const read = () => (existsSync(join(dir, 'state.json')) ? (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State) : null);
@@ -116,13 +131,11 @@ describe('finding a server\'s inspectors', () => {
     // -S names the file explicitly; the header says where the address came from.
     const listed = run(['inspect', 'list', '-S', join(dir, 'state.json')], {}, ROOT);
     expect(await listed.exited, listed.stderr()).toBe(0);
-    expect(listed.stdout().split('\n')[0]).toBe(`tspuma server pid ${s.proc.pid}, app ${APP}, cwd ${dir}, at ${discovery} (from state file ${join(dir, 'state.json')})`);
+    expect(listed.stdout().split('\n')[0]).toBe(`tspuma server pid ${s.proc.pid}, app ${join(dir, 'app.ts')}, cwd ${dir}, at ${discovery} (from state file ${join(dir, 'state.json')})`);
   });
 
   it('-w 1 with no APP argument (./app.ts found by default): the state file and `inspect list` name that app', async () => {
-    const dir = project();
-    copyFileSync(APP, join(dir, 'app.ts'));
-    const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '-S', 'state.json'], {}, dir);
+    const { s, dir } = await workerServer();
     const discovery = await discoveryUrl(s);
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State;
     expect(state.app).toBe(join(dir, 'app.ts'));

@@ -100,71 +100,18 @@ function localAddresses(port: number): string[] {
   return out;
 }
 
-describe('inspector tooling', () => {
-  afterEach(killAll);
-
-  it('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; it is killed after the autopsy and replaced at once', async () => {
-    // The live stack is taken before workerTimeout ends the worker: HANG s leave room for it. One
-    // worker: the case follows the one that spins (a second -d worker was a boot for nothing).
-    // The autopsy's own bound (workerAutopsyTimeout, 2 s by default) scaled by the load: at a load
-    // of 22-30 its live stack took longer, the line was 'Autopsy of worker 0 (PID: …) failed: …'
-    // and no [hang] dump came (the test waited for it 40 s).
-    const s = await cluster(`workerCheckInterval: ${CHECK}, workerTimeout: ${HANG}, workerAutopsyTimeout: ${2 * SLOWNESS}`, 1);
-    const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
-    // Its loop naps 2 ms a turn: stuck all the same (no check-in, no request served), without
-    // burning a core for HANG s (up to 16 s on a loaded machine).
-    await spinIn(s, s.url, 0, spinning, 60, undefined, 2);
-    const stack = run(['inspect', 'stack', '--worker', '0', '--url', s.discovery]);
-    expect(await stack.exited).toBe(0);
-    expect(stack.stdout()).toMatch(/^tspuma dump #1 \[stack\] LiveStack: tspuma worker 0 \(pid \d+\) paused for a live stack$/m);
-    expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
-    expect(stack.stdout()).toMatch(/in flight: GET \/spin\?worker=0&nap=2&seconds=60 for \d+\.\d s/);
-    // The control app serves the same as JSON, behind its token.
-    const viaControl = (await (await fetch(`${s.control}/stack?worker=0&token=${TOKEN}`)).json()) as Dump;
-    // (Once, at a load of 20, the answer was no dump: 'Cannot read properties of undefined'. Its body says why.)
-    expect(viaControl, JSON.stringify(viaControl).slice(0, 600)).toHaveProperty('frames');
-    expect(viaControl.frames[viaControl.culprit]!.function).toBe('app');
-    expect(viaControl.frames[viaControl.culprit]!.locals).toHaveProperty('end');
-    expect((await fetch(`${s.control}/stack?worker=0`)).status).toBe(403);
-
-    const autopsied = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) `)), 'the autopsy', 20_000);
-    expect(String(autopsied.msg)).toContain(' written to ');
-    // Its text went to the primary's stderr before that line went to stdout: two pipes, read apart.
-    await waitFor(() => /^tspuma dump #\d+ \[hang\] /m.test(s.stderr()), 'the [hang] dump on stderr', 10_000);
-    expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerTimeout: Worker 0 \\(PID: \\d+\\) failed to check in within ${HANG} seconds; terminating it \\(TSPUMA_ERR_WORKER_TIMEOUT\\)$`, 'm'));
-    expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
-    // In flight since about the last check-in: workerTimeout, less a check interval and timer lag.
-    const inFlight = Number(/in flight: GET \/spin\?worker=0&nap=2&seconds=60 for (\d+\.\d) s/.exec(s.stderr())?.[1]);
-    expect(inFlight).toBeGreaterThanOrEqual(HANG - 1);
-    expect(inFlight).toBeLessThan(HANG + 4);
-    const files = readdirSync(join(s.dir, 'dumps')).filter((n) => n.endsWith('.json'));
-    const hang = files.map((n) => JSON.parse(readFileSync(join(s.dir, 'dumps', n), 'utf8')) as Dump).find((d) => d.kind === 'hang')!;
-    expect(hang.pid).toBe(spinning);
-    expect(hang.inFlight![0]!.url).toBe('/spin?worker=0&nap=2&seconds=60');
-
-    // Killed after the autopsy, and replaced at once (no boot backoff); the replacement serves.
-    const autopsyLine = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) written to `)), 'autopsy line');
-    expect(autopsyLine.msg).toBe(`Autopsy of worker 0 (PID: ${spinning}) written to ${join(s.dir, 'dumps', files.find((n) => n.includes(`-${spinning}-`))!)}`);
-    const fresh = await waitFor(async () => (await s.list()).find((e) => e.id === 'tspuma-worker-0' && e.tspuma.pid !== spinning), 'worker 0 replaced', 20_000);
-    await waitFor(() => s.lines().find((l) => l.msg === `- Worker 0 (PID: ${fresh.tspuma.pid}) booted, phase 0`), 'replacement booted', 20_000);
-    const own = s.lines().filter((l) => l.pid === s.proc.pid).map((l) => String(l.msg));
-    expect(own.indexOf(`- Worker 0 (PID: ${fresh.tspuma.pid}) booting, phase 0`)).toBeGreaterThan(own.indexOf(autopsyLine.msg as string));
-    expect(own.some((m) => m.startsWith('Worker 0 failed to boot'))).toBe(false);
-    const pids = new Set<number>();
-    await waitFor(async () => {
-      const res = await fetch(s.url, { headers: { connection: 'close' } });
-      pids.add(Number((await res.text()).split(' ')[1]));
-      return pids.has(fresh.tspuma.pid);
-    }, 'the replacement answering', 10_000);
-  });
-});
-
-// One -w 2 --debug cluster for these: the cases before the last leave it as they found it, the
-// last kills worker 1 (a cluster of its own cost a -d -w 2 boot, about 0.7 s of CPU).
+// One -w 2 --debug cluster for these: the cases before the last two leave it as they found it,
+// the respawn case kills worker 1, the last lets worker 0 spin until workerTimeout kills it (a
+// cluster of its own cost each a -d -w 2 boot, about 0.7 s of CPU, and the spinning case's a -d
+// -w 1 boot of the .ts app). workerTimeout is the spinning case's HANG: the heap snapshot of the
+// first case is spared its missed check-ins (the watchdog's snapshot rule), the others send none
+// late. The autopsy's own bound (workerAutopsyTimeout, 2 s by default) scaled by the load: at a
+// load of 22-30 its live stack took longer, the line was 'Autopsy of worker 0 (PID: …) failed: …'
+// and no [hang] dump came (the test waited for it 40 s).
 describe('inspector tooling on one cluster', () => {
   let s: Awaited<ReturnType<typeof cluster>>;
   beforeAll(async () => {
-    s = await cluster('workerTimeout: 60');
+    s = await cluster(`workerCheckInterval: ${CHECK}, workerTimeout: ${HANG}, workerAutopsyTimeout: ${2 * SLOWNESS}`);
   });
   afterAll(killAll);
 
@@ -244,6 +191,56 @@ describe('inspector tooling on one cluster', () => {
     expect(await table.exited).toBe(0);
     expect(table.stdout()).toMatch(/^ID\s+PID\s+WORKER\s+TITLE\s+DEVTOOLS$/m);
     expect(table.stdout()).toMatch(new RegExp(`^tspuma-worker-1\\s+${fresh.tspuma.pid}\\s+1\\s+tspuma worker 1`, 'm'));
+  });
+
+  it('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; it is killed after the autopsy and replaced at once', async () => {
+    // The live stack is taken before workerTimeout ends the worker: HANG s leave room for it.
+    const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
+    // Its loop naps 2 ms a turn: stuck all the same (no check-in, no request served), without
+    // burning a core for HANG s (up to 16 s on a loaded machine).
+    await spinIn(s, s.url, 0, spinning, 60, undefined, 2);
+    const stack = run(['inspect', 'stack', '--worker', '0', '--url', s.discovery]);
+    expect(await stack.exited).toBe(0);
+    expect(stack.stdout()).toMatch(/^tspuma dump #1 \[stack\] LiveStack: tspuma worker 0 \(pid \d+\) paused for a live stack$/m);
+    expect(stack.stdout()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
+    expect(stack.stdout()).toMatch(/in flight: GET \/spin\?worker=0&nap=2&seconds=60 for \d+\.\d s/);
+    // The control app serves the same as JSON, behind its token.
+    const viaControl = (await (await fetch(`${s.control}/stack?worker=0&token=${TOKEN}`)).json()) as Dump;
+    // (Once, at a load of 20, the answer was no dump: 'Cannot read properties of undefined'. Its body says why.)
+    expect(viaControl, JSON.stringify(viaControl).slice(0, 600)).toHaveProperty('frames');
+    expect(viaControl.frames[viaControl.culprit]!.function).toBe('app');
+    expect(viaControl.frames[viaControl.culprit]!.locals).toHaveProperty('end');
+    expect((await fetch(`${s.control}/stack?worker=0`)).status).toBe(403);
+
+    const autopsied = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) `)), 'the autopsy', 20_000);
+    expect(String(autopsied.msg)).toContain(' written to ');
+    // Its text went to the primary's stderr before that line went to stdout: two pipes, read apart.
+    await waitFor(() => /^tspuma dump #\d+ \[hang\] /m.test(s.stderr()), 'the [hang] dump on stderr', 10_000);
+    expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerTimeout: Worker 0 \\(PID: \\d+\\) failed to check in within ${HANG} seconds; terminating it \\(TSPUMA_ERR_WORKER_TIMEOUT\\)$`, 'm'));
+    expect(s.stderr()).toMatch(/^\s+> #0 app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
+    // In flight since about the last check-in: workerTimeout, less a check interval and timer lag.
+    const inFlight = Number(/in flight: GET \/spin\?worker=0&nap=2&seconds=60 for (\d+\.\d) s/.exec(s.stderr())?.[1]);
+    expect(inFlight).toBeGreaterThanOrEqual(HANG - 1);
+    expect(inFlight).toBeLessThan(HANG + 4);
+    const files = readdirSync(join(s.dir, 'dumps')).filter((n) => n.endsWith('.json'));
+    const hang = files.map((n) => JSON.parse(readFileSync(join(s.dir, 'dumps', n), 'utf8')) as Dump).find((d) => d.kind === 'hang')!;
+    expect(hang.pid).toBe(spinning);
+    expect(hang.inFlight![0]!.url).toBe('/spin?worker=0&nap=2&seconds=60');
+
+    // Killed after the autopsy, and replaced at once (no boot backoff); the replacement serves.
+    const autopsyLine = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith(`Autopsy of worker 0 (PID: ${spinning}) written to `)), 'autopsy line');
+    expect(autopsyLine.msg).toBe(`Autopsy of worker 0 (PID: ${spinning}) written to ${join(s.dir, 'dumps', files.find((n) => n.includes(`-${spinning}-`))!)}`);
+    const fresh = await waitFor(async () => (await s.list()).find((e) => e.id === 'tspuma-worker-0' && e.tspuma.pid !== spinning), 'worker 0 replaced', 20_000);
+    await waitFor(() => s.lines().find((l) => l.msg === `- Worker 0 (PID: ${fresh.tspuma.pid}) booted, phase 0`), 'replacement booted', 20_000);
+    const own = s.lines().filter((l) => l.pid === s.proc.pid).map((l) => String(l.msg));
+    expect(own.indexOf(`- Worker 0 (PID: ${fresh.tspuma.pid}) booting, phase 0`)).toBeGreaterThan(own.indexOf(autopsyLine.msg as string));
+    expect(own.some((m) => m.startsWith('Worker 0 failed to boot'))).toBe(false);
+    const pids = new Set<number>();
+    await waitFor(async () => {
+      const res = await fetch(s.url, { headers: { connection: 'close' } });
+      pids.add(Number((await res.text()).split(' ')[1]));
+      return pids.has(fresh.tspuma.pid);
+    }, 'the replacement answering', 10_000);
   });
 });
 

@@ -1,7 +1,8 @@
 // Integration: with -d, an evaluation a DevTools client runs (the console, Runtime.evaluate over
 // chrome-remote-interface) that throws is answered with its exception at once and never pauses the
 // process through debug mode's capture: requests keep being answered, in single mode (the bridge
-// to the main thread) and in a cluster (the proxy to each worker's own inspector).
+// to the main thread) and in a cluster (the proxy to each worker's own inspector); one that holds
+// the thread is named in the blocked-loop warning as the client's.
 import CDP from 'chrome-remote-interface';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
@@ -50,6 +51,20 @@ describe('a DevTools console typo under -d', () => {
           expect(await within(fetch(s.url).then((r) => r.status), 8000)).toBe(200);
         }
       }
+      // An evaluation that holds the serving process's thread past loopBlockedWarning (1 s, measured
+      // to within a 250 ms tick; asleep 1.6 s here, no CPU spent) is named as the client's in its
+      // blocked-loop warning, not blamed on the app's code (fix8.1): discovery tells the process,
+      // which reads it once its loop is back.
+      const serving = targets[targets.length - 1]!;
+      const url = new URL(base);
+      const client = await CDP({ host: url.hostname, port: Number(url.port), target: serving });
+      try {
+        await client.Runtime.evaluate({ expression: 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1600)' });
+      } finally {
+        await client.close();
+      }
+      const blocked = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED'), 'the blocked-loop warning');
+      expect(String(blocked.msg)).toContain("; a DevTools client's evaluation ran then (its console, a watch expression or a snippet, through discovery), not the app's code;");
     });
   }
 });

@@ -8,6 +8,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { upgradeServer, type RawData, type WebSocket, type WebSocketServer } from './ws.js';
 import { ClientWatch } from './probe-devtools.js';
+import { ClientWorkWatch } from './client-work.js';
+import type { ClientWorkReport } from '../server/own-work.js';
 
 /** The part of a node:inspector Session the bridge uses (connected to the main thread). */
 export interface BridgeSession {
@@ -83,8 +85,8 @@ export class MainThreadBridge {
     private readonly log: BridgeLog,
     /** Debug mode captures at throws in the main thread: clients keep off its pause-on-exceptions state. */
     private readonly capture = false,
-    /** Told as a client's heap snapshot of the main thread begins and ends (its blocked-loop warning names it). */
-    private readonly onSnapshot: ((state: 'start' | 'end') => void) | null = null,
+    /** Told of a client's heap snapshots and long evaluations in the main thread (its blocked-loop warning names them). */
+    private readonly onWork: ((work: ClientWorkReport) => void) | null = null,
   ) {}
 
   /** Completes the handshake of an upgrade discovery has already checked (Host, Origin, target). */
@@ -105,13 +107,7 @@ export class MainThreadBridge {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     };
     let gone = false;
-    /** The id of this client's heap snapshot under way (its answer ends it), else null. */
-    let snapshot: number | null = null;
-    const snapshotOver = () => {
-      if (snapshot === null) return;
-      snapshot = null;
-      this.onSnapshot?.('end');
-    };
+    const work = new ClientWorkWatch((report) => this.onWork?.(report));
     const watch = new ClientWatch((expression) => {
       if (gone) return;
       try {
@@ -138,19 +134,16 @@ export class MainThreadBridge {
       if ('error' in command) return send(command);
       if (keptFromClient(command.method, this.capture)) return send({ id: command.id, result: {} });
       watch.command(command.id, command.method, command.params as Record<string, unknown>);
-      if (command.method === 'HeapProfiler.takeHeapSnapshot' && snapshot === null) {
-        snapshot = command.id;
-        this.onSnapshot?.('start');
-      }
+      if (this.onWork !== null) work.command(command.id, command.method);
       session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => {
-        if (command.id === snapshot) snapshotOver();
+        work.answered(command.id);
         watch.answer(command.id, err ? undefined : result);
         send(err ? { id: command.id, error: protocolError(err) } : { id: command.id, result: result ?? {} });
       });
     });
     const leave = () => {
       if (gone) return;
-      snapshotOver();
+      work.closed();
       watch.closed();
       gone = true;
       this.clients.delete(ws);

@@ -8,6 +8,7 @@ import { Discovery, type Target } from './discovery.js';
 import { readNodeProtocol } from './node-protocol.js';
 import { watchStopSignals } from './thread-signals.js';
 import type { SnapshotState } from './worker-proxy.js';
+import type { ClientWorkReport } from '../server/own-work.js';
 import { serveDuties } from '../server/side-thread-duties.js';
 import type { ToSideThread } from '../server/side-thread.js';
 
@@ -19,8 +20,10 @@ export type FromThread =
   | { type: 'listening'; port: number }
   | { type: 'failed'; message: string; code: string | null }
   | { type: 'log'; level: 'info' | 'warn' | 'debug'; obj: Record<string, unknown>; msg: string }
-  /** A client's heap snapshot of process `pid` (a worker, or this process through the bridge) began, goes on, or ended, at `at` (epoch ms). */
-  | { type: 'snapshot'; pid: number; state: SnapshotState; at: number };
+  /** A client's heap snapshot of process `pid` (a worker) began, goes on, or ended. */
+  | { type: 'snapshot'; pid: number; state: SnapshotState }
+  /** What a client has process `pid` (a worker, or this process through the bridge) do: a heap snapshot, a long evaluation. */
+  | { type: 'client-work'; pid: number; work: ClientWorkReport };
 
 export interface ThreadData {
   host: string;
@@ -45,8 +48,8 @@ if (port) {
     session.connectToMainThread();
     return session as unknown as BridgeSession;
   };
-  const bridge = new MainThreadBridge(connect, log, data.capture, (state) => post({ type: 'snapshot', pid: process.pid, state, at: Date.now() }));
-  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture, (pid, state) => post({ type: 'snapshot', pid, state, at: Date.now() }));
+  const bridge = new MainThreadBridge(connect, log, data.capture, (work) => post({ type: 'client-work', pid: process.pid, work }));
+  const discovery = new Discovery(() => targets, log, bridge, () => readNodeProtocol(), data.capture, (pid, state) => post({ type: 'snapshot', pid, state }), (pid, work) => post({ type: 'client-work', pid, work }));
   // A stop signal's handler runs on the main thread, which waits while a DevTools client holds it
   // paused: the signal releases the pause, so stopping never waits on a forgotten DevTools window.
   watchStopSignals((signal) => {

@@ -11,7 +11,7 @@ import { findPortHolder } from '../server/port-holder.js';
 import { SIDE_LIMITS, allowedHost, createSideServer, markUpgraded, webOrigin } from '../server/side-listener.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
-import { WorkerProxy, type SnapshotListener } from './worker-proxy.js';
+import { WorkerProxy, type ClientWorkListener, type SnapshotListener } from './worker-proxy.js';
 
 export interface Target {
   /** Stable across respawns: "tspuma-primary", "tspuma-worker-1". */
@@ -102,8 +102,10 @@ export class Discovery {
     capture = false,
     /** Told of each heap snapshot a client takes of a worker (the primary then does not count its missed check-ins). */
     onSnapshot: SnapshotListener | null = null,
+    /** Told of a client's heap snapshots and long evaluations in a worker (the worker's blocked-loop warning names them). */
+    onWork: ClientWorkListener | null = null,
   ) {
-    this.workers = new WorkerProxy(log, capture, onSnapshot);
+    this.workers = new WorkerProxy(log, capture, onSnapshot, onWork);
   }
 
   /** Client connections to workers' inspectors. */

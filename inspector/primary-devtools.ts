@@ -3,6 +3,7 @@
 // of every worker's inspector under ids stable across respawns, the DevTools link when a
 // worker's inspector opens, live stacks for the control app's /stack, and the `[hang]` autopsy
 // of a worker that missed workerTimeout, written through the diagnostics sinks.
+import type { ClientWorkReport } from '../server/own-work.js';
 import type { Logger } from 'pino';
 import { appFileOf } from '../server/app-files.js';
 import type { WorkerHandle } from '../server/cluster/worker-handle.js';
@@ -22,6 +23,7 @@ export class PrimaryDevTools implements DevTools {
   private setup: InspectorSetup | null = null;
   /** Set by the primary: told of each heap snapshot a client takes of a worker. */
   onSnapshot: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null = null;
+  onWork: ((pid: number, work: ClientWorkReport) => void) | null = null;
   /** The primary's workers by index (Primary.current). */
   private workers: ReadonlyMap<number, WorkerHandle> = new Map();
 
@@ -35,7 +37,7 @@ export class PrimaryDevTools implements DevTools {
   /** Starts discovery in its thread, listing the primary and each of `workers` (read as they change). */
   async start(addr: InspectAddress, workers: ReadonlyMap<number, WorkerHandle>): Promise<void> {
     this.workers = workers;
-    this.setup = await startInspector(addr, { kind: 'primary' }, () => this.targets(), this.log, (pid, state) => this.onSnapshot?.(pid, state));
+    this.setup = await startInspector(addr, { kind: 'primary' }, () => this.targets(), this.log, (pid, state) => this.onSnapshot?.(pid, state), (pid, work) => this.onWork?.(pid, work));
   }
 
   /** Discovery's address (the state file's inspect_url). */

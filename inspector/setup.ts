@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import type { Target } from './discovery.js';
 import type { FromThread, ThreadData, ToThread } from './discovery-thread.js';
-import type { SnapshotListener } from './worker-proxy.js';
+import type { ClientWorkListener, SnapshotListener } from './worker-proxy.js';
 import { devtoolsUrl, quietChildInspectors, roleName, type Role } from './open.js';
 import { updatePrivateJson } from '../server/private-file.js';
 import { attachable, kOwnCode } from '../server/shared-names.js';
@@ -71,7 +71,7 @@ const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${hos
  * Discovery lives in a worker thread: a process spinning in a synchronous loop, or paused by
  * `tspuma inspect stack`, still lists itself and still carries the message that resumes it.
  */
-function startThread(addr: InspectAddress, targets: Target[], log: Logger, onSnapshot: SnapshotListener | null): Promise<{ worker: Worker; port: number }> {
+function startThread(addr: InspectAddress, targets: Target[], log: Logger, onSnapshot: SnapshotListener | null, onWork: ClientWorkListener | null): Promise<{ worker: Worker; port: number }> {
   // Debug mode's capture runs in this process (it publishes ownCode), so in every worker too: one option for all.
   const capture = typeof (globalThis as Record<symbol, unknown>)[kOwnCode] === 'function';
   const data: ThreadData = { host: addr.host, port: addr.port, targets, capture };
@@ -94,7 +94,10 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger, onSna
           log[message.level](message.obj, message.msg);
           return;
         case 'snapshot':
-          onSnapshot?.(message.pid, message.state, message.at);
+          onSnapshot?.(message.pid, message.state);
+          return;
+        case 'client-work':
+          onWork?.(message.pid, message.work);
           return;
         default: {
           const never: never = message;
@@ -109,12 +112,12 @@ function startThread(addr: InspectAddress, targets: Target[], log: Logger, onSna
   });
 }
 
-export async function startInspector(addr: InspectAddress, role: Role, others: () => Target[], log: Logger, onSnapshot: SnapshotListener | null = null): Promise<InspectorSetup> {
+export async function startInspector(addr: InspectAddress, role: Role, others: () => Target[], log: Logger, onSnapshot: SnapshotListener | null = null, onWork: ClientWorkListener | null = null): Promise<InspectorSetup> {
   // Before the first fork: workers open their inspector with no plain-text lines of Node's own.
   if (role.kind === 'primary') quietChildInspectors(process.execArgv);
   let self: Target | null = null;
   const targets = () => (self ? [self, ...others()] : others());
-  const { worker, port } = await startThread(addr, targets(), log, onSnapshot);
+  const { worker, port } = await startThread(addr, targets(), log, onSnapshot, onWork);
   attachable(); // clients reach this process through discovery's bridge: debug mode's capture starts its pause rescuer
   const url = `http://${hostPort(addr.host, port)}`;
   const devtools = (id: string) => devtoolsUrl(`ws://${hostPort(addr.host, port)}/${id}`);

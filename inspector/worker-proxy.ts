@@ -10,13 +10,16 @@ import type { Duplex } from 'node:stream';
 import { upgradeServer, wsPackage, type RawData, type WebSocket, type WebSocketServer } from './ws.js';
 import { keptFromClient, quietEvaluation } from './bridge.js';
 import { ClientWatch, fromClient, fromProcess } from './probe-devtools.js';
+import { ClientWorkWatch, answerId, workCommand } from './client-work.js';
+import type { ClientWorkReport } from '../server/own-work.js';
 
 const MAX_PAYLOAD = 256 * 1024 * 1024;
 
 /** A heap snapshot through the proxy: begun, the worker still sending (progress, chunks), over. */
 export type SnapshotState = 'start' | 'progress' | 'end';
-/** `at`: when discovery's thread saw it (epoch ms); the process it is about reads it only after the snapshot's block. */
-export type SnapshotListener = (pid: number, state: SnapshotState, at?: number) => void;
+export type SnapshotListener = (pid: number, state: SnapshotState) => void;
+/** Told of what a client has process `pid` do that its blocked-loop warning names (client-work.ts). */
+export type ClientWorkListener = (pid: number, work: ClientWorkReport) => void;
 /** The worker's messages during a snapshot are reported at most this often. */
 const PROGRESS_EVERY_MS = 250;
 
@@ -67,6 +70,8 @@ export class WorkerProxy {
     private readonly capture = false,
     /** Told of each heap snapshot's course, by the worker's pid. */
     private readonly onSnapshot: SnapshotListener | null = null,
+    /** Told of a client's heap snapshots and long evaluations, by the worker's pid. */
+    private readonly onWork: ClientWorkListener | null = null,
   ) {}
 
   /** Completes the client's handshake (discovery has checked Host, Origin and the target) and connects it to `upstream`. */
@@ -88,8 +93,10 @@ export class WorkerProxy {
         snapshot = null;
         this.onSnapshot?.(pid, 'end');
       };
+      const work = new ClientWorkWatch((report) => this.onWork?.(pid, report));
       const close = (code: number, reason: string) => {
         snapshotOver();
+        work.closed();
         if (server.readyState === server.OPEN) watch.closed();
         this.open.delete(client);
         if (client.readyState === client.OPEN || client.readyState === client.CONNECTING) client.close(code, reason);
@@ -100,6 +107,8 @@ export class WorkerProxy {
         const kept = keptCommand(data.toString(), this.capture);
         if (kept !== null) return void client.send(JSON.stringify({ id: kept, result: {} }));
         fromClient(watch, data.toString());
+        const followed = this.onWork !== null ? workCommand(data.toString()) : null;
+        if (followed) work.command(followed.id, followed.method);
         if (this.onSnapshot !== null && snapshot === null) {
           const id = snapshotCommand(data.toString());
           if (id !== null) {
@@ -114,6 +123,10 @@ export class WorkerProxy {
       });
       server.on('message', (data: RawData, isBinary: boolean) => {
         const head = Buffer.isBuffer(data) ? data.toString('utf8', 0, 64) : '';
+        if (work.waiting) {
+          const id = answerId(head);
+          if (id !== null) work.answered(id);
+        }
         if (snapshot !== null) {
           // Progress events and chunks come while the worker's thread is in the snapshot; its answer ends it.
           if (head.startsWith(snapshot.answer)) snapshotOver();

@@ -5,14 +5,14 @@
 // the request that ran as the loop came back, the CPU the process used meanwhile (computing, or
 // waiting in a sync call), and how many requests waited; later blocks within the fold interval are
 // counted into the next line. tspuma's own work in the block's span (own-work.ts: probes set,
-// removed or read), a debugger's pause there, or a DevTools client's heap snapshot, is named
+// removed or read), a debugger's pause there, or a DevTools client's heap snapshot or evaluation, is named
 // instead. The count and the longest block go to the stats (ctl stats).
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
 import { mainThreadFigures, type ThreadFigures } from './thread-clock.js';
 import { WORKER_INDEX_ENV } from './shared-names.js';
-import { ownWorkBetween } from './own-work.js';
+import { ownWorkBetween, type ClientWork } from './own-work.js';
 
 /** What the watch asks of the server at a block. R: a request as the server keeps it. */
 export interface LoopBlockDeps<R> {
@@ -27,14 +27,14 @@ export interface LoopBlockDeps<R> {
   thread?: () => ThreadFigures | null;
   /**
    * Runs a block's report (at once by default). A process with an inspector lets it wait a moment:
-   * it hears of a DevTools client's heap snapshot from the primary over IPC (a cluster worker) or
+   * it hears of a DevTools client's heap snapshot or long evaluation from the primary over IPC (a cluster worker) or
    * from discovery's thread (single mode), and reads either only once its loop is back, after this
-   * timer's first run (own-work.ts heapSnapshotTaken).
+   * timer's first run (own-work.ts clientWorkTold).
    */
   settle?: (report: () => void) => void;
 }
 
-/** With an inspector, a block's report waits this long for the word of a heap snapshot. */
+/** With an inspector, a block's report waits this long for the word of a client's work. */
 export const SETTLE_MS = 250;
 
 /** What a process with an inspector passes as LoopBlockDeps.settle. */
@@ -207,11 +207,11 @@ export class LoopBlockWatch<R> {
     let waited = inApp.length;
     // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
     // the loop, whatever request ended as it came back.
-    const { own, debugger: held, snapshot } = ownWorkBetween(since, now);
+    const { own, debugger: held, client } = ownWorkBetween(since, now);
     // A probe's own pause is one -d's session did not ask for either: tspuma's work names it first.
     if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
-    // The snapshot walks the heap on this thread: the request that ended after it only waited.
-    else if (snapshot) during = `; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code`;
+    // What a client had this thread do (a snapshot walks the heap): the request that ended after it only waited.
+    else if (client.length > 0) during = `; ${client.map((w) => CLIENT_WORK[w]).join(', and ')}, not the app's code`;
     else if (held) during = `; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code`;
     else if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
     else if (inApp.length > 0) {
@@ -226,6 +226,12 @@ export class LoopBlockWatch<R> {
     this.d.log.warn({ code: err.code, seconds: Number(s(blockedMs)), cpuSeconds: Number(s(cpuMs)), ...figures }, err.message);
   }
 }
+
+/** What a DevTools client had the thread do (own-work.ts ClientWork), in the warning's words. */
+const CLIENT_WORK: Record<ClientWork, string> = {
+  'heap snapshot': "a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery)",
+  evaluation: "a DevTools client's evaluation ran then (its console, a watch expression or a snippet, through discovery)",
+};
 
 const sec = (ms: number): string => (ms / 1000).toFixed(1);
 const ASLEEP = 'a synchronous call (fs *Sync, execSync, Atomics.wait, a native addon, a console.log to a stdout or stderr pipe its reader stopped draining), a debugger holding it paused, or a stopped process (SIGSTOP)';

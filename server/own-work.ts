@@ -1,26 +1,31 @@
 // What held a serving process's main thread that was not the app's code: tspuma's own work
 // (setting and removing probes: a live edit walks the whole heap; reading a probe hit's values
-// while paused) and a debugger client's pause (DevTools, `tspuma inspect stack`, a `debugger`
-// statement: seen by debug mode's capture session, diagnostics/capture.ts) or a heap snapshot a
-// DevTools client took through discovery (told by the primary, whose proxy sees it: cluster
-// worker.ts). Each run is remembered, what and when (the last few), so a blocked-loop warning
-// (loop-block.ts) names it rather than blaming the app's code. Nothing here runs per request.
+// while paused), a debugger client's pause (DevTools, `tspuma inspect stack`, a `debugger`
+// statement: seen by debug mode's capture session, diagnostics/capture.ts), and what a DevTools
+// client had it do through discovery: a heap snapshot, an evaluation that ran long (told by
+// discovery, which sees the client's commands: over IPC by the primary for a cluster worker, by
+// discovery's thread in single mode). Each run is remembered, what and when (the last few), so a
+// blocked-loop warning (loop-block.ts) names it rather than blaming the app's code. Nothing here
+// runs per request.
 import { performance } from 'node:perf_hooks';
 
 /** Runs remembered: a block is reported within a second of its end, and a burst of probe commands is short. */
 const KEPT = 8;
 const what: (string | null)[] = new Array<string | null>(KEPT).fill(null);
-/** tspuma's work, a debugger's pause, or a DevTools client's heap snapshot, at that index. */
-type Kind = 'own' | 'debugger' | 'snapshot';
+/** tspuma's work, a debugger's pause, or a DevTools client's work (ClientWork), at that index. */
+type Kind = 'own' | 'debugger' | 'client';
 const kinds: Kind[] = new Array<Kind>(KEPT).fill('own');
 const began = new Float64Array(KEPT);
-/** Infinity: still running (a heap snapshot whose end the primary has not told yet). */
+/** Infinity: still running (a client's work whose end has not been told yet). */
 const ended = new Float64Array(KEPT);
+/** A client's work: its id as discovery told it (its end updates the same entry). */
+const ids: (string | null)[] = new Array<string | null>(KEPT).fill(null);
 let next = 0;
 
-function remember(label: string, start: number, end: number, kind: Kind = 'own'): void {
+function remember(label: string, start: number, end: number, kind: Kind = 'own', id: string | null = null): void {
   what[next] = label;
   kinds[next] = kind;
+  ids[next] = id;
   began[next] = start;
   ended[next] = end;
   next = (next + 1) % KEPT;
@@ -51,53 +56,56 @@ export function debuggerPaused(start: number, end: number): void {
   remember('a debugger held it paused (DevTools, tspuma inspect stack or a debugger statement)', start, end, 'debugger');
 }
 
-/**
- * A DevTools client's heap snapshot of this process began at `start` and ended at `end`, or runs
- * on (`end` null) (performance.now() times). Told by the primary as the snapshot begins and again
- * as it ends; both messages are read only once the loop is back, often after the snapshot's block
- * (loop-block.ts waits for them in a cluster worker). The same snapshot told again is updated.
- */
-export function heapSnapshotTaken(start: number, end: number | null): void {
-  for (let i = 0; i < KEPT; i++) {
-    if (what[i] === null || kinds[i] !== 'snapshot' || began[i] !== start) continue;
-    ended[i] = end ?? Infinity;
-    return;
-  }
-  remember('a heap snapshot', start, end ?? Infinity, 'snapshot');
-}
+/** What a DevTools client has a process's main thread do that tspuma follows. */
+export type ClientWork = 'heap snapshot' | 'evaluation';
 
 /**
- * Follows this process's heap snapshots as discovery reports them (pid, state, epoch ms: the primary
- * over IPC for a worker, discovery's thread for single mode's process), on this process's clock.
+ * One such run as discovery tells it: `id` names it (its end comes with the same), `since` and
+ * `until` are epoch ms (discovery runs in another thread or process), `until` null while it runs.
+ * An evaluation is told only once it has run LONG_EVALUATION_MS: the console's quick ones are not.
  */
-export function heapSnapshotFollower(pid = process.pid): (of: number, state: 'start' | 'progress' | 'end', at?: number) => void {
-  let since: number | null = null;
-  return (of, state, at = Date.now()) => {
-    if (of !== pid || state === 'progress') return;
-    const now = at - performance.timeOrigin;
-    if (state === 'start') heapSnapshotTaken((since = now), null);
-    else if (since !== null) heapSnapshotTaken(since, now);
-    if (state === 'end') since = null;
-  };
+export interface ClientWorkReport {
+  id: string;
+  what: ClientWork;
+  since: number;
+  until: number | null;
+}
+
+/** A client's evaluation is told once it has run this long (discovery's timer, off the main thread). */
+export const LONG_EVALUATION_MS = 100;
+
+/**
+ * A DevTools client's work in this process, told by discovery: both messages are read only once the
+ * loop is back, often after the block it caused (loop-block.ts waits for them when an inspector is
+ * open). The same id told again (its end) updates its entry.
+ */
+export function clientWorkTold(work: ClientWorkReport): void {
+  const start = work.since - performance.timeOrigin;
+  const end = work.until === null ? Infinity : work.until - performance.timeOrigin;
+  for (let i = 0; i < KEPT; i++) {
+    if (what[i] === null || kinds[i] !== 'client' || ids[i] !== work.id) continue;
+    ended[i] = end;
+    return;
+  }
+  remember(work.what, start, end, 'client', work.id);
 }
 
 /**
  * What ran between `from` and `to` (performance.now() times), oldest first, each named once:
- * tspuma's own work (`own`), a debugger's pauses (`debugger`) and a DevTools client's heap
- * snapshots (`snapshot`).
+ * tspuma's own work (`own`), a debugger's pauses (`debugger`) and a DevTools client's work (`client`).
  */
-export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean; snapshot: boolean } {
+export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean; client: ClientWork[] } {
   const found: { label: string; at: number }[] = [];
   let held = false;
-  let snapshot = false;
+  const client = new Set<ClientWork>();
   for (let i = 0; i < KEPT; i++) {
     const label = what[i];
     if (label === null || ended[i]! < from || began[i]! > to) continue;
     if (kinds[i] === 'debugger') held = true;
-    else if (kinds[i] === 'snapshot') snapshot = true;
+    else if (kinds[i] === 'client') client.add(label as ClientWork);
     else if (!found.some((f) => f.label === label)) found.push({ label, at: began[i]! });
   }
-  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held, snapshot };
+  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held, client: [...client] };
 }
 
 /** Forgets every run (tests). */

@@ -27,7 +27,7 @@ import { keepServingOnRejection } from './rejections.js';
 import { onHangup } from './hangup.js';
 import { StopRequests, repeatLine } from './stop-signals.js';
 import { settleShortly } from './loop-block.js';
-import { heapSnapshotFollower } from './own-work.js';
+import { clientWorkTold } from './own-work.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
@@ -114,7 +114,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
       log.info(`No request for idleTimeout (${options.idleTimeout} s); stopping`);
       void stop();
     },
-    // Discovery's thread says when a DevTools client took a heap snapshot, heard after the block.
+    // Discovery's thread says what a DevTools client had the thread do (own-work.ts), heard after the block.
     loopSettle: options.inspect && opts.ownProcess ? settleShortly : undefined,
   });
 
@@ -159,7 +159,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   if (options.inspect && opts.ownProcess) {
     // Loaded only with --inspect: node:inspector and node:worker_threads stay out of a plain boot.
     const [{ startInspector }, { exposeInFlight }] = await inspectorModules();
-    inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log, heapSnapshotFollower());
+    inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log, null, (pid, work) => pid === process.pid && clientWorkTold(work));
     exposeInFlight(() => server.inFlight());
   }
   let control: { served: ServedControl; probes: ProbeRegistry; host: ProbeHost } | null = null;

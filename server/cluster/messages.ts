@@ -2,6 +2,7 @@
 // node:cluster's IPC channel. Stats travel as structured data.
 import type { Stats } from '../server.js';
 import type { ProbeSpec } from '../probe-spec.js';
+import type { ClientWorkReport } from '../own-work.js';
 
 /** What a worker says about one probe after arming it (or trying to). */
 export type ProbeArmState =
@@ -53,10 +54,10 @@ export type PrimaryMessage =
   /** Report the hits counted since the last report now (list and rm answer with current counts). */
   | { tspuma: 1; type: 'probe-flush'; seq: number }
   /**
-   * A DevTools client's heap snapshot of this worker, seen by discovery's proxy: began at `since`,
-   * ended at `until` (null: still running), epoch ms. Its blocked-loop warning names it (own-work.ts).
+   * What a DevTools client has this worker do (a heap snapshot, a long evaluation), seen by
+   * discovery's proxy, as it begins and as it ends. Its blocked-loop warning names it (own-work.ts).
    */
-  | { tspuma: 1; type: 'heap-snapshot'; since: number; until: number | null };
+  | { tspuma: 1; type: 'client-work'; work: ClientWorkReport };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && (m as { tspuma?: unknown }).tspuma === 1;

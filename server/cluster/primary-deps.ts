@@ -3,6 +3,7 @@
 // with DevTools, the worker's stderr passed through the primary), the clock, the binding of the
 // listening sockets, and DevTools and the probe registry where they are on; and what it tells
 // the service manager (PrimaryEvents).
+import type { ClientWorkReport } from '../own-work.js';
 import cluster from 'node:cluster';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +46,8 @@ export interface DevTools {
   stackOf(index: number): Promise<Dump>;
   /** Set by the primary: a client's heap snapshot of worker process `pid` began, goes on, or ended. */
   onSnapshot?: ((pid: number, state: 'start' | 'progress' | 'end') => void) | null;
+  /** Set by the primary: what a client has worker process `pid` do (a heap snapshot, a long evaluation), passed on to it. */
+  onWork?: ((pid: number, work: ClientWorkReport) => void) | null;
 }
 
 /** Passes a worker's stderr pipe on to the primary's stderr. */

@@ -103,7 +103,10 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
     this.devtools = deps.devtools ?? null;
     this.watchdog = new Watchdog(this, this.clock);
     this.respawn = new Respawn(this, this.clock);
-    if (this.devtools) this.devtools.onSnapshot = (pid, state) => this.watchdog.snapshotReport(pid, state);
+    if (this.devtools) {
+      this.devtools.onSnapshot = (pid, state) => this.watchdog.snapshotReport(pid, state);
+      this.devtools.onWork = (pid, work) => this.watchdog.clientWork(pid, work);
+    }
     this.probes = deps.probes ?? null;
   }
 

@@ -9,6 +9,7 @@ import { TspumaError } from '../errors.js';
 import type { Options } from '../options.js';
 import { unref, type Clock, type TimerHandle } from './clock.js';
 import type { WorkerHandle } from './worker-handle.js';
+import type { ClientWorkReport } from '../own-work.js';
 
 /** A heap snapshot may report no progress for this long (or workerTimeout, if longer) before it counts as a hang. */
 export const SNAPSHOT_QUIET_S = 60;
@@ -146,6 +147,15 @@ export class Watchdog {
     return h.snapshot !== null && now - h.snapshot.progressAt <= Math.max(this.host.options.workerTimeout, SNAPSHOT_QUIET_S) * 1000;
   }
 
+  /**
+   * Discovery's proxy saw a client have worker process `pid` do work its blocked-loop warning
+   * names (a heap snapshot, a long evaluation): the worker is told, and reads it once its loop is back.
+   */
+  clientWork(pid: number, work: ClientWorkReport): void {
+    const h = [...this.host.current.values(), ...this.host.old].find((x) => x.pid === pid && !x.exited);
+    h?.send({ tspuma: 1, type: 'client-work', work });
+  }
+
   /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */
   snapshotReport(pid: number, state: 'start' | 'progress' | 'end'): void {
     const h = [...this.host.current.values(), ...this.host.old].find((x) => x.pid === pid && !x.exited);
@@ -153,8 +163,6 @@ export class Watchdog {
     const now = this.clock.now();
     if (state === 'start') {
       h.snapshot = { since: now, progressAt: now };
-      // The worker reads this once its loop is back (the snapshot holds it): its blocked-loop warning names the snapshot.
-      h.send({ tspuma: 1, type: 'heap-snapshot', since: now, until: null });
       this.host.log.info({ worker: h.index, workerPid: h.pid }, `Worker ${h.index} (PID: ${h.pid}) is taking a heap snapshot for a DevTools client: its missed check-ins are not counted while it reports progress (it serves no request until the snapshot is written)`);
       return;
     }
@@ -164,7 +172,6 @@ export class Watchdog {
       return;
     }
     const seconds = ((now - h.snapshot.since) / 1000).toFixed(1);
-    h.send({ tspuma: 1, type: 'heap-snapshot', since: h.snapshot.since, until: now });
     h.snapshot = null;
     // Its deadline starts again now: its first check-in after the snapshot is on its way.
     if (h.lastCheckin) h.lastCheckin = new Date(Math.max(h.lastCheckin.getTime(), now));

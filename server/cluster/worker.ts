@@ -23,9 +23,8 @@ import { takeWorkerBinds, withWorkerBinds } from './listeners.js';
 import { startWatchThread, watchPrimary } from './primary-watch.js';
 import { realClock } from './clock.js';
 import { stopAccepting } from '../node-http.js';
-import { performance } from 'node:perf_hooks';
 import { settleShortly } from '../loop-block.js';
-import { heapSnapshotTaken } from '../own-work.js';
+import { clientWorkTold } from '../own-work.js';
 
 const LINGER_MS = 1000;
 /** After workerShutdownTimeout's 503s, how long an orphaned worker's last answers get before it exits. */
@@ -218,9 +217,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         case 'gc':
           (globalThis as { gc?: () => void }).gc?.();
           break;
-        case 'heap-snapshot':
-          // Epoch ms (the primary's clock) on this process's performance.now() timeline.
-          heapSnapshotTaken(message.since - performance.timeOrigin, message.until === null ? null : message.until - performance.timeOrigin);
+        case 'client-work':
+          clientWorkTold(message.work);
           break;
         case 'probe-set':
         case 'probe-rm':

@@ -3,7 +3,8 @@
 // setAsyncCallStackDepth, setBlackboxPatterns) leaves the dumps their values while it is attached
 // and after it leaves; a client that enables the Debugger and never resumes cannot hold a request
 // at capture's pause. And an evaluation a client runs that throws (a console typo) is answered
-// with its exception at once and never pauses the process through capture. Single mode (the bridge
+// with its exception at once and never pauses the process through capture; one that holds the
+// thread is named in the blocked-loop warning as the client's. Single mode (the bridge
 // to the main thread) and `-w 1` (the proxy to the worker's own inspector), one -d server each for
 // both cases, each failure at a site of its own (a site is captured once a minute).
 import CDP from 'chrome-remote-interface';
@@ -94,6 +95,23 @@ for (const [mode, args, target, targets] of [
           expect(await within(fetch(s.url).then((r) => r.status), 8000)).toBe(200);
         }
       }
+    });
+
+    // An evaluation that holds the serving process's thread past loopBlockedWarning (1 s, measured
+    // to within a 250 ms tick; asleep 1.6 s here, no CPU spent) is named as the client's in its
+    // blocked-loop warning, not blamed on the app's code (fix8.1): discovery tells the process,
+    // which reads it once its loop is back.
+    it(`a client's evaluation that holds the thread is named as the client's in the blocked-loop warning (${target})`, async () => {
+      const { s, base } = await server();
+      const url = new URL(base);
+      const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+      try {
+        await client.Runtime.evaluate({ expression: 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1600)' });
+      } finally {
+        await client.close();
+      }
+      const blocked = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED'), 'the blocked-loop warning');
+      expect(String(blocked.msg)).toContain("; a DevTools client's evaluation ran then (its console, a watch expression or a snippet, through discovery), not the app's code;");
     });
 
     it('dumps keep their values while a DevTools-like client is attached and after it leaves; a client that never resumes does not hold a failing request', async () => {

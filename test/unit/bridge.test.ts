@@ -75,6 +75,7 @@ describe('the main-thread bridge', () => {
 
   it("tells of a client's heap snapshot as its command goes to the main thread and as its answer comes back (single mode's blocked-loop warning names it, review7.5)", async () => {
     const told: string[] = [];
+    let since = 0;
     let answer: (() => void) | null = null;
     const bridge = new MainThreadBridge(
       () => {
@@ -89,7 +90,10 @@ describe('the main-thread bridge', () => {
       },
       { debug: () => undefined },
       false,
-      (state) => void told.push(state),
+      (work) => {
+        since ||= work.since;
+        told.push(`${work.what} ${work.since === since ? 'since' : '?'} ${work.until === null ? 'running' : work.until >= since ? 'ended' : '?'}`);
+      },
     );
     server = createServer();
     server.on('upgrade', (req, socket, head) => bridge.accept(req, socket, head, 'tspuma-single'));
@@ -105,11 +109,11 @@ describe('the main-thread bridge', () => {
     client.send(JSON.stringify({ id: 2, method: 'HeapProfiler.takeHeapSnapshot', params: { reportProgress: true } }));
     const deadline = Date.now() + 5000;
     while ((answer === null || answers.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(told).toEqual(['start']);
+    expect(told).toEqual(['heap snapshot since running']);
     answer!();
     while (answers.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(answers).toEqual([{ id: 1, result: {} }, { id: 2, result: {} }]);
-    expect(told).toEqual(['start', 'end']);
+    expect(told).toEqual(['heap snapshot since running', 'heap snapshot since ended']);
     client.close();
     bridge.close();
   });

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
-import { debuggerPaused, forgetOwnWork, heapSnapshotTaken, ownWork } from '../../server/own-work.js';
+import { clientWorkTold, debuggerPaused, forgetOwnWork, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 
 function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
@@ -76,13 +76,14 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     const w = new LoopBlockWatch<string>({ log: logger, thresholdSeconds: 1, inApp: () => [], describe: (r) => `GET /${r}`, thread: () => null, settle: (report) => void waiting.push(report) });
     const blocked = () => lines.filter((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED').map((l) => String(l.msg));
     const t0 = onRealClock(w, 1);
-    heapSnapshotTaken(t0 - 900, t0 - 200); // an earlier snapshot, over before this block
+    const epoch = (t: number) => t + performance.timeOrigin;
+    clientWorkTold({ id: '1.1', what: 'heap snapshot', since: epoch(t0 - 900), until: epoch(t0 - 200) }); // an earlier snapshot, over before this block
     w.ended('after', t0 + 2900);
     w.tick(t0 + 3000);
     // Nothing written until the report has waited: the primary's word comes after the block.
     expect(blocked()).toEqual([]);
-    heapSnapshotTaken(t0 + 100, null);
-    heapSnapshotTaken(t0 + 100, t0 + 2900); // its end, told again: the same snapshot
+    clientWorkTold({ id: '1.2', what: 'heap snapshot', since: epoch(t0 + 100), until: null });
+    clientWorkTold({ id: '1.2', what: 'heap snapshot', since: epoch(t0 + 100), until: epoch(t0 + 2900) }); // its end: the same snapshot
     waiting.splice(0).forEach((report) => report());
     expect(blocked()).toHaveLength(1);
     expect(blocked()[0]).toContain("; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code;");
@@ -97,14 +98,24 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     forgetOwnWork();
   });
 
-  it("names a heap snapshot still running (its end not told yet) over the request that ended after the block", () => {
+  it('names a heap snapshot still running (its end not told yet) over the request that ended after the block', () => {
     forgetOwnWork();
     const { w, lines } = watch();
     const t0 = onRealClock(w);
-    heapSnapshotTaken(t0 + 50, null);
+    clientWorkTold({ id: '2.1', what: 'heap snapshot', since: t0 + 50 + performance.timeOrigin, until: null });
     w.ended('after', t0 + 2900);
     w.tick(t0 + 3000);
     expect(lines()[0]!.msg).toContain('; a DevTools client was taking a heap snapshot of it then');
+    forgetOwnWork();
+  });
+
+  it("names a DevTools client's long evaluation (its console, a watch expression, a snippet) in the block's span, not the app's code", () => {
+    forgetOwnWork();
+    const { w, lines } = watch();
+    const t0 = onRealClock(w);
+    clientWorkTold({ id: '3.4', what: 'evaluation', since: t0 + 20 + performance.timeOrigin, until: t0 + 2950 + performance.timeOrigin });
+    w.tick(t0 + 3000);
+    expect(lines()[0]!.msg).toContain("; a DevTools client's evaluation ran then (its console, a watch expression or a snippet, through discovery), not the app's code;");
     forgetOwnWork();
   });
 

@@ -382,24 +382,22 @@ describe('Primary: DevTools, injected (--inspect or -d)', () => {
     expect(calls).toEqual(['autopsy 1 TSPUMA_ERR_WORKER_TIMEOUT']);
   });
 
-  it("tells the worker of a client's heap snapshot as it begins and as it ends (epoch ms), so its blocked-loop warning names the snapshot (review7.5)", async () => {
+  it("passes what a DevTools client has a worker do (a heap snapshot, a long evaluation) on to that worker, as discovery tells it, so its blocked-loop warning names it (review7.5)", async () => {
     const { devtools } = fakeDevTools();
-    const { clock, forks } = await setup({}, devtools);
+    const { forks } = await setup({}, devtools);
     forks[0]!.boot();
     forks[1]!.boot();
-    const snapshots = () => forks[1]!.sent.filter((m) => m.type === 'heap-snapshot');
-    const since = clock.now();
-    devtools.onSnapshot!(forks[1]!.process.pid!, 'start');
-    expect(snapshots()).toEqual([{ tspuma: 1, type: 'heap-snapshot', since, until: null }]);
-    await clock.advance(1500);
-    devtools.onSnapshot!(forks[1]!.process.pid!, 'progress');
-    await clock.advance(1000);
-    devtools.onSnapshot!(forks[1]!.process.pid!, 'end');
-    expect(snapshots()).toEqual([
-      { tspuma: 1, type: 'heap-snapshot', since, until: null },
-      { tspuma: 1, type: 'heap-snapshot', since, until: since + 2500 },
+    const told = (i: number) => forks[i]!.sent.filter((m) => m.type === 'client-work');
+    const begun = { id: '1.7', what: 'heap snapshot', since: 1_000, until: null } as const;
+    devtools.onWork!(forks[1]!.process.pid!, begun);
+    devtools.onWork!(forks[1]!.process.pid!, { ...begun, until: 3_500 });
+    devtools.onWork!(forks[0]!.process.pid!, { id: '2.3', what: 'evaluation', since: 4_000, until: null });
+    devtools.onWork!(424242, { id: '3.1', what: 'evaluation', since: 5_000, until: null }); // no worker of ours (the primary's own)
+    expect(told(1)).toEqual([
+      { tspuma: 1, type: 'client-work', work: begun },
+      { tspuma: 1, type: 'client-work', work: { ...begun, until: 3_500 } },
     ]);
-    expect(forks[0]!.sent.filter((m) => m.type === 'heap-snapshot')).toEqual([]);
+    expect(told(0)).toEqual([{ tspuma: 1, type: 'client-work', work: { id: '2.3', what: 'evaluation', since: 4_000, until: null } }]);
   });
 
   it('S12: a worker still running at workerShutdownTimeout is handed to its autopsy (the stop-time reason) and killed only once the autopsy settled', async () => {

@@ -6,7 +6,7 @@
 // the runtime and its docs, with every target that package.json names and every module they
 // load, and none of the benchmarks or tests (from the same `npm pack`: a second one, --dry-run in a
 // file of its own, was 1.5 s of CPU).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { ROOT, hermeticEnv, npmEnv } from '../helpers/cli.js';
+import { command } from '../helpers/command.js';
 import { docBlock, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
@@ -55,12 +56,13 @@ function packFolder(into: string): string {
   return folder;
 }
 
-beforeAll(() => {
+// npm runs awaited, not with spawnSync (command.ts): a fork blocked past 60 s fails the run.
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-package-'));
   // A bundled dependency is packed from node_modules/: then only the repo itself packs it.
   const bundles = ['bundleDependencies', 'bundledDependencies'].some((k) => k in manifest);
   // dist/ is built (npm test's pretest); packing runs no script.
-  const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: bundles ? ROOT : packFolder(dir), encoding: 'utf8', timeout: 60_000 * SLOWNESS });
+  const pack = await command('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: bundles ? ROOT : packFolder(dir), timeoutMs: 60_000 * SLOWNESS });
   expect(pack.status, pack.stderr).toBe(0);
   const [entry] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
   tarball = join(dir, entry!.filename);
@@ -188,11 +190,11 @@ describe('npm pack', () => {
 });
 
 describe('the packed tarball installed into a new project', () => {
-  beforeAll(() => {
+  beforeAll(async () => {
     project = join(dir, 'project');
-    spawnSync('mkdir', [project]);
+    mkdirSync(project);
     writeFileSync(join(project, 'package.json'), '{ "name": "shop", "private": true, "type": "module" }\n');
-    const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, encoding: 'utf8', timeout: 170_000, env: npmEnv() });
+    const install = await command('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, timeoutMs: 170_000, env: npmEnv() });
     installOutput = install.stdout + install.stderr;
     expect(install.status, installOutput).toBe(0);
   }, 240_000 * SLOWNESS);

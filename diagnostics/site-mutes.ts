@@ -3,7 +3,8 @@
 // pause at its next throws, which then cost about what a plain throw costs instead of a pause
 // (measured in-process: a pause that resumes at once ~90x a plain throw, a throw in a blackboxed
 // function ~2x). Repeats are still counted where they are reported (diagnostics/index.ts matches
-// them to the first dump by kind).
+// them to the first dump by kind). Only the muted function itself runs unoptimized from then on
+// (see mute and endOf).
 //
 // V8 skips the pause for a throw it predicts is caught when the top frame's function is
 // blackboxed, and for one it predicts is uncaught only when every frame's is; those, and throws
@@ -50,11 +51,17 @@ export interface OneThrow {
 interface Muted {
   /** Just before the function's start: V8 counts a range from after its first position. */
   from: Position;
-  /** The first break location after the function's last one (or the script's end). */
+  /** The function's end. */
   to: Position;
   timer: NodeJS.Timeout;
   /** Set when the function's text has exactly one `throw`, a `throw new`. */
   one: OneThrow | null;
+}
+
+/** A script's functions as Profiler.getBestEffortCoverage gives them (the first range is the function's own). */
+interface Coverage {
+  scriptId: string;
+  functions: { ranges: { startOffset: number; endOffset: number }[] }[];
 }
 
 /** Same-thread protocol calls (capture.ts's post). */
@@ -106,6 +113,10 @@ export class SiteMutes {
   mute(fn: Position, thrown: { error: unknown; site: string | null } | null = null): boolean {
     const k = key(fn);
     if (this.muted.has(k)) return true;
+    // The function gets V8's break information (as any function this call looks through), so it
+    // is no longer inlined into its callers: a throw in it then has it as the top frame's only
+    // function, which is what V8 checks against the blackboxed ranges. It also runs unoptimized
+    // from here on; nothing else in its script is touched (see endOf).
     let own: Position[];
     try {
       own = this.post<{ locations: Position[] }>('Debugger.getPossibleBreakpoints', { start: fn, restrictToFunction: true }).locations;
@@ -113,24 +124,51 @@ export class SiteMutes {
       return false; // not a script V8 can say this of (wasm, a collected one): the site keeps pausing
     }
     const last = own[own.length - 1];
-    if (!last) return false;
-    // Between the function's last break location and the next one outside it, no other function
-    // lies whole (each has a break location of its own), so blackboxing up to there mutes this
-    // function (and its closures) and nothing else.
-    const after = { scriptId: fn.scriptId, lineNumber: last.lineNumber, columnNumber: last.columnNumber + 1 };
-    const next = this.post<{ locations: Position[] }>('Debugger.getPossibleBreakpoints', { start: after }).locations.find((l) => before(last, l));
+    const source = this.source(fn.scriptId);
+    if (!last || source === null) return false;
+    const end = bracesAfter(source, offsetOf(source, last.lineNumber, last.columnNumber)) ?? this.endOf(fn, source);
+    if (end === null) return false;
     const from =
       fn.columnNumber > 0 || fn.lineNumber === 0
         ? { scriptId: fn.scriptId, lineNumber: fn.lineNumber, columnNumber: Math.max(0, fn.columnNumber - 1) }
         : { scriptId: fn.scriptId, lineNumber: fn.lineNumber - 1, columnNumber: END_OF_SCRIPT };
-    const to = next ?? { scriptId: fn.scriptId, lineNumber: END_OF_SCRIPT, columnNumber: 0 };
+    // V8 asks whether a function is blackboxed with its start and end positions: a range up to
+    // its end holds it (and its closures), and no function that starts before it or ends after it.
+    const to = { scriptId: fn.scriptId, ...positionAt(source, end) };
     const timer = setTimeout(() => this.unmute(k), this.windowMs);
     timer.unref();
     const shape = thrown?.site ? shapeOf(thrown.error) : null;
-    const one = shape !== null && oneThrowNew(this.source(fn.scriptId), fn, last) ? { shape, site: thrown!.site! } : null;
+    const one = shape !== null && oneThrowNew(source, fn, to) ? { shape, site: thrown!.site! } : null;
     this.muted.set(k, { from, to, timer, one });
     this.apply(fn.scriptId);
     return true;
+  }
+
+  /**
+   * The source offset where the function starting at `fn` ends, from the profiler's best-effort
+   * coverage (every function's range, read off V8's function records: 55-90 ms in a server
+   * process at a load of 28, so only where bracesAfter cannot tell). Not from
+   * Debugger.getPossibleBreakpoints past the function: V8 gives break information to every
+   * function that call looks through, and never optimizes such a function again (asked for the
+   * next break location after the function, it took optimization from every function after it in
+   * its file, the app's other handlers included, for the process's life). Null when it cannot be told.
+   */
+  private endOf(fn: Position, source: string): number | null {
+    const at = offsetOf(source, fn.lineNumber, fn.columnNumber);
+    if (at < 0) return null;
+    let scripts: Coverage[];
+    try {
+      scripts = this.post<{ result: Coverage[] }>('Profiler.getBestEffortCoverage').result;
+    } catch {
+      return null; // no profiler in this build: the site keeps pausing
+    }
+    let best: { startOffset: number; endOffset: number } | null = null;
+    for (const f of scripts.find((s) => s.scriptId === fn.scriptId)?.functions ?? []) {
+      const r = f.ranges[0];
+      if (r && r.startOffset <= at && at < r.endOffset && (best === null || r.endOffset - r.startOffset < best.endOffset - best.startOffset)) best = r;
+    }
+    // The innermost function holding fn's start is fn's own, unless fn is the script's top level.
+    return best !== null && best.startOffset > 0 ? best.endOffset : null;
   }
 
   /** Every muted function pauses again (a throw went uncaptured while something was muted). */
@@ -185,6 +223,43 @@ export function oneThrowNew(source: string | null, from: Position, to: Position)
   const text = source.slice(start, end + 1);
   const throws = text.match(/(?<![\w$.])throw(?![\w$])/g)?.length ?? 0;
   return throws === 1 && /(?<![\w$.])throw\s+new\s/.test(text);
+}
+
+/**
+ * Where a function ends, read from its last break location (its implicit return, on its closing
+ * brace, or just past its last return statement): past the run of closing braces that follows it
+ * (nothing but spaces, semicolons and comments between). The function's own brace is one of them;
+ * any after it close enclosing blocks, whose tails hold no function, so a range up to there mutes
+ * nothing else. Null when no brace follows (a concise arrow's expression, followed by more code).
+ */
+export function bracesAfter(source: string, at: number): number | null {
+  if (at < 0) return null;
+  let end: number | null = null;
+  for (let i = at; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '}') end = i + 1;
+    else if (c === '/' && source[i + 1] === '/') {
+      const nl = source.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+    } else if (c === '/' && source[i + 1] === '*') {
+      const close = source.indexOf('*/', i + 2);
+      if (close < 0) break;
+      i = close + 1;
+    } else if (c !== ';' && !/\s/.test(c)) break;
+  }
+  return end;
+}
+
+/** The 0-based line and column of a source offset. */
+function positionAt(source: string, offset: number): { lineNumber: number; columnNumber: number } {
+  let lineNumber = 0;
+  let start = 0;
+  for (let nl = source.indexOf('\n'); nl >= 0 && nl < offset; nl = source.indexOf('\n', start)) {
+    lineNumber++;
+    start = nl + 1;
+  }
+  return { lineNumber, columnNumber: offset - start };
 }
 
 const key = (p: Position) => `${p.scriptId}:${p.lineNumber}:${p.columnNumber}`;

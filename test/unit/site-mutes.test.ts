@@ -2,11 +2,12 @@
 // its function is blackboxed in capture's session, so V8 does not pause there; other functions
 // still pause, and the mute ends with unmuteAll() or the window. In a file of its own: no other
 // inspector session in this process, so pause counts are exact.
+import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
 import type { Reported } from '../../server/debug-hook.js';
-import { oneThrowNew, shapeOf } from '../../diagnostics/site-mutes.js';
+import { bracesAfter, oneThrowNew, shapeOf } from '../../diagnostics/site-mutes.js';
 
 function lookup(n: number): number {
   if (n >= 0) throw new Error(`user ${n} not found`);
@@ -28,6 +29,16 @@ function find(n: number): number {
 
 function other(n: number): number {
   throw new Error(`order ${n} missing`);
+}
+
+// Muted below; the function after it is then optimized on purpose: a mute leaves the rest of the app's code as optimizable as it was.
+function quote(n: number): number {
+  if (n >= 0) throw new Error(`no quote for ${n}`);
+  return -n;
+}
+
+function shipping(n: number): number {
+  return n * 3 + 1;
 }
 
 const attempt = (f: (n: number) => number, n: number): unknown => {
@@ -84,6 +95,32 @@ describe('site mutes', () => {
       expect(again.dump.frames[0]!.locals).toMatchObject({ n: 5001, cents: 500100 });
     } finally {
       diag.close();
+    }
+  });
+
+  it('mutes a function without keeping the functions after it in its file from being optimized', async () => {
+    // V8 never optimizes a function that holds break information again, and
+    // Debugger.getPossibleBreakpoints gives it to every function it looks through: the muted one
+    // has it (so it is never inlined, and V8 sees it as the throwing frame's only function).
+    setFlagsFromString('--allow-natives-syntax');
+    const status = new Function('f', 'return %GetOptimizationStatus(f)') as (f: unknown) => number;
+    const optimize = new Function('f', 'a', '%PrepareFunctionForOptimization(f); f(a); f(a); %OptimizeFunctionOnNextCall(f); f(a);') as (f: unknown, a: number) => void;
+    const OPTIMIZED = 1 << 4;
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 1000 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      c.scope('app', () => {
+        for (let i = 0; i < 5; i++) attempt(quote, i);
+      });
+      expect(c.stats).toMatchObject({ captures: 1, muted: 1 });
+      expect(c.mutes.size).toBe(1);
+      c.scope('app', () => attempt(quote, 9));
+      expect(c.stats.pauses).toBe(2); // still muted
+      optimize(shipping, 2);
+      expect(status(shipping) & OPTIMIZED).toBe(OPTIMIZED);
+    } finally {
+      c.stop();
     }
   });
 
@@ -151,5 +188,19 @@ describe('site mutes', () => {
     expect(oneThrowNew(null, { scriptId: '1', lineNumber: 0, columnNumber: 0 }, { scriptId: '1', lineNumber: 0, columnNumber: 5 })).toBe(false);
     expect(shapeOf(new RangeError('total 1200 over 1000'))).toBe('RangeError: total # over #');
     expect(shapeOf('a string')).toBeNull();
+  });
+
+  it("reads a function's end past the closing braces after its last break location, and gives up where code follows", () => {
+    const end = (src: string, from: string) => bracesAfter(src, src.indexOf(from));
+    const two = 'function f(o) { return o.a; }\nfunction g() {}';
+    expect(end(two, '; }')).toBe(two.indexOf('}') + 1);
+    // The last return in an else: past the else's brace and the function's, not into the next line.
+    const branches = 'function f(o) {\n  if (o) { return 1; } else { return 2; } // two }\n}\nconst x = 1;';
+    expect(end(branches, '; } // two')).toBe(branches.lastIndexOf('}') + 1);
+    const block = 'function f(o) { return 2; /* } */\n}\nconst x = 1;';
+    expect(end(block, '; /*')).toBe(block.lastIndexOf('}') + 1);
+    expect(end('const d = (o) => o.a.b;\nconst e = 1;', ';')).toBeNull();
+    expect(end('list.map((o) => o.a)', ')')).toBeNull();
+    expect(end('x', 'y')).toBeNull();
   });
 });

@@ -311,3 +311,28 @@ describe('the Request and Response a fetch app sees are standard', () => {
     expect(ours.status).toBe(504);
   });
 });
+
+// The Host header's other half (host.test has the 400s for a malformed one, on examples/hono.ts):
+// the URL is built from a validated authority and an origin-form path, so no Host value can move
+// the path Hono routes on; an absolute-form target names its own authority (RFC 9112 §3.2.2).
+describe('the URL a fetch app gets', () => {
+  const urlOf = async (target: string, hostLines: string) => {
+    const r = await exchange(port, `GET ${target} HTTP/1.1\r\n${hostLines}Connection: close\r\n\r\n`);
+    expect(r.status).toBe(200);
+    return (JSON.parse(r.body.toString()) as { url: string }).url;
+  };
+
+  it('is the Host authority and the target path, normalised as a URL is', async () => {
+    expect(await urlOf('/echo?x=1', 'Host: Example.COM:80\r\n')).toBe('http://example.com/echo?x=1');
+    expect(await urlOf('/a/../echo', 'Host: t:8080\r\n')).toBe('http://t:8080/echo');
+  });
+
+  it('an absolute-form target (GET http://other.example/x) uses its own authority, not Host', async () => {
+    expect(await urlOf('http://other.example/echo?q=1', 'Host: t\r\n')).toBe('http://other.example/echo?q=1');
+  });
+
+  it('an absolute-form target with an invalid authority gets 400', async () => {
+    const r = await exchange(port, get('http://evil@other.example/echo'));
+    expect(r.status).toBe(400);
+  });
+});

@@ -25,6 +25,14 @@ async function debugApp(): Promise<{ s: Booted; dir: string }> {
   }
   return appServer;
 }
+/** The answer to the server's first GET /sync (with credentials the dump must redact), taken once: two cases read its page. */
+let sync: Promise<{ status: number; page: string }> | undefined;
+const firstSync = () =>
+  (sync ??= (async () => {
+    const { s } = await debugApp();
+    const res = await fetch(`${s.url}/sync`, { headers: { authorization: 'Bearer sekret-token-1', cookie: 'sid=abc123' } });
+    return { status: res.status, page: await res.text() };
+  })());
 afterEach(() => killAllBut(appServer?.s));
 afterAll(killAll);
 
@@ -51,9 +59,8 @@ describe('tspuma -d', () => {
 
   it('dumps an app throw and an async rejection: culprit helper at its .ts line with userId=42, secrets redacted', async () => {
     const { s, dir } = await debugApp();
-    const res = await fetch(`${s.url}/sync`, { headers: { authorization: 'Bearer sekret-token-1', cookie: 'sid=abc123' } });
-    expect(res.status).toBe(500);
-    const page = await res.text();
+    const { status, page } = await firstSync();
+    expect(status).toBe(500);
     const throwLine = lineOf(APP, 'throw new Error(`user');
     expect(page).toMatch(new RegExp(`> #0 loadUser  test/fixtures/debug-app\\.ts:${throwLine}:\\d+`));
     expect(page).toContain('userId=42');
@@ -83,6 +90,20 @@ describe('tspuma -d', () => {
     expect(asyncPage).toMatch(new RegExp(`> #0 loadUserLater  test/fixtures/debug-app\\.ts:${lineOf(APP, 'throw new TypeError')}:\\d+`));
     expect(asyncPage).toContain('userId=42');
     expect(asyncPage).toMatch(/#1 async app {2}test\/fixtures\/debug-app\.ts:\d+/);
+  });
+
+  // Was dump-noise.test's (that file is gone), where it booted this app with -d once more for one request.
+  it('gives the 500 page the position the dump gives (the throw, not `new Error`), and names the client', async () => {
+    const { dir } = await debugApp();
+    const { status, page } = await firstSync();
+    expect(status).toBe(500);
+    const d = await waitFor(() => dumpsIn(dir).find((x) => x.error.message.includes('user 42 not found')), 'the dump of GET /sync');
+    const culprit = d.frames[d.culprit]!;
+    const line = lineOf(APP, 'throw new Error(`user');
+    expect(culprit).toMatchObject({ function: 'loadUser', file: APP, line, column: 3 });
+    expect(page).toContain(`    at loadUser (${APP}:${line}:3)`);
+    expect(page).not.toContain(`${APP}:${line}:9`);
+    expect(d.request!.remote).toBe('127.0.0.1');
   });
 
   it('turns on from the config file, hands the dump to lowlevelErrorHandler, and dumps a throwing hook', async () => {

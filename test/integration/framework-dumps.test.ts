@@ -161,16 +161,35 @@ describe('Hono 4 and fetch handlers', () => {
   beforeAll(async () => {
     s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
   });
+  /** The answer to POST /cart over the limit and its dump, taken once: two cases read them. */
+  let cart: Promise<{ status: number; text: string; dump: Dump }> | undefined;
+  const overTheLimit = () =>
+    (cart ??= (async () => {
+      const res = await fetch(`${s.url}/cart`, { method: 'POST', body: JSON.stringify({ sku: 'A-1', qty: 12 }), headers: { 'content-type': 'application/json' } });
+      const text = await res.text();
+      return { status: res.status, text, dump: await dumpFor(dir, 'qty 12 of A-1') };
+    })());
 
   it('dumps a Hono handler throwing after `await c.req.json()`, Hono\'s 500 untouched', async () => {
-    const res = await fetch(`${s.url}/cart`, { method: 'POST', body: JSON.stringify({ sku: 'A-1', qty: 12 }), headers: { 'content-type': 'application/json' } });
-    expect(res.status).toBe(500);
-    expect(await res.text()).toBe('Internal Server Error');
-    const d = await dumpFor(dir, 'qty 12 of A-1');
+    const { status, text, dump: d } = await overTheLimit();
+    expect(status).toBe(500);
+    expect(text).toBe('Internal Server Error');
     expect(culprit(d)).toMatchObject({ function: 'priceFor', file: HONO, line: lineOf(HONO, 'throw new RangeError'), locals: { unitCents: 250 } });
     // esbuild's second name for `export default app` is not a local of the app's.
     expect(d.frames.flatMap((f) => Object.keys(f.locals)).filter((k) => k.endsWith('_default'))).toEqual([]);
     expect(d.response).toEqual({ status: 500 });
+  });
+
+  // Was dump-noise.test's (that file is gone), where it booted this app with -d once more for the same request.
+  it("shows Hono's Context by its data fields, its methods only counted", async () => {
+    const { dump: d } = await overTheLimit();
+    expect(culprit(d)).toMatchObject({ function: 'priceFor', line: lineOf(HONO, 'throw new RangeError') });
+    const handler = d.frames.find((f) => f.locals.c !== undefined)!;
+    const context = (handler.locals.c as { summary: string }).summary;
+    expect(context).toMatch(/^Context \{/);
+    expect(context).toMatch(/\d+ method\(s\)/);
+    expect(context).not.toMatch(/: function/);
+    expect(handler.locals.item).toEqual({ summary: 'Object {sku: "A-1", qty: 12}' });
   });
 
   it("dumps a malformed JSON body Hono fails to parse with the body it was given (redacted) and says the throw was inside Hono with no app frame", async () => {

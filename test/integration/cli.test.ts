@@ -48,14 +48,7 @@ describe('serving', () => {
     expect(out.find((l) => l.msg === undefined)).toEqual({ source: { from: 'bundle', file: `${ROOT}dist/vendor/pino.cjs`, cache: 'used' }, packageFiles: 0 });
   });
 
-  it('serves Express 5 from the real package', async () => {
-    const s = await boot(['-b', LOCAL, 'examples/express.ts']);
-    expect(await (await fetch(s.url)).text()).toBe('Hello from Express\n');
-    expect(await (await fetch(`${s.url}/users/7`)).json()).toEqual({ id: 7, name: 'user 7' });
-    const echo = await fetch(`${s.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
-    expect(await echo.json()).toEqual({ received: { a: 1 } });
-  });
-
+  // Express 5 from the real package (examples/express.ts) is discovery.test's single-mode server's first case.
   // Hono 4 from the real package (examples/hono.ts) is host.test's first case, on its server of it.
 
   it('serves fetch and node-listener examples', async () => {

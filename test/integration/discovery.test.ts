@@ -242,6 +242,15 @@ describe('single mode: the server\'s own target, served by discovery\'s bridge',
     port = Number(new URL(await discoveryUrl(single)).port);
   });
 
+  // Was cli.test's, where it booted examples/express.ts once more for three requests (the
+  // inspector this server has on is not in their way: no client is attached yet).
+  it('serves Express 5 from the real package (examples/express.ts)', async () => {
+    expect(await (await fetch(single.url)).text()).toBe('Hello from Express\n');
+    expect(await (await fetch(`${single.url}/users/7`)).json()).toEqual({ id: 7, name: 'user 7' });
+    const echo = await fetch(`${single.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    expect(await echo.json()).toEqual({ received: { a: 1 } });
+  });
+
   it('the list describes the server as the server, not as a primary', async () => {
     const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as ListEntry[];
     expect(list.map((e) => [e.id, e.description])).toEqual([['tspuma-single', expect.stringMatching(/^tspuma \S+ server$/)]]);

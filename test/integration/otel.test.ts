@@ -12,17 +12,13 @@ import { waitFor } from '../helpers/net.js';
 const APP = 'test/fixtures/otel/app.ts';
 const PRELOAD = { NODE_OPTIONS: `--require ${join(ROOT, 'test/fixtures/otel/register.cjs')}` };
 
-/**
- * The -d -w 1 server the two -d tests share (their requests, spans and dumps told apart by path): a
- * worker, which inherits NODE_OPTIONS, records the exceptions and dumps them (a third case booted a
- * -w 1 -d server of its own for that, and the first two a single-mode one: each boot loads the SDK).
- */
+/** The -d server the first two tests share (one boot less): their requests, spans and dumps are told apart by path. */
 let debugServer: Promise<{ s: Booted; dir: string }> | undefined;
 let shared: Booted | undefined;
 const sharedDebug = () =>
   (debugServer ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-'));
-    shared = await boot(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    shared = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
     return { s: shared, dir };
   })());
 afterEach(() => killAllBut(shared));
@@ -45,7 +41,7 @@ function spansFor(url: string, targets: string[]): Promise<Map<string, SpanSeen>
 }
 
 describe('OpenTelemetry', () => {
-  it('-w 1 -d: in a worker (which inherits NODE_OPTIONS) a throw, a rejection and a 500 the app answered after a captured throw each get an exception event; each dump carries its span\'s ids', async () => {
+  it('-d: a throw, a rejection and a 500 the app answered after a captured throw each get an exception event; the dump carries the span ids', async () => {
     const { s, dir } = await sharedDebug();
     for (const path of ['/throw', '/reject', '/caught']) expect((await fetch(`${s.url}${path}`)).status).toBe(500);
     const spans = await spansFor(s.url, ['/throw', '/reject', '/caught']);
@@ -59,9 +55,7 @@ describe('OpenTelemetry', () => {
     expect(spans.get('/caught')!.events.filter((e) => e.name === 'exception').map((e) => e.attributes)).toMatchObject([{ 'exception.type': 'OrderLookupError', 'exception.message': 'order C-3 vanished' }]);
 
     const dump = await waitFor(() => dumpsIn(dir).find((d) => d.request?.url === '/throw'), 'the dump of /throw');
-    expect(dump).toMatchObject({ worker: 0, trace: { trace_id: spans.get('/throw')!.traceId, span_id: spans.get('/throw')!.spanId } });
-    const rejected = await waitFor(() => dumpsIn(dir).find((d) => d.request?.url === '/reject'), 'the dump of /reject');
-    expect(rejected).toMatchObject({ worker: 0, trace: { trace_id: spans.get('/reject')!.traceId, span_id: spans.get('/reject')!.spanId } });
+    expect(dump.trace).toEqual({ trace_id: spans.get('/throw')!.traceId, span_id: spans.get('/throw')!.spanId });
     expect(dump.trace!.trace_id).toMatch(/^[0-9a-f]{32}$/);
     const caught = await waitFor(() => dumpsIn(dir).find((d) => d.request?.url === '/caught'), 'the dump of /caught');
     expect(caught.trace?.trace_id).toBe(spans.get('/caught')!.traceId);
@@ -85,5 +79,15 @@ describe('OpenTelemetry', () => {
     const spans = await spansFor(s.url, ['/throw', '/fine']);
     expect(spans.get('/throw')!.events.map((e) => e.name)).toEqual(['exception']);
     expect(spans.get('/fine')!.events).toEqual([]);
+  });
+
+  it('-w 1 -d: a worker (which inherits NODE_OPTIONS) records the exception and puts the trace in its dump', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-w-'));
+    const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
+    expect((await fetch(`${s.url}/reject`)).status).toBe(500);
+    const span = (await spansFor(s.url, ['/reject'])).get('/reject')!;
+    expect(span.events.map((e) => e.attributes?.['exception.message'])).toEqual(['rejected after a tick']);
+    const dump = await waitFor(() => dumpsIn(dir).find((d) => d.request?.url === '/reject'), 'the dump of /reject');
+    expect(dump).toMatchObject({ worker: 0, trace: { trace_id: span.traceId, span_id: span.spanId } });
   });
 });

@@ -13,8 +13,13 @@ import { ROOT, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterAll(killAll);
+// The servers are stopped first: a SIGKILLed primary's worker outlives it a moment and may still
+// write its module log into dir while rmSync walks it (ENOTEMPTY: tests13's full run), so the
+// removal retries.
+afterAll(async () => {
+  await killAll();
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+});
 
 const DIST = pathToFileURL(`${ROOT}dist/`).href;
 const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: dir };

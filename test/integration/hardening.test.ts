@@ -26,7 +26,31 @@ function tokenCluster(): Promise<Booted> {
   }
   return tokenServer;
 }
-afterEach(async () => killAllBut(await tokenServer?.catch(() => undefined)));
+/**
+ * A -w 1 server with a health listener and a control app whose token is random (written to its
+ * state file only), booted by the first of the two cases that use it: the flood of the health port
+ * (a respawn under it; the token never printed), then the token case's random-token half. A boot
+ * each cost one -w 1 boot more.
+ */
+let randomServer: Promise<{ s: Booted; state: string }> | undefined;
+function randomTokenCluster(): Promise<{ s: Booted; state: string }> {
+  randomServer ??= (async () => {
+    const state = join(mkdtempSync(join(tmpdir(), 'tspuma-token-')), 'state');
+    return { s: await boot(['-w', '1', '-b', LOCAL, '--health-url', LOCAL, '--control-url', LOCAL, '-S', state, HELLO]), state };
+  })();
+  return randomServer;
+}
+/** The control token the server wrote to its state file. */
+function stateToken(state: string): Promise<string> {
+  return waitFor(() => {
+    try {
+      return (JSON.parse(readFileSync(state, 'utf8')) as { control_auth_token?: string }).control_auth_token;
+    } catch {
+      return undefined; // not written yet
+    }
+  }, "the state file's token");
+}
+afterEach(async () => killAllBut(await tokenServer?.catch(() => undefined), (await randomServer?.catch(() => undefined))?.s));
 afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
@@ -71,7 +95,7 @@ describe('hardening against hostile clients', () => {
   });
 
   it('a flood of idle connections to the health port (ulimit -n 256) neither crashes the primary nor stops a respawn; the token is never printed', async () => {
-    const s = await boot(['-w', '1', '-b', LOCAL, '--health-url', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO]);
+    const { s, state } = await randomTokenCluster();
     const health = (await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line')).replace('tcp:', 'http:');
     execFileSync('prlimit', ['--pid', String(s.proc.pid), '--nofile=256:256']);
     const flood = await holdConnections(Number(new URL(health).port), 400);
@@ -85,7 +109,7 @@ describe('hardening against hostile clients', () => {
     await waitFor(async () => (await get(`${health}/health`).catch(() => ({ status: 0 }))).status === 200, '/health answering again', 10_000);
     // Past the per-client cap each new connection took the place of the longest-idle one (all of them idle here).
     expect(s.lines().some((l) => typeof l.msg === 'string' && l.msg.startsWith('health checks: 32 connections from 127.0.0.1 reached; closed the longest-idle connection'))).toBe(true);
-    expect(`${s.stdout()}${s.stderr()}`).not.toContain(TOKEN);
+    expect(`${s.stdout()}${s.stderr()}`).not.toContain(await stateToken(state));
   });
 
   it('running out of descriptors logs `accept failed: EMFILE` (throttled) with an [accept] dump under -d, then recovers and serves', async () => {
@@ -140,19 +164,12 @@ describe('hardening against hostile clients', () => {
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
     expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(TOKEN);
     expect(`${s.stdout()}${s.stderr()}`).not.toContain(TOKEN);
-    const state = join(mkdtempSync(join(tmpdir(), 'tspuma-token-')), 'state');
-    const random = await boot(['-w', '1', '-b', LOCAL, '--control-url', LOCAL, '-S', state, HELLO]);
+    const { s: random, state } = await randomTokenCluster();
     const line = await fromLog(random, (l) => (typeof l.controlUrl === 'string' ? l : undefined), 'the control line');
     expect(line.msg).toContain('random, in the state file');
     // The token itself, from the state file: any 32 hex digits in the output (a timestamp run, an
     // id) would have failed a pattern by chance.
-    const token = await waitFor(() => {
-      try {
-        return (JSON.parse(readFileSync(state, 'utf8')) as { control_auth_token?: string }).control_auth_token;
-      } catch {
-        return undefined; // not written yet
-      }
-    }, "the state file's token");
+    const token = await stateToken(state);
     expect(token).toMatch(/^[0-9a-f]{32}$/);
     expect(`${random.stdout()}${random.stderr()}`).not.toContain(token);
   });

@@ -189,7 +189,31 @@ describe('npm pack', () => {
   });
 });
 
+/**
+ * The project's app.ts served by its node_modules/.bin/tspuma with an inspector, booted when a case
+ * first asks: the profile case profiles it, the port-in-use case takes its port for the one held
+ * (one boot, not two). Stopped with SIGTERM after the last case, which must exit 0.
+ */
+let served: Promise<{ server: ReturnType<typeof bin>; url: string; json: () => Record<string, unknown>[] }> | null = null;
+function servedApp(): NonNullable<typeof served> {
+  served ??= (async () => {
+    writeFileSync(join(project, 'app.ts'), APP);
+    const server = bin(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'app.ts']);
+    const json = () => server.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ready = await waitFor(() => json().find((l) => l.msg === 'Use Ctrl-C to stop'), 'the boot line', 30_000);
+    return { server, url: (ready.urls as string[])[0]!, json };
+  })();
+  return served;
+}
+
 describe('the packed tarball installed into a new project', () => {
+  afterAll(async () => {
+    if (!served) return;
+    const { server } = await served;
+    server.proc.kill('SIGTERM');
+    expect(await server.exited, server.out()).toBe(0);
+  });
+
   beforeAll(async () => {
     project = join(dir, 'project');
     mkdirSync(project);
@@ -207,11 +231,7 @@ describe('the packed tarball installed into a new project', () => {
   });
 
   it("serves the project's .ts app from node_modules/.bin/tspuma, and its inspect profile maps frames to files that exist: app.ts lines and tspuma's own .ts sources", async () => {
-    writeFileSync(join(project, 'app.ts'), APP);
-    const server = bin(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'app.ts']);
-    const json = () => server.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const ready = await waitFor(() => json().find((l) => l.msg === 'Use Ctrl-C to stop'), 'the boot line', 30_000);
-    const url = (ready.urls as string[])[0]!;
+    const { url, json } = await servedApp();
     expect(await (await fetch(`${url}/x`)).text()).toMatch(/\/x$/);
     const discovery = String(json().find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
     const out = join(project, 'p.cpuprofile');
@@ -239,8 +259,6 @@ describe('the packed tarball installed into a new project', () => {
     // The maps carry their sources too, for tools that read them from the map.
     const map = JSON.parse(readFileSync(join(project, 'node_modules/tspuma/dist/server/server.js.map'), 'utf8')) as { sourcesContent?: string[] };
     expect(map.sourcesContent?.[0]).toContain('export class Server');
-    server.proc.kill('SIGTERM');
-    expect(await server.exited).toBe(0);
   }, 90_000 * SLOWNESS);
 
   // tspuma's own files sit under node_modules/ here: its coded errors are still the failure a
@@ -258,10 +276,8 @@ describe('the packed tarball installed into a new project', () => {
   });
 
   it('dumps a port in use from the installed bin with the listen frame and its spec: > #0 listen at node_modules/tspuma/server/binder.ts', async () => {
-    writeFileSync(join(project, 'app.ts'), APP);
-    const holder = bin(['-b', 'tcp://127.0.0.1:0', 'app.ts']);
-    const ready = await waitFor(() => holder.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; urls?: string[] }).find((l) => l.msg === 'Use Ctrl-C to stop'), 'the holder boot line', 30_000);
-    const port = new URL(ready.urls![0]!).port;
+    const { server: holder, url } = await servedApp();
+    const port = new URL(url).port;
     const s = bin(['-b', `tcp://127.0.0.1:${port}?backlog=5000`, 'app.ts'], { TSPUMA_OPTS: '-d --inspect=off' });
     expect(await s.exited).toBe(1);
     expect(s.out()).toMatch(/tspuma dump #1 \[listen\] TspumaError: Cannot listen on .*EADDRINUSE/);
@@ -270,8 +286,6 @@ describe('the packed tarball installed into a new project', () => {
     const somaxconn = readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim();
     const excerpt = substitute(docBlock('DEBUGGING.md', "$ npx tspuma -d -b 'tcp://127.0.0.1:9292?backlog=5000' app.ts"), { '9292': port, '15172': String(holder.proc.pid), 'somaxconn=4096': `somaxconn=${somaxconn}` });
     expect(excerptMissing(excerpt, s.out()), s.out()).toEqual([]);
-    holder.proc.kill('SIGTERM');
-    expect(await holder.exited).toBe(0);
   }, 60_000 * SLOWNESS);
 
   it('has tspuma doctor, which says how to install clinic when the project has none', async () => {

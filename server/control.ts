@@ -190,14 +190,20 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       // One already running: this one is queued (Primary.exclusive) and starts when it ends.
       const queued = cluster.restartRunning;
       const p = run();
+      // The server's log says how a restart ended however it was asked for (a deploy's
+      // `ctl phased-restart --wait` too: the journal is where a rollback is looked for later).
+      const failed = (err: Error) => cluster.restartFailed(what, err);
       if (!wait) {
-        p.catch((err: Error) => cluster.restartFailed(what, err));
+        p.catch(failed);
         return json(res, 202, { message: queued ? 'queued' : 'started' });
       }
       p.then(
         () => json(res, 200, { message: 'done', phase: cluster.phase }),
         // Coded (TSPUMA_ERR_RESTART_BOOT, TSPUMA_ERR_RESTART_STOPPING): ctl's output and a script tell a rollback from a stop.
-        (err: Error) => json(res, 500, { error: err.message, ...(err instanceof TspumaError ? { code: err.code } : {}) }),
+        (err: Error) => {
+          failed(err);
+          json(res, 500, { error: err.message, ...(err instanceof TspumaError ? { code: err.code } : {}) });
+        },
       );
     };
     switch (url.pathname) {

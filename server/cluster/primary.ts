@@ -314,7 +314,7 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
   }
 
   /**
-   * Logs a restart that rejected (SIGUSR1/SIGUSR2, the control app without --wait): one a stop cut
+   * Logs a restart that rejected (SIGUSR1/SIGUSR2, the control app with or without --wait): one a stop cut
    * short (TSPUMA_ERR_RESTART_STOPPING: it ran, was queued, or was asked for during the stop) is an
    * info line with that code, not an error with a stack; another coded error (a rollback) is an error.
    */

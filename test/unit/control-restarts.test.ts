@@ -1,7 +1,7 @@
 // The control app's restarts: with ?wait=1 (`tspuma ctl phased-restart --wait`) a restart that
 // rejects is answered 500 with its TSPUMA_ERR_ code beside its message, so ctl's output and a
-// script can tell a rollback from a stop that cut the restart short; without it the rejection is
-// the primary's to log (Primary.restartFailed).
+// script can tell a rollback from a stop that cut the restart short; with or without it the
+// rejection is the primary's to log too (Primary.restartFailed).
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BoundServer } from '../../server/binder.js';
@@ -50,12 +50,14 @@ describe('control app restarts', () => {
     new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: 0, phase: 4, reason: 'exit code 1', kept: 3 }),
   ];
   for (const err of cases) {
-    it(`answers ?wait=1 with 500 and the code of a restart that rejected (${err.code})`, async () => {
+    it(`answers ?wait=1 with 500 and the code of a restart that rejected (${err.code}), and hands the rejection to the primary to log as well`, async () => {
       const c = await control(err);
       for (const command of ['phased-restart', 'restart']) {
         expect(await request(c.port, `/${command}?wait=1&token=${TOKEN}`)).toEqual({ status: 500, body: { error: err.message, code: err.code } });
       }
-      expect(c.failed).toEqual([]);
+      // The server's log says it too (review8.3): a deploy that ran `ctl phased-restart --wait`
+      // left no line there that its restart was rolled back or cut short.
+      expect(c.failed).toEqual([['phased restart', err], ['hot restart', err]]);
     });
   }
 

@@ -134,7 +134,7 @@ export class MainThreadBridge {
       if ('error' in command) return send(command);
       if (keptFromClient(command.method, this.capture)) return send({ id: command.id, result: {} });
       watch.command(command.id, command.method, command.params as Record<string, unknown>);
-      if (this.onWork !== null) work.command(command.id, command.method);
+      if (this.onWork !== null) work.command(command.id, command.method, command.params);
       session.post(command.method, quietEvaluation(command.method, command.params), (err, result) => {
         work.answered(command.id);
         watch.answer(command.id, err ? undefined : result);

@@ -9,18 +9,23 @@ import { LONG_EVALUATION_MS, type ClientWork, type ClientWorkReport } from '../s
 /** A client's commands that run its code in the process (bridge.ts's quiet evaluations too). */
 const EVALUATIONS = new Set(['Runtime.evaluate', 'Runtime.callFunctionOn', 'Runtime.runScript']);
 
-/** What a command is, when it is work this module follows. */
-function workOf(method: string): ClientWork | null {
+/**
+ * What a command is, when it is work this module follows. An evaluation that awaits its promise
+ * (awaitPromise: true) is not: its answer comes when the promise settles (a fetch, a timer), the
+ * loop running meanwhile, so its span would name the client for any block in it, the app's own.
+ */
+function workOf(method: string, params?: unknown): ClientWork | null {
   if (method === 'HeapProfiler.takeHeapSnapshot') return 'heap snapshot';
-  return EVALUATIONS.has(method) ? 'evaluation' : null;
+  if (!EVALUATIONS.has(method)) return null;
+  return (params as { awaitPromise?: unknown } | undefined)?.awaitPromise === true ? null : 'evaluation';
 }
 
 /** A client's raw message: its id and method when it is followed work, else null (parsed only when it names one). */
 export function workCommand(text: string): { id: number; method: string } | null {
   if (!text.includes('"HeapProfiler.takeHeapSnapshot"') && !text.includes('"Runtime.')) return null;
   try {
-    const m = JSON.parse(text) as { id?: unknown; method?: unknown };
-    return typeof m.id === 'number' && typeof m.method === 'string' && workOf(m.method) !== null ? { id: m.id, method: m.method } : null;
+    const m = JSON.parse(text) as { id?: unknown; method?: unknown; params?: unknown };
+    return typeof m.id === 'number' && typeof m.method === 'string' && workOf(m.method, m.params) !== null ? { id: m.id, method: m.method } : null;
   } catch {
     return null;
   }
@@ -51,8 +56,8 @@ export class ClientWorkWatch {
   ) {}
 
   /** A client's command on its way to the process (any command: only followed work is kept). */
-  command(id: number, method: string): void {
-    const what = workOf(method);
+  command(id: number, method: string, params?: unknown): void {
+    const what = workOf(method, params);
     if (what === null || this.running.has(id)) return;
     const run: Run = { report: { id: `${this.prefix}.${id}`, what, since: this.now(), until: null }, timer: null, told: false };
     this.running.set(id, run);

@@ -49,6 +49,22 @@ describe('ClientWorkWatch', () => {
     expect(told[1]).toEqual({ ...told[0], until: told[0]!.since + LONG_EVALUATION_MS + 1_400 });
   });
 
+  // review8.4: an awaited evaluation's answer comes when its promise settles (a fetch, a timer: the
+  // loop runs meanwhile), so its span says nothing of what held the thread; told, it named a DevTools
+  // client instead of an app's own 1.5 s block in that span.
+  it('does not follow an evaluation that awaits its promise (awaitPromise: true): its answer waits on the loop, not the thread', () => {
+    const { w, told, advance } = watched();
+    for (const [id, method] of [[1, 'Runtime.evaluate'], [2, 'Runtime.callFunctionOn'], [3, 'Runtime.runScript']] as const) w.command(id, method, { awaitPromise: true });
+    advance(6_000);
+    expect(told).toEqual([]);
+    expect(w.waiting).toBe(false);
+    w.command(4, 'Runtime.evaluate', { awaitPromise: false });
+    advance(LONG_EVALUATION_MS);
+    expect(told.map((r) => r.what)).toEqual(['evaluation']);
+    expect(workCommand('{"id":7,"method":"Runtime.evaluate","params":{"expression":"await 1","awaitPromise":true}}')).toBeNull();
+    expect(workCommand('{"id":7,"method":"Runtime.evaluate","params":{"expression":"1","awaitPromise":false}}')).toEqual({ id: 7, method: 'Runtime.evaluate' });
+  });
+
   it('ends what was told when the client leaves before its answer', () => {
     const { w, told, advance } = watched();
     w.command(9, 'HeapProfiler.takeHeapSnapshot');

@@ -51,6 +51,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return sub.run(argv.slice(1));
   }
+  // Before anything that serves: a full GC while no tick is queued must not cost every later
+  // process.nextTick the runtime's path (tick-object-shape.ts).
+  (await import('./tick-object-shape.js')).keepTickObjectShape();
   serving = await import('./cli/serve.js');
   // Called as a plain function: a dump's frame reads `serve`, not `Module.serve` with the module as receiver.
   const { serve } = serving;

@@ -9,6 +9,7 @@ import { installConsoleRedaction } from './console-redaction.js';
 import { createLogger } from './logger.js';
 import { resolveOptions, type TspumaConfig } from './options.js';
 import { runSingle, type Running } from './single.js';
+import { keepTickObjectShape } from './tick-object-shape.js';
 
 export interface StartOptions {
   /** A logger to use; default: pino at info (warn when quiet) on stdout. */
@@ -19,6 +20,7 @@ export interface StartOptions {
 
 /** Starts single mode in this process from a config object. Stop it with `running.stop()`. */
 export async function start(config: TspumaConfig, opts: StartOptions = {}): Promise<Running> {
+  keepTickObjectShape();
   const options = resolveOptions([{ source: 'start()', values: { ...config }, fromString: false, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }]);
   configureRedaction({ cards: options.redactCardNumbers });
   // Before enableDebug: beneath the diagnostics layer's console watch (see console-redaction.ts).

@@ -89,6 +89,8 @@ export interface CapturerDeps {
   noteThrown?: (record: CallRecord, thrown: Thrown) => void;
   /** Records in that call's record an error V8 paused at with no app frame (resumed, not captured). */
   noteSeen?: (record: CallRecord, value: unknown) => void;
+  /** Whether a dump of this site (file:line) was emitted already (the sinks count its repeats). */
+  dumped?: (site: string) => boolean;
 }
 
 /**
@@ -541,7 +543,12 @@ export class Capturer {
       const key = `${top.scriptId}:${top.lineNumber}:${top.columnNumber}|${at.scriptId}:${at.lineNumber}:${at.columnNumber}${isObject ? `|${madeLine(thrown)}` : ''}`;
       let capture: Capture | null = null;
       let site: string | null = null;
-      if (this.budget.site(key) === 'repeat') {
+      // A site whose window is over but whose dump the sinks hold is a repeat all the same: a
+      // capture would be built into a dump, then dropped as a repeat (a pause reading every
+      // frame's scopes, 65-276 ms at load 21-28, once a window per failing site, for nothing).
+      const verdict = this.budget.site(key);
+      const dumped = verdict === 'capture' ? this.siteKeys.get(key) : undefined;
+      if (verdict === 'repeat' || (dumped !== undefined && this.deps.dumped?.(dumped) === true)) {
         this.stats.repeats++;
         site = this.siteKeys.get(key) ?? null;
         if (isObject && site) this.repeatSite.set(thrown as object, site);

@@ -195,6 +195,7 @@ export class Diagnostics implements DiagnosticsHook {
       context: () => this.attribution.current(),
       noteThrown: (record, thrown) => this.attribution.noteThrown(record, thrown),
       noteSeen: (record, value) => this.attribution.noteSeen(record, value),
+      dumped: (site) => this.sinks.has(site),
     });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';

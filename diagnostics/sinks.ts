@@ -156,6 +156,11 @@ export class Sinks {
     return { repeat: false, path, ...(path === null && problem ? { problem } : {}) };
   }
 
+  /** Whether a dump of `site` was emitted (here, or by another worker of the run). */
+  has(site: string): boolean {
+    return this.sites.has(site);
+  }
+
   /**
    * Counts a repeat of a site already emitted (null when it was not): the failure of an earlier
    * dump happening again. `error` is the new one's, for the count's line.

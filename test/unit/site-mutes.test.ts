@@ -190,6 +190,30 @@ describe('site mutes', () => {
     expect(shapeOf('a string')).toBeNull();
   });
 
+  it("takes a throw at a dumped site, once its window is over, as a repeat: no second capture, no dump built, muted again", () => {
+    const written: string[] = [];
+    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+    let clock = performance.now();
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    try {
+      const first = diag.report(attempt(lookup, 1), { phase: 'app' });
+      for (let i = 2; i < 5; i++) diag.report(attempt(lookup, i), { phase: 'app' });
+      expect(diag.capturer.stats).toMatchObject({ pauses: 2, captures: 1, muted: 1 });
+      // The site's window (60 s) ends: its mute is lifted (as its timer does) and the next throw pauses.
+      clock += 61_000;
+      diag.capturer.mutes.unmuteAll();
+      const later = diag.report(attempt(lookup, 5), { phase: 'app' });
+      expect(diag.capturer.stats).toMatchObject({ pauses: 3, captures: 1, muted: 2 });
+      expect(later.repeat).toBe(true);
+      expect(later.dump).toBe(first.dump);
+      diag.report(attempt(lookup, 6), { phase: 'app' });
+      expect(diag.capturer.stats.pauses).toBe(3);
+    } finally {
+      now.mockRestore();
+      diag.close();
+    }
+  });
+
   it("reads a function's end past the closing braces after its last break location, and gives up where code follows", () => {
     const end = (src: string, from: string) => bracesAfter(src, src.indexOf(from));
     const two = 'function f(o) { return o.a; }\nfunction g() {}';

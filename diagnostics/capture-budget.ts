@@ -57,6 +57,20 @@ export class CaptureBudget {
     return false;
   }
 
+  /**
+   * Forgets the rate's state (window, backoff, trips' doubling): the process has begun serving.
+   * Throws made while the app's modules loaded (a package's own caught probes under the app's
+   * require, about twenty for an Express app loaded by tsx) are not failures of its requests, and
+   * a trip they caused must not leave pausing off for the first requests. Sites are kept.
+   */
+  forgive(): void {
+    this.windowStart = Number.NEGATIVE_INFINITY;
+    this.windowCount = 0;
+    this.backoffMs = FIRST_BACKOFF_MS;
+    this.lastTrip = Number.NEGATIVE_INFINITY;
+    this.backoffUntil = Number.NEGATIVE_INFINITY;
+  }
+
   /** A throw at `site` (script:line:column of the app frame): captured once per perSiteMs. */
   site(site: string): SiteVerdict {
     const now = this.now();

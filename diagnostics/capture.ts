@@ -339,6 +339,12 @@ export class Capturer {
     this.setPausing(this.started && this.budget.pausingAllowed());
   }
 
+  /** The process has begun serving: a trip of the boot's throws no longer holds pausing off (CaptureBudget.forgive). */
+  serving(): void {
+    this.budget.forgive();
+    this.refresh();
+  }
+
   /** A phase begins: captures taken until leave() are labelled with it (the default is `app`). */
   enter(phase: DumpPhase): void {
     this.phases.push(phase);

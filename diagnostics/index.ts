@@ -448,6 +448,10 @@ export class Diagnostics implements DiagnosticsHook {
     this.capturer.enter(phase);
   }
 
+  serving(): void {
+    this.capturer.serving();
+  }
+
   leave(): void {
     this.capturer.leave();
   }

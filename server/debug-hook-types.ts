@@ -53,6 +53,8 @@ export interface DiagnosticsHook {
   settled(req: IncomingMessage, res: ServerResponse, cut?: ResponseCut): void;
   /** Frames and values of the caller, for failures reported later. */
   snapshot(phase: DumpPhase): unknown;
+  /** The process has begun serving (listening, its app loaded): the boot's throws no longer count against the capture rate. */
+  serving?(): void;
   /** Builds, redacts and emits a dump for err. */
   report(err: unknown, ctx: ReportContext): Reported;
   /** Emits a dump made elsewhere (live stack, autopsy) through the same sinks. */

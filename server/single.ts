@@ -241,6 +241,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   booted = true;
   readiness = 'ready';
+  opts.diagnostics?.serving?.();
   if (opts.ownProcess) exitWatchServing(() => server.inFlight());
   void notifier?.ready(`Serving on ${urls}`);
   await runHooks('afterBooted', options.afterBooted, server);

@@ -156,6 +156,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   }
   log.info(`- Worker ${index} (PID: ${process.pid}) booted, phase ${process.env[WORKER_PHASE_ENV] ?? 0}`);
   exitWatchServing(() => server.inFlight());
+  diagnostics?.serving?.();
   const ts = tsLoaderInUse();
   send({ tspuma: 1, type: 'booted', index, urls: server.boundServers.map((b) => b.url), ...(ts ? { tsLoader: { kind: ts.choice.kind, text: ts.text } } : {}) });
   // The app's ready()/health() results go with the check-ins (the primary answers /ready and

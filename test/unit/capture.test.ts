@@ -124,6 +124,43 @@ describe('Capturer', () => {
     }
   });
 
+  it("forgets a trip of the boot's throws once the process serves: the first request's throw, within the backoff, is captured with its locals", async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    // The clock stands still, inside the backoff the boot's trip starts (1 s from now).
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 3 }, new Redactor(), () => undefined, { now: () => 1_000 });
+    c.start();
+    try {
+      // Module loading: a package's caught probes under the app's require, one site each.
+      const probes = [
+        () => { throw new Error('probe 1'); },
+        () => { throw new Error('probe 2'); },
+        () => { throw new Error('probe 3'); },
+        () => { throw new Error('probe 4'); },
+      ];
+      for (const probe of probes) {
+        try {
+          probe();
+        } catch {
+          /* the package's own fallback */
+        }
+      }
+      expect(c.stats.trips).toBe(1);
+      c.serving();
+      let failed: unknown;
+      c.scope('app', () => {
+        const orderId = 'ord-7';
+        try {
+          throw new Error(`order ${orderId} failed`);
+        } catch (err) {
+          failed = err;
+        }
+      });
+      expect(c.captureFor(failed)?.frames[0]?.locals).toMatchObject({ orderId: 'ord-7' });
+    } finally {
+      c.stop();
+    }
+  });
+
   it('captures a throw between app calls (a timer, a fire-and-forget promise) with its values, attributed to the call that started it', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     const { Attribution } = await import('../../diagnostics/attribution.js');

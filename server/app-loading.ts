@@ -25,7 +25,6 @@ export function watchLoading(log: Logger, file: string, opts: { everyS?: number;
   const everyS = opts.everyS ?? LOADING_WARN_S;
   const since = performance.now();
   const seconds = () => Math.round((performance.now() - since) / 1000);
-  log.info({ app: file }, `* Loading ${what} ${shown} ...`);
   const timer = setInterval(() => {
     log.warn({ app: file, seconds: seconds() }, `Still loading ${what} ${shown} after ${seconds()} s: its import has not finished (a top-level await that does not settle, such as a connect to a database or service that does not answer?). Nothing is served until it does.`);
   }, everyS * 1000);
@@ -36,6 +35,9 @@ export function watchLoading(log: Logger, file: string, opts: { everyS?: number;
   };
   const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   for (const s of signals) process.on(s, onSignal);
+  // After the handlers: whoever signals on seeing this line (a supervisor, a test) must find them
+  // there, not node's default (the process killed, exit 143).
+  log.info({ app: file }, `* Loading ${what} ${shown} ...`);
   return () => {
     clearInterval(timer);
     for (const s of signals) process.off(s, onSignal);

@@ -27,6 +27,15 @@ describe('watchLoading', () => {
     vi.useRealTimers();
   });
 
+  it('has its stop-signal handlers in place before the loading line is written (a supervisor that signals on seeing the line finds them there, not node\'s default: exit 143)', () => {
+    const before = process.listenerCount('SIGTERM');
+    const seen: number[] = [];
+    const log = { info: () => void seen.push(process.listenerCount('SIGTERM')), warn: () => undefined } as unknown as Logger;
+    const done = watchLoading(log, `${process.cwd()}/tla-app.ts`);
+    done();
+    expect(seen).toEqual([before + 1]);
+  });
+
   it(`says it is loading at once, warns every ${LOADING_WARN_S} s while the import has not finished, and stops warning once it has`, () => {
     const { log, lines } = recorder();
     const signals = process.listenerCount('SIGTERM');

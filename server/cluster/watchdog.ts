@@ -152,13 +152,18 @@ export class Watchdog {
    * names (a heap snapshot, a long evaluation): the worker is told, and reads it once its loop is back.
    */
   clientWork(pid: number, work: ClientWorkReport): void {
-    const h = [...this.host.current.values(), ...this.host.old].find((x) => x.pid === pid && !x.exited);
+    const h = this.live(pid);
     h?.send({ tspuma: 1, type: 'client-work', work });
+  }
+
+  /** The running worker (current, or old during a restart) whose process is `pid`. */
+  private live(pid: number): WorkerHandle | undefined {
+    return [...this.host.current.values(), ...this.host.old].find((x) => x.pid === pid && !x.exited);
   }
 
   /** Discovery's proxy saw a client's heap snapshot of worker process `pid` begin, go on, or end. */
   snapshotReport(pid: number, state: 'start' | 'progress' | 'end'): void {
-    const h = [...this.host.current.values(), ...this.host.old].find((x) => x.pid === pid && !x.exited);
+    const h = this.live(pid);
     if (!h) return;
     const now = this.clock.now();
     if (state === 'start') {

@@ -133,10 +133,11 @@ export class Sinks {
       }
     }
     let problem: string | undefined = base ? undefined : 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)';
-    // The plain text, rendered once for the .txt file, onDump and the log record.
+    // The plain text of the .txt file, which stands beside its .json.
+    const path = base ? this.writeFiles(dump, base, renderText(dump), (why) => (problem = why)) : null;
+    // onDump's and the log record's, which stand beside no file: they name the .json, or say there is none.
     let plainText: string | undefined;
-    const plain = () => (plainText ??= renderText(dump));
-    const path = base ? this.writeFiles(dump, base, plain(), (why) => (problem = why)) : null;
+    const plain = () => (plainText ??= renderText(dump, false, { valuesFile: path }));
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
     if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);

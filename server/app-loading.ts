@@ -2,9 +2,11 @@
 // warning every LOADING_WARN_S seconds while it has not finished (a top-level await on a database
 // or service that does not answer leaves the import pending for good, and a server that prints
 // nothing looks wedged), and a stop signal meanwhile ends the process with a line saying so
-// instead of Node's silent default.
+// instead of Node's silent default. The signals are taken from the process's owner of them
+// (stop-signal-owner.ts) and given back to it when the import settles.
 import { relative } from 'node:path';
 import type { Logger } from 'pino';
+import type { StopSignal, StopSignalOwner } from './stop-signal-owner.js';
 
 /** Seconds between the "still loading" warnings. */
 export const LOADING_WARN_S = 10;
@@ -17,9 +19,9 @@ function shownFile(file: string): string {
 
 /**
  * Logs `* Loading app FILE` and watches the import until the returned function is called (when
- * the import settled, either way). `exitCode` is what a stop signal meanwhile exits with.
+ * the import settled, either way); a stop signal meanwhile exits 0 with a line naming the file.
  */
-export function watchLoading(log: Logger, file: string, opts: { everyS?: number; what?: string } = {}): () => void {
+export function watchLoading(log: Logger, file: string, signals: StopSignalOwner, opts: { everyS?: number; what?: string } = {}): () => void {
   const shown = shownFile(file);
   const what = opts.what ?? 'the app';
   const everyS = opts.everyS ?? LOADING_WARN_S;
@@ -29,17 +31,16 @@ export function watchLoading(log: Logger, file: string, opts: { everyS?: number;
     log.warn({ app: file, seconds: seconds() }, `Still loading ${what} ${shown} after ${seconds()} s: its import has not finished (a top-level await that does not settle, such as a connect to a database or service that does not answer?). Nothing is served until it does.`);
   }, everyS * 1000);
   timer.unref();
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: StopSignal) => {
     log.info({ signal, seconds: seconds() }, `Received ${signal} while ${what} ${shown} was loading (for ${seconds()} s; its import had not finished): exiting before serving`);
     process.exit(0);
   };
-  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, onSignal);
-  // After the handlers: whoever signals on seeing this line (a supervisor, a test) must find them
-  // there, not node's default (the process killed, exit 143).
+  const giveBack = signals.take(onSignal);
+  // After taking them: whoever signals on seeing this line (a supervisor, a test) must find this
+  // watch's handler there.
   log.info({ app: file }, `* Loading ${what} ${shown} ...`);
   return () => {
     clearInterval(timer);
-    for (const s of signals) process.off(s, onSignal);
+    giveBack();
   };
 }

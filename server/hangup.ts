@@ -9,8 +9,13 @@ import type { Logger } from 'pino';
  * the server, and it is logged and ignored (there is no log file to reopen).
  */
 export function onHangup(log: Logger, stop: () => void, stdoutIsTerminal = process.stdout.isTTY === true): void {
-  process.on('SIGHUP', () => {
+  process.on('SIGHUP', hangupHandler(log, stop, stdoutIsTerminal));
+}
+
+/** What onHangup installs, as a function (single mode hands it SIGHUP through its signals' owner). */
+export function hangupHandler(log: Logger, stop: () => void, stdoutIsTerminal = process.stdout.isTTY === true): () => void {
+  return () => {
     if (stdoutIsTerminal) return stop();
     log.info({ signal: 'SIGHUP' }, 'Received SIGHUP: ignored, the output is redirected (not a terminal that hung up) and there is no log file to reopen');
-  });
+  };
 }

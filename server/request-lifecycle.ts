@@ -27,7 +27,7 @@ import { requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
-import { readText, standInError } from './error-stand-in.js';
+import { bareObjectText, readText, standInError } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
 
 export interface InFlight {
@@ -66,6 +66,8 @@ export interface RequestState {
   waiting: boolean;
   /** Debug mode: capture was entered for this request and must be left once. */
   captured: boolean;
+  /** Debug mode: an event stream left capture at its head (streaming()); its end is still settled with diagnostics. */
+  settle: boolean;
   /** finished() ran: the slot is released, the connection moved on; later events are ignored. */
   done: boolean;
 }
@@ -204,7 +206,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       sent: logged ? req.socket.bytesWritten : 0,
       bytes: -1,
       remote: logged ? clientAddressOf(req) : undefined,
-      slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, done: false };
+      slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, settle: false, done: false };
     res[kState] = state; // its end reaches finished() through onResponseDone, or its socket's close through socketClosed
     const max = options.maxKeepAlive;
     if (this.d.closing() || (max > 0 && entry.requests >= max)) {
@@ -259,6 +261,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     this.release(state);
     if (state.captured) {
       state.captured = false;
+      state.settle = true; // an error its work logs later (Hono's streamSSE) is dumped when it ends
       this.d.diagnostics?.leave();
     }
     let closing = false;
@@ -384,7 +387,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const url = shownUrl(state.url); // as it arrived: a router may have rewritten req.url
     // The first failure of a kind in full; the ones like it in the next interval are counted
     // (logger.ts), without building their line.
-    const message = (): string => `${req.method} ${url} failed: ${shownUrl((err as Error)?.message ?? String(err))}`;
+    const message = (): string => `${req.method} ${url} failed: ${shownUrl(bareObjectText(err)?.message ?? (err as Error)?.message ?? String(err))}`;
     if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message());
     this.answer(state, err, status, { dump: 'app' }).catch(onAnswerError);
   }
@@ -576,6 +579,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       const diagnostics = this.d.diagnostics!; // captured only in debug mode
       diagnostics.leave();
       diagnostics.settled(req, res, cut); // a 5xx the app answered itself after a captured throw, a cut response
+    } else if (state.settle) {
+      state.settle = false;
+      this.d.diagnostics!.settled(req, res, cut); // an event stream: capture was left at its head
     }
     // Puma closes a connection after a `Connection: close` response. A body the app left unread
     // is not drained for another request either: the connection closes (lingering, so the client

@@ -24,7 +24,8 @@ import { AppCalls } from './app-calls.js';
 import { exitWatchServing } from './app-exit.js';
 import { warnIgnoredOptions } from './mode-options.js';
 import { keepServingOnRejection } from './rejections.js';
-import { onHangup } from './hangup.js';
+import { hangupHandler } from './hangup.js';
+import { StopSignalOwner } from './stop-signal-owner.js';
 import { StopRequests, repeatLine } from './stop-signals.js';
 import { settleShortly } from './loop-block.js';
 import { clientWorkTold } from './own-work.js';
@@ -45,6 +46,8 @@ export interface Running {
 export interface SingleOptions {
   /** Install SIGTERM/SIGINT/SIGHUP handlers and exit the process at the end (the CLI does). */
   readonly ownProcess?: boolean;
+  /** With ownProcess: the process's stop signals' owner since its first boot line (the CLI's); without one, single mode makes its own. */
+  readonly signals?: StopSignalOwner;
   /** Debug mode's hook (null: debug off). */
   readonly diagnostics?: DiagnosticsHook | null;
   /** sd_notify (READY, STATUS, WATCHDOG, STOPPING); absent or disabled: nothing is sent. */
@@ -123,12 +126,13 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   // Installed before binding, so a signal during boot is not the default (an abrupt death).
   if (opts.ownProcess) {
-    installSignals(server, (why) => {
+    const stopOrExit = (why?: 'uncaught') => {
       if (why === 'uncaught') uncaught = true;
       if (booted) return stop();
       log.info('Signal received while booting: exiting before serving');
       process.exit(why === 'uncaught' ? 1 : 0);
-    }, log);
+    };
+    installSignals(server, opts.signals ?? new StopSignalOwner(() => undefined), stopOrExit, log);
   }
   try {
     await server.bind();
@@ -299,7 +303,7 @@ export function guardInspectorSignal(log: Logger, what: string): void {
   process.on('SIGUSR1', () => log.warn({ signal: 'SIGUSR1' }, `SIGUSR1 received and ignored: ${what}. Node's inspector is not opened by a signal under tspuma (use --inspect).`));
 }
 
-function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void> | void, log: Logger): void {
+function installSignals(server: Server, signals: StopSignalOwner, stop: (why?: 'uncaught') => Promise<void> | void, log: Logger): void {
   const requests = new StopRequests();
   const graceful = (signal: NodeJS.Signals) => {
     const step = requests.next(signal);
@@ -313,9 +317,9 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
     server.force(`when ${signal} came a second time (a forced stop)`);
     setTimeout(() => process.exit(1), 1000).unref();
   };
-  process.on('SIGTERM', graceful);
-  process.on('SIGINT', graceful);
-  onHangup(log, () => graceful('SIGHUP'));
+  // Taken for good: the process exits at the end of this stop.
+  const hangup = hangupHandler(log, () => graceful('SIGHUP'));
+  signals.take((signal) => (signal === 'SIGHUP' ? hangup() : graceful(signal)));
   for (const signal of ['SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
     process.on(signal, () => log.warn({ signal }, `${signal} is ignored: restarts and worker counts need cluster mode (-w N)`));
   }
@@ -328,7 +332,7 @@ function installSignals(server: Server, stop: (why?: 'uncaught') => Promise<void
   process.prependListener('uncaughtException', (err) => {
     log.fatal({ err }, `Uncaught exception, stopping: ${(err as Error | null)?.message ?? String(err)}`);
     try {
-      server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+      server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight(), final: true });
     } catch {
       /* the stop below must happen */
     }

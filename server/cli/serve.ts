@@ -98,13 +98,16 @@ export async function serve(argv: string[]): Promise<number> {
     await notifier.flush();
     return code;
   }
-  const [{ loadApp }, { runSingle, singleBootLines, loadSingleModules }, { watchLoading }] = await Promise.all([import('../app-loader.js'), import('../single.js'), import('../app-loading.js')]);
+  const [{ loadApp }, { runSingle, singleBootLines, loadSingleModules }, { watchLoading }, { bootSignalOwner }] = await Promise.all([import('../app-loader.js'), import('../single.js'), import('../app-loading.js'), import('../stop-signal-owner.js')]);
+  // Stop signals have one owner from the first boot line to the exit: the loading watch and
+  // single mode's graceful stop take them from it in turn.
+  const signals = bootSignalOwner(log);
   // The boot lines that need no app go first: an import that never finishes is then not silent.
   singleBootLines(options, log);
   // Before the app: a .ts app's loader would route these imports through its thread.
   await loadSingleModules(options);
-  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log!, file));
-  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier, announced: true });
+  const loaded = await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log!, file, signals));
+  const running = await runSingle(options, loaded, log, { ownProcess: true, diagnostics: d, notifier, announced: true, signals });
   const code = await running.stopped;
   await notifier.flush();
   return code;
@@ -115,8 +118,9 @@ export async function serve(argv: string[]): Promise<number> {
  * returns (the CLI then exits, the app's timers with it). A load error rejects as serve() does.
  */
 async function preloadOnly(options: Options, log: Logger): Promise<number> {
-  const [{ loadApp }, { watchLoading }, { PRELOADED }] = await Promise.all([import('../app-loader.js'), import('../app-loading.js'), import('../cluster/preload-check.js')]);
-  await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log, file, { what: 'the app (preload check)' }));
+  const [{ loadApp }, { watchLoading }, { PRELOADED }, { bootSignalOwner }] = await Promise.all([import('../app-loader.js'), import('../app-loading.js'), import('../cluster/preload-check.js'), import('../stop-signal-owner.js')]);
+  const signals = bootSignalOwner(log);
+  await loadApp(options.app, options.appBase, options.sources.app ?? 'default', (file) => watchLoading(log, file, signals, { what: 'the app (preload check)' }));
   await new Promise<void>((resolve) => (process.send ? process.send(PRELOADED, () => resolve()) : resolve()));
   return 0;
 }

@@ -4,6 +4,7 @@
 // finished is test/unit/app-loading.test.ts's).
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, run } from '../helpers/cli.js';
+import { waitFor } from '../helpers/net.js';
 import { appFolder } from '../helpers/app-folder.js';
 
 afterEach(killAll);
@@ -24,6 +25,9 @@ const root = appFolder('app-loading', {
     'export default handler;',
     '',
   ].join('\n'),
+  // A supervisor's stop that lands as the import ends: the signal is caught while the loading watch
+  // has it and runs once the import has settled.
+  'term-at-import-end.mjs': ["process.kill(process.pid, 'SIGTERM');", "export default (req, res) => res.end('ok');", ''].join('\n'),
 });
 
 describe('an app whose import does not finish (single mode)', () => {
@@ -37,6 +41,19 @@ describe('an app whose import does not finish (single mode)', () => {
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.lines().at(-1)?.msg).toMatch(/^Received SIGTERM while the app tla-app\.ts was loading \(for \d+ s; its import had not finished\): exiting before serving$/);
+  });
+});
+
+describe('a stop signal as the app\'s import ends (single mode; findings lead.1)', () => {
+  it('stops the server with exit 0 and a line naming SIGTERM: the signal is neither lost between the loading watch and the graceful stop nor node\'s default', async () => {
+    const s = run(['-b', 'tcp://127.0.0.1:0', 'term-at-import-end.mjs'], {}, root);
+    let code: number | null = null;
+    void s.exited.then((c) => (code = c));
+    await waitFor(() => code !== null, 'tspuma to exit on the SIGTERM its app sent as its import ended', 15_000).catch((err: Error) => {
+      throw new Error(`${err.message}; its lines: ${JSON.stringify(s.lines().map((l) => l.msg))}`);
+    });
+    expect(code).toBe(0);
+    expect(s.lines().map((l) => String(l.msg))).toContainEqual(expect.stringMatching(/^Received SIGTERM/));
   });
 });
 

@@ -1,12 +1,14 @@
-// The package as a user gets it: `npm pack`, the tarball installed with npm into a new project
-// (no install-time build of tspuma), that project's node_modules/.bin/tspuma serving its own .ts
-// app, a CPU profile taken with the installed `tspuma inspect profile` whose frames map to files
-// that exist (the app's .ts lines, and tspuma's own sources shipped beside dist/), and
-// `tspuma doctor` saying how to get clinic when the project has none. And what the tarball holds:
-// the runtime and its docs, with every target that package.json names and every module they
-// load, and none of the benchmarks or tests (from the same `npm pack`: a second one, --dry-run in a
-// file of its own, was 1.5 s of CPU).
+// The package as a user gets it: `npm pack`, the tarball installed with `npm ci` into a new project
+// that depends on it, locked to the versions the repository's own lock holds (no install-time
+// build of tspuma), that project's node_modules/.bin/tspuma serving its own .ts app, a CPU
+// profile taken with the installed `tspuma inspect profile` whose frames map to files that exist
+// (the app's .ts lines, and tspuma's own sources shipped beside dist/), and `tspuma doctor` saying
+// how to get clinic when the project has none. And what the tarball holds: the runtime and its
+// docs, with every target that package.json names and every module they load, and none of the
+// benchmarks or tests (from the same `npm pack`: a second one, --dry-run in a file of its own, was
+// 1.5 s of CPU).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
@@ -15,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { ROOT, hermeticEnv, npmEnv } from '../helpers/cli.js';
 import { command } from '../helpers/command.js';
-import { docBlock, substitute } from '../helpers/doc-blocks.js';
+import { docBlock, excerptMissing, ownSourceMismatches, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 let dir = '';
@@ -56,6 +58,52 @@ function packFolder(into: string): string {
   return folder;
 }
 
+interface LockEntry {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  dev?: boolean;
+  devOptional?: boolean;
+  [field: string]: unknown;
+}
+
+/**
+ * package-lock.json for a project whose one dependency is `tarball`: tspuma's runtime dependencies
+ * at the versions the repository's own lock holds (what `npm ci` installed here and the suite ran
+ * against), found from package.json's `dependencies` the way node resolves them (a nested copy
+ * first, then the hoisted one). With it `npm ci` installs without building the ideal tree: no
+ * registry metadata to fetch or read from the cache (npm ci's cache holds tarballs only), about
+ * 1 s less CPU for the file than `npm install TARBALL`, and no registry needed in a clean clone.
+ * A runtime dependency missing from package.json is still missing from the install (with
+ * chrome-remote-interface taken out, the profile case failed: ERR_MODULE_NOT_FOUND); a range that
+ * the lock does not satisfy is the repository's own `npm ci`'s error.
+ */
+function projectLock(tarball: string, tarballRef: string): string {
+  const repo = (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages;
+  const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; license?: string; bin?: unknown; engines?: unknown; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+  const found = (from: string, name: string): string | null => {
+    for (let base = from; ; ) {
+      const key = `${base ? `${base}/` : ''}node_modules/${name}`;
+      if (key in repo) return key;
+      if (!base) return null;
+      const up = base.lastIndexOf('/node_modules/');
+      base = up < 0 ? '' : base.slice(0, up);
+    }
+  };
+  const entries: Record<string, LockEntry> = {};
+  const todo: [string, string][] = Object.keys({ ...own.dependencies, ...own.optionalDependencies }).map((d) => ['', d]);
+  for (let next = todo.pop(); next; next = todo.pop()) {
+    const key = found(...next);
+    if (key === null || key in entries) continue;
+    const { dev: _dev, devOptional: _devOptional, ...entry } = repo[key]!;
+    entries[key] = entry;
+    for (const d of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) todo.push([key, d]);
+  }
+  const integrity = `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`;
+  const tspuma = { version: own.version, resolved: tarballRef, integrity, license: own.license, dependencies: own.dependencies, optionalDependencies: own.optionalDependencies, bin: own.bin, engines: own.engines };
+  const sorted = Object.fromEntries(Object.entries(entries).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return `${JSON.stringify({ name: 'shop', lockfileVersion: 3, requires: true, packages: { '': { name: 'shop', dependencies: { tspuma: tarballRef } }, 'node_modules/tspuma': tspuma, ...sorted } }, null, 2)}\n`;
+}
+
 // npm runs awaited, not with spawnSync (command.ts): a fork blocked past 60 s fails the run.
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tspuma-package-'));
@@ -88,25 +136,6 @@ function lineIn(file: string, needle: string): number {
   const i = readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
   if (i < 0) throw new Error(`${needle} not in ${file}`);
   return i + 1;
-}
-
-/**
- * The lines of a DEBUGGING.md excerpt (after its `$ command` line) that the output does not have,
- * in order: a line ending in `…` must start a line of the output, `    ...` stands for frames left
- * out, every other line must be a whole line of it.
- */
-function excerptMissing(excerpt: string, output: string): string[] {
-  const lines = output.split('\n');
-  const missing: string[] = [];
-  let at = 0;
-  for (const want of excerpt.split('\n').slice(1)) {
-    if (want.trim() === '' || want.trim() === '...') continue;
-    const prefix = want.endsWith('…') ? want.slice(0, -1).trimEnd() : null;
-    const i = lines.findIndex((l, n) => n >= at && (prefix === null ? l === want : l.startsWith(prefix)));
-    if (i < 0) missing.push(want);
-    else at = i + 1;
-  }
-  return missing;
 }
 
 const APP = `function burnCpu(n: number): number {
@@ -217,8 +246,11 @@ describe('the packed tarball installed into a new project', () => {
   beforeAll(async () => {
     project = join(dir, 'project');
     mkdirSync(project);
-    writeFileSync(join(project, 'package.json'), '{ "name": "shop", "private": true, "type": "module" }\n');
-    const install = await command('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, timeoutMs: 170_000, env: npmEnv() });
+    // The tarball as the project's dependency, with a lock (projectLock): what a project's CI runs.
+    const ref = `file:${path.relative(project, tarball)}`;
+    writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'shop', private: true, type: 'module', dependencies: { tspuma: ref } })}\n`);
+    writeFileSync(join(project, 'package-lock.json'), projectLock(tarball, ref));
+    const install = await command('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: project, timeoutMs: 170_000, env: npmEnv() });
     installOutput = install.stdout + install.stderr;
     expect(install.status, installOutput).toBe(0);
   }, 240_000 * SLOWNESS);
@@ -271,8 +303,10 @@ describe('the packed tarball installed into a new project', () => {
     expect(s.out()).toMatch(new RegExp(`\\n  > #0 parseBacklog  node_modules/tspuma/server/binder-uri\\.ts:${line}:\\d+\\n {8}raw="abc"  `));
     expect(s.out()).toMatch(/\n    #1 parseBind  node_modules\/tspuma\/server\/binder-uri\.ts:\d+:\d+\n {8}\S+=/);
     expect(s.out()).not.toContain('no values were captured');
-    // DEBUGGING.md's excerpt is this run's output, line for line (its line numbers cannot drift).
+    // DEBUGGING.md's excerpt is this run's output, line for line (tspuma's own line numbers as
+    // patterns), and each of tspuma's frames shown with a source line is mapped to its .ts line.
     expect(excerptMissing(docBlock('DEBUGGING.md', "$ npx tspuma -d --inspect=off -b 'tcp://127.0.0.1:0?backlog=abc' app.ts"), s.out()), s.out()).toEqual([]);
+    expect(ownSourceMismatches(s.out(), project), s.out()).toEqual([]);
   });
 
   it('dumps a port in use from the installed bin with the listen frame and its spec: > #0 listen at node_modules/tspuma/server/binder.ts', async () => {
@@ -286,6 +320,7 @@ describe('the packed tarball installed into a new project', () => {
     const somaxconn = readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim();
     const excerpt = substitute(docBlock('DEBUGGING.md', "$ npx tspuma -d -b 'tcp://127.0.0.1:9292?backlog=5000' app.ts"), { '9292': port, '15172': String(holder.proc.pid), 'somaxconn=4096': `somaxconn=${somaxconn}` });
     expect(excerptMissing(excerpt, s.out()), s.out()).toEqual([]);
+    expect(ownSourceMismatches(s.out(), project), s.out()).toEqual([]);
   }, 60_000 * SLOWNESS);
 
   it('has tspuma doctor, which says how to install clinic when the project has none', async () => {

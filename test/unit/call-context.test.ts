@@ -12,25 +12,27 @@ afterEach(() => {
 // Each case runs with ticks followed by their async ids (where node's binding is there: this Node)
 // and with the pairs of ticks of ours that replace them where it is not.
 for (const pairs of [false, true]) {
-function context(): CallContext<{ id: string }> {
+/**
+ * A context enabled once vitest's own process.nextTick swap is over. Its RPC (a task update, sent
+ * at a test's start when the last was more than 100 ms before: more often the slower the machine)
+ * sets process.nextTick to node's and puts back the one it found a tick later; the test's function
+ * starts in the same microtask run, before that tick. A context enabled there had its nextTick
+ * wrapper replaced under the case's ticks by the one before it: the nextTick case, which awaits an
+ * immediate between enable() and its call, saw ['tick:undefined', 'data:undefined',
+ * 'end:undefined'] in two full suites at load 28-34 (findings fix8.3, perf10.1). An immediate
+ * later every tick queued before it has run.
+ */
+async function context(): Promise<CallContext<{ id: string }>> {
+  await new Promise((r) => setImmediate(r));
   const c = new CallContext<{ id: string }>({ pairs });
   c.enable();
   contexts.push(c);
   return c;
 }
-/**
- * A context made once vitest's own process.nextTick swap is over: its RPC (a task's start) sets
- * process.nextTick to node's for a while and puts back, a tick later, the one it found, so a
- * context enabled in between saw its nextTick wrapper replaced under the case's ticks.
- */
-async function settledContext(): Promise<CallContext<{ id: string }>> {
-  await new Promise((r) => setImmediate(r));
-  return context();
-}
 
 describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' : 'CallContext (ticks followed by their async ids)', () => {
-  it('is the call during its synchronous part only, and the one before it afterwards', () => {
-    const c = context();
+  it('is the call during its synchronous part only, and the one before it afterwards', async () => {
+    const c = await context();
     const outer = { id: 'outer' };
     const inner = { id: 'inner' };
     const seen: (string | undefined)[] = [];
@@ -44,7 +46,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it('hands a process.nextTick or setImmediate callback scheduled in a call the arguments it was given, as many as given (none to five), with the call current', async () => {
-    const c = context();
+    const c = await context();
     const seen: { via: string; args: unknown[]; call: string | undefined }[] = [];
     const record = (via: string) =>
       function (...args: unknown[]) {
@@ -67,7 +69,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it('follows each of two interleaved calls through its own awaits and then-callbacks', async () => {
-    const c = context();
+    const c = await context();
     const seen: string[] = [];
     const tick = () => new Promise<void>((r) => setImmediate(r));
     const work = async (tag: string) => {
@@ -87,7 +89,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it('follows setTimeout, setInterval, setImmediate and queueMicrotask callbacks; promisified timers still work', async () => {
-    const c = context();
+    const c = await context();
     const seen: Record<string, string | undefined> = {};
     await new Promise<void>((done) => {
       let left = 4;
@@ -111,7 +113,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
 
   it("follows process.nextTick, and so a stream's 'data' and 'end' for a body already buffered when the call began", async () => {
     const { Readable } = await import('node:stream');
-    const c = context();
+    const c = await context();
     const body = new Readable({ read() {} });
     body.push('{"amount":900}');
     body.push(null);
@@ -131,7 +133,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it('attributes nothing to work started outside any call', async () => {
-    const c = context();
+    const c = await context();
     let inTimer: unknown = 'unset';
     let afterAwait: unknown = 'unset';
     await new Promise<void>((r) => setTimeout(() => {
@@ -145,7 +147,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it("makes the call current only while the callback runs: work queued after it, outside any call, runs with none (timers, immediates, ticks, microtasks)", async () => {
-    const c = context();
+    const c = await context();
     const seen: Record<string, string | undefined> = {};
     await new Promise<void>((done) => {
       let left = 10;
@@ -194,7 +196,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it("runs no function of its own around the app's callbacks: their stacks keep node's frames and names, with no frame of call-context (T6)", async () => {
-    const c = context();
+    const c = await context();
     const stacks: Record<string, string> = {};
     await new Promise<void>((done) => {
       let left = 4;
@@ -220,7 +222,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it("follows a call's tick into the ticks it queues, while ticks queued by other work in between run with none", async () => {
-    const c = await settledContext();
+    const c = await context();
     const seen: Record<string, string> = {};
     const mark = (name: string) => (seen[name] = c.current()?.id ?? 'none');
     await new Promise<void>((done) => {
@@ -250,7 +252,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
 
   it('keeps the call current inside an AsyncResource scope run in its tick (on-finished runs its listeners so), and in the ticks queued there', async () => {
     const { AsyncResource } = await import('node:async_hooks');
-    const c = await settledContext();
+    const c = await context();
     const seen: Record<string, string> = {};
     await new Promise<void>((done) => {
       const before = c.enter({ id: 'call' });
@@ -272,7 +274,7 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   });
 
   it('follows each of many calls, entered one after another in one turn, into its own ticks', async () => {
-    const c = await settledContext();
+    const c = await context();
     const seen: string[] = [];
     await new Promise<void>((done) => {
       for (let i = 0; i < 50; i++) {

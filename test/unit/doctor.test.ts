@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
-import { autocannonSummary, findClinic, nameReport, parseDoctorArgs, runName } from '../../server/cli/doctor.js';
+import { autocannonSummary, clinicArgs, findClinic, nameReport, parseDoctorArgs, runName } from '../../server/cli/doctor.js';
 
 /** The shape of clinic doctor's report: its header bar, a title, and the closing hash comment. */
 function clinicLike(body: string): string {
@@ -15,14 +15,24 @@ function clinicLike(body: string): string {
 describe('tspuma doctor', () => {
   it('defaults to 10 connections for 10 s and the default app files, named after the app path', () => {
     const a = parseDoctorArgs([]);
-    expect(a).toEqual({ connections: 10, seconds: 10, dest: '.clinic', app: null });
+    expect(a).toEqual({ connections: 10, seconds: 10, dest: '.clinic', minify: true, app: null });
     expect(runName({ ...a, app: 'examples/hello.ts' }, '/repo')).toBe('examples-hello-ts-autocannon-c10-d10');
   });
 
   it('takes -c, -d, --dest and an app path, and names the run after them', () => {
     const a = parseDoctorArgs(['-c', '4', '-d', '3', '--dest', '/tmp/x', 'src/my.app.ts']);
-    expect(a).toEqual({ connections: 4, seconds: 3, dest: '/tmp/x', app: 'src/my.app.ts' });
+    expect(a).toEqual({ connections: 4, seconds: 3, dest: '/tmp/x', minify: true, app: 'src/my.app.ts' });
     expect(runName({ ...a, app: a.app! }, '/repo')).toBe('src-my-app-ts-autocannon-c4-d3');
+  });
+
+  it("passes clinic's --debug (no minified report) for --no-minify only, before the command clinic runs", () => {
+    const server = ['-q', 'app.ts'];
+    const load = ['-c', '10', '-d', '1', '/'];
+    const minified = clinicArgs(parseDoctorArgs(['app.ts']), '/d', 'n', load, server);
+    expect(minified).not.toContain('--debug');
+    const plain = clinicArgs(parseDoctorArgs(['--no-minify', 'app.ts']), '/d', 'n', load, server);
+    expect(plain.slice(0, plain.indexOf('--'))).toEqual(['doctor', '--open=false', '--debug', '--dest', '/d', '--name', 'n', '--autocannon', '[', ...load, ']']);
+    expect(plain.slice(plain.indexOf('--') + 1)).toEqual(minified.slice(minified.indexOf('--') + 1));
   });
 
   it('names the reports of two app.ts files of one project differently, also for apps outside the folder', () => {

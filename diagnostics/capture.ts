@@ -18,7 +18,7 @@ import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 import { SiteMutes, type Position } from './site-mutes.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
-import { debuggerPaused } from '../server/own-work.js';
+import { debuggerPaused, heapLimitReached } from '../server/own-work.js';
 
 export type { CapturedFrame } from './frames.js';
 
@@ -484,6 +484,9 @@ export class Capturer {
     // A pause this session did not ask for (a DevTools breakpoint, `tspuma inspect stack`, a
     // debugger statement) belongs to whoever asked: leave it paused.
     const atFailure = params.reason === 'exception' || params.reason === 'promiseRejection';
+    // V8's own break at the heap limit (it raises the limit for a debugger, this session being
+    // one): nobody's pause, and not a debugger's in a blocked-loop warning (review9.2).
+    if (params.reason === 'OOM') return heapLimitReached(performance.now());
     if (!atFailure) this.othersPauseAt ??= performance.now();
     if (!this.pausing || !atFailure) return;
     // pausingTaken's marker: pausing works, nothing else to do (not a pause at a failure).

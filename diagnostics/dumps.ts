@@ -12,6 +12,7 @@ import { clientAddressOf } from '../server/trusted-proxy.js';
 import { dumpFrame, finishFrames } from './finish.js';
 import { compileFrame, stackFrames } from './stack-text.js';
 import { kDeliveredBody } from '../server/shared-names.js';
+import { bareObjectText } from '../server/error-stand-in.js';
 
 export { nextDumpId };
 
@@ -97,6 +98,9 @@ export function errorInfo(err: unknown): DumpError {
   }
   if (err === undefined || err === null) return { name: String(err), message: `thrown or rejected with ${String(err)}, which says nothing of what failed: the frames say where`, code: null, causes };
   if (e === null || typeof e !== 'object') return { name: typeof err, message: String(err), code: null, causes };
+  // `throw { status: 502 }`: said to be an object that is no Error, not "Error: " with no message.
+  const bare = bareObjectText(err);
+  if (bare) return { ...bare, code: typeof e.code === 'string' ? e.code : null, causes };
   return { name: e.name ?? 'Error', message: String(e.message ?? ''), code: typeof e.code === 'string' ? e.code : null, causes };
 }
 

@@ -133,6 +133,18 @@ function noErrorNote(status: number, said: boolean): string {
   return `the app answered ${status} itself and no error reached tspuma: nothing was thrown in its work that tspuma saw, no error was logged${said ? ' (only the text above)' : ''} and none was held by the code that answered`;
 }
 
+/**
+ * Whether a call saw two or more errors rejected in its promises: the error its code answers for
+ * may then be one made of them that no JavaScript threw (Promise.any's AggregateError, which V8
+ * makes and rejects with itself), held only by that code (an error middleware's `err`), and not its
+ * last captured throw, a member (review9.6). A call with one failure pays no look.
+ */
+function severalRejected(record: CallRecord): boolean {
+  const rejected = new Set<unknown>();
+  for (const t of record.thrown) if (t.capture?.reason === 'promiseRejection' || (t.capture === null && t.site !== null)) rejected.add(t.value);
+  return rejected.size >= 2;
+}
+
 /** The note of a 5xx the app answered after a throw it caught in its own code. */
 export function caughtInAppNote(status: number, caughtBy: string): string {
   return `the app answered ${status} itself and neither it nor its framework logged or handed tspuma an error; the last throw in this request, below, was caught by the app's own try at ${caughtBy}, so it may not be why the app answered ${status}`;
@@ -239,7 +251,8 @@ export class Diagnostics implements DiagnosticsHook {
    */
   private lookForHeld(record: CallRecord): void {
     if (record.reported || record.quiet?.held) return;
-    if (record.logged.some((l) => typeof l === 'object') || this.lastThrow(record)?.capture) return;
+    if (record.logged.some((l) => typeof l === 'object')) return;
+    if (this.lastThrow(record)?.capture && !severalRejected(record)) return;
     const held = this.capturer.heldError();
     if (held === LOOK_SKIPPED) this.attribution.noteUnlooked(record);
     else if (held !== undefined) this.attribution.noteHeld(record, held);

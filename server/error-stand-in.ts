@@ -1,7 +1,8 @@
 // A stand-in for a thrown value tspuma's failure path cannot read: an Error whose message, name or
 // stack getter throws, a null-prototype object (no toString), a Symbol name, an `errors` list that
 // holds itself (a serializer following it overflows). The request's 500 and its log line are
-// made from the stand-in, so no value an app throws leaves its request unanswered.
+// made from the stand-in, so no value an app throws leaves its request unanswered. And what a thrown
+// object that is no Error says of itself (bareObjectText), for the headlines that would read "Error: ".
 
 /** `read()` as text, or `fallback` when reading or converting it throws (or it is null/undefined). */
 export function readText(read: () => unknown, fallback: string): string {
@@ -26,3 +27,26 @@ export function standInError(err: unknown): Error {
   e.stack = object ? readText(() => (err as { stack?: unknown }).stack, `${name}: ${message}`) : `${name}: ${message}`;
   return e;
 }
+
+/**
+ * What a thrown or rejected object that is not an Error and has no message of its own says, for a
+ * headline (`throw { status: 502, upstream: 'inventory' }`: old code, some HTTP clients; Hono hands
+ * a non-Error on as it is): its class and its keys, never its values (one may be a secret). Null
+ * for anything else (an Error, an object with a message, a primitive). Reading it never throws.
+ */
+export function bareObjectText(err: unknown): { name: string; message: string } | null {
+  if (err === null || typeof err !== 'object' || err instanceof Error) return null;
+  const message = (keys: string) => `thrown or rejected with an object that is not an Error (no message, no stack of its own): ${keys}`;
+  try {
+    if (typeof (err as { message?: unknown }).message === 'string') return null;
+    const ctor = (Object.getPrototypeOf(err) as { constructor?: unknown } | null)?.constructor;
+    const name = typeof ctor === 'function' && typeof ctor.name === 'string' && ctor.name !== '' ? ctor.name : 'Object';
+    const keys = Object.keys(err);
+    return { name, message: message(`{${keys.slice(0, MAX_KEYS).join(', ')}${keys.length > MAX_KEYS ? `, … ${keys.length - MAX_KEYS} more` : ''}}`) };
+  } catch {
+    return { name: 'Object', message: message('its keys could not be read') };
+  }
+}
+
+/** Keys a bare object's headline names. */
+const MAX_KEYS = 8;

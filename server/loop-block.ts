@@ -207,11 +207,13 @@ export class LoopBlockWatch<R> {
     let waited = inApp.length;
     // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
     // the loop, whatever request ended as it came back.
-    const { own, debugger: held, client } = ownWorkBetween(since, now);
+    const { own, debugger: held, client, heap } = ownWorkBetween(since, now);
     // A probe's own pause is one -d's session did not ask for either: tspuma's work names it first.
     if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
     // What a client had this thread do (a snapshot walks the heap): the request that ended after it only waited.
     else if (client.length > 0) during = `; ${client.map((w) => CLIENT_WORK[w]).join(', and ')}, not the app's code`;
+    // V8's break at the heap limit (-d's session, a probe's) is no debugger's: the app filled the heap.
+    else if (heap) during = `; ${HEAP_LIMIT}${ended !== null ? `; it ended with ${ended}, answered as the loop came back` : ''}`;
     else if (held) during = `; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code`;
     else if (ended !== null) during = `; it ended with ${ended}, answered as the loop came back`;
     else if (inApp.length > 0) {
@@ -226,6 +228,10 @@ export class LoopBlockWatch<R> {
     this.d.log.warn({ code: err.code, seconds: Number(s(blockedMs)), cpuSeconds: Number(s(cpuMs)), ...figures }, err.message);
   }
 }
+
+/** A block in whose span V8 broke at the heap limit (own-work.ts heapLimitReached), in the warning's words. */
+const HEAP_LIMIT =
+  "the JavaScript heap reached V8's limit then (the app's memory: collecting garbage near the limit holds the loop; with a debugger session enabled, -d's or a probe's, V8 raises the limit rather than end the process, so it grows past --max-old-space-size: DEBUGGING.md, Memory)";
 
 /** What a DevTools client had the thread do (own-work.ts ClientWork), in the warning's words. */
 const CLIENT_WORK: Record<ClientWork, string> = {

@@ -12,6 +12,7 @@ import type { DiagnosticsHook, Reported } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { TspumaError, isTspumaError } from './errors.js';
 import { shownRequestId } from './request-id.js';
+import { bareObjectText, readText } from './error-stand-in.js';
 import { closeAfterResponse, destroyResponse, dropAppWrites, restoreAppWrites } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
 
@@ -64,7 +65,11 @@ export function defaultErrorResponse(err: Error, status: number, hideDetails: bo
 
 function asError(err: unknown): Error {
   if (err instanceof Error) return err;
-  const e = new Error(`A non-Error value was thrown: ${String(err)}`);
+  const bare = bareObjectText(err);
+  const e = new Error(bare ? bare.message : `A non-Error value was thrown: ${readText(() => err, typeof err)}`);
+  if (bare) e.name = bare.name;
+  // The value had no stack: not this function's, which would show tspuma's frames as the app's.
+  e.stack = `${e.name}: ${e.message}`;
   (e as { thrown?: unknown }).thrown = err;
   return e;
 }

@@ -4,7 +4,8 @@
 // statement: seen by debug mode's capture session, diagnostics/capture.ts), and what a DevTools
 // client had it do through discovery: a heap snapshot, an evaluation that ran long (told by
 // discovery, which sees the client's commands: over IPC by the primary for a cluster worker, by
-// discovery's thread in single mode). Each run is remembered, what and when (the last few), so a
+// discovery's thread in single mode), and V8's own break at the heap limit (the app's allocations,
+// not a debugger). Each run is remembered, what and when (the last few), so a
 // blocked-loop warning (loop-block.ts) names it rather than blaming the app's code. Nothing here
 // runs per request.
 import { performance } from 'node:perf_hooks';
@@ -13,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 const KEPT = 8;
 const what: (string | null)[] = new Array<string | null>(KEPT).fill(null);
 /** tspuma's work, a debugger's pause, or a DevTools client's work (ClientWork), at that index. */
-type Kind = 'own' | 'debugger' | 'client';
+type Kind = 'own' | 'debugger' | 'client' | 'heap';
 const kinds: Kind[] = new Array<Kind>(KEPT).fill('own');
 const began = new Float64Array(KEPT);
 /** Infinity: still running (a client's work whose end has not been told yet). */
@@ -56,6 +57,16 @@ export function debuggerPaused(start: number, end: number): void {
   remember('a debugger held it paused (DevTools, tspuma inspect stack or a debugger statement)', start, end, 'debugger');
 }
 
+/**
+ * V8 broke at the heap limit (a pause of reason OOM, which V8 takes instead of ending the process
+ * while a debugger session is enabled: -d's, a probe's; it raises the limit to do so). Not a
+ * debugger's pause: the app's allocations brought the heap there, and collecting near the limit
+ * is what held the loop.
+ */
+export function heapLimitReached(at: number): void {
+  remember("the JavaScript heap reached V8's limit", at, at, 'heap');
+}
+
 /** What a DevTools client has a process's main thread do that tspuma follows. */
 export type ClientWork = 'heap snapshot' | 'evaluation';
 
@@ -94,18 +105,20 @@ export function clientWorkTold(work: ClientWorkReport): void {
  * What ran between `from` and `to` (performance.now() times), oldest first, each named once:
  * tspuma's own work (`own`), a debugger's pauses (`debugger`) and a DevTools client's work (`client`).
  */
-export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean; client: ClientWork[] } {
+export function ownWorkBetween(from: number, to: number): { own: string[]; debugger: boolean; client: ClientWork[]; heap: boolean } {
   const found: { label: string; at: number }[] = [];
   let held = false;
+  let heap = false;
   const client = new Set<ClientWork>();
   for (let i = 0; i < KEPT; i++) {
     const label = what[i];
     if (label === null || ended[i]! < from || began[i]! > to) continue;
     if (kinds[i] === 'debugger') held = true;
+    else if (kinds[i] === 'heap') heap = true;
     else if (kinds[i] === 'client') client.add(label as ClientWork);
     else if (!found.some((f) => f.label === label)) found.push({ label, at: began[i]! });
   }
-  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held, client: [...client] };
+  return { own: found.sort((a, b) => a.at - b.at).map((f) => f.label), debugger: held, client: [...client], heap };
 }
 
 /** Forgets every run (tests). */

@@ -136,21 +136,23 @@ describe('tspuma -d', () => {
   it('stays bounded when the app throws on every request under load, and keeps serving', { timeout: 150_000 * SLOWNESS }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir });
-    // Stopped at 300 answers (past the 100th repeat, whose count line the test reads; it stopped at
-    // 600), or after 120 s (a loaded machine's bound, not a speed test). (autocannon's
-    // `amount` counts requests sent: it sends on a connection the 500's Connection: close ends.)
+    // Stopped at 120 answers (past the 100th repeat, whose count line the test reads; it stopped at
+    // 600, then 300: each answer is a pause at the throw in the server, about 2 ms of its CPU, and
+    // stop() lands 5-130 answers late), or after 120 s (a loaded machine's bound, not a speed
+    // test). (autocannon's `amount` counts requests sent: it sends on a connection the 500's
+    // Connection: close ends.)
     let answered = 0;
     let load!: autocannon.Instance;
     const done = new Promise<autocannon.Result>((resolve, reject) => {
       load = autocannon({ url: `${s.url}/sync`, connections: 10, duration: 120 }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
     });
-    load.on('response', () => ++answered === 300 && load.stop());
+    load.on('response', () => ++answered === 120 && load.stop());
     const result = await done;
-    expect(result.non2xx).toBeGreaterThan(250);
+    expect(result.non2xx).toBeGreaterThanOrEqual(120);
     expect(result.errors).toBe(0);
     const dumps = (s.stderr().match(/^tspuma dump #/gm) ?? []).length;
     expect(dumps).toBe(1); // one distinct site: printed once, repeats counted
-    expect(s.stderr()).toMatch(/has happened (10|100|1000) times/);
+    expect(s.stderr()).toMatch(/has happened 100 times/);
     expect(s.stderr().length).toBeLessThan(20_000);
     expect(readdirSync(dir).length).toBe(2); // one .json and one .txt
     const ok = await fetch(`${s.url}/ok`);

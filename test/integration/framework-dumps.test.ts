@@ -29,11 +29,20 @@ const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 afterAll(killAll);
 
+/** One -d server of EXPRESS and its dump folder, booted by the first describe that asks. */
+let express: Promise<{ s: Booted; dir: string }> | null = null;
+function expressServer(): Promise<{ s: Booted; dir: string }> {
+  return (express ??= (async () => {
+    const dir = tmp('express');
+    return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir }), dir };
+  })());
+}
+
 describe('Express 5: errors Express answers itself', () => {
   let s: Booted;
-  const dir = tmp('express');
+  let dir: string;
   beforeAll(async () => {
-    s = await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
+    ({ s, dir } = await expressServer());
   });
 
   it('dumps an async handler throwing after an await in a repository helper, with id=7, and leaves Express\'s own 500 alone', async () => {
@@ -126,15 +135,17 @@ describe('Express 5: errors Express answers itself', () => {
 });
 
 describe('Express 5: a 5xx the app answers on purpose', () => {
+  // maint-app.ts, mounted under /maint-app by express-app.ts: on the server above (each dump is
+  // found by its own message; a -d Express boot of its own was 0.3-0.4 s of CPU).
   const MAINT = 'test/fixtures/apps/maint-app.ts';
   let s: Booted;
-  const dir = tmp('maint');
+  let dir: string;
   beforeAll(async () => {
-    s = await boot(['-d', '--inspect=off', '-b', LOCAL, MAINT], { TSPUMA_DUMP_DIR: dir });
+    ({ s, dir } = await expressServer());
   });
 
   it("says a maintenance 503 after a throw the app caught in its own try may not be that throw's doing, naming the try's line", async () => {
-    const res = await fetch(`${s.url}/maint`);
+    const res = await fetch(`${s.url}/maint-app/maint`);
     expect(res.status).toBe(503);
     expect(await res.text()).toBe('down for maintenance, retry in 60 s');
     const d = await dumpFor(dir, 'is not valid JSON');
@@ -146,7 +157,7 @@ describe('Express 5: a 5xx the app answers on purpose', () => {
   });
 
   it('still names the throw an error middleware answered 500 for as its cause, with no such note', async () => {
-    expect((await fetch(`${s.url}/charge`)).status).toBe(500);
+    expect((await fetch(`${s.url}/maint-app/charge`)).status).toBe(500);
     const d = await dumpFor(dir, 'charge of 250000');
     expect(culprit(d)).toMatchObject({ function: 'chargeCard', line: lineOf(MAINT, 'throw new RangeError'), locals: { cents: 250000 } });
     expect(d.note).toBeUndefined();

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { ROOT, hermeticEnv, npmEnv } from '../helpers/cli.js';
 import { command } from '../helpers/command.js';
-import { docBlock, substitute } from '../helpers/doc-blocks.js';
+import { docBlock, excerptMissing, ownSourceMismatches, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 let dir = '';
@@ -136,25 +136,6 @@ function lineIn(file: string, needle: string): number {
   const i = readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
   if (i < 0) throw new Error(`${needle} not in ${file}`);
   return i + 1;
-}
-
-/**
- * The lines of a DEBUGGING.md excerpt (after its `$ command` line) that the output does not have,
- * in order: a line ending in `…` must start a line of the output, `    ...` stands for frames left
- * out, every other line must be a whole line of it.
- */
-function excerptMissing(excerpt: string, output: string): string[] {
-  const lines = output.split('\n');
-  const missing: string[] = [];
-  let at = 0;
-  for (const want of excerpt.split('\n').slice(1)) {
-    if (want.trim() === '' || want.trim() === '...') continue;
-    const prefix = want.endsWith('…') ? want.slice(0, -1).trimEnd() : null;
-    const i = lines.findIndex((l, n) => n >= at && (prefix === null ? l === want : l.startsWith(prefix)));
-    if (i < 0) missing.push(want);
-    else at = i + 1;
-  }
-  return missing;
 }
 
 const APP = `function burnCpu(n: number): number {
@@ -322,8 +303,10 @@ describe('the packed tarball installed into a new project', () => {
     expect(s.out()).toMatch(new RegExp(`\\n  > #0 parseBacklog  node_modules/tspuma/server/binder-uri\\.ts:${line}:\\d+\\n {8}raw="abc"  `));
     expect(s.out()).toMatch(/\n    #1 parseBind  node_modules\/tspuma\/server\/binder-uri\.ts:\d+:\d+\n {8}\S+=/);
     expect(s.out()).not.toContain('no values were captured');
-    // DEBUGGING.md's excerpt is this run's output, line for line (its line numbers cannot drift).
+    // DEBUGGING.md's excerpt is this run's output, line for line (tspuma's own line numbers as
+    // patterns), and each of tspuma's frames shown with a source line is mapped to its .ts line.
     expect(excerptMissing(docBlock('DEBUGGING.md', "$ npx tspuma -d --inspect=off -b 'tcp://127.0.0.1:0?backlog=abc' app.ts"), s.out()), s.out()).toEqual([]);
+    expect(ownSourceMismatches(s.out(), project), s.out()).toEqual([]);
   });
 
   it('dumps a port in use from the installed bin with the listen frame and its spec: > #0 listen at node_modules/tspuma/server/binder.ts', async () => {
@@ -337,6 +320,7 @@ describe('the packed tarball installed into a new project', () => {
     const somaxconn = readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim();
     const excerpt = substitute(docBlock('DEBUGGING.md', "$ npx tspuma -d -b 'tcp://127.0.0.1:9292?backlog=5000' app.ts"), { '9292': port, '15172': String(holder.proc.pid), 'somaxconn=4096': `somaxconn=${somaxconn}` });
     expect(excerptMissing(excerpt, s.out()), s.out()).toEqual([]);
+    expect(ownSourceMismatches(s.out(), project), s.out()).toEqual([]);
   }, 60_000 * SLOWNESS);
 
   it('has tspuma doctor, which says how to install clinic when the project has none', async () => {

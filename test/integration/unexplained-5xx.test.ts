@@ -86,6 +86,18 @@ describe('Express 5 with a user error middleware that logs only err.message', ()
 
   // On this block's server: its other failures (walk, the 503) are at sites of their own, and
   // each dump is found by its message.
+  it("dumps the AggregateError of a Promise.any the middleware answered 500 for, with each member's throw and values, not the first member's throw as if it were the error (review9.6)", async () => {
+    const res = await fetch(`${s.url}/api/mirrors`);
+    expect(res.status).toBe(500);
+    const d = await dumpFor(dir, (d) => d.request?.url === '/api/mirrors', 'the dump of GET /api/mirrors');
+    expect({ name: d.error.name, message: d.error.message }).toEqual({ name: 'AggregateError', message: 'All promises were rejected' });
+    expect(d.members!.map((m) => [m.error.message, m.site, m.captured])).toEqual([
+      ['mirror alpha has no copy in eu-west', `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`mirror ${name}')}`, true],
+      ['archive shelf 7 is offline', `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`archive shelf')}`, true],
+    ]);
+    expect(d.members![1]!.frames[d.members![1]!.culprit]!.locals).toMatchObject({ shelf: 7 });
+  });
+
   it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
     for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
     const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');

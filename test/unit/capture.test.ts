@@ -161,6 +161,30 @@ describe('Capturer', () => {
     }
   });
 
+  it("takes V8's break at the heap limit (reason OOM, which V8 makes instead of ending the process while this session is enabled) for the heap's, not for a debugger's pause (review9.2)", async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const { forgetOwnWork, ownWorkBetween } = await import('../../server/own-work.js');
+    const { performance } = await import('node:perf_hooks');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);
+    c.start();
+    forgetOwnWork();
+    try {
+      const from = performance.now();
+      // What node:inspector delivers for such a break, then its end (a real one needs a full heap).
+      const session = (c as unknown as { session: import('node:events').EventEmitter }).session;
+      session.emit('Debugger.paused', { method: 'Debugger.paused', params: { reason: 'OOM', callFrames: [] } });
+      session.emit('Debugger.resumed', { method: 'Debugger.resumed' });
+      expect(ownWorkBetween(from, performance.now())).toMatchObject({ debugger: false, heap: true });
+      // A pause someone else asked for (a breakpoint) is still a debugger's.
+      session.emit('Debugger.paused', { method: 'Debugger.paused', params: { reason: 'other', callFrames: [] } });
+      session.emit('Debugger.resumed', { method: 'Debugger.resumed' });
+      expect(ownWorkBetween(from, performance.now())).toMatchObject({ debugger: true });
+    } finally {
+      forgetOwnWork();
+      c.stop();
+    }
+  });
+
   it('captures a throw between app calls (a timer, a fire-and-forget promise) with its values, attributed to the call that started it', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     const { Attribution } = await import('../../diagnostics/attribution.js');

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
-import { clientWorkTold, debuggerPaused, forgetOwnWork, ownWork } from '../../server/own-work.js';
+import { clientWorkTold, debuggerPaused, forgetOwnWork, heapLimitReached, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 
 function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
@@ -66,6 +66,18 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     debuggerPaused(t0 + 100, t0 + 2800);
     w.tick(t0 + 3000);
     expect(lines()[0]!.msg).toContain("; a debugger held it paused then (DevTools, tspuma inspect stack or a debugger statement), not the app's code;");
+    forgetOwnWork();
+  });
+
+  it("names the heap reaching V8's limit in the block's span (V8's break there, seen by -d's session), with the request that ended after it, not a debugger (review9.2)", () => {
+    forgetOwnWork();
+    const { w, lines } = watch();
+    const t0 = onRealClock(w);
+    heapLimitReached(t0 + 1500);
+    w.ended('leak', t0 + 2900);
+    w.tick(t0 + 3000);
+    expect(lines()[0]!.msg).toContain("; the JavaScript heap reached V8's limit then (the app's memory: collecting garbage near the limit holds the loop; with a debugger session enabled, -d's or a probe's, V8 raises the limit rather than end the process, so it grows past --max-old-space-size: DEBUGGING.md, Memory); it ended with GET /leak (request leak), answered as the loop came back;");
+    expect(lines()[0]!.msg).not.toContain('a debugger held it paused');
     forgetOwnWork();
   });
 

@@ -511,7 +511,7 @@ export class Diagnostics implements DiagnosticsHook {
       return (distinct = `${top.site}:${top.column}`);
     };
     const known =
-      capture || kind === null
+      capture || kind === null || ctx.final
         ? null
         : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
@@ -564,7 +564,7 @@ export class Diagnostics implements DiagnosticsHook {
       if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
       this.kinds.set(kind, { site: dump.site });
     }
-    const { repeat, path } = this.sinks.emit(dump);
+    const { repeat, path } = this.sinks.emit(dump, ctx.final === true);
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);
       if (top?.site === dump.site) {

@@ -2,6 +2,7 @@
 # Instructions of one throw at a hot site (bench/throw-cost.mjs) under callgrind, per mode, and with
 # TOP=N the N largest functions by self instructions a throw (JIT code named through node's perf map).
 #   bench/throw-cost.sh [N] [MODE...]     modes: plain d d-report (default: all three); N throws (20000)
+# SCRIPT=bench/throw-cost-session.mjs runs that script's modes instead (a bare session, other mutes).
 # Needs valgrind and a built checkout (npm run build). callgrind counts instructions, not time: it
 # can run on a busy machine, outside the bench lock.
 set -u
@@ -10,7 +11,7 @@ n=${1:-20000}; shift || true
 modes=("$@"); [ ${#modes[@]} -gt 0 ] || modes=(plain d d-report)
 for mode in "${modes[@]}"; do
   d=$(mktemp -d)
-  coproc P { exec valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$d/cg.%p" node --perf-basic-prof "$here/throw-cost.mjs" "$mode" "$n" 2>/dev/null; }
+  coproc P { exec valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$d/cg.%p" node --perf-basic-prof "${SCRIPT:-$here/throw-cost.mjs}" "$mode" "$n" 2>/dev/null; }
   pid=$P_PID
   read -r _ <&"${P[0]}"
   callgrind_control -z "$pid" >/dev/null 2>&1

@@ -426,6 +426,9 @@ export class Diagnostics implements DiagnosticsHook {
     // ERR_HTTP_HEADERS_SENT again, and that second one is what Express logs (N13).
     const last = record.logged[record.logged.length - 1];
     const code = typeof last === 'object' && last !== null ? (last as { code?: unknown }).code : undefined;
+    // A write that failed because the client left (a feed or an event stream whose reader went
+    // away, the app logging its write's error): a hang-up, not the app's failure.
+    if (typeof code === 'string' && CLIENT_LEFT.has(code)) return;
     const first = typeof code === 'string' ? record.thrown.find((t) => t.capture && (t.value as { code?: unknown } | null)?.code === code && t.capture.frames.some((f) => !f.library)) : undefined;
     if (first) return void this.report(first.value, { phase: 'app', request: record.req, response: { status }, call: record, note: afterResponseNote(status) });
     this.explainLogged(record, { status }, afterResponseNote(status));
@@ -511,7 +514,7 @@ export class Diagnostics implements DiagnosticsHook {
       return (distinct = `${top.site}:${top.column}`);
     };
     const known =
-      capture || kind === null
+      capture || kind === null || ctx.final
         ? null
         : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
@@ -564,7 +567,7 @@ export class Diagnostics implements DiagnosticsHook {
       if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
       this.kinds.set(kind, { site: dump.site });
     }
-    const { repeat, path } = this.sinks.emit(dump);
+    const { repeat, path } = this.sinks.emit(dump, ctx.final === true);
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);
       if (top?.site === dump.site) {

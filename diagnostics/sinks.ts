@@ -118,13 +118,18 @@ export class Sinks {
    * Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat), and
    * for a new dump not written, why (`problem`: no dump folder, or the coded write failure).
    */
-  emit(dump: Dump): { repeat: boolean; path: string | null; problem?: string } {
-    // A hang is one worker killed: each gets its own files, never folded into an earlier one.
-    const known = dump.kind === 'hang' ? undefined : this.repeat(dump.site, dump.error);
+  emit(dump: Dump, final = false): { repeat: boolean; path: string | null; problem?: string } {
+    // A hang is one worker killed: each gets its own files, never folded into an earlier one. So
+    // does a `final` failure (an uncaught exception, process.exit(): it ends this process) at a site
+    // this process dumped before (its 500 there, then a crash by another path); one at a site only
+    // another worker of the run dumped stays that dump's repeat, so a crash loop's respawns write
+    // one dump between them, not one each.
+    const own = dump.kind === 'hang' || (final && this.sites.get(dump.site)?.shown === true);
+    const known = own ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path };
     this.total++;
     const base = this.dir ? resolve(this.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
-    if (base && this.opts.run && dump.kind !== 'hang') {
+    if (base && this.opts.run && !own) {
       // Another process of this server dumped this site first: a repeat, with its path.
       const claim = claimSite(this.dir!, this.opts.run, dump.site, `${base}.json`);
       if (!claim.mine) {
@@ -133,13 +138,14 @@ export class Sinks {
       }
     }
     let problem: string | undefined = base ? undefined : 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)';
-    // The plain text, rendered once for the .txt file, onDump and the log record.
+    // The plain text of the .txt file, which stands beside its .json.
+    const path = base ? this.writeFiles(dump, base, renderText(dump), (why) => (problem = why)) : null;
+    // onDump's and the log record's, which stand beside no file: they name the .json, or say there is none.
     let plainText: string | undefined;
-    const plain = () => (plainText ??= renderText(dump));
-    const path = base ? this.writeFiles(dump, base, plain(), (why) => (problem = why)) : null;
+    const plain = () => (plainText ??= renderText(dump, false, { valuesFile: path }));
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
-    if (base && path === null && this.opts.run && dump.kind !== 'hang') releaseSite(this.dir!, this.opts.run, dump.site);
+    if (base && path === null && this.opts.run && !own) releaseSite(this.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path, shown: true });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     // On stderr the hint names the .json file (or says none was written), not "the one beside this".

@@ -147,6 +147,6 @@ function report(w: Watch, code: unknown, exit: (...args: never[]) => unknown): v
     // The call as a failure of its own: its frames (from the stack) name the app code that ended the process.
     const err = new Error(`the app called process.exit(${code === undefined ? '' : String(code)}) while ${w.doing}`);
     err.stack = `Error: ${err.message}\n${(holder.stack ?? '').split('\n').slice(1).join('\n')}`;
-    w.diagnostics.report(err, { phase: w.doing === 'serving' ? 'app' : 'boot', inFlight, note: EXIT_NOTE });
+    w.diagnostics.report(err, { phase: w.doing === 'serving' ? 'app' : 'boot', inFlight, note: EXIT_NOTE, final: true });
   }
 }

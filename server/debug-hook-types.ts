@@ -20,6 +20,12 @@ export interface ReportContext {
   inFlight?: { method: string; url: string; ms: number }[];
   /** The dump's site key, where the reporter knows it (one site for every requestTimeout). */
   site?: string;
+  /**
+   * The failure ends the process (an uncaught exception, the app's process.exit()): dumped even at
+   * a site dumped before, never counted as its repeat (a crash by another path than the first
+   * dump's, a timer's after a request's 500, is this process's last word), as every hang is.
+   */
+  final?: boolean;
 }
 
 export interface Reported {

@@ -332,7 +332,7 @@ function installSignals(server: Server, signals: StopSignalOwner, stop: (why?: '
   process.prependListener('uncaughtException', (err) => {
     log.fatal({ err }, `Uncaught exception, stopping: ${(err as Error | null)?.message ?? String(err)}`);
     try {
-      server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+      server.diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight(), final: true });
     } catch {
       /* the stop below must happen */
     }

@@ -21,7 +21,7 @@ export interface DoctorArgs {
   /**
    * Whether clinic minifies the report's script (its default). `--no-minify` passes clinic's own
    * `--debug`: an unminified bundle with its source map inline, about 3.5x larger (1.1 MB against
-   * 330 KB for examples/hello.ts), readable, and about 2 s less CPU (terser's pass over it).
+   * 330 KB for examples/hello.ts), readable, and about 2.5 s less CPU (terser's pass over it).
    */
   minify: boolean;
   /** The app; null: the server's default files (app.ts, app.js, index.ts) in the folder. */

@@ -239,7 +239,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     process.prependListener('uncaughtException', (err) => {
       log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
       try {
-        diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight() });
+        diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight(), final: true });
       } catch {
         /* the stop below must happen */
       }

@@ -245,7 +245,19 @@ function descendantTicks(roots: readonly number[]): number {
 /** Kills every child still running but `keep` (a server the file's cases share, killed in afterAll). */
 export async function killAllBut(...keep: (Spawned | undefined)[]): Promise<void> {
   const kept = new Set(keep.map((s) => s?.proc));
-  const list = [...children].filter((c) => !kept.has(c));
+  await kill([...children].filter((c) => !kept.has(c)));
+}
+
+/**
+ * Kills these children, those still running, as killAll does: how a case that runs beside others
+ * (it.concurrent) ends its own processes, where killAll would end the others' too.
+ */
+export async function killThese(...these: (Spawned | undefined)[]): Promise<void> {
+  const own = new Set(these.map((s) => s?.proc));
+  await kill([...children].filter((c) => own.has(c)));
+}
+
+async function kill(list: ChildProcess[]): Promise<void> {
   if (process.env.TSPUMA_TEST_CPU_LOG && list.length > 0) orphanTicks += descendantTicks(list.flatMap((c) => (c.pid === undefined || c.exitCode !== null || c.signalCode !== null ? [] : [c.pid])));
   for (const c of list) c.kill('SIGKILL');
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));

@@ -5,7 +5,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAll } from './cli.js';
+import type { TestContext } from 'vitest';
+import { killAll, killThese, type Spawned } from './cli.js';
 
 /** Whether a process with this pid exists (signal 0: nothing is sent). */
 export function alive(pid: number): boolean {
@@ -38,20 +39,37 @@ export function childrenOf(pid: number): number[] {
 export interface Owned {
   /** Records a process the test started itself (not through cli.ts), killed after the test. */
   own(proc: ChildProcess): ChildProcess;
+  /** Records a process cli.ts started (boot, run) as this ledger's: with `only`, what release kills of cli.ts's. */
+  adopt<T extends Spawned>(s: T): T;
+  /** Records a pid (a cluster's worker) to SIGKILL at release if it still runs. */
+  ownPid(pid: number): void;
   /** A fresh folder under the system's temporary folder, removed after the test. */
   tempDir(): string;
-  /** SIGKILLs what the test still runs (its own processes, then cli.ts's), removes its folders (afterEach). */
+  /** SIGKILLs what the test still runs (its own processes, then cli.ts's: all, or with `only` those adopted), removes its folders (afterEach). */
   release(): Promise<void>;
 }
 
-/** A per-file ledger of processes and folders; `prefix` names the folders (tspuma-PREFIX-XXXXXX). */
-export function owned(prefix: string): Owned {
+/**
+ * A per-file ledger of processes and folders; `prefix` names the folders (tspuma-PREFIX-XXXXXX).
+ * With `only`, a ledger of one test or of one group of cases that runs beside others (it.concurrent):
+ * release kills what it adopted of cli.ts's processes, not every one (the other cases' too).
+ */
+export function owned(prefix: string, opts: { only?: boolean } = {}): Owned {
   const procs: ChildProcess[] = [];
+  const adopted: Spawned[] = [];
+  const pids: number[] = [];
   const dirs: string[] = [];
   return {
     own(proc) {
       procs.push(proc);
       return proc;
+    },
+    adopt(s) {
+      adopted.push(s);
+      return s;
+    },
+    ownPid(pid) {
+      pids.push(pid);
     },
     tempDir() {
       const d = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
@@ -60,8 +78,27 @@ export function owned(prefix: string): Owned {
     },
     async release() {
       for (const c of procs.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      await killAll();
+      for (const pid of pids.splice(0)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      if (opts.only) await killThese(...adopted.splice(0));
+      else await killAll();
       for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     },
   };
 }
+
+/**
+ * The ledger of one test that runs beside others (it.concurrent, or a group { concurrent: true }):
+ * released when the test finishes, killing only what it adopted of cli.ts's processes.
+ */
+export function ownedByTest({ onTestFinished }: TestContext, prefix: string): Owned {
+  const mine = owned(prefix, { only: true });
+  onTestFinished(() => mine.release());
+  return mine;
+}
+

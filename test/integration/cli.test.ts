@@ -5,17 +5,22 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, run, ROOT } from '../helpers/cli.js';
+import { ownedByTest } from '../helpers/processes.js';
 import { waitFor } from '../helpers/net.js';
 
-afterEach(killAll);
+// Each case runs servers or CLI processes of its own and mostly waits on them (boots, stops,
+// forceShutdownAfter): they run side by side (each group { concurrent: true }), each ending its own
+// (ownedByTest). In turn the file took 7.0 s of a quiet run's wall for 2.6 s of CPU.
+afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
 
-describe('serving', () => {
-  it('serves examples/hello.ts with Puma-style boot lines and stops on SIGTERM with exit 0', async () => {
-    const s = await boot(['-b', LOCAL, 'examples/hello.ts']);
+describe('serving', { concurrent: true }, () => {
+  it('serves examples/hello.ts with Puma-style boot lines and stops on SIGTERM with exit 0', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const s = mine.adopt(await boot(['-b', LOCAL, 'examples/hello.ts']));
     const msgs = s.lines().map((l) => l.msg);
     expect(msgs[0]).toMatch(/^tspuma \d+\.\d+\.\d+ starting in single mode/);
     expect(msgs).toContain('*  Max threads: 1024');
@@ -30,7 +35,8 @@ describe('serving', () => {
     expect(s.lines().map((l) => l.msg)).toContain('- Goodbye!');
   });
 
-  it('logs through the one-file pino bundle that the build writes, compiled with the code cache the build leaves beside it, not pino package files', async () => {
+  it('logs through the one-file pino bundle that the build writes, compiled with the code cache the build leaves beside it, not pino package files', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     // The boot cost of pino's two dozen files is why the build bundles it, and the bundle's
     // compilation why it keeps V8's code cache (server/pino-load.ts).
     const probe = [
@@ -51,28 +57,31 @@ describe('serving', () => {
   // Express 5 from the real package (examples/express.ts) is discovery.test's single-mode server's first case.
   // Hono 4 from the real package (examples/hono.ts) is host.test's first case, on its server of it.
 
-  it('serves fetch and node-listener examples', async () => {
-    const f = await boot(['-b', LOCAL, 'examples/fetch.ts']);
+  it('serves fetch and node-listener examples', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const f = mine.adopt(await boot(['-b', LOCAL, 'examples/fetch.ts']));
     expect(await (await fetch(`${f.url}/echo`, { method: 'POST', body: 'ping' })).text()).toBe('ping');
     expect(await (await fetch(`${f.url}/stream`)).text()).toBe('event 0\nevent 1\nevent 2\nevent 3\nevent 4\n');
-    const n = await boot(['-b', LOCAL, 'examples/node-listener.ts']);
+    const n = mine.adopt(await boot(['-b', LOCAL, 'examples/node-listener.ts']));
     expect(await (await fetch(`${n.url}/stream`)).text()).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
   });
 
   // The default page without the config ('tspuma caught this error: …' and the throw's .ts line) is
   // test/unit/http.test.ts's 'answers an app throw with 500 and the development page' and
   // error-details.test's through the CLI: a plain boot of raise.ts here checked it a third time.
-  it('answers the raise example through the config file lowlevelErrorHandler', async () => {
-    const custom = await boot(['-C', 'examples/tspuma.config.ts', '-b', LOCAL, 'examples/raise.ts']);
+  it('answers the raise example through the config file lowlevelErrorHandler', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const custom = mine.adopt(await boot(['-C', 'examples/tspuma.config.ts', '-b', LOCAL, 'examples/raise.ts']));
     const r2 = await fetch(custom.url);
     expect(r2.status).toBe(500);
     expect(await r2.text()).toBe('An error has occurred (500). Try again.\n');
   });
 
-  it('serves tcp, unix and ssl binds at once and removes the socket file on stop', async () => {
+  it('serves tcp, unix and ssl binds at once and removes the socket file on stop', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     const sock = join(dir, 'app.sock');
-    const s = await boot(['-b', LOCAL, '-b', `unix://${sock}`, '-b', `ssl://127.0.0.1:0?cert=test/fixtures/cert.pem&key=test/fixtures/key.pem`, 'test/fixtures/apps/hello.mjs']);
+    const s = mine.adopt(await boot(['-b', LOCAL, '-b', `unix://${sock}`, '-b', `ssl://127.0.0.1:0?cert=test/fixtures/cert.pem&key=test/fixtures/key.pem`, 'test/fixtures/apps/hello.mjs']));
     expect(s.urls).toHaveLength(3);
     const viaUnix = await new Promise<string>((resolve, reject) => {
       http.get({ socketPath: sock, path: '/' }, (res) => {
@@ -96,10 +105,11 @@ describe('serving', () => {
     expect(existsSync(sock)).toBe(false);
   });
 
-  it('writes and removes a pidfile, and takes TSPUMA_OPTS below the command line', async () => {
+  it('writes and removes a pidfile, and takes TSPUMA_OPTS below the command line', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     const pidfile = join(dir, 'tspuma.pid');
-    const s = await boot(['-b', LOCAL, '--pidfile', pidfile, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-t 3:7 -b tcp://127.0.0.1:1' });
+    const s = mine.adopt(await boot(['-b', LOCAL, '--pidfile', pidfile, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-t 3:7 -b tcp://127.0.0.1:1' }));
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
     const msgs = s.lines().map((l) => l.msg);
     expect(msgs).toContain('*  Max threads: 7'); // from TSPUMA_OPTS
@@ -110,7 +120,7 @@ describe('serving', () => {
   });
 });
 
-describe('refusing bad input', () => {
+describe('refusing bad input', { concurrent: true }, () => {
   // One value of each kind through the CLI (a bind, an option's check, a usage error): the others
   // of each kind are the unit tier's (binder-uri.test's backlog range, args.test's --fork-worker and
   // --inspect address, options.test's checks).
@@ -125,35 +135,39 @@ describe('refusing bad input', () => {
     expect(s.stderr()).not.toMatch(/\n\s+at /);
   });
 
-  it('names the key and suggests a fix for an unknown config key', async () => {
+  it('names the key and suggests a fix for an unknown config key', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { app: '${ROOT}test/fixtures/apps/hello.mjs', persistenTimeout: 3 };\n`);
-    const s = run([], {}, dir);
+    const s = mine.adopt(run([], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_OPTION_UNKNOWN: Unknown option `persistenTimeout` \(config file tspuma\.config\.mjs, key `persistenTimeout`\)\. Did you mean `persistentTimeout`\?/);
   });
 
-  it('refuses a `websocket` export of the wrong shape at boot, naming the file and what was expected', async () => {
+  it('refuses a `websocket` export of the wrong shape at boot, naming the file and what was expected', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     writeFileSync(join(dir, 'app.mjs'), `export default (req) => new Response('hi');\nexport const websocket = { message: 'not a function' };\n`);
-    const s = run(['-b', 'tcp://127.0.0.1:0', 'app.mjs'], {}, dir);
+    const s = mine.adopt(run(['-b', 'tcp://127.0.0.1:0', 'app.mjs'], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_HANDLER: App .*app\.mjs exports `websocket` as .*; expected an object whose accept, open, message and close, where given, are functions\./);
   });
 
-  it('lists what it tried when there is no app', async () => {
+  it('lists what it tried when there is no app', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
-    const s = run([], {}, dir);
+    const s = mine.adopt(run([], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_NOT_FOUND: .*app\.ts, .*app\.js, .*index\.ts/);
   });
 
-  it('exits 1 naming the address and the holder when the port is in use', async () => {
+  it('exits 1 naming the address and the holder when the port is in use', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const s = run(['-b', `tcp://127.0.0.1:${port}`, 'test/fixtures/apps/hello.mjs']);
+      const s = mine.adopt(run(['-b', `tcp://127.0.0.1:${port}`, 'test/fixtures/apps/hello.mjs']));
       expect(await s.exited).toBe(1);
       expect(s.stderr()).toContain(`TSPUMA_ERR_LISTEN_ADDRINUSE: Cannot listen on tcp://127.0.0.1:${port} (-b in command line): the address is already in use`);
       expect(s.stderr()).toContain(`held by pid ${process.pid}`);
@@ -164,9 +178,10 @@ describe('refusing bad input', () => {
   });
 });
 
-describe('graceful stop', () => {
-  it('lets 50 slow in-flight requests finish after SIGTERM, then exits 0', async () => {
-    const s = await boot(['-b', LOCAL, 'test/fixtures/slow.ts']);
+describe('graceful stop', { concurrent: true }, () => {
+  it('lets 50 slow in-flight requests finish after SIGTERM, then exits 0', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const s = mine.adopt(await boot(['-b', LOCAL, 'test/fixtures/slow.ts']));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
     const get = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -189,10 +204,11 @@ describe('graceful stop', () => {
     agent.destroy();
   });
 
-  it('answers 503 to requests still running after forceShutdownAfter, then exits 0', async () => {
+  it('answers 503 to requests still running after forceShutdownAfter, then exits 0', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { forceShutdownAfter: 0.5 };\n`);
-    const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.ts']);
+    const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.ts']));
     const pending = fetch(`${s.url}/slow?ms=20000`);
     await waitFor(async () => (await (await fetch(`${s.url}/inflight`)).text()) === '1', 'the request in flight');
     s.proc.kill('SIGTERM');
@@ -203,23 +219,25 @@ describe('graceful stop', () => {
   });
 });
 
-describe('an app that listens by itself', () => {
-  it('is refused with TSPUMA_ERR_APP_SHAPE saying it called listen() while loading and to export the app instead', async () => {
-    const s = run(['-b', LOCAL, 'test/fixtures/apps/listening-app.ts']);
+describe('an app that listens by itself', { concurrent: true }, () => {
+  it('is refused with TSPUMA_ERR_APP_SHAPE saying it called listen() while loading and to export the app instead', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const s = mine.adopt(run(['-b', LOCAL, 'test/fixtures/apps/listening-app.ts']));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/^tspuma: TSPUMA_ERR_APP_SHAPE: App \S+listening-app\.ts exports no default export \(its exports: none\); it started a server of its own while loading \(app\.listen\(\) or server\.listen\(\)\): export the app instead \(`export default app`\) and leave listening to tspuma \(-b, PORT\)/m);
   });
 
-  it('without a default export and without listening, says to add `export default`', async () => {
+  it('without a default export and without listening, says to add `export default`', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-noexport-'));
     writeFileSync(join(dir, 'app.mjs'), 'export const handler = () => new Response("x");\n');
-    const s = run(['-b', LOCAL, join(dir, 'app.mjs')]);
+    const s = mine.adopt(run(['-b', LOCAL, join(dir, 'app.mjs')]));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_SHAPE: App \S+app\.mjs exports no default export \(its exports: handler\); add `export default` for the app/);
   });
 });
 
-describe('sub-command help', () => {
+describe('sub-command help', { concurrent: true }, () => {
   it.each([
     ['ctl', /^usage: tspuma ctl COMMAND .*\n {2}COMMAND: stats, stop, halt, restart, phased-restart, worker-count-up, worker-count-down, gc\n {2}exits 0 when the command was done, 1 when it was not \(gc in a server started without --expose-gc too\)\n$/],
     ['replay', /^usage: tspuma replay DUMP\.json /],

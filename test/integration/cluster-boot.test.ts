@@ -4,13 +4,16 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { allBooted, boot, controlUrl, fromLog, killAll, run, ROOT } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
-import { alive } from '../helpers/processes.js';
+import { alive, ownedByTest } from '../helpers/processes.js';
 
-afterEach(killAll);
+// Each case runs a cluster of its own and mostly waits on it (boot backoffs of 1 and 2 s, restarts):
+// they run side by side ({ concurrent: true }), each ending its own processes when it finishes
+// (ownedByTest). In turn the file took 9.8 s of a quiet run's wall for 3.2 s of CPU.
+afterAll(killAll);
 
 const TOKEN = 'test-token-0123456789';
 
@@ -23,24 +26,26 @@ interface ClusterStats {
 }
 
 
-describe('cluster boot failures', () => {
-  it('refuses a mistyped app path under -w 2 before any fork, with the single-mode line (TSPUMA_ERR_APP_NOT_FOUND) and exit 1', async () => {
+describe('cluster boot failures', { concurrent: true }, () => {
+  it('refuses a mistyped app path under -w 2 before any fork, with the single-mode line (TSPUMA_ERR_APP_NOT_FOUND) and exit 1', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-missing-app-'));
-    const s = run(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'missing.ts'], {}, dir);
+    const s = mine.adopt(run(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'missing.ts'], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toBe(`tspuma: TSPUMA_ERR_APP_NOT_FOUND: No app to serve: ${join(dir, 'missing.ts')} (APP argument in command line) does not exist.\n`);
     // No worker was forked, so none failed to boot: no boot lines, no give-up, no --preload advice.
     expect(s.stdout()).not.toMatch(/Worker \d|--preload|TSPUMA_ERR_WORKER_BOOT/);
   });
 
-  it('exits 1 with the app\'s error and the --preload hint when the app throws at import in cluster mode (-w 1)', async () => {
+  it('exits 1 with the app\'s error and the --preload hint when the app throws at import in cluster mode (-w 1)', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
     const started = Date.now();
     // Plain JavaScript: three failed worker boots, none of which the TypeScript hooks are the point
     // of. One worker: its index gives up as one of two would (two workers' six boots cost twice the
     // CPU for the same lines); which index gives up among several, and that any one failing
     // BOOT_ATTEMPTS times with none booted ends the primary, is test/unit/primary.test.ts's
     // 'gives up when no worker has booted and one index failed 3 times'.
-    const s = run(['-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.mjs')]);
+    const s = mine.adopt(run(['-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/throwing-app.mjs')]));
     await waitFor(() => s.proc.exitCode !== null || s.proc.signalCode !== null, 'the primary to give up', 25_000, 50);
     const code = await s.exited;
     const seconds = (Date.now() - started) / 1000;
@@ -55,11 +60,12 @@ describe('cluster boot failures', () => {
     expect(seconds).toBeLessThan(25 * SLOWNESS);
   });
 
-  it('with -d, dumps the import error of a worker that fails to boot ([boot], captured, > #0 connect at its .ts line), on stderr and in the dump folder', async () => {
+  it('with -d, dumps the import error of a worker that fails to boot ([boot], captured, > #0 connect at its .ts line), on stderr and in the dump folder', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-bootdumps-'));
     const app = 'test/fixtures/throwing-app.ts';
     // One worker: its three failed boots show what two workers' six did (0.9 s of CPU against 1.7 s).
-    const s = run(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', app], { TSPUMA_DUMP_DIR: dir });
+    const s = mine.adopt(run(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', app], { TSPUMA_DUMP_DIR: dir }));
     expect(await s.exited).toBe(1);
     const d = dumpsIn(dir).find((x) => x.phase === 'boot');
     expect(d, s.stderr()).toBeDefined();
@@ -73,7 +79,8 @@ describe('cluster boot failures', () => {
     expect(s.stderr()).toMatch(/^tspuma: TSPUMA_ERR_WORKER_BOOT: No worker has booted: .*the worker's dump of it \(-d\) is above/m);
   }, 40_000 * SLOWNESS);
 
-  it('a phased restart whose first new worker fails to boot once leaves the old generation alone serving; the next one replaces every worker', async () => {
+  it('a phased restart whose first new worker fails to boot once leaves the old generation alone serving; the next one replaces every worker', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-restart-'));
     const generation = join(dir, 'generation');
     const marker = join(dir, 'fail-once');
@@ -82,7 +89,7 @@ describe('cluster boot failures', () => {
     writeFileSync(config, 'export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5 };\n');
     const app = join(ROOT, 'test/fixtures/generation-app.mjs');
     const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
-    const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app], env);
+    const s = mine.adopt(await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app], env));
     const control = await controlUrl(s);
     const stats = async () => (await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as ClusterStats;
     /** Generations answering `count` requests, each on a fresh connection. */
@@ -124,8 +131,9 @@ describe('cluster boot failures', () => {
     expect(await s.exited).toBe(0);
   });
 
-  it('SIGTERM during a phased restart: the restart ends with an info line that the server is stopping, no error line or stack, and the primary exits 0', async () => {
-    const s = await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs']);
+  it('SIGTERM during a phased restart: the restart ends with an info line that the server is stopping, no error line or stack, and the primary exits 0', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
+    const s = mine.adopt(await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs']));
     await allBooted(s);
     s.proc.kill('SIGUSR1');
     await fromLog(s, (l) => (String(l.msg).startsWith('- Starting phased restart') ? l : undefined), 'the restart to start');
@@ -139,8 +147,9 @@ describe('cluster boot failures', () => {
     ]);
   });
 
-  it('the same through the control app (`ctl phased-restart` without --wait): the restart a stop cut short is an info line, not an error', async () => {
-    const s = await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, 'test/fixtures/apps/hello.mjs']);
+  it('the same through the control app (`ctl phased-restart` without --wait): the restart a stop cut short is an info line, not an error', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
+    const s = mine.adopt(await boot(['-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, 'test/fixtures/apps/hello.mjs']));
     await allBooted(s);
     const answer = await fetch(`${await controlUrl(s)}/phased-restart?token=${TOKEN}`);
     expect(answer.status).toBe(202);

@@ -3,8 +3,8 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { boot, controlUrl, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, controlUrl, killAll, killThese, run, ROOT, type Booted } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
@@ -20,7 +20,6 @@ const pidfile = join(files, 'tspuma.pid');
 const state = join(files, 'tspuma.state');
 let loaded: ReturnType<typeof cluster> | undefined;
 const loadCluster = () => (loaded ??= cluster('', ['--pidfile', pidfile, '-S', state]));
-afterEach(async () => killAllBut(loaded && (await loaded)));
 afterAll(killAll);
 
 const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
@@ -68,8 +67,14 @@ async function pidOf(url: string): Promise<number> {
   return Number(m[1]);
 }
 
-describe('cluster mode', () => {
-  it('serves from both workers; stats show 2 booted workers with last_checkin advancing; the token is required; the pidfile and the state file are written', async () => {
+/**
+ * Two groups side by side ({ concurrent: true }): the shared cluster's cases in order
+ * (it.sequential), and the cases with a cluster of their own beside them, each ending its own. In
+ * turn the file took 13.5 s of a quiet run's wall for 4.1 s of CPU, mostly waiting on restarts and a
+ * workerTimeout.
+ */
+describe('cluster mode: one cluster, case after case', { concurrent: true }, () => {
+  it.sequential('serves from both workers; stats show 2 booted workers with last_checkin advancing; the token is required; the pidfile and the state file are written', async () => {
     const s = await loadCluster();
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
     expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({ pid: s.proc.pid, control_url: s.control.replace('http', 'tcp'), control_auth_token: TOKEN });
@@ -92,7 +97,7 @@ describe('cluster mode', () => {
   });
 
   for (const kind of ['phased-restart', 'restart'] as const) {
-    it(`${kind} under constant load fails no request`, { timeout: 120_000 * SLOWNESS }, async () => {
+    it.sequential(`${kind} under constant load fails no request`, { timeout: 120_000 * SLOWNESS }, async () => {
       const s = await loadCluster();
       const start = await s.stats();
       const oldPids = start.worker_status.map((w) => w.pid);
@@ -119,7 +124,7 @@ describe('cluster mode', () => {
     });
   }
 
-  it('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load; at SIGTERM the primary exits 0 and removes its pidfile and state file', { timeout: 120_000 * SLOWNESS }, async () => {
+  it.sequential('replaces a worker killed with SIGKILL at once: forked as its exit is seen, with no backoff, and serving again under load; at SIGTERM the primary exits 0 and removes its pidfile and state file', { timeout: 120_000 * SLOWNESS }, async () => {
     const s = await loadCluster();
     const start = await s.stats();
     const victim = start.worker_status[0]!;
@@ -148,8 +153,10 @@ describe('cluster mode', () => {
     expect(await s.exited).toBe(0);
     expect([existsSync(pidfile), existsSync(state)]).toEqual([false, false]);
   });
+});
 
-  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout; leaves no orphans: when the primary is killed with SIGKILL its workers, the replacement too, exit', { timeout: 120_000 * SLOWNESS }, async () => {
+describe('cluster mode: clusters of their own', { concurrent: true }, () => {
+  it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout; leaves no orphans: when the primary is killed with SIGKILL its workers, the replacement too, exit', { timeout: 120_000 * SLOWNESS }, async ({ onTestFinished }) => {
     // A 2 s timeout on a quiet machine: four missed check-ins, as 4 s were at the 1 s interval this
     // test had. Scaled by the load (SLOWNESS, 1 to 4): at a load of 27-31 a healthy worker's or its
     // fresh replacement's check-ins came over 2 s apart, it was killed too, and a third pid answered
@@ -157,6 +164,7 @@ describe('cluster mode', () => {
     const timeout = 2 * SLOWNESS;
     const killLine = new RegExp(`Worker \\d \\(PID: \\d+\\) failed to check in within ${String(timeout).replace('.', '\\.')} seconds; terminating it`);
     const s = await cluster(`workerTimeout: ${timeout}`);
+    onTestFinished(() => killThese(s));
     const pids = (await s.stats()).worker_status.map((w) => w.pid);
     // Stuck napping 2 ms a turn: no check-in, nothing served, and no core burnt until the kill.
     void fetch(`${s.url}/spin?nap=2`, { headers: { connection: 'close' } }).catch(() => undefined);
@@ -213,8 +221,9 @@ describe('cluster mode', () => {
     await waitFor(() => !now.some(alive), 'the workers to exit', 10_000);
   });
 
-  it('backs off a worker whose beforeWorkerBoot throws; the primary stays up and stats show it', async () => {
+  it('backs off a worker whose beforeWorkerBoot throws; the primary stays up and stats show it', async ({ onTestFinished }) => {
     const s = await cluster(`beforeWorkerBoot: [(index) => { if (index === 1) throw new Error('no database for worker ' + index); }],`, [], 1);
+    onTestFinished(() => killThese(s));
     // The doubling (1 s, 2 s, ...) is test/unit/primary.test.ts's; here the real hook in a real worker.
     await waitFor(() => /Worker 1 .*failed to boot 1 time\(s\) in a row; respawning in 1 s/.test(s.stdout()), 'the first backoff line', 15_000);
     expect(s.stdout()).toMatch(/Hook beforeWorkerBoot threw: no database for worker 1/);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { boot, fromLog, killAll, killAllBut, run, type Booted } from '../helpers/cli.js';
+import { boot, fromLog, killAll, killAllBut, killThese, run, type Booted, type Spawned } from '../helpers/cli.js';
 import { get, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
 
 /**
@@ -50,7 +50,12 @@ function stateToken(state: string): Promise<string> {
     }
   }, "the state file's token");
 }
-afterEach(async () => killAllBut(await tokenServer?.catch(() => undefined), (await randomServer?.catch(() => undefined))?.s));
+/**
+ * The processes of the case that runs beside the others (its own group, { concurrent: true }),
+ * recorded as it spawns them, before its boot line: it ends them itself, and the others' afterEach
+ * spares them.
+ */
+const beside = new Set<Spawned>();
 afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
@@ -74,8 +79,44 @@ async function holdConnections(port: number, n: number): Promise<net.Socket[]> {
 
 const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\nHost: t\r\n\r\n';
 
-describe('hardening against hostile clients', () => {
-  it('-w 2: 400 connections that pipeline two requests and hang up leave every worker answering within 2 s, running back to 0', async () => {
+/**
+ * The case that waits on a worker outliving its killed primary (its in-flight request, then its exit)
+ * runs beside the others, which run in turn (it.sequential): both groups { concurrent: true }. In
+ * turn the file took 9.8 s of a quiet run's wall for 2.5 s of CPU.
+ */
+describe('hardening: a worker outliving its primary', { concurrent: true }, () => {
+  it('a worker whose primary is killed finishes its in-flight request, then exits', async ({ onTestFinished }) => {
+    const spawned = run(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.ts']);
+    beside.add(spawned);
+    onTestFinished(async () => {
+      beside.delete(spawned);
+      await killThese(spawned);
+    });
+    const url = await fromLog(spawned, (l) => (l.msg === 'Use Ctrl-C to stop' ? (l.urls as string[])[0] : undefined), 'the boot line', 40_000);
+    const s = { ...spawned, url };
+    const booted = await fromLog(s, (l) => (typeof l.msg === 'string' && /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1]), 'worker 0 booted');
+    const workerPid = Number(booted);
+    const answer = get(`${s.url}/slow?ms=1500`);
+    await waitFor(async () => (await get(`${s.url}/inflight`)).body === '1', 'the slow request in the app');
+    s.proc.kill('SIGKILL');
+    const res = await answer;
+    expect(res).toEqual({ status: 200, body: 'slept 1500\n' });
+    await waitFor(() => {
+      try {
+        process.kill(workerPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the worker to exit', 15_000);
+  });
+});
+
+describe('hardening against hostile clients', { concurrent: true }, () => {
+  // Here, not for the whole file: it would end the other group's server as this one's cases end.
+  afterEach(async () => killAllBut(await tokenServer?.catch(() => undefined), (await randomServer?.catch(() => undefined))?.s, ...beside));
+
+  it.sequential('-w 2: 400 connections that pipeline two requests and hang up leave every worker answering within 2 s, running back to 0', async () => {
     const s = await boot(['-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.ts']);
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const port = Number(new URL(s.url).port);
@@ -94,7 +135,7 @@ describe('hardening against hostile clients', () => {
     }
   });
 
-  it('a flood of idle connections to the health port (ulimit -n 256) neither crashes the primary nor stops a respawn; the token is never printed', async () => {
+  it.sequential('a flood of idle connections to the health port (ulimit -n 256) neither crashes the primary nor stops a respawn; the token is never printed', async () => {
     const { s, state } = await randomTokenCluster();
     const health = (await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl : undefined), 'the health line')).replace('tcp:', 'http:');
     execFileSync('prlimit', ['--pid', String(s.proc.pid), '--nofile=256:256']);
@@ -112,7 +153,7 @@ describe('hardening against hostile clients', () => {
     expect(`${s.stdout()}${s.stderr()}`).not.toContain(await stateToken(state));
   });
 
-  it('running out of descriptors logs `accept failed: EMFILE` (throttled) with an [accept] dump under -d, then recovers and serves', async () => {
+  it.sequential('running out of descriptors logs `accept failed: EMFILE` (throttled) with an [accept] dump under -d, then recovers and serves', async () => {
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, HELLO], { TSPUMA_DUMP_DIR: '' });
     const inUse = readdirSync(`/proc/${s.proc.pid}/fd`).length;
     execFileSync('prlimit', ['--pid', String(s.proc.pid), `--nofile=${inUse + 20}:${inUse + 20}`]);
@@ -134,7 +175,7 @@ describe('hardening against hostile clients', () => {
     expect(s.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('accept failed')).length).toBeLessThanOrEqual(3);
   });
 
-  it('U7: a cluster worker out of descriptors keeps checking in and serving (its check-in reads the rss through a file): no "uncaught exception", no restart', async () => {
+  it.sequential('U7: a cluster worker out of descriptors keeps checking in and serving (its check-in reads the rss through a file): no "uncaught exception", no restart', async () => {
     const s = await tokenCluster();
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const worker = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
@@ -158,7 +199,7 @@ describe('hardening against hostile clients', () => {
     expect((await get(s.url)).status).toBe(200);
   });
 
-  it('keeps the control token off the workers\' command line and environment, and out of every log line', async () => {
+  it.sequential('keeps the control token off the workers\' command line and environment, and out of every log line', async () => {
     const s = await tokenCluster();
     const pid = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
@@ -174,7 +215,7 @@ describe('hardening against hostile clients', () => {
     expect(`${random.stdout()}${random.stderr()}`).not.toContain(token);
   });
 
-  it('single mode logs SIGUSR1 and never opens node\'s inspector', async () => {
+  it.sequential('single mode logs SIGUSR1 and never opens node\'s inspector', async () => {
     const s = await boot(['-b', LOCAL, HELLO]);
     s.proc.kill('SIGUSR1');
     const line = await fromLog(s, (l) => (l.signal === 'SIGUSR1' ? l : undefined), 'the SIGUSR1 line');
@@ -183,26 +224,7 @@ describe('hardening against hostile clients', () => {
     expect(s.stderr()).not.toMatch(/Debugger listening|inspector/i);
   });
 
-  it('a worker whose primary is killed finishes its in-flight request, then exits', async () => {
-    const s = await boot(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.ts']);
-    const booted = await fromLog(s, (l) => (typeof l.msg === 'string' && /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1]), 'worker 0 booted');
-    const workerPid = Number(booted);
-    const answer = get(`${s.url}/slow?ms=1500`);
-    await waitFor(async () => (await get(`${s.url}/inflight`)).body === '1', 'the slow request in the app');
-    s.proc.kill('SIGKILL');
-    const res = await answer;
-    expect(res).toEqual({ status: 200, body: 'slept 1500\n' });
-    await waitFor(() => {
-      try {
-        process.kill(workerPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 'the worker to exit', 15_000);
-  });
-
-  it('refuses a pidfile or state file planted as a symlink, exits 1 with the coded error, and leaves the file it points to alone', async () => {
+  it.sequential('refuses a pidfile or state file planted as a symlink, exits 1 with the coded error, and leaves the file it points to alone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-symlink-'));
     const victim = join(dir, 'victim');
     writeFileSync(victim, 'precious\n');
@@ -217,7 +239,7 @@ describe('hardening against hostile clients', () => {
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
   });
 
-  it('a pidfile whose folder is missing: exits 1 at once (before a cluster forks) with one coded line that says the failure and its OS code once each, single and cluster mode (T12.7)', async () => {
+  it.sequential('a pidfile whose folder is missing: exits 1 at once (before a cluster forks) with one coded line that says the failure and its OS code once each, single and cluster mode (T12.7)', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'tspuma-pidfile-')), 'missing');
     // Single mode finds it writing (the server bound first); a cluster checks the folder before it forks.
     const failed: [string[], string][] = [

@@ -6,10 +6,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, killThese, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
 import { refusingPort, SLOWNESS, waitFor } from '../helpers/net.js';
 
@@ -108,14 +108,18 @@ function localAddresses(port: number): string[] {
 // late. The autopsy's own bound (workerAutopsyTimeout, 2 s by default) scaled by the load: at a
 // load of 22-30 its live stack took longer, the line was 'Autopsy of worker 0 (PID: …) failed: …'
 // and no [hang] dump came (the test waited for it 40 s).
-describe('inspector tooling on one cluster', () => {
+// Its cases run in order (it.sequential); the single-mode case beside them (both groups { concurrent:
+// true }): each group ends its own processes. The file mostly waits (boots, workerTimeout, a spin):
+// in turn it took 16.4 s of a quiet run's wall for 6.3 s of CPU.
+afterAll(killAll);
+describe('inspector tooling on one cluster', { concurrent: true }, () => {
   let s: Awaited<ReturnType<typeof cluster>>;
   beforeAll(async () => {
     s = await cluster(`workerCheckInterval: ${CHECK}, workerTimeout: ${HANG}, workerAutopsyTimeout: ${2 * SLOWNESS}`);
   });
-  afterAll(killAll);
+  afterAll(() => killThese(s));
 
-  it('profile and heap: DevTools files with their top-level keys, taken under load without failing a request', async () => {
+  it.sequential('profile and heap: DevTools files with their top-level keys, taken under load without failing a request', async () => {
     const out = mkdtempSync(join(tmpdir(), 'tspuma-prof-'));
     const result = await loadUntil(s.url, 4, 20, async () => {
       const profile = run(['inspect', 'profile', '--worker', '1', '--seconds', '1', '--out', join(out, 'w1.cpuprofile'), '--url', s.discovery]);
@@ -134,7 +138,7 @@ describe('inspector tooling on one cluster', () => {
     expect((snap.snapshot as { node_count: number }).node_count).toBeGreaterThan(1000);
   });
 
-  it('stays closed: loopback-only sockets, foreign Host headers refused, clear errors for a missing server or worker', async () => {
+  it.sequential('stays closed: loopback-only sockets, foreign Host headers refused, clear errors for a missing server or worker', async () => {
     const entries = await s.list();
     for (const port of [Number(new URL(s.discovery).port), ...entries.map((e) => Number(new URL(e.tspuma.direct).port))]) {
       expect(localAddresses(port)).toEqual(['127.0.0.1']);
@@ -159,7 +163,7 @@ describe('inspector tooling on one cluster', () => {
     expect(nobody.stderr()).toMatch(/TSPUMA_ERR_INSPECT_DISCOVERY: Cannot read the inspector list at http:\/\/127\.0\.0\.1:\d+\/json\/list \(--url\).*--inspect or --debug/);
   });
 
-  it('-w 2 --debug: discovery lists the primary and both workers; each evaluates 1+1; a respawned worker keeps its id', async () => {
+  it.sequential('-w 2 --debug: discovery lists the primary and both workers; each evaluates 1+1; a respawned worker keeps its id', async () => {
     const entries = await s.list();
     expect(entries.map((e) => e.id)).toEqual(['tspuma-primary', 'tspuma-worker-0', 'tspuma-worker-1']);
     expect(entries.map((e) => e.title)).toEqual([expect.stringMatching(/^tspuma primary \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 0 \(pid \d+\)$/), expect.stringMatching(/^tspuma worker 1 \(pid \d+\)$/)]);
@@ -193,7 +197,7 @@ describe('inspector tooling on one cluster', () => {
     expect(table.stdout()).toMatch(new RegExp(`^tspuma-worker-1\\s+${fresh.tspuma.pid}\\s+1\\s+tspuma worker 1`, 'm'));
   });
 
-  it('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; it is killed after the autopsy and replaced at once', async () => {
+  it.sequential('a spinning worker: `inspect stack` shows the frame with `end`; the autopsy names it and the path; it is killed after the autopsy and replaced at once', async () => {
     // The live stack is taken before workerTimeout ends the worker: HANG s leave room for it.
     const spinning = (await s.list()).find((e) => e.id === 'tspuma-worker-0')!.tspuma.pid;
     // Its loop naps 2 ms a turn: stuck all the same (no check-in, no request served), without
@@ -244,11 +248,10 @@ describe('inspector tooling on one cluster', () => {
   });
 });
 
-describe('inspector tooling in single mode', () => {
-  afterEach(killAll);
-
-  it('single mode with --debug: `inspect stack` pauses the app mid-spin (discovery answers from its own thread) and resumes it', async () => {
+describe('inspector tooling in single mode', { concurrent: true }, () => {
+  it('single mode with --debug: `inspect stack` pauses the app mid-spin (discovery answers from its own thread) and resumes it', async ({ onTestFinished }) => {
     const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
+    onTestFinished(() => killThese(s));
     const discovery = await discoveryUrl(s);
     // The process's main thread is busy: only a discovery thread of its own can still answer.
     // Spinning until `inspect stack` (a node process of its own) has started, attached and

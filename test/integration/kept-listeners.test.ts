@@ -5,13 +5,15 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { boot, fromLog, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, fromLog, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { get, SLOWNESS, waitFor } from '../helpers/net.js';
-import { owned } from '../helpers/processes.js';
+import { ownedByTest } from '../helpers/processes.js';
 
-const mine = owned('kept');
-afterEach(() => mine.release());
+// Each case runs a cluster of its own and mostly waits on it (a held boot, a respawn, restarts, a
+// stop): they run side by side (each group { concurrent: true }), each ending its own (ownedByTest).
+// In turn the file took 6.2 s of a quiet run's wall for 1.9 s of CPU.
+afterAll(killAll);
 
 const APP = join(ROOT, 'test/fixtures/cluster-app.mjs');
 /** Answers `pid N` as APP does; its /slow?until=PATH holds a request until the test writes PATH. */
@@ -76,12 +78,13 @@ function bootedPids(out: string): number[] {
   return [...out.matchAll(/- Worker 0 \(PID: (\d+)\) booted/g)].map((m) => Number(m[1]));
 }
 
-describe('the primary listens before its first workers boot (T5)', () => {
-  it('-w 1: a connection made while the first worker of a fresh start is still booting (a supervisor restarting tspuma) is queued, not refused, and answered once it booted; /ready is 503 meanwhile', { timeout: 120_000 * SLOWNESS }, async () => {
+describe('the primary listens before its first workers boot (T5)', { concurrent: true }, () => {
+  it('-w 1: a connection made while the first worker of a fresh start is still booting (a supervisor restarting tspuma) is queued, not refused, and answered once it booted; /ready is 503 meanwhile', { timeout: 120_000 * SLOWNESS }, async (ctx) => {
+    const mine = ownedByTest(ctx, 'kept');
     const dir = mine.tempDir();
     const hold = join(dir, 'hold');
     writeFileSync(hold, '');
-    const s = run(['-C', heldConfig(dir, hold), '-w', '1', '-b', 'tcp://127.0.0.1:0?backlog=64', '--health-url', 'tcp://127.0.0.1:0', APP]);
+    const s = mine.adopt(run(['-C', heldConfig(dir, hold), '-w', '1', '-b', 'tcp://127.0.0.1:0?backlog=64', '--health-url', 'tcp://127.0.0.1:0', APP]));
     const bound = await boundBefore(s);
     expect(bound.backlog).toBe(64);
     const health = await fromLog(s, (l) => (typeof l.healthUrl === 'string' ? l.healthUrl.replace(/^tcp:/, 'http:') : undefined), 'the health line');
@@ -101,11 +104,12 @@ describe('the primary listens before its first workers boot (T5)', () => {
     expect(await s.exited).toBe(0);
   });
 
-  it('a first boot that fails for good (TSPUMA_ERR_WORKER_BOOT): the connections queued meanwhile are reset when the primary gives up, never left hanging', { timeout: 120_000 * SLOWNESS }, async () => {
+  it('a first boot that fails for good (TSPUMA_ERR_WORKER_BOOT): the connections queued meanwhile are reset when the primary gives up, never left hanging', { timeout: 120_000 * SLOWNESS }, async (ctx) => {
+    const mine = ownedByTest(ctx, 'kept');
     const dir = mine.tempDir();
     const hold = join(dir, 'hold');
     writeFileSync(hold, '');
-    const s = run(['-C', heldConfig(dir, hold, 5, true), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]);
+    const s = mine.adopt(run(['-C', heldConfig(dir, hold, 5, true), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]));
     const bound = await boundBefore(s);
     await waitFor(() => s.lines().some((l) => /^- Worker 0 \(PID: \d+\) booting, phase 0$/.test(String(l.msg))), 'worker 0 to be forked', 20_000);
     const queued = await connect({ port: Number(new URL(bound.url).port) });
@@ -118,14 +122,15 @@ describe('the primary listens before its first workers boot (T5)', () => {
   });
 });
 
-describe('the primary keeps the listening sockets', () => {
+describe('the primary keeps the listening sockets', { concurrent: true }, () => {
   // One server bound both ways (a server of each kind cost a -w 1 boot and a respawn more): the
   // window is the same for every listener the primary holds.
-  it("-w 1 (a tcp and a unix bind): connections made to each while the only worker's replacement is not listening yet all connect (none refused) and are answered by the replacement", { timeout: 120_000 * SLOWNESS }, async () => {
+  it("-w 1 (a tcp and a unix bind): connections made to each while the only worker's replacement is not listening yet all connect (none refused) and are answered by the replacement", { timeout: 120_000 * SLOWNESS }, async (ctx) => {
+    const mine = ownedByTest(ctx, 'kept');
     const dir = mine.tempDir();
     const hold = join(dir, 'hold');
     const sock = join(dir, 'web.sock');
-    const s = await boot(['-C', heldConfig(dir, hold), '-w', '1', '-b', 'tcp://127.0.0.1:0', '-b', `unix://${sock}?mode=0660`, APP]);
+    const s = mine.adopt(await boot(['-C', heldConfig(dir, hold), '-w', '1', '-b', 'tcp://127.0.0.1:0', '-b', `unix://${sock}?mode=0660`, APP]));
     const targets: Target[] = [{ port: Number(new URL(s.url).port) }, { path: sock }];
     expect(statSync(sock).mode & 0o777).toBe(0o660);
     const [first] = bootedPids(s.stdout());
@@ -156,12 +161,13 @@ describe('the primary keeps the listening sockets', () => {
   // One server for the port kept through every kind of replacement and for the hot restart after
   // the config's bind changed (a -w 1 boot of its own for that cost one boot more): the bind is the
   // config's, so the last restart's worker reads a changed one.
-  it("a tcp://127.0.0.1:0 bind (the config's) keeps its port (and the state file stays true) across a worker respawn, a phased restart and a hot restart after the config's bind changed, whose new worker says which binds changed and that a stop and start changes them", { timeout: 150_000 * SLOWNESS }, async () => {
+  it("a tcp://127.0.0.1:0 bind (the config's) keeps its port (and the state file stays true) across a worker respawn, a phased restart and a hot restart after the config's bind changed, whose new worker says which binds changed and that a stop and start changes them", { timeout: 150_000 * SLOWNESS }, async (ctx) => {
+    const mine = ownedByTest(ctx, 'kept');
     const dir = mine.tempDir();
     const state = join(dir, 'tspuma.state');
     const config = join(dir, 'tspuma.config.mjs');
     writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'tcp://127.0.0.1:0' };\n`);
-    const s = await boot(['-C', config, '-w', '1', '-S', state, APP]);
+    const s = mine.adopt(await boot(['-C', config, '-w', '1', '-S', state, APP]));
     const urls = () => (JSON.parse(readFileSync(state, 'utf8')) as { urls: string[] }).urls;
     await waitFor(() => existsSync(state) && urls().length === 1, 'the state file with its URL', 15_000);
     expect(urls()).toEqual([s.url]);
@@ -194,11 +200,12 @@ describe('the primary keeps the listening sockets', () => {
     expect(await s.exited).toBe(0);
   });
 
-  it('at SIGTERM the primary lets go of the socket: while a request in flight finishes, a new connection is refused rather than left waiting in a backlog no one accepts from', async () => {
+  it('at SIGTERM the primary lets go of the socket: while a request in flight finishes, a new connection is refused rather than left waiting in a backlog no one accepts from', async (ctx) => {
+    const mine = ownedByTest(ctx, 'kept');
     const dir = mine.tempDir();
     // workerShutdownTimeout 60 s, a bound (the worker exits once its request is answered): at 5 s, as
     // long as the request, a loaded machine's late timer let the kill cut it (1 full run in 2 at load 9).
-    const s = await boot(['-C', heldConfig(dir, join(dir, 'never'), 60), '-w', '1', '-b', 'tcp://127.0.0.1:0', GATED]);
+    const s = mine.adopt(await boot(['-C', heldConfig(dir, join(dir, 'never'), 60), '-w', '1', '-b', 'tcp://127.0.0.1:0', GATED]));
     const port = Number(new URL(s.url).port);
     const first = await connect({ port });
     expect(first.outcome).toBe('connected');

@@ -8,28 +8,23 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { spawn } from 'node:child_process';
-import { boot, CLI, fromLog, hermeticEnv, inspectorUrl, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { boot, CLI, fromLog, hermeticEnv, inspectorUrl, killAll, run, ROOT, type Spawned } from '../helpers/cli.js';
 import { WORKER_INDEX_ENV, WORKER_PHASE_ENV } from '../../server/shared-names.js';
 import { SLOWNESS, get, waitFor } from '../helpers/net.js';
-import { ended, owned } from '../helpers/processes.js';
+import { ended, ownedByTest, type Owned } from '../helpers/processes.js';
 
-const files = owned('orphans');
 /** Node's arguments of a worker the primary forks (primary.ts clusterFork): the IPC guard preloaded. */
 const WORKER_EXEC_ARGV = ['--require', join(ROOT, 'dist/server/cluster/ipc-guard.cjs')];
-/** Worker pids a test learned: killed after it if still running (an orphan on the old code). */
-const workers: number[] = [];
-afterEach(async () => {
-  for (const pid of workers.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  await files.release();
-});
+/**
+ * A test's own ledger, released when it ends: its primary, the worker pids it learned (killed if
+ * still running: an orphan on the old code) and its folders. Its own, not the file's: the cases run
+ * beside each other (the 5 s watch-thread case beside the others in turn), so a release must not
+ * end another case's cluster.
+ */
+const ledger = (ctx: TestContext): Owned => ownedByTest(ctx, 'orphans');
+afterAll(killAll);
 
 const APP = join(ROOT, 'test/fixtures/apps/gated-boot-app.mjs');
 
@@ -74,15 +69,15 @@ interface Cluster extends Awaited<ReturnType<typeof boot>> {
  * `-w WORKERS` on the gated app; with `gated`, worker 1 is still loading the app when this returns.
  * workerShutdownTimeout as given; check-ins every 0.5 s.
  */
-async function cluster(args: string[], opts: { workers: number; gated: boolean; shutdownTimeout: number }): Promise<Cluster> {
-  const dir = files.tempDir();
+async function cluster(mine: Owned, args: string[], opts: { workers: number; gated: boolean; shutdownTimeout: number }): Promise<Cluster> {
+  const dir = mine.tempDir();
   const gate = join(dir, 'gate');
   const config = join(dir, 'tspuma.config.mjs');
   writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: 30, workerShutdownTimeout: ${opts.shutdownTimeout} };\n`);
-  const s = await boot(['-C', config, '-w', String(opts.workers), '-b', 'tcp://127.0.0.1:0', ...args, APP], opts.gated ? { BOOT_GATE: gate } : {});
+  const s = mine.adopt(await boot(['-C', config, '-w', String(opts.workers), '-b', 'tcp://127.0.0.1:0', ...args, APP], opts.gated ? { BOOT_GATE: gate } : {}));
   const pids: number[] = [];
   for (let i = 0; i < opts.workers; i++) pids.push(await workerPid(s, i));
-  workers.push(...pids);
+  for (const pid of pids) mine.ownPid(pid);
   if (opts.gated) await waitFor(() => existsSync(`${gate}.loading`), 'worker 1 to be loading the app', 30_000);
   return { ...s, port: Number(new URL(s.url).port), dir, pids };
 }
@@ -96,53 +91,16 @@ async function killPrimaryAndExpectNoOrphans(c: Cluster, withinMs: number): Prom
   await waitFor(() => refuses(c.port), `port ${c.port} to refuse connections`, 5000);
 }
 
-describe('a worker whose primary is killed exits (no orphan keeps the port)', () => {
-  for (const [mode, args] of [
-    ['plain', []],
-    ['-d', ['-d']],
-    ['--inspect', ['--inspect=127.0.0.1:0']],
-  ] as const) {
-    it(`${mode}: a worker still loading the app (its sibling already serving) exits, logging why, and the port refuses connections`, async () => {
-      const c = await cluster([...args], { workers: 2, gated: true, shutdownTimeout: 30 });
-      await killPrimaryAndExpectNoOrphans(c, 15_000);
-      const why = c.lines().find((l) => l.pid === c.pids[1] && /primary/.test(String(l.msg)) && /exit/.test(String(l.msg)));
-      expect(why?.msg).toMatch(new RegExp(`^- Worker 1 \\(PID: ${c.pids[1]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\((its IPC channel closed|its parent process is now PID \\d+)\\) while it was loading the app`));
-    }, 90_000 * SLOWNESS);
-  }
-
-  it('a serving worker stops accepting at once, finishes its request in flight, then exits', async () => {
-    const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 30 });
-    const entered = join(c.dir, 'entered');
-    const release = join(c.dir, 'release');
-    // In flight until the test releases it, once the port refuses (30 s only bounds it).
-    let answered = false;
-    const answer = get(`${c.url}/slow?ms=30000&until=${release}&entered=${entered}`, undefined, 40_000 * SLOWNESS).finally(() => (answered = true));
-    await waitFor(() => existsSync(entered), 'the request to enter the app');
-    c.proc.kill('SIGKILL');
-    await waitFor(() => refuses(c.port), `port ${c.port} to refuse connections`, 5000);
-    expect(answered).toBe(false);
-    expect(ended(c.pids[0]!)).toBe(false);
-    writeFileSync(release, '');
-    expect(await answer).toEqual({ status: 200, body: `pid ${c.pids[0]}\n` });
-    await waitFor(() => c.pids.every(ended), 'the worker to exit once its request was answered', 10_000);
-    expect(c.lines().find((l) => l.pid === c.pids[0] && String(l.msg).includes('exiting'))?.msg).toMatch(
-      new RegExp(`^- Worker 0 \\(PID: ${c.pids[0]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\(.+\\); it stops accepting and finishes its 1 request\\(s\\) in flight within workerShutdownTimeout \\(30 s\\)$`),
-    );
-  }, 90_000 * SLOWNESS);
-
-  it('a worker stuck in a request exits at workerShutdownTimeout (the request answered 503)', async () => {
-    const c = await cluster([], { workers: 1, gated: false, shutdownTimeout: 1 });
-    const entered = join(c.dir, 'entered');
-    const answer = get(`${c.url}/hang?entered=${entered}`, undefined, 60_000 * SLOWNESS);
-    await waitFor(() => existsSync(entered), 'the request to enter the app');
-    await killPrimaryAndExpectNoOrphans(c, 20_000);
-    expect((await answer).status).toBe(503);
-  }, 90_000 * SLOWNESS);
-
+/**
+ * Three groups side by side ({ concurrent: true }): this case, which waits out its watch threads'
+ * 5 s, beside the others in turn (it.sequential). In turn the file took 11.0 s of a quiet run's wall
+ * for 1.8 s of CPU.
+ */
+describe('a worker whose primary is killed exits, held paused', { concurrent: true }, () => {
   // One cluster for both states (worker 0 serving, worker 1 loading the app): each watch thread
   // waits out STALL_MS (5 s) once, side by side, not one test after the other.
-  it('--inspect: workers a DevTools client holds paused, one serving and one loading the app, are each killed by their watch thread once their main thread has not run for 5 s, not after workerShutdownTimeout (30 s), saying why (T11)', async () => {
-    const c = await cluster(['--inspect=127.0.0.1:0'], { workers: 2, gated: true, shutdownTimeout: 30 });
+  it('--inspect: workers a DevTools client holds paused, one serving and one loading the app, are each killed by their watch thread once their main thread has not run for 5 s, not after workerShutdownTimeout (30 s), saying why (T11)', async (ctx) => {
+    const c = await cluster(ledger(ctx), ['--inspect=127.0.0.1:0'], { workers: 2, gated: true, shutdownTimeout: 30 });
     const clients = await Promise.all([0, 1].map(async (index) => CDP({ target: await inspectorUrl(c, index) })));
     try {
       const paused = [false, false];
@@ -165,15 +123,60 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
     }
   }, 90_000 * SLOWNESS);
+});
+
+describe('a worker whose primary is killed exits (no orphan keeps the port)', { concurrent: true }, () => {
+  for (const [mode, args] of [
+    ['plain', []],
+    ['-d', ['-d']],
+    ['--inspect', ['--inspect=127.0.0.1:0']],
+  ] as const) {
+    it.sequential(`${mode}: a worker still loading the app (its sibling already serving) exits, logging why, and the port refuses connections`, async (ctx) => {
+      const c = await cluster(ledger(ctx), [...args], { workers: 2, gated: true, shutdownTimeout: 30 });
+      await killPrimaryAndExpectNoOrphans(c, 15_000);
+      const why = c.lines().find((l) => l.pid === c.pids[1] && /primary/.test(String(l.msg)) && /exit/.test(String(l.msg)));
+      expect(why?.msg).toMatch(new RegExp(`^- Worker 1 \\(PID: ${c.pids[1]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\((its IPC channel closed|its parent process is now PID \\d+)\\) while it was loading the app`));
+    }, 90_000 * SLOWNESS);
+  }
+
+  it.sequential('a serving worker stops accepting at once, finishes its request in flight, then exits', async (ctx) => {
+    const c = await cluster(ledger(ctx), [], { workers: 1, gated: false, shutdownTimeout: 30 });
+    const entered = join(c.dir, 'entered');
+    const release = join(c.dir, 'release');
+    // In flight until the test releases it, once the port refuses (30 s only bounds it).
+    let answered = false;
+    const answer = get(`${c.url}/slow?ms=30000&until=${release}&entered=${entered}`, undefined, 40_000 * SLOWNESS).finally(() => (answered = true));
+    await waitFor(() => existsSync(entered), 'the request to enter the app');
+    c.proc.kill('SIGKILL');
+    await waitFor(() => refuses(c.port), `port ${c.port} to refuse connections`, 5000);
+    expect(answered).toBe(false);
+    expect(ended(c.pids[0]!)).toBe(false);
+    writeFileSync(release, '');
+    expect(await answer).toEqual({ status: 200, body: `pid ${c.pids[0]}\n` });
+    await waitFor(() => c.pids.every(ended), 'the worker to exit once its request was answered', 10_000);
+    expect(c.lines().find((l) => l.pid === c.pids[0] && String(l.msg).includes('exiting'))?.msg).toMatch(
+      new RegExp(`^- Worker 0 \\(PID: ${c.pids[0]}\\) exiting: its primary \\(PID: ${c.proc.pid}\\) is gone \\(.+\\); it stops accepting and finishes its 1 request\\(s\\) in flight within workerShutdownTimeout \\(30 s\\)$`),
+    );
+  }, 90_000 * SLOWNESS);
+
+  it.sequential('a worker stuck in a request exits at workerShutdownTimeout (the request answered 503)', async (ctx) => {
+    const c = await cluster(ledger(ctx), [], { workers: 1, gated: false, shutdownTimeout: 1 });
+    const entered = join(c.dir, 'entered');
+    const answer = get(`${c.url}/hang?entered=${entered}`, undefined, 60_000 * SLOWNESS);
+    await waitFor(() => existsSync(entered), 'the request to enter the app');
+    await killPrimaryAndExpectNoOrphans(c, 20_000);
+    expect((await answer).status).toBe(503);
+  }, 90_000 * SLOWNESS);
 
   // -d with its inspector: the configuration T7's -d case failed in on the old code (no line from
   // the worker); it passes without one too, but that was never checked against the old code.
-  for (const args of [[], ['-d', '--inspect=127.0.0.1:0']]) it(`${args[0] ?? 'plain'}: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker, and each says why in one line, never with node's raw EPIPE stack (T7)`, async () => {
-    const dir = files.tempDir();
-    const s = run([...args, '-w', '2', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  for (const args of [[], ['-d', '--inspect=127.0.0.1:0']]) it.sequential(`${args[0] ?? 'plain'}: a primary killed as soon as it forked (its workers not yet running tspuma) leaves no worker, and each says why in one line, never with node's raw EPIPE stack (T7)`, async (ctx) => {
+    const mine = ledger(ctx);
+    const dir = mine.tempDir();
+    const s = mine.adopt(run([...args, '-w', '2', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }));
     const closed = outputClosed(s);
     const pids = [await workerPid(s, 0), await workerPid(s, 1)];
-    workers.push(...pids);
+    for (const pid of pids) mine.ownPid(pid);
     s.proc.kill('SIGKILL');
     await waitFor(() => pids.every(ended), `workers ${pids.join(', ')} to exit after their primary was killed`, 15_000);
     await waitFor(closed, `the primary's stdout to close once its workers ${pids.join(', ')} had exited`, 10_000);
@@ -185,7 +188,7 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
     }
   }, 60_000 * SLOWNESS);
 
-  it('a worker whose IPC channel closed before node set it up as a cluster worker (its primary gone at once) says one line, not node\'s raw `write EPIPE … cluster._setupWorker` stack (T7)', async () => {
+  it.sequential('a worker whose IPC channel closed before node set it up as a cluster worker (its primary gone at once) says one line, not node\'s raw `write EPIPE … cluster._setupWorker` stack (T7)', async () => {
     // What the primary forks a worker with, IPC channel included; this parent closes its end at once.
     const child = spawn(process.execPath, [...WORKER_EXEC_ARGV, CLI, '-b', 'tcp://127.0.0.1:0', APP], {
       cwd: ROOT,
@@ -207,9 +210,9 @@ describe('a worker whose primary is killed exits (no orphan keeps the port)', ()
   }, 60_000 * SLOWNESS);
 });
 
-describe('a worker told to stop while it boots', () => {
-  it('stops at once, saying so, instead of booting, serving and being killed at workerShutdownTimeout (30 s): a SIGTERM while worker 1 loads the app ends the cluster with exit 0', async () => {
-    const c = await cluster([], { workers: 2, gated: true, shutdownTimeout: 30 });
+describe('a worker told to stop while it boots', { concurrent: true }, () => {
+  it('stops at once, saying so, instead of booting, serving and being killed at workerShutdownTimeout (30 s): a SIGTERM while worker 1 loads the app ends the cluster with exit 0', async (ctx) => {
+    const c = await cluster(ledger(ctx), [], { workers: 2, gated: true, shutdownTimeout: 30 });
     const closed = outputClosed(c);
     c.proc.kill('SIGTERM');
     expect(await c.exited).toBe(0);

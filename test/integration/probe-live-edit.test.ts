@@ -57,9 +57,6 @@ function server(liveEdit: boolean): Promise<Server> {
   if (!shared.has(liveEdit)) shared.set(liveEdit, start([], liveEdit));
   return shared.get(liveEdit)!;
 }
-afterEach(async () => {
-  for (const booted of shared.values()) await (await booted).removeAll();
-});
 
 /** Where worker 0 armed probe `id` (GET /probes/ID: what `probe list` shows). */
 async function armedAt(server: Server, id: number): Promise<string> {
@@ -77,8 +74,18 @@ const hitsOf = (s: Booted, id: number, n: number) =>
 
 const get = async (s: Booted, path: string) => (await fetch(`${s.url}${path}`, { signal: AbortSignal.timeout(10_000 * SLOWNESS) })).text();
 
-describe('probes armed by live edit', () => {
-  it('a logpoint and a snapshot with no --when are compiled in: hits log their values, the snapshot stops at the probed line; a --when that calls a function keeps the breakpoint', async () => {
+/**
+ * Two groups that run side by side ({ concurrent: true }): the cases on the shared servers one after
+ * another (it.sequential), each cleaning up after itself, and the cases that boot a server of their
+ * own, beside them and each other. Those mostly wait (a held request, a removed guard's 5 s, a boot):
+ * in turn the file took 20 s of a quiet run's wall for 3.3 s of CPU.
+ */
+describe('probes armed by live edit, on the shared servers', { concurrent: true }, () => {
+  afterEach(async () => {
+    for (const booted of shared.values()) await (await booted).removeAll();
+  });
+
+  it.sequential('a logpoint and a snapshot with no --when are compiled in: hits log their values, the snapshot stops at the probed line; a --when that calls a function keeps the breakpoint', async () => {
     const srv = await server(true);
     const { s, probe, dumps } = srv;
     const set = await probe(['log', `${APP}:${NAME_LINE}`, 'id={id}']);
@@ -113,7 +120,7 @@ describe('probes armed by live edit', () => {
     expect((await hitsOf(s, wid, 1)).map((h) => h.values)).toEqual([{ id: 111 }]);
   }, 60_000 * SLOWNESS);
 
-  it('a logpoint whose template compiles logs with no pause, redacted as a paused hit is; a value behind a getter (req.headers, computed on first use) is read at a pause, as before', async () => {
+  it.sequential('a logpoint whose template compiles logs with no pause, redacted as a paused hit is; a value behind a getter (req.headers, computed on first use) is read at a pause, as before', async () => {
     const template = 'name={name} url={req.url} token={req.token} q={req.url.length} raw={req.rawHeaders}';
     // The same hit, with live edit off (a breakpoint: every hit pauses) and on (compiled: none does).
     const lines: unknown[][] = [];
@@ -143,7 +150,7 @@ describe('probes armed by live edit', () => {
     expect([paused!.values, paused!.paused]).toEqual([{ 'req.headers.host': expect.stringMatching(/^127\.0\.0\.1:\d+$/), name: 'user 22' }, true]);
   }, 60_000 * SLOWNESS);
 
-  it("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {
+  it.sequential("an app's own debugger statement does not hold the thread while a probe is set (no DevTools can attach), with or without live edit", async () => {
     for (const liveEdit of [false, true]) {
       const { s, set } = await server(liveEdit);
       const id = await set('log', `${APP}:${END_LINE}`, 'name={name}');
@@ -151,7 +158,9 @@ describe('probes armed by live edit', () => {
       expect((await hitsOf(s, id, 1)).map((h) => h.values)).toEqual([{ name: 'user 13' }]);
     }
   }, 60_000 * SLOWNESS);
+});
 
+describe('probes armed by live edit, on servers of their own', { concurrent: true }, () => {
   it('a probe removed while its function waits at an await, the worker\'s last probe, is taken out of the app\'s code once the function returns (P1)', async () => {
     const app = 'test/fixtures/apps/live-edit-await-app.mjs';
     const srv = await start([], true, app);

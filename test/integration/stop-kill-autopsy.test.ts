@@ -5,25 +5,26 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, ROOT } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
-import { owned } from '../helpers/processes.js';
+import { ownedByTest, type Owned } from '../helpers/processes.js';
 
-const files = owned('stop-kill');
-afterEach(() => files.release());
-afterEach(killAll);
+// Each case runs a cluster of its own and waits out its stop (workerShutdownTimeout, an autopsy):
+// they run side by side ({ concurrent: true }), each ending its own (ownedByTest). In turn the file
+// took 6.5 s of a quiet run's wall for 1.6 s of CPU.
+afterAll(killAll);
 
 const APP = join(ROOT, 'test/fixtures/spin-app.ts');
 /** workerShutdownTimeout, which each test waits out once (it was 3 s: 6 s of the file's wall for nothing; two check-ins still fall within it). */
 const STOP_S = 1;
 
 /** workerAutopsyTimeout 10 s: a bound, not a wait (the autopsy of a worker napping in its loop takes well under 1 s), wide for a loaded machine. */
-async function spinningCluster(args: string[]) {
+async function spinningCluster(files: Owned, args: string[]) {
   const dir = files.tempDir();
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: 10 };\n`);
-  const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
+  const s = files.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }));
   // Its loop naps 2 ms a turn: as stuck (it never reads the stop message), without burning a core.
   const req = request(`${s.url}/spin?seconds=120&nap=2`, { headers: { connection: 'close' } }, (res) => res.resume());
   req.on('error', () => undefined); // the spinning worker is killed
@@ -33,9 +34,10 @@ async function spinningCluster(args: string[]) {
   return { ...s, dir, pid };
 }
 
-describe('S12: the kill at workerShutdownTimeout', () => {
-  it('without an inspector: the kill line names the request the worker was serving and how to get an autopsy; the primary then exits 0', async () => {
-    const s = await spinningCluster([]);
+describe('S12: the kill at workerShutdownTimeout', { concurrent: true }, () => {
+  it('without an inspector: the kill line names the request the worker was serving and how to get an autopsy; the primary then exits 0', async (ctx) => {
+    const mine = ownedByTest(ctx, 'stop-kill');
+    const s = await spinningCluster(mine, []);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     const kill = s.lines().find((l) => l.code === 'TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT');
@@ -44,8 +46,9 @@ describe('S12: the kill at workerShutdownTimeout', () => {
     );
   }, 60_000 * SLOWNESS);
 
-  it('-d: the [hang] autopsy (the spinning frame, the request in flight) is written before the kill line and the kill, then the primary exits 0', async () => {
-    const s = await spinningCluster(['-d', '--inspect=127.0.0.1:0']);
+  it('-d: the [hang] autopsy (the spinning frame, the request in flight) is written before the kill line and the kill, then the primary exits 0', async (ctx) => {
+    const mine = ownedByTest(ctx, 'stop-kill');
+    const s = await spinningCluster(mine, ['-d', '--inspect=127.0.0.1:0']);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.stderr()).toMatch(new RegExp(`^tspuma dump #\\d+ \\[hang\\] WorkerShutdownTimeout: Worker 0 \\(PID: ${s.pid}\\) still running ${STOP_S} s \\(workerShutdownTimeout\\) after it was told to stop; killing it \\(SIGKILL\\) \\(TSPUMA_ERR_WORKER_SHUTDOWN_TIMEOUT\\)$`, 'm'));
@@ -63,8 +66,9 @@ describe('S12: the kill at workerShutdownTimeout', () => {
     expect(hang?.inFlight?.[0]?.url).toBe('/spin?seconds=120&nap=2');
   }, 60_000 * SLOWNESS);
 
-  it('-d, the dump folder gone: the autopsy line says the dump was not written, why (coded), and that it is on stderr, never "written" (T9)', async () => {
-    const s = await spinningCluster(['-d', '--inspect=127.0.0.1:0']);
+  it('-d, the dump folder gone: the autopsy line says the dump was not written, why (coded), and that it is on stderr, never "written" (T9)', async (ctx) => {
+    const mine = ownedByTest(ctx, 'stop-kill');
+    const s = await spinningCluster(mine, ['-d', '--inspect=127.0.0.1:0']);
     rmSync(join(s.dir, 'dumps'), { recursive: true, force: true });
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);

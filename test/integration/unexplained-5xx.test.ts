@@ -35,80 +35,215 @@ const sharedExpress = () =>
     return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir }), dir };
   })());
 
-describe('Express 5 with a user error middleware that logs only err.message', () => {
-  let s: Booted;
-  let dir: string;
-  beforeAll(async () => {
-    ({ s, dir } = await sharedExpress());
+/**
+ * Three groups side by side ({ concurrent: true }): the cases on the shared Express server and the
+ * servers of their own, in order (describe.sequential), beside the requestTimeout server's two
+ * cases (S7 waits out requestTimeout, 2 s, twice). In turn the file took 8.0 s of a quiet run's wall
+ * for 2.4 s of CPU.
+ */
+describe('dumps of 5xx the app answered itself, on shared servers', { concurrent: true }, () => {
+  describe.sequential('Express 5 with a user error middleware that logs only err.message', () => {
+    let s: Booted;
+    let dir: string;
+    beforeAll(async () => {
+      ({ s, dir } = await sharedExpress());
+    });
+
+    it('dumps a stack overflow the middleware answered 500 for: the overflow line names walk, request GET /api/deep', async () => {
+      const res = await fetch(`${s.url}/api/deep`);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'internal' }); // the app's own answer, untouched
+      const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
+      expect(d.response).toEqual({ status: 500 });
+      expect(d.request).toMatchObject({ method: 'GET', url: '/api/deep' });
+      expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: EXPRESS, line: lineOf(EXPRESS, 'return walk(depth + 1) + 1;') });
+      await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
+    });
+
+    it('dumps a 503 answered with no error at all, saying that no error reached tspuma', async () => {
+      const res = await fetch(`${s.url}/api/maintenance`);
+      expect(res.status).toBe(503);
+      const d = await dumpFor(dir, (d) => d.response?.status === 503, 'the dump of the 503');
+      expect(d.request).toMatchObject({ method: 'GET', url: '/api/maintenance' });
+      expect(d.note).toMatch(/^the app answered 503 itself and no error reached tspuma/);
+    });
+
+    it("makes no dump of an upload whose client hung up mid-body, which the middleware answered 500 for ('Request aborted', as multer hands it on): a hang-up, not the app's failure (N7)", async () => {
+      const { port } = new URL(s.url);
+      const sock = connect(Number(port), '127.0.0.1');
+      await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+      sock.write(`POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 9000000\r\n\r\n${'x'.repeat(200_000)}`);
+      await new Promise((resolve) => sock.write('', resolve));
+      sock.destroy();
+      await waitFor(() => s.stderr().includes('[error-mw] POST /api/upload: Request aborted') || undefined, "the middleware's line for the aborted upload");
+      // A failure after it, dumped: the aborted upload's dump, had there been one, came first.
+      expect((await fetch(`${s.url}/api/after-upload`)).status).toBe(500);
+      await dumpFor(dir, (d) => d.error.message === 'the failure after the upload', 'the dump of the failure after the upload');
+      expect(dumpsIn(dir).filter((d) => d.error.message === 'Request aborted')).toEqual([]);
+    });
+
+    it("dumps a header set after the response went out (200), although the error middleware then set res.statusCode to 500 answering for it (N13)", async () => {
+      const res = await fetch(`${s.url}/api/late-header`);
+      expect([res.status, await res.text()]).toEqual([200, 'ok']);
+      const d = await dumpFor(dir, (d) => d.request?.url === '/api/late-header', 'the dump of the late header');
+      expect(d.error.message).toMatch(/Cannot set headers after they are sent to the client/);
+      expect(d.note).toMatch(/^the response \(200\) had already been sent/);
+      expect(d.frames[d.culprit]).toMatchObject({ file: EXPRESS, line: lineOf(EXPRESS, "res.setHeader('x-late', '1');") });
+    });
+
+    // On this block's server: its other failures (walk, the 503) are at sites of their own, and
+    // each dump is found by its message.
+    it("dumps the AggregateError of a Promise.any the middleware answered 500 for, with each member's throw and values, not the first member's throw as if it were the error (review9.6)", async () => {
+      const res = await fetch(`${s.url}/api/mirrors`);
+      expect(res.status).toBe(500);
+      const d = await dumpFor(dir, (d) => d.request?.url === '/api/mirrors', 'the dump of GET /api/mirrors');
+      expect({ name: d.error.name, message: d.error.message }).toEqual({ name: 'AggregateError', message: 'All promises were rejected' });
+      expect(d.members!.map((m) => [m.error.message, m.site, m.captured])).toEqual([
+        ['mirror alpha has no copy in eu-west', `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`mirror ${name}')}`, true],
+        ['archive shelf 7 is offline', `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`archive shelf')}`, true],
+      ]);
+      expect(d.members![1]!.frames[d.members![1]!.culprit]!.locals).toMatchObject({ shelf: 7 });
+    });
+
+    it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
+      for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
+      const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
+      expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
+      await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
+      // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
+      expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
+      const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
+      expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
+      expect(d.response).toEqual({ status: 500 });
+      expect(d.note).toMatch(/thrown in a function where pausing was muted/);
+    });
   });
 
-  it('dumps a stack overflow the middleware answered 500 for: the overflow line names walk, request GET /api/deep', async () => {
-    const res = await fetch(`${s.url}/api/deep`);
-    expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: 'internal' }); // the app's own answer, untouched
-    const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
-    expect(d.response).toEqual({ status: 500 });
-    expect(d.request).toMatchObject({ method: 'GET', url: '/api/deep' });
-    expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: EXPRESS, line: lineOf(EXPRESS, 'return walk(depth + 1) + 1;') });
-    await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
+  describe.sequential('work an Express 5 handler under a mounted router leaves running after its response', () => {
+    let s: Booted;
+    let dir: string;
+    beforeAll(async () => {
+      ({ s, dir } = await sharedExpress());
+    });
+
+    it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
+      const res = await fetch(`${s.url}/api/unawaited?token=zzzzzz123`);
+      expect(await res.json()).toEqual({ queued: 'ord_77' });
+      const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), 'the rejection dump');
+      expect(d.request).toMatchObject({ method: 'GET', url: '/api/unawaited?token=[redacted]', remote: '127.0.0.1' });
+      await waitFor(() => /request: GET \/api\/unawaited\?token=\[redacted\] \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
+      expect(s.stderr() + s.stdout()).not.toContain('zzzzzz123');
+    });
+
+    it('names a timer throwing after the response by the URL it arrived with and its peer: GET /api/timer from 127.0.0.1', async () => {
+      // The client hangs up at once (Connection: close), before the timer throws.
+      const res = await fetch(`${s.url}/api/timer`, { headers: { connection: 'close' } });
+      expect(await res.json()).toEqual({ jobId: 42 });
+      const d = await dumpFor(dir, (d) => d.error.message === 'timer job 42 failed', 'the timer dump');
+      expect(d.request).toMatchObject({ method: 'GET', url: '/api/timer', remote: '127.0.0.1' });
+      await waitFor(() => /request: GET \/api\/timer \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
+    });
   });
 
-  it('dumps a 503 answered with no error at all, saying that no error reached tspuma', async () => {
-    const res = await fetch(`${s.url}/api/maintenance`);
-    expect(res.status).toBe(503);
-    const d = await dumpFor(dir, (d) => d.response?.status === 503, 'the dump of the 503');
-    expect(d.request).toMatchObject({ method: 'GET', url: '/api/maintenance' });
-    expect(d.note).toMatch(/^the app answered 503 itself and no error reached tspuma/);
+  describe.sequential('Express 5: a route that writes after its response was sent (ERR_HTTP_HEADERS_SENT)', () => {
+    let s: Booted;
+    const dir = tmp('express-late');
+    beforeAll(async () => {
+      s = await boot(['-d', '--inspect=off', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
+    });
+
+    it('dumps the setHeader after res.send() Express logged, with its values, though the client got a 200', async () => {
+      const res = await fetch(`${s.url}/headers`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('first');
+      const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/headers', 'the dump of the late setHeader');
+      expect(d.captured).toBe(true);
+      expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.setHeader(late'), locals: { late: 'x-late' } });
+      expect(d.response).toEqual({ status: 200 });
+      expect(d.note).toMatch(/^the response \(200\) had already been sent/);
+    });
+
+    it('dumps an async route answering again after an await, with orderId', async () => {
+      expect((await fetch(`${s.url}/async-late`)).status).toBe(200);
+      const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/async-late', 'the dump of the second answer');
+      expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.status(201).json'), locals: { orderId: 'ord_9' } });
+    });
+
+    it('dumps the error of a response destroyed before any byte (pipeline of a missing file into res, then next(err)): no response, the ENOENT with its path', async () => {
+      const answered = await fetch(`${s.url}/report/q3`).then((r) => r.status, (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+      expect(answered).toMatch(/^failed: /); // the connection closed with no response
+      const d = await dumpFor(dir, (d) => d.error.code === 'ENOENT' && d.request?.url === '/report/q3', 'the dump of the missing report');
+      expect(d.response).toBeUndefined();
+      expect(d.note).toMatch(/^no response was sent: the response was destroyed before its head/);
+      expect(JSON.stringify(d.error)).toContain('/nonexistent-tspuma-reports/q3.csv');
+    });
+
+    it('makes no dump of the write error a feed route logs after its client left (ERR_STREAM_DESTROYED: a hang-up), for an event stream as for a streamed body', async () => {
+      const { port } = new URL(s.url);
+      for (const path of ['/feed', '/feed?events=1']) {
+        const sock = connect(Number(port), '127.0.0.1');
+        sock.on('error', () => {});
+        sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        await new Promise((resolve) => sock.once('data', resolve)); // the head and a first event
+        sock.destroy();
+        await waitFor(() => s.stderr().includes(`[feed] ${path}: could not write`) || undefined, `the route's line for ${path}`);
+      }
+      // A request answered after those lines: a dump of them, had there been one, was written by then.
+      expect((await fetch(`${s.url}/handled`)).status).toBe(200);
+      expect(dumpsIn(dir).filter((d) => d.request?.url.startsWith('/feed'))).toEqual([]);
+    });
+
+    it('makes no dump for a throw the route caught itself before answering 200', async () => {
+      expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
+      // A later failure's dump is written after it: then /handled's would have been too.
+      expect((await fetch(`${s.url}/late-cookie`)).status).toBe(200);
+      await dumpFor(dir, (d) => d.request?.url === '/late-cookie', 'the dump of /late-cookie, after /handled');
+      expect(dumpsIn(dir).filter((d) => d.request?.url === '/handled')).toEqual([]);
+    });
   });
 
-  it("makes no dump of an upload whose client hung up mid-body, which the middleware answered 500 for ('Request aborted', as multer hands it on): a hang-up, not the app's failure (N7)", async () => {
-    const { port } = new URL(s.url);
-    const sock = connect(Number(port), '127.0.0.1');
-    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-    sock.write(`POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 9000000\r\n\r\n${'x'.repeat(200_000)}`);
-    await new Promise((resolve) => sock.write('', resolve));
-    sock.destroy();
-    await waitFor(() => s.stderr().includes('[error-mw] POST /api/upload: Request aborted') || undefined, "the middleware's line for the aborted upload");
-    // A failure after it, dumped: the aborted upload's dump, had there been one, came first.
-    expect((await fetch(`${s.url}/api/after-upload`)).status).toBe(500);
-    await dumpFor(dir, (d) => d.error.message === 'the failure after the upload', 'the dump of the failure after the upload');
-    expect(dumpsIn(dir).filter((d) => d.error.message === 'Request aborted')).toEqual([]);
+  describe.sequential('Hono 4 with app.onError logging only err.message', () => {
+    let s: Booted;
+    const dir = tmp('hono-onerror');
+    beforeAll(async () => {
+      s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
+    });
+
+    it('dumps the malformed body c.req.json() failed on: culprit the app line that awaited it, response 500', async () => {
+      const res = await fetch(`${s.url}/cart/total`, { method: 'POST', body: '{"password":"hpw12345", bad', headers: { 'content-type': 'application/json' } });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'sorry' });
+      const d = await dumpFor(dir, (d) => d.error.name === 'SyntaxError', 'the JSON dump');
+      expect(d.response).toEqual({ status: 500 });
+      expect(d.request).toMatchObject({ method: 'POST', url: '/cart/total' });
+      expect(d.frames[d.culprit]).toMatchObject({ file: HONO, line: lineOf(HONO, 'await c.req.json<Cart>()') });
+      expect(d.note).toMatch(new RegExp(`thrown inside the package hono \\(.+\\) with no app frame on the stack \\(the app awaited it at test/fixtures/apps/hono-onerror-app\\.ts:${lineOf(HONO, 'await c.req.json<Cart>()')}\\)`));
+      for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) expect(out).not.toContain('hpw12345');
+    });
+
+    it('dumps a stack overflow onError answered 500 for (its 500 is written after onError returned): the overflow line names walk', async () => {
+      const res = await fetch(`${s.url}/deep`);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'sorry' });
+      const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
+      expect(d.response).toEqual({ status: 500 });
+      expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: HONO, line: lineOf(HONO, 'return walk(depth + 1) + 1;') });
+      await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
+    });
   });
 
-  it("dumps a header set after the response went out (200), although the error middleware then set res.statusCode to 500 answering for it (N13)", async () => {
-    const res = await fetch(`${s.url}/api/late-header`);
-    expect([res.status, await res.text()]).toEqual([200, 'ok']);
-    const d = await dumpFor(dir, (d) => d.request?.url === '/api/late-header', 'the dump of the late header');
-    expect(d.error.message).toMatch(/Cannot set headers after they are sent to the client/);
-    expect(d.note).toMatch(/^the response \(200\) had already been sent/);
-    expect(d.frames[d.culprit]).toMatchObject({ file: EXPRESS, line: lineOf(EXPRESS, "res.setHeader('x-late', '1');") });
-  });
-
-  // On this block's server: its other failures (walk, the 503) are at sites of their own, and
-  // each dump is found by its message.
-  it("dumps the AggregateError of a Promise.any the middleware answered 500 for, with each member's throw and values, not the first member's throw as if it were the error (review9.6)", async () => {
-    const res = await fetch(`${s.url}/api/mirrors`);
-    expect(res.status).toBe(500);
-    const d = await dumpFor(dir, (d) => d.request?.url === '/api/mirrors', 'the dump of GET /api/mirrors');
-    expect({ name: d.error.name, message: d.error.message }).toEqual({ name: 'AggregateError', message: 'All promises were rejected' });
-    expect(d.members!.map((m) => [m.error.message, m.site, m.captured])).toEqual([
-      ['mirror alpha has no copy in eu-west', `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`mirror ${name}')}`, true],
-      ['archive shelf 7 is offline', `${EXPRESS}:${lineOf(EXPRESS, 'throw new Error(`archive shelf')}`, true],
-    ]);
-    expect(d.members![1]!.frames[d.members![1]!.culprit]!.locals).toMatchObject({ shelf: 7 });
-  });
-
-  it('counts the repeats of a failure (has happened 10 times) and dumps a new bug in the same muted function at once', async () => {
-    for (let i = 1; i <= 10; i++) expect((await fetch(`${s.url}/api/quote/gift?qty=${i}`)).status).toBe(500);
-    const first = await dumpFor(dir, (d) => d.error.message === 'gift cards cannot be quoted (qty 1)', 'the first gift card dump');
-    expect(first.frames[first.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, "if (kind === 'gift') throw"), locals: { qty: 1 } });
-    await waitFor(() => new RegExp(`the failure of dump #${first.id} \\(Error: gift cards cannot be quoted \\(qty \\d+\\)\\) has happened 10 times`).test(s.stderr()) || undefined, 'the count of 10');
-    // Another bug in the same function, muted after the repeats: dumped now, not once the mute ends.
-    expect((await fetch(`${s.url}/api/quote/pen`)).status).toBe(500);
-    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'unit'"), 'the dump of the new bug');
-    expect(d.frames[d.culprit]).toMatchObject({ function: 'PriceService.quote', line: lineOf(EXPRESS, 'return table[kind]!.unit * qty;') });
-    expect(d.response).toEqual({ status: 500 });
-    expect(d.note).toMatch(/thrown in a function where pausing was muted/);
+  describe.sequential('an app throwing errors whose properties throw when read', () => {
+    it('answers 500 for each of a throwing message, stack and name getter under -d, keeps serving, and dumps the message one through a stand-in saying so', async () => {
+      const dir = tmp('getters');
+      const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
+      for (const path of ['/message', '/stack', '/name']) {
+        expect((await fetch(`${s.url}${path}`)).status, path).toBe(500);
+        expect(await (await fetch(`${s.url}/ok`)).text()).toBe('ok\n');
+      }
+      expect(s.proc.exitCode).toBeNull();
+      const d = await dumpFor(dir, (d) => d.request?.url === '/message', 'the dump of /message');
+      expect(d.error.message).toBe('(reading this error for its dump threw Error: message getter boom)');
+    });
   });
 });
 
@@ -127,7 +262,7 @@ const timeoutExpress = () =>
     return { s: await boot(['-d', '--inspect=off', '-C', cfg, '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }), dir };
   })());
 
-describe('Express 5 with that middleware, a request tspuma ends at requestTimeout (S7)', () => {
+describe('Express 5 with that middleware, a request tspuma ends at requestTimeout (S7)', { concurrent: true }, () => {
   it("dumps tspuma's own 503 as tspuma's (TSPUMA_ERR_REQUEST_TIMEOUT), not as a 503 the app answered itself; a second one is a repeat", async () => {
     const { s, dir } = await timeoutExpress();
     const res = await fetch(`${s.url}/api/slow-upstream?token=abc123456789`);
@@ -144,7 +279,7 @@ describe('Express 5 with that middleware, a request tspuma ends at requestTimeou
   });
 });
 
-describe('Express 5 with that middleware, two bugs on one line (the requestTimeout block\'s server)', () => {
+describe('Express 5 with that middleware, two bugs on one line (the requestTimeout block\'s server)', { concurrent: true }, () => {
   it("dumps a second, different failure on a muted line (reading 'profile' at another column after reading 'plan' repeated): not folded into the first's dump (Q18)", async () => {
     const { s, dir: root } = await timeoutExpress();
     const dir = join(root, 'dumps');
@@ -156,117 +291,5 @@ describe('Express 5 with that middleware, two bugs on one line (the requestTimeo
     const profile = await dumpFor(dir, (d) => d.error.message.includes("reading 'profile'"), "the dump of reading 'profile'");
     expect(profile.frames[profile.culprit]).toMatchObject({ function: 'planName', line });
     expect(profile.id).not.toBe(plan.id);
-  });
-});
-
-describe('work an Express 5 handler under a mounted router leaves running after its response', () => {
-  let s: Booted;
-  let dir: string;
-  beforeAll(async () => {
-    ({ s, dir } = await sharedExpress());
-  });
-
-  it('names a `void` promise rejecting after the response by the URL it arrived with and its peer: GET /api/unawaited?token=[redacted] from 127.0.0.1', async () => {
-    const res = await fetch(`${s.url}/api/unawaited?token=zzzzzz123`);
-    expect(await res.json()).toEqual({ queued: 'ord_77' });
-    const d = await dumpFor(dir, (d) => d.error.message.includes("reading 'plan'"), 'the rejection dump');
-    expect(d.request).toMatchObject({ method: 'GET', url: '/api/unawaited?token=[redacted]', remote: '127.0.0.1' });
-    await waitFor(() => /request: GET \/api\/unawaited\?token=\[redacted\] \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
-    expect(s.stderr() + s.stdout()).not.toContain('zzzzzz123');
-  });
-
-  it('names a timer throwing after the response by the URL it arrived with and its peer: GET /api/timer from 127.0.0.1', async () => {
-    // The client hangs up at once (Connection: close), before the timer throws.
-    const res = await fetch(`${s.url}/api/timer`, { headers: { connection: 'close' } });
-    expect(await res.json()).toEqual({ jobId: 42 });
-    const d = await dumpFor(dir, (d) => d.error.message === 'timer job 42 failed', 'the timer dump');
-    expect(d.request).toMatchObject({ method: 'GET', url: '/api/timer', remote: '127.0.0.1' });
-    await waitFor(() => /request: GET \/api\/timer \(id \S+, from 127\.0\.0\.1\)/.test(s.stderr()) || undefined, 'the request line on stderr');
-  });
-});
-
-describe('Express 5: a route that writes after its response was sent (ERR_HTTP_HEADERS_SENT)', () => {
-  let s: Booted;
-  const dir = tmp('express-late');
-  beforeAll(async () => {
-    s = await boot(['-d', '--inspect=off', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
-  });
-
-  it('dumps the setHeader after res.send() Express logged, with its values, though the client got a 200', async () => {
-    const res = await fetch(`${s.url}/headers`);
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe('first');
-    const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/headers', 'the dump of the late setHeader');
-    expect(d.captured).toBe(true);
-    expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.setHeader(late'), locals: { late: 'x-late' } });
-    expect(d.response).toEqual({ status: 200 });
-    expect(d.note).toMatch(/^the response \(200\) had already been sent/);
-  });
-
-  it('dumps an async route answering again after an await, with orderId', async () => {
-    expect((await fetch(`${s.url}/async-late`)).status).toBe(200);
-    const d = await dumpFor(dir, (d) => d.error.code === 'ERR_HTTP_HEADERS_SENT' && d.request?.url === '/async-late', 'the dump of the second answer');
-    expect(d.frames[d.culprit]).toMatchObject({ file: LATE, line: lineOf(LATE, 'res.status(201).json'), locals: { orderId: 'ord_9' } });
-  });
-
-  it('dumps the error of a response destroyed before any byte (pipeline of a missing file into res, then next(err)): no response, the ENOENT with its path', async () => {
-    const answered = await fetch(`${s.url}/report/q3`).then((r) => r.status, (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-    expect(answered).toMatch(/^failed: /); // the connection closed with no response
-    const d = await dumpFor(dir, (d) => d.error.code === 'ENOENT' && d.request?.url === '/report/q3', 'the dump of the missing report');
-    expect(d.response).toBeUndefined();
-    expect(d.note).toMatch(/^no response was sent: the response was destroyed before its head/);
-    expect(JSON.stringify(d.error)).toContain('/nonexistent-tspuma-reports/q3.csv');
-  });
-
-  it('makes no dump for a throw the route caught itself before answering 200', async () => {
-    expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
-    // A later failure's dump is written after it: then /handled's would have been too.
-    expect((await fetch(`${s.url}/late-cookie`)).status).toBe(200);
-    await dumpFor(dir, (d) => d.request?.url === '/late-cookie', 'the dump of /late-cookie, after /handled');
-    expect(dumpsIn(dir).filter((d) => d.request?.url === '/handled')).toEqual([]);
-  });
-});
-
-describe('Hono 4 with app.onError logging only err.message', () => {
-  let s: Booted;
-  const dir = tmp('hono-onerror');
-  beforeAll(async () => {
-    s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
-  });
-
-  it('dumps the malformed body c.req.json() failed on: culprit the app line that awaited it, response 500', async () => {
-    const res = await fetch(`${s.url}/cart/total`, { method: 'POST', body: '{"password":"hpw12345", bad', headers: { 'content-type': 'application/json' } });
-    expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: 'sorry' });
-    const d = await dumpFor(dir, (d) => d.error.name === 'SyntaxError', 'the JSON dump');
-    expect(d.response).toEqual({ status: 500 });
-    expect(d.request).toMatchObject({ method: 'POST', url: '/cart/total' });
-    expect(d.frames[d.culprit]).toMatchObject({ file: HONO, line: lineOf(HONO, 'await c.req.json<Cart>()') });
-    expect(d.note).toMatch(new RegExp(`thrown inside the package hono \\(.+\\) with no app frame on the stack \\(the app awaited it at test/fixtures/apps/hono-onerror-app\\.ts:${lineOf(HONO, 'await c.req.json<Cart>()')}\\)`));
-    for (const out of [JSON.stringify(d), s.stderr(), s.stdout()]) expect(out).not.toContain('hpw12345');
-  });
-
-  it('dumps a stack overflow onError answered 500 for (its 500 is written after onError returned): the overflow line names walk', async () => {
-    const res = await fetch(`${s.url}/deep`);
-    expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: 'sorry' });
-    const d = await dumpFor(dir, (d) => d.error.message === 'Maximum call stack size exceeded', 'the stack overflow dump');
-    expect(d.response).toEqual({ status: 500 });
-    expect(d.frames[d.culprit]).toMatchObject({ function: 'walk', file: HONO, line: lineOf(HONO, 'return walk(depth + 1) + 1;') });
-    await waitFor(() => /stack overflow: walk calls itself/.test(s.stderr()) || undefined, 'the overflow line on stderr');
-  });
-});
-
-describe('an app throwing errors whose properties throw when read', () => {
-  it('answers 500 for each of a throwing message, stack and name getter under -d, keeps serving, and dumps the message one through a stand-in saying so', async () => {
-    const dir = tmp('getters');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
-    for (const path of ['/message', '/stack', '/name']) {
-      expect((await fetch(`${s.url}${path}`)).status, path).toBe(500);
-      expect(await (await fetch(`${s.url}/ok`)).text()).toBe('ok\n');
-    }
-    expect(s.proc.exitCode).toBeNull();
-    const d = await dumpFor(dir, (d) => d.request?.url === '/message', 'the dump of /message');
-    expect(d.error.message).toBe('(reading this error for its dump threw Error: message getter boom)');
   });
 });

@@ -84,6 +84,28 @@ describe('diagnostics', () => {
 });
 
 describe('turning debug mode on (enableDebug, shared by the CLI and start())', () => {
+  it('dumps the failure that ends the process (an uncaught exception) even at a site dumped before, where any other failure there is a counted repeat (review9.4)', () => {
+    const lookup = (id: string): string => {
+      throw new Error(`row ${id} missing`);
+    };
+    const fail = (id: string): unknown => {
+      try {
+        return lookup(id);
+      } catch (err) {
+        return err;
+      }
+    };
+    const dumps = () => written.filter((w) => w.startsWith('tspuma dump #') && w.includes('missing'));
+    const before = dumps().length;
+    diag.report(fail('7'), { phase: 'app' }); // a request's 500
+    expect(diag.report(fail('8'), { phase: 'app' }).repeat).toBe(true); // another: counted
+    expect(dumps().length).toBe(before + 1);
+    const crash = diag.report(fail('9'), { phase: 'app', inFlight: [], final: true }); // a timer's, uncaught
+    expect(crash.repeat).toBe(false);
+    expect(dumps().length).toBe(before + 2);
+    expect(dumps().at(-1)).toContain('Error: row 9 missing');
+  });
+
   it('sends capture failures to the server\'s log once it exists, and to stderr before', () => {
     const cap = captureLogger();
     let log: typeof cap.logger | null = null;

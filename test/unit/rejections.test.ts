@@ -30,6 +30,14 @@ describe('unhandled rejections in the log', () => {
     folder.close();
   });
 
+  it('says what a rejection with an object that is not an Error is, not "[object Object]" (review9.3)', () => {
+    const { log, lines } = fakeLog();
+    const { handle, folder } = rejectionLogger(log, () => null, '');
+    handle({ status: 503, upstream: 'rates' });
+    expect(lines.map((l) => l.msg)).toEqual(['Unhandled promise rejection (the server keeps serving): thrown or rejected with an object that is not an Error (no message, no stack of its own): {status, upstream}']);
+    folder.close();
+  });
+
   it('names the request whose work started the promise, from its -d dump (not from a repeat, whose dump is the first request\'s: it names that dump instead)', () => {
     const { log, lines } = fakeLog();
     let repeat = false;

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
 import { autopsyLine } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
+import type { DumpDelivery } from '../../diagnostics/dump-delivery.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
 
 const dump = fixtureDump;
@@ -45,6 +46,54 @@ describe('sinks: repeat counts', () => {
     for (let i = 0; i < 9; i++) w2.repeat('app.ts:10', error);
     expect(out1.filter((t) => t.includes('has happened'))).toEqual([`tspuma: the failure of dump #${JSON.parse(readFileSync(first.path!, 'utf8')).id} (Error: boom\\nforged line) has happened 10 times in worker 1 (PID 101); its dump: ${first.path}\n`]);
     expect(out2.filter((t) => t.includes('has happened'))).toEqual([`tspuma: the failure of the dump of another worker, at app.ts:10 (Error: boom\\nforged line) has happened 10 times in worker 2 (PID 102); its dump: ${first.path}\n`]);
+  });
+});
+
+describe('sinks: the text of the log record and of onDump', () => {
+  /** A dump with a framework's frame below the app's: shown on one line, its values in the .json file. */
+  const withLibraryFrame = (site: string): Dump => {
+    const d = dump('exception', site);
+    d.frames.push({ function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true } as Dump['frames'][number]);
+    return d;
+  };
+  const hint = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+
+  it("says where the one-line frames' values are as stderr does: no file without a dump folder, the .json file's path with one (review9.7)", () => {
+    const texts: { stderr: string[]; record: string[]; delivered: string[] } = { stderr: [], record: [], delivered: [] };
+    const delivery = { deliver: (_d: Dump, { text }: { text: string }) => void texts.delivered.push(text) } as unknown as DumpDelivery;
+    const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: (t) => texts.stderr.push(t), delivery });
+    none.recordTo((_d, _path, text) => texts.record.push(text()));
+    none.emit(withLibraryFrame('app.ts:10'));
+    const noFile = '  (1 frame(s) of router shown without their values: no dump file was written; with a dump folder (TSPUMA_DUMP_DIR or dumpDir) its .json file keeps them)';
+    expect(hint(texts.stderr[0]!)).toEqual([noFile]);
+    expect(hint(texts.record[0]!)).toEqual([noFile]);
+    expect(hint(texts.delivered[0]!)).toEqual([noFile]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-record-'));
+    const record: string[] = [];
+    const written = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    written.recordTo((_d, _path, text) => record.push(text()));
+    const { path } = written.emit(withLibraryFrame('app.ts:20'));
+    expect(hint(record[0]!)).toEqual([`  (1 frame(s) of router shown without their values: ${path} has them; \`tspuma dump --all-frames ${path}\` prints them)`]);
+    // The .txt file stands beside the .json: it says so.
+    expect(hint(readFileSync(path!.replace(/\.json$/, '.txt'), 'utf8'))).toEqual(['  (1 frame(s) of router shown without their values: the .json file beside this one has them; `tspuma dump --all-frames FILE.json` prints them)']);
+  });
+});
+
+describe('sinks: the failure that ends a process (final)', () => {
+  it('gets its own files where this process dumped its site before, but stays a repeat of a site another worker of the run dumped (a crash loop writes one dump, not one a respawn) (review9.4)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-final-'));
+    const quiet = { maxFiles: 50, githubActions: false, colour: false, write: () => undefined, run: 'run-9' };
+    const w1 = new Sinks({ dir, ...quiet, who: 'worker 1 (PID 101)' });
+    const first = w1.emit(dump('exception', 'jobs.ts:8')); // a request's 500
+    // A respawned worker's crash at that site, as every replacement in a crash loop makes it.
+    const w2 = new Sinks({ dir, ...quiet, who: 'worker 2 (PID 102)' });
+    expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: first.path });
+    // The worker that dumped the 500 crashes there by another path: that crash is dumped too.
+    const crash = w1.emit(dump('exception', 'jobs.ts:8'), true);
+    expect(crash.repeat).toBe(false);
+    expect(new Set([first.path, crash.path]).size).toBe(2);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(2);
   });
 });
 

@@ -26,19 +26,8 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-port=${BASEPORT:-9720}
-for spec in "$@"; do
-  label=${spec%%=*} cmd=${spec#*=}
-  # shellcheck disable=SC2086 # the command is split into words on purpose
-  ( cd "$root" && exec ${SRVPIN:-} ${cmd//@PORT@/$port} >"$T/$port.log" 2>&1 ) &
-  labels+=("$label") ports+=("$port") spids+=($!)
-  port=$((port + 1))
-done
-for p in "${ports[@]}"; do
-  up=0
-  for _ in $(seq 1 150); do curl -fs -o /dev/null "http://127.0.0.1:$p/" && { up=1; break; }; sleep 0.2; done
-  [ $up = 1 ] || { echo "port $p did not come up: $(tail -3 "$T/$p.log")" >&2; exit 1; }
-done
+. "$(dirname "$0")/start-servers.sh"
+start_servers "${BASEPORT:-9720}" "$@"
 for p in "${ports[@]}"; do ${WRKPIN:-} wrk -t1 -c10 -d"${WARM:-3}"s "http://127.0.0.1:$p/" >/dev/null; done
 tck=$(getconf CLK_TCK)
 # main-thread utime, stime (ticks), other threads' utime+stime (ticks), main-thread run time (ns)

@@ -139,17 +139,19 @@ export class CallContext<T extends object> {
   /** Queued before and after a followed tick or microtask (made once: no closure per tick). */
   private readonly enterQueued = (call: T): void => {
     this.queuedSaved.push(this.now);
-    if (this.stretch !== undefined) this.closeStretch();
+    if (this.open) this.closeStretch();
     this.now = call;
   };
   /**
-   * The call whose ticks are being queued now, in one stretch: until `now` changes (closeStretch),
-   * or, with async ids, until a tick is queued for another call or from other work. With async ids
-   * the stretch is the ids above `stretchLo` queued from `stretchTrigger`; without them our enter
-   * tick is queued before its ticks and our leave tick when it closes, so the ticks a call queues
-   * in one go share one pair (a response queues several: 6 per request on a plain listener).
+   * Whether a stretch is open: a call's ticks are being queued now, until `now` changes
+   * (closeStretch), or, with async ids, until a tick is queued for another call or from other work.
+   * With async ids the stretch is the ids above `stretchLo` queued from `stretchTrigger`, and its
+   * call is already in the ring's next slot (`calls[tail]`, reserved when it opened: one store of
+   * the call a stretch, each a write barrier, the call being young and the ring old); without them
+   * our enter tick is queued before its ticks and our leave tick when it closes, so the ticks a call
+   * queues in one go share one pair (a response queues several: 6 per request on a plain listener).
    */
-  private stretch: T | undefined = undefined;
+  private open = false;
   private stretchLo = 0;
   private stretchTrigger = 0;
   /**
@@ -177,28 +179,32 @@ export class CallContext<T extends object> {
 
   /** Closes the open stretch: called before `now` changes. */
   private closeStretch(): void {
-    const call = this.stretch!;
-    this.stretch = undefined;
+    this.open = false;
     const a = this.ids;
     if (a === null) {
       this.queueTick?.call(processObject, this.leaveQueued);
       return;
     }
-    if (this.tail - this.head === MAX_STRETCHES) this.calls[this.head++ & (MAX_STRETCHES - 1)] = undefined;
+    // Its call is in the slot already (intoStretch).
     const i = this.tail++ & (MAX_STRETCHES - 1);
     this.lo[i] = this.stretchLo;
     this.hi[i] = a.ids[a.kAsyncIdCounter]!;
     this.trigger[i] = this.stretchTrigger;
-    this.calls[i] = call;
   }
 
   /** Opens a stretch for call (a tick is about to be queued in it), unless it is open. */
   private intoStretch(call: T, a: AsyncIds): void {
     const fixed = a.ids[a.kDefaultTriggerAsyncId]!;
     const trigger = fixed >= 0 ? fixed : a.ids[a.kExecutionAsyncId]!;
-    if (this.stretch === call && this.stretchTrigger === trigger) return;
-    if (this.stretch !== undefined) this.closeStretch();
-    this.stretch = call;
+    const mask = MAX_STRETCHES - 1;
+    if (this.open) {
+      if (this.calls[this.tail & mask] === call && this.stretchTrigger === trigger) return;
+      this.closeStretch();
+    }
+    // The oldest closed stretch goes when the ring is full; the call takes the slot it will close in.
+    if (this.tail - this.head === MAX_STRETCHES) this.calls[this.head++ & mask] = undefined;
+    this.calls[this.tail & mask] = call;
+    this.open = true;
     this.stretchLo = a.ids[a.kAsyncIdCounter]!;
     this.stretchTrigger = trigger;
   }
@@ -230,15 +236,16 @@ export class CallContext<T extends object> {
     const call = this.stretchCall(id, trigger);
     if (k === depth - 1) {
       this.lastId = id;
-      this.lastCall = call;
+      // Stored only when it changes: a young call into this old object is a write barrier each time.
+      if (this.lastCall !== call) this.lastCall = call;
     }
     return call;
   }
 
   /** The call of the stretch tick `id` queued from `trigger` is in; drops the closed stretches before it. */
   private stretchCall(id: number, trigger: number): T | undefined {
-    if (this.stretch !== undefined && id > this.stretchLo && trigger === this.stretchTrigger) return this.stretch;
     const mask = MAX_STRETCHES - 1;
+    if (this.open && id > this.stretchLo && trigger === this.stretchTrigger) return this.calls[this.tail & mask];
     let h = this.head;
     while (h !== this.tail && this.hi[h & mask]! < id) this.calls[h++ & mask] = undefined;
     this.head = h;
@@ -255,7 +262,7 @@ export class CallContext<T extends object> {
   }
 
   private readonly leaveQueued = (): void => {
-    if (this.stretch !== undefined) this.closeStretch();
+    if (this.open) this.closeStretch();
     this.now = this.queuedSaved.pop();
   };
 
@@ -269,11 +276,11 @@ export class CallContext<T extends object> {
       },
       before: (promise) => {
         this.saved.push(this.now);
-        if (this.stretch !== undefined) this.closeStretch();
+        if (this.open) this.closeStretch();
         this.now = (promise as Marked)[kCall] as T | undefined;
       },
       after: () => {
-        if (this.stretch !== undefined) this.closeStretch();
+        if (this.open) this.closeStretch();
         this.now = this.saved.pop();
       },
     });
@@ -287,7 +294,7 @@ export class CallContext<T extends object> {
 
   /** Stops following (the globals go back, unless something replaced them since). */
   disable(): void {
-    if (this.stretch !== undefined) this.closeStretch();
+    if (this.open) this.closeStretch();
     this.dropStretches();
     this.stopHooks?.();
     this.stopHooks = null;
@@ -301,25 +308,25 @@ export class CallContext<T extends object> {
    */
   enter(call: T): T | undefined {
     const before = this.now;
-    if (this.stretch !== undefined) this.closeStretch();
+    if (this.open) this.closeStretch();
     this.now = call;
     return before;
   }
 
   leave(before: T | undefined): void {
-    if (this.stretch !== undefined) this.closeStretch();
+    if (this.open) this.closeStretch();
     this.now = before;
   }
 
   /** Runs fn(a, b) with `call` current; the call before it is current again afterwards. */
   run<A, B, R>(call: T, fn: (a: A, b: B) => R, a: A, b: B): R {
     const before = this.now;
-    if (this.stretch !== undefined) this.closeStretch();
+    if (this.open) this.closeStretch();
     this.now = call;
     try {
       return fn(a, b);
     } finally {
-      if (this.stretch !== undefined) this.closeStretch();
+      if (this.open) this.closeStretch();
       this.now = before;
     }
   }
@@ -327,7 +334,7 @@ export class CallContext<T extends object> {
   /** The call whose work is running now (also while V8 is paused in it). */
   current(): T | undefined {
     const now = this.now;
-    if (now !== undefined || this.ids === null || (this.stretch === undefined && this.head === this.tail)) return now;
+    if (now !== undefined || this.ids === null || (!this.open && this.head === this.tail)) return now;
     return this.tickCall(this.ids);
   }
 
@@ -360,7 +367,7 @@ export class CallContext<T extends object> {
       enumerable: false,
       get: () => {
         if (saved === NOT_ENTERED) saved = this.now;
-        if (this.stretch !== undefined) this.closeStretch();
+        if (this.open) this.closeStretch();
         this.now = call;
         return beforeValue;
       },
@@ -373,7 +380,7 @@ export class CallContext<T extends object> {
       enumerable: false,
       get: () => {
         if (saved !== NOT_ENTERED) {
-          if (this.stretch !== undefined) this.closeStretch();
+          if (this.open) this.closeStretch();
           this.now = saved;
           saved = NOT_ENTERED;
         }
@@ -414,9 +421,9 @@ export class CallContext<T extends object> {
       if (call === undefined || typeof callback !== 'function') return Reflect.apply(original, this, arguments);
       if (tick) {
         // One enter tick for the ticks the call queues until `now` changes (its leave tick is queued then).
-        if (context.stretch === undefined) {
+        if (!context.open) {
           original.call(this, context.enterQueued, call);
-          context.stretch = call;
+          context.open = true;
         }
         // eslint-disable-next-line prefer-rest-params
         return Reflect.apply(original, this, arguments);

@@ -3,6 +3,7 @@
 // session, within the budget of capture-budget.ts, and keeps frames with receivers and locals
 // for the first throw of each error. Resume is guaranteed on every path.
 import inspector from 'node:inspector';
+import { setFlagsFromString } from 'node:v8';
 import type { DumpPhase } from './model.js';
 import type { Redactor } from './redact.js';
 import type { CallRecord, Capture, Thrown } from './call-record.js';
@@ -210,6 +211,12 @@ export class Capturer {
 
   /** Pausing is on from here on, whenever the budget allows: throws outside app calls count too. */
   start(): void {
+    // Optimized code (TurboFan) keeps only the values it still needs: at a throw in a function V8
+    // has optimized (a helper called in a per-request loop, after a few thousand requests), the
+    // locals it dropped read as undefined (`unit=undefined total=undefined` beside 'total 12000',
+    // review9.12). Without the liveness analysis every local stays in the frame's state, so the
+    // dump has them; code optimized before this call is not affected.
+    setFlagsFromString('--no-analyze-environment-liveness');
     this.session.connect();
     this.session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => {
       if (message.params.url) this.scripts.set(message.params.scriptId, { url: message.params.url });

@@ -426,6 +426,9 @@ export class Diagnostics implements DiagnosticsHook {
     // ERR_HTTP_HEADERS_SENT again, and that second one is what Express logs (N13).
     const last = record.logged[record.logged.length - 1];
     const code = typeof last === 'object' && last !== null ? (last as { code?: unknown }).code : undefined;
+    // A write that failed because the client left (a feed or an event stream whose reader went
+    // away, the app logging its write's error): a hang-up, not the app's failure.
+    if (typeof code === 'string' && CLIENT_LEFT.has(code)) return;
     const first = typeof code === 'string' ? record.thrown.find((t) => t.capture && (t.value as { code?: unknown } | null)?.code === code && t.capture.frames.some((f) => !f.library)) : undefined;
     if (first) return void this.report(first.value, { phase: 'app', request: record.req, response: { status }, call: record, note: afterResponseNote(status) });
     this.explainLogged(record, { status }, afterResponseNote(status));

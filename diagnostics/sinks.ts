@@ -119,9 +119,12 @@ export class Sinks {
    * for a new dump not written, why (`problem`: no dump folder, or the coded write failure).
    */
   emit(dump: Dump, final = false): { repeat: boolean; path: string | null; problem?: string } {
-    // A hang is one worker killed, and a `final` failure (an uncaught exception, process.exit())
-    // ends this process: each gets its own files, never folded into an earlier one.
-    const own = dump.kind === 'hang' || final;
+    // A hang is one worker killed: each gets its own files, never folded into an earlier one. So
+    // does a `final` failure (an uncaught exception, process.exit(): it ends this process) at a site
+    // this process dumped before (its 500 there, then a crash by another path); one at a site only
+    // another worker of the run dumped stays that dump's repeat, so a crash loop's respawns write
+    // one dump between them, not one each.
+    const own = dump.kind === 'hang' || (final && this.sites.get(dump.site)?.shown === true);
     const known = own ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path };
     this.total++;

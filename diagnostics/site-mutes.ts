@@ -165,10 +165,13 @@ export class SiteMutes {
     let best: { startOffset: number; endOffset: number } | null = null;
     for (const f of scripts.find((s) => s.scriptId === fn.scriptId)?.functions ?? []) {
       const r = f.ranges[0];
-      if (r && r.startOffset <= at && at < r.endOffset && (best === null || r.endOffset - r.startOffset < best.endOffset - best.startOffset)) best = r;
+      // The script's top level is the range over the whole source. A function can start at offset
+      // 0 too: tsx drops a file's leading comments, and the app's first function begins its script.
+      if (!r || (r.startOffset === 0 && r.endOffset >= source.length)) continue;
+      if (r.startOffset <= at && at < r.endOffset && (best === null || r.endOffset - r.startOffset < best.endOffset - best.startOffset)) best = r;
     }
-    // The innermost function holding fn's start is fn's own, unless fn is the script's top level.
-    return best !== null && best.startOffset > 0 ? best.endOffset : null;
+    // The innermost function holding fn's start is fn's own (none: fn is the script's top level).
+    return best?.endOffset ?? null;
   }
 
   /** Every muted function pauses again (a throw went uncaptured while something was muted). */

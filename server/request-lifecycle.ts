@@ -5,6 +5,9 @@
 // reached from the response through node-http.ts's kRequestState).
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+// node's own binding, not the global: globalThis.performance is a lazy accessor, and each of a
+// request's clock reads (finished(), with the loop-block watch on by default) went through its getter.
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { armAbort, closeAfterResponse, closeLingering, closeUnattached, markBodyExpected, destroyAfterFlush, destroyResponse, destroySoon, dropAppWrites, isLastResponse, keepsAlive, kRequestState as kState } from './node-http.js';

@@ -94,7 +94,7 @@ export async function docNginx(instances: string[]): Promise<{ port: number; dir
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 256; }\nhttp {\n  access_log ${dir}/access.log;\n${temp}\n${block}}\n`,
+    `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 256; }\nhttp {\n  log_format upstreams '$msec $request_method $request_uri $status upstream=$upstream_addr statuses=$upstream_status';\n  access_log ${dir}/access.log upstreams;\n${temp}\n${block}}\n`,
   );
   const args = ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`];
   const t = spawnSync('/usr/sbin/nginx', ['-t', ...args], { encoding: 'utf8' });

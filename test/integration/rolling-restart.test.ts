@@ -142,12 +142,19 @@ describe("rolling restart behind docs/deployment.md's nginx block", () => {
     await waitFor(() => before.every((p) => served(p)), 'both instances to serve under load');
     const exits: number[] = [];
     const after: number[] = [];
+    /** The roll's steps with nginx's clock (its access log's $msec), for a failure's message. */
+    const steps: string[] = [];
+    const step = (what: string) => steps.push(`${(Date.now() / 1000).toFixed(3)} ${what}`);
     for (const [i, address] of addresses.entries()) {
+      step(`SIGTERM to instance ${i} (${address}, pid ${first[i]!.proc.pid})`);
       first[i]!.proc.kill('SIGTERM');
       exits.push(await first[i]!.exited);
+      step(`instance ${i} exited ${exits.at(-1)}`);
       const next = await boot([APP, '-b', `tcp://${address}`]);
       after.push(next.proc.pid!);
+      step(`instance ${i} restarted (pid ${next.proc.pid}), listening`);
       await waitFor(() => served(next.proc.pid!), `the restarted instance ${i} to serve through nginx`, 20_000);
+      step(`instance ${i} restarted serves through nginx`);
     }
     const rollEnd = load.tally.bodies.length;
     await waitFor(() => after.every((p) => served(p, rollEnd)), 'both restarted instances to serve after the roll', 5_000);
@@ -156,14 +163,28 @@ describe("rolling restart behind docs/deployment.md's nginx block", () => {
     const failed = count(tally.errors) + [...tally.statuses].filter(([st]) => st < 200 || st > 299).reduce((a, [, c]) => a + c, 0);
     console.info(`rolling restart behind nginx (max_fails=0): ${tally.requests} requests (${tally.posts} POST), ${failed} failed (${tally.failedPosts} POST): statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...tally.errors])}`);
     expect(exits).toEqual([0, 0]);
-    // nginx's error log says what each failed request met at each instance (refused, reset, closed early).
-    const errors = (() => {
+    // nginx's logs say what each failed request met: its access log the upstreams each try went to
+    // and their statuses (docNginx's format), its error log why (refused, reset, closed early).
+    const read = (file: string) => {
       try {
-        return readFileSync(join(dir, 'error.log'), 'utf8');
+        return readFileSync(join(dir, file), 'utf8');
       } catch {
         return '';
       }
-    })();
-    expect(failed - tally.failedPosts, `failed GETs; nginx's error log:\n${errors.slice(-4000)}`).toBe(0);
+    };
+    const failedTries = read('access.log').split('\n').filter((l) => / (?!2\d\d )\d{3} upstream=/.test(l));
+    // Refused connections are each stopped instance's expected lines: counted by upstream, the rest quoted.
+    const errorLines = read('error.log').split('\n').filter((l) => /\[(warn|error|crit|alert|emerg)\]/.test(l));
+    const refused = new Map<string, number>();
+    for (const l of errorLines.filter((e) => e.includes('connect() failed (111'))) {
+      const upstream = /upstream: "([^"]+)"/.exec(l)?.[1] ?? '?';
+      refused.set(upstream, (refused.get(upstream) ?? 0) + 1);
+    }
+    const other = errorLines.filter((l) => !l.includes('connect() failed (111'));
+    expect(failed - tally.failedPosts, [
+      "failed GETs; the roll's steps:", ...steps,
+      "nginx's access log for the failed requests (time, method, status, the upstream of each try):", ...failedTries,
+      `refused connections by upstream: ${JSON.stringify([...refused])}; its other error lines:`, ...other.slice(-20),
+    ].join('\n')).toBe(0);
   }, 90_000 * SLOWNESS);
 });

@@ -178,6 +178,21 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
       expect(JSON.stringify(d.error)).toContain('/nonexistent-tspuma-reports/q3.csv');
     });
 
+    it('makes no dump of the write error a feed route logs after its client left (ERR_STREAM_DESTROYED: a hang-up), for an event stream as for a streamed body', async () => {
+      const { port } = new URL(s.url);
+      for (const path of ['/feed', '/feed?events=1']) {
+        const sock = connect(Number(port), '127.0.0.1');
+        sock.on('error', () => {});
+        sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        await new Promise((resolve) => sock.once('data', resolve)); // the head and a first event
+        sock.destroy();
+        await waitFor(() => s.stderr().includes(`[feed] ${path}: could not write`) || undefined, `the route's line for ${path}`);
+      }
+      // A request answered after those lines: a dump of them, had there been one, was written by then.
+      expect((await fetch(`${s.url}/handled`)).status).toBe(200);
+      expect(dumpsIn(dir).filter((d) => d.request?.url.startsWith('/feed'))).toEqual([]);
+    });
+
     it('makes no dump for a throw the route caught itself before answering 200', async () => {
       expect(await (await fetch(`${s.url}/handled`)).text()).toBe('fallback');
       // A later failure's dump is written after it: then /handled's would have been too.

@@ -296,6 +296,28 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
     expect(c.current()).toBeUndefined();
   });
 
+  it("keeps the stretches of at most 1024 calls queued in one turn: past that, the oldest calls' ticks run with none, never with another call's (review9.11)", async () => {
+    const c = await context();
+    const calls = 1100; // more than the ring's MAX_STRETCHES (1024) closed stretches
+    const seen: { i: number; id: string | undefined }[] = [];
+    await new Promise<void>((done) => {
+      for (let i = 0; i < calls; i++) {
+        const before = c.enter({ id: `c${i}` });
+        try {
+          process.nextTick(() => {
+            seen.push({ i, id: c.current()?.id });
+            if (seen.length === calls) done();
+          });
+        } finally {
+          c.leave(before);
+        }
+      }
+    });
+    expect(seen.filter(({ i, id }) => id !== undefined && id !== `c${i}`)).toEqual([]);
+    // The newest 1024 calls' ticks each ran with their own call.
+    expect(seen.slice(calls - 1024).filter(({ i, id }) => id !== `c${i}`)).toEqual([]);
+  });
+
   it('gives the global timer functions and process.nextTick back when disabled', () => {
     const before = { setTimeout, setInterval, setImmediate, queueMicrotask, nextTick: process.nextTick };
     const c = new CallContext<{ id: string }>();

@@ -185,6 +185,35 @@ describe('Capturer', () => {
     }
   });
 
+  it('captures the locals of a function V8 has optimized (a helper called 200,000 times), not undefined for those its optimized code no longer needs (review9.12)', async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      // Compiled after start(), as an app is: defined here, first called below.
+      const price = (sku: string, qty: number): number => {
+        const unit = sku.length * 3;
+        const total = unit * qty;
+        if (total > 1000) throw new RangeError(`total ${total} over the limit`);
+        return total;
+      };
+      let sum = 0;
+      for (let i = 0; i < 200_000; i++) sum += price('abc', i % 10);
+      expect(sum).toBe(8_100_000);
+      let failed: unknown;
+      c.scope('app', () => {
+        try {
+          price('abcdefgh', 500);
+        } catch (err) {
+          failed = err;
+        }
+      });
+      expect(c.captureFor(failed)?.frames[0]?.locals).toMatchObject({ sku: 'abcdefgh', qty: 500, unit: 24, total: 12000 });
+    } finally {
+      c.stop();
+    }
+  });
+
   it('captures a throw between app calls (a timer, a fire-and-forget promise) with its values, attributed to the call that started it', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     const { Attribution } = await import('../../diagnostics/attribution.js');

@@ -80,6 +80,23 @@ describe('sinks: the text of the log record and of onDump', () => {
   });
 });
 
+describe('sinks: the failure that ends a process (final)', () => {
+  it('gets its own files where this process dumped its site before, but stays a repeat of a site another worker of the run dumped (a crash loop writes one dump, not one a respawn) (review9.4)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-final-'));
+    const quiet = { maxFiles: 50, githubActions: false, colour: false, write: () => undefined, run: 'run-9' };
+    const w1 = new Sinks({ dir, ...quiet, who: 'worker 1 (PID 101)' });
+    const first = w1.emit(dump('exception', 'jobs.ts:8')); // a request's 500
+    // A respawned worker's crash at that site, as every replacement in a crash loop makes it.
+    const w2 = new Sinks({ dir, ...quiet, who: 'worker 2 (PID 102)' });
+    expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: first.path });
+    // The worker that dumped the 500 crashes there by another path: that crash is dumped too.
+    const crash = w1.emit(dump('exception', 'jobs.ts:8'), true);
+    expect(crash.repeat).toBe(false);
+    expect(new Set([first.path, crash.path]).size).toBe(2);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(2);
+  });
+});
+
 describe('sinks: a dump not written', () => {
   it('says why beside its null path: no dump folder, or the coded write failure of a folder gone since (T9)', () => {
     const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });

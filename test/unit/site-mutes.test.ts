@@ -214,6 +214,27 @@ describe('site mutes', () => {
     }
   });
 
+  // tsx drops a file's leading comments: an app's first function can start at offset 0 of its
+  // compiled script, where only the script's own range (the whole source) used to start (tests15.1:
+  // debug-app.ts's loadUser was never muted, and each repeat read the coverage of every script again).
+  it('mutes a function that starts at offset 0 of its script, whose end only the coverage tells', async () => {
+    const { runInThisContext } = await import('node:vm');
+    // A template literal with a ${} after the last break location: the braces there do not tell.
+    const first = runInThisContext('function first(n) {\n  throw new Error(`first ${n} failed`);\n}\nfirst;\n', { filename: '/tmp/tspuma-site-mutes-first.js' }) as (n: number) => number;
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 1000 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      c.scope('app', () => {
+        for (let i = 0; i < 20; i++) attempt(first, i);
+      });
+      expect(c.stats).toMatchObject({ captures: 1, repeats: 1, muted: 1, pauses: 2 });
+      expect(c.mutes.size).toBe(1);
+    } finally {
+      c.stop();
+    }
+  });
+
   it("reads a function's end past the closing braces after its last break location, and gives up where code follows", () => {
     const end = (src: string, from: string) => bracesAfter(src, src.indexOf(from));
     const two = 'function f(o) { return o.a; }\nfunction g() {}';

@@ -5,7 +5,10 @@
 // site-mutes.ts mutes); condbp (all, a breakpoint with the condition false at the throw instead);
 // bbpause (blackboxed in its second pause, as capture mutes); bbcov (and
 // Profiler.getBestEffortCoverage in that pause); bbhooks, bbacc, bbawait (bbpause with promise hooks,
-// an Error.prepareStackTrace accessor and a limit of 14, or a top-level await before the loop).
+// an Error.prepareStackTrace accessor and a limit of 14, or a top-level await before the loop);
+// bbread (the first pause reads every frame's scopes and the thrown value, as capture's does);
+// bbpat (setBlackboxPatterns with an empty list, as capture sets); bbreassert (pause-on-exceptions
+// posted again every 250 ms, as capture does).
 import inspector from 'node:inspector';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +53,19 @@ if (mode !== 'plain') {
   };
   if (mode === 'blackbox' || mode === 'both') mute();
   // bbpause: as capture does, the site pauses twice first and is muted in the second pause
-  s.on('Debugger.paused', () => { pauses++; if (mode.startsWith('bb') && pauses === 2) mute(); post('Debugger.resume'); });
+  s.on('Debugger.paused', (m) => {
+    pauses++;
+    // bbread: the first pause reads every frame's scopes and the thrown value, as capture's does
+    if (mode === 'bbread' && pauses === 1) {
+      for (const cf of m.params.callFrames) for (const scope of cf.scopeChain) if (scope.object.objectId) post('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true, generatePreview: true });
+      if (m.params.data?.objectId) post('Runtime.callFunctionOn', { objectId: m.params.data.objectId, functionDeclaration: 'function () { return 1; }' });
+    }
+    if (mode.startsWith('bb') && pauses === 2) mute();
+    post('Debugger.resume');
+  });
+  if (mode === 'bbpat') post('Debugger.setBlackboxPatterns', { patterns: [] });
+  // bbreassert: pause-on-exceptions posted again every 250 ms, as capture's REASSERT_MS does
+  if (mode === 'bbreassert') setInterval(() => post('Debugger.setPauseOnExceptions', { state: 'all' }), 250).unref();
   if (mode === 'condbp' || mode === 'both') {
     post('Debugger.setBreakpoint', { location: { scriptId, lineNumber: throwLine, columnNumber: lines[throwLine].indexOf('throw') }, condition: 'false' });
   }

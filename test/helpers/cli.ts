@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './net.js';
 
+/** How long `exited` waits, after a process's exit, for its stdout and stderr to close. */
+const STREAMS_AFTER_EXIT_MS = 2_000;
+
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = `${ROOT}dist/server/cli.js`;
 
@@ -118,10 +121,20 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
     }
   });
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  // 'exit' can come before the last of the process's stdout and stderr has been read (a clean-clone
+  // CI run read '' as the stderr of a process that had exited 1 with its coded line): exited waits
+  // for both pipes to close as well, at most STREAMS_AFTER_EXIT_MS (a worker or grandchild that
+  // outlives the process keeps them open).
+  const piped = [proc.stdout!, proc.stderr!].map((st) => new Promise<void>((r) => (st.closed ? r() : st.once('close', () => r()))));
   const exited = new Promise<number>((resolve) => {
     proc.on('exit', (code, signal) => {
       children.delete(proc);
-      resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
+      const c = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15);
+      const bound = setTimeout(() => resolve(c), STREAMS_AFTER_EXIT_MS);
+      void Promise.all(piped).then(() => {
+        clearTimeout(bound);
+        resolve(c);
+      });
     });
   });
   const lines = () => {

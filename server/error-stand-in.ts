@@ -48,5 +48,10 @@ export function bareObjectText(err: unknown): { name: string; message: string } 
   }
 }
 
+/** What a log line says a thrown or rejected value was: a bare object's text, an Error's message, or the value as text. */
+export function thrownMessage(err: unknown): string {
+  return bareObjectText(err)?.message ?? (err as Error | null | undefined)?.message ?? String(err);
+}
+
 /** Keys a bare object's headline names. */
 const MAX_KEYS = 8;

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { FailureFolder } from './logger.js';
-import { bareObjectText } from './error-stand-in.js';
+import { thrownMessage } from './error-stand-in.js';
 
 /** The handler for one rejection, and its folder (swept on its own timer; a test sweeps it). */
 export function rejectionLogger(log: Logger, diagnostics: () => DiagnosticsHook | null, who: string, folder?: FailureFolder): { handle: (reason: unknown) => void; folder: FailureFolder } {
@@ -26,7 +26,7 @@ export function rejectionLogger(log: Logger, diagnostics: () => DiagnosticsHook 
       : first
         ? ` (a repeat of dump #${first.id} at ${first.site}${reported!.path ? `, ${reported!.path}` : ''}, whose request was ${first.request ? `${first.request.method} ${first.request.url}` : 'none'}; this one's is not known)`
         : '';
-    log.error({ err: reason, ...(request ? { request } : {}) }, `${who}Unhandled promise rejection (the server keeps serving): ${bareObjectText(reason)?.message ?? (reason as Error)?.message ?? String(reason)}${started}`);
+    log.error({ err: reason, ...(request ? { request } : {}) }, `${who}Unhandled promise rejection (the server keeps serving): ${thrownMessage(reason)}${started}`);
   };
   return { handle, folder: fold };
 }

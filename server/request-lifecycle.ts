@@ -27,7 +27,7 @@ import { requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
 import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
-import { bareObjectText, readText, standInError } from './error-stand-in.js';
+import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
 
 export interface InFlight {
@@ -387,7 +387,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const url = shownUrl(state.url); // as it arrived: a router may have rewritten req.url
     // The first failure of a kind in full; the ones like it in the next interval are counted
     // (logger.ts), without building their line.
-    const message = (): string => `${req.method} ${url} failed: ${shownUrl(bareObjectText(err)?.message ?? (err as Error)?.message ?? String(err))}`;
+    const message = (): string => `${req.method} ${url} failed: ${shownUrl(thrownMessage(err))}`;
     if (this.failures.admit(FailureFolder.kindOf(err, `${req.method}`), message)) log.error({ err, method: req.method, url, status }, message());
     this.answer(state, err, status, { dump: 'app' }).catch(onAnswerError);
   }

@@ -266,7 +266,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     process.on('SIGTERM', () => void stop('SIGTERM'));
     // Ctrl-C reaches the whole process group; the primary decides what happens.
     process.on('SIGINT', () => undefined);
-    // A closed terminal hangs up the whole process group: the primary decides (single.ts onHangup).
+    // A closed terminal hangs up the whole process group: the primary decides (hangup.ts onHangup, from cluster/run.ts).
     process.on('SIGHUP', () => undefined);
   });
 }

@@ -116,6 +116,12 @@ export const WORKER_BOOT_FAILURES_ENV = 'TSPUMA_WORKER_BOOT_FAILURES';
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
+/**
+ * Environment a -d primary sets before forking: a private folder of its own (removed when it
+ * stops) where its workers claim dump sites when they have no dump folder to claim them in, so a
+ * crash loop's respawns print a site's dump once between them (diagnostics/dump-budget.ts).
+ */
+export const SITE_CLAIMS_ENV = 'TSPUMA_SITE_CLAIMS';
 /** Environment a socket-activated primary forks its workers with: the activated sockets' fds and names. */
 export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
 /** Environment a cluster primary forks its workers with: the binds it keeps, each with the worker's fd of its socket (JSON). */

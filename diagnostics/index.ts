@@ -1,7 +1,7 @@
 // Debug mode's diagnostics layer (loaded only when debug is on): owns the capturer, the dump
 // builder and the sinks, and implements the DiagnosticsHook the server reports failures to.
 import { githubContext } from './github.js';
-import { CLUSTER_RUN_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal } from '../server/shared-names.js';
+import { CLUSTER_RUN_ENV, SITE_CLAIMS_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
@@ -221,6 +221,7 @@ export class Diagnostics implements DiagnosticsHook {
       colour: opts.colour,
       write: opts.write,
       run: this.worker === null ? null : claimRun(opts.env),
+      claims: this.worker === null ? null : (opts.env[SITE_CLAIMS_ENV] ?? null),
       who: this.worker === null ? null : `worker ${this.worker} (PID ${process.pid})`,
     });
     // Node's source maps are left as the app's loading sets them (the TypeScript loader turns them

@@ -34,6 +34,11 @@ export interface SinkOptions {
    * claimed in dir so a site gets one dump per server; null in single mode and the primary.
    */
   run?: string | null;
+  /**
+   * A cluster worker's folder for those claims when it writes no dump folder (the primary's own,
+   * SITE_CLAIMS_ENV): a site is then printed in full once for the whole cluster, respawns included.
+   */
+  claims?: string | null;
   /** The machine's name in file names (default os.hostname()). */
   host?: string;
   /** A cluster worker, as its repeat counts name it ("worker 1 (PID 123)"); null elsewhere. */
@@ -129,9 +134,10 @@ export class Sinks {
     if (known) return { repeat: true, path: known.path };
     this.total++;
     const base = this.dir ? resolve(this.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
-    if (base && this.opts.run && !own) {
-      // Another process of this server dumped this site first: a repeat, with its path.
-      const claim = claimSite(this.dir!, this.opts.run, dump.site, `${base}.json`);
+    const claims = this.dir ?? this.opts.claims ?? null;
+    if (claims && this.opts.run && !own) {
+      // Another process of this server dumped this site first: a repeat, with its path (none without a dump folder).
+      const claim = claimSite(claims, this.opts.run, dump.site, base ? `${base}.json` : '');
       if (!claim.mine) {
         this.sites.set(dump.site, { first: dump, count: 1, path: claim.path, shown: false });
         return { repeat: true, path: claim.path };

@@ -2,8 +2,10 @@
 // and, for the processes of one cluster, the rule of one dump per failure site, across every
 // process that writes there. The state is the folder itself, read when a dump is written, so
 // a process never waits for another and a crashing worker's dump is on disk before it returns.
+// Without a dump folder, a -d primary's own folder of claims keeps the rule (runClaimsFolder).
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
 import { processAlive } from '../server/process-alive.js';
@@ -121,4 +123,35 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
       /* another worker cleared it */
     }
   }
+}
+
+/** The name of a -d primary's own claims folder in the temporary folder: `tspuma-sites-<pid>-XXXXXX`. */
+const RUN_CLAIMS = /^tspuma-sites-(\d+)-[A-Za-z0-9]{6}$/;
+
+/**
+ * A -d cluster primary's own folder (0700, mkdtemp in the temporary folder) where its workers claim
+ * dump sites when they write no dump folder (SITE_CLAIMS_ENV): without it each worker printed
+ * every site it failed at, so a crash loop printed the same dumps at every respawn. Folders of
+ * this user's primaries that are gone (a SIGKILLed one never removed its own) are removed first.
+ * Null when the temporary folder cannot be written: each worker then prints its own dumps.
+ */
+export function runClaimsFolder(base: string = tmpdir(), alive: (pid: number) => boolean = processAlive): { dir: string; remove(): void } | null {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+  try {
+    for (const name of readdirSync(base)) {
+      const pid = Number(RUN_CLAIMS.exec(name)?.[1]);
+      if (!pid || alive(pid)) continue;
+      const st = lstatSync(join(base, name), { throwIfNoEntry: false });
+      if (st?.isDirectory() && (uid === null || st.uid === uid)) rmSync(join(base, name), { recursive: true, force: true });
+    }
+  } catch {
+    /* an unreadable temporary folder: the mkdtemp below says whether it can be used */
+  }
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(base, `tspuma-sites-${process.pid}-`));
+  } catch {
+    return null;
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -34,6 +34,11 @@ export interface SinkOptions {
    * claimed in dir so a site gets one dump per server; null in single mode and the primary.
    */
   run?: string | null;
+  /**
+   * A cluster worker's folder for those claims when it writes no dump folder (the primary's own,
+   * SITE_CLAIMS_ENV): a site is then printed in full once for the whole cluster, respawns included.
+   */
+  claims?: string | null;
   /** The machine's name in file names (default os.hostname()). */
   host?: string;
   /** A cluster worker, as its repeat counts name it ("worker 1 (PID 123)"); null elsewhere. */
@@ -75,6 +80,8 @@ interface SiteRecord {
   path: string | null;
   /** This process printed the dump (its #id means something to the reader); false: another worker dumped the site. */
   shown: boolean;
+  /** Dumped without values during a throw storm (capture-budget.ts): its first capture is dumped too. */
+  awaitsValues?: boolean;
 }
 
 export class Sinks {
@@ -124,14 +131,18 @@ export class Sinks {
     // this process dumped before (its 500 there, then a crash by another path); one at a site only
     // another worker of the run dumped stays that dump's repeat, so a crash loop's respawns write
     // one dump between them, not one each.
-    const own = dump.kind === 'hang' || (final && this.sites.get(dump.site)?.shown === true);
+    // So does the first dump with values of a site this process dumped without them in a throw
+    // storm (awaitValues): that failure's next throw, captured once pausing was back on.
+    const before = this.sites.get(dump.site);
+    const own = dump.kind === 'hang' || (final && before?.shown === true) || (dump.captured && before?.awaitsValues === true && before.shown);
     const known = own ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path };
     this.total++;
     const base = this.dir ? resolve(this.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
-    if (base && this.opts.run && !own) {
-      // Another process of this server dumped this site first: a repeat, with its path.
-      const claim = claimSite(this.dir!, this.opts.run, dump.site, `${base}.json`);
+    const claims = this.dir ?? this.opts.claims ?? null;
+    if (claims && this.opts.run && !own) {
+      // Another process of this server dumped this site first: a repeat, with its path (none without a dump folder).
+      const claim = claimSite(claims, this.opts.run, dump.site, base ? `${base}.json` : '');
       if (!claim.mine) {
         this.sites.set(dump.site, { first: dump, count: 1, path: claim.path, shown: false });
         return { repeat: true, path: claim.path };
@@ -160,6 +171,21 @@ export class Sinks {
       if (problem) this.opts.write(`tspuma: ${problem}\n`);
     }
     return { repeat: false, path, ...(path === null && problem ? { problem } : {}) };
+  }
+
+  /**
+   * The dump this process emitted at `site` without values during a throw storm, while no dump
+   * with values has followed it (undefined otherwise): the next one captured there is emitted too.
+   */
+  awaitingValues(site: string): Dump | undefined {
+    const known = this.sites.get(site);
+    return known?.awaitsValues === true && known.shown ? known.first : undefined;
+  }
+
+  /** Marks `site`'s dump (just emitted, without values, in a throw storm) as awaiting a dump with values. */
+  awaitValues(site: string): void {
+    const known = this.sites.get(site);
+    if (known?.shown) known.awaitsValues = true;
   }
 
   /** Whether a dump of `site` was emitted (here, or by another worker of the run). */

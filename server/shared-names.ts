@@ -11,6 +11,14 @@ export const kDumped = Symbol.for(DUMPED_KEY);
 export const IN_FLIGHT_KEY = 'tspuma.inFlight';
 export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
 
+/**
+ * On globalThis while the blocked-loop watch runs (server/loop-block.ts): a function returning how
+ * many ms ago its timer last ran (the event loop's last turn it saw), read by a paused-process
+ * live stack or autopsy (inspector/remote.ts) to tell a blocked thread from an idle one.
+ */
+export const LOOP_TURN_KEY = 'tspuma.loopTurn';
+export const kLoopTurn = Symbol.for(LOOP_TURN_KEY);
+
 /** On globalThis for one synchronous moment: the thrown value, handed over by the inspector. */
 export const THROWN_KEY = 'tspuma.diagnostics.thrown';
 export const kThrown = Symbol.for(THROWN_KEY);
@@ -116,6 +124,12 @@ export const WORKER_BOOT_FAILURES_ENV = 'TSPUMA_WORKER_BOOT_FAILURES';
  * claim dump sites under in the dump folder (diagnostics/dump-budget.ts).
  */
 export const CLUSTER_RUN_ENV = 'TSPUMA_CLUSTER_RUN';
+/**
+ * Environment a -d primary sets before forking: a private folder of its own (removed when it
+ * stops) where its workers claim dump sites when they have no dump folder to claim them in, so a
+ * crash loop's respawns print a site's dump once between them (diagnostics/dump-budget.ts).
+ */
+export const SITE_CLAIMS_ENV = 'TSPUMA_SITE_CLAIMS';
 /** Environment a socket-activated primary forks its workers with: the activated sockets' fds and names. */
 export const WORKER_LISTEN_FDS_ENV = 'TSPUMA_LISTEN_FDS';
 /** Environment a cluster primary forks its workers with: the binds it keeps, each with the worker's fd of its socket (JSON). */

@@ -11,7 +11,7 @@ import type { Options } from '../options.js';
 import { VERSION } from '../version.js';
 import type { DiagnosticsHook } from '../debug-hook.js';
 import { exposureWarnings, warnExposure } from '../exposure.js';
-import { CLUSTER_RUN_ENV } from '../shared-names.js';
+import { CLUSTER_RUN_ENV, SITE_CLAIMS_ENV } from '../shared-names.js';
 import { FORCE_KILL_MS, Primary } from './primary.js';
 import { defaultDeps } from './primary-deps.js';
 import { onHangup } from '../hangup.js';
@@ -176,6 +176,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   const control = options.controlUrl ? await import('../control.js').then(({ serveControl, clusterControlled }) => serveControl(options, clusterControlled(primary), log, () => stop('ctl stop'))) : null;
   if (control) void primary.stopped.then(() => control.close());
   const controlUrl = control?.url ?? null;
+  // With -d, where the workers claim dump sites when they write no dump folder (removed below).
+  const claims = options.debug ? (await import('../../diagnostics/dump-budget.js')).runClaimsFolder() : null;
+  if (claims) process.env[SITE_CLAIMS_ENV] = claims.dir;
   const files: string[] = [];
   try {
     // The pidfile and state file before any worker is forked: one that cannot be written (EACCES,
@@ -204,6 +207,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     control?.close();
     health?.server.close();
     await devtools?.close();
+    claims?.remove();
     throw err;
   }
   process.title = `tspuma ${VERSION} cluster${options.tag ? ` [${options.tag}]` : ''}`;
@@ -212,6 +216,7 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   await stderr?.workerStderrDrained(STDERR_DRAIN_MS);
   await devtools?.close();
   for (const f of files) own?.removeIfOwn(f);
+  claims?.remove();
   // `ctl stop --wait` returns now: workers gone, afterStopped run, files removed; the exit follows.
   await control?.finish(primary.failure ? 1 : code);
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.

@@ -1,6 +1,7 @@
 // Integration: `tspuma -w N` when workers fail to boot: an app that can never boot ends the
 // primary with its error and a hint; a phased restart whose new worker fails once leaves one
 // generation serving and no leaked worker; a stop during a phased restart ends it without an error.
+// A booted worker's crash loop under -d without a dump folder prints each failure site's dump once.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,4 +164,45 @@ describe('cluster boot failures', { concurrent: true }, () => {
       '30 - Phased restart not finished: the server is stopping',
     ]);
   });
+});
+
+describe('a crash loop under -d without a dump folder', () => {
+  it('-w 2: each failure site is dumped in full once for the whole cluster, not again by every respawned worker (review9.5)', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cluster-boot');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-crash-loop-'));
+    // Jobs started at module load: a rejection nobody awaits (the worker serves on), then an
+    // uncaught TypeError that ends the worker; its replacement does the same.
+    const app = join(dir, 'jobs.mjs');
+    writeFileSync(
+      app,
+      [
+        'const cache = new Map();',
+        'async function warmup() {',
+        '  await new Promise((r) => setTimeout(r, 50));',
+        "  throw new Error('warmup: upstream returned 503');",
+        '}',
+        'void warmup();',
+        'setTimeout(function refresh() {',
+        "  const entry = cache.get('rates');",
+        "  cache.set('rates', entry.value + 1);",
+        '}, 300);',
+        'export default () => new Response("ok\\n");',
+        '',
+      ].join('\n'),
+    );
+    const s = mine.adopt(run(['-d', '--inspect=off', '-w', '2', '-b', 'tcp://127.0.0.1:0', app]));
+    // Four deaths: at least two of them respawned workers, each having failed at both sites.
+    const deaths = () => s.lines().filter((l) => /^Worker \d \(PID: \d+\) died \(exit 1\); respawning/.test(String(l.msg))).length;
+    await waitFor(() => deaths() >= 4, 'four worker deaths', 60_000 * SLOWNESS, 100);
+    s.proc.kill('SIGTERM');
+    await s.exited;
+    const fatal = s.lines().filter((l) => / uncaught exception, stopping: Cannot read properties of undefined/.test(String(l.msg))).length;
+    const rejected = s.lines().filter((l) => / Unhandled promise rejection .*warmup: upstream returned 503/.test(String(l.msg))).length;
+    expect({ fatal: fatal >= 4, rejected: rejected >= 4 }, s.stdout()).toEqual({ fatal: true, rejected: true });
+    // The full dumps on stderr, by their first line: one per site.
+    const headers = s.stderr().split('\n').filter((l) => l.startsWith('tspuma dump #'));
+    expect(headers.map((h) => h.replace(/#\d+/, '#N')).sort(), s.stderr()).toEqual(['tspuma dump #N [app] Error: warmup: upstream returned 503', "tspuma dump #N [app] TypeError: Cannot read properties of undefined (reading 'value')"]);
+    // A respawned worker's repeat of the rejection names the site another worker dumped.
+    expect(s.lines().some((l) => /Unhandled promise rejection .*warmup: upstream returned 503 \(a repeat of dump #\d+ at .*jobs\.mjs:4/.test(String(l.msg)))).toBe(true);
+  }, 90_000 * SLOWNESS);
 });

@@ -1,10 +1,11 @@
 // Sinks in-process: a repeated failure site is folded into its first dump, but every hang (one
 // worker killed each time) gets its own files.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
+import { runClaimsFolder } from '../../diagnostics/dump-budget.js';
 import { autopsyLine } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { DumpDelivery } from '../../diagnostics/dump-delivery.js';
@@ -94,6 +95,39 @@ describe('sinks: the failure that ends a process (final)', () => {
     expect(crash.repeat).toBe(false);
     expect(new Set([first.path, crash.path]).size).toBe(2);
     expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(2);
+  });
+});
+
+describe('sinks: a cluster without a dump folder', () => {
+  it("claims sites in the primary's own folder (SITE_CLAIMS_ENV): a site another worker of the run printed is a repeat, with no path (review9.5)", () => {
+    const claims = runClaimsFolder()!;
+    try {
+      const out: string[] = [];
+      const quiet = { dir: null, maxFiles: 50, githubActions: false, colour: false, write: (t: string) => out.push(t), run: 'run-5', claims: claims.dir };
+      const w1 = new Sinks({ ...quiet, who: 'worker 0 (PID 101)' });
+      expect(w1.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: false, path: null, problem: 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)' });
+      // Its respawn crashes at the same site: folded, not printed again.
+      const w2 = new Sinks({ ...quiet, who: 'worker 0 (PID 102)' });
+      expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: null });
+      // Another phase (a deploy) prints it again.
+      expect(new Sinks({ ...quiet, run: 'run-5-phase1' }).emit(dump('exception', 'jobs.ts:8')).repeat).toBe(false);
+      expect(out.filter((t) => t.startsWith('tspuma dump #'))).toHaveLength(2);
+    } finally {
+      claims.remove();
+    }
+    expect(existsSync(claims.dir)).toBe(false);
+  });
+
+  it("removes the claims folders of this user's primaries that are gone, never a running one's", () => {
+    const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-base-'));
+    const dead = join(base, 'tspuma-sites-999999999-AbC123');
+    const running = join(base, 'tspuma-sites-4242-XyZ789');
+    for (const d of [dead, running]) mkdirSync(join(d, '.tspuma-sites'), { recursive: true });
+    writeFileSync(join(base, 'tspuma-sites-999999998-file00'), 'a file, not a folder of ours');
+    const made = runClaimsFolder(base, (pid) => pid === 4242)!;
+    expect(readdirSync(base).sort()).toEqual([basename(made.dir), 'tspuma-sites-4242-XyZ789', 'tspuma-sites-999999998-file00'].sort());
+    expect(statSync(made.dir).mode & 0o777).toBe(0o700);
+    rmSync(base, { recursive: true });
   });
 });
 

@@ -228,6 +228,24 @@ describe('site mutes', () => {
     }
   });
 
+  it("looks for the error an app frame holds during a storm (a framework's 5xx with no error handed over): pausing on for the look alone", () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      for (let i = 0; i < 22; i++) diag.report(attempt(charge, i), { phase: 'app' });
+      expect(diag.capturer.storming).toBe(true);
+      const answer = (): unknown => {
+        const err = new Error('held by the error handler');
+        const held = diag.capturer.heldError();
+        return held === undefined ? err.message : held;
+      };
+      expect((answer() as Error).message).toBe('held by the error handler');
+      expect(diag.capturer.pausingNow).toBe(false);
+      expect(diag.capturer.storming).toBe(true);
+    } finally {
+      diag.close();
+    }
+  });
+
   it('holds storms off while a failure dumped in one awaits its capture', () => {
     const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
     try {

@@ -159,6 +159,25 @@ const HELD_LOOKS_PER_SECOND = 20;
  */
 export const REASSERT_MS = 250;
 
+let localsKept = false;
+
+/**
+ * Optimized code (TurboFan) keeps only the values it still needs: at a throw in a function V8 has
+ * optimized (a helper called in a per-request loop, after a few thousand requests), the locals it
+ * dropped read as undefined (`unit=undefined total=undefined` beside 'total 12000', review9.12).
+ * Without the liveness analysis every local stays in the frame's state, so the dump has them. Set
+ * once the process serves (serving()), not at start(): a V8 flag changed at run time changes the
+ * flag hash node's embedded code cache was made under, so every node builtin compiled after it
+ * compiles from source, the .ts module-hooks thread's whole isolate included (a -d boot of a .ts
+ * app about 30 ms of CPU more, of an Express .ts app about 55 ms). Functions are optimized after
+ * many calls, in serving; code optimized before the flag is not affected.
+ */
+function keepOptimizedLocals(): void {
+  if (localsKept) return;
+  localsKept = true;
+  setFlagsFromString('--no-analyze-environment-liveness');
+}
+
 export class Capturer {
   private readonly session = new inspector.Session();
   private pausing = false;
@@ -213,12 +232,6 @@ export class Capturer {
 
   /** Pausing is on from here on, whenever the budget allows: throws outside app calls count too. */
   start(): void {
-    // Optimized code (TurboFan) keeps only the values it still needs: at a throw in a function V8
-    // has optimized (a helper called in a per-request loop, after a few thousand requests), the
-    // locals it dropped read as undefined (`unit=undefined total=undefined` beside 'total 12000',
-    // review9.12). Without the liveness analysis every local stays in the frame's state, so the
-    // dump has them; code optimized before this call is not affected.
-    setFlagsFromString('--no-analyze-environment-liveness');
     this.session.connect();
     this.session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => {
       if (message.params.url) this.scripts.set(message.params.scriptId, { url: message.params.url });
@@ -349,8 +362,9 @@ export class Capturer {
     this.setPausing(this.started && this.budget.pausingAllowed());
   }
 
-  /** The process has begun serving: a trip of the boot's throws no longer holds pausing off (CaptureBudget.forgive). */
+  /** The process has begun serving: a trip of the boot's throws no longer holds pausing off (CaptureBudget.forgive), and optimized code keeps its locals from now on (keepOptimizedLocals). */
   serving(): void {
+    keepOptimizedLocals();
     this.budget.forgive();
     this.refresh();
   }

@@ -562,6 +562,8 @@ export class Diagnostics implements DiagnosticsHook {
     const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
     const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
     let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (storm ? STORM_NOTE : undefined) ?? (awaited ? stormValuesNote(awaited.id) : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
+    // The caller's own note (why a 5xx is taken to be this error's) says nothing of the storm.
+    if (storm && ctx.note) note = `${ctx.note}. ${STORM_NOTE}`;
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.

@@ -217,6 +217,9 @@ export class Capturer {
     // review9.12). Without the liveness analysis every local stays in the frame's state, so the
     // dump has them; code optimized before this call is not affected.
     setFlagsFromString('--no-analyze-environment-liveness');
+    // A value V8 still has none for (a let/const not reached yet, code optimized before this call)
+    // comes without one, not as undefined: frames.ts shows it as VALUE_UNAVAILABLE.
+    setFlagsFromString('--experimental-value-unavailable');
     this.session.connect();
     this.session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => {
       if (message.params.url) this.scripts.set(message.params.scriptId, { url: message.params.url });

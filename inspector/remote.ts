@@ -2,7 +2,7 @@
 // profiles and heap snapshots; its paused frames go through the diagnostics layer's reader,
 // redaction and Dump model.
 import { createWriteStream } from 'node:fs';
-import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
+import { FrameReader, scopeObjectIds, VALUE_UNAVAILABLE, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
 import { dumpFrame, finishFrames } from '../diagnostics/finish.js';
 import { nextDumpId, type Dump, type DumpError, type DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
@@ -262,6 +262,7 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
   const culprit = live.frames.findIndex((f) => !f.library);
   if (culprit >= 0) live.frames[culprit]!.culprit = true;
   const top = live.frames[culprit >= 0 ? culprit : 0];
+  const unavailable = live.frames.some((f) => Object.values(f.locals).some((v) => typeof v === 'object' && v?.summary === VALUE_UNAVAILABLE));
   return {
     version: 1,
     id: nextDumpId(),
@@ -280,8 +281,12 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
     redactions: live.redactions,
     inFlight: live.inFlight,
     ...(live.idle ? { idle: true as const, pauseWaitMs: live.waitedMs } : {}),
+    ...(unavailable ? { note: UNAVAILABLE_NOTE } : {}),
   };
 }
+
+/** Why a stack dump shows a local as <value unavailable> (review9.10). */
+const UNAVAILABLE_NOTE = `a local shown as ${VALUE_UNAVAILABLE} has no value V8 could report: a let/const the code had not reached, or, without -d, a value V8's optimized code (a function or loop that ran hot) no longer needed; start with -d to keep every local of optimized code`;
 
 /**
  * Samples the target for `seconds` and returns the profile (the .cpuprofile format DevTools

@@ -127,8 +127,9 @@ const MAX_FUNCTION_LOOKUPS = 64;
 const SCOPES = new Set(['local', 'block', 'catch', 'closure', 'module']);
 /**
  * A function's own binding V8 reports without a value (under --experimental-value-unavailable,
- * which capture and every open inspector set): dropped by V8's optimized code (without -d) or a
- * let/const the code has not reached. Shown as such, never as `undefined` (review9.10).
+ * which -d's capture sets once serving and an autopsy or live stack in the paused process): dropped
+ * by V8's optimized code (without -d) or a let/const the code has not reached. Shown as such,
+ * never as `undefined` (review9.10).
  */
 export const VALUE_UNAVAILABLE = '<value unavailable>';
 const UNAVAILABLE_SCOPES = new Set(['local', 'block', 'catch']);

@@ -135,7 +135,8 @@ export class Discovery {
   private refuse(req: IncomingMessage, why: { reason: string; origin: string | null }): string {
     const count = ++this.refused[why.origin === null ? 'host' : 'origin'];
     if (/^10*$/.test(String(count))) {
-      this.log.warn({ origin: why.origin, host: req.headers.host ?? null, path: req.url ?? '/', count }, `Inspector discovery refused ${req.headers.upgrade ? 'a WebSocket' : 'a request'} for ${req.url ?? '/'}: ${why.reason}${count > 1 ? ` (${count} times)` : ''}`);
+      const err = new TspumaError('TSPUMA_ERR_INSPECT_REFUSED', { what: req.headers.upgrade ? 'a WebSocket' : 'a request', path: req.url ?? '/', reason: why.reason });
+      this.log.warn({ code: err.code, remote: req.socket.remoteAddress ?? 'local', origin: why.origin, host: req.headers.host ?? null, path: req.url ?? '/', count }, `${err.message}${count > 1 ? ` (${count} times)` : ''}`);
     }
     return `tspuma inspector discovery: ${why.reason}\n`;
   }

@@ -2,7 +2,6 @@
 // on, its URL for discovery; and, for every process, the requests in flight exposed to a remote
 // reader. (The primary and the single process open none: discovery's bridge serves them.)
 import inspector from 'node:inspector';
-import { setFlagsFromString } from 'node:v8';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -122,10 +121,6 @@ export function openInspector(
   nodePrints: boolean = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS),
   handover: Handover | null = null,
 ): string | null {
-  // A local V8's optimized code dropped (an autopsy's hot loop, without -d) is reported without a
-  // value instead of as undefined: dumps say <value unavailable> (diagnostics/frames.ts), DevTools
-  // its own <value unavailable>. A flag of V8's debugger (what its scopes report), not of its compilers.
-  setFlagsFromString('--experimental-value-unavailable');
   const already = inspector.url();
   if (already) return already; // started with node --inspect: keep it
   const port = inspectorPort(addr.port, role);

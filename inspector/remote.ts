@@ -9,7 +9,7 @@ import { Redactor } from '../diagnostics/redact.js';
 import { beginFile, writeError } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import { DEFAULTS } from '../server/option-records.js';
-import { IN_FLIGHT_KEY } from '../server/shared-names.js';
+import { IN_FLIGHT_KEY, LOOP_TURN_KEY } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
 import { processExits } from '../server/process-alive.js';
@@ -126,17 +126,45 @@ export interface StackOptions {
 /** What the paused process says about itself (and its requests in flight: inspector/open.ts). */
 const SELF = `(() => {
   const f = globalThis[Symbol.for(${JSON.stringify(IN_FLIGHT_KEY)})];
+  const turn = globalThis[Symbol.for(${JSON.stringify(LOOP_TURN_KEY)})];
   const m = process.memoryUsage();
-  return { inFlight: typeof f === 'function' ? f() : [], pid: process.pid, node: process.version, rssBytes: m.rss, heapUsedBytes: m.heapUsed, uptimeSeconds: Math.round(process.uptime()) };
+  return { inFlight: typeof f === 'function' ? f() : [], pid: process.pid, node: process.version, rssBytes: m.rss, heapUsedBytes: m.heapUsed, uptimeSeconds: Math.round(process.uptime()), sinceTurnMs: typeof turn === 'function' ? turn() : null };
 })()`;
+
+/**
+ * Run in the process before it is paused for its stack: V8's --experimental-value-unavailable (a
+ * flag of its debugger: what scopes report, not what its compilers emit) makes a value optimized
+ * code dropped come without one, shown as <value unavailable> (diagnostics/frames.ts). Set there
+ * only when a stack is read (an autopsy, a live stack): a V8 flag changed at run time changes the
+ * flag hash node's code cache was made under, a cost at boot (diagnostics/capture.ts). `require`
+ * is the inspector's command-line one (node 20 before getBuiltinModule).
+ */
+const VALUES_UNAVAILABLE = `(globalThis.process.getBuiltinModule?.('node:v8') ?? require('node:v8')).setFlagsFromString('--experimental-value-unavailable')`;
 
 const IDLE_MS = 500;
 /** Running JavaScript pauses within a round trip; a later pause is the process's next callback. */
 const BUSY_PAUSE_MS = 100;
+/**
+ * A late pause is still running code, not an idle process's next callback, when the event loop had
+ * not turned for this long as it paused (the blocked-loop watch's timer, every 250 ms at most, had
+ * not run): code blocked outside JavaScript (execSync, a sync native call) or in long garbage
+ * collections honours a pause only as it returns, seconds after its loop last turned.
+ */
+export const BLOCKED_TURN_MS = 1000;
+
+/**
+ * Whether a pause that took waitedMs shows an idle process (its next callback, or the event loop's
+ * entry into JavaScript: `entering`) rather than the code that was running: sinceTurnMs, when the
+ * process tracks it (null: it does not), is how long its loop had not turned at the pause.
+ */
+export function pausedIdle(waitedMs: number, entering: boolean, sinceTurnMs: number | null): boolean {
+  if (sinceTurnMs !== null && sinceTurnMs >= BLOCKED_TURN_MS) return false;
+  return waitedMs > BUSY_PAUSE_MS || entering;
+}
 /** How long a pause already held by another client takes to be told to a session that enables its debugger. */
 const HELD_MS = 150;
 
-type SelfInfo = { inFlight: InFlight[] } & LiveStack['process'];
+type SelfInfo = { inFlight: InFlight[]; sinceTurnMs?: number | null } & LiveStack['process'];
 
 function selfInfo(v: SelfInfo | undefined): Pick<LiveStack, 'inFlight' | 'process'> {
   return {
@@ -212,6 +240,10 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
       return { idle: false, waitedMs: 0, ...read, ...selfInfo(self.result.value), pausedInDebugger: held.reason };
     }
     const asked = Date.now();
+    // Before the pause, whose scope objects hold the values as V8 reports them then: a local V8's
+    // optimized code dropped comes without a value, not as undefined (review9.10). Not awaited (a
+    // thread stuck outside JavaScript answers neither); the pause is dispatched after it.
+    s.send('Runtime.evaluate', { expression: VALUES_UNAVAILABLE, includeCommandLineAPI: true, silent: true }).catch(() => undefined);
     await s.send('Debugger.pause');
     // Running JavaScript pauses at once (the inspector interrupts it). An idle process pauses at
     // its next callback, which may never come: then an evaluation of our own gives it one, and
@@ -239,9 +271,10 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
     pausedOnce = false;
     const self = selfNow ?? (await bounded(evaluation!, timeoutMs, timeout));
     // Idle: the pause waited for a callback, or landed where the event loop enters JavaScript
-    // (only Node's own frames: a timer, a socket read), not inside running code.
+    // (only Node's own frames: a timer, a socket read), not inside running code; unless the loop
+    // had not turned for a second (pausedIdle): then it came late because the code was blocked.
     const entering = read.frames.length > 0 && read.frames.every((f) => f.file.startsWith('node:'));
-    return { idle: waitedMs > BUSY_PAUSE_MS || entering, waitedMs, ...read, ...selfInfo(self.result.value) };
+    return { idle: pausedIdle(waitedMs, entering, self.result.value?.sinceTurnMs ?? null), waitedMs, ...read, ...selfInfo(self.result.value) };
   } finally {
     // Resume on every path (a pause that lands late, after a timeout, too), but never a pause
     // another client holds.

@@ -196,6 +196,9 @@ export const ERRORS = {
   TSPUMA_ERR_INSPECT_PORT_BUSY: {
     template: 'Inspector discovery port {port} is in use: {holder}. Using a free port instead (the discovery line below names it); chrome://inspect set to {host}:{port} shows that process\'s targets, not this server\'s.',
   },
+  TSPUMA_ERR_INSPECT_REFUSED: {
+    template: 'Inspector discovery refused {what} for {path}: {reason}',
+  },
   TSPUMA_ERR_INSPECT_DISCOVERY: {
     template: 'Cannot read the inspector list at {url} ({source}): {message}. {hint}',
   },

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
 import { mainThreadFigures, type ThreadFigures } from './thread-clock.js';
-import { WORKER_INDEX_ENV } from './shared-names.js';
+import { kLoopTurn, WORKER_INDEX_ENV } from './shared-names.js';
 import { ownWorkBetween, type ClientWork } from './own-work.js';
 
 /** What the watch asks of the server at a block. R: a request as the server keeps it. */
@@ -100,11 +100,14 @@ export class LoopBlockWatch<R> {
     this.thread = this.threadFigures();
     this.timer = setInterval(() => this.tick(performance.now()), this.intervalMs);
     this.timer.unref();
+    (globalThis as Record<symbol, unknown>)[kLoopTurn] = this.sinceTurn;
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    const g = globalThis as Record<symbol, unknown>;
+    if (g[kLoopTurn] === this.sinceTurn) delete g[kLoopTurn];
     this.recent.fill(null);
   }
 
@@ -128,6 +131,12 @@ export class LoopBlockWatch<R> {
   stats(): LoopBlockStats {
     return { count: this.count, longest_ms: Math.round(this.longestMs) };
   }
+
+  /**
+   * Ms since the timer last ran: at most about intervalMs while the loop turns, however idle; the
+   * length of the block so far while something holds the thread (kLoopTurn, read by a live stack).
+   */
+  readonly sinceTurn = (): number => performance.now() - this.last;
 
   /** The timer ran at `now`: a lateness over the threshold is a block. Exposed for tests. */
   tick(now: number): void {

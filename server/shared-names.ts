@@ -11,6 +11,14 @@ export const kDumped = Symbol.for(DUMPED_KEY);
 export const IN_FLIGHT_KEY = 'tspuma.inFlight';
 export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
 
+/**
+ * On globalThis while the blocked-loop watch runs (server/loop-block.ts): a function returning how
+ * many ms ago its timer last ran (the event loop's last turn it saw), read by a paused-process
+ * live stack or autopsy (inspector/remote.ts) to tell a blocked thread from an idle one.
+ */
+export const LOOP_TURN_KEY = 'tspuma.loopTurn';
+export const kLoopTurn = Symbol.for(LOOP_TURN_KEY);
+
 /** On globalThis for one synchronous moment: the thrown value, handed over by the inspector. */
 export const THROWN_KEY = 'tspuma.diagnostics.thrown';
 export const kThrown = Symbol.for(THROWN_KEY);

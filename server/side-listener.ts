@@ -148,7 +148,7 @@ export function limitConnections(server: http.Server, name: string, limits: List
     const count = throttle.hit(kind);
     if (count === null) return;
     const limit = kind === 'total' ? `its cap of ${limits.maxConnections} connections` : `${limits.perClient} connections from ${client}`;
-    log.warn({ listener: name, remote: client, open, count }, `${name}: refused a connection from ${client}: ${limit} reached, every one of them busy${count > 1 ? ` (${count} refusals so far)` : ''}`);
+    log.warn({ code: 'TSPUMA_ERR_LISTENER_BUSY', listener: name, remote: client, open, count }, `${name}: refused a connection from ${client}: ${limit} reached, every one of them busy${count > 1 ? ` (${count} refusals so far)` : ''}`);
   };
   const evicted = (kind: 'total' | 'client', victim: Tracked, client: string) => {
     const count = throttle.hit(`evict-${kind}`);

@@ -92,7 +92,8 @@ describe('discovery refuses web origins', () => {
     // kind is logged (then the 10th, 100th...), and the Host one came in the same moment.
     const refusals = () => s.lines().filter((l) => l.level === 40 && /^Inspector discovery refused /.test(String(l.msg)));
     const logged = await waitFor(() => refusals().find((l) => l.origin === 'https://evil.example'), 'the Origin refusal logged');
-    expect(logged).toMatchObject({ origin: 'https://evil.example', path: '/tspuma-worker-0', count: 1 });
+    // Coded, with the client's address, as the control app's refusals are (review10.3).
+    expect(logged).toMatchObject({ code: 'TSPUMA_ERR_INSPECT_REFUSED', remote: '127.0.0.1', origin: 'https://evil.example', path: '/tspuma-worker-0', count: 1 });
     expect(String(logged.msg)).toBe(`Inspector discovery refused a WebSocket for /tspuma-worker-0: Origin https://evil.example is a web page; inspectors accept DevTools (devtools://) and clients that send no Origin`);
   });
 

@@ -49,8 +49,8 @@ async function cluster(config: string, workers = 2) {
  * one. One request at a time: another worker answers 421 and the next is sent; the one that
  * spins never answers, and the app's own line says so.
  */
-async function spinIn(s: Spawned, url: string, index: number | null, pid: number, seconds: number, until?: string, nap?: number): Promise<void> {
-  const query = `${index === null ? '' : `worker=${index}&`}${until === undefined ? '' : `until=${encodeURIComponent(until)}&`}${nap === undefined ? '' : `nap=${nap}&`}`;
+async function spinIn(s: Spawned, url: string, index: number | null, pid: number, seconds: number, until?: string, nap?: number, block?: number): Promise<void> {
+  const query = `${index === null ? '' : `worker=${index}&`}${until === undefined ? '' : `until=${encodeURIComponent(until)}&`}${nap === undefined ? '' : `nap=${nap}&`}${block === undefined ? '' : `block=${block}&`}`;
   const line = `spin-app: pid ${pid} spinning for ${seconds} s`;
   let waiting = false;
   let unexpected: string | null = null;
@@ -270,6 +270,22 @@ describe('inspector tooling in single mode', { concurrent: true }, () => {
     expect(await idle.exited).toBe(0);
     expect(idle.stdout()).toMatch(/idle in its event loop/);
     expect(idle.stdout()).not.toMatch(/spin-app\.ts/);
+    expect((await fetch(s.url)).status).toBe(200);
+  });
+
+  it('single mode: a loop blocked outside JavaScript (a sync child process each turn) pauses late, and `inspect stack` shows its frames as running, not as an idle process\'s next callback', async ({ onTestFinished }) => {
+    const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
+    onTestFinished(() => killThese(s));
+    const discovery = await discoveryUrl(s);
+    const release = join(mkdtempSync(join(tmpdir(), 'tspuma-block-')), 'release');
+    // Each turn sleeps 400 ms in spawnSync: the pause waits for it to return (over BUSY_PAUSE_MS).
+    await spinIn(s, s.url, null, s.proc.pid!, 60, release, undefined, 400);
+    const stack = run(['inspect', 'stack', '--url', discovery]);
+    expect(await stack.exited).toBe(0);
+    writeFileSync(release, '');
+    expect(stack.stdout()).toMatch(/\[stack\] LiveStack: tspuma \(pid \d+\) paused for a live stack/);
+    expect(stack.stdout()).not.toMatch(/idle in its event loop/);
+    expect(stack.stdout()).toMatch(/^\s+> #\d+ app {2}test\/fixtures\/spin-app\.ts:\d+:\d+\n\s+.*end=\d+/m);
     expect((await fetch(s.url)).status).toBe(200);
   });
 });

@@ -7,6 +7,8 @@ import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
 import { clientWorkTold, debuggerPaused, forgetOwnWork, heapLimitReached, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
+import { kLoopTurn } from '../../server/shared-names.js';
+import { BLOCKED_TURN_MS, pausedIdle } from '../../inspector/remote.js';
 
 function watch(inApp: { text: string; ms: number }[] = [], thread: () => [number, number] | null = () => null) {
   const { logger, lines } = captureLogger();
@@ -212,5 +214,36 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     w.ended({ name: 'spin' }, 3900);
     w.tick(4000);
     expect(lines.find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED')?.msg).toContain('; it ended with GET /spin, answered as the loop came back;');
+  });
+});
+
+describe('the loop turn a paused process reports (kLoopTurn, read by inspector/remote.ts)', () => {
+  it('exposes the ms since the watch last ran while it runs, growing while nothing turns the loop, and removes it at stop', () => {
+    const { w } = watch();
+    const g = globalThis as Record<symbol, unknown>;
+    w.start();
+    try {
+      const turn = g[kLoopTurn] as () => number;
+      expect(turn).toBe(w.sinceTurn);
+      w.tick(performance.now() - 3000); // as if the timer last ran 3 s ago (a blocked thread)
+      expect(turn()).toBeGreaterThanOrEqual(3000);
+      w.tick(performance.now());
+      expect(turn()).toBeLessThan(BLOCKED_TURN_MS);
+    } finally {
+      w.stop();
+    }
+    expect(g[kLoopTurn]).toBeUndefined();
+  });
+
+  it('tells a late pause of blocked code from an idle process (review10.1): late is idle only while the loop turned', () => {
+    // No turn figure (a process without the watch): as before, late or at the loop's entry is idle.
+    expect(pausedIdle(20, false, null)).toBe(false);
+    expect(pausedIdle(258, false, null)).toBe(true);
+    expect(pausedIdle(20, true, null)).toBe(true);
+    // The loop turned 200 ms ago: a late pause is its next callback.
+    expect(pausedIdle(258, false, 200)).toBe(true);
+    // It had not turned for 7 s (an execSync loop, a GC-bound loop): late, and still the running code.
+    expect(pausedIdle(258, false, 7000)).toBe(false);
+    expect(pausedIdle(685, true, 7000)).toBe(false);
   });
 });

@@ -80,7 +80,10 @@ describe('side listeners', () => {
     expect(statusOf(third.text)).toBe(503);
     expect(third.text).toContain('"code":"TSPUMA_ERR_LISTENER_BUSY"');
     expect(third.text).toContain('The test listener is busy: the 2 connections it allows from 127.0.0.1 are open, each answering a request');
-    expect(cap.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused a connection from 127.0.0.1: 2 connections from 127.0.0.1 reached, every one of them busy'))).toHaveLength(1);
+    const refusals = cap.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused a connection from 127.0.0.1: 2 connections from 127.0.0.1 reached, every one of them busy'));
+    expect(refusals).toHaveLength(1);
+    // The log line carries the code the client read (review10.3: a log alert keys on codes).
+    expect(refusals[0]!.code).toBe('TSPUMA_ERR_LISTENER_BUSY');
     for (const r of release) r();
     expect((await Promise.all(busy)).map((r) => statusOf(r.text))).toEqual([200, 200]);
   });

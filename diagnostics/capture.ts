@@ -176,6 +176,10 @@ function keepOptimizedLocals(): void {
   if (localsKept) return;
   localsKept = true;
   setFlagsFromString('--no-analyze-environment-liveness');
+  // A value V8 still has none for (a let/const not reached yet, code optimized before this)
+  // comes without one, not as undefined: frames.ts shows it as VALUE_UNAVAILABLE. A flag of V8's
+  // debugger, set here beside the other so the flag hash changes once.
+  setFlagsFromString('--experimental-value-unavailable');
 }
 
 export class Capturer {

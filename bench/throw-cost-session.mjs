@@ -8,7 +8,10 @@
 // an Error.prepareStackTrace accessor and a limit of 14, or a top-level await before the loop);
 // bbread (the first pause reads every frame's scopes and the thrown value, as capture's does);
 // bbpat (setBlackboxPatterns with an empty list, as capture sets); bbreassert (pause-on-exceptions
-// posted again every 250 ms, as capture does).
+// posted again every 250 ms, as capture does); bbrestrict (bbpause with break information asked for
+// `price` alone, restrictToFunction, as site-mutes.ts asks: every other mode's range call gives it
+// to every function the range meets, this module's top level too, which then runs interpreted, so
+// their throws walk no baseline frame: session 15 found that to be the ~20,000 -d seemed to add).
 import inspector from 'node:inspector';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +51,10 @@ if (mode !== 'plain') {
   const throwLine = lines.findIndex((l) => l.includes('throw new Error(`no price'));
   const mute = () => {
     if (mode === 'bbcov') post('Profiler.getBestEffortCoverage');
-    post('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: start, columnNumber: 0 }, end: { scriptId, lineNumber: end, columnNumber: 1 } });
+    // bbrestrict: break information for price alone (restrictToFunction, as site-mutes.ts asks);
+    // the other modes' range call gives it to every function the range meets, the module's too
+    if (mode === 'bbrestrict') post('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: start, columnNumber: 14 }, restrictToFunction: true });
+    else post('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: start, columnNumber: 0 }, end: { scriptId, lineNumber: end, columnNumber: 1 } });
     post('Debugger.setBlackboxedRanges', { scriptId, positions: [{ lineNumber: start, columnNumber: 0 }, { lineNumber: end, columnNumber: 1 }] });
   };
   if (mode === 'blackbox' || mode === 'both') mute();

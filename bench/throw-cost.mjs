@@ -2,16 +2,28 @@
 // call, caught by its caller, with no -d (`plain`), and under -d once its site was captured and
 // muted (site-mutes.ts: the second throw there mutes it) (`d`); `d-report` also hands each error to
 // Diagnostics.report, which folds it into the first dump as the server does for an app error.
+// `cap` starts capture's Capturer alone (no call context, stack filter or console watch), `cap-stacks`
+// with app-stacks.ts's filter: the pieces of -d, to tell which one a muted throw's cost comes with.
 // Run by bench/throw-cost.sh, which zeroes callgrind's counters at the first line this prints and
 // dumps them at the second: nothing but the counted loop is in the figure.
-//   node bench/throw-cost.mjs plain|d|d-report N
+//   node bench/throw-cost.mjs plain|d|d-report|d-off|cap|cap-stacks N
 const [mode = 'plain', count = '20000'] = process.argv.slice(2);
 const N = Number(count);
+const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
 let diagnostics = null;
-if (mode !== 'plain') {
-  const { enableDiagnostics } = await import(new URL('../dist/diagnostics/index.js', import.meta.url).href);
+if (mode === 'cap' || mode === 'cap-stacks') {
+  const { Capturer } = await import(dist('diagnostics/capture.js'));
+  const { Redactor } = await import(dist('diagnostics/redact.js'));
+  if (mode === 'cap-stacks') (await import(dist('diagnostics/app-stacks.js'))).installAppStacks();
+  const capturer = new Capturer({ frames: 14, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(null), () => {});
+  capturer.start();
+  diagnostics = { capturer, close: () => capturer.stop() };
+} else if (mode !== 'plain') {
+  const { enableDiagnostics } = await import(dist('diagnostics/index.js'));
   diagnostics = enableDiagnostics({ write: () => {} });
 }
+// LIMIT=N sets Error.stackTraceLimit once -d is on (it raises the app's limit by app-stacks.ts's SPARE).
+if (process.env.LIMIT) Error.stackTraceLimit = Number(process.env.LIMIT);
 // bench/throw-listener-app.ts's helper.
 function price(order) {
   const unit = order.qty > 0 ? 3 : NaN;
@@ -29,13 +41,27 @@ function call(qty) {
 }
 // Warm-up: under -d the first throw is captured and the second mutes price; both paths get hot.
 for (let i = 0; i < 20000; i++) call(i % 10 === 0 ? 0 : 2);
+// The counted loop runs in a callback, as a request's listener does (LOOP=async: after a top-level
+// await, inside the module's async function, as before session 15). Under -d V8 predicts the
+// catcher of every throw inside an async function even with pausing off (it looks for the promise
+// the throw would reject): with pausing off a throw in a callback costs about a plain throw, one in
+// an async function 24,000 instructions more (bench/README.md, session 15).
+// d-off: -d with pausing off for the counted loop (Capturer.ownCode), as in a throw storm, unreported.
+const counted = () => {
+  let sum = 0;
+  if (mode === 'd-off') diagnostics.capturer.ownCode(() => {
+    for (let i = 0; i < N; i++) sum += call(0);
+  });
+  else for (let i = 0; i < N; i++) sum += call(0);
+  const stats = diagnostics ? diagnostics.capturer.stats : null;
+  process.stdout.write(`${mode}: ${N} throws (sum ${sum}), ${folded} folded into a dump${stats ? `; pauses ${stats.pauses}, captures ${stats.captures}, muted ${stats.muted}${stats.storms !== undefined ? `, storms ${stats.storms}` : ''}` : ''}\n`);
+};
 const go = () => new Promise((resolve) => process.stdin.once('data', resolve));
 process.stdout.write('ready\n');
-await go();
-let sum = 0;
-for (let i = 0; i < N; i++) sum += call(0);
-const stats = diagnostics ? diagnostics.capturer.stats : null;
-process.stdout.write(`${mode}: ${N} throws (sum ${sum}), ${folded} folded into a dump${stats ? `; pauses ${stats.pauses}, captures ${stats.captures}, muted ${stats.muted}` : ''}\n`);
+if (process.env.LOOP === 'async') {
+  await go();
+  counted();
+} else await new Promise((resolve) => process.stdin.once('data', () => resolve(counted())));
 await go();
 diagnostics?.close();
 process.exit(0);

@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { DumpPhase } from './model.js';
 import type { Redactor } from './redact.js';
 import type { CallRecord, Capture, Thrown } from './call-record.js';
-import { CaptureBudget } from './capture-budget.js';
+import { CaptureBudget, STORM_MS } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
 import { THROWN_KEY, kAttachable, kOwnCode, kResumeRequested, kThrown } from '../server/shared-names.js';
@@ -159,6 +159,29 @@ const HELD_LOOKS_PER_SECOND = 20;
  */
 export const REASSERT_MS = 250;
 
+let localsKept = false;
+
+/**
+ * Optimized code (TurboFan) keeps only the values it still needs: at a throw in a function V8 has
+ * optimized (a helper called in a per-request loop, after a few thousand requests), the locals it
+ * dropped read as undefined (`unit=undefined total=undefined` beside 'total 12000', review9.12).
+ * Without the liveness analysis every local stays in the frame's state, so the dump has them. Set
+ * once the process serves (serving()), not at start(): a V8 flag changed at run time changes the
+ * flag hash node's embedded code cache was made under, so every node builtin compiled after it
+ * compiles from source, the .ts module-hooks thread's whole isolate included (a -d boot of a .ts
+ * app about 30 ms of CPU more, of an Express .ts app about 55 ms). Functions are optimized after
+ * many calls, in serving; code optimized before the flag is not affected.
+ */
+function keepOptimizedLocals(): void {
+  if (localsKept) return;
+  localsKept = true;
+  setFlagsFromString('--no-analyze-environment-liveness');
+  // A value V8 still has none for (a let/const not reached yet, code optimized before this)
+  // comes without one, not as undefined: frames.ts shows it as VALUE_UNAVAILABLE. A flag of V8's
+  // debugger, set here beside the other so the flag hash changes once.
+  setFlagsFromString('--experimental-value-unavailable');
+}
+
 export class Capturer {
   private readonly session = new inspector.Session();
   private pausing = false;
@@ -175,6 +198,8 @@ export class Capturer {
   /** Recent primitive throws and rejections (`reject('timeout')`), newest last. */
   private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
+  /** Ends a throw storm's pause-free interval (repeatUnpaused). */
+  private stormTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
   /** Posts the state again every REASSERT_MS. */
   private reassertTimer: NodeJS.Timeout | null = null;
@@ -186,7 +211,7 @@ export class Capturer {
   private checkPaused = false;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0, storms: 0, calmed: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
   readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
@@ -211,12 +236,6 @@ export class Capturer {
 
   /** Pausing is on from here on, whenever the budget allows: throws outside app calls count too. */
   start(): void {
-    // Optimized code (TurboFan) keeps only the values it still needs: at a throw in a function V8
-    // has optimized (a helper called in a per-request loop, after a few thousand requests), the
-    // locals it dropped read as undefined (`unit=undefined total=undefined` beside 'total 12000',
-    // review9.12). Without the liveness analysis every local stays in the frame's state, so the
-    // dump has them; code optimized before this call is not affected.
-    setFlagsFromString('--no-analyze-environment-liveness');
     this.session.connect();
     this.session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => {
       if (message.params.url) this.scripts.set(message.params.scriptId, { url: message.params.url });
@@ -310,6 +329,7 @@ export class Capturer {
     if (g[kAttachable] === this.watchOutsideClients) g[kAttachable] = this.rescuer !== null || undefined;
     this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.stormTimer) clearTimeout(this.stormTimer);
     if (this.reassertTimer) clearInterval(this.reassertTimer);
     this.reassertTimer = null;
     this.rescued += this.rescuer?.rescued ?? 0;
@@ -346,8 +366,9 @@ export class Capturer {
     this.setPausing(this.started && this.budget.pausingAllowed());
   }
 
-  /** The process has begun serving: a trip of the boot's throws no longer holds pausing off (CaptureBudget.forgive). */
+  /** The process has begun serving: a trip of the boot's throws no longer holds pausing off (CaptureBudget.forgive), and optimized code keeps its locals from now on (keepOptimizedLocals). */
   serving(): void {
+    keepOptimizedLocals();
     this.budget.forgive();
     this.refresh();
   }
@@ -388,13 +409,19 @@ export class Capturer {
    * or when pausing is off; LOOK_SKIPPED when looks are over their own rate (HELD_LOOKS_PER_SECOND).
    */
   heldError(): unknown {
-    if (!this.started || !this.pausing) return undefined;
+    // During a throw storm pausing is switched on for the look alone (two toggles): a 5xx the
+    // app answered without handing tspuma an error is looked at as it is outside a storm.
+    if (!this.started || (!this.pausing && !this.budget.stormOnly())) return undefined;
     if (!this.lookAllowed()) return LOOK_SKIPPED;
+    const lent = !this.pausing;
+    if (lent) this.setPausing(true);
     this.held = undefined;
     try {
       throw stackless(() => new HeldErrorLook('held error'));
     } catch {
       /* the pause handler looked */
+    } finally {
+      if (lent) this.setPausing(false);
     }
     const held = this.held;
     this.held = undefined;
@@ -461,12 +488,54 @@ export class Capturer {
     return undefined;
   }
 
+  /**
+   * A failure at a known site was reported without a pause (its function muted): counted towards a
+   * throw storm (capture-budget.ts), which switches pausing off for STORM_MS.
+   */
+  repeatUnpaused(): void {
+    if (!this.started || !this.pausing || !this.budget.repeatUnpaused()) return;
+    this.stats.storms++;
+    this.setPausing(false);
+    if (this.stormTimer) clearTimeout(this.stormTimer);
+    this.refreshWhenDue(() => this.budget.stormUntil, (t) => (this.stormTimer = t));
+  }
+
+  /**
+   * Runs refresh() once the budget's clock has reached `until()`. A timer may fire up to a
+   * millisecond early by that clock (libuv counts whole milliseconds, performance.now does not),
+   * and a refresh that came early left pausing off with no timer to turn it back on: every later
+   * failure went uncaptured (review10.7). An early run sets the timer again for what is left.
+   */
+  private refreshWhenDue(until: () => number, keep: (timer: NodeJS.Timeout) => void): void {
+    const left = until() - this.now();
+    if (left <= 0 || !this.started) return this.refresh();
+    const timer = setTimeout(() => this.refreshWhenDue(until, keep), Math.ceil(left));
+    timer.unref();
+    keep(timer);
+  }
+
+  /** Whether pausing is off for a throw storm now (a failure no dump explains is then dumped without values: calm). */
+  get storming(): boolean {
+    return this.started && !this.pausing && this.budget.stormOnly();
+  }
+
+  /**
+   * A failure no dump explains was reported during a storm and dumped (at `site`) without values:
+   * pausing is back on now, so its next throw is captured, and no storm starts until it is.
+   */
+  calm(site: string): void {
+    this.stats.calmed++;
+    this.budget.calm(site);
+    if (this.stormTimer) clearTimeout(this.stormTimer);
+    this.stormTimer = null;
+    this.refresh();
+  }
+
   private trip(): void {
     this.stats.trips++;
     this.setPausing(false);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    this.backoffTimer = setTimeout(() => this.refresh(), Math.max(0, this.budget.backoffUntil - this.now()));
-    this.backoffTimer.unref();
+    this.refreshWhenDue(() => this.budget.backoffUntil, (t) => (this.backoffTimer = t));
   }
 
   /** The first app frame and the first frame that is the app's or tspuma's (this folder's frames skipped). */
@@ -579,6 +648,7 @@ export class Capturer {
         this.stats.captures++;
         if (this.siteKeys.size > 10_000) this.siteKeys.clear();
         this.siteKeys.set(key, capture.site);
+        this.budget.captured(capture.site);
         this.bySite.set(capture.site, capture);
         if (this.bySite.size > 1000) this.bySite.delete(this.bySite.keys().next().value!);
         if (isObject) this.byError.set(thrown as object, capture);
@@ -648,6 +718,7 @@ export class Capturer {
       rethrows: this.stats.rethrows,
       noAppFrame: this.stats.skipped,
       muted: this.stats.muted,
+      storms: this.stats.storms,
       rescued: this.rescued + (this.rescuer?.rescued ?? 0),
     };
   }
@@ -658,7 +729,7 @@ export class Capturer {
     const rescued = this.rescued + (this.rescuer?.rescued ?? 0);
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${this.stats.storms > 0 ? `; ${this.stats.storms} throw storm(s) of known failures (pausing off ${STORM_MS} ms each)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}`;
     return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 

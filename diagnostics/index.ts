@@ -9,6 +9,7 @@ import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-h
 import { Attribution, type CallRecord } from './attribution.js';
 import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
 import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
+import { STORM_MS, STORM_REPEATS } from './capture-budget.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
@@ -52,6 +53,14 @@ const PAUSING_TAKEN =
 
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
+
+/** The note of a failure no dump explained that came while pausing was off for a throw storm (capture-budget.ts). */
+const STORM_NOTE = `no throw of this error was captured: it came during a throw storm (${STORM_REPEATS} or more failures a second at sites already dumped), while pausing at throws was off for up to ${STORM_MS} ms so that those cost a plain throw. Pausing is back on: if this error was thrown, its next throw is captured and dumped again with its values. The frames are where it was created, from its stack`;
+
+/** The note of the first capture at a site dumped without values during a throw storm. */
+function stormValuesNote(first: number): string {
+  return `the values of the failure of dump #${first}, which came during a throw storm and was dumped without them: this is its next throw, captured once pausing was back on`;
+}
 
 /** The first frame of an error's stack text: its `file:line` is a dump's site for a throw in app code. */
 function stackTop(err: unknown): { site: string; column: number } | undefined {
@@ -120,6 +129,11 @@ function afterResponseNote(status: number): string {
 /** The note of an error in the work of a response that was cut after its head. */
 function cutNote(status: number): string {
   return `the head (${status}) and part of the body had gone out when this error was thrown in the request's work, and the connection was then closed: the client holds a truncated ${status} (curl: "transfer closed with outstanding read data"); a load balancer's log shows a ${status}`;
+}
+
+/** The note of a response a stream destroyed after its head with an error nobody threw (review10.4). */
+function cutByStreamNote(status: number): string {
+  return `the head (${status}) and part of the body had gone out when a stream destroyed the response with this error, and the connection was closed: the client holds a truncated ${status} (curl: "transfer closed with outstanding read data"). ${NEVER_THROWN[0]!.toUpperCase()}${NEVER_THROWN.slice(1)}`;
 }
 
 /** Error codes that say the client left (request-lifecycle.ts's CLIENT_GONE): its hang-up, not a failure. */
@@ -323,9 +337,13 @@ export class Diagnostics implements DiagnosticsHook {
       // framework's final handler closes the connection for one after the head) is dumped as what
       // cut it, once its framework has logged it (Express does, as it closes).
       const status = (record.sentStatus = res.statusCode);
-      if (record.logged.length === 0 && record.thrown.length === 0) return;
+      // Nothing thrown or logged in its work may still be a failure (review10.4): a framework logs
+      // the error just after (Express's final handler, in a setImmediate queued before this close),
+      // or a stream that destroyed itself with an error took the response down with it (pipeline(),
+      // pipe() then res.destroy(err)) and the error is its socket's. Decided once those have run.
+      const errored = record.logged.length === 0 && record.thrown.length === 0 ? (req.socket as { errored?: unknown } | null)?.errored : undefined;
       this.attribution.keepRemote(record);
-      setImmediate(() => this.explainCut(record, status, cut));
+      setImmediate(() => this.explainCut(record, status, cut, errored));
       return;
     }
     // The request was cut off before it had all arrived (node's `aborted`: the client hung up
@@ -404,15 +422,20 @@ export class Diagnostics implements DiagnosticsHook {
     );
   }
 
-  /** The dump of a response cut after its head: the error its work logged, else its last throw. */
-  private explainCut(record: CallRecord, status: number, cut: ResponseCut): void {
+  /**
+   * The dump of a response cut after its head: the error its work logged, else its last throw, else
+   * the error its socket was destroyed with (`errored`: never thrown, so from its stack).
+   */
+  private explainCut(record: CallRecord, status: number, cut: ResponseCut, errored?: unknown): void {
     if (record.reported) return;
     const ctx = { phase: 'app' as const, request: record.req, response: { status, cut }, call: record, note: cutNote(status) };
     const last = record.logged[record.logged.length - 1];
     if (typeof last === 'object' && last !== null) return void this.report(last, ctx);
     const pick = this.lastThrow(record);
     if (pick) return void this.report(pick.value, ctx);
-    if (typeof last === 'string') this.report(fromStackText(last), ctx);
+    if (typeof last === 'string') return void this.report(fromStackText(last), ctx);
+    const code = (errored as { code?: unknown } | null | undefined)?.code;
+    if (isNativeError(errored) && !(typeof code === 'string' && CLIENT_LEFT.has(code))) this.report(errored, { ...ctx, note: cutByStreamNote(status) });
   }
 
   /**
@@ -507,6 +530,8 @@ export class Diagnostics implements DiagnosticsHook {
     // its column is the first dumped error's too: `.profile` of undefined and `.plan` of undefined
     // on one line (Q18) are two failures, `user 8 not found` after `user 7 not found` one.
     let distinct: string | undefined;
+    /** The site of the dump a failure of the same class and message went into (matched without its stack). */
+    let byKind: string | undefined;
     const mutedSite = (): string | undefined => {
       const top = stackTop(err);
       if (!top) return undefined;
@@ -517,13 +542,24 @@ export class Diagnostics implements DiagnosticsHook {
     const known =
       capture || kind === null || ctx.final
         ? null
-        : this.sinks.repeat(site ?? this.kinds.get(kind)?.site ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
+        : this.sinks.repeat(site ?? (byKind = this.kinds.get(kind)?.site) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
+      // Not paused at (a muted function's), matched by class and message: towards a throw storm,
+      // which switches pausing off. Not one matched by its message's shape or its stack's first
+      // line: with pausing off another function's error of that shape could not be told apart
+      // (site-mutes.ts), and formatting each one's stack costs more than the pause-free throw saves.
+      if (!site && byKind !== undefined && this.capturer.mutes.size > 0) this.capturer.repeatUnpaused();
       return reported(known.first, known.path, true);
     }
+    // A failure no dump explains while pausing is off for a throw storm: dumped from its stack,
+    // saying so, and the storm calmed (below) so that its next throw is captured.
+    // Not a stack overflow: V8 never pauses at one, so no capture of it would follow.
+    const storm = !capture && !site && !snapshot && this.capturer.storming && !(err instanceof Error && isStackOverflow(err));
+    // The first capture of a site dumped without values in a storm: dumped too, naming that dump.
+    const awaited = capture && !snapshot ? this.sinks.awaitingValues(capture.site) : undefined;
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
     // state; if so it is taken back for the next failures, and this dump says why it has no values.
@@ -539,7 +575,9 @@ export class Diagnostics implements DiagnosticsHook {
     // record or the capture: the work may fail long after its response (a timer, a `void` promise).
     const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
     const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
-    let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
+    let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (storm ? STORM_NOTE : undefined) ?? (awaited ? stormValuesNote(awaited.id) : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
+    // The caller's own note (why a 5xx is taken to be this error's) says nothing of the storm.
+    if (storm && ctx.note) note = `${ctx.note}. ${STORM_NOTE}`;
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.
@@ -569,6 +607,10 @@ export class Diagnostics implements DiagnosticsHook {
       this.kinds.set(kind, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump, ctx.final === true);
+    if (storm) {
+      if (!repeat) this.sinks.awaitValues(dump.site);
+      this.capturer.calm(dump.site);
+    }
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);
       if (top?.site === dump.site) {

@@ -147,6 +147,9 @@ describe('the probe pause budget', () => {
       // A descheduled stretch can split the 101 pauses over two windows: the test fails only if none ever suspends.
     }
     expect(over).toMatchObject({ probe: 'hot' });
-    expect(over!.spent).toBeGreaterThan(200);
+    // Over the budget, as the overrun reports it: rounded to 0.1 ms, so a window that crossed 200 ms
+    // by less than 0.05 reads 200 (session 14's FORKS=6 run failed `expected 200 to be greater than
+    // 200`: with pauses of 2.0004 ms the 100th crosses at 200.04 and spent reads 200).
+    expect(over!.spent).toBeGreaterThanOrEqual(200);
   });
 });

@@ -41,6 +41,19 @@ function shipping(n: number): number {
   return n * 3 + 1;
 }
 
+// A storm's site (one message, so its repeats fold by class and message) and a site failing for the first time during it.
+function charge(n: number): number {
+  const fee = n * 2;
+  if (n >= 0) throw new Error('card declined');
+  return fee;
+}
+
+function refund(n: number): number {
+  const owed = n * 5;
+  if (n >= 0) throw new Error(`refund ${n} refused`);
+  return owed;
+}
+
 const attempt = (f: (n: number) => number, n: number): unknown => {
   try {
     return f(n);
@@ -172,6 +185,80 @@ describe('site mutes', () => {
       expect(handed.dump.note ?? '').not.toMatch(/another debugger session/);
     } finally {
       now.mockRestore();
+      diag.close();
+    }
+  });
+
+  it('switches pausing off in a throw storm of a dumped failure; a new failure then is dumped without values, saying so, and its next throw with them; storms resume once it is captured', () => {
+    const written: string[] = [];
+    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+    try {
+      const reports: Reported[] = [];
+      // The first throw is captured, the second mutes charge, the next 20 (unpaused, folded by message) make a storm.
+      for (let i = 0; i < 22; i++) reports.push(diag.report(attempt(charge, i), { phase: 'app' }));
+      expect(diag.capturer.stats).toMatchObject({ pauses: 2, captures: 1, muted: 1, storms: 1 });
+      expect(diag.capturer.pausingNow).toBe(false);
+      expect(diag.capturer.storming).toBe(true);
+      expect(reports.slice(1).every((r) => r.repeat && r.dump === reports[0]!.dump)).toBe(true);
+      // A function nobody muted throws now: no pause (pausing is off), a dump from its stack that says why.
+      const first = diag.report(attempt(refund, 1), { phase: 'app' });
+      expect(diag.capturer.stats.pauses).toBe(2);
+      expect(first.repeat).toBe(false);
+      expect(first.dump.captured).toBe(false);
+      expect(first.dump.note).toMatch(/during a throw storm .* its next throw is captured and dumped again with its values/);
+      expect(first.dump.frames[0]!.function).toBe('refund');
+      // Pausing is back on: its next throw is captured, and dumped again, with its values, naming the first dump.
+      expect(diag.capturer.pausingNow).toBe(true);
+      const second = diag.report(attempt(refund, 2), { phase: 'app' });
+      expect(second.repeat).toBe(false);
+      expect(second.dump.captured).toBe(true);
+      expect(second.dump.site).toBe(first.dump.site);
+      expect(second.dump.frames[0]!.locals).toMatchObject({ n: 2, owed: 10 });
+      expect(second.dump.note).toContain(`dump #${first.dump.id}`);
+      // From then on a repeat of that dump.
+      const third = diag.report(attempt(refund, 3), { phase: 'app' });
+      expect(third.repeat).toBe(true);
+      expect(third.dump).toBe(second.dump);
+      // Storms start again (its capture no longer holds them off).
+      for (let i = 0; i < 25; i++) expect(diag.report(attempt(charge, i), { phase: 'app' }).dump).toBe(reports[0]!.dump);
+      expect(diag.capturer.stats.storms).toBe(2);
+      expect(diag.capturer.costLine()).toContain('; 2 throw storm(s) of known failures');
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("looks for the error an app frame holds during a storm (a framework's 5xx with no error handed over): pausing on for the look alone", () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      for (let i = 0; i < 22; i++) diag.report(attempt(charge, i), { phase: 'app' });
+      expect(diag.capturer.storming).toBe(true);
+      const answer = (): unknown => {
+        const err = new Error('held by the error handler');
+        const held = diag.capturer.heldError();
+        return held === undefined ? err.message : held;
+      };
+      expect((answer() as Error).message).toBe('held by the error handler');
+      expect(diag.capturer.pausingNow).toBe(false);
+      expect(diag.capturer.storming).toBe(true);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it('holds storms off while a failure dumped in one awaits its capture', () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      for (let i = 0; i < 22; i++) diag.report(attempt(charge, i), { phase: 'app' });
+      expect(diag.capturer.stats.storms).toBe(1);
+      // A failure never thrown (handed on) during the storm: it calms the storm, and no capture of it can follow.
+      const handed = diag.report(new Error('made and handed on'), { phase: 'app', note: 'the error an error handler held as it answered 500' });
+      expect(handed.dump.note).toMatch(/^the error an error handler held as it answered 500\. no throw of this error was captured: it came during a throw storm/);
+      expect(diag.capturer.pausingNow).toBe(true);
+      for (let i = 0; i < 40; i++) diag.report(attempt(charge, i), { phase: 'app' });
+      expect(diag.capturer.stats.storms).toBe(1);
+      expect(diag.capturer.pausingNow).toBe(true);
+    } finally {
       diag.close();
     }
   });

@@ -94,9 +94,20 @@ export function requestAuthority(req: IncomingMessage, target: Target, forwarded
   return host ? parseAuthority(host) : null;
 }
 
+/** The last target parsed and what it gave (a client asks for the same path request after request). */
+let lastUrl = '';
+let lastTarget: Target | null = null;
+function targetOf(url: string): Target {
+  if (url === lastUrl && lastTarget !== null) return lastTarget;
+  const target = parseTarget(url) ?? fallbackTarget(url);
+  lastUrl = url;
+  lastTarget = target;
+  return target;
+}
+
 export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';
-  const target = parseTarget(url) ?? fallbackTarget(url);
+  const target = targetOf(url);
   const socket = req.socket as Socket | undefined;
   // Set only with trustProxy, from a trusted peer: the client's address, scheme and host.
   const forwarded = forwardedOf(req);

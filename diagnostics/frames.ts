@@ -45,6 +45,9 @@ export interface CallFrame {
 export interface PropertyDescriptor {
   name: string;
   value?: RemoteObject;
+  /** An accessor's getter and setter (neither, and no value: V8 has no value to report). */
+  get?: RemoteObject;
+  set?: RemoteObject;
 }
 /** Runtime.getProperties' answer: its `result`, or all of it (then functions get their location). */
 export type PropertiesAnswer = PropertyDescriptor[] | { result: PropertyDescriptor[]; internalProperties?: PropertyDescriptor[]; privateProperties?: PropertyDescriptor[] };
@@ -122,6 +125,14 @@ export const MAX_FIELDS = 12;
 /** Objects per read asked for their properties (functions: name, arity, location; objects past V8's 5-property preview). */
 const MAX_FUNCTION_LOOKUPS = 64;
 const SCOPES = new Set(['local', 'block', 'catch', 'closure', 'module']);
+/**
+ * A function's own binding V8 reports without a value (under --experimental-value-unavailable,
+ * which -d's capture sets once serving and an autopsy or live stack in the paused process): dropped
+ * by V8's optimized code (without -d) or a let/const the code has not reached. Shown as such,
+ * never as `undefined` (review9.10).
+ */
+export const VALUE_UNAVAILABLE = '<value unavailable>';
+const UNAVAILABLE_SCOPES = new Set(['local', 'block', 'catch']);
 /** Closure bindings every compiled module has (esbuild's helpers, the CommonJS wrapper): noise. */
 const LOADER_BINDING = /^(__[A-Za-z]+|module|exports|require|__filename|__dirname)$/;
 /** esbuild's name for an imported module's binding in CommonJS output (`import_node_http`). */
@@ -256,7 +267,14 @@ export class FrameReader {
           // constant) is shown under the source's name; the outer binding it shadows, read later
           // under that name, is then left out: the frame's code cannot see it.
           if (!moduleScope && /\d$/.test(prop.name) && this.inApp) prop.name = this.sourceName(cf, scope, prop.name, url, opts);
-          if (count >= MAX_LOCALS || prop.name in locals || !prop.value) continue;
+          if (count >= MAX_LOCALS || prop.name in locals) continue;
+          if (!prop.value) {
+            if (!prop.get && !prop.set && UNAVAILABLE_SCOPES.has(scope.type)) {
+              count++;
+              locals[prop.name] = { summary: VALUE_UNAVAILABLE };
+            }
+            continue;
+          }
           if ((scope.type === 'closure' || scope.type === 'module') && (LOADER_BINDING.test(prop.name) || prop.value.type === 'function')) continue;
           if (scope.type === 'closure' && IMPORT_BINDING.test(prop.name)) continue;
           if ((scope.type === 'closure' || moduleScope) && DEFAULT_EXPORT_BINDING.test(prop.name) && isDefaultExportOf(prop.name, url)) continue;

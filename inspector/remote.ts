@@ -2,7 +2,7 @@
 // profiles and heap snapshots; its paused frames go through the diagnostics layer's reader,
 // redaction and Dump model.
 import { createWriteStream } from 'node:fs';
-import { FrameReader, scopeObjectIds, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
+import { FrameReader, scopeObjectIds, VALUE_UNAVAILABLE, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
 import { dumpFrame, finishFrames } from '../diagnostics/finish.js';
 import { nextDumpId, type Dump, type DumpError, type DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
@@ -131,6 +131,16 @@ const SELF = `(() => {
   return { inFlight: typeof f === 'function' ? f() : [], pid: process.pid, node: process.version, rssBytes: m.rss, heapUsedBytes: m.heapUsed, uptimeSeconds: Math.round(process.uptime()), sinceTurnMs: typeof turn === 'function' ? turn() : null };
 })()`;
 
+/**
+ * Run in the process before it is paused for its stack: V8's --experimental-value-unavailable (a
+ * flag of its debugger: what scopes report, not what its compilers emit) makes a value optimized
+ * code dropped come without one, shown as <value unavailable> (diagnostics/frames.ts). Set there
+ * only when a stack is read (an autopsy, a live stack): a V8 flag changed at run time changes the
+ * flag hash node's code cache was made under, a cost at boot (diagnostics/capture.ts). `require`
+ * is the inspector's command-line one (node 20 before getBuiltinModule).
+ */
+const VALUES_UNAVAILABLE = `(globalThis.process.getBuiltinModule?.('node:v8') ?? require('node:v8')).setFlagsFromString('--experimental-value-unavailable')`;
+
 const IDLE_MS = 500;
 /** Running JavaScript pauses within a round trip; a later pause is the process's next callback. */
 const BUSY_PAUSE_MS = 100;
@@ -230,6 +240,10 @@ export async function liveStack(t: RemoteTarget, opts: StackOptions = {}): Promi
       return { idle: false, waitedMs: 0, ...read, ...selfInfo(self.result.value), pausedInDebugger: held.reason };
     }
     const asked = Date.now();
+    // Before the pause, whose scope objects hold the values as V8 reports them then: a local V8's
+    // optimized code dropped comes without a value, not as undefined (review9.10). Not awaited (a
+    // thread stuck outside JavaScript answers neither); the pause is dispatched after it.
+    s.send('Runtime.evaluate', { expression: VALUES_UNAVAILABLE, includeCommandLineAPI: true, silent: true }).catch(() => undefined);
     await s.send('Debugger.pause');
     // Running JavaScript pauses at once (the inspector interrupts it). An idle process pauses at
     // its next callback, which may never come: then an evaluation of our own gives it one, and
@@ -281,6 +295,7 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
   const culprit = live.frames.findIndex((f) => !f.library);
   if (culprit >= 0) live.frames[culprit]!.culprit = true;
   const top = live.frames[culprit >= 0 ? culprit : 0];
+  const unavailable = live.frames.some((f) => Object.values(f.locals).some((v) => typeof v === 'object' && v?.summary === VALUE_UNAVAILABLE));
   return {
     version: 1,
     id: nextDumpId(),
@@ -299,8 +314,12 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
     redactions: live.redactions,
     inFlight: live.inFlight,
     ...(live.idle ? { idle: true as const, pauseWaitMs: live.waitedMs } : {}),
+    ...(unavailable ? { note: UNAVAILABLE_NOTE } : {}),
   };
 }
+
+/** Why a stack dump shows a local as <value unavailable> (review9.10). */
+const UNAVAILABLE_NOTE = `a local shown as ${VALUE_UNAVAILABLE} has no value V8 could report: a let/const the code had not reached, or, without -d, a value V8's optimized code (a function or loop that ran hot) no longer needed; start with -d to keep every local of optimized code`;
 
 /**
  * Samples the target for `seconds` and returns the profile (the .cpuprofile format DevTools

@@ -231,10 +231,38 @@ export function closeLingering(socket: Socket): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
-/** Stops accepting only: http.Server#close would also close idle keep-alive connections at once. */
-export function stopAccepting(server: http.Server, done: () => void): void {
-  net.Server.prototype.close.call(server, () => done());
+/**
+ * Stops accepting only (http.Server#close would also close idle keep-alive connections at once).
+ * With `drainQueue` (the process owns the listening socket, so closing it closes the socket),
+ * first takes the connections the kernel holds in its accept queue: closing a listening socket
+ * resets each of them though its client (a proxy) has sent its request (fix9.1: nginx's second
+ * try of a GET, queued on an instance as a SIGTERM stopped it, failed the GET). node 20 accepts
+ * one queued connection per turn of the event loop, so the listener stays open for turns until
+ * one accepts nothing (at most DRAIN_MS); what it took is served as any connection of a stopping
+ * server (Connection: close). Puma's drain_on_shutdown does the same.
+ */
+export function stopAccepting(server: net.Server, done: () => void, drainQueue = false): void {
+  if (!drainQueue) return void net.Server.prototype.close.call(server, () => done());
+  let accepted = 0;
+  const count = () => void accepted++;
+  server.on('connection', count);
+  const until = performance.now() + DRAIN_MS;
+  let seen = -1;
+  // Each setImmediate set in a check phase runs in the next turn, after its poll phase's accepts.
+  const turn = () => {
+    if (accepted !== seen && performance.now() < until) {
+      seen = accepted;
+      setImmediate(turn);
+      return;
+    }
+    server.off('connection', count);
+    net.Server.prototype.close.call(server, () => done());
+  };
+  setImmediate(turn);
 }
+
+/** The longest a stopping listener keeps taking connections from its queue (stopAccepting). */
+const DRAIN_MS = 500;
 
 // ---- Destroying a response node:http's request list still holds ----
 

@@ -236,7 +236,10 @@ export class Server {
     this.deadlines.draining = true;
     this.drained = new Promise<void>((resolve) => {
       let forceTimer: NodeJS.Timeout | undefined;
+      let finished = false;
       const done = () => {
+        if (finished) return;
+        finished = true;
         clearTimeout(forceTimer);
         if (this.busyTimer) clearInterval(this.busyTimer);
         this.deadlines.stop();
@@ -247,7 +250,9 @@ export class Server {
         resolve();
       };
       // Stop accepting only: closing idle keep-alive connections at once is what the linger below avoids.
-      const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r))));
+      // A socket of this process's own is closed once its queue is taken (a worker's copy leaves
+      // the primary's socket and its queue to the other workers).
+      const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r, this.ownsSockets))));
       // Their responses say the connection closes, as the ones onRequest admits from now on do.
       for (const entry of this.deadlines.withRequest()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
       this.deadlines.onEmpty = () => void closed.then(done);
@@ -267,10 +272,8 @@ export class Server {
         }, CLOSE_GRACE_MS).unref();
       }
       this.log.info({ closedIdle, remaining: this.deadlines.size }, `Gracefully stopping, waiting for ${this.deadlines.size} connection(s) to finish`);
-      if (this.deadlines.size === 0) {
-        void closed.then(done);
-        return;
-      }
+      // Connections taken from the accept queue as the listeners close (stopAccepting) are waited for too.
+      if (this.deadlines.size === 0) void closed.then(() => this.deadlines.size === 0 && done());
       const after = this.options.forceShutdownAfter;
       if (Number.isFinite(after)) {
         forceTimer = setTimeout(() => this.force(), after * 1000);

@@ -8,12 +8,14 @@
 // on the same sockets; with drainDelay no request fails.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { keepAliveLoop, type LoopTally } from '../helpers/load.js';
 import { get, SLOWNESS, waitFor } from '../helpers/net.js';
 import { docNginx, hostRequest, listening, proxyDir, startProxy, stopProxies } from '../helpers/proxies.js';
+import { appFolder } from '../helpers/app-folder.js';
 
 const APP = 'test/fixtures/apps/client-app.mjs';
 const HAPROXY = '/usr/sbin/haproxy';
@@ -187,4 +189,60 @@ describe("rolling restart behind docs/deployment.md's nginx block", () => {
       `refused connections by upstream: ${JSON.stringify([...refused])}; its other error lines:`, ...other.slice(-20),
     ].join('\n')).toBe(0);
   }, 90_000 * SLOWNESS);
+});
+
+// fix9.1's mechanism: nginx's second try of a GET (its first refused by the instance restarting)
+// waited in the accept queue of the other instance, which a SIGTERM then stopped: closing a
+// listener resets every connection still queued on it, so the GET failed at both instances. A
+// graceful stop accepts what is queued before it closes, and answers it (Connection: close).
+const queued = appFolder('accept-queue', {
+  'busy.mjs': `import { existsSync } from 'node:fs';
+export default function app(req, res) {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/busy') {
+    // The event loop held until the test's release file exists (30 s at most), napping, as a
+    // loaded machine holds it: connections meanwhile wait in the listener's accept queue.
+    process.stdout.write('busy: holding the event loop\\n');
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    const end = Date.now() + 30_000;
+    while (Date.now() < end && !existsSync(url.searchParams.get('until'))) Atomics.wait(cell, 0, 0, 10);
+  }
+  res.end('served ' + url.pathname + '\\n');
+}
+`,
+});
+
+/** A GET on a connection of its own: connected once the kernel accepted it (into the queue), then its answer or its reset. */
+function queuedGet(port: number, path: string): { connected: Promise<void>; result: Promise<{ text: string; reset: boolean }> } {
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  const connected = new Promise<void>((resolve) => socket.once('connect', () => (socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`), resolve())));
+  const result = new Promise<{ text: string; reset: boolean }>((resolve) => {
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (text += c));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve({ text, reset: err.code === 'ECONNRESET' }));
+    socket.on('close', () => resolve({ text, reset: false }));
+    socket.setTimeout(30_000, () => socket.destroy());
+  });
+  return { connected, result };
+}
+
+describe('a SIGTERM while connections wait in the accept queue (fix9.1)', () => {
+  it('single mode: each queued request is answered (Connection: close), none reset, and the exit is 0', async () => {
+    const release = join(queued, 'release');
+    const s = await boot(['--inspect=off', '-b', 'tcp://127.0.0.1:0', join(queued, 'busy.mjs')]);
+    const port = Number(new URL(s.url).port);
+    const busy = queuedGet(port, `/busy?until=${release}`);
+    await waitFor(() => s.stdout().includes('busy: holding the event loop'), 'the event loop held');
+    s.proc.kill('SIGTERM');
+    const later = Array.from({ length: 4 }, (_, i) => queuedGet(port, `/queued-${i}`));
+    await Promise.all(later.map((q) => q.connected));
+    writeFileSync(release, '');
+    const answers = await Promise.all([busy, ...later].map((q) => q.result));
+    expect(await s.exited).toBe(0);
+    // The busy request was answered before the stop was known: no Connection: close asked of it.
+    expect(answers.map((a, i) => ({ reset: a.reset, status: a.text.split('\r\n', 1)[0], ...(i > 0 ? { close: /\r\nconnection: close\r\n/i.test(a.text) } : {}), body: a.text.split('\r\n\r\n')[1]?.trim() }))).toEqual(
+      ['/busy', '/queued-0', '/queued-1', '/queued-2', '/queued-3'].map((p, i) => ({ reset: false, status: 'HTTP/1.1 200 OK', ...(i > 0 ? { close: true } : {}), body: `served ${p}` })),
+    );
+  }, 60_000 * SLOWNESS);
 });

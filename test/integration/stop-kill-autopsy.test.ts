@@ -81,3 +81,43 @@ describe('S12: the kill at workerShutdownTimeout', { concurrent: true }, () => {
     expect(line?.problem).toMatch(/^TSPUMA_ERR_FILE_WRITE, ENOENT: /);
   }, 60_000 * SLOWNESS);
 });
+
+describe('an autopsy taken without -d (--inspect only)', () => {
+  it("shows a local V8's optimized code dropped as <value unavailable>, never as undefined, and says -d keeps them (review9.10)", async (ctx) => {
+    const mine = ownedByTest(ctx, 'stop-kill');
+    const dir = mine.tempDir();
+    // review9.10's route: `ms` and `url` are dead once `until` is computed; the loop runs hot
+    // (no nap), so V8 optimizes it on the stack (OSR) well before the autopsy pauses it.
+    writeFileSync(
+      join(dir, 'hot.mjs'),
+      [
+        'export default function app(request) {',
+        '  const url = new URL(request.url);',
+        "  const ms = Number(url.searchParams.get('ms') ?? 2000);",
+        '  const until = Date.now() + ms;',
+        '  let spins = 0;',
+        '  process.stdout.write(`hot-app: pid ${process.pid} spinning\\n`);',
+        '  while (Date.now() < until) spins++;',
+        '  return new Response(`spun ${spins}\\n`);',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: 10 };\n`);
+    const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0', join(dir, 'hot.mjs')], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }));
+    const req = request(`${s.url}/?ms=120000`, { headers: { connection: 'close' } }, (res) => res.resume());
+    req.on('error', () => undefined); // the spinning worker is killed
+    req.end();
+    await waitFor(() => /hot-app: pid \d+ spinning/.test(s.stdout()), 'the worker to spin', 15_000);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const hang = readdirSync(join(dir, 'dumps')).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(readFileSync(join(dir, 'dumps', n), 'utf8')) as Dump).find((d) => d.kind === 'hang');
+    const top = hang?.frames[0];
+    expect({ function: top?.function, line: top?.line }, s.stderr()).toEqual({ function: 'app', line: 7 });
+    const unavailable = { summary: '<value unavailable>' };
+    expect({ url: top!.locals.url, ms: top!.locals.ms }, s.stderr()).toEqual({ url: unavailable, ms: unavailable });
+    expect(typeof top!.locals.until).toBe('number');
+    expect(s.stderr()).toMatch(/ {2}url=<value unavailable> {2}ms=<value unavailable> {2}until=\d+ {2}spins=\d+$/m);
+    expect(hang!.note).toMatch(/<value unavailable>.*optimized.*-d/);
+  }, 60_000 * SLOWNESS);
+});

@@ -137,6 +137,19 @@ describe('the frame reader', () => {
     expect(functionFromText('class RateLimiter { take() {} }')).toEqual({ kind: 'class', name: 'RateLimiter', arity: 0 });
   });
 
+  it("shows a local V8 reports without a value (optimized out, not yet initialized) as <value unavailable>, an accessor or a closure's as nothing (review9.10)", () => {
+    const reader = new FrameReader(new Redactor());
+    const shown = reader.read(
+      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }, { type: 'closure', object: { type: 'object', objectId: 'c' } }], this: { type: 'undefined' } }],
+      {
+        frames: 1,
+        scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]),
+        properties: (id) => (id === 'l' ? [prop('until', num(5)), { name: 'ms' }, { name: 'got', get: { type: 'function', objectId: 'g' } }] : [{ name: 'later' }]),
+      },
+    );
+    expect(shown.frames[0]!.locals).toEqual({ until: 5, ms: { summary: '<value unavailable>' } });
+  });
+
   it('redacts a string under a session name (session, sess, userSession: a logged-in user\'s credential), locals and object fields alike, and shows an object under it and sessionCount (N15)', () => {
     const reader = new FrameReader(new Redactor());
     const sessionObject: RemoteObject = { type: 'object', className: 'Session', description: 'Session', objectId: 'obj', preview: { overflow: false, properties: [{ name: 'session', type: 'string', value: 'sess_Zx81kQ0pLm3nB7vC2dF5gH9j' }, { name: 'views', type: 'number', value: '3' }] } };

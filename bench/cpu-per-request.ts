@@ -101,6 +101,13 @@ const CALLGRIND_NODE_FLAGS = (process.env.CALLGRIND_NODE_FLAGS ?? '--min-semi-sp
  */
 const BASE = process.env.BASE ? `${path.resolve(process.env.BASE)}/` : null;
 
+/**
+ * BASELINES=rack=listener[,NAME=OTHER...]: takes a target's ratios and function differences
+ * against another target of the same run (the Rack hello against the listener: what the Rack
+ * adapter adds over the request path both share).
+ */
+const BASELINES = new Map((process.env.BASELINES ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+
 function selected(): Target[] {
   const names = process.argv.slice(2);
   const unknown = names.filter((n) => !TARGETS.some((t) => t.name === n));
@@ -108,7 +115,9 @@ function selected(): Target[] {
     process.stderr.write(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}\n`);
     process.exit(2);
   }
-  const chosen = names.length === 0 ? TARGETS.filter((t) => ['raw', 'listener', 'rack'].includes(t.name)) : names.map((n) => TARGETS.find((t) => t.name === n)!);
+  const chosen = (names.length === 0 ? TARGETS.filter((t) => ['raw', 'listener', 'rack'].includes(t.name)) : names.map((n) => TARGETS.find((t) => t.name === n)!)).map((t) =>
+    BASELINES.has(t.name) ? { ...t, baseline: BASELINES.get(t.name)! } : t,
+  );
   if (!BASE) return chosen;
   return chosen.flatMap((t) => [
     { ...t, name: `${t.name}@base`, baseline: null, argv: (port: number) => t.argv(port, BASE) },

@@ -6,7 +6,7 @@
 // with app-stacks.ts's filter: the pieces of -d, to tell which one a muted throw's cost comes with.
 // Run by bench/throw-cost.sh, which zeroes callgrind's counters at the first line this prints and
 // dumps them at the second: nothing but the counted loop is in the figure.
-//   node bench/throw-cost.mjs plain|d|d-report|cap|cap-stacks N
+//   node bench/throw-cost.mjs plain|d|d-report|d-off|cap|cap-stacks N
 const [mode = 'plain', count = '20000'] = process.argv.slice(2);
 const N = Number(count);
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
@@ -22,6 +22,8 @@ if (mode === 'cap' || mode === 'cap-stacks') {
   const { enableDiagnostics } = await import(dist('diagnostics/index.js'));
   diagnostics = enableDiagnostics({ write: () => {} });
 }
+// LIMIT=N sets Error.stackTraceLimit once -d is on (it raises the app's limit by app-stacks.ts's SPARE).
+if (process.env.LIMIT) Error.stackTraceLimit = Number(process.env.LIMIT);
 // bench/throw-listener-app.ts's helper.
 function price(order) {
   const unit = order.qty > 0 ? 3 : NaN;
@@ -44,9 +46,13 @@ for (let i = 0; i < 20000; i++) call(i % 10 === 0 ? 0 : 2);
 // catcher of every throw inside an async function even with pausing off (it looks for the promise
 // the throw would reject): with pausing off a throw in a callback costs about a plain throw, one in
 // an async function 24,000 instructions more (bench/README.md, session 15).
+// d-off: -d with pausing off for the counted loop (Capturer.ownCode), as in a throw storm, unreported.
 const counted = () => {
   let sum = 0;
-  for (let i = 0; i < N; i++) sum += call(0);
+  if (mode === 'd-off') diagnostics.capturer.ownCode(() => {
+    for (let i = 0; i < N; i++) sum += call(0);
+  });
+  else for (let i = 0; i < N; i++) sum += call(0);
   const stats = diagnostics ? diagnostics.capturer.stats : null;
   process.stdout.write(`${mode}: ${N} throws (sum ${sum}), ${folded} folded into a dump${stats ? `; pauses ${stats.pauses}, captures ${stats.captures}, muted ${stats.muted}${stats.storms !== undefined ? `, storms ${stats.storms}` : ''}` : ''}\n`);
 };

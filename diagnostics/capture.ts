@@ -497,8 +497,21 @@ export class Capturer {
     this.stats.storms++;
     this.setPausing(false);
     if (this.stormTimer) clearTimeout(this.stormTimer);
-    this.stormTimer = setTimeout(() => this.refresh(), STORM_MS);
-    this.stormTimer.unref();
+    this.refreshWhenDue(() => this.budget.stormUntil, (t) => (this.stormTimer = t));
+  }
+
+  /**
+   * Runs refresh() once the budget's clock has reached `until()`. A timer may fire up to a
+   * millisecond early by that clock (libuv counts whole milliseconds, performance.now does not),
+   * and a refresh that came early left pausing off with no timer to turn it back on: every later
+   * failure went uncaptured (review10.7). An early run sets the timer again for what is left.
+   */
+  private refreshWhenDue(until: () => number, keep: (timer: NodeJS.Timeout) => void): void {
+    const left = until() - this.now();
+    if (left <= 0 || !this.started) return this.refresh();
+    const timer = setTimeout(() => this.refreshWhenDue(until, keep), Math.ceil(left));
+    timer.unref();
+    keep(timer);
   }
 
   /** Whether pausing is off for a throw storm now (a failure no dump explains is then dumped without values: calm). */
@@ -522,8 +535,7 @@ export class Capturer {
     this.stats.trips++;
     this.setPausing(false);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    this.backoffTimer = setTimeout(() => this.refresh(), Math.max(0, this.budget.backoffUntil - this.now()));
-    this.backoffTimer.unref();
+    this.refreshWhenDue(() => this.budget.backoffUntil, (t) => (this.backoffTimer = t));
   }
 
   /** The first app frame and the first frame that is the app's or tspuma's (this folder's frames skipped). */

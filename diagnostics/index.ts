@@ -131,6 +131,11 @@ function cutNote(status: number): string {
   return `the head (${status}) and part of the body had gone out when this error was thrown in the request's work, and the connection was then closed: the client holds a truncated ${status} (curl: "transfer closed with outstanding read data"); a load balancer's log shows a ${status}`;
 }
 
+/** The note of a response a stream destroyed after its head with an error nobody threw (review10.4). */
+function cutByStreamNote(status: number): string {
+  return `the head (${status}) and part of the body had gone out when a stream destroyed the response with this error, and the connection was closed: the client holds a truncated ${status} (curl: "transfer closed with outstanding read data"). ${NEVER_THROWN[0]!.toUpperCase()}${NEVER_THROWN.slice(1)}`;
+}
+
 /** Error codes that say the client left (request-lifecycle.ts's CLIENT_GONE): its hang-up, not a failure. */
 const CLIENT_LEFT = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
 
@@ -332,9 +337,13 @@ export class Diagnostics implements DiagnosticsHook {
       // framework's final handler closes the connection for one after the head) is dumped as what
       // cut it, once its framework has logged it (Express does, as it closes).
       const status = (record.sentStatus = res.statusCode);
-      if (record.logged.length === 0 && record.thrown.length === 0) return;
+      // Nothing thrown or logged in its work may still be a failure (review10.4): a framework logs
+      // the error just after (Express's final handler, in a setImmediate queued before this close),
+      // or a stream that destroyed itself with an error took the response down with it (pipeline(),
+      // pipe() then res.destroy(err)) and the error is its socket's. Decided once those have run.
+      const errored = record.logged.length === 0 && record.thrown.length === 0 ? (req.socket as { errored?: unknown } | null)?.errored : undefined;
       this.attribution.keepRemote(record);
-      setImmediate(() => this.explainCut(record, status, cut));
+      setImmediate(() => this.explainCut(record, status, cut, errored));
       return;
     }
     // The request was cut off before it had all arrived (node's `aborted`: the client hung up
@@ -413,15 +422,20 @@ export class Diagnostics implements DiagnosticsHook {
     );
   }
 
-  /** The dump of a response cut after its head: the error its work logged, else its last throw. */
-  private explainCut(record: CallRecord, status: number, cut: ResponseCut): void {
+  /**
+   * The dump of a response cut after its head: the error its work logged, else its last throw, else
+   * the error its socket was destroyed with (`errored`: never thrown, so from its stack).
+   */
+  private explainCut(record: CallRecord, status: number, cut: ResponseCut, errored?: unknown): void {
     if (record.reported) return;
     const ctx = { phase: 'app' as const, request: record.req, response: { status, cut }, call: record, note: cutNote(status) };
     const last = record.logged[record.logged.length - 1];
     if (typeof last === 'object' && last !== null) return void this.report(last, ctx);
     const pick = this.lastThrow(record);
     if (pick) return void this.report(pick.value, ctx);
-    if (typeof last === 'string') this.report(fromStackText(last), ctx);
+    if (typeof last === 'string') return void this.report(fromStackText(last), ctx);
+    const code = (errored as { code?: unknown } | null | undefined)?.code;
+    if (isNativeError(errored) && !(typeof code === 'string' && CLIENT_LEFT.has(code))) this.report(errored, { ...ctx, note: cutByStreamNote(status) });
   }
 
   /**
@@ -562,6 +576,8 @@ export class Diagnostics implements DiagnosticsHook {
     const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
     const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
     let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (storm ? STORM_NOTE : undefined) ?? (awaited ? stormValuesNote(awaited.id) : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
+    // The caller's own note (why a 5xx is taken to be this error's) says nothing of the storm.
+    if (storm && ctx.note) note = `${ctx.note}. ${STORM_NOTE}`;
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.

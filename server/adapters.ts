@@ -9,6 +9,7 @@ import {
   type FetchHandler,
   type NodeListener,
   type RackApp,
+  type RackHeaders,
   type UpgradeHandler,
   type WebSocketHandler,
 } from './app-types.js';
@@ -70,9 +71,42 @@ const FETCH_EXPECTED = 'a fetch handler must return a Response';
 
 export const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 
+/**
+ * Writes a Rack response that is the usual hello, `[status, {'content-type': type}, [one string or
+ * bytes]]` with a final status (200-999), a string Content-Type alone (named in lower case, as
+ * Rack 3 has it) and an Array body with no close() of its own, with writeTyped: the head and body
+ * the general writer sends for it, without the normalised record, the header list and the pass
+ * over it. True if it did, false for any other response (the general writer's).
+ */
+function writeTypedRack(res: ServerResponse, result: unknown): boolean {
+  if (!Array.isArray(result) || result.length !== 3) return false;
+  const status: unknown = result[0];
+  const headers: unknown = result[1];
+  const body: unknown = result[2];
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 999) return false;
+  if (!Array.isArray(body) || body.length !== 1 || typeof (body as { close?: unknown }).close === 'function') return false;
+  const chunk: unknown = body[0];
+  if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) return false;
+  if (headers === null || typeof headers !== 'object') return false;
+  // One name, as the general writer's pass (for...in) sees it, spelled as Rack 3 has it: writeTyped
+  // sends it in lower case, the general writer as given.
+  let type: unknown;
+  for (const name in headers) {
+    if (type !== undefined || name !== 'content-type') return false;
+    type = (headers as RackHeaders)[name];
+  }
+  // A value the general writer would split (Rack's "a\nb"), or change (a number, a list): its own.
+  if (typeof type !== 'string' || type.includes('\n')) return false;
+  writeTyped(res, status, '', type, chunk);
+  return true;
+}
+
 /** Rack: a synchronous app is answered synchronously (no promise on the hot path). */
 function rackInvoke(app: RackApp): Invoke {
-  const send = (res: ServerResponse, result: unknown) => writeResponse(res, normalize(result, RACK_EXPECTED));
+  const send = (res: ServerResponse, result: unknown): void | Promise<void> => {
+    if (writeTypedRack(res, result)) return;
+    return writeResponse(res, normalize(result, RACK_EXPECTED));
+  };
   return (req, res) => {
     const result = app(buildEnv(req, res));
     if (isThenable(result)) return Promise.resolve(result).then((r) => send(res, r));

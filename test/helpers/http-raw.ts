@@ -76,6 +76,15 @@ export function exchange(port: number, payload: string | Buffer, opts: { noBody?
   });
 }
 
+/**
+ * `method path` on a fresh connection that closes after it: the raw response as latin1 text with
+ * its Date line taken out (it may tick between two requests whose bytes a test compares).
+ */
+export async function wireWithoutDate(port: number, path: string, method: string): Promise<string> {
+  const r = await exchange(port, `${method} ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, { noBody: method === 'HEAD' });
+  return r.raw.toString('latin1').replace(/\r\nDate: [^\r]*/, '');
+}
+
 /** A connection kept open by the test: what arrived so far, and a hang-up. */
 export interface Held {
   received(): Buffer;

@@ -83,4 +83,17 @@ describe('a response cut after its head', () => {
     await waitFor(() => s.lines().find((l) => (l.request as { url?: string } | undefined)?.url === '/slow'), 'the request line of /slow');
     expect(cutLines(s.lines()).map((l) => l.url)).toEqual(['/sync']);
   });
+
+  it('with -d: a stream that fails halfway by destroying itself with an error (no throw) gets a dump of that error, from its stack, saying the response was cut (review10.4)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-cut-feed-'));
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    for (const path of ['/feed', '/feed-async']) {
+      expect(await get(`${s.url}${path}`)).toEqual({ status: 200, body: 'chunk 1\n', whole: false });
+      const d: Dump = await waitFor(() => dumpsIn(dir).find((d) => d.request?.url === path), `the dump of ${path}`);
+      expect(d.error.message).toBe(`${path.slice(1)}: upstream feed broke at chunk 2`);
+      expect(d.response).toMatchObject({ status: 200, cut: { bytes: expect.any(Number) } });
+      // Created and handed on, never thrown: its frames are from its stack, the app's read() among them.
+      expect(d.frames.some((f) => f.file === APP && !f.library)).toBe(true);
+    }
+  });
 });

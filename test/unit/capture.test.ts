@@ -1,6 +1,6 @@
 // The Capturer alone, in a file of its own: no other inspector session in this process pauses
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 
 describe('Capturer', () => {
@@ -337,5 +337,30 @@ describe('Capturer', () => {
     expect(t.quantile(0.5)).toBeNull();
     for (const ms of [100, 100, 100, 100, 1, 2, 3, 4]) t.add(ms);
     expect([t.n, t.quantile(0), t.quantile(0.5), t.quantile(0.99)]).toEqual([8, 1, 3, 4]);
+  });
+
+  it('turns pausing back on when a throw storm\'s timer fires a moment early by the budget\'s clock (review10.7: it stayed off for good)', async () => {
+    const { Capturer } = await import('../../diagnostics/capture.js');
+    const { STORM_MS, STORM_REPEATS } = await import('../../diagnostics/capture-budget.js');
+    let clock = 0;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined, { now: () => clock });
+    c.start();
+    try {
+      expect(c.pausingNow).toBe(true);
+      for (let i = 0; i < STORM_REPEATS; i++) c.repeatUnpaused();
+      expect(c.stats.storms).toBe(1);
+      expect(c.pausingNow).toBe(false);
+      // The timer fires when the budget's clock reads half a millisecond short of the storm's end
+      // (libuv counts whole milliseconds; performance.now does not).
+      clock = STORM_MS - 0.5;
+      vi.advanceTimersByTime(STORM_MS);
+      clock = STORM_MS + 5;
+      vi.advanceTimersByTime(10);
+      expect(c.pausingNow).toBe(true);
+    } finally {
+      c.stop();
+      vi.useRealTimers();
+    }
   });
 });

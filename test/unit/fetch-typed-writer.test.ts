@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FetchResponse, keptParts, writeKeptTyped } from '../../server/fetch-response.js';
 import { writeResponse, writeTyped } from '../../server/response.js';
-import { exchange } from '../helpers/http-raw.js';
+import { wireWithoutDate } from '../helpers/http-raw.js';
 
 type Make = () => FetchResponse;
 const bytes = new TextEncoder().encode('bytes body');
@@ -47,11 +47,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-/** The raw response with its Date line taken out (it may tick between the two requests). */
-async function wire(path: string, method: string): Promise<string> {
-  const r = await exchange(port, `${method} ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, { noBody: method === 'HEAD' });
-  return r.raw.toString('latin1').replace(/\r\nDate: [^\r]*/, '');
-}
+const wire = (path: string, method: string): Promise<string> => wireWithoutDate(port, path, method);
 
 describe('a Response with no headers of its own, written the short way', () => {
   for (const name of Object.keys(CASES)) {

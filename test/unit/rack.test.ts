@@ -1,6 +1,6 @@
 // In-process tests of the Rack env builder on requests shaped like node:http's: header keys,
 // repeated headers, the Host split per scheme, and the caches that must never leak across requests.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { buildEnv } from '../../server/rack.js';
 
@@ -46,6 +46,18 @@ describe('buildEnv', () => {
     expect([env.PATH_INFO, env.QUERY_STRING]).toEqual(['/p', 'q=1']);
     const noQuery = buildEnv(request(['Host', 'a.test'], { url: '/p#frag?x' }));
     expect([noQuery.PATH_INFO, noQuery.QUERY_STRING]).toEqual(['/p', '']);
+  });
+
+  it('gives REQUEST_URI without the fragment, and each request its own target when the path changes and comes back', () => {
+    const uri = (url: string) => {
+      const env = buildEnv(request(['Host', 'a.test'], { url }));
+      return [env.REQUEST_URI, env.PATH_INFO, env.QUERY_STRING];
+    };
+    expect(uri('/p?q=1#frag')).toEqual(['/p?q=1', '/p', 'q=1']);
+    expect(uri('/p?q=1#frag')).toEqual(['/p?q=1', '/p', 'q=1']);
+    expect(uri('/other')).toEqual(['/other', '/other', '']);
+    expect(uri('/p?q=1#frag')).toEqual(['/p?q=1', '/p', 'q=1']);
+    expect(uri('http://x.test/abs?y#z')).toEqual(['http://x.test/abs?y', '/abs', 'y']);
   });
 
   it('joins repeated headers with commas, and cookies with semicolons', () => {
@@ -99,6 +111,60 @@ describe('buildEnv', () => {
     expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual(['127.0.0.1', '8443']);
     expect([env.PATH_INFO, env.QUERY_STRING, env.REQUEST_URI]).toEqual(['/a/b', 'x=1&y=2', '/a/b?x=1&y=2']);
     expect(env.REMOTE_ADDR).toBe('192.0.2.1');
+  });
+});
+
+describe('request after request with the same header names', () => {
+  const names = (values: string[]) => ['Host', values[0]!, 'User-Agent', values[1]!, 'Accept', values[2]!, 'accept', values[3]!];
+
+  it('gives each env its own values and keys, in the same order, whatever the app did to the one before', () => {
+    const first = buildEnv(request(names(['a.test', 'ua/1', 'text/html', '*/*']), { url: '/one?x=1' }));
+    const keys = Object.keys(first);
+    // What an app may do to its env: add keys, delete keys, overwrite values.
+    first.FOO = 'from the first app';
+    delete first.HTTP_USER_AGENT;
+    first.PATH_INFO = '/rewritten';
+    first.HTTP_ACCEPT = 'changed';
+    const second = buildEnv(request(names(['b.test:81', 'ua/2', 'image/png', 'text/plain']), { url: '/two' }));
+    expect(second).not.toHaveProperty('FOO');
+    expect([second.SERVER_NAME, second.SERVER_PORT, second.PATH_INFO, second.QUERY_STRING, second.REQUEST_URI]).toEqual(['b.test', '81', '/two', '', '/two']);
+    expect([second.HTTP_HOST, second.HTTP_USER_AGENT, second.HTTP_ACCEPT]).toEqual(['b.test:81', 'ua/2', 'image/png, text/plain']);
+    expect(Object.keys(second)).toEqual(keys);
+    const third = buildEnv(request(names(['c.test', 'ua/3', 'a/b', 'c/d']), { url: '/three?y', encrypted: true }));
+    expect(third).not.toBe(second);
+    expect([third.HTTP_HOST, third.HTTP_USER_AGENT, third.HTTP_ACCEPT, third.QUERY_STRING, third['rack.url_scheme'], third.SERVER_PORT]).toEqual(['c.test', 'ua/3', 'a/b, c/d', 'y', 'https', '443']);
+    expect(Object.keys(third)).toEqual(keys);
+    // The earlier envs are the apps' own: untouched by the later requests.
+    expect([second.HTTP_HOST, second.HTTP_ACCEPT, second.FOO]).toEqual(['b.test:81', 'image/png, text/plain', undefined]);
+    expect([first.HTTP_HOST, first.HTTP_ACCEPT, first.PATH_INFO, first.FOO]).toEqual(['a.test', 'changed', '/rewritten', 'from the first app']);
+  });
+
+  it("gives each env its request's objects, method, protocol and id", () => {
+    const one = request(names(['a.test', 'u', 'x', 'y']));
+    const two = { ...request(names(['a.test', 'u', 'x', 'y'])), method: 'POST', httpVersion: '1.0', id: 'given-id' } as unknown as IncomingMessage;
+    const a = buildEnv(one);
+    const b = buildEnv(two);
+    expect([b['rack.input'], b['tspuma.request'], b.REQUEST_METHOD, b.SERVER_PROTOCOL, b['tspuma.request_id']]).toEqual([two, two, 'POST', 'HTTP/1.0', 'given-id']);
+    expect([a['rack.input'], a['tspuma.request'], a.REQUEST_METHOD, a.SERVER_PROTOCOL]).toEqual([one, one, 'GET', 'HTTP/1.1']);
+  });
+
+  it("reads REMOTE_ADDR on first use for a connection's last request, and as a value for the next", () => {
+    let reads = 0;
+    const socket = { encrypted: false, localAddress: '127.0.0.1', localPort: 8443, get remoteAddress() { reads++; return '198.51.100.7'; } };
+    const on = (keepAlive: boolean) => {
+      const req = { ...request(names(['a.test', 'u', 'x', 'y'])), socket } as unknown as IncomingMessage;
+      return buildEnv(req, { shouldKeepAlive: keepAlive } as unknown as ServerResponse);
+    };
+    buildEnv(request(names(['a.test', 'u', 'x', 'y'])));
+    const last = on(false);
+    expect(reads).toBe(0);
+    expect(Object.keys(last)).toContain('REMOTE_ADDR');
+    expect(last.REMOTE_ADDR).toBe('198.51.100.7');
+    expect(reads).toBe(1);
+    const kept = on(true);
+    expect(reads).toBe(2);
+    expect(Object.getOwnPropertyDescriptor(kept, 'REMOTE_ADDR')).toMatchObject({ value: '198.51.100.7', writable: true });
+    expect(Object.getOwnPropertyDescriptor(on(true), 'REMOTE_ADDR')?.get).toBeUndefined();
   });
 });
 

@@ -228,14 +228,32 @@ describe('site mutes', () => {
     }
   });
 
+  it("looks for the error an app frame holds during a storm (a framework's 5xx with no error handed over): pausing on for the look alone", () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      for (let i = 0; i < 22; i++) diag.report(attempt(charge, i), { phase: 'app' });
+      expect(diag.capturer.storming).toBe(true);
+      const answer = (): unknown => {
+        const err = new Error('held by the error handler');
+        const held = diag.capturer.heldError();
+        return held === undefined ? err.message : held;
+      };
+      expect((answer() as Error).message).toBe('held by the error handler');
+      expect(diag.capturer.pausingNow).toBe(false);
+      expect(diag.capturer.storming).toBe(true);
+    } finally {
+      diag.close();
+    }
+  });
+
   it('holds storms off while a failure dumped in one awaits its capture', () => {
     const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
     try {
       for (let i = 0; i < 22; i++) diag.report(attempt(charge, i), { phase: 'app' });
       expect(diag.capturer.stats.storms).toBe(1);
       // A failure never thrown (handed on) during the storm: it calms the storm, and no capture of it can follow.
-      const handed = diag.report(new Error('made and handed on'), { phase: 'app' });
-      expect(handed.dump.note).toMatch(/throw storm/);
+      const handed = diag.report(new Error('made and handed on'), { phase: 'app', note: 'the error an error handler held as it answered 500' });
+      expect(handed.dump.note).toMatch(/^the error an error handler held as it answered 500\. no throw of this error was captured: it came during a throw storm/);
       expect(diag.capturer.pausingNow).toBe(true);
       for (let i = 0; i < 40; i++) diag.report(attempt(charge, i), { phase: 'app' });
       expect(diag.capturer.stats.storms).toBe(1);

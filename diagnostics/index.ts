@@ -510,6 +510,21 @@ export class Diagnostics implements DiagnosticsHook {
     }
   }
 
+  /**
+   * The site of the dump a failure of this kind (class and message) went into, for one reported
+   * with nothing captured. With pausing on, V8 pauses in every function not muted, so such a
+   * failure is the muted function's own (or was never thrown). With pausing off (a throw storm, a
+   * backoff) another function's failure of that kind would be taken for it, and never dumped: a
+   * generic message (`Cannot read properties of undefined (reading 'id')`) is shared by unrelated
+   * sites (review10.6). Then its stack's first frame must be that site.
+   */
+  private kindSite(kind: string, err: unknown): string | undefined {
+    const site = this.kinds.get(kind)?.site;
+    if (site === undefined || this.capturer.pausingNow) return site;
+    const top = stackTop(err);
+    return top === undefined || top.site === site ? site : undefined;
+  }
+
   private reportOnce(err: unknown, ctx: DumpContext): Reported {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
@@ -542,7 +557,7 @@ export class Diagnostics implements DiagnosticsHook {
     const known =
       capture || kind === null || ctx.final
         ? null
-        : this.sinks.repeat(site ?? (byKind = this.kinds.get(kind)?.site) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
+        : this.sinks.repeat(site ?? (byKind = this.kindSite(kind, err)) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;

@@ -48,6 +48,13 @@ function charge(n: number): number {
   return fee;
 }
 
+// Another function failing with charge's class and message (review10.6: a generic message, shared by unrelated sites).
+function authorize(n: number): number {
+  const limit = n * 7;
+  if (n >= 0) throw new Error('card declined');
+  return limit;
+}
+
 function refund(n: number): number {
   const owed = n * 5;
   if (n >= 0) throw new Error(`refund ${n} refused`);
@@ -241,6 +248,31 @@ describe('site mutes', () => {
       expect((answer() as Error).message).toBe('held by the error handler');
       expect(diag.capturer.pausingNow).toBe(false);
       expect(diag.capturer.storming).toBe(true);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it('in a throw storm, another function failing with the same class and message is a failure of its own: dumped from its stack, then with its values at its next throw (review10.6)', () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      const reports: Reported[] = [];
+      for (let i = 0; i < 22; i++) reports.push(diag.report(attempt(charge, i), { phase: 'app' }));
+      expect(diag.capturer.storming).toBe(true);
+      // Not paused at (pausing is off), same class and message as charge's dump, thrown elsewhere.
+      const first = diag.report(attempt(authorize, 1), { phase: 'app' });
+      expect(first.repeat).toBe(false);
+      expect(first.dump).not.toBe(reports[0]!.dump);
+      expect(first.dump.frames[0]!.function).toBe('authorize');
+      expect(first.dump.note).toMatch(/during a throw storm/);
+      // Pausing is back on: its next throw is captured, with its values.
+      expect(diag.capturer.pausingNow).toBe(true);
+      const second = diag.report(attempt(authorize, 2), { phase: 'app' });
+      expect(second.dump.captured).toBe(true);
+      expect(second.dump.site).toBe(first.dump.site);
+      expect(second.dump.frames[0]!.locals).toMatchObject({ n: 2, limit: 14 });
+      // charge's own repeats stay repeats of its dump.
+      expect(diag.report(attempt(charge, 5), { phase: 'app' }).dump).toBe(reports[0]!.dump);
     } finally {
       diag.close();
     }

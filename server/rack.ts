@@ -94,20 +94,24 @@ export function requestAuthority(req: IncomingMessage, target: Target, forwarded
   return host ? parseAuthority(host) : null;
 }
 
-/** The last target parsed and what it gave (a client asks for the same path request after request). */
-let lastUrl = '';
-let lastTarget: Target | null = null;
-function targetOf(url: string): Target {
-  if (url === lastUrl && lastTarget !== null) return lastTarget;
-  const target = parseTarget(url) ?? fallbackTarget(url);
-  lastUrl = url;
-  lastTarget = target;
-  return target;
+/** A request target as the env takes it: parsed, and without its fragment (REQUEST_URI). */
+interface EnvTarget {
+  readonly url: string;
+  readonly target: Target;
+  readonly uri: string;
+}
+
+/** The last target parsed (a keep-alive client asks for the same path request after request). */
+let lastTarget: EnvTarget = { url: '', target: fallbackTarget(''), uri: '' };
+function targetOf(url: string): EnvTarget {
+  if (url === lastTarget.url) return lastTarget;
+  const hash = url.indexOf('#');
+  return (lastTarget = { url, target: parseTarget(url) ?? fallbackTarget(url), uri: hash === -1 ? url : url.slice(0, hash) });
 }
 
 export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const url = req.url ?? '/';
-  const target = targetOf(url);
+  const { target, uri } = targetOf(url);
   const socket = req.socket as Socket | undefined;
   // Set only with trustProxy, from a trusted peer: the client's address, scheme and host.
   const forwarded = forwardedOf(req);
@@ -123,14 +127,13 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     serverName = socket?.localAddress ?? 'localhost';
     serverPort = String(socket?.localPort ?? (encrypted ? 443 : 80));
   }
-  const hash = url.indexOf('#');
   // REMOTE_ADDR is added below, as a value or read on first use.
   const env = {
     REQUEST_METHOD: req.method ?? 'GET',
     SCRIPT_NAME: '',
     PATH_INFO: target.path,
     QUERY_STRING: target.query,
-    REQUEST_URI: hash === -1 ? url : url.slice(0, hash),
+    REQUEST_URI: uri,
     SERVER_NAME: serverName,
     SERVER_PORT: serverPort,
     SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,

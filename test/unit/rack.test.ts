@@ -48,6 +48,18 @@ describe('buildEnv', () => {
     expect([noQuery.PATH_INFO, noQuery.QUERY_STRING]).toEqual(['/p', '']);
   });
 
+  it('gives REQUEST_URI without the fragment, and each request its own target when the path changes and comes back', () => {
+    const uri = (url: string) => {
+      const env = buildEnv(request(['Host', 'a.test'], { url }));
+      return [env.REQUEST_URI, env.PATH_INFO, env.QUERY_STRING];
+    };
+    expect(uri('/p?q=1#frag')).toEqual(['/p?q=1', '/p', 'q=1']);
+    expect(uri('/p?q=1#frag')).toEqual(['/p?q=1', '/p', 'q=1']);
+    expect(uri('/other')).toEqual(['/other', '/other', '']);
+    expect(uri('/p?q=1#frag')).toEqual(['/p?q=1', '/p', 'q=1']);
+    expect(uri('http://x.test/abs?y#z')).toEqual(['http://x.test/abs?y', '/abs', 'y']);
+  });
+
   it('joins repeated headers with commas, and cookies with semicolons', () => {
     const env = buildEnv(request(['Host', 'a.test', 'X-Forwarded-For', '10.0.0.1', 'Cookie', 'a=1', 'x-forwarded-for', '10.0.0.2', 'cookie', 'b=2']));
     expect(env.HTTP_X_FORWARDED_FOR).toBe('10.0.0.1, 10.0.0.2');

@@ -42,11 +42,16 @@ interface Target {
   shape?: Shape;
   /** Answered 200 once the server is up. */
   ready?: string;
+  /** Environment added to the server's (raw-inside: the port its own node:http server binds). */
+  env?(port: number): Record<string, string>;
 }
 
 const tspuma = (port: number, app: string, extra: string[] = [], root = ROOT) => [`${root}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${root}${app}`];
 const TARGETS: Target[] = [
   { name: 'raw', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  // Issue 27's discriminating target (bench/raw-inside-app.ts): raw node:http's handler on a server
+  // of its own inside a tspuma process (tspuma's own server idle on port 0): what the process costs.
+  { name: 'raw-inside', baseline: 'raw', env: (port) => ({ RAW_PORT: String(port) }), argv: (_port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', `${root}bench/raw-inside-app.ts`] },
   { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
   { name: 'rack', baseline: 'raw', argv: (port, root) => tspuma(port, 'examples/hello.ts', [], root) },
   { name: 'raw-cluster', baseline: null, cluster: true, argv: (port, root = ROOT) => [`${root}dist/bench/raw-cluster.js`, String(port)] },
@@ -293,7 +298,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
       }
       const shape = t.shape ?? HELLO;
       const port = await freePort();
-      const child = spawn('valgrind', ['--tool=callgrind', ...valgrindFlags, `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...nodeFlags, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('valgrind', ['--tool=callgrind', ...valgrindFlags, `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...nodeFlags, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...t.env?.(port) } });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => void (stderr.length < 100_000 && (stderr += c.toString())));
       try {
@@ -444,7 +449,7 @@ async function cpu(targets: Target[]): Promise<void> {
   try {
     for (const t of targets) {
       const port = await freePort();
-      const child = spawn(process.execPath, t.argv(port), { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(process.execPath, t.argv(port), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...t.env?.(port) } });
       const shape = t.shape ?? HELLO;
       let luaFile: string | null = null;
       if (shape.method === 'POST') {
@@ -535,7 +540,7 @@ async function profile(targets: Target[]): Promise<void> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cpu-per-request-'));
     const port = await freePort();
     const interval = process.env.PROFILE_INTERVAL ? [`--cpu-prof-interval=${process.env.PROFILE_INTERVAL}`] : [];
-    const child = spawn(process.execPath, ['--cpu-prof', ...interval, `--cpu-prof-dir=${dir}`, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, ['--cpu-prof', ...interval, `--cpu-prof-dir=${dir}`, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...t.env?.(port) } });
     const l: Live = { target: t, port, child, luaFile: null };
     try {
       await waitUp(port, t.shape ?? HELLO, child);

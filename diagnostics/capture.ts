@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { DumpPhase } from './model.js';
 import type { Redactor } from './redact.js';
 import type { CallRecord, Capture, Thrown } from './call-record.js';
-import { CaptureBudget, STORM_MS } from './capture-budget.js';
+import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
 import { THROWN_KEY, kAttachable, kOwnCode, kResumeRequested, kThrown } from '../server/shared-names.js';
@@ -198,8 +198,6 @@ export class Capturer {
   /** Recent primitive throws and rejections (`reject('timeout')`), newest last. */
   private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
-  /** Ends a throw storm's pause-free interval (repeatUnpaused). */
-  private stormTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
   /** Posts the state again every REASSERT_MS. */
   private reassertTimer: NodeJS.Timeout | null = null;
@@ -211,7 +209,7 @@ export class Capturer {
   private checkPaused = false;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0, storms: 0, calmed: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
   readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
@@ -329,7 +327,6 @@ export class Capturer {
     if (g[kAttachable] === this.watchOutsideClients) g[kAttachable] = this.rescuer !== null || undefined;
     this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    if (this.stormTimer) clearTimeout(this.stormTimer);
     if (this.reassertTimer) clearInterval(this.reassertTimer);
     this.reassertTimer = null;
     this.rescued += this.rescuer?.rescued ?? 0;
@@ -409,19 +406,13 @@ export class Capturer {
    * or when pausing is off; LOOK_SKIPPED when looks are over their own rate (HELD_LOOKS_PER_SECOND).
    */
   heldError(): unknown {
-    // During a throw storm pausing is switched on for the look alone (two toggles): a 5xx the
-    // app answered without handing tspuma an error is looked at as it is outside a storm.
-    if (!this.started || (!this.pausing && !this.budget.stormOnly())) return undefined;
+    if (!this.started || !this.pausing) return undefined;
     if (!this.lookAllowed()) return LOOK_SKIPPED;
-    const lent = !this.pausing;
-    if (lent) this.setPausing(true);
     this.held = undefined;
     try {
       throw stackless(() => new HeldErrorLook('held error'));
     } catch {
       /* the pause handler looked */
-    } finally {
-      if (lent) this.setPausing(false);
     }
     const held = this.held;
     this.held = undefined;
@@ -489,18 +480,6 @@ export class Capturer {
   }
 
   /**
-   * A failure at a known site was reported without a pause (its function muted): counted towards a
-   * throw storm (capture-budget.ts), which switches pausing off for STORM_MS.
-   */
-  repeatUnpaused(): void {
-    if (!this.started || !this.pausing || !this.budget.repeatUnpaused()) return;
-    this.stats.storms++;
-    this.setPausing(false);
-    if (this.stormTimer) clearTimeout(this.stormTimer);
-    this.refreshWhenDue(() => this.budget.stormUntil, (t) => (this.stormTimer = t));
-  }
-
-  /**
    * Runs refresh() once the budget's clock has reached `until()`. A timer may fire up to a
    * millisecond early by that clock (libuv counts whole milliseconds, performance.now does not),
    * and a refresh that came early left pausing off with no timer to turn it back on: every later
@@ -512,23 +491,6 @@ export class Capturer {
     const timer = setTimeout(() => this.refreshWhenDue(until, keep), Math.ceil(left));
     timer.unref();
     keep(timer);
-  }
-
-  /** Whether pausing is off for a throw storm now (a failure no dump explains is then dumped without values: calm). */
-  get storming(): boolean {
-    return this.started && !this.pausing && this.budget.stormOnly();
-  }
-
-  /**
-   * A failure no dump explains was reported during a storm and dumped (at `site`) without values:
-   * pausing is back on now, so its next throw is captured, and no storm starts until it is.
-   */
-  calm(site: string): void {
-    this.stats.calmed++;
-    this.budget.calm(site);
-    if (this.stormTimer) clearTimeout(this.stormTimer);
-    this.stormTimer = null;
-    this.refresh();
   }
 
   private trip(): void {
@@ -648,7 +610,6 @@ export class Capturer {
         this.stats.captures++;
         if (this.siteKeys.size > 10_000) this.siteKeys.clear();
         this.siteKeys.set(key, capture.site);
-        this.budget.captured(capture.site);
         this.bySite.set(capture.site, capture);
         if (this.bySite.size > 1000) this.bySite.delete(this.bySite.keys().next().value!);
         if (isObject) this.byError.set(thrown as object, capture);
@@ -718,7 +679,6 @@ export class Capturer {
       rethrows: this.stats.rethrows,
       noAppFrame: this.stats.skipped,
       muted: this.stats.muted,
-      storms: this.stats.storms,
       rescued: this.rescued + (this.rescuer?.rescued ?? 0),
     };
   }
@@ -729,7 +689,7 @@ export class Capturer {
     const rescued = this.rescued + (this.rescuer?.rescued ?? 0);
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${this.stats.storms > 0 ? `; ${this.stats.storms} throw storm(s) of known failures (pausing off ${STORM_MS} ms each)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}`;
     return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 

@@ -9,7 +9,6 @@ import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-h
 import { Attribution, type CallRecord } from './attribution.js';
 import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
 import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
-import { STORM_MS, STORM_REPEATS } from './capture-budget.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
@@ -54,13 +53,6 @@ const PAUSING_TAKEN =
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
 
-/** The note of a failure no dump explained that came while pausing was off for a throw storm (capture-budget.ts). */
-const STORM_NOTE = `no throw of this error was captured: it came during a throw storm (${STORM_REPEATS} or more failures a second at sites already dumped), while pausing at throws was off for up to ${STORM_MS} ms so that those cost a plain throw. Pausing is back on: if this error was thrown, its next throw is captured and dumped again with its values. The frames are where it was created, from its stack`;
-
-/** The note of the first capture at a site dumped without values during a throw storm. */
-function stormValuesNote(first: number): string {
-  return `the values of the failure of dump #${first}, which came during a throw storm and was dumped without them: this is its next throw, captured once pausing was back on`;
-}
 
 /** The first frame of an error's stack text: its `file:line` is a dump's site for a throw in app code. */
 function stackTop(err: unknown): { site: string; column: number } | undefined {
@@ -510,6 +502,21 @@ export class Diagnostics implements DiagnosticsHook {
     }
   }
 
+  /**
+   * The site of the dump a failure of this kind (class and message) went into, for one reported
+   * with nothing captured. With pausing on, V8 pauses in every function not muted, so such a
+   * failure is the muted function's own (or was never thrown). With pausing off (a backoff: throws
+   * over the global rate) another function's failure of that kind would be taken for it and never
+   * dumped: a generic message (`Cannot read properties of undefined (reading 'id')`) is shared by
+   * unrelated sites (review10.6). Then the site its stack starts at decides: a repeat of the dump
+   * there, if any (the kind's latest dump may be another function's), else a failure of its own.
+   */
+  private kindSite(kind: string, err: unknown): string | undefined {
+    const site = this.kinds.get(kind)?.site;
+    if (site === undefined || this.capturer.pausingNow) return site;
+    return stackTop(err)?.site ?? site;
+  }
+
   private reportOnce(err: unknown, ctx: DumpContext): Reported {
     const snapshot = ctx.snapshot as Capture | undefined;
     const capture = snapshot ?? this.capturer.captureFor(err);
@@ -530,8 +537,6 @@ export class Diagnostics implements DiagnosticsHook {
     // its column is the first dumped error's too: `.profile` of undefined and `.plan` of undefined
     // on one line (Q18) are two failures, `user 8 not found` after `user 7 not found` one.
     let distinct: string | undefined;
-    /** The site of the dump a failure of the same class and message went into (matched without its stack). */
-    let byKind: string | undefined;
     const mutedSite = (): string | undefined => {
       const top = stackTop(err);
       if (!top) return undefined;
@@ -542,24 +547,13 @@ export class Diagnostics implements DiagnosticsHook {
     const known =
       capture || kind === null || ctx.final
         ? null
-        : this.sinks.repeat(site ?? (byKind = this.kinds.get(kind)?.site) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
+        : this.sinks.repeat(site ?? this.kindSite(kind, err) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      // Not paused at (a muted function's), matched by class and message: towards a throw storm,
-      // which switches pausing off. Not one matched by its message's shape or its stack's first
-      // line: with pausing off another function's error of that shape could not be told apart
-      // (site-mutes.ts), and formatting each one's stack costs more than the pause-free throw saves.
-      if (!site && byKind !== undefined && this.capturer.mutes.size > 0) this.capturer.repeatUnpaused();
       return reported(known.first, known.path, true);
     }
-    // A failure no dump explains while pausing is off for a throw storm: dumped from its stack,
-    // saying so, and the storm calmed (below) so that its next throw is captured.
-    // Not a stack overflow: V8 never pauses at one, so no capture of it would follow.
-    const storm = !capture && !site && !snapshot && this.capturer.storming && !(err instanceof Error && isStackOverflow(err));
-    // The first capture of a site dumped without values in a storm: dumped too, naming that dump.
-    const awaited = capture && !snapshot ? this.sinks.awaitingValues(capture.site) : undefined;
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
     // state; if so it is taken back for the next failures, and this dump says why it has no values.
@@ -575,9 +569,7 @@ export class Diagnostics implements DiagnosticsHook {
     // record or the capture: the work may fail long after its response (a timer, a `void` promise).
     const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
     const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
-    let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (storm ? STORM_NOTE : undefined) ?? (awaited ? stormValuesNote(awaited.id) : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
-    // The caller's own note (why a 5xx is taken to be this error's) says nothing of the storm.
-    if (storm && ctx.note) note = `${ctx.note}. ${STORM_NOTE}`;
+    let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
     if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.
@@ -607,10 +599,6 @@ export class Diagnostics implements DiagnosticsHook {
       this.kinds.set(kind, { site: dump.site });
     }
     const { repeat, path } = this.sinks.emit(dump, ctx.final === true);
-    if (storm) {
-      if (!repeat) this.sinks.awaitValues(dump.site);
-      this.capturer.calm(dump.site);
-    }
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);
       if (top?.site === dump.site) {

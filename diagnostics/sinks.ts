@@ -80,8 +80,6 @@ interface SiteRecord {
   path: string | null;
   /** This process printed the dump (its #id means something to the reader); false: another worker dumped the site. */
   shown: boolean;
-  /** Dumped without values during a throw storm (capture-budget.ts): its first capture is dumped too. */
-  awaitsValues?: boolean;
 }
 
 export class Sinks {
@@ -131,10 +129,7 @@ export class Sinks {
     // this process dumped before (its 500 there, then a crash by another path); one at a site only
     // another worker of the run dumped stays that dump's repeat, so a crash loop's respawns write
     // one dump between them, not one each.
-    // So does the first dump with values of a site this process dumped without them in a throw
-    // storm (awaitValues): that failure's next throw, captured once pausing was back on.
-    const before = this.sites.get(dump.site);
-    const own = dump.kind === 'hang' || (final && before?.shown === true) || (dump.captured && before?.awaitsValues === true && before.shown);
+    const own = dump.kind === 'hang' || (final && this.sites.get(dump.site)?.shown === true);
     const known = own ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path };
     this.total++;
@@ -171,21 +166,6 @@ export class Sinks {
       if (problem) this.opts.write(`tspuma: ${problem}\n`);
     }
     return { repeat: false, path, ...(path === null && problem ? { problem } : {}) };
-  }
-
-  /**
-   * The dump this process emitted at `site` without values during a throw storm, while no dump
-   * with values has followed it (undefined otherwise): the next one captured there is emitted too.
-   */
-  awaitingValues(site: string): Dump | undefined {
-    const known = this.sites.get(site);
-    return known?.awaitsValues === true && known.shown ? known.first : undefined;
-  }
-
-  /** Marks `site`'s dump (just emitted, without values, in a throw storm) as awaiting a dump with values. */
-  awaitValues(site: string): void {
-    const known = this.sites.get(site);
-    if (known?.shown) known.awaitsValues = true;
   }
 
   /** Whether a dump of `site` was emitted (here, or by another worker of the run). */

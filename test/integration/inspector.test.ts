@@ -280,6 +280,8 @@ describe('inspector tooling in single mode', { concurrent: true }, () => {
     const release = join(mkdtempSync(join(tmpdir(), 'tspuma-block-')), 'release');
     // Each turn sleeps 400 ms in spawnSync: the pause waits for it to return (over BUSY_PAUSE_MS).
     await spinIn(s, s.url, null, s.proc.pid!, 60, release, undefined, 400);
+    // Asked once the loop has not turned for a second (BLOCKED_TURN_MS), as for a hung worker.
+    await waitFor(() => s.stdout().includes(`spin-app: pid ${s.proc.pid} blocked for over 1.2 s`), 'the loop blocked for over a second', 15_000);
     const stack = run(['inspect', 'stack', '--url', discovery]);
     expect(await stack.exited).toBe(0);
     writeFileSync(release, '');

@@ -1,7 +1,7 @@
 // The capture budget on a hand-moved clock: once per site per window, the global rate trips a
 // backoff that doubles while trips follow each other and resets after a quiet minute.
 import { describe, expect, it } from 'vitest';
-import { CaptureBudget, STORM_MS, STORM_REPEATS } from '../../diagnostics/capture-budget.js';
+import { CaptureBudget } from '../../diagnostics/capture-budget.js';
 
 function budget(perSecond = 3) {
   let now = 0;
@@ -57,53 +57,5 @@ describe('CaptureBudget', () => {
     b.admit();
     expect(b.admit()).toBe(false);
     expect(b.backoffUntil).toBe(t + 60_001 + 1000);
-  });
-
-  it('starts a storm at the STORM_REPEATS-th unpaused repeat within a second: pausing off for STORM_MS, no count during it', () => {
-    const { b, at } = budget();
-    at(1000);
-    for (let i = 1; i < STORM_REPEATS; i++) expect(b.repeatUnpaused()).toBe(false);
-    // A second later the count starts again.
-    at(2000);
-    for (let i = 1; i < STORM_REPEATS; i++) expect(b.repeatUnpaused()).toBe(false);
-    expect(b.repeatUnpaused()).toBe(true);
-    expect(b.storms).toBe(1);
-    expect(b.pausingAllowed()).toBe(false);
-    expect(b.stormOnly()).toBe(true);
-    for (let i = 0; i < 3 * STORM_REPEATS; i++) expect(b.repeatUnpaused()).toBe(false);
-    at(2000 + STORM_MS - 1);
-    expect(b.pausingAllowed()).toBe(false);
-    at(2000 + STORM_MS);
-    expect(b.pausingAllowed()).toBe(true);
-    expect(b.stormOnly()).toBe(false);
-    for (let i = 1; i < STORM_REPEATS; i++) b.repeatUnpaused();
-    expect(b.repeatUnpaused()).toBe(true);
-    expect(b.storms).toBe(2);
-  });
-
-  it('calms a storm for a failure dumped in it: pausing on at once, no storm until that site is captured or perSiteMs passes', () => {
-    const { b, at } = budget();
-    const storm = () => {
-      let started = false;
-      for (let i = 0; i < STORM_REPEATS; i++) started = b.repeatUnpaused() || started;
-      return started;
-    };
-    at(1000);
-    expect(storm()).toBe(true);
-    b.calm('app.ts:12');
-    expect(b.pausingAllowed()).toBe(true);
-    at(3000);
-    expect(storm()).toBe(false);
-    b.captured('other.ts:1');
-    at(5000);
-    expect(storm()).toBe(false);
-    b.captured('app.ts:12');
-    at(7000);
-    expect(storm()).toBe(true);
-    b.calm('app.ts:30');
-    at(7000 + 59_999);
-    expect(storm()).toBe(false);
-    at(7000 + 60_000);
-    expect(storm()).toBe(true);
   });
 });

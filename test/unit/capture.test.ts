@@ -3,6 +3,18 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 
+/** Six throw sites in six functions: a site that repeats is muted (site-mutes.ts), so it takes distinct sites to reach the global rate. */
+function sixSites(): (() => never)[] {
+  return [
+    () => { throw new Error('site 1'); },
+    () => { throw new Error('site 2'); },
+    () => { throw new Error('site 3'); },
+    () => { throw new Error('site 4'); },
+    () => { throw new Error('site 5'); },
+    () => { throw new Error('site 6'); },
+  ];
+}
+
 describe('Capturer', () => {
   it('resumes and reports when capture itself fails, and the throw still propagates', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
@@ -96,14 +108,7 @@ describe('Capturer', () => {
     try {
       // Six sites in six functions, each thrown at in turn: a site that repeats is muted
       // (site-mutes.ts), so it takes distinct sites to reach the rate.
-      const sites = [
-        () => { throw new Error('site 1'); },
-        () => { throw new Error('site 2'); },
-        () => { throw new Error('site 3'); },
-        () => { throw new Error('site 4'); },
-        () => { throw new Error('site 5'); },
-        () => { throw new Error('site 6'); },
-      ];
+      const sites = sixSites();
       c.scope('app', () => {
         for (let i = 0; i < 200; i++) {
           try {
@@ -339,23 +344,30 @@ describe('Capturer', () => {
     expect([t.n, t.quantile(0), t.quantile(0.5), t.quantile(0.99)]).toEqual([8, 1, 3, 4]);
   });
 
-  it('turns pausing back on when a throw storm\'s timer fires a moment early by the budget\'s clock (review10.7: it stayed off for good)', async () => {
+  it('turns pausing back on when a backoff\'s timer fires a moment early by the budget\'s clock (review10.7: it stayed off for good)', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
-    const { STORM_MS, STORM_REPEATS } = await import('../../diagnostics/capture-budget.js');
-    let clock = 0;
+    let clock = 1_000;
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
-    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined, { now: () => clock });
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 5 }, new Redactor(), () => undefined, { now: () => clock });
     c.start();
     try {
-      expect(c.pausingNow).toBe(true);
-      for (let i = 0; i < STORM_REPEATS; i++) c.repeatUnpaused();
-      expect(c.stats.storms).toBe(1);
+      const sites = sixSites();
+      c.scope('app', () => {
+        for (let i = 0; i < 12; i++) {
+          try {
+            sites[i % sites.length]!();
+          } catch {
+            /* caught */
+          }
+        }
+      });
+      expect(c.stats.trips).toBe(1);
       expect(c.pausingNow).toBe(false);
-      // The timer fires when the budget's clock reads half a millisecond short of the storm's end
-      // (libuv counts whole milliseconds; performance.now does not).
-      clock = STORM_MS - 0.5;
-      vi.advanceTimersByTime(STORM_MS);
-      clock = STORM_MS + 5;
+      // The backoff (1 s) ends at 2000; the timer fires when the budget's clock reads half a
+      // millisecond short of it (libuv counts whole milliseconds; performance.now does not).
+      clock = 1_999.5;
+      vi.advanceTimersByTime(1_000);
+      clock = 2_005;
       vi.advanceTimersByTime(10);
       expect(c.pausingNow).toBe(true);
     } finally {

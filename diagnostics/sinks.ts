@@ -146,16 +146,18 @@ export class Sinks {
     let problem: string | undefined = base ? undefined : 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)';
     // The plain text of the .txt file, which stands beside its .json.
     const path = base ? this.writeFiles(dump, base, renderText(dump), (why) => (problem = why)) : null;
-    // onDump's and the log record's, which stand beside no file: they name the .json, or say there is none.
+    // onDump's and the log record's, which stand beside no file: they name the .json, or say there is
+    // none: for want of a folder, or because the folder's write failed (a full disk: lead15.1).
+    const where = base && path === null ? { valuesElsewhere: `its dump file could not be written in ${this.dir} (the TSPUMA_ERR_FILE_WRITE line says why)` } : { valuesFile: path };
     let plainText: string | undefined;
-    const plain = () => (plainText ??= renderText(dump, false, { valuesFile: path }));
+    const plain = () => (plainText ??= renderText(dump, false, where));
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
     if (base && path === null && this.opts.run && !own) releaseSite(this.dir!, this.opts.run, dump.site);
     this.sites.set(dump.site, { first: dump, count: 1, path, shown: true });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     // On stderr the hint names the .json file (or says none was written), not "the one beside this".
-    this.opts.write(`${renderText(dump, this.opts.colour, { valuesFile: path })}\n${path ? `  written to ${path}\n` : ''}`);
+    this.opts.write(`${renderText(dump, this.opts.colour, where)}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: plain(), path });
     this.record?.(dump, path, plain);
     if (this.opts.githubActions) {

@@ -145,6 +145,22 @@ describe('sinks: a dump not written', () => {
     expect(out.some((t) => t.startsWith('tspuma dump #'))).toBe(true);
   });
 
+  it("its footnote on the one-line frames' values names the folder whose write failed, not a folder to set (lead15.1)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-full-'));
+    const out: string[] = [];
+    const record: string[] = [];
+    const failing = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t) });
+    failing.recordTo((_d, _path, text) => record.push(text()));
+    rmSync(dir, { recursive: true });
+    const d = dump('exception', 'app.ts:30');
+    d.frames.push({ function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true } as Dump['frames'][number]);
+    expect(failing.emit(d).path).toBeNull();
+    const footnote = `  (1 frame(s) of router shown without their values: its dump file could not be written in ${dir} (the TSPUMA_ERR_FILE_WRITE line says why))`;
+    const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+    expect(hints(out.find((t) => t.startsWith('tspuma dump #'))!)).toEqual([footnote]);
+    expect(hints(record[0]!)).toEqual([footnote]);
+  });
+
   it('puts it in the autopsy line, with a DevTools pause as the reason a worker was not hung', () => {
     expect(autopsyLine(1, 687, { path: null, problem: 'TSPUMA_ERR_FILE_WRITE, ENOSPC: …' }, null)).toBe('Autopsy of worker 1 (PID: 687) not written to a file (TSPUMA_ERR_FILE_WRITE, ENOSPC: …): its [hang] dump is on stderr');
     expect(autopsyLine(0, 14306, { path: '/d/x.json' }, 'it was paused in a debugger (a DevTools client held it, reason "other")')).toBe(

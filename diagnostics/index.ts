@@ -53,7 +53,6 @@ const PAUSING_TAKEN =
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
 
-
 /** The first frame of an error's stack text: its `file:line` is a dump's site for a throw in app code. */
 function stackTop(err: unknown): { site: string; column: number } | undefined {
   try {

@@ -62,12 +62,15 @@ const sharedRackCluster = () =>
 
 /** One GET on a fresh connection (so the kernel may pick another worker each time). */
 describe('files holding secrets', () => {
-  it('writes dump files 0600 in a dump folder it creates 0700 (parents too), and leaves an existing folder as it was', async () => {
+  // (dump-dir-boot.test's folders that cannot be used; a folder that can be created is this one.)
+  it('writes dump files 0600 in a dump folder it creates 0700 (parents too), saying nothing of it at boot, and leaves an existing folder as it was', async () => {
     const root = tmp('tspuma-modes-');
     const created = join(root, 'new', 'dumps');
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: created });
     expect((await get(`${s.url}/sync`)).status).toBe(500);
     const name = await waitFor(() => jsonIn(created)[0], 'the dump file');
+    await waitFor(() => s.stderr().includes(`written to ${created}/`), 'the dump said written to the folder');
+    expect(s.stderr()).not.toContain('TSPUMA_ERR_DUMP_DIR');
     expect(mode(join(root, 'new'))).toBe(0o700);
     expect(mode(created)).toBe(0o700);
     expect(mode(join(created, name))).toBe(0o600);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
+import { enableDiagnostics } from '../../diagnostics/index.js';
 import { runClaimsFolder } from '../../diagnostics/dump-budget.js';
 import { autopsyLine } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
@@ -159,6 +160,27 @@ describe('sinks: a dump not written', () => {
     const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
     expect(hints(out.find((t) => t.startsWith('tspuma dump #'))!)).toEqual([footnote]);
     expect(hints(record[0]!)).toEqual([footnote]);
+  });
+
+  it("the development page's text (a Reported's, from Diagnostics) names the folder whose write failed too, for the dump and its repeat (lead15.1)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-page-'));
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
+    try {
+      rmSync(dir, { recursive: true });
+      const elsewhere = `shown without their values: its dump file could not be written in ${dir} (the TSPUMA_ERR_FILE_WRITE line says why))`;
+      const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+      const d = dump('exception', 'app.ts:40');
+      d.frames.push({ function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true } as Dump['frames'][number]);
+      const emitted = diag.emit(d);
+      expect(emitted.path).toBeNull();
+      expect(hints(emitted.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      // A second failure there: a repeat, whose page shows the first dump with the same footnote.
+      const again = diag.emit({ ...d, id: d.id + 1000 });
+      expect(again.repeat).toBe(true);
+      expect(hints(again.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+    } finally {
+      diag.close();
+    }
   });
 
   it('puts it in the autopsy line, with a DevTools pause as the reason a worker was not hung', () => {

@@ -126,19 +126,19 @@ describe('sinks: a cluster without a dump folder', () => {
     const outside = join(base, 'tspuma-sites-999999999-AbC123');
     mkdirSync(outside);
     const folders = {
-      dead: '999999999-500-111-AbC123',
-      running: '4242-700-111-XyZ789',
-      reused: '4343-700-111-ReU5ed', // its pid runs a process started at another time
-      otherNamespace: '999999997-500-222-OthrNs', // a container's primary sharing the temporary folder
+      dead: '999999999-500-0000aaaa-AbC123',
+      running: '4242-700-0000aaaa-XyZ789',
+      reused: '4343-700-0000aaaa-ReU5ed', // its pid runs a process started at another time
+      otherNamespace: '999999997-500-0000bbbb-OthrNs', // a container's primary sharing the temporary folder
     };
     mkdirSync(parent, { mode: 0o700 });
     for (const name of Object.values(folders)) mkdirSync(join(parent, name, '.tspuma-sites'), { recursive: true });
-    writeFileSync(join(parent, '999999998-500-111-file00'), 'a file, not a folder of ours');
+    writeFileSync(join(parent, '999999998-500-0000aaaa-file00'), 'a file, not a folder of ours');
     const starts: Record<number, string> = { 4242: '700', 4343: '900' };
-    const made = runClaimsFolder(base, { self: () => ({ start: '600', ns: '111' }), alive: (pid) => pid in starts, start: (pid) => starts[pid] ?? null })!;
+    const made = runClaimsFolder(base, { self: () => ({ start: '600', tag: '0000aaaa' }), alive: (pid) => pid in starts, start: (pid) => starts[pid] ?? null })!;
     expect(dirname(made.dir)).toBe(parent);
-    expect(basename(made.dir)).toMatch(new RegExp(`^${process.pid}-600-111-[A-Za-z0-9]{6}$`));
-    expect(readdirSync(parent).sort()).toEqual([basename(made.dir), folders.running, folders.otherNamespace, '999999998-500-111-file00'].sort());
+    expect(basename(made.dir)).toMatch(new RegExp(`^${process.pid}-600-0000aaaa-[A-Za-z0-9]{6}$`));
+    expect(readdirSync(parent).sort()).toEqual([basename(made.dir), folders.running, folders.otherNamespace, '999999998-500-0000aaaa-file00'].sort());
     expect(existsSync(outside)).toBe(true);
     expect([statSync(parent).mode & 0o777, statSync(made.dir).mode & 0o777]).toEqual([0o700, 0o700]);
     rmSync(base, { recursive: true });

@@ -22,6 +22,20 @@ export interface InFlight {
 }
 
 /**
+ * A request in flight, as the check-ins, autopsies and the heap-limit line show it (defined here,
+ * not in request-lifecycle.ts, which re-exports it: this module imports nothing, so nothing that
+ * reads these names reaches the request path's modules through it).
+ */
+export interface InFlight {
+  method: string;
+  url: string;
+  /** How long it has been in the app (or, queued, waiting for a slot). */
+  ms: number;
+  /** Waiting for a free invocation slot (threads): it has not reached the app yet. */
+  queued?: true;
+}
+
+/**
  * Lets an autopsy (through the inspector) or debug mode's heap-limit line (diagnostics/heap-limit.ts)
  * read the requests in flight while the process is paused.
  */

@@ -11,16 +11,6 @@ export const kDumped = Symbol.for(DUMPED_KEY);
 export const IN_FLIGHT_KEY = 'tspuma.inFlight';
 export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
 
-/** A request in the app as reports show it (autopsies, the heap-limit line, stop lines). */
-export interface InFlight {
-  method: string;
-  url: string;
-  /** How long it has been in the app (or, queued, waiting for a slot). */
-  ms: number;
-  /** Waiting for a free invocation slot (threads): it has not reached the app yet. */
-  queued?: true;
-}
-
 /**
  * A request in flight, as the check-ins, autopsies and the heap-limit line show it (defined here,
  * not in request-lifecycle.ts, which re-exports it: this module imports nothing, so nothing that

@@ -20,6 +20,7 @@ import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescripto
 import { SiteMutes, type Position } from './site-mutes.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
 import { debuggerPaused, heapLimitReached } from '../server/own-work.js';
+import { writeHeapLimitLine } from './heap-limit.js';
 
 export type { CapturedFrame } from './frames.js';
 
@@ -223,6 +224,7 @@ export class Capturer {
     private readonly deps: CapturerDeps = {},
   ) {
     this.reader = new FrameReader(redactor);
+    this.redactor = redactor;
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
     this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId));
@@ -231,6 +233,8 @@ export class Capturer {
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
   private readonly scripts = new Map<string, ScriptInfo>();
   private readonly reader: FrameReader;
+  /** The configured rules (the `redact` names too), for the heap-limit line's request URL. */
+  private readonly redactor: Redactor;
 
   /** Pausing is on from here on, whenever the budget allows: throws outside app calls count too. */
   start(): void {
@@ -515,6 +519,27 @@ export class Capturer {
     return { app: -1, own };
   }
 
+  /** The heap-limit line was written (once a process: V8 raises the limit once). */
+  private heapLimitTold = false;
+
+  /** V8's pause at the heap limit: the one line of heap-limit.ts, with the first app frame mapped to its source. */
+  private heapLimit(callFrames: CallFrame[]): void {
+    if (this.heapLimitTold) return;
+    this.heapLimitTold = true;
+    let frame: string | null = null;
+    try {
+      const cf = callFrames[this.owners(callFrames).app];
+      if (cf) {
+        const script = this.scripts.get(cf.location.scriptId);
+        const o = original(cf.url || script?.url || '', cf.location.lineNumber, cf.location.columnNumber, script?.sourceMapURL);
+        frame = `${cf.functionName || '(anonymous)'} (${o.file}:${o.line}:${o.column})`;
+      }
+    } catch {
+      /* the line goes out without its frame */
+    }
+    writeHeapLimitLine(this.deps.context?.(), frame, undefined, this.redactor);
+  }
+
   /** When a pause this session did not ask for began (null: none now). */
   private othersPauseAt: number | null = null;
 
@@ -524,7 +549,11 @@ export class Capturer {
     const atFailure = params.reason === 'exception' || params.reason === 'promiseRejection';
     // V8's own break at the heap limit (it raises the limit for a debugger, this session being
     // one): nobody's pause, and not a debugger's in a blocked-loop warning (review9.2).
-    if (params.reason === 'OOM') return heapLimitReached(performance.now());
+    // In single mode nothing else names the request it happened in: one line now (review10.5).
+    if (params.reason === 'OOM') {
+      heapLimitReached(performance.now());
+      return this.heapLimit(params.callFrames);
+    }
     if (!atFailure) this.othersPauseAt ??= performance.now();
     if (!this.pausing || !atFailure) return;
     // pausingTaken's marker: pausing works, nothing else to do (not a pause at a failure).

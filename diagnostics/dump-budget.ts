@@ -8,7 +8,7 @@ import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
-import { processAlive } from '../server/process-alive.js';
+import { machineTag, processAlive, processStart } from '../server/process-alive.js';
 
 /**
  * A dump's files: `<ISO time with - for : and .>-<host>-<pid>-<id>.json` and `.txt`; they sort by
@@ -54,6 +54,7 @@ export function trimFolder(dir: string, maxFiles: number): void {
 export type Claim = { mine: true } | { mine: false; path: string | null };
 
 const CLAIMS_RULES = { what: 'dump site claims folder' };
+const RUN_CLAIMS_RULES = { what: 'folder of the -d primaries\' site claims' };
 
 /**
  * The claims folder of `dir`, made if missing, checked before and after: never another user's
@@ -102,11 +103,16 @@ export function releaseSite(dir: string, run: string, site: string): void {
   }
 }
 
+/** A run id's machine (run.ts: `<pid>-<time>-m<machineTag>`); older run ids have none. */
+const RUN_MACHINE = /^\d+-[0-9a-z]+-m([0-9a-f]{8})-/;
+
 /**
- * Removes the claims of clusters whose primary (the pid that starts a run id) is gone. Throws
- * TSPUMA_ERR_FILE_UNSAFE when the claims folder is another user's (nothing is removed there).
+ * Removes the claims of clusters whose primary (the pid that starts a run id) is gone. A claim of
+ * a run on another machine or in another pid namespace (a dump folder several hosts or containers
+ * share) is kept: its pid says nothing about a process here. Throws TSPUMA_ERR_FILE_UNSAFE when
+ * the claims folder is another user's (nothing is removed there).
  */
-export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = processAlive): void {
+export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = processAlive, machine: string = machineTag()): void {
   checkPrivateDir(join(dir, CLAIMS_DIR), CLAIMS_RULES);
   let names: string[];
   try {
@@ -116,7 +122,8 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
   }
   for (const name of names) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || alive(pid)) continue;
+    const at = RUN_MACHINE.exec(name)?.[1];
+    if (!Number.isInteger(pid) || (at !== undefined && at !== machine) || alive(pid)) continue;
     try {
       unlinkSync(join(dir, CLAIMS_DIR, name));
     } catch {
@@ -125,31 +132,77 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
   }
 }
 
-/** The name of a -d primary's own claims folder in the temporary folder: `tspuma-sites-<pid>-XXXXXX`. */
-const RUN_CLAIMS = /^tspuma-sites-(\d+)-[A-Za-z0-9]{6}$/;
+/**
+ * Who made a -d primary's claims folder, as its name says: `<pid>-<start>-<machine>-XXXXXX`, the
+ * process's start time (clock ticks after boot, /proc/<pid>/stat; 0 where it cannot be read) and
+ * its machine and pid namespace (machineTag).
+ */
+const RUN_CLAIMS = /^(\d+)-(\d+)-([0-9a-f]{8})-[A-Za-z0-9]{6}$/;
+
+/** What the sweep asks of the machine about a primary (injected by tests). */
+export interface ClaimsOwners {
+  /** This process's start time ('0': unknown) and machineTag, as the folder's name gives them. */
+  self(): { start: string; tag: string };
+  alive(pid: number): boolean;
+  /** The start time of the process running as `pid` now, or null where it cannot be read. */
+  start(pid: number): string | null;
+}
+
+export const localOwners: ClaimsOwners = {
+  self: () => ({ start: processStart('self') ?? '0', tag: machineTag() }),
+  alive: processAlive,
+  start: processStart,
+};
 
 /**
- * A -d cluster primary's own folder (0700, mkdtemp in the temporary folder) where its workers claim
- * dump sites when they write no dump folder (SITE_CLAIMS_ENV): without it each worker printed
- * every site it failed at, so a crash loop printed the same dumps at every respawn. Folders of
- * this user's primaries that are gone (a SIGKILLed one never removed its own) are removed first.
- * Null when the temporary folder cannot be written: each worker then prints its own dumps.
+ * Whether the folder named `name` belongs to a primary that is gone: one of this machine and pid
+ * namespace whose pid runs no more, or runs a process started at another time (the pid reused). A
+ * folder made in another pid namespace (a container sharing this temporary folder) is never judged
+ * from here: its pid means another process in this one.
  */
-export function runClaimsFolder(base: string = tmpdir(), alive: (pid: number) => boolean = processAlive): { dir: string; remove(): void } | null {
+function claimsOwnerGone(name: string, self: { start: string; tag: string }, owners: ClaimsOwners): boolean {
+  const m = RUN_CLAIMS.exec(name);
+  if (!m) return false;
+  const [, pid, start, tag] = m as unknown as [string, string, string, string];
+  if (tag !== self.tag) return false;
+  if (!owners.alive(Number(pid))) return true;
+  const now = owners.start(Number(pid));
+  return start !== '0' && now !== null && now !== start;
+}
+
+/**
+ * A -d cluster primary's own folder (0700) where its workers claim dump sites when they write no
+ * dump folder (SITE_CLAIMS_ENV): without it each worker printed every site it failed at, so a
+ * crash loop printed the same dumps at every respawn. It is made in this user's own folder of
+ * them, `tspuma-sites-<uid>` in the temporary folder (0700, never another user's or a link), whose
+ * folders of primaries that are gone (a SIGKILLed one never removed its own) are removed first:
+ * the sweep reads that folder only, not the whole temporary folder (tens of thousands of entries
+ * on a busy host), and judges a folder by who made it, not by its pid alone (claimsOwnerGone).
+ * Null when the temporary folder cannot be used: each worker then prints its own dumps.
+ */
+export function runClaimsFolder(base: string = tmpdir(), owners: ClaimsOwners = localOwners): { dir: string; remove(): void } | null {
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+  const parent = join(base, `tspuma-sites-${uid ?? 'user'}`);
   try {
-    for (const name of readdirSync(base)) {
-      const pid = Number(RUN_CLAIMS.exec(name)?.[1]);
-      if (!pid || alive(pid)) continue;
-      const st = lstatSync(join(base, name), { throwIfNoEntry: false });
-      if (st?.isDirectory() && (uid === null || st.uid === uid)) rmSync(join(base, name), { recursive: true, force: true });
+    checkPrivateDir(parent, RUN_CLAIMS_RULES);
+    ensurePrivateDir(parent);
+    checkPrivateDir(parent, RUN_CLAIMS_RULES); // made by someone else between the check and mkdir
+  } catch {
+    return null;
+  }
+  const self = owners.self();
+  try {
+    for (const name of readdirSync(parent)) {
+      if (!claimsOwnerGone(name, self, owners)) continue;
+      const st = lstatSync(join(parent, name), { throwIfNoEntry: false });
+      if (st?.isDirectory() && (uid === null || st.uid === uid)) rmSync(join(parent, name), { recursive: true, force: true });
     }
   } catch {
-    /* an unreadable temporary folder: the mkdtemp below says whether it can be used */
+    /* an unreadable folder: the mkdtemp below says whether it can be used */
   }
   let dir: string;
   try {
-    dir = mkdtempSync(join(base, `tspuma-sites-${process.pid}-`));
+    dir = mkdtempSync(join(parent, `${process.pid}-${self.start}-${self.tag}-`));
   } catch {
     return null;
   }

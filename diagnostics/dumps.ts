@@ -2,7 +2,6 @@
 // turned into one redacted Dump.
 import { getHeapStatistics } from 'node:v8';
 import type { IncomingMessage } from 'node:http';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Capture } from './capture.js';
 import { culpritIndex, isServerFile } from './culprit.js';
 import { DUMP_VERSION, nextDumpId, type Dump, type DumpError, type DumpFrame, type DumpMember, type DumpPhase, type ResponseCut, type Shown } from './model.js';
@@ -13,6 +12,7 @@ import { dumpFrame, finishFrames } from './finish.js';
 import { compileFrame, stackFrames } from './stack-text.js';
 import { kDeliveredBody } from '../server/shared-names.js';
 import { bareObjectText } from '../server/error-stand-in.js';
+import { loopLateness, type LoopLateness } from '../server/loop-block.js';
 
 export { nextDumpId };
 
@@ -116,9 +116,6 @@ function shown(v: unknown): Shown {
   }
 }
 
-const RESOLUTION_MS = 20;
-const lateness = (ns: number) => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 100) / 100);
-
 /**
  * Redaction follows the value: a value redacted anywhere in this capture (a local named
  * `password`, a header) is replaced wherever else it appears in the dump (a local `pw`, another
@@ -181,15 +178,12 @@ function thrownBy(frames: DumpFrame[], culprit: number): string {
 }
 
 export class DumpBuilder {
-  private readonly delay: IntervalHistogram;
-
   constructor(
     private readonly redactor: Redactor,
     private readonly frameCap: number,
-  ) {
-    this.delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-    this.delay.enable();
-  }
+    /** The event loop's lateness (process.eventLoopDelayMs): the blocked-loop watch's ticks, no timer of debug mode's own (tests16.2). */
+    private readonly delay: () => LoopLateness | null = loopLateness,
+  ) {}
 
   /** The error's own enumerable fields beyond the ones every error has, at most 12, redacted. */
   private errorFields(err: unknown, redactions: string[]): Record<string, Shown> | null {
@@ -335,8 +329,7 @@ export class DumpBuilder {
         rssBytes: mem.rss,
         heapUsedBytes: mem.heapUsed,
         uptimeSeconds: Math.round(process.uptime()),
-        // The histogram records whole timer intervals; the delay is what exceeds the resolution.
-        eventLoopDelayMs: this.delay.count > 0 ? { p50: lateness(this.delay.percentile(50)), max: lateness(this.delay.max) } : null,
+        eventLoopDelayMs: this.delay(),
       },
       redactions,
       ...(context ? { context } : {}),

@@ -14,7 +14,7 @@ import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase, ResponseCut } from './model.js';
 import { Redactor, oneLine } from './redact.js';
-import { renderText } from './render.js';
+import { renderText, type RenderOptions } from './render.js';
 import { Sinks } from './sinks.js';
 import { shapeOf } from './site-mutes.js';
 import { traceOf } from '../server/otel.js';
@@ -166,7 +166,7 @@ const MADE_IN_THREAD =
  * A report's answer. Its text is rendered when first read (the development error page reads it):
  * a counted repeat in production, or a failure no page shows, renders nothing.
  */
-function reported(dump: Dump, path: string | null, repeat: boolean, problem?: string): Reported {
+function reported(dump: Dump, path: string | null, repeat: boolean, where: RenderOptions, problem?: string): Reported {
   let text: string | null = null;
   return {
     dump,
@@ -174,7 +174,7 @@ function reported(dump: Dump, path: string | null, repeat: boolean, problem?: st
     repeat,
     ...(problem ? { problem } : {}),
     get text() {
-      return (text ??= renderText(dump, false, { valuesFile: path }));
+      return (text ??= renderText(dump, false, where));
     },
   };
 }
@@ -458,6 +458,11 @@ export class Diagnostics implements DiagnosticsHook {
     const last = record.logged[record.logged.length - 1];
     const code = typeof last === 'object' && last !== null ? (last as { code?: unknown }).code : undefined;
     if (record.reported || (typeof code === 'string' && CLIENT_LEFT.has(code))) return;
+    // Nor when the connection closed before the request's body had all arrived (N7): what the app
+    // logs after that (Hono's default onError printing the body read's AbortError, once the response
+    // is gone) is the hang-up's consequence (review11.4). `aborted` alone is also set for a complete
+    // request whose response the app destroyed (a pipeline of a missing file): that one is dumped.
+    if (record.req.aborted && !record.req.complete) return;
     this.explainLogged(record, null, NO_RESPONSE_NOTE);
   }
 
@@ -551,7 +556,7 @@ export class Diagnostics implements DiagnosticsHook {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return reported(known.first, known.path, true);
+      return reported(known.first, known.path, true, this.sinks.valuesWhere(known.path));
     }
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
@@ -605,13 +610,13 @@ export class Diagnostics implements DiagnosticsHook {
         this.firstColumns.set(dump.site, top.column);
       }
     }
-    return reported(dump, path, repeat);
+    return reported(dump, path, repeat, this.sinks.valuesWhere(path));
   }
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
     const { repeat, path, problem } = this.sinks.emit(dump);
-    return reported(dump, path, repeat, problem);
+    return reported(dump, path, repeat, this.sinks.valuesWhere(path), problem);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {

@@ -148,7 +148,7 @@ export class Sinks {
     const path = base ? this.writeFiles(dump, base, renderText(dump), (why) => (problem = why)) : null;
     // onDump's and the log record's, which stand beside no file: they name the .json, or say there is
     // none: for want of a folder, or because the folder's write failed (a full disk: lead15.1).
-    const where = base && path === null ? { valuesElsewhere: `its dump file could not be written in ${this.dir} (the TSPUMA_ERR_FILE_WRITE line says why)` } : { valuesFile: path };
+    const where = this.valuesWhere(path);
     let plainText: string | undefined;
     const plain = () => (plainText ??= renderText(dump, false, where));
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
@@ -168,6 +168,16 @@ export class Sinks {
       if (problem) this.opts.write(`tspuma: ${problem}\n`);
     }
     return { repeat: false, path, ...(path === null && problem ? { problem } : {}) };
+  }
+
+  /**
+   * Where the one-line frames' values of a dump at `path` are, for its footnote (render.ts): its
+   * .json file, none for want of a folder, or none because the folder's write failed (a full disk:
+   * lead15.1). Stderr, the log record, onDump and the development page's text all say it alike.
+   */
+  valuesWhere(path: string | null): { valuesFile: string | null } | { valuesElsewhere: string } {
+    if (path === null && this.dir) return { valuesElsewhere: `its dump file could not be written in ${this.dir} (the TSPUMA_ERR_FILE_WRITE line says why)` };
+    return { valuesFile: path };
   }
 
   /** Whether a dump of `site` was emitted (here, or by another worker of the run). */

@@ -7,8 +7,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import { findPortHolder } from '../server/port-holder.js';
-import { attachable, kInFlight } from '../server/shared-names.js';
-import type { InFlight } from '../server/server.js';
+import { attachable } from '../server/shared-names.js';
 
 /** Who a process is, for its title and its target id. */
 export type Role = { kind: 'single' } | { kind: 'primary' } | WorkerRole;
@@ -28,10 +27,8 @@ export function isLoopback(host: string): boolean {
 }
 
 
-/** Lets an autopsy read the requests in flight while the process is paused. */
-export function exposeInFlight(read: () => InFlight[]): void {
-  (globalThis as Record<symbol, unknown>)[kInFlight] = read;
-}
+/** Lets an autopsy read the requests in flight while the process is paused (shared-names.ts). */
+export { exposeInFlight } from '../server/shared-names.js';
 
 /** How a process is named in log lines: "the server", "the primary", "worker 1". */
 export function roleName(role: Role): string {

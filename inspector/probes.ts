@@ -24,7 +24,7 @@ import { PROBE_GATE_KEY, renameIdentifiers, type ProbeSpec } from '../server/pro
 import type { LoadedScript } from './probe-locations.js';
 import { Resumption } from './probe-resumer.js';
 import { clientWants } from './probe-devtools.js';
-import { PauseBudget, processMeter, type PauseMark, type PauseMeter } from './probe-budget.js';
+import { PauseBudget, processMeter, tenthUp, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { LiveEdits } from './probe-live-edit.js';
 import { WhenChecks } from './probe-when-checks.js';
 import { ProbeOutput, computedReads, pausedReads } from './probe-output.js';
@@ -300,7 +300,7 @@ export class ProbeEngine {
       for (const armed of hit) {
         if (!this.probes.has(armed.spec.id)) continue;
         if (armed.overrun) {
-          const ms = Math.round(armed.passes * armed.passCost * 10) / 10;
+          const ms = tenthUp(armed.passes * armed.passCost);
           this.suspend(armed, `its line ran ${armed.passes} times within one second, each run a breakpoint condition V8 evaluates (about ${Math.round(armed.passCost * 1000) / 1000} ms each here: ${ms} ms)`, ms);
           continue;
         }

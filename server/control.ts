@@ -10,6 +10,7 @@ import type { BindSpec } from './binder-uri.js';
 import type { Primary } from './cluster/primary.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
 import type { DiagnosticsHook } from './debug-hook.js';
+import { Redactor } from '../diagnostics/redact.js';
 import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { bindUrl } from './binder-uri.js';
@@ -130,8 +131,14 @@ function refusal(req: http.IncomingMessage): string | null {
  * `stop` is the stop sequence signals get (drainDelay, sd_notify's STOPPING=1); by default the
  * primary's graceful stop.
  */
-export async function startControl(spec: BindSpec, token: string, target: Controlled, log: Logger, stop: () => void, budget = new FailureBudget()): Promise<BoundServer & { finish(exitCode: number): Promise<void> }> {
+export async function startControl(spec: BindSpec, token: string, target: Controlled, log: Logger, stop: () => void, budget = new FailureBudget(), redactor = new Redactor()): Promise<BoundServer & { finish(exitCode: number): Promise<void> }> {
   const throttle = new Throttle();
+  /**
+   * The message a failed command answers with, under the value rules of log lines: it may quote
+   * the app's own error (a new worker that could not boot: `cannot connect to
+   * postgres://admin:pw@db/x`), and ctl prints it into a deploy's log (review11.1).
+   */
+  const shown = (err: Error): string => redactor.query(err.message);
   /** `stop` and `halt` with ?wait=1: answered by finish(), when the server is about to exit. */
   const stopWaiters = new Set<http.ServerResponse>();
   /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
@@ -202,7 +209,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         // Coded (TSPUMA_ERR_RESTART_BOOT, TSPUMA_ERR_RESTART_STOPPING): ctl's output and a script tell a rollback from a stop.
         (err: Error) => {
           failed(err);
-          json(res, 500, { error: err.message, ...(err instanceof TspumaError ? { code: err.code } : {}) });
+          json(res, 500, { error: shown(err), ...(err instanceof TspumaError ? { code: err.code } : {}) });
         },
       );
     };
@@ -216,7 +223,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         if (!wait) return json(res, 200, { workers: cluster.workerCount });
         return void cluster.workerBooted(index).then(
           () => json(res, 200, { workers: cluster.workerCount, booted_worker: index }), // its index: `booted: 2` read as a count (U9.8)
-          (err: TspumaError) => json(res, 500, { error: err.message, code: err.code }),
+          (err: TspumaError) => json(res, 500, { error: shown(err), code: err.code }),
         );
       }
       case '/worker-count-down': {
@@ -229,7 +236,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         if (!wait) return json(res, 200, { workers: cluster.workerCount });
         return void cluster.workerExited(h).then(
           () => json(res, 200, { workers: cluster.workerCount, exited_worker: h.index }),
-          (err: TspumaError) => json(res, 500, { error: err.message, code: err.code }),
+          (err: TspumaError) => json(res, 500, { error: shown(err), code: err.code }),
         );
       }
       case '/stack': {
@@ -237,7 +244,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         if (!Number.isInteger(worker) || worker < 0) return json(res, 400, { error: `worker must be a worker index; got ${JSON.stringify(url.searchParams.get('worker'))}` });
         cluster.stackOf(worker).then(
           (dump) => json(res, 200, dump),
-          (err: TspumaError | Error) => json(res, 'code' in err && err.code === 'TSPUMA_ERR_INSPECT_TARGET' ? 404 : 504, { error: err.message, code: 'code' in err ? err.code : null }),
+          (err: TspumaError | Error) => json(res, 'code' in err && err.code === 'TSPUMA_ERR_INSPECT_TARGET' ? 404 : 504, { error: shown(err), code: 'code' in err ? err.code : null }),
         );
         return;
       }
@@ -278,11 +285,11 @@ export interface ServedControl {
  * Starts the control app when --control-url is set (else null) with the configured token or a
  * random one, and logs where it listens; the token itself never goes into a log line.
  */
-export async function serveControl(options: Pick<Options, 'controlUrl' | 'controlToken' | 'state'>, target: Controlled, log: Logger, stop: () => void): Promise<ServedControl | null> {
+export async function serveControl(options: Pick<Options, 'controlUrl' | 'controlToken' | 'state' | 'redact'>, target: Controlled, log: Logger, stop: () => void): Promise<ServedControl | null> {
   const spec = options.controlUrl;
   if (!spec) return null;
   const token = options.controlToken ?? newToken();
-  const control = await startControl(spec, token, target, log, stop);
+  const control = await startControl(spec, token, target, log, stop, new FailureBudget(), new Redactor(options.redact));
   const url = spec.scheme === 'unix' ? bindUrl(spec) : `tcp://${spec.host}:${control.port}`;
   // The token is the one the user configured, or a random one written only to the 0600 state file.
   const where = options.controlToken ? 'configured' : options.state ? `random, in the state file ${resolve(options.state)}` : 'random and written nowhere: pass -S FILE or set TSPUMA_CONTROL_TOKEN to use it';

@@ -6,8 +6,9 @@
 // waiting in a sync call), and how many requests waited; later blocks within the fold interval are
 // counted into the next line. tspuma's own work in the block's span (own-work.ts: probes set,
 // removed or read), a debugger's pause there, or a DevTools client's heap snapshot or evaluation, is named
-// instead. The count and the longest block go to the stats (ctl stats).
-import { performance } from 'node:perf_hooks';
+// instead. The count and the longest block go to the stats (ctl stats). Every tick's lateness is
+// also the event-loop delay a debug-mode dump reports (loopLateness), so -d needs no timer of its own.
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
 import { mainThreadFigures, type ThreadFigures } from './thread-clock.js';
@@ -61,6 +62,30 @@ function loopName(): string {
   return index !== undefined ? `worker ${index} (PID ${process.pid})` : `this process (PID ${process.pid})`;
 }
 
+/** The event loop's lateness as the watch saw it: p50 and max in ms (0.1 ms), since it started. */
+export interface LoopLateness {
+  p50: number;
+  max: number;
+}
+
+/** The watch last started in this process (a server's), whose ticks loopLateness reads. */
+let running: LoopBlockWatch<unknown> | null = null;
+
+/**
+ * The lateness of the running watch's ticks (a dump's `process.eventLoopDelayMs`): null with no
+ * watch (loopBlockedWarning 0, a primary, before the server starts) or before its first tick.
+ * It replaced debug mode's own monitorEventLoopDelay({ resolution: 20 }), a native timer waking an
+ * idle -d process 50 times a second for this one figure (tests16.2).
+ */
+export function loopLateness(): LoopLateness | null {
+  const h = running?.lateness;
+  if (!h || h.count === 0) return null;
+  return { p50: tenths(h.percentile(50)), max: tenths(h.max) };
+}
+
+/** µs recorded -> ms to 0.1. */
+const tenths = (us: number) => Math.round(us / 100) / 10;
+
 export class LoopBlockWatch<R> {
   private readonly thresholdMs: number;
   private readonly intervalMs: number;
@@ -83,6 +108,8 @@ export class LoopBlockWatch<R> {
   private lastLineAt = -Infinity;
   private folded = 0;
   private foldedLongestMs = 0;
+  /** Each tick's lateness in µs (at least 1: the histogram's floor), since start (loopLateness). */
+  readonly lateness: RecordableHistogram = createHistogram();
 
   constructor(private readonly d: LoopBlockDeps<R>) {
     this.thresholdMs = d.thresholdSeconds * 1000;
@@ -101,6 +128,8 @@ export class LoopBlockWatch<R> {
     this.timer = setInterval(() => this.tick(performance.now()), this.intervalMs);
     this.timer.unref();
     (globalThis as Record<symbol, unknown>)[kLoopTurn] = this.sinceTurn;
+    this.lateness.reset();
+    running = this as LoopBlockWatch<unknown>;
   }
 
   stop(): void {
@@ -108,6 +137,7 @@ export class LoopBlockWatch<R> {
     this.timer = null;
     const g = globalThis as Record<symbol, unknown>;
     if (g[kLoopTurn] === this.sinceTurn) delete g[kLoopTurn];
+    if (running === (this as LoopBlockWatch<unknown>)) running = null;
     this.recent.fill(null);
   }
 
@@ -160,6 +190,7 @@ export class LoopBlockWatch<R> {
     this.thread = thread;
     // It started at `since` or later and lasted at least this long: nothing ran meanwhile.
     const blockedMs = now - since - this.intervalMs;
+    this.lateness.record(Math.max(1, Math.round(blockedMs * 1000)));
     if (blockedMs < this.thresholdMs) {
       if (this.folded > 0 && now - this.lastLineAt >= FOLD_MS) this.flushFolded(now);
       return;

@@ -44,7 +44,8 @@ export function defaultErrorResponse(err: Error, status: number, hideDetails: bo
   const id = env?.['tspuma.request_id'];
   const idLine = typeof id === 'string' ? `request id: ${id}\n` : '';
   if (hideDetails || status !== 500) {
-    const text = isTspumaError(err) && !hideDetails ? err.message : (STATUS_CODES[status] ?? 'Error');
+    // tspuma's own refusal (400, 413, 503...) may quote the request (a target with a password in it).
+    const text = isTspumaError(err) && !hideDetails ? pageRedactor.query(err.message) : (STATUS_CODES[status] ?? 'Error');
     return { status, headers, body: `${status} ${text}\n${idLine}` };
   }
   // Debug mode: the interpreter-level dump, redacted, follows (only in development and test).

@@ -3,6 +3,8 @@
 // the Rack env key a request's dump travels under, and the environment variables a process
 // hands its children.
 
+import type { InFlight } from './request-lifecycle.js';
+
 /** Set on an error whose dump was already emitted where it happened (a listen error). */
 export const DUMPED_KEY = 'tspuma.dumped';
 export const kDumped = Symbol.for(DUMPED_KEY);
@@ -10,6 +12,14 @@ export const kDumped = Symbol.for(DUMPED_KEY);
 /** On globalThis: a function returning the requests in the app (read by a paused-process autopsy). */
 export const IN_FLIGHT_KEY = 'tspuma.inFlight';
 export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
+
+/**
+ * Lets an autopsy (through the inspector) or debug mode's heap-limit line (diagnostics/heap-limit.ts)
+ * read the requests in flight while the process is paused.
+ */
+export function exposeInFlight(read: () => InFlight[]): void {
+  (globalThis as Record<symbol, unknown>)[kInFlight] = read;
+}
 
 /**
  * On globalThis while the blocked-loop watch runs (server/loop-block.ts): a function returning how

@@ -29,6 +29,7 @@ import { StopSignalOwner } from './stop-signal-owner.js';
 import { StopRequests, repeatLine } from './stop-signals.js';
 import { settleShortly } from './loop-block.js';
 import { clientWorkTold } from './own-work.js';
+import { exposeInFlight } from './shared-names.js';
 import type { ServedControl } from './control.js';
 import type { ProbeHost } from './probe-host.js';
 import type { ProbeRegistry } from './cluster/probe-registry.js';
@@ -162,10 +163,11 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   let inspectorSetup: InspectorSetup | null = null;
   if (options.inspect && opts.ownProcess) {
     // Loaded only with --inspect: node:inspector and node:worker_threads stay out of a plain boot.
-    const [{ startInspector }, { exposeInFlight }] = await inspectorModules();
+    const [{ startInspector }] = await inspectorModules();
     inspectorSetup = await startInspector(options.inspect, { kind: 'single' }, () => [], log, null, (pid, work) => pid === process.pid && clientWorkTold(work));
-    exposeInFlight(() => server.inFlight());
   }
+  // An autopsy reads them through the inspector; -d's heap-limit line reads them at V8's OOM pause.
+  if (opts.ownProcess && (inspectorSetup || opts.diagnostics)) exposeInFlight(() => server.inFlight());
   let control: { served: ServedControl; probes: ProbeRegistry; host: ProbeHost } | null = null;
   if (appCalls) {
     try {

@@ -3,6 +3,7 @@
 import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { admissionError, readFraming } from '../../server/admission.js';
+import { defaultErrorResponse } from '../../server/lowlevel.js';
 
 const request = (method: string) => ({ method, url: '/', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'x'] }) as unknown as http.IncomingMessage;
 const codeFor = (method: string, methods: ReadonlySet<string> | 'any') => {
@@ -20,5 +21,17 @@ describe('admission: supportedHttpMethods', () => {
     expect(codeFor('PURGE', withGet)).toBe('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED');
     expect(codeFor('PURGE', withoutGet)).toBeNull();
     expect(codeFor('GET', 'any')).toBeNull();
+  });
+});
+
+describe('admission: the refusal page', () => {
+  it('redacts the secrets a refused request target carries in the development 400 page (review11.3), as its log line and dump do', () => {
+    // An absolute-form target with userinfo, which RFC 9112 refuses: the page quotes the target.
+    const req = { method: 'GET', url: 'http://admin:ABSPW12345@127.0.0.1:9/sync?password=QPW1234567&access_token=AT987654321', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'x'] } as unknown as http.IncomingMessage;
+    const err = admissionError(req, { supportedHttpMethods: 'any', httpContentLengthLimit: null }, readFraming(req));
+    expect(err?.code).toBe('TSPUMA_ERR_HTTP_TARGET_INVALID');
+    const page = defaultErrorResponse(err!, 400, false).body as string;
+    expect(page).toContain('http://admin:[redacted]@127.0.0.1:9/sync?password=[redacted]&access_token=[redacted]');
+    for (const secret of ['ABSPW12345', 'QPW1234567', 'AT987654321']) expect(page).not.toContain(secret);
   });
 });

@@ -33,9 +33,12 @@ async function control(err: Error) {
   const cluster = {
     restartRunning: false,
     phase: 3,
+    workerCount: 2,
     phasedRestart: () => Promise.reject(err),
     hotRestart: () => Promise.reject(err),
     restartFailed: (what: string, e: Error) => void failed.push([what, e]),
+    workerCountUp: () => 2,
+    workerBooted: () => Promise.reject(err),
   } as unknown as ClusterCommands;
   const target = { stats: () => ({}), cluster } as unknown as Controlled;
   const cap = captureLogger();
@@ -60,6 +63,20 @@ describe('control app restarts', () => {
       expect(c.failed).toEqual([['phased restart', err], ['hot restart', err]]);
     });
   }
+
+  it('redacts the secrets a failed boot quotes in what ?wait=1 answers (review11.1: the app\'s own error, a database URL with its password)', async () => {
+    // The new worker's error reaches the answer as its message: the server's log redacts it, and
+    // so must `tspuma ctl phased-restart --wait`'s output, which a deploy's CI log keeps.
+    const reason = 'Loading app /srv/app.ts failed: Error: cannot connect to postgres://admin:DBPASSWORD99@db/x';
+    const err = new TspumaError('TSPUMA_ERR_RESTART_BOOT', { index: 0, phase: 4, reason, kept: 3 });
+    const c = await control(err);
+    for (const command of ['phased-restart', 'restart', 'worker-count-up']) {
+      const answer = await request(c.port, `/${command}?wait=1&token=${TOKEN}`);
+      expect(answer.status).toBe(500);
+      expect(JSON.stringify(answer.body)).not.toContain('DBPASSWORD99');
+      expect((answer.body as { error: string }).error).toContain('postgres://admin:[redacted]@db/x');
+    }
+  });
 
   it('answers without ?wait 202 and hands the rejection to the primary to log', async () => {
     const err = cases[0]!;

@@ -5,6 +5,8 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
+import { DumpBuilder } from '../../diagnostics/dumps.js';
+import { Redactor } from '../../diagnostics/redact.js';
 import { clientWorkTold, debuggerPaused, forgetOwnWork, heapLimitReached, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 import { kLoopTurn } from '../../server/shared-names.js';
@@ -245,5 +247,27 @@ describe('the loop turn a paused process reports (kLoopTurn, read by inspector/r
     // It had not turned for 7 s (an execSync loop, a GC-bound loop): late, and still the running code.
     expect(pausedIdle(258, false, 7000)).toBe(false);
     expect(pausedIdle(685, true, 7000)).toBe(false);
+  });
+});
+
+describe("a dump's event-loop delay (process.eventLoopDelayMs) comes from the watch's ticks (tests16.2)", () => {
+  it('is the lateness of the running watch, p50 and max, with no timer of its own; null with no watch running', () => {
+    const builder = new DumpBuilder(new Redactor(), 8);
+    const figure = () => builder.build(new Error('x'), null, { phase: 'app' }).process.eventLoopDelayMs;
+    expect(figure()).toBeNull();
+    const { w } = watch();
+    w.start();
+    try {
+      const t0 = performance.now();
+      w.tick(t0); // on time (a start's first tick: no lateness)
+      w.tick(t0 + 250 + 37.4); // 37.4 ms late
+      w.tick(t0 + 2 * 250 + 37.4 + 3);
+      w.tick(t0 + 3 * 250 + 37.4 + 6);
+      w.tick(t0 + 4 * 250 + 37.4 + 9);
+      expect(figure()).toEqual({ p50: 3, max: 37.4 });
+    } finally {
+      w.stop();
+    }
+    expect(figure()).toBeNull();
   });
 });

@@ -1,10 +1,11 @@
 // Sinks in-process: a repeated failure site is folded into its first dump, but every hang (one
 // worker killed each time) gets its own files.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
+import { enableDiagnostics } from '../../diagnostics/index.js';
 import { runClaimsFolder } from '../../diagnostics/dump-budget.js';
 import { autopsyLine } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
@@ -118,16 +119,39 @@ describe('sinks: a cluster without a dump folder', () => {
     expect(existsSync(claims.dir)).toBe(false);
   });
 
-  it("removes the claims folders of this user's primaries that are gone, never a running one's", () => {
+  it("sweeps only this user's folder of claims folders, removing those of primaries gone from this pid namespace, never a running one's or another namespace's (review10 part 2)", () => {
     const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-base-'));
-    const dead = join(base, 'tspuma-sites-999999999-AbC123');
-    const running = join(base, 'tspuma-sites-4242-XyZ789');
-    for (const d of [dead, running]) mkdirSync(join(d, '.tspuma-sites'), { recursive: true });
-    writeFileSync(join(base, 'tspuma-sites-999999998-file00'), 'a file, not a folder of ours');
-    const made = runClaimsFolder(base, (pid) => pid === 4242)!;
-    expect(readdirSync(base).sort()).toEqual([basename(made.dir), 'tspuma-sites-4242-XyZ789', 'tspuma-sites-999999998-file00'].sort());
-    expect(statSync(made.dir).mode & 0o777).toBe(0o700);
+    const parent = join(base, `tspuma-sites-${process.getuid!()}`);
+    // Outside this user's folder: never read, whatever its name says (the temporary folder at large).
+    const outside = join(base, 'tspuma-sites-999999999-AbC123');
+    mkdirSync(outside);
+    const folders = {
+      dead: '999999999-500-0000aaaa-AbC123',
+      running: '4242-700-0000aaaa-XyZ789',
+      reused: '4343-700-0000aaaa-ReU5ed', // its pid runs a process started at another time
+      otherNamespace: '999999997-500-0000bbbb-OthrNs', // a container's primary sharing the temporary folder
+    };
+    mkdirSync(parent, { mode: 0o700 });
+    for (const name of Object.values(folders)) mkdirSync(join(parent, name, '.tspuma-sites'), { recursive: true });
+    writeFileSync(join(parent, '999999998-500-0000aaaa-file00'), 'a file, not a folder of ours');
+    const starts: Record<number, string> = { 4242: '700', 4343: '900' };
+    const made = runClaimsFolder(base, { self: () => ({ start: '600', tag: '0000aaaa' }), alive: (pid) => pid in starts, start: (pid) => starts[pid] ?? null })!;
+    expect(dirname(made.dir)).toBe(parent);
+    expect(basename(made.dir)).toMatch(new RegExp(`^${process.pid}-600-0000aaaa-[A-Za-z0-9]{6}$`));
+    expect(readdirSync(parent).sort()).toEqual([basename(made.dir), folders.running, folders.otherNamespace, '999999998-500-0000aaaa-file00'].sort());
+    expect(existsSync(outside)).toBe(true);
+    expect([statSync(parent).mode & 0o777, statSync(made.dir).mode & 0o777]).toEqual([0o700, 0o700]);
     rmSync(base, { recursive: true });
+  });
+
+  it("makes no claims folder where this user's folder of them is a link (another user's planted one): null, each worker prints its own dumps", () => {
+    const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-link-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'tspuma-claims-elsewhere-'));
+    symlinkSync(elsewhere, join(base, `tspuma-sites-${process.getuid!()}`));
+    expect(runClaimsFolder(base)).toBeNull();
+    expect(readdirSync(elsewhere)).toEqual([]);
+    rmSync(base, { recursive: true });
+    rmSync(elsewhere, { recursive: true });
   });
 });
 
@@ -159,6 +183,62 @@ describe('sinks: a dump not written', () => {
     const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
     expect(hints(out.find((t) => t.startsWith('tspuma dump #'))!)).toEqual([footnote]);
     expect(hints(record[0]!)).toEqual([footnote]);
+  });
+
+  it("the development page's text (a Reported's, from Diagnostics) names the folder whose write failed too, for the dump and its repeat (lead15.1)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-page-'));
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
+    try {
+      rmSync(dir, { recursive: true });
+      const elsewhere = `shown without their values: its dump file could not be written in ${dir} (the TSPUMA_ERR_FILE_WRITE line says why))`;
+      const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+      const d = dump('exception', 'app.ts:40');
+      d.frames.push({ function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true } as Dump['frames'][number]);
+      const emitted = diag.emit(d);
+      expect(emitted.path).toBeNull();
+      expect(hints(emitted.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      // A second failure there: a repeat, whose page shows the first dump with the same footnote.
+      const again = diag.emit({ ...d, id: d.id + 1000 });
+      expect(again.repeat).toBe(true);
+      expect(hints(again.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("so does the page of an app failure Diagnostics.report() dumps, and of its repeat (review11.6: the case above goes through emit() only)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-report-'));
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
+    try {
+      rmSync(dir, { recursive: true });
+      const elsewhere = `shown without their values: its dump file could not be written in ${dir} (the TSPUMA_ERR_FILE_WRITE line says why))`;
+      const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+      // A captured failure (its values read at the throw), with a router frame below the app's.
+      const snapshot = {
+        phase: 'app',
+        reason: 'exception',
+        site: 'src/app.ts:40',
+        redactions: [],
+        frames: [
+          { function: 'handler', file: 'src/app.ts', line: 40, column: 5, receiver: 'undefined', locals: { id: 7 }, library: false, origin: 'app' },
+          { function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true, origin: 'dependency' },
+        ],
+      };
+      const first = diag.report(new Error('the review11.6 failure'), { phase: 'app', snapshot });
+      expect([first.path, first.repeat]).toEqual([null, false]);
+      expect(hints(first.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      const again = diag.report(new Error('the review11.6 failure'), { phase: 'app', snapshot });
+      expect(again.repeat).toBe(true);
+      expect(hints(again.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      // Again with nothing captured (a muted site's repeat, known by its kind and its stack's site).
+      const muted = new Error('the review11.6 failure');
+      muted.stack = 'Error: the review11.6 failure\n    at handler (src/app.ts:40:5)';
+      const counted = diag.report(muted, { phase: 'app' });
+      expect(counted.repeat).toBe(true);
+      expect(hints(counted.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+    } finally {
+      diag.close();
+    }
   });
 
   it('puts it in the autopsy line, with a DevTools pause as the reason a worker was not hung', () => {

@@ -342,7 +342,8 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
     const r = results.get(t.name);
     if (!r) continue;
     const base = t.baseline ? results.get(t.baseline) : undefined;
-    const delta = base ? `+${Math.round(median(r) - median(base))} (${(median(r) / median(base)).toFixed(3)}x)` : '';
+    const d = base ? Math.round(median(r) - median(base)) : 0;
+    const delta = base ? `${d >= 0 ? '+' : ''}${d} (${(median(r) / median(base)).toFixed(3)}x)` : '';
     console.log(`| ${t.name} | ${Math.round(median(r))} | ${r.map(Math.round).join(' ')} | ${delta} |`);
   }
   if (CACHE_SIM) printCacheSim(targets, perEvent);

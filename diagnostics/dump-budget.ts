@@ -4,7 +4,7 @@
 // a process never waits for another and a crashing worker's dump is on disk before it returns.
 // Without a dump folder, a -d primary's own folder of claims keeps the rule (runClaimsFolder).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
@@ -54,6 +54,7 @@ export function trimFolder(dir: string, maxFiles: number): void {
 export type Claim = { mine: true } | { mine: false; path: string | null };
 
 const CLAIMS_RULES = { what: 'dump site claims folder' };
+const RUN_CLAIMS_RULES = { what: 'folder of the -d primaries\' site claims' };
 
 /**
  * The claims folder of `dir`, made if missing, checked before and after: never another user's
@@ -125,31 +126,95 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
   }
 }
 
-/** The name of a -d primary's own claims folder in the temporary folder: `tspuma-sites-<pid>-XXXXXX`. */
-const RUN_CLAIMS = /^tspuma-sites-(\d+)-[A-Za-z0-9]{6}$/;
+/**
+ * Who made a -d primary's claims folder, as its name says: `<pid>-<start>-<pidns>-XXXXXX`, the
+ * process's start time (clock ticks after boot, /proc/<pid>/stat) and its pid namespace
+ * (/proc/self/ns/pid's inode); 0 where either cannot be read (not Linux).
+ */
+const RUN_CLAIMS = /^(\d+)-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
+
+/** What the sweep asks of the machine about a primary (injected by tests). */
+export interface ClaimsOwners {
+  /** This process's start time and pid namespace, as the folder's name gives them ('0': unknown). */
+  self(): { start: string; ns: string };
+  alive(pid: number): boolean;
+  /** The start time of the process running as `pid` now, or null where it cannot be read. */
+  start(pid: number): string | null;
+}
+
+/** Field 22 of /proc/<pid>/stat (starttime), counted after the command's closing parenthesis. */
+function procStart(pid: number | 'self'): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export const localOwners: ClaimsOwners = {
+  self: () => {
+    let ns = '0';
+    try {
+      ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+    } catch {
+      /* not Linux */
+    }
+    return { start: procStart('self') ?? '0', ns };
+  },
+  alive: processAlive,
+  start: procStart,
+};
 
 /**
- * A -d cluster primary's own folder (0700, mkdtemp in the temporary folder) where its workers claim
- * dump sites when they write no dump folder (SITE_CLAIMS_ENV): without it each worker printed
- * every site it failed at, so a crash loop printed the same dumps at every respawn. Folders of
- * this user's primaries that are gone (a SIGKILLed one never removed its own) are removed first.
- * Null when the temporary folder cannot be written: each worker then prints its own dumps.
+ * Whether the folder named `name` belongs to a primary that is gone: one of this pid namespace
+ * whose pid runs no more, or runs a process started at another time (the pid reused). A folder
+ * made in another pid namespace (a container sharing this temporary folder) is never judged from
+ * here: its pid means another process in this one.
  */
-export function runClaimsFolder(base: string = tmpdir(), alive: (pid: number) => boolean = processAlive): { dir: string; remove(): void } | null {
+function claimsOwnerGone(name: string, self: { start: string; ns: string }, owners: ClaimsOwners): boolean {
+  const m = RUN_CLAIMS.exec(name);
+  if (!m) return false;
+  const [, pid, start, ns] = m as unknown as [string, string, string, string];
+  if (ns !== self.ns || ns === '0') return false;
+  if (!owners.alive(Number(pid))) return true;
+  const now = owners.start(Number(pid));
+  return start !== '0' && now !== null && now !== start;
+}
+
+/**
+ * A -d cluster primary's own folder (0700) where its workers claim dump sites when they write no
+ * dump folder (SITE_CLAIMS_ENV): without it each worker printed every site it failed at, so a
+ * crash loop printed the same dumps at every respawn. It is made in this user's own folder of
+ * them, `tspuma-sites-<uid>` in the temporary folder (0700, never another user's or a link), whose
+ * folders of primaries that are gone (a SIGKILLed one never removed its own) are removed first:
+ * the sweep reads that folder only, not the whole temporary folder (tens of thousands of entries
+ * on a busy host), and judges a folder by who made it, not by its pid alone (claimsOwnerGone).
+ * Null when the temporary folder cannot be used: each worker then prints its own dumps.
+ */
+export function runClaimsFolder(base: string = tmpdir(), owners: ClaimsOwners = localOwners): { dir: string; remove(): void } | null {
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+  const parent = join(base, `tspuma-sites-${uid ?? 'user'}`);
   try {
-    for (const name of readdirSync(base)) {
-      const pid = Number(RUN_CLAIMS.exec(name)?.[1]);
-      if (!pid || alive(pid)) continue;
-      const st = lstatSync(join(base, name), { throwIfNoEntry: false });
-      if (st?.isDirectory() && (uid === null || st.uid === uid)) rmSync(join(base, name), { recursive: true, force: true });
+    checkPrivateDir(parent, RUN_CLAIMS_RULES);
+    ensurePrivateDir(parent);
+    checkPrivateDir(parent, RUN_CLAIMS_RULES); // made by someone else between the check and mkdir
+  } catch {
+    return null;
+  }
+  const self = owners.self();
+  try {
+    for (const name of readdirSync(parent)) {
+      if (!claimsOwnerGone(name, self, owners)) continue;
+      const st = lstatSync(join(parent, name), { throwIfNoEntry: false });
+      if (st?.isDirectory() && (uid === null || st.uid === uid)) rmSync(join(parent, name), { recursive: true, force: true });
     }
   } catch {
-    /* an unreadable temporary folder: the mkdtemp below says whether it can be used */
+    /* an unreadable folder: the mkdtemp below says whether it can be used */
   }
   let dir: string;
   try {
-    dir = mkdtempSync(join(base, `tspuma-sites-${process.pid}-`));
+    dir = mkdtempSync(join(parent, `${process.pid}-${self.start}-${self.ns}-`));
   } catch {
     return null;
   }

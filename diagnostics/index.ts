@@ -470,6 +470,11 @@ export class Diagnostics implements DiagnosticsHook {
     const last = record.logged[record.logged.length - 1];
     const code = typeof last === 'object' && last !== null ? (last as { code?: unknown }).code : undefined;
     if (record.reported || (typeof code === 'string' && CLIENT_LEFT.has(code))) return;
+    // Nor when the connection closed before the request's body had all arrived (N7): what the app
+    // logs after that (Hono's default onError printing the body read's AbortError, once the response
+    // is gone) is the hang-up's consequence (review11.4). `aborted` alone is also set for a complete
+    // request whose response the app destroyed (a pipeline of a missing file): that one is dumped.
+    if (record.req.aborted && !record.req.complete) return;
     this.explainLogged(record, null, NO_RESPONSE_NOTE);
   }
 

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../app-loader.js';
 import { appLoadWarnings, loadApp, tsLoaderInUse } from '../app-loader.js';
-import type { DiagnosticsHook } from '../debug-hook.js';
+import type { DiagnosticsHook, Reported } from '../debug-hook.js';
 import { runHooks } from '../hooks.js';
 import { runCheck, runShutdownHook, type AppCheckStats, type AppHooks } from '../app-checks.js';
 import type { Options } from '../options.js';
@@ -183,6 +183,8 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
   checkin();
   const timer = setInterval(checkin, options.workerCheckInterval * 1000);
 
+  /** The dump of the uncaught exception that ends this worker, once reported. */
+  let crash: Reported | null = null;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (why: string) => {
@@ -197,7 +199,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
       await server.shutdown({ lingerMs: LINGER_MS });
       await runShutdownHook(loaded.hooks, options.shutdownHookTimeout * 1000, log);
       await closeProbes();
-      if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; its dump, with -d, is above); the primary starts a replacement`);
+      if (why === UNCAUGHT) log.fatal(`- Worker ${index} (PID: ${process.pid}) stopped because of an uncaught exception (exit code 1; ${whereDumped(diagnostics !== null, crash)}); the primary starts a replacement`);
       inspector?.closeInspector();
       resolve(0);
     };
@@ -239,7 +241,7 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     process.prependListener('uncaughtException', (err) => {
       log.fatal({ err }, `Worker ${index} (PID: ${process.pid}) uncaught exception, stopping: ${err?.message ?? String(err)}`);
       try {
-        diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight(), final: true });
+        crash = diagnostics?.report(err, { phase: 'app', inFlight: server.inFlight(), final: true }) ?? null;
       } catch {
         /* the stop below must happen */
       }
@@ -291,4 +293,17 @@ async function startAppChecks(hooks: AppHooks, timeoutMs: number, stats: AppChec
   await round();
   const timer = setInterval(() => void round(), 1000);
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Where the stop line after an uncaught exception sends the reader for its dump. A final report
+ * (the failure that ends the process) is a repeat only when another worker of the cluster dumped
+ * its site first (diagnostics/sinks.ts emit(): one this worker printed gets a dump of its own), and
+ * that worker printed it, not this one (review10 part 2).
+ */
+export function whereDumped(debug: boolean, crash: Pick<Reported, 'repeat' | 'path' | 'dump'> | null): string {
+  if (!debug) return 'its dump, with -d, is above';
+  if (!crash) return 'no dump of it was made: the dump itself failed';
+  if (!crash.repeat) return 'its dump is above';
+  return `a repeat of the failure at ${crash.dump.site} that another worker of this cluster dumped: ${crash.path ? crash.path : 'printed in full once, by that worker'}`;
 }

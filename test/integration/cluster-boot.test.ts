@@ -202,6 +202,12 @@ describe('a crash loop under -d without a dump folder', () => {
     // The full dumps on stderr, by their first line: one per site.
     const headers = s.stderr().split('\n').filter((l) => l.startsWith('tspuma dump #'));
     expect(headers.map((h) => h.replace(/#\d+/, '#N')).sort(), s.stderr()).toEqual(['tspuma dump #N [app] Error: warmup: upstream returned 503', "tspuma dump #N [app] TypeError: Cannot read properties of undefined (reading 'value')"]);
+    // Each worker's stop line says where its dump is: above for the one that printed it, another
+    // worker's (printed once, by that worker) for the rest, never "is above" for a dump it did not print.
+    const stops = s.lines().map((l) => String(l.msg)).filter((m) => / stopped because of an uncaught exception/.test(m));
+    const printed = stops.filter((m) => /\(exit code 1; its dump is above\)/.test(m));
+    const others = stops.filter((m) => /\(exit code 1; a repeat of the failure at \S*jobs\.mjs:9 that another worker of this cluster dumped: printed in full once, by that worker\)/.test(m));
+    expect({ printed: printed.length <= 1, others: others.length >= 2, all: printed.length + others.length === stops.length }, stops.join('\n')).toEqual({ printed: true, others: true, all: true });
     // A respawned worker's repeat of the rejection names the site another worker dumped.
     expect(s.lines().some((l) => /Unhandled promise rejection .*warmup: upstream returned 503 \(a repeat of dump #\d+ at .*jobs\.mjs:4/.test(String(l.msg)))).toBe(true);
   }, 90_000 * SLOWNESS);

@@ -4,6 +4,7 @@
 // long-lived responses and tspuma's own handler each give a dump with the culprit's .ts line
 // and its values. Cases share one server boot per app; uncaught exceptions need one each.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,6 +216,20 @@ describe('Hono 4 and fetch handlers', () => {
       expect(out).not.toContain('HonoBadJson-pw1');
       expect(out).not.toContain('4111111111111111');
     }
+  });
+
+  it("makes no dump when the client hangs up mid-body and Hono's default onError logs the body read's AbortError (review11.4): a hang-up, not the app's failure (N7)", async () => {
+    const sock = connect(Number(new URL(s.url).port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    sock.write(`POST /cart HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\n\r\n${'x'.repeat(200_000)}`);
+    await new Promise((resolve) => sock.write('', resolve));
+    sock.destroy();
+    // Hono's onError prints the error object (console.error(err)): the body read's rejection.
+    await waitFor(() => s.stderr().includes('The client closed the connection before the request body was complete') || undefined, "Hono's line for the aborted body");
+    // A request served after that line: the turn that would have dumped it (after the log) has run.
+    expect((await fetch(`${s.url}/ok`)).status).toBe(200);
+    expect(dumpsIn(dir).filter((d) => d.error.message.includes('before the request body was complete'))).toEqual([]);
+    expect(s.stderr()).not.toMatch(/tspuma dump #\d+ \[app\] AbortError/);
   });
 
   describe('a fetch app with a WebSocket handler and a throwing lowlevelErrorHandler', () => {

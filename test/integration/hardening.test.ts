@@ -13,9 +13,9 @@ import { get, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
 /**
  * A -w 1 server with the control token given twice, on the command line and in TSPUMA_OPTS (an
  * environment variable a worker could inherit), with request lines on, booted by the first of the
- * two cases that use it: U7's worker out of descriptors, and the token kept off the worker's command
- * line, environment and every log line (more of them after U7's case). A boot each cost one -w 1
- * boot more.
+ * three cases that use it: U7's worker out of descriptors, the token kept off the worker's command
+ * line, environment and every log line (more of them after U7's case), and the pid written once on
+ * a worker's request line. A boot each cost one -w 1 boot more.
  */
 let tokenServer: Promise<Booted> | undefined;
 function tokenCluster(): Promise<Booted> {
@@ -213,6 +213,16 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
     const token = await stateToken(state);
     expect(token).toMatch(/^[0-9a-f]{32}$/);
     expect(`${random.stdout()}${random.stderr()}`).not.toContain(token);
+  });
+
+  // request-log.test's case, on this -w 1 server with request lines on (a -w 1 boot of its own
+  // cost a primary and a worker more).
+  it.sequential("writes pid once on a worker's request line", async () => {
+    const s = await tokenCluster();
+    expect((await get(`${s.url}/pid-once`)).status).toBe(200);
+    const raw = await waitFor(() => s.stdout().split('\n').find((l) => l.includes('"request"') && l.includes('"url":"/pid-once"')), 'the request line of /pid-once');
+    expect(raw.match(/"pid":/g)).toHaveLength(1);
+    expect(JSON.parse(raw)).toMatchObject({ worker: 0, request: { url: '/pid-once', status: 200 } });
   });
 
   it.sequential('single mode logs SIGUSR1 and never opens node\'s inspector', async () => {

@@ -2,7 +2,7 @@
 // workerTimeout. The primary sees the snapshot go through discovery's proxy and the worker's
 // progress while it is taken: the worker is not killed for the check-ins it misses meanwhile, and
 // the command ends with its file. A worker that dies meanwhile gets a coded line from the command.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,11 +77,22 @@ describe('a heap snapshot longer than workerTimeout (1 s)', () => {
     expect(msgs().filter((m) => /^- Worker 0 \(PID: \d+\) booted/.test(m))).toHaveLength(1);
   });
 
-  it("single mode: the blocked-loop warning names a DevTools client's heap snapshot (through discovery's bridge), not the app's code", async () => {
+  // The file it writes over is an existing 0644 one, written 0600 (it holds the heap's secrets):
+  // secrets.test's case for it had a server and a snapshot of its own.
+  it("single mode: the blocked-loop warning names a DevTools client's heap snapshot (through discovery's bridge), not the app's code; the snapshot goes 0600 over an existing 0644 file", async () => {
     const s = await boot(['-C', join(root, 'single.config.mjs'), '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(root, 'mid-heap.mjs')], {}, root);
     const discovery = await discoveryUrl(s);
-    const heap = run(['inspect', 'heap', '--out', join(out, 'single.heapsnapshot'), '--url', discovery, '--timeout', '10000']);
+    const file = join(out, 'single.heapsnapshot');
+    writeFileSync(file, 'old\n');
+    chmodSync(file, 0o644);
+    const heap = run(['inspect', 'heap', '--out', file, '--url', discovery, '--timeout', '10000']);
     expect([await heap.exited, heap.stderr()]).toEqual([0, expect.stringContaining('tspuma: heap snapshot of tspuma')]);
+    const head = Buffer.alloc(12);
+    const fd = openSync(file, 'r');
+    readSync(fd, head, 0, 12, 0);
+    closeSync(fd);
+    expect(head.toString()).toBe('{"snapshot":');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     const blocked = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED'), 'the blocked-loop warning');
     expect(String(blocked.msg)).toContain("; a DevTools client was taking a heap snapshot of it then (tspuma inspect heap, or DevTools' Memory panel through discovery), not the app's code;");
   });

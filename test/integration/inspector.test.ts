@@ -9,7 +9,7 @@ import CDP from 'chrome-remote-interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
-import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, killThese, run, ROOT, type Spawned } from '../helpers/cli.js';
+import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, killThese, run, ROOT, type Booted, type Spawned } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
 import { refusingPort, SLOWNESS, waitFor } from '../helpers/net.js';
 
@@ -52,6 +52,9 @@ async function cluster(config: string, workers = 2) {
 async function spinIn(s: Spawned, url: string, index: number | null, pid: number, seconds: number, until?: string, nap?: number, block?: number): Promise<void> {
   const query = `${index === null ? '' : `worker=${index}&`}${until === undefined ? '' : `until=${encodeURIComponent(until)}&`}${nap === undefined ? '' : `nap=${nap}&`}${block === undefined ? '' : `block=${block}&`}`;
   const line = `spin-app: pid ${pid} spinning for ${seconds} s`;
+  // A spin of this call's own: the server may have spun before (single mode's shared server).
+  const spins = () => s.stdout().split(line).length - 1;
+  const before = spins();
   let waiting = false;
   let unexpected: string | null = null;
   const send = () => {
@@ -67,7 +70,7 @@ async function spinIn(s: Spawned, url: string, index: number | null, pid: number
   await waitFor(
     () => {
       if (unexpected) throw new Error(unexpected);
-      if (s.stdout().includes(line)) return true;
+      if (spins() > before) return true;
       if (!waiting) send();
       return false;
     },
@@ -249,9 +252,15 @@ describe('inspector tooling on one cluster', { concurrent: true }, () => {
 });
 
 describe('inspector tooling in single mode', { concurrent: true }, () => {
-  it('single mode with --debug: `inspect stack` pauses the app mid-spin (discovery answers from its own thread) and resumes it', async ({ onTestFinished }) => {
-    const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
-    onTestFinished(() => killThese(s));
+  // One -d --inspect server for both cases, in turn (beside the cluster's group): the first leaves
+  // it idle and serving, the second's blocked loop is a request of its own (a -d --inspect .ts boot
+  // each cost about 0.3 s of CPU).
+  let single: Promise<Booted> | undefined;
+  const singleServer = () => (single ??= boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]));
+  afterAll(async () => killThese(await single));
+
+  it.sequential('single mode with --debug: `inspect stack` pauses the app mid-spin (discovery answers from its own thread) and resumes it', async () => {
+    const s = await singleServer();
     const discovery = await discoveryUrl(s);
     // The process's main thread is busy: only a discovery thread of its own can still answer.
     // Spinning until `inspect stack` (a node process of its own) has started, attached and
@@ -273,9 +282,8 @@ describe('inspector tooling in single mode', { concurrent: true }, () => {
     expect((await fetch(s.url)).status).toBe(200);
   });
 
-  it('single mode: a loop blocked outside JavaScript (a sync child process each turn) pauses late, and `inspect stack` shows its frames as running, not as an idle process\'s next callback', async ({ onTestFinished }) => {
-    const s = await boot(['--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
-    onTestFinished(() => killThese(s));
+  it.sequential('single mode: a loop blocked outside JavaScript (a sync child process each turn) pauses late, and `inspect stack` shows its frames as running, not as an idle process\'s next callback', async () => {
+    const s = await singleServer();
     const discovery = await discoveryUrl(s);
     const release = join(mkdtempSync(join(tmpdir(), 'tspuma-block-')), 'release');
     // Each turn sleeps 400 ms in spawnSync: the pause waits for it to return (over BUSY_PAUSE_MS).

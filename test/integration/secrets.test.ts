@@ -32,7 +32,8 @@ const dumpOf = (dir: string, url: string) => waitFor(() => jsonIn(dir).find((n) 
  * reads its /async dump, the redaction case its /sync dump).
  * rackCluster: -d -w 1 on SECRETS_APP, its dump folder at its bound with 100 dumps of an earlier
  * run (the Rack redaction case's /charge dump is one more: the folder is at its bound again when
- * the crash case's worker dies).
+ * the crash case's worker dies), and a control app whose state file (-S) was an existing 0644 file
+ * before the boot (the state file case: a -w 1 boot of its own cost a primary and a worker more).
  */
 let debugApp: Promise<{ s: Booted; dir: string }> | undefined;
 const sharedDebugApp = () =>
@@ -42,9 +43,13 @@ const sharedDebugApp = () =>
     chmodSync(dir, 0o755);
     return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir }), dir };
   })());
-let rackCluster: Promise<{ s: Booted; dir: string }> | undefined;
+const STATE_TOKEN = 'state-file-token-5b0c1e2d';
+let rackCluster: Promise<{ s: Booted; dir: string; state: string }> | undefined;
 const sharedRackCluster = () =>
   (rackCluster ??= (async () => {
+    const state = join(tmp('tspuma-state-'), 'state.json');
+    writeFileSync(state, '{"old": true}\n', { mode: 0o644 });
+    chmodSync(state, 0o644);
     const dir = tmp('tspuma-crash-');
     // 100 dumps of an earlier run, older than anything this run writes.
     for (let i = 0; i < 100; i++) {
@@ -52,17 +57,20 @@ const sharedRackCluster = () =>
       writeFileSync(`${base}.json`, '{}\n');
       writeFileSync(`${base}.txt`, 'old\n');
     }
-    return { s: await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir }), dir };
+    return { s: await boot(['-d', '--inspect=off', '-w', '1', '-S', state, '--control-url', LOCAL, '--control-token', STATE_TOKEN, '-b', LOCAL, SECRETS_APP], { TSPUMA_DUMP_DIR: dir }), dir, state };
   })());
 
 /** One GET on a fresh connection (so the kernel may pick another worker each time). */
 describe('files holding secrets', () => {
-  it('writes dump files 0600 in a dump folder it creates 0700 (parents too), and leaves an existing folder as it was', async () => {
+  // (dump-dir-boot.test's folders that cannot be used; a folder that can be created is this one.)
+  it('writes dump files 0600 in a dump folder it creates 0700 (parents too), saying nothing of it at boot, and leaves an existing folder as it was', async () => {
     const root = tmp('tspuma-modes-');
     const created = join(root, 'new', 'dumps');
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: created });
     expect((await get(`${s.url}/sync`)).status).toBe(500);
     const name = await waitFor(() => jsonIn(created)[0], 'the dump file');
+    await waitFor(() => s.stderr().includes(`written to ${created}/`), 'the dump said written to the folder');
+    expect(s.stderr()).not.toContain('TSPUMA_ERR_DUMP_DIR');
     expect(mode(join(root, 'new'))).toBe(0o700);
     expect(mode(created)).toBe(0o700);
     expect(mode(join(created, name))).toBe(0o600);
@@ -76,29 +84,14 @@ describe('files holding secrets', () => {
   });
 
   it('rewrites an existing 0644 state file 0600 before the control token goes in', async () => {
-    const dir = tmp('tspuma-state-');
-    const state = join(dir, 'state.json');
-    writeFileSync(state, '{"old": true}\n', { mode: 0o644 });
-    chmodSync(state, 0o644);
-    const token = 'state-file-token-5b0c1e2d';
-    await boot(['-w', '1', '-S', state, '--control-url', LOCAL, '--control-token', token, '-b', LOCAL, 'examples/hello.ts']);
+    const { state } = await sharedRackCluster();
     const written = await waitFor(() => (readFileSync(state, 'utf8').includes('control_auth_token') ? readFileSync(state, 'utf8') : null), 'the state file');
-    expect(JSON.parse(written).control_auth_token).toBe(token);
+    expect(JSON.parse(written).control_auth_token).toBe(STATE_TOKEN);
     expect(mode(state)).toBe(0o600);
   });
 
-  it('writes a heap snapshot 0600 over an existing 0644 file', async () => {
-    const dir = tmp('tspuma-heap-');
-    const out = join(dir, 'app.heapsnapshot');
-    writeFileSync(out, 'old\n');
-    chmodSync(out, 0o644);
-    const s = await boot(['--inspect=127.0.0.1:0', '-b', LOCAL, 'examples/hello.ts']);
-    const discovery = await waitFor(() => /Inspector discovery: (http:\/\/[^\s/]+)/.exec(s.stdout())?.[1], 'the discovery line');
-    const heap = run(['inspect', 'heap', '--out', out, '--url', discovery]);
-    expect(await heap.exited).toBe(0);
-    expect(readFileSync(out, 'utf8').startsWith('{"snapshot":')).toBe(true);
-    expect(mode(out)).toBe(0o600);
-  });
+  // A heap snapshot written 0600 over an existing 0644 file is heap-snapshot.test's single-mode
+  // case (its --out file is one): a server and a snapshot of their own here cost about 1 s of CPU.
 });
 
 describe('secret query-string values', () => {

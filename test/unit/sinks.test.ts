@@ -1,8 +1,8 @@
 // Sinks in-process: a repeated failure site is folded into its first dump, but every hang (one
 // worker killed each time) gets its own files.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
@@ -119,16 +119,39 @@ describe('sinks: a cluster without a dump folder', () => {
     expect(existsSync(claims.dir)).toBe(false);
   });
 
-  it("removes the claims folders of this user's primaries that are gone, never a running one's", () => {
+  it("sweeps only this user's folder of claims folders, removing those of primaries gone from this pid namespace, never a running one's or another namespace's (review10 part 2)", () => {
     const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-base-'));
-    const dead = join(base, 'tspuma-sites-999999999-AbC123');
-    const running = join(base, 'tspuma-sites-4242-XyZ789');
-    for (const d of [dead, running]) mkdirSync(join(d, '.tspuma-sites'), { recursive: true });
-    writeFileSync(join(base, 'tspuma-sites-999999998-file00'), 'a file, not a folder of ours');
-    const made = runClaimsFolder(base, (pid) => pid === 4242)!;
-    expect(readdirSync(base).sort()).toEqual([basename(made.dir), 'tspuma-sites-4242-XyZ789', 'tspuma-sites-999999998-file00'].sort());
-    expect(statSync(made.dir).mode & 0o777).toBe(0o700);
+    const parent = join(base, `tspuma-sites-${process.getuid!()}`);
+    // Outside this user's folder: never read, whatever its name says (the temporary folder at large).
+    const outside = join(base, 'tspuma-sites-999999999-AbC123');
+    mkdirSync(outside);
+    const folders = {
+      dead: '999999999-500-111-AbC123',
+      running: '4242-700-111-XyZ789',
+      reused: '4343-700-111-ReU5ed', // its pid runs a process started at another time
+      otherNamespace: '999999997-500-222-OthrNs', // a container's primary sharing the temporary folder
+    };
+    mkdirSync(parent, { mode: 0o700 });
+    for (const name of Object.values(folders)) mkdirSync(join(parent, name, '.tspuma-sites'), { recursive: true });
+    writeFileSync(join(parent, '999999998-500-111-file00'), 'a file, not a folder of ours');
+    const starts: Record<number, string> = { 4242: '700', 4343: '900' };
+    const made = runClaimsFolder(base, { self: () => ({ start: '600', ns: '111' }), alive: (pid) => pid in starts, start: (pid) => starts[pid] ?? null })!;
+    expect(dirname(made.dir)).toBe(parent);
+    expect(basename(made.dir)).toMatch(new RegExp(`^${process.pid}-600-111-[A-Za-z0-9]{6}$`));
+    expect(readdirSync(parent).sort()).toEqual([basename(made.dir), folders.running, folders.otherNamespace, '999999998-500-111-file00'].sort());
+    expect(existsSync(outside)).toBe(true);
+    expect([statSync(parent).mode & 0o777, statSync(made.dir).mode & 0o777]).toEqual([0o700, 0o700]);
     rmSync(base, { recursive: true });
+  });
+
+  it("makes no claims folder where this user's folder of them is a link (another user's planted one): null, each worker prints its own dumps", () => {
+    const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-link-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'tspuma-claims-elsewhere-'));
+    symlinkSync(elsewhere, join(base, `tspuma-sites-${process.getuid!()}`));
+    expect(runClaimsFolder(base)).toBeNull();
+    expect(readdirSync(elsewhere)).toEqual([]);
+    rmSync(base, { recursive: true });
+    rmSync(elsewhere, { recursive: true });
   });
 });
 

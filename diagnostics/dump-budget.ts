@@ -4,11 +4,11 @@
 // a process never waits for another and a crashing worker's dump is on disk before it returns.
 // Without a dump folder, a -d primary's own folder of claims keeps the rule (runClaimsFolder).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../server/private-file.js';
-import { processAlive } from '../server/process-alive.js';
+import { machineTag, processAlive, processStart } from '../server/process-alive.js';
 
 /**
  * A dump's files: `<ISO time with - for : and .>-<host>-<pid>-<id>.json` and `.txt`; they sort by
@@ -103,11 +103,16 @@ export function releaseSite(dir: string, run: string, site: string): void {
   }
 }
 
+/** A run id's machine (run.ts: `<pid>-<time>-m<machineTag>`); older run ids have none. */
+const RUN_MACHINE = /^\d+-[0-9a-z]+-m([0-9a-f]{8})-/;
+
 /**
- * Removes the claims of clusters whose primary (the pid that starts a run id) is gone. Throws
- * TSPUMA_ERR_FILE_UNSAFE when the claims folder is another user's (nothing is removed there).
+ * Removes the claims of clusters whose primary (the pid that starts a run id) is gone. A claim of
+ * a run on another machine or in another pid namespace (a dump folder several hosts or containers
+ * share) is kept: its pid says nothing about a process here. Throws TSPUMA_ERR_FILE_UNSAFE when
+ * the claims folder is another user's (nothing is removed there).
  */
-export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = processAlive): void {
+export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = processAlive, machine: string = machineTag()): void {
   checkPrivateDir(join(dir, CLAIMS_DIR), CLAIMS_RULES);
   let names: string[];
   try {
@@ -117,7 +122,8 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
   }
   for (const name of names) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || alive(pid)) continue;
+    const at = RUN_MACHINE.exec(name)?.[1];
+    if (!Number.isInteger(pid) || (at !== undefined && at !== machine) || alive(pid)) continue;
     try {
       unlinkSync(join(dir, CLAIMS_DIR, name));
     } catch {
@@ -127,56 +133,38 @@ export function clearStaleClaims(dir: string, alive: (pid: number) => boolean = 
 }
 
 /**
- * Who made a -d primary's claims folder, as its name says: `<pid>-<start>-<pidns>-XXXXXX`, the
- * process's start time (clock ticks after boot, /proc/<pid>/stat) and its pid namespace
- * (/proc/self/ns/pid's inode); 0 where either cannot be read (not Linux).
+ * Who made a -d primary's claims folder, as its name says: `<pid>-<start>-<machine>-XXXXXX`, the
+ * process's start time (clock ticks after boot, /proc/<pid>/stat; 0 where it cannot be read) and
+ * its machine and pid namespace (machineTag).
  */
-const RUN_CLAIMS = /^(\d+)-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
+const RUN_CLAIMS = /^(\d+)-(\d+)-([0-9a-f]{8})-[A-Za-z0-9]{6}$/;
 
 /** What the sweep asks of the machine about a primary (injected by tests). */
 export interface ClaimsOwners {
-  /** This process's start time and pid namespace, as the folder's name gives them ('0': unknown). */
-  self(): { start: string; ns: string };
+  /** This process's start time ('0': unknown) and machineTag, as the folder's name gives them. */
+  self(): { start: string; tag: string };
   alive(pid: number): boolean;
   /** The start time of the process running as `pid` now, or null where it cannot be read. */
   start(pid: number): string | null;
 }
 
-/** Field 22 of /proc/<pid>/stat (starttime), counted after the command's closing parenthesis. */
-function procStart(pid: number | 'self'): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 export const localOwners: ClaimsOwners = {
-  self: () => {
-    let ns = '0';
-    try {
-      ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-    } catch {
-      /* not Linux */
-    }
-    return { start: procStart('self') ?? '0', ns };
-  },
+  self: () => ({ start: processStart('self') ?? '0', tag: machineTag() }),
   alive: processAlive,
-  start: procStart,
+  start: processStart,
 };
 
 /**
- * Whether the folder named `name` belongs to a primary that is gone: one of this pid namespace
- * whose pid runs no more, or runs a process started at another time (the pid reused). A folder
- * made in another pid namespace (a container sharing this temporary folder) is never judged from
- * here: its pid means another process in this one.
+ * Whether the folder named `name` belongs to a primary that is gone: one of this machine and pid
+ * namespace whose pid runs no more, or runs a process started at another time (the pid reused). A
+ * folder made in another pid namespace (a container sharing this temporary folder) is never judged
+ * from here: its pid means another process in this one.
  */
-function claimsOwnerGone(name: string, self: { start: string; ns: string }, owners: ClaimsOwners): boolean {
+function claimsOwnerGone(name: string, self: { start: string; tag: string }, owners: ClaimsOwners): boolean {
   const m = RUN_CLAIMS.exec(name);
   if (!m) return false;
-  const [, pid, start, ns] = m as unknown as [string, string, string, string];
-  if (ns !== self.ns || ns === '0') return false;
+  const [, pid, start, tag] = m as unknown as [string, string, string, string];
+  if (tag !== self.tag) return false;
   if (!owners.alive(Number(pid))) return true;
   const now = owners.start(Number(pid));
   return start !== '0' && now !== null && now !== start;
@@ -214,7 +202,7 @@ export function runClaimsFolder(base: string = tmpdir(), owners: ClaimsOwners = 
   }
   let dir: string;
   try {
-    dir = mkdtempSync(join(parent, `${process.pid}-${self.start}-${self.ns}-`));
+    dir = mkdtempSync(join(parent, `${process.pid}-${self.start}-${self.tag}-`));
   } catch {
     return null;
   }

@@ -55,7 +55,7 @@ export const VARIABLES = {
   NOTIFY_SOCKET: { setBy: 'systemd', doc: '`Type=notify`: where READY, STATUS, RELOADING, STOPPING and WATCHDOG datagrams go. Removed from the environment once read, so the app\'s children do not notify.' },
   WATCHDOG_PID: { setBy: 'systemd', doc: 'The pid `WATCHDOG_USEC` is meant for; another pid sends no WATCHDOG=1. Removed once read.' },
   WATCHDOG_USEC: { setBy: 'systemd', doc: '`WatchdogSec=`: WATCHDOG=1 is sent every half of it. Removed once read.' },
-  [CLUSTER_RUN_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for its workers: the run id (`<pid>-<start>`) they claim dump sites under in the dump folder (or, without one, in `TSPUMA_SITE_CLAIMS`).' },
+  [CLUSTER_RUN_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for its workers: the run id (`<pid>-<start>-m<machine>`: the machine a hash of the host name and pid namespace) they claim dump sites under in the dump folder (or, without one, in `TSPUMA_SITE_CLAIMS`).' },
   [SITE_CLAIMS_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary with debug for its workers: a private folder of its own (removed when it stops) where they claim dump sites when no dump folder is written, so each site is printed in full once for the whole cluster, respawned workers included.' },
   [WORKER_LISTEN_FDS_ENV]: { setBy: 'tspuma', doc: 'Set by a socket-activated primary for its workers: the activated sockets\' fds and bind URIs.' },
   [WORKER_BINDS_ENV]: { setBy: 'tspuma', doc: 'Set by a cluster primary for its workers: the binds it holds for its whole life, each with the fd of the worker\'s copy of its socket (JSON). Removed from the environment once read.' },

@@ -85,8 +85,12 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
     checkFolderTakesFile(resolve(options.state), STATE_RULES);
     own!.refuseIfTaken(resolve(options.state), 'state file', options.sources.state ?? 'default');
   }
-  // Inherited by every worker forked: the run id under which they share the dump folder's sites.
-  process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}`;
+  // Inherited by every worker forked: the run id under which they share the dump folder's sites
+  // (with -d: no dumps without). Its machine (and pid namespace) tells a run of another host
+  // sharing the folder, whose pid means nothing here, from one of this machine whose primary is
+  // gone (dump-budget.ts clearStaleClaims); loaded with -d only, as the claims' module is.
+  const machine = options.debug ? `-m${(await import('../process-alive.js')).machineTag()}` : '';
+  process.env[CLUSTER_RUN_ENV] = `${process.pid}-${Date.now().toString(36)}${machine}`;
   // DevTools (discovery, live stacks, autopsies) only with --inspect or -d: otherwise no inspector
   // or diagnostics module is loaded in the primary.
   const devtools = options.inspect ? (await import('../../inspector/primary-devtools.js')).primaryDevTools(options, log, diagnostics) : null;

@@ -151,6 +151,17 @@ describe('the dump folder budget', () => {
     expect(claimRun({})).toBeNull();
   });
 
+  it("keeps the claims of a run of another machine or pid namespace sharing the dump folder (a volume several hosts mount), though its pid runs nothing here", async () => {
+    const { machineTag } = await import('../../server/process-alive.js');
+    const dir = tmp();
+    const other = machineTag() === '0000bbbb' ? '0000cccc' : '0000bbbb';
+    claimSite(dir, `300-k1-m${other}-phase0`, 'app.ts:3', '/d/1.json');
+    claimSite(dir, `400-k2-m${machineTag()}-phase0`, 'app.ts:3', '/d/2.json');
+    claimSite(dir, '500-k3-phase0', 'app.ts:3', '/d/3.json'); // a run id of an older tspuma: judged by its pid, as then
+    clearStaleClaims(dir, () => false);
+    expect(readdirSync(join(dir, CLAIMS_DIR)).map((n) => n.split('-')[0])).toEqual(['300']);
+  });
+
   it('clears the claims of runs whose primary is gone, and keeps the live ones', () => {
     const dir = tmp();
     claimSite(dir, '100-a', 'app.ts:3', '/d/1.json');

@@ -126,19 +126,19 @@ describe('sinks: a cluster without a dump folder', () => {
     const outside = join(base, 'tspuma-sites-999999999-AbC123');
     mkdirSync(outside);
     const folders = {
-      dead: '999999999-500-111-AbC123',
-      running: '4242-700-111-XyZ789',
-      reused: '4343-700-111-ReU5ed', // its pid runs a process started at another time
-      otherNamespace: '999999997-500-222-OthrNs', // a container's primary sharing the temporary folder
+      dead: '999999999-500-0000aaaa-AbC123',
+      running: '4242-700-0000aaaa-XyZ789',
+      reused: '4343-700-0000aaaa-ReU5ed', // its pid runs a process started at another time
+      otherNamespace: '999999997-500-0000bbbb-OthrNs', // a container's primary sharing the temporary folder
     };
     mkdirSync(parent, { mode: 0o700 });
     for (const name of Object.values(folders)) mkdirSync(join(parent, name, '.tspuma-sites'), { recursive: true });
-    writeFileSync(join(parent, '999999998-500-111-file00'), 'a file, not a folder of ours');
+    writeFileSync(join(parent, '999999998-500-0000aaaa-file00'), 'a file, not a folder of ours');
     const starts: Record<number, string> = { 4242: '700', 4343: '900' };
-    const made = runClaimsFolder(base, { self: () => ({ start: '600', ns: '111' }), alive: (pid) => pid in starts, start: (pid) => starts[pid] ?? null })!;
+    const made = runClaimsFolder(base, { self: () => ({ start: '600', tag: '0000aaaa' }), alive: (pid) => pid in starts, start: (pid) => starts[pid] ?? null })!;
     expect(dirname(made.dir)).toBe(parent);
-    expect(basename(made.dir)).toMatch(new RegExp(`^${process.pid}-600-111-[A-Za-z0-9]{6}$`));
-    expect(readdirSync(parent).sort()).toEqual([basename(made.dir), folders.running, folders.otherNamespace, '999999998-500-111-file00'].sort());
+    expect(basename(made.dir)).toMatch(new RegExp(`^${process.pid}-600-0000aaaa-[A-Za-z0-9]{6}$`));
+    expect(readdirSync(parent).sort()).toEqual([basename(made.dir), folders.running, folders.otherNamespace, '999999998-500-0000aaaa-file00'].sort());
     expect(existsSync(outside)).toBe(true);
     expect([statSync(parent).mode & 0o777, statSync(made.dir).mode & 0o777]).toEqual([0o700, 0o700]);
     rmSync(base, { recursive: true });
@@ -201,6 +201,41 @@ describe('sinks: a dump not written', () => {
       const again = diag.emit({ ...d, id: d.id + 1000 });
       expect(again.repeat).toBe(true);
       expect(hints(again.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("so does the page of an app failure Diagnostics.report() dumps, and of its repeat (review11.6: the case above goes through emit() only)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-report-'));
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
+    try {
+      rmSync(dir, { recursive: true });
+      const elsewhere = `shown without their values: its dump file could not be written in ${dir} (the TSPUMA_ERR_FILE_WRITE line says why))`;
+      const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+      // A captured failure (its values read at the throw), with a router frame below the app's.
+      const snapshot = {
+        phase: 'app',
+        reason: 'exception',
+        site: 'src/app.ts:40',
+        redactions: [],
+        frames: [
+          { function: 'handler', file: 'src/app.ts', line: 40, column: 5, receiver: 'undefined', locals: { id: 7 }, library: false, origin: 'app' },
+          { function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true, origin: 'dependency' },
+        ],
+      };
+      const first = diag.report(new Error('the review11.6 failure'), { phase: 'app', snapshot });
+      expect([first.path, first.repeat]).toEqual([null, false]);
+      expect(hints(first.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      const again = diag.report(new Error('the review11.6 failure'), { phase: 'app', snapshot });
+      expect(again.repeat).toBe(true);
+      expect(hints(again.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      // Again with nothing captured (a muted site's repeat, known by its kind and its stack's site).
+      const muted = new Error('the review11.6 failure');
+      muted.stack = 'Error: the review11.6 failure\n    at handler (src/app.ts:40:5)';
+      const counted = diag.report(muted, { phase: 'app' });
+      expect(counted.repeat).toBe(true);
+      expect(hints(counted.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
     } finally {
       diag.close();
     }

@@ -8,9 +8,8 @@
 // may be gone a moment later).
 import { getHeapStatistics } from 'node:v8';
 import { writeSync } from 'node:fs';
-import { kInFlight } from '../server/shared-names.js';
+import { kInFlight, type InFlight } from '../server/shared-names.js';
 import { requestIdOf } from '../server/request-id.js';
-import type { InFlight } from '../server/request-lifecycle.js';
 import type { CallRecord } from './call-record.js';
 import { Redactor } from './redact.js';
 

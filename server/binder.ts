@@ -86,7 +86,9 @@ export function listenError(err: NodeJS.ErrnoException, spec: BindSpec): TspumaE
         return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { ...at, hint: 'Another server is accepting connections on that socket file.' }, cause);
       }
       const holder = spec.port ? findPortHolder(spec.port) : null;
-      const hint = holder
+      const hint = holder?.pid === process.pid
+        ? `Port ${spec.port} is held by this process (pid ${process.pid}) itself: a server the app started while loading (TSPUMA_ERR_APP_LISTEN above: remove its listen() call, or start it only when the module is run directly), or another of tspuma's listeners (a second bind, the control or health URL) on the same port.`
+        : holder
         ? `Port ${spec.port} is held by pid ${holder.pid} (${holder.command}).`
         : `Find what holds it with \`ss -ltnp 'sport = :${spec.port}'\` or \`lsof -i :${spec.port}\`, or choose another port.`;
       return new TspumaError('TSPUMA_ERR_LISTEN_ADDRINUSE', { ...at, hint }, cause);

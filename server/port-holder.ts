@@ -66,13 +66,15 @@ function scan(port: number, budgetMs: number): PortHolder | null {
   } catch {
     return null;
   }
-  // The parent first (what started this process: a shell's other job, a supervisor, a test
+  // This process first: the app's own listen() while it loaded (Express's app.listen(PORT) beside
+  // `PORT=3000 tspuma app.ts`) takes the port before tspuma binds it (review11.7).
+  // Then the parent (what started this process: a shell's other job, a supervisor, a test
   // runner's own listener): found at once however many processes the machine runs, where a scan
   // in pid order met its time bound first on a busy host.
   // Then the parent's other children (a shell's other job, the server a test started before this
   // one). Those few are read whatever the bound.
   const parent = String(process.ppid);
-  const first = pids.includes(parent) ? [parent, ...childrenOf(parent).filter((p) => p !== String(process.pid) && pids.includes(p))] : [];
+  const first = [String(process.pid), ...(pids.includes(parent) ? [parent, ...childrenOf(parent).filter((p) => p !== String(process.pid) && pids.includes(p))] : [])];
   if (first.length > 0) {
     const firstSet = new Set(first);
     pids = [...first, ...pids.filter((p) => !firstSet.has(p))];

@@ -16,7 +16,7 @@ import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import type { AppCalls } from './app-calls.js';
 import type { DumpPhase, ResponseCut } from '../diagnostics/model.js';
-import { DUMP_ENV_KEY } from './shared-names.js';
+import { DUMP_ENV_KEY, type InFlight } from './shared-names.js';
 import { answerOnResponse, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import type { InvocationLimit, Ticket } from './invocation-limit.js';
@@ -30,14 +30,7 @@ import { FailureFolder } from './logger.js';
 import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
 
-export interface InFlight {
-  method: string;
-  url: string;
-  /** How long it has been in the app (or, queued, waiting for a slot). */
-  ms: number;
-  /** Waiting for a free invocation slot (threads): it has not reached the app yet. */
-  queued?: true;
-}
+export type { InFlight } from './shared-names.js';
 
 export interface RequestState {
   readonly owner: RequestLifecycle;

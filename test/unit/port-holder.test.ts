@@ -5,6 +5,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { parseBind } from '../../server/binder-uri.js';
+import { listenError } from '../../server/binder.js';
 
 describe('findPortHolder', () => {
   it("names the parent process as a port's holder with no time left for a scan (a budget of 0 ms)", async () => {
@@ -32,6 +34,23 @@ describe('findPortHolder', () => {
       expect(found).toMatchObject({ pid: holder.pid });
     } finally {
       holder.kill();
+    }
+  });
+});
+
+describe('a port held by this process itself', () => {
+  it("says so, naming the app's own listen() while loading, not 'held by pid N (this same command)' (review11.7)", async () => {
+    // PORT=3000 tspuma app.ts with an Express app that calls app.listen(process.env.PORT) at load:
+    // in single mode the app's server takes the port before tspuma binds it.
+    const own = net.createServer();
+    await new Promise<void>((r) => own.listen(0, '127.0.0.1', r));
+    const port = (own.address() as net.AddressInfo).port;
+    try {
+      const err = listenError(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' }), parseBind(`tcp://127.0.0.1:${port}`, 'PORT in environment'));
+      expect(err.code).toBe('TSPUMA_ERR_LISTEN_ADDRINUSE');
+      expect(err.message).toContain(`Port ${port} is held by this process (pid ${process.pid}) itself: a server the app started while loading (TSPUMA_ERR_APP_LISTEN above: remove its listen() call, or start it only when the module is run directly), or another of tspuma's listeners`);
+    } finally {
+      own.close();
     }
   });
 });

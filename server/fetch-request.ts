@@ -20,18 +20,43 @@ export let NativeRequest: typeof Request | undefined;
 const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 /**
+ * The last URL requestUrl built from a Host header, with what it was built from: a keep-alive
+ * client asks for the same target with the same Host request after request, and its URL is then
+ * the last one, without the fragment check, the authority's and the path's look-ups.
+ */
+let lastTarget = '';
+let lastHost: string | null = null;
+let lastEncrypted = false;
+let lastUrl = '';
+
+/**
  * The URL of `req` for a fetch app: scheme and a validated authority, an origin-form path
  * (authority.ts). `url` is the request target as it arrived (req.url before anyone rewrote it).
  */
 export function requestUrl(req: IncomingMessage, url: string = req.url ?? '/'): string {
   const forwarded = forwardedOf(req);
-  if (forwarded === undefined && url.charCodeAt(0) === 47 /* / */ && !url.includes('#')) {
+  if (forwarded !== undefined) return targetUrl(req, url, forwarded);
+  const host = hostHeader(req); // read by admission's one pass
+  const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  if (url === lastTarget && host === lastHost && encrypted === lastEncrypted) return lastUrl;
+  return hostUrl(req, url, host, encrypted);
+}
+
+/** requestUrl for a target and Host other than the last ones (kept apart: the usual call stays small enough to inline). */
+function hostUrl(req: IncomingMessage, url: string, host: string | undefined, encrypted: boolean): string {
+  if (host && url.charCodeAt(0) === 47 /* / */ && !url.includes('#')) {
     // The common shape: origin-form, Host names the server.
-    const host = hostHeader(req); // read by admission's one pass
-    const authority = host ? parseAuthority(host) : null;
-    if (authority !== null) return originFormUrl((req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http', authority, url);
+    const authority = parseAuthority(host);
+    if (authority !== null) {
+      const built = originFormUrl(encrypted ? 'https' : 'http', authority, url);
+      lastTarget = url;
+      lastHost = host;
+      lastEncrypted = encrypted;
+      lastUrl = built;
+      return built;
+    }
   }
-  return targetUrl(req, url, forwarded);
+  return targetUrl(req, url, undefined);
 }
 
 function targetUrl(req: IncomingMessage, url: string, forwarded: ReturnType<typeof forwardedOf>): string {

@@ -183,14 +183,14 @@ const kNative = Symbol('tspuma.responseNative');
  * (static Symbol.hasInstance lets undici's own responses, from fetch(), count as one too).
  */
 export class FetchResponse {
-  #status: number;
-  #statusText: string;
+  #status!: number;
+  #statusText!: string;
   /** HeadersInit as given (a plain record stays plain until someone reads `headers`). */
   #headersInit: HeadersInit | undefined;
   #headers: Headers | undefined;
   /** The Content-Type the body implies (Fetch's "extract a body"), or null. */
-  #bodyType: string | null;
-  #body: Source;
+  #bodyType!: string | null;
+  #body!: Source;
   /** undici's Response, once something needed it; from then on the source of truth. */
   #native: Response | undefined;
   #stream: ReadableStream<Uint8Array> | undefined;
@@ -203,6 +203,20 @@ export class FetchResponse {
   }
 
   constructor(body: BodyInit | null = null, init?: Init) {
+    // The usual `new Response('text')` (Hono's c.text()): set here, in a constructor small enough
+    // for TurboFan to inline where the app calls it (#setUp's bytecode is over its 460-byte limit).
+    if (typeof body === 'string' && init === undefined) {
+      this.#status = 200;
+      this.#statusText = '';
+      this.#bodyType = TEXT_PLAIN;
+      this.#body = body;
+      return;
+    }
+    this.#setUp(body, init);
+  }
+
+  /** The constructor for any body and init: Fetch's checks, the body kept as given (or undici's Response). */
+  #setUp(body: BodyInit | null, init: Init): void {
     const status = init === undefined ? 200 : (init.status ?? 200);
     if (status !== 200 && (!Number.isInteger(status) || status < 200 || status > 599)) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive (got ${status}).`);
     const statusText = init?.statusText;

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Issue 27's Hono and fetch rows for two built checkouts, alternated: paired.sh's Hono row (its apps
+# from ../shared/bench/apps: Hono on @hono/node-server against the same app on tspuma) and
+# /work/coord/paired-fetch.sh's fetch pair (bench/fetch-app.ts on tspuma against dist/bench/anchors.js
+# fetch), each with paired.sh's method (wrk -t1 -c10, R alternating rounds of D seconds, median of
+# B/A), run for the builds in the order A B B A, so a drift of the machine falls on both alike.
+#   bench/fetch-rows.sh A_CHECKOUT B_CHECKOUT [rounds] [seconds]
+# Env: PORT0 (first of 4 ports, default 10400), SHARED (default ../shared/bench from the checkout's
+# parent), wrk on PATH. Run it under `flock /work/coord/bench.lock` on a shared machine.
+set -u
+A_ROOT=$(cd "$1" && pwd) B_ROOT=$(cd "$2" && pwd); R=${3:-6} D=${4:-2}
+SHARED=${SHARED:-/work/shared/bench}; port0=${PORT0:-10400}
+T=$(mktemp -d); pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
+trap cleanup EXIT
+wait_up() { for i in $(seq 1 150); do curl -fs -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.2; done; echo "port $1 did not come up" >&2; return 1; }
+rps() { wrk -t1 -c10 -d${D}s "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
+pair() { # label portA portB
+  local label=$1 a=$2 b=$3 rs=()
+  wait_up "$a" && wait_up "$b" || { printf "%-52s DOWN\n" "$label"; return; }
+  wrk -t1 -c10 -d1s "http://127.0.0.1:$a/" >/dev/null; wrk -t1 -c10 -d1s "http://127.0.0.1:$b/" >/dev/null
+  for r in $(seq 1 "$R"); do
+    if (( r % 2 )); then x=$(rps "$a"); y=$(rps "$b"); else y=$(rps "$b"); x=$(rps "$a"); fi
+    rs+=("$(node -e "console.log(($y)/($x))")")
+  done
+  printf '%s\n' "${rs[@]}" | sort -g | awk -v l="$label" '{v[NR]=$1} END {printf "%-52s median %.3f  min %.3f  max %.3f  (%d rounds)\n", l, (v[int((NR+1)/2)]+v[int(NR/2)+1])/2, v[1], v[NR], NR}'
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pids=(); sleep 0.5
+}
+start() { # port dir cmd...: the server, its pid kept for cleanup
+  local p=$1 dir=$2; shift 2
+  ( cd "$dir" && exec env PORT=$p "$@" >"$T/$p.log" 2>&1 ) & pids+=($!)
+}
+rows() { # label root
+  local label=$1 root=$2 apps="$T/apps-$1"
+  mkdir -p "$apps"; cp "$SHARED"/apps/hono-* "$apps/"; ln -sfn "$root/node_modules" "$apps/node_modules"; echo '{"type":"module"}' > "$apps/package.json"
+  start $port0 "$apps" node hono-node-server.mjs
+  start $((port0 + 1)) "$apps" node "$root/dist/server/cli.js" -q -e production -b tcp://127.0.0.1:$((port0 + 1)) hono-app.ts
+  pair "[$label] tspuma (Hono) / @hono/node-server" $port0 $((port0 + 1))
+  start $((port0 + 2)) "$root" node dist/bench/anchors.js fetch $((port0 + 2))
+  start $((port0 + 3)) "$root" node dist/server/cli.js -q -e production -b tcp://127.0.0.1:$((port0 + 3)) dist/bench/fetch-app.js
+  pair "[$label] tspuma (fetch handler) / @hono/node-server" $((port0 + 2)) $((port0 + 3))
+}
+echo "A=$A_ROOT ($(git -C "$A_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), B=$B_ROOT ($(git -C "$B_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), $R rounds of ${D}s, $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"
+rows A "$A_ROOT"; rows B "$B_ROOT"; rows B "$B_ROOT"; rows A "$A_ROOT"
+echo "done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"

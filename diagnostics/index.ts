@@ -169,23 +169,37 @@ const MADE_IN_THREAD =
  * migration each time (bench/README.md, session 16).
  */
 class Report implements Reported {
+  declare readonly text: string;
   declare readonly problem?: string;
-  private rendered: string | null = null;
+  #sinks: Sinks;
+  #rendered: string | null = null;
 
   constructor(
     readonly dump: Dump,
     readonly path: string | null,
     readonly repeat: boolean,
-    private readonly sinks: Sinks,
+    sinks: Sinks,
     problem?: string,
   ) {
+    this.#sinks = sinks;
     if (problem) this.problem = problem;
+    // An own key, as env['tspuma.dump'] is documented (dump, text, path, repeat): one shared getter,
+    // so every Report goes through the same map transitions.
+    Object.defineProperty(this, 'text', REPORT_TEXT);
   }
 
-  get text(): string {
-    return (this.rendered ??= renderText(this.dump, false, this.sinks.valuesWhere(this.path)));
+  static render(r: Report): string {
+    return (r.#rendered ??= renderText(r.dump, false, r.#sinks.valuesWhere(r.path)));
   }
 }
+
+/** Report's own `text`: rendered when first read. */
+const REPORT_TEXT: PropertyDescriptor = {
+  enumerable: true,
+  get(this: Report): string {
+    return Report.render(this);
+  },
+};
 
 function reported(dump: Dump, path: string | null, repeat: boolean, sinks: Sinks, problem?: string): Reported {
   return new Report(dump, path, repeat, sinks, problem);

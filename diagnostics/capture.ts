@@ -224,6 +224,7 @@ export class Capturer {
     private readonly deps: CapturerDeps = {},
   ) {
     this.reader = new FrameReader(redactor);
+    this.redactor = redactor;
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
     this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId));
@@ -232,6 +233,8 @@ export class Capturer {
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
   private readonly scripts = new Map<string, ScriptInfo>();
   private readonly reader: FrameReader;
+  /** The configured rules (the `redact` names too), for the heap-limit line's request URL. */
+  private readonly redactor: Redactor;
 
   /** Pausing is on from here on, whenever the budget allows: throws outside app calls count too. */
   start(): void {
@@ -534,7 +537,7 @@ export class Capturer {
     } catch {
       /* the line goes out without its frame */
     }
-    writeHeapLimitLine(this.deps.context?.(), frame);
+    writeHeapLimitLine(this.deps.context?.(), frame, undefined, this.redactor);
   }
 
   /** When a pause this session did not ask for began (null: none now). */

@@ -8,10 +8,10 @@
 // may be gone a moment later).
 import { getHeapStatistics } from 'node:v8';
 import { writeSync } from 'node:fs';
-import { kInFlight } from '../server/shared-names.js';
+import { kInFlight, type InFlight } from '../server/shared-names.js';
 import { requestIdOf } from '../server/request-id.js';
-import type { InFlight } from '../server/request-lifecycle.js';
 import type { CallRecord } from './call-record.js';
+import { Redactor } from './redact.js';
 
 /** What the line is built from (all read at the pause). */
 export interface HeapLimitFacts {
@@ -23,16 +23,20 @@ export interface HeapLimitFacts {
   /** The limit before V8 raised it (read as debug mode loaded), and at the pause. */
   limitBytes: number;
   raisedBytes: number;
-  /** The requests in the app (kInFlight), null when the server exposes none. */
+  /** The requests in the app (kInFlight, their URLs redacted by the server), null when the server exposes none. */
   inFlight: InFlight[] | null;
+  /** The running call's URL as the line shows it: secret query values redacted. */
+  shownUrl?: (url: string) => string;
 }
 
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+/** The call's URL is the request line as it arrived (the dump builder redacts it too): `?token=` never shown. */
+const defaultShown = (url: string) => new Redactor().query(url);
 /** Requests named in the line at most; the rest are counted. */
 const NAMED = 5;
 
 export function heapLimitLine(f: HeapLimitFacts): string {
-  const who = f.record ? `in ${f.record.req.method} ${f.record.url} (request ${requestIdOf(f.record.req)})` : 'outside any request (a timer, a collection between requests)';
+  const who = f.record ? `in ${f.record.req.method} ${(f.shownUrl ?? defaultShown)(f.record.url)} (request ${requestIdOf(f.record.req)})` : 'outside any request (a timer, a collection between requests)';
   const at = f.frame ? `, at ${f.frame}` : ', with no app frame on the stack';
   let inApp = '';
   if (f.inFlight) {
@@ -44,11 +48,20 @@ export function heapLimitLine(f: HeapLimitFacts): string {
   return `tspuma: the JavaScript heap reached its limit ${who}${at}${inApp}: heap ${mib(f.usedBytes)} MiB used, limit ${mib(f.limitBytes)} MiB${raised}`;
 }
 
+/** The URL redacted; if redacting fails at this pause, its path alone (a query may hold a secret). */
+function shownSafely(url: string, redactor: Redactor): string {
+  try {
+    return redactor.query(url);
+  } catch {
+    return url.includes('?') ? `${url.split('?', 1)[0]}?…` : url;
+  }
+}
+
 /** The heap limit as this module loads (debug mode's start), before V8 raises it at a pause. */
 const LIMIT = getHeapStatistics().heap_size_limit;
 
 /** Reads the facts now (at V8's OOM pause) and writes the line to stderr synchronously; never throws. */
-export function writeHeapLimitLine(record: CallRecord | undefined, frame: string | null, write: (text: string) => void = (t) => void writeSync(2, t)): void {
+export function writeHeapLimitLine(record: CallRecord | undefined, frame: string | null, write: (text: string) => void = (t) => void writeSync(2, t), redactor: Redactor = new Redactor()): void {
   try {
     const heap = getHeapStatistics();
     const read = (globalThis as Record<symbol, unknown>)[kInFlight];
@@ -58,7 +71,7 @@ export function writeHeapLimitLine(record: CallRecord | undefined, frame: string
     } catch {
       inFlight = null;
     }
-    write(`${heapLimitLine({ record, frame, usedBytes: heap.used_heap_size, limitBytes: LIMIT, raisedBytes: heap.heap_size_limit, inFlight })}\n`);
+    write(`${heapLimitLine({ record, frame, usedBytes: heap.used_heap_size, limitBytes: LIMIT, raisedBytes: heap.heap_size_limit, inFlight, shownUrl: (url) => shownSafely(url, redactor) })}\n`);
   } catch {
     /* the process is out of memory: nothing more to say */
   }

@@ -275,6 +275,16 @@ export class ConnectionDeadlines {
     return this.count;
   }
 
+  /**
+   * How long `entry`'s request has been in the app at `now` (performance.now()), in whole ms: its
+   * stamp is the sweep clock, up to a tick before it entered, so a tick is taken off (never below
+   * 0). A figure that is at most a tick short, rather than up to a tick long: a 40 ms request read
+   * right after it entered shows 0, not 700 (review11.2). Read by reports, never per request.
+   */
+  inAppMs(entry: Entry, now: number): number {
+    return Math.max(0, Math.round(now - entry.appSince - this.tickMs));
+  }
+
   /** A deadline `ms` from now that cannot fire early: the clock lags real time by up to a tick (Infinity stays Infinity). */
   private after(ms: number): number {
     return this.clock + ms + this.tickMs;

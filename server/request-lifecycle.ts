@@ -16,7 +16,7 @@ import { TspumaError, formatMessage, isTspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import type { AppCalls } from './app-calls.js';
 import type { DumpPhase, ResponseCut } from '../diagnostics/model.js';
-import { DUMP_ENV_KEY } from './shared-names.js';
+import { DUMP_ENV_KEY, type InFlight } from './shared-names.js';
 import { answerOnResponse, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import type { InvocationLimit, Ticket } from './invocation-limit.js';
@@ -30,14 +30,7 @@ import { FailureFolder } from './logger.js';
 import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
 
-export interface InFlight {
-  method: string;
-  url: string;
-  /** How long it has been in the app (or, queued, waiting for a slot). */
-  ms: number;
-  /** Waiting for a free invocation slot (threads): it has not reached the app yet. */
-  queued?: true;
-}
+export type { InFlight } from './shared-names.js';
 
 export interface RequestState {
   readonly owner: RequestLifecycle;
@@ -461,7 +454,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       };
     }
     const queuedMs = state.queuedAt > 0 ? Math.round(state.ranAt - state.queuedAt) : 0;
-    const inAppMs = Math.round(state.ranAt > 0 ? now - state.ranAt : now - entry.appSince);
+    const inAppMs = state.ranAt > 0 ? Math.round(now - state.ranAt) : this.d.deadlines.inAppMs(entry, now);
     return {
       text: `: it was in the app for ${s(inAppMs)} s${queuedMs > 0 ? ` after ${s(queuedMs)} s waiting for a slot` : ''} (${busy}; request ${id})`,
       oldest: '',
@@ -641,7 +634,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       if (!e.req) continue;
       const state = stateOf(e.res);
       if (state?.ticket) continue; // queued: it did not run
-      out.push({ text: `${e.req.method} ${this.d.shownUrl(state?.url ?? e.req.url)} (request ${requestIdOf(e.req)})`, ms: Math.round(now - e.appSince) });
+      out.push({ text: `${e.req.method} ${this.d.shownUrl(state?.url ?? e.req.url)} (request ${requestIdOf(e.req)})`, ms: this.d.deadlines.inAppMs(e, now) });
     }
     return out.sort((a, b) => b.ms - a.ms);
   }
@@ -656,7 +649,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     for (const e of this.d.deadlines.inApp()) {
       if (!e.req) continue;
       const state = stateOf(e.res);
-      const shown: InFlight = { method: e.req.method ?? '', url: this.d.shownUrl(state?.url ?? e.req.url), ms: Math.round(now - e.appSince) };
+      const shown: InFlight = { method: e.req.method ?? '', url: this.d.shownUrl(state?.url ?? e.req.url), ms: this.d.deadlines.inAppMs(e, now) };
       if (state && state.ticket !== null) shown.queued = true;
       out.push(shown);
     }

@@ -3,8 +3,6 @@
 // the Rack env key a request's dump travels under, and the environment variables a process
 // hands its children.
 
-import type { InFlight } from './request-lifecycle.js';
-
 /** Set on an error whose dump was already emitted where it happened (a listen error). */
 export const DUMPED_KEY = 'tspuma.dumped';
 export const kDumped = Symbol.for(DUMPED_KEY);
@@ -12,6 +10,16 @@ export const kDumped = Symbol.for(DUMPED_KEY);
 /** On globalThis: a function returning the requests in the app (read by a paused-process autopsy). */
 export const IN_FLIGHT_KEY = 'tspuma.inFlight';
 export const kInFlight = Symbol.for(IN_FLIGHT_KEY);
+
+/** A request in the app as reports show it (autopsies, the heap-limit line, stop lines). */
+export interface InFlight {
+  method: string;
+  url: string;
+  /** How long it has been in the app (or, queued, waiting for a slot). */
+  ms: number;
+  /** Waiting for a free invocation slot (threads): it has not reached the app yet. */
+  queued?: true;
+}
 
 /**
  * Lets an autopsy (through the inspector) or debug mode's heap-limit line (diagnostics/heap-limit.ts)

@@ -1,6 +1,7 @@
 // Integration: `tspuma -d` (and TSPUMA_OPTS=-d) produce interpreter-level dumps: frames mapped to
 // .ts lines with receivers and locals, redacted, bounded under load, saved for CI.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
@@ -47,14 +48,20 @@ describe('tspuma -d', () => {
   });
 
   it('shows the listen call values for an asynchronous EADDRINUSE', async () => {
-    // The app is neither case's subject (the listen is tspuma's): JavaScript, no TypeScript hooks thread.
-    const holder = await boot(['-b', LOCAL, 'test/fixtures/apps/hello.mjs']);
-    const port = new URL(holder.url).port;
-    const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-d --inspect=off' });
-    expect(await s.exited).toBe(1);
-    expect(s.stderr()).toMatch(/tspuma dump #1 \[listen\].*EADDRINUSE/);
-    expect(s.stderr()).toMatch(/> #0 listen  server\/binder\.ts:\d+/);
-    expect(s.stderr()).toContain('backlog=77');
+    // The app is neither case's subject (the listen is tspuma's): JavaScript, no TypeScript hooks
+    // thread. The port's holder is this process (a tspuma booted to hold it cost a boot more).
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const s = run(['-b', `tcp://127.0.0.1:${port}?backlog=77`, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-d --inspect=off' });
+      expect(await s.exited).toBe(1);
+      expect(s.stderr()).toMatch(/tspuma dump #1 \[listen\].*EADDRINUSE/);
+      expect(s.stderr()).toMatch(/> #0 listen  server\/binder\.ts:\d+/);
+      expect(s.stderr()).toContain('backlog=77');
+    } finally {
+      holder.close();
+    }
   });
 
   it('dumps an app throw and an async rejection: culprit helper at its .ts line with userId=42, secrets redacted', async () => {

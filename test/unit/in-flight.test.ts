@@ -34,6 +34,31 @@ describe('requests in flight', () => {
   });
 });
 
+describe('the time a request in flight has been in the app', () => {
+  it('is never more than the request has existed (review11.2: the sweep clock lags by up to a tick, 1 s by default)', async () => {
+    let release = () => {};
+    const app = (_req: IncomingMessage, res: ServerResponse) => {
+      release = () => res.end('done');
+    };
+    const r = await start({ bind: 'tcp://127.0.0.1:0', app }, { logger: createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, cb) => cb() }) }) });
+    running.push(r);
+    // Most of a tick after the deadlines' clock was last set (at listen): a request that enters now
+    // was stamped with that clock, 0.7 s before it arrived.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const sent = performance.now();
+    const answered = fetch(`http://127.0.0.1:${r.listeners[0]!.port}/slow`).then((res) => res.text());
+    try {
+      const inFlight = await waitFor(() => (r.server.inFlight().length === 1 ? r.server.inFlight() : null), 'the request in the app');
+      const existed = performance.now() - sent;
+      // A late timer on a loaded machine may still add its lateness: 250 ms of slack for that.
+      expect(inFlight[0]!.ms).toBeLessThanOrEqual(existed + 250);
+    } finally {
+      release();
+    }
+    expect(await answered).toBe('done');
+  });
+});
+
 describe('a request forced out after an uncaught exception', () => {
   it('is said to have outlived the 5 s grace, or forceShutdownAfter when that is shorter', async () => {
     const { uncaughtGraceEnded } = await import('../../server/single.js');

@@ -206,6 +206,41 @@ describe('sinks: a dump not written', () => {
     }
   });
 
+  it("so does the page of an app failure Diagnostics.report() dumps, and of its repeat (review11.6: the case above goes through emit() only)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-report-'));
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
+    try {
+      rmSync(dir, { recursive: true });
+      const elsewhere = `shown without their values: its dump file could not be written in ${dir} (the TSPUMA_ERR_FILE_WRITE line says why))`;
+      const hints = (text: string) => text.split('\n').filter((l) => l.includes('shown without their values'));
+      // A captured failure (its values read at the throw), with a router frame below the app's.
+      const snapshot = {
+        phase: 'app',
+        reason: 'exception',
+        site: 'src/app.ts:40',
+        redactions: [],
+        frames: [
+          { function: 'handler', file: 'src/app.ts', line: 40, column: 5, receiver: 'undefined', locals: { id: 7 }, library: false, origin: 'app' },
+          { function: 'Layer.handle', file: 'node_modules/router/lib/layer.js', line: 169, column: 33, receiver: 'Layer', locals: { req: { summary: 'IncomingMessage' } }, library: true, origin: 'dependency' },
+        ],
+      };
+      const first = diag.report(new Error('the review11.6 failure'), { phase: 'app', snapshot });
+      expect([first.path, first.repeat]).toEqual([null, false]);
+      expect(hints(first.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      const again = diag.report(new Error('the review11.6 failure'), { phase: 'app', snapshot });
+      expect(again.repeat).toBe(true);
+      expect(hints(again.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+      // Again with nothing captured (a muted site's repeat, known by its kind and its stack's site).
+      const muted = new Error('the review11.6 failure');
+      muted.stack = 'Error: the review11.6 failure\n    at handler (src/app.ts:40:5)';
+      const counted = diag.report(muted, { phase: 'app' });
+      expect(counted.repeat).toBe(true);
+      expect(hints(counted.text!)).toEqual([`  (1 frame(s) of router ${elsewhere}`]);
+    } finally {
+      diag.close();
+    }
+  });
+
   it('puts it in the autopsy line, with a DevTools pause as the reason a worker was not hung', () => {
     expect(autopsyLine(1, 687, { path: null, problem: 'TSPUMA_ERR_FILE_WRITE, ENOSPC: …' }, null)).toBe('Autopsy of worker 1 (PID: 687) not written to a file (TSPUMA_ERR_FILE_WRITE, ENOSPC: …): its [hang] dump is on stderr');
     expect(autopsyLine(0, 14306, { path: '/d/x.json' }, 'it was paused in a debugger (a DevTools client held it, reason "other")')).toBe(

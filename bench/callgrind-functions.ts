@@ -6,22 +6,59 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-interface Range {
+export interface Range {
   start: number;
   end: number;
   name: string;
 }
 
-/** The perf map's ranges, sorted by start; where code was moved and a range reused, the later entry wins. */
+/**
+ * The perf map's ranges, sorted by start and not overlapping: every address belongs to the last
+ * entry (in the file's order) that covers it. V8 frees code (a function deoptimized and compiled
+ * again, a GC of old code) and puts new code at the same addresses, at other starts and sizes:
+ * about a quarter of a busy server's entries overlap an earlier one, and an address looked up
+ * among the overlapping ranges by start alone could be charged to the function whose code was
+ * there before (bench/README.md, session 16).
+ */
 export function readPerfMap(file: string): Range[] {
-  const byStart = new Map<number, Range>();
+  const entries: Range[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
     if (!m) continue;
     const start = parseInt(m[1]!, 16);
-    byStart.set(start, { start, end: start + parseInt(m[2]!, 16), name: m[3]! });
+    const size = parseInt(m[2]!, 16);
+    if (size > 0) entries.push({ start, end: start + size, name: m[3]! });
   }
-  return [...byStart.values()].sort((a, b) => a.start - b.start);
+  return latestOwners(entries);
+}
+
+/** Non-overlapping ranges from `entries` in the order they were written: where two overlap, the later one owns the addresses. */
+export function latestOwners(entries: Range[]): Range[] {
+  const points = [...new Set(entries.flatMap((e) => [e.start, e.end]))].sort((a, b) => a - b);
+  // Segment k is [points[k], points[k + 1]); owner[k] the index of the last entry covering it.
+  const owner = new Int32Array(points.length).fill(-1);
+  const indexOf = (x: number): number => {
+    let lo = 0;
+    let hi = points.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (points[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  entries.forEach((e, i) => {
+    for (let k = indexOf(e.start); points[k]! < e.end; k++) owner[k] = i;
+  });
+  const out: Range[] = [];
+  for (let k = 0; k + 1 < points.length; k++) {
+    const i = owner[k]!;
+    if (i === -1) continue;
+    const last = out.at(-1);
+    if (last && last.end === points[k] && owner[k - 1] === i) last.end = points[k + 1]!;
+    else out.push({ start: points[k]!, end: points[k + 1]!, name: entries[i]!.name });
+  }
+  return out;
 }
 
 function lookup(ranges: Range[], addr: number): string | null {

@@ -76,6 +76,8 @@ const TARGETS: Target[] = [
   { name: 'fetch', baseline: 'fetch-anchor', argv: (port, root) => tspuma(port, 'bench/fetch-app.ts', [], root) },
   { name: 'express-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'express', String(port)] },
   { name: 'express', baseline: 'express-anchor', argv: (port, root) => tspuma(port, 'bench/express-app.ts', [], root) },
+  // The Express app with -d as TSPUMA_OPTS=-d gives it (no inspector port): -d's happy path on a framework's.
+  { name: 'express-d-only', baseline: 'express', argv: (port, root) => tspuma(port, 'bench/express-app.ts', ['-d'], root) },
   // No-regression guards (issue 27): a streamed Rack body, a server-sent event stream, a 1 MB upload.
   { name: 'stream', baseline: null, shape: { method: 'GET', path: '/stream', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
   { name: 'sse', baseline: null, shape: { method: 'GET', path: '/sse', body: 0 }, argv: (port, root) => tspuma(port, 'bench/stream-app.ts', [], root) },
@@ -342,7 +344,8 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
     const r = results.get(t.name);
     if (!r) continue;
     const base = t.baseline ? results.get(t.baseline) : undefined;
-    const delta = base ? `+${Math.round(median(r) - median(base))} (${(median(r) / median(base)).toFixed(3)}x)` : '';
+    const d = base ? Math.round(median(r) - median(base)) : 0;
+    const delta = base ? `${d >= 0 ? '+' : ''}${d} (${(median(r) / median(base)).toFixed(3)}x)` : '';
     console.log(`| ${t.name} | ${Math.round(median(r))} | ${r.map(Math.round).join(' ')} | ${delta} |`);
   }
   if (CACHE_SIM) printCacheSim(targets, perEvent);

@@ -14,7 +14,7 @@ import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
 import type { Dump, DumpPhase, ResponseCut } from './model.js';
 import { Redactor, oneLine } from './redact.js';
-import { renderText, type RenderOptions } from './render.js';
+import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
 import { shapeOf } from './site-mutes.js';
 import { traceOf } from '../server/otel.js';
@@ -164,19 +164,45 @@ const MADE_IN_THREAD =
 
 /**
  * A report's answer. Its text is rendered when first read (the development error page reads it):
- * a counted repeat in production, or a failure no page shows, renders nothing.
+ * a counted repeat in production, or a failure no page shows, renders nothing. A class: an object
+ * literal with a spread and a getter, made at every reported repeat, was built through a map
+ * migration each time (bench/README.md, session 16).
  */
-function reported(dump: Dump, path: string | null, repeat: boolean, where: RenderOptions, problem?: string): Reported {
-  let text: string | null = null;
-  return {
-    dump,
-    path,
-    repeat,
-    ...(problem ? { problem } : {}),
-    get text() {
-      return (text ??= renderText(dump, false, where));
-    },
-  };
+class Report implements Reported {
+  declare readonly text: string;
+  declare readonly problem?: string;
+  #sinks: Sinks;
+  #rendered: string | null = null;
+
+  constructor(
+    readonly dump: Dump,
+    readonly path: string | null,
+    readonly repeat: boolean,
+    sinks: Sinks,
+    problem?: string,
+  ) {
+    this.#sinks = sinks;
+    if (problem) this.problem = problem;
+    // An own key, as env['tspuma.dump'] is documented (dump, text, path, repeat): one shared getter,
+    // so every Report goes through the same map transitions.
+    Object.defineProperty(this, 'text', REPORT_TEXT);
+  }
+
+  static render(r: Report): string {
+    return (r.#rendered ??= renderText(r.dump, false, r.#sinks.valuesWhere(r.path)));
+  }
+}
+
+/** Report's own `text`: rendered when first read. */
+const REPORT_TEXT: PropertyDescriptor = {
+  enumerable: true,
+  get(this: Report): string {
+    return Report.render(this);
+  },
+};
+
+function reported(dump: Dump, path: string | null, repeat: boolean, sinks: Sinks, problem?: string): Reported {
+  return new Report(dump, path, repeat, sinks, problem);
 }
 
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
@@ -551,12 +577,12 @@ export class Diagnostics implements DiagnosticsHook {
     const known =
       capture || kind === null || ctx.final
         ? null
-        : this.sinks.repeat(site ?? this.kindSite(kind, err) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', errorInfo(err));
+        : this.sinks.repeat(site ?? this.kindSite(kind, err) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', () => errorInfo(err));
     if (known) {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return reported(known.first, known.path, true, this.sinks.valuesWhere(known.path));
+      return reported(known.first, known.path, true, this.sinks);
     }
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
@@ -610,13 +636,13 @@ export class Diagnostics implements DiagnosticsHook {
         this.firstColumns.set(dump.site, top.column);
       }
     }
-    return reported(dump, path, repeat, this.sinks.valuesWhere(path));
+    return reported(dump, path, repeat, this.sinks);
   }
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {
     const { repeat, path, problem } = this.sinks.emit(dump);
-    return reported(dump, path, repeat, this.sinks.valuesWhere(path), problem);
+    return reported(dump, path, repeat, this.sinks, problem);
   }
 
   deliverDumps(onDump: OnDump | null, log: Logger): void {

@@ -187,9 +187,9 @@ export class Sinks {
 
   /**
    * Counts a repeat of a site already emitted (null when it was not): the failure of an earlier
-   * dump happening again. `error` is the new one's, for the count's line.
+   * dump happening again. `error` is the new one's, for the count's line (a function: read only for that line).
    */
-  repeat(site: string, error: { name: string; message: string }): { repeat: true; path: string | null; first: Dump } | null {
+  repeat(site: string, error: { name: string; message: string } | (() => { name: string; message: string })): { repeat: true; path: string | null; first: Dump } | null {
     const known = this.sites.get(site);
     if (!known) return null;
     this.total++;
@@ -200,7 +200,9 @@ export class Sinks {
       const which = known.shown ? `dump #${known.first.id}` : `the dump of another worker, at ${site}`;
       const where = this.opts.who ? ` in ${this.opts.who}` : '';
       const file = known.path ? `; its dump: ${known.path}` : '';
-      this.opts.write(`tspuma: the failure of ${which} (${oneLine(`${error.name}: ${error.message}`)}) has happened ${known.count} times${where}${file}\n`);
+      // A function for a report's repeat (index.ts): its error is read only for this line.
+      const e = typeof error === 'function' ? error() : error;
+      this.opts.write(`tspuma: the failure of ${which} (${oneLine(`${e.name}: ${e.message}`)}) has happened ${known.count} times${where}${file}\n`);
     }
     return { repeat: true, path: known.path, first: known.first };
   }

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
+import { readCounterOf, type ReadCounter } from './node-http.js';
 
 /**
  * A connection's state (the keys of the `connections` stats, Puma's names). first_data: accepted, no request yet. reading: bytes of a request
@@ -26,6 +27,8 @@ export interface Entry {
   readonly id: number;
   /** The accepted socket (the TCP socket under TLS): its bytesRead tells progress. */
   readonly socket: Socket;
+  /** The socket's handle, for its bytesRead on the request path (readOf); null: none, read the socket's. */
+  readonly counter: ReadCounter | null;
   state: ConnectionState;
   /** Sweep clock milliseconds (performance.now() at the last tick); Infinity for none. */
   deadline: number;
@@ -115,6 +118,15 @@ function dispatched(socket: Socket): number {
 /** Bytes moved either way: what keeps a long-lived connection alive. */
 function progress(socket: Socket): number {
   return socket.bytesRead + socket.bytesWritten;
+}
+
+/**
+ * socket.bytesRead on the request path (a request's end, a body held back): from the handle kept
+ * at the connection's start, without node's getter (node-http.ts readCounterOf).
+ */
+function readOf(entry: Entry): number {
+  const counter = entry.counter;
+  return counter !== null ? counter.bytesRead : entry.socket.bytesRead;
 }
 
 export function entryOf(socket: Socket): Entry | undefined {
@@ -298,6 +310,7 @@ export class ConnectionDeadlines {
     const entry: Entry = {
       id: this.nextId++,
       socket,
+      counter: readCounterOf(socket),
       state: 'first_data',
       deadline: this.after(this.firstDataMs),
       mark: socket.bytesRead,
@@ -361,7 +374,7 @@ export class ConnectionDeadlines {
     entry.res = res;
     entry.sending = false;
     if (holdBody) {
-      entry.mark = entry.socket.bytesRead;
+      entry.mark = readOf(entry);
       entry.until = this.clock + this.bodyMs;
       this.move(entry, 'reading', Math.min(this.clock + this.firstDataMs, entry.until) + this.tickMs);
       return;
@@ -415,7 +428,7 @@ export class ConnectionDeadlines {
       this.evict(entry, 'draining');
       return;
     }
-    entry.mark = socket.bytesRead;
+    entry.mark = readOf(entry);
     this.move(entry, 'keepalive', this.after(this.persistentMs));
   }
 

@@ -5,7 +5,7 @@
 // the request's destroy for an abort the server caused, the response methods dropped once the
 // server answers in the app's place, the request body's push, a server's emit held back for the
 // PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
-// (_httpMessage, _last, _consuming, _peername, shouldKeepAlive) and the one set for a known body
+// (_httpMessage, _last, _consuming, _peername, _handle, shouldKeepAlive) and the one set for a known body
 // length (_contentLength); a cluster primary's sockets bound without listening (net's
 // _createServerHandle) and a worker's listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
@@ -442,6 +442,26 @@ export function isLastResponse(res: http.ServerResponse): boolean {
 /** The response node:http is writing on this connection (the first unfinished one when requests are pipelined). */
 export function currentResponse<R extends http.ServerResponse>(socket: Socket): R | null {
   return (socket as { _httpMessage?: R | null })._httpMessage ?? null;
+}
+
+/** A socket's stream handle as readCounterOf gives it: what it has read so far. */
+export interface ReadCounter {
+  readonly bytesRead: number;
+}
+
+/**
+ * The socket's stream handle (node:net's `_handle`: a TCP or TLS wrap), to read its bytesRead
+ * without node's getter, or null (no handle: a socket not connected yet, a test's stand-in).
+ * Read once per connection: node's `socket.bytesRead` reads `this._handle` twice, and `_handle`
+ * is itself a getter over a symbol (`this[kHandle]`) that every kind of socket in a process goes
+ * through, so in a server process its keyed load is megamorphic: about 470 instructions a read,
+ * paid by every keep-alive request (deadlines.ts). The handle object stays readable after the
+ * socket's destroy() (which sets `_handle` to null and closes it) until its close callback, the
+ * one that emits the socket's 'close'. Pinned by node-http.test.ts.
+ */
+export function readCounterOf(socket: Socket): ReadCounter | null {
+  const handle = (socket as { _handle?: unknown })._handle;
+  return handle !== null && typeof handle === 'object' && typeof (handle as ReadCounter).bytesRead === 'number' ? (handle as ReadCounter) : null;
 }
 
 /** node:net has already read the peer address (getpeername()) of this socket. */

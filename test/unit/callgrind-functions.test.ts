@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { callersOf, readPerfMap, selfByFunction } from '../../bench/callgrind-functions.js';
+import { callersOf, latestOwners, readPerfMap, selfByFunction } from '../../bench/callgrind-functions.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'callgrind-functions-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,5 +60,28 @@ describe('callgrind-functions', () => {
       ['OutgoingMessage node:_http_outgoing:102:25 -> Builtin:StoreIC', 120],
       ['parserOnIncoming node:_http_server:1026:26 -> Builtin:StoreIC', 400],
     ]);
+  });
+
+  it('gives each address to the last perf map entry covering it, where V8 put new code over freed code', () => {
+    // finished's code at 0x4000-0x40ff, freed; then onRequest at 0x4040-0x405f and, at the same
+    // start as the first, a short toKeepalive (0x4000-0x400f).
+    const owners = latestOwners([
+      { start: 0x4000, end: 0x4100, name: 'finished' },
+      { start: 0x4040, end: 0x4060, name: 'onRequest' },
+      { start: 0x4000, end: 0x4010, name: 'toKeepalive' },
+    ]);
+    expect(owners.map((r) => [r.start.toString(16), r.end.toString(16), r.name])).toEqual([
+      ['4000', '4010', 'toKeepalive'],
+      ['4010', '4040', 'finished'],
+      ['4040', '4060', 'onRequest'],
+      ['4060', '4100', 'finished'],
+    ]);
+    const mapFile2 = path.join(dir, 'overlap.map');
+    writeFileSync(mapFile2, ['4000 100 JS:*finished file:///x/dist/server/request-lifecycle.js:1:1', '4040 20 JS:*onRequest file:///x/dist/server/request-lifecycle.js:2:1', ''].join('\n'));
+    const dump2 = path.join(dir, 'overlap.out');
+    writeFileSync(dump2, ['version: 1', 'positions: instr line', 'events: Ir', 'fn=(1) 0x0000000000004000', '0x4010 0 5', '+40 0 7', '+40 0 11', ''].join('\n'));
+    const self = selfByFunction(dump2, readPerfMap(mapFile2));
+    expect(self.get('onRequest dist/server/request-lifecycle.js:2:1')).toBe(7);
+    expect(self.get('finished dist/server/request-lifecycle.js:1:1')).toBe(16);
   });
 });

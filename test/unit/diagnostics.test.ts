@@ -83,6 +83,20 @@ describe('diagnostics', () => {
   });
 });
 
+describe("a report's answer (env['tspuma.dump'] for a Rack app and the development page)", () => {
+  it('has exactly the documented own keys dump, text, path and repeat, its text rendered when read, in JSON too', () => {
+    const r = diag.report(new Error('a report answer of its documented shape'), { phase: 'app' });
+    expect(Object.keys(r).sort()).toEqual(['dump', 'path', 'repeat', 'text']);
+    expect(r.text).toContain('a report answer of its documented shape');
+    const json = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
+    expect(Object.keys(json).sort()).toEqual(['dump', 'path', 'repeat', 'text']);
+    expect(json.text).toBe(r.text);
+    const again = diag.report(new Error('a report answer of its documented shape'), { phase: 'app' });
+    expect(again.repeat).toBe(true);
+    expect(Object.keys(again).sort()).toEqual(['dump', 'path', 'repeat', 'text']);
+  });
+});
+
 describe('turning debug mode on (enableDebug, shared by the CLI and start())', () => {
   it('dumps the failure that ends the process (an uncaught exception) even at a site dumped before, where any other failure there is a counted repeat (review9.4)', () => {
     const lookup = (id: string): string => {

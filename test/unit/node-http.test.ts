@@ -23,6 +23,7 @@ import {
   markConsumed,
   peerAddressKnown,
   presetContentLength,
+  readCounterOf,
   replaceDestroySoon,
   replacePeer,
   restoreAppWrites,
@@ -260,6 +261,33 @@ describe('node:http internals used by node-http.ts', () => {
     });
     await rawRequest(port, CLOSE);
     expect(known).toEqual([false, true]);
+  });
+
+  it("reads bytesRead from the socket's handle kept at its connection (readCounterOf) as node's getter does, also after destroy() until 'close'", async () => {
+    const seen: [number, number][] = [];
+    let counter: ReturnType<typeof readCounterOf> = null;
+    const port = await serve(
+      (req, res) => {
+        seen.push([counter!.bytesRead, req.socket.bytesRead]);
+        res.end('ok');
+        if (seen.length === 3) {
+          // node's getter now reads the count it kept at destroy (its _handle is null).
+          req.socket.destroy();
+          seen.push([counter!.bytesRead, req.socket.bytesRead]);
+        }
+      },
+      {},
+      (server) => server.on('connection', (socket: net.Socket) => (counter = readCounterOf(socket))),
+    );
+    await rawRequest(port, KEEP_ALIVE + KEEP_ALIVE + CLOSE).catch(() => '');
+    const total = KEEP_ALIVE.length * 2 + CLOSE.length;
+    expect(seen).toEqual([
+      [total, total],
+      [total, total],
+      [total, total],
+      [total, total],
+    ]);
+    expect(readCounterOf(new net.Socket())).toBe(null);
   });
 
   it('writes a preset _contentLength into the head once (no chunking), and refuses it for HEAD, HTTP/1.0 and a framing header the app set', async () => {

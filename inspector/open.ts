@@ -2,11 +2,11 @@
 // on, its URL for discovery; and, for every process, the requests in flight exposed to a remote
 // reader. (The primary and the single process open none: discovery's bridge serves them.)
 import inspector from 'node:inspector';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
 import { findPortHolder } from '../server/port-holder.js';
+import { procStat } from '../server/process-alive.js';
 import { attachable } from '../server/shared-names.js';
 
 /** Who a process is, for its title and its target id. */
@@ -83,22 +83,12 @@ export interface Handover {
   everyMs?: number;
 }
 
-/** Fields of /proc/PID/stat after the command (which may hold spaces and parentheses); null when gone. */
-function statOf(pid: number): string[] | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
 const parentFromProc = (pid: number): number | null => {
-  const f = statOf(pid);
+  const f = procStat(pid);
   return f ? Number(f[1]) : null;
 };
 const exitedFromProc = (pid: number): boolean => {
-  const f = statOf(pid);
+  const f = procStat(pid);
   return f === null || f[0] === 'Z' || f[0] === 'X';
 };
 

@@ -9,6 +9,7 @@ import type { RackEnv } from './app-types.js';
 import { currentResponse } from './node-http.js';
 import { supportedText } from './admission.js';
 import { TspumaError } from './errors.js';
+import { Throttle } from './side-listener.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { answerOnSocket, type LowlevelContext } from './lowlevel.js';
@@ -42,7 +43,7 @@ export class ClientErrors {
   constructor(private readonly d: ClientErrorDeps) {}
 
   /** Plain HTTP requests on a TLS bind, counted for their throttled warning. */
-  private plainOnTls = 0;
+  private readonly plainOnTls = new Throttle();
 
   /** node:http's `clientError`: the client left (closed quietly), or its bytes cannot be parsed (400, 431). */
   onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -103,8 +104,8 @@ export class ClientErrors {
 
   /** The warning of a plain HTTP request on a TLS bind: its 1st, 10th, 100th... */
   private plainHttpOnTls(socket: Socket): void {
-    const count = ++this.plainOnTls;
-    if (!/^10*$/.test(String(count))) return;
+    const count = this.plainOnTls.hit('plain-http');
+    if (count === null) return;
     const remote = socket.remoteAddress ?? 'local';
     const err = new TspumaError('TSPUMA_ERR_TLS_PLAIN_HTTP', { remote, port: socket.localPort ?? '?' });
     this.d.log.warn({ code: err.code, remote, port: socket.localPort, count }, `${err.message}${count > 1 ? ` (${count} so far)` : ''}`);

@@ -75,12 +75,10 @@ function scan(port: number, budgetMs: number): PortHolder | null {
   // one). Those few are read whatever the bound.
   const parent = String(process.ppid);
   const first = [String(process.pid), ...(pids.includes(parent) ? [parent, ...childrenOf(parent).filter((p) => p !== String(process.pid) && pids.includes(p))] : [])];
-  if (first.length > 0) {
-    const firstSet = new Set(first);
-    pids = [...first, ...pids.filter((p) => !firstSet.has(p))];
-  }
+  const firstSet = new Set(first);
+  pids = [...first, ...pids.filter((p) => !firstSet.has(p))];
   for (const [i, pid] of pids.entries()) {
-    if (i >= first.length && i > 0 && Date.now() > deadline) return null;
+    if (i >= first.length && Date.now() > deadline) return null;
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);

@@ -34,15 +34,23 @@ export function pidNamespace(): string {
   }
 }
 
-/** When `pid` started (field 22 of /proc/<pid>/stat: clock ticks after boot), or null where it cannot be read. */
-export function processStart(pid: number | 'self'): string | null {
+/**
+ * The fields of /proc/<pid>/stat after the command (`[state, ppid, ...]`: counted after the
+ * command's closing parenthesis, since a command may hold spaces and parentheses), or null where
+ * it cannot be read (the process is gone, not Linux).
+ */
+export function procStat(pid: number | 'self'): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Counted after the command's closing parenthesis (a command may hold spaces and parentheses).
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** When `pid` started (field 22 of /proc/<pid>/stat: clock ticks after boot), or null where it cannot be read. */
+export function processStart(pid: number | 'self'): string | null {
+  return procStat(pid)?.[19] ?? null;
 }
 
 let tag: string | null = null;

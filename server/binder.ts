@@ -41,7 +41,8 @@ export function readSomaxconn(): number | null {
 /**
  * One server per bind; handshakeMs bounds a TLS handshake or a PROXY protocol header (the
  * connection deadlines take over after it). A server that will accept connections passes the
- * log its PROXY protocol refusals go to; a probe that only listens passes none. The PROXY
+ * log its PROXY protocol refusals and plain HTTP on TLS (tls-plain-http.ts) go to; a probe that
+ * only listens passes none. The PROXY
  * protocol's reader and the TLS file checks are imported by the first bind that needs them: a
  * plain tcp:// boot loads neither (issue 31).
  */
@@ -56,7 +57,9 @@ export async function createHttpServer(spec: BindSpec, handshakeMs = 30_000, log
   if (spec.tls) {
     const { loadTlsFiles } = await import('./tls-files.js');
     https ??= require('node:https') as typeof import('node:https');
-    return https.createServer({ ...options, handshakeTimeout: handshakeMs, ...loadTlsFiles(spec) });
+    const server = https.createServer({ ...options, handshakeTimeout: handshakeMs, ...loadTlsFiles(spec) });
+    if (log !== null) (await import('./tls-plain-http.js')).answerPlainHttp(server, handshakeMs, log);
+    return server;
   }
   return http.createServer(options);
 }

@@ -9,7 +9,6 @@ import type { RackEnv } from './app-types.js';
 import { currentResponse } from './node-http.js';
 import { supportedText } from './admission.js';
 import { TspumaError } from './errors.js';
-import { Throttle } from './side-listener.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { DUMP_ENV_KEY } from './shared-names.js';
 import { answerOnSocket, type LowlevelContext } from './lowlevel.js';
@@ -42,14 +41,8 @@ export class ClientErrors {
 
   constructor(private readonly d: ClientErrorDeps) {}
 
-  /** Plain HTTP requests on a TLS bind, counted for their throttled warning. */
-  private readonly plainOnTls = new Throttle();
-
   /** node:http's `clientError`: the client left (closed quietly), or its bytes cannot be parsed (400, 431). */
   onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    // OpenSSL's "http request": a plain HTTP request on an ssl:// bind, which TLS closes unanswered.
-    // A misconfigured proxy in front sees a closed connection (nginx: 502), so say it (review11.9).
-    if (err.code === 'ERR_SSL_HTTP_REQUEST') this.plainHttpOnTls(socket);
     const entry = entryOf(socket);
     if ((err.code && CLIENT_GONE.has(err.code)) || !socket.writable) {
       if (entry) this.d.deadlines.remove(entry);
@@ -100,15 +93,6 @@ export class ClientErrors {
     // No request before it, or a body held back from the app (which now never runs).
     if (state) state.takenOver = true;
     this.refuse(socket, coded, status, state ? buildEnv(state.req) : socketEnv(socket));
-  }
-
-  /** The warning of a plain HTTP request on a TLS bind: its 1st, 10th, 100th... */
-  private plainHttpOnTls(socket: Socket): void {
-    const count = this.plainOnTls.hit('plain-http');
-    if (count === null) return;
-    const remote = socket.remoteAddress ?? 'local';
-    const err = new TspumaError('TSPUMA_ERR_TLS_PLAIN_HTTP', { remote, port: socket.localPort ?? '?' });
-    this.d.log.warn({ code: err.code, remote, port: socket.localPort, count }, `${err.message}${count > 1 ? ` (${count} so far)` : ''}`);
   }
 
   /** A response on `entry` closed: the parse error waiting for it goes out once nothing is left in flight. */

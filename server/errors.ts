@@ -70,7 +70,7 @@ export const ERRORS = {
     template: 'Bind `{uri}` ({source}): {reason}.',
   },
   TSPUMA_ERR_TLS_PLAIN_HTTP: {
-    template: 'A plain HTTP request from {remote} reached the TLS bind on port {port} and was closed unanswered: the client, or a proxy or health check in front of tspuma (nginx proxy_pass http://), must use https:// there; to serve plain HTTP behind a proxy that ends TLS, bind tcp://.',
+    template: 'A plain HTTP request from {remote} reached the TLS bind on port {port} and was answered 400 (use https://): the client, or a proxy or health check in front of tspuma (nginx proxy_pass http://), must use https:// there; to serve plain HTTP behind a proxy that ends TLS, bind tcp://.',
   },
   TSPUMA_ERR_PROXY_PROTOCOL: {
     template: 'Connection from {remote} to {uri} closed before the app: its PROXY protocol header is not valid: {reason}.',

@@ -166,9 +166,12 @@ async function loadOtel(appBase: string, load: (specifier: string) => Promise<un
   const candidates: { specifier: string; file: string | null }[] = [];
   const inApp = resolveOtel(join(appBase, 'package.json'));
   if (inApp !== null) candidates.push({ specifier: pathToFileURL(inApp).href, file: inApp });
-  // tspuma's own copy, imported only when there is one (a failed import throws inside node's loader).
+  // tspuma's own copy, imported only when there is one (a failed import throws inside node's loader),
+  // by its file URL: node's ESM resolver throws and catches at a bare specifier (`new URL` of it),
+  // which paused a -d process twice (tests18.1). A loader given for tests gets the bare name.
   const own = resolveOtel(fileURLToPath(import.meta.url));
-  if (load !== importModule || own !== null) candidates.push({ specifier: '@opentelemetry/api', file: own });
+  if (own !== null) candidates.push({ specifier: pathToFileURL(own).href, file: own });
+  else if (load !== importModule) candidates.push({ specifier: '@opentelemetry/api', file: null });
   for (const { specifier, file } of candidates) {
     try {
       const mod = (await load(specifier)) as { trace?: unknown; default?: { trace?: unknown } };

@@ -1,7 +1,12 @@
 // The Capturer alone, in a file of its own: no other inspector session in this process pauses
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
+import { ROOT } from '../helpers/cli.js';
+import { command } from '../helpers/command.js';
+import { SLOWNESS } from '../helpers/net.js';
 
 /** Six throw sites in six functions: a site that repeats is muted (site-mutes.ts), so it takes distinct sites to reach the global rate. */
 function sixSites(): (() => never)[] {
@@ -63,6 +68,23 @@ describe('Capturer', () => {
       c.stop();
       server.close();
     }
+  });
+
+  it("never pauses where the built server imports tspuma's own copy of @opentelemetry/api (this checkout's devDependency; the app's folder has none): node's resolver throws and catches at a bare specifier, so it is imported by its file URL (tests18.1)", async () => {
+    // On the built dist/, as it ships: vitest's module runner resolves the sources' imports itself.
+    const script = [
+      `const { Capturer } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/capture.js')).href)});`,
+      `const { Redactor } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/redact.js')).href)});`,
+      `const { loadOtelApi } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/server/otel.js')).href)});`,
+      'const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);',
+      'c.start();',
+      'const api = await loadOtelApi(`/nonexistent-${process.pid}`);',
+      'console.log(JSON.stringify({ loaded: typeof api?.trace?.getActiveSpan, pauses: c.stats.pauses, captures: c.stats.captures }));',
+      'c.stop();',
+    ].join('\n');
+    const r = await command(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeoutMs: 60_000 * SLOWNESS });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ loaded: 'function', pauses: 0, captures: 0 });
   });
 
   it('starts its pause rescuer only once the process can be attached from outside (an inspector opened), not at start; a capture started after that starts it at once', async () => {

@@ -1,6 +1,7 @@
 // Rewrites a V8 CPU profile (the .cpuprofile DevTools and speedscope load) so each node's call
 // frame and line ticks point at the original .ts source, through each script's source map.
 import { pathToFileURL } from 'node:url';
+import { renameIdentifiers, renamesOf } from '../diagnostics/name-tables.js';
 import { originalLineOf, originalPosition } from '../diagnostics/sourcemap.js';
 
 /** A profile node's call frame as V8 reports it: 0-based positions in the generated script. */
@@ -42,7 +43,8 @@ export interface MapStats {
 
 /**
  * Maps every call frame that has a source map in place (url, lineNumber, columnNumber; the
- * function name is V8's, which esbuild and tsx keep). A node's line ticks are mapped when each
+ * function name is V8's, which esbuild and tsx keep, but a bundled chunk's as its source has it,
+ * through the chunk's name table: `parse2` -> `parse`). A node's line ticks are mapped when each
  * generated line maps to one original line of the same file, and dropped otherwise, so no tick
  * points at a wrong line.
  */
@@ -56,7 +58,9 @@ export function mapProfile(profile: CpuProfile, scripts: ReadonlyMap<string, Pro
     const at = originalPosition(url, frame.lineNumber, Math.max(frame.columnNumber, 0), script?.sourceMapURL);
     if (!at) continue;
     const original = pathToFileURL(at.path).href;
-    node.callFrame = { ...frame, url: original, lineNumber: at.line0, columnNumber: at.col0 };
+    const renames = renamesOf(url);
+    const functionName = renames && frame.functionName ? renameIdentifiers(frame.functionName, renames) : frame.functionName;
+    node.callFrame = { ...frame, functionName, url: original, lineNumber: at.line0, columnNumber: at.col0 };
     stats.mapped++;
     if (!node.positionTicks) continue;
     const ticks = new Map<number, number>();

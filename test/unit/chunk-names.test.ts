@@ -16,6 +16,7 @@ import { DumpBuilder } from '../../diagnostics/dumps.js';
 import { FrameReader, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../../diagnostics/frames.js';
 import { Redactor } from '../../diagnostics/redact.js';
 import { renderText } from '../../diagnostics/render.js';
+import { mapProfile, type CpuProfile } from '../../inspector/profile-map.js';
 import { stackFrames } from '../../diagnostics/stack-text.js';
 import { nameTable, writeNameTables } from '../../scripts/chunk-names.mjs';
 
@@ -213,5 +214,18 @@ describe('a dump of a frame in a bundled chunk', () => {
     const frames = stackFrames(err, 2);
     expect(frames.map((f) => f.function)).toEqual(['parse', 'Listener.listen']);
     expect(frames[0]!.file).toMatch(/backlog\.ts$/);
+  });
+});
+
+describe('a CPU profile of a bundled chunk', () => {
+  it("names a node's function by its source name (parse, not parse2) where its position is mapped to the .ts", () => {
+    writeNameTables(chunkDir);
+    const lines = readFileSync(chunk, 'utf8').split('\n');
+    const lineNumber = lines.findIndex((l) => l.startsWith('function parse2('));
+    expect(lineNumber).toBeGreaterThan(0);
+    const url = pathToFileURL(chunk).href;
+    const profile: CpuProfile = { startTime: 0, endTime: 1, nodes: [{ id: 1, callFrame: { functionName: 'parse2', scriptId: '9', url, lineNumber, columnNumber: 'function '.length } }] };
+    expect(mapProfile(profile, new Map([['9', { url, sourceMapURL: 'fixture.chunk.js.map' }]]))).toMatchObject({ mapped: 1 });
+    expect(profile.nodes[0]!.callFrame).toMatchObject({ functionName: 'parse', url: expect.stringMatching(/backlog\.ts$/), lineNumber: 1 });
   });
 });

@@ -187,6 +187,15 @@ describe('a dump of a frame in a bundled chunk', () => {
     for (const out of [chunkLines.join('\n'), JSON.stringify(dump.frames.slice(0, 2))]) expect(out).not.toMatch(/\b(parse2|source2|Listener2)\b/);
   });
 
+  it("shows a chunk with a damaged table (not JSON) under esbuild's names, and its frames are still read", async () => {
+    const damaged = join(chunkDir, 'damaged.chunk.js');
+    await bundle(damaged);
+    writeFileSync(`${damaged}.names.json`, '{"file":"damaged.chunk.js","names":{"source2":');
+    const { parse } = (await import(pathToFileURL(damaged).href)) as Fixture;
+    const { read } = readThrow(() => parse('many', 'flag --backlog'));
+    expect(read.frames[0]).toMatchObject({ function: 'parse2', origin: 'tspuma', locals: { value: 'many', source2: 'flag --backlog', backlog: { summary: 'NaN' } } });
+  });
+
   it("names the functions of an error's stack text (a dump with no capture) by their source names", () => {
     let err: unknown = null;
     // V8's own stack text, as a tspuma process without source maps has it (vitest maps stacks: put aside while it is made).

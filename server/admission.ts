@@ -1,6 +1,6 @@
 // The checks a request passes before it reaches the app: Puma's (method, URI length, Host,
 // declared body size) and the HTTP/1.1 framing rules llhttp leaves to the server (a
-// Transfer-Encoding must end in chunked). Headers are read from rawHeaders in one pass: node
+// Transfer-Encoding must end in chunked, after registered codings only). Headers are read from rawHeaders in one pass: node
 // builds its `req.headers` object only when something reads it.
 import type http from 'node:http';
 import { authorityProblem, parseAuthority, parseTarget } from './authority.js';
@@ -63,6 +63,27 @@ export function transferEncodingProblem(value: string, req: http.IncomingMessage
   return null;
 }
 
+/**
+ * The registered transfer codings a body may carry under chunked (RFC 9112 §7; x-gzip and
+ * x-compress are their old names, §7.2). Puma's list too; tspuma decodes only chunked and leaves
+ * these, with the Transfer-Encoding header, to the app.
+ */
+const KNOWN_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress']);
+
+/**
+ * The first coding before the final chunked that is not a registered one (RFC 9112 §6.1: a server
+ * SHOULD answer a transfer coding it does not understand with 501), or null. Empty list elements
+ * are skipped (RFC 9110 §5.6.1). Call it once transferEncodingProblem found the framing sound.
+ */
+export function unknownTransferCoding(value: string): string | null {
+  const codings = value.split(',');
+  for (let i = 0; i < codings.length - 1; i++) {
+    const coding = codings[i]!.trim().toLowerCase();
+    if (coding !== '' && !KNOWN_CODINGS.has(coding)) return coding;
+  }
+  return null;
+}
+
 export interface AdmissionRules {
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly httpContentLengthLimit: number | null;
@@ -103,6 +124,8 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
   if (f.transferEncoding !== undefined) {
     const problem = transferEncodingProblem(f.transferEncoding, req);
     if (problem) return new TspumaError('TSPUMA_ERR_HTTP_TRANSFER_ENCODING', { value: f.transferEncoding, problem });
+    const coding = unknownTransferCoding(f.transferEncoding);
+    if (coding !== null) return new TspumaError('TSPUMA_ERR_HTTP_TRANSFER_CODING', { value: f.transferEncoding, coding });
   }
   const limit = rules.httpContentLengthLimit;
   if (limit !== null && f.length !== undefined && Number(f.length) > limit) {

@@ -92,17 +92,8 @@ export function resetNodeFeedback(): number {
   const fn = compileReset();
   if (fn === null) return 0;
   const all = requestPathFunctions();
-  let done = 0;
-  try {
-    for (const f of all) {
-      fn(f);
-      done++;
-    }
-  } catch {
-    // A V8 whose runtime calls take other arguments: what is left keeps its feedback (never a
-    // throw into the first request's tick).
-  }
-  return done;
+  for (const f of all) fn(f);
+  return all.length;
 }
 
 const requestStart = dc.channel('http.server.request.start');

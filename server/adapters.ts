@@ -19,7 +19,6 @@ import { normalize, writeResponse, writeTyped } from './response.js';
 import { keptParts, writeKeptTyped } from './fetch-response.js';
 import { IncomingRequest } from './fetch-request.js';
 import { installFetchGlobals } from './fetch-globals.js';
-import { resetFeedbackAtFirstRequest } from './feedback-reset.js';
 
 /** What server.ts calls: resolves once the app has produced its response (or rejects with why not). */
 export type Invoke = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -220,8 +219,6 @@ function nodeInvoke(app: NodeListener): Invoke {
 }
 
 export function adapt(app: unknown, kind: AppKind): Adapted {
-  // The boot is over once an app is adapted: node's request-path functions forget it at the first request.
-  resetFeedbackAtFirstRequest();
   switch (kind) {
     case 'rack':
       return { kind, invoke: rackInvoke(app as RackApp) };

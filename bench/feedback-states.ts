@@ -1,5 +1,5 @@
 // `node dist/bench/feedback-states.js [ROW...]`: which of node's request-path functions (the ones
-// server/feedback-reset.ts names: EventEmitter, streams, net.Socket, node:http's messages, the
+// user land can reach: EventEmitter, the streams, net.Socket, node:http's messages and servers, the
 // stream state constructors) hold megamorphic property accesses after REQUESTS keep-alive hello
 // requests, in a tspuma process and in the process of what a user would pick instead, side by side.
 // A megamorphic access runs V8's generic IC builtins (LoadIC_Megamorphic, KeyedStoreIC_Megamorphic)
@@ -8,11 +8,18 @@
 // file), so it needs no quiet machine. ROW: fetch (bench/fetch-app.ts against @hono/node-server),
 // hono (the same Hono app on each), listener (bench/listener-app.ts against raw node:http).
 // Env: REQUESTS (default 5000), ROOT (another built checkout for both sides: a build before a change),
-// SLOTS=1 (the slots themselves rather than their count).
+// SLOTS=1 (the slots themselves rather than their count), RESET=1 (a lab, never the product: the
+// preload clears those functions' feedback and optimized code a tick after the first request, with
+// V8's %ClearFunctionFeedback and %DeoptimizeFunction, so they re-learn from requests alone: what
+// the boot's feedback costs; bench/README.md, session 17, fetch10).
 import { spawn, type ChildProcess } from 'node:child_process';
+import dc from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
+import stream from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
@@ -95,7 +102,7 @@ async function main(): Promise<void> {
     const sides = ROWS[row];
     if (!sides) throw new Error(`unknown row ${row}; known: ${Object.keys(ROWS).join(', ')}`);
     const [a, b] = [await states(sides[0]), await states(sides[1])];
-    console.log(`\n${row}: megamorphic feedback slots of node's request-path functions after ${REQUESTS} keep-alive requests (node ${process.version}, ${ROOT})`);
+    console.log(`\n${row}: megamorphic feedback slots of node's request-path functions after ${REQUESTS} keep-alive requests (node ${process.version}, ${ROOT}${process.env.RESET === '1' ? ', RESET=1: cleared after the first request' : ''})`);
     console.log(`| function | ${sides[0].label} | ${sides[1].label} |`);
     console.log('| --- | ---: | ---: |');
     const cell = (s: string[] | undefined) => (s ? (process.env.SLOTS === '1' ? s.join(', ') : String(s.length)) : '0');
@@ -105,13 +112,59 @@ async function main(): Promise<void> {
   }
 }
 
+/** Own methods and accessors of `proto` (not its constructor), as `Owner.name` (`get name` for a getter). */
+function methodsOf(owner: string, proto: object, out: Map<Function, string>): void {
+  for (const key of Reflect.ownKeys(proto)) {
+    if (key === 'constructor') continue;
+    const d = Object.getOwnPropertyDescriptor(proto, key)!;
+    for (const [f, how] of [[d.value, ''], [d.get, 'get '], [d.set, 'set ']] as const) if (typeof f === 'function' && !out.has(f)) out.set(f, `${owner}.${how}${String(key)}`);
+  }
+}
+
+/**
+ * The node functions every request runs through that user land can reach, each with a name: the
+ * constructors and prototype methods of EventEmitter, the streams, net.Socket, node:http's messages
+ * and servers, EventEmitter.init and the stream state constructors (a method inherited unchanged
+ * is named once, by the first class that has it).
+ */
+function requestPathFunctions(): Map<Function, string> {
+  const out = new Map<Function, string>();
+  const classes: [string, Function][] = [
+    ['EventEmitter', EventEmitter], ['Stream', Object.getPrototypeOf(stream.Readable) as Function], ['Readable', stream.Readable], ['Writable', stream.Writable], ['Duplex', stream.Duplex],
+    ['Socket', net.Socket], ['net.Server', net.Server], ['http.Server', http.Server], ['OutgoingMessage', Object.getPrototypeOf(http.ServerResponse) as Function], ['ServerResponse', http.ServerResponse], ['IncomingMessage', http.IncomingMessage],
+  ];
+  for (const [name, C] of classes) {
+    if (!out.has(C)) out.set(C, `new ${name}`);
+    methodsOf(name, C.prototype as object, out);
+  }
+  out.set((EventEmitter as unknown as { init: Function }).init, 'EventEmitter.init');
+  const r = new stream.Readable({ read() {} });
+  const w = new stream.Writable({ write(_c, _e, cb) { cb(); } });
+  out.set((r as unknown as { _readableState: object })._readableState.constructor as Function, 'new ReadableState');
+  out.set((w as unknown as { _writableState: object })._writableState.constructor as Function, 'new WritableState');
+  r.destroy();
+  w.destroy();
+  return out;
+}
+
 if (process.env.FEEDBACK_STATES_CHILD === '1') {
-  // The preload: on SIGUSR2, %DebugPrint each function (to C's stdout) under a line naming it.
-  // The list from this checkout's build, whichever build the server runs (ROOT may predate it).
-  const { requestPathFunctionsNamed } = await import('../server/feedback-reset.js');
+  // The preload (natives syntax is on: the parent starts the server with --allow-natives-syntax).
+  // The list is made when used: the streams it builds would otherwise feed the functions at boot.
+  if (process.env.RESET === '1') {
+    const reset = new Function('f', '%ClearFunctionFeedback(f); %DeoptimizeFunction(f);') as (f: Function) => void;
+    const start = dc.channel('http.server.request.start');
+    const first = (): void => {
+      start.unsubscribe(first);
+      setImmediate(() => {
+        for (const f of requestPathFunctions().keys()) reset(f);
+      });
+    };
+    start.subscribe(first);
+  }
+  // On SIGUSR2, %DebugPrint each function (to C's stdout) under a line naming it.
   process.on('SIGUSR2', () => {
     const print = new Function('f', '%DebugPrint(f)') as (f: Function) => void;
-    for (const [f, name] of requestPathFunctionsNamed() as Map<Function, string>) {
+    for (const [f, name] of requestPathFunctions()) {
       process.stdout.write(`\n#### ${name}\n`);
       print(f);
     }

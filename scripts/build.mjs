@@ -85,10 +85,10 @@ const plugin = {
       const to = rel(from, a.path);
       if (!chunkOf.has(to)) return undefined;
       if (fileOf(from) === fileOf(to)) return { path: srcOf(to) };
-      return { path: `${from}\0${to}`, namespace: 'proxy' };
+      return { path: `${from}|${to}`, namespace: 'proxy' };
     });
     b.onLoad({ filter: /.*/, namespace: 'proxy' }, (a) => {
-      const [from, to] = a.path.split('\0');
+      const [from, to] = a.path.split('|');
       return { contents: proxySource(fileOf(from), to), resolveDir: DIST, loader: 'js' };
     });
     b.onResolve({ filter: /\.chunk\.js$/ }, (a) => (a.namespace === 'proxy' || a.namespace === 'file' ? { path: a.path, external: true } : undefined));

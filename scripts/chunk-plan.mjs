@@ -2,8 +2,8 @@
 // keep (checked here; a broken rule fails the build, naming the module and its chunk).
 //
 // The modules are grouped by the kind of process that loads them (CHUNKS: `boot` for every
-// serving process, `serving` for single mode and workers, `primary`, `commands` for ctl, inspect,
-// probe, replay and doctor...). Every dynamic import() of one of tspuma's modules is a lazy
+// serving process, `serving` for single mode and workers, `primary`, one a command (ctl, inspect,
+// probe, replay, doctor)...). Every dynamic import() of one of tspuma's modules is a lazy
 // boundary: its target belongs to a named chunk, or is a chunk of its own (an on-demand module:
 // health, proxy-protocol...). A module several chunks use goes to the one the others all load
 // with them (`needs`), else to `boot`, or to `common` when a command uses it too (so that `tspuma
@@ -32,14 +32,15 @@ export const CHUNKS = [
   // Every serving process: options, logger, signals, the serve command itself.
   { name: 'boot', file: 'server/boot.chunk.js', roots: ['server/cli/serve.js', 'server/tick-object-shape.js'], needs: ['common', 'redact'] },
   // What the commands (ctl, inspect, probe, replay, doctor) share with the server.
-  { name: 'common', file: 'server/common.chunk.js', roots: [], needs: ['redact'] },
+  { name: 'common', file: 'server/common.chunk.js', roots: [], needs: [] },
   // Request handling: single mode and cluster workers (never a cluster primary).
   { name: 'serving', file: 'server/serving.chunk.js', roots: ['server/single.js', 'server/app-loader.js', 'server/app-loading.js', 'server/stop-signal-owner.js', 'server/index.js', 'server/start.js'], needs: ['boot'] },
   { name: 'worker', file: 'server/cluster/worker.chunk.js', roots: ['server/cluster/worker.js'], needs: ['serving'] },
   { name: 'primary', file: 'server/cluster/primary.chunk.js', roots: ['server/cluster/run.js'], needs: ['boot'] },
   { name: 'typescript', file: 'server/typescript.chunk.js', roots: ['server/ts-loader.js'], needs: ['boot'] },
   { name: 'control', file: 'server/control.chunk.js', roots: ['server/control.js', 'server/cluster/probe-registry.js', 'server/probe-host.js'], needs: ['boot'] },
-  { name: 'commands', file: 'server/cli/commands.chunk.js', roots: ['server/cli/ctl.js', 'server/cli/inspect.js', 'server/cli/probe.js', 'server/cli/replay.js', 'server/cli/doctor.js'], needs: ['common'] },
+  // The commands, each a chunk of its own (what two of them share is in `common`).
+  ...Object.entries({ ctl: [], inspect: [], probe: [], replay: ['redact'], doctor: [] }).map(([c, more]) => ({ name: c, file: `server/cli/${c}.chunk.js`, roots: [`server/cli/${c}.js`], needs: ['common', ...more], command: true })),
   // The log redaction rules: every process's logger; the one diagnostics module a plain server runs.
   { name: 'redact', file: 'diagnostics/redact.chunk.js', roots: [], pinned: ['diagnostics/redact.js'] },
   { name: 'diagnostics', file: 'diagnostics/diagnostics.chunk.js', roots: ['diagnostics/index.js'], needs: ['boot', 'diagnostics-shared', 'inspector-shared'] },
@@ -47,7 +48,7 @@ export const CHUNKS = [
   { name: 'app-calls', file: 'diagnostics/app-calls.chunk.js', roots: [], pinned: ['diagnostics/index.js', 'diagnostics/attribution.js', 'diagnostics/call-context.js'], needs: ['diagnostics'] },
   { name: 'inspector', file: 'inspector/inspector.chunk.js', roots: ['inspector/setup.js', 'inspector/open.js', 'inspector/remote.js', 'inspector/primary-devtools.js', 'inspector/probes.js'], needs: ['app-calls', 'control'] },
   // A folder's modules that another folder's chunk uses (rendering a dump from the bin; the pause rescuer from capture.ts).
-  { name: 'diagnostics-shared', file: 'diagnostics/shared.chunk.js', roots: [], needs: ['common'] },
+  { name: 'diagnostics-shared', file: 'diagnostics/shared.chunk.js', roots: [], needs: ['common', 'redact'] },
   { name: 'inspector-shared', file: 'inspector/shared.chunk.js', roots: [], needs: ['boot'] },
   { name: 'server-shared', file: 'server/shared.chunk.js', roots: [], needs: ['boot'] },
 ];
@@ -180,7 +181,7 @@ export function planChunks(modules) {
     if (chunk === undefined) {
       const using = order.filter((n) => set.has(n));
       chunk = using.find((c) => using.every((d) => d === c || needsOf(d).has(c)));
-      if (chunk === undefined) chunk = set.has('commands') ? 'common' : 'boot';
+      if (chunk === undefined) chunk = using.some((n) => byName.get(n).command) ? 'common' : 'boot';
       const own = folderOf(p);
       if (folderOf(byName.get(chunk).file) !== own) chunk = `${own}-shared`;
     }

@@ -72,6 +72,20 @@ if (process.env.NODE_EXTRA_CA_CERTS) {
 /** dist/, the built package, by its absolute path (how vite-node matches a module to externalize). */
 const BUILT = new RegExp(`^${fileURLToPath(new URL('./dist/', import.meta.url)).replace(/[.*+?^$()|[\]\\{}]/g, '\\$&')}`);
 
+/**
+ * The shared project's imports of the sources (`../../server/x.js`, `../../diagnostics/…`,
+ * `../../inspector/…`, from a test or a helper) load tsc's output of the same module in dist/, which
+ * npm test's pretest build has just written, and which node loads itself (BUILT): what the package
+ * ships is what the unit files run. Vite transformed each source module in the main process and each
+ * fork evaluated the result: the shared unit files (103) used 39.4 s of CPU with the sources against
+ * 32.0 s with dist/ (user+sys, one pair at load 26-29; vitest's transform total 33.0 -> 23.0 s).
+ * A change to a source needs `npm run build` before vitest (as the integration files always did);
+ * TSPUMA_TEST_SOURCES=ts transforms the sources again (a watch run without builds). The isolated
+ * and one-thread projects keep the sources: vi.mock replaces a source module for its importers,
+ * which it cannot do for modules node loads.
+ */
+const BUILT_SOURCES = { find: /^(?:\.\.\/)+(server|diagnostics|inspector)\/(.*)\.js$/, replacement: `${fileURLToPath(new URL('./dist/', import.meta.url))}$1/$2.js` };
+
 const FORKS = process.env.TSPUMA_TEST_FORKS ? Number(process.env.TSPUMA_TEST_FORKS) : Math.max(4, availableParallelism());
 if (!Number.isInteger(FORKS) || FORKS < 1) throw new Error(`TSPUMA_TEST_FORKS="${process.env.TSPUMA_TEST_FORKS}": expected a whole number of forks, 1 or more`);
 
@@ -101,14 +115,16 @@ export default defineConfig({
     setupFiles: ['test/helpers/each-file.ts'],
     // Fails the run when a tspuma process it started outlives it (an orphaned worker, say), and kills it.
     // With TSPUMA_TEST_CPU_LOG, a last line for vitest's main process (test/helpers/main-cpu.ts).
-    globalSetup: ['test/helpers/orphan-check.ts', 'test/helpers/main-cpu.ts'],
+    // Stops a run whose dist/ is older than a source (test/helpers/built-fresh.ts): BUILT_SOURCES.
+    globalSetup: ['test/helpers/built-fresh.ts', 'test/helpers/orphan-check.ts', 'test/helpers/main-cpu.ts'],
     hookTimeout: 60_000 * SLOWNESS,
     reporters: ['default'],
     // The built package (dist/: plain JavaScript, compiled by npm test's pretest build) is loaded by
     // node itself, as node_modules/ is, not transformed by vite and sent to the fork: an in-process
     // import of 'tspuma' (examples/tspuma.config.ts, which option-records.test reads) brought in 61
     // of its modules, about 0.5 s of CPU (test/README.md, session 13). The sources tests import
-    // (server/, diagnostics/, inspector/) are still transformed, and vi.mock works on them.
+    // (server/, diagnostics/, inspector/) load dist/ in the shared project (BUILT_SOURCES); the
+    // isolated and one-thread projects' are transformed, and vi.mock works on them.
     server: { deps: { external: [BUILT] } },
     projects: [
       // Integration files and the unit files that need no isolation, in one project: the forks
@@ -117,7 +133,7 @@ export default defineConfig({
       // module graph: a unit file no longer pays for a fresh process and a fresh import of the
       // server's modules (unit tier CPU 35.1 s in isolated forks, 31.5 s in isolated threads,
       // 14.4 s shared).
-      { extends: true, test: { name: 'shared', include: ['test/integration/**/*.test.ts', 'test/unit/**/*.test.ts'], exclude: [...ISOLATED, ...ONE_THREAD] } },
+      { extends: true, ...(process.env.TSPUMA_TEST_SOURCES === 'ts' ? {} : { resolve: { alias: [BUILT_SOURCES] } }), test: { name: 'shared', include: ['test/integration/**/*.test.ts', 'test/unit/**/*.test.ts'], exclude: [...ISOLATED, ...ONE_THREAD] } },
       // A fresh worker thread for each of these (threads' isolate: true): its own module graph,
       // globals, process object, event loop and inspector.
       { extends: true, test: { name: 'isolated', include: ISOLATED, pool: 'threads' } },

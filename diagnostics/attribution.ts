@@ -89,16 +89,27 @@ export class Attribution {
     const context = this.context;
     // One frame of ours under the listeners (this one), no closure and no array per event: the
     // frames app-stacks.ts takes out of stack texts, and so the spare frames it captures for them.
-    const patched = function (this: Recorded): boolean {
+    // The emit called directly with the arguments as given where there are at most two after the
+    // event (every event node:http emits on a request): no arguments object spread through
+    // Reflect.apply (bench/README.md, session 17).
+    const patched = function (this: Recorded, event: unknown, a?: unknown, b?: unknown): boolean {
       const record = this[kRecord];
-      // eslint-disable-next-line prefer-rest-params
-      if (record === undefined || context.current() !== undefined) return Reflect.apply(original, this, arguments) as boolean;
-      const before = context.enter(record);
+      const entered = record !== undefined && context.current() === undefined;
+      const before = entered ? context.enter(record) : undefined;
       try {
-        // eslint-disable-next-line prefer-rest-params
-        return Reflect.apply(original, this, arguments) as boolean;
+        switch (arguments.length) {
+          case 1:
+            return original.call(this, event);
+          case 2:
+            return original.call(this, event, a);
+          case 3:
+            return original.call(this, event, a, b);
+          default:
+            // eslint-disable-next-line prefer-rest-params
+            return Reflect.apply(original, this, arguments) as boolean;
+        }
       } finally {
-        context.leave(before);
+        if (entered) context.leave(before);
       }
     };
     proto.emit = patched;

@@ -6,6 +6,7 @@ import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { isOwnCompiled, originOf } from './culprit.js';
 import { lazyOriginal, original, originalName, type Original } from './sourcemap.js';
+import { renameIdentifiers, renamesOf, type Rename } from './name-tables.js';
 import { rememberSecret, REDACTED } from './redact.js';
 import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';
 import { isAsyncArrowAt, offsetOf } from './try-scan.js';
@@ -226,6 +227,8 @@ export class FrameReader {
   private lookups = 0;
   /** The frame being read is the app's: only there are objects and functions read further. */
   private inApp = false;
+  /** The source names of the frame's script, when a bundler renamed some (name-tables.ts). */
+  private renames: Rename | null = null;
 
   constructor(private readonly redactor: Redactor) {}
 
@@ -236,6 +239,7 @@ export class FrameReader {
       return this.readAll(callFrames, opts);
     } finally {
       this.opts = null;
+      this.renames = null;
     }
   }
 
@@ -250,6 +254,9 @@ export class FrameReader {
       if (opts.skipUrl && url.startsWith(opts.skipUrl)) continue;
       const index = frames.length;
       this.inApp = origin === 'app';
+      // A bundled chunk's names (its table, read once a script and process): what esbuild renamed
+      // in the chunk's one scope is shown as the source has it.
+      const renames = (this.renames = renamesOf(url));
       const locals: Record<string, Shown> = {};
       let count = 0;
       cf.scopeChain.forEach((scope) => {
@@ -266,7 +273,8 @@ export class FrameReader {
           // A binding the compiler renamed (esbuild appends a digit when a name shadows a module
           // constant) is shown under the source's name; the outer binding it shadows, read later
           // under that name, is then left out: the frame's code cannot see it.
-          if (!moduleScope && /\d$/.test(prop.name) && this.inApp) prop.name = this.sourceName(cf, scope, prop.name, url, opts);
+          if (renames) prop.name = renames(prop.name);
+          else if (!moduleScope && /\d$/.test(prop.name) && this.inApp) prop.name = this.sourceName(cf, scope, prop.name, url, opts);
           if (count >= MAX_LOCALS || prop.name in locals) continue;
           if (!prop.value) {
             if (!prop.get && !prop.set && UNAVAILABLE_SCOPES.has(scope.type)) {
@@ -285,10 +293,14 @@ export class FrameReader {
       });
       // An async arrow has no receiver of its own; V8 reports its caller's (see isAsyncArrowAt).
       const own = !this.asyncArrow(cf, opts);
-      const receiver = own ? this.describe(cf.this, `receiver, frame ${index}`, redactions) : 'undefined';
+      let receiver = own ? this.describe(cf.this, `receiver, frame ${index}`, redactions) : 'undefined';
       const receiverFields = own && readsReceiver(cf, origin, index) ? this.fields(cf.this.objectId!, index, redactions) : undefined;
-      const cls = own && cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
-      const name = cf.functionName || '(anonymous)';
+      const className = own && cf.this.type === 'object' && cf.this.className && !['Object', 'global', 'Window'].includes(cf.this.className) ? cf.this.className : null;
+      // The receiver of a method of the chunk: an instance of the chunk's class, renamed with it
+      // (a value elsewhere may be another script's, whose names this table does not know).
+      const cls = className && renames ? renames(className) : className;
+      if (className && cls !== className && receiver.startsWith(className)) receiver = `${cls}${receiver.slice(className.length)}`;
+      const name = cf.functionName ? (renames ? renameIdentifiers(cf.functionName, renames) : cf.functionName) : '(anonymous)';
       // The position's own properties (accessors when it is mapped lazily), then the rest.
       const frame = Object.defineProperties({}, Object.getOwnPropertyDescriptors(where)) as Original;
       frames.push(Object.assign(frame, { function: cls && !name.includes('.') ? `${cls}.${name}` : name, receiver, locals, library, origin, ...(receiverFields ? { receiverFields } : {}) }));
@@ -418,6 +430,9 @@ export class FrameReader {
       if (loc && script) {
         const o = original(script.url, loc.lineNumber, loc.columnNumber, script.sourceMapURL);
         at = ` at ${o.file}:${o.line}`;
+        // A function of a bundled chunk: its name as its source has it (its own chunk's table).
+        const renames = renamesOf(script.url);
+        if (renames) name = renames(name);
       }
     }
     return parsed.kind === 'class' ? `class ${name}${at}` : `function ${name}/${arity}${at}`;

@@ -2,6 +2,7 @@
 // where a thrown error was made when that is not where it was thrown.
 import { culpritIndex, originOf } from './culprit.js';
 import type { DumpFrame } from './model.js';
+import { renameIdentifiers, renamesOf } from './name-tables.js';
 import { display, original } from './sourcemap.js';
 
 /** Frames parsed from error.stack (already source-mapped for tsx-loaded code; .js.map files for the rest). */
@@ -13,10 +14,12 @@ export function stackFrames(err: unknown, cap: number): DumpFrame[] {
     const m = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(line);
     if (!m) continue;
     // Stacks of tsx-loaded .ts code are already mapped by node; compiled .js is mapped here.
-    const where = /\.[cm]?tsx?$/.test(m[2]!)
-      ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) }
-      : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
-    frames.push({ function: m[1] ?? '(anonymous)', ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) });
+    const mapped = /\.[cm]?tsx?$/.test(m[2]!);
+    const where = mapped ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) } : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
+    // A bundled chunk's line: the function as its source names it (`Listener2.listen` -> `Listener.listen`).
+    const renames = mapped || m[1] === undefined ? null : renamesOf(m[2]!);
+    const fn = m[1] === undefined ? '(anonymous)' : renames ? renameIdentifiers(m[1], renames) : m[1];
+    frames.push({ function: fn, ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) });
     if (frames.length >= cap) break;
   }
   return frames;

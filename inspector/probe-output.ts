@@ -101,6 +101,15 @@ export function computedReads(parts: TemplatePart[], values: unknown[], remote: 
   };
 }
 
+/** V8's debug-evaluate error for a let/const in its TDZ (seen under -d; without it V8 mostly reads such a name as undefined). */
+const NOT_SET = /^ReferenceError: Cannot access '([^']+)' from debugger$/;
+
+/** What a template read that hit a name's TDZ shows instead of V8's words, which read like a refusal; else null. */
+function unsetMessage(message: string): string | null {
+  const name = NOT_SET.exec(message)?.[1];
+  return name === undefined ? null : `${name} is not set yet: a probe stops before its line runs, so a const or let declared on this line or below has no value here; probe the next line`;
+}
+
 export class ProbeOutput {
   private builder: DumpBuilder | null = null;
   private count = 0;
@@ -139,7 +148,7 @@ export class ProbeOutput {
           if (SIDE_EFFECT.test(message)) return { expr: part.expr, message };
           const outer = reads.enclosing(part.expr, message);
           if (outer) readIn[part.expr] = outer.frame;
-          shown = outer ? this.d.reader.show(outer.result, `template ${part.expr}`, redactions) : { summary: `<${message}>` };
+          shown = outer ? this.d.reader.show(outer.result, `template ${part.expr}`, redactions) : { summary: `<${unsetMessage(message) ?? message}>` };
         } else shown = this.d.reader.show(r.result, `template ${part.expr}`, redactions);
       }
       shown = shortSecrets(shown, short, redactions) as Shown;

@@ -101,8 +101,12 @@ export class WhenChecks<A extends { spec: ProbeSpec; where: string; whenAt: Map<
     const shown = names.slice(0, SCOPE_NAMES);
     const inScope = names.length === 0 ? 'none' : `${shown.join(', ')}${names.length > shown.length ? `, … (${names.length - shown.length} more)` : ''}`;
     const tdz = 'a name declared on this line or below it is not set yet when the line starts (V8 reads it as undefined): probe the line after its declaration';
+    // In scope but in its TDZ: V8's debug-evaluate says "Cannot access 'q' from debugger" (as under -d).
+    const unset = /^ReferenceError: Cannot access '([^']+)' (?:from debugger|before initialization)/.exec(message)?.[1];
     const what = remove && owner
       ? `removed: \`${missing}\` is a name of a function further up the stack (${owner.functionName || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
+      : remove && unset !== undefined
+      ? `removed: \`${unset}\` is declared on this line or below it and is not set yet when the line starts, so the condition would throw at every pass (V8 takes that as false): probe the line after its declaration`
       : remove
       ? 'removed: it reads a name that is not in scope at this line, so it would throw at every pass, and V8 takes a condition that throws as false'
       : `kept, false at each pass where it throws (as V8 takes a condition that throws); if ${tdz}`;

@@ -1,6 +1,6 @@
 // The checks a request passes before it reaches the app: Puma's (method, URI length, Host,
 // declared body size) and the HTTP/1.1 framing rules llhttp leaves to the server (a
-// Transfer-Encoding must end in chunked). Headers are read from rawHeaders in one pass: node
+// Transfer-Encoding must end in chunked, after registered codings only). Headers are read from rawHeaders in one pass: node
 // builds its `req.headers` object only when something reads it.
 import type http from 'node:http';
 import { authorityProblem, parseAuthority, parseTarget } from './authority.js';
@@ -63,6 +63,27 @@ export function transferEncodingProblem(value: string, req: http.IncomingMessage
   return null;
 }
 
+/**
+ * The registered transfer codings a body may carry under chunked (RFC 9112 §7; x-gzip and
+ * x-compress are their old names, §7.2). Puma's list too; tspuma decodes only chunked and leaves
+ * these, with the Transfer-Encoding header, to the app.
+ */
+const KNOWN_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress']);
+
+/**
+ * The first coding before the final chunked that is not a registered one (RFC 9112 §6.1: a server
+ * SHOULD answer a transfer coding it does not understand with 501), or null. Empty list elements
+ * are skipped (RFC 9110 §5.6.1). Call it once transferEncodingProblem found the framing sound.
+ */
+export function unknownTransferCoding(value: string): string | null {
+  const codings = value.split(',');
+  for (let i = 0; i < codings.length - 1; i++) {
+    const coding = codings[i]!.trim().toLowerCase();
+    if (coding !== '' && !KNOWN_CODINGS.has(coding)) return coding;
+  }
+  return null;
+}
+
 export interface AdmissionRules {
   readonly supportedHttpMethods: 'any' | ReadonlySet<string>;
   readonly httpContentLengthLimit: number | null;
@@ -84,6 +105,14 @@ function methodAllowed(methods: ReadonlySet<string>, method: string): boolean {
   return method === 'GET' ? lastHasGet : methods.has(method);
 }
 
+/**
+ * The last request target admitted. Its checks (length, fragment, form and authority) depend on
+ * the target alone, and a keep-alive client asks for the same one request after request: an equal
+ * target skips them (the fragment search alone was about 90 instructions a request, V8's
+ * StringIndexOf).
+ */
+let admittedTarget: string | null = null;
+
 /** The first rule the request breaks, as the coded error (with its status), or null. */
 export function admissionError(req: http.IncomingMessage, rules: AdmissionRules, f: Framing): TspumaError | null {
   const methods = rules.supportedHttpMethods;
@@ -91,37 +120,42 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
     return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: supportedText(methods) });
   }
   const url = req.url ?? '';
-  if (url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
+  const known = url === admittedTarget;
+  if (!known && url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
   // llhttp takes both; RFC 9112 has no HTTP/0.9 and a fragment never travels in a request target.
   if (req.httpVersionMajor !== 1) return new TspumaError('TSPUMA_ERR_HTTP_REQUEST_LINE', { problem: `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not HTTP/1.0 or HTTP/1.1 (an HTTP/0.9 request line has no version)` });
-  if (url.includes('#')) return new TspumaError('TSPUMA_ERR_HTTP_REQUEST_LINE', { problem: 'the request target carries a #fragment, which clients never send (RFC 9112 §3.2)' });
+  if (!known && url.includes('#')) return new TspumaError('TSPUMA_ERR_HTTP_REQUEST_LINE', { problem: 'the request target carries a #fragment, which clients never send (RFC 9112 §3.2)' });
   if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && f.host === undefined) {
     return new TspumaError('TSPUMA_ERR_HTTP_HOST_MISSING');
   }
-  const hostError = hostProblem(url, f);
+  const hostError = hostProblem(url, f, known);
   if (hostError) return hostError;
   if (f.transferEncoding !== undefined) {
     const problem = transferEncodingProblem(f.transferEncoding, req);
     if (problem) return new TspumaError('TSPUMA_ERR_HTTP_TRANSFER_ENCODING', { value: f.transferEncoding, problem });
+    const coding = unknownTransferCoding(f.transferEncoding);
+    if (coding !== null) return new TspumaError('TSPUMA_ERR_HTTP_TRANSFER_CODING', { value: f.transferEncoding, coding });
   }
   const limit = rules.httpContentLengthLimit;
   if (limit !== null && f.length !== undefined && Number(f.length) > limit) {
     return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(f.length), limit });
   }
+  admittedTarget = url;
   return null;
 }
 
 /**
  * RFC 9112 §3.2: one Host line, whose value is empty or one valid authority (authority.ts, the
  * validator every URL an app gets is built with); a request target in origin-, absolute- or
- * asterisk-form, an absolute-form authority valid by the same rule.
+ * asterisk-form, an absolute-form authority valid by the same rule (not looked at again for a
+ * target admitted before: `targetKnown`).
  */
-function hostProblem(url: string, f: Framing): TspumaError | null {
+function hostProblem(url: string, f: Framing, targetKnown: boolean): TspumaError | null {
   if (f.hosts > 1) return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: f.host, problem: `${f.hosts} Host headers; a request has at most one` });
   if (f.host !== undefined && f.host !== '' && parseAuthority(f.host) === null) {
     return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: f.host, problem: authorityProblem(f.host) });
   }
-  if (url.charCodeAt(0) !== 47 /* / */ && parseTarget(url) === null) {
+  if (!targetKnown && url.charCodeAt(0) !== 47 /* / */ && parseTarget(url) === null) {
     return new TspumaError('TSPUMA_ERR_HTTP_TARGET_INVALID', { target: url.slice(0, 200) });
   }
   return null;

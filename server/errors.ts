@@ -151,6 +151,10 @@ export const ERRORS = {
     template: 'Transfer-Encoding "{value}" cannot frame a request body: {problem} (RFC 9112).',
     status: 400,
   },
+  TSPUMA_ERR_HTTP_TRANSFER_CODING: {
+    template: 'Transfer-Encoding "{value}" applies the coding "{coding}", which this server does not know: only gzip, deflate or compress may come before chunked (RFC 9112 §7).',
+    status: 501,
+  },
   TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED: {
     template: 'HTTP method {method} is not in supportedHttpMethods ({supported}).',
     status: 501,

@@ -378,11 +378,12 @@ export class ProbeRegistry {
         if (m.event === 'snapshot') entry.view.snapshots.push({ worker: w.index, path: m.path, ...(m.problem ? { problem: m.problem } : {}), requestId: m.requestId, time });
         else if (m.event === 'paused') entry.view.pausedIn.push({ worker: w.index, requestId: m.requestId, time });
         else if (m.event === 'suspended') {
+          // The worker warned of it itself (its line names the worker, its pid and the reason):
+          // here it is only recorded, for list and get (review11.10: it was warned twice).
           if (mine) {
             mine.state = 'suspended';
             mine.suspended = { code: m.code, message: m.message };
           }
-          this.log.warn({ probe: m.id, worker: w.index, workerPid: w.pid, code: m.code }, `${m.message} (worker PID: ${w.pid})`);
         } else if (m.event === 'removed') {
           if (mine) mine.error = { code: m.code, message: m.message };
           this.end(m.id, `removed: ${reason(m.message)}`, 'warn');

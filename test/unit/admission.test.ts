@@ -35,3 +35,28 @@ describe('admission: the refusal page', () => {
     for (const secret of ['ABSPW12345', 'QPW1234567', 'AT987654321']) expect(page).not.toContain(secret);
   });
 });
+
+describe('admission: a target admitted before', () => {
+  const rules = { supportedHttpMethods: 'any' as const, httpContentLengthLimit: null };
+  const judge = (url: string, host = 'x', version: [number, number] = [1, 1]) => {
+    const req = { method: 'GET', url, httpVersionMajor: version[0], httpVersionMinor: version[1], rawHeaders: ['Host', host] } as unknown as http.IncomingMessage;
+    return admissionError(req, rules, readFraming(req))?.code ?? null;
+  };
+
+  it('still judges the Host, the version and every other target after the same target passed (its own checks are skipped only for an equal target)', () => {
+    expect(judge('/same')).toBeNull();
+    // The same target again, with what is not the target's wrong: refused for that.
+    expect(judge('/same', 'a b')).toBe('TSPUMA_ERR_HTTP_HOST_INVALID');
+    expect(judge('/same', 'x', [2, 0])).toBe('TSPUMA_ERR_HTTP_REQUEST_LINE');
+    // Other targets right after it: each judged on its own.
+    expect(judge('/same#frag')).toBe('TSPUMA_ERR_HTTP_REQUEST_LINE');
+    expect(judge(`/${'a'.repeat(12 * 1024)}`)).toBe('TSPUMA_ERR_HTTP_URI_TOO_LONG');
+    expect(judge('http://a b/')).toBe('TSPUMA_ERR_HTTP_TARGET_INVALID');
+    expect(judge('/same')).toBeNull();
+    // A refused target is refused again, not taken for the one admitted before it.
+    expect(judge('/x#y')).toBe('TSPUMA_ERR_HTTP_REQUEST_LINE');
+    expect(judge('/x#y')).toBe('TSPUMA_ERR_HTTP_REQUEST_LINE');
+    expect(judge('http://a b/')).toBe('TSPUMA_ERR_HTTP_TARGET_INVALID');
+    expect(judge('http://a b/')).toBe('TSPUMA_ERR_HTTP_TARGET_INVALID');
+  });
+});

@@ -40,4 +40,23 @@ describe('Attribution', () => {
       attribution.close();
     }
   });
+
+  it("hands a request's event listeners every argument emitted (none to four), with its call current, and returns what emit returns", () => {
+    const attribution = new Attribution();
+    try {
+      const req = new IncomingMessage(new Socket());
+      attribution.leave(attribution.enter(req, null));
+      const record = attribution.of(req);
+      const seen: { args: unknown[]; call: unknown }[] = [];
+      req.on('probe', (...args: unknown[]) => seen.push({ args, call: attribution.current() }));
+      const returned: boolean[] = [];
+      for (let n = 0; n <= 4; n++) returned.push(req.emit('probe', ...Array.from({ length: n }, (_, i) => `a${i}`)));
+      expect(seen).toEqual(Array.from({ length: 5 }, (_, n) => ({ args: Array.from({ length: n }, (_, i) => `a${i}`), call: record })));
+      expect(returned).toEqual([true, true, true, true, true]);
+      expect(req.emit('nobody-listens', 1, 2)).toBe(false);
+      expect(attribution.current()).toBeUndefined();
+    } finally {
+      attribution.close();
+    }
+  });
 });

@@ -81,6 +81,26 @@ describe('Transfer-Encoding', () => {
     expect(statusOf(ok.text)).toBe(200);
     expect(calls).toEqual(['POST /']);
   });
+
+  it('answers a transfer coding it does not know, before chunked, with 501 and Connection: close, before the app (Puma too); gzip, deflate, compress and empty list elements pass', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app, lowlevelErrorHandler: echoCode });
+    const body = '\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+    for (const te of ['foo, chunked', 'gzip, br, chunked', 'Transfer-Encoding: identity\r\nTransfer-Encoding: chunked', 'gzip;level=9, chunked']) {
+      const head = te.startsWith('Transfer-Encoding') ? te : `Transfer-Encoding: ${te}`;
+      const r = await rawRequest(t.port, `POST / HTTP/1.1\r\nHost: x\r\n${head}${body}`);
+      expect(statusOf(r.text), te).toBe(501);
+      expect(r.text, te).toMatch(/connection: close/i);
+      expect(r.text, te).toContain('code TSPUMA_ERR_HTTP_TRANSFER_CODING');
+      expect(r.closed, te).toBe(true);
+    }
+    expect(calls).toEqual([]);
+    for (const te of ['GZIP, chunked', 'x-gzip, deflate, chunked', 'compress,chunked', ', gzip ,, chunked']) {
+      const r = await rawRequest(t.port, `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ${te}\r\nConnection: close${body}`);
+      expect(statusOf(r.text), te).toBe(200);
+    }
+    expect(calls).toHaveLength(4);
+  });
 });
 
 describe('pipelined requests', () => {

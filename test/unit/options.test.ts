@@ -1,4 +1,5 @@
 // Options: defaults, strict validation with sources, did-you-mean, precedence, freezing.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { TspumaError } from '../../server/errors.js';
 import { DEFAULTS, OPTION_NAMES, resolveOptions, type Layer } from '../../server/options.js';
@@ -38,6 +39,21 @@ describe('resolveOptions', () => {
     expect(() => {
       (o as { quiet: boolean }).quiet = true;
     }).toThrow();
+  });
+
+  // The request path reads options per request: a dictionary-mode object makes each read a hash
+  // lookup through V8's LoadIC builtin (bench/README.md, session 17, perf15). Asked of V8 in a child
+  // with its natives, from the built module, with a config layer and the defaults alike.
+  it('returns an object V8 holds with fast properties, not as a dictionary', () => {
+    const module = new URL('../../dist/server/options.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(module)}).then((m) => {
+      const plain = m.resolveOptions([]);
+      const layered = m.resolveOptions([{ source: 'config', values: { maxKeepAlive: 5, trustProxy: ['127.0.0.1'] }, fromString: false }]);
+      console.log(JSON.stringify({ plain: %HasFastProperties(plain), layered: %HasFastProperties(layered), keys: Object.keys(plain).length, maxKeepAlive: layered.maxKeepAlive }));
+    }).catch((e) => { console.error(e); process.exit(1); });`;
+    const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout.trim())).toEqual({ plain: true, layered: true, keys: Object.keys(resolveOptions([])).length, maxKeepAlive: 5 });
   });
 
   // N26: names users come with for `state` (Puma's state_path, the CLI's --state as a file) are too far from it to be guessed.

@@ -293,6 +293,18 @@ describe('what list, get and rm answer', () => {
     expect(listRows(registry.list())[1]![3]).toBe('suspended in all workers (source changed)');
   });
 
+  it('a suspension (pause budget, source changed) is warned once, by the worker that suspended it: the registry records it in the view and logs nothing of it (review11.10)', async () => {
+    const { registry, workers, answer, logs } = setup();
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x' }, 'x');
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    const message = `Probe 1 at ${FILE}:2 suspended in worker 0: probes kept it paused 230 ms within one second, 230 ms of it for this one, over probePauseBudget (200 ms per second).`;
+    registry.onMessage(workers[0]!, { tspuma: 1, type: 'probe-event', index: 0, id: 1, event: 'suspended', ms: 230, code: 'TSPUMA_ERR_PROBE_BUDGET', message });
+    registry.onMessage(workers[1]!, { tspuma: 1, type: 'probe-event', index: 1, id: 1, event: 'suspended', ms: 0, code: 'TSPUMA_ERR_PROBE_SOURCE_CHANGED', message: 'changed' });
+    expect(registry.get(1)).toMatchObject({ active: true, suspended: 'in all workers (pause budget, source changed)' });
+    expect(logs.lines.filter((l) => l.code === 'TSPUMA_ERR_PROBE_BUDGET' || l.code === 'TSPUMA_ERR_PROBE_SOURCE_CHANGED' || String(l.msg).includes('suspended'))).toEqual([]);
+  });
+
   it("a probe a worker removed (its template wrote) ends with one line that says why once, not the worker's 'Probe N at … removed:' nested in its own (T12.10)", async () => {
     const { registry, workers, answer, logs } = setup();
     const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x={x}' }, 'x');

@@ -34,6 +34,15 @@ describe('buildEnv', () => {
     expect(Object.keys(third).filter((k) => k.startsWith('HTTP_'))).toEqual(['HTTP_HOST']);
   });
 
+  it('takes every header of a request with more than eight (each position its own store), repeated ones past the eighth joined too', () => {
+    const names = Array.from({ length: 11 }, (_, i) => `X-H${i}`);
+    const raw = (values: string[]) => names.flatMap((n, i) => [n, values[i]!]);
+    for (const round of ['a', 'b']) {
+      const env = buildEnv(request([...raw(names.map((_, i) => `${round}${i}`)), 'X-H9', `${round}-again`]));
+      expect(names.map((n) => env[`HTTP_${n.toUpperCase().replace('-', '_')}`])).toEqual(names.map((_, i) => (i === 9 ? `${round}9, ${round}-again` : `${round}${i}`)));
+    }
+  });
+
   it('takes an absolute-form target\'s authority for SERVER_NAME/SERVER_PORT and its path for PATH_INFO, never Host', () => {
     const env = buildEnv(request(['Host', 'inner.test'], { url: 'http://other.example:8080/x/y?q=1' }));
     expect([env.SERVER_NAME, env.SERVER_PORT, env.PATH_INFO, env.QUERY_STRING]).toEqual(['other.example', '8080', '/x/y', 'q=1']);

@@ -26,6 +26,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
+import { writeNameTables } from './chunk-names.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
@@ -167,14 +168,12 @@ const manifest = {
 };
 writeFileSync(path.join(DIST, 'chunks.json'), `${JSON.stringify(manifest, null, 1)}\n`);
 
-// ---- renamed locals: a table per chunk (developer names1's scripts/chunk-names.mjs) ----
-// BUNDLE2-NAMES1 CALL SITE: once names1's branch is in main, this becomes
-//   const { writeNameTables } = await import('./chunk-names.mjs'); await writeNameTables(DIST);
-// (last: after every chunk and its map is written).
-if (existsSync(path.join(ROOT, 'scripts', 'chunk-names.mjs'))) {
-  const { writeNameTables } = await import('./chunk-names.mjs');
-  await writeNameTables(DIST);
-}
+// ---- renamed locals: a table per chunk (scripts/chunk-names.mjs, developer names1's) ----
+// esbuild renames a function's local that shares a name with a top-level name of its chunk
+// (`source` -> `source2`); a dump reads `<chunk>.js.names.json` to show the source's names. Last:
+// it reads every chunk and its map as written above, and throws (failing the build) on a chunk
+// where one generated name would stand for two source names.
+await writeNameTables(DIST);
 
 if (process.env.REPORT) {
   for (const c of chunks) console.log(`${c.file}: ${members.get(c.name).length} modules, ${bytesOf(c.file)} bytes${c.needs.length ? `; loads with ${c.needs.join(', ')}` : ''}\n  ${members.get(c.name).join(' ')}`);

@@ -32,7 +32,7 @@ import { ProbeGates } from './probe-gates.js';
 import { ProbeSites } from './probe-sites.js';
 import { ProbeArming } from './probe-arming.js';
 import type { Armed, Paused, Site } from './probe-armed.js';
-import { FrameReads, SIDE_EFFECT, idOf } from './probe-frame-reads.js';
+import { FrameReads, SIDE_EFFECT, decodeChunkMaps, idOf } from './probe-frame-reads.js';
 
 /** What the engine needs from its worker. */
 export interface ProbeEngineOptions {
@@ -111,6 +111,7 @@ export class ProbeEngine {
   static async start(opts: ProbeEngineOptions): Promise<ProbeEngine> {
     const engine = new ProbeEngine(opts, await Resumption.start(opts.devtools === true, opts.log));
     engine.gates.calibrate();
+    decodeChunkMaps();
     return engine;
   }
 

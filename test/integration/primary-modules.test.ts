@@ -2,6 +2,9 @@
 // diagnostics layer (capture, dumps, sinks) and none of the inspector's (DevTools targets, live
 // stacks, autopsies), as the `debug` option's description promises. Each module the primary
 // process loads is recorded by module hooks (test/fixtures/module-log) registered with --import.
+// The build groups the modules into chunk files (scripts/build.mjs; dist/chunks.json names each
+// module's chunk): the hooks list each chunk file as it is read and each of its modules as it
+// runs, so each promise is kept twice: by the modules that ran, and by the chunk files read.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,11 +27,32 @@ afterAll(async () => {
 const DIST = pathToFileURL(`${ROOT}dist/`).href;
 const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: dir };
 
-/** tspuma's modules (paths under dist/) the process `pid` loaded so far. */
-function loadedBy(pid: number): string[] {
+/** Everything of dist/ the process `pid` listed so far (paths under dist/): modules and chunk files. */
+function listedBy(pid: number): string[] {
   const urls = readFileSync(join(dir, `${pid}.txt`), 'utf8').split('\n');
   return urls.filter((u) => u.startsWith(DIST)).map((u) => u.slice(DIST.length));
 }
+
+/** tspuma's modules (paths under dist/) the process `pid` ran so far (or loaded, a thread's from tsc's files). */
+function loadedBy(pid: number): string[] {
+  return listedBy(pid).filter((m) => !m.endsWith('.chunk.js'));
+}
+
+/** The chunk files (paths under dist/) the process `pid` read so far. */
+function chunksOf(pid: number): string[] {
+  return listedBy(pid).filter((m) => m.endsWith('.chunk.js'));
+}
+
+/** The build's plan: each module's chunk file (scripts/build.mjs). */
+const manifest = JSON.parse(readFileSync(`${ROOT}dist/chunks.json`, 'utf8')) as { modules: Record<string, string> };
+/** The chunk file holding module `m` (a path under dist/). */
+function chunkOf(m: string): string {
+  const chunk = manifest.modules[m];
+  if (chunk === undefined) throw new Error(`${m}: in no chunk of dist/chunks.json`);
+  return chunk;
+}
+/** Chunk files under diagnostics/ or inspector/, but the log redaction rules' own. */
+const debugChunks = (chunks: string[]) => chunks.filter((c) => /^(diagnostics|inspector)\//.test(c) && c !== chunkOf(LOG_REDACTION));
 
 /**
  * The one module under diagnostics/ that is not the diagnostics layer: the redaction rules every
@@ -86,14 +110,21 @@ describe('the modules a cluster primary loads', () => {
     expect(modules).toContain('server/cluster/primary.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
     expect(modules.filter((m) => NOT_IN_PRIMARY.includes(m)), 'request handling in the primary').toEqual([]);
+    // The same by chunk file: the redaction rules are a chunk of their own, request handling another.
+    expect(chunksOf(s.proc.pid!)).toContain(chunkOf('server/cluster/primary.js'));
+    expect(debugChunks(chunksOf(s.proc.pid!)), 'chunks of the primary').toEqual([]);
+    expect(chunksOf(s.proc.pid!).filter((c) => NOT_IN_PRIMARY.map(chunkOf).includes(c)), 'request handling\'s chunks in the primary').toEqual([]);
     const booted = s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg)))!;
     const worker = loadedBy(Number(/PID: (\d+)/.exec(String(booted.msg))![1]));
     expect(worker).toContain('server/cluster/worker.js');
     expect(worker.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
+    expect(debugChunks(chunksOf(Number(/PID: (\d+)/.exec(String(booted.msg))![1]))), 'chunks of the worker').toEqual([]);
     expect(modules.filter((m) => ON_DEMAND.includes(m)), 'the primary').toEqual([]);
     // Neither --preload, DevTools, --pidfile nor -S here; the names are those of built modules (not a stale list).
     expect(PRIMARY_ON_DEMAND.filter((m) => existsSync(`${ROOT}dist/${m}`))).toEqual(PRIMARY_ON_DEMAND);
     expect(modules.filter((m) => PRIMARY_ON_DEMAND.includes(m)), 'the primary, without --preload, DevTools, --pidfile or -S').toEqual([]);
+    // The preload check and the stderr filter are chunks of their own, read only when used.
+    expect(chunksOf(s.proc.pid!).filter((c) => ['server/cluster/preload-check.js', 'server/cluster/worker-stderr.js'].map(chunkOf).includes(c))).toEqual([]);
     expect(worker.filter((m) => ON_DEMAND.includes(m)), 'the worker').toEqual([]);
   }, 30_000 * SLOWNESS);
 
@@ -103,6 +134,12 @@ describe('the modules a cluster primary loads', () => {
     expect(modules).toContain('server/single.js');
     expect(modules.filter((m) => /^(diagnostics|inspector)\//.test(m) && m !== LOG_REDACTION)).toEqual([]);
     expect(modules.filter((m) => NOT_IN_SINGLE.test(m))).toEqual([]);
+    expect(debugChunks(chunksOf(s.proc.pid!)), 'chunks').toEqual([]);
+    // The chunks that hold nothing but such modules (some of cluster mode's are shared with single mode's boot chunk).
+    const chunks = [...new Set(Object.values(manifest.modules))];
+    const notInSingle = chunks.filter((c) => Object.entries(manifest.modules).every(([m, f]) => f !== c || NOT_IN_SINGLE.test(m)));
+    expect(notInSingle.map((c) => c.replace(/\.chunk\.js$/, '')).sort(), 'the control app\'s, cluster mode\'s and the on-demand modules\' chunks').toEqual(expect.arrayContaining(['server/control', 'server/cluster/primary', 'server/health', 'server/tls-files']));
+    expect(chunksOf(s.proc.pid!).filter((c) => notInSingle.includes(c))).toEqual([]);
   }, 30_000 * SLOWNESS);
 
   it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals) nor the installed @opentelemetry/api is loaded, up to the exit', async () => {
@@ -186,6 +223,8 @@ describe('the modules a sub-command loads', () => {
       const modules = loadedBy(p.proc.pid!);
       expect(modules).toContain(`server/cli/${sub}.js`);
       expect(modules.filter((m) => ['server/options.js', 'server/logger.js', 'server/systemd.js', 'server/debug-hook.js', 'server/config-file.js', 'server/cli/serve.js'].includes(m)), sub).toEqual([]);
+      // Nor the server's boot chunk: what the commands share with it is a chunk of its own.
+      expect(chunksOf(p.proc.pid!).filter((c) => ['server/options.js', 'server/logger.js', 'server/cli/serve.js'].map(chunkOf).includes(c)), sub).toEqual([]);
     }
   }, 30_000 * SLOWNESS);
 
@@ -201,6 +240,8 @@ describe('the modules a sub-command loads', () => {
       const modules = loadedBy(p.proc.pid!);
       expect(modules).toContain('server/cli/inspect.js');
       expect(modules.filter((m) => /^(inspector|diagnostics)\//.test(m) || ['server/options.js', 'server/option-records.js', 'server/config-file.js', 'server/private-file.js'].includes(m))).toEqual([]);
+      expect(debugChunks(chunksOf(p.proc.pid!)), 'chunks').toEqual([]);
+      expect(chunksOf(p.proc.pid!).filter((c) => ['server/options.js', 'server/option-records.js'].map(chunkOf).includes(c)), 'the options registry\'s chunk').toEqual([]);
     } finally {
       server.close();
     }

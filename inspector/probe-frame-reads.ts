@@ -2,7 +2,7 @@
 // V8's side-effect check (a request's caching accessors let through where that is all that
 // writes), names in a frame's scopes, a template name read in the enclosing function's frame (P11),
 // the request a hit belongs to, and the stack text of the paused line.
-import { readdirSync } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { findSourceMap } from 'node:module';
 import type { CallFrame, PropertyDescriptor, RemoteObject } from '../diagnostics/frames.js';
@@ -35,29 +35,31 @@ export const REQUEST_FRAMES = 12;
 /** A template expression gets this long to run (wall time, as V8 counts it). */
 const EVAL_TIMEOUT_MS = 50;
 
-/** The folders of dist/ the build writes chunks into (scripts/chunk-plan.mjs). */
-const CHUNK_FOLDERS = ['server/', 'server/cli/', 'server/cluster/', 'diagnostics/', 'inspector/'];
-
 /**
  * Decodes now, outside any bounded evaluation, the source maps of tspuma's chunk files this process
  * loaded. With source maps on, the first stack text through a chunk makes node decode that chunk's
  * whole map (the boot chunk's 470 KB: about 60 ms of CPU cold, bench/README.md session 17), and a
  * stack read at a paused line (STACK_EXPRESSION, EVAL_TIMEOUT_MS) ended by V8 mid-decode starts
  * over at the next read: a snapshot lost its awaiting callers so. Once each, at the probe engine's
- * start; nothing on a tsc build (no chunk files) or without source maps.
+ * start; nothing on a tsc build (no chunk files) or without source maps. The chunk files are found
+ * under dist/ wherever the build put them (findSourceMap answers only for a file this process
+ * loaded, so an unloaded chunk costs nothing).
  */
 export function decodeChunkMaps(): void {
   if (!process.sourceMapsEnabled) return;
-  const dist = new URL('../', import.meta.url);
-  for (const folder of CHUNK_FOLDERS) {
-    let names: string[];
+  const visit = (folder: URL): void => {
+    let entries: Dirent[];
     try {
-      names = readdirSync(new URL(folder, dist));
+      entries = readdirSync(folder, { withFileTypes: true });
     } catch {
-      continue;
+      return;
     }
-    for (const name of names) if (name.endsWith('.chunk.js')) findSourceMap(new URL(folder + name, dist).href);
-  }
+    for (const e of entries) {
+      if (e.isDirectory()) visit(new URL(`${e.name}/`, folder));
+      else if (e.name.endsWith('.chunk.js')) findSourceMap(new URL(e.name, folder).href);
+    }
+  };
+  visit(new URL('../', import.meta.url));
 }
 /** Tries of an evaluation V8 ended before it used its time (bounded()). */
 const EVAL_TRIES = 4;

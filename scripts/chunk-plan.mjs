@@ -57,6 +57,12 @@ export const CHUNKS = [
   { name: 'server-shared', file: 'server/shared.chunk.js', roots: [], needs: ['boot'] },
 ];
 
+/**
+ * The thread entries (and the side thread's duty modules), each bundled alone into its own file by
+ * scripts/thread-bundles.mjs: a thread's loader would read tsc's per-module files one by one.
+ */
+export const THREADS = ['inspector/discovery-thread.js', 'inspector/pause-rescue-thread.js', 'inspector/probe-resume-thread.js', 'server/side-thread-entry.js', 'server/cluster/primary-watch-thread.js'];
+
 /** What must load only on demand, each in a chunk of its own (primary-modules.test's promises). */
 export const ALONE = ['server/health.js', 'server/proxy-protocol.js', 'server/tls-files.js', 'server/cluster/preload-check.js', 'server/cluster/worker-stderr.js'];
 

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
 import { writeNameTables } from './chunk-names.mjs';
+import { bundleThreads } from './thread-bundles.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
@@ -207,6 +208,9 @@ writeFileSync(path.join(DIST, 'chunks.json'), `${JSON.stringify(manifest, null, 
 // it reads every chunk and its map as written above, and throws (failing the build) on a chunk
 // where one generated name would stand for two source names.
 await writeNameTables(DIST);
+
+// ---- the thread entries, each one file (scripts/thread-bundles.mjs, developer dboot2's) ----
+await bundleThreads(DIST);
 
 if (process.env.REPORT) {
   for (const c of chunks) console.log(`${c.file}: ${members.get(c.name).length} modules, ${bytesOf(c.file)} bytes${c.needs.length ? `; loads with ${c.needs.join(', ')}` : ''}\n  ${members.get(c.name).join(' ')}`);

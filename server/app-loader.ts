@@ -266,8 +266,12 @@ function longLived(mod: Record<string, unknown>, exported: unknown, where: strin
   if (websocket !== undefined) {
     const ok = websocket !== null && typeof websocket === 'object' && ['accept', 'open', 'message', 'close'].every((k) => (websocket as Record<string, unknown>)[k] === undefined || typeof (websocket as Record<string, unknown>)[k] === 'function');
     if (!ok) throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'websocket', got: showValue(websocket), expected: 'an object whose accept, open, message and close, where given, are functions' });
-    // A server object (ws's WebSocketServer: its close() would be called as the close handler).
-    if (websocket instanceof EventEmitter) throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'websocket', got: `an instance of ${websocket.constructor.name || 'EventEmitter'}`, expected: SERVER_OBJECT });
+    // A server object (ws's WebSocketServer: its close() would be called as the close handler):
+    // one that takes upgrades itself, or an EventEmitter with no handler but close. An app's own
+    // EventEmitter with handler methods (a chat room) is taken.
+    const own = websocket as Record<string, unknown>;
+    const server = typeof own.handleUpgrade === 'function' || (websocket instanceof EventEmitter && !['accept', 'open', 'message'].some((k) => typeof own[k] === 'function'));
+    if (server) throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'websocket', got: `an instance of ${(own.constructor as { name?: string } | undefined)?.name || 'a server class'}`, expected: SERVER_OBJECT });
   }
   if (upgrade !== undefined && typeof upgrade !== 'function') {
     throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'upgrade', got: showValue(upgrade), expected: 'a function (req, socket, head)' });

@@ -20,9 +20,19 @@ describe('loadApp: the websocket export', () => {
     }
   });
 
-  it('refuses any EventEmitter there (a server object of another library) the same way', async () => {
+  it('refuses an EventEmitter with no handler but close (a server object of another library) the same way', async () => {
     const server = Object.assign(new EventEmitter(), { close: () => undefined });
     await expect(loadApp({ fetch: fetchApp, websocket: server }, process.cwd(), 'test')).rejects.toThrow(/not a server object/);
+  });
+
+  it("takes an EventEmitter of the app's own that has handler methods (a chat room that emits to its subscribers)", async () => {
+    class Room extends EventEmitter {
+      message(): void {}
+      close(): void {}
+    }
+    const room = new Room();
+    const loaded = await loadApp({ fetch: fetchApp, websocket: room }, process.cwd(), 'test');
+    expect(loaded.adapted.websocket).toBe(room);
   });
 
   it('takes an object of handlers, a class instance with handler methods included', async () => {

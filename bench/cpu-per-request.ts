@@ -65,7 +65,7 @@ const TARGETS: Target[] = [
   // The -w 2 row's per-request work, one worker counted (issue 27): node:cluster's own against raw,
   // tspuma's worker against its single mode (the Rack hello, as paired.sh's -w 2 row serves).
   { name: 'raw-w1', baseline: 'raw', cluster: true, worker: true, argv: (port, root = ROOT) => [`${root}dist/bench/raw-cluster.js`, String(port), '1'] },
-  { name: 'rack-w1', baseline: 'rack', cluster: true, worker: true, argv: (port, root) => tspuma(port, 'examples/hello.ts', ['-w', '1'], root) },
+  { name: 'rack-w1', baseline: 'rack', cluster: true, worker: true, argv: (port, root = ROOT) => tspuma(port, 'examples/hello.ts', ['-w', '1', '-C', `${root}bench/callgrind-worker.config.mjs`], root) },
   // Debug mode (issue 27): the listener with -d on a path that never throws, and an app whose every
   // tenth request throws (a 500), without and with -d.
   { name: 'listener-d', baseline: 'listener', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', ['-d', '--inspect=127.0.0.1:0'], root) },

@@ -86,7 +86,7 @@ const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\n
  */
 describe('hardening: a worker outliving its primary', { concurrent: true }, () => {
   it('a worker whose primary is killed finishes its in-flight request, then exits', async ({ onTestFinished }) => {
-    const spawned = run(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.ts']);
+    const spawned = run(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.mjs']);
     beside.add(spawned);
     onTestFinished(async () => {
       beside.delete(spawned);

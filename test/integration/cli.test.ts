@@ -153,6 +153,19 @@ describe('refusing bad input', { concurrent: true }, () => {
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_HANDLER: App .*app\.mjs exports `websocket` as .*; expected an object whose accept, open, message and close, where given, are functions\./);
   });
 
+  it("`tspuma dump` of a file that is not a dump says so without its name or reason read as a secret (review12.6: `/etc/passwd: [redacted] token 'r'`): not JSON, and missing", async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    writeFileSync(join(dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+    const notJson = mine.adopt(run(['dump', join(dir, 'passwd')]));
+    expect(await notJson.exited).toBe(1);
+    expect(notJson.stderr()).toContain(`TSPUMA_ERR_CLI_USAGE: ${join(dir, 'passwd')} is not a tspuma dump: it is not JSON (`);
+    const missing = mine.adopt(run(['dump', join(dir, 'token.json')]));
+    expect(await missing.exited).toBe(1);
+    expect(missing.stderr()).toContain(`TSPUMA_ERR_CLI_USAGE: cannot read the dump file ${join(dir, 'token.json')} (ENOENT: no such file or directory`);
+    expect(notJson.stderr() + missing.stderr()).not.toContain('[redacted]');
+  });
+
   it('lists what it tried when there is no app', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { BIN, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
 import { writeNameTables } from './chunk-names.mjs';
 import { bundleThreads } from './thread-bundles.mjs';
+import { splitChunks } from './chunk-cache.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
@@ -156,7 +157,7 @@ function proxySource(fromFile, to) {
 
 // Old chunks out (a chunk renamed or gone must not linger).
 const walkDirs = (dir) => [dir, ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== 'tsc-entries').flatMap((e) => walkDirs(path.join(dir, e.name)))];
-for (const dir of walkDirs(DIST)) for (const f of readdirSync(dir)) if (/\.chunk\.js(\.map|\.names\.json)?$/.test(f)) rmSync(path.join(dir, f));
+for (const dir of walkDirs(DIST)) for (const f of readdirSync(dir)) if (/\.chunk(\.js(\.map|\.names\.json)?|\.code\.js|-[0-9a-f]{16}-[0-9a-f]{16}-[0-9a-f]{8}\.cache)$/.test(f)) rmSync(path.join(dir, f));
 
 const result = await build({
   entryPoints,
@@ -211,6 +212,10 @@ await writeNameTables(DIST);
 
 // ---- the thread entries, each one file (scripts/thread-bundles.mjs, developer dboot2's) ----
 await bundleThreads(DIST);
+
+// ---- each chunk run with a V8 code cache (scripts/chunk-cache.mjs, server/chunk-run.ts) ----
+// Last: it rewrites each chunk's file into a module that runs the chunk's code, moved beside it.
+await splitChunks(DIST);
 
 if (process.env.REPORT) {
   for (const c of chunks) console.log(`${c.file}: ${members.get(c.name).length} modules, ${bytesOf(c.file)} bytes${c.needs.length ? `; loads with ${c.needs.join(', ')}` : ''}\n  ${members.get(c.name).join(' ')}`);

@@ -14,7 +14,7 @@
 // bench's short-lived server), holding the functions its boot compiled, which the next boot takes
 // first.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
@@ -82,7 +82,9 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
   let from: 'own' | 'build' | 'none' = 'none';
   if (!hooked) {
     for (const [file, kind] of [[ownFile, 'own'], [chunkCacheIn(dir, shellUrl, hash, key), 'build']] as const) {
-      if (file === null) continue;
+      // Looked for first (false too where the folder cannot be read): a read that throws would
+      // pause a -d process at each chunk with no cache yet (review13.7).
+      if (file === null || !existsSync(file)) continue;
       try {
         cachedData = readFileSync(file);
         from = kind;

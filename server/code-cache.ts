@@ -26,8 +26,24 @@ export function ownCacheDir(file: string): string | null {
   }
 }
 
+/**
+ * Debug mode's ownCode (server/shared-names.ts kOwnCode: the same Symbol.for key, since this module
+ * imports none of tspuma's own, chunk-run.ts loading it before any chunk): fn with pausing at
+ * exceptions off, so that a cache write that throws and catches (a read-only install, a full disk)
+ * never pauses a -d process (review13.7); fn() when debug mode is off.
+ */
+export const kOwnCodeHere = Symbol.for('tspuma.diagnostics.ownCode');
+export function quietly<T>(fn: () => T): T {
+  const run = (globalThis as Record<symbol, unknown>)[kOwnCodeHere] as (<U>(f: () => U) => U) | undefined;
+  return run ? run(fn) : fn();
+}
+
 /** `data()` written to `file` whole or not at all (another process may be reading it); its size, 0 where it could not be. */
 export function writeAtomically(file: string, data: () => Buffer): number {
+  return quietly(() => writeWhole(file, data));
+}
+
+function writeWhole(file: string, data: () => Buffer): number {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     const bytes = data();

@@ -47,13 +47,12 @@ export function controlFlags(args: string[], usage: (problem: string) => never):
 }
 
 /**
- * Why a state file could not be read: a missing one says what writes it and when (single mode
- * writes it after its binds answer, so a script that waits for the port can be early), any other
- * failure its reason. The file's name is never followed by `: ` (the error line's redaction would
+ * Why a state file could not be read: a missing one says what writes it and when (a cluster's
+ * primary before it forks, single mode once its binds answer), any other failure its reason. The file's name is never followed by `: ` (the error line's redaction would
  * read a name such as token.state as a secret's key).
  */
 export function stateFileProblem(file: string, err: unknown): string {
-  if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return `there is no state file ${file} (yet): a server started with -S ${file} writes it once it has booted, after its binds answer, and removes it when it stops`;
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return `there is no state file ${file} (yet): a server started with -S ${file} writes it as it boots (in single mode once its binds answer, so a script that waits for the port can be early) and removes it when it stops`;
   return `cannot read the state file ${file} (${(err as Error)?.message ?? String(err)})`;
 }
 

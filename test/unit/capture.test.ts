@@ -1,5 +1,7 @@
 // The Capturer alone, in a file of its own: no other inspector session in this process pauses
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
@@ -103,6 +105,38 @@ describe('Capturer', () => {
     // On the built dist/, as it ships, from this checkout (ws is a dependency; bufferutil is not installed).
     const seen = await underCapture('Upgrades', 'dist/server/upgrade.js', ['const u = new Upgrades(null, { websocket: {} }, null, () => undefined, null);', 'await u.init();', 'out.server = u.wss?.constructor?.name;']);
     expect(seen).toEqual({ server: 'WebSocketServer', pauses: 0, captures: 0 });
+  });
+
+  it("never pauses where a chunk of the build runs with no code cache and its process cannot write one (none yet, node_modules/.cache not a folder): chunk-run's lookups and its write at flush throw and catch (review13.7: 37 pauses at each -d boot of a root-owned install run as nobody)", async () => {
+    // code-cache.ts looks debug mode's ownCode up by its key itself (it imports none of tspuma's modules).
+    expect((await import('../../server/code-cache.js')).kOwnCodeHere).toBe((await import('../../server/shared-names.js')).kOwnCode);
+    const { splitChunk } = (await import(pathToFileURL(join(ROOT, 'scripts/chunk-cache.mjs')).href)) as { splitChunk: (text: string, file: string, runtime: string) => { shell: string; code: string; codeName: string } };
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-chunk-pauses-'));
+    try {
+      mkdirSync(join(dir, 'node_modules'));
+      writeFileSync(join(dir, 'node_modules', '.cache'), 'not a folder');
+      // An ES-module package, as dist/ is (else node's format detection throws and catches first).
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+      const banner = 'import { createRequire as __tspumaCreateRequire } from "node:module"; const __tspumaBuiltin = __tspumaCreateRequire(import.meta.url);';
+      const split = splitChunk(`${banner}\nvar $1 = () => 1;\nexport {\n  $1\n};\n`, 'x.chunk.js', pathToFileURL(join(ROOT, 'dist/server/chunk-run.js')).href);
+      writeFileSync(join(dir, 'x.chunk.js'), split.shell);
+      writeFileSync(join(dir, split.codeName), split.code);
+      const seen = await underCapture('WRITE_AFTER_MS', 'dist/server/chunk-run.js', [
+        `const { $1 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'x.chunk.js')).href)});`,
+        'out.value = $1();',
+        // The flush: the caches this process lacked, written after its boot.
+        'await new Promise((r) => setTimeout(r, WRITE_AFTER_MS + 300));',
+      ]);
+      expect(seen).toEqual({ value: 1, pauses: 0, captures: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("never pauses where a log line's URL has an escape decodeURIComponent refuses (a malformed %, bytes that are not UTF-8): each such request paused a -d process with --log-requests once (review13.8), and the line is redacted as before", async () => {
+    const urls = ['/x?q=100%', '/x?q=%E0%A4%A', '/x?q=%C0%80&token=abc', '/x?password=hunter%202&q=%ZZ', '/x?q=%E2%82%AC&api_key=k%20v'];
+    const seen = await underCapture('urlRedactor', 'dist/diagnostics/redact.js', ['const q = urlRedactor(null);', `out.lines = ${JSON.stringify(urls)}.map((u) => q(u));`]);
+    expect(seen).toEqual({ lines: ['/x?q=100%', '/x?q=%E0%A4%A', '/x?q=%C0%80&token=[redacted]', '/x?password=[redacted]&q=%ZZ', '/x?q=%E2%82%AC&api_key=[redacted]'], pauses: 0, captures: 0 });
   });
 
   it('starts its pause rescuer only once the process can be attached from outside (an inspector opened), not at start; a capture started after that starts it at once', async () => {

@@ -83,7 +83,7 @@ describe('tspuma ctl -S', () => {
     const file = path.join(dir, 'app.state');
     const refused = ctl(['stats', '-S', file]);
     await expect(refused).rejects.toMatchObject({ code: 'TSPUMA_ERR_CLI_USAGE' });
-    await expect(refused).rejects.toThrow(`there is no state file ${file} (yet): a server started with -S ${file} writes it once it has booted, after its binds answer, and removes it when it stops`);
+    await expect(refused).rejects.toThrow(`there is no state file ${file} (yet): a server started with -S ${file} writes it as it boots (in single mode once its binds answer, so a script that waits for the port can be early) and removes it when it stops`);
   });
 
   it('T13: a state file whose server is gone gets the coded unreachable error naming the dead pid, not a raw connect line', async () => {

@@ -5,9 +5,9 @@
 // in place to names of the same length, so every line and column stays where the chunk's source
 // map says; its last statement, `export { ... }`, becomes `return { ... }`. The module keeps the
 // imports, hands their values to runChunk and exports what the code returns; its source map comment
-// makes node map the code's frames (same URL) through the chunk's map. Also writes each chunk's
-// top-level cache for the node and flags the build runs with, and clears stale caches a boot wrote
-// to node_modules/.cache/tspuma.
+// makes node map the code's frames (same URL) through the chunk's map. Also clears the caches boots
+// wrote to node_modules/.cache/tspuma for earlier builds' chunks. It writes no cache itself: a
+// boot writes one holding what it compiled (server/chunk-run.ts).
 //
 //   node scripts/chunk-cache.mjs [DIST]
 import { createHash } from 'node:crypto';
@@ -107,10 +107,8 @@ export async function splitChunks(dist) {
   const manifest = JSON.parse(readFileSync(path.join(dist, 'chunks.json'), 'utf8'));
   const runtime = path.join(dist, 'server', 'chunk-run.js');
   if (!existsSync(runtime)) throw new Error(`${runtime} is missing (tsc builds it from server/chunk-run.ts)`);
-  const { codeCacheKey, writeAtomically } = await import(pathToFileURL(path.join(dist, 'server', 'code-cache.js')).href);
-  const { chunkCacheIn, wrapChunkCode, META: rtMeta, IMPORT: rtImport } = await import(pathToFileURL(runtime).href);
+  const { wrapChunkCode, META: rtMeta, IMPORT: rtImport } = await import(pathToFileURL(runtime).href);
   if (rtMeta !== META || rtImport !== IMPORT) throw new Error('scripts/chunk-cache.mjs and server/chunk-run.ts disagree on the renamed names');
-  const key = codeCacheKey();
   const graph = new Map();
   const out = [];
   for (const rel of Object.keys(manifest.chunks)) {
@@ -126,10 +124,11 @@ export async function splitChunks(dist) {
   for (const o of out) {
     writeFileSync(path.join(path.dirname(o.file), o.codeName), o.code);
     writeFileSync(o.file, o.shell);
-    // As runChunk compiles it: a syntax error fails the build, and its top level is cached.
-    const script = new Script(wrapChunkCode(o.names, o.code), { filename: pathToFileURL(o.file).href });
+    // As runChunk compiles it: a syntax error fails the build. No cache is left beside the chunk:
+    // V8 keeps the file name a cache was made under, so one made here would serve this checkout
+    // alone (a cache's name holds the chunk's URL), and an installed package would ship it dead.
+    new Script(wrapChunkCode(o.names, o.code), { filename: pathToFileURL(o.file).href });
     for (const f of readdirSync(path.dirname(o.file))) if (f.startsWith(`${path.basename(o.file, '.js')}-`) && f.endsWith('.cache')) rmSync(path.join(path.dirname(o.file), f));
-    writeAtomically(chunkCacheIn(path.dirname(o.file), pathToFileURL(o.file).href, o.hash, key), () => script.createCachedData());
   }
   // What boots wrote for chunks of earlier builds.
   const own = path.join(dist, '..', 'node_modules', '.cache', 'tspuma');

@@ -4,7 +4,7 @@
 // --expose-gc: N25), and reading a refused one costs more than none, so a cache's file is named
 // by what voids it.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -46,9 +46,11 @@ export function writeAtomically(file: string, data: () => Buffer): number {
 function writeWhole(file: string, data: () => Buffer): number {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
+    // The folder first: where it cannot be written (a read-only install), nothing is serialized.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    accessSync(dirname(file), constants.W_OK);
     const bytes = data();
     if (bytes.length === 0) return 0;
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(tmp, bytes, { mode: 0o644 });
     renameSync(tmp, file);
     return bytes.length;

@@ -134,3 +134,18 @@ describe('a chunk\'s cache and the chunk\'s place', () => {
     expect(run.stack).toBe(`at thrower (${pathToFileURL(join(to.dir, 'test.chunk.js')).href}:5:9)`);
   });
 });
+
+describe('the build\'s chunks', () => {
+  it('leave no code cache in dist/ (V8 names a cached script by where it was made: an installed package would ship it dead) and each has its code beside it', () => {
+    const manifest = JSON.parse(readFileSync(`${ROOT}dist/chunks.json`, 'utf8')) as { chunks: Record<string, unknown> };
+    const files = Object.keys(manifest.chunks);
+    expect(files.length).toBeGreaterThan(5);
+    for (const rel of files) {
+      const shell = readFileSync(`${ROOT}dist/${rel}`, 'utf8');
+      expect(shell, rel).toContain('$tspumaRunChunk(import.meta.url');
+      expect(existsSync(`${ROOT}dist/${rel.replace(/\.js$/, '.code.js')}`), rel).toBe(true);
+    }
+    const left = ['server', 'server/cluster', 'server/cli', 'diagnostics', 'inspector'].flatMap((d) => readdirSync(`${ROOT}dist/${d}`).filter((f) => f.endsWith('.cache')).map((f) => `${d}/${f}`));
+    expect(left).toEqual([]);
+  });
+});

@@ -492,6 +492,18 @@ export function peerAddressKnown(socket: Socket): boolean {
   return (socket as { _peername?: unknown })._peername !== undefined;
 }
 
+/**
+ * The peer address node:net has read for this socket (what `socket.remoteAddress` gives), or
+ * undefined before its first read. node's getter goes through `_getpeername()`, which reads
+ * `this._handle` twice, itself a getter over a symbol that every kind of socket in a process
+ * goes through: in a server process a megamorphic keyed load, 473 of the 580 instructions a read
+ * cost the Rack env of every keep-alive request (bench/README.md, session 18, perf16).
+ * replacePeer keeps `_peername` the peer it names. Pinned by node-http.test.ts.
+ */
+export function knownPeerAddress(socket: Socket): string | undefined {
+  return (socket as { _peername?: { address?: string } })._peername?.address;
+}
+
 // ---- Request bodies ----
 
 export type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;
@@ -664,6 +676,8 @@ export function holdConnections(server: net.Server, hold: (socket: Socket, relea
  * own property shadows, and node:http's req.socket is the same object.
  */
 export function replacePeer(socket: Socket, peer: { address: string; port: number; family: string }): void {
+  // What node's getters return once read, for a reader of node's cache (knownPeerAddress).
+  (socket as { _peername?: unknown })._peername = { address: peer.address, port: peer.port, family: peer.family };
   Object.defineProperties(socket, {
     remoteAddress: { value: peer.address, configurable: true },
     remotePort: { value: peer.port, configurable: true },

@@ -24,6 +24,7 @@ import {
   keepsAlive,
   markConsumed,
   peerAddressKnown,
+  knownPeerAddress,
   presetContentLength,
   readCounterOf,
   replacePeer,
@@ -153,14 +154,30 @@ describe('node:http internals used by node-http.ts', () => {
     const seen: string[] = [];
     const port = await serve(
       (req, res) => {
-        seen.push(`${req.socket.remoteAddress} ${req.socket.remotePort} ${req.socket.remoteFamily}`);
+        seen.push(`${req.socket.remoteAddress} ${req.socket.remotePort} ${req.socket.remoteFamily}`, `known ${knownPeerAddress(req.socket)}`);
         res.end('ok');
       },
       {},
-      (server) => server.on('connection', (socket: net.Socket) => replacePeer(socket, { address: '203.0.113.7', port: 4242, family: 'IPv4' })),
+      (server) =>
+        server.on('connection', (socket: net.Socket) => {
+          void socket.remoteAddress; // as proxy-protocol.ts reads the real peer first
+          replacePeer(socket, { address: '203.0.113.7', port: 4242, family: 'IPv4' });
+        }),
     );
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
-    expect(seen).toEqual(['203.0.113.7 4242 IPv4']);
+    expect(seen).toEqual(['203.0.113.7 4242 IPv4', 'known 203.0.113.7']);
+  });
+
+  it("gives node's cached peer address (knownPeerAddress) as remoteAddress gives it once read, and nothing before", async () => {
+    const seen: (string | undefined)[] = [];
+    const port = await serve((req, res) => {
+      seen.push(knownPeerAddress(req.socket));
+      seen.push(req.socket.remoteAddress);
+      seen.push(knownPeerAddress(req.socket));
+      res.end('ok');
+    });
+    await rawRequest(port, CLOSE);
+    expect(seen).toEqual([undefined, '127.0.0.1', '127.0.0.1']);
   });
 
   it('calls writeHead for an implicit head (setHeader then write), so the event-stream check sees every head', async () => {

@@ -49,8 +49,10 @@ export const CHUNKS = [
   // --inspect (and -d) in single mode and a worker: discovery's setup and the inspector's opening,
   // alone (16 KB). With the rest they were 194 KB and the control chunk: 40 ms of a -d boot's main thread.
   { name: 'inspector', file: 'inspector/inspector.chunk.js', roots: ['inspector/setup.js', 'inspector/open.js'], needs: ['boot'] },
-  // The probe engine (--control-url), the clients of `tspuma inspect` and the cluster primary's DevTools.
-  { name: 'inspector-more', file: 'inspector/more.chunk.js', roots: ['inspector/remote.js', 'inspector/primary-devtools.js', 'inspector/probes.js'], needs: ['app-calls', 'control', 'inspector'] },
+  // The clients of `tspuma inspect` and the cluster primary's DevTools (live stacks, autopsies).
+  { name: 'inspector-more', file: 'inspector/more.chunk.js', roots: ['inspector/remote.js', 'inspector/primary-devtools.js'], needs: ['app-calls', 'inspector'] },
+  // The probe engine (--control-url): a serving process's; a -d primary never runs it (148 KB).
+  { name: 'probes', file: 'inspector/probes.chunk.js', roots: ['inspector/probes.js'], needs: ['app-calls', 'control', 'inspector'] },
   // A folder's modules that another folder's chunk uses (rendering a dump from the bin; the pause rescuer from capture.ts).
   { name: 'diagnostics-shared', file: 'diagnostics/shared.chunk.js', roots: [], needs: ['common', 'redact'] },
   { name: 'inspector-shared', file: 'inspector/shared.chunk.js', roots: [], needs: ['boot'] },

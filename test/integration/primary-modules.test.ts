@@ -228,6 +228,23 @@ describe('what a -d single-mode boot reads', () => {
     expect(modules.filter((m) => unused.includes(m)), 'modules').toEqual([]);
     expect(chunksOf(s.proc.pid!).filter((c) => unused.map(chunkOf).includes(c)), 'chunks').toEqual([]);
   }, 30_000 * SLOWNESS);
+
+  // Probes run in the workers (probe-host.ts); the primary's DevTools need remote.ts, not the probe engine.
+  it('a -d cluster primary without --control-url: discovery lists its worker, and neither the probe engine\'s chunk nor the control app\'s is read', async () => {
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-w', '1', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');
+    const list = s.lines().map((l) => /^\* Inspector discovery: (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
+    const ids = await waitFor(async () => {
+      const targets = ((await (await fetch(list!)).json()) as { id: string }[]).map((t) => t.id);
+      return targets.includes('tspuma-worker-0') ? targets : null;
+    }, 'worker 0 in the list');
+    expect(ids).toEqual(expect.arrayContaining(['tspuma-primary', 'tspuma-worker-0']));
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toEqual(expect.arrayContaining(['inspector/primary-devtools.js', 'inspector/remote.js']));
+    const unused = ['inspector/probes.js', 'server/control.js'];
+    expect(modules.filter((m) => unused.includes(m)), 'modules').toEqual([]);
+    expect(chunksOf(s.proc.pid!).filter((c) => unused.map(chunkOf).includes(c)), 'chunks').toEqual([]);
+  }, 30_000 * SLOWNESS);
 });
 
 describe('the modules a sub-command loads', () => {

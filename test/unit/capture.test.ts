@@ -20,6 +20,29 @@ function sixSites(): (() => never)[] {
   ];
 }
 
+/**
+ * Runs `body` in a node process of its own on the built dist/ (vitest's module runner resolves the
+ * sources' imports itself), with a Capturer started and `name` imported from `module`: what the
+ * body put on `out`, with the Capturer's pauses and captures.
+ */
+async function underCapture(name: string, module: string, body: string[]): Promise<Record<string, unknown>> {
+  const url = (p: string) => JSON.stringify(pathToFileURL(join(ROOT, p)).href);
+  const script = [
+    `const { Capturer } = await import(${url('dist/diagnostics/capture.js')});`,
+    `const { Redactor } = await import(${url('dist/diagnostics/redact.js')});`,
+    `const { ${name} } = await import(${url(module)});`,
+    'const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);',
+    'c.start();',
+    'const out = {};',
+    ...body,
+    'console.log(JSON.stringify({ ...out, pauses: c.stats.pauses, captures: c.stats.captures }));',
+    'c.stop();',
+  ].join('\n');
+  const r = await command(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeoutMs: 60_000 * SLOWNESS });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
 describe('Capturer', () => {
   it('resumes and reports when capture itself fails, and the throw still propagates', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
@@ -72,19 +95,14 @@ describe('Capturer', () => {
 
   it("never pauses where the built server imports tspuma's own copy of @opentelemetry/api (this checkout's devDependency; the app's folder has none): node's resolver throws and catches at a bare specifier, so it is imported by its file URL (tests18.1)", async () => {
     // On the built dist/, as it ships: vitest's module runner resolves the sources' imports itself.
-    const script = [
-      `const { Capturer } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/capture.js')).href)});`,
-      `const { Redactor } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/redact.js')).href)});`,
-      `const { loadOtelApi } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/server/otel.js')).href)});`,
-      'const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);',
-      'c.start();',
-      'const api = await loadOtelApi(`/nonexistent-${process.pid}`);',
-      'console.log(JSON.stringify({ loaded: typeof api?.trace?.getActiveSpan, pauses: c.stats.pauses, captures: c.stats.captures }));',
-      'c.stop();',
-    ].join('\n');
-    const r = await command(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeoutMs: 60_000 * SLOWNESS });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ loaded: 'function', pauses: 0, captures: 0 });
+    const seen = await underCapture('loadOtelApi', 'dist/server/otel.js', ['const api = await loadOtelApi(`/nonexistent-${process.pid}`);', 'out.loaded = typeof api?.trace?.getActiveSpan;']);
+    expect(seen).toEqual({ loaded: 'function', pauses: 0, captures: 0 });
+  });
+
+  it("never pauses where a server whose app exports `websocket` loads ws at bind: neither node's ESM resolver (a bare `import('ws')` throws and catches 'Invalid URL' twice) nor ws's own optional require of bufferutil (review12.5, review12.8)", async () => {
+    // On the built dist/, as it ships, from this checkout (ws is a dependency; bufferutil is not installed).
+    const seen = await underCapture('Upgrades', 'dist/server/upgrade.js', ['const u = new Upgrades(null, { websocket: {} }, null, () => undefined, null);', 'await u.init();', 'out.server = u.wss?.constructor?.name;']);
+    expect(seen).toEqual({ server: 'WebSocketServer', pauses: 0, captures: 0 });
   });
 
   it('starts its pause rescuer only once the process can be attached from outside (an inspector opened), not at start; a capture started after that starts it at once', async () => {

@@ -796,8 +796,8 @@ export class Capturer {
   }
 
   /**
-   * A script of tspuma's own (a chunk of dist/) read from its file, when the file's text has the
-   * length V8 reported for the script (a loader that changed it gives another length); else null.
+   * A script of tspuma's own (a chunk of dist/): the text server/chunk-run.ts compiled under its
+   * URL, else its file's, when that text has the length V8 reported for the script (a loader that changed it gives another length); else null.
    * Through the protocol a 230 KB chunk's source cost ~20 ms of CPU at load 17, at every -d boot
    * (the listen snapshot's frames are tspuma's: the async-arrow check reads their script); the file
    * ~0.3 ms.
@@ -805,6 +805,9 @@ export class Capturer {
   private ownFileSource(scriptId: string): string | null {
     const info = this.scripts.get(scriptId);
     if (info?.length === undefined) return null;
+    // A chunk run from its code file under its shell's URL (server/chunk-run.ts): the text it ran.
+    const ran = (globalThis as Record<symbol, Map<string, string> | undefined>)[Symbol.for('tspuma.chunkSources')]?.get(info.url);
+    if (ran !== undefined) return ran.length === info.length ? ran : null;
     try {
       const text = readFileSync(new URL(info.url), 'utf8');
       return text.length === info.length ? text : null;

@@ -26,6 +26,9 @@ import { codeCacheKey, ownCacheDir, writeAtomically } from './code-cache.js';
  */
 export const CHUNK_SOURCE_HOOK = Symbol.for('tspuma.chunkSource');
 
+/** globalThis key of the map of each chunk's shell URL to the text compiled under it (read by diagnostics/capture.ts). */
+export const CHUNK_SOURCES = Symbol.for('tspuma.chunkSources');
+
 /** How long after a process's first chunk the caches it lacked are written: its boot, done. */
 export const WRITE_AFTER_MS = 1500;
 
@@ -94,7 +97,11 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
       }
     }
   }
-  const script = new Script(wrapChunkCode(names, source), { filename: shellUrl, ...(cachedData ? { cachedData } : {}) });
+  const text = wrapChunkCode(names, source);
+  // The text V8 runs under the shell's URL, for a -d capture's reads of tspuma's own sources
+  // (diagnostics/capture.ts ownFileSource: the shell file is not it; the protocol's copy costs ~20 ms).
+  ((globalThis as Record<symbol, Map<string, string> | undefined>)[CHUNK_SOURCES] ??= new Map()).set(shellUrl, text);
+  const script = new Script(text, { filename: shellUrl, ...(cachedData ? { cachedData } : {}) });
   const refused = cachedData !== undefined && script.cachedDataRejected === true;
   chunkCaches.set(shell, hooked ? 'hooked' : refused ? 'refused' : from);
   if (!hooked && ownFile !== null && (from !== 'own' || refused)) later(script, ownFile);

@@ -18,7 +18,7 @@ function ticks(pid: number): number {
   }
 }
 
-function children(pid: number): number[] {
+export function children(pid: number): number[] {
   const out: number[] = [];
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {

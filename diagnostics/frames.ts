@@ -66,6 +66,8 @@ export interface CapturedFrame extends Original {
 export interface ScriptInfo {
   url: string;
   sourceMapURL?: string;
+  /** The source's length as V8 reported it (UTF-16 units), where known: a file's text is its source only at that length. */
+  length?: number;
 }
 
 export interface ReadOptions {

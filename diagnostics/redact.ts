@@ -274,12 +274,28 @@ export function forgetSecrets(): void {
 /** Longest string the value rules read; the rest of a longer one is dropped, not shown. */
 export const MAX_SCANNED = 64 * 1024;
 
+/** A run of percent escapes, decoded as one UTF-8 sequence. */
+const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * decodeURIComponent (with `+` as a space), or `s` as given where it would throw: a `%` without
+ * two hex digits, escapes that are not UTF-8. Found without its throw: every log line's URL goes
+ * through here, and a caught throw paused a -d process once a request whose URL had such an
+ * escape (`?q=100%`: review13.8).
+ */
 function decoded(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return s;
-  }
+  const spaced = s.replace(/\+/g, ' ');
+  if (!spaced.includes('%')) return spaced;
+  if (/%(?![0-9A-Fa-f]{2})/.test(spaced)) return s;
+  let utf8 = true;
+  const out = spaced.replace(ESCAPES, (run) => {
+    const bytes = Buffer.from(run.replace(/%/g, ''), 'hex');
+    const text = bytes.toString('utf8');
+    // Not UTF-8 (a stray byte, an overlong form, a surrogate): node put U+FFFD in its place.
+    if (!Buffer.from(text, 'utf8').equals(bytes)) utf8 = false;
+    return text;
+  });
+  return utf8 ? out : s;
 }
 
 /** A name's last segment in lower case (`authTagLength` → `length`), when it has two or more. */

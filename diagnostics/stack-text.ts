@@ -11,18 +11,42 @@ export function stackFrames(err: unknown, cap: number): DumpFrame[] {
   if (typeof stack !== 'string') return [];
   const frames: DumpFrame[] = [];
   for (const line of stack.split('\n').slice(1)) {
-    const m = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(line);
-    if (!m) continue;
-    // Stacks of tsx-loaded .ts code are already mapped by node; compiled .js is mapped here.
-    const mapped = /\.[cm]?tsx?$/.test(m[2]!);
-    const where = mapped ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) } : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
-    // A bundled chunk's line: the function as its source names it (`Listener2.listen` -> `Listener.listen`).
-    const renames = mapped || m[1] === undefined ? null : renamesOf(m[2]!);
-    const fn = m[1] === undefined ? '(anonymous)' : renames ? renameIdentifiers(m[1], renames) : m[1];
-    frames.push({ function: fn, ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) });
+    const read = readLine(line);
+    if (!read) continue;
+    frames.push(read.frame);
     if (frames.length >= cap) break;
   }
   return frames;
+}
+
+/**
+ * A stack text with each frame line that names a compiled file's position (tspuma's built chunks,
+ * a package's .js with a map) told by its source's file, line and function name, as stackFrames
+ * reads them; the message and any other line (`at async Promise.all (index 0)`) as they were.
+ */
+export function mappedStackText(stack: string): string {
+  return stack
+    .split('\n')
+    .map((line, i) => {
+      const read = i === 0 ? null : readLine(line);
+      if (!read) return line;
+      const { frame: f, named } = read;
+      return named ? `    at ${f.function} (${f.file}:${f.line}:${f.column})` : `    at ${f.file}:${f.line}:${f.column}`;
+    })
+    .join('\n');
+}
+
+/** One `    at fn (file:line:col)` line of a stack text as a frame, mapped to its source (`named`: the line names a function); null for any other line. */
+function readLine(line: string): { frame: DumpFrame; named: boolean } | null {
+  const m = /^\s*at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(line);
+  if (!m) return null;
+  // Stacks of tsx-loaded .ts code are already mapped by node; compiled .js is mapped here.
+  const mapped = /\.[cm]?tsx?$/.test(m[2]!);
+  const where = mapped ? { file: display(m[2]!.replace(/^file:\/\//, '')), line: Number(m[3]), column: Number(m[4]) } : original(m[2]!, Number(m[3]) - 1, Number(m[4]) - 1);
+  // A bundled chunk's line: the function as its source names it (`Listener2.listen` -> `Listener.listen`).
+  const renames = mapped || m[1] === undefined ? null : renamesOf(m[2]!);
+  const fn = m[1] === undefined ? '(anonymous)' : renames ? renameIdentifiers(m[1], renames) : m[1];
+  return { frame: { function: fn, ...where, receiver: 'undefined', locals: {}, ...(isLibrary(where.file) ? { library: true as const } : {}) }, named: m[1] !== undefined };
 }
 
 /** node internals and installed packages (tspuma itself is not one, wherever it is installed): never the culprit. */

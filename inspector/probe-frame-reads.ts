@@ -6,6 +6,7 @@ import { readdirSync, type Dirent } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { findSourceMap } from 'node:module';
 import type { CallFrame, PropertyDescriptor, RemoteObject } from '../diagnostics/frames.js';
+import { renameIdentifiers, renamesOf } from '../diagnostics/name-tables.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import { memberChains, requestRoot, urlRoot } from '../server/probe-spec.js';
 
@@ -163,7 +164,7 @@ export class FrameReads {
       if (!outer || !holds(outer, inner) || !this.scopeNames(f).includes(missing)) continue;
       const r = this.evaluate(f.callFrameId, expr);
       if (r.exceptionDetails) return null;
-      return { result: r.result, frame: `#${i} ${f.functionName || '(anonymous)'}` };
+      return { result: r.result, frame: `#${i} ${sourceName(f) || '(anonymous)'}` };
     }
     return null;
   }
@@ -242,6 +243,16 @@ type Place = { scriptId: string; lineNumber: number; columnNumber: number };
 function rangeOf(frame: CallFrame): { start: Place; end: Place } | null {
   const local = frame.scopeChain.find((s) => s.type === 'local' && s.startLocation && s.endLocation);
   return local ? { start: local.startLocation!, end: local.endLocation! } : null;
+}
+
+/**
+ * A paused frame's function as its source names it: V8 names it as the script does, and a bundled
+ * chunk's script has esbuild's renames (`RequestLifecycle2.invoke2`), read back through the chunk's
+ * name table as a dump does (diagnostics/name-tables.ts; names1.1). '' for an anonymous function.
+ */
+export function sourceName(frame: Pick<CallFrame, 'functionName' | 'url'>): string {
+  const renames = frame.functionName && frame.url ? renamesOf(frame.url) : null;
+  return renames ? renameIdentifiers(frame.functionName, renames) : frame.functionName;
 }
 
 /** Whether range `outer` holds range `inner` (the same script). */

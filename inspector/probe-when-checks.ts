@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { TspumaError } from '../server/errors.js';
 import type { ProbeSpec } from '../server/probe-spec.js';
-import { REQUEST_FRAMES, SIDE_EFFECT, type FrameReads, type PausedFrame } from './probe-frame-reads.js';
+import { REQUEST_FRAMES, SIDE_EFFECT, sourceName, type FrameReads, type PausedFrame } from './probe-frame-reads.js';
 
 /** A condition's error that it throws at every pass at its line (a name not in scope or in its TDZ). */
 const UNREADABLE = /^ReferenceError\b/;
@@ -104,7 +104,7 @@ export class WhenChecks<A extends { spec: ProbeSpec; where: string; whenAt: Map<
     // In scope but in its TDZ: V8's debug-evaluate says "Cannot access 'q' from debugger" (as under -d).
     const unset = /^ReferenceError: Cannot access '([^']+)' (?:from debugger|before initialization)/.exec(message)?.[1];
     const what = remove && owner
-      ? `removed: \`${missing}\` is a name of a function further up the stack (${owner.functionName || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
+      ? `removed: \`${missing}\` is a name of a function further up the stack (${sourceName(owner) || 'anonymous'}), which this function does not use, so V8 keeps no copy of it here; probe a line of that function, or use the name in this one`
       : remove && unset !== undefined
       ? `removed: \`${unset}\` is declared on this line or below it and is not set yet when the line starts, so the condition would throw at every pass (V8 takes that as false): probe the line after its declaration`
       : remove

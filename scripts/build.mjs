@@ -27,6 +27,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
 import { writeNameTables } from './chunk-names.mjs';
+import { bundleThreads } from './thread-bundles.mjs';
+import { splitChunks } from './chunk-cache.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
@@ -100,6 +102,8 @@ const plugin = {
       let code = modules.get(p)?.source ?? readFileSync(a.path, 'utf8');
       // This module's own URL, as tsc's output had it.
       code = code.replace(/\bimport\.meta\.url\b/g, `new URL(${JSON.stringify(relFile(file, p))}, import.meta.url).href`);
+      // node's built-in modules taken when the module runs, not when its chunk loads (below).
+      code = lazyBuiltins(code, p);
       // A dynamic import of another chunk's module: that chunk's file, then its getter.
       code = code.replace(/\bimport\((['"])(\.\.?\/[^'"]+\.js)\1\)/g, (m, _q, spec) => {
         const to = rel(p, spec);
@@ -110,6 +114,35 @@ const plugin = {
     });
   },
 };
+
+// A chunk's static imports all run when the chunk loads, whichever of its modules run: a bundle
+// hoists them. So every module's import of a node built-in becomes a require() in the module's own
+// body, run when the module first runs (each module is wrapped, below): a single server no longer
+// loads node:cluster, child_process or worker_threads for the primary's and -d's modules that
+// share its boot chunk. One line stays one line (the source maps' lines hold). The value is the
+// built-in's exports read when the module runs, as an ES import of a built-in reads them when it
+// is first imported.
+const BUILTIN_IMPORT = /^import ([^'";]+) from (['"])(node:[a-z_/]+)\2;$/gm;
+const REQUIRE = '__tspumaBuiltin';
+function lazyBuiltins(code, p) {
+  return code.replace(BUILTIN_IMPORT, (line, clause, _q, spec) => {
+    const m = /^(?:([A-Za-z_$][\w$]*)\s*,?\s*)?(?:\{([^}]*)\}|\*\s+as\s+([A-Za-z_$][\w$]*))?\s*$/.exec(clause.trim());
+    if (m === null) throw new Error(`${p}: an import of ${spec} this build cannot make lazy: ${line}`);
+    const [, def, named, ns] = m;
+    const decls = [];
+    const load = `${REQUIRE}(${JSON.stringify(spec)})`;
+    const whole = def ?? ns;
+    if (whole !== undefined) decls.push(`${whole} = ${load}`);
+    if (named !== undefined) {
+      const fields = named.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+        const [imported, local] = s.split(/\s+as\s+/);
+        return local === undefined ? imported : `${imported}: ${local}`;
+      });
+      decls.push(`{ ${fields.join(', ')} } = ${whole ?? load}`);
+    }
+    return `const ${decls.join(', ')};`;
+  });
+}
 
 function proxySource(fromFile, to) {
   const names = exportNames(modules, to);
@@ -124,7 +157,7 @@ function proxySource(fromFile, to) {
 
 // Old chunks out (a chunk renamed or gone must not linger).
 const walkDirs = (dir) => [dir, ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== 'tsc-entries').flatMap((e) => walkDirs(path.join(dir, e.name)))];
-for (const dir of walkDirs(DIST)) for (const f of readdirSync(dir)) if (/\.chunk\.js(\.map|\.names\.json)?$/.test(f)) rmSync(path.join(dir, f));
+for (const dir of walkDirs(DIST)) for (const f of readdirSync(dir)) if (/\.chunk(\.js(\.map|\.names\.json)?|\.code\.js|-[0-9a-f]{16}-[0-9a-f]{16}-[0-9a-f]{8}\.cache)$/.test(f)) rmSync(path.join(dir, f));
 
 const result = await build({
   entryPoints,
@@ -142,6 +175,8 @@ const result = await build({
   allowOverwrite: true,
   // After the code, so that tsc's source maps (chained) keep their lines.
   footer: { js: MARK },
+  // The require() lazyBuiltins() gives each module for node's built-ins.
+  banner: { js: `import { createRequire as __tspumaCreateRequire } from "node:module"; const ${REQUIRE} = __tspumaCreateRequire(import.meta.url);` },
   plugins: [plugin],
 });
 
@@ -174,6 +209,13 @@ writeFileSync(path.join(DIST, 'chunks.json'), `${JSON.stringify(manifest, null, 
 // it reads every chunk and its map as written above, and throws (failing the build) on a chunk
 // where one generated name would stand for two source names.
 await writeNameTables(DIST);
+
+// ---- the thread entries, each one file (scripts/thread-bundles.mjs, developer dboot2's) ----
+await bundleThreads(DIST);
+
+// ---- each chunk run with a V8 code cache (scripts/chunk-cache.mjs, server/chunk-run.ts) ----
+// Last: it rewrites each chunk's file into a module that runs the chunk's code, moved beside it.
+await splitChunks(DIST);
 
 if (process.env.REPORT) {
   for (const c of chunks) console.log(`${c.file}: ${members.get(c.name).length} modules, ${bytesOf(c.file)} bytes${c.needs.length ? `; loads with ${c.needs.join(', ')}` : ''}\n  ${members.get(c.name).join(' ')}`);

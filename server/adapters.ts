@@ -96,10 +96,21 @@ function writeTypedRack(res: ServerResponse, result: unknown): boolean {
     type = (headers as RackHeaders)[name];
   }
   // A value the general writer would split (Rack's "a\nb"), or change (a number, a list): its own.
-  if (typeof type !== 'string' || type.includes('\n')) return false;
+  if (typeof type !== 'string') return false;
+  if (type !== lastPlainType) {
+    if (type.includes('\n')) return false;
+    lastPlainType = type;
+  }
   writeTyped(res, status, '', type, chunk);
   return true;
 }
+
+/**
+ * The last Content-Type writeTypedRack found to be one line. An app returns the same string
+ * (its literal) on every response, and comparing it with this one is a pointer compare, where
+ * the search for '\n' was V8's StringIndexOf, about 88 instructions a response (perf15.1).
+ */
+let lastPlainType = '';
 
 /** Rack: a synchronous app is answered synchronously (no promise on the hot path). */
 function rackInvoke(app: RackApp): Invoke {

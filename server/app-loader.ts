@@ -1,5 +1,6 @@
 // Loading the app: finds and imports the user's app module (TypeScript through ts-loader.ts, with
 // source maps), picks its export and adapts it (adapters.ts) into one invoke.
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { relative } from 'node:path';
@@ -250,6 +251,10 @@ export async function loadApp(app: unknown, base: string, source: string, watch?
   return { adapted: { ...adapt(exported, kind), ...longLived(mod, exported, where) }, hooks: appHooks(mod, exported, where), file, ...(ownListens.length > 0 ? { ownListens } : {}), ...(stackMapper ? { stackMapper: true as const } : {}) };
 }
 
+/** What a `websocket` export that is a WebSocket server of the app's own is told. */
+const SERVER_OBJECT =
+  "an object of handlers (accept, open, message, close), not a server object (tspuma calls those as handlers); to serve upgrades with a WebSocket server of the app's own, export `upgrade(req, socket, head)` instead: for ws, `wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))` with `new WebSocketServer({ noServer: true })` (docs/websockets.md)";
+
 /**
  * The app's handlers for upgrades: `websocket` and `upgrade`, as named exports of the module or
  * properties of a default-exported object (Bun's `{ fetch, websocket }` shape).
@@ -261,6 +266,12 @@ function longLived(mod: Record<string, unknown>, exported: unknown, where: strin
   if (websocket !== undefined) {
     const ok = websocket !== null && typeof websocket === 'object' && ['accept', 'open', 'message', 'close'].every((k) => (websocket as Record<string, unknown>)[k] === undefined || typeof (websocket as Record<string, unknown>)[k] === 'function');
     if (!ok) throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'websocket', got: showValue(websocket), expected: 'an object whose accept, open, message and close, where given, are functions' });
+    // A server object (ws's WebSocketServer: its close() would be called as the close handler):
+    // one that takes upgrades itself, or an EventEmitter with no handler but close. An app's own
+    // EventEmitter with handler methods (a chat room) is taken.
+    const own = websocket as Record<string, unknown>;
+    const server = typeof own.handleUpgrade === 'function' || (websocket instanceof EventEmitter && !['accept', 'open', 'message'].some((k) => typeof own[k] === 'function'));
+    if (server) throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'websocket', got: `an instance of ${(own.constructor as { name?: string } | undefined)?.name || 'a server class'}`, expected: SERVER_OBJECT });
   }
   if (upgrade !== undefined && typeof upgrade !== 'function') {
     throw new TspumaError('TSPUMA_ERR_APP_HANDLER', { path: where, name: 'upgrade', got: showValue(upgrade), expected: 'a function (req, socket, head)' });

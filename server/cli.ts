@@ -16,10 +16,18 @@ async function dumpCommand(argv: string[]): Promise<number> {
   const { readFileSync } = await import('node:fs');
   const { renderText } = await import('../diagnostics/render.js');
   let dump: import('../diagnostics/model.js').Dump;
+  // The file's name is never followed by `: ` (the redaction of the error line would read a name
+  // such as passwd or token.json as a secret's key and the reason as its value: review12.6).
+  let text: string;
   try {
-    dump = JSON.parse(readFileSync(args[0]!, 'utf8')) as import('../diagnostics/model.js').Dump;
+    text = readFileSync(args[0]!, 'utf8');
   } catch (err) {
-    throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `cannot read dump ${args[0]}: ${(err as Error).message}`, source: 'command line' });
+    throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `cannot read the dump file ${args[0]} (${(err as Error).message})`, source: 'command line' });
+  }
+  try {
+    dump = JSON.parse(text) as import('../diagnostics/model.js').Dump;
+  } catch (err) {
+    throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${args[0]} is not a tspuma dump: it is not JSON (${(err as Error).message})`, source: 'command line' });
   }
   if (dump?.version !== 1 || !Array.isArray(dump.frames)) {
     throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${args[0]} is not a tspuma dump (version 1)`, source: 'command line' });

@@ -37,8 +37,9 @@ const pageRedactor = new Redactor();
  * tspuma's own error response (Puma's default): the message and stack in development and test, nothing elsewhere. The message and
  * stack are redacted like a dump (a message may quote a connection string or a request body):
  * with a dump, its message is the one shown, redacted with the configured names too.
+ * `stackText`: the error's stack with compiled positions mapped to the source (pageStack).
  */
-export function defaultErrorResponse(err: Error, status: number, hideDetails: boolean, env?: RackEnv): Normalized {
+export function defaultErrorResponse(err: Error, status: number, hideDetails: boolean, env?: RackEnv, stackText?: string): Normalized {
   const headers = { 'content-type': 'text/plain; charset=utf-8' };
   // The request id, so a user can quote it and the operator find the log line and the dump.
   const id = env?.['tspuma.request_id'];
@@ -57,11 +58,32 @@ export function defaultErrorResponse(err: Error, status: number, hideDetails: bo
   const frames = reported?.dump?.captured && !reported.repeat ? reported.dump.frames : null;
   const stack = frames
     ? frames.map((f) => `    at ${f.function} (${f.file}:${f.line}:${f.column})`).join('\n')
-    : typeof err.stack === 'string'
-      ? pageRedactor.query(err.stack.split('\n').slice(1).join('\n'))
+    : typeof (stackText ?? err.stack) === 'string'
+      ? pageRedactor.query((stackText ?? err.stack)!.split('\n').slice(1).join('\n'))
       : '';
   const dump = reported?.text;
   return { status, headers, body: `tspuma caught this error: ${oneLine(message)} (${err.name})\n${stack}\n${idLine}${dump ? `\n${dump}\n` : ''}` };
+}
+
+/**
+ * The development page's stack text with each compiled frame told by its source's file, line and
+ * name (tspuma's built chunks: `server/request-lifecycle.ts:324:18`, not `serving.chunk.js:3134`),
+ * as a dump shows them; undefined where the page shows no stack text (details hidden, a status
+ * other than 500, a captured dump's frames instead). Loaded at the first such page: decoding a
+ * chunk's source map then costs tens of milliseconds once, in development only.
+ */
+async function pageStack(err: Error, status: number, hideDetails: boolean, env?: RackEnv): Promise<string | undefined> {
+  if (hideDetails || status !== 500) return undefined;
+  const reported = env?.[DUMP_ENV_KEY] as Partial<Reported> | undefined;
+  if (reported?.dump?.captured && !reported.repeat) return undefined;
+  try {
+    const stack = err.stack;
+    if (typeof stack !== 'string') return undefined;
+    const { mappedStackText } = await import('../diagnostics/stack-text.js');
+    return mappedStackText(stack);
+  } catch {
+    return undefined; // an app's Error.prepareStackTrace that throws: the page shows what it can
+  }
 }
 
 function asError(err: unknown): Error {
@@ -94,7 +116,8 @@ function answering(rack: RackEnv, status: number): { text: string; fields: Recor
 /** The error response the user's lowlevelErrorHandler builds; the default one if there is none, or on its throw, bad shape or timeout. */
 async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
   const err = asError(errIn);
-  if (!ctx.handler) return defaultErrorResponse(err, status, ctx.hideDetails, env);
+  const page = async () => defaultErrorResponse(err, status, ctx.hideDetails, env, await pageStack(err, status, ctx.hideDetails, env));
+  if (!ctx.handler) return page();
   let timer: NodeJS.Timeout | undefined;
   let result: unknown;
   const request = answering(env, status);
@@ -113,11 +136,11 @@ async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv,
     ctx.log.error({ ...(coded !== handlerErr ? { err: handlerErr } : {}), code: coded.code, ...request.fields, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
     // A dump of the handler's own throw (its frames are the innermost cause's); the default answers.
     if (coded !== handlerErr) ctx.diagnostics?.report(coded, { phase: 'hook', context: { handler: 'lowlevelErrorHandler', status } });
-    return defaultErrorResponse(err, status, ctx.hideDetails, env);
+    return page();
   } finally {
     clearTimeout(timer);
   }
-  if (result === undefined || result === null) return defaultErrorResponse(err, status, ctx.hideDetails, env);
+  if (result === undefined || result === null) return page();
   try {
     return normalize(result, EXPECTED_RESULT);
   } catch (shapeErr) {
@@ -125,7 +148,7 @@ async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv,
     const got = isTspumaError(shapeErr, 'TSPUMA_ERR_APP_RESULT') ? String(shapeErr.params.got) : String((shapeErr as Error)?.message ?? shapeErr);
     const coded = refused(`returned ${got}`, `; ${EXPECTED_RESULT}`);
     ctx.log.error({ code: coded.code, ...request.fields, original: pageRedactor.query(err.message) }, pageRedactor.query(coded.message));
-    return defaultErrorResponse(err, status, ctx.hideDetails, env);
+    return page();
   }
 }
 

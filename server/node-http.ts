@@ -1,7 +1,7 @@
 // Every use of node:http's (and node:net's) undocumented fields and every method tspuma replaces
 // on their objects, in one place: the request and response classes node:http is told to build,
 // the event-stream check in writeHead, the response's detachSocket (where node:http hands back a
-// finished response: the server's end of it), the lingering close that replaces a socket's destroySoon,
+// finished response: the server's end of it), the lingering close that replaces a socket's destroySoon (and its end, set at its connection),
 // the request's destroy for an abort the server caused, the response methods dropped once the
 // server answers in the app's place, the request body's push, a server's emit held back for the
 // PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
@@ -192,15 +192,34 @@ export const SERVER_OPTIONS: http.ServerOptions = {
 
 const LINGER_MS = 2000;
 
-type ClosingSocket = Socket & { destroySoon: (this: Socket) => void };
+type ClosingSocket = Socket & { destroySoon: (this: Socket) => void; end: Socket['end'] };
 const plainDestroySoon = (net.Socket.prototype as ClosingSocket).destroySoon;
+const plainEnd = net.Socket.prototype.end as (this: Socket, data?: unknown, encoding?: unknown, cb?: unknown) => Socket;
 
 /**
- * node:http closes a connection after a `Connection: close` response with socket.destroySoon():
- * `close` replaces it on this socket (pass a shared function: no closure per connection).
+ * Socket.end, but a bare end() on a socket whose write side has finished returns at once. node's
+ * would build an ERR_STREAM_ALREADY_FINISHED with its stack (about 20 µs) and drop it, as it does
+ * with every error of an end() without a callback; node:http makes that call when the client's FIN
+ * arrives after our own (socketOnEnd), on every lingering close. With data or a callback, node's.
  */
-export function replaceDestroySoon(socket: Socket, close: (this: Socket) => void): void {
-  (socket as ClosingSocket).destroySoon = close;
+function endUnlessFinished(this: Socket, data?: unknown, encoding?: unknown, cb?: unknown): Socket {
+  if (data === undefined && encoding === undefined && cb === undefined && this.writableFinished) return this;
+  return plainEnd.call(this, data, encoding, cb);
+}
+
+/**
+ * Gives a connection's socket, at its connection and never later, the two methods tspuma replaces
+ * for its whole life: `end` (endUnlessFinished) and, with `close` (pass a shared function: no
+ * closure per connection), `destroySoon`, which node:http calls to close a connection after a
+ * `Connection: close` response. Set at birth, every socket of a server goes through the same
+ * shapes: an own property added later (at its close) gives closing sockets a map of their own, and
+ * from the first reconnection wave on (maxKeepAlive) node's Readable.read and Readable.destroy
+ * meet one map more and go megamorphic for the process (bench/README.md, session 18, fetch11).
+ */
+export function adoptConnection(socket: Socket, close: ((this: Socket) => void) | null): void {
+  const s = socket as ClosingSocket;
+  s.end = endUnlessFinished as Socket['end'];
+  if (close !== null) s.destroySoon = close;
 }
 
 /** node:net's own destroySoon: end, then destroy once the write side has finished. */
@@ -208,27 +227,31 @@ export function destroySoon(socket: Socket): void {
   plainDestroySoon.call(socket);
 }
 
-/**
- * Our FIN is out: node:http calls end() again when the client's FIN arrives, and a second end()
- * builds an ERR_STREAM_ALREADY_FINISHED with its stack, about 20 µs per connection for nothing.
- */
-function alreadyEnded(this: Socket): Socket {
-  return this;
+/** An 'end' listener (one function for every socket): the client's FIN releases a lingering socket. */
+function destroyOnEnd(this: Socket): void {
+  this.destroy();
+}
+
+/** The linger's timer: the client never sent its FIN. */
+function destroyLingering(socket: Socket): void {
+  socket.destroy();
 }
 
 /**
  * Closes lingering: FIN now, then wait for the client's FIN (or LINGER_MS) before releasing the
  * socket, so bytes the client already sent (a request pipelined after our last response) do not
- * turn the close into a reset that loses the response.
+ * turn the close into a reset that loses the response. Listeners that are never removed ('end'
+ * fires once, and the socket is gone after 'close'): a once() would remove its wrapper under
+ * another event name than node's own removals ('close'), and removeListener's keyed load would go
+ * megamorphic for the process at the first such close (findings fetch10.2).
  */
 export function closeLingering(socket: Socket): void {
   if (socket.writable) socket.end();
-  (socket as { end: unknown }).end = alreadyEnded;
   if (socket.destroyed) return;
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  const timer = setTimeout(destroyLingering, LINGER_MS, socket);
   timer.unref();
-  socket.once('end', () => socket.destroy());
-  socket.once('close', () => clearTimeout(timer));
+  socket.on('end', destroyOnEnd);
+  socket.on('close', () => clearTimeout(timer));
 }
 
 /**
@@ -469,6 +492,18 @@ export function peerAddressKnown(socket: Socket): boolean {
   return (socket as { _peername?: unknown })._peername !== undefined;
 }
 
+/**
+ * The peer address node:net has read for this socket (what `socket.remoteAddress` gives), or
+ * undefined before its first read. node's getter goes through `_getpeername()`, which reads
+ * `this._handle` twice, itself a getter over a symbol that every kind of socket in a process
+ * goes through: in a server process a megamorphic keyed load, 473 of the 580 instructions a read
+ * cost the Rack env of every keep-alive request (bench/README.md, session 18, perf16).
+ * replacePeer keeps `_peername` the peer it names. Pinned by node-http.test.ts.
+ */
+export function knownPeerAddress(socket: Socket): string | undefined {
+  return (socket as { _peername?: { address?: string } })._peername?.address;
+}
+
 // ---- Request bodies ----
 
 export type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;
@@ -641,6 +676,8 @@ export function holdConnections(server: net.Server, hold: (socket: Socket, relea
  * own property shadows, and node:http's req.socket is the same object.
  */
 export function replacePeer(socket: Socket, peer: { address: string; port: number; family: string }): void {
+  // What node's getters return once read, for a reader of node's cache (knownPeerAddress).
+  (socket as { _peername?: unknown })._peername = { address: peer.address, port: peer.port, family: peer.family };
   Object.defineProperties(socket, {
     remoteAddress: { value: peer.address, configurable: true },
     remotePort: { value: peer.port, configurable: true },

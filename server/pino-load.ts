@@ -7,37 +7,25 @@
 // build leaves one beside the bundle for its own node and flags, and a process whose key has none
 // compiles without one and writes it to node_modules/.cache/tspuma, where the next boot finds it.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
+import { codeCacheKey, ownCacheDir, writeAtomically } from './code-cache.js';
+
+export { codeCacheKey };
 
 type Pino = typeof import('pino').default;
 
 export const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.url));
 
 /**
- * What a V8 code cache is valid for besides its source: this node (its V8) and the flags it runs
- * with (its command line and NODE_OPTIONS, which set V8's).
+ * The code cache file for `key` in `dir`, for the bundle at `bundled`: V8 keeps the file name a
+ * cache was made under (a script compiled from it is named as that one), so a cache made for
+ * another copy of the bundle (the build's, before an install) would name that copy's path.
  */
-export function codeCacheKey(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string {
-  // A script given with -e/-p (the build's) and its --input-type are not flags.
-  const own = execArgv.filter((a, i) => !['-e', '--eval', '-p', '--print'].includes(a) && !['-e', '--eval', '-p', '--print'].includes(execArgv[i - 1] ?? '') && !a.startsWith('--input-type'));
-  const flags = [...own, ...nodeOptions.split(/\s+/).filter(Boolean)];
-  return createHash('sha256').update(`${process.version}\0${process.arch}\0${flags.join('\0')}`).digest('hex').slice(0, 16);
-}
-
-/** The code cache file for `key` in `dir`. */
-export const codeCacheIn = (dir: string, key: string): string => join(dir, `pino-${key}.cache`);
-
-/** node_modules/.cache/tspuma above the bundle (the compile cache's folder), or null. */
-function ownCacheDir(bundled: string): string | null {
-  for (let d = dirname(bundled); ; d = dirname(d)) {
-    if (existsSync(join(d, 'node_modules'))) return join(d, 'node_modules', '.cache', 'tspuma');
-    if (dirname(d) === d) return null;
-  }
-}
+export const codeCacheIn = (dir: string, key: string, bundled = BUNDLED): string => join(dir, `pino-${key}-${createHash('sha256').update(bundled).digest('hex').slice(0, 8)}.cache`);
 
 /** The bundle compiled as node's CommonJS loader would, with `cachedData` when given. */
 function compile(file: string, cachedData: Buffer | undefined): { script: Script; exports: unknown } {
@@ -81,12 +69,12 @@ export function pinoSource(): PinoSource | null {
  * runs); silent where the folder cannot be written.
  */
 export function loadPinoFrom(bundled: string, cacheDir: string | null, key = codeCacheKey()): { pino: Pino; cache: 'used' | 'refused' | 'none'; file: string | null } {
-  const file = [codeCacheIn(dirname(bundled), key), ...(cacheDir ? [codeCacheIn(cacheDir, key)] : [])].find((f) => existsSync(f)) ?? null;
+  const file = [codeCacheIn(dirname(bundled), key, bundled), ...(cacheDir ? [codeCacheIn(cacheDir, key, bundled)] : [])].find((f) => existsSync(f)) ?? null;
   const cachedData = file === null ? undefined : readCache(file);
   const { script, exports } = compile(bundled, cachedData);
   const cache = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'refused' : 'used';
   if (cache !== 'used' && cacheDir !== null) {
-    const target = codeCacheIn(cacheDir, key);
+    const target = codeCacheIn(cacheDir, key, bundled);
     setTimeout(() => writeAtomically(target, () => script.createCachedData()), 0).unref();
   }
   return { pino: exports as Pino, cache, file };
@@ -103,25 +91,12 @@ export function loadPino(): Pino {
   return pino;
 }
 
-function writeAtomically(file: string, data: () => Buffer): number {
-  try {
-    const bytes = data();
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, bytes, { mode: 0o644 });
-    renameSync(tmp, file); // whole or absent: another process may be reading it
-    return bytes.length;
-  } catch {
-    return 0; // a read-only tree: compiled without a cache, as before
-  }
-}
-
 /**
  * Writes the bundle's code cache for this node and its flags (package.json's build runs it, and
  * leaves it beside the bundle): compiled, evaluated and used for one line first, so the functions
  * a boot runs (a logger's creation, a line's writing) are in it, not only the top level.
  */
-export function writePinoCodeCache(bundled = BUNDLED, cache = codeCacheIn(dirname(bundled), codeCacheKey())): number {
+export function writePinoCodeCache(bundled = BUNDLED, cache = codeCacheIn(dirname(bundled), codeCacheKey(), bundled)): number {
   const { script, exports } = compile(bundled, undefined);
   const pino = exports as Pino;
   const sink = { write: (_line: string) => true };

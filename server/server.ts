@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
-import { closeAfterResponse, replaceDestroySoon, setEventStreamHandler, setResponseDoneHandler, stopAccepting } from './node-http.js';
+import { adoptConnection, closeAfterResponse, setEventStreamHandler, setResponseDoneHandler, stopAccepting } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming } from './admission.js';
 import { TspumaError } from './errors.js';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -191,7 +191,13 @@ export class Server {
     // maxKeepAlive is enforced in RequestLifecycle.onRequest (Puma's way: the last response says close), not by
     // node's maxRequestsPerSocket, which answers requests pipelined past the cap with 503.
     // Under TLS the deadlines track the TLS socket from the end of the handshake (bounded by handshakeTimeout).
-    if (tls) server.on('secureConnection', (socket: TLSSocket) => this.deadlines.add(socket));
+    // Each socket gets what tspuma sets on it at its connection, all at once (node-http.ts
+    // adoptConnection: nothing is added to it later, so every socket keeps one shape).
+    if (tls)
+      server.on('secureConnection', (socket: TLSSocket) => {
+        this.deadlines.add(socket);
+        adoptConnection(socket, null);
+      });
     else
       server.on('connection', (socket: Socket) => {
         this.deadlines.add(socket);
@@ -199,7 +205,7 @@ export class Server {
         // client already sent its next request (clients that ignore the header do), the unread
         // bytes turn the close into a reset. Close lingering instead: FIN, then wait for the
         // client's FIN (or LINGER_MS) before releasing the socket.
-        replaceDestroySoon(socket, closeAfterLastResponse);
+        adoptConnection(socket, closeAfterLastResponse);
       });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.requests.onRequest(req, res));
     // Without a handler node:http answers an upgrade request as a plain request (the app's).

@@ -1,6 +1,7 @@
 // HTTP upgrades, for apps that export `websocket` or `upgrade`: each one leaves the invocation
 // limit for the `upgraded` connection state and goes to ws or to the app's own handler.
 import type http from 'node:http';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -9,6 +10,7 @@ import type { UpgradeHandler, WebSocketHandler } from './app-types.js';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError } from './errors.js';
 import { entryOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
+import { ownCode } from './shared-names.js';
 import { Redactor } from '../diagnostics/redact.js';
 
 /** The URL in a handler's error line and message, with the query rules of request lines. */
@@ -29,10 +31,15 @@ export class Upgrades {
     private readonly diagnostics: DiagnosticsHook | null,
   ) {}
 
-  /** Loads ws only for apps that export `websocket`. */
+  /**
+   * Loads ws only for apps that export `websocket`: required (its CommonJS index, which its ESM
+   * wrapper re-exports) with debug mode's pausing off, since both ways of loading it throw and
+   * catch: node's ESM resolver at a bare `import('ws')` ('Invalid URL', twice), ws itself at its
+   * optional `require('bufferutil')` (review12.5, review12.8).
+   */
   async init(): Promise<void> {
     if (!this.handlers.websocket || this.wss) return;
-    const { WebSocketServer } = await import('ws');
+    const { WebSocketServer } = ownCode(() => createRequire(import.meta.url)('ws') as typeof import('ws'));
     // clientTracking off: the connection deadlines already track every connection.
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false });
   }

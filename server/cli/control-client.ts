@@ -46,6 +46,16 @@ export function controlFlags(args: string[], usage: (problem: string) => never):
   return { flags, rest };
 }
 
+/**
+ * Why a state file could not be read: a missing one says what writes it and when (a cluster's
+ * primary before it forks, single mode once its binds answer), any other failure its reason. The file's name is never followed by `: ` (the error line's redaction would
+ * read a name such as token.state as a secret's key).
+ */
+export function stateFileProblem(file: string, err: unknown): string {
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return `there is no state file ${file} (yet): a server started with -S ${file} writes it as it boots (in single mode once its binds answer, so a script that waits for the port can be early) and removes it when it stops`;
+  return `cannot read the state file ${file} (${(err as Error)?.message ?? String(err)})`;
+}
+
 export function controlTarget(flags: ControlFlags, usage: (problem: string) => never): ControlTarget {
   let { url, token } = flags;
   let state: ControlTarget['state'] = null;
@@ -53,7 +63,7 @@ export function controlTarget(flags: ControlFlags, usage: (problem: string) => n
     try {
       state = JSON.parse(readFileSync(flags.stateFile, 'utf8')) as NonNullable<ControlTarget['state']>;
     } catch (err) {
-      return usage(`cannot read state file ${flags.stateFile}: ${(err as Error).message}`);
+      return usage(stateFileProblem(flags.stateFile, err));
     }
     if (!url && !state.control_url) usage(`the state file ${flags.stateFile} has no control URL: start the server with --control-url (tcp://127.0.0.1:9293 or unix://PATH)`);
     url ??= state.control_url ?? undefined;

@@ -10,6 +10,7 @@ import { resolve, sep } from 'node:path';
 import type { ListEntry } from '../../inspector/discovery.js';
 import type { RemoteTarget } from '../../inspector/remote.js';
 import { TspumaError } from '../errors.js';
+import { stateFileProblem } from './control-client.js';
 import { DEFAULT_INSPECT } from '../option-checks.js';
 
 const COMMANDS = ['list', 'stack', 'profile', 'heap'] as const;
@@ -54,7 +55,7 @@ function readState(file: string): ServerState {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as ServerState;
   } catch (err) {
-    return usage(`cannot read state file ${file}: ${(err as Error).message}`);
+    return usage(stateFileProblem(file, err));
   }
 }
 

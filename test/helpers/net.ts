@@ -1,6 +1,7 @@
 // Test helpers: raw sockets for bytes no well-behaved client sends, and polling with a deadline.
 // No helper picks a port for a child: a child binds port 0 and logs the address it got
 // (test/helpers/cli.ts reads it back).
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
@@ -140,6 +141,23 @@ export function get(url: string, socketPath?: string, timeoutMs = 10_000 * SLOWN
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on('error', reject);
   });
+}
+
+/**
+ * The connections to the listener on 127.0.0.1:`port` that its server has not closed, accepted or still
+ * in its accept queue: the kernel's own list (/proc/net/tcp), states ESTABLISHED, SYN_RECV and
+ * CLOSE_WAIT (the client hung up, the server has not closed its end). A client that writes and
+ * hangs up at once is done long before the server has accepted and served what it sent: 0 says
+ * the server has caught up with every connection it was sent.
+ */
+export function openServerConnections(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let n = 0;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/); // sl local_address rem_address st ...
+    if (f[1] === local && (f[3] === '01' || f[3] === '03' || f[3] === '08')) n++;
+  }
+  return n;
 }
 
 /** Connects, writes `payload` in one write and closes at once (a client that hangs up); resolves once closed. */

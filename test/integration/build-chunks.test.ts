@@ -57,6 +57,23 @@ describe('the built chunks', () => {
     expect(manifest.modules['diagnostics/call-context.js']).toBe('diagnostics/app-calls.chunk.js');
   });
 
+  it('each thread entry is one file in its own place: it imports none of tspuma\'s files, and its source map names the .ts files of every module it holds', async () => {
+    const { THREADS } = (await import(pathToFileURL(`${ROOT}scripts/chunk-plan.mjs`).href)) as { THREADS: string[] };
+    expect(THREADS).toEqual(expect.arrayContaining(['inspector/discovery-thread.js', 'server/side-thread-entry.js', 'inspector/pause-rescue-thread.js']));
+    for (const p of THREADS) {
+      const code = readFileSync(`${ROOT}dist/${p}`, 'utf8');
+      // Static imports, re-exports and import() of a relative file: a module the thread's loader would read.
+      expect([...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)(["'])(\.\.?\/[^"']+)\1/g)].map((m) => m[2]), p).toEqual([]);
+      const map = JSON.parse(readFileSync(`${ROOT}dist/${p}.map`, 'utf8')) as { sources: string[] };
+      const sources = map.sources.map((s) => new URL(s, pathToFileURL(`${ROOT}dist/${p}`)).pathname);
+      expect(sources, p).toContain(`${ROOT}${p.replace(/\.js$/, '.ts')}`);
+      expect(sources.filter((s) => !s.endsWith('.ts') || !s.startsWith(ROOT) || s.includes('/dist/')), p).toEqual([]);
+    }
+    // The discovery thread holds its modules: bridge, discovery, the duties it serves.
+    const discovery = JSON.parse(readFileSync(`${ROOT}dist/inspector/discovery-thread.js.map`, 'utf8')) as { sources: string[] };
+    expect(discovery.sources.map((s) => s.replace(/^(\.\.\/)+/, ''))).toEqual(expect.arrayContaining(['inspector/bridge.ts', 'inspector/discovery.ts', 'server/side-thread-duties.ts']));
+  });
+
   it('a plan that breaks a rule fails, naming the module, its import and the chunks', async () => {
     const { readGraph, planChunks } = await loadPlan();
     // The built plan passes.

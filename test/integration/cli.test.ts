@@ -153,6 +153,19 @@ describe('refusing bad input', { concurrent: true }, () => {
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_HANDLER: App .*app\.mjs exports `websocket` as .*; expected an object whose accept, open, message and close, where given, are functions\./);
   });
 
+  it("`tspuma dump` of a file that is not a dump says so without its name or reason read as a secret (review12.6: `/etc/passwd: [redacted] token 'r'`): not JSON, and missing", async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    writeFileSync(join(dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+    const notJson = mine.adopt(run(['dump', join(dir, 'passwd')]));
+    expect(await notJson.exited).toBe(1);
+    expect(notJson.stderr()).toContain(`TSPUMA_ERR_CLI_USAGE: ${join(dir, 'passwd')} is not a tspuma dump: it is not JSON (`);
+    const missing = mine.adopt(run(['dump', join(dir, 'token.json')]));
+    expect(await missing.exited).toBe(1);
+    expect(missing.stderr()).toContain(`TSPUMA_ERR_CLI_USAGE: cannot read the dump file ${join(dir, 'token.json')} (ENOENT: no such file or directory`);
+    expect(notJson.stderr() + missing.stderr()).not.toContain('[redacted]');
+  });
+
   it('lists what it tried when there is no app', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
@@ -181,7 +194,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 describe('graceful stop', { concurrent: true }, () => {
   it('lets 50 slow in-flight requests finish after SIGTERM, then exits 0', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const s = mine.adopt(await boot(['-b', LOCAL, 'test/fixtures/slow.ts']));
+    const s = mine.adopt(await boot(['-b', LOCAL, 'test/fixtures/slow.mjs']));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
     const get = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -208,7 +221,7 @@ describe('graceful stop', { concurrent: true }, () => {
     const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { forceShutdownAfter: 0.5 };\n`);
-    const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.ts']));
+    const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.mjs']));
     const pending = fetch(`${s.url}/slow?ms=20000`);
     await waitFor(async () => (await (await fetch(`${s.url}/inflight`)).text()) === '1', 'the request in flight');
     s.proc.kill('SIGTERM');

@@ -29,4 +29,12 @@ describe('error details in responses', () => {
     expect(body).toContain('tspuma caught this error: user 42 not found after 3 attempts (7) (Error)');
     expect(body).toContain('tspuma dump #1 [app] Error: user 42 not found');
   });
+
+  it("development without -d: the page's stack names tspuma's frames by their .ts lines and names as written, as a dump does, not the built chunk's (session 17 saw `dist/server/serving.chunk.js:1378`)", async () => {
+    const s = await boot(['--inspect=off', '-b', 'tcp://127.0.0.1:0', DEBUG_APP]);
+    const body = await (await fetch(`${s.url}/sync`)).text();
+    expect(body).toMatch(/^tspuma caught this error: user 42 not found after 3 attempts \(7\) \(Error\)\n    at loadUser \(test\/fixtures\/debug-app\.ts:5:9\)\n/);
+    expect(body).toMatch(/^    at RequestLifecycle\.invoke \(server\/request-lifecycle\.ts:\d+:\d+\)$/m);
+    expect(body).not.toMatch(/\.js:\d+:\d+\)?$/m);
+  });
 });

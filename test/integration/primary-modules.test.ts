@@ -213,6 +213,40 @@ describe('the modules a single-mode .ts boot loads after its app', () => {
   }, 30_000 * SLOWNESS);
 });
 
+describe('what a -d single-mode boot reads', () => {
+  // The inspector's setup and opening are a chunk of their own: the probe engine, the clients of
+  // `tspuma inspect` and the primary's DevTools (with the control app they need) were read by
+  // every -d boot with them, about 40 ms of its main thread's CPU (bench/README, session 18 dboot2).
+  it('with -d and no --control-url: discovery is served, and neither the probe engine\'s chunk nor the control app\'s is read; their modules do not run', async () => {
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const list = s.lines().map((l) => /^\* Inspector discovery: (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
+    expect(list, s.stdout()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/json\/list$/);
+    expect(((await (await fetch(list!)).json()) as { id: string }[]).map((t) => t.id)).toEqual(['tspuma-single']);
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/open.js', 'diagnostics/capture.js']));
+    const unused = ['inspector/probes.js', 'inspector/remote.js', 'inspector/primary-devtools.js', 'server/control.js', 'server/cluster/probe-registry.js'];
+    expect(modules.filter((m) => unused.includes(m)), 'modules').toEqual([]);
+    expect(chunksOf(s.proc.pid!).filter((c) => unused.map(chunkOf).includes(c)), 'chunks').toEqual([]);
+  }, 30_000 * SLOWNESS);
+
+  // Probes run in the workers (probe-host.ts); the primary's DevTools need remote.ts, not the probe engine.
+  it('a -d cluster primary without --control-url: discovery lists its worker, and neither the probe engine\'s chunk nor the control app\'s is read', async () => {
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-w', '1', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');
+    const list = s.lines().map((l) => /^\* Inspector discovery: (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
+    const ids = await waitFor(async () => {
+      const targets = ((await (await fetch(list!)).json()) as { id: string }[]).map((t) => t.id);
+      return targets.includes('tspuma-worker-0') ? targets : null;
+    }, 'worker 0 in the list');
+    expect(ids).toEqual(expect.arrayContaining(['tspuma-primary', 'tspuma-worker-0']));
+    const modules = loadedBy(s.proc.pid!);
+    expect(modules).toEqual(expect.arrayContaining(['inspector/primary-devtools.js', 'inspector/remote.js']));
+    const unused = ['inspector/probes.js', 'server/control.js'];
+    expect(modules.filter((m) => unused.includes(m)), 'modules').toEqual([]);
+    expect(chunksOf(s.proc.pid!).filter((c) => unused.map(chunkOf).includes(c)), 'chunks').toEqual([]);
+  }, 30_000 * SLOWNESS);
+});
+
 describe('the modules a sub-command loads', () => {
   // (inspect reads the config file for its address: options and config-file are its own.)
   it('`tspuma ctl|probe --help` load the bin and their own modules: none of the server\'s (options, logger, systemd, debug mode)', async () => {

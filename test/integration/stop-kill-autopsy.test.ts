@@ -20,10 +20,17 @@ const APP = join(ROOT, 'test/fixtures/spin-app.ts');
 /** workerShutdownTimeout, which each test waits out once (it was 3 s: 6 s of the file's wall for nothing; two check-ins still fall within it). */
 const STOP_S = 1;
 
-/** workerAutopsyTimeout 10 s: a bound, not a wait (the autopsy of a worker napping in its loop takes well under 1 s), wide for a loaded machine. */
+/**
+ * workerAutopsyTimeout 10 s, scaled by the load as every bound of the suite is (inspector.test
+ * scales its 2 s so): a bound, not a wait (the autopsy of a worker napping in its loop takes well
+ * under 1 s on a quiet machine). Unscaled, 3 of the file's 4 cases failed at a load of 34 (the
+ * primary's line: 'did not pause within 10000 ms … killed without an autopsy'); by hand at a load
+ * of 47-53 an autopsy took 18.5 and 29.9 s of wall for about 0.55 s of the primary's CPU.
+ */
+const AUTOPSY_S = 10 * SLOWNESS;
 async function spinningCluster(files: Owned, args: string[]) {
   const dir = files.tempDir();
-  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: 10 };\n`);
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: ${AUTOPSY_S} };\n`);
   const s = files.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }));
   // Its loop naps 2 ms a turn: as stuck (it never reads the stop message), without burning a core.
   const req = request(`${s.url}/spin?seconds=120&nap=2`, { headers: { connection: 'close' } }, (res) => res.resume());
@@ -103,7 +110,7 @@ describe('an autopsy taken without -d (--inspect only)', () => {
         '',
       ].join('\n'),
     );
-    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: 10 };\n`);
+    writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerTimeout: 120, workerShutdownTimeout: ${STOP_S}, drainDelay: 0, workerAutopsyTimeout: ${AUTOPSY_S} };\n`);
     const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0', join(dir, 'hot.mjs')], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }));
     const req = request(`${s.url}/?ms=120000`, { headers: { connection: 'close' } }, (res) => res.resume());
     req.on('error', () => undefined); // the spinning worker is killed

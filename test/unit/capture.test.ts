@@ -1,5 +1,7 @@
 // The Capturer alone, in a file of its own: no other inspector session in this process pauses
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
@@ -18,6 +20,29 @@ function sixSites(): (() => never)[] {
     () => { throw new Error('site 5'); },
     () => { throw new Error('site 6'); },
   ];
+}
+
+/**
+ * Runs `body` in a node process of its own on the built dist/ (vitest's module runner resolves the
+ * sources' imports itself), with a Capturer started and `name` imported from `module`: what the
+ * body put on `out`, with the Capturer's pauses and captures.
+ */
+async function underCapture(name: string, module: string, body: string[]): Promise<Record<string, unknown>> {
+  const url = (p: string) => JSON.stringify(pathToFileURL(join(ROOT, p)).href);
+  const script = [
+    `const { Capturer } = await import(${url('dist/diagnostics/capture.js')});`,
+    `const { Redactor } = await import(${url('dist/diagnostics/redact.js')});`,
+    `const { ${name} } = await import(${url(module)});`,
+    'const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);',
+    'c.start();',
+    'const out = {};',
+    ...body,
+    'console.log(JSON.stringify({ ...out, pauses: c.stats.pauses, captures: c.stats.captures }));',
+    'c.stop();',
+  ].join('\n');
+  const r = await command(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeoutMs: 60_000 * SLOWNESS });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
 
 describe('Capturer', () => {
@@ -72,19 +97,46 @@ describe('Capturer', () => {
 
   it("never pauses where the built server imports tspuma's own copy of @opentelemetry/api (this checkout's devDependency; the app's folder has none): node's resolver throws and catches at a bare specifier, so it is imported by its file URL (tests18.1)", async () => {
     // On the built dist/, as it ships: vitest's module runner resolves the sources' imports itself.
-    const script = [
-      `const { Capturer } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/capture.js')).href)});`,
-      `const { Redactor } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/redact.js')).href)});`,
-      `const { loadOtelApi } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/server/otel.js')).href)});`,
-      'const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);',
-      'c.start();',
-      'const api = await loadOtelApi(`/nonexistent-${process.pid}`);',
-      'console.log(JSON.stringify({ loaded: typeof api?.trace?.getActiveSpan, pauses: c.stats.pauses, captures: c.stats.captures }));',
-      'c.stop();',
-    ].join('\n');
-    const r = await command(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeoutMs: 60_000 * SLOWNESS });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ loaded: 'function', pauses: 0, captures: 0 });
+    const seen = await underCapture('loadOtelApi', 'dist/server/otel.js', ['const api = await loadOtelApi(`/nonexistent-${process.pid}`);', 'out.loaded = typeof api?.trace?.getActiveSpan;']);
+    expect(seen).toEqual({ loaded: 'function', pauses: 0, captures: 0 });
+  });
+
+  it("never pauses where a server whose app exports `websocket` loads ws at bind: neither node's ESM resolver (a bare `import('ws')` throws and catches 'Invalid URL' twice) nor ws's own optional require of bufferutil (review12.5, review12.8)", async () => {
+    // On the built dist/, as it ships, from this checkout (ws is a dependency; bufferutil is not installed).
+    const seen = await underCapture('Upgrades', 'dist/server/upgrade.js', ['const u = new Upgrades(null, { websocket: {} }, null, () => undefined, null);', 'await u.init();', 'out.server = u.wss?.constructor?.name;']);
+    expect(seen).toEqual({ server: 'WebSocketServer', pauses: 0, captures: 0 });
+  });
+
+  it("never pauses where a chunk of the build runs with no code cache and its process cannot write one (none yet, node_modules/.cache not a folder): chunk-run's lookups and its write at flush throw and catch (review13.7: 37 pauses at each -d boot of a root-owned install run as nobody)", async () => {
+    // code-cache.ts looks debug mode's ownCode up by its key itself (it imports none of tspuma's modules).
+    expect((await import('../../server/code-cache.js')).kOwnCodeHere).toBe((await import('../../server/shared-names.js')).kOwnCode);
+    const { splitChunk } = (await import(pathToFileURL(join(ROOT, 'scripts/chunk-cache.mjs')).href)) as { splitChunk: (text: string, file: string, runtime: string) => { shell: string; code: string; codeName: string } };
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-chunk-pauses-'));
+    try {
+      mkdirSync(join(dir, 'node_modules'));
+      writeFileSync(join(dir, 'node_modules', '.cache'), 'not a folder');
+      // An ES-module package, as dist/ is (else node's format detection throws and catches first).
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+      const banner = 'import { createRequire as __tspumaCreateRequire } from "node:module"; const __tspumaBuiltin = __tspumaCreateRequire(import.meta.url);';
+      const split = splitChunk(`${banner}\nvar $1 = () => 1;\nexport {\n  $1\n};\n`, 'x.chunk.js', pathToFileURL(join(ROOT, 'dist/server/chunk-run.js')).href);
+      writeFileSync(join(dir, 'x.chunk.js'), split.shell);
+      writeFileSync(join(dir, split.codeName), split.code);
+      const seen = await underCapture('WRITE_AFTER_MS', 'dist/server/chunk-run.js', [
+        `const { $1 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'x.chunk.js')).href)});`,
+        'out.value = $1();',
+        // The flush: the caches this process lacked, written after its boot.
+        'await new Promise((r) => setTimeout(r, WRITE_AFTER_MS + 300));',
+      ]);
+      expect(seen).toEqual({ value: 1, pauses: 0, captures: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("never pauses where a log line's URL has an escape decodeURIComponent refuses (a malformed %, bytes that are not UTF-8): each such request paused a -d process with --log-requests once (review13.8), and the line is redacted as before", async () => {
+    const urls = ['/x?q=100%', '/x?q=%E0%A4%A', '/x?q=%C0%80&token=abc', '/x?password=hunter%202&q=%ZZ', '/x?q=%E2%82%AC&api_key=k%20v'];
+    const seen = await underCapture('urlRedactor', 'dist/diagnostics/redact.js', ['const q = urlRedactor(null);', `out.lines = ${JSON.stringify(urls)}.map((u) => q(u));`]);
+    expect(seen).toEqual({ lines: ['/x?q=100%', '/x?q=%E0%A4%A', '/x?q=%C0%80&token=[redacted]', '/x?password=[redacted]&q=%ZZ', '/x?q=%E2%82%AC&api_key=[redacted]'], pauses: 0, captures: 0 });
   });
 
   it('starts its pause rescuer only once the process can be attached from outside (an inspector opened), not at start; a capture started after that starts it at once', async () => {

@@ -77,6 +77,15 @@ describe('tspuma ctl -S', () => {
     await expect(refused).rejects.toThrow(`the state file ${file} has no control URL: start the server with --control-url`);
   });
 
+  it("a state file that is not there says what writes it and when, not node's ENOENT line (a script that ran `tspuma probe -S` as soon as a single-mode server answered met it: the file comes after the binds)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tspuma-ctl-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'app.state');
+    const refused = ctl(['stats', '-S', file]);
+    await expect(refused).rejects.toMatchObject({ code: 'TSPUMA_ERR_CLI_USAGE' });
+    await expect(refused).rejects.toThrow(`there is no state file ${file} (yet): a server started with -S ${file} writes it as it boots (in single mode once its binds answer, so a script that waits for the port can be early) and removes it when it stops`);
+  });
+
   it('T13: a state file whose server is gone gets the coded unreachable error naming the dead pid, not a raw connect line', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tspuma-ctl-'));
     dirs.push(dir);

@@ -6,9 +6,11 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import stream from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   SERVER_OPTIONS,
+  adoptConnection,
   bindWithoutListening,
   TspumaResponse,
   setResponseDoneHandler,
@@ -22,9 +24,9 @@ import {
   keepsAlive,
   markConsumed,
   peerAddressKnown,
+  knownPeerAddress,
   presetContentLength,
   readCounterOf,
-  replaceDestroySoon,
   replacePeer,
   restoreAppWrites,
   stopAccepting,
@@ -152,14 +154,30 @@ describe('node:http internals used by node-http.ts', () => {
     const seen: string[] = [];
     const port = await serve(
       (req, res) => {
-        seen.push(`${req.socket.remoteAddress} ${req.socket.remotePort} ${req.socket.remoteFamily}`);
+        seen.push(`${req.socket.remoteAddress} ${req.socket.remotePort} ${req.socket.remoteFamily}`, `known ${knownPeerAddress(req.socket)}`);
         res.end('ok');
       },
       {},
-      (server) => server.on('connection', (socket: net.Socket) => replacePeer(socket, { address: '203.0.113.7', port: 4242, family: 'IPv4' })),
+      (server) =>
+        server.on('connection', (socket: net.Socket) => {
+          void socket.remoteAddress; // as proxy-protocol.ts reads the real peer first
+          replacePeer(socket, { address: '203.0.113.7', port: 4242, family: 'IPv4' });
+        }),
     );
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok');
-    expect(seen).toEqual(['203.0.113.7 4242 IPv4']);
+    expect(seen).toEqual(['203.0.113.7 4242 IPv4', 'known 203.0.113.7']);
+  });
+
+  it("gives node's cached peer address (knownPeerAddress) as remoteAddress gives it once read, and nothing before", async () => {
+    const seen: (string | undefined)[] = [];
+    const port = await serve((req, res) => {
+      seen.push(knownPeerAddress(req.socket));
+      seen.push(req.socket.remoteAddress);
+      seen.push(knownPeerAddress(req.socket));
+      res.end('ok');
+    });
+    await rawRequest(port, CLOSE);
+    expect(seen).toEqual([undefined, '127.0.0.1', '127.0.0.1']);
   });
 
   it('calls writeHead for an implicit head (setHeader then write), so the event-stream check sees every head', async () => {
@@ -185,7 +203,7 @@ describe('node:http internals used by node-http.ts', () => {
       {},
       (s) =>
         s.on('connection', (socket: net.Socket) =>
-          replaceDestroySoon(socket, function (this: net.Socket) {
+          adoptConnection(socket, function (this: net.Socket) {
             calls++;
             this.destroy();
           }),
@@ -196,7 +214,7 @@ describe('node:http internals used by node-http.ts', () => {
     expect(calls).toBe(1);
   });
 
-  it('closes lingering: our FIN goes out at once and the socket is released when the client\'s FIN arrives', async () => {
+  it('closes lingering: our FIN goes out at once and the socket is released when the client\'s FIN arrives, adding no own property to it', async () => {
     // Half-open on both sides, as node:http's sockets are: a FIN does not end the other side.
     const srv = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -205,14 +223,56 @@ describe('node:http internals used by node-http.ts', () => {
     const socket = await accepted;
     let clientSawEnd = false;
     client.on('end', () => (clientSawEnd = true));
+    const keys = Reflect.ownKeys(socket);
     closeLingering(socket);
+    // An own property added at the close gives closing sockets a map of their own (node's stream
+    // functions go megamorphic at the first reconnection wave): everything is set at the connection.
+    expect(Reflect.ownKeys(socket)).toEqual(keys);
     await waitFor(() => clientSawEnd, 'the client to see our FIN');
     expect(socket.destroyed).toBe(false); // still waiting for the client's FIN
-    socket.end(); // node:http calls end() again on the client's FIN: a no-op now
     client.end();
     await waitFor(() => socket.destroyed, 'the socket to be released after the client\'s FIN');
     client.destroy();
     srv.close();
+  });
+
+  it('calls a bare end() when the client\'s FIN follows our own, which an adopted socket answers without node\'s end (no ERR_STREAM_ALREADY_FINISHED built to be dropped)', async () => {
+    const nodeEnd = stream.Duplex.prototype.end;
+    // Bare end() calls reaching node's stream end on a server socket whose write side had finished.
+    const late = new Map<net.Socket, number>();
+    const spy = vi.spyOn(stream.Duplex.prototype, 'end').mockImplementation(function (this: stream.Duplex, ...args: unknown[]) {
+      const socket = this as net.Socket;
+      if (late.has(socket) && socket.writableFinished && args.every((a) => a === undefined)) late.set(socket, late.get(socket)! + 1);
+      return (nodeEnd as (...a: unknown[]) => stream.Duplex).apply(this, args);
+    });
+    const lingering = function (this: net.Socket) {
+      closeLingering(this);
+    };
+    const counts: number[] = [];
+    try {
+      for (const adopt of [false, true]) {
+        let socket: net.Socket | null = null;
+        const port = await serve((_req, res) => res.end('ok'), SERVER_OPTIONS, (srv) =>
+          srv.on('connection', (s: net.Socket) => {
+            socket = s;
+            late.set(s, 0);
+            if (adopt) adoptConnection(s, lingering);
+            else (s as net.Socket & { destroySoon: unknown }).destroySoon = lingering;
+          }),
+        );
+        expect((await rawRequest(port, CLOSE)).closed).toBe(true);
+        await waitFor(() => socket !== null && socket.destroyed, 'the server socket to be released at the client\'s FIN');
+        counts.push(late.get(socket!)!);
+        if (adopt) {
+          // With a callback it is node's end: the callback gets node's error.
+          const err = await new Promise<unknown>((r) => socket!.end(r as () => void));
+          expect((err as NodeJS.ErrnoException).code).toBe('ERR_STREAM_ALREADY_FINISHED');
+        }
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(counts).toEqual([1, 0]);
   });
 
   it('reports keep-alive through shouldKeepAlive: false for a Connection: close request, and setting it false makes the response say close', async () => {

@@ -53,7 +53,7 @@ describe('pino bundle with its code cache', () => {
     expect(run()).toEqual({ cache: 'none', file: null });
     const second = run();
     expect(second.cache).toBe('used');
-    expect(second.file).toMatch(new RegExp(`^${own}/pino-[0-9a-f]{16}\\.cache$`));
+    expect(second.file).toMatch(new RegExp(`^${own}/pino-[0-9a-f]{16}-[0-9a-f]{8}\\.cache$`));
   });
 
   it('without a cache file, compiles the bundle', () => {

@@ -42,6 +42,9 @@ const CASES: Record<string, () => RackResponse> = {
   'a body with close()': () => [200, { 'content-type': 'text/plain' }, closing('a body with close()', ['closed'])],
 };
 
+/** One adapted app for every request to /one-app: its Content-Type is the request's `type`. */
+const oneApp = adapt((env: Record<string, unknown>) => [200, { 'content-type': new URLSearchParams(env.QUERY_STRING as string).get('type')! }, ['x']] as RackResponse, 'rack');
+
 let server: http.Server;
 let port: number;
 
@@ -50,7 +53,8 @@ beforeAll(async () => {
     const url = new URL(req.url!, 'http://x');
     const name = url.searchParams.get('case')!;
     const make = CASES[name]!;
-    if (url.pathname === '/adapter') void adapt(() => make(), 'rack').invoke(req, res);
+    if (url.pathname === '/one-app') void oneApp.invoke(req, res);
+    else if (url.pathname === '/adapter') void adapt(() => make(), 'rack').invoke(req, res);
     else void writeResponse(res, normalize(make(), 'a Rack response'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -77,6 +81,20 @@ describe("the Rack adapter's response", () => {
   it('sends the hello as raw node:http would: its type, its length, its body, nothing else', async () => {
     const hello = await wire('/adapter?case=hello', 'GET');
     expect(hello).toBe('HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nConnection: close\r\nContent-Length: 12\r\n\r\nHello World\n');
+  });
+
+  it('still hands a multi-line Content-Type to the general writer right after the same app had a one-line one written typed', async () => {
+    // One adapter (one app) whose type changes from response to response: the one-line type the
+    // adapter remembers must not let a multi-line one through.
+    const sequence = ['text/html', 'a/b\nc/d', 'text/html', 'a/b\nc/d'];
+    const wires: string[] = [];
+    for (const type of sequence) wires.push(await wire(`/one-app?type=${encodeURIComponent(type)}`, 'GET'));
+    const single = await wire(`/general?case=${encodeURIComponent('a multi-line Content-Type')}`, 'GET');
+    expect(wires[1]).toBe(single);
+    expect(wires[3]).toBe(single);
+    expect(wires[1]).toContain('content-type: a/b\r\ncontent-type: c/d\r\n');
+    expect(wires[0]).toBe(wires[2]);
+    expect(wires[0]).toContain('content-type: text/html\r\n');
   });
 
   it('refuses a status that cannot end a request as the general writer does, and writes nothing', () => {

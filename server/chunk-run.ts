@@ -1,0 +1,116 @@
+// Running a chunk of the build with a V8 code cache. Node 20 gives an ES module no code cache, so
+// every boot compiled tspuma's chunks again (~55 M instructions for a single server's four, and
+// most of their functions again as first called). scripts/chunk-cache.mjs splits each chunk into
+// a small ES module at the chunk's own path (its imports and exports, and a call to runChunk) and
+// its code (`x.chunk.code.js`: the chunk with those statements blanked out, so every other line
+// and column stays where the chunk's source map says), which runChunk compiles as a function with
+// vm.Script and `cachedData`, under the chunk's own URL: stack frames, the inspector and the
+// source map (registered by node for the module at that URL) see the chunk as before.
+//
+// The cache: one a chunk's content (its hash, from the build) and codeCacheKey (node and its
+// flags). The build leaves one beside the chunk for its own node and flags (the top level only);
+// a process that had none, or only the build's, writes one to node_modules/.cache/tspuma once its
+// boot is done (WRITE_AFTER_MS after its first chunk, or at its exit if sooner: a test's or a
+// bench's short-lived server), holding the functions its boot compiled, which the next boot takes
+// first.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
+import { codeCacheKey, ownCacheDir, writeAtomically } from './code-cache.js';
+
+/**
+ * A function a test may set on globalThis under this symbol to see or change a chunk's code before
+ * it runs (test/fixtures/module-log lists each module as it runs); such code gets no cache.
+ */
+export const CHUNK_SOURCE_HOOK = Symbol.for('tspuma.chunkSource');
+
+/** How long after a process's first chunk the caches it lacked are written: its boot, done. */
+export const WRITE_AFTER_MS = 1500;
+
+/** The parameters the code's function gets after the imported names: import.meta and import(). */
+export const META = '$tspumaMeta';
+export const IMPORT = '$tsImp';
+
+/**
+ * A chunk's code as the function runChunk compiles (the build compiles the same text for its
+ * cache). Strict, as a module is. The wrapper opens on the code's first line, which holds only the
+ * build's banner (its import blanked out): the lines below keep their numbers and columns, and the
+ * wrapper's scope starts on line 0, as a CommonJS module's does (diagnostics/frames.ts shows no
+ * tspuma module state in a dump).
+ */
+export function wrapChunkCode(names: readonly string[], code: string): string {
+  return `(function (${[...names, META, IMPORT].join(', ')}) {'use strict';${code}\n})`;
+}
+
+let key: string | undefined;
+const cacheDirs = new Map<string, string | null>();
+const unwritten: { script: Script; file: string }[] = [];
+let timer: NodeJS.Timeout | null = null;
+
+/**
+ * The cache file of a chunk's code in `dir`: named by the chunk, its content's hash, the node and
+ * flags (codeCacheKey) and the chunk's URL, which V8 keeps in a cache (a script compiled from one
+ * is named as the script it was made from: a cache made for another copy of dist/, or before an
+ * install, would name that copy in every stack and to the inspector).
+ */
+export function chunkCacheIn(dir: string, shellUrl: string, hash: string, cacheKey: string): string {
+  const where = createHash('sha256').update(shellUrl).digest('hex').slice(0, 8);
+  return join(dir, `${basename(fileURLToPath(shellUrl), '.js')}-${hash}-${cacheKey}-${where}.cache`);
+}
+
+/** What a cache did for the last chunk run, by chunk file (for tests and bench). */
+export const chunkCaches = new Map<string, 'own' | 'build' | 'refused' | 'none' | 'hooked'>();
+
+/**
+ * Runs the code of the chunk whose module is at `shellUrl` (its file `codeName` beside it,
+ * `hash` its content's) with the chunk's imports (`names`, `values`), and returns its exports.
+ */
+export function runChunk(shellUrl: string, codeName: string, hash: string, names: readonly string[], values: readonly unknown[], dynamicImport: (specifier: string) => Promise<unknown>): Record<string, unknown> {
+  const shell = fileURLToPath(shellUrl);
+  let source = readFileSync(join(dirname(shell), codeName), 'utf8');
+  const hook = (globalThis as Record<symbol, unknown>)[CHUNK_SOURCE_HOOK];
+  const hooked = typeof hook === 'function';
+  if (hooked) source = (hook as (url: string, code: string) => string)(shellUrl, source);
+  key ??= codeCacheKey();
+  const dir = dirname(shell);
+  if (!cacheDirs.has(dir)) cacheDirs.set(dir, ownCacheDir(shell));
+  const own = cacheDirs.get(dir)!;
+  const ownFile = own === null ? null : chunkCacheIn(own, shellUrl, hash, key);
+  let cachedData: Buffer | undefined;
+  let from: 'own' | 'build' | 'none' = 'none';
+  if (!hooked) {
+    for (const [file, kind] of [[ownFile, 'own'], [chunkCacheIn(dir, shellUrl, hash, key), 'build']] as const) {
+      // Looked for first (false too where the folder cannot be read): a read that throws would
+      // pause a -d process at each chunk with no cache yet (review13.7).
+      if (file === null || !existsSync(file)) continue;
+      try {
+        cachedData = readFileSync(file);
+        from = kind;
+        break;
+      } catch {
+        /* none there */
+      }
+    }
+  }
+  const script = new Script(wrapChunkCode(names, source), { filename: shellUrl, ...(cachedData ? { cachedData } : {}) });
+  const refused = cachedData !== undefined && script.cachedDataRejected === true;
+  chunkCaches.set(shell, hooked ? 'hooked' : refused ? 'refused' : from);
+  if (!hooked && ownFile !== null && (from !== 'own' || refused)) later(script, ownFile);
+  const run = script.runInThisContext() as (...args: unknown[]) => Record<string, unknown>;
+  return run(...values, { url: shellUrl }, dynamicImport);
+}
+
+/** Writes the caches this process lacked: WRITE_AFTER_MS after its first chunk, or at its exit if sooner. */
+function later(script: Script, file: string): void {
+  if (unwritten.length === 0 && timer === null) process.once('exit', flush);
+  unwritten.push({ script, file });
+  timer ??= setTimeout(flush, WRITE_AFTER_MS).unref();
+}
+
+function flush(): void {
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
+  for (const { script, file } of unwritten.splice(0)) writeAtomically(file, () => script.createCachedData());
+}

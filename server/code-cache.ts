@@ -1,0 +1,65 @@
+// What V8 code caches need, for pino's bundle (pino-load.ts) and the build's chunks (chunk-run.ts):
+// the key a cache is valid under, the folder a process may write one to, and an atomic write.
+// V8 refuses a cache made by another node or under other V8 flags (--max-old-space-size,
+// --expose-gc: N25), and reading a refused one costs more than none, so a cache's file is named
+// by what voids it.
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * What a V8 code cache is valid for besides its source: this node (its V8) and the flags it runs
+ * with (its command line and NODE_OPTIONS, which set V8's).
+ */
+export function codeCacheKey(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string {
+  // A script given with -e/-p (the build's) and its --input-type are not flags.
+  const own = execArgv.filter((a, i) => !['-e', '--eval', '-p', '--print'].includes(a) && !['-e', '--eval', '-p', '--print'].includes(execArgv[i - 1] ?? '') && !a.startsWith('--input-type'));
+  const flags = [...own, ...nodeOptions.split(/\s+/).filter(Boolean)];
+  return createHash('sha256').update(`${process.version}\0${process.arch}\0${flags.join('\0')}`).digest('hex').slice(0, 16);
+}
+
+/** node_modules/.cache/tspuma in the nearest folder above `file` that has a node_modules, or null. */
+export function ownCacheDir(file: string): string | null {
+  for (let d = dirname(file); ; d = dirname(d)) {
+    if (existsSync(join(d, 'node_modules'))) return join(d, 'node_modules', '.cache', 'tspuma');
+    if (dirname(d) === d) return null;
+  }
+}
+
+/**
+ * Debug mode's ownCode (server/shared-names.ts kOwnCode: the same Symbol.for key, since this module
+ * imports none of tspuma's own, chunk-run.ts loading it before any chunk): fn with pausing at
+ * exceptions off, so that a cache write that throws and catches (a read-only install, a full disk)
+ * never pauses a -d process (review13.7); fn() when debug mode is off.
+ */
+export const kOwnCodeHere = Symbol.for('tspuma.diagnostics.ownCode');
+export function quietly<T>(fn: () => T): T {
+  const run = (globalThis as Record<symbol, unknown>)[kOwnCodeHere] as (<U>(f: () => U) => U) | undefined;
+  return run ? run(fn) : fn();
+}
+
+/** `data()` written to `file` whole or not at all (another process may be reading it); its size, 0 where it could not be. */
+export function writeAtomically(file: string, data: () => Buffer): number {
+  return quietly(() => writeWhole(file, data));
+}
+
+function writeWhole(file: string, data: () => Buffer): number {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    // The folder first: where it cannot be written (a read-only install), nothing is serialized.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    accessSync(dirname(file), constants.W_OK);
+    const bytes = data();
+    if (bytes.length === 0) return 0;
+    writeFileSync(tmp, bytes, { mode: 0o644 });
+    renameSync(tmp, file);
+    return bytes.length;
+  } catch {
+    try {
+      rmSync(tmp, { force: true }); // a full disk leaves no part written
+    } catch {
+      /* nothing more to do */
+    }
+    return 0; // a read-only tree: compiled without a cache, as before
+  }
+}

@@ -1,0 +1,151 @@
+// A chunk of the build run from a V8 code cache (scripts/chunk-cache.mjs splits it, server/chunk-run.ts
+// runs it): the split keeps the chunk's lines and columns (its source map still holds), the module
+// at the chunk's path gives the same exports, import.meta.url and import() as the chunk had, and
+// the cache is taken when it fits, refused when damaged, and written by a first run for the next.
+// Each run is a process of its own: V8 keeps a source it compiled once and would not read a cache.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+
+type Split = { shell: string; code: string; codeName: string; hash: string; names: string[]; imports: string[] };
+const { splitChunk } = (await import(pathToFileURL(`${ROOT}scripts/chunk-cache.mjs`).href)) as { splitChunk: (text: string, file: string, runtime: string) => Split };
+const RUNTIME = pathToFileURL(`${ROOT}dist/server/chunk-run.js`).href;
+
+const BANNER = 'import { createRequire as __tspumaCreateRequire } from "node:module"; const __tspumaBuiltin = __tspumaCreateRequire(import.meta.url);';
+const CHUNK = [
+  BANNER,
+  'import { $1 as get } from "./other.chunk.js";',
+  'var where = import.meta.url, later = () => import("./other.chunk.js").then((c) => c.$1());',
+  'function thrower() {',
+  '  throw new Error("at line 5");',
+  '}',
+  'var $2 = () => ({ where, fromOther: get(), os: __tspumaBuiltin("node:os").EOL.length, later, thrower });',
+  'export {',
+  '  $2,',
+  '  $2 as $3',
+  '};',
+  '//# sourceMappingURL=test.chunk.js.map',
+  '',
+].join('\n');
+const OTHER = 'export const $1 = () => "other";\n';
+
+const root = mkdtempSync(join(tmpdir(), 'tspuma-chunk-run-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A folder with the split chunk, the module it imports and a node_modules (where boots write caches). */
+function layOut(name: string): { dir: string; split: Split; cacheDir: string } {
+  const dir = join(root, name);
+  mkdirSync(join(dir, 'node_modules'), { recursive: true });
+  const split = splitChunk(CHUNK, 'test.chunk.js', RUNTIME);
+  writeFileSync(join(dir, 'test.chunk.js'), split.shell);
+  writeFileSync(join(dir, split.codeName), split.code);
+  writeFileSync(join(dir, 'other.chunk.js'), OTHER);
+  return { dir, split, cacheDir: join(dir, 'node_modules', '.cache', 'tspuma') };
+}
+
+/** In a new node: the chunk imported, what its export gives, what the cache did, and its throw's stack line. */
+function runIn(dir: string, waitForWrite = false): { value: Record<string, unknown>; cache: string; stack: string; later: string } {
+  const script = [
+    `const { $2, $3 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)});`,
+    `const { chunkCaches, WRITE_AFTER_MS } = await import(${JSON.stringify(RUNTIME)});`,
+    `const v = $2();`,
+    `let stack = ''; const thrower = v.thrower; try { thrower(); } catch (e) { stack = e.stack.split('\\n')[1].trim(); }`,
+    `const later = await v.later();`,
+    `console.log(JSON.stringify({ value: { where: v.where, fromOther: v.fromOther, os: v.os, same: $2 === $3 }, cache: [...chunkCaches.values()][0], stack, later }));`,
+    waitForWrite ? `await new Promise((r) => setTimeout(r, WRITE_AFTER_MS + 500));` : '',
+  ].join('\n');
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })) as ReturnType<typeof runIn>;
+}
+
+describe('a chunk run from a code cache', () => {
+  it('keeps every line of the chunk at its number, each unchanged line at its columns, and names its code and hash', () => {
+    const split = splitChunk(CHUNK, 'test.chunk.js', RUNTIME);
+    const before = CHUNK.split('\n');
+    const after = split.code.split('\n');
+    expect(after).toHaveLength(before.length);
+    // The code's own lines, untouched: the function and its throw where the map says.
+    for (const i of [3, 4, 5, 6]) expect(after[i]).toBe(before[i]);
+    // import.meta and import( renamed in place: same length, same columns for what follows.
+    expect(after[2]).toHaveLength(before[2]!.length);
+    expect(after[2]!.indexOf('.then(')).toBe(before[2]!.indexOf('.then('));
+    expect(after[1]).toBe(' '.repeat(before[1]!.length));
+    expect(after.slice(7, 11).join('\n')).toBe('return {\n  $2,\n  "$3": $2\n};');
+    expect(split.codeName).toBe('test.chunk.code.js');
+    expect(split.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(split.imports).toEqual(['./other.chunk.js']);
+    expect(split.shell).toContain('//# sourceMappingURL=test.chunk.js.map');
+  });
+
+  it('runs with the chunk\'s exports, import.meta.url, import() and builtins, and its frames name the chunk\'s URL at the chunk\'s lines', () => {
+    const { dir } = layOut('plain');
+    const run = runIn(dir);
+    const url = pathToFileURL(join(dir, 'test.chunk.js')).href;
+    expect(run.value).toEqual({ where: url, fromOther: 'other', os: 1, same: true });
+    expect(run.later).toBe('other');
+    expect(run.stack).toBe(`at thrower (${url}:5:9)`);
+  });
+
+  it('writes a cache once a first run is done, which the next process takes, and refuses a damaged one yet runs', () => {
+    const { dir, split, cacheDir } = layOut('cached');
+    expect(runIn(dir, true).cache).toBe('none');
+    const written = readdirSync(cacheDir).filter((f) => f.startsWith(`test.chunk-${split.hash}-`) && f.endsWith('.cache'));
+    expect(written).toHaveLength(1);
+    expect(runIn(dir).cache).toBe('own');
+    writeFileSync(join(cacheDir, written[0]!), Buffer.alloc(4096, 7));
+    const refused = runIn(dir, true);
+    expect(refused.cache).toBe('refused');
+    expect(refused.value.fromOther).toBe('other');
+    // The refused one is written again, whole.
+    expect(readFileSync(join(cacheDir, written[0]!)).subarray(0, 16).equals(Buffer.alloc(16, 7))).toBe(false);
+  });
+
+  it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {
+    const { dir, split } = layOut('beside');
+    runIn(dir, true);
+    const own = join(dir, 'node_modules', '.cache', 'tspuma');
+    const made = readdirSync(own).find((f) => f.startsWith(`test.chunk-${split.hash}-`))!;
+    writeFileSync(join(dir, made), readFileSync(join(own, made)));
+    rmSync(own, { recursive: true });
+    expect(runIn(dir).cache).toBe('build');
+    expect(existsSync(join(dir, made))).toBe(true);
+  });
+
+  it('refuses to split a chunk whose first line is not the build\'s banner, or that exports a declaration', () => {
+    expect(() => splitChunk(CHUNK.slice(BANNER.length + 1), 'x.chunk.js', RUNTIME)).toThrow(/banner/);
+    expect(() => splitChunk(`${BANNER}\nexport const a = 1;\n`, 'x.chunk.js', RUNTIME)).toThrow(/plain export/);
+  });
+});
+
+describe('a chunk\'s cache and the chunk\'s place', () => {
+  it('takes no cache made for the same chunk at another path (V8 would name that path in every frame)', () => {
+    const from = layOut('copied-from');
+    runIn(from.dir, true);
+    const made = readdirSync(from.cacheDir).find((f) => f.startsWith(`test.chunk-${from.split.hash}-`))!;
+    const to = layOut('copied-to');
+    mkdirSync(to.cacheDir, { recursive: true });
+    writeFileSync(join(to.cacheDir, made), readFileSync(join(from.cacheDir, made)));
+    writeFileSync(join(to.dir, made), readFileSync(join(from.cacheDir, made)));
+    const run = runIn(to.dir);
+    expect(run.cache).toBe('none');
+    expect(run.stack).toBe(`at thrower (${pathToFileURL(join(to.dir, 'test.chunk.js')).href}:5:9)`);
+  });
+});
+
+describe('the build\'s chunks', () => {
+  it('leave no code cache in dist/ (V8 names a cached script by where it was made: an installed package would ship it dead) and each has its code beside it', () => {
+    const manifest = JSON.parse(readFileSync(`${ROOT}dist/chunks.json`, 'utf8')) as { chunks: Record<string, unknown> };
+    const files = Object.keys(manifest.chunks);
+    expect(files.length).toBeGreaterThan(5);
+    for (const rel of files) {
+      const shell = readFileSync(`${ROOT}dist/${rel}`, 'utf8');
+      expect(shell, rel).toContain('$tspumaRunChunk(import.meta.url');
+      expect(existsSync(`${ROOT}dist/${rel.replace(/\.js$/, '.code.js')}`), rel).toBe(true);
+    }
+    const left = ['server', 'server/cluster', 'server/cli', 'diagnostics', 'inspector'].flatMap((d) => readdirSync(`${ROOT}dist/${d}`).filter((f) => f.endsWith('.cache')).map((f) => `${d}/${f}`));
+    expect(left).toEqual([]);
+  });
+});

@@ -15,12 +15,9 @@
 //
 // Error.prepareStackTrace becomes an accessor: the app (or a library) may still set its own; it
 // gets wrapped, and reading it back gives what restores it (the `callsites` pattern: save, set
-// `(_, s) => s`, read .stack, restore). Error.stackTraceLimit is raised by one for each of our
-// frames while it is on the stack (ownFrameIn/ownFrameOut, around the wrappers' calls into the
-// app's code, at most SPARE), so that taking ours out leaves as many frames as the app's limit gives
-// without -d; the text is cut back to that limit. Raised for the whole process instead, every Error
-// made anywhere captured SPARE frames more: in a deep stack (an Express route) each frame is a frame
-// summary, an optimized one read back through its deoptimization data (bench/README.md, session 18).
+// `(_, s) => s`, read .stack, restore). Error.stackTraceLimit is raised by SPARE while installed
+// so that taking ours out leaves as many frames as the app's limit gives without -d; the text is
+// cut back to that limit. An app that sets its own limit afterwards gets it as set, uncut.
 import { kFormatterInside } from '../server/node-http.js';
 
 /**
@@ -31,11 +28,15 @@ import { kFormatterInside } from '../server/node-http.js';
 const OWN_MODULES = new Set(['call-context.js', 'attribution.js', 'index.js', 'app-calls.chunk.js'].map((f) => new URL(`./${f}`, import.meta.url).href));
 
 /**
- * Most frames captured beyond the app's limit, for ours to be taken out: more than can nest in one
- * stack in practice (one per request event inside another, attribution.ts). Each is paid only by an
- * Error made while that many of our frames are on the stack.
+ * Frames captured beyond the app's limit, for ours to be taken out: one, the frame of ours an
+ * app's Error is made under (a request event's, attribution.ts; a timer or queue function's, when
+ * node's own check throws in it). Each is paid at every Error made in the process wherever the
+ * stack is deeper than the app's limit: a frame summary, an optimized frame's read back through its
+ * deoptimization data (a muted throw 12 frames deep: 108,354 instructions with 4, bench/README.md
+ * session 18). With two of ours nested (a request event emitted inside another's listener) and
+ * both within the app's limit, the text has one frame fewer than without -d.
  */
-export const SPARE = 4;
+export const SPARE = 1;
 
 type Prepare = (error: Error, trace: NodeJS.CallSite[]) => unknown;
 
@@ -44,38 +45,12 @@ interface Installed {
   fallback: Prepare;
   /** The app's (or node's) formatter, called with our frames taken out. */
   inner: unknown;
+  /** The app's limit and the one we set in its place. */
+  base: number;
+  raised: number;
 }
 
 let installed: Installed | null = null;
-/** Our frames on the stack now whose raise of the limit stands (ownFrameIn). */
-let raisedBy = 0;
-/** The app's limit as the outermost of them found it. */
-let base = 10;
-
-/**
- * `frames` of ours are about to call the app's code (or node's, which may make an Error under
- * them): the limit goes up by that many while they are on the stack. Returns how many it went up by
- * (0: stacks are not filtered, SPARE frames are counted already, or the app changed the limit under
- * our frames), for ownFrameOut in a finally.
- */
-export function ownFrameIn(frames = 1): number {
-  if (installed === null || raisedBy + frames > SPARE) return 0;
-  const limit = Error.stackTraceLimit;
-  if (typeof limit !== 'number') return 0;
-  if (raisedBy === 0) base = limit;
-  else if (limit !== base + raisedBy) return 0;
-  raisedBy += frames;
-  Error.stackTraceLimit = limit + frames;
-  return frames;
-}
-
-/** Those frames are leaving the stack: the limit comes down again, unless the app set its own meanwhile. */
-export function ownFrameOut(raised: number): void {
-  if (raised === 0 || raisedBy < raised) return;
-  raisedBy -= raised;
-  if (Error.stackTraceLimit === base + raisedBy + raised) Error.stackTraceLimit = base + raisedBy;
-}
-
 /** The wrapper made for each formatter, and back. */
 const wrapperOf = new WeakMap<object, Prepare>();
 const innerOf = new WeakMap<object, unknown>();
@@ -90,10 +65,8 @@ function withoutOwnFrames(trace: NodeJS.CallSite[]): NodeJS.CallSite[] {
   if (!Array.isArray(trace)) return trace;
   let out = trace;
   if (trace.some(isOwnFrame)) out = trace.filter((site) => !isOwnFrame(site));
-  // Back to the app's limit: an Error made under our frames captured one more for each.
-  const limit = Error.stackTraceLimit;
-  const app = raisedBy > 0 && limit === base + raisedBy ? base : limit;
-  if (installed !== null && typeof app === 'number' && app >= 0 && out.length > app) out = out.slice(0, app);
+  const state = installed;
+  if (state !== null && Error.stackTraceLimit === state.raised && out.length > state.base) out = out.slice(0, state.base);
   return out;
 }
 
@@ -121,9 +94,10 @@ export function installAppStacks(): void {
   const descriptor = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
   const current = descriptor?.value as unknown;
   if (!descriptor || !('value' in descriptor) || typeof current !== 'function') return;
-  const state: Installed = { fallback: current as Prepare, inner: current };
+  const limit = Error.stackTraceLimit;
+  const base = typeof limit === 'number' && limit >= 0 ? limit : 10;
+  const state: Installed = { fallback: current as Prepare, inner: current, base, raised: base + SPARE };
   installed = state;
-  raisedBy = 0;
   Object.defineProperty(Error, 'prepareStackTrace', {
     configurable: true,
     enumerable: false,
@@ -132,6 +106,7 @@ export function installAppStacks(): void {
       state.inner = value !== null && (typeof value === 'object' || typeof value === 'function') && innerOf.has(value) ? innerOf.get(value) : value;
     },
   });
+  if (typeof limit === 'number') Error.stackTraceLimit = state.raised;
 }
 
 /** Puts Error.prepareStackTrace back as a plain value (the app's, if it set one) and the limit as the app had it. */
@@ -140,6 +115,5 @@ export function uninstallAppStacks(): void {
   if (state === null) return;
   installed = null;
   Object.defineProperty(Error, 'prepareStackTrace', { configurable: true, enumerable: false, writable: true, value: state.inner });
-  if (raisedBy > 0 && Error.stackTraceLimit === base + raisedBy) Error.stackTraceLimit = base;
-  raisedBy = 0;
+  if (Error.stackTraceLimit === state.raised) Error.stackTraceLimit = state.base;
 }

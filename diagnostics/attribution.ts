@@ -12,7 +12,6 @@ import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { CallRecord, QuietNotes, Thrown } from './call-record.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { CallContext } from './call-context.js';
-import { ownFrameIn, ownFrameOut } from './app-stacks.js';
 
 export type { CallRecord, QuietNotes, Thrown } from './call-record.js';
 
@@ -97,8 +96,6 @@ export class Attribution {
       const record = this[kRecord];
       const entered = record !== undefined && context.current() === undefined;
       const before = entered ? context.enter(record) : undefined;
-      // This frame is under the listeners: an Error they make captures one frame more for it.
-      const raised = ownFrameIn();
       try {
         switch (arguments.length) {
           case 1:
@@ -112,7 +109,6 @@ export class Attribution {
             return Reflect.apply(original, this, arguments) as boolean;
         }
       } finally {
-        ownFrameOut(raised);
         if (entered) context.leave(before);
       }
     };

@@ -43,7 +43,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { promiseHooks } from 'node:v8';
 import { promisify } from 'node:util';
-import { ownFrameIn, ownFrameOut } from './app-stacks.js';
 
 /** The call a promise was made in (set on promises made while a call is current). */
 const kCall = Symbol('tspuma.call');
@@ -116,20 +115,6 @@ export function asyncIds(): AsyncIds | null {
     return null;
   } finally {
     process.noDeprecation = quiet;
-  }
-}
-
-/**
- * A timer or queue function called with a callback that is not a function: node's check throws its
- * ERR_INVALID_ARG_TYPE from under the wrapper and this frame, so the limit counts both
- * (app-stacks.ts): the Error's stack keeps the app's frames.
- */
-function misused(original: (...args: unknown[]) => unknown, self: unknown, args: IArguments): unknown {
-  const raised = ownFrameIn(2);
-  try {
-    return Reflect.apply(original, self, args);
-  } finally {
-    ownFrameOut(raised);
   }
 }
 
@@ -362,9 +347,7 @@ export class CallContext<T extends object> {
     const original = owner[name] as (...args: unknown[]) => unknown;
     if (typeof original !== 'function') return;
     const context = this;
-    const wrapper = function (this: unknown, callback: unknown): unknown {
-      // eslint-disable-next-line prefer-rest-params
-      if (typeof callback !== 'function') return misused(original, this, arguments);
+    const wrapper = function (this: unknown): unknown {
       // eslint-disable-next-line prefer-rest-params
       const timer = Reflect.apply(original, this, arguments) as Record<string, unknown> | undefined;
       const call = context.current();
@@ -427,10 +410,8 @@ export class CallContext<T extends object> {
       // the callback's own): Reflect.apply spread an arguments object through CallWithArrayLike at
       // every tick and kept node's nextTick out of line (bench/README.md, session 17).
       const lean = function (this: unknown, callback: unknown, a?: unknown, b?: unknown, c?: unknown): unknown {
-        // eslint-disable-next-line prefer-rest-params
-        if (typeof callback !== 'function') return misused(original, this, arguments);
         const call = context.current();
-        if (call !== undefined) context.intoStretch(call, ids);
+        if (call !== undefined && typeof callback === 'function') context.intoStretch(call, ids);
         switch (arguments.length) {
           case 1:
             return original(callback);
@@ -449,11 +430,9 @@ export class CallContext<T extends object> {
       return;
     }
     const wrapper = function (this: unknown, callback: unknown): unknown {
-      // eslint-disable-next-line prefer-rest-params
-      if (typeof callback !== 'function') return misused(original, this, arguments);
       const call = context.current();
       // eslint-disable-next-line prefer-rest-params
-      if (call === undefined) return Reflect.apply(original, this, arguments);
+      if (call === undefined || typeof callback !== 'function') return Reflect.apply(original, this, arguments);
       if (tick) {
         // One enter tick for the ticks the call queues until `now` changes (its leave tick is queued then).
         if (!context.open) {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord } from './attribution.js';
-import { installAppStacks, ownFrameIn, ownFrameOut, uninstallAppStacks } from './app-stacks.js';
+import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
 import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
@@ -328,13 +328,7 @@ export class Diagnostics implements DiagnosticsHook {
       } catch {
         /* never in the way of the app's own logging */
       }
-      // An inspect the app defines may make an Error under this frame (app-stacks.ts).
-      const raised = ownFrameIn();
-      try {
-        return original.apply(this, args);
-      } finally {
-        ownFrameOut(raised);
-      }
+      return original.apply(this, args);
     };
     console.error = watching;
     this.unwatchConsole = () => {

@@ -588,7 +588,7 @@ export class Diagnostics implements DiagnosticsHook {
       const request = ctx.request ?? null;
       const record = request ? this.attribution.of(request) : undefined;
       if (record) record.reported = true;
-      return reported(known.first, known.path, true, this.sinks);
+      return this.repeatOf(known.first, known.path);
     }
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
@@ -644,6 +644,23 @@ export class Diagnostics implements DiagnosticsHook {
     }
     return reported(dump, path, repeat, this.sinks);
   }
+
+  /**
+   * The answer for a counted repeat of a dump: one per dump, made at its first repeat and handed to
+   * every repeat after (its fields are the same for each, its text rendered once). A repeat at a hot
+   * site is most of what -d reports, and each answer made anew was an object and an own accessor
+   * defined on it (Object.defineProperty: a runtime call) for a caller that mostly drops it.
+   */
+  private repeatOf(dump: Dump, path: string | null): Reported {
+    const kept = this.repeats.get(dump);
+    if (kept !== undefined && kept.path === path) return kept;
+    const made = reported(dump, path, true, this.sinks);
+    this.repeats.set(dump, made);
+    return made;
+  }
+
+  /** First dump -> the answer its repeats share (repeatOf). */
+  private readonly repeats = new WeakMap<Dump, Reported>();
 
   /** Emits a dump made elsewhere (a live stack, an autopsy) through the same sinks. */
   emit(dump: Dump): Reported {

@@ -33,7 +33,7 @@ const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\n
 
 async function freeze(workers: number): Promise<void> {
   const shape = `freeze: pipelined requests then a hang-up (${workers ? `-w ${workers}` : 'single'}, -t 0:8)`;
-  const s = await boot([...(workers ? ['-w', String(workers), '--control-url', LOCAL, '--control-token', TOKEN] : []), '-t', '0:8', '-b', LOCAL, 'test/fixtures/sleep-app.ts']);
+  const s = await boot([...(workers ? ['-w', String(workers), '--control-url', LOCAL, '--control-token', TOKEN] : []), '-t', '0:8', '-b', LOCAL, 'test/fixtures/sleep-app.mjs']);
   const port = Number(new URL(s.url).port);
   const connections = workers ? 800 : 40;
   const deadline = Date.now() + 6000;

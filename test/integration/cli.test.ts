@@ -194,7 +194,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 describe('graceful stop', { concurrent: true }, () => {
   it('lets 50 slow in-flight requests finish after SIGTERM, then exits 0', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const s = mine.adopt(await boot(['-b', LOCAL, 'test/fixtures/slow.ts']));
+    const s = mine.adopt(await boot(['-b', LOCAL, 'test/fixtures/slow.mjs']));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
     const get = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -221,7 +221,7 @@ describe('graceful stop', { concurrent: true }, () => {
     const mine = ownedByTest(ctx, 'cli');
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
     writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { forceShutdownAfter: 0.5 };\n`);
-    const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.ts']));
+    const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.mjs']));
     const pending = fetch(`${s.url}/slow?ms=20000`);
     await waitFor(async () => (await (await fetch(`${s.url}/inflight`)).text()) === '1', 'the request in flight');
     s.proc.kill('SIGTERM');

@@ -86,7 +86,7 @@ const PIPELINED = 'GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep HTTP/1.1\r\n
  */
 describe('hardening: a worker outliving its primary', { concurrent: true }, () => {
   it('a worker whose primary is killed finishes its in-flight request, then exits', async ({ onTestFinished }) => {
-    const spawned = run(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.ts']);
+    const spawned = run(['-w', '1', '-b', LOCAL, 'test/fixtures/slow.mjs']);
     beside.add(spawned);
     onTestFinished(async () => {
       beside.delete(spawned);
@@ -120,7 +120,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
     // Check-ins every 0.5 s (not 5): the case reads one taken after the flood was served.
     const config = join(mkdtempSync(join(tmpdir(), 'tspuma-flood-')), 'tspuma.config.mjs');
     writeFileSync(config, 'export default { workerCheckInterval: 0.5 };\n');
-    const s = await boot(['-C', config, '-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.ts']);
+    const s = await boot(['-C', config, '-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.mjs']);
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const port = Number(new URL(s.url).port);
     const workers = async () => ((await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_checkin: string | null; last_status: { running: number } | null }[] }).worker_status;

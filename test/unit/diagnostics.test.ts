@@ -95,6 +95,18 @@ describe("a report's answer (env['tspuma.dump'] for a Rack app and the developme
     expect(again.repeat).toBe(true);
     expect(Object.keys(again).sort()).toEqual(['dump', 'path', 'repeat', 'text']);
   });
+
+  it("hands every counted repeat of a dump one answer, made at its first repeat: the first dump's, its text rendered once", () => {
+    const fail = () => diag.report(new Error('a repeat answered many times'), { phase: 'app' });
+    const first = fail();
+    const repeats = [fail(), fail(), fail()];
+    expect(first.repeat).toBe(false);
+    expect(repeats.every((r) => r.repeat && r.dump === first.dump && r.path === first.path)).toBe(true);
+    expect(repeats[1]).toBe(repeats[0]);
+    expect(repeats[2]).toBe(repeats[0]);
+    expect(repeats[0]!.text).toBe(first.text);
+    expect(Object.keys(repeats[0]!).sort()).toEqual(['dump', 'path', 'repeat', 'text']);
+  });
 });
 
 describe('turning debug mode on (enableDebug, shared by the CLI and start())', () => {

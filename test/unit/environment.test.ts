@@ -110,7 +110,7 @@ describe('environment variables', () => {
     expect(() => readChoice('TSPUMA_TS_LOADER', { TSPUMA_TS_LOADER: 'swc' })).toThrow(
       expect.objectContaining({ code: 'TSPUMA_ERR_OPTION_INVALID', params: { name: 'TSPUMA_TS_LOADER', source: 'environment', expected: 'one of auto, tsx', value: '"swc"' } }),
     );
-    expect(chooseTsLoader(join(ROOT, 'test/fixtures/sleep-app.ts'), { TSPUMA_TS_LOADER: 'tsx' })).toEqual({ kind: 'tsx', reason: 'TSPUMA_TS_LOADER=tsx' });
-    expect(() => chooseTsLoader(join(ROOT, 'test/fixtures/sleep-app.ts'), { TSPUMA_TS_LOADER: 'swc' })).toThrow(expect.objectContaining({ code: 'TSPUMA_ERR_OPTION_INVALID' }));
+    expect(chooseTsLoader(join(ROOT, 'test/fixtures/spin-app.ts'), { TSPUMA_TS_LOADER: 'tsx' })).toEqual({ kind: 'tsx', reason: 'TSPUMA_TS_LOADER=tsx' });
+    expect(() => chooseTsLoader(join(ROOT, 'test/fixtures/spin-app.ts'), { TSPUMA_TS_LOADER: 'swc' })).toThrow(expect.objectContaining({ code: 'TSPUMA_ERR_OPTION_INVALID' }));
   });
 });

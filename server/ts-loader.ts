@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TS_LOADERS, readChoice, type TsLoaderSetting } from './environment.js';
 import { showValue } from './errors.js';
-import { TS_LOADER_ENV } from './shared-names.js';
+import { TS_LOADER_ENV, ownCode } from './shared-names.js';
 import { compiledCachePath, readCached, storeCompiled, type HooksData } from './ts-hooks.js';
 
 export { TS_LOADERS };
@@ -172,12 +172,15 @@ export function cacheUnusable(dir: string): string | null {
     if (up === d) return null;
     d = up;
   }
-  try {
-    accessSync(d, constants.R_OK | constants.W_OK | constants.X_OK);
-    return null;
-  } catch (err) {
-    return `${d} is not writable by this user (${(err as NodeJS.ErrnoException).code ?? 'EACCES'}), so every boot compiles`;
-  }
+  // With debug mode's pausing off (ownCode): the refusal is a caught throw (review13.10).
+  return ownCode(() => {
+    try {
+      accessSync(d, constants.R_OK | constants.W_OK | constants.X_OK);
+      return null;
+    } catch (err) {
+      return `${d} is not writable by this user (${(err as NodeJS.ErrnoException).code ?? 'EACCES'}), so every boot compiles`;
+    }
+  });
 }
 
 let registered: TsLoaderChoice | null = null;

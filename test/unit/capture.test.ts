@@ -139,6 +139,18 @@ describe('Capturer', () => {
     expect(seen).toEqual({ lines: ['/x?q=100%', '/x?q=%E0%A4%A', '/x?q=%C0%80&token=[redacted]', '/x?password=[redacted]&q=%ZZ', '/x?q=%E2%82%AC&api_key=[redacted]'], pauses: 0, captures: 0 });
   });
 
+  it("never pauses where the TypeScript loader finds its compile cache folder not writable (a root-owned install run as nobody: the one pause left at each such -d boot, review13.10)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-ts-cache-'));
+    try {
+      // Below a plain file: access(R|W|X) refuses it even to root (no execute bit), as a folder of another user's refuses nobody.
+      writeFileSync(join(dir, 'not-a-folder'), '');
+      const seen = await underCapture('cacheUnusable', 'dist/server/ts-loader.js', [`out.unusable = cacheUnusable(${JSON.stringify(join(dir, 'not-a-folder', '.cache', 'tspuma'))}) !== null;`]);
+      expect(seen).toEqual({ unusable: true, pauses: 0, captures: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('starts its pause rescuer only once the process can be attached from outside (an inspector opened), not at start; a capture started after that starts it at once', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     const { attachable, kAttachable } = await import('../../server/shared-names.js');

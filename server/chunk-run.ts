@@ -7,12 +7,10 @@
 // vm.Script and `cachedData`, under the chunk's own URL: stack frames, the inspector and the
 // source map (registered by node for the module at that URL) see the chunk as before.
 //
-// The cache: one a chunk's content (its hash, from the build) and codeCacheKey (node and its
-// flags). The build leaves one beside the chunk for its own node and flags (the top level only);
-// a process that had none, or only the build's, writes one to node_modules/.cache/tspuma once its
-// boot is done (WRITE_AFTER_MS after its first chunk, or at its exit if sooner: a test's or a
-// bench's short-lived server), holding the functions its boot compiled, which the next boot takes
-// first.
+// The cache: one a chunk's content (its hash, from the build), codeCacheKey (node and its flags)
+// and the chunk's URL. A process that had none writes one to node_modules/.cache/tspuma at its
+// exit, holding the functions it compiled, which the next boot takes first. One found beside the
+// chunk is taken too (the build leaves none: it would name the build's checkout).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -28,9 +26,6 @@ export const CHUNK_SOURCE_HOOK = Symbol.for('tspuma.chunkSource');
 
 /** globalThis key of the map of each chunk's shell URL to the text compiled under it (read by diagnostics/capture.ts). */
 export const CHUNK_SOURCES = Symbol.for('tspuma.chunkSources');
-
-/** How long after a process's first chunk the caches it lacked are written: its boot, done. */
-export const WRITE_AFTER_MS = 1500;
 
 /** The parameters the code's function gets after the imported names: import.meta and import(). */
 export const META = '$tspumaMeta';
@@ -50,7 +45,6 @@ export function wrapChunkCode(names: readonly string[], code: string): string {
 let key: string | undefined;
 const cacheDirs = new Map<string, string | null>();
 const unwritten: { script: Script; file: string }[] = [];
-let timer: NodeJS.Timeout | null = null;
 
 /**
  * The cache file of a chunk's code in `dir`: named by the chunk, its content's hash, the node and
@@ -109,15 +103,16 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
   return run(...values, { url: shellUrl }, dynamicImport);
 }
 
-/** Writes the caches this process lacked: WRITE_AFTER_MS after its first chunk, or at its exit if sooner. */
+/**
+ * Writes the caches this process lacked at its exit. Not sooner: serializing a script while a
+ * debugger has breakpoints in it (a -d worker's probes, `tspuma replay`'s snapshot) lost them
+ * (replay.test: 3-4 of 5 failed with a write 1.5 s into the process's life, 5 of 5 pass so).
+ */
 function later(script: Script, file: string): void {
-  if (unwritten.length === 0 && timer === null) process.once('exit', flush);
+  if (unwritten.length === 0) process.once('exit', flush);
   unwritten.push({ script, file });
-  timer ??= setTimeout(flush, WRITE_AFTER_MS).unref();
 }
 
 function flush(): void {
-  if (timer !== null) clearTimeout(timer);
-  timer = null;
   for (const { script, file } of unwritten.splice(0)) writeAtomically(file, () => script.createCachedData());
 }

@@ -154,6 +154,19 @@ describe('the modules a cluster primary loads', () => {
     expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
   }, 30_000 * SLOWNESS);
 
+  it('single mode reads none of the lazy exports an ES import of node:util or node:net would read (parseArgs, MIMEType, BlockList, SocketAddress), up to the exit', async () => {
+    // The build gives each bundled module a require() of its builtins (scripts/build.mjs,
+    // lazyBuiltins): an ES import builds the builtin's namespace, reading every lazy export.
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    expect(await (await fetch(s.url)).text()).toBe('Hello World\n');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const loaded = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+    expect(loaded).toContain('builtin:_http_server');
+    const lazy = ['internal/util/parse_args/parse_args', 'internal/mime', 'internal/blocklist', 'internal/socketaddress'];
+    expect(loaded.filter((m) => lazy.includes(m.replace(/^builtin:/, '')))).toEqual([]);
+  }, 30_000 * SLOWNESS);
+
   it('without --control-url: no control app and no probe registry (a probe is set through the control app alone)', async () => {
     const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
     await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');

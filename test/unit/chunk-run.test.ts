@@ -48,15 +48,14 @@ function layOut(name: string): { dir: string; split: Split; cacheDir: string } {
 }
 
 /** In a new node: the chunk imported, what its export gives, what the cache did, and its throw's stack line. */
-function runIn(dir: string, waitForWrite = false): { value: Record<string, unknown>; cache: string; stack: string; later: string } {
+function runIn(dir: string): { value: Record<string, unknown>; cache: string; stack: string; later: string } {
   const script = [
     `const { $2, $3 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)});`,
-    `const { chunkCaches, WRITE_AFTER_MS } = await import(${JSON.stringify(RUNTIME)});`,
+    `const { chunkCaches } = await import(${JSON.stringify(RUNTIME)});`,
     `const v = $2();`,
     `let stack = ''; const thrower = v.thrower; try { thrower(); } catch (e) { stack = e.stack.split('\\n')[1].trim(); }`,
     `const later = await v.later();`,
     `console.log(JSON.stringify({ value: { where: v.where, fromOther: v.fromOther, os: v.os, same: $2 === $3 }, cache: [...chunkCaches.values()][0], stack, later }));`,
-    waitForWrite ? `await new Promise((r) => setTimeout(r, WRITE_AFTER_MS + 500));` : '',
   ].join('\n');
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })) as ReturnType<typeof runIn>;
 }
@@ -89,14 +88,14 @@ describe('a chunk run from a code cache', () => {
     expect(run.stack).toBe(`at thrower (${url}:5:9)`);
   });
 
-  it('writes a cache once a first run is done, which the next process takes, and refuses a damaged one yet runs', () => {
+  it('writes a cache at a first run\'s exit, which the next process takes, and refuses a damaged one yet runs', () => {
     const { dir, split, cacheDir } = layOut('cached');
-    expect(runIn(dir, true).cache).toBe('none');
+    expect(runIn(dir).cache).toBe('none');
     const written = readdirSync(cacheDir).filter((f) => f.startsWith(`test.chunk-${split.hash}-`) && f.endsWith('.cache'));
     expect(written).toHaveLength(1);
     expect(runIn(dir).cache).toBe('own');
     writeFileSync(join(cacheDir, written[0]!), Buffer.alloc(4096, 7));
-    const refused = runIn(dir, true);
+    const refused = runIn(dir);
     expect(refused.cache).toBe('refused');
     expect(refused.value.fromOther).toBe('other');
     // The refused one is written again, whole.
@@ -105,7 +104,7 @@ describe('a chunk run from a code cache', () => {
 
   it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {
     const { dir, split } = layOut('beside');
-    runIn(dir, true);
+    runIn(dir);
     const own = join(dir, 'node_modules', '.cache', 'tspuma');
     const made = readdirSync(own).find((f) => f.startsWith(`test.chunk-${split.hash}-`))!;
     writeFileSync(join(dir, made), readFileSync(join(own, made)));
@@ -123,7 +122,7 @@ describe('a chunk run from a code cache', () => {
 describe('a chunk\'s cache and the chunk\'s place', () => {
   it('takes no cache made for the same chunk at another path (V8 would name that path in every frame)', () => {
     const from = layOut('copied-from');
-    runIn(from.dir, true);
+    runIn(from.dir);
     const made = readdirSync(from.cacheDir).find((f) => f.startsWith(`test.chunk-${from.split.hash}-`))!;
     const to = layOut('copied-to');
     mkdirSync(to.cacheDir, { recursive: true });

@@ -109,10 +109,11 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
  * (replay.test: 3-4 of 5 failed with a write 1.5 s into the process's life, 5 of 5 pass so).
  */
 function later(script: Script, file: string): void {
-  if (unwritten.length === 0) process.once('exit', flush);
+  if (unwritten.length === 0) process.once('exit', writeChunkCaches);
   unwritten.push({ script, file });
 }
 
-function flush(): void {
+/** Writes the caches this process lacked (at its exit; exported for a test to run it sooner). */
+export function writeChunkCaches(): void {
   for (const { script, file } of unwritten.splice(0)) writeAtomically(file, () => script.createCachedData());
 }

@@ -25,7 +25,7 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BIN, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
+import { BIN, BUNDLE_OPTIONS, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
 import { writeNameTables } from './chunk-names.mjs';
 import { bundleThreads } from './thread-bundles.mjs';
 import { splitChunks } from './chunk-cache.mjs';
@@ -164,13 +164,7 @@ const result = await build({
   outdir: DIST,
   // Each module's wrapper is keyed by its path under dist/ (test/fixtures/module-log reads it).
   absWorkingDir: DIST,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
+  ...BUNDLE_OPTIONS,
   metafile: true,
   allowOverwrite: true,
   // After the code, so that tsc's source maps (chained) keep their lines.

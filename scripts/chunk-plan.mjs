@@ -230,3 +230,6 @@ export function planChunks(modules) {
   const used = chunks.filter((c) => [...chunkOf.values()].includes(c.name));
   return { chunks: used, chunkOf, needsOf };
 }
+
+/** esbuild's options every bundle of the build shares (the chunks in build.mjs, the thread entries in thread-bundles.mjs): ES modules for node 20, packages left to node, source maps chained to tsc's. */
+export const BUNDLE_OPTIONS = Object.freeze({ bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning' });

@@ -9,7 +9,7 @@
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { THREADS } from './chunk-plan.mjs';
+import { BUNDLE_OPTIONS, THREADS } from './chunk-plan.mjs';
 
 const MARK = '// bundled by scripts/thread-bundles.mjs';
 
@@ -53,13 +53,7 @@ export async function bundleThreads(DIST) {
     await build({
       entryPoints: [`thread-entry:${p}`],
       outfile: built,
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      packages: 'external',
-      sourcemap: true,
-      logLevel: 'warning',
+      ...BUNDLE_OPTIONS,
       allowOverwrite: true,
       footer: { js: MARK },
       plugins: [plugin],

@@ -504,6 +504,11 @@ export function knownPeerAddress(socket: Socket): string | undefined {
   return (socket as { _peername?: { address?: string } })._peername?.address;
 }
 
+/** The socket's peer address as `socket.remoteAddress` gives it: node's cache once read (knownPeerAddress), the getter only for the first read. */
+export function peerAddressOf(socket: Socket): string | undefined {
+  return knownPeerAddress(socket) ?? socket.remoteAddress;
+}
+
 // ---- Request bodies ----
 
 export type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;

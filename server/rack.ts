@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
-import { keepsAlive, knownPeerAddress, peerAddressKnown } from './node-http.js';
+import { keepsAlive, peerAddressKnown, peerAddressOf } from './node-http.js';
 import { firstHeader, hostHeader } from './raw-headers.js';
 import { requestIdOf } from './request-id.js';
 import { forwardedOf } from './trusted-proxy.js';
@@ -156,12 +156,12 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   // The connection's last request (the client asked to close, as `ab` without -k does) with the
   // address not read yet: read on first use. Otherwise a plain value: a keep-alive connection
   // reads it once, and a property defined per request would cost more than that one read; from
-  // then on from node's cache (knownPeerAddress), without node's getter.
+  // then on from node's cache (peerAddressOf), without node's getter.
   if (forwarded) env.REMOTE_ADDR = forwarded.address;
   else if (socket && res && !keepsAlive(res) && !peerAddressKnown(socket)) {
     env[kPeer] = socket;
     Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
-  } else env.REMOTE_ADDR = (socket ? (knownPeerAddress(socket) ?? socket.remoteAddress) : undefined) ?? '';
+  } else env.REMOTE_ADDR = (socket ? peerAddressOf(socket) : undefined) ?? '';
   let matched = true; // every position so far had the previous request's name
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;

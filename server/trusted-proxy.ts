@@ -5,6 +5,7 @@ import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { parseAuthority } from './authority.js';
+import { peerAddressOf } from './node-http.js';
 
 const require = createRequire(import.meta.url);
 /** proxy-addr, loaded by the first trust list (a server without trustProxy never loads it). */
@@ -54,7 +55,7 @@ export function forwardedOf(req: IncomingMessage): ForwardedClient | undefined {
 
 /** The client address for the request log and dumps: the forwarded one, else the peer. */
 export function clientAddressOf(req: IncomingMessage): string | undefined {
-  return (req as Marked)[kForwarded]?.address ?? req.socket?.remoteAddress;
+  return (req as Marked)[kForwarded]?.address ?? (req.socket ? peerAddressOf(req.socket) : undefined);
 }
 
 /**
@@ -63,7 +64,7 @@ export function clientAddressOf(req: IncomingMessage): string | undefined {
  * (the forwarded client, or the peer itself), the place Node listeners read it from.
  */
 export function resolveClient(req: IncomingMessage, trust: Trust, headers: ForwardedHeaders): void {
-  const peer = req.socket?.remoteAddress ?? '';
+  const peer = (req.socket ? peerAddressOf(req.socket) : undefined) ?? '';
   const marked = req as Marked;
   marked.clientAddress = peer;
   if (!peer || !trust(peer, 0)) return;

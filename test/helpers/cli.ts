@@ -222,16 +222,17 @@ export function killAll(): Promise<void> {
 
 /**
  * With TSPUMA_TEST_CPU_LOG, the CPU ticks (utime+stime+cutime+cstime) of the processes below each
- * child killAll SIGKILLs, read just before the kill: a cluster's workers outlive their SIGKILLed
- * primary by a moment and are reparented out of this process's tree, so their CPU never reaches its
- * cutime (test/helpers/each-file.ts logs these as orphansMs). A worker that lives on after the read
- * adds its last moment to no count.
+ * child killAll SIGKILLs, read just before the kill: a cluster's workers are reparented out of this
+ * process's tree when their primary dies, so their CPU never reaches its cutime
+ * (test/helpers/each-file.ts logs these as orphansMs).
  */
 let orphanTicks = 0;
 export function orphanCpuTicks(): number {
   return orphanTicks;
 }
-function descendantTicks(roots: readonly number[]): number {
+
+/** Each live process's parent and CPU ticks, read from /proc at one moment. */
+function processTable(): { kids: Map<number, number[]>; ticks: Map<number, number> } {
   const kids = new Map<number, number[]>();
   const ticks = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
@@ -245,14 +246,27 @@ function descendantTicks(roots: readonly number[]): number {
       // gone between the listing and the read
     }
   }
-  let sum = 0;
+  return { kids, ticks };
+}
+
+/** Every process below `roots` (children, their children, …). */
+function descendantsOf(kids: Map<number, number[]>, roots: readonly number[]): number[] {
+  const found: number[] = [];
   const below = roots.flatMap((r) => kids.get(r) ?? []);
   for (let pid = below.pop(); pid !== undefined; pid = below.pop()) {
-    sum += ticks.get(pid) ?? 0;
-    // A process's cutime holds its reaped children: only the live ones are added again.
+    found.push(pid);
     below.push(...(kids.get(pid) ?? []));
   }
-  return sum;
+  return found;
+}
+
+/** Whether `pid` has ended (gone, or a zombie waiting for its reaper). */
+function ended(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return true;
+  }
 }
 
 /** Kills every child still running but `keep` (a server the file's cases share, killed in afterAll). */
@@ -270,9 +284,27 @@ export async function killThese(...these: (Spawned | undefined)[]): Promise<void
   await kill([...children].filter((c) => own.has(c)));
 }
 
+/**
+ * SIGKILLs the children and every process below them, and resolves once all have ended. A
+ * SIGKILLed primary's workers would otherwise outlive it by seconds on a loaded host (they drain
+ * and exit on their own), still writing files into a folder the file's afterAll removes (CI on
+ * ce8ef8a: primary-modules' rmdir failed ENOTEMPTY) and taking CPU from the next file.
+ */
 async function kill(list: ChildProcess[]): Promise<void> {
-  if (process.env.TSPUMA_TEST_CPU_LOG && list.length > 0) orphanTicks += descendantTicks(list.flatMap((c) => (c.pid === undefined || c.exitCode !== null || c.signalCode !== null ? [] : [c.pid])));
+  const roots = list.flatMap((c) => (c.pid === undefined || c.exitCode !== null || c.signalCode !== null ? [] : [c.pid]));
+  const table = roots.length > 0 ? processTable() : undefined;
+  const below = table === undefined ? [] : descendantsOf(table.kids, roots);
+  // A process's cutime holds its reaped children: only the live ones below are added.
+  if (process.env.TSPUMA_TEST_CPU_LOG && table !== undefined) orphanTicks += below.reduce((sum, pid) => sum + (table.ticks.get(pid) ?? 0), 0);
   for (const c of list) c.kill('SIGKILL');
+  for (const pid of below) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // ended since the read
+    }
+  }
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
+  if (below.length > 0) await waitFor(() => below.every(ended), `the end of the SIGKILLed processes ${below.join(', ')}`);
 }
 

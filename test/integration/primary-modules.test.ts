@@ -5,7 +5,7 @@
 // The build groups the modules into chunk files (scripts/build.mjs; dist/chunks.json names each
 // module's chunk): the hooks list each chunk file as it is read and each of its modules as it
 // runs, so each promise is kept twice: by the modules that ran, and by the chunk files read.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,12 +16,22 @@ import { ROOT, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
-// The servers are stopped first: a SIGKILLed primary's worker outlives it a moment and may still
-// write its module log into dir while rmSync walks it (ENOTEMPTY: tests13's full run), so the
-// removal retries.
+// killAll ends each server and every process below it (a SIGKILLed primary's worker would drain and
+// exit on its own seconds later, writing its module log into dir while rmSync walks it: ENOTEMPTY
+// in CI on ce8ef8a). Every process that wrote a log has ended before the folder goes.
 afterAll(async () => {
   await killAll();
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  const running = readdirSync(dir)
+    .map((f) => Number(f.replace(/\.txt$/, '')))
+    .filter((pid) => {
+      try {
+        return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+      } catch {
+        return false; // ended
+      }
+    });
+  rmSync(dir, { recursive: true, force: true });
+  expect(running, 'processes that wrote a module log, still running after killAll').toEqual([]);
 });
 
 const DIST = pathToFileURL(`${ROOT}dist/`).href;

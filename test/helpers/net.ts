@@ -56,8 +56,12 @@ export interface RawResult {
   closed: boolean;
 }
 
-/** Sends bytes on a fresh connection and collects the reply until the server closes or `timeoutMs`. */
-export function rawRequest(port: number, payload: string | Buffer, timeoutMs = 5000, host = '127.0.0.1'): Promise<RawResult> {
+/**
+ * Sends bytes on a fresh connection and collects the reply until the server closes or `timeoutMs`
+ * (by default 5 s scaled by SLOWNESS: at a load of 57 discovery's answer came after an unscaled
+ * 5 s, and the case read an empty reply's headers as missing).
+ */
+export function rawRequest(port: number, payload: string | Buffer, timeoutMs = 5000 * SLOWNESS, host = '127.0.0.1'): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, host);
     const chunks: Buffer[] = [];

@@ -1,5 +1,8 @@
 // Responses: normalises what a handler returned (Rack arrays, fetch Responses, plain objects) and
 // writes it to node:http's ServerResponse, with backpressure.
+// node's global Buffer is an accessor (a LoadGlobalIC and a getter call, ~120 instructions a
+// read in a request's path; bench/README.md session 19, fetch12): the module's binding is a plain load.
+import { Buffer } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -344,8 +344,13 @@ async function kill(list: ChildProcess[]): Promise<void> {
   const strays = taggedStrays(table.started, new Set(records.map((r) => r.tag)), Math.min(...records.map((r) => r.startTicks)), new Set([...roots, ...below]));
   // A process's cutime holds its reaped children: only the live ones below are added.
   if (process.env.TSPUMA_TEST_CPU_LOG) orphanTicks += [...below, ...strays].reduce((sum, pid) => sum + (table.ticks.get(pid) ?? 0), 0);
+  await killAndWait(list, [...below, ...strays]);
+}
+
+/** SIGKILLs `list` and the processes `pids`, and resolves once every one has ended. */
+async function killAndWait(list: ChildProcess[], pids: number[]): Promise<void> {
   for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const pid of [...below, ...strays]) {
+  for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -353,6 +358,16 @@ async function kill(list: ChildProcess[]): Promise<void> {
     }
   }
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
-  const gone = [...below, ...strays];
-  if (gone.length > 0) await waitFor(() => gone.every(ended), `the end of the SIGKILLed processes ${gone.join(', ')}`);
+  if (pids.length > 0) await waitFor(() => pids.every(ended), `the end of the SIGKILLed processes ${pids.join(', ')}`);
+}
+
+/**
+ * For processes a test started itself (spawn, not run()): SIGKILLs those still running and every
+ * process below them, and resolves once all have ended, so a folder they write into can go next
+ * (clinic's children under `tspuma doctor`, npm's scripts, nginx's workers).
+ */
+export async function killTrees(list: readonly ChildProcess[]): Promise<void> {
+  const live = list.filter((c) => c.pid !== undefined && c.exitCode === null && c.signalCode === null);
+  if (live.length === 0) return;
+  await killAndWait(live, descendantsOf(processTable().kids, live.map((c) => c.pid!)));
 }

@@ -1,11 +1,16 @@
 // Vitest's setupFiles: runs before each test file, in the worker that runs it. Forks run many
 // files one after the other (isolate: false), so what a file must see fresh is set here.
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from 'vitest';
 import { orphanCpuTicks, spawnsSince } from './cli.js';
-import { refreshSlowness } from './net.js';
+import { refreshSlowness, SLOWNESS } from './net.js';
 
 refreshSlowness();
+// vitest.config.ts's testTimeout and hookTimeout (60 s x SLOWNESS) are read once, as the run
+// starts: a run begun at a load of 4 kept 60 s while the load rose to 30 (the lead's whole run on
+// 671a7f2: probe-engine's beforeAll 'Hook timed out in 60000ms', primary-modules' 'Test timed out in
+// 52500ms'). Each file gets them from the load as it starts, as its waitFor deadlines do.
+vi.setConfig({ testTimeout: 60_000 * SLOWNESS, hookTimeout: 60_000 * SLOWNESS });
 
 /**
  * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with the runner's pid, when it ended, its wall time, the runner's own CPU

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'vitest';
-import { killAll, killThese, type Spawned } from './cli.js';
+import { killAll, killThese, killTrees, type Spawned } from './cli.js';
 
 /** Whether a process with this pid exists (signal 0: nothing is sent). */
 export function alive(pid: number): boolean {
@@ -45,7 +45,7 @@ export interface Owned {
   ownPid(pid: number): void;
   /** A fresh folder under the system's temporary folder, removed after the test. */
   tempDir(): string;
-  /** SIGKILLs what the test still runs (its own processes, then cli.ts's: all, or with `only` those adopted), removes its folders (afterEach). */
+  /** SIGKILLs what the test still runs (its own processes and what they started, then cli.ts's: all, or with `only` those adopted), waits for them, removes its folders (afterEach). */
   release(): Promise<void>;
 }
 
@@ -77,7 +77,7 @@ export function owned(prefix: string, opts: { only?: boolean } = {}): Owned {
       return d;
     },
     async release() {
-      for (const c of procs.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await killTrees(procs.splice(0));
       for (const pid of pids.splice(0)) {
         try {
           process.kill(pid, 'SIGKILL');

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { expect } from 'vitest';
 import { docBlock, substitute } from './doc-blocks.js';
-import { waitFor } from './net.js';
+import { SLOWNESS, waitFor } from './net.js';
 
 /** A listening socket on 127.0.0.1:0, bound here; its fd is what a proxy inherits. */
 export async function listening(): Promise<{ server: net.Server; port: number; fd: number }> {
@@ -76,9 +76,11 @@ export async function stopProxies(): Promise<void> {
   const running = children.splice(0).filter((p) => p.exitCode === null && p.signalCode === null && p.pid);
   const stopped = running.map((p) => new Promise<void>((resolve) => p.once('exit', () => resolve())));
   for (const p of running) process.kill(p.pid!, 'SIGTERM');
-  const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000 * SLOWNESS).unref());
   await Promise.race([Promise.all(stopped), deadline]);
+  // One still running is killed, and waited for: its folder (config, pid file, logs) goes next.
   for (const p of running) if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGKILL');
+  await Promise.all(stopped);
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 

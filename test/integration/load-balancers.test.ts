@@ -12,7 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boot, type Booted } from '../helpers/cli.js';
+import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
 
@@ -68,7 +68,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopProxies();
-  for (const i of instances) if (i.proc.exitCode === null && i.proc.pid) process.kill(i.proc.pid, 'SIGTERM');
+  // The instances end (killAll waits for them) before the proxies' folders go.
+  await killAll();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

@@ -15,7 +15,7 @@ import path, { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
-import { ROOT, hermeticEnv, npmEnv } from '../helpers/cli.js';
+import { ROOT, hermeticEnv, killTrees, npmEnv } from '../helpers/cli.js';
 import { command } from '../helpers/command.js';
 import { docBlock, excerptMissing, ownSourceMismatches, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
@@ -117,8 +117,9 @@ beforeAll(async () => {
   files = entry!.files.map((f) => f.path);
 }, 90_000 * SLOWNESS);
 
-afterAll(() => {
-  for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+afterAll(async () => {
+  // Ended with what they started (clinic's processes under doctor) before the project folder goes.
+  await killTrees(own);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -6,9 +6,19 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, type Booted } from '../helpers/cli.js';
 import { appFolder } from '../helpers/app-folder.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 
 afterAll(killAll);
+
+/**
+ * The block and loopBlockedWarning, 1.2 s and 0.5 s on a quiet machine, scaled by the load as the
+ * file starts: at a load of 30 a starved thread waited 1.2 s for a CPU, over a 0.5 s threshold, and
+ * the warning that wrote folded the block's into its 10 s (the lead's whole run on 671a7f2 at
+ * 27-31: 'timed out after 40000 ms … waiting for the blocked-loop warning'). The block stays under
+ * requestTimeout (4 s), the threshold under the block.
+ */
+const BLOCK_MS = Math.min(Math.round(1200 * SLOWNESS), 3200); // under requestTimeout (4 s)
+const WARN_S = Math.min(0.5 * SLOWNESS, 2);
 
 const root = appFolder('pile-up', {
   // /slow waits on an upstream that never answers in time; /block spins the thread for ?ms= (bounded).
@@ -30,7 +40,7 @@ const root = appFolder('pile-up', {
   // Periodic check-ins far apart: what ctl stats shows during the pile-up comes from the requests
   // themselves. loopBlockedWarning at half the default threshold: a block of 1.2 s is well past it
   // (it was 2.5 s past 1 s: a core spun 1.3 s longer for the same promise).
-  'tspuma.config.mjs': 'export default { requestTimeout: 4, workerCheckInterval: 20, workerTimeout: 60, loopBlockedWarning: 0.5 };\n',
+  'tspuma.config.mjs': `export default { requestTimeout: 4, workerCheckInterval: 20, workerTimeout: 60, loopBlockedWarning: ${WARN_S} };\n`,
 });
 const APP = join(root, 'app.mjs');
 const TOKEN = 'pile-up-token-0123456789abcdef';
@@ -104,7 +114,7 @@ describe('a full pool (-t 0:2, requestTimeout 4 s)', () => {
 });
 
 describe('a blocked event loop (the same cluster)', () => {
-  it('a request that spins the worker for 1.2 s (loopBlockedWarning 0.5 s) gets a warning naming it, its id and the time, and the count is in ctl stats', async () => {
+  it('a request that spins the worker for 1.2 s (loopBlockedWarning 0.5 s; both scaled by the load) gets a warning naming it, its id and the time, and the count is in ctl stats', async () => {
     const { s, control } = await shared();
     // One warning line per 10 s (loop-block.ts FOLD_MS): a block within 10 s of the last line is
     // only counted into a later folded line, not named. Under load the boot or a starved timer
@@ -112,11 +122,11 @@ describe('a blocked event loop (the same cluster)', () => {
     // so the block starts once the window of the last line (if any) has passed.
     const lastLine = () => Math.max(0, ...s.lines().filter((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED').map((l) => Number(l.time)));
     await waitFor(() => Date.now() - lastLine() > FOLD_MS + 250, "the last blocked-loop line's fold window to pass", 2 * FOLD_MS);
-    const r = await fetch(`${s.url}/block?ms=1200`, { headers: { 'x-request-id': 's21-1' }, signal: AbortSignal.timeout(60_000) });
+    const r = await fetch(`${s.url}/block?ms=${BLOCK_MS}`, { headers: { 'x-request-id': 's21-1' }, signal: AbortSignal.timeout(60_000) });
     expect(await r.text()).toBe('true');
     const line = await waitFor(() => s.lines().find((l) => l.code === 'TSPUMA_ERR_LOOP_BLOCKED' && String(l.msg).includes('s21-1')) as (Line & { seconds?: number }) | undefined, 'the blocked-loop warning');
     expect(line.msg).toMatch(/^The event loop of worker 0 \(PID \d+\) was blocked for \d+\.\d s: nothing else ran meanwhile/);
-    expect(line.msg).toContain('GET /block?ms=1200 (request s21-1');
+    expect(line.msg).toContain(`GET /block?ms=${BLOCK_MS} (request s21-1`);
     expect(line.seconds).toBeGreaterThanOrEqual(1);
     // Counted for ctl stats (the next check-in carries it: the request's own entry, or a later one).
     await fetch(`${s.url}/`);

@@ -136,7 +136,7 @@ describe('the modules a cluster primary loads', () => {
     // The preload check and the stderr filter are chunks of their own, read only when used.
     expect(chunksOf(s.proc.pid!).filter((c) => ['server/cluster/preload-check.js', 'server/cluster/worker-stderr.js'].map(chunkOf).includes(c))).toEqual([]);
     expect(worker.filter((m) => ON_DEMAND.includes(m)), 'the worker').toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   it('single mode with debug off: none under diagnostics/ (but the log redaction rules) or inspector/, nor the control app, probes or cluster mode', async () => {
     const s = await sharedSingleTs();
@@ -150,7 +150,7 @@ describe('the modules a cluster primary loads', () => {
     const notInSingle = chunks.filter((c) => Object.entries(manifest.modules).every(([m, f]) => f !== c || NOT_IN_SINGLE.test(m)));
     expect(notInSingle.map((c) => c.replace(/\.chunk\.js$/, '')).sort(), 'the control app\'s, cluster mode\'s and the on-demand modules\' chunks').toEqual(expect.arrayContaining(['server/control', 'server/cluster/primary', 'server/health', 'server/tls-files']));
     expect(chunksOf(s.proc.pid!).filter((c) => notInSingle.includes(c))).toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals) nor the installed @opentelemetry/api is loaded, up to the exit', async () => {
     const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
@@ -162,7 +162,7 @@ describe('the modules a cluster primary loads', () => {
     // The list is whole: the exit's builtins came, with node:http's among them.
     expect(loaded).toContain('builtin:_http_server');
     expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   it('single mode reads none of the lazy exports an ES import of node:util or node:net would read (parseArgs, MIMEType, BlockList, SocketAddress), up to the exit', async () => {
     // The build gives each bundled module a require() of its builtins (scripts/build.mjs,
@@ -175,7 +175,7 @@ describe('the modules a cluster primary loads', () => {
     expect(loaded).toContain('builtin:_http_server');
     const lazy = ['internal/util/parse_args/parse_args', 'internal/mime', 'internal/blocklist', 'internal/socketaddress'];
     expect(loaded.filter((m) => lazy.includes(m.replace(/^builtin:/, '')))).toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   it('without --control-url: no control app and no probe registry (a probe is set through the control app alone)', async () => {
     const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
@@ -184,12 +184,12 @@ describe('the modules a cluster primary loads', () => {
     const modules = loadedBy(s.proc.pid!);
     expect(modules).toContain('server/cluster/primary.js');
     expect(modules.filter((m) => ['server/control.js', 'server/cluster/probe-registry.js', 'server/probe-spec.js', 'server/probe-anchor.js'].includes(m))).toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   it('with --inspect: the DevTools module (targets, live stacks, autopsies) and discovery are loaded', async () => {
     const { modules } = await primaryOf(['--control-url', 'tcp://127.0.0.1:0', '--inspect=127.0.0.1:0']);
     expect(modules).toEqual(expect.arrayContaining(['inspector/setup.js', 'inspector/remote.js', 'inspector/autopsy.js']));
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 });
 
 describe('what a single-mode boot loads on demand', () => {
@@ -201,7 +201,7 @@ describe('what a single-mode boot loads on demand', () => {
     const health = s.lines().map((l) => /^\* Health checks on (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
     expect(health, s.stdout()).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await fetch(`${health}/health`)).status).toBe(200);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   // The package entry (index.js, start.js) is imported before a TypeScript app, whose own import
   // of 'tspuma' would go through the loader's thread (about 2 ms a module more); a .js/.mjs app
@@ -217,7 +217,7 @@ describe('what a single-mode boot loads on demand', () => {
     const entry = urls.indexOf(`${DIST}server/index.js`);
     expect(entry, 'the package entry in the list').toBeGreaterThan(-1);
     expect(entry).toBeLessThan(app);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 });
 
 describe('the modules a single-mode .ts boot loads after its app', () => {
@@ -233,7 +233,7 @@ describe('the modules a single-mode .ts boot loads after its app', () => {
     // Each one's first load (the list also holds what the process's other threads load, later).
     const firstLoads = Object.fromEntries(lazy.map((m) => [m, urls.indexOf(`${DIST}${m}`)]));
     expect(lazy.filter((m) => firstLoads[m]! === -1 || firstLoads[m]! > app), `loaded after the app (line ${app}): ${JSON.stringify(firstLoads)}`).toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 });
 
 describe('what a -d single-mode boot reads', () => {
@@ -250,7 +250,7 @@ describe('what a -d single-mode boot reads', () => {
     const unused = ['inspector/probes.js', 'inspector/remote.js', 'inspector/primary-devtools.js', 'server/control.js', 'server/cluster/probe-registry.js'];
     expect(modules.filter((m) => unused.includes(m)), 'modules').toEqual([]);
     expect(chunksOf(s.proc.pid!).filter((c) => unused.map(chunkOf).includes(c)), 'chunks').toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   // Probes run in the workers (probe-host.ts); the primary's DevTools need remote.ts, not the probe engine.
   it('a -d cluster primary without --control-url: discovery lists its worker, and neither the probe engine\'s chunk nor the control app\'s is read', async () => {
@@ -267,7 +267,7 @@ describe('what a -d single-mode boot reads', () => {
     const unused = ['inspector/probes.js', 'server/control.js'];
     expect(modules.filter((m) => unused.includes(m)), 'modules').toEqual([]);
     expect(chunksOf(s.proc.pid!).filter((c) => unused.map(chunkOf).includes(c)), 'chunks').toEqual([]);
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 });
 
 describe('the modules a sub-command loads', () => {
@@ -283,7 +283,7 @@ describe('the modules a sub-command loads', () => {
       // Nor the server's boot chunk: what the commands share with it is a chunk of its own.
       expect(chunksOf(p.proc.pid!).filter((c) => ['server/options.js', 'server/logger.js', 'server/cli/serve.js'].map(chunkOf).includes(c)), sub).toEqual([]);
     }
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 
   it('`tspuma inspect list --url` reads the list with its own module: no attaching client (remote, rendering), no options registry, no config file reader', async () => {
     // A discovery stand-in: one tspuma target, as /json/list lists it.
@@ -302,6 +302,6 @@ describe('the modules a sub-command loads', () => {
     } finally {
       server.close();
     }
-  }, 30_000 * SLOWNESS);
+  }, 60_000 * SLOWNESS);
 });
 

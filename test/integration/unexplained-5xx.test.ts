@@ -18,7 +18,11 @@ const HONO = 'test/fixtures/apps/hono-onerror-app.ts';
 const LATE = 'test/fixtures/apps/express-late-write-app.ts';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
-const dumpFor = (dir: string, pick: (d: Dump) => boolean, what: string): Promise<Dump> => waitFor(() => dumpsIn(dir).find(pick), what, 10_000);
+/** The dump `pick` finds in `dir`; on a timeout, the error lists the dumps that are there (code, message, URL). */
+const dumpFor = (dir: string, pick: (d: Dump) => boolean, what: string): Promise<Dump> =>
+  waitFor(() => dumpsIn(dir).find(pick), what, 10_000).catch((err: Error) => {
+    throw new Error(`${err.message}; the dumps in ${dir}: ${JSON.stringify(dumpsIn(dir).map((d) => [d.kind, d.error.code, d.error.message, d.request?.url]))}`);
+  });
 
 afterAll(killAll);
 

@@ -107,6 +107,10 @@ if (process.argv.includes('run') || process.argv.includes('--run')) {
   const fromVitest = createRequire(createRequire(import.meta.url).resolve('vitest/package.json'));
   const { Tinypool } = (await import(pathToFileURL(fromVitest.resolve('tinypool')).href)) as typeof import('tinypool');
   const recycle = Tinypool.prototype.recycleWorkers;
+  // An upgrade that renames or drops what this relies on fails the run here, not silently.
+  if (typeof recycle !== 'function' || !Object.getOwnPropertyDescriptor(Tinypool.prototype, 'options')?.get) {
+    throw new Error(`vitest.config.ts: tinypool ${String(Tinypool.version)} has no recycleWorkers() or options getter: see the comment above the check and update it for this version`);
+  }
   Tinypool.prototype.recycleWorkers = function (this: InstanceType<typeof Tinypool>, ...args: Parameters<typeof recycle>) {
     if (this.options.runtime === 'child_process' && !this.options.isolateWorkers) this.options.minThreads = 0;
     return recycle.apply(this, args);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { SLOWNESS } from './test/helpers/net.js';
@@ -85,6 +86,29 @@ const BUILT = new RegExp(`^${fileURLToPath(new URL('./dist/', import.meta.url)).
  * which it cannot do for modules node loads.
  */
 const BUILT_SOURCES = { find: /^(?:\.\.\/)+(server|diagnostics|inspector)\/(.*)\.js$/, replacement: `${fileURLToPath(new URL('./dist/', import.meta.url))}$1/$2.js` };
+
+/**
+ * No fresh forks after the last file (tests18.2, tests19.1). With `isolate: false`, vitest 3.2's forks
+ * pool calls tinypool's recycleWorkers() once the shared project's files are all handed out: it ends
+ * the idle forks and marks the busy ones to end after their file, and each one ended is replaced up
+ * to minForks. The shared project is the forks pool's only group, so the replacements run no file:
+ * four processes started and ended for nothing, each loading vitest's worker and running tinypool's
+ * /proc/cpuinfo pipelines (12 processes), at the end of the run where nothing else hides them.
+ * A `vitest run` sets that pool's minimum to 0 when it recycles, so none is started; the forks
+ * still end as before. minForks 0 from the start is not the way: tinypool then ends a fork that
+ * went idle while vitest hands it the next file ('Terminating worker thread', tests19.1). The
+ * Tinypool class is the one vitest imports (resolved from vitest's own folder). Watch mode (a
+ * group run again) keeps tinypool's behaviour.
+ */
+if (process.argv.includes('run') || process.argv.includes('--run')) {
+  const fromVitest = createRequire(createRequire(import.meta.url).resolve('vitest/package.json'));
+  const { Tinypool } = (await import(pathToFileURL(fromVitest.resolve('tinypool')).href)) as typeof import('tinypool');
+  const recycle = Tinypool.prototype.recycleWorkers;
+  Tinypool.prototype.recycleWorkers = function (this: InstanceType<typeof Tinypool>, ...args: Parameters<typeof recycle>) {
+    if (this.options.runtime === 'child_process' && !this.options.isolateWorkers) this.options.minThreads = 0;
+    return recycle.apply(this, args);
+  };
+}
 
 const FORKS = process.env.TSPUMA_TEST_FORKS ? Number(process.env.TSPUMA_TEST_FORKS) : Math.max(4, availableParallelism());
 if (!Number.isInteger(FORKS) || FORKS < 1) throw new Error(`TSPUMA_TEST_FORKS="${process.env.TSPUMA_TEST_FORKS}": expected a whole number of forks, 1 or more`);

@@ -376,7 +376,11 @@ export class ProbeEngine {
       const scripts = new Map<string, ScriptInfo>();
       const s = this.scripts.get(scriptId);
       if (s) scripts.set(scriptId, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
-      const source = () => this.scriptSource(scriptId);
+      // Fetched once for all the names: a chunk of tspuma's build holds hundreds (its imports,
+      // get2 … get140), and each Debugger.getScriptSource of its ~200 KB took ~100 ms (a first hit in
+      // server/request-lifecycle.ts held the thread 16 s of CPU).
+      let text: string | null | undefined;
+      const source = () => (text === undefined ? (text = this.scriptSource(scriptId)) : text);
       for (const scope of top.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'block' && scope.type !== 'closure' && scope.type !== 'catch') || !scope.object.objectId) continue;
         const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });

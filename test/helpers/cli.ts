@@ -25,6 +25,33 @@ export interface Spawned {
 
 const children = new Set<ChildProcess>();
 
+/**
+ * Every child run() started and no kill has swept yet, exited or not, with its spawn tag: the
+ * SUITE_SPAWN value (`FORKPID-N`) put in its environment, which its workers, their children and
+ * any process they start inherit (a cluster's fork() passes the primary's environment on). A
+ * child that exited, or that a test SIGKILLed itself, leaves its workers running for seconds on a
+ * loaded host (reparented away from this process, so no longer below it): kill() finds them by the
+ * tag, and by when they started (`startTicks`: a process started before the child cannot be one of
+ * its own, so its environment is not read).
+ */
+export const SPAWN_ENV = 'SUITE_SPAWN';
+interface SpawnRecord {
+  tag: string;
+  /** The child's start time, in clock ticks after boot (/proc/PID/stat field 22); 0 when unread. */
+  startTicks: number;
+}
+const spawned = new Map<ChildProcess, SpawnRecord>();
+let spawnSeq = 0;
+
+/** Fields of /proc/PID/stat after the command's ")": state [0], ppid [1], utime [11] … cstime [14], starttime [19]. */
+function statFields(pid: number | string): number[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+  } catch {
+    return null;
+  }
+}
+
 /** Every CLI spawn of this process, by its flags (what test/helpers/each-file.ts counts per file). */
 const spawnLog: string[] = [];
 /** With no argument, a mark; with a mark, the spawns since it, counted by flags. */
@@ -91,12 +118,14 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
   const debug = args.some((a) => a === '-d' || a === '--debug') && !args.some((a) => a.startsWith('--inspect'));
   if (debug) args = ['--inspect=off', ...args];
   const [command, ...argv] = opts.unprivileged ? unprivileged([process.execPath, CLI, ...args]) : [process.execPath, CLI, ...args];
+  const tag = `${process.pid}-${++spawnSeq}`;
   const proc = spawn(command!, argv, {
     cwd,
-    env: { ...hermeticEnv(), ...NO_EXTRA_CA, ...env } as NodeJS.ProcessEnv,
+    env: { ...hermeticEnv(), ...NO_EXTRA_CA, ...env, [SPAWN_ENV]: tag } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);
+  spawned.set(proc, { tag, startTicks: (proc.pid === undefined ? null : statFields(proc.pid))?.[19] ?? 0 });
   spawnLog.push(spawnKind(args));
   let out = '';
   let err = '';
@@ -231,22 +260,35 @@ export function orphanCpuTicks(): number {
   return orphanTicks;
 }
 
-/** Each live process's parent and CPU ticks, read from /proc at one moment. */
-function processTable(): { kids: Map<number, number[]>; ticks: Map<number, number> } {
+/** Each live process's parent, CPU ticks and start time, read from /proc at one moment. */
+function processTable(): { kids: Map<number, number[]>; ticks: Map<number, number>; started: Map<number, number> } {
   const kids = new Map<number, number[]>();
   const ticks = new Map<number, number>();
+  const started = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
+    const f = statFields(name); // null: gone between the listing and the read
+    if (f === null) continue;
+    kids.set(f[1]!, [...(kids.get(f[1]!) ?? []), Number(name)]);
+    ticks.set(Number(name), f[11]! + f[12]! + f[13]! + f[14]!);
+    started.set(Number(name), f[19]!);
+  }
+  return { kids, ticks, started };
+}
+
+/** The processes (not zombies) that carry one of `tags` in their environment and started at or after `sinceTicks`, but `known`. */
+function taggedStrays(started: Map<number, number>, tags: ReadonlySet<string>, sinceTicks: number, known: ReadonlySet<number>): number[] {
+  const found: number[] = [];
+  for (const [pid, at] of started) {
+    if (at < sinceTicks || known.has(pid) || pid === process.pid) continue;
     try {
-      // Fields after the command's ")": ppid is [1], utime [11], stime [12], cutime [13], cstime [14].
-      const f = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
-      kids.set(f[1]!, [...(kids.get(f[1]!) ?? []), Number(name)]);
-      ticks.set(Number(name), f[11]! + f[12]! + f[13]! + f[14]!);
+      const m = /(?:^|\0)SUITE_SPAWN=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'latin1'));
+      if (m && tags.has(m[1]!) && !ended(pid)) found.push(pid);
     } catch {
-      // gone between the listing and the read
+      // gone, or not ours to read
     }
   }
-  return { kids, ticks };
+  return found;
 }
 
 /** Every process below `roots` (children, their children, …). */
@@ -269,10 +311,10 @@ function ended(pid: number): boolean {
   }
 }
 
-/** Kills every child still running but `keep` (a server the file's cases share, killed in afterAll). */
+/** Kills every child still running but `keep` (a server the file's cases share, killed in afterAll), and what its children left running. */
 export async function killAllBut(...keep: (Spawned | undefined)[]): Promise<void> {
   const kept = new Set(keep.map((s) => s?.proc));
-  await kill([...children].filter((c) => !kept.has(c)));
+  await kill([...spawned.keys()].filter((c) => !kept.has(c)));
 }
 
 /**
@@ -281,23 +323,29 @@ export async function killAllBut(...keep: (Spawned | undefined)[]): Promise<void
  */
 export async function killThese(...these: (Spawned | undefined)[]): Promise<void> {
   const own = new Set(these.map((s) => s?.proc));
-  await kill([...children].filter((c) => own.has(c)));
+  await kill([...spawned.keys()].filter((c) => own.has(c)));
 }
 
 /**
- * SIGKILLs the children and every process below them, and resolves once all have ended. A
- * SIGKILLed primary's workers would otherwise outlive it by seconds on a loaded host (they drain
- * and exit on their own), still writing files into a folder the file's afterAll removes (CI on
- * ce8ef8a: primary-modules' rmdir failed ENOTEMPTY) and taking CPU from the next file.
+ * SIGKILLs the children and every process below them, and every process their tag marks that no
+ * longer is below them (the workers of a primary that exited or was SIGKILLed by the test), and
+ * resolves once all have ended. A SIGKILLed primary's workers would otherwise outlive it by seconds
+ * on a loaded host (they drain and exit on their own), still writing files into a folder the
+ * file's afterAll removes (CI on ce8ef8a: primary-modules' rmdir failed ENOTEMPTY) and taking CPU
+ * from the next file.
  */
 async function kill(list: ChildProcess[]): Promise<void> {
+  const records = list.flatMap((c) => spawned.get(c) ?? []);
+  for (const c of list) spawned.delete(c);
+  if (records.length === 0) return;
   const roots = list.flatMap((c) => (c.pid === undefined || c.exitCode !== null || c.signalCode !== null ? [] : [c.pid]));
-  const table = roots.length > 0 ? processTable() : undefined;
-  const below = table === undefined ? [] : descendantsOf(table.kids, roots);
+  const table = processTable();
+  const below = descendantsOf(table.kids, roots);
+  const strays = taggedStrays(table.started, new Set(records.map((r) => r.tag)), Math.min(...records.map((r) => r.startTicks)), new Set([...roots, ...below]));
   // A process's cutime holds its reaped children: only the live ones below are added.
-  if (process.env.TSPUMA_TEST_CPU_LOG && table !== undefined) orphanTicks += below.reduce((sum, pid) => sum + (table.ticks.get(pid) ?? 0), 0);
-  for (const c of list) c.kill('SIGKILL');
-  for (const pid of below) {
+  if (process.env.TSPUMA_TEST_CPU_LOG) orphanTicks += [...below, ...strays].reduce((sum, pid) => sum + (table.ticks.get(pid) ?? 0), 0);
+  for (const c of list) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const pid of [...below, ...strays]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -305,6 +353,6 @@ async function kill(list: ChildProcess[]): Promise<void> {
     }
   }
   await Promise.all(list.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r)))));
-  if (below.length > 0) await waitFor(() => below.every(ended), `the end of the SIGKILLed processes ${below.join(', ')}`);
+  const gone = [...below, ...strays];
+  if (gone.length > 0) await waitFor(() => gone.every(ended), `the end of the SIGKILLed processes ${gone.join(', ')}`);
 }
-

@@ -2,7 +2,7 @@
 // (status, headers, de-chunked body, whether the body was framed), a request whose client hangs up
 // at a chosen point, and a head read before the body is complete.
 import net from 'node:net';
-import { waitFor } from './net.js';
+import { SLOWNESS, waitFor } from './net.js';
 
 export interface RawResponse {
   status: number;
@@ -53,7 +53,7 @@ export function parseResponse(raw: Buffer, noBody = false): RawResponse | null {
 }
 
 /**
- * Sends `payload` on a fresh connection and reads until the server closes or `timeoutMs` passes
+ * Sends `payload` on a fresh connection and reads until the server closes or `timeoutMs` passes (10 s scaled by SLOWNESS)
  * (send `Connection: close` to get the close); the reply parsed as one response.
  */
 export function exchange(port: number, payload: string | Buffer, opts: { noBody?: boolean; timeoutMs?: number } = {}): Promise<RawResponse & { raw: Buffer }> {
@@ -68,7 +68,7 @@ export function exchange(port: number, payload: string | Buffer, opts: { noBody?
       if (!parsed) return reject(new Error(`no response head (closed: ${closed}): ${JSON.stringify(raw.toString('latin1'))}`));
       resolve({ ...parsed, closed, raw });
     };
-    const timer = setTimeout(() => done(false), opts.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => done(false), opts.timeoutMs ?? 10_000 * SLOWNESS);
     socket.on('connect', () => socket.write(payload));
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', () => {});

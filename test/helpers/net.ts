@@ -8,14 +8,16 @@ import { availableParallelism, loadavg } from 'node:os';
 
 /**
  * How much longer than on a quiet machine a wait for a state may take here: the 1-minute load
- * average per core, halved, from 1 (up to a load of 2 per core) to 4 (2.5 at a load average of 10
- * on 2 cores). Read as each test file starts (refreshSlowness). A deadline of waitFor is how a test learns that a state
+ * average per core, halved, from 1 (up to a load of 2 per core) to 8 (2.5 at a load average of 10
+ * on 2 cores, 7.5 at 30). It stopped at 4 (a load of 16) until session 19: the shared machine's
+ * suites ran at loads of 30-60, where a capped bound ran out for a state that came (tests18.4; a
+ * probe's hit after 80 s, '20000 ms, scaled for a load average of 32.8'). Read as each test file starts (refreshSlowness). A deadline of waitFor is how a test learns that a state
  * never comes (a boot, a restart, a log line), not a speed target: on a loaded machine each comes
  * later, so the deadline scales; a quiet machine keeps the deadlines as written.
  */
 // In quarters: a timer's or AbortSignal.timeout's delay must be a whole number of ms, and every
 // bound written as a multiple of 4 ms stays one when scaled (2000 × 1.0175 was refused by node).
-const slownessNow = (): number => Math.min(4, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
+const slownessNow = (): number => Math.min(8, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
 export let SLOWNESS = slownessNow();
 
 /**
@@ -56,8 +58,12 @@ export interface RawResult {
   closed: boolean;
 }
 
-/** Sends bytes on a fresh connection and collects the reply until the server closes or `timeoutMs`. */
-export function rawRequest(port: number, payload: string | Buffer, timeoutMs = 5000, host = '127.0.0.1'): Promise<RawResult> {
+/**
+ * Sends bytes on a fresh connection and collects the reply until the server closes or `timeoutMs`
+ * (by default 5 s scaled by SLOWNESS: at a load of 57 discovery's answer came after an unscaled
+ * 5 s, and the case read an empty reply's headers as missing).
+ */
+export function rawRequest(port: number, payload: string | Buffer, timeoutMs = 5000 * SLOWNESS, host = '127.0.0.1'): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, host);
     const chunks: Buffer[] = [];

@@ -158,7 +158,7 @@ describe('cluster mode: one cluster, case after case', { concurrent: true }, () 
 describe('cluster mode: clusters of their own', { concurrent: true }, () => {
   it('kills a worker stuck in a synchronous loop after workerTimeout, replaces it, and the other serves throughout; leaves no orphans: when the primary is killed with SIGKILL its workers, the replacement too, exit', { timeout: 120_000 * SLOWNESS }, async ({ onTestFinished }) => {
     // A 2 s timeout on a quiet machine: four missed check-ins, as 4 s were at the 1 s interval this
-    // test had. Scaled by the load (SLOWNESS, 1 to 4): at a load of 27-31 a healthy worker's or its
+    // test had. Scaled by the load (SLOWNESS, 1 to 8): at a load of 27-31 a healthy worker's or its
     // fresh replacement's check-ins came over 2 s apart, it was killed too, and a third pid answered
     // (findings tests9.1, fix7.3).
     const timeout = 2 * SLOWNESS;

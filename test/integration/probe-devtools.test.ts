@@ -12,6 +12,7 @@ import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { allBooted, boot, controlUrl, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { answeredView } from '../helpers/probe-answered.js';
 import { postOrder } from '../helpers/orders.js';
 
 afterAll(killAll);
@@ -43,8 +44,9 @@ for (const [mode, args, target] of [
       };
       /** The generated place of a .ts line, as a probe there is armed: [url, lineNumber, columnNumber], 0-based. */
       const placeOf = async (line: number): Promise<[string, number, number]> => {
-        const view = await api<ProbeView>('POST', '/probes', { kind: 'count', location: `${EXPRESS}:${line}`, by: 'the test' });
-        await api('DELETE', `/probes/${view.id}`);
+        const { id } = await api<ProbeView>('POST', '/probes', { kind: 'count', location: `${EXPRESS}:${line}`, by: 'the test' });
+        const view = await answeredView(() => api<ProbeView>('GET', `/probes/${id}`));
+        await api('DELETE', `/probes/${id}`);
         const at = /^(\S+), generated line (\d+) column (\d+)/.exec(String(view.workers[0]?.at))!;
         return [at[1]!, Number(at[2]) - 1, Number(at[3]) - 1];
       };
@@ -59,6 +61,7 @@ for (const [mode, args, target] of [
         client.Debugger.paused((p) => pauses.push(p as Paused));
         await client.Debugger.enable({});
         const probe = await api<ProbeView>('POST', '/probes', { kind: 'log', location: `${EXPRESS}:${CHARGE_LINE}`, template: 'charged {order.id}', by: 'the test' });
+        await answeredView(() => api<ProbeView>('GET', `/probes/${probe.id}`));
         const hits = () => s.lines().filter((l) => l.probe === probe.id && typeof l.values === 'object');
 
         // 1. The client's breakpoint on the probe's line (P6).

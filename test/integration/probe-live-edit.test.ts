@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import type { ProbeView } from '../../server/cluster/probe-registry.js';
+import type { ProbeView, ProbeWorkerView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { answeredView } from '../helpers/probe-answered.js';
 
 const APP = 'test/fixtures/apps/live-edit-app.mjs';
 const NAME_LINE = lineOf(APP, 'const name = `user ${id}`;');
@@ -42,7 +43,12 @@ async function start(extra: string[] = [], liveEdit = true, app = APP, env: Reco
     expect(res.status, await res.clone().text()).toBeLessThan(300);
     return (await res.json()) as T;
   };
-  const set = async (kind: string, location: string, template?: string, when?: string) => (await control<ProbeView>('POST', '/probes', { kind, location, ...(template ? { template } : {}), ...(when ? { when } : {}), by: 'the test' })).id;
+  // A set returns once worker 0 has armed the probe (or said why not): a request sent before would pass it by.
+  const set = async (kind: string, location: string, template?: string, when?: string) => {
+    const { id } = await control<ProbeView>('POST', '/probes', { kind, location, ...(template ? { template } : {}), ...(when ? { when } : {}), by: 'the test' });
+    await answered(control, id);
+    return id;
+  };
   const removeAll = async () => void (await control('DELETE', '/probes?all=1'));
   return { s, state, probe, control, set, dumps, removeAll };
 }
@@ -58,9 +64,16 @@ function server(liveEdit: boolean): Promise<Server> {
   return shared.get(liveEdit)!;
 }
 
-/** Where worker 0 armed probe `id` (GET /probes/ID: what `probe list` shows). */
+/** Worker 0's side of probe `id` once it has answered the set (test/helpers/probe-answered.ts). */
+async function answered(control: Control, id: number): Promise<ProbeWorkerView> {
+  return (await answeredView(() => control<ProbeView>('GET', `/probes/${id}`))).workers['0']!;
+}
+
+/** Where worker 0 armed probe `id` (what `probe list` shows). */
 async function armedAt(server: Server, id: number): Promise<string> {
-  return (await server.control<ProbeView>('GET', `/probes/${id}`)).workers['0']!.at ?? '';
+  const w = await answered(server.control, id);
+  expect(w.state, JSON.stringify(w)).toBe('armed');
+  return w.at ?? '';
 }
 
 /** The first n hit lines of probe `id`; on a timeout, the error quotes the server's lines about probes. */

@@ -12,6 +12,7 @@ import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { answeredView } from '../helpers/probe-answered.js';
 
 const HONO = 'test/fixtures/apps/one-line-routes-hono.ts';
 const EXPRESS = 'test/fixtures/apps/one-line-routes-express.ts';
@@ -36,7 +37,11 @@ async function start(app: string): Promise<{ s: Booted; set: SetProbe; rm: (id: 
     const res = await fetch(`${url.replace(/^tcp:/, 'http:')}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
     return { status: res.status, body: (await res.json()) as Answer['body'] };
   };
-  const set: SetProbe = (location, template, extra = {}) => control('POST', '/probes', { kind: 'log', location, template, ...extra, by: 'the test' });
+  // A set answers once worker 0 has armed the probe (test/helpers/probe-answered.ts): its note and the route's request after.
+  const set: SetProbe = async (location, template, extra = {}) => {
+    const answer = await control('POST', '/probes', { kind: 'log', location, template, ...extra, by: 'the test' });
+    return answer.status !== 201 ? answer : { status: 201, body: await answeredView(async () => (await control('GET', `/probes/${answer.body.id}`)).body) };
+  };
   const rm = async (id: number) => expect((await control('DELETE', `/probes/${id}`)).status).toBe(200);
   return { s, set, rm };
 }

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { answeredView } from '../helpers/probe-answered.js';
 
 const APP = 'test/fixtures/apps/live-edit-when-app.mjs';
 const TOKEN = 'when-token-0123456789abcdef';
@@ -64,7 +65,7 @@ async function runTable(liveEdit: boolean): Promise<{ at: string[]; hits: (numbe
   for (const [i, row] of TABLE.entries()) {
     const set = await api<View>('POST', '/probes', { kind: 'log', location: `${APP}:${lineOf(APP, `const c${i + 1} = ${i + 1};`)}`, template: 'id={id}', when: row.when, by: 'the test' });
     expect(set.status, JSON.stringify(set.body)).toBe(201);
-    views.push(set.body);
+    views.push(await answeredView(async () => (await api<View>('GET', `/probes/${set.body.id}`)).body));
     // Id 0 holds for no row: each probe's first pass (a pause on a breakpoint, for its checked
     // evaluation) comes here, one at a time, not 15 in the first request, which a loaded machine
     // could make last past the pause budget.

@@ -124,6 +124,10 @@ describe('a chunk run from a code cache', () => {
     const failing = `const { $2 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)}); const v = $2(); try { v.thrower(); } catch {} await v.later(); process.exitCode = 1;`;
     expect(() => execFileSync(process.execPath, ['--input-type=module', '-e', failing], { timeout: 20_000 })).toThrow();
     expect(statSync(file).ino).toBe(small.ino);
+    // Nor one whose inspector is open (a debugger may have held breakpoints in it), ending well.
+    const inspected = `(await import('node:inspector')).open(0, '127.0.0.1'); ${failing.replace('process.exitCode = 1;', '')}`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', inspected], { timeout: 20_000, stdio: 'ignore' });
+    expect(statSync(file).ino).toBe(small.ino);
     // A process that took it and called the chunk's functions: its exit writes what it compiled.
     expect(runIn(dir).cache).toBe('own');
     const grown = statSync(file);

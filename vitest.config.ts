@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { SLOWNESS } from './test/helpers/net.js';
@@ -80,11 +81,41 @@ const BUILT = new RegExp(`^${fileURLToPath(new URL('./dist/', import.meta.url)).
  * fork evaluated the result: the shared unit files (103) used 39.4 s of CPU with the sources against
  * 32.0 s with dist/ (user+sys, one pair at load 26-29; vitest's transform total 33.0 -> 23.0 s).
  * A change to a source needs `npm run build` before vitest (as the integration files always did);
- * TSPUMA_TEST_SOURCES=ts transforms the sources again (a watch run without builds). The isolated
- * and one-thread projects keep the sources: vi.mock replaces a source module for its importers,
- * which it cannot do for modules node loads.
+ * TSPUMA_TEST_SOURCES=ts transforms the sources again (a watch run without builds). The one-thread
+ * project loads dist/ too (its six files' user+sys, sources/dist alternated x4 at load 37-41: 9.4,
+ * 11.3, 10.7, 7.6 -> 8.1, 8.9, 6.6, 6.5 s; 47/47 pass on either). The isolated project keeps the
+ * sources: vi.mock replaces a source module for its importers (dump-files, inspector-open), which
+ * it cannot do for modules node loads, and its other four files on dist/ in a project of their own
+ * saved nothing (a second project's setup in the main process: 7.9, 7.9 -> 8.1, 7.4 s).
  */
 const BUILT_SOURCES = { find: /^(?:\.\.\/)+(server|diagnostics|inspector)\/(.*)\.js$/, replacement: `${fileURLToPath(new URL('./dist/', import.meta.url))}$1/$2.js` };
+
+/**
+ * No fresh forks after the last file (tests18.2, tests19.1). With `isolate: false`, vitest 3.2's forks
+ * pool calls tinypool's recycleWorkers() once the shared project's files are all handed out: it ends
+ * the idle forks and marks the busy ones to end after their file, and each one ended is replaced up
+ * to minForks. The shared project is the forks pool's only group, so the replacements run no file:
+ * four processes started and ended for nothing, each loading vitest's worker and running tinypool's
+ * /proc/cpuinfo pipelines (12 processes), at the end of the run where nothing else hides them.
+ * A `vitest run` sets that pool's minimum to 0 when it recycles, so none is started; the forks
+ * still end as before. minForks 0 from the start is not the way: tinypool then ends a fork that
+ * went idle while vitest hands it the next file ('Terminating worker thread', tests19.1). The
+ * Tinypool class is the one vitest imports (resolved from vitest's own folder). Watch mode (a
+ * group run again) keeps tinypool's behaviour.
+ */
+if (process.argv.includes('run') || process.argv.includes('--run')) {
+  const fromVitest = createRequire(createRequire(import.meta.url).resolve('vitest/package.json'));
+  const { Tinypool } = (await import(pathToFileURL(fromVitest.resolve('tinypool')).href)) as typeof import('tinypool');
+  const recycle = Tinypool.prototype.recycleWorkers;
+  // An upgrade that renames or drops what this relies on fails the run here, not silently.
+  if (typeof recycle !== 'function' || !Object.getOwnPropertyDescriptor(Tinypool.prototype, 'options')?.get) {
+    throw new Error(`vitest.config.ts: tinypool ${String(Tinypool.version)} has no recycleWorkers() or options getter: see the comment above the check and update it for this version`);
+  }
+  Tinypool.prototype.recycleWorkers = function (this: InstanceType<typeof Tinypool>, ...args: Parameters<typeof recycle>) {
+    if (this.options.runtime === 'child_process' && !this.options.isolateWorkers) this.options.minThreads = 0;
+    return recycle.apply(this, args);
+  };
+}
 
 const FORKS = process.env.TSPUMA_TEST_FORKS ? Number(process.env.TSPUMA_TEST_FORKS) : Math.max(4, availableParallelism());
 if (!Number.isInteger(FORKS) || FORKS < 1) throw new Error(`TSPUMA_TEST_FORKS="${process.env.TSPUMA_TEST_FORKS}": expected a whole number of forks, 1 or more`);
@@ -123,8 +154,8 @@ export default defineConfig({
     // node itself, as node_modules/ is, not transformed by vite and sent to the fork: an in-process
     // import of 'tspuma' (examples/tspuma.config.ts, which option-records.test reads) brought in 61
     // of its modules, about 0.5 s of CPU (test/README.md, session 13). The sources tests import
-    // (server/, diagnostics/, inspector/) load dist/ in the shared project (BUILT_SOURCES); the
-    // isolated and one-thread projects' are transformed, and vi.mock works on them.
+    // (server/, diagnostics/, inspector/) load dist/ in the shared and one-thread projects
+    // (BUILT_SOURCES); the isolated project's are transformed, and vi.mock works on them.
     server: { deps: { external: [BUILT] } },
     projects: [
       // Integration files and the unit files that need no isolation, in one project: the forks
@@ -138,7 +169,7 @@ export default defineConfig({
       // globals, process object, event loop and inspector.
       { extends: true, test: { name: 'isolated', include: ISOLATED, pool: 'threads' } },
       // One worker thread for all of these (threads' singleThread, isolate: false), in turn.
-      { extends: true, test: { name: 'one-thread', include: ONE_THREAD, pool: 'threads', poolOptions: { threads: { isolate: false, singleThread: true } } } },
+      { extends: true, ...(process.env.TSPUMA_TEST_SOURCES === 'ts' ? {} : { resolve: { alias: [BUILT_SOURCES] } }), test: { name: 'one-thread', include: ONE_THREAD, pool: 'threads', poolOptions: { threads: { isolate: false, singleThread: true } } } },
     ],
   },
 });

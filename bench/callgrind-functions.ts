@@ -74,12 +74,49 @@ function lookup(ranges: Range[], addr: number): string | null {
   return null;
 }
 
-/** V8's names carry the tier and the position (`JS:*onRequest file:///…/x.js:12:3`): kept short, one row per function whatever the tier. */
-function shortName(name: string): string {
+/**
+ * V8's names carry the tier and the position (`JS:*onRequest file:///…/x.js:12:3`): kept short, one
+ * row per function whatever the tier. A function of a bundled chunk (`dist/server/serving.chunk.js`,
+ * whose code V8 runs from the `.chunk.code.js` beside it, line for line) also names the module it
+ * was bundled from, `[server/fetch-response.js]`, so a reader (callgrind-groups) can tell the fetch
+ * adapter from the request path.
+ */
+export function shortName(name: string): string {
   const m = /^(?:JS|LazyCompile|Function):[~*^+]?(\S*) (\S+)$/.exec(name);
   if (!m) return name;
   const file = m[2]!.replace(/^file:\/\//, '').replace(/^.*\/(dist|node_modules)\//, '$1/');
-  return `${m[1] || '(anonymous)'} ${file}`;
+  const chunk = /^(.*\.chunk)\.js:(\d+):\d+$/.exec(m[2]!.replace(/^file:\/\//, ''));
+  const module = chunk ? moduleAt(`${chunk[1]}.code.js`, Number(chunk[2])) : null;
+  return `${m[1] || '(anonymous)'} ${file}${module !== null ? ` [${module}]` : ''}`;
+}
+
+/** Each chunk code file's module starts (esbuild's `// server/x.js` line before each module), read once. */
+const moduleStarts = new Map<string, { line: number; module: string }[] | null>();
+
+/** The module whose code holds `line` (1-based) of a chunk's code file, or null (no such file, a line before the first module). */
+export function moduleAt(codeFile: string, line: number): string | null {
+  let starts = moduleStarts.get(codeFile);
+  if (starts === undefined) {
+    starts = null;
+    try {
+      starts = [];
+      const lines = readFileSync(codeFile, 'utf8').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const mark = /^\/\/ ((?:server|diagnostics|inspector|bench)\/[\w./-]+\.js)$/.exec(lines[i]!);
+        if (mark) starts.push({ line: i + 1, module: mark[1]! });
+      }
+    } catch {
+      starts = null;
+    }
+    moduleStarts.set(codeFile, starts);
+  }
+  if (starts === null) return null;
+  let found: string | null = null;
+  for (const s of starts) {
+    if (s.line > line) break;
+    found = s.module;
+  }
+  return found;
 }
 
 /**

@@ -8,11 +8,14 @@
 //   node dist/bench/callgrind-groups.js OUTPUT.txt [A=B ...]     (A - B for each pair; default:
 //   each target against the one before it)
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** Ordered: the first group whose test matches a function's name takes it. */
 const GROUPS: [string, RegExp][] = [
-  ['tspuma: fetch adapter (fetch-request, fetch-response, fetch-globals, adapters)', /dist\/server\/(fetch-request|fetch-response|fetch-globals|adapters)\.js/],
-  ['tspuma: response writer (response.js)', /dist\/server\/response\.js/],
+  // tsc's build names a module's file; the bundled build (scripts/build.mjs) names its chunk and,
+  // in brackets, the module it came from (callgrind-functions.ts shortName).
+  ['tspuma: fetch adapter (fetch-request, fetch-response, fetch-globals, adapters)', /(dist\/|\[)server\/(fetch-request|fetch-response|fetch-globals|adapters)\.js/],
+  ['tspuma: response writer (response.js)', /(dist\/|\[)server\/response\.js/],
   ['tspuma: request path (other dist/server, dist/diagnostics)', /dist\/(server|diagnostics)\//],
   // callgrind-functions.ts shortens a path to what follows its last dist/ or node_modules/:
   // @hono/node-server's code is dist/index.mjs, Hono's the other dist/ files outside tspuma's folders.
@@ -117,4 +120,4 @@ function main(): void {
   }
 }
 
-main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();

@@ -6,15 +6,17 @@
 # B/A), run for the builds in the order A B B A, so a drift of the machine falls on both alike.
 #   bench/fetch-rows.sh A_CHECKOUT B_CHECKOUT [rounds] [seconds]
 # Env: PORT0 (first of 4 ports, default 10400), SHARED (default ../shared/bench from the checkout's
-# parent), wrk on PATH. Run it under `flock /work/coord/bench.lock` on a shared machine.
+# parent), wrk on PATH, PIN=1 (2+ cores: the servers on CPU 1, wrk on CPU 0, as paired.sh's PIN: a
+# ratio of CPU cost per request). Run it under `flock /work/coord/bench.lock` on a shared machine.
 set -u
 A_ROOT=$(cd "$1" && pwd) B_ROOT=$(cd "$2" && pwd); R=${3:-6} D=${4:-2}
 SHARED=${SHARED:-/work/shared/bench}; port0=${PORT0:-10400}
-T=$(mktemp -d); pids=()
+T=$(mktemp -d); pids=(); srvpin=() wrkpin=()
+[ "${PIN:-0}" = 1 ] && srvpin=(taskset -c 1) wrkpin=(taskset -c 0)
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
 wait_up() { for i in $(seq 1 150); do curl -fs -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.2; done; echo "port $1 did not come up" >&2; return 1; }
-rps() { wrk -t1 -c10 -d${D}s "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
+rps() { "${wrkpin[@]}" wrk -t1 -c10 -d${D}s "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
 pair() { # label portA portB
   local label=$1 a=$2 b=$3 rs=()
   wait_up "$a" && wait_up "$b" || { printf "%-52s DOWN\n" "$label"; return; }
@@ -28,7 +30,7 @@ pair() { # label portA portB
 }
 start() { # port dir cmd...: the server, its pid kept for cleanup
   local p=$1 dir=$2; shift 2
-  ( cd "$dir" && exec env PORT=$p "$@" >"$T/$p.log" 2>&1 ) & pids+=($!)
+  ( cd "$dir" && exec "${srvpin[@]}" env PORT=$p "$@" >"$T/$p.log" 2>&1 ) & pids+=($!)
 }
 rows() { # label root
   local label=$1 root=$2 apps="$T/apps-$1"
@@ -40,6 +42,6 @@ rows() { # label root
   start $((port0 + 3)) "$root" node dist/server/cli.js -q -e production -b tcp://127.0.0.1:$((port0 + 3)) dist/bench/fetch-app.js
   pair "[$label] tspuma (fetch handler) / @hono/node-server" $((port0 + 2)) $((port0 + 3))
 }
-echo "A=$A_ROOT ($(git -C "$A_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), B=$B_ROOT ($(git -C "$B_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), $R rounds of ${D}s, $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "A=$A_ROOT ($(git -C "$A_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), B=$B_ROOT ($(git -C "$B_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), $R rounds of ${D}s, PIN=${PIN:-0}, $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"
 rows A "$A_ROOT"; rows B "$B_ROOT"; rows B "$B_ROOT"; rows A "$A_ROOT"
 echo "done $(date -u +%H:%M) UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"

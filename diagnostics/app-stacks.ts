@@ -117,3 +117,36 @@ export function uninstallAppStacks(): void {
   Object.defineProperty(Error, 'prepareStackTrace', { configurable: true, enumerable: false, writable: true, value: state.inner });
   if (Error.stackTraceLimit === state.raised) Error.stackTraceLimit = state.base;
 }
+
+/** What collectFiles read from the last trace it was handed. */
+let collected: string[] = [];
+/** A formatter that keeps each call site's file and formats nothing (callerFiles). */
+function collectFiles(_error: Error, trace: NodeJS.CallSite[]): string {
+  collected = Array.isArray(trace) ? trace.map((site) => site.getFileName() ?? '') : [];
+  return '';
+}
+
+/**
+ * The file (a path or a file: URL, '' when none) of each frame on the caller's stack, innermost
+ * first, at most `limit`, debug mode's own wrapper frames left out: read from V8's call sites,
+ * with no text formatted and no source map read (a few microseconds, where a pause to read the
+ * same frames costs a few hundred). The app's formatter and limit are put back as they were.
+ */
+export function callerFiles(limit: number): string[] {
+  const formatter = Error.prepareStackTrace;
+  const appLimit = Error.stackTraceLimit;
+  const holder: { stack?: unknown } = {};
+  collected = [];
+  try {
+    Error.prepareStackTrace = collectFiles;
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(holder, callerFiles);
+    void holder.stack;
+  } finally {
+    Error.stackTraceLimit = appLimit;
+    Error.prepareStackTrace = formatter;
+  }
+  const files = collected;
+  collected = [];
+  return files;
+}

@@ -185,20 +185,72 @@ export class CallContext<T extends object> {
       this.queueTick?.call(processObject, this.leaveQueued);
       return;
     }
-    // Its call is in the slot already (intoStretch).
+    // Its call is in the slot already (put there by lookup as the stretch opened).
     const i = this.tail++ & (MAX_STRETCHES - 1);
     this.lo[i] = this.stretchLo;
     this.hi[i] = a.ids[a.kAsyncIdCounter]!;
     this.trigger[i] = this.stretchTrigger;
   }
 
-  /** Opens a stretch for call (a tick is about to be queued in it), unless it is open. */
-  private intoStretch(call: T, a: AsyncIds): void {
+  /**
+   * The call whose work is running now when none is current synchronously (`now` unset): the call
+   * of the stretch the running tick was queued in, if a tick is running (under at most MAX_SCOPES
+   * AsyncResource scopes: on-finished runs its listeners in one). Ticks run in the order queued,
+   * with rising ids, so the closed stretches below this tick's id are done: dropped. With
+   * `queued` a function (the nextTick wrapper's callback, about to be queued) and a call found or
+   * current, it also opens a stretch for the call unless one is open for it.
+   *
+   * One function, not a lookup, a stretch search and an opener calling each other, on purpose:
+   * its bytecode is over V8's size limit for inlining a function (max-inlined-bytecode-size, 460
+   * bytes; test/unit/call-context.test.ts checks), so it is never inlined into the nextTick
+   * wrapper. The wrapper stays a few dozen bytes that node's callers of process.nextTick inline,
+   * and node's nextTick is inlined with it as without debug mode. Inlined, this function's ~600
+   * bytes took V8's inlining budget in the wrapper, which node's callers then called out of line,
+   * and node's nextTick behind it (bench/README.md, session 19).
+   */
+  private lookup(queued: unknown): T | undefined {
+    const a = this.ids;
+    if (a === null) return this.now;
+    const mask = MAX_STRETCHES - 1;
+    let call = this.now;
+    const depth = a.fields[a.kStackLength]!;
+    if (call === undefined && depth !== 0 && (this.open || this.head !== this.tail)) {
+      let id = a.ids[a.kExecutionAsyncId]!;
+      if (id === this.lastId) call = this.lastCall;
+      else {
+        let k = depth - 1;
+        let resource = a.resources[k];
+        // A tick's queue entry is a plain object; timers, immediates, scopes and handles are not.
+        if (!isTick(resource)) for (let scopes = 0; resource instanceof AsyncResource && scopes < MAX_SCOPES && k > 0; scopes++) resource = a.resources[--k];
+        if (!isTick(resource)) return undefined;
+        let trigger: number;
+        if (k === depth - 1) trigger = a.ids[a.kTriggerAsyncId]!;
+        else {
+          const stack = a.binding.async_ids_stack;
+          id = stack[2 * (k + 1)]!;
+          trigger = stack[2 * (k + 1) + 1]!;
+        }
+        if (this.open && id > this.stretchLo && trigger === this.stretchTrigger) call = this.calls[this.tail & mask];
+        else {
+          let h = this.head;
+          while (h !== this.tail && this.hi[h & mask]! < id) this.calls[h++ & mask] = undefined;
+          this.head = h;
+          const i = h & mask;
+          if (h !== this.tail && id > this.lo[i]! && trigger === this.trigger[i]) call = this.calls[i];
+        }
+        if (k === depth - 1) {
+          this.lastId = id;
+          // Stored only when it changes: a young call into this old object is a write barrier each time.
+          if (this.lastCall !== call) this.lastCall = call;
+        }
+      }
+    }
+    if (call === undefined || typeof queued !== 'function') return call;
+    // Opens a stretch for call (a tick is about to be queued in it), unless it is open.
     const fixed = a.ids[a.kDefaultTriggerAsyncId]!;
     const trigger = fixed >= 0 ? fixed : a.ids[a.kExecutionAsyncId]!;
-    const mask = MAX_STRETCHES - 1;
     if (this.open) {
-      if (this.calls[this.tail & mask] === call && this.stretchTrigger === trigger) return;
+      if (this.calls[this.tail & mask] === call && this.stretchTrigger === trigger) return call;
       this.closeStretch();
     }
     // The oldest closed stretch goes when the ring is full; the call takes the slot it will close in.
@@ -207,51 +259,7 @@ export class CallContext<T extends object> {
     this.open = true;
     this.stretchLo = a.ids[a.kAsyncIdCounter]!;
     this.stretchTrigger = trigger;
-  }
-
-  /**
-   * The call of the stretch the running tick was queued in, if a tick is running (under at most
-   * MAX_SCOPES AsyncResource scopes: on-finished runs its listeners in one). Ticks run in the
-   * order queued, with rising ids, so the closed stretches below this tick's id are done: dropped.
-   */
-  private tickCall(a: AsyncIds): T | undefined {
-    const depth = a.fields[a.kStackLength]!;
-    if (depth === 0) return undefined;
-    let id = a.ids[a.kExecutionAsyncId]!;
-    if (id === this.lastId) return this.lastCall;
-    let k = depth - 1;
-    let resource = a.resources[k];
-    // A tick's queue entry is a plain object; timers, immediates, scopes and handles are not.
-    if (!isTick(resource)) {
-      for (let scopes = 0; resource instanceof AsyncResource && scopes < MAX_SCOPES && k > 0; scopes++) resource = a.resources[--k];
-      if (!isTick(resource)) return undefined;
-    }
-    let trigger: number;
-    if (k === depth - 1) trigger = a.ids[a.kTriggerAsyncId]!;
-    else {
-      const stack = a.binding.async_ids_stack;
-      id = stack[2 * (k + 1)]!;
-      trigger = stack[2 * (k + 1) + 1]!;
-    }
-    const call = this.stretchCall(id, trigger);
-    if (k === depth - 1) {
-      this.lastId = id;
-      // Stored only when it changes: a young call into this old object is a write barrier each time.
-      if (this.lastCall !== call) this.lastCall = call;
-    }
     return call;
-  }
-
-  /** The call of the stretch tick `id` queued from `trigger` is in; drops the closed stretches before it. */
-  private stretchCall(id: number, trigger: number): T | undefined {
-    const mask = MAX_STRETCHES - 1;
-    if (this.open && id > this.stretchLo && trigger === this.stretchTrigger) return this.calls[this.tail & mask];
-    let h = this.head;
-    while (h !== this.tail && this.hi[h & mask]! < id) this.calls[h++ & mask] = undefined;
-    this.head = h;
-    if (h === this.tail) return undefined;
-    const i = h & mask;
-    return id > this.lo[i]! && trigger === this.trigger[i] ? this.calls[i] : undefined;
   }
 
   private dropStretches(): void {
@@ -335,7 +343,7 @@ export class CallContext<T extends object> {
   current(): T | undefined {
     const now = this.now;
     if (now !== undefined || this.ids === null || (!this.open && this.head === this.tail)) return now;
-    return this.tickCall(this.ids);
+    return this.lookup(undefined);
   }
 
   /**
@@ -405,26 +413,17 @@ export class CallContext<T extends object> {
     if (tick) this.queueTick = original;
     const ids = this.ids;
     if (tick && ids !== null) {
-      // Small enough to be inlined where node queues its ticks: the lookup and the stretch out of line.
-      // node's nextTick called directly with the arguments as given (it reads arguments.length for
-      // the callback's own): Reflect.apply spread an arguments object through CallWithArrayLike at
-      // every tick and kept node's nextTick out of line (bench/README.md, session 17).
-      const lean = function (this: unknown, callback: unknown, a?: unknown, b?: unknown, c?: unknown): unknown {
-        const call = context.current();
-        if (call !== undefined && typeof callback === 'function') context.intoStretch(call, ids);
-        switch (arguments.length) {
-          case 1:
-            return original(callback);
-          case 2:
-            return original(callback, a);
-          case 3:
-            return original(callback, a, b);
-          case 4:
-            return original(callback, a, b, c);
-          default:
-            // eslint-disable-next-line prefer-rest-params
-            return Reflect.apply(original, this, arguments);
-        }
+      // Small enough (43 bytes of bytecode) for node's callers of process.nextTick to inline it,
+      // with node's nextTick behind it: the lookup and the stretch are one function V8 never
+      // inlines (lookup). Inlined, Reflect.apply of the caller's own arguments becomes a plain call
+      // of node's nextTick with them, as many as given (node reads arguments.length for the
+      // callback's own). The switch on arguments.length this replaces (session 17) split the call
+      // into four call sites and, with the lookup inlined, left the wrapper too big to inline
+      // anywhere: node's nextTick ran out of line behind it at every tick (bench/README.md, session 19).
+      const lean = function (this: unknown, callback: unknown): unknown {
+        context.lookup(callback);
+        // eslint-disable-next-line prefer-rest-params
+        return Reflect.apply(original, this, arguments);
       };
       this.replace(owner, name, original, lean);
       return;

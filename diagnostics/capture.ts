@@ -19,6 +19,7 @@ import { insideTry, offsetOf } from './try-scan.js';
 import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 import { SiteMutes, type Position } from './site-mutes.js';
+import { callerFiles } from './app-stacks.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
 import { debuggerPaused, heapLimitReached } from '../server/own-work.js';
 import { writeHeapLimitLine } from './heap-limit.js';
@@ -149,6 +150,15 @@ export class HeldErrorLook extends Error {}
 /** App frames looked through for a held error, from the top; scopes of these kinds in each. */
 const HELD_FRAMES = 6;
 const HELD_SCOPES = new Set(['local', 'block', 'catch']);
+/** Frames read for an app frame before a held-error look: a stack this deep with none of the app's is looked through all the same. */
+const HELD_STACK = 64;
+
+/** Is a frame of the app's own code on the caller's stack (the frames a held-error look reads)? */
+function appFrameOnStack(): boolean {
+  const files = callerFiles(HELD_STACK);
+  return files.length >= HELD_STACK || files.some((file) => urlOrigin(file) === 'app');
+}
+
 /** What heldError answers when looks are over their rate: nothing is known either way. */
 export const LOOK_SKIPPED = Symbol('tspuma.lookSkipped');
 /** Looks (one pause each) per second at most, whatever the app does. */
@@ -415,6 +425,9 @@ export class Capturer {
    */
   heldError(): unknown {
     if (!this.started || !this.pausing) return undefined;
+    // The look reads app frames only: with none on the stack (Express's own error handler answering
+    // a route's throw, a muted repeat's 500), it could find nothing, so no pause is made for it.
+    if (!appFrameOnStack()) return undefined;
     if (!this.lookAllowed()) return LOOK_SKIPPED;
     this.held = undefined;
     try {

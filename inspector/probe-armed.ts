@@ -45,8 +45,10 @@ export interface Site extends EditSite {
   key: string;
   breakpointId: string | null;
   probes: Set<Armed>;
-  /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at its first pause). */
+  /** Source name -> compiled name of the bindings the compiler renamed in the code there (read at a pause, for the names an expression uses). */
   renames: Map<string, string> | null;
+  /** The names of expressions whose renamings were looked up there already (probes.ts compiledNames). */
+  renamesLooked?: Set<string>;
 }
 
 /** Where a probe was armed in a script, and what the user should know about it. */

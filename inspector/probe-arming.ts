@@ -3,11 +3,10 @@
 // server/probe-anchor.ts), on the sites there (probe-sites.ts); what the primary is told of it
 // (armed where, pending, no code with the nearest lines that have some, suspended because its
 // line changed).
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { TspumaError } from '../server/errors.js';
 import type { ProbeArmState, ProbeEvent } from '../server/cluster/messages.js';
-import { findLine } from '../server/probe-anchor.js';
+import { findLine, probeFileText } from '../server/probe-anchor.js';
 import { locationText, parseTemplate, type ProbeSpec, type TemplatePart } from '../server/probe-spec.js';
 import { clip, relative, type Armed, type Placed, type Site } from './probe-armed.js';
 import type { LiveEdits } from './probe-live-edit.js';
@@ -115,7 +114,7 @@ export class ProbeArming {
     }
     const placed = place(script, armed.spec.file, found.line, armed.spec.column ?? null, possibleBreakpoints((method, params) => this.h.post(method, params)), () => {
       try {
-        return readFileSync(armed.spec.file, 'utf8').split('\n')[found.line - 1] ?? null;
+        return probeFileText(armed.spec.file).split('\n')[found.line - 1] ?? null;
       } catch {
         return null;
       }

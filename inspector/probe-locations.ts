@@ -72,6 +72,12 @@ export function possibleBreakpoints(post: SyncPost): PossibleBreakpoints {
  * CPU in a single-mode Express server, most of what that first set cost after the live edit).
  */
 const OWN_DIST = fileURLToPath(new URL('../', import.meta.url));
+/**
+ * tspuma's own sources beside its build (the package ships them): a probe on one is in tspuma's
+ * compiled files, found through their maps (review13.9: such a probe stayed 'pending' forever). Not
+ * inspector/, the probe engine's own code (its pauses are not read: probes.ts OWN_URL).
+ */
+const OWN_SOURCES = ['server', 'diagnostics'].map((folder) => fileURLToPath(new URL(`../../${folder}/`, import.meta.url)));
 
 function pathOf(url: string): string | null {
   if (url.startsWith('file://')) return fileURLToPath(url);
@@ -85,7 +91,7 @@ export function scriptHolds(script: LoadedScript, file: string): boolean {
   if (path === file) return true;
   // Installed packages and node's own scripts only when the probe is in one.
   if (path.includes('/node_modules/') && !file.includes('/node_modules/')) return false;
-  if (path.startsWith(OWN_DIST) && !file.startsWith(OWN_DIST)) return false;
+  if (path.startsWith(OWN_DIST) && !file.startsWith(OWN_DIST) && !OWN_SOURCES.some((folder) => file.startsWith(folder))) return false;
   if (!script.sourceMapURL && !path.endsWith('.js') && !path.endsWith('.mjs') && !path.endsWith('.cjs')) return false;
   return sourcesOf(script.url, script.sourceMapURL).includes(file);
 }

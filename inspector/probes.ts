@@ -27,7 +27,7 @@ import { clientWants } from './probe-devtools.js';
 import { PauseBudget, processMeter, tenthUp, type PauseMark, type PauseMeter } from './probe-budget.js';
 import { LiveEdits } from './probe-live-edit.js';
 import { WhenChecks } from './probe-when-checks.js';
-import { ProbeOutput, computedReads, pausedReads } from './probe-output.js';
+import { ProbeOutput, computedReads, identifiers, pausedReads } from './probe-output.js';
 import { ProbeGates } from './probe-gates.js';
 import { ProbeSites } from './probe-sites.js';
 import { ProbeArming } from './probe-arming.js';
@@ -369,25 +369,35 @@ export class ProbeEngine {
    */
   private compiledNames(site: Site | null, top: Paused['callFrames'][number], expr: string): string {
     if (!site) return expr;
-    if (site.renames === null) {
-      site.renames = new Map();
+    const renames = (site.renames ??= new Map());
+    const looked = (site.renamesLooked ??= new Set());
+    // Only bindings that can be a renaming of a name the expression uses (esbuild appends a number:
+    // `req` -> `req2`) are looked up, each name once per site: a chunk of tspuma's build has
+    // hundreds of digit-ending bindings in scope (its imports get2 … get140), and looking up every
+    // one held a first hit in server/request-lifecycle.ts ~185 ms (the pause budget is 200 ms a second).
+    const wanted = [...new Set(identifiers(expr))].filter((id) => !looked.has(id));
+    if (wanted.length > 0) {
+      for (const id of wanted) looked.add(id);
+      const renamedFrom = (name: string) => wanted.some((id) => name.length > id.length && name.startsWith(id) && /^\d+$/.test(name.slice(id.length)));
       const scriptId = top.location.scriptId;
       const url = this.scripts.get(scriptId)?.url ?? top.url ?? '';
       const scripts = new Map<string, ScriptInfo>();
       const s = this.scripts.get(scriptId);
       if (s) scripts.set(scriptId, { url: s.url, ...(s.sourceMapURL ? { sourceMapURL: s.sourceMapURL } : {}) });
-      const source = () => this.scriptSource(scriptId);
+      // Fetched once for all the names (each Debugger.getScriptSource of a ~200 KB chunk took ~100 ms).
+      let text: string | null | undefined;
+      const source = () => (text === undefined ? (text = this.scriptSource(scriptId)) : text);
       for (const scope of top.scopeChain) {
         if ((scope.type !== 'local' && scope.type !== 'block' && scope.type !== 'closure' && scope.type !== 'catch') || !scope.object.objectId) continue;
         const { result } = this.post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.object.objectId, ownProperties: true });
         for (const p of result) {
-          if (!/\d$/.test(p.name)) continue;
+          if (!renamedFrom(p.name)) continue;
           const named = this.reader.sourceName(top, scope, p.name, url, { scripts, source });
-          if (named !== p.name && !site.renames.has(named)) site.renames.set(named, p.name);
+          if (named !== p.name && !renames.has(named)) renames.set(named, p.name);
         }
       }
     }
-    return renameIdentifiers(expr, site.renames);
+    return renameIdentifiers(expr, renames);
   }
 
   /** A script's source as loaded (a live edit's guards are not in it: a snapshot shows the app's own lines). */

@@ -9,7 +9,9 @@
 //
 // The cache: one a chunk's content (its hash, from the build), codeCacheKey (node and its flags)
 // and the chunk's URL. A process that had none writes one to node_modules/.cache/tspuma at its
-// exit, holding the functions it compiled, which the next boot takes first. One found beside the
+// exit, holding the functions it compiled, which the next boot takes first; one that compiled
+// notably more of the chunk than its cache held writes it again (a cache a primary or a short
+// command wrote first left every later server compiling the rest: boot4.4). One found beside the
 // chunk is taken too (the build leaves none: it would name the build's checkout).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -44,7 +46,14 @@ export function wrapChunkCode(names: readonly string[], code: string): string {
 
 let key: string | undefined;
 const cacheDirs = new Map<string, string | null>();
-const unwritten: { script: Script; file: string }[] = [];
+const unwritten: { script: Script; file: string; had: number }[] = [];
+
+/**
+ * How much larger than the cache a process took (in bytes) what it compiled of a chunk must be for
+ * its exit to write the cache again: more functions compiled than the cache held, beyond the few a
+ * process of the same kind may add (a request's path, a late timer).
+ */
+export const REWRITE_GROWTH = 1.1;
 
 /**
  * The cache file of a chunk's code in `dir`: named by the chunk, its content's hash, the node and
@@ -98,22 +107,34 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
   const script = new Script(text, { filename: shellUrl, ...(cachedData ? { cachedData } : {}) });
   const refused = cachedData !== undefined && script.cachedDataRejected === true;
   chunkCaches.set(shell, hooked ? 'hooked' : refused ? 'refused' : from);
-  if (!hooked && ownFile !== null && (from !== 'own' || refused)) later(script, ownFile);
+  if (!hooked && ownFile !== null) later(script, ownFile, from === 'own' && !refused ? cachedData!.length : 0);
   const run = script.runInThisContext() as (...args: unknown[]) => Record<string, unknown>;
   return run(...values, { url: shellUrl }, dynamicImport);
 }
 
 /**
- * Writes the caches this process lacked at its exit. Not sooner: serializing a script while a
- * debugger has breakpoints in it (a -d worker's probes, `tspuma replay`'s snapshot) lost them
+ * Writes at its exit the caches this process lacked, and those it compiled notably more of than
+ * they held (`had`: the size of the one taken, 0 for none). Not sooner: serializing a script while
+ * a debugger has breakpoints in it (a -d worker's probes, `tspuma replay`'s snapshot) lost them
  * (replay.test: 3-4 of 5 failed with a write 1.5 s into the process's life, 5 of 5 pass so).
  */
-function later(script: Script, file: string): void {
+function later(script: Script, file: string, had: number): void {
   if (unwritten.length === 0) process.once('exit', writeChunkCaches);
-  unwritten.push({ script, file });
+  unwritten.push({ script, file, had });
 }
 
-/** Writes the caches this process lacked (at its exit; exported for a test to run it sooner). */
-export function writeChunkCaches(): void {
-  for (const { script, file } of unwritten.splice(0)) writeAtomically(file, () => script.createCachedData());
+/**
+ * Writes the caches this process lacked or outgrew (at its exit, with its exit code; exported for a
+ * test to run it sooner). Whether it outgrew one costs a serialization (createCachedData: 31 M
+ * instructions, ~8 ms, for a single server's four chunks at its stop), so only a process that ends
+ * well (exit code 0) asks: one that failed (a boot refused its app, its options) compiled little.
+ */
+export function writeChunkCaches(code = 0): void {
+  for (const { script, file, had } of unwritten.splice(0)) {
+    if (had > 0 && code !== 0) continue;
+    writeAtomically(file, () => {
+      const data = script.createCachedData();
+      return had === 0 || data.length >= had * REWRITE_GROWTH ? data : Buffer.alloc(0);
+    });
+  }
 }

@@ -5,6 +5,9 @@
 // Request is built only when something needs it (body as a stream, formData, clone, passing it
 // to `new Request`). request.signal aborts when the client goes away before the response is
 // complete, at any stage.
+// node's global Buffer is an accessor (a LoadGlobalIC and a getter call, ~120 instructions a
+// read in a request's path; bench/README.md session 19, fetch12): the module's binding is a plain load.
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { absoluteUrl, originFormUrl, parseAuthority, parseTarget, type Authority } from './authority.js';

@@ -4,6 +4,9 @@
 // piece with its Content-Length, without undici building a ReadableStream per response. Anything
 // that needs undici's own object (reading the body, clone of an unusual body, FormData) gets one,
 // built once, and every later call goes to it. installed by fetch-globals.ts.
+// node's global Buffer is an accessor (a LoadGlobalIC and a getter call, ~120 instructions a
+// read in a request's path; bench/README.md session 19, fetch12): the module's binding is a plain load.
+import { Buffer } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
 import type { RackHeaders } from './app-types.js';
 

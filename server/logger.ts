@@ -8,6 +8,7 @@ import { readText, standInError } from './error-stand-in.js';
 import type { TspumaError } from './errors.js';
 import { ownPipe, pipeWriter, stallError, stdoutKind } from './log-destination.js';
 import { loadPino } from './pino-load.js';
+import { ownFramesMapped } from './stack-lines.js';
 import type { LogLevel } from './options.js';
 
 export interface LoggerOptions {
@@ -21,6 +22,8 @@ export interface LoggerOptions {
   redact?: string | null;
   /** Colours on a terminal (default true). */
   colour?: boolean;
+  /** Logged stacks name tspuma's own frames by their .ts lines (stack-lines.ts): where error details are shown (development, test). */
+  ownFrames?: boolean;
 }
 
 /**
@@ -50,7 +53,7 @@ function readMessage(err: unknown): string | null {
  * dumps): an app's message or stack may quote a connection string, a URL with a password or a
  * request's query string, and an error's own fields may hold a request's headers.
  */
-function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unknown> {
+function errorSerializer(redactor: Redactor, ownFrames: boolean): (err: Error) => Record<string, unknown> {
   return (err) => {
     let out: Record<string, unknown> | null;
     try {
@@ -62,6 +65,7 @@ function errorSerializer(redactor: Redactor): (err: Error) => Record<string, unk
     }
     // An app may reject with null (or any value): that is logged as it is.
     if (out === null || typeof out !== 'object') return out as never;
+    if (ownFrames && typeof out.stack === 'string') out.stack = ownFramesMapped(out.stack);
     // pino appends each cause's message (`message: cause`); a message that quotes its cause already
     // (tspuma's coded errors do) keeps it once, not again after its final stop.
     const own = readMessage(err);
@@ -146,7 +150,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const base = { pid: process.pid };
   const redactor = new Redactor(opts.redact ?? null);
-  const serializers = { err: errorSerializer(redactor) };
+  const serializers = { err: errorSerializer(redactor, opts.ownFrames === true) };
   const hooks = { logMethod: redactWarnings(redactor) };
   const usePretty = opts.pretty ?? (opts.destination === undefined && process.stdout.isTTY === true);
   // The stall warning goes through the logger it is about, once stdout takes lines again.

@@ -395,9 +395,9 @@ export const RECORDS = {
       return list as string[];
     }),
     input: accepts<string | string[] | null>(),
-    flag: { arg: 'LIST', help: 'Peers whose X-Forwarded-For/-Proto/-Host (or Forwarded) name the client: addresses, CIDRs, loopback, linklocal, uniquelocal.' },
+    flag: { arg: 'LIST', help: 'Peers whose X-Forwarded-For/-Proto/-Host (or Forwarded) name the client: addresses, CIDRs, loopback, linklocal, uniquelocal, unix.' },
     env: [{ name: 'TSPUMA_TRUST_PROXY' }],
-    doc: 'Off by default: the client is the connection\'s peer (or the address a PROXY protocol header named, see `bind`). Set to the proxies in front of tspuma (addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`) and, for a request from one of them, the client\'s address is read from `X-Forwarded-For` (walking right to left while each hop is trusted), the scheme from `X-Forwarded-Proto` and the host from `X-Forwarded-Host` (their last values), or from `Forwarded` (see `trustProxyHeaders`). It shows in the Rack env (`REMOTE_ADDR`, `rack.url_scheme`, `SERVER_NAME`, `SERVER_PORT`), the fetch `Request`\'s URL, `req.clientAddress` (Node listeners; `req.socket.remoteAddress` stays the proxy), the request log\'s `remote` and dumps. A request from any other peer keeps its own address, whatever headers it sent. See docs/deployment.md.',
+    doc: 'Off by default: the client is the connection\'s peer (or the address a PROXY protocol header named, see `bind`). Set to the proxies in front of tspuma (addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`, and `unix` for the peer of a `unix://` bind, which has no address) and, for a request from one of them, the client\'s address is read from `X-Forwarded-For` (walking right to left while each hop is trusted), the scheme from `X-Forwarded-Proto` and the host from `X-Forwarded-Host` (their last values), or from `Forwarded` (see `trustProxyHeaders`). It shows in the Rack env (`REMOTE_ADDR`, `rack.url_scheme`, `SERVER_NAME`, `SERVER_PORT`), the fetch `Request`\'s URL, `req.clientAddress` (Node listeners; `req.socket.remoteAddress` stays the proxy), the request log\'s `remote` and dumps. A request from any other peer keeps its own address, whatever headers it sent. See docs/deployment.md.',
   }),
   trustProxyHeaders: option({
     default: 'x-forwarded' as ForwardedHeaders,

@@ -7,6 +7,7 @@
 // number, it does not guess: the probe is suspended, naming both lines. Pure text work, used by
 // the primary (the context, at set time) and by each worker (inspector/probes.ts, at arming).
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { LineContext, ProbeSpec } from './probe-spec.js';
 
 export type { LineContext };
@@ -15,6 +16,21 @@ export type { LineContext };
 export type Anchored = { line: number } | { gone: string | null } | { ambiguous: number[] };
 
 const MAX_BLOCKS = 3;
+
+/** A bundled chunk's module (server/chunk-run.ts): its call of runChunk names the file of its code. */
+const CHUNK_SHELL = /\$tspumaRunChunk\(import\.meta\.url, "([^"/\\]+\.chunk\.code\.js)"/;
+
+/**
+ * A probe file's text as V8 runs it under that file's URL. A chunk of tspuma's build is a small
+ * module at its own path (imports, the runChunk call, exports) whose code, line for line as its
+ * stack lines and source map count them, is the file that call names beside it (boot4.1: a probe
+ * on `serving.chunk.js:3160` was refused as 'has 80 lines').
+ */
+export function probeFileText(file: string): string {
+  const text = readFileSync(file, 'utf8');
+  const code = file.endsWith('.chunk.js') ? CHUNK_SHELL.exec(text)?.[1] : undefined;
+  return code === undefined ? text : readFileSync(join(dirname(file), code), 'utf8');
+}
 
 const indentOf = (line: string) => line.length - line.trimStart().length;
 
@@ -61,7 +77,7 @@ function score(want: LineContext, got: LineContext): number {
  * context matches best (the nearest for a probe with no context, set before it was kept), else
  * gone; two or more lines that match equally well, none of them the probe's own, are ambiguous.
  */
-export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'> & { context?: LineContext | null }, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): Anchored {
+export function findLine(spec: Pick<ProbeSpec, 'file' | 'line' | 'lineText'> & { context?: LineContext | null }, read: (file: string) => string = probeFileText): Anchored {
   if (spec.lineText === null || spec.lineText === undefined) return { line: spec.line };
   let lines: string[];
   try {

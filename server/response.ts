@@ -1,5 +1,8 @@
 // Responses: normalises what a handler returned (Rack arrays, fetch Responses, plain objects) and
 // writes it to node:http's ServerResponse, with backpressure.
+// node's global Buffer is an accessor (a LoadGlobalIC and a getter call, ~120 instructions a
+// read in a request's path; bench/README.md session 19, fetch12): the module's binding is a plain load.
+import { Buffer } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -187,8 +190,26 @@ export function writeResponse(res: ServerResponse, r: Normalized, extraHeaders?:
   return pending;
 }
 
-function byteLength(chunk: string | Uint8Array): number {
-  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+/**
+ * The last string body byteLength measured (up to LAST_STRING_MAX characters, so that no large
+ * body is kept alive) and its UTF-8 length. An app answers with the same string (its literal:
+ * Hono's c.text('...'), `new Response('...')`, a Rack hello) response after response, and a
+ * compare with it (a pointer compare for that string) spares node's UTF-8 count, Buffer.byteLength:
+ * about 100 instructions a response (bench/README.md, session 19, fetch12).
+ */
+let lastString = '';
+let lastStringBytes = 0;
+const LAST_STRING_MAX = 1024;
+
+export function byteLength(chunk: string | Uint8Array): number {
+  if (typeof chunk !== 'string') return chunk.byteLength;
+  if (chunk === lastString) return lastStringBytes;
+  const bytes = Buffer.byteLength(chunk);
+  if (chunk.length <= LAST_STRING_MAX) {
+    lastString = chunk;
+    lastStringBytes = bytes;
+  }
+  return bytes;
 }
 
 /** Removes every `name` (lower-case) header from a flat list. */

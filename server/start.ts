@@ -7,6 +7,7 @@ import { enableDebug } from './debug-hook.js';
 import { configureRedaction, Redactor } from '../diagnostics/redact.js';
 import { installConsoleRedaction } from './console-redaction.js';
 import { createLogger } from './logger.js';
+import { showsErrorDetails } from './exposure.js';
 import { resolveOptions, type TspumaConfig } from './options.js';
 import { runSingle, type Running } from './single.js';
 import { keepTickObjectShape } from './tick-object-shape.js';
@@ -25,7 +26,7 @@ export async function start(config: TspumaConfig, opts: StartOptions = {}): Prom
   configureRedaction({ cards: options.redactCardNumbers });
   // Before enableDebug: beneath the diagnostics layer's console watch (see console-redaction.ts).
   installConsoleRedaction().configure(options.redactConsole ? new Redactor(options.redact) : null);
-  const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact });
+  const log = opts.logger ?? createLogger({ level: options.logLevel, redact: options.redact, ownFrames: showsErrorDetails(options.environment) });
   const diagnostics = options.debug ? await enableDebug({ dir: options.dumpDir, ...(options.sources.dumpDir ? { dirSource: options.sources.dumpDir } : {}), frames: options.dumpFrames, redact: options.redact }, () => log) : null;
   diagnostics?.deliverDumps(options.onDump, log);
   let running: Running;

@@ -17,8 +17,11 @@ export type Trust = (address: string, hop: number) => boolean;
 export type ForwardedHeaders = 'x-forwarded' | 'forwarded';
 export const FORWARDED_HEADERS: readonly ForwardedHeaders[] = ['x-forwarded', 'forwarded'];
 
-/** The names proxy-addr knows for address ranges. */
-export const TRUST_NAMES = ['loopback', 'linklocal', 'uniquelocal'] as const;
+/**
+ * The names a trust list takes: proxy-addr's for address ranges, and `unix`, the peer of a unix
+ * socket (a proxy on the same host, nginx's `server unix:…`), which has no address to name.
+ */
+export const TRUST_NAMES = ['loopback', 'linklocal', 'uniquelocal', 'unix'] as const;
 
 /**
  * The trust list (addresses, CIDRs, the names above) as a function; throws an Error naming the
@@ -26,14 +29,17 @@ export const TRUST_NAMES = ['loopback', 'linklocal', 'uniquelocal'] as const;
  */
 export function compileTrust(list: readonly string[]): Trust {
   proxyaddr ??= require('proxy-addr') as typeof import('proxy-addr');
-  for (const entry of list) {
+  const ranges = list.filter((entry) => entry !== 'unix');
+  for (const entry of ranges) {
     try {
       proxyaddr.compile(entry);
     } catch {
       throw new Error(`${JSON.stringify(entry)} is not an IP address, a CIDR range or one of ${TRUST_NAMES.join(', ')}`);
     }
   }
-  return proxyaddr.compile([...list]);
+  const byAddress: Trust = ranges.length > 0 ? proxyaddr.compile(ranges) : () => false;
+  // A unix socket's peer is the hop-0 address '' (resolveClient); a forwarded hop always has one.
+  return ranges.length === list.length ? byAddress : (address, hop) => (address === '' ? hop === 0 : byAddress(address, hop));
 }
 
 export interface ForwardedClient {
@@ -67,7 +73,7 @@ export function resolveClient(req: IncomingMessage, trust: Trust, headers: Forwa
   const peer = (req.socket ? peerAddressOf(req.socket) : undefined) ?? '';
   const marked = req as Marked;
   marked.clientAddress = peer;
-  if (!peer || !trust(peer, 0)) return;
+  if (!trust(peer, 0)) return; // '' (a unix socket's peer): trusted only by the name unix
   const client = headers === 'forwarded' ? fromForwarded(req, peer, trust) : fromXForwarded(req, peer, trust);
   marked[kForwarded] = client;
   marked.clientAddress = client.address;

@@ -1,9 +1,28 @@
 // Module hooks for Node's module-hooks thread (node:module register()): compile .ts/.mts/.tsx
-// imports with esbuild, through a content-keyed cache, for the ESM loader.
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// imports with esbuild, through a compile cache checked against the source, for the ESM loader.
+//
+// This thread is a worker of its own: every module it loads is paid at every .ts boot. It imports
+// nothing of tspuma's (ts-loader.ts imports the cache functions from here, not the other way) and
+// takes node's built-ins as their CommonJS exports (process.getBuiltinModule, node >= 20.16): an
+// ES import of node:fs, node:url and node:crypto built their namespaces, reading every lazy export
+// (fs's streams, crypto's webcrypto and 16 more modules): 16 M instructions of the thread's ~156 M
+// at a warm boot (bench/README.md, "Session 19 (issue 31, boot5)").
+import type * as Fs from 'node:fs';
+import type * as Url from 'node:url';
+
+/** What of node:fs the compile cache uses (passed in by ts-loader.ts's CommonJS compile, which runs on the main thread). */
+export type CacheFs = Pick<typeof Fs, 'mkdirSync' | 'readFileSync' | 'renameSync' | 'writeFileSync'>;
+
+/** A built-in's exports, without an ES namespace where node can (before 20.16: the ES import). */
+const builtin = async <T>(id: string, imported: () => Promise<T>): Promise<T> => (process.getBuiltinModule?.(id) as T | undefined) ?? (await imported());
+let fs: CacheFs;
+let url: Pick<typeof Url, 'fileURLToPath'>;
+/** This thread's built-ins, once (the hooks are async: the ES import of an old node is awaited). */
+let builtins: Promise<void> | null = null;
+const loadBuiltins = (): Promise<void> =>
+  (builtins ??= (async () => {
+    [fs, url] = await Promise.all([builtin('node:fs', () => import('node:fs')), builtin('node:url', () => import('node:url'))]);
+  })());
 
 /** What ts-loader.ts passes to register() as `data`. */
 export interface HooksData {
@@ -87,36 +106,65 @@ export async function resolve(specifier: string, context: ResolveContext, next: 
   }
 }
 
-/**
- * The cache file for this content of `file` compiled with these settings (`kind` tells an
- * ES-module compile from a CommonJS one), or null without a cache folder. Shared with
- * ts-loader.ts's CommonJS compile, which runs on the main thread.
- */
-export function compiledCachePath(cacheDir: string | null, kind: 'esm' | 'cjs', esbuildVersion: string, options: string, file: string, source: string): string | null {
-  if (cacheDir === null) return null;
-  const key = createHash('sha256').update(`${esbuildVersion}\0${options}\0${kind === 'esm' ? '' : 'cjs\0'}${file}\0`).update(source).digest('hex').slice(0, 40);
-  return join(cacheDir, `${key}.${kind === 'esm' ? 'mjs' : 'cjs'}`);
+/** Where a file's compile is kept, and what it was compiled as (checked at each read). */
+export interface CompiledEntry {
+  path: string;
+  /** esbuild's version, the options, the kind (ES module or CommonJS) and the file. */
+  key: string;
 }
 
-const cachePath = (file: string, source: string): string | null => compiledCachePath(settings.cacheDir, 'esm', settings.esbuildVersion, tsconfigKey, file, source);
+/**
+ * The cache entry of `file` compiled with these settings (`kind` tells an ES-module compile from a
+ * CommonJS one), or null without a cache folder. Shared with ts-loader.ts's CommonJS compile, which
+ * runs on the main thread. The name is a short hash of the key alone: two keys that share a name
+ * take the slot in turn (each entry holds its key and source, so neither is served for the other).
+ */
+export function compiledEntry(cacheDir: string | null, kind: 'esm' | 'cjs', esbuildVersion: string, options: string, file: string): CompiledEntry | null {
+  if (cacheDir === null) return null;
+  const key = `${kind}\0${esbuildVersion}\0${options}\0${file}`;
+  return { path: `${cacheDir}/ts-${nameHash(key)}.${kind === 'esm' ? 'mjs' : 'cjs'}`, key };
+}
 
-/** A compiled file from the cache, or null when it is not there (not compiled yet, no cache). */
-export function readCached(path: string | null): string | null {
-  if (path === null) return null;
+/** 64 bits of `text` as 16 hex digits (FNV-1a and a multiply-xorshift lane): a file name, not a check. */
+export function nameHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+/** What an entry's file opens with: its key, and the length of the source it was compiled from (which follows it). */
+const header = (entry: CompiledEntry, source: string): string => `${JSON.stringify(entry.key)}\n${source.length}\n`;
+
+/**
+ * The compiled code of `source` from the cache, or null when the entry is not there, or holds
+ * another key or another source (an edit, a name shared): the whole source is compared, no hash.
+ */
+export function readCompiled(files: CacheFs, entry: CompiledEntry | null, source: string): string | null {
+  if (entry === null) return null;
+  let text: string;
   try {
-    return readFileSync(path, 'utf8');
+    text = files.readFileSync(entry.path, 'utf8');
   } catch {
     return null; // not compiled yet
   }
+  const head = header(entry, source);
+  if (!text.startsWith(head) || !text.startsWith(source, head.length)) return null;
+  return text.slice(head.length + source.length);
 }
 
-/** Keeps a compiled file in the cache; whole or absent (another process may be reading it); silent where it cannot write. */
-export function storeCompiled(path: string, code: string): void {
+/** Keeps a compiled file in the cache, with its key and source; whole or absent (another process may be reading it); silent where it cannot write. */
+export function storeCompiled(files: CacheFs, entry: CompiledEntry, source: string, code: string): void {
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, code, { mode: 0o600 });
-    renameSync(tmp, path);
+    files.mkdirSync(entry.path.slice(0, entry.path.lastIndexOf('/')), { recursive: true, mode: 0o700 });
+    const tmp = `${entry.path}.${process.pid}.tmp`;
+    files.writeFileSync(tmp, `${header(entry, source)}${source}${code}`, { mode: 0o600 });
+    files.renameSync(tmp, entry.path);
   } catch {
     /* a read-only tree: compile again at the next boot */
   }
@@ -167,18 +215,19 @@ export class IdleStop {
 let esbuild: Promise<typeof import('esbuild')> | null = null;
 let idle: IdleStop | null = null;
 
-export async function load(url: string, context: { format?: string | null; conditions: string[] }, next: NextLoad): Promise<LoadResult> {
-  if (!url.startsWith('file:')) return next(url, context);
-  const file = fileURLToPath(url);
+export async function load(url_: string, context: { format?: string | null; conditions: string[] }, next: NextLoad): Promise<LoadResult> {
+  if (!url_.startsWith('file:')) return next(url_, context);
+  await loadBuiltins();
+  const file = url.fileURLToPath(url_);
   const ext = extensionOf(file);
   if (ext === '.cts') {
     throw new Error(`${file}: .cts files are CommonJS TypeScript, which tspuma's esbuild loader does not load; start with TSPUMA_TS_LOADER=tsx`);
   }
   const loader = LOADERS[ext];
-  if (loader === undefined) return next(url, context);
-  const source = readFileSync(file, 'utf8');
-  const cache = cachePath(file, source);
-  let code = readCached(cache);
+  if (loader === undefined) return next(url_, context);
+  const source = fs.readFileSync(file, 'utf8');
+  const entry = compiledEntry(settings.cacheDir, 'esm', settings.esbuildVersion, tsconfigKey, file);
+  let code = readCompiled(fs, entry, source);
   if (code === null) {
     const { transform, stop } = await (esbuild ??= import('esbuild'));
     idle ??= new IdleStop(stop);
@@ -195,7 +244,7 @@ export async function load(url: string, context: { format?: string | null; condi
     } finally {
       idle.end();
     }
-    if (cache !== null) storeCompiled(cache, code);
+    if (entry !== null) storeCompiled(fs, entry, source, code);
   }
   return { format: 'module', source: code, shortCircuit: true };
 }

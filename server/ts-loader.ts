@@ -1,12 +1,12 @@
 // Loading TypeScript: chooses how .ts files (an app or a config file) are loaded and registers it
 // before the first one is imported: ts-hooks.ts (esbuild, cached) or tsx's loaders.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TS_LOADERS, readChoice, type TsLoaderSetting } from './environment.js';
 import { showValue } from './errors.js';
 import { TS_LOADER_ENV, ownCode } from './shared-names.js';
-import { compiledCachePath, readCached, storeCompiled, type HooksData } from './ts-hooks.js';
+import { compiledEntry, readCompiled, storeCompiled, type CacheFs, type HooksData } from './ts-hooks.js';
 
 export { TS_LOADERS };
 
@@ -303,6 +303,9 @@ function requireTypeScript(): void {
   };
 }
 
+/** The compile cache's file system (ts-hooks.ts's functions take it: its own thread reads node:fs its own way). */
+const CACHE_FS: CacheFs = { mkdirSync, readFileSync, renameSync, writeFileSync };
+
 /** The extensions CommonJS TypeScript is required with, and esbuild's loader for each. */
 const CJS_LOADERS = { '.ts': 'ts', '.cts': 'ts', '.tsx': 'tsx' } as const;
 
@@ -350,13 +353,13 @@ async function compileCommonJsWithEsbuild(entry: string): Promise<string | null>
       let code: string;
       try {
         const source = readFileSync(file, 'utf8');
-        const cache = compiledCachePath(cacheDir, 'cjs', esbuildVersion, settings, file, source);
-        const cached = readCached(cache);
+        const entry = compiledEntry(cacheDir, 'cjs', esbuildVersion, settings, file);
+        const cached = readCompiled(CACHE_FS, entry, source);
         if (cached !== null) code = cached;
         else {
           esbuild ??= require('esbuild') as typeof import('esbuild');
           code = esbuild.transformSync(source, { loader, format: 'cjs', sourcemap: 'inline', sourcefile: file, target, tsconfigRaw: { compilerOptions } as never }).code;
-          if (cache !== null) storeCompiled(cache, code);
+          if (entry !== null) storeCompiled(CACHE_FS, entry, source, code);
         }
       } catch {
         return tsx.call(this, module, file);

@@ -90,7 +90,8 @@ export function parseArgs(argv: readonly string[], source: string): ParsedArgs {
         usage('--fork-worker has no equivalent: Node cannot fork a live heap; --preload loads the app once in the primary to fail fast', source);
       }
       const names = FLAGS.flatMap((f) => [`--${f.long}`, ...(f.short ? [`-${f.short}`] : [])]);
-      usage(`unknown option ${shown}.${didYouMean(shown, names)}`, source);
+      const hint = didYouMean(shown, names);
+      usage(`unknown option ${shown}${hint === '' ? '' : `.${hint}`}`, source);
     }
     let value: string | true = true;
     if (flag.optional) {

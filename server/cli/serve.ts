@@ -12,6 +12,7 @@ import { TspumaError, isTspumaError, startupPhase } from '../errors.js';
 import { configureRedaction, Redactor } from '../../diagnostics/redact.js';
 import { installConsoleRedaction } from '../console-redaction.js';
 import { createLogger } from '../logger.js';
+import { showsErrorDetails } from '../exposure.js';
 import { peekOption, peekSource, resolveOptions, type Layer, type Options } from '../options.js';
 import { VERSION } from '../version.js';
 import { watchAppExit } from '../app-exit.js';
@@ -65,7 +66,7 @@ export async function serve(argv: string[]): Promise<number> {
   process.env.NODE_ENV ??= options.environment;
   configureRedaction({ cards: options.redactCardNumbers });
   consoleRedaction.configure(options.redactConsole ? new Redactor(options.redact) : null);
-  log = createLogger({ level: options.logLevel, redact: options.redact });
+  log = createLogger({ level: options.logLevel, redact: options.redact, ownFrames: showsErrorDetails(options.environment) });
   const noSender = notifier.senderProblem();
   // Said once, by the process systemd started: which sockets it serves, and that the default bind
   // is not bound (a unit's -b edited to no effect otherwise looks like tspuma ignoring it: N21).

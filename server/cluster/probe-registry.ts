@@ -4,8 +4,8 @@
 // second, snapshots and suspensions; and the log line for every set, removal, expiry and hit
 // budget reached, naming who asked and from where. The primary calls it; it calls the primary
 // only through `workers` (what is running) and each worker's send.
-import { fileLines, lineContext } from '../probe-anchor.js';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fileLines, lineContext, probeFileText } from '../probe-anchor.js';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { TspumaError } from '../errors.js';
@@ -135,7 +135,7 @@ export class ProbeRegistry {
     // Checked before the file is read: a probe's line is shown back (a .env's would hold its secrets).
     if (!SCRIPT_FILE.test(file)) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} is not a script: a probe goes on a line of code the app loads (.ts, .mts, .cts, .tsx, .js, .mjs, .cjs or .jsx)` });
     if (!existsSync(file) || !statSync(file).isFile()) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} is not a file on the server's machine` });
-    const text = readFileSync(file, 'utf8');
+    const text = probeFileText(file);
     const all = text.split('\n');
     const lines = all.length - (text.endsWith('\n') ? 1 : 0);
     if (line > lines) throw new TspumaError('TSPUMA_ERR_PROBE_FILE', { location: `${given}:${line}`, source, problem: `${file} has ${lines} lines` });

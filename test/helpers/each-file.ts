@@ -23,6 +23,21 @@ vi.setConfig({ testTimeout: 60_000 * SLOWNESS, hookTimeout: 60_000 * SLOWNESS })
  */
 const cpuLog = process.env.TSPUMA_TEST_CPU_LOG;
 if (cpuLog) {
+  // This module runs again before each file's imports (vitest re-imports setup files per file):
+  // the fork's CPU now, against the same at its beforeAll, is what the file's collection cost
+  // (transform round trips, evaluating the test file and what it imports first in this fork), and
+  // against the previous file's afterAll (kept on globalThis), vitest's own work between two files;
+  // a fork's first file has no previous one, and its `gapMs` is the fork's CPU before it (the
+  // process's start, vitest's runtime, the setup file's imports).
+  const cpuNow = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  const atSetup = cpuNow();
+  const carried = globalThis as { __tspumaLastFileEndCpu?: number };
+  const firstInFork = carried.__tspumaLastFileEndCpu === undefined;
+  const gapMs = Math.round(atSetup - (carried.__tspumaLastFileEndCpu ?? 0));
+  let importMs = 0;
   const ticks = () => {
     // Fields after the command's ")" : state is [0], utime [11], stime [12], cutime [13], cstime [14].
     const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
@@ -32,6 +47,7 @@ if (cpuLog) {
   let t0 = 0;
   let mark = 0;
   beforeAll(() => {
+    importMs = Math.round(cpuNow() - atSetup);
     start = ticks();
     t0 = performance.now();
     mark = spawnsSince();
@@ -41,7 +57,8 @@ if (cpuLog) {
     const file = (expect.getState().testPath ?? '?').replace(/^.*\/test\//, 'test/');
     const ms = (t: number) => t * 10; // USER_HZ 100
     const spawns = spawnsSince(mark);
-    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), orphansMs: ms(end.orphans - start.orphans), spawns })}\n`);
+    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), orphansMs: ms(end.orphans - start.orphans), importMs, gapMs, firstInFork, spawns })}\n`);
+    carried.__tspumaLastFileEndCpu = cpuNow();
   });
 
 }

@@ -2,7 +2,7 @@
 // test has seen what it needed under load, and a keep-alive client loop that tallies every answer
 // and error and keeps each body (who served it).
 import http from 'node:http';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 
 /**
  * Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. With
@@ -12,9 +12,12 @@ import autocannon from 'autocannon';
  * server holds requests for a while on purpose (a worker paused for a heap snapshot) says how long.
  */
 export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>, rate?: number, timeoutS?: number): Promise<autocannon.Result> {
+  // Imported here, not at the top: autocannon and its hdr-histogram WebAssembly cost a fork about
+  // 0.45 s of CPU to load (load 25), which a file that uses keepAliveLoop alone need not pay.
+  const { default: start } = await import('autocannon');
   let load!: autocannon.Instance;
   const result = new Promise<autocannon.Result>((resolve, reject) => {
-    load = autocannon({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }), ...(timeoutS === undefined ? {} : { timeout: timeoutS }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+    load = start({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }), ...(timeoutS === undefined ? {} : { timeout: timeoutS }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
   });
   try {
     await until();

@@ -37,4 +37,14 @@ describe('error details in responses', () => {
     expect(body).toMatch(/^    at RequestLifecycle\.invoke \(server\/request-lifecycle\.ts:\d+:\d+\)$/m);
     expect(body).not.toMatch(/\.js:\d+:\d+\)?$/m);
   });
+
+  it("development without -d: the failure's log line names tspuma's frames in its err.stack as the page does, not the built chunk's (review13.5 saw `serving.chunk.js:1416:68`)", async () => {
+    const s = await boot(['--inspect=off', '-b', 'tcp://127.0.0.1:0', DEBUG_APP]);
+    expect((await fetch(`${s.url}/sync`)).status).toBe(500);
+    const line = await waitFor(() => s.lines().find((l) => String(l.msg).startsWith('GET /sync failed: ')), 'the failure line');
+    const stack = String((line.err as { stack?: unknown }).stack);
+    expect(stack).toMatch(/^Error: user 42 not found after 3 attempts \(7\)\n    at loadUser \(\S*test\/fixtures\/debug-app\.ts:5:9\)\n/);
+    expect(stack).toMatch(/^    at RequestLifecycle\.invoke \(server\/request-lifecycle\.ts:\d+:\d+\)$/m);
+    expect(stack).not.toMatch(/\.chunk\.js:\d+:\d+\)?$/m);
+  });
 });

@@ -44,6 +44,13 @@ async function bootLines(args: string[], env: Record<string, string> = {}): Prom
   return read().split('\n');
 }
 
+/**
+ * The `-w 1` boot's lines, once for the two cases that read them (each states its own promise on
+ * the same output): a cluster with an inspector is the file's dearest boot.
+ */
+let clusterLines: Promise<string[]> | null = null;
+const bootClusterLines = () => (clusterLines ??= bootLines(['-w', '1']));
+
 const msgOf = (line: string | undefined) => (line?.startsWith('{') ? String((JSON.parse(line) as { msg: unknown }).msg) : line);
 
 const nodeLine = (l: string) => l.startsWith('Debugger listening') || l.startsWith('For help, see') || l.startsWith('Waiting for the debugger');
@@ -57,7 +64,7 @@ describe("the inspector's opening lines", () => {
   });
 
   it("-w 1: none of Node's lines, from the primary or the worker; the primary's target is on discovery, the worker's its own", async () => {
-    const lines = await bootLines(['-w', '1']);
+    const lines = await bootClusterLines();
     expect(lines.filter(nodeLine)).toEqual([]);
     const discovery = lines.map(msgOf).find((m) => m?.startsWith('* Inspector discovery: '))!.match(/http:\/\/(127\.0\.0\.1:\d+)\/json\/list/)![1];
     expect(lines.map(msgOf).find((m) => m?.startsWith('* Inspector of the primary'))).toMatch(new RegExp(`^\\* Inspector of the primary \\(PID: \\d+\\): ws://${discovery}/tspuma-primary \\(through discovery`));
@@ -66,7 +73,7 @@ describe("the inspector's opening lines", () => {
   });
 
   it('-w 1: the worker\'s inspector line is JSON with each key once (its logger already names pid and worker)', async () => {
-    const raw = (await bootLines(['-w', '1'])).find((l) => l.includes('"msg":"* Inspector of worker 0'))!;
+    const raw = (await bootClusterLines()).find((l) => l.includes('"msg":"* Inspector of worker 0'))!;
     expect(raw.match(/"pid":/g)).toHaveLength(1);
     expect(raw.match(/"worker":/g)).toHaveLength(1);
     expect(JSON.parse(raw)).toMatchObject({ worker: 0, inspector: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\//) });

@@ -46,7 +46,9 @@ describe('parseArgs', () => {
   });
 
   it('rejects unknown flags with a suggestion, and missing values', () => {
-    expect(() => parseArgs(['--thread', '1'], 'command line')).toThrow(/unknown option --thread.*Did you mean `--threads`/);
+    expect(() => parseArgs(['--thread', '1'], 'command line')).toThrow(/unknown option --thread\. Did you mean `--threads`\? \(command line\)\./);
+    // With no near name, no stray stop before the source (review14.3: 'unknown option --frobnicate. (command line).').
+    expect(() => parseArgs(['--frobnicate'], 'command line')).toThrow(/unknown option --frobnicate \(command line\)\. Run `tspuma --help`/);
     expect(() => parseArgs(['-b'], 'command line')).toThrow(/-b needs a value/);
     expect(() => parseArgs(['a.ts', 'b.ts'], 'command line')).toThrow(/one APP file expected/);
   });

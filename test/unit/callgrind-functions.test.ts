@@ -2,11 +2,12 @@
 // a matched callee by caller, from a callgrind dump taken with --dump-instr=yes and a perf map
 // naming the JIT code's address ranges. A small dump written by hand, in callgrind's format
 // (position compression: a `+N`/`-N` address is relative to the previous one).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { callersOf, latestOwners, readPerfMap, selfByFunction } from '../../bench/callgrind-functions.js';
+import { groupOf } from '../../bench/callgrind-groups.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'callgrind-functions-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,5 +84,28 @@ describe('callgrind-functions', () => {
     const self = selfByFunction(dump2, readPerfMap(mapFile2));
     expect(self.get('onRequest dist/server/request-lifecycle.js:2:1')).toBe(7);
     expect(self.get('finished dist/server/request-lifecycle.js:1:1')).toBe(16);
+  });
+
+  it("names the module a bundled chunk's function came from, and callgrind-groups files it under that module's group", () => {
+    // The bundled build: V8 names serving.chunk.js's lines, whose code is serving.chunk.code.js's
+    // (esbuild's `// server/x.js` line starts each module).
+    const server = path.join(dir, 'dist', 'server');
+    mkdirSync(server, { recursive: true });
+    writeFileSync(path.join(server, 'serving.chunk.code.js'), ['var a = 1;', '// server/fetch-response.js', 'function writeKeptTyped() {}', '// server/request-lifecycle.js', 'function onRequest() {}', ''].join('\n'));
+    const url = `file://${server}/serving.chunk.js`;
+    const mapFile3 = path.join(dir, 'chunk.map');
+    writeFileSync(mapFile3, [`5000 100 JS:*writeKeptTyped ${url}:3:1`, `6000 100 JS:*onRequest ${url}:5:1`, `7000 100 JS:*prelude ${url}:1:1`, ''].join('\n'));
+    const dump3 = path.join(dir, 'chunk.out');
+    writeFileSync(dump3, ['version: 1', 'positions: instr line', 'events: Ir', 'fn=(1) 0x0000000000005000', '0x5000 0 30', '0x6000 0 20', '0x7000 0 10', ''].join('\n'));
+    const self = selfByFunction(dump3, readPerfMap(mapFile3));
+    expect([...self].sort()).toEqual([
+      ['onRequest dist/server/serving.chunk.js:5:1 [server/request-lifecycle.js]', 20],
+      ['prelude dist/server/serving.chunk.js:1:1', 10],
+      ['writeKeptTyped dist/server/serving.chunk.js:3:1 [server/fetch-response.js]', 30],
+    ]);
+    expect(groupOf('writeKeptTyped dist/server/serving.chunk.js:3:1 [server/fetch-response.js]')).toMatch(/^tspuma: fetch adapter/);
+    expect(groupOf('writeTyped dist/server/serving.chunk.js:9:1 [server/response.js]')).toMatch(/^tspuma: response writer/);
+    expect(groupOf('onRequest dist/server/serving.chunk.js:5:1 [server/request-lifecycle.js]')).toMatch(/^tspuma: request path/);
+    expect(groupOf('writeKeptTyped dist/server/fetch-response.js:340:5')).toMatch(/^tspuma: fetch adapter/);
   });
 });

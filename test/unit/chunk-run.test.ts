@@ -4,11 +4,12 @@
 // the cache is taken when it fits, refused when damaged, and written by a first run for the next.
 // Each run is a process of its own: V8 keeps a source it compiled once and would not read a cache.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REWRITE_GROWTH } from '../../server/chunk-run.js';
 import { ROOT } from '../helpers/cli.js';
 
 type Split = { shell: string; code: string; codeName: string; hash: string; names: string[]; imports: string[] };
@@ -45,6 +46,16 @@ function layOut(name: string): { dir: string; split: Split; cacheDir: string } {
   writeFileSync(join(dir, split.codeName), split.code);
   writeFileSync(join(dir, 'other.chunk.js'), OTHER);
   return { dir, split, cacheDir: join(dir, 'node_modules', '.cache', 'tspuma') };
+}
+
+/** In a new node: the chunk imported, only its top level run, and what the cache did. */
+function importOnlyIn(dir: string): string {
+  const script = [
+    `await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)});`,
+    `const { chunkCaches } = await import(${JSON.stringify(RUNTIME)});`,
+    `console.log([...chunkCaches.values()][0]);`,
+  ].join('\n');
+  return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
 }
 
 /** In a new node: the chunk imported, what its export gives, what the cache did, and its throw's stack line. */
@@ -100,6 +111,28 @@ describe('a chunk run from a code cache', () => {
     expect(refused.value.fromOther).toBe('other');
     // The refused one is written again, whole.
     expect(readFileSync(join(cacheDir, written[0]!)).subarray(0, 16).equals(Buffer.alloc(16, 7))).toBe(false);
+  });
+
+  it('writes the cache again at the good exit of a process that compiled notably more of the chunk than it held, and only then', () => {
+    const { dir, split, cacheDir } = layOut('outgrown');
+    // The first writer ran the chunk's top level alone (a primary, a short command).
+    expect(importOnlyIn(dir)).toBe('none');
+    const [name] = readdirSync(cacheDir).filter((f) => f.startsWith(`test.chunk-${split.hash}-`) && f.endsWith('.cache'));
+    const file = join(cacheDir, name!);
+    const small = statSync(file);
+    // One that compiled more but failed (exit code 1) does not ask.
+    const failing = `const { $2 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)}); const v = $2(); try { v.thrower(); } catch {} await v.later(); process.exitCode = 1;`;
+    expect(() => execFileSync(process.execPath, ['--input-type=module', '-e', failing], { timeout: 20_000 })).toThrow();
+    expect(statSync(file).ino).toBe(small.ino);
+    // A process that took it and called the chunk's functions: its exit writes what it compiled.
+    expect(runIn(dir).cache).toBe('own');
+    const grown = statSync(file);
+    expect(grown.ino).not.toBe(small.ino);
+    expect(grown.size).toBeGreaterThanOrEqual(small.size * REWRITE_GROWTH);
+    // The next one, taking that and compiling no more, leaves it; nor does one that compiled less.
+    expect(runIn(dir).cache).toBe('own');
+    expect(importOnlyIn(dir)).toBe('own');
+    expect(statSync(file).ino).toBe(grown.ino);
   });
 
   it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {

@@ -77,6 +77,19 @@ describe('a Response with no headers of its own, written the short way', () => {
   });
 });
 
+describe("a string body's Content-Length", () => {
+  it('is each string\'s own UTF-8 length when the same, an equal and another string follow one another', async () => {
+    // byteLength remembers the last string it measured: an equal string built at run time, a
+    // multi-byte one of the same character count and the first again each get their own count.
+    const { byteLength } = await import('../../server/response.js');
+    const hello = 'Hello World\n';
+    const built = ['Hello', ' World\n'].join('');
+    const multi = 'Héllo Wörld\n';
+    expect([hello, hello, built, multi, multi, hello, 'x'.repeat(2000), 'x'.repeat(2000), 'é'.repeat(2000)].map(byteLength)).toEqual([12, 12, 12, 14, 14, 12, 2000, 2000, 4000]);
+    expect(byteLength(new Uint8Array(5))).toBe(5);
+  });
+});
+
 describe('left to the general writer', () => {
   const others: Record<string, () => FetchResponse> = {
     'headers given as a record': () => new FetchResponse('x', { headers: { 'x-a': '1' } }),

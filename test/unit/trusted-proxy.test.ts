@@ -1,6 +1,9 @@
 // trustProxy: the forwarded client is read only from trusted peers, walking the chain from the
 // nearest hop; it shows in the Rack env, the fetch Request, req.clientAddress and the request log.
 import http from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchHandler, nodeListener, rack } from '../../server/adapters.js';
@@ -26,6 +29,11 @@ describe('the trust list', () => {
     expect(trust('192.0.2.8', 0)).toBe(false);
     expect(compileTrust(['linklocal'])('169.254.1.1', 0)).toBe(true);
     expect(compileTrust(['uniquelocal'])('192.168.1.1', 0)).toBe(true);
+    // unix: the peer of a unix socket, which has no address ('').
+    expect(compileTrust(['unix'])('', 0)).toBe(true);
+    expect(compileTrust(['unix'])('127.0.0.1', 0)).toBe(false);
+    expect(compileTrust(['unix', 'loopback'])('127.0.0.1', 0)).toBe(true);
+    expect(compileTrust(['loopback'])('', 0)).toBe(false);
   });
 
   it('refuses an entry that is none of them, naming it, the option and the source', () => {
@@ -93,10 +101,11 @@ describe('resolveClient', () => {
 });
 
 /** A GET with the given headers; resolves with the body. */
-function get(port: number, headers: Record<string, string>): Promise<string> {
+/** A GET to 127.0.0.1:port, or through a unix socket's path. */
+function get(port: number | string, headers: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: '/p?q=1', headers: { host: 'backend:9000', ...headers } }, (res) => {
+      .get({ ...(typeof port === 'string' ? { socketPath: port } : { host: '127.0.0.1', port }), path: '/p?q=1', headers: { host: 'backend:9000', ...headers } }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve(body));
@@ -140,6 +149,20 @@ describe('a server with trustProxy', () => {
     const app = nodeListener((req, res) => res.end(`${(req as IncomingMessage & { clientAddress: string }).clientAddress} ${req.socket.remoteAddress}`));
     const t = await startTest({ app, trustProxy: ['loopback'] });
     expect(await get(t.port, FORWARDED)).toBe('203.0.113.9 127.0.0.1');
+  });
+
+  // nginx on the same host through a unix socket (docs/deployment.md): the peer has no address,
+  // so no address or range can name it (review14.1: the headers were never read).
+  it('trusts a unix socket\'s peer when the list names unix, and only then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-trust-unix-'));
+    const trusted = await startTest({ app: rackApp, trustProxy: ['unix'], bind: `unix://${join(dir, 'a.sock')}` });
+    expect(trusted.running.listeners).toHaveLength(1);
+    expect(await get(join(dir, 'a.sock'), FORWARDED)).toBe('203.0.113.9 https shop.example 443');
+    await startTest({ app: rackApp, trustProxy: ['loopback'], bind: `unix://${join(dir, 'b.sock')}` });
+    expect(await get(join(dir, 'b.sock'), FORWARDED)).toBe(' http backend 9000');
+    // A TCP peer is not a unix socket's.
+    const tcp = await startTest({ app: rackApp, trustProxy: ['unix'] });
+    expect(await get(tcp.port, FORWARDED)).toBe('127.0.0.1 http backend 9000');
   });
 
   it("logs the forwarded client as the request line's remote", async () => {

@@ -1,12 +1,12 @@
 // TypeScript loading: which loader a project gets, its tsconfig reading, the esbuild hooks'
 // resolution fallbacks and their compile cache (called directly, outside a hooks thread).
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TspumaError } from '../../server/errors.js';
-import { ESBUILD_IDLE_MS, IdleStop, candidates, initialize, load, resolve } from '../../server/ts-hooks.js';
+import { ESBUILD_IDLE_MS, IdleStop, candidates, compiledEntry, initialize, load, readCompiled, resolve } from '../../server/ts-hooks.js';
 import { chooseTsLoader, parseJsonc, readCompilerOptions } from '../../server/ts-loader.js';
 
 const dirs: string[] = [];
@@ -130,13 +130,42 @@ describe('esbuild hooks', () => {
     expect(String(first.source)).toContain('const n = 1;');
     expect(String(first.source)).toContain('sourceMappingURL=data:application/json');
     const [cached] = readdirSync(cacheDir);
-    expect(cached).toMatch(/\.mjs$/);
-    // The cache, not a second compile, answers for the same content.
-    writeFileSync(join(cacheDir, cached!), 'export default "from the cache";');
+    expect(cached).toMatch(/^ts-[0-9a-f]{16}\.mjs$/);
+    // The cache, not a second compile, answers for the same content: its code part is what is served.
+    const entry = join(cacheDir, cached!);
+    const text = readFileSync(entry, 'utf8');
+    const code = text.slice(text.indexOf('export default n;\n') + 'export default n;\n'.length);
+    expect(code).toBe(String(first.source));
+    writeFileSync(entry, text.replace(code, 'export default "from the cache";'));
     expect(String((await load(url, { conditions: [] }, next)).source)).toBe('export default "from the cache";');
+    // An edit: the entry holds the old source, so it is compiled again and the slot rewritten.
     writeFileSync(join(root, 'app.ts'), 'const n: number = 2;\nexport default n;\n');
     expect(String((await load(url, { conditions: [] }, next)).source)).toContain('const n = 2;');
-    expect(readdirSync(cacheDir).filter((f) => f.endsWith('.mjs'))).toHaveLength(2);
+    expect(readdirSync(cacheDir).filter((f) => f.endsWith('.mjs'))).toEqual([cached]);
+    expect(readFileSync(entry, 'utf8')).toContain('const n: number = 2;');
+  });
+
+  it('serves an entry only for its own key: one left in the slot by other settings is compiled over', async () => {
+    const root = project({ 'app.ts': 'export const v: string = "compiled";\n' });
+    const cacheDir = join(root, 'cache');
+    const file = join(root, 'app.ts');
+    const url = pathToFileURL(file).href;
+    initialize({ tsconfigRaw: {}, cacheDir, esbuildVersion: 'one' });
+    await load(url, { conditions: [] }, async () => ({ format: 'module' }));
+    const one = compiledEntry(cacheDir, 'esm', 'one', '{}', file)!;
+    const two = compiledEntry(cacheDir, 'esm', 'two', '{}', file)!;
+    expect(two.path).not.toBe(one.path);
+    // Two keys sharing a name (a 64-bit name's collision, made here by a copy): the same source, another key.
+    const text = readFileSync(one.path, 'utf8');
+    const stale = text.replace('const v = "compiled";', 'const v = "stale";');
+    expect(stale).not.toBe(text);
+    writeFileSync(two.path, stale);
+    expect(readCompiled({ mkdirSync, readFileSync, renameSync, writeFileSync }, one, readFileSync(file, 'utf8'))).toContain('"compiled"');
+    initialize({ tsconfigRaw: {}, cacheDir, esbuildVersion: 'two' });
+    const served = String((await load(url, { conditions: [] }, async () => ({ format: 'module' }))).source);
+    expect(served).toContain('const v = "compiled";');
+    expect(served).not.toContain('stale');
+    expect(readFileSync(two.path, 'utf8').startsWith(`${JSON.stringify(two.key)}\n`)).toBe(true);
   });
 
   it('refuses .cts with a message naming the file and the way out, and passes other files on', async () => {

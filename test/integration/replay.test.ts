@@ -58,6 +58,12 @@ beforeAll(async () => {
 
 afterAll(killAll);
 
+/** The server's warnings, errors and worker exit lines, and its stderr's end: what a failure quotes. */
+function serverSaid(): string {
+  const said = s.lines().filter((l) => Number(l.level) >= 40 || /^- Worker \d .*(exit|kill|died|respawn)/i.test(String(l.msg))).map((l) => `${String(l.pid)}: ${String(l.msg).slice(0, 400)}`);
+  return `${JSON.stringify(said).slice(-4000)}; stderr: ${s.stderr().slice(-1500)}`;
+}
+
 /** The .json file of a dump in the run's folder (named by its time, pid and id). */
 function fileOf(d: Dump): string {
   const name = readdir().find((n) => n.startsWith(d.time.replace(/[:.]/g, '-')) && n.includes(`-${d.pid}-`) && n.endsWith('.json'));
@@ -113,7 +119,10 @@ describe('tspuma replay DUMP.json', () => {
   it('with no debugger attached, writes a fresh snapshot at the culprit line and prints it beside the old dump', async () => {
     await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
     const replay = run(['replay', fileOf(dump), '-S', state]);
-    expect(await replay.exited, replay.stderr()).toBe(0);
+    // In shard 3/4 of both of tests20's runs (load 30-60) the replayed request's worker hung up at
+    // the snapshot probe ('the request … failed: socket hang up'); alone it passed 5 of 5. What the
+    // server said then is in the failure.
+    expect(await replay.exited, `${replay.stderr()}\nthe server's warnings and worker exits: ${serverSaid()}`).toBe(0);
     const [fresh, old] = replay.stdout().trim().split('\n');
     expect(old).toBe(`old dump:       ${fileOf(dump)}`);
     const path = /^fresh snapshot: (.+)$/.exec(fresh!)![1]!;

@@ -103,6 +103,10 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
 
   let stopping: Promise<void> | null = null;
   let booted = false;
+  /** The binds listen: a request may be in the app already. */
+  let listening = false;
+  /** A stop signal came once the binds listened, before the boot ended: the stop runs when it does. */
+  let stopWhenBooted = false;
   let readiness: Readiness = 'booting';
   const notifier = opts.notifier ?? null;
   void notifier?.status('Booting');
@@ -130,6 +134,13 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     const stopOrExit = (why?: 'uncaught') => {
       if (why === 'uncaught') uncaught = true;
       if (booted) return stop();
+      // Requests accepted since the binds listened finish, as in any graceful stop (review14.4:
+      // an exit here cut them); before that, nothing was accepted and the exit loses nothing.
+      if (listening && why !== 'uncaught') {
+        stopWhenBooted = true;
+        log.info('Signal received while booting: stopping gracefully once the boot ends (requests already accepted finish)');
+        return;
+      }
       log.info('Signal received while booting: exiting before serving');
       process.exit(why === 'uncaught' ? 1 : 0);
     };
@@ -142,6 +153,7 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
     server.deadlines.stop();
     throw err;
   }
+  listening = true;
   for (const b of server.boundServers) log.info({ url: b.url, port: b.port }, `* Listening on ${b.url}`);
   const healthState: HealthState = {
     readiness: () => ({ status: readiness, ...(readiness === 'draining' ? { reason: 'the server is stopping' } : {}) }),
@@ -246,6 +258,10 @@ export async function runSingle(options: Options, loaded: LoadedApp, log: Logger
   }
 
   booted = true;
+  if (stopWhenBooted) {
+    void stop();
+    return { server, listeners: server.boundServers, stop, stopped };
+  }
   readiness = 'ready';
   opts.diagnostics?.serving?.();
   if (opts.ownProcess) exitWatchServing(() => server.inFlight());

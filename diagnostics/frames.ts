@@ -6,7 +6,7 @@ import type { FrameOrigin, Shown } from './model.js';
 import type { Redactor } from './redact.js';
 import { isOwnCompiled, originOf } from './culprit.js';
 import { lazyOriginal, original, originalName, type Original } from './sourcemap.js';
-import { renameIdentifiers, renamesOf, type Rename } from './name-tables.js';
+import { renameIdentifiers, renamesOf, type Rename } from '../server/name-tables.js';
 import { rememberSecret, REDACTED } from './redact.js';
 import { isBinary, isSecretBinaryName, isSpecial, READ_SPECIAL, showSpecial } from './values.js';
 import { isAsyncArrowAt, offsetOf } from './try-scan.js';

@@ -2,7 +2,7 @@
 // where a thrown error was made when that is not where it was thrown.
 import { culpritIndex, originOf } from './culprit.js';
 import type { DumpFrame } from './model.js';
-import { renameIdentifiers, renamesOf } from './name-tables.js';
+import { renameIdentifiers, renamesOf } from '../server/name-tables.js';
 import { display, original } from './sourcemap.js';
 
 /** Frames parsed from error.stack (already source-mapped for tsx-loaded code; .js.map files for the rest). */

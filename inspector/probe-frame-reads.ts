@@ -6,7 +6,7 @@ import { readdirSync, type Dirent } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { findSourceMap } from 'node:module';
 import type { CallFrame, PropertyDescriptor, RemoteObject } from '../diagnostics/frames.js';
-import { renameIdentifiers, renamesOf } from '../diagnostics/name-tables.js';
+import { renameIdentifiers, renamesOf } from '../server/name-tables.js';
 import type { FoundRequest } from '../server/app-calls.js';
 import { memberChains, requestRoot, urlRoot } from '../server/probe-spec.js';
 
@@ -248,7 +248,7 @@ function rangeOf(frame: CallFrame): { start: Place; end: Place } | null {
 /**
  * A paused frame's function as its source names it: V8 names it as the script does, and a bundled
  * chunk's script has esbuild's renames (`RequestLifecycle2.invoke2`), read back through the chunk's
- * name table as a dump does (diagnostics/name-tables.ts; names1.1). '' for an anonymous function.
+ * name table as a dump does (server/name-tables.ts; names1.1). '' for an anonymous function.
  */
 export function sourceName(frame: Pick<CallFrame, 'functionName' | 'url'>): string {
   const renames = frame.functionName && frame.url ? renamesOf(frame.url) : null;

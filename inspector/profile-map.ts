@@ -1,7 +1,7 @@
 // Rewrites a V8 CPU profile (the .cpuprofile DevTools and speedscope load) so each node's call
 // frame and line ticks point at the original .ts source, through each script's source map.
 import { pathToFileURL } from 'node:url';
-import { renameIdentifiers, renamesOf } from '../diagnostics/name-tables.js';
+import { renameIdentifiers, renamesOf } from '../server/name-tables.js';
 import { originalLineOf, originalPosition } from '../diagnostics/sourcemap.js';
 
 /** A profile node's call frame as V8 reports it: 0-based positions in the generated script. */

@@ -6,7 +6,7 @@
 // renamed: a segment that starts at an identifier of the generated text carries the source's name
 // when it differs (and none when it does not). This reads those and writes, beside each
 // `<file>.js` that has renames, `<file>.js.names.json` ({"file": ..., "names": {generated:
-// source}}), which diagnostics/name-tables.ts reads at dump time only.
+// source}}), which server/name-tables.ts reads at dump time only.
 //
 // A table is one name per generated name, so it holds only if no generated name of a file stands
 // for two source names (a minifier's one-letter names do): then this throws rather than write a

@@ -48,7 +48,7 @@ describe('a --when that throws a ReferenceError at its first pass', () => {
   });
 
   it("on a name of a function further up the stack: names that function as its source does, not as a bundled chunk renamed it (`invoke2`: names1.1)", () => {
-    // A chunk's name table beside it, as scripts/chunk-names.mjs writes one (diagnostics/name-tables.ts reads it).
+    // A chunk's name table beside it, as scripts/chunk-names.mjs writes one (server/name-tables.ts reads it).
     const dir = mkdtempSync(join(tmpdir(), 'tspuma-when-names-'));
     try {
       const chunk = join(dir, 'serving.chunk.js');

@@ -1,8 +1,9 @@
 // Names a bundler renamed, back to the source's (issue 31): a bundle puts every module of a chunk
 // in one scope and esbuild renames what collides there (`source` -> `source2`, `parse` ->
 // `parse2`). scripts/chunk-names.mjs writes each chunk's table beside it at build time
-// (`<chunk>.js.names.json`); a dump reads the table of a frame's script when it reads that frame,
-// once per script and process. tsc's build writes none: then a script costs one existsSync.
+// (`<chunk>.js.names.json`); a dump, a probe's frame, a profile and a logged stack
+// (stack-lines.ts) read the table of a script when they first name one of its functions, once per
+// script and process. tsc's build writes none: then a script costs one existsSync.
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -150,9 +150,21 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** `count` requests of `shape` over CONNECTIONS keep-alive connections; rejects on any non-2xx. */
-function drive(port: number, count: number, shape: Shape): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+/**
+ * ONE_AGENT=1 (callgrind): the warm-up and the windows share one keep-alive Agent, so a server that
+ * closes no connection accepts CONNECTIONS of them for the whole count; by default each drive()
+ * opens its own, and every target accepts CONNECTIONS new ones a window (findings perf18.1). With it,
+ * listener against listener-unlimited (raw with and without RAW_MAX_REQUESTS) differ by the
+ * reconnection waves alone.
+ */
+const ONE_AGENT = process.env.ONE_AGENT === '1';
+
+/**
+ * `count` requests of `shape` over CONNECTIONS keep-alive connections (those of `shared` when given,
+ * left open); rejects on any non-2xx.
+ */
+function drive(port: number, count: number, shape: Shape, shared?: http.Agent): Promise<void> {
+  const agent = shared ?? new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const body = shape.body > 0 ? Buffer.alloc(shape.body, 120) : null;
   let sent = 0;
   let done = 0;
@@ -194,7 +206,9 @@ function drive(port: number, count: number, shape: Shape): Promise<void> {
       req.end(body ?? undefined);
     };
     for (let i = 0; i < CONNECTIONS; i++) one();
-  }).finally(() => agent.destroy());
+  }).finally(() => {
+    if (!shared) agent.destroy();
+  });
 }
 
 /**
@@ -343,17 +357,19 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
       const child = spawn('valgrind', ['--tool=callgrind', ...(t.worker ? ['--trace-children=yes', '--trace-children-skip=*esbuild*'] : []), ...valgrindFlags, `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...nodeFlags, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...t.env?.(port) } });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => void (stderr.length < 100_000 && (stderr += c.toString())));
+      let agent: http.Agent | undefined;
       try {
         await waitUp(port, shape, child);
         // The process counted: the server's, or a one-worker cluster's worker.
         const counted = t.worker ? onlyWorker(child.pid!) : child.pid!;
         process.stderr.write(`${t.name}: up under callgrind${t.worker ? ` (counting worker ${counted})` : ''}; ${WARMUP} warm-up requests\n`);
-        await drive(port, WARMUP, shape);
+        agent = ONE_AGENT ? new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS }) : undefined;
+        await drive(port, WARMUP, shape, agent);
         const perRequest: number[] = [];
         for (let w = 0; w < WINDOWS; w++) {
           execFileSync('callgrind_control', ['-z', String(counted)], { stdio: 'ignore' });
           const before = new Set(readdirSync(dir));
-          await drive(port, REQUESTS, shape);
+          await drive(port, REQUESTS, shape, agent);
           execFileSync('callgrind_control', ['-d', String(counted)], { stdio: 'ignore' });
           const dump = lastDump(dir, before);
           perRequest.push(dump.instructions / REQUESTS);
@@ -371,6 +387,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
       } catch (err) {
         process.stderr.write(`${t.name}: ${(err as Error).message}\n${stderr.slice(-2000)}\n`);
       } finally {
+        agent?.destroy();
         const tree = t.worker ? processTree(child.pid!) : [child.pid!];
         await stop(child);
         for (const f of readdirSync(dir)) rmSync(path.join(dir, f));

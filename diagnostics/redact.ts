@@ -79,8 +79,12 @@ const SCHEME = /\b(Bearer|Basic|Digest)(\s+)([A-Za-z0-9._~+/-]+=*)/g;
 /** A quoted string whose whole content is a credential (`"Bearer abc"` in JSON or a message). */
 const QUOTED_CREDENTIAL = /(["'])((?:Bearer|Basic|Digest|Token)\s+[^"'\s]+)\1/gi;
 const PEM = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
-/** Well-known key formats: Stripe secret keys, GitHub tokens, Slack tokens, AWS key ids, JWTs. */
-const KEY_SHAPE = /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,})/g;
+/**
+ * Well-known key formats: Stripe secret keys, GitHub tokens, Slack tokens, AWS key ids, JWTs. A
+ * string of 100+ characters in an object's preview is V8's `head…tail`: a key's head takes the
+ * tail after it along, and a JWT cut before its signature's 5th character still counts.
+ */
+const KEY_SHAPE = /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,}|eyJ[\w-]{5,}\.eyJ[\w-]{2,}(?:\.[\w-]*)?(?=…))(?:…[\w.-]*)?/g;
 /** Cheap first look: a string with none of these cannot match any value rule. */
 const MAYBE = /[=:@,]|-----BEGIN|Bearer|Basic|Digest|Token|sk_|rk_|gh[pousr]_|xox|AKIA|eyJ|\d{4}/;
 /**

@@ -146,6 +146,30 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
   });
 });
 
+describe('a key shape cut short by a preview (V8 abbreviates a string of 100+ characters: head…tail)', () => {
+  // An object's preview shows a long string as its first and last characters around '…': the
+  // head matches the key's shape, and the tail is the rest of the same key, so it goes too.
+  const ten = 'A1b2C3d4E5';
+  const rows: [string, string, string][] = [
+    ['a Stripe key, abbreviated in the middle', `Object {user: "bob", note: "sk_live_${ten.repeat(4)}…${ten.repeat(4)}TAILSECRET"}`, 'Object {user: "bob", note: "[redacted]"}'],
+    ['a GitHub token, abbreviated in the middle', `Object {memo: "ghp_${ten.repeat(4)}…${ten.repeat(4)}TAILGH", n: 2}`, 'Object {memo: "[redacted]", n: 2}'],
+    ['a JWT cut inside its signature', 'Object {jwt: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZ…huIn0.Sfl"}', 'Object {jwt: "[redacted]"}'],
+    ['a JWT cut inside its payload', 'jwt="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZXZpZXcxNSIsIm5hbWUiOiJKb2…"', 'jwt="[redacted]"'],
+  ];
+  it.each(rows)('%s', (_shape, input, shown) => {
+    forgetSecrets();
+    expect(redactor.query(input)).toBe(shown);
+  });
+
+  it('a cut value alone is a secret value (a local or a property shown by itself)', () => {
+    expect(redactor.isSecretValue(`sk_live_${ten.repeat(4)}…${ten.repeat(4)}TAILSECRET`)).toBe(true);
+    expect(redactor.isSecretValue('eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZ…huIn0.Sfl')).toBe(true);
+    // A sentence's full stop after a whole key stays the sentence's.
+    forgetSecrets();
+    expect(redactor.query('charge failed for sk_live_4eC39HqLyjWD.')).toBe('charge failed for [redacted].');
+  });
+});
+
 describe('redaction follows the value (DEBUGGING.md), except a folder every path starts with', () => {
   it('a value redacted by its name is replaced in later text', () => {
     forgetSecrets();

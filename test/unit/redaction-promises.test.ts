@@ -98,6 +98,8 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['Digest as a whole value', 'Digest 7f3a9c', 'Digest [redacted]'],
     ['Token in a quoted string', 'sent "Token q81x" upstream', 'sent "Token [redacted]" upstream'],
     ['Bearer inside prose', 'upstream refused Bearer eyJhbGciOiJIUzI1NiJ9x today', 'upstream refused Bearer [redacted] today'],
+    ['a credential as a pair\'s value in prose', 'refused (auth=Bearer Q1w2e3r4t5y6u7i8, retry)', 'refused (auth=Bearer [redacted], retry)'],
+    ['a Token credential as a pair\'s value in prose', 'sent authorization=Token abcdef123456 upstream', 'sent authorization=Token [redacted] upstream'],
     ['a PEM private key', '-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----[redacted]-----END RSA PRIVATE KEY-----'],
     ['a Stripe live key', 'charge failed for sk_live_4eC39HqLyjWD today', 'charge failed for [redacted] today'],
     ['a Stripe test key', 'charge failed for sk_test_4eC39HqLyjWD today', 'charge failed for [redacted] today'],

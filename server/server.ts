@@ -99,6 +99,16 @@ export class Server {
     }, 100);
     this.busyTimer.unref();
   }
+  /** Cluster (balanceConnections): keep-alive connections still to close after their next response. */
+  private shedLeft = 0;
+
+  /**
+   * Cluster (balanceConnections): the primary found this worker over its share of the cluster's
+   * connections; the next `count` responses say Connection: close (cluster/connection-share.ts).
+   */
+  shedConnections(count: number): void {
+    this.shedLeft = count;
+  }
   private drained: Promise<void> | null = null;
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   private readonly shownUrl: (url: string | undefined) => string;
@@ -144,7 +154,7 @@ export class Server {
     const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r), settle: deps.loopSettle }) : null);
     this.requests = new RequestLifecycle({
       options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch,
-      closing: () => this.draining || this.busy,
+      closing: () => this.draining || this.busy || (this.shedLeft > 0 && this.shedLeft-- > 0),
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });
     this.descriptors = new DescriptorWatch({ log, diagnostics, connections: () => this.deadlines.size });

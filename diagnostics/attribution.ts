@@ -89,20 +89,27 @@ export class Attribution {
     const context = this.context;
     // One frame of ours under the listeners (this one), no closure and no array per event: the
     // frames app-stacks.ts takes out of stack texts, and so the spare frames it captures for them.
-    // Small (test/unit/attribution.test.ts pins its bytecode) and one call of node's emit, so that
-    // node's callers (emitCloseNT, endReadableNT, addChunk...) inline it with node's emit (381
-    // bytes) within V8's inlining budget; inlined, the Reflect.apply of the caller's own arguments
-    // is a plain call with them. Its session 17 shape (a switch on arguments.length making three
-    // call sites of emit, the call lookup inlined: 242 bytes, 381 of inlinees) was inlined only into
-    // emitCloseNT and emitReadable_ (bench/README.md, session 20).
-    const patched = function (this: Recorded): boolean {
+    // The emit called directly with the arguments as given where there are at most two after the
+    // event (every event node:http emits on a request): no arguments object spread through
+    // Reflect.apply (bench/README.md, session 17).
+    const patched = function (this: Recorded, event: unknown, a?: unknown, b?: unknown): boolean {
       const record = this[kRecord];
-      const entered = record !== undefined && context.enterIfNone(record);
+      const entered = record !== undefined && context.current() === undefined;
+      const before = entered ? context.enter(record) : undefined;
       try {
-        // eslint-disable-next-line prefer-rest-params
-        return Reflect.apply(original, this, arguments) as boolean;
+        switch (arguments.length) {
+          case 1:
+            return original.call(this, event);
+          case 2:
+            return original.call(this, event, a);
+          case 3:
+            return original.call(this, event, a, b);
+          default:
+            // eslint-disable-next-line prefer-rest-params
+            return Reflect.apply(original, this, arguments) as boolean;
+        }
       } finally {
-        if (entered) context.leave(undefined);
+        if (entered) context.leave(before);
       }
     };
     proto.emit = patched;

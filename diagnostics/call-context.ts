@@ -321,17 +321,6 @@ export class CallContext<T extends object> {
     return before;
   }
 
-  /**
-   * Makes `call` current when no call is (then true: the caller hands leave() undefined, in a
-   * finally); false, changing nothing, when one is (attribution.ts's request events).
-   */
-  enterIfNone(call: T): boolean {
-    if (this.current() !== undefined) return false;
-    if (this.open) this.closeStretch();
-    this.now = call;
-    return true;
-  }
-
   leave(before: T | undefined): void {
     if (this.open) this.closeStretch();
     this.now = before;

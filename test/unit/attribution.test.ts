@@ -4,11 +4,7 @@
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Attribution } from '../../diagnostics/attribution.js';
-import { bytecodeLength } from '../helpers/bytecode.js';
-import { ROOT } from '../helpers/cli.js';
 
 /** The call sites of a stack made here, unformatted. */
 function callSites(): NodeJS.CallSite[] {
@@ -62,15 +58,5 @@ describe('Attribution', () => {
     } finally {
       attribution.close();
     }
-  });
-});
-
-describe("the request emit wrapper and V8's inlining (bench/README.md, session 20)", () => {
-  it("stays small enough for node's callers to inline it with node's emit (381 bytes) inside V8's cumulative budget (920): at most 120 bytes of bytecode", () => {
-    const url = JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/attribution.js')).href);
-    // A request's events inside its call and outside any (both paths of the wrapper compiled).
-    const script = `import { IncomingMessage } from 'node:http'; import { Socket } from 'node:net'; const { Attribution } = await import(${url}); const a = new Attribution(); const req = new IncomingMessage(new Socket()); req.on('data', () => {}); const before = a.enter(req, null); req.emit('data', 1); a.leave(before); req.emit('data', 2); a.close();`;
-    // Session 17's shape (a switch of three calls of node's emit) was 242 bytes.
-    expect(bytecodeLength(script, 'patched')).toBeLessThanOrEqual(120);
   });
 });

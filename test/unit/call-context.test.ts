@@ -1,12 +1,12 @@
 // Debug mode's call context (diagnostics/call-context.ts): which app call's work runs now, carried
 // through awaits, then-callbacks and the global timers without AsyncLocalStorage.
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallContext } from '../../diagnostics/call-context.js';
 import { ROOT } from '../helpers/cli.js';
-import { bytecodeLength, inliningLimit } from '../helpers/bytecode.js';
 
 const contexts: CallContext<{ id: string }>[] = [];
 afterEach(() => {
@@ -336,16 +336,23 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
 
 /**
  * The bytecode length V8 gives `fn` of the built call-context.js, in a node that follows a call
- * into ticks queued from ticks (so that the wrapper and the lookup are compiled).
+ * into ticks queued from ticks (so that the wrapper and the lookup are compiled), and V8's limit.
  */
-function callContextBytecode(fn: string): number {
+function bytecodeLength(fn: string): number {
   const url = JSON.stringify(pathToFileURL(join(ROOT, 'dist/diagnostics/call-context.js')).href);
-  return bytecodeLength(`const { CallContext } = await import(${url}); const c = new CallContext(); c.enable(); const before = c.enter({}); process.nextTick(() => process.nextTick(() => {})); c.leave(before);`, fn);
+  const script = `const { CallContext } = await import(${url}); const c = new CallContext(); c.enable(); const before = c.enter({}); process.nextTick(() => process.nextTick(() => {})); c.leave(before);`;
+  const out = execFileSync(process.execPath, ['--print-bytecode', `--print-bytecode-filter=${fn}`, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const lengths = [...out.matchAll(/^Bytecode length: (\d+)$/gm)].map((m) => Number(m[1]));
+  expect(lengths, `one bytecode listing of ${fn}`).toHaveLength(1);
+  return lengths[0]!;
 }
 
 describe("the nextTick wrapper and V8's inlining (bench/README.md, session 19)", () => {
   it("keeps the tick lookup over V8's bytecode limit for inlining a function, and the wrapper a few dozen bytes: node's callers inline the wrapper and node's nextTick with it", () => {
-    expect(callContextBytecode('lookup')).toBeGreaterThan(inliningLimit());
-    expect(callContextBytecode('lean')).toBeLessThanOrEqual(60);
+    const flags = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
+    const limit = Number(/--max-inlined-bytecode-size=(\d+)/.exec(flags)?.[1]);
+    expect(limit).toBeGreaterThan(0);
+    expect(bytecodeLength('lookup')).toBeGreaterThan(limit);
+    expect(bytecodeLength('lean')).toBeLessThanOrEqual(60);
   });
 });

@@ -272,9 +272,20 @@ export function scrubRemembered(text: string, applied?: string[], where?: string
       s = replaceWhole(s, secret);
       applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
     }
+    // V8 shows a string of 100+ characters in an object's preview cut short: its first 50, '…' and
+    // its last 49, or its first 99 and '…'. The cut copy goes, tail and all.
+    if (secret.length >= PREVIEW_CUT && s.includes('…')) {
+      for (const cut of [`${secret.slice(0, PREVIEW_CUT / 2)}…`, `${secret.slice(0, PREVIEW_CUT - 1)}…`]) {
+        if (!s.includes(cut)) continue;
+        s = replaceWhole(s, cut);
+        applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
+      }
+    }
   }
   return s;
 }
+/** The length from which V8's previews cut a string (and the `…` takes the 100th place). */
+const PREVIEW_CUT = 100;
 
 /** Forgets every remembered value (tests). */
 export function forgetSecrets(): void {

@@ -28,6 +28,8 @@ export interface TakenApp {
   readonly value: string;
   /** 'command line' or 'TSPUMA_OPTS'. */
   readonly source: string;
+  /** The option the flag sets. */
+  readonly key: string;
 }
 
 /**
@@ -40,7 +42,7 @@ export function appTakenByFlag(layers: readonly { values: Readonly<Record<string
       for (const v of Array.isArray(value) ? value : [value]) {
         if (typeof v !== 'string' || !APP_EXTENSIONS.includes(extname(v) as (typeof APP_EXTENSIONS)[number])) continue;
         const file = resolve(base, v);
-        if (existsSync(file) && statSync(file).isFile()) return { flag: layer.origins[key] ?? key, value: v, source: layer.source };
+        if (existsSync(file) && statSync(file).isFile()) return { flag: layer.origins[key] ?? key, value: v, source: layer.source, key };
       }
     }
   }
@@ -68,7 +70,11 @@ export function resolveAppPath(app: string | undefined, base: string, source: st
   return found;
 }
 
-function takenHint({ flag, value, source }: TakenApp): string {
-  const example = flag === '-e' || flag === '--environment' ? 'production' : 'VALUE';
-  return `; \`${flag}\` (${source}) took \`${value}\`, an app file, as its value: give ${flag} a value of its own and the app last, e.g. \`tspuma ${flag} ${example} ${value}\``;
+function takenHint(taken: TakenApp): string {
+  return `; \`${taken.flag}\` (${taken.source}) took \`${taken.value}\`, an app file, as its value: ${appLastHint(taken)}`;
+}
+
+/** What to write instead: the flag with a value of its own, the app last. */
+export function appLastHint({ flag, value, key }: TakenApp): string {
+  return `give ${flag} a value of its own and the app last, e.g. \`tspuma ${flag} ${key === 'environment' ? 'production' : 'VALUE'} ${value}\``;
 }

@@ -188,6 +188,17 @@ describe('refusing bad input', { concurrent: true }, () => {
     expect(opts.stderr()).toContain('`--environment` (TSPUMA_OPTS) took `src/app.ts`, an app file, as its value');
   });
 
+  it('refuses to serve the default app.ts when a flag took another app file as its value (`tspuma -e src/app.ts` beside ./app.ts)', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src', 'app.ts'), 'export default () => new Response("src");\n');
+    writeFileSync(join(dir, 'app.ts'), 'export default () => new Response("old");\n');
+    const s = mine.adopt(run(['-b', LOCAL, '-e', 'src/app.ts'], {}, dir));
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toBe(`tspuma: TSPUMA_ERR_CLI_USAGE: \`-e\` took \`src/app.ts\`, an app file, as its value, and no APP was given, so ${join(dir, 'app.ts')} would be served in the environment "src/app.ts": give -e a value of its own and the app last, e.g. \`tspuma -e production src/app.ts\` (command line). Run \`tspuma --help\` for the options.\n`);
+  });
+
   it('exits 1 naming the address and the holder when the port is in use', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
     const blocker = net.createServer();

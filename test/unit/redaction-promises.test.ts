@@ -172,6 +172,19 @@ describe('a key shape cut short by a preview (V8 abbreviates a string of 100+ ch
   });
 });
 
+describe('a remembered value cut short by a preview (head…tail)', () => {
+  it('an opaque token of 100+ characters remembered from its header is redacted where a preview shows it cut, head and tail', () => {
+    forgetSecrets();
+    const token = `Opaque${'q7W2e9R4t1'.repeat(12)}END`;
+    rememberSecret(token);
+    // V8's preview of a long string: its first 50 characters, '…', its last 49.
+    const middle = `Object {copy: "${token.slice(0, 50)}…${token.slice(-49)}", n: 1}`;
+    expect(redactor.query(middle)).toBe('Object {copy: "[redacted]", n: 1}');
+    // A preview cut at its end: the first 99 characters and '…'.
+    expect(redactor.query(`Object {copy: "${token.slice(0, 99)}…"}`)).toBe('Object {copy: "[redacted]"}');
+  });
+});
+
 describe('redaction follows the value (DEBUGGING.md), except a folder every path starts with', () => {
   it('a value redacted by its name is replaced in later text', () => {
     forgetSecrets();

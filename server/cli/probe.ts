@@ -59,7 +59,7 @@ export function workersText(view: ProbeView): string {
 }
 
 /** Where --timeout's bound came from, as the errors that quote it say (`tspuma ctl` says the same). */
-function timeoutFrom(given: boolean): string {
+export function timeoutFrom(given: boolean): string {
   return given ? 'from --timeout; a larger one waits longer' : 'the default; --timeout SECONDS waits longer';
 }
 
@@ -159,14 +159,14 @@ async function setAndFollow(target: ControlTarget, kind: ProbeKind, body: ProbeR
 }
 
 /** The workers still arming a probe (no answer to its set yet). */
-const stillArming = (view: ProbeView) => (view.active ? Object.entries(view.workers).filter(([, w]) => w.state === 'sent').map(([i]) => i) : []);
+const stillArming = (view: ProbeView) => (view.active ? Object.entries(view.workers ?? {}).filter(([, w]) => w.state === 'sent').map(([i]) => i) : []);
 
 /**
  * Polls the probe until no worker is still arming it (each armed it, has it pending, refused it)
  * or opts.armBy; says what changed, or which workers are still arming it at the deadline (`still`).
  * Null: the probe could not be read (said).
  */
-async function armed(target: ControlTarget, view: ProbeView, opts: SetOptions, io: ProbeOutput, stop: StopSignals | null): Promise<{ view: ProbeView; still: string[] } | null> {
+export async function armed(target: ControlTarget, view: ProbeView, opts: Pick<SetOptions, 'timeout' | 'timeoutGiven' | 'armBy'>, io: ProbeOutput, stop: { readonly stopping: boolean } | null): Promise<{ view: ProbeView; still: string[] } | null> {
   let still = stillArming(view);
   if (still.length === 0) return { view, still };
   io.err(`tspuma: waiting for worker${still.length === 1 ? '' : 's'} ${still.join(', ')} to arm probe ${view.id} (up to ${opts.timeout} s in all, ${timeoutFrom(opts.timeoutGiven)})...\n`);

@@ -2,19 +2,27 @@
 // control app of a loaded server took over the fixed 30 s: tests20.3), and a set answered with a
 // worker still arming (the server's own wait, ARM_WAIT_MS, over) is waited for up to --timeout,
 // then said ("still arming in worker 1") with exit code 3 (tests20.4).
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probe, STILL_ARMING_EXIT, type ProbeOutput } from '../../server/cli/probe.js';
+import { replay } from '../../server/cli/replay.js';
 import type { ProbeView, ProbeWorkerView } from '../../server/cluster/probe-registry.js';
+import { fixtureDump } from '../helpers/dump-fixture.js';
 
 const TOKEN = 'probe-cli-token-0123456789';
 let server: http.Server | null = null;
+let app: http.Server | null = null;
 
 afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r) ?? r(undefined));
-  server = null;
+  for (const s of [server, app]) {
+    s?.closeAllConnections();
+    await new Promise((r) => s?.close(r) ?? r(undefined));
+  }
+  server = app = null;
 });
 
 function view(workers: Record<string, ProbeWorkerView['state']>, active = true): ProbeView {
@@ -103,5 +111,40 @@ describe('tspuma probe --timeout, and a set still arming in a worker', () => {
         message: expect.stringContaining(`--timeout needs a number of seconds above 0; got ${JSON.stringify(bad)}`),
       });
     }
+  });
+
+  it('tspuma replay waits for a worker still arming its probe before it sends the request, up to --timeout', async () => {
+    const events: string[] = [];
+    const snap = (workers: Record<string, ProbeWorkerView['state']>, shots: ProbeView['snapshots'] = []) => ({ ...view(workers), kind: 'snapshot', hits: 1, snapshots: shots }) as ProbeView;
+    const shot = { worker: 1, path: '/tmp/dumps/fresh.json', requestId: 'replay-x', time: new Date().toISOString() };
+    let armedYet = false;
+    let polls = 0;
+    const url = await controlApp((req, res) => {
+      req.resume();
+      const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.method === 'POST') return json(201, snap({ 0: 'armed', 1: 'sent' }));
+      if (req.method === 'DELETE') return json(200, snap({ 0: 'removed', 1: 'removed' }));
+      // Worker 1 answers the set at the fourth look; the snapshot is there once the request came.
+      if (!armedYet && ++polls >= 4) {
+        armedYet = true;
+        events.push('armed');
+      }
+      json(200, snap({ 0: 'armed', 1: armedYet ? 'armed' : 'sent' }, events.includes('request') ? [shot] : []));
+    });
+    app = http.createServer((req, res) => {
+      events.push('request');
+      req.resume();
+      res.writeHead(500).end('{}');
+    });
+    await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
+    const file = join(mkdtempSync(join(tmpdir(), 'tspuma-replay-arming-')), 'dump.json');
+    writeFileSync(file, JSON.stringify({ ...fixtureDump('exception', 'src/repo.ts:10'), request: { id: 'req-1', remote: '127.0.0.1', method: 'GET', url: '/orders', headers: { host: 'shop.example.com' } } }));
+    const o = io();
+    const rc = await replay([file, '--timeout', '20', '--url', `http://127.0.0.1:${(app.address() as AddressInfo).port}`, '--control-url', url, '--control-token', TOKEN], o);
+    expect(rc, o.stderr).toBe(0);
+    expect(o.stderr).toContain('waiting for worker 1 to arm probe 7 (up to 20 s in all, from --timeout; a larger one waits longer)');
+    // Sent once the worker had armed the probe, not before.
+    expect(events).toEqual(['armed', 'request']);
+    expect(o.stdout).toContain('fresh snapshot: /tmp/dumps/fresh.json');
   });
 });

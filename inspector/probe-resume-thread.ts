@@ -18,6 +18,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 const { shared } = workerData as { shared: SharedArrayBuffer };
 /** [0]: claims so far; [1]: the hold (ms) of the last claim, 0 for none; [2]: 1 once this thread hears pauses. */
 const counter = new Int32Array(shared);
+/**
+ * Claims carried out so far. Read before this session connects: a claim made before it could
+ * not have been lost (the in-process resume works with no session from another thread), one made
+ * after it may have been, and is carried out once this session hears pauses.
+ */
 let seen = Atomics.load(counter, 0);
 /** Atomics.waitAsync (Node 16+; typed from ES2024's lib, which the project's target does not take in). */
 const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number): { async: true; value: Promise<string> } | { async: false; value: string } }).waitAsync;
@@ -80,8 +85,8 @@ function onClaims(): void {
 }
 
 session.post('Debugger.enable', () => {
-  // From here on every claimed pause is this thread's to resume: the main thread claims only once this is 1 (request).
-  seen = Atomics.load(counter, 0);
+  // From here on every claimed pause is this thread's to resume; claims made while it started
+  // (counted, not carried out: one may hold a pause Node keeps for this session) are carried out now.
   Atomics.store(counter, 2, 1);
   onClaims();
   parentPort!.postMessage('ready');

@@ -169,7 +169,8 @@ const stillArming = (view: ProbeView) => (view.active ? Object.entries(view.work
 export async function armed(target: ControlTarget, view: ProbeView, opts: Pick<SetOptions, 'timeout' | 'timeoutGiven' | 'armBy'>, io: ProbeOutput, stop: { readonly stopping: boolean } | null): Promise<{ view: ProbeView; still: string[] } | null> {
   let still = stillArming(view);
   if (still.length === 0) return { view, still };
-  io.err(`tspuma: waiting for worker${still.length === 1 ? '' : 's'} ${still.join(', ')} to arm probe ${view.id} (up to ${opts.timeout} s in all, ${timeoutFrom(opts.timeoutGiven)})...\n`);
+  // Not 'waiting for': the line snapshot prints once armed everywhere, which scripts and tests wait for.
+  io.err(`tspuma: the answer of worker${still.length === 1 ? '' : 's'} ${still.join(', ')} to probe ${view.id} is awaited, up to ${opts.timeout} s in all (${timeoutFrom(opts.timeoutGiven)})...\n`);
   while (still.length > 0 && performance.now() < opts.armBy && !stop?.stopping) {
     await sleep(Math.min(io.everyMs ?? 200, Math.max(0, opts.armBy - performance.now())));
     const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);

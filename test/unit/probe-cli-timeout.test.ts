@@ -67,7 +67,7 @@ describe('tspuma probe --timeout, and a set still arming in a worker', () => {
     expect(await probe(['log', 'orders.ts:8', 'x', '--control-url', url, '--control-token', TOKEN], o)).toBe(0);
     expect(o.stdout).toBe('7\n');
     expect(o.stderr).toContain('worker 0 armed; worker 1 still arming it (no answer yet)');
-    expect(o.stderr).toContain('waiting for worker 1 to arm probe 7 (up to 30 s in all, the default; --timeout SECONDS waits longer)');
+    expect(o.stderr).toContain('the answer of worker 1 to probe 7 is awaited, up to 30 s in all (the default; --timeout SECONDS waits longer)');
     expect(o.stderr).toContain('probe 7 answered in every worker: worker 0 armed; worker 1 armed');
   });
 
@@ -90,6 +90,8 @@ describe('tspuma probe --timeout, and a set still arming in a worker', () => {
     const o = io();
     expect(await probe(['snapshot', 'orders.ts:8', '--timeout', '0.3', '--control-url', url, '--control-token', TOKEN], o)).toBe(0);
     expect(o.stderr).toContain('still arming in worker 1 after 0.3 s');
+    // 'waiting for … hit(s)' (what a script waits for before it sends its request) comes after the arming wait only.
+    expect(o.stderr.indexOf('waiting for')).toBeGreaterThan(o.stderr.indexOf('still arming in worker 1 after'));
     expect(o.stdout).toBe('/tmp/dumps/snap.json\n');
   });
 
@@ -142,7 +144,7 @@ describe('tspuma probe --timeout, and a set still arming in a worker', () => {
     const o = io();
     const rc = await replay([file, '--timeout', '20', '--url', `http://127.0.0.1:${(app.address() as AddressInfo).port}`, '--control-url', url, '--control-token', TOKEN], o);
     expect(rc, o.stderr).toBe(0);
-    expect(o.stderr).toContain('waiting for worker 1 to arm probe 7 (up to 20 s in all, from --timeout; a larger one waits longer)');
+    expect(o.stderr).toContain('the answer of worker 1 to probe 7 is awaited, up to 20 s in all (from --timeout; a larger one waits longer)');
     // Sent once the worker had armed the probe, not before.
     expect(events).toEqual(['armed', 'request']);
     expect(o.stdout).toContain('fresh snapshot: /tmp/dumps/fresh.json');

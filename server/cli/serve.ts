@@ -88,6 +88,13 @@ export async function serve(argv: string[]): Promise<number> {
     await import('../index.js');
   }
   if (process.env[PRELOAD_CHECK_ENV] === '1') return preloadOnly(options, log);
+  // No app anywhere, and a flag's value names an app file (`tspuma -e src/app.ts`): with no
+  // default app file either, the no-app error says which flag took it.
+  if (!isWorker && options.app === undefined) {
+    const { appTakenByFlag, resolveAppPath } = await import('../app-files.js');
+    const taken = appTakenByFlag([{ ...cli, source: 'command line' }, ...(fromOpts ? [{ ...fromOpts, source: 'TSPUMA_OPTS' }] : [])], options.appBase);
+    if (taken) resolveAppPath(undefined, options.appBase, 'default', taken);
+  }
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (isWorker && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);

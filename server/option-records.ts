@@ -104,7 +104,7 @@ export const RECORDS = {
   balanceConnections: option({
     default: true,
     check: parseBool,
-    doc: 'Cluster: a worker holding more than its share of the keep-alive connections (the cluster\'s count over the workers, rounded up, and two more than the least loaded worker) answers that many of them with `Connection: close`, so their clients reconnect, most likely to a less busy worker. The workers share one accept queue, so a burst of new connections (a client\'s or proxy\'s pool opened at once, the reconnections after a restart) can all go to the worker that woke first and stay there. Judged at each check-in (every 250 ms while requests come).',
+    doc: 'Cluster: a worker holding over a fifth more than its share of the keep-alive connections (the cluster\'s count over the workers, rounded up), and two more than the least loaded worker, answers that many of them with `Connection: close`, so their clients reconnect, most likely to a less busy worker. The workers share one accept queue, so a burst of new connections (a client\'s or proxy\'s pool opened at once, the reconnections after a restart) can all go to the worker that woke first and stay there. Judged at each check-in (every 250 ms while requests come).',
   }),
   beforeFork: hookOption('Cluster, in the primary: before the first fork.'),
   beforeRestart: hookOption('Cluster: before a phased or hot restart.'),

@@ -21,8 +21,10 @@ export function movable(c: HeldConnections): number {
 
 /**
  * How many of `held[i]`'s connections worker i should close: those above the cluster's share
- * (total over workers, rounded up), when it holds at least two more than the least loaded worker
- * (5/5 and 6/5 stay; 6/4, 8/2, 2/0 move). 0 with fewer than two workers.
+ * (total over workers, rounded up), when it holds over a fifth more than that share and at least
+ * two more than the least loaded worker (5/5, 6/5, 6/4 and 55/45 stay; 7/3, 8/2, 2/0, 65/35 move):
+ * a near-even split of many connections is left alone, where every shed is a reconnection. 0 with
+ * fewer than two workers.
  */
 export function excessConnections(held: readonly number[], i: number): number {
   if (held.length < 2) return 0;
@@ -34,5 +36,5 @@ export function excessConnections(held: readonly number[], i: number): number {
   }
   const n = held[i]!;
   const share = Math.ceil(total / held.length);
-  return n > share && n - least >= 2 ? n - share : 0;
+  return n > share * 1.2 && n - least >= 2 ? n - share : 0;
 }

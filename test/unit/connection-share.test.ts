@@ -10,9 +10,13 @@ describe('excessConnections', () => {
     expect(excessConnections([2, 0], 0)).toBe(1);
     expect(excessConnections([9, 1, 2], 0)).toBe(5);
   });
-  it('leaves a worker at or under its share, and a spread of one: 5/5, 6/5, 1/0 (a single connection) and the lighter side move nothing', () => {
+  it('leaves a worker at or under its share, a spread of one and a near-even split: 5/5, 6/5, 6/4, 55/45, 1/0 (a single connection) and the lighter side move nothing', () => {
     expect(excessConnections([5, 5], 0)).toBe(0);
     expect(excessConnections([6, 5], 0)).toBe(0);
+    expect(excessConnections([6, 4], 0)).toBe(0);
+    expect(excessConnections([55, 45], 0)).toBe(0);
+    expect(excessConnections([7, 3], 0)).toBe(2);
+    expect(excessConnections([65, 35], 0)).toBe(15);
     expect(excessConnections([1, 0], 0)).toBe(0);
     expect(excessConnections([8, 2], 1)).toBe(0);
     expect(excessConnections([0, 0], 0)).toBe(0);

@@ -333,8 +333,8 @@ describe('Primary: balanceConnections', () => {
     expect(sheds(forks[1]!)).toEqual([]);
     // Back on the same worker (a busy worker reconnected to itself): told again.
     await clock.advance(250);
-    checkin(forks[0]!, conns(8));
-    expect(sheds(forks[0]!)).toEqual([{ tspuma: 1, type: 'shed', count: 3 }, { tspuma: 1, type: 'shed', count: 1 }]);
+    checkin(forks[0]!, conns(9));
+    expect(sheds(forks[0]!)).toEqual([{ tspuma: 1, type: 'shed', count: 3 }, { tspuma: 1, type: 'shed', count: 2 }]);
   });
 
   it('counts neither upgraded nor streaming connections, nor a worker that has not checked in with connections yet', async () => {

@@ -15,6 +15,7 @@ import { waitFor } from '../helpers/net.js';
 const APP = 'test/fixtures/apps/secrets-follow-app.ts';
 const AXIOS = 'test/fixtures/apps/axios-error-app.ts';
 const ECHO = 'test/fixtures/apps/echo-secrets-app.ts';
+const EMPTY = 'test/fixtures/apps/empty-secret-app.ts';
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
@@ -119,4 +120,19 @@ describe("an error message that quotes the request's secret headers (review15)",
       for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) for (const secret of secrets) expect(out).not.toContain(secret);
     });
   }
+});
+
+describe('a secret-named local that holds nothing (review15)', () => {
+  it('is shown as undefined, null or "" in the dump (the cause of a 3 a.m. failure), while one holding a value stays redacted', async () => {
+    const dir = tmp('empty');
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', EMPTY], { TSPUMA_DUMP_DIR: dir });
+    expect((await fetch(s.url)).status).toBe(500);
+    const d = await dumpFor(dir, 'login refused');
+    const locals = d.frames[d.culprit]!.locals;
+    expect(locals.auth).toEqual({ summary: 'undefined' });
+    expect(locals.password).toBe('');
+    expect(locals.apiKey).toBeNull();
+    expect(locals.token).toBe('[redacted]');
+    for (const out of [folder(dir), s.stderr(), s.stdout()]) expect(out).not.toContain('TOKEN-EMPTY-9c2f4e1a');
+  });
 });

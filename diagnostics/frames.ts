@@ -352,8 +352,12 @@ export class FrameReader {
     return props.some((p) => p.name === '__esModule' || p.type === 'accessor') || (props.length > 0 && props.every((p) => p.type === 'function'));
   }
 
-  /** A named value (local, field): "[redacted]" when the name is secret, else shown. */
+  /**
+   * A named value (local, field): "[redacted]" when the name is secret, else shown. An empty one
+   * (undefined, null, '') holds no secret and is shown: a token that is undefined is the failure.
+   */
   private named(name: string, value: RemoteObject, what: string, index: number, redactions: string[]): Shown {
+    if (value.type === 'undefined' || (value.type === 'object' && value.subtype === 'null') || (value.type === 'string' && value.value === '')) return this.show(value, `${what}, frame ${index}`, redactions);
     if (this.redactor.isSecretName(name) || (isBinary(value) && isSecretBinaryName(name)) || (value.type === 'string' && this.redactor.isSecretStringName(name))) {
       if (value.type === 'string') rememberSecret(value.value);
       redactions.push(`${what} (frame ${index})`);

@@ -14,6 +14,8 @@ import { waitFor } from '../helpers/net.js';
 
 const APP = 'test/fixtures/apps/secrets-follow-app.ts';
 const AXIOS = 'test/fixtures/apps/axios-error-app.ts';
+const ECHO = 'test/fixtures/apps/echo-secrets-app.ts';
+const EMPTY = 'test/fixtures/apps/empty-secret-app.ts';
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
@@ -100,4 +102,37 @@ describe("an axios-style error's request config", () => {
       for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) expect(out).not.toContain('AXIOS-TOKEN-6f1d2c');
     });
   }
+});
+
+describe("an error message that quotes the request's secret headers (review15)", () => {
+  for (const debug of [false, true]) {
+    it(`leaks none of X-Api-Key, Authorization (after \`auth=\`) or the session cookie (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
+      const dir = tmp('echo');
+      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', ECHO], { TSPUMA_DUMP_DIR: dir });
+      const secrets = ['ApiKey-ECHO-5b7c9d1e', 'Bearer-ECHO-3f8a2c6d9e', 'Session-ECHO-8e4f1a2b'];
+      const res = await fetch(s.url, { headers: { 'x-api-key': secrets[0]!, authorization: `Bearer ${secrets[1]}`, cookie: `theme=dark; sid=${secrets[2]}` } });
+      expect(res.status).toBe(500);
+      const page = await res.text();
+      const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the request error line');
+      // The line still says what failed, the secrets' places kept.
+      expect(line.msg).toBe('GET / failed: upstream refused key [redacted] (auth=Bearer [redacted], session [redacted])');
+      if (debug) await dumpFor(dir, 'upstream refused key');
+      for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) for (const secret of secrets) expect(out).not.toContain(secret);
+    });
+  }
+});
+
+describe('a secret-named local that holds nothing (review15)', () => {
+  it('is shown as undefined, null or "" in the dump (the cause of a 3 a.m. failure), while one holding a value stays redacted', async () => {
+    const dir = tmp('empty');
+    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', EMPTY], { TSPUMA_DUMP_DIR: dir });
+    expect((await fetch(s.url)).status).toBe(500);
+    const d = await dumpFor(dir, 'login refused');
+    const locals = d.frames[d.culprit]!.locals;
+    expect(locals.auth).toEqual({ summary: 'undefined' });
+    expect(locals.password).toBe('');
+    expect(locals.apiKey).toBeNull();
+    expect(locals.token).toBe('[redacted]');
+    for (const out of [folder(dir), s.stderr(), s.stdout()]) expect(out).not.toContain('TOKEN-EMPTY-9c2f4e1a');
+  });
 });

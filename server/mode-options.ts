@@ -18,6 +18,7 @@ export const CLUSTER_ONLY: Partial<Record<OptionName, string>> = {
   afterWorkerFork: NO_FORK,
   afterWorkerShutdown: NO_WORKER_STOP,
   balanceBusyWorkers: 'single mode has one process: there is no other worker to leave a connection to',
+  balanceConnections: 'single mode has one process: there is no other worker to leave a connection to',
   beforeFork: NO_FORK,
   beforeRestart: 'single mode has no phased or hot restart',
   beforeWorkerBoot: 'single mode boots no worker; code at the top of the app module runs before it serves',

@@ -101,6 +101,11 @@ export const RECORDS = {
   balanceBusyWorkers: switchOption(
     'Cluster: a worker whose event loop is over 90% busy answers with `Connection: close` so keep-alive clients reconnect elsewhere. Off by default, by measurement (`npm run bench:spread`, in a clone of the repository): with one connection keeping a worker busy, the kernel\'s shared-socket accept already sends new connections to the free worker (fast route p50 3-4 ms, p99 22-43 ms), while this option made clients that ignore `Connection: close` stall (p50 1.4 s).',
   ),
+  balanceConnections: option({
+    default: true,
+    check: parseBool,
+    doc: 'Cluster: a worker holding over a fifth more than its share of the keep-alive connections (the cluster\'s count over the workers, rounded up), and two more than the least loaded worker, answers that many of them with `Connection: close`, so their clients reconnect, most likely to a less busy worker. The workers share one accept queue, so a burst of new connections (a client\'s or proxy\'s pool opened at once, the reconnections after a restart) can all go to the worker that woke first and stay there. Judged at each check-in (every 250 ms while requests come).',
+  }),
   beforeFork: hookOption('Cluster, in the primary: before the first fork.'),
   beforeRestart: hookOption('Cluster: before a phased or hot restart.'),
   beforeWorkerBoot: hookOption('Cluster, in the worker: `(index)` before the app loads; a throw fails the boot (retried with backoff: 1 s doubling to 60 s; while no worker has booted, 3 failed boots of one worker end the primary with `TSPUMA_ERR_WORKER_BOOT`).'),

@@ -18,7 +18,7 @@ import type { Options } from './options.js';
 import { InvocationLimit } from './invocation-limit.js';
 import { ConnectionDeadlines, type ConnectionState } from './deadlines.js';
 import { Upgrades } from './upgrade.js';
-import { urlRedactor } from '../diagnostics/redact.js';
+import { headerSecrets, urlRedactor } from '../diagnostics/redact.js';
 import { showsErrorDetails } from './exposure.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { AppCalls } from './app-calls.js';
@@ -99,6 +99,16 @@ export class Server {
     }, 100);
     this.busyTimer.unref();
   }
+  /** Cluster (balanceConnections): keep-alive connections still to close after their next response. */
+  private shedLeft = 0;
+
+  /**
+   * Cluster (balanceConnections): the primary found this worker over its share of the cluster's
+   * connections; the next `count` responses say Connection: close (cluster/connection-share.ts).
+   */
+  shedConnections(count: number): void {
+    this.shedLeft = count;
+  }
   private drained: Promise<void> | null = null;
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   private readonly shownUrl: (url: string | undefined) => string;
@@ -143,8 +153,8 @@ export class Server {
     const deadlines = this.deadlines;
     const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r), settle: deps.loopSettle }) : null);
     this.requests = new RequestLifecycle({
-      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, loopWatch,
-      closing: () => this.draining || this.busy,
+      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch,
+      closing: () => this.draining || this.busy || (this.shedLeft > 0 && this.shedLeft-- > 0),
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });
     this.descriptors = new DescriptorWatch({ log, diagnostics, connections: () => this.deadlines.size });

@@ -48,6 +48,8 @@ export type PrimaryMessage =
   /** A second stop signal at the primary: answer what is still running 503 (TSPUMA_ERR_FORCED_SHUTDOWN) and exit. `when`: "when SIGTERM came a second time (a forced stop)". */
   | { tspuma: 1; type: 'force'; when: string }
   | { tspuma: 1; type: 'gc' }
+  /** balanceConnections: close this many keep-alive connections after their next response (connection-share.ts). */
+  | { tspuma: 1; type: 'shed'; count: number }
   /** Arm a probe (inspector/probes.ts, loaded on the first one). */
   | { tspuma: 1; type: 'probe-set'; probe: ProbeSpec }
   | { tspuma: 1; type: 'probe-rm'; id: number }

@@ -23,6 +23,7 @@ import { defaultDeps, noInspectTarget, type DevTools, type PrimaryDeps, type Pri
 import { Restarts, type RestartHost } from './restarts.js';
 import { Watchdog, type WatchdogHost } from './watchdog.js';
 import { Respawn, bootFailureOf, type RespawnHost } from './respawn.js';
+import { excessConnections, movable } from './connection-share.js';
 
 /** A forced stop (a second signal): a worker still running this long after it was told is killed (it exits 1 s after answering). */
 export const FORCE_KILL_MS = 3000;
@@ -90,6 +91,8 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
   private readonly waiters = new Set<() => void>();
   /** The TypeScript loader the primary last logged for its workers. */
   private tsLoaderSaid: string | null = null;
+  /** balanceConnections: when each worker was last told to close connections (primary clock ms). */
+  private readonly shedAt = new WeakMap<WorkerHandle, number>();
 
   constructor(
     readonly options: Options,
@@ -211,6 +214,7 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
         handle.lastCheckin = new Date(this.clock.now());
         handle.lastStatus = message.stats;
         this.log.debug({ worker: handle.index, workerPid: handle.pid }, 'check-in');
+        if (this.options.balanceConnections) this.shareConnections(handle);
         return;
       case 'inspector':
         handle.inspector = message.url;
@@ -236,6 +240,31 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
         this.log.warn({ message: never }, 'unknown worker message');
       }
     }
+  }
+
+  /**
+   * balanceConnections: after a worker's check-in, the connections it holds against its siblings'
+   * last check-ins (serving workers of the current generation only); one over its share is told
+   * to close the excess after their next responses (connection-share.ts). Check-ins come every
+   * 250 ms while requests arrive, so a skew moves within about that.
+   */
+  private shareConnections(handle: WorkerHandle): void {
+    if (this.stopping || handle.stopping || !handle.booted || this.current.get(handle.index) !== handle) return;
+    const shed = this.shedAt.get(handle);
+    const held: number[] = [];
+    let at = -1;
+    for (const h of this.current.values()) {
+      const connections = h.lastStatus?.connections;
+      if (!h.booted || h.stopping || !connections) continue;
+      // Where the connections it closed went shows in its siblings' next check-ins: until then it is not judged again.
+      if (shed !== undefined && h !== handle && (h.lastCheckin?.getTime() ?? 0) <= shed) return;
+      if (h === handle) at = held.length;
+      held.push(movable(connections));
+    }
+    const count = at === -1 ? 0 : excessConnections(held, at);
+    if (count === 0) return;
+    this.shedAt.set(handle, this.clock.now());
+    handle.send({ tspuma: 1, type: 'shed', count });
   }
 
   private onExit(handle: WorkerHandle, code: number | null, signal: string | null): void {

@@ -223,6 +223,9 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
         case 'client-work':
           clientWorkTold(message.work);
           break;
+        case 'shed':
+          server.shedConnections(message.count);
+          break;
         case 'probe-set':
         case 'probe-rm':
         case 'probe-flush':

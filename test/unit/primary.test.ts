@@ -309,6 +309,55 @@ function fakeDevTools() {
   return { devtools, calls, autopsies };
 }
 
+describe('Primary: balanceConnections', () => {
+  const conns = (keepalive: number, more: Record<string, number> = {}) => ({ connections: { first_data: 0, reading: 0, app: 0, keepalive, upgraded: 0, streaming: 0, ...more } });
+  const checkin = (w: FakeWorker, stats: Record<string, unknown>) => w.emit('message', { tspuma: 1, type: 'checkin', index: w.index, stats });
+  const sheds = (w: FakeWorker) => w.sent.filter((m) => m.type === 'shed');
+
+  it("tells a worker over its share of the connections (by its siblings' last check-ins) to close the excess; not the lighter worker, not a balanced one, and not again before its siblings checked in since", async () => {
+    const { forks, clock } = await setup();
+    forks[0]!.boot();
+    forks[1]!.boot();
+    checkin(forks[1]!, conns(2));
+    checkin(forks[0]!, conns(6, { app: 2 }));
+    expect(sheds(forks[0]!)).toEqual([{ tspuma: 1, type: 'shed', count: 3 }]);
+    expect(sheds(forks[1]!)).toEqual([]);
+    // Its next check-in (5 left) beside the sibling's older one (2: the 3 it closed not counted
+    // anywhere yet) is not judged: it waits for the sibling's next check-in.
+    checkin(forks[0]!, conns(5));
+    expect(sheds(forks[0]!)).toHaveLength(1);
+    await clock.advance(250);
+    checkin(forks[1]!, conns(5));
+    checkin(forks[0]!, conns(5));
+    expect(sheds(forks[0]!)).toHaveLength(1);
+    expect(sheds(forks[1]!)).toEqual([]);
+    // Back on the same worker (a busy worker reconnected to itself): told again.
+    await clock.advance(250);
+    checkin(forks[0]!, conns(9));
+    expect(sheds(forks[0]!)).toEqual([{ tspuma: 1, type: 'shed', count: 3 }, { tspuma: 1, type: 'shed', count: 2 }]);
+  });
+
+  it('counts neither upgraded nor streaming connections, nor a worker that has not checked in with connections yet', async () => {
+    const { forks } = await setup();
+    forks[0]!.boot();
+    forks[1]!.boot();
+    checkin(forks[0]!, conns(6));
+    expect(sheds(forks[0]!)).toEqual([]);
+    checkin(forks[1]!, conns(0, { upgraded: 40, streaming: 9 }));
+    checkin(forks[0]!, conns(6, { upgraded: 1 }));
+    expect(sheds(forks[0]!)).toEqual([{ tspuma: 1, type: 'shed', count: 3 }]);
+  });
+
+  it('sends nothing when off', async () => {
+    const { forks } = await setup({ balanceConnections: false });
+    forks[0]!.boot();
+    forks[1]!.boot();
+    checkin(forks[1]!, conns(0));
+    checkin(forks[0]!, conns(10));
+    expect(sheds(forks[0]!)).toEqual([]);
+  });
+});
+
 describe('Primary: the listening sockets it keeps', () => {
   it('binds once, forks every worker (a respawn and a restart too) with the same sockets after its IPC channel, and closes them when it stops', async () => {
     const options = resolveOptions([{ source: 'test', values: { workers: 1, workerBootTimeout: 10, workerCheckInterval: 1, workerTimeout: 60, workerShutdownTimeout: 5, bind: ['tcp://127.0.0.1:0'] }, fromString: false }]);

@@ -59,6 +59,9 @@ const TARGETS: Target[] = [
   // of its own inside a tspuma process (tspuma's own server idle on port 0): what the process costs.
   { name: 'raw-inside', baseline: 'raw', env: (port) => ({ RAW_PORT: String(port) }), argv: (_port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', `${root}bench/raw-inside-app.ts`] },
   { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  // The listener without the reconnection waves (maxKeepAlive 0: no connection closed by the server;
+  // bench/unlimited-keepalive.config.mjs): what maxKeepAlive's 999 costs a request.
+  { name: 'listener-unlimited', baseline: 'listener', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },
   { name: 'rack', baseline: 'raw', argv: (port, root) => tspuma(port, 'examples/hello.ts', [], root) },
   { name: 'raw-cluster', baseline: null, cluster: true, argv: (port, root = ROOT) => [`${root}dist/bench/raw-cluster.js`, String(port)] },
   { name: 'cluster', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'examples/hello.ts', ['-w', '2'], root) },
@@ -147,9 +150,21 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** `count` requests of `shape` over CONNECTIONS keep-alive connections; rejects on any non-2xx. */
-function drive(port: number, count: number, shape: Shape): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+/**
+ * ONE_AGENT=1 (callgrind): the warm-up and the windows share one keep-alive Agent, so a server that
+ * closes no connection accepts CONNECTIONS of them for the whole count; by default each drive()
+ * opens its own, and every target accepts CONNECTIONS new ones a window (findings perf18.1). With it,
+ * listener against listener-unlimited (raw with and without RAW_MAX_REQUESTS) differ by the
+ * reconnection waves alone.
+ */
+const ONE_AGENT = process.env.ONE_AGENT === '1';
+
+/**
+ * `count` requests of `shape` over CONNECTIONS keep-alive connections (those of `shared` when given,
+ * left open); rejects on any non-2xx.
+ */
+function drive(port: number, count: number, shape: Shape, shared?: http.Agent): Promise<void> {
+  const agent = shared ?? new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const body = shape.body > 0 ? Buffer.alloc(shape.body, 120) : null;
   let sent = 0;
   let done = 0;
@@ -191,10 +206,18 @@ function drive(port: number, count: number, shape: Shape): Promise<void> {
       req.end(body ?? undefined);
     };
     for (let i = 0; i < CONNECTIONS; i++) one();
-  }).finally(() => agent.destroy());
+  }).finally(() => {
+    if (!shared) agent.destroy();
+  });
 }
 
-async function waitUp(port: number, shape: Shape, child: ChildProcess, deadlineMs = 600_000): Promise<void> {
+/**
+ * How long a server may take to answer its first request (UP_SECONDS, default 600): a tspuma boot
+ * under callgrind with CACHE_SIM=1 on a machine at load 40-55 took longer than 600 s.
+ */
+const UP_MS = Number(process.env.UP_SECONDS ?? 600) * 1000;
+
+async function waitUp(port: number, shape: Shape, child: ChildProcess, deadlineMs = UP_MS): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (Date.now() < end) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before answering`);
@@ -334,17 +357,19 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
       const child = spawn('valgrind', ['--tool=callgrind', ...(t.worker ? ['--trace-children=yes', '--trace-children-skip=*esbuild*'] : []), ...valgrindFlags, `--callgrind-out-file=${dir}/cg.%p`, process.execPath, ...nodeFlags, ...t.argv(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...t.env?.(port) } });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => void (stderr.length < 100_000 && (stderr += c.toString())));
+      let agent: http.Agent | undefined;
       try {
         await waitUp(port, shape, child);
         // The process counted: the server's, or a one-worker cluster's worker.
         const counted = t.worker ? onlyWorker(child.pid!) : child.pid!;
         process.stderr.write(`${t.name}: up under callgrind${t.worker ? ` (counting worker ${counted})` : ''}; ${WARMUP} warm-up requests\n`);
-        await drive(port, WARMUP, shape);
+        agent = ONE_AGENT ? new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS }) : undefined;
+        await drive(port, WARMUP, shape, agent);
         const perRequest: number[] = [];
         for (let w = 0; w < WINDOWS; w++) {
           execFileSync('callgrind_control', ['-z', String(counted)], { stdio: 'ignore' });
           const before = new Set(readdirSync(dir));
-          await drive(port, REQUESTS, shape);
+          await drive(port, REQUESTS, shape, agent);
           execFileSync('callgrind_control', ['-d', String(counted)], { stdio: 'ignore' });
           const dump = lastDump(dir, before);
           perRequest.push(dump.instructions / REQUESTS);
@@ -362,6 +387,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
       } catch (err) {
         process.stderr.write(`${t.name}: ${(err as Error).message}\n${stderr.slice(-2000)}\n`);
       } finally {
+        agent?.destroy();
         const tree = t.worker ? processTree(child.pid!) : [child.pid!];
         await stop(child);
         for (const f of readdirSync(dir)) rmSync(path.join(dir, f));

@@ -11,6 +11,9 @@
 // rows, without node:http's socket work or tspuma's request path). WARMUP (20000) calls before the
 // counted REQUESTS (10000). FUNCTIONS=N: also each run's top N functions by self instructions
 // a call (bench/callgrind-functions.ts), and with BASE the N largest differences.
+// SERVER_RESPONSE=1: tspuma's sides answer on the server's own response class (node-http.ts's
+// TspumaResponse, with an event-stream handler set as a server sets one), so the count holds the
+// checks at the head (writeHeadChecked) a served request pays; the anchor keeps node's class.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -32,12 +35,19 @@ const APPS: Record<string, { file: string; kind: AppKind }> = {
 const WARMUP = Number(process.env.WARMUP ?? 20000);
 const REQUESTS = Number(process.env.REQUESTS ?? 10000);
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
+const SERVER_RESPONSE = process.env.SERVER_RESPONSE === '1';
 
 /** Under callgrind: warm up, zero the counts, run the counted calls, dump. */
 async function child(root: string, name: string): Promise<void> {
   const { file, kind } = APPS[name]!;
   const mod = (await import(pathToFileURL(path.join(path.dirname(HERE), file)).href)) as { default: { fetch(r: Request): unknown } };
   let invoke: (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
+  let ResponseClass: new (req: http.IncomingMessage) => http.ServerResponse = http.ServerResponse;
+  if (SERVER_RESPONSE && root !== 'anchor') {
+    const nodeHttp = (await import(pathToFileURL(path.join(root, 'dist/server/node-http.js')).href)) as typeof import('../server/node-http.js');
+    nodeHttp.setEventStreamHandler(() => {});
+    ResponseClass = nodeHttp.TspumaResponse;
+  }
   if (root === 'anchor') {
     const { getRequestListener } = await import('@hono/node-server');
     invoke = getRequestListener((r) => mod.default.fetch(r) as Response);
@@ -61,7 +71,7 @@ async function child(root: string, name: string): Promise<void> {
     req.rawHeaders = raw;
     req.complete = true;
     (req as unknown as Record<symbol, number>)[kHeadersCount] = raw.length;
-    const res = new http.ServerResponse(req);
+    const res = new ResponseClass(req);
     void invoke(req, res);
     if (!res.writableEnded || res.statusCode !== 200) throw new Error(`the app did not answer 200 at once (${res.statusCode})`);
   };
@@ -121,7 +131,7 @@ if (process.argv[2] === '--child') {
 } else {
   const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(APPS);
   const base = process.env.BASE ? path.resolve(process.env.BASE) : null;
-  console.log(`instructions per invoke (callgrind), ${REQUESTS} calls after ${WARMUP}`);
+  console.log(`instructions per invoke (callgrind), ${REQUESTS} calls after ${WARMUP}${SERVER_RESPONSE ? ", tspuma's on its TspumaResponse" : ''}`);
   for (const name of names) {
     const app = APPS[name];
     if (app === undefined) throw new Error(`unknown app ${name}; known: ${Object.keys(APPS).join(', ')}`);

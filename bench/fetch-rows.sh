@@ -11,27 +11,7 @@
 set -u
 A_ROOT=$(cd "$1" && pwd) B_ROOT=$(cd "$2" && pwd); R=${3:-6} D=${4:-2}
 SHARED=${SHARED:-/work/shared/bench}; port0=${PORT0:-10400}
-T=$(mktemp -d); pids=(); srvpin=() wrkpin=()
-[ "${PIN:-0}" = 1 ] && srvpin=(taskset -c 1) wrkpin=(taskset -c 0)
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
-wait_up() { for i in $(seq 1 150); do curl -fs -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.2; done; echo "port $1 did not come up" >&2; return 1; }
-rps() { "${wrkpin[@]}" wrk -t1 -c10 -d${D}s "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
-pair() { # label portA portB
-  local label=$1 a=$2 b=$3 rs=()
-  wait_up "$a" && wait_up "$b" || { printf "%-52s DOWN\n" "$label"; return; }
-  wrk -t1 -c10 -d1s "http://127.0.0.1:$a/" >/dev/null; wrk -t1 -c10 -d1s "http://127.0.0.1:$b/" >/dev/null
-  for r in $(seq 1 "$R"); do
-    if (( r % 2 )); then x=$(rps "$a"); y=$(rps "$b"); else y=$(rps "$b"); x=$(rps "$a"); fi
-    rs+=("$(node -e "console.log(($y)/($x))")")
-  done
-  printf '%s\n' "${rs[@]}" | sort -g | awk -v l="$label" '{v[NR]=$1} END {printf "%-52s median %.3f  min %.3f  max %.3f  (%d rounds)\n", l, (v[int((NR+1)/2)]+v[int(NR/2)+1])/2, v[1], v[NR], NR}'
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pids=(); sleep 0.5
-}
-start() { # port dir cmd...: the server, its pid kept for cleanup
-  local p=$1 dir=$2; shift 2
-  ( cd "$dir" && exec "${srvpin[@]}" env PORT=$p "$@" >"$T/$p.log" 2>&1 ) & pids+=($!)
-}
+. "$(dirname "$0")/pairs-lib.sh"
 rows() { # label root
   local label=$1 root=$2 apps="$T/apps-$1"
   mkdir -p "$apps"; cp "$SHARED"/apps/hono-* "$apps/"; ln -sfn "$root/node_modules" "$apps/node_modules"; echo '{"type":"module"}' > "$apps/package.json"

@@ -119,34 +119,35 @@ export function uninstallAppStacks(): void {
 }
 
 /** What collectFiles read from the last trace it was handed. */
-let collected: string[] = [];
-/** A formatter that keeps each call site's file and formats nothing (callerFiles). */
+let collected: NodeJS.CallSite[] = [];
+const NO_SITES: NodeJS.CallSite[] = [];
+/** A formatter that keeps the call sites and formats nothing (callerSites). */
 function collectFiles(_error: Error, trace: NodeJS.CallSite[]): string {
-  collected = Array.isArray(trace) ? trace.map((site) => site.getFileName() ?? '') : [];
+  collected = Array.isArray(trace) ? trace : NO_SITES;
   return '';
 }
 
 /**
- * The file (a path or a file: URL, '' when none) of each frame on the caller's stack, innermost
- * first, at most `limit`, debug mode's own wrapper frames left out: read from V8's call sites,
- * with no text formatted and no source map read (a few microseconds, where a pause to read the
- * same frames costs a few hundred). The app's formatter and limit are put back as they were.
+ * V8's call sites of the caller's stack, innermost first, at most `limit`: each site's file (getFileName(): a path or a file: URL, null when none) and
+ * position are read from it, with no text formatted and no source map read (a few microseconds,
+ * where a pause to read the same frames costs a few hundred). The app's formatter and limit are
+ * put back as they were.
  */
-export function callerFiles(limit: number): string[] {
+export function callerSites(limit: number): NodeJS.CallSite[] {
   const formatter = Error.prepareStackTrace;
   const appLimit = Error.stackTraceLimit;
   const holder: { stack?: unknown } = {};
-  collected = [];
+  collected = NO_SITES;
   try {
     Error.prepareStackTrace = collectFiles;
     Error.stackTraceLimit = limit;
-    Error.captureStackTrace(holder, callerFiles);
+    Error.captureStackTrace(holder, callerSites);
     void holder.stack;
   } finally {
     Error.stackTraceLimit = appLimit;
     Error.prepareStackTrace = formatter;
   }
-  const files = collected;
-  collected = [];
-  return files;
+  const sites = collected;
+  collected = NO_SITES;
+  return sites;
 }

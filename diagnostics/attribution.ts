@@ -9,11 +9,11 @@
 // closure per call, and the client's address read only when a throw is noted or a 5xx is to be
 // explained.
 import { IncomingMessage, type ServerResponse } from 'node:http';
-import type { CallRecord, QuietNotes, Thrown } from './call-record.js';
+import type { CallRecord, HeldRepeat, QuietNotes, Thrown } from './call-record.js';
 import { clientAddressOf } from '../server/trusted-proxy.js';
 import { CallContext } from './call-context.js';
 
-export type { CallRecord, QuietNotes, Thrown } from './call-record.js';
+export type { CallRecord, HeldRepeat, QuietNotes, Thrown } from './call-record.js';
 
 const MAX_KEPT = 8;
 /** Longest console.error text kept as what the app said. */
@@ -224,9 +224,14 @@ export class Attribution {
     seen.push(value);
   }
 
-  /** The error an app frame held as the call's 5xx head was written. */
-  noteHeld(record: CallRecord, value: unknown): void {
-    quietOf(record as Record).held = { value };
+  /** The error an app frame held as the call's 5xx head was written, and where that frame answered. */
+  noteHeld(record: CallRecord, value: unknown, at: string | null): void {
+    quietOf(record as Record).held = { value, at };
+  }
+
+  /** No look made: the call's 5xx is taken as a repeat of `of`, the muted site the last look at its answering frame found. */
+  noteHeldRepeat(record: CallRecord, of: HeldRepeat): void {
+    quietOf(record as Record).held = { of };
   }
 
   /** A look for a held error in the call was skipped (looks over their rate). */

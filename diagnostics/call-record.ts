@@ -72,13 +72,23 @@ export interface CallRecord {
  * Clues to a 5xx the app answered without handing tspuma or console.error an error: made only
  * when one turns up, so a call that does not fail pays one field.
  */
+/** A muted dump site a held-error look found, and its error's name and message (for the repeat count's line). */
+export interface HeldRepeat {
+  site: string;
+  error: { name: string; message: string };
+}
+
 export interface QuietNotes {
   /** Errors thrown in the call's work where V8 paused with no app frame on the stack (not captured), oldest first (bounded). */
   seen: unknown[];
   /** The last text the app passed to console.error in the call (no error, no stack text: `err.message`). */
   said?: string;
-  /** The error an app frame held in a local as the 5xx head was written (an error handler's `err`). */
-  held?: { value: unknown };
+  /**
+   * The error an app frame held in a local as the 5xx head was written (an error handler's `err`),
+   * and where that frame answered (index.ts lookForHeld's key; null when not told). Or, with no
+   * look made, `of`: the muted site whose error the last look at the same answering frame found.
+   */
+  held?: { value: unknown; at: string | null } | { of: HeldRepeat };
   /** A look for a held error was skipped (over its rate): that no error reached tspuma is not known. */
   unlooked?: boolean;
 }

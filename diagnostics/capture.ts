@@ -19,7 +19,7 @@ import { insideTry, offsetOf } from './try-scan.js';
 import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 import { SiteMutes, type Position } from './site-mutes.js';
-import { callerFiles } from './app-stacks.js';
+import { callerSites } from './app-stacks.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
 import { debuggerPaused, heapLimitReached } from '../server/own-work.js';
 import { writeHeapLimitLine } from './heap-limit.js';
@@ -153,10 +153,18 @@ const HELD_SCOPES = new Set(['local', 'block', 'catch']);
 /** Frames read for an app frame before a held-error look: a stack this deep with none of the app's is looked through all the same. */
 const HELD_STACK = 64;
 
-/** Is a frame of the app's own code on the caller's stack (the frames a held-error look reads)? */
-function appFrameOnStack(): boolean {
-  const files = callerFiles(HELD_STACK);
-  return files.length >= HELD_STACK || files.some((file) => urlOrigin(file) === 'app');
+/**
+ * Where the app's code answering is: the first app frame on the caller's stack (the frames a
+ * held-error look reads), as its file, line and column (`file:line:column`); '' for a stack this
+ * deep with none of the app's in reach (looked through all the same); null with no app frame.
+ */
+export function answeringFrame(): string | null {
+  const sites = callerSites(HELD_STACK);
+  for (const site of sites) {
+    const file = site.getFileName() ?? '';
+    if (urlOrigin(file) === 'app') return `${file}:${site.getLineNumber() ?? 0}:${site.getColumnNumber() ?? 0}`;
+  }
+  return sites.length >= HELD_STACK ? '' : null;
 }
 
 /** What heldError answers when looks are over their rate: nothing is known either way. */
@@ -423,11 +431,11 @@ export class Capturer {
    * `err` as it answers a 5xx), found through one pause made on purpose; undefined when none is,
    * or when pausing is off; LOOK_SKIPPED when looks are over their own rate (HELD_LOOKS_PER_SECOND).
    */
-  heldError(): unknown {
+  heldError(answering: string | null = answeringFrame()): unknown {
     if (!this.started || !this.pausing) return undefined;
     // The look reads app frames only: with none on the stack (Express's own error handler answering
     // a route's throw, a muted repeat's 500), it could find nothing, so no pause is made for it.
-    if (!appFrameOnStack()) return undefined;
+    if (answering === null) return undefined;
     if (!this.lookAllowed()) return LOOK_SKIPPED;
     this.held = undefined;
     try {

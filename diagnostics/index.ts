@@ -6,9 +6,9 @@ import { DEFAULTS } from '../server/option-records.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
-import { Attribution, type CallRecord } from './attribution.js';
+import { Attribution, type CallRecord, type HeldRepeat } from './attribution.js';
 import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
-import { Capturer, LOOK_SKIPPED, type Capture } from './capture.js';
+import { Capturer, LOOK_SKIPPED, answeringFrame, type Capture } from './capture.js';
 import { DumpBuilder, errorInfo, isAggregate, thrownWithoutAppFrame } from './dumps.js';
 import { stackFrames } from './stack-text.js';
 import { FailureFolder } from '../server/logger.js';
@@ -280,14 +280,45 @@ export class Diagnostics implements DiagnosticsHook {
    * Looks once for the error held by the code running in a call that has handed tspuma no error:
    * as it answers a 5xx, or as it logs text with no error in it (an error handler logging
    * `err.message`; Hono's app.onError returns its 500 to be written later, when it is gone).
+   *
+   * The look is a pause. A muted site's repeats (V8 does not pause at their throws) reach an app's
+   * own error middleware with nothing captured, and each looked again to find the same site's
+   * error (debug13.1). So a look that finds a muted site's error is remembered by where it was
+   * made (the answering app frame's position, the request's method and path): while that site is
+   * muted (and pausing on, and its dump held), the same answer there is a repeat of it without a
+   * look. What it cannot tell: another error answered at that frame for that method and path with
+   * nothing captured (made and passed on, never thrown, or thrown in another muted function) is
+   * counted as that site's repeat until the mute ends (its window, or any uncaptured report
+   * unmuting everything).
    */
   private lookForHeld(record: CallRecord): void {
     if (record.reported || record.quiet?.held) return;
     if (record.logged.some((l) => typeof l === 'object')) return;
     if (this.lastThrow(record)?.capture && !severalRejected(record)) return;
-    const held = this.capturer.heldError();
+    if (!this.capturer.pausingNow) return;
+    const answering = answeringFrame();
+    const at = answering ? `${answering} ${record.req.method ?? ''} ${record.url.split('?', 1)[0]}` : null;
+    const known = at === null ? undefined : this.heldSites.get(at);
+    if (known !== undefined && this.capturer.mutes.hasSite(known.site) && this.sinks.has(known.site)) return this.attribution.noteHeldRepeat(record, known);
+    const held = this.capturer.heldError(answering);
     if (held === LOOK_SKIPPED) this.attribution.noteUnlooked(record);
-    else if (held !== undefined) this.attribution.noteHeld(record, held);
+    else if (held !== undefined) this.attribution.noteHeld(record, held, at);
+  }
+
+  /** Where a look found a muted site's error (lookForHeld's key) -> that site (bounded). */
+  private readonly heldSites = new Map<string, HeldRepeat>();
+
+  /** Reports the error the code that answered held, or counts the repeat lookForHeld took it for. */
+  private reportHeld(record: CallRecord, held: NonNullable<NonNullable<CallRecord['quiet']>['held']>, ctx: DumpContext): void {
+    if ('of' in held) {
+      // Its dump was held as the head went out; counted, or (dropped since) not known.
+      if (this.sinks.repeat(held.of.site, held.of.error)) record.reported = true;
+      return;
+    }
+    const r = this.report(held.value, ctx);
+    if (held.at === null || !r.repeat || !this.capturer.mutes.hasSite(r.dump.site)) return;
+    if (this.heldSites.size >= 1000 && !this.heldSites.has(held.at)) this.heldSites.delete(this.heldSites.keys().next().value!);
+    this.heldSites.set(held.at, { site: r.dump.site, error: { name: r.dump.error.name, message: r.dump.error.message } });
   }
 
   private readonly attribution = new Attribution(
@@ -415,7 +446,7 @@ export class Diagnostics implements DiagnosticsHook {
     // The error the code that answered held (an error handler's `err`): a stack overflow, which
     // V8 never pauses at, is found here.
     const held = record.quiet?.held;
-    if (held) return void this.report(held.value, ctx);
+    if (held) return this.reportHeld(record, held, ctx);
     const pick = this.lastThrow(record);
     // A throw the app caught in its own try (a cache miss) may have nothing to do with the 5xx it
     // chose to answer (a maintenance 503): the dump says so rather than naming it the cause.

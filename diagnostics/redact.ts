@@ -76,11 +76,21 @@ const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi
 const USERINFO_CUT = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)[^\s@/?#"'<>]*…$/i;
 /** `Bearer x`, `Basic x`, `Digest x` inside a longer string. */
 const SCHEME = /\b(Bearer|Basic|Digest)(\s+)([A-Za-z0-9._~+/-]+=*)/g;
+/** `name=Bearer x` (`Basic`, `Digest`, `Token`) in prose: the pair rule's value would stop at the space. */
+const PAIR_CREDENTIAL = /((?:^|[?&;\s])([^=&?#;\s"'<>]+)=(?:Bearer|Basic|Digest|Token))(\s+)([A-Za-z0-9._~+/-]+=*)/gi;
+/** A scheme's token in prose looks like a credential: a digit or `._~+/=-`, mixed case, or 16+ characters. */
+function looksLikeCredential(token: string): boolean {
+  return /[0-9._~+/=-]/.test(token) || (/[A-Z]/.test(token.slice(1)) && /[a-z]/.test(token)) || token.length >= 16;
+}
 /** A quoted string whose whole content is a credential (`"Bearer abc"` in JSON or a message). */
 const QUOTED_CREDENTIAL = /(["'])((?:Bearer|Basic|Digest|Token)\s+[^"'\s]+)\1/gi;
 const PEM = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
-/** Well-known key formats: Stripe secret keys, GitHub tokens, Slack tokens, AWS key ids, JWTs. */
-const KEY_SHAPE = /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,})/g;
+/**
+ * Well-known key formats: Stripe secret keys, GitHub tokens, Slack tokens, AWS key ids, JWTs. A
+ * string of 100+ characters in an object's preview is V8's `head…tail`: a key's head takes the
+ * tail after it along, and a JWT cut before its signature's 5th character still counts.
+ */
+const KEY_SHAPE = /\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{5,}|eyJ[\w-]{5,}\.eyJ[\w-]{2,}(?:\.[\w-]*)?(?=…))(?:…[\w.-]*)?/g;
 /** Cheap first look: a string with none of these cannot match any value rule. */
 const MAYBE = /[=:@,]|-----BEGIN|Bearer|Basic|Digest|Token|sk_|rk_|gh[pousr]_|xox|AKIA|eyJ|\d{4}/;
 /**
@@ -262,9 +272,20 @@ export function scrubRemembered(text: string, applied?: string[], where?: string
       s = replaceWhole(s, secret);
       applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
     }
+    // V8 shows a string of 100+ characters in an object's preview cut short: its first 50, '…' and
+    // its last 49, or its first 99 and '…'. The cut copy goes, tail and all.
+    if (secret.length >= PREVIEW_CUT && s.includes('…')) {
+      for (const cut of [`${secret.slice(0, PREVIEW_CUT / 2)}…`, `${secret.slice(0, PREVIEW_CUT - 1)}…`]) {
+        if (!s.includes(cut)) continue;
+        s = replaceWhole(s, cut);
+        applied?.push(`value seen redacted elsewhere${where ? ` (${where})` : ''}`);
+      }
+    }
   }
   return s;
 }
+/** The length from which V8's previews cut a string (and the `…` takes the 100th place). */
+const PREVIEW_CUT = 100;
 
 /** Forgets every remembered value (tests). */
 export function forgetSecrets(): void {
@@ -432,9 +453,20 @@ export class Redactor {
     }
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose
+      // In prose, a credential as a pair's value (`auth=Bearer x`): the token goes, the scheme stays.
+      if (!queryLike) {
+        s = s.replace(PAIR_CREDENTIAL, (all, head: string, name: string, space: string, token: string) => {
+          if (!this.isSecretKey(decoded(name)) && !looksLikeCredential(token)) return all;
+          rememberSecret(token);
+          note(`credential after ${name}`);
+          return `${head}${space}${REDACTED}`;
+        });
+      }
       s = s.replace(QUERY_PARAM, (all, before: string, name: string, value: string, offset: number, whole: string) => {
         // Redacted already (`code=[redacted])` in prose): its closing `])` is not a value's tail.
         if (value === '' || value.startsWith(REDACTED)) return all;
+        // A credential's scheme whose token went above (`auth=Bearer [redacted]`).
+        if (/^(?:Bearer|Basic|Digest|Token)$/i.test(value) && /^\s+\[redacted\]/.test(whole.slice(offset + all.length))) return all;
         // A TLS bind's `key=` (and `cert=`, `ca=`) name files, not secrets: `ssl://HOST:PORT?cert=FILE&key=FILE`.
         if (TLS_FILE_PARAMS.has(name.toLowerCase()) && /(?:^|[^a-z0-9+.-])ssl:\/\/\S*$/i.test(whole.slice(0, offset + before.length))) return all;
         // In a URL, a query string or a form body, SECRET_QUERY_NAMES too; in prose (`exit code=1`), the secret words only.
@@ -457,8 +489,7 @@ export class Redactor {
     });
     s = s.replace(SCHEME, (all, scheme: string, space: string, token: string) => {
       // Inside prose ("Basic authentication") only what looks like a credential goes.
-      const looks = /[0-9._~+/=-]/.test(token) || (/[A-Z]/.test(token.slice(1)) && /[a-z]/.test(token)) || token.length >= 16;
-      if (!looks && s.trim() !== all) return all;
+      if (!looksLikeCredential(token) && s.trim() !== all) return all;
       rememberSecret(token);
       note('credential');
       return `${scheme}${space}${REDACTED}`;
@@ -502,6 +533,17 @@ export class Redactor {
     }
     return scrubRemembered(s, applied, where);
   }
+}
+
+/**
+ * Remembers the values of a request's secret headers (X-Api-Key, Authorization and its token, each
+ * cookie's value) and of the secret query values a Referer quotes, so that a message the app built
+ * from them is redacted wherever it goes next: a failure's log line and the 500 page, which go out
+ * before any dump reads the headers (and without -d, when none does).
+ */
+export function headerSecrets(extra: string | null): (headers: Record<string, string | string[] | undefined>) => void {
+  const redactor = new Redactor(extra);
+  return (headers) => void redactor.headers(headers, []);
 }
 
 /** What a log line prints for a request URL: `Redactor.query` with the configured extra names. */

@@ -56,6 +56,8 @@ interface Muted {
   timer: NodeJS.Timeout;
   /** Set when the function's text has exactly one `throw`, a `throw new`. */
   one: OneThrow | null;
+  /** The dump site of the repeat that muted it. */
+  site: string | null;
 }
 
 /** A script's functions as Profiler.getBestEffortCoverage gives them (the first range is the function's own). */
@@ -88,6 +90,12 @@ export class SiteMutes {
   /** Whether the function starting at `fn` is muted now. */
   has(fn: Position): boolean {
     return this.muted.has(key(fn));
+  }
+
+  /** Whether the function a repeat at this dump site muted is muted now. */
+  hasSite(site: string): boolean {
+    for (const m of this.muted.values()) if (m.site === site) return true;
+    return false;
   }
 
   /**
@@ -139,7 +147,7 @@ export class SiteMutes {
     timer.unref();
     const shape = thrown?.site ? shapeOf(thrown.error) : null;
     const one = shape !== null && oneThrowNew(source, fn, to) ? { shape, site: thrown!.site! } : null;
-    this.muted.set(k, { from, to, timer, one });
+    this.muted.set(k, { from, to, timer, one, site: thrown?.site ?? null });
     this.apply(fn.scriptId);
     return true;
   }

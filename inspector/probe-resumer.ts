@@ -19,8 +19,8 @@ export interface Resumer {
   /** Whether the thread hears pauses now (its session enabled): from then on each must be claimed (request). */
   live(): boolean;
   /**
-   * Asks for the current pause to be resumed (call last in a Debugger.paused handler, once the
-   * thread is live): at once, or, for a pause left to a debugger, after holdMs unless the debugger
+   * Asks for the current pause to be resumed (call last in a Debugger.paused handler): at once,
+   * or, once the thread is live, for a pause left to a debugger, after holdMs unless the debugger
    * resumes it first.
    */
   request(holdMs?: number): void;
@@ -38,10 +38,14 @@ export function spawnResumer(): { resumer: Resumer; ready: Promise<void> } {
   const worker = new Worker(new URL('./probe-resume-thread.js', import.meta.url), { workerData: { shared }, execArgv: [], stdout: false, stderr: false, name: 'tspuma probe resumer' });
   const g = globalThis as Record<symbol, unknown>;
   const live = () => Atomics.load(counter, 2) === 1;
-  /** The handler of the current pause is done: resume it now, or after holdMs unless a debugger does. */
+  /**
+   * The handler of the current pause is done: resume it now, or after holdMs unless a debugger
+   * does. Counted while the thread starts too: once its session has connected, Node drops the
+   * in-process resume and waits in its pause loop for one from the thread, which carries out the
+   * claims made since it started as soon as it hears pauses (a pause in that window never ended).
+   */
   const request = (holdMs = 0) => {
-    if (!live()) return;
-    Atomics.store(counter, 1, Math.max(0, Math.round(holdMs)));
+    Atomics.store(counter, 1, live() ? Math.max(0, Math.round(holdMs)) : 0);
     Atomics.add(counter, 0, 1);
     Atomics.notify(counter, 0);
   };

@@ -21,7 +21,35 @@ export function appFileOf(app: unknown, base: string): string | null {
  * The app's file, or TSPUMA_ERR_APP_NOT_FOUND naming the path and where it came from (`source`):
  * the path given must have an app extension and exist; with none, the first default file present.
  */
-export function resolveAppPath(app: string | undefined, base: string, source: string): string {
+/** A flag of the command line or TSPUMA_OPTS whose value names an app file: an APP a value-taking flag swallowed. */
+export interface TakenApp {
+  /** The flag as it was written: `-e`, `--environment`. */
+  readonly flag: string;
+  readonly value: string;
+  /** 'command line' or 'TSPUMA_OPTS'. */
+  readonly source: string;
+  /** The option the flag sets. */
+  readonly key: string;
+}
+
+/**
+ * The first option value given as `flag VALUE` that names an existing app file (`tspuma -e
+ * src/app.ts`: -e takes `src/app.ts` as the environment), for the no-app error's hint.
+ */
+export function appTakenByFlag(layers: readonly { values: Readonly<Record<string, unknown>>; origins: Readonly<Record<string, string>>; source: string }[], base: string): TakenApp | undefined {
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer.values)) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (typeof v !== 'string' || !APP_EXTENSIONS.includes(extname(v) as (typeof APP_EXTENSIONS)[number])) continue;
+        const file = resolve(base, v);
+        if (existsSync(file) && statSync(file).isFile()) return { flag: layer.origins[key] ?? key, value: v, source: layer.source, key };
+      }
+    }
+  }
+  return undefined;
+}
+
+export function resolveAppPath(app: string | undefined, base: string, source: string, taken?: TakenApp): string {
   if (app !== undefined) {
     const file = isAbsolute(app) ? app : resolve(base, app);
     if (!APP_EXTENSIONS.includes(extname(file) as (typeof APP_EXTENSIONS)[number])) {
@@ -36,8 +64,17 @@ export function resolveAppPath(app: string | undefined, base: string, source: st
   const found = tried.find((f) => existsSync(f));
   if (!found) {
     throw new TspumaError('TSPUMA_ERR_APP_NOT_FOUND', {
-      detail: `no APP argument, no \`app\` in a config file, and none of ${tried.join(', ')} exists`,
+      detail: `no APP argument, no \`app\` in a config file, and none of ${tried.join(', ')} exists${taken ? takenHint(taken) : ''}`,
     });
   }
   return found;
+}
+
+function takenHint(taken: TakenApp): string {
+  return `; \`${taken.flag}\` (${taken.source}) took \`${taken.value}\`, an app file, as its value: ${appLastHint(taken)}`;
+}
+
+/** What to write instead: the flag with a value of its own, the app last. */
+export function appLastHint({ flag, value, key }: TakenApp): string {
+  return `give ${flag} a value of its own and the app last, e.g. \`tspuma ${flag} ${key === 'environment' ? 'production' : 'VALUE'} ${value}\``;
 }

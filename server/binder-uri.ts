@@ -124,6 +124,23 @@ function readableFile(raw: string | null, what: string, uri: string, source: str
  * name that listener and offer only the schemes and parameters it takes). Relative unix paths and
  * TLS files resolve against baseDir (default cwd).
  */
+/**
+ * " Did you mean `tcp://…`?" for a URI whose scheme:// is missing or mistyped: HOST:PORT, :PORT or
+ * PORT (node's listen(PORT) is every interface), `tcp//…`, `tcp:/…`, `tcp:…`, a socket's path.
+ */
+function meantUri(uri: string, schemes: readonly string[]): string {
+  const mean = (meant: string) => ` Did you mean \`${meant}\`?`;
+  const typo = /^([a-z]+)([:/]+)(.+)$/i.exec(uri);
+  if (typo && schemes.includes(typo[1]!.toLowerCase())) {
+    const scheme = typo[1]!.toLowerCase();
+    return mean(`${scheme}://${scheme === 'unix' && typo[2]!.includes('/') ? '/' : ''}${typo[3]!.replace(/^\/+/, '')}`);
+  }
+  const hostPort = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]*):(\d{1,5})$/i.exec(uri) ?? /^()(\d{1,5})$/.exec(uri);
+  if (hostPort && schemes.includes('tcp')) return mean(`tcp://${hostPort[1] || '0.0.0.0'}:${hostPort[2]}`);
+  if (uri.startsWith('/') && schemes.includes('unix')) return mean(`unix://${uri}`);
+  return '';
+}
+
 export function parseBind(uri: string, source: string, baseDir: string = process.cwd(), listener?: SideListener): BindSpec {
   const kind = LISTENERS[listener ?? 'bind'];
   function refuse(reason: string): never {
@@ -131,7 +148,10 @@ export function parseBind(uri: string, source: string, baseDir: string = process
   }
   const schemes = Object.keys(kind.params) as BindSpec['scheme'][];
   const m = /^([a-z]+):\/\/([^?]*)(?:\?(.*))?$/i.exec(uri.trim());
-  if (!m) refuse('it has no scheme://');
+  if (!m) {
+    const meant = meantUri(uri.trim(), schemes);
+    refuse(meant === '' ? 'it has no scheme://' : `it has no scheme://.${meant}`);
+  }
   const scheme = m[1]!.toLowerCase() as BindSpec['scheme'];
   if (!schemes.includes(scheme)) {
     refuse(scheme === 'ssl' ? 'ssl:// is not served here: only the app\'s binds serve TLS' : `unknown scheme ${scheme}://${didYouMean(scheme, schemes)}`);

@@ -326,10 +326,15 @@ export function showValue(value: unknown): string {
   return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 }
 
+/**
+ * Fills a code's template. A value that ends a sentence itself ('... Did you mean `tcp`?', a
+ * reason ending in '.') takes the place of the template's stop after it, so no '?.' or '..'.
+ */
 export function formatMessage(code: ErrorCode, params: ErrorParams): string {
-  return ERRORS[code].template.replace(/\{(\w+)\}/g, (_, key: string) => {
+  return ERRORS[code].template.replace(/\{(\w+)\}(\.?)/g, (_, key: string, stop: string) => {
     const v = params[key];
-    return v === undefined ? '' : String(v);
+    const text = v === undefined ? '' : String(v);
+    return stop !== '' && /[.?!]$/.test(text) ? text : text + stop;
   });
 }
 

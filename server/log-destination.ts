@@ -7,6 +7,9 @@
 // bounded buffer, retried on a timer, and past the buffer lines are dropped and counted, and one
 // warning says so once the pipe takes lines again. At exit the buffer is written while the pipe takes
 // it (a second with nothing taken, or ten in all, ends it), and what is left is said on stderr. A socket or a file as stdout is written as before (synchronously).
+// node's global Buffer is an accessor (a LoadGlobalIC and a getter call, ~120 instructions a read;
+// bench/README.md session 19, fetch12): a line's byte count reads the module's binding.
+import { Buffer } from 'node:buffer';
 import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { TspumaError } from './errors.js';
 

@@ -5,9 +5,10 @@
 // the request's destroy for an abort the server caused, the response methods dropped once the
 // server answers in the app's place, the request body's push, a server's emit held back for the
 // PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
-// (_httpMessage, _last, _consuming, _peername, _handle, shouldKeepAlive) and the one set for a known body
-// length (_contentLength); a cluster primary's sockets bound without listening (net's
-// _createServerHandle) and a worker's listen on its copy.
+// (_httpMessage, _last, _consuming, _peername, _handle, shouldKeepAlive, _header, the kOutHeaders
+// record) and the ones set for a known body length (_contentLength) and a known type (kOutHeaders);
+// a cluster primary's sockets bound without listening (net's _createServerHandle) and a worker's
+// listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
 // fails there first. undici's one private member read (a Response's `state` symbol) lives in
 // fetch-response.ts's nativeBody, pinned by test/unit/undici-internals.test.ts; node:module's
@@ -28,9 +29,36 @@ const kBodyExpected = Symbol('tspuma.bodyExpected');
 /** The server's state for the request a response answers (null until the request is admitted). */
 export const kRequestState = Symbol('tspuma.requestState');
 
+/**
+ * The symbol of node's record of the headers set on a response (setHeader, appendHeader; null
+ * until the first, then an object keyed by the lower-cased name: `{ 'content-type':
+ * ['Content-Type', value] }`), found on the first response read (outHeaders): undefined until
+ * then, null on a Node without it. Not from an OutgoingMessage built here: one built at load put
+ * a map of its own in node's constructor and made its stores megamorphic (fetch-invoke's rows).
+ */
+let kOutHeaders: symbol | null | undefined;
+
+type OutHeaders = Record<string, [string, unknown] | undefined>;
+
+/** node's header record of `res` (null: no header set), or undefined on a Node without one (use node's methods). */
+function outHeaders(res: http.OutgoingMessage): OutHeaders | null | undefined {
+  if (kOutHeaders === undefined) kOutHeaders = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders') ?? null;
+  return kOutHeaders === null ? undefined : (res as unknown as Record<symbol, OutHeaders | null>)[kOutHeaders];
+}
+
 /** The two usual spellings compare without lowercasing (toLowerCase was a tenth of tspuma's own cost per response). */
 const isContentType = (name: unknown): boolean =>
   name === 'content-type' || name === 'Content-Type' || (typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type');
+
+/**
+ * A Content-Type that says `text/event-stream`. Its sixth character first: TurboFan inlines
+ * startsWith() as a loop of about 35 instructions a character, and every `text/...` type (a fetch
+ * app's `text/plain;charset=UTF-8`, Hono's c.text()) ran it five characters deep before failing,
+ * about 200 instructions a head (bench/README.md, session 20, fetch13).
+ */
+function isEventStream(type: unknown): boolean {
+  return typeof type === 'string' && type.length >= 17 && type.charCodeAt(5) === 101 /* e */ && type.startsWith('text/event-stream');
+}
 
 /** writeHead(code, [message], [headers]): the content type it sends, without allocating. */
 function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknown {
@@ -54,7 +82,21 @@ function contentTypeOf(res: http.ServerResponse, a: unknown, b: unknown): unknow
     if (usual !== undefined) return usual;
     for (const name in h) if (isContentType(name)) return h[name];
   }
-  return res.getHeader('content-type');
+  return headerOf(res, 'content-type');
+}
+
+/**
+ * res.getHeader(name) for a lower-case `name`, read from node's record (kOutHeaders): node's
+ * getHeader validates the name first (validateString, ~100 instructions), and an Express response
+ * (its Content-Type set, then an implicit head) or a fetch response whose type was preset
+ * (presetContentType) is looked up at every head.
+ */
+function headerOf(res: http.ServerResponse, name: string): unknown {
+  const set = outHeaders(res);
+  if (set === undefined) return res.getHeader(name);
+  if (set === null) return undefined;
+  const entry = set[name];
+  return entry === undefined ? undefined : entry[1];
 }
 
 /** The 5xx-head handler (setServerErrorHeadHandler), one per process: debug mode's only. */
@@ -85,8 +127,7 @@ function writeHeadChecked(this: TspumaResponse, code: number, a?: unknown, b?: u
   if (code >= 500 && onServerErrorHead !== null) onServerErrorHead(this, code);
   (writeHead as (...args: unknown[]) => unknown).call(this, code, a, b);
   if (onEventStream) {
-    const type = contentTypeOf(this, a, b);
-    if (typeof type === 'string' && type.startsWith('text/event-stream')) onEventStream(this);
+    if (isEventStream(contentTypeOf(this, a, b))) onEventStream(this);
   }
   return this;
 }
@@ -455,8 +496,62 @@ export function markBodyExpected(res: http.ServerResponse): void {
 export function presetContentLength(res: http.ServerResponse, length: number): boolean {
   const r = res as { _contentLength?: unknown; _hasBody?: unknown; useChunkedEncodingByDefault?: unknown; _removedContLen?: unknown };
   if (r._contentLength !== null || r._hasBody !== true || r.useChunkedEncodingByDefault !== true || r._removedContLen !== false) return false;
-  if (res.hasHeader('content-length') || res.hasHeader('transfer-encoding') || res.hasHeader('trailer')) return false;
+  if (setsFraming(res)) return false;
   r._contentLength = length;
+  return true;
+}
+
+
+/**
+ * Whether Content-Length, Transfer-Encoding or Trailer is set on `res` (what res.hasHeader says):
+ * one read of node's header record, null for a response with no header set (a fetch app's, whose
+ * headers go to writeHead), where three hasHeader() calls, each through node's validateString,
+ * cost about 220 instructions a response (bench/README.md, session 20, fetch13). Pinned by
+ * node-http.test.ts.
+ */
+function setsFraming(res: http.ServerResponse): boolean {
+  const set = outHeaders(res);
+  if (set === undefined) return res.hasHeader('content-length') || res.hasHeader('transfer-encoding') || res.hasHeader('trailer');
+  return set !== null && (set['content-length'] !== undefined || set['transfer-encoding'] !== undefined || set.trailer !== undefined);
+}
+
+/**
+ * The prototype of the records presetContentType makes: no Object.prototype above them, as node's
+ * own `{ __proto__: null }` has none (a header named `constructor` or `__proto__` is an own
+ * property like any other), but a record built on it keeps V8's fast properties, where a
+ * null-prototype literal is a dictionary from its birth (node's for-in over it in _storeHeader and
+ * V8's runtime calls to build it cost more than the validation spared: fetch-invoke's rows).
+ */
+const RECORD = Object.create(null) as object;
+
+/** The last Content-Type presetContentType found valid (node's validateHeaderValue), up to 1,024 characters. */
+let validType = '';
+
+/**
+ * Puts `type` in node's record of `res`'s headers (kOutHeaders) as its Content-Type, as
+ * setHeader('content-type', type) would, so that the writeHead that follows (with no headers of
+ * its own, or only headers node then sets through setHeader) writes it from the record: a header
+ * passed to writeHead is validated at every head (node's token check of the name and character
+ * check of the value, two regular expressions: about 500 instructions a response), where an app
+ * sends the same type (its literal, undici's `text/plain;charset=UTF-8`) response after response,
+ * which is checked once (node's own validateHeaderValue) and then compared. False, nothing done:
+ * the response already has a header set or its head out, this Node keeps no such record, or node
+ * refuses the value (the caller passes it to writeHead, which throws node's own error).
+ * Call before writeHead. Pinned by node-http.test.ts.
+ */
+export function presetContentType(res: http.ServerResponse, type: string): boolean {
+  if (outHeaders(res) !== null || (res as { _header?: unknown })._header !== null) return false;
+  if (type !== validType) {
+    try {
+      http.validateHeaderValue('content-type', type);
+    } catch {
+      return false;
+    }
+    if (type.length <= 1024) validType = type;
+  }
+  const record = Object.create(RECORD) as OutHeaders;
+  record['content-type'] = ['content-type', type];
+  (res as unknown as Record<symbol, OutHeaders>)[kOutHeaders!] = record;
   return true;
 }
 

@@ -151,6 +151,8 @@ export interface LifecycleDeps {
   readonly trust: Trust | null;
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   readonly shownUrl: (url: string | undefined) => string;
+  /** A failing request's secret header values, remembered so the failure's line and 500 page redact them where the app's message quotes them. */
+  readonly rememberSecrets?: (headers: http.IncomingHttpHeaders) => void;
   /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
   readonly loopWatch: LoopBlockWatch<RequestState> | null;
   /** Responses admitted now say Connection: close (the server is draining, or the worker is busy). */
@@ -374,6 +376,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   private failed(state: RequestState, err: unknown, onAnswerError: (inner: unknown) => void): void {
     const { req, res } = state;
     const { log, shownUrl } = this.d;
+    // Before any text of the error goes out: `key ${req.headers['x-api-key']}` in its message.
+    this.d.rememberSecrets?.(req.headers);
     const code = (err as NodeJS.ErrnoException | null)?.code;
     // The client left and the app stopped on it: a socket error, or the AbortError of the
     // request.signal tspuma aborted (a fetch app passes it to fetch(), a timer: U6).

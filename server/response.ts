@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Body, RackHeaders } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
 import { keptParts, nativeBody, partsOf } from './fetch-response.js';
-import { presetContentLength } from './node-http.js';
+import { presetContentLength, presetContentType } from './node-http.js';
 
 export interface Normalized {
   status: number;
@@ -232,7 +232,8 @@ function head(res: ServerResponse, status: number, statusText: string | undefine
  * without the header record and the pass over it that write() makes.
  */
 export function writeTyped(res: ServerResponse, status: number, statusText: string, type: string | null, body: string | Uint8Array | null): void {
-  const out: HeaderList = type === null ? [] : ['content-type', type];
+  // The type from node's record where it can (node-http.ts: checked once, not at every head).
+  const out: HeaderList = type === null || presetContentType(res, type) ? [] : ['content-type', type];
   if (bodyless(status)) {
     // 204, 304 (a Response refuses a body with them): neither a body nor a Content-Length.
     head(res, status, statusText, out);

@@ -18,7 +18,7 @@ import type { Options } from './options.js';
 import { InvocationLimit } from './invocation-limit.js';
 import { ConnectionDeadlines, type ConnectionState } from './deadlines.js';
 import { Upgrades } from './upgrade.js';
-import { urlRedactor } from '../diagnostics/redact.js';
+import { headerSecrets, urlRedactor } from '../diagnostics/redact.js';
 import { showsErrorDetails } from './exposure.js';
 import { compileTrust, resolveClient, type Trust } from './trusted-proxy.js';
 import type { AppCalls } from './app-calls.js';
@@ -153,7 +153,7 @@ export class Server {
     const deadlines = this.deadlines;
     const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r), settle: deps.loopSettle }) : null);
     this.requests = new RequestLifecycle({
-      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, loopWatch,
+      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch,
       closing: () => this.draining || this.busy || (this.shedLeft > 0 && this.shedLeft-- > 0),
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });

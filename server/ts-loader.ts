@@ -1,8 +1,9 @@
 // Loading TypeScript: chooses how .ts files (an app or a config file) are loaded and registers it
 // before the first one is imported: ts-hooks.ts (esbuild, cached) or tsx's loaders.
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TS_LOADERS, readChoice, type TsLoaderSetting } from './environment.js';
 import { showValue } from './errors.js';
 import { TS_LOADER_ENV, ownCode } from './shared-names.js';
@@ -213,6 +214,8 @@ export async function registerTypeScript(entry: string): Promise<void> {
     if (choice.requires === 'esbuild') {
       requireTypeScript();
       await compileCommonJsWithEsbuild(entry);
+      // Node 20.19+ requires an ES module itself (the same instance); before, tsx's hook would.
+      if (!(process.features as { require_module?: boolean }).require_module) await shareOwnEntry();
     }
   } else {
     const [{ register }, { register: registerCjs }] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
@@ -222,8 +225,39 @@ export async function registerTypeScript(entry: string): Promise<void> {
     registerHooks(new URL('./ts-loader-cjs-hooks.js', import.meta.url));
     const commonJsCache = await compileCommonJsWithEsbuild(entry);
     if (commonJsCache !== null) registered = { ...choice, commonJsCache };
+    await shareOwnEntry();
   }
   process.setSourceMapsEnabled(true);
+}
+
+/**
+ * Where tsx's CommonJS hook may compile a require (a CommonJS package's .ts files; a .cts entry on
+ * a node that cannot require an ES module itself): a require of tspuma itself (`require('tspuma')`, or `import { defineConfig } from 'tspuma'` in a
+ * tspuma.config.ts that compiles to CommonJS) gets this process's own package entry, put in
+ * require.cache under its file, as node's own require of an ES module would give it. Before,
+ * tsx's hook compiled the entry and every chunk behind it to CommonJS and ran them again: a second copy of
+ * tspuma's modules, and tsx's source maps of the chunk files put in node's cache in the place of
+ * the build's, so every stack line through tspuma's code read `get serving.chunk.js:79` (a -d
+ * dump of a request timeout named no .ts frame: review15.2). A require of another copy of tspuma
+ * (another install) resolves to another file and is compiled as before.
+ */
+async function shareOwnEntry(): Promise<void> {
+  const url = new URL('./index.js', import.meta.url);
+  let file: string;
+  try {
+    file = realpathSync(fileURLToPath(url));
+  } catch {
+    return; // no package entry beside this module (a test's copy)
+  }
+  const require = createRequire(import.meta.url);
+  if (require.cache[file]) return;
+  const entry = (await import(url.href)) as Record<string, unknown>;
+  const { Module } = require('node:module') as { Module: new (id: string) => NodeJS.Module };
+  const module = new Module(file);
+  module.filename = file;
+  module.exports = entry;
+  module.loaded = true;
+  require.cache[file] = module;
 }
 
 type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;

@@ -21,6 +21,8 @@ export interface ControlTarget {
   by?: string;
   /** Where the URL came from, for errors: '--control-url', or 'the state file PATH'. */
   from?: string;
+  /** How long a request waits for its answer (ms; 30 s when not given) and where that bound came from, for its error ("from --timeout; …"). */
+  timeout?: { ms: number; from: string };
   /** The state file's other fields (inspect_url, running_from, the binds' urls), when one was read. */
   state: (StateFile & { inspect_url?: string | null; running_from?: string; urls?: string[] }) | null;
 }
@@ -118,7 +120,7 @@ export const BUSY_RETRY_MS = 15_000;
  * of probe sets) ran nothing: retried, 100 ms then longer, for up to BUSY_RETRY_MS, and answered
  * with the last 503 after that.
  */
-export async function controlRequest<T>(target: ControlTarget, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ControlAnswer<T>> {
+export async function controlRequest<T>(target: ControlTarget, method: string, path: string, body?: unknown, timeoutMs = target.timeout?.ms ?? 30_000): Promise<ControlAnswer<T>> {
   const deadline = Date.now() + BUSY_RETRY_MS;
   for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
     const answer = await controlRequestOnce<T>(target, method, path, body, timeoutMs);
@@ -148,7 +150,7 @@ function controlRequestOnce<T>(target: ControlTarget, method: string, path: stri
         }
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`it accepted the connection and sent no answer within ${timeoutMs / 1000} s`)));
+    req.on('timeout', () => req.destroy(new Error(`it accepted the connection and sent no answer within ${timeoutMs / 1000} s${target.timeout ? ` (${target.timeout.from})` : ''}`)));
     req.on('error', (err: NodeJS.ErrnoException) => reject(unreachable(target, err)));
     if (data !== null) req.write(data);
     req.end();

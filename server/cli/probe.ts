@@ -5,13 +5,24 @@ import { parseDuration, type ProbeKind, type ProbeRequest } from '../probe-spec.
 import type { ProbeView } from '../cluster/probe-registry.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI, type ControlTarget } from './control-client.js';
 
+/** The default of --timeout (s): the bound on each answer of the control app, and on a set's wait for every worker to arm it. */
+export const DEFAULT_TIMEOUT_S = 30;
+/**
+ * The exit code of a `probe log` whose probe is set but still arming in a worker at --timeout (its
+ * loop busy, or paused): the probe stays set (its id is printed), and a script can tell that a hit
+ * right now may go unlogged in that worker (tests20.4).
+ */
+export const STILL_ARMING_EXIT = 3;
+
 export const USAGE = `usage:
   tspuma probe log FILE:LINE 'TEMPLATE {expr}' [--when EXPR] [--hits N] [--for DURATION] [--rate N]
   tspuma probe snapshot FILE:LINE [--when EXPR] [--hits N] [--for DURATION] [--no-wait]
   tspuma probe count FILE:LINE [--when EXPR] [--for DURATION]
   tspuma probe list [--json]
   tspuma probe rm ID | --all
-  and where the server is: (--control-url URL --control-token TOKEN | -S STATEFILE)`;
+  each takes [--timeout SECONDS] (default ${DEFAULT_TIMEOUT_S}): how long the server may take to answer, and a set to be armed in every worker
+  and where the server is: (--control-url URL --control-token TOKEN | -S STATEFILE)
+  exits 0 when done, 1 when not, ${STILL_ARMING_EXIT} when a logpoint was set but a worker had not armed it within --timeout (it stays set)`;
 
 function usage(problem: string): never {
   throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `${problem}\n${USAGE}\n`, source: 'command line' });
@@ -20,7 +31,7 @@ function usage(problem: string): never {
 export interface ProbeOutput {
   out: (text: string) => void;
   err: (text: string) => void;
-  /** Polling interval (ms) for snapshot and count. */
+  /** Polling interval (ms) for snapshot and count, and while workers arm a probe (200 ms). */
   everyMs?: number;
 }
 
@@ -39,12 +50,17 @@ function endedIn(w: ProbeView['workers'][string]): string {
  * what each worker had done by then, not a bare "removed" beside "set" (review6.1).
  */
 export function workersText(view: ProbeView): string {
-  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${view.active ? w.state : endedIn(w)}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.note ? ` (${w.note})` : ''}${w.error ? `: ${w.error.message}` : ''}`);
+  const parts = Object.entries(view.workers).map(([i, w]) => `worker ${i} ${view.active ? (w.state === 'sent' ? 'still arming it (no answer yet)' : w.state) : endedIn(w)}${w.state === 'pending' ? ' (its file is not loaded yet: armed when it loads)' : ''}${w.note ? ` (${w.note})` : ''}${w.error ? `: ${w.error.message}` : ''}`);
   const each = parts.length > 0 ? parts.join('; ') : 'no worker is running: each one that boots gets it';
   if (view.active) return each;
   const unarmed = Object.values(view.workers).some((w) => w.state === 'removed' && w.before !== 'armed');
   const hint = unarmed && view.ended?.startsWith('expired') ? ' (a longer --for gives busy workers time to arm it)' : '';
   return `it ended before this answer, ${view.ended ?? 'removed'}${hint}: ${each}`;
+}
+
+/** Where --timeout's bound came from, as the errors that quote it say (`tspuma ctl` says the same). */
+export function timeoutFrom(given: boolean): string {
+  return given ? 'from --timeout; a larger one waits longer' : 'the default; --timeout SECONDS waits longer';
 }
 
 function fail(command: string, answer: { status: number; body: { error?: string; code?: string | null } }, io: ProbeOutput): number {
@@ -57,7 +73,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function probe(args: string[], io: ProbeOutput = STD): Promise<number> {
   const { flags, rest } = controlFlags(args, usage);
   const command = rest[0];
-  const opts: { when?: string; hits?: number; for?: number; rate?: number; wait: boolean; json: boolean; all: boolean } = { wait: true, json: false, all: false };
+  const opts: { when?: string; hits?: number; for?: number; rate?: number; wait: boolean; json: boolean; all: boolean; timeout: number; timeoutGiven: boolean } = { wait: true, json: false, all: false, timeout: DEFAULT_TIMEOUT_S, timeoutGiven: false };
   const positional: string[] = [];
   for (let i = 1; i < rest.length; i++) {
     const a = rest[i]!;
@@ -70,19 +86,27 @@ export async function probe(args: string[], io: ProbeOutput = STD): Promise<numb
     else if (a === '--no-wait') opts.wait = false;
     else if (a === '--json') opts.json = true;
     else if (a === '--all') opts.all = true;
+    else if (a === '--timeout') {
+      const v = value();
+      opts.timeout = Number(v);
+      opts.timeoutGiven = true;
+      if (!(opts.timeout > 0) || !Number.isFinite(opts.timeout)) usage(`--timeout needs a number of seconds above 0; got ${JSON.stringify(v)}`);
+    }
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
     else positional.push(a);
   }
   if (!command) usage('a command is needed');
-  const target = { ...controlTarget(flags, usage), by: whoAmI(`probe ${command}`) };
+  const started = performance.now();
+  const target = { ...controlTarget(flags, usage), by: whoAmI(`probe ${command}`), timeout: { ms: Math.round(opts.timeout * 1000), from: timeoutFrom(opts.timeoutGiven) } };
+  const armBy = started + opts.timeout * 1000;
   switch (command) {
     case 'log':
       if (positional.length !== 2) usage('probe log takes FILE:LINE and a template');
-      return set(target, 'log', positional[0]!, positional[1]!, opts, io);
+      return set(target, 'log', positional[0]!, positional[1]!, { ...opts, armBy }, io);
     case 'snapshot':
     case 'count':
       if (positional.length !== 1) usage(`probe ${command} takes FILE:LINE`);
-      return set(target, command, positional[0]!, null, opts, io);
+      return set(target, command, positional[0]!, null, { ...opts, armBy }, io);
     case 'list':
       return list(target, opts.json, io);
     case 'rm':
@@ -93,7 +117,10 @@ export async function probe(args: string[], io: ProbeOutput = STD): Promise<numb
   }
 }
 
-async function set(target: ControlTarget, kind: ProbeKind, location: string, template: string | null, opts: { when?: string; hits?: number; for?: number; rate?: number; wait: boolean }, io: ProbeOutput): Promise<number> {
+/** What set and setAndFollow take of the options: armBy is when the wait for every worker to arm ends (performance.now() ms). */
+type SetOptions = { when?: string; hits?: number; for?: number; rate?: number; wait: boolean; timeout: number; timeoutGiven: boolean; armBy: number };
+
+async function set(target: ControlTarget, kind: ProbeKind, location: string, template: string | null, opts: SetOptions, io: ProbeOutput): Promise<number> {
   const body: ProbeRequest = { kind, location, cwd: process.cwd(), template, when: opts.when ?? null, hits: opts.hits ?? null, for: opts.for ?? null, rate: opts.rate ?? null, by: whoAmI(`probe ${kind}`) };
   // A counter is this command's own: the signals that end the command are caught before it is set,
   // so one that comes as soon as the set line is out (a supervisor, timeout) still removes it.
@@ -105,19 +132,58 @@ async function set(target: ControlTarget, kind: ProbeKind, location: string, tem
   }
 }
 
-async function setAndFollow(target: ControlTarget, kind: ProbeKind, body: ProbeRequest, opts: { wait: boolean }, io: ProbeOutput, stop: StopSignals | null): Promise<number> {
+async function setAndFollow(target: ControlTarget, kind: ProbeKind, body: ProbeRequest, opts: SetOptions, io: ProbeOutput, stop: StopSignals | null): Promise<number> {
   const answer = await controlRequest<ProbeView>(target, 'POST', '/probes', body);
   if (answer.status !== 201) return fail(kind, answer, io);
-  const view = answer.body;
+  let view = answer.body;
   const what = kind === 'log' ? `logpoint at ${view.location}` : kind === 'count' ? `hit counter at ${view.location}` : `snapshot probe at ${view.location}`;
   io.err(`tspuma: probe ${view.id} set: ${what}${view.when ? ` when ${view.when}` : ''}, until ${view.expiresAt}; ${workersText(view)}\n`);
+  // The server answers a set once every worker has, or after its own wait (ARM_WAIT_MS): a worker
+  // still arming then (its loop busy, paused) would not stop at a hit now. Waited for, up to --timeout.
+  const arming = await armed(target, view, opts, io, stop);
+  if (arming === null) return 1;
+  view = arming.view;
   if (kind === 'log') {
+    // Ended while it was awaited (its --for over, a worker's refusal): said above.
+    if (!view.active) return 1;
     io.out(`${view.id}\n`);
+    if (arming.still.length > 0) {
+      io.err(`tspuma: probe ${view.id} stays set; a hit in ${arming.still.length === 1 ? 'that worker' : 'those workers'} before ${arming.still.length === 1 ? 'it arms' : 'they arm'} it is not logged (exit ${STILL_ARMING_EXIT}); remove it with tspuma probe rm ${view.id}\n`);
+      return STILL_ARMING_EXIT;
+    }
     io.err(`tspuma: each hit is one line in the server's log ("probe ${view.id} ${view.location}: …"); remove it with tspuma probe rm ${view.id}\n`);
     return 0;
   }
   if (kind === 'snapshot') return opts.wait ? snapshots(target, view, io) : (io.out(`${view.id}\n`), 0);
   return count(target, view, io, stop!);
+}
+
+/** The workers still arming a probe (no answer to its set yet). */
+const stillArming = (view: ProbeView) => (view.active ? Object.entries(view.workers ?? {}).filter(([, w]) => w.state === 'sent').map(([i]) => i) : []);
+
+/**
+ * Polls the probe until no worker is still arming it (each armed it, has it pending, refused it)
+ * or opts.armBy; says what changed, or which workers are still arming it at the deadline (`still`).
+ * Null: the probe could not be read (said).
+ */
+export async function armed(target: ControlTarget, view: ProbeView, opts: Pick<SetOptions, 'timeout' | 'timeoutGiven' | 'armBy'>, io: ProbeOutput, stop: { readonly stopping: boolean } | null): Promise<{ view: ProbeView; still: string[] } | null> {
+  let still = stillArming(view);
+  if (still.length === 0) return { view, still };
+  // Not 'waiting for': the line snapshot prints once armed everywhere, which scripts and tests wait for.
+  io.err(`tspuma: the answer of worker${still.length === 1 ? '' : 's'} ${still.join(', ')} to probe ${view.id} is awaited, up to ${opts.timeout} s in all (${timeoutFrom(opts.timeoutGiven)})...\n`);
+  while (still.length > 0 && performance.now() < opts.armBy && !stop?.stopping) {
+    await sleep(Math.min(io.everyMs ?? 200, Math.max(0, opts.armBy - performance.now())));
+    const answer = await controlRequest<ProbeView>(target, 'GET', `/probes/${view.id}`);
+    if (answer.status !== 200) {
+      fail(view.kind, answer, io);
+      return null;
+    }
+    view = answer.body;
+    still = stillArming(view);
+  }
+  if (still.length === 0) io.err(`tspuma: probe ${view.id} ${view.active ? 'answered in every worker' : 'ended'}: ${workersText(view)}\n`);
+  else io.err(`tspuma: probe ${view.id} is still arming in worker${still.length === 1 ? '' : 's'} ${still.join(', ')} after ${opts.timeout} s (${timeoutFrom(opts.timeoutGiven)}): no answer from ${still.length === 1 ? 'it' : 'them'} yet (an event loop busy, or paused in a debugger); ${still.length === 1 ? 'it arms' : 'they arm'} it on reading the set\n`);
+  return { view, still };
 }
 
 /** Waits for the probe's snapshots (its --hits, default 1) or its end, printing each path. */
@@ -143,7 +209,7 @@ async function snapshots(target: ControlTarget, view: ProbeView, io: ProbeOutput
       io.err(`tspuma: probe ${view.id} is suspended in every worker, so no more snapshots will come (${printed} of ${view.hits ?? 'every'} taken): ${stopped}; it stays listed (suspended) until it expires or tspuma probe rm ${view.id}; set it again to resume\n`);
       return printed > 0 ? 0 : 1;
     }
-    await sleep(200);
+    await sleep(io.everyMs ?? 200);
   }
 }
 

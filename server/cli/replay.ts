@@ -15,9 +15,9 @@ import { parseDuration, type ProbeRequest } from '../probe-spec.js';
 import type { ProbeView } from '../cluster/probe-registry.js';
 import { TspumaError } from '../errors.js';
 import { controlFlags, controlRequest, controlTarget, whoAmI } from './control-client.js';
-import type { ProbeOutput } from './probe.js';
+import { armed, DEFAULT_TIMEOUT_S, timeoutFrom, type ProbeOutput } from './probe.js';
 
-export const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] [--body FILE] [--path PATH] [--header \'NAME: VALUE\']... [--force] (--control-url URL --control-token TOKEN | -S STATEFILE)';
+export const USAGE = 'usage: tspuma replay DUMP.json [--url http://HOST:PORT] [--inspect-url http://HOST:PORT] [--for DURATION] [--timeout SECONDS] [--body FILE] [--path PATH] [--header \'NAME: VALUE\']... [--force] (--control-url URL --control-token TOKEN | -S STATEFILE)';
 
 /** Headers a client sets for its own connection, never replayed. */
 const HOP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect', 'x-request-id']);
@@ -150,6 +150,8 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   let seconds = 120;
   let secondsGiven = false;
   let force = false;
+  let timeout = DEFAULT_TIMEOUT_S;
+  let timeoutGiven = false;
   const given: Restored & { headers: Record<string, string> } = { headers: {} };
   const files: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -162,6 +164,12 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
       secondsGiven = true;
     }
     else if (a === '--force') force = true;
+    else if (a === '--timeout') {
+      const v = value();
+      timeout = Number(v);
+      timeoutGiven = true;
+      if (!(timeout > 0) || !Number.isFinite(timeout)) usage(`--timeout needs a number of seconds above 0; got ${JSON.stringify(v)}`);
+    }
     else if (a === '--path') {
       given.path = value();
       if (!given.path.startsWith('/')) usage(`--path takes the path and query to send, starting with /; got ${JSON.stringify(given.path)}`);
@@ -193,7 +201,8 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
   if (!dump.request) throw replayError(file, `it holds no request (a ${dump.kind} in phase ${dump.phase}, not a request's failure)`);
   const culprit = dump.frames[dump.culprit];
   if (!culprit) throw replayError(file, 'it names no culprit frame to stop at');
-  const target = { ...controlTarget(flags, usage), by: whoAmI('replay') };
+  const started = performance.now();
+  const target = { ...controlTarget(flags, usage), by: whoAmI('replay'), timeout: { ms: Math.round(timeout * 1000), from: timeoutFrom(timeoutGiven) } };
   const serverCwd = target.state?.running_from ?? process.cwd();
   const location = `${isAbsolute(culprit.file) ? culprit.file : resolve(serverCwd, culprit.file)}:${culprit.line}`;
   const base = replayTarget(url, target.state?.urls, dump.request.headers.host);
@@ -221,6 +230,12 @@ export async function replay(args: string[], io: ProbeOutput = { out: (t) => pro
       ? `tspuma replay: breakpoint (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId}; a debugger is attached to ${who(attached)}${single ? '' : ' (a worker without one takes a snapshot instead)'}\n`
       : `tspuma replay: no debugger is attached to ${single ? 'the server' : 'any worker'} (through discovery${target.state?.inspect_url ? ` at ${target.state.inspect_url}` : ''}): a snapshot probe (probe ${id}) at ${culprit.file}:${culprit.line} for request ${requestId} instead\n`,
   );
+  // A worker still arming the probe when the server answered (its own wait over: a loaded machine)
+  // would run the request past the line: waited for, up to --timeout, as tspuma probe does.
+  if ((await armed(target, set.body, { timeout, timeoutGiven, armBy: started + timeout * 1000 }, io, null)) === null) {
+    await controlRequest(target, 'DELETE', `/probes/${id}`).catch(() => undefined);
+    return 1;
+  }
   io.err(`tspuma replay: ${r.method} ${r.path} to ${base.origin}${r.body !== null ? ` with its ${Buffer.byteLength(r.body)}-byte body` : ''}\n`);
   const sent = send(base, r);
   let answer: { status: number; body: string } | null = null;

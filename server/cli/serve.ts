@@ -88,6 +88,18 @@ export async function serve(argv: string[]): Promise<number> {
     await import('../index.js');
   }
   if (process.env[PRELOAD_CHECK_ENV] === '1') return preloadOnly(options, log);
+  // No app anywhere, and a flag's value names an app file (`tspuma -e src/app.ts`): refused, with
+  // which flag took it (the no-app error, or, beside a default app file, a usage error).
+  if (!isWorker && options.app === undefined) {
+    const { appLastHint, appTakenByFlag, resolveAppPath } = await import('../app-files.js');
+    const taken = appTakenByFlag([{ ...cli, source: 'command line' }, ...(fromOpts ? [{ ...fromOpts, source: 'TSPUMA_OPTS' }] : [])], options.appBase);
+    if (taken) {
+      const fallback = resolveAppPath(undefined, options.appBase, 'default', taken);
+      // A default app file is there: serving it, in an environment named after the other one, is
+      // not what the command line meant.
+      throw new TspumaError('TSPUMA_ERR_CLI_USAGE', { problem: `\`${taken.flag}\` took \`${taken.value}\`, an app file, as its value, and no APP was given, so ${fallback} would be served${taken.key === 'environment' ? ` in the environment "${taken.value}"` : ''}: ${appLastHint(taken)}`, source: taken.source });
+    }
+  }
   // Only a process the primary forked carries the worker index; node:cluster is loaded for it alone.
   if (isWorker && (await import('node:cluster')).default.isWorker) {
     const index = Number(process.env[WORKER_INDEX_ENV]);

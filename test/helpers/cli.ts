@@ -68,7 +68,8 @@ function spawnKind(args: string[]): string {
   const w = args.findIndex((a) => a === '-w' || a === '--workers');
   if (args.includes('-d') || args.includes('--debug')) flags.push('-d');
   if (w !== -1) flags.push(`-w${args[w + 1]}`);
-  const app = args.find((a) => /\.(ts|mts|cts|mjs|js|cjs)$/.test(a));
+  // The app's file, not a config file's (`-C tspuma.config.mjs` before a `.ts` app read as `.mjs`).
+  const app = args.find((a, i) => /\.(ts|mts|cts|mjs|js|cjs)$/.test(a) && !/^--config=/.test(a) && !['-C', '--config'].includes(args[i - 1]!));
   flags.push(app ? app.replace(/^.*\./, '.') : args[0] ?? '');
   return flags.join(' ');
 }

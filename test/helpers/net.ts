@@ -51,6 +51,17 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
   }
 }
 
+/**
+ * fetch on a connection of its own (Connection: close), for polls of tspuma's side listeners (the
+ * control app, health, discovery), which close a keep-alive connection idle for 5 s (health: 1 s).
+ * A poll sent on a pooled connection the server closed meanwhile fails with undici's 'other side
+ * closed' (fetch does not retry): at a load of 45 both of cluster.test's /stats polls failed so,
+ * after 1,266 and 4,595 bytes read on their connections (findings tests22.2).
+ */
+export function fetchFresh(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), connection: 'close' } });
+}
+
 export interface RawResult {
   /** Everything the server sent before closing (or before the deadline). */
   text: string;

@@ -1,6 +1,6 @@
 // Integration: the built `tspuma` CLI, started as a user would, driven by real clients and signals.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,6 +172,31 @@ describe('refusing bad input', { concurrent: true }, () => {
     const s = mine.adopt(run([], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_NOT_FOUND: .*app\.ts, .*app\.js, .*index\.ts/);
+  });
+
+  it('says which flag took the app file as its value when there is no app (`tspuma -e src/app.ts`, review14.2)', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src', 'app.ts'), 'export default () => new Response("ok");\n');
+    const s = mine.adopt(run(['-e', 'src/app.ts'], {}, dir));
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toContain("`-e` (command line) took `src/app.ts`, an app file, as its value: give -e a value of its own and the app last, e.g. `tspuma -e production src/app.ts`.");
+    // From TSPUMA_OPTS too, with a long flag.
+    const opts = mine.adopt(run([], { TSPUMA_OPTS: '--environment src/app.ts' }, dir));
+    expect(await opts.exited).toBe(1);
+    expect(opts.stderr()).toContain('`--environment` (TSPUMA_OPTS) took `src/app.ts`, an app file, as its value');
+  });
+
+  it('refuses to serve the default app.ts when a flag took another app file as its value (`tspuma -e src/app.ts` beside ./app.ts)', async (ctx) => {
+    const mine = ownedByTest(ctx, 'cli');
+    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src', 'app.ts'), 'export default () => new Response("src");\n');
+    writeFileSync(join(dir, 'app.ts'), 'export default () => new Response("old");\n');
+    const s = mine.adopt(run(['-b', LOCAL, '-e', 'src/app.ts'], {}, dir));
+    expect(await s.exited).toBe(1);
+    expect(s.stderr()).toBe(`tspuma: TSPUMA_ERR_CLI_USAGE: \`-e\` took \`src/app.ts\`, an app file, as its value, and no APP was given, so ${join(dir, 'app.ts')} would be served in the environment "src/app.ts": give -e a value of its own and the app last, e.g. \`tspuma -e production src/app.ts\` (command line). Run \`tspuma --help\` for the options.\n`);
   });
 
   it('exits 1 naming the address and the holder when the port is in use', async (ctx) => {

@@ -102,11 +102,24 @@ const FILES: Record<string, string> = {
     "export default function app(req: unknown, res: { end(s: string): void }): void { res.end('compiled'); }",
   ].join('\n'),
 };
+// A CommonJS package whose config imports tspuma (npm init's package.json says "commonjs"), with
+// tspuma installed beside it (a link to this checkout).
+FILES['cjs-config/package.json'] = '{ "name": "cjs-config" }';
+FILES['cjs-config/tspuma.config.ts'] = "import { defineConfig } from 'tspuma';\nexport default defineConfig({ requestTimeout: 1 });\n";
+FILES['cjs-config/app.ts'] = [
+  "import type { IncomingMessage, ServerResponse } from 'node:http';",
+  'export default function app(req: IncomingMessage, res: ServerResponse): void {',
+  "  if (req.url === '/hang') return;",
+  "  res.end(`chunks required: ${Object.keys(require.cache).filter((f) => f.endsWith('.chunk.js')).length}`);",
+  '}',
+].join('\n');
 for (const [path, text] of Object.entries(FILES)) {
   mkdirSync(join(root, path, '..'), { recursive: true });
   writeFileSync(join(root, path), text);
 }
 symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+mkdirSync(join(root, 'cjs-config', 'node_modules'));
+symlinkSync(ROOT, join(root, 'cjs-config', 'node_modules', 'tspuma'));
 
 const ORDER = `/legacy?o=${encodeURIComponent('{"total":3}')}`;
 
@@ -198,4 +211,18 @@ describe('CommonJS apps in an ES-module package', () => {
       expect([ready.status, (JSON.parse(ready.body) as { reason?: string }).reason]).toEqual([503, "the app's ready() returned false"]);
     });
   }
+});
+
+describe('a CommonJS package whose tspuma.config.ts imports tspuma', () => {
+  it("gets this process's own tspuma, not a second copy compiled to CommonJS: no chunk is required, and a -d request timeout's dump names tspuma's frames by their .ts lines", async () => {
+    const s = await boot(['-d', '--inspect=off', '-C', 'tspuma.config.ts', '-b', 'tcp://127.0.0.1:0', 'app.ts'], {}, join(root, 'cjs-config'));
+    // tsx's hook compiled dist/server/index.js and each chunk behind it, and ran them again.
+    expect(await (await fetch(`${s.url}/`)).text()).toBe('chunks required: 0');
+    expect((await fetch(`${s.url}/hang`)).status).toBe(503);
+    const dump = await waitFor(() => (s.stderr().includes('tspuma dump #1 [request]') && s.stderr().includes('frames') ? s.stderr() : undefined), 'the dump', 20_000);
+    // Before: '> #0 get  …/dist/server/serving.chunk.js:79:152  ×5' (tsx's source map of the chunk file, in node's cache in the build's place).
+    expect(dump).toMatch(/> #0 RequestLifecycle\.requestTimeout {2}\S*server\/request-lifecycle\.ts:\d+:\d+/);
+    expect(dump).not.toMatch(/#\d+ get {2}/);
+    expect(dump).not.toContain('serving.chunk.js:');
+  });
 });

@@ -31,10 +31,21 @@ async function heldWorker(config: string) {
   const base = await discoveryUrl(s);
   await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 2, 'the worker listed');
   const url = new URL(base);
-  const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-worker-0' });
-  await client.Debugger.enable({});
-  await client.Debugger.pause();
-  return { s, client };
+  // Each step named on failure, with the server's last lines: at a load of 45 one run failed with
+  // a bare 'socket hang up' (findings tests22.1), which did not say which step or what the
+  // primary's discovery logged.
+  let step = `attach to tspuma-worker-0 through discovery at ${base}`;
+  try {
+    const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-worker-0' });
+    step = 'Debugger.enable';
+    await client.Debugger.enable({});
+    step = 'Debugger.pause';
+    await client.Debugger.pause();
+    return { s, client };
+  } catch (err) {
+    const tail = (text: string) => text.split('\n').slice(-15).join('\n');
+    throw new Error(`${step}: ${(err as Error).message}\nthe server's last stdout lines:\n${tail(s.stdout())}\nits last stderr lines:\n${tail(s.stderr())}`, { cause: err });
+  }
 }
 
 // Its two cases wait on their own servers (workerTimeout and an autopsy; workerShutdownTimeout):

@@ -41,7 +41,8 @@ async function onlyDump(dir: string, url?: string): Promise<{ dump: Dump; json: 
 /**
  * test/fixtures/ratelimit-app.ts under -d, booted by the first case that asks and kept for the
  * others: each reads the dump of its own URL (a second GET /take is a repeat of the first, so
- * the case that asks for it again reads the first one's dump).
+ * the case that asks for it again reads the first one's dump). Its /leak is leaky-app.ts's (a
+ * server of its own cost the secrets case a -d .ts boot).
  */
 let limiter: { s: Booted; dir: string } | undefined;
 async function limiterApp(): Promise<{ s: Booted; dir: string }> {
@@ -54,13 +55,12 @@ async function limiterApp(): Promise<{ s: Booted; dir: string }> {
 
 describe('what a dump shows', () => {
   it('keeps secrets held in values out of the .json, the .txt, stderr and the development 500 page; tokens and tokenizer stay visible', async () => {
-    const dir = tmp('tspuma-leaky-');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/leaky-app.ts'], { TSPUMA_DUMP_DIR: dir });
+    const { s, dir } = await limiterApp();
     const res = await fetch(`${s.url}/leak`);
     expect(res.status).toBe(500);
     const page = await res.text();
-    const { dump, json, text } = await onlyDump(dir);
-    await waitFor(() => s.stderr().includes('written to'), 'the dump on stderr');
+    const { dump, json, text, name } = await onlyDump(dir, '/leak');
+    await waitFor(() => s.stderr().includes(`written to ${join(dir, name.replace(/\.json$/, ''))}`), 'the dump on stderr');
     const culprit = dump.frames[dump.culprit]!;
     expect(culprit.function).toBe('callUpstream');
     expect(culprit.locals).toMatchObject({

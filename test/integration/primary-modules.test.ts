@@ -104,6 +104,21 @@ const sharedSingleTs = () => (singleTs ??= boot(['-b', 'tcp://127.0.0.1:0', 'exa
 let singleMjs: Promise<Booted> | undefined;
 const sharedSingleMjs = () => (singleMjs ??= boot(['-b', 'tcp://127.0.0.1:0?proxy_protocol=v1', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], probe));
 
+/**
+ * What a single-mode `.mjs` Rack app's process loaded from its boot to its exit after one request
+ * and SIGTERM: the two "up to the exit" cases read one such run's whole list (undici and the
+ * OpenTelemetry API; the lazy exports of node:util and node:net). Run when the first asks.
+ */
+let singleRunToExit: Promise<string[]> | undefined;
+const loadedUpToTheExit = () =>
+  (singleRunToExit ??= (async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    expect(await (await fetch(s.url)).text()).toBe('Hello World\n');
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    return readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+  })());
+
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
   const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
   // The primary loads the control app and writes the state file after the first boot line.
@@ -153,12 +168,7 @@ describe('the modules a cluster primary loads', () => {
   }, 60_000 * SLOWNESS);
 
   it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals) nor the installed @opentelemetry/api is loaded, up to the exit', async () => {
-    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
-    const res = await fetch(s.url);
-    expect(await res.text()).toBe('Hello World\n');
-    s.proc.kill('SIGTERM');
-    expect(await s.exited).toBe(0);
-    const loaded = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+    const loaded = await loadedUpToTheExit();
     // The list is whole: the exit's builtins came, with node:http's among them.
     expect(loaded).toContain('builtin:_http_server');
     expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
@@ -167,11 +177,7 @@ describe('the modules a cluster primary loads', () => {
   it('single mode reads none of the lazy exports an ES import of node:util or node:net would read (parseArgs, MIMEType, BlockList, SocketAddress), up to the exit', async () => {
     // The build gives each bundled module a require() of its builtins (scripts/build.mjs,
     // lazyBuiltins): an ES import builds the builtin's namespace, reading every lazy export.
-    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
-    expect(await (await fetch(s.url)).text()).toBe('Hello World\n');
-    s.proc.kill('SIGTERM');
-    expect(await s.exited).toBe(0);
-    const loaded = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+    const loaded = await loadedUpToTheExit();
     expect(loaded).toContain('builtin:_http_server');
     const lazy = ['internal/util/parse_args/parse_args', 'internal/mime', 'internal/blocklist', 'internal/socketaddress'];
     expect(loaded.filter((m) => lazy.includes(m.replace(/^builtin:/, '')))).toEqual([]);

@@ -30,7 +30,9 @@ async function start(extra: string[] = [], liveEdit = true, app = APP, env: Reco
   const dumps = join(dir, 'dumps');
   const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app], { TSPUMA_DUMP_DIR: dumps, ...env });
   const probe = async (args: string[]) => {
-    const p = run(['probe', ...args, '-S', state]);
+    // A loaded machine is a user's loaded machine: the server's answer (a single-mode server busy
+    // with a live edit took over the default 30 s at a load of 30: tests20.3) gets the bound scaled.
+    const p = run(['probe', ...args, '--timeout', String(30 * SLOWNESS), '-S', state]);
     const code = await p.exited;
     return { code, out: p.stdout(), err: p.stderr() };
   };

@@ -14,6 +14,7 @@ import { waitFor } from '../helpers/net.js';
 
 const APP = 'test/fixtures/apps/secrets-follow-app.ts';
 const AXIOS = 'test/fixtures/apps/axios-error-app.ts';
+const ECHO = 'test/fixtures/apps/echo-secrets-app.ts';
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
@@ -98,6 +99,24 @@ describe("an axios-style error's request config", () => {
         expect(page).toContain('tspuma dump #1 [app] AxiosError: Request failed with status code 401');
       }
       for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) expect(out).not.toContain('AXIOS-TOKEN-6f1d2c');
+    });
+  }
+});
+
+describe("an error message that quotes the request's secret headers (review15)", () => {
+  for (const debug of [false, true]) {
+    it(`leaks none of X-Api-Key, Authorization (after \`auth=\`) or the session cookie (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
+      const dir = tmp('echo');
+      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', ECHO], { TSPUMA_DUMP_DIR: dir });
+      const secrets = ['ApiKey-ECHO-5b7c9d1e', 'Bearer-ECHO-3f8a2c6d9e', 'Session-ECHO-8e4f1a2b'];
+      const res = await fetch(s.url, { headers: { 'x-api-key': secrets[0]!, authorization: `Bearer ${secrets[1]}`, cookie: `theme=dark; sid=${secrets[2]}` } });
+      expect(res.status).toBe(500);
+      const page = await res.text();
+      const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the request error line');
+      // The line still says what failed, the secrets' places kept.
+      expect(line.msg).toBe('GET / failed: upstream refused key [redacted] (auth=Bearer [redacted], session [redacted])');
+      if (debug) await dumpFor(dir, 'upstream refused key');
+      for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) for (const secret of secrets) expect(out).not.toContain(secret);
     });
   }
 });

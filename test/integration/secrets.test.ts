@@ -1,7 +1,7 @@
 // Integration: files that hold secrets are 0600 (0700 folders), secret query-string values are
 // redacted in every output (request log, error log, dumps, the 500 page) while the app sees them,
 // and one dump folder keeps one bound for a whole cluster.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,20 +28,21 @@ const dumpOf = (dir: string, url: string) => waitFor(() => jsonIn(dir).find((n) 
  * Servers shared by cases whose dumps are at sites of their own, each found by its request's URL
  * (a repeat of a site is not dumped again): booted when a case first asks.
  *
- * debugApp: -d on DEBUG_APP, its dump folder an existing 0755 one (the first case's second half
- * reads its /async dump, the redaction case its /sync dump).
- * rackCluster: -d -w 1 on SECRETS_APP, its dump folder at its bound with 100 dumps of an earlier
- * run (the Rack redaction case's /charge dump is one more: the folder is at its bound again when
- * the crash case's worker dies), and a control app whose state file (-S) was an existing 0644 file
- * before the boot (the state file case: a -w 1 boot of its own cost a primary and a worker more).
+ * debugApp: -d on DEBUG_APP, its dump folder one it creates with its parent (the first case reads
+ * its /async dump, the redaction case its /sync dump).
+ * rackCluster: -d -w 1 on SECRETS_APP, its dump folder an existing 0755 one at its bound with 100
+ * dumps of an earlier run (the first case's /refund dump and the Rack redaction case's /charge
+ * dump are more: the folder is at its bound again when the crash case's worker dies), and a control
+ * app whose state file (-S) was an existing 0644 file before the boot (the state file case: a -w 1
+ * boot of its own cost a primary and a worker more). A server of its own for the created folder
+ * cost the first case a -d .ts boot more.
  */
-let debugApp: Promise<{ s: Booted; dir: string }> | undefined;
+let debugApp: Promise<{ s: Booted; root: string; dir: string }> | undefined;
 const sharedDebugApp = () =>
   (debugApp ??= (async () => {
-    const dir = join(tmp('tspuma-existing-'), 'shared');
-    mkdirSync(dir);
-    chmodSync(dir, 0o755);
-    return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir }), dir };
+    const root = tmp('tspuma-modes-');
+    const dir = join(root, 'new', 'dumps');
+    return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir }), root, dir };
   })());
 const STATE_TOKEN = 'state-file-token-5b0c1e2d';
 let rackCluster: Promise<{ s: Booted; dir: string; state: string }> | undefined;
@@ -51,6 +52,7 @@ const sharedRackCluster = () =>
     writeFileSync(state, '{"old": true}\n', { mode: 0o644 });
     chmodSync(state, 0o644);
     const dir = tmp('tspuma-crash-');
+    chmodSync(dir, 0o755);
     // 100 dumps of an earlier run, older than anything this run writes.
     for (let i = 0; i < 100; i++) {
       const base = join(dir, `2020-01-01T00-00-${String(Math.floor(i / 10)).padStart(2, '0')}-${String(i % 10).padStart(3, '0')}Z-1-${String(i + 1).padStart(4, '0')}`);
@@ -64,11 +66,9 @@ const sharedRackCluster = () =>
 describe('files holding secrets', () => {
   // (dump-dir-boot.test's folders that cannot be used; a folder that can be created is this one.)
   it('writes dump files 0600 in a dump folder it creates 0700 (parents too), saying nothing of it at boot, and leaves an existing folder as it was', async () => {
-    const root = tmp('tspuma-modes-');
-    const created = join(root, 'new', 'dumps');
-    const s = await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: created });
-    expect((await get(`${s.url}/sync`)).status).toBe(500);
-    const name = await waitFor(() => jsonIn(created)[0], 'the dump file');
+    const { s, root, dir: created } = await sharedDebugApp();
+    expect((await get(`${s.url}/async`)).status).toBe(500);
+    const name = await dumpOf(created, '/async');
     await waitFor(() => s.stderr().includes(`written to ${created}/`), 'the dump said written to the folder');
     expect(s.stderr()).not.toContain('TSPUMA_ERR_DUMP_DIR');
     expect(mode(join(root, 'new'))).toBe(0o700);
@@ -76,9 +76,9 @@ describe('files holding secrets', () => {
     expect(mode(join(created, name))).toBe(0o600);
     expect(mode(join(created, name.replace(/\.json$/, '.txt')))).toBe(0o600);
 
-    const { s: t, dir: existing } = await sharedDebugApp();
-    expect((await get(`${t.url}/async`)).status).toBe(500);
-    const other = await dumpOf(existing, '/async');
+    const { s: t, dir: existing } = await sharedRackCluster();
+    expect((await get(`${t.url}/refund`)).status).toBe(500);
+    const other = await dumpOf(existing, '/refund');
     expect(mode(existing)).toBe(0o755);
     expect(mode(join(existing, other))).toBe(0o600);
   });
@@ -193,7 +193,7 @@ describe('one dump budget per server', () => {
 
   it('keeps the dump of a worker dying of an uncaught exception when the folder is at its bound (the oldest goes)', async () => {
     const { s, dir: dumps } = await sharedRackCluster();
-    expect(jsonIn(dumps)).toHaveLength(100); // (with the Rack case's dump, when it ran first)
+    expect(jsonIn(dumps)).toHaveLength(100); // (with the first case's and the Rack case's dumps, when they ran first)
     expect((await get(`${s.url}/crash`)).status).toBe(200);
     await waitFor(() => /Worker 0 \(PID: \d+\) died \(exit 1\); respawning/.test(s.stdout()), 'the respawn line', 15_000);
     const names = jsonIn(dumps);

@@ -38,6 +38,20 @@ describe('parseBind', () => {
     expect(codeOf('tcp://127.0.0.1:99999')).toMatch(/port 99999/);
   });
 
+  it('suggests the URI meant when the scheme:// is missing or mistyped (127.0.0.1:3000, tcp//…, tcp:/…, /run/app.sock)', () => {
+    expect(codeOf('127.0.0.1:3000')).toContain('it has no scheme://. Did you mean `tcp://127.0.0.1:3000`? Expected');
+    expect(codeOf('localhost:3000')).toContain('Did you mean `tcp://localhost:3000`?');
+    expect(codeOf(':3000')).toContain('Did you mean `tcp://0.0.0.0:3000`?');
+    expect(codeOf('3000')).toContain('Did you mean `tcp://0.0.0.0:3000`?');
+    expect(codeOf('[::1]:3000')).toContain('Did you mean `tcp://[::1]:3000`?');
+    expect(codeOf('tcp//127.0.0.1:3000')).toContain('Did you mean `tcp://127.0.0.1:3000`?');
+    expect(codeOf('tcp:/127.0.0.1:3000')).toContain('Did you mean `tcp://127.0.0.1:3000`?');
+    expect(codeOf('tcp:127.0.0.1:3000')).toContain('Did you mean `tcp://127.0.0.1:3000`?');
+    expect(codeOf('/run/app.sock')).toContain('Did you mean `unix:///run/app.sock`?');
+    // Nothing to suggest: no guess.
+    expect(codeOf('nonsense')).toMatch(/it has no scheme:\/\/\. Expected/);
+  });
+
   it('checks unix paths and TLS files', () => {
     expect(codeOf(`unix:///tmp/${'x'.repeat(120)}.sock`)).toMatch(/at most 107/);
     expect(parseBind('unix://rel.sock?mode=0660', 'x', '/tmp')).toMatchObject({ path: '/tmp/rel.sock', mode: 0o660 });

@@ -139,6 +139,29 @@ describe('a chunk run from a code cache', () => {
     expect(statSync(file).ino).toBe(grown.ino);
   });
 
+  it('skips the outgrowth question at the exit of a process that compiled no more bytecode in all than the last one that asked, and asks when the record is gone', () => {
+    const { dir, split, cacheDir } = layOut('asked');
+    expect(importOnlyIn(dir)).toBe('none');
+    const [name] = readdirSync(cacheDir).filter((f) => f.startsWith(`test.chunk-${split.hash}-`) && f.endsWith('.cache'));
+    const file = join(cacheDir, name!);
+    const asked = `${file}.asked`;
+    // The first writer recorded what it had compiled in all.
+    const first = Number(readFileSync(asked, 'latin1'));
+    expect(first).toBeGreaterThan(0);
+    const small = statSync(file);
+    // A record larger than any process here: the next one, though it compiled more of the chunk, does not ask.
+    writeFileSync(asked, String(Number.MAX_SAFE_INTEGER));
+    expect(runIn(dir).cache).toBe('own');
+    expect(statSync(file).ino).toBe(small.ino);
+    expect(readFileSync(asked, 'latin1')).toBe(String(Number.MAX_SAFE_INTEGER));
+    // With the record gone, the same run asks, finds the cache outgrown and writes it, and records its own total.
+    rmSync(asked);
+    expect(runIn(dir).cache).toBe('own');
+    expect(statSync(file).ino).not.toBe(small.ino);
+    expect(statSync(file).size).toBeGreaterThanOrEqual(small.size * REWRITE_GROWTH);
+    expect(Number(readFileSync(asked, 'latin1'))).toBeGreaterThan(first);
+  });
+
   it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {
     const { dir, split } = layOut('beside');
     runIn(dir);

@@ -31,4 +31,23 @@ describe('ERRORS', () => {
     expect(didYouMean('persistenTimeout', ['persistentTimeout', 'port'])).toContain('persistentTimeout');
     expect(didYouMean('zzzzzz', ['persistentTimeout', 'port'])).toBe('');
   });
+
+  it('ends a sentence once when a filled value already ends with its own stop (review14.3)', () => {
+    // Any template whose placeholder is followed by '.' and a value that ends in '?', '.' or '!':
+    // the value's own stop ends the sentence, so no '?.' or '..' reaches the user.
+    for (const [code, entry] of Object.entries(ERRORS)) {
+      const names = [...entry.template.matchAll(/\{(\w+)\}\./g)].map((m) => m[1]!);
+      if (names.length === 0) continue;
+      for (const stop of ['?', '.', '!']) {
+        const params = Object.fromEntries(names.map((n) => [n, `<${n}> Did you mean \`x\`${stop}`]));
+        const message = formatMessage(code as ErrorCode, params);
+        expect(message, `${code} with a value ending '${stop}'`).not.toContain(`\`x\`${stop}.`);
+        expect(message, `${code} with a value ending '${stop}'`).toContain(`\`x\`${stop}`);
+      }
+    }
+    const bind = formatMessage('TSPUMA_ERR_BIND_URI', { what: 'Control URL', uri: 'http://1.2.3.4:1', source: '--control-url', reason: `unknown scheme http://${didYouMean('http', ['tcp', 'unix'])}`, expected: 'tcp://HOST:PORT or unix://PATH' });
+    expect(bind).toBe('Control URL `http://1.2.3.4:1` (--control-url) is invalid: unknown scheme http:// Did you mean `tcp`? Expected tcp://HOST:PORT or unix://PATH.');
+    // A value without a stop of its own keeps the template's.
+    expect(formatMessage('TSPUMA_ERR_BIND_URI', { what: 'Bind', uri: 'x', source: 's', reason: 'bad port', expected: 'y' })).toBe('Bind `x` (s) is invalid: bad port. Expected y.');
+  });
 });

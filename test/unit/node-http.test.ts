@@ -26,9 +26,11 @@ import {
   peerAddressKnown,
   knownPeerAddress,
   presetContentLength,
+  presetContentType,
   readCounterOf,
   replacePeer,
   restoreAppWrites,
+  setEventStreamHandler,
   stopAccepting,
 } from '../../server/node-http.js';
 import { rawRequest, waitFor } from '../helpers/net.js';
@@ -369,6 +371,66 @@ describe('node:http internals used by node-http.ts', () => {
     await rawRequest(port, 'GET /te HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     await rawRequest(port, 'GET /length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(preset).toEqual([true, false, false, false, false]);
+  });
+
+  it("keeps a response's set headers in its own kOutHeaders record: null until the first, then keyed by lower-cased name (what presetContentLength reads for hasHeader)", () => {
+    // An HTTP/1.1 GET as node's parser leaves it (HTTP/1.0 would turn the preset off).
+    const request = () => Object.assign(new http.IncomingMessage(new net.Socket()), { method: 'GET', httpVersionMajor: 1, httpVersionMinor: 1 });
+    const res = new TspumaResponse(request());
+    const key = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders');
+    expect(key).toBeTypeOf('symbol');
+    const record = () => (res as unknown as Record<symbol, Record<string, unknown> | null>)[key!];
+    expect(record()).toBeNull();
+    res.setHeader('Content-Type', 'text/plain');
+    expect(Object.keys(record()!)).toEqual(['content-type']);
+    expect(presetContentLength(res, 5)).toBe(true);
+    for (const name of ['Content-Length', 'TRANSFER-ENCODING', 'Trailer']) {
+      const other = new TspumaResponse(request());
+      other.setHeader(name, name === 'Content-Length' ? '5' : 'x');
+      expect(Object.keys((other as unknown as Record<symbol, object>)[key!])).toEqual([name.toLowerCase()]);
+      expect(other.hasHeader(name)).toBe(true);
+      expect(presetContentLength(other, 5)).toBe(false);
+      other.removeHeader(name);
+      expect(other.hasHeader(name)).toBe(false);
+      // A removed Content-Length is node's _removedContLen: no length for that response at all.
+      expect(presetContentLength(other, 5)).toBe(name !== 'Content-Length');
+    }
+  });
+
+  it("writes a type preset in node's kOutHeaders record (presetContentType) into the next head once, unvalidated there, and the event-stream check reads it", async () => {
+    const streams: string[] = [];
+    setEventStreamHandler((res) => streams.push(res.req.url!));
+    const preset: Record<string, boolean> = {};
+    const port = await serve(
+      (req, res) => {
+        const url = req.url!;
+        if (url === '/set') res.setHeader('Content-Type', 'text/plain');
+        if (url === '/sent') res.writeHead(200);
+        preset[url] = presetContentType(res, url === '/sse' || url === '/set' ? 'text/event-stream' : url === '/bad' ? 'text/plain\u0001' : url === '/split' ? 'a\r\nb: c' : 'text/plain;charset=UTF-8');
+        if (url === '/set') res.setHeader('Content-Type', 'text/event-stream');
+        if (url !== '/sent') res.writeHead(200, []);
+        res.end('x');
+      },
+      SERVER_OPTIONS,
+    );
+    try {
+      const get = async (path: string) => (await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).text;
+      const plain = await get('/');
+      expect(plain.match(/content-type: [^\r]*\r\n/gi)).toEqual(['content-type: text/plain;charset=UTF-8\r\n']);
+      expect(plain).toMatch(/^HTTP\/1.1 200 OK\r\n/);
+      // The same type again: compared with the one validated, preset again.
+      expect((await get('/again')).match(/content-type: [^\r]*\r\n/gi)).toEqual(['content-type: text/plain;charset=UTF-8\r\n']);
+      expect((await get('/sse')).match(/content-type: [^\r]*\r\n/gi)).toEqual(['content-type: text/event-stream\r\n']);
+      await get('/set');
+      await get('/sent');
+      // node refuses these values (ERR_INVALID_CHAR at the head): not preset, the head fails as before.
+      await get('/bad');
+      await get('/split');
+      expect(preset).toEqual({ '/': true, '/again': true, '/sse': true, '/set': false, '/sent': false, '/bad': false, '/split': false });
+      expect(streams).toEqual(['/sse', '/set']);
+    } finally {
+      setEventStreamHandler(() => {});
+    }
   });
 
   it('lets own properties shadow the response methods, and deleting them restores the prototype\'s', async () => {

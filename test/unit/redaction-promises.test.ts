@@ -98,6 +98,8 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['Digest as a whole value', 'Digest 7f3a9c', 'Digest [redacted]'],
     ['Token in a quoted string', 'sent "Token q81x" upstream', 'sent "Token [redacted]" upstream'],
     ['Bearer inside prose', 'upstream refused Bearer eyJhbGciOiJIUzI1NiJ9x today', 'upstream refused Bearer [redacted] today'],
+    ['a credential as a pair\'s value in prose', 'refused (auth=Bearer Q1w2e3r4t5y6u7i8, retry)', 'refused (auth=Bearer [redacted], retry)'],
+    ['a Token credential as a pair\'s value in prose', 'sent authorization=Token abcdef123456 upstream', 'sent authorization=Token [redacted] upstream'],
     ['a PEM private key', '-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----[redacted]-----END RSA PRIVATE KEY-----'],
     ['a Stripe live key', 'charge failed for sk_live_4eC39HqLyjWD today', 'charge failed for [redacted] today'],
     ['a Stripe test key', 'charge failed for sk_test_4eC39HqLyjWD today', 'charge failed for [redacted] today'],
@@ -143,6 +145,43 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
   it('leaves prose that only names a scheme alone: "Basic authentication required"', () => {
     forgetSecrets();
     expect(redactor.query('Basic authentication required')).toBe('Basic authentication required');
+  });
+});
+
+describe('a key shape cut short by a preview (V8 abbreviates a string of 100+ characters: head…tail)', () => {
+  // An object's preview shows a long string as its first and last characters around '…': the
+  // head matches the key's shape, and the tail is the rest of the same key, so it goes too.
+  const ten = 'A1b2C3d4E5';
+  const rows: [string, string, string][] = [
+    ['a Stripe key, abbreviated in the middle', `Object {user: "bob", note: "sk_live_${ten.repeat(4)}…${ten.repeat(4)}TAILSECRET"}`, 'Object {user: "bob", note: "[redacted]"}'],
+    ['a GitHub token, abbreviated in the middle', `Object {memo: "ghp_${ten.repeat(4)}…${ten.repeat(4)}TAILGH", n: 2}`, 'Object {memo: "[redacted]", n: 2}'],
+    ['a JWT cut inside its signature', 'Object {jwt: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZ…huIn0.Sfl"}', 'Object {jwt: "[redacted]"}'],
+    ['a JWT cut inside its payload', 'jwt="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZXZpZXcxNSIsIm5hbWUiOiJKb2…"', 'jwt="[redacted]"'],
+  ];
+  it.each(rows)('%s', (_shape, input, shown) => {
+    forgetSecrets();
+    expect(redactor.query(input)).toBe(shown);
+  });
+
+  it('a cut value alone is a secret value (a local or a property shown by itself)', () => {
+    expect(redactor.isSecretValue(`sk_live_${ten.repeat(4)}…${ten.repeat(4)}TAILSECRET`)).toBe(true);
+    expect(redactor.isSecretValue('eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZ…huIn0.Sfl')).toBe(true);
+    // A sentence's full stop after a whole key stays the sentence's.
+    forgetSecrets();
+    expect(redactor.query('charge failed for sk_live_4eC39HqLyjWD.')).toBe('charge failed for [redacted].');
+  });
+});
+
+describe('a remembered value cut short by a preview (head…tail)', () => {
+  it('an opaque token of 100+ characters remembered from its header is redacted where a preview shows it cut, head and tail', () => {
+    forgetSecrets();
+    const token = `Opaque${'q7W2e9R4t1'.repeat(12)}END`;
+    rememberSecret(token);
+    // V8's preview of a long string: its first 50 characters, '…', its last 49.
+    const middle = `Object {copy: "${token.slice(0, 50)}…${token.slice(-49)}", n: 1}`;
+    expect(redactor.query(middle)).toBe('Object {copy: "[redacted]", n: 1}');
+    // A preview cut at its end: the first 99 characters and '…'.
+    expect(redactor.query(`Object {copy: "${token.slice(0, 99)}…"}`)).toBe('Object {copy: "[redacted]"}');
   });
 });
 

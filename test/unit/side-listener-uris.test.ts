@@ -51,7 +51,7 @@ describe('--health-url and --control-url: URI errors', () => {
     expect(tls.message).toBe("The health checks' URI `ssl://127.0.0.1:9000?cert=c.pem&key=k.pem` (--health-url in command line) is invalid: ssl:// is not served here: only the app's binds serve TLS. Expected tcp://HOST:PORT or unix://PATH.");
     const bare = refusal(['--control-url', '127.0.0.1:9293', 'app.ts']);
     expect(bare.code).toBe('TSPUMA_ERR_BIND_URI');
-    expect(bare.message).toBe("The control app's URI `127.0.0.1:9293` (--control-url in command line) is invalid: it has no scheme://. Expected tcp://HOST:PORT or unix://PATH.");
+    expect(bare.message).toBe("The control app's URI `127.0.0.1:9293` (--control-url in command line) is invalid: it has no scheme://. Did you mean `tcp://127.0.0.1:9293`? Expected tcp://HOST:PORT or unix://PATH.");
   });
 
   it('?backlog=0: said of the health checks\' URI and its flag', () => {

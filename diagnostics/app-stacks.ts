@@ -118,11 +118,11 @@ export function uninstallAppStacks(): void {
   if (Error.stackTraceLimit === state.raised) Error.stackTraceLimit = state.base;
 }
 
-/** What collectFiles read from the last trace it was handed. */
+/** The call sites keepSites was last handed. */
 let collected: NodeJS.CallSite[] = [];
 const NO_SITES: NodeJS.CallSite[] = [];
 /** A formatter that keeps the call sites and formats nothing (callerSites). */
-function collectFiles(_error: Error, trace: NodeJS.CallSite[]): string {
+function keepSites(_error: Error, trace: NodeJS.CallSite[]): string {
   collected = Array.isArray(trace) ? trace : NO_SITES;
   return '';
 }
@@ -139,7 +139,7 @@ export function callerSites(limit: number): NodeJS.CallSite[] {
   const holder: { stack?: unknown } = {};
   collected = NO_SITES;
   try {
-    Error.prepareStackTrace = collectFiles;
+    Error.prepareStackTrace = keepSites;
     Error.stackTraceLimit = limit;
     Error.captureStackTrace(holder, callerSites);
     void holder.stack;

@@ -501,7 +501,6 @@ export function presetContentLength(res: http.ServerResponse, length: number): b
   return true;
 }
 
-
 /**
  * Whether Content-Length, Transfer-Encoding or Trailer is set on `res` (what res.hasHeader says):
  * one read of node's header record, null for a response with no header set (a fetch app's, whose

@@ -127,11 +127,8 @@ export class ProbeRegistry {
     private readonly redactor: Redactor = new Redactor(),
   ) {}
 
-  /**
-   * Validates a request into a spec (coded errors naming the value), without setting it; it
-   * expires `--for` seconds after `now` (set() passes its own set time: cluster3.5).
-   */
-  specFor(req: ProbeRequest, now: number = this.clock.now()): ProbeSpec {
+  /** Validates a request into a spec (coded errors naming the value), without setting it. */
+  specFor(req: ProbeRequest): ProbeSpec {
     if (!(PROBE_KINDS as readonly string[]).includes(req.kind)) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'kind', value: String(req.kind), reason: `expected one of ${PROBE_KINDS.join(', ')}`, source });
     const { file: given, line, column } = parseLocation(String(req.location ?? ''), source);
     const file = isAbsolute(given) ? given : resolve(req.cwd ?? process.cwd(), given);
@@ -161,7 +158,7 @@ export class ProbeRegistry {
     if (typeof seconds !== 'number' || !(seconds > 0) || seconds > PROBE_BOUNDS.maxSeconds) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'for', value: String(seconds), reason: 'expected seconds above 0 and at most 86400', source });
     const attached = Array.isArray(req.attached) ? req.attached.filter((n) => Number.isInteger(n)) : [];
     const requestId = typeof req.requestId === 'string' && req.requestId !== '' ? req.requestId : null;
-    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), context: lineContext(fileLines(text), line), template, when, hits, rate, expiresAt: now + seconds * 1000, requestId, attached };
+    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), context: lineContext(fileLines(text), line), template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
   }
 
   /**
@@ -170,10 +167,7 @@ export class ProbeRegistry {
    */
   async set(req: ProbeRequest, by: string): Promise<ProbeView> {
     if (this.active.size >= this.limits.max) throw new TspumaError('TSPUMA_ERR_PROBE_LIMIT', { count: this.active.size });
-    // One read of the clock for the set time and the expiry: read twice (before and after the
-    // spec's file read and checks), a starved primary worded `--for 2s`'s end 'expired after 1.9 s'.
-    const setAt = this.clock.now();
-    const spec = { ...this.specFor(req, setAt), id: this.nextId++ };
+    const spec = { ...this.specFor(req), id: this.nextId++ };
     const location = locationText(spec.file, spec.line, spec.column);
     // Its texts as its lines, list and answers show them (S10, S14); the workers get them as written.
     const show = (text: string | null) => (text === null ? null : shownProbeText(text, this.redactor));
@@ -181,7 +175,7 @@ export class ProbeRegistry {
     const { expiresAt, requestId: _requestId, attached: _attached, context: _context, ...rest } = spec;
     const shown = { ...rest, lineText: show(spec.lineText), template: show(spec.template), when: show(spec.when) };
     const view: ProbeView = {
-      ...shown, location, setAt: new Date(setAt).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,
+      ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,
       hitsSeen: 0, pausedSeen: 0, workers: {}, snapshots: [], pausedIn: [],
     };
     const entry: Entry = { spec, view, expiry: null, answered: new Set(), recent: new Map() };

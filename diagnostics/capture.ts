@@ -97,6 +97,8 @@ export interface CapturerDeps {
   noteSeen?: (record: CallRecord, value: unknown) => void;
   /** Whether a dump of this site (file:line) was emitted already (the sinks count its repeats). */
   dumped?: (site: string) => boolean;
+  /** How many times the failure of this site's dump has happened (undefined: no dump of it): a muted site's window is renewed while it grows (site-mutes.ts). */
+  count?: (site: string) => number | undefined;
 }
 
 /**
@@ -248,7 +250,7 @@ export class Capturer {
     this.redactor = redactor;
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
-    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId));
+    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId), deps.count);
   }
 
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */

@@ -653,6 +653,7 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
       ...(remote ? { remote } : {}),
       ...(url !== undefined ? { url } : {}),
+      ...(ctx.noCulprit ? { noCulprit: true } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;

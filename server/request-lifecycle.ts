@@ -445,7 +445,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (!state) return;
     // Under -d the dump is tspuma's 503, said so; left to the call's end it would read as a 503
     // the app answered itself. One site per server: a slow upstream times out every request alike.
-    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds) });
+    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds), noCulprit: true });
     void this.answer(state, err, 503, { takeOver: true });
     // The deadline frees the slot whatever becomes of the 503 (the app's late writes are dropped),
     // once this sweep is over: a queued request whose deadline passed in the same sweep is answered

@@ -29,6 +29,7 @@ import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
 import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
+import { KeepAliveLimits } from './connection-limit.js';
 
 const hrtime = process.hrtime;
 /** process.hrtime() in ms at performance.now()'s zero (both read libuv's uv_hrtime()): taken once. */
@@ -155,6 +156,8 @@ export interface LifecycleDeps {
   readonly rememberSecrets?: (headers: http.IncomingHttpHeaders) => void;
   /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
   readonly loopWatch: LoopBlockWatch<RequestState> | null;
+  /** Where this process's keep-alive limits start (connection-limit.ts; tests): Math.random() when absent. */
+  readonly keepAliveSeed?: number;
   /** Responses admitted now say Connection: close (the server is draining, or the worker is busy). */
   closing(): boolean;
   /** A response on `entry` closed: a parse error waiting for it may go out now (client-errors.ts). */
@@ -170,11 +173,14 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** Repeated app failures: one full error line per kind per interval, then a count. */
   readonly failures: FailureFolder;
+  /** maxKeepAlive, spread per connection (connection-limit.ts): a pool's connections do not close together. */
+  private readonly keepAlive: KeepAliveLimits;
 
   constructor(private readonly d: LifecycleDeps) {
     const { options, log } = d;
     this.failures = new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `${folded} more failure(s) like "${sample}" in the last ${seconds} s (folded: the first was logged in full)`));
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
+    this.keepAlive = new KeepAliveLimits(options.maxKeepAlive, d.keepAliveSeed ?? Math.random());
   }
 
   /** node:http's `request` (or `checkContinue`): admission, then the app (now, queued, or once its body is in). */
@@ -221,8 +227,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       remote: logged ? clientAddressOf(req) : undefined,
       slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, settle: false, done: false };
     res[kState] = state; // its end reaches finished() through onResponseDone, or its socket's close through socketClosed
-    const max = options.maxKeepAlive;
-    if (this.d.closing() || (max > 0 && entry.requests >= max)) {
+    // The connection's own limit (at most maxKeepAlive) is only looked up near it.
+    if (this.d.closing() || (entry.requests >= this.keepAlive.lowest && entry.requests >= this.keepAlive.limitOf(entry.id))) {
       closeAfterResponse(res);
       entry.closeAfter = true;
     }

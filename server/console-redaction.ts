@@ -17,7 +17,7 @@
 // `redactCardNumbers`, `redactConsole`).
 import type { IncomingHttpHeaders } from 'node:http';
 import { format } from 'node:util';
-import { MAX_SCANNED, Redactor } from '../diagnostics/redact.js';
+import { MAX_SCANNED, Redactor, rememberSecret } from '../diagnostics/redact.js';
 
 type Method = 'error' | 'warn';
 const METHODS: readonly Method[] = ['error', 'warn'];
@@ -31,8 +31,32 @@ export interface ConsoleRedaction {
   uninstall(): void;
 }
 
+/** A request as this module reads it: its headers and URL. */
+export interface RequestSeen {
+  readonly headers: IncomingHttpHeaders;
+  readonly url?: string | undefined;
+}
+
 /** The requests whose work may be running now (the current one first, when known). */
-export type RequestsNow = () => Iterable<{ readonly headers: IncomingHttpHeaders } | null>;
+export type RequestsNow = () => Iterable<RequestSeen | null>;
+
+/**
+ * Remembers `req`'s secrets (redact.ts, rememberSecret): the values of its secret-named headers
+ * (a Bearer token and each cookie value with them), and the secret query values of its URL and
+ * its Referer, which the value rules find by their names. Other headers are not read.
+ */
+function rememberRequest(req: RequestSeen, rules: Redactor): void {
+  const headers = req.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (rules.isSecretKey(name)) {
+      if (Array.isArray(value)) for (const v of value) rememberSecret(v);
+      else rememberSecret(value);
+    } else if (name === 'referer' && typeof value === 'string' && value.includes('=')) rules.query(value);
+  }
+  if (req.url?.includes('=')) rules.query(req.url);
+}
 
 /**
  * Requests read per line at the most, over every source: a worker with more in its app at once is
@@ -74,7 +98,7 @@ export function installConsoleRedaction(target: Pick<Console, Method> = console,
     for (const source of sources) {
       for (const req of source()) {
         if (req === null) continue;
-        current.headers(req.headers as Record<string, string | string[] | undefined>, []);
+        rememberRequest(req, current);
         if (++read >= MAX_REQUESTS_READ) return;
       }
     }

@@ -96,6 +96,14 @@ describe("console redaction: the secret header values of the requests a server s
     expect(reads).toBe(2);
   });
 
+  it("replaces the value of a secret query parameter of the request's URL quoted bare", () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    watchConsoleRequests(() => [{ headers: {}, url: '/reset?page=2&access_token=QueryTok3n99xyz' }], target);
+    target.error('reset failed for QueryTok3n99xyz (page 2)');
+    expect(written[0]!.args).toEqual(['reset failed for [redacted] (page 2)']);
+  });
+
   it('leaves a value the request did not send secret (its Accept) and a line quoting none of them as the app passed it', () => {
     const { target, written } = fakeConsole();
     installConsoleRedaction(target, new Redactor(null, { cards: true }));

@@ -2,7 +2,7 @@
 // each call, whichever list the call before it had.
 import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { admissionError, readFraming } from '../../server/admission.js';
+import { admissionError, readFraming, type AdmissionRules } from '../../server/admission.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
 
 const request = (method: string) => ({ method, url: '/', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'x'] }) as unknown as http.IncomingMessage;
@@ -64,8 +64,8 @@ describe('admission: a target admitted before', () => {
 describe('admission: the request admitted before, repeated', () => {
   // A keep-alive client's next request (same target, method and Host) is admitted without the
   // checks; anything else about it that differs is judged in full.
-  const rules = { supportedHttpMethods: new Set(['GET', 'HEAD']) as ReadonlySet<string>, httpContentLengthLimit: 100 };
-  const judge = (rawHeaders: string[], o: { method?: string; version?: [number, number]; rules?: typeof rules } = {}) => {
+  const rules: AdmissionRules = { supportedHttpMethods: new Set(['GET', 'HEAD']) as ReadonlySet<string>, httpContentLengthLimit: 100 };
+  const judge = (rawHeaders: string[], o: { method?: string; version?: [number, number]; rules?: AdmissionRules } = {}) => {
     const [major, minor] = o.version ?? [1, 1];
     const req = { method: o.method ?? 'GET', url: '/repeat', httpVersionMajor: major, httpVersionMinor: minor, rawHeaders } as unknown as http.IncomingMessage;
     return admissionError(req, o.rules ?? rules, readFraming(req))?.code ?? null;

@@ -41,21 +41,37 @@ export interface RequestSeen {
 export type RequestsNow = () => Iterable<RequestSeen | null>;
 
 /**
- * Remembers `req`'s secrets (redact.ts, rememberSecret): the values of its secret-named headers
- * (a Bearer token and each cookie value with them), and the secret query values of its URL and
- * its Referer, which the value rules find by their names. Other headers are not read.
+ * Whether `line` quotes a part of `value` worth remembering: the value itself, or a piece of it
+ * between separators (a Bearer token, a cookie's value, a query value) of at least 6 characters
+ * (redact.ts remembers nothing shorter), or the password of a Basic credential.
  */
-function rememberRequest(req: RequestSeen, rules: Redactor): void {
+function quotes(line: string, value: string): boolean {
+  if (line.includes(value)) return true;
+  for (const piece of value.split(/[\s;,=&?:]+/)) if (piece.length >= 6 && line.includes(piece)) return true;
+  const basic = /^Basic\s+(\S+)$/i.exec(value);
+  if (basic) {
+    const password = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':').slice(1).join(':');
+    if (password.length >= 6 && line.includes(password)) return true;
+  }
+  return false;
+}
+
+/**
+ * Remembers the secrets of `req` that `line` quotes (redact.ts, rememberSecret: the value rules
+ * then replace them): the values of its secret-named headers (a Bearer token and each cookie value
+ * with them), and the secret query values of its URL and its Referer, which the value rules find by
+ * their names. A request whose secrets the line does not quote adds nothing to what is remembered.
+ */
+function rememberRequest(req: RequestSeen, rules: Redactor, line: string): void {
   const headers = req.headers;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
     if (rules.isSecretKey(name)) {
-      if (Array.isArray(value)) for (const v of value) rememberSecret(v);
-      else rememberSecret(value);
-    } else if (name === 'referer' && typeof value === 'string' && value.includes('=')) rules.query(value);
+      for (const v of Array.isArray(value) ? value : [value]) if (quotes(line, v)) rememberSecret(v);
+    } else if (name === 'referer' && typeof value === 'string' && value.includes('=') && quotes(line, value)) rules.query(value);
   }
-  if (req.url?.includes('=')) rules.query(req.url);
+  if (req.url?.includes('=') && quotes(line, req.url)) rules.query(req.url);
 }
 
 /**
@@ -93,12 +109,12 @@ export function installConsoleRedaction(target: Pick<Console, Method> = console,
   let rules = redactor;
   const sources = new Set<RequestsNow>();
   /** The secret header values of the requests now, remembered so that the rules below replace them anywhere in the line. */
-  const rememberRequests = (current: Redactor): void => {
+  const rememberRequests = (current: Redactor, line: string): void => {
     let read = 0;
     for (const source of sources) {
       for (const req of source()) {
         if (req === null) continue;
-        rememberRequest(req, current);
+        rememberRequest(req, current, line);
         if (++read >= MAX_REQUESTS_READ) return;
       }
     }
@@ -111,8 +127,8 @@ export function installConsoleRedaction(target: Pick<Console, Method> = console,
       let text: string | null = null;
       if (rules !== null) {
         try {
-          if (sources.size > 0) rememberRequests(rules);
           const formatted = format(...args);
+          if (sources.size > 0) rememberRequests(rules, formatted);
           const redacted = redactConsoleText(formatted, rules);
           if (redacted !== formatted) text = redacted;
         } catch {

@@ -96,6 +96,18 @@ describe("console redaction: the secret header values of the requests a server s
     expect(reads).toBe(2);
   });
 
+  it("remembers nothing of a request whose secrets the line does not quote; a Basic credential's password quoted alone goes", () => {
+    const { target, written } = fakeConsole();
+    const rules = new Redactor(null, { cards: true });
+    installConsoleRedaction(target, rules);
+    const basic = { headers: { authorization: `Basic ${Buffer.from('ann:Hunter2Hunter2').toString('base64')}` } };
+    watchConsoleRequests(() => [request, basic], target);
+    target.warn('cache miss for page 4');
+    expect(rules.query(`key ${KEY}`)).toBe(`key ${KEY}`);
+    target.warn('login for ann with Hunter2Hunter2 refused');
+    expect(written[1]!.args).toEqual(['login for ann with [redacted] refused']);
+  });
+
   it("replaces the value of a secret query parameter of the request's URL quoted bare", () => {
     const { target, written } = fakeConsole();
     installConsoleRedaction(target, new Redactor(null, { cards: true }));

@@ -167,6 +167,15 @@ export class CallContext<T extends object> {
   /** The last execution id looked up with a tick (not a scope) innermost, and its call: a tick looks up once. */
   private lastId = -1;
   private lastCall: T | undefined = undefined;
+  /**
+   * The execution id whose ticks the open stretch takes as they are queued, or -1: set by lookup
+   * when it leaves a stretch open for the call it returns, with that id as its trigger (no
+   * default trigger set); cleared whenever the stretch closes, which every change of `now` does.
+   * While it holds, the nextTick wrapper queues without a lookup: the lookup would find the same
+   * call and the same open stretch (a response queues several ticks from one tick: 3 of the 10
+   * lookups a request on the bench listener).
+   */
+  private openFor = -1;
   /** process.nextTick as it was (the leave tick goes through it). */
   private queueTick: ((...args: unknown[]) => unknown) | null = null;
   /** Node's async ids, or null: ticks are then followed with a pair of ticks of ours. */
@@ -180,6 +189,7 @@ export class CallContext<T extends object> {
   /** Closes the open stretch: called before `now` changes. */
   private closeStretch(): void {
     this.open = false;
+    this.openFor = -1;
     const a = this.ids;
     if (a === null) {
       this.queueTick?.call(processObject, this.leaveQueued);
@@ -250,7 +260,10 @@ export class CallContext<T extends object> {
     const fixed = a.ids[a.kDefaultTriggerAsyncId]!;
     const trigger = fixed >= 0 ? fixed : a.ids[a.kExecutionAsyncId]!;
     if (this.open) {
-      if (this.calls[this.tail & mask] === call && this.stretchTrigger === trigger) return call;
+      if (this.calls[this.tail & mask] === call && this.stretchTrigger === trigger) {
+        if (fixed < 0) this.openFor = trigger;
+        return call;
+      }
       this.closeStretch();
     }
     // The oldest closed stretch goes when the ring is full; the call takes the slot it will close in.
@@ -259,6 +272,7 @@ export class CallContext<T extends object> {
     this.open = true;
     this.stretchLo = a.ids[a.kAsyncIdCounter]!;
     this.stretchTrigger = trigger;
+    if (fixed < 0) this.openFor = trigger;
     return call;
   }
 
@@ -267,6 +281,7 @@ export class CallContext<T extends object> {
     this.head = this.tail = 0;
     this.lastId = -1;
     this.lastCall = undefined;
+    this.openFor = -1;
   }
 
   private readonly leaveQueued = (): void => {
@@ -413,15 +428,22 @@ export class CallContext<T extends object> {
     if (tick) this.queueTick = original;
     const ids = this.ids;
     if (tick && ids !== null) {
-      // Small enough (43 bytes of bytecode) for node's callers of process.nextTick to inline it,
-      // with node's nextTick behind it: the lookup and the stretch are one function V8 never
-      // inlines (lookup). Inlined, Reflect.apply of the caller's own arguments becomes a plain call
-      // of node's nextTick with them, as many as given (node reads arguments.length for the
-      // callback's own). The switch on arguments.length this replaces (session 17) split the call
-      // into four call sites and, with the lookup inlined, left the wrapper too big to inline
-      // anywhere: node's nextTick ran out of line behind it at every tick (bench/README.md, session 19).
+      // Small enough (95 bytes of bytecode) for node's callers of process.nextTick to inline it: the
+      // lookup and the stretch are one function V8 never inlines (lookup), called only when the
+      // running resource is not the one whose ticks the open stretch takes (openFor) or a default
+      // trigger is set. Inlined, Reflect.apply of the caller's own arguments calls node's nextTick
+      // with them, as many as given (node reads arguments.length for the callback's own). The 43-byte
+      // wrapper before it (lookup at every tick) had node's nextTick inlined with it where a caller
+      // makes one call of it; at 95 bytes V8 no longer does (a lab loop: bench/README.md, session 21). The
+      // switch on arguments.length this replaces (session 17) split the call into four call sites
+      // and, with the lookup inlined, left the wrapper too big to inline anywhere (session 19).
+      // What it closes over stays const: node's nextTick, read from an immutable slot, is a known
+      // target where the wrapper is inlined (from a parameter, a mutable slot, it is not).
+      const fields = ids.ids;
+      const running = ids.kExecutionAsyncId;
+      const fixed = ids.kDefaultTriggerAsyncId;
       const lean = function (this: unknown, callback: unknown): unknown {
-        context.lookup(callback);
+        if (fields[running] !== context.openFor || fields[fixed]! >= 0) context.lookup(callback);
         // eslint-disable-next-line prefer-rest-params
         return Reflect.apply(original, this, arguments);
       };

@@ -239,6 +239,7 @@ export class Diagnostics implements DiagnosticsHook {
       noteThrown: (record, thrown) => this.attribution.noteThrown(record, thrown),
       noteSeen: (record, value) => this.attribution.noteSeen(record, value),
       dumped: (site) => this.sinks.has(site),
+      count: (site) => this.sinks.count(site),
     });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';

@@ -242,13 +242,6 @@ export class FetchResponse {
       return;
     }
     this.#setUp(body, init);
-    const copied = this.#record;
-    if (copied !== undefined && this.#bodyType !== null) {
-      // The body's type joins the copied headers unless they have one (as `headers` would show it).
-      if (!copied.hasType) copied.record['content-type'] = this.#bodyType;
-      copied.hasType = true;
-      this.#bodyType = null;
-    }
   }
 
   /** The constructor for any body and init: Fetch's checks, the body kept as given (or undici's Response). */
@@ -294,6 +287,14 @@ export class FetchResponse {
       // FormData and anything else undici knows how to extract: undici's Response, now.
       this.#body = null;
       this.#native = new (nativeResponse())(body, { status, statusText: this.#statusText, headers: given instanceof Headers ? given : this.#headersInit });
+    }
+    const copied = this.#record;
+    if (copied !== undefined && this.#bodyType !== null) {
+      // The body's type joins the copied headers unless they have one (as `headers` would show it).
+      // Here, not in the constructor, which stays small enough for TurboFan to inline.
+      if (!copied.hasType) copied.record['content-type'] = this.#bodyType;
+      copied.hasType = true;
+      this.#bodyType = null;
     }
   }
 

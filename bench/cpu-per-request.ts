@@ -62,6 +62,12 @@ const TARGETS: Target[] = [
   // The listener without the reconnection waves (maxKeepAlive 0: no connection closed by the server;
   // bench/unlimited-keepalive.config.mjs): what maxKeepAlive's 999 costs a request.
   { name: 'listener-unlimited', baseline: 'listener', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },
+  // A reconnection for every request (issue 27, maxKeepAlive's waves): raw node:http closing each
+  // connection after its first response (maxRequestsPerSocket 1) and tspuma's listener with
+  // maxKeepAlive 1 (bench/one-request-keepalive.config.mjs), set against their never-closing rows:
+  // the difference is what one connection's setup and close cost each server.
+  { name: 'raw-close-each', baseline: 'raw', env: () => ({ RAW_MAX_REQUESTS: '1' }), argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener-close-each', baseline: 'listener-unlimited', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/one-request-keepalive.config.mjs`], root) },
   { name: 'rack', baseline: 'raw', argv: (port, root) => tspuma(port, 'examples/hello.ts', [], root) },
   { name: 'raw-cluster', baseline: null, cluster: true, argv: (port, root = ROOT) => [`${root}dist/bench/raw-cluster.js`, String(port)] },
   { name: 'cluster', baseline: 'raw-cluster', cluster: true, argv: (port, root) => tspuma(port, 'examples/hello.ts', ['-w', '2'], root) },

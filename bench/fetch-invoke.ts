@@ -1,4 +1,4 @@
-// `node dist/bench/fetch-invoke.js [fetch|hono|hono-json|rack|listener ...]`: instructions per call
+// `node dist/bench/fetch-invoke.js [fetch|hono|hono-json|hono-headers|fetch-headers|rack|listener ...]`: instructions per call
 // of an adapter's invoke (for a fetch app: the Request, the app, its Response, the writer, node's
 // writeHead and end; for the Rack hello: the env, the app, the writer; for bench/listener-app.ts:
 // the listener, the Rack row's floor) on
@@ -29,6 +29,8 @@ const APPS: Record<string, { file: string; kind: AppKind }> = {
   fetch: { file: 'fetch-app.js', kind: 'fetch' },
   hono: { file: 'hono-app.js', kind: 'fetch' },
   'hono-json': { file: 'hono-json-app.js', kind: 'fetch' },
+  'hono-headers': { file: 'hono-headers-app.js', kind: 'fetch' },
+  'fetch-headers': { file: 'fetch-headers-app.js', kind: 'fetch' },
   rack: { file: 'rack-app.js', kind: 'rack' },
   listener: { file: 'listener-app.js', kind: 'node' },
 };

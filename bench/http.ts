@@ -403,7 +403,7 @@ async function main(): Promise<void> {
     `req/s: all of a row's requests over its bursts' time; p50/p99: the median burst's; server CPU: over all bursts`,
     `ratio: the median over rounds of a burst's req/s against the baseline's burst in the same round, seconds apart (raw node:cluster -w 2 for -w 2 rows, tspuma single for -d and the throwing app, the throwing app for its -d row, the same app on @hono/node-server or Express's app.listen for the Hono, fetch handler and Express rows, raw node:http otherwise)`,
     ...notes,
-    ...(WRK ? [] : ['p50/p99 of keep-alive rows whose server closes connections (tspuma after maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request']),
+    ...(WRK ? [] : ['p50/p99 of keep-alive rows whose server closes connections (tspuma after its own limit, at most maxKeepAlive = 999 requests, the throwing app after each 500) overstate latency: autocannon does not forget the requests it sent on a connection the server closed, so every later response on it is timed from an older request']),
     '',
     '| target | shape | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req | ratio |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

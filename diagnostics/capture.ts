@@ -21,7 +21,7 @@ import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescripto
 import { SiteMutes, type Position } from './site-mutes.js';
 import { callerSites } from './app-stacks.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
-import { debuggerPaused, heapLimitReached } from '../server/own-work.js';
+import { debuggerPaused, dumpWork, heapLimitReached } from '../server/own-work.js';
 import { writeHeapLimitLine } from './heap-limit.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -97,6 +97,8 @@ export interface CapturerDeps {
   noteSeen?: (record: CallRecord, value: unknown) => void;
   /** Whether a dump of this site (file:line) was emitted already (the sinks count its repeats). */
   dumped?: (site: string) => boolean;
+  /** How many times the failure of this site's dump has happened (undefined: no dump of it): a muted site's window is renewed while it grows (site-mutes.ts). */
+  count?: (site: string) => number | undefined;
 }
 
 /**
@@ -178,6 +180,11 @@ const HELD_LOOKS_PER_SECOND = 20;
  * them wins (measured on Node 20, V8 11.3: a second session's `none` stops the first's pauses;
  * its `Debugger.disable` or its leaving does not). A client on discovery is kept from changing
  * it (inspector/bridge.ts); one attached to a worker's own port directly is undone within this.
+ * Posted on this timer only once the process can be attached from outside (watchOutsideClients,
+ * as the pause rescuer): in one nothing can attach to (`-d` without an inspector port), the only
+ * other sessions are the app's own, in-process, and a failure that one leaves uncaptured is told
+ * and undone by pausingTaken. Each post is about 20 µs of protocol work, four a second whether
+ * the process serves or idles (under callgrind's pace about 1,500 instructions a request).
  */
 export const REASSERT_MS = 250;
 
@@ -221,7 +228,7 @@ export class Capturer {
   private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
-  /** Posts the state again every REASSERT_MS. */
+  /** Posts the state again every REASSERT_MS (once the process can be attached from outside). */
   private reassertTimer: NodeJS.Timeout | null = null;
   /** Resumes a capture pause an outside client holds (inspector/pause-rescuer.ts). */
   private rescuer: PauseRescuer | null = null;
@@ -248,7 +255,7 @@ export class Capturer {
     this.redactor = redactor;
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
-    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId));
+    this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId), deps.count);
   }
 
   /** scriptId -> URL: CallFrame.url is empty in current V8, so scripts are tracked as they parse. */
@@ -266,7 +273,7 @@ export class Capturer {
     });
     this.post('Debugger.enable');
     this.post('Debugger.setBlackboxPatterns', { patterns: BLACKBOX_PATTERNS });
-    this.session.on('Debugger.paused', (message: { params: PausedParams }) => this.onPaused(message.params));
+    this.session.on('Debugger.paused', (message: { params: PausedParams }) => dumpWork(() => this.onPaused(message.params)));
     // A pause someone else asked for, until it ends: a blocked-loop warning names the debugger (N9).
     this.session.on('Debugger.resumed', () => {
       if (this.othersPauseAt === null) return;
@@ -276,8 +283,6 @@ export class Capturer {
     this.started = true;
     this.refresh();
     (globalThis as Record<symbol, unknown>)[kOwnCode] = this.ownCode;
-    this.reassertTimer = setInterval(() => this.assertPausing(), REASSERT_MS);
-    this.reassertTimer.unref();
     // A process with an outside client (discovery's bridge, a worker's port): Node waits in its
     // pause loop for a resume from outside the thread, and a client that never resumes would hold
     // every capture pause (a request hung at a throw). The rescuer thread resumes a capture pause
@@ -289,9 +294,14 @@ export class Capturer {
     g[kAttachable] = this.watchOutsideClients;
   }
 
-  /** Starts the pause rescuer (once): the process can be attached from outside from now on. */
+  /** Starts the pause rescuer and the state's re-posting (once): the process can be attached from outside from now on. */
   private readonly watchOutsideClients = (): void => {
-    if (this.started && this.rescuer === null) this.rescuer = startRescuer();
+    if (!this.started) return;
+    if (this.rescuer === null) this.rescuer = startRescuer();
+    if (this.reassertTimer === null) {
+      this.reassertTimer = setInterval(() => this.assertPausing(), REASSERT_MS);
+      this.reassertTimer.unref();
+    }
   };
 
   /** Whether the pause rescuer runs (once the process can be attached from outside). */

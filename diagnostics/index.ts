@@ -3,6 +3,7 @@
 import { githubContext } from './github.js';
 import { CLUSTER_RUN_ENV, SITE_CLAIMS_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
+import { dumpWork } from '../server/own-work.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
@@ -239,6 +240,7 @@ export class Diagnostics implements DiagnosticsHook {
       noteThrown: (record, thrown) => this.attribution.noteThrown(record, thrown),
       noteSeen: (record, value) => this.attribution.noteSeen(record, value),
       dumped: (site) => this.sinks.has(site),
+      count: (site) => this.sinks.count(site),
     });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';
@@ -554,6 +556,10 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   report(err: unknown, ctx: DumpContext): Reported {
+    return dumpWork(() => this.reportGuarded(err, ctx));
+  }
+
+  private reportGuarded(err: unknown, ctx: DumpContext): Reported {
     try {
       return this.reportOnce(err, ctx);
     } catch (failed) {
@@ -652,6 +658,7 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
       ...(remote ? { remote } : {}),
       ...(url !== undefined ? { url } : {}),
+      ...(ctx.noCulprit ? { noCulprit: true } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;

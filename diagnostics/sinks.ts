@@ -185,6 +185,11 @@ export class Sinks {
     return this.sites.has(site);
   }
 
+  /** How many times the failure of `site`'s dump has happened (its first included); undefined when no dump of it was emitted. */
+  count(site: string): number | undefined {
+    return this.sites.get(site)?.count;
+  }
+
   /**
    * Counts a repeat of a site already emitted (null when it was not): the failure of an earlier
    * dump happening again. `error` is the new one's, for the count's line (a function: read only for that line).

@@ -13,6 +13,12 @@
 // sites are muted with it: a report that finds no capture while anything is muted unmutes
 // everything (unmuteAll), so the next throw there is captured.
 //
+// A mute lasts the site's window, and another window while the site keeps repeating: at a window's
+// end, a function whose dump's count grew meanwhile stays muted (the sinks hold that dump for the
+// process's life, so the pause a lifted mute brings at its next throw would only count one more
+// repeat and mute it again: a pause that builds every frame's scopes, about 5 million instructions,
+// once a window per hot site). A site that went quiet is unmuted, and its function optimized again.
+//
 // Telling which muted site an unpaused throw came from costs its stack text (node formats every
 // frame through source maps: ~140 µs a throw, measured under -d). A muted function whose text
 // holds one `throw new` and no other `throw` can throw an error of its dump's shape (class and
@@ -58,6 +64,8 @@ interface Muted {
   one: OneThrow | null;
   /** The dump site of the repeat that muted it. */
   site: string | null;
+  /** That dump's count when this window began (undefined: none known): a window ends in another while it grows. */
+  seen: number | undefined;
 }
 
 /** A script's functions as Profiler.getBestEffortCoverage gives them (the first range is the function's own). */
@@ -81,6 +89,8 @@ export class SiteMutes {
     private readonly windowMs: number,
     /** A script's text by id (null when it cannot be read): for the one-throw scan. */
     private readonly source: (scriptId: string) => string | null = () => null,
+    /** How many times a dump site's failure has happened (undefined: no dump of it held): see windowEnded. */
+    private readonly count: (site: string) => number | undefined = () => undefined,
   ) {}
 
   get size(): number {
@@ -143,11 +153,10 @@ export class SiteMutes {
     // V8 asks whether a function is blackboxed with its start and end positions: a range up to
     // its end holds it (and its closures), and no function that starts before it or ends after it.
     const to = { scriptId: fn.scriptId, ...positionAt(source, end) };
-    const timer = setTimeout(() => this.unmute(k), this.windowMs);
-    timer.unref();
     const shape = thrown?.site ? shapeOf(thrown.error) : null;
     const one = shape !== null && oneThrowNew(source, fn, to) ? { shape, site: thrown!.site! } : null;
-    this.muted.set(k, { from, to, timer, one, site: thrown?.site ?? null });
+    const site = thrown?.site ?? null;
+    this.muted.set(k, { from, to, timer: this.window(k), one, site, seen: site !== null ? this.count(site) : undefined });
     this.apply(fn.scriptId);
     return true;
   }
@@ -180,6 +189,29 @@ export class SiteMutes {
     }
     // The innermost function holding fn's start is fn's own (none: fn is the script's top level).
     return best?.endOffset ?? null;
+  }
+
+  private window(k: string): NodeJS.Timeout {
+    const timer = setTimeout(() => this.windowEnded(k), this.windowMs);
+    timer.unref();
+    return timer;
+  }
+
+  /**
+   * A muted function's window is over: muted for another one when its dump's count grew in this
+   * one (the site still repeats, and its dump is held: a pause there would be one more repeat),
+   * else unmuted.
+   */
+  private windowEnded(k: string): void {
+    const m = this.muted.get(k);
+    if (!m) return;
+    const now = m.site !== null ? this.count(m.site) : undefined;
+    if (now !== undefined && m.seen !== undefined && now > m.seen) {
+      m.seen = now;
+      m.timer = this.window(k);
+      return;
+    }
+    this.unmute(k);
   }
 
   /** Every muted function pauses again (a throw went uncaptured while something was muted). */

@@ -81,7 +81,7 @@ export function splitChunk(text, file, runtimeSpec) {
   const shell = [
     ...importLines,
     `import { runChunk as $tspumaRunChunk } from ${JSON.stringify(runtimeSpec)};`,
-    `const $tspumaExports = $tspumaRunChunk(import.meta.url, ${JSON.stringify(codeName)}, ${JSON.stringify(hash)}, ${JSON.stringify(names)}, [${names.join(', ')}], (specifier) => import(specifier));`,
+    `const $tspumaExports = $tspumaRunChunk(import.meta.url, ${JSON.stringify(codeName)}, ${JSON.stringify(hash)}, ${JSON.stringify(names)}, [${names.join(', ')}]);`,
     exported.length ? `export const { ${exported.map(([, out]) => out).join(', ')} } = $tspumaExports;` : '',
     '// bundled by scripts/build.mjs: this chunk\'s code is in the file named above (server/chunk-run.ts)',
     mapLine,

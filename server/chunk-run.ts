@@ -70,10 +70,21 @@ export function chunkCacheIn(dir: string, shellUrl: string, hash: string, cacheK
 export const chunkCaches = new Map<string, 'own' | 'build' | 'refused' | 'none' | 'hooked'>();
 
 /**
+ * The chunk's import(): a relative specifier resolved against the shell's URL, as the shell's own
+ * import() would; a bare one (a package, a builtin) from here, in the same package. The shell holds
+ * no import( of its own: tsx's ESM hook rewrites each one in a .js file outside node_modules (a
+ * checkout's dist/) and puts its own map of the shell in node's cache for the shell's URL, which
+ * sent every frame of the code to a line of the shell (lead.1; test/unit/chunk-run.test.ts).
+ */
+function importFrom(shellUrl: string): (specifier: string) => Promise<unknown> {
+  return (specifier) => import(specifier.startsWith('./') || specifier.startsWith('../') ? new URL(specifier, shellUrl).href : specifier);
+}
+
+/**
  * Runs the code of the chunk whose module is at `shellUrl` (its file `codeName` beside it,
  * `hash` its content's) with the chunk's imports (`names`, `values`), and returns its exports.
  */
-export function runChunk(shellUrl: string, codeName: string, hash: string, names: readonly string[], values: readonly unknown[], dynamicImport: (specifier: string) => Promise<unknown>): Record<string, unknown> {
+export function runChunk(shellUrl: string, codeName: string, hash: string, names: readonly string[], values: readonly unknown[]): Record<string, unknown> {
   const shell = fileURLToPath(shellUrl);
   let source = readFileSync(join(dirname(shell), codeName), 'utf8');
   const hook = (globalThis as Record<symbol, unknown>)[CHUNK_SOURCE_HOOK];
@@ -109,7 +120,7 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
   chunkCaches.set(shell, hooked ? 'hooked' : refused ? 'refused' : from);
   if (!hooked && ownFile !== null) later(script, ownFile, from === 'own' && !refused ? cachedData!.length : 0);
   const run = script.runInThisContext() as (...args: unknown[]) => Record<string, unknown>;
-  return run(...values, { url: shellUrl }, dynamicImport);
+  return run(...values, { url: shellUrl }, importFrom(shellUrl));
 }
 
 /**

@@ -6,7 +6,7 @@
 // server answers in the app's place, the request body's push, a server's emit held back for the
 // PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
 // (_httpMessage, _last, _consuming, _peername, _handle, shouldKeepAlive, _header, the kOutHeaders
-// record) and the ones set for a known body length (_contentLength) and a known type (kOutHeaders);
+// record) and the ones set for a known body length (_contentLength) and known headers (kOutHeaders);
 // a cluster primary's sockets bound without listening (net's _createServerHandle) and a worker's
 // listen on its copy.
 // test/unit/node-http.test.ts pins each assumption by name, so a Node upgrade that changes one
@@ -552,6 +552,143 @@ export function presetContentType(res: http.ServerResponse, type: string): boole
   record['content-type'] = ['content-type', type];
   (res as unknown as Record<symbol, OutHeaders>)[kOutHeaders!] = record;
   return true;
+}
+
+/** How many header names and values presetHeaders keeps as checked before it starts its sets afresh. */
+const CHECKED_MAX = 256;
+/** Header names node's validateHeaderName accepted, with their lower-case form (node's record's key). */
+const checkedNames = new Map<string, string>();
+/** Header values (up to 1,024 characters) node's validateHeaderValue accepted. */
+const checkedValues = new Set<string>();
+
+/** `name`'s lower-case form if node accepts it as a header name (checked once), else undefined. */
+function checkedName(name: string): string | undefined {
+  let lower = checkedNames.get(name);
+  if (lower !== undefined) return lower;
+  try {
+    http.validateHeaderName(name);
+  } catch {
+    return undefined;
+  }
+  lower = name.toLowerCase();
+  if (checkedNames.size >= CHECKED_MAX) checkedNames.clear();
+  checkedNames.set(name, lower);
+  return lower;
+}
+
+/** Whether node accepts `value` as a header value (a value seen before: a compare, not node's expression). */
+function checkedValue(name: string, value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  if (checkedValues.has(value)) return true;
+  try {
+    http.validateHeaderValue(name, value);
+  } catch {
+    return false;
+  }
+  if (value.length <= 1024) {
+    if (checkedValues.size >= CHECKED_MAX) checkedValues.clear();
+    checkedValues.add(value);
+  }
+  return true;
+}
+
+/** The last list presetHeaders made a record of (its values all strings), and that record. */
+let lastList: readonly (string | string[])[] = [];
+let lastRecord: OutHeaders | undefined;
+
+/**
+ * Whether `list` holds the names and values of the last list preset, in its order: a compare a
+ * string (an app's literals and undici's lower-cased names are the same strings response after
+ * response), where a record built again costs a store a header through V8's megamorphic keyed
+ * store (about 150 instructions each: fetch-invoke's rows).
+ */
+function sameAsLast(list: readonly (string | string[])[]): boolean {
+  const last = lastList;
+  if (list.length !== last.length || lastRecord === undefined) return false;
+  for (let i = 0; i < list.length; i++) if (list[i] !== last[i]) return false;
+  return true;
+}
+
+/** The most headers presetHeaders takes (more: writeHead validates them as before). */
+const PRESET_MAX = 16;
+/** presetHeaders' lower-case names, one array for every call. */
+const LOWERS: string[] = new Array<string>(PRESET_MAX).fill('');
+
+/**
+ * Puts a flat header list ([name, value, name, value...], a value a string or a list of strings:
+ * a set-cookie list) in node's record of `res`'s headers (kOutHeaders), as setHeader would for
+ * each, so that the writeHead that follows, given no headers, writes them from the record: headers
+ * passed to writeHead are validated at every head (node's token check of each name and character
+ * check of each value: about 350-450 instructions a header), where an app sends the same names and
+ * mostly the same values response after response. Each name and value is checked with node's own
+ * validateHeaderName/validateHeaderValue the first time and found in a set of checked ones after
+ * (a value never seen is checked as node would check it at the head); the same list as the last
+ * one gets that one's record again (sameAsLast). False, nothing done: the
+ * response already has a header set or its head out, this Node keeps no such record, a name is
+ * given twice (in any case: node's list writes both lines, a record one), more than PRESET_MAX
+ * headers, a name starts with a digit (an index-like key would be enumerated first, out of order),
+ * or node refuses a name or a value (the caller passes the list to writeHead, which throws node's
+ * own error).
+ * Call before writeHead. Pinned by header-preset.test.ts.
+ */
+export function presetHeaders(res: http.ServerResponse, list: readonly (string | string[])[]): boolean {
+  if ((list.length & 1) !== 0 || outHeaders(res) !== null || (res as { _header?: unknown })._header !== null) return false;
+  const count = list.length >> 1;
+  if (count > PRESET_MAX) return false;
+  if (sameAsLast(list)) {
+    // The headers of the last response preset, again (an app's route answers alike): its record,
+    // which node only reads once the head is out (it refuses setHeader and removeHeader then).
+    (res as unknown as Record<symbol, OutHeaders>)[kOutHeaders!] = lastRecord!;
+    return true;
+  }
+  // The lower-case names, to find a name given twice by compares: checkedName hands out one string
+  // a name, so equal names are one string (a lookup in the record by name was a megamorphic load,
+  // about 130 instructions a header).
+  const lowers = LOWERS;
+  for (let i = 0; i < count; i++) {
+    const name = list[i * 2];
+    if (typeof name !== 'string') return false;
+    const lower = checkedName(name);
+    if (lower === undefined) return false;
+    const first = lower.charCodeAt(0);
+    if (first >= 48 && first <= 57) return false;
+    for (let j = 0; j < i; j++) if (lowers[j] === lower) return false;
+    const value = list[i * 2 + 1];
+    if (Array.isArray(value)) {
+      for (let j = 0; j < value.length; j++) if (!checkedValue(name, value[j])) return false;
+    } else if (!checkedValue(name, value)) return false;
+    lowers[i] = lower;
+  }
+  const record = Object.create(RECORD) as OutHeaders;
+  let shared = true;
+  for (let i = 0; i < count; i++) {
+    const value = list[i * 2 + 1];
+    // A list value is node's to change (a Content-Disposition's, to latin1 bytes): never shared.
+    if (typeof value !== 'string') shared = false;
+    record[lowers[i]!] = [list[i * 2] as string, value];
+  }
+  (res as unknown as Record<symbol, OutHeaders>)[kOutHeaders!] = record;
+  if (shared) {
+    lastList = list.slice();
+    lastRecord = record;
+  }
+  return true;
+}
+
+/**
+ * Undoes what a writeHead that threw before its head was made (node's checks of a header, the
+ * status text, a Trailer on a body of known length) left on `res`: the status text it set and the
+ * length presetContentLength set (a response written in the app's place then says "500 Internal
+ * Server Error", not the app's "OK", and gets its own length), and with `headers` the record
+ * presetHeaders filled (that response then carries none of the app's headers). Pinned by
+ * header-preset.test.ts.
+ */
+export function undoHead(res: http.ServerResponse, headers: boolean): void {
+  const r = res as { _header?: unknown; _contentLength?: unknown; statusMessage?: unknown };
+  if (r._header !== null) return;
+  r.statusMessage = undefined;
+  r._contentLength = null;
+  if (headers && outHeaders(res)) (res as unknown as Record<symbol, null>)[kOutHeaders!] = null;
 }
 
 /** `res` will say `Connection: close` and node:http closes the connection after it (if its head is not out yet). */

@@ -258,7 +258,7 @@ export const RECORDS = {
   maxKeepAlive: option({
     default: 999,
     check: integer(0, 1_000_000, 'an integer from 0 (unlimited) to 1000000'),
-    doc: 'Requests on one keep-alive connection before tspuma answers with `Connection: close` and closes it; requests the client pipelined after that one are not run (the client resends them on a new connection). 0 = unlimited.',
+    doc: 'Requests on one keep-alive connection, at most, before tspuma answers with `Connection: close` and closes it; requests the client pipelined after that one are not run (the client resends them on a new connection). Each connection\'s own limit lies in the top eighth (999: from 876 to 999; exact below 16), spread over the connections so that a client pool\'s, opened together and served at one rate, do not all close and reconnect at once (a burst that, in a cluster, the first worker awake takes). 0 = unlimited.',
   }),
   onDump: option({
     default: null,
@@ -334,7 +334,7 @@ export const RECORDS = {
     default: true,
     check: parseBool,
     env: [{ name: 'TSPUMA_REDACT_CONSOLE', help: 'Same as redactConsole: false writes console.error and console.warn as the app passed them.' }],
-    doc: 'Apply the value rules of log lines (secret names, credential and key shapes, URL passwords, secret query values, card numbers) to what the app\'s process writes with `console.error` and `console.warn`, where Express, Hono and most error middleware print the errors they answer themselves (the message, the error\'s own fields, a body that did not parse). A line with nothing secret is written exactly as given; a line with a secret is written as text with `[redacted]` in its place. `console.log` and direct writes to `process.stderr` are left as the app wrote them.',
+    doc: 'Apply the value rules of log lines (secret names, credential and key shapes, URL passwords, secret query values, card numbers) to what the app\'s process writes with `console.error` and `console.warn`, where Express, Hono and most error middleware print the errors they answer themselves (the message, the error\'s own fields, a body that did not parse), and to the values of the secret headers (`Authorization` and its token, `X-Api-Key`, cookies, names matching `redact`) of the requests in the app when the line is written, wherever the message quotes them. A line with nothing secret is written exactly as given; a line with a secret is written as text with `[redacted]` in its place. `console.log` and direct writes to `process.stderr` are left as the app wrote them.',
   }),
   requestTimeout: option({
     default: 60,

@@ -1,7 +1,7 @@
 // A promise nobody awaits rejects (a fire-and-forget job): the process keeps serving, single mode
 // and a cluster's workers alike (without a listener Node turns it into an uncaught exception). The
 // rejection is dumped with -d, and logged: the first of a kind per interval in full, with the
-// request whose work started it when -d knows it; repeats counted into one line per interval, so a
+// request whose work started it when -d knows it (without -d, that -d would); repeats counted into one line per interval, so a
 // storm (a loop of `void send()` failing alike) costs the log pipeline a line, not a line each.
 import type { Logger } from 'pino';
 import type { DiagnosticsHook } from './debug-hook.js';
@@ -13,7 +13,8 @@ export function rejectionLogger(log: Logger, diagnostics: () => DiagnosticsHook 
   const fold = folder ?? new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `${who}${folded} more unhandled promise rejection(s) like "${sample}" in the last ${seconds} s (folded: the first was logged in full)`));
   const handle = (reason: unknown): void => {
     // Dumped first: with -d the dump knows the request whose work started the promise.
-    const reported = diagnostics()?.report(reason, { phase: 'app', kind: 'rejection' });
+    const d = diagnostics();
+    const reported = d?.report(reason, { phase: 'app', kind: 'rejection' });
     const message = FailureFolder.kindOf(reason, '', true).slice(1);
     if (!fold.admit(FailureFolder.kindOf(reason, 'rejection'), message)) return;
     // A repeat of a dumped site hands back the first dump: its request is not this one's.
@@ -25,7 +26,9 @@ export function rejectionLogger(log: Logger, diagnostics: () => DiagnosticsHook 
       ? ` (work started by ${req.method} ${req.url}, request ${req.id})`
       : first
         ? ` (a repeat of dump #${first.id} at ${first.site}${reported!.path ? `, ${reported!.path}` : ''}, whose request was ${first.request ? `${first.request.method} ${first.request.url}` : 'none'}; this one's is not known)`
-        : '';
+        : d === null
+          ? ' (which request started this work is known with -d)' // review15.4: without -d no request's work is followed
+          : '';
     log.error({ err: reason, ...(request ? { request } : {}) }, `${who}Unhandled promise rejection (the server keeps serving): ${thrownMessage(reason)}${started}`);
   };
   return { handle, folder: fold };

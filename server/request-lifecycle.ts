@@ -29,6 +29,7 @@ import type { Tracing } from './otel.js';
 import { FailureFolder } from './logger.js';
 import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
+import { KeepAliveLimits } from './connection-limit.js';
 
 const hrtime = process.hrtime;
 /** process.hrtime() in ms at performance.now()'s zero (both read libuv's uv_hrtime()): taken once. */
@@ -155,6 +156,8 @@ export interface LifecycleDeps {
   readonly rememberSecrets?: (headers: http.IncomingHttpHeaders) => void;
   /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
   readonly loopWatch: LoopBlockWatch<RequestState> | null;
+  /** Where this process's keep-alive limits start (connection-limit.ts; tests): Math.random() when absent. */
+  readonly keepAliveSeed?: number;
   /** Responses admitted now say Connection: close (the server is draining, or the worker is busy). */
   closing(): boolean;
   /** A response on `entry` closed: a parse error waiting for it may go out now (client-errors.ts). */
@@ -170,23 +173,27 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** Repeated app failures: one full error line per kind per interval, then a count. */
   readonly failures: FailureFolder;
+  /** maxKeepAlive, spread per connection (connection-limit.ts): a pool's connections do not close together. */
+  private readonly keepAlive: KeepAliveLimits;
 
   constructor(private readonly d: LifecycleDeps) {
     const { options, log } = d;
     this.failures = new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `${folded} more failure(s) like "${sample}" in the last ${seconds} s (folded: the first was logged in full)`));
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
+    this.keepAlive = new KeepAliveLimits(options.maxKeepAlive, d.keepAliveSeed ?? Math.random());
   }
 
   /** node:http's `request` (or `checkContinue`): admission, then the app (now, queued, or once its body is in). */
   onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
     const { options, deadlines } = this.d;
-    if (!req.socket.writable) {
+    const socket = req.socket;
+    if (!socket.writable) {
       // Sent after our `Connection: close` response, during the lingering close: nobody can
       // answer it on this connection; the client sees our FIN and retries on a new one.
       req.resume();
       return;
     }
-    const entry = entryOf(req.socket) ?? deadlines.add(req.socket);
+    const entry = entryOf(socket) ?? deadlines.add(socket);
     if (entry.closeAfter) {
       // Pipelined behind a request whose response says Connection: close (maxKeepAlive,
       // shutdown, a refusal): not run, since its answer could never be sent. The connection
@@ -216,13 +223,13 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       res,
       url: req.url!,
       start: logged ? performance.now() : 0,
-      sent: logged ? req.socket.bytesWritten : 0,
+      sent: logged ? socket.bytesWritten : 0,
       bytes: -1,
       remote: logged ? clientAddressOf(req) : undefined,
       slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, settle: false, done: false };
     res[kState] = state; // its end reaches finished() through onResponseDone, or its socket's close through socketClosed
-    const max = options.maxKeepAlive;
-    if (this.d.closing() || (max > 0 && entry.requests >= max)) {
+    // The connection's own limit (at most maxKeepAlive) is only looked up near it.
+    if (this.d.closing() || (entry.requests >= this.keepAlive.lowest && entry.requests >= this.keepAlive.limitOf(entry.id))) {
       closeAfterResponse(res);
       entry.closeAfter = true;
     }
@@ -445,7 +452,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (!state) return;
     // Under -d the dump is tspuma's 503, said so; left to the call's end it would read as a 503
     // the app answered itself. One site per server: a slow upstream times out every request alike.
-    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds) });
+    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds), noCulprit: true });
     void this.answer(state, err, 503, { takeOver: true });
     // The deadline frees the slot whatever becomes of the 503 (the app's late writes are dropped),
     // once this sweep is over: a queued request whose deadline passed in the same sweep is answered

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Body, RackHeaders } from './app-types.js';
 import { TspumaError, showValue } from './errors.js';
 import { keptParts, nativeBody, partsOf } from './fetch-response.js';
-import { presetContentLength, presetContentType } from './node-http.js';
+import { presetContentLength, presetContentType, presetHeaders, undoHead } from './node-http.js';
 
 export interface Normalized {
   status: number;
@@ -221,8 +221,32 @@ function removeHeader(out: HeaderList, name: string): void {
 }
 
 function head(res: ServerResponse, status: number, statusText: string | undefined, out: HeaderList): void {
-  if (statusText) res.writeHead(status, statusText, out);
-  else res.writeHead(status, out);
+  try {
+    if (statusText) res.writeHead(status, statusText, out);
+    else res.writeHead(status, out);
+  } catch (error) {
+    undoHead(res, false);
+    throw error;
+  }
+}
+
+const NO_HEADERS: HeaderList = [];
+
+/**
+ * head() for the general writer: its headers from node's record where they can be (node-http.ts's
+ * presetHeaders: each name and value checked once, not at every head), else passed to writeHead.
+ */
+function headOf(res: ServerResponse, status: number, statusText: string | undefined, out: HeaderList): void {
+  if (out.length === 0 || !presetHeaders(res, out)) {
+    head(res, status, statusText, out);
+    return;
+  }
+  try {
+    head(res, status, statusText, NO_HEADERS);
+  } catch (error) {
+    undoHead(res, true);
+    throw error;
+  }
 }
 
 /**
@@ -271,7 +295,7 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
     removeHeader(out, 'content-length');
     removeHeader(out, 'transfer-encoding');
     discard(body);
-    head(res, status, r.statusText, out);
+    headOf(res, status, r.statusText, out);
     res.end();
     return undefined;
   }
@@ -287,7 +311,7 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
       // Written by node from its own field where it can (node-http.ts), else as a header.
       if (framingHeader || !presetContentLength(res, length)) out.push('content-length', String(length));
     }
-    head(res, status, r.statusText, out);
+    headOf(res, status, r.statusText, out);
     if (whole === null || isHead) res.end();
     else res.end(whole);
     return undefined;
@@ -301,22 +325,22 @@ function write(res: ServerResponse, r: Normalized, extraHeaders?: RackHeaders): 
   if (lengthAt === -1 && length !== undefined) out.push('content-length', String(length));
   if (isHead) {
     discard(stream);
-    head(res, status, r.statusText, out);
+    headOf(res, status, r.statusText, out);
     res.end();
     return undefined;
   }
   if (stream instanceof Readable) {
-    head(res, status, r.statusText, out);
+    headOf(res, status, r.statusText, out);
     res.flushHeaders();
     return pipeline(stream, res);
   }
   if (isWebStream(stream)) {
-    head(res, status, r.statusText, out);
+    headOf(res, status, r.statusText, out);
     res.flushHeaders(); // an event stream's client sees the head before the first event
     return writeChunks(res, readerOf(stream));
   }
   if (typeof stream === 'object' && stream !== null && (Symbol.asyncIterator in stream || Symbol.iterator in stream)) {
-    head(res, status, r.statusText, out);
+    headOf(res, status, r.statusText, out);
     res.flushHeaders();
     const it = Symbol.asyncIterator in stream ? (stream as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]() : (stream as Iterable<string | Uint8Array>)[Symbol.iterator]();
     return writeChunks(res, it);

@@ -27,6 +27,7 @@ import { RequestLifecycle, type RequestState, closeAfterLastResponse, onEventStr
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
 import { DescriptorWatch } from './descriptor-watch.js';
 import { LoopBlockWatch, type LoopBlockStats } from './loop-block.js';
+import { watchConsoleRequests } from './console-redaction.js';
 
 export { MAX_URI_LENGTH, MAX_HEADER_SIZE, type InFlight };
 
@@ -110,6 +111,8 @@ export class Server {
     this.shedLeft = count;
   }
   private drained: Promise<void> | null = null;
+  /** Stops console-redaction.ts reading this server's requests (at the end of the stop). */
+  private readonly unwatchConsole: () => void;
   /** A request URL as logs, coded errors and in-flight lists show it: secret query values redacted. */
   private readonly shownUrl: (url: string | undefined) => string;
 
@@ -165,6 +168,15 @@ export class Server {
     // slot and connection released, without a listener per request (a response whose socket
     // closes first is released by the deadlines' socket 'close').
     setResponseDoneHandler(onResponseDone);
+    // What the app writes to console.error/warn (a framework's own error line) while its requests
+    // run has their secret header values redacted where it quotes them: read then, never per request.
+    this.unwatchConsole = watchConsoleRequests(() => this.requestsNow());
+  }
+
+  /** The request whose work runs now (debug mode's call context knows it), then those in the app. */
+  private *requestsNow(): IterableIterator<http.IncomingMessage | null> {
+    yield this.diagnostics?.currentRequest() ?? null;
+    yield* this.requests.requestsInApp();
   }
 
   /** Cluster: called when the last request in the app finished (Puma's out_of_band). */
@@ -261,6 +273,7 @@ export class Server {
         this.deadlines.stop();
         this.descriptors.stop();
         this.loopWatch?.stop();
+        this.unwatchConsole();
         this.requests.failures.close(); // folded error lines' counts, before the stop's last lines
         if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();

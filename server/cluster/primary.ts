@@ -137,7 +137,7 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
   /** Forks worker `index` at `phase` as its index's current worker (the one it replaces, still running, joins `old`). */
   fork(index: number, phase: number): WorkerHandle {
     void runHooks('beforeWorkerFork', this.options.beforeWorkerFork, this, [index]);
-    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase), [WORKER_BOOT_FAILURES_ENV]: String(this.respawn.failedBoots()) };
+    const env = { [WORKER_INDEX_ENV]: String(index), [WORKER_PHASE_ENV]: String(phase), [WORKER_BOOT_FAILURES_ENV]: String(this.respawn.reportedBootFailures()) };
     let worker: ForkedWorker;
     let thrown: unknown = null;
     try {
@@ -233,6 +233,7 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
         return;
       case 'boot-failed':
         handle.bootError = { code: message.code, message: message.message };
+        handle.bootFailureReported = true;
         this.log.error({ worker: handle.index, workerPid: handle.pid, code: message.code }, `Worker ${handle.index} (PID: ${handle.pid}) failed to boot: ${message.message}`);
         return;
       default: {

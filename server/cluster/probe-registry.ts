@@ -127,8 +127,8 @@ export class ProbeRegistry {
     private readonly redactor: Redactor = new Redactor(),
   ) {}
 
-  /** Validates a request into a spec (coded errors naming the value), without setting it. */
-  specFor(req: ProbeRequest): ProbeSpec {
+  /** Validates a request into a spec (coded errors naming the value), without setting it; it expires `for` seconds after `now`. */
+  specFor(req: ProbeRequest, now: number = this.clock.now()): ProbeSpec {
     if (!(PROBE_KINDS as readonly string[]).includes(req.kind)) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'kind', value: String(req.kind), reason: `expected one of ${PROBE_KINDS.join(', ')}`, source });
     const { file: given, line, column } = parseLocation(String(req.location ?? ''), source);
     const file = isAbsolute(given) ? given : resolve(req.cwd ?? process.cwd(), given);
@@ -158,7 +158,7 @@ export class ProbeRegistry {
     if (typeof seconds !== 'number' || !(seconds > 0) || seconds > PROBE_BOUNDS.maxSeconds) throw new TspumaError('TSPUMA_ERR_PROBE_INVALID', { what: 'for', value: String(seconds), reason: 'expected seconds above 0 and at most 86400', source });
     const attached = Array.isArray(req.attached) ? req.attached.filter((n) => Number.isInteger(n)) : [];
     const requestId = typeof req.requestId === 'string' && req.requestId !== '' ? req.requestId : null;
-    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), context: lineContext(fileLines(text), line), template, when, hits, rate, expiresAt: this.clock.now() + seconds * 1000, requestId, attached };
+    return { id: 0, kind: req.kind, file, line, column, lineText: all[line - 1]!.replace(/\r$/, ''), context: lineContext(fileLines(text), line), template, when, hits, rate, expiresAt: now + seconds * 1000, requestId, attached };
   }
 
   /**
@@ -167,7 +167,10 @@ export class ProbeRegistry {
    */
   async set(req: ProbeRequest, by: string): Promise<ProbeView> {
     if (this.active.size >= this.limits.max) throw new TspumaError('TSPUMA_ERR_PROBE_LIMIT', { count: this.active.size });
-    const spec = { ...this.specFor(req), id: this.nextId++ };
+    // One reading for its start and its end: a primary starved between two (at load) made the
+    // expiry line say 'expired after 1.9 s' for `--for 2s` (cluster3.5).
+    const setAt = this.clock.now();
+    const spec = { ...this.specFor(req, setAt), id: this.nextId++ };
     const location = locationText(spec.file, spec.line, spec.column);
     // Its texts as its lines, list and answers show them (S10, S14); the workers get them as written.
     const show = (text: string | null) => (text === null ? null : shownProbeText(text, this.redactor));
@@ -175,12 +178,12 @@ export class ProbeRegistry {
     const { expiresAt, requestId: _requestId, attached: _attached, context: _context, ...rest } = spec;
     const shown = { ...rest, lineText: show(spec.lineText), template: show(spec.template), when: show(spec.when) };
     const view: ProbeView = {
-      ...shown, location, setAt: new Date(this.clock.now()).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,
+      ...shown, location, setAt: new Date(setAt).toISOString(), expiresAt: new Date(expiresAt).toISOString(), setBy: by, active: true, ended: null, suspended: null,
       hitsSeen: 0, pausedSeen: 0, workers: {}, snapshots: [], pausedIn: [],
     };
     const entry: Entry = { spec, view, expiry: null, answered: new Set(), recent: new Map() };
     this.active.set(spec.id, entry);
-    entry.expiry = unref(this.clock.setTimeout(() => this.end(spec.id, `expired after ${describeSeconds((spec.expiresAt - Date.parse(view.setAt)) / 1000)}`, 'info'), spec.expiresAt - this.clock.now()));
+    entry.expiry = unref(this.clock.setTimeout(() => this.end(spec.id, `expired after ${describeSeconds((spec.expiresAt - setAt) / 1000)}`, 'info'), spec.expiresAt - this.clock.now()));
     this.log.info(
       { probe: spec.id, kind: spec.kind, location, when: shown.when, hits: spec.hits, expiresAt: view.expiresAt, by },
       `Probe ${spec.id} set by ${by}: ${describe({ ...spec, ...shown }, location)}, until ${view.expiresAt}`,

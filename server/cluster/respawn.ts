@@ -50,19 +50,24 @@ export function bootFailureOf(h: WorkerHandle): string {
 }
 
 export class Respawn {
-  /** Boots failed in a row per worker index, and the backoff's pending fork. */
-  private readonly failures = new Map<number, { count: number; timer: TimerHandle | null }>();
+  /** Boots failed in a row per worker index, how many of them their workers reported, and the backoff's pending fork. */
+  private readonly failures = new Map<number, { count: number; reported: number; timer: TimerHandle | null }>();
 
   constructor(
     private readonly host: RespawnHost,
     private readonly clock: Clock,
   ) {}
 
-  /** Boots failed in a row, over every index (each worker is forked with it in TSPUMA_WORKER_BOOT_FAILURES). */
-  failedBoots(): number {
-    let failed = 0;
-    for (const f of this.failures.values()) failed += f.count;
-    return failed;
+  /**
+   * Boots failed in a row that their workers reported, over every index (each worker is forked with
+   * it in TSPUMA_WORKER_BOOT_FAILURES: with -d only a worker forked at 0 dumps its boot failure). A
+   * worker killed at workerBootTimeout reported nothing: counted, the next one's import error went
+   * undumped, and a -d crash loop's give-up named a dump that was never written (tests22.3).
+   */
+  reportedBootFailures(): number {
+    let reported = 0;
+    for (const f of this.failures.values()) reported += f.reported;
+    return reported;
   }
 
   /** Worker `index` booted: its count of failed boots starts again. */
@@ -93,8 +98,9 @@ export class Respawn {
    * while no worker has ever booted, give up after BOOT_ATTEMPTS failures in a row.
    */
   bootFailed(handle: WorkerHandle): void {
-    const f = this.failures.get(handle.index) ?? { count: 0, timer: null };
+    const f = this.failures.get(handle.index) ?? { count: 0, reported: 0, timer: null };
     f.count++;
+    if (handle.bootFailureReported) f.reported++;
     this.failures.set(handle.index, f);
     if (!this.host.servingOnce && f.count >= BOOT_ATTEMPTS) return this.giveUp(handle, f.count);
     const delay = Math.min(BACKOFF_MIN_MS * 2 ** (f.count - 1), BACKOFF_MAX_MS);

@@ -28,8 +28,10 @@ export class WorkerHandle {
    * is in the snapshot, so its check-ins stop while its inspector reports progress.
    */
   snapshot: { since: number; progressAt: number } | null = null;
-  /** What it reported when its boot failed (`boot-failed`), for the primary's messages. */
+  /** Why its boot failed, for the primary's messages: what it reported (`boot-failed`), or what the primary saw (a kill at workerBootTimeout, a failed fork). */
   bootError: { code: string | null; message: string } | null = null;
+  /** It reported its own boot failure (`boot-failed`): with -d it dumped its error, if it was the first to. */
+  bootFailureReported = false;
   /** term() or kill() was called: its exit is expected. */
   stopping = false;
   exited = false;

@@ -92,6 +92,8 @@ export async function docNginx(instances: string[]): Promise<{ port: number; dir
     '127.0.0.1:9292': instances[0]!,
     '127.0.0.1:9293': instances[1]!,
     'listen 80': `listen 127.0.0.1:${front.port}`,
+    // The site's own log, and the harness's upstreams log beside it (a server's access_log replaces the http block's).
+    'access_log /var/log/nginx/shop.access.log': `access_log ${dir}/access.log upstreams;\n  access_log ${dir}/shop.access.log`,
   });
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
   writeFileSync(
@@ -106,10 +108,10 @@ export async function docNginx(instances: string[]): Promise<{ port: number; dir
   return { port: front.port, dir };
 }
 
-/** GET / through 127.0.0.1:PORT with this Host (and more headers). */
-export function hostRequest(port: number, host: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+/** GET PATH (/ by default) through 127.0.0.1:PORT with this Host (and more headers). */
+export function hostRequest(port: number, host: string, headers: Record<string, string> = {}, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000, headers: { host, ...headers } }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 5000, headers: { host, ...headers } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { boot, discoveryUrl, killAll, ROOT, run, type Booted } from '../helpers/cli.js';
@@ -54,7 +54,7 @@ describe('a CommonJS .ts app', () => {
     const source = readFileSync(file, 'utf8');
     const wanted = source.split('\n').findIndex((l) => l.includes('x = (x * 31 + i) % 1000003'));
     const { port } = new URL(await discoveryUrl(s));
-    const client = await CDP({ host: '127.0.0.1', port: Number(port) });
+    const client = await attachThroughDiscovery(`http://127.0.0.1:${port}`);
     try {
       const scripts: ScriptParsed[] = [];
       client.on('Debugger.scriptParsed', (p: ScriptParsed) => void scripts.push(p));

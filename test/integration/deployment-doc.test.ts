@@ -60,9 +60,9 @@ function haproxyCheck(cfg: string, front: { fd: number }): void {
 describe('nginx', () => {
   // One pair of instances and one nginx for the block's two promises (a pair and an nginx each cost
   // two boots and a proxy more): the app answers what tspuma told it of the client, and its pid.
-  it("the block passes nginx -t and serves both instances of the site it names; it gives the app the client's address and the host and port the client asked for, never a client's own X-Forwarded-Host or -Proto, and answers no other Host", async () => {
+  it("the block passes nginx -t and serves both instances of the site it names; it gives the app the client's address and the host and port the client asked for, never a client's own X-Forwarded-Host or -Proto, answers no other Host, and keeps a query's token out of its access log", async () => {
     const instances = await Promise.all([0, 1].map(() => boot([FORWARDED_APP, '-b', 'tcp://127.0.0.1:0', '--trust-proxy', '127.0.0.1'])));
-    const { port } = await docNginx(instances.map((i) => hostPort(i.url)));
+    const { port, dir } = await docNginx(instances.map((i) => hostPort(i.url)));
     const served = new Set<number>();
     await waitFor(async () => {
       const r = await hostRequest(port, `shop.example:${port}`);
@@ -79,6 +79,14 @@ describe('nginx', () => {
     }
     // Another Host: the default server closes the connection without an answer (444).
     await expect(hostRequest(port, 'evil.example')).rejects.toThrow(/socket hang up|ECONNRESET/);
+    // The site's access log (the block's noquery format) has the path of a request, not its query's token.
+    const token = 'AccessTok3nInTheQuery77';
+    expect((await hostRequest(port, `shop.example:${port}`, { referer: `https://shop.example/login?access_token=${token}` }, `/orders?access_token=${token}&page=2`)).status).toBe(200);
+    const log = await waitFor(() => {
+      const text = readFileSync(join(dir, 'shop.access.log'), 'utf8');
+      return text.includes('GET /orders') ? text : undefined;
+    }, 'the request in the site access log', 5_000);
+    expect(log).not.toContain(token);
   });
 });
 

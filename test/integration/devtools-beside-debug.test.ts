@@ -7,7 +7,7 @@
 // thread is named as the client's in the blocked-loop warning. Single mode (the bridge
 // to the main thread) and `-w 1` (the proxy to the worker's own inspector), one -d server each for
 // both cases, each failure at a site of its own (a site is captured once a minute).
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ function appLocals(d: Dump): Record<string, unknown> {
 /** Attaches as the DevTools front end does when it opens; counts the pauses it is told of. */
 async function devtoolsLike(base: string, target: string): Promise<{ close: () => Promise<void>; paused: () => number }> {
   const url = new URL(base);
-  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  const client = await attachThroughDiscovery(url, target);
   let paused = 0;
   client.Debugger.paused(() => paused++);
   await client.Runtime.enable();
@@ -53,7 +53,7 @@ const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'n
 /** Evaluates a typo in `target`, with the Debugger enabled or not; its answer and the pauses the client was told of. */
 async function typoIn(base: string, target: string, debuggerOn: boolean): Promise<{ answer: unknown; paused: string[] }> {
   const url = new URL(base);
-  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  const client = await attachThroughDiscovery(url, target);
   const paused: string[] = [];
   try {
     if (debuggerOn) {
@@ -104,7 +104,7 @@ for (const [mode, args, target, targets] of [
       await waitFor(() => Date.now() - lastLine() > 10_500, 'the fold interval of an earlier blocked-loop line to pass', 20_000);
       const since = Date.now();
       const url = new URL(base);
-      const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+      const client = await attachThroughDiscovery(url, target);
       try {
         // Asleep 1.6 s (no CPU spent): over loopBlockedWarning (1 s), measured to within a 250 ms tick.
         await client.Runtime.evaluate({ expression: 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1600)' });
@@ -136,7 +136,7 @@ for (const [mode, args, target, targets] of [
 
       // 3. A client that enables the Debugger and never resumes: capture's pause is not its to hold.
       const url = new URL(base);
-      const holder = await CDP({ host: url.hostname, port: Number(url.port), target });
+      const holder = await attachThroughDiscovery(url, target);
       try {
         const reasons: string[] = [];
         holder.Debugger.paused((p) => reasons.push(p.reason));

@@ -4,7 +4,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
@@ -36,7 +36,7 @@ async function heldWorker(config: string) {
   // primary's discovery logged.
   let step = `attach to tspuma-worker-0 through discovery at ${base}`;
   try {
-    const client = await CDP({ host: url.hostname, port: Number(url.port), target: 'tspuma-worker-0' });
+    const client = await attachThroughDiscovery(url, 'tspuma-worker-0');
     step = 'Debugger.enable';
     await client.Debugger.enable({});
     step = 'Debugger.pause';

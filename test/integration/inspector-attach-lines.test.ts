@@ -4,6 +4,7 @@
 // stop, which must not hold the stop either), while the app's own stderr lines arrive intact, in
 // order, including a partial line and a line that starts like one of Node's.
 import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
@@ -15,7 +16,7 @@ const NODE_LINE = /^(Debugger attached\.|Waiting for the debugger to disconnect\
 
 async function attach(base: string, target: string): Promise<CDP.Client> {
   const url = new URL(base);
-  const client = await CDP({ host: url.hostname, port: Number(url.port), target });
+  const client = await attachThroughDiscovery(url, target);
   const { result } = await client.Runtime.evaluate({ expression: '6 * 7' });
   expect(result.value, `evaluate on ${target}`).toBe(42);
   return client;

@@ -1,7 +1,8 @@
 // Which of tspuma's modules a cluster primary (and its worker) loads: with debug off and no --inspect, none of the
 // diagnostics layer (capture, dumps, sinks) and none of the inspector's (DevTools targets, live
 // stacks, autopsies), as the `debug` option's description promises. Each module the primary
-// process loads is recorded by module hooks (test/fixtures/module-log) registered with --import.
+// process loads is recorded by test/fixtures/module-log (--import): with module hooks where a
+// case reads the app's file or node_modules, without them (`lite`) where it reads tspuma's chunks.
 // The build groups the modules into chunk files (scripts/build.mjs; dist/chunks.json names each
 // module's chunk): the hooks list each chunk file as it is read and each of its modules as it
 // runs, so each promise is kept twice: by the modules that ran, and by the chunk files read.
@@ -36,6 +37,14 @@ afterAll(async () => {
 
 const DIST = pathToFileURL(`${ROOT}dist/`).href;
 const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: dir };
+/**
+ * The log without module hooks (register.mjs, MODULE_LOG_HOOKS=0), for the processes whose cases
+ * read only the chunks' modules, chunk files and thread entries: no hooks thread in the process and
+ * in each of its workers (about 0.15 s of CPU each). Beside the hooks' list of the same boot it lacks
+ * only the bin, the chunk runner and its code-cache module (test/README.md, session 21). The cases
+ * that read the app's file, node_modules or node's own modules keep the hooks (`probe`).
+ */
+const lite = { ...probe, MODULE_LOG_HOOKS: '0' };
 
 /** Everything of dist/ the process `pid` listed so far (paths under dist/): modules and chunk files. */
 function listedBy(pid: number): string[] {
@@ -102,7 +111,7 @@ const PRIMARY_ON_DEMAND = ['server/cluster/preload-check.js', 'server/cluster/wo
 let singleTs: Promise<Booted> | undefined;
 const sharedSingleTs = () => (singleTs ??= boot(['-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe));
 let singleMjs: Promise<Booted> | undefined;
-const sharedSingleMjs = () => (singleMjs ??= boot(['-b', 'tcp://127.0.0.1:0?proxy_protocol=v1', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], probe));
+const sharedSingleMjs = () => (singleMjs ??= boot(['-b', 'tcp://127.0.0.1:0?proxy_protocol=v1', '--health-url', 'tcp://127.0.0.1:0', 'test/fixtures/apps/fetch-abort-app.mjs'], lite));
 
 /**
  * What a single-mode `.mjs` Rack app's process loaded from its boot to its exit after one request
@@ -120,7 +129,7 @@ const loadedUpToTheExit = () =>
   })());
 
 async function primaryOf(args: string[]): Promise<{ s: Booted; modules: string[] }> {
-  const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], probe);
+  const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', ...args, 'examples/hello.ts'], lite);
   // The primary loads the control app and writes the state file after the first boot line.
   const modules = await waitFor(() => {
     const m = loadedBy(s.proc.pid!);
@@ -184,7 +193,7 @@ describe('the modules a cluster primary loads', () => {
   }, 60_000 * SLOWNESS);
 
   it('without --control-url: no control app and no probe registry (a probe is set through the control app alone)', async () => {
-    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], probe);
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], lite);
     await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');
     expect(await (await fetch(s.url)).text()).toBe('Hello World\n');
     const modules = loadedBy(s.proc.pid!);
@@ -247,7 +256,7 @@ describe('what a -d single-mode boot reads', () => {
   // `tspuma inspect` and the primary's DevTools (with the control app they need) were read by
   // every -d boot with them, about 40 ms of its main thread's CPU (bench/README, session 18 dboot2).
   it('with -d and no --control-url: discovery is served, and neither the probe engine\'s chunk nor the control app\'s is read; their modules do not run', async () => {
-    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], lite);
     const list = s.lines().map((l) => /^\* Inspector discovery: (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
     expect(list, s.stdout()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/json\/list$/);
     expect(((await (await fetch(list!)).json()) as { id: string }[]).map((t) => t.id)).toEqual(['tspuma-single']);
@@ -260,7 +269,7 @@ describe('what a -d single-mode boot reads', () => {
 
   // Probes run in the workers (probe-host.ts); the primary's DevTools need remote.ts, not the probe engine.
   it('a -d cluster primary without --control-url: discovery lists its worker, and neither the probe engine\'s chunk nor the control app\'s is read', async () => {
-    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-w', '1', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], probe);
+    const s = await boot(['-d', '--inspect=127.0.0.1:0', '-w', '1', '-b', 'tcp://127.0.0.1:0', 'examples/hello.ts'], lite);
     await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');
     const list = s.lines().map((l) => /^\* Inspector discovery: (\S+)/.exec(String(l.msg))?.[1]).find(Boolean);
     const ids = await waitFor(async () => {
@@ -280,7 +289,7 @@ describe('the modules a sub-command loads', () => {
   // (inspect reads the config file for its address: options and config-file are its own.)
   it('`tspuma ctl|probe --help` load the bin and their own modules: none of the server\'s (options, logger, systemd, debug mode)', async () => {
     for (const sub of ['ctl', 'probe']) {
-      const p = run([sub, '--help'], probe);
+      const p = run([sub, '--help'], lite);
       expect(await p.exited, p.stderr()).toBe(0);
       expect(p.stdout()).toMatch(new RegExp(`^usage:\\s+tspuma ${sub} `));
       const modules = loadedBy(p.proc.pid!);
@@ -297,7 +306,7 @@ describe('the modules a sub-command loads', () => {
     const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([entry])));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const p = run(['inspect', 'list', '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}`], probe);
+      const p = run(['inspect', 'list', '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}`], lite);
       expect(await p.exited, p.stderr()).toBe(0);
       expect(p.stdout()).toContain('tspuma-single');
       const modules = loadedBy(p.proc.pid!);

@@ -3,7 +3,7 @@
 // (the bridge to the main thread). A client's breakpoint on the very line a logpoint is on holds:
 // the probe logs its hit and leaves the pause to the client, which can still evaluate on the
 // paused frame and resumes it itself; a client's step onto a probed line holds the same way.
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ for (const [mode, args, target] of [
 
       const base = new URL(await discoveryUrl(s));
       await waitFor(async () => ((await (await fetch(`${base.origin}/json/list`)).json()) as { id: string }[]).some((t) => t.id === target), `${target} listed`);
-      const client = await CDP({ host: base.hostname, port: Number(base.port), target });
+      const client = await attachThroughDiscovery(base, target);
       try {
         const pauses: Paused[] = [];
         client.Debugger.paused((p) => pauses.push(p as Paused));

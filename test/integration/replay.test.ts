@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
@@ -83,8 +83,7 @@ describe('tspuma replay DUMP.json', () => {
   it('stops a chrome-remote-interface client at the culprit line with the replayed request\'s values', async () => {
     expect(dump.frames[dump.culprit]).toMatchObject({ function: 'discountFor', file: 'examples/express.ts', line: THROW_LINE });
     expect(dump.request?.body).toEqual({ type: 'json', text: JSON.stringify({ items: [{ sku: 'B-2', price: 40, quantity: 2 }], coupon: 'NOPE-7731' }) });
-    const port = Number(new URL(discovery).port);
-    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    const clients = await Promise.all([0, 1].map((i) => attachThroughDiscovery(discovery, `tspuma-worker-${i}`)));
     try {
       const maps = new Map<string, string | undefined>();
       let paused: { client: (typeof clients)[number]; params: Paused } | null = null;
@@ -137,8 +136,7 @@ describe('tspuma replay DUMP.json', () => {
     expect((await fetch(`${s.url}/accounts/-4`, { headers: { connection: 'close' } })).status).toBe(500);
     const repoDump = await waitFor(() => dumpsIn(join(dir, 'dumps')).find((d) => d.kind !== 'snapshot' && d.error.message === 'no account -4'), 'the dump of GET /accounts/-4');
     expect(repoDump.frames[repoDump.culprit]).toMatchObject({ function: 'AccountRepository.findById', file: 'examples/users-repo.ts', line: REPO_THROW_LINE });
-    const port = Number(new URL(discovery).port);
-    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    const clients = await Promise.all([0, 1].map((i) => attachThroughDiscovery(discovery, `tspuma-worker-${i}`)));
     try {
       let paused: { client: (typeof clients)[number]; params: Paused } | null = null;
       for (const c of clients) {
@@ -174,8 +172,7 @@ describe('tspuma replay DUMP.json', () => {
   }, 60_000 * SLOWNESS);
 
   it('a logpoint hit in a worker a DevTools client is attached to (debugger enabled) does not stop it', async () => {
-    const port = Number(new URL(discovery).port);
-    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    const clients = await Promise.all([0, 1].map((i) => attachThroughDiscovery(discovery, `tspuma-worker-${i}`)));
     try {
       for (const c of clients) await c.Debugger.enable({});
       const control = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
@@ -209,8 +206,7 @@ describe('tspuma replay DUMP.json', () => {
   });
 
   it('a replay stop the debugger never resumes ends by itself before workerTimeout, and the worker is not killed', async () => {
-    const port = Number(new URL(discovery).port);
-    const clients = await Promise.all([0, 1].map((i) => CDP({ host: '127.0.0.1', port, target: `tspuma-worker-${i}` })));
+    const clients = await Promise.all([0, 1].map((i) => attachThroughDiscovery(discovery, `tspuma-worker-${i}`)));
     try {
       for (const c of clients) await c.Debugger.enable({});
       await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted');

@@ -9,7 +9,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
@@ -50,7 +50,7 @@ describe('tspuma replay on a single-mode server', () => {
   it('stops the client attached to tspuma-single at the culprit line with the replayed request', async () => {
     const { s, state, file } = await serverAndDump();
     const discovery = await discoveryUrl(s);
-    const client = await CDP({ host: '127.0.0.1', port: Number(new URL(discovery).port), target: 'tspuma-single' });
+    const client = await attachThroughDiscovery(discovery, 'tspuma-single');
     try {
       let paused: { callFrames: { callFrameId: string; functionName: string }[] } | null = null;
       client.on('Debugger.paused', (params: NonNullable<typeof paused>) => {
@@ -75,7 +75,7 @@ describe('tspuma replay on a single-mode server', () => {
   it('with -d, says the server stopped there (exit 0) when the client holds each pause a moment (the stop, then debug mode\'s at the throw) and resumes', async () => {
     const { s, state, file } = await serverAndDump(['-d'], true);
     const discovery = await discoveryUrl(s);
-    const client = await CDP({ host: '127.0.0.1', port: Number(new URL(discovery).port), target: 'tspuma-single' });
+    const client = await attachThroughDiscovery(discovery, 'tspuma-single');
     try {
       let stopped = 0;
       client.on('Debugger.paused', (params: { callFrames: { functionName: string }[] }) => {

@@ -3,7 +3,7 @@
 // stops gracefully instead of waiting for the client to resume or leave.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import CDP from 'chrome-remote-interface';
+import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
 import { ownedByTest } from '../helpers/processes.js';
@@ -22,7 +22,7 @@ describe('a stop signal while DevTools holds the main thread paused', { concurre
       const mine = ownedByTest(ctx, 'stop-paused');
       const s = mine.adopt(await boot([...args, '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]));
       const port = Number(new URL(await discoveryUrl(s)).port);
-      const client = await CDP({ port, target });
+      const client = await attachThroughDiscovery(`http://127.0.0.1:${port}`, target);
       let closed: { code: number; reason: string } | null = null;
       // chrome-remote-interface keeps its WebSocket as _ws; its close event carries the reason.
       (client as unknown as { _ws: { on(e: 'close', f: (code: number, reason: Buffer) => void): void } })._ws.on('close', (code, reason) => (closed = { code, reason: reason.toString() }));
@@ -56,7 +56,7 @@ describe("a DevTools client's pause of a -d process (N9)", { concurrent: true },
     writeFileSync(config, `export default { loopBlockedWarning: ${warnS} };\n`);
     const s = mine.adopt(await boot(['-C', config, '-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]));
     const port = Number(new URL(await discoveryUrl(s)).port);
-    const client = await CDP({ port, target: 'tspuma-single' });
+    const client = await attachThroughDiscovery(`http://127.0.0.1:${port}`, 'tspuma-single');
     try {
       let paused = false;
       client.on('Debugger.paused', () => (paused = true));

@@ -185,6 +185,35 @@ describe('Capturer', () => {
     }
   });
 
+  it('re-posts its pause-on-exceptions state on a timer only once the process can be attached from outside; before that, none in a second of its timers', async () => {
+    const inspector = await import('node:inspector');
+    const { Capturer, REASSERT_MS } = await import('../../diagnostics/capture.js');
+    const { attachable, kAttachable } = await import('../../server/shared-names.js');
+    const g = globalThis as Record<symbol, unknown>;
+    const before = g[kAttachable];
+    delete g[kAttachable];
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const post = vi.spyOn(inspector.Session.prototype, 'post');
+    const states = (): number => post.mock.calls.filter((call) => (call[0] as string) === 'Debugger.setPauseOnExceptions').length;
+    const c = new Capturer({ frames: 4, perSiteMs: 60_000, globalPerSecond: 20 }, new Redactor(), () => undefined);
+    c.start();
+    try {
+      expect(c.pausingNow).toBe(true);
+      const atStart = states();
+      vi.advanceTimersByTime(4 * REASSERT_MS);
+      expect(states()).toBe(atStart);
+      attachable(); // an inspector opened (inspector/open.ts, inspector/setup.ts)
+      vi.advanceTimersByTime(4 * REASSERT_MS);
+      expect(states()).toBe(atStart + 4);
+    } finally {
+      c.stop();
+      post.mockRestore();
+      vi.useRealTimers();
+      if (before === undefined) delete g[kAttachable];
+      else g[kAttachable] = before;
+    }
+  });
+
   it('switches pausing off for a backoff when throws exceed the global rate', async () => {
     const { Capturer } = await import('../../diagnostics/capture.js');
     // A clock that stands still: the 200 throws fall in one rate window however slow the machine

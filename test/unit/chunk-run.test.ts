@@ -207,4 +207,23 @@ describe('the build\'s chunks', () => {
     const left = ['server', 'server/cluster', 'server/cli', 'diagnostics', 'inspector'].flatMap((d) => readdirSync(`${ROOT}dist/${d}`).filter((f) => f.endsWith('.cache')).map((f) => `${d}/${f}`));
     expect(left).toEqual([]);
   });
+
+  it('keep the build\'s source map when a chunk is first imported after tsx\'s hooks are registered (an app whose .ts tsx loads, served from a checkout: dist/ outside node_modules)', () => {
+    // tsx rewrites every import( of a .js file outside node_modules and registers its own map of
+    // that file for the file's URL; a chunk's code runs under its shell's URL, so such a map sent
+    // each of the code's frames to a line of the shell (lead.1: `Capturer.scope diagnostics.chunk.js:41:43`).
+    const rel = 'server/health.chunk.js';
+    const url = pathToFileURL(`${ROOT}dist/${rel}`).href;
+    const script = [
+      `const { register } = await import('tsx/esm/api');`,
+      `register();`,
+      `await import(${JSON.stringify(url)});`,
+      `const { findSourceMap } = await import('node:module');`,
+      `console.log(JSON.stringify(findSourceMap(${JSON.stringify(url)})?.payload.sources ?? null));`,
+    ].join('\n');
+    const registered = JSON.parse(execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 })) as string[] | null;
+    const built = (JSON.parse(readFileSync(`${ROOT}dist/${rel}.map`, 'utf8')) as { sources: string[] }).sources;
+    expect(registered?.length).toBe(built.length);
+    expect(registered?.every((s, i) => s.endsWith(built[i]!.replace(/^(\.\.\/)+/, '')))).toBe(true);
+  });
 });

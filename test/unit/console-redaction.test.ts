@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { Redactor } from '../../diagnostics/redact.js';
-import { installConsoleRedaction, redactConsoleText } from '../../server/console-redaction.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { forgetSecrets, Redactor } from '../../diagnostics/redact.js';
+import { installConsoleRedaction, redactConsoleText, watchConsoleRequests } from '../../server/console-redaction.js';
 
 /** A console whose error and warn record what reaches them. */
 function fakeConsole() {
@@ -70,5 +70,70 @@ describe('console redaction', () => {
     expect(out.length).toBe(text.length - 'abcdefghijkl'.length + '[redacted]'.length);
     expect(out).toContain('token=[redacted]\n');
     expect(out.endsWith(line)).toBe(true);
+  });
+});
+
+describe("console redaction: the secret header values of the requests a server says are running", () => {
+  afterEach(forgetSecrets);
+  const KEY = 'ApiKeySecretP0o9i8u7y6t5';
+  const request = { headers: { 'x-api-key': KEY, authorization: 'Bearer tokQwErTy123456789', accept: 'text/html' } };
+
+  it("replaces a watched request's X-Api-Key value and bearer token quoted with no secret name, and reads the requests only when a line is written", () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    let reads = 0;
+    const unwatch = watchConsoleRequests(() => (reads++, [null, request]), target);
+    expect(reads).toBe(0);
+    target.error(new Error(`amount too large 9 key=${KEY} token tokQwErTy123456789`));
+    expect(reads).toBe(1);
+    expect(written[0]!.args).toHaveLength(1);
+    expect(String(written[0]!.args[0])).toMatch(/^Error: amount too large 9 key=\[redacted\] token \[redacted\]\n/);
+    target.warn('client %s over its limit', KEY);
+    expect(written[1]!.args).toEqual(['client [redacted] over its limit']);
+    expect(reads).toBe(2);
+    unwatch();
+    target.warn('no request read now');
+    expect(reads).toBe(2);
+  });
+
+  it("remembers nothing of a request whose secrets the line does not quote; a Basic credential's password quoted alone goes", () => {
+    const { target, written } = fakeConsole();
+    const rules = new Redactor(null, { cards: true });
+    installConsoleRedaction(target, rules);
+    const basic = { headers: { authorization: `Basic ${Buffer.from('ann:Hunter2Hunter2').toString('base64')}` } };
+    watchConsoleRequests(() => [request, basic], target);
+    target.warn('cache miss for page 4');
+    expect(rules.query(`key ${KEY}`)).toBe(`key ${KEY}`);
+    target.warn('login for ann with Hunter2Hunter2 refused');
+    expect(written[1]!.args).toEqual(['login for ann with [redacted] refused']);
+  });
+
+  it("replaces the value of a secret query parameter of the request's URL quoted bare", () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    watchConsoleRequests(() => [{ headers: {}, url: '/reset?page=2&access_token=QueryTok3n99xyz' }], target);
+    target.error('reset failed for QueryTok3n99xyz (page 2)');
+    expect(written[0]!.args).toEqual(['reset failed for [redacted] (page 2)']);
+  });
+
+  it('leaves a value the request did not send secret (its Accept) and a line quoting none of them as the app passed it', () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    watchConsoleRequests(() => [request], target);
+    const err = new Error('no such page for text/html');
+    target.error('lookup failed:', err);
+    expect(written).toEqual([{ method: 'error', args: ['lookup failed:', err] }]);
+  });
+
+  it('without a watch, the same line keeps the key (what the watch is for), and a console with no redaction installed takes none', () => {
+    const { target, written } = fakeConsole();
+    installConsoleRedaction(target, new Redactor(null, { cards: true }));
+    target.warn('client %s over its limit', KEY);
+    expect(written[0]!.args).toEqual(['client %s over its limit', KEY]);
+    const bare = fakeConsole();
+    let reads = 0;
+    watchConsoleRequests(() => (reads++, [request]), bare.target)();
+    bare.target.warn('x');
+    expect(reads).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { PrimaryMessage } from '../../server/cluster/messages.js';
-import { WORKER_BINDS_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
+import { WORKER_BINDS_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { Primary } from '../../server/cluster/primary.js';
 import type { DevTools } from '../../server/cluster/primary-deps.js';
 import { BOOT_ATTEMPTS } from '../../server/cluster/respawn.js';
@@ -83,9 +83,12 @@ async function setup(values: Record<string, unknown> = {}, devtools: DevTools | 
   const clock = new FakeClock();
   const forks: FakeWorker[] = [];
   const lines: LogLine[] = [];
+  /** The environment each fork was given, by fork. */
+  const envs = new Map<FakeWorker, Record<string, string>>();
   const fork = (env: Record<string, string>) => {
     const w = new FakeWorker(Number(env[WORKER_INDEX_ENV]), Number(env[WORKER_PHASE_ENV]));
     forks.push(w);
+    envs.set(w, env);
     return w;
   };
   const primary = new Primary(options, fakeLog(lines), { fork, clock, bindListeners: async () => [], devtools });
@@ -106,7 +109,7 @@ async function setup(values: Record<string, unknown> = {}, devtools: DevTools | 
     [...primary.current.entries()]
       .sort(([a], [b]) => a - b)
       .map(([index, h]) => `${index}:${h.phase}:#${forks.findIndex((w) => w.process.pid === h.pid)}`);
-  return { primary, clock, forks, lines, last, alive, current };
+  return { primary, clock, forks, envs, lines, last, alive, current };
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -274,6 +277,23 @@ describe('Primary: boot', () => {
     await clock.advance(1000);
     expect(last(1)).not.toBe(forks[1]);
     expect(forks).toHaveLength(3);
+  });
+
+  it('counts for the next fork only the boot failures their workers reported: one killed at workerBootTimeout leaves the next worker the first to report (and, with -d, dump) its error (tests22.3)', async () => {
+    const { clock, forks, envs } = await setup({ workers: 1 });
+    const failures = (w: FakeWorker) => envs.get(w)![WORKER_BOOT_FAILURES_ENV];
+    expect(failures(forks[0]!)).toBe('0');
+    // At a load of 40-60 a -d worker's boot outlasts workerBootTimeout: killed, it reported nothing.
+    await clock.advance(11_000);
+    expect(forks[0]!.signals).toEqual(['SIGKILL']);
+    await clock.advance(2_000);
+    expect(forks).toHaveLength(2);
+    expect(failures(forks[1]!)).toBe('0');
+    // This one reports its import error: the next is told a failure was reported before it.
+    forks[1]!.failBoot();
+    await clock.advance(5_000);
+    expect(forks).toHaveLength(3);
+    expect(failures(forks[2]!)).toBe('1');
   });
 
   it('kills a booted worker that misses check-ins for workerTimeout and replaces it; one that checks in is left alone', async () => {

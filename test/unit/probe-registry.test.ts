@@ -176,6 +176,23 @@ describe('ProbeRegistry', () => {
     expect(Date.parse((await defaulted).expiresAt) - clock.now()).toBe(900_000);
   });
 
+  it('says it expired after the --for it was given when the process was starved while setting it (cluster3.5: "expired after 1.9 s" for --for 2s)', async () => {
+    const { registry, workers, answer, clock, logs } = setup();
+    // A primary descheduled at load: each read of its clock during the set finds 70 ms gone.
+    const read = clock.now.bind(clock);
+    let starved = true;
+    let lag = 0;
+    clock.now = () => read() + (starved ? (lag += 70) : lag);
+    const set = registry.set({ kind: 'log', location: `${FILE}:2`, template: 'x', for: 2 }, 'x');
+    starved = false;
+    for (const w of workers) answer(w, { id: 1, state: 'armed', at: 'x' });
+    await set;
+    await clock.advance(2_000);
+    await settle();
+    expect(registry.get(1)).toMatchObject({ active: false, ended: 'expired after 2 s' });
+    expect(logs.lines.some((l) => /Probe 1 \(log at .*orders.ts:2\) expired after 2 s/.test(String(l.msg)))).toBe(true);
+  });
+
   it('a probe that expires while a worker is still arming it: the set answer says it ended, why, and what each worker had done, not a bare "removed" (review6.1)', async () => {
     const { registry, workers, answer, clock } = setup();
     const set = registry.set({ kind: 'count', location: `${FILE}:2`, for: 1 }, 'x');

@@ -14,19 +14,19 @@ function fakeLog(): { log: Logger; lines: { obj: Record<string, unknown>; msg: s
 }
 
 describe('unhandled rejections in the log', () => {
-  it('300 rejections of one kind make one full line and, when the interval ends, one count line', () => {
+  it('300 rejections of one kind make one full line (saying -d names the request, without -d) and, when the interval ends, one count line', () => {
     const { log, lines } = fakeLog();
     let now = 0;
     const folder = new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `W: ${folded} more like "${sample}" in ${seconds} s`), 10_000, () => now);
     const { handle } = rejectionLogger(log, () => null, 'W: ', folder);
     for (let user = 1; user <= 300; user++) handle(new Error(`sms gateway refused user ${user}: quota exceeded`));
-    expect(lines.map((l) => l.msg)).toEqual(['W: Unhandled promise rejection (the server keeps serving): sms gateway refused user 1: quota exceeded']);
+    expect(lines.map((l) => l.msg)).toEqual(['W: Unhandled promise rejection (the server keeps serving): sms gateway refused user 1: quota exceeded (which request started this work is known with -d)']);
     now = 10_001;
     folder.sweep();
     expect(lines.map((l) => l.msg).slice(1)).toEqual(['W: 299 more like "Error: sms gateway refused user 1: quota exceeded" in 10 s']);
     // Another kind is a line of its own at once.
     handle(new TypeError('db is not connected'));
-    expect(lines.at(-1)!.msg).toBe('W: Unhandled promise rejection (the server keeps serving): db is not connected');
+    expect(lines.at(-1)!.msg).toBe('W: Unhandled promise rejection (the server keeps serving): db is not connected (which request started this work is known with -d)');
     folder.close();
   });
 
@@ -34,7 +34,7 @@ describe('unhandled rejections in the log', () => {
     const { log, lines } = fakeLog();
     const { handle, folder } = rejectionLogger(log, () => null, '');
     handle({ status: 503, upstream: 'rates' });
-    expect(lines.map((l) => l.msg)).toEqual(['Unhandled promise rejection (the server keeps serving): thrown or rejected with an object that is not an Error (no message, no stack of its own): {status, upstream}']);
+    expect(lines.map((l) => l.msg)).toEqual(['Unhandled promise rejection (the server keeps serving): thrown or rejected with an object that is not an Error (no message, no stack of its own): {status, upstream} (which request started this work is known with -d)']);
     folder.close();
   });
 

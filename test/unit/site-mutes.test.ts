@@ -228,6 +228,36 @@ describe('site mutes', () => {
     }
   });
 
+  it("keeps a function muted past its window while its site keeps repeating (no pause at the window's end), and lifts the mute once a window passes without a repeat", () => {
+    const written: string[] = [];
+    // Only the mutes' window timers are faked: the inspector's session and the clock stay real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+    try {
+      const first = diag.report(attempt(find, 1), { phase: 'app' });
+      for (let i = 2; i < 5; i++) diag.report(attempt(find, i), { phase: 'app' });
+      expect(diag.capturer.stats).toMatchObject({ pauses: 2, captures: 1, muted: 1 });
+      // The site repeats through its window (60 s), then the window ends.
+      for (let i = 5; i < 9; i++) expect(diag.report(attempt(find, i), { phase: 'app' }).dump).toBe(first.dump);
+      vi.advanceTimersByTime(60_000);
+      expect(diag.capturer.mutes.size).toBe(1);
+      const later = diag.report(attempt(find, 9), { phase: 'app' });
+      expect(later.repeat).toBe(true);
+      expect(later.dump).toBe(first.dump);
+      expect(diag.capturer.stats).toMatchObject({ pauses: 2, captures: 1, muted: 1 });
+      // That repeat renews the window once more; a window with none lifts the mute, and the next throw pauses.
+      vi.advanceTimersByTime(60_000);
+      expect(diag.capturer.mutes.size).toBe(1);
+      vi.advanceTimersByTime(60_000);
+      expect(diag.capturer.mutes.size).toBe(0);
+      expect(diag.report(attempt(find, 10), { phase: 'app' }).dump).toBe(first.dump);
+      expect(diag.capturer.stats.pauses).toBe(3);
+    } finally {
+      diag.close();
+      vi.useRealTimers();
+    }
+  });
+
   // tsx drops a file's leading comments: an app's first function can start at offset 0 of its
   // compiled script, where only the script's own range (the whole source) used to start (tests15.1:
   // debug-app.ts's loadUser was never muted, and each repeat read the coverage of every script again).

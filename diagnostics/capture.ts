@@ -180,10 +180,11 @@ const HELD_LOOKS_PER_SECOND = 20;
  * them wins (measured on Node 20, V8 11.3: a second session's `none` stops the first's pauses;
  * its `Debugger.disable` or its leaving does not). A client on discovery is kept from changing
  * it (inspector/bridge.ts); one attached to a worker's own port directly is undone within this.
- * Posted on this timer only once the process can be attached from outside (watchOutsideClients,
- * as the pause rescuer): in one nothing can attach to (`-d` without an inspector port), the only
- * other sessions are the app's own, in-process, and a failure that one leaves uncaptured is told
- * and undone by pausingTaken. Each post is about 20 µs of protocol work, four a second whether
+ * Posted on this timer only once the process has an inspector port of its own open (inspector.url():
+ * a worker's direct port, --inspect, the app's inspector.open()), seen when the process becomes
+ * attachable or at a pause: a client on discovery's bridge (`-d`'s default) cannot change the
+ * state, and without a port the only other sessions are the app's own, in-process, whose effect
+ * on a failure pausingTaken tells and undoes. Each post is about 20 µs of protocol work, four a second whether
  * the process serves or idles (under callgrind's pace about 1,500 instructions a request).
  */
 export const REASSERT_MS = 250;
@@ -228,7 +229,7 @@ export class Capturer {
   private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
   private lastSnapshot: Capture | null = null;
-  /** Posts the state again every REASSERT_MS (once the process can be attached from outside). */
+  /** Posts the state again every REASSERT_MS (once the process has an inspector port of its own). */
   private reassertTimer: NodeJS.Timeout | null = null;
   /** Resumes a capture pause an outside client holds (inspector/pause-rescuer.ts). */
   private rescuer: PauseRescuer | null = null;
@@ -298,7 +299,7 @@ export class Capturer {
   private readonly watchOutsideClients = (): void => {
     if (!this.started) return;
     if (this.rescuer === null) this.rescuer = startRescuer();
-    if (this.reassertTimer === null) {
+    if (this.reassertTimer === null && inspector.url() !== undefined) {
       this.reassertTimer = setInterval(() => this.assertPausing(), REASSERT_MS);
       this.reassertTimer.unref();
     }
@@ -707,7 +708,7 @@ export class Capturer {
     try {
       this.post('Debugger.resume');
       // An inspector the app opened itself (inspector.open()) can bring an outside client too.
-      if (this.rescuer === null && inspector.url() !== undefined) this.watchOutsideClients();
+      if ((this.rescuer === null || this.reassertTimer === null) && inspector.url() !== undefined) this.watchOutsideClients();
       if (top) this.rescuer?.claim(top);
       // With an outside session attached, Node waits for this resume from another thread (inspector/probe-resumer.ts).
       const resumer = (globalThis as Record<symbol, unknown>)[kResumeRequested];

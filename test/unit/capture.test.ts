@@ -185,7 +185,7 @@ describe('Capturer', () => {
     }
   });
 
-  it('re-posts its pause-on-exceptions state on a timer only once the process can be attached from outside; before that, none in a second of its timers', async () => {
+  it('re-posts its pause-on-exceptions state on a timer only once the process has an inspector port of its own; none while it has none, nor when discovery alone makes it attachable', async () => {
     const inspector = await import('node:inspector');
     const { Capturer, REASSERT_MS } = await import('../../diagnostics/capture.js');
     const { attachable, kAttachable } = await import('../../server/shared-names.js');
@@ -202,10 +202,15 @@ describe('Capturer', () => {
       const atStart = states();
       vi.advanceTimersByTime(4 * REASSERT_MS);
       expect(states()).toBe(atStart);
-      attachable(); // an inspector opened (inspector/open.ts, inspector/setup.ts)
+      attachable(); // discovery's bridge started (inspector/setup.ts): its clients cannot set the state
+      vi.advanceTimersByTime(4 * REASSERT_MS);
+      expect(states()).toBe(atStart);
+      inspector.open(0, '127.0.0.1'); // a port of its own (inspector/open.ts: a worker's direct port)
+      attachable();
       vi.advanceTimersByTime(4 * REASSERT_MS);
       expect(states()).toBe(atStart + 4);
     } finally {
+      inspector.close();
       c.stop();
       post.mockRestore();
       vi.useRealTimers();

@@ -117,6 +117,15 @@ if (process.argv.includes('run') || process.argv.includes('--run')) {
   };
 }
 
+/**
+ * Preloaded in every fork and worker thread (test/helpers/fork-cpuinfo.mjs): tinypool counts the
+ * physical cores at each import with two `cat /proc/cpuinfo | … | wc -l` shell pipelines (12
+ * processes, about 90 ms of CPU: findings tests21.1), and vitest's fork and thread entries import it
+ * for their workerId; the preload answers those two commands in-process. The main process (which
+ * sizes the pools with the figure) still runs them.
+ */
+const CPUINFO = ['--import', pathToFileURL(fileURLToPath(new URL('./test/helpers/fork-cpuinfo.mjs', import.meta.url))).href];
+
 const FORKS = process.env.TSPUMA_TEST_FORKS ? Number(process.env.TSPUMA_TEST_FORKS) : Math.max(4, availableParallelism());
 if (!Number.isInteger(FORKS) || FORKS < 1) throw new Error(`TSPUMA_TEST_FORKS="${process.env.TSPUMA_TEST_FORKS}": expected a whole number of forks, 1 or more`);
 
@@ -134,8 +143,9 @@ export default defineConfig({
       // in a worker thread takes itself for one of its own workers.) As many forks kept as used: with
       // fewer, recycling the forks between projects failed the run ('Terminating worker thread').
       // TSPUMA_TEST_FORKS=N: another count, to measure one against this on a quiet machine.
-      forks: { isolate: false, minForks: FORKS, maxForks: FORKS },
-      threads: { isolate: true, minThreads: 1, maxThreads: availableParallelism() },
+      // Each fork and worker thread answers tinypool's two /proc/cpuinfo pipelines in-process (CPUINFO).
+      forks: { isolate: false, minForks: FORKS, maxForks: FORKS, execArgv: CPUINFO },
+      threads: { isolate: true, minThreads: 1, maxThreads: availableParallelism(), execArgv: CPUINFO },
     },
     sequence: { sequencer: LongFirst },
     // A bound for a test that hangs, not a speed target: at a load average of 10 to 20 on 2 cores

@@ -21,7 +21,7 @@ import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescripto
 import { SiteMutes, type Position } from './site-mutes.js';
 import { callerSites } from './app-stacks.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
-import { debuggerPaused, heapLimitReached } from '../server/own-work.js';
+import { debuggerPaused, dumpWork, heapLimitReached } from '../server/own-work.js';
 import { writeHeapLimitLine } from './heap-limit.js';
 
 export type { CapturedFrame } from './frames.js';
@@ -273,7 +273,7 @@ export class Capturer {
     });
     this.post('Debugger.enable');
     this.post('Debugger.setBlackboxPatterns', { patterns: BLACKBOX_PATTERNS });
-    this.session.on('Debugger.paused', (message: { params: PausedParams }) => this.onPaused(message.params));
+    this.session.on('Debugger.paused', (message: { params: PausedParams }) => dumpWork(() => this.onPaused(message.params)));
     // A pause someone else asked for, until it ends: a blocked-loop warning names the debugger (N9).
     this.session.on('Debugger.resumed', () => {
       if (this.othersPauseAt === null) return;

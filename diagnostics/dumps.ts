@@ -39,6 +39,8 @@ export interface DumpContext {
   inFlight?: Dump['inFlight'];
   /** The client's address as recorded when the request arrived. */
   remote?: string;
+  /** No frame is the culprit: they are the reporter's (ReportContext.noCulprit). */
+  noCulprit?: boolean;
   /** The request's URL as it arrived (req.url, unless a router has rewritten it since). */
   url?: string;
 }
@@ -269,7 +271,7 @@ export class DumpBuilder {
     // A syntax error: where it is in the app's file comes first (the frames that ran are the loader's).
     const compiled = compileFrame(chain);
     if (compiled && !frames.some(isAppFrame)) frames.unshift(compiled);
-    const culprit = finishFrames(frames, this.redactor); // origins, folded recursion, the culprit (an app frame first) and its source line
+    const culprit = finishFrames(frames, this.redactor, !ctx.noCulprit); // origins, folded recursion, the culprit (an app frame first) and its source line
     const top = frames[culprit] ?? frames[0];
     const thrownInside = made.length > 0 ? madeInThreadNote(frames, made.length) : capture && culprit > 0 && frames[0]!.library ? thrownBy(frames, culprit) : undefined;
     const req = ctx.request ?? null;

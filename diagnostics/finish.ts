@@ -104,17 +104,17 @@ export function sourceOf(frame: DumpFrame, redactor: Redactor, read = sourceLine
 }
 
 /**
- * Origins, folding, the culprit (the first frame in the app's or tspuma's code) and its source
- * line, in place. Returns the culprit's index, or -1.
+ * Origins, folding, the culprit (the first frame in the app's or tspuma's code; none when
+ * `withCulprit` is false) and its source line, in place. Returns the culprit's index, or -1.
  */
-export function finishFrames(frames: DumpFrame[], redactor: Redactor): number {
+export function finishFrames(frames: DumpFrame[], redactor: Redactor, withCulprit = true): number {
   for (const f of frames) {
     f.origin ??= originOf(f.file);
     if (f.origin === 'node' || f.origin === 'dependency') f.library = true;
   }
   const folded = foldRepeats(frames);
   frames.splice(0, frames.length, ...folded);
-  const culprit = culpritIndex(frames);
+  const culprit = withCulprit ? culpritIndex(frames) : -1;
   if (culprit >= 0) {
     const f = frames[culprit]!;
     f.culprit = true;

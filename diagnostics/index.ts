@@ -3,6 +3,7 @@
 import { githubContext } from './github.js';
 import { CLUSTER_RUN_ENV, SITE_CLAIMS_ENV, WORKER_INDEX_ENV, WORKER_PHASE_ENV, stderrIsTerminal } from '../server/shared-names.js';
 import { DEFAULTS } from '../server/option-records.js';
+import { dumpWork } from '../server/own-work.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
 import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
@@ -555,6 +556,10 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   report(err: unknown, ctx: DumpContext): Reported {
+    return dumpWork(() => this.reportGuarded(err, ctx));
+  }
+
+  private reportGuarded(err: unknown, ctx: DumpContext): Reported {
     try {
       return this.reportOnce(err, ctx);
     } catch (failed) {
@@ -653,6 +658,7 @@ export class Diagnostics implements DiagnosticsHook {
       ...(ctx.inFlight ? { inFlight: ctx.inFlight } : {}),
       ...(remote ? { remote } : {}),
       ...(url !== undefined ? { url } : {}),
+      ...(ctx.noCulprit ? { noCulprit: true } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;

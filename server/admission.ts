@@ -9,7 +9,7 @@ import { TspumaError } from './errors.js';
 /** Puma's MAX_REQUEST_URI_LENGTH. */
 export const MAX_URI_LENGTH = 12 * 1024;
 
-/** What one pass over a request's raw headers found (fields overwritten by each readFraming call). */
+/** What one pass over a request's raw headers found. */
 export interface Framing {
   host: string | undefined;
   /** How many Host header lines there were (RFC 9112 §3.2: more than one is refused). */
@@ -20,35 +20,37 @@ export interface Framing {
   transferEncoding: string | undefined;
 }
 
-const framing: Framing = { host: undefined, hosts: 0, length: undefined, transferEncoding: undefined };
-
 /**
- * One pass over rawHeaders for the headers admission needs. The result is one shared object,
- * valid until the next call: admission reads it synchronously.
+ * One pass over rawHeaders for the headers admission needs, into a new object. (One object shared
+ * by every call, as it was, is long-lived: each request's Host string stored into it went through
+ * V8's write barrier for an old object pointing at a young one, a call of its RecordWrite builtin
+ * per request; a new object is young, and its stores need none.)
  */
 export function readFraming(req: http.IncomingMessage): Framing {
-  framing.host = framing.length = framing.transferEncoding = undefined;
-  framing.hosts = 0;
+  let host: string | undefined;
+  let hosts = 0;
+  let length: string | undefined;
+  let transferEncoding: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     switch (name.length) {
       case 4:
         if (name === 'Host' || name.toLowerCase() === 'host') {
-          if (framing.hosts++ === 0) framing.host = raw[i + 1];
+          if (hosts++ === 0) host = raw[i + 1];
         }
         break;
       case 14:
-        if (framing.length === undefined && (name === 'Content-Length' || name.toLowerCase() === 'content-length')) framing.length = raw[i + 1];
+        if (length === undefined && (name === 'Content-Length' || name.toLowerCase() === 'content-length')) length = raw[i + 1];
         break;
       case 17:
         if (name === 'Transfer-Encoding' || name.toLowerCase() === 'transfer-encoding') {
-          framing.transferEncoding = framing.transferEncoding === undefined ? raw[i + 1] : `${framing.transferEncoding}, ${raw[i + 1]}`;
+          transferEncoding = transferEncoding === undefined ? raw[i + 1] : `${transferEncoding}, ${raw[i + 1]}`;
         }
         break;
     }
   }
-  return framing;
+  return { host, hosts, length, transferEncoding };
 }
 
 /**
@@ -112,14 +114,24 @@ function methodAllowed(methods: ReadonlySet<string>, method: string): boolean {
  * StringIndexOf).
  */
 let admittedTarget: string | null = null;
+/**
+ * The rest of the last request admitted: its method, its one Host line and the rules it passed. A
+ * request that repeats it (target, method, Host) with no body framing and an HTTP/1.x line passes
+ * every check it passed, and is admitted without them: one comparison each (the Host check alone
+ * went through parseAuthority's cache and hostProblem).
+ */
+let admittedMethod: string | undefined;
+let admittedHost: string | undefined;
+let admittedRules: AdmissionRules | null = null;
 
 /** The first rule the request breaks, as the coded error (with its status), or null. */
 export function admissionError(req: http.IncomingMessage, rules: AdmissionRules, f: Framing): TspumaError | null {
+  const url = req.url ?? '';
+  if (url === admittedTarget && f.hosts === 1 && f.host === admittedHost && req.method === admittedMethod && rules === admittedRules && f.transferEncoding === undefined && f.length === undefined && req.httpVersionMajor === 1) return null;
   const methods = rules.supportedHttpMethods;
   if (methods !== 'any' && !methodAllowed(methods, req.method!)) {
     return new TspumaError('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED', { method: req.method, supported: supportedText(methods) });
   }
-  const url = req.url ?? '';
   const known = url === admittedTarget;
   if (!known && url.length > MAX_URI_LENGTH) return new TspumaError('TSPUMA_ERR_HTTP_URI_TOO_LONG', { length: url.length, limit: MAX_URI_LENGTH });
   // llhttp takes both; RFC 9112 has no HTTP/0.9 and a fragment never travels in a request target.
@@ -141,6 +153,9 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
     return new TspumaError('TSPUMA_ERR_HTTP_BODY_TOO_LARGE', { length: Number(f.length), limit });
   }
   admittedTarget = url;
+  admittedMethod = req.method;
+  admittedHost = f.host;
+  admittedRules = rules;
   return null;
 }
 

@@ -20,6 +20,8 @@ export interface ReportContext {
   inFlight?: { method: string; url: string; ms: number }[];
   /** The dump's site key, where the reporter knows it (one site for every requestTimeout). */
   site?: string;
+  /** The frames are the reporter's own (tspuma's deadline sweep at a requestTimeout), not the failure's: none is marked the culprit. */
+  noCulprit?: boolean;
   /**
    * The failure ends the process (an uncaught exception, the app's process.exit()): dumped even at
    * a site dumped before, never counted as its repeat (a crash by another path than the first

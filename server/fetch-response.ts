@@ -119,18 +119,27 @@ export interface Parts {
   length: number | undefined;
 }
 
+/** A flat record of headers for the writer (set-cookie as a list), and whether Content-Type is among them. */
+interface Copied {
+  record: RackHeaders;
+  hasType: boolean;
+}
+
 /** The headers of `init` as a flat record for the writer (set-cookie as a list), and whether Content-Type is among them. */
-function headersRecord(init: HeadersInit | undefined): { record: RackHeaders; hasType: boolean } {
+function headersRecord(init: HeadersInit | undefined): Copied {
   const record: RackHeaders = {};
   let hasType = false;
   if (init === undefined || init === null) return { record, hasType };
   if (init instanceof Headers) {
+    // Names come lower-cased and sorted, a name's values joined, set-cookie's apart (getSetCookie).
     init.forEach((v, k) => {
-      if (k !== 'set-cookie') record[k] = v;
+      if (k === 'set-cookie') return;
+      record[k] = v;
+      if (k === 'content-type') hasType = true;
     });
     const cookies = init.getSetCookie();
     if (cookies.length > 0) record['set-cookie'] = cookies;
-    return { record, hasType: init.has('content-type') };
+    return { record, hasType };
   }
   if (Array.isArray(init) || typeof (init as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') {
     // Sequences of pairs, as Headers takes them: go through Headers for its joining rules.
@@ -145,6 +154,17 @@ function headersRecord(init: HeadersInit | undefined): { record: RackHeaders; ha
     if (key === 'content-type') hasType = true;
   }
   return { record, hasType };
+}
+
+/** A Headers object with a record's headers (headersRecord's: a set-cookie list appended one by one). */
+function headersOf(record: RackHeaders): Headers {
+  const h = new Headers();
+  for (const name in record) {
+    const v = record[name];
+    if (Array.isArray(v)) for (const one of v) h.append(name, one);
+    else h.append(name, v as string);
+  }
+  return h;
 }
 
 /**
@@ -190,6 +210,12 @@ export class FetchResponse {
   #statusText!: string;
   /** HeadersInit as given (a plain record stays plain until someone reads `headers`). */
   #headersInit: HeadersInit | undefined;
+  /**
+   * Headers given as a Headers object (Hono's c.header(), Response.json), taken at once as the
+   * writer's record (Fetch copies them: a later change to the object does not reach this response),
+   * in place of a second Headers object made and read again at the write.
+   */
+  #record: Copied | undefined;
   #headers: Headers | undefined;
   /** The Content-Type the body implies (Fetch's "extract a body"), or null. */
   #bodyType!: string | null;
@@ -216,6 +242,13 @@ export class FetchResponse {
       return;
     }
     this.#setUp(body, init);
+    const copied = this.#record;
+    if (copied !== undefined && this.#bodyType !== null) {
+      // The body's type joins the copied headers unless they have one (as `headers` would show it).
+      if (!copied.hasType) copied.record['content-type'] = this.#bodyType;
+      copied.hasType = true;
+      this.#bodyType = null;
+    }
   }
 
   /** The constructor for any body and init: Fetch's checks, the body kept as given (or undici's Response). */
@@ -229,7 +262,8 @@ export class FetchResponse {
     this.#bodyType = null;
     // A Response given as init: its headers are copied now (Fetch fills the new headers from them).
     const given = init?.headers;
-    this.#headersInit = given instanceof Headers ? new Headers(given) : given;
+    if (given instanceof Headers) this.#record = headersRecord(given);
+    else this.#headersInit = given;
     if (body === null || body === undefined) {
       this.#body = null;
       return;
@@ -259,7 +293,7 @@ export class FetchResponse {
     } else {
       // FormData and anything else undici knows how to extract: undici's Response, now.
       this.#body = null;
-      this.#native = new (nativeResponse())(body, { status, statusText: this.#statusText, headers: this.#headersInit });
+      this.#native = new (nativeResponse())(body, { status, statusText: this.#statusText, headers: given instanceof Headers ? given : this.#headersInit });
     }
   }
 
@@ -286,7 +320,8 @@ export class FetchResponse {
   get headers(): Headers {
     if (this.#native) return this.#native.headers;
     if (this.#headers === undefined) {
-      const h = new Headers(this.#headersInit);
+      const h = this.#record === undefined ? new Headers(this.#headersInit) : headersOf(this.#record.record);
+      this.#record = undefined;
       if (this.#bodyType !== null && !h.has('content-type')) h.set('content-type', this.#bodyType);
       this.#headers = h;
       this.#headersInit = h;
@@ -369,8 +404,11 @@ export class FetchResponse {
     }
     const init = r.#headers ?? r.#headersInit;
     const type = r.#bodyType;
+    const copied = r.#record;
     let headers: RackHeaders;
-    if (init === undefined || init === null) {
+    if (copied !== undefined) {
+      headers = copied.record; // the writer only reads it
+    } else if (init === undefined || init === null) {
       // No headers given (`new Response('hi')`, Hono's c.text()): the body's type alone.
       headers = type === null ? {} : { 'content-type': type };
     } else {
@@ -389,7 +427,7 @@ export class FetchResponse {
    * of kParts; false for any other.
    */
   static [kTyped](r: FetchResponse, res: ServerResponse, write: TypedWriter): boolean {
-    if (r.#native !== undefined || r.#stream !== undefined || r.#headers !== undefined) return false;
+    if (r.#native !== undefined || r.#stream !== undefined || r.#headers !== undefined || r.#record !== undefined) return false;
     const body = r.#body;
     if (body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
     let type = r.#bodyType;

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { TspumaError } from './errors.js';
 import { mainThreadFigures, type ThreadFigures } from './thread-clock.js';
 import { kLoopTurn, WORKER_INDEX_ENV } from './shared-names.js';
-import { ownWorkBetween, type ClientWork } from './own-work.js';
+import { DUMP_WORK, ownWorkBetween, type ClientWork } from './own-work.js';
 
 /** What the watch asks of the server at a block. R: a request as the server keeps it. */
 export interface LoopBlockDeps<R> {
@@ -247,9 +247,11 @@ export class LoopBlockWatch<R> {
     let waited = inApp.length;
     // tspuma's own work (a probe set or removed, a probe hit read) that ran in the block's span held
     // the loop, whatever request ended as it came back.
-    const { own, debugger: held, client, heap } = ownWorkBetween(since, now);
+    const { own, debugger: held, client, heap, dumpMs } = ownWorkBetween(since, now);
     // A probe's own pause is one -d's session did not ask for either: tspuma's work names it first.
     if (own.length > 0) during = `; tspuma's own work ran then, not the app's code: ${own.join(', ')}`;
+    // Debug mode's work on a failure, when it was most of the block (own-work.ts dumpWorkRan).
+    else if (dumpMs >= blockedMs / 2) during = `; tspuma's own work ran then, not the app's code: ${DUMP_WORK}${ended !== null ? `; ${ended} ended as the loop came back` : ''}`;
     // What a client had this thread do (a snapshot walks the heap): the request that ended after it only waited.
     else if (client.length > 0) during = `; ${client.map((w) => CLIENT_WORK[w]).join(', and ')}, not the app's code`;
     // V8's break at the heap limit (-d's session, a probe's) is no debugger's: the app filled the heap.

@@ -186,13 +186,14 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   /** node:http's `request` (or `checkContinue`): admission, then the app (now, queued, or once its body is in). */
   onRequest(req: http.IncomingMessage, res: TrackedResponse, expectsContinue = false): void {
     const { options, deadlines } = this.d;
-    if (!req.socket.writable) {
+    const socket = req.socket;
+    if (!socket.writable) {
       // Sent after our `Connection: close` response, during the lingering close: nobody can
       // answer it on this connection; the client sees our FIN and retries on a new one.
       req.resume();
       return;
     }
-    const entry = entryOf(req.socket) ?? deadlines.add(req.socket);
+    const entry = entryOf(socket) ?? deadlines.add(socket);
     if (entry.closeAfter) {
       // Pipelined behind a request whose response says Connection: close (maxKeepAlive,
       // shutdown, a refusal): not run, since its answer could never be sent. The connection
@@ -222,7 +223,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       res,
       url: req.url!,
       start: logged ? performance.now() : 0,
-      sent: logged ? req.socket.bytesWritten : 0,
+      sent: logged ? socket.bytesWritten : 0,
       bytes: -1,
       remote: logged ? clientAddressOf(req) : undefined,
       slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, settle: false, done: false };
@@ -451,7 +452,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     if (!state) return;
     // Under -d the dump is tspuma's 503, said so; left to the call's end it would read as a 503
     // the app answered itself. One site per server: a slow upstream times out every request alike.
-    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds) });
+    this.d.diagnostics?.report(err, { phase: 'request', request: req, site: `requestTimeout (${seconds} s)`, note: requestTimeoutNote(seconds), noCulprit: true });
     void this.answer(state, err, 503, { takeOver: true });
     // The deadline frees the slot whatever becomes of the 503 (the app's late writes are dropped),
     // once this sweep is over: a queued request whose deadline passed in the same sweep is answered

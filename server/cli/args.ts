@@ -89,6 +89,14 @@ export function parseArgs(argv: readonly string[], source: string): ParsedArgs {
       if (name === 'fork-worker') {
         usage('--fork-worker has no equivalent: Node cannot fork a live heap; --preload loads the app once in the primary to fail fast', source);
       }
+      // An option of the config file's spelt as a flag (`--request-timeout 3`): where it is set instead.
+      const key = token.startsWith('--') ? name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()) : '';
+      if ((OPTION_NAMES as readonly string[]).includes(key) && !recordOf(key as OptionName).flag) {
+        const given = inline ?? (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-') ? argv[i + 1] : undefined);
+        const example = given !== undefined && /^(?:-?\d+(?:\.\d+)?|true|false)$/.test(given) ? given : '…'; // a number or boolean as given; else its check says what it takes
+        const env = recordOf(key as OptionName).env?.[0]?.name;
+        usage(`unknown option ${shown}: \`${key}\` has no flag; set \`${key}: ${example}\` in the config file (tspuma.config.ts, or -C FILE)${env ? ` or ${env}` : ''}`, source);
+      }
       const names = FLAGS.flatMap((f) => [`--${f.long}`, ...(f.short ? [`-${f.short}`] : [])]);
       const hint = didYouMean(shown, names);
       usage(`unknown option ${shown}${hint === '' ? '' : `.${hint}`}`, source);

@@ -280,6 +280,11 @@ describe('Express 5 with that middleware, a request tspuma ends at requestTimeou
     expect(d.response).toBeUndefined();
     expect(d.note).toMatch(/^tspuma answered 503 in the app's place: the app had not sent a response head within requestTimeout \(2 s\)/);
     expect(d.request).toMatchObject({ method: 'GET', url: '/api/slow-upstream?token=[redacted]' });
+    // Its frames are tspuma's deadline sweep, which reported it: none is the culprit, none marked (review16.1: '> #0 RequestLifecycle.requestTimeout').
+    expect(d.culprit).toBe(-1);
+    expect(d.frames.length).toBeGreaterThan(0);
+    expect(d.frames.filter((f) => f.culprit)).toEqual([]);
+    expect(s.stderr()).not.toMatch(/^ {2}> #\d+ RequestLifecycle\.requestTimeout/m);
     expect(s.stderr()).not.toContain('the app answered GET /api/slow-upstream with 503');
     expect((await fetch(`${s.url}/api/slow-upstream`)).status).toBe(503);
     // Reported before the 503 is written, so by now a second dump file would exist: the site is one per server.

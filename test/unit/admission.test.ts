@@ -2,7 +2,7 @@
 // each call, whichever list the call before it had.
 import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { admissionError, readFraming } from '../../server/admission.js';
+import { admissionError, readFraming, type AdmissionRules } from '../../server/admission.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
 
 const request = (method: string) => ({ method, url: '/', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'x'] }) as unknown as http.IncomingMessage;
@@ -58,5 +58,39 @@ describe('admission: a target admitted before', () => {
     expect(judge('/x#y')).toBe('TSPUMA_ERR_HTTP_REQUEST_LINE');
     expect(judge('http://a b/')).toBe('TSPUMA_ERR_HTTP_TARGET_INVALID');
     expect(judge('http://a b/')).toBe('TSPUMA_ERR_HTTP_TARGET_INVALID');
+  });
+});
+
+describe('admission: the request admitted before, repeated', () => {
+  // A keep-alive client's next request (same target, method and Host) is admitted without the
+  // checks; anything else about it that differs is judged in full.
+  const rules: AdmissionRules = { supportedHttpMethods: new Set(['GET', 'HEAD']) as ReadonlySet<string>, httpContentLengthLimit: 100 };
+  const judge = (rawHeaders: string[], o: { method?: string; version?: [number, number]; rules?: AdmissionRules } = {}) => {
+    const [major, minor] = o.version ?? [1, 1];
+    const req = { method: o.method ?? 'GET', url: '/repeat', httpVersionMajor: major, httpVersionMinor: minor, rawHeaders } as unknown as http.IncomingMessage;
+    return admissionError(req, o.rules ?? rules, readFraming(req))?.code ?? null;
+  };
+
+  it('judges in full a repeat with a second Host line, body framing, another method or version, or stricter rules', () => {
+    expect(judge(['Host', 'a.test'])).toBeNull();
+    expect(judge(['Host', 'a.test'])).toBeNull();
+    expect(judge(['Host', 'a.test', 'host', 'a.test'])).toBe('TSPUMA_ERR_HTTP_HOST_INVALID');
+    expect(judge(['Host', 'a.test', 'Transfer-Encoding', 'chunked, gzip'])).toBe('TSPUMA_ERR_HTTP_TRANSFER_ENCODING');
+    expect(judge(['Host', 'a.test', 'Content-Length', '101'])).toBe('TSPUMA_ERR_HTTP_BODY_TOO_LARGE');
+    expect(judge(['Host', 'a.test'], { method: 'DELETE' })).toBe('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED');
+    expect(judge(['Host', 'a.test'], { version: [0, 9] })).toBe('TSPUMA_ERR_HTTP_REQUEST_LINE');
+    expect(judge(['Host', 'a.test'], { rules: { supportedHttpMethods: new Set(['POST']), httpContentLengthLimit: null } })).toBe('TSPUMA_ERR_HTTP_METHOD_NOT_SUPPORTED');
+    expect(judge(['Host', 'a.test'])).toBeNull();
+    // Another Host, and none at all on HTTP/1.1: judged, not taken for the one admitted.
+    expect(judge(['Host', 'a b'])).toBe('TSPUMA_ERR_HTTP_HOST_INVALID');
+    expect(judge([])).toBe('TSPUMA_ERR_HTTP_HOST_MISSING');
+    expect(judge(['Host', 'a.test'])).toBeNull();
+  });
+
+  it('reads each request into a framing of its own (the one before it is not overwritten)', () => {
+    const first = readFraming({ rawHeaders: ['Host', 'one.test', 'Content-Length', '5'] } as unknown as http.IncomingMessage);
+    const second = readFraming({ rawHeaders: ['Host', 'two.test', 'Transfer-Encoding', 'chunked', 'Host', 'x'] } as unknown as http.IncomingMessage);
+    expect(first).toEqual({ host: 'one.test', hosts: 1, length: '5', transferEncoding: undefined });
+    expect(second).toEqual({ host: 'two.test', hosts: 2, length: undefined, transferEncoding: 'chunked' });
   });
 });

@@ -53,6 +53,12 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['a.ts', 'b.ts'], 'command line')).toThrow(/one APP file expected/);
   });
 
+  it("names the config file for an option that has no flag, spelt as a flag (review16: `--request-timeout 3` said only 'unknown option')", () => {
+    expect(() => parseArgs(['--request-timeout', '3'], 'TSPUMA_OPTS')).toThrow(/unknown option --request-timeout: `requestTimeout` has no flag; set `requestTimeout: 3` in the config file \(tspuma\.config\.ts, or -C FILE\) \(TSPUMA_OPTS\)\./);
+    expect(() => parseArgs(['--response-stall-timeout=5'], 'command line')).toThrow(/`responseStallTimeout` has no flag; set `responseStallTimeout: 5` in the config file/);
+    expect(() => parseArgs(['--request-timeout', '3s'], 'command line')).toThrow(/set `requestTimeout: …` in the config file/);
+  });
+
   it('takes a negative number after a flag as its value, so its range error names it (N20)', () => {
     expect(parseArgs(['--drain-delay', '-5', 'app.ts'], 'command line')).toMatchObject({ values: { drainDelay: '-5' }, app: 'app.ts' });
     expect(parseArgs(['-p', '-1'], 'command line').values.port).toBe('-1');

@@ -120,10 +120,34 @@ describe("the general writer's headers, preset in node's record", () => {
     }
   });
 
+  it('copies a Headers object given to new Response at once: a later change to it reaches neither the writer nor response.headers', () => {
+    const given = new Headers({ 'x-a': '1' });
+    given.append('set-cookie', 'a=1');
+    given.append('set-cookie', 'b=2');
+    const r = response('x', { headers: given }) as Response;
+    given.set('x-a', '2');
+    given.set('x-b', '3');
+    const written = { 'x-a': '1', 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain;charset=UTF-8' };
+    expect(normalize(r, 'a response').headers).toEqual(written);
+    expect([...r.headers]).toEqual([
+      ['content-type', 'text/plain;charset=UTF-8'],
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+      ['x-a', '1'],
+    ]);
+    // Once read, `headers` is the response's: a change there is written.
+    r.headers.set('x-c', '4');
+    expect(normalize(r, 'a response').headers).toEqual({ ...written, 'x-c': '4' });
+  });
+
   it("leaves no header of the app's in node's record when writeHead throws after the preset (a Trailer on a body of known length)", async () => {
     const name = 'a Rack response with a Trailer and a known length';
-    const text = await wire(name);
-    expect(seen.get(name)).toEqual({ code: 'ERR_HTTP_TRAILER_INVALID', record: {} });
-    expect(head(text)).toBe(REFUSED);
+    // Twice: the second list is the last one preset, whose record is given again (and left intact).
+    for (let i = 0; i < 2; i++) {
+      const text = await wire(name);
+      expect(seen.get(name)).toEqual({ code: 'ERR_HTTP_TRAILER_INVALID', record: {} });
+      expect(head(text)).toBe(REFUSED);
+    }
+    expect(head(await wire('a Rack response with two headers'))).toBe('HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nx-a: 1\r\nConnection: close\r\nContent-Length: 1');
   });
 });

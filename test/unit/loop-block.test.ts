@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import { LoopBlockWatch } from '../../server/loop-block.js';
 import { DumpBuilder } from '../../diagnostics/dumps.js';
 import { Redactor } from '../../diagnostics/redact.js';
-import { clientWorkTold, debuggerPaused, forgetOwnWork, heapLimitReached, ownWork } from '../../server/own-work.js';
+import { DUMP_WORK, clientWorkTold, debuggerPaused, dumpWorkRan, forgetOwnWork, heapLimitReached, ownWork } from '../../server/own-work.js';
 import { captureLogger } from '../helpers/server.js';
 import { kLoopTurn } from '../../server/shared-names.js';
 import { BLOCKED_TURN_MS, pausedIdle } from '../../inspector/remote.js';
@@ -60,6 +60,28 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
     expect(lines()).toHaveLength(1);
     expect(lines()[0]!.msg).toContain("; tspuma's own work ran then, not the app's code: setting probe 1 at src/db.ts:10;");
     expect(lines()[0]!.msg).not.toContain('GET /after');
+    forgetOwnWork();
+  });
+
+  it("names debug mode's work on a failure when it took at least half of the block (a first dump reading the source maps), and not when it was a sliver of the app's own block (review16.2)", () => {
+    forgetOwnWork();
+    const dumped = watch();
+    const t0 = onRealClock(dumped.w);
+    // The requestTimeout's dump held the loop 1.1 s of a 1.4 s block; the timed-out request ended as it came back.
+    dumpWorkRan(t0 + 200, t0 + 1300);
+    dumped.w.ended('slow', t0 + 1600);
+    dumped.w.tick(t0 + 1650);
+    expect(dumped.lines()).toHaveLength(1);
+    expect(dumped.lines()[0]!.msg).toContain(`; tspuma's own work ran then, not the app's code: ${DUMP_WORK}; GET /slow (request slow) ended as the loop came back;`);
+    forgetOwnWork();
+    const app = watch();
+    const t1 = onRealClock(app.w);
+    // An app's 2.75 s loop that threw once: its capture took 5 ms of it.
+    dumpWorkRan(t1 + 2000, t1 + 2005);
+    app.w.ended('spin', t1 + 2900);
+    app.w.tick(t1 + 3000);
+    expect(app.lines()[0]!.msg).toContain('; it ended with GET /spin (request spin), answered as the loop came back;');
+    expect(app.lines()[0]!.msg).not.toContain(DUMP_WORK);
     forgetOwnWork();
   });
 

@@ -54,7 +54,6 @@ for (const [mode, args, target] of [
       const [, orderLine, orderColumn] = await placeOf(ORDER_LINE);
 
       const base = new URL(await discoveryUrl(s));
-      await waitFor(async () => ((await (await fetch(`${base.origin}/json/list`)).json()) as { id: string }[]).some((t) => t.id === target), `${target} listed`);
       const client = await attachThroughDiscovery(base, target);
       try {
         const pauses: Paused[] = [];

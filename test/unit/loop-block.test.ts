@@ -64,25 +64,25 @@ describe('blocked event loop watch (loopBlockedWarning 1 s, ticks every 250 ms)'
   });
 
   it("names debug mode's work on a failure when it took at least half of the block (a first dump reading the source maps), and not when it was a sliver of the app's own block (review16.2)", () => {
-    forgetOwnWork();
-    const dumped = watch();
-    const t0 = onRealClock(dumped.w);
+    /** The lines of a block from the first tick to `tickAt` (ms after it), with dump work over `dump` and request `id` ending at `endAt`. */
+    const blockWithDump = (dump: [number, number], id: string, endAt: number, tickAt: number) => {
+      forgetOwnWork();
+      const { w, lines } = watch();
+      const t = onRealClock(w);
+      dumpWorkRan(t + dump[0], t + dump[1]);
+      w.ended(id, t + endAt);
+      w.tick(t + tickAt);
+      forgetOwnWork();
+      return lines();
+    };
     // The requestTimeout's dump held the loop 1.1 s of a 1.4 s block; the timed-out request ended as it came back.
-    dumpWorkRan(t0 + 200, t0 + 1300);
-    dumped.w.ended('slow', t0 + 1600);
-    dumped.w.tick(t0 + 1650);
-    expect(dumped.lines()).toHaveLength(1);
-    expect(dumped.lines()[0]!.msg).toContain(`; tspuma's own work ran then, not the app's code: ${DUMP_WORK}; GET /slow (request slow) ended as the loop came back;`);
-    forgetOwnWork();
-    const app = watch();
-    const t1 = onRealClock(app.w);
+    const dumped = blockWithDump([200, 1300], 'slow', 1600, 1650);
+    expect(dumped).toHaveLength(1);
+    expect(dumped[0]!.msg).toContain(`; tspuma's own work ran then, not the app's code: ${DUMP_WORK}; GET /slow (request slow) ended as the loop came back;`);
     // An app's 2.75 s loop that threw once: its capture took 5 ms of it.
-    dumpWorkRan(t1 + 2000, t1 + 2005);
-    app.w.ended('spin', t1 + 2900);
-    app.w.tick(t1 + 3000);
-    expect(app.lines()[0]!.msg).toContain('; it ended with GET /spin (request spin), answered as the loop came back;');
-    expect(app.lines()[0]!.msg).not.toContain(DUMP_WORK);
-    forgetOwnWork();
+    const app = blockWithDump([2000, 2005], 'spin', 2900, 3000);
+    expect(app[0]!.msg).toContain('; it ended with GET /spin (request spin), answered as the loop came back;');
+    expect(app[0]!.msg).not.toContain(DUMP_WORK);
   });
 
   it("names a debugger's pause in the block's span (a DevTools client, seen by -d's session) instead of the app's code (N9)", () => {

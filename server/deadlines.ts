@@ -38,7 +38,7 @@ export interface Entry {
   mark: number;
   /** reading: the sweep clock by which the head (or the buffered body) must be complete. */
   until: number;
-  req: IncomingMessage | null;
+  /** The current request's response (its request: requestOf). */
   res: ServerResponse | null;
   requests: number;
   /** Requests of this connection in the app (more than one when the client pipelines). */
@@ -150,6 +150,16 @@ function arrivedSince(entry: Entry): boolean {
   if (requestBegun(socket) === true) return true;
   entry.mark = socket.bytesRead;
   return false;
+}
+
+/**
+ * The connection's current request (node:http's `res.req` of its response), or null. Kept as its
+ * response alone: a request's arrival stores one young object into the long-lived entry, one call
+ * of V8's write barrier, not two.
+ */
+export function requestOf(entry: Entry): IncomingMessage | null {
+  const res = entry.res;
+  return res === null ? null : res.req;
 }
 
 export function entryOf(socket: Socket): Entry | undefined {
@@ -340,7 +350,6 @@ export class ConnectionDeadlines {
       // Read: node's parser counts a connection's first request as begun from its start.
       mark: socket.bytesRead,
       until: Infinity,
-      req: null,
       res: null,
       requests: 0,
       inflight: 0,
@@ -390,12 +399,11 @@ export class ConnectionDeadlines {
       (entry.pipelined ??= []).push({ req, res, held: holdBody });
       return;
     }
-    this.current(entry, req, res, holdBody);
+    this.current(entry, res, holdBody);
   }
 
   /** The request whose deadline the connection keeps: `app`, or `reading` while its body is held. */
-  private current(entry: Entry, req: IncomingMessage, res: ServerResponse, holdBody: boolean): void {
-    entry.req = req;
+  private current(entry: Entry, res: ServerResponse, holdBody: boolean): void {
     entry.res = res;
     entry.sending = false;
     if (holdBody) {
@@ -435,12 +443,11 @@ export class ConnectionDeadlines {
       if (at >= 0) return void queue.splice(at, 1);
       // The next pipelined request becomes current, with its own deadline.
       const next = queue.shift()!;
-      if (!entry.gone) this.current(entry, next.req, next.res, next.held);
+      if (!entry.gone) this.current(entry, next.res, next.held);
       return;
     }
     if (entry.inflight > 0) return;
     entry.pipelined = null;
-    entry.req = null;
     entry.res = null;
     if (entry.gone) return;
     const socket = entry.socket;
@@ -606,7 +613,7 @@ export class ConnectionDeadlines {
         return;
       case 'reading':
         this.remove(entry);
-        this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.req ? 'body' : 'headers');
+        this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.res !== null ? 'body' : 'headers');
         return;
       case 'app': {
         // requestTimeout bounds the time to the head. A response whose head is out is bounded by
@@ -661,7 +668,7 @@ export class ConnectionDeadlines {
       requests: entry.requests,
       bytesRead: entry.socket.bytesRead,
       remoteAddress: entry.socket.remoteAddress,
-      url: entry.req?.url,
+      url: requestOf(entry)?.url,
     };
     this.diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: seenState });
     if (seen === 0) this.log.error({ err: coded, code: coded.code, entry: seenState }, coded.message);

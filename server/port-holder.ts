@@ -46,6 +46,14 @@ function childrenOf(pid: string): string[] {
 }
 
 /**
+ * Whether some socket listens on a TCP port (any local address), as /proc/net shows every
+ * process's, also those whose holder cannot be named (another user's: their fds are not readable).
+ */
+export function portListening(port: number): boolean {
+  return listeningInodes(port).size > 0;
+}
+
+/**
  * Finds the process listening on a TCP port. Linux only; bounded to ~200 ms of scanning after the
  * parent process and its other children, which are read first whatever the bound. The
  * scan meets processes it may not read (EACCES) and fds that close meanwhile (ENOENT): in debug

@@ -2,8 +2,7 @@
 // text), stderr, log lines, the development 500 page. A password copied under other names, a
 // card number in a JSON body, a header in node's flat rawHeaders array, an axios-style error's
 // config.headers.authorization, a WebSocket upgrade URL's access_token.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -11,12 +10,13 @@ import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/secrets-follow-app.ts';
 const AXIOS = 'test/fixtures/apps/axios-error-app.ts';
 const ECHO = 'test/fixtures/apps/echo-secrets-app.ts';
 const EMPTY = 'test/fixtures/apps/empty-secret-app.ts';
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
+const tmp = (name: string) => tempDir(name);
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
   return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`);

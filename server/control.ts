@@ -142,21 +142,22 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
   /** `stop` and `halt` with ?wait=1: answered by finish(), when the server is about to exit. */
   const stopWaiters = new Set<http.ServerResponse>();
   /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
-  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string, extra: Record<string, unknown> = {}) => {
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string) => {
     const client = req.socket.remoteAddress ?? 'local';
     const count = throttle.hit(`${client} ${kind}`);
     if (count !== null) {
       const err = new TspumaError('TSPUMA_ERR_CONTROL_REFUSED', { method: req.method, path: (req.url ?? '/').split('?')[0], client, reason });
       log.warn({ code: err.code, remote: client, count, status }, `${err.message}${count > 1 ? ` (${count} times)` : ''}`);
     }
-    json(res, status, { error: reason, ...extra });
+    // The code too, as every refusal of tspuma's says it: `tspuma ctl` prints this answer as it is.
+    json(res, status, { error: reason, code: 'TSPUMA_ERR_CONTROL_REFUSED' });
   };
   const server = createSideServer('control app', SIDE_LIMITS.control, log, (req, res) => {
     const client = req.socket.remoteAddress ?? 'local';
     const refused = refusal(req);
     if (refused) return refuse(req, res, 403, 'origin', refused);
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) return refuse(req, res, 413, 'body', bodyTooLarge(req, res, `${declared} bytes (Content-Length)`), { code: 'TSPUMA_ERR_CONTROL_REFUSED' });
+    if (declared > MAX_BODY) return refuse(req, res, 413, 'body', bodyTooLarge(req, res, `${declared} bytes (Content-Length)`));
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
     if (!tokenOk(url.searchParams.get('token') ?? bearer, token)) {

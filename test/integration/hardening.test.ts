@@ -265,7 +265,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
       expect(await p.exited).toBe(1);
       const line = p.stderr().split('\n').find((l) => l.includes('TSPUMA_ERR_PIDFILE'));
       expect(line).toMatch(
-        new RegExp(`^tspuma: TSPUMA_ERR_PIDFILE: Cannot write pidfile ${join(dir, 'tspuma.pid')} \\(--pidfile in command line\\): no such file or directory, ${call} \\(ENOENT\\)\\. Nothing was left at that path\\.$`),
+        new RegExp(`^tspuma: TSPUMA_ERR_PIDFILE: Cannot write pidfile ${join(dir, 'tspuma.pid')} \\(--pidfile in command line\\): no such file or directory, ${call} \\(ENOENT\\)\\. No partial file was written: the path is as it was before the write \\(its previous file, or none\\)\\.$`),
       );
     }
   });

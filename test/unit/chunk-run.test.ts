@@ -162,6 +162,24 @@ describe('a chunk run from a code cache', () => {
     expect(Number(readFileSync(asked, 'latin1'))).toBeGreaterThan(first);
   });
 
+  it('makes each cache under the V8 flags its chunk was compiled under, so a process that sets debug mode\'s flags later leaves caches the next boot takes', () => {
+    // As diagnostics/capture.ts does once a -d process serves: a flag set and noted at run time.
+    const flag = `(await import('node:v8')).setFlagsFromString('--no-analyze-environment-liveness'); (globalThis[Symbol.for('tspuma.runTimeV8Flags')] ??= []).push(['--no-analyze-environment-liveness', '--analyze-environment-liveness']);`;
+    const chunk = (dir: string) => `const { $2 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)}); $2().thrower.length;`;
+    const cache = (dir: string) => `const { chunkCaches } = await import(${JSON.stringify(RUNTIME)}); console.log([...chunkCaches.values()][0]);`;
+    const run = (script: string) => execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+    // Compiled before the flag (a boot's chunks): the cache written at exit is taken by the next boot.
+    const before = layOut('flag-before');
+    expect(run(`${chunk(before.dir)} ${flag} ${cache(before.dir)}`)).toBe('none');
+    expect(run(`${chunk(before.dir)} ${flag} ${cache(before.dir)}`)).toBe('own');
+    // Compiled after it (a chunk first needed while serving): a cache of its own, taken after the flag, not before.
+    const after = layOut('flag-after');
+    expect(run(`${flag} ${chunk(after.dir)} ${cache(after.dir)}`)).toBe('none');
+    expect(run(`${flag} ${chunk(after.dir)} ${cache(after.dir)}`)).toBe('own');
+    expect(readdirSync(after.cacheDir).filter((f) => f.endsWith('.cache'))).toHaveLength(1);
+    expect(run(`${chunk(after.dir)} ${cache(after.dir)}`)).toBe('none');
+  });
+
   it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {
     const { dir, split } = layOut('beside');
     runIn(dir);

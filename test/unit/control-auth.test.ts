@@ -35,7 +35,21 @@ async function control(budget?: FailureBudget) {
   return { ...cap, port: bound.port! };
 }
 
+/** The code of a refusal's JSON answer (what `tspuma ctl` prints on stdout). */
+const codeIn = (res: { body: string }): unknown => (JSON.parse(res.body) as { code?: unknown }).code;
+
 describe('control app', () => {
+  it('every refusal answers with its code, as `tspuma ctl` prints it: a rebound Host, a web Origin, a wrong token, too many wrong tokens', async () => {
+    const c = await control(new FailureBudget(() => 0));
+    const refused = [
+      await request(c.port, `/stats?token=${TOKEN}`, { host: 'evil.example:9293' }),
+      await request(c.port, `/stats?token=${TOKEN}`, { origin: 'http://evil.example' }),
+    ];
+    for (let i = 0; i <= FAILURE_BUDGET; i++) refused.push(await request(c.port, `/stats?token=wrong-token-${i}-abcdefgh`));
+    expect(refused.map((r) => r.status)).toEqual([403, 403, ...Array<number>(FAILURE_BUDGET).fill(403), 429]);
+    expect(refused.map(codeIn)).toEqual(refused.map(() => 'TSPUMA_ERR_CONTROL_REFUSED'));
+  });
+
   it('refuses a rebound Host name and a web Origin with 403 even with the right token', async () => {
     const c = await control();
     expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);

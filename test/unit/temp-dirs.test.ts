@@ -1,9 +1,10 @@
 // Unit: the tests' temporary folders (test/helpers/temp.ts): made under the system's temporary
 // folder with the tspuma- prefix, removed at the file's end, kept and named when a case failed.
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
 import { settleTempDirs, tempDir } from '../helpers/temp.js';
 
 describe('temporary folders of a test file', () => {
@@ -29,5 +30,16 @@ describe('temporary folders of a test file', () => {
     expect(settleTempDirs('test/unit/y.test.ts', true)).toBeNull();
     // This case's own folders: not left behind.
     for (const d of [a, b]) rmSync(d, { recursive: true });
+  });
+
+  // A folder made another way outlives the run (184 of them a run before the helper). Fixtures run
+  // as processes of their own (no ledger there) and remove what they make themselves.
+  it('are made through tempDir by every test file and helper: no other mkdtemp in test/integration, test/unit or test/helpers', () => {
+    const others = ['integration', 'unit', 'helpers'].flatMap((folder) =>
+      readdirSync(join(ROOT, 'test', folder))
+        .filter((name) => /\.(ts|mjs)$/.test(name) && !(folder === 'helpers' && name === 'temp.ts'))
+        .flatMap((name) => readFileSync(join(ROOT, 'test', folder, name), 'utf8').split('\n').flatMap((line, i) => (/\bmkdtemp(Sync)?\(/.test(line) ? [`test/${folder}/${name}:${i + 1}`] : []))),
+    );
+    expect(others, "make these with tempDir(prefix) from test/helpers/temp.ts (removed after the file, kept when it fails)").toEqual([]);
   });
 });

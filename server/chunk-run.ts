@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
-import { codeCacheKey, keyUnderFlags, ownCacheDir, runTimeFlagCount, underFlags, writeAtomically } from './code-cache.js';
+import { codeCacheKey, hashSourcesForInspector, keyUnderFlags, ownCacheDir, runTimeFlagCount, underFlags, writeAtomically } from './code-cache.js';
 
 /**
  * A function a test may set on globalThis under this symbol to see or change a chunk's code before
@@ -162,11 +162,14 @@ function inspectorOpen(): boolean {
 export function writeChunkCaches(code = 0): void {
   let asks: boolean | undefined;
   let compiled: number | undefined | null = null;
+  let hashed = false;
   for (const { script, file, had, flags } of unwritten.splice(0)) {
     if (had > 0 && !(asks ??= code === 0 && !inspectorOpen())) continue;
     if (compiled === null) compiled = bytecodeBytes();
     if (had > 0 && compiled !== undefined && compiled <= askedAt(file) * REASK_GROWTH) continue;
     writeAtomically(file, () => {
+      if (!hashed) hashSourcesForInspector();
+      hashed = true;
       // Under the flags it was compiled under: V8 refuses a cache made under another flag hash.
       const data = underFlags(flags, () => script.createCachedData());
       return had === 0 || data.length >= had * REWRITE_GROWTH ? data : Buffer.alloc(0);

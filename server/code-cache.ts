@@ -71,6 +71,33 @@ export function underFlags<T>(count: number, fn: () => T): T {
   }
 }
 
+/**
+ * Has V8 compute the source hash the inspector reports for each script of this thread (a
+ * Debugger.enable of a session of its own, then disable), so that a code cache serialized next
+ * carries it: V8 keeps the hash in the script, the cache holds it, and a script compiled from
+ * such a cache is not hashed again. Every debugger session's Debugger.enable (a -d process's
+ * capture, at boot) hashes every script it has not (SHA-256 of the source: in a -d boot 42% of the
+ * main thread's instructions). Skipped in debug mode, whose own session hashed them all already;
+ * silent on a node without an inspector.
+ */
+export function hashSourcesForInspector(): void {
+  if ((globalThis as Record<symbol, unknown>)[kOwnCodeHere] !== undefined) return;
+  try {
+    const inspector = process.getBuiltinModule?.('node:inspector') as typeof import('node:inspector') | undefined;
+    if (inspector === undefined) return;
+    const session = new inspector.Session();
+    session.connect();
+    try {
+      session.post('Debugger.enable');
+      session.post('Debugger.disable');
+    } finally {
+      session.disconnect();
+    }
+  } catch {
+    /* no inspector: the cache goes without the hashes, as before */
+  }
+}
+
 /** `data()` written to `file` whole or not at all (another process may be reading it); its size, 0 where it could not be. */
 export function writeAtomically(file: string, data: () => Buffer): number {
   return quietly(() => writeWhole(file, data));

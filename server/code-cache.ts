@@ -3,9 +3,13 @@
 // V8 refuses a cache made by another node or under other V8 flags (--max-old-space-size,
 // --expose-gc: N25), and reading a refused one costs more than none, so a cache's file is named
 // by what voids it.
-import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+
+// Builtins through require(), as chunk-run.ts takes them (why: there).
+const require = createRequire(import.meta.url);
+const { createHash } = require('node:crypto') as typeof import('node:crypto');
+const { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
+const { dirname, join } = require('node:path') as typeof import('node:path');
 
 /**
  * What a V8 code cache is valid for besides its source: this node (its V8) and the flags it runs

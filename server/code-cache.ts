@@ -38,6 +38,39 @@ export function quietly<T>(fn: () => T): T {
   return run ? run(fn) : fn();
 }
 
+/**
+ * The V8 flags this process set at run time, in order (server/shared-names.ts kRunTimeFlags: the
+ * same Symbol.for key, for the same reason as kOwnCodeHere): debug mode's capture sets two once
+ * the process serves. V8 refuses a code cache made under another flag hash, so a cache must be made
+ * under the flags its script was compiled under: every -d boot refused the diagnostics chunks'
+ * caches its last exit had serialized after the flags, compiled them from source and wrote them again.
+ */
+export const kRunTimeFlagsHere = Symbol.for('tspuma.runTimeV8Flags');
+const runTimeFlags = (): readonly (readonly [set: string, undo: string])[] => ((globalThis as Record<symbol, unknown>)[kRunTimeFlagsHere] as readonly (readonly [string, string])[] | undefined) ?? [];
+
+/** How many run-time flags are set now (what a script compiled now is compiled under). */
+export const runTimeFlagCount = (): number => runTimeFlags().length;
+
+/** The cache key of code compiled with the first `count` run-time flags set (codeCacheKey's when none). */
+export function keyUnderFlags(key: string, count: number): string {
+  if (count === 0) return key;
+  return createHash('sha256').update(`${key}\0${runTimeFlags().slice(0, count).map((f) => f[0]).join('\0')}`).digest('hex').slice(0, 16);
+}
+
+/** fn() with the run-time flags past the first `count` undone (the last first), then set again. */
+export function underFlags<T>(count: number, fn: () => T): T {
+  const later = runTimeFlags().slice(count);
+  if (later.length === 0) return fn();
+  const v8 = process.getBuiltinModule?.('node:v8') as typeof import('node:v8') | undefined;
+  if (v8 === undefined) return fn();
+  for (const [, undo] of [...later].reverse()) v8.setFlagsFromString(undo);
+  try {
+    return fn();
+  } finally {
+    for (const [set] of later) v8.setFlagsFromString(set);
+  }
+}
+
 /** `data()` written to `file` whole or not at all (another process may be reading it); its size, 0 where it could not be. */
 export function writeAtomically(file: string, data: () => Buffer): number {
   return quietly(() => writeWhole(file, data));

@@ -1,10 +1,9 @@
 // Pins each node:http internal server/node-http.ts relies on, one test per assumption, so a Node
 // upgrade that changes one fails here by name rather than as a slow or wrong server elsewhere.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import stream from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -35,6 +34,7 @@ import {
   stopAccepting,
 } from '../../server/node-http.js';
 import { rawRequest, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {
@@ -604,7 +604,7 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
   });
 
   it('listen(backlog) on a unix socket: connections wait in the backlog; closing removes the file as before', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
+    const dir = tempDir('bound');
     try {
       const path = join(dir, 'web.sock');
       const bound = bindWithoutListening(path, null, null);
@@ -624,7 +624,7 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
   });
 
   it('binds a unix socket: its file is there from the bind, and libuv removes it when the handle closes', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
+    const dir = tempDir('bound');
     try {
       const path = join(dir, 'web.sock');
       const bound = bindWithoutListening(path, null, null);

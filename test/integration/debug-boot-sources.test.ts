@@ -4,16 +4,16 @@
 // script of tspuma's own dist/ is read from its file instead, when the file has the length V8
 // reported for it. What each process asked the protocol for is logged by
 // test/fixtures/script-source-log, loaded with --import.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, killAll, run } from '../helpers/cli.js';
 import { SLOWNESS } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-script-source-log-'));
+const dir = tempDir('script-source-log');
 afterAll(async () => {
   await killAll();
   rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });

@@ -6,15 +6,15 @@
 // with its master process: nginx 1.22 with `master_process off` crashes (SIGSEGV) on inherited
 // sockets.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/client-app.mjs';
 const CLIENT = '127.0.0.2';
@@ -77,7 +77,7 @@ describe('behind nginx', () => {
   let port = 0;
   beforeAll(async () => {
     expect(spawnSync(NGINX, ['-v']).status, 'nginx is installed (.ci/run installs it)').toBe(0);
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-nginx-'));
+    const dir = tempDir('nginx');
     dirs.push(dir);
     const front = await listening();
     port = front.port;
@@ -134,7 +134,7 @@ describe('behind HAProxy', () => {
   let v2 = 0;
   beforeAll(async () => {
     expect(spawnSync(HAPROXY, ['-v']).status, 'haproxy is installed (.ci/run installs it)').toBe(0);
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-haproxy-'));
+    const dir = tempDir('haproxy');
     dirs.push(dir);
     const one = await listening();
     const two = await listening();

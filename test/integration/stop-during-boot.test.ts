@@ -5,14 +5,14 @@
 // then written as a file of its own). After the check, the inspector's start
 // (--inspect) turns the event loop before the boot ends: the signal is taken there.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, openSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromLog, killAll, run } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-boot-stop-'));
+const dir = tempDir('boot-stop');
 afterAll(async () => {
   await killAll();
   rmSync(dir, { recursive: true, force: true });

@@ -2,13 +2,13 @@
 // workers claim each failure site in the folder's .tspuma-sites (one dump per site for the whole
 // cluster, dump-budget.ts); the claims are the running cluster's, so a clean stop takes them away
 // with its other files (state file, pidfile), as a SIGKILLed primary's are swept at the next boot.
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appFolder } from '../helpers/app-folder.js';
 import { boot, killAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
@@ -16,7 +16,7 @@ const root = appFolder('claims', { 'app.mjs': "export default function app() { t
 
 describe('a -d cluster stopped gracefully (SIGTERM)', () => {
   it('leaves its dumps in the dump folder and none of its site claims', async () => {
-    const dumps = mkdtempSync(join(tmpdir(), 'tspuma-claims-dumps-'));
+    const dumps = tempDir('claims-dumps');
     const s = await boot(['-w', '1', '-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', 'app.mjs'], { TSPUMA_DUMP_DIR: dumps }, root);
     expect((await fetch(s.url)).status).toBe(500);
     await waitFor(() => readdirSync(dumps).some((n) => n.endsWith('.json')), 'the dump file');

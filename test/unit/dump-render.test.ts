@@ -1,8 +1,7 @@
 // In-process: the redaction rules (by name segment and by value shape), the frame reader on
 // protocol frames (as a remote reader gets them), the renderer's signal-first text with the
 // caret, and the folding of a real stack overflow's frames.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { AWAITING, AWAITING_SNAPSHOT, renderText } from '../../diagnostics/rende
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
+import { tempDir } from '../helpers/temp.js';
 
 const SECRETS = ['PGPASS-7781', 'SVCPASS-8812', 'FORMPASS-9923', 'JSONPASS-1134', 'JWTLIKE-2245', 'sk_live_FNKEY3356aa'];
 const DSN = 'postgres://app:PGPASS-7781@db.internal/orders';
@@ -107,7 +107,7 @@ function leakyFrames(file: string): { frames: CallFrame[]; properties: Map<strin
 }
 
 function readLeaky() {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-render-'));
+  const dir = tempDir('render');
   const file = join(dir, 'app.ts');
   writeFileSync(file, "class RateLimiter {\n  take() {\n    if (this.tokens === 0) throw new Error('no tokens: ' + this.conn);\n  }\n}\n");
   const { frames, properties } = leakyFrames(file);

@@ -1,16 +1,16 @@
 // Files tspuma writes where another user may also write (state file, pidfile, dumps, heap
 // snapshots): never through a symlink, never into a file someone else created, whole or not at all.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { codeOf } from '../helpers/codes.js';
 import { isTspumaError } from '../../server/errors.js';
 import { writeFileSafely, writePrivateFile } from '../../server/private-file.js';
+import { tempDir } from '../helpers/temp.js';
 
-const scratch = () => mkdtempSync(join(tmpdir(), 'tspuma-private-'));
+const scratch = () => tempDir('private');
 
 describe('private files', () => {
   it('refuses a target that is a symlink (TSPUMA_ERR_FILE_UNSAFE naming it) and leaves the file it points to untouched', () => {

@@ -67,9 +67,11 @@ const QUERY_PARAM = /(^|[?&;\s])([^=&?#;\s"'<>]+)=([^&#;\s"'<>]*)/g;
 /**
  * `key: value` and `key = value` with a quoted or bare value: JSON (`"password":"x"`), object
  * literals and util.inspect output (`apiKey: 'x'`), assignments in source (`token = "x"`).
- * A quoted value cut short (a capped preview) runs to the end of the string.
+ * A quoted value cut short (a capped preview) runs to the end of the string. A bare value never
+ * starts with `{` or `[`: an object or array under a secret-named key (`"credentials":{…}`) keeps
+ * its brace, and its own keys are read in turn.
  */
-const KEY_VALUE = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)(?:(["'`])((?:\\.|(?!\4)[^\\\n])*)(\4|$)|([^\s,;&}[\])"'`][^\s,;&}\])"'`]*))/g;
+const KEY_VALUE = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)(?:(["'`])((?:\\.|(?!\4)[^\\\n])*)(\4|$)|([^\s,;&{}[\])"'`][^\s,;&}\])"'`]*))/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */

@@ -91,6 +91,8 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
     ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],
     ['an object-literal key', "{ apiKey: 'k-1' }", "{ apiKey: '[redacted]' }"],
+    ['JSON nested under secret-named keys (a parsed body): the inner key redacted, the braces kept', '{"user":{"credentials":{"password":"pw-9"}}}', '{"user":{"credentials":{"password":"[redacted]"}}}'],
+    ['an object literal under a secret-named key: its braces kept', "{ auth: { token: 'k-2' } }", "{ auth: { token: '[redacted]' } }"],
     ['JSON quoted in an inspected field', `{ body: '{"a":1,"password":"abc12345", broken', type: 'entity.parse.failed' }`, `{ body: '{"a":1,"password":"[redacted]", broken', type: 'entity.parse.failed' }`],
     ['an assignment', 'token = "t-2"', 'token = "[redacted]"'],
     ['Bearer as a whole value', 'Bearer abc.def', 'Bearer [redacted]'],

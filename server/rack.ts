@@ -154,7 +154,8 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     REQUEST_URI: uri,
     SERVER_NAME: '',
     SERVER_PORT: '',
-    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
+    // By node's numbers: its httpVersion text is a new string a request (a compare of its characters).
+    SERVER_PROTOCOL: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
     'rack.url_scheme': encrypted ? 'https' : 'http',
     'rack.input': req,
     'tspuma.request': req,

@@ -250,6 +250,18 @@ describe("the env's id and Host, from its one pass over the headers", () => {
     expect(buildEnv(early)['tspuma.request_id']).toBe(first);
   });
 
+  it("gives SERVER_PROTOCOL from node's version numbers, the text node made for anything else", () => {
+    const version = (major: number | undefined, minor: number | undefined, text: string) => {
+      const req = { ...request(['Host', 'a.test']), httpVersionMajor: major, httpVersionMinor: minor, httpVersion: text } as unknown as IncomingMessage;
+      return buildEnv(req).SERVER_PROTOCOL;
+    };
+    // As node's parser leaves them: the numbers, and a new '1.1' string each request.
+    expect(version(1, 1, ['1', '1'].join('.'))).toBe('HTTP/1.1');
+    expect(version(1, 0, '1.0')).toBe('HTTP/1.0');
+    expect(version(1, 1, '1.1')).toBe('HTTP/1.1');
+    expect(version(undefined, undefined, '1.0')).toBe('HTTP/1.0');
+  });
+
   it('keeps the env\'s keys in the order it always had', () => {
     const env = buildEnv(request(['Host', 'a.test', 'X-Request-Id', 'k-1', 'Accept', '*/*']));
     expect(Object.keys(env)).toEqual([

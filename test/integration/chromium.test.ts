@@ -42,7 +42,9 @@ afterEach(async () => {
 async function launchChromium(): Promise<string> {
   profile = tempDir('chromium');
   const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--remote-debugging-port=0'];
-  chrome = spawn('chromium', flags, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // TMPDIR the profile: Chromium's singleton socket folder (org.chromium.Chromium.XXXXXX), which a
+  // SIGKILL leaves behind, goes with the profile.
+  chrome = spawn('chromium', flags, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, TMPDIR: profile } });
   let err = '';
   chrome.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   let exit: number | null = null;

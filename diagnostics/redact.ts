@@ -381,7 +381,6 @@ export class Redactor {
     return (last === null || !ABOUT_A_SECRET.has(last)) && nameRuns(name).some((r) => r === 'session' || r === 'sess');
   }
 
-  /** A header name whose value is secret (in raw header arrays). */
   /**
    * In a flat name/value array (node's rawHeaders): a string that is a secret name, one token
    * (`X-Api-Key`), so the element after it is its value; a longer text that mentions a secret word
@@ -391,6 +390,7 @@ export class Redactor {
     return /^[\w!#$%&'*+.^`|~-]+$/.test(s) && this.isSecretKey(s);
   }
 
+  /** A header name whose value is secret (in raw header arrays). */
   isSecretHeader(name: string): boolean {
     return SECRET_HEADERS.has(name.toLowerCase());
   }
@@ -433,19 +433,6 @@ export class Redactor {
   }
 
   /**
-   * `text` (a URL, a query string, a message, a body, a line of source) with every secret it
-   * holds replaced, wherever it stands in the string:
-   * - the value of each `name=value` parameter whose (decoded) name is secret by the header
-   *   rules, or whose value looks like a credential: `?token=abc&page=2` -> `?token=[redacted]&page=2`;
-   * - the value of each secret-named key in JSON, object literals and assignments (an object or
-   *   array there whole: secretGroups);
-   * - the password of URL userinfo: `postgres://app:[redacted]@db/x`;
-   * - credentials after `Bearer`, `Basic`, `Digest`; well-known key formats; PEM private keys.
-   * Each replacement is listed in `applied` as "KIND NAME (where)" when given. Strings longer
-   * than MAX_SCANNED are cut there first. `source`: the text is a line of code, where an unquoted
-   * value after a secret key that starts as an identifier is a variable, not a secret.
-   */
-  /**
    * Replaces the object or array after each secret-named key (`"secrets":{…}`, `password: […]`)
    * with [redacted], brackets balanced and strings skipped; a group the text cuts short runs to its end.
    */
@@ -476,6 +463,19 @@ export class Redactor {
     return out + s.slice(from);
   }
 
+  /**
+   * `text` (a URL, a query string, a message, a body, a line of source) with every secret it
+   * holds replaced, wherever it stands in the string:
+   * - the value of each `name=value` parameter whose (decoded) name is secret by the header
+   *   rules, or whose value looks like a credential: `?token=abc&page=2` -> `?token=[redacted]&page=2`;
+   * - the value of each secret-named key in JSON, object literals and assignments (an object or
+   *   array there whole: secretGroups);
+   * - the password of URL userinfo: `postgres://app:[redacted]@db/x`;
+   * - credentials after `Bearer`, `Basic`, `Digest`; well-known key formats; PEM private keys.
+   * Each replacement is listed in `applied` as "KIND NAME (where)" when given. Strings longer
+   * than MAX_SCANNED are cut there first. `source`: the text is a line of code, where an unquoted
+   * value after a secret key that starts as an identifier is a variable, not a secret.
+   */
   query(text: string, applied?: string[], where?: string, opts: { source?: boolean } = {}): string {
     if (!MAYBE.test(text)) return scrubRemembered(text, applied, where);
     let s = text.length > MAX_SCANNED ? `${text.slice(0, MAX_SCANNED)}…` : text;

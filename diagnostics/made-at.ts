@@ -29,7 +29,8 @@ type Site = NodeJS.CallSite & { getPosition?: () => number };
 /**
  * The positions of the first `depth` frames `err` was made under (file or URL, and the offset in
  * the code V8 ran), joined into one key, innermost first; null when they cannot be read without
- * formatting its stack text (see the header). `err.stack` reads as it would have after.
+ * formatting its stack text (see the header), or when the first has no file. `err.stack` reads
+ * as it would have after.
  */
 export function madeKey(err: unknown, depth: number): string | null {
   if (err === null || typeof err !== 'object' || !Object.isExtensible(err)) return null;
@@ -60,8 +61,17 @@ export function madeKey(err: unknown, depth: number): string | null {
   let key = '';
   for (let i = 0; i < sites.length && i < depth; i++) {
     const s = sites[i]!;
+    const file = s.getFileName();
+    // Made in code with no file (eval, new Function, a vm script without one): two such scripts
+    // could share an offset, so the key names no place. A caller's frame with none (a builtin's:
+    // Array.prototype.map) is only the same kind of frame.
+    if (!file) {
+      if (i === 0) return null;
+      key += '-;';
+      continue;
+    }
     // The offset, not the line and column: those are worked out from the script's line ends.
-    key += `${s.getFileName() ?? ''}:${s.getPosition?.() ?? `${s.getLineNumber()}:${s.getColumnNumber()}`};`;
+    key += `${file}:${s.getPosition?.() ?? `${s.getLineNumber()}:${s.getColumnNumber()}`};`;
   }
   return key;
 }

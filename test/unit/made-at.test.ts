@@ -54,6 +54,10 @@ describe('madeKey', () => {
     const frozen = Object.freeze(viaA('frozen'));
     expect(madeKey(frozen, 4)).toBeNull();
     expect(frozen.stack).toMatch(/^Error: frozen\n {4}at /);
+    // Made in code with no file: another such script could have its offsets.
+    const evaluated = new Function('return new Error("evaluated")')() as Error;
+    expect(madeKey(evaluated, 4)).toBeNull();
+    expect(evaluated.stack).toMatch(/^Error: evaluated\n {4}at eval /);
     expect(madeKey('a string', 4)).toBeNull();
     expect(madeKey(null, 4)).toBeNull();
   });

@@ -31,6 +31,7 @@ export function tempDir(prefix: string): string {
 export function settleTempDirs(file: string, failed: boolean): string | null {
   const dirs = ledger().splice(0);
   if (failed) return dirs.length === 0 ? null : `${file} failed: its temporary folders are kept for diagnosis:\n${dirs.map((d) => `  ${d}\n`).join('')}`;
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  // Retried, as debug-boot-sources' own removal was: a late write while rmSync walks a folder fails it (ENOTEMPTY).
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   return null;
 }

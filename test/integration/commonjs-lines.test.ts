@@ -2,7 +2,7 @@
 // ES-module app does: a DevTools breakpoint on a .ts line (set through the script's source map,
 // as DevTools does) pauses there, every generated line of the module maps to one .ts line, and
 // a CPU profile keeps its line ticks.
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
@@ -15,10 +15,7 @@ import { generatedFor, inlineMap } from '../helpers/source-maps.js';
 import { tempDir } from '../helpers/temp.js';
 
 const dirs: string[] = [];
-afterAll(async () => {
-  await killAll();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterAll(killAll);
 
 /** The profile fixture as app.ts of a CommonJS package. */
 function commonJsApp(): string {

@@ -3,7 +3,7 @@
 // (the single process and the primary open no inspector port, workers start with
 // --inspect-publish-uid=http), and tspuma's line naming each process's target.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, hermeticEnv, ROOT } from '../helpers/cli.js';
@@ -23,8 +23,6 @@ afterEach(() => {
     }
   }
   pid = null;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = null;
 });
 
 /** Boots tspuma with stdout and stderr on one file; returns that file's lines once it is up, then stops it. */

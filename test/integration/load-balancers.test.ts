@@ -6,7 +6,7 @@
 // with its master process: nginx 1.22 with `master_process off` crashes (SIGSEGV) on inherited
 // sockets.
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -35,7 +35,6 @@ function getFrom(port: number, headers: Record<string, string> = {}): Promise<{ 
 }
 
 const portOf = (url: string) => Number(new URL(url).port);
-const dirs: string[] = [];
 const instances: Booted[] = [];
 
 /** Starts a proxy on the given fronts; it is up once `probePort` answers a GET with 200. */
@@ -68,9 +67,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopProxies();
-  // The instances end (killAll waits for them) before the proxies' folders go.
+  // The instances end (killAll waits for them) before the proxies' folders go (test/helpers/temp.ts).
   await killAll();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe('behind nginx', () => {
@@ -78,7 +76,6 @@ describe('behind nginx', () => {
   beforeAll(async () => {
     expect(spawnSync(NGINX, ['-v']).status, 'nginx is installed (.ci/run installs it)').toBe(0);
     const dir = tempDir('nginx');
-    dirs.push(dir);
     const front = await listening();
     port = front.port;
     const upstreams = instances.map((i) => `    server 127.0.0.1:${portOf(i.urls[0]!)};`).join('\n');
@@ -135,7 +132,6 @@ describe('behind HAProxy', () => {
   beforeAll(async () => {
     expect(spawnSync(HAPROXY, ['-v']).status, 'haproxy is installed (.ci/run installs it)').toBe(0);
     const dir = tempDir('haproxy');
-    dirs.push(dir);
     const one = await listening();
     const two = await listening();
     v1 = one.port;

@@ -13,12 +13,21 @@
 // notably more of the chunk than its cache held writes it again (a cache a primary or a short
 // command wrote first left every later server compiling the rest: boot4.4). One found beside the
 // chunk is taken too (the build leaves none: it would name the build's checkout).
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
-import { codeCacheKey, keyUnderFlags, ownCacheDir, runTimeFlagCount, underFlags, writeAtomically } from './code-cache.js';
+import { createRequire } from 'node:module';
+import { codeCacheKey, hashSourcesForInspector, keyUnderFlags, ownCacheDir, runTimeFlagCount, underFlags, writeAtomically } from './code-cache.js';
+
+// Node's builtins as require() gives them, as the build gives them to the chunks (scripts/build.mjs
+// lazyBuiltins; node:module's namespace every chunk's banner builds already): an ES import builds a
+// builtin's namespace, reading every lazy export, and this module and code-cache.ts run first in
+// every process: node:fs's `promises` loaded fs/promises and readline's interface, node:crypto's
+// `webcrypto` the Web Crypto modules (about 150 KB of node's sources compiled, and under -d hashed).
+const require = createRequire(import.meta.url);
+const { createHash } = require('node:crypto') as typeof import('node:crypto');
+const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+const { basename, dirname, join } = require('node:path') as typeof import('node:path');
+const { fileURLToPath } = require('node:url') as typeof import('node:url');
+const { Script } = require('node:vm') as typeof import('node:vm');
+type Script = import('node:vm').Script;
 
 /**
  * A function a test may set on globalThis under this symbol to see or change a chunk's code before
@@ -162,11 +171,14 @@ function inspectorOpen(): boolean {
 export function writeChunkCaches(code = 0): void {
   let asks: boolean | undefined;
   let compiled: number | undefined | null = null;
+  let hashed = false;
   for (const { script, file, had, flags } of unwritten.splice(0)) {
     if (had > 0 && !(asks ??= code === 0 && !inspectorOpen())) continue;
     if (compiled === null) compiled = bytecodeBytes();
     if (had > 0 && compiled !== undefined && compiled <= askedAt(file) * REASK_GROWTH) continue;
     writeAtomically(file, () => {
+      if (!hashed) hashSourcesForInspector();
+      hashed = true;
       // Under the flags it was compiled under: V8 refuses a cache made under another flag hash.
       const data = underFlags(flags, () => script.createCachedData());
       return had === 0 || data.length >= had * REWRITE_GROWTH ? data : Buffer.alloc(0);

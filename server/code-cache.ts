@@ -3,9 +3,13 @@
 // V8 refuses a cache made by another node or under other V8 flags (--max-old-space-size,
 // --expose-gc: N25), and reading a refused one costs more than none, so a cache's file is named
 // by what voids it.
-import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+
+// Builtins through require(), as chunk-run.ts takes them (why: there).
+const require = createRequire(import.meta.url);
+const { createHash } = require('node:crypto') as typeof import('node:crypto');
+const { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
+const { dirname, join } = require('node:path') as typeof import('node:path');
 
 /**
  * What a V8 code cache is valid for besides its source: this node (its V8) and the flags it runs
@@ -68,6 +72,33 @@ export function underFlags<T>(count: number, fn: () => T): T {
     return fn();
   } finally {
     for (const [set] of later) v8.setFlagsFromString(set);
+  }
+}
+
+/**
+ * Has V8 compute the source hash the inspector reports for each script of this thread (a
+ * Debugger.enable of a session of its own, then disable), so that a code cache serialized next
+ * carries it: V8 keeps the hash in the script, the cache holds it, and a script compiled from
+ * such a cache is not hashed again. Every debugger session's Debugger.enable (a -d process's
+ * capture, at boot) hashes every script it has not (SHA-256 of the source: in a -d boot 42% of the
+ * main thread's instructions). Skipped in debug mode, whose own session hashed them all already;
+ * silent on a node without an inspector.
+ */
+export function hashSourcesForInspector(): void {
+  if ((globalThis as Record<symbol, unknown>)[kOwnCodeHere] !== undefined) return;
+  try {
+    const inspector = process.getBuiltinModule?.('node:inspector') as typeof import('node:inspector') | undefined;
+    if (inspector === undefined) return;
+    const session = new inspector.Session();
+    session.connect();
+    try {
+      session.post('Debugger.enable');
+      session.post('Debugger.disable');
+    } finally {
+      session.disconnect();
+    }
+  } catch {
+    /* no inspector: the cache goes without the hashes, as before */
   }
 }
 

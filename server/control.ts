@@ -15,7 +15,7 @@ import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { bindUrl } from './binder-uri.js';
 import { resolve } from 'node:path';
-import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, webOrigin } from './side-listener.js';
+import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, hostLines, webOrigin } from './side-listener.js';
 import { bodyTooLarge, MAX_BODY, probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
@@ -120,6 +120,7 @@ const SINGLE_MODE_HINTS: Record<string, string> = {
 
 /** Why a request to the control app is refused before its token is looked at, or null. */
 function refusal(req: http.IncomingMessage): string | null {
+  if (hostLines(req) > 1) return 'the request has more than one Host line (RFC 9112 §3.2)';
   if (!allowedHost(req.headers.host)) return `Host ${JSON.stringify(req.headers.host ?? '')} is not an IP address or localhost (a web page's DNS name pointed at this address)`;
   const origin = webOrigin(req);
   if (origin !== null) return `Origin ${JSON.stringify(origin)} is a web page; the control app takes requests from tspuma ctl and scripts, which send no Origin`;

@@ -93,6 +93,10 @@ describe('socket activation', { concurrent: true }, () => {
       pids.add(b.pid);
     }
     expect(pids.size).toBe(2);
+    // Said once, by the process systemd started (the primary), not again by each worker (review17.7).
+    // (systemd-socket-activate execs tspuma: the primary's pid is proc.pid; a worker's line, logged
+    // before its logger names the worker, would carry only its own pid.)
+    expect(out.split('\n').filter((l) => l.includes('* Socket activation: serving')).map((l) => (JSON.parse(l) as { pid: number }).pid)).toEqual([proc.pid]);
     for (const env of envs) expect(env.filter((n) => /^(LISTEN_(FDS|PID|FDNAMES)|NOTIFY_SOCKET)$/.test(n))).toEqual([]);
     // No listener of its own: the default bind (tcp 9292) was not used, by the primary or a worker.
     expect(out).toContain('"urls":["fd://3"]');

@@ -180,6 +180,26 @@ describe('a chunk run from a code cache', () => {
     expect(run(`${chunk(after.dir)} ${cache(after.dir)}`)).toBe('none');
   });
 
+  it('writes a cache that carries the source hash V8\'s inspector reports for the chunk\'s code, so a debugger\'s Debugger.enable (a -d boot\'s) need not hash it again', () => {
+    const { dir, split, cacheDir } = layOut('hashed');
+    expect(runIn(dir).cache).toBe('none');
+    const [name] = readdirSync(cacheDir).filter((f) => f.startsWith(`test.chunk-${split.hash}-`) && f.endsWith('.cache'));
+    // The hash as V8 computes it for the code, in a process that takes no cache (a hooked chunk gets none).
+    const url = pathToFileURL(join(dir, 'test.chunk.js')).href;
+    const script = [
+      `globalThis[Symbol.for('tspuma.chunkSource')] = (_url, code) => code;`,
+      `await import(${JSON.stringify(url)});`,
+      `const inspector = await import('node:inspector');`,
+      `const session = new inspector.Session(); session.connect();`,
+      `const seen = []; session.on('Debugger.scriptParsed', (m) => { if (m.params.url === ${JSON.stringify(url)}) seen.push(m.params); });`,
+      `session.post('Debugger.enable');`,
+      `console.log(seen.sort((a, b) => b.length - a.length)[0].hash);`,
+    ].join('\n');
+    const hash = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(join(cacheDir, name!)).includes(Buffer.from(hash, 'latin1'))).toBe(true);
+  });
+
   it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {
     const { dir, split } = layOut('beside');
     runIn(dir);

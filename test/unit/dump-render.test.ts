@@ -167,6 +167,22 @@ describe('the frame reader', () => {
     expect(JSON.stringify(locals.store)).toContain('views: 3');
   });
 
+  it("shows an array's elements only (an Arguments preview's callee is no element), and redacts the element after a header name, not after any string that mentions a secret word (review17.5)", () => {
+    const reader = new FrameReader(new Redactor());
+    const body = '{"user":"ann","password":"[redacted]"}';
+    const args: RemoteObject = { type: 'object', subtype: 'array', className: 'Arguments', description: 'Arguments(2)', objectId: 'args', preview: { overflow: false, properties: [{ name: '0', type: 'object', subtype: 'null', value: 'null' }, { name: '1', type: 'string', value: body }, { name: 'callee', type: 'function', value: '' }] } };
+    const notes: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(3)', objectId: 'notes', preview: { overflow: false, properties: [{ name: '0', type: 'string', value: 'reset your password here' }, { name: '1', type: 'string', value: 'kept-note-2' }, { name: '2', type: 'number', value: '3' }] } };
+    const raw: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(4)', objectId: 'raw', preview: { overflow: false, properties: [{ name: '0', type: 'string', value: 'Host' }, { name: '1', type: 'string', value: 'a' }, { name: '2', type: 'string', value: 'X-Api-Key' }, { name: '3', type: 'string', value: 'k-123456' }] } };
+    const shown = reader.read(
+      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
+      { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [prop('args', args), prop('notes', notes), prop('raw', raw)] : []) },
+    );
+    const locals = shown.frames[0]!.locals;
+    expect(locals.args).toEqual({ summary: `Arguments(2) [null, ${JSON.stringify(body)}]` });
+    expect(locals.notes).toEqual({ summary: 'Array(3) ["reset your password here", "kept-note-2", 3]' });
+    expect(locals.raw).toEqual({ summary: 'Array(4) ["Host", "a", "X-Api-Key", "[redacted]"]' });
+  });
+
   it('reads the receiver fields with the locals rules, and leaves module functions and imports out of the locals', () => {
     const { read } = readLeaky();
     const f = read.frames[0]!;

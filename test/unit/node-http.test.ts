@@ -27,6 +27,7 @@ import {
   presetContentLength,
   presetContentType,
   readCounterOf,
+  requestBegun,
   replacePeer,
   restoreAppWrites,
   setEventStreamHandler,
@@ -350,6 +351,40 @@ describe('node:http internals used by node-http.ts', () => {
       [total, total],
     ]);
     expect(readCounterOf(new net.Socket())).toBe(null);
+  });
+
+  it("tells from a connection's parser whether a request began on it (requestBegun): false between requests, true from a head's first byte to its end and from the connection's start, null once node took the parser back", async () => {
+    let socket: net.Socket | null = null;
+    const port = await serve(
+      (_req, res) => void res.end('ok'),
+      SERVER_OPTIONS,
+      (server) => server.on('connection', (s: net.Socket) => (socket = s)),
+    );
+    const client = net.connect(port, '127.0.0.1');
+    let text = '';
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    await waitFor(() => socket !== null, 'the connection');
+    const server = socket! as net.Socket;
+    const seen: (boolean | null)[] = [requestBegun(server)];
+    const sendAndRead = async (bytes: string) => {
+      const before = server.bytesRead;
+      client.write(bytes);
+      await waitFor(() => server.bytesRead >= before + bytes.length, 'the server to read the bytes');
+    };
+    await sendAndRead('GET / HT');
+    seen.push(requestBegun(server));
+    await sendAndRead('TP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => text.endsWith('ok'), 'the response');
+    seen.push(requestBegun(server));
+    await sendAndRead('G');
+    seen.push(requestBegun(server));
+    const closed = new Promise((r) => server.on('close', r));
+    client.destroy();
+    await closed;
+    seen.push(requestBegun(server));
+    // node times a connection's first head from its start (deadlines.ts reads the count there).
+    expect(seen).toEqual([true, true, false, true, null]);
+    expect(requestBegun(new net.Socket())).toBe(null);
   });
 
   it('writes a preset _contentLength into the head once (no chunking), and refuses it for HEAD, HTTP/1.0 and a framing header the app set', async () => {

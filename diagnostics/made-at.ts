@@ -16,11 +16,19 @@
 // change and the call sites' allocation most of it), but a fraction of a formatting through
 // source maps.
 
-/** The call sites keep() was last handed (null: it was not called). */
+/** The call sites keep() was last handed for `target` (null: it was not called). */
 let kept: NodeJS.CallSite[] | null = null;
+/** The error madeKey reads, and the formatter it displaced for the read. */
+let target: object | null = null;
+let formatter: ((error: Error, trace: NodeJS.CallSite[]) => unknown) | null = null;
 
-/** A formatter that keeps the call sites and formats nothing. */
-function keep(_error: Error, trace: NodeJS.CallSite[]): undefined {
+/**
+ * A formatter that keeps the target's call sites and formats nothing. Another error's text read
+ * meanwhile (a stack getter of the app's that reads the error it wraps: ono's lazy stack) is
+ * formatted as the formatter in place would, not left undefined for good.
+ */
+function keep(error: Error, trace: NodeJS.CallSite[]): unknown {
+  if (error !== target) return formatter!(error, trace);
   kept = Array.isArray(trace) ? trace : null;
   return undefined;
 }
@@ -36,17 +44,21 @@ type Site = NodeJS.CallSite & { getPosition?: () => number };
  */
 export function madeKey(err: unknown, depth: number): string | null {
   if (err === null || typeof err !== 'object' || !Object.isExtensible(err)) return null;
-  const formatter = Error.prepareStackTrace;
+  const inPlace = Error.prepareStackTrace;
   // With no formatter of node's to hand back to, the text could not be made as node would make it.
-  if (typeof formatter !== 'function') return null;
+  if (typeof inPlace !== 'function') return null;
   kept = null;
+  target = err;
+  formatter = inPlace;
   try {
     Error.prepareStackTrace = keep;
     void (err as { stack?: unknown }).stack;
   } catch {
     /* a stack getter of the app's: kept stays null */
   } finally {
-    Error.prepareStackTrace = formatter;
+    Error.prepareStackTrace = inPlace;
+    target = null;
+    formatter = null;
   }
   const sites = kept as Site[] | null; // set by keep() during the read
   kept = null;
@@ -57,7 +69,7 @@ export function madeKey(err: unknown, depth: number): string | null {
   } catch {
     // A proxy that refuses the accessor: its text is formatted now, as the read would have.
     pending.delete(err);
-    settleNow(err, formatter as (error: Error, sites: NodeJS.CallSite[]) => unknown, sites);
+    settleNow(err, inPlace as (error: Error, sites: NodeJS.CallSite[]) => unknown, sites);
     return null;
   }
   let key = '';

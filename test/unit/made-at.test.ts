@@ -91,6 +91,15 @@ describe('madeKey', () => {
     expect(keyed.stack).toBe(plain.stack);
   });
 
+  it("gives nothing for an error whose own stack getter reads another error's stack (ono's lazy stack), and leaves both texts whole", () => {
+    const [plainInner, inner] = [1, 2].map(() => viaA('inner')) as [Error, Error];
+    const outer = viaA('outer');
+    Object.defineProperty(outer, 'stack', { configurable: true, enumerable: false, get: () => `Error: outer\ncaused by: ${inner.stack}` });
+    expect(madeKey(outer, 4)).toBeNull();
+    expect(inner.stack).toBe(plainInner.stack);
+    expect(outer.stack).toBe(`Error: outer\ncaused by: ${plainInner.stack}`);
+  });
+
   it("keeps what the app sets as the stack before reading it", () => {
     const err = viaA('set');
     expect(madeKey(err, 4)).not.toBeNull();

@@ -397,12 +397,13 @@ export class Redactor {
 
   /**
    * In a flat name/value array (node's rawHeaders): a string that is a secret name, one token
-   * (`X-Api-Key`), so the element after it is its value; a longer text that mentions a secret word
-   * (a JSON body, a sentence) names nothing. A session name counts with a `-` or `_` in it, as a
-   * header's has (`X-Session`): a word list's bare `"session"` is followed by another word.
+   * (`X-Api-Key`), or a label, a token ending in `:` or `=` (`Password:`, `password=`), so the
+   * element after it is its value; a longer text that mentions a secret word (a JSON body, a
+   * sentence) names nothing. A session name counts with a `-` or `_` in it, as a header's has
+   * (`X-Session`): a word list's bare `"session"` is followed by another word.
    */
   isSecretNameToken(s: string): boolean {
-    return /^[\w!#$%&'*+.^`|~-]+$/.test(s) && (this.isSecretKey(s) || (/[-_]/.test(s) && this.isSecretStringName(s)));
+    return /^[\w!#$%&'*+.^`|~-]+\s*[:=]?$/.test(s) && (this.isSecretKey(s) || (/[-_]/.test(s) && this.isSecretStringName(s)));
   }
 
   /** A header name whose value is secret (in raw header arrays). */

@@ -11,7 +11,7 @@ import type { CallRecord, Capture, Thrown } from './call-record.js';
 import { CaptureBudget } from './capture-budget.js';
 import { culpritIndex } from './culprit.js';
 import { madeElsewhere, madeLine } from './stack-text.js';
-import { THROWN_KEY, kAttachable, kOwnCode, kResumeRequested, kThrown } from '../server/shared-names.js';
+import { THROWN_KEY, kAttachable, kOwnCode, kResumeRequested, kThrown, noteRunTimeFlag } from '../server/shared-names.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { originOf } from './culprit.js';
@@ -205,11 +205,14 @@ let localsKept = false;
 function keepOptimizedLocals(): void {
   if (localsKept) return;
   localsKept = true;
-  setFlagsFromString('--no-analyze-environment-liveness');
   // A value V8 still has none for (a let/const not reached yet, code optimized before this)
   // comes without one, not as undefined: frames.ts shows it as VALUE_UNAVAILABLE. A flag of V8's
-  // debugger, set here beside the other so the flag hash changes once.
-  setFlagsFromString('--experimental-value-unavailable');
+  // debugger, set here beside the other so the flag hash changes once. Both noted, so the chunks'
+  // code caches are made under the flags their scripts were compiled under (server/chunk-run.ts).
+  for (const flag of [['--no-analyze-environment-liveness', '--analyze-environment-liveness'], ['--experimental-value-unavailable', '--no-experimental-value-unavailable']] as const) {
+    setFlagsFromString(flag[0]);
+    noteRunTimeFlag(flag);
+  }
 }
 
 export class Capturer {

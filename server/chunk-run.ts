@@ -13,12 +13,21 @@
 // notably more of the chunk than its cache held writes it again (a cache a primary or a short
 // command wrote first left every later server compiling the rest: boot4.4). One found beside the
 // chunk is taken too (the build leaves none: it would name the build's checkout).
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
-import { codeCacheKey, ownCacheDir, writeAtomically } from './code-cache.js';
+import { createRequire } from 'node:module';
+import { codeCacheKey, hashSourcesForInspector, keyUnderFlags, ownCacheDir, runTimeFlagCount, underFlags, writeAtomically } from './code-cache.js';
+
+// Node's builtins as require() gives them, as the build gives them to the chunks (scripts/build.mjs
+// lazyBuiltins; node:module's namespace every chunk's banner builds already): an ES import builds a
+// builtin's namespace, reading every lazy export, and this module and code-cache.ts run first in
+// every process: node:fs's `promises` loaded fs/promises and readline's interface, node:crypto's
+// `webcrypto` the Web Crypto modules (about 150 KB of node's sources compiled, and under -d hashed).
+const require = createRequire(import.meta.url);
+const { createHash } = require('node:crypto') as typeof import('node:crypto');
+const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+const { basename, dirname, join } = require('node:path') as typeof import('node:path');
+const { fileURLToPath } = require('node:url') as typeof import('node:url');
+const { Script } = require('node:vm') as typeof import('node:vm');
+type Script = import('node:vm').Script;
 
 /**
  * A function a test may set on globalThis under this symbol to see or change a chunk's code before
@@ -46,7 +55,8 @@ export function wrapChunkCode(names: readonly string[], code: string): string {
 
 let key: string | undefined;
 const cacheDirs = new Map<string, string | null>();
-const unwritten: { script: Script; file: string; had: number }[] = [];
+/** `flags`: how many of the run-time V8 flags (code-cache.ts) were set when the script was compiled. */
+const unwritten: { script: Script; file: string; had: number; flags: number }[] = [];
 
 /**
  * How much larger than the cache a process took (in bytes) what it compiled of a chunk must be for
@@ -91,14 +101,17 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
   const hooked = typeof hook === 'function';
   if (hooked) source = (hook as (url: string, code: string) => string)(shellUrl, source);
   key ??= codeCacheKey();
+  // A chunk first run once debug mode's flags are set (a -d process's probe engine) has a cache of its own.
+  const flags = runTimeFlagCount();
+  const flagKey = keyUnderFlags(key, flags);
   const dir = dirname(shell);
   if (!cacheDirs.has(dir)) cacheDirs.set(dir, ownCacheDir(shell));
   const own = cacheDirs.get(dir)!;
-  const ownFile = own === null ? null : chunkCacheIn(own, shellUrl, hash, key);
+  const ownFile = own === null ? null : chunkCacheIn(own, shellUrl, hash, flagKey);
   let cachedData: Buffer | undefined;
   let from: 'own' | 'build' | 'none' = 'none';
   if (!hooked) {
-    for (const [file, kind] of [[ownFile, 'own'], [chunkCacheIn(dir, shellUrl, hash, key), 'build']] as const) {
+    for (const [file, kind] of [[ownFile, 'own'], [chunkCacheIn(dir, shellUrl, hash, flagKey), 'build']] as const) {
       // Looked for first (false too where the folder cannot be read): a read that throws would
       // pause a -d process at each chunk with no cache yet (review13.7).
       if (file === null || !existsSync(file)) continue;
@@ -118,7 +131,7 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
   const script = new Script(text, { filename: shellUrl, ...(cachedData ? { cachedData } : {}) });
   const refused = cachedData !== undefined && script.cachedDataRejected === true;
   chunkCaches.set(shell, hooked ? 'hooked' : refused ? 'refused' : from);
-  if (!hooked && ownFile !== null) later(script, ownFile, from === 'own' && !refused ? cachedData!.length : 0);
+  if (!hooked && ownFile !== null) later(script, ownFile, from === 'own' && !refused ? cachedData!.length : 0, flags);
   const run = script.runInThisContext() as (...args: unknown[]) => Record<string, unknown>;
   return run(...values, { url: shellUrl }, importFrom(shellUrl));
 }
@@ -129,9 +142,9 @@ export function runChunk(shellUrl: string, codeName: string, hash: string, names
  * a debugger has breakpoints in it (a -d worker's probes, `tspuma replay`'s snapshot) lost them
  * (replay.test: 3-4 of 5 failed with a write 1.5 s into the process's life, 5 of 5 pass so).
  */
-function later(script: Script, file: string, had: number): void {
+function later(script: Script, file: string, had: number, flags: number): void {
   if (unwritten.length === 0) process.once('exit', writeChunkCaches);
-  unwritten.push({ script, file, had });
+  unwritten.push({ script, file, had, flags });
 }
 
 /**
@@ -158,12 +171,16 @@ function inspectorOpen(): boolean {
 export function writeChunkCaches(code = 0): void {
   let asks: boolean | undefined;
   let compiled: number | undefined | null = null;
-  for (const { script, file, had } of unwritten.splice(0)) {
+  let hashed = false;
+  for (const { script, file, had, flags } of unwritten.splice(0)) {
     if (had > 0 && !(asks ??= code === 0 && !inspectorOpen())) continue;
     if (compiled === null) compiled = bytecodeBytes();
     if (had > 0 && compiled !== undefined && compiled <= askedAt(file) * REASK_GROWTH) continue;
     writeAtomically(file, () => {
-      const data = script.createCachedData();
+      if (!hashed) hashSourcesForInspector();
+      hashed = true;
+      // Under the flags it was compiled under: V8 refuses a cache made under another flag hash.
+      const data = underFlags(flags, () => script.createCachedData());
       return had === 0 || data.length >= had * REWRITE_GROWTH ? data : Buffer.alloc(0);
     });
     if (compiled !== undefined) writeAtomically(`${file}${ASKED}`, () => Buffer.from(String(compiled)));

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
-import { codeCacheKey, ownCacheDir, writeAtomically } from './code-cache.js';
+import { codeCacheKey, hashSourcesForInspector, ownCacheDir, writeAtomically } from './code-cache.js';
 
 export { codeCacheKey };
 
@@ -101,5 +101,8 @@ export function writePinoCodeCache(bundled = BUNDLED, cache = codeCacheIn(dirnam
   const pino = exports as Pino;
   const sink = { write: (_line: string) => true };
   pino({ level: 'info' }, sink).child({ worker: 0 }).info({ url: 'http://127.0.0.1:0' }, 'a line');
-  return writeAtomically(cache, () => script.createCachedData());
+  return writeAtomically(cache, () => {
+    hashSourcesForInspector(); // a -d boot's Debugger.enable then skips the bundle's 151 KB
+    return script.createCachedData();
+  });
 }

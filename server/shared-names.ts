@@ -69,6 +69,23 @@ export function ownCode<T>(fn: () => T): T {
 }
 
 /**
+ * On globalThis: the V8 flags this process set at run time (diagnostics/capture.ts, once it serves),
+ * each with the flag that sets it back. server/chunk-run.ts reads them (code-cache.ts
+ * kRunTimeFlagsHere, the same key): a V8 code cache holds the flag hash it was made under, and a
+ * cache serialized after these flags was refused by every boot, which reads before them.
+ */
+export const RUN_TIME_FLAGS_KEY = 'tspuma.runTimeV8Flags';
+export const kRunTimeFlags = Symbol.for(RUN_TIME_FLAGS_KEY);
+
+/** A V8 flag set at run time, and the one that undoes it. */
+export type RunTimeFlag = readonly [set: string, undo: string];
+
+/** Notes a V8 flag the caller sets at run time (it sets it itself, with node:v8's setFlagsFromString). */
+export function noteRunTimeFlag(flag: RunTimeFlag): void {
+  ((globalThis as Record<symbol, RunTimeFlag[] | undefined>)[kRunTimeFlags] ??= []).push(flag);
+}
+
+/**
  * On globalThis: whether this process can be attached from outside its main thread (a DevTools
  * client on its own inspector port, or through discovery's bridge). Debug mode's capture keeps a
  * function here (diagnostics/capture.ts: it then starts its pause rescuer); before capture runs,

@@ -4,13 +4,13 @@
 // the cache is taken when it fits, refused when damaged, and written by a first run for the next.
 // Each run is a process of its own: V8 keeps a source it compiled once and would not read a cache.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REWRITE_GROWTH } from '../../server/chunk-run.js';
 import { ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 type Split = { shell: string; code: string; codeName: string; hash: string; names: string[]; imports: string[] };
 const { splitChunk } = (await import(pathToFileURL(`${ROOT}scripts/chunk-cache.mjs`).href)) as { splitChunk: (text: string, file: string, runtime: string) => Split };
@@ -34,7 +34,7 @@ const CHUNK = [
 ].join('\n');
 const OTHER = 'export const $1 = () => "other";\n';
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-chunk-run-'));
+const root = tempDir('chunk-run');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** A folder with the split chunk, the module it imports and a node_modules (where boots write caches). */
@@ -160,6 +160,44 @@ describe('a chunk run from a code cache', () => {
     expect(statSync(file).ino).not.toBe(small.ino);
     expect(statSync(file).size).toBeGreaterThanOrEqual(small.size * REWRITE_GROWTH);
     expect(Number(readFileSync(asked, 'latin1'))).toBeGreaterThan(first);
+  });
+
+  it('makes each cache under the V8 flags its chunk was compiled under, so a process that sets debug mode\'s flags later leaves caches the next boot takes', () => {
+    // As diagnostics/capture.ts does once a -d process serves: a flag set and noted at run time.
+    const flag = `(await import('node:v8')).setFlagsFromString('--no-analyze-environment-liveness'); (globalThis[Symbol.for('tspuma.runTimeV8Flags')] ??= []).push(['--no-analyze-environment-liveness', '--analyze-environment-liveness']);`;
+    const chunk = (dir: string) => `const { $2 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)}); $2().thrower.length;`;
+    const cache = (dir: string) => `const { chunkCaches } = await import(${JSON.stringify(RUNTIME)}); console.log([...chunkCaches.values()][0]);`;
+    const run = (script: string) => execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+    // Compiled before the flag (a boot's chunks): the cache written at exit is taken by the next boot.
+    const before = layOut('flag-before');
+    expect(run(`${chunk(before.dir)} ${flag} ${cache(before.dir)}`)).toBe('none');
+    expect(run(`${chunk(before.dir)} ${flag} ${cache(before.dir)}`)).toBe('own');
+    // Compiled after it (a chunk first needed while serving): a cache of its own, taken after the flag, not before.
+    const after = layOut('flag-after');
+    expect(run(`${flag} ${chunk(after.dir)} ${cache(after.dir)}`)).toBe('none');
+    expect(run(`${flag} ${chunk(after.dir)} ${cache(after.dir)}`)).toBe('own');
+    expect(readdirSync(after.cacheDir).filter((f) => f.endsWith('.cache'))).toHaveLength(1);
+    expect(run(`${chunk(after.dir)} ${cache(after.dir)}`)).toBe('none');
+  });
+
+  it('writes a cache that carries the source hash V8\'s inspector reports for the chunk\'s code, so a debugger\'s Debugger.enable (a -d boot\'s) need not hash it again', () => {
+    const { dir, split, cacheDir } = layOut('hashed');
+    expect(runIn(dir).cache).toBe('none');
+    const [name] = readdirSync(cacheDir).filter((f) => f.startsWith(`test.chunk-${split.hash}-`) && f.endsWith('.cache'));
+    // The hash as V8 computes it for the code, in a process that takes no cache (a hooked chunk gets none).
+    const url = pathToFileURL(join(dir, 'test.chunk.js')).href;
+    const script = [
+      `globalThis[Symbol.for('tspuma.chunkSource')] = (_url, code) => code;`,
+      `await import(${JSON.stringify(url)});`,
+      `const inspector = await import('node:inspector');`,
+      `const session = new inspector.Session(); session.connect();`,
+      `const seen = []; session.on('Debugger.scriptParsed', (m) => { if (m.params.url === ${JSON.stringify(url)}) seen.push(m.params); });`,
+      `session.post('Debugger.enable');`,
+      `console.log(seen.sort((a, b) => b.length - a.length)[0].hash);`,
+    ].join('\n');
+    const hash = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(join(cacheDir, name!)).includes(Buffer.from(hash, 'latin1'))).toBe(true);
   });
 
   it('takes the cache left beside the chunk (the build\'s) when no boot wrote one', () => {

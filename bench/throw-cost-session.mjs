@@ -11,7 +11,10 @@
 // posted again every 250 ms, as capture does); bbrestrict (bbpause with break information asked for
 // `price` alone, restrictToFunction, as site-mutes.ts asks: every other mode's range call gives it
 // to every function the range meets, this module's top level too, which then runs interpreted, so
-// their throws walk no baseline frame: session 15 found that to be the ~20,000 -d seemed to add).
+// their throws walk no baseline frame: session 15 found that to be the ~20,000 -d seemed to add);
+// bbcaught (bbrestrict with pause-on-exceptions `caught` instead of `all`); bbpatfile (bbpause
+// with the whole script blackboxed by Debugger.setBlackboxPatterns instead of ranges, and no break
+// information asked for: what a pattern costs against ranges; a whole file, so not a way to mute).
 import inspector from 'node:inspector';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -44,16 +47,17 @@ if (mode !== 'plain') {
   let scriptId = null;
   s.on('Debugger.scriptParsed', (m) => { if (m.params.url === import.meta.url) scriptId = m.params.scriptId; });
   post('Debugger.enable');
-  post('Debugger.setPauseOnExceptions', { state: mode === 'none' ? 'none' : 'all' });
+  post('Debugger.setPauseOnExceptions', { state: mode === 'none' ? 'none' : mode === 'bbcaught' ? 'caught' : 'all' });
   const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
   const start = lines.findIndex((l) => l.startsWith('function price'));
   const end = lines.findIndex((l, i) => i > start && l === '}');
   const throwLine = lines.findIndex((l) => l.includes('throw new Error(`no price'));
   const mute = () => {
+    if (mode === 'bbpatfile') return post('Debugger.setBlackboxPatterns', { patterns: [import.meta.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')] });
     if (mode === 'bbcov') post('Profiler.getBestEffortCoverage');
     // bbrestrict: break information for price alone (restrictToFunction, as site-mutes.ts asks);
     // the other modes' range call gives it to every function the range meets, the module's too
-    if (mode === 'bbrestrict') post('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: start, columnNumber: 14 }, restrictToFunction: true });
+    if (mode === 'bbrestrict' || mode === 'bbcaught') post('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: start, columnNumber: 14 }, restrictToFunction: true });
     else post('Debugger.getPossibleBreakpoints', { start: { scriptId, lineNumber: start, columnNumber: 0 }, end: { scriptId, lineNumber: end, columnNumber: 1 } });
     post('Debugger.setBlackboxedRanges', { scriptId, positions: [{ lineNumber: start, columnNumber: 0 }, { lineNumber: end, columnNumber: 1 }] });
   };

@@ -6,11 +6,15 @@
 // with app-stacks.ts's filter: the pieces of -d, to tell which one a muted throw's cost comes with.
 // Run by bench/throw-cost.sh, which zeroes callgrind's counters at the first line this prints and
 // dumps them at the second: nothing but the counted loop is in the figure.
-//   node bench/throw-cost.mjs plain|d|d-report|d-off|cap|cap-stacks N
+//   node bench/throw-cost.mjs plain|d|d-report|d-off|d-off-made|cap|cap-stacks N
 const [mode = 'plain', count = '20000'] = process.argv.slice(2);
 const N = Number(count);
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
 let diagnostics = null;
+// d-off-made: as d-off, and each caught error's frames read by diagnostics/made-at.ts (what telling
+// an unpaused failure from another costs without its stack text: bench/README.md, session 22).
+const madeKey = mode === 'd-off-made' ? (await import(dist('diagnostics/made-at.js'))).madeKey : null;
+let made = 0;
 if (mode === 'cap' || mode === 'cap-stacks') {
   const { Capturer } = await import(dist('diagnostics/capture.js'));
   const { Redactor } = await import(dist('diagnostics/redact.js'));
@@ -24,23 +28,36 @@ if (mode === 'cap' || mode === 'cap-stacks') {
 }
 // LIMIT=N sets Error.stackTraceLimit once -d is on (it raises the app's limit by app-stacks.ts's SPARE).
 if (process.env.LIMIT) Error.stackTraceLimit = Number(process.env.LIMIT);
-// bench/throw-listener-app.ts's helper.
-function price(order) {
-  const unit = order.qty > 0 ? 3 : NaN;
-  if (Number.isNaN(unit)) throw new Error(`no price for qty ${order.qty}`);
-  return unit * order.qty;
-}
+// bench/throw-listener-app.ts's helper. TWO=1: a helper with two throw sites, and a message of
+// its own at each throw (`no price for qty -7`): no repeat is matched by its class and message or
+// by its shape alone, so a muted repeat's site is read from where its stack starts (debug16.1).
+const TWO = process.env.TWO === '1';
+const price = TWO
+  ? function price(order) {
+      if (order.qty > 1e9) throw new RangeError('too many');
+      const unit = order.qty > 0 ? 3 : NaN;
+      if (Number.isNaN(unit)) throw new Error(`no price for qty ${order.qty}`);
+      return unit * order.qty;
+    }
+  : function price(order) {
+      const unit = order.qty > 0 ? 3 : NaN;
+      if (Number.isNaN(unit)) throw new Error(`no price for qty ${order.qty}`);
+      return unit * order.qty;
+    };
+/** The quantity of the i-th failing call. */
+const failing = TWO ? (i) => -(i % 500) - 1 : () => 0;
 let folded = 0;
 function call(qty) {
   try {
     return price({ qty });
   } catch (err) {
     if (mode === 'd-report' && diagnostics.report(err, { phase: 'app' }).repeat) folded++;
+    if (madeKey !== null && madeKey(err, 4) !== null) made++;
     return -1;
   }
 }
 // Warm-up: under -d the first throw is captured and the second mutes price; both paths get hot.
-for (let i = 0; i < 20000; i++) call(i % 10 === 0 ? 0 : 2);
+for (let i = 0; i < 20000; i++) call(i % 10 === 0 ? failing(i) : 2);
 // The counted loop runs in a callback, as a request's listener does (LOOP=async: after a top-level
 // await, inside the module's async function, as before session 15). Under -d V8 predicts the
 // catcher of every throw inside an async function even with pausing off (it looks for the promise
@@ -49,12 +66,12 @@ for (let i = 0; i < 20000; i++) call(i % 10 === 0 ? 0 : 2);
 // d-off: -d with pausing off for the counted loop (Capturer.ownCode), as in a throw storm, unreported.
 const counted = () => {
   let sum = 0;
-  if (mode === 'd-off') diagnostics.capturer.ownCode(() => {
-    for (let i = 0; i < N; i++) sum += call(0);
+  if (mode === 'd-off' || mode === 'd-off-made') diagnostics.capturer.ownCode(() => {
+    for (let i = 0; i < N; i++) sum += call(failing(i));
   });
-  else for (let i = 0; i < N; i++) sum += call(0);
+  else for (let i = 0; i < N; i++) sum += call(failing(i));
   const stats = diagnostics ? diagnostics.capturer.stats : null;
-  process.stdout.write(`${mode}: ${N} throws (sum ${sum}), ${folded} folded into a dump${stats ? `; pauses ${stats.pauses}, captures ${stats.captures}, muted ${stats.muted}${stats.storms !== undefined ? `, storms ${stats.storms}` : ''}` : ''}\n`);
+  process.stdout.write(`${mode}: ${N} throws (sum ${sum}), ${folded} folded into a dump${madeKey ? `, ${made} made keys` : ''}${stats ? `; pauses ${stats.pauses}, captures ${stats.captures}, muted ${stats.muted}${stats.storms !== undefined ? `, storms ${stats.storms}` : ''}` : ''}\n`);
 };
 const go = () => new Promise((resolve) => process.stdin.once('data', resolve));
 process.stdout.write('ready\n');

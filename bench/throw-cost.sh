@@ -1,7 +1,7 @@
 #!/bin/bash
 # Instructions of one throw at a hot site (bench/throw-cost.mjs) under callgrind, per mode, and with
 # TOP=N the N largest functions by self instructions a throw (JIT code named through node's perf map).
-#   bench/throw-cost.sh [N] [MODE...]     modes: plain d d-report (default: all three), cap cap-stacks; N throws (20000)
+#   bench/throw-cost.sh [N] [MODE...]     modes: plain d d-report (default: all three), d-off d-off-made cap cap-stacks; N throws (20000); TWO=1: a helper with two throws
 # SCRIPT=bench/throw-cost-session.mjs runs that script's modes instead (a bare session, other mutes).
 # Needs valgrind and a built checkout (npm run build). callgrind counts instructions, not time: it
 # can run on a busy machine, outside the bench lock.

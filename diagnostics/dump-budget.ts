@@ -103,6 +103,21 @@ export function releaseSite(dir: string, run: string, site: string): void {
   }
 }
 
+/**
+ * Removes every claim of cluster `run` (all its phases) from `dir`'s claims folder: its primary
+ * stopped, its workers are gone. Nothing is removed from a claims folder that is not this user's
+ * own; a folder never made, or claims gone meanwhile, are fine.
+ */
+export function releaseRunClaims(dir: string, run: string): void {
+  const claims = join(dir, CLAIMS_DIR);
+  try {
+    checkPrivateDir(claims, CLAIMS_RULES);
+    for (const name of readdirSync(claims)) if (name.startsWith(`${run}-`)) unlinkSync(join(claims, name));
+  } catch {
+    /* no claims folder, another user's, or a claim removed meanwhile */
+  }
+}
+
 /** A run id's machine (run.ts: `<pid>-<time>-m<machineTag>`); older run ids have none. */
 const RUN_MACHINE = /^\d+-[0-9a-z]+-m([0-9a-f]{8})-/;
 

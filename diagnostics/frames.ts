@@ -477,7 +477,8 @@ export class FrameReader {
     if (!props || props.length === 0 || v.subtype === 'error') return head.slice(0, MAX_STRING);
     // Data fields, not methods: a framework's context object (Hono's Context) holds its methods as
     // own properties; they are left out when it has data (`N methods` says how many).
-    const named = props.filter((p) => !p.name.startsWith('Symbol('));
+    // An array's elements are its index properties (an Arguments object's preview adds `callee`).
+    const named = props.filter((p) => !p.name.startsWith('Symbol(') && (v.subtype !== 'array' || /^\d+$/.test(p.name)));
     const data = v.subtype === 'array' ? named : named.filter((p) => p.type !== 'function');
     const methods = named.length - data.length;
     const visible = (data.length > 0 ? data : named).slice(0, MAX_FIELDS);
@@ -488,7 +489,7 @@ export class FrameReader {
       const str = p.type === 'string' ? (p.value ?? '') : null;
       const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && (this.redactor.isSecretValue(str) || this.redactor.isCardNumber(str) || (!array && this.redactor.isSecretStringName(p.name))));
       // A flat name/value array (node's rawHeaders): the value after a secret name.
-      secretNext = array && str !== null && this.redactor.isSecretKey(str);
+      secretNext = array && str !== null && this.redactor.isSecretNameToken(str);
       if (redact) {
         if (str !== null) rememberSecret(str);
         redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);

@@ -67,9 +67,13 @@ const QUERY_PARAM = /(^|[?&;\s])([^=&?#;\s"'<>]+)=([^&#;\s"'<>]*)/g;
 /**
  * `key: value` and `key = value` with a quoted or bare value: JSON (`"password":"x"`), object
  * literals and util.inspect output (`apiKey: 'x'`), assignments in source (`token = "x"`).
- * A quoted value cut short (a capped preview) runs to the end of the string.
+ * A quoted value cut short (a capped preview) runs to the end of the string. A bare value never
+ * starts with `{` or `[`: an object or array under a secret-named key (`"credentials":{…}`) keeps
+ * its brace, and its own keys are read in turn.
  */
-const KEY_VALUE = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)(?:(["'`])((?:\\.|(?!\4)[^\\\n])*)(\4|$)|([^\s,;&}[\])"'`][^\s,;&}\])"'`]*))/g;
+const KEY_VALUE = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)(?:(["'`])((?:\\.|(?!\4)[^\\\n])*)(\4|$)|([^\s,;&{}[\])"'`][^\s,;&}\])"'`]*))/g;
+/** A key whose value is an object or an array (`"credentials":{`, `auth: [`): the group is found by secretGroups. */
+const KEY_GROUP = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)([[{])/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
@@ -377,6 +381,15 @@ export class Redactor {
     return (last === null || !ABOUT_A_SECRET.has(last)) && nameRuns(name).some((r) => r === 'session' || r === 'sess');
   }
 
+  /**
+   * In a flat name/value array (node's rawHeaders): a string that is a secret name, one token
+   * (`X-Api-Key`), so the element after it is its value; a longer text that mentions a secret word
+   * (a JSON body, a sentence) names nothing.
+   */
+  isSecretNameToken(s: string): boolean {
+    return /^[\w!#$%&'*+.^`|~-]+$/.test(s) && this.isSecretKey(s);
+  }
+
   /** A header name whose value is secret (in raw header arrays). */
   isSecretHeader(name: string): boolean {
     return SECRET_HEADERS.has(name.toLowerCase());
@@ -420,11 +433,43 @@ export class Redactor {
   }
 
   /**
+   * Replaces the object or array after each secret-named key (`"secrets":{…}`, `password: […]`)
+   * with [redacted], brackets balanced and strings skipped; a group the text cuts short runs to its end.
+   */
+  private secretGroups(s: string, note: (what: string) => void): string {
+    let out = '';
+    let from = 0;
+    KEY_GROUP.lastIndex = 0;
+    for (let m = KEY_GROUP.exec(s); m !== null; m = KEY_GROUP.exec(s)) {
+      const open = m.index + m[0].length - 1;
+      if (s.startsWith(REDACTED, open) || !this.isSecretKey(m[2]!)) continue;
+      let depth = 0;
+      let end = s.length;
+      for (let i = open; i < s.length; i++) {
+        const c = s[i]!;
+        if (c === '"' || c === "'") {
+          for (i++; i < s.length && s[i] !== c; i++) if (s[i] === '\\') i++;
+        } else if (c === '{' || c === '[') depth++;
+        else if ((c === '}' || c === ']') && --depth === 0) {
+          end = i + 1;
+          break;
+        }
+      }
+      note(`key ${m[2]}`);
+      out += `${s.slice(from, open)}${REDACTED}`;
+      from = end;
+      KEY_GROUP.lastIndex = end;
+    }
+    return out + s.slice(from);
+  }
+
+  /**
    * `text` (a URL, a query string, a message, a body, a line of source) with every secret it
    * holds replaced, wherever it stands in the string:
    * - the value of each `name=value` parameter whose (decoded) name is secret by the header
    *   rules, or whose value looks like a credential: `?token=abc&page=2` -> `?token=[redacted]&page=2`;
-   * - the value of each secret-named key in JSON, object literals and assignments;
+   * - the value of each secret-named key in JSON, object literals and assignments (an object or
+   *   array there whole: secretGroups);
    * - the password of URL userinfo: `postgres://app:[redacted]@db/x`;
    * - credentials after `Bearer`, `Basic`, `Digest`; well-known key formats; PEM private keys.
    * Each replacement is listed in `applied` as "KIND NAME (where)" when given. Strings longer
@@ -515,6 +560,8 @@ export class Redactor {
         return open !== undefined ? `${q}${name}${q}${sep}${open}${REDACTED}${close}` : `${q}${name}${q}${sep}${REDACTED}`;
       });
     }
+    // An object or array under a secret-named key, whole (as a captured value under that name is).
+    if (!opts.source && (s.includes('{') || s.includes('['))) s = this.secretGroups(s, note);
     if (s.includes(',')) {
       s = s.replace(FLAT_PAIR, (all, q: string, name: string, sep: string, open: string, value: string, close: string) => {
         if (value === '' || value === REDACTED || !this.isSecretKey(name)) return all;
@@ -585,7 +632,7 @@ export function redactDeep(value: unknown, redactor: Redactor, applied?: string[
           applied?.push(`element ${i} (${at || 'value'})`);
           out.push(REDACTED);
         } else out.push(walk(x, `${at}[${i}]`, depth + 1));
-        secretNext = typeof x === 'string' && redactor.isSecretKey(x);
+        secretNext = typeof x === 'string' && redactor.isSecretNameToken(x);
       }
       return out;
     }

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { VERSION } from '../server/version.js';
 import { TspumaError } from '../server/errors.js';
 import { findPortHolder } from '../server/port-holder.js';
-import { SIDE_LIMITS, allowedHost, createSideServer, markUpgraded, webOrigin } from '../server/side-listener.js';
+import { SIDE_LIMITS, allowedHost, createSideServer, hostLines, markUpgraded, webOrigin } from '../server/side-listener.js';
 import type { MainThreadBridge } from './bridge.js';
 import { devtoolsUrl } from './open.js';
 import { WorkerProxy, type ClientWorkListener, type SnapshotListener } from './worker-proxy.js';
@@ -53,6 +53,7 @@ export interface ListEntry {
 
 /** Why a request is refused (403), or null when it may go on. */
 function refusal(req: IncomingMessage): { reason: string; origin: string | null } | null {
+  if (hostLines(req) > 1) return { reason: 'the request has more than one Host line (RFC 9112 §3.2)', origin: null };
   if (!allowedHost(req.headers.host)) return { reason: 'Host must be an IP address or localhost', origin: null };
   const origin = webOrigin(req);
   if (origin !== null) return { reason: `Origin ${origin} is a web page; inspectors accept DevTools (devtools://) and clients that send no Origin`, origin };

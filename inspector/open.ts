@@ -5,7 +5,7 @@ import inspector from 'node:inspector';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectAddress } from '../server/options.js';
-import { findPortHolder } from '../server/port-holder.js';
+import { findPortHolder, portListening, type PortHolder } from '../server/port-holder.js';
 import { procStat } from '../server/process-alive.js';
 import { attachable } from '../server/shared-names.js';
 
@@ -62,8 +62,20 @@ export function nodePrintsInspectorLines(execArgv: readonly string[], nodeOption
   return value.split(',').some((d) => d.trim().replace(/^["']|["']$/g, '') === 'stderr');
 }
 
-/** Who holds a port, when it is known to be taken (Linux: /proc); null when it looks free. */
-export type PortProbe = (port: number) => { pid: number; command: string } | null;
+/**
+ * Who holds a port, when it is known to be taken (Linux: /proc); null when it looks free. A pid of
+ * null: taken by a process that cannot be named (another user's, whose fds are not readable).
+ */
+export type PortProbe = (port: number) => { pid: number | null; command: string } | null;
+
+/**
+ * The probe openInspector uses: the holder `find` names, else "taken, holder unknown" when a socket
+ * listens on the port all the same (review16.3: trying such a port makes Node print its own
+ * `Starting inspector on … failed` line on stderr, outside tspuma's log).
+ */
+export function busyPortProbe(find: (port: number) => PortHolder | null = findPortHolder, listening: (port: number) => boolean = portListening): PortProbe {
+  return (port) => find(port) ?? (listening(port) ? { pid: null, command: '' } : null);
+}
 
 /**
  * A worker's inspector port held by its own predecessor: during a phased or hot restart the new
@@ -104,7 +116,7 @@ export function openInspector(
   addr: InspectAddress,
   role: WorkerRole,
   log: Logger,
-  probe: PortProbe = findPortHolder,
+  probe: PortProbe = busyPortProbe(),
   nodePrints: boolean = nodePrintsInspectorLines(process.execArgv, process.env.NODE_OPTIONS),
   handover: Handover | null = null,
 ): string | null {
@@ -128,14 +140,14 @@ export function openInspector(
       url = inspector.url();
       const opened = url ?? null;
       // Held by a sibling (a process of the same primary): the worker this one replaces.
-      const predecessor = holder && handover && (handover.parentOf ?? parentFromProc)(holder.pid) === process.ppid ? holder : null;
-      if (predecessor && opened) {
+      const predecessorPid = holder?.pid != null && handover && (handover.parentOf ?? parentFromProc)(holder.pid) === process.ppid ? holder.pid : null;
+      if (predecessorPid !== null && opened) {
         fallback = () => {
-          log.info({ port, inspector: opened, holder: predecessor.pid }, `Inspector port ${port} (${who}) is still held by the worker this one replaces (pid ${predecessor.pid}); opened ${hostPortOf(opened)} until it exits, then port ${port}`);
-          takeOverWhenGone(predecessor.pid, port, addr.host, who, log, handover!);
+          log.info({ port, inspector: opened, holder: predecessorPid }, `Inspector port ${port} (${who}) is still held by the worker this one replaces (pid ${predecessorPid}); opened ${hostPortOf(opened)} until it exits, then port ${port}`);
+          takeOverWhenGone(predecessorPid, port, addr.host, who, log, handover!);
         };
       } else {
-        const held = holder ? ` (held by pid ${holder.pid}: ${holder.command})` : '';
+        const held = !holder ? '' : holder.pid === null ? ` (its holder could not be named: another user's process; \`ss -ltnp 'sport = :${port}'\` as root shows it)` : ` (held by pid ${holder.pid}: ${holder.command})`;
         fallback = () => log.warn({ port, inspector: opened, holder: holder?.pid ?? null }, `Inspector port ${port} (${who}) is in use${held}; opened ${opened ? hostPortOf(opened) : 'none'} instead`);
       }
     }
@@ -171,7 +183,8 @@ function takeOverWhenGone(pid: number, port: number, host: string, who: string, 
     clearInterval(timer);
     const interim = inspector.url();
     inspector.close();
-    inspector.open(port, host, false);
+    // Taken by someone else meanwhile: not tried (Node's own failure line, review16.3).
+    if (!portListening(port)) inspector.open(port, host, false);
     let url = inspector.url();
     if (!url) {
       inspector.open(0, host, false);

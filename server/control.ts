@@ -15,7 +15,7 @@ import { TspumaError } from './errors.js';
 import type { Options } from './options.js';
 import { bindUrl } from './binder-uri.js';
 import { resolve } from 'node:path';
-import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, webOrigin } from './side-listener.js';
+import { SIDE_LIMITS, Throttle, allowedHost, createSideServer, hostLines, webOrigin } from './side-listener.js';
 import { bodyTooLarge, MAX_BODY, probeRoutes } from './probe-routes.js';
 
 export function newToken(): string {
@@ -120,6 +120,7 @@ const SINGLE_MODE_HINTS: Record<string, string> = {
 
 /** Why a request to the control app is refused before its token is looked at, or null. */
 function refusal(req: http.IncomingMessage): string | null {
+  if (hostLines(req) > 1) return 'the request has more than one Host line (RFC 9112 §3.2)';
   if (!allowedHost(req.headers.host)) return `Host ${JSON.stringify(req.headers.host ?? '')} is not an IP address or localhost (a web page's DNS name pointed at this address)`;
   const origin = webOrigin(req);
   if (origin !== null) return `Origin ${JSON.stringify(origin)} is a web page; the control app takes requests from tspuma ctl and scripts, which send no Origin`;
@@ -142,21 +143,22 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
   /** `stop` and `halt` with ?wait=1: answered by finish(), when the server is about to exit. */
   const stopWaiters = new Set<http.ServerResponse>();
   /** One line per refused attempt, throttled per client and reason (1st, 10th, 100th...); never the token given. */
-  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string, extra: Record<string, unknown> = {}) => {
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, kind: string, reason: string) => {
     const client = req.socket.remoteAddress ?? 'local';
     const count = throttle.hit(`${client} ${kind}`);
     if (count !== null) {
       const err = new TspumaError('TSPUMA_ERR_CONTROL_REFUSED', { method: req.method, path: (req.url ?? '/').split('?')[0], client, reason });
       log.warn({ code: err.code, remote: client, count, status }, `${err.message}${count > 1 ? ` (${count} times)` : ''}`);
     }
-    json(res, status, { error: reason, ...extra });
+    // The code too, as every refusal of tspuma's says it: `tspuma ctl` prints this answer as it is.
+    json(res, status, { error: reason, code: 'TSPUMA_ERR_CONTROL_REFUSED' });
   };
   const server = createSideServer('control app', SIDE_LIMITS.control, log, (req, res) => {
     const client = req.socket.remoteAddress ?? 'local';
     const refused = refusal(req);
     if (refused) return refuse(req, res, 403, 'origin', refused);
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) return refuse(req, res, 413, 'body', bodyTooLarge(req, res, `${declared} bytes (Content-Length)`), { code: 'TSPUMA_ERR_CONTROL_REFUSED' });
+    if (declared > MAX_BODY) return refuse(req, res, 413, 'body', bodyTooLarge(req, res, `${declared} bytes (Content-Length)`));
     const url = new URL(req.url ?? '/', 'http://control');
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? null;
     if (!tokenOk(url.searchParams.get('token') ?? bearer, token)) {

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { DiagnosticsHook } from './debug-hook.js';
 import { TspumaError, isTspumaError } from './errors.js';
-import { readCounterOf, type ReadCounter } from './node-http.js';
+import { readCounterOf, requestBegun, type ReadCounter } from './node-http.js';
 
 /**
  * A connection's state (the keys of the `connections` stats, Puma's names). first_data: accepted, no request yet. reading: bytes of a request
@@ -29,14 +29,16 @@ export interface Entry {
   readonly socket: Socket;
   /** The socket's handle, for its bytesRead on the request path (readOf); null: none, read the socket's. */
   readonly counter: ReadCounter | null;
+  /** node:http's parser reads the socket (requestBegun): a keep-alive wait leaves its mark UNREAD. */
+  readonly parsed: boolean;
   state: ConnectionState;
   /** Sweep clock milliseconds (performance.now() at the last tick); Infinity for none. */
   deadline: number;
-  /** socket.bytesRead when the current wait began (reading: when the last byte was seen). */
+  /** socket.bytesRead when the current wait began (reading: when the last byte was seen); UNREAD: not read yet. */
   mark: number;
   /** reading: the sweep clock by which the head (or the buffered body) must be complete. */
   until: number;
-  req: IncomingMessage | null;
+  /** The current request's response (its request: requestOf). */
   res: ServerResponse | null;
   requests: number;
   /** Requests of this connection in the app (more than one when the client pipelines). */
@@ -127,6 +129,37 @@ function progress(socket: Socket): number {
 function readOf(entry: Entry): number {
   const counter = entry.counter;
   return counter !== null ? counter.bytesRead : entry.socket.bytesRead;
+}
+
+/**
+ * The mark of a keep-alive wait on a connection node:http's parser reads: the byte count is not
+ * read at each keep-alive return (the handle's bytesRead, a native getter: about 176 instructions
+ * a request), but by the first look that needs it (arrivedSince), from the parser's word that no
+ * request began since.
+ */
+const UNREAD = -1;
+
+/**
+ * Whether bytes of a request arrived since the wait for it began (its mark). An UNREAD mark asks
+ * node's parser: a request begun is an arrival; none begun, every byte read so far belonged to the
+ * requests before, and the count now is the mark (also when the parser is gone: the socket closes).
+ */
+function arrivedSince(entry: Entry): boolean {
+  const socket = entry.socket;
+  if (entry.mark !== UNREAD) return socket.bytesRead !== entry.mark;
+  if (requestBegun(socket) === true) return true;
+  entry.mark = socket.bytesRead;
+  return false;
+}
+
+/**
+ * The connection's current request (node:http's `res.req` of its response), or null. Kept as its
+ * response alone: a request's arrival stores one young object into the long-lived entry, one call
+ * of V8's write barrier, not two.
+ */
+export function requestOf(entry: Entry): IncomingMessage | null {
+  const res = entry.res;
+  return res === null ? null : res.req;
 }
 
 export function entryOf(socket: Socket): Entry | undefined {
@@ -311,11 +344,12 @@ export class ConnectionDeadlines {
       id: this.nextId++,
       socket,
       counter: readCounterOf(socket),
+      parsed: requestBegun(socket) !== null,
       state: 'first_data',
       deadline: this.after(this.firstDataMs),
+      // Read: node's parser counts a connection's first request as begun from its start.
       mark: socket.bytesRead,
       until: Infinity,
-      req: null,
       res: null,
       requests: 0,
       inflight: 0,
@@ -365,12 +399,11 @@ export class ConnectionDeadlines {
       (entry.pipelined ??= []).push({ req, res, held: holdBody });
       return;
     }
-    this.current(entry, req, res, holdBody);
+    this.current(entry, res, holdBody);
   }
 
   /** The request whose deadline the connection keeps: `app`, or `reading` while its body is held. */
-  private current(entry: Entry, req: IncomingMessage, res: ServerResponse, holdBody: boolean): void {
-    entry.req = req;
+  private current(entry: Entry, res: ServerResponse, holdBody: boolean): void {
     entry.res = res;
     entry.sending = false;
     if (holdBody) {
@@ -410,12 +443,11 @@ export class ConnectionDeadlines {
       if (at >= 0) return void queue.splice(at, 1);
       // The next pipelined request becomes current, with its own deadline.
       const next = queue.shift()!;
-      if (!entry.gone) this.current(entry, next.req, next.res, next.held);
+      if (!entry.gone) this.current(entry, next.res, next.held);
       return;
     }
     if (entry.inflight > 0) return;
     entry.pipelined = null;
-    entry.req = null;
     entry.res = null;
     if (entry.gone) return;
     const socket = entry.socket;
@@ -428,7 +460,7 @@ export class ConnectionDeadlines {
       this.evict(entry, 'draining');
       return;
     }
-    entry.mark = readOf(entry);
+    entry.mark = entry.parsed ? UNREAD : readOf(entry);
     this.move(entry, 'keepalive', this.after(this.persistentMs));
   }
 
@@ -492,7 +524,7 @@ export class ConnectionDeadlines {
   counts(): Record<ConnectionState, number> {
     const out: Record<ConnectionState, number> = { first_data: 0, reading: 0, app: 0, keepalive: 0, upgraded: 0, streaming: 0 };
     for (const e of this.all()) {
-      if ((e.state === 'first_data' || e.state === 'keepalive') && e.socket.bytesRead > e.mark) out.reading++;
+      if ((e.state === 'first_data' || e.state === 'keepalive') && arrivedSince(e)) out.reading++;
       else out[e.state]++;
     }
     return out;
@@ -512,7 +544,7 @@ export class ConnectionDeadlines {
   closeIdle(): number {
     let closed = 0;
     for (const e of [...this.inState('first_data', 'keepalive')]) {
-      if (e.socket.bytesRead === e.mark && !e.socket.writableEnded) {
+      if (!arrivedSince(e) && !e.socket.writableEnded) {
         this.evict(e, 'shutdown');
         closed++;
       }
@@ -533,7 +565,7 @@ export class ConnectionDeadlines {
       const state = entry.state;
       try {
         // Waiting for (more of) a request: a byte since the last look restarts the stall clock.
-        if ((state === 'reading' || state === 'first_data' || state === 'keepalive') && entry.socket.bytesRead !== entry.mark) this.arrived(entry, now);
+        if ((state === 'reading' || state === 'first_data' || state === 'keepalive') && arrivedSince(entry)) this.arrived(entry, now);
         const d = entry.deadline as unknown;
         if (typeof d !== 'number' || Number.isNaN(d)) {
           throw new TspumaError('TSPUMA_ERR_REACTOR_ENTRY', { id: entry.id, phase: state, deadline: String(d) });
@@ -581,7 +613,7 @@ export class ConnectionDeadlines {
         return;
       case 'reading':
         this.remove(entry);
-        this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.req ? 'body' : 'headers');
+        this.handlers.readTimeout(entry, now < entry.until ? 'stalled' : entry.res !== null ? 'body' : 'headers');
         return;
       case 'app': {
         // requestTimeout bounds the time to the head. A response whose head is out is bounded by
@@ -636,7 +668,7 @@ export class ConnectionDeadlines {
       requests: entry.requests,
       bytesRead: entry.socket.bytesRead,
       remoteAddress: entry.socket.remoteAddress,
-      url: entry.req?.url,
+      url: requestOf(entry)?.url,
     };
     this.diagnostics?.report(err, { phase: 'reactor', kind: 'fault', context: seenState });
     if (seen === 0) this.log.error({ err: coded, code: coded.code, entry: seenState }, coded.message);

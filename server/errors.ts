@@ -7,6 +7,12 @@
  * the error ends a request (absent for errors that never reach a client).
  * docs/errors.md documents every code; test/unit/errors.test.ts keeps the two in step.
  */
+/**
+ * What a failed write of a state file, pidfile or dump leaves (temporary file + rename): the
+ * target as it was, which for an update is its previous file, whole (not "nothing").
+ */
+export const PATH_UNCHANGED = 'No partial file was written: the path is as it was before the write (its previous file, or none).';
+
 export const ERRORS = {
   TSPUMA_ERR_OPTION_UNKNOWN: {
     template: 'Unknown option `{name}` ({source}).{didYouMean}',
@@ -263,7 +269,7 @@ export const ERRORS = {
     template: 'Refusing to write the {what} {path}: {problem}. Remove it, or choose a path in a folder only this user can write.',
   },
   TSPUMA_ERR_FILE_WRITE: {
-    template: 'Cannot write the {what} {path} ({osCode}): {message}. Nothing was left at that path.',
+    template: `Cannot write the {what} {path} ({osCode}): {message}. ${PATH_UNCHANGED}`,
   },
   TSPUMA_ERR_DUMP_DIR: {
     template: 'The dump folder {path} ({source}) cannot be used: {problem} ({osCode}). Dumps go to stderr only in this run; {hint}.',

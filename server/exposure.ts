@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { BindSpec } from './binder-uri.js';
 import type { Options } from './options.js';
+import { listeningAddressOfFd } from './port-holder.js';
 
 /** One reason to warn, with what the user set and how to stop the warning. */
 export interface ExposureWarning {
@@ -32,18 +33,30 @@ export function loopbackHost(host: string): boolean {
   return isIP(v4) === 4 && v4.split('.')[0] === '127';
 }
 
-/** A unix socket is reached through the file system, never from another host. */
-const remoteBind = (spec: BindSpec) => spec.scheme !== 'unix' && spec.host !== null && !loopbackHost(spec.host);
+/** Whether a listener on `host` reaches beyond this machine; a unix socket is reached through the file system, never from another host. */
+const remoteAt = (spec: BindSpec, host: string | null) => spec.scheme !== 'unix' && host !== null && !loopbackHost(host);
+
+/** The address a listening socket of this process is bound to, by its fd (null: not a TCP socket, or not known). */
+type AddressOfFd = (fd: number) => string | null;
+
+/**
+ * The host a bind listens on: its URI's, or for a socket systemd passed (`fd://3`, no host in its
+ * URI) the address the socket is bound to (null: not a TCP socket, or not known).
+ */
+const hostOf = (spec: BindSpec, addressOf: AddressOfFd): string | null => {
+  const fd = (spec as { fd?: unknown }).fd;
+  return typeof fd === 'number' && spec.host === null ? addressOf(fd) : spec.host;
+};
 
 const where = (host: string) => (host === '0.0.0.0' || host === '::' ? 'every network interface' : host);
 
 type Exposed = Pick<Options, 'bind' | 'controlUrl' | 'debug' | 'environment' | 'inspect' | 'sources'>;
 
 /** The warnings for these options, in a fixed order; empty when everything stays on loopback. */
-export function exposureWarnings(options: Exposed, started: Started): ExposureWarning[] {
+export function exposureWarnings(options: Exposed, started: Started, addressOf: AddressOfFd = listeningAddressOfFd): ExposureWarning[] {
   const out: ExposureWarning[] = [];
   const control = options.controlUrl;
-  if (started.control && control && remoteBind(control)) {
+  if (started.control && control && remoteAt(control, control.host)) {
     out.push({
       option: '--control-url',
       value: control.uri,
@@ -62,10 +75,15 @@ export function exposureWarnings(options: Exposed, started: Started): ExposureWa
       msg: `--inspect=${value} (${source}) puts inspector discovery and every process's inspector on ${where(inspect.host)}: anyone who reaches them can run code in the server. Use --inspect=127.0.0.1:${inspect.port} (and an SSH tunnel from elsewhere) to silence this.`,
     });
   }
-  const open = options.bind.filter(remoteBind);
-  if (options.debug && showsErrorDetails(options.environment) && open.length > 0) {
+  const open = options.debug && showsErrorDetails(options.environment)
+    ? options.bind.flatMap((b) => {
+      const host = hostOf(b, addressOf);
+      return remoteAt(b, host) ? [host === b.host ? b.uri : `${b.uri} (${host})`] : [];
+    })
+    : [];
+  if (open.length > 0) {
     const source = options.sources.debug ?? 'default';
-    const binds = open.map((b) => b.uri).join(', ');
+    const binds = open.join(', ');
     out.push({
       option: '--debug',
       value: `environment ${options.environment}`,

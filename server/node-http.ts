@@ -726,6 +726,25 @@ export function readCounterOf(socket: Socket): ReadCounter | null {
   return handle !== null && typeof handle === 'object' && typeof (handle as ReadCounter).bytesRead === 'number' ? (handle as ReadCounter) : null;
 }
 
+/** node:http's parser of a connection as requestBegun reads it: `duration()`, ms since the message it reads began, 0 between messages. */
+interface MessageClock {
+  duration(): number;
+}
+
+/**
+ * Whether node:http's parser of `socket` (`socket.parser`) is inside a request now: a byte of one
+ * arrived and its end has not (llhttp's message begin and complete, which set and clear the
+ * parser's start time that `duration()` reads: 0 between requests). Parsing runs as bytes are
+ * read, so with no request begun every byte read so far belonged to requests that ended. null:
+ * no such parser (not node:http's connection, one that left HTTP or closed, whose parser node
+ * took back, or a test's stand-in). Read per sweep, not per request. Pinned by node-http.test.ts.
+ */
+export function requestBegun(socket: Socket): boolean | null {
+  const parser = (socket as { parser?: unknown }).parser as MessageClock | null | undefined;
+  if (parser === null || typeof parser !== 'object' || typeof parser.duration !== 'function') return null;
+  return parser.duration() !== 0;
+}
+
 /** node:net has already read the peer address (getpeername()) of this socket. */
 export function peerAddressKnown(socket: Socket): boolean {
   return (socket as { _peername?: unknown })._peername !== undefined;

@@ -48,6 +48,17 @@ export function traceOf(req: IncomingMessage | null | undefined): { trace_id: st
 /** The global registry an SDK registers into: @opentelemetry/api keeps it under this symbol, per major version. */
 type Registry = { context?: unknown } | undefined;
 
+/**
+ * Makes the registry key a property of the global object (undefined until an SDK registers), so
+ * that request()'s read of it is one property read: V8 caches no missing property of the global
+ * object (a dictionary), and the read of an absent key looked it up at every request (a generic
+ * KeyedLoadIC, about 140 instructions). @opentelemetry/api only reads and assigns the key (`??`
+ * over its value), so undefined reads as nothing registered, and its registration fills it.
+ */
+function presentKey(registry: symbol): void {
+  if (!Object.hasOwn(globalThis, registry)) (globalThis as Record<symbol, Registry>)[registry] = undefined;
+}
+
 export class Tracing {
   /** Some request was given a span: closed() has something to look at. */
   private marked = false;
@@ -74,6 +85,7 @@ export class Tracing {
       this.api = null;
       this.load = api;
     } else this.api = api;
+    if (registry !== null) presentKey(registry);
   }
 
   /** At the request event: keeps the active server span on req. */
@@ -81,14 +93,19 @@ export class Tracing {
     const key = this.registry;
     if (key !== null && ((globalThis as Record<symbol, Registry>)[key])?.context === undefined) return;
     const api = this.api;
-    if (api === null) {
-      this.loading ??= this.load!().then((loaded) => (this.api = loaded));
-      return;
-    }
+    if (api === null) return this.startLoading();
     const span = api.trace.getActiveSpan();
     if (!span || !span.isRecording()) return;
     (req as Marked)[kSpan] = span;
     this.marked = true;
+  }
+
+  /**
+   * The API's import, once. Its own method: a closure over `this` in request() made V8 allocate a
+   * context for every call of it, whether the closure was made or not.
+   */
+  private startLoading(): void {
+    this.loading ??= this.load!().then((loaded) => (this.api = loaded));
   }
 
   /**

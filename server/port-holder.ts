@@ -8,9 +8,8 @@ export interface PortHolder {
   command: string;
 }
 
-function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+/** The rows of /proc/net/tcp and tcp6 (those that can be read), split into columns, with their table's family. */
+function* tcpRows(): Generator<{ cols: string[]; v6: boolean }> {
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -21,11 +20,49 @@ function listeningInodes(port: number): Set<string> {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       // cols: sl local_address rem_address st ... inode(9)
-      if (cols.length < 10) continue;
-      if (cols[3] === '0A' && cols[1]!.endsWith(`:${hexPort}`)) inodes.add(cols[9]!);
+      if (cols.length >= 10) yield { cols, v6: table.endsWith('6') };
     }
   }
+}
+
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const { cols } of tcpRows()) {
+    if (cols[3] === '0A' && cols[1]!.endsWith(`:${hexPort}`)) inodes.add(cols[9]!);
+  }
   return inodes;
+}
+
+/** An address as /proc/net writes it (32-bit words in host order, little-endian here) in text: `0.0.0.0`, `::`, `::ffff:127.0.0.1`. */
+function procAddress(hex: string, v6: boolean): string {
+  const bytes: number[] = [];
+  for (let w = 0; w < hex.length; w += 8) for (let b = 6; b >= 0; b -= 2) bytes.push(parseInt(hex.slice(w + b, w + b + 2), 16));
+  if (!v6) return bytes.join('.');
+  const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  if (groups.every((g) => g === 0)) return '::';
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${bytes.slice(12).join('.')}`;
+  return groups.map((g) => g.toString(16)).join(':');
+}
+
+/**
+ * The local address a listening TCP socket of this process is bound to, by its fd (a socket
+ * systemd passed, whose bind has no host): from /proc; null when the fd is no listening TCP
+ * socket (a unix socket) or /proc cannot tell (not Linux).
+ */
+export function listeningAddressOfFd(fd: number): string | null {
+  let target: string;
+  try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+  const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+  if (inode === undefined) return null;
+  for (const { cols, v6 } of tcpRows()) {
+    if (cols[3] === '0A' && cols[9] === inode) return procAddress(cols[1]!.split(':')[0]!, v6);
+  }
+  return null;
 }
 
 /** The pids of a process's children (every thread's), from /proc; [] where that cannot be read. */
@@ -43,6 +80,14 @@ function childrenOf(pid: string): string[] {
     /* not readable */
   }
   return out;
+}
+
+/**
+ * Whether some socket listens on a TCP port (any local address), as /proc/net shows every
+ * process's, also those whose holder cannot be named (another user's: their fds are not readable).
+ */
+export function portListening(port: number): boolean {
+  return listeningInodes(port).size > 0;
 }
 
 /**

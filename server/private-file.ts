@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { TspumaError } from './errors.js';
+import { PATH_UNCHANGED, TspumaError } from './errors.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
@@ -125,7 +125,7 @@ export function writeError(path: string, rules: FileRules, err: unknown): Tspuma
  */
 export function pidfileError(path: string, source: string, err: unknown): TspumaError {
   const params = err instanceof TspumaError && err.code === 'TSPUMA_ERR_FILE_WRITE' ? err.params : null;
-  const message = params ? `${String(params.message)} (${String(params.osCode)}). Nothing was left at that path.` : (err as Error)?.message ?? String(err);
+  const message = params ? `${String(params.message)} (${String(params.osCode)}). ${PATH_UNCHANGED}` : (err as Error)?.message ?? String(err);
   return new TspumaError('TSPUMA_ERR_PIDFILE', { path, source, message }, { cause: err });
 }
 

@@ -21,7 +21,7 @@ import { answerOnResponse, type LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import type { InvocationLimit, Ticket } from './invocation-limit.js';
 import { buildEnv } from './rack.js';
-import { entryOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
+import { entryOf, requestOf, type ConnectionDeadlines, type Entry } from './deadlines.js';
 import { watchBody, type BodyOwner } from './request-body.js';
 import { requestIdOf, shownRequestId } from './request-id.js';
 import { clientAddressOf, resolveClient, type Trust } from './trusted-proxy.js';
@@ -440,7 +440,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** The sweep: the app has not answered by requestTimeout; 503 in its place. */
   requestTimeout(entry: Entry): void {
-    const { req, res } = entry;
+    const res = entry.res;
+    const req = requestOf(entry);
     if (!req || !res) return;
     const state = stateOf(res);
     const url = this.d.shownUrl(state?.url ?? req.url);
@@ -494,7 +495,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** The sweep: a response whose head is out moved no byte for responseStallTimeout; its connection is closed. */
   responseStalled(entry: Entry, sent: number): void {
-    const { req, res } = entry;
+    const res = entry.res;
+    const req = requestOf(entry);
     if (req && res) {
       const url = this.d.shownUrl(stateOf(res)?.url ?? req.url);
       const err = new TspumaError('TSPUMA_ERR_RESPONSE_STALLED', { method: req.method, url, status: res.statusCode, seconds: this.d.options.responseStallTimeout, bytes: sent });
@@ -562,7 +564,8 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   forceAnswers(when: string): Promise<void>[] {
     const pending: Promise<void>[] = [];
     for (const entry of [...this.d.deadlines.inApp()]) {
-      const { req, res } = entry;
+      const res = entry.res;
+      const req = requestOf(entry);
       const state = stateOf(res);
       // Answered by an earlier forced stop whose 503 is still being written (the stop's
       // forceShutdownAfter and an uncaught exception's grace both end one): one line, one answer.
@@ -647,7 +650,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** The requests in the app (or queued for it) now: their per-request records, for probes (app-calls.ts). */
   *requestsInApp(): IterableIterator<http.IncomingMessage> {
-    for (const e of this.d.deadlines.inApp()) if (e.req) yield e.req;
+    for (const e of this.d.deadlines.inApp()) {
+      const req = requestOf(e);
+      if (req) yield req;
+    }
   }
 
   /** A request as a blocked loop's warning names it. */
@@ -660,10 +666,11 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const now = performance.now();
     const out: { text: string; ms: number }[] = [];
     for (const e of this.d.deadlines.inApp()) {
-      if (!e.req) continue;
+      const req = requestOf(e);
+      if (!req) continue;
       const state = stateOf(e.res);
       if (state?.ticket) continue; // queued: it did not run
-      out.push({ text: `${e.req.method} ${this.d.shownUrl(state?.url ?? e.req.url)} (request ${requestIdOf(e.req)})`, ms: this.d.deadlines.inAppMs(e, now) });
+      out.push({ text: `${req.method} ${this.d.shownUrl(state?.url ?? req.url)} (request ${requestIdOf(req)})`, ms: this.d.deadlines.inAppMs(e, now) });
     }
     return out.sort((a, b) => b.ms - a.ms);
   }
@@ -676,9 +683,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const now = performance.now();
     const out: InFlight[] = [];
     for (const e of this.d.deadlines.inApp()) {
-      if (!e.req) continue;
+      const req = requestOf(e);
+      if (!req) continue;
       const state = stateOf(e.res);
-      const shown: InFlight = { method: e.req.method ?? '', url: this.d.shownUrl(state?.url ?? e.req.url), ms: this.d.deadlines.inAppMs(e, now) };
+      const shown: InFlight = { method: req.method ?? '', url: this.d.shownUrl(state?.url ?? req.url), ms: this.d.deadlines.inAppMs(e, now) };
       if (state && state.ticket !== null) shown.queued = true;
       out.push(shown);
     }

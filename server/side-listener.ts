@@ -211,6 +211,17 @@ export function limitConnections(server: http.Server, name: string, limits: List
 }
 
 /**
+ * How many Host lines a request sent. Node keeps the first of several, so a check of
+ * `req.headers.host` would pass a request whose second Host names another server; RFC 9112 §3.2
+ * refuses any request with more than one.
+ */
+export function hostLines(req: http.IncomingMessage): number {
+  let n = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
+/**
  * Host header check against DNS rebinding (as Node's own inspector does): a page on evil.example
  * resolving to 127.0.0.1 must not reach a listener that can steer or inspect the server.
  */

@@ -70,14 +70,15 @@ export async function serve(argv: string[]): Promise<number> {
   const noSender = notifier.senderProblem();
   // Said once, by the process systemd started: which sockets it serves, and that the default bind
   // is not bound (a unit's -b edited to no effect otherwise looks like tspuma ignoring it: N21).
-  if (activated.length > 0) {
+  // A worker gets its copies of the same sockets (TSPUMA_LISTEN_FDS): not said again.
+  const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
+  if (activated.length > 0 && !isWorker) {
     const uris = options.bind.filter(isFdBind).map((b) => b.uri);
     const skipped = resolved.bind.some((b) => b.source === 'default');
     log.info({ binds: uris }, `* Socket activation: serving ${uris.join(', ')}, passed by systemd (LISTEN_FDS)${skipped ? '; the default bind (port 9292) is not bound' : ''}`);
   }
   if (noSender) log.warn({ code: 'TSPUMA_ERR_SD_NOTIFY' }, `TSPUMA_ERR_SD_NOTIFY: ${new TspumaError('TSPUMA_ERR_SD_NOTIFY', { problem: noSender }).message}`);
   d?.deliverDumps(options.onDump, log);
-  const isWorker = process.env[WORKER_INDEX_ENV] !== undefined;
   // Before the app loads: an app's own process.exit() (at import or while serving) gets a last line.
   if (isWorker || options.workers === 0 || process.env[PRELOAD_CHECK_ENV] === '1') watchAppExit(log, d, isWorker ? `Worker ${process.env[WORKER_INDEX_ENV]} (PID: ${process.pid}): ` : process.env[PRELOAD_CHECK_ENV] === '1' ? `Preload check (PID: ${process.pid}): ` : '');
   // Before a process loads a TypeScript app (a worker, single mode, a --preload check): tspuma's

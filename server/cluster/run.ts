@@ -181,7 +181,8 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   if (control) void primary.stopped.then(() => control.close());
   const controlUrl = control?.url ?? null;
   // With -d, where the workers claim dump sites when they write no dump folder (removed below).
-  const claims = options.debug ? (await import('../../diagnostics/dump-budget.js')).runClaimsFolder() : null;
+  const budget = options.debug ? await import('../../diagnostics/dump-budget.js') : null;
+  const claims = budget?.runClaimsFolder() ?? null;
   if (claims) process.env[SITE_CLAIMS_ENV] = claims.dir;
   const files: string[] = [];
   try {
@@ -221,6 +222,9 @@ export async function runCluster(options: Options, log: Logger, diagnostics: Dia
   await devtools?.close();
   for (const f of files) own?.removeIfOwn(f);
   claims?.remove();
+  // The workers' site claims in the dump folder are this run's, as the folder above is.
+  const dumpDir = budget ? (await import('../../diagnostics/index.js')).dumpDirFrom(process.env, options.dumpDir) : null;
+  if (budget && dumpDir) budget.releaseRunClaims(resolve(dumpDir), process.env[CLUSTER_RUN_ENV]!);
   // `ctl stop --wait` returns now: workers gone, afterStopped run, files removed; the exit follows.
   await control?.finish(primary.failure ? 1 : code);
   // The primary gave up (no worker could boot): cli.ts prints the coded error and exits 1.

@@ -1,9 +1,21 @@
 // Vitest's setupFiles: runs before each test file, in the worker that runs it. Forks run many
 // files one after the other (isolate: false), so what a file must see fresh is set here.
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, vi, type RunnerTask } from 'vitest';
 import { orphanCpuTicks, spawnsSince } from './cli.js';
 import { refreshSlowness, SLOWNESS } from './net.js';
+import { settleTempDirs } from './temp.js';
+
+/** Whether a case or hook of this task (a file, a group, a test) failed. */
+function failedIn(task: RunnerTask): boolean {
+  return task.result?.state === 'fail' || ('tasks' in task && task.tasks.some(failedIn));
+}
+// The file's temporary folders (test/helpers/temp.ts): registered first, so it runs after every
+// other afterAll ('stack' order), once the file's own hooks have stopped what writes there.
+afterAll((file) => {
+  const kept = settleTempDirs(file.name, failedIn(file));
+  if (kept !== null) process.stderr.write(kept);
+});
 
 refreshSlowness();
 // vitest.config.ts's testTimeout and hookTimeout (60 s x SLOWNESS) are read once, as the run

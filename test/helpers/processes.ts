@@ -1,12 +1,11 @@
 // What integration tests that start processes of their own (under script(1), systemd-socket-activate,
-// a notify receiver) share: a list of those processes and of the temporary folders the test made,
-// both released after each test, and the questions a test asks the kernel about a pid.
+// a notify receiver) share: a list of those processes, released after each test, the temporary
+// folders the test made (test/helpers/temp.ts), and the questions a test asks the kernel about a pid.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { TestContext } from 'vitest';
 import { killAll, killThese, killTrees, type Spawned } from './cli.js';
+import { tempDir } from './temp.js';
 
 /** Whether a process with this pid exists (signal 0: nothing is sent). */
 export function alive(pid: number): boolean {
@@ -43,9 +42,9 @@ export interface Owned {
   adopt<T extends Spawned>(s: T): T;
   /** Records a pid (a cluster's worker) to SIGKILL at release if it still runs. */
   ownPid(pid: number): void;
-  /** A fresh folder under the system's temporary folder, removed after the test. */
+  /** A fresh folder under the system's temporary folder (test/helpers/temp.ts: removed after the test file). */
   tempDir(): string;
-  /** SIGKILLs what the test still runs (its own processes and what they started, then cli.ts's: all, or with `only` those adopted), waits for them, removes its folders (afterEach). */
+  /** SIGKILLs what the test still runs (its own processes and what they started, then cli.ts's: all, or with `only` those adopted), waits for them (afterEach). */
   release(): Promise<void>;
 }
 
@@ -58,7 +57,6 @@ export function owned(prefix: string, opts: { only?: boolean } = {}): Owned {
   const procs: ChildProcess[] = [];
   const adopted: Spawned[] = [];
   const pids: number[] = [];
-  const dirs: string[] = [];
   return {
     own(proc) {
       procs.push(proc);
@@ -72,9 +70,7 @@ export function owned(prefix: string, opts: { only?: boolean } = {}): Owned {
       pids.push(pid);
     },
     tempDir() {
-      const d = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
-      dirs.push(d);
-      return d;
+      return tempDir(prefix);
     },
     async release() {
       await killTrees(procs.splice(0));
@@ -87,7 +83,6 @@ export function owned(prefix: string, opts: { only?: boolean } = {}): Owned {
       }
       if (opts.only) await killThese(...adopted.splice(0));
       else await killAll();
-      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     },
   };
 }

@@ -2,14 +2,14 @@
 // listening sockets itself on 127.0.0.1:0 and hands them to a proxy running in the foreground as
 // inherited fds 3, 4, ...; the proxy is stopped by pid afterwards.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { expect } from 'vitest';
 import { docBlock, substitute } from './doc-blocks.js';
 import { SLOWNESS, waitFor } from './net.js';
+import { tempDir } from './temp.js';
 
 /** A listening socket on 127.0.0.1:0, bound here; its fd is what a proxy inherits. */
 export async function listening(): Promise<{ server: net.Server; port: number; fd: number }> {
@@ -20,13 +20,9 @@ export async function listening(): Promise<{ server: net.Server; port: number; f
 }
 
 const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-/** A temp dir for a proxy's config, pid file, logs and sockets; `stopProxies` removes it. */
+/** A temp dir for a proxy's config, pid file, logs and sockets (test/helpers/temp.ts: removed after the test file). */
 export function proxyDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
-  dirs.push(d);
-  return d;
+  return tempDir(prefix);
 }
 
 function readLog(path: string | undefined): string {
@@ -71,17 +67,16 @@ export async function startProxy(
   return { proc, output: () => output };
 }
 
-/** Stops every proxy started here: SIGTERM (nginx's master stops its worker first), SIGKILL after 10 s; removes the proxy dirs. */
+/** Stops every proxy started here: SIGTERM (nginx's master stops its worker first), SIGKILL after 10 s. */
 export async function stopProxies(): Promise<void> {
   const running = children.splice(0).filter((p) => p.exitCode === null && p.signalCode === null && p.pid);
   const stopped = running.map((p) => new Promise<void>((resolve) => p.once('exit', () => resolve())));
   for (const p of running) process.kill(p.pid!, 'SIGTERM');
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, 10_000 * SLOWNESS).unref());
   await Promise.race([Promise.all(stopped), deadline]);
-  // One still running is killed, and waited for: its folder (config, pid file, logs) goes next.
+  // One still running is killed, and waited for: its folder (config, pid file, logs) goes at the file's end.
   for (const p of running) if (p.exitCode === null && p.signalCode === null) process.kill(p.pid!, 'SIGKILL');
   await Promise.all(stopped);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** docs/deployment.md's nginx block, its addresses substituted (HOST:PORT of two instances), checked by nginx -t and started; the site answers Host shop.example:PORT. */

@@ -2,14 +2,14 @@
 // does (Target.setRemoteLocations + setDiscoverTargets), lists the primary and both workers as
 // node targets, and lists a respawned worker under the same id.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { boot, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** Why Chromium cannot run here, or null; decided when the file loads. */
 function chromiumMissing(): string | null {
@@ -40,9 +40,11 @@ afterEach(async () => {
 
 /** Launches headless Chromium on a free DevTools port; its browser target's ws:// URL. */
 async function launchChromium(): Promise<string> {
-  profile = mkdtempSync(join(tmpdir(), 'tspuma-chromium-'));
+  profile = tempDir('chromium');
   const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--remote-debugging-port=0'];
-  chrome = spawn('chromium', flags, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // TMPDIR the profile: Chromium's singleton socket folder (org.chromium.Chromium.XXXXXX), which a
+  // SIGKILL leaves behind, goes with the profile.
+  chrome = spawn('chromium', flags, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, TMPDIR: profile } });
   let err = '';
   chrome.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   let exit: number | null = null;

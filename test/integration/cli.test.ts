@@ -1,14 +1,14 @@
 // Integration: the built `tspuma` CLI, started as a user would, driven by real clients and signals.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, run, ROOT } from '../helpers/cli.js';
 import { ownedByTest } from '../helpers/processes.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 // Each case runs servers or CLI processes of its own and mostly waits on them (boots, stops,
 // forceShutdownAfter): they run side by side (each group { concurrent: true }), each ending its own
@@ -79,7 +79,7 @@ describe('serving', { concurrent: true }, () => {
 
   it('serves tcp, unix and ssl binds at once and removes the socket file on stop', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     const sock = join(dir, 'app.sock');
     const s = mine.adopt(await boot(['-b', LOCAL, '-b', `unix://${sock}`, '-b', `ssl://127.0.0.1:0?cert=test/fixtures/cert.pem&key=test/fixtures/key.pem`, 'test/fixtures/apps/hello.mjs']));
     expect(s.urls).toHaveLength(3);
@@ -107,7 +107,7 @@ describe('serving', { concurrent: true }, () => {
 
   it('writes and removes a pidfile, and takes TSPUMA_OPTS below the command line', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     const pidfile = join(dir, 'tspuma.pid');
     const s = mine.adopt(await boot(['-b', LOCAL, '--pidfile', pidfile, 'test/fixtures/apps/hello.mjs'], { TSPUMA_OPTS: '-t 3:7 -b tcp://127.0.0.1:1' }));
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.proc.pid));
@@ -137,7 +137,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 
   it('names the key and suggests a fix for an unknown config key', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { app: '${ROOT}test/fixtures/apps/hello.mjs', persistenTimeout: 3 };\n`);
     const s = mine.adopt(run([], {}, dir));
     expect(await s.exited).toBe(1);
@@ -146,7 +146,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 
   it('refuses a `websocket` export of the wrong shape at boot, naming the file and what was expected', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     writeFileSync(join(dir, 'app.mjs'), `export default (req) => new Response('hi');\nexport const websocket = { message: 'not a function' };\n`);
     const s = mine.adopt(run(['-b', 'tcp://127.0.0.1:0', 'app.mjs'], {}, dir));
     expect(await s.exited).toBe(1);
@@ -155,7 +155,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 
   it("`tspuma dump` of a file that is not a dump says so without its name or reason read as a secret (review12.6: `/etc/passwd: [redacted] token 'r'`): not JSON, and missing", async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     writeFileSync(join(dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
     const notJson = mine.adopt(run(['dump', join(dir, 'passwd')]));
     expect(await notJson.exited).toBe(1);
@@ -168,7 +168,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 
   it('lists what it tried when there is no app', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     const s = mine.adopt(run([], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toMatch(/TSPUMA_ERR_APP_NOT_FOUND: .*app\.ts, .*app\.js, .*index\.ts/);
@@ -176,7 +176,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 
   it('says which flag took the app file as its value when there is no app (`tspuma -e src/app.ts`, review14.2)', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'src', 'app.ts'), 'export default () => new Response("ok");\n');
     const s = mine.adopt(run(['-e', 'src/app.ts'], {}, dir));
@@ -190,7 +190,7 @@ describe('refusing bad input', { concurrent: true }, () => {
 
   it('refuses to serve the default app.ts when a flag took another app file as its value (`tspuma -e src/app.ts` beside ./app.ts)', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'src', 'app.ts'), 'export default () => new Response("src");\n');
     writeFileSync(join(dir, 'app.ts'), 'export default () => new Response("old");\n');
@@ -230,7 +230,7 @@ describe('graceful stop', { concurrent: true }, () => {
         }).on('error', reject);
       });
     // Held in the app until the server has begun its stop (a file the test writes), not for 1.5 s.
-    const release = join(mkdtempSync(join(tmpdir(), 'tspuma-')), 'release');
+    const release = join(tempDir('cli'), 'release');
     const pending = Array.from({ length: 50 }, () => get(`/slow?ms=60000&until=${release}`));
     await waitFor(async () => (await get('/inflight')).body === '50', '50 requests in flight');
     s.proc.kill('SIGTERM');
@@ -244,7 +244,7 @@ describe('graceful stop', { concurrent: true }, () => {
 
   it('answers 503 to requests still running after forceShutdownAfter, then exits 0', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-'));
+    const dir = tempDir('cli');
     writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { forceShutdownAfter: 0.5 };\n`);
     const s = mine.adopt(await boot(['-C', join(dir, 'tspuma.config.mjs'), '-b', LOCAL, 'test/fixtures/slow.mjs']));
     const pending = fetch(`${s.url}/slow?ms=20000`);
@@ -267,7 +267,7 @@ describe('an app that listens by itself', { concurrent: true }, () => {
 
   it('without a default export and without listening, says to add `export default`', async (ctx) => {
     const mine = ownedByTest(ctx, 'cli');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-noexport-'));
+    const dir = tempDir('noexport');
     writeFileSync(join(dir, 'app.mjs'), 'export const handler = () => new Response("x");\n');
     const s = mine.adopt(run(['-b', LOCAL, join(dir, 'app.mjs')]));
     expect(await s.exited).toBe(1);

@@ -2,14 +2,14 @@
 // primary with its error and a hint; a phased restart whose new worker fails once leaves one
 // generation serving and no leaked worker; a stop during a phased restart ends it without an error.
 // A booted worker's crash loop under -d without a dump folder prints each failure site's dump once.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allBooted, boot, controlUrl, fromLog, killAll, run, ROOT } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive, ownedByTest } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 // Each case runs a cluster of its own and mostly waits on it (boot backoffs of 1 and 2 s, restarts):
 // they run side by side ({ concurrent: true }), each ending its own processes when it finishes
@@ -30,7 +30,7 @@ interface ClusterStats {
 describe('cluster boot failures', { concurrent: true }, () => {
   it('refuses a mistyped app path under -w 2 before any fork, with the single-mode line (TSPUMA_ERR_APP_NOT_FOUND) and exit 1', async (ctx) => {
     const mine = ownedByTest(ctx, 'cluster-boot');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-missing-app-'));
+    const dir = tempDir('missing-app');
     const s = mine.adopt(run(['-w', '2', '-b', 'tcp://127.0.0.1:0', 'missing.ts'], {}, dir));
     expect(await s.exited).toBe(1);
     expect(s.stderr()).toBe(`tspuma: TSPUMA_ERR_APP_NOT_FOUND: No app to serve: ${join(dir, 'missing.ts')} (APP argument in command line) does not exist.\n`);
@@ -63,7 +63,7 @@ describe('cluster boot failures', { concurrent: true }, () => {
 
   it('with -d, dumps the import error of a worker that fails to boot ([boot], captured, > #0 connect at its .ts line), on stderr and in the dump folder', async (ctx) => {
     const mine = ownedByTest(ctx, 'cluster-boot');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bootdumps-'));
+    const dir = tempDir('bootdumps');
     const app = 'test/fixtures/throwing-app.ts';
     // One worker: its three failed boots show what two workers' six did (0.9 s of CPU against 1.7 s).
     const s = mine.adopt(run(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', app], { TSPUMA_DUMP_DIR: dir }));
@@ -88,7 +88,7 @@ describe('cluster boot failures', { concurrent: true }, () => {
 
   it('a phased restart whose first new worker fails to boot once leaves the old generation alone serving; the next one replaces every worker', async (ctx) => {
     const mine = ownedByTest(ctx, 'cluster-boot');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-restart-'));
+    const dir = tempDir('restart');
     const generation = join(dir, 'generation');
     const marker = join(dir, 'fail-once');
     writeFileSync(generation, 'A\n');
@@ -175,7 +175,7 @@ describe('cluster boot failures', { concurrent: true }, () => {
 describe('a crash loop under -d without a dump folder', () => {
   it('-w 2: each failure site is dumped in full once for the whole cluster, not again by every respawned worker (review9.5)', async (ctx) => {
     const mine = ownedByTest(ctx, 'cluster-boot');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-crash-loop-'));
+    const dir = tempDir('crash-loop');
     // Jobs started at module load: a rejection nobody awaits (the worker serves on), then an
     // uncaught TypeError that ends the worker; its replacement does the same.
     const app = join(dir, 'jobs.mjs');

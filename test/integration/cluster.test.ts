@@ -1,13 +1,13 @@
 // Integration: `tspuma -w 2` with real clients and signals: both workers serve, check-ins
 // advance, restarts under load fail nothing, dead and hung workers are replaced.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, killThese, run, ROOT, type Booted } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
 import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 /**
  * One plain cluster, with a pidfile and a state file, booted by the first case that asks: the
@@ -15,7 +15,7 @@ import { alive } from '../helpers/processes.js';
  * the primary. Each case reads what it needs from where the case before left it (the phase, the
  * requests served so far); a cluster of its own cost each a -w 2 boot and its workers.
  */
-const files = mkdtempSync(join(tmpdir(), 'tspuma-files-'));
+const files = tempDir('files');
 const pidfile = join(files, 'tspuma.pid');
 const state = join(files, 'tspuma.state');
 let loaded: ReturnType<typeof cluster> | undefined;
@@ -39,7 +39,7 @@ interface ClusterStats {
 }
 
 async function cluster(extraConfig = '', args: string[] = [], booted = 2): Promise<Booted & { stats: () => Promise<ClusterStats>; control: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-cluster-'));
+  const dir = tempDir('cluster');
   const config = join(dir, 'tspuma.config.mjs');
   // Check-ins every 0.5 s: the stats a test waits on are at most that old.
   writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: 4, workerShutdownTimeout: 5, ${extraConfig} };\n`);

@@ -2,13 +2,13 @@
 // keeps a legacy Express module: required through Node's CommonJS loader with either TypeScript
 // loader, express's own requires of .json files work, and with -d a failure gets its dump (no
 // process abort). Also an ES-module .ts app importing such a .cts module (tsx).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, killAllBut, ROOT, type Booted } from '../helpers/cli.js';
 import { get, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 /**
  * cjs-package/app.ts booted with a health listener, once, by the first case that asks: the cache
@@ -46,8 +46,7 @@ const legacyServer = (file: string, loader: string, env: Record<string, string>)
 afterEach(async () => killAllBut(...(await Promise.all([...(cjsPackage ? [cjsPackage] : []), ...legacy.values()].map((p) => p.catch(() => undefined))))));
 afterAll(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-cjs-apps-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('cjs-apps');
 
 const LEGACY = [
   "const express = require('express');",
@@ -164,7 +163,7 @@ describe('CommonJS apps in an ES-module package', () => {
   it('src/requires.cts: requires of ./util.cjs (util.cts), ./helper.js (helper.ts) and ./esm-only.js (ES-module syntax, loaded by node itself) work without any of tsx loading; where node refuses the ES module, through tsx\'s CommonJS hook registered for it', async () => {
     expect((process.features as { require_module?: boolean }).require_module, 'this node requires ES modules').toBe(true);
     // tsx's files as the app sees them (required) and as the module-log hooks do (imported).
-    const moduleLog = mkdtempSync(join(tmpdir(), 'tspuma-cts-modules-'));
+    const moduleLog = tempDir('cts-modules');
     const probe = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/module-log/register.mjs`).href}`, MODULE_LOG_DIR: moduleLog };
     try {
       const s = await boot(['-b', 'tcp://127.0.0.1:0', 'src/requires.cts'], probe, root);

@@ -2,8 +2,7 @@
 // ES-module app does: a DevTools breakpoint on a .ts line (set through the script's source map,
 // as DevTools does) pauses there, every generated line of the module maps to one .ts line, and
 // a CPU profile keeps its line ticks.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
@@ -13,16 +12,14 @@ import { boot, discoveryUrl, killAll, ROOT, run, type Booted } from '../helpers/
 import { waitFor } from '../helpers/net.js';
 import { burnWhile, expectAppFrames } from '../helpers/profile-fixture.js';
 import { generatedFor, inlineMap } from '../helpers/source-maps.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dirs: string[] = [];
-afterAll(async () => {
-  await killAll();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterAll(killAll);
 
 /** The profile fixture as app.ts of a CommonJS package. */
 function commonJsApp(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-cjs-'));
+  const dir = tempDir('cjs');
   dirs.push(dir);
   writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n');
   copyFileSync(join(ROOT, 'test/fixtures/profile/app.ts'), join(dir, 'app.ts'));

@@ -1,16 +1,15 @@
 // Integration: a user who cannot write the project's node_modules (a server run as nobody from a
 // tree root built) is told at boot that there is no compile cache and why, not that compiled files
 // are cached there.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-cache-user-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('cache-user');
 chmodSync(root, 0o755);
 mkdirSync(join(root, 'node_modules'), { mode: 0o755 });
 writeFileSync(join(root, 'package.json'), '{ "type": "module" }');

@@ -3,12 +3,12 @@
 // land on the other and, without the option, stay there for their whole life; with it, the
 // loaded worker closes its excess after their next responses and the clients reconnect.
 import http from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, ROOT } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -25,7 +25,7 @@ interface WorkerStatus {
 }
 
 async function cluster(balance: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-share-'));
+  const dir = tempDir('share');
   const config = join(dir, 'tspuma.config.mjs');
   // maxKeepAlive 0: no connection is closed for its request count, so only the option moves one.
   writeFileSync(config, `export default { workerCheckInterval: 0.5, maxKeepAlive: 0, balanceConnections: ${balance} };\n`);

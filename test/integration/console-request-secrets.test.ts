@@ -4,12 +4,12 @@
 // never reaches tspuma, so nothing but the console line's own redaction stands between those
 // values and stderr: the values of the secret headers of the requests in the app go, in a
 // cluster's workers without -d and in single mode with -d (and from its dump).
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -24,7 +24,7 @@ describe("a request's secret header values quoted in an error a framework prints
   for (const [name, app, line] of APPS) {
     for (const [mode, args] of [['-w 2', ['-w', '2']], ['-d, single mode', ['-d', '--inspect=off']]] as const) {
       it(`${name}, ${mode}: the console line keeps the message with the key and token redacted; neither is on stdout, stderr or in a dump`, async () => {
-        const dir = mkdtempSync(join(tmpdir(), 'tspuma-console-request-'));
+        const dir = tempDir('console-request');
         const s = await boot([...args, '-b', 'tcp://127.0.0.1:0', app], { TSPUMA_DUMP_DIR: dir });
         const res = await fetch(`${s.url}/pay?amount=9`, { headers: { 'x-api-key': KEY, authorization: `Bearer ${TOKEN}` } });
         await res.arrayBuffer();

@@ -4,20 +4,17 @@
 // script of tspuma's own dist/ is read from its file instead, when the file has the length V8
 // reported for it. What each process asked the protocol for is logged by
 // test/fixtures/script-source-log, loaded with --import.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, killAll, run } from '../helpers/cli.js';
 import { SLOWNESS } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-script-source-log-'));
-afterAll(async () => {
-  await killAll();
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
-});
+const dir = tempDir('script-source-log');
+afterAll(killAll);
 const logged = { NODE_OPTIONS: `--import=${pathToFileURL(`${ROOT}test/fixtures/script-source-log/register.mjs`).href}`, SCRIPT_SOURCE_LOG_DIR: dir };
 const asked = (pid: number): string[] => (existsSync(join(dir, `${pid}.txt`)) ? readFileSync(join(dir, `${pid}.txt`), 'utf8').split('\n').filter(Boolean) : []);
 

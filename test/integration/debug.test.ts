@@ -1,14 +1,14 @@
 // Integration: `tspuma -d` (and TSPUMA_OPTS=-d) produce interpreter-level dumps: frames mapped to
 // .ts lines with receivers and locals, redacted, bounded under load, saved for CI.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import autocannon from 'autocannon';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, acceptsOn, get, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const APP = 'test/fixtures/debug-app.ts';
@@ -21,7 +21,7 @@ const APP = 'test/fixtures/debug-app.ts';
 let appServer: { s: Booted; dir: string } | undefined;
 async function debugApp(): Promise<{ s: Booted; dir: string }> {
   if (!appServer) {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-dumps-'));
+    const dir = tempDir('dumps');
     appServer = { s: await boot(['-d', '--inspect=off', '-b', LOCAL, APP], { TSPUMA_DUMP_DIR: dir }), dir };
   }
   return appServer;
@@ -114,7 +114,7 @@ describe('tspuma -d', () => {
   });
 
   it('turns on from the config file, hands the dump to lowlevelErrorHandler, and dumps a throwing hook', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-cfg-'));
+    const dir = tempDir('cfg');
     writeFileSync(
       join(dir, 'tspuma.config.mjs'),
       `export default {
@@ -187,7 +187,7 @@ describe('tspuma -d', () => {
 
   it('at exit, the capture cost is one record of the JSON log with its figures, also under -q, never a plain line on stderr (T12.3)', async () => {
     // -q keeps the boot line out: a unix socket of the test's own is where to find it.
-    const sock = join(mkdtempSync(join(tmpdir(), 'tspuma-cost-')), 'app.sock');
+    const sock = join(tempDir('cost'), 'app.sock');
     const s = run(['-d', '-q', '--inspect=off', '-b', `unix://${sock}`, join(ROOT, APP)]);
     await acceptsOn(sock, 'the app socket', 40_000);
     expect((await get('http://localhost/sync', sock)).status).toBe(500);
@@ -206,7 +206,7 @@ describe('tspuma -d', () => {
   });
 
   it('in CI: dumps to ./tspuma-dumps, the full text and the file path in the log, GitHub annotations, an exit summary', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'tspuma-ci-'));
+    const cwd = tempDir('ci');
     // The repository is checked out at GITHUB_WORKSPACE; the step runs in another folder (a monorepo's package).
     const summary = join(cwd, 'step-summary.md');
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, join(ROOT, APP)], { CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: ROOT, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: 'f00d', GITHUB_RUN_ID: '7' }, cwd);

@@ -8,14 +8,12 @@
 // to the main thread) and `-w 1` (the proxy to the worker's own inspector), one -d server each for
 // both cases, each failure at a site of its own (a site is captured once a minute).
 import { attachThroughDiscovery } from '../helpers/devtools.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { allBooted, boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -77,7 +75,7 @@ for (const [mode, args, target, targets] of [
     let booted: Promise<{ s: Booted; dir: string; base: string }> | undefined;
     const server = () =>
       (booted ??= (async () => {
-        const dir = mkdtempSync(join(tmpdir(), 'tspuma-beside-'));
+        const dir = tempDir('beside');
         const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
         if (args.length > 0) await allBooted(s);
         const base = await discoveryUrl(s);

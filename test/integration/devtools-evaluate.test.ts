@@ -1,13 +1,13 @@
 // Integration: a worker a DevTools client holds paused is "paused in a debugger" to the primary:
 // spared at workerTimeout, named in its kill line at a stop. (An evaluation a client runs that
 // throws is devtools-beside-debug.test's.)
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -24,7 +24,7 @@ const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'n
 
 /** `-w 1 --inspect` serving HELLO with `config` (more option fields), its worker 0 paused by a CDP client through discovery. */
 async function heldWorker(config: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-held-'));
+  const dir = tempDir('held');
   const file = join(dir, 'tspuma.config.mjs');
   writeFileSync(file, `export default { workerCheckInterval: 0.5, ${config} };\n`);
   const s = await boot(['-w', '1', '--inspect=127.0.0.1:0', '-C', file, '-b', 'tcp://127.0.0.1:0', HELLO], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });

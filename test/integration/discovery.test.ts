@@ -90,6 +90,9 @@ describe('discovery refuses web origins', () => {
       expect(await handshake(`ws://127.0.0.1:${base}/tspuma-primary`, origin)).toEqual({ status: 403, body: expect.stringContaining(`Origin ${origin} is a web page`) });
     }
     expect(await handshake(`ws://127.0.0.1:${base}/tspuma-primary`, undefined, 'evil.example')).toMatchObject({ status: 403, body: expect.stringContaining('Host must be an IP address or localhost') });
+    // Two Host lines (node keeps the first, 127.0.0.1): refused as RFC 9112 §3.2 asks.
+    const twice = await rawRequest(base, 'GET /json/list HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n');
+    expect([statusOf(twice.text), twice.text.includes('more than one Host line')]).toEqual([403, true]);
     // Found by what it says rather than by its place among the refusal lines: the first of each
     // kind is logged (then the 10th, 100th...), and the Host one came in the same moment.
     const refusals = () => s.lines().filter((l) => l.level === 40 && /^Inspector discovery refused /.test(String(l.msg)));

@@ -4,24 +4,20 @@
 // the file's 5-6 s of CPU, and the minified default differs from it only in clinic's argv, which
 // the unit test (test/unit/doctor.test.ts) checks.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { hermeticEnv, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 const BOUND_MS = 120_000;
 let dir: string | null = null;
 
-afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = null;
-});
 
 it(
   'tspuma doctor --no-minify with -d 1 on examples/hello.ts: exit 0, an unminified report (its script with an inline source map) over 100 KB that names the autocannon run in its header and title',
   async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tspuma-doctor-'));
+    dir = tempDir('doctor');
     const started = Date.now();
     // Its own process group: clinic's server and autocannon go with it if the bound is hit.
     const child = spawn(process.execPath, [join(ROOT, 'dist/server/cli.js'), 'doctor', '-d', '1', '--no-minify', '--dest', dir, 'examples/hello.ts'], { cwd: ROOT, env: hermeticEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -2,19 +2,18 @@
 // userinfo, form and JSON bodies, a function's source) reach no destination; a method's
 // receiver shows its fields; a CommonJS app's module-level functions and imports are not
 // locals and the culprit line is printed with a caret; a stack overflow is folded.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(() => killAllBut(limiter?.s));
 afterAll(killAll);
 
 const LOCAL = 'tcp://127.0.0.1:0';
-const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
 function lineOf(file: string, needle: string): { line: number; text: string } {
   const lines = readFileSync(file, 'utf8').split('\n');
@@ -47,7 +46,7 @@ async function onlyDump(dir: string, url?: string): Promise<{ dump: Dump; json: 
 let limiter: { s: Booted; dir: string } | undefined;
 async function limiterApp(): Promise<{ s: Booted; dir: string }> {
   if (!limiter) {
-    const dir = tmp('tspuma-limiter-');
+    const dir = tempDir('limiter');
     limiter = { s: await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/ratelimit-app.ts'], { TSPUMA_DUMP_DIR: dir }), dir };
   }
   return limiter;
@@ -112,7 +111,7 @@ describe('what a dump shows', () => {
   });
 
   it('a CommonJS .ts app (tsx): module-level functions and imports are no locals, and the culprit line is printed with a caret', async () => {
-    const pkg = tmp('tspuma-cjs-');
+    const pkg = tempDir('cjs');
     writeFileSync(join(pkg, 'package.json'), '{ "type": "commonjs" }\n');
     const app = join(pkg, 'app.ts');
     writeFileSync(
@@ -137,7 +136,7 @@ export default function app(request: Request): Response {
 }
 `,
     );
-    const dir = tmp('tspuma-cjs-dumps-');
+    const dir = tempDir('cjs-dumps');
     const s = await boot(['-d', '--inspect=off', '-b', LOCAL, app], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/?id=9`)).status).toBe(500);
     const { dump, text } = await onlyDump(dir);

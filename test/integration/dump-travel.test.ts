@@ -1,14 +1,14 @@
 // Integration: errors that travel. A retry helper's error keeps its cause's own fields (redacted
 // like locals) and the values of the cause's first throw at its site; a Promise.any's members each
 // with message, site and values; a worker_threads error is shown where it was made.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/travel-app.ts';
 
@@ -21,7 +21,7 @@ afterAll(killAll);
 
 describe('errors that travel', () => {
   let s: Booted;
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-travel-'));
+  const dir = tempDir('travel');
   beforeAll(async () => {
     s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });

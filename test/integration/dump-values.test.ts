@@ -3,18 +3,15 @@
 // redacted href, Dates, BigInts), and the app's values for throws that are not the app's own: in
 // node's code (crypto) and in a real dependency (a strict Handlebars template) under an app frame.
 // And tspuma's own caught throws at boot (port-holder scans) never use up the app's first capture.
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump, DumpFrame } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/values-app.ts';
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
   return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`);
@@ -27,7 +24,7 @@ afterAll(killAll);
 // One server for the two describes below: each case fails at a site of its own and finds its dump by
 // its message, so none sees another's (a second boot of the same flags was 0.3 s of CPU).
 let s: Booted;
-const dir = tmp('values');
+const dir = tempDir('values');
 beforeAll(async () => {
   s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
 });
@@ -116,7 +113,7 @@ describe("tspuma's own throws at boot", () => {
     await new Promise<void>((resolve, reject) => second.once('error', reject).listen(port + 2, '127.0.0.1', () => resolve()));
     held.push(second);
     try {
-      const dir = tmp('boot-probes');
+      const dir = tempDir('boot-probes');
       const s = await boot(['-w', '1', '-d', `--inspect=127.0.0.1:${port}`, '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
       await waitFor(() => s.stdout().includes('is in use'), 'the port-in-use warning');
       expect((await fetch(`${s.url}/wallet`)).status).toBe(500);

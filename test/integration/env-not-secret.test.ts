@@ -2,17 +2,16 @@
 // env.PWD (a config loader handed the environment) and fails on it gets a dump, a 500 log line
 // and a boot error that name the file, though a secret-named variable holding the same directory
 // is redacted by its name.
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, run } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
-const root = realpathSync(mkdtempSync(join(tmpdir(), 'tspuma-envcfg-')));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = realpathSync(tempDir('envcfg'));
 mkdirSync(join(root, 'src'));
 writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
 // The variables of process.env the test is about, first, as a shell's environment has them (a

@@ -1,18 +1,18 @@
 // Integration: an error's own fields (a database error's detail, table, constraint) are in its
 // dump, summarised and redacted like locals: what explains a failure is often there, not in the message.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT } from '../helpers/cli.js';
 import { dumpsIn } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
 describe('error fields in dumps', () => {
   it("shows a database error's detail, table and constraint, and redacts its secret-named fields", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-fields-'));
+    const dir = tempDir('fields');
     const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/db-error-app.ts')], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/?email=ann@example.test`)).status).toBe(500);
     const [dump] = await waitFor(() => (dumpsIn(dir).length === 1 ? dumpsIn(dir) : null), 'the dump');

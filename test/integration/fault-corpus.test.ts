@@ -2,19 +2,16 @@
 // folder, curl): a catch-all that re-throws errors made elsewhere still gives one dump per
 // failure; a rejection with null is answered, not left hanging; a plain Node listener's request
 // shows the fields that tell which request it is.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const RETHROW = 'test/fixtures/apps/rethrow-app.ts';
 const LISTENER = 'test/fixtures/apps/listener-app.ts';
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
   return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`);
@@ -24,7 +21,7 @@ afterAll(killAll);
 
 describe('an Express error middleware that logs and re-throws', () => {
   let s: Booted;
-  const dir = tmp('rethrow');
+  const dir = tempDir('rethrow');
   beforeAll(async () => {
     s = await boot(['-d', '--inspect=off', '-b', LOCAL, RETHROW], { TSPUMA_DUMP_DIR: dir });
   });
@@ -54,7 +51,7 @@ describe('an Express error middleware that logs and re-throws', () => {
 
 describe('a plain Node listener', () => {
   let s: Booted;
-  const dir = tmp('listener');
+  const dir = tempDir('listener');
   beforeAll(async () => {
     s = await boot(['-d', '--inspect=off', '-b', LOCAL, LISTENER], { TSPUMA_DUMP_DIR: dir });
   });

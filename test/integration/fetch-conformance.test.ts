@@ -4,13 +4,13 @@
 // on: request.signal on a client hang-up at every stage, a streamed body's cancel(), heads of
 // streamed bodies sent at once, every body kind with its length, HEAD/204/304 framing, methods.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { exchange, hold, type RawResponse } from '../helpers/http-raw.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = join(ROOT, 'test/fixtures/apps/fetch-conformance-app.ts');
 const RUNNER = join(ROOT, 'test/fixtures/apps/hono-node-server.ts');
@@ -22,7 +22,7 @@ let peerPort: number;
 let tmp: string;
 
 beforeAll(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'tspuma-conformance-'));
+  tmp = tempDir('conformance');
   tspuma = await boot(['-b', 'tcp://127.0.0.1:0', APP]);
   port = Number(new URL(tspuma.url).port);
   peer = spawn(process.execPath, ['--import', 'tsx', RUNNER, APP], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -34,7 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   peer?.kill('SIGKILL');
   await killAll();
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 let ids = 0;

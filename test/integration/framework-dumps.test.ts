@@ -3,9 +3,8 @@
 // errors that travel (cause chains, AggregateError, string rejections, errors never thrown),
 // long-lived responses and tspuma's own handler each give a dump with the culprit's .ts line
 // and its values. Cases share one server boot per app; uncaught exceptions need one each.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -13,6 +12,7 @@ import type { Dump, DumpFrame } from '../../diagnostics/model.js';
 import { boot, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const EXPRESS = 'test/fixtures/apps/express-app.ts';
@@ -26,7 +26,6 @@ function dumpFor(dir: string, text: string, timeoutMs = 10_000): Promise<Dump> {
 }
 
 const culprit = (d: Dump): DumpFrame => d.frames[d.culprit]!;
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 
 afterAll(killAll);
 
@@ -34,7 +33,7 @@ afterAll(killAll);
 let express: Promise<{ s: Booted; dir: string }> | null = null;
 function expressServer(): Promise<{ s: Booted; dir: string }> {
   return (express ??= (async () => {
-    const dir = tmp('express');
+    const dir = tempDir('express');
     return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir }), dir };
   })());
 }
@@ -169,7 +168,7 @@ describe('Express 5: a 5xx the app answers on purpose', () => {
 describe('Hono 4 and fetch handlers', () => {
   // One Hono server for both: each dump is found by its own message.
   let s: Booted;
-  const dir = tmp('hono');
+  const dir = tempDir('hono');
   beforeAll(async () => {
     s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
   });
@@ -234,8 +233,8 @@ describe('Hono 4 and fetch handlers', () => {
 
   describe('a fetch app with a WebSocket handler and a throwing lowlevelErrorHandler', () => {
     let s: Booted;
-    const dir = tmp('fetch');
-    const cfg = tmp('fetch-cfg');
+    const dir = tempDir('fetch');
+    const cfg = tempDir('fetch-cfg');
     const config = join(cfg, 'tspuma.config.mjs');
     beforeAll(async () => {
       writeFileSync(
@@ -305,7 +304,7 @@ describe('cluster mode', () => {
   // One worker (a second was 0.4 s of CPU for nothing the case checks): its index is 0, where a
   // single-mode dump has none.
   it('dumps the Express case in cluster mode (-w 1) with the worker index', async () => {
-    const dir = tmp('express-w1');
+    const dir = tempDir('express-w1');
     const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/users/9`)).status).toBe(500);
     const d = await dumpFor(dir, 'no row for user 9');
@@ -316,7 +315,7 @@ describe('cluster mode', () => {
 
 describe('uncaught exceptions: the dump, then a stop with exit code 1 and a last line saying why', () => {
   async function crash(route: string | null, env: Record<string, string> = {}, hold = false): Promise<{ dump: Dump; last: Record<string, unknown>; lines: Record<string, unknown>[] }> {
-    const dir = tmp('crash');
+    const dir = tempDir('crash');
     // Requests left in the app (the held one, a cut stream) get min(5 s, forceShutdownAfter) to
     // finish before the exit; that wait is the same with half a second.
     const config = join(dir, 'tspuma.config.mjs');

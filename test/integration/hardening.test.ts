@@ -2,13 +2,13 @@
 // worker is respawned, SIGUSR1 in single mode, the primary killed under in-flight requests, and
 // a pidfile or state file planted as a symlink.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, killAllBut, killThese, run, type Booted, type Spawned } from '../helpers/cli.js';
 import { fetchFresh, get, openServerConnections, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 /**
  * A -w 1 server with the control token given twice, on the command line and in TSPUMA_OPTS (an
@@ -20,7 +20,7 @@ import { fetchFresh, get, openServerConnections, sendAndHangUp, SLOWNESS, waitFo
 let tokenServer: Promise<Booted> | undefined;
 function tokenCluster(): Promise<Booted> {
   if (!tokenServer) {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-emfile-'));
+    const dir = tempDir('emfile');
     writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 0.5, workerTimeout: 60 };\n');
     tokenServer = boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, HELLO], { TSPUMA_OPTS: `--log-requests --control-token=${TOKEN}` });
   }
@@ -35,7 +35,7 @@ function tokenCluster(): Promise<Booted> {
 let randomServer: Promise<{ s: Booted; state: string }> | undefined;
 function randomTokenCluster(): Promise<{ s: Booted; state: string }> {
   randomServer ??= (async () => {
-    const state = join(mkdtempSync(join(tmpdir(), 'tspuma-token-')), 'state');
+    const state = join(tempDir('token'), 'state');
     return { s: await boot(['-w', '1', '-b', LOCAL, '--health-url', LOCAL, '--control-url', LOCAL, '-S', state, HELLO]), state };
   })();
   return randomServer;
@@ -118,7 +118,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
 
   it.sequential('-w 2: 400 connections that pipeline two requests and hang up leave every worker answering within 2 s, running back to 0', async () => {
     // Check-ins every 0.5 s (not 5): the case reads one taken after the flood was served.
-    const config = join(mkdtempSync(join(tmpdir(), 'tspuma-flood-')), 'tspuma.config.mjs');
+    const config = join(tempDir('flood'), 'tspuma.config.mjs');
     writeFileSync(config, 'export default { workerCheckInterval: 0.5 };\n');
     const s = await boot(['-C', config, '-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.mjs']);
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
@@ -239,7 +239,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
   });
 
   it.sequential('refuses a pidfile or state file planted as a symlink, exits 1 with the coded error, and leaves the file it points to alone', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-symlink-'));
+    const dir = tempDir('symlink');
     const victim = join(dir, 'victim');
     writeFileSync(victim, 'precious\n');
     symlinkSync(victim, join(dir, 'tspuma.pid'));
@@ -254,7 +254,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
   });
 
   it.sequential('a pidfile whose folder is missing: exits 1 at once (before a cluster forks) with one coded line that says the failure and its OS code once each, single and cluster mode (T12.7)', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'tspuma-pidfile-')), 'missing');
+    const dir = join(tempDir('pidfile'), 'missing');
     // Single mode finds it writing (the server bound first); a cluster checks the folder before it forks.
     const failed: [string[], string][] = [
       [['-w', '0'], `open '${dir}/\\.tspuma\\.pid\\.[^']+\\.tmp'`],
@@ -265,7 +265,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
       expect(await p.exited).toBe(1);
       const line = p.stderr().split('\n').find((l) => l.includes('TSPUMA_ERR_PIDFILE'));
       expect(line).toMatch(
-        new RegExp(`^tspuma: TSPUMA_ERR_PIDFILE: Cannot write pidfile ${join(dir, 'tspuma.pid')} \\(--pidfile in command line\\): no such file or directory, ${call} \\(ENOENT\\)\\. Nothing was left at that path\\.$`),
+        new RegExp(`^tspuma: TSPUMA_ERR_PIDFILE: Cannot write pidfile ${join(dir, 'tspuma.pid')} \\(--pidfile in command line\\): no such file or directory, ${call} \\(ENOENT\\)\\. No partial file was written: the path is as it was before the write \\(its previous file, or none\\)\\.$`),
       );
     }
   });

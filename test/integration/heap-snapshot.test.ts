@@ -2,13 +2,13 @@
 // workerTimeout. The primary sees the snapshot go through discovery's proxy and the worker's
 // progress while it is taken: the worker is not killed for the check-ins it misses meanwhile, and
 // the command ends with its file. A worker that dies meanwhile gets a coded line from the command.
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allBooted, boot, discoveryUrl, fromLog, killAll, run } from '../helpers/cli.js';
 import { appFolder } from '../helpers/app-folder.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -35,8 +35,7 @@ export default function app() {
 }
 `,
 });
-const out = mkdtempSync(join(tmpdir(), 'tspuma-heap-'));
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+const out = tempDir('heap');
 
 /**
  * One -w 1 server, booted by the first case that asks: the first case leaves its worker as it found

@@ -2,13 +2,13 @@
 // (boot log and state file); `tspuma inspect` run in the server's directory finds it through
 // the state file its config names, and says which server it talks to. Node's own plain-text
 // inspector lines stay out where tspuma logs the same fact.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, inspectorUrl, killAll, killAllBut, run, ROOT, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = join(ROOT, 'test/fixtures/profile/app.ts');
 
@@ -64,7 +64,7 @@ async function holdRange(count: number): Promise<number> {
 
 /** A directory whose tspuma.config.mjs names a state file, as a project would. */
 function project(extra = ''): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-find-'));
+  const dir = tempDir('find');
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { state: 'tmp/tspuma.state', ${extra} };\n`);
   return dir;
 }

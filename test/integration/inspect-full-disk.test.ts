@@ -2,11 +2,11 @@
 // (a full disk; here prlimit's file size limit, EFBIG, as the own-files tests do) say so with
 // TSPUMA_ERR_FILE_WRITE naming the file, and leave nothing at the path nor beside it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT, boot, hermeticEnv, killAll } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -22,7 +22,7 @@ describe('tspuma inspect on a disk that fills up during the write (N12)', () => 
   it('heap and profile exit 1 with TSPUMA_ERR_FILE_WRITE naming the file, and leave no file, partial or temporary', async () => {
     const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]);
     const discovery = String(s.lines().find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-full-'));
+    const dir = tempDir('full');
     const heap = join(dir, 'w.heapsnapshot');
     const profile = join(dir, 'p.cpuprofile');
     const [h, p] = [await limited(['inspect', 'heap', '--out', heap, '--url', discovery]), await limited(['inspect', 'profile', '--seconds', '1', '--out', profile, '--url', discovery])];

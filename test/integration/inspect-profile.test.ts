@@ -1,13 +1,13 @@
 // Integration: `tspuma inspect profile` on a .ts app under load writes a .cpuprofile whose call
 // frames name the app's .ts file at lines that exist there (esbuild, tsx ESM; a CommonJS package's
 // app.ts, compiled by tsx, is test/integration/commonjs-lines.test.ts's).
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CpuProfile } from '../../inspector/profile-map.js';
 import { boot, killAll, run, ROOT } from '../helpers/cli.js';
 import { burnWhile, expectAppFrames } from '../helpers/profile-fixture.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
@@ -16,7 +16,7 @@ const FIXTURE = join(ROOT, 'test/fixtures/profile/app.ts');
 async function profileOf(app: string, env: Record<string, string>) {
   const s = await boot(['--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', app], env);
   const discovery = String(s.lines().find((l) => typeof l.inspect === 'string')!.inspect).replace(/\/json\/list$/, '');
-  const out = join(mkdtempSync(join(tmpdir(), 'tspuma-profile-')), 'p.cpuprofile');
+  const out = join(tempDir('profile'), 'p.cpuprofile');
   const profiler = run(['inspect', 'profile', '--seconds', '1', '--out', out, '--url', discovery]);
   const answered = await burnWhile(s.url, profiler.exited);
   expect(await profiler.exited, profiler.stderr()).toBe(0);

@@ -3,12 +3,12 @@
 // (the single process and the primary open no inspector port, workers start with
 // --inspect-publish-uid=http), and tspuma's line naming each process's target.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, hermeticEnv, ROOT } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = join(ROOT, 'examples/hello.ts');
 let dir: string | null = null;
@@ -23,13 +23,11 @@ afterEach(() => {
     }
   }
   pid = null;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = null;
 });
 
 /** Boots tspuma with stdout and stderr on one file; returns that file's lines once it is up, then stops it. */
 async function bootLines(args: string[], env: Record<string, string> = {}): Promise<string[]> {
-  dir = mkdtempSync(join(tmpdir(), 'tspuma-lines-'));
+  dir = tempDir('lines');
   const file = join(dir, 'out.log');
   const fd = openSync(file, 'w');
   const child = spawn(process.execPath, [CLI, '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', ...args, APP], { cwd: ROOT, env: { ...hermeticEnv(), ...env }, stdio: ['ignore', fd, fd] });

@@ -1,15 +1,14 @@
 // Integration: a Hono JSX app whose entry is src/index.tsx (as Hono's templates write it) is
 // served with either TypeScript loader, its JSX compiled by the tsconfig's jsxImportSource.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-jsx-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('jsx');
 mkdirSync(join(root, 'src'));
 writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
 writeFileSync(join(root, 'tsconfig.json'), '{ "compilerOptions": { "jsx": "react-jsx", "jsxImportSource": "hono/jsx", "strict": true } }');

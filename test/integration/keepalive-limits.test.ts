@@ -4,13 +4,13 @@
 // client sees it: requests one after another on a connection until a response says
 // `Connection: close`, then the server's FIN.
 import net from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT } from '../helpers/cli.js';
 import { parseResponse } from '../helpers/http-raw.js';
 import { SLOWNESS } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -68,7 +68,7 @@ function serveUntilClose(port: number): Promise<Served> {
 
 describe('maxKeepAlive, spread per connection', () => {
   it(`closes each of ${CONNECTIONS} connections at its own limit, from ${MAX - MAX / 8 + 1} to ${MAX} requests (maxKeepAlive ${MAX}), not all at the same count: Connection: close on that response, then the server's FIN`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-mka-'));
+    const dir = tempDir('mka');
     const config = join(dir, 'tspuma.config.mjs');
     writeFileSync(config, `export default { maxKeepAlive: ${MAX} };\n`);
     const s = await boot(['-C', config, '-b', 'tcp://127.0.0.1:0', APP]);

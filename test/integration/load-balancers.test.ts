@@ -6,15 +6,15 @@
 // with its master process: nginx 1.22 with `master_process off` crashes (SIGSEGV) on inherited
 // sockets.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { listening, startProxy, stopProxies } from '../helpers/proxies.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/client-app.mjs';
 const CLIENT = '127.0.0.2';
@@ -35,7 +35,6 @@ function getFrom(port: number, headers: Record<string, string> = {}): Promise<{ 
 }
 
 const portOf = (url: string) => Number(new URL(url).port);
-const dirs: string[] = [];
 const instances: Booted[] = [];
 
 /** Starts a proxy on the given fronts; it is up once `probePort` answers a GET with 200. */
@@ -68,17 +67,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopProxies();
-  // The instances end (killAll waits for them) before the proxies' folders go.
+  // The instances end (killAll waits for them) before the proxies' folders go (test/helpers/temp.ts).
   await killAll();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe('behind nginx', () => {
   let port = 0;
   beforeAll(async () => {
     expect(spawnSync(NGINX, ['-v']).status, 'nginx is installed (.ci/run installs it)').toBe(0);
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-nginx-'));
-    dirs.push(dir);
+    const dir = tempDir('nginx');
     const front = await listening();
     port = front.port;
     const upstreams = instances.map((i) => `    server 127.0.0.1:${portOf(i.urls[0]!)};`).join('\n');
@@ -134,8 +131,7 @@ describe('behind HAProxy', () => {
   let v2 = 0;
   beforeAll(async () => {
     expect(spawnSync(HAPROXY, ['-v']).status, 'haproxy is installed (.ci/run installs it)').toBe(0);
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-haproxy-'));
-    dirs.push(dir);
+    const dir = tempDir('haproxy');
     const one = await listening();
     const two = await listening();
     v1 = one.port;

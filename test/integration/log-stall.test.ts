@@ -3,12 +3,12 @@
 // froze after ~64 KiB of request lines, then the primary's /health). stdout is a FIFO here, as a
 // container runtime gives (node's own spawn gives a socket, which tspuma writes as before).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, hermeticEnv, ROOT } from '../helpers/cli.js';
 import { get, SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const HELLO = 'test/fixtures/apps/hello.mjs';
@@ -26,7 +26,7 @@ const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
 function onFifo(args: string[]): OnFifo {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-log-stall-'));
+  const dir = tempDir('log-stall');
   const fifo = join(dir, 'stdout');
   execFileSync('mkfifo', [fifo]);
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);

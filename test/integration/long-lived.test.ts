@@ -1,8 +1,7 @@
 // Integration: examples/sse.ts and examples/websocket.ts under the built CLI with real clients
 // (an EventSource-compatible reader, ws): they leave the pool, show in stats, close when idle,
 // and a graceful stop ends streams and sends WebSockets a close frame.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -10,6 +9,7 @@ import { boot, controlUrl, killAll, ROOT } from '../helpers/cli.js';
 import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
 import { ownedByTest, type Owned } from '../helpers/processes.js';
 import { openSse } from '../helpers/sse.js';
+import { tempDir } from '../helpers/temp.js';
 
 // Each case runs servers of its own and mostly waits on them (stops, upgradedIdleTimeout): they run
 // side by side ({ concurrent: true }), each ending its own (ownedByTest). In turn the file took 5.7 s
@@ -21,7 +21,7 @@ const WS = join(ROOT, 'examples/websocket.ts');
 const TOKEN = 'long-lived-token-0123456789';
 
 function config(body: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-long-'));
+  const dir = tempDir('long');
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { ${body} };\n`);
   return join(dir, 'tspuma.config.mjs');
 }

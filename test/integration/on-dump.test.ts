@@ -1,12 +1,12 @@
 // Integration: a config file's onDump gets each new failure site once, with the dump's text and
 // file; when it throws or rejects, the failing requests are answered as without it and the
 // failure is logged with TSPUMA_ERR_DUMP_SINK.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -19,13 +19,13 @@ const APP_ARGS = ['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.
 let plainServer: Promise<{ s: Booted; dir: string }> | undefined;
 const plain = () =>
   (plainServer ??= (async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'tspuma-ondump-plain-')), 'dumps');
+    const dir = join(tempDir('ondump-plain'), 'dumps');
     return { s: await boot(APP_ARGS, { TSPUMA_DUMP_DIR: dir }), dir };
   })());
 
 describe('onDump', () => {
   it('is called once per new site; its throw and rejection leave the 500s as they are and are logged', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-ondump-'));
+    const dir = tempDir('ondump');
     const out = join(dir, 'delivered.txt');
     writeFileSync(out, '');
     // The production 500 page, less its request id (one per request).

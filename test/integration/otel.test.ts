@@ -1,13 +1,13 @@
 // Integration: with OpenTelemetry's SDK (in-memory exporter) and HTTP instrumentation preloaded by
 // NODE_OPTIONS=--require, an app failure puts an `exception` event on the request's server span,
 // and its dump carries that span's trace and span ids.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, killAllBut, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/otel/app.ts';
 const PRELOAD = { NODE_OPTIONS: `--require ${join(ROOT, 'test/fixtures/otel/register.cjs')}` };
@@ -17,7 +17,7 @@ let debugServer: Promise<{ s: Booted; dir: string }> | undefined;
 let shared: Booted | undefined;
 const sharedDebug = () =>
   (debugServer ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-'));
+    const dir = tempDir('otel');
     shared = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
     return { s: shared, dir };
   })());
@@ -82,7 +82,7 @@ describe('OpenTelemetry', () => {
   });
 
   it('-w 1 -d: a worker (which inherits NODE_OPTIONS) records the exception and puts the trace in its dump', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-otel-w-'));
+    const dir = tempDir('otel-w');
     const s = await boot(['-d', '--inspect=off', '-w', '1', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { ...PRELOAD, TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/reject`)).status).toBe(500);
     const span = (await spansFor(s.url, ['/reject'])).get('/reject')!;

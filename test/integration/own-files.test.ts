@@ -2,17 +2,17 @@
 // keeps its file (and `tspuma ctl -S` keeps steering it). A cluster whose pidfile or state file
 // cannot be written fails before it forks a worker.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, CLI, hermeticEnv, killAll, ROOT, run } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
 describe('a state file another running tspuma wrote', () => {
   it('is not taken over by a second server: it exits 1 with TSPUMA_ERR_FILE_IN_USE and the first keeps its file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-two-'));
+    const dir = tempDir('two');
     const state = join(dir, 'tspuma.state');
     const first = await boot(['-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, 'test/fixtures/apps/hello.mjs']);
     const second = run(['-b', 'tcp://127.0.0.1:0', '-S', state, 'test/fixtures/apps/hello.mjs']);
@@ -30,7 +30,7 @@ describe('a pidfile or state file the cluster primary cannot write (U3)', () => 
     ['state file', '-S', 'tspuma.state', 'TSPUMA_ERR_FILE_WRITE'],
   ] as const) {
     it(`${what}: the write fails (EFBIG: a file size limit, as ENOSPC on a full disk) before any worker is forked: exit 1 with ${code}, nothing booted or served, no file left`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tspuma-unwritable-'));
+      const dir = tempDir('unwritable');
       const path = join(dir, file);
       // prlimit's file size limit of 2 bytes: the folder passes every check, the write itself fails. Output goes to pipes, which it does not limit.
       const proc = spawn('prlimit', ['--fsize=2', process.execPath, CLI, '-w', '2', '-b', 'tcp://127.0.0.1:0', flag, path, join(ROOT, 'test/fixtures/cluster-app.mjs')], { cwd: ROOT, env: { ...hermeticEnv(), NODE_EXTRA_CA_CERTS: undefined } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });

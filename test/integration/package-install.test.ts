@@ -9,8 +9,7 @@
 // 1.5 s of CPU).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path, { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { ROOT, hermeticEnv, killTrees, npmEnv } from '../helpers/cli.js';
 import { command } from '../helpers/command.js';
 import { docBlock, excerptMissing, ownSourceMismatches, substitute } from '../helpers/doc-blocks.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 let dir = '';
 let tarball = '';
@@ -106,7 +106,7 @@ function projectLock(tarball: string, tarballRef: string): string {
 
 // npm runs awaited, not with spawnSync (command.ts): a fork blocked past 60 s fails the run.
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tspuma-package-'));
+  dir = tempDir('package');
   // A bundled dependency is packed from node_modules/: then only the repo itself packs it.
   const bundles = ['bundleDependencies', 'bundledDependencies'].some((k) => k in manifest);
   // dist/ is built (npm test's pretest); packing runs no script.

@@ -6,17 +6,17 @@
 // The build groups the modules into chunk files (scripts/build.mjs; dist/chunks.json names each
 // module's chunk): the hooks list each chunk file as it is read and each of its modules as it
 // runs, so each promise is kept twice: by the modules that ran, and by the chunk files read.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-log-'));
+const dir = tempDir('module-log');
 // killAll ends each server and every process below it (a SIGKILLed primary's worker would drain and
 // exit on its own seconds later, writing its module log into dir while rmSync walks it: ENOTEMPTY
 // in CI on ce8ef8a). Every process that wrote a log has ended before the folder goes.

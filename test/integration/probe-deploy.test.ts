@@ -2,13 +2,13 @@
 // two lines added above the probe's line move it with them (hits name the new line and read the
 // statement it was set on); a later deploy that rewrites the line suspends the probe in the new
 // worker with TSPUMA_ERR_PROBE_SOURCE_CHANGED, instead of logging another statement's values.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, run } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -28,7 +28,7 @@ const LINE = 5; // return user;
 
 /** A -w 1 server of APP with a logpoint `template` on LINE; deploy() writes a new version and waits for the restarted worker to arm the probe. */
 async function probed(template: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-deploy-'));
+  const dir = tempDir('deploy');
   const app = join(dir, 'app.ts');
   const state = join(dir, 'tspuma.state');
   writeFileSync(app, APP);

@@ -4,8 +4,6 @@
 // the probe logs its hit and leaves the pause to the client, which can still evaluate on the
 // paused frame and resumes it itself; a client's step onto a probed line holds the same way.
 import { attachThroughDiscovery } from '../helpers/devtools.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
@@ -14,6 +12,7 @@ import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { answeredView } from '../helpers/probe-answered.js';
 import { postOrder } from '../helpers/orders.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -34,7 +33,7 @@ for (const [mode, args, target] of [
 ] as const) {
   describe(`a probe beside a DevTools client (${mode}, ${target})`, () => {
     it('a client\'s breakpoint on a logpoint\'s line, and its step onto that line, hold: the probe logs its hit and the client evaluates on the paused frame, then resumes it', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-devtools-'));
+      const dir = tempDir('probe-devtools');
       const s = await boot([...args, '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, '-S', join(dir, 'tspuma.state'), EXPRESS]);
       if (args[1] !== '0') await allBooted(s);
       const control = await controlUrl(s);

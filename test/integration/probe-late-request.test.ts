@@ -5,14 +5,14 @@
 // to no request and the early ones are given as candidates (`requestOneOf`), also after they left
 // the app (their work can go on after the client hung up or after the response); a request begun
 // after the probe is named exactly.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/late-request-app.ts';
 const KEPT_LINE = lineOf(APP, 'const kept = bytes;');
@@ -21,7 +21,7 @@ afterAll(killAll);
 
 /** A single-mode server whose app reads request bodies as they stream in, with a control app. */
 async function start(extra: string[]): Promise<{ s: Booted; state: string; busy: () => Promise<number> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-late-'));
+  const dir = tempDir('late');
   const state = join(dir, 'tspuma.state');
   // Bodies stream to the app: the request is in it while its body is still coming. The pause
   // budget at its most: on a loaded machine one logpoint pause can outlast 200 ms of wall time,

@@ -2,8 +2,7 @@
 // compiled into the script, inspector/probe-edits.ts) and logs and snapshots as a breakpoint's
 // probe does; one with a --when outside the compiled subset (probe-when-compile.ts), or in a process
 // DevTools can attach to (--inspect), keeps its breakpoint; an app's own `debugger` statement does not hold the thread while a probe is set.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
@@ -12,6 +11,7 @@ import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { answeredView } from '../helpers/probe-answered.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/live-edit-app.mjs';
 const NAME_LINE = lineOf(APP, 'const name = `user ${id}`;');
@@ -23,7 +23,7 @@ type Control = <T = ProbeView>(method: string, path: string, body?: unknown) => 
 type Server = { s: Booted; state: string; probe: (args: string[]) => Promise<{ code: number; out: string; err: string }>; control: Control; set: (kind: string, location: string, template?: string, when?: string) => Promise<number>; dumps: string; removeAll: () => Promise<void> };
 
 async function start(extra: string[] = [], liveEdit = true, app = APP, env: Record<string, string> = {}): Promise<Server> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-live-edit-'));
+  const dir = tempDir('live-edit');
   const state = join(dir, 'tspuma.state');
   // The pause budget at its most: a loaded machine's pauses are not what these tests are about.
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
@@ -196,7 +196,7 @@ describe('probes armed by live edit, on servers of their own', { concurrent: tru
 
   it("a removed probe's guard stays in the code for 5 s (a count probe set again at its line takes it over with no edit), then the app's source is its own again and the probe session is closed; a server stopped with a guard left exits 0 without an edit", async () => {
     const app = 'test/fixtures/apps/live-edit-await-app.mjs';
-    const exitFile = join(mkdtempSync(join(tmpdir(), 'tspuma-live-edit-exit-')), 'held.js');
+    const exitFile = join(tempDir('live-edit-exit'), 'held.js');
     const { s, control } = await start([], true, app, { LIVE_EDIT_EXIT_FILE: exitFile });
     const location = `${app}:${lineOf(app, 'const found = `user ${id}`;')}`;
     const original = await get(s, '/src');

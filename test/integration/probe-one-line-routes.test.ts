@@ -4,8 +4,7 @@
 // template reads the request through the framework's accessors (Hono's c.req.param(), Express's
 // req.get(), req.ip), which cache what they read; a call that really writes is still refused: at the
 // prompt, or at the hit by the class of the object it is called on.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
@@ -13,6 +12,7 @@ import { boot, killAll, ROOT, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { answeredView } from '../helpers/probe-answered.js';
+import { tempDir } from '../helpers/temp.js';
 
 const HONO = 'test/fixtures/apps/one-line-routes-hono.ts';
 const EXPRESS = 'test/fixtures/apps/one-line-routes-express.ts';
@@ -25,7 +25,7 @@ type Answer = { status: number; body: ProbeView & { code?: string; error?: strin
 type SetProbe = (location: string, template: string, extra?: { hits?: number }) => Promise<Answer>;
 
 async function start(app: string): Promise<{ s: Booted; set: SetProbe; rm: (id: number) => Promise<void> }> {
-  const state = join(mkdtempSync(join(tmpdir(), 'tspuma-one-line-')), 'tspuma.state');
+  const state = join(tempDir('one-line'), 'tspuma.state');
   // The pause budget at its most: on a loaded machine one pause can outlast 200 ms of wall time,
   // and a probe suspended by it is not what these tests are about (a full run at load 27 once saw
   // no hit of the Express probe within 80 s).

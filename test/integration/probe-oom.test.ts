@@ -8,12 +8,12 @@
 // scopes (V8_Fatal: SIGTRAP, '# Check failed: needs_context && …' from
 // ScopeIterator::VisitLocalScope under V8DebuggerAgentImpl::didPause). 1 of 10 runs at load 15-25
 // (and the quiet full run of session 11) died so. Either way the death line must say why.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, ROOT } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = join(ROOT, 'test/fixtures/apps/leak-app.mjs');
 const TOKEN = 'probe-token-oom-0123456789abcdef';
@@ -22,7 +22,7 @@ afterAll(killAll);
 
 describe('a probe set while a worker leaks to its heap limit', () => {
   it('the worker dies at its heap limit, the death line explains its signal (Node\'s abort or V8\'s fatal check), and it is replaced, not frozen until workerTimeout', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-oom-'));
+    const dir = tempDir('probe-oom');
     // workerTimeout far beyond the test: a frozen worker would not be killed within it.
     writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerTimeout: 300 };\n');
     const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], { NODE_OPTIONS: '--max-old-space-size=24' });

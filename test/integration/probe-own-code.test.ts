@@ -4,13 +4,13 @@
 // review13.9); a chunk's own file (dist/server/serving.chunk.js, as a stack line names it) is
 // read as the code V8 runs under its URL, x.chunk.code.js, not the small module at that path
 // (refused as 'has 80 lines': boot4.1).
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'examples/hello.ts';
 /** Where a request enters the app, in tspuma's source and in the built chunk that runs it. */
@@ -29,7 +29,7 @@ async function probe(args: string[]): Promise<{ code: number; id: number; err: s
 }
 
 beforeAll(async () => {
-  state = join(mkdtempSync(join(tmpdir(), 'tspuma-own-probe-')), 'tspuma.state');
+  state = join(tempDir('own-probe'), 'tspuma.state');
   s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP]);
 });
 

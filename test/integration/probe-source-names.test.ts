@@ -1,13 +1,12 @@
 // Integration (single mode): a probe's template and --when name bindings as the .ts source does,
 // though esbuild renamed them: a parameter `discounts` that shadows a module constant of the same
 // name compiles as `discounts2`; the probe reads the parameter, as the line does, not the constant.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, run } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/values-app.ts';
 const LINE = lineOf(APP, 'const d = discounts.get(l.sku) ?? 0;');
@@ -16,7 +15,7 @@ afterAll(killAll);
 
 describe('probe expressions and renamed bindings', () => {
   it('a template and a --when read the parameter the line reads (compiled as discounts2), not the module constant it shadows', async () => {
-    const state = join(mkdtempSync(join(tmpdir(), 'tspuma-names-')), 'tspuma.state');
+    const state = join(tempDir('names'), 'tspuma.state');
     const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP]);
     // The module constant has 2 entries, the parameter /total passes has 1 (hat => 2).
     const set = run(['probe', 'log', `${APP}:${LINE}`, 'size={discounts.size} hat={discounts.get("hat")} sku={l.sku}', '--when', 'discounts.size === 1', '-S', state]);

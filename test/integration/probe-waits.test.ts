@@ -3,13 +3,13 @@
 // connections from this address are all busy answering (a burst of probe sets) answers 503
 // TSPUMA_ERR_LISTENER_BUSY, which `tspuma probe`/`ctl` retry, instead of a reset the CLI took
 // for "not running" (S22).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, run, ROOT } from '../helpers/cli.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const TOKEN = 'probe-token-waits-0123456789abcdef';
@@ -18,7 +18,7 @@ afterAll(killAll);
 
 /** A -w 1 server of examples/express.ts with a control app and a state file, and `config` written to its config file. */
 async function server(config: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-waits-'));
+  const dir = tempDir('probe-waits');
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default ${config};\n`);
   const state = join(dir, 'state.json');
   const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '-S', state, '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });

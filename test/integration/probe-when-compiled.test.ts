@@ -5,14 +5,14 @@
 // try, a getter and a proxy (never run: V8 decides, and removes the probe for its side effect), a
 // getter without side effects (V8 decides at each pass), a name in its TDZ (not compiled; never
 // true), a name the function does not use (not compiled; removed as a ReferenceError), a call (not compiled).
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { answeredView } from '../helpers/probe-answered.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/live-edit-when-app.mjs';
 const TOKEN = 'when-token-0123456789abcdef';
@@ -46,7 +46,7 @@ interface View {
 }
 
 async function start(liveEdit: boolean): Promise<{ s: Booted; api: <T>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-when-'));
+  const dir = tempDir('when');
   // The pause budget at its most: the breakpoint side pauses at every pass of 15 lines.
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { probePauseBudget: 1000, probeLiveEdit: ${liveEdit} };\n`);
   const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP]);

@@ -8,8 +8,7 @@
 // false passes an order) goes over the budget and is suspended: the test fails then. One worker: the
 // budget is each worker's own, and a second (a -w 2 cluster, as this was) booted another Express
 // worker and made another live edit of it for the same promise.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
@@ -18,6 +17,7 @@ import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { postOrder } from '../helpers/orders.js';
 import { answeredView } from '../helpers/probe-answered.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const TOKEN = 'probe-token-hot-loop-0123456789';
@@ -36,7 +36,7 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
 const hitsOf = (id: number) => s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-hot-'));
+  const dir = tempDir('probe-hot');
   writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5 };\n');
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, '-S', join(dir, 'tspuma.state'), EXPRESS]);
   control = await controlUrl(s);

@@ -4,8 +4,7 @@
 // killed with SIGKILL coming back armed, a snapshot with its locals and secrets redacted, the
 // pause budget suspending a probe in a hot loop (and not one whose false --when is compiled into
 // its gate), and a line with no code refused.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
@@ -14,6 +13,7 @@ import { boot, controlUrl, killAll, run, ROOT, type Booted } from '../helpers/cl
 import { lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { items, postOrder } from '../helpers/orders.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const TOKEN = 'probe-token-0123456789abcdef';
@@ -61,7 +61,7 @@ async function ordersUntil(pred: () => boolean, body: () => unknown, what: strin
 }
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-probes-'));
+  const dir = tempDir('probes');
   state = join(dir, 'tspuma.state');
   dumps = join(dir, 'dumps');
   writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5 };\n');

@@ -2,13 +2,13 @@
 // failures Express answers with its own 500 get a dump with the culprit, its .ts line, the values
 // that explain it, the receiver's fields, node's request shown by its telling fields, and the
 // router's frames folded into one line.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, ROOT } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
@@ -16,7 +16,7 @@ const APP = 'test/fixtures/apps/express-orders.ts';
 
 describe("DEBUGGING.md's Express example", () => {
   it('dumps the throw after an await and the RateLimiter in the wrong state, with what explains each', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-reading-'));
+    const dir = tempDir('reading');
     const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', join(ROOT, APP)], { TSPUMA_DUMP_DIR: dir });
     expect((await fetch(`${s.url}/orders/7`)).status).toBe(500);
     await waitFor(() => dumpsIn(dir).length === 1, 'the first dump');

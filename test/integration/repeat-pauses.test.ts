@@ -7,27 +7,20 @@
 // middleware answering (an app frame holding `err`), the look found the muted site's error at
 // each repeat, one pause each: the site its last look found at that answering frame, still muted,
 // is taken as the repeat's without the pause (debug13.1).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll } from '../helpers/cli.js';
 import { dumpsIn } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/express-repeat-app.ts';
 const MIDDLEWARE_APP = 'test/fixtures/apps/express-middleware-repeat-app.ts';
-const dirs: string[] = [];
-afterAll(async () => {
-  await killAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(killAll);
 
 /** Boots the app under -d, sends `requests` GETs one after another (each a 500), stops it; its capture figures and its dumps. */
 async function serve(requests: number, app = APP, then: string[] = [], expectDumps = 1): Promise<{ figures: Record<string, number>; dumps: Dump[]; output: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-repeat-pauses-'));
-  dirs.push(dir);
+  const dir = tempDir('repeat-pauses');
   const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', app], { TSPUMA_DUMP_DIR: dir });
   for (let i = 0; i < requests; i++) {
     const res = await fetch(`${s.url}/price/abc`);

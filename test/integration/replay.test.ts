@@ -3,9 +3,8 @@
 // each worker through discovery, the worker serving the replayed request stops at the dump's
 // culprit line with that request's values; with none attached, a fresh snapshot is written and
 // printed beside the old dump.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import type { ListEntry } from '../../inspector/discovery.js';
 import { allBooted, boot, discoveryUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
@@ -44,7 +44,7 @@ async function failingOrder(coupon: string): Promise<Dump> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
+  dir = tempDir('replay');
   state = join(dir, 'tspuma.state');
   // workerTimeout 8 s: a replay stop left to a debugger lasts at most 6 s (a quarter of it less, more than two
   // check-ins), which the last test waits out (it was 12 s and 9 s); the first test's client resumes well within it.

@@ -2,12 +2,12 @@
 // received under an Express router, bytes sent, the request id round trip (header in, log line,
 // req.id, Rack env, 500 page, dump) and -q with --log-requests (one pid key on a worker's line is
 // hardening.test's, on its -w 1 server with request lines on).
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { boot, killAll, killAllBut, ROOT, run, type Booted } from '../helpers/cli.js';
 import { acceptsOn, get, rawRequest, statusOf, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** The Express server the first two cases share (each reads the lines of its own URL). */
 let shared: Booted | undefined;
@@ -49,7 +49,7 @@ describe('request log', () => {
     const logged = await waitForRequestLines(express, 2, '/api/whoami');
     expect(logged.map((l) => l.request!.id)).toEqual(['abc-123', made.slice(3)]);
 
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-reqid-'));
+    const dir = tempDir('reqid');
     const rack = await boot(['-d', '--inspect=off', '--log-requests', '--trust-proxy', 'loopback', '-b', 'tcp://127.0.0.1:0', RACK], { TSPUMA_DUMP_DIR: dir });
     expect(await (await fetch(`${rack.url}/`, { headers: { 'x-request-id': 'rack-1' } })).text()).toBe('env id rack-1');
     const generated = (await (await fetch(`${rack.url}/`)).text()).slice('env id '.length);
@@ -69,7 +69,7 @@ describe('request log', () => {
     const counts: number[] = [];
     for (const args of [['-q', '--log-requests'], ['-q']]) {
       // -q hides the boot line (and its port): serve on a unix socket named here.
-      const sock = join(mkdtempSync(join(tmpdir(), 'tspuma-q-')), 's.sock');
+      const sock = join(tempDir('q'), 's.sock');
       const s = run([...args, '-b', `unix://${sock}`, RACK]);
       await acceptsOn(sock, 'the unix socket');
       expect((await get('http://localhost/q', sock)).body).toMatch(/^env id /);

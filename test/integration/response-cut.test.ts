@@ -4,14 +4,12 @@
 // went out, with and without -d; under -d its dump says the response was cut, not that the app
 // answered 200 itself. A response that went out whole, and a client that hangs up, log no such line.
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll } from '../helpers/cli.js';
 import { dumpsIn } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/express-cut-app.ts';
 afterAll(killAll);
@@ -51,7 +49,7 @@ const cutLines = (lines: Line[]) => lines.filter((l) => l.code === 'TSPUMA_ERR_R
 let debugServer: Promise<{ s: Awaited<ReturnType<typeof boot>>; dir: string }> | undefined;
 const sharedDebug = () =>
   (debugServer ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-cut-'));
+    const dir = tempDir('cut');
     return { s: await boot(['-d', '--inspect=off', '--log-requests', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir }), dir };
   })());
 

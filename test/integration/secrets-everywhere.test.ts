@@ -2,8 +2,7 @@
 // text), stderr, log lines, the development 500 page. A password copied under other names, a
 // card number in a JSON body, a header in node's flat rawHeaders array, an axios-style error's
 // config.headers.authorization, a WebSocket upgrade URL's access_token.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -11,12 +10,11 @@ import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/secrets-follow-app.ts';
-const AXIOS = 'test/fixtures/apps/axios-error-app.ts';
-const ECHO = 'test/fixtures/apps/echo-secrets-app.ts';
-const EMPTY = 'test/fixtures/apps/empty-secret-app.ts';
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
+/** axios-error-app, echo-secrets-app and empty-secret-app behind one server, by the X-Fixture header. */
+const FETCH_APPS = 'test/fixtures/apps/secret-errors-app.ts';
 
 function dumpFor(dir: string, text: string): Promise<Dump> {
   return waitFor(() => dumpsIn(dir).find((d) => d.error.message.includes(text)), `a dump for "${text}"`);
@@ -26,9 +24,27 @@ const folder = (dir: string) => readdirSync(dir).map((n) => readFileSync(join(di
 
 afterAll(killAll);
 
+/**
+ * The fetch apps' server with -d or without, booted once for every case that asks (one -d server
+ * for the axios, echo and empty cases; one plain one for the axios and echo cases): a case picks
+ * its app by X-Fixture and reads the log lines that came after its own start.
+ */
+const fetchApps = new Map<boolean, Promise<{ s: Booted; dir: string }>>();
+function fetchAppsServer(debug: boolean): Promise<{ s: Booted; dir: string }> {
+  let server = fetchApps.get(debug);
+  if (server === undefined) {
+    const dir = tempDir(debug ? 'fetch-apps-d' : 'fetch-apps');
+    server = boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', FETCH_APPS], { TSPUMA_DUMP_DIR: dir }).then((s) => ({ s, dir }));
+    fetchApps.set(debug, server);
+  }
+  return server;
+}
+/** The first request error line (level 50) after the first `from` lines. */
+const errorLineAfter = (s: Booted, from: number) => waitFor(() => s.lines().slice(from).find((l) => l.level === 50), 'the request error line');
+
 describe('redaction follows the value', () => {
   let s: Booted;
-  const dir = tmp('follow');
+  const dir = tempDir('follow');
   beforeAll(async () => {
     s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
   });
@@ -74,7 +90,7 @@ describe('redaction follows the value', () => {
 
 describe('redactCardNumbers: false', () => {
   it('keeps a card number as it is (test card ranges, identifiers that pass Luhn)', async () => {
-    const dir = tmp('cards-off');
+    const dir = tempDir('cards-off');
     const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir, TSPUMA_REDACT_CARD_NUMBERS: 'false' });
     const res = await fetch(`${s.url}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cardNumber: '4111111111111111', amount: 500 }) });
     expect(res.status).toBe(500);
@@ -86,12 +102,12 @@ describe('redactCardNumbers: false', () => {
 describe("an axios-style error's request config", () => {
   for (const debug of [true, false]) {
     it(`never leaks its Authorization header (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
-      const dir = tmp('axios');
-      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', AXIOS], { TSPUMA_DUMP_DIR: dir });
-      const res = await fetch(s.url);
+      const { s, dir } = await fetchAppsServer(debug);
+      const from = s.lines().length;
+      const res = await fetch(s.url, { headers: { 'x-fixture': 'axios' } });
       expect(res.status).toBe(500);
       const page = await res.text();
-      const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the request error line');
+      const line = await errorLineAfter(s, from);
       // The line keeps what explains the failure: the response, the config's URL and method.
       expect(line.err).toMatchObject({ type: 'AxiosLikeError', config: { url: 'https://api.example.test/me', method: 'get', headers: { Accept: 'application/json', Authorization: '[redacted]' } }, response: { status: 401, data: { error: 'invalid_token' } } });
       if (debug) {
@@ -107,13 +123,13 @@ describe("an axios-style error's request config", () => {
 describe("an error message that quotes the request's secret headers (review15)", () => {
   for (const debug of [false, true]) {
     it(`leaks none of X-Api-Key, Authorization (after \`auth=\`) or the session cookie (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
-      const dir = tmp('echo');
-      const s = await boot([...(debug ? ['-d', '--inspect=off'] : []), '-b', 'tcp://127.0.0.1:0', ECHO], { TSPUMA_DUMP_DIR: dir });
+      const { s, dir } = await fetchAppsServer(debug);
+      const from = s.lines().length;
       const secrets = ['ApiKey-ECHO-5b7c9d1e', 'Bearer-ECHO-3f8a2c6d9e', 'Session-ECHO-8e4f1a2b'];
-      const res = await fetch(s.url, { headers: { 'x-api-key': secrets[0]!, authorization: `Bearer ${secrets[1]}`, cookie: `theme=dark; sid=${secrets[2]}` } });
+      const res = await fetch(s.url, { headers: { 'x-fixture': 'echo', 'x-api-key': secrets[0]!, authorization: `Bearer ${secrets[1]}`, cookie: `theme=dark; sid=${secrets[2]}` } });
       expect(res.status).toBe(500);
       const page = await res.text();
-      const line = await waitFor(() => s.lines().find((l) => l.level === 50), 'the request error line');
+      const line = await errorLineAfter(s, from);
       // The line still says what failed, the secrets' places kept.
       expect(line.msg).toBe('GET / failed: upstream refused key [redacted] (auth=Bearer [redacted], session [redacted])');
       if (debug) await dumpFor(dir, 'upstream refused key');
@@ -124,9 +140,8 @@ describe("an error message that quotes the request's secret headers (review15)",
 
 describe('a secret-named local that holds nothing (review15)', () => {
   it('is shown as undefined, null or "" in the dump (the cause of a 3 a.m. failure), while one holding a value stays redacted', async () => {
-    const dir = tmp('empty');
-    const s = await boot(['-d', '--inspect=off', '-b', 'tcp://127.0.0.1:0', EMPTY], { TSPUMA_DUMP_DIR: dir });
-    expect((await fetch(s.url)).status).toBe(500);
+    const { s, dir } = await fetchAppsServer(true);
+    expect((await fetch(s.url, { headers: { 'x-fixture': 'empty' } })).status).toBe(500);
     const d = await dumpFor(dir, 'login refused');
     const locals = d.frames[d.culprit]!.locals;
     expect(locals.auth).toEqual({ summary: 'undefined' });

@@ -1,13 +1,13 @@
 // Integration: files that hold secrets are 0600 (0700 folders), secret query-string values are
 // redacted in every output (request log, error log, dumps, the 500 page) while the app sees them,
 // and one dump folder keeps one bound for a whole cluster.
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { allBooted, boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { acceptsOn, get, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
 
@@ -19,7 +19,6 @@ const SHOWN = '?token=[redacted]&page=2&api_key=[redacted]';
 const SECRETS = ['abc123', 'xyz789'];
 
 const mode = (path: string) => statSync(path).mode & 0o777;
-const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 const jsonIn = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
 /** The name of the .json dump in `dir` of the request whose URL starts with `url` (once written). */
 const dumpOf = (dir: string, url: string) => waitFor(() => jsonIn(dir).find((n) => (JSON.parse(readFileSync(join(dir, n), 'utf8')) as Dump).request?.url?.startsWith(url)), `the dump of ${url}`);
@@ -40,7 +39,7 @@ const dumpOf = (dir: string, url: string) => waitFor(() => jsonIn(dir).find((n) 
 let debugApp: Promise<{ s: Booted; root: string; dir: string }> | undefined;
 const sharedDebugApp = () =>
   (debugApp ??= (async () => {
-    const root = tmp('tspuma-modes-');
+    const root = tempDir('modes');
     const dir = join(root, 'new', 'dumps');
     return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, DEBUG_APP], { TSPUMA_DUMP_DIR: dir }), root, dir };
   })());
@@ -48,10 +47,10 @@ const STATE_TOKEN = 'state-file-token-5b0c1e2d';
 let rackCluster: Promise<{ s: Booted; dir: string; state: string }> | undefined;
 const sharedRackCluster = () =>
   (rackCluster ??= (async () => {
-    const state = join(tmp('tspuma-state-'), 'state.json');
+    const state = join(tempDir('state'), 'state.json');
     writeFileSync(state, '{"old": true}\n', { mode: 0o644 });
     chmodSync(state, 0o644);
-    const dir = tmp('tspuma-crash-');
+    const dir = tempDir('crash');
     chmodSync(dir, 0o755);
     // 100 dumps of an earlier run, older than anything this run writes.
     for (let i = 0; i < 100; i++) {
@@ -108,7 +107,7 @@ describe('secret query-string values', () => {
   });
 
   it('are redacted in the error log line with -q (url field and message)', async () => {
-    const dir = tmp('tspuma-quiet-');
+    const dir = tempDir('quiet');
     const sock = join(dir, 'web.sock');
     const s = run(['-q', '-b', `unix://${sock}`, DEBUG_APP]);
     await acceptsOn(sock, 'the unix socket');
@@ -156,7 +155,7 @@ describe('secret query-string values', () => {
 
 describe('one dump budget per server', () => {
   it('-w 2: more distinct failing sites than the budget leave exactly the budget (100 dumps), and a site failing in both workers one dump', async () => {
-    const dir = tmp('tspuma-budget-');
+    const dir = tempDir('budget');
     const dumps = join(dir, 'dumps');
     // One site more than the budget: 101 dumps written, the oldest (site 0's) pruned (each dump is
     // a capture and two files in a -d worker: 120 sites wrote 19 more for the same promise).

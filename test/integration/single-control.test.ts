@@ -3,8 +3,7 @@
 // stats and stop work, cluster-only commands are refused with a coded error; probes (logpoints,
 // snapshots, a hit in a helper module after an await) work as on a cluster; an option only
 // cluster mode reads is named in a coded warning rather than dropped silently.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
@@ -13,6 +12,7 @@ import { lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 import { items, postOrder } from '../helpers/orders.js';
 import { ended } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const CHARGE_LINE = lineOf('examples/express.ts', 'const charge = await chargeCard(order, paymentApiKey);');
@@ -35,7 +35,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 const hitsOf = (id: number) => s.lines().filter((l) => l.probe === id && typeof l.values === 'object');
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-single-control-'));
+  const dir = tempDir('single-control');
   state = join(dir, 'tspuma.state');
   dumps = join(dir, 'dumps');
   // A config file shared with a cluster deployment: workerTimeout means nothing in single mode.

@@ -6,8 +6,7 @@
 // request (its culprit frame and request), as replay reads it. With -d and a client that holds
 // each pause a moment (N17), replay still reports the stop: the answer can reach it before the
 // server has noted the stop, and it reads the probe again before it concludes.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { boot, discoveryUrl, killAll, run, ROOT } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
 import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
 const THROW_LINE = lineOf('examples/express.ts', 'throw new Error(`unknown coupon ${coupon}`)');
@@ -26,7 +26,7 @@ afterAll(killAll);
 
 /** A single-mode server of examples/express.ts with --inspect and a control app, and a dump of a failed order for it. */
 async function serverAndDump(extra: string[] = [], repo = false): Promise<{ s: Awaited<ReturnType<typeof boot>>; state: string; file: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-single-replay-'));
+  const dir = tempDir('single-replay');
   const state = join(dir, 'tspuma.state');
   const s = await boot([...extra, '-w', '0', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, EXPRESS]);
   const body = JSON.stringify({ items: [{ sku: 'B-2', price: 40, quantity: 2 }], coupon: 'NOPE-55' });

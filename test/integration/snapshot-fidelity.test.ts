@@ -1,14 +1,14 @@
 // Integration: a snapshot is as full a dump as a failure's (single mode, an Express app with a
 // router mounted at /api): the request as it arrived (not the mount-relative req.url Express
 // leaves while inside the router), a Map's and a Set's entries, and the awaiting callers.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, run, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/mounted-repo-app.ts';
 const USER_LINE = lineOf(APP, 'const user = this.byId.get(id) ?? null;');
@@ -23,7 +23,7 @@ afterAll(killAll);
 let writable: Promise<{ s: Booted; state: string }> | undefined;
 const server = () =>
   (writable ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-'));
+    const dir = tempDir('snapshot');
     const state = join(dir, 'tspuma.state');
     const s = await boot(['-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
     return { s, state };
@@ -61,7 +61,7 @@ describe('a snapshot probe in a repository method after an await', () => {
   });
 
   it('with a dump folder it cannot write, the snapshot is not lost: its text goes to stderr and the waiting command says so (S13)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-snapshot-nofolder-'));
+    const dir = tempDir('snapshot-nofolder');
     const state = join(dir, 'tspuma.state');
     // A file where the folder's parent should be: no user (root included) can create the folder.
     writeFileSync(join(dir, 'blocked'), '');

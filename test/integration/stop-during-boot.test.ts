@@ -5,18 +5,15 @@
 // then written as a file of its own). After the check, the inspector's start
 // (--inspect) turns the event loop before the boot ends: the signal is taken there.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromLog, killAll, run } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-boot-stop-'));
-afterAll(async () => {
-  await killAll();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDir('boot-stop');
+afterAll(killAll);
 
 /**
  * Opens the FIFO for writing, removes it and closes it (its reader then reads nothing, and the

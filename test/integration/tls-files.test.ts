@@ -1,10 +1,10 @@
 // Integration: `tspuma -b ssl://...` with bad certificate or key files exits 1 with one coded
 // line naming the file and the problem, in single and cluster mode, without a stack.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killAll, run, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(killAll);
 
@@ -14,7 +14,7 @@ const APP = join(ROOT, 'examples/hello.ts');
 
 /** Runs tspuma on an ssl:// bind over files written to a temp dir; returns its exit code and stderr. */
 async function start(files: Record<string, string | Buffer>, cert: string, key: string, extra: string[] = []) {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-tls-cli-'));
+  const dir = tempDir('tls-cli');
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
   const s = run(['-b', `ssl://127.0.0.1:0?cert=${join(dir, cert)}&key=${join(dir, key)}`, ...extra, APP]);
   const code = await s.exited;

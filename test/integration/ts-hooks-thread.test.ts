@@ -3,14 +3,13 @@
 // as their CommonJS exports: ES imports of node:fs, node:url and node:crypto built their
 // namespaces, loading crypto's 16 modules and fs's streams (16 M instructions a boot).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-hooks-thread-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('hooks-thread');
 writeFileSync(join(root, 'package.json'), '{ "type": "module" }');
 writeFileSync(join(root, 'app.ts'), 'const answer: number = 42;\nexport default answer;\n');
 

@@ -1,11 +1,11 @@
 // Integration: a user's TypeScript project served by the built CLI, through esbuild by default
 // and through tsx where asked, with imports written the NodeNext way and stacks on .ts lines.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { allBooted, boot, killAll, killAllBut, run, type Booted } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 /**
  * The esbuild server of src/app.ts, shared by the esbuild case and the esbuild service case (its
@@ -19,8 +19,7 @@ const sharedEsbuild = () => (esbuildServer ??= boot(['-b', 'tcp://127.0.0.1:0', 
 afterEach(() => killAllBut(esbuildBooted));
 afterAll(killAll);
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-tsproject-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('tsproject');
 
 const FILES: Record<string, string> = {
   'package.json': '{ "name": "ts-project", "type": "module" }',

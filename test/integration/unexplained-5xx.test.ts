@@ -2,22 +2,21 @@
 // does not pause on a stack overflow; Hono's c.req.json() throws with no app frame), when the
 // app's own error handler logs only the message, still gets a dump of the error behind it; a 5xx
 // with no error at all gets one saying that no error reached tspuma.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
 const EXPRESS = 'test/fixtures/apps/express-error-mw-app.ts';
 const HONO = 'test/fixtures/apps/hono-onerror-app.ts';
 const LATE = 'test/fixtures/apps/express-late-write-app.ts';
 
-const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tspuma-${name}-`));
 /** The dump `pick` finds in `dir`; on a timeout, the error lists the dumps that are there (code, message, URL). */
 const dumpFor = (dir: string, pick: (d: Dump) => boolean, what: string): Promise<Dump> =>
   waitFor(() => dumpsIn(dir).find(pick), what, 10_000).catch((err: Error) => {
@@ -35,7 +34,7 @@ afterAll(killAll);
 let shared: Promise<{ s: Booted; dir: string }> | undefined;
 const sharedExpress = () =>
   (shared ??= (async () => {
-    const dir = tmp('express-mw');
+    const dir = tempDir('express-mw');
     return { s: await boot(['-d', '--inspect=off', '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: dir }), dir };
   })());
 
@@ -155,7 +154,7 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
 
   describe.sequential('Express 5: a route that writes after its response was sent (ERR_HTTP_HEADERS_SENT)', () => {
     let s: Booted;
-    const dir = tmp('express-late');
+    const dir = tempDir('express-late');
     beforeAll(async () => {
       s = await boot(['-d', '--inspect=off', '-b', LOCAL, LATE], { TSPUMA_DUMP_DIR: dir });
     });
@@ -212,7 +211,7 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
 
   describe.sequential('Hono 4 with app.onError logging only err.message', () => {
     let s: Booted;
-    const dir = tmp('hono-onerror');
+    const dir = tempDir('hono-onerror');
     beforeAll(async () => {
       s = await boot(['-d', '--inspect=off', '-b', LOCAL, HONO], { TSPUMA_DUMP_DIR: dir });
     });
@@ -242,7 +241,7 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
 
   describe.sequential('an app throwing errors whose properties throw when read', () => {
     it('answers 500 for each of a throwing message, stack and name getter under -d, keeps serving, and dumps the message one through a stand-in saying so', async () => {
-      const dir = tmp('getters');
+      const dir = tempDir('getters');
       const s = await boot(['-d', '--inspect=off', '-b', LOCAL, 'test/fixtures/apps/getter-throws-app.ts'], { TSPUMA_DUMP_DIR: dir });
       for (const path of ['/message', '/stack', '/name']) {
         expect((await fetch(`${s.url}${path}`)).status, path).toBe(500);
@@ -264,7 +263,7 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
 let timeoutShared: Promise<{ s: Booted; dir: string }> | undefined;
 const timeoutExpress = () =>
   (timeoutShared ??= (async () => {
-    const dir = tmp('express-timeout');
+    const dir = tempDir('express-timeout');
     const cfg = join(dir, 'timeout.config.mjs');
     writeFileSync(cfg, 'export default { requestTimeout: 2 };\n');
     return { s: await boot(['-d', '--inspect=off', '-C', cfg, '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }), dir };

@@ -125,7 +125,7 @@ describe('hang-ups at random points', () => {
       done += batch.length;
     }
     const server = t.running.server;
-    const what = () => JSON.stringify({ seed: SEED, done, counts, stuck, stats: server.stats(), entries: server.deadlines.size, timers: timers() - baseline, inApp: [...server.deadlines.inApp()].map((e) => ({ url: e.req?.url, sent: e.res?.headersSent, fin: e.res?.writableFinished, destroyed: e.socket.destroyed, pipelined: e.pipelined?.length ?? 0, inflight: e.inflight, gone: e.gone })) });
+    const what = () => JSON.stringify({ seed: SEED, done, counts, stuck, stats: server.stats(), entries: server.deadlines.size, timers: timers() - baseline, inApp: [...server.deadlines.inApp()].map((e) => ({ url: e.res?.req.url, sent: e.res?.headersSent, fin: e.res?.writableFinished, destroyed: e.socket.destroyed, pipelined: e.pipelined?.length ?? 0, inflight: e.inflight, gone: e.gone })) });
     // A normal request is answered at once afterwards.
     // On a connection of its own that closes after it: a keep-alive client's idle socket would hold a connection entry for seconds.
     const answered = await get(`${t.url}/ok`, undefined, 2000 * SLOWNESS).then((r) => r.body, (err: Error) => err.message);

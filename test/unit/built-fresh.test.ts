@@ -1,10 +1,10 @@
 // test/helpers/built-fresh.ts: the run stops when dist/ is older than a source, since the shared
 // project's tests import tsc's output in its place (vitest.config.ts, BUILT_SOURCES).
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { staleBuild } from '../helpers/built-fresh.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -13,7 +13,7 @@ afterEach(() => {
 
 /** A checkout with server/a.ts, inspector/b.ts and diagnostics/c.d.ts at `sourceAt` (s since the epoch), built at `builtAt` (or never). */
 function checkout(sourceAt: Record<string, number>, builtAt?: number): string {
-  const root = mkdtempSync(join(tmpdir(), 'tspuma-built-fresh-'));
+  const root = tempDir('built-fresh');
   dirs.push(root);
   for (const d of ['server', 'diagnostics', 'inspector', 'dist']) mkdirSync(join(root, d));
   for (const [file, at] of Object.entries(sourceAt)) {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallContext } from '../../diagnostics/call-context.js';
 import { ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 const contexts: CallContext<{ id: string }>[] = [];
 afterEach(() => {
@@ -260,13 +261,12 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
   // its trigger, not the running tick's) and a tick queued after another call was entered and left.
   it("keeps the call current in a tick node queues under a default trigger (net's 'listening') from a tick of the call that queued one before", async () => {
     const { createServer } = await import('node:net');
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
+    const { rmSync } = await import('node:fs');
     const c = await context();
     const seen: Record<string, string> = {};
     const server = createServer();
     // A socket file: listen() queues 'listening' synchronously (a host would be looked up first, in a tick of its own).
-    const dir = mkdtempSync(join(tmpdir(), 'call-context-'));
+    const dir = tempDir('call-context');
     try {
       await new Promise<void>((done) => {
         const before = c.enter({ id: 'call' });

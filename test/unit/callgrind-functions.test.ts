@@ -2,14 +2,14 @@
 // a matched callee by caller, from a callgrind dump taken with --dump-instr=yes and a perf map
 // naming the JIT code's address ranges. A small dump written by hand, in callgrind's format
 // (position compression: a `+N`/`-N` address is relative to the previous one).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { callersOf, latestOwners, readPerfMap, selfByFunction } from '../../bench/callgrind-functions.js';
 import { groupOf } from '../../bench/callgrind-groups.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'callgrind-functions-'));
+const dir = tempDir('callgrind-functions');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // Two JIT functions (0x1000-0x10ff and 0x2000-0x20ff) and one builtin (0x3000-0x30ff).

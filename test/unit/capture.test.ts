@@ -1,7 +1,6 @@
 // The Capturer alone, in a file of its own: no other inspector session in this process pauses
 // on exceptions, so pause counts are exact. Capture failures resume; the rate limit trips.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
@@ -9,6 +8,7 @@ import { Redactor } from '../../diagnostics/redact.js';
 import { ROOT } from '../helpers/cli.js';
 import { command } from '../helpers/command.js';
 import { SLOWNESS } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** Six throw sites in six functions: a site that repeats is muted (site-mutes.ts), so it takes distinct sites to reach the global rate. */
 function sixSites(): (() => never)[] {
@@ -111,7 +111,7 @@ describe('Capturer', () => {
     // code-cache.ts looks debug mode's ownCode up by its key itself (it imports none of tspuma's modules).
     expect((await import('../../server/code-cache.js')).kOwnCodeHere).toBe((await import('../../server/shared-names.js')).kOwnCode);
     const { splitChunk } = (await import(pathToFileURL(join(ROOT, 'scripts/chunk-cache.mjs')).href)) as { splitChunk: (text: string, file: string, runtime: string) => { shell: string; code: string; codeName: string } };
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-chunk-pauses-'));
+    const dir = tempDir('chunk-pauses');
     try {
       mkdirSync(join(dir, 'node_modules'));
       writeFileSync(join(dir, 'node_modules', '.cache'), 'not a folder');
@@ -140,7 +140,7 @@ describe('Capturer', () => {
   });
 
   it("never pauses where the TypeScript loader finds its compile cache folder not writable (a root-owned install run as nobody: the one pause left at each such -d boot, review13.10)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-ts-cache-'));
+    const dir = tempDir('ts-cache');
     try {
       // Below a plain file: access(R|W|X) refuses it even to root (no execute bit), as a folder of another user's refuses nobody.
       writeFileSync(join(dir, 'not-a-folder'), '');

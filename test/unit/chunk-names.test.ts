@@ -6,9 +6,8 @@
 // output, so its frames are tspuma's, as a real chunk's are; vitest leaves dist/ to node's own
 // loader, so V8 sees the chunk's own file), and removed afterwards.
 import { build } from 'esbuild';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { renderText } from '../../diagnostics/render.js';
 import { mapProfile, type CpuProfile } from '../../inspector/profile-map.js';
 import { stackFrames } from '../../diagnostics/stack-text.js';
 import { nameTable, writeNameTables } from '../../scripts/chunk-names.mjs';
+import { tempDir } from '../helpers/temp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -66,7 +66,7 @@ async function bundle(outfile: string, minifyIdentifiers = false): Promise<void>
 }
 
 beforeAll(async () => {
-  src = mkdtempSync(join(tmpdir(), 'tspuma-chunk-names-'));
+  src = tempDir('chunk-names');
   for (const [name, text] of Object.entries(MODULES)) writeFileSync(join(src, name), text);
   chunkDir = join(ROOT, 'dist', `.chunk-names-test-${process.pid}`);
   mkdirSync(chunkDir, { recursive: true });
@@ -102,7 +102,7 @@ describe('scripts/chunk-names.mjs', () => {
   });
 
   it('refuses a chunk where one generated name stands for two source names (identifiers minified to shared short names), naming both', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-chunk-names-min-'));
+    const dir = tempDir('chunk-names-min');
     try {
       const min = join(dir, 'min.js');
       await bundle(min, true);

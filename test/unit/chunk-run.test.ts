@@ -4,13 +4,13 @@
 // the cache is taken when it fits, refused when damaged, and written by a first run for the next.
 // Each run is a process of its own: V8 keeps a source it compiled once and would not read a cache.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REWRITE_GROWTH } from '../../server/chunk-run.js';
 import { ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 type Split = { shell: string; code: string; codeName: string; hash: string; names: string[]; imports: string[] };
 const { splitChunk } = (await import(pathToFileURL(`${ROOT}scripts/chunk-cache.mjs`).href)) as { splitChunk: (text: string, file: string, runtime: string) => Split };
@@ -34,7 +34,7 @@ const CHUNK = [
 ].join('\n');
 const OTHER = 'export const $1 = () => "other";\n';
 
-const root = mkdtempSync(join(tmpdir(), 'tspuma-chunk-run-'));
+const root = tempDir('chunk-run');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** A folder with the split chunk, the module it imports and a node_modules (where boots write caches). */

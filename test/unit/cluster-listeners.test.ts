@@ -1,9 +1,8 @@
 // The cluster's kept sockets between primary and worker: the fds each fork gets (systemd's, then
 // the kept ones), the variable naming them, and a worker's options built from it; the primary's
 // listen on them before any worker is forked.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { TspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { WORKER_BINDS_ENV, WORKER_LISTEN_FDS_ENV } from '../../server/shared-names.js';
 import { activatedBinds } from '../../server/systemd.js';
+import { tempDir } from '../helpers/temp.js';
 
 const kept = (uri: string, fd: number): KeptBind => ({ spec: parseBind(uri, '-b in command line', '/srv'), fd, url: uri, close: () => {}, listen: () => null });
 
@@ -66,7 +66,7 @@ describe('listenKept: the kept sockets listen before any worker is forked (T5)',
     });
 
   it('a tcp and a unix bind, bound and not listening, accept connections into their backlogs afterwards (the test process holds them and accepts none), one line each with the backlog', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-listen-kept-'));
+    const dir = tempDir('listen-kept');
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const kept = [await bindForWorkers(parseBind('tcp://127.0.0.1:0?backlog=32', '-b in command line'), log), await bindForWorkers(parseBind(`unix://${join(dir, 'web.sock')}`, '-b in command line'), log)];
     cleanups.push(() => kept.forEach((k) => k.close()));

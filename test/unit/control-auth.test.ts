@@ -8,6 +8,7 @@ import type { BoundServer } from '../../server/binder.js';
 import { parseBind } from '../../server/binder-uri.js';
 import { FAILURE_BUDGET, FailureBudget, startControl, type Controlled } from '../../server/control.js';
 import { resolveOptions } from '../../server/options.js';
+import { rawRequest, statusOf } from '../helpers/net.js';
 import { captureLogger } from '../helpers/server.js';
 
 const TOKEN = 'control-test-token-0123456789';
@@ -35,7 +36,30 @@ async function control(budget?: FailureBudget) {
   return { ...cap, port: bound.port! };
 }
 
+/** The code of a refusal's JSON answer (what `tspuma ctl` prints on stdout). */
+const codeIn = (res: { body: string }): unknown => (JSON.parse(res.body) as { code?: unknown }).code;
+
 describe('control app', () => {
+  it('every refusal answers with its code, as `tspuma ctl` prints it: a rebound Host, a web Origin, a wrong token, too many wrong tokens', async () => {
+    const c = await control(new FailureBudget(() => 0));
+    const refused = [
+      await request(c.port, `/stats?token=${TOKEN}`, { host: 'evil.example:9293' }),
+      await request(c.port, `/stats?token=${TOKEN}`, { origin: 'http://evil.example' }),
+    ];
+    for (let i = 0; i <= FAILURE_BUDGET; i++) refused.push(await request(c.port, `/stats?token=wrong-token-${i}-abcdefgh`));
+    expect(refused.map((r) => r.status)).toEqual([403, 403, ...Array<number>(FAILURE_BUDGET).fill(403), 429]);
+    expect(refused.map(codeIn)).toEqual(refused.map(() => 'TSPUMA_ERR_CONTROL_REFUSED'));
+  });
+
+  it('refuses a request with two Host lines (node keeps the first) with 403 even with the right token, whichever comes first (RFC 9112 §3.2)', async () => {
+    const c = await control();
+    const twice = (first: string, second: string) => rawRequest(c.port, `GET /stats?token=${TOKEN} HTTP/1.1\r\nHost: ${first}\r\nHost: ${second}\r\nConnection: close\r\n\r\n`);
+    const answers = [await twice('127.0.0.1', 'evil.example'), await twice('127.0.0.1', '127.0.0.1')];
+    expect(answers.map((a) => statusOf(a.text))).toEqual([403, 403]);
+    expect(answers[0]!.text).toContain('more than one Host line');
+    expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);
+  });
+
   it('refuses a rebound Host name and a web Origin with 403 even with the right token', async () => {
     const c = await control();
     expect((await request(c.port, `/stats?token=${TOKEN}`)).status).toBe(200);

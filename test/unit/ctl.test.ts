@@ -1,7 +1,6 @@
 // In-process tests of `tspuma ctl`'s argument and state-file errors (no server: each is refused
 // before a request is sent).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
@@ -10,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ctl, timeoutBound } from '../../server/cli/ctl.js';
 import type { TspumaError } from '../../server/errors.js';
 import { tcpServers } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -68,7 +68,7 @@ describe('tspuma ctl: a control app that accepts and never answers', () => {
 
 describe('tspuma ctl -S', () => {
   it('says the state file has no control URL and how to get one, when the server was started without --control-url', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'tspuma-ctl-'));
+    const dir = tempDir('ctl');
     dirs.push(dir);
     const file = path.join(dir, 'state.json');
     writeFileSync(file, JSON.stringify({ pid: 1, control_url: null, control_auth_token: null }));
@@ -78,7 +78,7 @@ describe('tspuma ctl -S', () => {
   });
 
   it("a state file that is not there says what writes it and when, not node's ENOENT line (a script that ran `tspuma probe -S` as soon as a single-mode server answered met it: the file comes after the binds)", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'tspuma-ctl-'));
+    const dir = tempDir('ctl');
     dirs.push(dir);
     const file = path.join(dir, 'app.state');
     const refused = ctl(['stats', '-S', file]);
@@ -87,7 +87,7 @@ describe('tspuma ctl -S', () => {
   });
 
   it('T13: a state file whose server is gone gets the coded unreachable error naming the dead pid, not a raw connect line', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'tspuma-ctl-'));
+    const dir = tempDir('ctl');
     dirs.push(dir);
     // A port nothing listens on (bound, then closed) and the pid of a process that has exited.
     const port = await new Promise<number>((resolve) => {

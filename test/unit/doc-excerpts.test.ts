@@ -1,11 +1,11 @@
 // test/helpers/doc-blocks.ts's dump excerpt check (package-install.test compares DEBUGGING.md's
 // excerpts with the installed bin's dumps): tspuma's own line numbers are patterns, everything
 // else exact, and each own frame's source line must be the installed file's line.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { excerptMissing, ownSourceMismatches } from '../helpers/doc-blocks.js';
+import { tempDir } from '../helpers/temp.js';
 
 const EXCERPT = [
   '$ npx tspuma -d app.ts',
@@ -62,7 +62,7 @@ describe('excerptMissing', () => {
 });
 
 describe('ownSourceMismatches', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tspuma-doc-excerpts-'));
+  const root = tempDir('doc-excerpts');
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(join(root, 'node_modules/tspuma/server'), { recursive: true });
   writeFileSync(join(root, 'node_modules/tspuma/server/server.ts'), ['// header', 'export class Server {', "  const snapshot = diagnostics?.snapshot('listen');", '}', ''].join('\n'));

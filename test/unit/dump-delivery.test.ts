@@ -1,8 +1,7 @@
 // Dumps beyond one machine: file names carry the host (and a folder shared by hosts keeps the
 // newest by time), and onDump gets each new site once, later than the failing request's
 // answer, with its throw, rejection or slowness logged as TSPUMA_ERR_DUMP_SINK.
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trimFolder } from '../../diagnostics/dump-budget.js';
@@ -11,6 +10,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import { Sinks } from '../../diagnostics/sinks.js';
 import type { TspumaError } from '../../server/errors.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dump = (site: string, kind: Dump['kind'] = 'exception'): Dump => fixtureDump(kind, site, 'TypeError');
 
@@ -105,7 +105,7 @@ describe('DumpDelivery', () => {
 
 describe('Sinks beyond one machine', () => {
   it('names files <time>-<host>-<pid>-<id>, with the host made file-safe', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-host-'));
+    const dir = tempDir('host');
     const sinks = new Sinks({ dir, maxFiles: 10, githubActions: false, colour: false, write: () => {}, host: 'web-7f9c/pod 2' });
     const { path } = sinks.emit(dump('app.ts:7'));
     expect(path).toMatch(/\/2026-01-01T00-00-\d\d-000Z-web-7f9c_pod_2-4242-\d{4}\.json$/);
@@ -115,7 +115,7 @@ describe('Sinks beyond one machine', () => {
   it('hands each new site to onDump once (repeats are not delivered), hangs each time', () => {
     const m = manualTimers();
     const sites: string[] = [];
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-deliver-'));
+    const dir = tempDir('deliver');
     const sinks = new Sinks({ dir, maxFiles: 10, githubActions: false, colour: false, write: () => {}, host: 'h' });
     sinks.deliverTo(new DumpDelivery((d, x) => void sites.push(`${d.kind} ${d.site} ${x.path === null ? 'no file' : 'file'} ${x.text.includes('at') ? 'text' : 'no text'}`), () => {}, m.timers));
     sinks.emit(dump('app.ts:8'));
@@ -128,7 +128,7 @@ describe('Sinks beyond one machine', () => {
   });
 
   it('keeps the newest dumps by time in a folder shared by hosts, old host-less names counted too', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-shared-'));
+    const dir = tempDir('shared');
     const names = [
       '2026-01-01T00-00-00-000Z-7-0001', // before host names
       '2026-01-01T00-00-01-000Z-pod-b-8-0001',

@@ -1,10 +1,10 @@
 // A dump folder that fails mid-write (ENOSPC, EROFS) is left with no partial file and no claim:
 // the failed dump costs none of the folder's budget.
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fixtureDump } from '../helpers/dump-fixture.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** writeSync/writeFileSync write half of what they are given, then fail as a full disk does. */
 const full = { on: false };
@@ -32,7 +32,7 @@ afterEach(() => {
 
 describe('dump files on a full disk', () => {
   it('leaves no partial or temporary file and no site claim, and says why on stderr', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-enospc-'));
+    const dir = tempDir('enospc');
     const out: string[] = [];
     const sinks = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t), run: `${process.pid}-test` });
     full.on = true;

@@ -1,8 +1,7 @@
 // In-process: the redaction rules (by name segment and by value shape), the frame reader on
 // protocol frames (as a remote reader gets them), the renderer's signal-first text with the
 // caret, and the folding of a real stack overflow's frames.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { AWAITING, AWAITING_SNAPSHOT, renderText } from '../../diagnostics/rende
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
+import { tempDir } from '../helpers/temp.js';
 
 const SECRETS = ['PGPASS-7781', 'SVCPASS-8812', 'FORMPASS-9923', 'JSONPASS-1134', 'JWTLIKE-2245', 'sk_live_FNKEY3356aa'];
 const DSN = 'postgres://app:PGPASS-7781@db.internal/orders';
@@ -107,7 +107,7 @@ function leakyFrames(file: string): { frames: CallFrame[]; properties: Map<strin
 }
 
 function readLeaky() {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-render-'));
+  const dir = tempDir('render');
   const file = join(dir, 'app.ts');
   writeFileSync(file, "class RateLimiter {\n  take() {\n    if (this.tokens === 0) throw new Error('no tokens: ' + this.conn);\n  }\n}\n");
   const { frames, properties } = leakyFrames(file);
@@ -165,6 +165,22 @@ describe('the frame reader', () => {
     expect({ session: locals.session, sess: locals.sess, userSession: locals.userSession, sessionCount: locals.sessionCount }).toEqual({ session: '[redacted]', sess: '[redacted]', userSession: '[redacted]', sessionCount: 4 });
     expect(JSON.stringify(locals.store)).not.toContain('sess_Zx81');
     expect(JSON.stringify(locals.store)).toContain('views: 3');
+  });
+
+  it("shows an array's elements only (an Arguments preview's callee is no element), and redacts the element after a header name, not after any string that mentions a secret word (review17.5)", () => {
+    const reader = new FrameReader(new Redactor());
+    const body = '{"user":"ann","password":"[redacted]"}';
+    const args: RemoteObject = { type: 'object', subtype: 'array', className: 'Arguments', description: 'Arguments(2)', objectId: 'args', preview: { overflow: false, properties: [{ name: '0', type: 'object', subtype: 'null', value: 'null' }, { name: '1', type: 'string', value: body }, { name: 'callee', type: 'function', value: '' }] } };
+    const notes: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(3)', objectId: 'notes', preview: { overflow: false, properties: [{ name: '0', type: 'string', value: 'reset your password here' }, { name: '1', type: 'string', value: 'kept-note-2' }, { name: '2', type: 'number', value: '3' }] } };
+    const raw: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(4)', objectId: 'raw', preview: { overflow: false, properties: [{ name: '0', type: 'string', value: 'Host' }, { name: '1', type: 'string', value: 'a' }, { name: '2', type: 'string', value: 'X-Api-Key' }, { name: '3', type: 'string', value: 'k-123456' }] } };
+    const shown = reader.read(
+      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
+      { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [prop('args', args), prop('notes', notes), prop('raw', raw)] : []) },
+    );
+    const locals = shown.frames[0]!.locals;
+    expect(locals.args).toEqual({ summary: `Arguments(2) [null, ${JSON.stringify(body)}]` });
+    expect(locals.notes).toEqual({ summary: 'Array(3) ["reset your password here", "kept-note-2", 3]' });
+    expect(locals.raw).toEqual({ summary: 'Array(4) ["Host", "a", "X-Api-Key", "[redacted]"]' });
   });
 
   it('reads the receiver fields with the locals rules, and leaves module functions and imports out of the locals', () => {

@@ -1,9 +1,12 @@
 // Exposure warnings: which resolved options reach beyond loopback while they can run code, steer
 // the server or show its internals, and what each warning names.
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { envLayer } from '../../server/cli/args.js';
 import { exposureWarnings, loopbackHost, showsErrorDetails, type Started } from '../../server/exposure.js';
-import { resolveOptions, type Layer } from '../../server/options.js';
+import { resolveOptions, type Layer, type Options } from '../../server/options.js';
+import { listeningAddressOfFd } from '../../server/port-holder.js';
+import { withActivatedBinds } from '../../server/systemd.js';
 
 const cli = (values: Record<string, unknown>, origins: Record<string, string> = {}): Layer => ({ source: 'command line', values, origins, fromString: true });
 const ALL: Started = { control: true, inspector: true };
@@ -57,6 +60,33 @@ describe('exposureWarnings', () => {
     expect(w!.msg).toContain('on tcp://0.0.0.0:8080: every 500 page sends the stack, the arguments and the local values');
     expect(w!.msg).not.toContain('127.0.0.1:0 ');
     expect(w!.msg).toContain('Bind to 127.0.0.1, or run with -e production');
+  });
+
+  it('-d in development on a socket systemd passed (fd://3, no host in its URI): warns when it listens beyond loopback, naming its address; quiet on loopback', () => {
+    const activated = (o: Options) => withActivatedBinds(o, [{ fd: 3, name: null }]);
+    const o = activated(resolveOptions([cli({ debug: 'true', inspect: 'false' }, { debug: '-d' })]));
+    const on = (address: string | null) => exposureWarnings(o, ALL, (fd) => (fd === 3 ? address : null));
+    const [w, ...rest] = on('0.0.0.0');
+    expect(rest).toEqual([]);
+    expect(w).toMatchObject({ option: '--debug', value: 'environment development' });
+    expect(w!.msg).toContain('on fd://3 (0.0.0.0): every 500 page sends the stack');
+    expect(on('::')[0]!.msg).toContain('on fd://3 (::): every 500 page');
+    expect(on('127.0.0.1')).toEqual([]);
+    expect(on('::ffff:127.0.0.1')).toEqual([]);
+    // Not a TCP socket of this process (a unix socket passed): nothing to warn about.
+    expect(on(null)).toEqual([]);
+  });
+
+  it("listeningAddressOfFd reads a listening socket's own address from /proc (the socket systemd passes has no URI host)", async () => {
+    const listener = net.createServer();
+    await new Promise<void>((r) => listener.listen({ host: '127.0.0.1', port: 0 }, r));
+    try {
+      const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+      expect(listeningAddressOfFd(fd)).toBe('127.0.0.1');
+      expect(listeningAddressOfFd(1)).toBeNull(); // stdout: not a TCP socket
+    } finally {
+      listener.close();
+    }
   });
 
   it('-d is quiet in production (no dump in responses) and without -d', () => {

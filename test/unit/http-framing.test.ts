@@ -6,6 +6,7 @@ import express from 'express';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchHandler, nodeListener, rack } from '../../server/adapters.js';
+import { entryOf } from '../../server/deadlines.js';
 import { resolveOptions } from '../../server/options.js';
 import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
 import { recording, startTest, stopAll, type TestServer } from '../helpers/server.js';
@@ -410,6 +411,64 @@ describe('slow request heads', () => {
     const { text } = await done;
     expect(statusOf(text)).toBe(408);
     expect(text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+  });
+});
+
+describe('the next request on a keep-alive connection', () => {
+  /** A connection that has had one response: its text so far, read as it comes. */
+  async function afterOneResponse(t: TestServer, clock: ReturnType<typeof sweptByTest>) {
+    const socket = net.connect(t.port, '127.0.0.1');
+    const got = { text: '', closed: false };
+    socket.on('data', (c: Buffer) => (got.text += c.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (got.closed = true));
+    await clock.send(socket, 'GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => got.text.endsWith('ok'), 'the first response');
+    return { socket, got };
+  }
+
+  it('sees part of a head that arrived before any sweep since the response: counted reading, 408 firstDataTimeout after the sweep that saw it', async () => {
+    const t = await startTest({ app: recording().app, firstDataTimeout: 1, lowlevelErrorHandler: echoCode }, true);
+    const clock = sweptByTest(t);
+    const partial = await afterOneResponse(t, clock);
+    const idle = await afterOneResponse(t, clock);
+    // Watched without a look at their byte counts (the stats would take one).
+    await waitFor(() => clock.sockets.every((s) => entryOf(s)?.state === 'keepalive'), 'both connections back to keep-alive');
+    // No sweep between the response and these bytes.
+    await clock.send(partial.socket, 'GET /second HTTP/1.1\r\nHost');
+    expect(t.running.server.stats().connections).toMatchObject({ reading: 1, keepalive: 1 });
+    clock.at(300); // the sweep that sees the bytes: the stall deadline runs from here
+    clock.at(300 + 999);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT')).toBe(false);
+    clock.at(300 + 1000 + 2 * clock.tick);
+    expect(expired(t, 'TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT')).toBe(true);
+    await waitFor(() => partial.got.closed, 'the partial request to be answered and closed');
+    expect(partial.got.text.split(/(?=HTTP\/1\.1 )/).map(statusOf)).toEqual([200, 408]);
+    expect(partial.got.text).toContain('code TSPUMA_ERR_HTTP_FIRST_DATA_TIMEOUT');
+    // The idle one stays, with no deadline of a request (persistentTimeout is 20 s).
+    expect(idle.got.closed).toBe(false);
+    expect(t.running.server.stats().connections).toMatchObject({ reading: 0, keepalive: 1 });
+  });
+
+  it('on a graceful stop closes the connection idle since its response at once, and answers the one whose next head had begun', async () => {
+    const { app, calls } = recording();
+    const t = await startTest({ app }, true);
+    const clock = sweptByTest(t);
+    const partial = await afterOneResponse(t, clock);
+    const idle = await afterOneResponse(t, clock);
+    // Watched without a look at their byte counts (the stats would take one).
+    await waitFor(() => clock.sockets.every((s) => entryOf(s)?.state === 'keepalive'), 'both connections back to keep-alive');
+    await clock.send(partial.socket, 'GET /second HTTP/1.1\r\n');
+    const stopping = t.running.stop();
+    await waitFor(() => idle.got.closed, 'the idle connection to close');
+    expect(partial.got.closed).toBe(false);
+    partial.socket.write('Host: x\r\n\r\n');
+    await waitFor(() => partial.got.closed, 'the second response and the close');
+    const second = partial.got.text.split(/(?=HTTP\/1\.1 )/)[1]!;
+    expect(statusOf(second)).toBe(200);
+    expect(second).toMatch(/^connection: close\r$/im);
+    expect(calls).toEqual(['GET /first', 'GET /first', 'GET /second']);
+    await stopping;
   });
 });
 

@@ -2,13 +2,13 @@
 // the connection and never answers the WebSocket upgrade (a worker busy at boot on a loaded
 // machine): the attach is bounded by --timeout for every command, and the error says how to wait
 // longer. (Before, profile and heap attached within a fixed 2 s and the error named no option.)
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inspect } from '../../server/cli/inspect.js';
 import type { TspumaError } from '../../server/errors.js';
 import { tcpServers } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const tcp = tcpServers();
 const serving = tcp.serve;
@@ -37,7 +37,7 @@ async function failure(args: string[]): Promise<{ err: TspumaError; ms: number }
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tspuma-inspect-bound-'));
+  dir = tempDir('inspect-bound');
   // The server line inspect writes first is not what is tested here.
   vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 });

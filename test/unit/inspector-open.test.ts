@@ -2,8 +2,9 @@
 // (worker i on base+2+i; the primary and the single process open none, discovery's bridge serves
 // them); base 0 leaves every port to the kernel. node:inspector is replaced, so nothing opens in
 // the test process.
+import net from 'node:net';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { nodePrintsInspectorLines, openInspector, type WorkerRole } from '../../inspector/open.js';
+import { busyPortProbe, nodePrintsInspectorLines, openInspector, type WorkerRole } from '../../inspector/open.js';
 import { captureLogger } from '../helpers/server.js';
 
 const fake = vi.hoisted(() => ({ opened: [] as { port: number; host: string }[], url: undefined as string | undefined, closed: 0, busy: new Set<number>() }));
@@ -87,6 +88,26 @@ describe("Node's own inspector lines", () => {
       `* Inspector of worker 1 (PID: ${process.pid}): ws://127.0.0.1:40123/uuid (Node's own "Debugger listening" line on stderr names the same address)`,
       'Inspector port 9303 (worker 1) is in use (held by pid 4242: node other.js); opened 127.0.0.1:40123 instead',
     ]);
+  });
+});
+
+describe('a port whose holder cannot be named (another user\'s process: its fds are not readable; review16.3)', () => {
+  it("is reported busy and never tried, so Node prints no 'Starting inspector … failed' line; the warning says the holder could not be named; once free it is free again", async () => {
+    const held = net.createServer();
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+    const port = (held.address() as net.AddressInfo).port;
+    const cannotName = () => null; // what findPortHolder gives for a socket of another user's process
+    try {
+      fake.busy.add(port);
+      const { logger, lines } = captureLogger();
+      const url = openInspector({ host: '127.0.0.1', port: port - 2, explicit: true }, { kind: 'worker', index: 0 }, logger, busyPortProbe(cannotName), false);
+      expect(url).toBe('ws://127.0.0.1:40123/uuid');
+      expect(fake.opened).toEqual([{ port: 0, host: '127.0.0.1' }]);
+      expect(lines.at(-1)).toMatchObject({ level: 40, holder: null, msg: `Inspector port ${port} (worker 0) is in use (its holder could not be named: another user's process; \`ss -ltnp 'sport = :${port}'\` as root shows it); opened 127.0.0.1:40123 instead` });
+    } finally {
+      await new Promise((r) => held.close(r));
+    }
+    expect(busyPortProbe(cannotName)(port)).toBeNull();
   });
 });
 

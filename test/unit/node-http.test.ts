@@ -1,10 +1,9 @@
 // Pins each node:http internal server/node-http.ts relies on, one test per assumption, so a Node
 // upgrade that changes one fails here by name rather than as a slow or wrong server elsewhere.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import stream from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -28,12 +27,14 @@ import {
   presetContentLength,
   presetContentType,
   readCounterOf,
+  requestBegun,
   replacePeer,
   restoreAppWrites,
   setEventStreamHandler,
   stopAccepting,
 } from '../../server/node-http.js';
 import { rawRequest, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {
@@ -352,6 +353,40 @@ describe('node:http internals used by node-http.ts', () => {
     expect(readCounterOf(new net.Socket())).toBe(null);
   });
 
+  it("tells from a connection's parser whether a request began on it (requestBegun): false between requests, true from a head's first byte to its end and from the connection's start, null once node took the parser back", async () => {
+    let socket: net.Socket | null = null;
+    const port = await serve(
+      (_req, res) => void res.end('ok'),
+      SERVER_OPTIONS,
+      (server) => server.on('connection', (s: net.Socket) => (socket = s)),
+    );
+    const client = net.connect(port, '127.0.0.1');
+    let text = '';
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    await waitFor(() => socket !== null, 'the connection');
+    const server = socket! as net.Socket;
+    const seen: (boolean | null)[] = [requestBegun(server)];
+    const sendAndRead = async (bytes: string) => {
+      const before = server.bytesRead;
+      client.write(bytes);
+      await waitFor(() => server.bytesRead >= before + bytes.length, 'the server to read the bytes');
+    };
+    await sendAndRead('GET / HT');
+    seen.push(requestBegun(server));
+    await sendAndRead('TP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => text.endsWith('ok'), 'the response');
+    seen.push(requestBegun(server));
+    await sendAndRead('G');
+    seen.push(requestBegun(server));
+    const closed = new Promise((r) => server.on('close', r));
+    client.destroy();
+    await closed;
+    seen.push(requestBegun(server));
+    // node times a connection's first head from its start (deadlines.ts reads the count there).
+    expect(seen).toEqual([true, true, false, true, null]);
+    expect(requestBegun(new net.Socket())).toBe(null);
+  });
+
   it('writes a preset _contentLength into the head once (no chunking), and refuses it for HEAD, HTTP/1.0 and a framing header the app set', async () => {
     const preset: boolean[] = [];
     const port = await serve((req, res) => {
@@ -569,7 +604,7 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
   });
 
   it('listen(backlog) on a unix socket: connections wait in the backlog; closing removes the file as before', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
+    const dir = tempDir('bound');
     try {
       const path = join(dir, 'web.sock');
       const bound = bindWithoutListening(path, null, null);
@@ -589,7 +624,7 @@ describe('a socket bound without listening (the cluster primary\'s, bindWithoutL
   });
 
   it('binds a unix socket: its file is there from the bind, and libuv removes it when the handle closes', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-bound-'));
+    const dir = tempDir('bound');
     try {
       const path = join(dir, 'web.sock');
       const bound = bindWithoutListening(path, null, null);

@@ -4,10 +4,10 @@
 // name for a require written for compiled output; and a module's _compile(code, file). Pinned here
 // so a Node upgrade that changes one fails by name.
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp.js';
 
 interface Internals {
   _extensions: Record<string, (module: { _compile(code: string, file: string): unknown; exports: unknown }, file: string) => unknown>;
@@ -17,7 +17,7 @@ const Module = createRequire(import.meta.url)('node:module') as Internals;
 
 describe("node:module's CommonJS internals ts-loader.ts uses", () => {
   it('Module._extensions holds a compile hook per extension, called with the module and its file, and module._compile(code, file) runs code as that module', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-internals-'));
+    const dir = tempDir('module-internals');
     try {
       const file = join(dir, 'x.pinned');
       writeFileSync(file, 'not JavaScript');
@@ -36,7 +36,7 @@ describe("node:module's CommonJS internals ts-loader.ts uses", () => {
   });
 
   it('Module._resolveFilename(request, parent, isMain) returns the file a require resolves to, and throws MODULE_NOT_FOUND otherwise', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-module-resolve-'));
+    const dir = tempDir('module-resolve');
     try {
       writeFileSync(join(dir, 'a.cjs'), '');
       const parent = { id: join(dir, 'index.js'), filename: join(dir, 'index.js'), paths: [] };

@@ -1,10 +1,10 @@
 // Unit: the suite's orphan check (test/helpers/orphan-check.ts) on a made-up /proc: it finds the
 // tspuma processes of this run's marker only, never another run's, a zombie or a process that is not tspuma.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RUN_MARK_ENV, markedProcesses } from '../helpers/orphan-check.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -22,7 +22,7 @@ function entry(proc: string, pid: number, argv: string[], env: string[], state =
 
 describe('markedProcesses', () => {
   it("lists this run's tspuma processes (by title or CLI path) with their parent, and nothing of another run, a zombie or another program", () => {
-    const proc = mkdtempSync(join(tmpdir(), 'tspuma-orphan-check-'));
+    const proc = tempDir('orphan-check');
     dirs.push(proc);
     const ours = `${RUN_MARK_ENV}=100-aaaa`;
     entry(proc, 11, ['tspuma worker 1', '', ''], ['PATH=/bin', ours, 'HOME=/root']);

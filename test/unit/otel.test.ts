@@ -17,6 +17,20 @@ function fakeSpan(recording = true) {
 }
 const apiWith = (span: SpanLike | undefined): OtelApi => ({ trace: { getActiveSpan: () => span } });
 const request = () => ({}) as IncomingMessage;
+/** A context manager that keeps no context: what an SDK registers, for the installed API. */
+function passThroughManager(api: typeof import('@opentelemetry/api')): import('@opentelemetry/api').ContextManager {
+  return {
+    active: () => api.ROOT_CONTEXT,
+    with: (_context, fn, thisArg, ...args) => fn.call(thisArg, ...args),
+    bind: (_context, target) => target,
+    enable() {
+      return this;
+    },
+    disable() {
+      return this;
+    },
+  };
+}
 const response = (statusCode = 200) => ({ statusCode }) as ServerResponse;
 
 describe('openTelemetry', () => {
@@ -75,17 +89,7 @@ describe('openTelemetry', () => {
     const key = otelRegistryKey(entry);
     expect(typeof key).toBe('symbol');
     const api = await import('@opentelemetry/api');
-    const manager: import('@opentelemetry/api').ContextManager = {
-      active: () => api.ROOT_CONTEXT,
-      with: (_context, fn, thisArg, ...args) => fn.call(thisArg, ...args),
-      bind: (_context, target) => target,
-      enable() {
-        return this;
-      },
-      disable() {
-        return this;
-      },
-    };
+    const manager = passThroughManager(api);
     expect(api.context.setGlobalContextManager(manager)).toBe(true);
     try {
       expect((globalThis as Record<symbol, { context?: unknown } | undefined>)[key!]?.context).toBe(manager);
@@ -94,6 +98,34 @@ describe('openTelemetry', () => {
     }
     expect((globalThis as Record<symbol, { context?: unknown } | undefined>)[key!]?.context).toBeUndefined();
     expect(otelRegistryKey('/nonexistent/dir/index.js')).toBeNull();
+  });
+
+  it('keeps the registry key on the global object (undefined until an SDK registers); the installed API registers through it, and the next request is marked', async () => {
+    const key = otelRegistryKey(createRequire(import.meta.url).resolve('@opentelemetry/api'))!;
+    const global = globalThis as Record<symbol, { context?: unknown } | undefined>;
+    const had = Object.hasOwn(global, key);
+    const kept = global[key];
+    delete global[key];
+    const api = await import('@opentelemetry/api');
+    const { span } = fakeSpan();
+    try {
+      const tracing = new Tracing(apiWith(span), undefined, key);
+      expect(Object.hasOwn(global, key)).toBe(true);
+      expect(global[key]).toBeUndefined();
+      const before = request();
+      tracing.request(before);
+      expect(traceOf(before)).toBeNull();
+      const manager = passThroughManager(api);
+      expect(api.context.setGlobalContextManager(manager)).toBe(true);
+      expect(global[key]?.context).toBe(manager);
+      const after = request();
+      tracing.request(after);
+      expect(traceOf(after)).toEqual({ trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
+    } finally {
+      api.context.disable();
+      if (had) global[key] = kept;
+      else delete global[key];
+    }
   });
 
   it('asks the API for no span while no context manager is registered, and marks requests once one is', () => {

@@ -1,13 +1,13 @@
 // A pidfile or state file naming another running tspuma is not taken over; a stale one is; a
 // server removes such a file at its stop only while it still names it.
-import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../helpers/codes.js';
 import { pidIn, refuseIfTaken, removeIfOwn, type ProcessProbe } from '../../server/own-files.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-own-'));
+const dir = tempDir('own');
 const probe = (alive: boolean, command: string | null): ProcessProbe => ({ alive: () => alive, commandLine: () => command });
 
 describe('own files', () => {

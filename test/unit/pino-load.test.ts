@@ -3,15 +3,15 @@
 // bundle is the build's (dist/vendor/pino.cjs), as in every serving process. Each load runs in a
 // process of its own: V8 keeps a source it compiled once, and would not read a cache for it again.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 const LOADER = `${ROOT}dist/server/pino-load.js`;
 const BUNDLE = `${ROOT}dist/vendor/pino.cjs`;
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-pino-cache-'));
+const dir = tempDir('pino-cache');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** In a new node: the bundle loaded with `cache` (what V8 did with it) and one line logged through it. */

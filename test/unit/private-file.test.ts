@@ -1,14 +1,16 @@
 // Files tspuma writes where another user may also write (state file, pidfile, dumps, heap
 // snapshots): never through a symlink, never into a file someone else created, whole or not at all.
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
 import { codeOf } from '../helpers/codes.js';
 import { isTspumaError } from '../../server/errors.js';
 import { writeFileSafely, writePrivateFile } from '../../server/private-file.js';
+import { tempDir } from '../helpers/temp.js';
 
-const scratch = () => mkdtempSync(join(tmpdir(), 'tspuma-private-'));
+const scratch = () => tempDir('private');
 
 describe('private files', () => {
   it('refuses a target that is a symlink (TSPUMA_ERR_FILE_UNSAFE naming it) and leaves the file it points to untouched', () => {
@@ -68,5 +70,19 @@ describe('private files', () => {
     expect(readFileSync(join(dir, 'victim'), 'utf8')).toBe('precious');
     expect(readFileSync(join(dir, 'state'), 'utf8')).toBe('mine');
     expect(existsSync(join(dir, 'state'))).toBe(true);
+  });
+
+  it('a state file update that cannot be written (EFBIG under `ulimit -f 1`) keeps the previous file whole, and its message says so instead of "Nothing was left at that path"', () => {
+    const dir = scratch();
+    const state = join(dir, 'state');
+    writePrivateFile(state, '{"pid":1}\n');
+    // A real failed write: a child whose file size limit is 1 KiB (node ignores SIGXFSZ, so write() fails).
+    const script = `import('${ROOT}dist/server/private-file.js').then((m) => { try { m.updatePrivateJson(${JSON.stringify(state)}, { inspectors: 'x'.repeat(4096) }, 'state file'); } catch (e) { process.stdout.write(e.code + ' ' + e.message); } })`;
+    const out = execFileSync('bash', ['-c', 'ulimit -f 1 && exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    expect(out).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE Cannot write the state file ${state} \\(EFBIG\\): file too large, write\\. `));
+    expect(out).not.toContain('Nothing was left');
+    expect(out).toContain('the path is as it was before the write (its previous file, or none)');
+    expect(readFileSync(state, 'utf8')).toBe('{"pid":1}\n');
+    expect(readdirSync(dir)).toEqual(['state']);
   });
 });

@@ -2,16 +2,16 @@
 // control app of a loaded server took over the fixed 30 s: tests20.3), and a set answered with a
 // worker still arming (the server's own wait, ARM_WAIT_MS, over) is waited for up to --timeout,
 // then said ("still arming in worker 1") with exit code 3 (tests20.4).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probe, STILL_ARMING_EXIT, type ProbeOutput } from '../../server/cli/probe.js';
 import { replay } from '../../server/cli/replay.js';
 import type { ProbeView, ProbeWorkerView } from '../../server/cluster/probe-registry.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
+import { tempDir } from '../helpers/temp.js';
 
 const TOKEN = 'probe-cli-token-0123456789';
 let server: http.Server | null = null;
@@ -139,7 +139,7 @@ describe('tspuma probe --timeout, and a set still arming in a worker', () => {
       res.writeHead(500).end('{}');
     });
     await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
-    const file = join(mkdtempSync(join(tmpdir(), 'tspuma-replay-arming-')), 'dump.json');
+    const file = join(tempDir('replay-arming'), 'dump.json');
     writeFileSync(file, JSON.stringify({ ...fixtureDump('exception', 'src/repo.ts:10'), request: { id: 'req-1', remote: '127.0.0.1', method: 'GET', url: '/orders', headers: { host: 'shop.example.com' } } }));
     const o = io();
     const rc = await replay([file, '--timeout', '20', '--url', `http://127.0.0.1:${(app.address() as AddressInfo).port}`, '--control-url', url, '--control-token', TOKEN], o);

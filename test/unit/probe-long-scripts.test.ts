@@ -4,11 +4,11 @@
 // loader would rewrite the module) imports a generated ES module of 2,000 functions (6,000 places,
 // written here, not committed) and asks place() through a same-thread inspector session.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeScript } from '../helpers/place-script.js';
+import { tempDir } from '../helpers/temp.js';
 
 const FUNCTIONS = 2000;
 const LAST = 4 * (FUNCTIONS - 1) + 2;
@@ -27,7 +27,7 @@ process.stdout.write(JSON.stringify({ capped, placed }));`,
   );
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tspuma-long-script-'));
+  dir = tempDir('long-script');
   const file = join(dir, 'long.mjs');
   let text = '';
   // Function i: `function helperI(x) {` on line 4i+1, its two statements on 4i+2 and 4i+3, `}` on 4i+4.

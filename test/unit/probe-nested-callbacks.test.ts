@@ -4,11 +4,11 @@
 // Sibling handlers on one line stay probed each. A node process of its own (vitest's loader would
 // rewrite the module) imports the module and asks place() through a same-thread inspector session.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeScript } from '../helpers/place-script.js';
+import { tempDir } from '../helpers/temp.js';
 
 const APP = [
   'export const routes = new Map(); const app = { get(path, h) { routes.set(path, h); } };',
@@ -22,7 +22,7 @@ let dir: string;
 let placed: Record<string, Placed>;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tspuma-nested-callbacks-'));
+  dir = tempDir('nested-callbacks');
   const file = join(dir, 'app.mjs');
   writeFileSync(file, `${APP}\n`);
   const body = `const placed = {};

@@ -2,8 +2,7 @@
 // errors, every worker (and every later one) gets each probe, a line with no code refuses the
 // set, expiry, hit budgets summed across workers, the cap, and the log lines naming who asked.
 // Also the shared parsing of locations, durations, templates and read-only expressions.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PrimaryMessage, ProbeArmState } from '../../server/cluster/messages.js';
@@ -13,8 +12,9 @@ import { checkCondition, checkReadOnly, parseDuration, parseLocation, parseTempl
 import { Redactor } from '../../diagnostics/redact.js';
 import { captureLogger } from '../helpers/server.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-probe-registry-'));
+const dir = tempDir('probe-registry');
 const FILE = join(dir, 'orders.ts');
 writeFileSync(FILE, 'export function charge(order) {\n  const total = order.total;\n  return total;\n}\n');
 

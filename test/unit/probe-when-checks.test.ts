@@ -1,7 +1,6 @@
 // inspector/probe-when-checks.ts on its own, with V8's answers given: what the warning of a --when
 // that throws at its first pass says about the name it could not read.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { WhenChecks, type WhenChecksHost } from '../../inspector/probe-when-chec
 import type { TspumaError } from '../../server/errors.js';
 import type { ProbeSpec } from '../../server/probe-spec.js';
 import { captureLogger } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp.js';
 
 type Armed = { spec: ProbeSpec; where: string; whenAt: Map<string, string> };
 
@@ -49,7 +49,7 @@ describe('a --when that throws a ReferenceError at its first pass', () => {
 
   it("on a name of a function further up the stack: names that function as its source does, not as a bundled chunk renamed it (`invoke2`: names1.1)", () => {
     // A chunk's name table beside it, as scripts/chunk-names.mjs writes one (server/name-tables.ts reads it).
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-when-names-'));
+    const dir = tempDir('when-names');
     try {
       const chunk = join(dir, 'serving.chunk.js');
       writeFileSync(`${chunk}.names.json`, JSON.stringify({ names: { invoke2: 'invoke', RequestLifecycle2: 'RequestLifecycle' } }));

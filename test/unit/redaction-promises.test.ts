@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { dirname } from 'node:path';
 import { sourceOf } from '../../diagnostics/finish.js';
-import { Redactor, forgetSecrets, rememberSecret } from '../../diagnostics/redact.js';
+import { Redactor, forgetSecrets, redactDeep, rememberSecret } from '../../diagnostics/redact.js';
 
 const redactor = new Redactor();
 
@@ -91,6 +91,11 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
     ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],
     ['an object-literal key', "{ apiKey: 'k-1' }", "{ apiKey: '[redacted]' }"],
+    ['JSON nested under a secret-named key (a parsed body): the object replaced whole, the text around it kept', '{"user":{"credentials":{"password":"pw-9","pin":"4410"}},"n":1}', '{"user":{"credentials":[redacted]},"n":1}'],
+    ['an object literal under a secret-named key: replaced whole, as a captured value is', "{ auth: { user: 'bob', key: 'abc-9' }, retry: 2 }", '{ auth: [redacted], retry: 2 }'],
+    ['an array under a secret-named key: every element, not the first alone', '{"password":["abc123xyz","x2"],"user":"ann"}', '{"password":[redacted],"user":"ann"}'],
+    ['an object under a secret-named key in a text cut short', '{"secrets":{"db":"pw-1","api":"k-2"', '{"secrets":[redacted]'],
+    ['brackets inside strings of a secret object do not end it early', '{"secrets":{"a":"x}]y","b":"pw-3"},"ok":true}', '{"secrets":[redacted],"ok":true}'],
     ['JSON quoted in an inspected field', `{ body: '{"a":1,"password":"abc12345", broken', type: 'entity.parse.failed' }`, `{ body: '{"a":1,"password":"[redacted]", broken', type: 'entity.parse.failed' }`],
     ['an assignment', 'token = "t-2"', 'token = "[redacted]"'],
     ['Bearer as a whole value', 'Bearer abc.def', 'Bearer [redacted]'],
@@ -121,6 +126,11 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
   it.each(rows)('%s', (_shape, input, shown) => {
     forgetSecrets(); // a value another row redacted must not be scrubbed here from memory
     expect(redactor.query(input)).toBe(shown);
+  });
+
+  it("a flat name/value array in an error's fields or a log field: the value after a header name goes, not the one after a text that mentions a secret word", () => {
+    forgetSecrets();
+    expect(redactDeep({ notes: ['reset your password here', 'kept-note-2', 'X-Api-Key', 'k-123456'] }, redactor)).toEqual({ notes: ['reset your password here', 'kept-note-2', 'X-Api-Key', '[redacted]'] });
   });
 
   it("leaves a TLS bind's file names alone (ssl://'s key= names the key's file), and tspuma's own usage text", () => {

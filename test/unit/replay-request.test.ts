@@ -1,8 +1,7 @@
 // What `tspuma replay` sends: a request it cannot restore (its body, or part of its URL, redacted
 // or never captured) is not sent as a different request, which the app would run with other
 // values; --body, --path and --header give back what the dump could not keep; --force sends it anyway.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +10,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import { replay, replayTarget, replayedRequest } from '../../server/cli/replay.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
 import { tcpServers } from '../helpers/net.js';
+import { tempDir } from '../helpers/temp.js';
 
 function chargeDump(body: { type: 'json'; text: string } | null, url = '/api/users/2/charge?token=[redacted]&page=3'): Dump {
   return {
@@ -57,7 +57,7 @@ describe('replayedRequest', () => {
 
 describe('tspuma replay', () => {
   it('refuses with TSPUMA_ERR_REPLAY, before setting a probe or sending anything, a request it cannot restore', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'tspuma-replay-')), 'dump.json');
+    const file = join(tempDir('replay'), 'dump.json');
     writeFileSync(file, JSON.stringify(chargeDump(REDACTED_BODY)));
     const err: string[] = [];
     // Port 1: nothing listens, so a request sent or a probe set would fail with another error.
@@ -75,7 +75,7 @@ describe('tspuma replay', () => {
     expect(() => replayTarget(undefined, ['unix:///tmp/a.sock'], 'shop.example.com')).toThrow(/\(it serves unix:\/\/\/tmp\/a\.sock\)/);
     // The whole command: a dump whose Host names another service, a state file without binds:
     // refused before a probe is set or anything sent.
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
+    const dir = tempDir('replay');
     const file = join(dir, 'dump.json');
     const dump = chargeDump(REDACTED_BODY);
     writeFileSync(file, JSON.stringify({ ...dump, request: { ...dump.request, headers: { ...dump.request!.headers, host: '127.0.0.1:6379' } } }));
@@ -101,7 +101,7 @@ describe('tspuma replay: an app that never answers', () => {
     controls.push(control);
     await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
     const app = await tcp.serve(() => undefined);
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-replay-'));
+    const dir = tempDir('replay');
     const file = join(dir, 'dump.json');
     writeFileSync(file, JSON.stringify({ ...fixtureDump('exception', 'src/repo.ts:10'), request: { id: 'req-1', remote: '127.0.0.1', method: 'GET', url: '/orders', headers: { host: 'shop.example.com' } } }));
     const err: string[] = [];

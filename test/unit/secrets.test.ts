@@ -1,15 +1,15 @@
 // In-process: the query-string rule shares the header rule (one predicate), private files are
 // 0600 whatever was there, and the dump folder's shared bound and site claims.
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLAIMS_DIR, claimSite, clearStaleClaims, trimFolder } from '../../diagnostics/dump-budget.js';
 import { Redactor, urlRedactor } from '../../diagnostics/redact.js';
 import { writePrivateFile } from '../../server/private-file.js';
+import { tempDir } from '../helpers/temp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'tspuma-secrets-'));
+const tmp = () => tempDir('secrets');
 
 describe('query-string redaction', () => {
   const r = new Redactor();

@@ -3,15 +3,15 @@
 // rescuer and primary watch used to start a thread each, 25-35 ms of CPU apiece), a stopped duty
 // stops alone, and the last one stopped ends the thread; a thread that hosts the duties
 // (inspector discovery's) runs them instead and is left to its owner.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'tspuma-side-thread-'));
+const dir = tempDir('side-thread');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Slot `slot + 1` once a duty's stop ran. */

@@ -1,7 +1,6 @@
 // Sinks in-process: a repeated failure site is folded into its first dump, but every hang (one
 // worker killed each time) gets its own files.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
@@ -11,12 +10,13 @@ import { autopsyLine } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { DumpDelivery } from '../../diagnostics/dump-delivery.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dump = fixtureDump;
 
 describe('sinks', () => {
   it('folds a repeated app failure site into its first dump, but never folds a hang: each hang has its own files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-'));
+    const dir = tempDir('sinks');
     const out: string[] = [];
     const sinks = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t) });
     const first = sinks.emit(dump('exception', 'app.ts:10'));
@@ -36,7 +36,7 @@ describe('sinks', () => {
 
 describe('sinks: repeat counts', () => {
   it('name the worker counting and the dump file, and a site another worker dumped by its place, not by a number never shown here (S11.12)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-repeats-'));
+    const dir = tempDir('sinks-repeats');
     const out1: string[] = [];
     const out2: string[] = [];
     const w1 = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out1.push(t), run: 'run-1', who: 'worker 1 (PID 101)' });
@@ -71,7 +71,7 @@ describe('sinks: the text of the log record and of onDump', () => {
     expect(hint(texts.record[0]!)).toEqual([noFile]);
     expect(hint(texts.delivered[0]!)).toEqual([noFile]);
 
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-record-'));
+    const dir = tempDir('sinks-record');
     const record: string[] = [];
     const written = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
     written.recordTo((_d, _path, text) => record.push(text()));
@@ -84,7 +84,7 @@ describe('sinks: the text of the log record and of onDump', () => {
 
 describe('sinks: the failure that ends a process (final)', () => {
   it('gets its own files where this process dumped its site before, but stays a repeat of a site another worker of the run dumped (a crash loop writes one dump, not one a respawn) (review9.4)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-final-'));
+    const dir = tempDir('sinks-final');
     const quiet = { maxFiles: 50, githubActions: false, colour: false, write: () => undefined, run: 'run-9' };
     const w1 = new Sinks({ dir, ...quiet, who: 'worker 1 (PID 101)' });
     const first = w1.emit(dump('exception', 'jobs.ts:8')); // a request's 500
@@ -120,7 +120,7 @@ describe('sinks: a cluster without a dump folder', () => {
   });
 
   it("sweeps only this user's folder of claims folders, removing those of primaries gone from this pid namespace, never a running one's or another namespace's (review10 part 2)", () => {
-    const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-base-'));
+    const base = tempDir('claims-base');
     const parent = join(base, `tspuma-sites-${process.getuid!()}`);
     // Outside this user's folder: never read, whatever its name says (the temporary folder at large).
     const outside = join(base, 'tspuma-sites-999999999-AbC123');
@@ -145,8 +145,8 @@ describe('sinks: a cluster without a dump folder', () => {
   });
 
   it("makes no claims folder where this user's folder of them is a link (another user's planted one): null, each worker prints its own dumps", () => {
-    const base = mkdtempSync(join(tmpdir(), 'tspuma-claims-link-'));
-    const elsewhere = mkdtempSync(join(tmpdir(), 'tspuma-claims-elsewhere-'));
+    const base = tempDir('claims-link');
+    const elsewhere = tempDir('claims-elsewhere');
     symlinkSync(elsewhere, join(base, `tspuma-sites-${process.getuid!()}`));
     expect(runClaimsFolder(base)).toBeNull();
     expect(readdirSync(elsewhere)).toEqual([]);
@@ -159,7 +159,7 @@ describe('sinks: a dump not written', () => {
   it('says why beside its null path: no dump folder, or the coded write failure of a folder gone since (T9)', () => {
     const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
     expect(none.emit(dump('hang', 'app.ts:10'))).toEqual({ repeat: false, path: null, problem: 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)' });
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-gone-'));
+    const dir = tempDir('sinks-gone');
     const out: string[] = [];
     const gone = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t) });
     rmSync(dir, { recursive: true });
@@ -170,7 +170,7 @@ describe('sinks: a dump not written', () => {
   });
 
   it("its footnote on the one-line frames' values names the folder whose write failed, not a folder to set (lead15.1)", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-full-'));
+    const dir = tempDir('sinks-full');
     const out: string[] = [];
     const record: string[] = [];
     const failing = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out.push(t) });
@@ -186,7 +186,7 @@ describe('sinks: a dump not written', () => {
   });
 
   it("the development page's text (a Reported's, from Diagnostics) names the folder whose write failed too, for the dump and its repeat (lead15.1)", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-page-'));
+    const dir = tempDir('sinks-page');
     const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
     try {
       rmSync(dir, { recursive: true });
@@ -207,7 +207,7 @@ describe('sinks: a dump not written', () => {
   });
 
   it("so does the page of an app failure Diagnostics.report() dumps, and of its repeat (review11.6: the case above goes through emit() only)", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-sinks-report-'));
+    const dir = tempDir('sinks-report');
     const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: {} });
     try {
       rmSync(dir, { recursive: true });
@@ -260,7 +260,7 @@ describe('GitHub Actions', () => {
   });
 
   it('appends one Markdown section per new site to GITHUB_STEP_SUMMARY: the failure, the culprit line linked at the commit, the dump file and where the artifacts are', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-summary-'));
+    const dir = tempDir('summary');
     const workspace = join(dir, 'ws');
     const summary = join(dir, 'summary.md');
     writeFileSync(summary, '# earlier step output\n');
@@ -281,7 +281,7 @@ describe('GitHub Actions', () => {
   });
 
   it('escapes Markdown and HTML in the error message, so an app error cannot inject links or markup into the summary', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-summary-'));
+    const dir = tempDir('summary');
     const summary = join(dir, 'summary.md');
     const sinks = new Sinks({ dir: null, maxFiles: 50, githubActions: true, github: github(dir, summary), colour: false, write: () => {} });
     const d = dump('exception', 'src/x.ts:10');

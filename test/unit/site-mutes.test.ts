@@ -55,6 +55,27 @@ function authorize(n: number): number {
   return limit;
 }
 
+/**
+ * Runs `body` with -d on and a stack formatter of the app's that counts the stack texts it makes
+ * (`formatted()`); -d and the formatter are put back after.
+ */
+function withCountedStacks(body: (diag: ReturnType<typeof enableDiagnostics>, formatted: () => number, written: string[]) => void): void {
+  const written: string[] = [];
+  const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
+  let count = 0;
+  const saved = Error.prepareStackTrace;
+  Error.prepareStackTrace = (err, sites) => {
+    count++;
+    return `${String(err)}\n${sites.map((c) => `    at ${String(c)}`).join('\n')}`;
+  };
+  try {
+    body(diag, () => count, written);
+  } finally {
+    Error.prepareStackTrace = saved;
+    diag.close();
+  }
+}
+
 const attempt = (f: (n: number) => number, n: number): unknown => {
   try {
     return f(n);
@@ -112,6 +133,26 @@ describe('site mutes', () => {
     }
   });
 
+  it("reads where a muted function's repeats with messages of their own start from where V8 made them: one stack formatted for the position, none for the repeats after; the app's stack text unchanged", () => {
+    withCountedStacks((diag, formatted) => {
+      // total has two throws: its repeats are matched neither by their shape nor by their message
+      // ("no price for 7" after "no price for 6"), but by the line their stack starts at.
+      const first = diag.report(attempt(total, 0), { phase: 'app' });
+      diag.report(attempt(total, 1), { phase: 'app' });
+      expect(diag.capturer.stats).toMatchObject({ pauses: 2, captures: 1, muted: 1 });
+      const before = formatted();
+      const errors = Array.from({ length: 20 }, (_, i) => attempt(total, i + 2) as Error);
+      const reports = errors.map((err) => diag.report(err, { phase: 'app' }));
+      expect(reports.every((r) => r.repeat && r.dump === first.dump)).toBe(true);
+      expect(formatted() - before).toBe(1);
+      expect(diag.capturer.stats.pauses).toBe(2);
+      // What the app reads is its formatter's text, made when it reads it.
+      const text = errors[7]!.stack!;
+      expect(formatted() - before).toBe(2);
+      expect(text).toMatch(/^Error: no price for 9\n {4}at total \(.*site-mutes\.test\.ts:\d+:\d+\)/);
+    });
+  });
+
   it('mutes a function without keeping the functions after it in its file from being optimized', async () => {
     // V8 never optimizes a function that holds break information again, and
     // Debugger.getPossibleBreakpoints gives it to every function it looks through: the muted one
@@ -139,21 +180,13 @@ describe('site mutes', () => {
   });
 
   it("matches a one-throw function's unpaused repeats by their shape, without formatting their stacks; the same shape from another function is still captured", () => {
-    const written: string[] = [];
-    const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir: null, env: {} });
-    let formatted = 0;
-    const saved = Error.prepareStackTrace;
-    Error.prepareStackTrace = (err, sites) => {
-      formatted++;
-      return `${String(err)}\n${sites.map((c) => `    at ${String(c)}`).join('\n')}`;
-    };
-    try {
+    withCountedStacks((diag, formatted, written) => {
       const reports: Reported[] = [];
       for (let i = 0; i < 3; i++) reports.push(diag.report(attempt(find, i), { phase: 'app' }));
       expect(diag.capturer.stats).toMatchObject({ pauses: 2, muted: 1 });
-      const before = formatted;
+      const before = formatted();
       for (let i = 3; i < 40; i++) reports.push(diag.report(attempt(find, i), { phase: 'app' }));
-      expect(formatted - before).toBe(0);
+      expect(formatted() - before).toBe(0);
       expect(diag.capturer.stats.pauses).toBe(2);
       expect(reports.slice(1).every((r) => r.repeat && r.dump === reports[0]!.dump)).toBe(true);
       expect(written.filter((t) => /account \d+ not found/.test(t))).toHaveLength(2); // the dump; "has happened 10 times"
@@ -161,10 +194,7 @@ describe('site mutes', () => {
       const elsewhere = diag.report(attempt(() => { throw new Error('account 7 not found'); }, 0), { phase: 'app' });
       expect(elsewhere.repeat).toBe(false);
       expect(elsewhere.dump.captured).toBe(true);
-    } finally {
-      Error.prepareStackTrace = saved;
-      diag.close();
-    }
+    });
   });
 
   it('pays no pausing check (a deliberate throw and pause) for a repeat matched to its dump, however much time passes between repeats', () => {

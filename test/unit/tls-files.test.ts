@@ -1,14 +1,14 @@
 // TLS files of an ssl:// bind: good files load; swapped, non-PEM, empty, missing, mismatched,
 // encrypted and public-key files are TSPUMA_ERR_BIND_TLS naming the file and the problem.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBind } from '../../server/binder-uri.js';
 import { createHttpServer } from '../../server/binder.js';
 import { TspumaError } from '../../server/errors.js';
 import { loadTlsFiles } from '../../server/tls-files.js';
+import { tempDir } from '../helpers/temp.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const CERT = readFileSync(join(FIXTURES, 'cert.pem'));
@@ -16,7 +16,7 @@ const KEY = readFileSync(join(FIXTURES, 'key.pem'));
 
 /** A temp dir with the given files; returns the spec of an ssl:// bind on cert and key (and ca). */
 function bind(files: Record<string, string | Buffer>, cert = 'cert.pem', key = 'key.pem', ca?: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'tspuma-tls-'));
+  const dir = tempDir('tls');
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
   const uri = `ssl://127.0.0.1:0?cert=${cert}&key=${key}${ca ? `&ca=${ca}` : ''}`;
   return { dir, spec: parseBind(uri, '-b in command line', dir), uri };
@@ -73,7 +73,7 @@ describe('loadTlsFiles', () => {
     const gone = bind({ 'cert.pem': CERT, 'key.pem': KEY });
     rmSync(join(gone.dir, 'key.pem'));
     expect(tlsError(() => loadTlsFiles(gone.spec))).toContain(`the key file ${join(gone.dir, 'key.pem')} does not exist`);
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-tls-'));
+    const dir = tempDir('tls');
     mkdirSync(join(dir, 'certs'));
     writeFileSync(join(dir, 'key.pem'), KEY, { mode: 0o600 });
     const spec = parseBind('ssl://127.0.0.1:0?cert=certs&key=key.pem', 'config file x', dir);

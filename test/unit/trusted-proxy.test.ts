@@ -1,8 +1,6 @@
 // trustProxy: the forwarded client is read only from trusted peers, walking the chain from the
 // nearest hop; it shows in the Rack env, the fetch Request, req.clientAddress and the request log.
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +9,7 @@ import { TspumaError } from '../../server/errors.js';
 import { resolveOptions } from '../../server/options.js';
 import { compileTrust, forwardedOf, hopAddress, parseForwarded, resolveClient } from '../../server/trusted-proxy.js';
 import { startTest, stopAll } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp.js';
 
 afterEach(stopAll);
 
@@ -154,7 +153,7 @@ describe('a server with trustProxy', () => {
   // nginx on the same host through a unix socket (docs/deployment.md): the peer has no address,
   // so no address or range can name it (review14.1: the headers were never read).
   it('trusts a unix socket\'s peer when the list names unix, and only then', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tspuma-trust-unix-'));
+    const dir = tempDir('trust-unix');
     const trusted = await startTest({ app: rackApp, trustProxy: ['unix'], bind: `unix://${join(dir, 'a.sock')}` });
     expect(trusted.running.listeners).toHaveLength(1);
     expect(await get(join(dir, 'a.sock'), FORWARDED)).toBe('203.0.113.9 https shop.example 443');

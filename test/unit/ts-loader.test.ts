@@ -1,13 +1,13 @@
 // TypeScript loading: which loader a project gets, its tsconfig reading, the esbuild hooks'
 // resolution fallbacks and their compile cache (called directly, outside a hooks thread).
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TspumaError } from '../../server/errors.js';
 import { ESBUILD_IDLE_MS, IdleStop, candidates, compiledEntry, initialize, load, readCompiled, resolve } from '../../server/ts-hooks.js';
 import { chooseTsLoader, parseJsonc, readCompilerOptions } from '../../server/ts-loader.js';
+import { tempDir } from '../helpers/temp.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -16,7 +16,7 @@ afterEach(() => {
 
 /** A project in a fresh temporary directory: path -> contents. */
 function project(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'tspuma-ts-'));
+  const root = tempDir('ts');
   dirs.push(root);
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(join(root, path, '..'), { recursive: true });

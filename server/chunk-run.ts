@@ -150,9 +150,14 @@ function later(script: Script, file: string, had: number, flags: number): void {
 /**
  * Whether this process's inspector is open (-d, --inspect: a debugger may have held breakpoints in
  * the chunks): such a process writes only the caches it lacked, as before boot4.4's rewrite. Node
- * before 20.16 (no getBuiltinModule) counts as open: no rewrite there.
+ * before 20.16 (no getBuiltinModule) counts as open: no rewrite there. A process served through
+ * discovery's bridge (-d and --inspect's default) has no port of its own, so no inspector.url():
+ * server/shared-names.ts attachable() marks it (the same Symbol.for keys as kAttachable and
+ * kProbesAttachable: this module imports none of tspuma's chunks).
  */
 function inspectorOpen(): boolean {
+  const g = globalThis as Record<symbol, unknown>;
+  if (g[Symbol.for('tspuma.diagnostics.attachable')] || g[Symbol.for('tspuma.probes.attachable')]) return true;
   try {
     const inspector = process.getBuiltinModule?.('node:inspector') as { url(): string | undefined } | undefined;
     return inspector === undefined || inspector.url() !== undefined;

@@ -130,10 +130,6 @@ describe('a chunk run from a code cache', () => {
     const inspected = `(await import('node:inspector')).open(0, '127.0.0.1'); ${failing.replace('process.exitCode = 1;', '')}`;
     execFileSync(process.execPath, ['--input-type=module', '-e', inspected], { timeout: 20_000, stdio: 'ignore' });
     expect(statSync(file).ino).toBe(small.ino);
-    // Nor one attachable through discovery's bridge (-d's default: no port of its own, so no inspector.url()).
-    const bridged = `(await import(${JSON.stringify(pathToFileURL(`${ROOT}dist/server/shared-names.js`).href)})).attachable(); ${failing.replace('process.exitCode = 1;', '')}`;
-    execFileSync(process.execPath, ['--input-type=module', '-e', bridged], { timeout: 20_000, stdio: 'ignore' });
-    expect(statSync(file).ino).toBe(small.ino);
     // A process that took it and called the chunk's functions: its exit writes what it compiled.
     expect(runIn(dir).cache).toBe('own');
     const grown = statSync(file);

@@ -3,8 +3,10 @@
 # started once (from the repository root, `@PORT@` replaced by its port), and every round runs
 # `wrk -t1 -c10` for SECONDS against each in turn, in rotated order. For each run it prints the
 # main thread's user and system time per request (/proc/PID/task/PID/stat, 10 ms ticks), its run
-# time (schedstat, ns) and the other threads' CPU; then per label the medians and the median of the
-# per-round ratios "first label's cost / this one's" (above 1: cheaper than the first).
+# time (schedstat, ns) and the other threads' run time (schedstat, ns: V8's platform workers,
+# libuv's pool, a worker thread, whose 10 ms ticks read 0-3 a run each); then per label the
+# medians and the median of the per-round ratios "first label's cost / this one's" (above 1:
+# cheaper than the first).
 # Start two or three processes of each build: on a shared machine two processes of one build can
 # differ by 10-15% in CPU per request for a whole run (bench/README.md, ninth round), so one
 # process per side cannot resolve a smaller change. Labels that differ only in trailing digits
@@ -30,14 +32,14 @@ trap cleanup EXIT
 start_servers "${BASEPORT:-9720}" "$@"
 for p in "${ports[@]}"; do ${WRKPIN:-} wrk -t1 -c10 -d"${WARM:-3}"s "http://127.0.0.1:$p/" >/dev/null; done
 tck=$(getconf CLK_TCK)
-# main-thread utime, stime (ticks), other threads' utime+stime (ticks), main-thread run time (ns)
+# main-thread utime, stime (ticks), other threads' run time (ns), main-thread run time (ns)
 cpu() {
   local pid=$1 mu=0 ms=0 o=0 s tid
   for s in /proc/"$pid"/task/*/stat; do
     tid=${s#/proc/"$pid"/task/} tid=${tid%/stat}
     # shellcheck disable=SC2046 # the fields after the command name
     set -- $(sed 's/.*) //' "$s")
-    if [ "$tid" = "$pid" ]; then mu=${12} ms=${13}; else o=$((o + ${12} + ${13})); fi
+    if [ "$tid" = "$pid" ]; then mu=${12} ms=${13}; else o=$((o + $(cut -d' ' -f1 /proc/"$pid"/task/"$tid"/schedstat))); fi
   done
   echo "$mu $ms $o $(cut -d' ' -f1 /proc/"$pid"/task/"$pid"/schedstat)"
 }
@@ -50,7 +52,7 @@ for r in $(seq 1 "$R"); do
     n=$(${WRKPIN:-} wrk -t1 -c10 -d"${D}"s "http://127.0.0.1:${ports[$i]}/" | awk '/requests in/ {print $1}')
     read -r -a c1 <<<"$(cpu "$pid")"
     awk -v r="$r" -v l="${labels[$i]}" -v n="$n" -v t="$tck" -v mu=$((c1[0] - c0[0])) -v ms=$((c1[1] - c0[1])) -v o=$((c1[2] - c0[2])) -v ns=$((c1[3] - c0[3])) -v la="$(cut -d' ' -f1 /proc/loadavg)" \
-      'BEGIN { printf "r%d %-10s n=%d user %6.2f sys %6.2f main(sched) %6.2f other %5.2f us/req load %s\n", r, l, n, mu*1e6/t/n, ms*1e6/t/n, ns/1e3/n, o*1e6/t/n, la }'
+      'BEGIN { printf "r%d %-10s n=%d user %6.2f sys %6.2f main(sched) %6.2f other %5.2f us/req load %s\n", r, l, n, mu*1e6/t/n, ms*1e6/t/n, ns/1e3/n, o/1e3/n, la }'
   done
 done | tee "$T/rows"
 if [ -n "${KEEP:-}" ] && [ -n "${PERF:-}" ]; then

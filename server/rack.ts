@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { RackEnv } from './app-types.js';
 import { keepsAlive, peerAddressKnown, peerAddressOf } from './node-http.js';
 import { firstHeader, hostHeader } from './raw-headers.js';
-import { requestIdOf } from './request-id.js';
+import { requestIdWith } from './request-id.js';
 import { forwardedOf } from './trusted-proxy.js';
 import { parseAuthority, parseTarget, type Authority, type Target } from './authority.js';
 
@@ -47,7 +47,23 @@ function interned(text: string): string {
 const seenNames: string[] = [];
 const seenKeys: string[] = [];
 const seenRepeat: boolean[] = [];
+const seenRoles: number[] = [];
 const SEEN_MAX = 64;
+
+/**
+ * What a header is to the env besides its key: the Host that names SERVER_NAME and SERVER_PORT,
+ * the X-Request-Id the request's id may be, or neither. Told by the name as the client spelled it
+ * (as firstHeader tells them: `X_Request_Id` has X-Request-Id's key, not its role), once per name
+ * and position, so the env takes both from its one pass over rawHeaders.
+ */
+const OTHER = 0;
+const HOST = 1;
+const REQUEST_ID = 2;
+function roleOf(name: string): number {
+  if (name.length === 4) return name === 'Host' || name.toLowerCase() === 'host' ? HOST : OTHER;
+  if (name.length === 12) return name === 'X-Request-Id' || name.toLowerCase() === 'x-request-id' ? REQUEST_ID : OTHER;
+  return OTHER;
+}
 
 /** SERVER_PORT as text for the last authority and scheme (the same on almost every request). */
 let lastPortOf: Authority | null = null;
@@ -127,31 +143,25 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
   const forwarded = forwardedOf(req);
   const encrypted = forwarded?.scheme ? forwarded.scheme === 'https' : target.scheme ? target.scheme === 'https' : (socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const raw = req.rawHeaders;
-  const authority = requestAuthority(req, target, forwarded?.host);
-  let serverName: string;
-  let serverPort: string;
-  if (authority) {
-    serverName = authority.hostname;
-    serverPort = portText(authority, encrypted);
-  } else {
-    serverName = socket?.localAddress ?? 'localhost';
-    serverPort = String(socket?.localPort ?? (encrypted ? 443 : 80));
-  }
-  // REMOTE_ADDR is added below, as a value or read on first use.
+  // SERVER_NAME, SERVER_PORT and the id are set after the pass over the headers, which finds the
+  // Host and X-Request-Id they are made from; REMOTE_ADDR below, as a value or read on first use.
+  // Every key is here from the start, in the env's order.
   const env = {
     REQUEST_METHOD: req.method ?? 'GET',
     SCRIPT_NAME: '',
     PATH_INFO: target.path,
     QUERY_STRING: target.query,
     REQUEST_URI: uri,
-    SERVER_NAME: serverName,
-    SERVER_PORT: serverPort,
-    SERVER_PROTOCOL: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
+    SERVER_NAME: '',
+    SERVER_PORT: '',
+    // By node's numbers: its httpVersion text is a new string a request (a compare of its characters).
+    SERVER_PROTOCOL: req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
     'rack.url_scheme': encrypted ? 'https' : 'http',
     'rack.input': req,
     'tspuma.request': req,
     'tspuma.response': res,
-    'tspuma.request_id': requestIdOf(req),
+    'tspuma.request_id': '',
+    REMOTE_ADDR: '',
   } as unknown as PendingEnv;
   // The connection's last request (the client asked to close, as `ab` without -k does) with the
   // address not read yet: read on first use. Otherwise a plain value: a keep-alive connection
@@ -162,27 +172,47 @@ export function buildEnv(req: IncomingMessage, res?: ServerResponse): RackEnv {
     env[kPeer] = socket;
     Object.defineProperty(env, 'REMOTE_ADDR', lazyRemoteAddr);
   } else env.REMOTE_ADDR = (socket ? peerAddressOf(socket) : undefined) ?? '';
+  let host: string | undefined; // the first Host line's value
+  let incomingId: string | undefined; // the first X-Request-Id line's
   let matched = true; // every position so far had the previous request's name
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    const value = raw[i + 1]!;
     const position = i >> 1;
     let key: string;
     let repeat: boolean;
+    let role: number;
     if (matched && position < SEEN_MAX && seenNames[position] === name) {
       key = seenKeys[position]!;
       repeat = seenRepeat[position]!;
+      role = seenRoles[position]!;
     } else {
       matched = false;
       key = envKey(name);
       repeat = env[key] !== undefined;
+      role = roleOf(name);
       if (position < SEEN_MAX) {
         seenNames[position] = name;
         seenKeys[position] = key;
         seenRepeat[position] = repeat;
+        seenRoles[position] = role;
       }
     }
-    putHeader(env, position, key, repeat ? `${env[key] as string}${key === 'HTTP_COOKIE' ? '; ' : ', '}${raw[i + 1]}` : raw[i + 1]!);
+    if (role !== OTHER) {
+      if (role === HOST) host ??= value;
+      else incomingId ??= value;
+    }
+    putHeader(env, position, key, repeat ? `${env[key] as string}${key === 'HTTP_COOKIE' ? '; ' : ', '}${value}` : value);
   }
+  const authority = forwarded?.host || target.authority ? requestAuthority(req, target, forwarded?.host) : host ? parseAuthority(host) : null;
+  if (authority) {
+    env.SERVER_NAME = authority.hostname;
+    env.SERVER_PORT = portText(authority, encrypted);
+  } else {
+    env.SERVER_NAME = socket?.localAddress ?? 'localhost';
+    env.SERVER_PORT = String(socket?.localPort ?? (encrypted ? 443 : 80));
+  }
+  env['tspuma.request_id'] = requestIdWith(req, incomingId);
   return env;
 }
 

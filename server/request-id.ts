@@ -38,9 +38,15 @@ export function newRequestId(): string {
   return head + DIGITS[last]!;
 }
 
+/**
+ * The first X-Request-Id of the request whose id requestIdWith is reading, as its caller found it
+ * in rawHeaders (undefined: none); null at any other time (makeRequestId reads rawHeaders itself).
+ */
+let given: string | undefined | null = null;
+
 /** The request's id when first read: its well-formed X-Request-Id, else a new one. */
 function makeRequestId(req: IncomingMessage): string {
-  const incoming = firstHeader(req, 'x-request-id', 'X-Request-Id');
+  const incoming = given !== null ? given : firstHeader(req, 'x-request-id', 'X-Request-Id');
   return incoming !== undefined && WELL_FORMED.test(incoming) ? incoming : newRequestId();
 }
 
@@ -72,4 +78,18 @@ const PLAIN = /^[^\s"\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\
 export function shownRequestId(id: string): string {
   if (PLAIN.test(id)) return id;
   return `"${id.replace(/["\\]/g, '\\$&').replace(UNSAFE, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))}"`;
+}
+
+/**
+ * requestIdOf(req) for a caller that has already read the request's first X-Request-Id from
+ * rawHeaders (`incoming`, undefined for none; the Rack env's pass over the headers): the same id,
+ * without a second pass to find it.
+ */
+export function requestIdWith(req: IncomingMessage, incoming: string | undefined): string {
+  given = incoming;
+  try {
+    return requestIdOf(req);
+  } finally {
+    given = null;
+  }
 }

@@ -1,8 +1,9 @@
 // In-process tests of the Rack env builder on requests shaped like node:http's: header keys,
 // repeated headers, the Host split per scheme, and the caches that must never leak across requests.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { buildEnv } from '../../server/rack.js';
+import { requestIdOf } from '../../server/request-id.js';
 
 /** What buildEnv reads from a node:http request, with rawHeaders as the client sent them. */
 function request(rawHeaders: string[], opts: { url?: string; encrypted?: boolean } = {}): IncomingMessage {
@@ -187,5 +188,86 @@ describe('one pass over rawHeaders', () => {
     expect(Reflect.ownKeys(req)).toEqual(keys);
     expect(buildEnv(req)).toMatchObject({ SERVER_NAME: 'admitted.test', SERVER_PORT: '8080' });
     expect(buildEnv(request(['Host', 'raw.test:81']))).toMatchObject({ SERVER_NAME: 'raw.test', SERVER_PORT: '81' });
+  });
+});
+
+describe("the env's id and Host, from its one pass over the headers", () => {
+  /** A node:http request as the parser leaves it (req.id is node-http.ts's getter). */
+  function nodeRequest(rawHeaders: string[]): IncomingMessage {
+    const req = new http.IncomingMessage(null as never);
+    req.method = 'GET';
+    req.url = '/';
+    req.httpVersion = '1.1';
+    req.rawHeaders = rawHeaders;
+    return req;
+  }
+  const id = (rawHeaders: string[]) => buildEnv(request(rawHeaders))['tspuma.request_id'];
+  const made = /^[0-9a-f]{8}-[0-9a-z]+$/;
+
+  it("takes the first well-formed X-Request-Id in any spelling as the id, and makes one for a malformed one or none", () => {
+    expect(id(['Host', 'a.test', 'X-Request-Id', 'abc-1'])).toBe('abc-1');
+    expect(id(['Host', 'a.test', 'x-request-id', 'abc-2', 'X-Request-Id', 'abc-3'])).toBe('abc-2');
+    expect(id(['X-REQUEST-ID', 'abc-4', 'Host', 'a.test'])).toBe('abc-4');
+    expect(id(['Host', 'a.test', 'X-Request-Id', 'has space'])).toMatch(made);
+    expect(id(['Host', 'a.test', 'X-Other-Id', 'abc-5'])).toMatch(made);
+    // Its key is X-Request-Id's, but it is not that header (firstHeader's reading, as the log's).
+    const underscore = buildEnv(request(['Host', 'a.test', 'X_Request_Id', 'abc-6']));
+    expect(underscore.HTTP_X_REQUEST_ID).toBe('abc-6');
+    expect(underscore['tspuma.request_id']).toMatch(made);
+  });
+
+  it('finds the Host and the id again at each position when names change between requests', () => {
+    const env = (rawHeaders: string[]) => {
+      const e = buildEnv(request(rawHeaders));
+      return [e.SERVER_NAME, e['tspuma.request_id']];
+    };
+    expect(env(['Host', 'a.test', 'X-Request-Id', 'id-1'])).toEqual(['a.test', 'id-1']);
+    expect(env(['Host', 'b.test', 'X-Request-Id', 'id-2'])).toEqual(['b.test', 'id-2']);
+    const other = env(['Host', 'c.test', 'X-Trace-Id12', 'id-3']);
+    expect(other[0]).toBe('c.test');
+    expect(other[1]).toMatch(made);
+    expect(env(['X-Request-Id', 'id-4', 'Host', 'd.test'])).toEqual(['d.test', 'id-4']);
+    expect(env(['X-Request-Id', 'id-5', 'Host', 'e.test'])).toEqual(['e.test', 'id-5']);
+    const none = buildEnv(request(['X-Request-Id', 'id-6']));
+    expect([none.SERVER_NAME, none.SERVER_PORT, none['tspuma.request_id']]).toEqual(['127.0.0.1', '8443', 'id-6']);
+  });
+
+  it("gives the id node's request keeps (req.id), and leaves the next request's id to its own headers", () => {
+    const req = nodeRequest(['Host', 'a.test', 'X-Request-Id', 'kept-1']);
+    expect(buildEnv(req)['tspuma.request_id']).toBe('kept-1');
+    expect((req as IncomingMessage & { id?: unknown }).id).toBe('kept-1');
+    const madeReq = nodeRequest(['Host', 'a.test']);
+    const env = buildEnv(madeReq);
+    expect(env['tspuma.request_id']).toMatch(made);
+    expect(requestIdOf(madeReq)).toBe(env['tspuma.request_id']);
+    // An id read later, outside an env, comes from that request's own headers.
+    expect(requestIdOf(nodeRequest(['Host', 'a.test', 'X-Request-Id', 'later-1']))).toBe('later-1');
+    expect(requestIdOf(nodeRequest(['Host', 'a.test']))).toMatch(made);
+    // An id read before the env is the env's.
+    const early = nodeRequest(['Host', 'a.test', 'X-Request-Id', 'early-1']);
+    const first = requestIdOf(early);
+    (early as IncomingMessage & { rawHeaders: string[] }).rawHeaders = ['Host', 'a.test', 'X-Request-Id', 'other-1'];
+    expect(buildEnv(early)['tspuma.request_id']).toBe(first);
+  });
+
+  it("gives SERVER_PROTOCOL from node's version numbers, the text node made for anything else", () => {
+    const version = (major: number | undefined, minor: number | undefined, text: string) => {
+      const req = { ...request(['Host', 'a.test']), httpVersionMajor: major, httpVersionMinor: minor, httpVersion: text } as unknown as IncomingMessage;
+      return buildEnv(req).SERVER_PROTOCOL;
+    };
+    // As node's parser leaves them: the numbers, and a new '1.1' string each request.
+    expect(version(1, 1, ['1', '1'].join('.'))).toBe('HTTP/1.1');
+    expect(version(1, 0, '1.0')).toBe('HTTP/1.0');
+    expect(version(1, 1, '1.1')).toBe('HTTP/1.1');
+    expect(version(undefined, undefined, '1.0')).toBe('HTTP/1.0');
+  });
+
+  it('keeps the env\'s keys in the order it always had', () => {
+    const env = buildEnv(request(['Host', 'a.test', 'X-Request-Id', 'k-1', 'Accept', '*/*']));
+    expect(Object.keys(env)).toEqual([
+      'REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'REQUEST_URI', 'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL',
+      'rack.url_scheme', 'rack.input', 'tspuma.request', 'tspuma.response', 'tspuma.request_id', 'REMOTE_ADDR',
+      'HTTP_HOST', 'HTTP_X_REQUEST_ID', 'HTTP_ACCEPT',
+    ]);
   });
 });

@@ -26,14 +26,14 @@
 //   `finally` (`_repeat`, `_idleNext`): the call is current between the two reads (node's
 //   lib/internal/timers.js; test/unit/call-context.test.ts pins both reads);
 // - a tick is known by its async id: node numbers each tick as it is queued (one counter for
-//   every async resource) and holds the running tick's id and its trigger's (the id of the
-//   work that queued it) where async_hooks.executionAsyncId() reads them. The ticks a call queues
-//   in one stretch of one tick, callback or call (until the call current changes) have ids
-//   between the counter's value when the stretch opened and when it closed, and one trigger: a
-//   lookup inside a tick (current(), when no call was made current synchronously) finds the
-//   stretch by the running tick's id and trigger. The counter and the stack of running resources
-//   are read from node's async_wrap binding (process.binding, no hooks). Where that is not
-//   available, the ticks are queued
+//   every async resource: the tick takes the counter's next value) and holds the running one's
+//   id where async_hooks.executionAsyncId() reads it. The nextTick wrapper notes, for a tick
+//   queued while a call is current (synchronously, or because the running tick is one it noted),
+//   the tick's id and the call, in a table indexed by the id's low bits; a lookup inside a tick
+//   (current(), when no call was made current synchronously) reads the running tick's id there:
+//   the entry is that tick's only if it holds that very id. The counter and the stack of running
+//   resources are read from node's async_wrap binding (process.binding, no hooks). Where that is
+//   not available, the ticks are queued
 //   between two of ours that make the call current and restore the one before, as a microtask
 //   always is: the queue runs in order and what the callback queues goes after. The ids cost no
 //   tick: a keep-alive GET queued 16 ticks with the pairs, 10 without (bench/README.md).
@@ -52,7 +52,7 @@ type TimerName = 'setTimeout' | 'setInterval' | 'setImmediate' | 'queueMicrotask
 
 /**
  * The process object, read once: `process` is an accessor on globalThis (node's, for ES modules),
- * and reading it through the global each time a stretch closes (three times a request) was a
+ * and reading it through the global each time a call's leave tick is queued (without async ids) was a
  * global load and a getter call each.
  */
 const processObject = process;
@@ -118,13 +118,19 @@ export function asyncIds(): AsyncIds | null {
   }
 }
 
-/** A running resource that is a tick's queue entry (`{ callback, args }`, a plain object). */
-function isTick(resource: unknown): boolean {
-  return typeof resource === 'object' && resource !== null && (resource as { constructor?: unknown }).constructor === Object;
-}
-
-/** Closed stretches kept at most (a power of 2): one is dropped once a later tick ran, or past this many. */
-const MAX_STRETCHES = 1024;
+/**
+ * Calls the tick table can name at most (a power of 2): a call gets a numbered slot when it first
+ * has a tick noted; the slot is cleared once every tick noted for it ran, or taken by the call
+ * MAX_CALLS later, and the ticks still noted for it then run with none (never with another call).
+ */
+const MAX_CALLS = 1024;
+/** How many later calls a call's chain of ticks may outlive before it moves to a new slot. */
+const MOVE_AFTER = 64;
+/**
+ * Entries of the tick table (a power of 2): a noted tick is named by the entry of its id's low
+ * bits until a tick with the same low bits is noted, this many ids later at the soonest.
+ */
+const TICK_TABLE = 4096;
 /** How many AsyncResource scopes (runInAsyncScope) inside a tick the lookup looks through. */
 const MAX_SCOPES = 4;
 
@@ -139,43 +145,33 @@ export class CallContext<T extends object> {
   /** Queued before and after a followed tick or microtask (made once: no closure per tick). */
   private readonly enterQueued = (call: T): void => {
     this.queuedSaved.push(this.now);
-    if (this.open) this.closeStretch();
+    if (this.open) this.nowChanging();
     this.now = call;
   };
   /**
-   * Whether a stretch is open: a call's ticks are being queued now, until `now` changes
-   * (closeStretch), or, with async ids, until a tick is queued for another call or from other work.
-   * With async ids the stretch is the ids above `stretchLo` queued from `stretchTrigger`, and its
-   * call is already in the ring's next slot (`calls[tail]`, reserved when it opened: one store of
-   * the call a stretch, each a write barrier, the call being young and the ring old); without them
-   * our enter tick is queued before its ticks and our leave tick when it closes, so the ticks a call
-   * queues in one go share one pair (a response queues several: 6 per request on a plain listener).
+   * Whether `now` has ticks noted: with async ids, it has a slot (numbered `nowSeq`), until `now`
+   * changes (nowChanging); without them our enter tick is queued before its ticks and our leave
+   * tick when it closes, so the ticks a call queues in one go share one pair (a response queues
+   * several: 6 per request on a plain listener).
    */
   private open = false;
-  private stretchLo = 0;
-  private stretchTrigger = 0;
+  private nowSeq = 0;
   /**
-   * Closed stretches whose ticks may not all have run, a ring from `head` (oldest) to `tail`: ids
-   * (lo, hi], trigger, call. Typed arrays and fixed slots: no array grows or shrinks per request.
+   * The calls ticks are noted for, by number (`seq`, counted up from 0) in slot `seq & (MAX_CALLS - 1)`:
+   * the call, its number (a slot another call took no longer names it) and the highest tick id
+   * noted for it. Typed arrays and fixed slots: no array grows or shrinks per request, and a tick
+   * is noted with numbers only (the call itself is stored once a slot: a write barrier, the call
+   * being young and the slots old).
    */
-  private readonly lo = new Float64Array(MAX_STRETCHES);
-  private readonly hi = new Float64Array(MAX_STRETCHES);
-  private readonly trigger = new Float64Array(MAX_STRETCHES);
-  private readonly calls: (T | undefined)[] = new Array<T | undefined>(MAX_STRETCHES).fill(undefined);
-  private head = 0;
-  private tail = 0;
-  /** The last execution id looked up with a tick (not a scope) innermost, and its call: a tick looks up once. */
-  private lastId = -1;
-  private lastCall: T | undefined = undefined;
-  /**
-   * The execution id whose ticks the open stretch takes as they are queued, or -1: set by lookup
-   * when it leaves a stretch open for the call it returns, with that id as its trigger (no
-   * default trigger set); cleared whenever the stretch closes, which every change of `now` does.
-   * While it holds, the nextTick wrapper queues without a lookup: the lookup would find the same
-   * call and the same open stretch (a response queues several ticks from one tick: 3 of the 10
-   * lookups a request on the bench listener).
-   */
-  private openFor = -1;
+  private readonly calls: (T | undefined)[] = new Array<T | undefined>(MAX_CALLS).fill(undefined);
+  private readonly callSeqs = new Float64Array(MAX_CALLS).fill(-1);
+  private readonly callHi = new Float64Array(MAX_CALLS);
+  /** The next call's number, and the oldest number whose slot may still hold its call. */
+  private nextSeq = 0;
+  private oldSeq = 0;
+  /** Noted ticks: the id in the entry of its low bits, and its call's number. */
+  private readonly tickIds = new Float64Array(TICK_TABLE).fill(-1);
+  private readonly tickSeqs = new Float64Array(TICK_TABLE);
   /** process.nextTick as it was (the leave tick goes through it). */
   private queueTick: ((...args: unknown[]) => unknown) | null = null;
   /** Node's async ids, or null: ticks are then followed with a pair of ticks of ours. */
@@ -186,106 +182,100 @@ export class CallContext<T extends object> {
     this.ids = options.pairs === true ? null : asyncIds();
   }
 
-  /** Closes the open stretch: called before `now` changes. */
-  private closeStretch(): void {
+  /** Called before `now` changes: ticks queued from here on are not its (without async ids, its leave tick is queued). */
+  private nowChanging(): void {
     this.open = false;
-    this.openFor = -1;
-    const a = this.ids;
-    if (a === null) {
-      this.queueTick?.call(processObject, this.leaveQueued);
-      return;
-    }
-    // Its call is in the slot already (put there by lookup as the stretch opened).
-    const i = this.tail++ & (MAX_STRETCHES - 1);
-    this.lo[i] = this.stretchLo;
-    this.hi[i] = a.ids[a.kAsyncIdCounter]!;
-    this.trigger[i] = this.stretchTrigger;
+    if (this.ids === null) this.queueTick?.call(processObject, this.leaveQueued);
   }
 
   /**
    * The call whose work is running now when none is current synchronously (`now` unset): the call
-   * of the stretch the running tick was queued in, if a tick is running (under at most MAX_SCOPES
-   * AsyncResource scopes: on-finished runs its listeners in one). Ticks run in the order queued,
-   * with rising ids, so the closed stretches below this tick's id are done: dropped. With
-   * `queued` a function (the nextTick wrapper's callback, about to be queued) and a call found or
-   * current, it also opens a stretch for the call unless one is open for it.
+   * noted for the running tick, if a tick is running (under at most MAX_SCOPES AsyncResource
+   * scopes: on-finished runs its listeners in one). With `queued` a function (the nextTick
+   * wrapper's callback, about to be queued) and a call found or current, it also notes the tick
+   * node is about to queue (the counter's next id) for that call. Ticks run in the order queued,
+   * with rising ids, so a call whose highest noted tick is below the running one's has no tick
+   * left: its slot is cleared (the oldest first).
    *
-   * One function, not a lookup, a stretch search and an opener calling each other, on purpose:
-   * its bytecode is over V8's size limit for inlining a function (max-inlined-bytecode-size, 460
+   * One function, not a lookup, a slot keeper and a noter calling each other, on purpose: its
+   * bytecode is over V8's size limit for inlining a function (max-inlined-bytecode-size, 460
    * bytes; test/unit/call-context.test.ts checks), so it is never inlined into the nextTick
    * wrapper. The wrapper stays a few dozen bytes that node's callers of process.nextTick inline,
-   * and node's nextTick is inlined with it as without debug mode. Inlined, this function's ~600
+   * and node's nextTick is inlined with it as without debug mode. Inlined, a lookup of ~600
    * bytes took V8's inlining budget in the wrapper, which node's callers then called out of line,
    * and node's nextTick behind it (bench/README.md, session 19).
    */
   private lookup(queued: unknown): T | undefined {
     const a = this.ids;
     if (a === null) return this.now;
-    const mask = MAX_STRETCHES - 1;
     let call = this.now;
-    const depth = a.fields[a.kStackLength]!;
-    if (call === undefined && depth !== 0 && (this.open || this.head !== this.tail)) {
-      let id = a.ids[a.kExecutionAsyncId]!;
-      if (id === this.lastId) call = this.lastCall;
+    let seq: number;
+    if (call !== undefined) {
+      if (typeof queued !== 'function') return call;
+      if (this.open) seq = this.nowSeq;
       else {
+        seq = this.keep(call);
+        this.nowSeq = seq;
+        this.open = true;
+      }
+    } else {
+      const depth = a.fields[a.kStackLength]!;
+      if (depth === 0 || this.nextSeq === 0) return undefined;
+      let id = a.ids[a.kExecutionAsyncId]!;
+      let i = id & (TICK_TABLE - 1);
+      if (this.tickIds[i] !== id) {
+        // Not a noted tick: an AsyncResource scope may be running inside one (the ids of the
+        // resource under each are those saved as it was pushed).
         let k = depth - 1;
-        let resource = a.resources[k];
-        // A tick's queue entry is a plain object; timers, immediates, scopes and handles are not.
-        if (!isTick(resource)) for (let scopes = 0; resource instanceof AsyncResource && scopes < MAX_SCOPES && k > 0; scopes++) resource = a.resources[--k];
-        if (!isTick(resource)) return undefined;
-        let trigger: number;
-        if (k === depth - 1) trigger = a.ids[a.kTriggerAsyncId]!;
-        else {
-          const stack = a.binding.async_ids_stack;
-          id = stack[2 * (k + 1)]!;
-          trigger = stack[2 * (k + 1) + 1]!;
-        }
-        if (this.open && id > this.stretchLo && trigger === this.stretchTrigger) call = this.calls[this.tail & mask];
-        else {
-          let h = this.head;
-          while (h !== this.tail && this.hi[h & mask]! < id) this.calls[h++ & mask] = undefined;
-          this.head = h;
-          const i = h & mask;
-          if (h !== this.tail && id > this.lo[i]! && trigger === this.trigger[i]) call = this.calls[i];
-        }
-        if (k === depth - 1) {
-          this.lastId = id;
-          // Stored only when it changes: a young call into this old object is a write barrier each time.
-          if (this.lastCall !== call) this.lastCall = call;
+        for (let scopes = 0; ; scopes++) {
+          if (k === 0 || scopes === MAX_SCOPES || !(a.resources[k] instanceof AsyncResource)) return undefined;
+          id = a.binding.async_ids_stack[2 * k]!;
+          k--;
+          i = id & (TICK_TABLE - 1);
+          if (this.tickIds[i] === id) break;
         }
       }
+      seq = this.tickSeqs[i]!;
+      const slot = seq & (MAX_CALLS - 1);
+      // Its call's slot was taken by a later call: the tick runs with none.
+      if (this.callSeqs[slot] !== seq) return undefined;
+      call = this.calls[slot];
+      // Calls whose noted ticks all ran: their slots are cleared, the oldest first.
+      let old = this.oldSeq;
+      while (old < seq && this.callHi[old & (MAX_CALLS - 1)]! < id) this.calls[old++ & (MAX_CALLS - 1)] = undefined;
+      this.oldSeq = old;
+      if (call === undefined || typeof queued !== 'function') return call;
+      // A chain of ticks that outlives MOVE_AFTER later calls moves to a new slot: its old one, no
+      // longer noted for, is cleared in turn, and does not hold the clearing of the calls after it.
+      if (this.nextSeq - seq > MOVE_AFTER) seq = this.keep(call);
     }
-    if (call === undefined || typeof queued !== 'function') return call;
-    // Opens a stretch for call (a tick is about to be queued in it), unless it is open.
-    const fixed = a.ids[a.kDefaultTriggerAsyncId]!;
-    const trigger = fixed >= 0 ? fixed : a.ids[a.kExecutionAsyncId]!;
-    if (this.open) {
-      if (this.calls[this.tail & mask] === call && this.stretchTrigger === trigger) {
-        if (fixed < 0) this.openFor = trigger;
-        return call;
-      }
-      this.closeStretch();
-    }
-    // The oldest closed stretch goes when the ring is full; the call takes the slot it will close in.
-    if (this.tail - this.head === MAX_STRETCHES) this.calls[this.head++ & mask] = undefined;
-    this.calls[this.tail & mask] = call;
-    this.open = true;
-    this.stretchLo = a.ids[a.kAsyncIdCounter]!;
-    this.stretchTrigger = trigger;
-    if (fixed < 0) this.openFor = trigger;
+    const next = a.ids[a.kAsyncIdCounter]! + 1;
+    const j = next & (TICK_TABLE - 1);
+    this.tickIds[j] = next;
+    this.tickSeqs[j] = seq;
+    this.callHi[seq & (MAX_CALLS - 1)] = next;
     return call;
   }
 
-  private dropStretches(): void {
+  /** Gives call the next slot (the oldest call's, once all are taken); returns its number. */
+  private keep(call: T): number {
+    const seq = this.nextSeq++;
+    if (seq - this.oldSeq === MAX_CALLS) this.oldSeq++;
+    const slot = seq & (MAX_CALLS - 1);
+    this.calls[slot] = call;
+    this.callSeqs[slot] = seq;
+    return seq;
+  }
+
+  private forgetTicks(): void {
     this.calls.fill(undefined);
-    this.head = this.tail = 0;
-    this.lastId = -1;
-    this.lastCall = undefined;
-    this.openFor = -1;
+    this.callSeqs.fill(-1);
+    this.tickIds.fill(-1);
+    this.nextSeq = this.oldSeq = 0;
   }
 
   private readonly leaveQueued = (): void => {
-    if (this.open) this.closeStretch();
+    if (this.open) this.nowChanging();
     this.now = this.queuedSaved.pop();
   };
 
@@ -299,11 +289,11 @@ export class CallContext<T extends object> {
       },
       before: (promise) => {
         this.saved.push(this.now);
-        if (this.open) this.closeStretch();
+        if (this.open) this.nowChanging();
         this.now = (promise as Marked)[kCall] as T | undefined;
       },
       after: () => {
-        if (this.open) this.closeStretch();
+        if (this.open) this.nowChanging();
         this.now = this.saved.pop();
       },
     });
@@ -317,8 +307,8 @@ export class CallContext<T extends object> {
 
   /** Stops following (the globals go back, unless something replaced them since). */
   disable(): void {
-    if (this.open) this.closeStretch();
-    this.dropStretches();
+    if (this.open) this.nowChanging();
+    this.forgetTicks();
     this.stopHooks?.();
     this.stopHooks = null;
     for (const [name, { owner, original, wrapper }] of this.replaced) if (owner[name] === wrapper) owner[name] = original;
@@ -331,25 +321,25 @@ export class CallContext<T extends object> {
    */
   enter(call: T): T | undefined {
     const before = this.now;
-    if (this.open) this.closeStretch();
+    if (this.open) this.nowChanging();
     this.now = call;
     return before;
   }
 
   leave(before: T | undefined): void {
-    if (this.open) this.closeStretch();
+    if (this.open) this.nowChanging();
     this.now = before;
   }
 
   /** Runs fn(a, b) with `call` current; the call before it is current again afterwards. */
   run<A, B, R>(call: T, fn: (a: A, b: B) => R, a: A, b: B): R {
     const before = this.now;
-    if (this.open) this.closeStretch();
+    if (this.open) this.nowChanging();
     this.now = call;
     try {
       return fn(a, b);
     } finally {
-      if (this.open) this.closeStretch();
+      if (this.open) this.nowChanging();
       this.now = before;
     }
   }
@@ -357,7 +347,7 @@ export class CallContext<T extends object> {
   /** The call whose work is running now (also while V8 is paused in it). */
   current(): T | undefined {
     const now = this.now;
-    if (now !== undefined || this.ids === null || (!this.open && this.head === this.tail)) return now;
+    if (now !== undefined || this.ids === null || this.nextSeq === 0) return now;
     return this.lookup(undefined);
   }
 
@@ -390,7 +380,7 @@ export class CallContext<T extends object> {
       enumerable: false,
       get: () => {
         if (saved === NOT_ENTERED) saved = this.now;
-        if (this.open) this.closeStretch();
+        if (this.open) this.nowChanging();
         this.now = call;
         return beforeValue;
       },
@@ -403,7 +393,7 @@ export class CallContext<T extends object> {
       enumerable: false,
       get: () => {
         if (saved !== NOT_ENTERED) {
-          if (this.open) this.closeStretch();
+          if (this.open) this.nowChanging();
           this.now = saved;
           saved = NOT_ENTERED;
         }
@@ -426,24 +416,15 @@ export class CallContext<T extends object> {
     const context = this;
     const tick = name === 'nextTick';
     if (tick) this.queueTick = original;
-    const ids = this.ids;
-    if (tick && ids !== null) {
-      // Small enough (95 bytes of bytecode) for node's callers of process.nextTick to inline it: the
-      // lookup and the stretch are one function V8 never inlines (lookup), called only when the
-      // running resource is not the one whose ticks the open stretch takes (openFor) or a default
-      // trigger is set. Inlined, Reflect.apply of the caller's own arguments calls node's nextTick
-      // with them, as many as given (node reads arguments.length for the callback's own). The 43-byte
-      // wrapper before it (lookup at every tick) had node's nextTick inlined with it where a caller
-      // makes one call of it; at 95 bytes V8 no longer does (a lab loop: bench/README.md, session 21). The
-      // switch on arguments.length this replaces (session 17) split the call into four call sites
-      // and, with the lookup inlined, left the wrapper too big to inline anywhere (session 19).
-      // What it closes over stays const: node's nextTick, read from an immutable slot, is a known
-      // target where the wrapper is inlined (from a parameter, a mutable slot, it is not).
-      const fields = ids.ids;
-      const running = ids.kExecutionAsyncId;
-      const fixed = ids.kDefaultTriggerAsyncId;
+    if (tick && this.ids !== null) {
+      // Small enough (43 bytes of bytecode) for node's callers of process.nextTick to inline it,
+      // and node's nextTick with it where a caller makes one call: the lookup is one function V8
+      // never inlines (lookup). Inlined, Reflect.apply of the caller's own arguments calls node's
+      // nextTick with them, as many as given (node reads arguments.length for the callback's own).
+      // The switch on arguments.length this replaces (session 17) split the call into four call
+      // sites and, with the lookup inlined, left the wrapper too big to inline anywhere (session 19).
       const lean = function (this: unknown, callback: unknown): unknown {
-        if (fields[running] !== context.openFor || fields[fixed]! >= 0) context.lookup(callback);
+        context.lookup(callback);
         // eslint-disable-next-line prefer-rest-params
         return Reflect.apply(original, this, arguments);
       };

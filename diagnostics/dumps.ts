@@ -204,7 +204,7 @@ export class DumpBuilder {
       } catch {
         continue; // a throwing getter
       }
-      if (this.redactor.isSecretKey(key)) {
+      if (this.redactor.isSecretKey(key) || (typeof raw === 'string' && this.redactor.isSecretStringName(key))) {
         if (raw !== undefined && raw !== null) redactDeep({ [key]: raw }, this.redactor); // remembered: redaction follows the value
         out[key] = '[redacted]';
         redactions.push(`error field ${key}`);

@@ -488,9 +488,8 @@ export class FrameReader {
     const items = visible.map((p) => {
       const str = p.type === 'string' ? (p.value ?? '') : null;
       const redact = (array ? secretNext : this.redactor.isSecretName(p.name)) || (str !== null && (this.redactor.isSecretValue(str) || this.redactor.isCardNumber(str) || (!array && this.redactor.isSecretStringName(p.name))));
-      // A flat name/value array (node's rawHeaders): the value after a secret name, a header
-      // name's token (not any text that mentions one: a JSON body, a sentence).
-      secretNext = array && str !== null && /^[\w!#$%&'*+.^`|~-]+$/.test(str) && this.redactor.isSecretKey(str);
+      // A flat name/value array (node's rawHeaders): the value after a secret name.
+      secretNext = array && str !== null && this.redactor.isSecretNameToken(str);
       if (redact) {
         if (str !== null) rememberSecret(str);
         redactions.push(array ? `element ${p.name} (${where})` : `property ${p.name} (${where})`);

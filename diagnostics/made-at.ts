@@ -8,17 +8,27 @@
 //
 // What the app can tell: before that first read, `stack` is an own accessor of the error rather
 // than V8's own data property (Object.getOwnPropertyDescriptor shows a getter); the first read or
-// write puts a data property back. An error whose text was formatted already, or that cannot take
-// the accessor (frozen, sealed, a non-extensible object), gives nothing (null): the caller reads
-// its text. Not cheap either (bench/README.md, session 22: ~70,000 instructions an error in the
-// lab, the accessor's map change and the call sites' allocation most of it), but a fraction of a
-// formatting through source maps.
+// write puts a data property back (frozen since, it keeps the accessor, which gives the text it
+// formatted once; an heir made by Object.create reads the error's text, as from V8's). An error
+// whose text was formatted already, or that cannot take the accessor (frozen, sealed, a
+// non-extensible object), gives nothing (null): the caller reads its text. Not cheap either
+// (bench/README.md, session 22: ~70,000 instructions an error in the lab, the accessor's map
+// change and the call sites' allocation most of it), but a fraction of a formatting through
+// source maps.
 
-/** The call sites keep() was last handed (null: it was not called). */
+/** The call sites keep() was last handed for `target` (null: it was not called). */
 let kept: NodeJS.CallSite[] | null = null;
+/** The error madeKey reads, and the formatter it displaced for the read. */
+let target: object | null = null;
+let formatter: ((error: Error, trace: NodeJS.CallSite[]) => unknown) | null = null;
 
-/** A formatter that keeps the call sites and formats nothing. */
-function keep(_error: Error, trace: NodeJS.CallSite[]): undefined {
+/**
+ * A formatter that keeps the target's call sites and formats nothing. Another error's text read
+ * meanwhile (a stack getter of the app's that reads the error it wraps: ono's lazy stack) is
+ * formatted as the formatter in place would, not left undefined for good.
+ */
+function keep(error: Error, trace: NodeJS.CallSite[]): unknown {
+  if (error !== target) return formatter!(error, trace);
   kept = Array.isArray(trace) ? trace : null;
   return undefined;
 }
@@ -34,17 +44,21 @@ type Site = NodeJS.CallSite & { getPosition?: () => number };
  */
 export function madeKey(err: unknown, depth: number): string | null {
   if (err === null || typeof err !== 'object' || !Object.isExtensible(err)) return null;
-  const formatter = Error.prepareStackTrace;
+  const inPlace = Error.prepareStackTrace;
   // With no formatter of node's to hand back to, the text could not be made as node would make it.
-  if (typeof formatter !== 'function') return null;
+  if (typeof inPlace !== 'function') return null;
   kept = null;
+  target = err;
+  formatter = inPlace;
   try {
     Error.prepareStackTrace = keep;
     void (err as { stack?: unknown }).stack;
   } catch {
     /* a stack getter of the app's: kept stays null */
   } finally {
-    Error.prepareStackTrace = formatter;
+    Error.prepareStackTrace = inPlace;
+    target = null;
+    formatter = null;
   }
   const sites = kept as Site[] | null; // set by keep() during the read
   kept = null;
@@ -55,7 +69,7 @@ export function madeKey(err: unknown, depth: number): string | null {
   } catch {
     // A proxy that refuses the accessor: its text is formatted now, as the read would have.
     pending.delete(err);
-    settleNow(err, formatter as (error: Error, sites: NodeJS.CallSite[]) => unknown, sites);
+    settleNow(err, inPlace as (error: Error, sites: NodeJS.CallSite[]) => unknown, sites);
     return null;
   }
   let key = '';
@@ -88,10 +102,13 @@ function settleNow(err: object, formatter: (error: Error, sites: NodeJS.CallSite
   }
 }
 
-/** Puts `stack` back as the data property V8 gives it. */
-function settle(err: object, value: unknown): void {
-  Object.defineProperty(err, 'stack', { value, writable: true, enumerable: false, configurable: true });
+/** Puts `stack` back as the data property V8 gives it; false when the error was frozen since. */
+function settle(err: object, value: unknown): boolean {
+  return Reflect.defineProperty(err, 'stack', { value, writable: true, enumerable: false, configurable: true });
 }
+
+/** Texts formatted for errors frozen (sealed, made non-extensible) since: read again from here. */
+const texts = new WeakMap<object, unknown>();
 
 /**
  * The accessor `stack` is until it is first read (formatted then, from the kept call sites, by the
@@ -102,19 +119,24 @@ const LATER: PropertyDescriptor = {
   configurable: true,
   enumerable: false,
   get(this: object) {
-    const sites = pending.get(this);
-    pending.delete(this);
+    // Read through an heir (Object.create(err)): the error's text, as V8's own property gives it.
+    let err: object | null = this;
+    while (err !== null && !pending.has(err) && !texts.has(err)) err = Reflect.getPrototypeOf(err);
+    if (err === null) return undefined;
+    if (texts.has(err)) return texts.get(err);
+    const sites = pending.get(err)!;
+    pending.delete(err);
     const formatter = Error.prepareStackTrace;
     let value: unknown;
     try {
-      value = sites !== undefined && typeof formatter === 'function' ? formatter(this as Error, sites) : undefined;
+      value = typeof formatter === 'function' ? formatter(err as Error, sites) : undefined;
     } finally {
-      settle(this, value);
+      if (!settle(err, value)) texts.set(err, value);
     }
     return value;
   },
   set(this: object, value: unknown) {
-    pending.delete(this);
-    settle(this, value);
+    // Frozen since: the write is ignored, as V8 ignores it outside strict code.
+    if (settle(this, value)) pending.delete(this);
   },
 };

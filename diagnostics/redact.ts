@@ -23,15 +23,21 @@ export function oneLine(text: string): string {
 export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 /**
  * Secret words. A name is secret when one of its segments, or a run of adjacent segments
- * written together, is one of these words in full: `accessToken`, `api_key`, `DB_PASSWORD`
- * are secret; `tokens`, `tokenizer`, `secretary` are not.
+ * written together, is one of these words in full: `accessToken`, `api_key`, `apiKeys`,
+ * `DB_PASSWORD` are secret; `tokens`, `max_tokens`, `tokenizer`, `secretary`, `pinned` are not.
  */
 export const DEFAULT_SECRET_NAMES = [
   // password, passwd, passphrase, also run together with a prefix as environment names are: PGPASSWORD, MYSQLPASSWORD
-  '[a-z0-9]*pass(?:word|wd|phrase)s?', 'pwd', 'passcode', 'secrets?', 'token', 'api[-_]?key', 'credentials?', 'private', 'auth', 'authorization', 'cookies?',
+  '[a-z0-9]*pass(?:word|wd|phrase)s?', 'pwd', 'passcodes?', 'secrets?', 'token', 'api[-_]?keys?', 'credentials?', 'private', 'auth', 'authorization', 'cookies?',
+  // `tokens` alone is a count (a rate limiter's, an LLM's `max_tokens`, `prompt_tokens`); these kinds of token are not
+  '(?:access|refresh|id|bearer|api|csrf|xsrf|oauth|jwt)tokens',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)key', 'key(?:hex|base64|b64|bytes|pem|material)',
-  'sessionid', 'sid', 'otp',
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
+  'sessionids?', 'sid',
+  // one-time codes: `otp`, `totp_code`, `mfaCode`, `2fa_code` (segments `2` + `fa`), `oneTimeCode`, `recoveryCodes`
+  'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
+  // a PIN, as a whole segment: `pin`, `CARD_PIN`, `pinCode`; not `pins`, `pinned`, `spinner` (other words), nor `pinCount`
+  'pin',
 ].join('|');
 /**
  * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
@@ -71,7 +77,9 @@ const QUERY_PARAM = /(^|[?&;\s])([^=&?#;\s"'<>]+)=([^&#;\s"'<>]*)/g;
  * starts with `{` or `[`: an object or array under a secret-named key (`"credentials":{…}`) keeps
  * its brace, and its own keys are read in turn.
  */
-const KEY_VALUE = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)(?:(["'`])((?:\\.|(?!\4)[^\\\n])*)(\4|$)|([^\s,;&{}[\])"'`][^\s,;&}\])"'`]*))/g;
+const KEY_VALUE = /(?<![\w$])(["']?)((?:[A-Za-z_$]|(?<=["'])[0-9])[\w$.-]*)\1(\s*[:=]\s*)(?:(["'`])((?:\\.|(?!\4)[^\\\n])*)(\4|$)|([^\s,;&{}[\])"'`][^\s,;&}\])"'`]*))/g;
+/** A key whose value is an object or an array (`"credentials":{`, `auth: [`): the group is found by secretGroups. */
+const KEY_GROUP = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)([[{])/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
@@ -379,6 +387,25 @@ export class Redactor {
     return (last === null || !ABOUT_A_SECRET.has(last)) && nameRuns(name).some((r) => r === 'session' || r === 'sess');
   }
 
+  /**
+   * The key rule for a value that is a string wherever it stands (a header's, a query or form
+   * parameter's, a quoted value's): a secret key, or a session name (`X-Session`, `session`).
+   */
+  isSecretStringKey(name: string): boolean {
+    return this.isSecretKey(name) || this.isSecretStringName(name);
+  }
+
+  /**
+   * In a flat name/value array (node's rawHeaders): a string that is a secret name, one token
+   * (`X-Api-Key`), or a label, a token ending in `:` or `=` (`Password:`, `password=`), so the
+   * element after it is its value; a longer text that mentions a secret word (a JSON body, a
+   * sentence) names nothing. A session name counts with a `-` or `_` in it, as a header's has
+   * (`X-Session`): a word list's bare `"session"` is followed by another word.
+   */
+  isSecretNameToken(s: string): boolean {
+    return /^[\w!#$%&'*+.^`|~-]+\s*[:=]?$/.test(s) && (this.isSecretKey(s) || (/[-_]/.test(s) && this.isSecretStringName(s)));
+  }
+
   /** A header name whose value is secret (in raw header arrays). */
   isSecretHeader(name: string): boolean {
     return SECRET_HEADERS.has(name.toLowerCase());
@@ -389,9 +416,9 @@ export class Redactor {
     return this.isSecretHeader(name) || this.isSecretName(name);
   }
 
-  /** A query parameter's name whose value is secret: the name rules plus SECRET_QUERY_NAMES. */
+  /** A query parameter's name whose value is secret: the name rules (its value is a string) plus SECRET_QUERY_NAMES. */
   isSecretQueryName(name: string): boolean {
-    return SECRET_QUERY_NAMES.has(name.toLowerCase()) || this.isSecretKey(name);
+    return SECRET_QUERY_NAMES.has(name.toLowerCase()) || this.isSecretStringKey(name);
   }
 
   /** A card number (Luhn-valid, a network's prefix), unless card redaction is off. */
@@ -407,12 +434,12 @@ export class Redactor {
     return m !== null && m.index === 0 && m[0].length === value.length;
   }
 
-  /** Request headers with secret headers (and secret-looking names) redacted. */
+  /** Request headers with secret headers (and secret-looking names, a session's among them) redacted. */
   headers(headers: Record<string, string | string[] | undefined>, applied: string[]): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) {
       if (value === undefined) continue;
-      if (this.isSecretKey(name)) {
+      if (this.isSecretStringKey(name)) {
         for (const v of Array.isArray(value) ? value : [value]) rememberSecret(v);
         out[name] = REDACTED;
         applied.push(`header ${name.toLowerCase()}`);
@@ -422,11 +449,43 @@ export class Redactor {
   }
 
   /**
+   * Replaces the object or array after each secret-named key (`"secrets":{…}`, `password: […]`)
+   * with [redacted], brackets balanced and strings skipped; a group the text cuts short runs to its end.
+   */
+  private secretGroups(s: string, note: (what: string) => void): string {
+    let out = '';
+    let from = 0;
+    KEY_GROUP.lastIndex = 0;
+    for (let m = KEY_GROUP.exec(s); m !== null; m = KEY_GROUP.exec(s)) {
+      const open = m.index + m[0].length - 1;
+      if (s.startsWith(REDACTED, open) || !this.isSecretKey(m[2]!)) continue;
+      let depth = 0;
+      let end = s.length;
+      for (let i = open; i < s.length; i++) {
+        const c = s[i]!;
+        if (c === '"' || c === "'") {
+          for (i++; i < s.length && s[i] !== c; i++) if (s[i] === '\\') i++;
+        } else if (c === '{' || c === '[') depth++;
+        else if ((c === '}' || c === ']') && --depth === 0) {
+          end = i + 1;
+          break;
+        }
+      }
+      note(`key ${m[2]}`);
+      out += `${s.slice(from, open)}${REDACTED}`;
+      from = end;
+      KEY_GROUP.lastIndex = end;
+    }
+    return out + s.slice(from);
+  }
+
+  /**
    * `text` (a URL, a query string, a message, a body, a line of source) with every secret it
    * holds replaced, wherever it stands in the string:
    * - the value of each `name=value` parameter whose (decoded) name is secret by the header
    *   rules, or whose value looks like a credential: `?token=abc&page=2` -> `?token=[redacted]&page=2`;
-   * - the value of each secret-named key in JSON, object literals and assignments;
+   * - the value of each secret-named key in JSON, object literals and assignments (an object or
+   *   array there whole: secretGroups);
    * - the password of URL userinfo: `postgres://app:[redacted]@db/x`;
    * - credentials after `Bearer`, `Basic`, `Digest`; well-known key formats; PEM private keys.
    * Each replacement is listed in `applied` as "KIND NAME (where)" when given. Strings longer
@@ -477,7 +536,7 @@ export class Redactor {
         const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
         const v = tail === '' ? value : value.slice(0, -tail.length);
         if (v === '') return all;
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
         rememberSecret(decoded(v));
         note(`query ${name}`);
         return `${before}${name}=${REDACTED}${tail}`;
@@ -505,7 +564,8 @@ export class Redactor {
         if (opts.source && bare !== undefined && /^[A-Za-z_$]/.test(bare)) return all;
         // A stack frame's position: `(/app/src/secrets-app.ts:10:11)` names a file, not a key.
         if (bare !== undefined && /\.[A-Za-z]{1,5}$/.test(name) && /^\d+(?::\d+)?\)?$/.test(bare)) return all;
-        if (!this.isSecretKey(name)) {
+        // A session name holds a secret when its value is a string: quoted (`"session":"s-1"`), not a word of prose.
+        if (!this.isSecretKey(name) && !(quoted !== undefined && this.isSecretStringName(name))) {
           // A quoted value may itself hold pairs: util.inspect prints a JSON body as `body: '{"password":"x"}'`.
           if (quoted === undefined || !/[:=]/.test(quoted)) return all;
           const inner = this.query(quoted, applied, where);
@@ -517,9 +577,11 @@ export class Redactor {
         return open !== undefined ? `${q}${name}${q}${sep}${open}${REDACTED}${close}` : `${q}${name}${q}${sep}${REDACTED}`;
       });
     }
+    // An object or array under a secret-named key, whole (as a captured value under that name is).
+    if (!opts.source && (s.includes('{') || s.includes('['))) s = this.secretGroups(s, note);
     if (s.includes(',')) {
       s = s.replace(FLAT_PAIR, (all, q: string, name: string, sep: string, open: string, value: string, close: string) => {
-        if (value === '' || value === REDACTED || !this.isSecretKey(name)) return all;
+        if (value === '' || value === REDACTED || !this.isSecretNameToken(name)) return all;
         rememberSecret(value);
         note(`element after ${name}`);
         return `${q}${name}${q}${sep}${open}${REDACTED}${close}`;
@@ -587,7 +649,7 @@ export function redactDeep(value: unknown, redactor: Redactor, applied?: string[
           applied?.push(`element ${i} (${at || 'value'})`);
           out.push(REDACTED);
         } else out.push(walk(x, `${at}[${i}]`, depth + 1));
-        secretNext = typeof x === 'string' && redactor.isSecretKey(x);
+        secretNext = typeof x === 'string' && redactor.isSecretNameToken(x);
       }
       return out;
     }
@@ -600,7 +662,7 @@ export function redactDeep(value: unknown, redactor: Redactor, applied?: string[
         continue; // a throwing getter
       }
       const where = at ? `${at}.${key}` : key;
-      if (redactor.isSecretKey(key) && x !== undefined && x !== null && x !== '') {
+      if ((redactor.isSecretKey(key) || (typeof x === 'string' && redactor.isSecretStringName(key))) && x !== undefined && x !== null && x !== '') {
         if (typeof x === 'string') rememberSecret(x);
         applied?.push(`field ${where}`);
         out[key] = REDACTED;

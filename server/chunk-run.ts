@@ -148,9 +148,13 @@ function later(script: Script, file: string, had: number, flags: number): void {
 }
 
 /**
- * Whether this process's inspector is open (-d, --inspect: a debugger may have held breakpoints in
- * the chunks): such a process writes only the caches it lacked, as before boot4.4's rewrite. Node
- * before 20.16 (no getBuiltinModule) counts as open: no rewrite there.
+ * Whether this process's inspector port is open (`--inspect-brk`, an app's inspector.open(), a
+ * worker's own port: a debugger may have held breakpoints in the chunks): such a process writes
+ * only the caches it lacked, as before boot4.4's rewrite. Node before 20.16 (no getBuiltinModule)
+ * counts as open: no rewrite there. A process served through discovery's bridge (-d's and
+ * --inspect's default) has no port of its own, so no inspector.url(), and does rewrite at a good
+ * exit (fbd01e9 counted it as open, and was reverted: it kept -d and --inspect boots from growing
+ * caches their first writer made small, and nothing showed the rewrite at exit to lose anything).
  */
 function inspectorOpen(): boolean {
   try {

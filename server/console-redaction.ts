@@ -67,7 +67,7 @@ function rememberRequest(req: RequestSeen, rules: Redactor, line: string): void 
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    if (rules.isSecretKey(name)) {
+    if (rules.isSecretStringKey(name)) {
       for (const v of Array.isArray(value) ? value : [value]) if (quotes(line, v)) rememberSecret(v);
     } else if (name === 'referer' && typeof value === 'string' && value.includes('=') && quotes(line, value)) rules.query(value);
   }

@@ -36,11 +36,13 @@ export function loopbackHost(host: string): boolean {
 /** Whether a listener on `host` reaches beyond this machine; a unix socket is reached through the file system, never from another host. */
 const remoteAt = (spec: BindSpec, host: string | null) => spec.scheme !== 'unix' && host !== null && !loopbackHost(host);
 
+/** The address a listening socket of this process is bound to, by its fd (null: not a TCP socket, or not known). */
+type AddressOfFd = (fd: number) => string | null;
+
 /**
  * The host a bind listens on: its URI's, or for a socket systemd passed (`fd://3`, no host in its
  * URI) the address the socket is bound to (null: not a TCP socket, or not known).
  */
-type AddressOfFd = (fd: number) => string | null;
 const hostOf = (spec: BindSpec, addressOf: AddressOfFd): string | null => {
   const fd = (spec as { fd?: unknown }).fd;
   return typeof fd === 'number' && spec.host === null ? addressOf(fd) : spec.host;

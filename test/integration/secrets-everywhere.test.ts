@@ -122,16 +122,16 @@ describe("an axios-style error's request config", () => {
 
 describe("an error message that quotes the request's secret headers (review15)", () => {
   for (const debug of [false, true]) {
-    it(`leaks none of X-Api-Key, Authorization (after \`auth=\`) or the session cookie (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
+    it(`leaks none of X-Api-Key, Authorization (after \`auth=\`), the session cookie, X-Session or X-Totp-Code (${debug ? '-d: dump, stderr, log line, 500 page' : 'without -d: log line, 500 page'})`, async () => {
       const { s, dir } = await fetchAppsServer(debug);
       const from = s.lines().length;
-      const secrets = ['ApiKey-ECHO-5b7c9d1e', 'Bearer-ECHO-3f8a2c6d9e', 'Session-ECHO-8e4f1a2b'];
-      const res = await fetch(s.url, { headers: { 'x-fixture': 'echo', 'x-api-key': secrets[0]!, authorization: `Bearer ${secrets[1]}`, cookie: `theme=dark; sid=${secrets[2]}` } });
+      const secrets = ['ApiKey-ECHO-5b7c9d1e', 'Bearer-ECHO-3f8a2c6d9e', 'Session-ECHO-8e4f1a2b', 'sess-ECHO-4d7e1b9c', '804213'];
+      const res = await fetch(s.url, { headers: { 'x-fixture': 'echo', 'x-api-key': secrets[0]!, authorization: `Bearer ${secrets[1]}`, cookie: `theme=dark; sid=${secrets[2]}`, 'x-session': secrets[3]!, 'x-totp-code': secrets[4]! } });
       expect(res.status).toBe(500);
       const page = await res.text();
       const line = await errorLineAfter(s, from);
       // The line still says what failed, the secrets' places kept.
-      expect(line.msg).toBe('GET / failed: upstream refused key [redacted] (auth=Bearer [redacted], session [redacted])');
+      expect(line.msg).toBe('GET / failed: upstream refused key [redacted] (auth=Bearer [redacted], session [redacted], held [redacted], code [redacted])');
       if (debug) await dumpFor(dir, 'upstream refused key');
       for (const out of [page, s.stdout(), s.stderr(), folder(dir)]) for (const secret of secrets) expect(out).not.toContain(secret);
     });

@@ -255,10 +255,10 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
     expect(seen).toEqual({ 'A: queued in the call': 'call', 'U: queued after the call': 'none', 'B: queued by A': 'call', 'V: queued by U': 'none', 'C: queued by B': 'call' });
   });
 
-  // The nextTick wrapper skips the lookup while the running tick is the one whose ticks the open
-  // stretch takes (session 21): what it must still look up for is a tick queued under a default
-  // trigger (node's defaultTriggerAsyncIdScope: net queues 'listening' so, with the server's id as
-  // its trigger, not the running tick's) and a tick queued after another call was entered and left.
+  // A tick queued under a default trigger (node's defaultTriggerAsyncIdScope: net queues
+  // 'listening' so, with the server's id as its trigger, not the running tick's) and a tick queued
+  // after another call was entered and left: session 21's stretches, found by trigger, had to look
+  // these up again; ticks noted by their own ids (session 22) must still name the call.
   it("keeps the call current in a tick node queues under a default trigger (net's 'listening') from a tick of the call that queued one before", async () => {
     const { createServer } = await import('node:net');
     const { rmSync } = await import('node:fs');
@@ -360,9 +360,9 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
     expect(c.current()).toBeUndefined();
   });
 
-  it("keeps the stretches of at most 1024 calls queued in one turn: past that, the oldest calls' ticks run with none, never with another call's (review9.11)", async () => {
+  it("notes the ticks of at most 1024 calls queued in one turn: past that, the oldest calls' ticks run with none, never with another call's (review9.11)", async () => {
     const c = await context();
-    const calls = 1100; // more than the ring's MAX_STRETCHES (1024) closed stretches
+    const calls = 1100; // more than the MAX_CALLS (1024) calls ticks are noted for
     const seen: { i: number; id: string | undefined }[] = [];
     await new Promise<void>((done) => {
       for (let i = 0; i < calls; i++) {
@@ -380,6 +380,40 @@ describe(pairs ? 'CallContext (ticks followed with pairs of ticks of its own)' :
     expect(seen.filter(({ i, id }) => id !== undefined && id !== `c${i}`)).toEqual([]);
     // The newest 1024 calls' ticks each ran with their own call.
     expect(seen.slice(calls - 1024).filter(({ i, id }) => id !== `c${i}`)).toEqual([]);
+  });
+
+  it('keeps a chain of ticks with its call while more than 1024 other calls, entered between its links, queue ticks of their own', async () => {
+    const c = await context();
+    const links = 60;
+    const others = 30; // 1,800 other calls in all, more than the 1024 the ticks can be noted for
+    const chain: (string | undefined)[] = [];
+    const wrong: string[] = [];
+    await new Promise<void>((done) => {
+      const link = (n: number): void => {
+        chain.push(c.current()?.id);
+        for (let i = 0; i < others; i++) {
+          const id = `o${n}.${i}`;
+          const before = c.enter({ id });
+          try {
+            process.nextTick(() => {
+              if (c.current()?.id !== id) wrong.push(`${id}:${c.current()?.id}`);
+            });
+          } finally {
+            c.leave(before);
+          }
+        }
+        if (n < links) process.nextTick(link, n + 1);
+        else process.nextTick(done);
+      };
+      const before = c.enter({ id: 'chain' });
+      try {
+        process.nextTick(link, 1);
+      } finally {
+        c.leave(before);
+      }
+    });
+    expect(chain).toEqual(Array.from({ length: links }, () => 'chain'));
+    expect(wrong).toEqual([]);
   });
 
   it('gives the global timer functions and process.nextTick back when disabled', () => {
@@ -413,7 +447,7 @@ describe("the nextTick wrapper and V8's inlining (bench/README.md, session 19)",
     const limit = Number(/--max-inlined-bytecode-size=(\d+)/.exec(flags)?.[1]);
     expect(limit).toBeGreaterThan(0);
     expect(bytecodeLength('lookup')).toBeGreaterThan(limit);
-    // 95 with the check that skips the lookup while the open stretch is the running tick's (session 21).
+    // 43 (session 22: every tick queued is looked up; the lookup notes it by its id).
     expect(bytecodeLength('lean')).toBeLessThanOrEqual(100);
   });
 });

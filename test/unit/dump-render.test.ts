@@ -183,6 +183,17 @@ describe('the frame reader', () => {
     expect(locals.raw).toEqual({ summary: 'Array(4) ["Host", "a", "X-Api-Key", "[redacted]"]' });
   });
 
+  it('redacts the element after a label naming a secret that ends in a colon or an equals sign (["Password:", …], ["password=", …]), as before review17.5 (review18)', () => {
+    const reader = new FrameReader(new Redactor());
+    const element = (name: string, value: string) => ({ name, type: 'string' as const, value });
+    const form: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(4)', objectId: 'form', preview: { overflow: false, properties: [element('0', 'Password:'), element('1', 'hunter2'), element('2', 'password='), element('3', 'swordfish')] } };
+    const shown = reader.read(
+      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
+      { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [prop('form', form)] : []) },
+    );
+    expect(shown.frames[0]!.locals.form).toEqual({ summary: 'Array(4) ["Password:", "[redacted]", "password=", "[redacted]"]' });
+  });
+
   it('reads the receiver fields with the locals rules, and leaves module functions and imports out of the locals', () => {
     const { read } = readLeaky();
     const f = read.frames[0]!;

@@ -69,6 +69,37 @@ describe('madeKey', () => {
     expect(proxy.stack).toMatch(/^Error: proxied\n {4}at make /);
   });
 
+  it('gives the text to an error frozen after its key was read, the same text at each read, and ignores a write then as V8 does in sloppy code', () => {
+    const [plain, keyed] = [1, 2].map(() => viaA('frozen later')) as [Error, Error];
+    expect(madeKey(keyed, 4)).not.toBeNull();
+    Object.freeze(keyed);
+    expect(keyed.stack).toBe(plain.stack);
+    expect(keyed.stack).toBe(plain.stack);
+    const other = viaA('frozen, then set');
+    expect(madeKey(other, 4)).not.toBeNull();
+    Object.freeze(other);
+    expect(() => Reflect.set(other, 'stack', 'the app says')).not.toThrow();
+    expect(other.stack).toMatch(/^Error: frozen, then set\n {4}at make /);
+  });
+
+  it("gives an heir of the error (Object.create) the error's text, as V8's own property does, and no property of its own", () => {
+    const [plain, keyed] = [1, 2].map(() => viaA('inherited')) as [Error, Error];
+    expect(madeKey(keyed, 4)).not.toBeNull();
+    const heir = Object.create(keyed) as Error;
+    expect(heir.stack).toBe(plain.stack);
+    expect(Object.getOwnPropertyNames(heir)).toEqual([]);
+    expect(keyed.stack).toBe(plain.stack);
+  });
+
+  it("gives nothing for an error whose own stack getter reads another error's stack (ono's lazy stack), and leaves both texts whole", () => {
+    const [plainInner, inner] = [1, 2].map(() => viaA('inner')) as [Error, Error];
+    const outer = viaA('outer');
+    Object.defineProperty(outer, 'stack', { configurable: true, enumerable: false, get: () => `Error: outer\ncaused by: ${inner.stack}` });
+    expect(madeKey(outer, 4)).toBeNull();
+    expect(inner.stack).toBe(plainInner.stack);
+    expect(outer.stack).toBe(`Error: outer\ncaused by: ${plainInner.stack}`);
+  });
+
   it("keeps what the app sets as the stack before reading it", () => {
     const err = viaA('set');
     expect(madeKey(err, 4)).not.toBeNull();

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { dirname } from 'node:path';
 import { sourceOf } from '../../diagnostics/finish.js';
-import { Redactor, forgetSecrets, rememberSecret } from '../../diagnostics/redact.js';
+import { FrameReader, type RemoteObject } from '../../diagnostics/frames.js';
+import { Redactor, forgetSecrets, redactDeep, rememberSecret } from '../../diagnostics/redact.js';
 
 const redactor = new Redactor();
 
@@ -79,6 +80,96 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
   });
 });
 
+// review17.4: plural and compound forms of the secret words, one-time codes, a PIN and session
+// headers, each where a secret name is read: a request header, a JSON body, a form body, a query
+// string and a dump's local; and the counts beside them (an LLM's max_tokens) kept in all five.
+describe('names beyond the single secret words (review17.4), in every place a name is read', () => {
+  /** The local `name` holding `value`, as a dump shows it. */
+  const local = (name: string, value: RemoteObject): unknown => {
+    const call = { functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } };
+    const read = new FrameReader(new Redactor()).read([call], { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [{ name, value }] : []) });
+    return read.frames[0]!.locals[name];
+  };
+  /** [what, name as an app writes it, the header carrying it (node's lower case)] */
+  const secret: [string, string, string][] = [
+    ['api keys (camelCase plural)', 'apiKeys', 'x-api-keys'],
+    ['api keys (snake_case plural)', 'api_keys', 'api-keys'],
+    ['access tokens (a compound plural; `tokens` alone stays)', 'accessTokens', 'x-access-tokens'],
+    ['refresh tokens', 'refresh_tokens', 'x-refresh-tokens'],
+    ['signing keys (a key under a key\'s name, plural)', 'signingKeys', 'x-signing-keys'],
+    ['passcodes', 'passcodes', 'x-passcodes'],
+    ['session ids', 'sessionIds', 'x-session-ids'],
+    ['a TOTP code', 'totp_code', 'x-totp-code'],
+    ['a TOTP alone', 'totp', 'x-totp'],
+    ['an HOTP', 'hotp', 'x-hotp'],
+    ['an MFA code', 'mfaCode', 'x-mfa-code'],
+    ['a 2FA code', '2fa_code', 'x-2fa-code'],
+    ['a one-time code', 'oneTimeCode', 'x-one-time-code'],
+    ['recovery codes', 'recoveryCodes', 'x-recovery-codes'],
+    ['a PIN', 'pin', 'x-pin'],
+    ['a PIN in capitals', 'CARD_PIN', 'x-card-pin'],
+    ['a PIN code', 'pinCode', 'x-pin-code'],
+    ['a session header\'s name', 'x-session', 'x-session'],
+    ['a session id', 'x-session-id', 'x-session-id'],
+    ['a session, a string', 'session', 'session'],
+    ['a session id run together', 'sessionid', 'sessionid'],
+  ];
+  const cases = secret.map(([what, name, header], i) => [what, name, header, `v${i}-Zq81kX0pLm`] as const);
+
+  it.each(cases)('%s: %s is redacted in a header (%s), a JSON body, a form body, a query string and a dump local', (_what, name, header, value) => {
+    forgetSecrets(); // each place must redact by the name, not by a value remembered at another
+    expect(redactor.headers({ [header]: value, accept: '*/*' }, [])).toEqual({ [header]: '[redacted]', accept: '*/*' });
+    forgetSecrets();
+    expect(redactor.query(`{"${name}":"${value}","n":1}`)).toBe(`{"${name}":"[redacted]","n":1}`);
+    forgetSecrets();
+    expect(redactor.query(`${name}=${value}&n=1`)).toBe(`${name}=[redacted]&n=1`);
+    forgetSecrets();
+    expect(redactor.query(`/login?${name}=${value}&page=2`)).toBe(`/login?${name}=[redacted]&page=2`);
+    forgetSecrets();
+    expect(local(name, { type: 'string', value })).toBe('[redacted]');
+  });
+
+  /** [name, header]: counts and other words, with a value that is not a secret. */
+  const kept: [string, string][] = [
+    ['tokens', 'x-tokens'],
+    ['max_tokens', 'x-max-tokens'],
+    ['token_count', 'x-token-count'],
+    ['tokenCount', 'x-token-count'],
+    ['prompt_tokens', 'x-prompt-tokens'],
+    ['completionTokens', 'x-completion-tokens'],
+    ['pinned', 'x-pinned'],
+    ['isPinned', 'x-is-pinned'],
+    ['spinner', 'x-spinner'],
+    ['pinCount', 'x-pin-count'],
+    ['pins', 'x-pins'],
+    ['sessions', 'x-sessions'],
+    ['sessionCount', 'x-session-count'],
+  ];
+  it.each(kept)('%s is kept in a header (%s), a JSON body, a form body, a query string and a dump local', (name, header) => {
+    forgetSecrets();
+    expect(redactor.headers({ [header]: '4096' }, [])).toEqual({ [header]: '4096' });
+    expect(redactor.query(`{"${name}":4096,"label":"run-7"}`)).toBe(`{"${name}":4096,"label":"run-7"}`);
+    expect(redactor.query(`${name}=4096&n=1`)).toBe(`${name}=4096&n=1`);
+    expect(redactor.query(`/usage?${name}=4096&page=2`)).toBe(`/usage?${name}=4096&page=2`);
+    expect(local(name, { type: 'number', value: 4096, description: '4096' })).toBe(4096);
+  });
+
+  it('an object under `session` is shown in text (its own secret keys redacted), as it is as a local; a word list naming `session` loses no element, nor prose its word after `session:`', () => {
+    forgetSecrets();
+    expect(redactor.query('{"session":{"views":3,"token":"t-81kX0pLm"},"n":1}')).toBe('{"session":{"views":3,"token":"[redacted]"},"n":1}');
+    expect(redactor.query('{"scopes":["openid","session","profile"]}')).toBe('{"scopes":["openid","session","profile"]}');
+    // A bare word after `session:` in prose is the message's, not a quoted string value.
+    expect(redactor.query('login failed, session: expired')).toBe('login failed, session: expired');
+  });
+
+  it("a session header's value is redacted after its name in a flat name/value array (node's rawHeaders), in text and in an error's fields", () => {
+    forgetSecrets();
+    expect(redactor.query('["Host","a","X-Session","sess-Zq81kX0pLm"]')).toBe('["Host","a","X-Session","[redacted]"]');
+    forgetSecrets();
+    expect(redactDeep({ rawHeaders: ['Host', 'a', 'X-Session', 'sess-Zq81kX0pLm'], session: 'sess-Zq81kX0pLm' }, redactor)).toEqual({ rawHeaders: ['Host', 'a', 'X-Session', '[redacted]'], session: '[redacted]' });
+  });
+});
+
 describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () => {
   const rows: [string, string, string][] = [
     ['URL userinfo', 'connect postgres://app:s3cret@db/x failed', 'connect postgres://app:[redacted]@db/x failed'],
@@ -91,8 +182,11 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a connection-string pair', 'Server=db;Password=x9', 'Server=db;Password=[redacted]'],
     ['a JSON key', '{"password":"hunter3"}', '{"password":"[redacted]"}'],
     ['an object-literal key', "{ apiKey: 'k-1' }", "{ apiKey: '[redacted]' }"],
-    ['JSON nested under secret-named keys (a parsed body): the inner key redacted, the braces kept', '{"user":{"credentials":{"password":"pw-9"}}}', '{"user":{"credentials":{"password":"[redacted]"}}}'],
-    ['an object literal under a secret-named key: its braces kept', "{ auth: { token: 'k-2' } }", "{ auth: { token: '[redacted]' } }"],
+    ['JSON nested under a secret-named key (a parsed body): the object replaced whole, the text around it kept', '{"user":{"credentials":{"password":"pw-9","pin":"4410"}},"n":1}', '{"user":{"credentials":[redacted]},"n":1}'],
+    ['an object literal under a secret-named key: replaced whole, as a captured value is', "{ auth: { user: 'bob', key: 'abc-9' }, retry: 2 }", '{ auth: [redacted], retry: 2 }'],
+    ['an array under a secret-named key: every element, not the first alone', '{"password":["abc123xyz","x2"],"user":"ann"}', '{"password":[redacted],"user":"ann"}'],
+    ['an object under a secret-named key in a text cut short', '{"secrets":{"db":"pw-1","api":"k-2"', '{"secrets":[redacted]'],
+    ['brackets inside strings of a secret object do not end it early', '{"secrets":{"a":"x}]y","b":"pw-3"},"ok":true}', '{"secrets":[redacted],"ok":true}'],
     ['JSON quoted in an inspected field', `{ body: '{"a":1,"password":"abc12345", broken', type: 'entity.parse.failed' }`, `{ body: '{"a":1,"password":"[redacted]", broken', type: 'entity.parse.failed' }`],
     ['an assignment', 'token = "t-2"', 'token = "[redacted]"'],
     ['Bearer as a whole value', 'Bearer abc.def', 'Bearer [redacted]'],
@@ -123,6 +217,11 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
   it.each(rows)('%s', (_shape, input, shown) => {
     forgetSecrets(); // a value another row redacted must not be scrubbed here from memory
     expect(redactor.query(input)).toBe(shown);
+  });
+
+  it("a flat name/value array in an error's fields or a log field: the value after a header name goes, not the one after a text that mentions a secret word", () => {
+    forgetSecrets();
+    expect(redactDeep({ notes: ['reset your password here', 'kept-note-2', 'X-Api-Key', 'k-123456'] }, redactor)).toEqual({ notes: ['reset your password here', 'kept-note-2', 'X-Api-Key', '[redacted]'] });
   });
 
   it("leaves a TLS bind's file names alone (ssl://'s key= names the key's file), and tspuma's own usage text", () => {

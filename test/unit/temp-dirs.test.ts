@@ -32,7 +32,7 @@ describe('temporary folders of a test file', () => {
     for (const d of [a, b]) rmSync(d, { recursive: true });
   });
 
-  // A folder made another way outlives the run (184 of them a run before the helper). Fixtures run
+  // A folder made another way outlives the run (180 of them a run before the helper). Fixtures run
   // as processes of their own (no ledger there) and remove what they make themselves.
   it('are made through tempDir by every test file and helper: no other mkdtemp in test/integration, test/unit or test/helpers', () => {
     const others = ['integration', 'unit', 'helpers'].flatMap((folder) =>

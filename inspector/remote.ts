@@ -9,7 +9,7 @@ import { Redactor } from '../diagnostics/redact.js';
 import { beginFile, writeError } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import { DEFAULTS } from '../server/option-records.js';
-import { IN_FLIGHT_KEY, LOOP_TURN_KEY } from '../server/shared-names.js';
+import { IN_FLIGHT_KEY, LOOP_TURN_KEY, RUN_TIME_FLAGS_KEY } from '../server/shared-names.js';
 import type { InFlight } from '../server/server.js';
 import { mapProfile, type CpuProfile, type MapStats, type ProfileScript } from './profile-map.js';
 import { processExits } from '../server/process-alive.js';
@@ -136,10 +136,18 @@ const SELF = `(() => {
  * flag of its debugger: what scopes report, not what its compilers emit) makes a value optimized
  * code dropped come without one, shown as <value unavailable> (diagnostics/frames.ts). Set there
  * only when a stack is read (an autopsy, a live stack): a V8 flag changed at run time changes the
- * flag hash node's code cache was made under, a cost at boot (diagnostics/capture.ts). `require`
- * is the inspector's command-line one (node 20 before getBuiltinModule).
+ * flag hash node's code cache was made under, a cost at boot (diagnostics/capture.ts). Noted as
+ * capture notes its flags (server/shared-names.ts RUN_TIME_FLAGS_KEY, once), so the chunk code
+ * caches the process writes at its exit carry the flags they were made under (review18.1: a cache
+ * written under an unnoted flag was refused by the next boot). `require` is the inspector's
+ * command-line one (node 20 before getBuiltinModule).
  */
-const VALUES_UNAVAILABLE = `(globalThis.process.getBuiltinModule?.('node:v8') ?? require('node:v8')).setFlagsFromString('--experimental-value-unavailable')`;
+export const VALUES_UNAVAILABLE = `(() => {
+  const flag = '--experimental-value-unavailable';
+  (globalThis.process.getBuiltinModule?.('node:v8') ?? require('node:v8')).setFlagsFromString(flag);
+  const noted = (globalThis[Symbol.for('${RUN_TIME_FLAGS_KEY}')] ??= []);
+  if (!noted.some((f) => f[0] === flag)) noted.push([flag, '--no-experimental-value-unavailable']);
+})()`;
 
 const IDLE_MS = 500;
 /** Running JavaScript pauses within a round trip; a later pause is the process's next callback. */

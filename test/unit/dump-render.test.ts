@@ -14,6 +14,7 @@ import { AWAITING, AWAITING_SNAPSHOT, renderText } from '../../diagnostics/rende
 import type { RackEnv } from '../../server/app-types.js';
 import { DUMP_ENV_KEY } from '../../server/shared-names.js';
 import { defaultErrorResponse } from '../../server/lowlevel.js';
+import { readLocals } from '../helpers/frame-locals.js';
 import { tempDir } from '../helpers/temp.js';
 
 const SECRETS = ['PGPASS-7781', 'SVCPASS-8812', 'FORMPASS-9923', 'JSONPASS-1134', 'JWTLIKE-2245', 'sk_live_FNKEY3356aa'];
@@ -119,20 +120,9 @@ function readLeaky() {
 
 describe('the frame reader', () => {
   it('shows a function as name, arity and location, never its source text', () => {
-    const reader = new FrameReader(new Redactor());
     const fn: RemoteObject = { type: 'function', className: 'Function', description: SIGN_SOURCE, objectId: 'f1' };
-    const shown = reader.read(
-      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
-      {
-        frames: 1,
-        scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]),
-        properties: (id) =>
-          id === 'l'
-            ? [prop('sign', fn)]
-            : { result: [prop('length', num(1)), prop('name', str('sign'))], internalProperties: [{ name: '[[FunctionLocation]]', value: { type: 'object', subtype: 'internal#location', value: { scriptId: '1', lineNumber: 9, columnNumber: 15 } } }] },
-      },
-    );
-    expect(shown.frames[0]!.locals.sign).toEqual({ summary: 'function sign/1 at /srv/app.ts:10' });
+    const locals = readLocals([prop('sign', fn)], () => ({ result: [prop('length', num(1)), prop('name', str('sign'))], internalProperties: [{ name: '[[FunctionLocation]]', value: { type: 'object', subtype: 'internal#location', value: { scriptId: '1', lineNumber: 9, columnNumber: 15 } } }] }));
+    expect(locals.sign).toEqual({ summary: 'function sign/1 at /srv/app.ts:10' });
     expect(functionFromText('async function load(a, b = 2, ...rest) {')).toEqual({ kind: 'function', name: 'load', arity: 1 });
     expect(functionFromText('class RateLimiter { take() {} }')).toEqual({ kind: 'class', name: 'RateLimiter', arity: 0 });
   });
@@ -151,47 +141,28 @@ describe('the frame reader', () => {
   });
 
   it('redacts a string under a session name (session, sess, userSession: a logged-in user\'s credential), locals and object fields alike, and shows an object under it and sessionCount (N15)', () => {
-    const reader = new FrameReader(new Redactor());
     const sessionObject: RemoteObject = { type: 'object', className: 'Session', description: 'Session', objectId: 'obj', preview: { overflow: false, properties: [{ name: 'session', type: 'string', value: 'sess_Zx81kQ0pLm3nB7vC2dF5gH9j' }, { name: 'views', type: 'number', value: '3' }] } };
-    const shown = reader.read(
-      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
-      {
-        frames: 1,
-        scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]),
-        properties: (id) => (id === 'l' ? [prop('session', str('sess_Zx81kQ0pLm3nB7vC2dF5gH9j')), prop('sess', str('s3cr3t-sess')), prop('userSession', str('us-77aa')), prop('sessionCount', num(4)), prop('store', sessionObject)] : []),
-      },
-    );
-    const locals = shown.frames[0]!.locals;
+    const locals = readLocals([prop('session', str('sess_Zx81kQ0pLm3nB7vC2dF5gH9j')), prop('sess', str('s3cr3t-sess')), prop('userSession', str('us-77aa')), prop('sessionCount', num(4)), prop('store', sessionObject)]);
     expect({ session: locals.session, sess: locals.sess, userSession: locals.userSession, sessionCount: locals.sessionCount }).toEqual({ session: '[redacted]', sess: '[redacted]', userSession: '[redacted]', sessionCount: 4 });
     expect(JSON.stringify(locals.store)).not.toContain('sess_Zx81');
     expect(JSON.stringify(locals.store)).toContain('views: 3');
   });
 
   it("shows an array's elements only (an Arguments preview's callee is no element), and redacts the element after a header name, not after any string that mentions a secret word (review17.5)", () => {
-    const reader = new FrameReader(new Redactor());
     const body = '{"user":"ann","password":"[redacted]"}';
     const args: RemoteObject = { type: 'object', subtype: 'array', className: 'Arguments', description: 'Arguments(2)', objectId: 'args', preview: { overflow: false, properties: [{ name: '0', type: 'object', subtype: 'null', value: 'null' }, { name: '1', type: 'string', value: body }, { name: 'callee', type: 'function', value: '' }] } };
     const notes: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(3)', objectId: 'notes', preview: { overflow: false, properties: [{ name: '0', type: 'string', value: 'reset your password here' }, { name: '1', type: 'string', value: 'kept-note-2' }, { name: '2', type: 'number', value: '3' }] } };
     const raw: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(4)', objectId: 'raw', preview: { overflow: false, properties: [{ name: '0', type: 'string', value: 'Host' }, { name: '1', type: 'string', value: 'a' }, { name: '2', type: 'string', value: 'X-Api-Key' }, { name: '3', type: 'string', value: 'k-123456' }] } };
-    const shown = reader.read(
-      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
-      { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [prop('args', args), prop('notes', notes), prop('raw', raw)] : []) },
-    );
-    const locals = shown.frames[0]!.locals;
+    const locals = readLocals([prop('args', args), prop('notes', notes), prop('raw', raw)]);
     expect(locals.args).toEqual({ summary: `Arguments(2) [null, ${JSON.stringify(body)}]` });
     expect(locals.notes).toEqual({ summary: 'Array(3) ["reset your password here", "kept-note-2", 3]' });
     expect(locals.raw).toEqual({ summary: 'Array(4) ["Host", "a", "X-Api-Key", "[redacted]"]' });
   });
 
   it('redacts the element after a label naming a secret that ends in a colon or an equals sign (["Password:", …], ["password=", …]), as before review17.5 (review18)', () => {
-    const reader = new FrameReader(new Redactor());
     const element = (name: string, value: string) => ({ name, type: 'string' as const, value });
     const form: RemoteObject = { type: 'object', subtype: 'array', className: 'Array', description: 'Array(4)', objectId: 'form', preview: { overflow: false, properties: [element('0', 'Password:'), element('1', 'hunter2'), element('2', 'password='), element('3', 'swordfish')] } };
-    const shown = reader.read(
-      [{ functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } }],
-      { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [prop('form', form)] : []) },
-    );
-    expect(shown.frames[0]!.locals.form).toEqual({ summary: 'Array(4) ["Password:", "[redacted]", "password=", "[redacted]"]' });
+    expect(readLocals([prop('form', form)]).form).toEqual({ summary: 'Array(4) ["Password:", "[redacted]", "password=", "[redacted]"]' });
   });
 
   it('reads the receiver fields with the locals rules, and leaves module functions and imports out of the locals', () => {

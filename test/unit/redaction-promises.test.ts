@@ -6,8 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { dirname } from 'node:path';
 import { sourceOf } from '../../diagnostics/finish.js';
-import { FrameReader, type RemoteObject } from '../../diagnostics/frames.js';
+import type { RemoteObject } from '../../diagnostics/frames.js';
 import { Redactor, forgetSecrets, redactDeep, rememberSecret } from '../../diagnostics/redact.js';
+import { readLocals } from '../helpers/frame-locals.js';
 
 const redactor = new Redactor();
 
@@ -85,11 +86,7 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
 // string and a dump's local; and the counts beside them (an LLM's max_tokens) kept in all five.
 describe('names beyond the single secret words (review17.4), in every place a name is read', () => {
   /** The local `name` holding `value`, as a dump shows it. */
-  const local = (name: string, value: RemoteObject): unknown => {
-    const call = { functionName: 'f', url: 'file:///srv/app.ts', location: { scriptId: '1', lineNumber: 0, columnNumber: 0 }, scopeChain: [{ type: 'local', object: { type: 'object', objectId: 'l' } }], this: { type: 'undefined' } };
-    const read = new FrameReader(new Redactor()).read([call], { frames: 1, scripts: new Map([['1', { url: 'file:///srv/app.ts' }]]), properties: (id) => (id === 'l' ? [{ name, value }] : []) });
-    return read.frames[0]!.locals[name];
-  };
+  const local = (name: string, value: RemoteObject): unknown => readLocals([{ name, value }])[name];
   /** [what, name as an app writes it, the header carrying it (node's lower case)] */
   const secret: [string, string, string][] = [
     ['api keys (camelCase plural)', 'apiKeys', 'x-api-keys'],

@@ -82,6 +82,10 @@ const KEY_VALUE = /(?<![\w$])(["']?)((?:[A-Za-z_$]|(?<=["'])[0-9])[\w$.-]*)\1(\s
 const KEY_GROUP = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)([[{])/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
+/** An authority with userinfo and no scheme (`user:password@host`, a Host header's whole value): the password. */
+const AUTHORITY_USERINFO = /^([^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
+/** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
+const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
 const USERINFO_CUT = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)[^\s@/?#"'<>]*…$/i;
 /** `Bearer x`, `Basic x`, `Digest x` inside a longer string. */
@@ -443,7 +447,12 @@ export class Redactor {
         for (const v of Array.isArray(value) ? value : [value]) rememberSecret(v);
         out[name] = REDACTED;
         applied.push(`header ${name.toLowerCase()}`);
-      } else out[name] = this.query(Array.isArray(value) ? value.join(', ') : value, applied, `header ${name.toLowerCase()}`); // a Referer quotes a URL
+      } else {
+        const lower = name.toLowerCase();
+        let text = Array.isArray(value) ? value.join(', ') : value;
+        if (AUTHORITY_HEADERS.has(lower) && text.includes('@')) text = authorityShown(text, () => applied.push(`url password (header ${lower})`));
+        out[name] = this.query(text, applied, `header ${lower}`); // a Referer quotes a URL
+      }
     }
     return out;
   }
@@ -608,6 +617,20 @@ export class Redactor {
 export function headerSecrets(extra: string | null): (headers: Record<string, string | string[] | undefined>) => void {
   const redactor = new Redactor(extra);
   return (headers) => void redactor.headers(headers, []);
+}
+
+/**
+ * An authority (a Host header's value) with the password of its userinfo redacted and remembered:
+ * `admin:[redacted]@127.0.0.1:9`. RFC 9112 refuses userinfo there, and the refusal quotes the
+ * value, which the URL rule of `Redactor.query` (it needs `scheme://`) would pass whole.
+ */
+export function authorityShown(value: string, noted?: () => void): string {
+  return value.replace(AUTHORITY_USERINFO, (all, head: string, password: string) => {
+    if (password === REDACTED) return all;
+    rememberSecret(password);
+    noted?.();
+    return `${head}${REDACTED}@`;
+  });
 }
 
 /** What a log line prints for a request URL: `Redactor.query` with the configured extra names. */

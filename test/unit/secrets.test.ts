@@ -53,6 +53,13 @@ describe('query-string redaction', () => {
     expect(r.headers({ referer: 'http://a.test/b?token=t9', accept: '*/*' }, applied)).toEqual({ referer: 'http://a.test/b?token=[redacted]', accept: '*/*' });
     expect(applied).toEqual(['query token (header referer)']);
   });
+
+  it('redacts the password of userinfo in a Host or X-Forwarded-Host header, which has no scheme (review19.1)', () => {
+    const applied: string[] = [];
+    const shown = r.headers({ host: 'admin:HOSTPW4321@127.0.0.1:9', 'x-forwarded-host': 'u:XFHPW98765@a.test', accept: 'a:b@c' }, applied);
+    expect(shown).toEqual({ host: 'admin:[redacted]@127.0.0.1:9', 'x-forwarded-host': 'u:[redacted]@a.test', accept: 'a:b@c' });
+    expect(applied).toEqual(['url password (header host)', 'url password (header x-forwarded-host)']);
+  });
 });
 
 describe('private files', () => {

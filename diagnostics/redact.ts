@@ -318,6 +318,15 @@ const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
  * through here, and a caught throw paused a -d process once a request whose URL had such an
  * escape (`?q=100%`: review13.8).
  */
+/** Whether `v`, a raw query value, is a percent-encoded URL whose userinfo has a password. */
+function encodedUrlPassword(v: string): boolean {
+  if (!/%40/i.test(v)) return false;
+  USERINFO.lastIndex = 0;
+  const found = USERINFO.exec(decoded(v));
+  USERINFO.lastIndex = 0;
+  return found !== null && found[2] !== REDACTED;
+}
+
 function decoded(s: string): string {
   const spaced = s.replace(/\+/g, ' ');
   if (!spaced.includes('%')) return spaced;
@@ -545,7 +554,9 @@ export class Redactor {
         const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
         const v = tail === '' ? value : value.slice(0, -tail.length);
         if (v === '') return all;
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        // A percent-encoded URL with a password (`?url=https%3A%2F%2Fbot%3Apw%40host`): the URL rule
+        // above reads `scheme://` as it stands, so it goes whole here (review19.7).
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v)) && !encodedUrlPassword(v)) return all;
         rememberSecret(decoded(v));
         note(`query ${name}`);
         return `${before}${name}=${REDACTED}${tail}`;

@@ -48,6 +48,15 @@ describe('query-string redaction', () => {
     expect(shown(undefined)).toBe('');
   });
 
+  it("redacts a query value that is a percent-encoded URL with a password in its userinfo, whatever the parameter's name (review19.7)", () => {
+    const applied: string[] = [];
+    expect(r.query('/hooks?url=https%3A%2F%2Fbot%3Apw99zzQQ%40hooks.example%2Fin&page=2', applied, 'request url')).toBe('/hooks?url=[redacted]&page=2');
+    expect(applied).toEqual(['query url (request url)']);
+    // A URL without a password, and an address with an @, stay.
+    expect(r.query('/hooks?url=https%3A%2F%2Fhooks.example%2Fin&to=a%40b.example')).toBe('/hooks?url=https%3A%2F%2Fhooks.example%2Fin&to=a%40b.example');
+    expect(r.query('/hooks?url=https%3A%2F%2Fbot%40hooks.example%2Fin')).toBe('/hooks?url=https%3A%2F%2Fbot%40hooks.example%2Fin');
+  });
+
   it('redacts a Referer quoting a secret URL among the headers', () => {
     const applied: string[] = [];
     expect(r.headers({ referer: 'http://a.test/b?token=t9', accept: '*/*' }, applied)).toEqual({ referer: 'http://a.test/b?token=[redacted]', accept: '*/*' });

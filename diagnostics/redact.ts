@@ -86,6 +86,8 @@ const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi
 const AUTHORITY_USERINFO = /^([^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
+/** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
+const JSON_SNIPPET = /(, )(\.\.\.)?"[\s\S]*?"(\.\.\.)? is not valid JSON/g;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
 const USERINFO_CUT = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)[^\s@/?#"'<>]*…$/i;
 /** `Bearer x`, `Basic x`, `Digest x` inside a longer string. */
@@ -518,6 +520,15 @@ export class Redactor {
       s = s.replace(PEM, (_all, kind: string) => {
         note('private key');
         return `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`;
+      });
+    }
+    // V8's JSON.parse error quotes the body around the bad token; cut, its names are cut too
+    // (`..."assword": hunter2"...`), so no name rule can read it: the piece goes (review19.9).
+    if (s.includes(' is not valid JSON')) {
+      s = s.replace(JSON_SNIPPET, (all, head: string, left: string | undefined, right: string | undefined) => {
+        if (left === undefined && right === undefined) return all;
+        note('cut JSON text of a parse error');
+        return `${head}${left ?? ''}"${REDACTED}"${right ?? ''} is not valid JSON`;
       });
     }
     if (s.includes('://')) {

@@ -32,7 +32,7 @@ export const DEFAULT_SECRET_NAMES = [
   // `tokens` alone is a count (a rate limiter's, an LLM's `max_tokens`, `prompt_tokens`); these kinds of token are not
   '(?:access|refresh|id|bearer|api|csrf|xsrf|oauth|jwt)tokens',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
   'sessionids?', 'sid',
   // one-time codes: `otp`, `totp_code`, `mfaCode`, `2fa_code` (segments `2` + `fa`), `oneTimeCode`, `recoveryCodes`
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
@@ -86,6 +86,8 @@ const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi
 const AUTHORITY_USERINFO = /^([^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
+/** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
+const JSON_SNIPPET = /(, )(\.\.\.)?"[\s\S]*?"(\.\.\.)? is not valid JSON/g;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
 const USERINFO_CUT = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)[^\s@/?#"'<>]*…$/i;
 /** `Bearer x`, `Basic x`, `Digest x` inside a longer string. */
@@ -318,6 +320,15 @@ const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
  * through here, and a caught throw paused a -d process once a request whose URL had such an
  * escape (`?q=100%`: review13.8).
  */
+/** Whether `v`, a raw query value, is a percent-encoded URL whose userinfo has a password. */
+function encodedUrlPassword(v: string): boolean {
+  if (!/%40/i.test(v)) return false;
+  USERINFO.lastIndex = 0;
+  const found = USERINFO.exec(decoded(v));
+  USERINFO.lastIndex = 0;
+  return found !== null && found[2] !== REDACTED;
+}
+
 function decoded(s: string): string {
   const spaced = s.replace(/\+/g, ' ');
   if (!spaced.includes('%')) return spaced;
@@ -511,6 +522,15 @@ export class Redactor {
         return `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`;
       });
     }
+    // V8's JSON.parse error quotes the body around the bad token; cut, its names are cut too
+    // (`..."assword": hunter2"...`), so no name rule can read it: the piece goes (review19.9).
+    if (s.includes(' is not valid JSON')) {
+      s = s.replace(JSON_SNIPPET, (all, head: string, left: string | undefined, right: string | undefined) => {
+        if (left === undefined && right === undefined) return all;
+        note('cut JSON text of a parse error');
+        return `${head}${left ?? ''}"${REDACTED}"${right ?? ''} is not valid JSON`;
+      });
+    }
     if (s.includes('://')) {
       s = s.replace(USERINFO, (all, head: string, password: string) => {
         if (password === REDACTED) return all;
@@ -545,7 +565,9 @@ export class Redactor {
         const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
         const v = tail === '' ? value : value.slice(0, -tail.length);
         if (v === '') return all;
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        // A percent-encoded URL with a password (`?url=https%3A%2F%2Fbot%3Apw%40host`): the URL rule
+        // above reads `scheme://` as it stands, so it goes whole here (review19.7).
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v)) && !encodedUrlPassword(v)) return all;
         rememberSecret(decoded(v));
         note(`query ${name}`);
         return `${before}${name}=${REDACTED}${tail}`;

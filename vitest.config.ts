@@ -24,8 +24,8 @@ const LONG_UNITS = ['/test/unit/import-circles.test.ts', '/test/unit/response-de
  * with its own sequencer: under this one the flag shuffled each file's tests and kept the order of
  * the files (two seeds, one fork: the same order), so it never showed whether a file in the shared
  * forks depends on what ran before it. For a whole run, `--sequence.shuffle.files`: many integration
- * files share one server among cases that run in turn ("one cluster, case after case"), so their cases
- * shuffled fail by design (21 cases of 10 files, seed 505).
+ * files share one server among cases that run in turn ("one cluster, case after case"), which fail with
+ * their cases shuffled (seed 505, files and cases shuffled: 21 cases of 10 files, most of them such).
  */
 function shuffled(files: TestSpecification[], seed: number): TestSpecification[] {
   const out = [...files];

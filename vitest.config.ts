@@ -19,10 +19,13 @@ const SPAWNS = /\b(spawn|spawnSync|execFile|execFileSync|execSync)\(/;
 const LONG_UNITS = ['/test/unit/import-circles.test.ts', '/test/unit/response-deadlines.test.ts'];
 /**
  * `--sequence.shuffle` (or `--sequence.shuffle.files`) shuffles the files, by `--sequence.seed`
- * (the time when none is given; the seed is printed to replay an order). Vitest shuffles files only
+ * (the time when none is given; the seed is printed to replay the files' order; the cases' order,
+ * which `--sequence.shuffle` also shuffles, is the same again only with a seed given). Vitest shuffles files only
  * with its own sequencer: under this one the flag shuffled each file's tests and kept the order of
  * the files (two seeds, one fork: the same order), so it never showed whether a file in the shared
- * forks depends on what ran before it.
+ * forks depends on what ran before it. For a whole run, `--sequence.shuffle.files`: many integration
+ * files share one server among cases that run in turn ("one cluster, case after case"), which fail with
+ * their cases shuffled (seed 505, files and cases shuffled: 21 cases of 10 files, most of them such).
  */
 function shuffled(files: TestSpecification[], seed: number): TestSpecification[] {
   const out = [...files];
@@ -46,7 +49,7 @@ class LongFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     if (SHUFFLE_FILES) {
       const seed = this.ctx.config.sequence.seed ?? Date.now();
-      process.stderr.write(`vitest.config.ts: files shuffled with seed ${seed} (--sequence.seed=${seed} replays the order)\n`);
+      process.stderr.write(`vitest.config.ts: files shuffled with seed ${seed} (--sequence.seed=${seed} replays their order${this.ctx.config.sequence.seed === undefined ? '; the cases\' order is replayed only when a seed is given' : ''})\n`);
       return shuffled(files, seed);
     }
     const sorted = await super.sort(files);

@@ -93,6 +93,9 @@ const TARGETS: Target[] = [
   { name: 'hono', baseline: 'hono-anchor', argv: (port, root) => tspuma(port, 'bench/hono-app.ts', [], root) },
   { name: 'fetch-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'fetch', String(port)] },
   { name: 'fetch', baseline: 'fetch-anchor', argv: (port, root) => tspuma(port, 'bench/fetch-app.ts', [], root) },
+  // The fetch row without maxKeepAlive's reconnections (the anchor never closes a connection
+  // either): what the waves cost the fetch row, against `fetch`.
+  { name: 'fetch-unlimited', baseline: 'fetch', argv: (port, root = ROOT) => tspuma(port, 'bench/fetch-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },
   { name: 'express-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'express', String(port)] },
   { name: 'express', baseline: 'express-anchor', argv: (port, root) => tspuma(port, 'bench/express-app.ts', [], root) },
   // The Express app with -d as TSPUMA_OPTS=-d gives it (no inspector port): -d's happy path on a framework's.

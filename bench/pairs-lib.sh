@@ -2,7 +2,10 @@
 # (fetch-rows.sh, keepalive-pairs.sh): wrk -t1 -c10, R rounds of D seconds alternating A and B,
 # the median of B/A. PIN=1 (2+ cores): servers on CPU 1, wrk on CPU 0 (a ratio of CPU cost per
 # request). The sourcing script sets R and D; servers started with `start` are stopped at each
-# pair's end and at exit.
+# pair's end and at exit. WARM (seconds, default 1, paired.sh's) is each side's wrk warm-up before
+# the rounds: tspuma's JIT is still compiling some seconds after the first requests (bench/README.md,
+# session 23, fetch5), so WARM=8 reads the settled servers. EACH=1 also prints every round's B/A in
+# the order run, so a trend over the rounds (a side still warming up) shows.
 T=$(mktemp -d); pids=(); srvpin=() wrkpin=()
 [ "${PIN:-0}" = 1 ] && srvpin=(taskset -c 1) wrkpin=(taskset -c 0)
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
@@ -13,11 +16,12 @@ rps() { "${wrkpin[@]}" wrk -t1 -c10 -d${D}s "http://127.0.0.1:$1/" | awk '/Reque
 pair() { # label portA portB
   local label=$1 a=$2 b=$3 rs=()
   wait_up "$a" && wait_up "$b" || { printf "%-52s DOWN\n" "$label"; return; }
-  wrk -t1 -c10 -d1s "http://127.0.0.1:$a/" >/dev/null; wrk -t1 -c10 -d1s "http://127.0.0.1:$b/" >/dev/null
+  wrk -t1 -c10 -d${WARM:-1}s "http://127.0.0.1:$a/" >/dev/null; wrk -t1 -c10 -d${WARM:-1}s "http://127.0.0.1:$b/" >/dev/null
   for r in $(seq 1 "$R"); do
     if (( r % 2 )); then x=$(rps "$a"); y=$(rps "$b"); else y=$(rps "$b"); x=$(rps "$a"); fi
     rs+=("$(node -e "console.log(($y)/($x))")")
   done
+  [ "${EACH:-0}" = 1 ] && printf '%-52s rounds: %s\n' "$label" "$(printf '%.3f ' "${rs[@]}")"
   printf '%s\n' "${rs[@]}" | sort -g | awk -v l="$label" '{v[NR]=$1} END {printf "%-52s median %.3f  min %.3f  max %.3f  (%d rounds)\n", l, (v[int((NR+1)/2)]+v[int(NR/2)+1])/2, v[1], v[NR], NR}'
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pids=(); sleep 0.5
 }

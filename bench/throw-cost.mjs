@@ -26,6 +26,14 @@ if (mode === 'cap' || mode === 'cap-stacks') {
   const { enableDiagnostics } = await import(dist('diagnostics/index.js'));
   diagnostics = enableDiagnostics({ write: () => {} });
 }
+// SERVING=1: the process begins serving as a server's does (Diagnostics.serving(): capture.ts's
+// keepOptimizedLocals sets --no-analyze-environment-liveness, so optimized frames keep every local
+// in their deoptimization data, which a throw's stack walks decode). plain: the flag alone.
+if (process.env.SERVING === '1') {
+  if (diagnostics?.serving) diagnostics.serving();
+  else if (diagnostics) diagnostics.capturer.serving();
+  else (await import('node:v8')).setFlagsFromString('--no-analyze-environment-liveness');
+}
 // LIMIT=N sets Error.stackTraceLimit once -d is on (it raises the app's limit by app-stacks.ts's SPARE).
 if (process.env.LIMIT) Error.stackTraceLimit = Number(process.env.LIMIT);
 // bench/throw-listener-app.ts's helper. TWO=1: a helper with two throw sites, and a message of
@@ -57,7 +65,9 @@ function call(qty) {
   }
 }
 // Warm-up: under -d the first throw is captured and the second mutes price; both paths get hot.
-for (let i = 0; i < 20000; i++) call(i % 10 === 0 ? failing(i) : 2);
+// WARMUP=N calls (20000 by default, a tenth of them throwing): with 20000, d-report's counted loop
+// still holds TurboFan's first compiles of the report path (bench/README.md, session 23).
+for (let i = 0; i < Number(process.env.WARMUP ?? 20000); i++) call(i % 10 === 0 ? failing(i) : 2);
 // The counted loop runs in a callback, as a request's listener does (LOOP=async: after a top-level
 // await, inside the module's async function, as before session 15). Under -d V8 predicts the
 // catcher of every throw inside an async function even with pausing off (it looks for the promise

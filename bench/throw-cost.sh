@@ -3,6 +3,8 @@
 # TOP=N the N largest functions by self instructions a throw (JIT code named through node's perf map).
 #   bench/throw-cost.sh [N] [MODE...]     modes: plain d d-report (default: all three), d-off d-off-made cap cap-stacks; N throws (20000); TWO=1: a helper with two throws
 # SCRIPT=bench/throw-cost-session.mjs runs that script's modes instead (a bare session, other mutes).
+# KEEP=DIR keeps each mode's callgrind file and perf map as DIR/MODE.cg and DIR/MODE.map (for
+# callgrind_annotate --inclusive=yes; node's JIT code is named through the map by callgrind-functions.js).
 # Needs valgrind and a built checkout (npm run build). callgrind counts instructions, not time: it
 # can run on a busy machine, outside the bench lock.
 set -u
@@ -32,5 +34,6 @@ for mode in "${modes[@]}"; do
       console.log('  ' + Math.round(total / n) + ' instructions a throw');
       for (const [name, v] of [...own].sort((a, b) => b[1] - a[1]).slice(0, Number(top))) console.log(String(Math.round(v / n)).padStart(10) + '  ' + name.slice(0, 140));
     });" "$(ls "$d"/cg.*.1)" "$d/perf.map" "$n" "${TOP:-0}"
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$(ls "$d"/cg.*.1)" "$KEEP/$mode.cg"; cp "$d/perf.map" "$KEEP/$mode.map"; fi
   rm -rf "$d"
 done

@@ -47,8 +47,36 @@ class Record implements CallRecord {
   }
 }
 
-/** How long an error logged outside any call may be taken as that of a call closed without an answer. */
+/**
+ * How long an error logged outside any call may be taken as that of a call closed without an
+ * answer: until CLOSED_UNANSWERED_MS have passed and the event loop has turned
+ * CLOSED_UNANSWERED_TURNS times, whichever comes later. Express logs such an error in a
+ * setImmediate and the connection closes in the same turn of the loop, after it: a few
+ * milliseconds apart, but a process that waits for a CPU on a loaded machine (or whose loop other
+ * work holds) got to the close 250 ms later with no turn between, and the failure had no dump
+ * (stress31.1). The time is for the other order (the close, then a log from an I/O callback).
+ */
 const CLOSED_UNANSWERED_MS = 250;
+const CLOSED_UNANSWERED_TURNS = 3;
+
+/** A pairing window: open from its making until CLOSED_UNANSWERED_MS have passed and the loop has turned CLOSED_UNANSWERED_TURNS times. */
+class Window {
+  private readonly until = Date.now() + CLOSED_UNANSWERED_MS;
+  private turns = 0;
+
+  constructor() {
+    // Rare (a console.error outside any call, a response destroyed before its head): an unref'd
+    // setImmediate a turn, three in all, keeps no process alive.
+    const turned = () => {
+      if (++this.turns < CLOSED_UNANSWERED_TURNS) setImmediate(turned).unref();
+    };
+    setImmediate(turned).unref();
+  }
+
+  open(now = Date.now()): boolean {
+    return this.turns < CLOSED_UNANSWERED_TURNS || now <= this.until;
+  }
+}
 
 export class Attribution {
   private readonly context = new CallContext<CallRecord>();
@@ -149,32 +177,39 @@ export class Attribution {
    * A call whose response was destroyed before its head (a stream piped into it failed): the
    * error behind it is often logged from an I/O callback no call context reaches (pipeline's
    * callback after a failed fs read, then Express's next(err)), just before or just after the
-   * close. Within CLOSED_UNANSWERED_MS either way, an error logged outside any call is taken as
-   * this call's, when it is the only call so closed.
+   * close. Within a Window either way, an error logged outside any call is taken as this call's,
+   * when it is the only call so closed that has no error yet.
    */
   closedWithoutAnswer(record: CallRecord): void {
-    const now = Date.now();
-    this.unanswered = { record: record as Record, until: now + CLOSED_UNANSWERED_MS, count: this.unanswered && this.unanswered.until >= now ? this.unanswered.count + 1 : 1 };
+    const before = this.unanswered;
+    // A call closed just before that already holds its error is not this one's rival for the next.
+    const rivals = before !== null && before.window.open() && before.record.logged.length === 0 ? before.count : 0;
+    this.unanswered = { record: record as Record, window: new Window(), count: rivals + 1 };
     const orphan = this.orphan;
     this.orphan = null;
-    if (orphan !== null && orphan.until >= now && this.unanswered.count === 1) {
+    if (orphan !== null && orphan.window.open() && this.unanswered.count === 1) {
       const r = record as Record;
       r.logged = [...r.logged, ...orphan.logged];
     }
   }
 
-  private unanswered: { record: Record; until: number; count: number } | null = null;
+  private unanswered: { record: Record; window: Window; count: number } | null = null;
   /** The errors of the last console.error outside any call, for a call that closes unanswered just after. */
-  private orphan: { logged: unknown[]; until: number } | null = null;
+  private orphan: { logged: unknown[]; window: Window } | null = null;
 
+  /**
+   * The call closed without an answer that an error logged now, outside any call, is taken for:
+   * none once it holds an error (the one behind it; a later one is another call's, whose response
+   * may close next), nor when two such calls closed within the window.
+   */
   private closedUnanswered(): Record | undefined {
     const u = this.unanswered;
     if (u === null) return undefined;
-    if (u.until < Date.now()) {
+    if (!u.window.open()) {
       this.unanswered = null;
       return undefined;
     }
-    return u.count === 1 ? u.record : undefined;
+    return u.count === 1 && u.record.logged.length === 0 ? u.record : undefined;
   }
 
   /** Reads the client's address into the record while the socket is still open. */
@@ -198,7 +233,7 @@ export class Attribution {
     const record = (this.context.current() ?? this.closedUnanswered()) as Record | undefined;
     if (!record) {
       const logged = args.filter((a) => a instanceof Error || (typeof a === 'string' && /\n\s+at \S/.test(a)));
-      if (logged.length > 0) this.orphan = { logged: logged.slice(-MAX_KEPT), until: Date.now() + CLOSED_UNANSWERED_MS };
+      if (logged.length > 0) this.orphan = { logged: logged.slice(-MAX_KEPT), window: new Window() };
       return;
     }
     let kept = false;

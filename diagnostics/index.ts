@@ -564,7 +564,37 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   report(err: unknown, ctx: DumpContext): Reported {
+    // A repeat told by its kind alone (most of what a hot failing site reports) builds nothing: it
+    // is counted without being timed as dump work (two clock reads and a record a repeat).
+    try {
+      const counted = this.countedByKind(err, ctx);
+      if (counted !== null) return counted;
+    } catch (failed) {
+      return dumpWork(() => this.reportOnce(standIn(err, failed), ctx)); // as reportGuarded
+    }
     return dumpWork(() => this.reportGuarded(err, ctx));
+  }
+
+  /**
+   * reportOnce's answer for an app failure it counts by its kind (class and message) while pausing
+   * is on: one with no note, snapshot or site of its own and nothing captured for it, of the kind
+   * of a dump's first error. Null for any other failure (reportOnce decides).
+   */
+  private countedByKind(err: unknown, ctx: DumpContext): Reported | null {
+    if (ctx.phase !== 'app' || ctx.note !== undefined || ctx.snapshot !== undefined || ctx.site !== undefined || ctx.final === true) return null;
+    if (err === null || typeof err !== 'object' || !this.capturer.pausingNow) return null;
+    if (this.capturer.captureFor(err) !== undefined || this.capturer.siteFor(err) !== undefined) return null;
+    const site = this.kinds.get(FailureFolder.kindOf(err, '', true))?.site;
+    const known = site === undefined ? null : this.sinks.repeat(site, () => errorInfo(err));
+    return known === null ? null : this.counted(known, ctx);
+  }
+
+  /** A counted repeat's answer: its request is reported (no dump of its own at its end). */
+  private counted(known: { path: string | null; first: Dump }, ctx: DumpContext): Reported {
+    const request = ctx.request ?? null;
+    const record = request ? this.attribution.of(request) : undefined;
+    if (record) record.reported = true;
+    return this.repeatOf(known.first, known.path);
   }
 
   private reportGuarded(err: unknown, ctx: DumpContext): Reported {
@@ -634,12 +664,7 @@ export class Diagnostics implements DiagnosticsHook {
       capture || kind === null || ctx.final
         ? null
         : this.sinks.repeat(site ?? this.kindSite(kind, err) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', () => errorInfo(err));
-    if (known) {
-      const request = ctx.request ?? null;
-      const record = request ? this.attribution.of(request) : undefined;
-      if (record) record.reported = true;
-      return this.repeatOf(known.first, known.path);
-    }
+    if (known) return this.counted(known, ctx);
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
     // state; if so it is taken back for the next failures, and this dump says why it has no values.

@@ -15,6 +15,7 @@
 // chunk is taken too (the build leaves none: it would name the build's checkout).
 import { createRequire } from 'node:module';
 import { codeCacheKey, hashSourcesForInspector, keyUnderFlags, ownCacheDir, runTimeFlagCount, underFlags, writeAtomically } from './code-cache.js';
+import { nameHash } from './name-hash.js';
 
 // Node's builtins as require() gives them, as the build gives them to the chunks (scripts/build.mjs
 // lazyBuiltins; node:module's namespace every chunk's banner builds already): an ES import builds a
@@ -22,7 +23,6 @@ import { codeCacheKey, hashSourcesForInspector, keyUnderFlags, ownCacheDir, runT
 // every process: node:fs's `promises` loaded fs/promises and readline's interface, node:crypto's
 // `webcrypto` the Web Crypto modules (about 150 KB of node's sources compiled, and under -d hashed).
 const require = createRequire(import.meta.url);
-const { createHash } = require('node:crypto') as typeof import('node:crypto');
 const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
 const { basename, dirname, join } = require('node:path') as typeof import('node:path');
 const { fileURLToPath } = require('node:url') as typeof import('node:url');
@@ -72,7 +72,7 @@ export const REWRITE_GROWTH = 1.1;
  * install, would name that copy in every stack and to the inspector).
  */
 export function chunkCacheIn(dir: string, shellUrl: string, hash: string, cacheKey: string): string {
-  const where = createHash('sha256').update(shellUrl).digest('hex').slice(0, 8);
+  const where = nameHash(shellUrl).slice(0, 8);
   return join(dir, `${basename(fileURLToPath(shellUrl), '.js')}-${hash}-${cacheKey}-${where}.cache`);
 }
 

@@ -4,10 +4,12 @@
 // --expose-gc: N25), and reading a refused one costs more than none, so a cache's file is named
 // by what voids it.
 import { createRequire } from 'node:module';
+import { nameHash } from './name-hash.js';
 
-// Builtins through require(), as chunk-run.ts takes them (why: there).
+// Builtins through require(), as chunk-run.ts takes them (why: there). No node:crypto: a cache's
+// name needs no cryptographic hash (name-hash.ts), and loading it cost every process ~7.5 M
+// instructions (~2 ms: its ~15 internal modules) before its first chunk (issue 31, boot5).
 const require = createRequire(import.meta.url);
-const { createHash } = require('node:crypto') as typeof import('node:crypto');
 const { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
 const { dirname, join } = require('node:path') as typeof import('node:path');
 
@@ -19,7 +21,7 @@ export function codeCacheKey(execArgv: readonly string[] = process.execArgv, nod
   // A script given with -e/-p (the build's) and its --input-type are not flags.
   const own = execArgv.filter((a, i) => !['-e', '--eval', '-p', '--print'].includes(a) && !['-e', '--eval', '-p', '--print'].includes(execArgv[i - 1] ?? '') && !a.startsWith('--input-type'));
   const flags = [...own, ...nodeOptions.split(/\s+/).filter(Boolean)];
-  return createHash('sha256').update(`${process.version}\0${process.arch}\0${flags.join('\0')}`).digest('hex').slice(0, 16);
+  return nameHash(`${process.version}\0${process.arch}\0${flags.join('\0')}`);
 }
 
 /** node_modules/.cache/tspuma in the nearest folder above `file` that has a node_modules, or null. */
@@ -32,7 +34,7 @@ export function ownCacheDir(file: string): string | null {
 
 /**
  * Debug mode's ownCode (server/shared-names.ts kOwnCode: the same Symbol.for key, since this module
- * imports none of tspuma's own, chunk-run.ts loading it before any chunk): fn with pausing at
+ * imports none of tspuma's own but the import-free name-hash.ts, chunk-run.ts loading it before any chunk): fn with pausing at
  * exceptions off, so that a cache write that throws and catches (a read-only install, a full disk)
  * never pauses a -d process (review13.7); fn() when debug mode is off.
  */
@@ -58,7 +60,7 @@ export const runTimeFlagCount = (): number => runTimeFlags().length;
 /** The cache key of code compiled with the first `count` run-time flags set (codeCacheKey's when none). */
 export function keyUnderFlags(key: string, count: number): string {
   if (count === 0) return key;
-  return createHash('sha256').update(`${key}\0${runTimeFlags().slice(0, count).map((f) => f[0]).join('\0')}`).digest('hex').slice(0, 16);
+  return nameHash(`${key}\0${runTimeFlags().slice(0, count).map((f) => f[0]).join('\0')}`);
 }
 
 /** fn() with the run-time flags past the first `count` undone (the last first), then set again. */

@@ -6,13 +6,13 @@
 // voids it (codeCacheKey: node's version and architecture, the flags node was started with): the
 // build leaves one beside the bundle for its own node and flags, and a process whose key has none
 // compiles without one and writes it to node_modules/.cache/tspuma, where the next boot finds it.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { codeCacheKey, hashSourcesForInspector, ownCacheDir, writeAtomically } from './code-cache.js';
+import { nameHash } from './name-hash.js';
 
 export { codeCacheKey };
 
@@ -25,7 +25,7 @@ export const BUNDLED = fileURLToPath(new URL('../vendor/pino.cjs', import.meta.u
  * cache was made under (a script compiled from it is named as that one), so a cache made for
  * another copy of the bundle (the build's, before an install) would name that copy's path.
  */
-export const codeCacheIn = (dir: string, key: string, bundled = BUNDLED): string => join(dir, `pino-${key}-${createHash('sha256').update(bundled).digest('hex').slice(0, 8)}.cache`);
+export const codeCacheIn = (dir: string, key: string, bundled = BUNDLED): string => join(dir, `pino-${key}-${nameHash(bundled).slice(0, 8)}.cache`);
 
 /** The bundle compiled as node's CommonJS loader would, with `cachedData` when given. */
 function compile(file: string, cachedData: Buffer | undefined): { script: Script; exports: unknown } {

@@ -4,11 +4,11 @@
 // over it, so a reader never sees half a file and a failed write (ENOSPC, EROFS) leaves nothing.
 // A target that is a symlink, not a regular file, or owned by another user is refused with a
 // coded error naming it. Files that may hold a secret are 0600, in 0700 folders tspuma creates.
-import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PATH_UNCHANGED, TspumaError } from './errors.js';
+import { randomHex } from './lazy-crypto.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
@@ -27,7 +27,7 @@ export function ensurePrivateDir(dir: string): void {
  */
 export function probeWritableDir(dir: string): void {
   ensurePrivateDir(dir);
-  const probe = join(dir, `.tspuma-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const probe = join(dir, `.tspuma-probe-${process.pid}-${randomHex(4)}`);
   closeSync(openSync(probe, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW, PRIVATE_FILE_MODE));
   unlinkSync(probe);
 }
@@ -146,7 +146,7 @@ export interface PendingFile {
 export function beginFile(path: string, rules: FileRules): PendingFile {
   checkTarget(path, rules);
   const mode = rules.mode ?? PRIVATE_FILE_MODE;
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomHex(4)}.tmp`);
   let fd: number;
   try {
     fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);

@@ -1,9 +1,9 @@
 // Whether a process runs, by its pid (signal 0): what ctl, the inspector client, the dump budget
 // and the pidfile check ask. EPERM means it runs as another user. And which machine and pid
 // namespace a pid written in a shared folder is one of (machineTag).
-import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { nodeCrypto } from './lazy-crypto.js';
 
 /** True while `pid` runs (as any user). */
 export function processAlive(pid: number): boolean {
@@ -61,5 +61,5 @@ let tag: string | null = null;
  * (a dump folder on a volume several hosts mount) says nothing about a process here.
  */
 export function machineTag(): string {
-  return (tag ??= createHash('sha1').update(`${hostname()}\0${pidNamespace()}`).digest('hex').slice(0, 8));
+  return (tag ??= nodeCrypto().createHash('sha1').update(`${hostname()}\0${pidNamespace()}`).digest('hex').slice(0, 8));
 }

@@ -5,21 +5,22 @@
 // middleware that assigns `req.id`, such as pino-http, changes what tspuma logs too. The request
 // log, the Rack env (`tspuma.request_id`), dumps and the 500 page read it; the request line shows
 // an odd one quoted.
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { randomHex } from './lazy-crypto.js';
 import { defineRequestId } from './node-http.js';
 import { firstHeader } from './raw-headers.js';
 
 /** What an incoming id may be: 1..128 characters that need no quoting in a log line or a header. */
 const WELL_FORMED = /^[A-Za-z0-9._:@/+=~-]{1,128}$/;
 
-const PREFIX = `${randomBytes(4).toString('hex')}-`;
+/** The random per-process prefix with its dash, made with the first id (node:crypto loads then, not at boot). */
+let prefix = '';
 let counter = 0;
 
 /** The base-36 digits, each as a string of its own. */
 const DIGITS = Array.from({ length: 36 }, (_, d) => d.toString(36));
-/** The prefix and the counter's base-36 digits but its last, redone once every 36 ids. */
-let head = PREFIX;
+/** The prefix and the counter's base-36 digits but its last, redone once every 36 ids (and at the first). */
+let head = '';
 
 /**
  * An id made here: `3f9a1c2e-1`, `3f9a1c2e-2`, …, `3f9a1c2e-z`, `3f9a1c2e-10`; the prefix tells
@@ -33,7 +34,10 @@ export function newRequestId(): string {
   const last = n % 36;
   if (last === 0) {
     const rest = n / 36;
-    head = PREFIX + rest.toString(36);
+    head = prefix + rest.toString(36);
+  } else if (n === 1) {
+    prefix = `${randomHex(4)}-`;
+    head = prefix;
   }
   return head + DIGITS[last]!;
 }

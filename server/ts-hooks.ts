@@ -9,6 +9,7 @@
 // at a warm boot (bench/README.md, "Session 19 (issue 31, boot5)").
 import type * as Fs from 'node:fs';
 import type * as Url from 'node:url';
+import { nameHash } from './name-hash.js';
 
 /** What of node:fs the compile cache uses (passed in by ts-loader.ts's CommonJS compile, which runs on the main thread). */
 export type CacheFs = Pick<typeof Fs, 'mkdirSync' | 'readFileSync' | 'renameSync' | 'writeFileSync'>;
@@ -123,19 +124,6 @@ export function compiledEntry(cacheDir: string | null, kind: 'esm' | 'cjs', esbu
   if (cacheDir === null) return null;
   const key = `${kind}\0${esbuildVersion}\0${options}\0${file}`;
   return { path: `${cacheDir}/ts-${nameHash(key)}.${kind === 'esm' ? 'mjs' : 'cjs'}`, key };
-}
-
-/** 64 bits of `text` as 16 hex digits (FNV-1a and a multiply-xorshift lane): a file name, not a check. */
-export function nameHash(text: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
 /** What an entry's file opens with: its key, and the length of the source it was compiled from (which follows it). */

@@ -193,6 +193,16 @@ describe('the modules a cluster primary loads', () => {
     expect(loaded.filter((m) => lazy.includes(m.replace(/^builtin:/, '')))).toEqual([]);
   }, 60_000 * SLOWNESS);
 
+  it('a plain single boot stopped before any request loads no node:crypto: cache names need no cryptographic hash, and request ids, temporary file names and the machine tag load it when they make one (~2 ms a process: issue 31, boot5)', async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], lite);
+    s.proc.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const loaded = readFileSync(join(dir, `${s.proc.pid}.txt`), 'utf8').split('\n');
+    // The list is whole: the exit's builtins came, with node:http's among them.
+    expect(loaded).toContain('builtin:_http_server');
+    expect(loaded.filter((m) => /^builtin:(crypto$|internal\/crypto\/)/.test(m))).toEqual([]);
+  }, 60_000 * SLOWNESS);
+
   it('without --control-url: no control app and no probe registry (a probe is set through the control app alone)', async () => {
     const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/hello.mjs'], lite);
     await waitFor(() => s.lines().find((l) => /^- Worker 0 \(PID: \d+\) booted/.test(String(l.msg))), 'worker 0 booted');

@@ -194,6 +194,13 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
       expect(JSON.stringify(d.error)).toContain('/nonexistent-tspuma-reports/q3.csv');
     });
 
+    it('dumps it too when the process then gets no turn of its loop for 300 ms before the close (a loaded machine: stress31.1)', async () => {
+      const answered = await fetch(`${s.url}/export?busy=300`).then((r) => r.status, (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+      expect(answered).toMatch(/^failed: /);
+      const d = await dumpFor(dir, (d) => d.error.code === 'EISDIR' && d.request?.url === '/export?busy=300', 'the dump of the export, the loop held 300 ms');
+      expect(d.note).toMatch(/^no response was sent: the response was destroyed before its head/);
+    });
+
     it('makes no dump of the write error a feed route logs after its client left (ERR_STREAM_DESTROYED: a hang-up), for an event stream as for a streamed body', async () => {
       const { port } = new URL(s.url);
       for (const path of ['/feed', '/feed?events=1']) {

@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REWRITE_GROWTH } from '../../server/chunk-run.js';
 import { ROOT } from '../helpers/cli.js';
+import { SLOWNESS } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 type Split = { shell: string; code: string; codeName: string; hash: string; names: string[]; imports: string[] };
@@ -34,6 +35,13 @@ const CHUNK = [
 ].join('\n');
 const OTHER = 'export const $1 = () => "other";\n';
 
+/**
+ * The bound of each case's node process (a boot, a chunk import, a print), 20 s on a quiet machine,
+ * scaled by SLOWNESS as waitFor's deadlines are: at a load of 25-30 the tsx case's process was
+ * killed at an unscaled 20 s (execFileSync's ETIMEDOUT, 20760 ms, stress31's run 1).
+ */
+const NODE_MS = 20_000 * SLOWNESS;
+
 const root = tempDir('chunk-run');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -55,7 +63,7 @@ function importOnlyIn(dir: string): string {
     `const { chunkCaches } = await import(${JSON.stringify(RUNTIME)});`,
     `console.log([...chunkCaches.values()][0]);`,
   ].join('\n');
-  return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+  return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: NODE_MS }).trim();
 }
 
 /** In a new node: the chunk imported, what its export gives, what the cache did, and its throw's stack line. */
@@ -68,7 +76,7 @@ function runIn(dir: string): { value: Record<string, unknown>; cache: string; st
     `const later = await v.later();`,
     `console.log(JSON.stringify({ value: { where: v.where, fromOther: v.fromOther, os: v.os, same: $2 === $3 }, cache: [...chunkCaches.values()][0], stack, later }));`,
   ].join('\n');
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })) as ReturnType<typeof runIn>;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: NODE_MS })) as ReturnType<typeof runIn>;
 }
 
 describe('a chunk run from a code cache', () => {
@@ -122,13 +130,13 @@ describe('a chunk run from a code cache', () => {
     const small = statSync(file);
     // One that compiled more but failed (exit code 1) does not ask.
     const failing = `const { $2 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)}); const v = $2(); try { v.thrower(); } catch {} await v.later(); process.exitCode = 1;`;
-    expect(() => execFileSync(process.execPath, ['--input-type=module', '-e', failing], { timeout: 20_000 })).toThrow();
+    expect(() => execFileSync(process.execPath, ['--input-type=module', '-e', failing], { timeout: NODE_MS })).toThrow();
     expect(statSync(file).ino).toBe(small.ino);
     // Nor one whose inspector is open (a debugger may have held breakpoints in it), ending well,
     // though with no record of what the last asker compiled it would ask (no REASK_GROWTH shortcut).
     rmSync(`${file}.asked`, { force: true });
     const inspected = `(await import('node:inspector')).open(0, '127.0.0.1'); ${failing.replace('process.exitCode = 1;', '')}`;
-    execFileSync(process.execPath, ['--input-type=module', '-e', inspected], { timeout: 20_000, stdio: 'ignore' });
+    execFileSync(process.execPath, ['--input-type=module', '-e', inspected], { timeout: NODE_MS, stdio: 'ignore' });
     expect(statSync(file).ino).toBe(small.ino);
     // A process that took it and called the chunk's functions: its exit writes what it compiled.
     expect(runIn(dir).cache).toBe('own');
@@ -169,7 +177,7 @@ describe('a chunk run from a code cache', () => {
     const flag = `(await import('node:v8')).setFlagsFromString('--no-analyze-environment-liveness'); (globalThis[Symbol.for('tspuma.runTimeV8Flags')] ??= []).push(['--no-analyze-environment-liveness', '--analyze-environment-liveness']);`;
     const chunk = (dir: string) => `const { $2 } = await import(${JSON.stringify(pathToFileURL(join(dir, 'test.chunk.js')).href)}); $2().thrower.length;`;
     const cache = (dir: string) => `const { chunkCaches } = await import(${JSON.stringify(RUNTIME)}); console.log([...chunkCaches.values()][0]);`;
-    const run = (script: string) => execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+    const run = (script: string) => execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: NODE_MS }).trim();
     // Compiled before the flag (a boot's chunks): the cache written at exit is taken by the next boot.
     const before = layOut('flag-before');
     expect(run(`${chunk(before.dir)} ${flag} ${cache(before.dir)}`)).toBe('none');
@@ -197,7 +205,7 @@ describe('a chunk run from a code cache', () => {
       `session.post('Debugger.enable');`,
       `console.log(seen.sort((a, b) => b.length - a.length)[0].hash);`,
     ].join('\n');
-    const hash = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 }).trim();
+    const hash = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: NODE_MS }).trim();
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(readFileSync(join(cacheDir, name!)).includes(Buffer.from(hash, 'latin1'))).toBe(true);
   });
@@ -261,7 +269,7 @@ describe('the build\'s chunks', () => {
       `const { findSourceMap } = await import('node:module');`,
       `console.log(JSON.stringify(findSourceMap(${JSON.stringify(url)})?.payload.sources ?? null));`,
     ].join('\n');
-    const registered = JSON.parse(execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 })) as string[] | null;
+    const registered = JSON.parse(execFileSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: NODE_MS })) as string[] | null;
     const built = (JSON.parse(readFileSync(`${ROOT}dist/${rel}.map`, 'utf8')) as { sources: string[] }).sources;
     expect(registered?.length).toBe(built.length);
     expect(registered?.every((s, i) => s.endsWith(built[i]!.replace(/^(\.\.\/)+/, '')))).toBe(true);

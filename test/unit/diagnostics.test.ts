@@ -8,6 +8,7 @@ import { rack } from '../../server/adapters.js';
 import { installConsoleRedaction } from '../../server/console-redaction.js';
 import { ConnectionDeadlines } from '../../server/deadlines.js';
 import { internalErrorReporter } from '../../server/debug-hook.js';
+import { forgetOwnWork, ownWorkBetween } from '../../server/own-work.js';
 import { start } from '../../server/start.js';
 import { waitFor } from '../helpers/net.js';
 import { captureLogger, startTest, stopAll } from '../helpers/server.js';
@@ -107,6 +108,27 @@ describe("a report's answer (env['tspuma.dump'] for a Rack app and the developme
     expect(repeats[2]).toBe(repeats[0]);
     expect(repeats[0]!.text).toBe(first.text);
     expect(Object.keys(repeats[0]!).sort()).toEqual(['dump', 'path', 'repeat', 'text']);
+  });
+});
+
+describe('a repeat told by its kind (class and message) while pausing is on', () => {
+  it("is counted once against the first dump and not timed as dump work: it builds nothing (debug20: a hot site's repeats)", () => {
+    const fail = () => diag.report(new Error('a repeat told by its kind'), { phase: 'app' });
+    const first = fail();
+    expect(first.repeat).toBe(false);
+    const before = diag.sinks.count(first.dump.site)!;
+    forgetOwnWork();
+    const from = performance.now();
+    const again = fail();
+    const to = performance.now();
+    expect(again.repeat).toBe(true);
+    expect(again.dump).toBe(first.dump);
+    expect(diag.sinks.count(first.dump.site)).toBe(before + 1);
+    expect(ownWorkBetween(from, to).dumpMs).toBe(0);
+    // Anything else is still dump work: a failure of a kind no dump holds is dumped, and timed.
+    const other = diag.report(new Error('a failure of its own kind'), { phase: 'app' });
+    expect(other.repeat).toBe(false);
+    expect(ownWorkBetween(from, performance.now()).dumpMs).toBeGreaterThan(0);
   });
 });
 

@@ -17,8 +17,38 @@ import { SLOWNESS } from './test/helpers/net.js';
 const SPAWNS = /\b(spawn|spawnSync|execFile|execFileSync|execSync)\(/;
 /** Unit files of seconds that start no process: dpdm over every module (1.7-6.7 s), real 2.5 s and 1.5 s deadlines (4-10 s). They were the last two files of a run, 8 s with two forks idle. */
 const LONG_UNITS = ['/test/unit/import-circles.test.ts', '/test/unit/response-deadlines.test.ts'];
+/**
+ * `--sequence.shuffle` (or `--sequence.shuffle.files`) shuffles the files, by `--sequence.seed`
+ * (the time when none is given; the seed is printed to replay an order). Vitest shuffles files only
+ * with its own sequencer: under this one the flag shuffled each file's tests and kept the order of
+ * the files (two seeds, one fork: the same order), so it never showed whether a file in the shared
+ * forks depends on what ran before it.
+ */
+function shuffled(files: TestSpecification[], seed: number): TestSpecification[] {
+  const out = [...files];
+  let s = seed >>> 0;
+  const next = () => {
+    // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+const SHUFFLE_FILES = process.argv.some((a) => a === '--sequence.shuffle' || a === '--sequence.shuffle.files' || a.startsWith('--sequence.shuffle='));
 class LongFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    if (SHUFFLE_FILES) {
+      const seed = this.ctx.config.sequence.seed ?? Date.now();
+      process.stderr.write(`vitest.config.ts: files shuffled with seed ${seed} (--sequence.seed=${seed} replays the order)\n`);
+      return shuffled(files, seed);
+    }
     const sorted = await super.sort(files);
     const long = (f: TestSpecification) => f.moduleId.includes('/test/integration/') || LONG_UNITS.some((u) => f.moduleId.endsWith(u)) || SPAWNS.test(readFileSync(f.moduleId, 'utf8'));
     return [...sorted.filter(long), ...sorted.filter((f) => !long(f))];

@@ -258,18 +258,34 @@ function stop(child: ChildProcess): Promise<void> {
  * The newest callgrind dump in `dir`: its total instruction count and, with CACHE_SIM=1, every
  * event's total (Ir, I1mr, ILmr, Dr, D1mr, DLmr, Dw, D1mw, DLmw, and Bc, Bcm, Bi, Bim).
  */
-function lastDump(dir: string, before: Set<string>): { file: string; instructions: number; events: Map<string, number> } {
-  const fresh = readdirSync(dir).filter((f) => f.startsWith('cg.') && !before.has(f));
-  if (fresh.length !== 1) throw new Error(`expected one new callgrind dump in ${dir}, found ${fresh.join(', ') || 'none'}`);
-  const file = path.join(dir, fresh[0]!);
-  const text = readFileSync(file, 'utf8');
-  const m = /^summary: ([\d ]+)/m.exec(text) ?? /^totals: ([\d ]+)/m.exec(text);
-  if (!m) throw new Error(`no summary line in ${fresh[0]}`);
-  const names = (/^events: (.+)$/m.exec(text)?.[1] ?? 'Ir').trim().split(/\s+/);
-  const totals = m[1]!.trim().split(/\s+/).map(Number);
-  const events = new Map(names.map((n, i) => [n, totals[i] ?? 0] as const));
-  return { file, instructions: totals[0]!, events };
+function lastDump(dir: string, before: Set<string>): { file: string; instructions: number; events: Map<string, number>; threads: Map<number, number> } {
+  const fresh = readdirSync(dir).filter((f) => f.startsWith('cg.') && !before.has(f)).sort();
+  // THREADS=1: one file a thread (`cg.PID.N-TT`), summed; otherwise one file for all threads.
+  if (fresh.length === 0 || (!THREADS && fresh.length !== 1)) throw new Error(`expected one new callgrind dump in ${dir}, found ${fresh.join(', ') || 'none'}`);
+  const events = new Map<string, number>();
+  const threads = new Map<number, number>();
+  let main = '';
+  for (const name of fresh) {
+    const text = readFileSync(path.join(dir, name), 'utf8');
+    const m = /^summary: ([\d ]+)/m.exec(text) ?? /^totals: ([\d ]+)/m.exec(text);
+    if (!m) throw new Error(`no summary line in ${name}`);
+    const names = (/^events: (.+)$/m.exec(text)?.[1] ?? 'Ir').trim().split(/\s+/);
+    const totals = m[1]!.trim().split(/\s+/).map(Number);
+    names.forEach((n, i) => events.set(n, (events.get(n) ?? 0) + (totals[i] ?? 0)));
+    const thread = Number(/^thread: (\d+)/m.exec(text)?.[1] ?? 1);
+    threads.set(thread, totals[0]!);
+    if (thread === 1) main = name;
+  }
+  // FUNCTIONS reads the main thread's file (the only one without THREADS).
+  return { file: path.join(dir, main || fresh[0]!), instructions: [...events.values()][0] ?? 0, events, threads };
 }
+
+/**
+ * THREADS=1 (callgrind): valgrind's --separate-threads=yes; each window's count is still every
+ * thread's, and each thread's own share a request is printed beside it (threads numbered in the
+ * order the process started them: 1 is the main thread). FUNCTIONS then reads the main thread only.
+ */
+const THREADS = process.env.THREADS === '1';
 
 /**
  * FUNCTIONS=N (callgrind): also account each target's last window per function (self
@@ -352,7 +368,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
   const results = new Map<string, number[]>();
   const perFunction = new Map<string, Map<string, number>>();
   const perCaller = new Map<string, Map<string, number>>();
-  const valgrindFlags = [...(FUNCTIONS > 0 ? ['--dump-instr=yes'] : []), ...(CACHE_SIM ? ['--cache-sim=yes', '--branch-sim=yes', ...CACHE_SIM_FLAGS] : [])];
+  const valgrindFlags = [...(FUNCTIONS > 0 ? ['--dump-instr=yes'] : []), ...(THREADS ? ['--separate-threads=yes'] : []), ...(CACHE_SIM ? ['--cache-sim=yes', '--branch-sim=yes', ...CACHE_SIM_FLAGS] : [])];
   const perEvent = new Map<string, Map<string, number>[]>();
   const nodeFlags = FUNCTIONS > 0 ? [...CALLGRIND_NODE_FLAGS, '--perf-basic-prof'] : CALLGRIND_NODE_FLAGS;
   try {
@@ -390,7 +406,7 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
             perFunction.set(t.name, own);
             if (CALLERS) perCaller.set(t.name, new Map([...callersOf(dump.file, ranges, CALLERS)].map(([n, ir]) => [n, ir / REQUESTS] as const)));
           }
-          process.stderr.write(`${t.name}: window ${w + 1}/${WINDOWS}: ${Math.round(perRequest.at(-1)!)} instructions per request\n`);
+          process.stderr.write(`${t.name}: window ${w + 1}/${WINDOWS}: ${Math.round(perRequest.at(-1)!)} instructions per request${THREADS ? ` (threads: ${[...dump.threads].map(([n, ir]) => `${n} ${Math.round(ir / REQUESTS)}`).join(', ')})` : ''}\n`);
         }
         results.set(t.name, perRequest);
       } catch (err) {

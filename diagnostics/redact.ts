@@ -32,7 +32,7 @@ export const DEFAULT_SECRET_NAMES = [
   // `tokens` alone is a count (a rate limiter's, an LLM's `max_tokens`, `prompt_tokens`); these kinds of token are not
   '(?:access|refresh|id|bearer|api|csrf|xsrf|oauth|jwt)tokens',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
   'sessionids?', 'sid',
   // one-time codes: `otp`, `totp_code`, `mfaCode`, `2fa_code` (segments `2` + `fa`), `oneTimeCode`, `recoveryCodes`
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
@@ -82,6 +82,12 @@ const KEY_VALUE = /(?<![\w$])(["']?)((?:[A-Za-z_$]|(?<=["'])[0-9])[\w$.-]*)\1(\s
 const KEY_GROUP = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)([[{])/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
+/** An authority with userinfo and no scheme (`user:password@host`, a Host header's whole value): the password. */
+const AUTHORITY_USERINFO = /^([^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
+/** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
+const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
+/** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
+const JSON_SNIPPET = /(, )(\.\.\.)?"[\s\S]*?"(\.\.\.)? is not valid JSON/g;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
 const USERINFO_CUT = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)[^\s@/?#"'<>]*…$/i;
 /** `Bearer x`, `Basic x`, `Digest x` inside a longer string. */
@@ -314,6 +320,15 @@ const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
  * through here, and a caught throw paused a -d process once a request whose URL had such an
  * escape (`?q=100%`: review13.8).
  */
+/** Whether `v`, a raw query value, is a percent-encoded URL whose userinfo has a password. */
+function encodedUrlPassword(v: string): boolean {
+  if (!/%40/i.test(v)) return false;
+  USERINFO.lastIndex = 0;
+  const found = USERINFO.exec(decoded(v));
+  USERINFO.lastIndex = 0;
+  return found !== null && found[2] !== REDACTED;
+}
+
 function decoded(s: string): string {
   const spaced = s.replace(/\+/g, ' ');
   if (!spaced.includes('%')) return spaced;
@@ -443,7 +458,12 @@ export class Redactor {
         for (const v of Array.isArray(value) ? value : [value]) rememberSecret(v);
         out[name] = REDACTED;
         applied.push(`header ${name.toLowerCase()}`);
-      } else out[name] = this.query(Array.isArray(value) ? value.join(', ') : value, applied, `header ${name.toLowerCase()}`); // a Referer quotes a URL
+      } else {
+        const lower = name.toLowerCase();
+        let text = Array.isArray(value) ? value.join(', ') : value;
+        if (AUTHORITY_HEADERS.has(lower) && text.includes('@')) text = authorityShown(text, () => applied.push(`url password (header ${lower})`));
+        out[name] = this.query(text, applied, `header ${lower}`); // a Referer quotes a URL
+      }
     }
     return out;
   }
@@ -502,6 +522,15 @@ export class Redactor {
         return `-----BEGIN ${kind}PRIVATE KEY-----${REDACTED}-----END ${kind}PRIVATE KEY-----`;
       });
     }
+    // V8's JSON.parse error quotes the body around the bad token; cut, its names are cut too
+    // (`..."assword": hunter2"...`), so no name rule can read it: the piece goes (review19.9).
+    if (s.includes(' is not valid JSON')) {
+      s = s.replace(JSON_SNIPPET, (all, head: string, left: string | undefined, right: string | undefined) => {
+        if (left === undefined && right === undefined) return all;
+        note('cut JSON text of a parse error');
+        return `${head}${left ?? ''}"${REDACTED}"${right ?? ''} is not valid JSON`;
+      });
+    }
     if (s.includes('://')) {
       s = s.replace(USERINFO, (all, head: string, password: string) => {
         if (password === REDACTED) return all;
@@ -536,7 +565,9 @@ export class Redactor {
         const tail = queryLike ? '' : (/[)\]}.,!?]+$/.exec(value)?.[0] ?? '');
         const v = tail === '' ? value : value.slice(0, -tail.length);
         if (v === '') return all;
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v))) return all;
+        // A percent-encoded URL with a password (`?url=https%3A%2F%2Fbot%3Apw%40host`): the URL rule
+        // above reads `scheme://` as it stands, so it goes whole here (review19.7).
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v)) && !encodedUrlPassword(v)) return all;
         rememberSecret(decoded(v));
         note(`query ${name}`);
         return `${before}${name}=${REDACTED}${tail}`;
@@ -608,6 +639,20 @@ export class Redactor {
 export function headerSecrets(extra: string | null): (headers: Record<string, string | string[] | undefined>) => void {
   const redactor = new Redactor(extra);
   return (headers) => void redactor.headers(headers, []);
+}
+
+/**
+ * An authority (a Host header's value) with the password of its userinfo redacted and remembered:
+ * `admin:[redacted]@127.0.0.1:9`. RFC 9112 refuses userinfo there, and the refusal quotes the
+ * value, which the URL rule of `Redactor.query` (it needs `scheme://`) would pass whole.
+ */
+export function authorityShown(value: string, noted?: () => void): string {
+  return value.replace(AUTHORITY_USERINFO, (all, head: string, password: string) => {
+    if (password === REDACTED) return all;
+    rememberSecret(password);
+    noted?.();
+    return `${head}${REDACTED}@`;
+  });
 }
 
 /** What a log line prints for a request URL: `Redactor.query` with the configured extra names. */

@@ -35,6 +35,8 @@ export default defineConfig({
   workerAutopsyTimeout: 2,
   // Cluster: a worker that has not booted in this long is killed and replaced.
   workerBootTimeout: 60,
+  // Cluster: until a worker has booted, this many failed boots in a row of one worker end the primary (exit 1); 1: give up at once.
+  workerBootAttempts: 3,
   // Cluster: a stopping worker gets this long before SIGKILL.
   workerShutdownTimeout: 30,
   // Cluster: the control app (stats, restarts) and its token (when null: random, written to the -S state file only, never logged).

@@ -1,6 +1,7 @@
 // The autopsy of a hung worker (one that missed workerTimeout, with an inspector): pauses it and
 // writes its stack and requests in flight as a `hang` dump through the sinks, all time-bounded. A
 // worker a DevTools client holds paused is said to be "paused in a debugger", not hung.
+import { availableParallelism, loadavg } from 'node:os';
 import type { Logger } from 'pino';
 import type { Dump } from '../diagnostics/model.js';
 import { TspumaError } from '../server/errors.js';
@@ -36,6 +37,16 @@ export function autopsyLine(worker: number, pid: number, emitted: Emitted, pause
   return `Autopsy of worker ${worker} (PID: ${pid}) ${where}${paused ? `; ${paused}, not hung` : ''}`;
 }
 
+/**
+ * The hint of an autopsy whose pause timed out: on a machine loaded beyond its CPUs (the load a
+ * spinning worker adds to), the pause itself can take longer than the bound (review19.4).
+ */
+export function pauseTimeoutHint(timeoutMs: number, load = loadavg()[0]!, cpus = availableParallelism()): string {
+  const killed = 'It is killed without an autopsy.';
+  if (!(load > cpus)) return killed;
+  return `${killed} The load average is ${load.toFixed(1)} on ${cpus} CPU(s), so the pause may take longer than ${timeoutMs / 1000} s: raise workerAutopsyTimeout.`;
+}
+
 /** Resolves (never rejects) within opts.timeoutMs, with the dump or null. */
 export async function autopsy(
   target: RemoteTarget & { worker: number },
@@ -53,7 +64,7 @@ export async function autopsy(
     const live = await Promise.race([
       liveStack(target, { timeoutMs: opts.timeoutMs, frames: opts.frames, redact: opts.redact }),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: target.title, ms: opts.timeoutMs, hint: 'It is killed without an autopsy.' })), opts.timeoutMs);
+        timer = setTimeout(() => reject(new TspumaError('TSPUMA_ERR_INSPECT_PAUSE_TIMEOUT', { target: target.title, ms: opts.timeoutMs, hint: pauseTimeoutHint(opts.timeoutMs) })), opts.timeoutMs);
       }),
     ]);
     // A worker a DevTools client holds paused (a breakpoint) missed its check-ins without being

@@ -3,7 +3,7 @@
 // redaction and Dump model.
 import { createWriteStream } from 'node:fs';
 import { FrameReader, scopeObjectIds, VALUE_UNAVAILABLE, type CallFrame, type PropertyDescriptor, type ScriptInfo } from '../diagnostics/frames.js';
-import { dumpFrame, finishFrames } from '../diagnostics/finish.js';
+import { dumpFrame, finishFrames, originOf } from '../diagnostics/finish.js';
 import { nextDumpId, type Dump, type DumpError, type DumpFrame } from '../diagnostics/model.js';
 import { Redactor } from '../diagnostics/redact.js';
 import { beginFile, writeError } from '../server/private-file.js';
@@ -303,7 +303,10 @@ export function stackDump(live: LiveStack, kind: 'stack' | 'hang', error: DumpEr
   const culprit = live.frames.findIndex((f) => !f.library);
   if (culprit >= 0) live.frames[culprit]!.culprit = true;
   const top = live.frames[culprit >= 0 ? culprit : 0];
-  const unavailable = live.frames.some((f) => Object.values(f.locals).some((v) => typeof v === 'object' && v?.summary === VALUE_UNAVAILABLE));
+  // Only where the text shows the values (the culprit, the app's frames): a let node's own code had
+  // not reached in a folded frame made the note tell a -d server to start with -d (review19.5).
+  const shown = (f: DumpFrame) => f.culprit === true || (f.origin ?? originOf(f.file)) === 'app';
+  const unavailable = live.frames.some((f) => shown(f) && Object.values(f.locals).some((v) => typeof v === 'object' && v?.summary === VALUE_UNAVAILABLE));
   return {
     version: 1,
     id: nextDumpId(),

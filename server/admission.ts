@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import { authorityProblem, parseAuthority, parseTarget } from './authority.js';
 import { TspumaError } from './errors.js';
+import { authorityShown } from '../diagnostics/redact.js';
 
 /** Puma's MAX_REQUEST_URI_LENGTH. */
 export const MAX_URI_LENGTH = 12 * 1024;
@@ -166,9 +167,10 @@ export function admissionError(req: http.IncomingMessage, rules: AdmissionRules,
  * target admitted before: `targetKnown`).
  */
 function hostProblem(url: string, f: Framing, targetKnown: boolean): TspumaError | null {
-  if (f.hosts > 1) return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: f.host, problem: `${f.hosts} Host headers; a request has at most one` });
+  if (f.hosts > 1) return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: authorityShown(f.host ?? ''), problem: `${f.hosts} Host headers; a request has at most one` });
   if (f.host !== undefined && f.host !== '' && parseAuthority(f.host) === null) {
-    return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: f.host, problem: authorityProblem(f.host) });
+    // Quoted in the 400 page, the log and the dump: a userinfo password goes first (review19.1).
+    return new TspumaError('TSPUMA_ERR_HTTP_HOST_INVALID', { value: authorityShown(f.host), problem: authorityProblem(f.host) });
   }
   if (!targetKnown && url.charCodeAt(0) !== 47 /* / */ && parseTarget(url) === null) {
     return new TspumaError('TSPUMA_ERR_HTTP_TARGET_INVALID', { target: url.slice(0, 200) });

@@ -9,8 +9,9 @@
 // A framework's message may also quote the request's own secrets with no secret name before them
 // (`key=${c.req.header('x-api-key')}`): the error never reaches tspuma, so before such a line is
 // formatted the secret header values of the requests in the app now (each server says which:
-// watchConsoleRequests) are remembered, and the value rules replace them wherever they stand. This
-// runs only when the app writes to console.error or console.warn, never on a request's own path.
+// watchConsoleRequests; the last few that left the app too, RecentRequests) are remembered, and
+// the value rules replace them wherever they stand. This runs only when the app writes to
+// console.error or console.warn; a request's own path only stores it in the ring.
 //
 // Installed once per process, before the diagnostics layer's own console watch (which must keep
 // seeing the app's Error objects), and configured when the options are known (`redact`,
@@ -72,6 +73,33 @@ function rememberRequest(req: RequestSeen, rules: Redactor, line: string): void 
     } else if (name === 'referer' && typeof value === 'string' && value.includes('=') && quotes(line, value)) rules.query(value);
   }
   if (req.url?.includes('=') && quotes(line, req.url)) rules.query(req.url);
+}
+
+/** How many requests that left the app a line may still quote (RecentRequests): a power of two. */
+const RECENT = 8;
+
+/**
+ * The last requests that left the app, for the lines written just after: a framework may print a
+ * request's error once its response went out (Express's final handler defers its console.error
+ * to a setImmediate), when the request is no longer among those in the app (review19.3). A fixed
+ * ring: one store per request, read only when a line is written.
+ */
+export class RecentRequests {
+  private readonly ring: (RequestSeen | undefined)[] = new Array<RequestSeen | undefined>(RECENT).fill(undefined);
+  private next = 0;
+
+  add(req: RequestSeen): void {
+    this.ring[this.next] = req;
+    this.next = (this.next + 1) & (RECENT - 1);
+  }
+
+  /** Newest first. */
+  *requests(): IterableIterator<RequestSeen> {
+    for (let i = 1; i <= RECENT; i++) {
+      const req = this.ring[(this.next - i) & (RECENT - 1)];
+      if (req !== undefined) yield req;
+    }
+  }
 }
 
 /**

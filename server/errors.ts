@@ -198,7 +198,7 @@ export const ERRORS = {
     template: 'Worker {index} (PID: {pid}) still running {seconds} s (workerShutdownTimeout) after it was told to stop; killing it (SIGKILL)',
   },
   TSPUMA_ERR_WORKER_BOOT: {
-    template: 'No worker has booted: worker {index} failed to boot {count} times in a row; giving up. {hint} The last failure: {reason}',
+    template: 'No worker has booted: worker {index} failed to boot {attempts}; giving up. {hint} The last failure: {reason}',
   },
   TSPUMA_ERR_RESTART_BOOT: {
     template: 'Restart to phase {phase} rolled back: new worker {index} failed to boot ({reason}); the workers of phase {kept} keep serving. A worker of phase {kept} that dies from now on (a crash, an OOM kill) is replaced from the app\'s files as they are now and may fail the same way: fix them or revert the deploy.',

@@ -26,6 +26,7 @@ export const CLUSTER_ONLY: Partial<Record<OptionName, string>> = {
   beforeWorkerShutdown: NO_WORKER_STOP,
   preload: 'single mode loads the app in its one process anyway',
   workerAutopsyTimeout: WATCHES_WORKERS,
+  workerBootAttempts: WATCHES_WORKERS,
   workerBootTimeout: WATCHES_WORKERS,
   workerCheckInterval: WATCHES_WORKERS,
   workerShutdownTimeout: 'single mode has no worker to kill; forceShutdownAfter bounds its stop',

@@ -108,7 +108,7 @@ export const RECORDS = {
   }),
   beforeFork: hookOption('Cluster, in the primary: before the first fork.'),
   beforeRestart: hookOption('Cluster: before a phased or hot restart.'),
-  beforeWorkerBoot: hookOption('Cluster, in the worker: `(index)` before the app loads; a throw fails the boot (retried with backoff: 1 s doubling to 60 s; while no worker has booted, 3 failed boots of one worker end the primary with `TSPUMA_ERR_WORKER_BOOT`).'),
+  beforeWorkerBoot: hookOption('Cluster, in the worker: `(index)` before the app loads; a throw fails the boot (retried with backoff: 1 s doubling to 60 s; while no worker has booted, `workerBootAttempts` failed boots of one worker end the primary with `TSPUMA_ERR_WORKER_BOOT`).'),
   beforeWorkerFork: hookOption('Cluster, in the primary: `(index)` before forking a worker.'),
   beforeWorkerShutdown: hookOption('Cluster, in the worker: `(index)` before it stops.'),
   bind: option({
@@ -281,7 +281,7 @@ export const RECORDS = {
     doc: 'Shorthand for `bind: tcp://HOST:PORT` (HOST as in the bind default). It replaces binds that come from a lower-precedence source, so a platform\'s `PORT` wins over a config file\'s `bind`.',
   }),
   preload: switchOption(
-    'Cluster: the app is loaded once before forking, so a broken app fails once, fast (its coded line, with debug its `[boot]` dump; no worker is forked). The load runs in a process of its own that exits once the import finished: the app\'s module-level jobs (a `setInterval`, a queue poller) never run in the primary. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after 3 boots of one worker (about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
+    'Cluster: the app is loaded once before forking, so a broken app fails once, fast (its coded line, with debug its `[boot]` dump; no worker is forked). The load runs in a process of its own that exits once the import finished: the app\'s module-level jobs (a `setInterval`, a queue poller) never run in the primary. Workers load it again: Node cannot share a heap. Without it, an app that throws at import fails after `workerBootAttempts` boots of one worker (3 by default: about 3 s of backoff, `TSPUMA_ERR_WORKER_BOOT`).',
     { help: 'Cluster: load the app once before forking (in a process that then exits), to fail fast.' },
   ),
   probeExpiry: option({
@@ -334,7 +334,7 @@ export const RECORDS = {
     default: true,
     check: parseBool,
     env: [{ name: 'TSPUMA_REDACT_CONSOLE', help: 'Same as redactConsole: false writes console.error and console.warn as the app passed them.' }],
-    doc: 'Apply the value rules of log lines (secret names, credential and key shapes, URL passwords, secret query values, card numbers) to what the app\'s process writes with `console.error` and `console.warn`, where Express, Hono and most error middleware print the errors they answer themselves (the message, the error\'s own fields, a body that did not parse), and to the values of the secret headers (`Authorization` and its token, `X-Api-Key`, cookies, names matching `redact`) of the requests in the app when the line is written, wherever the message quotes them. A line with nothing secret is written exactly as given; a line with a secret is written as text with `[redacted]` in its place. `console.log` and direct writes to `process.stderr` are left as the app wrote them.',
+    doc: 'Apply the value rules of log lines (secret names, credential and key shapes, URL passwords, secret query values, card numbers) to what the app\'s process writes with `console.error` and `console.warn`, where Express, Hono and most error middleware print the errors they answer themselves (the message, the error\'s own fields, a body that did not parse), and to the values of the secret headers (`Authorization` and its token, `X-Api-Key`, cookies, names matching `redact`) of the requests in the app when the line is written, and of the last 8 that left it (Express\'s final handler prints after its 500 went out), wherever the message quotes them. A line with nothing secret is written exactly as given; a line with a secret is written as text with `[redacted]` in its place. `console.log` and direct writes to `process.stderr` are left as the app wrote them.',
   }),
   requestTimeout: option({
     default: 60,
@@ -423,10 +423,15 @@ export const RECORDS = {
     check: seconds(true),
     doc: 'Cluster with the inspector on: before a worker that missed `workerTimeout` is killed, the primary pauses it and writes its stack (frames, locals, requests in flight) as a dump, taking at most this many seconds. 0 disables.',
   }),
+  workerBootAttempts: option({
+    default: 3,
+    check: integer(1, 100, 'an integer from 1 to 100'),
+    doc: 'Cluster: while no worker has booted yet, a worker index whose boot fails this many times in a row (the app threw at import, a `beforeWorkerBoot` hook threw, the worker exited or missed `workerBootTimeout`) ends the primary with `TSPUMA_ERR_WORKER_BOOT` and exit status 1, so a deploy that cannot boot fails instead of retrying for ever; between attempts the index backs off 1 s, doubling. 1 gives up at the first failed boot (a supervisor that restarts the server, a CI run). Once a worker has booted, failed boots are retried with backoff however many there are.',
+  }),
   workerBootTimeout: option({
     default: 60,
     check: seconds(false),
-    doc: 'Cluster: a worker not booted in this long is killed ("failed to boot within") and replaced, as any failed boot: with backoff, and counted towards the 3 failed boots that end a primary no worker has booted in. During a restart it fails the restart\'s new worker (docs/architecture.md, "Restarts that fail").',
+    doc: 'Cluster: a worker not booted in this long is killed ("failed to boot within") and replaced, as any failed boot: with backoff, and counted towards the `workerBootAttempts` that end a primary no worker has booted in. During a restart it fails the restart\'s new worker (docs/architecture.md, "Restarts that fail").',
   }),
   workerCheckInterval: option({ default: 5, check: seconds(false), doc: 'Cluster: how often workers check in with their stats.' }),
   workerShutdownTimeout: option({ default: 30, check: seconds(false), doc: 'Cluster: a stopping worker is killed (SIGKILL) after this long.' }),

@@ -30,6 +30,7 @@ import { FailureFolder } from './logger.js';
 import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
 import { KeepAliveLimits } from './connection-limit.js';
+import type { RecentRequests } from './console-redaction.js';
 
 const hrtime = process.hrtime;
 /** process.hrtime() in ms at performance.now()'s zero (both read libuv's uv_hrtime()): taken once. */
@@ -154,6 +155,8 @@ export interface LifecycleDeps {
   readonly shownUrl: (url: string | undefined) => string;
   /** A failing request's secret header values, remembered so the failure's line and 500 page redact them where the app's message quotes them. */
   readonly rememberSecrets?: (headers: http.IncomingHttpHeaders) => void;
+  /** The last requests that left the app, which a console line written after their response may quote (console-redaction.ts). */
+  readonly recent?: RecentRequests;
   /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
   readonly loopWatch: LoopBlockWatch<RequestState> | null;
   /** Where this process's keep-alive limits start (connection-limit.ts; tests): Math.random() when absent. */
@@ -599,6 +602,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     state.ticket?.cancel();
     state.ticket = null;
     this.release(state);
+    this.d.recent?.add(req);
     if (state.captured) {
       state.captured = false;
       const diagnostics = this.d.diagnostics!; // captured only in debug mode

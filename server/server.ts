@@ -27,7 +27,7 @@ import { RequestLifecycle, type RequestState, closeAfterLastResponse, onEventStr
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
 import { DescriptorWatch } from './descriptor-watch.js';
 import { LoopBlockWatch, type LoopBlockStats } from './loop-block.js';
-import { watchConsoleRequests } from './console-redaction.js';
+import { RecentRequests, watchConsoleRequests, type RequestSeen } from './console-redaction.js';
 
 export { MAX_URI_LENGTH, MAX_HEADER_SIZE, type InFlight };
 
@@ -156,7 +156,7 @@ export class Server {
     const deadlines = this.deadlines;
     const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r), settle: deps.loopSettle }) : null);
     this.requests = new RequestLifecycle({
-      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch,
+      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch, recent: this.recent,
       closing: () => this.draining || this.busy || (this.shedLeft > 0 && this.shedLeft-- > 0),
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });
@@ -173,10 +173,14 @@ export class Server {
     this.unwatchConsole = watchConsoleRequests(() => this.requestsNow());
   }
 
-  /** The request whose work runs now (debug mode's call context knows it), then those in the app. */
-  private *requestsNow(): IterableIterator<http.IncomingMessage | null> {
+  /** The last requests that left the app (a framework's error line may come after the response). */
+  private readonly recent = new RecentRequests();
+
+  /** The request whose work runs now (debug mode's call context knows it), then those in the app, then the last to leave it. */
+  private *requestsNow(): IterableIterator<RequestSeen | null> {
     yield this.diagnostics?.currentRequest() ?? null;
     yield* this.requests.requestsInApp();
+    yield* this.recent.requests();
   }
 
   /** Cluster: called when the last request in the app finished (Puma's out_of_band). */

@@ -131,7 +131,7 @@ export function chooseTsLoader(entry: string, env: NodeJS.ProcessEnv = process.e
   if (type !== 'module') {
     return entry.endsWith('.cts')
       ? { kind: 'tsx', reason: `${entry} is CommonJS TypeScript outside an ES-module package` }
-      : { kind: 'tsx', reason: `${pkg ?? 'no package.json'} does not say "type": "module", so its .ts files may be CommonJS` };
+      : { kind: 'tsx', reason: `${pkg ? `${pkg} does not say "type": "module"` : `no package.json in ${dir} or a folder above it`}, so its .ts files may be CommonJS` };
   }
   const tsconfig = findUp(dir, 'tsconfig.json');
   let options: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 // What the cluster primary does when a worker fails as a process: a fork refused (a coded line
 // with what the OS error usually means), a boot that failed (its index respawned after 1 s,
-// doubling to 60 s; while no worker has ever booted, given up on after BOOT_ATTEMPTS in a row),
+// doubling to 60 s; while no worker has ever booted, given up on after workerBootAttempts in a row),
 // and a booted worker's death (a line that says what the signal usually means and what the worker
 // last reported). The workers and forking are the primary's (RespawnHost).
 import type { Logger } from 'pino';
@@ -12,11 +12,6 @@ import type { WorkerHandle } from './worker-handle.js';
 /** Backoff for a worker index that keeps failing at boot: 1 s doubling to 60 s. */
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
-/**
- * Until some worker has booted, a worker index that fails this many boots in a row ends the
- * primary (TSPUMA_ERR_WORKER_BOOT): a deploy that cannot boot fails instead of retrying for ever.
- */
-export const BOOT_ATTEMPTS = 3;
 
 /** What a failed fork's OS error usually means, for TSPUMA_ERR_WORKER_FORK. */
 const FORK_HINTS: Record<string, string> = {
@@ -95,14 +90,15 @@ export class Respawn {
 
   /**
    * A current worker never booted: respawn its index with backoff (never a hot crash loop), or,
-   * while no worker has ever booted, give up after BOOT_ATTEMPTS failures in a row.
+   * while no worker has ever booted, give up after workerBootAttempts failures in a row (a deploy
+   * that cannot boot fails instead of retrying for ever: TSPUMA_ERR_WORKER_BOOT).
    */
   bootFailed(handle: WorkerHandle): void {
     const f = this.failures.get(handle.index) ?? { count: 0, reported: 0, timer: null };
     f.count++;
     if (handle.bootFailureReported) f.reported++;
     this.failures.set(handle.index, f);
-    if (!this.host.servingOnce && f.count >= BOOT_ATTEMPTS) return this.giveUp(handle, f.count);
+    if (!this.host.servingOnce && f.count >= this.host.options.workerBootAttempts) return this.giveUp(handle, f.count);
     const delay = Math.min(BACKOFF_MIN_MS * 2 ** (f.count - 1), BACKOFF_MAX_MS);
     this.host.log.error({ worker: handle.index, failures: f.count, delayMs: delay }, `Worker ${handle.index} failed to boot ${f.count} time(s) in a row; respawning in ${delay / 1000} s`);
     f.timer = this.clock.setTimeout(() => {
@@ -111,14 +107,15 @@ export class Respawn {
     }, delay);
   }
 
-  /** No worker ever booted and one failed BOOT_ATTEMPTS times: stop everything; run.ts exits 1 with the error. */
+  /** No worker ever booted and one failed workerBootAttempts times: stop everything; run.ts exits 1 with the error. */
   private giveUp(handle: WorkerHandle, count: number): void {
     const code = handle.bootError?.code ?? null;
     const hint =
       this.host.options.preload || code === 'TSPUMA_ERR_HOOK' || this.host.options.debug
         ? `Fix the error${this.host.options.debug ? " (the worker's dump of it (-d) is above)" : ' above'} and start again; once a worker has booted, failed workers are respawned with backoff instead.`
         : 'Start with --preload to load the app in the primary before forking: an app that cannot load then fails at once, with its own error and stack.';
-    const failure = new TspumaError('TSPUMA_ERR_WORKER_BOOT', { index: handle.index, count, reason: bootFailureOf(handle), hint });
+    const attempts = count === 1 ? 'at its first attempt (workerBootAttempts 1)' : `${count} times in a row`;
+    const failure = new TspumaError('TSPUMA_ERR_WORKER_BOOT', { index: handle.index, attempts, reason: bootFailureOf(handle), hint });
     this.host.log.error({ worker: handle.index, workerPid: handle.pid, code: failure.code }, failure.message);
     this.host.gaveUp(failure);
   }

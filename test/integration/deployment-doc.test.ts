@@ -88,6 +88,16 @@ describe('nginx', () => {
     }, 'the request in the site access log', 5_000);
     expect(log).not.toContain(token);
   });
+
+  it("waits for an answer longer than tspuma's requestTimeout, so that tspuma's 503 and its TSPUMA_ERR_REQUEST_TIMEOUT line (where the request waited) come before nginx's 504 (review19.2)", () => {
+    // nginx's proxy_read_timeout is 60 s when the block sets none, requestTimeout's default is 60 s,
+    // and tspuma's deadline sweep fires a timeout up to two ticks (1 s each at most) after its value:
+    // at equal values nginx answered 504 first every time, and tspuma logged only a client that left.
+    const block = docBlock(DOC, '# nginx.conf, http block');
+    const set = /^\s*proxy_read_timeout\s+(\d+)s;/m.exec(block);
+    const nginxSeconds = set ? Number(set[1]) : 60;
+    expect(nginxSeconds).toBeGreaterThan((RECORDS.requestTimeout.default as number) + 2);
+  });
 });
 
 describe('HAProxy', () => {

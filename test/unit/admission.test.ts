@@ -34,6 +34,16 @@ describe('admission: the refusal page', () => {
     expect(page).toContain('http://admin:[redacted]@127.0.0.1:9/sync?password=[redacted]&access_token=[redacted]');
     for (const secret of ['ABSPW12345', 'QPW1234567', 'AT987654321']) expect(page).not.toContain(secret);
   });
+
+  it('keeps the password of a Host header with userinfo out of the 400 page, as of an absolute-form target (review19.1)', () => {
+    // A Host with userinfo has no scheme, so the URL rule of the redactor never saw its password.
+    const req = { method: 'GET', url: '/a', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'admin:HOSTPW4321@127.0.0.1:9'] } as unknown as http.IncomingMessage;
+    const err = admissionError(req, { supportedHttpMethods: 'any', httpContentLengthLimit: null }, readFraming(req));
+    expect(err?.code).toBe('TSPUMA_ERR_HTTP_HOST_INVALID');
+    expect(err!.message).toContain('Host header admin:[redacted]@127.0.0.1:9 is not one valid authority');
+    expect(err!.message).toContain('userinfo (user@) is not allowed');
+    expect(defaultErrorResponse(err!, 400, false).body as string).not.toContain('HOSTPW4321');
+  });
 });
 
 describe('admission: a target admitted before', () => {

@@ -189,12 +189,20 @@ describe('a dump of a frame in a bundled chunk', () => {
   });
 
   it("shows a chunk with a damaged table (not JSON) under esbuild's names, and its frames are still read", async () => {
-    const damaged = join(chunkDir, 'damaged.chunk.js');
-    await bundle(damaged);
-    writeFileSync(`${damaged}.names.json`, '{"file":"damaged.chunk.js","names":{"source2":');
-    const { parse } = (await import(pathToFileURL(damaged).href)) as Fixture;
-    const { read } = readThrow(() => parse('many', 'flag --backlog'));
-    expect(read.frames[0]).toMatchObject({ function: 'parse2', origin: 'tspuma', locals: { value: 'many', source2: 'flag --backlog', backlog: { summary: 'NaN' } } });
+    // A folder of its own: in the fixture's folder, a case that writes the folder's tables and
+    // counts them (the first one) saw this chunk's too when it ran after this one (--sequence.shuffle).
+    const dir = join(ROOT, 'dist', `.chunk-names-damaged-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const damaged = join(dir, 'damaged.chunk.js');
+      await bundle(damaged);
+      writeFileSync(`${damaged}.names.json`, '{"file":"damaged.chunk.js","names":{"source2":');
+      const { parse } = (await import(pathToFileURL(damaged).href)) as Fixture;
+      const { read } = readThrow(() => parse('many', 'flag --backlog'));
+      expect(read.frames[0]).toMatchObject({ function: 'parse2', origin: 'tspuma', locals: { value: 'many', source2: 'flag --backlog', backlog: { summary: 'NaN' } } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("names the functions of an error's stack text (a dump with no capture) by their source names", () => {

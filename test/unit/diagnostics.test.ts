@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redactor } from '../../diagnostics/redact.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
 import { rack } from '../../server/adapters.js';
+import { installConsoleRedaction } from '../../server/console-redaction.js';
 import { ConnectionDeadlines } from '../../server/deadlines.js';
 import { internalErrorReporter } from '../../server/debug-hook.js';
 import { start } from '../../server/start.js';
@@ -148,6 +149,11 @@ describe('turning debug mode on (enableDebug, shared by the CLI and start())', (
 
   it('hands start({ debug: true })\'s own hook to its server and closes it (console.error given back) when the server stops', async () => {
     const cap = captureLogger();
+    // start() wraps console.error once per process for redaction (installConsoleRedaction, kept for
+    // the process): installed here first, so that the wrapper taken as "before" is the one a stopped
+    // server leaves. Read before any start() (the file's cases shuffled, this one first), "before"
+    // was the console without it, which the stopped hook cannot give back.
+    installConsoleRedaction();
     const consoleBefore = console.error;
     const running = await start({ bind: 'tcp://127.0.0.1:0', debug: true, app: rack(() => [200, {}, ['ok']]) }, { logger: cap.logger });
     const hook = running.server.diagnostics;

@@ -8,13 +8,16 @@ import type { PrimaryMessage } from '../../server/cluster/messages.js';
 import { WORKER_BINDS_ENV, WORKER_BOOT_FAILURES_ENV, WORKER_PHASE_ENV, WORKER_INDEX_ENV } from '../../server/shared-names.js';
 import { Primary } from '../../server/cluster/primary.js';
 import type { DevTools } from '../../server/cluster/primary-deps.js';
-import { BOOT_ATTEMPTS } from '../../server/cluster/respawn.js';
 import { SNAPSHOT_QUIET_S } from '../../server/cluster/watchdog.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { heapFlagOf, type ForkedWorker } from '../../server/cluster/worker-handle.js';
 import { TspumaError } from '../../server/errors.js';
+import { DEFAULTS } from '../../server/option-records.js';
 import { resolveOptions } from '../../server/options.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
+
+/** Failed boots in a row of one index that end a primary no worker has booted in, by default. */
+const BOOT_ATTEMPTS = DEFAULTS.workerBootAttempts;
 
 /** A worker process that does what the test tells it to. */
 class FakeWorker extends EventEmitter implements ForkedWorker {
@@ -240,6 +243,32 @@ describe('Primary: boot', () => {
     const count = forks.length;
     await clock.advance(9000);
     expect(forks).toHaveLength(count);
+  });
+
+  it('workerBootAttempts 1: gives up at the first failed boot, with no backoff and no second fork of the index', async () => {
+    const { primary, clock, forks, last, lines } = await setup({ workers: 1, workerBootAttempts: 1 });
+    last(0).failBoot('Loading app /srv/app.ts failed: Error: attempt 1');
+    await settle();
+    expect(primary.failure?.code).toBe('TSPUMA_ERR_WORKER_BOOT');
+    expect(primary.failure!.message).toContain('worker 0 failed to boot at its first attempt (workerBootAttempts 1); giving up.');
+    expect(primary.failure!.message).toContain('Error: attempt 1');
+    expect(lines.map((l) => l.msg).filter((m) => /respawning in/.test(m))).toEqual([]);
+    expect(await primary.stopped).toBe(1);
+    await clock.advance(9000);
+    expect(forks).toHaveLength(1);
+  });
+
+  it('workerBootAttempts 5: four failed boots back off (1, 2, 4, 8 s), the fifth gives up', async () => {
+    const { primary, clock, forks, last } = await setup({ workers: 1, workerBootAttempts: 5 });
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      last(0).failBoot(`Error: attempt ${attempt}`);
+      await clock.advance(2 ** (attempt - 1) * 1000);
+      expect(primary.failure).toBeNull();
+    }
+    last(0).failBoot('Error: attempt 5');
+    await settle();
+    expect(primary.failure!.message).toContain('worker 0 failed to boot 5 times in a row; giving up.');
+    expect(forks).toHaveLength(5);
   });
 
   it('with --preload on, the give-up message does not suggest it; a worker killed before booting counts as a failure', async () => {

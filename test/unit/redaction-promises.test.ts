@@ -110,6 +110,7 @@ describe('names beyond the single secret words (review17.4), in every place a na
     ['a session id', 'x-session-id', 'x-session-id'],
     ['a session, a string', 'session', 'session'],
     ['a session id run together', 'sessionid', 'sessionid'],
+    ["an API Management subscription key (review19.8)", 'subscriptionKey', 'ocp-apim-subscription-key'],
   ];
   const cases = secret.map(([what, name, header], i) => [what, name, header, `v${i}-Zq81kX0pLm`] as const);
 

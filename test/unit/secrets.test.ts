@@ -48,10 +48,38 @@ describe('query-string redaction', () => {
     expect(shown(undefined)).toBe('');
   });
 
+  it("redacts a query value that is a percent-encoded URL with a password in its userinfo, whatever the parameter's name (review19.7)", () => {
+    const applied: string[] = [];
+    expect(r.query('/hooks?url=https%3A%2F%2Fbot%3Apw99zzQQ%40hooks.example%2Fin&page=2', applied, 'request url')).toBe('/hooks?url=[redacted]&page=2');
+    expect(applied).toEqual(['query url (request url)']);
+    // A URL without a password, and an address with an @, stay.
+    expect(r.query('/hooks?url=https%3A%2F%2Fhooks.example%2Fin&to=a%40b.example')).toBe('/hooks?url=https%3A%2F%2Fhooks.example%2Fin&to=a%40b.example');
+    expect(r.query('/hooks?url=https%3A%2F%2Fbot%40hooks.example%2Fin')).toBe('/hooks?url=https%3A%2F%2Fbot%40hooks.example%2Fin');
+  });
+
+  it("redacts the piece of a body V8 quotes in a JSON parse error when it is cut, since its names are cut too (review19.9)", () => {
+    // Hono's c.req.json() on `{"user":"bob","password": hunter2zz9}`: the name lost its `p`.
+    const applied: string[] = [];
+    expect(r.query(`SyntaxError: Unexpected token 'h', ..."assword": hunter2zz9"... is not valid JSON`, applied)).toBe(`SyntaxError: Unexpected token 'h', ..."[redacted]"... is not valid JSON`);
+    expect(applied).toEqual(['cut JSON text of a parse error']);
+    expect(r.query(`Unexpected token 's', "{"k": sk_live_ab"... is not valid JSON`)).toBe(`Unexpected token 's', "[redacted]"... is not valid JSON`);
+    expect(r.query(`Unexpected token '"', ..."ssword": "x" "y"" is not valid JSON`)).toBe(`Unexpected token '"', ..."[redacted]" is not valid JSON`);
+    // Whole (a short body), its names are read as in any JSON; nothing secret, it stays.
+    expect(r.query(`Unexpected token 'h', "{"password": hunter2}" is not valid JSON`)).toBe(`Unexpected token 'h', "{"password": [redacted]}" is not valid JSON`);
+    expect(r.query(`Unexpected token 'x', "{"page": x}" is not valid JSON`)).toBe(`Unexpected token 'x', "{"page": x}" is not valid JSON`);
+  });
+
   it('redacts a Referer quoting a secret URL among the headers', () => {
     const applied: string[] = [];
     expect(r.headers({ referer: 'http://a.test/b?token=t9', accept: '*/*' }, applied)).toEqual({ referer: 'http://a.test/b?token=[redacted]', accept: '*/*' });
     expect(applied).toEqual(['query token (header referer)']);
+  });
+
+  it('redacts the password of userinfo in a Host or X-Forwarded-Host header, which has no scheme (review19.1)', () => {
+    const applied: string[] = [];
+    const shown = r.headers({ host: 'admin:HOSTPW4321@127.0.0.1:9', 'x-forwarded-host': 'u:XFHPW98765@a.test', accept: 'a:b@c' }, applied);
+    expect(shown).toEqual({ host: 'admin:[redacted]@127.0.0.1:9', 'x-forwarded-host': 'u:[redacted]@a.test', accept: 'a:b@c' });
+    expect(applied).toEqual(['url password (header host)', 'url password (header x-forwarded-host)']);
   });
 });
 

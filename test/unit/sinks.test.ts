@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
 import { runClaimsFolder } from '../../diagnostics/dump-budget.js';
-import { autopsyLine } from '../../inspector/autopsy.js';
+import { autopsyLine, pauseTimeoutHint } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { DumpDelivery } from '../../diagnostics/dump-delivery.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
@@ -246,6 +246,12 @@ describe('sinks: a dump not written', () => {
     expect(autopsyLine(0, 14306, { path: '/d/x.json' }, 'it was paused in a debugger (a DevTools client held it, reason "other")')).toBe(
       'Autopsy of worker 0 (PID: 14306) written to /d/x.json; it was paused in a debugger (a DevTools client held it, reason "other"), not hung',
     );
+  });
+
+  it('says, when the pause timed out on a machine whose load is above its CPUs, that the load may be why and which option gives it longer (review19.4)', () => {
+    // At a load average of 36 on 2 CPUs a spinning worker took 3.5 s to pause: 2 of 2 autopsies failed at the 2 s default.
+    expect(pauseTimeoutHint(2000, 36.12, 2)).toBe('It is killed without an autopsy. The load average is 36.1 on 2 CPU(s), so the pause may take longer than 2 s: raise workerAutopsyTimeout.');
+    expect(pauseTimeoutHint(2000, 1.5, 2)).toBe('It is killed without an autopsy.');
   });
 });
 

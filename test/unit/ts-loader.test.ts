@@ -1,6 +1,6 @@
 // TypeScript loading: which loader a project gets, its tsconfig reading, the esbuild hooks'
 // resolution fallbacks and their compile cache (called directly, outside a hooks thread).
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -60,7 +60,14 @@ describe('choosing the loader', () => {
 
   it('hands tsx what esbuild alone would compile differently, saying why', () => {
     const commonjs = project({ 'package.json': '{ "name": "x" }', 'app.ts': '' });
-    expect(chooseTsLoader(join(commonjs, 'app.ts'), {})).toMatchObject({ kind: 'tsx', reason: expect.stringContaining('"type": "module"') });
+    expect(chooseTsLoader(join(commonjs, 'app.ts'), {})).toEqual({ kind: 'tsx', reason: `${join(commonjs, 'package.json')} does not say "type": "module", so its .ts files may be CommonJS` });
+    // No package.json at all: the boot line read 'no package.json does not say "type": "module"' (review19.10).
+    // In /tmp itself (TMPDIR may lie below a project's package.json), with none above it.
+    const bare = mkdtempSync('/tmp/tspuma-ts-bare-');
+    dirs.push(bare);
+    writeFileSync(join(bare, 'app.ts'), '');
+    expect([existsSync('/tmp/package.json'), existsSync('/package.json')]).toEqual([false, false]);
+    expect(chooseTsLoader(join(bare, 'app.ts'), {})).toEqual({ kind: 'tsx', reason: `no package.json in ${bare} or a folder above it, so its .ts files may be CommonJS` });
     const paths = project({ 'package.json': '{ "type": "module" }', 'tsconfig.json': '{ "compilerOptions": { "paths": { "@/*": ["src/*"] } } }', 'app.ts': '' });
     expect(chooseTsLoader(join(paths, 'app.ts'), {})).toMatchObject({ kind: 'tsx', reason: expect.stringContaining('`paths`') });
     const broken = project({ 'package.json': '{ "type": "module" }', 'tsconfig.json': '{ "compilerOptions": ', 'app.ts': '' });

@@ -83,7 +83,7 @@ const KEY_GROUP = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)([[{])/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
 /** An authority with userinfo and no scheme (`user:password@host`, a Host header's whole value): the password. */
-const AUTHORITY_USERINFO = /^([^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
+const AUTHORITY_USERINFO = /^(\s*[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
 /** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
@@ -461,7 +461,8 @@ export class Redactor {
       } else {
         const lower = name.toLowerCase();
         let text = Array.isArray(value) ? value.join(', ') : value;
-        if (AUTHORITY_HEADERS.has(lower) && text.includes('@')) text = authorityShown(text, () => applied.push(`url password (header ${lower})`));
+        // Each entry of a list (X-Forwarded-Host as proxies append to it) is an authority.
+        if (AUTHORITY_HEADERS.has(lower) && text.includes('@')) text = text.split(',').map((entry) => authorityShown(entry, () => applied.push(`url password (header ${lower})`))).join(',');
         out[name] = this.query(text, applied, `header ${lower}`); // a Referer quotes a URL
       }
     }

@@ -2,8 +2,8 @@
 // (from --control-url/--control-token or the -S state file) and prints the answer.
 import http from 'node:http';
 import { TspumaError } from '../errors.js';
-import { processExits } from '../process-alive.js';
-import { controlFlags, controlTarget, notControl, unreachable } from './control-client.js';
+import { processAlive, processExits } from '../process-alive.js';
+import { controlFlags, controlTarget, notControl, unreachable, type ControlTarget } from './control-client.js';
 
 export const CTL_COMMANDS = ['stats', 'stop', 'halt', 'restart', 'phased-restart', 'worker-count-up', 'worker-count-down', 'gc'] as const;
 
@@ -62,12 +62,38 @@ export async function ctl(args: string[]): Promise<number> {
   // Every answer of a control app is JSON: anything else is another server's (the app's own port given by mistake).
   if (!isJson(body)) throw notControl(control, status, type);
   process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
+  if (status === 403 && control.state) {
+    const hint = stateTokenRefused(control, body);
+    if (hint) process.stderr.write(`tspuma ctl: ${hint}\n`);
+  }
   if (status < 200 || status >= 300) return 1;
   // The answer came as the server was about to exit: with its pid known from the state file, until it has.
   if (wait && (command === 'stop' || command === 'halt') && control.state?.pid !== undefined) await exited(control.state.pid, command);
   // The control app answers gc 200 with "gc": false when the server cannot run it (no
   // --expose-gc): nothing was done, so a script's `ctl gc && …` must not read success (T12.2).
   return command === 'gc' && gcNotRun(body) ? 1 : 0;
+}
+
+/**
+ * A state file's token the control app refused: the answer (stdout, as every answer) names no
+ * file, and a token tspuma itself wrote is refused only by another server at that address, or when
+ * the file changed (review19.12). Null for any other refusal (a web Origin, a Host).
+ */
+function stateTokenRefused(control: ControlTarget, body: string): string | null {
+  let code: unknown;
+  let error: unknown;
+  try {
+    ({ code, error } = JSON.parse(body) as { code?: unknown; error?: unknown });
+  } catch {
+    return null;
+  }
+  if (code !== 'TSPUMA_ERR_CONTROL_REFUSED' || typeof error !== 'string' || !error.startsWith('a valid token is required')) return null;
+  const pid = control.state?.pid;
+  const head = `the control app at ${control.url} refused the token of ${control.from}`;
+  if (typeof pid !== 'number' || pid <= 0) return `${head}: the file names no server pid; is it another server's?`;
+  return processAlive(pid)
+    ? `${head}: the server that wrote it (pid ${pid}) still runs, so another server listens at that address (its control URL reused), or the file was changed since it was written.`
+    : `${head}: the server that wrote it (pid ${pid}) is not running, so the file is stale and another server listens at that address now. Start the server again, or delete the state file.`;
 }
 
 function isJson(body: string): boolean {

@@ -17,9 +17,12 @@ function ledger(): string[] {
   return (g[LEDGER] ??= []);
 }
 
-/** A new folder `tspuma-PREFIX-XXXXXX`, removed after the test file (kept and named if a case failed). */
-export function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `tspuma-${prefix}-`));
+/**
+ * A new folder `tspuma-PREFIX-XXXXXX` in `parent` (the system's temporary folder unless a case needs
+ * another, such as /tmp itself), removed after the test file (kept and named if a case failed).
+ */
+export function tempDir(prefix: string, parent: string = tmpdir()): string {
+  const dir = mkdtempSync(join(parent, `tspuma-${prefix}-`));
   ledger().push(dir);
   return dir;
 }

@@ -176,11 +176,13 @@ describe('the modules a cluster primary loads', () => {
     expect(chunksOf(s.proc.pid!).filter((c) => notInSingle.includes(c))).toEqual([]);
   }, 60_000 * SLOWNESS);
 
-  it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals) nor the installed @opentelemetry/api is loaded, up to the exit', async () => {
+  it('single mode, a Rack app, no SDK registered: neither undici (the fetch globals), the installed @opentelemetry/api nor node:crypto is loaded, up to the exit after a request', async () => {
     const loaded = await loadedUpToTheExit();
     // The list is whole: the exit's builtins came, with node:http's among them.
     expect(loaded).toContain('builtin:_http_server');
     expect(loaded.filter((m) => m.includes('undici') || m.includes('@opentelemetry/api'))).toEqual([]);
+    // Nor node:crypto: the Rack env's request id takes its random prefix from /dev/urandom (server/lazy-crypto.ts).
+    expect(loaded.filter((m) => /^builtin:(crypto$|internal\/crypto\/)/.test(m))).toEqual([]);
   }, 60_000 * SLOWNESS);
 
   it('single mode reads none of the lazy exports an ES import of node:util, node:net or node:crypto would read (parseArgs, MIMEType, BlockList, SocketAddress, webcrypto), up to the exit', async () => {

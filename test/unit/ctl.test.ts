@@ -67,6 +67,37 @@ describe('tspuma ctl: a control app that accepts and never answers', () => {
 });
 
 describe('tspuma ctl -S', () => {
+  it("says on stderr, when the control app refuses the state file's token, that the token came from that file and whether its server still runs (review19.12)", async () => {
+    const dir = tempDir('ctl');
+    dirs.push(dir);
+    // What a control app answers a wrong token (server/control.ts), from a server that is not the file's.
+    const server = http.createServer((req, res) => {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'a valid token is required (the query parameter "token", or an Authorization header with a Bearer token); wrong or missing (1 of 10 allowed per 60 s)', code: 'TSPUMA_ERR_CONTROL_REFUSED' }));
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+    const gone = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const file = path.join(dir, 'state.json');
+    const written: string[] = [];
+    const [out, err] = [process.stdout.write, process.stderr.write];
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      writeFileSync(file, JSON.stringify({ pid: gone, control_url: `tcp://127.0.0.1:${port}`, control_auth_token: 'x'.repeat(32) }));
+      expect(await ctl(['stats', '-S', file])).toBe(1);
+      writeFileSync(file, JSON.stringify({ pid: process.pid, control_url: `tcp://127.0.0.1:${port}`, control_auth_token: 'x'.repeat(32) }));
+      expect(await ctl(['stats', '-S', file])).toBe(1);
+    } finally {
+      [process.stdout.write, process.stderr.write] = [out, err];
+      server.close();
+    }
+    expect(written).toEqual([
+      `tspuma ctl: the control app at tcp://127.0.0.1:${port} refused the token of the state file ${file}: the server that wrote it (pid ${gone}) is not running, so the file is stale and another server listens at that address now. Start the server again, or delete the state file.\n`,
+      `tspuma ctl: the control app at tcp://127.0.0.1:${port} refused the token of the state file ${file}: the server that wrote it (pid ${process.pid}) still runs, so another server listens at that address (its control URL reused), or the file was changed since it was written.\n`,
+    ]);
+  });
+
+
   it('says the state file has no control URL and how to get one, when the server was started without --control-url', async () => {
     const dir = tempDir('ctl');
     dirs.push(dir);

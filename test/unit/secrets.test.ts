@@ -80,6 +80,8 @@ describe('query-string redaction', () => {
     const shown = r.headers({ host: 'admin:HOSTPW4321@127.0.0.1:9', 'x-forwarded-host': 'u:XFHPW98765@a.test', accept: 'a:b@c' }, applied);
     expect(shown).toEqual({ host: 'admin:[redacted]@127.0.0.1:9', 'x-forwarded-host': 'u:[redacted]@a.test', accept: 'a:b@c' });
     expect(applied).toEqual(['url password (header host)', 'url password (header x-forwarded-host)']);
+    // X-Forwarded-Host is a list when proxies append to it: each entry is an authority.
+    expect(r.headers({ 'x-forwarded-host': 'a.test, u:XFHPW22222@b.test' }, [])).toEqual({ 'x-forwarded-host': 'a.test, u:[redacted]@b.test' });
   });
 });
 

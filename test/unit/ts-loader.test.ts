@@ -1,6 +1,6 @@
 // TypeScript loading: which loader a project gets, its tsconfig reading, the esbuild hooks'
 // resolution fallbacks and their compile cache (called directly, outside a hooks thread).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -63,7 +63,7 @@ describe('choosing the loader', () => {
     expect(chooseTsLoader(join(commonjs, 'app.ts'), {})).toEqual({ kind: 'tsx', reason: `${join(commonjs, 'package.json')} does not say "type": "module", so its .ts files may be CommonJS` });
     // No package.json at all: the boot line read 'no package.json does not say "type": "module"' (review19.10).
     // In /tmp itself (TMPDIR may lie below a project's package.json), with none above it.
-    const bare = mkdtempSync('/tmp/tspuma-ts-bare-');
+    const bare = tempDir('ts-bare', '/tmp');
     dirs.push(bare);
     writeFileSync(join(bare, 'app.ts'), '');
     expect([existsSync('/tmp/package.json'), existsSync('/package.json')]).toEqual([false, false]);

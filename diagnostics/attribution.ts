@@ -40,10 +40,9 @@ class Record implements CallRecord {
     readonly req: IncomingMessage,
     readonly res: ServerResponse | null,
   ) {
-    this.url = req.url ?? '';
-    // The socket keeps its peer once asked (node caches it per connection): work that fails after
+    // The socket's peer was asked for at its connection (server.ts askPeer): work that fails after
     // the client hung up still names where the request came from.
-    void req.socket?.remoteAddress;
+    this.url = req.url ?? '';
   }
 }
 

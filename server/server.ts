@@ -53,6 +53,17 @@ export interface Stats {
 /** Long-lived connections that do not answer a clean close within this long are cut. */
 const CLOSE_GRACE_MS = 5000;
 
+/**
+ * Debug mode: asks a new connection for its peer, which node then keeps on the socket, so a dump of
+ * work that fails after the client hung up still names where its request came from. Once a
+ * connection, not once a request: asked from each request's call record (attribution.ts) the read
+ * went through node's `_handle` getter, a megamorphic keyed load inlined into every app call
+ * (~435 instructions a request, bench/README.md session 23, debug21).
+ */
+function askPeer(socket: Socket): void {
+  void socket.remoteAddress;
+}
+
 export interface ServerDeps {
   /** Debug mode's hook; null or absent: debug off. */
   readonly diagnostics?: DiagnosticsHook | null;
@@ -223,6 +234,7 @@ export class Server {
       server.on('secureConnection', (socket: TLSSocket) => {
         this.deadlines.add(socket);
         adoptConnection(socket, null);
+        if (this.diagnostics !== null) askPeer(socket);
       });
     else
       server.on('connection', (socket: Socket) => {
@@ -232,6 +244,7 @@ export class Server {
         // bytes turn the close into a reset. Close lingering instead: FIN, then wait for the
         // client's FIN (or LINGER_MS) before releasing the socket.
         adoptConnection(socket, closeAfterLastResponse);
+        if (this.diagnostics !== null) askPeer(socket);
       });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.requests.onRequest(req, res));
     // Without a handler node:http answers an upgrade request as a plain request (the app's).

@@ -82,8 +82,14 @@ const KEY_VALUE = /(?<![\w$])(["']?)((?:[A-Za-z_$]|(?<=["'])[0-9])[\w$.-]*)\1(\s
 const KEY_GROUP = /(?<![\w$])(["']?)([A-Za-z_$][\w$.-]*)\1(\s*[:=]\s*)([[{])/g;
 /** `scheme://user:password@host`: the password (RFC 3986 has it percent-encoded, so no / ? #). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/gi;
-/** An authority with userinfo and no scheme (`user:password@host`, a Host header's whole value): the password. */
-const AUTHORITY_USERINFO = /^(\s*[^\s:@/?#"'<>]*:)([^\s@/?#"'<>]+)@/;
+/**
+ * The head of an authority's userinfo with no scheme (`user:` of `user:password@host`, a Host
+ * header's value or an entry of an X-Forwarded-Host list): at the text's start or after a comma.
+ * A user name is read with no comma, a password may hold one (a sub-delim RFC 3986 allows there).
+ */
+const AUTHORITY_HEAD = /(?:^|,)\s*[^\s:@/?#"'<>,]*:/g;
+/** What ends an authority's password (RFC 3986 has these percent-encoded in userinfo). */
+const PASSWORD_END = /[\s@/?#"'<>]/g;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
 /** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
@@ -461,8 +467,8 @@ export class Redactor {
       } else {
         const lower = name.toLowerCase();
         let text = Array.isArray(value) ? value.join(', ') : value;
-        // Each entry of a list (X-Forwarded-Host as proxies append to it) is an authority.
-        if (AUTHORITY_HEADERS.has(lower) && text.includes('@')) text = text.split(',').map((entry) => authorityShown(entry, () => applied.push(`url password (header ${lower})`))).join(',');
+        // Each entry of a list (X-Forwarded-Host as proxies append to it) is an authority: authorityShown reads them all.
+        if (AUTHORITY_HEADERS.has(lower) && text.includes('@')) text = authorityShown(text, () => applied.push(`url password (header ${lower})`));
         out[name] = this.query(text, applied, `header ${lower}`); // a Referer quotes a URL
       }
     }
@@ -648,12 +654,30 @@ export function headerSecrets(extra: string | null): (headers: Record<string, st
  * value, which the URL rule of `Redactor.query` (it needs `scheme://`) would pass whole.
  */
 export function authorityShown(value: string, noted?: () => void): string {
-  return value.replace(AUTHORITY_USERINFO, (all, head: string, password: string) => {
-    if (password === REDACTED) return all;
-    rememberSecret(password);
-    noted?.();
-    return `${head}${REDACTED}@`;
-  });
+  if (!value.includes('@')) return value;
+  // One pass, whatever the value (admission quotes a hostile Host with it): the heads are found
+  // once, and the end of a password run is looked for once for all the heads inside that run.
+  let out = '';
+  let copied = 0;
+  let runEnd = -1;
+  AUTHORITY_HEAD.lastIndex = 0;
+  for (let head = AUTHORITY_HEAD.exec(value); head !== null; head = AUTHORITY_HEAD.exec(value)) {
+    const start = head.index + head[0].length;
+    if (start > runEnd) {
+      PASSWORD_END.lastIndex = start;
+      runEnd = PASSWORD_END.exec(value)?.index ?? value.length;
+    }
+    if (runEnd === start || value[runEnd] !== '@') continue;
+    const password = value.slice(start, runEnd);
+    if (password !== REDACTED) {
+      rememberSecret(password);
+      noted?.();
+      out += value.slice(copied, start) + REDACTED;
+      copied = runEnd;
+    }
+    AUTHORITY_HEAD.lastIndex = runEnd + 1; // a comma inside the password starts no entry
+  }
+  return copied === 0 ? value : out + value.slice(copied);
 }
 
 /** What a log line prints for a request URL: `Redactor.query` with the configured extra names. */

@@ -82,6 +82,8 @@ describe('query-string redaction', () => {
     expect(applied).toEqual(['url password (header host)', 'url password (header x-forwarded-host)']);
     // X-Forwarded-Host is a list when proxies append to it: each entry is an authority.
     expect(r.headers({ 'x-forwarded-host': 'a.test, u:XFHPW22222@b.test' }, [])).toEqual({ 'x-forwarded-host': 'a.test, u:[redacted]@b.test' });
+    // A comma is a sub-delim RFC 3986 allows in userinfo: a password holding one goes whole, in Host and in a list's entry.
+    expect(r.headers({ host: 'u:PW,SECOND@a.test', 'x-forwarded-host': 'a.test, u:XF,PART2@b.test, v:P3@c.test' }, [])).toEqual({ host: 'u:[redacted]@a.test', 'x-forwarded-host': 'a.test, u:[redacted]@b.test, v:[redacted]@c.test' });
   });
 });
 

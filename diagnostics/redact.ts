@@ -326,15 +326,6 @@ const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
  * through here, and a caught throw paused a -d process once a request whose URL had such an
  * escape (`?q=100%`: review13.8).
  */
-/** Whether `v`, a raw query value, is a percent-encoded URL whose userinfo has a password. */
-function encodedUrlPassword(v: string): boolean {
-  if (!/%40/i.test(v)) return false;
-  USERINFO.lastIndex = 0;
-  const found = USERINFO.exec(decoded(v));
-  USERINFO.lastIndex = 0;
-  return found !== null && found[2] !== REDACTED;
-}
-
 function decoded(s: string): string {
   const spaced = s.replace(/\+/g, ' ');
   if (!spaced.includes('%')) return spaced;
@@ -348,6 +339,15 @@ function decoded(s: string): string {
     return text;
   });
   return utf8 ? out : s;
+}
+
+/** Whether a query value (`raw`, and `text`, decoded) is a percent-encoded URL whose userinfo has a password. */
+function encodedUrlPassword(raw: string, text: string): boolean {
+  if (!/%40/i.test(raw)) return false;
+  USERINFO.lastIndex = 0;
+  const found = USERINFO.exec(text);
+  USERINFO.lastIndex = 0;
+  return found !== null && found[2] !== REDACTED;
 }
 
 /** A name's last segment in lower case (`authTagLength` → `length`), when it has two or more. */
@@ -574,8 +574,9 @@ export class Redactor {
         if (v === '') return all;
         // A percent-encoded URL with a password (`?url=https%3A%2F%2Fbot%3Apw%40host`): the URL rule
         // above reads `scheme://` as it stands, so it goes whole here (review19.7).
-        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(decoded(v)) && !encodedUrlPassword(v)) return all;
-        rememberSecret(decoded(v));
+        const text = decoded(v);
+        if (!(inQuery ? this.isSecretQueryName(decoded(name)) : this.isSecretStringKey(decoded(name))) && !this.isSecretValue(text) && !encodedUrlPassword(v, text)) return all;
+        rememberSecret(text);
         note(`query ${name}`);
         return `${before}${name}=${REDACTED}${tail}`;
       });

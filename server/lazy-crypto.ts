@@ -18,11 +18,13 @@ export function nodeCrypto(): typeof import('node:crypto') {
   return (crypto ??= require('node:crypto') as typeof import('node:crypto'));
 }
 
+/** Whether the device is there: looked for once, before the first read (a throw caught here would pause a -d process where there is none). */
+let urandomThere: boolean | undefined;
+
 /** `bytes` random bytes as hex: from /dev/urandom, else node:crypto's randomBytes. */
 export function randomHex(bytes: number): string {
   const buf = Buffer.alloc(bytes);
-  // Looked for first: a throw caught here would pause a -d process (where there is no such device).
-  if (existsSync(URANDOM)) {
+  if ((urandomThere ??= existsSync(URANDOM))) {
     try {
       const fd = openSync(URANDOM, 'r');
       try {

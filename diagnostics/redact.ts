@@ -45,6 +45,8 @@ export const DEFAULT_SECRET_NAMES = [
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
   // a PIN, as a whole segment: `pin`, `CARD_PIN`, `pinCode`; not `pins`, `pinned`, `spinner` (other words), nor `pinCount`
   'pin',
+  // a card's security code, beside the number the card rule redacts: `cvv`, `card_cvv2`, `cardCvc`, `securityCode`
+  'cvv2?', 'cvc2?', 'securitycodes?',
 ].join('|');
 /**
  * The last segment of a name that describes a secret rather than holding it: `authTagLength`,

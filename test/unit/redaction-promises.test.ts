@@ -125,6 +125,11 @@ describe('names beyond the single secret words (review17.4), in every place a na
     ['a session, a string', 'session', 'session'],
     ['a session id run together', 'sessionid', 'sessionid'],
     ["an API Management subscription key (review19.8)", 'subscriptionKey', 'ocp-apim-subscription-key'],
+    // review20.3: a card's security code beside its (redacted) number; PCI DSS forbids keeping it
+    ['a card security code', 'cvv', 'x-cvv'],
+    ['a CVV2 in a card object', 'card_cvv2', 'x-card-cvv2'],
+    ['a CVC', 'cardCvc', 'x-card-cvc'],
+    ['a security code', 'securityCode', 'x-security-code'],
   ];
   const cases = secret.map(([what, name, header], i) => [what, name, header, `v${i}-Zq81kX0pLm`] as const);
 

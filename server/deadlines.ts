@@ -170,7 +170,7 @@ export function entryOf(socket: Socket): Entry | undefined {
  * Every connection is one entry in one list; a transition only rewrites the entry's state and
  * deadline (no list moves, no clock read on the request path). Deadlines are taken from a clock
  * the sweep advances every tick, plus one tick, so a timeout fires between its value and its
- * value plus two ticks (three after a held loop: tick()), never early. Each tick looks at every entry: O(connections) per tick.
+ * value plus two ticks, never early. Each tick looks at every entry: O(connections) per tick.
  *
  * The list is intrusive (each entry links its neighbours) rather than a Set: a long-lived Set's
  * table points from the old generation at every new connection, and under a new connection per
@@ -179,8 +179,6 @@ export function entryOf(socket: Socket): Entry | undefined {
  */
 /** Most often a request's entry into the app sends a worker's check-in (4 a second at most). */
 const ENTRY_REPORT_MS = 250;
-/** A timer tick this many ticks after the last sweep was held up: it sweeps at the next one (tick()). */
-const LATE_TICKS = 3;
 
 export class ConnectionDeadlines {
   /** The list's ends: entries in the order they were added. */
@@ -201,8 +199,8 @@ export class ConnectionDeadlines {
   private clock = performance.now();
   private lastActive = this.clock;
   private idleFired = false;
-  /** The last timer tick came late and was not swept (tick()). */
-  private skippedLate = false;
+  /** The sweep the last timer tick asked for, after the next poll phase (tick()). */
+  private pendingSweep: NodeJS.Immediate | null = null;
   private readonly faultSignatures = new Map<string, number>();
   /** Faults caught since start: an invalid entry or a handler that threw. */
   faults = 0;
@@ -310,23 +308,19 @@ export class ConnectionDeadlines {
   }
 
   /**
-   * The timer's sweep. A tick that comes more than LATE_TICKS ticks after the last sweep finds a loop
-   * that was held (a long synchronous handler, a heap snapshot, a process waiting for a CPU), and
-   * the bytes that arrived meanwhile still unread: the timers phase runs before the poll phase that
-   * reads them. Swept then, a keep-alive connection whose next request came during the hold, past
-   * its idle deadline, was closed with the request unread (the client got a reset: findings
-   * order7.3). Such a tick only advances the clock; the next one, after a poll phase, sweeps. At
-   * most one tick in a row is skipped, so an expiry is never put off by more than a tick.
+   * The timer's tick: it sweeps in the check phase of the same turn of the loop, after the poll
+   * phase has read what arrived since the last turn. Swept in the timers phase, which comes first,
+   * after a held loop (a long synchronous handler, a heap snapshot, a process waiting for a CPU) a
+   * keep-alive connection whose next request came during the hold, past its idle deadline, was
+   * closed with the request unread in the kernel (the client got a reset: findings order7.3).
    */
   private tick(): void {
-    const now = performance.now();
-    if (!this.skippedLate && now - this.clock > LATE_TICKS * this.tickMs) {
-      this.skippedLate = true;
-      this.clock = now;
-      return;
-    }
-    this.skippedLate = false;
-    this.sweep(now);
+    if (this.pendingSweep !== null) return;
+    this.pendingSweep = setImmediate(() => {
+      this.pendingSweep = null;
+      this.sweep();
+    });
+    this.pendingSweep.unref();
   }
 
   stop(): void {
@@ -334,6 +328,8 @@ export class ConnectionDeadlines {
     this.untrace = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.pendingSweep) clearImmediate(this.pendingSweep);
+    this.pendingSweep = null;
     if (this.entryReportTimer) clearTimeout(this.entryReportTimer);
     this.entryReportTimer = null;
     this.entryWindowOpen = false;

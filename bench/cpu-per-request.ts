@@ -59,6 +59,10 @@ const TARGETS: Target[] = [
   // of its own inside a tspuma process (tspuma's own server idle on port 0): what the process costs.
   { name: 'raw-inside', baseline: 'raw', env: (port) => ({ RAW_PORT: String(port) }), argv: (_port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', `${root}bench/raw-inside-app.ts`] },
   { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  // paired.sh's listener row's own response shape: a chunked body on both sides (its apps set no
+  // Content-Length; raw and listener above do).
+  { name: 'raw-chunked', baseline: 'raw', env: () => ({ RAW_CHUNKED: '1' }), argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener-chunked', baseline: 'raw-chunked', argv: (port, root) => tspuma(port, 'bench/listener-chunked-app.ts', [], root) },
   // The listener without the reconnection waves (maxKeepAlive 0: no connection closed by the server;
   // bench/unlimited-keepalive.config.mjs): what maxKeepAlive's 999 costs a request.
   { name: 'listener-unlimited', baseline: 'listener', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },

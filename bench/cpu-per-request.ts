@@ -296,6 +296,14 @@ const THREADS = process.env.THREADS === '1';
  * instructions per request, JIT code named through node's --perf-basic-prof map:
  * bench/callgrind-functions.ts) and print its top N, and the top N differences against its baseline.
  */
+/**
+ * IDLE_SECONDS=N (callgrind): the server gets no request for N seconds before each window after
+ * the first, as a paired.sh side does while its anchor's round runs. V8's memory reducer runs its
+ * full GCs in such a pause (8 s after it is armed, when the process allocates little), which a
+ * server under continuous load never gets; what a request costs after them is the window after
+ * (bench/README.md, session 24). Keep N under the servers' keep-alive timeouts (20 s here).
+ */
+const IDLE_MS = Number(process.env.IDLE_SECONDS ?? 0) * 1000;
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
 /**
  * CALLERS=regex (with FUNCTIONS): also the callers of the functions whose name matches, with the
@@ -396,6 +404,10 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
         await drive(port, WARMUP, shape, agent);
         const perRequest: number[] = [];
         for (let w = 0; w < WINDOWS; w++) {
+          if (w > 0 && IDLE_MS > 0) {
+            process.stderr.write(`${t.name}: idle ${IDLE_MS / 1000} s before window ${w + 1}\n`);
+            await new Promise((r) => setTimeout(r, IDLE_MS));
+          }
           execFileSync('callgrind_control', ['-z', String(counted)], { stdio: 'ignore' });
           const before = new Set(readdirSync(dir));
           await drive(port, REQUESTS, shape, agent);

@@ -59,6 +59,10 @@ const TARGETS: Target[] = [
   // of its own inside a tspuma process (tspuma's own server idle on port 0): what the process costs.
   { name: 'raw-inside', baseline: 'raw', env: (port) => ({ RAW_PORT: String(port) }), argv: (_port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', `${root}bench/raw-inside-app.ts`] },
   { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  // paired.sh's listener row's own response shape: a chunked body on both sides (its apps set no
+  // Content-Length; raw and listener above do).
+  { name: 'raw-chunked', baseline: 'raw', env: () => ({ RAW_CHUNKED: '1' }), argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener-chunked', baseline: 'raw-chunked', argv: (port, root) => tspuma(port, 'bench/listener-chunked-app.ts', [], root) },
   // The listener without the reconnection waves (maxKeepAlive 0: no connection closed by the server;
   // bench/unlimited-keepalive.config.mjs): what maxKeepAlive's 999 costs a request.
   { name: 'listener-unlimited', baseline: 'listener', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },
@@ -292,6 +296,14 @@ const THREADS = process.env.THREADS === '1';
  * instructions per request, JIT code named through node's --perf-basic-prof map:
  * bench/callgrind-functions.ts) and print its top N, and the top N differences against its baseline.
  */
+/**
+ * IDLE_SECONDS=N (callgrind): the server gets no request for N seconds before each window after
+ * the first, as a paired.sh side does while its anchor's round runs. V8's memory reducer runs its
+ * full GCs in such a pause (8 s after it is armed, when the process allocates little), which a
+ * server under continuous load never gets; what a request costs after them is the window after
+ * (bench/README.md, session 24). Keep N under the servers' keep-alive timeouts (20 s here).
+ */
+const IDLE_MS = Number(process.env.IDLE_SECONDS ?? 0) * 1000;
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
 /**
  * CALLERS=regex (with FUNCTIONS): also the callers of the functions whose name matches, with the
@@ -392,6 +404,10 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
         await drive(port, WARMUP, shape, agent);
         const perRequest: number[] = [];
         for (let w = 0; w < WINDOWS; w++) {
+          if (w > 0 && IDLE_MS > 0) {
+            process.stderr.write(`${t.name}: idle ${IDLE_MS / 1000} s before window ${w + 1}\n`);
+            await new Promise((r) => setTimeout(r, IDLE_MS));
+          }
           execFileSync('callgrind_control', ['-z', String(counted)], { stdio: 'ignore' });
           const before = new Set(readdirSync(dir));
           await drive(port, REQUESTS, shape, agent);

@@ -171,6 +171,8 @@ const median = (xs: number[]): number => {
  * reconnection waves alone.
  */
 const ONE_AGENT = process.env.ONE_AGENT === '1';
+/** RETRY_NEW=1: drive() also sends again a request whose new connection was reset before any answer. */
+const RETRY_NEW = process.env.RETRY_NEW === '1';
 
 /**
  * `count` requests of `shape` over CONNECTIONS keep-alive connections (those of `shared` when given,
@@ -208,12 +210,18 @@ function drive(port: number, count: number, shape: Shape, shared?: http.Agent): 
         // Not answered, on a kept connection the server closed as idle as this request went out (node's
         // documented keep-alive race; under callgrind a server can be still for seconds): sent
         // again, as node's docs advise (req.reusedSocket), up to MAX_RETRIES times in a run.
-        if (reset && !shape.hangups && req.reusedSocket && !answered && retries < MAX_RETRIES) {
+        // RETRY_NEW=1: a new connection's reset before its response head too (findings rack4.1:
+        // tspuma's servers under callgrind at a load of 30-60), each one told on stderr.
+        if (reset && !shape.hangups && (req.reusedSocket || RETRY_NEW) && !answered && retries < MAX_RETRIES) {
+          if (!req.reusedSocket) process.stderr.write(`drive: a new connection reset before its response head, sent again (${retries + 1}/${MAX_RETRIES})\n`);
           retries++;
           sent--;
           return one();
         }
-        if (!shape.hangups || !reset) return reject(err);
+        if (!shape.hangups || !reset) {
+          const how = `${reset ? 'reset' : 'error'} on a ${req.reusedSocket ? 'kept' : 'new'} connection, ${answered ? 'after' : 'before'} the response head, retries ${retries}/${MAX_RETRIES}`;
+          return reject(new Error(`${(err as Error).message} (${how})`, { cause: err }));
+        }
         next();
       });
       req.end(body ?? undefined);

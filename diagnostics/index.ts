@@ -191,15 +191,21 @@ class Report implements Reported {
   #sinks: Sinks;
   #rendered: string | null = null;
 
+  declare readonly own?: true;
+  declare readonly elsewhere?: true;
+
   constructor(
     readonly dump: Dump,
     readonly path: string | null,
     readonly repeat: boolean,
     sinks: Sinks,
     problem?: string,
+    of?: RepeatOf,
   ) {
     this.#sinks = sinks;
     if (problem) this.problem = problem;
+    if (of?.own) (this as { own?: true }).own = true;
+    if (of?.elsewhere) (this as { elsewhere?: true }).elsewhere = true;
     // An own key, as env['tspuma.dump'] is documented (dump, text, path, repeat): one shared getter,
     // so every Report goes through the same map transitions.
     Object.defineProperty(this, 'text', REPORT_TEXT);
@@ -218,8 +224,11 @@ const REPORT_TEXT: PropertyDescriptor = {
   },
 };
 
-function reported(dump: Dump, path: string | null, repeat: boolean, sinks: Sinks, problem?: string): Reported {
-  return new Report(dump, path, repeat, sinks, problem);
+/** Whose dump a repeat's report hands back (Reported's `own` and `elsewhere`). */
+type RepeatOf = { own?: boolean; elsewhere?: boolean };
+
+function reported(dump: Dump, path: string | null, repeat: boolean, sinks: Sinks, problem?: string, of?: RepeatOf): Reported {
+  return new Report(dump, path, repeat, sinks, problem, of);
 }
 
 export const DIAGNOSTICS_DEFAULTS = { maxFiles: 100, perSiteMs: 60_000, globalPerSecond: 20 } as const;
@@ -680,11 +689,11 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   /** A counted repeat's answer: its request is reported (no dump of its own at its end). */
-  private counted(known: { path: string | null; first: Dump }, ctx: DumpContext): Reported {
+  private counted(known: { path: string | null; first: Dump; elsewhere: boolean }, ctx: DumpContext): Reported {
     const request = ctx.request ?? null;
     const record = request ? this.attribution.of(request) : undefined;
     if (record) record.reported = true;
-    return this.repeatOf(known.first, known.path);
+    return this.repeatOf(known.first, known.path, known.elsewhere);
   }
 
   private reportGuarded(err: unknown, ctx: DumpContext): Reported {
@@ -820,7 +829,7 @@ export class Diagnostics implements DiagnosticsHook {
       if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
       this.kinds.set(kind, { site: dump.site });
     }
-    const { repeat, path } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
+    const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
     if (stormFirst !== undefined) this.stormDumps.delete(capture!.site);
     if (calmed && !repeat) {
       if (this.stormDumps.size >= 1000) this.stormDumps.delete(this.stormDumps.keys().next().value!);
@@ -833,7 +842,8 @@ export class Diagnostics implements DiagnosticsHook {
         this.firstColumns.set(dump.site, top.column);
       }
     }
-    return reported(dump, path, repeat, this.sinks);
+    // A repeat here was built for this failure: its request is this one's (review20.1).
+    return reported(dump, path, repeat, this.sinks, undefined, repeat ? { own: true, elsewhere } : undefined);
   }
 
   /**
@@ -842,10 +852,10 @@ export class Diagnostics implements DiagnosticsHook {
    * site is most of what -d reports, and each answer made anew was an object and an own accessor
    * defined on it (Object.defineProperty: a runtime call) for a caller that mostly drops it.
    */
-  private repeatOf(dump: Dump, path: string | null): Reported {
+  private repeatOf(dump: Dump, path: string | null, elsewhere: boolean): Reported {
     const kept = this.repeats.get(dump);
     if (kept !== undefined && kept.path === path) return kept;
-    const made = reported(dump, path, true, this.sinks);
+    const made = reported(dump, path, true, this.sinks, undefined, { elsewhere });
     this.repeats.set(dump, made);
     return made;
   }

@@ -929,14 +929,14 @@ export class Diagnostics implements DiagnosticsHook {
  * and its text. Not for a worker's autopsy (the primary logs its own line for it) nor a probe's
  * snapshot (the probe's hit line names it).
  */
-export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string) => void {
-  return (dump, path, text) => {
+export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string, problem?: string) => void {
+  return (dump, path, text, problem) => {
     if (dump.kind === 'hang' || dump.kind === 'snapshot') return;
     const frame = dump.culprit >= 0 ? dump.frames[dump.culprit] : undefined;
     const culprit = frame ? `${frame.file}:${frame.line}` : null;
     const request = dump.request ? { id: dump.request.id, method: dump.request.method, url: dump.request.url } : null;
     const error = oneLine(`${dump.error.name}: ${dump.error.message}`);
-    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path };
+    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path, ...(problem ? { problem } : {}) };
     log.error({ dump: record, text: text() }, `tspuma dump #${dump.id} [${dump.phase}] ${error}${culprit ? ` at ${culprit}` : ''}${request ? ` (request ${request.id} ${request.method} ${request.url})` : ''}`);
   };
 }

@@ -57,9 +57,22 @@ const NEVER_THROWN =
 const PAUSING_TAKEN =
   "no values were captured: V8 did not pause at this throw, because another debugger session attached to this process (a DevTools client on the process's own inspector port) had set pause-on-exceptions to none, a state V8 keeps once for all sessions; debug mode has set it back, so the next failures have their values. The frames are from the error's stack";
 
+/** A dumped failure whose muted repeats started an error-storm back-off (Sinks.repeat's answer). */
+type StormOf = { first: Dump; path: string | null; elsewhere: boolean };
+
+/**
+ * That failure as the back-off's line and note name it: by its dump's number when this process
+ * printed it, else by its place and the other worker's file (this process's number for it was
+ * never shown: review20.10).
+ */
+function stormFailure(of: StormOf, withFile: boolean): string {
+  if (!of.elsewhere) return `the failure of dump #${of.first.id} (at ${of.first.site})`;
+  return `the failure at ${of.first.site} that another worker dumped${withFile && of.path ? ` (${of.path})` : ''}`;
+}
+
 /** The note of a failure reported while pausing was off for an error-storm back-off (error-storm.ts). */
-function stormNote(storm: Dump | null, perSecond: number): string {
-  return `no values were captured: this failure came while pausing at throws was off for an error-storm back-off (${storm ? `the failure of dump #${storm.id} repeated` : 'muted repeats came'} more than ${perSecond} times a second in muted functions), so V8 did not pause at its throw; the frames are from its stack. Pausing is on again from this report, so its next throw is captured and dumped with its values`;
+function stormNote(storm: StormOf | null, perSecond: number): string {
+  return `no values were captured: this failure came while pausing at throws was off for an error-storm back-off (${storm ? `${storm.elsewhere ? stormFailure(storm, false) : `the failure of dump #${storm.first.id}`} repeated` : 'muted repeats came'} more than ${perSecond} times a second in muted functions), so V8 did not pause at its throw; the frames are from its stack. Pausing is on again from this report, so its next throw is captured and dumped with its values`;
 }
 
 /** The note of the first captured dump of a failure first dumped during a back-off. */
@@ -266,7 +279,7 @@ export class Diagnostics implements DiagnosticsHook {
   /** Dump site -> the id of its dump made during an error-storm back-off, without values: its next capture is dumped again, with them. */
   private readonly stormDumps = new Map<string, number>();
   /** The dump whose muted repeats started the latest back-off. */
-  private stormOf: Dump | null = null;
+  private stormOf: StormOf | null = null;
   /** When the last back-off line was written, and back-offs since it (backedOffLine). */
   private stormLine = { at: Number.NEGATIVE_INFINITY, since: 0 };
   /** The last failure's exact kind, by its name and message (exactKind). */
@@ -363,7 +376,7 @@ export class Diagnostics implements DiagnosticsHook {
       const known = this.sinks.repeat(held.of.site, held.of.error);
       if (known) {
         record.reported = true;
-        this.mutedRepeat(known.first);
+        this.mutedRepeat(known);
       }
       return;
     }
@@ -634,7 +647,7 @@ export class Diagnostics implements DiagnosticsHook {
     const site = this.kinds.get(this.exactKind(err))?.site;
     const known = site === undefined ? null : this.sinks.repeat(site, () => errorInfo(err));
     if (known === null) return null;
-    if (paused) this.mutedRepeat(known.first);
+    if (paused) this.mutedRepeat(known);
     return this.counted(known, ctx);
   }
 
@@ -660,20 +673,21 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   /**
-   * A repeat of `first` was counted with nothing paused at while pausing is on (a muted function's
+   * A repeat of `known.first` was counted with nothing paused at while pausing is on (a muted function's
    * throw): towards an error-storm back-off, whose start is logged (backedOffLine).
    */
-  private mutedRepeat(first: Dump): void {
+  private mutedRepeat(known: StormOf): void {
     if (!this.capturer.pausingNow || !this.capturer.mutedRepeat()) return;
-    this.stormOf = first;
-    this.backedOffLine(first);
+    this.stormOf = { first: known.first, path: known.path, elsewhere: known.elsewhere };
+    this.backedOffLine(this.stormOf);
   }
 
   /**
    * The line of a back-off: what and why, at most once a minute (a storm that goes on backs off
    * about once a second); the next line says how many back-offs there were since.
    */
-  private backedOffLine(first: Dump): void {
+  private backedOffLine(of: StormOf): void {
+    const first = of.first;
     const now = performance.now();
     if (now - this.stormLine.at < 60_000) {
       this.stormLine.since++;
@@ -682,8 +696,8 @@ export class Diagnostics implements DiagnosticsHook {
     const since = this.stormLine.since;
     this.stormLine = { at: now, since: 0 };
     const limits = this.capturer.storm;
-    const text = `debug capture: pausing at throws is off for ${limits.periodMs / 1000} s: the failure of dump #${first.id} (at ${first.site}) repeated more than ${limits.perSecond} times in a second, in muted functions where V8 does not pause but still pays its exception event at each throw. A failure of another kind turns pausing on again at once${since > 0 ? `; ${since} more back-off(s) since the last such line` : ''}`;
-    const record = { debugBackoff: { dump: first.id, site: first.site, periodMs: limits.periodMs, perSecond: limits.perSecond, since }, ...(this.worker !== null ? { worker: this.worker } : {}) };
+    const text = `debug capture: pausing at throws is off for ${limits.periodMs / 1000} s: ${stormFailure(of, true)} repeated more than ${limits.perSecond} times in a second, in muted functions where V8 does not pause but still pays its exception event at each throw. A failure of another kind turns pausing on again at once${since > 0 ? `; ${since} more back-off(s) since the last such line` : ''}`;
+    const record = { debugBackoff: { dump: of.elsewhere ? null : first.id, site: first.site, ...(of.elsewhere ? { path: of.path } : {}), periodMs: limits.periodMs, perSecond: limits.perSecond, since }, ...(this.worker !== null ? { worker: this.worker } : {}) };
     if (this.log) this.log.warn(record, text);
     else this.opts.write(`tspuma: ${text}\n`);
   }
@@ -774,7 +788,7 @@ export class Diagnostics implements DiagnosticsHook {
     };
     const known = capture || kind === null || ctx.final ? null : this.sinks.repeat(repeatSite(kind), () => errorInfo(err));
     if (known) {
-      if (byKind) this.mutedRepeat(known.first);
+      if (byKind) this.mutedRepeat(known);
       return this.counted(known, ctx);
     }
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
@@ -915,14 +929,14 @@ export class Diagnostics implements DiagnosticsHook {
  * and its text. Not for a worker's autopsy (the primary logs its own line for it) nor a probe's
  * snapshot (the probe's hit line names it).
  */
-export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string) => void {
-  return (dump, path, text) => {
+export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string, problem?: string) => void {
+  return (dump, path, text, problem) => {
     if (dump.kind === 'hang' || dump.kind === 'snapshot') return;
     const frame = dump.culprit >= 0 ? dump.frames[dump.culprit] : undefined;
     const culprit = frame ? `${frame.file}:${frame.line}` : null;
     const request = dump.request ? { id: dump.request.id, method: dump.request.method, url: dump.request.url } : null;
     const error = oneLine(`${dump.error.name}: ${dump.error.message}`);
-    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path };
+    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path, ...(problem ? { problem } : {}) };
     log.error({ dump: record, text: text() }, `tspuma dump #${dump.id} [${dump.phase}] ${error}${culprit ? ` at ${culprit}` : ''}${request ? ` (request ${request.id} ${request.method} ${request.url})` : ''}`);
   };
 }

@@ -101,6 +101,11 @@ const AUTHORITY_HEAD = /(?:^|,)\s*[^\s:@/?#"'<>,]*:/g;
 const PASSWORD_END = /[\s@/?#"'<>]/g;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
+/**
+ * A part of a multipart/form-data body (a raw body an app read as text): its name, its head up to
+ * the blank line, and its value up to the next boundary line (or the end of a text cut short).
+ */
+const MULTIPART_PART = /(content-disposition:[^\r\n]*?;\s*name="([^"\r\n]*)"[^\r\n]*(?:\r?\n[^\r\n]+)*\r?\n\r?\n)([\s\S]*?)(?=\r?\n--|$)/gi;
 /** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
 const JSON_SNIPPET = /(, )(\.\.\.)?"[\s\S]*?"(\.\.\.)? is not valid JSON/g;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
@@ -559,6 +564,15 @@ export class Redactor {
         return `${head}${REDACTED}@`;
       });
       if (s.endsWith('…')) s = s.replace(USERINFO_CUT, (_all, head: string) => (note('url password'), `${head}${REDACTED}…`));
+    }
+    if (s.includes('name="') && /content-disposition:/i.test(s)) {
+      // A multipart body as text: a part named as a secret keeps its head, not its value (review20.11).
+      s = s.replace(MULTIPART_PART, (all, head: string, name: string, value: string) => {
+        if (value === REDACTED || value === '' || !this.isSecretQueryName(name)) return all;
+        rememberSecret(value.replace(/…$/, ''));
+        note(`multipart field ${name}`);
+        return `${head}${REDACTED}`;
+      });
     }
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose

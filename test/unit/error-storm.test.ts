@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorStorm, type StormLimits } from '../../diagnostics/error-storm.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
+import { claimSite } from '../../diagnostics/dump-budget.js';
+import { tempDir } from '../helpers/temp.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -100,6 +102,15 @@ function diagnostics(limits = LIMITS) {
   return { diag, written, at: (ms: number) => (now = ms) };
 }
 
+/** As diagnostics(), in worker 1 of a cluster whose site claims are in a dump folder of its own. */
+function workerDiagnostics(limits = LIMITS) {
+  let now = 0;
+  const written: string[] = [];
+  const dir = tempDir('storm-worker');
+  const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir, env: { TSPUMA_WORKER_INDEX: '1', TSPUMA_CLUSTER_RUN: 'run-storm' }, now: () => now, storm: limits });
+  return { diag, written, dir, at: (ms: number) => (now = ms) };
+}
+
 /** Reports `n` repeats of `f`'s failure (charge's by default) at the hand clock's current time; the dumps they were counted against. */
 function repeats(diag: ReturnType<typeof diagnostics>['diag'], n: number, f = charge): unknown[] {
   const dumps: unknown[] = [];
@@ -174,6 +185,35 @@ describe('error-storm back-off', () => {
       at(5000);
       repeats(diag, 6);
       expect(diag.capturer.pausingNow).toBe(false);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("names a site another worker dumped by its place and that worker's file, not by this worker's number for it, never printed (review20.10)", () => {
+    // charge's site, as a dump names it.
+    const probe = diagnostics();
+    let site: string;
+    try {
+      site = probe.diag.report(attempt(charge, 1), { phase: 'app' }).dump.site;
+    } finally {
+      probe.diag.close();
+    }
+    const { diag, written, dir, at } = workerDiagnostics();
+    try {
+      // Worker 0 of the run dumped it first.
+      expect(claimSite(dir, 'run-storm-phase0', site, '/dumps/w0-0001.json')).toEqual({ mine: true });
+      at(100);
+      const first = diag.report(attempt(charge, 1), { phase: 'app' });
+      expect([first.repeat, first.elsewhere]).toEqual([true, true]);
+      repeats(diag, 8);
+      expect(diag.capturer.stats.storms).toBe(1);
+      const line = written.find((t) => t.includes('pausing at throws is off'))!;
+      expect(line).toContain(`the failure at ${site} that another worker dumped (/dumps/w0-0001.json) repeated more than 5 times in a second`);
+      expect(line).not.toMatch(/dump #\d/);
+      // A failure of another kind during the back-off: its note names the storm's failure the same way.
+      const during = diag.report(attempt(ship, 1), { phase: 'app' });
+      expect(during.dump.note).toContain(`(the failure at ${site} that another worker dumped repeated more than 5 times a second in muted functions)`);
     } finally {
       diag.close();
     }

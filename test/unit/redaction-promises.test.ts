@@ -230,6 +230,13 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a Slack legacy token', 'post with xoxs-2634528-1234567890 now', 'post with [redacted] now'],
     ['an AWS access key id', 'S3 denied AKIAIOSFODNN7EXAMPLE here', 'S3 denied [redacted] here'],
     ['a JWT', 'got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.SflKxwRJSMeKKF2QT4fw back', 'got [redacted] back'],
+    // review20.11: a raw multipart body an app read into a string (a local in a dump): a secret-named part's value
+    [
+      'a multipart part under a secret name',
+      '--X9\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--X9\r\nContent-Disposition: form-data; name="password"\r\nContent-Type: text/plain\r\n\r\ns3cretPW1\r\n--X9--\r\n',
+      '--X9\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--X9\r\nContent-Disposition: form-data; name="password"\r\nContent-Type: text/plain\r\n\r\n[redacted]\r\n--X9--\r\n',
+    ],
+    ['a multipart part under a secret name, the text cut short', '--X9\r\nContent-Disposition: form-data; name="api_key"\r\n\r\nk-77abc…', '--X9\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n[redacted]'],
   ];
   it.each(rows)('%s', (_shape, input, shown) => {
     forgetSecrets(); // a value another row redacted must not be scrubbed here from memory

@@ -5,7 +5,8 @@ import { basename, dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
-import { enableDiagnostics } from '../../diagnostics/index.js';
+import { dumpRecorder, enableDiagnostics } from '../../diagnostics/index.js';
+import type { Logger } from 'pino';
 import { claimSite, runClaimsFolder } from '../../diagnostics/dump-budget.js';
 import { autopsyLine, pauseTimeoutHint } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
@@ -168,6 +169,24 @@ describe('sinks: a dump not written', () => {
     expect(emitted.path).toBeNull();
     expect(emitted.problem).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${dir}/[^ ]+\\.txt \\(ENOENT\\)`));
     expect(out.some((t) => t.startsWith('tspuma dump #'))).toBe(true);
+  });
+
+  it("its JSON log record (stdout, a collector's) carries why it was not written, which only stderr's line said (review20.8)", () => {
+    const dir = tempDir('sinks-record-problem');
+    const records: Record<string, unknown>[] = [];
+    const log = { error: (obj: Record<string, unknown>) => records.push(obj) } as unknown as Logger;
+    const failing = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    failing.recordTo(dumpRecorder(log));
+    rmSync(dir, { recursive: true });
+    failing.emit(dump('exception', 'app.ts:31'));
+    const record = records[0]!.dump as { path: string | null; problem?: string };
+    expect(record.path).toBeNull();
+    expect(record.problem).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${dir}/[^ ]+\\.txt \\(ENOENT\\)`));
+    // No folder set is no failure: no problem field on every record of a server without one.
+    const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    none.recordTo(dumpRecorder(log));
+    none.emit(dump('exception', 'app.ts:32'));
+    expect(records[1]!.dump).not.toHaveProperty('problem');
   });
 
   it("its footnote on the one-line frames' values names the folder whose write failed, not a folder to set (lead15.1)", () => {

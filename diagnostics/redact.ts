@@ -20,7 +20,14 @@ export function oneLine(text: string): string {
   });
 }
 
-export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+// `authentication`: some APIs' name for Authorization, holding the same token (review20.2).
+export const SECRET_HEADERS = new Set(['authorization', 'authentication', 'proxy-authorization', 'cookie', 'set-cookie']);
+/**
+ * A webhook's signature header, an HMAC of the body whoever holds can replay that delivery with:
+ * a header's name (with a `-`) having a segment `signature` or `hmac` (X-Hub-Signature-256,
+ * Stripe-Signature, X-Shopify-Hmac-Sha256, X-Slack-Signature), unless its last describes it.
+ */
+const SIGNATURE_HEADER = /(?:^|-)(?:signature|hmac)(?:-|$)/;
 /**
  * Secret words. A name is secret when one of its segments, or a run of adjacent segments
  * written together, is one of these words in full: `accessToken`, `api_key`, `apiKeys`,
@@ -38,6 +45,8 @@ export const DEFAULT_SECRET_NAMES = [
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
   // a PIN, as a whole segment: `pin`, `CARD_PIN`, `pinCode`; not `pins`, `pinned`, `spinner` (other words), nor `pinCount`
   'pin',
+  // a card's security code, beside the number the card rule redacts: `cvv`, `card_cvv2`, `cardCvc`, `securityCode`
+  'cvv2?', 'cvc2?', 'securitycodes?',
 ].join('|');
 /**
  * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
@@ -429,7 +438,10 @@ export class Redactor {
 
   /** A header name whose value is secret (in raw header arrays). */
   isSecretHeader(name: string): boolean {
-    return SECRET_HEADERS.has(name.toLowerCase());
+    const lower = name.toLowerCase();
+    if (SECRET_HEADERS.has(lower)) return true;
+    const dash = lower.lastIndexOf('-');
+    return dash !== -1 && SIGNATURE_HEADER.test(lower) && !ABOUT_A_SECRET.has(lower.slice(dash + 1));
   }
 
   /** The rule for headers and query parameters alike: a secret header's name or a secret name. */

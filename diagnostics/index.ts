@@ -409,7 +409,7 @@ export class Diagnostics implements DiagnosticsHook {
     });
   }
   /** Failure kind (FailureFolder.kindOf) -> the site of its dump, for repeats with nothing captured. */
-  private readonly kinds = new Map<string, { site: string }>();
+  private readonly kinds = new Map<string, { site: string; shared?: true }>();
 
   /** Undoes watchConsole() at close, unless something replaced console.error since. */
   private unwatchConsole: (() => void) | null = null;
@@ -644,7 +644,9 @@ export class Diagnostics implements DiagnosticsHook {
     const paused = this.capturer.pausingNow;
     if (!paused && (!this.capturer.backedOff || this.capturer.storm.checkDue())) return null;
     if (this.capturer.captureFor(err) !== undefined || this.capturer.siteFor(err) !== undefined) return null;
-    const site = this.kinds.get(this.exactKind(err))?.site;
+    // A kind two sites' dumps share names neither (debug22.4): reportOnce tells it by its stack.
+    const kinded = this.kinds.get(this.exactKind(err));
+    const site = kinded === undefined || kinded.shared ? undefined : kinded.site;
     const known = site === undefined ? null : this.sinks.repeat(site, () => errorInfo(err));
     if (known === null) return null;
     if (paused) this.mutedRepeat(known);
@@ -728,11 +730,15 @@ export class Diagnostics implements DiagnosticsHook {
    * dumped: a generic message (`Cannot read properties of undefined (reading 'id')`) is shared by
    * unrelated sites (review10.6). Then the site its stack starts at decides: a repeat of the dump
    * there, if any (the kind's latest dump may be another function's), else a failure of its own.
+   * So too with pausing on for a kind the dumps of two sites share (`shared`): two muted
+   * functions failing alike, each repeat would have been counted against the latest dump
+   * (debug22.4).
    */
   private kindSite(kind: string, err: unknown): string | undefined {
-    const site = this.kinds.get(kind)?.site;
-    if (site === undefined || this.capturer.pausingNow) return site;
-    return this.topOf(err)?.site ?? site;
+    const known = this.kinds.get(kind);
+    if (known === undefined) return undefined;
+    if (this.capturer.pausingNow && known.shared !== true) return known.site;
+    return this.topOf(err)?.site ?? known.site;
   }
 
   /** stackTop of a muted repeat, through `tops` when its top frame's position can be read without its text. */
@@ -781,7 +787,7 @@ export class Diagnostics implements DiagnosticsHook {
       if (site !== undefined) return site;
       const at = this.kindSite(kind, err);
       if (at !== undefined) {
-        byKind = this.capturer.pausingNow;
+        byKind = this.capturer.pausingNow && this.kinds.get(kind)?.shared !== true;
         return at;
       }
       return (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000';
@@ -841,7 +847,8 @@ export class Diagnostics implements DiagnosticsHook {
     if (trace) dump.trace = trace;
     if (kind !== null && ctx.note !== NEVER_THROWN) {
       if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
-      this.kinds.set(kind, { site: dump.site });
+      const had = this.kinds.get(kind);
+      this.kinds.set(kind, had !== undefined && (had.shared === true || had.site !== dump.site) ? { site: dump.site, shared: true } : { site: dump.site });
     }
     const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
     if (stormFirst !== undefined) this.stormDumps.delete(capture!.site);

@@ -340,11 +340,14 @@ export class Diagnostics implements DiagnosticsHook {
     if (record.reported || record.quiet?.held) return;
     if (record.logged.some((l) => typeof l === 'object')) return;
     if (this.lastThrow(record)?.capture && !severalRejected(record)) return;
-    if (!this.capturer.pausingNow) return;
+    // During an error-storm back-off no look can be made, but a muted site's repeat answered at the
+    // frame a look found it at is still told (else each would be a 5xx with no error, ending it).
+    if (!this.capturer.pausingNow && !this.capturer.backedOff) return;
     const answering = answeringFrame();
     const at = answering ? `${answering} ${record.req.method ?? ''} ${record.url.split('?', 1)[0]}` : null;
     const known = at === null ? undefined : this.heldSites.get(at);
     if (known !== undefined && this.capturer.mutes.hasSite(known.site) && this.sinks.has(known.site)) return this.attribution.noteHeldRepeat(record, known);
+    if (!this.capturer.pausingNow) return;
     const held = this.capturer.heldError(answering);
     if (held === LOOK_SKIPPED) this.attribution.noteUnlooked(record);
     else if (held !== undefined) this.attribution.noteHeld(record, held, at);
@@ -793,7 +796,7 @@ export class Diagnostics implements DiagnosticsHook {
     // failure's next throw is captured (and dumped again, with its values: stormDumps).
     const calmed = !capture && !snapshot && ctx.phase === 'app' && this.capturer.calm();
     let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
-    if (calmed && (note === undefined || note === NEVER_THROWN)) note = stormNote(this.stormOf, this.capturer.storm.perSecond);
+    if (calmed) note = note === undefined || note === NEVER_THROWN ? stormNote(this.stormOf, this.capturer.storm.perSecond) : `${note}. ${stormNote(this.stormOf, this.capturer.storm.perSecond)}`;
     const stormFirst = capture && !snapshot ? this.stormDumps.get(capture.site) : undefined;
     if (stormFirst !== undefined) note = note ? `${note}. ${afterStormNote(stormFirst)}` : afterStormNote(stormFirst);
     // Thrown while pausing was off, it was not muted: the mutes stay.

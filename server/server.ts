@@ -26,6 +26,7 @@ import type { Tracing } from './otel.js';
 import { RequestLifecycle, type RequestState, closeAfterLastResponse, onEventStream, onResponseDone, type InFlight } from './request-lifecycle.js';
 import { ClientErrors, MAX_HEADER_SIZE } from './client-errors.js';
 import { DescriptorWatch } from './descriptor-watch.js';
+import { takeErroredStreamTransitions } from './errored-stream-shape.js';
 import { LoopBlockWatch, type LoopBlockStats } from './loop-block.js';
 import { RecentRequests, watchConsoleRequests, type RequestSeen } from './console-redaction.js';
 
@@ -138,6 +139,8 @@ export class Server {
     readonly log: Logger,
     deps: ServerDeps = {},
   ) {
+    // Before any request: a client's first reset must not deoptimize node's stream functions (errored-stream-shape.ts).
+    takeErroredStreamTransitions();
     const diagnostics = (this.diagnostics = deps.diagnostics ?? null);
     this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     const shownUrl = (this.shownUrl = urlRedactor(options.redact));

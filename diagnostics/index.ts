@@ -761,7 +761,7 @@ export class Diagnostics implements DiagnosticsHook {
     // line as a dumped site is a repeat of it, any other line a failure of its own; an error of
     // the shape a muted one-throw function makes is matched without its stack (site-mutes.ts),
     // while pausing is on (else another function's unpaused throw could have that shape).
-    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
+    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : err !== null && typeof err === 'object' ? this.exactKind(err) : FailureFolder.kindOf(err, '', true);
     // Matched by its stack's file and line, a muted throw is a repeat of the dump there only when
     // its column is the first dumped error's too: `.profile` of undefined and `.plan` of undefined
     // on one line (Q18) are two failures, `user 8 not found` after `user 7 not found` one.

@@ -842,6 +842,7 @@ export class Diagnostics implements DiagnosticsHook {
       ...(remote ? { remote } : {}),
       ...(url !== undefined ? { url } : {}),
       ...(ctx.noCulprit ? { noCulprit: true } : {}),
+      ...(ctx.unhandled ? { unhandled: true as const } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;

@@ -39,7 +39,8 @@ export const DEFAULT_SECRET_NAMES = [
   // `tokens` alone is a count (a rate limiter's, an LLM's `max_tokens`, `prompt_tokens`); these kinds of token are not
   '(?:access|refresh|id|bearer|api|csrf|xsrf|oauth|jwt)tokens',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
+  // (license: New Relic's ingest key; functions: Azure Functions' x-functions-key; rapidapi: X-RapidAPI-Key, one segment once node lower-cases it)
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription|license|functions|rapidapi)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
   'sessionids?', 'sid',
   // one-time codes: `otp`, `totp_code`, `mfaCode`, `2fa_code` (segments `2` + `fa`), `oneTimeCode`, `recoveryCodes`
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',

@@ -130,6 +130,10 @@ describe('names beyond the single secret words (review17.4), in every place a na
     ['a CVV2 in a card object', 'card_cvv2', 'x-card-cvv2'],
     ['a CVC', 'cardCvc', 'x-card-cvc'],
     ['a security code', 'securityCode', 'x-security-code'],
+    // review20.13: keys under a key's name as well-known services send them (node lower-cases a header's name)
+    ["RapidAPI's key header", 'x-rapidapi-key', 'x-rapidapi-key'],
+    ["Azure Functions' key", 'functionsKey', 'x-functions-key'],
+    ["New Relic's license key", 'NEW_RELIC_LICENSE_KEY', 'x-newrelic-license-key'],
   ];
   const cases = secret.map(([what, name, header], i) => [what, name, header, `v${i}-Zq81kX0pLm`] as const);
 

@@ -304,6 +304,20 @@ describe("sinks: what a repeat's report hands back", () => {
     }
   });
 
+  it("says in an unhandled rejection's dump that nobody awaited it: its request line alone read as that request's failure (review20.12)", () => {
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir: null, env: {} });
+    try {
+      const r = diag.report(new Error('card declined'), { phase: 'app', kind: 'rejection', unhandled: true, snapshot: { ...snapshot, site: 'src/jobs.ts:13' }, request: request('/unawaited?id=1') });
+      expect(r.dump.unhandled).toBe(true);
+      expect(r.text.split('\n').filter((l) => l.startsWith('  unhandled:'))).toEqual(["  unhandled: a promise nobody awaited rejected (the server kept serving; the request below started its work, and was answered as the app chose)"]);
+      // A rejection a framework caught (its 500) says nothing of the kind.
+      const caught = diag.report(new Error('card declined twice'), { phase: 'app', kind: 'rejection', snapshot: { ...snapshot, site: 'src/jobs.ts:14' }, request: request('/pay') });
+      expect(caught.text).not.toContain('unhandled:');
+    } finally {
+      diag.close();
+    }
+  });
+
   it('marks a dump built for a repeat captured anew at a site this process dumped, as its own (its request is this one)', () => {
     const diag = enableDiagnostics({ write: () => undefined, colour: false, dir: tempDir('sinks-own'), env: {} });
     try {

@@ -44,19 +44,11 @@ function interned(text: string): string {
  * for this request while every earlier position matched as well, so the env need not be read
  * before each write (a keyed load that misses walks up to Object.prototype).
  */
+const seenNames: string[] = [];
+const seenKeys: string[] = [];
+const seenRepeat: boolean[] = [];
+const seenRoles: number[] = [];
 const SEEN_MAX = 64;
-/**
- * Filled from the start, with a name no request has (a line feed is no header character): a hole
- * read as undefined at a first request's compare left that `===` V8's generic one for good (its
- * feedback saw undefined against a string: the StrictEqual builtin, then StringEqual), where a
- * string against a string is compared inline.
- */
-const NO_NAME = '\n';
-const filled = <T>(value: T): T[] => Array.from({ length: SEEN_MAX }, () => value);
-const seenNames: string[] = filled(NO_NAME);
-const seenKeys: string[] = filled(NO_NAME);
-const seenRepeat: boolean[] = filled(false);
-const seenRoles: number[] = filled(0); // OTHER (below)
 
 /**
  * What a header is to the env besides its key: the Host that names SERVER_NAME and SERVER_PORT,

@@ -122,6 +122,14 @@ function repeats(diag: ReturnType<typeof diagnostics>['diag'], n: number, f = ch
   return dumps;
 }
 
+/** At 100 ms: charge's failure dumped, then its muted repeats past the rate: a back-off until 1100. */
+function backOff(diag: ReturnType<typeof diagnostics>['diag'], at: (ms: number) => number): void {
+  at(100);
+  diag.report(attempt(charge, 1), { phase: 'app' });
+  repeats(diag, 7);
+  expect(diag.capturer.pausingNow).toBe(false);
+}
+
 describe('error-storm back-off', () => {
   it('switches pausing off once muted repeats pass the rate, says so in one line, counts the repeats with no pause, and switches it on after its period', async () => {
     // A period of 50 ms: the timer that ends it waits that long for real.
@@ -158,10 +166,7 @@ describe('error-storm back-off', () => {
   it('switches pausing on at once for a failure of another kind during a back-off; its next throw is dumped again with its values, naming the first', () => {
     const { diag, at } = diagnostics();
     try {
-      at(100);
-      diag.report(attempt(charge, 1), { phase: 'app' });
-      repeats(diag, 7);
-      expect(diag.capturer.pausingNow).toBe(false);
+      backOff(diag, at);
       const during = diag.report(attempt(ship, 1), { phase: 'app' });
       expect(during.repeat).toBe(false);
       expect(during.dump.captured).toBe(false);
@@ -185,6 +190,29 @@ describe('error-storm back-off', () => {
       at(5000);
       repeats(diag, 6);
       expect(diag.capturer.pausingNow).toBe(false);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("holds back-offs after a failure of another kind that came past the back-off's period while its timer was late (stormrev.1)", () => {
+    // Under load the timer that ends a back-off fires late (a capture pausing the loop for 100 ms):
+    // pausing is still off when the period is over, the failure has no values, and its next throw
+    // must still find pausing on. The hand clock passes the period; the real timer has not run.
+    const { diag, at } = diagnostics();
+    try {
+      backOff(diag, at);
+      at(1150); // the period ended at 1100
+      const during = diag.report(attempt(ship, 1), { phase: 'app' });
+      expect(during.dump.captured).toBe(false);
+      expect(diag.capturer.pausingNow).toBe(true);
+      expect([diag.capturer.stats.calmed, diag.capturer.storm.calmed]).toEqual([1, 1]);
+      // charge's muted repeats past the rate: no back-off starts before a capture is built.
+      repeats(diag, 10);
+      expect([diag.capturer.pausingNow, diag.capturer.stats.storms]).toEqual([true, 1]);
+      const next = diag.report(attempt(ship, 2), { phase: 'app' });
+      expect(next.dump.captured).toBe(true);
+      expect(next.dump.frames[0]!.locals).toMatchObject({ n: 2, box: 42 });
     } finally {
       diag.close();
     }

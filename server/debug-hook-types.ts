@@ -28,6 +28,8 @@ export interface ReportContext {
    * dump's, a timer's after a request's 500, is this process's last word), as every hang is.
    */
   final?: boolean;
+  /** A promise nobody awaited rejected (rejections.ts): the dump says so (Dump.unhandled). */
+  unhandled?: true;
 }
 
 export interface Reported {
@@ -38,6 +40,14 @@ export interface Reported {
   /** Why a new dump was not written (path null, not a repeat): no dump folder, or the coded write failure. */
   readonly problem?: string;
   readonly repeat: boolean;
+  /**
+   * A repeat whose `dump` was built for this failure (captured anew at a site dumped before, or
+   * the first failure here at a site another process dumped): its request is this failure's, its
+   * number was never shown. Unset on a repeat counted against the first dump (`dump` is that one).
+   */
+  readonly own?: true;
+  /** A repeat of a site another process of this server dumped first: `path` is that process's file (null when none was written). */
+  readonly elsewhere?: true;
 }
 
 export interface DiagnosticsHook {

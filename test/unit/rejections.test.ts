@@ -55,4 +55,41 @@ describe('unhandled rejections in the log', () => {
     expect(lines[1]!.msg).toBe('Unhandled promise rejection (the server keeps serving): another kind, same dumped site (a repeat of dump #1 at src/notify.ts:12, /dumps/0001.json, whose request was POST /notify; this one\'s is not known)');
     folder.close();
   });
+
+  it('reports the rejection to -d as unhandled (its dump says nobody awaited it: review20.12)', () => {
+    const { log } = fakeLog();
+    const seen: unknown[] = [];
+    const hook = { report: (_e: unknown, ctx: unknown) => (seen.push(ctx), { repeat: false, path: null, text: '', dump: { id: 1, site: 's:1', request: null } }) } as unknown as DiagnosticsHook;
+    const { handle, folder } = rejectionLogger(log, () => hook, '');
+    handle(new Error('x'));
+    expect(seen).toEqual([{ phase: 'app', kind: 'rejection', unhandled: true }]);
+    folder.close();
+  });
+
+  it("names the request of a repeat whose dump was built for it, and a site another worker dumped by its file, not by this worker's unshown dump number (review20.1)", () => {
+    const { log, lines } = fakeLog();
+    const notify = { id: '5579f597-3', method: 'POST', url: '/notify?id=3', headers: {} };
+    let answer: Record<string, unknown> = {};
+    const hook = { report: () => answer } as unknown as DiagnosticsHook;
+    const { handle, folder } = rejectionLogger(log, () => hook, '');
+    // Worker 0 dumped src/notify.ts:12; this worker's first failure there was captured: its own dump, never shown.
+    answer = { repeat: true, own: true, elsewhere: true, path: '/dumps/w0-0001.json', text: '', dump: { id: 1, site: 'src/notify.ts:12', request: notify } };
+    handle(new Error('sms gateway refused user 3'));
+    expect(lines[0]!.obj.request).toEqual({ id: '5579f597-3', method: 'POST', url: '/notify?id=3' });
+    expect(lines[0]!.msg).toBe('Unhandled promise rejection (the server keeps serving): sms gateway refused user 3 (work started by POST /notify?id=3, request 5579f597-3; a repeat of the failure at src/notify.ts:12 that another worker dumped: /dumps/w0-0001.json)');
+    // Counted against that record later: its request is not this one's.
+    answer = { ...answer, own: undefined };
+    handle(new TypeError('another kind there'));
+    expect(lines[1]!.obj.request).toBeUndefined();
+    expect(lines[1]!.msg).toBe("Unhandled promise rejection (the server keeps serving): another kind there (a repeat of the failure at src/notify.ts:12 that another worker dumped: /dumps/w0-0001.json; this one's request is not known)");
+    // Without a dump folder the other worker printed it.
+    answer = { ...answer, path: null };
+    handle(new RangeError('a third kind'));
+    expect(lines[2]!.msg).toBe("Unhandled promise rejection (the server keeps serving): a third kind (a repeat of the failure at src/notify.ts:12 that another worker dumped, printed in full once by that worker; this one's request is not known)");
+    // A repeat captured anew at a site this process dumped: its own request, and the site's dump by its file.
+    answer = { repeat: true, own: true, path: '/dumps/0001.json', text: '', dump: { id: 4, site: 'src/notify.ts:12', request: notify } };
+    handle(new SyntaxError('a fourth kind'));
+    expect(lines[3]!.msg).toBe('Unhandled promise rejection (the server keeps serving): a fourth kind (work started by POST /notify?id=3, request 5579f597-3; a repeat of the failure at src/notify.ts:12 dumped before: /dumps/0001.json)');
+    folder.close();
+  });
 });

@@ -2,10 +2,12 @@
 // worker killed each time) gets its own files.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
-import { enableDiagnostics } from '../../diagnostics/index.js';
-import { runClaimsFolder } from '../../diagnostics/dump-budget.js';
+import { dumpRecorder, enableDiagnostics } from '../../diagnostics/index.js';
+import type { Logger } from 'pino';
+import { claimSite, runClaimsFolder } from '../../diagnostics/dump-budget.js';
 import { autopsyLine, pauseTimeoutHint } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
 import type { DumpDelivery } from '../../diagnostics/dump-delivery.js';
@@ -42,7 +44,7 @@ describe('sinks: repeat counts', () => {
     const w1 = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out1.push(t), run: 'run-1', who: 'worker 1 (PID 101)' });
     const w2 = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: (t) => out2.push(t), run: 'run-1', who: 'worker 2 (PID 102)' });
     const first = w1.emit(dump('exception', 'app.ts:10'));
-    expect(w2.emit(dump('exception', 'app.ts:10'))).toEqual({ repeat: true, path: first.path });
+    expect(w2.emit(dump('exception', 'app.ts:10'))).toEqual({ repeat: true, path: first.path, elsewhere: true });
     const error = { name: 'Error', message: 'boom\nforged line' };
     for (let i = 0; i < 9; i++) w1.repeat('app.ts:10', error);
     for (let i = 0; i < 9; i++) w2.repeat('app.ts:10', error);
@@ -90,7 +92,7 @@ describe('sinks: the failure that ends a process (final)', () => {
     const first = w1.emit(dump('exception', 'jobs.ts:8')); // a request's 500
     // A respawned worker's crash at that site, as every replacement in a crash loop makes it.
     const w2 = new Sinks({ dir, ...quiet, who: 'worker 2 (PID 102)' });
-    expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: first.path });
+    expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: first.path, elsewhere: true });
     // The worker that dumped the 500 crashes there by another path: that crash is dumped too.
     const crash = w1.emit(dump('exception', 'jobs.ts:8'), true);
     expect(crash.repeat).toBe(false);
@@ -109,7 +111,7 @@ describe('sinks: a cluster without a dump folder', () => {
       expect(w1.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: false, path: null, problem: 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)' });
       // Its respawn crashes at the same site: folded, not printed again.
       const w2 = new Sinks({ ...quiet, who: 'worker 0 (PID 102)' });
-      expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: null });
+      expect(w2.emit(dump('exception', 'jobs.ts:8'), true)).toEqual({ repeat: true, path: null, elsewhere: true });
       // Another phase (a deploy) prints it again.
       expect(new Sinks({ ...quiet, run: 'run-5-phase1' }).emit(dump('exception', 'jobs.ts:8')).repeat).toBe(false);
       expect(out.filter((t) => t.startsWith('tspuma dump #'))).toHaveLength(2);
@@ -167,6 +169,24 @@ describe('sinks: a dump not written', () => {
     expect(emitted.path).toBeNull();
     expect(emitted.problem).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${dir}/[^ ]+\\.txt \\(ENOENT\\)`));
     expect(out.some((t) => t.startsWith('tspuma dump #'))).toBe(true);
+  });
+
+  it("its JSON log record (stdout, a collector's) carries why it was not written, which only stderr's line said (review20.8)", () => {
+    const dir = tempDir('sinks-record-problem');
+    const records: Record<string, unknown>[] = [];
+    const log = { error: (obj: Record<string, unknown>) => records.push(obj) } as unknown as Logger;
+    const failing = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    failing.recordTo(dumpRecorder(log));
+    rmSync(dir, { recursive: true });
+    failing.emit(dump('exception', 'app.ts:31'));
+    const record = records[0]!.dump as { path: string | null; problem?: string };
+    expect(record.path).toBeNull();
+    expect(record.problem).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${dir}/[^ ]+\\.txt \\(ENOENT\\)`));
+    // No folder set is no failure: no problem field on every record of a server without one.
+    const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    none.recordTo(dumpRecorder(log));
+    none.emit(dump('exception', 'app.ts:32'));
+    expect(records[1]!.dump).not.toHaveProperty('problem');
   });
 
   it("its footnote on the one-line frames' values names the folder whose write failed, not a folder to set (lead15.1)", () => {
@@ -252,6 +272,61 @@ describe('sinks: a dump not written', () => {
     // At a load average of 36 on 2 CPUs a spinning worker took 3.5 s to pause: 2 of 2 autopsies failed at the 2 s default.
     expect(pauseTimeoutHint(2000, 36.12, 2)).toBe('It is killed without an autopsy. The load average is 36.1 on 2 CPU(s), so the pause may take longer than 2 s: raise workerAutopsyTimeout.');
     expect(pauseTimeoutHint(2000, 1.5, 2)).toBe('It is killed without an autopsy.');
+  });
+});
+
+describe("sinks: what a repeat's report hands back", () => {
+  // A captured failure at src/jobs.ts:12 (its values read at the throw).
+  const snapshot = {
+    phase: 'app',
+    reason: 'exception',
+    site: 'src/jobs.ts:12',
+    redactions: [],
+    frames: [{ function: 'chargeCard', file: 'src/jobs.ts', line: 12, column: 5, receiver: 'undefined', locals: { amount: 1000 }, library: false, origin: 'app' }],
+  };
+  const request = (url: string) => ({ method: 'GET', url, headers: {}, rawHeaders: [], socket: {} }) as unknown as IncomingMessage;
+  const seen = (r: { repeat: boolean; own?: boolean; elsewhere?: boolean; path: string | null; dump: Dump }) => ({ repeat: r.repeat, own: r.own, elsewhere: r.elsewhere, path: r.path, url: r.dump.request?.url });
+
+  it("marks a dump built for this failure at a site another worker of the run dumped first: its request is this failure's, its number never shown (review20.1)", () => {
+    const dir = tempDir('sinks-elsewhere');
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir, env: { TSPUMA_WORKER_INDEX: '1', TSPUMA_CLUSTER_RUN: 'run-r20' } });
+    try {
+      // Worker 0 of the run dumped the site first.
+      expect(claimSite(dir, 'run-r20-phase0', 'src/jobs.ts:12', '/dumps/worker0-0001.json')).toEqual({ mine: true });
+      const r = diag.report(new Error('card declined'), { phase: 'app', snapshot, request: request('/unawaited?id=2') });
+      expect(seen(r)).toEqual({ repeat: true, own: true, elsewhere: true, path: '/dumps/worker0-0001.json', url: '/unawaited?id=2' });
+      // The next one there, counted without a capture: the dump handed back is this worker's first record, not this failure's.
+      const muted = new Error('card declined');
+      muted.stack = 'Error: card declined\n    at chargeCard (src/jobs.ts:12:5)';
+      expect(seen(diag.report(muted, { phase: 'app', request: request('/unawaited?id=4') }))).toEqual({ repeat: true, own: undefined, elsewhere: true, path: '/dumps/worker0-0001.json', url: '/unawaited?id=2' });
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("says in an unhandled rejection's dump that nobody awaited it: its request line alone read as that request's failure (review20.12)", () => {
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir: null, env: {} });
+    try {
+      const r = diag.report(new Error('card declined'), { phase: 'app', kind: 'rejection', unhandled: true, snapshot: { ...snapshot, site: 'src/jobs.ts:13' }, request: request('/unawaited?id=1') });
+      expect(r.dump.unhandled).toBe(true);
+      expect(r.text.split('\n').filter((l) => l.startsWith('  unhandled:'))).toEqual(["  unhandled: a promise nobody awaited rejected (the server kept serving; the request below started its work, and was answered as the app chose)"]);
+      // A rejection a framework caught (its 500) says nothing of the kind.
+      const caught = diag.report(new Error('card declined twice'), { phase: 'app', kind: 'rejection', snapshot: { ...snapshot, site: 'src/jobs.ts:14' }, request: request('/pay') });
+      expect(caught.text).not.toContain('unhandled:');
+    } finally {
+      diag.close();
+    }
+  });
+
+  it('marks a dump built for a repeat captured anew at a site this process dumped, as its own (its request is this one)', () => {
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir: tempDir('sinks-own'), env: {} });
+    try {
+      const first = diag.report(new Error('card declined'), { phase: 'app', snapshot, request: request('/pay?id=1') });
+      expect(seen(first)).toEqual({ repeat: false, own: undefined, elsewhere: undefined, path: first.path, url: '/pay?id=1' });
+      expect(seen(diag.report(new Error('card declined'), { phase: 'app', snapshot, request: request('/pay?id=2') }))).toEqual({ repeat: true, own: true, elsewhere: undefined, path: first.path, url: '/pay?id=2' });
+    } finally {
+      diag.close();
+    }
   });
 });
 

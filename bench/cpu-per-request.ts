@@ -77,6 +77,10 @@ const TARGETS: Target[] = [
   // of its own inside a tspuma process (tspuma's own server idle on port 0): what the process costs.
   { name: 'raw-inside', baseline: 'raw', env: (port) => ({ RAW_PORT: String(port) }), argv: (_port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', `${root}bench/raw-inside-app.ts`] },
   { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  // paired.sh's listener row's own response shape: a chunked body on both sides (its apps set no
+  // Content-Length; raw and listener above do).
+  { name: 'raw-chunked', baseline: 'raw', env: () => ({ RAW_CHUNKED: '1' }), argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener-chunked', baseline: 'raw-chunked', argv: (port, root) => tspuma(port, 'bench/listener-chunked-app.ts', [], root) },
   // The listener without the reconnection waves (maxKeepAlive 0: no connection closed by the server;
   // bench/unlimited-keepalive.config.mjs): what maxKeepAlive's 999 costs a request.
   { name: 'listener-unlimited', baseline: 'listener', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },
@@ -193,6 +197,8 @@ const median = (xs: number[]): number => {
  * reconnection waves alone.
  */
 const ONE_AGENT = process.env.ONE_AGENT === '1';
+/** RETRY_NEW=1: drive() also sends again a request whose new connection was reset before any answer. */
+const RETRY_NEW = process.env.RETRY_NEW === '1';
 
 /**
  * `count` requests of `shape` over CONNECTIONS keep-alive connections (those of `shared` when given,
@@ -230,12 +236,18 @@ function drive(port: number, count: number, shape: Shape, shared?: http.Agent): 
         // Not answered, on a kept connection the server closed as idle as this request went out (node's
         // documented keep-alive race; under callgrind a server can be still for seconds): sent
         // again, as node's docs advise (req.reusedSocket), up to MAX_RETRIES times in a run.
-        if (reset && !shape.hangups && req.reusedSocket && !answered && retries < MAX_RETRIES) {
+        // RETRY_NEW=1: a new connection's reset before its response head too (findings rack4.1:
+        // tspuma's servers under callgrind at a load of 30-60), each one told on stderr.
+        if (reset && !shape.hangups && (req.reusedSocket || RETRY_NEW) && !answered && retries < MAX_RETRIES) {
+          if (!req.reusedSocket) process.stderr.write(`drive: a new connection reset before its response head, sent again (${retries + 1}/${MAX_RETRIES})\n`);
           retries++;
           sent--;
           return one();
         }
-        if (!shape.hangups || !reset) return reject(err);
+        if (!shape.hangups || !reset) {
+          const how = `${reset ? 'reset' : 'error'} on a ${req.reusedSocket ? 'kept' : 'new'} connection, ${answered ? 'after' : 'before'} the response head, retries ${retries}/${MAX_RETRIES}`;
+          return reject(new Error(`${(err as Error).message} (${how})`, { cause: err }));
+        }
         next();
       });
       req.end(body ?? undefined);
@@ -318,6 +330,14 @@ const THREADS = process.env.THREADS === '1';
  * instructions per request, JIT code named through node's --perf-basic-prof map:
  * bench/callgrind-functions.ts) and print its top N, and the top N differences against its baseline.
  */
+/**
+ * IDLE_SECONDS=N (callgrind): the server gets no request for N seconds before each window after
+ * the first, as a paired.sh side does while its anchor's round runs. V8's memory reducer runs its
+ * full GCs in such a pause (8 s after it is armed, when the process allocates little), which a
+ * server under continuous load never gets; what a request costs after them is the window after
+ * (bench/README.md, session 24). Keep N under the servers' keep-alive timeouts (20 s here).
+ */
+const IDLE_MS = Number(process.env.IDLE_SECONDS ?? 0) * 1000;
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
 /**
  * CALLERS=regex (with FUNCTIONS): also the callers of the functions whose name matches, with the
@@ -418,6 +438,10 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
         await drive(port, WARMUP, shape, agent);
         const perRequest: number[] = [];
         for (let w = 0; w < WINDOWS; w++) {
+          if (w > 0 && IDLE_MS > 0) {
+            process.stderr.write(`${t.name}: idle ${IDLE_MS / 1000} s before window ${w + 1}\n`);
+            await new Promise((r) => setTimeout(r, IDLE_MS));
+          }
           execFileSync('callgrind_control', ['-z', String(counted)], { stdio: 'ignore' });
           const before = new Set(readdirSync(dir));
           await drive(port, REQUESTS, shape, agent);

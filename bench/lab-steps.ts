@@ -30,7 +30,6 @@ export const STEPS: Record<string, string> = {
   admission: 'readFraming and admissionError (Host, framing, method, URI checks)',
   closing: "onRequest's question to the server whether it is draining or busy (a closure call)",
   afterresp: "finished()'s call into the client errors (a parse error waiting for the response)",
-  bytesread: "toKeepalive's socket.bytesRead (the keep-alive wait's mark: a C++ accessor)",
   loopwatch: "finished()'s clock read and loop-block watch's ended()",
   eventstream: "the response's own writeHead (the event-stream check and the unread-body close): node's writeHead",
 };
@@ -41,14 +40,12 @@ const HEAD = "const LAB_SKIP = new Set((process.env.LAB_SKIP ?? '').split(','));
 const PATCHES: Patch[] = [
   { file: 'server/request-lifecycle.js', from: 'export function onResponseDone(res) {', to: `${HEAD}const LAB_FRAMING = { host: undefined, hosts: 0, length: undefined, transferEncoding: undefined };\nexport function onResponseDone(res) {` },
   { file: 'server/request-lifecycle.js', from: '    onRequest(req, res, expectsContinue = false) {\n', to: `    onRequest(req, res, expectsContinue = false) {\n        if (${guard('bare')}) return void this.d.app.invoke(req, res);\n` },
-  { file: 'server/request-lifecycle.js', from: 'if (!req.socket.writable) {', to: `if (!${guard('writable')} && !req.socket.writable) {` },
+  { file: 'server/request-lifecycle.js', from: 'if (!socket.writable) {', to: `if (!${guard('writable')} && !socket.writable) {` },
   { file: 'server/request-lifecycle.js', from: 'const framing = readFraming(req);', to: `const framing = ${guard('admission')} ? LAB_FRAMING : readFraming(req);` },
   { file: 'server/request-lifecycle.js', from: 'const refused = admissionError(req, options, framing);', to: `const refused = ${guard('admission')} ? null : admissionError(req, options, framing);` },
-  { file: 'server/request-lifecycle.js', from: 'if (this.d.closing() || (max', to: `if ((!${guard('closing')} && this.d.closing()) || (max` },
+  { file: 'server/request-lifecycle.js', from: 'if (this.d.closing() || (entry.requests', to: `if ((!${guard('closing')} && this.d.closing()) || (entry.requests` },
   { file: 'server/request-lifecycle.js', from: '        this.d.afterResponse(entry);\n', to: `        if (!${guard('afterresp')}) this.d.afterResponse(entry);\n` },
   { file: 'server/request-lifecycle.js', from: '        const loopWatch = this.d.loopWatch;\n', to: `        const loopWatch = ${guard('loopwatch')} ? null : this.d.loopWatch;\n` },
-  { file: 'server/deadlines.js', from: 'export const kEntry', to: `${HEAD}export const kEntry` },
-  { file: 'server/deadlines.js', from: "        entry.mark = socket.bytesRead;\n        this.move(entry, 'keepalive'", to: `        entry.mark = ${guard('bytesread')} ? 0 : socket.bytesRead;\n        this.move(entry, 'keepalive'` },
   { file: 'server/node-http.js', from: 'const kBodyExpected =', to: `${HEAD}const kBodyExpected =` },
   { file: 'server/node-http.js', from: '        this.writeHead = writeHeadChecked;', to: `        if (!${guard('eventstream')}) this.writeHead = writeHeadChecked;` },
 ];

@@ -19,6 +19,7 @@ import { insideTry, offsetOf } from './try-scan.js';
 import { original } from './sourcemap.js';
 import { FrameReader, type CallFrame, type CapturedFrame, type PropertyDescriptor, type RemoteObject, type ScriptInfo } from './frames.js';
 import { SiteMutes, type Position } from './site-mutes.js';
+import { ErrorStorm, STORM_LIMITS, type StormLimits } from './error-storm.js';
 import { callerSites } from './app-stacks.js';
 import { startRescuer, type PauseRescuer } from '../inspector/pause-rescuer.js';
 import { debuggerPaused, dumpWork, heapLimitReached } from '../server/own-work.js';
@@ -99,6 +100,8 @@ export interface CapturerDeps {
   dumped?: (site: string) => boolean;
   /** How many times the failure of this site's dump has happened (undefined: no dump of it): a muted site's window is renewed while it grows (site-mutes.ts). */
   count?: (site: string) => number | undefined;
+  /** The error-storm back-off's limits (error-storm.ts's STORM_LIMITS by default). */
+  storm?: StormLimits;
 }
 
 /**
@@ -231,6 +234,12 @@ export class Capturer {
   /** Recent primitive throws and rejections (`reject('timeout')`), newest last. */
   private readonly primitives: { key: string; capture: Capture | null; site: string | null }[] = [];
   private backoffTimer: NodeJS.Timeout | null = null;
+  /** Ends an error-storm back-off (error-storm.ts). */
+  private stormTimer: NodeJS.Timeout | null = null;
+  /** The error-storm back-off: pausing off while muted repeats come faster than its rate. */
+  readonly storm: ErrorStorm;
+  /** Whether pausing is off for an error-storm back-off now (set when one starts, cleared by refresh). */
+  private storming = false;
   private lastSnapshot: Capture | null = null;
   /** Posts the state again every REASSERT_MS (once the process has an inspector port of its own). */
   private reassertTimer: NodeJS.Timeout | null = null;
@@ -242,7 +251,7 @@ export class Capturer {
   private checkPaused = false;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0, storms: 0, calmed: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
   readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
@@ -259,6 +268,7 @@ export class Capturer {
     this.redactor = redactor;
     this.now = deps.now ?? (() => performance.now());
     this.budget = new CaptureBudget(limits, this.now);
+    this.storm = new ErrorStorm(deps.storm ?? STORM_LIMITS, this.now);
     this.mutes = new SiteMutes((method, params) => this.post(method, params), limits.perSiteMs, (scriptId) => this.source(scriptId), deps.count);
   }
 
@@ -367,6 +377,7 @@ export class Capturer {
     if (g[kAttachable] === this.watchOutsideClients) g[kAttachable] = this.rescuer !== null || undefined;
     this.started = false;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.stormTimer) clearTimeout(this.stormTimer);
     if (this.reassertTimer) clearInterval(this.reassertTimer);
     this.reassertTimer = null;
     this.rescued += this.rescuer?.rescued ?? 0;
@@ -400,7 +411,42 @@ export class Capturer {
   }
 
   private refresh(): void {
-    this.setPausing(this.started && this.budget.pausingAllowed());
+    if (this.storming && !this.storm.on()) this.storming = false;
+    this.setPausing(this.started && !this.storming && this.budget.pausingAllowed());
+  }
+
+  /** Whether pausing is off for an error-storm back-off (error-storm.ts). */
+  get backedOff(): boolean {
+    return this.storming;
+  }
+
+  /**
+   * A failure was counted as a repeat of a dump with nothing paused at while pausing was on (a
+   * muted function's throw). True when it starts an error-storm back-off: pausing is off from now
+   * until the storm's period ends or calm() (error-storm.ts).
+   */
+  mutedRepeat(): boolean {
+    if (!this.started || !this.pausing || !this.storm.repeat()) return false;
+    this.stats.storms++;
+    this.storming = true;
+    this.setPausing(false);
+    if (this.stormTimer) clearTimeout(this.stormTimer);
+    this.refreshWhenDue(() => this.storm.until, (t) => (this.stormTimer = t));
+    return true;
+  }
+
+  /**
+   * A failure that is no known repeat was reported during a back-off: pausing goes on again at
+   * once, so that failure's next throw pauses and is captured. False when no back-off was on.
+   */
+  calm(): boolean {
+    if (!this.storming) return false;
+    this.storm.calm();
+    this.stats.calmed++;
+    if (this.stormTimer) clearTimeout(this.stormTimer);
+    this.stormTimer = null;
+    this.refresh();
+    return true;
   }
 
   /** The process has begun serving: a trip of the boot's throws no longer holds pausing off (CaptureBudget.forgive), and optimized code keeps its locals from now on (keepOptimizedLocals). */
@@ -674,6 +720,7 @@ export class Capturer {
       } else {
         capture = this.build(params, thrown);
         built = true;
+        this.storm.captured();
         capture.request = record?.req ?? null;
         this.stats.captures++;
         if (this.siteKeys.size > 10_000) this.siteKeys.clear();
@@ -748,6 +795,7 @@ export class Capturer {
       noAppFrame: this.stats.skipped,
       muted: this.stats.muted,
       rescued: this.rescued + (this.rescuer?.rescued ?? 0),
+      ...(this.stats.storms > 0 ? { storms: this.stats.storms, calmed: this.stats.calmed } : {}),
     };
   }
 
@@ -757,7 +805,7 @@ export class Capturer {
     const rescued = this.rescued + (this.rescuer?.rescued ?? 0);
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}${this.stats.storms > 0 ? `; pausing off ${this.stats.storms} time(s) for an error storm (muted repeats over ${this.storm.perSecond} a second), ${this.stats.calmed} ended early by a new failure` : ''}`;
     return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 

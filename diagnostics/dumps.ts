@@ -43,6 +43,8 @@ export interface DumpContext {
   noCulprit?: boolean;
   /** The request's URL as it arrived (req.url, unless a router has rewritten it since). */
   url?: string;
+  /** A promise nobody awaited rejected (Dump.unhandled). */
+  unhandled?: true;
 }
 
 const MAX_CHAIN = 5;
@@ -160,7 +162,8 @@ function whoseCode(f: DumpFrame): string {
 
 /**
  * The note of an error thrown inside node's code or a package with no app frame on the stack
- * (the app awaited it: Hono's `c.req.json()` parsing a malformed body), from its stack text;
+ * (the app awaited it: Hono's `c.req.json()` parsing a malformed body; or made it in a call and it
+ * was thrown later: a second `res.end(chunk)`), from its stack text;
  * null when its stack starts in app code.
  */
 export function thrownWithoutAppFrame(err: unknown, cap: number): string | null {
@@ -169,7 +172,11 @@ export function thrownWithoutAppFrame(err: unknown, cap: number): string | null 
   if (!top || !top.library) return null;
   const app = frames[culpritIndex(frames)];
   if (!app || app === top || app.library) return null;
-  return `thrown inside ${whoseCode(top)} (${top.function} at ${top.file}:${top.line}:${top.column}) with no app frame on the stack (the app awaited it at ${app.file}:${app.line}), so no values were captured: the frames are from its stack`;
+  // An `at async` frame awaited it; a plain call's frame made it, and it was thrown once that call
+  // had returned (a second res.end(chunk): node emits its error on a later tick; review20.6).
+  const awaited = app.function.startsWith('async ') || app.file.startsWith('async ');
+  const how = awaited ? `the app awaited it at ${app.file.replace(/^async /, '')}:${app.line}` : `the app's call at ${app.file}:${app.line} made it, and it was thrown after that call returned: an 'error' event emitted on a later tick, or a callback`;
+  return `thrown inside ${whoseCode(top)} (${top.function} at ${top.file}:${top.line}:${top.column}) with no app frame on the stack (${how}), so no values were captured: the frames are from its stack`;
 }
 
 /** The note of a throw inside node's code or a package, under the culprit (an app frame): who threw, and whose values are shown. */
@@ -334,6 +341,7 @@ export class DumpBuilder {
         eventLoopDelayMs: this.delay(),
       },
       redactions,
+      ...(ctx.unhandled ? { unhandled: true as const } : {}),
       ...(context ? { context } : {}),
       ...(framesFromCause > 0 ? { framesFromCause } : {}),
       ...(members ? { members } : {}),

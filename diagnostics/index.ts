@@ -19,6 +19,7 @@ import { Redactor, oneLine } from './redact.js';
 import { renderText } from './render.js';
 import { Sinks } from './sinks.js';
 import { shapeOf } from './site-mutes.js';
+import type { StormLimits } from './error-storm.js';
 import { traceOf } from '../server/otel.js';
 import { DumpDelivery, type OnDump } from './dump-delivery.js';
 import type { Logger } from 'pino';
@@ -43,6 +44,10 @@ export interface DiagnosticsOptions {
   onInternalError: (err: unknown) => void;
   /** Watch console.error inside app calls (errors a framework logs for the 5xx it answers). */
   watchConsole?: boolean;
+  /** The capture budget's clock (ms; performance.now by default): tests move it by hand. */
+  now?: () => number;
+  /** The error-storm back-off's limits (error-storm.ts's STORM_LIMITS by default). */
+  storm?: StormLimits;
 }
 
 const NEVER_THROWN =
@@ -51,6 +56,29 @@ const NEVER_THROWN =
 /** The note of a failure thrown while another debugger session had switched pausing at throws off. */
 const PAUSING_TAKEN =
   "no values were captured: V8 did not pause at this throw, because another debugger session attached to this process (a DevTools client on the process's own inspector port) had set pause-on-exceptions to none, a state V8 keeps once for all sessions; debug mode has set it back, so the next failures have their values. The frames are from the error's stack";
+
+/** A dumped failure whose muted repeats started an error-storm back-off (Sinks.repeat's answer). */
+type StormOf = { first: Dump; path: string | null; elsewhere: boolean };
+
+/**
+ * That failure as the back-off's line and note name it: by its dump's number when this process
+ * printed it, else by its place and the other worker's file (this process's number for it was
+ * never shown: review20.10).
+ */
+function stormFailure(of: StormOf, withFile: boolean): string {
+  if (!of.elsewhere) return `the failure of dump #${of.first.id} (at ${of.first.site})`;
+  return `the failure at ${of.first.site} that another worker dumped${withFile && of.path ? ` (${of.path})` : ''}`;
+}
+
+/** The note of a failure reported while pausing was off for an error-storm back-off (error-storm.ts). */
+function stormNote(storm: StormOf | null, perSecond: number): string {
+  return `no values were captured: this failure came while pausing at throws was off for an error-storm back-off (${storm ? `${storm.elsewhere ? stormFailure(storm, false) : `the failure of dump #${storm.first.id}`} repeated` : 'muted repeats came'} more than ${perSecond} times a second in muted functions), so V8 did not pause at its throw; the frames are from its stack. Pausing is on again from this report, so its next throw is captured and dumped with its values`;
+}
+
+/** The note of the first captured dump of a failure first dumped during a back-off. */
+function afterStormNote(first: number): string {
+  return `its first throw was not paused at: it came during an error-storm back-off (pausing at throws off) and is dump #${first}, without values; this is a later throw of the same failure, paused at and captured`;
+}
 
 const MAYBE_MUTED =
   'no throw of this error was captured: either it was never thrown in app code (created and handed on: next(err), returned, logged), or it was thrown in a function where pausing was muted because a failure there had just been captured and repeated; muting is lifted now, so the next throw there is captured. The frames are where it was created, from its stack';
@@ -248,6 +276,15 @@ export class Diagnostics implements DiagnosticsHook {
   /** Cluster worker index (from TSPUMA_WORKER_INDEX), null in single mode and the primary. */
   private readonly worker: number | null;
 
+  /** Dump site -> the id of its dump made during an error-storm back-off, without values: its next capture is dumped again, with them. */
+  private readonly stormDumps = new Map<string, number>();
+  /** The dump whose muted repeats started the latest back-off. */
+  private stormOf: StormOf | null = null;
+  /** When the last back-off line was written, and back-offs since it (backedOffLine). */
+  private stormLine = { at: Number.NEGATIVE_INFINITY, since: 0 };
+  /** The last failure's exact kind, by its name and message (exactKind). */
+  private lastKind: { name: string; message: string; kind: string } | null = null;
+
   constructor(private readonly opts: DiagnosticsOptions) {
     const index = opts.env[WORKER_INDEX_ENV];
     this.worker = index !== undefined && /^\d+$/.test(index) ? Number(index) : null;
@@ -258,6 +295,8 @@ export class Diagnostics implements DiagnosticsHook {
       noteSeen: (record, value) => this.attribution.noteSeen(record, value),
       dumped: (site) => this.sinks.has(site),
       count: (site) => this.sinks.count(site),
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.storm ? { storm: opts.storm } : {}),
     });
     this.builder = new DumpBuilder(redactor, opts.frames);
     this.ci = opts.env.CI === 'true' || opts.env.CI === '1';
@@ -314,11 +353,14 @@ export class Diagnostics implements DiagnosticsHook {
     if (record.reported || record.quiet?.held) return;
     if (record.logged.some((l) => typeof l === 'object')) return;
     if (this.lastThrow(record)?.capture && !severalRejected(record)) return;
-    if (!this.capturer.pausingNow) return;
+    // During an error-storm back-off no look can be made, but a muted site's repeat answered at the
+    // frame a look found it at is still told (else each would be a 5xx with no error, ending it).
+    if (!this.capturer.pausingNow && !this.capturer.backedOff) return;
     const answering = answeringFrame();
     const at = answering ? `${answering} ${record.req.method ?? ''} ${record.url.split('?', 1)[0]}` : null;
     const known = at === null ? undefined : this.heldSites.get(at);
     if (known !== undefined && this.capturer.mutes.hasSite(known.site) && this.sinks.has(known.site)) return this.attribution.noteHeldRepeat(record, known);
+    if (!this.capturer.pausingNow) return;
     const held = this.capturer.heldError(answering);
     if (held === LOOK_SKIPPED) this.attribution.noteUnlooked(record);
     else if (held !== undefined) this.attribution.noteHeld(record, held, at);
@@ -331,7 +373,11 @@ export class Diagnostics implements DiagnosticsHook {
   private reportHeld(record: CallRecord, held: NonNullable<NonNullable<CallRecord['quiet']>['held']>, ctx: DumpContext): void {
     if ('of' in held) {
       // Its dump was held as the head went out; counted, or (dropped since) not known.
-      if (this.sinks.repeat(held.of.site, held.of.error)) record.reported = true;
+      const known = this.sinks.repeat(held.of.site, held.of.error);
+      if (known) {
+        record.reported = true;
+        this.mutedRepeat(known);
+      }
       return;
     }
     const r = this.report(held.value, ctx);
@@ -363,7 +409,7 @@ export class Diagnostics implements DiagnosticsHook {
     });
   }
   /** Failure kind (FailureFolder.kindOf) -> the site of its dump, for repeats with nothing captured. */
-  private readonly kinds = new Map<string, { site: string }>();
+  private readonly kinds = new Map<string, { site: string; shared?: true }>();
 
   /** Undoes watchConsole() at close, unless something replaced console.error since. */
   private unwatchConsole: (() => void) | null = null;
@@ -591,11 +637,71 @@ export class Diagnostics implements DiagnosticsHook {
    */
   private countedByKind(err: unknown, ctx: DumpContext): Reported | null {
     if (ctx.phase !== 'app' || ctx.note !== undefined || ctx.snapshot !== undefined || ctx.site !== undefined || ctx.final === true) return null;
-    if (err === null || typeof err !== 'object' || !this.capturer.pausingNow) return null;
+    if (err === null || typeof err !== 'object') return null;
+    // Pausing off: for the global rate's backoff a kind is not enough (kindSite, review10.6); for
+    // an error-storm back-off neither is it for the first failure of each, then one in
+    // STORM_CHECK_EVERY (error-storm.ts): reportOnce tells those by where their stack starts.
+    const paused = this.capturer.pausingNow;
+    if (!paused && (!this.capturer.backedOff || this.capturer.storm.checkDue())) return null;
     if (this.capturer.captureFor(err) !== undefined || this.capturer.siteFor(err) !== undefined) return null;
-    const site = this.kinds.get(FailureFolder.kindOf(err, '', true))?.site;
+    // A kind two sites' dumps share names neither (debug22.4): reportOnce tells it by its stack.
+    const kinded = this.kinds.get(this.exactKind(err));
+    const site = kinded === undefined || kinded.shared ? undefined : kinded.site;
     const known = site === undefined ? null : this.sinks.repeat(site, () => errorInfo(err));
-    return known === null ? null : this.counted(known, ctx);
+    if (known === null) return null;
+    if (paused) this.mutedRepeat(known);
+    return this.counted(known, ctx);
+  }
+
+  /**
+   * FailureFolder.kindOf(err, '', true), the last one kept by its name and message: a hot site's
+   * repeats have the same ones, so its kind is not made (a concatenation, flattened and hashed as
+   * the kinds' key) again at each (debug20: ~1,000 instructions a repeat).
+   */
+  private exactKind(err: object): string {
+    let name: unknown;
+    let message: unknown;
+    try {
+      name = (err as { name?: unknown }).name;
+      message = (err as { message?: unknown }).message;
+    } catch {
+      return FailureFolder.kindOf(err, '', true);
+    }
+    const last = this.lastKind;
+    if (last !== null && last.name === name && last.message === message) return last.kind;
+    const kind = FailureFolder.kindOf(err, '', true);
+    this.lastKind = typeof name === 'string' && typeof message === 'string' ? { name, message, kind } : null;
+    return kind;
+  }
+
+  /**
+   * A repeat of `known.first` was counted with nothing paused at while pausing is on (a muted function's
+   * throw): towards an error-storm back-off, whose start is logged (backedOffLine).
+   */
+  private mutedRepeat(known: StormOf): void {
+    if (!this.capturer.pausingNow || !this.capturer.mutedRepeat()) return;
+    this.stormOf = { first: known.first, path: known.path, elsewhere: known.elsewhere };
+    this.backedOffLine(this.stormOf);
+  }
+
+  /**
+   * The line of a back-off: what and why, at most once a minute (a storm that goes on backs off
+   * about once a second); the next line says how many back-offs there were since.
+   */
+  private backedOffLine(of: StormOf): void {
+    const first = of.first;
+    const now = performance.now();
+    if (now - this.stormLine.at < 60_000) {
+      this.stormLine.since++;
+      return;
+    }
+    const since = this.stormLine.since;
+    this.stormLine = { at: now, since: 0 };
+    const limits = this.capturer.storm;
+    const text = `debug capture: pausing at throws is off for ${limits.periodMs / 1000} s: ${stormFailure(of, true)} repeated more than ${limits.perSecond} times in a second, in muted functions where V8 does not pause but still pays its exception event at each throw. A failure of another kind turns pausing on again at once${since > 0 ? `; ${since} more back-off(s) since the last such line` : ''}`;
+    const record = { debugBackoff: { dump: of.elsewhere ? null : first.id, site: first.site, ...(of.elsewhere ? { path: of.path } : {}), periodMs: limits.periodMs, perSecond: limits.perSecond, since }, ...(this.worker !== null ? { worker: this.worker } : {}) };
+    if (this.log) this.log.warn(record, text);
+    else this.opts.write(`tspuma: ${text}\n`);
   }
 
   /** A counted repeat's answer: its request is reported (no dump of its own at its end). */
@@ -624,11 +730,15 @@ export class Diagnostics implements DiagnosticsHook {
    * dumped: a generic message (`Cannot read properties of undefined (reading 'id')`) is shared by
    * unrelated sites (review10.6). Then the site its stack starts at decides: a repeat of the dump
    * there, if any (the kind's latest dump may be another function's), else a failure of its own.
+   * So too with pausing on for a kind the dumps of two sites share (`shared`): two muted
+   * functions failing alike, each repeat would have been counted against the latest dump
+   * (debug22.4).
    */
   private kindSite(kind: string, err: unknown): string | undefined {
-    const site = this.kinds.get(kind)?.site;
-    if (site === undefined || this.capturer.pausingNow) return site;
-    return stackTop(err)?.site ?? site;
+    const known = this.kinds.get(kind);
+    if (known === undefined) return undefined;
+    if (this.capturer.pausingNow && known.shared !== true) return known.site;
+    return this.topOf(err)?.site ?? known.site;
   }
 
   /** stackTop of a muted repeat, through `tops` when its top frame's position can be read without its text. */
@@ -657,7 +767,7 @@ export class Diagnostics implements DiagnosticsHook {
     // line as a dumped site is a repeat of it, any other line a failure of its own; an error of
     // the shape a muted one-throw function makes is matched without its stack (site-mutes.ts),
     // while pausing is on (else another function's unpaused throw could have that shape).
-    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
+    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : err !== null && typeof err === 'object' ? this.exactKind(err) : FailureFolder.kindOf(err, '', true);
     // Matched by its stack's file and line, a muted throw is a repeat of the dump there only when
     // its column is the first dumped error's too: `.profile` of undefined and `.plan` of undefined
     // on one line (Q18) are two failures, `user 8 not found` after `user 7 not found` one.
@@ -669,11 +779,24 @@ export class Diagnostics implements DiagnosticsHook {
       if (first === undefined || first === top.column) return top.site;
       return (distinct = `${top.site}:${top.column}`);
     };
-    const known =
-      capture || kind === null || ctx.final
-        ? null
-        : this.sinks.repeat(site ?? this.kindSite(kind, err) ?? (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000', () => errorInfo(err));
-    if (known) return this.counted(known, ctx);
+    // Matched by its kind with pausing on and nothing paused at: a muted repeat, towards an
+    // error-storm back-off (one matched by its shape or its stack's line is not: during a back-off
+    // each would be told by where it was made, which costs more than the back-off saves).
+    let byKind = false;
+    const repeatSite = (kind: string): string => {
+      if (site !== undefined) return site;
+      const at = this.kindSite(kind, err);
+      if (at !== undefined) {
+        byKind = this.capturer.pausingNow && this.kinds.get(kind)?.shared !== true;
+        return at;
+      }
+      return (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000';
+    };
+    const known = capture || kind === null || ctx.final ? null : this.sinks.repeat(repeatSite(kind), () => errorInfo(err));
+    if (known) {
+      if (byKind) this.mutedRepeat(known);
+      return this.counted(known, ctx);
+    }
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
     // client attached to this process's own port) may have set the isolate's pause-on-exceptions
     // state; if so it is taken back for the next failures, and this dump says why it has no values.
@@ -689,8 +812,15 @@ export class Diagnostics implements DiagnosticsHook {
     // record or the capture: the work may fail long after its response (a timer, a `void` promise).
     const url = record?.req === request ? record?.url : capture?.request === request ? capture?.url : undefined;
     const remote = (record?.req === request ? record?.remote : undefined) ?? (capture?.request === request ? capture?.remote : undefined);
+    // No known repeat during an error-storm back-off: pausing goes on again at once, so this
+    // failure's next throw is captured (and dumped again, with its values: stormDumps).
+    const calmed = !capture && !snapshot && ctx.phase === 'app' && this.capturer.calm();
     let note = ctx.note ?? (taken ? PAUSING_TAKEN : undefined) ?? (ctx.phase === 'app' && !capture && !site && err instanceof Error && !isAggregate(err) && !snapshot && !err.cause ? (isNativeError(err) ? (isStackOverflow(err) ? STACK_OVERFLOW : (thrownWithoutAppFrame(err, this.opts.frames) ?? NEVER_THROWN)) : MADE_IN_THREAD) : undefined);
-    if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
+    if (calmed) note = note === undefined || note === NEVER_THROWN ? stormNote(this.stormOf, this.capturer.storm.perSecond) : `${note}. ${stormNote(this.stormOf, this.capturer.storm.perSecond)}`;
+    const stormFirst = capture && !snapshot ? this.stormDumps.get(capture.site) : undefined;
+    if (stormFirst !== undefined) note = note ? `${note}. ${afterStormNote(stormFirst)}` : afterStormNote(stormFirst);
+    // Thrown while pausing was off, it was not muted: the mutes stay.
+    if (!calmed && !capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
       // It may have been thrown in a function muted after another site's repeats: every muted
       // function pauses again, so the next throw there is captured.
       this.capturer.mutes.unmuteAll();
@@ -712,14 +842,21 @@ export class Diagnostics implements DiagnosticsHook {
       ...(remote ? { remote } : {}),
       ...(url !== undefined ? { url } : {}),
       ...(ctx.noCulprit ? { noCulprit: true } : {}),
+      ...(ctx.unhandled ? { unhandled: true as const } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
     if (kind !== null && ctx.note !== NEVER_THROWN) {
       if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
-      this.kinds.set(kind, { site: dump.site });
+      const had = this.kinds.get(kind);
+      this.kinds.set(kind, had !== undefined && (had.shared === true || had.site !== dump.site) ? { site: dump.site, shared: true } : { site: dump.site });
     }
-    const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true);
+    const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
+    if (stormFirst !== undefined) this.stormDumps.delete(capture!.site);
+    if (calmed && !repeat) {
+      if (this.stormDumps.size >= 1000) this.stormDumps.delete(this.stormDumps.keys().next().value!);
+      this.stormDumps.set(dump.site, dump.id);
+    }
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);
       if (top?.site === dump.site) {
@@ -800,14 +937,14 @@ export class Diagnostics implements DiagnosticsHook {
  * and its text. Not for a worker's autopsy (the primary logs its own line for it) nor a probe's
  * snapshot (the probe's hit line names it).
  */
-export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string) => void {
-  return (dump, path, text) => {
+export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string, problem?: string) => void {
+  return (dump, path, text, problem) => {
     if (dump.kind === 'hang' || dump.kind === 'snapshot') return;
     const frame = dump.culprit >= 0 ? dump.frames[dump.culprit] : undefined;
     const culprit = frame ? `${frame.file}:${frame.line}` : null;
     const request = dump.request ? { id: dump.request.id, method: dump.request.method, url: dump.request.url } : null;
     const error = oneLine(`${dump.error.name}: ${dump.error.message}`);
-    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path };
+    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path, ...(problem ? { problem } : {}) };
     log.error({ dump: record, text: text() }, `tspuma dump #${dump.id} [${dump.phase}] ${error}${culprit ? ` at ${culprit}` : ''}${request ? ` (request ${request.id} ${request.method} ${request.url})` : ''}`);
   };
 }
@@ -843,5 +980,7 @@ export function enableDiagnostics(opts: Partial<DiagnosticsOptions> = {}): Diagn
     write: opts.write ?? ((text) => process.stderr.write(text)),
     colour: opts.colour ?? stderrIsTerminal(),
     onInternalError: opts.onInternalError ?? ((err) => process.stderr.write(`tspuma: diagnostics capture failed: ${(err as Error)?.message ?? String(err)}\n`)),
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.storm ? { storm: opts.storm } : {}),
   });
 }

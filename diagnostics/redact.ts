@@ -20,7 +20,14 @@ export function oneLine(text: string): string {
   });
 }
 
-export const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+// `authentication`: some APIs' name for Authorization, holding the same token (review20.2).
+export const SECRET_HEADERS = new Set(['authorization', 'authentication', 'proxy-authorization', 'cookie', 'set-cookie']);
+/**
+ * A webhook's signature header, an HMAC of the body whoever holds can replay that delivery with:
+ * a header's name (with a `-`) having a segment `signature` or `hmac` (X-Hub-Signature-256,
+ * Stripe-Signature, X-Shopify-Hmac-Sha256, X-Slack-Signature), unless its last describes it.
+ */
+const SIGNATURE_HEADER = /(?:^|-)(?:signature|hmac)(?:-|$)/;
 /**
  * Secret words. A name is secret when one of its segments, or a run of adjacent segments
  * written together, is one of these words in full: `accessToken`, `api_key`, `apiKeys`,
@@ -32,12 +39,15 @@ export const DEFAULT_SECRET_NAMES = [
   // `tokens` alone is a count (a rate limiter's, an LLM's `max_tokens`, `prompt_tokens`); these kinds of token are not
   '(?:access|refresh|id|bearer|api|csrf|xsrf|oauth|jwt)tokens',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
+  // (license: New Relic's ingest key; functions: Azure Functions' x-functions-key; rapidapi: X-RapidAPI-Key, one segment once node lower-cases it)
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription|license|functions|rapidapi)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
   'sessionids?', 'sid',
   // one-time codes: `otp`, `totp_code`, `mfaCode`, `2fa_code` (segments `2` + `fa`), `oneTimeCode`, `recoveryCodes`
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
   // a PIN, as a whole segment: `pin`, `CARD_PIN`, `pinCode`; not `pins`, `pinned`, `spinner` (other words), nor `pinCount`
   'pin',
+  // a card's security code, beside the number the card rule redacts: `cvv`, `card_cvv2`, `cardCvc`, `securityCode`
+  'cvv2?', 'cvc2?', 'securitycodes?',
 ].join('|');
 /**
  * The last segment of a name that describes a secret rather than holding it: `authTagLength`,
@@ -92,6 +102,11 @@ const AUTHORITY_HEAD = /(?:^|,)\s*[^\s:@/?#"'<>,]*:/g;
 const PASSWORD_END = /[\s@/?#"'<>]/g;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
+/**
+ * A part of a multipart/form-data body (a raw body an app read as text): its name, its head up to
+ * the blank line, and its value up to the next boundary line (or the end of a text cut short).
+ */
+const MULTIPART_PART = /(content-disposition:[^\r\n]*?;\s*name="([^"\r\n]*)"[^\r\n]*(?:\r?\n[^\r\n]+)*\r?\n\r?\n)([\s\S]*?)(?=\r?\n--|$)/gi;
 /** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
 const JSON_SNIPPET = /(, )(\.\.\.)?"[\s\S]*?"(\.\.\.)? is not valid JSON/g;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
@@ -429,7 +444,10 @@ export class Redactor {
 
   /** A header name whose value is secret (in raw header arrays). */
   isSecretHeader(name: string): boolean {
-    return SECRET_HEADERS.has(name.toLowerCase());
+    const lower = name.toLowerCase();
+    if (SECRET_HEADERS.has(lower)) return true;
+    const dash = lower.lastIndexOf('-');
+    return dash !== -1 && SIGNATURE_HEADER.test(lower) && !ABOUT_A_SECRET.has(lower.slice(dash + 1));
   }
 
   /** The rule for headers and query parameters alike: a secret header's name or a secret name. */
@@ -547,6 +565,15 @@ export class Redactor {
         return `${head}${REDACTED}@`;
       });
       if (s.endsWith('…')) s = s.replace(USERINFO_CUT, (_all, head: string) => (note('url password'), `${head}${REDACTED}…`));
+    }
+    if (s.includes('name="') && /content-disposition:/i.test(s)) {
+      // A multipart body as text: a part named as a secret keeps its head, not its value (review20.11).
+      s = s.replace(MULTIPART_PART, (all, head: string, name: string, value: string) => {
+        if (value === REDACTED || value === '' || !this.isSecretQueryName(name)) return all;
+        rememberSecret(value.replace(/…$/, ''));
+        note(`multipart field ${name}`);
+        return `${head}${REDACTED}`;
+      });
     }
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose

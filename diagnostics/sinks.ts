@@ -107,10 +107,10 @@ export class Sinks {
   }
 
   /** The log record of each new dump (recordTo), or null. */
-  private record: ((dump: Dump, path: string | null, text: () => string) => void) | null = null;
+  private record: ((dump: Dump, path: string | null, text: () => string, problem?: string) => void) | null = null;
 
   /** Sets (or, with null, removes) what writes each new dump as a log record too. */
-  recordTo(record: ((dump: Dump, path: string | null, text: () => string) => void) | null): void {
+  recordTo(record: ((dump: Dump, path: string | null, text: () => string, problem?: string) => void) | null): void {
     this.record = record;
   }
 
@@ -120,16 +120,18 @@ export class Sinks {
   }
 
   /**
-   * Emits a dump; returns the path of its .json file (null when not written, e.g. a repeat), and
+   * Emits a dump (`again`: see own below); returns the path of its .json file (null when not written, e.g. a repeat), and
    * for a new dump not written, why (`problem`: no dump folder, or the coded write failure).
    */
-  emit(dump: Dump, final = false): { repeat: boolean; path: string | null; problem?: string; elsewhere?: true } {
+  emit(dump: Dump, final = false, again = false): { repeat: boolean; path: string | null; problem?: string; elsewhere?: true } {
     // A hang is one worker killed: each gets its own files, never folded into an earlier one. So
     // does a `final` failure (an uncaught exception, process.exit(): it ends this process) at a site
     // this process dumped before (its 500 there, then a crash by another path); one at a site only
     // another worker of the run dumped stays that dump's repeat, so a crash loop's respawns write
     // one dump between them, not one each.
-    const own = dump.kind === 'hang' || (final && this.sites.get(dump.site)?.shown === true);
+    // `again`: the first dump of this site this process made has no values (made during an
+    // error-storm back-off, index.ts): this one, captured, takes its place as the site's dump.
+    const own = dump.kind === 'hang' || ((final || again) && this.sites.get(dump.site)?.shown === true);
     const known = own ? undefined : this.repeat(dump.site, dump.error);
     if (known) return { repeat: true, path: known.path, ...(known.elsewhere ? { elsewhere: true as const } : {}) };
     this.total++;
@@ -159,7 +161,8 @@ export class Sinks {
     // On stderr the hint names the .json file (or says none was written), not "the one beside this".
     this.opts.write(`${renderText(dump, this.opts.colour, where)}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: plain(), path });
-    this.record?.(dump, path, plain);
+    // A folder's failed write says why in the record too: stderr's line is not what a collector reads (review20.8).
+    this.record?.(dump, path, plain, base && path === null ? problem : undefined);
     if (this.opts.githubActions) {
       const gh = this.opts.github ?? null;
       const command = annotation(dump, gh);

@@ -199,6 +199,8 @@ export class ConnectionDeadlines {
   private clock = performance.now();
   private lastActive = this.clock;
   private idleFired = false;
+  /** The sweep the last timer tick asked for, after the next poll phase (tick()). */
+  private pendingSweep: NodeJS.Immediate | null = null;
   private readonly faultSignatures = new Map<string, number>();
   /** Faults caught since start: an invalid entry or a handler that threw. */
   faults = 0;
@@ -301,8 +303,24 @@ export class ConnectionDeadlines {
     }
     if (this.timer) return;
     this.clock = performance.now();
-    this.timer = setInterval(() => this.sweep(), this.tickMs);
+    this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
+  }
+
+  /**
+   * The timer's tick: it sweeps in the check phase of the same turn of the loop, after the poll
+   * phase has read what arrived since the last turn. Swept in the timers phase, which comes first,
+   * after a held loop (a long synchronous handler, a heap snapshot, a process waiting for a CPU) a
+   * keep-alive connection whose next request came during the hold, past its idle deadline, was
+   * closed with the request unread in the kernel (the client got a reset: findings order7.3).
+   */
+  private tick(): void {
+    if (this.pendingSweep !== null) return;
+    this.pendingSweep = setImmediate(() => {
+      this.pendingSweep = null;
+      this.sweep();
+    });
+    this.pendingSweep.unref();
   }
 
   stop(): void {
@@ -310,6 +328,8 @@ export class ConnectionDeadlines {
     this.untrace = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.pendingSweep) clearImmediate(this.pendingSweep);
+    this.pendingSweep = null;
     if (this.entryReportTimer) clearTimeout(this.entryReportTimer);
     this.entryReportTimer = null;
     this.entryWindowOpen = false;

@@ -189,7 +189,8 @@ export const ERRORS = {
     template: 'lowlevelErrorHandler {problem} for {request}{expected}; the default {status} was sent.',
   },
   TSPUMA_ERR_RESPONSE_STREAM: {
-    template: 'The response body for {method} {url} failed after the headers were sent: {message}; the connection was closed.',
+    // {lead}/{after}: a body cut after its head, or a failure once the app had ended its response (review20.7).
+    template: '{lead}{method} {url} failed after {after}: {message}; the connection was closed.',
   },
   TSPUMA_ERR_WORKER_TIMEOUT: {
     template: 'Worker {index} (PID: {pid}) failed to check in within {seconds} seconds; terminating it',

@@ -15,6 +15,10 @@ import { requestAuthority } from './rack.js';
 import { hostHeader } from './raw-headers.js';
 import { forwardedOf } from './trusted-proxy.js';
 import { kDeliveredBody } from './shared-names.js';
+import { kRequestState } from './node-http.js';
+
+/** request.signal's reason when the server answered in the app's place. */
+const TAKEN_OVER = "tspuma answered the request in the app's place (requestTimeout, a body over the limit, or a forced stop) before the app's response";
 
 /** undici's Request, whatever the global is later replaced with (nativeRequest() takes it; undefined until then). */
 export let NativeRequest: typeof Request | undefined;
@@ -168,6 +172,9 @@ export class IncomingRequest {
       const res = this.#res;
       const abort = () => {
         if (!res.writableFinished) controller.abort(new DOMException('The client closed the connection before the response was complete', 'AbortError'));
+        // tspuma's own answer went out instead of the app's (its 503 at requestTimeout): the work the
+        // app handed the signal to (an upstream fetch) stops too, rather than run on unanswered (review20.9).
+        else if ((res as { [kRequestState]?: { takenOver?: boolean } })[kRequestState]?.takenOver === true) controller.abort(new DOMException(TAKEN_OVER, 'AbortError'));
       };
       if (res.closed) abort();
       else res.once('close', abort);

@@ -401,7 +401,10 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       // Folded like the failures answered with a 500: the first of a kind in full, then a count.
       // A counted repeat builds no coded error (its stack, its message): only a logged line does.
       const code = 'TSPUMA_ERR_RESPONSE_STREAM';
-      const line = (): string => formatMessage(code, { method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
+      // A throw after the app ended its response (a writeHead or end after end) cut nothing: it went out whole.
+      const whole = res.writableEnded;
+      const where = whole ? { lead: '', after: 'its response was complete (the client got the whole of it)' } : { lead: 'The response body for ', after: 'the headers were sent' };
+      const line = (): string => formatMessage(code, { ...where, method: req.method, url: shownUrl(state.url), message: (err as Error)?.message ?? String(err) });
       if (this.failures.admit(FailureFolder.kindOf(err, `${req.method} after head`), line)) log.error({ err, code }, line());
       this.d.diagnostics?.report(err, { phase: 'app', request: req }); // a body that failed after its head went out
       cutExplained.add(res);

@@ -25,7 +25,7 @@ refreshSlowness();
 vi.setConfig({ testTimeout: 60_000 * SLOWNESS, hookTimeout: 60_000 * SLOWNESS });
 
 /**
- * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with the runner's pid, when it ended, its wall time, the runner's own CPU
+ * TSPUMA_TEST_CPU_LOG=FILE: one JSON line per test file with the runner's pid, when its setup began (before its imports) and when it ended, its wall time (from its beforeAll), the runner's own CPU
  * and its children's (the CLI processes it spawned and reaped, their workers included: the
  * kernel adds a reaped child's CPU to its parent's cutime/cstime), and the CLI spawns it made by
  * flags, and the CPU of the processes below a child killAll SIGKILLed, read before the kill
@@ -46,6 +46,7 @@ if (cpuLog) {
     return (user + system) / 1000;
   };
   const atSetup = cpuNow();
+  const startedAt = Date.now();
   const carried = globalThis as { __tspumaLastFileEndCpu?: number };
   const firstInFork = carried.__tspumaLastFileEndCpu === undefined;
   const gapMs = Math.round(atSetup - (carried.__tspumaLastFileEndCpu ?? 0));
@@ -69,7 +70,7 @@ if (cpuLog) {
     const file = (expect.getState().testPath ?? '?').replace(/^.*\/test\//, 'test/');
     const ms = (t: number) => t * 10; // USER_HZ 100
     const spawns = spawnsSince(mark);
-    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), orphansMs: ms(end.orphans - start.orphans), importMs, gapMs, firstInFork, spawns })}\n`);
+    appendFileSync(cpuLog, `${JSON.stringify({ file, pid: process.pid, startedAt, endedAt: Date.now(), wallMs: Math.round(performance.now() - t0), selfMs: ms(end.self - start.self), childrenMs: ms(end.children - start.children), orphansMs: ms(end.orphans - start.orphans), importMs, gapMs, firstInFork, spawns })}\n`);
     carried.__tspumaLastFileEndCpu = cpuNow();
   });
 

@@ -3,13 +3,16 @@
 // and error and keeps each body (who served it).
 import http from 'node:http';
 import type autocannon from 'autocannon';
+import { SLOWNESS } from './net.js';
 
 /**
- * Runs autocannon (at most `maxSeconds`) until `until` settles, then stops it; its result. With
- * `rate`, at most that many requests a second in all (autocannon's overallRate): a steady load for
- * a fraction of the CPU of connections sending flat out. With `timeoutS`, how long a request may
- * wait for its answer before autocannon counts it as an error (its default: 10 s); a test whose
- * server holds requests for a while on purpose (a worker paused for a heap snapshot) says how long.
+ * Runs autocannon (at most `maxSeconds`, scaled by the load: a bound for a state that never comes,
+ * not the load's length) until `until` settles, then stops it; its result. With `rate`, at most that
+ * many requests a second in all (autocannon's overallRate): a steady load for a fraction of the CPU
+ * of connections sending flat out. `timeoutS` is how long a request may wait for its answer before
+ * autocannon counts it as an error: 10 s (autocannon's default) scaled by the load, or the test's
+ * own figure, when its server holds requests for a while on purpose (a worker paused for a heap
+ * snapshot).
  */
 export async function loadUntil(url: string, connections: number, maxSeconds: number, until: () => Promise<unknown>, rate?: number, timeoutS?: number): Promise<autocannon.Result> {
   // Imported here, not at the top: autocannon and its hdr-histogram WebAssembly cost a fork about
@@ -17,7 +20,7 @@ export async function loadUntil(url: string, connections: number, maxSeconds: nu
   const { default: start } = await import('autocannon');
   let load!: autocannon.Instance;
   const result = new Promise<autocannon.Result>((resolve, reject) => {
-    load = start({ url, connections, duration: maxSeconds, ...(rate === undefined ? {} : { overallRate: rate }), ...(timeoutS === undefined ? {} : { timeout: timeoutS }) }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+    load = start({ url, connections, duration: maxSeconds * SLOWNESS, ...(rate === undefined ? {} : { overallRate: rate }), timeout: timeoutS ?? 10 * SLOWNESS }, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
   });
   try {
     await until();
@@ -43,8 +46,9 @@ export interface LoopTally {
 
 /**
  * `connections` keep-alive clients, each sending GET requests one after the other to
- * http://127.0.0.1:PORT/, until `stop()` is called, `maxMs` passed or `maxRequests` were sent;
- * `done` resolves with what they got.
+ * http://127.0.0.1:PORT/, until `stop()` is called, `maxMs` (scaled by the load: a safety net, not
+ * the load's length) passed or `maxRequests` were sent; `done` resolves with what they got. A
+ * request with no answer within 5 s (scaled by the load) is counted as a TIMEOUT error.
  */
 export function keepAliveLoop(
   port: number,
@@ -59,13 +63,14 @@ export function keepAliveLoop(
   opts: { host?: string; postEvery?: number; pauseMs?: number } = {},
 ): { tally: LoopTally; stop: () => void; done: Promise<LoopTally> } {
   const tally: LoopTally = { statuses: new Map(), errors: new Map(), bodies: [], requests: 0, posts: 0, failedPosts: 0 };
-  const deadline = Date.now() + maxMs;
+  const deadline = Date.now() + maxMs * SLOWNESS;
+  const answerMs = 5000 * SLOWNESS;
   let stopped = false;
   const bump = <K>(m: Map<K, number>, k: K) => m.set(k, (m.get(k) ?? 0) + 1);
   const one = (agent: http.Agent, post: boolean) =>
     new Promise<void>((resolve) => {
       const headers = { ...(opts.host ? { host: opts.host } : {}), ...(post ? { 'content-type': 'text/plain', 'content-length': '5' } : {}) };
-      const req = http.request({ host: '127.0.0.1', port, path: '/', method: post ? 'POST' : 'GET', agent, timeout: 5000, headers }, (res) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/', method: post ? 'POST' : 'GET', agent, timeout: answerMs, headers }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
@@ -81,7 +86,7 @@ export function keepAliveLoop(
           resolve();
         });
       });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in 5 s'), { code: 'TIMEOUT' })));
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${answerMs} ms`), { code: 'TIMEOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => {
         bump(tally.errors, err.code ?? err.message);
         if (post) tally.failedPosts++;

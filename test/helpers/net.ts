@@ -17,7 +17,19 @@ import { availableParallelism, loadavg } from 'node:os';
  */
 // In quarters: a timer's or AbortSignal.timeout's delay must be a whole number of ms, and every
 // bound written as a multiple of 4 ms stays one when scaled (2000 × 1.0175 was refused by node).
-const slownessNow = (): number => Math.min(8, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
+const fromLoad = (): number => Math.min(8, Math.max(1, Math.ceil((loadavg()[0]! / availableParallelism() / 2) * 4) / 4));
+/**
+ * TSPUMA_TEST_SLOWNESS=N pins it, for a run that is given the cores on a loaded machine
+ * (test/accounting/timeline.py's SHARES): the load average counts the others' work, and a run that
+ * gets the cores as on a quiet machine would otherwise wait out eight times a quiet run's bounds and
+ * the product times scaled with them (replay.test, whose workerTimeout is 8 s x SLOWNESS: 56-58 s of
+ * wall at a load of 34-60 against 15.4 s pinned at 1, both runs given the cores; 18.2 s in the quiet run).
+ */
+const PINNED = process.env.TSPUMA_TEST_SLOWNESS;
+if (PINNED !== undefined && !(Number(PINNED) >= 1 && Number(PINNED) <= 8 && Number.isInteger(Number(PINNED) * 4))) {
+  throw new Error(`TSPUMA_TEST_SLOWNESS="${PINNED}": expected 1 to 8 in quarters (1, 1.25, ... 8)`);
+}
+const slownessNow = (): number => (PINNED === undefined ? fromLoad() : Number(PINNED));
 export let SLOWNESS = slownessNow();
 
 /**

@@ -103,10 +103,10 @@ export async function docNginx(instances: string[]): Promise<{ port: number; dir
   return { port: front.port, dir };
 }
 
-/** GET PATH (/ by default) through 127.0.0.1:PORT with this Host (and more headers). */
+/** GET PATH (/ by default) through 127.0.0.1:PORT with this Host (and more headers); no answer within 5 s (scaled by the load) is an error. */
 export function hostRequest(port: number, host: string, headers: Record<string, string> = {}, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 5000, headers: { host, ...headers } }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 * SLOWNESS, headers: { host, ...headers } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -99,7 +99,8 @@ describe('cluster boot failures', { concurrent: true }, () => {
     const marker = join(dir, 'fail-once');
     writeFileSync(generation, 'A\n');
     const config = join(dir, 'tspuma.config.mjs');
-    writeFileSync(config, 'export default { workerCheckInterval: 1, workerTimeout: 4, workerShutdownTimeout: 5 };\n');
+    // workerTimeout and workerShutdownTimeout scaled by the load: a worker starved of a CPU is not hung.
+    writeFileSync(config, `export default { workerCheckInterval: 1, workerTimeout: ${4 * SLOWNESS}, workerShutdownTimeout: ${5 * SLOWNESS} };\n`);
     const app = join(ROOT, 'test/fixtures/generation-app.mjs');
     const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
     const s = mine.adopt(await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app], env));

@@ -41,8 +41,11 @@ interface ClusterStats {
 async function cluster(extraConfig = '', args: string[] = [], booted = 2): Promise<Booted & { stats: () => Promise<ClusterStats>; control: string }> {
   const dir = tempDir('cluster');
   const config = join(dir, 'tspuma.config.mjs');
-  // Check-ins every 0.5 s: the stats a test waits on are at most that old.
-  writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: 4, workerShutdownTimeout: 5, ${extraConfig} };\n`);
+  // Check-ins every 0.5 s: the stats a test waits on are at most that old. workerTimeout (4 s) and
+  // workerShutdownTimeout (5 s) scaled by the load: a healthy worker starved of a CPU for 4 s was
+  // killed as hung, and an old one still finishing requests at a restart's 5 s was killed, both
+  // failing the requests the load cases count.
+  writeFileSync(config, `export default { workerCheckInterval: 0.5, workerTimeout: ${4 * SLOWNESS}, workerShutdownTimeout: ${5 * SLOWNESS}, ${extraConfig} };\n`);
   // The control app binds port 0 too: its boot line says where it listens.
   const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, ...args, APP]);
   const control = await controlUrl(s);

@@ -58,7 +58,7 @@ describe('a plain Node listener', () => {
 
   it('answers a rejection with null with a 500 at once, and dumps it at the app line', async () => {
     const started = Date.now();
-    const res = await fetch(`${s.url}/null`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${s.url}/null`, { signal: AbortSignal.timeout(10_000 * SLOWNESS) });
     expect(res.status).toBe(500);
     expect(Date.now() - started).toBeLessThan(5000 * SLOWNESS);
     const d = await waitFor(() => dumpsIn(dir).find((x) => x.request?.url === '/null'), 'the dump of /null');

@@ -19,6 +19,17 @@ afterAll(killAll);
 const SSE = join(ROOT, 'examples/sse.ts');
 const WS = join(ROOT, 'examples/websocket.ts');
 const TOKEN = 'long-lived-token-0123456789';
+/**
+ * A plain request beside the long-lived connections is answered "at once": within 3 s, scaled by the
+ * load (at most 24 s), well before requestTimeout's 503 (60 s) that a request queued behind a
+ * connection kept in the pool would get.
+ */
+const PLAIN_MS = 3000 * SLOWNESS;
+/**
+ * upgradedIdleTimeout, 1 s scaled by the load: the busy stream's ticks (every 100 ms) must keep
+ * coming within it from a worker that waits for a CPU.
+ */
+const IDLE_S = SLOWNESS;
 
 function config(body: string): string {
   const dir = tempDir('long');
@@ -35,9 +46,13 @@ interface WorkerStats {
   last_status?: { running: number; connections: Connections };
 }
 
-/** One worker behind a control app, so its check-ins (every half second) give its stats. */
+/**
+ * One worker behind a control app, so its check-ins (every half second) give its stats. Its
+ * workerShutdownTimeout (10 s, scaled by the load) bounds the graceful stop the cases wait on: past
+ * it the worker is killed and the streams are cut, not ended.
+ */
 async function oneWorker(mine: Owned, app: string) {
-  const cfg = config('workerCheckInterval: 0.5, workerShutdownTimeout: 10');
+  const cfg = config(`workerCheckInterval: 0.5, workerShutdownTimeout: ${10 * SLOWNESS}`);
   const s = mine.adopt(await boot(['-C', cfg, '-w', '1', '-t', '1:1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app]));
   const control = await controlUrl(s);
   const stats = async () => ((await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
@@ -69,7 +84,7 @@ describe('long-lived connections', { concurrent: true }, () => {
     expect(streams[0]!.events[0]).toMatchObject({ id: '1', event: 'tick' });
     expect(JSON.parse(streams[0]!.events[0]!.data)).toMatchObject({ n: 1 });
     // Three open streams and one slot: a plain request is still answered at once.
-    const plain = await fetch(`${base}/`, { signal: AbortSignal.timeout(3000) });
+    const plain = await fetch(`${base}/`, { signal: AbortSignal.timeout(PLAIN_MS) });
     expect(plain.status).toBe(200);
     // A check-in also goes out as a request enters the app (the plain one above: running 1 then),
     // so wait for one taken with no request in the app; streams counted in the pool would keep
@@ -101,7 +116,7 @@ describe('long-lived connections', { concurrent: true }, () => {
     await waitFor(() => ann.messages.includes('bob: hi ann'), 'ann hears bob');
     bob.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     // Two sockets and one slot: HTTP is still answered.
-    const plain = await fetch(s.url, { signal: AbortSignal.timeout(3000) });
+    const plain = await fetch(s.url, { signal: AbortSignal.timeout(PLAIN_MS) });
     expect(await plain.text()).toMatch(/^2 in the chat room/);
     await waitFor(async () => (await s.stats())?.connections.upgraded === 2, 'stats: 2 upgraded', 10_000);
     // accept() answers 404 for another path: the handshake is refused with that status.
@@ -122,17 +137,18 @@ describe('long-lived connections', { concurrent: true }, () => {
 
   it('idle long-lived connections close after upgradedIdleTimeout: an end for a silent stream, 1001 for a silent WebSocket', async (ctx) => {
     const mine = ownedByTest(ctx, 'long-lived');
-    const cfg = config('upgradedIdleTimeout: 1');
+    const cfg = config(`upgradedIdleTimeout: ${IDLE_S}`);
     // Two servers, booted and left idle at the same time.
     const [sse, ws] = await Promise.all([boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', SSE]).then(mine.adopt), boot(['-C', cfg, '-b', 'tcp://127.0.0.1:0', WS]).then(mine.adopt)]);
     const silent = await connect(`${ws.url.replace(/^http/, 'ws').replace(/\/$/, '')}/chat?name=quiet`);
     // A tick a minute: nothing moves after the first bytes.
     const quiet = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=60000`);
-    const busy = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=100`);
+    // Its idle time counts from its first bytes, not from the busy stream's opening after them.
     const started = Date.now();
+    const busy = await openSse(`${sse.url.replace(/\/$/, '')}/events?ms=100`);
     expect(await quiet.ended).toBe(true);
     const after = Date.now() - started;
-    expect(after).toBeGreaterThanOrEqual(900);
+    expect(after).toBeGreaterThanOrEqual(IDLE_S * 1000 - 100);
     expect(after).toBeLessThan(5000 * SLOWNESS);
     // The busy one moves bytes, so it is still open.
     const before = busy.events.length;

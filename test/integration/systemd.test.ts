@@ -19,9 +19,10 @@ const APP = join(ROOT, 'test/fixtures/environ-app.mjs');
 // took 12.9 s of a quiet run's wall for 3.5 s of CPU.
 afterAll(killAll);
 
+/** A GET on a connection of its own; no answer within 5 s (scaled by the load; opts.timeout: another) is an error. */
 function get(opts: http.RequestOptions): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ agent: false, timeout: 5000, ...opts }, (res) => {
+    const req = http.get({ agent: false, timeout: 5000 * SLOWNESS, ...opts }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
@@ -57,7 +58,7 @@ function socketInodes(pid: number): string[] {
 function firstRequest(sock: string): Promise<{ status: number; body: string }> {
   return waitFor(
     // Its answer waits for the whole boot (the connection is what starts tspuma): a long timeout.
-    () => get({ socketPath: sock, path: '/', timeout: 20_000 }).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? null : Promise.reject(err))),
+    () => get({ socketPath: sock, path: '/', timeout: 20_000 * SLOWNESS }).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? null : Promise.reject(err))),
     'the activation socket to answer',
     20_000,
     50,
@@ -304,7 +305,10 @@ describe('tspuma ctl stop', { concurrent: true }, () => {
     const address = join(dir, 'notify.sock');
     const rx = notifyReceiver(address, mine);
     await (rx.proc as ChildProcess & { ready: Promise<unknown> }).ready;
-    const s = mine.adopt(await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', '2', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token-0a1b2c3d', APP], { NOTIFY_SOCKET: address }));
+    // drainDelay 2 s scaled by the load, as above: the drain is the window in which STOPPING=1, /ready
+    // 503 and a request served must all be seen.
+    const drain = 2 * SLOWNESS;
+    const s = mine.adopt(await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--health-url', 'tcp://127.0.0.1:0', '--drain-delay', String(drain), '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'secret-token-0a1b2c3d', APP], { NOTIFY_SOCKET: address }));
     const hp = await healthOf(s);
     const control = await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line');
     await waitFor(() => rx.messages().some((m) => m.lines.includes('READY=1')), 'READY=1');
@@ -317,7 +321,7 @@ describe('tspuma ctl stop', { concurrent: true }, () => {
     expect((await get({ port: Number(new URL(s.url).port), host: '127.0.0.1', path: '/' })).status).toBe(200);
     expect(s.proc.exitCode).toBe(null);
     expect(await s.exited).toBe(0);
-    expect(Date.now() - asked).toBeGreaterThanOrEqual(2000);
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(1000 * drain);
     expect(s.lines().some((l) => /^Received ctl stop: draining/.test(String(l.msg)))).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { AsyncResource, executionAsyncId } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import { asyncIds } from '../../diagnostics/call-context.js';
+import { SLOWNESS } from '../helpers/net.js';
 
 const a = asyncIds();
 /** The running resource and the ids the lookup would read for it. */
@@ -20,7 +21,7 @@ describe("node's async_wrap binding as call-context.ts reads it", () => {
   it('is there on this Node, and reading it prints no deprecation warning and leaves process.noDeprecation as it was', () => {
     expect(a).not.toBeNull();
     const script = `import('${new URL('../../dist/diagnostics/call-context.js', import.meta.url).href}').then((m) => { const ids = m.asyncIds(); console.log(ids !== null, process.noDeprecation === undefined); })`;
-    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 * SLOWNESS });
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe('true true');
   });

@@ -81,6 +81,24 @@ describe('ConnectionDeadlines', () => {
     expect(server.destroyed).toBe(true);
   });
 
+  it('reads what came while the loop was held before expiring anything: a late tick only advances the clock (order7.3)', async () => {
+    const { r } = deadlines();
+    const { server, client } = await pair();
+    server.resume();
+    r.start();
+    try {
+      const entry = r.add(server); // firstDataTimeout 200 ms
+      // In the kernel's buffer at once; this process reads it in its next poll phase, after the timers phase.
+      client.write('GET / HT');
+      const until = performance.now() + 600;
+      while (performance.now() < until); // the loop held past the deadline (a heap snapshot, say)
+      await waitFor(() => server.destroyed || entry.state === 'reading', 'the bytes read, or the connection closed');
+      expect({ destroyed: server.destroyed, state: entry.state }).toEqual({ destroyed: false, state: 'reading' });
+    } finally {
+      r.stop();
+    }
+  });
+
   it('moves a connection that sent part of a request to reading, then calls readTimeout', async () => {
     const timedOut: string[] = [];
     const { r } = deadlines({ readTimeout: (e, why) => timedOut.push(`${e.id} ${why}`) });

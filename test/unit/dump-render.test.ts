@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DumpBuilder } from '../../diagnostics/dumps.js';
+import { DumpBuilder, thrownWithoutAppFrame } from '../../diagnostics/dumps.js';
 import { finishFrames, foldRepeats } from '../../diagnostics/finish.js';
 import { FrameReader, functionFromText, type CallFrame, type PropertyDescriptor, type RemoteObject } from '../../diagnostics/frames.js';
 import type { Dump, DumpFrame } from '../../diagnostics/model.js';
@@ -338,5 +338,22 @@ describe('stack overflow', () => {
       ['odd', undefined, undefined],
       ['main', undefined, undefined],
     ]);
+  });
+});
+
+describe("the note of an error thrown in node's code or a package with no app frame on the stack", () => {
+  // Stack texts of an app in the working folder (positions are shown relative to it).
+  const made = (stack: string) => Object.assign(new Error('write after end'), { stack: stack.replaceAll('/srv/', `${process.cwd()}/`) });
+
+  it('says the app awaited it when its app frame is an await (Hono parsing a body)', () => {
+    const err = made('SyntaxError: bad\n    at JSON.parse (<anonymous>)\n    at HonoRequest.json (/srv/node_modules/hono/dist/request.js:12:20)\n    at async handler (/srv/app.ts:15:17)');
+    expect(thrownWithoutAppFrame(err, 32)).toMatch(/^thrown inside the package hono \(HonoRequest\.json at node_modules\/hono\/dist\/request\.js:12:20\) with no app frame on the stack \(the app awaited it at app\.ts:15\)/);
+  });
+
+  it("says the app's call made it, thrown after that call returned, when the app frame is a plain call: a second res.end(chunk), whose error node emits on a later tick (review20.6)", () => {
+    const err = made('Error: write after end\n    at TspumaResponse.end (node:_http_outgoing:1047:15)\n    at handler (/srv/app.ts:32:9)\n    at Object.invoke (/srv/node_modules/tspuma/server/adapters.ts:224:15)');
+    expect(thrownWithoutAppFrame(err, 32)).toBe(
+      "thrown inside node's code (TspumaResponse.end at node:_http_outgoing:1047:15) with no app frame on the stack (the app's call at app.ts:32 made it, and it was thrown after that call returned: an 'error' event emitted on a later tick, or a callback), so no values were captured: the frames are from its stack",
+    );
   });
 });

@@ -45,4 +45,16 @@ describe('repeated app failures', () => {
     expect(lines.map((l) => l.code)).toEqual(['TSPUMA_ERR_RESPONSE_STREAM']);
     expect(lines[0]!.msg).toContain('no price for order 1');
   });
+
+  it('says a failure after the app ended its response came after a complete response, not that the body was cut (review20.7)', async () => {
+    const t = await startTest({
+      app: nodeListener((_req, res) => {
+        res.end('one');
+        res.writeHead(500); // ERR_HTTP_HEADERS_SENT, thrown by the app's own call
+      }),
+    });
+    expect(await get(t.port)).toBe(200);
+    const lines = errorLines(t.lines);
+    expect(lines.map((l) => [l.code, l.msg])).toEqual([['TSPUMA_ERR_RESPONSE_STREAM', 'GET / failed after its response was complete (the client got the whole of it): Cannot write headers after they are sent to the client; the connection was closed.']]);
+  });
 });

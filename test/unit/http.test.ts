@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rack, nodeListener } from '../../server/adapters.js';
+import { fetchHandler, rack, nodeListener } from '../../server/adapters.js';
 import type { RackEnv } from '../../server/app-types.js';
 import { rawRequest, statusOf, waitFor } from '../helpers/net.js';
 import { recording, startTest, stopAll } from '../helpers/server.js';
@@ -501,6 +501,26 @@ describe('HTTP strictness', () => {
     expect(received).not.toContain('late');
     expect(t.lines.some((l) => l.code === 'TSPUMA_ERR_REQUEST_TIMEOUT')).toBe(true);
     expect((await fetch(t.url)).status).toBe(503); // still serving
+  });
+
+  it("aborts a fetch app's request.signal when its 503 goes out in the app's place, so the work it passed the signal to stops (review20.9)", async () => {
+    let reason: unknown = 'not aborted';
+    const t = await startTest({
+      requestTimeout: 0.3,
+      app: fetchHandler(
+        (request: Request) =>
+          new Promise<Response>((resolve) => {
+            // An upstream call given the request's signal: it stops only when the signal aborts.
+            request.signal.addEventListener('abort', () => {
+              reason = request.signal.reason;
+              resolve(new Response('late'));
+            });
+          }),
+      ),
+    });
+    expect((await fetch(t.url)).status).toBe(503);
+    await waitFor(() => reason !== 'not aborted', 'the signal to abort', 5000);
+    expect([(reason as DOMException).name, (reason as DOMException).message]).toEqual(['AbortError', "tspuma answered the request in the app's place (requestTimeout, a body over the limit, or a forced stop) before the app's response"]);
   });
 });
 

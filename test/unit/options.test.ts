@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { TspumaError } from '../../server/errors.js';
 import { DEFAULTS, OPTION_NAMES, resolveOptions, type Layer } from '../../server/options.js';
+import { SLOWNESS } from '../helpers/net.js';
 
 const config = (values: Record<string, unknown>): Layer => ({ source: 'config file tspuma.config.ts', values, fromString: false });
 const cli = (values: Record<string, unknown>, origins: Record<string, string> = {}): Layer => ({ source: 'command line', values, origins, fromString: true });
@@ -51,7 +52,7 @@ describe('resolveOptions', () => {
       const layered = m.resolveOptions([{ source: 'config', values: { maxKeepAlive: 5, trustProxy: ['127.0.0.1'] }, fromString: false }]);
       console.log(JSON.stringify({ plain: %HasFastProperties(plain), layered: %HasFastProperties(layered), keys: Object.keys(plain).length, maxKeepAlive: layered.maxKeepAlive }));
     }).catch((e) => { console.error(e); process.exit(1); });`;
-    const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 * SLOWNESS });
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout.trim())).toEqual({ plain: true, layered: true, keys: Object.keys(resolveOptions([])).length, maxKeepAlive: 5 });
   });

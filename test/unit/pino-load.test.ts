@@ -7,6 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { SLOWNESS } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const LOADER = `${ROOT}dist/server/pino-load.js`;
@@ -23,7 +24,7 @@ function loadIn(cache: string): { cache: string; line: unknown } {
     `loaded.pino({ level: 'info', base: null, timestamp: false }, { write: (l) => void lines.push(l) }).info({ n: 1 }, 'hello');`,
     `console.log(JSON.stringify({ cache: loaded.cache, line: lines.length === 1 ? JSON.parse(lines[0]) : lines }));`,
   ].join('\n');
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })) as { cache: string; line: unknown };
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 * SLOWNESS })) as { cache: string; line: unknown };
 }
 
 describe('pino bundle with its code cache', () => {
@@ -49,7 +50,7 @@ describe('pino bundle with its code cache', () => {
       `await new Promise((r) => setTimeout(r, 200));`,
       `console.log(JSON.stringify({ cache: loaded.cache, file: loaded.file }));`,
     ].join('\n');
-    const run = () => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=512' } })) as { cache: string; file: string | null };
+    const run = () => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 * SLOWNESS, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=512' } })) as { cache: string; file: string | null };
     expect(run()).toEqual({ cache: 'none', file: null });
     const second = run();
     expect(second.cache).toBe('used');

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { parseBind } from '../../server/binder-uri.js';
 import { listenError } from '../../server/binder.js';
+import { SLOWNESS } from '../helpers/net.js';
 
 describe('findPortHolder', () => {
   it("names the parent process as a port's holder with no time left for a scan (a budget of 0 ms)", async () => {
@@ -23,7 +24,7 @@ describe('findPortHolder', () => {
   });
 
   it('names a sibling process (another child of the same parent) as the holder with a budget of 0 ms', async () => {
-    const holder = spawn(process.execPath, ['-e', "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port)); setTimeout(() => process.exit(0), 60000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(process.execPath, ['-e', `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port)); setTimeout(() => process.exit(0), ${60_000 * SLOWNESS})`], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         holder.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SLOWNESS } from '../helpers/net.js';
 import { placeScript } from '../helpers/place-script.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -34,7 +35,7 @@ beforeAll(() => {
   for (let i = 0; i < FUNCTIONS; i++) text += `function helper${i}(x) {\n  const y = x + ${i};\n  return y * 2;\n}\n`;
   writeFileSync(file, `${text}\nexport const last = helper${FUNCTIONS - 1}(1);\n`);
   writeFileSync(join(dir, 'probe.mjs'), PROBE(file, [LAST, MIDDLE, BLANK]));
-  const r = spawnSync(process.execPath, [join(dir, 'probe.mjs')], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [join(dir, 'probe.mjs')], { encoding: 'utf8', timeout: 60_000 * SLOWNESS });
   expect(r.status, r.stderr).toBe(0);
   answers = JSON.parse(r.stdout);
 });

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SLOWNESS } from '../helpers/net.js';
 import { placeScript } from '../helpers/place-script.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -29,7 +30,7 @@ beforeAll(() => {
 for (const line of [2, 3, 4]) placed[line] = place(script, file, line, null, possibleBreakpoints(post));
 process.stdout.write(JSON.stringify(placed));`;
   writeFileSync(join(dir, 'probe.mjs'), placeScript(file, body));
-  const r = spawnSync(process.execPath, [join(dir, 'probe.mjs')], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [join(dir, 'probe.mjs')], { encoding: 'utf8', timeout: 60_000 * SLOWNESS });
   expect(r.status, r.stderr).toBe(0);
   placed = JSON.parse(r.stdout);
 });

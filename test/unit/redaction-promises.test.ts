@@ -79,6 +79,20 @@ describe('redaction by name (DEBUGGING.md: the secret words and headers)', () =>
   it.each(['authorization', 'proxy-authorization', 'cookie', 'set-cookie'])('the %s header is secret', (header) => {
     expect(redactor.isSecretHeader(header)).toBe(true);
   });
+
+  // review20.2: an `Authentication: <token>` header (some APIs' name for Authorization) and a
+  // webhook's signature (an HMAC of the body: whoever has it can replay that delivery) were shown
+  // in dumps, in their header and in a local holding them.
+  it.each(['authentication', 'x-hub-signature-256', 'x-hub-signature', 'stripe-signature', 'x-shopify-hmac-sha256', 'x-slack-signature', 'x-twilio-signature'])('the %s header is secret in a dump, and a local holding its value', (header) => {
+    forgetSecrets();
+    const value = 'sha256=0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+    expect(redactor.headers({ [header]: value, accept: '*/*' }, [])).toEqual({ [header]: '[redacted]', accept: '*/*' });
+    expect(redactor.query(`sig is ${value}`)).toBe('sig is [redacted]');
+  });
+
+  it.each(['x-signature-algorithm', 'signature', 'signatureHelp', 'hmacLength', 'x-request-id'])('%s is not a secret header (a signature header names one with a `-`; the last segment describes)', (name) => {
+    expect(redactor.isSecretKey(name)).toBe(false);
+  });
 });
 
 // review17.4: plural and compound forms of the secret words, one-time codes, a PIN and session
@@ -111,6 +125,15 @@ describe('names beyond the single secret words (review17.4), in every place a na
     ['a session, a string', 'session', 'session'],
     ['a session id run together', 'sessionid', 'sessionid'],
     ["an API Management subscription key (review19.8)", 'subscriptionKey', 'ocp-apim-subscription-key'],
+    // review20.3: a card's security code beside its (redacted) number; PCI DSS forbids keeping it
+    ['a card security code', 'cvv', 'x-cvv'],
+    ['a CVV2 in a card object', 'card_cvv2', 'x-card-cvv2'],
+    ['a CVC', 'cardCvc', 'x-card-cvc'],
+    ['a security code', 'securityCode', 'x-security-code'],
+    // review20.13: keys under a key's name as well-known services send them (node lower-cases a header's name)
+    ["RapidAPI's key header", 'x-rapidapi-key', 'x-rapidapi-key'],
+    ["Azure Functions' key", 'functionsKey', 'x-functions-key'],
+    ["New Relic's license key", 'NEW_RELIC_LICENSE_KEY', 'x-newrelic-license-key'],
   ];
   const cases = secret.map(([what, name, header], i) => [what, name, header, `v${i}-Zq81kX0pLm`] as const);
 
@@ -211,6 +234,13 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a Slack legacy token', 'post with xoxs-2634528-1234567890 now', 'post with [redacted] now'],
     ['an AWS access key id', 'S3 denied AKIAIOSFODNN7EXAMPLE here', 'S3 denied [redacted] here'],
     ['a JWT', 'got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.SflKxwRJSMeKKF2QT4fw back', 'got [redacted] back'],
+    // review20.11: a raw multipart body an app read into a string (a local in a dump): a secret-named part's value
+    [
+      'a multipart part under a secret name',
+      '--X9\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--X9\r\nContent-Disposition: form-data; name="password"\r\nContent-Type: text/plain\r\n\r\ns3cretPW1\r\n--X9--\r\n',
+      '--X9\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--X9\r\nContent-Disposition: form-data; name="password"\r\nContent-Type: text/plain\r\n\r\n[redacted]\r\n--X9--\r\n',
+    ],
+    ['a multipart part under a secret name, the text cut short', '--X9\r\nContent-Disposition: form-data; name="api_key"\r\n\r\nk-77abc…', '--X9\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n[redacted]'],
   ];
   it.each(rows)('%s', (_shape, input, shown) => {
     forgetSecrets(); // a value another row redacted must not be scrubbed here from memory

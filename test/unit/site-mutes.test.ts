@@ -342,4 +342,21 @@ describe('site mutes', () => {
       diag.close();
     }
   });
+
+  it("counts a muted repeat against its own dump when another function's dump has its class and message (debug22.4)", () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      const first = diag.report(attempt(charge, 1), { phase: 'app' });
+      diag.report(attempt(charge, 2), { phase: 'app' }); // a paused repeat: charge is muted
+      const other = diag.report(attempt(authorize, 1), { phase: 'app' });
+      expect(other.dump).not.toBe(first.dump);
+      // Before: counted by its kind against the latest dump of that kind, authorize's.
+      expect(diag.report(attempt(charge, 3), { phase: 'app' }).dump).toBe(first.dump);
+      diag.report(attempt(authorize, 2), { phase: 'app' }); // authorize muted too
+      expect(diag.report(attempt(authorize, 3), { phase: 'app' }).dump).toBe(other.dump);
+      expect(diag.report(attempt(charge, 4), { phase: 'app' }).dump).toBe(first.dump);
+    } finally {
+      diag.close();
+    }
+  });
 });

@@ -6,6 +6,7 @@
 // ran) gets the very map of the one kept. The time it saves is bench/tick-shape.ts's figure.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { SLOWNESS } from '../helpers/net.js';
 
 const MODULE = new URL('../../dist/server/tick-object-shape.js', import.meta.url).href;
 
@@ -13,7 +14,7 @@ const MODULE = new URL('../../dist/server/tick-object-shape.js', import.meta.url
 function child(body: string): Record<string, unknown> {
   const script = `const { createHook, executionAsyncResource } = require('node:async_hooks');
 import(${JSON.stringify(MODULE)}).then(async (m) => { ${body} }).catch((e) => { console.error(e); process.exit(1); });`;
-  const run = spawnSync(process.execPath, ['--expose-gc', '--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(process.execPath, ['--expose-gc', '--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 * SLOWNESS });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return JSON.parse(run.stdout.trim()) as Record<string, unknown>;

@@ -819,10 +819,10 @@ export class Diagnostics implements DiagnosticsHook {
     if (calmed) note = note === undefined || note === NEVER_THROWN ? stormNote(this.stormOf, this.capturer.storm.perSecond) : `${note}. ${stormNote(this.stormOf, this.capturer.storm.perSecond)}`;
     const stormFirst = capture && !snapshot ? this.stormDumps.get(capture.site) : undefined;
     if (stormFirst !== undefined) note = note ? `${note}. ${afterStormNote(stormFirst)}` : afterStormNote(stormFirst);
-    // Thrown while pausing was off, it was not muted: the mutes stay.
-    if (!calmed && !capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
-      // It may have been thrown in a function muted after another site's repeats: every muted
-      // function pauses again, so the next throw there is captured.
+    if (!capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
+      // It may have been thrown in a function muted after another site's repeats (also during a
+      // back-off: a muted function's other throw, stormrev.2): every muted function pauses again,
+      // so the next throw there is captured (a muted repeat costs one pause and mutes it again).
       this.capturer.mutes.unmuteAll();
       if (note === NEVER_THROWN) note = MAYBE_MUTED;
     }

@@ -76,8 +76,9 @@ function stormNote(storm: StormOf | null, perSecond: number): string {
 }
 
 /** The note of the first captured dump of a failure first dumped during a back-off. */
-function afterStormNote(first: number): string {
-  return `its first throw was not paused at: it came during an error-storm back-off (pausing at throws off) and is dump #${first}, without values; this is a later throw of the same failure, paused at and captured`;
+function afterStormNote(first: { id: number; storm: boolean }): string {
+  const why = first.storm ? 'it came during an error-storm back-off (pausing at throws off)' : 'it came from a function muted after another failure there repeated, or was never thrown in app code';
+  return `its first throw was not paused at: ${why} and is dump #${first.id}, without values; this is a later throw of the same failure, paused at and captured`;
 }
 
 const MAYBE_MUTED =
@@ -276,8 +277,8 @@ export class Diagnostics implements DiagnosticsHook {
   /** Cluster worker index (from TSPUMA_WORKER_INDEX), null in single mode and the primary. */
   private readonly worker: number | null;
 
-  /** Dump site -> the id of its dump made during an error-storm back-off, without values: its next capture is dumped again, with them. */
-  private readonly stormDumps = new Map<string, number>();
+  /** Dump site -> its dump made without values where the next throw pauses (during an error-storm back-off, or after lifting the mutes): that capture is dumped again, with them. */
+  private readonly stormDumps = new Map<string, { id: number; storm: boolean }>();
   /** The dump whose muted repeats started the latest back-off. */
   private stormOf: StormOf | null = null;
   /** When the last back-off line was written, and back-offs since it (backedOffLine). */
@@ -819,10 +820,11 @@ export class Diagnostics implements DiagnosticsHook {
     if (calmed) note = note === undefined || note === NEVER_THROWN ? stormNote(this.stormOf, this.capturer.storm.perSecond) : `${note}. ${stormNote(this.stormOf, this.capturer.storm.perSecond)}`;
     const stormFirst = capture && !snapshot ? this.stormDumps.get(capture.site) : undefined;
     if (stormFirst !== undefined) note = note ? `${note}. ${afterStormNote(stormFirst)}` : afterStormNote(stormFirst);
-    // Thrown while pausing was off, it was not muted: the mutes stay.
-    if (!calmed && !capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
-      // It may have been thrown in a function muted after another site's repeats: every muted
-      // function pauses again, so the next throw there is captured.
+    const unmuted = !capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0;
+    if (unmuted) {
+      // It may have been thrown in a function muted after another site's repeats (also during a
+      // back-off: a muted function's other throw, stormrev.2): every muted function pauses again,
+      // so the next throw there is captured (a muted repeat costs one pause and mutes it again).
       this.capturer.mutes.unmuteAll();
       if (note === NEVER_THROWN) note = MAYBE_MUTED;
     }
@@ -853,9 +855,10 @@ export class Diagnostics implements DiagnosticsHook {
     }
     const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
     if (stormFirst !== undefined) this.stormDumps.delete(capture!.site);
-    if (calmed && !repeat) {
+    // Dumped without values where its next throw pauses: that capture is dumped again (stormrev.3).
+    if ((calmed || unmuted) && !repeat) {
       if (this.stormDumps.size >= 1000) this.stormDumps.delete(this.stormDumps.keys().next().value!);
-      this.stormDumps.set(dump.site, dump.id);
+      this.stormDumps.set(dump.site, { id: dump.id, storm: calmed });
     }
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);

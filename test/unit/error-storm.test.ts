@@ -86,6 +86,13 @@ function ship(n: number): number {
   return box;
 }
 
+// Two throws in one function: muting it after the first's repeats mutes the second (site-mutes.ts).
+function settle(n: number): number {
+  const due = n * 3;
+  if (n > 100) throw new RangeError('due too large');
+  throw new Error('settle refused');
+}
+
 const attempt = (f: (n: number) => number, n: number): unknown => {
   try {
     return f(n);
@@ -174,10 +181,11 @@ describe('error-storm back-off', () => {
       expect(during.dump.note).toMatch(/pausing at throws was off for an error-storm back-off .*its next throw is captured/);
       expect(diag.capturer.pausingNow).toBe(true);
       expect(diag.capturer.stats.calmed).toBe(1);
-      // charge stays muted: its repeats do not pause, and no back-off starts before a capture.
+      // ship might have thrown in a muted function (stormrev.2): every mute is lifted, so charge's
+      // next repeat pauses once and mutes it again; no back-off starts before a capture.
       const pauses = diag.capturer.stats.pauses;
       repeats(diag, 10);
-      expect([diag.capturer.stats.pauses, diag.capturer.pausingNow]).toEqual([pauses, true]);
+      expect([diag.capturer.stats.pauses, diag.capturer.pausingNow]).toEqual([pauses + 1, true]);
       const next = diag.report(attempt(ship, 2), { phase: 'app' });
       expect(next.repeat).toBe(false);
       expect(next.dump.captured).toBe(true);
@@ -213,6 +221,24 @@ describe('error-storm back-off', () => {
       const next = diag.report(attempt(ship, 2), { phase: 'app' });
       expect(next.dump.captured).toBe(true);
       expect(next.dump.frames[0]!.locals).toMatchObject({ n: 2, box: 42 });
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("captures the next throw of a failure of another kind that came during a back-off from the muted function's other throw (stormrev.2)", () => {
+    const { diag, at } = diagnostics();
+    try {
+      at(100);
+      diag.report(attempt(settle, 1), { phase: 'app' });
+      repeats(diag, 7, settle); // the first repeat pauses and mutes settle
+      expect(diag.capturer.pausingNow).toBe(false);
+      const during = diag.report(attempt(settle, 200), { phase: 'app' });
+      expect([during.repeat, during.dump.captured, diag.capturer.pausingNow]).toEqual([false, false, true]);
+      const next = diag.report(attempt(settle, 201), { phase: 'app' });
+      expect([next.repeat, next.dump.captured]).toEqual([false, true]);
+      expect(next.dump.frames[0]!.locals).toMatchObject({ n: 201, due: 603 });
+      expect(next.dump.note).toContain(`is dump #${during.dump.id}, without values`);
     } finally {
       diag.close();
     }

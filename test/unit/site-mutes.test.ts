@@ -124,10 +124,13 @@ describe('site mutes', () => {
       expect(other.dump.captured).toBe(false);
       expect(other.dump.note).toMatch(/pausing was muted/);
       expect(diag.capturer.mutes.size).toBe(0);
-      // Its next throw pauses and is captured, with its values.
+      // Its next throw pauses and is captured, with its values, and dumped again (not counted as
+      // a repeat of its valueless dump: stormrev.3), its note naming the first.
       const again = diag.report(attempt(total, 5001), { phase: 'app' });
-      expect(again.dump.captured).toBe(true);
+      expect([again.repeat, again.dump.captured]).toEqual([false, true]);
       expect(again.dump.frames[0]!.locals).toMatchObject({ n: 5001, cents: 500100 });
+      expect(again.dump.note).toContain(`is dump #${other.dump.id}, without values`);
+      expect(written.filter((t) => t.includes(`dump #${again.dump.id} [app] RangeError`))).toHaveLength(1);
     } finally {
       diag.close();
     }

@@ -4,13 +4,13 @@
 // function, in µs per request. tspuma's listener and Rack paths are set against raw node:http with
 // the same client and request count; bench/README.md says how to read the figures.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
-import { canPin, children, mainThreadCpuSeconds, pin, processTree, treeCpuSeconds } from './cpu.js';
+import { canPin, children, mainThreadCpuSeconds, pin, processTree, threadTimes, treeCpuSeconds } from './cpu.js';
 import { callersOf, readPerfMap, selfByFunction } from './callgrind-functions.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,12 +53,34 @@ interface Target {
 }
 
 const tspuma = (port: number, app: string, extra: string[] = [], root = ROOT) => [`${root}dist/server/cli.js`, ...extra, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${root}${app}`];
+/** A module run before paired.sh's anchor under callgrind: every node:http server it listens with keeps idle connections 20 s. */
+const KEEPALIVE_20S = `data:text/javascript,${encodeURIComponent("import http from 'node:http'; const listen = http.Server.prototype.listen; http.Server.prototype.listen = function (...a) { this.keepAliveTimeout = 20000; return listen.apply(this, a); };")}`;
+
+/** paired.sh's app folder for a checkout: SHARED's apps copied beside a link to its node_modules (made once a checkout). */
+const appFolders = new Map<string, string>();
+function sharedApps(root: string): string {
+  let dir = appFolders.get(root);
+  if (dir) return dir;
+  const shared = process.env.SHARED ?? '/work/shared/bench';
+  dir = mkdtempSync(path.join(os.tmpdir(), 'paired-apps-'));
+  for (const f of readdirSync(path.join(shared, 'apps'))) copyFileSync(path.join(shared, 'apps', f), path.join(dir, f));
+  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}\n');
+  appFolders.set(root, dir);
+  process.on('exit', () => rmSync(dir!, { recursive: true, force: true }));
+  return dir;
+}
+
 const TARGETS: Target[] = [
   { name: 'raw', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
   // Issue 27's discriminating target (bench/raw-inside-app.ts): raw node:http's handler on a server
   // of its own inside a tspuma process (tspuma's own server idle on port 0): what the process costs.
   { name: 'raw-inside', baseline: 'raw', env: (port) => ({ RAW_PORT: String(port) }), argv: (_port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', 'tcp://127.0.0.1:0', `${root}bench/raw-inside-app.ts`] },
   { name: 'listener', baseline: 'raw', argv: (port, root) => tspuma(port, 'bench/listener-app.ts', [], root) },
+  // paired.sh's listener row's own response shape: a chunked body on both sides (its apps set no
+  // Content-Length; raw and listener above do).
+  { name: 'raw-chunked', baseline: 'raw', env: () => ({ RAW_CHUNKED: '1' }), argv: (port, root = ROOT) => [`${root}dist/bench/raw-node.js`, String(port)] },
+  { name: 'listener-chunked', baseline: 'raw-chunked', argv: (port, root) => tspuma(port, 'bench/listener-chunked-app.ts', [], root) },
   // The listener without the reconnection waves (maxKeepAlive 0: no connection closed by the server;
   // bench/unlimited-keepalive.config.mjs): what maxKeepAlive's 999 costs a request.
   { name: 'listener-unlimited', baseline: 'listener', argv: (port, root = ROOT) => tspuma(port, 'bench/listener-app.ts', ['-C', `${root}bench/unlimited-keepalive.config.mjs`], root) },
@@ -91,6 +113,14 @@ const TARGETS: Target[] = [
   // Express's app.listen (bench/anchors.ts), and on tspuma.
   { name: 'hono-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'hono', String(port)] },
   { name: 'hono', baseline: 'hono-anchor', argv: (port, root) => tspuma(port, 'bench/hono-app.ts', [], root) },
+  // paired.sh's Hono row exactly: its two files from ../shared/bench/apps (SHARED=, as
+  // bench/fetch-rows.sh's), served from a folder beside the checkout's node_modules as paired.sh
+  // serves them: the anchor is hono-node-server.mjs (its own Hono app, `fetch: app.fetch`, node's
+  // 5 s keep-alive timeout), tspuma serves hono-app.ts.
+  // Under callgrind its servers get anchors.ts's 20 s keep-alive timeout (KEEPALIVE_20S): node's 5 s cut
+  // the client's kept connections of a server stalled that long by a loaded machine ('read ECONNRESET').
+  { name: 'hono-paired-anchor', baseline: null, env: (port) => ({ PORT: String(port) }), argv: (_port, root = ROOT) => [...(MODE === 'callgrind' ? ['--import', KEEPALIVE_20S] : []), `${sharedApps(root)}/hono-node-server.mjs`] },
+  { name: 'hono-paired', baseline: 'hono-paired-anchor', argv: (port, root = ROOT) => [`${root}dist/server/cli.js`, '-q', '-e', 'production', '-b', `tcp://127.0.0.1:${port}`, `${sharedApps(root)}/hono-app.ts`] },
   { name: 'fetch-anchor', baseline: null, argv: (port, root = ROOT) => [`${root}dist/bench/anchors.js`, 'fetch', String(port)] },
   { name: 'fetch', baseline: 'fetch-anchor', argv: (port, root) => tspuma(port, 'bench/fetch-app.ts', [], root) },
   // The fetch row without maxKeepAlive's reconnections (the anchor never closes a connection
@@ -167,6 +197,8 @@ const median = (xs: number[]): number => {
  * reconnection waves alone.
  */
 const ONE_AGENT = process.env.ONE_AGENT === '1';
+/** RETRY_NEW=1: drive() also sends again a request whose new connection was reset before any answer. */
+const RETRY_NEW = process.env.RETRY_NEW === '1';
 
 /**
  * `count` requests of `shape` over CONNECTIONS keep-alive connections (those of `shared` when given,
@@ -204,12 +236,18 @@ function drive(port: number, count: number, shape: Shape, shared?: http.Agent): 
         // Not answered, on a kept connection the server closed as idle as this request went out (node's
         // documented keep-alive race; under callgrind a server can be still for seconds): sent
         // again, as node's docs advise (req.reusedSocket), up to MAX_RETRIES times in a run.
-        if (reset && !shape.hangups && req.reusedSocket && !answered && retries < MAX_RETRIES) {
+        // RETRY_NEW=1: a new connection's reset before its response head too (findings rack4.1:
+        // tspuma's servers under callgrind at a load of 30-60), each one told on stderr.
+        if (reset && !shape.hangups && (req.reusedSocket || RETRY_NEW) && !answered && retries < MAX_RETRIES) {
+          if (!req.reusedSocket) process.stderr.write(`drive: a new connection reset before its response head, sent again (${retries + 1}/${MAX_RETRIES})\n`);
           retries++;
           sent--;
           return one();
         }
-        if (!shape.hangups || !reset) return reject(err);
+        if (!shape.hangups || !reset) {
+          const how = `${reset ? 'reset' : 'error'} on a ${req.reusedSocket ? 'kept' : 'new'} connection, ${answered ? 'after' : 'before'} the response head, retries ${retries}/${MAX_RETRIES}`;
+          return reject(new Error(`${(err as Error).message} (${how})`, { cause: err }));
+        }
         next();
       });
       req.end(body ?? undefined);
@@ -281,7 +319,7 @@ function lastDump(dir: string, before: Set<string>): { file: string; instruction
 }
 
 /**
- * THREADS=1 (callgrind): valgrind's --separate-threads=yes; each window's count is still every
+ * THREADS=1 (callgrind): valgrind's --separate-threads=yes (MODE=cpu: each thread's CPU, printThreads); each window's count is still every
  * thread's, and each thread's own share a request is printed beside it (threads numbered in the
  * order the process started them: 1 is the main thread). FUNCTIONS then reads the main thread only.
  */
@@ -292,6 +330,14 @@ const THREADS = process.env.THREADS === '1';
  * instructions per request, JIT code named through node's --perf-basic-prof map:
  * bench/callgrind-functions.ts) and print its top N, and the top N differences against its baseline.
  */
+/**
+ * IDLE_SECONDS=N (callgrind): the server gets no request for N seconds before each window after
+ * the first, as a paired.sh side does while its anchor's round runs. V8's memory reducer runs its
+ * full GCs in such a pause (8 s after it is armed, when the process allocates little), which a
+ * server under continuous load never gets; what a request costs after them is the window after
+ * (bench/README.md, session 24). Keep N under the servers' keep-alive timeouts (20 s here).
+ */
+const IDLE_MS = Number(process.env.IDLE_SECONDS ?? 0) * 1000;
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 0);
 /**
  * CALLERS=regex (with FUNCTIONS): also the callers of the functions whose name matches, with the
@@ -392,6 +438,10 @@ async function callgrind(targets: Target[]): Promise<Map<string, number[]>> {
         await drive(port, WARMUP, shape, agent);
         const perRequest: number[] = [];
         for (let w = 0; w < WINDOWS; w++) {
+          if (w > 0 && IDLE_MS > 0) {
+            process.stderr.write(`${t.name}: idle ${IDLE_MS / 1000} s before window ${w + 1}\n`);
+            await new Promise((r) => setTimeout(r, IDLE_MS));
+          }
           execFileSync('callgrind_control', ['-z', String(counted)], { stdio: 'ignore' });
           const before = new Set(readdirSync(dir));
           await drive(port, REQUESTS, shape, agent);
@@ -534,6 +584,7 @@ async function cpu(targets: Target[]): Promise<void> {
   const mainUs = new Map<string, number[]>();
   const rps = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, name: string, v: number) => (m.get(name) ?? m.set(name, []).get(name)!).push(v);
+  const perThread = new Map<string, ThreadRounds>();
   try {
     for (const t of targets) {
       const port = await freePort();
@@ -556,8 +607,10 @@ async function cpu(targets: Target[]): Promise<void> {
       for (const l of [...live.slice(shift), ...live.slice(0, shift)]) {
         const before = treeCpuSeconds(l.child.pid!)!;
         const mainBefore = l.target.cluster ? null : mainThreadCpuSeconds(l.child.pid!);
+        const threadsBefore = THREADS && !l.target.cluster ? threadTimes(l.child.pid!) : null;
         const r = wrk(l, SECONDS);
         const after = treeCpuSeconds(l.child.pid!)!;
+        if (threadsBefore) addThreads(perThread, l.target.name, threadsBefore, threadTimes(l.child.pid!), r.requests);
         const mainAfter = mainBefore === null ? null : mainThreadCpuSeconds(l.child.pid!);
         push(us, l.target.name, ((after - before) * 1e6) / r.requests);
         if (mainBefore !== null && mainAfter !== null) push(mainUs, l.target.name, ((mainAfter - mainBefore) * 1e6) / r.requests);
@@ -585,6 +638,50 @@ async function cpu(targets: Target[]): Promise<void> {
     const main = mainUs.get(t.name);
     const ratio = t.baseline && us.has(t.baseline) ? `${ratioOf(us, t)} CPU, ${ratioOf(mainUs, t)} main thread, ${ratioOf(rps, t)} req/s` : '';
     console.log(`| ${t.name} | ${median(mine).toFixed(1)} | ${main ? median(main).toFixed(2) : '-'} | ${Math.round(median(rps.get(t.name)!))} | ${ratio} |`);
+  }
+  if (THREADS) printThreads(targets, perThread);
+}
+
+/**
+ * THREADS=1 (cpu): each round's CPU of every thread of a single-process server ("main", the event
+ * loop; the others by rank in the order started, cpu.ts's threadTimes), from /proc/PID/task/TID:
+ * run time (schedstat, ns) and user and system ticks (stat), each over that round's requests.
+ */
+type ThreadRounds = Map<string, { us: number[]; user: number[]; sys: number[] }>;
+
+function addThreads(all: Map<string, ThreadRounds>, target: string, before: ReturnType<typeof threadTimes>, after: ReturnType<typeof threadTimes>, requests: number): void {
+  const rounds = all.get(target) ?? all.set(target, new Map()).get(target)!;
+  // Each thread alive at both reads, and 'all but main' summed.
+  const sums = new Map<string, { ns: number; user: number; sys: number }>();
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    if (!b) continue;
+    for (const key of a.name === 'main' ? ['main'] : [a.name, 'all but main']) {
+      const s = sums.get(key) ?? sums.set(key, { ns: 0, user: 0, sys: 0 }).get(key)!;
+      s.ns += a.ns - b.ns;
+      s.user += a.user - b.user;
+      s.sys += a.sys - b.sys;
+    }
+  }
+  for (const [name, s] of sums) {
+    const r = rounds.get(name) ?? rounds.set(name, { us: [], user: [], sys: [] }).get(name)!;
+    r.us.push(s.ns / 1000 / requests);
+    r.user.push((s.user * 10_000) / requests);
+    r.sys.push((s.sys * 10_000) / requests);
+  }
+}
+
+function printThreads(targets: Target[], all: Map<string, ThreadRounds>): void {
+  console.log('\nTHREADS: CPU µs per request by thread (main, then by rank started), median of the rounds: run time (schedstat) and user + system (stat ticks)');
+  console.log('| target | thread | run µs/request | user µs/request | system µs/request | rounds |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+  for (const t of targets) {
+    const rounds = all.get(t.name);
+    if (!rounds) continue;
+    const sorted = [...rounds].sort((a, b) => median(b[1].us) - median(a[1].us));
+    const busy = sorted.filter(([, r]) => r.us.some((v) => v > 0) || r.user.some((v) => v > 0) || r.sys.some((v) => v > 0));
+    for (const [name, r] of busy) console.log(`| ${t.name} | ${name} | ${median(r.us).toFixed(2)} | ${median(r.user).toFixed(2)} | ${median(r.sys).toFixed(2)} | ${r.us.length} |`);
+    if (busy.length < sorted.length) console.log(`| ${t.name} | ${sorted.length - busy.length} more, idle in every round | 0 | 0 | 0 | ${sorted[0]![1].us.length} |`);
   }
 }
 

@@ -78,3 +78,34 @@ export const canPin = ((): boolean => {
 export function pin(pid: number, cores: string): void {
   execFileSync('taskset', ['-a', '-cp', cores, String(pid)], { stdio: 'ignore' });
 }
+
+/**
+ * Every thread of one process: its name ("main" for the thread whose id is the pid, else its rank
+ * in the order started and /proc/PID/task/TID/comm, "2 node"), scheduler run time in ns (schedstat's first field) and user and system
+ * 10 ms ticks (stat's utime, stime). Threads that ended are absent, so a difference of two calls
+ * counts only threads alive at both.
+ */
+export function threadTimes(pid: number): Map<number, { name: string; ns: number; user: number; sys: number }> {
+  const out = new Map<number, { name: string; ns: number; user: number; sys: number }>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  // In the order the process started them (thread ids ascend): node 20 names all its threads "node".
+  tasks.sort((a, b) => Number(a) - Number(b));
+  for (const [i, task] of tasks.entries()) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      const ns = Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      const comm = readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
+      const name = Number(task) === pid ? 'main' : `${i + 1} ${comm}`;
+      out.set(Number(task), { name, ns, user: Number(fields[11]), sys: Number(fields[12]) });
+    } catch {
+      /* the thread ended between the listing and the read */
+    }
+  }
+  return out;
+}

@@ -3,10 +3,17 @@
 import http from 'node:http';
 
 const body = 'Hello World\n';
-const server = http.createServer((_req, res) => {
-  res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-});
+// RAW_CHUNKED=1: paired.sh's anchor (../shared/bench/node-http.js): no Content-Length, so node
+// frames the body in chunks (Transfer-Encoding: chunked), as its listener row's both sides answer.
+const server = process.env.RAW_CHUNKED === '1'
+  ? http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(body);
+    })
+  : http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
 // bench/connections.ts holds idle connections for minutes: RAW_KEEPALIVE_MS=0 keeps them.
 server.keepAliveTimeout = Number(process.env.RAW_KEEPALIVE_MS ?? 20_000);
 // RAW_MAX_REQUESTS=999: node closes each connection after that many requests (maxRequestsPerSocket), as

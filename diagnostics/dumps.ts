@@ -43,6 +43,8 @@ export interface DumpContext {
   noCulprit?: boolean;
   /** The request's URL as it arrived (req.url, unless a router has rewritten it since). */
   url?: string;
+  /** A promise nobody awaited rejected (Dump.unhandled). */
+  unhandled?: true;
 }
 
 const MAX_CHAIN = 5;
@@ -339,6 +341,7 @@ export class DumpBuilder {
         eventLoopDelayMs: this.delay(),
       },
       redactions,
+      ...(ctx.unhandled ? { unhandled: true as const } : {}),
       ...(context ? { context } : {}),
       ...(framesFromCause > 0 ? { framesFromCause } : {}),
       ...(members ? { members } : {}),

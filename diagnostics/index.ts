@@ -57,14 +57,28 @@ const NEVER_THROWN =
 const PAUSING_TAKEN =
   "no values were captured: V8 did not pause at this throw, because another debugger session attached to this process (a DevTools client on the process's own inspector port) had set pause-on-exceptions to none, a state V8 keeps once for all sessions; debug mode has set it back, so the next failures have their values. The frames are from the error's stack";
 
+/** A dumped failure whose muted repeats started an error-storm back-off (Sinks.repeat's answer). */
+type StormOf = { first: Dump; path: string | null; elsewhere: boolean };
+
+/**
+ * That failure as the back-off's line and note name it: by its dump's number when this process
+ * printed it, else by its place and the other worker's file (this process's number for it was
+ * never shown: review20.10).
+ */
+function stormFailure(of: StormOf, withFile: boolean): string {
+  if (!of.elsewhere) return `the failure of dump #${of.first.id} (at ${of.first.site})`;
+  return `the failure at ${of.first.site} that another worker dumped${withFile && of.path ? ` (${of.path})` : ''}`;
+}
+
 /** The note of a failure reported while pausing was off for an error-storm back-off (error-storm.ts). */
-function stormNote(storm: Dump | null, perSecond: number): string {
-  return `no values were captured: this failure came while pausing at throws was off for an error-storm back-off (${storm ? `the failure of dump #${storm.id} repeated` : 'muted repeats came'} more than ${perSecond} times a second in muted functions), so V8 did not pause at its throw; the frames are from its stack. Pausing is on again from this report, so its next throw is captured and dumped with its values`;
+function stormNote(storm: StormOf | null, perSecond: number): string {
+  return `no values were captured: this failure came while pausing at throws was off for an error-storm back-off (${storm ? `${storm.elsewhere ? stormFailure(storm, false) : `the failure of dump #${storm.first.id}`} repeated` : 'muted repeats came'} more than ${perSecond} times a second in muted functions), so V8 did not pause at its throw; the frames are from its stack. Pausing is on again from this report, so its next throw is captured and dumped with its values`;
 }
 
 /** The note of the first captured dump of a failure first dumped during a back-off. */
-function afterStormNote(first: number): string {
-  return `its first throw was not paused at: it came during an error-storm back-off (pausing at throws off) and is dump #${first}, without values; this is a later throw of the same failure, paused at and captured`;
+function afterStormNote(first: { id: number; storm: boolean }): string {
+  const why = first.storm ? 'it came during an error-storm back-off (pausing at throws off)' : 'it came from a function muted after another failure there repeated, or was never thrown in app code';
+  return `its first throw was not paused at: ${why} and is dump #${first.id}, without values; this is a later throw of the same failure, paused at and captured`;
 }
 
 const MAYBE_MUTED =
@@ -263,10 +277,10 @@ export class Diagnostics implements DiagnosticsHook {
   /** Cluster worker index (from TSPUMA_WORKER_INDEX), null in single mode and the primary. */
   private readonly worker: number | null;
 
-  /** Dump site -> the id of its dump made during an error-storm back-off, without values: its next capture is dumped again, with them. */
-  private readonly stormDumps = new Map<string, number>();
+  /** Dump site -> its dump made without values where the next throw pauses (during an error-storm back-off, or after lifting the mutes): that capture is dumped again, with them. */
+  private readonly stormDumps = new Map<string, { id: number; storm: boolean }>();
   /** The dump whose muted repeats started the latest back-off. */
-  private stormOf: Dump | null = null;
+  private stormOf: StormOf | null = null;
   /** When the last back-off line was written, and back-offs since it (backedOffLine). */
   private stormLine = { at: Number.NEGATIVE_INFINITY, since: 0 };
   /** The last failure's exact kind, by its name and message (exactKind). */
@@ -363,7 +377,7 @@ export class Diagnostics implements DiagnosticsHook {
       const known = this.sinks.repeat(held.of.site, held.of.error);
       if (known) {
         record.reported = true;
-        this.mutedRepeat(known.first);
+        this.mutedRepeat(known);
       }
       return;
     }
@@ -396,7 +410,7 @@ export class Diagnostics implements DiagnosticsHook {
     });
   }
   /** Failure kind (FailureFolder.kindOf) -> the site of its dump, for repeats with nothing captured. */
-  private readonly kinds = new Map<string, { site: string }>();
+  private readonly kinds = new Map<string, { site: string; shared?: true }>();
 
   /** Undoes watchConsole() at close, unless something replaced console.error since. */
   private unwatchConsole: (() => void) | null = null;
@@ -631,10 +645,12 @@ export class Diagnostics implements DiagnosticsHook {
     const paused = this.capturer.pausingNow;
     if (!paused && (!this.capturer.backedOff || this.capturer.storm.checkDue())) return null;
     if (this.capturer.captureFor(err) !== undefined || this.capturer.siteFor(err) !== undefined) return null;
-    const site = this.kinds.get(this.exactKind(err))?.site;
+    // A kind two sites' dumps share names neither (debug22.4): reportOnce tells it by its stack.
+    const kinded = this.kinds.get(this.exactKind(err));
+    const site = kinded === undefined || kinded.shared ? undefined : kinded.site;
     const known = site === undefined ? null : this.sinks.repeat(site, () => errorInfo(err));
     if (known === null) return null;
-    if (paused) this.mutedRepeat(known.first);
+    if (paused) this.mutedRepeat(known);
     return this.counted(known, ctx);
   }
 
@@ -660,20 +676,21 @@ export class Diagnostics implements DiagnosticsHook {
   }
 
   /**
-   * A repeat of `first` was counted with nothing paused at while pausing is on (a muted function's
+   * A repeat of `known.first` was counted with nothing paused at while pausing is on (a muted function's
    * throw): towards an error-storm back-off, whose start is logged (backedOffLine).
    */
-  private mutedRepeat(first: Dump): void {
+  private mutedRepeat(known: StormOf): void {
     if (!this.capturer.pausingNow || !this.capturer.mutedRepeat()) return;
-    this.stormOf = first;
-    this.backedOffLine(first);
+    this.stormOf = { first: known.first, path: known.path, elsewhere: known.elsewhere };
+    this.backedOffLine(this.stormOf);
   }
 
   /**
    * The line of a back-off: what and why, at most once a minute (a storm that goes on backs off
    * about once a second); the next line says how many back-offs there were since.
    */
-  private backedOffLine(first: Dump): void {
+  private backedOffLine(of: StormOf): void {
+    const first = of.first;
     const now = performance.now();
     if (now - this.stormLine.at < 60_000) {
       this.stormLine.since++;
@@ -682,8 +699,8 @@ export class Diagnostics implements DiagnosticsHook {
     const since = this.stormLine.since;
     this.stormLine = { at: now, since: 0 };
     const limits = this.capturer.storm;
-    const text = `debug capture: pausing at throws is off for ${limits.periodMs / 1000} s: the failure of dump #${first.id} (at ${first.site}) repeated more than ${limits.perSecond} times in a second, in muted functions where V8 does not pause but still pays its exception event at each throw. A failure of another kind turns pausing on again at once${since > 0 ? `; ${since} more back-off(s) since the last such line` : ''}`;
-    const record = { debugBackoff: { dump: first.id, site: first.site, periodMs: limits.periodMs, perSecond: limits.perSecond, since }, ...(this.worker !== null ? { worker: this.worker } : {}) };
+    const text = `debug capture: pausing at throws is off for ${limits.periodMs / 1000} s: ${stormFailure(of, true)} repeated more than ${limits.perSecond} times in a second, in muted functions where V8 does not pause but still pays its exception event at each throw. A failure of another kind turns pausing on again at once${since > 0 ? `; ${since} more back-off(s) since the last such line` : ''}`;
+    const record = { debugBackoff: { dump: of.elsewhere ? null : first.id, site: first.site, ...(of.elsewhere ? { path: of.path } : {}), periodMs: limits.periodMs, perSecond: limits.perSecond, since }, ...(this.worker !== null ? { worker: this.worker } : {}) };
     if (this.log) this.log.warn(record, text);
     else this.opts.write(`tspuma: ${text}\n`);
   }
@@ -714,11 +731,15 @@ export class Diagnostics implements DiagnosticsHook {
    * dumped: a generic message (`Cannot read properties of undefined (reading 'id')`) is shared by
    * unrelated sites (review10.6). Then the site its stack starts at decides: a repeat of the dump
    * there, if any (the kind's latest dump may be another function's), else a failure of its own.
+   * So too with pausing on for a kind the dumps of two sites share (`shared`): two muted
+   * functions failing alike, each repeat would have been counted against the latest dump
+   * (debug22.4).
    */
   private kindSite(kind: string, err: unknown): string | undefined {
-    const site = this.kinds.get(kind)?.site;
-    if (site === undefined || this.capturer.pausingNow) return site;
-    return this.topOf(err)?.site ?? site;
+    const known = this.kinds.get(kind);
+    if (known === undefined) return undefined;
+    if (this.capturer.pausingNow && known.shared !== true) return known.site;
+    return this.topOf(err)?.site ?? known.site;
   }
 
   /** stackTop of a muted repeat, through `tops` when its top frame's position can be read without its text. */
@@ -747,7 +768,7 @@ export class Diagnostics implements DiagnosticsHook {
     // line as a dumped site is a repeat of it, any other line a failure of its own; an error of
     // the shape a muted one-throw function makes is matched without its stack (site-mutes.ts),
     // while pausing is on (else another function's unpaused throw could have that shape).
-    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : FailureFolder.kindOf(err, '', true);
+    const kind = (ctx.note && ctx.note !== NEVER_THROWN) || ctx.phase !== 'app' ? null : err !== null && typeof err === 'object' ? this.exactKind(err) : FailureFolder.kindOf(err, '', true);
     // Matched by its stack's file and line, a muted throw is a repeat of the dump there only when
     // its column is the first dumped error's too: `.profile` of undefined and `.plan` of undefined
     // on one line (Q18) are two failures, `user 8 not found` after `user 7 not found` one.
@@ -767,14 +788,14 @@ export class Diagnostics implements DiagnosticsHook {
       if (site !== undefined) return site;
       const at = this.kindSite(kind, err);
       if (at !== undefined) {
-        byKind = this.capturer.pausingNow;
+        byKind = this.capturer.pausingNow && this.kinds.get(kind)?.shared !== true;
         return at;
       }
       return (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000';
     };
     const known = capture || kind === null || ctx.final ? null : this.sinks.repeat(repeatSite(kind), () => errorInfo(err));
     if (known) {
-      if (byKind) this.mutedRepeat(known.first);
+      if (byKind) this.mutedRepeat(known);
       return this.counted(known, ctx);
     }
     // Thrown with pausing on, yet neither captured nor counted: another session (a DevTools
@@ -799,10 +820,11 @@ export class Diagnostics implements DiagnosticsHook {
     if (calmed) note = note === undefined || note === NEVER_THROWN ? stormNote(this.stormOf, this.capturer.storm.perSecond) : `${note}. ${stormNote(this.stormOf, this.capturer.storm.perSecond)}`;
     const stormFirst = capture && !snapshot ? this.stormDumps.get(capture.site) : undefined;
     if (stormFirst !== undefined) note = note ? `${note}. ${afterStormNote(stormFirst)}` : afterStormNote(stormFirst);
-    // Thrown while pausing was off, it was not muted: the mutes stay.
-    if (!calmed && !capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0) {
-      // It may have been thrown in a function muted after another site's repeats: every muted
-      // function pauses again, so the next throw there is captured.
+    const unmuted = !capture && !site && ctx.phase === 'app' && this.capturer.mutes.size > 0;
+    if (unmuted) {
+      // It may have been thrown in a function muted after another site's repeats (also during a
+      // back-off: a muted function's other throw, stormrev.2): every muted function pauses again,
+      // so the next throw there is captured (a muted repeat costs one pause and mutes it again).
       this.capturer.mutes.unmuteAll();
       if (note === NEVER_THROWN) note = MAYBE_MUTED;
     }
@@ -822,18 +844,21 @@ export class Diagnostics implements DiagnosticsHook {
       ...(remote ? { remote } : {}),
       ...(url !== undefined ? { url } : {}),
       ...(ctx.noCulprit ? { noCulprit: true } : {}),
+      ...(ctx.unhandled ? { unhandled: true as const } : {}),
     });
     const trace = traceOf(request);
     if (trace) dump.trace = trace;
     if (kind !== null && ctx.note !== NEVER_THROWN) {
       if (this.kinds.size >= 1000) this.kinds.delete(this.kinds.keys().next().value!);
-      this.kinds.set(kind, { site: dump.site });
+      const had = this.kinds.get(kind);
+      this.kinds.set(kind, had !== undefined && (had.shared === true || had.site !== dump.site) ? { site: dump.site, shared: true } : { site: dump.site });
     }
     const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
     if (stormFirst !== undefined) this.stormDumps.delete(capture!.site);
-    if (calmed && !repeat) {
+    // Dumped without values where its next throw pauses: that capture is dumped again (stormrev.3).
+    if ((calmed || unmuted) && !repeat) {
       if (this.stormDumps.size >= 1000) this.stormDumps.delete(this.stormDumps.keys().next().value!);
-      this.stormDumps.set(dump.site, dump.id);
+      this.stormDumps.set(dump.site, { id: dump.id, storm: calmed });
     }
     if (!repeat && ctx.phase === 'app' && !this.firstColumns.has(dump.site)) {
       const top = stackTop(err);
@@ -915,14 +940,14 @@ export class Diagnostics implements DiagnosticsHook {
  * and its text. Not for a worker's autopsy (the primary logs its own line for it) nor a probe's
  * snapshot (the probe's hit line names it).
  */
-export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string) => void {
-  return (dump, path, text) => {
+export function dumpRecorder(log: Logger): (dump: Dump, path: string | null, text: () => string, problem?: string) => void {
+  return (dump, path, text, problem) => {
     if (dump.kind === 'hang' || dump.kind === 'snapshot') return;
     const frame = dump.culprit >= 0 ? dump.frames[dump.culprit] : undefined;
     const culprit = frame ? `${frame.file}:${frame.line}` : null;
     const request = dump.request ? { id: dump.request.id, method: dump.request.method, url: dump.request.url } : null;
     const error = oneLine(`${dump.error.name}: ${dump.error.message}`);
-    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path };
+    const record = { id: dump.id, phase: dump.phase, kind: dump.kind, error, code: dump.error.code, site: dump.site, culprit, request, path, ...(problem ? { problem } : {}) };
     log.error({ dump: record, text: text() }, `tspuma dump #${dump.id} [${dump.phase}] ${error}${culprit ? ` at ${culprit}` : ''}${request ? ` (request ${request.id} ${request.method} ${request.url})` : ''}`);
   };
 }

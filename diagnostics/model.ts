@@ -153,6 +153,8 @@ export interface Dump {
   response?: { status: number; cut?: ResponseCut };
   /** How the failure reached tspuma when that was not a plain throw (never thrown, logged by the app...). */
   note?: string;
+  /** A promise nobody awaited rejected (process 'unhandledRejection'): not the failure of the request it names. */
+  unhandled?: true;
   /** The request's OpenTelemetry server span (with @opentelemetry/api and a tracer), as hex ids. */
   trace?: { trace_id: string; span_id: string };
 }

@@ -39,7 +39,8 @@ export const DEFAULT_SECRET_NAMES = [
   // `tokens` alone is a count (a rate limiter's, an LLM's `max_tokens`, `prompt_tokens`); these kinds of token are not
   '(?:access|refresh|id|bearer|api|csrf|xsrf|oauth|jwt)tokens',
   // a key under a key's name (a bare `key` is a Map's or an object's key, and stays)
-  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
+  // (license: New Relic's ingest key; functions: Azure Functions' x-functions-key; rapidapi: X-RapidAPI-Key, one segment once node lower-cases it)
+  '(?:session|encryption|signing|sign|hmac|master|priv|secret|access|aes|cipher|enc|jwt|sentry|shared|client|crypto|subscription|license|functions|rapidapi)keys?', 'key(?:hex|base64|b64|bytes|pem|material)',
   'sessionids?', 'sid',
   // one-time codes: `otp`, `totp_code`, `mfaCode`, `2fa_code` (segments `2` + `fa`), `oneTimeCode`, `recoveryCodes`
   'otps?', '[th]otp', '(?:otp|[th]otp|mfa|2fa|tfa|twofa|twofactor|onetime|verification|backup|recovery)codes?',
@@ -101,6 +102,11 @@ const AUTHORITY_HEAD = /(?:^|,)\s*[^\s:@/?#"'<>,]*:/g;
 const PASSWORD_END = /[\s@/?#"'<>]/g;
 /** Headers whose value is an authority, not a URL: userinfo there has no `scheme://` before it. */
 const AUTHORITY_HEADERS = new Set(['host', 'x-forwarded-host']);
+/**
+ * A part of a multipart/form-data body (a raw body an app read as text): its name, its head up to
+ * the blank line, and its value up to the next boundary line (or the end of a text cut short).
+ */
+const MULTIPART_PART = /(content-disposition:[^\r\n]*?;\s*name="([^"\r\n]*)"[^\r\n]*(?:\r?\n[^\r\n]+)*\r?\n\r?\n)([\s\S]*?)(?=\r?\n--|$)/gi;
 /** V8's `Unexpected token 'x', ..."PIECE"... is not valid JSON`: the piece of the text, `...` where V8 cut it. */
 const JSON_SNIPPET = /(, )(\.\.\.)?"[\s\S]*?"(\.\.\.)? is not valid JSON/g;
 /** The same, in a string cut short before the `@` (a capped preview ending in …). */
@@ -559,6 +565,15 @@ export class Redactor {
         return `${head}${REDACTED}@`;
       });
       if (s.endsWith('…')) s = s.replace(USERINFO_CUT, (_all, head: string) => (note('url password'), `${head}${REDACTED}…`));
+    }
+    if (s.includes('name="') && /content-disposition:/i.test(s)) {
+      // A multipart body as text: a part named as a secret keeps its head, not its value (review20.11).
+      s = s.replace(MULTIPART_PART, (all, head: string, name: string, value: string) => {
+        if (value === REDACTED || value === '' || !this.isSecretQueryName(name)) return all;
+        rememberSecret(value.replace(/…$/, ''));
+        note(`multipart field ${name}`);
+        return `${head}${REDACTED}`;
+      });
     }
     if (s.includes('=')) {
       const queryLike = !/\s/.test(s); // a URL, a query string, a form body: not prose

@@ -17,6 +17,8 @@ export function travelLines(dump: Dump): string[] {
   const cut = dump.response?.cut;
   if (cut) lines.push(`  response: cut after its head (${dump.response!.status}) and ${cut.sent}: ${cut.why}; the client has a truncated response`);
   else if (dump.response) lines.push(`  response: the app answered ${dump.response.status} itself${dump.note?.startsWith('the app answered') ? '' : ' (it, or its framework, caught this error)'}`);
+  // Its request's line alone read as that request's failure; the client had its answer (review20.12).
+  if (dump.unhandled) lines.push(`  unhandled: a promise nobody awaited rejected (the server kept serving${dump.request ? '; the request below started its work, and was answered as the app chose' : ''})`);
   if (dump.note) lines.push(`  note: ${oneLine(dump.note)}`);
   dump.error.causes.forEach((c, i) => {
     if (c.site) lines.push(`  cause ${i + 1} thrown at ${c.site}${c.captured ? '' : ' (no values captured)'}${dump.framesFromCause === i + 1 ? ': the frames below are its throw' : ''}`);

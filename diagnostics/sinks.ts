@@ -107,10 +107,10 @@ export class Sinks {
   }
 
   /** The log record of each new dump (recordTo), or null. */
-  private record: ((dump: Dump, path: string | null, text: () => string) => void) | null = null;
+  private record: ((dump: Dump, path: string | null, text: () => string, problem?: string) => void) | null = null;
 
   /** Sets (or, with null, removes) what writes each new dump as a log record too. */
-  recordTo(record: ((dump: Dump, path: string | null, text: () => string) => void) | null): void {
+  recordTo(record: ((dump: Dump, path: string | null, text: () => string, problem?: string) => void) | null): void {
     this.record = record;
   }
 
@@ -161,7 +161,8 @@ export class Sinks {
     // On stderr the hint names the .json file (or says none was written), not "the one beside this".
     this.opts.write(`${renderText(dump, this.opts.colour, where)}\n${path ? `  written to ${path}\n` : ''}`);
     this.delivery?.deliver(dump, { text: plain(), path });
-    this.record?.(dump, path, plain);
+    // A folder's failed write says why in the record too: stderr's line is not what a collector reads (review20.8).
+    this.record?.(dump, path, plain, base && path === null ? problem : undefined);
     if (this.opts.githubActions) {
       const gh = this.opts.github ?? null;
       const command = annotation(dump, gh);

@@ -28,6 +28,8 @@ export interface ReportContext {
    * dump's, a timer's after a request's 500, is this process's last word), as every hang is.
    */
   final?: boolean;
+  /** A promise nobody awaited rejected (rejections.ts): the dump says so (Dump.unhandled). */
+  unhandled?: true;
 }
 
 export interface Reported {

@@ -311,10 +311,14 @@ export function closeLingering(socket: Socket): void {
  * try of a GET, queued on an instance as a SIGTERM stopped it, failed the GET). node 20 accepts
  * one queued connection per turn of the event loop, so the listener stays open for turns until
  * one accepts nothing (at most DRAIN_MS); what it took is served as any connection of a stopping
- * server (Connection: close). Puma's drain_on_shutdown does the same.
+ * server (Connection: close). Puma's drain_on_shutdown does the same. `done` runs once every
+ * connection has closed; `taken`, once the listener takes no more (at once without `drainQueue`).
  */
-export function stopAccepting(server: net.Server, done: () => void, drainQueue = false): void {
-  if (!drainQueue) return void net.Server.prototype.close.call(server, () => done());
+export function stopAccepting(server: net.Server, done: () => void, drainQueue = false, taken: () => void = () => {}): void {
+  if (!drainQueue) {
+    net.Server.prototype.close.call(server, () => done());
+    return taken();
+  }
   let accepted = 0;
   const count = () => void accepted++;
   server.on('connection', count);
@@ -329,6 +333,7 @@ export function stopAccepting(server: net.Server, done: () => void, drainQueue =
     }
     server.off('connection', count);
     net.Server.prototype.close.call(server, () => done());
+    taken();
   };
   setImmediate(turn);
 }

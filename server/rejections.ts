@@ -14,7 +14,7 @@ export function rejectionLogger(log: Logger, diagnostics: () => DiagnosticsHook 
   const handle = (reason: unknown): void => {
     // Dumped first: with -d the dump knows the request whose work started the promise.
     const d = diagnostics();
-    const reported = d?.report(reason, { phase: 'app', kind: 'rejection' });
+    const reported = d?.report(reason, { phase: 'app', kind: 'rejection', unhandled: true });
     const message = FailureFolder.kindOf(reason, '', true).slice(1);
     if (!fold.admit(FailureFolder.kindOf(reason, 'rejection'), message)) return;
     // A repeat counted against its site's first dump hands that dump back: its request is not

@@ -301,7 +301,11 @@ export class Server {
       // Stop accepting only: closing idle keep-alive connections at once is what the linger below avoids.
       // A socket of this process's own is closed once its queue is taken (a worker's copy leaves
       // the primary's socket and its queue to the other workers).
-      const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r, this.ownsSockets))));
+      let taking = this.boundServers.length;
+      let allTaken!: () => void;
+      const taken = new Promise<void>((r) => (allTaken = r));
+      if (taking === 0) allTaken();
+      const closed = Promise.all(this.boundServers.map((b) => new Promise<void>((r) => stopAccepting(b.server, r, this.ownsSockets, () => void (--taking === 0 && allTaken())))));
       // Their responses say the connection closes, as the ones onRequest admits from now on do.
       for (const entry of this.deadlines.withRequest()) if (entry.res && !entry.res.headersSent) closeAfterResponse(entry.res);
       this.deadlines.onEmpty = () => void closed.then(done);
@@ -309,8 +313,13 @@ export class Server {
       // request, which is answered with Connection: close: closing under a client that is
       // sending would fail its request. Without one (SIGTERM), idle connections close at once.
       let closedIdle = 0;
-      if (linger > 0) setTimeout(() => this.deadlines.closeIdle(), linger).unref();
-      else closedIdle = this.deadlines.closeIdle();
+      const lingered = linger > 0 ? new Promise<void>((r) => setTimeout(r, linger).unref()) : null;
+      if (!lingered) closedIdle = this.deadlines.closeIdle();
+      // A listener of a socket this process owns takes what its queue holds first (stopAccepting):
+      // a connection taken after the line above that has sent nothing once the listeners take no
+      // more is idle too, closed then (after the linger, with one). Before, it stayed open until its
+      // client or firstDataTimeout closed it, and the stop waited for it (findings tests25.1).
+      void Promise.all([taken, lingered]).then(() => this.deadlines.closeIdle());
       // WebSockets get a close frame (1001) and event streams their end, now: their clients
       // reconnect, to another worker during a restart. Cut if not closed within CLOSE_GRACE_MS.
       const longLived = this.deadlines.longLived();

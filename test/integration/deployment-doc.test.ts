@@ -101,6 +101,15 @@ describe('nginx', () => {
 });
 
 describe('HAProxy', () => {
+  it.each(['# haproxy.cfg: the PROXY protocol', '# haproxy.cfg: out of rotation when /ready turns 503'])("%s: its backend waits for an answer longer than tspuma's requestTimeout, so tspuma's 503 and its TSPUMA_ERR_REQUEST_TIMEOUT line come before HAProxy's 504 (review20.14)", (head) => {
+    // A backend without `timeout server` takes the defaults section's: 50 s in the haproxy.cfg
+    // Debian and Ubuntu install, under requestTimeout's 60 s, so HAProxy answered 504 first and
+    // tspuma saw only a client that left (as nginx at its 60 s default: review19.2).
+    const set = /^\s*timeout server\s+(\d+)s\b/m.exec(docBlock(DOC, head));
+    expect(set, 'the block sets timeout server').not.toBeNull();
+    expect(Number(set![1])).toBeGreaterThan((RECORDS.requestTimeout.default as number) + 2);
+  });
+
   it('the PROXY protocol block passes haproxy -c and reaches a proxy_protocol=v2 bind', async () => {
     const s = await boot([APP, '-b', 'tcp://127.0.0.1:0?proxy_protocol=v2']);
     const dir = tempDir();

@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorStorm, type StormLimits } from '../../diagnostics/error-storm.js';
 import { enableDiagnostics } from '../../diagnostics/index.js';
+import { claimSite } from '../../diagnostics/dump-budget.js';
+import { tempDir } from '../helpers/temp.js';
 import type { Dump } from '../../diagnostics/model.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -84,6 +86,13 @@ function ship(n: number): number {
   return box;
 }
 
+// Two throws in one function: muting it after the first's repeats mutes the second (site-mutes.ts).
+function settle(n: number): number {
+  const due = n * 3;
+  if (n > 100) throw new RangeError('due too large');
+  throw new Error('settle refused');
+}
+
 const attempt = (f: (n: number) => number, n: number): unknown => {
   try {
     return f(n);
@@ -100,6 +109,15 @@ function diagnostics(limits = LIMITS) {
   return { diag, written, at: (ms: number) => (now = ms) };
 }
 
+/** As diagnostics(), in worker 1 of a cluster whose site claims are in a dump folder of its own. */
+function workerDiagnostics(limits = LIMITS) {
+  let now = 0;
+  const written: string[] = [];
+  const dir = tempDir('storm-worker');
+  const diag = enableDiagnostics({ write: (t) => written.push(t), colour: false, dir, env: { TSPUMA_WORKER_INDEX: '1', TSPUMA_CLUSTER_RUN: 'run-storm' }, now: () => now, storm: limits });
+  return { diag, written, dir, at: (ms: number) => (now = ms) };
+}
+
 /** Reports `n` repeats of `f`'s failure (charge's by default) at the hand clock's current time; the dumps they were counted against. */
 function repeats(diag: ReturnType<typeof diagnostics>['diag'], n: number, f = charge): unknown[] {
   const dumps: unknown[] = [];
@@ -109,6 +127,14 @@ function repeats(diag: ReturnType<typeof diagnostics>['diag'], n: number, f = ch
     dumps.push(r.dump);
   }
   return dumps;
+}
+
+/** At 100 ms: charge's failure dumped, then its muted repeats past the rate: a back-off until 1100. */
+function backOff(diag: ReturnType<typeof diagnostics>['diag'], at: (ms: number) => number): void {
+  at(100);
+  diag.report(attempt(charge, 1), { phase: 'app' });
+  repeats(diag, 7);
+  expect(diag.capturer.pausingNow).toBe(false);
 }
 
 describe('error-storm back-off', () => {
@@ -147,10 +173,7 @@ describe('error-storm back-off', () => {
   it('switches pausing on at once for a failure of another kind during a back-off; its next throw is dumped again with its values, naming the first', () => {
     const { diag, at } = diagnostics();
     try {
-      at(100);
-      diag.report(attempt(charge, 1), { phase: 'app' });
-      repeats(diag, 7);
-      expect(diag.capturer.pausingNow).toBe(false);
+      backOff(diag, at);
       const during = diag.report(attempt(ship, 1), { phase: 'app' });
       expect(during.repeat).toBe(false);
       expect(during.dump.captured).toBe(false);
@@ -158,10 +181,11 @@ describe('error-storm back-off', () => {
       expect(during.dump.note).toMatch(/pausing at throws was off for an error-storm back-off .*its next throw is captured/);
       expect(diag.capturer.pausingNow).toBe(true);
       expect(diag.capturer.stats.calmed).toBe(1);
-      // charge stays muted: its repeats do not pause, and no back-off starts before a capture.
+      // ship might have thrown in a muted function (stormrev.2): every mute is lifted, so charge's
+      // next repeat pauses once and mutes it again; no back-off starts before a capture.
       const pauses = diag.capturer.stats.pauses;
       repeats(diag, 10);
-      expect([diag.capturer.stats.pauses, diag.capturer.pausingNow]).toEqual([pauses, true]);
+      expect([diag.capturer.stats.pauses, diag.capturer.pausingNow]).toEqual([pauses + 1, true]);
       const next = diag.report(attempt(ship, 2), { phase: 'app' });
       expect(next.repeat).toBe(false);
       expect(next.dump.captured).toBe(true);
@@ -174,6 +198,76 @@ describe('error-storm back-off', () => {
       at(5000);
       repeats(diag, 6);
       expect(diag.capturer.pausingNow).toBe(false);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("holds back-offs after a failure of another kind that came past the back-off's period while its timer was late (stormrev.1)", () => {
+    // Under load the timer that ends a back-off fires late (a capture pausing the loop for 100 ms):
+    // pausing is still off when the period is over, the failure has no values, and its next throw
+    // must still find pausing on. The hand clock passes the period; the real timer has not run.
+    const { diag, at } = diagnostics();
+    try {
+      backOff(diag, at);
+      at(1150); // the period ended at 1100
+      const during = diag.report(attempt(ship, 1), { phase: 'app' });
+      expect(during.dump.captured).toBe(false);
+      expect(diag.capturer.pausingNow).toBe(true);
+      expect([diag.capturer.stats.calmed, diag.capturer.storm.calmed]).toEqual([1, 1]);
+      // charge's muted repeats past the rate: no back-off starts before a capture is built.
+      repeats(diag, 10);
+      expect([diag.capturer.pausingNow, diag.capturer.stats.storms]).toEqual([true, 1]);
+      const next = diag.report(attempt(ship, 2), { phase: 'app' });
+      expect(next.dump.captured).toBe(true);
+      expect(next.dump.frames[0]!.locals).toMatchObject({ n: 2, box: 42 });
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("captures the next throw of a failure of another kind that came during a back-off from the muted function's other throw (stormrev.2)", () => {
+    const { diag, at } = diagnostics();
+    try {
+      at(100);
+      diag.report(attempt(settle, 1), { phase: 'app' });
+      repeats(diag, 7, settle); // the first repeat pauses and mutes settle
+      expect(diag.capturer.pausingNow).toBe(false);
+      const during = diag.report(attempt(settle, 200), { phase: 'app' });
+      expect([during.repeat, during.dump.captured, diag.capturer.pausingNow]).toEqual([false, false, true]);
+      const next = diag.report(attempt(settle, 201), { phase: 'app' });
+      expect([next.repeat, next.dump.captured]).toEqual([false, true]);
+      expect(next.dump.frames[0]!.locals).toMatchObject({ n: 201, due: 603 });
+      expect(next.dump.note).toContain(`is dump #${during.dump.id}, without values`);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("names a site another worker dumped by its place and that worker's file, not by this worker's number for it, never printed (review20.10)", () => {
+    // charge's site, as a dump names it.
+    const probe = diagnostics();
+    let site: string;
+    try {
+      site = probe.diag.report(attempt(charge, 1), { phase: 'app' }).dump.site;
+    } finally {
+      probe.diag.close();
+    }
+    const { diag, written, dir, at } = workerDiagnostics();
+    try {
+      // Worker 0 of the run dumped it first.
+      expect(claimSite(dir, 'run-storm-phase0', site, '/dumps/w0-0001.json')).toEqual({ mine: true });
+      at(100);
+      const first = diag.report(attempt(charge, 1), { phase: 'app' });
+      expect([first.repeat, first.elsewhere]).toEqual([true, true]);
+      repeats(diag, 8);
+      expect(diag.capturer.stats.storms).toBe(1);
+      const line = written.find((t) => t.includes('pausing at throws is off'))!;
+      expect(line).toContain(`the failure at ${site} that another worker dumped (/dumps/w0-0001.json) repeated more than 5 times in a second`);
+      expect(line).not.toMatch(/dump #\d/);
+      // A failure of another kind during the back-off: its note names the storm's failure the same way.
+      const during = diag.report(attempt(ship, 1), { phase: 'app' });
+      expect(during.dump.note).toContain(`(the failure at ${site} that another worker dumped repeated more than 5 times a second in muted functions)`);
     } finally {
       diag.close();
     }

@@ -6,6 +6,7 @@
 // optimized; the boot socket shares the maps of the sockets a server accepts.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { SLOWNESS } from '../helpers/net.js';
 
 const MODULE = new URL('../../dist/server/errored-stream-shape.js', import.meta.url).href;
 
@@ -15,7 +16,7 @@ function child(body: string): Record<string, unknown> {
 const optimized = (f) => (%GetOptimizationStatus(f) & 16) !== 0;
 const later = () => new Promise((r) => setTimeout(r, 5));
 import(${JSON.stringify(MODULE)}).then(async (m) => { ${body} }).catch((e) => { console.error(e); process.exit(1); });`;
-  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 * SLOWNESS });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return JSON.parse(run.stdout.trim()) as Record<string, unknown>;

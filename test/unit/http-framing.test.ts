@@ -470,6 +470,34 @@ describe('the next request on a keep-alive connection', () => {
     expect(calls).toEqual(['GET /first', 'GET /first', 'GET /second']);
     await stopping;
   });
+
+  it('on a graceful stop closes a connection taken from the accept queue as the listener closed that has sent nothing, and answers one taken then that sent its request (tests25.1)', async () => {
+    // The listener of a server that owns its sockets keeps taking connections from its queue for a
+    // moment after the stop began (node-http.ts stopAccepting), after the stop closed the idle ones.
+    const { app, calls } = recording();
+    // firstDataTimeout far past the waits below: only the stop may close the quiet connection.
+    const t = await startTest({ app, firstDataTimeout: 600 });
+    const stopping = t.running.stop();
+    const open = (request?: string) => {
+      const socket = net.connect(t.port, '127.0.0.1');
+      const got = { text: '', closed: false };
+      socket.on('data', (c: Buffer) => (got.text += c.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => (got.closed = true));
+      if (request) socket.write(request);
+      return got;
+    };
+    const quiet = open();
+    const sending = open('GET /late HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Before: the quiet one stayed open until its client or firstDataTimeout (30 s by default) closed
+    // it, and the stop waited for it (request-path.test's stop waited 4 s for fetch's idle connections).
+    await waitFor(() => quiet.closed, 'the connection that sent nothing to be closed');
+    expect(quiet.text).toBe('');
+    await waitFor(() => sending.closed, 'the late request to be answered and closed');
+    expect(statusOf(sending.text)).toBe(200);
+    expect(calls).toEqual(['GET /late']);
+    await stopping;
+  });
 });
 
 describe('response framing (RFC 9110 §6.4.1, §8.6; RFC 9112 §6.3)', () => {

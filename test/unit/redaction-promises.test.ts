@@ -130,6 +130,10 @@ describe('names beyond the single secret words (review17.4), in every place a na
     ['a CVV2 in a card object', 'card_cvv2', 'x-card-cvv2'],
     ['a CVC', 'cardCvc', 'x-card-cvc'],
     ['a security code', 'securityCode', 'x-security-code'],
+    // review20.13: keys under a key's name as well-known services send them (node lower-cases a header's name)
+    ["RapidAPI's key header", 'x-rapidapi-key', 'x-rapidapi-key'],
+    ["Azure Functions' key", 'functionsKey', 'x-functions-key'],
+    ["New Relic's license key", 'NEW_RELIC_LICENSE_KEY', 'x-newrelic-license-key'],
   ];
   const cases = secret.map(([what, name, header], i) => [what, name, header, `v${i}-Zq81kX0pLm`] as const);
 
@@ -230,6 +234,13 @@ describe('redaction by value, whatever the name (DEBUGGING.md: the shapes)', () 
     ['a Slack legacy token', 'post with xoxs-2634528-1234567890 now', 'post with [redacted] now'],
     ['an AWS access key id', 'S3 denied AKIAIOSFODNN7EXAMPLE here', 'S3 denied [redacted] here'],
     ['a JWT', 'got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.SflKxwRJSMeKKF2QT4fw back', 'got [redacted] back'],
+    // review20.11: a raw multipart body an app read into a string (a local in a dump): a secret-named part's value
+    [
+      'a multipart part under a secret name',
+      '--X9\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--X9\r\nContent-Disposition: form-data; name="password"\r\nContent-Type: text/plain\r\n\r\ns3cretPW1\r\n--X9--\r\n',
+      '--X9\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--X9\r\nContent-Disposition: form-data; name="password"\r\nContent-Type: text/plain\r\n\r\n[redacted]\r\n--X9--\r\n',
+    ],
+    ['a multipart part under a secret name, the text cut short', '--X9\r\nContent-Disposition: form-data; name="api_key"\r\n\r\nk-77abc…', '--X9\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n[redacted]'],
   ];
   it.each(rows)('%s', (_shape, input, shown) => {
     forgetSecrets(); // a value another row redacted must not be scrubbed here from memory

@@ -56,6 +56,16 @@ describe('unhandled rejections in the log', () => {
     folder.close();
   });
 
+  it('reports the rejection to -d as unhandled (its dump says nobody awaited it: review20.12)', () => {
+    const { log } = fakeLog();
+    const seen: unknown[] = [];
+    const hook = { report: (_e: unknown, ctx: unknown) => (seen.push(ctx), { repeat: false, path: null, text: '', dump: { id: 1, site: 's:1', request: null } }) } as unknown as DiagnosticsHook;
+    const { handle, folder } = rejectionLogger(log, () => hook, '');
+    handle(new Error('x'));
+    expect(seen).toEqual([{ phase: 'app', kind: 'rejection', unhandled: true }]);
+    folder.close();
+  });
+
   it("names the request of a repeat whose dump was built for it, and a site another worker dumped by its file, not by this worker's unshown dump number (review20.1)", () => {
     const { log, lines } = fakeLog();
     const notify = { id: '5579f597-3', method: 'POST', url: '/notify?id=3', headers: {} };

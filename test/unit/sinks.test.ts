@@ -5,7 +5,8 @@ import { basename, dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Sinks } from '../../diagnostics/sinks.js';
-import { enableDiagnostics } from '../../diagnostics/index.js';
+import { dumpRecorder, enableDiagnostics } from '../../diagnostics/index.js';
+import type { Logger } from 'pino';
 import { claimSite, runClaimsFolder } from '../../diagnostics/dump-budget.js';
 import { autopsyLine, pauseTimeoutHint } from '../../inspector/autopsy.js';
 import type { Dump } from '../../diagnostics/model.js';
@@ -170,6 +171,24 @@ describe('sinks: a dump not written', () => {
     expect(out.some((t) => t.startsWith('tspuma dump #'))).toBe(true);
   });
 
+  it("its JSON log record (stdout, a collector's) carries why it was not written, which only stderr's line said (review20.8)", () => {
+    const dir = tempDir('sinks-record-problem');
+    const records: Record<string, unknown>[] = [];
+    const log = { error: (obj: Record<string, unknown>) => records.push(obj) } as unknown as Logger;
+    const failing = new Sinks({ dir, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    failing.recordTo(dumpRecorder(log));
+    rmSync(dir, { recursive: true });
+    failing.emit(dump('exception', 'app.ts:31'));
+    const record = records[0]!.dump as { path: string | null; problem?: string };
+    expect(record.path).toBeNull();
+    expect(record.problem).toMatch(new RegExp(`^TSPUMA_ERR_FILE_WRITE, ENOENT: Cannot write the dump file ${dir}/[^ ]+\\.txt \\(ENOENT\\)`));
+    // No folder set is no failure: no problem field on every record of a server without one.
+    const none = new Sinks({ dir: null, maxFiles: 50, githubActions: false, colour: false, write: () => undefined });
+    none.recordTo(dumpRecorder(log));
+    none.emit(dump('exception', 'app.ts:32'));
+    expect(records[1]!.dump).not.toHaveProperty('problem');
+  });
+
   it("its footnote on the one-line frames' values names the folder whose write failed, not a folder to set (lead15.1)", () => {
     const dir = tempDir('sinks-full');
     const out: string[] = [];
@@ -280,6 +299,20 @@ describe("sinks: what a repeat's report hands back", () => {
       const muted = new Error('card declined');
       muted.stack = 'Error: card declined\n    at chargeCard (src/jobs.ts:12:5)';
       expect(seen(diag.report(muted, { phase: 'app', request: request('/unawaited?id=4') }))).toEqual({ repeat: true, own: undefined, elsewhere: true, path: '/dumps/worker0-0001.json', url: '/unawaited?id=2' });
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("says in an unhandled rejection's dump that nobody awaited it: its request line alone read as that request's failure (review20.12)", () => {
+    const diag = enableDiagnostics({ write: () => undefined, colour: false, dir: null, env: {} });
+    try {
+      const r = diag.report(new Error('card declined'), { phase: 'app', kind: 'rejection', unhandled: true, snapshot: { ...snapshot, site: 'src/jobs.ts:13' }, request: request('/unawaited?id=1') });
+      expect(r.dump.unhandled).toBe(true);
+      expect(r.text.split('\n').filter((l) => l.startsWith('  unhandled:'))).toEqual(["  unhandled: a promise nobody awaited rejected (the server kept serving; the request below started its work, and was answered as the app chose)"]);
+      // A rejection a framework caught (its 500) says nothing of the kind.
+      const caught = diag.report(new Error('card declined twice'), { phase: 'app', kind: 'rejection', snapshot: { ...snapshot, site: 'src/jobs.ts:14' }, request: request('/pay') });
+      expect(caught.text).not.toContain('unhandled:');
     } finally {
       diag.close();
     }

@@ -124,10 +124,13 @@ describe('site mutes', () => {
       expect(other.dump.captured).toBe(false);
       expect(other.dump.note).toMatch(/pausing was muted/);
       expect(diag.capturer.mutes.size).toBe(0);
-      // Its next throw pauses and is captured, with its values.
+      // Its next throw pauses and is captured, with its values, and dumped again (not counted as
+      // a repeat of its valueless dump: stormrev.3), its note naming the first.
       const again = diag.report(attempt(total, 5001), { phase: 'app' });
-      expect(again.dump.captured).toBe(true);
+      expect([again.repeat, again.dump.captured]).toEqual([false, true]);
       expect(again.dump.frames[0]!.locals).toMatchObject({ n: 5001, cents: 500100 });
+      expect(again.dump.note).toContain(`is dump #${other.dump.id}, without values`);
+      expect(written.filter((t) => t.includes(`dump #${again.dump.id} [app] RangeError`))).toHaveLength(1);
     } finally {
       diag.close();
     }
@@ -338,6 +341,23 @@ describe('site mutes', () => {
       expect(other.dump.frames[0]!.function).toBe('authorize');
       // charge's own failure is still its dump's repeat.
       expect(diag.report(attempt(charge, 2), { phase: 'app' }).dump).toBe(first.dump);
+    } finally {
+      diag.close();
+    }
+  });
+
+  it("counts a muted repeat against its own dump when another function's dump has its class and message (debug22.4)", () => {
+    const diag = enableDiagnostics({ write: () => {}, colour: false, dir: null, env: {} });
+    try {
+      const first = diag.report(attempt(charge, 1), { phase: 'app' });
+      diag.report(attempt(charge, 2), { phase: 'app' }); // a paused repeat: charge is muted
+      const other = diag.report(attempt(authorize, 1), { phase: 'app' });
+      expect(other.dump).not.toBe(first.dump);
+      // Before: counted by its kind against the latest dump of that kind, authorize's.
+      expect(diag.report(attempt(charge, 3), { phase: 'app' }).dump).toBe(first.dump);
+      diag.report(attempt(authorize, 2), { phase: 'app' }); // authorize muted too
+      expect(diag.report(attempt(authorize, 3), { phase: 'app' }).dump).toBe(other.dump);
+      expect(diag.report(attempt(charge, 4), { phase: 'app' }).dump).toBe(first.dump);
     } finally {
       diag.close();
     }

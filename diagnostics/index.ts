@@ -44,7 +44,7 @@ export interface DiagnosticsOptions {
   onInternalError: (err: unknown) => void;
   /** Watch console.error inside app calls (errors a framework logs for the 5xx it answers). */
   watchConsole?: boolean;
-  /** The capture budget's clock (ms; performance.now by default): tests move it by hand. */
+  /** The capture budget's and error-storm back-off's clock (ms; performance.now by default): tests move it by hand. */
   now?: () => number;
   /** The error-storm back-off's limits (error-storm.ts's STORM_LIMITS by default). */
   storm?: StormLimits;
@@ -646,8 +646,7 @@ export class Diagnostics implements DiagnosticsHook {
     if (!paused && (!this.capturer.backedOff || this.capturer.storm.checkDue())) return null;
     if (this.capturer.captureFor(err) !== undefined || this.capturer.siteFor(err) !== undefined) return null;
     // A kind two sites' dumps share names neither (debug22.4): reportOnce tells it by its stack.
-    const kinded = this.kinds.get(this.exactKind(err));
-    const site = kinded === undefined || kinded.shared ? undefined : kinded.site;
+    const site = this.soleSite(this.exactKind(err));
     const known = site === undefined ? null : this.sinks.repeat(site, () => errorInfo(err));
     if (known === null) return null;
     if (paused) this.mutedRepeat(known);
@@ -659,6 +658,12 @@ export class Diagnostics implements DiagnosticsHook {
    * repeats have the same ones, so its kind is not made (a concatenation, flattened and hashed as
    * the kinds' key) again at each (debug20: ~1,000 instructions a repeat).
    */
+  /** The site of the one dump of this kind; undefined when none, or when the dumps of two sites share it (debug22.4). */
+  private soleSite(kind: string): string | undefined {
+    const known = this.kinds.get(kind);
+    return known === undefined || known.shared === true ? undefined : known.site;
+  }
+
   private exactKind(err: object): string {
     let name: unknown;
     let message: unknown;
@@ -691,7 +696,7 @@ export class Diagnostics implements DiagnosticsHook {
    */
   private backedOffLine(of: StormOf): void {
     const first = of.first;
-    const now = performance.now();
+    const now = this.opts.now ? this.opts.now() : performance.now(); // the back-off's own clock
     if (now - this.stormLine.at < 60_000) {
       this.stormLine.since++;
       return;
@@ -788,7 +793,7 @@ export class Diagnostics implements DiagnosticsHook {
       if (site !== undefined) return site;
       const at = this.kindSite(kind, err);
       if (at !== undefined) {
-        byKind = this.capturer.pausingNow && this.kinds.get(kind)?.shared !== true;
+        byKind = this.capturer.pausingNow && this.soleSite(kind) !== undefined;
         return at;
       }
       return (this.capturer.mutes.size > 0 ? ((this.capturer.pausingNow ? this.capturer.mutes.shapeSite(shapeOf(err)) : undefined) ?? mutedSite()) : undefined) ?? '\u0000';

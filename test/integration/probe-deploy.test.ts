@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, run } from '../helpers/cli.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
@@ -40,7 +40,7 @@ async function probed(template: string) {
   const set = run(['probe', 'log', `${app}:${LINE}`, template, '-S', state]);
   expect(await set.exited, set.stderr()).toBe(0);
   const id = Number(set.stdout().trim());
-  const view = async () => (await (await control(`/probes/${id}`)).json()) as ProbeView;
+  const view = async () => (await okJson(await control(`/probes/${id}`), '/probes/ID')) as ProbeView;
   const deploy = async (text: string) => {
     const first = (await view()).workers['0']!.pid;
     writeFileSync(app, text);

@@ -33,7 +33,8 @@ async function probed(template: string) {
   const state = join(dir, 'tspuma.state');
   writeFileSync(app, APP);
   expect(APP.split('\n')[LINE - 1]).toBe('  return user;');
-  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5 };\n');
+  // workerShutdownTimeout 5 s scaled (SLOWNESS): a bound on the old worker's stop at each phased restart.
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 1, workerShutdownTimeout: ${5 * SLOWNESS} };\n`);
   const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app]);
   const { control_url: controlUrl, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
   const control = (path: string) => fetch(`${controlUrl.replace(/^tcp:/, 'http:')}${path}`, { headers: { authorization: `Bearer ${token}` } });

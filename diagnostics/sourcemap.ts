@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chunkMap } from '../server/chunk-maps.js';
 
 const maps = new Map<string, SourceMap | null>();
 
@@ -30,6 +31,8 @@ function mapFor(path: string, sourceMapURL?: string): SourceMap | null {
   // source map URL it announced.
   let map: SourceMap | null = findSourceMap(path) ?? null;
   if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
+  // tspuma's own chunks: decoded once a process, for the logged stack lines too (server/chunk-maps.ts).
+  if (map === null) map = chunkMap(path);
   // Checked first: a throw here would pause debug mode's capture (and probes' arming) for nothing.
   if (map === null && existsSync(`${path}.map`)) {
     try {

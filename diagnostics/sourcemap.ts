@@ -27,12 +27,12 @@ function mapFromUrl(path: string, sourceMapURL: string): SourceMap | null {
 
 function mapFor(path: string, sourceMapURL?: string): SourceMap | null {
   if (maps.has(path)) return maps.get(path)!;
-  // This process's own modules first; a script of another process (inspector/remote.ts) by the
-  // source map URL it announced.
+  // This process's own modules first, then tspuma's own chunks (decoded once a process, for the
+  // logged stack lines too: server/chunk-maps.ts; a chunk announces the map beside it, this same
+  // file), then a script of another process (inspector/remote.ts) by the source map URL it announced.
   let map: SourceMap | null = findSourceMap(path) ?? null;
-  if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
-  // tspuma's own chunks: decoded once a process, for the logged stack lines too (server/chunk-maps.ts).
   if (map === null) map = chunkMap(path);
+  if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
   // Checked first: a throw here would pause debug mode's capture (and probes' arming) for nothing.
   if (map === null && existsSync(`${path}.map`)) {
     try {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect, it } from 'vitest';
-import { original } from '../../diagnostics/sourcemap.js';
+import { original, originalPosition } from '../../diagnostics/sourcemap.js';
 import { chunkMap, chunkMapsDecoded, forgetChunkMaps } from '../../server/chunk-maps.js';
 import { ownFramesMapped } from '../../server/stack-lines.js';
 import { ROOT } from '../helpers/cli.js';
@@ -43,4 +43,19 @@ it("decodes a chunk's map once for a dump's frame and the log line's stack after
 it('keeps no map for a file outside the build or one that is not a chunk', () => {
   expect(chunkMap(join(ROOT, 'dist/server/stack-lines.js'))).toBeNull();
   expect(chunkMap('/elsewhere/dist/server/serving.chunk.js')).toBeNull();
+});
+
+it('takes the shared map for a chunk whose script announced its map (a probe\'s scriptParsed), not a decode of its own', () => {
+  const chunk = join(ROOT, 'dist/server/health.chunk.js');
+  const line0 = readFileSync(join(ROOT, 'dist/server/health.chunk.code.js'), 'utf8').split('\n').findIndex((l) => l.startsWith('function clusterReadiness('));
+  const sourceLine = readFileSync(join(ROOT, 'server/health.ts'), 'utf8').split('\n').findIndex((l) => l.startsWith('export function clusterReadiness(')) + 1;
+  expect(line0).toBeGreaterThanOrEqual(0);
+  forgetChunkMaps();
+  const before = chunkMapsDecoded();
+  // The URL the chunk's code announces (its last line), as V8's Debugger.scriptParsed reports it.
+  const at = originalPosition(pathToFileURL(chunk).href, line0, 'function '.length, 'health.chunk.js.map');
+  expect(at).toEqual({ path: join(ROOT, 'server/health.ts'), line0: sourceLine - 1, col0: 16 });
+  expect(chunkMapsDecoded() - before).toBe(1);
+  expect(ownFramesMapped(`    at clusterReadiness (${pathToFileURL(chunk).href}:${line0 + 1}:10)`)).toBe(`    at clusterReadiness (server/health.ts:${sourceLine}:17)`);
+  expect(chunkMapsDecoded() - before).toBe(1);
 });

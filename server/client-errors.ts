@@ -16,6 +16,7 @@ import type { Options } from './options.js';
 import { buildEnv, socketEnv } from './rack.js';
 import { entryOf, type ConnectionDeadlines, type Entry, type ReadExpiry } from './deadlines.js';
 import { CLIENT_GONE, stateOf, type RequestLifecycle, type RequestState } from './request-lifecycle.js';
+import { Throttle } from './side-listener.js';
 
 /** node:http's header limit (llhttp), stricter than Puma's 112 KB. */
 export const MAX_HEADER_SIZE = 16 * 1024;
@@ -38,6 +39,9 @@ export class ClientErrors {
    * the error cut short: it never runs, so its response never comes).
    */
   private readonly afterResponses = new Map<Entry, { run: () => void; held: RequestState | null }>();
+
+  /** 408s by code: a warn line at the 1st, 10th, 100th... of each, the others at debug. */
+  private readonly timeouts = new Throttle();
 
   constructor(private readonly d: ClientErrorDeps) {}
 
@@ -114,10 +118,14 @@ export class ClientErrors {
         : why === 'headers'
           ? new TspumaError('TSPUMA_ERR_HTTP_HEADERS_TIMEOUT', { seconds: o.headersTimeout })
           : new TspumaError('TSPUMA_ERR_HTTP_BODY_TIMEOUT', { seconds: o.bodyTimeout });
-    this.d.log.debug({ code: err.code, remote: entry.socket.remoteAddress }, err.message);
+    const remote = entry.socket.remoteAddress;
+    const count = this.timeouts.hit(err.code);
+    if (count !== null) this.d.log.warn({ code: err.code, remote, count }, `${err.message} (client ${remote ?? 'on a unix socket'}${count > 1 ? `; ${count} such 408s so far` : ''})`);
+    else this.d.log.debug({ code: err.code, remote }, err.message);
     const state = stateOf(entry.res);
+    // A held body's request gets its request line as its response closes; a head never parsed gets one here.
     if (state?.waiting) void this.d.requests.answer(state, err, 408, { takeOver: true });
-    else void answerOnSocket(this.d.lowlevel, entry.socket, err, socketEnv(entry.socket), 408);
+    else void answerOnSocket(this.d.lowlevel, entry.socket, err, socketEnv(entry.socket), 408).then(() => this.d.requests.socketAnswered(entry, 408));
   }
 
   /** node:http's `connect`: tspuma is no forward proxy (501). */

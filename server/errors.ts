@@ -122,6 +122,9 @@ export const ERRORS = {
   TSPUMA_ERR_RESPONSE_CUT: {
     template: '{method} {url}: the response was cut after its head ({status}) and {sent}: {why}; the client has a truncated response (request {id}).',
   },
+  TSPUMA_ERR_CLIENT_LEFT: {
+    template: '{method} {url}: the client closed the connection after {seconds} s {where}, {before} (request {id}); what the app answers goes nowhere.',
+  },
   TSPUMA_ERR_RESPONSE_STALLED: {
     template: 'The response to {method} {url} ({status}, head sent) moved no byte to the client for responseStallTimeout ({seconds} s); closed after {bytes} bytes.',
   },

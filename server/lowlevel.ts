@@ -15,6 +15,7 @@ import { shownRequestId } from './request-id.js';
 import { bareObjectText, readText } from './error-stand-in.js';
 import { closeAfterResponse, destroyResponse, dropAppWrites, restoreAppWrites } from './node-http.js';
 import { normalize, writeResponse, type Normalized } from './response.js';
+import type { AnswerCounts } from './answer-counts.js';
 
 /** How long a lowlevelErrorHandler may take before the default response is used. */
 export const HANDLER_TIMEOUT_MS = 5000;
@@ -28,6 +29,8 @@ export interface LowlevelContext {
   readonly log: Logger;
   /** Debug mode's hook: a throwing lowlevelErrorHandler is dumped through it. */
   readonly diagnostics: DiagnosticsHook | null;
+  /** ctl stats' count of error answers by status (absent: not counted). */
+  readonly counts?: AnswerCounts;
 }
 
 /** The development page's rules when no dump (with the configured names) came with the error. */
@@ -115,6 +118,7 @@ function answering(rack: RackEnv, status: number): { text: string; fields: Recor
 
 /** The error response the user's lowlevelErrorHandler builds; the default one if there is none, or on its throw, bad shape or timeout. */
 async function errorResponse(ctx: LowlevelContext, errIn: unknown, env: RackEnv, status: number): Promise<Normalized> {
+  ctx.counts?.answered(status);
   const err = asError(errIn);
   const page = async () => defaultErrorResponse(err, status, ctx.hideDetails, env, await pageStack(err, status, ctx.hideDetails, env));
   if (!ctx.handler) return page();

@@ -31,6 +31,7 @@ import { readText, standInError, thrownMessage } from './error-stand-in.js';
 import type { LoopBlockWatch } from './loop-block.js';
 import { KeepAliveLimits } from './connection-limit.js';
 import type { RecentRequests } from './console-redaction.js';
+import type { AnswerCounts } from './answer-counts.js';
 
 const hrtime = process.hrtime;
 /** process.hrtime() in ms at performance.now()'s zero (both read libuv's uv_hrtime()): taken once. */
@@ -99,6 +100,16 @@ export function stateOf(res: http.ServerResponse | null | undefined): RequestSta
 /** Errors that mean the client left: the app's failure is not answered, only logged at debug. */
 export const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNABORTED']);
 
+function erroredOf(socket: Socket): (Error & { code?: string }) | null {
+  return (socket as Socket & { errored?: (Error & { code?: string }) | null }).errored ?? null;
+}
+
+/** The connection closed by its client: its FIN came (node ends the socket then), or a reset or broken pipe. */
+function clientHungUp(socket: Socket): boolean {
+  const code = erroredOf(socket)?.code;
+  return socket.readableEnded || (code !== undefined && CLIENT_GONE.has(code));
+}
+
 /**
  * Responses whose cut tspuma has already said why (a failure after the head it logged, a stall,
  * an SSE stream it closed): their connection's close logs no TSPUMA_ERR_RESPONSE_CUT as well.
@@ -157,6 +168,8 @@ export interface LifecycleDeps {
   readonly rememberSecrets?: (headers: http.IncomingHttpHeaders) => void;
   /** The last requests that left the app, which a console line written after their response may quote (console-redaction.ts). */
   readonly recent?: RecentRequests;
+  /** ctl stats' counts of requests the app did not answer (clients gone; error answers are counted by lowlevel.ts). */
+  readonly counts?: AnswerCounts;
   /** Blocked event loops: told of each request's end (null: loopBlockedWarning 0). */
   readonly loopWatch: LoopBlockWatch<RequestState> | null;
   /** Where this process's keep-alive limits start (connection-limit.ts; tests): Math.random() when absent. */
@@ -176,12 +189,17 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /** Repeated app failures: one full error line per kind per interval, then a count. */
   readonly failures: FailureFolder;
+  /** Clients that left a request in the app: the first line in full per interval, then a count (one kind). */
+  readonly clientsLeft: FailureFolder;
   /** maxKeepAlive, spread per connection (connection-limit.ts): a pool's connections do not close together. */
   private readonly keepAlive: KeepAliveLimits;
 
   constructor(private readonly d: LifecycleDeps) {
     const { options, log } = d;
     this.failures = new FailureFolder((sample, folded, seconds) => log.error({ folded, seconds }, `${folded} more failure(s) like "${sample}" in the last ${seconds} s (folded: the first was logged in full)`));
+    this.clientsLeft = new FailureFolder((_sample, folded, seconds) =>
+      log.warn({ code: 'TSPUMA_ERR_CLIENT_LEFT', folded, seconds }, `${folded} more request(s) whose client closed the connection before their response, in the last ${seconds} s (folded: the first was logged in full; ctl stats counts them all as clients_gone)`),
+    );
     this.requestLog = options.logRequests ? (log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' })) : null;
     this.keepAlive = new KeepAliveLimits(options.maxKeepAlive, d.keepAliveSeed ?? Math.random());
   }
@@ -525,12 +543,32 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     for (const res of open) {
       const state = stateOf(res);
       if (!state || state.done) continue;
+      // In the app (or queued for it), not answered by tspuma, and the client hung up: said once.
+      if ((state.slot || state.ticket !== null) && !state.takenOver && !res.writableEnded && !cutExplained.has(res) && clientHungUp(entry.socket)) this.clientLeft(state, entry);
       // Its head went out, its end did not: the client holds a truncated response (N27).
       const cut = res.headersSent && !res.writableFinished && !state.takenOver && !cutExplained.has(res) ? this.responseCut(state, entry) : undefined;
       // A response never attached gets the 'close' node does not emit (its listeners, such as
       // a fetch request's signal, learn the client left); that close reaches finished().
       if (!closeUnattached(res) || !state.done) this.finished(res, state, cut);
     }
+  }
+
+  /**
+   * The client closed the connection while `state` was in the app or queued for it (a proxy whose
+   * read timeout is shorter than the request, a user who gave up): counted, and a warn line with
+   * the request and its time, folded after the first in each interval. Its answer goes nowhere.
+   */
+  private clientLeft(state: RequestState, entry: Entry): void {
+    this.d.counts?.clientGone();
+    const { req, res } = state;
+    if (!this.clientsLeft.admit('client left', '')) return;
+    const url = this.d.shownUrl(state.url);
+    const queued = !state.slot;
+    const ms = queued ? performance.now() - state.queuedAt : this.d.deadlines.inAppMs(entry, performance.now());
+    const seconds = (ms / 1000).toFixed(1);
+    const before = res.headersSent ? `after its response head (${res.statusCode}) and before its end` : 'before any response';
+    const err = new TspumaError('TSPUMA_ERR_CLIENT_LEFT', { method: req.method, url, seconds, where: queued ? 'waiting for a free slot' : 'in the app', before, id: requestIdOf(req) });
+    this.d.log.warn({ code: err.code, method: req.method, url, ms: Math.round(ms), requestId: requestIdOf(req) }, err.message);
   }
 
   /**
@@ -542,9 +580,9 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
   private responseCut(state: RequestState, entry: Entry): ResponseCut | undefined {
     const { req, res } = state;
     const socket = entry.socket;
-    const errored = (socket as Socket & { errored?: (Error & { code?: string }) | null }).errored ?? null;
+    const errored = erroredOf(socket);
     const url = this.d.shownUrl(state.url);
-    if (socket.readableEnded || (errored?.code !== undefined && CLIENT_GONE.has(errored.code))) {
+    if (clientHungUp(socket)) {
       this.d.log.debug({ method: req.method, url, status: res.statusCode }, 'the client closed the connection before the response ended');
       return undefined;
     }
@@ -653,6 +691,22 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
     const status = bytes > 0 ? res.statusCode : null;
     const request = { id, method: req.method, url, status, ms, bytes, remote };
     log.info({ request }, `${req.method} ${url} ${status ?? '-'} ${ms}ms ${bytes}B ${remote ?? '-'} ${shownRequestId(id)}`);
+  }
+
+  /**
+   * With logRequests, the line of an answer written on the raw socket to a request whose head
+   * never completed (a 408): no method, path, time or id is known, so they are `-` (null in the
+   * JSON); its bytes are the answer's. No byte written (the client had gone): no status either.
+   */
+  socketAnswered(entry: Entry, status: number): void {
+    const log = this.requestLog;
+    if (log === null) return;
+    const socket = entry.socket;
+    const bytes = Math.max(0, socket.bytesWritten - entry.finishedBytes);
+    const remote = socket.remoteAddress;
+    const shown = bytes > 0 ? status : null;
+    const request = { id: null, method: null, url: null, status: shown, ms: null, bytes, remote };
+    log.info({ request }, `- - ${shown ?? '-'} -ms ${bytes}B ${remote ?? '-'} -`);
   }
 
   /** The requests in the app (or queued for it) now: their per-request records, for probes (app-calls.ts). */

@@ -29,6 +29,7 @@ import { DescriptorWatch } from './descriptor-watch.js';
 import { takeErroredStreamTransitions } from './errored-stream-shape.js';
 import { LoopBlockWatch, type LoopBlockStats } from './loop-block.js';
 import { RecentRequests, watchConsoleRequests, type RequestSeen } from './console-redaction.js';
+import { AnswerCounts } from './answer-counts.js';
 
 export { MAX_URI_LENGTH, MAX_HEADER_SIZE, type InFlight };
 
@@ -49,6 +50,10 @@ export interface Stats {
   heap_limit_bytes?: number;
   /** Event-loop blocks over loopBlockedWarning since boot (absent when it is 0). */
   loop_blocked?: LoopBlockStats;
+  /** Error responses tspuma wrote in the app's place since boot, by status (answer-counts.ts). */
+  error_answers?: Record<string, number>;
+  /** Requests whose client closed the connection while they were in the app or queued, since boot. */
+  clients_gone?: number;
 }
 
 /** Long-lived connections that do not answer a clean close within this long are cut. */
@@ -145,7 +150,8 @@ export class Server {
     this.invocations = new InvocationLimit(options.threads.min, options.threads.max);
     const shownUrl = (this.shownUrl = urlRedactor(options.redact));
     const trust = (this.trust = options.trustProxy ? compileTrust(options.trustProxy) : null);
-    const lowlevel: LowlevelContext = { handler: options.lowlevelErrorHandler, hideDetails: !showsErrorDetails(options.environment), log, diagnostics };
+    const counts = this.counts;
+    const lowlevel: LowlevelContext = { handler: options.lowlevelErrorHandler, hideDetails: !showsErrorDetails(options.environment), log, diagnostics, counts };
     this.deadlines = new ConnectionDeadlines(
       {
         firstData: options.firstDataTimeout,
@@ -170,7 +176,7 @@ export class Server {
     const deadlines = this.deadlines;
     const loopWatch = (this.loopWatch = options.loopBlockedWarning > 0 ? new LoopBlockWatch({ log, thresholdSeconds: options.loopBlockedWarning, inApp: () => this.requests.inAppDescribed(), describe: (r) => this.requests.describe(r), settle: deps.loopSettle }) : null);
     this.requests = new RequestLifecycle({
-      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch, recent: this.recent,
+      options, app, log, deadlines, invocations: this.invocations, lowlevel, diagnostics, appCalls: deps.appCalls ?? null, tracing: deps.tracing ?? null, trust, shownUrl, rememberSecrets: headerSecrets(options.redact), loopWatch, recent: this.recent, counts,
       closing: () => this.draining || this.busy || (this.shedLeft > 0 && this.shedLeft-- > 0),
       afterResponse: (entry) => this.clientErrors.afterResponse(entry),
     });
@@ -189,6 +195,8 @@ export class Server {
 
   /** The last requests that left the app (a framework's error line may come after the response). */
   private readonly recent = new RecentRequests();
+  /** ctl stats' error answers by status and clients gone. */
+  private readonly counts = new AnswerCounts();
 
   /** The request whose work runs now (debug mode's call context knows it), then those in the app, then the last to leave it. */
   private *requestsNow(): IterableIterator<RequestSeen | null> {
@@ -295,6 +303,7 @@ export class Server {
         this.loopWatch?.stop();
         this.unwatchConsole();
         this.requests.failures.close(); // folded error lines' counts, before the stop's last lines
+        this.requests.clientsLeft.close();
         if (this.ownsSockets) for (const b of this.boundServers) removeUnixSocket(b.spec);
         resolve();
       };
@@ -352,7 +361,7 @@ export class Server {
   }
 
   stats(): Stats {
-    const stats: Stats = { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts() };
+    const stats: Stats = { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts(), ...this.counts.stats() };
     if (this.loopWatch) stats.loop_blocked = this.loopWatch.stats();
     return stats;
   }

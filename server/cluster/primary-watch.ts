@@ -1,11 +1,10 @@
 // A cluster worker's watch on its primary, so no worker outlives it (an orphan would keep serving
 // on its copies of the primary's sockets, listeners.ts). Two signs that the primary is gone: the
 // IPC channel's disconnect, and, as a backstop checked every second (as Puma's workers check
-// their pipe to the parent), a parent pid other than the primary's. A main thread that cannot run
-// (a loop that never yields; with an inspector open, a DevTools client holding it paused) runs no
-// timer or event of its own, so the process's side thread (../side-thread.ts,
-// primary-watch-thread.ts) checks the parent too, in every worker, and kills the process (SIGKILL)
-// once the main thread has had its time to stop.
+// their pipe to the parent), a parent pid other than the primary's. With an inspector open (a
+// DevTools client can hold the main thread paused, and then no timer or event of its runs), the
+// process's side thread (../side-thread.ts, primary-watch-thread.ts) checks the parent too and
+// kills the process (SIGKILL) once the main thread has had its time to stop.
 import { startDuty } from '../side-thread.js';
 import { realClock, unref, type Clock } from './clock.js';
 

@@ -163,6 +163,7 @@ export class WorkerHandle {
             ...(s.in_flight ? { in_flight: s.in_flight } : {}),
             ...(s.rss_bytes !== undefined ? { rss_bytes: s.rss_bytes, heap_used_bytes: s.heap_used_bytes, heap_limit_bytes: s.heap_limit_bytes } : {}),
             ...(s.loop_blocked ? { loop_blocked: s.loop_blocked } : {}),
+            ...(s.error_answers ? { error_answers: s.error_answers, clients_gone: s.clients_gone } : {}),
           }
         : {},
     };

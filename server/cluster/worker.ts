@@ -116,12 +116,9 @@ export async function runWorker(options: Options, baseLog: Logger, index: number
     const moved = { onMoved: (url: string) => send({ tspuma: 1, type: 'inspector', index, url }) } as const;
     const url = inspector.openInspector(options.inspect, { kind: 'worker', index }, log, undefined, undefined, moved);
     if (url) send({ tspuma: 1, type: 'inspector', index, url });
+    // A DevTools client can hold this main thread paused: a thread makes sure it exits anyway.
+    startWatchThread({ primaryPid: primaryPid, index, graceMs: (options.workerShutdownTimeout + WATCH_THREAD_SLACK_S) * 1000 });
   }
-  // A main thread that cannot run (a loop that never yields; with an inspector, a DevTools client
-  // holding it paused) never sees its primary go, and held its copy of the listening socket for as
-  // long as it stayed so (order8.1: a spinning worker outlived a SIGKILLed primary by its whole
-  // loop): a thread makes sure it exits anyway, with or without an inspector.
-  startWatchThread({ primaryPid: primaryPid, index, graceMs: (options.workerShutdownTimeout + WATCH_THREAD_SLACK_S) * 1000 });
   let loaded: LoadedApp;
   let server: Server;
   try {

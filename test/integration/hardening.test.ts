@@ -183,26 +183,6 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
     const s = await tokenCluster();
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const worker = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
-    // The worker's side thread (its primary watch, started as it boots; named as the main thread
-    // was when it started it) holds 4 descriptors (its event loop's) and opens its code's files as
-    // it starts: counted, and done starting, before the limit is set. On a loaded machine it started
-    // after the count, failed for want of a descriptor once the flood had taken them all, and freed
-    // its 4 (order8's run 2: 42 open against a limit of 46). Done: asleep, its CPU still for 0.3 s.
-    const sideThread = () => {
-      for (const t of readdirSync(`/proc/${worker}/task`)) {
-        if (Number(t) === worker || readFileSync(`/proc/${worker}/task/${t}/comm`, 'utf8').trim() !== 'tspuma worker 0') continue;
-        const f = readFileSync(`/proc/${worker}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        return { state: f[0], cpu: Number(f[11]) + Number(f[12]) };
-      }
-      return null;
-    };
-    let lastCpu = -1;
-    await waitFor(() => {
-      const t = sideThread();
-      const idle = t?.state === 'S' && t.cpu === lastCpu;
-      lastCpu = t?.state === 'S' ? t.cpu : -1;
-      return idle;
-    }, "worker 0's side thread started and idle", 15_000, 300);
     const inUse = readdirSync(`/proc/${worker}/fd`).length;
     execFileSync('prlimit', ['--pid', String(worker), `--nofile=${inUse + 20}:${inUse + 20}`]);
     const checkin = async () => ((await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: { pid: number; last_checkin: string | null }[] }).worker_status[0]!;

@@ -24,7 +24,7 @@
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BIN, BUNDLE_OPTIONS, PACKAGE_ENTRY, exportNames, planChunks, readGraph } from './chunk-plan.mjs';
 import { writeNameTables } from './chunk-names.mjs';
 import { bundleThreads } from './thread-bundles.mjs';
@@ -157,7 +157,7 @@ function proxySource(fromFile, to) {
 
 // Old chunks out (a chunk renamed or gone must not linger).
 const walkDirs = (dir) => [dir, ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== 'tsc-entries').flatMap((e) => walkDirs(path.join(dir, e.name)))];
-for (const dir of walkDirs(DIST)) for (const f of readdirSync(dir)) if (/\.chunk(\.js(\.map|\.names\.json)?|\.code\.js|-[0-9a-f]{16}-[0-9a-f]{16}-[0-9a-f]{8}\.cache)$/.test(f)) rmSync(path.join(dir, f));
+for (const dir of walkDirs(DIST)) for (const f of readdirSync(dir)) if (/\.chunk(\.js(\.map|\.map\.idx|\.names\.json)?|\.code\.js|-[0-9a-f]{16}-[0-9a-f]{16}-[0-9a-f]{8}\.cache)$/.test(f)) rmSync(path.join(dir, f));
 
 const result = await build({
   entryPoints,
@@ -206,6 +206,19 @@ await writeNameTables(DIST);
 
 // ---- the thread entries, each one file (scripts/thread-bundles.mjs, developer dboot2's) ----
 await bundleThreads(DIST);
+
+// ---- each chunk's map decoded once, into `<file>.js.map.idx` (server/chunk-maps.ts) ----
+// A process reads the index as it is instead of decoding the map at its first lookup.
+{
+  const { decodeMappings, INDEX_SUFFIX } = await import(pathToFileURL(path.join(DIST, 'server/chunk-maps.js')).href);
+  for (const dir of walkDirs(DIST)) {
+    for (const f of readdirSync(dir)) {
+      if (!f.endsWith('.chunk.js.map')) continue;
+      const index = decodeMappings(JSON.parse(readFileSync(path.join(dir, f), 'utf8')).mappings);
+      if (index !== null) writeFileSync(path.join(dir, `${f}${INDEX_SUFFIX}`), new Uint8Array(index.buffer, index.byteOffset, index.byteLength));
+    }
+  }
+}
 
 // ---- each chunk run with a V8 code cache (scripts/chunk-cache.mjs, server/chunk-run.ts) ----
 // Last: it rewrites each chunk's file into a module that runs the chunk's code, moved beside it.

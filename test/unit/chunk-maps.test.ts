@@ -1,13 +1,15 @@
 // Unit: the source map of one of tspuma's own chunks is decoded once a process for both of its
 // readers, the logged stack lines (server/stack-lines.ts) and debug mode's frames and dumps
 // (diagnostics/sourcemap.ts), through server/chunk-maps.ts. Each decoded it before: an error's log
-// line and its dump each paid for the chunk's map (serving.chunk.js.map ~21 ms of CPU).
-import { readFileSync } from 'node:fs';
+// line and its dump each paid for the chunk's map (serving.chunk.js.map ~21 ms of CPU). It reads the
+// build's index of each map (x.chunk.js.map.idx), which answers as node:module's SourceMap does.
+import { readdirSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect, it } from 'vitest';
 import { original, originalPosition } from '../../diagnostics/sourcemap.js';
-import { chunkMap, chunkMapsDecoded, forgetChunkMaps } from '../../server/chunk-maps.js';
+import { chunkMap, chunkMapsDecoded, decodeMappings, forgetChunkMaps, readChunkMap } from '../../server/chunk-maps.js';
 import { ownFramesMapped } from '../../server/stack-lines.js';
 import { ROOT } from '../helpers/cli.js';
 
@@ -58,4 +60,57 @@ it('takes the shared map for a chunk whose script announced its map (a probe\'s 
   expect(chunkMapsDecoded() - before).toBe(1);
   expect(ownFramesMapped(`    at clusterReadiness (${pathToFileURL(chunk).href}:${line0 + 1}:10)`)).toBe(`    at clusterReadiness (server/health.ts:${sourceLine}:17)`);
   expect(chunkMapsDecoded() - before).toBe(1);
+});
+
+/** Every chunk of the build that has a map (dist/server, dist/server/cluster, dist/diagnostics, dist/inspector). */
+function chunks(): string[] {
+  const found: string[] = [];
+  for (const dir of ['dist/server', 'dist/server/cluster', 'dist/diagnostics', 'dist/inspector']) {
+    for (const name of readdirSync(join(ROOT, dir))) if (name.endsWith('.chunk.js.map')) found.push(join(ROOT, dir, name.slice(0, -'.map'.length)));
+  }
+  return found;
+}
+
+const asNode = (text: string) => new SourceMap(JSON.parse(text) as ConstructorParameters<typeof SourceMap>[0]);
+
+it("reads every chunk's map through the build's index, which answers as node's SourceMap does (every third column, each line's ends, past them, below the last)", () => {
+  const all = chunks();
+  expect(all.length).toBeGreaterThanOrEqual(10);
+  const same = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    a.generatedLine === b.generatedLine && a.generatedColumn === b.generatedColumn && a.originalSource === b.originalSource && a.originalLine === b.originalLine && a.originalColumn === b.originalColumn && a.name === b.name && Object.keys(a).length === Object.keys(b).length;
+  let asked = 0;
+  for (const chunk of all) {
+    const text = readFileSync(`${chunk}.map`, 'utf8');
+    const mine = readChunkMap(text, readFileSync(`${chunk}.map.idx`));
+    expect(mine, chunk).not.toBeInstanceOf(SourceMap); // the index was taken
+    const node = asNode(text);
+    expect(mine.payload.sources, chunk).toEqual(node.payload.sources);
+    const lines = readFileSync(chunk.replace(/\.js$/, '.code.js'), 'utf8').split('\n');
+    for (let line0 = -1; line0 <= lines.length; line0++) {
+      const width = line0 >= 0 && line0 < lines.length ? lines[line0]!.length : 0;
+      const cols = [width - 1, width, width + 1, Number.MAX_SAFE_INTEGER];
+      for (let c = 0; c < width; c += 3) cols.push(c);
+      for (const col0 of cols) {
+        const a = mine.findEntry(line0, col0) as Record<string, unknown>;
+        const b = node.findEntry(line0, col0) as Record<string, unknown>;
+        if (!same(a, b)) expect({ chunk, line0, col0, entry: a }).toEqual({ chunk, line0, col0, entry: b });
+        asked++;
+      }
+    }
+  }
+  expect(asked).toBeGreaterThan(100_000);
+});
+
+it("hands a map to node's SourceMap when its index is missing, another map's, cut short or not an index, and writes none for mappings out of order", () => {
+  const chunk = join(ROOT, 'dist/server/tls-plain-http.chunk.js');
+  const text = readFileSync(`${chunk}.map`, 'utf8');
+  const bytes = readFileSync(`${chunk}.map.idx`);
+  expect(readChunkMap(text, bytes)).not.toBeInstanceOf(SourceMap);
+  expect(readChunkMap(text, null)).toBeInstanceOf(SourceMap);
+  expect(readChunkMap(text, readFileSync(join(ROOT, 'dist/server/health.chunk.js.map.idx')))).toBeInstanceOf(SourceMap);
+  expect(readChunkMap(text, bytes.subarray(0, bytes.length - 4))).toBeInstanceOf(SourceMap);
+  expect(readChunkMap(text, new TextEncoder().encode('not an index'))).toBeInstanceOf(SourceMap);
+  expect(decodeMappings('KAAA,DAAA')).toBeNull(); // columns 5, then 4
+  expect(decodeMappings('AA!A')).toBeNull();
+  expect(decodeMappings('AAAA,EAAEA;AACA')).not.toBeNull();
 });

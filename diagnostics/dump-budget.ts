@@ -51,7 +51,10 @@ export function trimFolder(dir: string, maxFiles: number): void {
   }
 }
 
-export type Claim = { mine: true } | { mine: false; path: string | null };
+export type Claim = { mine: true } | { mine: false; path: string | null; withoutValues?: true };
+
+/** The last line of a claim whose dump has no values and whose site's next throw pauses (claimSite's `withoutValues`). */
+const WITHOUT_VALUES = '\nwithout values';
 
 const CLAIMS_RULES = { what: 'dump site claims folder' };
 const RUN_CLAIMS_RULES = { what: 'folder of the -d primaries\' site claims' };
@@ -71,13 +74,15 @@ function claimsFolder(dir: string): string {
 
 /**
  * One process of cluster `run` takes `site`: the first to create its claim file (O_EXCL, atomic
- * across processes) writes the dump; the others learn the path it wrote. Hangs are never claimed.
+ * across processes) writes the dump; the others learn the path it wrote, and whether that dump
+ * was made `withoutValues` (an error-storm back-off's, index.ts: the site's next throw pauses, and
+ * its capture, in whichever process, is dumped again: claimValues). Hangs are never claimed.
  */
-export function claimSite(dir: string, run: string, site: string, path: string): Claim {
+export function claimSite(dir: string, run: string, site: string, path: string, withoutValues = false): Claim {
   const file = join(dir, CLAIMS_DIR, `${run}-${createHash('sha1').update(site).digest('hex').slice(0, 20)}`);
   try {
     claimsFolder(dir);
-    writeFileSync(file, path, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+    writeFileSync(file, withoutValues ? `${path}${WITHOUT_VALUES}` : path, { flag: 'wx', mode: PRIVATE_FILE_MODE });
     return { mine: true };
   } catch (err) {
     // A claim that cannot be made (a read-only folder, another user's claims folder) must not cost the dump.
@@ -88,9 +93,25 @@ export function claimSite(dir: string, run: string, site: string, path: string):
     } catch {
       /* removed meanwhile */
     }
+    const bare = written.endsWith(WITHOUT_VALUES);
+    if (bare) written = written.slice(0, -WITHOUT_VALUES.length);
     // Empty while its owner is between creating and writing it.
-    return { mine: false, path: written === '' ? null : written };
+    return { mine: false, path: written === '' ? null : written, ...(bare ? { withoutValues: true as const } : {}) };
   }
+}
+
+/**
+ * The dump with values of a site whose claim says its dump has none: the first process of the run
+ * whose throw there is captured takes it (O_EXCL, as claimSite) and writes its dump; the others'
+ * captures there are its repeats.
+ */
+export function claimValues(dir: string, run: string, site: string, path: string): Claim {
+  return claimSite(dir, run, valuesKey(site), path);
+}
+
+/** What claimValues claims of `site` (releaseSite gives it back under this name). */
+export function valuesKey(site: string): string {
+  return `${site}\u0000with values`;
 }
 
 /** Gives `site`'s claim back (its dump could not be written): another process may take it. */

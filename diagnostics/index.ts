@@ -858,7 +858,7 @@ export class Diagnostics implements DiagnosticsHook {
       const had = this.kinds.get(kind);
       this.kinds.set(kind, had !== undefined && (had.shared === true || had.site !== dump.site) ? { site: dump.site, shared: true } : { site: dump.site });
     }
-    const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined);
+    const { repeat, path, elsewhere } = this.sinks.emit(dump, ctx.final === true, stormFirst !== undefined, calmed || unmuted);
     if (stormFirst !== undefined) this.stormDumps.delete(capture!.site);
     // Dumped without values where its next throw pauses: that capture is dumped again (stormrev.3).
     if ((calmed || unmuted) && !repeat) {

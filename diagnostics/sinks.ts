@@ -8,7 +8,7 @@ import { unlinkSync } from 'node:fs';
 import { probeWritableDir, writePrivateFile } from '../server/private-file.js';
 import { TspumaError } from '../server/errors.js';
 import { DUMP_DIR_REFUSED_ENV } from '../server/shared-names.js';
-import { claimSite, clearStaleClaims, fileHost, releaseSite, trimFolder } from './dump-budget.js';
+import { claimSite, claimValues, clearStaleClaims, fileHost, releaseSite, trimFolder, valuesKey } from './dump-budget.js';
 import type { DumpDelivery } from './dump-delivery.js';
 import type { Dump } from './model.js';
 import { oneLine } from './redact.js';
@@ -74,6 +74,11 @@ function usableDir(opts: SinkOptions): string | null {
   }
 }
 
+/** A dump's note with `more` after it. */
+function joinNote(note: string | undefined, more: string): string {
+  return note ? `${note}. ${more}` : more;
+}
+
 interface SiteRecord {
   first: Dump;
   count: number;
@@ -122,8 +127,10 @@ export class Sinks {
   /**
    * Emits a dump (`again`: see own below); returns the path of its .json file (null when not written, e.g. a repeat), and
    * for a new dump not written, why (`problem`: no dump folder, or the coded write failure).
+   * `withoutValues`: a dump made without values where the site's next throw pauses (index.ts's
+   * stormDumps); in a cluster its claim says so, and the next capture there, in any worker, is dumped.
    */
-  emit(dump: Dump, final = false, again = false): { repeat: boolean; path: string | null; problem?: string; elsewhere?: true } {
+  emit(dump: Dump, final = false, again = false, withoutValues = false): { repeat: boolean; path: string | null; problem?: string; elsewhere?: true } {
     // A hang is one worker killed: each gets its own files, never folded into an earlier one. So
     // does a `final` failure (an uncaught exception, process.exit(): it ends this process) at a site
     // this process dumped before (its 500 there, then a crash by another path); one at a site only
@@ -137,13 +144,19 @@ export class Sinks {
     this.total++;
     const base = this.dir ? resolve(this.dir, `${dump.time.replace(/[:.]/g, '-')}-${this.host}-${dump.pid}-${String(dump.id).padStart(4, '0')}`) : null;
     const claims = this.dir ?? this.opts.claims ?? null;
-    if (claims && this.opts.run && !own) {
-      // Another process of this server dumped this site first: a repeat, with its path (none without a dump folder).
-      const claim = claimSite(claims, this.opts.run, dump.site, base ? `${base}.json` : '');
-      if (!claim.mine) {
-        this.sites.set(dump.site, { first: dump, count: 1, path: claim.path, shown: false });
-        return { repeat: true, path: claim.path, elsewhere: true };
+    let claimed: string | null = null;
+    if (claims && this.opts.run && (!own || (again && dump.kind !== 'hang'))) {
+      // Another process of this server dumped this site first: a repeat, with its path (none without a
+      // dump folder). Unless that dump has no values and this one, captured, has: the first process to
+      // capture a throw there (this one's own `again` included) writes it; the others count its repeats.
+      const claim = own ? ({ mine: false, path: null, withoutValues: true } as const) : claimSite(claims, this.opts.run, dump.site, base ? `${base}.json` : '', withoutValues);
+      const taken = !claim.mine && claim.withoutValues === true && dump.captured && !withoutValues ? claimValues(claims, this.opts.run, dump.site, base ? `${base}.json` : '') : claim;
+      if (!taken.mine) {
+        this.sites.set(dump.site, { first: dump, count: 1, path: taken.path, shown: false });
+        return { repeat: true, path: taken.path, elsewhere: true };
       }
+      claimed = taken === claim ? dump.site : valuesKey(dump.site);
+      if (!claim.mine && !own) dump.note = joinNote(dump.note, `another worker dumped this failure first, without values (${claim.path ?? 'printed on its stderr; no dump file'}); this is a later throw of it, paused at and captured in this worker`);
     }
     let problem: string | undefined = base ? undefined : 'no dump folder (TSPUMA_DUMP_DIR or dumpDir)';
     // The plain text of the .txt file, which stands beside its .json.
@@ -155,7 +168,7 @@ export class Sinks {
     const plain = () => (plainText ??= renderText(dump, false, where));
     // Not written (a full or read-only disk): the site's claim goes back, so the dump costs no
     // share of the folder's budget and the next process failing there may write it.
-    if (base && path === null && this.opts.run && !own) releaseSite(this.dir!, this.opts.run, dump.site);
+    if (base && path === null && this.opts.run && claimed !== null) releaseSite(this.dir!, this.opts.run, claimed);
     this.sites.set(dump.site, { first: dump, count: 1, path, shown: true });
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     // On stderr the hint names the .json file (or says none was written), not "the one beside this".

@@ -61,17 +61,37 @@ export async function ctl(args: string[]): Promise<number> {
   if (status === 0) return 1;
   // Every answer of a control app is JSON: anything else is another server's (the app's own port given by mistake).
   if (!isJson(body)) throw notControl(control, status, type);
-  process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
-  if (status === 403 && control.state) {
-    const hint = stateTokenRefused(control, body);
-    if (hint) process.stderr.write(`tspuma ctl: ${hint}\n`);
+  if (status < 200 || status >= 300) {
+    // A refusal or a failure (a phased restart rolled back, a worker that failed to boot): its
+    // coded error on stderr, as `tspuma probe` says its own, so a deploy log shows it and a script
+    // reading stdout never takes it for an answer (review20.4).
+    process.stderr.write(`${refusalLine(command, status, body)}\n`);
+    if (status === 403 && control.state) {
+      const hint = stateTokenRefused(control, body);
+      if (hint) process.stderr.write(`tspuma ctl: ${hint}\n`);
+    }
+    return 1;
   }
-  if (status < 200 || status >= 300) return 1;
+  process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
   // The answer came as the server was about to exit: with its pid known from the state file, until it has.
   if (wait && (command === 'stop' || command === 'halt') && control.state?.pid !== undefined) await exited(control.state.pid, command);
   // The control app answers gc 200 with "gc": false when the server cannot run it (no
   // --expose-gc): nothing was done, so a script's `ctl gc && …` must not read success (T12.2).
-  return command === 'gc' && gcNotRun(body) ? 1 : 0;
+  if (command === 'gc' && gcNotRun(body)) {
+    process.stderr.write(`tspuma ctl gc: ${(JSON.parse(body) as { message?: unknown }).message ?? 'gc not run'}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** `tspuma ctl COMMAND: CODE: error` of a control app's refusal, with any other field of its answer after it. */
+export function refusalLine(command: string, status: number, body: string): string {
+  const answer = JSON.parse(body) as Record<string, unknown> | null;
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return `tspuma ctl ${command}: status ${status}: ${body.trim()}`;
+  const { error, code, ...rest } = answer;
+  const text = typeof error === 'string' ? error : `status ${status}`;
+  const more = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+  return `tspuma ctl ${command}: ${typeof code === 'string' ? `${code}: ` : ''}${text}${more}`;
 }
 
 /**

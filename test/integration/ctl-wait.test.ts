@@ -94,16 +94,16 @@ describe('tspuma ctl --wait (T12.1)', () => {
     // At 1 worker nothing is done: exit 1 with a coded answer, so a deploy script's `|| alert` sees it (N16).
     const again = ctl(state, 'worker-count-down', '--wait');
     expect(await again.exited).toBe(1);
-    expect(JSON.parse(again.stdout())).toEqual({ workers: 1, code: 'TSPUMA_ERR_WORKER_COUNT_MIN', error: 'worker-count-down not done: a cluster keeps at least 1 worker, and this one has 1; `tspuma ctl stop` stops the server.' });
+    expect(again.stdout()).toBe('');
+    expect(again.stderr()).toBe('tspuma ctl worker-count-down: TSPUMA_ERR_WORKER_COUNT_MIN: worker-count-down not done: a cluster keeps at least 1 worker, and this one has 1; `tspuma ctl stop` stops the server. {"workers":1}\n');
   });
 
   it('worker-count-up --wait whose worker fails to boot exits 1 with TSPUMA_ERR_CONTROL_WAIT and its boot error; stats and gc refuse --wait', { timeout: 90_000 * SLOWNESS }, async () => {
     writeFileSync(join(dir, 'fail'), '');
     const up = ctl(state, 'worker-count-up', '--wait');
     expect(await up.exited).toBe(1);
-    const answer = JSON.parse(up.stdout()) as { error: string; code: string };
-    expect(answer.code).toBe('TSPUMA_ERR_CONTROL_WAIT');
-    expect(answer.error).toMatch(/^worker-count-up --wait: worker 1 \(PID: \d+\) failed to boot: .*no DATABASE_URL.*; it respawns with backoff\.$/);
+    expect(up.stdout()).toBe('');
+    expect(up.stderr()).toMatch(/^tspuma ctl worker-count-up: TSPUMA_ERR_CONTROL_WAIT: worker-count-up --wait: worker 1 \(PID: \d+\) failed to boot: .*no DATABASE_URL.*; it respawns with backoff\.\n$/);
     const bootedBefore = bootedLines(s, 1);
     rmSync(join(dir, 'fail'));
     // Its respawn (after the backoff) boots: the stop below finds every worker serving, none mid-boot.
@@ -127,6 +127,27 @@ describe('tspuma ctl --wait (T12.1)', () => {
     expect(ended(primary)).toBe(true);
     expect(existsSync(state)).toBe(false);
     expect(JSON.parse(stop.stdout())).toEqual({ message: 'stopped', exitCode: 0, pid: primary });
+    expect(await s.exited).toBe(0);
+  });
+});
+
+describe('tspuma ctl phased-restart --wait whose new worker fails to boot (review20.4)', () => {
+  it('says so on stderr, coded, with nothing on stdout, and exits 1', { timeout: 90_000 * SLOWNESS }, async () => {
+    const dir = mine.tempDir();
+    const state = join(dir, 'tspuma.state');
+    const generation = join(dir, 'generation');
+    const marker = join(dir, 'fail-once');
+    writeFileSync(generation, 'A\n');
+    const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
+    const s = await boot(['-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, join(ROOT, 'test/fixtures/generation-app.mjs')], env);
+    await waitFor(() => existsSync(state), 'the state file', 15_000);
+    writeFileSync(marker, ''); // the next boot (the restart's new worker) throws at its import
+    const restart = ctl(state, 'phased-restart', '--wait');
+    expect(await restart.exited, restart.stdout() + restart.stderr()).toBe(1);
+    expect(restart.stdout()).toBe(''); // the old code printed the control app's JSON answer here, and nothing on stderr
+    expect(restart.stderr()).toMatch(/^tspuma ctl phased-restart: TSPUMA_ERR_RESTART_BOOT: Restart to phase 1 rolled back: new worker 0 failed to boot .*boot failure injected by the marker file/);
+    const stop = ctl(state, 'stop', '--wait');
+    expect(await stop.exited, stop.stderr()).toBe(0);
     expect(await s.exited).toBe(0);
   });
 });

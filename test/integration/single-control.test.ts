@@ -64,13 +64,16 @@ describe('single mode (-w 0) with --control-url and -S', () => {
     const r = await cli(['ctl', 'gc']);
     expect(r.code, r.err).toBe(1);
     expect(JSON.parse(r.out)).toEqual({ message: 'gc not run: this server was started without --expose-gc; start it with NODE_OPTIONS=--expose-gc (its workers inherit it)', gc: false });
+    expect(r.err).toBe('tspuma ctl gc: gc not run: this server was started without --expose-gc; start it with NODE_OPTIONS=--expose-gc (its workers inherit it)\n');
   });
 
   it('refuses cluster-only commands with TSPUMA_ERR_CONTROL_MODE and what to do instead', async () => {
     for (const command of ['restart', 'phased-restart', 'worker-count-up']) {
       const r = await cli(['ctl', command]);
       expect(r.code).toBe(1);
-      expect(JSON.parse(r.out)).toMatchObject({ code: 'TSPUMA_ERR_CONTROL_MODE', error: expect.stringContaining(`Control command ${command} needs cluster mode (-w N); this server runs in single mode`) });
+      // A refusal is on stderr, coded, and not on stdout, where a script reads answers (review20.4).
+      expect(r.out).toBe('');
+      expect(r.err).toContain(`tspuma ctl ${command}: TSPUMA_ERR_CONTROL_MODE: Control command ${command} needs cluster mode (-w N); this server runs in single mode`);
     }
     // Still serving.
     expect((await order({ items: items(1) })).status).toBe(201);

@@ -91,8 +91,11 @@ describe('tspuma ctl -S', () => {
       [process.stdout.write, process.stderr.write] = [out, err];
       server.close();
     }
+    const refusal = 'tspuma ctl stats: TSPUMA_ERR_CONTROL_REFUSED: a valid token is required (the query parameter "token", or an Authorization header with a Bearer token); wrong or missing (1 of 10 allowed per 60 s)\n';
     expect(written).toEqual([
+      refusal,
       `tspuma ctl: the control app at tcp://127.0.0.1:${port} refused the token of the state file ${file}: the server that wrote it (pid ${gone}) is not running, so the file is stale and another server listens at that address now. Start the server again, or delete the state file.\n`,
+      refusal,
       `tspuma ctl: the control app at tcp://127.0.0.1:${port} refused the token of the state file ${file}: the server that wrote it (pid ${process.pid}) still runs, so another server listens at that address (its control URL reused), or the file was changed since it was written.\n`,
     ]);
   });

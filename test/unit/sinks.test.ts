@@ -101,6 +101,28 @@ describe('sinks: the failure that ends a process (final)', () => {
   });
 });
 
+describe('sinks: a site another worker of the run dumped without values', () => {
+  it("is dumped again, with values, by the first worker whose throw there is captured; the others' (the first worker's own included) are that dump's repeats (stormrev Left)", () => {
+    const dir = tempDir('sinks-valueless');
+    const quiet = { maxFiles: 50, githubActions: false, colour: false, write: () => undefined, run: 'run-7' };
+    const w0 = new Sinks({ dir, ...quiet, who: 'worker 0 (PID 101)' });
+    const w1 = new Sinks({ dir, ...quiet, who: 'worker 1 (PID 102)' });
+    // Worker 0 dumped the failure during an error-storm back-off: no values, its next throw pauses.
+    const first = w0.emit({ ...dump('exception', 'quota.ts:12'), captured: false }, false, false, true);
+    expect(first.repeat).toBe(false);
+    // The next throw there lands in worker 1 and is captured: dumped, not dropped as a repeat of worker 0's.
+    const second = w1.emit(dump('exception', 'quota.ts:12'));
+    expect(second.repeat).toBe(false);
+    expect(second.path).not.toBe(first.path);
+    expect(JSON.parse(readFileSync(second.path!, 'utf8')).note).toBe(`another worker dumped this failure first, without values (${first.path}); this is a later throw of it, paused at and captured in this worker`);
+    // Worker 0's own next capture there (index.ts's \`again\`) and a third worker's are repeats of worker 1's dump.
+    expect(w0.emit(dump('exception', 'quota.ts:12'), false, true)).toEqual({ repeat: true, path: second.path, elsewhere: true });
+    const w2 = new Sinks({ dir, ...quiet, who: 'worker 2 (PID 103)' });
+    expect(w2.emit(dump('exception', 'quota.ts:12'))).toEqual({ repeat: true, path: second.path, elsewhere: true });
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(2);
+  });
+});
+
 describe('sinks: a cluster without a dump folder', () => {
   it("claims sites in the primary's own folder (SITE_CLAIMS_ENV): a site another worker of the run printed is a repeat, with no path (review9.5)", () => {
     const claims = runClaimsFolder()!;

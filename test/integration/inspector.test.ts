@@ -130,8 +130,8 @@ describe('inspector tooling on one cluster', { concurrent: true }, () => {
       const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'w0.heapsnapshot'), '--url', s.discovery]);
       expect(await heap.exited).toBe(0);
     }, LOAD_RATE, HELD_S);
-    expect(result.errors).toBe(0);
-    expect(result.non2xx).toBe(0);
+    // Which kind of error, if any (the lead's run at a load of 18-32 said only "expected 1 to be 0").
+    expect({ errors: result.errors, timeouts: result.timeouts, resets: result.resets, non2xx: result.non2xx }).toEqual({ errors: 0, timeouts: 0, resets: 0, non2xx: 0 });
     expect(result.requests.total).toBeGreaterThan(100);
     const cpu = JSON.parse(readFileSync(join(out, 'w1.cpuprofile'), 'utf8')) as Record<string, unknown>;
     expect(Object.keys(cpu)).toEqual(expect.arrayContaining(['nodes', 'startTime', 'endTime', 'samples', 'timeDeltas']));

@@ -28,8 +28,10 @@ const LOAD_RATE = 400;
  * How long a request of that load may wait for its answer (autocannon's timeout, 10 s by default):
  * the requests worker 0 took are held while its heap snapshot is written, which took longer than
  * 10 s at a load average of 26 (2 errors: the default timeout failed the test, not the server).
+ * 60 s scaled by SLOWNESS, as every bound (the lead's run at a load of 18-32, session 25, counted 1
+ * error of a kind it did not say).
  */
-const HELD_S = 60;
+const HELD_S = 60 * SLOWNESS;
 
 async function cluster(config: string, workers = 2) {
   const dir = tempDir('inspect');
@@ -130,8 +132,8 @@ describe('inspector tooling on one cluster', { concurrent: true }, () => {
       const heap = run(['inspect', 'heap', '--worker', '0', '--out', join(out, 'w0.heapsnapshot'), '--url', s.discovery]);
       expect(await heap.exited).toBe(0);
     }, LOAD_RATE, HELD_S);
-    expect(result.errors).toBe(0);
-    expect(result.non2xx).toBe(0);
+    // Which kind of error, if any (the lead's run at a load of 18-32 said only "expected 1 to be 0").
+    expect({ errors: result.errors, timeouts: result.timeouts, resets: result.resets, non2xx: result.non2xx }).toEqual({ errors: 0, timeouts: 0, resets: 0, non2xx: 0 });
     expect(result.requests.total).toBeGreaterThan(100);
     const cpu = JSON.parse(readFileSync(join(out, 'w1.cpuprofile'), 'utf8')) as Record<string, unknown>;
     expect(Object.keys(cpu)).toEqual(expect.arrayContaining(['nodes', 'startTime', 'endTime', 'samples', 'timeDeltas']));

@@ -17,15 +17,20 @@ const logged = (probe: number) => lines.filter((l) => l.probe === probe && typeo
 // The fixture's run takes 20 s at a load of 25 on two cores; a fixed 60 s bound once ended it at a
 // load of 20 under stress-ng (every test of the file then skipped): bounded by the load, as hooks are.
 // Awaited, not spawnSync: blocked for a minute at a load of 27, the fork failed the run (command.ts).
+// The hook's own bound is the command's and half as much again: at the hook's default (60 s x
+// SLOWNESS, 75 s) the command's bound (68.75 s, then SIGTERM) had not ended the hook, which timed
+// out saying nothing of how far the run got, at a load of 18-32 (the lead's run, session 25): the
+// SLOWNESS read as the file starts, in a run's first seconds, is the load before the run's own.
+const RUN_MS = Math.round(55_000 * SLOWNESS);
 beforeAll(async () => {
-  const r = await command(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/probes/run-engine.mjs'), join(ROOT, 'dist')], { cwd: ROOT, timeoutMs: Math.round(55_000 * SLOWNESS) });
+  const r = await command(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/probes/run-engine.mjs'), join(ROOT, 'dist')], { cwd: ROOT, timeoutMs: RUN_MS });
   // A run that does not end (tests21.2: still running after 220 s at a load of 26-48) says how far it got.
   expect(r.status, `${r.error?.message ?? ''} ${r.stderr}; its last lines: ${r.stdout.trimEnd().split('\n').slice(-4).join('\n')}`).toBe(0);
   lines = r.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Line);
-});
+}, RUN_MS * 1.5);
 
 describe('the probe engine under tsx', () => {
   it('arms a probe set before its file loaded when the file is parsed, and maps a CommonJS .ts line on its one generated line by column', () => {

@@ -32,8 +32,9 @@ export const CHUNKS = [
   // Every serving process: options, logger, signals, the serve command itself.
   { name: 'boot', file: 'server/boot.chunk.js', roots: ['server/cli/serve.js', 'server/tick-object-shape.js'], needs: ['common', 'redact'] },
   // What the commands (ctl, inspect, probe, replay, doctor) share with the server.
-  // The bundle's name tables (read by the logger's stacks, dumps, probes and profiles) among them.
-  { name: 'common', file: 'server/common.chunk.js', roots: [], needs: [], pinned: ['server/name-tables.js'] },
+  // The bundle's name tables (read by the logger's stacks, dumps, probes and profiles) among them,
+  // and the chunks' own source maps (server/chunk-maps.ts: the logger's stacks and debug mode's frames).
+  { name: 'common', file: 'server/common.chunk.js', roots: [], needs: [], pinned: ['server/name-tables.js', 'server/chunk-maps.js'] },
   // Request handling: single mode and cluster workers (never a cluster primary).
   { name: 'serving', file: 'server/serving.chunk.js', roots: ['server/single.js', 'server/app-loader.js', 'server/app-loading.js', 'server/stop-signal-owner.js', 'server/index.js', 'server/start.js'], needs: ['boot'] },
   { name: 'worker', file: 'server/cluster/worker.chunk.js', roots: ['server/cluster/worker.js'], needs: ['serving'] },

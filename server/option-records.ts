@@ -258,7 +258,7 @@ export const RECORDS = {
   maxKeepAlive: option({
     default: 999,
     check: integer(0, 1_000_000, 'an integer from 0 (unlimited) to 1000000'),
-    doc: 'Requests on one keep-alive connection, at most, before tspuma answers with `Connection: close` and closes it; requests the client pipelined after that one are not run (the client resends them on a new connection). Each connection\'s own limit lies in the top eighth (999: from 876 to 999; exact below 16), spread over the connections so that a client pool\'s, opened together and served at one rate, do not all close and reconnect at once (a burst that, in a cluster, the first worker awake takes). 0 = unlimited.',
+    doc: 'Requests on one keep-alive connection, at most, before tspuma answers with `Connection: close` and closes it; requests the client pipelined after that one are not run (the client resends them on a new connection). Each connection\'s own limit lies in the top eighth (999: from 876 to 999; exact below 16), spread over the connections so that a client pool\'s, opened together and served at one rate, do not all close and reconnect at once (a burst that, in a cluster, the first worker awake takes). When every limit lies above 64, the process\'s 64th request, whichever connection carries it, is answered with `Connection: close` too: its first close for a request count comes while node\'s code is cold, not hundreds of requests a connection in, where that path\'s first run throws away optimized code of node\'s request path. 0 = unlimited.',
   }),
   onDump: option({
     default: null,

@@ -250,7 +250,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
       slot: false, ticket: null, queuedAt: 0, ranAt: 0, takenOver: false, waiting: false, captured: false, settle: false, done: false };
     res[kState] = state; // its end reaches finished() through onResponseDone, or its socket's close through socketClosed
     // The connection's own limit (at most maxKeepAlive) is only looked up near it.
-    if (this.d.closing() || (entry.requests >= this.keepAlive.lowest && entry.requests >= this.keepAlive.limitOf(entry.id))) {
+    if (this.d.closing() || (entry.requests >= this.keepAlive.lowest && this.keepAlive.isLast(entry.requests, entry.id))) {
       closeAfterResponse(res);
       entry.closeAfter = true;
     }

@@ -1,38 +1,16 @@
 // A logged stack's lines in tspuma's own built chunks told by their .ts files, lines and names as
 // written (`server/request-lifecycle.ts:324:18`, not `dist/server/serving.chunk.js:3160:22`), as
 // the development page shows them (review13.5). For development and test only (server/logger.ts):
-// the first such line reads that chunk's source map (node's own SourceMap class) and its name
+// the first such line reads that chunk's source map (chunk-maps.ts, shared with debug mode's frames) and its name
 // table (name-tables.ts), kept for the process: synchronous, and none of diagnostics/, which a
 // process with debug off never loads. Other frames (the app's, already mapped by node; a package's) are left as they are.
-import { existsSync, readFileSync } from 'node:fs';
-import { SourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chunkMap } from './chunk-maps.js';
 import { renameIdentifiers, renamesOf } from './name-tables.js';
-
-/** tspuma's build (this file's folder's parent, bundled or not): only its chunks are mapped here. */
-const OWN_DIST = fileURLToPath(new URL('../', import.meta.url));
 
 /** `    at fn (file:///…/x.chunk.js:L:C)` or `    at file:///…/x.chunk.js:L:C`. */
 const CHUNK_LINE = /^(\s*at )(?:(.+?) \()?((?:file:\/\/)?\/[^()]*\.chunk\.js):(\d+):(\d+)(\)?)$/;
-
-const maps = new Map<string, SourceMap | null>();
-
-function mapAt(path: string): SourceMap | null {
-  let map = maps.get(path);
-  if (map !== undefined) return map;
-  map = null;
-  // Looked for first: a read that throws would pause a -d process for nothing.
-  if (existsSync(`${path}.map`)) {
-    try {
-      map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
-    } catch {
-      map = null; // a damaged map: the chunk's positions, as before
-    }
-  }
-  if (maps.size < 100) maps.set(path, map);
-  return map;
-}
 
 /** The stack text with each line in one of tspuma's chunks mapped to its source; any other line as it was. */
 export function ownFramesMapped(stack: string): string {
@@ -43,7 +21,7 @@ export function ownFramesMapped(stack: string): string {
       const m = CHUNK_LINE.exec(line);
       if (!m) return line;
       const path = m[3]!.startsWith('file://') ? fileURLToPath(m[3]!) : m[3]!;
-      const map = path.startsWith(OWN_DIST) ? mapAt(path) : null;
+      const map = chunkMap(path); // null but for tspuma's own chunks
       if (!map) return line;
       const entry = map.findEntry(Number(m[4]) - 1, Number(m[5]) - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
       if (entry.originalSource === undefined || entry.originalLine === undefined || entry.originalColumn === undefined) return line;

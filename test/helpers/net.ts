@@ -74,6 +74,21 @@ export function fetchFresh(url: string, init: RequestInit = {}): Promise<Respons
   return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), connection: 'close' } });
 }
 
+/**
+ * The JSON body of a 200 answer; any other answer throws with its status and body. A poll of a
+ * control app or a discovery list that parsed whatever came got an empty body at a load of 43 and
+ * said only `Unexpected end of JSON input` (findings order7.1): not which answer it was.
+ */
+export async function okJson<T>(res: Response, what: string): Promise<T> {
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${what}: expected 200 with JSON, got ${res.status}${res.statusText ? ` ${res.statusText}` : ''} (${JSON.stringify(text.slice(0, 500))}, content-type ${res.headers.get('content-type')})`);
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`${what}: 200 with a body that is not JSON (${(err as Error).message}): ${JSON.stringify(text.slice(0, 500))}`);
+  }
+}
+
 export interface RawResult {
   /** Everything the server sent before closing (or before the deadline). */
   text: string;

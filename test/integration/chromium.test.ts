@@ -8,7 +8,7 @@ import CDP from 'chrome-remote-interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { boot, discoveryUrl, killAll, ROOT } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** Why Chromium cannot run here, or null; decided when the file loads. */
@@ -69,7 +69,7 @@ describe('chrome://inspect discovery with Chromium', () => {
   it.skipIf(skip)(`lists the primary and both workers of -w 2 as node targets, and a SIGKILLed worker's replacement under the same id${skip ? ` (skipped: ${missing})` : ''}`, async () => {
     const s = await boot(['-w', '2', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', join(ROOT, 'test/fixtures/apps/hello.mjs')]);
     const base = Number(new URL(await discoveryUrl(s)).port);
-    const list = async () => (await (await fetch(`http://127.0.0.1:${base}/json/list`)).json()) as ListEntry[];
+    const list = async () => (await okJson(await fetch(`http://127.0.0.1:${base}/json/list`), '/json/list')) as ListEntry[];
     const entries = await waitFor(async () => ((await list()).length === 3 ? list() : null), 'the primary and 2 workers listed');
 
     const client = await CDP({ target: await launchChromium() });

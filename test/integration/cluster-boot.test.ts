@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allBooted, boot, controlUrl, fromLog, killAll, run, ROOT } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
+import { fetchFresh, SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { alive, ownedByTest } from '../helpers/processes.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -105,7 +105,7 @@ describe('cluster boot failures', { concurrent: true }, () => {
     const env = { TSPUMA_TEST_GENERATION: generation, TSPUMA_TEST_FAIL_ONCE: marker };
     const s = mine.adopt(await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app], env));
     const control = await controlUrl(s);
-    const stats = async () => (await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as ClusterStats;
+    const stats = async () => (await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as ClusterStats;
     /** Generations answering `count` requests, each on a fresh connection. */
     const generations = async (count: number) => {
       const seen = new Set<string>();

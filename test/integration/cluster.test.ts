@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, killThese, run, ROOT, type Booted } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
-import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
+import { fetchFresh, SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { alive } from '../helpers/processes.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -49,7 +49,7 @@ async function cluster(extraConfig = '', args: string[] = [], booted = 2): Promi
   // The control app binds port 0 too: its boot line says where it listens.
   const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, ...args, APP]);
   const control = await controlUrl(s);
-  const stats = async () => (await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as ClusterStats;
+  const stats = async () => (await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as ClusterStats;
   // The boot line comes with the first booted worker; a test that picks a worker by its stats
   // entry needs them all booted (a worker killed while booting is a boot failure, not a death).
   await waitFor(async () => (await stats()).booted_workers >= booted, `${booted} worker(s) booted`, 20_000);

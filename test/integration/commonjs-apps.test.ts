@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, killAllBut, ROOT, type Booted } from '../helpers/cli.js';
-import { get, waitFor } from '../helpers/net.js';
+import { get, SLOWNESS, waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 /**
@@ -104,7 +104,9 @@ const FILES: Record<string, string> = {
 // A CommonJS package whose config imports tspuma (npm init's package.json says "commonjs"), with
 // tspuma installed beside it (a link to this checkout).
 FILES['cjs-config/package.json'] = '{ "name": "cjs-config" }';
-FILES['cjs-config/tspuma.config.ts'] = "import { defineConfig } from 'tspuma';\nexport default defineConfig({ requestTimeout: 1 });\n";
+// requestTimeout 1 s scaled by the load (SLOWNESS): /hang waits for it at any value, and it bounds
+// the first request's answer, which a loaded machine may not give within an unscaled 1 s.
+FILES['cjs-config/tspuma.config.ts'] = `import { defineConfig } from 'tspuma';\nexport default defineConfig({ requestTimeout: ${SLOWNESS} });\n`;
 FILES['cjs-config/app.ts'] = [
   "import type { IncomingMessage, ServerResponse } from 'node:http';",
   'export default function app(req: IncomingMessage, res: ServerResponse): void {',

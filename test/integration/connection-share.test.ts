@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, ROOT } from '../helpers/cli.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
@@ -31,7 +31,7 @@ async function cluster(balance: boolean) {
   writeFileSync(config, `export default { workerCheckInterval: 0.5, maxKeepAlive: 0, balanceConnections: ${balance} };\n`);
   const s = await boot(['-C', config, '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP]);
   const control = await controlUrl(s);
-  const workers = async () => ((await (await fetch(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStatus[] }).worker_status;
+  const workers = async () => ((await okJson(await fetch(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: WorkerStatus[] }).worker_status;
   await waitFor(async () => (await workers()).filter((w) => w.last_status).length === 2, 'both workers checked in', 20_000);
   return { ...s, workers };
 }

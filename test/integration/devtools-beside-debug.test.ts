@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { allBooted, boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn } from '../helpers/dumps.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
@@ -79,7 +79,7 @@ for (const [mode, args, target, targets] of [
         const s = await boot(['-d', '--inspect=127.0.0.1:0', ...args, '-b', 'tcp://127.0.0.1:0', 'test/fixtures/apps/values-app.ts'], { TSPUMA_DUMP_DIR: dir });
         if (args.length > 0) await allBooted(s);
         const base = await discoveryUrl(s);
-        await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as { id: string }[]).length === targets.length, 'every target listed');
+        await waitFor(async () => ((await okJson(await fetch(`${base}/json/list`), '/json/list')) as { id: string }[]).length === targets.length, 'every target listed');
         return { s, dir, base };
       })());
 

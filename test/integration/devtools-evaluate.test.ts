@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll } from '../helpers/cli.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
@@ -54,7 +54,10 @@ describe('a worker a DevTools client holds paused', { concurrent: true }, () => 
     // The autopsy is what finds the worker paused: at its default bound (workerAutopsyTimeout 2 s)
     // a loaded machine's autopsy ran out, the worker was killed as hung and the spared line never
     // came (2 full runs of 3 at load 30-43; with 0.05 s, every run). 10 s, as the stop case has.
-    const { s, client } = await heldWorker('workerTimeout: 2, workerShutdownTimeout: 5, workerAutopsyTimeout: 10');
+    // workerTimeout 2 s scaled by the load (SLOWNESS): any value shows the promise (the paused
+    // worker misses its check-ins past it and is spared), and a healthy worker starved of a core
+    // for 2 s before the client paused it was autopsied unpaused and killed as hung.
+    const { s, client } = await heldWorker(`workerTimeout: ${2 * SLOWNESS}, workerShutdownTimeout: 5, workerAutopsyTimeout: 10`);
     try {
       const spared = await waitFor(() => s.lines().find((l) => String(l.msg).includes('is paused in a debugger')), 'the spared line', 20_000);
       const autopsy = await waitFor(() => s.stderr().match(/tspuma dump #\d+ \[hang\] WorkerPausedInDebugger: .*/)?.[0], 'the autopsy');

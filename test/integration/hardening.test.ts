@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, fromLog, killAll, killAllBut, killThese, run, type Booted, type Spawned } from '../helpers/cli.js';
-import { fetchFresh, get, openServerConnections, sendAndHangUp, SLOWNESS, waitFor } from '../helpers/net.js';
+import { fetchFresh, get, openServerConnections, sendAndHangUp, SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 /**
@@ -123,7 +123,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
     const s = await boot(['-C', config, '-w', '2', '-t', '0:8', '-b', LOCAL, '--control-url', LOCAL, '--control-token', TOKEN, 'test/fixtures/sleep-app.mjs']);
     const control = (await fromLog(s, (l) => (typeof l.controlUrl === 'string' ? l.controlUrl : undefined), 'the control line')).replace('tcp:', 'http:');
     const port = Number(new URL(s.url).port);
-    const workers = async () => ((await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_checkin: string | null; last_status: { running: number } | null }[] }).worker_status;
+    const workers = async () => ((await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: { last_checkin: string | null; last_status: { running: number } | null }[] }).worker_status;
     for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 40 }, () => sendAndHangUp(port, PIPELINED)));
     // The clients are gone at once, the workers are not done with them: at a load of 19, 353 of the
     // 400 connections were still in the accept queue, and a request sent then waited 6.8 s behind
@@ -185,7 +185,7 @@ describe('hardening against hostile clients', { concurrent: true }, () => {
     const worker = Number(await fromLog(s, (l) => (typeof l.msg === 'string' ? /- Worker 0 \(PID: (\d+)\) booted/.exec(l.msg)?.[1] : undefined), 'worker 0 booted'));
     const inUse = readdirSync(`/proc/${worker}/fd`).length;
     execFileSync('prlimit', ['--pid', String(worker), `--nofile=${inUse + 20}:${inUse + 20}`]);
-    const checkin = async () => ((await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { pid: number; last_checkin: string | null }[] }).worker_status[0]!;
+    const checkin = async () => ((await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: { pid: number; last_checkin: string | null }[] }).worker_status[0]!;
     const flood = await holdConnections(Number(new URL(s.url).port), 200);
     try {
       const full = await waitFor(() => (readdirSync(`/proc/${worker}/fd`).length >= inUse + 20 ? Date.now() : 0), 'the worker to run out of descriptors', 15_000);

@@ -7,7 +7,7 @@ import CDP from 'chrome-remote-interface';
 import { attachThroughDiscovery } from '../helpers/devtools.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, discoveryUrl, killAll, type Booted } from '../helpers/cli.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 
 afterAll(killAll);
 
@@ -34,7 +34,7 @@ describe("Node's inspector lines on stderr", () => {
   it('single mode: two attaches to tspuma-single and one left attached at the stop print none of them; the app\'s lines arrive whole and in order', async () => {
     const s = await boot(['-d', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', APP]);
     const base = await discoveryUrl(s);
-    await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 1, 'every target listed', 20_000);
+    await waitFor(async () => ((await okJson(await fetch(`${base}/json/list`), '/json/list')) as unknown[]).length === 1, 'every target listed', 20_000);
     const n = await attachesAndLines(s, base, ['tspuma-single'], 0);
     await heldAtTheStop(s, base, ['tspuma-single'], n);
   });
@@ -47,7 +47,7 @@ describe("Node's inspector lines on stderr", () => {
     const base = await discoveryUrl(s);
     // A worker still booting does not take the stop message yet: restart a cluster that has booted.
     await waitFor(() => s.lines().some((l) => l.msg === '- All 2 workers booted'), 'every worker booted', 20_000);
-    await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 3, 'every target listed', 20_000);
+    await waitFor(async () => ((await okJson(await fetch(`${base}/json/list`), '/json/list')) as unknown[]).length === 3, 'every target listed', 20_000);
     let n = await attachesAndLines(s, base, ['tspuma-primary', 'tspuma-worker-0'], 0);
     const held = await Promise.all(['tspuma-worker-0', 'tspuma-worker-1'].map((t) => attach(base, t)));
     const t0 = Date.now();
@@ -59,7 +59,7 @@ describe("Node's inspector lines on stderr", () => {
     // Two boots and two graceful stops; workerShutdownTimeout (30 s) was the wait per worker.
     // (Held, the restart would take 60 s: scaled for the load, the bound stays below that.)
     expect(restartMs).toBeLessThan(Math.min(30_000 * SLOWNESS, 59_000));
-    await waitFor(async () => ((await (await fetch(`${base}/json/list`)).json()) as unknown[]).length === 3, 'the new workers listed', 20_000);
+    await waitFor(async () => ((await okJson(await fetch(`${base}/json/list`), '/json/list')) as unknown[]).length === 3, 'the new workers listed', 20_000);
     await say(s, ++n);
     await heldAtTheStop(s, base, ['tspuma-primary', 'tspuma-worker-0'], n);
   }, 90_000 * SLOWNESS);

@@ -10,7 +10,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { allBooted, boot, controlUrl, discoveryUrl, inspectorUrl, killAll, killThese, run, ROOT, type Booted, type Spawned } from '../helpers/cli.js';
 import { loadUntil } from '../helpers/load.js';
-import { refusingPort, SLOWNESS, waitFor } from '../helpers/net.js';
+import { refusingPort, SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const APP = join(ROOT, 'test/fixtures/spin-app.ts');
@@ -37,7 +37,7 @@ async function cluster(config: string, workers = 2) {
   // Every socket on port 0: discovery, each inspector and the control app log what they bound.
   const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', String(workers), '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, APP], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   const discovery = await discoveryUrl(s);
-  const list = async () => (await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[];
+  const list = async () => (await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[];
   // Workers report their inspector as they boot.
   await waitFor(async () => (await list()).length === workers + 1, `primary and ${workers} worker(s) listed`);
   await allBooted(s); // listed is not booted: a worker lists its inspector before it loads the app

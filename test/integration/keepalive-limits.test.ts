@@ -2,7 +2,9 @@
 // spread below it (server/connection-limit.ts), so the connections of a client pool that serve at
 // one rate do not all reach it, close and reconnect together (findings cluster3.3). Seen as a
 // client sees it: requests one after another on a connection until a response says
-// `Connection: close`, then the server's FIN.
+// `Connection: close`, then the server's FIN. The process's first close comes at its 64th request
+// (FIRST_CLOSE_AT) when every connection's limit lies above it: node's close path taken while its
+// code is cold (server/connection-limit.ts).
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { boot, killAll, ROOT } from '../helpers/cli.js';
 import { parseResponse } from '../helpers/http-raw.js';
 import { SLOWNESS } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
+import { FIRST_CLOSE_AT } from '../../server/connection-limit.js';
 
 afterAll(killAll);
 
@@ -28,8 +31,8 @@ interface Served {
   ended: boolean;
 }
 
-/** Requests one at a time on one connection until a response says Connection: close (at most MAX + 1). */
-function serveUntilClose(port: number): Promise<Served> {
+/** Requests one at a time on one connection until a response says Connection: close (at most `most`, then the client ends it). */
+function serveUntilClose(port: number, most = MAX + 1): Promise<Served> {
   return new Promise((resolve, reject) => {
     const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     const timer = setTimeout(() => {
@@ -52,7 +55,9 @@ function serveUntilClose(port: number): Promise<Served> {
       const connection = (r.headers.connection ?? []).join(',').toLowerCase();
       if (connection === 'close') last = true;
       else before.push(connection);
-      if (!last && count <= MAX) send();
+      if (last) return;
+      if (count < most) send();
+      else c.end();
     });
     c.on('end', () => {
       clearTimeout(timer);
@@ -85,5 +90,20 @@ describe('maxKeepAlive, spread per connection', () => {
       expect(n, `limits ${counts.join(' ')}`).toBeLessThanOrEqual(MAX);
     }
     expect(new Set(counts).size, `limits ${counts.join(' ')}`).toBeGreaterThan(1);
+  });
+});
+
+describe('the process\'s first close, brought forward', () => {
+  it(`answers the process's ${FIRST_CLOSE_AT}th request with Connection: close under the default maxKeepAlive (999: limits 876-999), then keeps later connections alive past it`, async () => {
+    const s = await boot(['-b', 'tcp://127.0.0.1:0', APP]);
+    const port = Number(new URL(s.url).port);
+    const first = await serveUntilClose(port, 1000);
+    expect(first.ended, `the server closed the first connection after a Connection: close response (${first.count} responses)`).toBe(true);
+    expect(first.count).toBe(FIRST_CLOSE_AT);
+    expect(first.before.every((h) => h === 'keep-alive'), `every earlier response kept it alive (${first.before.join(' ')})`).toBe(true);
+    const second = await serveUntilClose(port, 3 * FIRST_CLOSE_AT);
+    expect(second.ended, `the second connection was not closed by the server (${second.count} responses)`).toBe(false);
+    expect(second.count).toBe(3 * FIRST_CLOSE_AT);
+    expect(second.before.every((h) => h === 'keep-alive')).toBe(true);
   });
 });

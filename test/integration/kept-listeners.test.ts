@@ -24,7 +24,7 @@ const GATED = join(ROOT, 'test/fixtures/apps/gated-boot-app.mjs');
  * worker held there has not listened yet, which is the window this file is about (made as long
  * as the test needs instead of racing the respawn).
  */
-function heldConfig(dir: string, hold: string, workerShutdownTimeout = 5, thenFail = false): string {
+function heldConfig(dir: string, hold: string, workerShutdownTimeout = 5 * SLOWNESS, thenFail = false): string {
   const config = join(dir, 'tspuma.config.mjs');
   const fail = thenFail ? ` throw new Error('no DATABASE_URL');` : '';
   writeFileSync(
@@ -109,7 +109,7 @@ describe('the primary listens before its first workers boot (T5)', { concurrent:
     const dir = mine.tempDir();
     const hold = join(dir, 'hold');
     writeFileSync(hold, '');
-    const s = mine.adopt(run(['-C', heldConfig(dir, hold, 5, true), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]));
+    const s = mine.adopt(run(['-C', heldConfig(dir, hold, 5 * SLOWNESS, true), '-w', '1', '-b', 'tcp://127.0.0.1:0', APP]));
     const bound = await boundBefore(s);
     await waitFor(() => s.lines().some((l) => /^- Worker 0 \(PID: \d+\) booting, phase 0$/.test(String(l.msg))), 'worker 0 to be forked', 20_000);
     const queued = await connect({ port: Number(new URL(bound.url).port) });
@@ -166,7 +166,8 @@ describe('the primary keeps the listening sockets', { concurrent: true }, () => 
     const dir = mine.tempDir();
     const state = join(dir, 'tspuma.state');
     const config = join(dir, 'tspuma.config.mjs');
-    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'tcp://127.0.0.1:0' };\n`);
+    // workerShutdownTimeout 5 s scaled (SLOWNESS) in both configs: a bound on the idle old workers' stops.
+    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: ${5 * SLOWNESS}, bind: 'tcp://127.0.0.1:0' };\n`);
     const s = mine.adopt(await boot(['-C', config, '-w', '1', '-S', state, APP]));
     const urls = () => (JSON.parse(readFileSync(state, 'utf8')) as { urls: string[] }).urls;
     await waitFor(() => existsSync(state) && urls().length === 1, 'the state file with its URL', 15_000);
@@ -186,7 +187,7 @@ describe('the primary keeps the listening sockets', { concurrent: true }, () => 
     const phased = await waitFor(pidOn, `the phase 1 worker answering on ${s.url}`);
     expect(phased).not.toBe(respawned);
     expect(s.lines().filter((l) => String(l.msg).startsWith("The config's binds changed"))).toEqual([]);
-    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, bind: 'unix://${join(dir, 'new.sock')}' };\n`);
+    writeFileSync(config, `export default { workerCheckInterval: 0.5, workerShutdownTimeout: ${5 * SLOWNESS}, bind: 'unix://${join(dir, 'new.sock')}' };\n`);
     s.proc.kill('SIGUSR2');
     await waitFor(() => /- Hot restart finished, phase 2/.test(s.stdout()), 'the hot restart to finish', 30_000);
     const hot = await waitFor(pidOn, `the phase 2 worker answering on ${s.url}`);

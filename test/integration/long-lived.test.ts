@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { boot, controlUrl, killAll, ROOT } from '../helpers/cli.js';
-import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
+import { fetchFresh, SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { ownedByTest, type Owned } from '../helpers/processes.js';
 import { openSse } from '../helpers/sse.js';
 import { tempDir } from '../helpers/temp.js';
@@ -55,7 +55,7 @@ async function oneWorker(mine: Owned, app: string) {
   const cfg = config(`workerCheckInterval: 0.5, workerShutdownTimeout: ${10 * SLOWNESS}`);
   const s = mine.adopt(await boot(['-C', cfg, '-w', '1', '-t', '1:1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, app]));
   const control = await controlUrl(s);
-  const stats = async () => ((await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
+  const stats = async () => ((await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: WorkerStats[] }).worker_status[0]!.last_status;
   return { ...s, stats };
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boot, killAll, killAllBut, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/otel/app.ts';
@@ -34,7 +34,7 @@ interface SpanSeen {
 /** The finished server spans, once one exists for every path in `targets`. */
 function spansFor(url: string, targets: string[]): Promise<Map<string, SpanSeen>> {
   return waitFor(async () => {
-    const spans = (await (await fetch(`${url}/spans`)).json()) as SpanSeen[];
+    const spans = (await okJson(await fetch(`${url}/spans`), '/spans')) as SpanSeen[];
     const byTarget = new Map(spans.filter((s) => targets.includes(s.target)).map((s) => [s.target, s]));
     return targets.every((t) => byTarget.has(t)) ? byTarget : undefined;
   }, `server spans for ${targets.join(', ')}`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, controlUrl, killAll, type Booted } from '../helpers/cli.js';
 import { appFolder } from '../helpers/app-folder.js';
-import { fetchFresh, SLOWNESS, waitFor } from '../helpers/net.js';
+import { fetchFresh, SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 
 afterAll(killAll);
 
@@ -80,7 +80,7 @@ describe('a full pool (-t 0:2, requestTimeout 4 s scaled by the load)', () => {
     });
     type Status = { running: number; backlog: number; in_flight?: { url: string; queued?: boolean }[] };
     const seen = await waitFor(async () => {
-      const stats = (await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status?: Status }[] };
+      const stats = (await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: { last_status?: Status }[] };
       const status = stats.worker_status[0]?.last_status;
       return status && status.running === 2 && status.backlog === 2 ? status : undefined;
     }, 'ctl stats showing 2 slots busy and 2 requests queued', 20_000);
@@ -137,7 +137,7 @@ describe('a blocked event loop (the same cluster)', () => {
     // Counted for ctl stats (the next check-in carries it: the request's own entry, or a later one).
     await fetch(`${s.url}/`);
     await waitFor(async () => {
-      const stats = (await (await fetchFresh(`${control}/stats?token=${TOKEN}`)).json()) as { worker_status: { last_status?: { loop_blocked?: { count: number; longest_ms: number } } }[] };
+      const stats = (await okJson(await fetchFresh(`${control}/stats?token=${TOKEN}`), '/stats')) as { worker_status: { last_status?: { loop_blocked?: { count: number; longest_ms: number } } }[] };
       const blocked = stats.worker_status[0]?.last_status?.loop_blocked;
       return blocked && blocked.count >= 1 && blocked.longest_ms >= 1000 ? true : undefined;
     }, 'ctl stats counting the block', 20_000);

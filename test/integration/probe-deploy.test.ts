@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProbeView } from '../../server/cluster/probe-registry.js';
 import { boot, killAll, run } from '../helpers/cli.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 afterAll(killAll);
@@ -33,14 +33,15 @@ async function probed(template: string) {
   const state = join(dir, 'tspuma.state');
   writeFileSync(app, APP);
   expect(APP.split('\n')[LINE - 1]).toBe('  return user;');
-  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5 };\n');
+  // workerShutdownTimeout 5 s scaled (SLOWNESS): a bound on the old worker's stop at each phased restart.
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 1, workerShutdownTimeout: ${5 * SLOWNESS} };\n`);
   const s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '1', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, app]);
   const { control_url: controlUrl, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
   const control = (path: string) => fetch(`${controlUrl.replace(/^tcp:/, 'http:')}${path}`, { headers: { authorization: `Bearer ${token}` } });
   const set = run(['probe', 'log', `${app}:${LINE}`, template, '-S', state]);
   expect(await set.exited, set.stderr()).toBe(0);
   const id = Number(set.stdout().trim());
-  const view = async () => (await (await control(`/probes/${id}`)).json()) as ProbeView;
+  const view = async () => (await okJson(await control(`/probes/${id}`), '/probes/ID')) as ProbeView;
   const deploy = async (text: string) => {
     const first = (await view()).workers['0']!.pid;
     writeFileSync(app, text);

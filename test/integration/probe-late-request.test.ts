@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const APP = 'test/fixtures/apps/late-request-app.ts';
@@ -29,7 +29,7 @@ async function start(extra: string[]): Promise<{ s: Booted; state: string; busy:
   writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { bodyBufferSize: 0, probePauseBudget: 1000 };\n');
   const s = await boot([...extra, '-C', join(dir, 'tspuma.config.mjs'), '-w', '0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP]);
   const { control_url: controlUrl, control_auth_token: token } = JSON.parse(readFileSync(state, 'utf8')) as { control_url: string; control_auth_token: string };
-  const busy = async () => ((await (await fetch(`${controlUrl.replace(/^tcp:/, 'http:')}/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { busy_threads: number }).busy_threads;
+  const busy = async () => ((await okJson(await fetch(`${controlUrl.replace(/^tcp:/, 'http:')}/stats`, { headers: { authorization: `Bearer ${token}` } }), '/stats')) as { busy_threads: number }).busy_threads;
   return { s, state, busy };
 }
 

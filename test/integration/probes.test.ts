@@ -64,7 +64,8 @@ beforeAll(async () => {
   const dir = tempDir('probes');
   state = join(dir, 'tspuma.state');
   dumps = join(dir, 'dumps');
-  writeFileSync(join(dir, 'tspuma.config.mjs'), 'export default { workerCheckInterval: 1, workerShutdownTimeout: 5 };\n');
+  // workerShutdownTimeout 5 s scaled (SLOWNESS): a bound on the stops of healthy workers (TTOU, the last case's SIGTERM).
+  writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 1, workerShutdownTimeout: ${5 * SLOWNESS} };\n`);
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', TOKEN, '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: dumps });
   control = await controlUrl(s);
   await waitFor(() => s.lines().some((l) => String(l.msg).startsWith('- All 2 workers booted')), 'both workers booted');

@@ -12,7 +12,7 @@ import type { Dump } from '../../diagnostics/model.js';
 import type { ListEntry } from '../../inspector/discovery.js';
 import { allBooted, boot, discoveryUrl, killAll, run, ROOT, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
@@ -51,7 +51,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'tspuma.config.mjs'), `export default { workerCheckInterval: 0.5, workerShutdownTimeout: 5, workerTimeout: ${WORKER_TIMEOUT_S} };\n`);
   s = await boot(['-C', join(dir, 'tspuma.config.mjs'), '-w', '2', '--debug', '--inspect=127.0.0.1:0', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '--control-token', 'replay-token-0123456789', '-S', state, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') });
   discovery = await discoveryUrl(s);
-  await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).length === 3, 'both workers listed');
+  await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).length === 3, 'both workers listed');
   await allBooted(s); // listed is not booted: a worker lists its inspector before it loads the app
   dump = await failingOrder('NOPE-7731');
 });
@@ -94,7 +94,7 @@ describe('tspuma replay DUMP.json', () => {
         });
         await c.Debugger.enable({});
       }
-      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted by discovery');
+      await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted by discovery');
       const replay = run(['replay', fileOf(dump), '-S', state]);
       const hit = await waitFor(() => paused, 'a client paused in discountFor', 20_000);
       const top = hit.params.callFrames[0]!;
@@ -116,7 +116,7 @@ describe('tspuma replay DUMP.json', () => {
   });
 
   it('with no debugger attached, writes a fresh snapshot at the culprit line and prints it beside the old dump', async () => {
-    await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
+    await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
     const replay = run(['replay', fileOf(dump), '-S', state]);
     // In shard 3/4 of both of tests20's runs (load 30-60) the replayed request's worker hung up at
     // the snapshot probe ('the request … failed: socket hang up'); alone it passed 5 of 5. What the
@@ -146,7 +146,7 @@ describe('tspuma replay DUMP.json', () => {
         });
         await c.Debugger.enable({});
       }
-      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted by discovery');
+      await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted by discovery');
       const replay = run(['replay', fileOf(repoDump), '-S', state]);
       const hit = await waitFor(() => paused ?? (replay.proc.exitCode !== null ? new Error(replay.stderr()) : null), 'a client paused in findById', 20_000);
       if (hit instanceof Error) throw hit;
@@ -161,7 +161,7 @@ describe('tspuma replay DUMP.json', () => {
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
-    await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
+    await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).every((e) => e.tspuma.clients === 0), 'no client attached');
     const alone = run(['replay', fileOf(repoDump), '-S', state]);
     expect(await alone.exited, alone.stderr()).toBe(0);
     const path = /^fresh snapshot: (.+)$/m.exec(alone.stdout())?.[1];
@@ -184,7 +184,7 @@ describe('tspuma replay DUMP.json', () => {
       expect(res.status).toBe(201);
       const id = ((await res.json()) as { id: number }).id;
       // Hits are counted from both workers: each must have armed the probe before the first request.
-      const view = async () => (await (await fetch(`${control.control_url.replace(/^tcp:/, 'http:')}/probes/${id}`, { headers: { authorization: `Bearer ${control.control_auth_token}` } })).json()) as { workers: Record<string, { state: string }> };
+      const view = async () => (await okJson(await fetch(`${control.control_url.replace(/^tcp:/, 'http:')}/probes/${id}`, { headers: { authorization: `Bearer ${control.control_auth_token}` } }), '/probes/ID')) as { workers: Record<string, { state: string }> };
       await waitFor(async () => {
         const v = await view();
         return ['0', '1'].every((w) => v.workers[w]?.state === 'armed');
@@ -209,7 +209,7 @@ describe('tspuma replay DUMP.json', () => {
     const clients = await Promise.all([0, 1].map((i) => attachThroughDiscovery(discovery, `tspuma-worker-${i}`)));
     try {
       for (const c of clients) await c.Debugger.enable({});
-      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted');
+      await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).filter((e) => e.tspuma.worker !== null && e.tspuma.clients > 0).length === 2, 'both clients counted');
       const pids = s.lines().filter((l) => String(l.msg).includes(') booted, phase')).length;
       const replay = run(['replay', fileOf(dump), '-S', state]);
       const code = await replay.exited;

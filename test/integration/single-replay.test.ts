@@ -15,7 +15,7 @@ import type { ListEntry } from '../../inspector/discovery.js';
 import { boot, discoveryUrl, killAll, run, ROOT } from '../helpers/cli.js';
 import { lineOf } from '../helpers/dumps.js';
 import { fixtureDump } from '../helpers/dump-fixture.js';
-import { SLOWNESS, waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor, okJson } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const EXPRESS = join(ROOT, 'examples/express.ts');
@@ -57,7 +57,7 @@ describe('tspuma replay on a single-mode server', () => {
         if (!paused && params.callFrames[0]?.functionName === 'discountFor') paused = params;
       });
       await client.Debugger.enable({});
-      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).some((e) => e.id === 'tspuma-single' && e.tspuma.clients > 0), 'the client counted by discovery');
+      await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).some((e) => e.id === 'tspuma-single' && e.tspuma.clients > 0), 'the client counted by discovery');
       const replay = run(['replay', file, '-S', state]);
       const hit = await waitFor(() => paused, 'the client paused in discountFor', 20_000);
       const value = async (expression: string) => (await client.Debugger.evaluateOnCallFrame({ callFrameId: hit.callFrames[0]!.callFrameId, expression, returnByValue: true })).result.value as unknown;
@@ -83,7 +83,7 @@ describe('tspuma replay on a single-mode server', () => {
         setTimeout(() => void client.Debugger.resume({}).catch(() => undefined), 1500);
       });
       await client.Debugger.enable({});
-      await waitFor(async () => ((await (await fetch(`${discovery}/json/list`)).json()) as ListEntry[]).some((e) => e.id === 'tspuma-single' && e.tspuma.clients > 0), 'the client counted by discovery');
+      await waitFor(async () => ((await okJson(await fetch(`${discovery}/json/list`), '/json/list')) as ListEntry[]).some((e) => e.id === 'tspuma-single' && e.tspuma.clients > 0), 'the client counted by discovery');
       const replay = run(['replay', file, '-S', state]);
       expect(await replay.exited, replay.stderr()).toBe(0);
       expect(stopped).toBeGreaterThanOrEqual(1);

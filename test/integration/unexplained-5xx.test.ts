@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
 import { boot, killAll, type Booted } from '../helpers/cli.js';
 import { dumpsIn, lineOf } from '../helpers/dumps.js';
-import { waitFor } from '../helpers/net.js';
+import { SLOWNESS, waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
 
 const LOCAL = 'tcp://127.0.0.1:0';
@@ -273,15 +273,17 @@ describe('dumps of 5xx the app answered itself, on shared servers', { concurrent
 /**
  * The Express server of the requestTimeout block (a config of its own) and of the two-bugs block (a
  * fresh mute of planName, which no other request of this server reaches): booted when a case first
- * asks (a server each was a boot more). requestTimeout 2 s: the two-bugs requests are answered at
- * once, far within it.
+ * asks (a server each was a boot more). requestTimeout 2 s scaled by the load (SLOWNESS): S7's
+ * case holds at any value (its upstream answers after 30 s), and it bounds the two-bugs requests,
+ * answered at once on a quiet machine (a -d capture each), which a loaded one need not answer within an unscaled 2 s.
  */
+const REQUEST_TIMEOUT_S = 2 * SLOWNESS;
 let timeoutShared: Promise<{ s: Booted; dir: string }> | undefined;
 const timeoutExpress = () =>
   (timeoutShared ??= (async () => {
     const dir = tempDir('express-timeout');
     const cfg = join(dir, 'timeout.config.mjs');
-    writeFileSync(cfg, 'export default { requestTimeout: 2 };\n');
+    writeFileSync(cfg, `export default { requestTimeout: ${REQUEST_TIMEOUT_S} };\n`);
     return { s: await boot(['-d', '--inspect=off', '-C', cfg, '-b', LOCAL, EXPRESS], { TSPUMA_DUMP_DIR: join(dir, 'dumps') }), dir };
   })());
 
@@ -293,7 +295,7 @@ describe('Express 5 with that middleware, a request tspuma ends at requestTimeou
     const d = await dumpFor(join(dir, 'dumps'), (d) => d.request?.url?.startsWith('/api/slow-upstream') === true, 'the dump of the timed-out request');
     expect(d.error).toMatchObject({ code: 'TSPUMA_ERR_REQUEST_TIMEOUT' });
     expect(d.response).toBeUndefined();
-    expect(d.note).toMatch(/^tspuma answered 503 in the app's place: the app had not sent a response head within requestTimeout \(2 s\)/);
+    expect(d.note).toMatch(new RegExp(`^tspuma answered 503 in the app's place: the app had not sent a response head within requestTimeout \\(${REQUEST_TIMEOUT_S} s\\)`));
     expect(d.request).toMatchObject({ method: 'GET', url: '/api/slow-upstream?token=[redacted]' });
     // Its frames are tspuma's deadline sweep, which reported it: none is the culprit, none marked (review16.1: '> #0 RequestLifecycle.requestTimeout').
     expect(d.culprit).toBe(-1);

@@ -4,9 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chunkMap, type ChunkMap } from '../server/chunk-maps.js';
+import { chunkMap } from '../server/chunk-maps.js';
 
-const maps = new Map<string, ChunkMap | null>();
+const maps = new Map<string, SourceMap | null>();
 
 /** A source map URL as a script announced it: inline (data:) or a file next to the script. */
 function mapFromUrl(path: string, sourceMapURL: string): SourceMap | null {
@@ -25,14 +25,14 @@ function mapFromUrl(path: string, sourceMapURL: string): SourceMap | null {
   }
 }
 
-function mapFor(path: string, sourceMapURL?: string): ChunkMap | null {
+function mapFor(path: string, sourceMapURL?: string): SourceMap | null {
   if (maps.has(path)) return maps.get(path)!;
-  // This process's own modules first; a script of another process (inspector/remote.ts) by the
-  // source map URL it announced.
-  let map: ChunkMap | null = findSourceMap(path) ?? null;
-  if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
-  // tspuma's own chunks: decoded once a process, for the logged stack lines too (server/chunk-maps.ts).
+  // This process's own modules first, then tspuma's own chunks (decoded once a process, for the
+  // logged stack lines too: server/chunk-maps.ts; a chunk announces the map beside it, this same
+  // file), then a script of another process (inspector/remote.ts) by the source map URL it announced.
+  let map: SourceMap | null = findSourceMap(path) ?? null;
   if (map === null) map = chunkMap(path);
+  if (map === null && sourceMapURL) map = mapFromUrl(path, sourceMapURL);
   // Checked first: a throw here would pause debug mode's capture (and probes' arming) for nothing.
   if (map === null && existsSync(`${path}.map`)) {
     try {

@@ -2,10 +2,10 @@
 // on their objects, in one place: the request and response classes node:http is told to build,
 // the event-stream check in writeHead, the response's detachSocket (where node:http hands back a
 // finished response: the server's end of it), the lingering close that replaces a socket's destroySoon (and its end, set at its connection),
-// the request's destroy for an abort the server caused, the response methods dropped once the
+// the request's destroy for an abort the server caused, the dump of an unread request at its end, the response methods dropped once the
 // server answers in the app's place, the request body's push, a server's emit held back for the
 // PROXY protocol and a socket's peer replaced by the one its header names, the private fields read
-// (_httpMessage, _last, _consuming, _peername, _handle, shouldKeepAlive, _header, the kOutHeaders
+// (_httpMessage, _last, _consuming, _dumped, _readableState, _peername, _handle, shouldKeepAlive, _header, the kOutHeaders
 // record) and the ones set for a known body length (_contentLength) and known headers (kOutHeaders);
 // a cluster primary's sockets bound without listening (net's _createServerHandle) and a worker's
 // listen on its copy.
@@ -784,6 +784,38 @@ export function interceptPush(req: http.IncomingMessage, push: Push): Push {
   const own = req.push.bind(req) as Push;
   req.push = push;
   return own;
+}
+
+type Dumped = http.IncomingMessage & {
+  _dumped: boolean;
+  _dump(): void;
+  _readableState: { ended: boolean; length: number; endEmitted: boolean; destroyed: boolean; errored: unknown };
+};
+const requestProto = http.IncomingMessage.prototype as Dumped;
+const dump = requestProto._dump;
+
+/**
+ * node:http's dump of a request the app never read (resOnFinish, once the response finished:
+ * _dump sets _dumped, drops the 'data' listeners and resumes the stream), for a request whose
+ * body is all in and empty (a GET: the parser pushed its end before the app ran): one read() ends
+ * it as the resume would, 'end' and then the stream's auto-destroy and 'close', in one tick where
+ * the resume took five (resume_, then read(0) twice and flow twice each queuing the end again;
+ * three of those find it emitted). A tick is ~400 instructions, ~900 under -d (its lookup and
+ * nextTick's argument check under the liveness flag): bench/README.md, session 25, dhappy.
+ * What differs: such a request emits no 'resume' and is left not flowing (readableFlowing null).
+ * Any other request (a body left unread, one already ended or destroyed) is node's dump.
+ */
+function dumpEnded(this: Dumped): void {
+  const state = this._readableState;
+  if (this._dumped || !state.ended || state.length !== 0 || state.endEmitted || state.destroyed || (state.errored ?? null) !== null) return dump.call(this);
+  this._dumped = true;
+  this.removeAllListeners('data');
+  this.read();
+}
+
+/** Ends every unread request already at its end with a read, not node's resume (dumpEnded); once a process. */
+export function endUnreadByRead(): void {
+  if (typeof dump === 'function') requestProto._dump = dumpEnded;
 }
 
 /**

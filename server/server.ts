@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Adapted } from './adapters.js';
 import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './binder.js';
-import { adoptConnection, closeAfterResponse, setEventStreamHandler, setResponseDoneHandler, stopAccepting } from './node-http.js';
+import { adoptConnection, closeAfterResponse, setEventStreamHandler, setResponseDoneHandler, stopAccepting, endUnreadByRead } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming } from './admission.js';
 import { TspumaError } from './errors.js';
 import type { DebugCaptureStats, DiagnosticsHook } from './debug-hook.js';
@@ -190,6 +190,8 @@ export class Server {
     // slot and connection released, without a listener per request (a response whose socket
     // closes first is released by the deadlines' socket 'close').
     setResponseDoneHandler(onResponseDone);
+    // ... and ends an unread request that is at its end (a GET) with one tick, not five.
+    endUnreadByRead();
     // What the app writes to console.error/warn (a framework's own error line) while its requests
     // run has their secret header values redacted where it quotes them: read then, never per request.
     this.unwatchConsole = watchConsoleRequests(() => this.requestsNow());

@@ -115,6 +115,9 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
   // were most of this case's CPU); a logpoint's live edit and its removal are the cases above and below.
   it('--hits removes it once the workers\' hits add up; --for expires it; both are logged', async () => {
     const hits = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 'n {order.id}', '--hits', '3', '--when', ALWAYS]);
+    // The command's own failure, not a wait for the line of probe NaN (order8: at a load of 20 the
+    // expiry line's wait ran out, with no word of what the command said).
+    expect(hits.code, hits.err).toBe(0);
     const id = Number(hits.out.trim());
     await ordersUntil(() => s.lines().some((l) => l.probe === id && String(l.msg).includes('reached its 3 hit(s) and was removed')), () => ({ items: items(1) }), 'hits reached');
     const after = hitsOf(id).length;
@@ -123,6 +126,7 @@ describe('tspuma probe on a -w 2 cluster (no --debug, no --inspect)', () => {
     expect(hitsOf(id).length).toBe(after);
 
     const timed = await probe(['log', `examples/express.ts:${CHARGE_LINE}`, 't {order.id}', '--for', '2s', '--when', ALWAYS]);
+    expect(timed.code, timed.err).toBe(0);
     const tid = Number(timed.out.trim());
     await waitFor(() => s.lines().some((l) => l.probe === tid && String(l.msg).includes('expired after 2 s')), 'the expiry line', 10_000);
     const list = await probe(['list']);

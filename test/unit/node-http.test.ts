@@ -1,5 +1,6 @@
 // Pins each node:http internal server/node-http.ts relies on, one test per assumption, so a Node
 // upgrade that changes one fails here by name rather than as a slow or wrong server elsewhere.
+import { createHook } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -17,6 +18,7 @@ import {
   closeLingering,
   currentResponse,
   dropAppWrites,
+  endUnreadByRead,
   holdConnections,
   interceptPush,
   isLastResponse,
@@ -525,6 +527,40 @@ describe('node:http internals used by node-http.ts', () => {
     await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'hello' })).text();
     await waitFor(() => seen.length > 0, 'the response to finish');
     expect(seen).toEqual([{ before: false, dumped: true }]);
+  });
+
+  it('ends an unread request at its end by one read once endUnreadByRead is set: its end, destroy and close as a dump gives them, in fewer ticks', async () => {
+    endUnreadByRead();
+    const seen: { ticks: number; events: string[]; destroyed: boolean; dumped: unknown; flowing: unknown }[] = [];
+    let counting = false;
+    let ticks = 0;
+    // Each process.nextTick makes a TickObject resource.
+    const hook = createHook({
+      init: (_id, type) => {
+        if (counting && type === 'TickObject') ticks++;
+      },
+    }).enable();
+    try {
+      const port = await serve((req, res) => {
+        const events: string[] = [];
+        req.on('end', () => events.push('end'));
+        req.on('close', () => {
+          counting = false;
+          events.push('close');
+          seen.push({ ticks, events, destroyed: req.destroyed, dumped: (req as unknown as { _dumped: unknown })._dumped, flowing: req.readableFlowing });
+        });
+        ticks = 0;
+        counting = true;
+        res.end('ok');
+      });
+      await rawRequest(port, CLOSE);
+      await waitFor(() => seen.length > 0, "the request's close");
+    } finally {
+      hook.disable();
+    }
+    // From res.end() to the request's close: the write's, the request's readable, the response's close, one end
+    // tick, the destroy's two. node's dump took ten: its resume_ and four end ticks (three finding the end emitted).
+    expect(seen).toEqual([{ ticks: 6, events: ['end', 'close'], destroyed: true, dumped: true, flowing: null }]);
   });
 
   it('does not dump a request marked consumed', async () => {

@@ -251,7 +251,7 @@ export class Capturer {
   private checkPaused = false;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
-  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0, storms: 0, calmed: 0 };
+  readonly stats = { pauses: 0, captures: 0, repeats: 0, rethrows: 0, throttled: 0, skipped: 0, failures: 0, trips: 0, ownCode: 0, muted: 0, reasserted: 0, checks: 0 };
   /** Functions whose throw site was captured and repeated: V8 does not pause in them for the window. */
   readonly mutes: SiteMutes;
   /** Pause to resume, for every pause this session handled, and for those that built a capture. */
@@ -427,7 +427,6 @@ export class Capturer {
    */
   mutedRepeat(): boolean {
     if (!this.started || !this.pausing || !this.storm.repeat()) return false;
-    this.stats.storms++;
     this.storming = true;
     this.setPausing(false);
     if (this.stormTimer) clearTimeout(this.stormTimer);
@@ -442,7 +441,6 @@ export class Capturer {
   calm(): boolean {
     if (!this.storming) return false;
     this.storm.calm();
-    this.stats.calmed++;
     if (this.stormTimer) clearTimeout(this.stormTimer);
     this.stormTimer = null;
     this.refresh();
@@ -795,7 +793,7 @@ export class Capturer {
       noAppFrame: this.stats.skipped,
       muted: this.stats.muted,
       rescued: this.rescued + (this.rescuer?.rescued ?? 0),
-      ...(this.stats.storms > 0 ? { storms: this.stats.storms, calmed: this.stats.calmed } : {}),
+      ...(this.storm.storms > 0 ? { storms: this.storm.storms, calmed: this.storm.calmed } : {}),
     };
   }
 
@@ -805,7 +803,7 @@ export class Capturer {
     const rescued = this.rescued + (this.rescuer?.rescued ?? 0);
     const f = (t: Timings) => `p50 ${t.quantile(0.5)!.toFixed(2)} ms, p99 ${t.quantile(0.99)!.toFixed(2)} ms`;
     const built = this.captureTimes.n > 0 ? `; ${this.captureTimes.n} built a capture: ${f(this.captureTimes)}` : '';
-    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}${this.stats.storms > 0 ? `; pausing off ${this.stats.storms} time(s) for an error storm (muted repeats over ${this.storm.perSecond} a second), ${this.stats.calmed} ended early by a new failure` : ''}`;
+    const extra = `${this.stats.rethrows > 0 ? `; ${this.stats.rethrows} re-throw(s) of a captured error` : ''}${this.stats.skipped > 0 ? `; ${this.stats.skipped} with no app frame` : ''}${this.stats.muted > 0 ? `; ${this.stats.muted} function(s) muted after a repeat (their later throws did not pause)` : ''}${rescued > 0 ? `; ${rescued} held by a debugger client that did not resume, resumed by tspuma` : ''}${this.storm.storms > 0 ? `; pausing off ${this.storm.storms} time(s) for an error storm (muted repeats over ${this.storm.perSecond} a second), ${this.storm.calmed} ended early by a new failure` : ''}`;
     return `tspuma: debug capture cost: ${this.pauseTimes.n} pause(s) at throws: ${f(this.pauseTimes)}${built}; ${this.stats.repeats} repeat(s) and ${this.stats.throttled} throttled (rate limit)${extra}`;
   }
 

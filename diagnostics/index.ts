@@ -6,7 +6,7 @@ import { DEFAULTS } from '../server/option-records.js';
 import { dumpWork } from '../server/own-work.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isNativeError } from 'node:util/types';
-import type { DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
+import type { DebugCaptureStats, DiagnosticsHook, ReportContext, Reported } from '../server/debug-hook-types.js';
 import { Attribution, type CallRecord, type HeldRepeat } from './attribution.js';
 import { installAppStacks, uninstallAppStacks } from './app-stacks.js';
 import { Capturer, LOOK_SKIPPED, answeringFrame, type Capture } from './capture.js';
@@ -928,6 +928,13 @@ export class Diagnostics implements DiagnosticsHook {
    * The capture's cost, once: single mode writes it before its last line (Goodbye, or why it
    * stopped), which stays the last thing the process says; close() writes it otherwise.
    */
+  /** `ctl stats`' debug_capture, from each figure's owner (DebugCaptureStats). */
+  stats(): DebugCaptureStats {
+    const { dumps, total } = this.sinks;
+    const storm = this.capturer.storm;
+    return { dumps, repeats: total - dumps, muted: this.capturer.stats.muted, storms: storm.storms, calmed: storm.calmed };
+  }
+
   reportCost(): void {
     if (this.costReported) return;
     this.costReported = true;

@@ -89,7 +89,10 @@ interface SiteRecord {
 
 export class Sinks {
   private readonly sites = new Map<string, SiteRecord>();
+  /** Dumps and their repeats, reported through these sinks. */
   total = 0;
+  /** Dumps this process printed (and wrote, with a folder): the rest of `total` are repeats. */
+  dumps = 0;
   private readonly host: string;
   private delivery: DumpDelivery | null;
   /** The dump folder, null when none is set or the set one could not be created and written at boot. */
@@ -170,6 +173,7 @@ export class Sinks {
     // share of the folder's budget and the next process failing there may write it.
     if (base && path === null && this.opts.run && claimed !== null) releaseSite(this.dir!, this.opts.run, claimed);
     this.sites.set(dump.site, { first: dump, count: 1, path, shown: true });
+    this.dumps++;
     // The full text once per site, in CI too: the job log is the first place anyone looks.
     // On stderr the hint names the .json file (or says none was written), not "the one beside this".
     this.opts.write(`${renderText(dump, this.opts.colour, where)}\n${path ? `  written to ${path}\n` : ''}`);

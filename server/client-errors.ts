@@ -172,6 +172,9 @@ export class ClientErrors {
     if (entry) this.d.deadlines.remove(entry);
     if (!socket.writable) return void socket.destroy();
     if (this.d.diagnostics) env[DUMP_ENV_KEY] = this.d.diagnostics.report(coded, { phase: 'request' });
-    void answerOnSocket(this.d.lowlevel, socket, coded, env, status).catch(() => socket.destroy());
+    void answerOnSocket(this.d.lowlevel, socket, coded, env, status).then(
+      () => entry && this.d.requests.socketAnswered(entry, status),
+      () => socket.destroy(),
+    );
   }
 }

@@ -195,7 +195,7 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
       const err = new TspumaError('TSPUMA_ERR_CONTROL_MODE', { command: url.pathname.slice(1), hint });
       return json(res, 409, { error: err.message, code: err.code });
     }
-    const restart = (what: string, run: () => Promise<void>) => {
+    const restart = (what: string, run: () => Promise<string[]>) => {
       // One already running: this one is queued (Primary.exclusive) and starts when it ends.
       const queued = cluster.restartRunning;
       const p = run();
@@ -207,7 +207,13 @@ export async function startControl(spec: BindSpec, token: string, target: Contro
         return json(res, 202, { message: queued ? 'queued' : 'started' });
       }
       p.then(
-        () => json(res, 200, { message: 'done', phase: cluster.phase }),
+        (problems) => {
+          if (problems.length === 0) return json(res, 200, { message: 'done', phase: cluster.phase });
+          // Finished, with a worker of the new phase that failed to boot (rolled forward, it respawns
+          // with backoff): not what a deploy's --wait should read as done (review21.3).
+          const err = new TspumaError('TSPUMA_ERR_CONTROL_WAIT', { command: url.pathname.slice(1), problem: `the ${what} to phase ${cluster.phase} finished, but ${problems.join('; ')}` });
+          return json(res, 500, { error: shown(err), code: err.code, phase: cluster.phase });
+        },
         // Coded (TSPUMA_ERR_RESTART_BOOT, TSPUMA_ERR_RESTART_STOPPING): ctl's output and a script tell a rollback from a stop.
         (err: Error) => {
           failed(err);

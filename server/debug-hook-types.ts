@@ -50,6 +50,19 @@ export interface Reported {
   readonly elsewhere?: true;
 }
 
+/**
+ * `ctl stats`' debug_capture: each figure read from its one owner: the dumps printed and the
+ * repeats counted against them (sinks.ts), the functions muted (capture.ts), the error-storm
+ * back-offs and those ended early (error-storm.ts). The exit record's debugCapture has the same.
+ */
+export interface DebugCaptureStats {
+  dumps: number;
+  repeats: number;
+  muted: number;
+  storms: number;
+  calmed: number;
+}
+
 export interface DiagnosticsHook {
   /** Runs fn with throw-site capture on. */
   scope<T>(phase: DumpPhase, fn: () => T): T;
@@ -87,4 +100,6 @@ export interface DiagnosticsHook {
   close(): void;
   /** Logs what capture cost this process, once (close() does it if this was not called). */
   reportCost(): void;
+  /** The debug_capture figures of `ctl stats`. */
+  stats?(): DebugCaptureStats;
 }

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { DiagnosticsHook } from './debug-hook-types.js';
 
-export type { DiagnosticsHook, ReportContext, Reported } from './debug-hook-types.js';
+export type { DebugCaptureStats, DiagnosticsHook, ReportContext, Reported } from './debug-hook-types.js';
 
 /** What debug mode is built from: the options (or, in the CLI, their raw values before validation). */
 export interface DebugSettings {

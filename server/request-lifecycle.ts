@@ -695,7 +695,7 @@ export class RequestLifecycle implements BodyOwner<RequestState> {
 
   /**
    * With logRequests, the line of an answer written on the raw socket to a request whose head
-   * never completed (a 408): no method, path, time or id is known, so they are `-` (null in the
+   * never completed or could not be parsed (408, 400, 431): no method, path, time or id is known, so they are `-` (null in the
    * JSON); its bytes are the answer's. No byte written (the client had gone): no status either.
    */
   socketAnswered(entry: Entry, status: number): void {

@@ -12,7 +12,7 @@ import { createHttpServer, listen, removeUnixSocket, type BoundServer } from './
 import { adoptConnection, closeAfterResponse, setEventStreamHandler, setResponseDoneHandler, stopAccepting, endUnreadByRead } from './node-http.js';
 import { MAX_URI_LENGTH, admissionError, readFraming } from './admission.js';
 import { TspumaError } from './errors.js';
-import type { DiagnosticsHook } from './debug-hook.js';
+import type { DebugCaptureStats, DiagnosticsHook } from './debug-hook.js';
 import type { LowlevelContext } from './lowlevel.js';
 import type { Options } from './options.js';
 import { InvocationLimit } from './invocation-limit.js';
@@ -54,6 +54,8 @@ export interface Stats {
   error_answers?: Record<string, number>;
   /** Requests whose client closed the connection while they were in the app or queued, since boot. */
   clients_gone?: number;
+  /** -d: dumps printed, repeats counted, functions muted, error-storm back-offs (DebugCaptureStats). */
+  debug_capture?: DebugCaptureStats;
 }
 
 /** Long-lived connections that do not answer a clean close within this long are cut. */
@@ -365,6 +367,7 @@ export class Server {
   stats(): Stats {
     const stats: Stats = { started_at: this.startedAt.toISOString(), ...this.invocations.stats(), connections: this.deadlines.counts(), ...this.counts.stats() };
     if (this.loopWatch) stats.loop_blocked = this.loopWatch.stats();
+    if (this.diagnostics?.stats) stats.debug_capture = this.diagnostics.stats();
     return stats;
   }
 

@@ -334,12 +334,12 @@ export class Primary implements RestartHost, WatchdogHost, RespawnHost {
   }
 
   /** USR1: one worker at a time; each new one is booted before the old one is told to stop (restarts.ts). */
-  phasedRestart(): Promise<void> {
+  phasedRestart(): Promise<string[]> {
     return this.restarts.phased();
   }
 
   /** USR2: every worker replaced at once, new ones booted before old ones stop (restarts.ts). */
-  hotRestart(): Promise<void> {
+  hotRestart(): Promise<string[]> {
     return this.restarts.hot();
   }
 

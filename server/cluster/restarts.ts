@@ -38,8 +38,8 @@ export interface RestartHost extends HookReporting {
 interface QueuedRestart {
   readonly name: string;
   readonly fn: () => Promise<string[]>;
-  readonly done: Promise<void>;
-  resolve(): void;
+  readonly done: Promise<string[]>;
+  resolve(problems: string[]): void;
   reject(err: Error): void;
 }
 
@@ -130,8 +130,8 @@ export class Restarts {
     return why;
   }
 
-  /** USR1: one worker at a time; each new one is booted before the old one is told to stop. */
-  phased(): Promise<void> {
+  /** USR1: one worker at a time; each new one is booted before the old one is told to stop. Resolves with its roll-forward problems. */
+  phased(): Promise<string[]> {
     return this.exclusive('phased restart', async () => {
       const from = this.host.phase++;
       const problems: string[] = [];
@@ -162,7 +162,7 @@ export class Restarts {
    * every worker is replaced at once, new ones booted before old ones stop (config and app are
    * re-read by the new workers).
    */
-  hot(): Promise<void> {
+  hot(): Promise<string[]> {
     return this.exclusive('hot restart', async () => {
       const from = this.host.phase++;
       const olds = new Map(this.host.current);
@@ -182,7 +182,7 @@ export class Restarts {
    * it (a double `systemctl reload` restarts once more, not twice). Queued ones are refused when
    * the primary stops.
    */
-  private exclusive(name: string, fn: () => Promise<string[]>): Promise<void> {
+  private exclusive(name: string, fn: () => Promise<string[]>): Promise<string[]> {
     if (this.host.stopping) return Promise.reject(this.stopped('it was asked for after the stop began', name));
     if (this.restarting === null) return this.begin(name, fn);
     const running = `the ${this.restarting.name} to phase ${this.restarting.phase}`;
@@ -191,9 +191,9 @@ export class Restarts {
       this.host.log.info(`- ${capitalized(name)} asked for while ${running} runs: joins the ${name} already queued`);
       return same.done;
     }
-    let resolve!: () => void;
+    let resolve!: (problems: string[]) => void;
     let reject!: (err: Error) => void;
-    const done = new Promise<void>((res, rej) => {
+    const done = new Promise<string[]>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -202,7 +202,7 @@ export class Restarts {
     return done;
   }
 
-  private begin(name: string, fn: () => Promise<string[]>): Promise<void> {
+  private begin(name: string, fn: () => Promise<string[]>): Promise<string[]> {
     this.restarting = { name, phase: this.host.phase + 1 };
     this.host.log.info(`- Starting ${name}, phase ${this.host.phase + 1}`);
     this.host.events?.reloading(`${capitalized(name)} to phase ${this.host.phase + 1}`);
@@ -214,6 +214,7 @@ export class Restarts {
       const done = `- ${capitalized(name)} finished, phase ${this.host.phase}`;
       if (problems.length === 0) this.host.log.info(done);
       else this.host.log.warn({ problems }, `${done}; ${problems.join('; ')}`);
+      return problems;
     })();
     return run.finally(() => {
       this.restarting = null;

@@ -164,6 +164,7 @@ export class WorkerHandle {
             ...(s.rss_bytes !== undefined ? { rss_bytes: s.rss_bytes, heap_used_bytes: s.heap_used_bytes, heap_limit_bytes: s.heap_limit_bytes } : {}),
             ...(s.loop_blocked ? { loop_blocked: s.loop_blocked } : {}),
             ...(s.error_answers ? { error_answers: s.error_answers, clients_gone: s.clients_gone } : {}),
+            ...(s.debug_capture ? { debug_capture: s.debug_capture } : {}),
           }
         : {},
     };

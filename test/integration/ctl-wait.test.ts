@@ -115,6 +115,18 @@ describe('tspuma ctl --wait (T12.1)', () => {
     }
   });
 
+  it('phased-restart --wait whose later new worker fails to boot (rolled forward) exits 1 with TSPUMA_ERR_CONTROL_WAIT, not done (review21.3)', { timeout: 90_000 * SLOWNESS }, async () => {
+    await waitFor(async () => (await stats()).booted_workers === 2, 'both workers serving', 30_000);
+    writeFileSync(join(dir, 'fail'), ''); // worker 0 of the new phase boots, worker 1 throws in beforeWorkerBoot
+    const restart = ctl(state, 'phased-restart', '--wait');
+    // The old code answered {"message":"done","phase":1} and exited 0.
+    expect(await restart.exited, restart.stdout()).toBe(1);
+    expect(restart.stdout()).toBe('');
+    expect(restart.stderr()).toMatch(/^tspuma ctl phased-restart: TSPUMA_ERR_CONTROL_WAIT: phased-restart --wait: the phased restart to phase 1 finished, but worker 1 of phase 1 failed to boot \(.*no DATABASE_URL.*\); it respawns with backoff\. \{"phase":1\}\n$/);
+    rmSync(join(dir, 'fail'));
+    await waitFor(async () => (await stats()).booted_workers === 2, 'worker 1 to boot once its failure is gone', 30_000);
+  });
+
   it('stop --wait returns once the primary has exited: not while a worker stops, and after it the pid is gone and the state file removed', { timeout: 90_000 * SLOWNESS }, async () => {
     const primary = s.proc.pid!;
     expect(JSON.parse(readFileSync(state, 'utf8')).pid).toBe(primary);

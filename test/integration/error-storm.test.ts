@@ -6,7 +6,8 @@
 // with them: error-storm.test in test/unit covers both on a hand clock).
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dump } from '../../diagnostics/model.js';
-import { boot, killAll } from '../helpers/cli.js';
+import { boot, killAll, run } from '../helpers/cli.js';
+import { join } from 'node:path';
 import { dumpsIn } from '../helpers/dumps.js';
 import { waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/temp.js';
@@ -38,9 +39,10 @@ function storm(url: string, path: (i: number) => string): { sent: () => number; 
 const backOffLine = (l: Record<string, unknown>) => String(l.msg).startsWith('debug capture: pausing at throws is off');
 
 describe('-d: an error storm in an Express 5 async route', () => {
-  it('switches pausing off for it, says so once, and a new failure appearing mid-storm is dumped with its values', async () => {
+  it('switches pausing off for it, says so once, and a new failure appearing mid-storm is dumped with its values; ctl stats counts the dumps and back-offs', async () => {
     const dir = tempDir('error-storm');
-    const s = await boot(['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.0.1:0', APP], { TSPUMA_DUMP_DIR: dir });
+    const state = join(tempDir('error-storm-state'), 'tspuma.state');
+    const s = await boot(['-d', '--inspect=off', '-e', 'production', '-b', 'tcp://127.0.0.1:0', '--control-url', 'tcp://127.0.0.1:0', '-S', state, APP], { TSPUMA_DUMP_DIR: dir });
     const pay = storm(s.url, (i) => `/pay/${i}`);
     try {
       const line = await waitFor(() => s.lines().find(backOffLine), 'the back-off line', 30_000);
@@ -60,6 +62,13 @@ describe('-d: an error storm in an Express 5 async route', () => {
     } finally {
       await pay.stop();
     }
+    // The same figures as the exit record, while it serves (stormrev.5): one owner each.
+    const ctl = run(['ctl', 'stats', '-S', state]);
+    expect(await ctl.exited, ctl.stderr()).toBe(0);
+    const capture = (JSON.parse(ctl.stdout()) as { debug_capture?: Record<string, number> }).debug_capture;
+    expect(capture).toMatchObject({ dumps: dumpsIn(dir).length, repeats: expect.any(Number), muted: expect.any(Number), calmed: expect.any(Number) });
+    expect(capture!.storms).toBeGreaterThanOrEqual(1);
+    expect(capture!.repeats).toBeGreaterThan(20);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     const cost = s.lines().find((l) => String(l.msg).startsWith('debug capture cost: '))?.debugCapture as Record<string, number>;

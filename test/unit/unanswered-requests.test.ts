@@ -36,6 +36,15 @@ describe('a 408 for a slow request head', () => {
     expect(String(line.msg)).toMatch(/^- - 408 -ms \d+B 127\.0\.0\.1 -$/);
   });
 
+  it('gives a head node:http could not parse (400) the same request line with logRequests (review21.2)', async () => {
+    const t = await startTest({ app: recording().app, logRequests: true });
+    const r = await rawRequest(t.port, 'GARBAGE\r\n\r\n');
+    expect(statusOf(r.text)).toBe(400);
+    const line = await waitFor(() => t.lines.find((l) => l.request !== undefined), 'the request line');
+    expect(line.request).toMatchObject({ method: null, url: null, status: 400, remote: '127.0.0.1' });
+    expect(String(line.msg)).toMatch(/^- - 400 -ms \d+B 127\.0\.0\.1 -$/);
+  });
+
   it('counts the other server answers by status too (400, 413)', async () => {
     const t = await startTest({ app: recording().app, httpContentLengthLimit: 10 });
     expect(statusOf((await rawRequest(t.port, 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n')).text)).toBe(400);

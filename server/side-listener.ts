@@ -41,20 +41,32 @@ export const SIDE_LIMITS = {
 /**
  * Counts events by kind and says when one should be logged: the 1st, 10th, 100th... of each kind,
  * so a client retrying in a loop cannot flood the log, while the count in each line tells how many.
+ * A kind quiet for `quietMs` starts again from 1: a new incident hours after a flood is logged at
+ * its first event, not at the flood's next power of ten (review22.2).
  */
 export class Throttle {
-  private readonly counts = new Map<string, number>();
-  /** Kinds kept at most (past it, counts restart: a client cycling addresses cannot grow the map). */
-  constructor(private readonly maxKinds = 1024) {}
+  private readonly counts = new Map<string, { n: number; last: number }>();
+  /** `maxKinds`: kinds kept at most (past it, counts restart: a client cycling addresses cannot grow the map). */
+  constructor(
+    private readonly maxKinds = 1024,
+    private readonly quietMs = THROTTLE_QUIET_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** The new count of `kind` when this one should be logged, else null. */
   hit(kind: string): number | null {
-    if (!this.counts.has(kind) && this.counts.size >= this.maxKinds) this.counts.clear();
-    const n = (this.counts.get(kind) ?? 0) + 1;
-    this.counts.set(kind, n);
-    return /^10*$/.test(String(n)) ? n : null;
+    const now = this.now();
+    let seen = this.counts.get(kind);
+    if (!seen && this.counts.size >= this.maxKinds) this.counts.clear();
+    if (!seen || now - seen.last >= this.quietMs) this.counts.set(kind, (seen = { n: 0, last: now }));
+    seen.n++;
+    seen.last = now;
+    return /^10*$/.test(String(seen.n)) ? seen.n : null;
   }
 }
+
+/** How long a throttled kind stays quiet before its count starts again (10 minutes). */
+export const THROTTLE_QUIET_MS = 10 * 60_000;
 
 /** The client a connection counts against: its address, or `local` on a unix socket. */
 function clientOf(socket: Socket): string {

@@ -33,6 +33,8 @@ export class KeepAliveLimits {
    */
   lowest: number;
   private readonly spread: number;
+  /** `lowest` once the process's first close is behind it: the lowest of the spread limits. */
+  private readonly spreadLowest: number;
   /** Requests left until the process's first close (0: none to come, or none brought forward). */
   private untilFirstClose: number;
 
@@ -43,9 +45,9 @@ export class KeepAliveLimits {
    */
   constructor(private readonly max: number, private readonly seed: number) {
     this.spread = Math.floor(max / SPREAD_DIVISOR);
-    this.lowest = max > 0 ? max - Math.max(this.spread - 1, 0) : Infinity;
-    this.untilFirstClose = this.lowest !== Infinity && this.lowest > FIRST_CLOSE_AT ? FIRST_CLOSE_AT : 0;
-    if (this.untilFirstClose > 0) this.lowest = 0;
+    this.spreadLowest = max > 0 ? max - Math.max(this.spread - 1, 0) : Infinity;
+    this.untilFirstClose = this.spreadLowest !== Infinity && this.spreadLowest > FIRST_CLOSE_AT ? FIRST_CLOSE_AT : 0;
+    this.lowest = this.untilFirstClose > 0 ? 0 : this.spreadLowest;
   }
 
   /** The limit of the connection with this serial (its deadlines Entry id): from `lowest` to `max`. */
@@ -62,7 +64,7 @@ export class KeepAliveLimits {
    */
   isLast(requests: number, serial: number): boolean {
     if (this.untilFirstClose > 0 && --this.untilFirstClose === 0) {
-      this.lowest = this.max - Math.max(this.spread - 1, 0);
+      this.lowest = this.spreadLowest;
       return true;
     }
     return requests >= this.limitOf(serial);
